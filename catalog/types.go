@@ -1,0 +1,469 @@
+package catalog
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIVersion is the only apiVersion this build reads.
+const APIVersion = "meridian.dev/v1alpha1"
+
+// Kinds of resource in SCHEMA.md.
+const (
+	KindOrganization = "Organization"
+	KindDataset      = "Dataset"
+	KindSite         = "Site"
+	KindTrainingJob  = "TrainingJob"
+)
+
+// Date is a calendar day written YYYY-MM-DD. The zero Date means "not set".
+type Date struct{ time.Time }
+
+// DateLayout is the one accepted way to write a Date.
+const DateLayout = "2006-01-02"
+
+// ParseDate reads a YYYY-MM-DD date in UTC.
+func ParseDate(s string) (Date, error) {
+	t, err := time.ParseInLocation(DateLayout, strings.TrimSpace(s), time.UTC)
+	if err != nil {
+		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	return Date{t}, nil
+}
+
+// MustDate is ParseDate for constants in code and tests; it panics on a bad date.
+func MustDate(s string) Date {
+	d, err := ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// String prints the date as YYYY-MM-DD, or "" when unset.
+func (d Date) String() string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.Format(DateLayout)
+}
+
+// Before reports whether d is strictly before o.
+func (d Date) Before(o Date) bool { return d.Time.Before(o.Time) }
+
+// After reports whether d is strictly after o.
+func (d Date) After(o Date) bool { return d.Time.After(o.Time) }
+
+// MarshalText writes YYYY-MM-DD.
+func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads YYYY-MM-DD; an empty string leaves the date unset.
+func (d *Date) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = Date{}
+		return nil
+	}
+	v, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Duration is a Go duration that also accepts a whole number of days with
+// the suffix "d" ("90d", "36h", "1h30m").
+type Duration time.Duration
+
+// ParseDuration reads a Go duration or a number of days written "Nd".
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("duration %q: want a Go duration (36h, 90m) or days (14d)", s)
+		}
+		return Duration(time.Duration(n * float64(24*time.Hour))), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("duration %q: want a Go duration (36h, 90m) or days (14d)", s)
+	}
+	return Duration(v), nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Hours returns the duration in hours.
+func (d Duration) Hours() float64 { return time.Duration(d).Hours() }
+
+// String prints whole days as "Nd" and anything else as a Go duration.
+func (d Duration) String() string {
+	if d == 0 {
+		return ""
+	}
+	td := time.Duration(d)
+	if td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	return td.String()
+}
+
+// MarshalText writes the String form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads the forms ParseDuration accepts.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Metadata names a resource.
+type Metadata struct {
+	Name   string            `yaml:"name" json:"name"`
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+}
+
+// Position says where a resource was read from. It is empty for resources
+// built in code.
+type Position struct {
+	File string `json:"-" yaml:"-"`
+	Line int    `json:"-" yaml:"-"`
+	// doc is the index of the YAML document in File, for path look-ups.
+	doc int
+}
+
+// String prints "file:line".
+func (p Position) String() string {
+	if p.File == "" {
+		return "<built-in>"
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// Organization is who trains: its headquarters, parent, list memberships
+// and the licences it holds.
+type Organization struct {
+	APIVersion string           `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string           `yaml:"kind" json:"kind"`
+	Metadata   Metadata         `yaml:"metadata" json:"metadata"`
+	Spec       OrganizationSpec `yaml:"spec" json:"spec"`
+	Pos        Position         `yaml:"-" json:"-"`
+}
+
+// Restricted-party states of an Organization.
+const (
+	RestrictedNone              = "none"
+	RestrictedEntityList        = "entity-list"
+	RestrictedAffiliateOfListed = "affiliate-of-listed"
+)
+
+// OrganizationSpec is the body of an Organization.
+type OrganizationSpec struct {
+	Headquarters               string    `yaml:"headquarters" json:"headquarters"`
+	UltimateParentHeadquarters string    `yaml:"ultimateParentHeadquarters,omitempty" json:"ultimateParentHeadquarters,omitempty"`
+	RestrictedParty            string    `yaml:"restrictedParty,omitempty" json:"restrictedParty,omitempty"`
+	USPerson                   *bool     `yaml:"usPerson,omitempty" json:"usPerson,omitempty"`
+	Licenses                   []License `yaml:"licenses,omitempty" json:"licenses,omitempty"`
+}
+
+// ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.
+func (o *Organization) ParentHQ() string {
+	if o.Spec.UltimateParentHeadquarters != "" {
+		return o.Spec.UltimateParentHeadquarters
+	}
+	return o.Spec.Headquarters
+}
+
+// IsUSPerson reports the usPerson flag, true by default for US headquarters.
+func (o *Organization) IsUSPerson() bool {
+	if o.Spec.USPerson != nil {
+		return *o.Spec.USPerson
+	}
+	return o.Spec.Headquarters == "US"
+}
+
+// Restricted returns the restricted-party state, "none" when unset.
+func (o *Organization) Restricted() string {
+	if o.Spec.RestrictedParty == "" {
+		return RestrictedNone
+	}
+	return o.Spec.RestrictedParty
+}
+
+// License is an authorisation that lifts a named rule's denial until it expires.
+type License struct {
+	Rule    string `yaml:"rule" json:"rule"`
+	Expires Date   `yaml:"expires,omitempty" json:"expires,omitempty"`
+	Note    string `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// Dataset describes training data: where it comes from, how big, what kind,
+// and the legal bases held for moving it.
+type Dataset struct {
+	APIVersion string      `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string      `yaml:"kind" json:"kind"`
+	Metadata   Metadata    `yaml:"metadata" json:"metadata"`
+	Spec       DatasetSpec `yaml:"spec" json:"spec"`
+	Pos        Position    `yaml:"-" json:"-"`
+}
+
+// Data classifications, from least to most restricted.
+const (
+	ClassPublic            = "public"
+	ClassDeidentified      = "deidentified"
+	ClassPersonal          = "personal"
+	ClassSensitivePersonal = "sensitive-personal"
+	ClassImportant         = "important"
+)
+
+// Classifications lists the accepted classification values.
+var Classifications = []string{ClassPublic, ClassDeidentified, ClassPersonal, ClassSensitivePersonal, ClassImportant}
+
+// DatasetSpec is the body of a Dataset.
+type DatasetSpec struct {
+	Origin         string   `yaml:"origin" json:"origin"`
+	Location       string   `yaml:"location,omitempty" json:"location,omitempty"`
+	SizeBytes      float64  `yaml:"sizeBytes" json:"sizeBytes"`
+	Classification string   `yaml:"classification" json:"classification"`
+	Subjects       int64    `yaml:"subjects,omitempty" json:"subjects,omitempty"`
+	TransferBases  []string `yaml:"transferBases,omitempty" json:"transferBases,omitempty"`
+	// Store is where the dataset's encrypted chunks live (file:// or s3://);
+	// set by `meridian dataset add`.
+	Store string `yaml:"store,omitempty" json:"store,omitempty"`
+}
+
+// IsPersonal reports whether the dataset holds personal data of any kind.
+func (d *Dataset) IsPersonal() bool {
+	return d.Spec.Classification == ClassPersonal || d.Spec.Classification == ClassSensitivePersonal
+}
+
+// Site is a data centre or cluster with pools of accelerators.
+type Site struct {
+	APIVersion string   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string   `yaml:"kind" json:"kind"`
+	Metadata   Metadata `yaml:"metadata" json:"metadata"`
+	Spec       SiteSpec `yaml:"spec" json:"spec"`
+	Pos        Position `yaml:"-" json:"-"`
+}
+
+// SiteSpec is the body of a Site.
+type SiteSpec struct {
+	Country  string      `yaml:"country" json:"country"`
+	City     string      `yaml:"city,omitempty" json:"city,omitempty"`
+	Location LatLon      `yaml:"location" json:"location"`
+	Operator Operator    `yaml:"operator" json:"operator"`
+	Pools    []Pool      `yaml:"pools" json:"pools"`
+	Network  Network     `yaml:"network" json:"network"`
+	Backend  BackendSpec `yaml:"backend,omitempty" json:"backend,omitempty"`
+	// Store is the site's blob store URL (file:///path or s3://bucket?endpoint=…).
+	Store string `yaml:"store,omitempty" json:"store,omitempty"`
+	// Source says where the site's facts come from; built-in sites label
+	// prices and capacities as illustrative here.
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// LatLon is a point on Earth in degrees.
+type LatLon struct {
+	Lat float64 `yaml:"lat" json:"lat"`
+	Lon float64 `yaml:"lon" json:"lon"`
+}
+
+// Operator is who runs the site.
+type Operator struct {
+	Name         string `yaml:"name" json:"name"`
+	Headquarters string `yaml:"headquarters" json:"headquarters"`
+}
+
+// Pool owners.
+const (
+	OwnerOperator  = "operator"
+	OwnerOrgPrefix = "organization:"
+)
+
+// Pool is a set of identical accelerators at a site.
+type Pool struct {
+	Accelerator  string  `yaml:"accelerator" json:"accelerator"`
+	Count        int     `yaml:"count" json:"count"`
+	Available    int     `yaml:"available" json:"available"`
+	PricePerHour float64 `yaml:"pricePerHour" json:"pricePerHour"`
+	// PriceSource says where the price comes from and its date, or that it is an assumption.
+	PriceSource string `yaml:"priceSource,omitempty" json:"priceSource,omitempty"`
+	Acquired    Date   `yaml:"acquired,omitempty" json:"acquired,omitempty"`
+	Owner       string `yaml:"owner,omitempty" json:"owner,omitempty"`
+}
+
+// OwnerOrganization returns the organisation that owns the pool, or "" when the operator does.
+func (p *Pool) OwnerOrganization() string {
+	if strings.HasPrefix(p.Owner, OwnerOrgPrefix) {
+		return strings.TrimPrefix(p.Owner, OwnerOrgPrefix)
+	}
+	return ""
+}
+
+// Network is a site's connection to the world.
+type Network struct {
+	EgressPerGB float64 `yaml:"egressPerGB" json:"egressPerGB"`
+	Gbps        float64 `yaml:"gbps" json:"gbps"`
+}
+
+// Backend types.
+const (
+	BackendLocal      = "local"
+	BackendSlurm      = "slurm"
+	BackendKubernetes = "kubernetes"
+)
+
+// BackendSpec says which scheduler runs jobs at a site and how to reach it.
+type BackendSpec struct {
+	Type      string `yaml:"type,omitempty" json:"type,omitempty"`
+	Partition string `yaml:"partition,omitempty" json:"partition,omitempty"`
+	GresType  string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	WorkDir   string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+}
+
+// TrainingJob is a training or fine-tuning run to place.
+type TrainingJob struct {
+	APIVersion string          `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string          `yaml:"kind" json:"kind"`
+	Metadata   Metadata        `yaml:"metadata" json:"metadata"`
+	Spec       TrainingJobSpec `yaml:"spec" json:"spec"`
+	Pos        Position        `yaml:"-" json:"-"`
+}
+
+// Training methods.
+const (
+	MethodPretrain     = "pretrain"
+	MethodFullFinetune = "full-finetune"
+	MethodLoRA         = "lora"
+	MethodQLoRA        = "qlora"
+)
+
+// Methods lists the accepted method values.
+var Methods = []string{MethodPretrain, MethodFullFinetune, MethodLoRA, MethodQLoRA}
+
+// Precisions lists the accepted precision values.
+var Precisions = []string{"bf16", "fp8", "fp16"}
+
+// Objectives lists the accepted objective values.
+var Objectives = []string{"cost", "time"}
+
+// TrainingJobSpec is the body of a TrainingJob.
+type TrainingJobSpec struct {
+	Organization    string      `yaml:"organization" json:"organization"`
+	Datasets        []string    `yaml:"datasets,omitempty" json:"datasets,omitempty"`
+	Model           Model       `yaml:"model" json:"model"`
+	Method          string      `yaml:"method" json:"method"`
+	LoRA            *LoRA       `yaml:"lora,omitempty" json:"lora,omitempty"`
+	Tokens          float64     `yaml:"tokens" json:"tokens"`
+	Precision       string      `yaml:"precision,omitempty" json:"precision,omitempty"`
+	Objective       string      `yaml:"objective,omitempty" json:"objective,omitempty"`
+	Deadline        Duration    `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	BudgetUSD       float64     `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
+	Release         Release     `yaml:"release,omitempty" json:"release,omitempty"`
+	StateFunded     bool        `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
+	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
+	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
+	// Assumptions overrides the estimator's assumed constants (mfu, goodput, …) by name.
+	Assumptions map[string]float64 `yaml:"assumptions,omitempty" json:"assumptions,omitempty"`
+}
+
+// PrecisionOrDefault returns the job's precision, bf16 when unset.
+func (s *TrainingJobSpec) PrecisionOrDefault() string {
+	if s.Precision == "" {
+		return "bf16"
+	}
+	return s.Precision
+}
+
+// ObjectiveOrDefault returns the job's objective, cost when unset.
+func (s *TrainingJobSpec) ObjectiveOrDefault() string {
+	if s.Objective == "" {
+		return "cost"
+	}
+	return s.Objective
+}
+
+// Model is the shape of the model being trained.
+type Model struct {
+	Parameters       float64 `yaml:"parameters" json:"parameters"`
+	ActiveParameters float64 `yaml:"activeParameters,omitempty" json:"activeParameters,omitempty"`
+	Layers           int     `yaml:"layers,omitempty" json:"layers,omitempty"`
+	HiddenSize       int     `yaml:"hiddenSize,omitempty" json:"hiddenSize,omitempty"`
+	Heads            int     `yaml:"heads,omitempty" json:"heads,omitempty"`
+	SequenceLength   int     `yaml:"sequenceLength,omitempty" json:"sequenceLength,omitempty"`
+}
+
+// Active returns the parameters used per token: activeParameters when set, else parameters.
+func (m Model) Active() float64 {
+	if m.ActiveParameters > 0 {
+		return m.ActiveParameters
+	}
+	return m.Parameters
+}
+
+// LoRA holds adapter settings for lora and qlora jobs.
+type LoRA struct {
+	Rank int `yaml:"rank,omitempty" json:"rank,omitempty"`
+	// TrainableFraction overrides the trainable share of parameters (default from rank and shape).
+	TrainableFraction float64 `yaml:"trainableFraction,omitempty" json:"trainableFraction,omitempty"`
+}
+
+// Release says where the trained model will be offered.
+type Release struct {
+	Markets     []string `yaml:"markets,omitempty" json:"markets,omitempty"`
+	OpenWeights bool     `yaml:"openWeights,omitempty" json:"openWeights,omitempty"`
+}
+
+// AllowDeny is a pair of allow and deny lists; an empty allow list allows all.
+type AllowDeny struct {
+	Allow []string `yaml:"allow,omitempty" json:"allow,omitempty"`
+	Deny  []string `yaml:"deny,omitempty" json:"deny,omitempty"`
+}
+
+// Permits reports whether v passes the lists.
+func (a AllowDeny) Permits(v string) bool {
+	for _, d := range a.Deny {
+		if d == v {
+			return false
+		}
+	}
+	if len(a.Allow) == 0 {
+		return true
+	}
+	for _, x := range a.Allow {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Empty reports whether neither list has entries.
+func (a AllowDeny) Empty() bool { return len(a.Allow) == 0 && len(a.Deny) == 0 }
+
+// Constraints are a job's own limits on placement.
+type Constraints struct {
+	Countries       AllowDeny `yaml:"countries,omitempty" json:"countries,omitempty"`
+	Accelerators    AllowDeny `yaml:"accelerators,omitempty" json:"accelerators,omitempty"`
+	Sites           AllowDeny `yaml:"sites,omitempty" json:"sites,omitempty"`
+	MinAccelerators int       `yaml:"minAccelerators,omitempty" json:"minAccelerators,omitempty"`
+	MaxAccelerators int       `yaml:"maxAccelerators,omitempty" json:"maxAccelerators,omitempty"`
+}
+
+// Workload is what to run.
+type Workload struct {
+	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Image   string            `yaml:"image,omitempty" json:"image,omitempty"`
+}

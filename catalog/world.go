@@ -1,0 +1,242 @@
+package catalog
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"sync"
+
+	"github.com/goccy/go-yaml"
+)
+
+//go:embed data
+var builtinFS embed.FS
+
+// World is everything Meridian knows when it plans: the built-in accelerators
+// and countries, sites (built-in and the user's), and the user's
+// organisations, datasets and jobs. Resources are shared and must be treated
+// as read-only once the world is built.
+type World struct {
+	Accelerators  map[string]*Accelerator
+	Countries     map[string]*Country
+	Sites         []*Site // sorted by name
+	Organizations map[string]*Organization
+	Datasets      map[string]*Dataset
+	Jobs          []*TrainingJob // in file order
+
+	siteByName map[string]*Site
+	// sets holds the syntax trees behind resources, for error lines.
+	sets []*Set
+}
+
+type builtinData struct {
+	accelerators map[string]*Accelerator
+	countries    map[string]*Country
+	sites        *Set
+	err          error
+}
+
+var (
+	builtinOnce sync.Once
+	builtin     builtinData
+)
+
+func loadBuiltin() {
+	b := &builtin
+	b.accelerators = map[string]*Accelerator{}
+	b.countries = map[string]*Country{}
+	var accs []*Accelerator
+	if err := readEmbedded("data/accelerators.yaml", &accs); err != nil {
+		b.err = err
+		return
+	}
+	for _, a := range accs {
+		if _, dup := b.accelerators[a.ID]; dup {
+			b.err = fmt.Errorf("built-in accelerators: id %q appears twice", a.ID)
+			return
+		}
+		b.accelerators[a.ID] = a
+	}
+	var cs []*Country
+	if err := readEmbedded("data/countries.yaml", &cs); err != nil {
+		b.err = err
+		return
+	}
+	for _, c := range cs {
+		if _, dup := b.countries[c.ISO]; dup {
+			b.err = fmt.Errorf("built-in countries: %q appears twice", c.ISO)
+			return
+		}
+		b.countries[c.ISO] = c
+	}
+	b.sites = &Set{}
+	entries, err := fs.ReadDir(builtinFS, "data/sites")
+	if err != nil {
+		b.err = fmt.Errorf("built-in sites: %w", err)
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".yaml" {
+			continue
+		}
+		name := "data/sites/" + e.Name()
+		data, err := builtinFS.ReadFile(name)
+		if err != nil {
+			b.err = err
+			return
+		}
+		s, err := Decode("built-in:"+name, data)
+		if err != nil {
+			b.err = fmt.Errorf("built-in sites: %w", err)
+			return
+		}
+		b.sites.Merge(s)
+	}
+}
+
+func readEmbedded(name string, v any) error {
+	data, err := builtinFS.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("built-in %s: %w", name, err)
+	}
+	if err := yaml.UnmarshalWithOptions(data, v, yaml.DisallowUnknownField()); err != nil {
+		return fmt.Errorf("built-in %s: %s", name, yaml.FormatError(err, false, false))
+	}
+	return nil
+}
+
+// BuiltinAccelerators returns the embedded accelerator table, keyed by id.
+func BuiltinAccelerators() (map[string]*Accelerator, error) {
+	builtinOnce.Do(loadBuiltin)
+	return builtin.accelerators, builtin.err
+}
+
+// BuiltinCountries returns the embedded country table, keyed by ISO code.
+func BuiltinCountries() (map[string]*Country, error) {
+	builtinOnce.Do(loadBuiltin)
+	return builtin.countries, builtin.err
+}
+
+// Builtin returns a new World holding the built-in accelerators, countries and
+// sites, with no organisations, datasets or jobs. The embedded files are parsed
+// once per process; each call returns fresh maps and slices over shared
+// read-only resources.
+func Builtin() (*World, error) {
+	builtinOnce.Do(loadBuiltin)
+	if builtin.err != nil {
+		return nil, builtin.err
+	}
+	w := &World{
+		Accelerators:  builtin.accelerators,
+		Countries:     builtin.countries,
+		Organizations: map[string]*Organization{},
+		Datasets:      map[string]*Dataset{},
+		siteByName:    map[string]*Site{},
+	}
+	w.addSites(builtin.sites.Sites)
+	w.sets = append(w.sets, builtin.sites)
+	return w, nil
+}
+
+// ReplaceSites drops every site in the world, built-in ones included, so that
+// only the sites of later Add calls remain (the --catalog DIR behaviour).
+func (w *World) ReplaceSites() {
+	w.Sites = nil
+	w.siteByName = map[string]*Site{}
+}
+
+func (w *World) addSites(sites []*Site) {
+	for _, s := range sites {
+		if old, ok := w.siteByName[s.Metadata.Name]; ok {
+			for i, x := range w.Sites {
+				if x == old {
+					w.Sites[i] = s
+				}
+			}
+		} else {
+			w.Sites = append(w.Sites, s)
+		}
+		w.siteByName[s.Metadata.Name] = s
+	}
+	sort.Slice(w.Sites, func(i, j int) bool { return w.Sites[i].Metadata.Name < w.Sites[j].Metadata.Name })
+}
+
+// Add puts a set's resources into the world. A site with the name of an
+// existing one replaces it (user sites override built-in ones); two
+// organisations, datasets or jobs with one name are an error.
+func (w *World) Add(s *Set) error {
+	var errs Errors
+	w.sets = append(w.sets, s)
+	w.addSites(s.Sites)
+	for _, o := range s.Organizations {
+		if prev, dup := w.Organizations[o.Metadata.Name]; dup {
+			errs = append(errs, s.fieldErr(o.Pos, "Organization/"+o.Metadata.Name, "metadata.name", "defined twice (first at "+prev.Pos.String()+")"))
+			continue
+		}
+		w.Organizations[o.Metadata.Name] = o
+	}
+	for _, d := range s.Datasets {
+		if prev, dup := w.Datasets[d.Metadata.Name]; dup {
+			errs = append(errs, s.fieldErr(d.Pos, "Dataset/"+d.Metadata.Name, "metadata.name", "defined twice (first at "+prev.Pos.String()+")"))
+			continue
+		}
+		w.Datasets[d.Metadata.Name] = d
+	}
+	seen := map[string]bool{}
+	for _, j := range w.Jobs {
+		seen[j.Metadata.Name] = true
+	}
+	for _, j := range s.Jobs {
+		if seen[j.Metadata.Name] {
+			errs = append(errs, s.fieldErr(j.Pos, "TrainingJob/"+j.Metadata.Name, "metadata.name", "defined twice"))
+			continue
+		}
+		seen[j.Metadata.Name] = true
+		w.Jobs = append(w.Jobs, j)
+	}
+	return errs.errOrNil()
+}
+
+func (s *Set) fieldErr(pos Position, res, field, msg string, accepted ...string) *FieldError {
+	return &FieldError{File: pos.File, Line: s.lineFor(pos, field), Resource: res, Field: field, Msg: msg, Accepted: accepted}
+}
+
+// Site returns the named site or nil.
+func (w *World) Site(name string) *Site { return w.siteByName[name] }
+
+// Job returns the named job or nil.
+func (w *World) Job(name string) *TrainingJob {
+	for _, j := range w.Jobs {
+		if j.Metadata.Name == name {
+			return j
+		}
+	}
+	return nil
+}
+
+// AcceleratorIDs returns the known accelerator ids, sorted.
+func (w *World) AcceleratorIDs() []string { return sortedKeys(w.Accelerators) }
+
+// CountryCodes returns the known ISO codes, sorted.
+func (w *World) CountryCodes() []string { return sortedKeys(w.Countries) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setFor finds the set a resource position came from, for line look-ups.
+func (w *World) setFor(pos Position) *Set {
+	for _, s := range w.sets {
+		if _, ok := s.files[pos.File]; ok {
+			return s
+		}
+	}
+	return nil
+}

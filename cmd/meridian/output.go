@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/goccy/go-yaml"
+	"github.com/spf13/cobra"
+)
+
+// Output formats accepted by -o.
+var outputFormats = []string{"table", "json", "yaml"}
+
+// addOutputFlag adds -o/--output to a read command.
+func addOutputFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "output", "o", "table", "output format: table, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return outputFormats, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// render writes v as JSON or YAML, or calls table for people. JSON is
+// indented and ends with a newline; YAML is converted from the same JSON so
+// both carry the same field names.
+func render(w io.Writer, format string, v any, table func(io.Writer) error) error {
+	switch format {
+	case "json":
+		return writeJSON(w, v)
+	case "yaml":
+		var buf bytes.Buffer
+		if err := writeJSON(&buf, v); err != nil {
+			return err
+		}
+		y, err := yaml.JSONToYAML(buf.Bytes())
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(y)
+		return err
+	case "table", "":
+		return table(w)
+	default:
+		return badInput(fmt.Errorf("-o %q: want one of table, json, yaml", format))
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
