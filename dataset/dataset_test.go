@@ -1,0 +1,335 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gocloud.dev/blob"
+
+	"meridian.dev/meridian/seal"
+)
+
+// genTree writes n files of size bytes of seeded random data under dir.
+func genTree(t testing.TB, dir string, n, size int, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := range n {
+		p := filepath.Join(dir, "part-"+string(rune('a'+i%26)), "f"+itoa(i)+".bin")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		if err := os.WriteFile(p, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+func newStore(t testing.TB) (*blob.Bucket, string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := OpenStore(context.Background(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, dir
+}
+
+func newSealer(t testing.TB, name string) *seal.Sealer {
+	t.Helper()
+	k, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.New(k, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sameTree fails unless every regular file under a is in b with equal bytes, and vice versa.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	read := func(root string) map[string][]byte {
+		out := map[string][]byte{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			rel, _ := filepath.Rel(root, p)
+			out[filepath.ToSlash(rel)] = data
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ma, mb := read(a), read(b)
+	if len(ma) != len(mb) {
+		t.Fatalf("trees differ: %d files vs %d", len(ma), len(mb))
+	}
+	for k, v := range ma {
+		if !bytes.Equal(v, mb[k]) {
+			t.Fatalf("file %s differs", k)
+		}
+	}
+}
+
+func TestAddUnsealRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 6, 700<<10, 1)
+	if err := os.WriteFile(filepath.Join(src, "empty.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("part-a/f0.bin", filepath.Join(src, "link-inside")); err != nil {
+		t.Fatal(err)
+	}
+	store, storeDir := newStore(t)
+	s := newSealer(t, "corpus")
+	res, err := Add(ctx, AddOptions{Name: "corpus", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != 8 || res.Bytes != 7*700<<10 {
+		t.Fatalf("Add: %d files, %d bytes; want 8 files, %d bytes", res.Files, res.Bytes, 7*700<<10)
+	}
+	// link-inside duplicates f0.bin: its chunks are stored once.
+	if res.NewChunks != res.Chunks {
+		t.Fatalf("new chunks %d != distinct chunks %d", res.NewChunks, res.Chunks)
+	}
+	// The store holds no plaintext: a 4 KiB window of a source file appears nowhere.
+	probe, _ := os.ReadFile(filepath.Join(src, "part-b", "f1.bin"))
+	_ = filepath.WalkDir(storeDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			if bytes.Contains(data, probe[1000:5096]) {
+				t.Errorf("store file %s contains plaintext", p)
+			}
+		}
+		return nil
+	})
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := UnsealDir(ctx, store, s, "corpus", out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, out)
+	rep, err := Verify(ctx, store, s, "corpus", 2)
+	if err != nil || !rep.Good() || rep.OK != res.Chunks {
+		t.Fatalf("Verify: %+v %v", rep, err)
+	}
+}
+
+func TestReAddUnchangedWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 4, 1<<20, 2)
+	store, _ := newStore(t)
+	s := newSealer(t, "d")
+	if _, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewChunks != 0 || res.NewBytes != 0 {
+		t.Fatalf("re-add wrote %d chunks, %d bytes; want 0", res.NewChunks, res.NewBytes)
+	}
+}
+
+func TestPathEscapeRefused(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		target string
+	}{
+		{"absolute symlink out", filepath.Join(outside, "secret")},
+		{"dotdot symlink out", "../" + filepath.Base(outside) + "/secret"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := filepath.Dir(outside)
+			src, err := os.MkdirTemp(parent, "src")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(src)
+			os.WriteFile(filepath.Join(src, "ok"), []byte("fine"), 0o600)
+			if err := os.Symlink(tc.target, filepath.Join(src, "evil")); err != nil {
+				t.Fatal(err)
+			}
+			store, storeDir := newStore(t)
+			_, err = Add(context.Background(), AddOptions{Name: "d", Root: src, Store: store, Sealer: newSealer(t, "d")})
+			if !errors.Is(err, ErrEscape) || !strings.Contains(err.Error(), "evil") {
+				t.Fatalf("Add: %v; want an escape error naming evil", err)
+			}
+			if n := countFiles(t, storeDir); n != 0 {
+				t.Fatalf("store holds %d files after a refused add", n)
+			}
+		})
+	}
+}
+
+func countFiles(t testing.TB, dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func TestCheckPath(t *testing.T) {
+	for _, p := range []string{"a", "a/b.txt", "dir/sub/x-y_z.bin", "ünï"} {
+		if err := CheckPath(p); err != nil {
+			t.Errorf("CheckPath(%q): %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "/etc/passwd", "..", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "a\x00b", "a\nb", "\xff"} {
+		if err := CheckPath(p); err == nil {
+			t.Errorf("CheckPath(%q) accepted", p)
+		}
+	}
+}
+
+func TestVerifyNamesMissingAndAltered(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 3, 900<<10, 3)
+	store, storeDir := newStore(t)
+	s := newSealer(t, "d")
+	res, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := res.Manifest.UniqueChunks()
+	if len(chunks) < 3 {
+		t.Fatalf("want at least 3 chunks, got %d", len(chunks))
+	}
+	path := func(c ChunkRef) string { return filepath.Join(storeDir, filepath.FromSlash(ChunkKey("d", c.ID))) }
+	if err := os.Remove(path(chunks[0])); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path(chunks[1]))
+	data[len(data)/2] ^= 0x40
+	os.WriteFile(path(chunks[1]), data, 0o644)
+	data, _ = os.ReadFile(path(chunks[2]))
+	os.WriteFile(path(chunks[2]), data[:len(data)-100], 0o644)
+
+	rep, err := Verify(ctx, store, s, "d", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Missing) != 1 || rep.Missing[0].ID != chunks[0].ID.String() {
+		t.Errorf("missing = %+v, want %s", rep.Missing, chunks[0].ID)
+	}
+	altered := map[string]bool{}
+	for _, p := range rep.Altered {
+		altered[p.ID] = true
+		if len(p.Files) == 0 {
+			t.Errorf("altered chunk %s names no file", p.ID)
+		}
+	}
+	if len(altered) != 2 || !altered[chunks[1].ID.String()] || !altered[chunks[2].ID.String()] {
+		t.Errorf("altered = %+v, want %s and %s", rep.Altered, chunks[1].ID, chunks[2].ID)
+	}
+	// Unseal refuses and leaves nothing under a real name.
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := UnsealDir(ctx, store, s, "d", out); err == nil {
+		t.Fatal("UnsealDir succeeded over damaged chunks")
+	}
+	if n := countFiles(t, out); n > 0 {
+		// Files finished before the damaged one are whole; none may be partial or temporary.
+		filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasSuffix(p, ".tmp") {
+				t.Errorf("temporary file left: %s", p)
+			}
+			return nil
+		})
+	}
+}
+
+func TestWrongKeyRefused(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 1, 1000, 4)
+	store, _ := newStore(t)
+	if _, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: newSealer(t, "d")}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	_, err := UnsealDir(ctx, store, newSealer(t, "d"), "d", out)
+	if !errors.Is(err, ErrManifestAuth) {
+		t.Fatalf("UnsealDir with the wrong key: %v, want ErrManifestAuth", err)
+	}
+	if _, err := os.Stat(out); err == nil && countFiles(t, out) != 0 {
+		t.Fatal("files written with the wrong key")
+	}
+}
+
+func TestKeyring(t *testing.T) {
+	kr := Keyring{Dir: filepath.Join(t.TempDir(), "keyring")}
+	if _, err := kr.Get("d"); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("Get before create: %v", err)
+	}
+	k1, err := kr.GetOrCreate("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := kr.GetOrCreate("d")
+	if err != nil || k1 != k2 {
+		t.Fatalf("second GetOrCreate returned a different key (%v)", err)
+	}
+	st, _ := os.Stat(filepath.Join(kr.Dir, "d.key"))
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %o, want 600", st.Mode().Perm())
+	}
+	os.Chmod(filepath.Join(kr.Dir, "d.key"), 0o644)
+	if _, err := kr.Get("d"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable key accepted: %v", err)
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	src := b.TempDir()
+	genTree(b, src, 8, 8<<20, 5)
+	s := newSealer(b, "bench")
+	b.SetBytes(64 << 20)
+	for b.Loop() {
+		store, _ := newStore(b)
+		if _, err := Add(context.Background(), AddOptions{Name: "bench", Root: src, Store: store, Sealer: s}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package dataset
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"meridian.dev/meridian/seal"
+)
+
+// ManifestVersion is the manifest format this build writes and reads.
+const ManifestVersion = 1
+
+// Limits on what a manifest may describe; larger inputs are refused before
+// any allocation proportional to them.
+const (
+	maxManifestBytes = 1 << 30
+	maxChunkSize     = 64 << 20
+	maxPathLen       = 4096
+)
+
+// Manifest lists a dataset's files, in path order, and the chunks that make
+// each one, in order. It is stored beside the chunks, authenticated with the
+// dataset's MAC key; it holds no secret, but reveals file names and sizes to
+// whoever can read the store, so names should not be secret.
+type Manifest struct {
+	Version int    `json:"version"`
+	Dataset string `json:"dataset"`
+	Files   []File `json:"files"`
+}
+
+// File is one regular file of a dataset.
+type File struct {
+	Path   string     `json:"path"` // slash-separated, relative to the dataset root
+	Size   int64      `json:"size"`
+	Mode   uint32     `json:"mode"` // permission bits only
+	Chunks []ChunkRef `json:"chunks"`
+}
+
+// ChunkRef is one chunk of a file: its id and plaintext size.
+type ChunkRef struct {
+	ID   seal.ID `json:"id"`
+	Size int64   `json:"size"`
+}
+
+type chunkRefJSON struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"`
+}
+
+// MarshalJSON writes the id as hex.
+func (c ChunkRef) MarshalJSON() ([]byte, error) {
+	return json.Marshal(chunkRefJSON{ID: c.ID.String(), Size: c.Size})
+}
+
+// UnmarshalJSON reads the hex id.
+func (c *ChunkRef) UnmarshalJSON(b []byte) error {
+	var j chunkRefJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	id, err := seal.ParseID(j.ID)
+	if err != nil {
+		return err
+	}
+	c.ID, c.Size = id, j.Size
+	return nil
+}
+
+// UniqueChunks returns every distinct chunk of the manifest once, in first-use order.
+func (m *Manifest) UniqueChunks() []ChunkRef {
+	seen := map[seal.ID]bool{}
+	var out []ChunkRef
+	for _, f := range m.Files {
+		for _, c := range f.Chunks {
+			if !seen[c.ID] {
+				seen[c.ID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// TotalBytes is the sum of the files' sizes.
+func (m *Manifest) TotalBytes() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// envelope is the stored form: the manifest body as written, and its MAC.
+type envelope struct {
+	Body json.RawMessage `json:"manifest"`
+	MAC  string          `json:"mac"`
+}
+
+// Encode returns the stored, authenticated form of m.
+func (m *Manifest) Encode(s *seal.Sealer) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(envelope{Body: body, MAC: hex.EncodeToString(s.MAC(body))})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// ErrManifestAuth means a manifest's MAC did not verify: it was altered, or
+// the key (or dataset name) is wrong.
+var ErrManifestAuth = errors.New("manifest authentication failed (altered, or wrong key or dataset)")
+
+// ParseManifest checks the MAC of a stored manifest under s, then decodes and
+// validates it. The MAC is checked before the body is parsed.
+func ParseManifest(data []byte, s *seal.Sealer) (*Manifest, error) {
+	if len(data) > maxManifestBytes {
+		return nil, fmt.Errorf("manifest: %d bytes, over the %d limit", len(data), maxManifestBytes)
+	}
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	mac, err := hex.DecodeString(env.MAC)
+	if err != nil || len(mac) != 32 {
+		return nil, errors.New("manifest: field mac: want 64 hex digits")
+	}
+	if err := s.CheckMAC(env.Body, mac); err != nil {
+		return nil, ErrManifestAuth
+	}
+	return decodeBody(env.Body)
+}
+
+// decodeBody parses and validates an (already authenticated) manifest body.
+func decodeBody(body []byte) (*Manifest, error) {
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("manifest: trailing data after the body")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks a manifest's structure: version, safe relative paths in
+// strictly increasing order, chunk sizes that add up to each file's size.
+func (m *Manifest) Validate() error {
+	if m.Version != ManifestVersion {
+		return fmt.Errorf("manifest: field version: %d, want %d", m.Version, ManifestVersion)
+	}
+	if err := CheckName(m.Dataset); err != nil {
+		return fmt.Errorf("manifest: field dataset: %w", err)
+	}
+	for i, f := range m.Files {
+		if err := CheckPath(f.Path); err != nil {
+			return fmt.Errorf("manifest: files[%d].path: %w", i, err)
+		}
+		if i > 0 && m.Files[i-1].Path >= f.Path {
+			return fmt.Errorf("manifest: files[%d].path %q: paths must be unique and sorted", i, f.Path)
+		}
+		if f.Mode&^0o777 != 0 {
+			return fmt.Errorf("manifest: files[%d].mode %o: only permission bits allowed", i, f.Mode)
+		}
+		var sum int64
+		for j, c := range f.Chunks {
+			if c.Size <= 0 || c.Size > maxChunkSize {
+				return fmt.Errorf("manifest: files[%d].chunks[%d].size %d: want 1..%d", i, j, c.Size, maxChunkSize)
+			}
+			sum += c.Size
+		}
+		if f.Size < 0 || sum != f.Size {
+			return fmt.Errorf("manifest: files[%d] %q: size %d but chunks add up to %d", i, f.Path, f.Size, sum)
+		}
+	}
+	return nil
+}
+
+// CheckPath accepts a slash-separated relative path with no "..", ".", empty
+// or absolute part, no backslash and no control characters: a path that
+// cannot leave the directory it is joined to.
+func CheckPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case len(p) > maxPathLen:
+		return fmt.Errorf("path longer than %d bytes", maxPathLen)
+	case !utf8.ValidString(p):
+		return fmt.Errorf("path %q is not UTF-8", p)
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("path %q is absolute", p)
+	case strings.ContainsAny(p, "\\\x00"):
+		return fmt.Errorf("path %q contains a backslash or NUL", p)
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("path %q contains a control character", p)
+		}
+	}
+	for _, part := range strings.Split(p, "/") {
+		switch part {
+		case "":
+			return fmt.Errorf("path %q has an empty element", p)
+		case ".", "..":
+			return fmt.Errorf("path %q escapes or is not clean (%q)", p, part)
+		}
+	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("path %q is not clean", p)
+	}
+	return nil
+}
+
+// CheckName accepts a DNS label: [a-z0-9-], 1–63, not starting or ending in '-'.
+func CheckName(n string) error {
+	if n == "" || len(n) > 63 || n[0] == '-' || n[len(n)-1] == '-' {
+		return fmt.Errorf("name %q: want a DNS label ([a-z0-9-], 1 to 63, no leading or trailing '-')", n)
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("name %q: want a DNS label ([a-z0-9-], 1 to 63, no leading or trailing '-')", n)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/s3blob" // registers s3://
+	"gocloud.dev/gcerrors"
+
+	"meridian.dev/meridian/seal"
+)
+
+// OpenStore opens a blob store by URL: file:///dir (created if missing) or
+// s3://bucket?endpoint=…&use_path_style=true&region=… for S3-compatible
+// servers (credentials from the usual AWS_* environment variables).
+//
+// file:// stores write each object to a temporary file in the same directory
+// and rename it into place, and keep no metadata side files.
+func OpenStore(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "file":
+		dir := u.Path
+		if u.Host == "." {
+			dir = "." + u.Path
+		}
+		if dir == "" {
+			return nil, fmt.Errorf("store %q: file URL without a directory", rawURL)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		b, err := fileblob.OpenBucket(abs, &fileblob.Options{
+			CreateDir: true,
+			NoTempDir: true, // temp file beside the target, so rename never crosses devices
+			Metadata:  fileblob.MetadataDontWrite,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store %q: %w", rawURL, err)
+		}
+		return b, nil
+	case "s3":
+		b, err := blob.OpenBucket(ctx, rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("store %q: %w", rawURL, err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("store %q: scheme %q not supported (want file:// or s3://)", rawURL, u.Scheme)
+	}
+}
+
+// ListChunks returns the ids of the dataset's chunks present in the store,
+// with their stored sizes. Keys that are not chunk names (temporary files)
+// are ignored.
+func ListChunks(ctx context.Context, b *blob.Bucket, name string) (map[seal.ID]int64, error) {
+	out := map[seal.ID]int64{}
+	it := b.List(&blob.ListOptions{Prefix: ChunkPrefix(name)})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list chunks of %s: %w", name, err)
+		}
+		if id, ok := chunkIDFromKey(name, obj.Key); ok {
+			out[id] = obj.Size
+		}
+	}
+}
+
+// Put writes one object so that readers see either nothing or all of it:
+// the store's writer is aborted (nothing published) on any error.
+func Put(ctx context.Context, b *blob.Bucket, key string, data []byte) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream", DisableContentTypeDetection: true})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		cancel() // abort: the blob library discards a write whose context ended
+		_ = w.Close()
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadManifest reads and authenticates a dataset's manifest from a store.
+func ReadManifest(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string) (*Manifest, error) {
+	data, err := b.ReadAll(ctx, ManifestKey(name))
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
+		}
+		return nil, fmt.Errorf("dataset %s: read manifest: %w", name, err)
+	}
+	m, err := ParseManifest(data, s)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", name, err)
+	}
+	if m.Dataset != name {
+		return nil, fmt.Errorf("dataset %s: manifest names dataset %q", name, m.Dataset)
+	}
+	return m, nil
+}
+
+// ErrNotFound means a manifest or chunk is not in the store.
+var ErrNotFound = errors.New("not found")
+
+// ReadChunk reads a sealed chunk and opens it, returning its plaintext
+// (appended to dst). Missing chunks wrap ErrNotFound; altered ones wrap
+// seal.ErrAuth or seal.ErrIDMismatch.
+func ReadChunk(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, c ChunkRef, dst []byte) ([]byte, error) {
+	sealed, err := b.ReadAll(ctx, ChunkKey(name, c.ID))
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("chunk %s: %w", c.ID, ErrNotFound)
+		}
+		return nil, fmt.Errorf("chunk %s: %w", c.ID, err)
+	}
+	if int64(len(sealed)) != int64(seal.SealedSize(int(c.Size))) {
+		return nil, fmt.Errorf("chunk %s: %d bytes stored, want %d (truncated or padded): %w", c.ID, len(sealed), seal.SealedSize(int(c.Size)), seal.ErrAuth)
+	}
+	return s.Open(dst, c.ID, sealed)
+}

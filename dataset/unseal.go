@@ -1,0 +1,116 @@
+package dataset
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"meridian.dev/meridian/seal"
+)
+
+// UnsealDir decrypts the dataset from a store into dir, which must be empty
+// or absent. Each file is written under a temporary name, fsynced and renamed
+// into place only after every chunk in it has authenticated, so a failure
+// leaves no partial file under its real name.
+func UnsealDir(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name, dir string) (*Manifest, error) {
+	m, err := ReadManifest(ctx, b, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) > 0 {
+		return nil, fmt.Errorf("--to %s: directory is not empty", dir)
+	}
+	var buf []byte
+	for _, f := range m.Files {
+		// Paths were checked by ParseManifest (relative, no "..").
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return nil, err
+		}
+		if err := writeFileFromChunks(ctx, b, s, name, f, dst, &buf); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func writeFileFromChunks(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	for _, c := range f.Chunks {
+		out, err := ReadChunk(ctx, b, s, name, c, (*buf)[:0])
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		*buf = out
+		if _, err := tmp.Write(out); err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+	}
+	if err := tmp.Chmod(os.FileMode(f.Mode) & 0o700); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// UnsealTar streams the dataset as a tar archive to w, for a job prologue
+// that pipes it straight into its scratch space. Each chunk is authenticated
+// before any of its bytes are written; on failure the stream stops with an
+// error and without the tar end marker, so `tar -x` reports it truncated.
+func UnsealTar(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, w io.Writer) (*Manifest, error) {
+	m, err := ReadManifest(ctx, b, s, name)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(w)
+	var buf []byte
+	for _, f := range m.Files {
+		hdr := &tar.Header{Name: f.Path, Mode: int64(f.Mode & 0o700), Size: f.Size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		for _, c := range f.Chunks {
+			out, err := ReadChunk(ctx, b, s, name, c, buf[:0])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Path, err)
+			}
+			buf = out
+			if _, err := tw.Write(out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, tw.Close()
+}
