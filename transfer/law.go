@@ -1,0 +1,74 @@
+package transfer
+
+import (
+	"fmt"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// Law decides whether a dataset may be moved to a country. It is the part of
+// the policy engine that staging needs; *policy.Engine satisfies it.
+// Implementations must fail closed: when in doubt, Allowed is false.
+type Law interface {
+	EvaluateTransfer(q policy.Query, ds *catalog.Dataset, toCountry string) policy.Decision
+}
+
+// DeniedError is returned when the law refuses a transfer; it carries every
+// denial with its rule, reason and source.
+type DeniedError struct {
+	Dataset, From, To string
+	AsOf              catalog.Date
+	Denials           []policy.Finding
+}
+
+func (e *DeniedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "transfer of dataset %s from %s to %s refused as of %s", e.Dataset, e.From, e.To, e.AsOf)
+	if len(e.Denials) == 0 {
+		b.WriteString(": the law engine gave no reason (failing closed)")
+	}
+	for _, d := range e.Denials {
+		fmt.Fprintf(&b, "\n  rule %s: %s (source: %s)", d.Rule, d.Message, d.Source)
+	}
+	return b.String()
+}
+
+// BasisLaw is a small, real Law for use until the full policy engine is
+// wired in, and in tests: data may stay in its origin country; public and
+// de-identified data may go anywhere; any other class may leave only when the
+// dataset declares at least one transfer basis, which is then reported as
+// the basis used. It knows no country-specific rule.
+type BasisLaw struct{}
+
+// Rule ids BasisLaw reports.
+const (
+	RuleDomestic = "meridian-transfer-domestic"
+	RuleOpenData = "meridian-transfer-open-data"
+	RuleBasis    = "meridian-transfer-basis-required"
+)
+
+const basisSource = "Meridian built-in transfer floor (not a statute); replace with the policy engine"
+
+// EvaluateTransfer implements Law.
+func (BasisLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
+	from := ds.Spec.Origin
+	tr := policy.Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
+	switch {
+	case from == "" || to == "":
+		return policy.Decision{Denials: []policy.Finding{{Rule: RuleBasis, Effect: policy.Deny, Message: "origin or destination country unknown", Source: basisSource}}}
+	case from == to:
+		return policy.Decision{Allowed: true, Transfers: []policy.Transfer{tr}}
+	case ds.Spec.Classification == catalog.ClassPublic || ds.Spec.Classification == catalog.ClassDeidentified:
+		return policy.Decision{Allowed: true, Transfers: []policy.Transfer{tr},
+			Advisories: []policy.Finding{{Rule: RuleOpenData, Effect: policy.Advisory, Message: ds.Spec.Classification + " data: no transfer basis needed", Source: basisSource}}}
+	case len(ds.Spec.TransferBases) > 0:
+		tr.Basis = ds.Spec.TransferBases[0]
+		return policy.Decision{Allowed: true, Transfers: []policy.Transfer{tr}}
+	default:
+		return policy.Decision{Denials: []policy.Finding{{Rule: RuleBasis, Effect: policy.Deny,
+			Message: fmt.Sprintf("%s data may not leave %s for %s without a declared transfer basis", ds.Spec.Classification, from, to),
+			Source:  basisSource}}}
+	}
+}
