@@ -1,0 +1,586 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/transfer"
+)
+
+func init() { register(newDatasetCmd) }
+
+// stateDir is MERIDIAN_HOME, or ~/.meridian.
+func stateDir() (string, error) {
+	if d := os.Getenv("MERIDIAN_HOME"); d != "" {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no MERIDIAN_HOME and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".meridian"), nil
+}
+
+type state struct{ dir string }
+
+func openState() (state, error) {
+	d, err := stateDir()
+	if err != nil {
+		return state{}, err
+	}
+	if err := os.MkdirAll(filepath.Join(d, "datasets"), 0o700); err != nil {
+		return state{}, err
+	}
+	return state{dir: d}, nil
+}
+
+func (s state) datasetsDir() string            { return filepath.Join(s.dir, "datasets") }
+func (s state) datasetFile(name string) string { return filepath.Join(s.datasetsDir(), name+".yaml") }
+func (s state) keyring() dataset.Keyring {
+	return dataset.Keyring{Dir: filepath.Join(s.dir, "keyring")}
+}
+func (s state) ledger() *transfer.FileLedger {
+	return &transfer.FileLedger{Path: filepath.Join(s.dir, "ledger.jsonl")}
+}
+func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
+func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
+	return catalog.Load(catalogDir, append([]string{s.datasetsDir()}, files...)...)
+}
+
+// law is the transfer law staging asks. Until the policy engine is merged it
+// is transfer.BasisLaw, which fails closed for personal data without a basis.
+func law() transfer.Law { return transfer.BasisLaw{} }
+
+func newDatasetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dataset",
+		Short: "Add, stage, verify and unseal encrypted datasets",
+		Long: `Datasets are stored as encrypted, content-addressed chunks with an
+authenticated manifest. The key stays in the owner's keyring
+($MERIDIAN_HOME/keyring, default ~/.meridian) and is never written beside the
+data. Staging copies only the chunks a site lacks, and only when the law allows
+the dataset to reach the site's country on the date given.`,
+	}
+	cmd.AddCommand(newDatasetAddCmd(), newDatasetStageCmd(), newDatasetLedgerCmd(), newDatasetVerifyCmd(), newDatasetUnsealCmd())
+	return cmd
+}
+
+func newDatasetAddCmd() *cobra.Command {
+	var from, origin, class, store, out string
+	var subjects int64
+	var bases []string
+	cmd := &cobra.Command{
+		Use:   "add NAME --from DIR --origin CC --classification C",
+		Short: "Chunk, encrypt and store a directory as a dataset, and register it",
+		Example: `  meridian dataset add chat-logs --from ./data --origin CN --classification personal \
+      --subjects 120000 --basis cn-standard-contract`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := dataset.CheckName(name); err != nil {
+				return badInput(fmt.Errorf("NAME: %w", err))
+			}
+			if from == "" {
+				return badInput(errors.New("--from: required (the directory to add)"))
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			if store == "" {
+				store = st.defaultStore()
+			}
+			ds := &catalog.Dataset{APIVersion: catalog.APIVersion, Kind: catalog.KindDataset,
+				Metadata: catalog.Metadata{Name: name},
+				Spec:     catalog.DatasetSpec{Origin: origin, Classification: class, Subjects: subjects, TransferBases: bases, Store: store}}
+			// Validate the resource before touching any data.
+			if err := validateDataset(st, ds); err != nil {
+				return badInput(err)
+			}
+			key, err := st.keyring().GetOrCreate(name)
+			if err != nil {
+				return err
+			}
+			sealer, err := seal.New(key, name)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			bucket, err := dataset.OpenStore(ctx, store)
+			if err != nil {
+				return badInput(fmt.Errorf("--store: %w", err))
+			}
+			defer bucket.Close()
+			bar := newBar(cmd.ErrOrStderr(), -1, "adding "+name)
+			start := time.Now()
+			res, err := dataset.Add(ctx, dataset.AddOptions{Name: name, Root: from, Store: bucket, Sealer: sealer, OnBytes: bar.add})
+			bar.done()
+			if err != nil {
+				if errors.Is(err, dataset.ErrEscape) {
+					return badInput(err)
+				}
+				return err
+			}
+			ds.Spec.SizeBytes = float64(res.Bytes)
+			data, err := yaml.Marshal(ds)
+			if err != nil {
+				return err
+			}
+			if err := dataset.WriteFileAtomic(st.datasetFile(name), data, 0o600); err != nil {
+				return err
+			}
+			secs := time.Since(start).Seconds()
+			summary := map[string]any{"dataset": name, "files": res.Files, "bytes": res.Bytes, "chunks": res.Chunks,
+				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.datasetFile(name)}
+			return render(cmd.OutOrStdout(), out, summary, func(w io.Writer) error {
+				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%.0f MB/s)\n",
+					name, res.Files, human(res.Bytes), res.Chunks, res.NewChunks, human(res.NewBytes), store, secs, float64(res.Bytes)/1e6/max(secs, 1e-9))
+				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.datasetFile(name), st.keyring().Dir)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "directory to add")
+	cmd.Flags().StringVar(&origin, "origin", "", "country whose law governs export of the data (ISO 3166-1 alpha-2)")
+	cmd.Flags().StringVar(&class, "classification", "", "public | deidentified | personal | sensitive-personal | important")
+	cmd.Flags().Int64Var(&subjects, "subjects", 0, "number of people the data covers (required for personal data)")
+	cmd.Flags().StringArrayVar(&bases, "basis", nil, "legal basis held for transfer (repeatable), e.g. eu-scc, cn-standard-contract")
+	cmd.Flags().StringVar(&store, "store", "", "home store URL (file:///dir or s3://bucket?endpoint=…); default $MERIDIAN_HOME/store")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// validateDataset checks a new Dataset resource with the catalog's rules.
+func validateDataset(st state, ds *catalog.Dataset) error {
+	data, err := yaml.Marshal(ds)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp("", "meridian-dataset-*.yaml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	tmp.Close()
+	w, err := catalog.Builtin()
+	if err != nil {
+		return err
+	}
+	set, err := catalog.LoadFiles(tmp.Name())
+	if err != nil {
+		return err
+	}
+	if err := w.Add(set); err != nil {
+		return err
+	}
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), tmp.Name(), "flags"))
+	}
+	return nil
+}
+
+func newDatasetStageCmd() *cobra.Command {
+	var to, asOf, catalogDir, runID, out string
+	var files []string
+	var workers int
+	cmd := &cobra.Command{
+		Use:   "stage NAME --to SITE [--as-of DATE]",
+		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows",
+		Long: `Stage asks the law whether the dataset may go to the site's country on the
+as-of date (today by default). If not, it prints each denying rule with its
+reason and source and exits 2. Otherwise it copies only the chunks the site's
+store lacks, authenticating each, and records the transfer in the ledger.
+A staging that is interrupted resumes where it stopped when run again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if to == "" {
+				return badInput(errors.New("--to: required (a site name)"))
+			}
+			date, err := parseAsOf(asOf)
+			if err != nil {
+				return badInput(err)
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			w, err := st.world(catalogDir, files)
+			if err != nil {
+				return badInput(err)
+			}
+			ds, ok := w.Datasets[name]
+			if !ok {
+				return badInput(fmt.Errorf("dataset %q: not registered (run `meridian dataset add` or pass -f)", name))
+			}
+			site := w.Site(to)
+			if site == nil {
+				return badInput(fmt.Errorf("--to %q: no such site", to))
+			}
+			bar := &barProgress{w: cmd.ErrOrStderr()}
+			stager := &transfer.Stager{Law: law(), Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar}
+			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID,
+				Query: policy.Query{AsOf: date, Datasets: []*catalog.Dataset{ds}, Countries: w.Countries}})
+			var denied *transfer.DeniedError
+			if errors.As(err, &denied) {
+				return badInput(err)
+			}
+			if err != nil {
+				return err
+			}
+			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
+				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
+					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, human(res.BytesSent), res.Skipped)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "site to stage to")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "date the law is evaluated at (YYYY-MM-DD; default today, UTC)")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	cmd.Flags().StringVar(&runID, "run", "", "run id this staging serves (recorded in the ledger)")
+	cmd.Flags().IntVar(&workers, "workers", 4, "chunks copied at once")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func parseAsOf(s string) (catalog.Date, error) {
+	if s == "" {
+		return catalog.ParseDate(time.Now().UTC().Format(catalog.DateLayout))
+	}
+	d, err := catalog.ParseDate(s)
+	if err != nil {
+		return d, fmt.Errorf("--as-of: %w", err)
+	}
+	return d, nil
+}
+
+func newDatasetLedgerCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "ledger [NAME]",
+		Short: "Show every recorded transfer, or those of one dataset",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			recs, ents, err := transfer.ReadFileLedger(st.ledger().Path, name)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Time string `json:"time"`
+				transfer.Entry
+			}
+			rows := make([]row, len(ents))
+			for i := range ents {
+				rows[i] = row{Time: recs[i].Time.Format(time.RFC3339), Entry: ents[i]}
+			}
+			return render(cmd.OutOrStdout(), out, rows, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tDATASET\tSITE\tFROM→TO\tBASIS\tAS-OF\tRUN\tCHUNKS SENT\tBYTES SENT\tRULES")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s→%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.Time, r.Dataset, r.Site, r.From, r.To,
+						orNone(r.Basis), r.AsOf, orNone(r.RunID), r.ChunksSent, r.Chunks, human(r.BytesSent), orNone(strings.Join(r.Rules, ",")))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// keyFlags say where a site-side command gets the dataset key.
+type keyFlags struct {
+	keyFile     string
+	keepKeyFile bool
+	keyStdin    bool
+}
+
+func (k *keyFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "file holding the dataset key (mode 0600); removed after reading unless --keep-key-file")
+	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
+	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
+}
+
+// get returns the key from --key-file, --key-stdin, $MERIDIAN_DATASET_KEY or
+// the owner's keyring, in that order.
+func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, error) {
+	switch {
+	case k.keyFile != "":
+		fi, err := os.Stat(k.keyFile)
+		if err != nil {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read it; want 0600", k.keyFile, fi.Mode().Perm()))
+		}
+		data, err := os.ReadFile(k.keyFile)
+		if err != nil {
+			return seal.Key{}, err
+		}
+		if !k.keepKeyFile {
+			if err := os.Remove(k.keyFile); err != nil {
+				return seal.Key{}, fmt.Errorf("remove --key-file: %w", err)
+			}
+		}
+		key, err := seal.ParseKey(string(data))
+		return key, badInput(err)
+	case k.keyStdin:
+		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+		if err != nil {
+			return seal.Key{}, err
+		}
+		key, err := seal.ParseKey(string(data))
+		return key, badInput(err)
+	case os.Getenv("MERIDIAN_DATASET_KEY") != "":
+		key, err := seal.ParseKey(os.Getenv("MERIDIAN_DATASET_KEY"))
+		return key, badInput(err)
+	default:
+		return st.keyring().Get(name)
+	}
+}
+
+// siteStore resolves --store or --at SITE to a store URL.
+func siteStore(st state, at, store, catalogDir string, files []string) (string, error) {
+	if store != "" {
+		return store, nil
+	}
+	if at == "" {
+		return "", badInput(errors.New("--at SITE or --store URL: one is required"))
+	}
+	w, err := st.world(catalogDir, files)
+	if err != nil {
+		return "", badInput(err)
+	}
+	site := w.Site(at)
+	if site == nil {
+		return "", badInput(fmt.Errorf("--at %q: no such site", at))
+	}
+	if site.Spec.Store == "" {
+		return "", badInput(fmt.Errorf("--at %q: site has no spec.store", at))
+	}
+	return site.Spec.Store, nil
+}
+
+func newDatasetVerifyCmd() *cobra.Command {
+	var at, store, catalogDir, out string
+	var files []string
+	var kf keyFlags
+	cmd := &cobra.Command{
+		Use:   "verify NAME --at SITE",
+		Short: "Re-read and authenticate every chunk of a dataset at a site",
+		Long: `Verify reads the dataset's manifest and every chunk from the site's store and
+authenticates each with the dataset key. It names every missing or altered
+chunk and the files that use it, and exits 1 if any is found.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			url, err := siteStore(st, at, store, catalogDir, files)
+			if err != nil {
+				return err
+			}
+			key, err := kf.get(cmd, st, name)
+			if err != nil {
+				return err
+			}
+			sealer, err := seal.New(key, name)
+			if err != nil {
+				return err
+			}
+			b, err := dataset.OpenStore(cmd.Context(), url)
+			if err != nil {
+				return badInput(err)
+			}
+			defer b.Close()
+			rep, err := dataset.Verify(cmd.Context(), b, sealer, name, 4)
+			if err != nil {
+				return err
+			}
+			if err := render(cmd.OutOrStdout(), out, rep, func(w io.Writer) error {
+				fmt.Fprintf(w, "dataset %s at %s: %d of %d chunks good\n", name, url, rep.OK, rep.Chunks)
+				for _, l := range [][]dataset.ChunkProblem{rep.Missing, rep.Altered} {
+					for _, p := range l {
+						fmt.Fprintf(w, "  %s chunk %s (used by %s)\n", p.Reason, p.ID, strings.Join(p.Files, ", "))
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if !rep.Good() {
+				return &codeError{code: exitError, err: fmt.Errorf("dataset %s: %d missing and %d altered chunks", name, len(rep.Missing), len(rep.Altered))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "site whose store to check")
+	cmd.Flags().StringVar(&store, "store", "", "store URL to check instead of a site's")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	kf.add(cmd)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func newDatasetUnsealCmd() *cobra.Command {
+	var at, store, to, catalogDir string
+	var files []string
+	var kf keyFlags
+	cmd := &cobra.Command{
+		Use:   "unseal NAME --at SITE --to DIR|-",
+		Short: "Decrypt a staged dataset for a job (into a directory, or as tar on stdout)",
+		Long: `Unseal runs in a job's prologue at the site. It reads the key from
+--key-file (removed after reading), --key-stdin or $MERIDIAN_DATASET_KEY (or,
+for the owner, the keyring), authenticates every chunk and writes plaintext
+files into DIR, each renamed into place only when complete. With --to - it
+streams a tar archive to standard output instead.`,
+		Example: `  MERIDIAN_DATASET_KEY=... meridian dataset unseal chat-logs --store "$SITE_STORE" --to "$SCRATCH/data"
+  meridian dataset unseal chat-logs --at my-johor-1 --key-file key --to - | tar -x -C "$SCRATCH"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if to == "" {
+				return badInput(errors.New("--to: required (a directory, or - for tar on stdout)"))
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			url, err := siteStore(st, at, store, catalogDir, files)
+			if err != nil {
+				return err
+			}
+			key, err := kf.get(cmd, st, name)
+			if err != nil {
+				return err
+			}
+			sealer, err := seal.New(key, name)
+			if err != nil {
+				return err
+			}
+			b, err := dataset.OpenStore(cmd.Context(), url)
+			if err != nil {
+				return badInput(err)
+			}
+			defer b.Close()
+			if to == "-" {
+				_, err = dataset.UnsealTar(cmd.Context(), b, sealer, name, cmd.OutOrStdout())
+				return err
+			}
+			m, err := dataset.UnsealDir(cmd.Context(), b, sealer, name, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), human(m.TotalBytes()), to)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "site whose store holds the dataset")
+	cmd.Flags().StringVar(&store, "store", "", "store URL instead of a site's")
+	cmd.Flags().StringVar(&to, "to", "", "directory to write (must be empty), or - for a tar stream on stdout")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	kf.add(cmd)
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// human prints a byte count with a binary unit.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// bar is a progress bar on a terminal, and nothing elsewhere.
+type bar struct {
+	mu sync.Mutex
+	pb *progressbar.ProgressBar
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newBar(w io.Writer, total int64, label string) *bar {
+	if !isTerminal(w) {
+		return &bar{}
+	}
+	return &bar{pb: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(label),
+		progressbar.OptionShowBytes(true), progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())}
+}
+
+func (b *bar) add(n int64) {
+	if b.pb == nil {
+		return
+	}
+	b.mu.Lock()
+	b.pb.Add64(n)
+	b.mu.Unlock()
+}
+
+func (b *bar) done() {
+	if b.pb != nil {
+		b.pb.Finish()
+	}
+}
+
+// barProgress adapts bar to transfer.Progress.
+type barProgress struct {
+	w io.Writer
+	b *bar
+}
+
+func (p *barProgress) Start(label string, total int64) { p.b = newBar(p.w, total, label) }
+func (p *barProgress) Add(n int64)                     { p.b.add(n) }
+func (p *barProgress) Done()                           { p.b.done() }
+
