@@ -583,4 +583,3 @@ type barProgress struct {
 func (p *barProgress) Start(label string, total int64) { p.b = newBar(p.w, total, label) }
 func (p *barProgress) Add(n int64)                     { p.b.add(n) }
 func (p *barProgress) Done()                           { p.b.done() }
-
