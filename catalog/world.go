@@ -4,8 +4,10 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/goccy/go-yaml"
@@ -53,6 +55,10 @@ func loadBuiltin() {
 		return
 	}
 	for _, a := range accs {
+		if err := checkAccelerator(a); err != nil {
+			b.err = fmt.Errorf("built-in accelerators: %w", err)
+			return
+		}
 		if _, dup := b.accelerators[a.ID]; dup {
 			b.err = fmt.Errorf("built-in accelerators: id %q appears twice", a.ID)
 			return
@@ -94,6 +100,35 @@ func loadBuiltin() {
 		}
 		b.sites.Merge(s)
 	}
+}
+
+// checkAccelerator enforces the rules of the accelerator table: a DNS-label
+// id, an origin country, and for every number a status code, a finite
+// non-negative value, a note when the value is unknown and a formula (note)
+// when it is derived.
+func checkAccelerator(a *Accelerator) error {
+	if !dnsLabel.MatchString(a.ID) {
+		return fmt.Errorf("id %q is not a DNS label", a.ID)
+	}
+	if a.Name == "" || a.Vendor == "" || len(a.Origin) != 2 {
+		return fmt.Errorf("%s: name, vendor and a two-letter origin are required", a.ID)
+	}
+	for _, nf := range a.Facts() {
+		f := nf.Fact
+		switch {
+		case !contains(FactStatuses, f.Status):
+			return fmt.Errorf("%s: %s.status %q is not accepted (accepted: %s)", a.ID, nf.Field, f.Status, strings.Join(FactStatuses, ", "))
+		case f.Value == nil && f.Note == "":
+			return fmt.Errorf("%s: %s is unknown (null) without a note saying why", a.ID, nf.Field)
+		case f.Value != nil && (math.IsNaN(*f.Value) || math.IsInf(*f.Value, 0) || *f.Value < 0):
+			return fmt.Errorf("%s: %s.value %v is not a non-negative number", a.ID, nf.Field, *f.Value)
+		case f.Status == StatusDerived && f.Note == "":
+			return fmt.Errorf("%s: %s is derived (D) but its note gives no formula", a.ID, nf.Field)
+		case f.Value != nil && f.Status != StatusDerived && f.Source == "":
+			return fmt.Errorf("%s: %s has a value but no source", a.ID, nf.Field)
+		}
+	}
+	return nil
 }
 
 func readEmbedded(name string, v any) error {
