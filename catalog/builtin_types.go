@@ -109,30 +109,89 @@ func (a *Accelerator) Facts() []NamedFact {
 	}
 }
 
-// AdequacyDecision is one EU adequacy decision for a country (possibly partial).
+// Adequacy decision scopes and states.
+const (
+	ScopeFull         = "full"          // the whole country
+	ScopeCommercial   = "commercial"    // commercial organisations only (Canada, PIPEDA)
+	ScopeDPFCertified = "dpf-certified" // organisations certified under the EU-US Data Privacy Framework
+
+	AdequacyAdopted     = "adopted"
+	AdequacyDraft       = "draft"
+	AdequacyInvalidated = "invalidated"
+)
+
+// AdequacyScopes and AdequacyStatuses list the accepted values.
+var (
+	AdequacyScopes   = []string{ScopeFull, ScopeCommercial, ScopeDPFCertified}
+	AdequacyStatuses = []string{AdequacyAdopted, AdequacyDraft, AdequacyInvalidated}
+)
+
+// AdequacyDecision is one EU adequacy decision for a country (possibly
+// partial). From is when it took effect (zero when the source gives no
+// date); Until is when it lapses (zero: open-ended). Only an adopted decision
+// whose dates cover a day makes transfers to the country lawful on that day.
 type AdequacyDecision struct {
-	Scope  string `yaml:"scope" json:"scope"` // "full", "commercial", "dpf-certified", …
+	Scope  string `yaml:"scope" json:"scope"`
 	From   Date   `yaml:"from,omitempty" json:"from,omitempty"`
 	Until  Date   `yaml:"until,omitempty" json:"until,omitempty"`
-	Status string `yaml:"status,omitempty" json:"status,omitempty"` // adopted, draft, invalidated
+	Status string `yaml:"status,omitempty" json:"status,omitempty"`
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+	Note   string `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// InForce reports whether the decision is adopted and covers day. A decision
+// without a From date is taken as in force since before any date Meridian plans for.
+func (d AdequacyDecision) InForce(day Date) bool {
+	if d.Status != AdequacyAdopted {
+		return false
+	}
+	if !d.From.IsZero() && day.Before(d.From) {
+		return false
+	}
+	if !d.Until.IsZero() && day.After(d.Until) {
+		return false
+	}
+	return true
 }
 
 // Country is one jurisdiction in the built-in country table.
 type Country struct {
 	ISO  string `yaml:"iso" json:"iso"`
 	Name string `yaml:"name" json:"name"`
-	// Bloc is an analytical label: US, US-aligned, EU/EEA, China, swing, sanctioned.
+	// Bloc is an analytical label, one of Blocs.
 	Bloc string `yaml:"bloc" json:"bloc"`
 	// USGroups are EAR Supp. No. 1 to Part 740 country groups, e.g. "D:1", "D:5", "E:1".
 	USGroups []string `yaml:"usGroups,omitempty" json:"usGroups,omitempty"`
 	EU       bool     `yaml:"eu" json:"eu"`
 	EEA      bool     `yaml:"eea" json:"eea"`
-	// DiffusionTier is the AI Diffusion rule tier (1, 2, 3), kept for history.
+	// DiffusionTier is the AI Diffusion rule tier (1, 2, 3), kept for history:
+	// the rule was never enforced.
 	DiffusionTier int                `yaml:"diffusionTier,omitempty" json:"diffusionTier,omitempty"`
 	Adequacy      []AdequacyDecision `yaml:"adequacy,omitempty" json:"adequacy,omitempty"`
-	Notes         string             `yaml:"notes,omitempty" json:"notes,omitempty"`
-	Source        string             `yaml:"source,omitempty" json:"source,omitempty"`
+	// ExportBaseline summarises, in words, what US rules require today to
+	// ship data-centre 3A090.a chips there (NLR, licence with presumption of
+	// approval or denial). The policy pack holds the rules themselves.
+	ExportBaseline string `yaml:"exportBaseline,omitempty" json:"exportBaseline,omitempty"`
+	// Localisation summarises the country's data-localisation and transfer law.
+	Localisation string `yaml:"localisation,omitempty" json:"localisation,omitempty"`
+	Notes        string `yaml:"notes,omitempty" json:"notes,omitempty"`
+	Source       string `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// Blocs lists the accepted Country.Bloc labels. They are analytical labels
+// from the policy facts, not legal categories; "unclassified" marks countries
+// outside the facts' 40-jurisdiction table.
+var Blocs = []string{"US", "US-aligned", "EU/EEA", "European", "China", "swing", "sanctioned", "unclassified"}
+
+// AdequateOn returns the adequacy decision in force for the country on day,
+// or nil when there is none.
+func (c *Country) AdequateOn(day Date) *AdequacyDecision {
+	for i := range c.Adequacy {
+		if c.Adequacy[i].InForce(day) {
+			return &c.Adequacy[i]
+		}
+	}
+	return nil
 }
 
 // InGroup reports whether the country is in a US country group such as "D:5".
