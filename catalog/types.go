@@ -308,10 +308,13 @@ func (p *Pool) OwnerOrganization() string {
 	return ""
 }
 
-// Network is a site's connection to the world.
+// Network is a site's connection to the world: the price of data leaving
+// it (USD per GB) and the bandwidth available for staging data (Gbit/s).
 type Network struct {
 	EgressPerGB float64 `yaml:"egressPerGB" json:"egressPerGB"`
 	Gbps        float64 `yaml:"gbps" json:"gbps"`
+	// Source says where the egress price and bandwidth come from.
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 }
 
 // Backend types.
