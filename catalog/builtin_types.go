@@ -132,8 +132,8 @@ var (
 // whose dates cover a day makes transfers to the country lawful on that day.
 type AdequacyDecision struct {
 	Scope  string `yaml:"scope" json:"scope"`
-	From   Date   `yaml:"from,omitempty" json:"from,omitempty"`
-	Until  Date   `yaml:"until,omitempty" json:"until,omitempty"`
+	From   Date   `yaml:"from,omitempty" json:"from,omitzero"`
+	Until  Date   `yaml:"until,omitempty" json:"until,omitzero"`
 	Status string `yaml:"status,omitempty" json:"status,omitempty"`
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 	Note   string `yaml:"note,omitempty" json:"note,omitempty"`
