@@ -153,19 +153,22 @@ func staticBytes(job *catalog.TrainingJobSpec, trainable float64) float64 {
 	}
 }
 
-// modelParallelDegree is the tensor×pipeline group size of the time model's
-// layout: the smallest power of two whose share of an unsharded replica's
-// state fits modelParallelMemoryShare of one chip, at most count.
-func modelParallelDegree(static, memBytes float64, count int, p *params) float64 {
+// modelParallelDegree is the tensor×pipeline group size of the layout: the
+// smallest power of two (at most count) at which a replica's unsharded state
+// fits modelParallelMemoryShare of one chip and its activations, split over
+// min(degree, scale-up domain) tensor-parallel ranks, fit the rest.
+func modelParallelDegree(static, acts, memBytes float64, count int, p *params) float64 {
 	if memBytes <= 0 {
 		return 1
 	}
-	need := static / (p.mpShare * memBytes)
+	fits := func(m float64) bool {
+		return static/m <= p.mpShare*memBytes && acts/math.Min(m, p.scaleUpDomain) <= (1-p.mpShare)*memBytes
+	}
 	m := 1.0
-	for m < need && m < float64(count) {
+	for !fits(m) && m*2 <= float64(count) {
 		m *= 2
 	}
-	return math.Min(m, float64(count))
+	return m
 }
 
 // memoryFor is the memory per accelerator on count chips:
@@ -176,17 +179,16 @@ func modelParallelDegree(static, memBytes float64, count int, p *params) float64
 func memoryFor(job *catalog.TrainingJobSpec, static, memBytes float64, count int, p *params) memory {
 	var mm memory
 	mm.staticBytesPerReplica = static
-	mm.modelParallel = modelParallelDegree(static, memBytes, count, p)
-	mm.tensorParallel = math.Min(mm.modelParallel, p.scaleUpDomain)
-	if mm.tensorParallel < 1 {
-		mm.tensorParallel = 1
-	}
-	mm.staticPerChip = static / float64(count)
 	m := job.Model
+	var acts float64
 	if m.Layers > 0 && m.HiddenSize > 0 && m.SequenceLength > 0 {
-		mm.activationsPerChip = activationBytesPerTokenPerHidden * float64(m.SequenceLength) * p.microBatch *
-			float64(m.HiddenSize) * float64(m.Layers) / mm.tensorParallel
+		acts = activationBytesPerTokenPerHidden * float64(m.SequenceLength) * p.microBatch *
+			float64(m.HiddenSize) * float64(m.Layers)
 	}
+	mm.modelParallel = modelParallelDegree(static, acts, memBytes, count, p)
+	mm.tensorParallel = math.Max(1, math.Min(mm.modelParallel, p.scaleUpDomain))
+	mm.staticPerChip = static / float64(count)
+	mm.activationsPerChip = acts / mm.tensorParallel
 	mm.total = mm.staticPerChip + mm.activationsPerChip
 	return mm
 }
@@ -372,6 +374,11 @@ func Estimate(in Input) (Result, error) {
 		w.price = p.pricePerHour
 	}
 	r.CostUSD = r.AcceleratorHours * w.price
+	for _, x := range [...]float64{r.FLOPs, r.Hours, r.MFU, r.MemoryPerAcceleratorGB, r.CostUSD} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return Result{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+		}
+	}
 	if !in.SkipAssumptions {
 		r.Assumptions = assumptions(&in, &w, &r)
 	}
