@@ -51,11 +51,11 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	// Memory.
 	switch job.Method {
 	case catalog.MethodLoRA:
-		add("memory: frozen 16-bit weights 2 B/param + adapters 16 B/param (mixed-precision AdamW), sharded over ", g(float64(in.Count)), " accelerators as ZeRO-3/FSDP")
+		add("memory: frozen 16-bit weights 2 B/param + adapters 16 B/param (mixed-precision AdamW), sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	case catalog.MethodQLoRA:
-		add("memory: frozen NF4 weights 0.5 B/param (Dettmers et al. 2023) + adapters 16 B/param, sharded over ", g(float64(in.Count)), " accelerators as ZeRO-3/FSDP")
+		add("memory: frozen NF4 weights 0.5 B/param (Dettmers et al. 2023) + adapters 16 B/param, sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	default:
-		add("memory: 16 B/param mixed-precision AdamW (2 weights + 2 gradients + 12 optimizer state; Transformer Math 101), sharded over ", g(float64(in.Count)), " accelerators as ZeRO-3/FSDP")
+		add("memory: 16 B/param mixed-precision AdamW (2 weights + 2 gradients + 12 optimizer state; Transformer Math 101), sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	}
 	if w.fl.shapeKnown {
 		add("activations: 34·T·b·h·L/t = ", g(w.mem.activationsPerChip/1e9), " GB (Korthikanti et al. 2022, selective recompute with sequence parallelism), micro-batch b = ",
@@ -64,7 +64,11 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		add("activations not counted: the model shape (layers, hiddenSize, sequenceLength) is not given")
 	}
 	if r.UsableMemoryGB > 0 {
-		add("fits: ", g(r.MemoryPerAcceleratorGB), " GB needed ≤ ", g(r.UsableMemoryGB), " GB usable = ", g(acc.MemoryGB.V()), " GB less ",
+		cmpSign := " ≤ "
+		if !r.Fits {
+			cmpSign = " > "
+		}
+		add("fits: ", g(r.MemoryPerAcceleratorGB), " GB needed", cmpSign, g(r.UsableMemoryGB), " GB usable = ", g(acc.MemoryGB.V()), " GB less ",
 			g(p.headroom*100), " % headroom (spec.assumptions.memoryHeadroom; assumed)")
 	} else {
 		add("fits: false because the memory of ", acc.ID, " is unknown")
@@ -85,8 +89,9 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		if !w.balanceKnown {
 			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", g(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		add("layout: tensor×pipeline groups of ", g(w.mem.modelParallel), " (smallest power of two whose share of 16-bit-replica state fits ",
-			g(p.mpShare*100), " % of memory), data-parallel ", g(w.dp), ", ", g(w.batch), " tokens per step (spec.assumptions.globalBatchTokens)")
+		add("layout: tensor×pipeline groups of ", g(w.mem.modelParallel), " (smallest power of two at which a replica's state fits ",
+			g(p.mpShare*100), " % of memory, spec.assumptions.modelParallelMemoryShare, and its activations the rest), data-parallel ",
+			g(w.dp), ", ", g(w.batch), " tokens per step (spec.assumptions.globalBatchTokens)")
 		if !w.scaleUpKnown {
 			add("scale-up bandwidth of ", acc.ID, " is unknown: assuming PCIe-class ", g(pcieScaleUpGBs), " GB/s bidirectional")
 		}
