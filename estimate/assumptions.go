@@ -1,7 +1,7 @@
 package estimate
 
 import (
-	"strings"
+	"strconv"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -10,8 +10,24 @@ import (
 // Keys a job may override are named as spec.assumptions.<key>.
 func assumptions(in *Input, w *work, r *Result) []string {
 	job, acc, p := in.Job, in.Accelerator, &w.p
-	out := make([]string, 0, 16)
-	add := func(parts ...string) { out = append(out, strings.Join(parts, "")) }
+	// All lines are written into one buffer and cut from one string at the
+	// end: two allocations instead of one per line, and numbers are appended
+	// in place.
+	b := make([]byte, 0, 4096)
+	ends := make([]int, 0, 24)
+	add := func(parts ...any) {
+		for _, x := range parts {
+			switch v := x.(type) {
+			case string:
+				b = append(b, v...)
+			case float64:
+				b = strconv.AppendFloat(b, v, 'g', 4, 64)
+			case int:
+				b = strconv.AppendInt(b, int64(v), 10)
+			}
+		}
+		ends = append(ends, len(b))
+	}
 
 	// FLOPs.
 	n := job.Model.Active()
@@ -22,28 +38,28 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	switch job.Method {
 	case catalog.MethodLoRA, catalog.MethodQLoRA:
 		add("FLOPs: ", job.Method, " per token = 2·N forward + 2·N backward activation gradients (no weight gradients for frozen weights) + 6·A adapter; N = ",
-			g(n), nNote, ", A = ", g(w.fl.trainable), " trainable adapter parameters; × D = ", g(job.Tokens), " tokens")
+			num(n), nNote, ", A = ", num(w.fl.trainable), " trainable adapter parameters; × D = ", num(job.Tokens), " tokens")
 		switch {
 		case job.LoRA != nil && job.LoRA.TrainableFraction > 0:
-			add("adapters: spec.lora.trainableFraction = ", g(job.LoRA.TrainableFraction), " of parameters")
+			add("adapters: spec.lora.trainableFraction = ", num(job.LoRA.TrainableFraction), " of parameters")
 		case job.Model.Layers > 0 && job.Model.HiddenSize > 0 && !p.set("loraTrainableFraction"):
 			rank := defaultLoRARank
 			src := " (assumed default)"
 			if job.LoRA != nil && job.LoRA.Rank > 0 {
 				rank, src = job.LoRA.Rank, " (spec.lora.rank)"
 			}
-			add("adapters: rank ", g(float64(rank)), src, " on q, k, v, o and both MLP matrices: 18·h·r·L parameters")
+			add("adapters: rank ", num(float64(rank)), src, " on q, k, v, o and both MLP matrices: 18·h·r·L parameters")
 		default:
-			add("adapters: ", g(p.loraFraction), " of parameters are trainable (spec.assumptions.loraTrainableFraction; default 0.005 assumed)")
+			add("adapters: ", num(p.loraFraction), " of parameters are trainable (spec.assumptions.loraTrainableFraction; default 0.005 assumed)")
 		}
 	case catalog.MethodFullFinetune:
 		add("FLOPs: full-finetune accounted as pretraining over the fine-tune tokens: 6·N·D (forward 2ND, backward 4ND; Kaplan et al. 2020), N = ",
-			g(n), nNote, ", D = ", g(job.Tokens))
+			num(n), nNote, ", D = ", num(job.Tokens))
 	default:
-		add("FLOPs: 6·N·D (forward 2ND, backward 4ND; Kaplan et al. 2020), N = ", g(n), nNote, ", D = ", g(job.Tokens))
+		add("FLOPs: 6·N·D (forward 2ND, backward 4ND; Kaplan et al. 2020), N = ", num(n), nNote, ", D = ", num(job.Tokens))
 	}
 	if w.fl.shapeKnown {
-		add("attention: + 12·L·h·T = ", g(w.fl.attention), " FLOPs per token (PaLM Appendix B; L layers, h hidden size, T sequence length)")
+		add("attention: + 12·L·h·T = ", num(w.fl.attention), " FLOPs per token (PaLM Appendix B; L layers, h hidden size, T sequence length)")
 	} else {
 		add("attention term omitted: layers, hiddenSize and sequenceLength are not all given")
 	}
@@ -51,15 +67,19 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	// Memory.
 	switch job.Method {
 	case catalog.MethodLoRA:
-		add("memory: frozen 16-bit weights 2 B/param + adapters 16 B/param (mixed-precision AdamW), sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
+		add("memory: frozen 16-bit weights ", num(frozenBytes(job.Method, p)), " B/param (spec.assumptions.frozenBytesPerParam) + adapters ", num(p.bytesPerParam),
+			" B/param (mixed-precision AdamW; spec.assumptions.bytesPerParam), sharded over ", num(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	case catalog.MethodQLoRA:
-		add("memory: frozen NF4 weights 0.5 B/param (Dettmers et al. 2023) + adapters 16 B/param, sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
+		add("memory: frozen NF4 weights ", num(frozenBytes(job.Method, p)), " B/param (Dettmers et al. 2023; spec.assumptions.frozenBytesPerParam) + adapters ", num(p.bytesPerParam),
+			" B/param (spec.assumptions.bytesPerParam), sharded over ", num(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	default:
-		add("memory: 16 B/param mixed-precision AdamW (2 weights + 2 gradients + 12 optimizer state; Transformer Math 101), sharded over ", g(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
+		add("memory: ", num(p.bytesPerParam), " B/param (mixed-precision AdamW: 2 weights + 2 gradients + 12 optimizer state; Transformer Math 101; spec.assumptions.bytesPerParam), sharded over ",
+			num(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	}
 	if w.fl.shapeKnown {
-		add("activations: 34·T·b·h·L/t = ", g(w.mem.activationsPerChip/1e9), " GB (Korthikanti et al. 2022, selective recompute with sequence parallelism), micro-batch b = ",
-			g(p.microBatch), " (spec.assumptions.microBatch), tensor-parallel t = ", g(w.mem.tensorParallel))
+		add("activations: ", num(p.activationBytes), "·T·b·h·L/t = ", num(w.mem.activationsPerChip/1e9),
+			" GB (Korthikanti et al. 2022, selective recompute with sequence parallelism; spec.assumptions.activationBytes), micro-batch b = ",
+			num(p.microBatch), " (spec.assumptions.microBatch), tensor-parallel t = ", num(w.mem.tensorParallel))
 	} else {
 		add("activations not counted: the model shape (layers, hiddenSize, sequenceLength) is not given")
 	}
@@ -68,8 +88,8 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		if !r.Fits {
 			cmpSign = " > "
 		}
-		add("fits: ", g(r.MemoryPerAcceleratorGB), " GB needed", cmpSign, g(r.UsableMemoryGB), " GB usable = ", g(acc.MemoryGB.V()), " GB less ",
-			g(p.headroom*100), " % headroom (spec.assumptions.memoryHeadroom; assumed)")
+		add("fits: ", num(r.MemoryPerAcceleratorGB), " GB needed", cmpSign, num(r.UsableMemoryGB), " GB usable = ", num(acc.MemoryGB.V()), " GB less ",
+			num(p.headroom*100), " % headroom (spec.assumptions.memoryHeadroom; assumed)")
 	} else {
 		add("fits: false because the memory of ", acc.ID, " is unknown")
 	}
@@ -77,46 +97,58 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	// Peak and efficiency.
 	prec := job.PrecisionOrDefault()
 	if prec == "fp8" && w.basis != "fp8" {
-		add("peak: FP8 peak of ", acc.ID, " is unknown; using its 16-bit peak ", g(w.peakTF), " TFLOPS")
+		add("peak: FP8 peak of ", acc.ID, " is unknown; using its 16-bit peak ", num(w.peakTF), " TFLOPS")
 	} else {
-		add("peak: dense ", w.basis, " ", g(w.peakTF), " TFLOPS per accelerator; MFU is against this peak")
+		add("peak: dense ", w.basis, " ", num(w.peakTF), " TFLOPS per accelerator; MFU is against this peak")
 	}
 	if p.mfu > 0 {
-		add("MFU: ", g(p.mfu), " from spec.assumptions.mfu (the model would give ", g(w.mfuModel), ")")
+		add("MFU: ", num(p.mfu), " from spec.assumptions.mfu (the model would give ", num(w.mfuModel), ")")
 	} else {
-		add("chip efficiency: E/(1+κ·peak/bandwidth) = ", g(w.eta), " with E = ", g(p.maxEff), " (spec.assumptions.maxEfficiency), κ = ",
-			g(p.bytesPerFLOP), " B/FLOP (spec.assumptions.bytesPerFLOP), solved from A100 52 % (Megatron 1T) and H100 43 % (Llama 3 405B) step MFU")
+		add("chip efficiency: E/(1+κ·peak/bandwidth) = ", num(w.eta), " with E = ", num(p.maxEff), " (spec.assumptions.maxEfficiency), κ = ",
+			num(p.bytesPerFLOP), " B/FLOP (spec.assumptions.bytesPerFLOP), solved from A100 52 % (Megatron 1T) and H100 43 % (Llama 3 405B) step MFU")
+		add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs (selective recompute 1 + T/(6h), Korthikanti et al. 2022, at most 4/3 for full recompute; spec.assumptions.recomputeOverhead)")
 		if !w.balanceKnown {
-			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", g(fallbackBalance), " FLOP/byte at 16-bit")
+			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", num(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		add("layout: tensor×pipeline groups of ", g(w.mem.modelParallel), " (smallest power of two at which a replica's state fits ",
-			g(p.mpShare*100), " % of memory, spec.assumptions.modelParallelMemoryShare, and its activations the rest), data-parallel ",
-			g(w.dp), ", ", g(w.batch), " tokens per step (spec.assumptions.globalBatchTokens)")
+		add("layout: tensor×pipeline groups of ", num(w.mem.modelParallel), " (smallest power of two at which a replica's state fits ",
+			num(p.mpShare*100), " % of memory, spec.assumptions.modelParallelMemoryShare, and its activations the rest), data-parallel ",
+			num(w.dp), ", ", num(w.batch), " tokens per step (spec.assumptions.globalBatchTokens)")
 		if !w.scaleUpKnown {
-			add("scale-up bandwidth of ", acc.ID, " is unknown: assuming PCIe-class ", g(pcieScaleUpGBs), " GB/s bidirectional")
+			add("scale-up bandwidth of ", acc.ID, " is unknown: assuming PCIe-class ", num(pcieScaleUpGBs), " GB/s bidirectional")
 		}
-		add("communication: ", w.linkName, " ", g(w.linkGBs), " GB/s per accelerator one way (scale-out ", g(p.scaleOutGBs),
-			" GB/s: 400 Gb/s per GPU, Llama 3 §3.3.1; scale-up domain ", g(p.scaleUpDomain), "), overlapped with compute: step = max(compute ",
-			g(w.tCompute), " s, data-parallel ", g(w.tDP), " s + MoE all-to-all ", g(w.tMoE), " s)")
+		add("communication: ", w.linkName, " ", num(w.linkGBs), " GB/s per accelerator one way (scale-out ", num(p.scaleOutGBs),
+			" GB/s: 400 Gb/s per GPU, Llama 3 §3.3.1; scale-up domain ", num(p.scaleUpDomain), "), overlapped with compute: step = max(compute ",
+			num(w.tCompute), " s, data-parallel ", num(w.tDP), " s + MoE all-to-all ", num(w.tMoE), " s); data-parallel traffic ",
+			num(p.dpBytesPerParam), " B/param per step for full training (ZeRO-3 in bf16, Rajbhandari et al. 2020; spec.assumptions.dpBytesPerParam), twice the frozen bytes for adapters")
 		if w.tMoE > 0 {
-			add("MoE all-to-all: 2 (dispatch, combine) × 2 (forward, backward) × ", g(p.moeTopK), " experts (spec.assumptions.moeTopK) × h × L × 2 B per token")
+			add("MoE all-to-all: 2 (dispatch, combine) × 2 (forward, backward) × ", num(p.moeTopK), " experts (spec.assumptions.moeTopK) × h × L × 2 B per token")
 		}
 		if job.Method == catalog.MethodQLoRA {
-			add("QLoRA de-quantisation adds ", g(p.qloraOverhead*100), " % to compute time (spec.assumptions.qloraDequantOverhead; assumed)")
+			add("QLoRA de-quantisation adds ", num(p.qloraOverhead*100), " % to compute time (spec.assumptions.qloraDequantOverhead; assumed)")
 		}
-		add("MFU: ", g(r.MFU), " of the ", w.basis, " peak")
+		add("MFU: ", num(r.MFU), " of the ", w.basis, " peak")
 	}
 	if p.goodput > 0 {
-		add("goodput: ", g(p.goodput), " from spec.assumptions.goodput (the model would give ", g(w.goodput), ")")
+		add("goodput: ", num(p.goodput), " from spec.assumptions.goodput (the model would give ", num(w.goodput), ")")
 	} else {
-		add("goodput: 1/(1 + count·τ/MTBF) = ", g(r.Goodput), " with MTBF ", g(p.mtbf), " accelerator-hours (spec.assumptions.mtbfChipHours) and τ = ",
-			g(p.lostHours), " h lost per interruption (spec.assumptions.lostHoursPerInterruption); Llama 3 §3.3.4: 419 interruptions in 54 days on 16,384 GPUs, >90 % effective time")
+		add("goodput: 1/(1 + count·τ/MTBF) = ", num(r.Goodput), " with MTBF ", num(p.mtbf), " accelerator-hours (spec.assumptions.mtbfChipHours) and τ = ",
+			num(p.lostHours), " h lost per interruption (spec.assumptions.lostHoursPerInterruption); Llama 3 §3.3.4: 419 interruptions in 54 days on 16,384 GPUs, >90 % effective time")
 	}
-	add("time: hours = FLOPs ÷ (count × peak × MFU × goodput) = ", g(r.Hours), " h on ", g(float64(in.Count)), " × ", acc.ID)
+	add("time: hours = FLOPs ÷ (count × peak × MFU × goodput) = ", num(r.Hours), " h on ", num(float64(in.Count)), " × ", acc.ID)
 	if w.price > 0 {
-		add("cost: ", g(r.AcceleratorHours), " accelerator-hours × $", g(w.price), "/h")
+		add("cost: ", num(r.AcceleratorHours), " accelerator-hours × $", num(w.price), "/h")
 	} else {
 		add("cost: no price given")
 	}
+	all := string(b)
+	out := make([]string, len(ends))
+	start := 0
+	for i, e := range ends {
+		out[i] = all[start:e]
+		start = e
+	}
 	return out
 }
+
+// num passes a number to add, which formats it with four significant digits.
+func num(x float64) float64 { return x }

@@ -14,15 +14,20 @@ import (
 const (
 	// bytesPerParamAdamW is mixed-precision AdamW full training: 2 B bf16
 	// weights + 2 B bf16 gradients + 12 B optimizer state (fp32 master copy,
-	// momentum, variance). Transformer Math 101 (EleutherAI); compute facts §5.4.
+	// momentum, variance). Transformer Math 101 (EleutherAI); compute facts
+	// §5.4 (18–20 with fp32 gradient accumulation; about 10 with an 8-bit
+	// optimizer). Key: bytesPerParam (also the bytes per adapter parameter).
 	bytesPerParamAdamW = 16.0
 	// bytesPerParamFrozen16 is a frozen 16-bit weight (LoRA base model).
+	// Key: frozenBytesPerParam.
 	bytesPerParamFrozen16 = 2.0
 	// bytesPerParamFrozen4 is a frozen NF4 weight (QLoRA base model): 4 bits.
 	// Dettmers et al. 2023 (a 65B model fits one 48 GB GPU); compute facts §5.6.
+	// Key: frozenBytesPerParam.
 	bytesPerParamFrozen4 = 0.5
 	// activationBytesPerTokenPerHidden is Korthikanti et al. 2022's selective
-	// recomputation figure: 34·s·b·h/t bytes per layer (compute facts §5.5).
+	// recomputation figure: 34·s·b·h/t bytes per layer (compute facts §5.5;
+	// full recomputation would be 2). Key: activationBytes.
 	activationBytesPerTokenPerHidden = 34.0
 	// defaultHeadroom is the share of accelerator memory kept free for the
 	// framework's workspace, communication buffers and fragmentation.
@@ -65,6 +70,12 @@ const (
 	fallbackBalance = anchorH100Balance
 )
 
+// fullRecomputeFactor caps the recomputation overhead: full activation
+// recomputation adds one forward pass, 8ND executed for 6ND of model FLOPs
+// (compute facts §5.2), and a run whose selective overhead would exceed that
+// (very long sequences) would recompute fully instead.
+const fullRecomputeFactor = 8.0 / 6.0
+
 // Derived from the anchors: κ = (a1−a2)/(a2·r2 − a1·r1), E = a1·(1+κ·r1).
 // κ ≈ 0.0014 byte of non-matmul memory traffic per executed FLOP; E ≈ 0.64.
 var (
@@ -91,6 +102,7 @@ const (
 	// dpBytesPerParamFull is data-parallel traffic per parameter per step under
 	// ZeRO-3/FSDP in bf16: all-gather forward, all-gather backward,
 	// reduce-scatter gradients, 2 B each (Rajbhandari et al. 2020, ZeRO §7).
+	// Key: dpBytesPerParam.
 	dpBytesPerParamFull = 6.0
 	// defaultMoETopK is routed experts per token for MoE all-to-all traffic:
 	// DeepSeek-V3 routes 8 (DeepSeek-V3 report §2.1). Key: moeTopK.
@@ -137,6 +149,11 @@ const (
 // Keys lists the names a job may set under spec.assumptions, with what each means.
 var Keys = map[string]string{
 	"mfu":                      "model FLOPs utilisation, 0–1 (replaces the chip/communication model)",
+	"bytesPerParam":            "bytes per trained parameter for weights, gradients and optimizer state (16 for mixed-precision AdamW)",
+	"frozenBytesPerParam":      "bytes per frozen base parameter for lora (2) and qlora (0.5)",
+	"activationBytes":          "activation bytes per token per hidden unit per layer (34 with selective recompute, 2 with full)",
+	"dpBytesPerParam":          "data-parallel traffic per parameter per step, bytes (6 for ZeRO-3 in bf16)",
+	"recomputeOverhead":        "extra executed FLOPs for recomputation, share of model FLOPs (default T/(6h))",
 	"goodput":                  "effective share of wall time, 0–1 (replaces the interruption model)",
 	"maxEfficiency":            "E in MFU = E/(1+κ·peak/bandwidth), 0–1",
 	"bytesPerFLOP":             "κ: non-matmul memory traffic per model FLOP, bytes",
@@ -183,6 +200,11 @@ type params struct {
 	moeTopK                 float64
 	loraFraction            float64
 	qloraOverhead           float64
+	bytesPerParam           float64
+	frozenBytes             float64 // 0 = method default
+	activationBytes         float64
+	dpBytesPerParam         float64
+	recomputeOverhead       float64 // used when set
 	pricePerHour            float64 // 0 = from Input
 	assumptionsMap          map[string]float64
 }
@@ -196,6 +218,8 @@ func defaultParams() params {
 		mtbf: defaultMTBFChipHours, lostHours: defaultLostHoursPerInterruption,
 		moeTopK: defaultMoETopK, loraFraction: defaultLoRAFraction,
 		qloraOverhead: defaultQLoRADequantOverhead,
+		bytesPerParam: bytesPerParamAdamW, activationBytes: activationBytesPerTokenPerHidden,
+		dpBytesPerParam: dpBytesPerParamFull,
 	}
 }
 
@@ -243,6 +267,16 @@ func (p *params) applyOverrides(m map[string]float64) error {
 			dst = &p.qloraOverhead
 		case "pricePerHour":
 			dst = &p.pricePerHour
+		case "bytesPerParam":
+			dst = &p.bytesPerParam
+		case "frozenBytesPerParam":
+			dst = &p.frozenBytes
+		case "activationBytes":
+			dst = &p.activationBytes
+		case "dpBytesPerParam":
+			dst = &p.dpBytesPerParam
+		case "recomputeOverhead":
+			dst = &p.recomputeOverhead
 		default:
 			return fmt.Errorf("spec.assumptions.%s: unknown key; accepted: %s", k, strings.Join(KeyNames(), ", "))
 		}
@@ -258,7 +292,8 @@ func (p *params) applyOverrides(m map[string]float64) error {
 			}
 		}
 		switch k {
-		case "bytesPerFLOP", "lostHoursPerInterruption", "qloraDequantOverhead", "pricePerHour", "memoryHeadroom":
+		case "bytesPerFLOP", "lostHoursPerInterruption", "qloraDequantOverhead", "pricePerHour", "memoryHeadroom",
+			"activationBytes", "dpBytesPerParam", "recomputeOverhead":
 		default:
 			if v == 0 {
 				return fmt.Errorf("spec.assumptions.%s: must be more than 0", k)

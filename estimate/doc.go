@@ -65,11 +65,16 @@
 // # Overrides
 //
 // A job's spec.assumptions map replaces constants by name; Keys lists them
-// (mfu, goodput, maxEfficiency, bytesPerFLOP, scaleOutGBs, scaleUpGBs,
-// scaleUpDomain, globalBatchTokens, microBatch, memoryHeadroom,
-// modelParallelMemoryShare, mtbfChipHours, lostHoursPerInterruption, moeTopK,
-// loraTrainableFraction, qloraDequantOverhead, pricePerHour). An unknown key
-// is an error that lists the accepted ones.
+// with their meaning: mfu, goodput, maxEfficiency, bytesPerFLOP,
+// recomputeOverhead, scaleOutGBs, scaleUpGBs, scaleUpDomain,
+// globalBatchTokens, dpBytesPerParam, moeTopK, microBatch, activationBytes,
+// bytesPerParam, frozenBytesPerParam, memoryHeadroom,
+// modelParallelMemoryShare, mtbfChipHours, lostHoursPerInterruption,
+// loraTrainableFraction, qloraDequantOverhead, pricePerHour. An unknown key is
+// an error that lists the accepted ones. For example
+//
+//	spec:
+//	  assumptions: {mfu: 0.35, goodput: 0.9, scaleOutGBs: 25}
 //
 // # Missing accelerator facts
 //

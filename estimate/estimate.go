@@ -141,15 +141,24 @@ type memory struct {
 // 16 B/param for pretrain and full-finetune; 2 B/param frozen + 16 B per
 // adapter parameter for lora; 0.5 B/param frozen + 16 B per adapter parameter
 // for qlora.
-func staticBytes(job *catalog.TrainingJobSpec, trainable float64) float64 {
+func staticBytes(job *catalog.TrainingJobSpec, trainable float64, p *params) float64 {
 	n := job.Model.Parameters
-	switch job.Method {
-	case catalog.MethodLoRA:
-		return bytesPerParamFrozen16*n + bytesPerParamAdamW*trainable
-	case catalog.MethodQLoRA:
-		return bytesPerParamFrozen4*n + bytesPerParamAdamW*trainable
+	if isAdapter(job.Method) {
+		return frozenBytes(job.Method, p)*n + p.bytesPerParam*trainable
+	}
+	return p.bytesPerParam * n
+}
+
+// frozenBytes is bytes per frozen base parameter: 2 for lora, 0.5 for qlora,
+// unless frozenBytesPerParam is set.
+func frozenBytes(method string, p *params) float64 {
+	switch {
+	case p.frozenBytes > 0:
+		return p.frozenBytes
+	case method == catalog.MethodQLoRA:
+		return bytesPerParamFrozen4
 	default:
-		return bytesPerParamAdamW * n
+		return bytesPerParamFrozen16
 	}
 }
 
@@ -182,7 +191,7 @@ func memoryFor(job *catalog.TrainingJobSpec, static, memBytes float64, count int
 	m := job.Model
 	var acts float64
 	if m.Layers > 0 && m.HiddenSize > 0 && m.SequenceLength > 0 {
-		acts = activationBytesPerTokenPerHidden * float64(m.SequenceLength) * p.microBatch *
+		acts = p.activationBytes * float64(m.SequenceLength) * p.microBatch *
 			float64(m.HiddenSize) * float64(m.Layers)
 	}
 	mm.modelParallel = modelParallelDegree(static, acts, memBytes, count, p)
@@ -265,6 +274,14 @@ func Estimate(in Input) (Result, error) {
 	if m.Layers < 0 || m.HiddenSize < 0 || m.SequenceLength < 0 {
 		return r, errors.New("spec.model: layers, hiddenSize and sequenceLength must not be negative")
 	}
+	if l := job.LoRA; l != nil {
+		if !(l.TrainableFraction >= 0 && l.TrainableFraction <= 1) {
+			return r, fmt.Errorf("spec.lora.trainableFraction %v: want 0 (unset) to 1", l.TrainableFraction)
+		}
+		if l.Rank < 0 {
+			return r, fmt.Errorf("spec.lora.rank %d: must not be negative", l.Rank)
+		}
+	}
 	switch job.Method {
 	case catalog.MethodPretrain, catalog.MethodFullFinetune, catalog.MethodLoRA, catalog.MethodQLoRA:
 	case "":
@@ -301,7 +318,7 @@ func Estimate(in Input) (Result, error) {
 	// Memory.
 	memGB := acc.MemoryGB.V()
 	memBytes := memGB * 1e9
-	w.mem = memoryFor(job, staticBytes(job, w.fl.trainable), memBytes, in.Count, p)
+	w.mem = memoryFor(job, staticBytes(job, w.fl.trainable, p), memBytes, in.Count, p)
 	r.MemoryPerAcceleratorGB = w.mem.total / 1e9
 	if acc.MemoryGB.Known() && memGB > 0 {
 		r.UsableMemoryGB = memGB * (1 - p.headroom)
@@ -338,14 +355,17 @@ func Estimate(in Input) (Result, error) {
 	flopsPerChipStep := w.fl.perToken * w.batch / count
 	w.recompute = 1
 	if w.fl.shapeKnown {
-		w.recompute = 1 + float64(m.SequenceLength)/(6*float64(m.HiddenSize))
+		w.recompute = math.Min(1+float64(m.SequenceLength)/(6*float64(m.HiddenSize)), fullRecomputeFactor)
+	}
+	if p.set("recomputeOverhead") {
+		w.recompute = 1 + p.recomputeOverhead
 	}
 	w.tCompute = flopsPerChipStep * w.recompute / (w.peakTF * 1e12 * w.eta)
 	if job.Method == catalog.MethodQLoRA {
 		w.tCompute *= 1 + p.qloraOverhead
 	}
 	if w.dp > 1 {
-		w.tDP = dpBytesPerStep(job, w.fl.trainable) / mp / (w.linkGBs * 1e9)
+		w.tDP = dpBytesPerStep(job, w.fl.trainable, p) / mp / (w.linkGBs * 1e9)
 	}
 	if m.ActiveParameters > 0 && m.ActiveParameters < m.Parameters && m.Layers > 0 && m.HiddenSize > 0 && count > 1 {
 		// Expert all-to-all: dispatch and combine, forward and backward.
@@ -386,34 +406,36 @@ func Estimate(in Input) (Result, error) {
 }
 
 // dpBytesPerStep is data-parallel traffic per chip per step for a whole
-// replica (before dividing by the model-parallel degree): 6 B/param for
-// pretrain and full-finetune (ZeRO-3); for adapters the frozen weights are
-// all-gathered twice (2 × their bytes) and adapter gradients reduce-scattered
-// in bf16.
-func dpBytesPerStep(job *catalog.TrainingJobSpec, trainable float64) float64 {
+// replica (before dividing by the model-parallel degree): dpBytesPerParam
+// (6 B, ZeRO-3) per parameter for pretrain and full-finetune; for adapters the
+// frozen weights are all-gathered twice (2 × their bytes) and adapter
+// gradients reduce-scattered in bf16.
+func dpBytesPerStep(job *catalog.TrainingJobSpec, trainable float64, p *params) float64 {
 	n := job.Model.Parameters
-	switch job.Method {
-	case catalog.MethodLoRA:
-		return 2*bytesPerParamFrozen16*n + 2*trainable
-	case catalog.MethodQLoRA:
-		return 2*bytesPerParamFrozen4*n + 2*trainable
-	default:
-		return dpBytesPerParamFull * n
+	if isAdapter(job.Method) {
+		return 2*frozenBytes(job.Method, p)*n + 2*trainable
 	}
+	return p.dpBytesPerParam * n
 }
 
 // MinCount is the smallest number of accelerators whose memory holds the job
 // (0 when even maxCountSearch do not, the accelerator's memory is unknown, or
 // the input is invalid). Memory per chip never grows with count, so the
-// search is binary.
+// search is binary; it evaluates only the memory model, the same one
+// Estimate uses for Fits.
 func MinCount(job *catalog.TrainingJobSpec, acc *catalog.Accelerator) int {
 	if job == nil || acc == nil || !acc.MemoryGB.Known() || acc.MemoryGB.V() <= 0 {
 		return 0
 	}
-	fits := func(n int) bool {
-		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: n, SkipAssumptions: true})
-		return err == nil && r.Fits
+	if _, err := Estimate(Input{Job: job, Accelerator: acc, Count: 1, SkipAssumptions: true}); err != nil {
+		return 0
 	}
+	p := defaultParams()
+	_ = p.applyOverrides(job.Assumptions) // checked by Estimate above
+	memGB := acc.MemoryGB.V()
+	usable := memGB * (1 - p.headroom)
+	static := staticBytes(job, breakdown(job, &p).trainable, &p)
+	fits := func(n int) bool { return memoryFor(job, static, memGB*1e9, n, &p).total/1e9 <= usable }
 	if !fits(maxCountSearch) {
 		return 0
 	}

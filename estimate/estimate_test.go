@@ -345,9 +345,13 @@ func TestBadInput(t *testing.T) {
 		{"bad precision", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Precision: "int4", Tokens: 1}, Accelerator: testChip(), Count: 1}, "spec.precision"},
 		{"negative price", Input{Job: ok(), Accelerator: testChip(), Count: 1, PricePerHour: -1}, "price"},
 		{"unknown assumption", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Tokens: 1,
-			Assumptions: map[string]float64{"speed": 2}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.speed: unknown key; accepted: bytesPerFLOP"},
+			Assumptions: map[string]float64{"speed": 2}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.speed: unknown key; accepted: activationBytes, bytesPerFLOP"},
 		{"mfu above 1", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Tokens: 1,
 			Assumptions: map[string]float64{"mfu": 1.5}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.mfu"},
+		{"lora fraction above 1", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "lora", Tokens: 1,
+			LoRA: &catalog.LoRA{TrainableFraction: 2}}, Accelerator: testChip(), Count: 1}, "spec.lora.trainableFraction"},
+		{"negative rank", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "lora", Tokens: 1,
+			LoRA: &catalog.LoRA{Rank: -1}}, Accelerator: testChip(), Count: 1}, "spec.lora.rank"},
 		{"zero scale-out", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Tokens: 1,
 			Assumptions: map[string]float64{"scaleOutGBs": 0}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.scaleOutGBs"},
 	}
@@ -402,6 +406,11 @@ func TestOverrideKeysAreUsed(t *testing.T) {
 		{"loraTrainableFraction", 0.5, adapter("lora"), nil, 64},
 		{"qloraDequantOverhead", 3, adapter("qlora"), nil, 64},
 		{"pricePerHour", 9, dense, nil, 64},
+		{"bytesPerParam", 20, dense, nil, 64},
+		{"frozenBytesPerParam", 1, adapter("qlora"), nil, 64},
+		{"activationBytes", 2, dense, nil, 64},
+		{"dpBytesPerParam", 600, dense, nil, 64},
+		{"recomputeOverhead", 0.33, dense, nil, 64},
 	}
 	var tested []string
 	for _, tc := range tests {
