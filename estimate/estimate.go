@@ -246,8 +246,8 @@ type work struct {
 // spec.assumptions key is unknown or out of range, or the accelerator lacks
 // its 16-bit peak. The method (see the package documentation):
 //
-//	hours = FLOPs ÷ (count × peak × MFU × goodput) ÷ 3600
-//	MFU   = E/(1+κ·peak/bandwidth) × compute ÷ max(compute, communication)
+//	hours   = FLOPs ÷ (count × peak × MFU × goodput) ÷ 3600
+//	MFU     = E/(1+κ·peak/bandwidth) ÷ recompute × compute ÷ max(compute, communication)
 //	goodput = 1 ÷ (1 + count × lostHoursPerInterruption ÷ mtbfChipHours)
 func Estimate(in Input) (Result, error) {
 	var r Result

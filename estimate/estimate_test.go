@@ -472,3 +472,39 @@ func TestAssumptionsDeterministic(t *testing.T) {
 		t.Errorf("SkipAssumptions changed the numbers (-with +without):\n%s", d)
 	}
 }
+
+// TestEveryBuiltinAccelerator estimates one job on each built-in accelerator:
+// each gives finite numbers, or an error naming the chip and its missing
+// 16-bit peak.
+func TestEveryBuiltinAccelerator(t *testing.T) {
+	accs, err := catalog.BuiltinAccelerators()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(accs))
+	for id := range accs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	job := &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7.6e9, Layers: 28, HiddenSize: 3584, SequenceLength: 4096},
+		Method: "full-finetune", Tokens: 2e10, Precision: "fp8"}
+	for _, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			acc := accs[id]
+			r, err := Estimate(Input{Job: job, Accelerator: acc, Count: 64})
+			if !acc.BF16TFLOPS.Known() {
+				if err == nil || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "bf16TFLOPS") {
+					t.Fatalf("unknown 16-bit peak: error %v, want one naming %s and bf16TFLOPS", err, id)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(r.MFU > 0.05 && r.MFU < 0.7) || !(r.Hours > 0) || math.IsInf(r.Hours, 0) {
+				t.Errorf("MFU %.3f, hours %g", r.MFU, r.Hours)
+			}
+			t.Logf("%-22s MFU %.3f of %s %6.0f TFLOPS, %8.1f h, %5.1f GB, fits %v", id, r.MFU, r.MFUBasis, r.PeakTFLOPS, r.Hours, r.MemoryPerAcceleratorGB, r.Fits)
+		})
+	}
+}

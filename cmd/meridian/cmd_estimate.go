@@ -70,6 +70,13 @@ with --job.`,
 	cmd.Flags().Float64Var(&f.price, "price", 0, "USD per accelerator-hour (instead of --site)")
 	cmd.Flags().StringVar(&f.job, "job", "", "TrainingJob name when the files hold more than one")
 	addOutputFlag(cmd, &f.out)
+	_ = cmd.RegisterFlagCompletionFunc("accelerator", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		w, err := catalog.Builtin()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		return w.AcceleratorIDs(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 

@@ -1,58 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// updateGolden reports whether -update was given. The flag is shared with
-// other golden tests of this package, so it is registered only once.
-var updateGolden = func() func() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-		f = flag.Lookup("update")
-	}
-	return func() bool { return f.Value.String() == "true" }
-}()
-
-func runMeridian(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "estimate", name)
-	if updateGolden() {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/meridian -run Estimate -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestEstimateGolden(t *testing.T) {
 	example := filepath.Join("..", "..", "examples", "qwen-offshore.yaml")
-	jobs := filepath.Join("testdata", "estimate", "two-jobs.yaml")
+	jobs := filepath.Join("testdata", "estimate-two-jobs.yaml")
 	tests := []struct {
 		golden string
 		args   []string
@@ -66,25 +23,25 @@ func TestEstimateGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {
-			got, err := runMeridian(t, tc.args...)
+			got, err := runCLI(t, tc.args...)
 			if err != nil {
 				t.Fatalf("meridian %s: %v", strings.Join(tc.args, " "), err)
 			}
-			again, err := runMeridian(t, tc.args...)
+			again, err := runCLI(t, tc.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != again {
 				t.Fatal("two runs printed different bytes")
 			}
-			checkGolden(t, tc.golden, got)
+			golden(t, "estimate-"+tc.golden, got)
 		})
 	}
 }
 
 func TestEstimateBadInput(t *testing.T) {
 	example := filepath.Join("..", "..", "examples", "qwen-offshore.yaml")
-	jobs := filepath.Join("testdata", "estimate", "two-jobs.yaml")
+	jobs := filepath.Join("testdata", "estimate-two-jobs.yaml")
 	tests := []struct {
 		name string
 		args []string
@@ -101,11 +58,11 @@ func TestEstimateBadInput(t *testing.T) {
 		{"unknown site", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-h100-sxm", "--count", "8", "--site", "nowhere"}, `--site "nowhere": unknown`},
 		{"site without the pool", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-a100-80gb", "--count", "8", "--site", "test-site-1"}, "has no pool of nvidia-a100-80gb; its pools: nvidia-h100-sxm"},
 		{"bad output", []string{"estimate", "-f", example, "--accelerator", "nvidia-h100-sxm", "--count", "8", "-o", "xml"}, `-o "xml"`},
-		{"missing file", []string{"estimate", "-f", "testdata/estimate/none.yaml", "--accelerator", "nvidia-h100-sxm", "--count", "8"}, "none.yaml"},
+		{"missing file", []string{"estimate", "-f", "testdata/estimate-none.yaml", "--accelerator", "nvidia-h100-sxm", "--count", "8"}, "estimate-none.yaml"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runMeridian(t, tc.args...)
+			out, err := runCLI(t, tc.args...)
 			if err == nil {
 				t.Fatalf("no error; printed:\n%s", out)
 			}
