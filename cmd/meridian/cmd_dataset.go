@@ -150,7 +150,7 @@ func newDatasetAddCmd() *cobra.Command {
 				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.datasetFile(name)}
 			return render(cmd.OutOrStdout(), out, summary, func(w io.Writer) error {
 				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%.0f MB/s)\n",
-					name, res.Files, human(res.Bytes), res.Chunks, res.NewChunks, human(res.NewBytes), store, secs, float64(res.Bytes)/1e6/max(secs, 1e-9))
+					name, res.Files, humanBytes(res.Bytes), res.Chunks, res.NewChunks, humanBytes(res.NewBytes), store, secs, float64(res.Bytes)/1e6/max(secs, 1e-9))
 				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.datasetFile(name), st.keyring().Dir)
 				return nil
 			})
@@ -249,7 +249,7 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			}
 			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
 				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
-					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, human(res.BytesSent), res.Skipped)
+					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, humanBytes(res.BytesSent), res.Skipped)
 				return nil
 			})
 		},
@@ -307,7 +307,7 @@ func newDatasetLedgerCmd() *cobra.Command {
 				fmt.Fprintln(tw, "TIME\tDATASET\tSITE\tFROM→TO\tBASIS\tAS-OF\tRUN\tCHUNKS SENT\tBYTES SENT\tRULES")
 				for _, r := range rows {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s→%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.Time, r.Dataset, r.Site, r.From, r.To,
-						orNone(r.Basis), r.AsOf, orNone(r.RunID), r.ChunksSent, r.Chunks, human(r.BytesSent), orNone(strings.Join(r.Rules, ",")))
+						orNone(r.Basis), r.AsOf, orNone(r.RunID), r.ChunksSent, r.Chunks, humanBytes(r.BytesSent), orNone(strings.Join(r.Rules, ",")))
 				}
 				return tw.Flush()
 			})
@@ -503,7 +503,7 @@ streams a tar archive to standard output instead.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), human(m.TotalBytes()), to)
+			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), to)
 			return nil
 		},
 	}
@@ -523,8 +523,8 @@ func orNone(s string) string {
 	return s
 }
 
-// human prints a byte count with a binary unit.
-func human(n int64) string {
+// humanBytes prints a byte count with a binary unit.
+func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
