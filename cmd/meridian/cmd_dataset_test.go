@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDatasetCommands drives add → stage (denied, then allowed) → ledger →
+// verify → unseal through the CLI on real files.
+func TestDatasetCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("record\n", 100000)), 0o644)
+	os.WriteFile(filepath.Join(src, "sub", "b.txt"), []byte("hello"), 0o644)
+	siteStore := filepath.Join(dir, "sitestore")
+	siteFile := filepath.Join(dir, "site.yaml")
+	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: file://`+siteStore+"\n"), 0o644)
+
+	// Bad input: unknown classification, exit 2, nothing registered.
+	_, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "secret")
+	var ce *codeError
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "spec.classification") {
+		t.Fatalf("bad classification: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "datasets", "logs.yaml")); err == nil {
+		t.Fatal("dataset registered despite bad input")
+	}
+
+	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "50"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(home, "keyring", "logs.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keyring file: %v %v", fi, err)
+	}
+
+	// Personal data without a basis may not leave CN.
+	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15")
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "rule meridian-transfer-basis-required") || !strings.Contains(err.Error(), "source:") {
+		t.Fatalf("stage without basis: %v", err)
+	}
+	if _, err := os.Stat(siteStore); err == nil {
+		t.Fatal("site store written after a denial")
+	}
+
+	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "50", "--basis", "cn-standard-contract"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15", "--run", "run-7", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ent struct {
+		ChunksSent, Chunks int
+		Basis, From, To    string
+		RunID              string `json:"runId"`
+	}
+	if err := json.Unmarshal([]byte(out), &ent); err != nil {
+		t.Fatal(err)
+	}
+	if ent.ChunksSent == 0 || ent.ChunksSent != ent.Chunks || ent.Basis != "cn-standard-contract" || ent.From != "CN" || ent.To != "MY" || ent.RunID != "run-7" {
+		t.Fatalf("stage result %+v", ent)
+	}
+
+	out, err = runCLI(t, "dataset", "ledger", "logs")
+	if err != nil || !strings.Contains(out, "CN→MY") || !strings.Contains(out, "run-7") {
+		t.Fatalf("ledger: %v\n%s", err, out)
+	}
+
+	if out, err := runCLI(t, "dataset", "verify", "logs", "--at", "test-site", "-f", siteFile); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	// The key goes to the job as a 0600 file that unseal removes.
+	keyData, _ := os.ReadFile(filepath.Join(home, "keyring", "logs.key"))
+	keyFile := filepath.Join(dir, "job.key")
+	os.WriteFile(keyFile, keyData, 0o600)
+	outDir := filepath.Join(dir, "scratch")
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", keyFile, "--to", outDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(keyFile); err == nil {
+		t.Fatal("key file left after unseal")
+	}
+	got, _ := os.ReadFile(filepath.Join(outDir, "sub", "b.txt"))
+	if string(got) != "hello" {
+		t.Fatalf("unsealed b.txt = %q", got)
+	}
+}
