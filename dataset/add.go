@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/restic/chunker"
-	"gocloud.dev/blob"
 
 	"meridian.dev/meridian/seal"
 )
@@ -27,7 +26,7 @@ const (
 type AddOptions struct {
 	Name    string        // dataset name (DNS label)
 	Root    string        // directory to read
-	Store   *blob.Bucket  // home store
+	Store   *Store        // home store
 	Sealer  *seal.Sealer  // from the dataset's key
 	Workers int           // sealing and writing goroutines; 0 means GOMAXPROCS
 	OnBytes func(n int64) // optional: called as plaintext bytes are processed
@@ -184,7 +183,13 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Store.Flush(); err != nil {
+		return nil, err
+	}
 	if err := Put(ctx, opts.Store, ManifestKey(opts.Name), enc); err != nil {
+		return nil, err
+	}
+	if err := opts.Store.Flush(); err != nil {
 		return nil, err
 	}
 	return &AddResult{

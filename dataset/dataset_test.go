@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"gocloud.dev/blob"
-
 	"meridian.dev/meridian/seal"
 )
 
@@ -46,7 +44,7 @@ func itoa(i int) string {
 	return string(b)
 }
 
-func newStore(t testing.TB) (*blob.Bucket, string) {
+func newStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	b, err := OpenStore(context.Background(), "file://"+dir)

@@ -16,13 +16,36 @@ import (
 	"meridian.dev/meridian/seal"
 )
 
+// Store is a blob store holding sealed datasets. It is a gocloud.dev blob
+// bucket plus what Meridian needs beyond it: the URL it was opened from and
+// a way to make completed writes durable.
+type Store struct {
+	*blob.Bucket
+	URL string
+	dir string // set for file:// stores
+}
+
+// Flush makes every object written so far durable before the caller
+// publishes something that refers to them (a manifest). On a file:// store
+// it syncs the file system that holds the store; on S3 a completed PUT is
+// already durable, so it does nothing.
+func (s *Store) Flush() error {
+	if s.dir == "" {
+		return nil
+	}
+	if err := syncFS(s.dir); err != nil {
+		return fmt.Errorf("store %s: sync: %w", s.URL, err)
+	}
+	return nil
+}
+
 // OpenStore opens a blob store by URL: file:///dir (created if missing) or
 // s3://bucket?endpoint=…&use_path_style=true&region=… for S3-compatible
 // servers (credentials from the usual AWS_* environment variables).
 //
 // file:// stores write each object to a temporary file in the same directory
 // and rename it into place, and keep no metadata side files.
-func OpenStore(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store %q: %w", rawURL, err)
@@ -48,13 +71,13 @@ func OpenStore(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", rawURL, err)
 		}
-		return b, nil
+		return &Store{Bucket: b, URL: rawURL, dir: abs}, nil
 	case "s3":
 		b, err := blob.OpenBucket(ctx, rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", rawURL, err)
 		}
-		return b, nil
+		return &Store{Bucket: b, URL: rawURL}, nil
 	default:
 		return nil, fmt.Errorf("store %q: scheme %q not supported (want file:// or s3://)", rawURL, u.Scheme)
 	}
@@ -63,7 +86,7 @@ func OpenStore(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 // ListChunks returns the ids of the dataset's chunks present in the store,
 // with their stored sizes. Keys that are not chunk names (temporary files)
 // are ignored.
-func ListChunks(ctx context.Context, b *blob.Bucket, name string) (map[seal.ID]int64, error) {
+func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, error) {
 	out := map[seal.ID]int64{}
 	it := b.List(&blob.ListOptions{Prefix: ChunkPrefix(name)})
 	for {
@@ -82,7 +105,7 @@ func ListChunks(ctx context.Context, b *blob.Bucket, name string) (map[seal.ID]i
 
 // Put writes one object so that readers see either nothing or all of it:
 // the store's writer is aborted (nothing published) on any error.
-func Put(ctx context.Context, b *blob.Bucket, key string, data []byte) error {
+func Put(ctx context.Context, b *Store, key string, data []byte) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream", DisableContentTypeDetection: true})
@@ -101,7 +124,7 @@ func Put(ctx context.Context, b *blob.Bucket, key string, data []byte) error {
 }
 
 // ReadManifest reads and authenticates a dataset's manifest from a store.
-func ReadManifest(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string) (*Manifest, error) {
+func ReadManifest(ctx context.Context, b *Store, s *seal.Sealer, name string) (*Manifest, error) {
 	data, err := b.ReadAll(ctx, ManifestKey(name))
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
@@ -125,7 +148,7 @@ var ErrNotFound = errors.New("not found")
 // ReadChunk reads a sealed chunk and opens it, returning its plaintext
 // (appended to dst). Missing chunks wrap ErrNotFound; altered ones wrap
 // seal.ErrAuth or seal.ErrIDMismatch.
-func ReadChunk(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, c ChunkRef, dst []byte) ([]byte, error) {
+func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c ChunkRef, dst []byte) ([]byte, error) {
 	sealed, err := b.ReadAll(ctx, ChunkKey(name, c.ID))
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {

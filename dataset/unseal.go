@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"gocloud.dev/blob"
-
 	"meridian.dev/meridian/seal"
 )
 
@@ -18,7 +16,7 @@ import (
 // or absent. Each file is written under a temporary name, fsynced and renamed
 // into place only after every chunk in it has authenticated, so a failure
 // leaves no partial file under its real name.
-func UnsealDir(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name, dir string) (*Manifest, error) {
+func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) (*Manifest, error) {
 	m, err := ReadManifest(ctx, b, s, name)
 	if err != nil {
 		return nil, err
@@ -47,7 +45,7 @@ func UnsealDir(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name, dir st
 	return m, nil
 }
 
-func writeFileFromChunks(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {
+func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
 	if err != nil {
 		return err
@@ -89,7 +87,7 @@ func writeFileFromChunks(ctx context.Context, b *blob.Bucket, s *seal.Sealer, na
 // that pipes it straight into its scratch space. Each chunk is authenticated
 // before any of its bytes are written; on failure the stream stops with an
 // error and without the tar end marker, so `tar -x` reports it truncated.
-func UnsealTar(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, w io.Writer) (*Manifest, error) {
+func UnsealTar(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer) (*Manifest, error) {
 	m, err := ReadManifest(ctx, b, s, name)
 	if err != nil {
 		return nil, err

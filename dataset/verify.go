@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 
-	"gocloud.dev/blob"
-
 	"meridian.dev/meridian/seal"
 )
 
@@ -38,7 +36,7 @@ func (r *VerifyReport) Good() bool { return len(r.Missing) == 0 && len(r.Altered
 // authenticates each one. A missing or altered chunk is named in the report
 // rather than returned as an error; errors mean the check itself could not
 // run (no manifest, bad key, store unreachable).
-func Verify(ctx context.Context, b *blob.Bucket, s *seal.Sealer, name string, workers int) (*VerifyReport, error) {
+func Verify(ctx context.Context, b *Store, s *seal.Sealer, name string, workers int) (*VerifyReport, error) {
 	m, err := ReadManifest(ctx, b, s, name)
 	if err != nil {
 		return nil, err

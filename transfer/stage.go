@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gocloud.dev/blob"
-
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
@@ -36,7 +34,7 @@ type Stager struct {
 	Ledger Ledger
 	Keys   KeySource
 	// Open opens a store URL; dataset.OpenStore when nil.
-	Open func(ctx context.Context, url string) (*blob.Bucket, error)
+	Open func(ctx context.Context, url string) (*dataset.Store, error)
 	// Workers is how many chunks are copied at once; 4 when zero.
 	Workers  int
 	Progress Progress // optional
@@ -147,7 +145,13 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
+	if err := dst.Flush(); err != nil {
+		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
+	}
 	if err := dataset.Put(ctx, dst, dataset.ManifestKey(name), rawManifest); err != nil {
+		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
+	}
+	if err := dst.Flush(); err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
 	res := &Result{
@@ -167,7 +171,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 
 // copyChunks copies chunks from src to dst with bounded concurrency,
 // authenticating each before writing it. It stops at the first error.
-func (s *Stager) copyChunks(ctx context.Context, src, dst *blob.Bucket, sealer *seal.Sealer, name string, chunks []dataset.ChunkRef) (int64, error) {
+func (s *Stager) copyChunks(ctx context.Context, src, dst *dataset.Store, sealer *seal.Sealer, name string, chunks []dataset.ChunkRef) (int64, error) {
 	workers := s.Workers
 	if workers <= 0 {
 		workers = 4
