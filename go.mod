@@ -8,9 +8,12 @@ require (
 	github.com/restic/chunker v0.4.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
+	github.com/zeebo/blake3 v0.2.4
 	gocloud.dev v0.47.0
 	golang.org/x/term v0.48.0
 )
+
+require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.46.0 // indirect

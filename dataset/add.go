@@ -2,8 +2,8 @@ package dataset
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -28,7 +28,7 @@ type AddOptions struct {
 	Root    string        // directory to read
 	Store   *Store        // home store
 	Sealer  *seal.Sealer  // from the dataset's key
-	Workers int           // sealing and writing goroutines; 0 means GOMAXPROCS
+	Workers int           // files processed at once; 0 means GOMAXPROCS
 	OnBytes func(n int64) // optional: called as plaintext bytes are processed
 }
 
@@ -74,110 +74,40 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	type job struct {
-		ref  *ChunkRef
-		buf  *[]byte
-		data []byte
-	}
-	bufs := sync.Pool{New: func() any { b := make([]byte, 0, MaxChunk); return &b }}
-	sealBufs := sync.Pool{New: func() any { b := make([]byte, 0, seal.SealedSize(MaxChunk)); return &b }}
-	jobs := make(chan job, workers*2)
+	// Each worker takes whole files: chunk, name, seal and write, so that
+	// chunking (the one serial step within a file) runs in parallel across
+	// files. Chunk ids are claimed in a shared map so that a chunk shared by
+	// two files is sealed and written once.
+	m := &Manifest{Version: ManifestVersion, Dataset: opts.Name, Files: make([]File, len(files))}
 	var claimed sync.Map
-	var newChunks, newBytes atomic.Int64
-
+	var newChunks, newBytes, total atomic.Int64
+	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for range workers {
+	for range min(workers, max(len(files), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := opts.Sealer.NewChunkHasher()
-			for j := range jobs {
-				h.Reset()
-				h.Write(j.data)
-				var id seal.ID
-				h.Sum(id[:0])
-				j.ref.ID, j.ref.Size = id, int64(len(j.data))
-				_, stored := have[id]
-				if _, dup := claimed.LoadOrStore(id, true); !dup && !stored && ctx.Err() == nil {
-					sb := sealBufs.Get().(*[]byte)
-					sealed, err := opts.Sealer.Seal((*sb)[:0], id, j.data)
-					if err == nil {
-						err = Put(ctx, opts.Store, ChunkKey(opts.Name, id), sealed)
-					}
-					*sb = sealed[:0]
-					sealBufs.Put(sb)
-					if err != nil {
-						cancel(err)
-					} else {
-						newChunks.Add(1)
-						newBytes.Add(int64(len(sealed)))
-					}
+			w := &adder{opts: opts, pol: pol, have: have, claimed: &claimed, h: opts.Sealer.NewChunkHasher(),
+				buf: make([]byte, 0, MaxChunk), sealBuf: make([]byte, 0, seal.SealedSize(MaxChunk)),
+				ch: chunker.NewWithBoundaries(nil, pol, MinChunk, MaxChunk)}
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
 				}
-				if opts.OnBytes != nil {
-					opts.OnBytes(int64(len(j.data)))
+				f, err := w.file(ctx, files[i], &newChunks, &newBytes)
+				if err != nil {
+					cancel(err)
+					return
 				}
-				j.buf = nil
-				bufs.Put(&j.data)
+				m.Files[i] = f
+				total.Add(f.Size)
 			}
 		}()
 	}
-
-	m := &Manifest{Version: ManifestVersion, Dataset: opts.Name, Files: make([]File, len(files))}
-	refs := make([][]*ChunkRef, len(files))
-	var total int64
-	produce := func() error {
-		defer close(jobs)
-		ch := chunker.NewWithBoundaries(nil, pol, MinChunk, MaxChunk)
-		for i, sf := range files {
-			f, err := os.Open(sf.open)
-			if err != nil {
-				return err
-			}
-			ch.ResetWithBoundaries(f, pol, MinChunk, MaxChunk)
-			var size int64
-			for {
-				bp := bufs.Get().(*[]byte)
-				c, err := ch.Next((*bp)[:0])
-				if err == io.EOF {
-					bufs.Put(bp)
-					break
-				}
-				if err != nil {
-					f.Close()
-					return fmt.Errorf("read %s: %w", sf.rel, err)
-				}
-				ref := &ChunkRef{}
-				refs[i] = append(refs[i], ref)
-				size += int64(c.Length)
-				select {
-				case jobs <- job{ref: ref, data: c.Data}:
-				case <-ctx.Done():
-					f.Close()
-					return context.Cause(ctx)
-				}
-			}
-			f.Close()
-			m.Files[i] = File{Path: sf.rel, Size: size, Mode: uint32(sf.mode)}
-			total += size
-		}
-		return nil
-	}
-	perr := produce()
 	wg.Wait()
-	if perr != nil {
-		return nil, perr
-	}
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for i := range m.Files {
-		m.Files[i].Chunks = make([]ChunkRef, len(refs[i]))
-		for j, r := range refs[i] {
-			m.Files[i].Chunks[j] = *r
-		}
 	}
 	enc, err := m.Encode(opts.Sealer)
 	if err != nil {
@@ -195,10 +125,65 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	return &AddResult{
 		Manifest:   m,
 		Files:      len(files),
-		Bytes:      total,
+		Bytes:      total.Load(),
 		Chunks:     len(m.UniqueChunks()),
 		NewChunks:  int(newChunks.Load()),
 		NewBytes:   newBytes.Load(),
 		Polynomial: pol.String(),
 	}, nil
+}
+
+// adder is one Add worker's reusable state.
+type adder struct {
+	opts    AddOptions
+	pol     chunker.Pol
+	have    map[seal.ID]int64
+	claimed *sync.Map
+	h       hash.Hash
+	ch      *chunker.Chunker
+	buf     []byte
+	sealBuf []byte
+}
+
+// file chunks, names, seals and writes one file and returns its manifest entry.
+func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomic.Int64) (File, error) {
+	fd, err := os.Open(sf.open)
+	if err != nil {
+		return File{}, err
+	}
+	defer fd.Close()
+	w.ch.ResetWithBoundaries(fd, w.pol, MinChunk, MaxChunk)
+	out := File{Path: sf.rel, Mode: uint32(sf.mode)}
+	for {
+		c, err := w.ch.Next(w.buf[:0])
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return File{}, fmt.Errorf("read %s: %w", sf.rel, err)
+		}
+		w.buf = c.Data[:0]
+		w.h.Reset()
+		w.h.Write(c.Data)
+		var id seal.ID
+		w.h.Sum(id[:0])
+		out.Chunks = append(out.Chunks, ChunkRef{ID: id, Size: int64(len(c.Data))})
+		out.Size += int64(len(c.Data))
+		_, stored := w.have[id]
+		if _, dup := w.claimed.LoadOrStore(id, true); !dup && !stored {
+			sealed, err := w.opts.Sealer.Seal(w.sealBuf[:0], id, c.Data)
+			if err != nil {
+				return File{}, err
+			}
+			w.sealBuf = sealed[:0]
+			if err := Put(ctx, w.opts.Store, ChunkKey(w.opts.Name, id), sealed); err != nil {
+				return File{}, err
+			}
+			newChunks.Add(1)
+			newBytes.Add(int64(len(sealed)))
+		}
+		if w.opts.OnBytes != nil {
+			w.opts.OnBytes(int64(len(c.Data)))
+		}
+	}
 }

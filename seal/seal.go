@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+
+	"github.com/zeebo/blake3"
 )
 
 // KeySize is the length of a dataset key in bytes.
@@ -55,7 +57,7 @@ func ParseKey(s string) (Key, error) {
 }
 
 // IDSize is the length of a chunk id in bytes.
-const IDSize = sha256.Size
+const IDSize = 32
 
 // ID names a chunk: a keyed hash of its plaintext.
 type ID [IDSize]byte
@@ -139,18 +141,25 @@ func New(k Key, dataset string) (*Sealer, error) {
 	return s, nil
 }
 
-// ChunkID names plaintext: HMAC-SHA-256 under the dataset's naming key.
+// ChunkID names plaintext: keyed BLAKE3 (its MAC mode) under the dataset's
+// naming key, 256 bits.
 func (s *Sealer) ChunkID(plain []byte) ID {
-	m := hmac.New(sha256.New, s.nameKey)
-	m.Write(plain)
+	h := s.NewChunkHasher()
+	h.Write(plain)
 	var id ID
-	m.Sum(id[:0])
+	h.Sum(id[:0])
 	return id
 }
 
-// NewChunkHasher returns a fresh HMAC that computes ChunkID incrementally;
-// callers that hash many chunks may Reset and reuse it.
-func (s *Sealer) NewChunkHasher() hash.Hash { return hmac.New(sha256.New, s.nameKey) }
+// NewChunkHasher returns a fresh keyed hash that computes ChunkID
+// incrementally; callers that hash many chunks may Reset and reuse it.
+func (s *Sealer) NewChunkHasher() hash.Hash {
+	h, err := blake3.NewKeyed(s.nameKey)
+	if err != nil {
+		panic("seal: naming key is not 32 bytes") // derived above with length 32
+	}
+	return h
+}
 
 // ChunkerSeed is 32 secret bytes from which the chunker's polynomial is
 // derived, so that chunk boundaries depend on the key.
