@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/seal"
 )
@@ -328,6 +330,71 @@ func BenchmarkAdd(b *testing.B) {
 		store, _ := newStore(b)
 		if _, err := Add(context.Background(), AddOptions{Name: "bench", Root: src, Store: store, Sealer: s}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestRemoveStaleTemps(t *testing.T) {
+	store, dir := newStore(t)
+	chunkDir := filepath.Join(dir, "meridian", "d", "chunks", "ab")
+	os.MkdirAll(chunkDir, 0o755)
+	stale := filepath.Join(chunkDir, "ab01.18c3f.tmp")
+	fresh := filepath.Join(chunkDir, "ab02.18c40.tmp")
+	keep := filepath.Join(chunkDir, "notatemp")
+	for _, p := range []string{stale, fresh, keep} {
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(keep, old, old)
+	n, err := RemoveStaleTemps(context.Background(), store, "d", time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveStaleTemps = %d, %v; want 1", n, err)
+	}
+	for p, want := range map[string]bool{stale: false, fresh: true, keep: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s exists=%v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
+
+// TestAddFullDisk adds onto a 1 MiB tmpfs: a clear error, no manifest, no
+// temporary files, and any chunk that landed is whole.
+func TestAddFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		if os.Geteuid() == 0 {
+			t.Fatalf("mount tmpfs as root: %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs without root (%v); .ci/run runs as root", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	src := t.TempDir()
+	genTree(t, src, 4, 700<<10, 7)
+	store, err := OpenStore(context.Background(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	s := newSealer(t, "d")
+	_, err = Add(context.Background(), AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("Add onto a full disk: %v", err)
+	}
+	have, _ := ListChunks(context.Background(), store, "d")
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".tmp") {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(ManifestKey("d")))); err == nil {
+		t.Fatal("manifest written to a full disk")
+	}
+	for id := range have {
+		data, _ := store.ReadAll(context.Background(), ChunkKey("d", id))
+		if _, err := s.Open(nil, id, data); err != nil {
+			t.Fatalf("chunk that landed on the full disk: %v", err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -160,4 +162,30 @@ func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c Chu
 		return nil, fmt.Errorf("chunk %s: %d bytes stored, want %d (truncated or padded): %w", c.ID, len(sealed), seal.SealedSize(int(c.Size)), seal.ErrAuth)
 	}
 	return s.Open(dst, c.ID, sealed)
+}
+
+// RemoveStaleTemps deletes temporary objects (names ending in ".tmp") under
+// the dataset's prefix that are older than age: what a writer killed in the
+// middle of a write leaves behind on a file:// store. They were never
+// visible under a chunk's name. It returns how many it removed.
+func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Duration) (int, error) {
+	cutoff := time.Now().Add(-age)
+	n := 0
+	it := b.List(&blob.ListOptions{Prefix: rootPrefix + name + "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("list %s: %w", name, err)
+		}
+		if !strings.HasSuffix(obj.Key, ".tmp") || obj.ModTime.After(cutoff) {
+			continue
+		}
+		if err := b.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return n, fmt.Errorf("remove stale %s: %w", obj.Key, err)
+		}
+		n++
+	}
 }

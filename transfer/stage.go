@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -122,6 +123,10 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	if m.Dataset != name {
 		return nil, fmt.Errorf("stage %s: manifest names dataset %q", name, m.Dataset)
+	}
+	// Temporary files of a staging killed more than an hour ago are garbage.
+	if _, err := dataset.RemoveStaleTemps(ctx, dst, name, time.Hour); err != nil {
+		return nil, fmt.Errorf("stage %s: site %s: %w", name, site.Metadata.Name, err)
 	}
 	have, err := dataset.ListChunks(ctx, dst, name)
 	if err != nil {
