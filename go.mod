@@ -3,6 +3,7 @@ module meridian.dev/meridian
 go 1.26.8
 
 require (
+	filippo.io/age v1.3.2
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/go-cmp v0.7.0
 	github.com/restic/chunker v0.4.0
@@ -13,7 +14,11 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+require (
+	filippo.io/hpke v0.4.0 // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	golang.org/x/crypto v0.56.0 // indirect
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.46.0 // indirect

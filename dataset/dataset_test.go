@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"meridian.dev/meridian/seal"
 )
 
@@ -396,5 +398,33 @@ func TestAddFullDisk(t *testing.T) {
 		if _, err := s.Open(nil, id, data); err != nil {
 			t.Fatalf("chunk that landed on the full disk: %v", err)
 		}
+	}
+}
+
+func TestKeyringAgeWrapped(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	dir := filepath.Join(t.TempDir(), "keyring")
+	kr := Keyring{Dir: dir, AgeIdentity: id.String()}
+	k1, err := kr.GetOrCreate("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d.key")); err == nil {
+		t.Fatal("plain key file written despite an age identity")
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "d.key.age"))
+	if !seal.IsWrapped(data) {
+		t.Fatal("d.key.age is not age-armored")
+	}
+	k2, err := kr.Get("d")
+	if err != nil || k1 != k2 {
+		t.Fatalf("Get with identity: %v", err)
+	}
+	if _, err := (Keyring{Dir: dir}).Get("d"); err == nil || !strings.Contains(err.Error(), "MERIDIAN_AGE_IDENTITY") {
+		t.Fatalf("Get without identity: %v", err)
+	}
+	other, _ := age.GenerateX25519Identity()
+	if _, err := (Keyring{Dir: dir, AgeIdentity: other.String()}).Get("d"); err == nil {
+		t.Fatal("Get with the wrong identity succeeded")
 	}
 }

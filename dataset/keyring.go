@@ -12,7 +12,14 @@ import (
 
 // Keyring keeps the owner's dataset keys, one 0600 file per dataset in a
 // 0700 directory of the owner's state dir. It is never written to a store.
-type Keyring struct{ Dir string }
+//
+// With AgeIdentity set (the text of an age identity file), new keys are
+// stored wrapped for that identity (NAME.key.age) and read back with it, so
+// the keyring directory alone does not reveal them.
+type Keyring struct {
+	Dir         string
+	AgeIdentity string
+}
 
 // ErrNoKey means the keyring holds no key for a dataset.
 var ErrNoKey = errors.New("no key in the keyring")
@@ -23,6 +30,16 @@ func (k Keyring) path(name string) string { return filepath.Join(k.Dir, name+".k
 func (k Keyring) Get(name string) (seal.Key, error) {
 	if err := CheckName(name); err != nil {
 		return seal.Key{}, err
+	}
+	if wrapped := k.path(name) + ".age"; fileExists(wrapped) {
+		if k.AgeIdentity == "" {
+			return seal.Key{}, fmt.Errorf("key file %s is wrapped with age: give the identity (MERIDIAN_AGE_IDENTITY)", wrapped)
+		}
+		data, err := readPrivate(wrapped)
+		if err != nil {
+			return seal.Key{}, err
+		}
+		return seal.UnwrapKey(data, k.AgeIdentity)
 	}
 	p := k.path(name)
 	st, err := os.Stat(p)
@@ -63,10 +80,38 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 	if err := os.Chmod(k.Dir, 0o700); err != nil {
 		return seal.Key{}, err
 	}
+	if k.AgeIdentity != "" {
+		recips, err := seal.RecipientsOf(k.AgeIdentity)
+		if err != nil {
+			return seal.Key{}, err
+		}
+		wrapped, err := seal.WrapKey(key, recips...)
+		if err != nil {
+			return seal.Key{}, err
+		}
+		return key, WriteFileAtomic(k.path(name)+".age", wrapped, 0o600)
+	}
 	if err := WriteFileAtomic(k.path(name), []byte(key.String()+"\n"), 0o600); err != nil {
 		return seal.Key{}, err
 	}
 	return key, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// readPrivate reads a key file, refusing one that others may read.
+func readPrivate(p string) ([]byte, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, st.Mode().Perm())
+	}
+	return os.ReadFile(p)
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"filippo.io/age"
 )
 
 func mustSealer(t testing.TB, name string) (*Sealer, Key) {
@@ -171,5 +173,34 @@ func BenchmarkChunkID1MiB(b *testing.B) {
 	b.SetBytes(int64(len(plain)))
 	for b.Loop() {
 		s.ChunkID(plain)
+	}
+}
+
+func TestWrapKeyAge(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := age.GenerateX25519Identity()
+	k, _ := NewKey()
+	w, err := WrapKey(k, id.Recipient().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsWrapped(w) || bytes.Contains(w, []byte(k.String()[len(keyPrefix):])) {
+		t.Fatal("wrapped key is not armored age or holds the key in clear")
+	}
+	got, err := UnwrapKey(w, "# comment\n"+id.String()+"\n")
+	if err != nil || got != k {
+		t.Fatalf("UnwrapKey = %v, %v", got, err)
+	}
+	if _, err := UnwrapKey(w, other.String()); err == nil {
+		t.Fatal("unwrapped with the wrong identity")
+	}
+	if _, err := WrapKey(k, "age1notarecipient"); err == nil {
+		t.Fatal("bad recipient accepted")
+	}
+	if _, err := WrapKey(k); err == nil {
+		t.Fatal("no recipient accepted")
 	}
 }

@@ -37,7 +37,10 @@ func stateDir() (string, error) {
 	return filepath.Join(home, ".meridian"), nil
 }
 
-type state struct{ dir string }
+type state struct {
+	dir         string
+	ageIdentity string // text of the file $MERIDIAN_AGE_IDENTITY names, if set
+}
 
 func openState() (state, error) {
 	d, err := stateDir()
@@ -47,7 +50,15 @@ func openState() (state, error) {
 	if err := os.MkdirAll(filepath.Join(d, "datasets"), 0o700); err != nil {
 		return state{}, err
 	}
-	return state{dir: d}, nil
+	st := state{dir: d}
+	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return state{}, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
+		}
+		st.ageIdentity = string(data)
+	}
+	return st, nil
 }
 
 func (s state) datasetsDir() string            { return filepath.Join(s.dir, "datasets") }
@@ -77,7 +88,7 @@ authenticated manifest. The key stays in the owner's keyring
 data. Staging copies only the chunks a site lacks, and only when the law allows
 the dataset to reach the site's country on the date given.`,
 	}
-	cmd.AddCommand(newDatasetAddCmd(), newDatasetStageCmd(), newDatasetLedgerCmd(), newDatasetVerifyCmd(), newDatasetUnsealCmd())
+	cmd.AddCommand(newDatasetAddCmd(), newDatasetStageCmd(), newDatasetLedgerCmd(), newDatasetVerifyCmd(), newDatasetUnsealCmd(), newDatasetKeyCmd())
 	return cmd
 }
 
@@ -322,12 +333,31 @@ type keyFlags struct {
 	keyFile     string
 	keepKeyFile bool
 	keyStdin    bool
+	ageIdentity string
 }
 
 func (k *keyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "file holding the dataset key (mode 0600); removed after reading unless --keep-key-file")
 	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
 	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
+	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity file that unwraps an age-wrapped key (see `dataset key --age-recipient`)")
+}
+
+// parse reads a delivered key: plain text, or age-wrapped when it is armored.
+func (k *keyFlags) parse(data []byte) (seal.Key, error) {
+	if seal.IsWrapped(data) {
+		if k.ageIdentity == "" {
+			return seal.Key{}, badInput(errors.New("the key is wrapped with age: give --age-identity FILE"))
+		}
+		id, err := os.ReadFile(k.ageIdentity)
+		if err != nil {
+			return seal.Key{}, badInput(fmt.Errorf("--age-identity: %w", err))
+		}
+		key, err := seal.UnwrapKey(data, string(id))
+		return key, badInput(err)
+	}
+	key, err := seal.ParseKey(string(data))
+	return key, badInput(err)
 }
 
 // get returns the key from --key-file, --key-stdin, $MERIDIAN_DATASET_KEY or
@@ -351,18 +381,15 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 				return seal.Key{}, fmt.Errorf("remove --key-file: %w", err)
 			}
 		}
-		key, err := seal.ParseKey(string(data))
-		return key, badInput(err)
+		return k.parse(data)
 	case k.keyStdin:
-		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
 		if err != nil {
 			return seal.Key{}, err
 		}
-		key, err := seal.ParseKey(string(data))
-		return key, badInput(err)
+		return k.parse(data)
 	case os.Getenv("MERIDIAN_DATASET_KEY") != "":
-		key, err := seal.ParseKey(os.Getenv("MERIDIAN_DATASET_KEY"))
-		return key, badInput(err)
+		return k.parse([]byte(os.Getenv("MERIDIAN_DATASET_KEY")))
 	default:
 		return st.keyring().Get(name)
 	}
@@ -583,3 +610,44 @@ type barProgress struct {
 func (p *barProgress) Start(label string, total int64) { p.b = newBar(p.w, total, label) }
 func (p *barProgress) Add(n int64)                     { p.b.add(n) }
 func (p *barProgress) Done()                           { p.b.done() }
+
+func newDatasetKeyCmd() *cobra.Command {
+	var recipients []string
+	var plain bool
+	cmd := &cobra.Command{
+		Use:   "key NAME (--age-recipient age1… | --plain)",
+		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
+		Long: `Key prints the dataset key from the owner's keyring so that the backend can
+deliver it to a job at start. With --age-recipient it is wrapped for the
+holder of that age identity (the job's, generated for the run); --plain prints
+it in clear for delivery over a channel that is already private. Whoever holds
+the key can read the dataset: see docs/threat-model.md.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(recipients) == 0 && !plain {
+				return badInput(errors.New("--age-recipient or --plain: one is required"))
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			key, err := st.keyring().Get(args[0])
+			if err != nil {
+				return err
+			}
+			if plain {
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), key.String())
+				return err
+			}
+			wrapped, err := seal.WrapKey(key, recipients...)
+			if err != nil {
+				return badInput(err)
+			}
+			_, err = cmd.OutOrStdout().Write(wrapped)
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
+	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
+	return cmd
+}

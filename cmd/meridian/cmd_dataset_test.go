@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"filippo.io/age"
 )
 
 // TestDatasetCommands drives add → stage (denied, then allowed) → ledger →
@@ -101,5 +103,27 @@ spec:
 	got, _ := os.ReadFile(filepath.Join(outDir, "sub", "b.txt"))
 	if string(got) != "hello" {
 		t.Fatalf("unsealed b.txt = %q", got)
+	}
+
+	// Age-wrapped delivery: the owner wraps the key for the job's identity.
+	id, _ := age.GenerateX25519Identity()
+	idFile := filepath.Join(dir, "job-identity.txt")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	wrapped, err := runCLI(t, "dataset", "key", "logs", "--age-recipient", id.Recipient().String())
+	if err != nil || !strings.HasPrefix(wrapped, "-----BEGIN AGE ENCRYPTED FILE-----") {
+		t.Fatalf("dataset key: %v\n%s", err, wrapped)
+	}
+	wrappedFile := filepath.Join(dir, "job.key.age")
+	os.WriteFile(wrappedFile, []byte(wrapped), 0o600)
+	out2 := filepath.Join(dir, "scratch2")
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", wrappedFile, "--to", out2); err == nil || !strings.Contains(err.Error(), "--age-identity") {
+		t.Fatalf("unseal of a wrapped key without identity: %v", err)
+	}
+	os.WriteFile(wrappedFile, []byte(wrapped), 0o600)
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", wrappedFile, "--age-identity", idFile, "--to", out2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out2, "sub", "b.txt")); string(got) != "hello" {
+		t.Fatalf("unsealed with age-delivered key: %q", got)
 	}
 }

@@ -1,0 +1,86 @@
+package seal
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+)
+
+// WrapKey encrypts a dataset key to one or more age recipients ("age1…"),
+// returning ASCII-armored age ciphertext. Use it to keep the key for an owner
+// who holds an age identity, or to deliver it to a job that holds one.
+func WrapKey(k Key, recipients ...string) ([]byte, error) {
+	if len(recipients) == 0 {
+		return nil, fmt.Errorf("wrap key: no age recipient")
+	}
+	var rs []age.Recipient
+	for _, r := range recipients {
+		rec, err := age.ParseX25519Recipient(strings.TrimSpace(r))
+		if err != nil {
+			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+		}
+		rs = append(rs, rec)
+	}
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, rs...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(w, k.String()); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// UnwrapKey decrypts a key wrapped by WrapKey with the age identities in
+// identityFile (the text of an age identity file: "AGE-SECRET-KEY-1…" lines).
+func UnwrapKey(wrapped []byte, identityFile string) (Key, error) {
+	ids, err := age.ParseIdentities(strings.NewReader(identityFile))
+	if err != nil {
+		return Key{}, fmt.Errorf("age identity: %w", err)
+	}
+	r, err := age.Decrypt(armor.NewReader(bytes.NewReader(wrapped)), ids...)
+	if err != nil {
+		return Key{}, fmt.Errorf("unwrap key: %w", err)
+	}
+	text, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil {
+		return Key{}, fmt.Errorf("unwrap key: %w", err)
+	}
+	return ParseKey(string(text))
+}
+
+// IsWrapped reports whether data looks like an armored age file.
+func IsWrapped(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(data), []byte(armor.Header))
+}
+
+// RecipientsOf returns the age recipients of the X25519 identities in an
+// identity file, so that a key can be wrapped for whoever holds it.
+func RecipientsOf(identityFile string) ([]string, error) {
+	ids, err := age.ParseIdentities(strings.NewReader(identityFile))
+	if err != nil {
+		return nil, fmt.Errorf("age identity: %w", err)
+	}
+	var out []string
+	for _, id := range ids {
+		if x, ok := id.(*age.X25519Identity); ok {
+			out = append(out, x.Recipient().String())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("age identity: no X25519 identity (AGE-SECRET-KEY-1…) found")
+	}
+	return out, nil
+}
