@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Stops the cluster that slurm-up.sh started (same MERIDIAN_SLURM_DIR) and waits
+# until its daemons have exited. State stays on disk; remove the dir to reset.
+set -euo pipefail
+DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
+pids=()
+for f in "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do
+	[ -s "$f" ] || continue
+	p="$(cat "$f")"
+	if kill -0 "$p" 2>/dev/null; then kill "$p" && pids+=("$p"); fi
+done
+deadline=$((SECONDS + 30))
+for p in "${pids[@]}"; do
+	while kill -0 "$p" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { kill -9 "$p" 2>/dev/null || true; break; }
+		sleep 0.1
+	done
+done
