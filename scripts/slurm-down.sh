@@ -3,15 +3,16 @@
 # until its daemons have exited. State stays on disk; remove the dir to reset.
 set -euo pipefail
 DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
+running() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)"; [ -n "$st" ] && [ "$st" != Z ]; }
 pids=()
 for f in "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do
 	[ -s "$f" ] || continue
 	p="$(cat "$f")"
-	if kill -0 "$p" 2>/dev/null; then kill "$p" && pids+=("$p"); fi
+	if running "$p"; then kill "$p" && pids+=("$p"); fi
 done
 deadline=$((SECONDS + 30))
 for p in "${pids[@]}"; do
-	while kill -0 "$p" 2>/dev/null; do
+	while running "$p"; do
 		[ "$SECONDS" -lt "$deadline" ] || { kill -9 "$p" 2>/dev/null || true; break; }
 		sleep 0.1
 	done

@@ -4,21 +4,24 @@
 # (GRES entries backed by character devices that nothing opens).
 #
 #   site-a: node meridian-a, gpu:h100:8      site-b: node meridian-b, gpu:h20:8
+#   conformance: node meridian-c, gpu:h100:8 (only the backend conformance suite
+#   uses it, so that its simulated site loss never hits other tests' jobs)
 #
 # Installs slurm-wlm and munge with apt when they are missing. Safe to run again:
 # when the cluster is already up it only checks it. Clients must use the config it
 # writes: `source "$MERIDIAN_SLURM_DIR/env.sh"` (exports SLURM_CONF).
 #
 # Settings (environment): MERIDIAN_SLURM_DIR (state, default $TMPDIR/meridian-slurm),
-# MERIDIAN_SLURM_PORT (slurmctld port, default 6817; the two slurmd use the next two).
+# MERIDIAN_SLURM_PORT (slurmctld port, default 6817; the slurmd use the next three).
 set -euo pipefail
 
 DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
 CTLD_PORT="${MERIDIAN_SLURM_PORT:-6817}"
 PORT_A=$((CTLD_PORT + 1))
 PORT_B=$((CTLD_PORT + 2))
+PORT_C=$((CTLD_PORT + 3))
 CONF="$DIR/etc/slurm.conf"
-NODES=(meridian-a meridian-b)
+NODES=(meridian-a meridian-b meridian-c)
 
 log() { echo "slurm-up: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -40,18 +43,39 @@ install_packages() {
 }
 
 # alive PIDFILE: the process named in PIDFILE is running.
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A zombie (exited, not reaped by an init that does not reap) is not alive.
+alive() {
+	[ -s "$1" ] || return 1
+	local p st
+	p="$(cat "$1")"
+	st="$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)"
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# stop_slurm stops slurmctld and the slurmd of this cluster and waits for them.
+stop_slurm() {
+	local f p pids=() deadline=$((SECONDS + 30))
+	for f in "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid"; do
+		if alive "$f"; then p="$(cat "$f")"; kill "$p" && pids+=("$p"); fi
+	done
+	for p in "${pids[@]}"; do
+		while kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p" | cut -c1)" != Z ]; do
+			[ "$SECONDS" -lt "$deadline" ] || die "slurm daemon $p did not stop"
+			sleep 0.1
+		done
+	done
+}
 
 write_config() {
 	mkdir -p "$DIR"/{etc,state,log,run,fakegpu,munge-key,jobs}
-	mkdir -p "$DIR/spool/slurmd-meridian-a" "$DIR/spool/slurmd-meridian-b"
+	mkdir -p "$DIR/spool/slurmd-meridian-a" "$DIR/spool/slurmd-meridian-b" "$DIR/spool/slurmd-meridian-c"
 	mkdir -p -m 0755 "$DIR/munge"
 	chmod 0755 "$DIR" "$DIR/munge"
 	chmod 0700 "$DIR/munge-key"
-	# Sixteen fake GPUs: 0-7 for meridian-a, 8-15 for meridian-b. slurmd only
+	# 24 fake GPUs: 0-7 for meridian-a, 8-15 for meridian-b, 16-23 for meridian-c. slurmd only
 	# stat()s them; it wants character or block devices, not regular files.
 	local i
-	for i in $(seq 0 15); do
+	for i in $(seq 0 23); do
 		local f="$DIR/fakegpu/nvidia$i"
 		[ -e "$f" ] && continue
 		mknod -m 666 "$f" c 195 "$i" 2>/dev/null || ln -s /dev/null "$f"
@@ -97,14 +121,22 @@ SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName=meridian-a Port=$PORT_A NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h100:8 State=UNKNOWN
 NodeName=meridian-b Port=$PORT_B NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h20:8 State=UNKNOWN
+NodeName=meridian-c Port=$PORT_C NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h100:8 State=UNKNOWN
 PartitionName=site-a Nodes=meridian-a Default=YES MaxTime=INFINITE State=UP
 PartitionName=site-b Nodes=meridian-b Default=NO MaxTime=INFINITE State=UP
+PartitionName=conformance Nodes=meridian-c Default=NO MaxTime=INFINITE State=UP
 CONF
+	if [ -f "$CONF" ] && ! cmp -s "$tmp" "$CONF"; then
+		# Node changes need a daemon restart (scontrol reconfigure refuses them).
+		log "configuration changed: restarting slurm daemons"
+		stop_slurm
+	fi
 	mv "$tmp" "$CONF"
 	cat >"$DIR/etc/gres.conf.tmp" <<GRES
 AutoDetect=off
 NodeName=meridian-a Name=gpu Type=h100 File=$DIR/fakegpu/nvidia[0-7]
 NodeName=meridian-b Name=gpu Type=h20 File=$DIR/fakegpu/nvidia[8-15]
+NodeName=meridian-c Name=gpu Type=h100 File=$DIR/fakegpu/nvidia[16-23]
 GRES
 	mv "$DIR/etc/gres.conf.tmp" "$DIR/etc/gres.conf"
 	# No cgroup.conf: with proctrack/linuxproc and task/none slurmd needs no cgroup
@@ -174,4 +206,4 @@ install_packages
 write_config
 start_daemons
 wait_ready
-log "up: source $DIR/env.sh (partitions site-a, site-b)"
+log "up: source $DIR/env.sh (partitions site-a, site-b, conformance)"

@@ -17,6 +17,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/internal/atomicfile"
+	"meridian.dev/meridian/backend/internal/flock"
 	"meridian.dev/meridian/catalog"
 )
 
@@ -123,7 +124,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, "lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
 	if err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
@@ -407,30 +408,6 @@ func (l *Local) RestoreSite(ctx context.Context) error {
 		return fmt.Errorf("restore site: %w", err)
 	}
 	return atomicfile.SyncDir(l.stateDir)
-}
-
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 func exists(path string) bool {
