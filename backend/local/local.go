@@ -92,6 +92,9 @@ type record struct {
 	Submitted time.Time         `json:"submitted"`
 }
 
+// StateDir is the backend's state directory (absolute).
+func (l *Local) StateDir() string { return l.stateDir }
+
 func (l *Local) jobDir(key string) string { return filepath.Join(l.stateDir, "jobs", key) }
 
 // WorkDir returns the directory the job for spec runs in.

@@ -2,8 +2,13 @@ package slurm_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +56,139 @@ func TestConformance(t *testing.T) {
 		}
 		return b
 	})
+}
+
+func newSlurm(t *testing.T, site catalog.BackendSpec, dir string) *slurm.Slurm {
+	t.Helper()
+	b, err := slurm.New(site, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testCtx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), backendtest.Timeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+func uniqueRunID(t *testing.T, name string) string {
+	return fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+}
+
+// TestFindsJobByNameWithoutState: a controller that lost its own records
+// (fresh state directory) still finds the job by its Slurm job name and does
+// not submit it a second time.
+func TestFindsJobByNameWithoutState(t *testing.T) {
+	site := cluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "byname"), Attempt: 3,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	first := newSlurm(t, site, t.TempDir())
+	h, err := first.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Cancel(context.Background(), h) })
+
+	second := newSlurm(t, site, t.TempDir())
+	got, ok, err := second.Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != h {
+		t.Fatalf("Find by name = %q, %v, %v; want %q", got, ok, err, h)
+	}
+	again, err := second.Submit(testCtx(t), spec)
+	if err != nil || again != h {
+		t.Fatalf("Submit with fresh state = %q, %v; want the existing job %q", again, err, h)
+	}
+	out, err := exec.Command("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(string(out)); len(ids) != 1 || ids[0] != h {
+		t.Fatalf("squeue lists jobs %q under the job name, want only %s", ids, h)
+	}
+}
+
+// TestGRES: the job gets as many GPUs of the site's type as asked for, and a
+// type the partition lacks is refused at submit time.
+func TestGRES(t *testing.T) {
+	site := cluster(t)
+	b := newSlurm(t, site, t.TempDir())
+	spec := backend.Spec{RunID: uniqueRunID(t, "gres"), Attempt: 1, Accelerators: 3,
+		Command: []string{"/bin/sh", "-c", `echo "gpus=$CUDA_VISIBLE_DEVICES"`}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	rc, err := b.Logs(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	_, gpus, ok := strings.Cut(strings.TrimSpace(string(data)), "gpus=")
+	if !ok || len(strings.Split(gpus, ",")) != 3 {
+		t.Fatalf("job saw CUDA_VISIBLE_DEVICES %q, want 3 devices (output %q)", gpus, data)
+	}
+
+	bad := spec
+	bad.RunID, bad.GresType = uniqueRunID(t, "gres-bad"), "no-such-gpu"
+	if _, err := b.Submit(testCtx(t), bad); err == nil || !strings.Contains(err.Error(), "Requested node configuration is not available") {
+		t.Fatalf("Submit with a GRES type the site lacks: %v, want Slurm's refusal", err)
+	}
+}
+
+// TestForgottenJobReadsExitFile: once slurmctld no longer knows a job (no
+// accounting storage), Status falls back to the exit code the batch script
+// wrote.
+func TestForgottenJobReadsExitFile(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	const id = "987654321" // a job id slurmctld has never issued
+	key := "gone-1"
+	for path, data := range map[string]string{
+		filepath.Join(dir, "handles", id):          key + "\n",
+		filepath.Join(dir, "jobs", key, "exitcode"): "9\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.Status(testCtx(t), id)
+	if err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of a forgotten job = %+v, %v; want failed with exit code 9", st, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "jobs", key, "exitcode")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a forgotten job without exit code = %+v, %v; want lost", st, err)
+	}
+}
+
+// TestUnreachableIsAnError: when the Slurm controller cannot be reached,
+// calls fail with an error (the caller applies its own timeout before
+// declaring the site lost); they never report a state.
+func TestUnreachableIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "slurm.conf")
+	if err := os.WriteFile(conf, []byte("ClusterName=nowhere\nSlurmctldHost=localhost\nSlurmctldPort=1\nAuthType=auth/none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newSlurm(t, catalog.BackendSpec{Type: "slurm", Partition: "p", Endpoint: conf}, filepath.Join(dir, "state"))
+	b.CommandTimeout = 2 * time.Second
+	if st, err := b.Status(testCtx(t), "12"); err == nil || errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Status against an unreachable cluster = %+v, %v; want a non-NotFound error", st, err)
+	}
+	spec := backend.Spec{RunID: "unreach", Attempt: 1, Command: []string{"true"}}
+	if _, err := b.Submit(testCtx(t), spec); err == nil {
+		t.Fatal("Submit against an unreachable cluster succeeded")
+	}
 }
