@@ -151,7 +151,7 @@ func TestForgottenJobReadsExitFile(t *testing.T) {
 	const id = "987654321" // a job id slurmctld has never issued
 	key := "gone-1"
 	for path, data := range map[string]string{
-		filepath.Join(dir, "handles", id):          key + "\n",
+		filepath.Join(dir, "handles", id):           key + "\n",
 		filepath.Join(dir, "jobs", key, "exitcode"): "9\n",
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
