@@ -149,3 +149,11 @@ func TestFor(t *testing.T) {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+func BenchmarkParseProgress(b *testing.B) {
+	for b.Loop() {
+		if _, ok := backend.ParseProgress("step=120 steps=1000 loss=2.3412 tokens_per_s=51234"); !ok {
+			b.Fatal("not parsed")
+		}
+	}
+}

@@ -11,6 +11,8 @@
 # when the cluster is already up it only checks it. Clients must use the config it
 # writes: `source "$MERIDIAN_SLURM_DIR/env.sh"` (exports SLURM_CONF).
 #
+# `slurm-up.sh --install-only` installs the packages and stops there.
+#
 # Settings (environment): MERIDIAN_SLURM_DIR (state, default $TMPDIR/meridian-slurm),
 # MERIDIAN_SLURM_PORT (slurmctld port, default 6817; the slurmd use the next three).
 set -euo pipefail
@@ -203,6 +205,7 @@ wait_ready() {
 }
 
 install_packages
+[ "${1:-}" = --install-only ] && exit 0
 write_config
 start_daemons
 wait_ready

@@ -18,3 +18,12 @@ func TestConformance(t *testing.T) {
 		return b
 	})
 }
+
+func newLocalB(b *testing.B) *local.Local {
+	b.Helper()
+	l, err := local.New(catalog.BackendSpec{}, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}

@@ -142,7 +142,12 @@ func isInvalidJob(err error) bool {
 }
 
 // Submit writes the batch script and submits it, unless this attempt was
-// submitted before (found by the recorded job id or by the job name).
+// submitted before: the job id recorded in the state directory answers that,
+// and when an earlier submit was interrupted between writing its script and
+// recording the id, slurmctld is asked by job name. (squeue is slow on a
+// cluster with many jobs, so it is not asked for every new job; a controller
+// that lost its state directory calls Find first, which asks slurmctld and
+// records what it finds.)
 func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", fmt.Errorf("slurm submit: %w", err)
@@ -165,8 +170,16 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	defer unlock()
-	if id, ok, err := s.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
-		return id, err
+	if id, ok := s.recorded(key); ok {
+		return id, nil
+	}
+	script := filepath.Join(dir, "job.sh")
+	if _, err := os.Stat(script); err == nil {
+		// An earlier submit got as far as writing the script, and maybe
+		// through sbatch, but did not record a job id: ask slurmctld.
+		if id, ok, err := s.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
+			return id, err
+		}
 	}
 	if partition != "" {
 		if err := s.partitionUp(ctx, partition); err != nil {
@@ -177,7 +190,6 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
-	script := filepath.Join(dir, "job.sh")
 	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -297,12 +309,20 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	return s.find(ctx, runID, attempt)
 }
 
+// recorded returns the job id recorded in the state directory for key.
+func (s *Slurm) recorded(key string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "jobid"))
+	if err != nil {
+		return "", false
+	}
+	id := strings.TrimSpace(string(data))
+	return id, isJobID(id)
+}
+
 func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
-	if data, err := os.ReadFile(filepath.Join(s.jobDir(key), "jobid")); err == nil {
-		if id := strings.TrimSpace(string(data)); isJobID(id) {
-			return id, true, nil
-		}
+	if id, ok := s.recorded(key); ok {
+		return id, true, nil
 	}
 	out, err := s.run(ctx, "squeue", "-h", "-t", "all", "--name="+JobName(runID, attempt), "-o", "%i")
 	if err != nil {

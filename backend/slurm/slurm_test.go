@@ -78,8 +78,8 @@ func uniqueRunID(t *testing.T, name string) string {
 }
 
 // TestFindsJobByNameWithoutState: a controller that lost its own records
-// (fresh state directory) still finds the job by its Slurm job name and does
-// not submit it a second time.
+// (fresh state directory) still finds the job by its Slurm job name, and no
+// path submits it a second time.
 func TestFindsJobByNameWithoutState(t *testing.T) {
 	site := cluster(t)
 	spec := backend.Spec{RunID: uniqueRunID(t, "byname"), Attempt: 3,
@@ -96,9 +96,23 @@ func TestFindsJobByNameWithoutState(t *testing.T) {
 	if err != nil || !ok || got != h {
 		t.Fatalf("Find by name = %q, %v, %v; want %q", got, ok, err, h)
 	}
+	// Find recorded what it found: Submit now returns the existing job.
 	again, err := second.Submit(testCtx(t), spec)
 	if err != nil || again != h {
-		t.Fatalf("Submit with fresh state = %q, %v; want the existing job %q", again, err, h)
+		t.Fatalf("Submit after Find = %q, %v; want the existing job %q", again, err, h)
+	}
+	// A third controller whose state holds the script of an interrupted
+	// submit (written before sbatch) but no job id asks slurmctld too.
+	third := t.TempDir()
+	key := spec.Key()
+	if err := os.MkdirAll(filepath.Join(third, "jobs", key), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(third, "jobs", key, "job.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newSlurm(t, site, third).Submit(testCtx(t), spec); err != nil || got != h {
+		t.Fatalf("Submit after an interrupted submit = %q, %v; want the existing job %q", got, err, h)
 	}
 	out, err := exec.Command("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i").Output()
 	if err != nil {
@@ -191,4 +205,28 @@ func TestUnreachableIsAnError(t *testing.T) {
 	if _, err := b.Submit(testCtx(t), spec); err == nil {
 		t.Fatal("Submit against an unreachable cluster succeeded")
 	}
+}
+
+// BenchmarkSubmit measures Submit through sbatch (with the backend's own
+// bookkeeping: lock, squeue lookup, sinfo partition check, script, records)
+// against the test cluster; compare with bench/sbatch-rate.sh.
+func BenchmarkSubmit(b *testing.B) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		b.Skip("MERIDIAN_TEST_SLURM is not 1")
+	}
+	site := catalog.BackendSpec{Type: "slurm", Partition: envOr("MERIDIAN_TEST_SLURM_PARTITION", "conformance"), Endpoint: os.Getenv("SLURM_CONF")}
+	s, err := slurm.New(site, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	wd := b.TempDir()
+	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("%s-%d", prefix, i), Attempt: 1,
+			Command: []string{"true"}, WorkDir: wd}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
 }
