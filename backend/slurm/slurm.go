@@ -392,6 +392,9 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "exitcode"))
+	if _, cerr := os.Stat(filepath.Join(s.jobDir(key), "cancelled")); cerr == nil && (err != nil || strings.TrimSpace(string(data)) != "0") {
+		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
 	}
@@ -509,6 +512,12 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	}
 	if st.State.Final() {
 		return nil
+	}
+	if key := s.keyOf(handle); key != "" {
+		// Remembered for when slurmctld has forgotten the job.
+		if err := atomicfile.WriteFile(filepath.Join(s.jobDir(key), "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("slurm cancel %s: %w", handle, err)
+		}
 	}
 	if _, err := s.run(ctx, "scancel", handle); err != nil && !isInvalidJob(err) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)

@@ -185,6 +185,12 @@ func TestForgottenJobReadsExitFile(t *testing.T) {
 	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
 		t.Fatalf("Status of a forgotten job without exit code = %+v, %v; want lost", st, err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "jobs", key, "cancelled"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Cancelled {
+		t.Fatalf("Status of a forgotten cancelled job = %+v, %v; want cancelled", st, err)
+	}
 }
 
 // TestUnreachableIsAnError: when the Slurm controller cannot be reached,
