@@ -4,8 +4,9 @@
 # (GRES entries backed by character devices that nothing opens).
 #
 #   site-a: node meridian-a, gpu:h100:8      site-b: node meridian-b, gpu:h20:8
-#   conformance: node meridian-c, gpu:h100:8 (only the backend conformance suite
-#   uses it, so that its simulated site loss never hits other tests' jobs)
+#   conformance: node meridian-c, gpu:h100:8   conformance-b: node meridian-d, gpu:h20:8
+#   (only the backend tests use these two, so that their simulated site losses
+#   never hit other tests' jobs)
 #
 # Installs slurm-wlm and munge with apt when they are missing. Safe to run again:
 # when the cluster is already up it only checks it. Clients must use the config it
@@ -14,7 +15,7 @@
 # `slurm-up.sh --install-only` installs the packages and stops there.
 #
 # Settings (environment): MERIDIAN_SLURM_DIR (state, default $TMPDIR/meridian-slurm),
-# MERIDIAN_SLURM_PORT (slurmctld port, default 6817; the slurmd use the next three).
+# MERIDIAN_SLURM_PORT (slurmctld port, default 6817; the slurmd use the next four).
 set -euo pipefail
 
 DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
@@ -22,8 +23,9 @@ CTLD_PORT="${MERIDIAN_SLURM_PORT:-6817}"
 PORT_A=$((CTLD_PORT + 1))
 PORT_B=$((CTLD_PORT + 2))
 PORT_C=$((CTLD_PORT + 3))
+PORT_D=$((CTLD_PORT + 4))
 CONF="$DIR/etc/slurm.conf"
-NODES=(meridian-a meridian-b meridian-c)
+NODES=(meridian-a meridian-b meridian-c meridian-d)
 
 log() { echo "slurm-up: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -70,14 +72,14 @@ stop_slurm() {
 
 write_config() {
 	mkdir -p "$DIR"/{etc,state,log,run,fakegpu,munge-key,jobs}
-	mkdir -p "$DIR/spool/slurmd-meridian-a" "$DIR/spool/slurmd-meridian-b" "$DIR/spool/slurmd-meridian-c"
+	mkdir -p "$DIR/spool/slurmd-meridian-a" "$DIR/spool/slurmd-meridian-b" "$DIR/spool/slurmd-meridian-c" "$DIR/spool/slurmd-meridian-d"
 	mkdir -p -m 0755 "$DIR/munge"
 	chmod 0755 "$DIR" "$DIR/munge"
 	chmod 0700 "$DIR/munge-key"
-	# 24 fake GPUs: 0-7 for meridian-a, 8-15 for meridian-b, 16-23 for meridian-c. slurmd only
+	# 32 fake GPUs, 8 per node (meridian-a: 0-7, … meridian-d: 24-31). slurmd only
 	# stat()s them; it wants character or block devices, not regular files.
 	local i
-	for i in $(seq 0 23); do
+	for i in $(seq 0 31); do
 		local f="$DIR/fakegpu/nvidia$i"
 		[ -e "$f" ] && continue
 		mknod -m 666 "$f" c 195 "$i" 2>/dev/null || ln -s /dev/null "$f"
@@ -124,9 +126,11 @@ GresTypes=gpu
 NodeName=meridian-a Port=$PORT_A NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h100:8 State=UNKNOWN
 NodeName=meridian-b Port=$PORT_B NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h20:8 State=UNKNOWN
 NodeName=meridian-c Port=$PORT_C NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h100:8 State=UNKNOWN
+NodeName=meridian-d Port=$PORT_D NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=32 Boards=1 SocketsPerBoard=1 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=16384 Gres=gpu:h20:8 State=UNKNOWN
 PartitionName=site-a Nodes=meridian-a Default=YES MaxTime=INFINITE State=UP
 PartitionName=site-b Nodes=meridian-b Default=NO MaxTime=INFINITE State=UP
 PartitionName=conformance Nodes=meridian-c Default=NO MaxTime=INFINITE State=UP
+PartitionName=conformance-b Nodes=meridian-d Default=NO MaxTime=INFINITE State=UP
 CONF
 	if [ -f "$CONF" ] && ! cmp -s "$tmp" "$CONF"; then
 		# Node changes need a daemon restart (scontrol reconfigure refuses them).
@@ -139,6 +143,7 @@ AutoDetect=off
 NodeName=meridian-a Name=gpu Type=h100 File=$DIR/fakegpu/nvidia[0-7]
 NodeName=meridian-b Name=gpu Type=h20 File=$DIR/fakegpu/nvidia[8-15]
 NodeName=meridian-c Name=gpu Type=h100 File=$DIR/fakegpu/nvidia[16-23]
+NodeName=meridian-d Name=gpu Type=h20 File=$DIR/fakegpu/nvidia[24-31]
 GRES
 	mv "$DIR/etc/gres.conf.tmp" "$DIR/etc/gres.conf"
 	# No cgroup.conf: with proctrack/linuxproc and task/none slurmd needs no cgroup
@@ -175,7 +180,7 @@ start_daemons() {
 	done
 }
 
-# wait_ready polls sinfo until both nodes are idle (or busy with jobs), resuming
+# wait_ready polls sinfo until every node is idle (or busy with jobs), resuming
 # nodes that an earlier bad registration left drained or down.
 wait_ready() {
 	local deadline=$((SECONDS + ${MERIDIAN_SLURM_WAIT:-60})) out n state ready
@@ -209,4 +214,4 @@ install_packages
 write_config
 start_daemons
 wait_ready
-log "up: source $DIR/env.sh (partitions site-a, site-b, conformance)"
+log "up: source $DIR/env.sh (sites: partitions site-a, site-b; backend tests: conformance, conformance-b)"

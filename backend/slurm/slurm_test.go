@@ -31,6 +31,8 @@ func cluster(t *testing.T) catalog.BackendSpec {
 		GresType:  envOr("MERIDIAN_TEST_SLURM_GRES", "h100"),
 		Endpoint:  os.Getenv("SLURM_CONF"),
 	}
+	// The conformance partitions are failed on purpose by some tests.
+	backendtest.Exclusive(t, "slurm-conformance")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-p", site.Partition, "-o", "%a %t").CombinedOutput()
