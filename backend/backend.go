@@ -88,6 +88,11 @@ func validEnvName(k string) bool {
 	return true
 }
 
+// InheritedEnv names the only variables of the controller's environment that
+// a job inherits; everything else it gets comes from Spec.Env, so no key or
+// token of the controller leaks into a workload.
+var InheritedEnv = []string{"HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER"}
+
 // State is a job's lifecycle state as the scheduler reports it.
 type State string
 

@@ -151,7 +151,9 @@ func submit(t *testing.T, b backend.Backend, spec backend.Spec) string {
 
 func (s *suite) succeeds(t *testing.T) {
 	b := s.factory(t, t.TempDir())
-	spec := s.spec(t, "ok", `echo "hello from $MERIDIAN_RUN_ID attempt $MERIDIAN_ATTEMPT"; echo "value=$TEST_VALUE"; echo on-stderr >&2; pwd`)
+	// The controller's own environment (keys, tokens) must not reach the job.
+	t.Setenv("MERIDIAN_CONTROLLER_SECRET", "hunter2")
+	spec := s.spec(t, "ok", `echo "hello from $MERIDIAN_RUN_ID attempt $MERIDIAN_ATTEMPT"; echo "value=$TEST_VALUE"; echo "secret=[$MERIDIAN_CONTROLLER_SECRET]"; echo on-stderr >&2; pwd`)
 	spec.Env = map[string]string{"TEST_VALUE": `a b'c"$d`}
 	h := submit(t, b, spec)
 	st := WaitFinal(t, b, h)
@@ -162,6 +164,7 @@ func (s *suite) succeeds(t *testing.T) {
 	for _, want := range []string{
 		"hello from " + spec.RunID + " attempt 1",
 		`value=a b'c"$d`,
+		"secret=[]",
 		"on-stderr",
 		spec.WorkDir,
 	} {

@@ -186,7 +186,12 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 }
 
 func jobEnv(spec backend.Spec, wd string) []string {
-	env := os.Environ()
+	var env []string
+	for _, k := range backend.InheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
 		keys = append(keys, k)

@@ -194,6 +194,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
+		"--export=" + strings.Join(backend.InheritedEnv, ","),
 		"--job-name=" + JobName(spec.RunID, spec.Attempt),
 		"--output=" + filepath.Join(dir, "output.log"),
 		"--chdir=" + wd}
