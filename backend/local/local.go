@@ -377,13 +377,17 @@ func (l *Local) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 	return f, err
 }
 
-// Find returns the handle of the job for runID and attempt, if submitted.
+// Find returns the handle of the job for runID and attempt, if it was
+// launched.
 func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
 	}
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
-	if exists(filepath.Join(l.jobDir(key), "job.json")) {
+	dir := l.jobDir(key)
+	// A job whose submit was interrupted before its process started is not
+	// found, so that the caller submits it again (and Submit launches it).
+	if exists(filepath.Join(dir, "job.json")) && (launched(dir) || exists(filepath.Join(dir, "cancelled"))) {
 		return key, true, nil
 	}
 	return "", false, nil

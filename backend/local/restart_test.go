@@ -150,3 +150,37 @@ func readPid(t *testing.T, b *local.Local, handle string) int {
 	t.Fatalf("no pid file for %s", handle)
 	return 0
 }
+
+// TestInterruptedSubmit: a controller killed after recording a job but
+// before starting its process leaves a job that Find does not report, and
+// that the next Submit starts exactly once.
+func TestInterruptedSubmit(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	spec := backend.Spec{RunID: "interrupted", Attempt: 1, Command: []string{"/bin/sh", "-c", "echo run >>runs.txt"}, WorkDir: t.TempDir()}
+	// What Submit writes before it launches the process.
+	dir := filepath.Join(state, "jobs", spec.Key())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "job.json"), []byte(`{"runID":"interrupted","attempt":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.Find(context.Background(), spec.RunID, spec.Attempt); err != nil || ok {
+		t.Fatalf("Find of a job never started = ok %v, err %v; want not found", ok, err)
+	}
+	h, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	if _, err := b.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(spec.WorkDir, "runs.txt"))
+	if err != nil || string(data) != "run\n" {
+		t.Fatalf("runs.txt = %q, %v; want exactly one run", data, err)
+	}
+}
