@@ -421,7 +421,8 @@ func (s *suite) siteLoss(t *testing.T) {
 	if !ok {
 		t.Skipf("%T cannot simulate site loss", b)
 	}
-	h := submit(t, b, s.spec(t, "loss", "echo started; exec sleep 300"))
+	lost := s.spec(t, "loss", "echo started; exec sleep 300")
+	h := submit(t, b, lost)
 	waitState(t, b, h, backend.Running)
 	restored := false
 	t.Cleanup(func() {
@@ -438,6 +439,10 @@ func (s *suite) siteLoss(t *testing.T) {
 	}
 	if _, err := b.Submit(ctx(t), s.spec(t, "loss-new", "true")); !errors.Is(err, backend.ErrSiteDown) {
 		t.Fatalf("Submit to a failed site: error %v, want ErrSiteDown", err)
+	}
+	// Submitting the lost attempt again stays idempotent: same handle.
+	if again, err := b.Submit(ctx(t), lost); err != nil || again != h {
+		t.Fatalf("re-Submit of the lost attempt = %q, %v; want %q", again, err, h)
 	}
 	if err := sf.RestoreSite(ctx(t)); err != nil {
 		t.Fatalf("RestoreSite: %v", err)

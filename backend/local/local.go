@@ -119,9 +119,6 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", fmt.Errorf("local submit: %w", err)
 	}
-	if l.siteFailed() {
-		return "", fmt.Errorf("local submit %s: %w", spec.Key(), backend.ErrSiteDown)
-	}
 	key := spec.Key()
 	dir := l.jobDir(key)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -134,6 +131,9 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	defer unlock()
 	if launched(dir) || exists(filepath.Join(dir, "cancelled")) {
 		return key, nil
+	}
+	if l.siteFailed() {
+		return "", fmt.Errorf("local submit %s: %w", key, backend.ErrSiteDown)
 	}
 	wd := l.WorkDir(spec)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
@@ -161,9 +161,10 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer runLock.Close()
-	if err := syscall.Flock(int(runLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		// A wrapper holds it: the job is running already.
-		return nil
+	if err := syscall.Flock(int(runLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil // a wrapper holds it: the job is running already
+	} else if err != nil {
+		return err
 	}
 	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
