@@ -3,7 +3,8 @@
 # until its daemons have exited. State stays on disk; remove the dir to reset.
 set -euo pipefail
 DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
-running() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)"; [ -n "$st" ] && [ "$st" != Z ]; }
+# running PID: the process exists and is not a zombie (read from /proc).
+running() { local st; st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" || return 1; [ -n "$st" ] && [ "$st" != Z ]; }
 pids=()
 for f in "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do
 	[ -s "$f" ] || continue

@@ -46,15 +46,17 @@ install_packages() {
 		slurm-wlm slurmctld slurmd slurm-client munge >/dev/null
 }
 
-# alive PIDFILE: the process named in PIDFILE is running.
-# A zombie (exited, not reaped by an init that does not reap) is not alive.
-alive() {
-	[ -s "$1" ] || return 1
-	local p st
-	p="$(cat "$1")"
-	st="$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)"
+# pid_running PID: the process exists and is not a zombie (this machine's init
+# may not reap orphans, and kill -0 succeeds on a zombie). Reads /proc, so that
+# no procps is needed.
+pid_running() {
+	local st
+	st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" || return 1
 	[ -n "$st" ] && [ "$st" != Z ]
 }
+
+# alive PIDFILE: the process named in PIDFILE is running.
+alive() { [ -s "$1" ] && pid_running "$(cat "$1")"; }
 
 # stop_slurm stops slurmctld and the slurmd of this cluster and waits for them.
 stop_slurm() {
@@ -63,7 +65,7 @@ stop_slurm() {
 		if alive "$f"; then p="$(cat "$f")"; kill "$p" && pids+=("$p"); fi
 	done
 	for p in "${pids[@]}"; do
-		while kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p" | cut -c1)" != Z ]; do
+		while pid_running "$p"; do
 			[ "$SECONDS" -lt "$deadline" ] || die "slurm daemon $p did not stop"
 			sleep 0.1
 		done
