@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+bash scripts/slurm-up.sh --install-only   # slurm-wlm and munge, with apt, when missing
 go mod download
 # S3-compatible server for the s3:// store tests (see scripts/s3-up.sh).
 command -v versitygw >/dev/null 2>&1 || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The project's test command: vet, then every test. A throwaway S3 server
-# (scripts/s3-up.sh) is started first so the s3:// store tests run for real.
+# The project's test command: start the single-machine Slurm cluster (a no-op
+# when it is up), then vet and run every test, the Slurm conformance suite
+# included (MERIDIAN_TEST_SLURM=1 makes a missing cluster a failure).
+# MERIDIAN_TEST_SLURM=0 skips the cluster and its tests (machines without root).
+# A throwaway S3 server (scripts/s3-up.sh) is started so the s3:// store tests run for real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+export MERIDIAN_TEST_SLURM="${MERIDIAN_TEST_SLURM:-1}"
+if [ "$MERIDIAN_TEST_SLURM" = 1 ]; then
+	bash scripts/slurm-up.sh
+	# shellcheck disable=SC1091
+	source "${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}/env.sh"
+fi
 go vet ./...
 eval "$(bash scripts/s3-up.sh)"
 trap 'kill "$MERIDIAN_S3_PID" 2>/dev/null || true; rm -rf "$MERIDIAN_S3_DIR"' EXIT
