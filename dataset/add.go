@@ -169,7 +169,7 @@ func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomi
 		w.h.Sum(id[:0])
 		out.Chunks = append(out.Chunks, ChunkRef{ID: id, Size: int64(len(c.Data))})
 		out.Size += int64(len(c.Data))
-		_, stored := w.have[id]
+		stored := w.have[id] == int64(seal.SealedSize(len(c.Data)))
 		if _, dup := w.claimed.LoadOrStore(id, true); !dup && !stored {
 			sealed, err := w.opts.Sealer.Seal(w.sealBuf[:0], id, c.Data)
 			if err != nil {

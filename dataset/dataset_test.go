@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -325,14 +326,18 @@ func TestKeyring(t *testing.T) {
 
 func BenchmarkAdd(b *testing.B) {
 	src := b.TempDir()
-	genTree(b, src, 8, 8<<20, 5)
+	genTree(b, src, 16, 8<<20, 5)
 	s := newSealer(b, "bench")
-	b.SetBytes(64 << 20)
-	for b.Loop() {
-		store, _ := newStore(b)
-		if _, err := Add(context.Background(), AddOptions{Name: "bench", Root: src, Store: store, Sealer: s}); err != nil {
-			b.Fatal(err)
-		}
+	for _, workers := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(128 << 20)
+			for b.Loop() {
+				store, _ := newStore(b)
+				if _, err := Add(context.Background(), AddOptions{Name: "bench", Root: src, Store: store, Sealer: s, Workers: workers}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -426,5 +431,28 @@ func TestKeyringAgeWrapped(t *testing.T) {
 	other, _ := age.GenerateX25519Identity()
 	if _, err := (Keyring{Dir: dir, AgeIdentity: other.String()}).Get("d"); err == nil {
 		t.Fatal("Get with the wrong identity succeeded")
+	}
+}
+
+// TestReadChunkRefusesPadded: a store serving a chunk longer than the
+// manifest says is refused before the excess is read.
+func TestReadChunkRefusesPadded(t *testing.T) {
+	ctx := context.Background()
+	store, dir := newStore(t)
+	s := newSealer(t, "d")
+	plain := []byte("chunk content")
+	id := s.ChunkID(plain)
+	sealed, _ := s.Seal(nil, id, plain)
+	p := filepath.Join(dir, filepath.FromSlash(ChunkKey("d", id)))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, append(sealed, make([]byte, 1<<20)...), 0o644)
+	_, err := ReadChunk(ctx, store, s, "d", ChunkRef{ID: id, Size: int64(len(plain))}, nil)
+	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, seal.ErrAuth) {
+		t.Fatalf("padded chunk: %v", err)
+	}
+	os.WriteFile(p, sealed, 0o644)
+	got, err := ReadChunk(ctx, store, s, "d", ChunkRef{ID: id, Size: int64(len(plain))}, nil)
+	if err != nil || string(got) != string(plain) {
+		t.Fatalf("genuine chunk: %q, %v", got, err)
 	}
 }

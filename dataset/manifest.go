@@ -16,10 +16,13 @@ import (
 // ManifestVersion is the manifest format this build writes and reads.
 const ManifestVersion = 1
 
+// MaxManifestBytes is the largest stored manifest any reader accepts.
+const MaxManifestBytes = 1 << 30
+
 // Limits on what a manifest may describe; larger inputs are refused before
 // any allocation proportional to them.
 const (
-	maxManifestBytes = 1 << 30
+	maxManifestBytes = MaxManifestBytes
 	maxChunkSize     = 64 << 20
 	maxPathLen       = 4096
 )

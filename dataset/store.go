@@ -127,9 +127,9 @@ func Put(ctx context.Context, b *Store, key string, data []byte) error {
 
 // ReadManifest reads and authenticates a dataset's manifest from a store.
 func ReadManifest(ctx context.Context, b *Store, s *seal.Sealer, name string) (*Manifest, error) {
-	data, err := b.ReadAll(ctx, ManifestKey(name))
+	data, err := ReadObject(ctx, b, ManifestKey(name), maxManifestBytes)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
+		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
 		}
 		return nil, fmt.Errorf("dataset %s: read manifest: %w", name, err)
@@ -151,11 +151,8 @@ var ErrNotFound = errors.New("not found")
 // (appended to dst). Missing chunks wrap ErrNotFound; altered ones wrap
 // seal.ErrAuth or seal.ErrIDMismatch.
 func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c ChunkRef, dst []byte) ([]byte, error) {
-	sealed, err := b.ReadAll(ctx, ChunkKey(name, c.ID))
+	sealed, err := ReadObject(ctx, b, ChunkKey(name, c.ID), int64(seal.SealedSize(int(c.Size))))
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("chunk %s: %w", c.ID, ErrNotFound)
-		}
 		return nil, fmt.Errorf("chunk %s: %w", c.ID, err)
 	}
 	if int64(len(sealed)) != int64(seal.SealedSize(int(c.Size))) {
@@ -188,4 +185,33 @@ func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Durat
 		}
 		n++
 	}
+}
+
+// ErrTooLarge means an object is larger than the caller allows; a store
+// serving it is faulty or hostile.
+var ErrTooLarge = errors.New("object larger than expected")
+
+// ReadObject reads one object, refusing to read more than limit bytes (plus
+// one, to notice). A missing object wraps ErrNotFound; an oversized one
+// wraps ErrTooLarge and seal.ErrAuth, since it cannot be genuine.
+func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte, error) {
+	r, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer r.Close()
+	if r.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, over %d: %w (%w)", key, r.Size(), limit, ErrTooLarge, seal.ErrAuth)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes: %w (%w)", key, limit, ErrTooLarge, seal.ErrAuth)
+	}
+	return data, nil
 }

@@ -113,7 +113,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	defer dst.Close()
 
-	rawManifest, err := src.ReadAll(ctx, dataset.ManifestKey(name))
+	rawManifest, err := dataset.ReadObject(ctx, src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: read manifest from home store: %w", name, err)
 	}
@@ -193,9 +193,9 @@ func (s *Stager) copyChunks(ctx context.Context, src, dst *dataset.Store, sealer
 			var plain []byte
 			for c := range work {
 				key := dataset.ChunkKey(name, c.ID)
-				sealed, err := src.ReadAll(ctx, key)
+				sealed, err := dataset.ReadObject(ctx, src, key, int64(seal.SealedSize(int(c.Size))))
 				if err != nil {
-					cancel(fmt.Errorf("read chunk %s from home store: %w", c.ID, err))
+					cancel(fmt.Errorf("home store: chunk %s: %w", c.ID, err))
 					continue
 				}
 				if len(sealed) != seal.SealedSize(int(c.Size)) {
