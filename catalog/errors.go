@@ -64,6 +64,16 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap returns the errors of the list, so that errors.As finds a
+// *FieldError inside it.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 // sortErrors orders errors by file, line and field so output is deterministic.
 func sortErrors(es Errors) {
 	sort.SliceStable(es, func(i, j int) bool {
