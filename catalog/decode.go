@@ -16,6 +16,9 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
+// internalErrorMsg starts the error returned when decoding panicked.
+const internalErrorMsg = "internal error while reading YAML (please report this file)"
+
 // MaxFileBytes bounds one resource file; larger files are refused rather than read.
 const MaxFileBytes = 32 << 20
 
@@ -122,8 +125,15 @@ var Kinds = []string{KindOrganization, KindDataset, KindSite, KindTrainingJob}
 // Decode reads every YAML document in data. It checks syntax, types and
 // unknown fields; meaning (countries, references) is checked by World.Validate.
 // name is used in errors.
-func Decode(name string, data []byte) (*Set, error) {
-	set := &Set{files: map[string]*ast.File{}}
+func Decode(name string, data []byte) (set *Set, err error) {
+	// The YAML library is third-party code; a panic inside it on hostile
+	// input must not take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			set, err = nil, &FieldError{File: name, Msg: fmt.Sprintf("%s: %v", internalErrorMsg, r)}
+		}
+	}()
+	set = &Set{files: map[string]*ast.File{}}
 	if len(data) > MaxFileBytes {
 		return nil, &FieldError{File: name, Msg: fmt.Sprintf("file is %d bytes, over the %d-byte limit", len(data), MaxFileBytes)}
 	}
