@@ -20,7 +20,16 @@ import (
 type shapeChecker struct {
 	file, res string
 	errs      Errors
+	// anchors maps anchor names to their values, so that an alias is checked
+	// against the type at the place it is used.
+	anchors map[string]ast.Node
+	// visits bounds the work on documents that alias the same node many
+	// times over; past it the decoder alone checks the rest.
+	visits int
 }
+
+// maxVisits is the number of nodes one document may make the checker visit.
+const maxVisits = 1 << 20
 
 func (c *shapeChecker) add(n ast.Node, path, msg string, accepted ...string) {
 	c.errs = append(c.errs, &FieldError{File: c.file, Line: nodeLine(n), Resource: c.res, Field: path, Msg: msg, Accepted: accepted})
@@ -82,29 +91,74 @@ func describe(n ast.Node) string {
 // unwrap looks through tags and anchors to the value they decorate.
 func unwrap(n ast.Node) ast.Node {
 	for {
-		switch v := n.(type) {
-		case *ast.TagNode:
-			n = v.Value
-		case *ast.AnchorNode:
-			n = v.Value
-		default:
+		u := unwrap1(n)
+		if u == n {
 			return n
 		}
+		n = u
 	}
+}
+
+// unwrap1 removes one tag or anchor.
+func unwrap1(n ast.Node) ast.Node {
+	switch v := n.(type) {
+	case *ast.TagNode:
+		if v.Value != nil {
+			return v.Value
+		}
+	case *ast.AnchorNode:
+		if v.Value != nil {
+			return v.Value
+		}
+	}
+	return n
 }
 
 // check reports shape problems of node against type t at path.
 func (c *shapeChecker) check(node ast.Node, t reflect.Type, path string) {
-	if node == nil {
+	if node == nil || c.visits > maxVisits {
 		return
 	}
-	n := unwrap(node)
+	c.visits++
+	for {
+		if a, ok := node.(*ast.AnchorNode); ok && a.Name != nil {
+			if c.anchors == nil {
+				c.anchors = map[string]ast.Node{}
+			}
+			c.anchors[keyString2(a.Name)] = a.Value
+		}
+		u := unwrap1(node)
+		if u == node {
+			break
+		}
+		node = u
+	}
+	n := node
 	if n == nil {
 		return
 	}
-	switch n.(type) {
-	case *ast.NullNode, *ast.AliasNode, *ast.CommentGroupNode:
-		// null leaves the zero value; aliases are checked by the decoder.
+	switch v := n.(type) {
+	case *ast.NullNode, *ast.CommentGroupNode:
+		// null leaves the zero value.
+		return
+	case *ast.AliasNode:
+		if v.Value == nil {
+			return
+		}
+		target, ok := c.anchors[keyString2(v.Value)]
+		if !ok {
+			c.add(n, path, fmt.Sprintf("alias *%s refers to no anchor defined before it", keyString2(v.Value)))
+			return
+		}
+		if _, isAlias := unwrap(target).(*ast.AliasNode); isAlias {
+			return // an alias of an alias: left to the decoder
+		}
+		// Errors inside the aliased value are reported where it is used.
+		before := len(c.errs)
+		c.check(target, t, path)
+		for _, e := range c.errs[before:] {
+			e.Line = nodeLine(n)
+		}
 		return
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) {

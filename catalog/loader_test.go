@@ -201,3 +201,54 @@ func TestLoadFilesErrors(t *testing.T) {
 		t.Errorf("list document: %v", err)
 	}
 }
+
+// TestLoadAliases checks that values reached through YAML aliases are
+// checked against the type where they are used, and reported there.
+func TestLoadAliases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alias.yaml")
+	data := `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: lab}
+spec: {headquarters: CN}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: job}
+spec:
+  organization: &o lab
+  datasets: &l [x, y]
+  model: {parameters: 7e9, layers: *l}
+  method: lora
+  tokens: 1e9
+  release: {markets: [*o, *nope]}
+`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load("", path)
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	type loc struct {
+		Line  int
+		Field string
+	}
+	var got []loc
+	for _, e := range es {
+		got = append(got, loc{e.Line, e.Field})
+	}
+	want := []loc{{12, "spec.model.layers"}, {15, "spec.release.markets[1]"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s\n%v", diff, err)
+	}
+	// A well-formed alias is accepted.
+	ok := strings.Replace(strings.Replace(data, "layers: *l", "layers: 28", 1), ", *nope", "", 1)
+	ok = strings.Replace(ok, "markets: [*o]", "markets: [CN]", 1)
+	if err := os.WriteFile(path, []byte(ok), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
+		t.Errorf("want only the missing-dataset errors, got %v", err)
+	}
+}
