@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +12,8 @@ import (
 
 	"meridian.dev/meridian/catalog"
 )
+
+var noSuchKey = regexp.MustCompile(`no such key: ([A-Za-z0-9_]+)`)
 
 // EngineRule is the rule id used for findings the engine itself makes when
 // it cannot evaluate at all (unknown country, no accelerator, …).
@@ -256,6 +260,18 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 	// denies; an advisory rule cannot deny even when it holds, so its error
 	// stays an advisory.
 	reason := err.Error()
+	if m := noSuchKey.FindStringSubmatch(reason); m != nil {
+		var facts []string
+		for rd := range c.reads {
+			if strings.HasSuffix(rd, "."+m[1]) {
+				facts = append(facts, rd)
+			}
+		}
+		sort.Strings(facts)
+		if len(facts) > 0 {
+			reason = fmt.Sprintf("fact %s is not known (%s)", strings.Join(facts, " or "), reason)
+		}
+	}
 	for name, derr := range defErrs {
 		if strings.Contains(reason, "'"+name+"'") || strings.Contains(reason, ": "+name) || c.reads["def."+name] {
 			reason = fmt.Sprintf("%s (definition %s could not be computed: %v)", reason, name, derr)
