@@ -31,7 +31,7 @@ type Session struct {
 	job   facts
 	jobF  findings // job-scope findings, computed once
 	mu    sync.Mutex
-	cache map[string]Decision
+	cache map[classKey]Decision
 	// transfers caches transfer findings per destination country.
 	transfers map[string]transferResult
 	// Evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -80,7 +80,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		e: e, q: q, asOf: q.AsOf.String(),
 		org:       orgFacts(q.Org, q.Countries),
 		job:       jobFacts(&q),
-		cache:     map[string]Decision{},
+		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
 	}
 	if q.Org == nil {
@@ -118,35 +118,29 @@ func engineFinding(msg string) Finding {
 
 // classKey names the class of a candidate: everything a candidate rule or
 // definition may read. Candidates with one key get one evaluation.
-func (s *Session) classKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) string {
-	var b strings.Builder
-	b.WriteString(site.Spec.Country)
-	b.WriteByte('|')
-	b.WriteString(site.Spec.Operator.Headquarters)
-	b.WriteByte('|')
-	b.WriteString(acc.ID)
-	b.WriteByte('|')
-	b.WriteString(pool.Owner)
-	b.WriteByte('|')
-	b.WriteString(pool.Acquired.String())
-	for _, k := range s.e.extraSiteKeys {
-		b.WriteByte('|')
-		switch k {
-		case "site.name", "site.*":
-			b.WriteString(site.Metadata.Name)
-			if k == "site.*" {
-				b.WriteByte('|')
-				b.WriteString(site.Spec.City)
-				b.WriteByte('|')
-				b.WriteString(site.Spec.Operator.Name)
-			}
+type classKey struct {
+	country, operatorHQ, acc, owner string
+	acquired                        catalog.Date
+	// extra holds site facts outside the default class that some rule reads.
+	name, city, operator string
+}
+
+func (s *Session) classKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
+	k := classKey{country: site.Spec.Country, operatorHQ: site.Spec.Operator.Headquarters,
+		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired}
+	for _, x := range s.e.extraSiteKeys {
+		switch x {
+		case "site.name":
+			k.name = site.Metadata.Name
 		case "site.city":
-			b.WriteString(site.Spec.City)
+			k.city = site.Spec.City
 		case "site.operator":
-			b.WriteString(site.Spec.Operator.Name)
+			k.operator = site.Spec.Operator.Name
+		case "site.*":
+			k.name, k.city, k.operator = site.Metadata.Name, site.Spec.City, site.Spec.Operator.Name
 		}
 	}
-	return b.String()
+	return k
 }
 
 // Evaluate returns the decision for one candidate: a site, one of its
@@ -182,7 +176,7 @@ func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	var f findings
 	f.merge(s.jobF)
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
-		f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: country %q is not in the country table, so its country groups and data-protection status are unknown", site.Metadata.Name, site.Spec.Country)))
+		f.deny = append(f.deny, engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country)))
 		return decide(f, nil)
 	}
 	vars := s.candidateVars(site, pool, acc)

@@ -144,7 +144,7 @@ func (e *Engine) EvaluateTransfer(q Query, ds *catalog.Dataset, toCountry string
 		return decide(findings{deny: []Finding{engineFinding("query has no as-of date or country table")}}, nil)
 	}
 	s := &Session{e: e, q: q, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Countries), job: jobFacts(&q),
-		cache: map[string]Decision{}, transfers: map[string]transferResult{}}
+		cache: map[classKey]Decision{}, transfers: map[string]transferResult{}}
 	f, t := s.transfer(ds, toCountry)
 	var tr []Transfer
 	if t != nil {
