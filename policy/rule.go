@@ -104,40 +104,54 @@ func parseState(s string) (EnforcementStep, error) {
 }
 
 // UnmarshalYAML reads a single state or a list of {state, from}.
-func (e *Enforcement) UnmarshalYAML(b []byte) error {
-	var one string
-	if err := yaml.Unmarshal(b, &one); err == nil && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("-")) && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
-		st, err := parseState(one)
+func (e *Enforcement) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	switch v := raw.(type) {
+	case string:
+		st, err := parseState(v)
 		if err != nil {
 			return err
 		}
 		*e = Enforcement{st}
 		return nil
-	}
-	var steps []struct {
-		State string       `yaml:"state"`
-		From  catalog.Date `yaml:"from"`
-	}
-	if err := yaml.UnmarshalWithOptions(b, &steps, yaml.DisallowUnknownField()); err != nil {
-		return fmt.Errorf("enforcement: want a state or a list of {state, from}: %s", yaml.FormatError(err, false, false))
-	}
-	out := make(Enforcement, 0, len(steps))
-	for i, s := range steps {
-		st, err := parseState(s.State)
-		if err != nil {
-			return fmt.Errorf("enforcement[%d]: %w", i, err)
+	case []any:
+		out := make(Enforcement, 0, len(v))
+		for i, item := range v {
+			m, ok := item.(map[string]any)
+			if !ok {
+				return fmt.Errorf("enforcement[%d]: want {state, from}", i)
+			}
+			for k := range m {
+				if k != "state" && k != "from" {
+					return fmt.Errorf("enforcement[%d]: unknown field %q (accepted: state, from)", i, k)
+				}
+			}
+			state, _ := m["state"].(string)
+			st, err := parseState(state)
+			if err != nil {
+				return fmt.Errorf("enforcement[%d]: %w", i, err)
+			}
+			if f, ok := m["from"]; ok {
+				d, err := catalog.ParseDate(fmt.Sprint(f))
+				if err != nil {
+					return fmt.Errorf("enforcement[%d].from: %w", i, err)
+				}
+				st.From = d
+			} else if i > 0 {
+				return fmt.Errorf("enforcement[%d].from: required after the first step", i)
+			}
+			if i > 0 && !out[i-1].From.Before(st.From) {
+				return fmt.Errorf("enforcement[%d].from: %s is not after the previous step's %s", i, st.From, out[i-1].From)
+			}
+			out = append(out, st)
 		}
-		if i > 0 && s.From.IsZero() {
-			return fmt.Errorf("enforcement[%d].from: required after the first step", i)
-		}
-		if i > 0 && !out[i-1].From.Before(s.From) {
-			return fmt.Errorf("enforcement[%d].from: %s is not after the previous step's %s", i, s.From, out[i-1].From)
-		}
-		st.From = s.From
-		out = append(out, st)
+		*e = out
+		return nil
 	}
-	*e = out
-	return nil
+	return fmt.Errorf("enforcement: want a state (in-force, not-enforced, draft, suspended-until YYYY-MM-DD) or a list of {state, from}")
 }
 
 // MarshalJSON writes the steps as a list.
@@ -253,7 +267,18 @@ var (
 // ParsePack reads and checks one rule file. It checks syntax, unknown
 // fields and every value except the CEL conditions, which the engine
 // compiles. Errors name file:line and the field.
-func ParsePack(name string, data []byte) (*Pack, error) {
+func ParsePack(name string, data []byte) (p *Pack, err error) {
+	// The YAML library has panicked on some malformed inputs (found by
+	// fuzzing); a rule file must never crash the program.
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%s: malformed YAML (%v)", name, r)
+		}
+	}()
+	return parsePack(name, data)
+}
+
+func parsePack(name string, data []byte) (*Pack, error) {
 	if len(data) > MaxPackBytes {
 		return nil, fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", name, len(data), MaxPackBytes)
 	}
