@@ -322,12 +322,14 @@ type RuleStatus struct {
 	// "suspended until DATE" or draft.
 	State string `json:"state"`
 	// Active reports whether the rule is evaluated on that date.
-	Active         bool         `json:"active"`
-	EffectiveFrom  catalog.Date `json:"effectiveFrom"`
-	EffectiveUntil catalog.Date `json:"effectiveUntil,omitempty"`
-	Title          string       `json:"title,omitempty"`
-	Source         string       `json:"source"`
-	Pack           string       `json:"pack"`
+	Active bool `json:"active"`
+	// EffectiveFrom and EffectiveUntil are YYYY-MM-DD ("" when open).
+	EffectiveFrom  string   `json:"effectiveFrom"`
+	EffectiveUntil string   `json:"effectiveUntil,omitempty"`
+	Title          string   `json:"title,omitempty"`
+	Source         string   `json:"source"`
+	Sources        []string `json:"sources"`
+	Pack           string   `json:"pack"`
 }
 
 // status computes a rule's state on a date.
@@ -365,8 +367,8 @@ func (r *Rule) Status(asOf catalog.Date) RuleStatus {
 	return RuleStatus{
 		ID: r.ID, Kind: r.Kind, Jurisdiction: r.Jurisdiction, Effect: r.effectiveEffect(), Scope: r.Scope,
 		Confidence: r.Confidence, State: state, Active: active,
-		EffectiveFrom: r.EffectiveFrom, EffectiveUntil: r.EffectiveUntil, Title: r.Title,
-		Source: r.Source(), Pack: r.Pack,
+		EffectiveFrom: r.EffectiveFrom.String(), EffectiveUntil: r.EffectiveUntil.String(), Title: r.Title,
+		Source: r.Source(), Sources: append([]string(nil), r.Sources...), Pack: r.Pack,
 	}
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -224,6 +225,20 @@ type Rule struct {
 	// Pack and Pos say where the rule was read from.
 	Pack string `yaml:"-" json:"pack"`
 	Pos  string `yaml:"-" json:"position"`
+}
+
+// MarshalJSON writes the rule with its dates as YYYY-MM-DD.
+func (r *Rule) MarshalJSON() ([]byte, error) {
+	type plain Rule
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		*plain
+		EffectiveFrom  string `json:"effectiveFrom"`
+		EffectiveUntil string `json:"effectiveUntil,omitempty"`
+	}{(*plain)(r), r.EffectiveFrom.String(), r.EffectiveUntil.String()})
+	return bytes.TrimRight(b.Bytes(), "\n"), err
 }
 
 // Source returns the rule's sources joined for a Finding.
