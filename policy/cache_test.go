@@ -195,3 +195,46 @@ func BenchmarkEvaluateClass(b *testing.B) {
 		s.evaluate(site, pool, acc)
 	}
 }
+
+// TestConcurrentEvaluate shares one session between goroutines (run with
+// -race); every goroutine must see the decisions a sequential run gives.
+func TestConcurrentEvaluate(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	cands := syntheticCandidatesDated(t, w, 2000, 3)
+	q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 1e21, "cn-users-300k")
+	seq, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]Decision, len(cands))
+	for i, c := range cands {
+		want[i] = seq.Evaluate(c.site, c.pool, c.acc)
+	}
+	shared, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 4)
+	for g := range 4 {
+		go func() {
+			for i := range cands {
+				j := (i + g*len(cands)/4) % len(cands)
+				c := cands[j]
+				if diff := cmp.Diff(want[j], shared.Evaluate(c.site, c.pool, c.acc)); diff != "" {
+					errs <- fmt.Sprintf("candidate %d: %s", j, diff)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 4 {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}

@@ -33,7 +33,7 @@ type Engine struct {
 	rules []*compiled
 	byID  map[string]*compiled
 	defs  []*compiledDef
-	// candidateFields lists the site facts outside the default class key
+	// extraSiteKeys lists the site facts outside the default class key
 	// (country, operator HQ, accelerator, owner, acquisition date) that some
 	// rule or definition reads, so classes stay exact.
 	extraSiteKeys []string
@@ -301,10 +301,7 @@ const (
 	StateNotYet        = "not-yet-effective"
 	StateExpired       = "expired"
 	StateNotEnforced   = "not-enforced"
-	StateSuspended     = "suspended"
 	StateDraft         = "draft"
-	StateAdvisoryOnly  = "active-advisory-only"
-	stateActivePrefix  = "active"
 	stateSuspendPrefix = "suspended until "
 )
 

@@ -266,9 +266,9 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 			reason = fmt.Sprintf("fact %s is not known (%s)", strings.Join(facts, " or "), reason)
 		}
 	}
-	for name, derr := range defErrs {
-		if strings.Contains(reason, "'"+name+"'") || strings.Contains(reason, ": "+name) || c.reads["def."+name] {
-			reason = fmt.Sprintf("%s (definition %s could not be computed: %v)", reason, name, derr)
+	for _, d := range s.e.defs { // in load order, so messages are deterministic
+		if derr, ok := defErrs[d.Name]; ok && c.reads["def."+d.Name] && strings.Contains(reason, "no such key: "+d.Name) {
+			reason = fmt.Sprintf("%s (definition %s could not be computed: %v)", reason, d.Name, derr)
 			break
 		}
 	}
