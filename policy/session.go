@@ -226,12 +226,33 @@ func (s *Session) evalDefs(def facts, act interpreter.Activation) map[string]err
 			if errs == nil {
 				errs = map[string]error{}
 			}
-			errs[d.Name] = err
+			errs[d.Name] = fmt.Errorf("%s", explain(err, d.reads))
 			continue
 		}
 		def[d.Name] = out.Value()
 	}
 	return errs
+}
+
+// explain turns CEL's "no such key: tpp" into the fact it means
+// ("fact acc.tpp is not known"), using the facts the expression reads.
+func explain(err error, reads map[string]bool) string {
+	reason := err.Error()
+	m := noSuchKey.FindStringSubmatch(reason)
+	if m == nil {
+		return reason
+	}
+	var names []string
+	for rd := range reads {
+		if strings.HasSuffix(rd, "."+m[1]) {
+			names = append(names, rd)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return reason
+	}
+	return fmt.Sprintf("fact %s is not known (%s)", strings.Join(names, " or "), reason)
 }
 
 // evalRule runs one rule and files its finding, if any.
@@ -253,19 +274,7 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 	// Fail closed: a deny or obligation rule that cannot be evaluated
 	// denies; an advisory rule cannot deny even when it holds, so its error
 	// stays an advisory.
-	reason := err.Error()
-	if m := noSuchKey.FindStringSubmatch(reason); m != nil {
-		var facts []string
-		for rd := range c.reads {
-			if strings.HasSuffix(rd, "."+m[1]) {
-				facts = append(facts, rd)
-			}
-		}
-		sort.Strings(facts)
-		if len(facts) > 0 {
-			reason = fmt.Sprintf("fact %s is not known (%s)", strings.Join(facts, " or "), reason)
-		}
-	}
+	reason := explain(err, c.reads)
 	for _, d := range s.e.defs { // in load order, so messages are deterministic
 		if derr, ok := defErrs[d.Name]; ok && c.reads["def."+d.Name] && strings.Contains(reason, "no such key: "+d.Name) {
 			reason = fmt.Sprintf("%s (definition %s could not be computed: %v)", reason, d.Name, derr)
