@@ -54,7 +54,7 @@ func syntheticCandidatesDated(t testing.TB, w *testWorld, n, dates int) []cand {
 }
 
 func classOf(c cand) string {
-	return fmt.Sprint(c.site.Spec.Country, c.site.Spec.Operator.Headquarters, c.pool.Accelerator, c.pool.Owner, c.pool.Acquired)
+	return fmt.Sprint(c.site.Spec.Country, c.site.Spec.Operator.Headquarters, c.site.Spec.Operator.Name, c.pool.Accelerator, c.pool.Owner, c.pool.Acquired)
 }
 
 // TestClassCache checks that 10,000 candidates cost one evaluation per

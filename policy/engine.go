@@ -221,7 +221,7 @@ func compile(packs []*Pack) (*Engine, error) {
 			extra[rd] = true
 		}
 	}
-	for _, k := range []string{"site.name", "site.city", "site.operator", "site.*"} {
+	for _, k := range []string{"site.name", "site.city", "site.*"} {
 		if extra[k] {
 			e.extraSiteKeys = append(e.extraSiteKeys, k)
 		}

@@ -121,23 +121,24 @@ func engineFinding(msg string) Finding {
 type classKey struct {
 	country, operatorHQ, acc, owner string
 	acquired                        catalog.Date
-	// extra holds site facts outside the default class that some rule reads.
-	name, city, operator string
+	operator                        string
+	// name and city are set only when some rule reads them.
+	name, city string
 }
 
 func (s *Session) classKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
+	// The operator's name is always part of the class: it is the owner's
+	// name (owner.name) for operator-owned pools.
 	k := classKey{country: site.Spec.Country, operatorHQ: site.Spec.Operator.Headquarters,
-		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired}
+		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired, operator: site.Spec.Operator.Name}
 	for _, x := range s.e.extraSiteKeys {
 		switch x {
 		case "site.name":
 			k.name = site.Metadata.Name
 		case "site.city":
 			k.city = site.Spec.City
-		case "site.operator":
-			k.operator = site.Spec.Operator.Name
 		case "site.*":
-			k.name, k.city, k.operator = site.Metadata.Name, site.Spec.City, site.Spec.Operator.Name
+			k.name, k.city = site.Metadata.Name, site.Spec.City
 		}
 	}
 	return k
