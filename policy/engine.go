@@ -42,14 +42,16 @@ type Engine struct {
 type compiled struct {
 	*Rule
 	prg cel.Program
+	// partial evaluates with some facts unknown (unconfirmed facts).
+	partial cel.Program
 	// reads lists "var.field" facts the condition and message read.
 	reads map[string]bool
 }
 
 type compiledDef struct {
 	*Definition
-	prg   cel.Program
-	reads map[string]bool
+	prg, partial cel.Program
+	reads        map[string]bool
 }
 
 // Variables every scope may read, and those only some may.
@@ -164,7 +166,7 @@ func compile(packs []*Pack) (*Engine, error) {
 				errs = append(errs, fmt.Sprintf("%s: definition %q: defined in another pack too", d.Pos, d.Name))
 				continue
 			}
-			prg, reads, err := compileExpr(env, d.Expr, ScopeCandidate, false)
+			prg, partial, reads, err := compileExpr(env, d.Expr, ScopeCandidate, false)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: definition %q: expr: %v", d.Pos, d.Name, err))
 				continue
@@ -175,7 +177,7 @@ func compile(packs []*Pack) (*Engine, error) {
 				}
 			}
 			defNames[d.Name] = true
-			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, reads: reads})
+			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads})
 		}
 	}
 	extra := map[string]bool{}
@@ -185,7 +187,7 @@ func compile(packs []*Pack) (*Engine, error) {
 				errs = append(errs, fmt.Sprintf("%s: rule %q: id already used at %s", r.Pos, r.ID, prev.Pos))
 				continue
 			}
-			prg, reads, err := compileExpr(env, r.Condition, r.Scope, true)
+			prg, partial, reads, err := compileExpr(env, r.Condition, r.Scope, true)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: rule %q: condition: %v", r.Pos, r.ID, err))
 				continue
@@ -211,7 +213,7 @@ func compile(packs []*Pack) (*Engine, error) {
 					extra[rd] = true
 				}
 			}
-			c := &compiled{Rule: r, prg: prg, reads: reads}
+			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads}
 			e.rules = append(e.rules, c)
 			e.byID[r.ID] = c
 		}
@@ -235,15 +237,15 @@ func compile(packs []*Pack) (*Engine, error) {
 // compileExpr compiles one CEL expression, checks it reads only the
 // variables of its scope, and returns the facts it reads ("var.field", or
 // "var.*" when a variable is used other than by a field selection).
-func compileExpr(env *cel.Env, src, scope string, wantBool bool) (cel.Program, map[string]bool, error) {
+func compileExpr(env *cel.Env, src, scope string, wantBool bool) (prg, partial cel.Program, reads map[string]bool, err error) {
 	checked, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, nil, iss.Err()
+		return nil, nil, nil, iss.Err()
 	}
 	if wantBool && !checked.OutputType().IsExactType(cel.BoolType) && !checked.OutputType().IsExactType(cel.DynType) {
-		return nil, nil, fmt.Errorf("gives %s, want bool", checked.OutputType())
+		return nil, nil, nil, fmt.Errorf("gives %s, want bool", checked.OutputType())
 	}
-	reads := map[string]bool{}
+	reads = map[string]bool{}
 	idents := map[string]int{}
 	selects := map[string]int{}
 	celast.PostOrderVisit(checked.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
@@ -263,17 +265,19 @@ func compileExpr(env *cel.Env, src, scope string, wantBool bool) (cel.Program, m
 			continue // a comprehension variable; the checker rejected undeclared names
 		}
 		if !contains(scopeVars[scope], v) {
-			return nil, nil, fmt.Errorf("reads %s, which %s-scope rules do not have (available: %s)", v, scope, strings.Join(scopeVars[scope], ", "))
+			return nil, nil, nil, fmt.Errorf("reads %s, which %s-scope rules do not have (available: %s)", v, scope, strings.Join(scopeVars[scope], ", "))
 		}
 		if n != selects[v] {
 			reads[v+".*"] = true
 		}
 	}
-	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, nil, err
+	if prg, err = env.Program(checked, cel.EvalOptions(cel.OptOptimize)); err != nil {
+		return nil, nil, nil, err
 	}
-	return prg, reads, nil
+	if partial, err = env.Program(checked, cel.EvalOptions(cel.OptPartialEval)); err != nil {
+		return nil, nil, nil, err
+	}
+	return prg, partial, reads, nil
 }
 
 // Rule returns the rule with the given id.

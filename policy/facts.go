@@ -191,3 +191,24 @@ func adequacyAt(c *catalog.Country, asOf catalog.Date) []string {
 	sort.Strings(out)
 	return out
 }
+
+// accUnconfirmed lists the accelerator facts (as acc fields) whose catalog
+// status is U (unverified or conflicting). Performance density counts as
+// unconfirmed when the die area it is derived from is.
+func accUnconfirmed(a *catalog.Accelerator) []string {
+	var out []string
+	add := func(k string, f catalog.Fact, also bool) {
+		if f.Known() && (f.Status == "U" || also) {
+			out = append(out, k)
+		}
+	}
+	add("tpp", a.TPP, false)
+	add("pd", a.PerformanceDensity, a.DieAreaMM2.Status == "U")
+	add("dieAreaMM2", a.DieAreaMM2, false)
+	add("scaleUpGBs", a.ScaleUpGBs, false)
+	add("memoryBandwidthGBs", a.MemoryBandwidthTBs, false)
+	add("bf16TFLOPS", a.BF16TFLOPS, false)
+	add("fp8TFLOPS", a.FP8TFLOPS, false)
+	add("memoryGB", a.MemoryGB, false)
+	return out
+}

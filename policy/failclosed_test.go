@@ -136,3 +136,51 @@ rules:
 		t.Errorf("a failing advisory rule must stay an advisory that says so: %+v", d)
 	}
 }
+
+// TestUnconfirmedFacts: a denial that holds only because of an accelerator
+// fact the catalog marks unverified (status U) advises instead, naming the
+// fact; a denial that holds without it stays a denial.
+func TestUnconfirmedFacts(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	num := func(v float64, status string) catalog.Fact { return catalog.Fact{Value: &v, Status: status} }
+	cases := []struct {
+		name    string
+		acc     *catalog.Accelerator
+		deny    bool
+		mention string
+	}{
+		{"classified .a only by a PD from an unverified die area",
+			&catalog.Accelerator{ID: "test-mid-chip", Origin: "US", TPP: num(3000, "D"), DieAreaMM2: num(461, "U"), PerformanceDensity: num(6.5, "D")},
+			false, "[relies on unconfirmed acc.pd]"},
+		{"classified .a by TPP alone, die area unverified",
+			&catalog.Accelerator{ID: "test-big-chip", Origin: "US", TPP: num(15832, "D"), DieAreaMM2: num(814, "U"), PerformanceDensity: num(19.45, "D")},
+			true, ""},
+		{"TPP itself unverified",
+			&catalog.Accelerator{ID: "test-rumoured-chip", Origin: "US", TPP: num(9000, "U"), PerformanceDensity: num(10, "D")},
+			false, "acc.tpp"},
+	}
+	s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, pool, _ := w.candidate(t, "cn-hangzhou-1", 1)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := s.Evaluate(site, pool, c.acc)
+			denied := findRule(d.Denials, "us-ear-3a090-destination-d5") != nil
+			if denied != c.deny {
+				t.Fatalf("denied=%v, want %v: %+v", denied, c.deny, d)
+			}
+			if !c.deny {
+				f := findRule(d.Advisories, "us-ear-3a090-destination-d5")
+				if f == nil || f.Confidence != Unconfirmed || !strings.Contains(f.Message, c.mention) {
+					t.Fatalf("want an unconfirmed advisory mentioning %q: %+v", c.mention, d.Advisories)
+				}
+			}
+		})
+	}
+}

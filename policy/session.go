@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 
 	"meridian.dev/meridian/catalog"
@@ -96,7 +98,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 	act := s.activation(nil)
 	for _, c := range e.rules {
 		if c.Scope == ScopeJob {
-			s.evalRule(c, act, nil, &s.jobF)
+			s.evalRule(c, act, nil, nil, &s.jobF)
 		}
 	}
 	return s, nil
@@ -183,9 +185,10 @@ func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	vars := s.candidateVars(site, pool, acc)
 	act := s.activation(vars)
 	defErrs := s.evalDefs(vars["def"].(facts), act)
+	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
 	for _, c := range s.e.rules {
 		if c.Scope == ScopeCandidate {
-			s.evalRule(c, act, defErrs, &f)
+			s.evalRule(c, act, defErrs, cc, &f)
 		}
 	}
 	tr := s.transfersTo(site.Spec.Country)
@@ -257,7 +260,7 @@ func explain(err error, reads map[string]bool) string {
 }
 
 // evalRule runs one rule and files its finding, if any.
-func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[string]error, f *findings) {
+func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[string]error, cc *candCtx, f *findings) {
 	if _, active := c.status(s.q.AsOf); !active {
 		return
 	}
@@ -267,7 +270,7 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 			if !b {
 				return
 			}
-			s.fire(c, act, f)
+			s.fire(c, act, cc, f)
 			return
 		}
 		err = fmt.Errorf("condition gave %v, not true or false", out.Value())
@@ -292,7 +295,7 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 
 // fire records a rule whose condition held, lifting a denial when a licence
 // or (for transfers) a dataset's basis allows it.
-func (s *Session) fire(c *compiled, act interpreter.Activation, f *findings) {
+func (s *Session) fire(c *compiled, act interpreter.Activation, cc *candCtx, f *findings) {
 	eff := c.effectiveEffect()
 	text := render(c.Message, act)
 	msg := fmt.Sprintf("%s: %s (source: %s)", c.ID, text, c.Sources[0])
@@ -318,7 +321,94 @@ func (s *Session) fire(c *compiled, act interpreter.Activation, f *findings) {
 			fd.Message = fmt.Sprintf("%s: %s; licence recorded for this rule expired on %s (source: %s)", c.ID, text, exp, c.Sources[0])
 		}
 	}
+	if eff == Deny && cc != nil {
+		if weak := s.unconfirmedDeps(c, cc); len(weak) > 0 {
+			// The denial holds only because of unconfirmed catalog facts:
+			// it advises, with the facts named, instead of denying.
+			eff = Advisory
+			fd.Effect, fd.Confidence = Advisory, Unconfirmed
+			fd.Message = fmt.Sprintf("%s: [relies on unconfirmed %s] %s (source: %s)", c.ID, strings.Join(weak, ", "), text, c.Sources[0])
+		}
+	}
 	f.add(eff, fd)
+}
+
+// candCtx is what a candidate's rules share beyond their activation.
+type candCtx struct {
+	vars        map[string]any
+	unconfirmed []string // acc fields whose catalog status is U
+	// weakDefs and partialDefs are computed on first need.
+	done        bool
+	patterns    []*cel.AttributePatternType
+	partialDefs facts
+}
+
+// unconfirmedDeps says which unconfirmed accelerator facts a denial
+// depends on: it evaluates the rule again with those facts (and the
+// definitions derived from them) unknown; if the outcome is then unknown,
+// the denial rests on them. It returns nil when the denial stands without them.
+func (s *Session) unconfirmedDeps(c *compiled, cc *candCtx) []string {
+	if len(cc.unconfirmed) == 0 {
+		return nil
+	}
+	if !cc.done {
+		cc.done = true
+		for _, u := range cc.unconfirmed {
+			cc.patterns = append(cc.patterns, cel.AttributePattern("acc").QualString(u))
+		}
+		cc.partialDefs = facts{}
+		for _, d := range s.e.defs {
+			out, _, err := d.partial.Eval(s.partialActivation(cc))
+			if err != nil {
+				continue
+			}
+			if types.IsUnknown(out) {
+				cc.patterns = append(cc.patterns, cel.AttributePattern("def").QualString(d.Name))
+				continue
+			}
+			cc.partialDefs[d.Name] = out.Value()
+		}
+	}
+	out, _, err := c.partial.Eval(s.partialActivation(cc))
+	if err != nil || !types.IsUnknown(out) {
+		return nil
+	}
+	// Name the unconfirmed facts the rule reads, directly or through the
+	// definitions it reads.
+	reads := map[string]bool{}
+	for r := range c.reads {
+		reads[r] = true
+	}
+	for i := len(s.e.defs) - 1; i >= 0; i-- {
+		if d := s.e.defs[i]; reads["def."+d.Name] || reads["def.*"] {
+			for r := range d.reads {
+				reads[r] = true
+			}
+		}
+	}
+	var names []string
+	for _, u := range cc.unconfirmed {
+		if reads["acc."+u] || reads["acc.*"] {
+			names = append(names, "acc."+u)
+		}
+	}
+	if len(names) == 0 {
+		names = []string{"accelerator facts"}
+	}
+	return names
+}
+
+func (s *Session) partialActivation(cc *candCtx) interpreter.PartialActivation {
+	vars := map[string]any{
+		"asOf": s.asOf, "org": s.org, "job": s.job,
+		"dataset": facts{}, "transfer": facts{},
+	}
+	for k, v := range cc.vars {
+		vars[k] = v
+	}
+	vars["def"] = cc.partialDefs
+	act, _ := cel.PartialVars(vars, cc.patterns...)
+	return act
 }
 
 // lift returns what lifts c's denial ("licence (expires …)" or "basis X"), or "".

@@ -122,7 +122,7 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer)
 	var rf findings
 	for _, c := range s.e.rules {
 		if c.Scope == ScopeTransfer {
-			s.evalRule(c, act, nil, &rf)
+			s.evalRule(c, act, nil, nil, &rf)
 		}
 	}
 	t := &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
