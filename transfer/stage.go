@@ -161,7 +161,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	res := &Result{
 		Entry: Entry{
-			Dataset: name, Site: site.Metadata.Name, From: ds.Spec.Origin, To: site.Spec.Country,
+			Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
 			Basis: basisFor(dec, name), Rules: ruleIDs(dec), AsOf: q.AsOf.String(), RunID: req.RunID,
 			Chunks: len(chunks), ChunksSent: len(missing), Bytes: m.TotalBytes(), BytesSent: sentBytes,
 		},
@@ -231,6 +231,17 @@ feed:
 		return sent.Load(), err
 	}
 	return sent.Load(), nil
+}
+
+// fromCountry is where the law says the data leaves from (its current
+// location), or its origin when the decision does not say.
+func fromCountry(dec policy.Decision, ds *catalog.Dataset) string {
+	for _, t := range dec.Transfers {
+		if t.Dataset == ds.Metadata.Name && t.From != "" {
+			return t.From
+		}
+	}
+	return ds.Spec.Origin
 }
 
 func basisFor(dec policy.Decision, name string) string {

@@ -74,9 +74,31 @@ func (s state) world(catalogDir string, files []string) (*catalog.World, error) 
 	return catalog.Load(catalogDir, append([]string{s.datasetsDir()}, files...)...)
 }
 
-// law is the transfer law staging asks. Until the policy engine is merged it
-// is transfer.BasisLaw, which fails closed for personal data without a basis.
-func law() transfer.Law { return transfer.BasisLaw{} }
+// law is the transfer law staging asks: the policy engine with the built-in
+// packs and any --rules directories.
+func law(ruleDirs []string) (transfer.Law, error) {
+	e, err := policy.New(policy.Options{Dirs: ruleDirs})
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return e, nil
+}
+
+// transferQuery is what the law needs to judge one dataset's move.
+func transferQuery(w *catalog.World, asOf catalog.Date, ds *catalog.Dataset, org string) (policy.Query, error) {
+	q := policy.Query{AsOf: asOf, Datasets: []*catalog.Dataset{ds}, Countries: w.Countries, Sites: map[string]*catalog.Site{}}
+	for _, s := range w.Sites {
+		q.Sites[s.Metadata.Name] = s
+	}
+	if org != "" {
+		o, ok := w.Organizations[org]
+		if !ok {
+			return q, badInput(fmt.Errorf("--org %q: no such organization (pass its file with -f)", org))
+		}
+		q.Org = o
+	}
+	return q, nil
+}
 
 func newDatasetCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -210,8 +232,8 @@ func validateDataset(st state, ds *catalog.Dataset) error {
 }
 
 func newDatasetStageCmd() *cobra.Command {
-	var to, asOf, catalogDir, runID, out string
-	var files []string
+	var to, asOf, catalogDir, runID, out, org string
+	var files, ruleDirs []string
 	var workers int
 	cmd := &cobra.Command{
 		Use:   "stage NAME --to SITE [--as-of DATE]",
@@ -247,10 +269,17 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			if site == nil {
 				return badInput(fmt.Errorf("--to %q: no such site", to))
 			}
+			lw, err := law(ruleDirs)
+			if err != nil {
+				return err
+			}
+			q, err := transferQuery(w, date, ds, org)
+			if err != nil {
+				return err
+			}
 			bar := &barProgress{w: cmd.ErrOrStderr()}
-			stager := &transfer.Stager{Law: law(), Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar}
-			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID,
-				Query: policy.Query{AsOf: date, Datasets: []*catalog.Dataset{ds}, Countries: w.Countries}})
+			stager := &transfer.Stager{Law: lw, Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar}
+			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID, Query: q})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {
 				return badInput(err)
@@ -261,6 +290,12 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
 				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
 					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, humanBytes(res.BytesSent), res.Skipped)
+				for _, f := range res.Decision.Obligations {
+					fmt.Fprintf(w, "  obligation %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+				}
+				for _, f := range res.Decision.Advisories {
+					fmt.Fprintf(w, "  advisory %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+				}
 				return nil
 			})
 		},
@@ -270,6 +305,8 @@ A staging that is interrupted resumes where it stopped when run again.`,
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
 	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	cmd.Flags().StringVar(&runID, "run", "", "run id this staging serves (recorded in the ledger)")
+	cmd.Flags().StringArrayVar(&ruleDirs, "rules", nil, "directory of extra policy rules (repeatable)")
+	cmd.Flags().StringVar(&org, "org", "", "organization that moves the data (from -f files), for rules that depend on it")
 	cmd.Flags().IntVar(&workers, "workers", 4, "chunks copied at once")
 	addOutputFlag(cmd, &out)
 	return cmd

@@ -45,7 +45,7 @@ spec:
 		t.Fatal("dataset registered despite bad input")
 	}
 
-	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "50"); err != nil {
+	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000"); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(filepath.Join(home, "keyring", "logs.key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -54,14 +54,14 @@ spec:
 
 	// Personal data without a basis may not leave CN.
 	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15")
-	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "rule meridian-transfer-basis-required") || !strings.Contains(err.Error(), "source:") {
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
 		t.Fatalf("stage without basis: %v", err)
 	}
 	if _, err := os.Stat(siteStore); err == nil {
 		t.Fatal("site store written after a denial")
 	}
 
-	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "50", "--basis", "cn-standard-contract"); err != nil {
+	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000", "--basis", "cn-standard-contract"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15", "--run", "run-7", "-o", "json")

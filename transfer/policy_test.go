@@ -1,0 +1,55 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// TestStageWithPolicyEngine stages through the real policy engine and its
+// built-in packs: PIPL-band personal data from CN needs a standard contract
+// from 2024-03-22 on.
+func TestStageWithPolicyEngine(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, iso := range []string{"CN", "MY"} {
+		if countries[iso] == nil {
+			t.Fatalf("built-in countries lack %s", iso)
+		}
+	}
+	f := newFixture(t, 2, 300<<10, "")
+	f.ds.Spec.Subjects = 200000
+	f.ds.Spec.TransferBases = nil
+	st := f.stager()
+	st.Law = eng
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-01-15"), Countries: countries}
+
+	_, err = st.Stage(context.Background(), req)
+	var de *DeniedError
+	if !errors.As(err, &de) {
+		t.Fatalf("Stage without a basis: %v, want a denial", err)
+	}
+	if !slices.ContainsFunc(de.Denials, func(f policy.Finding) bool { return f.Rule == "cn-cbdf-2024-contract" && f.Source != "" }) {
+		t.Fatalf("denials %+v lack cn-cbdf-2024-contract with a source", de.Denials)
+	}
+
+	f.ds.Spec.TransferBases = []string{"cn-standard-contract"}
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Basis != "cn-standard-contract" || res.From != "CN" || res.To != "MY" || !slices.Contains(res.Rules, "cn-cbdf-2024-contract") {
+		t.Fatalf("ledger entry %+v", res.Entry)
+	}
+}
