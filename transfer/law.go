@@ -35,8 +35,11 @@ func (e *DeniedError) Error() string {
 	return b.String()
 }
 
-// BasisLaw is a small, real Law for use until the full policy engine is
-// wired in, and in tests: data may stay in its origin country; public and
+// The policy engine is the Law staging uses in production.
+var _ Law = (*policy.Engine)(nil)
+
+// BasisLaw is a small, real Law with no rule packs, for tests and for
+// embedding without the policy engine: data may stay in its origin country; public and
 // de-identified data may go anywhere; any other class may leave only when the
 // dataset declares at least one transfer basis, which is then reported as
 // the basis used. It knows no country-specific rule.
@@ -49,7 +52,7 @@ const (
 	RuleBasis    = "meridian-transfer-basis-required"
 )
 
-const basisSource = "Meridian built-in transfer floor (not a statute); replace with the policy engine"
+const basisSource = "Meridian minimal transfer floor (not a statute); the policy engine holds the law"
 
 // EvaluateTransfer implements Law.
 func (BasisLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
