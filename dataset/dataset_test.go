@@ -456,3 +456,33 @@ func TestReadChunkRefusesPadded(t *testing.T) {
 		t.Fatalf("genuine chunk: %q, %v", got, err)
 	}
 }
+
+// TestInsertTouchesFewChunks: inserting bytes in the middle of a large file
+// changes only the chunks around the insertion (content-defined cuts
+// re-synchronise), not everything after it.
+func TestInsertTouchesFewChunks(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	data := make([]byte, 24<<20)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	p := filepath.Join(src, "big.bin")
+	os.WriteFile(p, data, 0o644)
+	store, _ := newStore(t)
+	s := newSealer(t, "d")
+	first, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Chunks < 8 {
+		t.Fatalf("24 MiB gave only %d chunks", first.Chunks)
+	}
+	edited := append(append(bytes.Clone(data[:10<<20]), []byte("inserted line\n")...), data[10<<20:]...)
+	os.WriteFile(p, edited, 0o644)
+	second, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.NewChunks < 1 || second.NewChunks > 2 {
+		t.Fatalf("an insert rewrote %d of %d chunks; want 1 or 2", second.NewChunks, second.Chunks)
+	}
+}

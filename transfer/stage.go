@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type Stager struct {
 	// Workers is how many chunks are copied at once; 4 when zero.
 	Workers  int
 	Progress Progress // optional
+	// VerifyArrival reads each chunk back from the site after writing it and
+	// checks it is byte-for-byte what was authenticated before sending.
+	VerifyArrival bool
 }
 
 // Request is one dataset to one site.
@@ -209,6 +213,17 @@ func (s *Stager) copyChunks(ctx context.Context, src, dst *dataset.Store, sealer
 				if err := dataset.Put(ctx, dst, key, sealed); err != nil {
 					cancel(err)
 					continue
+				}
+				if s.VerifyArrival {
+					back, err := dataset.ReadObject(ctx, dst, key, int64(len(sealed)))
+					if err != nil {
+						cancel(fmt.Errorf("site: read back chunk %s: %w", c.ID, err))
+						continue
+					}
+					if !bytes.Equal(back, sealed) {
+						cancel(fmt.Errorf("site: chunk %s reads back different from what was sent: %w", c.ID, seal.ErrAuth))
+						continue
+					}
 				}
 				sent.Add(int64(len(sealed)))
 				if s.Progress != nil {

@@ -192,7 +192,9 @@ func TestStageFailsClosedWithoutReasons(t *testing.T) {
 func TestStageThenRestageSendsNothing(t *testing.T) {
 	f := newFixture(t, 6, 700<<10, "")
 	ctx := context.Background()
-	r1, err := f.stager().Stage(ctx, f.request())
+	st := f.stager()
+	st.VerifyArrival = true
+	r1, err := st.Stage(ctx, f.request())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,9 +410,10 @@ func TestStageS3(t *testing.T) {
 		t.Skip("MERIDIAN_TEST_S3_URL not set: run scripts/s3-up.sh (scripts/test.sh does)")
 	}
 	f := newFixture(t, 5, 800<<10, url)
-	// A unique dataset name per run keeps runs apart in a shared bucket.
 	ctx := context.Background()
-	r, err := f.stager().Stage(ctx, f.request())
+	st := f.stager()
+	st.VerifyArrival = true
+	r, err := st.Stage(ctx, f.request())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,10 +432,10 @@ func TestStageS3(t *testing.T) {
 	// Unseal from S3 gives back the source bytes.
 	key, _ := f.keys.Get("chat-logs")
 	s, _ := seal.New(key, "chat-logs")
-	st, _ := dataset.OpenStore(ctx, url)
-	defer st.Close()
+	store, _ := dataset.OpenStore(ctx, url)
+	defer store.Close()
 	out := filepath.Join(t.TempDir(), "out")
-	if _, err := dataset.UnsealDir(ctx, st, s, "chat-logs", out); err != nil {
+	if _, err := dataset.UnsealDir(ctx, store, s, "chat-logs", out); err != nil {
 		t.Fatal(err)
 	}
 	for _, fl := range f.manifest.Files {
@@ -444,7 +447,7 @@ func TestStageS3(t *testing.T) {
 	}
 	// Clean up our objects.
 	for _, c := range f.manifest.UniqueChunks() {
-		st.Delete(ctx, dataset.ChunkKey("chat-logs", c.ID))
+		store.Delete(ctx, dataset.ChunkKey("chat-logs", c.ID))
 	}
-	st.Delete(ctx, dataset.ManifestKey("chat-logs"))
+	store.Delete(ctx, dataset.ManifestKey("chat-logs"))
 }

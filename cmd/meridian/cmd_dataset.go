@@ -235,6 +235,7 @@ func newDatasetStageCmd() *cobra.Command {
 	var to, asOf, catalogDir, runID, out, org string
 	var files, ruleDirs []string
 	var workers int
+	var verifyArrival bool
 	cmd := &cobra.Command{
 		Use:   "stage NAME --to SITE [--as-of DATE]",
 		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows",
@@ -278,7 +279,7 @@ A staging that is interrupted resumes where it stopped when run again.`,
 				return err
 			}
 			bar := &barProgress{w: cmd.ErrOrStderr()}
-			stager := &transfer.Stager{Law: lw, Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar}
+			stager := &transfer.Stager{Law: lw, Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar, VerifyArrival: verifyArrival}
 			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID, Query: q})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {
@@ -308,6 +309,7 @@ A staging that is interrupted resumes where it stopped when run again.`,
 	cmd.Flags().StringArrayVar(&ruleDirs, "rules", nil, "directory of extra policy rules (repeatable)")
 	cmd.Flags().StringVar(&org, "org", "", "organization that moves the data (from -f files), for rules that depend on it")
 	cmd.Flags().IntVar(&workers, "workers", 4, "chunks copied at once")
+	cmd.Flags().BoolVar(&verifyArrival, "verify-arrival", true, "read each chunk back from the site after writing it")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
