@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
+
+	"meridian.dev/meridian/transfer"
 )
 
 // TestDatasetCommands drives add → stage (denied, then allowed) → ledger →
@@ -125,5 +129,44 @@ spec:
 	}
 	if got, _ := os.ReadFile(filepath.Join(out2, "sub", "b.txt")); string(got) != "hello" {
 		t.Fatalf("unsealed with age-delivered key: %q", got)
+	}
+}
+
+// TestDatasetLedgerGolden pins the ledger's table and JSON forms.
+func TestDatasetLedgerGolden(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	l := &transfer.FileLedger{Path: filepath.Join(home, "ledger.jsonl"),
+		Now: func() time.Time { return time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC) }}
+	ctx := context.Background()
+	entries := []transfer.Entry{
+		{Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
+			Rules: []string{"cn-cbdf-2024-contract", "cn-pipl-39-consent"}, AsOf: "2026-01-15", RunID: "run-1",
+			Chunks: 40, ChunksSent: 40, Bytes: 62914560, BytesSent: 62915720},
+		{Dataset: "web-crawl", Site: "sg-1", From: "US", To: "SG", Basis: "none-required", Rules: []string{},
+			AsOf: "2026-01-15", Chunks: 10, ChunksSent: 1, Bytes: 15728640, BytesSent: 1572893},
+		{Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
+			Rules: []string{"cn-cbdf-2024-contract", "cn-pipl-39-consent"}, AsOf: "2026-01-16", RunID: "run-2",
+			Chunks: 40, Bytes: 62914560},
+	}
+	for _, e := range entries {
+		if err := l.Append(ctx, transfer.KindTransfer, e.RunID, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"dataset-ledger.txt", []string{"dataset", "ledger"}},
+		{"dataset-ledger-chat-logs.json", []string{"dataset", "ledger", "chat-logs", "-o", "json"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, err := runCLI(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, out)
+		})
 	}
 }
