@@ -29,12 +29,13 @@ const (
 
 // AddOptions says what to pack and where.
 type AddOptions struct {
-	Name    string        // dataset name (DNS label)
-	Root    string        // directory to read
-	Store   *Store        // home store
-	Sealer  *seal.Sealer  // from the dataset's key
-	Workers int           // files processed at once; 0 means GOMAXPROCS
-	OnBytes func(n int64) // optional: called as plaintext bytes are processed
+	Name    string            // dataset name (DNS label)
+	Root    string            // directory to read
+	Store   *Store            // home store
+	Sealer  *seal.Sealer      // from the dataset's key
+	Workers int               // files processed at once; 0 means GOMAXPROCS
+	OnStart func(total int64) // optional: called once with the bytes to read, before reading
+	OnBytes func(n int64)     // optional: called (concurrently) as plaintext bytes are processed
 }
 
 // AddResult reports what Add did.
@@ -61,6 +62,13 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	_, files, err := walkRoot(opts.Root)
 	if err != nil {
 		return nil, err
+	}
+	if opts.OnStart != nil {
+		var total int64
+		for _, f := range files {
+			total += f.size
+		}
+		opts.OnStart(total)
 	}
 	seed := opts.Sealer.ChunkerSeed()
 	pol, err := chunker.DerivePolynomial(rand.NewChaCha8(seed))

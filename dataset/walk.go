@@ -15,6 +15,7 @@ type srcFile struct {
 	rel  string // slash path inside the root, as stored in the manifest
 	open string // path to open (the symlink's target when rel is a link)
 	mode fs.FileMode
+	size int64 // at walk time; the manifest records what was read
 }
 
 // ErrEscape means a path would leave the dataset root.
@@ -64,7 +65,7 @@ func walkRoot(root string) (string, []srcFile, error) {
 			if err != nil {
 				return err
 			}
-			files = append(files, srcFile{rel: rel, open: p, mode: info.Mode().Perm()})
+			files = append(files, srcFile{rel: rel, open: p, mode: info.Mode().Perm(), size: info.Size()})
 			return nil
 		case t&fs.ModeSymlink != 0:
 			target, err := filepath.EvalSymlinks(p)
@@ -82,7 +83,7 @@ func walkRoot(root string) (string, []srcFile, error) {
 			if !ti.Mode().IsRegular() {
 				return fmt.Errorf("%s: symlink to a non-regular file (%s); only links to files inside the root are followed", rel, ti.Mode().Type())
 			}
-			files = append(files, srcFile{rel: rel, open: target, mode: ti.Mode().Perm()})
+			files = append(files, srcFile{rel: rel, open: target, mode: ti.Mode().Perm(), size: ti.Size()})
 			return nil
 		default:
 			return fmt.Errorf("%s: not a regular file or directory (%s)", rel, t)

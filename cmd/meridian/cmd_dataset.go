@@ -160,10 +160,11 @@ func newDatasetAddCmd() *cobra.Command {
 				return badInput(fmt.Errorf("--store: %w", err))
 			}
 			defer bucket.Close()
-			bar := newBar(cmd.ErrOrStderr(), -1, "adding "+name)
+			bar := &barProgress{w: cmd.ErrOrStderr()}
 			start := time.Now()
-			res, err := dataset.Add(ctx, dataset.AddOptions{Name: name, Root: from, Store: bucket, Sealer: sealer, OnBytes: bar.add})
-			bar.done()
+			res, err := dataset.Add(ctx, dataset.AddOptions{Name: name, Root: from, Store: bucket, Sealer: sealer,
+				OnStart: func(total int64) { bar.Start("adding "+name, total) }, OnBytes: bar.Add})
+			bar.Done()
 			if err != nil {
 				if errors.Is(err, dataset.ErrEscape) {
 					return badInput(err)
@@ -647,8 +648,17 @@ type barProgress struct {
 }
 
 func (p *barProgress) Start(label string, total int64) { p.b = newBar(p.w, total, label) }
-func (p *barProgress) Add(n int64)                     { p.b.add(n) }
-func (p *barProgress) Done()                           { p.b.done() }
+func (p *barProgress) Add(n int64) {
+	if p.b != nil {
+		p.b.add(n)
+	}
+}
+
+func (p *barProgress) Done() {
+	if p.b != nil {
+		p.b.done()
+	}
+}
 
 func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
