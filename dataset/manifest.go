@@ -175,9 +175,19 @@ func (m *Manifest) Validate() error {
 	if err := CheckName(m.Dataset); err != nil {
 		return fmt.Errorf("manifest: field dataset: %w", err)
 	}
+	paths := make(map[string]bool, len(m.Files))
+	for _, f := range m.Files {
+		paths[f.Path] = true
+	}
 	for i, f := range m.Files {
 		if err := CheckPath(f.Path); err != nil {
 			return fmt.Errorf("manifest: files[%d].path: %w", i, err)
+		}
+		// A checked path is relative and clean, so this walk ends at ".".
+		for dir := path.Dir(f.Path); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if paths[dir] {
+				return fmt.Errorf("manifest: files[%d].path %q: %q is both a file and a directory", i, f.Path, dir)
+			}
 		}
 		if i > 0 && m.Files[i-1].Path >= f.Path {
 			return fmt.Errorf("manifest: files[%d].path %q: paths must be unique and sorted", i, f.Path)

@@ -70,6 +70,7 @@ func TestManifestRejects(t *testing.T) {
 		{"setuid mode", func(m *Manifest) { m.Files[0].Mode = 0o4755 }},
 		{"bad version", func(m *Manifest) { m.Version = 2 }},
 		{"bad dataset", func(m *Manifest) { m.Dataset = "Bad_Name" }},
+		{"file is also a directory", func(m *Manifest) { m.Files[1].Path = "a" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
