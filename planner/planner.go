@@ -1,9 +1,9 @@
-// Package planner turns a job and the world into a Plan: candidates →
-// feasibility → estimate → rank, keeping every rejection with its reasons.
 package planner
 
 import (
 	"errors"
+	"fmt"
+	"sort"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -14,8 +14,15 @@ type Options struct {
 	AsOf catalog.Date
 	// ExcludeSites are never considered (a lost site during recovery).
 	ExcludeSites []string
-	// Rules is the law engine; nil means the built-in packs.
-	Rules any
+	// Rules is the law engine. It is required: without law there is no
+	// lawful placement, so a nil Rules is an error (fail closed).
+	Rules Law
+	// Estimator answers time, cost and memory questions; nil means the
+	// estimate package.
+	Estimator Estimator
+	// Explain names a site whose whole story (every pool, count, check and
+	// rule) is recorded in Plan.Explain.
+	Explain string
 }
 
 // DataMove is one dataset travelling to the chosen site.
@@ -25,6 +32,12 @@ type DataMove struct {
 	To      string  `json:"to"`
 	Bytes   float64 `json:"bytes"`
 	Basis   string  `json:"basis,omitempty"`
+	// FromSite is the site the dataset is stored at; empty when only its
+	// country is known.
+	FromSite string  `json:"fromSite,omitempty"`
+	ToSite   string  `json:"toSite"`
+	CostUSD  float64 `json:"costUSD"`
+	Hours    float64 `json:"hours"`
 }
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
@@ -42,15 +55,32 @@ type Placement struct {
 	DataMoves        []DataMove       `json:"dataMoves"`
 	Obligations      []policy.Finding `json:"obligations"`
 	Advisories       []policy.Finding `json:"advisories"`
+
+	// ComputeHours is the training time; Hours adds the data transfer time.
+	ComputeHours  float64 `json:"computeHours"`
+	TransferHours float64 `json:"transferHours"`
+	PricePerHour  float64 `json:"pricePerHour"`
+	// Pool is the index of the pool in the site's spec.pools.
+	Pool int `json:"pool"`
+	// Pareto is true when no other feasible placement is both cheaper and faster.
+	Pareto bool `json:"pareto"`
+	// Class is the law class of the placement: country, operator
+	// headquarters and accelerator (law is the same within a class).
+	Class string `json:"class"`
 }
 
-// Rejection is one candidate that lost, with why.
+// Rejection is one group of candidates that lost, with why: one per site ×
+// accelerator × kind.
 type Rejection struct {
 	Site        string           `json:"site"`
 	Country     string           `json:"country"`
 	Accelerator string           `json:"accelerator"`
-	Kind        string           `json:"kind"`
+	Kind        Kind             `json:"kind"`
 	Reasons     []policy.Finding `json:"reasons"`
+	// Resolution is unresolvable for law and not-now for the other kinds.
+	Resolution Resolution `json:"resolution"`
+	// Candidates is how many (pool, count) candidates this group holds.
+	Candidates int `json:"candidates"`
 }
 
 // Summary counts candidates and rejections by kind.
@@ -58,6 +88,15 @@ type Summary struct {
 	Candidates     int            `json:"candidates"`
 	Placements     int            `json:"placements"`
 	RejectedByKind map[string]int `json:"rejectedByKind"`
+
+	// Feasible counts every feasible (site, pool, count); Placements keeps
+	// the best count of each pool and the Pareto front.
+	Feasible  int    `json:"feasible"`
+	Objective string `json:"objective"`
+	// RejectedByRule counts law-rejected candidates by denying rule.
+	RejectedByRule map[string]int `json:"rejectedByRule"`
+	// CostOfSovereignty is set when the job limits countries or accelerators.
+	CostOfSovereignty *Sovereignty `json:"costOfSovereignty,omitempty"`
 }
 
 // Plan is the planner's answer (SCHEMA.md plan -o json).
@@ -67,12 +106,183 @@ type Plan struct {
 	Placements []Placement `json:"placements"`
 	Rejected   []Rejection `json:"rejected"`
 	Summary    Summary     `json:"summary"`
+
+	// Assumptions the planner made beyond the catalog (data movement defaults).
+	Assumptions []string `json:"assumptions"`
+	// Explain is the whole story of Options.Explain's site.
+	Explain *Explanation `json:"explain,omitempty"`
+	// All is every feasible candidate, ranked, for plots; not printed.
+	All []Placement `json:"-"`
 }
 
-// ErrNotImplemented is returned until the planner lands.
-var ErrNotImplemented = errors.New("planner: not implemented yet")
+// ErrNoLaw is returned when Options.Rules is nil.
+var ErrNoLaw = errors.New("planner: no law engine given (Options.Rules); refusing to plan without law")
 
-// Make plans job against the world.
+// Make plans job against the world: candidates → feasibility → estimate →
+// rank → plan. It fails when the job's organisation or datasets are
+// missing, the law engine cannot open a session, or Options.Explain names
+// an unknown site.
 func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, error) {
-	return nil, ErrNotImplemented
+	p, err := newPlanner(w, job, opts)
+	if err != nil {
+		return nil, err
+	}
+	spec := &job.Spec
+	pl := p.pass(spec.Constraints, opts.Explain).plan()
+	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
+		relaxed := spec.Constraints
+		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
+		free := p.pass(relaxed, "").plan()
+		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, free)
+	}
+	pl.Assumptions = p.assumptionList()
+	return pl, nil
+}
+
+// planner holds what stays fixed across the passes of one Make call.
+type planner struct {
+	w        *catalog.World
+	job      *catalog.TrainingJob
+	spec     *catalog.TrainingJobSpec
+	asOf     catalog.Date
+	datasets []*catalog.Dataset
+	law      Session
+	est      Estimator
+	exclude  map[string]bool
+
+	decisions   map[*catalog.Pool]policy.Decision
+	minCount    map[string]int        // by accelerator id
+	moves       map[string][]DataMove // by site name
+	assumptions map[string]bool
+}
+
+func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
+	if w == nil || job == nil {
+		return nil, errors.New("planner: nil world or job")
+	}
+	if opts.Rules == nil {
+		return nil, ErrNoLaw
+	}
+	res := "TrainingJob/" + job.Metadata.Name
+	org := w.Organizations[job.Spec.Organization]
+	if org == nil {
+		return nil, fmt.Errorf("%s: %s: spec.organization: no Organization named %q", job.Pos, res, job.Spec.Organization)
+	}
+	p := &planner{
+		w: w, job: job, spec: &job.Spec, asOf: opts.AsOf,
+		est:         opts.Estimator,
+		exclude:     map[string]bool{},
+		decisions:   map[*catalog.Pool]policy.Decision{},
+		minCount:    map[string]int{},
+		moves:       map[string][]DataMove{},
+		assumptions: map[string]bool{},
+	}
+	if p.est == nil {
+		p.est = packageEstimator{}
+	}
+	for i, name := range job.Spec.Datasets {
+		d := w.Datasets[name]
+		if d == nil {
+			return nil, fmt.Errorf("%s: %s: spec.datasets[%d]: no Dataset named %q", job.Pos, res, i, name)
+		}
+		p.datasets = append(p.datasets, d)
+	}
+	for _, s := range opts.ExcludeSites {
+		p.exclude[s] = true
+	}
+	if opts.Explain != "" && w.Site(opts.Explain) == nil {
+		return nil, fmt.Errorf("explain: no site named %q", opts.Explain)
+	}
+	sess, err := opts.Rules.Session(policy.Query{
+		AsOf:          opts.AsOf,
+		Org:           org,
+		Job:           job,
+		Datasets:      p.datasets,
+		TrainingFLOPs: p.est.TrainingFLOPs(&job.Spec),
+		Countries:     w.Countries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("planner: open law session: %w", err)
+	}
+	if sess == nil {
+		return nil, errors.New("planner: law engine returned no session")
+	}
+	p.law = sess
+	return p, nil
+}
+
+func (p *planner) assumptionList() []string {
+	out := make([]string, 0, len(p.assumptions))
+	for a := range p.assumptions {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pass is one run of the pipeline under one set of constraints.
+type pass struct {
+	*planner
+	cons     catalog.Constraints
+	explain  string
+	trace    *Explanation
+	rejected *rejections
+	feasible []Placement
+	total    int // candidates considered
+}
+
+func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
+	ps := &pass{planner: p, cons: cons, explain: explain, rejected: newRejections()}
+	if explain != "" {
+		s := p.w.Site(explain)
+		ps.trace = &Explanation{Site: s.Metadata.Name, Country: s.Spec.Country,
+			Operator: s.Spec.Operator.Name, OperatorHQ: s.Spec.Operator.Headquarters, Source: s.Pos.String()}
+		if p.exclude[explain] {
+			ps.trace.Excluded = true
+		}
+	}
+	return ps
+}
+
+// plan runs the stages and assembles the Plan.
+func (ps *pass) plan() *Plan {
+	for _, c := range ps.candidates() {
+		ps.consider(c)
+	}
+	all := rank(ps.feasible, ps.spec.ObjectiveOrDefault())
+	placements := choose(all)
+	rej, byKind, byRule := ps.rejected.list()
+	return &Plan{
+		Job:        ps.job.Metadata.Name,
+		AsOf:       ps.asOf.String(),
+		Placements: placements,
+		Rejected:   rej,
+		Summary: Summary{
+			Candidates:     ps.total,
+			Placements:     len(placements),
+			Feasible:       len(all),
+			Objective:      ps.spec.ObjectiveOrDefault(),
+			RejectedByKind: byKind,
+			RejectedByRule: byRule,
+		},
+		Explain: ps.trace,
+		All:     all,
+	}
+}
+
+// consider takes one (site, pool) through feasibility, the count ladder,
+// estimates and the per-count checks.
+func (ps *pass) consider(c *candidate) {
+	for _, chk := range poolChecks {
+		o := chk.check(ps, c)
+		if ps.tracing(c) {
+			ps.step(c, 0, string(chk.kind), o.reject == nil, o.detail, append(o.reject, o.notes...))
+		}
+		if o.reject != nil {
+			ps.total++
+			ps.rejected.add(c, chk.kind, 1, o.reject)
+			return
+		}
+	}
+	ps.considerCounts(c)
 }

@@ -1,0 +1,67 @@
+package planner
+
+import (
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// candidate is one (site, pool) pair; its counts come from ladder once the
+// pool-level checks pass.
+type candidate struct {
+	site  *catalog.Site
+	index int // in site.Spec.Pools
+	pool  *catalog.Pool
+	acc   *catalog.Accelerator
+
+	// Filled in by the feasibility chain.
+	decision policy.Decision
+	need     int // smallest count: memory fit and minAccelerators
+	max      int // largest count: available and maxAccelerators
+}
+
+// candidates is the first stage: every pool of every site the caller did
+// not exclude, in site-name then pool order.
+func (ps *pass) candidates() []*candidate {
+	var out []*candidate
+	for _, s := range ps.w.Sites {
+		if ps.exclude[s.Metadata.Name] {
+			continue
+		}
+		for i := range s.Spec.Pools {
+			pool := &s.Spec.Pools[i]
+			out = append(out, &candidate{site: s, index: i, pool: pool, acc: ps.w.Accelerators[pool.Accelerator]})
+		}
+	}
+	return out
+}
+
+// ladder is the counts worth trying between lo and hi: lo, every power of
+// two strictly between, and hi. It is empty when lo > hi.
+func ladder(lo, hi int) []int {
+	if lo < 1 {
+		lo = 1
+	}
+	if lo > hi {
+		return nil
+	}
+	out := []int{lo}
+	for n := 1; n < hi && n > 0; n <<= 1 {
+		if n > lo {
+			out = append(out, n)
+		}
+	}
+	if hi > lo {
+		out = append(out, hi)
+	}
+	return out
+}
+
+// class names the law class of a candidate: country, operator headquarters,
+// pool owner and accelerator.
+func (c *candidate) class() string {
+	owner := c.pool.Owner
+	if owner == "" {
+		owner = catalog.OwnerOperator
+	}
+	return c.site.Spec.Country + "/" + c.site.Spec.Operator.Headquarters + "/" + owner + "/" + c.pool.Accelerator
+}

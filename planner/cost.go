@@ -1,0 +1,116 @@
+package planner
+
+import (
+	"fmt"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+)
+
+// Data-movement assumptions used when the catalog does not say. A job may
+// override each through spec.assumptions under the name given.
+const (
+	// assumeEgressKey: USD per GB to move data out of a country when the
+	// dataset names no site. Default from the AWS us-east-1 internet
+	// egress first tier, $0.09/GB (facts: compute.md, network prices, 2026).
+	assumeEgressKey     = "dataEgressPerGB"
+	defaultEgressPerGB  = 0.09
+	assumeEfficiencyKey = "linkEfficiency"
+	// defaultLinkEfficiency is the share of a link's nominal rate a bulk
+	// transfer achieves (facts: compute.md, worked transfer times, 80 %).
+	defaultLinkEfficiency = 0.8
+)
+
+func (p *planner) assume(key string, def float64, text string) float64 {
+	if v, ok := p.spec.Assumptions[key]; ok && v > 0 {
+		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", key, v)] = true
+		return v
+	}
+	p.assumptions[fmt.Sprintf("%s = %g: %s (override with spec.assumptions.%s)", key, def, text, key)] = true
+	return def
+}
+
+// dataMoves is the data each dataset must move to c's site, with its cost
+// and transfer time, computed once per site. Datasets share the site's
+// link, so their times add up. The legal basis comes from the law
+// decision's transfers.
+func (ps *pass) dataMoves(c *candidate) ([]DataMove, float64, float64) {
+	dst := c.site
+	moves, done := ps.moves[dst.Metadata.Name]
+	if !done {
+		for _, d := range ps.datasets {
+			if m, ok := ps.moveOne(d, dst); ok {
+				moves = append(moves, m)
+			}
+		}
+		ps.moves[dst.Metadata.Name] = moves
+	}
+	out := make([]DataMove, len(moves))
+	var cost, hours float64
+	for i, m := range moves {
+		for _, t := range c.decision.Transfers {
+			if t.Dataset == m.Dataset {
+				m.Basis = t.Basis
+			}
+		}
+		out[i] = m
+		cost += m.CostUSD
+		hours += m.Hours
+	}
+	return out, cost, hours
+}
+
+// moveOne prices one dataset's trip from where it is stored to dst: bytes ×
+// the source's egress price, at the narrower of the two links. A dataset
+// stored at dst does not move.
+func (p *planner) moveOne(d *catalog.Dataset, dst *catalog.Site) (DataMove, bool) {
+	loc := d.Spec.Location
+	if loc == "" {
+		loc = d.Spec.Origin
+	}
+	if loc == dst.Metadata.Name || d.Spec.SizeBytes <= 0 {
+		return DataMove{}, false
+	}
+	m := DataMove{Dataset: d.Metadata.Name, From: loc, To: dst.Spec.Country, ToSite: dst.Metadata.Name, Bytes: d.Spec.SizeBytes}
+	egress := 0.0
+	gbps := dst.Spec.Network.Gbps
+	if src := p.w.Site(loc); src != nil {
+		m.From, m.FromSite = src.Spec.Country, src.Metadata.Name
+		egress = src.Spec.Network.EgressPerGB
+		if g := src.Spec.Network.Gbps; g > 0 && (gbps <= 0 || g < gbps) {
+			gbps = g
+		}
+	} else {
+		egress = p.assume(assumeEgressKey, defaultEgressPerGB,
+			"egress price for a dataset stored in a country rather than a known site (AWS us-east-1 internet egress, first tier)")
+	}
+	eff := p.assume(assumeEfficiencyKey, defaultLinkEfficiency, "share of link bandwidth a bulk transfer achieves")
+	m.CostUSD = d.Spec.SizeBytes / 1e9 * egress
+	if gbps > 0 {
+		m.Hours = d.Spec.SizeBytes * 8 / (gbps * 1e9 * eff) / 3600
+	}
+	return m, true
+}
+
+// estimateOne is the estimate stage for one count: compute time and cost
+// from the estimator, plus the data moves.
+func (ps *pass) estimateOne(c *candidate, n int, moves []DataMove, moveCost, moveHours float64) (Placement, error) {
+	r, err := ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour})
+	if err != nil {
+		return Placement{}, err
+	}
+	compute := r.CostUSD
+	if compute == 0 {
+		compute = r.AcceleratorHours * c.pool.PricePerHour
+	}
+	return Placement{
+		Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: n,
+		Hours: r.Hours + moveHours, ComputeHours: r.Hours, TransferHours: moveHours,
+		AcceleratorHours: r.AcceleratorHours,
+		CostUSD:          compute + moveCost, ComputeCostUSD: compute, DataCostUSD: moveCost,
+		DataMoves:    moves,
+		Obligations:  nonNil(c.decision.Obligations),
+		Advisories:   nonNil(c.decision.Advisories),
+		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(),
+	}, nil
+}

@@ -1,0 +1,217 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// outcome is what one feasibility check says about one candidate.
+type outcome struct {
+	reject []policy.Finding // non-nil rejects the candidate
+	detail string           // one line for --explain
+	notes  []policy.Finding // findings shown by --explain only
+}
+
+func ok(detail string, notes ...policy.Finding) outcome {
+	return outcome{detail: detail, notes: notes}
+}
+
+func fail(f ...policy.Finding) outcome { return outcome{reject: f, detail: f[0].Message} }
+
+// poolCheck is one predicate on a (site, pool) pair, in the manner of
+// Nomad's feasibility checkers. Checks run in order and stop at the first
+// rejection, so the cheapest and the job's own choices come first.
+type poolCheck struct {
+	kind  Kind
+	check func(*pass, *candidate) outcome
+}
+
+var poolChecks = []poolCheck{
+	{KindConstraint, (*pass).checkConstraints},
+	{KindLaw, (*pass).checkLaw},
+	{KindMemory, (*pass).checkMemory},
+	{KindCapacity, (*pass).checkCapacity},
+}
+
+func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
+	return policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source}
+}
+
+func (ps *pass) jobSource(field string) string {
+	return fmt.Sprintf("%s TrainingJob/%s %s", ps.job.Pos, ps.job.Metadata.Name, field)
+}
+
+func siteSource(c *candidate, field string) string {
+	return fmt.Sprintf("%s Site/%s spec.pools[%d].%s", c.site.Pos, c.site.Metadata.Name, c.index, field)
+}
+
+// checkConstraints applies the job's own site, country and accelerator lists.
+func (ps *pass) checkConstraints(c *candidate) outcome {
+	name, cc := c.site.Metadata.Name, c.site.Spec.Country
+	var f []policy.Finding
+	if !ps.cons.Sites.Permits(name) {
+		f = append(f, ps.finding(KindConstraint, CodeSite, ps.jobSource("spec.constraints.sites"),
+			"site %s is not allowed by the job's site list", name))
+	}
+	if !countryPermits(ps.cons.Countries, cc, ps.w.Countries[cc]) {
+		f = append(f, ps.finding(KindConstraint, CodeCountry, ps.jobSource("spec.constraints.countries"),
+			"country %s is not allowed by the job's country list", cc))
+	}
+	if !ps.cons.Accelerators.Permits(c.pool.Accelerator) {
+		f = append(f, ps.finding(KindConstraint, CodeAccelerator, ps.jobSource("spec.constraints.accelerators"),
+			"accelerator %s is not allowed by the job's accelerator list", c.pool.Accelerator))
+	}
+	if f != nil {
+		return fail(f...)
+	}
+	return ok("site, country and accelerator allowed by the job")
+}
+
+// countryPermits is AllowDeny.Permits that also understands the blocs EU and EEA.
+func countryPermits(ad catalog.AllowDeny, iso string, c *catalog.Country) bool {
+	in := func(list []string) bool {
+		for _, x := range list {
+			switch {
+			case x == iso:
+				return true
+			case x == "EU" && c != nil && c.EU:
+				return true
+			case x == "EEA" && c != nil && (c.EEA || c.EU):
+				return true
+			}
+		}
+		return false
+	}
+	if in(ad.Deny) {
+		return false
+	}
+	return len(ad.Allow) == 0 || in(ad.Allow)
+}
+
+// checkLaw asks the law session once per pool across passes; the session
+// caches by class, so identical sites cost one evaluation. A denial without a stated reason still denies.
+func (ps *pass) checkLaw(c *candidate) outcome {
+	if c.acc == nil {
+		return fail(ps.finding(KindLaw, CodeLawUndecided, siteSource(c, "accelerator"),
+			"accelerator %s is unknown, so the law cannot be evaluated", c.pool.Accelerator))
+	}
+	d, done := ps.decisions[c.pool]
+	if !done {
+		d = ps.law.Evaluate(c.site, c.pool, c.acc)
+		ps.decisions[c.pool] = d
+	}
+	c.decision = d
+	notes := make([]policy.Finding, 0, len(d.Obligations)+len(d.Advisories))
+	notes = append(append(notes, d.Obligations...), d.Advisories...)
+	if !d.Allowed {
+		if len(d.Denials) == 0 {
+			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, "",
+				"the law engine denied class %s without a reason", c.class())}, notes: notes}
+		}
+		return outcome{reject: d.Denials, detail: fmt.Sprintf("denied by %d rule(s) for class %s", len(d.Denials), c.class()), notes: notes}
+	}
+	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
+}
+
+// minCountFor caches the estimator's memory answer per accelerator.
+func (ps *pass) minCountFor(acc *catalog.Accelerator) int {
+	if n, ok := ps.minCount[acc.ID]; ok {
+		return n
+	}
+	n := ps.est.MinCount(ps.spec, acc)
+	ps.minCount[acc.ID] = n
+	return n
+}
+
+// checkMemory rejects a pool whose accelerators cannot hold the job even
+// all together (or as many as the job allows).
+func (ps *pass) checkMemory(c *candidate) outcome {
+	limit, why := c.pool.Count, "installed"
+	if m := ps.cons.MaxAccelerators; m > 0 && m < limit {
+		limit, why = m, "the job's maxAccelerators"
+	}
+	n := ps.minCountFor(c.acc)
+	if n <= 0 || n > limit {
+		need := "more than any sensible count"
+		if n > 0 {
+			need = fmt.Sprintf("at least %d", n)
+		}
+		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "count"),
+			"the model does not fit in memory: needs %s %s, at most %d (%s)", need, c.acc.ID, limit, why))
+	}
+	c.need = n
+	if m := ps.cons.MinAccelerators; m > c.need {
+		c.need = m
+	}
+	return ok(fmt.Sprintf("fits in memory on %d or more; job needs at least %d", n, c.need))
+}
+
+// checkCapacity rejects a pool without enough free accelerators now.
+func (ps *pass) checkCapacity(c *candidate) outcome {
+	c.max = c.pool.Available
+	if m := ps.cons.MaxAccelerators; m > 0 && m < c.max {
+		c.max = m
+	}
+	if c.need > c.max {
+		return fail(ps.finding(KindCapacity, CodeFree, siteSource(c, "available"),
+			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
+	}
+	return ok(fmt.Sprintf("%d free of %d; counts %s", c.pool.Available, c.pool.Count, joinInts(ladder(c.need, c.max))))
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// considerCounts estimates each count of the ladder and applies the
+// per-count checks. Counts below the first one that meets the deadline are
+// not worth considering; when none meets it the pool is one deadline
+// rejection. Each remaining count is a candidate, kept or rejected for budget.
+func (ps *pass) considerCounts(c *candidate) {
+	moves, moveCost, moveHours := ps.dataMoves(c)
+	var fastest *Placement
+	met := false
+	for _, n := range ladder(c.need, c.max) {
+		pl, err := ps.estimateOne(c, n, moves, moveCost, moveHours)
+		if err != nil {
+			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
+			ps.step(c, n, "estimate", false, f.Message, nil)
+			ps.total++
+			ps.rejected.add(c, KindCapacity, 1, []policy.Finding{f})
+			return
+		}
+		ps.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
+			pl.Hours, pl.ComputeHours, pl.TransferHours, pl.CostUSD, pl.ComputeCostUSD, pl.DataCostUSD), nil)
+		if dl := ps.spec.Deadline; dl > 0 && pl.Hours > dl.Hours() {
+			if fastest == nil || pl.Hours < fastest.Hours {
+				fastest = &pl
+			}
+			ps.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.Hours, dl.Hours()), nil)
+			continue
+		}
+		met = true
+		ps.total++
+		if b := ps.spec.BudgetUSD; b > 0 && pl.CostUSD > b {
+			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
+				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.CostUSD, b)
+			ps.step(c, n, string(KindBudget), false, f.Message, nil)
+			ps.rejected.add(c, KindBudget, 1, []policy.Finding{f})
+			continue
+		}
+		ps.step(c, n, "placement", true, "feasible", nil)
+		ps.feasible = append(ps.feasible, pl)
+	}
+	if !met && fastest != nil {
+		ps.total++
+		ps.rejected.add(c, KindDeadline, 1, []policy.Finding{ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
+			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
+			fastest.Count, c.acc.ID, fastest.Hours, fastest.ComputeHours, fastest.TransferHours, ps.spec.Deadline.Hours())})
+	}
+}
