@@ -17,6 +17,10 @@ type candidate struct {
 	decision policy.Decision
 	need     int // smallest count: memory fit and minAccelerators
 	max      int // largest count: available and maxAccelerators
+
+	// Filled in by the estimate stage, the same for every count.
+	moves               []DataMove
+	moveCost, moveHours float64
 }
 
 // candidates is the first stage: every pool of every site the caller did

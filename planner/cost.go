@@ -30,11 +30,11 @@ func (p *planner) assume(key string, def float64, text string) float64 {
 	return def
 }
 
-// dataMoves is the data each dataset must move to c's site, with its cost
-// and transfer time, computed once per site. Datasets share the site's
-// link, so their times add up. The legal basis comes from the law
+// dataMoves sets the data each dataset must move to c's site, with its
+// cost and transfer time, computed once per site. Datasets share the
+// site's link, so their times add up. The legal basis comes from the law
 // decision's transfers.
-func (ps *pass) dataMoves(c *candidate) ([]DataMove, float64, float64) {
+func (ps *pass) dataMoves(c *candidate) {
 	dst := c.site
 	moves, done := ps.moves[dst.Metadata.Name]
 	if !done {
@@ -57,7 +57,7 @@ func (ps *pass) dataMoves(c *candidate) ([]DataMove, float64, float64) {
 		cost += m.CostUSD
 		hours += m.Hours
 	}
-	return out, cost, hours
+	c.moves, c.moveCost, c.moveHours = out, cost, hours
 }
 
 // moveOne prices one dataset's trip from where it is stored to dst: bytes ×
@@ -92,25 +92,43 @@ func (p *planner) moveOne(d *catalog.Dataset, dst *catalog.Site) (DataMove, bool
 	return m, true
 }
 
+// option is one feasible (site, pool, count) with its estimate, kept
+// small because a large world has tens of thousands of them; the data
+// moves, their cost and time live on the candidate.
+type option struct {
+	c                                   *candidate
+	count                               int
+	hours, computeHours, accHours, cost float64
+	computeCost                         float64
+	pareto                              bool
+}
+
 // estimateOne is the estimate stage for one count: compute time and cost
-// from the estimator, plus the data moves.
-func (ps *pass) estimateOne(c *candidate, n int, moves []DataMove, moveCost, moveHours float64) (Placement, error) {
+// from the estimator, plus the candidate's data moves.
+func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
 	r, err := ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour})
 	if err != nil {
-		return Placement{}, err
+		return option{}, err
 	}
 	compute := r.CostUSD
 	if compute == 0 {
 		compute = r.AcceleratorHours * c.pool.PricePerHour
 	}
+	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
+		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute}, nil
+}
+
+// placement is the public form of an option.
+func (o *option) placement(rank int) Placement {
+	c := o.c
 	return Placement{
-		Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: n,
-		Hours: r.Hours + moveHours, ComputeHours: r.Hours, TransferHours: moveHours,
-		AcceleratorHours: r.AcceleratorHours,
-		CostUSD:          compute + moveCost, ComputeCostUSD: compute, DataCostUSD: moveCost,
-		DataMoves:    moves,
+		Rank: rank, Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: o.count,
+		Hours: o.hours, ComputeHours: o.computeHours, TransferHours: c.moveHours,
+		AcceleratorHours: o.accHours,
+		CostUSD:          o.cost, ComputeCostUSD: o.computeCost, DataCostUSD: c.moveCost,
+		DataMoves:    nonNil(c.moves),
 		Obligations:  nonNil(c.decision.Obligations),
 		Advisories:   nonNil(c.decision.Advisories),
-		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(),
-	}, nil
+		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(), Pareto: o.pareto,
+	}
 }

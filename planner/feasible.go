@@ -104,14 +104,19 @@ func (ps *pass) checkLaw(c *candidate) outcome {
 		ps.decisions[c.pool] = d
 	}
 	c.decision = d
-	notes := make([]policy.Finding, 0, len(d.Obligations)+len(d.Advisories))
-	notes = append(append(notes, d.Obligations...), d.Advisories...)
+	var notes []policy.Finding
+	if ps.tracing(c) {
+		notes = append(append(notes, d.Obligations...), d.Advisories...)
+	}
 	if !d.Allowed {
 		if len(d.Denials) == 0 {
 			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, "",
 				"the law engine denied class %s without a reason", c.class())}, notes: notes}
 		}
-		return outcome{reject: d.Denials, detail: fmt.Sprintf("denied by %d rule(s) for class %s", len(d.Denials), c.class()), notes: notes}
+		return outcome{reject: d.Denials, detail: "denied for class " + c.class(), notes: notes}
+	}
+	if !ps.tracing(c) {
+		return outcome{}
 	}
 	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
 }
@@ -146,6 +151,9 @@ func (ps *pass) checkMemory(c *candidate) outcome {
 	if m := ps.cons.MinAccelerators; m > c.need {
 		c.need = m
 	}
+	if !ps.tracing(c) {
+		return outcome{}
+	}
 	return ok(fmt.Sprintf("fits in memory on %d or more; job needs at least %d", n, c.need))
 }
 
@@ -158,6 +166,9 @@ func (ps *pass) checkCapacity(c *candidate) outcome {
 	if c.need > c.max {
 		return fail(ps.finding(KindCapacity, CodeFree, siteSource(c, "available"),
 			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
+	}
+	if !ps.tracing(c) {
+		return outcome{}
 	}
 	return ok(fmt.Sprintf("%d free of %d; counts %s", c.pool.Available, c.pool.Count, joinInts(ladder(c.need, c.max))))
 }
@@ -175,11 +186,11 @@ func joinInts(xs []int) string {
 // not worth considering; when none meets it the pool is one deadline
 // rejection. Each remaining count is a candidate, kept or rejected for budget.
 func (ps *pass) considerCounts(c *candidate) {
-	moves, moveCost, moveHours := ps.dataMoves(c)
-	var fastest *Placement
+	ps.dataMoves(c)
+	var fastest option
 	met := false
 	for _, n := range ladder(c.need, c.max) {
-		pl, err := ps.estimateOne(c, n, moves, moveCost, moveHours)
+		pl, err := ps.estimateOne(c, n)
 		if err != nil {
 			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
 			ps.step(c, n, "estimate", false, f.Message, nil)
@@ -187,31 +198,38 @@ func (ps *pass) considerCounts(c *candidate) {
 			ps.rejected.add(c, KindCapacity, 1, []policy.Finding{f})
 			return
 		}
-		ps.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
-			pl.Hours, pl.ComputeHours, pl.TransferHours, pl.CostUSD, pl.ComputeCostUSD, pl.DataCostUSD), nil)
-		if dl := ps.spec.Deadline; dl > 0 && pl.Hours > dl.Hours() {
-			if fastest == nil || pl.Hours < fastest.Hours {
-				fastest = &pl
+		tracing := ps.tracing(c)
+		if tracing {
+			ps.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
+				pl.hours, pl.computeHours, c.moveHours, pl.cost, pl.computeCost, c.moveCost), nil)
+		}
+		if dl := ps.spec.Deadline; dl > 0 && pl.hours > dl.Hours() {
+			if fastest.c == nil || pl.hours < fastest.hours {
+				fastest = pl
 			}
-			ps.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.Hours, dl.Hours()), nil)
+			if tracing {
+				ps.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.hours, dl.Hours()), nil)
+			}
 			continue
 		}
 		met = true
 		ps.total++
-		if b := ps.spec.BudgetUSD; b > 0 && pl.CostUSD > b {
+		if b := ps.spec.BudgetUSD; b > 0 && pl.cost > b {
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
-				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.CostUSD, b)
+				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.cost, b)
 			ps.step(c, n, string(KindBudget), false, f.Message, nil)
 			ps.rejected.add(c, KindBudget, 1, []policy.Finding{f})
 			continue
 		}
-		ps.step(c, n, "placement", true, "feasible", nil)
+		if tracing {
+			ps.step(c, n, "placement", true, "feasible", nil)
+		}
 		ps.feasible = append(ps.feasible, pl)
 	}
-	if !met && fastest != nil {
+	if !met && fastest.c != nil {
 		ps.total++
 		ps.rejected.add(c, KindDeadline, 1, []policy.Finding{ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
 			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
-			fastest.Count, c.acc.ID, fastest.Hours, fastest.ComputeHours, fastest.TransferHours, ps.spec.Deadline.Hours())})
+			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours())})
 	}
 }

@@ -112,7 +112,7 @@ type Plan struct {
 	// Explain is the whole story of Options.Explain's site.
 	Explain *Explanation `json:"explain,omitempty"`
 	// All is every feasible candidate, ranked, for plots; not printed.
-	All []Placement `json:"-"`
+	All []Point `json:"-"`
 }
 
 // ErrNoLaw is returned when Options.Rules is nil.
@@ -227,7 +227,7 @@ type pass struct {
 	explain  string
 	trace    *Explanation
 	rejected *rejections
-	feasible []Placement
+	feasible []option
 	total    int // candidates considered
 }
 
@@ -249,8 +249,8 @@ func (ps *pass) plan() *Plan {
 	for _, c := range ps.candidates() {
 		ps.consider(c)
 	}
-	all := rank(ps.feasible, ps.spec.ObjectiveOrDefault())
-	placements := choose(all)
+	rank(ps.feasible, ps.spec.ObjectiveOrDefault())
+	placements := choose(ps.feasible)
 	rej, byKind, byRule := ps.rejected.list()
 	return &Plan{
 		Job:        ps.job.Metadata.Name,
@@ -260,13 +260,13 @@ func (ps *pass) plan() *Plan {
 		Summary: Summary{
 			Candidates:     ps.total,
 			Placements:     len(placements),
-			Feasible:       len(all),
+			Feasible:       len(ps.feasible),
 			Objective:      ps.spec.ObjectiveOrDefault(),
 			RejectedByKind: byKind,
 			RejectedByRule: byRule,
 		},
 		Explain: ps.trace,
-		All:     all,
+		All:     points(ps.feasible),
 	}
 }
 

@@ -139,8 +139,13 @@ func TestRankByObjective(t *testing.T) {
 				}
 			}
 			for i := 1; i < len(p.All); i++ {
-				if better(&p.All[i], &p.All[i-1], tc.objective) {
-					t.Errorf("All[%d] (%s × %d) ranks below a worse one", i, p.All[i].Site, p.All[i].Count)
+				a, b := p.All[i-1], p.All[i]
+				first, second := b.CostUSD-a.CostUSD, b.Hours-a.Hours
+				if tc.objective == "time" {
+					first, second = second, first
+				}
+				if first < 0 || (first == 0 && second < 0) {
+					t.Errorf("All[%d] (%s × %d) ranks below a worse one", i, b.Site, b.Count)
 				}
 			}
 		})
@@ -161,14 +166,14 @@ func TestMarkPareto(t *testing.T) {
 		{"unsorted", [][2]float64{{3, 1}, {2, 5}, {1, 3}}, []bool{true, false, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ps := make([]Placement, len(tc.pts))
+			ps := make([]option, len(tc.pts))
 			for i, p := range tc.pts {
-				ps[i] = Placement{CostUSD: p[0], Hours: p[1]}
+				ps[i] = option{cost: p[0], hours: p[1]}
 			}
 			markPareto(ps)
 			got := make([]bool, len(ps))
 			for i := range ps {
-				got[i] = ps[i].Pareto
+				got[i] = ps[i].pareto
 			}
 			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("pareto (-want +got):\n%s", d)
@@ -199,7 +204,7 @@ func TestDataMoves(t *testing.T) {
 	law := &tableLaw{bases: map[string]string{"at-site": "cn-standard-contract"}}
 	p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{})
 	got := map[string][]DataMove{}
-	for _, pl := range p.All {
+	for _, pl := range p.Placements {
 		got[pl.Site] = pl.DataMoves
 	}
 	eff := defaultLinkEfficiency
@@ -218,7 +223,7 @@ func TestDataMoves(t *testing.T) {
 	if d := cmp.Diff(want, got, approx); d != "" {
 		t.Errorf("data moves (-want +got):\n%s", d)
 	}
-	for _, pl := range p.All {
+	for _, pl := range p.Placements {
 		var cost, hours float64
 		for _, m := range pl.DataMoves {
 			cost += m.CostUSD

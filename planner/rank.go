@@ -4,22 +4,27 @@ import (
 	"sort"
 )
 
-// rank is the fourth stage: it orders feasible placements by the job's
-// objective ("cost" or "time"), the other measure breaking ties, then
-// site, accelerator and count for determinism, and marks the Pareto front
-// of cost against time. It returns a new slice with ranks from 1.
-func rank(feasible []Placement, objective string) []Placement {
-	all := append([]Placement(nil), feasible...)
-	sort.Slice(all, func(i, j int) bool { return better(&all[i], &all[j], objective) })
-	markPareto(all)
-	for i := range all {
-		all[i].Rank = i + 1
-	}
-	return all
+// Point is one feasible placement reduced to what a plot needs.
+type Point struct {
+	Site        string
+	Accelerator string
+	Count       int
+	CostUSD     float64
+	Hours       float64
+	Pareto      bool
 }
 
-func better(a, b *Placement, objective string) bool {
-	first, second := a.CostUSD-b.CostUSD, a.Hours-b.Hours
+// rank is the fourth stage: it orders feasible options by the job's
+// objective ("cost" or "time"), the other measure breaking ties, then
+// site, accelerator, pool and count for determinism, and marks the Pareto
+// front of cost against time.
+func rank(opts []option, objective string) {
+	sort.Slice(opts, func(i, j int) bool { return better(&opts[i], &opts[j], objective) })
+	markPareto(opts)
+}
+
+func better(a, b *option, objective string) bool {
+	first, second := a.cost-b.cost, a.hours-b.hours
 	if objective == "time" {
 		first, second = second, first
 	}
@@ -28,60 +33,65 @@ func better(a, b *Placement, objective string) bool {
 		return first < 0
 	case second != 0:
 		return second < 0
-	case a.Site != b.Site:
-		return a.Site < b.Site
-	case a.Accelerator != b.Accelerator:
-		return a.Accelerator < b.Accelerator
-	case a.Pool != b.Pool:
-		return a.Pool < b.Pool
+	case a.c.site.Metadata.Name != b.c.site.Metadata.Name:
+		return a.c.site.Metadata.Name < b.c.site.Metadata.Name
+	case a.c.pool.Accelerator != b.c.pool.Accelerator:
+		return a.c.pool.Accelerator < b.c.pool.Accelerator
+	case a.c.index != b.c.index:
+		return a.c.index < b.c.index
 	}
-	return a.Count < b.Count
+	return a.count < b.count
 }
 
-// markPareto sets Pareto on every placement that no other beats on both
-// cost and time (equal on both counts as not beaten).
-func markPareto(all []Placement) {
-	idx := make([]int, len(all))
+// markPareto sets pareto on every option that no other beats on both cost
+// and time (equal on both counts as not beaten).
+func markPareto(opts []option) {
+	idx := make([]int, len(opts))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(i, j int) bool {
-		a, b := &all[idx[i]], &all[idx[j]]
-		if a.CostUSD != b.CostUSD {
-			return a.CostUSD < b.CostUSD
+		a, b := &opts[idx[i]], &opts[idx[j]]
+		if a.cost != b.cost {
+			return a.cost < b.cost
 		}
-		return a.Hours < b.Hours
+		return a.hours < b.hours
 	})
 	bestHours, bestCost, any := 0.0, 0.0, false
 	for _, i := range idx {
-		p := &all[i]
+		o := &opts[i]
 		switch {
-		case !any || p.Hours < bestHours:
-			p.Pareto = true
-			bestHours, bestCost, any = p.Hours, p.CostUSD, true
-		case p.Hours == bestHours && p.CostUSD == bestCost:
-			p.Pareto = true
+		case !any || o.hours < bestHours:
+			o.pareto = true
+			bestHours, bestCost, any = o.hours, o.cost, true
+		case o.hours == bestHours && o.cost == bestCost:
+			o.pareto = true
 		}
 	}
 }
 
-// choose keeps, from the ranked feasible placements, the best count of
-// each pool and every placement on the Pareto front, renumbering ranks.
-func choose(all []Placement) []Placement {
-	type poolKey struct {
-		site string
-		pool int
-	}
-	seen := map[poolKey]bool{}
+// choose keeps, from the ranked options, the best count of each pool and
+// every option on the Pareto front, as placements ranked from 1.
+func choose(ranked []option) []Placement {
+	seen := map[*candidate]bool{}
 	out := []Placement{}
-	for _, p := range all {
-		k := poolKey{p.Site, p.Pool}
-		if seen[k] && !p.Pareto {
+	for i := range ranked {
+		o := &ranked[i]
+		if seen[o.c] && !o.pareto {
 			continue
 		}
-		seen[k] = true
-		p.Rank = len(out) + 1
-		out = append(out, p)
+		seen[o.c] = true
+		out = append(out, o.placement(len(out)+1))
+	}
+	return out
+}
+
+// points is every ranked option for plots.
+func points(ranked []option) []Point {
+	out := make([]Point, len(ranked))
+	for i := range ranked {
+		o := &ranked[i]
+		out[i] = Point{Site: o.c.site.Metadata.Name, Accelerator: o.c.pool.Accelerator, Count: o.count, CostUSD: o.cost, Hours: o.hours, Pareto: o.pareto}
 	}
 	return out
 }
