@@ -36,7 +36,8 @@ func (ps *pass) tracing(c *candidate) bool {
 	return ps.trace != nil && c.site.Metadata.Name == ps.explain
 }
 
-// step records one check for --explain; it does nothing for other sites.
+// step records one pool-level check for --explain; it does nothing for
+// other sites.
 func (ps *pass) step(c *candidate, count int, check string, passed bool, detail string, findings []policy.Finding) {
 	if !ps.tracing(c) {
 		return

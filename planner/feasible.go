@@ -181,54 +181,80 @@ func joinInts(xs []int) string {
 	return strings.Join(s, ", ")
 }
 
+// sink collects what the count stage finds for a run of candidates. Each
+// worker fills its own; they are merged in candidate order, so the plan
+// does not depend on scheduling.
+type sink struct {
+	feasible []option
+	rejected []rejected
+	total    int
+	steps    []Step
+}
+
+// rejected is one rejection found by the count stage, recorded later.
+type rejected struct {
+	c       *candidate
+	kind    Kind
+	finding policy.Finding
+}
+
+func (s *sink) step(c *candidate, count int, check string, passed bool, detail string) {
+	s.steps = append(s.steps, Step{Pool: c.index, Accelerator: c.pool.Accelerator, Count: count, Check: check, Passed: passed, Detail: detail})
+}
+
 // considerCounts estimates each count of the ladder and applies the
 // per-count checks. Counts below the first one that meets the deadline are
 // not worth considering; when none meets it the pool is one deadline
-// rejection. Each remaining count is a candidate, kept or rejected for budget.
-func (ps *pass) considerCounts(c *candidate) {
-	ps.dataMoves(c)
+// rejection. Each remaining count is a candidate, kept or rejected for
+// budget. It reads the pass and writes only to out, so workers may run it
+// at once on different candidates.
+func (ps *pass) considerCounts(c *candidate, out *sink) {
 	var fastest option
 	met := false
+	tracing := ps.tracing(c)
 	for _, n := range ladder(c.need, c.max) {
 		pl, err := ps.estimateOne(c, n)
 		if err != nil {
 			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
-			ps.step(c, n, "estimate", false, f.Message, nil)
-			ps.total++
-			ps.rejected.add(c, KindCapacity, 1, []policy.Finding{f})
+			if tracing {
+				out.step(c, n, "estimate", false, f.Message)
+			}
+			out.total++
+			out.rejected = append(out.rejected, rejected{c, KindCapacity, f})
 			return
 		}
-		tracing := ps.tracing(c)
 		if tracing {
-			ps.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
-				pl.hours, pl.computeHours, c.moveHours, pl.cost, pl.computeCost, c.moveCost), nil)
+			out.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
+				pl.hours, pl.computeHours, c.moveHours, pl.cost, pl.computeCost, c.moveCost))
 		}
 		if dl := ps.spec.Deadline; dl > 0 && pl.hours > dl.Hours() {
 			if fastest.c == nil || pl.hours < fastest.hours {
 				fastest = pl
 			}
 			if tracing {
-				ps.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.hours, dl.Hours()), nil)
+				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.hours, dl.Hours()))
 			}
 			continue
 		}
 		met = true
-		ps.total++
+		out.total++
 		if b := ps.spec.BudgetUSD; b > 0 && pl.cost > b {
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
 				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.cost, b)
-			ps.step(c, n, string(KindBudget), false, f.Message, nil)
-			ps.rejected.add(c, KindBudget, 1, []policy.Finding{f})
+			if tracing {
+				out.step(c, n, string(KindBudget), false, f.Message)
+			}
+			out.rejected = append(out.rejected, rejected{c, KindBudget, f})
 			continue
 		}
 		if tracing {
-			ps.step(c, n, "placement", true, "feasible", nil)
+			out.step(c, n, "placement", true, "feasible")
 		}
-		ps.feasible = append(ps.feasible, pl)
+		out.feasible = append(out.feasible, pl)
 	}
 	if !met && fastest.c != nil {
-		ps.total++
-		ps.rejected.add(c, KindDeadline, 1, []policy.Finding{ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
+		out.total++
+		out.rejected = append(out.rejected, rejected{c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
 			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
 			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours())})
 	}

@@ -67,9 +67,8 @@ func (s *tableSession) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *cat
 // sixND estimates 6 × parameters × tokens FLOPs at a fixed utilisation and
 // 16 bytes of training state per parameter.
 type sixND struct {
-	mfu   float64
-	fail  string // accelerator id whose estimate fails
-	calls int
+	mfu  float64
+	fail string // accelerator id whose estimate fails
 }
 
 func (e *sixND) TrainingFLOPs(j *catalog.TrainingJobSpec) float64 {
@@ -84,7 +83,6 @@ func (e *sixND) MinCount(j *catalog.TrainingJobSpec, acc *catalog.Accelerator) i
 }
 
 func (e *sixND) Estimate(in estimate.Input) (estimate.Result, error) {
-	e.calls++
 	if in.Accelerator.ID == e.fail {
 		return estimate.Result{}, fmt.Errorf("no bf16TFLOPS for %s", in.Accelerator.ID)
 	}

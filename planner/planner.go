@@ -3,7 +3,9 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -246,10 +248,83 @@ func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
 
 // plan runs the stages and assembles the Plan.
 func (ps *pass) plan() *Plan {
-	for _, c := range ps.candidates() {
-		ps.consider(c)
+	cands := ps.candidates()                        // 1. every (site, pool) not excluded
+	pools := ps.checkPools(cands)                   // 2. constraint, law, memory, capacity
+	ps.estimateCounts(pools)                        // 3. each count: estimate, deadline, budget
+	rank(ps.feasible, ps.spec.ObjectiveOrDefault()) // 4. objective, Pareto front
+	return ps.assemble()                            // 5. placements, rejections, summary
+}
+
+// checkPools runs the pool-level feasibility chain on every candidate and
+// returns those that pass, with their data moves priced. It runs on one
+// goroutine because the law session is not shared between goroutines.
+func (ps *pass) checkPools(cands []*candidate) []*candidate {
+	var out []*candidate
+	for _, c := range cands {
+		if ps.checkPool(c) {
+			ps.dataMoves(c)
+			out = append(out, c)
+		}
 	}
-	rank(ps.feasible, ps.spec.ObjectiveOrDefault())
+	return out
+}
+
+// checkPool takes one (site, pool) through the feasibility chain, stopping
+// at the first rejection.
+func (ps *pass) checkPool(c *candidate) bool {
+	for _, chk := range poolChecks {
+		o := chk.check(ps, c)
+		ps.step(c, 0, string(chk.kind), o.reject == nil, o.detail, append(o.reject, o.notes...))
+		if o.reject != nil {
+			ps.total++
+			ps.rejected.add(c, chk.kind, 1, o.reject)
+			return false
+		}
+	}
+	return true
+}
+
+// estimateCounts runs the count stage over the surviving pools, split into
+// contiguous runs across the CPUs, and merges the results in order.
+func (ps *pass) estimateCounts(pools []*candidate) {
+	workers := runtime.GOMAXPROCS(0)
+	if per := 64; len(pools) < workers*per {
+		workers = (len(pools) + per - 1) / per
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	sinks := make([]sink, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*len(pools)/workers, (w+1)*len(pools)/workers
+		wg.Add(1)
+		go func(out *sink, run []*candidate) {
+			defer wg.Done()
+			for _, c := range run {
+				ps.considerCounts(c, out)
+			}
+		}(&sinks[w], pools[lo:hi])
+	}
+	wg.Wait()
+	for i := range sinks {
+		s := &sinks[i]
+		ps.feasible = append(ps.feasible, s.feasible...)
+		ps.total += s.total
+		for _, r := range s.rejected {
+			ps.rejected.add(r.c, r.kind, 1, []policy.Finding{r.finding})
+		}
+		if ps.trace != nil {
+			ps.trace.Steps = append(ps.trace.Steps, s.steps...)
+		}
+	}
+	if ps.trace != nil {
+		sort.SliceStable(ps.trace.Steps, func(i, j int) bool { return ps.trace.Steps[i].Pool < ps.trace.Steps[j].Pool })
+	}
+}
+
+// assemble builds the Plan from the ranked options and the rejections.
+func (ps *pass) assemble() *Plan {
 	placements := choose(ps.feasible)
 	rej, byKind, byRule := ps.rejected.list()
 	return &Plan{
@@ -268,21 +343,4 @@ func (ps *pass) plan() *Plan {
 		Explain: ps.trace,
 		All:     points(ps.feasible),
 	}
-}
-
-// consider takes one (site, pool) through feasibility, the count ladder,
-// estimates and the per-count checks.
-func (ps *pass) consider(c *candidate) {
-	for _, chk := range poolChecks {
-		o := chk.check(ps, c)
-		if ps.tracing(c) {
-			ps.step(c, 0, string(chk.kind), o.reject == nil, o.detail, append(o.reject, o.notes...))
-		}
-		if o.reject != nil {
-			ps.total++
-			ps.rejected.add(c, chk.kind, 1, o.reject)
-			return
-		}
-	}
-	ps.considerCounts(c)
 }
