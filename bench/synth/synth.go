@@ -75,7 +75,7 @@ func Job() *catalog.Set {
 			Model:  catalog.Model{Parameters: 7.6e9, Layers: 28, HiddenSize: 3584, SequenceLength: 4096},
 			Method: catalog.MethodFullFinetune, Tokens: 2e10, Precision: "bf16", Objective: "cost",
 			Deadline: catalog.Duration(14 * 24 * 3600 * 1e9), BudgetUSD: 250000,
-			Release:  catalog.Release{Markets: []string{"EU", "CN"}, OpenWeights: true}}}
+			Release: catalog.Release{Markets: []string{"EU", "CN"}, OpenWeights: true}}}
 	return &catalog.Set{Organizations: []*catalog.Organization{org}, Datasets: []*catalog.Dataset{ds}, Jobs: []*catalog.TrainingJob{job}}
 }
 
