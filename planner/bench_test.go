@@ -29,3 +29,23 @@ func BenchmarkMakeSynthetic(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMakeRealEstimator is BenchmarkMakeSynthetic with the estimate
+// package in place of the 6ND estimator.
+func BenchmarkMakeRealEstimator(b *testing.B) {
+	for _, n := range []int{2000} {
+		w, err := synth.World(n, 4, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+			opts := Options{AsOf: catalog.MustDate("2026-01-01"), Rules: &tableLaw{}}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := Make(w, w.Jobs[0], opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

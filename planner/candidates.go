@@ -15,8 +15,10 @@ type candidate struct {
 
 	// Filled in by the feasibility chain.
 	decision policy.Decision
-	need     int // smallest count: memory fit and minAccelerators
-	max      int // largest count: available and maxAccelerators
+	lawClass string // cached class()
+	counts   []int  // the ladder from need to max
+	need     int    // smallest count: memory fit and minAccelerators
+	max      int    // largest count: available and maxAccelerators
 
 	// Filled in by the estimate stage, the same for every count.
 	moves               []DataMove
@@ -26,14 +28,20 @@ type candidate struct {
 // candidates is the first stage: every pool of every site the caller did
 // not exclude, in site-name then pool order.
 func (ps *pass) candidates() []*candidate {
-	var out []*candidate
+	n := 0
+	for _, s := range ps.w.Sites {
+		n += len(s.Spec.Pools)
+	}
+	all := make([]candidate, 0, n) // one allocation; candidates point into it
+	out := make([]*candidate, 0, n)
 	for _, s := range ps.w.Sites {
 		if ps.exclude[s.Metadata.Name] {
 			continue
 		}
 		for i := range s.Spec.Pools {
 			pool := &s.Spec.Pools[i]
-			out = append(out, &candidate{site: s, index: i, pool: pool, acc: ps.w.Accelerators[pool.Accelerator]})
+			all = append(all, candidate{site: s, index: i, pool: pool, acc: ps.w.Accelerators[pool.Accelerator]})
+			out = append(out, &all[len(all)-1])
 		}
 	}
 	return out
@@ -63,6 +71,13 @@ func ladder(lo, hi int) []int {
 // class names the law class of a candidate: country, operator headquarters,
 // pool owner and accelerator.
 func (c *candidate) class() string {
+	if c.lawClass == "" {
+		c.lawClass = c.makeClass()
+	}
+	return c.lawClass
+}
+
+func (c *candidate) makeClass() string {
 	owner := c.pool.Owner
 	if owner == "" {
 		owner = catalog.OwnerOperator

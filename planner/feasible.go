@@ -126,7 +126,7 @@ func (ps *pass) minCountFor(acc *catalog.Accelerator) int {
 	if n, ok := ps.minCount[acc.ID]; ok {
 		return n
 	}
-	n := ps.est.MinCount(ps.spec, acc)
+	n := ps.est.MinCount(ps.estSpec, acc)
 	ps.minCount[acc.ID] = n
 	return n
 }
@@ -167,10 +167,11 @@ func (ps *pass) checkCapacity(c *candidate) outcome {
 		return fail(ps.finding(KindCapacity, CodeFree, siteSource(c, "available"),
 			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
 	}
+	c.counts = ladder(c.need, c.max)
 	if !ps.tracing(c) {
 		return outcome{}
 	}
-	return ok(fmt.Sprintf("%d free of %d; counts %s", c.pool.Available, c.pool.Count, joinInts(ladder(c.need, c.max))))
+	return ok(fmt.Sprintf("%d free of %d; counts %s", c.pool.Available, c.pool.Count, joinInts(c.counts)))
 }
 
 func joinInts(xs []int) string {
@@ -212,7 +213,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	var fastest option
 	met := false
 	tracing := ps.tracing(c)
-	for _, n := range ladder(c.need, c.max) {
+	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n)
 		if err != nil {
 			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)

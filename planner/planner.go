@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -25,6 +27,8 @@ type Options struct {
 	// Explain names a site whose whole story (every pool, count, check and
 	// rule) is recorded in Plan.Explain.
 	Explain string
+	// Points fills Plan.All with every feasible candidate, for plots.
+	Points bool
 }
 
 // DataMove is one dataset travelling to the chosen site.
@@ -113,7 +117,7 @@ type Plan struct {
 	Assumptions []string `json:"assumptions"`
 	// Explain is the whole story of Options.Explain's site.
 	Explain *Explanation `json:"explain,omitempty"`
-	// All is every feasible candidate, ranked, for plots; not printed.
+	// All is every feasible candidate, ranked, for plots (Options.Points); not printed.
 	All []Point `json:"-"`
 }
 
@@ -130,15 +134,35 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		return nil, err
 	}
 	spec := &job.Spec
-	pl := p.pass(spec.Constraints, opts.Explain).plan()
+	main := p.pass(spec.Constraints, opts.Explain)
+	main.wantPoints = opts.Points
+	pl := main.plan()
 	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
 		relaxed := spec.Constraints
 		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
 		free := p.pass(relaxed, "").plan()
 		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, free)
 	}
-	pl.Assumptions = p.assumptionList()
+	pl.Assumptions = append(p.assumptionList(), p.estimateAssumptions(pl)...)
 	return pl, nil
+}
+
+// estimateAssumptions are the estimator's stated assumptions for the
+// first placement (the planner asks for none while it estimates thousands).
+func (p *planner) estimateAssumptions(pl *Plan) []string {
+	if len(pl.Placements) == 0 {
+		return nil
+	}
+	b := pl.Placements[0]
+	r, err := p.est.Estimate(estimate.Input{Job: p.estSpec, Accelerator: p.w.Accelerators[b.Accelerator], Count: b.Count, PricePerHour: b.PricePerHour})
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(r.Assumptions))
+	for i, a := range r.Assumptions {
+		out[i] = "estimate of rank 1: " + a
+	}
+	return out
 }
 
 // planner holds what stays fixed across the passes of one Make call.
@@ -146,6 +170,7 @@ type planner struct {
 	w        *catalog.World
 	job      *catalog.TrainingJob
 	spec     *catalog.TrainingJobSpec
+	estSpec  *catalog.TrainingJobSpec // spec without the planner's own assumptions
 	asOf     catalog.Date
 	datasets []*catalog.Dataset
 	law      Session
@@ -171,7 +196,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		return nil, fmt.Errorf("%s: %s: spec.organization: no Organization named %q", job.Pos, res, job.Spec.Organization)
 	}
 	p := &planner{
-		w: w, job: job, spec: &job.Spec, asOf: opts.AsOf,
+		w: w, job: job, spec: &job.Spec, estSpec: estimatorSpec(&job.Spec), asOf: opts.AsOf,
 		est:         opts.Estimator,
 		exclude:     map[string]bool{},
 		decisions:   map[*catalog.Pool]policy.Decision{},
@@ -200,7 +225,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		Org:           org,
 		Job:           job,
 		Datasets:      p.datasets,
-		TrainingFLOPs: p.est.TrainingFLOPs(&job.Spec),
+		TrainingFLOPs: p.est.TrainingFLOPs(p.estSpec),
 		Countries:     w.Countries,
 	})
 	if err != nil {
@@ -225,12 +250,13 @@ func (p *planner) assumptionList() []string {
 // pass is one run of the pipeline under one set of constraints.
 type pass struct {
 	*planner
-	cons     catalog.Constraints
-	explain  string
-	trace    *Explanation
-	rejected *rejections
-	feasible []option
-	total    int // candidates considered
+	cons       catalog.Constraints
+	explain    string
+	wantPoints bool
+	trace      *Explanation
+	rejected   *rejections
+	feasible   []option
+	total      int // candidates considered
 }
 
 func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
@@ -301,12 +327,22 @@ func (ps *pass) estimateCounts(pools []*candidate) {
 		wg.Add(1)
 		go func(out *sink, run []*candidate) {
 			defer wg.Done()
+			n := 0
+			for _, c := range run {
+				n += len(c.counts)
+			}
+			out.feasible = make([]option, 0, n)
 			for _, c := range run {
 				ps.considerCounts(c, out)
 			}
 		}(&sinks[w], pools[lo:hi])
 	}
 	wg.Wait()
+	n := len(ps.feasible)
+	for i := range sinks {
+		n += len(sinks[i].feasible)
+	}
+	ps.feasible = slices.Grow(ps.feasible, n-len(ps.feasible))
 	for i := range sinks {
 		s := &sinks[i]
 		ps.feasible = append(ps.feasible, s.feasible...)
@@ -341,6 +377,6 @@ func (ps *pass) assemble() *Plan {
 			RejectedByRule: byRule,
 		},
 		Explain: ps.trace,
-		All:     points(ps.feasible),
+		All:     ps.points(),
 	}
 }

@@ -129,7 +129,7 @@ func TestRankByObjective(t *testing.T) {
 	}{{"cost", "cheap-slow"}, {"time", "fast-dear"}} {
 		t.Run(tc.objective, func(t *testing.T) {
 			w := testWorld(t, append(docs, job("  objective: "+tc.objective))...)
-			p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+			p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{Points: true})
 			if p.Placements[0].Site != tc.first {
 				t.Errorf("first = %s, want %s", p.Placements[0].Site, tc.first)
 			}
@@ -184,7 +184,7 @@ func TestMarkPareto(t *testing.T) {
 
 func TestChooseKeepsBestPerPoolAndFront(t *testing.T) {
 	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)), job())
-	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{Points: true})
 	// Linear scaling: every count costs the same, so the fastest ties on cost
 	// and wins; the others are dominated.
 	if len(p.All) != 6 {
@@ -441,5 +441,26 @@ func TestDeterministic(t *testing.T) {
 		} else if !bytes.Equal(first, buf.Bytes()) {
 			t.Fatalf("run %d differs from run 0", i)
 		}
+	}
+}
+
+func TestRealEstimatorWithPlannerAssumptions(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("nvidia-h100-sxm", 64, 64, 2)),
+		dataset("d", "", 1e12), job("  datasets: [d]", "  assumptions: {dataEgressPerGB: 0.5, mfu: 0.3}"))
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) == 0 {
+		t.Fatalf("no placement; rejected: %+v", p.Rejected)
+	}
+	if got := p.Placements[0].DataCostUSD; math.Abs(got-500) > 1e-6 {
+		t.Errorf("data cost = %g, want 500", got)
+	}
+	found := false
+	for _, a := range p.Assumptions {
+		if strings.HasPrefix(a, "estimate of rank 1:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("assumptions lack the estimator's: %q", p.Assumptions)
 	}
 }

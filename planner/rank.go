@@ -1,7 +1,8 @@
 package planner
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 )
 
 // Point is one feasible placement reduced to what a plot needs.
@@ -19,7 +20,15 @@ type Point struct {
 // site, accelerator, pool and count for determinism, and marks the Pareto
 // front of cost against time.
 func rank(opts []option, objective string) {
-	sort.Slice(opts, func(i, j int) bool { return better(&opts[i], &opts[j], objective) })
+	slices.SortFunc(opts, func(a, b option) int {
+		if better(&a, &b, objective) {
+			return -1
+		}
+		if better(&b, &a, objective) {
+			return 1
+		}
+		return 0
+	})
 	markPareto(opts)
 }
 
@@ -46,16 +55,16 @@ func better(a, b *option, objective string) bool {
 // markPareto sets pareto on every option that no other beats on both cost
 // and time (equal on both counts as not beaten).
 func markPareto(opts []option) {
-	idx := make([]int, len(opts))
+	idx := make([]int32, len(opts))
 	for i := range idx {
-		idx[i] = i
+		idx[i] = int32(i)
 	}
-	sort.SliceStable(idx, func(i, j int) bool {
-		a, b := &opts[idx[i]], &opts[idx[j]]
-		if a.cost != b.cost {
-			return a.cost < b.cost
+	slices.SortStableFunc(idx, func(i, j int32) int {
+		a, b := &opts[i], &opts[j]
+		if c := cmp.Compare(a.cost, b.cost); c != 0 {
+			return c
 		}
-		return a.hours < b.hours
+		return cmp.Compare(a.hours, b.hours)
 	})
 	bestHours, bestCost, any := 0.0, 0.0, false
 	for _, i := range idx {
@@ -74,20 +83,28 @@ func markPareto(opts []option) {
 // every option on the Pareto front, as placements ranked from 1.
 func choose(ranked []option) []Placement {
 	seen := map[*candidate]bool{}
-	out := []Placement{}
+	keep := make([]int32, 0, 64)
 	for i := range ranked {
 		o := &ranked[i]
 		if seen[o.c] && !o.pareto {
 			continue
 		}
 		seen[o.c] = true
-		out = append(out, o.placement(len(out)+1))
+		keep = append(keep, int32(i))
+	}
+	out := make([]Placement, len(keep))
+	for i, k := range keep {
+		out[i] = ranked[k].placement(i + 1)
 	}
 	return out
 }
 
-// points is every ranked option for plots.
-func points(ranked []option) []Point {
+// points is every ranked option for plots, when asked for.
+func (ps *pass) points() []Point {
+	if !ps.wantPoints {
+		return nil
+	}
+	ranked := ps.feasible
 	out := make([]Point, len(ranked))
 	for i := range ranked {
 		o := &ranked[i]
