@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
@@ -145,17 +147,48 @@ func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
 		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute}, nil
 }
 
-// placement is the public form of an option.
+// Printed numbers are rounded so that plans read well and stay byte-identical
+// across machines whose floating point differs in the last bits.
+func cents(x float64) float64      { return math.Round(x*100) / 100 }
+func hundredths(x float64) float64 { return math.Round(x*100) / 100 }
+
+// placement is the public form of an option, rounded to cents and
+// hundredths of an hour.
 func (o *option) placement(rank int) Placement {
 	c := o.c
+	moves := make([]DataMove, len(c.moves))
+	for i, m := range c.moves {
+		m.CostUSD, m.Hours = cents(m.CostUSD), hundredths(m.Hours)
+		moves[i] = m
+	}
 	return Placement{
 		Rank: rank, Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: o.count,
-		Hours: o.hours, ComputeHours: o.computeHours, TransferHours: c.moveHours,
-		AcceleratorHours: o.accHours,
-		CostUSD:          o.cost, ComputeCostUSD: o.computeCost, DataCostUSD: c.moveCost,
-		DataMoves:    nonNil(c.moves),
+		Hours: hundredths(o.hours), ComputeHours: hundredths(o.computeHours), TransferHours: hundredths(c.moveHours),
+		AcceleratorHours: hundredths(o.accHours),
+		CostUSD:          cents(o.cost), ComputeCostUSD: cents(o.computeCost), DataCostUSD: cents(c.moveCost),
+		DataMoves:    moves,
 		Obligations:  nonNil(c.decision.Obligations),
 		Advisories:   nonNil(c.decision.Advisories),
 		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(), Pareto: o.pareto,
 	}
+}
+
+// describeMoves is one line about a candidate's data moves for --explain.
+func describeMoves(c *candidate) string {
+	if len(c.moves) == 0 {
+		return "no data to move"
+	}
+	parts := make([]string, len(c.moves))
+	for i, m := range c.moves {
+		from := m.From
+		if m.FromSite != "" {
+			from = m.FromSite + " (" + m.From + ")"
+		}
+		basis := m.Basis
+		if basis == "" {
+			basis = "none needed"
+		}
+		parts[i] = fmt.Sprintf("%s: %s from %s to %s, %s, %s, basis %s", m.Dataset, bytesSI(m.Bytes), from, m.To, dollars(m.CostUSD), hours(m.Hours), basis)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -65,9 +65,9 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 		}
 		where := ""
 		if s.Count > 0 {
-			where = fmt.Sprintf("× %d ", s.Count)
+			where = "× " + thousands(s.Count)
 		}
-		fmt.Fprintf(&b, "    %s%-10s %-8s %s\n", where, s.Check, verdict, s.Detail)
+		fmt.Fprintf(&b, "    %-8s %-10s %-8s %s\n", where, s.Check, verdict, s.Detail)
 		for _, f := range s.Findings {
 			eff := string(f.Effect)
 			if eff == "" {

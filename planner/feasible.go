@@ -225,15 +225,15 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			return
 		}
 		if tracing {
-			out.step(c, n, "estimate", true, fmt.Sprintf("%.1f h (compute %.1f h + transfer %.1f h), $%.0f (compute $%.0f + data $%.0f)",
-				pl.hours, pl.computeHours, c.moveHours, pl.cost, pl.computeCost, c.moveCost))
+			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s)",
+				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost)))
 		}
 		if dl := ps.spec.Deadline; dl > 0 && pl.hours > dl.Hours() {
 			if fastest.c == nil || pl.hours < fastest.hours {
 				fastest = pl
 			}
 			if tracing {
-				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%.1f h is past the deadline of %.1f h", pl.hours, dl.Hours()))
+				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%s is past the deadline of %s", hours(pl.hours), hours(dl.Hours())))
 			}
 			continue
 		}

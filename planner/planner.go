@@ -96,9 +96,11 @@ type Summary struct {
 	RejectedByKind map[string]int `json:"rejectedByKind"`
 
 	// Feasible counts every feasible (site, pool, count); Placements keeps
-	// the best count of each pool and the Pareto front.
-	Feasible  int    `json:"feasible"`
-	Objective string `json:"objective"`
+	// the best count of each pool. ParetoFront counts the feasible
+	// candidates no other beats on both cost and time.
+	Feasible    int    `json:"feasible"`
+	ParetoFront int    `json:"paretoFront"`
+	Objective   string `json:"objective"`
 	// RejectedByRule counts law-rejected candidates by denying rule.
 	RejectedByRule map[string]int `json:"rejectedByRule"`
 	// CostOfSovereignty is set when the job limits countries or accelerators.
@@ -147,6 +149,9 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	return pl, nil
 }
 
+// estimatePrefix begins each of the estimator's assumptions in Plan.Assumptions.
+const estimatePrefix = "estimate of rank 1: "
+
 // estimateAssumptions are the estimator's stated assumptions for the
 // first placement (the planner asks for none while it estimates thousands).
 func (p *planner) estimateAssumptions(pl *Plan) []string {
@@ -160,7 +165,7 @@ func (p *planner) estimateAssumptions(pl *Plan) []string {
 	}
 	out := make([]string, len(r.Assumptions))
 	for i, a := range r.Assumptions {
-		out[i] = "estimate of rank 1: " + a
+		out[i] = estimatePrefix + a
 	}
 	return out
 }
@@ -289,6 +294,9 @@ func (ps *pass) checkPools(cands []*candidate) []*candidate {
 	for _, c := range cands {
 		if ps.checkPool(c) {
 			ps.dataMoves(c)
+			if ps.tracing(c) {
+				ps.step(c, 0, "data", true, describeMoves(c), nil)
+			}
 			out = append(out, c)
 		}
 	}
@@ -372,6 +380,7 @@ func (ps *pass) assemble() *Plan {
 			Candidates:     ps.total,
 			Placements:     len(placements),
 			Feasible:       len(ps.feasible),
+			ParetoFront:    paretoCount(ps.feasible),
 			Objective:      ps.spec.ObjectiveOrDefault(),
 			RejectedByKind: byKind,
 			RejectedByRule: byRule,

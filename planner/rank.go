@@ -79,14 +79,16 @@ func markPareto(opts []option) {
 	}
 }
 
-// choose keeps, from the ranked options, the best count of each pool and
-// every option on the Pareto front, as placements ranked from 1.
+// choose keeps, from the ranked options, the best count of each pool by
+// the objective, as placements ranked from 1; a placement is marked Pareto
+// when its option is on the front of all counts. Other counts stay in
+// Plan.All for plots.
 func choose(ranked []option) []Placement {
 	seen := map[*candidate]bool{}
 	keep := make([]int32, 0, 64)
 	for i := range ranked {
 		o := &ranked[i]
-		if seen[o.c] && !o.pareto {
+		if seen[o.c] {
 			continue
 		}
 		seen[o.c] = true
@@ -111,4 +113,14 @@ func (ps *pass) points() []Point {
 		out[i] = Point{Site: o.c.site.Metadata.Name, Accelerator: o.c.pool.Accelerator, Count: o.count, CostUSD: o.cost, Hours: o.hours, Pareto: o.pareto}
 	}
 	return out
+}
+
+func paretoCount(opts []option) int {
+	n := 0
+	for i := range opts {
+		if opts[i].pareto {
+			n++
+		}
+	}
+	return n
 }

@@ -36,7 +36,8 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 		if n < len(p.Placements) {
 			fmt.Fprintf(&b, "… %d more placements (--top, -o json)\n", len(p.Placements)-n)
 		}
-		b.WriteString("* on the Pareto front of cost against time\n")
+		fmt.Fprintf(&b, "* on the Pareto front of cost against time (%s of %s feasible candidates are)\n",
+			thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
 	}
 	b.WriteString("\n")
 	b.WriteString(Histogram(p))
@@ -44,7 +45,7 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 	if s := p.Summary.CostOfSovereignty; s != nil {
 		b.WriteString(sovereigntyLine(s))
 	}
-	if adv := advisories(p); len(adv) > 0 {
+	if adv := advisories(p, top); len(adv) > 0 {
 		b.WriteString("\nAdvisories:\n")
 		for _, a := range adv {
 			fmt.Fprintf(&b, "  %s\n", a)
@@ -52,8 +53,16 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 	}
 	if len(p.Assumptions) > 0 {
 		b.WriteString("\nAssumptions:\n")
+		est := 0
 		for _, a := range p.Assumptions {
+			if strings.HasPrefix(a, estimatePrefix) {
+				est++
+				continue
+			}
 			fmt.Fprintf(&b, "  %s\n", a)
+		}
+		if est > 0 {
+			fmt.Fprintf(&b, "  the estimate of rank 1 rests on %d stated assumptions (-o json lists them)\n", est)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -102,29 +111,38 @@ func Histogram(p *Plan) string {
 func sovereigntyLine(s *Sovereignty) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Cost of sovereignty (%s): ", strings.Join(s.Constraints, ", "))
+	choice := func(c *Choice) string {
+		return fmt.Sprintf("%s (%s) %s × %s, %s, %s", c.Site, c.Country, c.Accelerator, thousands(c.Count), hours(c.Hours), dollars(c.CostUSD))
+	}
 	switch {
 	case s.With == nil && s.Without == nil:
-		b.WriteString("no lawful placement with or without the constraints\n")
+		b.WriteString("no lawful placement with or without them\n")
 	case s.With == nil:
-		fmt.Fprintf(&b, "none with the constraints; without them %s (%s) %s × %s, %s, %s\n",
-			s.Without.Site, s.Without.Country, s.Without.Accelerator, thousands(s.Without.Count), hours(s.Without.Hours), dollars(s.Without.CostUSD))
+		fmt.Fprintf(&b, "no placement with them; best without them %s\n", choice(s.Without))
 	case s.Without == nil:
-		b.WriteString("no lawful placement without the constraints to compare\n")
+		b.WriteString("no lawful placement without them to compare\n")
 	default:
-		fmt.Fprintf(&b, "%s more and %s longer than the best without them, %s (%s) %s × %s at %s in %s\n",
-			signedDollars(*s.ExtraCostUSD), signedHours(*s.ExtraHours),
-			s.Without.Site, s.Without.Country, s.Without.Accelerator, thousands(s.Without.Count), dollars(s.Without.CostUSD), hours(s.Without.Hours))
+		fmt.Fprintf(&b, "%s and %s against the best without them, %s\n",
+			signedDollars(*s.ExtraCostUSD), signedHours(*s.ExtraHours), choice(s.Without))
 	}
 	return b.String()
 }
 
 // advisories lists each distinct advisory of the shown placements once.
-func advisories(p *Plan) []string {
+func advisories(p *Plan, top int) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, pl := range p.Placements {
+	shown := p.Placements
+	if top > 0 && top < len(shown) {
+		shown = shown[:top]
+	}
+	for _, pl := range shown {
 		for _, a := range pl.Advisories {
-			line := fmt.Sprintf("%s: %s (%s)", a.Rule, a.Message, a.Source)
+			msg := strings.TrimPrefix(a.Message, a.Rule+": ")
+			line := a.Rule + ": " + msg
+			if a.Source != "" && !strings.Contains(msg, a.Source) {
+				line += " (" + a.Source + ")"
+			}
 			if !seen[line] {
 				seen[line] = true
 				out = append(out, line)
@@ -178,7 +196,7 @@ func signedHours(h float64) string {
 	if h < 0 {
 		return "-" + hours(-h)
 	}
-	return hours(h)
+	return "+" + hours(h)
 }
 
 func dollars(x float64) string { return "$" + thousands(int(x+0.5)) }
@@ -187,7 +205,7 @@ func signedDollars(x float64) string {
 	if x < 0 {
 		return "-" + dollars(-x)
 	}
-	return dollars(x)
+	return "+" + dollars(x)
 }
 
 // thousands writes n with comma separators: 8214 → "8,214".

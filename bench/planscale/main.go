@@ -1,0 +1,82 @@
+// Command planscale measures how plan time grows with the size of the
+// world: it generates synthetic worlds of 4-pool sites (100, 1,000 and
+// 10,000 by default), plans one job against each with the built-in rules
+// and the real estimator, and prints the median time side by side.
+//
+//	go run ./bench/planscale [-sites 100,1000,10000] [-runs 5] [-pools 4]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"meridian.dev/meridian/bench/synth"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+)
+
+func main() {
+	sitesFlag := flag.String("sites", "100,1000,10000", "comma-separated world sizes in sites")
+	runs := flag.Int("runs", 5, "plans per size; the median is printed")
+	pools := flag.Int("pools", 4, "pools per site")
+	flag.Parse()
+	if err := run(*sitesFlag, *runs, *pools); err != nil {
+		fmt.Fprintln(os.Stderr, "planscale:", err)
+		os.Exit(1)
+	}
+}
+
+func run(sizes string, runs, pools int) error {
+	if runs < 1 {
+		return fmt.Errorf("-runs %d: want 1 or more", runs)
+	}
+	eng, err := policy.Builtin()
+	if err != nil {
+		return err
+	}
+	law := planner.LawFunc(func(q policy.Query) (planner.Session, error) {
+		s, err := eng.Session(q)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "sites\tpools\tcandidates\tfeasible\tmedian ms\tµs per site\t\n")
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-sites: %q is not a positive number", f)
+		}
+		w, err := synth.World(n, pools, 1)
+		if err != nil {
+			return err
+		}
+		opts := planner.Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law}
+		var times []time.Duration
+		var p *planner.Plan
+		for i := 0; i < runs; i++ {
+			runtime.GC()
+			start := time.Now()
+			p, err = planner.Make(w, w.Jobs[0], opts)
+			if err != nil {
+				return err
+			}
+			times = append(times, time.Since(start))
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		med := times[len(times)/2]
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.1f\t\n", n, n*pools, p.Summary.Candidates, p.Summary.Feasible,
+			float64(med.Microseconds())/1000, float64(med.Microseconds())/float64(n))
+	}
+	fmt.Fprintf(tw, "\nGOMAXPROCS=%d\t\t\t\t\t\t\n", runtime.GOMAXPROCS(0))
+	return tw.Flush()
+}
