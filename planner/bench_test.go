@@ -49,3 +49,25 @@ func BenchmarkMakeRealEstimator(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMakeBuiltinRules is the target: one job against 2,000
+// synthetic sites of 4 pools with every built-in rule and the real
+// estimator.
+func BenchmarkMakeBuiltinRules(b *testing.B) {
+	law := builtinLaw(b)
+	for _, n := range []int{2000} {
+		w, err := synth.World(n, 4, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+			opts := Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := Make(w, w.Jobs[0], opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

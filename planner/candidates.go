@@ -8,6 +8,7 @@ import (
 // candidate is one (site, pool) pair; its counts come from ladder once the
 // pool-level checks pass.
 type candidate struct {
+	seq   int // position in candidates(), for merging in order
 	site  *catalog.Site
 	index int // in site.Spec.Pools
 	pool  *catalog.Pool
@@ -40,7 +41,7 @@ func (ps *pass) candidates() []*candidate {
 		}
 		for i := range s.Spec.Pools {
 			pool := &s.Spec.Pools[i]
-			all = append(all, candidate{site: s, index: i, pool: pool, acc: ps.w.Accelerators[pool.Accelerator]})
+			all = append(all, candidate{seq: len(all), site: s, index: i, pool: pool, acc: ps.w.Accelerators[pool.Accelerator]})
 			out = append(out, &all[len(all)-1])
 		}
 	}

@@ -26,14 +26,17 @@ func fail(f ...policy.Finding) outcome { return outcome{reject: f, detail: f[0].
 // rejection, so the cheapest and the job's own choices come first.
 type poolCheck struct {
 	kind  Kind
-	check func(*pass, *candidate) outcome
+	check func(*worker, *candidate) outcome
 }
 
+// poolChecks is the chain. Memory comes before law because a chip too
+// small for the model makes the law moot; law comes before capacity
+// because "unlawful" (never) says more than "full" (not now).
 var poolChecks = []poolCheck{
-	{KindConstraint, (*pass).checkConstraints},
-	{KindLaw, (*pass).checkLaw},
-	{KindMemory, (*pass).checkMemory},
-	{KindCapacity, (*pass).checkCapacity},
+	{KindConstraint, (*worker).checkConstraints},
+	{KindMemory, (*worker).checkMemory},
+	{KindLaw, (*worker).checkLaw},
+	{KindCapacity, (*worker).checkCapacity},
 }
 
 func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
@@ -49,7 +52,7 @@ func siteSource(c *candidate, field string) string {
 }
 
 // checkConstraints applies the job's own site, country and accelerator lists.
-func (ps *pass) checkConstraints(c *candidate) outcome {
+func (ps *worker) checkConstraints(c *candidate) outcome {
 	name, cc := c.site.Metadata.Name, c.site.Spec.Country
 	var f []policy.Finding
 	if !ps.cons.Sites.Permits(name) {
@@ -93,15 +96,15 @@ func countryPermits(ad catalog.AllowDeny, iso string, c *catalog.Country) bool {
 
 // checkLaw asks the law session once per pool across passes; the session
 // caches by class, so identical sites cost one evaluation. A denial without a stated reason still denies.
-func (ps *pass) checkLaw(c *candidate) outcome {
+func (ps *worker) checkLaw(c *candidate) outcome {
 	if c.acc == nil {
 		return fail(ps.finding(KindLaw, CodeLawUndecided, siteSource(c, "accelerator"),
 			"accelerator %s is unknown, so the law cannot be evaluated", c.pool.Accelerator))
 	}
-	d, done := ps.decisions[c.pool]
+	d, done := ps.decisions[c.pool] // read-only while workers run
 	if !done {
-		d = ps.law.Evaluate(c.site, c.pool, c.acc)
-		ps.decisions[c.pool] = d
+		d = ps.sess.Evaluate(c.site, c.pool, c.acc)
+		ps.out.decided = append(ps.out.decided, c)
 	}
 	c.decision = d
 	var notes []policy.Finding
@@ -121,22 +124,32 @@ func (ps *pass) checkLaw(c *candidate) outcome {
 	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
 }
 
-// minCountFor caches the estimator's memory answer per accelerator.
-func (ps *pass) minCountFor(acc *catalog.Accelerator) int {
-	if n, ok := ps.minCount[acc.ID]; ok {
-		return n
+// minCountFor is the estimator's memory answer per accelerator, computed
+// before the workers start (prepareMinCounts).
+func (ps *pass) minCountFor(acc *catalog.Accelerator) int { return ps.minCount[acc.ID] }
+
+// prepareMinCounts asks the estimator once per accelerator in cands.
+func (ps *pass) prepareMinCounts(cands []*candidate) {
+	for _, c := range cands {
+		if c.acc == nil {
+			continue
+		}
+		if _, ok := ps.minCount[c.acc.ID]; !ok {
+			ps.minCount[c.acc.ID] = ps.est.MinCount(ps.estSpec, c.acc)
+		}
 	}
-	n := ps.est.MinCount(ps.estSpec, acc)
-	ps.minCount[acc.ID] = n
-	return n
 }
 
 // checkMemory rejects a pool whose accelerators cannot hold the job even
 // all together (or as many as the job allows).
-func (ps *pass) checkMemory(c *candidate) outcome {
+func (ps *worker) checkMemory(c *candidate) outcome {
 	limit, why := c.pool.Count, "installed"
 	if m := ps.cons.MaxAccelerators; m > 0 && m < limit {
 		limit, why = m, "the job's maxAccelerators"
+	}
+	if c.acc == nil {
+		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "accelerator"),
+			"accelerator %s is unknown, so its memory is unknown", c.pool.Accelerator))
 	}
 	n := ps.minCountFor(c.acc)
 	if n <= 0 || n > limit {
@@ -158,7 +171,7 @@ func (ps *pass) checkMemory(c *candidate) outcome {
 }
 
 // checkCapacity rejects a pool without enough free accelerators now.
-func (ps *pass) checkCapacity(c *candidate) outcome {
+func (ps *worker) checkCapacity(c *candidate) outcome {
 	c.max = c.pool.Available
 	if m := ps.cons.MaxAccelerators; m > 0 && m < c.max {
 		c.max = m
@@ -186,21 +199,28 @@ func joinInts(xs []int) string {
 // worker fills its own; they are merged in candidate order, so the plan
 // does not depend on scheduling.
 type sink struct {
+	passed   []*candidate // pools through the pool checks
+	decided  []*candidate // pools the law session evaluated
 	feasible []option
 	rejected []rejected
 	total    int
 	steps    []Step
 }
 
-// rejected is one rejection found by the count stage, recorded later.
+// rejected is one rejection found by a worker, recorded at the merge.
 type rejected struct {
-	c       *candidate
-	kind    Kind
-	finding policy.Finding
+	c        *candidate
+	kind     Kind
+	findings []policy.Finding
 }
 
-func (s *sink) step(c *candidate, count int, check string, passed bool, detail string) {
-	s.steps = append(s.steps, Step{Pool: c.index, Accelerator: c.pool.Accelerator, Count: count, Check: check, Passed: passed, Detail: detail})
+func (s *sink) reject(c *candidate, kind Kind, f ...policy.Finding) {
+	s.total++
+	s.rejected = append(s.rejected, rejected{c, kind, f})
+}
+
+func (s *sink) step(c *candidate, count int, check string, passed bool, detail string, findings ...policy.Finding) {
+	s.steps = append(s.steps, Step{Pool: c.index, Accelerator: c.pool.Accelerator, Count: count, Check: check, Passed: passed, Detail: detail, Findings: findings})
 }
 
 // considerCounts estimates each count of the ladder and applies the
@@ -220,8 +240,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			if tracing {
 				out.step(c, n, "estimate", false, f.Message)
 			}
-			out.total++
-			out.rejected = append(out.rejected, rejected{c, KindCapacity, f})
+			out.reject(c, KindCapacity, f)
 			return
 		}
 		if tracing {
@@ -238,25 +257,24 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			continue
 		}
 		met = true
-		out.total++
 		if b := ps.spec.BudgetUSD; b > 0 && pl.cost > b {
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
 				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.cost, b)
 			if tracing {
 				out.step(c, n, string(KindBudget), false, f.Message)
 			}
-			out.rejected = append(out.rejected, rejected{c, KindBudget, f})
+			out.reject(c, KindBudget, f)
 			continue
 		}
+		out.total++
 		if tracing {
 			out.step(c, n, "placement", true, "feasible")
 		}
 		out.feasible = append(out.feasible, pl)
 	}
 	if !met && fastest.c != nil {
-		out.total++
-		out.rejected = append(out.rejected, rejected{c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
+		out.reject(c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
 			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
-			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours())})
+			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours()))
 	}
 }

@@ -5,7 +5,7 @@ import "fmt"
 // Kind says which check rejected a candidate (SCHEMA.md plan -o json).
 type Kind string
 
-// Rejection kinds, in the order the feasibility chain checks them.
+// Rejection kinds.
 const (
 	KindConstraint Kind = "constraint" // the job's own countries, accelerators, sites or counts
 	KindLaw        Kind = "law"        // a rule denies the placement on the plan's date
@@ -15,7 +15,8 @@ const (
 	KindBudget     Kind = "budget"     // dearer than the job's budget
 )
 
-// Kinds lists every kind in checking order.
+// Kinds lists every kind in the order plans print them: the job's own
+// choices, then law, then what may change.
 var Kinds = []Kind{KindConstraint, KindLaw, KindMemory, KindCapacity, KindDeadline, KindBudget}
 
 // Resolution says whether a rejection may go away without changing the law.

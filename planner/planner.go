@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sort"
-	"sync"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
@@ -178,7 +176,7 @@ type planner struct {
 	estSpec  *catalog.TrainingJobSpec // spec without the planner's own assumptions
 	asOf     catalog.Date
 	datasets []*catalog.Dataset
-	law      Session
+	sessions []Session // one per worker
 	est      Estimator
 	exclude  map[string]bool
 
@@ -225,21 +223,26 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	if opts.Explain != "" && w.Site(opts.Explain) == nil {
 		return nil, fmt.Errorf("explain: no site named %q", opts.Explain)
 	}
-	sess, err := opts.Rules.Session(policy.Query{
+	q := policy.Query{
 		AsOf:          opts.AsOf,
 		Org:           org,
 		Job:           job,
 		Datasets:      p.datasets,
 		TrainingFLOPs: p.est.TrainingFLOPs(p.estSpec),
 		Countries:     w.Countries,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("planner: open law session: %w", err)
 	}
-	if sess == nil {
-		return nil, errors.New("planner: law engine returned no session")
+	// One session per worker: a session caches by class and is not shared
+	// between goroutines.
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		sess, err := opts.Rules.Session(q)
+		if err != nil {
+			return nil, fmt.Errorf("planner: open law session: %w", err)
+		}
+		if sess == nil {
+			return nil, errors.New("planner: law engine returned no session")
+		}
+		p.sessions = append(p.sessions, sess)
 	}
-	p.law = sess
 	return p, nil
 }
 
@@ -284,87 +287,6 @@ func (ps *pass) plan() *Plan {
 	ps.estimateCounts(pools)                        // 3. each count: estimate, deadline, budget
 	rank(ps.feasible, ps.spec.ObjectiveOrDefault()) // 4. objective, Pareto front
 	return ps.assemble()                            // 5. placements, rejections, summary
-}
-
-// checkPools runs the pool-level feasibility chain on every candidate and
-// returns those that pass, with their data moves priced. It runs on one
-// goroutine because the law session is not shared between goroutines.
-func (ps *pass) checkPools(cands []*candidate) []*candidate {
-	var out []*candidate
-	for _, c := range cands {
-		if ps.checkPool(c) {
-			ps.dataMoves(c)
-			if ps.tracing(c) {
-				ps.step(c, 0, "data", true, describeMoves(c), nil)
-			}
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// checkPool takes one (site, pool) through the feasibility chain, stopping
-// at the first rejection.
-func (ps *pass) checkPool(c *candidate) bool {
-	for _, chk := range poolChecks {
-		o := chk.check(ps, c)
-		ps.step(c, 0, string(chk.kind), o.reject == nil, o.detail, append(o.reject, o.notes...))
-		if o.reject != nil {
-			ps.total++
-			ps.rejected.add(c, chk.kind, 1, o.reject)
-			return false
-		}
-	}
-	return true
-}
-
-// estimateCounts runs the count stage over the surviving pools, split into
-// contiguous runs across the CPUs, and merges the results in order.
-func (ps *pass) estimateCounts(pools []*candidate) {
-	workers := runtime.GOMAXPROCS(0)
-	if per := 64; len(pools) < workers*per {
-		workers = (len(pools) + per - 1) / per
-	}
-	if workers < 1 {
-		workers = 1
-	}
-	sinks := make([]sink, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*len(pools)/workers, (w+1)*len(pools)/workers
-		wg.Add(1)
-		go func(out *sink, run []*candidate) {
-			defer wg.Done()
-			n := 0
-			for _, c := range run {
-				n += len(c.counts)
-			}
-			out.feasible = make([]option, 0, n)
-			for _, c := range run {
-				ps.considerCounts(c, out)
-			}
-		}(&sinks[w], pools[lo:hi])
-	}
-	wg.Wait()
-	n := len(ps.feasible)
-	for i := range sinks {
-		n += len(sinks[i].feasible)
-	}
-	ps.feasible = slices.Grow(ps.feasible, n-len(ps.feasible))
-	for i := range sinks {
-		s := &sinks[i]
-		ps.feasible = append(ps.feasible, s.feasible...)
-		ps.total += s.total
-		for _, r := range s.rejected {
-			ps.rejected.add(r.c, r.kind, 1, []policy.Finding{r.finding})
-		}
-		if ps.trace != nil {
-			ps.trace.Steps = append(ps.trace.Steps, s.steps...)
-		}
-	}
-	if ps.trace != nil {
-		sort.SliceStable(ps.trace.Steps, func(i, j int) bool { return ps.trace.Steps[i].Pool < ps.trace.Steps[j].Pool })
-	}
 }
 
 // assemble builds the Plan from the ranked options and the rejections.

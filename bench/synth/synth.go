@@ -13,7 +13,11 @@ import (
 )
 
 // Sites returns n sites of pools pools each, deterministic for a seed,
-// drawing accelerators and countries from w (data-centre accelerators only).
+// drawing accelerators and countries from w (data-centre accelerators
+// only). Like the real world, sites belong to a limited set of operators
+// (60), each headquartered in one country and building mostly at home, and
+// most pools hold one of a few popular chips, so many pools share a law
+// class.
 func Sites(w *catalog.World, n, pools int, seed int64) []*catalog.Site {
 	r := rand.New(rand.NewSource(seed))
 	var accs []string
@@ -22,22 +26,44 @@ func Sites(w *catalog.World, n, pools int, seed int64) []*catalog.Site {
 			accs = append(accs, id)
 		}
 	}
+	var popular []string
+	for _, id := range []string{"nvidia-h100-sxm", "nvidia-h200", "nvidia-b200", "nvidia-a100-80gb", "nvidia-gb200", "amd-mi300x"} {
+		if w.Accelerators[id] != nil {
+			popular = append(popular, id)
+		}
+	}
+	if len(popular) == 0 {
+		popular = accs
+	}
 	countries := w.CountryCodes()
 	sort.Strings(countries)
+	type operator struct{ name, hq string }
+	ops := make([]operator, 60)
+	for i := range ops {
+		ops[i] = operator{fmt.Sprintf("operator-%02d", i), countries[r.Intn(len(countries))]}
+	}
 	out := make([]*catalog.Site, n)
 	for i := range out {
-		cc := countries[r.Intn(len(countries))]
+		op := ops[r.Intn(len(ops))]
+		cc := op.hq
+		if r.Intn(10) < 4 { // 40 % of sites abroad
+			cc = countries[r.Intn(len(countries))]
+		}
 		s := &catalog.Site{APIVersion: catalog.APIVersion, Kind: catalog.KindSite}
 		s.Metadata.Name = fmt.Sprintf("syn-%s-%05d", lower(cc), i)
 		s.Spec.Country = cc
-		s.Spec.Operator = catalog.Operator{Name: fmt.Sprintf("operator-%d", r.Intn(50)), Headquarters: countries[r.Intn(len(countries))]}
+		s.Spec.Operator = catalog.Operator{Name: op.name, Headquarters: op.hq}
 		s.Spec.Network = catalog.Network{EgressPerGB: 0.02 + 0.1*r.Float64(), Gbps: []float64{10, 40, 100, 400}[r.Intn(4)]}
 		s.Spec.Backend.Type = catalog.BackendLocal
 		s.Spec.Source = "synthetic benchmark site"
 		for p := 0; p < pools; p++ {
 			count := 64 << r.Intn(7) // 64 … 4,096
+			acc := popular[r.Intn(len(popular))]
+			if r.Intn(10) < 2 { // 20 % of pools hold any other chip
+				acc = accs[r.Intn(len(accs))]
+			}
 			s.Spec.Pools = append(s.Spec.Pools, catalog.Pool{
-				Accelerator:  accs[r.Intn(len(accs))],
+				Accelerator:  acc,
 				Count:        count,
 				Available:    r.Intn(count + 1),
 				PricePerHour: 0.5 + 4*r.Float64(),
