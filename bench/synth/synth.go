@@ -85,6 +85,33 @@ func lower(s string) string {
 	return string(b)
 }
 
+// Jobs names the synthetic jobs: "cn" (Job) and "us" (JobUS).
+var Jobs = []string{"cn", "us"}
+
+// JobNamed returns the synthetic job called name, or nil.
+func JobNamed(name string) *catalog.Set {
+	switch name {
+	case "cn":
+		return Job()
+	case "us":
+		return JobUS()
+	}
+	return nil
+}
+
+// JobUS returns a US lab fine-tuning a 7.6B model on public data: little
+// law bites, so nearly every pool is estimated at every count.
+func JobUS() *catalog.Set {
+	set := Job()
+	set.Organizations[0].Spec.Headquarters = "US"
+	set.Datasets[0].Spec.Origin = "US"
+	set.Datasets[0].Spec.Classification = catalog.ClassPublic
+	set.Datasets[0].Spec.Subjects = 0
+	set.Datasets[0].Spec.TransferBases = nil
+	set.Jobs[0].Spec.Release.Markets = []string{"US"}
+	return set
+}
+
 // Job returns a China-headquartered lab fine-tuning a 7.6B model on
 // personal data held in China, the case that exercises export-control and
 // data-export rules together.
@@ -108,6 +135,11 @@ func Job() *catalog.Set {
 // World is the built-in catalog with its sites replaced by n synthetic
 // ones and the Job resources added.
 func World(n, pools int, seed int64) (*catalog.World, error) {
+	return WorldWith(n, pools, seed, Job())
+}
+
+// WorldWith is World with the given job resources.
+func WorldWith(n, pools int, seed int64, job *catalog.Set) (*catalog.World, error) {
 	w, err := catalog.Builtin()
 	if err != nil {
 		return nil, err
@@ -116,7 +148,7 @@ func World(n, pools int, seed int64) (*catalog.World, error) {
 	if err := w.Add(&catalog.Set{Sites: Sites(w, n, pools, seed)}); err != nil {
 		return nil, err
 	}
-	if err := w.Add(Job()); err != nil {
+	if err := w.Add(job); err != nil {
 		return nil, err
 	}
 	return w, nil
