@@ -67,10 +67,14 @@ func (ps *worker) checkConstraints(c *candidate) outcome {
 		f = append(f, ps.finding(KindConstraint, CodeAccelerator, ps.jobSource("spec.constraints.accelerators"),
 			"accelerator %s is not allowed by the job's accelerator list", c.pool.Accelerator))
 	}
+	if m := ps.cons.MinAccelerators; m > c.pool.Count {
+		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
+			"the job wants at least %d accelerators; the pool has %d installed", m, c.pool.Count))
+	}
 	if f != nil {
 		return fail(f...)
 	}
-	return ok("site, country and accelerator allowed by the job")
+	return ok("site, country, accelerator and pool size allowed by the job")
 }
 
 // countryPermits is AllowDeny.Permits that also understands the blocs EU and EEA.

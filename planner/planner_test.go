@@ -48,7 +48,8 @@ func kindsWorld(t testing.TB) *catalog.World {
 		site("e-cons", "US", 100, 0.05, pool("test-fast", 64, 64, 1)),
 		site("f-dead", "MY", 100, 0.05, pool("test-fast", 4, 4, 1)),
 		site("g-budget", "MY", 100, 0.05, pool("test-fast", 64, 64, 100)),
-		job("  deadline: 100h", "  budgetUSD: 100000", "  constraints: {countries: {deny: [US]}}"))
+		site("h-small", "MY", 100, 0.05, pool("test-fast", 1, 1, 1)),
+		job("  deadline: 100h", "  budgetUSD: 100000", "  constraints: {countries: {deny: [US]}, minAccelerators: 2}"))
 }
 
 func TestMakeRejectsEachKind(t *testing.T) {
@@ -76,6 +77,7 @@ func TestMakeRejectsEachKind(t *testing.T) {
 		{"e-cons", KindConstraint, NotNow, 1, CodeCountry},
 		{"f-dead", KindDeadline, NotNow, 1, CodeDeadline},
 		{"g-budget", KindBudget, NotNow, 1, CodeBudget},
+		{"h-small", KindConstraint, NotNow, 1, CodeMinCount},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("rejections (-want +got):\n%s", d)
@@ -83,12 +85,12 @@ func TestMakeRejectsEachKind(t *testing.T) {
 	if len(p.Placements) != 1 || p.Placements[0].Site != "a-ok" || p.Placements[0].Count != 64 {
 		t.Fatalf("placements = %+v, want a-ok × 64 only", p.Placements)
 	}
-	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 1, "deadline": 1, "budget": 1}
+	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1}
 	if d := cmp.Diff(wantKinds, p.Summary.RejectedByKind); d != "" {
 		t.Errorf("rejectedByKind (-want +got):\n%s", d)
 	}
-	if p.Summary.Candidates != 7 || p.Summary.Feasible != 1 {
-		t.Errorf("candidates %d feasible %d, want 7 and 1", p.Summary.Candidates, p.Summary.Feasible)
+	if p.Summary.Candidates != 8 || p.Summary.Feasible != 1 {
+		t.Errorf("candidates %d feasible %d, want 8 and 1", p.Summary.Candidates, p.Summary.Feasible)
 	}
 	// Law runs once per pool, not per count, and not again in the relaxed
 	// pass for the cost of sovereignty (which alone reaches e-cons); a pool
@@ -413,7 +415,7 @@ func TestExplain(t *testing.T) {
 func TestHistogram(t *testing.T) {
 	law := &tableLaw{deny: map[string]policy.Finding{"CN/test-fast": usEAR, "CN/*": {Rule: "cn-other", Message: "x", Source: "y"}}}
 	p := mustMake(t, kindsWorld(t), law, &sixND{mfu: 0.5}, Options{})
-	want := "1 of 7 candidates feasible; rejected for constraint: 1; law: 1 (1 cn-other, 1 us-ear-test); memory: 1; capacity: 1; deadline: 1; budget: 1"
+	want := "1 of 8 candidates feasible; rejected for constraint: 2; law: 1 (1 cn-other, 1 us-ear-test); memory: 1; capacity: 1; deadline: 1; budget: 1"
 	if got := Histogram(p); got != want {
 		t.Errorf("histogram\n got %q\nwant %q", got, want)
 	}
