@@ -59,7 +59,7 @@ histogram says why), 2 on bad input.`,
 	fl.StringArrayVar(&f.rulesDir, "rules", nil, "directory of rule files added to the built-in packs (repeatable)")
 	fl.StringVar(&f.job, "job", "", "the TrainingJob to plan when the files hold several")
 	fl.StringVar(&f.explain, "explain", "", "print the whole story of one site: each pool, count, check and rule")
-	fl.StringVar(&f.plot, "plot", "", "write an SVG of cost against time for every feasible placement")
+	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
 	fl.IntVar(&f.top, "top", 10, "placements to print in the table (0 for all)")
 	addOutputFlag(cmd, &f.out)
 	return cmd
@@ -75,8 +75,8 @@ func runPlan(w io.Writer, f planFlags) error {
 	if f.top < 0 {
 		return badInput(fmt.Errorf("--top %d: want 0 (all) or more", f.top))
 	}
-	if f.plot != "" && !strings.HasSuffix(f.plot, ".svg") {
-		return badInput(fmt.Errorf("--plot %q: want a file name ending in .svg", f.plot))
+	if f.plot != "" && !strings.HasSuffix(f.plot, ".svg") && !strings.HasSuffix(f.plot, ".png") {
+		return badInput(fmt.Errorf("--plot %q: want a file name ending in .svg or .png", f.plot))
 	}
 	asOf, err := parseAsOf(f.asOf)
 	if err != nil {

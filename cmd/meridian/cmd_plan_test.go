@@ -102,6 +102,7 @@ func TestPlanExitCodes(t *testing.T) {
 		{"unknown explain site", []string{"plan", "-f", ok, "--catalog", sites, "--explain", "nowhere"}, exitBadInput, []string{"nowhere"}},
 		{"unknown job", []string{"plan", "-f", ok, "--catalog", sites, "--job", "other"}, exitBadInput, []string{"other", "small"}},
 		{"no files", []string{"plan"}, exitBadInput, []string{"-f"}},
+		{"plot format", []string{"plan", "-f", ok, "--catalog", sites, "--plot", "plan.pdf"}, exitBadInput, []string{"--plot", ".svg or .png"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code, err := runPlanCLI(t, tc.args...)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,16 +19,21 @@ import (
 
 // writePlot draws cost against time for every feasible placement of p,
 // the Pareto front as a line and the chosen placement (rank 1) as a ring,
-// and writes it as SVG to path atomically.
+// and writes it atomically to path as SVG or PNG (by its extension).
 func writePlot(path string, p *planner.Plan) error {
 	pl := plot.New()
 	pl.Title.Text = fmt.Sprintf("%s as of %s: %d feasible placements", p.Job, p.AsOf, len(p.All))
-	pl.X.Label.Text = "time to result (hours)"
+	pl.X.Label.Text = "time to result (hours, log scale: counts double)"
+	pl.X.Scale = plot.LogScale{}
+	pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	pl.Y.Label.Text = "cost (USD)"
 	pl.Legend.Top = true
 
 	var all, front plotter.XYs
 	for _, pt := range p.All {
+		if pt.Hours <= 0 {
+			continue // not on a log scale
+		}
 		all = append(all, plotter.XY{X: pt.Hours, Y: pt.CostUSD})
 		if pt.Pareto {
 			front = append(front, plotter.XY{X: pt.Hours, Y: pt.CostUSD})
@@ -66,7 +72,8 @@ func writePlot(path string, p *planner.Plan) error {
 		pl.Add(c)
 		pl.Legend.Add(fmt.Sprintf("chosen: %s, %d × %s", best.Site, best.Count, best.Accelerator), c)
 	}
-	wt, err := pl.WriterTo(8*vg.Inch, 5*vg.Inch, "svg")
+	format := strings.TrimPrefix(filepath.Ext(path), ".")
+	wt, err := pl.WriterTo(8*vg.Inch, 5*vg.Inch, format)
 	if err != nil {
 		return err
 	}
