@@ -46,7 +46,7 @@ func best(p *Plan) *Choice {
 func costOfSovereignty(constraints []string, with, without *Plan) *Sovereignty {
 	s := &Sovereignty{Constraints: constraints, With: best(with), Without: best(without)}
 	if s.With != nil && s.Without != nil {
-		dc, dh := s.With.CostUSD-s.Without.CostUSD, s.With.Hours-s.Without.Hours
+		dc, dh := cents(s.With.CostUSD-s.Without.CostUSD), hundredths(s.With.Hours-s.Without.Hours)
 		s.ExtraCostUSD, s.ExtraHours = &dc, &dh
 	}
 	return s
