@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
@@ -21,6 +22,7 @@ type tableLaw struct {
 	obligations map[string][]policy.Finding
 	advisories  map[string][]policy.Finding
 	bases       map[string]string // dataset → basis
+	mu          sync.Mutex        // sessions of one plan run on several goroutines
 	calls       map[string]int    // site/pool → evaluations
 	sessionErr  error
 	silentDeny  bool // deny everything without a reason
@@ -42,7 +44,9 @@ type tableSession struct {
 }
 
 func (s *tableSession) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) policy.Decision {
+	s.l.mu.Lock()
 	s.l.calls[site.Metadata.Name+"/"+pool.Accelerator]++
+	s.l.mu.Unlock()
 	cc := site.Spec.Country
 	if s.l.silentDeny {
 		return policy.Decision{}

@@ -267,7 +267,7 @@ func TestCostOfSovereignty(t *testing.T) {
 		if s.With.Site != "home" || s.Without.Site != "abroad" {
 			t.Errorf("with %s without %s, want home and abroad", s.With.Site, s.Without.Site)
 		}
-		if *s.ExtraCostUSD != s.With.CostUSD-s.Without.CostUSD || *s.ExtraCostUSD <= 0 {
+		if math.Abs(*s.ExtraCostUSD-(s.With.CostUSD-s.Without.CostUSD)) > 0.01 || *s.ExtraCostUSD <= 0 {
 			t.Errorf("extra cost %g, want positive with − without", *s.ExtraCostUSD)
 		}
 		if d := cmp.Diff([]string{"countries"}, s.Constraints); d != "" {
