@@ -22,7 +22,18 @@ type Session interface {
 	Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) policy.Decision
 }
 
-// LawFunc adapts a function to Law, e.g. the policy engine's Session method.
+// PolicyLaw adapts the policy engine to Law.
+func PolicyLaw(e *policy.Engine) Law {
+	return LawFunc(func(q policy.Query) (Session, error) {
+		s, err := e.Session(q)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+// LawFunc adapts a function to Law.
 type LawFunc func(q policy.Query) (Session, error)
 
 // Session calls f.

@@ -23,13 +23,7 @@ func builtinLaw(t testing.TB) Law {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return LawFunc(func(q policy.Query) (Session, error) {
-		s, err := eng.Session(q)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
+	return PolicyLaw(eng)
 }
 
 // goldenCases are the examples planned against the world snapshot in

@@ -16,8 +16,8 @@ type Options struct {
 	AsOf catalog.Date
 	// ExcludeSites are never considered (a lost site during recovery).
 	ExcludeSites []string
-	// Rules is the law engine. It is required: without law there is no
-	// lawful placement, so a nil Rules is an error (fail closed).
+	// Rules is the law engine; nil means the policy package's built-in
+	// packs. If the engine cannot be built or opened, Make fails (closed).
 	Rules Law
 	// Estimator answers time, cost and memory questions; nil means the
 	// estimate package.
@@ -121,9 +121,6 @@ type Plan struct {
 	All []Point `json:"-"`
 }
 
-// ErrNoLaw is returned when Options.Rules is nil.
-var ErrNoLaw = errors.New("planner: no law engine given (Options.Rules); refusing to plan without law")
-
 // Make plans job against the world: candidates → feasibility → estimate →
 // rank → plan. It fails when the job's organisation or datasets are
 // missing, the law engine cannot open a session, or Options.Explain names
@@ -191,7 +188,11 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		return nil, errors.New("planner: nil world or job")
 	}
 	if opts.Rules == nil {
-		return nil, ErrNoLaw
+		eng, err := policy.Builtin()
+		if err != nil {
+			return nil, fmt.Errorf("planner: built-in rules: %w", err)
+		}
+		opts.Rules = PolicyLaw(eng)
 	}
 	res := "TrainingJob/" + job.Metadata.Name
 	org := w.Organizations[job.Spec.Organization]

@@ -307,11 +307,6 @@ func TestExcludeSites(t *testing.T) {
 
 func TestFailsClosed(t *testing.T) {
 	w := kindsWorld(t)
-	t.Run("no law engine", func(t *testing.T) {
-		if _, err := Make(w, w.Jobs[0], Options{Estimator: &sixND{mfu: 0.5}}); !errors.Is(err, ErrNoLaw) {
-			t.Errorf("err = %v, want ErrNoLaw", err)
-		}
-	})
 	t.Run("session fails", func(t *testing.T) {
 		boom := errors.New("rule pack does not parse")
 		_, err := Make(w, w.Jobs[0], Options{Rules: &tableLaw{sessionErr: boom}, Estimator: &sixND{mfu: 0.5}})
@@ -492,5 +487,30 @@ func TestSameAcrossWorkerCounts(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Error("plans differ between 1 and 4 workers")
+	}
+}
+
+// TestNilRulesMeansBuiltin: a caller that gives no law engine (the run
+// package re-planning after a lost site) gets the built-in packs, never
+// no law at all.
+func TestNilRulesMeansBuiltin(t *testing.T) {
+	w, err := catalog.Load("testdata/world/sites", "../examples/qwen-offshore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [2]string
+	for i, law := range []Law{nil, builtinLaw(t)} {
+		p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(p)
+		got[i] = string(b)
+	}
+	if got[0] != got[1] {
+		t.Error("nil Rules plans differently from the built-in engine")
+	}
+	if !strings.Contains(got[0], "cn-cbdf-2024-assessment") {
+		t.Error("nil Rules: no law rejection in a plan where the built-in rules deny offshore sites")
 	}
 }

@@ -44,13 +44,7 @@ func run(sizes string, runs, pools int) error {
 	if err != nil {
 		return err
 	}
-	law := planner.LawFunc(func(q policy.Query) (planner.Session, error) {
-		s, err := eng.Session(q)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
+	law := planner.PolicyLaw(eng)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "job\tsites\tpools\tcandidates\tfeasible\tmedian ms\tµs per site\t\n")
 	for _, job := range synth.Jobs {

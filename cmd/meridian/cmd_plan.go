@@ -98,14 +98,8 @@ func runPlan(w io.Writer, f planFlags) error {
 		return badInput(fmt.Errorf("--rules: %w", err))
 	}
 	plan, err := planner.Make(world, job, planner.Options{
-		AsOf: asOf,
-		Rules: planner.LawFunc(func(q policy.Query) (planner.Session, error) {
-			s, err := engine.Session(q)
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
-		}),
+		AsOf:    asOf,
+		Rules:   planner.PolicyLaw(engine),
 		Explain: f.explain,
 		Points:  f.plot != "",
 	})
