@@ -102,6 +102,9 @@ func TestPlanExitCodes(t *testing.T) {
 		{"unknown explain site", []string{"plan", "-f", ok, "--catalog", sites, "--explain", "nowhere"}, exitBadInput, []string{"nowhere"}},
 		{"unknown job", []string{"plan", "-f", ok, "--catalog", sites, "--job", "other"}, exitBadInput, []string{"other", "small"}},
 		{"no files", []string{"plan"}, exitBadInput, []string{"-f"}},
+		{"user rules deny", []string{"plan", "-f", ok, "--catalog", sites, "--as-of", "2025-06-01", "--rules", filepath.Join("..", "..", "examples", "rules")},
+			exitNoPlacement, []string{"law: 1 (1 org-train-only-in-eea)"}},
+		{"bad rules dir", []string{"plan", "-f", ok, "--catalog", sites, "--rules", filepath.Join(dir, "nowhere")}, exitBadInput, []string{"--rules"}},
 		{"plot format", []string{"plan", "-f", ok, "--catalog", sites, "--plot", "plan.pdf"}, exitBadInput, []string{"--plot", ".svg or .png"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
