@@ -35,6 +35,7 @@ var goldenCases = []struct {
 	{"deepseek-domestic", "../examples/deepseek-domestic.yaml", "2025-06-01", "cn-ulanqab-2"},
 	{"eu-personal", "../examples/eu-personal.yaml", "2025-06-01", "us-virginia-1"},
 	{"us-frontier-eu", "../examples/us-frontier-eu.yaml", "2025-09-01", "us-virginia-1"},
+	{"qwen-assessed", "testdata/jobs/qwen-assessed.yaml", "2025-06-01", "my-johor-1"},
 }
 
 func TestGoldenPlans(t *testing.T) {

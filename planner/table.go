@@ -128,28 +128,52 @@ func sovereigntyLine(s *Sovereignty) string {
 	return b.String()
 }
 
-// advisories lists each distinct advisory of the shown placements once.
+// advisories lists each advisory rule of the shown placements once, with
+// how many of them it concerns and its first message (messages differ
+// only in the site and chip they name).
 func advisories(p *Plan, top int) []string {
-	seen := map[string]bool{}
-	var out []string
 	shown := p.Placements
 	if top > 0 && top < len(shown) {
 		shown = shown[:top]
 	}
+	type entry struct {
+		n    int
+		line string
+	}
+	byRule := map[string]*entry{}
 	for _, pl := range shown {
+		seen := map[string]bool{}
 		for _, a := range pl.Advisories {
-			msg := strings.TrimPrefix(a.Message, a.Rule+": ")
-			line := a.Rule + ": " + msg
-			if a.Source != "" && !strings.Contains(msg, a.Source) {
-				line += " (" + a.Source + ")"
+			if seen[a.Rule] {
+				continue
 			}
-			if !seen[line] {
-				seen[line] = true
-				out = append(out, line)
+			seen[a.Rule] = true
+			e := byRule[a.Rule]
+			if e == nil {
+				msg := strings.TrimPrefix(a.Message, a.Rule+": ")
+				if a.Source != "" && !strings.Contains(msg, "(source:") {
+					msg += " (source: " + a.Source + ")"
+				}
+				e = &entry{line: msg}
+				byRule[a.Rule] = e
 			}
+			e.n++
 		}
 	}
-	sort.Strings(out)
+	rules := make([]string, 0, len(byRule))
+	for r := range byRule {
+		rules = append(rules, r)
+	}
+	sort.Strings(rules)
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		e := byRule[r]
+		if e.n == 1 {
+			out[i] = fmt.Sprintf("%s: %s", r, e.line)
+		} else {
+			out[i] = fmt.Sprintf("%s (%d of the placements above), e.g.: %s", r, e.n, e.line)
+		}
+	}
 	return out
 }
 
