@@ -50,13 +50,21 @@ func estimatorSpec(spec *catalog.TrainingJobSpec) *catalog.TrainingJobSpec {
 	return &cp
 }
 
+// assume returns the job's value for an assumption or its default, and
+// records which was used (once) for Plan.Assumptions.
 func (p *planner) assume(key string, def float64, text string) float64 {
-	if v, ok := p.spec.Assumptions[key]; ok && v > 0 {
-		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", key, v)] = true
+	if v, ok := p.assumed[key]; ok {
 		return v
 	}
-	p.assumptions[fmt.Sprintf("%s = %g: %s (override with spec.assumptions.%s)", key, def, text, key)] = true
-	return def
+	v, set := p.spec.Assumptions[key]
+	if set && v > 0 {
+		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", key, v)] = true
+	} else {
+		v = def
+		p.assumptions[fmt.Sprintf("%s = %g: %s (override with spec.assumptions.%s)", key, def, text, key)] = true
+	}
+	p.assumed[key] = v
+	return v
 }
 
 // dataMoves sets the data each dataset must move to c's site, with its

@@ -180,7 +180,8 @@ type planner struct {
 	decisions   map[*catalog.Pool]policy.Decision
 	minCount    map[string]int        // by accelerator id
 	moves       map[string][]DataMove // by site name
-	assumptions map[string]bool
+	assumptions map[string]bool       // texts for Plan.Assumptions
+	assumed     map[string]float64    // values by key
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
@@ -207,6 +208,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		minCount:    map[string]int{},
 		moves:       map[string][]DataMove{},
 		assumptions: map[string]bool{},
+		assumed:     map[string]float64{},
 	}
 	if p.est == nil {
 		p.est = packageEstimator{}

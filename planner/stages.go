@@ -100,7 +100,9 @@ func (ps *pass) checkPools(cands []*candidate) []*candidate {
 	slices.SortFunc(out, func(a, b *candidate) int { return a.seq - b.seq }) // back in candidate order
 	for _, c := range out {
 		ps.dataMoves(c)
-		ps.step(c, 0, "data", true, describeMoves(c), nil)
+		if ps.tracing(c) {
+			ps.step(c, 0, "data", true, describeMoves(c), nil)
+		}
 	}
 	return out
 }
