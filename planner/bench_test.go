@@ -55,12 +55,12 @@ func BenchmarkMakeRealEstimator(b *testing.B) {
 // estimator.
 func BenchmarkMakeBuiltinRules(b *testing.B) {
 	law := builtinLaw(b)
-	for _, n := range []int{2000} {
-		w, err := synth.World(n, 4, 1)
+	for _, job := range synth.Jobs {
+		w, err := synth.WorldWith(2000, 4, 1, synth.JobNamed(job))
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("job=%s/sites=2000", job), func(b *testing.B) {
 			opts := Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
