@@ -315,17 +315,6 @@ A staging that is interrupted resumes where it stopped when run again.`,
 	return cmd
 }
 
-func parseAsOf(s string) (catalog.Date, error) {
-	if s == "" {
-		return catalog.ParseDate(time.Now().UTC().Format(catalog.DateLayout))
-	}
-	d, err := catalog.ParseDate(s)
-	if err != nil {
-		return d, fmt.Errorf("--as-of: %w", err)
-	}
-	return d, nil
-}
-
 func newDatasetLedgerCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
