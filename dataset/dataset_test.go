@@ -1,10 +1,12 @@
 package dataset
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -484,5 +486,62 @@ func TestInsertTouchesFewChunks(t *testing.T) {
 	}
 	if second.NewChunks < 1 || second.NewChunks > 2 {
 		t.Fatalf("an insert rewrote %d of %d chunks; want 1 or 2", second.NewChunks, second.Chunks)
+	}
+}
+
+func TestUnsealTar(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 3, 600<<10, 21)
+	store, storeDir := newStore(t)
+	s := newSealer(t, "d")
+	res, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := UnsealTar(ctx, store, s, "d", &buf); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(tr)
+		want, _ := os.ReadFile(filepath.Join(src, filepath.FromSlash(h.Name)))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("tar member %s differs", h.Name)
+		}
+		n++
+	}
+	if n != res.Files {
+		t.Fatalf("tar has %d members, want %d", n, res.Files)
+	}
+	// An altered chunk stops the stream with an error; the archive is
+	// truncated, so a reader fails instead of seeing a short file.
+	last := res.Manifest.Files[len(res.Manifest.Files)-1].Chunks[0]
+	p := filepath.Join(storeDir, filepath.FromSlash(ChunkKey("d", last.ID)))
+	data, _ := os.ReadFile(p)
+	data[50] ^= 1
+	os.WriteFile(p, data, 0o644)
+	buf.Reset()
+	if _, err := UnsealTar(ctx, store, s, "d", &buf); !errors.Is(err, seal.ErrAuth) {
+		t.Fatalf("UnsealTar over an altered chunk: %v", err)
+	}
+	tr = tar.NewReader(&buf)
+	var rerr error
+	for rerr == nil {
+		if _, rerr = tr.Next(); rerr == nil {
+			_, rerr = io.Copy(io.Discard, tr)
+		}
+	}
+	if rerr == io.EOF {
+		t.Fatal("truncated stream reads as a complete archive")
 	}
 }
