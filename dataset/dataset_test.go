@@ -545,3 +545,44 @@ func TestUnsealTar(t *testing.T) {
 		t.Fatal("truncated stream reads as a complete archive")
 	}
 }
+
+// TestUnsealFullDisk unseals into a 1 MiB tmpfs: an error naming the disk
+// problem, no temporary file, and every file present is complete.
+func TestUnsealFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		if os.Geteuid() == 0 {
+			t.Fatalf("mount tmpfs as root: %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs without root (%v); .ci/run runs as root", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	ctx := context.Background()
+	src := t.TempDir()
+	genTree(t, src, 4, 400<<10, 31)
+	store, _ := newStore(t)
+	s := newSealer(t, "d")
+	if _, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := UnsealDir(ctx, store, s, "d", filepath.Join(dir, "out"))
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("UnsealDir onto a full disk: %v", err)
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if strings.HasSuffix(p, ".tmp") {
+			t.Errorf("temporary file left: %s", p)
+			return nil
+		}
+		rel, _ := filepath.Rel(filepath.Join(dir, "out"), p)
+		got, _ := os.ReadFile(p)
+		want, _ := os.ReadFile(filepath.Join(src, rel))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is partial (%d of %d bytes)", rel, len(got), len(want))
+		}
+		return nil
+	})
+}
