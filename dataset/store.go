@@ -206,12 +206,16 @@ func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte,
 	if r.Size() > limit {
 		return nil, fmt.Errorf("%s: %d bytes, over %d: %w (%w)", key, r.Size(), limit, ErrTooLarge, seal.ErrAuth)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
+	// One allocation of the declared size plus one byte, to notice an object
+	// longer than the store said.
+	buf := make([]byte, max(r.Size(), 0)+1)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, r.Size(), ErrTooLarge, seal.ErrAuth)
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return buf[:n], nil
+	default:
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes: %w (%w)", key, limit, ErrTooLarge, seal.ErrAuth)
-	}
-	return data, nil
 }
