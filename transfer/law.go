@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
@@ -13,6 +14,33 @@ import (
 // Implementations must fail closed: when in doubt, Allowed is false.
 type Law interface {
 	EvaluateTransfer(q policy.Query, ds *catalog.Dataset, toCountry string) policy.Decision
+}
+
+// RuleLister is an optional capability of a Law: the rules it holds and
+// their state on a date. When the Law has it, each ledger entry also lists
+// every transfer rule in force on the as-of date, that is every rule the
+// decision was evaluated against, not only those that reported a finding.
+type RuleLister interface {
+	Rules(asOf catalog.Date) []policy.RuleStatus
+}
+
+var _ RuleLister = (*policy.Engine)(nil)
+
+// evaluatedRules lists the transfer rules in force on asOf, sorted, or nil
+// when the law cannot say.
+func evaluatedRules(l Law, asOf catalog.Date) []string {
+	rl, ok := l.(RuleLister)
+	if !ok {
+		return nil
+	}
+	ids := []string{}
+	for _, r := range rl.Rules(asOf) {
+		if r.Active && r.Scope == policy.ScopeTransfer {
+			ids = append(ids, r.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // DeniedError is returned when the law refuses a transfer; it carries every

@@ -29,7 +29,8 @@ type Entry struct {
 	From       string   `json:"from"`
 	To         string   `json:"to"`
 	Basis      string   `json:"basis,omitempty"`
-	Rules      []string `json:"rules"` // ids of the rules the decision reported
+	Rules      []string `json:"rules"`               // ids of the rules that reported a finding
+	Evaluated  []string `json:"evaluated,omitempty"` // ids of every transfer rule in force on AsOf (when the law can list them)
 	AsOf       string   `json:"asOf"`
 	RunID      string   `json:"runId,omitempty"`
 	Chunks     int      `json:"chunks"`     // chunks in the dataset

@@ -52,4 +52,14 @@ func TestStageWithPolicyEngine(t *testing.T) {
 	if res.Basis != "cn-standard-contract" || res.From != "CN" || res.To != "MY" || !slices.Contains(res.Rules, "cn-cbdf-2024-contract") {
 		t.Fatalf("ledger entry %+v", res.Entry)
 	}
+	// Every transfer rule in force was evaluated, including ones that said
+	// nothing about this move; an expired one was not.
+	for _, id := range []string{"cn-cbdf-2024-contract", "eu-gdpr-ch5", "my-pdpa-129"} {
+		if !slices.Contains(res.Evaluated, id) {
+			t.Errorf("evaluated rules %v lack %s", res.Evaluated, id)
+		}
+	}
+	if slices.Contains(res.Evaluated, "cn-secassess-2022") {
+		t.Errorf("expired rule cn-secassess-2022 listed as evaluated")
+	}
 }

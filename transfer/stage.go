@@ -166,7 +166,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{
 		Entry: Entry{
 			Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-			Basis: basisFor(dec, name), Rules: ruleIDs(dec), AsOf: q.AsOf.String(), RunID: req.RunID,
+			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
 			Chunks: len(chunks), ChunksSent: len(missing), Bytes: m.TotalBytes(), BytesSent: sentBytes,
 		},
 		Skipped:  len(chunks) - len(missing),
