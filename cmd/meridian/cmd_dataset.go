@@ -132,6 +132,11 @@ func newDatasetAddCmd() *cobra.Command {
 			if from == "" {
 				return badInput(errors.New("--from: required (the directory to add)"))
 			}
+			if fi, err := os.Stat(from); err != nil {
+				return badInput(fmt.Errorf("--from: %w", err))
+			} else if !fi.IsDir() {
+				return badInput(fmt.Errorf("--from %s: not a directory", from))
+			}
 			st, err := openState()
 			if err != nil {
 				return err

@@ -48,6 +48,16 @@ spec:
 	if _, err := os.Stat(filepath.Join(home, "datasets", "logs.yaml")); err == nil {
 		t.Fatal("dataset registered despite bad input")
 	}
+	_, err = runCLI(t, "dataset", "add", "logs", "--from", filepath.Join(dir, "missing"), "--origin", "CN", "--classification", "public")
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "--from") {
+		t.Fatalf("missing --from dir: %v", err)
+	}
+	os.Symlink("/etc/passwd", filepath.Join(src, "escape"))
+	_, err = runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "public")
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "escapes the dataset root") {
+		t.Fatalf("symlink out of --from: %v", err)
+	}
+	os.Remove(filepath.Join(src, "escape"))
 
 	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000"); err != nil {
 		t.Fatal(err)
