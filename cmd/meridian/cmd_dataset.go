@@ -247,7 +247,7 @@ func newDatasetStageCmd() *cobra.Command {
 		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows",
 		Long: `Stage asks the law whether the dataset may go to the site's country on the
 as-of date (today by default). If not, it prints each denying rule with its
-reason and source and exits 2. Otherwise it copies only the chunks the site's
+reason and source and exits 3. Otherwise it copies only the chunks the site's
 store lacks, authenticating each, and records the transfer in the ledger.
 A staging that is interrupted resumes where it stopped when run again.`,
 		Args: cobra.ExactArgs(1),
@@ -289,7 +289,8 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID, Query: q})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {
-				return badInput(err)
+				// Like plan without a lawful placement: exit 3.
+				return &codeError{code: exitNoPlacement, err: err}
 			}
 			if err != nil {
 				return err

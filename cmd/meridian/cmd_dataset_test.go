@@ -68,7 +68,7 @@ spec:
 
 	// Personal data without a basis may not leave CN.
 	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15")
-	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
+	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
 		t.Fatalf("stage without basis: %v", err)
 	}
 	if _, err := os.Stat(siteStore); err == nil {
