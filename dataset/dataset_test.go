@@ -12,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
+	"meridian.dev/meridian/internal/tinyfs"
 	"meridian.dev/meridian/seal"
 )
 
@@ -370,14 +370,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 // TestAddFullDisk adds onto a 1 MiB tmpfs: a clear error, no manifest, no
 // temporary files, and any chunk that landed is whole.
 func TestAddFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		if os.Geteuid() == 0 {
-			t.Fatalf("mount tmpfs as root: %v", err)
-		}
-		t.Skipf("cannot mount a tmpfs without root (%v); .ci/run runs as root", err)
-	}
-	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	dir := tinyfs.Mount(t, "1m")
 	src := t.TempDir()
 	genTree(t, src, 4, 700<<10, 7)
 	store, err := OpenStore(context.Background(), "file://"+dir)
@@ -549,14 +542,7 @@ func TestUnsealTar(t *testing.T) {
 // TestUnsealFullDisk unseals into a 1 MiB tmpfs: an error naming the disk
 // problem, no temporary file, and every file present is complete.
 func TestUnsealFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		if os.Geteuid() == 0 {
-			t.Fatalf("mount tmpfs as root: %v", err)
-		}
-		t.Skipf("cannot mount a tmpfs without root (%v); .ci/run runs as root", err)
-	}
-	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	dir := tinyfs.Mount(t, "1m")
 	ctx := context.Background()
 	src := t.TempDir()
 	genTree(t, src, 4, 400<<10, 31)

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/tinyfs"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
 )
@@ -352,18 +352,7 @@ func TestStageWrongKeyRefused(t *testing.T) {
 // TestStageFullDisk stages onto a 1 MiB tmpfs: the copy must fail with the
 // disk's error and leave no partial chunk and no manifest.
 func TestStageFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		if os.Geteuid() == 0 {
-			t.Fatalf("mount tmpfs as root: %v", err)
-		}
-		t.Skipf("cannot mount a tmpfs without root (%v); .ci/run runs as root", err)
-	}
-	defer func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			exec.Command("umount", "-l", dir).Run()
-		}
-	}()
+	dir := tinyfs.Mount(t, "1m")
 	f := newFixture(t, 4, 700<<10, "file://"+dir)
 	_, err := f.stager().Stage(context.Background(), f.request())
 	if !errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), "no space left") {
