@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,8 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/procbackend"
+	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/internal/toytrainer"
-	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
 )
 
@@ -29,29 +28,6 @@ func TestMain(m *testing.M) {
 		os.Exit(toytrainer.Main(os.Args[1:], os.Stdout))
 	}
 	os.Exit(m.Run())
-}
-
-// cheapest is a small real planner for tests: every non-excluded site's
-// first pool, cheapest first.
-func cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-	plan := &planner.Plan{Job: job.Metadata.Name, AsOf: asOf.String()}
-	skip := map[string]bool{}
-	for _, s := range exclude {
-		skip[s] = true
-	}
-	for _, s := range w.Sites {
-		if skip[s.Metadata.Name] || len(s.Spec.Pools) == 0 {
-			continue
-		}
-		p := s.Spec.Pools[0]
-		plan.Placements = append(plan.Placements, planner.Placement{Site: s.Metadata.Name, Country: s.Spec.Country,
-			Accelerator: p.Accelerator, Count: 8, CostUSD: p.PricePerHour * 8})
-	}
-	sort.SliceStable(plan.Placements, func(i, j int) bool { return plan.Placements[i].CostUSD < plan.Placements[j].CostUSD })
-	for i := range plan.Placements {
-		plan.Placements[i].Rank = i + 1
-	}
-	return plan, nil
 }
 
 type env struct {
@@ -71,7 +47,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, st: st, dir: dir, procs: map[string]*procbackend.Backend{}}
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: cheapest, Poll: 20 * time.Millisecond,
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			b := procbackend.New(root)
 			e.procs[site.Metadata.Name] = b
