@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/procbackend"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// serverOptions configure an embedded or standalone server.
+type serverOptions struct {
+	StateDir    string
+	Listen      string
+	CatalogDir  string
+	Poll        time.Duration
+	SiteTimeout time.Duration
+	Log         io.Writer
+}
+
+// server is a running controller and API.
+type server struct {
+	URL   string
+	Token string
+	Store *store.SQLite
+	Ctl   *run.Controller
+	stop  func()
+	done  chan struct{}
+}
+
+// planWith is planner.Make, with a cheapest-site stand-in (no law checks)
+// while the planner reports that it is not built yet.
+func planWith(warn io.Writer) run.Planner {
+	real := run.PlannerFunc(planner.Make)
+	warned := false
+	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		p, err := real(w, job, asOf, exclude)
+		if errors.Is(err, planner.ErrNotImplemented) {
+			if !warned {
+				fmt.Fprintln(warn, "warning: the planner is not built into this binary yet; placing by price alone, WITHOUT law checks")
+				warned = true
+			}
+			return testplan.Cheapest(w, job, asOf, exclude)
+		}
+		return p, err
+	}
+}
+
+// backendFor returns a site's backend. Only local sites run until the
+// backend package's own implementations are wired in.
+func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
+	switch t := site.Spec.Backend.Type; t {
+	case "", catalog.BackendLocal:
+		return procbackend.New(root), nil
+	default:
+		return nil, fmt.Errorf("site %s: backend type %q is not available in this build", site.Metadata.Name, t)
+	}
+}
+
+func startServer(opts serverOptions) (*server, error) {
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	key, err := audit.LoadKey(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	tokens, token, err := api.LoadTokens(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		return nil, err
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planWith(logw),
+		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout,
+		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	url := "http://" + ln.Addr().String()
+	cfg, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
+	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cfg, '\n'), 0o600); err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	hs := &http.Server{Handler: api.New(ctl, st, tokens), ReadHeaderTimeout: 10 * time.Second}
+	cctx, cancel := context.WithCancel(ctx)
+	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
+	ctlDone := make(chan struct{})
+	go func() { ctl.Run(cctx); close(ctlDone) }()
+	go hs.Serve(ln)
+	s.stop = func() {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+		cancel()
+		<-ctlDone
+		st.Close()
+		close(s.done)
+	}
+	return s, nil
+}
+
+// Close stops the API, then the controller, then closes the store.
+func (s *server) Close() { s.stop() }
