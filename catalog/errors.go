@@ -17,6 +17,10 @@ type FieldError struct {
 	Accepted []string
 }
 
+// maxAcceptedShown bounds the accepted values printed in one error: enough
+// for every accelerator id, fewer than the country codes.
+const maxAcceptedShown = 40
+
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -37,9 +41,9 @@ func (e *FieldError) Error() string {
 	b.WriteString(e.Msg)
 	if len(e.Accepted) > 0 {
 		b.WriteString(" (accepted: ")
-		if len(e.Accepted) > 12 {
-			b.WriteString(strings.Join(e.Accepted[:12], ", "))
-			fmt.Fprintf(&b, ", … %d more", len(e.Accepted)-12)
+		if len(e.Accepted) > maxAcceptedShown {
+			b.WriteString(strings.Join(e.Accepted[:maxAcceptedShown], ", "))
+			fmt.Fprintf(&b, ", … %d more", len(e.Accepted)-maxAcceptedShown)
 		} else {
 			b.WriteString(strings.Join(e.Accepted, ", "))
 		}

@@ -59,6 +59,19 @@ func (d Date) After(o Date) bool { return d.Time.After(o.Time) }
 // MarshalText writes YYYY-MM-DD.
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// MarshalJSON writes "YYYY-MM-DD". It is needed because the embedded
+// time.Time would otherwise print a full timestamp.
+func (d Date) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// UnmarshalJSON reads "YYYY-MM-DD" (or "" for unset).
+func (d *Date) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("date %s: want a string YYYY-MM-DD", b)
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
 // UnmarshalText reads YYYY-MM-DD; an empty string leaves the date unset.
 func (d *Date) UnmarshalText(b []byte) error {
 	if len(b) == 0 {
@@ -201,7 +214,7 @@ func (o *Organization) Restricted() string {
 // License is an authorisation that lifts a named rule's denial until it expires.
 type License struct {
 	Rule    string `yaml:"rule" json:"rule"`
-	Expires Date   `yaml:"expires,omitempty" json:"expires,omitempty"`
+	Expires Date   `yaml:"expires,omitempty" json:"expires,omitzero"`
 	Note    string `yaml:"note,omitempty" json:"note,omitempty"`
 }
 
@@ -296,7 +309,7 @@ type Pool struct {
 	PricePerHour float64 `yaml:"pricePerHour" json:"pricePerHour"`
 	// PriceSource says where the price comes from and its date, or that it is an assumption.
 	PriceSource string `yaml:"priceSource,omitempty" json:"priceSource,omitempty"`
-	Acquired    Date   `yaml:"acquired,omitempty" json:"acquired,omitempty"`
+	Acquired    Date   `yaml:"acquired,omitempty" json:"acquired,omitzero"`
 	Owner       string `yaml:"owner,omitempty" json:"owner,omitempty"`
 }
 
@@ -308,10 +321,13 @@ func (p *Pool) OwnerOrganization() string {
 	return ""
 }
 
-// Network is a site's connection to the world.
+// Network is a site's connection to the world: the price of data leaving
+// it (USD per GB) and the bandwidth available for staging data (Gbit/s).
 type Network struct {
 	EgressPerGB float64 `yaml:"egressPerGB" json:"egressPerGB"`
 	Gbps        float64 `yaml:"gbps" json:"gbps"`
+	// Source says where the egress price and bandwidth come from.
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 }
 
 // Backend types.

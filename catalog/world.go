@@ -4,8 +4,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/goccy/go-yaml"
@@ -53,6 +56,10 @@ func loadBuiltin() {
 		return
 	}
 	for _, a := range accs {
+		if err := checkAccelerator(a); err != nil {
+			b.err = fmt.Errorf("built-in accelerators: %w", err)
+			return
+		}
 		if _, dup := b.accelerators[a.ID]; dup {
 			b.err = fmt.Errorf("built-in accelerators: id %q appears twice", a.ID)
 			return
@@ -65,6 +72,10 @@ func loadBuiltin() {
 		return
 	}
 	for _, c := range cs {
+		if err := checkCountry(c); err != nil {
+			b.err = fmt.Errorf("built-in countries: %w", err)
+			return
+		}
 		if _, dup := b.countries[c.ISO]; dup {
 			b.err = fmt.Errorf("built-in countries: %q appears twice", c.ISO)
 			return
@@ -94,6 +105,78 @@ func loadBuiltin() {
 		}
 		b.sites.Merge(s)
 	}
+}
+
+// checkAccelerator enforces the rules of the accelerator table: a DNS-label
+// id, an origin country, and for every number a status code, a finite
+// non-negative value, a note when the value is unknown and a formula (note)
+// when it is derived.
+func checkAccelerator(a *Accelerator) error {
+	if !dnsLabel.MatchString(a.ID) {
+		return fmt.Errorf("id %q is not a DNS label", a.ID)
+	}
+	if a.Name == "" || a.Vendor == "" || len(a.Origin) != 2 {
+		return fmt.Errorf("%s: name, vendor and a two-letter origin are required", a.ID)
+	}
+	for _, nf := range a.Facts() {
+		f := nf.Fact
+		switch {
+		case !contains(FactStatuses, f.Status):
+			return fmt.Errorf("%s: %s.status %q is not accepted (accepted: %s)", a.ID, nf.Field, f.Status, strings.Join(FactStatuses, ", "))
+		case f.Value == nil && f.Note == "":
+			return fmt.Errorf("%s: %s is unknown (null) without a note saying why", a.ID, nf.Field)
+		case f.Value != nil && (math.IsNaN(*f.Value) || math.IsInf(*f.Value, 0) || *f.Value < 0):
+			return fmt.Errorf("%s: %s.value %v is not a non-negative number", a.ID, nf.Field, *f.Value)
+		case f.Status == StatusDerived && f.Note == "":
+			return fmt.Errorf("%s: %s is derived (D) but its note gives no formula", a.ID, nf.Field)
+		case f.Value != nil && f.Status != StatusDerived && f.Source == "":
+			return fmt.Errorf("%s: %s has a value but no source", a.ID, nf.Field)
+		}
+	}
+	return nil
+}
+
+var (
+	isoCode      = regexp.MustCompile(`^[A-Z]{2}$`)
+	countryGroup = regexp.MustCompile(`^[A-E]:[0-9]$`)
+)
+
+// checkCountry enforces the rules of the country table: an ISO code, a name,
+// a known bloc, well-formed US groups, EU membership implying EEA, and
+// adequacy decisions with accepted scopes, states and ordered dates.
+func checkCountry(c *Country) error {
+	switch {
+	case !isoCode.MatchString(c.ISO):
+		return fmt.Errorf("iso %q is not an ISO 3166-1 alpha-2 code", c.ISO)
+	case c.Name == "":
+		return fmt.Errorf("%s: name is required", c.ISO)
+	case !contains(Blocs, c.Bloc):
+		return fmt.Errorf("%s: bloc %q is not accepted (accepted: %s)", c.ISO, c.Bloc, strings.Join(Blocs, ", "))
+	case c.EU && !c.EEA:
+		return fmt.Errorf("%s: an EU member is in the EEA too", c.ISO)
+	case c.DiffusionTier < 0 || c.DiffusionTier > 3:
+		return fmt.Errorf("%s: diffusionTier %d: want 1, 2 or 3", c.ISO, c.DiffusionTier)
+	case c.Source == "":
+		return fmt.Errorf("%s: source is required", c.ISO)
+	}
+	for _, g := range c.USGroups {
+		if !countryGroup.MatchString(g) {
+			return fmt.Errorf("%s: usGroups %q: want a group such as D:5 or E:1", c.ISO, g)
+		}
+	}
+	for i, a := range c.Adequacy {
+		switch {
+		case !contains(AdequacyScopes, a.Scope):
+			return fmt.Errorf("%s: adequacy[%d].scope %q is not accepted (accepted: %s)", c.ISO, i, a.Scope, strings.Join(AdequacyScopes, ", "))
+		case !contains(AdequacyStatuses, a.Status):
+			return fmt.Errorf("%s: adequacy[%d].status %q is not accepted (accepted: %s)", c.ISO, i, a.Status, strings.Join(AdequacyStatuses, ", "))
+		case !a.From.IsZero() && !a.Until.IsZero() && a.Until.Before(a.From):
+			return fmt.Errorf("%s: adequacy[%d]: until %s is before from %s", c.ISO, i, a.Until, a.From)
+		case a.Source == "":
+			return fmt.Errorf("%s: adequacy[%d].source is required", c.ISO, i)
+		}
+	}
+	return nil
 }
 
 func readEmbedded(name string, v any) error {

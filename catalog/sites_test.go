@@ -1,0 +1,93 @@
+package catalog
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestBuiltinSites(t *testing.T) {
+	w, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Validate(); err != nil {
+		t.Fatalf("built-in world does not validate:\n%v", err)
+	}
+	// A name defined in two built-in files would silently replace the first.
+	if n, u := len(builtin.sites.Sites), len(w.Sites); n != u {
+		t.Errorf("%d built-in site documents but %d distinct names", n, u)
+	}
+	if len(w.Sites) < 60 {
+		t.Errorf("%d built-in sites, want at least 60", len(w.Sites))
+	}
+	countries := map[string]int{}
+	for _, s := range w.Sites {
+		countries[s.Spec.Country]++
+	}
+	if len(countries) < 30 {
+		t.Errorf("built-in sites cover %d countries, want at least 30", len(countries))
+	}
+	for _, c := range []string{"US", "CA", "GB", "NO", "CH", "JP", "KR", "TW", "SG", "MY", "TH", "ID",
+		"VN", "IN", "AE", "SA", "IL", "AU", "BR", "CN", "HK", "RU", "KZ"} {
+		if countries[c] == 0 {
+			t.Errorf("no built-in site in %s", c)
+		}
+	}
+	eu := 0
+	for c := range countries {
+		if w.Countries[c].EU {
+			eu++
+		}
+	}
+	if eu < 5 {
+		t.Errorf("built-in sites cover %d EU members, want at least 5", eu)
+	}
+	if s := w.Site("my-johor-1"); s == nil || s.Spec.Country != "MY" || s.Spec.Pools[0].Accelerator != "nvidia-h100-sxm" {
+		t.Errorf("my-johor-1 missing or changed: %+v", s)
+	}
+
+	var ascend, cambricon, preBan bool
+	for _, s := range w.Sites {
+		t.Run(s.Metadata.Name, func(t *testing.T) {
+			if !strings.Contains(strings.ToLower(s.Spec.Source), "illustrative") && s.Metadata.Name != "my-johor-1" {
+				t.Errorf("source %q does not label the site's numbers as illustrative", s.Spec.Source)
+			}
+			if s.Spec.City == "" || s.Spec.Operator.Name == "" {
+				t.Errorf("city and operator are required for built-in sites")
+			}
+			if s.Spec.Backend.Type != BackendLocal {
+				t.Errorf("backend %q, want local", s.Spec.Backend.Type)
+			}
+			for i, p := range s.Spec.Pools {
+				if p.PriceSource == "" {
+					t.Errorf("pools[%d]: no priceSource", i)
+				}
+				if p.Acquired.IsZero() {
+					t.Errorf("pools[%d]: no acquired date", i)
+				}
+				a := w.Accelerators[p.Accelerator]
+				if a != nil && a.Year > 0 && p.Acquired.Year() < a.Year {
+					t.Errorf("pools[%d]: %s acquired %s, before the chip's year %d", i, p.Accelerator, p.Acquired, a.Year)
+				}
+			}
+		})
+		if s.Spec.Country != "CN" {
+			continue
+		}
+		for _, p := range s.Spec.Pools {
+			switch p.Accelerator {
+			case "huawei-ascend-910b", "huawei-ascend-910c":
+				ascend = true
+			case "cambricon-mlu370-x8", "cambricon-mlu590":
+				cambricon = true
+			case "nvidia-a800", "nvidia-h800":
+				preBan = preBan || p.Acquired.Before(MustDate("2023-11-17"))
+			case "nvidia-a100-40gb", "nvidia-a100-80gb":
+				preBan = preBan || p.Acquired.Before(MustDate("2022-10-07"))
+			}
+		}
+	}
+	if !ascend || !cambricon || !preBan {
+		t.Errorf("mainland China sites: ascend=%v cambricon=%v pre-ban Nvidia=%v, want all", ascend, cambricon, preBan)
+	}
+}

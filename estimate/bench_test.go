@@ -1,0 +1,52 @@
+package estimate
+
+import (
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+func benchInput(b *testing.B, skip bool) Input {
+	accs, err := catalog.BuiltinAccelerators()
+	if err != nil {
+		b.Fatal(err)
+	}
+	job := &catalog.TrainingJobSpec{
+		Model:  catalog.Model{Parameters: 7.6e9, Layers: 28, HiddenSize: 3584, SequenceLength: 4096},
+		Method: "full-finetune", Tokens: 2e10, Precision: "bf16",
+	}
+	return Input{Job: job, Accelerator: accs["nvidia-h100-sxm"], Count: 64, PricePerHour: 2.4, SkipAssumptions: skip}
+}
+
+// BenchmarkEstimate is one estimate with its assumptions, as the CLI prints it.
+func BenchmarkEstimate(b *testing.B) {
+	in := benchInput(b, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Estimate(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEstimateSkipAssumptions is one estimate as the planner makes it.
+func BenchmarkEstimateSkipAssumptions(b *testing.B) {
+	in := benchInput(b, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Estimate(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMinCount is the binary search for the smallest pool that fits.
+func BenchmarkMinCount(b *testing.B) {
+	in := benchInput(b, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if MinCount(in.Job, in.Accelerator) == 0 {
+			b.Fatal("does not fit")
+		}
+	}
+}
