@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/internal/procbackend"
+	"meridian.dev/meridian/internal/toytrainer"
+	"meridian.dev/meridian/run"
+)
+
+// buildBinary compiles meridian once per test binary.
+var builtBinary string
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if builtBinary != "" {
+		return builtBinary
+	}
+	dir, err := os.MkdirTemp("", "meridian-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "meridian")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	builtBinary = out
+	return out
+}
+
+// serveProc is `meridian serve` running as a child process.
+type serveProc struct {
+	t     *testing.T
+	bin   string
+	state string
+	cat   string
+	cmd   *exec.Cmd
+	c     *api.Client
+}
+
+func (p *serveProc) start() {
+	p.t.Helper()
+	os.Remove(filepath.Join(p.state, clientFile))
+	p.cmd = exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0", "--catalog", p.cat, "--poll", "50ms")
+	var errb bytes.Buffer
+	p.cmd.Stderr = &errb
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cfg, err := readClientConfig(p.state); err == nil {
+			p.c = api.NewClient(cfg.Server, cfg.Token)
+			if _, err := p.c.List(context.Background()); err == nil {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.t.Fatalf("serve did not come up: %s", errb.String())
+}
+
+func (p *serveProc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+func (p *serveProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+}
+
+func newServeProc(t *testing.T) *serveProc {
+	dir := t.TempDir()
+	p := &serveProc{t: t, bin: binary(t), state: filepath.Join(dir, "state"), cat: "../../examples/demo/sites"}
+	return p
+}
+
+func demoJob(bin string, steps, every, stepMS int) string {
+	job, _ := os.ReadFile("../../examples/demo/job.yaml")
+	s := strings.Replace(string(job), "command: [meridian,", "command: ["+quoteYAML(bin)+",", 1)
+	return strings.Replace(s, `-steps, "150", -every, "20", -step-ms, "40"`,
+		fmt.Sprintf(`-steps, "%d", -every, "%d", -step-ms, "%d"`, steps, every, stepMS), 1)
+}
+
+// TestCrashSafety kills `meridian serve` with SIGKILL at random moments,
+// restarts it, and checks that every run finishes, none is launched twice,
+// and every checkpoint is intact. One site is lost on the way so that
+// migrations are interrupted too.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d", seed)
+	p := newServeProc(t)
+	p.start()
+	ctx := context.Background()
+	const nRuns = 4
+	ids := map[string]bool{}
+	for i := 0; i < nRuns; i++ {
+		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(p.bin, 200, 10, 20)}},
+			IdempotencyKey: fmt.Sprintf("crash-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[r.ID] = true
+	}
+	lost := false
+	for kill := 0; kill < 12; kill++ {
+		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
+		if !lost && kill == 3 {
+			os.WriteFile(filepath.Join(p.state, "sites", "sg-jurong-1", procbackend.LostFile), nil, 0o644)
+			lost = true
+		}
+		p.kill()
+		// A retried submission after the crash must not make a new run.
+		p.start()
+		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(p.bin, 200, 10, 20)}},
+			IdempotencyKey: "crash-0"})
+		if err != nil || !ids[r.ID] {
+			t.Fatalf("retry after restart: %v %v", r.ID, err)
+		}
+	}
+	// Let everything finish.
+	deadline := time.Now().Add(90 * time.Second)
+	var runs []*run.Run
+	for {
+		var err error
+		runs, err = p.c.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, r := range runs {
+			if r.State.Final() {
+				done++
+			}
+		}
+		if done == len(runs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs did not finish: %d of %d", done, len(runs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer p.stop()
+	if len(runs) != nRuns {
+		t.Fatalf("%d runs, want %d", len(runs), nRuns)
+	}
+	migrated := 0
+	for _, r := range runs {
+		if r.Attempt > 1 {
+			migrated++
+		}
+		if !ids[r.ID] {
+			t.Errorf("unexpected run %s", r.ID)
+		}
+		if r.State != run.Succeeded {
+			t.Errorf("run %s ended %s: %s", r.ID, r.State, r.Reason)
+		}
+		// Each attempt was started exactly once, at its own site, and no
+		// attempt the controller does not know of was started.
+		started := 0
+		for _, site := range []string{"sg-jurong-1", "my-johor-2", "us-ashburn-3"} {
+			started += procbackend.New(filepath.Join(p.state, "sites", site)).Started(r.ID)
+		}
+		if started != r.Attempt || len(r.Attempts) != r.Attempt {
+			t.Errorf("run %s: %d attempts started, controller recorded %d (%d in history)", r.ID, started, r.Attempt, len(r.Attempts))
+		}
+		evs, err := p.c.Events(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued := 0
+		for _, e := range evs {
+			if e.Kind == "state" && e.To == string(run.Queued) {
+				queued++
+			}
+		}
+		if queued != r.Attempt {
+			t.Errorf("run %s: %d submissions recorded for %d attempts", r.ID, queued, r.Attempt)
+		}
+		// Every checkpoint anywhere is complete and self-consistent.
+		files, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "checkpoints", "*"))
+		if len(files) == 0 {
+			t.Errorf("run %s: no checkpoints", r.ID)
+		}
+		for _, f := range files {
+			if _, err := toytrainer.Verify(f); err != nil {
+				t.Errorf("corrupt checkpoint: %v", err)
+			}
+		}
+		if r.Checkpoint == nil || r.Checkpoint.Step != 200 {
+			t.Errorf("run %s: final checkpoint %+v", r.ID, r.Checkpoint)
+		}
+	}
+	if migrated == 0 {
+		t.Error("no run migrated; the site loss came too late to test recovery under crashes")
+	}
+	res, err := p.c.Verify(ctx)
+	if err != nil || !res.OK {
+		t.Errorf("audit after crashes: %+v %v", res, err)
+	}
+}
+
+// TestCLI drives the client verbs against a served process.
+func TestCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	p := newServeProc(t)
+	p.start()
+	defer p.stop()
+	jobFile := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(jobFile, []byte(demoJob(p.bin, 100000, 1000, 20)), 0o644)
+	cli := func(wantCode int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(p.bin, args...)
+		cmd.Env = append(os.Environ(), "MERIDIAN_HOME="+p.state)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != wantCode {
+			t.Fatalf("meridian %v: exit %d, want %d\n%s", args, code, wantCode, out)
+		}
+		return string(out)
+	}
+	var r run.Run
+	if err := json.Unmarshal([]byte(cli(0, "run", "-f", jobFile, "--placement", "2", "-o", "json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "my-johor-2" || r.Rank != 2 {
+		t.Errorf("--placement 2 ran at %s rank %d", r.Site, r.Rank)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(cli(0, "get", "runs"), "running") {
+		if time.Now().After(deadline) {
+			t.Fatal("run never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := cli(0, "describe", "run", r.ID); !strings.Contains(out, "staging → queued") || !strings.Contains(out, "attempt 1 submitted to my-johor-2") {
+		t.Errorf("describe:\n%s", out)
+	}
+	for !strings.Contains(cli(0, "logs", r.ID), "step=") {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress in logs")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := cli(0, "cancel", r.ID); !strings.Contains(out, "cancel requested") {
+		t.Errorf("cancel: %s", out)
+	}
+	if out := cli(0, "logs", r.ID, "-f"); !strings.Contains(out, "cancelled") {
+		t.Errorf("logs -f did not end with the run: %s", out)
+	}
+	if out := cli(0, "audit", "log", "--run", r.ID); !strings.Contains(out, "decision") || !strings.Contains(out, "plan") {
+		t.Errorf("audit log:\n%s", out)
+	}
+	if out := cli(0, "audit", "verify"); !strings.Contains(out, "audit log intact") {
+		t.Errorf("verify: %s", out)
+	}
+	cli(2, "describe", "run", "run-000000000000")
+	cli(2, "run", "-f", "/nonexistent.yaml")
+	cli(2, "get", "runs", "--token", "wrong")
+	cli(2, "get", "jobs")
+	// Tamper with the database: verify must fail and name the entry.
+	p.stop()
+	db := exec.Command("go", "run", "./testdata/tamper", filepath.Join(p.state, "meridian.db"))
+	if b, err := db.CombinedOutput(); err != nil {
+		t.Fatalf("tamper: %v %s", err, b)
+	}
+	p.start()
+	if out := cli(1, "audit", "verify"); !strings.Contains(out, "BROKEN at entry 2 (modified)") {
+		t.Errorf("verify after tampering: %s", out)
+	}
+}
