@@ -302,3 +302,33 @@ func TestLoadTokens(t *testing.T) {
 		t.Error("empty token accepted")
 	}
 }
+
+// BenchmarkSubmit measures run submissions accepted into durable state
+// through the whole API: HTTP, authentication, decoding, building the world
+// from the job's YAML, planning, and the SQLite transaction (run row,
+// idempotency key, event, plan, decision and state audit entries).
+func BenchmarkSubmit(b *testing.B) {
+	dir := b.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA})))
+	defer srv.Close()
+	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		cl := NewClient(srv.URL, tokA)
+		for pb.Next() {
+			if _, err := cl.Submit(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}

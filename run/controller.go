@@ -62,6 +62,10 @@ type Controller struct {
 	cfg  Config
 	wake chan struct{}
 
+	catOnce sync.Once
+	catSet  *catalog.Set
+	catErr  error
+
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
 	backends    map[string]backend.Backend
@@ -154,7 +158,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if rank < 0 {
 		return nil, false, &InputError{"placement", fmt.Errorf("%d: want a rank of 1 or more", rank)}
 	}
-	w, err := BuildWorld(c.cfg.CatalogDir, req.Documents)
+	w, err := c.buildWorld(req.Documents)
 	if err != nil {
 		return nil, false, &InputError{"documents", err}
 	}
@@ -418,6 +422,20 @@ func (c *Controller) Tick(ctx context.Context) {
 	}
 }
 
+// buildWorld builds a world from docs over the server's catalog, which is
+// read once.
+func (c *Controller) buildWorld(docs []Document) (*catalog.World, error) {
+	c.catOnce.Do(func() {
+		if c.cfg.CatalogDir != "" {
+			c.catSet, c.catErr = catalog.LoadFiles(c.cfg.CatalogDir)
+		}
+	})
+	if c.catErr != nil {
+		return nil, fmt.Errorf("server catalog %s: %w", c.cfg.CatalogDir, c.catErr)
+	}
+	return buildWorld(c.catSet, docs)
+}
+
 func (c *Controller) world(r *Run) (*catalog.World, error) {
 	c.mu.Lock()
 	w := c.worlds[r.ID]
@@ -425,7 +443,7 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	if w != nil {
 		return w, nil
 	}
-	w, err := BuildWorld(c.cfg.CatalogDir, r.Documents)
+	w, err := c.buildWorld(r.Documents)
 	if err != nil {
 		return nil, err
 	}

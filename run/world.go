@@ -12,15 +12,23 @@ import (
 // sites in place of the built-in ones, plus the submitted documents,
 // validated. Errors name the document, line and field.
 func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
+	var cs *catalog.Set
+	if catalogDir != "" {
+		var err error
+		if cs, err = catalog.LoadFiles(catalogDir); err != nil {
+			return nil, err
+		}
+	}
+	return buildWorld(cs, docs)
+}
+
+// buildWorld is BuildWorld over an already loaded catalog set (read only).
+func buildWorld(cs *catalog.Set, docs []Document) (*catalog.World, error) {
 	w, err := catalog.Builtin()
 	if err != nil {
 		return nil, err
 	}
-	if catalogDir != "" {
-		cs, err := catalog.LoadFiles(catalogDir)
-		if err != nil {
-			return nil, err
-		}
+	if cs != nil {
 		w.ReplaceSites()
 		if err := w.Add(cs); err != nil {
 			return nil, err

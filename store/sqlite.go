@@ -23,7 +23,30 @@ type SQLite struct {
 	db    *sql.DB
 	chain *audit.Chain
 	now   func() time.Time
+
+	// creates feeds the group committer: concurrent CreateRun calls share
+	// one transaction (and one fsync), each inside its own savepoint.
+	creates chan *createReq
+	stop    chan struct{}
+	stopped chan struct{}
 }
+
+type createReq struct {
+	ctx  context.Context
+	r    *Run
+	key  string
+	ch   Change
+	done chan createRes
+}
+
+type createRes struct {
+	run     *Run
+	created bool
+	err     error
+}
+
+// maxBatch bounds how many submissions share one transaction.
+const maxBatch = 256
 
 // Options configure OpenSQLite.
 type Options struct {
@@ -48,10 +71,12 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now}
+	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now,
+		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	go s.committer()
 	return s, nil
 }
 
@@ -67,8 +92,76 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // DB exposes the handle for tests and tools that inspect the tables.
 func (s *SQLite) DB() *sql.DB { return s.db }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close stops the committer and closes the database.
+func (s *SQLite) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+		<-s.stopped
+	}
+	return s.db.Close()
+}
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("store closed")
+
+func (s *SQLite) committer() {
+	defer close(s.stopped)
+	for {
+		var batch []*createReq
+		select {
+		case <-s.stop:
+			return
+		case r := <-s.creates:
+			batch = append(batch, r)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.creates:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs each request in its own savepoint of one transaction,
+// so a failing request is undone alone, then commits once.
+func (s *SQLite) commitBatch(batch []*createReq) {
+	res := make([]createRes, len(batch))
+	err := s.tx(context.Background(), func(tx *sql.Tx) error {
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				res[i].err = err
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT create_run`); err != nil {
+				return err
+			}
+			got, created, err := s.createRun(req.ctx, tx, req.r, req.key, req.ch)
+			if err != nil {
+				if _, rerr := tx.Exec(`ROLLBACK TO SAVEPOINT create_run`); rerr != nil {
+					return rerr
+				}
+			}
+			if _, err := tx.Exec(`RELEASE SAVEPOINT create_run`); err != nil {
+				return err
+			}
+			res[i] = createRes{got, created, err}
+		}
+		return nil
+	})
+	for i, req := range batch {
+		if err != nil {
+			res[i] = createRes{err: err}
+		}
+		req.done <- res[i]
+	}
+}
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
@@ -91,46 +184,50 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// CreateRun implements Store.
+// CreateRun implements Store. Concurrent calls are committed together.
 func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
-	var got *Run
-	created := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		now := s.now()
-		if idemKey != "" {
-			var id string
-			err := tx.QueryRowContext(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`, r.Tenant, idemKey).Scan(&id)
-			if err == nil {
-				got, err = getRun(ctx, tx, id)
-				return err
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`,
-				r.Tenant, idemKey, r.ID, fmtTime(now)); err != nil {
-				return err
-			}
+	req := &createReq{ctx: ctx, r: r, key: idemKey, ch: ch, done: make(chan createRes, 1)}
+	select {
+	case s.creates <- req:
+	case <-s.stop:
+		return nil, false, ErrClosed
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	res := <-req.done
+	return res.run, res.created, res.err
+}
+
+func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	now := s.now()
+	if idemKey != "" {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`, r.Tenant, idemKey).Scan(&id)
+		if err == nil {
+			got, err := getRun(ctx, tx, id)
+			return got, false, err
 		}
-		nr := *r
-		nr.Version = 1
-		nr.CreatedAt, nr.UpdatedAt = now, now
-		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
-			fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
-			return fmt.Errorf("insert run %s: %w", nr.ID, err)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
 		}
-		if err := s.applyChange(ctx, tx, nr.ID, now, ch); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`,
+			r.Tenant, idemKey, r.ID, fmtTime(now)); err != nil {
+			return nil, false, err
 		}
-		got, created = &nr, true
-		return nil
-	})
-	if err != nil {
+	}
+	nr := *r
+	nr.Version = 1
+	nr.CreatedAt, nr.UpdatedAt = now, now
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
+		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
+		return nil, false, fmt.Errorf("insert run %s: %w", nr.ID, err)
+	}
+	if err := s.applyChange(ctx, tx, nr.ID, now, ch); err != nil {
 		return nil, false, err
 	}
-	return got, created, nil
+	return &nr, true, nil
 }
 
 func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now time.Time, ch Change) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -225,5 +226,72 @@ func BenchmarkCreateRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// TestCreateRunBatchIsolation submits many runs at once, some of them
+// failing (a duplicate id), and checks that each failure is undone alone.
+func TestCreateRunBatchIsolation(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if _, _, err := s.CreateRun(ctx, &Run{ID: "dup", Tenant: "a", Job: "j", State: "planned", Data: []byte(`{}`)}, "", Change{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 60)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := fmt.Sprintf("r%02d", i)
+			if i%10 == 0 {
+				id = "dup"
+			}
+			_, _, errs[i] = s.CreateRun(ctx, &Run{ID: id, Tenant: "a", Job: "j", State: "planned", Data: []byte(`{}`)}, fmt.Sprintf("k%d", i),
+				Change{Events: []Event{{Kind: "created"}}, Audit: []audit.Record{rec(t, audit.KindPlan, id, i)}})
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%10 == 0) != (err != nil) {
+			t.Errorf("request %d: err %v", i, err)
+		}
+	}
+	runs, _ := s.ListRuns(ctx, ListOptions{})
+	if len(runs) != 1+54 {
+		t.Errorf("%d runs, want 55", len(runs))
+	}
+	var keys int
+	s.DB().QueryRow(`SELECT COUNT(*) FROM idempotency_keys`).Scan(&keys)
+	if keys != 54 {
+		t.Errorf("%d idempotency keys, want 54 (failed requests must leave none)", keys)
+	}
+	res, err := s.VerifyAudit(ctx)
+	if err != nil || !res.OK || res.Entries != 54 {
+		t.Errorf("audit %+v %v", res, err)
+	}
+}
+
+// BenchmarkCreateRunParallel is BenchmarkCreateRun with concurrent
+// submitters, whose transactions the store commits together.
+func BenchmarkCreateRunParallel(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b)
+	payload := rec(b, audit.KindPlan, "", map[string]string{"site": "s1"})
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("r%08d", n.Add(1))
+			p := payload
+			p.RunID = id
+			if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "t", Job: "j", State: "planned", Data: []byte(`{}`)}, id,
+				Change{Events: []Event{{Kind: "created", To: "planned"}}, Audit: []audit.Record{p}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
 }
