@@ -400,3 +400,56 @@ func FuzzParseProgress(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRecovery measures the time from a site's loss to the run running
+// at another site (re-plan, checkpoint move, resubmit), on local processes.
+// The controller polls every 20ms, which bounds detection.
+func BenchmarkRecovery(b *testing.B) {
+	dir := b.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
+		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	lost := filepath.Join(dir, "sites", "alpha", procbackend.LostFile)
+	wait := func(id string, cond func(*Run) bool) *Run {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			r, err := c.Get(ctx, "t1", id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if cond(r) {
+				return r
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		b.Fatalf("timed out on run %s", id)
+		return nil
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		os.Remove(lost)
+		r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 5)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait(r.ID, func(r *Run) bool { return r.Checkpoint != nil })
+		b.StartTimer()
+		lostAt := time.Now()
+		os.WriteFile(lost, nil, 0o644)
+		wait(r.ID, func(r *Run) bool { return r.Site == "bravo" && (r.State == Running || r.State == Checkpointed) })
+		total += time.Since(lostAt)
+		b.StopTimer()
+		c.Cancel(ctx, "t1", r.ID)
+		wait(r.ID, func(r *Run) bool { return r.State.Final() })
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/recovery")
+}

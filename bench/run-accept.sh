@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run submissions accepted into durable state per second, beside sbatch
+# submissions per second on the same machine (when sbatch is installed and a
+# cluster answers), and the time from a site's loss to the run running
+# elsewhere. Usage: bench/run-accept.sh [N]   (N sbatch submissions, default 200)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+n="${1:-200}"
+
+echo "== Meridian: submissions accepted into durable state (SQLite, WAL, synchronous=FULL)"
+go test -run '^$' -bench 'BenchmarkCreateRun' -benchtime 4000x ./store | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkSubmit' -benchtime 3000x ./api | grep -E '^Benchmark'
+echo "   (CreateRun: store only, one submitter; CreateRunParallel: 32 submitters, group commit;"
+echo "    Submit: whole HTTP API incl. YAML decoding, validation and planning)"
+
+echo "== Meridian: site loss to running elsewhere (local processes, 20ms poll)"
+go test -run '^$' -bench 'BenchmarkRecovery' -benchtime 10x ./run | grep -E '^Benchmark'
+
+echo "== sbatch --wrap=true on this machine"
+if ! command -v sbatch >/dev/null 2>&1; then
+	echo "   sbatch not installed; skipped (scripts/slurm-up.sh starts a local Slurm)"
+	exit 0
+fi
+if ! sbatch --parsable --wrap=true -o /dev/null >/dev/null 2>&1; then
+	echo "   sbatch is installed but no cluster accepts jobs; skipped"
+	exit 0
+fi
+ids=()
+start=$(date +%s.%N)
+for _ in $(seq "$n"); do
+	ids+=("$(sbatch --parsable --wrap=true -o /dev/null)")
+done
+end=$(date +%s.%N)
+scancel "${ids[@]%%;*}" >/dev/null 2>&1 || true
+awk -v n="$n" -v s="$start" -v e="$end" 'BEGIN { printf "   %d submissions in %.2fs: %.0f submissions/s\n", n, e - s, n / (e - s) }'
