@@ -332,3 +332,29 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
 }
+
+// FuzzSubmitBody posts arbitrary bodies: the server must answer 201 or a
+// 4xx JSON error, never panic or fail with 5xx.
+func FuzzSubmitBody(f *testing.F) {
+	dir := f.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+	h := New(c, st, NewTokens(Token{"a", tokA}))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated && (rec.Code < 400 || rec.Code >= 500) {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body.String())
+		}
+		if rec.Code >= 400 && !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("error body is not JSON: %q", rec.Body.String())
+		}
+	})
+}
