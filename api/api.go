@@ -180,6 +180,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if runs == nil {
 		runs = []*run.Run{}
 	}
+	for _, x := range runs {
+		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 }
 

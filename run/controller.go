@@ -644,9 +644,6 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 
 // lose records that the run's site is lost and that a migration begins.
 func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, error) {
-	if be, err := c.backendFor(r, r.Site); err == nil && r.Handle != "" {
-		be.Cancel(ctx, r.Handle) // best effort: the site may come back
-	}
 	now := c.cfg.Now()
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating {
@@ -853,6 +850,14 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Migration = &Migration{From: r.Site, Reason: "unknown", LostAt: c.cfg.Now()}
 	}
 	if r.Migration.Target == nil {
+		// Stop the old attempt in case the site comes back; best effort,
+		// and only after the loss is on record, so that a crash here cannot
+		// turn the loss into a cancellation.
+		if be, err := c.backendFor(r, r.Site); err == nil && r.Handle != "" {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			be.Cancel(cctx, r.Handle)
+			cancel()
+		}
 		w, err := c.world(r)
 		if err != nil {
 			return c.fail(ctx, r, err.Error())
