@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/internal/procbackend"
@@ -174,14 +177,26 @@ func TestCrashSafety(t *testing.T) {
 		if r.State != run.Succeeded {
 			t.Errorf("run %s ended %s: %s", r.ID, r.State, r.Reason)
 		}
-		// Each attempt was started exactly once, at its own site, and no
-		// attempt the controller does not know of was started.
-		started := 0
-		for _, site := range []string{"sg-jurong-1", "my-johor-2", "us-ashburn-3"} {
-			started += procbackend.New(filepath.Join(p.state, "sites", site)).Started(r.ID)
+		// Each attempt was launched exactly once, at its own site, and no
+		// attempt the controller does not know of was launched: the trainer
+		// logs every launch in its working directory.
+		logs, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "launches.log"))
+		var launches []string
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			site := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(l))))
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				launches = append(launches, site+" "+strings.Join(strings.Fields(line)[:2], " "))
+			}
 		}
-		if started != r.Attempt || len(r.Attempts) != r.Attempt {
-			t.Errorf("run %s: %d attempts started, controller recorded %d (%d in history)", r.ID, started, r.Attempt, len(r.Attempts))
+		sort.Strings(launches)
+		var want []string
+		for _, a := range r.Attempts {
+			want = append(want, fmt.Sprintf("%s run=%s attempt=%d", a.Site, r.ID, a.N))
+		}
+		sort.Strings(want)
+		if diff := cmp.Diff(want, launches); diff != "" || len(r.Attempts) != r.Attempt {
+			t.Errorf("run %s: launches (-recorded attempts +launched):\n%s", r.ID, diff)
 		}
 		evs, err := p.c.Events(ctx, r.ID)
 		if err != nil {

@@ -23,7 +23,8 @@ import (
 )
 
 // Main runs the trainer with args and returns the exit code. It reads
-// MERIDIAN_CHECKPOINT_DIR (default ./checkpoints) and MERIDIAN_RESUME_FROM.
+// MERIDIAN_CHECKPOINT_DIR (default ./checkpoints) and MERIDIAN_RESUME_FROM,
+// and appends a line naming the run and attempt to ./launches.log.
 func Main(args []string, stdout io.Writer) int {
 	fs := flag.NewFlagSet("trainer", flag.ContinueOnError)
 	steps := fs.Int64("steps", 100, "steps to train")
@@ -39,6 +40,12 @@ func Main(args []string, stdout io.Writer) int {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintln(stdout, "error:", err)
 		return 1
+	}
+	// One line per launch in the working directory, so tests can prove
+	// that no attempt was started twice.
+	if lf, err := os.OpenFile("launches.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(lf, "run=%s attempt=%s pid=%d\n", os.Getenv("MERIDIAN_RUN_ID"), os.Getenv("MERIDIAN_ATTEMPT"), os.Getpid())
+		lf.Close()
 	}
 	start := int64(0)
 	from := os.Getenv("MERIDIAN_RESUME_FROM")
