@@ -293,6 +293,16 @@ func TestCLI(t *testing.T) {
 	if out := cli(0, "audit", "verify"); !strings.Contains(out, "audit log intact") {
 		t.Errorf("verify: %s", out)
 	}
+	for _, f := range []string{"audit.key", "tokens.json", "client.json"} {
+		fi, err := os.Stat(filepath.Join(p.state, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, want mode 0600 (%v)", f, fi.Mode().Perm(), err)
+		}
+	}
+	second := exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0")
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another meridian serve") {
+		t.Errorf("a second serve on the same state started: %v %s", err, out)
+	}
 	cli(2, "describe", "run", "run-000000000000")
 	cli(2, "run", "-f", "/nonexistent.yaml")
 	cli(2, "get", "runs", "--token", "wrong")

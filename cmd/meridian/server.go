@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/api"
@@ -77,6 +78,22 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
+	// One controller per state directory: a second would race the first.
+	// The kernel drops the lock when the process dies, even by SIGKILL.
+	lock, err := os.OpenFile(filepath.Join(opts.StateDir, "serve.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("state directory %s is in use by another meridian serve", opts.StateDir)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	key, err := audit.LoadKey(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -122,8 +139,10 @@ func startServer(opts serverOptions) (*server, error) {
 		cancel()
 		<-ctlDone
 		st.Close()
+		lock.Close()
 		close(s.done)
 	}
+	ok = true
 	return s, nil
 }
 
