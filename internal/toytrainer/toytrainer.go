@@ -33,6 +33,10 @@ func Main(args []string, stdout io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *steps < 1 || *every < 1 || *stepMS < 0 {
+		fmt.Fprintln(stdout, "error: -steps and -every must be at least 1, -step-ms at least 0")
+		return 2
+	}
 	dir := os.Getenv("MERIDIAN_CHECKPOINT_DIR")
 	if dir == "" {
 		dir = "checkpoints"
@@ -64,7 +68,7 @@ func Main(args []string, stdout io.Writer) int {
 	for step := start + 1; step <= *steps; step++ {
 		time.Sleep(time.Duration(*stepMS) * time.Millisecond)
 		loss := 0.5 + 4*math.Exp(-float64(step)/float64(*steps)*3)
-		fmt.Fprintf(stdout, "step=%d loss=%.4f tokens_per_s=%d\n", step, loss, 4096*1000 / *stepMS)
+		fmt.Fprintf(stdout, "step=%d loss=%.4f tokens_per_s=%d\n", step, loss, 4096*1000/(*stepMS+1))
 		if step%*every == 0 || step == *steps {
 			if err := Write(dir, step); err != nil {
 				fmt.Fprintln(stdout, "error: checkpoint:", err)
