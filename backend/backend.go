@@ -1,11 +1,14 @@
-// Package backend runs workloads on a site's scheduler. Backends submit,
-// report status, cancel and stream logs; they know nothing of law, prices or
-// keys.
 package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"sort"
+	"sync"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // Spec is one attempt of one run to start at a site.
@@ -15,11 +18,80 @@ type Spec struct {
 	Command []string
 	Env     map[string]string
 	// WorkDir is the job's working directory (checkpoints, data) on the site.
+	// An empty or relative WorkDir is resolved under the site's work root
+	// (BackendSpec.WorkDir, else a "work" directory under the backend's state
+	// directory); an empty one becomes <work root>/<RunID>.
 	WorkDir      string
 	Accelerators int
-	Partition    string
-	GresType     string
+	// Partition and GresType override the site's settings when not empty.
+	Partition string
+	GresType  string
 }
+
+// Key names the job of one attempt of one run, e.g. "r42-3". Backends use it
+// for file and job names, so that a second submit of the same attempt finds
+// the first.
+func (s Spec) Key() string { return fmt.Sprintf("%s-%d", s.RunID, s.Attempt) }
+
+// Validate reports the first field of s that a backend cannot accept.
+func (s Spec) Validate() error {
+	if err := ValidRunID(s.RunID); err != nil {
+		return err
+	}
+	if s.Attempt < 0 {
+		return fmt.Errorf("attempt: must be >= 0, got %d", s.Attempt)
+	}
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return errors.New("command: must name a program")
+	}
+	if s.Accelerators < 0 {
+		return fmt.Errorf("accelerators: must be >= 0, got %d", s.Accelerators)
+	}
+	for k := range s.Env {
+		if !validEnvName(k) {
+			return fmt.Errorf("env: %q is not a valid variable name (letters, digits, _; not starting with a digit)", k)
+		}
+	}
+	return nil
+}
+
+// ValidRunID reports whether id can name a job: 1 to 64 characters from
+// [A-Za-z0-9_.-], not starting with '.' or '-'.
+func ValidRunID(id string) error {
+	if id == "" {
+		return errors.New("runID: must not be empty")
+	}
+	if len(id) > 64 {
+		return fmt.Errorf("runID: %d characters, at most 64", len(id))
+	}
+	if id[0] == '.' || id[0] == '-' {
+		return fmt.Errorf("runID: %q must not start with %q", id, id[0])
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return fmt.Errorf("runID: %q contains %q; allowed are letters, digits, '-', '_' and '.'", id, r)
+		}
+	}
+	return nil
+}
+
+func validEnvName(k string) bool {
+	if k == "" || k[0] >= '0' && k[0] <= '9' {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// InheritedEnv names the only variables of the controller's environment that
+// a job inherits; everything else it gets comes from Spec.Env, so no key or
+// token of the controller leaks into a workload.
+var InheritedEnv = []string{"HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER"}
 
 // State is a job's lifecycle state as the scheduler reports it.
 type State string
@@ -34,6 +106,15 @@ const (
 	// Lost means the site or node failed under the job.
 	Lost State = "lost"
 )
+
+// Final reports whether s can no longer change.
+func (s State) Final() bool {
+	switch s {
+	case Succeeded, Failed, Cancelled, Lost:
+		return true
+	}
+	return false
+}
 
 // Status is a snapshot of a job.
 type Status struct {
@@ -53,4 +134,86 @@ type Backend interface {
 	Cancel(ctx context.Context, handle string) error
 	// Logs returns the job's output so far.
 	Logs(ctx context.Context, handle string) (io.ReadCloser, error)
+}
+
+// Finder is implemented by backends that can find a job submitted earlier,
+// by this or by an earlier process on the same state, so that a restarted
+// controller picks up its job instead of submitting it twice.
+type Finder interface {
+	// Find returns the handle of the job for runID and attempt, and ok=false
+	// without error when there is none.
+	Find(ctx context.Context, runID string, attempt int) (handle string, ok bool, err error)
+}
+
+// SiteFailer is implemented by backends that can simulate the loss of their
+// whole site (for tests and demos): FailSite kills the site's jobs so that
+// Status reports them Lost and refuses new work; RestoreSite brings it back.
+type SiteFailer interface {
+	FailSite(ctx context.Context) error
+	RestoreSite(ctx context.Context) error
+}
+
+// Workspace is implemented by backends whose job directories a controller
+// can reach on its own file system (to seed or collect checkpoints).
+type Workspace interface {
+	// WorkDir returns the directory a job for spec runs in.
+	WorkDir(spec Spec) string
+}
+
+// ErrNotFound is returned (wrapped) for a handle the backend does not know.
+var ErrNotFound = errors.New("job not found")
+
+// ErrSiteDown is returned (wrapped) by Submit when the site is failed.
+var ErrSiteDown = errors.New("site is down")
+
+// Factory makes a backend for one site. stateDir is the backend's own
+// directory for that site; each site needs its own.
+type Factory func(site catalog.BackendSpec, stateDir string) (Backend, error)
+
+var (
+	regMu     sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a backend type available to For. Backend packages call it
+// from init; registering a type twice panics.
+func Register(typ string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := factories[typ]; dup {
+		panic("backend: Register called twice for " + typ)
+	}
+	factories[typ] = f
+}
+
+// Types lists the registered backend types, sorted.
+func Types() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(factories))
+	for t := range factories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// For makes the backend that a site's settings name. An empty type means
+// "local". The backend packages must be linked in (import
+// meridian.dev/meridian/backend/local and …/backend/slurm).
+func For(site catalog.BackendSpec, stateDir string) (Backend, error) {
+	typ := site.Type
+	if typ == "" {
+		typ = "local"
+	}
+	regMu.RLock()
+	f, ok := factories[typ]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("backend.type: %q is not available (linked in: %v)", typ, Types())
+	}
+	if stateDir == "" {
+		return nil, errors.New("backend state directory must not be empty")
+	}
+	return f(site, stateDir)
 }

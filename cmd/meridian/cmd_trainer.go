@@ -3,20 +3,23 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"meridian.dev/meridian/internal/toytrainer"
+	"meridian.dev/meridian/examples/trainer/charlm"
 )
 
-func init() { register(newToyTrainerCmd) }
+func init() { register(newTrainerCmd) }
 
-// newToyTrainerCmd is the demo's workload until examples/trainer is merged.
-func newToyTrainerCmd() *cobra.Command {
+// newTrainerCmd is the example trainer built into the meridian binary, so the
+// local backend can run it (os.Executable() trainer …) on a machine without a
+// Go toolchain. Hidden: it is a workload, not a user verb.
+func newTrainerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:                "toy-trainer",
-		Short:              "A stand-in workload that counts steps and writes checkpoints (used by the demo)",
+		Use:                "trainer [flags]",
+		Short:              "Run the example character-level trainer (see examples/trainer)",
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if code := toytrainer.Main(args, cmd.OutOrStdout()); code != 0 {
+			code := charlm.Main(args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if code != 0 {
 				return &codeError{code: code, err: errSilent}
 			}
 			return nil

@@ -1,0 +1,39 @@
+package local_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// BenchmarkSubmit measures accepted local submissions (each starts a real
+// process running `true`) per second.
+func BenchmarkSubmit(b *testing.B) {
+	l := newLocalB(b)
+	ctx := context.Background()
+	wd := b.TempDir()
+	for i := 0; b.Loop(); i++ {
+		if _, err := l.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("bench-%d", i), Attempt: 1,
+			Command: []string{"true"}, WorkDir: wd}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
+
+// BenchmarkResubmit measures the idempotent path: the job exists already.
+func BenchmarkResubmit(b *testing.B) {
+	l := newLocalB(b)
+	ctx := context.Background()
+	spec := backend.Spec{RunID: "bench", Attempt: 1, Command: []string{"true"}, WorkDir: b.TempDir()}
+	if _, err := l.Submit(ctx, spec); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := l.Submit(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

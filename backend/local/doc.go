@@ -1,0 +1,19 @@
+// Package local is the backend that runs each job as a process group on this
+// machine, in a per-site working directory.
+//
+// A job outlives the controller that started it: it runs in its own session,
+// writes its output to a file, and a small shell wrapper records its exit
+// code in a file when it ends. Whether a job is still alive is decided by a
+// lock that the wrapper holds for its lifetime, so a restarted controller
+// reads the same state, with no trust in process ids that may be reused.
+//
+// Layout under the state directory:
+//
+//	jobs/<run>-<attempt>/job.json    what was submitted (written before launch)
+//	jobs/<run>-<attempt>/pid         the wrapper's pid = process group id
+//	jobs/<run>-<attempt>/output.log  stdout and stderr
+//	jobs/<run>-<attempt>/exitcode    the exit status, once finished
+//	jobs/<run>-<attempt>/cancelled   present once Cancel was called
+//	site-failed                      present while the site is failed
+//	work/<run>/                      default working directory of a run
+package local

@@ -1,0 +1,429 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/internal/atomicfile"
+	"meridian.dev/meridian/backend/internal/flock"
+	"meridian.dev/meridian/catalog"
+)
+
+func init() {
+	backend.Register("local", func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		return New(site, stateDir)
+	})
+}
+
+// wrapper runs the job's command and records its exit code atomically. It
+// keeps the lock on fd 3 for its lifetime; the command itself does not get it.
+const wrapper = `d="$1"; shift
+printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"
+"$@" 3>&-
+c=$?
+printf '%s\n' "$c" >"$d/.exitcode.tmp"
+sync "$d/.exitcode.tmp" 2>/dev/null
+mv -f "$d/.exitcode.tmp" "$d/exitcode"
+exit "$c"
+`
+
+// Local runs jobs as local process groups. It is safe for concurrent use,
+// and several Local values (in one process or several) may share a state
+// directory.
+type Local struct {
+	stateDir string
+	workRoot string
+	// CancelGrace is how long Cancel waits after SIGTERM before SIGKILL.
+	CancelGrace time.Duration
+}
+
+var (
+	_ backend.Backend    = (*Local)(nil)
+	_ backend.Finder     = (*Local)(nil)
+	_ backend.SiteFailer = (*Local)(nil)
+	_ backend.Workspace  = (*Local)(nil)
+)
+
+// New makes a local backend keeping its state in stateDir. site.WorkDir, when
+// set, is the root of the jobs' working directories (relative to stateDir if
+// not absolute); site's other settings are ignored.
+func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
+	if stateDir == "" {
+		return nil, errors.New("local backend: state directory must not be empty")
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("local backend: state directory: %w", err)
+	}
+	work := filepath.Join(abs, "work")
+	if site.WorkDir != "" {
+		work = site.WorkDir
+		if !filepath.IsAbs(work) {
+			work = filepath.Join(abs, work)
+		}
+	}
+	for _, d := range []string{filepath.Join(abs, "jobs"), work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("local backend: %w", err)
+		}
+	}
+	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second}, nil
+}
+
+// record is what job.json holds.
+type record struct {
+	RunID     string            `json:"runID"`
+	Attempt   int               `json:"attempt"`
+	Command   []string          `json:"command"`
+	Env       map[string]string `json:"env,omitempty"`
+	WorkDir   string            `json:"workDir"`
+	Submitted time.Time         `json:"submitted"`
+}
+
+// StateDir is the backend's state directory (absolute).
+func (l *Local) StateDir() string { return l.stateDir }
+
+func (l *Local) jobDir(key string) string { return filepath.Join(l.stateDir, "jobs", key) }
+
+// WorkDir returns the directory the job for spec runs in.
+func (l *Local) WorkDir(spec backend.Spec) string {
+	switch {
+	case spec.WorkDir == "":
+		return filepath.Join(l.workRoot, spec.RunID)
+	case filepath.IsAbs(spec.WorkDir):
+		return spec.WorkDir
+	default:
+		return filepath.Join(l.workRoot, spec.WorkDir)
+	}
+}
+
+func (l *Local) siteFailed() bool {
+	_, err := os.Stat(filepath.Join(l.stateDir, "site-failed"))
+	return err == nil
+}
+
+// Submit launches spec's command unless this attempt was launched before.
+func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", fmt.Errorf("local submit: %w", err)
+	}
+	key := spec.Key()
+	dir := l.jobDir(key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
+	if err != nil {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
+	defer unlock()
+	if launched(dir) || exists(filepath.Join(dir, "cancelled")) {
+		return key, nil
+	}
+	if l.siteFailed() {
+		return "", fmt.Errorf("local submit %s: %w", key, backend.ErrSiteDown)
+	}
+	wd := l.WorkDir(spec)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
+	}
+	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
+		WorkDir: wd, Submitted: time.Now().UTC()}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "job.json"), data, 0o644); err != nil {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
+	if err := l.launch(dir, wd, spec); err != nil {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// launch starts the wrapper in its own session with the run lock on fd 3.
+func (l *Local) launch(dir, wd string, spec backend.Spec) error {
+	runLock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer runLock.Close()
+	if err := syscall.Flock(int(runLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil // a wrapper holds it: the job is running already
+	} else if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	args := append([]string{"-c", wrapper, "meridian-job", dir}, spec.Command...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.Dir = wd
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{runLock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = jobEnv(spec, wd)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// Reap the wrapper while this process lives; the job does not depend on it.
+	go cmd.Wait() //nolint:errcheck
+	return nil
+}
+
+func jobEnv(spec backend.Spec, wd string) []string {
+	var env []string
+	for _, k := range backend.InheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+spec.Env[k])
+	}
+	return append(env,
+		"MERIDIAN_RUN_ID="+spec.RunID,
+		"MERIDIAN_ATTEMPT="+strconv.Itoa(spec.Attempt),
+		"MERIDIAN_WORKDIR="+wd,
+		"MERIDIAN_ACCELERATORS="+strconv.Itoa(spec.Accelerators),
+	)
+}
+
+// launched reports whether a wrapper was ever started for the job in dir.
+func launched(dir string) bool {
+	if exists(filepath.Join(dir, "pid")) || exists(filepath.Join(dir, "exitcode")) {
+		return true
+	}
+	held, _ := runLockHeld(dir)
+	return held
+}
+
+// runLockHeld reports whether a wrapper (or a launching controller) holds
+// the job's run lock. A shared probe never blocks another probe.
+func runLockHeld(dir string) (bool, error) {
+	f, err := os.Open(filepath.Join(dir, "run.lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
+func (l *Local) existingJob(handle string) (string, error) {
+	if strings.ContainsAny(handle, `/\`) || backend.ValidRunID(handle) != nil {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	dir := l.jobDir(handle)
+	if !exists(filepath.Join(dir, "job.json")) {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	return dir, nil
+}
+
+// Status reports the job's state from its files and its run lock.
+func (l *Local) Status(ctx context.Context, handle string) (backend.Status, error) {
+	dir, err := l.existingJob(handle)
+	if err != nil {
+		return backend.Status{}, err
+	}
+	cancelled := exists(filepath.Join(dir, "cancelled"))
+	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+		return st, err
+	}
+	held, err := runLockHeld(dir)
+	if err != nil {
+		return backend.Status{}, err
+	}
+	if l.siteFailed() {
+		return backend.Status{State: backend.Lost, Reason: "site failed"}, nil
+	}
+	if held {
+		return backend.Status{State: backend.Running}, nil
+	}
+	// The wrapper may have ended between the two looks.
+	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+		return st, err
+	}
+	switch {
+	case cancelled:
+		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
+	case !exists(filepath.Join(dir, "pid")):
+		return backend.Status{State: backend.Pending, Reason: "starting"}, nil
+	default:
+		return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+	}
+}
+
+// exitStatus reads the exit code file, if there is one.
+func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "exitcode"))
+	if errors.Is(err, os.ErrNotExist) {
+		return backend.Status{}, false, nil
+	}
+	if err != nil {
+		return backend.Status{}, false, err
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return backend.Status{}, false, fmt.Errorf("exit code file %s: %q is not a number", dir, data)
+	}
+	switch {
+	case code == 0:
+		return backend.Status{State: backend.Succeeded}, true, nil
+	case cancelled:
+		return backend.Status{State: backend.Cancelled, ExitCode: code, Reason: "cancelled"}, true, nil
+	default:
+		return backend.Status{State: backend.Failed, ExitCode: code, Reason: fmt.Sprintf("exit code %d", code)}, true, nil
+	}
+}
+
+// Cancel marks the job cancelled and stops its process group: SIGTERM, then
+// SIGKILL after CancelGrace. It returns once the group's wrapper has ended.
+func (l *Local) Cancel(ctx context.Context, handle string) error {
+	dir, err := l.existingJob(handle)
+	if err != nil {
+		return err
+	}
+	if exists(filepath.Join(dir, "exitcode")) {
+		return nil
+	}
+	if !exists(filepath.Join(dir, "cancelled")) {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("local cancel %s: %w", handle, err)
+		}
+	}
+	return stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
+}
+
+// stopGroup signals the job's process group while its wrapper lives (so the
+// group id cannot have been reused), escalating to SIGKILL after grace.
+func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) error {
+	deadline := time.Now().Add(grace)
+	sent := false
+	for {
+		held, err := runLockHeld(dir)
+		if err != nil || !held {
+			return err
+		}
+		pid := readPid(dir)
+		if pid > 0 && (!sent || time.Now().After(deadline)) {
+			if sent {
+				sig = syscall.SIGKILL
+			}
+			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("signal job group %d: %w", pid, err)
+			}
+			sent = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func readPid(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	return pid
+}
+
+// Logs returns the job's output so far.
+func (l *Local) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	dir, err := l.existingJob(handle)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(dir, "output.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return f, err
+}
+
+// Find returns the handle of the job for runID and attempt, if it was
+// launched.
+func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if err := backend.ValidRunID(runID); err != nil {
+		return "", false, err
+	}
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	dir := l.jobDir(key)
+	// A job whose submit was interrupted before its process started is not
+	// found, so that the caller submits it again (and Submit launches it).
+	if exists(filepath.Join(dir, "job.json")) && (launched(dir) || exists(filepath.Join(dir, "cancelled"))) {
+		return key, true, nil
+	}
+	return "", false, nil
+}
+
+// FailSite simulates the loss of this site: it marks the site failed (Submit
+// then fails with backend.ErrSiteDown and Status reports unfinished jobs
+// Lost) and kills every running job's process group.
+func (l *Local) FailSite(ctx context.Context) error {
+	if err := atomicfile.WriteFile(filepath.Join(l.stateDir, "site-failed"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("fail site: %w", err)
+	}
+	entries, err := os.ReadDir(filepath.Join(l.stateDir, "jobs"))
+	if err != nil {
+		return fmt.Errorf("fail site: %w", err)
+	}
+	for _, e := range entries {
+		if err := stopGroup(ctx, filepath.Join(l.stateDir, "jobs", e.Name()), syscall.SIGKILL, 0); err != nil {
+			return fmt.Errorf("fail site: job %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// RestoreSite ends a simulated loss: new jobs may be submitted again. Jobs
+// killed by FailSite stay Lost.
+func (l *Local) RestoreSite(ctx context.Context) error {
+	err := os.Remove(filepath.Join(l.stateDir, "site-failed"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restore site: %w", err)
+	}
+	return atomicfile.SyncDir(l.stateDir)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

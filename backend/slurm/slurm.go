@@ -1,0 +1,601 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/internal/atomicfile"
+	"meridian.dev/meridian/backend/internal/flock"
+	"meridian.dev/meridian/catalog"
+)
+
+func init() {
+	backend.Register("slurm", func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		return New(site, stateDir)
+	})
+}
+
+// Slurm submits jobs to one partition of a Slurm cluster. It is safe for
+// concurrent use, and several values may share a state directory.
+type Slurm struct {
+	stateDir  string
+	workRoot  string
+	partition string
+	gresType  string
+	conf      string
+	// CommandTimeout bounds each Slurm client command.
+	CommandTimeout time.Duration
+}
+
+var (
+	_ backend.Backend    = (*Slurm)(nil)
+	_ backend.Finder     = (*Slurm)(nil)
+	_ backend.SiteFailer = (*Slurm)(nil)
+	_ backend.Workspace  = (*Slurm)(nil)
+)
+
+// New makes a Slurm backend for site, keeping its job files (batch scripts,
+// output, exit codes) in stateDir, which the cluster's nodes must be able to
+// write (a shared file system, or the same machine).
+func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
+	if stateDir == "" {
+		return nil, errors.New("slurm backend: state directory must not be empty")
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("slurm backend: state directory: %w", err)
+	}
+	work := filepath.Join(abs, "work")
+	if site.WorkDir != "" {
+		work = site.WorkDir
+		if !filepath.IsAbs(work) {
+			work = filepath.Join(abs, work)
+		}
+	}
+	if site.Partition != "" && !validName(site.Partition) {
+		return nil, fmt.Errorf("backend.partition: %q is not a valid Slurm partition name", site.Partition)
+	}
+	if site.GresType != "" && !validName(site.GresType) {
+		return nil, fmt.Errorf("backend.gresType: %q is not a valid GRES type", site.GresType)
+	}
+	for _, d := range []string{filepath.Join(abs, "jobs"), filepath.Join(abs, "handles"), work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("slurm backend: %w", err)
+		}
+	}
+	return &Slurm{stateDir: abs, workRoot: work, partition: site.Partition, gresType: site.GresType,
+		conf: site.Endpoint, CommandTimeout: 30 * time.Second}, nil
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// JobName is the Slurm job name of one attempt of one run.
+func JobName(runID string, attempt int) string {
+	return "meridian-" + backend.Spec{RunID: runID, Attempt: attempt}.Key()
+}
+
+// WorkDir returns the directory the job for spec runs in.
+func (s *Slurm) WorkDir(spec backend.Spec) string {
+	switch {
+	case spec.WorkDir == "":
+		return filepath.Join(s.workRoot, spec.RunID)
+	case filepath.IsAbs(spec.WorkDir):
+		return spec.WorkDir
+	default:
+		return filepath.Join(s.workRoot, spec.WorkDir)
+	}
+}
+
+func (s *Slurm) jobDir(key string) string { return filepath.Join(s.stateDir, "jobs", key) }
+
+// run runs one Slurm client with a timeout and returns its stdout; a non-zero
+// exit becomes an error carrying stderr.
+func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if s.conf != "" {
+		cmd.Env = append(os.Environ(), "SLURM_CONF="+s.conf)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if ctx.Err() != nil {
+			return out.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
+		}
+		return out.String(), &cmdError{cmd: name, err: err, stderr: msg}
+	}
+	return out.String(), nil
+}
+
+type cmdError struct {
+	cmd    string
+	err    error
+	stderr string
+}
+
+func (e *cmdError) Error() string { return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, e.stderr) }
+func (e *cmdError) Unwrap() error { return e.err }
+
+func isInvalidJob(err error) bool {
+	var ce *cmdError
+	return errors.As(err, &ce) && strings.Contains(ce.stderr, "Invalid job id")
+}
+
+// Submit writes the batch script and submits it, unless this attempt was
+// submitted before: the job id recorded in the state directory answers that,
+// and when an earlier submit was interrupted between writing its script and
+// recording the id, slurmctld is asked by job name. (squeue is slow on a
+// cluster with many jobs, so it is not asked for every new job; a controller
+// that lost its state directory calls Find first, which asks slurmctld and
+// records what it finds.)
+func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", fmt.Errorf("slurm submit: %w", err)
+	}
+	partition := firstNonEmpty(spec.Partition, s.partition)
+	gres := firstNonEmpty(spec.GresType, s.gresType)
+	if partition != "" && !validName(partition) {
+		return "", fmt.Errorf("slurm submit: partition: %q is not a valid name", partition)
+	}
+	if gres != "" && !validName(gres) {
+		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", gres)
+	}
+	key := spec.Key()
+	dir := s.jobDir(key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
+	if err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	defer unlock()
+	if id, ok := s.recorded(key); ok {
+		return id, nil
+	}
+	script := filepath.Join(dir, "job.sh")
+	if _, err := os.Stat(script); err == nil {
+		// An earlier submit got as far as writing the script, and maybe
+		// through sbatch, but did not record a job id: ask slurmctld.
+		if id, ok, err := s.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
+			return id, err
+		}
+	}
+	if partition != "" {
+		if err := s.partitionUp(ctx, partition); err != nil {
+			return "", fmt.Errorf("slurm submit %s: %w", key, err)
+		}
+	}
+	wd := s.WorkDir(spec)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
+	}
+	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o755); err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	args := []string{"--parsable", "--no-requeue",
+		"--export=" + strings.Join(backend.InheritedEnv, ","),
+		"--job-name=" + JobName(spec.RunID, spec.Attempt),
+		"--output=" + filepath.Join(dir, "output.log"),
+		"--chdir=" + wd}
+	if partition != "" {
+		args = append(args, "--partition="+partition)
+	}
+	if spec.Accelerators > 0 {
+		if gres != "" {
+			args = append(args, fmt.Sprintf("--gres=gpu:%s:%d", gres, spec.Accelerators))
+		} else {
+			args = append(args, fmt.Sprintf("--gres=gpu:%d", spec.Accelerators))
+		}
+	}
+	out, err := s.run(ctx, "sbatch", append(args, script)...)
+	if err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(out), ";")
+	if !isJobID(id) {
+		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, out)
+	}
+	if err := s.record(key, id); err != nil {
+		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
+	}
+	return id, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func isJobID(s string) bool {
+	if s == "" || len(s) > 18 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// record writes the job id into the job's directory and the handle index.
+func (s *Slurm) record(key, id string) error {
+	if err := atomicfile.WriteFile(filepath.Join(s.jobDir(key), "jobid"), []byte(id+"\n"), 0o644); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(s.stateDir, "handles", id), []byte(key+"\n"), 0o644)
+}
+
+// partitionUp fails with backend.ErrSiteDown when the partition is not up.
+func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
+	out, err := s.run(ctx, "sinfo", "-h", "-p", partition, "-o", "%a")
+	if err != nil {
+		return err
+	}
+	avail := strings.Fields(out)
+	if len(avail) == 0 {
+		return fmt.Errorf("partition %q: not found in sinfo", partition)
+	}
+	for _, a := range avail {
+		if a != "up" {
+			return fmt.Errorf("partition %s is %s: %w", partition, a, backend.ErrSiteDown)
+		}
+	}
+	return nil
+}
+
+// batchScript is the job: export the environment, run the command, record
+// its exit code atomically next to the output, exit with it.
+func batchScript(spec backend.Spec, dir, wd string) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + "\n")
+	b.WriteString("cd " + quote(wd) + " || exit 1\n")
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString("export " + k + "=" + quote(spec.Env[k]) + "\n")
+	}
+	fmt.Fprintf(&b, "export MERIDIAN_RUN_ID=%s MERIDIAN_ATTEMPT=%d MERIDIAN_WORKDIR=%s MERIDIAN_ACCELERATORS=%d\n",
+		quote(spec.RunID), spec.Attempt, quote(wd), spec.Accelerators)
+	for i, a := range spec.Command {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(quote(a))
+	}
+	b.WriteString("\nc=$?\n")
+	d := quote(dir)
+	b.WriteString("printf '%s\\n' \"$c\" >" + d + "/.exitcode.tmp\n")
+	b.WriteString("sync " + d + "/.exitcode.tmp 2>/dev/null\n")
+	b.WriteString("mv -f " + d + "/.exitcode.tmp " + d + "/exitcode\n")
+	b.WriteString("exit \"$c\"\n")
+	return b.String()
+}
+
+// quote makes s one single-quoted shell word.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// Find returns the job id for runID and attempt: the one recorded in the
+// state directory, else one that slurmctld knows by the job's name.
+func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if err := backend.ValidRunID(runID); err != nil {
+		return "", false, err
+	}
+	return s.find(ctx, runID, attempt)
+}
+
+// recorded returns the job id recorded in the state directory for key.
+func (s *Slurm) recorded(key string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "jobid"))
+	if err != nil {
+		return "", false
+	}
+	id := strings.TrimSpace(string(data))
+	return id, isJobID(id)
+}
+
+func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	if id, ok := s.recorded(key); ok {
+		return id, true, nil
+	}
+	out, err := s.run(ctx, "squeue", "-h", "-t", "all", "--name="+JobName(runID, attempt), "-o", "%i")
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return "", false, nil
+	}
+	// The oldest job of that name is the one that counts.
+	sort.Slice(ids, func(i, j int) bool {
+		a, _ := strconv.ParseUint(ids[i], 10, 64)
+		b, _ := strconv.ParseUint(ids[j], 10, 64)
+		return a < b
+	})
+	id := ids[0]
+	if !isJobID(id) {
+		return "", false, fmt.Errorf("find %s: squeue printed %q, not a job id", key, id)
+	}
+	if err := os.MkdirAll(s.jobDir(key), 0o755); err != nil {
+		return "", false, err
+	}
+	if err := s.record(key, id); err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	return id, true, nil
+}
+
+// keyOf returns the job key recorded for a job id, or "".
+func (s *Slurm) keyOf(id string) string {
+	data, err := os.ReadFile(filepath.Join(s.stateDir, "handles", id))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// Status asks slurmctld for the job; once slurmctld has forgotten it, the
+// exit code file decides.
+func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
+	if !isJobID(handle) {
+		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	out, err := s.run(ctx, "scontrol", "show", "job", "-o", handle)
+	if isInvalidJob(err) {
+		return s.forgottenStatus(handle)
+	}
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	}
+	job := ParseKeyValues(strings.TrimSpace(out))
+	st := jobStatus(job)
+	if st.State == backend.Running {
+		if down, err := s.downNode(ctx, job["NodeList"]); err != nil {
+			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+		} else if down != "" {
+			return backend.Status{State: backend.Lost, Reason: down}, nil
+		}
+	}
+	return st, nil
+}
+
+// forgottenStatus is the state of a job that slurmctld no longer knows.
+func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
+	key := s.keyOf(handle)
+	if key == "" {
+		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "exitcode"))
+	if _, cerr := os.Stat(filepath.Join(s.jobDir(key), "cancelled")); cerr == nil && (err != nil || strings.TrimSpace(string(data)) != "0") {
+		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
+	}
+	if err != nil {
+		return backend.Status{}, err
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", key, data)
+	}
+	if code == 0 {
+		return backend.Status{State: backend.Succeeded}, nil
+	}
+	return backend.Status{State: backend.Failed, ExitCode: code, Reason: fmt.Sprintf("exit code %d", code)}, nil
+}
+
+// jobStatus maps the fields of `scontrol show job -o` to a Status.
+func jobStatus(job map[string]string) backend.Status {
+	state := job["JobState"]
+	reason := job["Reason"]
+	if reason == "None" {
+		reason = ""
+	}
+	code, sig := parseExitCode(job["ExitCode"])
+	with := func(s backend.State, r string) backend.Status {
+		return backend.Status{State: s, ExitCode: code, Reason: strings.TrimSpace(strings.ToLower(state) + " " + r)}
+	}
+	switch state {
+	case "PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED":
+		switch reason {
+		case "PartitionDown", "PartitionInactive", "NodeDown":
+			return backend.Status{State: backend.Lost, Reason: "pending: " + reason}
+		case "BadConstraints", "PartitionConfig":
+			return backend.Status{State: backend.Failed, Reason: "pending: " + reason}
+		}
+		return backend.Status{State: backend.Pending, Reason: reason}
+	case "RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING":
+		return backend.Status{State: backend.Running, Reason: reason}
+	case "COMPLETED":
+		return backend.Status{State: backend.Succeeded}
+	case "FAILED", "OUT_OF_MEMORY", "DEADLINE", "TIMEOUT":
+		if code == 0 && sig != 0 {
+			code = 128 + sig
+		}
+		if code == 0 {
+			code = 1
+		}
+		st := with(backend.Failed, reason)
+		st.ExitCode = code
+		return st
+	case "CANCELLED":
+		return with(backend.Cancelled, "")
+	case "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
+		return with(backend.Lost, reason)
+	}
+	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
+}
+
+// parseExitCode splits Slurm's "code:signal".
+func parseExitCode(s string) (code, sig int) {
+	a, b, _ := strings.Cut(s, ":")
+	code, _ = strconv.Atoi(a)
+	sig, _ = strconv.Atoi(b)
+	return code, sig
+}
+
+// downNode names the first node of nodelist that is down or failed, or "".
+func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
+	if nodelist == "" || nodelist == "(null)" {
+		return "", nil
+	}
+	out, err := s.run(ctx, "scontrol", "show", "node", "-o", nodelist)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		node := ParseKeyValues(line)
+		for _, flag := range strings.Split(node["State"], "+") {
+			if flag == "DOWN" || flag == "FAIL" || flag == "DOWN*" {
+				return fmt.Sprintf("node %s is %s", node["NodeName"], node["State"]), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// ParseKeyValues splits one line of `scontrol show -o` output into its
+// Key=Value fields. A space-separated word without '=' continues the previous
+// value (values such as Command or Reason may contain spaces).
+func ParseKeyValues(line string) map[string]string {
+	out := map[string]string{}
+	last := ""
+	for _, word := range strings.Fields(line) {
+		k, v, ok := strings.Cut(word, "=")
+		if !ok || k == "" || strings.ContainsAny(k, "()") {
+			if last != "" {
+				out[last] += " " + word
+			}
+			continue
+		}
+		out[k] = v
+		last = k
+	}
+	return out
+}
+
+// Cancel scancels the job; cancelling a finished job is not an error.
+func (s *Slurm) Cancel(ctx context.Context, handle string) error {
+	if !isJobID(handle) {
+		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	st, err := s.Status(ctx, handle)
+	if err != nil {
+		return err
+	}
+	if st.State.Final() {
+		return nil
+	}
+	if key := s.keyOf(handle); key != "" {
+		// Remembered for when slurmctld has forgotten the job.
+		if err := atomicfile.WriteFile(filepath.Join(s.jobDir(key), "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("slurm cancel %s: %w", handle, err)
+		}
+	}
+	if _, err := s.run(ctx, "scancel", handle); err != nil && !isInvalidJob(err) {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	return nil
+}
+
+// Logs returns the job's output file.
+func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	if !isJobID(handle) {
+		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	path := ""
+	if key := s.keyOf(handle); key != "" {
+		path = filepath.Join(s.jobDir(key), "output.log")
+	} else {
+		out, err := s.run(ctx, "scontrol", "show", "job", "-o", handle)
+		if isInvalidJob(err) {
+			return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+		}
+		path = ParseKeyValues(out)["StdOut"]
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return f, err
+}
+
+// FailSite simulates the loss of the site: the partition is set DOWN (new
+// jobs do not start; Submit fails with backend.ErrSiteDown) and its nodes are
+// set DOWN, which kills their jobs (NODE_FAIL, reported Lost).
+func (s *Slurm) FailSite(ctx context.Context) error {
+	if s.partition == "" {
+		return errors.New("fail site: the site has no partition")
+	}
+	if _, err := s.run(ctx, "scontrol", "update", "partitionname="+s.partition, "state=down"); err != nil {
+		return fmt.Errorf("fail site: %w", err)
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("fail site: %w", err)
+	}
+	if _, err := s.run(ctx, "scontrol", "update", "nodename="+nodes, "state=down", "reason=meridian-fail-site"); err != nil {
+		return fmt.Errorf("fail site: %w", err)
+	}
+	return nil
+}
+
+// RestoreSite brings the partition and its nodes back.
+func (s *Slurm) RestoreSite(ctx context.Context) error {
+	if s.partition == "" {
+		return errors.New("restore site: the site has no partition")
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("restore site: %w", err)
+	}
+	// Resuming a node that came back by itself is refused; that is fine.
+	s.run(ctx, "scontrol", "update", "nodename="+nodes, "state=resume") //nolint:errcheck
+	if _, err := s.run(ctx, "scontrol", "update", "partitionname="+s.partition, "state=up"); err != nil {
+		return fmt.Errorf("restore site: %w", err)
+	}
+	return nil
+}
+
+func (s *Slurm) nodes(ctx context.Context) (string, error) {
+	out, err := s.run(ctx, "sinfo", "-h", "-p", s.partition, "-o", "%N")
+	if err != nil {
+		return "", err
+	}
+	nodes := strings.TrimSpace(out)
+	if nodes == "" {
+		return "", fmt.Errorf("partition %s has no nodes", s.partition)
+	}
+	return strings.Fields(nodes)[0], nil
+}

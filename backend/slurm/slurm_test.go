@@ -1,0 +1,240 @@
+package slurm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+	"meridian.dev/meridian/backend/slurm"
+	"meridian.dev/meridian/catalog"
+)
+
+// cluster returns the site settings of the test cluster, failing (not
+// skipping) when MERIDIAN_TEST_SLURM=1 and Slurm is unreachable.
+func cluster(t *testing.T) catalog.BackendSpec {
+	t.Helper()
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		t.Skip("MERIDIAN_TEST_SLURM is not 1; scripts/test.sh starts a cluster and sets it")
+	}
+	site := catalog.BackendSpec{
+		Type:      "slurm",
+		Partition: envOr("MERIDIAN_TEST_SLURM_PARTITION", "conformance"),
+		GresType:  envOr("MERIDIAN_TEST_SLURM_GRES", "h100"),
+		Endpoint:  os.Getenv("SLURM_CONF"),
+	}
+	// The conformance partitions are failed on purpose by some tests.
+	backendtest.Exclusive(t, "slurm-conformance")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-p", site.Partition, "-o", "%a %t").CombinedOutput()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("MERIDIAN_TEST_SLURM=1 but Slurm partition %s is unreachable (run scripts/slurm-up.sh and source its env.sh): %v: %s", site.Partition, err, out)
+	}
+	return site
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func TestConformance(t *testing.T) {
+	site := cluster(t)
+	backendtest.Run(t, func(t *testing.T, stateDir string) backend.Backend {
+		b, err := slurm.New(site, stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
+func newSlurm(t *testing.T, site catalog.BackendSpec, dir string) *slurm.Slurm {
+	t.Helper()
+	b, err := slurm.New(site, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testCtx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), backendtest.Timeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+func uniqueRunID(t *testing.T, name string) string {
+	return fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+}
+
+// TestFindsJobByNameWithoutState: a controller that lost its own records
+// (fresh state directory) still finds the job by its Slurm job name, and no
+// path submits it a second time.
+func TestFindsJobByNameWithoutState(t *testing.T) {
+	site := cluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "byname"), Attempt: 3,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	first := newSlurm(t, site, t.TempDir())
+	h, err := first.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Cancel(context.Background(), h) })
+
+	second := newSlurm(t, site, t.TempDir())
+	got, ok, err := second.Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != h {
+		t.Fatalf("Find by name = %q, %v, %v; want %q", got, ok, err, h)
+	}
+	// Find recorded what it found: Submit now returns the existing job.
+	again, err := second.Submit(testCtx(t), spec)
+	if err != nil || again != h {
+		t.Fatalf("Submit after Find = %q, %v; want the existing job %q", again, err, h)
+	}
+	// A third controller whose state holds the script of an interrupted
+	// submit (written before sbatch) but no job id asks slurmctld too.
+	third := t.TempDir()
+	key := spec.Key()
+	if err := os.MkdirAll(filepath.Join(third, "jobs", key), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(third, "jobs", key, "job.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newSlurm(t, site, third).Submit(testCtx(t), spec); err != nil || got != h {
+		t.Fatalf("Submit after an interrupted submit = %q, %v; want the existing job %q", got, err, h)
+	}
+	out, err := exec.Command("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(string(out)); len(ids) != 1 || ids[0] != h {
+		t.Fatalf("squeue lists jobs %q under the job name, want only %s", ids, h)
+	}
+}
+
+// TestGRES: the job gets as many GPUs of the site's type as asked for, and a
+// type the partition lacks is refused at submit time.
+func TestGRES(t *testing.T) {
+	site := cluster(t)
+	b := newSlurm(t, site, t.TempDir())
+	spec := backend.Spec{RunID: uniqueRunID(t, "gres"), Attempt: 1, Accelerators: 3,
+		Command: []string{"/bin/sh", "-c", `echo "gpus=$CUDA_VISIBLE_DEVICES"`}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	rc, err := b.Logs(testCtx(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	_, gpus, ok := strings.Cut(strings.TrimSpace(string(data)), "gpus=")
+	if !ok || len(strings.Split(gpus, ",")) != 3 {
+		t.Fatalf("job saw CUDA_VISIBLE_DEVICES %q, want 3 devices (output %q)", gpus, data)
+	}
+
+	bad := spec
+	bad.RunID, bad.GresType = uniqueRunID(t, "gres-bad"), "no-such-gpu"
+	if _, err := b.Submit(testCtx(t), bad); err == nil || !strings.Contains(err.Error(), "Requested node configuration is not available") {
+		t.Fatalf("Submit with a GRES type the site lacks: %v, want Slurm's refusal", err)
+	}
+}
+
+// TestForgottenJobReadsExitFile: once slurmctld no longer knows a job (no
+// accounting storage), Status falls back to the exit code the batch script
+// wrote.
+func TestForgottenJobReadsExitFile(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	const id = "987654321" // a job id slurmctld has never issued
+	key := "gone-1"
+	for path, data := range map[string]string{
+		filepath.Join(dir, "handles", id):           key + "\n",
+		filepath.Join(dir, "jobs", key, "exitcode"): "9\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.Status(testCtx(t), id)
+	if err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of a forgotten job = %+v, %v; want failed with exit code 9", st, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "jobs", key, "exitcode")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a forgotten job without exit code = %+v, %v; want lost", st, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "jobs", key, "cancelled"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Cancelled {
+		t.Fatalf("Status of a forgotten cancelled job = %+v, %v; want cancelled", st, err)
+	}
+}
+
+// TestUnreachableIsAnError: when the Slurm controller cannot be reached,
+// calls fail with an error (the caller applies its own timeout before
+// declaring the site lost); they never report a state.
+func TestUnreachableIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "slurm.conf")
+	if err := os.WriteFile(conf, []byte("ClusterName=nowhere\nSlurmctldHost=localhost\nSlurmctldPort=1\nAuthType=auth/none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newSlurm(t, catalog.BackendSpec{Type: "slurm", Partition: "p", Endpoint: conf}, filepath.Join(dir, "state"))
+	b.CommandTimeout = 2 * time.Second
+	if st, err := b.Status(testCtx(t), "12"); err == nil || errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Status against an unreachable cluster = %+v, %v; want a non-NotFound error", st, err)
+	}
+	spec := backend.Spec{RunID: "unreach", Attempt: 1, Command: []string{"true"}}
+	if _, err := b.Submit(testCtx(t), spec); err == nil {
+		t.Fatal("Submit against an unreachable cluster succeeded")
+	}
+}
+
+// BenchmarkSubmit measures Submit through sbatch (with the backend's own
+// bookkeeping: lock, squeue lookup, sinfo partition check, script, records)
+// against the test cluster; compare with bench/sbatch-rate.sh.
+func BenchmarkSubmit(b *testing.B) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		b.Skip("MERIDIAN_TEST_SLURM is not 1")
+	}
+	site := catalog.BackendSpec{Type: "slurm", Partition: envOr("MERIDIAN_TEST_SLURM_PARTITION", "conformance"), Endpoint: os.Getenv("SLURM_CONF")}
+	s, err := slurm.New(site, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	wd := b.TempDir()
+	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("%s-%d", prefix, i), Attempt: 1,
+			Command: []string{"true"}, WorkDir: wd}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
