@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/backend"
+	_ "meridian.dev/meridian/backend/local" // registers "local"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/procbackend"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
@@ -58,7 +58,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
 	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA}, Token{"b", tokB})))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, st: st, c: c}
@@ -315,7 +317,9 @@ func BenchmarkSubmit(b *testing.B) {
 	}
 	defer st.Close()
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
 	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA})))
 	defer srv.Close()
 	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
@@ -343,7 +347,9 @@ func FuzzSubmitBody(f *testing.F) {
 	}
 	defer st.Close()
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(_ *catalog.Site, root string) (backend.Backend, error) { return procbackend.New(root), nil }})
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
 	h := New(c, st, NewTokens(Token{"a", tokA}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))

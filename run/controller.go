@@ -31,12 +31,6 @@ import (
 // directory the controller reserves for that site.
 type BackendFor func(site *catalog.Site, root string) (backend.Backend, error)
 
-// Finder is the optional backend capability to find the job of an attempt
-// that was submitted before the controller recorded its handle.
-type Finder interface {
-	Find(ctx context.Context, runID string, attempt int) (handle string, ok bool, err error)
-}
-
 // Config wires a Controller.
 type Config struct {
 	Store store.Store
@@ -50,8 +44,8 @@ type Config struct {
 	Poll time.Duration
 	// SiteTimeout is how long a site may be unreachable before it counts as lost (default 30s).
 	SiteTimeout time.Duration
-	// ParseProgress reads one output line; the default reads
-	// "step=N loss=X tokens_per_s=Y".
+	// ParseProgress reads one output line; the default is the backend
+	// package's parser of "step=N loss=X tokens_per_s=Y".
 	ParseProgress func(line string) (Progress, bool)
 	Now           func() time.Time
 	Logger        *slog.Logger
@@ -559,7 +553,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		return c.fail(ctx, r, err.Error())
 	}
 	if r.CancelRequested {
-		if f, ok := be.(Finder); ok {
+		if f, ok := be.(backend.Finder); ok {
 			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
 				be.Cancel(ctx, h)
 			}
@@ -601,6 +595,9 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		spec.Partition, spec.GresType = s.Spec.Backend.Partition, s.Spec.Backend.GresType
 	}
 	h, err := be.Submit(ctx, spec)
+	if errors.Is(err, backend.ErrSiteDown) {
+		return c.lose(ctx, r, fmt.Sprintf("site %s refused attempt %d: %v", r.Site, r.Attempt, err))
+	}
 	if err != nil {
 		return c.unreachableFor(ctx, r, fmt.Errorf("submit: %w", err))
 	}
@@ -780,29 +777,14 @@ func (c *Controller) progress(ctx context.Context, be backend.Backend, handle st
 	return last
 }
 
-var progressField = regexp.MustCompile(`\b(step|loss|tokens_per_s)=([0-9.eE+-]+|NaN|nan)`)
-
-// ParseProgress reads "step=N loss=X tokens_per_s=Y" (in any order, with
-// other text around it) from one output line. A line without step= is not
-// progress.
+// ParseProgress reads one progress line ("step=N … loss=X
+// tokens_per_s=Y") with the backend package's parser.
 func ParseProgress(line string) (Progress, bool) {
-	var p Progress
-	found := false
-	for _, m := range progressField.FindAllStringSubmatch(line, -1) {
-		switch m[1] {
-		case "step":
-			n, err := strconv.ParseInt(m[2], 10, 64)
-			if err != nil || n < 0 {
-				return Progress{}, false
-			}
-			p.Step, found = n, true
-		case "loss":
-			p.Loss, _ = strconv.ParseFloat(m[2], 64)
-		case "tokens_per_s":
-			p.TokensPerS, _ = strconv.ParseFloat(m[2], 64)
-		}
+	p, ok := backend.ParseProgress(line)
+	if !ok {
+		return Progress{}, false
 	}
-	return p, found
+	return Progress{Step: p.Step, Loss: p.Loss, TokensPerS: p.TokensPerSec}, true
 }
 
 var stepInName = regexp.MustCompile(`(\d+)`)

@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/examples/demo"
-	"meridian.dev/meridian/internal/procbackend"
+	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
 )
@@ -73,8 +75,14 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
+	// The example trainer is built into this binary (meridian trainer); its
+	// text shards go into the state directory.
+	dataDir := filepath.Join(dir, "corpus")
+	if err := charlm.WriteCorpus(dataDir); err != nil {
+		return err
+	}
 	job, _ := fs.ReadFile(demo.FS, "job.yaml")
-	jobText := strings.Replace(string(job), "command: [meridian,", "command: ["+quoteYAML(exe)+",", 1)
+	jobText := demoJobText(string(job), exe, dataDir)
 
 	s, err := startServer(serverOptions{StateDir: filepath.Join(dir, "state"), Listen: "127.0.0.1:0", CatalogDir: catDir,
 		Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: w})
@@ -109,7 +117,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 			say("state %-12s site %s, attempt %d  %s", r.State, r.Site, r.Attempt, r.Reason)
 			lastState = r.State
 		}
-		if r.Progress != nil && r.Progress.Step/25 != lastStep/25 {
+		if r.Progress != nil && r.Progress.Step/50 != lastStep/50 {
 			ck := int64(0)
 			if r.Checkpoint != nil {
 				ck = r.Checkpoint.Step
@@ -117,10 +125,10 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 			say("  step %4d  loss %.4f  %6.0f tokens/s  checkpoint %d", r.Progress.Step, r.Progress.Loss, r.Progress.TokensPerS, ck)
 			lastStep = r.Progress.Step
 		}
-		if lostSite == "" && r.Checkpoint != nil && r.Checkpoint.Step >= 60 {
+		if lostSite == "" && r.Checkpoint != nil && r.Checkpoint.Step >= 100 {
 			lostSite = r.Site
 			say("simulating the loss of site %s (checkpoint at step %d)", lostSite, r.Checkpoint.Step)
-			if err := os.WriteFile(filepath.Join(dir, "state", "sites", lostSite, procbackend.LostFile), nil, 0o644); err != nil {
+			if err := failSite(ctx, filepath.Join(dir, "state", "sites", lostSite)); err != nil {
 				return err
 			}
 		}
@@ -153,6 +161,26 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		return &codeError{code: exitError, err: errSilent}
 	}
 	return nil
+}
+
+// demoJobText points the demo job's command at this binary's built-in
+// trainer and at the corpus directory.
+func demoJobText(job, exe, dataDir string) string {
+	job = strings.Replace(job, "command: [meridian,", "command: ["+quoteYAML(exe)+",", 1)
+	return strings.Replace(job, "-data, demo-corpus,", "-data, "+quoteYAML(dataDir)+",", 1)
+}
+
+// failSite simulates the loss of the local site whose backend state is root.
+func failSite(ctx context.Context, root string) error {
+	b, err := backend.For(catalog.BackendSpec{Type: catalog.BackendLocal}, root)
+	if err != nil {
+		return err
+	}
+	f, ok := b.(backend.SiteFailer)
+	if !ok {
+		return fmt.Errorf("the local backend cannot simulate a site loss")
+	}
+	return f.FailSite(ctx)
 }
 
 func quoteYAML(s string) string {

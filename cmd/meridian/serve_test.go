@@ -18,8 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/api"
-	"meridian.dev/meridian/internal/procbackend"
-	"meridian.dev/meridian/internal/toytrainer"
+	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/run"
 )
 
@@ -92,11 +91,28 @@ func newServeProc(t *testing.T) *serveProc {
 	return p
 }
 
-func demoJob(bin string, steps, every, stepMS int) string {
-	job, _ := os.ReadFile("../../examples/demo/job.yaml")
-	s := strings.Replace(string(job), "command: [meridian,", "command: ["+quoteYAML(bin)+",", 1)
-	return strings.Replace(s, `-steps, "150", -every, "20", -step-ms, "40"`,
-		fmt.Sprintf(`-steps, "%d", -every, "%d", -step-ms, "%d"`, steps, every, stepMS), 1)
+// demoJob is the demo's job with its own step counts, run by the built-in
+// example trainer behind a shell line that logs every launch into the
+// working directory, so that the tests can count launches without trusting
+// the backend.
+func demoJob(t *testing.T, bin string, steps, every int, delay string) string {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "corpus")
+	if err := charlm.WriteCorpus(data); err != nil {
+		t.Fatal(err)
+	}
+	job, err := os.ReadFile("../../examples/demo/job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := demoJobText(string(job), bin, data)
+	logLaunch := `printf 'run=%s attempt=%s\n' "$MERIDIAN_RUN_ID" "$MERIDIAN_ATTEMPT" >> launches.log; exec "$0" "$@"`
+	s = strings.Replace(s, "command: [", "command: [/bin/sh, -c, "+quoteYAML(logLaunch)+", ", 1)
+	old := `-steps, "300", -checkpoint-every, "25", -step-delay, 15ms`
+	if !strings.Contains(s, old) {
+		t.Fatalf("examples/demo/job.yaml no longer has %q", old)
+	}
+	return strings.Replace(s, old, fmt.Sprintf(`-steps, "%d", -checkpoint-every, "%d", -step-delay, %s`, steps, every, delay), 1)
 }
 
 // TestCrashSafety kills `meridian serve` with SIGKILL at random moments,
@@ -114,9 +130,10 @@ func TestCrashSafety(t *testing.T) {
 	p.start()
 	ctx := context.Background()
 	const nRuns = 4
+	job := demoJob(t, p.bin, 200, 10, "20ms")
 	ids := map[string]bool{}
 	for i := 0; i < nRuns; i++ {
-		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(p.bin, 200, 10, 20)}},
+		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}},
 			IdempotencyKey: fmt.Sprintf("crash-%d", i)})
 		if err != nil {
 			t.Fatal(err)
@@ -127,13 +144,15 @@ func TestCrashSafety(t *testing.T) {
 	for kill := 0; kill < 12; kill++ {
 		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
 		if !lost && kill == 3 {
-			os.WriteFile(filepath.Join(p.state, "sites", "sg-jurong-1", procbackend.LostFile), nil, 0o644)
+			if err := failSite(ctx, filepath.Join(p.state, "sites", "sg-jurong-1")); err != nil {
+				t.Fatal(err)
+			}
 			lost = true
 		}
 		p.kill()
 		// A retried submission after the crash must not make a new run.
 		p.start()
-		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(p.bin, 200, 10, 20)}},
+		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}},
 			IdempotencyKey: "crash-0"})
 		if err != nil || !ids[r.ID] {
 			t.Fatalf("retry after restart: %v %v", r.ID, err)
@@ -212,13 +231,17 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("run %s: %d submissions recorded for %d attempts", r.ID, queued, r.Attempt)
 		}
 		// Every checkpoint anywhere is complete and self-consistent.
-		files, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "checkpoints", "*"))
+		files, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "checkpoints", "ckpt-*.bin"))
 		if len(files) == 0 {
 			t.Errorf("run %s: no checkpoints", r.ID)
 		}
 		for _, f := range files {
-			if _, err := toytrainer.Verify(f); err != nil {
-				t.Errorf("corrupt checkpoint: %v", err)
+			b, err := os.ReadFile(f)
+			if err == nil {
+				_, err = charlm.DecodeCheckpoint(b)
+			}
+			if err != nil {
+				t.Errorf("corrupt checkpoint %s: %v", f, err)
 			}
 		}
 		if r.Checkpoint == nil || r.Checkpoint.Step != 200 {
@@ -243,7 +266,7 @@ func TestCLI(t *testing.T) {
 	p.start()
 	defer p.stop()
 	jobFile := filepath.Join(t.TempDir(), "job.yaml")
-	os.WriteFile(jobFile, []byte(demoJob(p.bin, 100000, 1000, 20)), 0o644)
+	os.WriteFile(jobFile, []byte(demoJob(t, p.bin, 100000, 1000, "20ms")), 0o644)
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(p.bin, args...)

@@ -17,8 +17,9 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
+	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/procbackend"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -63,15 +64,10 @@ func planWith(warn io.Writer) run.Planner {
 	}
 }
 
-// backendFor returns a site's backend. Only local sites run until the
-// backend package's own implementations are wired in.
+// backendFor returns a site's backend, as its settings name it, keeping the
+// backend's state under root.
 func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
-	switch t := site.Spec.Backend.Type; t {
-	case "", catalog.BackendLocal:
-		return procbackend.New(root), nil
-	default:
-		return nil, fmt.Errorf("site %s: backend type %q is not available in this build", site.Metadata.Name, t)
-	}
+	return backend.For(site.Spec.Backend, root)
 }
 
 func startServer(opts serverOptions) (*server, error) {
