@@ -128,7 +128,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		if lostSite == "" && r.Checkpoint != nil && r.Checkpoint.Step >= 100 {
 			lostSite = r.Site
 			say("simulating the loss of site %s (checkpoint at step %d)", lostSite, r.Checkpoint.Step)
-			if err := failSite(ctx, filepath.Join(dir, "state", "sites", lostSite)); err != nil {
+			if err := failSite(ctx, catalog.BackendSpec{Type: catalog.BackendLocal}, filepath.Join(dir, "state", "sites", lostSite)); err != nil {
 				return err
 			}
 		}
@@ -170,15 +170,16 @@ func demoJobText(job, exe, dataDir string) string {
 	return strings.Replace(job, "-data, demo-corpus,", "-data, "+quoteYAML(dataDir)+",", 1)
 }
 
-// failSite simulates the loss of the local site whose backend state is root.
-func failSite(ctx context.Context, root string) error {
-	b, err := backend.For(catalog.BackendSpec{Type: catalog.BackendLocal}, root)
+// failSite simulates the loss of the site with backend settings spec, whose
+// backend state is root.
+func failSite(ctx context.Context, spec catalog.BackendSpec, root string) error {
+	b, err := backend.For(spec, root)
 	if err != nil {
 		return err
 	}
 	f, ok := b.(backend.SiteFailer)
 	if !ok {
-		return fmt.Errorf("the local backend cannot simulate a site loss")
+		return fmt.Errorf("the %s backend cannot simulate a site loss", spec.Type)
 	}
 	return f.FailSite(ctx)
 }
