@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 n="${1:-200}"
+# Use the tests' single-machine Slurm when it is up (scripts/slurm-up.sh).
+slurm_env="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}/env.sh"
+# shellcheck disable=SC1090
+[ -z "${SLURM_CONF:-}" ] && [ -f "$slurm_env" ] && source "$slurm_env"
 
 echo "== Meridian: submissions accepted into durable state (SQLite, WAL, synchronous=FULL)"
 go test -run '^$' -bench 'BenchmarkCreateRun' -benchtime 4000x ./store | grep -E '^Benchmark'
@@ -15,7 +19,11 @@ echo "   (CreateRun: store only, one submitter; CreateRunParallel: 32 submitters
 echo "    Submit: whole HTTP API incl. YAML decoding, validation and planning)"
 
 echo "== Meridian: site loss to running elsewhere (local processes, 20ms poll)"
-go test -run '^$' -bench 'BenchmarkRecovery' -benchtime 10x ./run | grep -E '^Benchmark'
+go test -run '^$' -bench 'BenchmarkRecovery$' -benchtime 10x ./run | grep -E '^Benchmark'
+if [ -n "${SLURM_CONF:-}" ] && sinfo >/dev/null 2>&1; then
+	echo "== Meridian: site loss to running elsewhere (Slurm partitions site-a → site-b)"
+	MERIDIAN_TEST_SLURM=1 go test -run '^$' -bench 'BenchmarkRecoverySlurm' -benchtime 5x ./run | grep -E '^Benchmark'
+fi
 
 echo "== sbatch --wrap=true on this machine"
 if ! command -v sbatch >/dev/null 2>&1; then

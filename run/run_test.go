@@ -15,6 +15,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/local"
+	_ "meridian.dev/meridian/backend/slurm" // registers "slurm" for the Slurm benchmark
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/internal/testplan"
@@ -429,25 +430,40 @@ func TestParseProgress(t *testing.T) {
 // at another site (re-plan, checkpoint move, resubmit), on local processes.
 // The controller polls every 20ms, which bounds detection.
 func BenchmarkRecovery(b *testing.B) {
+	benchRecovery(b, "testdata/sites", catalog.BackendSpec{Type: "local"})
+}
+
+// BenchmarkRecoverySlurm is BenchmarkRecovery on the single-machine Slurm
+// (MERIDIAN_TEST_SLURM=1 with SLURM_CONF set; scripts/slurm-up.sh).
+func BenchmarkRecoverySlurm(b *testing.B) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		b.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster")
+	}
+	benchRecovery(b, "testdata/slurm-sites", catalog.BackendSpec{Type: "slurm", Partition: "site-a", GresType: "h100"})
+}
+
+func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpec) {
 	dir := b.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	alpha, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", "alpha"))
+	be, err := backend.For(alphaSpec, filepath.Join(dir, "sites", "alpha"))
 	if err != nil {
 		b.Fatal(err)
 	}
+	alpha := be.(backend.SiteFailer)
+	defer alpha.RestoreSite(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Run(ctx)
 	wait := func(id string, cond func(*Run) bool) *Run {
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			r, err := c.Get(ctx, "t1", id)
 			if err != nil {
