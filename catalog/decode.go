@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -14,6 +15,9 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
+
+// internalErrorMsg starts the error returned when decoding panicked.
+const internalErrorMsg = "internal error while reading YAML (please report this file)"
 
 // MaxFileBytes bounds one resource file; larger files are refused rather than read.
 const MaxFileBytes = 32 << 20
@@ -32,8 +36,87 @@ type Set struct {
 
 // kindHeader is read first to pick the Go type for a document.
 type kindHeader struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
+	APIVersion, Kind, Name string
+}
+
+// headerOf reads apiVersion, kind and metadata.name from a document without
+// decoding it, so that a broken body still gets a named resource in errors.
+func headerOf(body ast.Node) kindHeader {
+	var h kindHeader
+	pairs, _ := mappingPairs(unwrap(body))
+	for _, mv := range pairs {
+		if mv.Key == nil {
+			continue
+		}
+		switch keyString(mv.Key) {
+		case "apiVersion":
+			h.APIVersion = scalarString(mv.Value)
+		case "kind":
+			h.Kind = scalarString(mv.Value)
+		case "metadata":
+			meta, _ := mappingPairs(unwrap(mv.Value))
+			for _, m := range meta {
+				if m.Key != nil && keyString(m.Key) == "name" {
+					h.Name = scalarString(m.Value)
+				}
+			}
+		}
+	}
+	return h
+}
+
+func scalarString(n ast.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch v := unwrap(n).(type) {
+	case *ast.StringNode:
+		return v.Value
+	case ast.ScalarNode:
+		if tk := v.GetToken(); tk != nil {
+			return tk.Value
+		}
+	}
+	return ""
+}
+
+// pathOfLine returns the field path of the first key on line, or "".
+func pathOfLine(body ast.Node, line int) string {
+	if line <= 0 {
+		return ""
+	}
+	var found string
+	var walk func(n ast.Node, path string)
+	walk = func(n ast.Node, path string) {
+		if n == nil || found != "" {
+			return
+		}
+		n = unwrap(n)
+		if n == nil {
+			return
+		}
+		if pairs, ok := mappingPairs(n); ok {
+			for _, mv := range pairs {
+				if mv.Key == nil {
+					continue
+				}
+				p := join(path, keyString(mv.Key))
+				if nodeLine(mv.Key) == line {
+					found = p
+					return
+				}
+				walk(mv.Value, p)
+			}
+			return
+		}
+		if seq, ok := n.(*ast.SequenceNode); ok {
+			for i, v := range seq.Values {
+				walk(v, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(body, "")
+	return found
 }
 
 // Kinds lists the resource kinds a file may hold.
@@ -42,8 +125,15 @@ var Kinds = []string{KindOrganization, KindDataset, KindSite, KindTrainingJob}
 // Decode reads every YAML document in data. It checks syntax, types and
 // unknown fields; meaning (countries, references) is checked by World.Validate.
 // name is used in errors.
-func Decode(name string, data []byte) (*Set, error) {
-	set := &Set{files: map[string]*ast.File{}}
+func Decode(name string, data []byte) (set *Set, err error) {
+	// The YAML library is third-party code; a panic inside it on hostile
+	// input must not take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			set, err = nil, &FieldError{File: name, Msg: fmt.Sprintf("%s: %v", internalErrorMsg, r)}
+		}
+	}()
+	set = &Set{files: map[string]*ast.File{}}
 	if len(data) > MaxFileBytes {
 		return nil, &FieldError{File: name, Msg: fmt.Sprintf("file is %d bytes, over the %d-byte limit", len(data), MaxFileBytes)}
 	}
@@ -67,14 +157,14 @@ func Decode(name string, data []byte) (*Set, error) {
 			}
 		}
 		pos := Position{File: name, Line: nodeLine(doc.Body), doc: i}
-		var h kindHeader
-		if err := yaml.NodeToValue(doc.Body, &h); err != nil {
-			errs = append(errs, yamlError(name, "", err))
-			continue
-		}
+		h := headerOf(doc.Body)
 		if h.APIVersion != APIVersion {
+			msg := fmt.Sprintf("%q is not supported", h.APIVersion)
+			if h.APIVersion == "" {
+				msg = "required"
+			}
 			errs = append(errs, &FieldError{File: name, Line: lineOf(doc.Body, "$.apiVersion", pos.Line), Field: "apiVersion",
-				Msg: fmt.Sprintf("%q is not supported", h.APIVersion), Accepted: []string{APIVersion}})
+				Msg: msg, Accepted: []string{APIVersion}})
 			continue
 		}
 		var target any
@@ -96,12 +186,32 @@ func Decode(name string, data []byte) (*Set, error) {
 			set.Jobs = append(set.Jobs, r)
 			target = r
 		default:
+			msg := fmt.Sprintf("%q is not a known kind", h.Kind)
+			if h.Kind == "" {
+				msg = "required"
+			}
 			errs = append(errs, &FieldError{File: name, Line: lineOf(doc.Body, "$.kind", pos.Line), Field: "kind",
-				Msg: fmt.Sprintf("%q is not a known kind", h.Kind), Accepted: Kinds})
+				Msg: msg, Accepted: Kinds})
+			continue
+		}
+		res := h.Kind
+		if h.Name != "" {
+			res += "/" + h.Name
+		}
+		// Check the shape first: its errors name the field and line, and it
+		// catches what the decoder would silently convert.
+		sc := &shapeChecker{file: name, res: res}
+		sc.check(doc.Body, reflect.TypeOf(target).Elem(), "")
+		if len(sc.errs) > 0 {
+			errs = append(errs, sc.errs...)
 			continue
 		}
 		if err := yaml.NodeToValue(doc.Body, target, yaml.DisallowUnknownField()); err != nil {
-			errs = append(errs, yamlError(name, h.Kind, err))
+			fe := yamlError(name, res, err)
+			if fe.Field == "" {
+				fe.Field = pathOfLine(doc.Body, fe.Line)
+			}
+			errs = append(errs, fe)
 		}
 	}
 	if err := errs.errOrNil(); err != nil {
@@ -176,7 +286,19 @@ func (s *Set) lineFor(pos Position, field string) int {
 	if f == nil || pos.doc >= len(f.Docs) || f.Docs[pos.doc] == nil {
 		return pos.Line
 	}
-	return lineOf(f.Docs[pos.doc].Body, "$."+field, pos.Line)
+	body := f.Docs[pos.doc].Body
+	// A missing field is reported on the line of its nearest parent.
+	for field != "" {
+		if l := lineOf(body, "$."+field, 0); l > 0 {
+			return l
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	return pos.Line
 }
 
 // Merge appends o's resources to s.

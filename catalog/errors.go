@@ -3,7 +3,9 @@ package catalog
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // FieldError is one problem with one field of one resource, located by file
@@ -24,32 +26,53 @@ const maxAcceptedShown = 40
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
-		b.WriteString(e.File)
+		b.WriteString(clean(e.File))
 		if e.Line > 0 {
 			fmt.Fprintf(&b, ":%d", e.Line)
 		}
 		b.WriteString(": ")
 	}
 	if e.Resource != "" {
-		b.WriteString(e.Resource)
+		b.WriteString(clean(e.Resource))
 		b.WriteString(": ")
 	}
 	if e.Field != "" {
-		b.WriteString(e.Field)
+		b.WriteString(clean(e.Field))
 		b.WriteString(": ")
 	}
-	b.WriteString(e.Msg)
+	b.WriteString(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, e.Msg))
 	if len(e.Accepted) > 0 {
+		shown := e.Accepted
+		if len(shown) > maxAcceptedShown {
+			shown = shown[:maxAcceptedShown]
+		}
 		b.WriteString(" (accepted: ")
-		if len(e.Accepted) > maxAcceptedShown {
-			b.WriteString(strings.Join(e.Accepted[:maxAcceptedShown], ", "))
-			fmt.Fprintf(&b, ", … %d more", len(e.Accepted)-maxAcceptedShown)
-		} else {
-			b.WriteString(strings.Join(e.Accepted, ", "))
+		for i, a := range shown {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(clean(a))
+		}
+		if n := len(e.Accepted) - len(shown); n > 0 {
+			fmt.Fprintf(&b, ", … %d more", n)
 		}
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// clean returns s, quoted when it holds control characters (a name read
+// from a block scalar can hold a newline), so that one error stays one line.
+func clean(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // Errors is a list of field errors, reported together so that a user can fix
@@ -62,6 +85,16 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the errors of the list, so that errors.As finds a
+// *FieldError inside it.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
 }
 
 // sortErrors orders errors by file, line and field so output is deterministic.

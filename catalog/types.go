@@ -59,6 +59,17 @@ func (d Date) After(o Date) bool { return d.Time.After(o.Time) }
 // MarshalText writes YYYY-MM-DD.
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// UnmarshalYAML reads a YAML scalar as YYYY-MM-DD. It exists because the
+// YAML library's text-unmarshalling path re-formats the whole file for every
+// value, which made loading the built-in catalog quadratic.
+func (d *Date) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
 // MarshalJSON writes "YYYY-MM-DD". It is needed because the embedded
 // time.Time would otherwise print a full timestamp.
 func (d Date) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
@@ -127,6 +138,16 @@ func (d Duration) String() string {
 
 // MarshalText writes the String form.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML reads a YAML scalar in the forms ParseDuration accepts (see
+// Date.UnmarshalYAML for why it exists).
+func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	return d.UnmarshalText([]byte(s))
+}
 
 // UnmarshalText reads the forms ParseDuration accepts.
 func (d *Duration) UnmarshalText(b []byte) error {

@@ -1,6 +1,3 @@
-// Package policy holds Meridian's law: dated, sourced rules, their built-in
-// packs, and an evaluator that says whether a placement is lawful, what it
-// obliges and what to beware of. Evaluation fails closed.
 package policy
 
 import (
@@ -37,11 +34,11 @@ type Transfer struct {
 
 // Decision is the result of all rules on one candidate.
 type Decision struct {
-	Allowed     bool
-	Denials     []Finding
-	Obligations []Finding
-	Advisories  []Finding
-	Transfers   []Transfer
+	Allowed     bool       `json:"allowed"`
+	Denials     []Finding  `json:"denials,omitempty"`
+	Obligations []Finding  `json:"obligations,omitempty"`
+	Advisories  []Finding  `json:"advisories,omitempty"`
+	Transfers   []Transfer `json:"transfers,omitempty"`
 }
 
 // Query is what stays fixed across the candidates of one plan.
@@ -53,4 +50,11 @@ type Query struct {
 	// TrainingFLOPs is the job's total model FLOPs (compute-threshold rules).
 	TrainingFLOPs float64
 	Countries     map[string]*catalog.Country
+	// Organizations resolves a pool's owner "organization:NAME" to its
+	// headquarters and parent; the querying Org is found by name without it.
+	// An owner that cannot be resolved is a fact missing, so it fails closed.
+	Organizations map[string]*catalog.Organization
+	// Sites resolves a dataset's spec.location (a site name) to the country
+	// where the data is now. Without a location the data is in its origin.
+	Sites map[string]*catalog.Site
 }

@@ -1,0 +1,50 @@
+package catalog
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkLoadBuiltin measures what the first command of a process pays:
+// parsing and checking the embedded accelerators, countries and sites
+// (uncached), building the world and validating it. Target: under 20 ms.
+func BenchmarkLoadBuiltin(b *testing.B) {
+	for b.Loop() {
+		d := parseBuiltin()
+		if d.err != nil {
+			b.Fatal(d.err)
+		}
+		w := &World{Accelerators: d.accelerators, Countries: d.countries,
+			Organizations: map[string]*Organization{}, Datasets: map[string]*Dataset{}, siteByName: map[string]*Site{}}
+		w.addSites(d.sites.Sites)
+		w.sets = append(w.sets, d.sites)
+		if err := w.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuiltinCached measures later calls in the same process: the
+// cached parse plus a fresh world and its validation.
+func BenchmarkBuiltinCached(b *testing.B) {
+	for b.Loop() {
+		w, err := Builtin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadUserFile measures Load with a small user file (one resource
+// of each kind) on top of the cached built-in catalog.
+func BenchmarkLoadUserFile(b *testing.B) {
+	path := filepath.Join("testdata", "valid.yaml")
+	for b.Loop() {
+		if _, err := Load("", path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,384 @@
+package policy
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
+
+	"meridian.dev/meridian/catalog"
+)
+
+//go:embed packs/*.yaml
+var builtinPacks embed.FS
+
+// Options configures an Engine.
+type Options struct {
+	// Dirs are directories of user rule files (*.yaml, *.yml), added to the
+	// built-in packs (the --rules DIR flag). A user rule may not reuse a
+	// built-in rule's id.
+	Dirs []string
+	// NoBuiltin leaves the built-in packs out (tests of user packs).
+	NoBuiltin bool
+}
+
+// Engine holds compiled rules. It is safe for concurrent use.
+type Engine struct {
+	rules []*compiled
+	byID  map[string]*compiled
+	defs  []*compiledDef
+	// extraSiteKeys lists the site facts outside the default class key
+	// (country, operator HQ, accelerator, owner, acquisition date) that some
+	// rule or definition reads, so classes stay exact.
+	extraSiteKeys []string
+}
+
+type compiled struct {
+	*Rule
+	prg cel.Program
+	// partial evaluates with some facts unknown (unconfirmed facts).
+	partial cel.Program
+	// reads lists "var.field" facts the condition and message read.
+	reads map[string]bool
+}
+
+type compiledDef struct {
+	*Definition
+	prg, partial cel.Program
+	reads        map[string]bool
+}
+
+// Variables every scope may read, and those only some may.
+var scopeVars = map[string][]string{
+	ScopeJob:       {"asOf", "org", "job"},
+	ScopeCandidate: {"asOf", "org", "job", "site", "pool", "owner", "acc", "def"},
+	ScopeTransfer:  {"asOf", "org", "job", "dataset", "transfer"},
+}
+
+func newEnv() (*cel.Env, error) {
+	m := cel.MapType(cel.StringType, cel.DynType)
+	return cel.NewEnv(
+		cel.Variable("asOf", cel.StringType),
+		cel.Variable("org", m),
+		cel.Variable("job", m),
+		cel.Variable("site", m),
+		cel.Variable("pool", m),
+		cel.Variable("owner", m),
+		cel.Variable("acc", m),
+		cel.Variable("def", m),
+		cel.Variable("dataset", m),
+		cel.Variable("transfer", m),
+		cel.CrossTypeNumericComparisons(true),
+	)
+}
+
+// Builtin returns an engine with the embedded packs only.
+func Builtin() (*Engine, error) { return New(Options{}) }
+
+// New compiles the built-in packs (unless opts.NoBuiltin) and every rule
+// file in opts.Dirs. Any error (a bad field, a condition that does not
+// compile, a duplicate id) fails the whole load, naming file and line.
+func New(opts Options) (*Engine, error) {
+	var packs []*Pack
+	if !opts.NoBuiltin {
+		entries, err := fs.ReadDir(builtinPacks, "packs")
+		if err != nil {
+			return nil, fmt.Errorf("built-in packs: %w", err)
+		}
+		for _, e := range entries {
+			data, err := builtinPacks.ReadFile("packs/" + e.Name())
+			if err != nil {
+				return nil, err
+			}
+			p, err := ParsePack("built-in:packs/"+e.Name(), data)
+			if err != nil {
+				return nil, err
+			}
+			packs = append(packs, p)
+		}
+	}
+	for _, dir := range opts.Dirs {
+		ps, err := readDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		packs = append(packs, ps...)
+	}
+	return compile(packs)
+}
+
+func readDir(dir string) ([]*Pack, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--rules %s: %w", dir, err)
+	}
+	var files []string
+	if st.IsDir() {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("--rules %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				files = append(files, filepath.Join(dir, e.Name()))
+			}
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("--rules %s: no *.yaml rule files in the directory", dir)
+		}
+	} else {
+		files = []string{dir}
+	}
+	sort.Strings(files)
+	var packs []*Pack
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--rules: %w", err)
+		}
+		p, err := ParsePack(f, data)
+		if err != nil {
+			return nil, err
+		}
+		packs = append(packs, p)
+	}
+	return packs, nil
+}
+
+func compile(packs []*Pack) (*Engine, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{byID: map[string]*compiled{}}
+	var errs []string
+	defNames := map[string]bool{}
+	for _, p := range packs {
+		for _, d := range p.Definitions {
+			if defNames[d.Name] {
+				errs = append(errs, fmt.Sprintf("%s: definition %q: defined in another pack too", d.Pos, d.Name))
+				continue
+			}
+			prg, partial, reads, err := compileExpr(env, d.Expr, ScopeCandidate, false)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: definition %q: expr: %v", d.Pos, d.Name, err))
+				continue
+			}
+			for r := range reads {
+				if name, ok := strings.CutPrefix(r, "def."); ok && !defNames[name] {
+					errs = append(errs, fmt.Sprintf("%s: definition %q: reads def.%s, which is not defined before it", d.Pos, d.Name, name))
+				}
+			}
+			defNames[d.Name] = true
+			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads})
+		}
+	}
+	extra := map[string]bool{}
+	for _, p := range packs {
+		for _, r := range p.Rules {
+			if prev, dup := e.byID[r.ID]; dup {
+				errs = append(errs, fmt.Sprintf("%s: rule %q: id already used at %s", r.Pos, r.ID, prev.Pos))
+				continue
+			}
+			prg, partial, reads, err := compileExpr(env, r.Condition, r.Scope, true)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: rule %q: condition: %v", r.Pos, r.ID, err))
+				continue
+			}
+			for _, m := range placeholder.FindAllStringSubmatch(r.Message, -1) {
+				if m[2] == "" {
+					if m[1] != "asOf" {
+						errs = append(errs, fmt.Sprintf("%s: rule %q: message: {%s}: want {var.field} or {asOf}", r.Pos, r.ID, m[1]))
+					}
+					continue
+				}
+				if !contains(scopeVars[r.Scope], m[1]) {
+					errs = append(errs, fmt.Sprintf("%s: rule %q: message: {%s.%s}: %s is not available to %s-scope rules (available: %s)",
+						r.Pos, r.ID, m[1], m[2], m[1], r.Scope, strings.Join(scopeVars[r.Scope], ", ")))
+				}
+				reads[m[1]+"."+m[2]] = true
+			}
+			for rd := range reads {
+				if name, ok := strings.CutPrefix(rd, "def."); ok && !defNames[name] {
+					errs = append(errs, fmt.Sprintf("%s: rule %q: reads def.%s, which no pack defines", r.Pos, r.ID, name))
+				}
+				if r.Scope == ScopeCandidate {
+					extra[rd] = true
+				}
+			}
+			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads}
+			e.rules = append(e.rules, c)
+			e.byID[r.ID] = c
+		}
+	}
+	for _, d := range e.defs {
+		for rd := range d.reads {
+			extra[rd] = true
+		}
+	}
+	for _, k := range []string{"site.name", "site.city", "site.*"} {
+		if extra[k] {
+			e.extraSiteKeys = append(e.extraSiteKeys, k)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return e, nil
+}
+
+// compileExpr compiles one CEL expression, checks it reads only the
+// variables of its scope, and returns the facts it reads ("var.field", or
+// "var.*" when a variable is used other than by a field selection).
+func compileExpr(env *cel.Env, src, scope string, wantBool bool) (prg, partial cel.Program, reads map[string]bool, err error) {
+	checked, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, nil, nil, iss.Err()
+	}
+	if wantBool && !checked.OutputType().IsExactType(cel.BoolType) && !checked.OutputType().IsExactType(cel.DynType) {
+		return nil, nil, nil, fmt.Errorf("gives %s, want bool", checked.OutputType())
+	}
+	reads = map[string]bool{}
+	idents := map[string]int{}
+	selects := map[string]int{}
+	celast.PostOrderVisit(checked.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
+		switch x.Kind() {
+		case celast.IdentKind:
+			idents[x.AsIdent()]++
+		case celast.SelectKind:
+			s := x.AsSelect()
+			if s.Operand().Kind() == celast.IdentKind {
+				selects[s.Operand().AsIdent()]++
+				reads[s.Operand().AsIdent()+"."+s.FieldName()] = true
+			}
+		}
+	}))
+	for v, n := range idents {
+		if !contains(scopeVars[ScopeCandidate], v) && !contains(scopeVars[ScopeTransfer], v) {
+			continue // a comprehension variable; the checker rejected undeclared names
+		}
+		if !contains(scopeVars[scope], v) {
+			return nil, nil, nil, fmt.Errorf("reads %s, which %s-scope rules do not have (available: %s)", v, scope, strings.Join(scopeVars[scope], ", "))
+		}
+		if n != selects[v] {
+			reads[v+".*"] = true
+		}
+	}
+	if prg, err = env.Program(checked, cel.EvalOptions(cel.OptOptimize)); err != nil {
+		return nil, nil, nil, err
+	}
+	if partial, err = env.Program(checked, cel.EvalOptions(cel.OptPartialEval)); err != nil {
+		return nil, nil, nil, err
+	}
+	return prg, partial, reads, nil
+}
+
+// Rule returns the rule with the given id.
+func (e *Engine) Rule(id string) (*Rule, bool) {
+	c, ok := e.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return c.Rule, true
+}
+
+// Definitions returns the named definitions (classification and grouping
+// expressions) in load order.
+func (e *Engine) Definitions() []*Definition {
+	out := make([]*Definition, len(e.defs))
+	for i, d := range e.defs {
+		out[i] = d.Definition
+	}
+	return out
+}
+
+// Rule states reported by RuleStatus.State.
+const (
+	StateActive        = "active"
+	StateNotYet        = "not-yet-effective"
+	StateExpired       = "expired"
+	StateNotEnforced   = "not-enforced"
+	StateDraft         = "draft"
+	stateSuspendPrefix = "suspended until "
+)
+
+// RuleStatus is a rule's standing on one date.
+type RuleStatus struct {
+	ID           string `json:"id"`
+	Kind         string `json:"kind"`
+	Jurisdiction string `json:"jurisdiction"`
+	// Effect is what the rule does on that date: a deny rule whose
+	// confidence is not "confirmed" acts as an advisory.
+	Effect     Effect `json:"effect"`
+	Scope      string `json:"scope"`
+	Confidence string `json:"confidence"`
+	// State is active, not-yet-effective, expired, not-enforced,
+	// "suspended until DATE" or draft.
+	State string `json:"state"`
+	// Active reports whether the rule is evaluated on that date.
+	Active bool `json:"active"`
+	// EffectiveFrom and EffectiveUntil are YYYY-MM-DD ("" when open).
+	EffectiveFrom  string   `json:"effectiveFrom"`
+	EffectiveUntil string   `json:"effectiveUntil,omitempty"`
+	Title          string   `json:"title,omitempty"`
+	Source         string   `json:"source"`
+	Sources        []string `json:"sources"`
+	Pack           string   `json:"pack"`
+}
+
+// status computes a rule's state on a date.
+func (r *Rule) status(asOf catalog.Date) (state string, active bool) {
+	switch {
+	case asOf.Before(r.EffectiveFrom):
+		return StateNotYet, false
+	case !r.EffectiveUntil.IsZero() && !asOf.Before(r.EffectiveUntil):
+		return StateExpired, false
+	}
+	st := r.Enforcement.At(asOf)
+	switch st.State {
+	case NotEnforced:
+		return StateNotEnforced, false
+	case Draft:
+		return StateDraft, false
+	case SuspendedUntil:
+		return stateSuspendPrefix + st.Until.String(), false
+	}
+	return StateActive, true
+}
+
+// effectiveEffect is what the rule does when its condition holds: only a
+// confirmed rule may deny.
+func (r *Rule) effectiveEffect() Effect {
+	if r.Effect == Deny && r.Confidence != Confirmed {
+		return Advisory
+	}
+	return r.Effect
+}
+
+// Status returns the rule's standing on a date.
+func (r *Rule) Status(asOf catalog.Date) RuleStatus {
+	state, active := r.status(asOf)
+	return RuleStatus{
+		ID: r.ID, Kind: r.Kind, Jurisdiction: r.Jurisdiction, Effect: r.effectiveEffect(), Scope: r.Scope,
+		Confidence: r.Confidence, State: state, Active: active,
+		EffectiveFrom: r.EffectiveFrom.String(), EffectiveUntil: r.EffectiveUntil.String(), Title: r.Title,
+		Source: r.Source(), Sources: append([]string(nil), r.Sources...), Pack: r.Pack,
+	}
+}
+
+// Rules returns every rule's standing on a date, sorted by id.
+func (e *Engine) Rules(asOf catalog.Date) []RuleStatus {
+	out := make([]RuleStatus, 0, len(e.rules))
+	for _, c := range e.rules {
+		out = append(out, c.Status(asOf))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,214 @@
+package policy
+
+import (
+	"sort"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// Facts are handed to CEL as maps of string to value. A fact the catalog
+// does not know is left out of its map, so a rule that needs it fails with
+// "no such key" and the engine denies (fail closed), while a rule that does
+// not reach it (false && …) is unaffected.
+//
+// Variables:
+//
+//	asOf      string YYYY-MM-DD
+//	org       name, hq, parentHQ, hqGroups, parentGroups, restricted, usPerson, licences
+//	job       name, flops, markets, marketsEU, openWeights, stateFunded, method
+//	site      name, city, country, groups, eu, eea, operator, operatorHQ, operatorHQGroups
+//	pool      owner, ownerKind (operator, self, organization), acquired
+//	owner     kind, name, hq, parentHQ, hqGroups, parentGroups, restricted
+//	acc       id, vendor, origin, dataCenter, tpp, pd, scaleUpGBs, memoryBandwidthGBs, bf16TFLOPS, fp8TFLOPS, memoryGB
+//	def       the packs' definitions, evaluated per candidate class
+//	dataset   name, origin, originEEA, location, class, personal, subjects,
+//	          originSubjects, originSensitiveSubjects, bases
+//	transfer  from, to, toEEA, toEU, toGroups, toAdequacy (scopes adopted on asOf)
+
+type facts = map[string]any
+
+func countryFacts(m facts, prefix string, iso string, countries map[string]*catalog.Country) {
+	if c, ok := countries[iso]; ok {
+		m[prefix+"Groups"] = groups(c)
+	}
+}
+
+func groups(c *catalog.Country) []string {
+	g := append([]string{}, c.USGroups...)
+	if g == nil {
+		g = []string{}
+	}
+	return g
+}
+
+func orgFacts(o *catalog.Organization, countries map[string]*catalog.Country) facts {
+	m := facts{}
+	if o == nil {
+		return m
+	}
+	m["name"] = o.Metadata.Name
+	m["hq"] = o.Spec.Headquarters
+	m["parentHQ"] = o.ParentHQ()
+	countryFacts(m, "hq", o.Spec.Headquarters, countries)
+	countryFacts(m, "parent", o.ParentHQ(), countries)
+	m["restricted"] = o.Restricted()
+	m["usPerson"] = o.IsUSPerson()
+	lic := []string{}
+	for _, l := range o.Spec.Licenses {
+		lic = append(lic, l.Rule)
+	}
+	m["licences"] = lic
+	return m
+}
+
+func jobFacts(q *Query) facts {
+	m := facts{}
+	if q.TrainingFLOPs > 0 {
+		m["flops"] = q.TrainingFLOPs
+	}
+	if q.Job == nil {
+		return m
+	}
+	j := q.Job
+	m["name"] = j.Metadata.Name
+	markets := append([]string{}, j.Spec.Release.Markets...)
+	sort.Strings(markets)
+	m["markets"] = markets
+	eu := false
+	for _, mk := range markets {
+		if mk == "EU" || mk == "EEA" {
+			eu = true
+		} else if c, ok := q.Countries[mk]; ok && c.EU {
+			eu = true
+		}
+	}
+	m["marketsEU"] = eu
+	m["openWeights"] = j.Spec.Release.OpenWeights
+	m["stateFunded"] = j.Spec.StateFunded
+	m["method"] = j.Spec.Method
+	return m
+}
+
+func siteFacts(s *catalog.Site, countries map[string]*catalog.Country) facts {
+	m := facts{
+		"name":       s.Metadata.Name,
+		"country":    s.Spec.Country,
+		"operator":   s.Spec.Operator.Name,
+		"operatorHQ": s.Spec.Operator.Headquarters,
+	}
+	if s.Spec.City != "" {
+		m["city"] = s.Spec.City
+	}
+	if c, ok := countries[s.Spec.Country]; ok {
+		m["groups"] = groups(c)
+		m["eu"] = c.EU
+		m["eea"] = c.EEA
+	}
+	countryFacts(m, "operatorHQ", s.Spec.Operator.Headquarters, countries)
+	return m
+}
+
+// ownerFacts describes who owns the pool's chips: the site operator, the
+// querying organisation ("self") or another organisation.
+func ownerFacts(s *catalog.Site, p *catalog.Pool, q *Query) (pool, owner facts) {
+	pool = facts{}
+	if !p.Acquired.IsZero() {
+		pool["acquired"] = p.Acquired.String()
+	}
+	name := p.OwnerOrganization()
+	if name == "" {
+		pool["owner"] = catalog.OwnerOperator
+		pool["ownerKind"] = "operator"
+		owner = facts{"kind": "operator", "name": s.Spec.Operator.Name}
+		if hq := s.Spec.Operator.Headquarters; hq != "" {
+			owner["hq"] = hq
+			owner["parentHQ"] = hq
+			countryFacts(owner, "hq", hq, q.Countries)
+			countryFacts(owner, "parent", hq, q.Countries)
+		}
+		return pool, owner
+	}
+	pool["owner"] = p.Owner
+	var o *catalog.Organization
+	kind := "organization"
+	if q.Org != nil && q.Org.Metadata.Name == name {
+		o, kind = q.Org, "self"
+	} else if q.Organizations != nil {
+		o = q.Organizations[name]
+	}
+	pool["ownerKind"] = kind
+	if o == nil {
+		// Unknown owner: only its name is known; rules that need its
+		// headquarters fail closed.
+		return pool, facts{"kind": kind, "name": name}
+	}
+	owner = orgFacts(o, q.Countries)
+	owner["kind"] = kind
+	return pool, owner
+}
+
+func accFacts(a *catalog.Accelerator) facts {
+	m := facts{
+		"id":         a.ID,
+		"vendor":     a.Vendor,
+		"origin":     a.Origin,
+		"dataCenter": a.DataCenter,
+	}
+	put := func(k string, f catalog.Fact, scale float64) {
+		if f.Known() {
+			m[k] = f.V() * scale
+		}
+	}
+	put("tpp", a.TPP, 1)
+	put("pd", a.PerformanceDensity, 1)
+	put("dieAreaMM2", a.DieAreaMM2, 1)
+	put("scaleUpGBs", a.ScaleUpGBs, 1)
+	put("memoryBandwidthGBs", a.MemoryBandwidthTBs, 1000)
+	put("bf16TFLOPS", a.BF16TFLOPS, 1)
+	put("fp8TFLOPS", a.FP8TFLOPS, 1)
+	put("memoryGB", a.MemoryGB, 1)
+	if a.Origin == "" {
+		delete(m, "origin")
+	}
+	return m
+}
+
+// adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date.
+func adequacyAt(c *catalog.Country, asOf catalog.Date) []string {
+	out := []string{}
+	for _, a := range c.Adequacy {
+		if a.Status != "" && a.Status != "adopted" {
+			continue
+		}
+		if !a.From.IsZero() && asOf.Before(a.From) {
+			continue
+		}
+		if !a.Until.IsZero() && !asOf.Before(a.Until) {
+			continue
+		}
+		out = append(out, a.Scope)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// accUnconfirmed lists the accelerator facts (as acc fields) whose catalog
+// status is U (unverified or conflicting). Performance density counts as
+// unconfirmed when the die area it is derived from is.
+func accUnconfirmed(a *catalog.Accelerator) []string {
+	var out []string
+	add := func(k string, f catalog.Fact, also bool) {
+		if f.Known() && (f.Status == "U" || also) {
+			out = append(out, k)
+		}
+	}
+	add("tpp", a.TPP, false)
+	add("pd", a.PerformanceDensity, a.DieAreaMM2.Status == "U")
+	add("dieAreaMM2", a.DieAreaMM2, false)
+	add("scaleUpGBs", a.ScaleUpGBs, false)
+	add("memoryBandwidthGBs", a.MemoryBandwidthTBs, false)
+	add("bf16TFLOPS", a.BF16TFLOPS, false)
+	add("fp8TFLOPS", a.FP8TFLOPS, false)
+	add("memoryGB", a.MemoryGB, false)
+	return out
+}

@@ -1,0 +1,154 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// BasisNoneRequired is the Transfer basis when no transfer rule restricted the move.
+const BasisNoneRequired = "none-required"
+
+// fromCountry says where a dataset is now: its location site's country,
+// else its origin.
+func (s *Session) fromCountry(ds *catalog.Dataset) (string, error) {
+	loc := ds.Spec.Location
+	if loc == "" {
+		return ds.Spec.Origin, nil
+	}
+	if site, ok := s.q.Sites[loc]; ok {
+		return site.Spec.Country, nil
+	}
+	return "", fmt.Errorf("dataset %s: location %q is not a known site, so where the data is now cannot be determined", ds.Metadata.Name, loc)
+}
+
+// datasetFacts builds the dataset variable, with the volumes of personal
+// data from the same origin across the whole query (PIPL counts what an
+// exporter sends in a window, not per job).
+func (s *Session) datasetFacts(ds *catalog.Dataset) facts {
+	m := facts{
+		"name":     ds.Metadata.Name,
+		"origin":   ds.Spec.Origin,
+		"class":    ds.Spec.Classification,
+		"personal": ds.IsPersonal(),
+		"subjects": ds.Spec.Subjects,
+	}
+	if c, ok := s.q.Countries[ds.Spec.Origin]; ok {
+		m["originEEA"] = c.EEA
+	}
+	if ds.Spec.Location != "" {
+		m["location"] = ds.Spec.Location
+	}
+	bases := append([]string{}, ds.Spec.TransferBases...)
+	m["bases"] = bases
+	var personal, sensitive int64
+	seen := map[*catalog.Dataset]bool{}
+	all := append([]*catalog.Dataset{ds}, s.q.Datasets...)
+	for _, d := range all {
+		if d == nil || seen[d] || d.Spec.Origin != ds.Spec.Origin {
+			continue
+		}
+		seen[d] = true
+		switch d.Spec.Classification {
+		case catalog.ClassPersonal:
+			personal += d.Spec.Subjects
+		case catalog.ClassSensitivePersonal:
+			sensitive += d.Spec.Subjects
+		}
+	}
+	m["originSubjects"] = personal
+	m["originSensitiveSubjects"] = sensitive
+	return m
+}
+
+func (s *Session) transferFacts(from, to string) facts {
+	m := facts{"from": from, "to": to}
+	if c, ok := s.q.Countries[to]; ok {
+		m["toEEA"] = c.EEA
+		m["toEU"] = c.EU
+		m["toGroups"] = groups(c)
+		m["toAdequacy"] = adequacyAt(c, s.q.AsOf)
+	}
+	return m
+}
+
+// transfersTo evaluates the transfer of every dataset of the query to one
+// country, once per country.
+func (s *Session) transfersTo(to string) transferResult {
+	s.mu.Lock()
+	if r, ok := s.transfers[to]; ok {
+		s.mu.Unlock()
+		return r
+	}
+	s.mu.Unlock()
+	var r transferResult
+	for _, ds := range s.q.Datasets {
+		f, t := s.transfer(ds, to)
+		r.f.merge(f)
+		if t != nil {
+			r.transfers = append(r.transfers, *t)
+		}
+	}
+	s.mu.Lock()
+	s.transfers[to] = r
+	s.mu.Unlock()
+	return r
+}
+
+// transfer evaluates moving one dataset to a country. It returns no
+// Transfer when the data is already there.
+func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer) {
+	var f findings
+	if ds == nil {
+		f.deny = append(f.deny, engineFinding("a dataset of the query is missing"))
+		return f, nil
+	}
+	from, err := s.fromCountry(ds)
+	if err != nil {
+		f.deny = append(f.deny, engineFinding(err.Error()))
+		return f, nil
+	}
+	for _, iso := range []string{ds.Spec.Origin, from, to} {
+		if _, ok := s.q.Countries[iso]; !ok {
+			f.deny = append(f.deny, engineFinding(fmt.Sprintf("dataset %s: country %q is not in the country table, so the transfer rules that apply cannot be determined", ds.Metadata.Name, iso)))
+			return f, &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
+		}
+	}
+	if from == to {
+		return f, nil
+	}
+	act := s.activation(map[string]any{"dataset": s.datasetFacts(ds), "transfer": s.transferFacts(from, to)})
+	var rf findings
+	for _, c := range s.e.rules {
+		if c.Scope == ScopeTransfer {
+			s.evalRule(c, act, nil, nil, &rf)
+		}
+	}
+	t := &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
+	if len(rf.deny) == 0 {
+		t.Basis = BasisNoneRequired
+		if len(rf.bases) > 0 {
+			t.Basis = strings.Join(rf.bases, ",")
+		}
+	}
+	f.merge(rf)
+	return f, t
+}
+
+// EvaluateTransfer says whether one dataset may move to a country on the
+// query's date, under which basis, and with which obligations. Only
+// transfer rules run (data staging asks this before moving bytes).
+func (e *Engine) EvaluateTransfer(q Query, ds *catalog.Dataset, toCountry string) Decision {
+	if q.AsOf.IsZero() || q.Countries == nil {
+		return decide(findings{deny: []Finding{engineFinding("query has no as-of date or country table")}}, nil)
+	}
+	s := &Session{e: e, q: q, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Countries), job: jobFacts(&q),
+		cache: map[classKey]Decision{}, transfers: map[string]transferResult{}}
+	f, t := s.transfer(ds, toCountry)
+	var tr []Transfer
+	if t != nil {
+		tr = []Transfer{*t}
+	}
+	return decide(f, tr)
+}

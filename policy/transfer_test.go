@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestEvaluateTransfer asks the data-staging question directly: may this
+// dataset move to that country on that date, under which basis?
+func TestEvaluateTransfer(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	dpf := *w.datasets["eu-customers"]
+	dpf.Metadata.Name = "eu-customers-dpf"
+	dpf.Spec.TransferBases = []string{"eu-dpf"}
+	w.datasets[dpf.Metadata.Name] = &dpf
+	cases := []struct {
+		name, asOf, org, dataset, to string
+		allowed                      bool
+		denials, obligations         []string
+		transfer                     *Transfer
+	}{
+		{name: "EEA to adequate Japan", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "JP", allowed: true,
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "JP", Basis: BasisNoneRequired}},
+		{name: "EEA to UK under the renewed decision", asOf: "2025-12-20", org: "eu-lab", dataset: "eu-customers", to: "GB", allowed: true,
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "GB", Basis: BasisNoneRequired}},
+		{name: "EEA to UK after both decisions end", asOf: "2032-01-01", org: "eu-lab", dataset: "eu-customers", to: "GB", denials: []string{"eu-gdpr-ch5"},
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "GB"}},
+		{name: "EEA to US without DPF certification", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "US", denials: []string{"eu-gdpr-ch5"},
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "US"}},
+		{name: "EEA to US for a DPF-certified recipient", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers-dpf", to: "US", allowed: true,
+			transfer: &Transfer{Dataset: "eu-customers-dpf", From: "DE", To: "US", Basis: BasisNoneRequired}},
+		{name: "EEA to US before the DPF", asOf: "2023-01-10", org: "eu-lab", dataset: "eu-customers-dpf", to: "US", denials: []string{"eu-gdpr-ch5"},
+			transfer: &Transfer{Dataset: "eu-customers-dpf", From: "DE", To: "US"}},
+		{name: "inside the EEA", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "NO", allowed: true,
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "NO", Basis: BasisNoneRequired}},
+		{name: "no move when the data is already there", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "DE", allowed: true},
+		{name: "data stored abroad moves from its site's country", asOf: "2025-07-20", org: "eu-lab", dataset: "stored-in-sg", to: "JP", allowed: true,
+			transfer: &Transfer{Dataset: "stored-in-sg", From: "SG", To: "JP", Basis: BasisNoneRequired}},
+		{name: "China 50,000 people in 2025 is exempt", asOf: "2025-07-20", org: "cn-lab", dataset: "cn-users-50k", to: "SG", allowed: true,
+			obligations: []string{"cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-50k", From: "CN", To: "SG", Basis: BasisNoneRequired}},
+		{name: "China 300,000 people in 2023 needed an assessment", asOf: "2023-07-01", org: "cn-lab", dataset: "cn-users-300k", to: "SG",
+			denials: []string{"cn-secassess-2022"}, obligations: []string{"cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-300k", From: "CN", To: "SG"}},
+		{name: "China 300,000 people in 2025 with a standard contract", asOf: "2025-07-20", org: "cn-lab", dataset: "cn-users-300k-contract", to: "SG", allowed: true,
+			obligations: []string{"cn-cbdf-2024-contract", "cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-300k-contract", From: "CN", To: "SG", Basis: "cn-standard-contract"}},
+		{name: "China 2,000,000 people with an assessment", asOf: "2025-07-20", org: "cn-lab", dataset: "cn-users-2m-assessed", to: "SG", allowed: true,
+			obligations: []string{"cn-cbdf-2024-assessment", "cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-2m-assessed", From: "CN", To: "SG", Basis: "cn-security-assessment"}},
+		{name: "unknown destination fails closed", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "ZZ", denials: []string{EngineRule},
+			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "ZZ"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := w.query(t, c.asOf, c.org, jobSpec{}, 0)
+			d := e.EvaluateTransfer(q, w.datasets[c.dataset], c.to)
+			if d.Allowed != c.allowed {
+				t.Errorf("allowed %v, want %v: %+v", d.Allowed, c.allowed, d)
+			}
+			if diff := cmp.Diff(sorted(c.denials), ids(d.Denials)); diff != "" {
+				t.Errorf("denials (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(sorted(c.obligations), ids(d.Obligations)); diff != "" {
+				t.Errorf("obligations (-want +got):\n%s", diff)
+			}
+			var want []Transfer
+			if c.transfer != nil {
+				want = []Transfer{*c.transfer}
+			}
+			if diff := cmp.Diff(want, d.Transfers); diff != "" {
+				t.Errorf("transfers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestClassification checks the 3A090 definitions of the built-in pack on
+// chips at and around the thresholds, and that Hong Kong counts as China
+// even when the country table gives it no groups.
+func TestClassification(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	chip := func(tpp, pd float64) *catalog.Accelerator {
+		return &catalog.Accelerator{ID: "test-chip", Origin: "US", TPP: catalog.Fact{Value: &tpp}, PerformanceDensity: catalog.Fact{Value: &pd}, ScaleUpGBs: catalog.Fact{Value: &pd}}
+	}
+	cases := []struct {
+		name string
+		acc  *catalog.Accelerator
+		want string
+	}{
+		{"H100", w.accs["nvidia-h100-sxm"], "3A090.a"},
+		{"A100 just above 4800", w.accs["nvidia-a100-80gb"], "3A090.a"},
+		{"H20 below both bands", w.accs["nvidia-h20"], "not-controlled"},
+		{"TPP 4800 exactly", chip(4800, 1), "3A090.a"},
+		{"TPP 1600 with PD 5.92", chip(1600, 5.92), "3A090.a"},
+		{"TPP 1700 with PD 4", chip(1700, 4), "3A090.b"},
+		{"TPP 3000 with PD 2", chip(3000, 2), "3A090.b"},
+		{"TPP 3000 with PD 1.5", chip(3000, 1.5), "not-controlled"},
+		{"TPP 1599 with PD 10", chip(1599, 10), "not-controlled"},
+	}
+	s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := w.sites["sg-1"]
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vars := s.candidateVars(site, &site.Spec.Pools[0], c.acc)
+			if errs := s.evalDefs(vars["def"].(facts), s.activation(vars)); errs["eccn"] != nil {
+				t.Fatal(errs["eccn"])
+			}
+			if got := vars["def"].(facts)["eccn"]; got != c.want {
+				t.Errorf("eccn %v, want %s", got, c.want)
+			}
+		})
+	}
+	t.Run("Hong Kong as China", func(t *testing.T) {
+		countries := map[string]*catalog.Country{}
+		for k, v := range w.countries {
+			countries[k] = v
+		}
+		countries["HK"] = &catalog.Country{ISO: "HK", Name: "Hong Kong"}
+		hk := *w.sites["sg-1"]
+		hk.Metadata.Name, hk.Spec.Country = "hk-1", "HK"
+		q := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21)
+		q.Countries = countries
+		s, err := e.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.Evaluate(&hk, &hk.Spec.Pools[0], w.accs["nvidia-h100-sxm"])
+		if findRule(d.Denials, "us-ear-3a090-destination-d5") == nil {
+			t.Fatalf("H100 that reached Hong Kong in 2024 must be denied as China: %+v", d)
+		}
+	})
+}
