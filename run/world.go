@@ -50,15 +50,8 @@ func buildWorld(cs *catalog.Set, docs []Document) (*catalog.World, error) {
 }
 
 // Planner plans job in w as of a date, never placing it at an excluded
-// site. The real one is PlannerFunc(planner.Make).
+// site. `meridian serve` wires planner.Make with the law engine.
 type Planner func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error)
-
-// PlannerFunc adapts planner.Make's signature.
-func PlannerFunc(make func(*catalog.World, *catalog.TrainingJob, planner.Options) (*planner.Plan, error)) Planner {
-	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
-	}
-}
 
 // ruleIDs lists every rule id a plan cites, sorted and unique.
 func ruleIDs(p *planner.Plan) []string {

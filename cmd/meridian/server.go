@@ -22,6 +22,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -46,13 +47,17 @@ type server struct {
 	done  chan struct{}
 }
 
-// planWith is planner.Make, with a cheapest-site stand-in (no law checks)
-// while the planner reports that it is not built yet.
-func planWith(warn io.Writer) run.Planner {
-	real := run.PlannerFunc(planner.Make)
+// planWith is planner.Make with the built-in law engine, and a
+// cheapest-site stand-in (no law checks, with a warning) while the planner
+// reports that it is not built yet.
+func planWith(warn io.Writer) (run.Planner, error) {
+	law, err := policy.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("law engine: %w", err)
+	}
 	warned := false
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		p, err := real(w, job, asOf, exclude)
+		p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		if errors.Is(err, planner.ErrNotImplemented) {
 			if !warned {
 				fmt.Fprintln(warn, "warning: the planner is not built into this binary yet; placing by price alone, WITHOUT law checks")
@@ -61,7 +66,7 @@ func planWith(warn io.Writer) run.Planner {
 			return testplan.Cheapest(w, job, asOf, exclude)
 		}
 		return p, err
-	}
+	}, nil
 }
 
 // backendFor returns a site's backend, as its settings name it, keeping the
@@ -107,7 +112,12 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planWith(logw),
+	plan, err := planWith(logw)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan,
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout,
 		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ln, err := net.Listen("tcp", opts.Listen)
