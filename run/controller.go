@@ -490,8 +490,14 @@ func (c *Controller) workDir(r *Run, siteName string) (string, error) {
 	return filepath.Join(c.SiteRoot(site), "runs", r.ID), nil
 }
 
+// stepTimeout bounds one step, so that a hung scheduler command cannot
+// stall the loop for every other run.
+const stepTimeout = time.Minute
+
 // Step moves run id one step. It reports whether the durable state changed.
 func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
 		return false, err
