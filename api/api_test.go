@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -361,6 +362,26 @@ func FuzzSubmitBody(f *testing.F) {
 		}
 		if rec.Code >= 400 && !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("error body is not JSON: %q", rec.Body.String())
+		}
+	})
+}
+
+// FuzzLoadTokens reads arbitrary token files: no panic, and every token
+// accepted is long enough and maps to a valid tenant name.
+func FuzzLoadTokens(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, TokensFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tk, _, err := LoadTokens(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range tk.list {
+			if len(e.Token) < 32 || !tenantName.MatchString(e.Tenant) {
+				t.Fatalf("accepted %+v", e)
+			}
 		}
 	})
 }
