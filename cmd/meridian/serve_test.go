@@ -22,8 +22,16 @@ import (
 	"meridian.dev/meridian/run"
 )
 
-// buildBinary compiles meridian once per test binary.
+// builtBinary is meridian compiled once per test binary; TestMain removes it.
 var builtBinary string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinary != "" {
+		os.RemoveAll(filepath.Dir(builtBinary))
+	}
+	os.Exit(code)
+}
 
 func binary(t *testing.T) string {
 	t.Helper()
