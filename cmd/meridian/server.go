@@ -22,7 +22,6 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
-	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -47,17 +46,13 @@ type server struct {
 	done  chan struct{}
 }
 
-// planWith is planner.Make with the built-in law engine, and a
+// planWith is planner.Make with the built-in law packs (nil Rules), and a
 // cheapest-site stand-in (no law checks, with a warning) while the planner
 // reports that it is not built yet.
 func planWith(warn io.Writer) (run.Planner, error) {
-	law, err := policy.Builtin()
-	if err != nil {
-		return nil, fmt.Errorf("law engine: %w", err)
-	}
 	warned := false
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
 		if errors.Is(err, planner.ErrNotImplemented) {
 			if !warned {
 				fmt.Fprintln(warn, "warning: the planner is not built into this binary yet; placing by price alone, WITHOUT law checks")
