@@ -22,7 +22,11 @@ func newServeCmd() *cobra.Command {
 checkpoints, moves a run when its site is lost, and answers the API on
 localhost. State lives in SQLite in the state directory ($MERIDIAN_HOME,
 default ~/.meridian), with the audit key (audit.key), the API tokens
-(tokens.json) and the CLI's address and token (client.json), all mode 0600.`,
+(tokens.json) and the CLI's address and token (client.json), all mode 0600.
+
+tokens.json maps bearer tokens to tenants; the first start creates one token
+for tenant "default". Add {"tenant": NAME, "token": 64 hex characters} entries
+and restart to admit more tenants; each sees only its own runs.`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
