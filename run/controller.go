@@ -49,6 +49,8 @@ type Config struct {
 	ParseProgress func(line string) (Progress, bool)
 	Now           func() time.Time
 	Logger        *slog.Logger
+	// Workers is how many runs are stepped at once (default 8).
+	Workers int
 }
 
 // Controller drives runs through their lifecycle.
@@ -80,6 +82,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -395,25 +400,34 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// Tick steps every active run until it stops changing.
+// Tick steps every active run until it stops changing, several runs at a
+// time (Config.Workers), each run by one goroutine.
 func (c *Controller) Tick(ctx context.Context) {
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)
 		return
 	}
+	sem := make(chan struct{}, c.cfg.Workers)
+	var wg sync.WaitGroup
 	for _, row := range rows {
-		for i := 0; i < 8 && ctx.Err() == nil; i++ {
-			changed, err := c.Step(ctx, row.ID)
-			if err != nil {
-				c.cfg.Logger.Warn("step", "run", row.ID, "err", err)
-				break
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string) {
+			defer func() { <-sem; wg.Done() }()
+			for i := 0; i < 8 && ctx.Err() == nil; i++ {
+				changed, err := c.Step(ctx, id)
+				if err != nil {
+					c.cfg.Logger.Warn("step", "run", id, "err", err)
+					return
+				}
+				if !changed {
+					return
+				}
 			}
-			if !changed {
-				break
-			}
-		}
+		}(row.ID)
 	}
+	wg.Wait()
 }
 
 // buildWorld builds a world from docs over the server's catalog, which is
