@@ -500,3 +500,37 @@ func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpe
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/recovery")
 }
+
+func TestWorkloadFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	doc := jobDoc(10, 5)
+	doc.Content = strings.Replace(doc.Content, "command: [", `command: [/bin/sh, -c, "echo failing; exit 3", `, 1)
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Failed || !strings.Contains(r.Reason, "3") || r.Attempt != 1 {
+		t.Errorf("ended %s after %d attempts: %s", r.State, r.Attempt, r.Reason)
+	}
+}
+
+// TestSubmitToDownSite: a site that refuses the submission (down) is lost at
+// once, without waiting for the unreachability timeout.
+func TestSubmitToDownSite(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SiteTimeout = time.Hour })
+	e.failSite("alpha")
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("ended %s at %s, attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	if e.found("alpha", r.ID, 1) {
+		t.Error("the down site launched the job")
+	}
+}
