@@ -738,28 +738,40 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if to == "" && ck == nil && !saveProgress {
 		return false, nil
 	}
+	to0, reason0 := to, reason
+	changed := false
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		to, reason := to0, reason0
 		if r.State != Queued && r.State != Running && r.State != Checkpointed {
 			return store.ErrNoChange
 		}
 		if prog != nil {
 			r.Progress = prog
 		}
-		if ck != nil && (r.Checkpoint == nil || ck.Step > r.Checkpoint.Step || ck.Site != r.Checkpoint.Site) {
+		newCk := ck != nil && (r.Checkpoint == nil || ck.Step > r.Checkpoint.Step || ck.Site != r.Checkpoint.Site)
+		if newCk {
 			r.Checkpoint = ck
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: fmt.Sprintf("checkpoint at step %d written at %s", ck.Step, ck.Site)})
-			if to == "" && r.State != Checkpointed {
-				to, reason = Checkpointed, fmt.Sprintf("first checkpoint of attempt %d (step %d)", r.Attempt, ck.Step)
+		}
+		if to != "" {
+			if err := transition(ch, r, to, reason); err != nil {
+				return err
+			}
+			changed = true
+		}
+		// A running attempt with its first checkpoint is checkpointed, also
+		// when both are seen in one poll.
+		if newCk && (r.State == Queued || r.State == Running) {
+			changed = true
+			if err := transition(ch, r, Checkpointed, fmt.Sprintf("first checkpoint of attempt %d (step %d)", r.Attempt, ck.Step)); err != nil {
+				return err
 			}
 		}
-		if (to == Running || to == Checkpointed) && r.Migration != nil {
+		if r.Migration != nil && (r.State == Running || r.State == Checkpointed) {
 			r.RecoveredIn = catalog.Duration(now.Sub(r.Migration.LostAt))
 			ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s was lost",
 				r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), r.Migration.From)})
 			r.Migration = nil
-		}
-		if to != "" {
-			return transition(ch, r, to, reason)
 		}
 		return nil
 	})
@@ -768,7 +780,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		c.lastSave[r.ID] = now
 		c.mu.Unlock()
 	}
-	return err == nil && to != "", err
+	return err == nil && changed, err
 }
 
 // progress returns the last progress line in the job's output.
