@@ -335,6 +335,11 @@ func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error
 		}
 		r.CancelRequested = true
 		ch.Events = append(ch.Events, store.Event{Kind: "cancel-requested", Reason: "cancel requested by the user"})
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]string{"decision": "cancel", "by": "tenant " + tenant, "state": string(r.State)})
+		if err != nil {
+			return err
+		}
+		ch.Audit = append(ch.Audit, rec)
 		return nil
 	})
 	if err != nil {
