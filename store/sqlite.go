@@ -15,6 +15,22 @@ import (
 	"meridian.dev/meridian/audit"
 )
 
+// Hot queries, prepared once at open.
+const (
+	qRunPut = `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?
+			WHERE id = ? AND version = ?`
+	qIdemGet   = `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`
+	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
+	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
+	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qAuditHead = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
+	qAuditPut  = `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut}
+
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -29,6 +45,35 @@ type SQLite struct {
 	creates chan *createReq
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// stmts holds the hot paths' statements, prepared at open; read only.
+	stmts map[string]*sql.Stmt
+}
+
+// prepared returns q bound to tx: prepared once at open for the hot
+// queries (the single connection is busy with tx, so it cannot be prepared
+// here), else prepared within tx.
+func (s *SQLite) prepared(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st := s.stmts[q]; st != nil {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+func (s *SQLite) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (s *SQLite) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, tx, q)
+	if err != nil {
+		return tx.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 type createReq struct {
@@ -72,9 +117,17 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now,
-		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{})}
+		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	for _, q := range hotQueries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
 	}
 	go s.committer()
 	return s, nil
@@ -99,6 +152,9 @@ func (s *SQLite) Close() error {
 	default:
 		close(s.stop)
 		<-s.stopped
+	}
+	for _, st := range s.stmts {
+		st.Close()
 	}
 	return s.db.Close()
 }
@@ -202,7 +258,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 	now := s.now()
 	if idemKey != "" {
 		var id string
-		err := tx.QueryRowContext(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`, r.Tenant, idemKey).Scan(&id)
+		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
 		if err == nil {
 			got, err := getRun(ctx, tx, id)
 			return got, false, err
@@ -210,7 +266,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, false, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, qIdemPut,
 			r.Tenant, idemKey, r.ID, fmtTime(now)); err != nil {
 			return nil, false, err
 		}
@@ -218,8 +274,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 	nr := *r
 	nr.Version = 1
 	nr.CreatedAt, nr.UpdatedAt = now, now
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := s.exec(ctx, tx, qRunPut,
 		nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
 		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
 		return nil, false, fmt.Errorf("insert run %s: %w", nr.ID, err)
@@ -233,7 +288,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now time.Time, ch Change) error {
 	if len(ch.Events) > 0 {
 		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`, runID).Scan(&last); err != nil {
+		if err := s.queryRow(ctx, tx, qEventSeq, runID).Scan(&last); err != nil {
 			return err
 		}
 		for _, e := range ch.Events {
@@ -242,7 +297,7 @@ func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now 
 			if t.IsZero() {
 				t = now
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			if _, err := s.exec(ctx, tx, qEventPut,
 				runID, last, fmtTime(t), e.Kind, e.From, e.To, e.Reason, e.Data); err != nil {
 				return fmt.Errorf("insert event: %w", err)
 			}
@@ -257,7 +312,7 @@ func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, rec
 	}
 	var prev *audit.Entry
 	var e audit.Entry
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.Hash)
+	err := s.queryRow(ctx, tx, qAuditHead).Scan(&e.Seq, &e.Hash)
 	switch {
 	case err == nil:
 		prev = &e
@@ -266,7 +321,7 @@ func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, rec
 	}
 	for _, rec := range recs {
 		n := s.chain.Seal(prev, now, rec)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, qAuditPut,
 			n.Seq, n.Time, n.Kind, n.RunID, string(n.Payload), n.PrevHash, n.Hash); err != nil {
 			return fmt.Errorf("append audit: %w", err)
 		}
@@ -291,8 +346,7 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 		now := s.now()
 		r.Version = old + 1
 		r.UpdatedAt = now
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?
-			WHERE id = ? AND version = ?`, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, fmtTime(now), id, old)
+		res, err := s.exec(ctx, tx, qRunUpdate, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, fmtTime(now), id, old)
 		if err != nil {
 			return err
 		}
