@@ -238,8 +238,10 @@ func defaultParams() params {
 	}
 }
 
-// applyOverrides sets params from a job's spec.assumptions; an unknown key or
-// an out-of-range value is an error naming the key.
+// applyOverrides sets params from a job's spec.assumptions; an out-of-range
+// value of one of the estimator's keys is an error naming the key. Keys the
+// estimator does not read are skipped: the catalog's loader has checked that
+// some package registered them.
 func (p *params) applyOverrides(m map[string]float64) error {
 	if len(m) == 0 {
 		return nil

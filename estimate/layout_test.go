@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -119,4 +121,35 @@ func TestCheckpointingCost(t *testing.T) {
 		t.Errorf("MFU ratio %.6f, want %.6f (k = %g of %g layers)", got, want, k, L)
 	}
 	wantAssumption(t, tight, "checkpointed in full")
+}
+
+// TestOtherPackagesKeysIgnored: keys another package reads (the planner's)
+// leave the estimate as it is without them; the estimator's own keys are
+// registered with the catalog, so the loader accepts them.
+func TestOtherPackagesKeysIgnored(t *testing.T) {
+	job := func(a map[string]float64) *catalog.TrainingJobSpec {
+		return &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7e9, Layers: 32, HiddenSize: 4096, SequenceLength: 4096},
+			Method: catalog.MethodPretrain, Tokens: 1e11, Assumptions: a}
+	}
+	h100 := builtinAccelerator(t, "nvidia-h100-sxm")
+	plain, err := Estimate(Input{Job: job(nil), Accelerator: h100, Count: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Estimate(Input{Job: job(map[string]float64{"dataEgressPerGB": 0.5, "linkEfficiency": 0.7}), Accelerator: h100, Count: 64})
+	if err != nil {
+		t.Fatalf("a key the estimator does not read is an error: %v", err)
+	}
+	if d := cmp.Diff(plain, other); d != "" {
+		t.Errorf("keys the estimator does not read changed the estimate (-without +with):\n%s", d)
+	}
+	if MinCount(job(map[string]float64{"dataEgressPerGB": 0.5}), h100) != MinCount(job(nil), h100) {
+		t.Error("a key the estimator does not read changed MinCount")
+	}
+	registered := catalog.AssumptionKeys()
+	for _, k := range KeyNames() {
+		if _, ok := catalog.AssumptionDoc(k); !ok {
+			t.Errorf("estimator key %s is not registered with the catalog (registered: %v)", k, registered)
+		}
+	}
 }
