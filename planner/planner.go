@@ -1,11 +1,13 @@
-// Package planner turns a job and the world into a Plan: candidates →
-// feasibility → estimate → rank, keeping every rejection with its reasons.
 package planner
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
+	"sort"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -14,8 +16,17 @@ type Options struct {
 	AsOf catalog.Date
 	// ExcludeSites are never considered (a lost site during recovery).
 	ExcludeSites []string
-	// Rules is the law engine; nil means the built-in packs.
-	Rules any
+	// Rules is the law engine; nil means the policy package's built-in
+	// packs. If the engine cannot be built or opened, Make fails (closed).
+	Rules Law
+	// Estimator answers time, cost and memory questions; nil means the
+	// estimate package.
+	Estimator Estimator
+	// Explain names a site whose whole story (every pool, count, check and
+	// rule) is recorded in Plan.Explain.
+	Explain string
+	// Points fills Plan.All with every feasible candidate, for plots.
+	Points bool
 }
 
 // DataMove is one dataset travelling to the chosen site.
@@ -25,6 +36,12 @@ type DataMove struct {
 	To      string  `json:"to"`
 	Bytes   float64 `json:"bytes"`
 	Basis   string  `json:"basis,omitempty"`
+	// FromSite is the site the dataset is stored at; empty when only its
+	// country is known.
+	FromSite string  `json:"fromSite,omitempty"`
+	ToSite   string  `json:"toSite"`
+	CostUSD  float64 `json:"costUSD"`
+	Hours    float64 `json:"hours"`
 }
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
@@ -42,15 +59,32 @@ type Placement struct {
 	DataMoves        []DataMove       `json:"dataMoves"`
 	Obligations      []policy.Finding `json:"obligations"`
 	Advisories       []policy.Finding `json:"advisories"`
+
+	// ComputeHours is the training time; Hours adds the data transfer time.
+	ComputeHours  float64 `json:"computeHours"`
+	TransferHours float64 `json:"transferHours"`
+	PricePerHour  float64 `json:"pricePerHour"`
+	// Pool is the index of the pool in the site's spec.pools.
+	Pool int `json:"pool"`
+	// Pareto is true when no other feasible placement is both cheaper and faster.
+	Pareto bool `json:"pareto"`
+	// Class is the law class of the placement: country, operator
+	// headquarters and accelerator (law is the same within a class).
+	Class string `json:"class"`
 }
 
-// Rejection is one candidate that lost, with why.
+// Rejection is one group of candidates that lost, with why: one per site ×
+// accelerator × kind.
 type Rejection struct {
 	Site        string           `json:"site"`
 	Country     string           `json:"country"`
 	Accelerator string           `json:"accelerator"`
-	Kind        string           `json:"kind"`
+	Kind        Kind             `json:"kind"`
 	Reasons     []policy.Finding `json:"reasons"`
+	// Resolution is unresolvable for law and not-now for the other kinds.
+	Resolution Resolution `json:"resolution"`
+	// Candidates is how many (pool, count) candidates this group holds.
+	Candidates int `json:"candidates"`
 }
 
 // Summary counts candidates and rejections by kind.
@@ -58,6 +92,17 @@ type Summary struct {
 	Candidates     int            `json:"candidates"`
 	Placements     int            `json:"placements"`
 	RejectedByKind map[string]int `json:"rejectedByKind"`
+
+	// Feasible counts every feasible (site, pool, count); Placements keeps
+	// the best count of each pool. ParetoFront counts the feasible
+	// candidates no other beats on both cost and time.
+	Feasible    int    `json:"feasible"`
+	ParetoFront int    `json:"paretoFront"`
+	Objective   string `json:"objective"`
+	// RejectedByRule counts law-rejected candidates by denying rule.
+	RejectedByRule map[string]int `json:"rejectedByRule"`
+	// CostOfSovereignty is set when the job limits countries or accelerators.
+	CostOfSovereignty *Sovereignty `json:"costOfSovereignty,omitempty"`
 }
 
 // Plan is the planner's answer (SCHEMA.md plan -o json).
@@ -67,12 +112,204 @@ type Plan struct {
 	Placements []Placement `json:"placements"`
 	Rejected   []Rejection `json:"rejected"`
 	Summary    Summary     `json:"summary"`
+
+	// Assumptions the planner made beyond the catalog (data movement defaults).
+	Assumptions []string `json:"assumptions"`
+	// Explain is the whole story of Options.Explain's site.
+	Explain *Explanation `json:"explain,omitempty"`
+	// All is every feasible candidate, ranked, for plots (Options.Points); not printed.
+	All []Point `json:"-"`
 }
 
-// ErrNotImplemented is returned until the planner lands.
-var ErrNotImplemented = errors.New("planner: not implemented yet")
-
-// Make plans job against the world.
+// Make plans job against the world: candidates → feasibility → estimate →
+// rank → plan. It fails when the job's organisation or datasets are
+// missing, the law engine cannot open a session, or Options.Explain names
+// an unknown site.
 func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, error) {
-	return nil, ErrNotImplemented
+	p, err := newPlanner(w, job, opts)
+	if err != nil {
+		return nil, err
+	}
+	spec := &job.Spec
+	main := p.pass(spec.Constraints, opts.Explain)
+	main.wantPoints = opts.Points
+	pl := main.plan()
+	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
+		relaxed := spec.Constraints
+		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
+		free := p.pass(relaxed, "").plan()
+		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, free)
+	}
+	pl.Assumptions = append(p.assumptionList(), p.estimateAssumptions(pl)...)
+	return pl, nil
+}
+
+// estimatePrefix begins each of the estimator's assumptions in Plan.Assumptions.
+const estimatePrefix = "estimate of rank 1: "
+
+// estimateAssumptions are the estimator's stated assumptions for the
+// first placement (the planner asks for none while it estimates thousands).
+func (p *planner) estimateAssumptions(pl *Plan) []string {
+	if len(pl.Placements) == 0 {
+		return nil
+	}
+	b := pl.Placements[0]
+	r, err := p.est.Estimate(estimate.Input{Job: p.spec, Accelerator: p.w.Accelerators[b.Accelerator], Count: b.Count, PricePerHour: b.PricePerHour})
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(r.Assumptions))
+	for i, a := range r.Assumptions {
+		out[i] = estimatePrefix + a
+	}
+	return out
+}
+
+// planner holds what stays fixed across the passes of one Make call.
+type planner struct {
+	w        *catalog.World
+	job      *catalog.TrainingJob
+	spec     *catalog.TrainingJobSpec
+	asOf     catalog.Date
+	datasets []*catalog.Dataset
+	sessions []Session // one per worker
+	est      Estimator
+	exclude  map[string]bool
+
+	decisions   map[*catalog.Pool]policy.Decision
+	minCount    map[string]int        // by accelerator id
+	moves       map[string][]DataMove // by site name
+	assumptions map[string]bool       // texts for Plan.Assumptions
+	assumed     map[string]float64    // values by key
+}
+
+func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
+	if w == nil || job == nil {
+		return nil, errors.New("planner: nil world or job")
+	}
+	if opts.Rules == nil {
+		eng, err := policy.Builtin()
+		if err != nil {
+			return nil, fmt.Errorf("planner: built-in rules: %w", err)
+		}
+		opts.Rules = PolicyLaw(eng)
+	}
+	res := "TrainingJob/" + job.Metadata.Name
+	org := w.Organizations[job.Spec.Organization]
+	if org == nil {
+		return nil, fmt.Errorf("%s: %s: spec.organization: no Organization named %q", job.Pos, res, job.Spec.Organization)
+	}
+	p := &planner{
+		w: w, job: job, spec: &job.Spec, asOf: opts.AsOf,
+		est:         opts.Estimator,
+		exclude:     map[string]bool{},
+		decisions:   map[*catalog.Pool]policy.Decision{},
+		minCount:    map[string]int{},
+		moves:       map[string][]DataMove{},
+		assumptions: map[string]bool{},
+		assumed:     map[string]float64{},
+	}
+	if p.est == nil {
+		p.est = packageEstimator{}
+	}
+	for i, name := range job.Spec.Datasets {
+		d := w.Datasets[name]
+		if d == nil {
+			return nil, fmt.Errorf("%s: %s: spec.datasets[%d]: no Dataset named %q", job.Pos, res, i, name)
+		}
+		p.datasets = append(p.datasets, d)
+	}
+	for _, s := range opts.ExcludeSites {
+		p.exclude[s] = true
+	}
+	if opts.Explain != "" && w.Site(opts.Explain) == nil {
+		return nil, fmt.Errorf("explain: no site named %q", opts.Explain)
+	}
+	q := policy.Query{
+		AsOf:          opts.AsOf,
+		Org:           org,
+		Job:           job,
+		Datasets:      p.datasets,
+		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
+		Countries:     w.Countries,
+	}
+	// One session per worker: a session caches by class and is not shared
+	// between goroutines.
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		sess, err := opts.Rules.Session(q)
+		if err != nil {
+			return nil, fmt.Errorf("planner: open law session: %w", err)
+		}
+		if sess == nil {
+			return nil, errors.New("planner: law engine returned no session")
+		}
+		p.sessions = append(p.sessions, sess)
+	}
+	return p, nil
+}
+
+func (p *planner) assumptionList() []string {
+	out := make([]string, 0, len(p.assumptions))
+	for a := range p.assumptions {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pass is one run of the pipeline under one set of constraints.
+type pass struct {
+	*planner
+	cons       catalog.Constraints
+	explain    string
+	wantPoints bool
+	trace      *Explanation
+	rejected   *rejections
+	feasible   []option
+	total      int // candidates considered
+}
+
+func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
+	ps := &pass{planner: p, cons: cons, explain: explain, rejected: newRejections()}
+	if explain != "" {
+		s := p.w.Site(explain)
+		ps.trace = &Explanation{Site: s.Metadata.Name, Country: s.Spec.Country,
+			Operator: s.Spec.Operator.Name, OperatorHQ: s.Spec.Operator.Headquarters, Source: s.Pos.String()}
+		if p.exclude[explain] {
+			ps.trace.Excluded = true
+		}
+	}
+	return ps
+}
+
+// plan runs the stages and assembles the Plan.
+func (ps *pass) plan() *Plan {
+	cands := ps.candidates()                        // 1. every (site, pool) not excluded
+	pools := ps.checkPools(cands)                   // 2. constraint, law, memory, capacity
+	ps.estimateCounts(pools)                        // 3. each count: estimate, deadline, budget
+	rank(ps.feasible, ps.spec.ObjectiveOrDefault()) // 4. objective, Pareto front
+	return ps.assemble()                            // 5. placements, rejections, summary
+}
+
+// assemble builds the Plan from the ranked options and the rejections.
+func (ps *pass) assemble() *Plan {
+	placements := choose(ps.feasible)
+	rej, byKind, byRule := ps.rejected.list()
+	return &Plan{
+		Job:        ps.job.Metadata.Name,
+		AsOf:       ps.asOf.String(),
+		Placements: placements,
+		Rejected:   rej,
+		Summary: Summary{
+			Candidates:     ps.total,
+			Placements:     len(placements),
+			Feasible:       len(ps.feasible),
+			ParetoFront:    paretoCount(ps.feasible),
+			Objective:      ps.spec.ObjectiveOrDefault(),
+			RejectedByKind: byKind,
+			RejectedByRule: byRule,
+		},
+		Explain: ps.trace,
+		All:     ps.points(),
+	}
 }

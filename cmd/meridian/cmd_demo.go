@@ -100,7 +100,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if plan := planOf(ctx, c, r.ID); plan != nil {
 		say("plan for %s as of %s: %d placements", plan.Job, plan.AsOf, len(plan.Placements))
 		for _, p := range plan.Placements {
-			say("  %d. %-14s %s  %d × %s  $%.3g, %.3g h", p.Rank, p.Site, p.Country, p.Count, p.Accelerator, p.CostUSD, p.Hours)
+			say("  %d. %-14s %s  %d × %s  $%.2f, %.2f h", p.Rank, p.Site, p.Country, p.Count, p.Accelerator, p.CostUSD, p.Hours)
 		}
 	}
 	say("run %s placed at %s (%s)", r.ID, r.Site, r.Placement.Country)

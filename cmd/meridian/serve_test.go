@@ -264,7 +264,7 @@ func crashSafety(t *testing.T, cc crashCase) {
 		// An attempt may be recorded and never launched (its site was lost
 		// while it queued), but the last one ran.
 		last := r.Attempts[len(r.Attempts)-1]
-		if !contains(launches, fmt.Sprintf("%s run=%s attempt=%d", last.Site, r.ID, last.N)) || len(r.Attempts) != r.Attempt {
+		if !containsString(launches, fmt.Sprintf("%s run=%s attempt=%d", last.Site, r.ID, last.N)) || len(r.Attempts) != r.Attempt {
 			t.Errorf("run %s: final attempt %d never launched: %v", r.ID, r.Attempt, launches)
 		}
 		evs, err := p.c.Events(ctx, r.ID)
@@ -307,7 +307,7 @@ func crashSafety(t *testing.T, cc crashCase) {
 	}
 }
 
-func contains(list []string, s string) bool {
+func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+)
+
+func init() { register(newPlanCmd) }
+
+type planFlags struct {
+	files      []string
+	asOf       string
+	catalogDir string
+	rulesDir   []string
+	job        string
+	explain    string
+	plot       string
+	top        int
+	out        string
+}
+
+func newPlanCmd() *cobra.Command {
+	var f planFlags
+	cmd := &cobra.Command{
+		Use:   "plan -f FILE [-f FILE…]",
+		Short: "Rank the lawful, feasible placements of a training job and explain every rejection",
+		Long: `Plan reads a TrainingJob with its Organization and Datasets, looks at every
+site and pool in the catalog, and keeps the placements that are lawful on the
+--as-of date (export controls, host-country rules, data-transfer law, AI Act
+duties), fit in memory, have the capacity, meet the deadline and the budget.
+It ranks them by the job's objective and prints the top ones, one histogram
+line of why the others lost, the cost of the job's sovereignty constraints,
+and the advisories that apply.
+
+Exit status: 0 when at least one placement exists, 3 when none does (the
+histogram says why), 2 on bad input.`,
+		Example: `  meridian plan -f examples/qwen-offshore.yaml --as-of 2025-06-01
+  meridian plan -f examples/qwen-offshore.yaml --explain my-johor-1
+  meridian plan -f job.yaml --catalog my-sites/ --rules my-rules/ -o json
+  meridian plan -f job.yaml --plot plan.svg`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.files = append(f.files, args...)
+			return runPlan(cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.files, "file", "f", nil, "resource file or directory (repeatable; - for stdin)")
+	fl.StringVar(&f.asOf, "as-of", "", "date the law is evaluated on, YYYY-MM-DD (default today, UTC)")
+	fl.StringVar(&f.catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	fl.StringArrayVar(&f.rulesDir, "rules", nil, "directory of rule files added to the built-in packs (repeatable)")
+	fl.StringVar(&f.job, "job", "", "the TrainingJob to plan when the files hold several")
+	fl.StringVar(&f.explain, "explain", "", "print the whole story of one site: each pool, count, check and rule")
+	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
+	fl.IntVar(&f.top, "top", 10, "placements to print in the table (0 for all)")
+	addOutputFlag(cmd, &f.out)
+	return cmd
+}
+
+func runPlan(w io.Writer, f planFlags) error {
+	if len(f.files) == 0 {
+		return badInput(errors.New("-f: give at least one file or directory with the job, its organization and datasets"))
+	}
+	if !contains(outputFormats, f.out) {
+		return badInput(fmt.Errorf("-o %q: want one of %s", f.out, strings.Join(outputFormats, ", ")))
+	}
+	if f.top < 0 {
+		return badInput(fmt.Errorf("--top %d: want 0 (all) or more", f.top))
+	}
+	if f.plot != "" && !strings.HasSuffix(f.plot, ".svg") && !strings.HasSuffix(f.plot, ".png") {
+		return badInput(fmt.Errorf("--plot %q: want a file name ending in .svg or .png", f.plot))
+	}
+	asOf, err := parseAsOf(f.asOf)
+	if err != nil {
+		return badInput(err)
+	}
+	world, err := catalog.Load(f.catalogDir, f.files...)
+	if err != nil {
+		return badInput(err)
+	}
+	job, err := pickJob(world, f.job)
+	if err != nil {
+		return badInput(err)
+	}
+	if f.explain != "" && world.Site(f.explain) == nil {
+		return badInput(fmt.Errorf("--explain %q: no such site (%d sites in the catalog)", f.explain, len(world.Sites)))
+	}
+	engine, err := policy.New(policy.Options{Dirs: f.rulesDir})
+	if err != nil {
+		return badInput(fmt.Errorf("--rules: %w", err))
+	}
+	plan, err := planner.Make(world, job, planner.Options{
+		AsOf:    asOf,
+		Rules:   planner.PolicyLaw(engine),
+		Explain: f.explain,
+		Points:  f.plot != "",
+	})
+	if err != nil {
+		return err
+	}
+	if f.plot != "" {
+		if err := writePlot(f.plot, plan); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+	}
+	err = render(w, f.out, plan, func(w io.Writer) error {
+		if plan.Explain != nil {
+			return planner.WriteExplanation(w, plan.Explain)
+		}
+		return planner.WriteTable(w, plan, f.top)
+	})
+	if err != nil {
+		return err
+	}
+	if len(plan.Placements) == 0 {
+		return &codeError{code: exitNoPlacement, err: errSilent}
+	}
+	return nil
+}
+
+// parseAsOf reads --as-of, defaulting to today in UTC.
+func parseAsOf(s string) (catalog.Date, error) {
+	if s == "" {
+		return catalog.ParseDate(time.Now().UTC().Format(catalog.DateLayout))
+	}
+	d, err := catalog.ParseDate(s)
+	if err != nil {
+		return catalog.Date{}, fmt.Errorf("--as-of: %w", err)
+	}
+	return d, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

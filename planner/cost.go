@@ -1,0 +1,180 @@
+package planner
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+)
+
+// Data-movement assumptions used when the catalog does not say. A job may
+// override each through spec.assumptions under the name given.
+const (
+	// assumeEgressKey: USD per GB to move data out of a country when the
+	// dataset names no site. Default from the AWS us-east-1 internet
+	// egress first tier, $0.09/GB (facts: compute.md, network prices, 2026).
+	assumeEgressKey     = "dataEgressPerGB"
+	defaultEgressPerGB  = 0.09
+	assumeEfficiencyKey = "linkEfficiency"
+	// defaultLinkEfficiency is the share of a link's nominal rate a bulk
+	// transfer achieves (facts: compute.md, worked transfer times, 80 %).
+	defaultLinkEfficiency = 0.8
+)
+
+func init() {
+	catalog.RegisterAssumption(assumeEgressKey, "planner: USD per GB to move a dataset out of its country when it names no site (default 0.09, AWS us-east-1 first tier)")
+	catalog.RegisterAssumption(assumeEfficiencyKey, "planner: share of a link's nominal rate a bulk transfer achieves, 0–1 (default 0.8)")
+}
+
+// assume returns the job's value for an assumption or its default, and
+// records which was used (once) for Plan.Assumptions.
+func (p *planner) assume(key string, def float64, text string) float64 {
+	if v, ok := p.assumed[key]; ok {
+		return v
+	}
+	v, set := p.spec.Assumptions[key]
+	if set && v > 0 {
+		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", key, v)] = true
+	} else {
+		v = def
+		p.assumptions[fmt.Sprintf("%s = %g: %s (override with spec.assumptions.%s)", key, def, text, key)] = true
+	}
+	p.assumed[key] = v
+	return v
+}
+
+// dataMoves sets the data each dataset must move to c's site, with its
+// cost and transfer time, computed once per site. Datasets share the
+// site's link, so their times add up. The legal basis comes from the law
+// decision's transfers.
+func (ps *pass) dataMoves(c *candidate) {
+	dst := c.site
+	moves, done := ps.moves[dst.Metadata.Name]
+	if !done {
+		for _, d := range ps.datasets {
+			if m, ok := ps.moveOne(d, dst); ok {
+				moves = append(moves, m)
+			}
+		}
+		ps.moves[dst.Metadata.Name] = moves
+	}
+	out := make([]DataMove, len(moves))
+	var cost, hours float64
+	for i, m := range moves {
+		for _, t := range c.decision.Transfers {
+			if t.Dataset == m.Dataset {
+				m.Basis = t.Basis
+			}
+		}
+		out[i] = m
+		cost += m.CostUSD
+		hours += m.Hours
+	}
+	c.moves, c.moveCost, c.moveHours = out, cost, hours
+}
+
+// moveOne prices one dataset's trip from where it is stored to dst: bytes ×
+// the source's egress price, at the narrower of the two links. A dataset
+// stored at dst does not move.
+func (p *planner) moveOne(d *catalog.Dataset, dst *catalog.Site) (DataMove, bool) {
+	loc := d.Spec.Location
+	if loc == "" {
+		loc = d.Spec.Origin
+	}
+	if loc == dst.Metadata.Name || d.Spec.SizeBytes <= 0 {
+		return DataMove{}, false
+	}
+	m := DataMove{Dataset: d.Metadata.Name, From: loc, To: dst.Spec.Country, ToSite: dst.Metadata.Name, Bytes: d.Spec.SizeBytes}
+	egress := 0.0
+	gbps := dst.Spec.Network.Gbps
+	if src := p.w.Site(loc); src != nil {
+		m.From, m.FromSite = src.Spec.Country, src.Metadata.Name
+		egress = src.Spec.Network.EgressPerGB
+		if g := src.Spec.Network.Gbps; g > 0 && (gbps <= 0 || g < gbps) {
+			gbps = g
+		}
+	} else {
+		egress = p.assume(assumeEgressKey, defaultEgressPerGB,
+			"egress price for a dataset stored in a country rather than a known site (AWS us-east-1 internet egress, first tier)")
+	}
+	eff := p.assume(assumeEfficiencyKey, defaultLinkEfficiency, "share of link bandwidth a bulk transfer achieves")
+	m.CostUSD = d.Spec.SizeBytes / 1e9 * egress
+	if gbps > 0 {
+		m.Hours = d.Spec.SizeBytes * 8 / (gbps * 1e9 * eff) / 3600
+	}
+	return m, true
+}
+
+// option is one feasible (site, pool, count) with its estimate, kept
+// small because a large world has tens of thousands of them; the data
+// moves, their cost and time live on the candidate.
+type option struct {
+	c                                   *candidate
+	count                               int
+	hours, computeHours, accHours, cost float64
+	computeCost                         float64
+	pareto                              bool
+}
+
+// estimateOne is the estimate stage for one count: compute time and cost
+// from the estimator, plus the candidate's data moves.
+func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
+	r, err := ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour, SkipAssumptions: true})
+	if err != nil {
+		return option{}, err
+	}
+	compute := r.CostUSD
+	if compute == 0 {
+		compute = r.AcceleratorHours * c.pool.PricePerHour
+	}
+	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
+		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute}, nil
+}
+
+// Printed numbers are rounded so that plans read well and stay byte-identical
+// across machines whose floating point differs in the last bits.
+func cents(x float64) float64      { return math.Round(x*100) / 100 }
+func hundredths(x float64) float64 { return math.Round(x*100) / 100 }
+
+// placement is the public form of an option, rounded to cents and
+// hundredths of an hour.
+func (o *option) placement(rank int) Placement {
+	c := o.c
+	moves := make([]DataMove, len(c.moves))
+	for i, m := range c.moves {
+		m.CostUSD, m.Hours = cents(m.CostUSD), hundredths(m.Hours)
+		moves[i] = m
+	}
+	return Placement{
+		Rank: rank, Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: o.count,
+		Hours: hundredths(o.hours), ComputeHours: hundredths(o.computeHours), TransferHours: hundredths(c.moveHours),
+		AcceleratorHours: hundredths(o.accHours),
+		CostUSD:          cents(o.cost), ComputeCostUSD: cents(o.computeCost), DataCostUSD: cents(c.moveCost),
+		DataMoves:    moves,
+		Obligations:  nonNil(c.decision.Obligations),
+		Advisories:   nonNil(c.decision.Advisories),
+		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(), Pareto: o.pareto,
+	}
+}
+
+// describeMoves is one line about a candidate's data moves for --explain.
+func describeMoves(c *candidate) string {
+	if len(c.moves) == 0 {
+		return "no data to move"
+	}
+	parts := make([]string, len(c.moves))
+	for i, m := range c.moves {
+		from := m.From
+		if m.FromSite != "" {
+			from = m.FromSite + " (" + m.From + ")"
+		}
+		basis := m.Basis
+		if basis == "" {
+			basis = "none needed"
+		}
+		parts[i] = fmt.Sprintf("%s: %s from %s to %s, %s, %s, basis %s", m.Dataset, bytesSI(m.Bytes), from, m.To, dollars(m.CostUSD), hours(m.Hours), basis)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,66 @@
+package planner
+
+import (
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/policy"
+)
+
+// Law opens one evaluation session per plan. The policy package's engine
+// satisfies it through LawFunc.
+type Law interface {
+	// Session fixes what stays the same across the candidates of one plan
+	// (date, organisation, job, datasets). It fails when the rules cannot
+	// be evaluated; the planner then fails closed.
+	Session(q policy.Query) (Session, error)
+}
+
+// Session says whether one site and pool is lawful for the query it was
+// opened with. Evaluate must be safe to call many times with the same
+// arguments and return the same Decision; it may cache by class.
+type Session interface {
+	Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) policy.Decision
+}
+
+// PolicyLaw adapts the policy engine to Law.
+func PolicyLaw(e *policy.Engine) Law {
+	return LawFunc(func(q policy.Query) (Session, error) {
+		s, err := e.Session(q)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+// LawFunc adapts a function to Law.
+type LawFunc func(q policy.Query) (Session, error)
+
+// Session calls f.
+func (f LawFunc) Session(q policy.Query) (Session, error) { return f(q) }
+
+// Estimator answers the planner's questions about time, cost and memory.
+// The estimate package's functions are the default (see Options.Estimator).
+type Estimator interface {
+	// Estimate is the time and cost of the job on in.Count accelerators.
+	Estimate(in estimate.Input) (estimate.Result, error)
+	// MinCount is the smallest count whose memory holds the job, 0 when none does.
+	MinCount(job *catalog.TrainingJobSpec, acc *catalog.Accelerator) int
+	// TrainingFLOPs is the job's total model FLOPs.
+	TrainingFLOPs(job *catalog.TrainingJobSpec) float64
+}
+
+// packageEstimator is the estimate package behind the Estimator interface.
+type packageEstimator struct{}
+
+func (packageEstimator) Estimate(in estimate.Input) (estimate.Result, error) {
+	return estimate.Estimate(in)
+}
+
+func (packageEstimator) MinCount(job *catalog.TrainingJobSpec, acc *catalog.Accelerator) int {
+	return estimate.MinCount(job, acc)
+}
+
+func (packageEstimator) TrainingFLOPs(job *catalog.TrainingJobSpec) float64 {
+	return estimate.TrainingFLOPs(job)
+}

@@ -1,0 +1,84 @@
+package planner
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"meridian.dev/meridian/policy"
+)
+
+// Explanation is the whole story of one site in one plan: each pool, each
+// count, each check and each rule with its source.
+type Explanation struct {
+	Site       string `json:"site"`
+	Country    string `json:"country"`
+	Operator   string `json:"operator"`
+	OperatorHQ string `json:"operatorHeadquarters"`
+	Source     string `json:"source"`
+	// Excluded is true when the caller excluded the site (a lost site).
+	Excluded bool   `json:"excluded,omitempty"`
+	Steps    []Step `json:"steps"`
+}
+
+// Step is one check on one pool (Count 0) or one count of a pool.
+type Step struct {
+	Pool        int              `json:"pool"`
+	Accelerator string           `json:"accelerator"`
+	Count       int              `json:"count,omitempty"`
+	Check       string           `json:"check"`
+	Passed      bool             `json:"passed"`
+	Detail      string           `json:"detail,omitempty"`
+	Findings    []policy.Finding `json:"findings,omitempty"`
+}
+
+func (ps *pass) tracing(c *candidate) bool {
+	return ps.trace != nil && c.site.Metadata.Name == ps.explain
+}
+
+// step records one pool-level check for --explain; it does nothing for
+// other sites.
+func (ps *pass) step(c *candidate, count int, check string, passed bool, detail string, findings []policy.Finding) {
+	if !ps.tracing(c) {
+		return
+	}
+	ps.trace.Steps = append(ps.trace.Steps, Step{Pool: c.index, Accelerator: c.pool.Accelerator, Count: count,
+		Check: check, Passed: passed, Detail: detail, Findings: findings})
+}
+
+// WriteExplanation prints e for people.
+func WriteExplanation(w io.Writer, e *Explanation) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Site %s (%s), operator %s (HQ %s), from %s\n", e.Site, e.Country, e.Operator, e.OperatorHQ, e.Source)
+	if e.Excluded {
+		b.WriteString("  excluded from this plan by the caller (site lost or withdrawn)\n")
+	}
+	lastPool := -1
+	for _, s := range e.Steps {
+		if s.Pool != lastPool {
+			fmt.Fprintf(&b, "  pool %d: %s\n", s.Pool, s.Accelerator)
+			lastPool = s.Pool
+		}
+		verdict := "ok"
+		if !s.Passed {
+			verdict = "REJECTED"
+		}
+		where := ""
+		if s.Count > 0 {
+			where = "× " + thousands(s.Count)
+		}
+		fmt.Fprintf(&b, "    %-8s %-10s %-8s %s\n", where, s.Check, verdict, s.Detail)
+		for _, f := range s.Findings {
+			eff := string(f.Effect)
+			if eff == "" {
+				eff = f.Kind
+			}
+			fmt.Fprintf(&b, "        %s [%s] %s\n          source: %s\n", f.Rule, eff, f.Message, f.Source)
+		}
+	}
+	if len(e.Steps) == 0 && !e.Excluded {
+		b.WriteString("  no pools\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,284 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// outcome is what one feasibility check says about one candidate.
+type outcome struct {
+	reject []policy.Finding // non-nil rejects the candidate
+	detail string           // one line for --explain
+	notes  []policy.Finding // findings shown by --explain only
+}
+
+func ok(detail string, notes ...policy.Finding) outcome {
+	return outcome{detail: detail, notes: notes}
+}
+
+func fail(f ...policy.Finding) outcome { return outcome{reject: f, detail: f[0].Message} }
+
+// poolCheck is one predicate on a (site, pool) pair, in the manner of
+// Nomad's feasibility checkers. Checks run in order and stop at the first
+// rejection, so the cheapest and the job's own choices come first.
+type poolCheck struct {
+	kind  Kind
+	check func(*worker, *candidate) outcome
+}
+
+// poolChecks is the chain. Memory comes before law because a chip too
+// small for the model makes the law moot; law comes before capacity
+// because "unlawful" (never) says more than "full" (not now).
+var poolChecks = []poolCheck{
+	{KindConstraint, (*worker).checkConstraints},
+	{KindMemory, (*worker).checkMemory},
+	{KindLaw, (*worker).checkLaw},
+	{KindCapacity, (*worker).checkCapacity},
+}
+
+func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
+	return policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source}
+}
+
+func (ps *pass) jobSource(field string) string {
+	return fmt.Sprintf("%s TrainingJob/%s %s", ps.job.Pos, ps.job.Metadata.Name, field)
+}
+
+func siteSource(c *candidate, field string) string {
+	return fmt.Sprintf("%s Site/%s spec.pools[%d].%s", c.site.Pos, c.site.Metadata.Name, c.index, field)
+}
+
+// checkConstraints applies the job's own site, country and accelerator lists.
+func (ps *worker) checkConstraints(c *candidate) outcome {
+	name, cc := c.site.Metadata.Name, c.site.Spec.Country
+	var f []policy.Finding
+	if !ps.cons.Sites.Permits(name) {
+		f = append(f, ps.finding(KindConstraint, CodeSite, ps.jobSource("spec.constraints.sites"),
+			"site %s is not allowed by the job's site list", name))
+	}
+	if !countryPermits(ps.cons.Countries, cc, ps.w.Countries[cc]) {
+		f = append(f, ps.finding(KindConstraint, CodeCountry, ps.jobSource("spec.constraints.countries"),
+			"country %s is not allowed by the job's country list", cc))
+	}
+	if !ps.cons.Accelerators.Permits(c.pool.Accelerator) {
+		f = append(f, ps.finding(KindConstraint, CodeAccelerator, ps.jobSource("spec.constraints.accelerators"),
+			"accelerator %s is not allowed by the job's accelerator list", c.pool.Accelerator))
+	}
+	if m := ps.cons.MinAccelerators; m > c.pool.Count {
+		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
+			"the job wants at least %d accelerators; the pool has %d installed", m, c.pool.Count))
+	}
+	if f != nil {
+		return fail(f...)
+	}
+	return ok("site, country, accelerator and pool size allowed by the job")
+}
+
+// countryPermits is AllowDeny.Permits that also understands the blocs EU and EEA.
+func countryPermits(ad catalog.AllowDeny, iso string, c *catalog.Country) bool {
+	in := func(list []string) bool {
+		for _, x := range list {
+			switch {
+			case x == iso:
+				return true
+			case x == "EU" && c != nil && c.EU:
+				return true
+			case x == "EEA" && c != nil && (c.EEA || c.EU):
+				return true
+			}
+		}
+		return false
+	}
+	if in(ad.Deny) {
+		return false
+	}
+	return len(ad.Allow) == 0 || in(ad.Allow)
+}
+
+// checkLaw asks the law session once per pool across passes; the session
+// caches by class, so identical sites cost one evaluation. A denial without a stated reason still denies.
+func (ps *worker) checkLaw(c *candidate) outcome {
+	if c.acc == nil {
+		return fail(ps.finding(KindLaw, CodeLawUndecided, siteSource(c, "accelerator"),
+			"accelerator %s is unknown, so the law cannot be evaluated", c.pool.Accelerator))
+	}
+	d, done := ps.decisions[c.pool] // read-only while workers run
+	if !done {
+		d = ps.sess.Evaluate(c.site, c.pool, c.acc)
+		ps.out.decided = append(ps.out.decided, c)
+	}
+	c.decision = d
+	var notes []policy.Finding
+	if ps.tracing(c) {
+		notes = append(append(notes, d.Obligations...), d.Advisories...)
+	}
+	if !d.Allowed {
+		if len(d.Denials) == 0 {
+			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, "",
+				"the law engine denied class %s without a reason", c.class())}, notes: notes}
+		}
+		return outcome{reject: d.Denials, detail: "denied for class " + c.class(), notes: notes}
+	}
+	if !ps.tracing(c) {
+		return outcome{}
+	}
+	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
+}
+
+// minCountFor is the estimator's memory answer per accelerator, computed
+// before the workers start (prepareMinCounts).
+func (ps *pass) minCountFor(acc *catalog.Accelerator) int { return ps.minCount[acc.ID] }
+
+// prepareMinCounts asks the estimator once per accelerator in cands.
+func (ps *pass) prepareMinCounts(cands []*candidate) {
+	for _, c := range cands {
+		if c.acc == nil {
+			continue
+		}
+		if _, ok := ps.minCount[c.acc.ID]; !ok {
+			ps.minCount[c.acc.ID] = ps.est.MinCount(ps.spec, c.acc)
+		}
+	}
+}
+
+// checkMemory rejects a pool whose accelerators cannot hold the job even
+// all together (or as many as the job allows).
+func (ps *worker) checkMemory(c *candidate) outcome {
+	limit, why := c.pool.Count, "installed"
+	if m := ps.cons.MaxAccelerators; m > 0 && m < limit {
+		limit, why = m, "the job's maxAccelerators"
+	}
+	if c.acc == nil {
+		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "accelerator"),
+			"accelerator %s is unknown, so its memory is unknown", c.pool.Accelerator))
+	}
+	n := ps.minCountFor(c.acc)
+	if n <= 0 || n > limit {
+		need := "more than any sensible count"
+		if n > 0 {
+			need = fmt.Sprintf("at least %d", n)
+		}
+		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "count"),
+			"the model does not fit in memory: needs %s %s, at most %d (%s)", need, c.acc.ID, limit, why))
+	}
+	c.need = n
+	if m := ps.cons.MinAccelerators; m > c.need {
+		c.need = m
+	}
+	if !ps.tracing(c) {
+		return outcome{}
+	}
+	return ok(fmt.Sprintf("fits in memory on %d or more; job needs at least %d", n, c.need))
+}
+
+// checkCapacity rejects a pool without enough free accelerators now.
+func (ps *worker) checkCapacity(c *candidate) outcome {
+	c.max = c.pool.Available
+	if m := ps.cons.MaxAccelerators; m > 0 && m < c.max {
+		c.max = m
+	}
+	if c.need > c.max {
+		return fail(ps.finding(KindCapacity, CodeFree, siteSource(c, "available"),
+			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
+	}
+	c.counts = ladder(c.need, c.max)
+	if !ps.tracing(c) {
+		return outcome{}
+	}
+	return ok(fmt.Sprintf("%d free of %d; counts %s", c.pool.Available, c.pool.Count, joinInts(c.counts)))
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// sink collects what the count stage finds for a run of candidates. Each
+// worker fills its own; they are merged in candidate order, so the plan
+// does not depend on scheduling.
+type sink struct {
+	passed   []*candidate // pools through the pool checks
+	decided  []*candidate // pools the law session evaluated
+	feasible []option
+	rejected []rejected
+	total    int
+	steps    []Step
+}
+
+// rejected is one rejection found by a worker, recorded at the merge.
+type rejected struct {
+	c        *candidate
+	kind     Kind
+	findings []policy.Finding
+}
+
+func (s *sink) reject(c *candidate, kind Kind, f ...policy.Finding) {
+	s.total++
+	s.rejected = append(s.rejected, rejected{c, kind, f})
+}
+
+func (s *sink) step(c *candidate, count int, check string, passed bool, detail string, findings ...policy.Finding) {
+	s.steps = append(s.steps, Step{Pool: c.index, Accelerator: c.pool.Accelerator, Count: count, Check: check, Passed: passed, Detail: detail, Findings: findings})
+}
+
+// considerCounts estimates each count of the ladder and applies the
+// per-count checks. Counts below the first one that meets the deadline are
+// not worth considering; when none meets it the pool is one deadline
+// rejection. Each remaining count is a candidate, kept or rejected for
+// budget. It reads the pass and writes only to out, so workers may run it
+// at once on different candidates.
+func (ps *pass) considerCounts(c *candidate, out *sink) {
+	var fastest option
+	met := false
+	tracing := ps.tracing(c)
+	for _, n := range c.counts {
+		pl, err := ps.estimateOne(c, n)
+		if err != nil {
+			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
+			if tracing {
+				out.step(c, n, "estimate", false, f.Message)
+			}
+			out.reject(c, KindCapacity, f)
+			return
+		}
+		if tracing {
+			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s)",
+				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost)))
+		}
+		if dl := ps.spec.Deadline; dl > 0 && pl.hours > dl.Hours() {
+			if fastest.c == nil || pl.hours < fastest.hours {
+				fastest = pl
+			}
+			if tracing {
+				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%s is past the deadline of %s", hours(pl.hours), hours(dl.Hours())))
+			}
+			continue
+		}
+		met = true
+		if b := ps.spec.BudgetUSD; b > 0 && pl.cost > b {
+			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
+				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.cost, b)
+			if tracing {
+				out.step(c, n, string(KindBudget), false, f.Message)
+			}
+			out.reject(c, KindBudget, f)
+			continue
+		}
+		out.total++
+		if tracing {
+			out.step(c, n, "placement", true, "feasible")
+		}
+		out.feasible = append(out.feasible, pl)
+	}
+	if !met && fastest.c != nil {
+		out.reject(c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
+			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
+			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours()))
+	}
+}

@@ -1,0 +1,559 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/bench/synth"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+func TestLadder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lo, hi int
+		want   []int
+	}{
+		{"single", 8, 8, []int{8}},
+		{"powers between", 3, 100, []int{3, 4, 8, 16, 32, 64, 100}},
+		{"hi is a power", 2, 16, []int{2, 4, 8, 16}},
+		{"zero lo starts at one", 0, 5, []int{1, 2, 4, 5}},
+		{"empty when lo above hi", 9, 8, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, ladder(tc.lo, tc.hi)); d != "" {
+				t.Errorf("ladder(%d, %d) (-want +got):\n%s", tc.lo, tc.hi, d)
+			}
+		})
+	}
+}
+
+var usEAR = policy.Finding{Rule: "us-ear-test", Effect: policy.Deny, Message: "US chips may not go to this country", Source: "test rule"}
+
+// kindsWorld has one site per rejection kind and one feasible site.
+func kindsWorld(t testing.TB) *catalog.World {
+	return testWorld(t, testOrg,
+		site("a-ok", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		site("b-law", "CN", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		site("c-cap", "SG", 100, 0.05, pool("test-fast", 64, 1, 2)),
+		site("d-mem", "SG", 100, 0.05, pool("test-slow", 4, 4, 1)),
+		site("e-cons", "US", 100, 0.05, pool("test-fast", 64, 64, 1)),
+		site("f-dead", "MY", 100, 0.05, pool("test-fast", 4, 4, 1)),
+		site("g-budget", "MY", 100, 0.05, pool("test-fast", 64, 64, 100)),
+		site("h-small", "MY", 100, 0.05, pool("test-fast", 1, 1, 1)),
+		job("  deadline: 100h", "  budgetUSD: 100000", "  constraints: {countries: {deny: [US]}, minAccelerators: 2}"))
+}
+
+func TestMakeRejectsEachKind(t *testing.T) {
+	law := &tableLaw{deny: map[string]policy.Finding{"CN/test-fast": usEAR}}
+	p := mustMake(t, kindsWorld(t), law, &sixND{mfu: 0.5}, Options{})
+	type row struct {
+		Site       string
+		Kind       Kind
+		Resolution Resolution
+		Candidates int
+		Rules      string
+	}
+	var got []row
+	for _, r := range p.Rejected {
+		var rules []string
+		for _, f := range r.Reasons {
+			rules = append(rules, f.Rule)
+		}
+		got = append(got, row{r.Site, r.Kind, r.Resolution, r.Candidates, strings.Join(rules, ",")})
+	}
+	want := []row{
+		{"b-law", KindLaw, Unresolvable, 1, "us-ear-test"},
+		{"c-cap", KindCapacity, NotNow, 1, CodeFree},
+		{"d-mem", KindMemory, NotNow, 1, CodeNoFit},
+		{"e-cons", KindConstraint, NotNow, 1, CodeCountry},
+		{"f-dead", KindDeadline, NotNow, 1, CodeDeadline},
+		{"g-budget", KindBudget, NotNow, 1, CodeBudget},
+		{"h-small", KindConstraint, NotNow, 1, CodeMinCount},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rejections (-want +got):\n%s", d)
+	}
+	if len(p.Placements) != 1 || p.Placements[0].Site != "a-ok" || p.Placements[0].Count != 64 {
+		t.Fatalf("placements = %+v, want a-ok × 64 only", p.Placements)
+	}
+	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1}
+	if d := cmp.Diff(wantKinds, p.Summary.RejectedByKind); d != "" {
+		t.Errorf("rejectedByKind (-want +got):\n%s", d)
+	}
+	if p.Summary.Candidates != 8 || p.Summary.Feasible != 1 {
+		t.Errorf("candidates %d feasible %d, want 8 and 1", p.Summary.Candidates, p.Summary.Feasible)
+	}
+	// Law runs once per pool, not per count, and not again in the relaxed
+	// pass for the cost of sovereignty (which alone reaches e-cons); a pool
+	// whose chips cannot hold the model (d-mem) never reaches it.
+	if d := cmp.Diff(map[string]int{"a-ok/test-fast": 1, "b-law/test-fast": 1, "c-cap/test-fast": 1,
+		"e-cons/test-fast": 1, "f-dead/test-fast": 1, "g-budget/test-fast": 1}, law.calls); d != "" {
+		t.Errorf("law evaluations (-want +got):\n%s", d)
+	}
+}
+
+func TestResolutionIsAType(t *testing.T) {
+	for _, k := range Kinds {
+		want := NotNow
+		if k == KindLaw {
+			want = Unresolvable
+		}
+		if got := k.Resolution(); got != want {
+			t.Errorf("%s.Resolution() = %v, want %v", k, got, want)
+		}
+		b, _ := k.Resolution().MarshalText()
+		var back Resolution
+		if err := back.UnmarshalText(b); err != nil || back != want {
+			t.Errorf("round trip %q: %v %v", b, back, err)
+		}
+	}
+	var r Resolution
+	if err := r.UnmarshalText([]byte("later")); err == nil {
+		t.Error("UnmarshalText accepted an unknown resolution")
+	}
+}
+
+func TestRankByObjective(t *testing.T) {
+	// cheap-slow: test-slow at $0.5; fast-dear: test-fast at $3. The slow chip
+	// costs 3333×4×0.5 ≈ $6.7k per run, the fast one 3333×3 = $10k.
+	docs := []string{testOrg,
+		site("cheap-slow", "MY", 100, 0.05, pool("test-slow", 64, 64, 0.5)),
+		site("fast-dear", "SG", 100, 0.05, pool("test-fast", 64, 64, 3))}
+	for _, tc := range []struct {
+		objective string
+		first     string
+	}{{"cost", "cheap-slow"}, {"time", "fast-dear"}} {
+		t.Run(tc.objective, func(t *testing.T) {
+			w := testWorld(t, append(docs, job("  objective: "+tc.objective))...)
+			p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{Points: true})
+			if p.Placements[0].Site != tc.first {
+				t.Errorf("first = %s, want %s", p.Placements[0].Site, tc.first)
+			}
+			for i, pl := range p.Placements {
+				if pl.Rank != i+1 {
+					t.Errorf("placement %d has rank %d", i, pl.Rank)
+				}
+			}
+			for i := 1; i < len(p.All); i++ {
+				a, b := p.All[i-1], p.All[i]
+				first, second := b.CostUSD-a.CostUSD, b.Hours-a.Hours
+				if tc.objective == "time" {
+					first, second = second, first
+				}
+				if first < 0 || (first == 0 && second < 0) {
+					t.Errorf("All[%d] (%s × %d) ranks below a worse one", i, b.Site, b.Count)
+				}
+			}
+		})
+	}
+}
+
+func TestMarkPareto(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pts  [][2]float64 // cost, hours
+		want []bool
+	}{
+		{"one", [][2]float64{{1, 1}}, []bool{true}},
+		{"dominated", [][2]float64{{1, 1}, {2, 2}}, []bool{true, false}},
+		{"trade-off", [][2]float64{{1, 3}, {2, 2}, {3, 1}}, []bool{true, true, true}},
+		{"same cost slower", [][2]float64{{1, 2}, {1, 3}}, []bool{true, false}},
+		{"exact tie both kept", [][2]float64{{1, 2}, {1, 2}, {5, 9}}, []bool{true, true, false}},
+		{"unsorted", [][2]float64{{3, 1}, {2, 5}, {1, 3}}, []bool{true, false, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := make([]option, len(tc.pts))
+			for i, p := range tc.pts {
+				ps[i] = option{cost: p[0], hours: p[1]}
+			}
+			markPareto(ps)
+			got := make([]bool, len(ps))
+			for i := range ps {
+				got[i] = ps[i].pareto
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("pareto (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestChooseKeepsBestPerPoolAndFront(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)), job())
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{Points: true})
+	// Linear scaling: every count costs the same, so the fastest ties on cost
+	// and wins; the others are dominated.
+	if len(p.All) != 6 {
+		t.Fatalf("feasible = %d, want 6 counts (2..64)", len(p.All))
+	}
+	if len(p.Placements) != 1 || p.Placements[0].Count != 64 || !p.Placements[0].Pareto {
+		t.Errorf("placements = %+v, want the 64 count alone on the front", p.Placements)
+	}
+}
+
+func TestDataMoves(t *testing.T) {
+	w := testWorld(t, testOrg,
+		site("store", "CN", 10, 0.10, pool("test-fast", 8, 8, 2)),
+		site("far", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		dataset("at-site", "store", 1e12), dataset("in-country", "", 2e12),
+		job("  datasets: [at-site, in-country]"))
+	law := &tableLaw{bases: map[string]string{"at-site": "cn-standard-contract"}}
+	p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{})
+	got := map[string][]DataMove{}
+	for _, pl := range p.Placements {
+		got[pl.Site] = pl.DataMoves
+	}
+	eff := defaultLinkEfficiency
+	want := map[string][]DataMove{
+		"store": {{Dataset: "in-country", From: "CN", To: "CN", ToSite: "store", Bytes: 2e12,
+			CostUSD: 2e12 / 1e9 * defaultEgressPerGB, Hours: 2e12 * 8 / (10e9 * eff) / 3600}},
+		"far": {
+			{Dataset: "at-site", From: "CN", FromSite: "store", To: "MY", ToSite: "far", Bytes: 1e12, Basis: "cn-standard-contract",
+				CostUSD: 1e12 / 1e9 * 0.10, Hours: 1e12 * 8 / (10e9 * eff) / 3600}, // narrower link: the store's 10 Gbps
+			{Dataset: "in-country", From: "CN", To: "MY", ToSite: "far", Bytes: 2e12,
+				CostUSD: 2e12 / 1e9 * defaultEgressPerGB, Hours: 2e12 * 8 / (100e9 * eff) / 3600},
+		},
+	}
+	// Placements are rounded to cents and hundredths of an hour.
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 0.011 }
+	approx := cmp.Comparer(near)
+	if d := cmp.Diff(want, got, approx); d != "" {
+		t.Errorf("data moves (-want +got):\n%s", d)
+	}
+	for _, pl := range p.Placements {
+		var cost, hours float64
+		for _, m := range pl.DataMoves {
+			cost += m.CostUSD
+			hours += m.Hours
+		}
+		if !near(pl.DataCostUSD, cost) || !near(pl.CostUSD, pl.ComputeCostUSD+cost) || !near(pl.Hours, pl.ComputeHours+hours) {
+			t.Errorf("%s × %d: data cost/time not added: %+v", pl.Site, pl.Count, pl)
+		}
+	}
+	if len(p.Assumptions) != 2 {
+		t.Errorf("assumptions = %q, want the egress and link-efficiency defaults", p.Assumptions)
+	}
+}
+
+func TestDataMoveAssumptionOverride(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 8, 8, 2)),
+		dataset("d", "", 1e12), job("  datasets: [d]", "  assumptions: {dataEgressPerGB: 0.5}"))
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	if got := p.Placements[0].DataCostUSD; math.Abs(got-500) > 1e-6 {
+		t.Errorf("data cost = %g, want 1,000 GB × $0.5 = 500", got)
+	}
+}
+
+func TestCostOfSovereignty(t *testing.T) {
+	docs := []string{testOrg,
+		site("home", "CN", 100, 0.05, pool("test-slow", 64, 64, 2)),
+		site("abroad", "MY", 100, 0.05, pool("test-fast", 64, 64, 1))}
+	t.Run("constrained", func(t *testing.T) {
+		w := testWorld(t, append(docs, job("  constraints: {countries: {allow: [CN]}}"))...)
+		p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+		s := p.Summary.CostOfSovereignty
+		if s == nil || s.With == nil || s.Without == nil {
+			t.Fatalf("cost of sovereignty = %+v, want with and without", s)
+		}
+		if s.With.Site != "home" || s.Without.Site != "abroad" {
+			t.Errorf("with %s without %s, want home and abroad", s.With.Site, s.Without.Site)
+		}
+		if math.Abs(*s.ExtraCostUSD-(s.With.CostUSD-s.Without.CostUSD)) > 0.01 || *s.ExtraCostUSD <= 0 {
+			t.Errorf("extra cost %g, want positive with − without", *s.ExtraCostUSD)
+		}
+		if d := cmp.Diff([]string{"countries"}, s.Constraints); d != "" {
+			t.Error(d)
+		}
+	})
+	t.Run("relaxed still lawful", func(t *testing.T) {
+		w := testWorld(t, append(docs, job("  constraints: {accelerators: {allow: [test-slow]}}"))...)
+		law := &tableLaw{deny: map[string]policy.Finding{"MY/*": usEAR}}
+		p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{})
+		if s := p.Summary.CostOfSovereignty; s.Without == nil || s.Without.Site != "home" {
+			t.Errorf("without = %+v, want home: the unlawful abroad site must not count", s.Without)
+		}
+	})
+	t.Run("unconstrained has none", func(t *testing.T) {
+		w := testWorld(t, append(docs, job())...)
+		if s := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{}).Summary.CostOfSovereignty; s != nil {
+			t.Errorf("cost of sovereignty = %+v for a job without constraints", s)
+		}
+	})
+}
+
+func TestExcludeSites(t *testing.T) {
+	w := kindsWorld(t)
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{ExcludeSites: []string{"a-ok", "b-law"}})
+	for _, pl := range p.All {
+		if pl.Site == "a-ok" || pl.Site == "b-law" {
+			t.Errorf("excluded site %s placed", pl.Site)
+		}
+	}
+	for _, r := range p.Rejected {
+		if r.Site == "a-ok" || r.Site == "b-law" {
+			t.Errorf("excluded site %s rejected: it must not be a candidate", r.Site)
+		}
+	}
+}
+
+func TestFailsClosed(t *testing.T) {
+	w := kindsWorld(t)
+	t.Run("session fails", func(t *testing.T) {
+		boom := errors.New("rule pack does not parse")
+		_, err := Make(w, w.Jobs[0], Options{Rules: &tableLaw{sessionErr: boom}, Estimator: &sixND{mfu: 0.5}})
+		if !errors.Is(err, boom) {
+			t.Errorf("err = %v, want the session error", err)
+		}
+	})
+	t.Run("denial without reason", func(t *testing.T) {
+		p := mustMake(t, w, &tableLaw{silentDeny: true}, &sixND{mfu: 0.5}, Options{})
+		if len(p.Placements) != 0 {
+			t.Fatalf("placed %d with a law that denies everything", len(p.Placements))
+		}
+		for _, r := range p.Rejected {
+			if r.Kind == KindLaw && r.Reasons[0].Rule != CodeLawUndecided {
+				t.Errorf("%s: reason %q, want %s", r.Site, r.Reasons[0].Rule, CodeLawUndecided)
+			}
+		}
+	})
+}
+
+func TestEstimateFailureRejects(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 8, 8, 2)), job())
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5, fail: "test-fast"}, Options{})
+	if len(p.Placements) != 0 || len(p.Rejected) != 1 || p.Rejected[0].Reasons[0].Rule != CodeNoEstimate {
+		t.Errorf("plan = %+v, want one no-estimate rejection", p)
+	}
+}
+
+func TestMissingReferences(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 8, 8, 2)), job("  datasets: [nowhere]"))
+	_, err := Make(w, w.Jobs[0], Options{Rules: &tableLaw{}, Estimator: &sixND{mfu: 0.5}})
+	if err == nil || !strings.Contains(err.Error(), "spec.datasets[0]") || !strings.Contains(err.Error(), "world.yaml") {
+		t.Errorf("err = %v, want file and field", err)
+	}
+	w.Jobs[0].Spec.Datasets = nil
+	w.Jobs[0].Spec.Organization = "ghost"
+	_, err = Make(w, w.Jobs[0], Options{Rules: &tableLaw{}, Estimator: &sixND{mfu: 0.5}})
+	if err == nil || !strings.Contains(err.Error(), "spec.organization") {
+		t.Errorf("err = %v, want spec.organization", err)
+	}
+	_, err = Make(w, w.Jobs[0], Options{Rules: &tableLaw{}, Explain: "nope"})
+	if err == nil {
+		t.Error("explain of an unknown site succeeded")
+	}
+}
+
+func TestCountryBlocs(t *testing.T) {
+	de := &catalog.Country{ISO: "DE", EU: true, EEA: true}
+	for _, tc := range []struct {
+		name string
+		ad   catalog.AllowDeny
+		iso  string
+		c    *catalog.Country
+		want bool
+	}{
+		{"EU allows DE", catalog.AllowDeny{Allow: []string{"EU"}}, "DE", de, true},
+		{"EU excludes MY", catalog.AllowDeny{Allow: []string{"EU"}}, "MY", &catalog.Country{ISO: "MY"}, false},
+		{"deny EEA", catalog.AllowDeny{Deny: []string{"EEA"}}, "DE", de, false},
+		{"deny beats allow", catalog.AllowDeny{Allow: []string{"EU"}, Deny: []string{"DE"}}, "DE", de, false},
+		{"empty allows", catalog.AllowDeny{}, "MY", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := countryPermits(tc.ad, tc.iso, tc.c); got != tc.want {
+				t.Errorf("got %v want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	law := &tableLaw{deny: map[string]policy.Finding{"CN/test-fast": usEAR},
+		obligations: map[string][]policy.Finding{"MY": {{Rule: "my-permit", Effect: policy.Obligation, Message: "notify", Source: "MY gazette"}}}}
+	p := mustMake(t, kindsWorld(t), law, &sixND{mfu: 0.5}, Options{Explain: "a-ok"})
+	var checks []string
+	for _, s := range p.Explain.Steps {
+		checks = append(checks, s.Check)
+	}
+	want := []string{"constraint", "memory", "law", "capacity", "data",
+		"estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline",
+		"estimate", "placement"}
+	if d := cmp.Diff(want, checks); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+	var buf bytes.Buffer
+	if err := WriteExplanation(&buf, p.Explain); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"my-permit", "MY gazette", "× 64", "placement"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("explanation lacks %q:\n%s", s, buf.String())
+		}
+	}
+	p = mustMake(t, kindsWorld(t), law, &sixND{mfu: 0.5}, Options{Explain: "b-law"})
+	buf.Reset()
+	WriteExplanation(&buf, p.Explain)
+	if !strings.Contains(buf.String(), "REJECTED") || !strings.Contains(buf.String(), "source: test rule") {
+		t.Errorf("law rejection not explained with its source:\n%s", buf.String())
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	law := &tableLaw{deny: map[string]policy.Finding{"CN/test-fast": usEAR, "CN/*": {Rule: "cn-other", Message: "x", Source: "y"}}}
+	p := mustMake(t, kindsWorld(t), law, &sixND{mfu: 0.5}, Options{})
+	want := "1 of 8 candidates feasible; rejected for constraint: 2; law: 1 (1 cn-other, 1 us-ear-test); memory: 1; capacity: 1; deadline: 1; budget: 1"
+	if got := Histogram(p); got != want {
+		t.Errorf("histogram\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[int]string{0: "0", 999: "999", 8214: "8,214", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	law := &tableLaw{deny: map[string]policy.Finding{"CN/test-fast": usEAR}}
+	var first []byte
+	for i := 0; i < 5; i++ {
+		w := kindsWorld(t)
+		p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{Explain: "a-ok"})
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteTable(&buf, p, 0); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = buf.Bytes()
+		} else if !bytes.Equal(first, buf.Bytes()) {
+			t.Fatalf("run %d differs from run 0", i)
+		}
+	}
+}
+
+func TestRealEstimatorWithPlannerAssumptions(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("nvidia-h100-sxm", 64, 64, 2)),
+		dataset("d", "", 1e12), job("  datasets: [d]", "  assumptions: {dataEgressPerGB: 0.5, mfu: 0.3}"))
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) == 0 {
+		t.Fatalf("no placement; rejected: %+v", p.Rejected)
+	}
+	if got := p.Placements[0].DataCostUSD; math.Abs(got-500) > 1e-6 {
+		t.Errorf("data cost = %g, want 500", got)
+	}
+	found := false
+	for _, a := range p.Assumptions {
+		if strings.HasPrefix(a, "estimate of rank 1:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("assumptions lack the estimator's: %q", p.Assumptions)
+	}
+	// The job's spec reaches the estimator whole: it reads mfu and ignores
+	// the planner's key, so the placement runs at the job's MFU.
+	mfuSeen := false
+	for _, a := range p.Assumptions {
+		if strings.Contains(a, "MFU: 0.3 from spec.assumptions.mfu") {
+			mfuSeen = true
+		}
+	}
+	if !mfuSeen {
+		t.Errorf("the estimator did not use spec.assumptions.mfu: %q", p.Assumptions)
+	}
+	j := w.Jobs[0]
+	if _, ok := j.Spec.Assumptions["dataEgressPerGB"]; !ok {
+		t.Error("the planner removed its key from the job's spec")
+	}
+}
+
+// TestPlannerAssumptionKeysRegistered: the planner's keys are accepted by
+// the loader and a misspelt one is refused there, naming the field and the
+// accepted keys, before any planning.
+func TestPlannerAssumptionKeysRegistered(t *testing.T) {
+	keys := catalog.AssumptionKeys()
+	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu"} {
+		if _, ok := catalog.AssumptionDoc(k); !ok {
+			t.Errorf("key %s is not registered; registered: %v", k, keys)
+		}
+	}
+	docs := testOrg + "\n---\n" + dataset("d", "", 1e12) + "\n---\n" + job("  datasets: [d]", "  assumptions: {dataEgresPerGB: 0.5}")
+	path := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(path, []byte(docs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := catalog.Load("", path)
+	if err == nil {
+		t.Fatal("a misspelt planner key loads")
+	}
+	for _, want := range []string{"spec.assumptions.dataEgresPerGB", "dataEgressPerGB", "linkEfficiency"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestSameAcrossWorkerCounts plans a synthetic world with one and with
+// four workers: the split of work must not show in the plan.
+func TestSameAcrossWorkerCounts(t *testing.T) {
+	w, err := synth.World(600, 4, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	law := builtinLaw(t)
+	var outs []string
+	for _, procs := range []int{1, 4} {
+		old := runtime.GOMAXPROCS(procs)
+		p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law, Explain: w.Sites[3].Metadata.Name})
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(p)
+		outs = append(outs, string(b))
+	}
+	if outs[0] != outs[1] {
+		t.Error("plans differ between 1 and 4 workers")
+	}
+}
+
+// TestNilRulesMeansBuiltin: a caller that gives no law engine (the run
+// package re-planning after a lost site) gets the built-in packs, never
+// no law at all.
+func TestNilRulesMeansBuiltin(t *testing.T) {
+	w, err := catalog.Load("testdata/world/sites", "../examples/qwen-offshore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [2]string
+	for i, law := range []Law{nil, builtinLaw(t)} {
+		p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(p)
+		got[i] = string(b)
+	}
+	if got[0] != got[1] {
+		t.Error("nil Rules plans differently from the built-in engine")
+	}
+	if !strings.Contains(got[0], "cn-cbdf-2024-assessment") {
+		t.Error("nil Rules: no law rejection in a plan where the built-in rules deny offshore sites")
+	}
+}

@@ -1,0 +1,105 @@
+package planner
+
+import (
+	"sort"
+
+	"meridian.dev/meridian/policy"
+)
+
+// rejections groups rejected candidates by site × accelerator × kind, so a
+// plan's size grows with sites, not with counts or pools, and counts them
+// by kind and by denying rule for the histogram.
+type rejections struct {
+	groups map[groupKey]*Rejection
+	byKind map[Kind]int
+	byRule map[string]int
+}
+
+type groupKey struct {
+	site, acc string
+	kind      Kind
+}
+
+func newRejections() *rejections {
+	return &rejections{groups: map[groupKey]*Rejection{}, byKind: map[Kind]int{}, byRule: map[string]int{}}
+}
+
+// add records n rejected candidates of c with their reasons.
+func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Finding) {
+	r.byKind[kind] += n
+	if kind == KindLaw {
+		seen := map[string]bool{}
+		for _, f := range reasons {
+			if !seen[f.Rule] {
+				seen[f.Rule] = true
+				r.byRule[f.Rule] += n
+			}
+		}
+	}
+	k := groupKey{c.site.Metadata.Name, c.pool.Accelerator, kind}
+	g := r.groups[k]
+	if g == nil {
+		g = &Rejection{Site: k.site, Country: c.site.Spec.Country, Accelerator: k.acc, Kind: kind, Resolution: kind.Resolution()}
+		r.groups[k] = g
+	}
+	g.Candidates += n
+	for _, f := range reasons {
+		if !hasFinding(g.Reasons, f) {
+			g.Reasons = append(g.Reasons, f)
+		}
+	}
+}
+
+func hasFinding(list []policy.Finding, f policy.Finding) bool {
+	for _, x := range list {
+		if x.Rule == f.Rule && x.Message == f.Message && x.Source == f.Source {
+			return true
+		}
+	}
+	return false
+}
+
+// kindOrder is a kind's place in Kinds, for sorting.
+func kindOrder(k Kind) int {
+	for i, x := range Kinds {
+		if x == k {
+			return i
+		}
+	}
+	return len(Kinds)
+}
+
+// list returns the groups sorted by site, accelerator and kind, and the
+// counts by kind (every kind present, zero or not) and by rule.
+func (r *rejections) list() ([]Rejection, map[string]int, map[string]int) {
+	out := make([]Rejection, 0, len(r.groups))
+	for _, g := range r.groups {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if a.Site != b.Site {
+			return a.Site < b.Site
+		}
+		if a.Accelerator != b.Accelerator {
+			return a.Accelerator < b.Accelerator
+		}
+		return kindOrder(a.Kind) < kindOrder(b.Kind)
+	})
+	byKind := make(map[string]int, len(Kinds))
+	for _, k := range Kinds {
+		byKind[string(k)] = r.byKind[k]
+	}
+	byRule := make(map[string]int, len(r.byRule))
+	for k, v := range r.byRule {
+		byRule[k] = v
+	}
+	return out, byKind, byRule
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
