@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +19,8 @@ import (
 	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
 	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -46,23 +45,16 @@ type server struct {
 	done  chan struct{}
 }
 
-// planWith is planner.Make with the built-in law packs (nil Rules), and a
-// cheapest-site stand-in (no law checks, with a warning) while the planner
-// reports that it is not built yet.
-func planWith(warn io.Writer) (run.Planner, error) {
-	warned := false
+// planWith is planner.Make with the built-in law packs, compiled once for
+// the server's life.
+func planWith(io.Writer) (run.Planner, error) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("law engine: %w", err)
+	}
+	law := planner.PolicyLaw(eng)
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
-		// Matched by text, not by planner.ErrNotImplemented, so that this
-		// compiles before and after the planner lands; remove it then.
-		if err != nil && strings.Contains(err.Error(), "planner: not implemented") {
-			if !warned {
-				fmt.Fprintln(warn, "warning: the planner is not built into this binary yet; placing by price alone, WITHOUT law checks")
-				warned = true
-			}
-			return testplan.Cheapest(w, job, asOf, exclude)
-		}
-		return p, err
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 	}, nil
 }
 
