@@ -19,6 +19,8 @@ import (
 	_ "meridian.dev/meridian/backend/local" // registers "local"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -309,15 +311,34 @@ func TestLoadTokens(t *testing.T) {
 // BenchmarkSubmit measures run submissions accepted into durable state
 // through the whole API: HTTP, authentication, decoding, building the world
 // from the job's YAML, planning, and the SQLite transaction (run row,
-// idempotency key, event, plan, decision and state audit entries).
+// idempotency key, event, plan, decision and state audit entries). The
+// "cheapest" planner isolates Meridian's own path; "planner" adds the real
+// planner with the built-in law packs.
 func BenchmarkSubmit(b *testing.B) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	law := planner.PolicyLaw(eng)
+	real := func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+	}
+	for _, bc := range []struct {
+		name string
+		plan run.Planner
+	}{{"cheapest", testplan.Cheapest}, {"planner", real}} {
+		b.Run(bc.name, func(b *testing.B) { benchSubmit(b, bc.plan) })
+	}
+}
+
+func benchSubmit(b *testing.B, plan run.Planner) {
 	dir := b.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: plan,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})

@@ -16,7 +16,7 @@ echo "== Meridian: submissions accepted into durable state (SQLite, WAL, synchro
 go test -run '^$' -bench 'BenchmarkCreateRun' -benchtime 4000x ./store | grep -E '^Benchmark'
 go test -run '^$' -bench 'BenchmarkSubmit' -benchtime 3000x ./api | grep -E '^Benchmark'
 echo "   (CreateRun: store only, one submitter; CreateRunParallel: 32 submitters, group commit;"
-echo "    Submit: whole HTTP API incl. YAML decoding, validation and planning)"
+echo "    Submit: whole HTTP API incl. YAML decoding, validation and planning (cheapest-site / real planner))"
 
 echo "== Meridian: site loss to running elsewhere (local processes, 20ms poll)"
 go test -run '^$' -bench 'BenchmarkRecovery$' -benchtime 10x ./run | grep -E '^Benchmark'
