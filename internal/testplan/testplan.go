@@ -1,8 +1,8 @@
-// Package testplan is a small, real planner for tests and for the demo
-// while the project's planner is not merged: it offers every site's first
-// pool that is not excluded and permitted by the job's site and country
-// constraints, cheapest first. It knows no law; it never stands in for the
-// planner where law matters.
+// Package testplan is a small, real planner for the run controller's and
+// the API's tests: it offers every site's first pool that is not excluded
+// and permitted by the job's site and country constraints, cheapest first,
+// so that those tests do not depend on the planner's ranking. It knows no
+// law; `meridian serve` always uses the planner package.
 package testplan
 
 import (
