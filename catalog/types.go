@@ -411,7 +411,9 @@ type TrainingJobSpec struct {
 	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
 	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
 	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
-	// Assumptions overrides the estimator's assumed constants (mfu, goodput, …) by name.
+	// Assumptions overrides assumed constants of the estimator and the planner
+	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are those
+	// registered with RegisterAssumption (AssumptionKeys).
 	Assumptions map[string]float64 `yaml:"assumptions,omitempty" json:"assumptions,omitempty"`
 }
 

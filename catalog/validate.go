@@ -263,7 +263,16 @@ func (v *validator) job(j *TrainingJob) {
 	if c.MaxAccelerators > 0 && c.MinAccelerators > c.MaxAccelerators {
 		v.add(j.Pos, res, "spec.constraints.minAccelerators", fmt.Sprintf("%d is more than maxAccelerators (%d)", c.MinAccelerators, c.MaxAccelerators))
 	}
-	for k, x := range sp.Assumptions {
+	var accepted []string
+	for _, k := range sortedKeys(sp.Assumptions) {
+		x := sp.Assumptions[k]
+		if _, ok := AssumptionDoc(k); !ok {
+			if accepted == nil {
+				accepted = AssumptionKeys()
+			}
+			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%q is not a known assumption key", k), accepted...)
+			continue
+		}
 		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
 			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%v is not a non-negative number", x))
 		}

@@ -77,9 +77,17 @@ func assumptions(in *Input, w *work, r *Result) []string {
 			num(float64(in.Count)), " accelerator(s) as ZeRO-3/FSDP")
 	}
 	if w.fl.shapeKnown {
-		add("activations: ", num(p.activationBytes), "·T·b·h·L/t = ", num(w.mem.activationsPerChip/1e9),
-			" GB (Korthikanti et al. 2022, selective recompute with sequence parallelism; spec.assumptions.activationBytes), micro-batch b = ",
-			num(p.microBatch), " (spec.assumptions.microBatch), tensor-parallel t = ", num(w.mem.tensorParallel))
+		if w.mem.checkpointed > 0 {
+			add("activations: ", num(w.mem.checkpointed), " of ", num(w.mem.layers), " layers checkpointed in full at ", num(p.checkpointBytes),
+				"·T·b·h/t (their input; spec.assumptions.checkpointBytes), the rest at ", num(p.activationBytes),
+				"·T·b·h/t (selective recompute; spec.assumptions.activationBytes), + one layer rebuilt in backward = ", num(w.mem.activationsPerChip/1e9),
+				" GB (Korthikanti et al. 2022, tensor + sequence parallelism; selective recompute alone would not fit even at t = ", num(w.mem.tensorParallel), ")")
+		} else {
+			add("activations: ", num(p.activationBytes), "·T·b·h·L/t = ", num(w.mem.activationsPerChip/1e9),
+				" GB (Korthikanti et al. 2022, selective recompute with tensor + sequence parallelism; spec.assumptions.activationBytes)")
+		}
+		add("activation layout: micro-batch b = ", num(p.microBatch), " (spec.assumptions.microBatch), tensor-parallel t = ", num(w.mem.tensorParallel),
+			" (smallest power of two up to the scale-up domain that fits); 1F1B pipelining holds pp micro-batches of L/pp layers on the first stage, so a chip holds L layers' worth whatever pp is")
 	} else {
 		add("activations not counted: the model shape (layers, hiddenSize, sequenceLength) is not given")
 	}
@@ -106,13 +114,23 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	} else {
 		add("chip efficiency: E/(1+κ·peak/bandwidth) = ", num(w.eta), " with E = ", num(p.maxEff), " (spec.assumptions.maxEfficiency), κ = ",
 			num(p.bytesPerFLOP), " B/FLOP (spec.assumptions.bytesPerFLOP), solved from A100 52 % (Megatron 1T) and H100 43 % (Llama 3 405B) step MFU")
-		add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs (selective recompute 1 + T/(6h), Korthikanti et al. 2022, at most 4/3 for full recompute; spec.assumptions.recomputeOverhead)")
+		if w.mem.checkpointed > 0 && !p.set("recomputeOverhead") {
+			add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs: selective recompute 1 + T/(6h) on the kept layers, 4/3 (one more forward pass, about 33 % more FLOPs) on the ",
+				num(w.mem.checkpointed), " checkpointed in full (Korthikanti et al. 2022; spec.assumptions.recomputeOverhead)")
+		} else {
+			add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs (selective recompute 1 + T/(6h), Korthikanti et al. 2022, at most 4/3 for full recompute; spec.assumptions.recomputeOverhead)")
+		}
 		if !w.balanceKnown {
 			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", num(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		add("layout: tensor×pipeline groups of ", num(w.mem.modelParallel), " (smallest power of two at which a replica's state fits ",
-			num(p.mpShare*100), " % of memory, spec.assumptions.modelParallelMemoryShare, and its activations the rest), data-parallel ",
-			num(w.dp), ", ", num(w.batch), " tokens per step (spec.assumptions.globalBatchTokens)")
+		pipe := " × pipeline "
+		if job.Model.ActiveParameters > 0 && job.Model.ActiveParameters < job.Model.Parameters {
+			pipe = " × pipeline·expert "
+		}
+		add("layout: tensor-parallel ", num(w.mem.tensorParallel), pipe, num(w.mem.pipeline), " = groups of ", num(w.mem.modelParallel),
+			" (smallest power of two at which a replica's unsharded state fills at most ", num(p.mpShare*100),
+			" % of memory, spec.assumptions.modelParallelMemoryShare), data-parallel ", num(w.dp), ", ", num(w.batch),
+			" tokens per step (spec.assumptions.globalBatchTokens); pipeline bubbles are not modelled")
 		if !w.scaleUpKnown {
 			add("scale-up bandwidth of ", acc.ID, " is unknown: assuming PCIe-class ", num(pcieScaleUpGBs), " GB/s bidirectional")
 		}

@@ -3,7 +3,8 @@ package estimate
 import (
 	"fmt"
 	"sort"
-	"strings"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // Every constant the estimator uses is named here with its source. The ones a
@@ -26,9 +27,14 @@ const (
 	// Key: frozenBytesPerParam.
 	bytesPerParamFrozen4 = 0.5
 	// activationBytesPerTokenPerHidden is Korthikanti et al. 2022's selective
-	// recomputation figure: 34·s·b·h/t bytes per layer (compute facts §5.5;
-	// full recomputation would be 2). Key: activationBytes.
+	// recomputation figure with tensor and sequence parallelism: 34·s·b·h/t
+	// bytes per layer (compute facts §5.5). Key: activationBytes.
 	activationBytesPerTokenPerHidden = 34.0
+	// checkpointBytesPerTokenPerHidden is what a layer checkpointed in full
+	// keeps: its 16-bit input, 2·s·b·h bytes (Korthikanti et al. 2022; compute
+	// facts §5.5), split over the t tensor-parallel ranks because sequence
+	// parallelism shards the layer input along the sequence. Key: checkpointBytes.
+	checkpointBytesPerTokenPerHidden = 2.0
 	// defaultHeadroom is the share of accelerator memory kept free for the
 	// framework's workspace, communication buffers and fragmentation.
 	// Assumed (no measured figure in the facts). Key: memoryHeadroom.
@@ -151,7 +157,8 @@ var Keys = map[string]string{
 	"mfu":                      "model FLOPs utilisation, 0–1 (replaces the chip/communication model)",
 	"bytesPerParam":            "bytes per trained parameter for weights, gradients and optimizer state (16 for mixed-precision AdamW)",
 	"frozenBytesPerParam":      "bytes per frozen base parameter for lora (2) and qlora (0.5)",
-	"activationBytes":          "activation bytes per token per hidden unit per layer (34 with selective recompute, 2 with full)",
+	"activationBytes":          "activation bytes per token per hidden unit per layer with selective recompute (34)",
+	"checkpointBytes":          "bytes per token per hidden unit kept for a layer checkpointed in full (2: its input only)",
 	"dpBytesPerParam":          "data-parallel traffic per parameter per step, bytes (6 for ZeRO-3 in bf16)",
 	"recomputeOverhead":        "extra executed FLOPs for recomputation, share of model FLOPs (default T/(6h))",
 	"goodput":                  "effective share of wall time, 0–1 (replaces the interruption model)",
@@ -163,7 +170,7 @@ var Keys = map[string]string{
 	"globalBatchTokens":        "tokens per optimizer step",
 	"microBatch":               "sequences per micro-batch",
 	"memoryHeadroom":           "share of accelerator memory kept free, 0–1",
-	"modelParallelMemoryShare": "share of memory an unsharded replica's state may fill when choosing tensor/pipeline groups, 0–1",
+	"modelParallelMemoryShare": "share of memory an unsharded replica's state may fill when sizing tensor×pipeline groups, 0–1",
 	"mtbfChipHours":            "accelerator-hours between interruptions",
 	"lostHoursPerInterruption": "wall hours lost per interruption",
 	"moeTopK":                  "routed experts per token (MoE)",
@@ -176,7 +183,13 @@ var Keys = map[string]string{
 var fractionKeys = map[string]bool{"mfu": true, "goodput": true, "maxEfficiency": true,
 	"memoryHeadroom": false, "modelParallelMemoryShare": true, "loraTrainableFraction": true}
 
-// KeyNames returns the accepted spec.assumptions keys, sorted.
+func init() {
+	for k, doc := range Keys {
+		catalog.RegisterAssumption(k, "estimator: "+doc)
+	}
+}
+
+// KeyNames returns the spec.assumptions keys the estimator reads, sorted.
 func KeyNames() []string {
 	out := make([]string, 0, len(Keys))
 	for k := range Keys {
@@ -203,6 +216,7 @@ type params struct {
 	bytesPerParam           float64
 	frozenBytes             float64 // 0 = method default
 	activationBytes         float64
+	checkpointBytes         float64
 	dpBytesPerParam         float64
 	recomputeOverhead       float64 // used when set
 	pricePerHour            float64 // 0 = from Input
@@ -219,12 +233,15 @@ func defaultParams() params {
 		moeTopK: defaultMoETopK, loraFraction: defaultLoRAFraction,
 		qloraOverhead: defaultQLoRADequantOverhead,
 		bytesPerParam: bytesPerParamAdamW, activationBytes: activationBytesPerTokenPerHidden,
+		checkpointBytes: checkpointBytesPerTokenPerHidden,
 		dpBytesPerParam: dpBytesPerParamFull,
 	}
 }
 
-// applyOverrides sets params from a job's spec.assumptions; an unknown key or
-// an out-of-range value is an error naming the key.
+// applyOverrides sets params from a job's spec.assumptions; an out-of-range
+// value of one of the estimator's keys is an error naming the key. Keys the
+// estimator does not read are skipped: the catalog's loader has checked that
+// some package registered them.
 func (p *params) applyOverrides(m map[string]float64) error {
 	if len(m) == 0 {
 		return nil
@@ -277,8 +294,12 @@ func (p *params) applyOverrides(m map[string]float64) error {
 			dst = &p.dpBytesPerParam
 		case "recomputeOverhead":
 			dst = &p.recomputeOverhead
+		case "checkpointBytes":
+			dst = &p.checkpointBytes
 		default:
-			return fmt.Errorf("spec.assumptions.%s: unknown key; accepted: %s", k, strings.Join(KeyNames(), ", "))
+			// Another package's key (the planner's, say): catalog.Validate
+			// checks that every key is registered by some reader.
+			continue
 		}
 		if v != v || v < 0 || v > 1e18 {
 			return fmt.Errorf("spec.assumptions.%s: %v is not a non-negative number", k, v)
@@ -293,7 +314,7 @@ func (p *params) applyOverrides(m map[string]float64) error {
 		}
 		switch k {
 		case "bytesPerFLOP", "lostHoursPerInterruption", "qloraDequantOverhead", "pricePerHour", "memoryHeadroom",
-			"activationBytes", "dpBytesPerParam", "recomputeOverhead":
+			"activationBytes", "checkpointBytes", "dpBytesPerParam", "recomputeOverhead":
 		default:
 			if v == 0 {
 				return fmt.Errorf("spec.assumptions.%s: must be more than 0", k)

@@ -18,11 +18,30 @@
 //
 // Weights, gradients and optimizer state (16 B/param for mixed-precision
 // AdamW; LoRA 2 B/param frozen + 16 B per adapter parameter; QLoRA 0.5 B/param
-// frozen + 16 B per adapter parameter) are sharded over all accelerators as
-// ZeRO-3/FSDP would. Activations, when the shape is known, follow Korthikanti
-// et al. 2022 with selective recomputation: 34·T·b·h·L/t bytes per chip. The
-// job fits when the total is at most the accelerator's memory less a headroom.
-// MinCount searches for the smallest count that fits.
+// frozen + 16 B per adapter parameter) are split over the t·pp tensor and
+// pipeline ranks of a replica and sharded over the data-parallel ranks as
+// ZeRO-3/FSDP would: static ÷ count per chip.
+//
+// Activations, when the shape is known, follow Korthikanti et al. 2022 with
+// tensor and sequence parallelism over t ranks: a layer kept with selective
+// recomputation holds 34·T·b·h/t bytes, a layer checkpointed in full holds
+// only its input, 2·T·b·h/t. Pipeline parallelism gives each stage L/pp
+// layers, but under 1F1B the first stage holds pp micro-batches in flight, so
+// a chip holds L layers' worth of one micro-batch (b = 1) whatever pp is.
+// The layout is chosen as a practitioner would: the smallest power-of-two t up
+// to the scale-up domain at which every layer fits with selective recompute;
+// failing that, t at the scale-up domain with the fewest layers checkpointed
+// in full (plus one layer rebuilt during its backward pass). Each
+// checkpointed layer is recomputed in full, one more forward pass, so its
+// executed FLOPs are 4/3 of its model FLOPs instead of 1 + T/(6h), and MFU
+// falls accordingly; the assumptions say how many layers and what it costs.
+// The job fits when the total is at most the accelerator's memory less a
+// headroom. MinCount searches for the smallest count that fits; memory per
+// chip never grows with count, so the search is binary.
+//
+// Llama 3.1 405B (126 layers, hidden 16,384, sequence 8,192) on 16,384 H100
+// 80GB thus fits at t = 8 with two layers checkpointed in full (71.8 of 72 GB
+// usable), as Meta trained it (TP 8, PP 16, Llama 3 paper Table 4).
 //
 // # Time
 //
@@ -35,8 +54,9 @@
 //     E/(1+κ·peak/bandwidth). Executed FLOPs include selective recomputation,
 //     1 + T/(6h) times the model FLOPs. FP8 doubles the peak but not the
 //     memory bandwidth, so it gains about 1.6× rather than 2× on H100.
-//  2. The job is laid out as tensor×pipeline groups just large enough for a
-//     replica's state and activations, and data parallelism across groups.
+//  2. The job is laid out as tensor×pipeline groups (t from the memory
+//     layout above, pp as needed) just large enough that a replica's
+//     unsharded state fills half a chip, and data parallelism across groups.
 //     Per step each chip computes its share of the global batch and moves
 //     ZeRO-3 traffic (6 B per parameter of its group's shard) plus, for MoE
 //     models, expert all-to-all traffic, over scale-up bandwidth within one
@@ -73,8 +93,11 @@
 // globalBatchTokens, dpBytesPerParam, moeTopK, microBatch, activationBytes,
 // bytesPerParam, frozenBytesPerParam, memoryHeadroom,
 // modelParallelMemoryShare, mtbfChipHours, lostHoursPerInterruption,
-// loraTrainableFraction, qloraDequantOverhead, pricePerHour. An unknown key is
-// an error that lists the accepted ones. For example
+// loraTrainableFraction, qloraDequantOverhead, pricePerHour, checkpointBytes.
+// The keys are registered with catalog.RegisterAssumption, so that loading a
+// job rejects a key no package reads (naming spec.assumptions.<key> and the
+// accepted keys); Estimate itself ignores keys that are not its own (the
+// planner's, say). For example
 //
 //	spec:
 //	  assumptions: {mfu: 0.35, goodput: 0.9, scaleOutGBs: 25}

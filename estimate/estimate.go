@@ -127,14 +127,16 @@ func TrainingFLOPs(job *catalog.TrainingJobSpec) float64 {
 	return breakdown(job, &p).total
 }
 
-// memory holds the per-accelerator memory picture for one count.
+// memory holds the per-accelerator memory picture and the layout of one count.
 type memory struct {
-	staticBytesPerReplica float64 // weights + grads + optimizer state, unsharded
-	staticPerChip         float64
-	activationsPerChip    float64
-	tensorParallel        float64
-	modelParallel         float64
-	total                 float64 // bytes
+	staticPerChip      float64 // bytes of weights, gradients and optimizer state
+	activationsPerChip float64 // bytes
+	tensorParallel     float64 // t
+	pipeline           float64 // pp = modelParallel / t
+	modelParallel      float64 // t·pp, the group one replica is split over
+	checkpointed       float64 // layers checkpointed in full (0 = selective recompute only)
+	layers             float64
+	total              float64 // bytes
 }
 
 // staticBytes is an unsharded replica's weights, gradients and optimizer state:
@@ -162,44 +164,109 @@ func frozenBytes(method string, p *params) float64 {
 	}
 }
 
-// modelParallelDegree is the tensor×pipeline group size of the layout: the
-// smallest power of two (at most count) at which a replica's unsharded state
-// fits modelParallelMemoryShare of one chip and its activations, split over
-// min(degree, scale-up domain) tensor-parallel ranks, fit the rest.
-func modelParallelDegree(static, acts, memBytes float64, count int, p *params) float64 {
+// modelParallelDegree is the tensor×pipeline group size of the layout for
+// the time model: the smallest power of two, from t up to count (and, for a
+// dense model, at most t·layers: one layer per pipeline stage), at which a replica's unsharded
+// state fills at most modelParallelMemoryShare of one chip. Data parallelism
+// runs across groups, so larger groups move less data-parallel traffic per chip.
+func modelParallelDegree(static, memBytes, t float64, layers int, count int, p *params) float64 {
+	m := t
 	if memBytes <= 0 {
-		return 1
+		return m
 	}
-	fits := func(m float64) bool {
-		return static/m <= p.mpShare*memBytes && acts/math.Min(m, p.scaleUpDomain) <= (1-p.mpShare)*memBytes
+	limit := float64(count)
+	if layers > 0 {
+		limit = math.Min(limit, t*float64(layers))
 	}
-	m := 1.0
-	for !fits(m) && m*2 <= float64(count) {
+	for static/m > p.mpShare*memBytes && m*2 <= limit {
 		m *= 2
 	}
 	return m
 }
 
-// memoryFor is the memory per accelerator on count chips:
-// static/count (ZeRO-3/FSDP shards weights, gradients and optimizer state
-// over all chips) + activations 34·T·b·h·L / t (Korthikanti et al. 2022,
-// selective recompute with sequence parallelism; b the micro-batch, t the
-// tensor-parallel degree min(model-parallel degree, scale-up domain)).
-func memoryFor(job *catalog.TrainingJobSpec, static, memBytes float64, count int, p *params) memory {
+// memoryFor is the memory per accelerator on count chips and the layout
+// behind it:
+//
+//   - weights, gradients and optimizer state: static/count, as ZeRO-3/FSDP
+//     shards them over the data-parallel ranks of a model already split over
+//     t·pp tensor and pipeline ranks;
+//   - activations (Korthikanti et al. 2022, compute facts §5.5), with tensor
+//     and sequence parallelism over t ranks: a layer kept with selective
+//     recompute holds activationBytes·s·b·h/t bytes (34), a layer checkpointed
+//     in full holds checkpointBytes·s·b·h/t (2, its input). Pipeline
+//     parallelism gives each stage L/pp layers, but under 1F1B the first stage
+//     holds pp micro-batches in flight, so a chip holds L layers' worth of one
+//     micro-batch whatever pp is. When k layers are checkpointed in full, one
+//     layer's full activations are rebuilt during its backward pass: + 34·s·b·h/t.
+//
+// The layout is a practitioner's: the smallest power-of-two t up to the
+// scale-up domain (and count) at which every layer fits with selective
+// recompute; failing that, the largest t with the fewest layers checkpointed
+// in full that fit (each costs one more forward pass, see recomputeFactor);
+// failing even all L, all L are checkpointed and the job does not fit.
+// usable is the memory the job may fill (bytes; ≤ 0 when unknown).
+func memoryFor(job *catalog.TrainingJobSpec, static, memBytes, usable float64, count int, p *params) memory {
 	var mm memory
-	mm.staticBytesPerReplica = static
 	m := job.Model
-	var acts float64
-	if m.Layers > 0 && m.HiddenSize > 0 && m.SequenceLength > 0 {
-		acts = p.activationBytes * float64(m.SequenceLength) * p.microBatch *
-			float64(m.HiddenSize) * float64(m.Layers)
-	}
-	mm.modelParallel = modelParallelDegree(static, acts, memBytes, count, p)
-	mm.tensorParallel = math.Max(1, math.Min(mm.modelParallel, p.scaleUpDomain))
 	mm.staticPerChip = static / float64(count)
-	mm.activationsPerChip = acts / mm.tensorParallel
+	tMax := 1.0
+	for tMax*2 <= math.Min(p.scaleUpDomain, float64(count)) {
+		tMax *= 2
+	}
+	mm.tensorParallel = 1 // no activations to split, or no memory to fit them in
+	if m.Layers > 0 && m.HiddenSize > 0 && m.SequenceLength > 0 {
+		tokensHidden := float64(m.SequenceLength) * p.microBatch * float64(m.HiddenSize)
+		sel := p.activationBytes * tokensHidden // per layer, before dividing by t
+		full := p.checkpointBytes * tokensHidden
+		L := float64(m.Layers)
+		mm.layers = L
+		avail := usable - mm.staticPerChip
+		chosen := false
+		if usable > 0 {
+			for t := 1.0; t <= tMax; t *= 2 {
+				if L*sel/t <= avail {
+					mm.tensorParallel, chosen = t, true
+					break
+				}
+			}
+		} else {
+			chosen = true // memory unknown: nothing to fit against
+		}
+		if !chosen {
+			mm.tensorParallel = tMax
+			if full < sel {
+				// Fewest k with ((L−k)·sel + k·full + sel)/t ≤ avail.
+				k := math.Ceil((L*sel + sel - avail*tMax) / (sel - full))
+				mm.checkpointed = math.Min(math.Max(k, 1), L)
+			}
+		}
+		acts := (L - mm.checkpointed) * sel
+		if mm.checkpointed > 0 {
+			acts += mm.checkpointed*full + sel
+		}
+		mm.activationsPerChip = acts / mm.tensorParallel
+	}
+	layers := m.Layers
+	if m.ActiveParameters > 0 && m.ActiveParameters < m.Parameters {
+		layers = 0 // MoE: expert parallelism, not only pipeline stages, splits the replica
+	}
+	mm.modelParallel = modelParallelDegree(static, memBytes, mm.tensorParallel, layers, count, p)
+	mm.pipeline = mm.modelParallel / mm.tensorParallel
 	mm.total = mm.staticPerChip + mm.activationsPerChip
 	return mm
+}
+
+// recomputeFactor is executed FLOPs ÷ model FLOPs: selective recompute costs
+// 1 + T/(6h) (Korthikanti et al. 2022; HW/model FLOPs), capped at full
+// recompute's 4/3 (one more forward pass: 8ND executed for 6ND; compute facts
+// §5.2); layers checkpointed in full cost 4/3 each.
+func recomputeFactor(seq, hidden int, mm *memory) float64 {
+	sel := math.Min(1+float64(seq)/(6*float64(hidden)), fullRecomputeFactor)
+	if mm.layers <= 0 || mm.checkpointed <= 0 {
+		return sel
+	}
+	f := mm.checkpointed / mm.layers
+	return (1-f)*sel + f*fullRecomputeFactor
 }
 
 // peak returns the dense peak TFLOPS at the job's precision and the precision
@@ -242,13 +309,18 @@ type work struct {
 	price        float64
 }
 
-// Estimate answers in. It returns an error when the input is incomplete, a
-// spec.assumptions key is unknown or out of range, or the accelerator lacks
+// Estimate answers in. It returns an error when the input is incomplete, one
+// of its spec.assumptions keys is out of range, or the accelerator lacks
 // its 16-bit peak. The method (see the package documentation):
 //
 //	hours   = FLOPs ÷ (count × peak × MFU × goodput) ÷ 3600
 //	MFU     = E/(1+κ·peak/bandwidth) ÷ recompute × compute ÷ max(compute, communication)
 //	goodput = 1 ÷ (1 + count × lostHoursPerInterruption ÷ mtbfChipHours)
+//
+// recompute is 1 + T/(6h) for selective recomputation, 4/3 for the layers the
+// memory layout must checkpoint in full. Keys of spec.assumptions that the
+// estimator does not read are ignored (catalog.World.Validate rejects keys
+// that no package registered).
 func Estimate(in Input) (Result, error) {
 	var r Result
 	job, acc := in.Job, in.Accelerator
@@ -318,10 +390,16 @@ func Estimate(in Input) (Result, error) {
 	// Memory.
 	memGB := acc.MemoryGB.V()
 	memBytes := memGB * 1e9
-	w.mem = memoryFor(job, staticBytes(job, w.fl.trainable, p), memBytes, in.Count, p)
-	r.MemoryPerAcceleratorGB = w.mem.total / 1e9
+	var usable float64
 	if acc.MemoryGB.Known() && memGB > 0 {
 		r.UsableMemoryGB = memGB * (1 - p.headroom)
+		usable = r.UsableMemoryGB * 1e9
+	} else {
+		memBytes = 0
+	}
+	w.mem = memoryFor(job, staticBytes(job, w.fl.trainable, p), memBytes, usable, in.Count, p)
+	r.MemoryPerAcceleratorGB = w.mem.total / 1e9
+	if usable > 0 {
 		r.Fits = r.MemoryPerAcceleratorGB <= r.UsableMemoryGB
 	}
 
@@ -355,7 +433,7 @@ func Estimate(in Input) (Result, error) {
 	flopsPerChipStep := w.fl.perToken * w.batch / count
 	w.recompute = 1
 	if w.fl.shapeKnown {
-		w.recompute = math.Min(1+float64(m.SequenceLength)/(6*float64(m.HiddenSize)), fullRecomputeFactor)
+		w.recompute = recomputeFactor(m.SequenceLength, m.HiddenSize, &w.mem)
 	}
 	if p.set("recomputeOverhead") {
 		w.recompute = 1 + p.recomputeOverhead
@@ -435,7 +513,7 @@ func MinCount(job *catalog.TrainingJobSpec, acc *catalog.Accelerator) int {
 	memGB := acc.MemoryGB.V()
 	usable := memGB * (1 - p.headroom)
 	static := staticBytes(job, breakdown(job, &p).trainable, &p)
-	fits := func(n int) bool { return memoryFor(job, static, memGB*1e9, n, &p).total/1e9 <= usable }
+	fits := func(n int) bool { return memoryFor(job, static, memGB*1e9, usable*1e9, n, &p).total/1e9 <= usable }
 	if !fits(maxCountSearch) {
 		return 0
 	}

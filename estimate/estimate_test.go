@@ -77,11 +77,29 @@ func TestMemoryPerAccelerator(t *testing.T) {
 			LoRA: &catalog.LoRA{TrainableFraction: 0.01}, Tokens: 1e9}, 1, (2*10e9 + 16*1e8) / 1e9, true},
 		{"qlora: 0.5 B/param frozen + 16 B/adapter param", &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 65e9}, Method: "qlora",
 			LoRA: &catalog.LoRA{TrainableFraction: 0.001}, Tokens: 1e9}, 1, (0.5*65e9 + 16*65e6) / 1e9, true},
-		{"activations: 34·T·b·h·L/t with t = min(model-parallel, 8)", &catalog.TrainingJobSpec{
+		{"activations: 34·T·b·h·L, no tensor parallelism needed", &catalog.TrainingJobSpec{
 			Model:  catalog.Model{Parameters: 7e9, Layers: 32, HiddenSize: 4096, SequenceLength: 4096},
 			Method: "pretrain", Tokens: 1e9}, 8,
-			// 112 GB unsharded state needs 4-way model parallelism in 50 GB.
-			(16*7e9/8 + 34*4096*4096*32/4) / 1e9, true},
+			// 14 GB of state + 18.3 GB of activations fit 90 GB at t = 1.
+			(16*7e9/8 + 34*4096*4096*32) / 1e9, true},
+		{"activations: 34·T·b·h·L/t with the smallest t that fits", &catalog.TrainingJobSpec{
+			Model:  catalog.Model{Parameters: 70e9, Layers: 80, HiddenSize: 8192, SequenceLength: 4096},
+			Method: "pretrain", Tokens: 1e9}, 64,
+			// 17.5 GB of state leave 72.5 GB: 91.3 GB of activations need t = 2.
+			(16*70e9/64 + 34*4096*8192*80/2) / 1e9, true},
+		{"checkpointing every layer in full is not enough: no fit", &catalog.TrainingJobSpec{
+			Model:  catalog.Model{Parameters: 7e9, Layers: 32, HiddenSize: 4096, SequenceLength: 1 << 22},
+			Method: "pretrain", Tokens: 1e9}, 8,
+			// t = 8, all 32 layers keep 2·s·b·h plus one layer rebuilt at 34·s·b·h.
+			(16*7e9/8 + (32*2*(1<<22)*4096+34*(1<<22)*4096)/8) / 1e9, false},
+		{"checkpointing the fewest layers in full that fit", &catalog.TrainingJobSpec{
+			Model:  catalog.Model{Parameters: 7e9, Layers: 32, HiddenSize: 4096, SequenceLength: 1 << 20},
+			Method: "pretrain", Tokens: 1e9}, 8,
+			// 76 GB free after 14 GB of state. At t = 8 a kept layer holds
+			// 34·s·h/8 = 18.3 GB, a checkpointed one 2·s·h/8 = 1.07 GB, and one
+			// layer is rebuilt at 18.3 GB: k = 30 needs (2+1)·18.3 + 30·1.07 =
+			// 87 GB, k = 31 needs (1+1)·18.3 + 31·1.07 = 69.8 GB.
+			(16*7e9/8 + (34*(1<<20)*4096+31*2*(1<<20)*4096+34*(1<<20)*4096)/8) / 1e9, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,8 +362,6 @@ func TestBadInput(t *testing.T) {
 		{"bad method", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "dpo", Tokens: 1}, Accelerator: testChip(), Count: 1}, "spec.method"},
 		{"bad precision", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Precision: "int4", Tokens: 1}, Accelerator: testChip(), Count: 1}, "spec.precision"},
 		{"negative price", Input{Job: ok(), Accelerator: testChip(), Count: 1, PricePerHour: -1}, "price"},
-		{"unknown assumption", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Tokens: 1,
-			Assumptions: map[string]float64{"speed": 2}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.speed: unknown key; accepted: activationBytes, bytesPerFLOP"},
 		{"mfu above 1", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "pretrain", Tokens: 1,
 			Assumptions: map[string]float64{"mfu": 1.5}}, Accelerator: testChip(), Count: 1}, "spec.assumptions.mfu"},
 		{"lora fraction above 1", Input{Job: &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e9}, Method: "lora", Tokens: 1,
@@ -399,7 +415,7 @@ func TestOverrideKeysAreUsed(t *testing.T) {
 		{"globalBatchTokens", 1e5, dense, nil, 64},
 		{"microBatch", 4, dense, nil, 64},
 		{"memoryHeadroom", 0.99, dense, nil, 64},
-		{"modelParallelMemoryShare", 0.001, dense, nil, 64},
+		{"modelParallelMemoryShare", 0.001, dense, smallBatch, 64},
 		{"mtbfChipHours", 100, dense, nil, 64},
 		{"lostHoursPerInterruption", 5, dense, nil, 64},
 		{"moeTopK", 64, moe, nil, 64},
@@ -409,6 +425,7 @@ func TestOverrideKeysAreUsed(t *testing.T) {
 		{"bytesPerParam", 20, dense, nil, 64},
 		{"frozenBytesPerParam", 1, adapter("qlora"), nil, 64},
 		{"activationBytes", 2, dense, nil, 64},
+		{"checkpointBytes", 1, dense, map[string]float64{"memoryHeadroom": 0.9}, 1},
 		{"dpBytesPerParam", 600, dense, nil, 64},
 		{"recomputeOverhead", 0.33, dense, nil, 64},
 	}

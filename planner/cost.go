@@ -23,31 +23,9 @@ const (
 	defaultLinkEfficiency = 0.8
 )
 
-// plannerAssumptions are the spec.assumptions keys the planner reads; the
-// estimator, which refuses keys it does not know, never sees them.
-var plannerAssumptions = []string{assumeEgressKey, assumeEfficiencyKey}
-
-// estimatorSpec is spec without the planner's assumption keys (a shallow
-// copy sharing everything else), or spec itself when it has none.
-func estimatorSpec(spec *catalog.TrainingJobSpec) *catalog.TrainingJobSpec {
-	found := false
-	for _, k := range plannerAssumptions {
-		if _, ok := spec.Assumptions[k]; ok {
-			found = true
-		}
-	}
-	if !found {
-		return spec
-	}
-	cp := *spec
-	cp.Assumptions = map[string]float64{}
-	for k, v := range spec.Assumptions {
-		cp.Assumptions[k] = v
-	}
-	for _, k := range plannerAssumptions {
-		delete(cp.Assumptions, k)
-	}
-	return &cp
+func init() {
+	catalog.RegisterAssumption(assumeEgressKey, "planner: USD per GB to move a dataset out of its country when it names no site (default 0.09, AWS us-east-1 first tier)")
+	catalog.RegisterAssumption(assumeEfficiencyKey, "planner: share of a link's nominal rate a bulk transfer achieves, 0–1 (default 0.8)")
 }
 
 // assume returns the job's value for an assumption or its default, and
@@ -143,7 +121,7 @@ type option struct {
 // estimateOne is the estimate stage for one count: compute time and cost
 // from the estimator, plus the candidate's data moves.
 func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
-	r, err := ps.est.Estimate(estimate.Input{Job: ps.estSpec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour, SkipAssumptions: true})
+	r, err := ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour, SkipAssumptions: true})
 	if err != nil {
 		return option{}, err
 	}

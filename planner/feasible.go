@@ -139,7 +139,7 @@ func (ps *pass) prepareMinCounts(cands []*candidate) {
 			continue
 		}
 		if _, ok := ps.minCount[c.acc.ID]; !ok {
-			ps.minCount[c.acc.ID] = ps.est.MinCount(ps.estSpec, c.acc)
+			ps.minCount[c.acc.ID] = ps.est.MinCount(ps.spec, c.acc)
 		}
 	}
 }

@@ -154,7 +154,7 @@ func (p *planner) estimateAssumptions(pl *Plan) []string {
 		return nil
 	}
 	b := pl.Placements[0]
-	r, err := p.est.Estimate(estimate.Input{Job: p.estSpec, Accelerator: p.w.Accelerators[b.Accelerator], Count: b.Count, PricePerHour: b.PricePerHour})
+	r, err := p.est.Estimate(estimate.Input{Job: p.spec, Accelerator: p.w.Accelerators[b.Accelerator], Count: b.Count, PricePerHour: b.PricePerHour})
 	if err != nil {
 		return nil
 	}
@@ -170,7 +170,6 @@ type planner struct {
 	w        *catalog.World
 	job      *catalog.TrainingJob
 	spec     *catalog.TrainingJobSpec
-	estSpec  *catalog.TrainingJobSpec // spec without the planner's own assumptions
 	asOf     catalog.Date
 	datasets []*catalog.Dataset
 	sessions []Session // one per worker
@@ -201,7 +200,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		return nil, fmt.Errorf("%s: %s: spec.organization: no Organization named %q", job.Pos, res, job.Spec.Organization)
 	}
 	p := &planner{
-		w: w, job: job, spec: &job.Spec, estSpec: estimatorSpec(&job.Spec), asOf: opts.AsOf,
+		w: w, job: job, spec: &job.Spec, asOf: opts.AsOf,
 		est:         opts.Estimator,
 		exclude:     map[string]bool{},
 		decisions:   map[*catalog.Pool]policy.Decision{},
@@ -231,7 +230,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		Org:           org,
 		Job:           job,
 		Datasets:      p.datasets,
-		TrainingFLOPs: p.est.TrainingFLOPs(p.estSpec),
+		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
 		Countries:     w.Countries,
 	}
 	// One session per worker: a session caches by class and is not shared

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -463,6 +465,47 @@ func TestRealEstimatorWithPlannerAssumptions(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("assumptions lack the estimator's: %q", p.Assumptions)
+	}
+	// The job's spec reaches the estimator whole: it reads mfu and ignores
+	// the planner's key, so the placement runs at the job's MFU.
+	mfuSeen := false
+	for _, a := range p.Assumptions {
+		if strings.Contains(a, "MFU: 0.3 from spec.assumptions.mfu") {
+			mfuSeen = true
+		}
+	}
+	if !mfuSeen {
+		t.Errorf("the estimator did not use spec.assumptions.mfu: %q", p.Assumptions)
+	}
+	j := w.Jobs[0]
+	if _, ok := j.Spec.Assumptions["dataEgressPerGB"]; !ok {
+		t.Error("the planner removed its key from the job's spec")
+	}
+}
+
+// TestPlannerAssumptionKeysRegistered: the planner's keys are accepted by
+// the loader and a misspelt one is refused there, naming the field and the
+// accepted keys, before any planning.
+func TestPlannerAssumptionKeysRegistered(t *testing.T) {
+	keys := catalog.AssumptionKeys()
+	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu"} {
+		if _, ok := catalog.AssumptionDoc(k); !ok {
+			t.Errorf("key %s is not registered; registered: %v", k, keys)
+		}
+	}
+	docs := testOrg + "\n---\n" + dataset("d", "", 1e12) + "\n---\n" + job("  datasets: [d]", "  assumptions: {dataEgresPerGB: 0.5}")
+	path := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(path, []byte(docs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := catalog.Load("", path)
+	if err == nil {
+		t.Fatal("a misspelt planner key loads")
+	}
+	for _, want := range []string{"spec.assumptions.dataEgresPerGB", "dataEgressPerGB", "linkEfficiency"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
 

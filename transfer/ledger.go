@@ -10,17 +10,20 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"meridian.dev/meridian/audit"
 )
 
-// Ledger records what crossed which border. The audit log implements it on a
-// hash-chained store. Append is called once per completed staging, after the
+// Ledger records what crossed which border. *audit.Log implements it on the
+// hash-chained audit log. Append is called once per completed staging, after the
 // data is in place; it must be durable when it returns.
 type Ledger interface {
 	Append(ctx context.Context, kind, runID string, payload any) error
 }
 
-// KindTransfer is the ledger kind of a staging.
-const KindTransfer = "data.transfer"
+// KindTransfer is the ledger kind of a staging: the audit log's own kind
+// for data transfers, so `meridian audit verify` covers the ledger.
+const KindTransfer = audit.KindTransfer
 
 // Entry is the payload of one KindTransfer ledger record.
 type Entry struct {
@@ -40,8 +43,9 @@ type Entry struct {
 }
 
 // FileLedger is a Ledger kept as JSON lines in one file, each line fsynced
-// before Append returns. It stands in for the audit log where that is not
-// available; it is append-only by convention, not tamper-evident.
+// before Append returns, for tests and embedders without the audit store.
+// It is append-only by convention, not tamper-evident; the command line
+// uses the audit log.
 type FileLedger struct {
 	Path string
 	Now  func() time.Time // defaults to time.Now
@@ -127,3 +131,6 @@ func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
 	}
 	return recs, ents, sc.Err()
 }
+
+// The audit log is the production Ledger.
+var _ Ledger = (*audit.Log)(nil)

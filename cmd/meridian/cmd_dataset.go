@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,26 +18,16 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
 func init() { register(newDatasetCmd) }
-
-// stateDir is MERIDIAN_HOME, or ~/.meridian.
-func stateDir() (string, error) {
-	if d := os.Getenv("MERIDIAN_HOME"); d != "" {
-		return d, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no MERIDIAN_HOME and no home directory: %w", err)
-	}
-	return filepath.Join(home, ".meridian"), nil
-}
 
 type state struct {
 	dir         string
@@ -64,10 +56,18 @@ func openState() (state, error) {
 func (s state) datasetsDir() string            { return filepath.Join(s.dir, "datasets") }
 func (s state) datasetFile(name string) string { return filepath.Join(s.datasetsDir(), name+".yaml") }
 func (s state) keyring() dataset.Keyring {
-	return dataset.Keyring{Dir: filepath.Join(s.dir, "keyring")}
+	return dataset.Keyring{Dir: filepath.Join(s.dir, "keyring"), AgeIdentity: s.ageIdentity}
 }
-func (s state) ledger() *transfer.FileLedger {
-	return &transfer.FileLedger{Path: filepath.Join(s.dir, "ledger.jsonl")}
+
+// auditStore opens the state directory's database, whose audit log (the
+// chain `meridian audit verify` checks) holds the transfer ledger. SQLite
+// serialises writers, so this is safe beside a running `meridian serve`.
+func (s state) auditStore(ctx context.Context) (*store.SQLite, error) {
+	key, err := audit.LoadKey(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenSQLite(ctx, filepath.Join(s.dir, "meridian.db"), store.Options{AuditKey: key})
 }
 func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
@@ -285,7 +285,12 @@ A staging that is interrupted resumes where it stopped when run again.`,
 				return err
 			}
 			bar := &barProgress{w: cmd.ErrOrStderr()}
-			stager := &transfer.Stager{Law: lw, Ledger: st.ledger(), Keys: st.keyring(), Workers: workers, Progress: bar, VerifyArrival: verifyArrival}
+			db, err := st.auditStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			stager := &transfer.Stager{Law: lw, Ledger: audit.NewLog(db), Keys: st.keyring(), Workers: workers, Progress: bar, VerifyArrival: verifyArrival}
 			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID, Query: q})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {
@@ -336,17 +341,37 @@ func newDatasetLedgerCmd() *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
-			recs, ents, err := transfer.ReadFileLedger(st.ledger().Path, name)
+			db, err := st.auditStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			entries, err := db.AuditEntries(cmd.Context(), "")
 			if err != nil {
 				return err
 			}
 			type row struct {
+				Seq  int64  `json:"seq"`
 				Time string `json:"time"`
 				transfer.Entry
 			}
-			rows := make([]row, len(ents))
-			for i := range ents {
-				rows[i] = row{Time: recs[i].Time.Format(time.RFC3339), Entry: ents[i]}
+			rows := []row{}
+			for _, e := range entries {
+				if e.Kind != transfer.KindTransfer {
+					continue
+				}
+				var ent transfer.Entry
+				if err := json.Unmarshal(e.Payload, &ent); err != nil {
+					return fmt.Errorf("audit entry %d: transfer payload: %w", e.Seq, err)
+				}
+				if name != "" && ent.Dataset != name {
+					continue
+				}
+				t := e.Time
+				if pt, err := time.Parse(audit.TimeLayout, e.Time); err == nil {
+					t = pt.UTC().Format(time.RFC3339)
+				}
+				rows = append(rows, row{Seq: e.Seq, Time: t, Entry: ent})
 			}
 			return render(cmd.OutOrStdout(), out, rows, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -12,6 +12,8 @@ import (
 
 	"filippo.io/age"
 
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -98,6 +100,18 @@ spec:
 	if err != nil || !strings.Contains(out, "CN→MY") || !strings.Contains(out, "run-7") {
 		t.Fatalf("ledger: %v\n%s", err, out)
 	}
+	// The ledger is the audit log's transfer entries, and the chain verifies.
+	key, _ := audit.LoadKey(home)
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(home, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.VerifyAudit(context.Background())
+	es, _ := db.AuditEntries(context.Background(), "run-7")
+	db.Close()
+	if err != nil || !res.OK || len(es) != 1 || es[0].Kind != audit.KindTransfer {
+		t.Fatalf("audit chain: %+v %v, run-7 entries %+v", res, err, es)
+	}
 
 	if out, err := runCLI(t, "dataset", "verify", "logs", "--at", "test-site", "-f", siteFile); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out)
@@ -118,6 +132,22 @@ spec:
 	if string(got) != "hello" {
 		t.Fatalf("unsealed b.txt = %q", got)
 	}
+
+	// With MERIDIAN_AGE_IDENTITY the owner's keyring holds only wrapped keys.
+	ownerID, _ := age.GenerateX25519Identity()
+	ownerIDFile := filepath.Join(dir, "owner-identity.txt")
+	os.WriteFile(ownerIDFile, []byte(ownerID.String()+"\n"), 0o600)
+	t.Setenv("MERIDIAN_AGE_IDENTITY", ownerIDFile)
+	if _, err := runCLI(t, "dataset", "add", "wrapped", "--from", src, "--origin", "US", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "keyring", "wrapped.key")); err == nil {
+		t.Fatal("plain key written despite MERIDIAN_AGE_IDENTITY")
+	}
+	if _, err := runCLI(t, "dataset", "verify", "wrapped", "--store", "file://"+filepath.Join(home, "store")); err != nil {
+		t.Fatalf("verify with an age-wrapped keyring key: %v", err)
+	}
+	t.Setenv("MERIDIAN_AGE_IDENTITY", "")
 
 	// Age-wrapped delivery: the owner wraps the key for the job's identity.
 	id, _ := age.GenerateX25519Identity()
@@ -146,9 +176,17 @@ spec:
 func TestDatasetLedgerGolden(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("MERIDIAN_HOME", home)
-	l := &transfer.FileLedger{Path: filepath.Join(home, "ledger.jsonl"),
-		Now: func() time.Time { return time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC) }}
 	ctx := context.Background()
+	key, err := audit.LoadKey(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, filepath.Join(home, "meridian.db"), store.Options{AuditKey: key,
+		Now: func() time.Time { return time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := audit.NewLog(db)
 	entries := []transfer.Entry{
 		{Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
 			Rules: []string{"cn-cbdf-2024-contract", "cn-pipl-39-consent"}, AsOf: "2026-01-15", RunID: "run-1",
@@ -164,6 +202,11 @@ func TestDatasetLedgerGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Another kind in the same chain is not a transfer.
+	if err := l.Append(ctx, audit.KindState, "run-1", map[string]string{"state": "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	for _, tc := range []struct {
 		golden string
 		args   []string

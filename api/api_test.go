@@ -1,0 +1,408 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/backend"
+	_ "meridian.dev/meridian/backend/local" // registers "local"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+const (
+	tokA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	tokB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+const jobYAML = `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: lab}
+spec: {headquarters: SG}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: tiny}
+spec:
+  organization: lab
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  workload: {command: [/bin/sh, -c, "echo step=1 loss=2 tokens_per_s=3; sleep 60"]}
+`
+
+type fixture struct {
+	srv *httptest.Server
+	st  *store.SQLite
+	c   *run.Controller
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
+	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA}, Token{"b", tokB})))
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, st: st, c: c}
+}
+
+func (f *fixture) counts(t *testing.T) (int, int) {
+	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := f.st.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(runs), len(es)
+}
+
+func (f *fixture) raw(t *testing.T, method, path, token, body string) (int, Error) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error Error `json:"error"`
+	}
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(data, &e); err != nil {
+			t.Fatalf("%s %s: error body is not JSON: %q", method, path, data)
+		}
+	}
+	return resp.StatusCode, e.Error
+}
+
+var routes = []struct{ method, path string }{
+	{"GET", "/v1/healthz"}, {"POST", "/v1/runs"}, {"GET", "/v1/runs"}, {"GET", "/v1/runs/x"},
+	{"GET", "/v1/runs/x/events"}, {"GET", "/v1/runs/x/logs"}, {"POST", "/v1/runs/x/cancel"},
+	{"GET", "/v1/audit"}, {"GET", "/v1/audit/verify"}, {"GET", "/nowhere"},
+}
+
+func TestEveryRouteNeedsToken(t *testing.T) {
+	f := newFixture(t)
+	for _, r := range routes {
+		for _, tok := range []string{"", "wrong", tokA + "x", "Basic " + tokA} {
+			t.Run(r.method+r.path+"/"+tok, func(t *testing.T) {
+				code, e := f.raw(t, r.method, r.path, tok, `{}`)
+				if code != http.StatusUnauthorized || e.Code != "unauthorized" || e.Message == "" {
+					t.Errorf("got %d %+v, want 401 unauthorized", code, e)
+				}
+			})
+		}
+	}
+	if n, a := f.counts(t); n != 0 || a != 0 {
+		t.Errorf("unauthenticated requests wrote %d runs, %d audit entries", n, a)
+	}
+}
+
+func TestTenantsAreIsolated(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := NewClient(f.srv.URL, tokA)
+	b := NewClient(f.srv.URL, tokB)
+	r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tenant != "a" || r.Site != "alpha" {
+		t.Fatalf("run %+v", r)
+	}
+	checks := map[string]func() error{
+		"get":    func() error { _, err := b.Get(ctx, r.ID); return err },
+		"events": func() error { _, err := b.Events(ctx, r.ID); return err },
+		"logs":   func() error { _, _, err := b.Logs(ctx, r.ID, 0); return err },
+		"cancel": func() error { _, err := b.Cancel(ctx, r.ID); return err },
+		"audit":  func() error { _, err := b.Audit(ctx, r.ID); return err },
+	}
+	for name, call := range checks {
+		t.Run(name, func(t *testing.T) {
+			var se *StatusError
+			if err := call(); !errors.As(err, &se) || se.Status != http.StatusNotFound {
+				t.Errorf("tenant b: got %v, want 404", err)
+			}
+		})
+	}
+	if l, err := b.List(ctx); err != nil || len(l) != 0 {
+		t.Errorf("tenant b lists %d runs (%v)", len(l), err)
+	}
+	if es, err := b.Audit(ctx, ""); err != nil || len(es) != 0 {
+		t.Errorf("tenant b reads %d audit entries (%v)", len(es), err)
+	}
+	if l, err := a.List(ctx); err != nil || len(l) != 1 {
+		t.Errorf("tenant a lists %d runs (%v)", len(l), err)
+	}
+	if es, err := a.Audit(ctx, r.ID); err != nil || len(es) < 2 {
+		t.Errorf("tenant a reads %d audit entries (%v)", len(es), err)
+	}
+	got, _ := a.Get(ctx, r.ID)
+	if got.State != run.Planned || got.CancelRequested {
+		t.Errorf("tenant b's cancel reached the run: %+v", got)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	good, _ := json.Marshal(run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code, field              string
+	}{
+		{"malformed json", "POST", "/v1/runs", `{"documents": [`, 400, "malformed", ""},
+		{"not an object", "POST", "/v1/runs", `[1,2]`, 400, "malformed", ""},
+		{"unknown field", "POST", "/v1/runs", `{"documents": [], "colour": "red"}`, 400, "malformed", ""},
+		{"trailing data", "POST", "/v1/runs", string(good) + `{}`, 400, "malformed", ""},
+		{"empty body", "POST", "/v1/runs", ``, 400, "malformed", ""},
+		{"no documents", "POST", "/v1/runs", `{"documents": []}`, 400, "invalid", "documents"},
+		{"bad yaml", "POST", "/v1/runs", `{"documents": [{"name": "x", "content": "kind: ["}]}`, 400, "invalid", "documents"},
+		{"bad date", "POST", "/v1/runs", strings.Replace(string(good), `{"documents"`, `{"asOf": "tomorrow", "documents"`, 1), 400, "invalid", "asOf"},
+		{"rank too high", "POST", "/v1/runs", strings.Replace(string(good), `{"documents"`, `{"placement": 7, "documents"`, 1), 400, "invalid", "placement"},
+		{"oversized", "POST", "/v1/runs", `{"documents": [{"name": "x", "content": "` + strings.Repeat("a", MaxBodyBytes) + `"}]}`, 413, "too_large", ""},
+		{"unknown run", "GET", "/v1/runs/run-000000000000", "", 404, "not_found", ""},
+		{"unknown run events", "GET", "/v1/runs/nope/events", "", 404, "not_found", ""},
+		{"unknown run cancel", "POST", "/v1/runs/nope/cancel", "", 404, "not_found", ""},
+		{"unknown run logs", "GET", "/v1/runs/nope/logs", "", 404, "not_found", ""},
+		{"bad offset", "GET", "/v1/runs/nope/logs?offset=-4", "", 400, "invalid", "offset"},
+		{"unknown audit run", "GET", "/v1/audit?run=nope", "", 404, "not_found", ""},
+		{"wrong method", "DELETE", "/v1/runs", "", 405, "method_not_allowed", ""},
+		{"no route", "GET", "/v2/whatever", "", 404, "not_found", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, e := f.raw(t, tc.method, tc.path, tokA, tc.body)
+			if code != tc.status {
+				t.Fatalf("status %d (%+v), want %d", code, e, tc.status)
+			}
+			if tc.code != "" && (e.Code != tc.code || e.Field != tc.field || e.Message == "") {
+				t.Errorf("error %+v, want code %s field %q", e, tc.code, tc.field)
+			}
+		})
+	}
+	if n, a := f.counts(t); n != 0 || a != 0 {
+		t.Errorf("bad input wrote %d runs, %d audit entries", n, a)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.c.Run(ctx)
+	a := NewClient(f.srv.URL, tokA)
+	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}, IdempotencyKey: "once"}
+	r1, err := a.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := a.Submit(ctx, req)
+	if err != nil || r2.ID != r1.ID {
+		t.Fatalf("retry gave %s (%v), want %s", r2.ID, err, r1.ID)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var logs []byte
+	for time.Now().Before(deadline) {
+		logs, _, err = a.Logs(ctx, r1.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(logs), "step=1") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(logs), "=== attempt 1 at alpha ===\nstep=1 loss=2 tokens_per_s=3\n") {
+		t.Fatalf("logs %q", logs)
+	}
+	for time.Now().Before(deadline) {
+		if got, err := a.Get(ctx, r1.ID); err != nil || got.State == run.Running {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tail, size, err := a.Logs(ctx, r1.ID, 10)
+	if err != nil || size != int64(len(logs)) || string(tail) != string(logs[10:]) {
+		t.Errorf("offset read %q size %d (%v)", tail, size, err)
+	}
+	if _, err := a.Cancel(ctx, r1.ID); err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().Before(deadline) {
+		got, err := a.Get(ctx, r1.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State.Final() {
+			if got.State != run.Cancelled {
+				t.Fatalf("state %s", got.State)
+			}
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	evs, err := a.Events(ctx, r1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, e := range evs {
+		if e.Kind == "state" {
+			states = append(states, e.To)
+		}
+	}
+	if diff := cmp.Diff([]string{"staging", "queued", "running", "cancelled"}, states); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
+	}
+	res, err := a.Verify(ctx)
+	if err != nil || !res.OK {
+		t.Errorf("verify %+v %v", res, err)
+	}
+}
+
+func TestLoadTokens(t *testing.T) {
+	dir := t.TempDir()
+	tk, def, err := LoadTokens(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ten, ok := tk.Tenant(def); !ok || ten != "default" || len(def) != 64 {
+		t.Fatalf("default token maps to %q %v", ten, ok)
+	}
+	_, def2, err := LoadTokens(dir)
+	if err != nil || def2 != def {
+		t.Fatalf("reload gave another token (%v)", err)
+	}
+	if _, ok := tk.Tenant(""); ok {
+		t.Error("empty token accepted")
+	}
+}
+
+// BenchmarkSubmit measures run submissions accepted into durable state
+// through the whole API: HTTP, authentication, decoding, building the world
+// from the job's YAML, planning, and the SQLite transaction (run row,
+// idempotency key, event, plan, decision and state audit entries). The
+// "cheapest" planner isolates Meridian's own path; "planner" adds the real
+// planner with the built-in law packs.
+func BenchmarkSubmit(b *testing.B) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	law := planner.PolicyLaw(eng)
+	real := func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+	}
+	for _, bc := range []struct {
+		name string
+		plan run.Planner
+	}{{"cheapest", testplan.Cheapest}, {"planner", real}} {
+		b.Run(bc.name, func(b *testing.B) { benchSubmit(b, bc.plan) })
+	}
+}
+
+func benchSubmit(b *testing.B, plan run.Planner) {
+	dir := b.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: plan,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
+	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA})))
+	defer srv.Close()
+	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		cl := NewClient(srv.URL, tokA)
+		for pb.Next() {
+			if _, err := cl.Submit(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// FuzzSubmitBody posts arbitrary bodies: the server must answer 201 or a
+// 4xx JSON error, never panic or fail with 5xx.
+func FuzzSubmitBody(f *testing.F) {
+	dir := f.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
+	h := New(c, st, NewTokens(Token{"a", tokA}))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated && (rec.Code < 400 || rec.Code >= 500) {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body.String())
+		}
+		if rec.Code >= 400 && !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("error body is not JSON: %q", rec.Body.String())
+		}
+	})
+}
+
+// FuzzLoadTokens reads arbitrary token files: no panic, and every token
+// accepted is long enough and maps to a valid tenant name.
+func FuzzLoadTokens(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, TokensFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tk, _, err := LoadTokens(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range tk.list {
+			if len(e.Token) < 32 || !tenantName.MatchString(e.Tenant) {
+				t.Fatalf("accepted %+v", e)
+			}
+		}
+	})
+}

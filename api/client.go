@@ -1,0 +1,155 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// Client calls a Meridian server.
+type Client struct {
+	Base  string
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for the server at base (http://host:port).
+func NewClient(base, token string) *Client {
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// StatusError is an error response from the server.
+type StatusError struct {
+	Status int
+	Err    Error
+}
+
+func (e *StatusError) Error() string {
+	if e.Err.Field != "" {
+		return fmt.Sprintf("%s: %s (HTTP %d)", e.Err.Field, e.Err.Message, e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Err.Message, e.Status)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp, nil, err
+	}
+	if resp.StatusCode >= 400 {
+		var e struct {
+			Error Error `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
+			e.Error.Message = strings.TrimSpace(string(data))
+		}
+		return resp, data, &StatusError{Status: resp.StatusCode, Err: e.Error}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp, data, fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	}
+	return resp, data, nil
+}
+
+// Submit creates a run.
+func (c *Client) Submit(ctx context.Context, req run.SubmitRequest) (*run.Run, error) {
+	var r run.Run
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/runs", req, &r)
+	return &r, err
+}
+
+// List returns the tenant's runs.
+func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
+	var out struct {
+		Runs []*run.Run `json:"runs"`
+	}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs", nil, &out)
+	return out.Runs, err
+}
+
+// Get returns one run.
+func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
+	var r run.Run
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, &r)
+	return &r, err
+}
+
+// Events returns a run's timeline.
+func (c *Client) Events(ctx context.Context, id string) ([]store.Event, error) {
+	var out struct {
+		Events []store.Event `json:"events"`
+	}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/events", nil, &out)
+	return out.Events, err
+}
+
+// Cancel asks the server to cancel a run.
+func (c *Client) Cancel(ctx context.Context, id string) (*run.Run, error) {
+	var r run.Run
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/runs/"+url.PathEscape(id)+"/cancel", nil, &r)
+	return &r, err
+}
+
+// Logs returns the run's output from byte offset on, and the total size.
+func (c *Client) Logs(ctx context.Context, id string, offset int64) ([]byte, int64, error) {
+	resp, data, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/logs?offset="+strconv.FormatInt(offset, 10), nil, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	size, _ := strconv.ParseInt(resp.Header.Get("X-Log-Size"), 10, 64)
+	return data, size, nil
+}
+
+// Audit returns audit entries, of one run when id is set.
+func (c *Client) Audit(ctx context.Context, id string) ([]audit.Entry, error) {
+	var out struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	p := "/v1/audit"
+	if id != "" {
+		p += "?run=" + url.QueryEscape(id)
+	}
+	_, _, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	return out.Entries, err
+}
+
+// Verify checks the audit chain.
+func (c *Client) Verify(ctx context.Context) (audit.Result, error) {
+	var res audit.Result
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &res)
+	return res, err
+}

@@ -1,0 +1,280 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Kinds of entry written by Meridian. Other packages may add their own.
+const (
+	KindPlan       = "plan"
+	KindDecision   = "decision"
+	KindState      = "state"
+	KindCheckpoint = "checkpoint-move"
+	KindTransfer   = "transfer"
+)
+
+// Record is an entry before it is sealed into the chain.
+type Record struct {
+	Kind  string
+	RunID string
+	// Payload is JSON; Seal stores the bytes exactly as given.
+	Payload json.RawMessage
+}
+
+// NewRecord marshals payload into a Record.
+func NewRecord(kind, runID string, payload any) (Record, error) {
+	if kind == "" {
+		return Record{}, errors.New("audit: record kind is empty")
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: marshal %s payload: %w", kind, err)
+	}
+	return Record{Kind: kind, RunID: runID, Payload: b}, nil
+}
+
+// Entry is one sealed record in the chain.
+type Entry struct {
+	Seq      int64           `json:"seq"`
+	Time     string          `json:"time"`
+	Kind     string          `json:"kind"`
+	RunID    string          `json:"runId,omitempty"`
+	Payload  json.RawMessage `json:"payload"`
+	PrevHash string          `json:"prevHash"`
+	Hash     string          `json:"hash"`
+}
+
+// Genesis is the PrevHash of the first entry.
+var Genesis = hex.EncodeToString(make([]byte, sha256.Size))
+
+// TimeLayout is how entry times are written (UTC).
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Chain seals records with a key. A nil or empty key means plain SHA-256,
+// which detects accidents but not an attacker with database access.
+type Chain struct{ key []byte }
+
+// NewChain returns a Chain keyed with key.
+func NewChain(key []byte) *Chain { return &Chain{key: append([]byte(nil), key...)} }
+
+func (c *Chain) hasher() hash.Hash {
+	if len(c.key) == 0 {
+		return sha256.New()
+	}
+	return hmac.New(sha256.New, c.key)
+}
+
+// Seal turns rec into the entry that follows prev (nil for the first entry).
+func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
+	e := Entry{Seq: 1, PrevHash: Genesis, Time: t.UTC().Format(TimeLayout), Kind: rec.Kind, RunID: rec.RunID, Payload: rec.Payload}
+	if prev != nil {
+		e.Seq = prev.Seq + 1
+		e.PrevHash = prev.Hash
+	}
+	e.Hash = c.sum(e, e.Seq)
+	return e
+}
+
+// sum hashes e's canonical fields as if it were at position seq. Each field
+// is length-prefixed so no two field lists hash alike.
+func (c *Chain) sum(e Entry, seq int64) string {
+	h := c.hasher()
+	for _, f := range []string{"meridian-audit-v1", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, string(e.Payload), e.PrevHash} {
+		fmt.Fprintf(h, "%d:", len(f))
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Problem kinds reported by Verify.
+const (
+	Modified  = "modified"
+	Deleted   = "deleted"
+	Reordered = "reordered"
+)
+
+// Problem is the first break Verify finds.
+type Problem struct {
+	Seq    int64  `json:"seq"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+func (p *Problem) Error() string {
+	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.Kind, p.Detail)
+}
+
+// Result summarises a verification.
+type Result struct {
+	Entries int64    `json:"entries"`
+	Head    string   `json:"head"`
+	OK      bool     `json:"ok"`
+	Problem *Problem `json:"problem,omitempty"`
+}
+
+// Verify checks entries, given in seq order, and reports the first entry
+// that was modified, deleted or reordered.
+func (c *Chain) Verify(entries []Entry) Result {
+	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true}
+	seqOf := make(map[string]int64, len(entries))
+	for _, e := range entries {
+		seqOf[e.Hash] = e.Seq
+	}
+	prev := Genesis
+	for i, e := range entries {
+		want := int64(i) + 1
+		if e.Seq > want {
+			return fail(r, want, Deleted, fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1))
+		}
+		if e.Seq < want {
+			return fail(r, e.Seq, Reordered, fmt.Sprintf("seq %d appears at position %d", e.Seq, want))
+		}
+		if c.sum(e, e.Seq) != e.Hash {
+			// An intact entry moved from elsewhere hashes correctly at the
+			// position its own prev hash points to.
+			limit := int64(len(entries)) + entries[len(entries)-1].Seq + 1
+			if at, ok := c.origin(e, limit); ok && at != e.Seq {
+				if _, known := seqOf[e.PrevHash]; !known && e.PrevHash != prev {
+					return fail(r, e.Seq, Deleted, fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at))
+				}
+				return fail(r, e.Seq, Reordered, fmt.Sprintf("holds the entry written as %d", at))
+			}
+			return fail(r, e.Seq, Modified, "its contents no longer match its hash")
+		}
+		if e.PrevHash != prev {
+			if at, ok := seqOf[e.PrevHash]; ok {
+				return fail(r, e.Seq, Reordered, fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1))
+			}
+			return fail(r, e.Seq, Deleted, "the entry it followed is gone or was replaced")
+		}
+		prev = e.Hash
+	}
+	r.Head = prev
+	return r
+}
+
+// origin returns the position at which e hashes correctly, if any: an
+// intact entry that was moved still carries the seq it was written at inside
+// its hash. It is called once, at the first break, so a linear search is fine.
+func (c *Chain) origin(e Entry, limit int64) (int64, bool) {
+	for at := int64(1); at <= limit; at++ {
+		if c.sum(e, at) == e.Hash {
+			return at, true
+		}
+	}
+	return 0, false
+}
+
+func fail(r Result, seq int64, kind, detail string) Result {
+	r.OK = false
+	r.Problem = &Problem{Seq: seq, Kind: kind, Detail: detail}
+	r.Head = ""
+	return r
+}
+
+// Appender persists records at the end of the chain, atomically.
+type Appender interface {
+	AppendAudit(ctx context.Context, recs ...Record) error
+}
+
+// Log appends entries through an Appender. Other packages (data transfer,
+// for example) use it to add their own kinds.
+type Log struct{ a Appender }
+
+// NewLog returns a Log over a.
+func NewLog(a Appender) *Log { return &Log{a: a} }
+
+// Append adds one entry of kind for runID (may be empty) with payload
+// marshalled as JSON.
+func (l *Log) Append(ctx context.Context, kind, runID string, payload any) error {
+	rec, err := NewRecord(kind, runID, payload)
+	if err != nil {
+		return err
+	}
+	return l.a.AppendAudit(ctx, rec)
+}
+
+// KeyFile is the key's file name in the state directory.
+const KeyFile = "audit.key"
+
+// LoadKey reads the HMAC key from dir, creating a random 32-byte key in a
+// 0600 file on first use. A key file readable by group or others is refused.
+func LoadKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, KeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createKey(dir, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+	}
+	key, err := hex.DecodeString(string(bytes.TrimSpace(b)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("audit key %s: want at least 16 hex-encoded bytes", path)
+	}
+	return key, nil
+}
+
+func createKey(dir, path string) ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(dir, path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	return key, nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in dir that
+// is synced and renamed, so readers see the old file or the new one.
+func WriteFileAtomic(dir, path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+func init() { register(newDescribeCmd) }
+
+func newDescribeCmd() *cobra.Command {
+	var cf clientFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:     "describe run ID",
+		Short:   "Show a run and its timeline of events with reasons",
+		Example: "  meridian describe run run-3f9a1c2b7d4e",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "run" && args[0] != "runs" {
+				return badInput(fmt.Errorf("describe %q: the only resource is run", args[0]))
+			}
+			c, err := cf.client()
+			if err != nil {
+				return badInput(err)
+			}
+			r, err := c.Get(cmd.Context(), args[1])
+			if err != nil {
+				return apiErr(err)
+			}
+			evs, err := c.Events(cmd.Context(), args[1])
+			if err != nil {
+				return apiErr(err)
+			}
+			if evs == nil {
+				evs = []store.Event{}
+			}
+			view := struct {
+				Run    *run.Run      `json:"run"`
+				Events []store.Event `json:"events"`
+			}{r, evs}
+			return render(cmd.OutOrStdout(), out, view, func(w io.Writer) error { return describeTable(w, r, evs) })
+		},
+	}
+	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
+	fmt.Fprintf(w, "Run:        %s\n", r.ID)
+	fmt.Fprintf(w, "Job:        %s\n", r.Job)
+	fmt.Fprintf(w, "State:      %s\n", r.State)
+	fmt.Fprintf(w, "Site:       %s (%s), %d × %s, attempt %d\n", r.Site, r.Placement.Country, r.Placement.Count, r.Placement.Accelerator, r.Attempt)
+	fmt.Fprintf(w, "Planned:    as of %s, placement %d\n", r.AsOf, r.Rank)
+	if len(r.Excluded) > 0 {
+		fmt.Fprintf(w, "Excluded:   %s\n", strings.Join(r.Excluded, ", "))
+	}
+	if r.Progress != nil {
+		fmt.Fprintf(w, "Progress:   step %d, loss %.4f, %.0f tokens/s\n", r.Progress.Step, r.Progress.Loss, r.Progress.TokensPerS)
+	}
+	if r.Checkpoint != nil {
+		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, r.Checkpoint.Path)
+	}
+	if r.RecoveredIn > 0 {
+		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its site was lost\n", r.RecoveredIn.D().Round(time.Millisecond))
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(w, "Reason:     %s\n", r.Reason)
+	}
+	fmt.Fprintln(w, "\nEvents:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tEVENT\tREASON")
+	for _, e := range evs {
+		kind := e.Kind
+		if e.Kind == "state" {
+			kind = e.From + " → " + e.To
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Time.UTC().Format("15:04:05.000"), kind, e.Reason)
+	}
+	return tw.Flush()
+}

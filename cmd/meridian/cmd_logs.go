@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newLogsCmd) }
+
+func newLogsCmd() *cobra.Command {
+	var cf clientFlags
+	var follow bool
+	cmd := &cobra.Command{
+		Use:     "logs ID [-f]",
+		Short:   "Print a run's output, every attempt in turn",
+		Example: "  meridian logs run-3f9a1c2b7d4e -f",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return badInput(err)
+			}
+			var off int64
+			for {
+				b, size, err := c.Logs(cmd.Context(), args[0], off)
+				if err != nil {
+					return apiErr(err)
+				}
+				cmd.OutOrStdout().Write(b)
+				off = size
+				if !follow {
+					return nil
+				}
+				r, err := c.Get(cmd.Context(), args[0])
+				if err != nil {
+					return apiErr(err)
+				}
+				if r.State.Final() {
+					b, _, err := c.Logs(cmd.Context(), args[0], off)
+					if err == nil {
+						cmd.OutOrStdout().Write(b)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", r.ID, r.State)
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the run ends")
+	addClientFlags(cmd, &cf)
+	return cmd
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/run"
+)
+
+func init() { register(newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	var files []string
+	var req run.SubmitRequest
+	var cf clientFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "run -f FILE [-f FILE…] [--placement N] [--as-of DATE]",
+		Short: "Plan a job and start it at its best placement",
+		Long: `Run sends the job's files to the server, which plans the job (as of today or
+--as-of), records the plan with every rule it cites, picks placement 1 (or
+--placement N) and starts the run. Follow it with describe, logs and get.`,
+		Example: `  meridian run -f examples/demo/job.yaml
+  meridian run -f job.yaml -f datasets.yaml --placement 2 --as-of 2026-03-01`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files = append(files, args...)
+			if len(files) == 0 {
+				return badInput(fmt.Errorf("-f: give at least one file or directory"))
+			}
+			docs, err := readDocuments(files)
+			if err != nil {
+				return badInput(err)
+			}
+			req.Documents = docs
+			c, err := cf.client()
+			if err != nil {
+				return badInput(err)
+			}
+			r, err := c.Submit(cmd.Context(), req)
+			if err != nil {
+				return apiErr(err)
+			}
+			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "run %s: %s, %d × %s at %s (%s), placement %d as of %s\n",
+					r.ID, r.Job, r.Placement.Count, r.Placement.Accelerator, r.Site, r.Placement.Country, r.Rank, r.AsOf)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory (repeatable)")
+	cmd.Flags().IntVar(&req.Placement, "placement", 0, "plan rank to use (default 1)")
+	cmd.Flags().StringVar(&req.AsOf, "as-of", "", "plan as of this date, YYYY-MM-DD (default today)")
+	cmd.Flags().StringVar(&req.Job, "job", "", "TrainingJob to run when the files hold several")
+	cmd.Flags().StringVar(&req.IdempotencyKey, "idempotency-key", "", "a retry with the same key returns the same run")
+	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// readDocuments reads files, and the .yaml/.yml files in directories, in
+// name order.
+func readDocuments(paths []string) ([]run.Document, error) {
+	var docs []run.Document
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("-f %s: %w", p, err)
+		}
+		names := []string{p}
+		if fi.IsDir() {
+			names = nil
+			entries, err := os.ReadDir(p)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+					names = append(names, filepath.Join(p, e.Name()))
+				}
+			}
+			sort.Strings(names)
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				return nil, err
+			}
+			if len(b) > catalog.MaxFileBytes {
+				return nil, fmt.Errorf("-f %s: %d bytes, over the %d-byte limit", n, len(b), catalog.MaxFileBytes)
+			}
+			docs = append(docs, run.Document{Name: filepath.Base(n), Content: string(b)})
+		}
+	}
+	return docs, nil
+}
+
+func shortTime(s string) string {
+	if i := strings.IndexByte(s, '.'); i > 0 {
+		return s[:i] + "Z"
+	}
+	return s
+}

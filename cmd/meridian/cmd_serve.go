@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	var opts serverOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the controller and the HTTP API on this machine",
+		Long: `Serve keeps runs going: it submits them to their sites, follows progress and
+checkpoints, moves a run when its site is lost, and answers the API on
+localhost. State lives in SQLite in the state directory ($MERIDIAN_HOME,
+default ~/.meridian), with the audit key (audit.key), the API tokens
+(tokens.json) and the CLI's address and token (client.json), all mode 0600.
+
+tokens.json maps bearer tokens to tenants; the first start creates one token
+for tenant "default". Add {"tenant": NAME, "token": 64 hex characters} entries
+and restart to admit more tenants; each sees only its own runs.`,
+		Example: `  meridian serve
+  MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.StateDir == "" {
+				d, err := stateDir()
+				if err != nil {
+					return badInput(err)
+				}
+				opts.StateDir = d
+			}
+			host, _, err := net.SplitHostPort(opts.Listen)
+			if err != nil {
+				return badInput(fmt.Errorf("--listen %q: %w", opts.Listen, err))
+			}
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --listen %s is reachable from other machines; the API has no TLS\n", opts.Listen)
+			}
+			opts.Log = cmd.ErrOrStderr()
+			s, err := startServer(opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "meridian serving on %s (state in %s)\n", s.URL, opts.StateDir)
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			<-sig
+			s.Close()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.StateDir, "state", "", "state directory (default $MERIDIAN_HOME or ~/.meridian)")
+	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:7420", "address to listen on")
+	cmd.Flags().StringVar(&opts.CatalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	cmd.Flags().DurationVar(&opts.Poll, "poll", 500*time.Millisecond, "how often to check active runs")
+	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
+	return cmd
+}

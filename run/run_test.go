@@ -1,0 +1,536 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
+	_ "meridian.dev/meridian/backend/slurm" // registers "slurm" for the Slurm benchmark
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/examples/trainer/charlm"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/store"
+)
+
+// corpus is the example trainer's data, written once per test binary.
+var corpus string
+
+// The test binary doubles as the workload: with MERIDIAN_TEST_TRAINER set
+// it runs the example trainer instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("MERIDIAN_TEST_TRAINER") == "1" {
+		os.Exit(charlm.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	dir, err := os.MkdirTemp("", "meridian-corpus-")
+	if err != nil {
+		panic(err)
+	}
+	if err := charlm.WriteCorpus(dir); err != nil {
+		panic(err)
+	}
+	corpus = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// failSite simulates the loss of a test site.
+func (e *env) failSite(name string) {
+	e.t.Helper()
+	b, err := local.New(catalog.BackendSpec{}, filepath.Join(e.dir, "sites", name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := b.FailSite(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// found reports whether the site's backend holds a launched job for the attempt.
+func (e *env) found(site, id string, attempt int) bool {
+	e.t.Helper()
+	b, err := local.New(catalog.BackendSpec{}, filepath.Join(e.dir, "sites", site))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, ok, err := b.Find(context.Background(), id, attempt)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ok
+}
+
+type env struct {
+	t   *testing.T
+	st  *store.SQLite
+	c   *Controller
+	dir string
+}
+
+func newEnv(t *testing.T, mod func(*Config)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, st: st, dir: dir}
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e.c = New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+func jobDoc(steps, every int) Document {
+	exe, _ := os.Executable()
+	return Document{Name: "job.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: lab}
+spec: {headquarters: SG}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: tiny}
+spec:
+  organization: lab
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  workload:
+    command: [%q, -data, %q, -steps, "%d", -checkpoint-every, "%d", -step-delay, 15ms, -log-every, "1"]
+    env: {MERIDIAN_TEST_TRAINER: "1"}
+`, exe, corpus, steps, every)}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func (e *env) waitFor(what string, timeout time.Duration, cond func(*Run) bool, id string) *Run {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var r *Run
+	for time.Now().Before(deadline) {
+		var err error
+		r, err = e.c.Get(context.Background(), "t1", id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if cond(r) {
+			return r
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out waiting for %s; run is %s (%s)", what, r.State, r.Reason)
+	return nil
+}
+
+func kinds(evs []store.Event) []string {
+	var out []string
+	for _, e := range evs {
+		k := e.Kind
+		if e.Kind == "state" {
+			k = "state:" + e.To
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, created, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(30, 10)}, AsOf: "2026-01-15"})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	if r.Site != "alpha" || r.State != Planned {
+		t.Fatalf("planned %s at %s", r.State, r.Site)
+	}
+	r = e.waitFor("success", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded {
+		t.Fatalf("state %s: %s", r.State, r.Reason)
+	}
+	if r.Checkpoint == nil || r.Checkpoint.Step != 30 {
+		t.Errorf("checkpoint %+v, want step 30", r.Checkpoint)
+	}
+	if r.Progress == nil || r.Progress.Step != 30 {
+		t.Errorf("progress %+v, want step 30", r.Progress)
+	}
+	evs, err := e.c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := kinds(evs)
+	for _, want := range []string{"created", "state:staging", "state:queued", "state:checkpointed", "state:succeeded"} {
+		if !contains(got, want) {
+			t.Errorf("timeline %v lacks %s", got, want)
+		}
+	}
+	if !e.found("alpha", r.ID, 1) || e.found("alpha", r.ID, 2) {
+		t.Errorf("want exactly attempt 1 launched at alpha")
+	}
+	res, err := e.st.VerifyAudit(ctx)
+	if err != nil || !res.OK {
+		t.Fatalf("audit %+v %v", res, err)
+	}
+	es, _ := e.st.AuditEntries(ctx, r.ID)
+	var ak []string
+	for _, a := range es {
+		ak = append(ak, a.Kind)
+	}
+	if ak[0] != audit.KindPlan || ak[1] != audit.KindDecision {
+		t.Errorf("audit starts %v, want plan, decision", ak)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMigrationOnSiteLoss(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(60, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	// The site is lost: its jobs are killed and report Lost.
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("ended %s at %s attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	if diff := cmp.Diff([]string{"alpha"}, r.Excluded); diff != "" {
+		t.Errorf("excluded: %s", diff)
+	}
+	if r.RecoveredIn <= 0 || r.RecoveredIn.D() > 10*time.Second {
+		t.Errorf("recovered in %s, want (0, 10s]", r.RecoveredIn.D())
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	got := kinds(evs)
+	for _, want := range []string{"site-lost", "state:migrating", "replanned", "checkpoint-moved", "recovered", "state:succeeded"} {
+		if !contains(got, want) {
+			t.Errorf("timeline %v lacks %s", got, want)
+		}
+	}
+	// The second attempt resumed from the moved checkpoint, so at most one
+	// checkpoint interval (10 steps) of work was lost.
+	logs, err := e.c.Logs(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastStep1, resumed int64 = -1, -1
+	part := strings.SplitN(string(logs), "=== attempt 2", 2)
+	for _, l := range strings.Split(part[0], "\n") {
+		if p, ok := ParseProgress(l); ok {
+			lastStep1 = p.Step
+		}
+	}
+	if len(part) == 2 && strings.Contains(part[1], "resume step=") {
+		fmt.Sscanf(part[1][strings.Index(part[1], "resume step="):], "resume step=%d", &resumed)
+	}
+	if resumed < 0 || lastStep1-resumed > 10 {
+		t.Errorf("attempt 1 reached step %d, attempt 2 resumed at %d; want at most 10 steps lost\n%s", lastStep1, resumed, logs)
+	}
+	if !e.found("bravo", r.ID, 2) || e.found("bravo", r.ID, 1) || e.found("bravo", r.ID, 3) {
+		t.Errorf("want exactly attempt 2 launched at bravo")
+	}
+	es, _ := e.st.AuditEntries(ctx, r.ID)
+	moves := 0
+	for _, a := range es {
+		if a.Kind == audit.KindCheckpoint {
+			moves++
+			if !strings.Contains(string(a.Payload), `"toSite":"bravo"`) || !strings.Contains(string(a.Payload), "lawfulBy") {
+				t.Errorf("checkpoint move entry %s", a.Payload)
+			}
+		}
+	}
+	if moves != 1 {
+		t.Errorf("%d checkpoint-move audit entries, want 1", moves)
+	}
+	if b, err := os.ReadFile(r.Checkpoint.Path); err != nil {
+		t.Error(err)
+	} else if ck, err := charlm.DecodeCheckpoint(b); err != nil || ck.Step != 60 {
+		t.Errorf("final checkpoint: %v", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("running", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("cancelled", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Cancelled {
+		t.Fatalf("state %s", r.State)
+	}
+	b, _ := local.New(catalog.BackendSpec{}, filepath.Join(e.dir, "sites", "alpha"))
+	st, err := b.Status(ctx, r.Handle)
+	if err != nil || st.State != backend.Cancelled {
+		t.Errorf("backend says %+v %v", st, err)
+	}
+	if _, err := e.c.Cancel(ctx, "t2", r.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another tenant cancelled: %v", err)
+	}
+}
+
+// failing answers every call with an error, like a site that is down.
+type failing struct{ backend.Backend }
+
+func (failing) Status(context.Context, string) (backend.Status, error) {
+	return backend.Status{}, errors.New("connection refused")
+}
+
+func TestUnreachableSiteIsLost(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.SiteTimeout = 300 * time.Millisecond
+		inner := c.Backends
+		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if site.Metadata.Name == "alpha" {
+				return failing{b}, err
+			}
+			return b, err
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" {
+		t.Fatalf("%s at %s: %s", r.State, r.Site, r.Reason)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	found := false
+	for _, ev := range evs {
+		if ev.Kind == "site-lost" && strings.Contains(ev.Reason, "unreachable") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no site-lost event naming unreachability: %v", kinds(evs))
+	}
+}
+
+func TestSubmitBadInput(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	good := jobDoc(10, 5)
+	tests := []struct {
+		name  string
+		req   SubmitRequest
+		field string
+	}{
+		{"no documents", SubmitRequest{}, "documents"},
+		{"bad yaml", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: "kind: [unclosed"}}}, "documents"},
+		{"unknown field", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.Replace(good.Content, "method: pretrain", "method: pretrain\n  colour: red", 1)}}}, "documents"},
+		{"no job", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.SplitN(good.Content, "---", 2)[0]}}}, "job"},
+		{"unknown job", SubmitRequest{Documents: []Document{good}, Job: "nope"}, "job"},
+		{"bad date", SubmitRequest{Documents: []Document{good}, AsOf: "2026-13-45"}, "asOf"},
+		{"rank too high", SubmitRequest{Documents: []Document{good}, Placement: 9}, "placement"},
+		{"negative rank", SubmitRequest{Documents: []Document{good}, Placement: -1}, "placement"},
+		{"no command", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.SplitN(good.Content, "  workload:", 2)[0]}}}, "spec.workload.command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := e.c.Submit(ctx, "t1", tc.req)
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Field != tc.field {
+				t.Fatalf("got %v, want an input error on %s", err, tc.field)
+			}
+		})
+	}
+	runs, _ := e.st.ListRuns(ctx, store.ListOptions{})
+	entries, _ := e.st.AuditEntries(ctx, "")
+	if len(runs) != 0 || len(entries) != 0 {
+		t.Errorf("bad input wrote %d runs and %d audit entries", len(runs), len(entries))
+	}
+}
+
+func TestIdempotentSubmitAndTenants(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	req := SubmitRequest{Documents: []Document{jobDoc(5, 5)}, IdempotencyKey: "k-1", Placement: 2}
+	a, created, err := e.c.Submit(ctx, "t1", req)
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	if a.Site != "bravo" || a.Rank != 2 {
+		t.Errorf("--placement 2 gave %s rank %d", a.Site, a.Rank)
+	}
+	b, created, err := e.c.Submit(ctx, "t1", req)
+	if err != nil || created || b.ID != a.ID {
+		t.Fatalf("retry made a new run: %v %v %v", b.ID, created, err)
+	}
+	if _, err := e.c.Get(ctx, "t2", a.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("tenant t2 sees t1's run: %v", err)
+	}
+	if l, _ := e.c.List(ctx, "t2"); len(l) != 0 {
+		t.Errorf("tenant t2 lists %d runs", len(l))
+	}
+	if l, _ := e.c.List(ctx, "t1"); len(l) != 1 {
+		t.Errorf("tenant t1 lists %d runs", len(l))
+	}
+}
+
+func TestParseProgress(t *testing.T) {
+	tests := []struct {
+		line string
+		want Progress
+		ok   bool
+	}{
+		{"step=12 steps=100 loss=2.5 tokens_per_s=1000", Progress{12, 2.5, 1000}, true},
+		{"step=7 loss=0.125", Progress{7, 0.125, 0}, true},
+		{"loss=1.0", Progress{}, false},
+		{"checkpoint step=20 path=x", Progress{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			got, ok := ParseProgress(tc.line)
+			if ok != tc.ok || got != tc.want {
+				t.Errorf("got %+v %v, want %+v %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// BenchmarkRecovery measures the time from a site's loss to the run running
+// at another site (re-plan, checkpoint move, resubmit), on local processes.
+// The controller polls every 20ms, which bounds detection.
+func BenchmarkRecovery(b *testing.B) {
+	benchRecovery(b, "testdata/sites", catalog.BackendSpec{Type: "local"})
+}
+
+// BenchmarkRecoverySlurm is BenchmarkRecovery on the single-machine Slurm
+// (MERIDIAN_TEST_SLURM=1 with SLURM_CONF set; scripts/slurm-up.sh).
+func BenchmarkRecoverySlurm(b *testing.B) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		b.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster")
+	}
+	benchRecovery(b, "testdata/slurm-sites", catalog.BackendSpec{Type: "slurm", Partition: "site-a", GresType: "h100"})
+}
+
+func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpec) {
+	dir := b.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}})
+	be, err := backend.For(alphaSpec, filepath.Join(dir, "sites", "alpha"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	alpha := be.(backend.SiteFailer)
+	defer alpha.RestoreSite(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	wait := func(id string, cond func(*Run) bool) *Run {
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			r, err := c.Get(ctx, "t1", id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if cond(r) {
+				return r
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		b.Fatalf("timed out on run %s", id)
+		return nil
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		alpha.RestoreSite(ctx)
+		r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 5)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait(r.ID, func(r *Run) bool { return r.Checkpoint != nil })
+		b.StartTimer()
+		lostAt := time.Now()
+		if err := alpha.FailSite(ctx); err != nil {
+			b.Fatal(err)
+		}
+		wait(r.ID, func(r *Run) bool { return r.Site == "bravo" && (r.State == Running || r.State == Checkpointed) })
+		total += time.Since(lostAt)
+		b.StopTimer()
+		c.Cancel(ctx, "t1", r.ID)
+		wait(r.ID, func(r *Run) bool { return r.State.Final() })
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/recovery")
+}
+
+func TestWorkloadFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	doc := jobDoc(10, 5)
+	doc.Content = strings.Replace(doc.Content, "command: [", `command: [/bin/sh, -c, "echo failing; exit 3", `, 1)
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Failed || !strings.Contains(r.Reason, "3") || r.Attempt != 1 {
+		t.Errorf("ended %s after %d attempts: %s", r.State, r.Attempt, r.Reason)
+	}
+}
+
+// TestSubmitToDownSite: a site that refuses the submission (down) is lost at
+// once, without waiting for the unreachability timeout.
+func TestSubmitToDownSite(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SiteTimeout = time.Hour })
+	e.failSite("alpha")
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("ended %s at %s, attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	if e.found("alpha", r.ID, 1) {
+		t.Error("the down site launched the job")
+	}
+}

@@ -1,0 +1,112 @@
+package run
+
+import (
+	"encoding/json"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+)
+
+// State is where a run is in its lifecycle.
+type State string
+
+// States of a run.
+const (
+	Planned      State = "planned"
+	Staging      State = "staging"
+	Queued       State = "queued"
+	Running      State = "running"
+	Checkpointed State = "checkpointed"
+	Migrating    State = "migrating"
+	Succeeded    State = "succeeded"
+	Failed       State = "failed"
+	Cancelled    State = "cancelled"
+)
+
+// FinalStates are the states a run never leaves.
+var FinalStates = []string{string(Succeeded), string(Failed), string(Cancelled)}
+
+// Final reports whether s is a final state.
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cancelled }
+
+// Document is one resource file sent with a submission.
+type Document struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Checkpoint is the latest checkpoint the controller has seen.
+type Checkpoint struct {
+	Step   int64  `json:"step"`
+	Path   string `json:"path"`
+	Site   string `json:"site"`
+	SHA256 string `json:"sha256,omitempty"`
+	Bytes  int64  `json:"bytes,omitempty"`
+}
+
+// Progress is the last progress line parsed from the workload's output.
+type Progress struct {
+	Step       int64   `json:"step"`
+	Loss       float64 `json:"loss"`
+	TokensPerS float64 `json:"tokensPerS"`
+}
+
+// Migration is a move in progress after a site was lost.
+type Migration struct {
+	From   string    `json:"from"`
+	Reason string    `json:"reason"`
+	LostAt time.Time `json:"lostAt"`
+	// Target is set once the re-plan is recorded.
+	Target *planner.Placement `json:"target,omitempty"`
+	AsOf   string             `json:"asOf,omitempty"`
+}
+
+// Attempt is one submission of the run to a site.
+type Attempt struct {
+	N      int    `json:"n"`
+	Site   string `json:"site"`
+	Handle string `json:"handle,omitempty"`
+}
+
+// Data is the run's durable document (store.Run.Data).
+type Data struct {
+	Documents       []Document        `json:"documents"`
+	AsOf            string            `json:"asOf"`
+	Rank            int               `json:"rank"`
+	Placement       planner.Placement `json:"placement"`
+	Excluded        []string          `json:"excluded,omitempty"`
+	WorkDir         string            `json:"workDir,omitempty"`
+	Attempts        []Attempt         `json:"attempts,omitempty"`
+	Checkpoint      *Checkpoint       `json:"checkpoint,omitempty"`
+	Progress        *Progress         `json:"progress,omitempty"`
+	CancelRequested bool              `json:"cancelRequested,omitempty"`
+	Migration       *Migration        `json:"migration,omitempty"`
+	Reason          string            `json:"reason,omitempty"`
+	// RecoveredIn is the time from the last site loss to running elsewhere.
+	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
+}
+
+// Run is a run as the API shows it.
+type Run struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	Job       string    `json:"job"`
+	State     State     `json:"state"`
+	Site      string    `json:"site"`
+	Attempt   int       `json:"attempt"`
+	Handle    string    `json:"handle,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Data
+}
+
+func fromRow(r *store.Run) (*Run, error) {
+	out := &Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: State(r.State), Site: r.Site, Attempt: r.Attempt,
+		Handle: r.Handle, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if err := json.Unmarshal(r.Data, &out.Data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,489 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"meridian.dev/meridian/audit"
+)
+
+// Hot queries, prepared once at open.
+const (
+	qRunPut = `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?
+			WHERE id = ? AND version = ?`
+	qIdemGet   = `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`
+	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
+	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
+	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qAuditHead = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
+	qAuditPut  = `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SQLite is the embedded Store.
+type SQLite struct {
+	db    *sql.DB
+	chain *audit.Chain
+	now   func() time.Time
+
+	// creates feeds the group committer: concurrent CreateRun calls share
+	// one transaction (and one fsync), each inside its own savepoint.
+	creates chan *createReq
+	stop    chan struct{}
+	stopped chan struct{}
+
+	// stmts holds the hot paths' statements, prepared at open; read only.
+	stmts map[string]*sql.Stmt
+}
+
+// prepared returns q bound to tx: prepared once at open for the hot
+// queries (the single connection is busy with tx, so it cannot be prepared
+// here), else prepared within tx.
+func (s *SQLite) prepared(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st := s.stmts[q]; st != nil {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+func (s *SQLite) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (s *SQLite) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, tx, q)
+	if err != nil {
+		return tx.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+type createReq struct {
+	ctx  context.Context
+	r    *Run
+	key  string
+	ch   Change
+	done chan createRes
+}
+
+type createRes struct {
+	run     *Run
+	created bool
+	err     error
+}
+
+// maxBatch bounds how many submissions share one transaction.
+const maxBatch = 256
+
+// Options configure OpenSQLite.
+type Options struct {
+	// AuditKey keys the audit chain (see audit.LoadKey).
+	AuditKey []byte
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// OpenSQLite opens (creating if needed) the database at path, turns on WAL
+// and a busy timeout, and applies pending migrations.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// One writer at a time is SQLite's model; a single connection also keeps
+	// the audit chain's read-then-append inside one serial transaction.
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now,
+		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, q := range hotQueries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	go s.committer()
+	return s, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// DB exposes the handle for tests and tools that inspect the tables.
+func (s *SQLite) DB() *sql.DB { return s.db }
+
+// Close stops the committer and closes the database.
+func (s *SQLite) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+		<-s.stopped
+	}
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("store closed")
+
+func (s *SQLite) committer() {
+	defer close(s.stopped)
+	for {
+		var batch []*createReq
+		select {
+		case <-s.stop:
+			return
+		case r := <-s.creates:
+			batch = append(batch, r)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.creates:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs each request in its own savepoint of one transaction,
+// so a failing request is undone alone, then commits once.
+func (s *SQLite) commitBatch(batch []*createReq) {
+	res := make([]createRes, len(batch))
+	err := s.tx(context.Background(), func(tx *sql.Tx) error {
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				res[i].err = err
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT create_run`); err != nil {
+				return err
+			}
+			got, created, err := s.createRun(req.ctx, tx, req.r, req.key, req.ch)
+			if err != nil {
+				if _, rerr := tx.Exec(`ROLLBACK TO SAVEPOINT create_run`); rerr != nil {
+					return rerr
+				}
+			}
+			if _, err := tx.Exec(`RELEASE SAVEPOINT create_run`); err != nil {
+				return err
+			}
+			res[i] = createRes{got, created, err}
+		}
+		return nil
+	})
+	for i, req := range batch {
+		if err != nil {
+			res[i] = createRes{err: err}
+		}
+		req.done <- res[i]
+	}
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeLayout, s)
+	return t
+}
+
+func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// CreateRun implements Store. Concurrent calls are committed together.
+func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	req := &createReq{ctx: ctx, r: r, key: idemKey, ch: ch, done: make(chan createRes, 1)}
+	select {
+	case s.creates <- req:
+	case <-s.stop:
+		return nil, false, ErrClosed
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	res := <-req.done
+	return res.run, res.created, res.err
+}
+
+func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	now := s.now()
+	if idemKey != "" {
+		var id string
+		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
+		if err == nil {
+			got, err := getRun(ctx, tx, id)
+			return got, false, err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
+		}
+		if _, err := s.exec(ctx, tx, qIdemPut,
+			r.Tenant, idemKey, r.ID, fmtTime(now)); err != nil {
+			return nil, false, err
+		}
+	}
+	nr := *r
+	nr.Version = 1
+	nr.CreatedAt, nr.UpdatedAt = now, now
+	if _, err := s.exec(ctx, tx, qRunPut,
+		nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
+		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
+		return nil, false, fmt.Errorf("insert run %s: %w", nr.ID, err)
+	}
+	if err := s.applyChange(ctx, tx, nr.ID, now, ch); err != nil {
+		return nil, false, err
+	}
+	return &nr, true, nil
+}
+
+func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now time.Time, ch Change) error {
+	if len(ch.Events) > 0 {
+		var last int64
+		if err := s.queryRow(ctx, tx, qEventSeq, runID).Scan(&last); err != nil {
+			return err
+		}
+		for _, e := range ch.Events {
+			last++
+			t := e.Time
+			if t.IsZero() {
+				t = now
+			}
+			if _, err := s.exec(ctx, tx, qEventPut,
+				runID, last, fmtTime(t), e.Kind, e.From, e.To, e.Reason, e.Data); err != nil {
+				return fmt.Errorf("insert event: %w", err)
+			}
+		}
+	}
+	return s.appendAudit(ctx, tx, now, ch.Audit)
+}
+
+func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, recs []audit.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var prev *audit.Entry
+	var e audit.Entry
+	err := s.queryRow(ctx, tx, qAuditHead).Scan(&e.Seq, &e.Hash)
+	switch {
+	case err == nil:
+		prev = &e
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	for _, rec := range recs {
+		n := s.chain.Seal(prev, now, rec)
+		if _, err := s.exec(ctx, tx, qAuditPut,
+			n.Seq, n.Time, n.Kind, n.RunID, string(n.Payload), n.PrevHash, n.Hash); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		prev = &n
+	}
+	return nil
+}
+
+// UpdateRun implements Store.
+func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
+	var out *Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := getRun(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		old := r.Version
+		ch, err := fn(r)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		r.Version = old + 1
+		r.UpdatedAt = now
+		res, err := s.exec(ctx, tx, qRunUpdate, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, fmtTime(now), id, old)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrConflict
+		}
+		if err := s.applyChange(ctx, tx, id, now, ch); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if errors.Is(err, ErrNoChange) {
+		return s.GetRun(ctx, id)
+	}
+	return out, err
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+const runCols = `id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at`
+
+func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
+	var r Run
+	var data, ca, ua string
+	if err := sc.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &ca, &ua); err != nil {
+		return nil, err
+	}
+	r.Data = []byte(data)
+	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
+	return &r, nil
+}
+
+func getRun(ctx context.Context, q querier, id string) (*Run, error) {
+	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// GetRun implements Store.
+func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) { return getRun(ctx, s.db, id) }
+
+// ListRuns implements Store.
+func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error) {
+	q := `SELECT ` + runCols + ` FROM runs`
+	var where []string
+	var args []any
+	if opts.Tenant != "" {
+		where = append(where, "tenant = ?")
+		args = append(args, opts.Tenant)
+	}
+	if opts.Active && len(opts.Final) > 0 {
+		where = append(where, "state NOT IN (?"+strings.Repeat(", ?", len(opts.Final)-1)+")")
+		for _, f := range opts.Final {
+			args = append(args, f)
+		}
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at, id"
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Events implements Store.
+func (s *SQLite) Events(ctx context.Context, runID string) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var t string
+		if err := rows.Scan(&e.RunID, &e.Seq, &t, &e.Kind, &e.From, &e.To, &e.Reason, &e.Data); err != nil {
+			return nil, err
+		}
+		e.Time = parseTime(t)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AppendAudit implements Store and audit.Appender.
+func (s *SQLite) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, s.now(), recs) })
+}
+
+// AuditEntries implements Store.
+func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
+	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash FROM audit`
+	var args []any
+	if runID != "" {
+		q += ` WHERE run_id = ?`
+		args = append(args, runID)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Entry
+	for rows.Next() {
+		var e audit.Entry
+		var p string
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.Payload = []byte(p)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// VerifyAudit implements Store.
+func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	es, err := s.AuditEntries(ctx, "")
+	if err != nil {
+		return audit.Result{}, err
+	}
+	return s.chain.Verify(es), nil
+}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"meridian.dev/meridian/audit"
+)
+
+// Run is one run's durable row. Data is an opaque JSON document owned by the
+// run package; the other fields are columns that can be queried.
+type Run struct {
+	ID        string
+	Tenant    string
+	Job       string
+	State     string
+	Site      string
+	Attempt   int
+	Handle    string
+	Data      []byte
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Event is one entry in a run's timeline.
+type Event struct {
+	RunID  string    `json:"runId"`
+	Seq    int64     `json:"seq"`
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Data   string    `json:"data,omitempty"`
+}
+
+// Change is what an update adds beside the new row.
+type Change struct {
+	Events []Event
+	Audit  []audit.Record
+}
+
+// ListOptions filter ListRuns. Zero values match everything.
+type ListOptions struct {
+	Tenant string
+	// Active lists only runs whose state is not in Final.
+	Active bool
+	Final  []string
+}
+
+// Errors callers can test for.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrNoChange, returned by an update function, leaves the row as it was.
+	ErrNoChange = errors.New("no change")
+	// ErrConflict means the row changed under an update (lost race).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is Meridian's persistence. Implementations are safe for concurrent use.
+type Store interface {
+	// CreateRun inserts r with its first events and audit records. When
+	// idemKey is not empty and the tenant already used it, the existing run
+	// is returned with created false and nothing is written.
+	CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (got *Run, created bool, err error)
+	// UpdateRun reads run id, calls fn to change it (in place) and writes
+	// the row, its events and audit records in one transaction. fn may be
+	// called more than once; it must not have side effects.
+	UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error)
+	// GetRun returns one run or ErrNotFound.
+	GetRun(ctx context.Context, id string) (*Run, error)
+	// ListRuns returns runs, oldest first.
+	ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
+	// Events returns a run's timeline in order.
+	Events(ctx context.Context, runID string) ([]Event, error)
+	// AppendAudit seals recs at the end of the audit chain in one transaction.
+	AppendAudit(ctx context.Context, recs ...audit.Record) error
+	// AuditEntries returns the chain in seq order; runID filters when set.
+	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
+	// VerifyAudit checks the whole chain.
+	VerifyAudit(ctx context.Context) (audit.Result, error)
+	Close() error
+}

@@ -1,0 +1,220 @@
+// Package storetest is the behaviour every store.Store must show, as one
+// test suite: SQLite runs it today, and a PostgreSQL store will run the same.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// Run runs the suite; open returns a fresh, empty store whose audit chain
+// is keyed (cleanup is the caller's).
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("CreateGetUpdate", func(t *testing.T) { createGetUpdate(t, open(t)) })
+	t.Run("Idempotency", func(t *testing.T) { idempotency(t, open(t)) })
+	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
+	t.Run("List", func(t *testing.T) { list(t, open(t)) })
+	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
+	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
+}
+
+func rec(t *testing.T, kind, run string, v any) audit.Record {
+	t.Helper()
+	r, err := audit.NewRecord(kind, run, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func newRun(id, tenant string) *store.Run {
+	return &store.Run{ID: id, Tenant: tenant, Job: "j", State: "planned", Data: []byte(`{"x":1}`)}
+}
+
+func createGetUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got, created, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{
+		Events: []store.Event{{Kind: "created", To: "planned", Reason: "submitted"}},
+		Audit:  []audit.Record{rec(t, audit.KindPlan, "r1", 1)},
+	})
+	if err != nil || !created || got.Version != 1 {
+		t.Fatalf("create: %+v %v %v", got, created, err)
+	}
+	up, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+		r.State, r.Site, r.Attempt, r.Handle, r.Data = "queued", "s1", 1, "h1", []byte(`{"x":2}`)
+		return store.Change{Events: []store.Event{{Kind: "state", From: "planned", To: "queued"}},
+			Audit: []audit.Record{rec(t, audit.KindState, "r1", "queued")}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.GetRun(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(up, read, cmpopts.EquateApproxTime(0)); diff != "" {
+		t.Errorf("read back (-update +read):\n%s", diff)
+	}
+	if read.Version != 2 || read.State != "queued" || string(read.Data) != `{"x":2}` {
+		t.Errorf("row %+v", read)
+	}
+	evs, err := s.Events(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Event{{RunID: "r1", Seq: 1, Kind: "created", To: "planned", Reason: "submitted"}, {RunID: "r1", Seq: 2, Kind: "state", From: "planned", To: "queued"}}
+	if diff := cmp.Diff(want, evs, cmpopts.IgnoreFields(store.Event{}, "Time")); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if _, err := s.GetRun(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown run: %v", err)
+	}
+	if _, err := s.UpdateRun(ctx, "nope", func(*store.Run) (store.Change, error) { return store.Change{}, nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update unknown run: %v", err)
+	}
+}
+
+func idempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "k", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := s.CreateRun(ctx, newRun("r2", "a"), "k", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r2", 1)}})
+	if err != nil || created || again.ID != "r1" {
+		t.Fatalf("retry: %+v %v %v", again, created, err)
+	}
+	if _, err := s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("retry inserted a run: %v", err)
+	}
+	if es, _ := s.AuditEntries(ctx, ""); len(es) != 0 {
+		t.Errorf("retry appended %d audit entries", len(es))
+	}
+	if _, created, err := s.CreateRun(ctx, newRun("r3", "b"), "k", store.Change{}); err != nil || !created {
+		t.Errorf("another tenant's key: %v %v", created, err)
+	}
+}
+
+func failedUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+		r.State = "failed"
+		return store.Change{Audit: []audit.Record{rec(t, audit.KindState, "r1", 1)}}, boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	r, _ := s.GetRun(ctx, "r1")
+	es, _ := s.AuditEntries(ctx, "")
+	if r.State != "planned" || r.Version != 1 || len(es) != 0 {
+		t.Errorf("failed update leaked: %+v, %d audit entries", r, len(es))
+	}
+	same, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, store.ErrNoChange })
+	if err != nil || same.Version != 1 {
+		t.Errorf("no-change update: %+v %v", same, err)
+	}
+}
+
+func list(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, tenant := range []string{"a", "b", "a"} {
+		r := newRun(fmt.Sprintf("r%d", i), tenant)
+		if i == 2 {
+			r.State = "succeeded"
+		}
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rs []*store.Run) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	a, _ := s.ListRuns(ctx, store.ListOptions{Tenant: "a"})
+	if diff := cmp.Diff([]string{"r0", "r2"}, ids(a)); diff != "" {
+		t.Errorf("tenant a: %s", diff)
+	}
+	active, _ := s.ListRuns(ctx, store.ListOptions{Active: true, Final: []string{"succeeded"}})
+	if diff := cmp.Diff([]string{"r0", "r1"}, ids(active)); diff != "" {
+		t.Errorf("active: %s", diff)
+	}
+}
+
+func concurrentUpdates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+					r.Attempt++
+					return store.Change{Events: []store.Event{{Kind: "bump"}}}, nil
+				})
+				if err != nil && !errors.Is(err, store.ErrConflict) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r, _ := s.GetRun(ctx, "r1")
+	evs, _ := s.Events(ctx, "r1")
+	if r.Attempt != len(evs) || int64(r.Attempt)+1 != r.Version {
+		t.Errorf("attempt %d, %d events, version %d: updates were lost or half-applied", r.Attempt, len(evs), r.Version)
+	}
+}
+
+func auditChain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if err := s.AppendAudit(ctx, rec(t, audit.KindTransfer, fmt.Sprintf("r%d", g), i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	res, err := s.VerifyAudit(ctx)
+	if err != nil || !res.OK || res.Entries != 40 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	r1, _ := s.AuditEntries(ctx, "r1")
+	if len(r1) != 10 {
+		t.Errorf("run filter: %d entries", len(r1))
+	}
+	for i := 1; i < len(r1); i++ {
+		if r1[i].Seq <= r1[i-1].Seq {
+			t.Errorf("entries out of order")
+		}
+	}
+	if err := audit.NewLog(s).Append(ctx, audit.KindTransfer, "r9", map[string]string{"from": "CN"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.VerifyAudit(ctx); !res.OK || res.Entries != 41 {
+		t.Errorf("after Log.Append: %+v", res)
+	}
+}
