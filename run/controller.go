@@ -25,6 +25,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // BackendFor returns the backend that runs jobs at site; root is a
@@ -51,6 +52,15 @@ type Config struct {
 	Logger        *slog.Logger
 	// Workers is how many runs are stepped at once (default 8).
 	Workers int
+	// Stager stages the job's datasets to the attempt's site in the staging
+	// state, before every submit (the first attempt and each one after a
+	// migration), and its Keys deliver dataset keys to the attempt. Its
+	// Ledger defaults to Store's audit log. Without a Stager a job whose
+	// datasets have a spec.store fails; declared-only datasets need none.
+	Stager *transfer.Stager
+	// StageTimeout bounds one staging step (default 1h); a staging cut
+	// short resumes at the next step without resending what arrived.
+	StageTimeout time.Duration
 }
 
 // Controller drives runs through their lifecycle.
@@ -85,6 +95,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.StageTimeout <= 0 {
+		cfg.StageTimeout = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -515,8 +528,6 @@ const stepTimeout = time.Minute
 
 // Step moves run id one step. It reports whether the durable state changed.
 func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
 		return false, err
@@ -525,6 +536,13 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+		defer cancel()
+		return c.stageData(sctx, r)
+	}
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
 	switch r.State {
 	case Planned:
 		return c.stage(ctx, r)
@@ -560,6 +578,7 @@ func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
 }
 
 func (c *Controller) fail(ctx context.Context, r *Run, reason string) (bool, error) {
+	c.cleanAttempts(r, false)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() {
 			return store.ErrNoChange
@@ -583,6 +602,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 				be.Cancel(ctx, h)
 			}
 		}
+		c.cleanAttempts(r, false)
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			if r.State != Staging {
 				return store.ErrNoChange
@@ -613,6 +633,9 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	env["MERIDIAN_CHECKPOINT_DIR"] = ckDir
 	if r.Checkpoint != nil && r.Checkpoint.Site == r.Site {
 		env["MERIDIAN_RESUME_FROM"] = r.Checkpoint.Path
+	}
+	if err := c.deliverKeys(r, w, job, env); err != nil {
+		return c.fail(ctx, r, fmt.Sprintf("deliver dataset keys for attempt %d at %s: %v", r.Attempt, r.Site, err))
 	}
 	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: job.Spec.Workload.Command, Env: env,
 		WorkDir: r.WorkDir, Accelerators: r.Placement.Count}
@@ -701,6 +724,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		if err := be.Cancel(ctx, r.Handle); err != nil {
 			return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 		}
+		c.cleanAttempts(r, false)
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			if r.State.Final() {
 				return store.ErrNoChange
@@ -742,6 +766,11 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	}
 	if to == "" && ck == nil && !saveProgress {
 		return false, nil
+	}
+	if to.Final() {
+		// The attempt has ended: its key files and plaintext go before the
+		// end is recorded, so a crash in between repeats the removal.
+		c.cleanAttempts(r, false)
 	}
 	to0, reason0 := to, reason
 	changed := false
@@ -868,6 +897,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if r.Migration == nil {
 		r.Migration = &Migration{From: r.Site, Reason: "unknown", LostAt: c.cfg.Now()}
 	}
+	// The lost attempt's key files and plaintext go first (best effort; the
+	// site may be unreachable). Repeated on every step of the migration.
+	c.cleanAttempts(r, false)
 	if r.Migration.Target == nil {
 		// Stop the old attempt in case the site comes back; best effort,
 		// and only after the loss is on record, so that a crash here cannot

@@ -29,7 +29,12 @@ var corpus string
 // it runs the example trainer instead of the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv("MERIDIAN_TEST_TRAINER") == "1" {
-		os.Exit(charlm.Main(os.Args[1:], os.Stdout, os.Stderr))
+		args, err := unsealPrologue(os.Args[1:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "prologue:", err)
+			os.Exit(1)
+		}
+		os.Exit(charlm.Main(args, os.Stdout, os.Stderr))
 	}
 	dir, err := os.MkdirTemp("", "meridian-corpus-")
 	if err != nil {

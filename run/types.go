@@ -68,6 +68,9 @@ type Attempt struct {
 	N      int    `json:"n"`
 	Site   string `json:"site"`
 	Handle string `json:"handle,omitempty"`
+	// StagedBytes is how many sealed dataset bytes were sent to Site for
+	// this attempt (0 when they were all there already).
+	StagedBytes int64 `json:"stagedBytes,omitempty"`
 }
 
 // Data is the run's durable document (store.Run.Data).
@@ -79,6 +82,9 @@ type Data struct {
 	Excluded        []string          `json:"excluded,omitempty"`
 	WorkDir         string            `json:"workDir,omitempty"`
 	Attempts        []Attempt         `json:"attempts,omitempty"`
+	// Staged is the attempt whose datasets are at its site; submit waits
+	// for it to equal the current attempt.
+	Staged int `json:"staged,omitempty"`
 	Checkpoint      *Checkpoint       `json:"checkpoint,omitempty"`
 	Progress        *Progress         `json:"progress,omitempty"`
 	CancelRequested bool              `json:"cancelRequested,omitempty"`

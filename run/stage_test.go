@@ -1,0 +1,457 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/examples/trainer/charlm"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// plainMarker is a line of the test dataset that must never appear in a
+// site's store, nor anywhere at a site once the run has ended.
+const plainMarker = "meridian-plaintext-marker-5f3a9c"
+
+// unsealPrologue is the test workload's prologue. It does what
+// `meridian dataset unseal NAME --store URL --key-file PATH --to DIR` does in
+// a real job: for each dataset the controller delivered it reads the key
+// file, deletes it, and unseals the site's ciphertext into the attempt's data
+// directory. An argument "@DATA" becomes the first dataset's directory.
+func unsealPrologue(args []string) ([]string, error) {
+	names := strings.Fields(os.Getenv(EnvDatasets))
+	if len(names) == 0 {
+		return args, nil
+	}
+	ctx := context.Background()
+	for _, name := range names {
+		kp := os.Getenv(EnvKeyFilePrefix + EnvName(name))
+		data, err := os.ReadFile(kp)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Remove(kp); err != nil {
+			return nil, err
+		}
+		key, err := seal.ParseKey(string(data))
+		if err != nil {
+			return nil, err
+		}
+		sealer, err := seal.New(key, name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := dataset.OpenStore(ctx, os.Getenv(EnvStorePrefix+EnvName(name)))
+		if err != nil {
+			return nil, err
+		}
+		_, err = dataset.UnsealDir(ctx, b, sealer, name, filepath.Join(os.Getenv(EnvDataDir), name))
+		b.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		if a == "@DATA" {
+			out[i] = filepath.Join(os.Getenv(EnvDataDir), names[0])
+		}
+	}
+	return out, nil
+}
+
+// testData is a dataset added to a home store in the test's directory.
+type testData struct {
+	name, origin, class string
+	bases               []string
+	stored              bool // false: declared only, never added
+}
+
+// addDataset adds d (the trainer's corpus plus a shard holding plainMarker)
+// to a file:// home store, its key to keyring, and returns its resource.
+func addDataset(t *testing.T, dir string, keys dataset.Keyring, d testData) string {
+	t.Helper()
+	spec := fmt.Sprintf("origin: %s\n  classification: %s\n  sizeBytes: 1.0e5", d.origin, d.class)
+	if d.class == catalog.ClassPersonal {
+		spec += "\n  subjects: 1000"
+	}
+	if len(d.bases) > 0 {
+		spec += fmt.Sprintf("\n  transferBases: [%s]", strings.Join(d.bases, ", "))
+	}
+	if d.stored {
+		src := filepath.Join(dir, "src-"+d.name)
+		if err := charlm.WriteCorpus(src); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, "zz-marker.txt"), []byte(strings.Repeat(plainMarker+"\n", 20)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		key, err := keys.GetOrCreate(d.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer, err := seal.New(key, d.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "file://" + filepath.Join(dir, "home-store")
+		b, err := dataset.OpenStore(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if _, err := dataset.Add(context.Background(), dataset.AddOptions{Name: d.name, Root: src, Store: b, Sealer: sealer}); err != nil {
+			t.Fatal(err)
+		}
+		spec += "\n  store: " + url
+	}
+	return fmt.Sprintf("---\napiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: %s}\nspec:\n  %s\n", d.name, spec)
+}
+
+// dataJobDoc is jobDoc with datasets; with data the trainer reads the first
+// dataset as its prologue unsealed it.
+func dataJobDoc(steps, every int, datasets []string, data bool, resources string) Document {
+	doc := jobDoc(steps, every)
+	if data {
+		doc.Content = strings.Replace(doc.Content, fmt.Sprintf("-data, %q,", corpus), "-data, \"@DATA\",", 1)
+	}
+	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", fmt.Sprintf("  organization: lab\n  datasets: [%s]\n", strings.Join(datasets, ", ")), 1)
+	doc.Content += resources
+	return doc
+}
+
+// newDataEnv is newEnv with a real Stager over law, the keyring in dir and
+// the audit log as ledger.
+func newDataEnv(t *testing.T, law transfer.Law) (*env, dataset.Keyring) {
+	t.Helper()
+	var keys dataset.Keyring
+	e := newEnv(t, func(c *Config) {
+		keys = dataset.Keyring{Dir: filepath.Join(c.StateDir, "keyring")}
+		c.Stager = &transfer.Stager{Law: law, Keys: keys, VerifyArrival: true}
+	})
+	return e, keys
+}
+
+// transfers returns the transfer ledger entries of run id.
+func (e *env) transfers(id string) []transfer.Entry {
+	e.t.Helper()
+	es, err := e.st.AuditEntries(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []transfer.Entry
+	for _, a := range es {
+		if a.Kind != audit.KindTransfer {
+			continue
+		}
+		var t transfer.Entry
+		if err := json.Unmarshal(a.Payload, &t); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// checkSitesClean asserts that no key file or attempt scratch is left under
+// the sites and that no file there holds the plaintext marker, while the
+// named sites' stores do hold the dataset's ciphertext.
+func (e *env) checkSitesClean(storesWithData ...string) {
+	e.t.Helper()
+	root := filepath.Join(e.dir, "sites")
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && d.Name() == "attempts" {
+			if ents, _ := os.ReadDir(p); len(ents) > 0 {
+				e.t.Errorf("attempt scratch left at %s: %d entries", p, len(ents))
+			}
+		}
+		if strings.HasSuffix(d.Name(), ".key") {
+			e.t.Errorf("key file left at %s", p)
+		}
+		if d.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(plainMarker)) {
+				e.t.Errorf("plaintext marker found in %s", p)
+			}
+		}
+		return nil
+	})
+	for _, s := range storesWithData {
+		n := 0
+		filepath.WalkDir(filepath.Join(root, s, "store"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+		if n < 2 {
+			e.t.Errorf("site %s store holds %d files, want the manifest and chunks", s, n)
+		}
+	}
+}
+
+func (e *env) events(id string) []string {
+	e.t.Helper()
+	evs, err := e.c.Events(context.Background(), "t1", id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Kind+": "+ev.Reason)
+	}
+	return out
+}
+
+func hasEvent(evs []string, prefix, substr string) bool {
+	for _, ev := range evs {
+		if strings.HasPrefix(ev, prefix) && strings.Contains(ev, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStageFirstAttempt(t *testing.T) {
+	e, keys := newDataEnv(t, transfer.BasisLaw{})
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, stored: true})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}, AsOf: "2026-01-15"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "alpha" {
+		t.Fatalf("ended %s at %s: %s\n%s", r.State, r.Site, r.Reason, strings.Join(e.events(r.ID), "\n"))
+	}
+	tr := e.transfers(r.ID)
+	if len(tr) != 1 || tr[0].Site != "alpha" || tr[0].Dataset != "corpus-a" || tr[0].From != "SG" || tr[0].To != "SG" || tr[0].AsOf != "2026-01-15" ||
+		tr[0].BytesSent == 0 || tr[0].ChunksSent != tr[0].Chunks || tr[0].RunID != r.ID {
+		t.Fatalf("ledger %+v, want one full transfer of corpus-a to alpha as of 2026-01-15", tr)
+	}
+	if r.Attempts[0].StagedBytes != tr[0].BytesSent {
+		t.Errorf("attempt staged %d bytes, ledger says %d", r.Attempts[0].StagedBytes, tr[0].BytesSent)
+	}
+	if evs := e.events(r.ID); !hasEvent(evs, "staging: ", "dataset corpus-a staged to alpha") {
+		t.Errorf("timeline lacks the staging event:\n%s", strings.Join(evs, "\n"))
+	}
+	e.checkSitesClean("alpha")
+	if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
+		t.Fatalf("audit %+v %v", v, err)
+	}
+}
+
+func TestStageAfterMigration(t *testing.T) {
+	e, keys := newDataEnv(t, transfer.BasisLaw{})
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, testData{name: "corpus-b", origin: "SG", class: catalog.ClassPersonal, bases: []string{"consent"}, stored: true})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(60, 10, []string{"corpus-b"}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("a checkpoint", 30*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("ended %s at %s attempt %d: %s\n%s", r.State, r.Site, r.Attempt, r.Reason, strings.Join(e.events(r.ID), "\n"))
+	}
+	tr := e.transfers(r.ID)
+	if len(tr) != 2 {
+		t.Fatalf("ledger %+v, want one transfer per site", tr)
+	}
+	if tr[0].Site != "alpha" || tr[1].Site != "bravo" || tr[1].To != "MY" || tr[1].Basis != "consent" || tr[1].BytesSent != tr[0].BytesSent || tr[1].BytesSent == 0 {
+		t.Errorf("ledger %+v, want the whole dataset sent to alpha, then to bravo (MY) under sg-pdpa-contract", tr)
+	}
+	if r.Attempts[1].StagedBytes != tr[1].BytesSent {
+		t.Errorf("attempt 2 staged %d bytes, ledger says %d", r.Attempts[1].StagedBytes, tr[1].BytesSent)
+	}
+	e.checkSitesClean("alpha", "bravo")
+	if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
+		t.Fatalf("audit %+v %v", v, err)
+	}
+}
+
+func TestStageRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		origin  string
+		migrate bool
+		site    string // where the refusal happens
+	}{
+		// Personal data from MY without a transfer basis may not go to alpha (SG).
+		{name: "first attempt", origin: "MY", site: "alpha"},
+		// Personal data from SG is fine at alpha, but may not follow the run to bravo (MY).
+		{name: "after migration", origin: "SG", migrate: true, site: "bravo"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, keys := newDataEnv(t, transfer.BasisLaw{})
+			ctx := context.Background()
+			res := addDataset(t, e.dir, keys, testData{name: "people", origin: tc.origin, class: catalog.ClassPersonal, stored: true})
+			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(60, 10, []string{"people"}, true, res)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.migrate {
+				e.waitFor("a checkpoint", 30*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+				e.failSite("alpha")
+			}
+			r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+			if r.State != Failed || r.Site != tc.site {
+				t.Fatalf("ended %s at %s: %s", r.State, r.Site, r.Reason)
+			}
+			if !strings.Contains(r.Reason, transfer.RuleBasis) || !strings.Contains(r.Reason, "not started") {
+				t.Errorf("reason %q does not name the rule", r.Reason)
+			}
+			evs := e.events(r.ID)
+			if !hasEvent(evs, "staging-refused: ", "rule "+transfer.RuleBasis) {
+				t.Errorf("timeline lacks the refusal:\n%s", strings.Join(evs, "\n"))
+			}
+			if e.found(tc.site, r.ID, r.Attempt) {
+				t.Errorf("attempt %d was launched at %s despite the refusal", r.Attempt, tc.site)
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "sites", tc.site, "store")); !os.IsNotExist(err) {
+				t.Errorf("refused site's store was touched: %v", err)
+			}
+			es, _ := e.st.AuditEntries(ctx, r.ID)
+			refusals := 0
+			for _, a := range es {
+				if a.Kind == audit.KindDecision && strings.Contains(string(a.Payload), `"refuse-transfer"`) {
+					refusals++
+					if !strings.Contains(string(a.Payload), transfer.RuleBasis) || !strings.Contains(string(a.Payload), `"site":"`+tc.site+`"`) {
+						t.Errorf("refusal entry %s", a.Payload)
+					}
+				}
+			}
+			if refusals != 1 {
+				t.Errorf("%d refusal audit entries, want 1", refusals)
+			}
+			want := 0
+			if tc.migrate {
+				want = 1 // the lawful first staging to alpha
+			}
+			if tr := e.transfers(r.ID); len(tr) != want {
+				t.Errorf("ledger %+v, want %d entries", tr, want)
+			}
+			e.checkSitesClean()
+		})
+	}
+}
+
+func TestStageDeclaredOnly(t *testing.T) {
+	e, keys := newDataEnv(t, transfer.BasisLaw{})
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, testData{name: "paper-only", origin: "SG", class: catalog.ClassPublic})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 5, []string{"paper-only"}, false, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded {
+		t.Fatalf("ended %s: %s", r.State, r.Reason)
+	}
+	if evs := e.events(r.ID); !hasEvent(evs, "staging: ", "dataset paper-only declared only (no spec.store); nothing moved to alpha") {
+		t.Errorf("timeline lacks the declared-only event:\n%s", strings.Join(evs, "\n"))
+	}
+	if tr := e.transfers(r.ID); len(tr) != 0 {
+		t.Errorf("ledger %+v, want nothing moved", tr)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "sites", "alpha", "attempts")); err == nil {
+		t.Errorf("declared-only run got a key scratch")
+	}
+}
+
+// TestStageReenteredAfterCrash stops the controller between a staging and
+// its durable record, as SIGKILL would: the data is at the site and in the
+// ledger, but the run still says it is staging. The restarted step stages
+// again, sends no byte, and goes on.
+func TestStageReenteredAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys := dataset.Keyring{Dir: filepath.Join(dir, "keyring")}
+	// A controller without its loop, stepped by hand.
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) { return backend.For(site.Spec.Backend, root) },
+		Stager:   &transfer.Stager{Law: transfer.BasisLaw{}, Keys: keys}})
+	e := &env{t: t, st: st, c: c, dir: dir}
+	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
+	ctx := context.Background()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 5, []string{"corpus-c"}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil { // planned → staging
+		t.Fatal(err)
+	}
+	r, _ = c.Get(ctx, "t1", r.ID)
+	if r.State != Staging || r.Staged != 0 {
+		t.Fatalf("run %s staged %d, want staging with nothing staged", r.State, r.Staged)
+	}
+	// The staging the killed controller did before it could record it.
+	w, err := c.world(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := *w.Site(r.Site)
+	site.Spec.Store = c.SiteStore(w.Site(r.Site))
+	job := w.Job(r.Job)
+	asOf, _ := catalog.ParseDate(r.AsOf)
+	first, err := c.stager().StageJob(ctx, job, w.Datasets, &site, transferQuery(w, job, asOf), r.ID)
+	if err != nil || len(first) != 1 || first[0].BytesSent == 0 {
+		t.Fatalf("first staging %+v %v", first, err)
+	}
+	// The restarted controller's step stages again.
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = c.Get(ctx, "t1", r.ID)
+	if r.State != Staging || r.Staged != 1 {
+		t.Fatalf("run %s staged %d, want attempt 1 recorded", r.State, r.Staged)
+	}
+	if r.Attempts[0].StagedBytes != 0 {
+		t.Errorf("re-entered staging sent %d bytes, want 0", r.Attempts[0].StagedBytes)
+	}
+	tr := e.transfers(r.ID)
+	if len(tr) != 2 || tr[1].BytesSent != 0 || tr[1].ChunksSent != 0 || tr[0].BytesSent != first[0].BytesSent {
+		t.Errorf("ledger %+v, want the first staging and a second sending nothing", tr)
+	}
+	// Submitting delivers the key as a 0600 file named in the environment.
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = c.Get(ctx, "t1", r.ID)
+	kp := filepath.Join(r.WorkDir, "attempts", "1", "keys", "corpus-c.key")
+	if fi, err := os.Stat(kp); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %s: %v %v", kp, fi, err)
+	}
+	c.Cancel(ctx, "t1", r.ID)
+	for i := 0; i < 50 && !r.State.Final(); i++ {
+		c.Step(ctx, r.ID)
+		r, _ = c.Get(ctx, "t1", r.ID)
+	}
+	if r.State != Cancelled {
+		t.Fatalf("run %s after cancel: %s", r.State, r.Reason)
+	}
+	if _, err := os.Stat(kp); !os.IsNotExist(err) {
+		t.Errorf("key file %s left after the attempt was cancelled: %v", kp, err)
+	}
+}
