@@ -390,8 +390,10 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	keys := dataset.Keyring{Dir: filepath.Join(dir, "keyring")}
 	// A controller without its loop, stepped by hand.
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) { return backend.For(site.Spec.Backend, root) },
-		Stager:   &transfer.Stager{Law: transfer.BasisLaw{}, Keys: keys}})
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: keys}})
 	e := &env{t: t, st: st, c: c, dir: dir}
 	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
 	ctx := context.Background()

@@ -75,21 +75,21 @@ type Attempt struct {
 
 // Data is the run's durable document (store.Run.Data).
 type Data struct {
-	Documents       []Document        `json:"documents"`
-	AsOf            string            `json:"asOf"`
-	Rank            int               `json:"rank"`
-	Placement       planner.Placement `json:"placement"`
-	Excluded        []string          `json:"excluded,omitempty"`
-	WorkDir         string            `json:"workDir,omitempty"`
-	Attempts        []Attempt         `json:"attempts,omitempty"`
+	Documents []Document        `json:"documents"`
+	AsOf      string            `json:"asOf"`
+	Rank      int               `json:"rank"`
+	Placement planner.Placement `json:"placement"`
+	Excluded  []string          `json:"excluded,omitempty"`
+	WorkDir   string            `json:"workDir,omitempty"`
+	Attempts  []Attempt         `json:"attempts,omitempty"`
 	// Staged is the attempt whose datasets are at its site; submit waits
 	// for it to equal the current attempt.
-	Staged int `json:"staged,omitempty"`
-	Checkpoint      *Checkpoint       `json:"checkpoint,omitempty"`
-	Progress        *Progress         `json:"progress,omitempty"`
-	CancelRequested bool              `json:"cancelRequested,omitempty"`
-	Migration       *Migration        `json:"migration,omitempty"`
-	Reason          string            `json:"reason,omitempty"`
+	Staged          int         `json:"staged,omitempty"`
+	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
+	Progress        *Progress   `json:"progress,omitempty"`
+	CancelRequested bool        `json:"cancelRequested,omitempty"`
+	Migration       *Migration  `json:"migration,omitempty"`
+	Reason          string      `json:"reason,omitempty"`
 	// RecoveredIn is the time from the last site loss to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
 }
