@@ -561,9 +561,14 @@ streams a tar archive to standard output instead.`,
 			if to == "" {
 				return badInput(errors.New("--to: required (a directory, or - for tar on stdout)"))
 			}
-			st, err := openState()
-			if err != nil {
-				return err
+			// A job's prologue names the store and the key file: it needs
+			// no Meridian state directory at the site, and makes none.
+			var st state
+			if store == "" || (kf.keyFile == "" && !kf.keyStdin && os.Getenv("MERIDIAN_DATASET_KEY") == "") {
+				var err error
+				if st, err = openState(); err != nil {
+					return err
+				}
 			}
 			url, err := siteStore(st, at, store, catalogDir, files)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/demo"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/transfer"
 )
 
 func init() { register(newDemoCmd) }
@@ -75,16 +79,26 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
-	// The example trainer is built into this binary (meridian trainer); its
-	// text shards go into the state directory.
+	// The example trainer is built into this binary (meridian trainer). Its
+	// text shards are added as an encrypted dataset to the home store of the
+	// state directory, as `meridian dataset add` would with MERIDIAN_HOME
+	// there; the run stages them to each site it uses, and the job's
+	// prologue unseals them into the attempt's scratch.
+	stateDir := filepath.Join(dir, "state")
 	dataDir := filepath.Join(dir, "corpus")
 	if err := charlm.WriteCorpus(dataDir); err != nil {
 		return err
 	}
+	homeStore := "file://" + filepath.Join(stateDir, "store")
+	added, err := demoAddDataset(ctx, stateDir, homeStore, dataDir)
+	if err != nil {
+		return err
+	}
+	say("dataset add %s --from %s: %d files, %d bytes in %d chunks, sealed into %s", demoDataset, dataDir, added.Files, added.Bytes, added.Chunks, homeStore)
 	job, _ := fs.ReadFile(demo.FS, "job.yaml")
-	jobText := demoJobText(string(job), exe, dataDir)
+	jobText := demoJobText(string(job), exe, homeStore)
 
-	s, err := startServer(serverOptions{StateDir: filepath.Join(dir, "state"), Listen: "127.0.0.1:0", CatalogDir: catDir,
+	s, err := startServer(serverOptions{StateDir: stateDir, Listen: "127.0.0.1:0", CatalogDir: catDir,
 		Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: w})
 	if err != nil {
 		return err
@@ -148,6 +162,27 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	fmt.Fprintln(w)
 	describeTable(w, r, evs)
 	fmt.Fprintln(w)
+	entries, err := c.Audit(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "transfer ledger:")
+	for _, e := range entries {
+		if e.Kind != transfer.KindTransfer {
+			continue
+		}
+		var t transfer.Entry
+		if err := json.Unmarshal(e.Payload, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  #%d %s  %s → %s (%s → %s), basis %s, as of %s: %d of %d chunks sent, %d bytes\n",
+			e.Seq, t.Dataset, "home", t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, t.ChunksSent, t.Chunks, t.BytesSent)
+	}
+	leftover, err := demoSiteCheck(filepath.Join(stateDir, "sites"), dataDir)
+	if err != nil {
+		return err
+	}
+	say("sites checked: %s", leftover)
 	res, err := c.Verify(ctx)
 	if err != nil {
 		return err
@@ -163,11 +198,88 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	return nil
 }
 
-// demoJobText points the demo job's command at this binary's built-in
-// trainer and at the corpus directory.
-func demoJobText(job, exe, dataDir string) string {
-	job = strings.Replace(job, "command: [meridian,", "command: ["+quoteYAML(exe)+",", 1)
-	return strings.Replace(job, "-data, demo-corpus,", "-data, "+quoteYAML(dataDir)+",", 1)
+// demoDataset is the demo job's dataset.
+const demoDataset = "demo-text"
+
+// demoAddDataset does what `meridian dataset add demo-text --from dataDir
+// --origin SG --classification public` does with MERIDIAN_HOME=stateDir:
+// a key in the state directory's keyring, sealed chunks in the home store.
+func demoAddDataset(ctx context.Context, stateDir, homeStore, dataDir string) (*dataset.AddResult, error) {
+	keys, err := serverKeyring(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := keys.GetOrCreate(demoDataset)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := seal.New(key, demoDataset)
+	if err != nil {
+		return nil, err
+	}
+	b, err := dataset.OpenStore(ctx, homeStore)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return dataset.Add(ctx, dataset.AddOptions{Name: demoDataset, Root: dataDir, Store: b, Sealer: sealer})
+}
+
+// demoJobText gives the demo job's dataset its home store and turns the
+// job's command into a prologue and the trainer, both run by this binary:
+// the prologue unseals the dataset the controller staged to the site, with
+// the key file the controller delivered (which unseal deletes), into the
+// attempt's scratch; the trainer then reads it there.
+func demoJobText(job, exe, homeStore string) string {
+	job = strings.Replace(job, "  classification: public\n", "  classification: public\n  store: "+quoteYAML(homeStore)+"\n", 1)
+	env := run.EnvName(demoDataset)
+	dir := `"$` + run.EnvDataDir + `/` + demoDataset + `"`
+	script := fmt.Sprintf(`%s dataset unseal %s --store "$%s" --key-file "$%s" --to %s && exec %s trainer -data %s "$@"`,
+		shellQuote(exe), demoDataset, run.EnvStorePrefix+env, run.EnvKeyFilePrefix+env, dir, shellQuote(exe), dir)
+	return strings.Replace(job, "command: [meridian, trainer, -data, demo-corpus,", "command: [sh, -c, "+quoteYAML(script)+", prologue,", 1)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// demoSiteCheck confirms what the threat model promises once the run has
+// ended: no key file is left at any site, and no site holds a line of the
+// plaintext corpus (the stores hold only ciphertext; the unsealed copies
+// went with their attempts).
+func demoSiteCheck(sitesDir, corpusDir string) (string, error) {
+	shards, err := filepath.Glob(filepath.Join(corpusDir, "*.txt"))
+	if err != nil || len(shards) == 0 {
+		return "", fmt.Errorf("demo corpus: %v", err)
+	}
+	first, err := os.ReadFile(shards[0])
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(first)), "\n")
+	if len(line) < 16 {
+		return "", fmt.Errorf("demo corpus: first line of %s too short to search for", shards[0])
+	}
+	files := 0
+	err = filepath.WalkDir(sitesDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		files++
+		if strings.HasSuffix(p, ".key") {
+			return fmt.Errorf("key file left at %s", p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(line)) {
+			return fmt.Errorf("plaintext of the dataset found at %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d files, no key file and no plaintext line of the dataset", files), nil
 }
 
 // failSite simulates the loss of the site with backend settings spec, whose

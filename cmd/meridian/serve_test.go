@@ -15,11 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // builtBinary is meridian compiled once per test binary; TestMain removes it.
@@ -407,15 +412,67 @@ func TestDemo(t *testing.T) {
 		t.Skip("runs the whole demo")
 	}
 	bin := binary(t)
-	cmd := exec.Command(bin, "demo", "--timeout", "90s")
+	start := time.Now()
+	cmd := exec.Command(bin, "demo", "--timeout", "90s", "--keep")
 	out, err := cmd.CombinedOutput()
+	t.Logf("demo took %s", time.Since(start).Round(time.Millisecond))
+	const kept = "state kept in "
+	if i := strings.LastIndex(string(out), kept); i >= 0 {
+		dir := strings.TrimSpace(string(out[i+len(kept):]))
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		checkDemoLedger(t, filepath.Join(dir, "state"))
+	} else {
+		t.Errorf("demo output does not say where its state is")
+	}
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	for _, want := range []string{"simulating the loss of site", "site-lost", "replanned", "checkpoint-moved",
-		"migrating → staging", "checkpointed → succeeded", "audit log intact"} {
+		"migrating → staging", "checkpointed → succeeded", "audit log intact",
+		"dataset add demo-text", "transfer ledger:", "no key file and no plaintext line of the dataset"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// checkDemoLedger reads the demo's audit log: it must verify, and hold one
+// transfer of the dataset to each site the run used, each sending the whole
+// dataset (the two sites' stores are separate).
+func checkDemoLedger(t *testing.T, stateDir string) {
+	t.Helper()
+	ctx := context.Background()
+	key, err := audit.LoadKey(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(stateDir, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
+		t.Errorf("audit chain: %+v %v", res, err)
+	}
+	es, err := st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sites []string
+	for _, e := range es {
+		if e.Kind != transfer.KindTransfer {
+			continue
+		}
+		var tr transfer.Entry
+		if err := json.Unmarshal(e.Payload, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Dataset != "demo-text" || tr.ChunksSent != tr.Chunks || tr.BytesSent == 0 || tr.RunID == "" {
+			t.Errorf("ledger entry %s", e.Payload)
+		}
+		sites = append(sites, tr.Site+" "+tr.To)
+	}
+	if diff := cmp.Diff([]string{"sg-jurong-1 SG", "my-johor-2 MY"}, sites); diff != "" {
+		t.Errorf("transfer ledger sites (-want +got):\n%s", diff)
 	}
 }

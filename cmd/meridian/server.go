@@ -19,10 +19,12 @@ import (
 	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
 	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // serverOptions configure an embedded or standalone server.
@@ -46,16 +48,31 @@ type server struct {
 }
 
 // planWith is planner.Make with the built-in law packs, compiled once for
-// the server's life.
-func planWith(io.Writer) (run.Planner, error) {
+// the server's life, and the engine itself, which the stager asks again
+// before each dataset moves.
+func planWith(io.Writer) (run.Planner, *policy.Engine, error) {
 	eng, err := policy.Builtin()
 	if err != nil {
-		return nil, fmt.Errorf("law engine: %w", err)
+		return nil, nil, fmt.Errorf("law engine: %w", err)
 	}
 	law := planner.PolicyLaw(eng)
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-	}, nil
+	}, eng, nil
+}
+
+// serverKeyring is the owner's keyring in the state directory, the one
+// `meridian dataset add` fills when MERIDIAN_HOME is the same directory.
+func serverKeyring(stateDir string) (dataset.Keyring, error) {
+	k := dataset.Keyring{Dir: filepath.Join(stateDir, "keyring")}
+	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return k, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
+		}
+		k.AgeIdentity = string(data)
+	}
+	return k, nil
 }
 
 // backendFor returns a site's backend, as its settings name it, keeping the
@@ -101,13 +118,21 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	plan, err := planWith(logw)
+	plan, eng, err := planWith(logw)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	keys, err := serverKeyring(opts.StateDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// Datasets move through the same law-gated, verified path as
+	// `meridian dataset stage`, with the audit log as the transfer ledger.
+	stager := &transfer.Stager{Law: eng, Ledger: audit.NewLog(st), Keys: keys, VerifyArrival: true}
 	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan,
-		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout,
+		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager,
 		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
