@@ -7,4 +7,14 @@
 // controller killed at any moment resumes on restart with no run lost and
 // none launched twice. Every state change, plan, decision and checkpoint
 // move is appended to the audit chain in the same transaction.
+//
+// In the staging state, before every attempt, the job's stored datasets go
+// to the attempt's site through transfer.Stager (Config.Stager): the law is
+// asked again, a refusal fails the run with the denying rules recorded, and
+// each staging appends a transfer entry to the audit log. A controller
+// killed after staging but before recording it stages again on restart;
+// that sends no chunk and appends a second ledger entry with zero bytes
+// sent. Keys reach the job as 0600 files whose paths are in its environment
+// (EnvKeyFilePrefix); the attempt's scratch with any key file and the
+// plaintext the job unsealed is removed when the attempt ends.
 package run

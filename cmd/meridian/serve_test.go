@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -107,8 +108,9 @@ func newServeProc(t *testing.T) *serveProc {
 // demoJob is the demo's job with its own step counts, run by the built-in
 // example trainer behind a shell line that logs every launch into the
 // working directory, so that the tests can count launches without trusting
-// the backend.
-func demoJob(t *testing.T, bin string, steps, every int, delay string) string {
+// the backend. Its dataset is added to the server's state directory, as in
+// the demo, so every attempt stages it and the job's prologue unseals it.
+func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "corpus")
 	if err := charlm.WriteCorpus(data); err != nil {
@@ -118,7 +120,11 @@ func demoJob(t *testing.T, bin string, steps, every int, delay string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := demoJobText(string(job), bin, data)
+	home := "file://" + filepath.Join(stateDir, "store")
+	if _, err := demoAddDataset(context.Background(), stateDir, home, data); err != nil {
+		t.Fatal(err)
+	}
+	s := demoJobText(string(job), bin, home)
 	logLaunch := `printf 'run=%s attempt=%s\n' "$MERIDIAN_RUN_ID" "$MERIDIAN_ATTEMPT" >> launches.log; exec "$0" "$@"`
 	s = strings.Replace(s, "command: [", "command: [/bin/sh, -c, "+quoteYAML(logLaunch)+", ", 1)
 	old := `-steps, "300", -checkpoint-every, "25", -step-delay, 15ms`
@@ -175,7 +181,7 @@ func crashSafety(t *testing.T, cc crashCase) {
 		}
 	})
 	nRuns := cc.runs
-	job := demoJob(t, p.bin, cc.steps, 10, "20ms")
+	job := demoJob(t, p.bin, p.state, cc.steps, 10, "20ms")
 	ids := map[string]bool{}
 	for i := 0; i < nRuns; i++ {
 		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}},
@@ -306,9 +312,67 @@ func crashSafety(t *testing.T, cc crashCase) {
 	if migrated == 0 {
 		t.Error("no run migrated; the site loss came too late to test recovery under crashes")
 	}
+	checkCrashStaging(t, p, runs)
 	res, err := p.c.Verify(ctx)
 	if err != nil || !res.OK {
 		t.Errorf("audit after crashes: %+v %v", res, err)
+	}
+}
+
+// checkCrashStaging checks the data side of the crash test: every attempt's
+// site got the dataset (a ledger entry of the run for it), no chunk was
+// ever sent twice to one site whatever the kills interrupted (the bytes
+// sent to a site, over all runs and retries, are at most the dataset's
+// sealed size), and no key file or plaintext is left at any site.
+func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
+	t.Helper()
+	var sealed int64
+	filepath.WalkDir(filepath.Join(p.state, "store", "meridian", "demo-text", "chunks"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				sealed += fi.Size()
+			}
+		}
+		return nil
+	})
+	if sealed == 0 {
+		t.Fatal("the home store holds no chunk")
+	}
+	sent := map[string]int64{}
+	for _, r := range runs {
+		es, err := p.c.Audit(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged := map[string]bool{}
+		for _, e := range es {
+			if e.Kind != transfer.KindTransfer {
+				continue
+			}
+			var tr transfer.Entry
+			if err := json.Unmarshal(e.Payload, &tr); err != nil {
+				t.Fatal(err)
+			}
+			staged[tr.Site] = true
+			sent[tr.Site] += tr.BytesSent
+		}
+		for _, a := range r.Attempts {
+			if !staged[a.Site] && r.State == run.Succeeded {
+				t.Errorf("run %s: attempt %d at %s has no transfer entry", r.ID, a.N, a.Site)
+			}
+		}
+	}
+	for site, n := range sent {
+		if n > sealed {
+			t.Errorf("%d bytes sent to %s, more than the dataset's %d sealed bytes: a chunk was sent twice", n, site, sealed)
+		}
+	}
+	corpus := filepath.Join(t.TempDir(), "corpus")
+	if err := charlm.WriteCorpus(corpus); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demoSiteCheck(filepath.Join(p.state, "sites"), corpus); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -330,7 +394,7 @@ func TestCLI(t *testing.T) {
 	p.start()
 	defer p.stop()
 	jobFile := filepath.Join(t.TempDir(), "job.yaml")
-	os.WriteFile(jobFile, []byte(demoJob(t, p.bin, 100000, 1000, "20ms")), 0o644)
+	os.WriteFile(jobFile, []byte(demoJob(t, p.bin, p.state, 100000, 1000, "20ms")), 0o644)
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(p.bin, args...)
