@@ -77,6 +77,7 @@ type Controller struct {
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	lastSave    map[string]time.Time
+	storeLocks  map[string]*sync.Mutex
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -103,7 +104,8 @@ func New(cfg Config) *Controller {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), worlds: map[string]*catalog.World{},
-		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, lastSave: map[string]time.Time{}}
+		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, lastSave: map[string]time.Time{},
+		storeLocks: map[string]*sync.Mutex{}}
 }
 
 // InputError is a submission the user must fix; Field names what is wrong.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -131,7 +132,11 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		dst.Spec.Store = c.SiteStore(site)
 		sj := *job
 		sj.Spec.Datasets = stored
+		// Runs staging to one store take turns, so that the second finds
+		// the first's chunks there instead of sending them again.
+		unlock := c.lockStore(dst.Spec.Store)
 		results, err = c.stager().StageJob(ctx, &sj, w.Datasets, &dst, transferQuery(w, job, asOf), r.ID)
+		unlock()
 		var denied *transfer.DeniedError
 		switch {
 		case errors.As(err, &denied):
@@ -162,6 +167,19 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		return nil
 	})
 	return err == nil, err
+}
+
+// lockStore serialises stagings into one store within this controller.
+func (c *Controller) lockStore(url string) func() {
+	c.mu.Lock()
+	l := c.storeLocks[url]
+	if l == nil {
+		l = &sync.Mutex{}
+		c.storeLocks[url] = l
+	}
+	c.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func orNone(s string) string {

@@ -18,6 +18,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -78,7 +79,8 @@ func unsealPrologue(args []string) ([]string, error) {
 type testData struct {
 	name, origin, class string
 	bases               []string
-	stored              bool // false: declared only, never added
+	subjects            int64 // for personal data; 1000 when zero
+	stored              bool  // false: declared only, never added
 }
 
 // addDataset adds d (the trainer's corpus plus a shard holding plainMarker)
@@ -87,7 +89,11 @@ func addDataset(t *testing.T, dir string, keys dataset.Keyring, d testData) stri
 	t.Helper()
 	spec := fmt.Sprintf("origin: %s\n  classification: %s\n  sizeBytes: 1.0e5", d.origin, d.class)
 	if d.class == catalog.ClassPersonal {
-		spec += "\n  subjects: 1000"
+		n := d.subjects
+		if n == 0 {
+			n = 1000
+		}
+		spec += fmt.Sprintf("\n  subjects: %d", n)
 	}
 	if len(d.bases) > 0 {
 		spec += fmt.Sprintf("\n  transferBases: [%s]", strings.Join(d.bases, ", "))
@@ -258,51 +264,87 @@ func TestStageFirstAttempt(t *testing.T) {
 }
 
 func TestStageAfterMigration(t *testing.T) {
-	e, keys := newDataEnv(t, transfer.BasisLaw{})
-	ctx := context.Background()
-	res := addDataset(t, e.dir, keys, testData{name: "corpus-b", origin: "SG", class: catalog.ClassPersonal, bases: []string{"consent"}, stored: true})
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(60, 10, []string{"corpus-b"}, true, res)}})
+	eng, err := policy.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = e.waitFor("a checkpoint", 30*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
-	e.failSite("alpha")
-	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
-		t.Fatalf("ended %s at %s attempt %d: %s\n%s", r.State, r.Site, r.Attempt, r.Reason, strings.Join(e.events(r.ID), "\n"))
-	}
-	tr := e.transfers(r.ID)
-	if len(tr) != 2 {
-		t.Fatalf("ledger %+v, want one transfer per site", tr)
-	}
-	if tr[0].Site != "alpha" || tr[1].Site != "bravo" || tr[1].To != "MY" || tr[1].Basis != "consent" || tr[1].BytesSent != tr[0].BytesSent || tr[1].BytesSent == 0 {
-		t.Errorf("ledger %+v, want the whole dataset sent to alpha, then to bravo (MY) under sg-pdpa-contract", tr)
-	}
-	if r.Attempts[1].StagedBytes != tr[1].BytesSent {
-		t.Errorf("attempt 2 staged %d bytes, ledger says %d", r.Attempts[1].StagedBytes, tr[1].BytesSent)
-	}
-	e.checkSitesClean("alpha", "bravo")
-	if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
-		t.Fatalf("audit %+v %v", v, err)
+	for _, tc := range []struct {
+		name  string
+		law   transfer.Law
+		data  testData
+		basis string // the basis the ledger must name for the move to MY
+	}{
+		{name: "basis law, personal data under consent", law: transfer.BasisLaw{},
+			data: testData{name: "corpus-b", origin: "SG", class: catalog.ClassPersonal, bases: []string{"consent"}, stored: true}, basis: "consent"},
+		{name: "policy engine, public data", law: eng,
+			data: testData{name: "corpus-b", origin: "SG", class: catalog.ClassPublic, stored: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, keys := newDataEnv(t, tc.law)
+			ctx := context.Background()
+			res := addDataset(t, e.dir, keys, tc.data)
+			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(60, 10, []string{"corpus-b"}, true, res)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = e.waitFor("a checkpoint", 30*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+			e.failSite("alpha")
+			r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+			if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+				t.Fatalf("ended %s at %s attempt %d: %s\n%s", r.State, r.Site, r.Attempt, r.Reason, strings.Join(e.events(r.ID), "\n"))
+			}
+			tr := e.transfers(r.ID)
+			if len(tr) != 2 {
+				t.Fatalf("ledger %+v, want one transfer per site", tr)
+			}
+			if tr[0].Site != "alpha" || tr[1].Site != "bravo" || tr[1].From != "SG" || tr[1].To != "MY" || tr[1].BytesSent != tr[0].BytesSent || tr[1].BytesSent == 0 {
+				t.Errorf("ledger %+v, want the whole dataset sent to alpha, then to bravo (MY)", tr)
+			}
+			if tc.basis != "" && tr[1].Basis != tc.basis {
+				t.Errorf("move to MY under basis %q, want %q", tr[1].Basis, tc.basis)
+			}
+			if r.Attempts[1].StagedBytes != tr[1].BytesSent {
+				t.Errorf("attempt 2 staged %d bytes, ledger says %d", r.Attempts[1].StagedBytes, tr[1].BytesSent)
+			}
+			e.checkSitesClean("alpha", "bravo")
+			if v, err := e.st.VerifyAudit(ctx); err != nil || !v.OK {
+				t.Fatalf("audit %+v %v", v, err)
+			}
+		})
 	}
 }
 
 func TestStageRefused(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name    string
-		origin  string
+		law     transfer.Law
+		data    testData
 		migrate bool
 		site    string // where the refusal happens
+		rule    string // a rule the refusal must name
 	}{
 		// Personal data from MY without a transfer basis may not go to alpha (SG).
-		{name: "first attempt", origin: "MY", site: "alpha"},
+		{name: "first attempt", law: transfer.BasisLaw{}, data: testData{origin: "MY", class: catalog.ClassPersonal},
+			site: "alpha", rule: transfer.RuleBasis},
 		// Personal data from SG is fine at alpha, but may not follow the run to bravo (MY).
-		{name: "after migration", origin: "SG", migrate: true, site: "bravo"},
+		{name: "after migration", law: transfer.BasisLaw{}, data: testData{origin: "SG", class: catalog.ClassPersonal},
+			migrate: true, site: "bravo", rule: transfer.RuleBasis},
+		// The law packs: personal information of a million people leaving
+		// China needs a CAC security assessment; a standard contract is not enough.
+		{name: "policy engine, first attempt", law: eng,
+			data: testData{origin: "CN", class: catalog.ClassPersonal, subjects: 1200000, bases: []string{"cn-standard-contract"}},
+			site: "alpha", rule: "cn-cbdf-2024-assessment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, keys := newDataEnv(t, transfer.BasisLaw{})
+			e, keys := newDataEnv(t, tc.law)
 			ctx := context.Background()
-			res := addDataset(t, e.dir, keys, testData{name: "people", origin: tc.origin, class: catalog.ClassPersonal, stored: true})
+			d := tc.data
+			d.name, d.stored = "people", true
+			res := addDataset(t, e.dir, keys, d)
 			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(60, 10, []string{"people"}, true, res)}})
 			if err != nil {
 				t.Fatal(err)
@@ -315,11 +357,11 @@ func TestStageRefused(t *testing.T) {
 			if r.State != Failed || r.Site != tc.site {
 				t.Fatalf("ended %s at %s: %s", r.State, r.Site, r.Reason)
 			}
-			if !strings.Contains(r.Reason, transfer.RuleBasis) || !strings.Contains(r.Reason, "not started") {
+			if !strings.Contains(r.Reason, "rule "+tc.rule) || !strings.Contains(r.Reason, "not started") {
 				t.Errorf("reason %q does not name the rule", r.Reason)
 			}
 			evs := e.events(r.ID)
-			if !hasEvent(evs, "staging-refused: ", "rule "+transfer.RuleBasis) {
+			if !hasEvent(evs, "staging-refused: ", "rule "+tc.rule) {
 				t.Errorf("timeline lacks the refusal:\n%s", strings.Join(evs, "\n"))
 			}
 			if e.found(tc.site, r.ID, r.Attempt) {
@@ -333,7 +375,7 @@ func TestStageRefused(t *testing.T) {
 			for _, a := range es {
 				if a.Kind == audit.KindDecision && strings.Contains(string(a.Payload), `"refuse-transfer"`) {
 					refusals++
-					if !strings.Contains(string(a.Payload), transfer.RuleBasis) || !strings.Contains(string(a.Payload), `"site":"`+tc.site+`"`) {
+					if !strings.Contains(string(a.Payload), `"rule":"`+tc.rule) || !strings.Contains(string(a.Payload), `"site":"`+tc.site+`"`) {
 						t.Errorf("refusal entry %s", a.Payload)
 					}
 				}
