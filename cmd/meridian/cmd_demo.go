@@ -35,11 +35,16 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run a job end to end on example local sites, losing a site on the way",
 		Long: `Demo starts an embedded server on a temporary state directory with three
-example sites that run jobs as local processes, plans a small training job,
-runs it, watches its checkpoints, then simulates the loss of its site: the
-run is re-planned without that site, its latest checkpoint is moved to the
-new site and it resumes there and finishes. It ends by verifying the audit
-log. Exit 0 when the run succeeded and the log is intact.`,
+example sites that run jobs as local processes, adds the example trainer's
+corpus as an encrypted dataset, plans a small training job and runs it: the
+dataset is staged to the site (law-checked, recorded in the transfer
+ledger), the job's prologue unseals it with a key file the controller
+delivered, and the trainer checkpoints as it goes. Then the site is lost:
+the run is re-planned without it, the dataset is staged to the new site, the
+latest checkpoint is moved there and the run resumes and finishes. It ends
+by printing the transfer ledger, checking that no key file or plaintext is
+left at the sites, and verifying the audit log. Exit 0 when the run
+succeeded and all checks pass.`,
 		Example: "  meridian demo\n  meridian demo --keep   # keep the state directory to look around",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
