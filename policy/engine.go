@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,10 +34,48 @@ type Engine struct {
 	rules []*compiled
 	byID  map[string]*compiled
 	defs  []*compiledDef
-	// extraSiteKeys lists the site facts outside the default class key
-	// (country, operator HQ, accelerator, owner, acquisition date) that some
-	// rule or definition reads, so classes stay exact.
-	extraSiteKeys []string
+	// condFields are the candidate details outside the base class key
+	// (country, operator HQ, accelerator, owner) that some condition or
+	// definition reads: those rules can tell candidates apart by them, so
+	// they are part of the class key. A detail read only by messages is
+	// filled in per candidate when the message is rendered.
+	condFields fieldMask
+	// acqBounds are the string constants that conditions and definitions
+	// compare pool.acquired against, sorted. When every read of
+	// pool.acquired is such a comparison (acqExact false), the class key
+	// holds the interval between bounds the date falls in, not the date.
+	acqBounds []string
+	acqExact  bool
+}
+
+// fieldMask names candidate details that may or may not be in a class key.
+type fieldMask uint8
+
+const (
+	fieldOperator fieldMask = 1 << iota // site.operator, and owner.name of operator-owned pools
+	fieldAcquired                       // pool.acquired
+	fieldName                           // site.name
+	fieldCity                           // site.city
+)
+
+// fieldsOf maps facts read ("var.field" or "var.*") to the details they depend on.
+func fieldsOf(reads map[string]bool) fieldMask {
+	var m fieldMask
+	for r := range reads {
+		switch r {
+		case "site.operator", "owner.name", "owner.*":
+			m |= fieldOperator
+		case "site.name":
+			m |= fieldName
+		case "site.city":
+			m |= fieldCity
+		case "site.*":
+			m |= fieldOperator | fieldName | fieldCity
+		case "pool.acquired", "pool.*":
+			m |= fieldAcquired
+		}
+	}
+	return m
 }
 
 type compiled struct {
@@ -46,6 +85,9 @@ type compiled struct {
 	partial cel.Program
 	// reads lists "var.field" facts the condition and message read.
 	reads map[string]bool
+	// msgFields are the candidate details its message and lifted
+	// obligation read.
+	msgFields fieldMask
 }
 
 type compiledDef struct {
@@ -166,11 +208,12 @@ func compile(packs []*Pack) (*Engine, error) {
 				errs = append(errs, fmt.Sprintf("%s: definition %q: defined in another pack too", d.Pos, d.Name))
 				continue
 			}
-			prg, partial, reads, err := compileExpr(env, d.Expr, ScopeCandidate, false)
+			prg, partial, reads, acq, err := compileExpr(env, d.Expr, ScopeCandidate, false)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: definition %q: expr: %v", d.Pos, d.Name, err))
 				continue
 			}
+			e.noteCondition(reads, acq)
 			for r := range reads {
 				if name, ok := strings.CutPrefix(r, "def."); ok && !defNames[name] {
 					errs = append(errs, fmt.Sprintf("%s: definition %q: reads def.%s, which is not defined before it", d.Pos, d.Name, name))
@@ -180,17 +223,27 @@ func compile(packs []*Pack) (*Engine, error) {
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads})
 		}
 	}
-	extra := map[string]bool{}
 	for _, p := range packs {
 		for _, r := range p.Rules {
 			if prev, dup := e.byID[r.ID]; dup {
 				errs = append(errs, fmt.Sprintf("%s: rule %q: id already used at %s", r.Pos, r.ID, prev.Pos))
 				continue
 			}
-			prg, partial, reads, err := compileExpr(env, r.Condition, r.Scope, true)
+			prg, partial, reads, acq, err := compileExpr(env, r.Condition, r.Scope, true)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: rule %q: condition: %v", r.Pos, r.ID, err))
 				continue
+			}
+			if r.Scope == ScopeCandidate {
+				e.noteCondition(reads, acq)
+			}
+			msgReads := map[string]bool{}
+			for _, tmpl := range []string{r.Message, r.liftedObligation()} {
+				for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
+					if m[2] != "" {
+						msgReads[m[1]+"."+m[2]] = true
+					}
+				}
 			}
 			for _, m := range placeholder.FindAllStringSubmatch(r.Message, -1) {
 				if m[2] == "" {
@@ -209,41 +262,96 @@ func compile(packs []*Pack) (*Engine, error) {
 				if name, ok := strings.CutPrefix(rd, "def."); ok && !defNames[name] {
 					errs = append(errs, fmt.Sprintf("%s: rule %q: reads def.%s, which no pack defines", r.Pos, r.ID, name))
 				}
-				if r.Scope == ScopeCandidate {
-					extra[rd] = true
-				}
 			}
-			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads}
+			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads, msgFields: fieldsOf(msgReads)}
 			e.rules = append(e.rules, c)
 			e.byID[r.ID] = c
 		}
 	}
-	for _, d := range e.defs {
-		for rd := range d.reads {
-			extra[rd] = true
-		}
-	}
-	for _, k := range []string{"site.name", "site.city", "site.*"} {
-		if extra[k] {
-			e.extraSiteKeys = append(e.extraSiteKeys, k)
-		}
-	}
+	sort.Strings(e.acqBounds)
+	e.acqBounds = slices.Compact(e.acqBounds)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return e, nil
 }
 
+// noteCondition adds what a condition or definition reads to the class key.
+func (e *Engine) noteCondition(reads map[string]bool, acq acquiredUse) {
+	e.condFields |= fieldsOf(reads)
+	e.acqExact = e.acqExact || acq.exact
+	e.acqBounds = append(e.acqBounds, acq.bounds...)
+}
+
+// acquiredUse is how an expression reads pool.acquired: bounds are the
+// string constants it compares it with; exact is true when it reads it in
+// any other way (or reads pool as a whole), so only the exact date will do.
+type acquiredUse struct {
+	bounds []string
+	exact  bool
+}
+
+// comparisons are the CEL operators whose result on a string and a
+// constant depends only on where the string sorts relative to the constant.
+var comparisons = map[string]bool{"_<_": true, "_<=_": true, "_>_": true, "_>=_": true, "_==_": true, "_!=_": true}
+
+func isAcquired(x celast.Expr) bool {
+	if x.Kind() != celast.SelectKind {
+		return false
+	}
+	s := x.AsSelect()
+	return s.Operand().Kind() == celast.IdentKind && s.Operand().AsIdent() == "pool" && s.FieldName() == "acquired"
+}
+
+// acquiredUses finds every read of pool.acquired in a checked expression.
+func acquiredUses(root celast.Expr, reads map[string]bool) acquiredUse {
+	var u acquiredUse
+	all, compared := 0, 0
+	celast.PostOrderVisit(root, celast.NewExprVisitor(func(x celast.Expr) {
+		switch x.Kind() {
+		case celast.SelectKind:
+			if isAcquired(x) {
+				all++
+				if x.AsSelect().IsTestOnly() {
+					u.exact = true // has(pool.acquired): presence is in the key anyway, but stay simple
+				}
+			}
+		case celast.CallKind:
+			call := x.AsCall()
+			args := call.Args()
+			if !comparisons[call.FunctionName()] || len(args) != 2 || call.IsMemberFunction() {
+				return
+			}
+			for i, a := range args {
+				other := args[1-i]
+				if !isAcquired(a) || other.Kind() != celast.LiteralKind {
+					continue
+				}
+				str, isStr := other.AsLiteral().Value().(string)
+				if !isStr {
+					continue
+				}
+				compared++
+				u.bounds = append(u.bounds, str)
+			}
+		}
+	}))
+	if compared != all || reads["pool.*"] {
+		u.exact = true
+	}
+	return u
+}
+
 // compileExpr compiles one CEL expression, checks it reads only the
 // variables of its scope, and returns the facts it reads ("var.field", or
 // "var.*" when a variable is used other than by a field selection).
-func compileExpr(env *cel.Env, src, scope string, wantBool bool) (prg, partial cel.Program, reads map[string]bool, err error) {
+func compileExpr(env *cel.Env, src, scope string, wantBool bool) (prg, partial cel.Program, reads map[string]bool, acq acquiredUse, err error) {
 	checked, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, nil, nil, iss.Err()
+		return nil, nil, nil, acq, iss.Err()
 	}
 	if wantBool && !checked.OutputType().IsExactType(cel.BoolType) && !checked.OutputType().IsExactType(cel.DynType) {
-		return nil, nil, nil, fmt.Errorf("gives %s, want bool", checked.OutputType())
+		return nil, nil, nil, acq, fmt.Errorf("gives %s, want bool", checked.OutputType())
 	}
 	reads = map[string]bool{}
 	idents := map[string]int{}
@@ -265,19 +373,20 @@ func compileExpr(env *cel.Env, src, scope string, wantBool bool) (prg, partial c
 			continue // a comprehension variable; the checker rejected undeclared names
 		}
 		if !contains(scopeVars[scope], v) {
-			return nil, nil, nil, fmt.Errorf("reads %s, which %s-scope rules do not have (available: %s)", v, scope, strings.Join(scopeVars[scope], ", "))
+			return nil, nil, nil, acq, fmt.Errorf("reads %s, which %s-scope rules do not have (available: %s)", v, scope, strings.Join(scopeVars[scope], ", "))
 		}
 		if n != selects[v] {
 			reads[v+".*"] = true
 		}
 	}
+	acq = acquiredUses(checked.NativeRep().Expr(), reads)
 	if prg, err = env.Program(checked, cel.EvalOptions(cel.OptOptimize)); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, acq, err
 	}
 	if partial, err = env.Program(checked, cel.EvalOptions(cel.OptPartialEval)); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, acq, err
 	}
-	return prg, partial, reads, nil
+	return prg, partial, reads, acq, nil
 }
 
 // Rule returns the rule with the given id.

@@ -26,14 +26,17 @@ const EngineRule = "meridian-fail-closed"
 // cached per class of identical candidates. A Session is safe for
 // concurrent use.
 type Session struct {
-	e     *Engine
-	q     Query
-	asOf  string
-	org   facts
-	job   facts
-	jobF  findings // job-scope findings, computed once
-	mu    sync.Mutex
-	cache map[classKey]Decision
+	e    *Engine
+	q    Query
+	asOf string
+	org  facts
+	job  facts
+	jobF findings // job-scope findings, computed once
+	mu   sync.Mutex
+	// verdicts caches rule outcomes per coarse class, cache decisions per
+	// decision key.
+	verdicts map[classKey]*verdict
+	cache    map[classKey]Decision
 	// transfers caches transfer findings per destination country.
 	transfers map[string]transferResult
 	// Evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -82,6 +85,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		e: e, q: q, asOf: q.AsOf.String(),
 		org:       orgFacts(q.Org, q.Countries),
 		job:       jobFacts(&q),
+		verdicts:  map[classKey]*verdict{},
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
 	}
@@ -119,29 +123,103 @@ func engineFinding(msg string) Finding {
 }
 
 // classKey names the class of a candidate: everything a candidate rule or
-// definition may read. Candidates with one key get one evaluation.
+// definition may read. Candidates with one coarse key (see coarse) get one
+// evaluation of the rules; candidates with one decision key (see
+// verdict.decisionKey) get one Decision.
 type classKey struct {
 	country, operatorHQ, acc, owner string
 	acquired                        catalog.Date
-	operator                        string
+	// band is where acquired sorts among the engine's bounds (see
+	// Engine.band), set when the exact date is not in the key.
+	band     int
+	operator string
 	// name and city are set only when some rule reads them.
 	name, city string
 }
 
-func (s *Session) classKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
-	// The operator's name is always part of the class: it is the owner's
-	// name (owner.name) for operator-owned pools.
-	k := classKey{country: site.Spec.Country, operatorHQ: site.Spec.Operator.Headquarters,
-		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired, operator: site.Spec.Operator.Name}
-	for _, x := range s.e.extraSiteKeys {
-		switch x {
-		case "site.name":
-			k.name = site.Metadata.Name
-		case "site.city":
-			k.city = site.Spec.City
-		case "site.*":
-			k.name, k.city = site.Metadata.Name, site.Spec.City
+// fullKey is every detail of a candidate the facts are built from.
+func fullKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
+	return classKey{country: site.Spec.Country, operatorHQ: site.Spec.Operator.Headquarters,
+		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired, operator: site.Spec.Operator.Name,
+		name: site.Metadata.Name, city: site.Spec.City}
+}
+
+// coarse drops from a full key the details no condition or definition
+// reads, and replaces the acquisition date by its band when conditions
+// only compare it with constants: candidates with one coarse key meet
+// every rule the same way.
+func (e *Engine) coarse(k classKey) classKey {
+	c := classKey{country: k.country, operatorHQ: k.operatorHQ, acc: k.acc, owner: k.owner}
+	if e.condFields&fieldOperator != 0 {
+		c.operator = k.operator
+	}
+	if e.condFields&fieldName != 0 {
+		c.name = k.name
+	}
+	if e.condFields&fieldCity != 0 {
+		c.city = k.city
+	}
+	if e.condFields&fieldAcquired != 0 {
+		if e.acqExact {
+			c.acquired = k.acquired
+		} else {
+			c.band = e.band(k.acquired)
 		}
+	}
+	return c
+}
+
+// band places a date among acqBounds: -1 when there is no date, else twice
+// the number of bounds below it, plus one when it equals a bound. Every
+// comparison (<, <=, >, >=, ==, !=) of the date with a bound has the same
+// outcome for dates of one band.
+func (e *Engine) band(d catalog.Date) int {
+	if d.IsZero() {
+		return -1
+	}
+	s := d.String()
+	i := sort.SearchStrings(e.acqBounds, s)
+	b := 2 * i
+	if i < len(e.acqBounds) && e.acqBounds[i] == s {
+		b++
+	}
+	return b
+}
+
+// verdict is what the rules say about a coarse class, before any message
+// is rendered: the findings in rule order, some ready, some fired rules
+// whose messages are filled in per candidate.
+type verdict struct {
+	entries []entry
+	def     facts // the definitions' values, for messages
+	// transfers is false when the site's country is unknown (no transfer is evaluated).
+	transfers bool
+	// need are the details the fired rules' messages read; they join the
+	// coarse key to make the decision key.
+	need fieldMask
+}
+
+type entry struct {
+	eff Effect
+	fd  Finding   // when c is nil
+	c   *compiled // a fired rule
+	fr  firing
+}
+
+// decisionKey is the coarse key plus the details the messages read.
+func (v *verdict) decisionKey(coarse, full classKey) classKey {
+	k := coarse
+	if v.need&fieldOperator != 0 {
+		k.operator = full.operator
+	}
+	if v.need&fieldAcquired != 0 {
+		k.acquired = full.acquired
+	}
+	if v.need&fieldName != 0 {
+		k.name = full.name
+	}
+	if v.need&fieldCity != 0 {
+		k.city = full.city
 	}
 	return k
 }
@@ -149,9 +227,10 @@ func (s *Session) classKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 // Evaluate returns the decision for one candidate: a site, one of its
 // pools and that pool's accelerator. The decision combines job-scope
 // findings, the candidate's own findings and the transfer of every
-// dataset of the query to the site's country. Decisions are cached per
-// class; the returned slices must be treated as read-only (they have no
-// spare capacity, so append copies).
+// dataset of the query to the site's country. Rule outcomes are cached per
+// class, and decisions per class and the details their messages show; the
+// returned slices must be treated as read-only (they have no spare
+// capacity, so append copies).
 func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
 	if site == nil || pool == nil {
 		return decide(findings{deny: []Finding{engineFinding("no site or pool given")}}, nil)
@@ -159,37 +238,93 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	if acc == nil {
 		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
 	}
-	key := s.classKey(site, pool, acc)
+	full := fullKey(site, pool, acc)
+	ck := s.e.coarse(full)
 	s.mu.Lock()
-	if d, ok := s.cache[key]; ok {
-		s.mu.Unlock()
-		return d
+	v := s.verdicts[ck]
+	if v != nil {
+		if d, ok := s.cache[v.decisionKey(ck, full)]; ok {
+			s.mu.Unlock()
+			return d
+		}
+	} else {
+		s.evaluations++
 	}
-	s.evaluations++
 	s.mu.Unlock()
 
-	d := s.evaluate(site, pool, acc)
+	if v == nil {
+		v = s.judge(site, pool, acc)
+		s.mu.Lock()
+		if w := s.verdicts[ck]; w != nil {
+			v = w
+		} else {
+			s.verdicts[ck] = v
+		}
+		s.mu.Unlock()
+	}
+	d := s.render(v, site, pool, acc)
 	s.mu.Lock()
-	s.cache[key] = d
+	s.cache[v.decisionKey(ck, full)] = d
 	s.mu.Unlock()
 	return d
 }
 
+// evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	var f findings
-	f.merge(s.jobF)
+	return s.render(s.judge(site, pool, acc), site, pool, acc)
+}
+
+// judge runs the candidate rules for one candidate's class.
+func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *verdict {
+	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
-		f.deny = append(f.deny, engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country)))
-		return decide(f, nil)
+		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
+		return v
 	}
+	v.transfers = true
 	vars := s.candidateVars(site, pool, acc)
 	act := s.activation(vars)
-	defErrs := s.evalDefs(vars["def"].(facts), act)
+	v.def = vars["def"].(facts)
+	defErrs := s.evalDefs(v.def, act)
 	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
 	for _, c := range s.e.rules {
-		if c.Scope == ScopeCandidate {
-			s.evalRule(c, act, defErrs, cc, &f)
+		if c.Scope != ScopeCandidate {
+			continue
 		}
+		fired, fd := s.runRule(c, act, defErrs)
+		switch {
+		case fired:
+			fr := s.judgeFiring(c, act, cc)
+			v.entries = append(v.entries, entry{eff: fr.eff, c: c, fr: fr})
+			v.need |= c.msgFields
+		case fd != nil:
+			v.entries = append(v.entries, entry{eff: fd.Effect, fd: *fd})
+		}
+	}
+	return v
+}
+
+// render turns a verdict into one candidate's decision, filling the fired
+// rules' messages with the candidate's own facts.
+func (s *Session) render(v *verdict, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
+	var f findings
+	f.merge(s.jobF)
+	var act interpreter.Activation
+	for _, x := range v.entries {
+		if x.c == nil {
+			f.add(x.eff, x.fd)
+			continue
+		}
+		if act == nil {
+			vars := s.candidateVars(site, pool, acc)
+			vars["def"] = v.def
+			act = s.activation(vars)
+		}
+		eff, fd := x.fr.finding(x.c, act)
+		f.add(eff, fd)
+	}
+	if !v.transfers {
+		return decide(f, nil)
 	}
 	tr := s.transfersTo(site.Spec.Country)
 	f.merge(tr.f)
@@ -261,17 +396,25 @@ func explain(err error, reads map[string]bool) string {
 
 // evalRule runs one rule and files its finding, if any.
 func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[string]error, cc *candCtx, f *findings) {
+	fired, fd := s.runRule(c, act, defErrs)
+	switch {
+	case fired:
+		s.fire(c, act, cc, f)
+	case fd != nil:
+		f.add(fd.Effect, *fd)
+	}
+}
+
+// runRule evaluates one rule's condition: fired is true when it holds; a
+// finding comes back when it cannot be evaluated.
+func (s *Session) runRule(c *compiled, act interpreter.Activation, defErrs map[string]error) (fired bool, failed *Finding) {
 	if _, active := c.status(s.q.AsOf); !active {
-		return
+		return false, nil
 	}
 	out, _, err := c.prg.Eval(act)
 	if err == nil {
 		if b, ok := out.Value().(bool); ok {
-			if !b {
-				return
-			}
-			s.fire(c, act, cc, f)
-			return
+			return b, nil
 		}
 		err = fmt.Errorf("condition gave %v, not true or false", out.Value())
 	}
@@ -290,47 +433,78 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 	if c.Effect == Advisory {
 		eff = Advisory
 	}
-	f.add(eff, Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.Source(), Confidence: c.Confidence})
+	return false, &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
+}
+
+// firing is what became of a rule whose condition held, short of its
+// message: the effect it has and why.
+type firing struct {
+	eff     Effect
+	lift    string   // what lifted the denial, if anything
+	expired string   // the expiry of a licence that no longer lifts it
+	weak    []string // unconfirmed facts the denial rests on
 }
 
 // fire records a rule whose condition held, lifting a denial when a licence
 // or (for transfers) a dataset's basis allows it.
 func (s *Session) fire(c *compiled, act interpreter.Activation, cc *candCtx, f *findings) {
-	eff := c.effectiveEffect()
+	fr := s.judgeFiring(c, act, cc)
+	if b, ok := strings.CutPrefix(fr.lift, "basis "); ok && !contains(f.bases, b) {
+		f.bases = append(f.bases, b)
+	}
+	eff, fd := fr.finding(c, act)
+	f.add(eff, fd)
+}
+
+// judgeFiring decides the effect of a rule whose condition held.
+func (s *Session) judgeFiring(c *compiled, act interpreter.Activation, cc *candCtx) firing {
+	fr := firing{eff: c.effectiveEffect()}
+	if fr.eff == Deny && c.LiftedBy != nil {
+		if fr.lift = s.lift(c, act); fr.lift != "" {
+			fr.eff = Obligation
+			return fr
+		}
+		fr.expired = s.expiredLicence(c.ID)
+	}
+	if fr.eff == Deny && cc != nil {
+		if fr.weak = s.unconfirmedDeps(c, cc); len(fr.weak) > 0 {
+			// The denial holds only because of unconfirmed catalog facts:
+			// it advises, with the facts named, instead of denying.
+			fr.eff = Advisory
+		}
+	}
+	return fr
+}
+
+// finding writes the finding of a fired rule, its messages rendered from act.
+func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Finding) {
 	text := render(c.Message, act)
 	msg := fmt.Sprintf("%s: %s (source: %s)", c.ID, text, c.Sources[0])
 	if c.Confidence != Confirmed {
 		msg = fmt.Sprintf("%s: [%s] %s (source: %s)", c.ID, c.Confidence, text, c.Sources[0])
 	}
-	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
-	if eff == Deny && c.LiftedBy != nil {
-		if lift := s.lift(c, act); lift != "" {
-			fd.Effect = Obligation
-			ob := c.LiftedBy.Obligation
-			if ob == "" {
-				ob = "the denial is lifted; comply with the conditions of the authorisation"
-			}
-			fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, lift, render(ob, act), c.Sources[0])
-			if b, ok := strings.CutPrefix(lift, "basis "); ok && !contains(f.bases, b) {
-				f.bases = append(f.bases, b)
-			}
-			f.add(Obligation, fd)
-			return
-		}
-		if exp := s.expiredLicence(c.ID); exp != "" {
-			fd.Message = fmt.Sprintf("%s: %s; licence recorded for this rule expired on %s (source: %s)", c.ID, text, exp, c.Sources[0])
-		}
+	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
+	switch {
+	case fr.lift != "":
+		fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, fr.lift, render(c.liftedObligation(), act), c.Sources[0])
+	case len(fr.weak) > 0:
+		fd.Confidence = Unconfirmed
+		fd.Message = fmt.Sprintf("%s: [relies on unconfirmed %s] %s (source: %s)", c.ID, strings.Join(fr.weak, ", "), text, c.Sources[0])
+	case fr.expired != "":
+		fd.Message = fmt.Sprintf("%s: %s; licence recorded for this rule expired on %s (source: %s)", c.ID, text, fr.expired, c.Sources[0])
 	}
-	if eff == Deny && cc != nil {
-		if weak := s.unconfirmedDeps(c, cc); len(weak) > 0 {
-			// The denial holds only because of unconfirmed catalog facts:
-			// it advises, with the facts named, instead of denying.
-			eff = Advisory
-			fd.Effect, fd.Confidence = Advisory, Unconfirmed
-			fd.Message = fmt.Sprintf("%s: [relies on unconfirmed %s] %s (source: %s)", c.ID, strings.Join(weak, ", "), text, c.Sources[0])
-		}
+	return fr.eff, fd
+}
+
+// liftedObligation is the message template shown when the rule's denial is lifted.
+func (r *Rule) liftedObligation() string {
+	if r.LiftedBy == nil {
+		return ""
 	}
-	f.add(eff, fd)
+	if r.LiftedBy.Obligation == "" {
+		return "the denial is lifted; comply with the conditions of the authorisation"
+	}
+	return r.LiftedBy.Obligation
 }
 
 // candCtx is what a candidate's rules share beyond their activation.
