@@ -88,6 +88,8 @@ type compiled struct {
 	// msgFields are the candidate details its message and lifted
 	// obligation read.
 	msgFields fieldMask
+	// msgTmpl and oblTmpl are Message and the lifted obligation, parsed.
+	msgTmpl, oblTmpl template
 }
 
 type compiledDef struct {
@@ -263,7 +265,8 @@ func compile(packs []*Pack) (*Engine, error) {
 					errs = append(errs, fmt.Sprintf("%s: rule %q: reads def.%s, which no pack defines", r.Pos, r.ID, name))
 				}
 			}
-			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads, msgFields: fieldsOf(msgReads)}
+			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads, msgFields: fieldsOf(msgReads),
+				msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation())}
 			e.rules = append(e.rules, c)
 			e.byID[r.ID] = c
 		}

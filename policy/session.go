@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +14,29 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-var noSuchKey = regexp.MustCompile(`no such key: ([A-Za-z0-9_]+)`)
+// missingKey finds the first "no such key: NAME" in a CEL error and
+// returns NAME, or "".
+func missingKey(reason string) string {
+	const prefix = "no such key: "
+	for rest := reason; ; {
+		i := strings.Index(rest, prefix)
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+len(prefix):]
+		n := 0
+		for n < len(rest) && isKeyByte(rest[n]) {
+			n++
+		}
+		if n > 0 {
+			return rest[:n]
+		}
+	}
+}
+
+func isKeyByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
 
 // EngineRule is the rule id used for findings the engine itself makes when
 // it cannot evaluate at all (unknown country, no accelerator, …).
@@ -37,6 +58,10 @@ type Session struct {
 	// decision key.
 	verdicts map[classKey]*verdict
 	cache    map[classKey]Decision
+	// accs, owners and groups share facts between candidates.
+	accs   map[*catalog.Accelerator]facts
+	owners map[ownerKey]facts
+	groups map[*catalog.Country][]string
 	// transfers caches transfer findings per destination country.
 	transfers map[string]transferResult
 	// Evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -86,6 +111,9 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		org:       orgFacts(q.Org, q.Countries),
 		job:       jobFacts(&q),
 		verdicts:  map[classKey]*verdict{},
+		accs:      map[*catalog.Accelerator]facts{},
+		owners:    map[ownerKey]facts{},
+		groups:    map[*catalog.Country][]string{},
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
 	}
@@ -177,10 +205,19 @@ func (e *Engine) band(d catalog.Date) int {
 	if d.IsZero() {
 		return -1
 	}
-	s := d.String()
-	i := sort.SearchStrings(e.acqBounds, s)
-	b := 2 * i
-	if i < len(e.acqBounds) && e.acqBounds[i] == s {
+	var buf [32]byte
+	s := d.AppendFormat(buf[:0], catalog.DateLayout)
+	lo, hi := 0, len(e.acqBounds) // first bound >= s
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if e.acqBounds[m] < string(s) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	b := 2 * lo
+	if lo < len(e.acqBounds) && e.acqBounds[lo] == string(s) {
 		b++
 	}
 	return b
@@ -197,6 +234,8 @@ type verdict struct {
 	// need are the details the fired rules' messages read; they join the
 	// coarse key to make the decision key.
 	need fieldMask
+	// decision is the class's one decision when need is empty, once rendered.
+	decision *Decision
 }
 
 type entry struct {
@@ -243,6 +282,10 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	s.mu.Lock()
 	v := s.verdicts[ck]
 	if v != nil {
+		if v.decision != nil {
+			s.mu.Unlock()
+			return *v.decision
+		}
 		if d, ok := s.cache[v.decisionKey(ck, full)]; ok {
 			s.mu.Unlock()
 			return d
@@ -252,8 +295,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	s.mu.Unlock()
 
+	var vars facts // the candidate's facts, when judge just built them
 	if v == nil {
-		v = s.judge(site, pool, acc)
+		v, vars = s.judge(site, pool, acc)
 		s.mu.Lock()
 		if w := s.verdicts[ck]; w != nil {
 			v = w
@@ -262,8 +306,11 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		}
 		s.mu.Unlock()
 	}
-	d := s.render(v, site, pool, acc)
+	d := s.render(v, vars, site, pool, acc)
 	s.mu.Lock()
+	if v.need == 0 {
+		v.decision = &d
+	}
 	s.cache[v.decisionKey(ck, full)] = d
 	s.mu.Unlock()
 	return d
@@ -271,19 +318,21 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	return s.render(s.judge(site, pool, acc), site, pool, acc)
+	v, vars := s.judge(site, pool, acc)
+	return s.render(v, vars, site, pool, acc)
 }
 
-// judge runs the candidate rules for one candidate's class.
-func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *verdict {
+// judge runs the candidate rules for one candidate's class, and returns
+// the candidate's facts it built (nil when it built none).
+func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, facts) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
 		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
-		return v
+		return v, nil
 	}
 	v.transfers = true
 	vars := s.candidateVars(site, pool, acc)
-	act := s.activation(vars)
+	act, _ := interpreter.NewActivation(vars)
 	v.def = vars["def"].(facts)
 	defErrs := s.evalDefs(v.def, act)
 	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
@@ -301,12 +350,13 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 			v.entries = append(v.entries, entry{eff: fd.Effect, fd: *fd})
 		}
 	}
-	return v
+	return v, vars
 }
 
 // render turns a verdict into one candidate's decision, filling the fired
-// rules' messages with the candidate's own facts.
-func (s *Session) render(v *verdict, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
+// rules' messages with the candidate's own facts (vars, when already built
+// for this candidate, with v's definitions).
+func (s *Session) render(v *verdict, vars facts, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
 	var f findings
 	f.merge(s.jobF)
 	var act interpreter.Activation
@@ -316,9 +366,11 @@ func (s *Session) render(v *verdict, site *catalog.Site, pool *catalog.Pool, acc
 			continue
 		}
 		if act == nil {
-			vars := s.candidateVars(site, pool, acc)
-			vars["def"] = v.def
-			act = s.activation(vars)
+			if vars == nil {
+				vars = s.candidateVars(site, pool, acc)
+				vars["def"] = v.def
+			}
+			act, _ = interpreter.NewActivation(vars)
 		}
 		eff, fd := x.fr.finding(x.c, act)
 		f.add(eff, fd)
@@ -331,16 +383,47 @@ func (s *Session) render(v *verdict, site *catalog.Site, pool *catalog.Pool, acc
 	return decide(f, tr.transfers)
 }
 
-func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) map[string]any {
-	pf, of := ownerFacts(site, pool, &s.q)
-	return map[string]any{
-		"site":  siteFacts(site, s.q.Countries),
-		"pool":  pf,
-		"owner": of,
-		"acc":   accFacts(acc),
-		"def":   facts{},
+// candidateVars is every variable a candidate-scope expression may read,
+// with an empty def for the definitions to fill. The accelerator's and
+// owner's facts are shared between the candidates of a session (read-only).
+func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) facts {
+	s.mu.Lock()
+	af := s.accs[acc]
+	if af == nil {
+		af = accFacts(acc)
+		s.accs[acc] = af
+	}
+	k := ownerKey{pool.Owner, site.Spec.Operator.Name, site.Spec.Operator.Headquarters}
+	of := s.owners[k]
+	if of == nil {
+		of = ownerOf(site, pool, &s.q)
+		s.owners[k] = of
+	}
+	sf := siteFactsWith(site, s.q.Countries, s.groupsOf)
+	s.mu.Unlock()
+	return facts{
+		"asOf": s.asOf, "org": s.org, "job": s.job,
+		"site":    sf,
+		"pool":    poolFacts(pool, &s.q),
+		"owner":   of,
+		"acc":     af,
+		"def":     facts{},
+		"dataset": facts{}, "transfer": facts{},
 	}
 }
+
+// groupsOf is a country's US groups, shared between sites; s.mu is held.
+func (s *Session) groupsOf(c *catalog.Country) []string {
+	g, ok := s.groups[c]
+	if !ok {
+		g = groups(c)
+		s.groups[c] = g
+	}
+	return g
+}
+
+// ownerKey is what a pool's owner facts depend on.
+type ownerKey struct{ owner, operator, operatorHQ string }
 
 func (s *Session) activation(extra map[string]any) interpreter.Activation {
 	vars := map[string]any{
@@ -377,13 +460,13 @@ func (s *Session) evalDefs(def facts, act interpreter.Activation) map[string]err
 // ("fact acc.tpp is not known"), using the facts the expression reads.
 func explain(err error, reads map[string]bool) string {
 	reason := err.Error()
-	m := noSuchKey.FindStringSubmatch(reason)
-	if m == nil {
+	key := missingKey(reason)
+	if key == "" {
 		return reason
 	}
 	var names []string
 	for rd := range reads {
-		if strings.HasSuffix(rd, "."+m[1]) {
+		if strings.HasSuffix(rd, "."+key) {
 			names = append(names, rd)
 		}
 	}
@@ -478,7 +561,7 @@ func (s *Session) judgeFiring(c *compiled, act interpreter.Activation, cc *candC
 
 // finding writes the finding of a fired rule, its messages rendered from act.
 func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Finding) {
-	text := render(c.Message, act)
+	text := c.msgTmpl.fill(act)
 	msg := fmt.Sprintf("%s: %s (source: %s)", c.ID, text, c.Sources[0])
 	if c.Confidence != Confirmed {
 		msg = fmt.Sprintf("%s: [%s] %s (source: %s)", c.ID, c.Confidence, text, c.Sources[0])
@@ -486,7 +569,7 @@ func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Findi
 	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
 	switch {
 	case fr.lift != "":
-		fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, fr.lift, render(c.liftedObligation(), act), c.Sources[0])
+		fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, fr.lift, c.oblTmpl.fill(act), c.Sources[0])
 	case len(fr.weak) > 0:
 		fd.Confidence = Unconfirmed
 		fd.Message = fmt.Sprintf("%s: [relies on unconfirmed %s] %s (source: %s)", c.ID, strings.Join(fr.weak, ", "), text, c.Sources[0])
@@ -644,24 +727,64 @@ func clip[T any](s []T) []T {
 	return s[:len(s):len(s)]
 }
 
+// template is a message with its {var.field} and {asOf} placeholders
+// found once: lits[i] comes before phs[i], and lits has one more entry.
+type template struct {
+	lits []string
+	phs  []placeholderRef
+}
+
+type placeholderRef struct{ v, field, raw string }
+
+func parseTemplate(tmpl string) template {
+	var t template
+	last := 0
+	for _, m := range placeholder.FindAllStringSubmatchIndex(tmpl, -1) {
+		t.lits = append(t.lits, tmpl[last:m[0]])
+		p := placeholderRef{v: tmpl[m[2]:m[3]], raw: tmpl[m[0]:m[1]]}
+		if m[4] >= 0 {
+			p.field = tmpl[m[4]:m[5]]
+		}
+		t.phs = append(t.phs, p)
+		last = m[1]
+	}
+	t.lits = append(t.lits, tmpl[last:])
+	return t
+}
+
+// fill renders the template from the activation.
+func (t template) fill(act interpreter.Activation) string {
+	if len(t.phs) == 0 {
+		return t.lits[0]
+	}
+	var b strings.Builder
+	for i, p := range t.phs {
+		b.WriteString(t.lits[i])
+		b.WriteString(p.value(act))
+	}
+	b.WriteString(t.lits[len(t.phs)])
+	return b.String()
+}
+
+func (p placeholderRef) value(act interpreter.Activation) string {
+	v, ok := act.ResolveName(p.v)
+	if !ok {
+		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
+	}
+	if p.field == "" {
+		return fmt.Sprint(v)
+	}
+	mp, _ := v.(facts)
+	x, ok := mp[p.field]
+	if !ok {
+		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
+	}
+	return formatValue(x)
+}
+
 // render fills {var.field} and {asOf} placeholders from the activation.
 func render(tmpl string, act interpreter.Activation) string {
-	return placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
-		parts := placeholder.FindStringSubmatch(m)
-		v, ok := act.ResolveName(parts[1])
-		if !ok {
-			return "<unknown " + strings.Trim(m, "{}") + ">"
-		}
-		if parts[2] == "" {
-			return fmt.Sprint(v)
-		}
-		mp, _ := v.(facts)
-		x, ok := mp[parts[2]]
-		if !ok {
-			return "<unknown " + strings.Trim(m, "{}") + ">"
-		}
-		return formatValue(x)
-	})
+	return parseTemplate(tmpl).fill(act)
 }
 
 func formatValue(x any) string {
