@@ -96,6 +96,109 @@ type compiledDef struct {
 	*Definition
 	prg, partial cel.Program
 	reads        map[string]bool
+	// dims are the parts of a class key its value depends on, directly
+	// or through the definitions it reads.
+	dims keyDims
+}
+
+// keyDims names fields of a class key.
+type keyDims uint16
+
+const (
+	dimCountry keyDims = 1 << iota
+	dimOperatorHQ
+	dimAcc
+	dimOwner
+	dimAcquired
+	dimOperator
+	dimName
+	dimCity
+	dimAll keyDims = 1<<iota - 1
+)
+
+// dimsOf says which class-key fields facts read by an expression depend
+// on; defs are the definitions compiled so far. Anything it does not
+// know depends on the whole key.
+func dimsOf(reads map[string]bool, defs []*compiledDef) keyDims {
+	var m keyDims
+	for r := range reads {
+		v, field, _ := strings.Cut(r, ".")
+		switch v {
+		case "asOf", "org", "job":
+		case "acc":
+			m |= dimAcc
+		case "site":
+			switch field {
+			case "country", "groups", "eu", "eea":
+				m |= dimCountry
+			case "operatorHQ", "operatorHQGroups":
+				m |= dimOperatorHQ
+			case "operator":
+				m |= dimOperator
+			case "name":
+				m |= dimName
+			case "city":
+				m |= dimCity
+			default:
+				m |= dimCountry | dimOperatorHQ | dimOperator | dimName | dimCity
+			}
+		case "pool":
+			switch field {
+			case "owner", "ownerKind":
+				m |= dimOwner
+			case "acquired":
+				m |= dimAcquired
+			default:
+				m |= dimOwner | dimAcquired
+			}
+		case "owner":
+			m |= dimOwner | dimOperator | dimOperatorHQ
+		case "def":
+			found := false
+			for _, d := range defs {
+				if field == "*" || d.Name == field {
+					m |= d.dims
+					found = true
+				}
+			}
+			if !found {
+				m |= dimAll
+			}
+		default:
+			m |= dimAll
+		}
+	}
+	return m
+}
+
+// project keeps only the fields of k in dims.
+func (k classKey) project(dims keyDims) classKey {
+	var p classKey
+	if dims&dimCountry != 0 {
+		p.country = k.country
+	}
+	if dims&dimOperatorHQ != 0 {
+		p.operatorHQ = k.operatorHQ
+	}
+	if dims&dimAcc != 0 {
+		p.acc = k.acc
+	}
+	if dims&dimOwner != 0 {
+		p.owner = k.owner
+	}
+	if dims&dimAcquired != 0 {
+		p.acquired, p.band = k.acquired, k.band
+	}
+	if dims&dimOperator != 0 {
+		p.operator = k.operator
+	}
+	if dims&dimName != 0 {
+		p.name = k.name
+	}
+	if dims&dimCity != 0 {
+		p.city = k.city
+	}
+	return p
 }
 
 // Variables every scope may read, and those only some may.
@@ -222,7 +325,7 @@ func compile(packs []*Pack) (*Engine, error) {
 				}
 			}
 			defNames[d.Name] = true
-			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads})
+			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads, dims: dimsOf(reads, e.defs)})
 		}
 	}
 	for _, p := range packs {

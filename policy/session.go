@@ -62,6 +62,8 @@ type Session struct {
 	accs   map[*catalog.Accelerator]facts
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
+	// defs caches each definition's results by the part of the class key it depends on.
+	defs []map[classKey]defResult
 	// transfers caches transfer findings per destination country.
 	transfers map[string]transferResult
 	// Evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -114,8 +116,12 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		accs:      map[*catalog.Accelerator]facts{},
 		owners:    map[ownerKey]facts{},
 		groups:    map[*catalog.Country][]string{},
+		defs:      make([]map[classKey]defResult, len(e.defs)),
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
+	}
+	for i := range s.defs {
+		s.defs[i] = map[classKey]defResult{}
 	}
 	if q.Org == nil {
 		s.jobF.deny = append(s.jobF.deny, engineFinding("no organisation given: cannot determine headquarters, parent or restricted-party status"))
@@ -297,7 +303,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 	var vars facts // the candidate's facts, when judge just built them
 	if v == nil {
-		v, vars = s.judge(site, pool, acc)
+		v, vars = s.judge(ck, site, pool, acc)
 		s.mu.Lock()
 		if w := s.verdicts[ck]; w != nil {
 			v = w
@@ -318,13 +324,13 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	v, vars := s.judge(site, pool, acc)
+	v, vars := s.judge(s.e.coarse(fullKey(site, pool, acc)), site, pool, acc)
 	return s.render(v, vars, site, pool, acc)
 }
 
 // judge runs the candidate rules for one candidate's class, and returns
 // the candidate's facts it built (nil when it built none).
-func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, facts) {
+func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, facts) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
 		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
@@ -334,7 +340,7 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 	vars := s.candidateVars(site, pool, acc)
 	act, _ := interpreter.NewActivation(vars)
 	v.def = vars["def"].(facts)
-	defErrs := s.evalDefs(v.def, act)
+	defErrs := s.evalDefsFor(&ck, v.def, act)
 	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
 	for _, c := range s.e.rules {
 		if c.Scope != ScopeCandidate {
@@ -441,17 +447,57 @@ func (s *Session) activation(extra map[string]any) interpreter.Activation {
 // evalDefs computes the definitions in order into def; a definition that
 // errors is left out, and its error is returned for the rules that read it.
 func (s *Session) evalDefs(def facts, act interpreter.Activation) map[string]error {
+	return s.evalDefsFor(nil, def, act)
+}
+
+// defResult is one definition's value, or its error, for one projection
+// of the class key.
+type defResult struct {
+	v   any
+	err error
+}
+
+// evalDefsFor is evalDefs with the values shared between classes: a
+// definition's value is cached under the part of the class key it
+// depends on (ck nil: no sharing).
+func (s *Session) evalDefsFor(ck *classKey, def facts, act interpreter.Activation) map[string]error {
 	var errs map[string]error
-	for _, d := range s.e.defs {
+	for i, d := range s.e.defs {
+		var pk classKey
+		if ck != nil {
+			pk = ck.project(d.dims)
+			s.mu.Lock()
+			r, ok := s.defs[i][pk]
+			s.mu.Unlock()
+			if ok {
+				if r.err != nil {
+					if errs == nil {
+						errs = map[string]error{}
+					}
+					errs[d.Name] = r.err
+				} else {
+					def[d.Name] = r.v
+				}
+				continue
+			}
+		}
+		var r defResult
 		out, _, err := d.prg.Eval(act)
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}
 			}
-			errs[d.Name] = fmt.Errorf("%s", explain(err, d.reads))
-			continue
+			r.err = fmt.Errorf("%s", explain(err, d.reads))
+			errs[d.Name] = r.err
+		} else {
+			r.v = out.Value()
+			def[d.Name] = r.v
 		}
-		def[d.Name] = out.Value()
+		if ck != nil {
+			s.mu.Lock()
+			s.defs[i][pk] = r
+			s.mu.Unlock()
+		}
 	}
 	return errs
 }
