@@ -131,6 +131,8 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		return nil, err
 	}
 	spec := &job.Spec
+	// A second pass (cost of sovereignty) reuses the law's decisions.
+	p.keepDecisions = len(sovereigntyOf(spec.Constraints)) > 0
 	main := p.pass(spec.Constraints, opts.Explain)
 	main.wantPoints = opts.Points
 	pl := main.plan()
@@ -176,11 +178,13 @@ type planner struct {
 	est      Estimator
 	exclude  map[string]bool
 
-	decisions   map[*catalog.Pool]policy.Decision
-	minCount    map[string]int        // by accelerator id
-	moves       map[string][]DataMove // by site name
-	assumptions map[string]bool       // texts for Plan.Assumptions
-	assumed     map[string]float64    // values by key
+	decisions map[*catalog.Pool]policy.Decision
+	// keepDecisions records decisions for a later pass.
+	keepDecisions bool
+	minCount      map[string]int        // by accelerator id
+	moves         map[string][]DataMove // by site name
+	assumptions   map[string]bool       // texts for Plan.Assumptions
+	assumed       map[string]float64    // values by key
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {

@@ -28,10 +28,8 @@ func newRejections() *rejections {
 func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Finding) {
 	r.byKind[kind] += n
 	if kind == KindLaw {
-		seen := map[string]bool{}
-		for _, f := range reasons {
-			if !seen[f.Rule] {
-				seen[f.Rule] = true
+		for i, f := range reasons {
+			if !ruleBefore(reasons[:i], f.Rule) {
 				r.byRule[f.Rule] += n
 			}
 		}
@@ -48,6 +46,17 @@ func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Findin
 			g.Reasons = append(g.Reasons, f)
 		}
 	}
+}
+
+// ruleBefore reports whether a finding of rule is in list (denials are few,
+// so a scan beats a set).
+func ruleBefore(list []policy.Finding, rule string) bool {
+	for _, x := range list {
+		if x.Rule == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFinding(list []policy.Finding, f policy.Finding) bool {

@@ -72,8 +72,10 @@ func (ps *pass) merge(s *sink) {
 	for _, r := range s.rejected {
 		ps.rejected.add(r.c, r.kind, 1, r.findings)
 	}
-	for _, c := range s.decided {
-		ps.decisions[c.pool] = c.decision
+	if ps.keepDecisions {
+		for _, c := range s.decided {
+			ps.decisions[c.pool] = c.decision
+		}
 	}
 	if ps.trace != nil {
 		ps.trace.Steps = append(ps.trace.Steps, s.steps...)

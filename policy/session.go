@@ -413,7 +413,7 @@ func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *cat
 		"pool":    poolFacts(pool, &s.q),
 		"owner":   of,
 		"acc":     af,
-		"def":     facts{},
+		"def":     make(facts, len(s.e.defs)),
 		"dataset": facts{}, "transfer": facts{},
 	}
 }
