@@ -62,6 +62,7 @@ type Session struct {
 	accs   map[*catalog.Accelerator]facts
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
+	sites  map[*catalog.Site]facts
 	// defs caches each definition's results by the part of the class key it depends on.
 	defs []map[classKey]defResult
 	// transfers caches transfer findings per destination country.
@@ -116,6 +117,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		accs:      map[*catalog.Accelerator]facts{},
 		owners:    map[ownerKey]facts{},
 		groups:    map[*catalog.Country][]string{},
+		sites:     map[*catalog.Site]facts{},
 		defs:      make([]map[classKey]defResult, len(e.defs)),
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
@@ -301,7 +303,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	s.mu.Unlock()
 
-	var vars facts // the candidate's facts, when judge just built them
+	var vars *candAct // the candidate's facts, when judge just built them
 	if v == nil {
 		v, vars = s.judge(ck, site, pool, acc)
 		s.mu.Lock()
@@ -330,7 +332,7 @@ func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // judge runs the candidate rules for one candidate's class, and returns
 // the candidate's facts it built (nil when it built none).
-func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, facts) {
+func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, *candAct) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
 		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
@@ -338,8 +340,8 @@ func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc
 	}
 	v.transfers = true
 	vars := s.candidateVars(site, pool, acc)
-	act, _ := interpreter.NewActivation(vars)
-	v.def = vars["def"].(facts)
+	act := vars
+	v.def = vars.def
 	defErrs := s.evalDefsFor(&ck, v.def, act)
 	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
 	for _, c := range s.e.rules {
@@ -362,7 +364,7 @@ func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc
 // render turns a verdict into one candidate's decision, filling the fired
 // rules' messages with the candidate's own facts (vars, when already built
 // for this candidate, with v's definitions).
-func (s *Session) render(v *verdict, vars facts, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
+func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
 	var f findings
 	f.merge(s.jobF)
 	var act interpreter.Activation
@@ -374,9 +376,9 @@ func (s *Session) render(v *verdict, vars facts, site *catalog.Site, pool *catal
 		if act == nil {
 			if vars == nil {
 				vars = s.candidateVars(site, pool, acc)
-				vars["def"] = v.def
+				vars.def = v.def
 			}
-			act, _ = interpreter.NewActivation(vars)
+			act = vars
 		}
 		eff, fd := x.fr.finding(x.c, act)
 		f.add(eff, fd)
@@ -392,7 +394,7 @@ func (s *Session) render(v *verdict, vars facts, site *catalog.Site, pool *catal
 // candidateVars is every variable a candidate-scope expression may read,
 // with an empty def for the definitions to fill. The accelerator's and
 // owner's facts are shared between the candidates of a session (read-only).
-func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) facts {
+func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *candAct {
 	s.mu.Lock()
 	af := s.accs[acc]
 	if af == nil {
@@ -405,17 +407,53 @@ func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *cat
 		of = ownerOf(site, pool, &s.q)
 		s.owners[k] = of
 	}
-	sf := siteFactsWith(site, s.q.Countries, s.groupsOf)
-	s.mu.Unlock()
-	return facts{
-		"asOf": s.asOf, "org": s.org, "job": s.job,
-		"site":    sf,
-		"pool":    poolFacts(pool, &s.q),
-		"owner":   of,
-		"acc":     af,
-		"def":     make(facts, len(s.e.defs)),
-		"dataset": facts{}, "transfer": facts{},
+	sf := s.sites[site]
+	if sf == nil {
+		sf = siteFactsWith(site, s.q.Countries, s.groupsOf)
+		s.sites[site] = sf
 	}
+	s.mu.Unlock()
+	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af, def: make(facts, len(s.e.defs))}
+}
+
+// candAct is a candidate's variables as a CEL activation, without
+// building a map of them.
+type candAct struct {
+	s                           *Session
+	site, pool, owner, acc, def facts
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *candAct) ResolveName(name string) (any, bool) {
+	switch name {
+	case "asOf":
+		return a.s.asOf, true
+	case "org":
+		return a.s.org, true
+	case "job":
+		return a.s.job, true
+	case "site":
+		return a.site, true
+	case "pool":
+		return a.pool, true
+	case "owner":
+		return a.owner, true
+	case "acc":
+		return a.acc, true
+	case "def":
+		return a.def, true
+	case "dataset", "transfer":
+		return facts{}, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (a *candAct) Parent() interpreter.Activation { return nil }
+
+// vars is the candidate's own variables as a map.
+func (a *candAct) vars() map[string]any {
+	return map[string]any{"site": a.site, "pool": a.pool, "owner": a.owner, "acc": a.acc, "def": a.def}
 }
 
 // groupsOf is a country's US groups, shared between sites; s.mu is held.
@@ -638,7 +676,7 @@ func (r *Rule) liftedObligation() string {
 
 // candCtx is what a candidate's rules share beyond their activation.
 type candCtx struct {
-	vars        map[string]any
+	vars        *candAct
 	unconfirmed []string // acc fields whose catalog status is U
 	// weakDefs and partialDefs are computed on first need.
 	done        bool
@@ -706,7 +744,7 @@ func (s *Session) partialActivation(cc *candCtx) interpreter.PartialActivation {
 		"asOf": s.asOf, "org": s.org, "job": s.job,
 		"dataset": facts{}, "transfer": facts{},
 	}
-	for k, v := range cc.vars {
+	for k, v := range cc.vars.vars() {
 		vars[k] = v
 	}
 	vars["def"] = cc.partialDefs
