@@ -1,7 +1,9 @@
 package planner
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+	"strings"
 
 	"meridian.dev/meridian/policy"
 )
@@ -81,20 +83,23 @@ func kindOrder(k Kind) int {
 // list returns the groups sorted by site, accelerator and kind, and the
 // counts by kind (every kind present, zero or not) and by rule.
 func (r *rejections) list() ([]Rejection, map[string]int, map[string]int) {
-	out := make([]Rejection, 0, len(r.groups))
+	groups := make([]*Rejection, 0, len(r.groups))
 	for _, g := range r.groups {
-		out = append(out, *g)
+		groups = append(groups, g)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := &out[i], &out[j]
-		if a.Site != b.Site {
-			return a.Site < b.Site
+	slices.SortFunc(groups, func(a, b *Rejection) int {
+		if c := strings.Compare(a.Site, b.Site); c != 0 {
+			return c
 		}
-		if a.Accelerator != b.Accelerator {
-			return a.Accelerator < b.Accelerator
+		if c := strings.Compare(a.Accelerator, b.Accelerator); c != 0 {
+			return c
 		}
-		return kindOrder(a.Kind) < kindOrder(b.Kind)
+		return cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind))
 	})
+	out := make([]Rejection, len(groups))
+	for i, g := range groups {
+		out[i] = *g
+	}
 	byKind := make(map[string]int, len(Kinds))
 	for _, k := range Kinds {
 		byKind[string(k)] = r.byKind[k]

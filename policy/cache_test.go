@@ -193,7 +193,7 @@ func BenchmarkEvaluateClass(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		s.transfers = map[string]transferResult{}
-		s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]facts{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
+		s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
 		for i := range s.defs {
 			s.defs[i] = map[classKey]defResult{}
 		}

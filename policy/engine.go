@@ -90,6 +90,8 @@ type compiled struct {
 	msgFields fieldMask
 	// msgTmpl and oblTmpl are Message and the lifted obligation, parsed.
 	msgTmpl, oblTmpl template
+	// source is Source(), joined once.
+	source string
 }
 
 type compiledDef struct {
@@ -369,7 +371,7 @@ func compile(packs []*Pack) (*Engine, error) {
 				}
 			}
 			c := &compiled{Rule: r, prg: prg, partial: partial, reads: reads, msgFields: fieldsOf(msgReads),
-				msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation())}
+				msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source()}
 			e.rules = append(e.rules, c)
 			e.byID[r.ID] = c
 		}

@@ -59,7 +59,7 @@ type Session struct {
 	verdicts map[classKey]*verdict
 	cache    map[classKey]Decision
 	// accs, owners and groups share facts between candidates.
-	accs   map[*catalog.Accelerator]facts
+	accs   map[*catalog.Accelerator]accEntry
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
@@ -114,7 +114,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		org:       orgFacts(q.Org, q.Countries),
 		job:       jobFacts(&q),
 		verdicts:  map[classKey]*verdict{},
-		accs:      map[*catalog.Accelerator]facts{},
+		accs:      map[*catalog.Accelerator]accEntry{},
 		owners:    map[ownerKey]facts{},
 		groups:    map[*catalog.Country][]string{},
 		sites:     map[*catalog.Site]facts{},
@@ -343,7 +343,7 @@ func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc
 	act := vars
 	v.def = vars.def
 	defErrs := s.evalDefsFor(&ck, v.def, act)
-	cc := &candCtx{vars: vars, unconfirmed: accUnconfirmed(acc)}
+	cc := &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
 	for _, c := range s.e.rules {
 		if c.Scope != ScopeCandidate {
 			continue
@@ -396,9 +396,9 @@ func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *ca
 // owner's facts are shared between the candidates of a session (read-only).
 func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *candAct {
 	s.mu.Lock()
-	af := s.accs[acc]
-	if af == nil {
-		af = accFacts(acc)
+	af, ok := s.accs[acc]
+	if !ok {
+		af = accEntry{accFacts(acc), accUnconfirmed(acc)}
 		s.accs[acc] = af
 	}
 	k := ownerKey{pool.Owner, site.Spec.Operator.Name, site.Spec.Operator.Headquarters}
@@ -413,7 +413,13 @@ func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *cat
 		s.sites[site] = sf
 	}
 	s.mu.Unlock()
-	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af, def: make(facts, len(s.e.defs))}
+	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af.facts, def: make(facts, len(s.e.defs)), unconfirmed: af.unconfirmed}
+}
+
+// accEntry is what a session keeps per accelerator.
+type accEntry struct {
+	facts       facts
+	unconfirmed []string
 }
 
 // candAct is a candidate's variables as a CEL activation, without
@@ -421,6 +427,7 @@ func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *cat
 type candAct struct {
 	s                           *Session
 	site, pool, owner, acc, def facts
+	unconfirmed                 []string // accelerator facts of status U
 }
 
 // ResolveName implements interpreter.Activation.
@@ -600,7 +607,7 @@ func (s *Session) runRule(c *compiled, act interpreter.Activation, defErrs map[s
 	if c.Effect == Advisory {
 		eff = Advisory
 	}
-	return false, &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
+	return false, &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.source, Confidence: c.Confidence}
 }
 
 // firing is what became of a rule whose condition held, short of its
@@ -650,7 +657,7 @@ func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Findi
 	if c.Confidence != Confirmed {
 		msg = fmt.Sprintf("%s: [%s] %s (source: %s)", c.ID, c.Confidence, text, c.Sources[0])
 	}
-	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Message: msg, Source: c.Source(), Confidence: c.Confidence}
+	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Message: msg, Source: c.source, Confidence: c.Confidence}
 	switch {
 	case fr.lift != "":
 		fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, fr.lift, c.oblTmpl.fill(act), c.Sources[0])
