@@ -317,9 +317,10 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	d := s.render(v, vars, site, pool, acc)
 	s.mu.Lock()
 	if v.need == 0 {
-		v.decision = &d
+		v.decision = &d // the class's only decision
+	} else {
+		s.cache[v.decisionKey(ck, full)] = d
 	}
-	s.cache[v.decisionKey(ck, full)] = d
 	s.mu.Unlock()
 	return d
 }
