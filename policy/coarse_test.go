@@ -12,7 +12,8 @@ import (
 
 // TestCoarseClassKey checks that the coarse class key (acquisition date
 // reduced to its band among the rules' bounds, operator name left out
-// while no condition reads it) gives every candidate the same Decision as
+// while no condition reads it, operator headquarters replaced by the
+// values of the definitions that read it) gives every candidate the same Decision as
 // an evaluation of that candidate alone, for every built-in rule, over
 // acquisition dates on the first of every month 2021–2027 and on and
 // around every bound, for several organisations and dates of evaluation.
@@ -23,8 +24,9 @@ func TestCoarseClassKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.acqExact || len(e.acqBounds) == 0 {
-		t.Fatalf("built-in rules: want pool.acquired compared with constants only, got exact=%v bounds=%v", e.acqExact, e.acqBounds)
+	if e.acqExact || len(e.acqBounds) == 0 || !e.hqViaDefs {
+		t.Fatalf("built-in rules: want pool.acquired compared with constants only and headquarters read through definitions, got exact=%v bounds=%v hqViaDefs=%v",
+			e.acqExact, e.acqBounds, e.hqViaDefs)
 	}
 	var dates []catalog.Date
 	for y := 2021; y <= 2027; y++ {
@@ -42,13 +44,19 @@ func TestCoarseClassKey(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	// Each site in two copies whose operators differ only by name.
+	// Each site as it is, with its operator renamed, and with its operator
+	// headquartered in countries the rules treat alike or differently
+	// (one of them not in the country table).
+	hqs := []string{"", "", "SG", "MY", "CN", "HK", "MO", "RU", "US", "XX"}
 	var cands []cand
 	for _, name := range names {
-		for copyN := range 2 {
+		for copyN, hq := range hqs {
 			for _, d := range dates {
 				s := *w.sites[name]
-				s.Spec.Operator.Name = fmt.Sprintf("%s-%d", s.Spec.Operator.Name, copyN)
+				s.Spec.Operator.Name = fmt.Sprintf("%s-%d", s.Spec.Operator.Name, min(copyN, 1))
+				if hq != "" {
+					s.Spec.Operator.Headquarters = hq
+				}
 				s.Spec.Pools = append([]catalog.Pool{}, s.Spec.Pools...)
 				for j := range s.Spec.Pools {
 					s.Spec.Pools[j].Acquired = d

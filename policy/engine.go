@@ -46,31 +46,51 @@ type Engine struct {
 	// holds the interval between bounds the date falls in, not the date.
 	acqBounds []string
 	acqExact  bool
+	// hqDefs lists the definitions whose value depends on the operator's
+	// headquarters. When no condition reads the headquarters other than
+	// through them (hqViaDefs), the class key holds their values instead
+	// of the headquarters: operators of different countries that the
+	// rules treat alike share a class.
+	hqDefs    []int
+	hqDims    keyDims
+	hqViaDefs bool
 }
 
 // fieldMask names candidate details that may or may not be in a class key.
 type fieldMask uint8
 
 const (
-	fieldOperator fieldMask = 1 << iota // site.operator, and owner.name of operator-owned pools
-	fieldAcquired                       // pool.acquired
-	fieldName                           // site.name
-	fieldCity                           // site.city
+	fieldOperator   fieldMask = 1 << iota // site.operator, and owner.name of operator-owned pools
+	fieldAcquired                         // pool.acquired
+	fieldName                             // site.name
+	fieldCity                             // site.city
+	fieldOperatorHQ                       // site.operatorHQ, and the owner of operator-owned pools
 )
 
 // fieldsOf maps facts read ("var.field" or "var.*") to the details they depend on.
 func fieldsOf(reads map[string]bool) fieldMask {
 	var m fieldMask
 	for r := range reads {
+		if strings.HasPrefix(r, "owner.") {
+			// An operator-owned pool's owner is the operator: its name is
+			// the operator's, its headquarters the operator's.
+			m |= fieldOperatorHQ
+			if r == "owner.name" || r == "owner.*" {
+				m |= fieldOperator
+			}
+			continue
+		}
 		switch r {
-		case "site.operator", "owner.name", "owner.*":
+		case "site.operator":
 			m |= fieldOperator
+		case "site.operatorHQ", "site.operatorHQGroups":
+			m |= fieldOperatorHQ
 		case "site.name":
 			m |= fieldName
 		case "site.city":
 			m |= fieldCity
 		case "site.*":
-			m |= fieldOperator | fieldName | fieldCity
+			m |= fieldOperator | fieldOperatorHQ | fieldName | fieldCity
 		case "pool.acquired", "pool.*":
 			m |= fieldAcquired
 		}
@@ -171,6 +191,18 @@ func dimsOf(reads map[string]bool, defs []*compiledDef) keyDims {
 		}
 	}
 	return m
+}
+
+// directDims is dimsOf for the facts an expression reads itself, not
+// through definitions.
+func directDims(reads map[string]bool) keyDims {
+	direct := map[string]bool{}
+	for r := range reads {
+		if !strings.HasPrefix(r, "def.") {
+			direct[r] = true
+		}
+	}
+	return dimsOf(direct, nil)
 }
 
 // project keeps only the fields of k in dims.
@@ -330,6 +362,7 @@ func compile(packs []*Pack) (*Engine, error) {
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: prg, partial: partial, reads: reads, dims: dimsOf(reads, e.defs)})
 		}
 	}
+	hqDirect := false
 	for _, p := range packs {
 		for _, r := range p.Rules {
 			if prev, dup := e.byID[r.ID]; dup {
@@ -343,6 +376,9 @@ func compile(packs []*Pack) (*Engine, error) {
 			}
 			if r.Scope == ScopeCandidate {
 				e.noteCondition(reads, acq)
+				if directDims(reads)&dimOperatorHQ != 0 {
+					hqDirect = true
+				}
 			}
 			msgReads := map[string]bool{}
 			for _, tmpl := range []string{r.Message, r.liftedObligation()} {
@@ -378,6 +414,19 @@ func compile(packs []*Pack) (*Engine, error) {
 	}
 	sort.Strings(e.acqBounds)
 	e.acqBounds = slices.Compact(e.acqBounds)
+	e.hqViaDefs = !hqDirect
+	for i, d := range e.defs {
+		if d.dims&dimOperatorHQ == 0 {
+			continue
+		}
+		if d.dims&dimAcc != 0 {
+			// Its value alone would not say how it behaves with
+			// unconfirmed accelerator facts unknown: keep the headquarters.
+			e.hqViaDefs = false
+		}
+		e.hqDefs = append(e.hqDefs, i)
+		e.hqDims |= d.dims
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}

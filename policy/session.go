@@ -63,6 +63,8 @@ type Session struct {
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
+	// hqSigs caches hqSignature.
+	hqSigs map[classKey]string
 	// defs caches each definition's results by the part of the class key it depends on.
 	defs []map[classKey]defResult
 	// transfers caches transfer findings per destination country.
@@ -118,6 +120,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		owners:    map[ownerKey]facts{},
 		groups:    map[*catalog.Country][]string{},
 		sites:     map[*catalog.Site]facts{},
+		hqSigs:    map[classKey]string{},
 		defs:      make([]map[classKey]defResult, len(e.defs)),
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
@@ -169,6 +172,9 @@ type classKey struct {
 	// Engine.band), set when the exact date is not in the key.
 	band     int
 	operator string
+	// hqSig stands for operatorHQ when the rules read it only through
+	// definitions (Engine.hqViaDefs): those definitions' values.
+	hqSig string
 	// name and city are set only when some rule reads them.
 	name, city string
 }
@@ -268,6 +274,9 @@ func (v *verdict) decisionKey(coarse, full classKey) classKey {
 	if v.need&fieldCity != 0 {
 		k.city = full.city
 	}
+	if v.need&fieldOperatorHQ != 0 {
+		k.operatorHQ = full.operatorHQ
+	}
 	return k
 }
 
@@ -286,7 +295,11 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
 	}
 	full := fullKey(site, pool, acc)
-	ck := s.e.coarse(full)
+	k1 := s.e.coarse(full) // what the definitions are cached under
+	ck := k1
+	if s.e.hqViaDefs {
+		ck.operatorHQ, ck.hqSig = "", s.hqSignature(k1, site, pool, acc)
+	}
 	s.mu.Lock()
 	v := s.verdicts[ck]
 	if v != nil {
@@ -305,7 +318,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 	var vars *candAct // the candidate's facts, when judge just built them
 	if v == nil {
-		v, vars = s.judge(ck, site, pool, acc)
+		v, vars = s.judge(k1, site, pool, acc)
 		s.mu.Lock()
 		if w := s.verdicts[ck]; w != nil {
 			v = w
@@ -323,6 +336,35 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	s.mu.Unlock()
 	return d
+}
+
+// hqSignature is the values of the definitions that depend on the
+// operator's headquarters, for a candidate of coarse key k, computed once
+// per session for each combination of what they read.
+func (s *Session) hqSignature(k classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) string {
+	pk := k.project(s.e.hqDims)
+	s.mu.Lock()
+	sig, ok := s.hqSigs[pk]
+	s.mu.Unlock()
+	if ok {
+		return sig
+	}
+	vars := s.candidateVars(site, pool, acc)
+	errs := s.evalDefsFor(&k, vars.def, vars)
+	var b strings.Builder
+	for _, i := range s.e.hqDefs {
+		name := s.e.defs[i].Name
+		if err, failed := errs[name]; failed {
+			fmt.Fprintf(&b, "%s!%q;", name, err.Error())
+		} else {
+			fmt.Fprintf(&b, "%s=%#v;", name, vars.def[name])
+		}
+	}
+	sig = b.String()
+	s.mu.Lock()
+	s.hqSigs[pk] = sig
+	s.mu.Unlock()
+	return sig
 }
 
 // evaluate is an uncached evaluation of one candidate.
