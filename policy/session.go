@@ -63,6 +63,8 @@ type Session struct {
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
+	// candRules are the candidate-scope rules in force on the query's date.
+	candRules []*compiled
 	// hqSigs caches hqSignature.
 	hqSigs map[classKey]string
 	// defs caches each definition's results by the part of the class key it depends on.
@@ -127,6 +129,11 @@ func (e *Engine) Session(q Query) (*Session, error) {
 	}
 	for i := range s.defs {
 		s.defs[i] = map[classKey]defResult{}
+	}
+	for _, c := range e.rules {
+		if _, active := c.status(q.AsOf); active && c.Scope == ScopeCandidate {
+			s.candRules = append(s.candRules, c)
+		}
 	}
 	if q.Org == nil {
 		s.jobF.deny = append(s.jobF.deny, engineFinding("no organisation given: cannot determine headquarters, parent or restricted-party status"))
@@ -387,14 +394,17 @@ func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc
 	v.def = vars.def
 	defErrs := s.evalDefsFor(&ck, v.def, act)
 	cc := &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
-	for _, c := range s.e.rules {
-		if c.Scope != ScopeCandidate {
-			continue
-		}
+	for _, c := range s.candRules {
 		fired, fd := s.runRule(c, act, defErrs)
 		switch {
 		case fired:
 			fr := s.judgeFiring(c, act, cc)
+			if c.msgFields == 0 {
+				// The message shows only what the class shares.
+				eff, fd := fr.finding(c, act)
+				v.entries = append(v.entries, entry{eff: eff, fd: fd})
+				continue
+			}
 			v.entries = append(v.entries, entry{eff: fr.eff, c: c, fr: fr})
 			v.need |= c.msgFields
 		case fd != nil:
@@ -418,7 +428,7 @@ func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *ca
 		}
 		if act == nil {
 			if vars == nil {
-				vars = s.candidateVars(site, pool, acc)
+				vars = s.candidateFacts(site, pool, acc)
 				vars.def = v.def
 			}
 			act = vars
@@ -438,6 +448,13 @@ func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *ca
 // with an empty def for the definitions to fill. The accelerator's and
 // owner's facts are shared between the candidates of a session (read-only).
 func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *candAct {
+	a := s.candidateFacts(site, pool, acc)
+	a.def = make(facts, len(s.e.defs))
+	return a
+}
+
+// candidateFacts is candidateVars without def.
+func (s *Session) candidateFacts(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) *candAct {
 	s.mu.Lock()
 	af, ok := s.accs[acc]
 	if !ok {
@@ -456,7 +473,7 @@ func (s *Session) candidateVars(site *catalog.Site, pool *catalog.Pool, acc *cat
 		s.sites[site] = sf
 	}
 	s.mu.Unlock()
-	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af.facts, def: make(facts, len(s.e.defs)), unconfirmed: af.unconfirmed}
+	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af.facts, unconfirmed: af.unconfirmed}
 }
 
 // accEntry is what a session keeps per accelerator.
@@ -613,6 +630,9 @@ func explain(err error, reads map[string]bool) string {
 
 // evalRule runs one rule and files its finding, if any.
 func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[string]error, cc *candCtx, f *findings) {
+	if _, active := c.status(s.q.AsOf); !active {
+		return
+	}
 	fired, fd := s.runRule(c, act, defErrs)
 	switch {
 	case fired:
@@ -622,12 +642,9 @@ func (s *Session) evalRule(c *compiled, act interpreter.Activation, defErrs map[
 	}
 }
 
-// runRule evaluates one rule's condition: fired is true when it holds; a
-// finding comes back when it cannot be evaluated.
+// runRule evaluates the condition of a rule in force: fired is true when
+// it holds; a finding comes back when it cannot be evaluated.
 func (s *Session) runRule(c *compiled, act interpreter.Activation, defErrs map[string]error) (fired bool, failed *Finding) {
-	if _, active := c.status(s.q.AsOf); !active {
-		return false, nil
-	}
 	out, _, err := c.prg.Eval(act)
 	if err == nil {
 		if b, ok := out.Value().(bool); ok {
