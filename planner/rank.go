@@ -90,20 +90,28 @@ func sign(d float64) int {
 // markPareto sets pareto on every option that no other beats on both cost
 // and time (equal on both counts as not beaten).
 func markPareto(opts []option) {
-	idx := make([]int32, len(opts))
-	for i := range idx {
-		idx[i] = int32(i)
+	// Sort compact (cost, hours, index) records: the index breaks ties as
+	// a stable sort would.
+	type point struct {
+		cost, hours float64
+		i           int32
 	}
-	slices.SortStableFunc(idx, func(i, j int32) int {
-		a, b := &opts[i], &opts[j]
+	pts := make([]point, len(opts))
+	for i := range opts {
+		pts[i] = point{opts[i].cost, opts[i].hours, int32(i)}
+	}
+	slices.SortFunc(pts, func(a, b point) int {
 		if c := cmp.Compare(a.cost, b.cost); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.hours, b.hours)
+		if c := cmp.Compare(a.hours, b.hours); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
 	})
 	bestHours, bestCost, any := 0.0, 0.0, false
-	for _, i := range idx {
-		o := &opts[i]
+	for _, p := range pts {
+		o := &opts[p.i]
 		switch {
 		case !any || o.hours < bestHours:
 			o.pareto = true
