@@ -43,11 +43,28 @@ func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Findin
 		r.groups[k] = g
 	}
 	g.Candidates += n
+	if g.Reasons == nil && len(reasons) > 0 && distinct(reasons) {
+		// The group's first reasons, shared; an append copies them
+		// (clipped, so it cannot write into the caller's array).
+		g.Reasons = slices.Clip(reasons)
+		return
+	}
 	for _, f := range reasons {
 		if !hasFinding(g.Reasons, f) {
 			g.Reasons = append(g.Reasons, f)
 		}
 	}
+}
+
+// distinct reports whether no finding in list repeats an earlier one (as
+// hasFinding compares them).
+func distinct(list []policy.Finding) bool {
+	for i, f := range list {
+		if hasFinding(list[:i], f) {
+			return false
+		}
+	}
+	return true
 }
 
 // ruleBefore reports whether a finding of rule is in list (denials are few,
