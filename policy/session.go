@@ -65,6 +65,9 @@ type Session struct {
 	sites  map[*catalog.Site]facts
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
+	// byK1 finds a class's verdict from the coarse key with the operator's
+	// headquarters (before hqSignature), skipping the signature.
+	byK1 map[classKey]*verdict
 	// hqSigs caches hqSignature.
 	hqSigs map[classKey]string
 	// defs caches each definition's results by the part of the class key it depends on.
@@ -123,6 +126,7 @@ func (e *Engine) Session(q Query) (*Session, error) {
 		groups:    map[*catalog.Country][]string{},
 		sites:     map[*catalog.Site]facts{},
 		hqSigs:    map[classKey]string{},
+		byK1:      map[classKey]*verdict{},
 		defs:      make([]map[classKey]defResult, len(e.defs)),
 		cache:     map[classKey]Decision{},
 		transfers: map[string]transferResult{},
@@ -257,6 +261,8 @@ type verdict struct {
 	need fieldMask
 	// decision is the class's one decision when need is empty, once rendered.
 	decision *Decision
+	// key is the class's coarse key.
+	key classKey
 }
 
 type entry struct {
@@ -303,35 +309,43 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	full := fullKey(site, pool, acc)
 	k1 := s.e.coarse(full) // what the definitions are cached under
-	ck := k1
-	if s.e.hqViaDefs {
-		ck.operatorHQ, ck.hqSig = "", s.hqSignature(k1, site, pool, acc)
-	}
 	s.mu.Lock()
-	v := s.verdicts[ck]
+	v := s.byK1[k1]
 	if v != nil {
 		if v.decision != nil {
 			s.mu.Unlock()
 			return *v.decision
 		}
-		if d, ok := s.cache[v.decisionKey(ck, full)]; ok {
+		if d, ok := s.cache[v.decisionKey(v.key, full)]; ok {
 			s.mu.Unlock()
 			return d
 		}
-	} else {
-		s.evaluations++
 	}
 	s.mu.Unlock()
 
 	var vars *candAct // the candidate's facts, when judge just built them
 	if v == nil {
-		v, vars = s.judge(k1, site, pool, acc)
+		ck := k1
+		if s.e.hqViaDefs {
+			ck.operatorHQ, ck.hqSig = "", s.hqSignature(k1, site, pool, acc)
+		}
+		s.mu.Lock()
+		v = s.verdicts[ck]
+		if v == nil {
+			s.evaluations++
+		}
+		s.mu.Unlock()
+		if v == nil {
+			v, vars = s.judge(k1, site, pool, acc)
+			v.key = ck
+		}
 		s.mu.Lock()
 		if w := s.verdicts[ck]; w != nil {
 			v = w
 		} else {
 			s.verdicts[ck] = v
 		}
+		s.byK1[k1] = v
 		s.mu.Unlock()
 	}
 	d := s.render(v, vars, site, pool, acc)
@@ -339,7 +353,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	if v.need == 0 {
 		v.decision = &d // the class's only decision
 	} else {
-		s.cache[v.decisionKey(ck, full)] = d
+		s.cache[v.decisionKey(v.key, full)] = d
 	}
 	s.mu.Unlock()
 	return d
