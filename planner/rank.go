@@ -33,22 +33,33 @@ func sortRanked(opts []option, objective string) {
 // bestPerPool marks the Pareto front over all options, then returns the
 // best option of each pool by the objective, ranked: what choose needs
 // when no plot wants every option ranked. Placements and counts are the
-// same as from rank then choose.
+// same as from rank then choose. The front is marked on another goroutine
+// while the pools' best options are found and sorted (by index, so that
+// neither reads what the other writes).
 func bestPerPool(opts []option, objective string) []option {
-	markPareto(opts)
-	var best []option
+	done := make(chan struct{})
+	go func() {
+		markPareto(opts)
+		close(done)
+	}()
+	var best []int32
 	for i := range opts {
 		o := &opts[i]
-		if n := len(best); n > 0 && best[n-1].c == o.c {
-			if better(o, &best[n-1], objective) {
-				best[n-1] = *o
+		if n := len(best); n > 0 && opts[best[n-1]].c == o.c {
+			if better(o, &opts[best[n-1]], objective) {
+				best[n-1] = int32(i)
 			}
 			continue
 		}
-		best = append(best, *o)
+		best = append(best, int32(i))
 	}
-	sortRanked(best, objective)
-	return best
+	slices.SortFunc(best, func(a, b int32) int { return compareOptions(&opts[a], &opts[b], objective) })
+	<-done
+	out := make([]option, len(best))
+	for i, k := range best {
+		out[i] = opts[k]
+	}
+	return out
 }
 
 func better(a, b *option, objective string) bool { return compareOptions(a, b, objective) < 0 }
