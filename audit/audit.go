@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"meridian.dev/meridian/internal/atomicfile"
 )
 
 // Kinds of entry written by Meridian. Other packages may add their own.
@@ -243,38 +245,11 @@ func createKey(dir, path string) ([]byte, error) {
 	return key, nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in dir that
-// is synced and renamed, so readers see the old file or the new one.
+// WriteFileAtomic creates dir (0700) when missing and writes data to path
+// atomically (write, fsync, rename, fsync the directory).
 func WriteFileAtomic(dir, path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, mode)
 }

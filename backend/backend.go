@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"sync"
 
@@ -216,4 +217,25 @@ func For(site catalog.BackendSpec, stateDir string) (Backend, error) {
 		return nil, errors.New("backend state directory must not be empty")
 	}
 	return f(site, stateDir)
+}
+
+// Dirs resolves a backend's state directory to an absolute path and its jobs'
+// working-directory root: site.WorkDir when set (relative to the state
+// directory unless absolute), else "work" inside it. name prefixes errors.
+func Dirs(name string, site catalog.BackendSpec, stateDir string) (state, work string, err error) {
+	if stateDir == "" {
+		return "", "", fmt.Errorf("%s backend: state directory must not be empty", name)
+	}
+	state, err = filepath.Abs(stateDir)
+	if err != nil {
+		return "", "", fmt.Errorf("%s backend: state directory: %w", name, err)
+	}
+	work = filepath.Join(state, "work")
+	if site.WorkDir != "" {
+		work = site.WorkDir
+		if !filepath.IsAbs(work) {
+			work = filepath.Join(state, work)
+		}
+	}
+	return state, work, nil
 }

@@ -131,6 +131,8 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		return nil, err
 	}
 	spec := &job.Spec
+	// A second pass (cost of sovereignty) reuses the law's decisions.
+	p.keepDecisions = len(sovereigntyOf(spec.Constraints)) > 0
 	main := p.pass(spec.Constraints, opts.Explain)
 	main.wantPoints = opts.Points
 	pl := main.plan()
@@ -176,11 +178,13 @@ type planner struct {
 	est      Estimator
 	exclude  map[string]bool
 
-	decisions   map[*catalog.Pool]policy.Decision
-	minCount    map[string]int        // by accelerator id
-	moves       map[string][]DataMove // by site name
-	assumptions map[string]bool       // texts for Plan.Assumptions
-	assumed     map[string]float64    // values by key
+	decisions map[*catalog.Pool]policy.Decision
+	// keepDecisions records decisions for a later pass.
+	keepDecisions bool
+	minCount      map[string]int        // by accelerator id
+	moves         map[string][]DataMove // by site name
+	assumptions   map[string]bool       // texts for Plan.Assumptions
+	assumed       map[string]float64    // values by key
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
@@ -284,16 +288,23 @@ func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
 
 // plan runs the stages and assembles the Plan.
 func (ps *pass) plan() *Plan {
-	cands := ps.candidates()                        // 1. every (site, pool) not excluded
-	pools := ps.checkPools(cands)                   // 2. constraint, law, memory, capacity
-	ps.estimateCounts(pools)                        // 3. each count: estimate, deadline, budget
-	rank(ps.feasible, ps.spec.ObjectiveOrDefault()) // 4. objective, Pareto front
-	return ps.assemble()                            // 5. placements, rejections, summary
+	cands := ps.candidates()      // 1. every (site, pool) not excluded
+	pools := ps.checkPools(cands) // 2. constraint, law, memory, capacity
+	ps.estimateCounts(pools)      // 3. each count: estimate, deadline, budget
+	var ranked []option           // 4. objective, Pareto front
+	if ps.wantPoints {
+		rank(ps.feasible, ps.spec.ObjectiveOrDefault())
+		ranked = ps.feasible
+	} else {
+		ranked = bestPerPool(ps.feasible, ps.spec.ObjectiveOrDefault())
+	}
+	return ps.assemble(ranked) // 5. placements, rejections, summary
 }
 
-// assemble builds the Plan from the ranked options and the rejections.
-func (ps *pass) assemble() *Plan {
-	placements := choose(ps.feasible)
+// assemble builds the Plan from the ranked options (every feasible one, or
+// the best of each pool) and the rejections.
+func (ps *pass) assemble(ranked []option) *Plan {
+	placements := choose(ranked)
 	rej, byKind, byRule := ps.rejected.list()
 	return &Plan{
 		Job:        ps.job.Metadata.Name,

@@ -557,3 +557,38 @@ func TestNilRulesMeansBuiltin(t *testing.T) {
 		t.Error("nil Rules: no law rejection in a plan where the built-in rules deny offshore sites")
 	}
 }
+
+// TestPointsDoNotChangePlan: without Options.Points the planner ranks only
+// the best count of each pool; the plan must be the one it gives when it
+// ranks every feasible option, for both objectives.
+func TestPointsDoNotChangePlan(t *testing.T) {
+	law := builtinLaw(t)
+	for _, job := range synth.Jobs {
+		for _, objective := range []string{"cost", "time"} {
+			t.Run(job+"/"+objective, func(t *testing.T) {
+				w, err := synth.WorldWith(300, 4, 3, synth.JobNamed(job))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.Jobs[0].Spec.Objective = objective
+				opts := Options{AsOf: catalog.MustDate("2025-06-01"), Rules: law}
+				plain, err := Make(w, w.Jobs[0], opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.Points = true
+				full, err := Make(w, w.Jobs[0], opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(full.All) <= len(full.Placements) {
+					t.Fatalf("%d points, %d placements: no pool has two feasible counts to choose between", len(full.All), len(full.Placements))
+				}
+				full.All = nil
+				if diff := cmp.Diff(full, plain); diff != "" {
+					t.Errorf("plan differs without points (-with +without):\n%s", diff)
+				}
+			})
+		}
+	}
+}

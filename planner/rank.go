@@ -3,6 +3,7 @@ package planner
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Point is one feasible placement reduced to what a plot needs.
@@ -20,55 +21,108 @@ type Point struct {
 // site, accelerator, pool and count for determinism, and marks the Pareto
 // front of cost against time.
 func rank(opts []option, objective string) {
-	slices.SortFunc(opts, func(a, b option) int {
-		if better(&a, &b, objective) {
-			return -1
-		}
-		if better(&b, &a, objective) {
-			return 1
-		}
-		return 0
-	})
+	sortRanked(opts, objective)
 	markPareto(opts)
 }
 
-func better(a, b *option, objective string) bool {
+// sortRanked orders options by the objective (see rank).
+func sortRanked(opts []option, objective string) {
+	slices.SortFunc(opts, func(a, b option) int { return compareOptions(&a, &b, objective) })
+}
+
+// bestPerPool marks the Pareto front over all options, then returns the
+// best option of each pool by the objective, ranked: what choose needs
+// when no plot wants every option ranked. Placements and counts are the
+// same as from rank then choose. The front is marked on another goroutine
+// while the pools' best options are found and sorted (by index, so that
+// neither reads what the other writes).
+func bestPerPool(opts []option, objective string) []option {
+	done := make(chan struct{})
+	go func() {
+		markPareto(opts)
+		close(done)
+	}()
+	var best []int32
+	for i := range opts {
+		o := &opts[i]
+		if n := len(best); n > 0 && opts[best[n-1]].c == o.c {
+			if better(o, &opts[best[n-1]], objective) {
+				best[n-1] = int32(i)
+			}
+			continue
+		}
+		best = append(best, int32(i))
+	}
+	slices.SortFunc(best, func(a, b int32) int { return compareOptions(&opts[a], &opts[b], objective) })
+	<-done
+	out := make([]option, len(best))
+	for i, k := range best {
+		out[i] = opts[k]
+	}
+	return out
+}
+
+func better(a, b *option, objective string) bool { return compareOptions(a, b, objective) < 0 }
+
+// compareOptions is -1 when a ranks before b, 1 when after and 0 when
+// neither does (only when a cost or time is not a number).
+func compareOptions(a, b *option, objective string) int {
 	first, second := a.cost-b.cost, a.hours-b.hours
 	if objective == "time" {
 		first, second = second, first
 	}
 	switch {
 	case first != 0:
-		return first < 0
+		return sign(first)
 	case second != 0:
-		return second < 0
+		return sign(second)
 	case a.c.site.Metadata.Name != b.c.site.Metadata.Name:
-		return a.c.site.Metadata.Name < b.c.site.Metadata.Name
+		return strings.Compare(a.c.site.Metadata.Name, b.c.site.Metadata.Name)
 	case a.c.pool.Accelerator != b.c.pool.Accelerator:
-		return a.c.pool.Accelerator < b.c.pool.Accelerator
+		return strings.Compare(a.c.pool.Accelerator, b.c.pool.Accelerator)
 	case a.c.index != b.c.index:
-		return a.c.index < b.c.index
+		return cmp.Compare(a.c.index, b.c.index)
 	}
-	return a.count < b.count
+	return cmp.Compare(a.count, b.count)
+}
+
+// sign is -1 or 1 for a non-zero difference, and 0 for NaN (which is
+// neither smaller nor greater).
+func sign(d float64) int {
+	switch {
+	case d < 0:
+		return -1
+	case d > 0:
+		return 1
+	}
+	return 0
 }
 
 // markPareto sets pareto on every option that no other beats on both cost
 // and time (equal on both counts as not beaten).
 func markPareto(opts []option) {
-	idx := make([]int32, len(opts))
-	for i := range idx {
-		idx[i] = int32(i)
+	// Sort compact (cost, hours, index) records: the index breaks ties as
+	// a stable sort would.
+	type point struct {
+		cost, hours float64
+		i           int32
 	}
-	slices.SortStableFunc(idx, func(i, j int32) int {
-		a, b := &opts[i], &opts[j]
+	pts := make([]point, len(opts))
+	for i := range opts {
+		pts[i] = point{opts[i].cost, opts[i].hours, int32(i)}
+	}
+	slices.SortFunc(pts, func(a, b point) int {
 		if c := cmp.Compare(a.cost, b.cost); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.hours, b.hours)
+		if c := cmp.Compare(a.hours, b.hours); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
 	})
 	bestHours, bestCost, any := 0.0, 0.0, false
-	for _, i := range idx {
-		o := &opts[i]
+	for _, p := range pts {
+		o := &opts[p.i]
 		switch {
 		case !any || o.hours < bestHours:
 			o.pareto = true

@@ -1,7 +1,9 @@
 package planner
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+	"strings"
 
 	"meridian.dev/meridian/policy"
 )
@@ -28,10 +30,8 @@ func newRejections() *rejections {
 func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Finding) {
 	r.byKind[kind] += n
 	if kind == KindLaw {
-		seen := map[string]bool{}
-		for _, f := range reasons {
-			if !seen[f.Rule] {
-				seen[f.Rule] = true
+		for i, f := range reasons {
+			if !ruleBefore(reasons[:i], f.Rule) {
 				r.byRule[f.Rule] += n
 			}
 		}
@@ -43,11 +43,39 @@ func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Findin
 		r.groups[k] = g
 	}
 	g.Candidates += n
+	if g.Reasons == nil && len(reasons) > 0 && distinct(reasons) {
+		// The group's first reasons, shared; an append copies them
+		// (clipped, so it cannot write into the caller's array).
+		g.Reasons = slices.Clip(reasons)
+		return
+	}
 	for _, f := range reasons {
 		if !hasFinding(g.Reasons, f) {
 			g.Reasons = append(g.Reasons, f)
 		}
 	}
+}
+
+// distinct reports whether no finding in list repeats an earlier one (as
+// hasFinding compares them).
+func distinct(list []policy.Finding) bool {
+	for i, f := range list {
+		if hasFinding(list[:i], f) {
+			return false
+		}
+	}
+	return true
+}
+
+// ruleBefore reports whether a finding of rule is in list (denials are few,
+// so a scan beats a set).
+func ruleBefore(list []policy.Finding, rule string) bool {
+	for _, x := range list {
+		if x.Rule == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFinding(list []policy.Finding, f policy.Finding) bool {
@@ -72,20 +100,23 @@ func kindOrder(k Kind) int {
 // list returns the groups sorted by site, accelerator and kind, and the
 // counts by kind (every kind present, zero or not) and by rule.
 func (r *rejections) list() ([]Rejection, map[string]int, map[string]int) {
-	out := make([]Rejection, 0, len(r.groups))
+	groups := make([]*Rejection, 0, len(r.groups))
 	for _, g := range r.groups {
-		out = append(out, *g)
+		groups = append(groups, g)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := &out[i], &out[j]
-		if a.Site != b.Site {
-			return a.Site < b.Site
+	slices.SortFunc(groups, func(a, b *Rejection) int {
+		if c := strings.Compare(a.Site, b.Site); c != 0 {
+			return c
 		}
-		if a.Accelerator != b.Accelerator {
-			return a.Accelerator < b.Accelerator
+		if c := strings.Compare(a.Accelerator, b.Accelerator); c != 0 {
+			return c
 		}
-		return kindOrder(a.Kind) < kindOrder(b.Kind)
+		return cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind))
 	})
+	out := make([]Rejection, len(groups))
+	for i, g := range groups {
+		out[i] = *g
+	}
 	byKind := make(map[string]int, len(Kinds))
 	for _, k := range Kinds {
 		byKind[string(k)] = r.byKind[k]

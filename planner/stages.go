@@ -30,17 +30,18 @@ func contiguous(items []*candidate, k int) [][]*candidate {
 	return runs
 }
 
-// byClass splits items into k runs so that pools of one site, operator
-// and accelerator land in the same run: each worker's law session then
-// sees whole classes and its cache is not duplicated in the other's.
+// byClass splits items into k runs so that pools of one country and
+// accelerator land in the same run: every law class lies within one
+// (the policy engine may merge classes across operators and their
+// headquarters), so each worker's law session sees whole classes and its
+// cache is not duplicated in the other's. Pools of one site and
+// accelerator share a run, so rejection groups keep candidate order.
 // Each run keeps the items' order.
 func byClass(items []*candidate, k int) [][]*candidate {
 	runs := make([][]*candidate, k)
 	for _, c := range items {
 		h := fnv.New32a()
 		h.Write([]byte(c.site.Spec.Country))
-		h.Write([]byte{0})
-		h.Write([]byte(c.site.Spec.Operator.Name))
 		h.Write([]byte{0})
 		h.Write([]byte(c.pool.Accelerator))
 		i := int(h.Sum32() % uint32(k))
@@ -72,8 +73,10 @@ func (ps *pass) merge(s *sink) {
 	for _, r := range s.rejected {
 		ps.rejected.add(r.c, r.kind, 1, r.findings)
 	}
-	for _, c := range s.decided {
-		ps.decisions[c.pool] = c.decision
+	if ps.keepDecisions {
+		for _, c := range s.decided {
+			ps.decisions[c.pool] = c.decision
+		}
 	}
 	if ps.trace != nil {
 		ps.trace.Steps = append(ps.trace.Steps, s.steps...)

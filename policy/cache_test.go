@@ -175,7 +175,8 @@ func benchEvaluate(b *testing.B, dates int) {
 }
 
 // BenchmarkEvaluateClass is the cost of one uncached class: every
-// candidate rule, the definitions and the transfers of two datasets.
+// candidate rule, the definitions and the transfers of two datasets, with
+// nothing shared from earlier classes (facts, definitions).
 func BenchmarkEvaluateClass(b *testing.B) {
 	e, err := Builtin()
 	if err != nil {
@@ -192,6 +193,10 @@ func BenchmarkEvaluateClass(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		s.transfers = map[string]transferResult{}
+		s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
+		for i := range s.defs {
+			s.defs[i] = map[classKey]defResult{}
+		}
 		s.evaluate(site, pool, acc)
 	}
 }

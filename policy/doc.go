@@ -16,8 +16,16 @@
 // transfer bases lift named denials into obligations.
 //
 // Engine is built once (Builtin or New). A plan opens one Session per
-// Query and calls Session.Evaluate per candidate; results are cached per
-// class of identical candidates (same country, operator headquarters,
-// accelerator, pool owner and acquisition date, plus any other site fact a
-// rule reads), so thousands of candidates cost a handful of evaluations.
+// Query and calls Session.Evaluate per candidate; rule outcomes are cached
+// per class of candidates the conditions cannot tell apart: same country,
+// accelerator and pool owner; the acquisition date only as the interval
+// between the dates conditions compare it with (when they only compare
+// it with constants); the operator's headquarters only as the values of
+// the definitions that read it (when no condition reads it directly); the
+// operator's name, site name and city only when a condition reads them.
+// Messages are then filled in per candidate with what they show, so a
+// Decision is the same as a fresh evaluation of that candidate alone.
+// Definitions are cached by the part of the class they read (most by the
+// accelerator or the country alone). Thousands of candidates cost a
+// handful of evaluations.
 package policy

@@ -90,6 +90,11 @@ func jobFacts(q *Query) facts {
 }
 
 func siteFacts(s *catalog.Site, countries map[string]*catalog.Country) facts {
+	return siteFactsWith(s, countries, groups)
+}
+
+// siteFactsWith is siteFacts with the country groups from groupsOf.
+func siteFactsWith(s *catalog.Site, countries map[string]*catalog.Country, groupsOf func(*catalog.Country) []string) facts {
 	m := facts{
 		"name":       s.Metadata.Name,
 		"country":    s.Spec.Country,
@@ -100,18 +105,19 @@ func siteFacts(s *catalog.Site, countries map[string]*catalog.Country) facts {
 		m["city"] = s.Spec.City
 	}
 	if c, ok := countries[s.Spec.Country]; ok {
-		m["groups"] = groups(c)
+		m["groups"] = groupsOf(c)
 		m["eu"] = c.EU
 		m["eea"] = c.EEA
 	}
-	countryFacts(m, "operatorHQ", s.Spec.Operator.Headquarters, countries)
+	if c, ok := countries[s.Spec.Operator.Headquarters]; ok {
+		m["operatorHQGroups"] = groupsOf(c)
+	}
 	return m
 }
 
-// ownerFacts describes who owns the pool's chips: the site operator, the
-// querying organisation ("self") or another organisation.
-func ownerFacts(s *catalog.Site, p *catalog.Pool, q *Query) (pool, owner facts) {
-	pool = facts{}
+// poolFacts are the pool's own facts.
+func poolFacts(p *catalog.Pool, q *Query) facts {
+	pool := facts{}
 	if !p.Acquired.IsZero() {
 		pool["acquired"] = p.Acquired.String()
 	}
@@ -119,6 +125,21 @@ func ownerFacts(s *catalog.Site, p *catalog.Pool, q *Query) (pool, owner facts) 
 	if name == "" {
 		pool["owner"] = catalog.OwnerOperator
 		pool["ownerKind"] = "operator"
+		return pool
+	}
+	pool["owner"] = p.Owner
+	pool["ownerKind"] = "organization"
+	if q.Org != nil && q.Org.Metadata.Name == name {
+		pool["ownerKind"] = "self"
+	}
+	return pool
+}
+
+// ownerOf describes who owns the pool's chips: the site operator, the
+// querying organisation ("self") or another organisation.
+func ownerOf(s *catalog.Site, p *catalog.Pool, q *Query) (owner facts) {
+	name := p.OwnerOrganization()
+	if name == "" {
 		owner = facts{"kind": "operator", "name": s.Spec.Operator.Name}
 		if hq := s.Spec.Operator.Headquarters; hq != "" {
 			owner["hq"] = hq
@@ -126,9 +147,8 @@ func ownerFacts(s *catalog.Site, p *catalog.Pool, q *Query) (pool, owner facts) 
 			countryFacts(owner, "hq", hq, q.Countries)
 			countryFacts(owner, "parent", hq, q.Countries)
 		}
-		return pool, owner
+		return owner
 	}
-	pool["owner"] = p.Owner
 	var o *catalog.Organization
 	kind := "organization"
 	if q.Org != nil && q.Org.Metadata.Name == name {
@@ -136,15 +156,14 @@ func ownerFacts(s *catalog.Site, p *catalog.Pool, q *Query) (pool, owner facts) 
 	} else if q.Organizations != nil {
 		o = q.Organizations[name]
 	}
-	pool["ownerKind"] = kind
 	if o == nil {
 		// Unknown owner: only its name is known; rules that need its
 		// headquarters fail closed.
-		return pool, facts{"kind": kind, "name": name}
+		return facts{"kind": kind, "name": name}
 	}
 	owner = orgFacts(o, q.Countries)
 	owner["kind"] = kind
-	return pool, owner
+	return owner
 }
 
 func accFacts(a *catalog.Accelerator) facts {

@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -27,6 +26,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
 )
 
 // BaseURL is the $id prefix of the published schemas.
@@ -90,34 +90,11 @@ func WriteAll(dir, sourceDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(dir, FileName(kind)), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, FileName(kind)), data, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".schema-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // mapType gives the YAML forms of Meridian's scalar types.

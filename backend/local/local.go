@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/internal/atomicfile"
 	"meridian.dev/meridian/backend/internal/flock"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
 )
 
 func init() {
@@ -60,19 +60,9 @@ var (
 // set, is the root of the jobs' working directories (relative to stateDir if
 // not absolute); site's other settings are ignored.
 func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
-	if stateDir == "" {
-		return nil, errors.New("local backend: state directory must not be empty")
-	}
-	abs, err := filepath.Abs(stateDir)
+	abs, work, err := backend.Dirs("local", site, stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("local backend: state directory: %w", err)
-	}
-	work := filepath.Join(abs, "work")
-	if site.WorkDir != "" {
-		work = site.WorkDir
-		if !filepath.IsAbs(work) {
-			work = filepath.Join(abs, work)
-		}
+		return nil, err
 	}
 	for _, d := range []string{filepath.Join(abs, "jobs"), work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/internal/atomicfile"
 	"meridian.dev/meridian/backend/internal/flock"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
 )
 
 func init() {
@@ -49,19 +49,9 @@ var (
 // output, exit codes) in stateDir, which the cluster's nodes must be able to
 // write (a shared file system, or the same machine).
 func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
-	if stateDir == "" {
-		return nil, errors.New("slurm backend: state directory must not be empty")
-	}
-	abs, err := filepath.Abs(stateDir)
+	abs, work, err := backend.Dirs("slurm", site, stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("slurm backend: state directory: %w", err)
-	}
-	work := filepath.Join(abs, "work")
-	if site.WorkDir != "" {
-		work = site.WorkDir
-		if !filepath.IsAbs(work) {
-			work = filepath.Join(abs, work)
-		}
+		return nil, err
 	}
 	if site.Partition != "" && !validName(site.Partition) {
 		return nil, fmt.Errorf("backend.partition: %q is not a valid Slurm partition name", site.Partition)
