@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,20 +23,27 @@ func (slowProgress) Start(string, int64) {}
 func (slowProgress) Done()               {}
 func (slowProgress) Add(int64)           { time.Sleep(150 * time.Millisecond) }
 
-// TestHelperStageProcess is not a test: TestStageResumesAfterKill runs the
-// test binary again with MERIDIAN_HELPER_FIXTURE set so that this function
-// stages in a child process, which the parent then kills with SIGKILL.
-func TestHelperStageProcess(t *testing.T) {
-	spec := os.Getenv("MERIDIAN_HELPER_FIXTURE")
-	if spec == "" {
-		t.Skip("helper process for TestStageResumesAfterKill")
+// TestMain lets TestStageResumesAfterKill run the test binary again as a
+// child that stages (MERIDIAN_HELPER_FIXTURE set), which the parent then
+// kills with SIGKILL.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("MERIDIAN_HELPER_FIXTURE"); spec != "" {
+		stageInChild(spec)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// stageInChild stages the fixture described by spec; it is the child process
+// of TestStageResumesAfterKill.
+func stageInChild(spec string) {
 	var f fixture
 	var in struct {
 		Home, SiteStore, Keys, Ledger string
 	}
 	if err := json.Unmarshal([]byte(spec), &in); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, "child fixture:", err)
+		os.Exit(2)
 	}
 	f.keys = dataset.Keyring{Dir: in.Keys}
 	f.ledger = &FileLedger{Path: in.Ledger}
@@ -51,7 +59,7 @@ func TestStageResumesAfterKill(t *testing.T) {
 	f := newFixture(t, 16, 900<<10, "")
 	total := len(f.manifest.UniqueChunks())
 	spec, _ := json.Marshal(map[string]string{"Home": f.home, "SiteStore": f.site.Spec.Store, "Keys": f.keys.Dir, "Ledger": f.ledger.Path})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStageProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "MERIDIAN_HELPER_FIXTURE="+string(spec))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
