@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -89,9 +90,9 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 		if err != nil {
 			return seal.Key{}, err
 		}
-		return key, WriteFileAtomic(k.path(name)+".age", wrapped, 0o600)
+		return key, atomicfile.WriteFile(k.path(name)+".age", wrapped, 0o600)
 	}
-	if err := WriteFileAtomic(k.path(name), []byte(key.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(k.path(name), []byte(key.String()+"\n"), 0o600); err != nil {
 		return seal.Key{}, err
 	}
 	return key, nil
@@ -112,43 +113,4 @@ func readPrivate(p string) ([]byte, error) {
 		return nil, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, st.Mode().Perm())
 	}
 	return os.ReadFile(p)
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory: write, fsync, rename, fsync the directory.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -13,7 +13,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -288,7 +288,7 @@ func (c *Controller) deliverKeys(r *Run, w *catalog.World, job *catalog.Training
 			return fmt.Errorf("dataset %s: %w", name, err)
 		}
 		path := filepath.Join(keys, name+".key")
-		if err := dataset.WriteFileAtomic(path, []byte(key.String()+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(key.String()+"\n"), 0o600); err != nil {
 			return err
 		}
 		env[EnvKeyFilePrefix+EnvName(name)] = path

@@ -21,6 +21,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -181,7 +182,7 @@ func newDatasetAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := dataset.WriteFileAtomic(st.datasetFile(name), data, 0o600); err != nil {
+			if err := atomicfile.WriteFile(st.datasetFile(name), data, 0o600); err != nil {
 				return err
 			}
 			secs := time.Since(start).Seconds()
