@@ -478,6 +478,28 @@ func siteStore(st state, at, store, catalogDir string, files []string) (string, 
 	return site.Spec.Store, nil
 }
 
+// openSealed resolves the store of a site (or --store), reads the dataset's
+// key and opens both, for the commands that read chunks at a site.
+func openSealed(cmd *cobra.Command, st state, name, at, store, catalogDir string, files []string, kf *keyFlags) (string, *dataset.Store, *seal.Sealer, error) {
+	url, err := siteStore(st, at, store, catalogDir, files)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	key, err := kf.get(cmd, st, name)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	sealer, err := seal.New(key, name)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	b, err := dataset.OpenStore(cmd.Context(), url)
+	if err != nil {
+		return "", nil, nil, badInput(err)
+	}
+	return url, b, sealer, nil
+}
+
 func newDatasetVerifyCmd() *cobra.Command {
 	var at, store, catalogDir, out string
 	var files []string
@@ -495,21 +517,9 @@ chunk and the files that use it, and exits 1 if any is found.`,
 			if err != nil {
 				return err
 			}
-			url, err := siteStore(st, at, store, catalogDir, files)
+			url, b, sealer, err := openSealed(cmd, st, name, at, store, catalogDir, files, &kf)
 			if err != nil {
 				return err
-			}
-			key, err := kf.get(cmd, st, name)
-			if err != nil {
-				return err
-			}
-			sealer, err := seal.New(key, name)
-			if err != nil {
-				return err
-			}
-			b, err := dataset.OpenStore(cmd.Context(), url)
-			if err != nil {
-				return badInput(err)
 			}
 			defer b.Close()
 			rep, err := dataset.Verify(cmd.Context(), b, sealer, name, 4)
@@ -571,21 +581,9 @@ streams a tar archive to standard output instead.`,
 					return err
 				}
 			}
-			url, err := siteStore(st, at, store, catalogDir, files)
+			_, b, sealer, err := openSealed(cmd, st, name, at, store, catalogDir, files, &kf)
 			if err != nil {
 				return err
-			}
-			key, err := kf.get(cmd, st, name)
-			if err != nil {
-				return err
-			}
-			sealer, err := seal.New(key, name)
-			if err != nil {
-				return err
-			}
-			b, err := dataset.OpenStore(cmd.Context(), url)
-			if err != nil {
-				return badInput(err)
 			}
 			defer b.Close()
 			if to == "-" {
