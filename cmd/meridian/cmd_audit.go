@@ -14,7 +14,9 @@ func init() { register(newAuditCmd) }
 
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "audit",
+		Use: "audit",
+		Example: `  meridian audit log --run run-c8ee8541244b
+  meridian audit verify`,
 		Short: "Read and verify the tamper-evident audit log",
 	}
 	var cf clientFlags
@@ -57,8 +59,9 @@ func newAuditCmd() *cobra.Command {
 	var vcf clientFlags
 	var vout string
 	verifyCmd := &cobra.Command{
-		Use:   "verify",
-		Short: "Check the hash chain; name the first entry modified, deleted or reordered",
+		Use:     "verify",
+		Example: `  meridian audit verify          # exit 0 and the head hash when intact`,
+		Short:   "Check the hash chain; name the first entry modified, deleted or reordered",
 		Long: `Verify recomputes every entry's keyed hash and its link to the entry before.
 Exit 0 when the chain is intact, 1 when it is broken (the first broken entry
 is printed). Keep the printed head hash somewhere else to detect truncation.`,

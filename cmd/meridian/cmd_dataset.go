@@ -103,7 +103,9 @@ func transferQuery(w *catalog.World, asOf catalog.Date, ds *catalog.Dataset, org
 
 func newDatasetCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "dataset",
+		Use: "dataset",
+		Example: `  meridian dataset add chat-logs --from ./data --origin DE --classification personal --subjects 50000 --basis eu-scc
+  meridian dataset stage chat-logs --to my-johor-1`,
 		Short: "Add, stage, verify and unseal encrypted datasets",
 		Long: `Datasets are stored as encrypted, content-addressed chunks with an
 authenticated manifest. The key stays in the owner's keyring
@@ -244,7 +246,9 @@ func newDatasetStageCmd() *cobra.Command {
 	var workers int
 	var verifyArrival bool
 	cmd := &cobra.Command{
-		Use:   "stage NAME --to SITE [--as-of DATE]",
+		Use: "stage NAME --to SITE [--as-of DATE]",
+		Example: `  meridian dataset stage chat-logs --to my-johor-1 --as-of 2026-01-15
+  meridian dataset stage chat-logs --to my-site -f my-site.yaml --run run-1234`,
 		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows",
 		Long: `Stage asks the law whether the dataset may go to the site's country on the
 as-of date (today by default). If not, it prints each denying rule with its
@@ -330,7 +334,9 @@ A staging that is interrupted resumes where it stopped when run again.`,
 func newDatasetLedgerCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
-		Use:   "ledger [NAME]",
+		Use: "ledger [NAME]",
+		Example: `  meridian dataset ledger
+  meridian dataset ledger chat-logs -o json`,
 		Short: "Show every recorded transfer, or those of one dataset",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -505,7 +511,9 @@ func newDatasetVerifyCmd() *cobra.Command {
 	var files []string
 	var kf keyFlags
 	cmd := &cobra.Command{
-		Use:   "verify NAME --at SITE",
+		Use: "verify NAME --at SITE",
+		Example: `  meridian dataset verify chat-logs --at my-johor-1
+  meridian dataset verify chat-logs --store file:///srv/meridian/store`,
 		Short: "Re-read and authenticate every chunk of a dataset at a site",
 		Long: `Verify reads the dataset's manifest and every chunk from the site's store and
 authenticates each with the dataset key. It names every missing or altered
@@ -688,8 +696,9 @@ func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
 	var plain bool
 	cmd := &cobra.Command{
-		Use:   "key NAME (--age-recipient age1… | --plain)",
-		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
+		Use:     "key NAME (--age-recipient age1… | --plain)",
+		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" > key.age`,
+		Short:   "Print a dataset's key for delivery to a job, wrapped with age or in clear",
 		Long: `Key prints the dataset key from the owner's keyring so that the backend can
 deliver it to a job at start. With --age-recipient it is wrapped for the
 holder of that age identity (the job's, generated for the run); --plain prints

@@ -119,7 +119,9 @@ func firstSource(s []string) string {
 func newRulesShowCmd() *cobra.Command {
 	var f rulesFlags
 	cmd := &cobra.Command{
-		Use:   "show ID [--as-of DATE] [--rules DIR] [-o table|json|yaml]",
+		Use: "show ID [--as-of DATE] [--rules DIR] [-o table|json|yaml]",
+		Example: `  meridian rules show us-bis-2025-05-iaas-red-flag
+  meridian rules show cn-cbdf-2024-assessment --as-of 2024-01-01 -o json`,
 		Short: "Print one rule: its dates, enforcement, condition, message and sources",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
