@@ -291,26 +291,41 @@ func contains(list []string, s string) bool {
 // Load builds a world from the built-in catalog plus files, and validates it.
 // When catalogDir is set, its sites replace the built-in ones.
 func Load(catalogDir string, files ...string) (*World, error) {
-	w, err := Builtin()
-	if err != nil {
-		return nil, err
-	}
+	var sites *Set
 	if catalogDir != "" {
 		cs, err := LoadFiles(catalogDir)
 		if err != nil {
 			return nil, err
 		}
-		w.ReplaceSites()
-		if err := w.Add(cs); err != nil {
-			return nil, err
-		}
+		sites = cs
 	}
+	var user []*Set
 	if len(files) > 0 {
 		set, err := LoadFiles(files...)
 		if err != nil {
 			return nil, err
 		}
-		if err := w.Add(set); err != nil {
+		user = append(user, set)
+	}
+	return Assemble(sites, user...)
+}
+
+// Assemble builds a validated world from the built-in catalog, with the
+// sites of catalogSites (when not nil) in place of the built-in ones, plus
+// the resources of sets.
+func Assemble(catalogSites *Set, sets ...*Set) (*World, error) {
+	w, err := Builtin()
+	if err != nil {
+		return nil, err
+	}
+	if catalogSites != nil {
+		w.ReplaceSites()
+		if err := w.Add(catalogSites); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sets {
+		if err := w.Add(s); err != nil {
 			return nil, err
 		}
 	}

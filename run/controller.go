@@ -464,6 +464,32 @@ func (c *Controller) buildWorld(docs []Document) (*catalog.World, error) {
 	return buildWorld(c.catSet, docs)
 }
 
+// worldSite returns the run's world and one of its sites, which must exist.
+func (c *Controller) worldSite(r *Run, siteName string) (*catalog.World, *catalog.Site, error) {
+	w, err := c.world(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	site := w.Site(siteName)
+	if site == nil {
+		return nil, nil, fmt.Errorf("site %q is no longer in the catalog", siteName)
+	}
+	return w, site, nil
+}
+
+// worldJob returns the run's world and its job, which must exist.
+func (c *Controller) worldJob(r *Run) (*catalog.World, *catalog.TrainingJob, error) {
+	w, err := c.world(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	job := w.Job(r.Job)
+	if job == nil {
+		return nil, nil, fmt.Errorf("job %s is missing from the run's documents", r.Job)
+	}
+	return w, job, nil
+}
+
 func (c *Controller) world(r *Run) (*catalog.World, error) {
 	c.mu.Lock()
 	w := c.worlds[r.ID]
@@ -490,13 +516,9 @@ func (c *Controller) SiteRoot(site *catalog.Site) string {
 }
 
 func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error) {
-	w, err := c.world(r)
+	_, site, err := c.worldSite(r, siteName)
 	if err != nil {
 		return nil, err
-	}
-	site := w.Site(siteName)
-	if site == nil {
-		return nil, fmt.Errorf("site %q is no longer in the catalog", siteName)
 	}
 	root := c.SiteRoot(site)
 	c.mu.Lock()
@@ -513,13 +535,9 @@ func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error
 }
 
 func (c *Controller) workDir(r *Run, siteName string) (string, error) {
-	w, err := c.world(r)
+	_, site, err := c.worldSite(r, siteName)
 	if err != nil {
 		return "", err
-	}
-	site := w.Site(siteName)
-	if site == nil {
-		return "", fmt.Errorf("site %q is no longer in the catalog", siteName)
 	}
 	return filepath.Join(c.SiteRoot(site), "runs", r.ID), nil
 }
@@ -613,13 +631,9 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		})
 		return err == nil, err
 	}
-	w, err := c.world(r)
+	w, job, err := c.worldJob(r)
 	if err != nil {
 		return c.fail(ctx, r, err.Error())
-	}
-	job := w.Job(r.Job)
-	if job == nil {
-		return c.fail(ctx, r, fmt.Sprintf("job %s is missing from the run's documents", r.Job))
 	}
 	ckDir := filepath.Join(r.WorkDir, "checkpoints")
 	if err := os.MkdirAll(ckDir, 0o755); err != nil {
@@ -911,11 +925,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			be.Cancel(cctx, r.Handle)
 			cancel()
 		}
-		w, err := c.world(r)
+		w, job, err := c.worldJob(r)
 		if err != nil {
 			return c.fail(ctx, r, err.Error())
 		}
-		job := w.Job(r.Job)
 		asOf := c.today()
 		plan, err := c.cfg.Plan(w, job, asOf, r.Excluded)
 		if err != nil {

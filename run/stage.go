@@ -99,13 +99,9 @@ func stagingAsOf(r *Run) (catalog.Date, error) {
 // safe to repeat after a crash: the stager sends only the chunks the site
 // lacks (none the second time) and the record is written once.
 func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
-	w, err := c.world(r)
+	w, job, err := c.worldJob(r)
 	if err != nil {
 		return c.fail(ctx, r, err.Error())
-	}
-	job := w.Job(r.Job)
-	if job == nil {
-		return c.fail(ctx, r, fmt.Sprintf("job %s is missing from the run's documents", r.Job))
 	}
 	site := w.Site(r.Site)
 	if site == nil {

@@ -24,29 +24,15 @@ func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 
 // buildWorld is BuildWorld over an already loaded catalog set (read only).
 func buildWorld(cs *catalog.Set, docs []Document) (*catalog.World, error) {
-	w, err := catalog.Builtin()
-	if err != nil {
-		return nil, err
-	}
-	if cs != nil {
-		w.ReplaceSites()
-		if err := w.Add(cs); err != nil {
-			return nil, err
-		}
-	}
+	sets := make([]*catalog.Set, 0, len(docs))
 	for _, d := range docs {
 		set, err := catalog.Decode(d.Name, []byte(d.Content))
 		if err != nil {
 			return nil, err
 		}
-		if err := w.Add(set); err != nil {
-			return nil, err
-		}
+		sets = append(sets, set)
 	}
-	if err := w.Validate(); err != nil {
-		return nil, err
-	}
-	return w, nil
+	return catalog.Assemble(cs, sets...)
 }
 
 // Planner plans job in w as of a date, never placing it at an excluded
