@@ -483,14 +483,14 @@ func TestRealEstimatorWithPlannerAssumptions(t *testing.T) {
 	}
 }
 
-// TestPlannerAssumptionKeysRegistered: the planner's keys are accepted by
-// the loader and a misspelt one is refused there, naming the field and the
-// accepted keys, before any planning.
-func TestPlannerAssumptionKeysRegistered(t *testing.T) {
-	keys := catalog.AssumptionKeys()
-	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu"} {
-		if _, ok := catalog.AssumptionDoc(k); !ok {
-			t.Errorf("key %s is not registered; registered: %v", k, keys)
+// TestPlannerAssumptionKeys: AssumptionKeys holds the planner's keys and
+// the estimator's; with them the loader refuses a misspelt key, naming the
+// field and the accepted keys, before any planning.
+func TestPlannerAssumptionKeys(t *testing.T) {
+	keys := AssumptionKeys()
+	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu", "runEfficiency"} {
+		if _, ok := keys.Lookup(k); !ok {
+			t.Errorf("key %s is missing; keys: %v", k, keys.Names())
 		}
 	}
 	docs := testOrg + "\n---\n" + dataset("d", "", 1e12) + "\n---\n" + job("  datasets: [d]", "  assumptions: {dataEgresPerGB: 0.5}")
@@ -498,7 +498,7 @@ func TestPlannerAssumptionKeysRegistered(t *testing.T) {
 	if err := os.WriteFile(path, []byte(docs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := catalog.Load("", path)
+	_, err := catalog.Load(AssumptionKeys(), "", path)
 	if err == nil {
 		t.Fatal("a misspelt planner key loads")
 	}
@@ -537,7 +537,7 @@ func TestSameAcrossWorkerCounts(t *testing.T) {
 // package re-planning after a lost site) gets the built-in packs, never
 // no law at all.
 func TestNilRulesMeansBuiltin(t *testing.T) {
-	w, err := catalog.Load("testdata/world/sites", "../examples/qwen-offshore.yaml")
+	w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", "../examples/qwen-offshore.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
