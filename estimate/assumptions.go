@@ -146,7 +146,7 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		}
 		add("batch: ", num(st.batch), " tokens per step (", batchSrc, "), so at most ", num(st.replicas),
 			" data-parallel replicas of one ", num(p.microBatch), "-sequence micro-batch (spec.assumptions.microBatch): a larger pool splits each replica further")
-		add("layout: ", st.describeLayout(), ", the fastest of ", num(float64(st.layouts)), " layouts with tensor parallelism at least what activations need (t = ",
+		add("layout: ", st.describeLayout(), ", the fastest layout with tensor parallelism at least what activations need (t = ",
 			num(w.mem.tensorParallel), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
 			num(st.replicas), " replicas; ZeRO-3 shards weights, gradients and optimizer state over all chips")
 		if st.pp > 1 {

@@ -177,7 +177,10 @@ func run(in *Input, w *work, r *Result) error {
 		r.Goodput = p.goodput
 	}
 	w.nodes = math.Max(1, math.Ceil(count/p.scaleUpDomain))
-	w.straggle = 1 + p.straggler*math.Sqrt(2*math.Log(w.nodes))
+	w.straggle = 1
+	if w.nodes > 1 && p.straggler > 0 {
+		w.straggle += p.straggler * math.Sqrt(2*math.Log(w.nodes))
+	}
 	w.ckptEvery = job.CheckpointEvery.Hours()
 	if !(w.ckptEvery > 0) {
 		w.ckptEvery = defaultCheckpointEveryHours
@@ -202,7 +205,7 @@ func run(in *Input, w *work, r *Result) error {
 	}
 	r.CostUSD = r.AcceleratorHours * w.price
 	r.Spread = spreadFor(w.shape.given, p)
-	lo, hi := 1/math.Exp(r.Spread.Low*z90), math.Exp(r.Spread.High*z90)
+	lo, hi := r.Spread.interval()
 	r.HoursLow, r.HoursHigh = r.Hours*lo, r.Hours*hi
 	r.CostLowUSD, r.CostHighUSD = r.CostUSD*lo, r.CostUSD*hi
 	for _, x := range [...]float64{r.FLOPs, r.Hours, r.MFU, r.MemoryPerAcceleratorGB, r.CostUSD, r.HoursHigh, r.CostHighUSD} {

@@ -96,7 +96,12 @@ type params struct {
 	assumptionsMap          map[string]float64
 }
 
-func defaultParams() params {
+// baseParams are the defaults, built once; defaultParams copies them.
+var baseParams = newDefaultParams()
+
+func defaultParams() params { return baseParams }
+
+func newDefaultParams() params {
 	return params{
 		maxEff: defaultMaxEfficiency, bytesPerFLOP: defaultBytesPerFLOP,
 		hiddenExp: fittedKernelHiddenExponent, runEff: fittedRunEfficiency, straggler: fittedStragglerJitter,

@@ -15,12 +15,41 @@ type Spread struct {
 
 // Factor returns the multiple of the central estimate at quantile q (0 < q <
 // 1): 1 at the median, exp(High·z_q) above it and exp(Low·z_q) below.
-func (s Spread) Factor(q float64) float64 {
-	z := normalQuantile(q)
+func (s Spread) Factor(q float64) float64 { return s.FactorZ(NormalQuantile(q)) }
+
+// FactorZ is Factor at the standard normal quantile z (NormalQuantile(q)),
+// for callers that ask for one quantile many times.
+func (s Spread) FactorZ(z float64) float64 {
 	if z >= 0 {
 		return math.Exp(s.High * z)
 	}
 	return math.Exp(s.Low * z)
+}
+
+// interval returns the factors of the central 80 % interval, exp(−z₉₀·Low)
+// and exp(z₉₀·High), from a table for the fitted spreads.
+func (s Spread) interval() (lo, hi float64) {
+	for _, f := range fittedIntervals {
+		if f.s == s {
+			return f.lo, f.hi
+		}
+	}
+	return math.Exp(-s.Low * z90), math.Exp(s.High * z90)
+}
+
+// spreadInterval is a spread with its interval factors worked out.
+type spreadInterval struct {
+	s      Spread
+	lo, hi float64
+}
+
+var fittedIntervals = []spreadInterval{
+	newSpreadInterval(Spread{fittedSpreadLowShape, fittedSpreadHighShape}),
+	newSpreadInterval(Spread{fittedSpreadLowSize, fittedSpreadHighSize}),
+}
+
+func newSpreadInterval(s Spread) spreadInterval {
+	return spreadInterval{s, math.Exp(-s.Low * z90), math.Exp(s.High * z90)}
 }
 
 // spreadFor is the spread of a job's estimate: from the calibration runs
@@ -37,12 +66,12 @@ func spreadFor(shapeGiven bool, p *params) Spread {
 }
 
 // z90 is the standard normal's 90th percentile.
-var z90 = normalQuantile(0.9)
+var z90 = NormalQuantile(0.9)
 
-// normalQuantile is the inverse of the standard normal distribution
+// NormalQuantile is the inverse of the standard normal distribution
 // function, by Acklam's rational approximation (relative error below
 // 1.2e-9), refined by one Halley step.
-func normalQuantile(p float64) float64 {
+func NormalQuantile(p float64) float64 {
 	switch {
 	case !(p > 0):
 		return math.Inf(-1)

@@ -97,7 +97,6 @@ type step struct {
 	tDP, tMoE  float64 // s, overlapped with compute
 	seconds    float64 // the step
 	workPerTok float64 // executed model FLOPs per token the time model counts (with a derived attention term)
-	layouts    int     // layouts compared
 }
 
 // stepModel lays the job out on count chips and times one step:
@@ -197,6 +196,19 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 		// Pass 0 honours the batch; pass 1 (only when no layout does) takes the
 		// largest groups the chips allow.
 		for t := min(w.mem.tensorParallel, tMax); t <= tMax; t *= 2 {
+			// No layout beats compute plus its tensor-parallel traffic, which
+			// grows with t: once the best so far is that fast, stop.
+			var ttp float64
+			if t > 1 {
+				link := st.scaleUpGBs
+				if t > p.scaleUpDomain {
+					link = outLink
+				}
+				ttp = tpBytesPerRank * (t - 1) / (link * 1e9) * (1 - p.tpOverlap)
+			}
+			if compute+ttp >= best {
+				break
+			}
 			for pp := 1.0; t*pp <= count && pp <= maxStages; pp *= 2 {
 				ep := 1.0
 				for moe && ep*2 <= experts && t*pp*ep*2 <= count {
@@ -210,21 +222,13 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 				if pass == 1 && t*pp*2 <= count && pp*2 <= maxStages {
 					continue // not yet the largest group
 				}
-				st.layouts++
 				micro := st.batch / dp / seqTokens
 				bubble := 0.0
 				if pp > 1 {
 					bubble = (pp - 1) / (p.interleave * max(micro, 1))
 				}
 				tc := compute * (1 + bubble)
-				var ttp, tdp float64
-				if t > 1 {
-					link := st.scaleUpGBs
-					if t > p.scaleUpDomain {
-						link = outLink
-					}
-					ttp = tpBytesPerRank * (t - 1) / (link * 1e9) * (1 - p.tpOverlap)
-				}
+				var tdp float64
 				if dp > 1 {
 					tdp = dpBytes / mp / (st.linkGBs * 1e9)
 				}
@@ -233,6 +237,9 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 					best = sec
 					st.tp, st.pp, st.ep, st.mp, st.dp, st.micro, st.bubble = t, pp, ep, mp, dp, micro, bubble
 					st.tCompute, st.tTP, st.tDP, st.tMoE, st.seconds = tc, ttp, tdp, moeSeconds, sec
+				}
+				if sec <= compute+ttp {
+					break // the least this t can take; more stages only tie or add a bubble
 				}
 			}
 		}

@@ -133,9 +133,10 @@ type option struct {
 	pareto bool
 }
 
-// at is the option's hours and cost at quantile q of the estimate.
-func (o *option) at(q float64) (hours, cost float64) {
-	f := o.spread.Factor(q)
+// at is the option's hours and cost at the quantile whose standard normal
+// quantile is z (estimate.NormalQuantile).
+func (o *option) at(z float64) (hours, cost float64) {
+	f := o.spread.FactorZ(z)
 	return o.computeHours*f + o.c.moveHours, o.computeCost*f + o.c.moveCost
 }
 
@@ -155,10 +156,11 @@ func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
 }
 
 // The reported interval is the central 80 %: the 10th to the 90th
-// percentile of the estimate (SCHEMA.md hoursLow, hoursHigh).
-const (
-	intervalLow  = 0.1
-	intervalHigh = 0.9
+// percentile of the estimate (SCHEMA.md hoursLow, hoursHigh), here as
+// standard normal quantiles.
+var (
+	intervalLow  = estimate.NormalQuantile(0.1)
+	intervalHigh = estimate.NormalQuantile(0.9)
 )
 
 // Printed numbers are rounded so that plans read well and stay byte-identical

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -243,6 +244,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	met := false
 	tracing := ps.tracing(c)
 	conf := ps.spec.ConfidenceOrDefault()
+	zConf := estimate.NormalQuantile(conf)
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n)
 		if err != nil {
@@ -260,7 +262,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost),
 				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+thousands(int(chi+0.5))))
 		}
-		hoursAt, costAt := pl.at(conf)
+		hoursAt, costAt := pl.at(zConf)
 		if dl := ps.spec.Deadline; dl > 0 && hoursAt > dl.Hours() {
 			if fastest.c == nil || hoursAt < fastestHours {
 				fastest, fastestHours = pl, hoursAt
