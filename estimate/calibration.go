@@ -221,12 +221,16 @@ type CalibrationSummary struct {
 	Bias     float64 // median Error
 }
 
-// CalibrationReport is every run estimated both ways, and each half's figures.
+// CalibrationReport is every run estimated one way, and each half's figures.
 type CalibrationReport struct {
-	Inputs    Inputs
-	Rows      []CalibrationRow
-	Summary   [2]CalibrationSummary // by Half
-	NotPlaced []NotPlaced
+	Inputs  Inputs
+	Rows    []CalibrationRow
+	Summary [2]CalibrationSummary // by Half
+	// CrossValidated is the fitting half with each family predicted by
+	// constants fitted to the other families: what the fitting half says
+	// about runs the fit has not seen, and what the interval is built from.
+	CrossValidated CalibrationSummary
+	NotPlaced      []NotPlaced
 }
 
 // Calibrate estimates every calibration run with the given inputs on the
@@ -236,11 +240,24 @@ func Calibrate(accs map[string]*catalog.Accelerator, in Inputs) (*CalibrationRep
 	if err != nil {
 		return nil, err
 	}
-	rep, err := calibrate(runs, Split(runs), accs, in, nil)
-	if rep != nil {
-		rep.NotPlaced = np
+	halves := Split(runs)
+	rep, err := calibrate(runs, halves, accs, in, nil)
+	if err != nil {
+		return nil, err
 	}
-	return rep, err
+	rep.NotPlaced = np
+	var fitting []CalibrationRun
+	for i, h := range halves {
+		if h == Fitting {
+			fitting = append(fitting, runs[i])
+		}
+	}
+	cv, err := crossValidate(accs, fitting)
+	if err != nil {
+		return nil, err
+	}
+	rep.CrossValidated = summarise(cv[in])
+	return rep, nil
 }
 
 // calibrate is Calibrate over given runs, halves and extra assumptions (the
@@ -266,26 +283,35 @@ func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Ac
 		rep.Rows = append(rep.Rows, row)
 	}
 	for h := range rep.Summary {
-		var ape, errs []float64
-		inside := 0
+		var rows []CalibrationRow
 		for _, row := range rep.Rows {
-			if row.Half != Half(h) {
-				continue
-			}
-			ape = append(ape, math.Abs(row.Error))
-			errs = append(errs, row.Error)
-			if row.Inside {
-				inside++
+			if row.Half == Half(h) {
+				rows = append(rows, row)
 			}
 		}
-		s := &rep.Summary[h]
-		s.Runs = len(ape)
-		if s.Runs > 0 {
-			s.MdAPE, s.Bias = median(ape), median(errs)
-			s.Coverage = float64(inside) / float64(s.Runs)
-		}
+		rep.Summary[h] = summarise(rows)
 	}
 	return rep, nil
+}
+
+// summarise gives rows' count, median absolute and median error, and coverage.
+func summarise(rows []CalibrationRow) CalibrationSummary {
+	var s CalibrationSummary
+	var ape, errs []float64
+	inside := 0
+	for _, row := range rows {
+		ape = append(ape, math.Abs(row.Error))
+		errs = append(errs, row.Error)
+		if row.Inside {
+			inside++
+		}
+	}
+	s.Runs = len(rows)
+	if s.Runs > 0 {
+		s.MdAPE, s.Bias = median(ape), median(errs)
+		s.Coverage = float64(inside) / float64(s.Runs)
+	}
+	return s
 }
 
 // median returns the median of xs (NaN when empty); xs is not changed.

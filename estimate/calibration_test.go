@@ -97,7 +97,9 @@ func TestCalibrationSet(t *testing.T) {
 // The calibration figures this estimator reaches (meridian estimate
 // --calibration). The goal for the held-out half is a median
 // absolute error of at most 15 % and at least 70 % of reported values inside
-// the 80 % interval; the fitting half should hold about 80 %. The bounds
+// the 80 % interval; the fitting half should hold about 80 %, which it does
+// when each of its families is predicted by a fit to the others (in-sample
+// it holds more: the interval is built for runs the fit has not seen). The bounds
 // below are what the model reaches, with a little room: they keep it from
 // getting worse, and the held-out error bound is above the goal because the
 // model does not reach it (see the package documentation).
@@ -126,6 +128,9 @@ func TestCalibration(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s\n%s", in, reportText(rep))
+		if in == AsPublished && !(rep.CrossValidated.Coverage >= 0.75 && rep.CrossValidated.Coverage <= 0.95) {
+			t.Errorf("%s, fitting half cross-validated: %.0f %% inside the 80 %% interval, want about 80 %%", in, 100*rep.CrossValidated.Coverage)
+		}
 		for h, s := range rep.Summary {
 			b := calibrationBounds[in][h]
 			if s.MdAPE > b.MdAPE {

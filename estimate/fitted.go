@@ -3,7 +3,7 @@
 package estimate
 
 // Fitted to the fitting half of the calibration runs (calibration/runs.yaml,
-// split by Split) by fitConstants in fit_test.go: go test ./estimate -run TestFit -update.
+// split by Split) by fitConstants in fit.go: go test ./estimate -run TestFit -update.
 // Mean |ln(reported ÷ estimated)| over the fitting runs, both ways: 0.1623.
 // Spreads: prediction errors of each fitting family by a fit to the others.
 const (

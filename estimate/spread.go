@@ -6,7 +6,7 @@ import "math"
 // estimated accelerator-hours) as a two-piece normal with median 0, σ Low
 // below the median and High above it. Both come from the fitting half of the
 // calibration runs, each run predicted by a fit that had not seen its
-// family, widened for a small sample (fit_test.go, fitted.go). The central
+// family, widened for a small sample (fit.go, fitted.go). The central
 // 80 % interval is exp(−1.2816·Low) to exp(1.2816·High) times the estimate;
 // a one-sided quantile (spec.confidence) follows from the upper half.
 type Spread struct {

@@ -24,6 +24,9 @@ type calibrationReport struct {
 	Inputs  string                        `json:"inputs"`
 	Runs    []calibrationRun              `json:"runs"`
 	Summary map[string]calibrationSummary `json:"summary"` // by half: fitting, held-out
+	// FittingCrossValidated is the fitting half, each family predicted by a
+	// fit to the other families.
+	FittingCrossValidated calibrationSummary `json:"fittingCrossValidated"`
 }
 
 type calibrationRun struct {
@@ -79,12 +82,17 @@ func runCalibration(w io.Writer, f *estimateFlags) error {
 				High: round4(row.High), Reported: row.Run.AcceleratorHours, Error: round4(row.Error), Inside: row.Inside, Source: row.Run.Source})
 		}
 		for h, s := range rep.Summary {
-			cr.Summary[estimate.Half(h).String()] = calibrationSummary{Runs: s.Runs, MdAPE: round4(s.MdAPE), Coverage: round4(s.Coverage), Bias: round4(s.Bias)}
+			cr.Summary[estimate.Half(h).String()] = summaryOut(s)
 		}
+		cr.FittingCrossValidated = summaryOut(rep.CrossValidated)
 		out.Reports = append(out.Reports, cr)
 		out.NotPlaced = rep.NotPlaced
 	}
 	return render(w, f.out, out, func(w io.Writer) error { return calibrationTable(w, &out) })
+}
+
+func summaryOut(s estimate.CalibrationSummary) calibrationSummary {
+	return calibrationSummary{Runs: s.Runs, MdAPE: round4(s.MdAPE), Coverage: round4(s.Coverage), Bias: round4(s.Bias)}
 }
 
 // round4 keeps four significant digits, so that printed figures do not
@@ -97,7 +105,8 @@ func round4(x float64) float64 {
 func calibrationTable(w io.Writer, o *calibrationOutput) error {
 	var b strings.Builder
 	b.WriteString("Calibration: the estimator against published training runs (accelerator-hours)\n")
-	fmt.Fprintf(&b, "Split: %s.\n%s.\n", o.SplitRule, strings.ToUpper(o.Interval[:1])+o.Interval[1:])
+	fmt.Fprintf(&b, "Split: %s.\n%s.\nCross-validated: each family of the fitting half predicted by constants fitted to the other families.\n",
+		o.SplitRule, strings.ToUpper(o.Interval[:1])+o.Interval[1:])
 	for _, r := range o.Reports {
 		fmt.Fprintf(&b, "\nEstimated %s:\n\n", r.Inputs)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -116,11 +125,13 @@ func calibrationTable(w io.Writer, o *calibrationOutput) error {
 		}
 		tw.Flush()
 		b.WriteString("\n")
-		for _, h := range []string{estimate.Fitting.String(), estimate.HeldOut.String()} {
-			s := r.Summary[h]
-			fmt.Fprintf(&b, "  %-9s %2d runs: median absolute error %.1f %%, median error %+.1f %%, %.0f %% inside the 80 %% interval\n",
-				h+":", s.Runs, 100*s.MdAPE, 100*s.Bias, 100*s.Coverage)
+		line := func(name string, s calibrationSummary) {
+			fmt.Fprintf(&b, "  %-30s %2d runs: median absolute error %4.1f %%, median error %+5.1f %%, %3.0f %% inside the 80 %% interval\n",
+				name+":", s.Runs, 100*s.MdAPE, 100*s.Bias, 100*s.Coverage)
 		}
+		line("fitting half", r.Summary[estimate.Fitting.String()])
+		line("fitting half, cross-validated", r.FittingCrossValidated)
+		line("held-out half", r.Summary[estimate.HeldOut.String()])
 	}
 	if len(o.NotPlaced) > 0 {
 		b.WriteString("\nNot placed:\n")
