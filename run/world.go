@@ -35,7 +35,7 @@ func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 		}
 		sets = append(sets, set)
 	}
-	return catalog.Assemble(cs, sets...)
+	return catalog.Assemble(planner.AssumptionKeys(), cs, sets...)
 }
 
 // Planner plans job in w as of a date, never placing it at an excluded

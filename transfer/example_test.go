@@ -8,6 +8,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/transfer"
 )
@@ -16,7 +17,7 @@ import (
 // submits the job, through the same path as `meridian dataset stage`.
 func ExampleStager_StageJob() {
 	home := os.Getenv("MERIDIAN_HOME")
-	w, err := catalog.Load("", filepath.Join(home, "datasets"), "sites.yaml", "job.yaml")
+	w, err := catalog.Load(planner.AssumptionKeys(), "", filepath.Join(home, "datasets"), "sites.yaml", "job.yaml")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -22,6 +22,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
@@ -107,7 +108,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 }
 func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
-	return catalog.Load(catalogDir, append([]string{s.datasetsDir()}, files...)...)
+	return catalog.Load(planner.AssumptionKeys(), catalogDir, append([]string{s.datasetsDir()}, files...)...)
 }
 
 // law is the transfer law staging asks: the policy engine with the built-in
@@ -269,7 +270,7 @@ func validateDataset(st state, ds *catalog.Dataset) error {
 	if err := w.Add(set); err != nil {
 		return err
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(planner.AssumptionKeys()); err != nil {
 		return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), tmp.Name(), "flags"))
 	}
 	return nil
