@@ -69,3 +69,20 @@ func TestBackendProblems(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBackendProblems checks settings as a catalog file would give them:
+// any value gets problems or none, never a panic, and a URL's password is
+// never repeated.
+func FuzzBackendProblems(f *testing.F) {
+	f.Add("slurm", "https://u:pw@slurm.example:6820/gw", "~/jwt", "alice", "gpu:h100", "/w")
+	f.Add("slurm", "unix:///run/slurmrestd.sock", "", "", "gpu", "")
+	f.Add("local", "http://[::1]:1", "/t", "", "", "rel")
+	f.Fuzz(func(t *testing.T, typ, restURL, tokenFile, user, gres, workDir string) {
+		b := BackendSpec{Type: typ, RestURL: restURL, TokenFile: tokenFile, User: user, Gres: gres, WorkDir: workDir}
+		for _, p := range b.Problems() {
+			if p.Field == "" || p.Msg == "" {
+				t.Fatalf("problem without field or message: %+v", p)
+			}
+		}
+	})
+}
