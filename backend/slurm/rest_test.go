@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -269,4 +270,51 @@ func BenchmarkSubmitREST(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
+
+// loseSubmitAnswer is a transport that lets submits reach slurmrestd and
+// then loses their answers, as when the controller is killed, or the
+// network fails, after slurmctld took the job.
+type loseSubmitAnswer struct{ next http.RoundTripper }
+
+func (l loseSubmitAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPost {
+		resp.Body.Close()
+		return nil, errors.New("connection reset (test: the answer is lost)")
+	}
+	return resp, err
+}
+
+// TestRESTSubmitAnswerLost: a submit whose answer is lost after slurmctld
+// took the job is not submitted again, by the same controller or by one
+// restarted on the same state; the job is found by its name.
+func TestRESTSubmitAnswerLost(t *testing.T) {
+	site, _ := restCluster(t)
+	state := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID(t, "rest-lost-answer"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "echo run >>runs.txt"}, WorkDir: restWorkDir(t)}
+	lossy := newREST(t, site, state, slurm.WithTransport(func(rt http.RoundTripper) http.RoundTripper { return loseSubmitAnswer{rt} }))
+	if h, err := lossy.Submit(testCtx(t), spec); err == nil {
+		t.Fatalf("Submit whose answer was lost returned %q without error", h)
+	}
+	restarted := newREST(t, site, state)
+	h, err := restarted.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, restarted, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	out, err := runCmd("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(out); len(ids) != 1 || ids[0] != h {
+		t.Fatalf("jobs named for the attempt: %q, want only %s", ids, h)
+	}
+	data, err := os.ReadFile(filepath.Join(spec.WorkDir, "runs.txt"))
+	if err != nil || strings.Count(string(data), "run\n") != 1 {
+		t.Fatalf("the job ran %q times (%v), want once", data, err)
+	}
 }
