@@ -105,12 +105,21 @@ func (s *Slurm) jobDir(key string) string { return s.rec.jobDir(key) }
 // run runs one Slurm client with a timeout and returns its stdout; a non-zero
 // exit becomes an error carrying stderr.
 func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, error) {
+	return s.runEnv(ctx, nil, name, args...)
+}
+
+// runEnv is run with the environment env (nil: this process's).
+func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	if s.conf != "" {
-		cmd.Env = append(os.Environ(), "SLURM_CONF="+s.conf)
+	if env == nil {
+		env = os.Environ()
 	}
+	if s.conf != "" {
+		env = append(env, "SLURM_CONF="+s.conf)
+	}
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -189,7 +198,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
-		"--export=" + strings.Join(backend.InheritedEnv, ","),
+		"--export=ALL", // of jobEnv, the only environment sbatch gets
 		"--job-name=" + JobName(spec.RunID, spec.Attempt),
 		"--output=" + filepath.Join(dir, "output.log"),
 		"--chdir=" + wd}
@@ -199,7 +208,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if g := gresRequest(s.gres, spec.GresType, spec.Accelerators); g != "" {
 		args = append(args, "--gres="+g)
 	}
-	out, err := s.run(ctx, "sbatch", append(args, script)...)
+	out, err := s.runEnv(ctx, jobEnv(), "sbatch", append(args, script)...)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -211,6 +220,22 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
 	return id, nil
+}
+
+// jobEnv is the environment sbatch runs in, all of which (--export=ALL)
+// the job gets: the variables of backend.InheritedEnv that this process
+// has, and SLURM_CONF, which sbatch needs. A narrower --export list would do
+// the same filtering, but makes slurmd load the user's login environment on
+// the node first (su - user), which costs seconds per job, and minutes where
+// a login shell is slow.
+func jobEnv() []string {
+	env := []string{}
+	for _, k := range append(append([]string{}, backend.InheritedEnv...), "SLURM_CONF") {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func firstNonEmpty(a, b string) string {
