@@ -504,8 +504,9 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 	}
 	key := r.rec.keyOf(handle)
 	if key != "" {
-		if st, ok, err := r.rec.final(key); err != nil || ok {
-			return st, err
+		// A record that cannot be read is asked for again (and rewritten).
+		if st, ok, err := r.rec.final(key); err == nil && ok {
+			return st, nil
 		}
 	}
 	job, err := r.getJob(ctx, handle)

@@ -318,3 +318,42 @@ func TestRESTSubmitAnswerLost(t *testing.T) {
 		t.Fatalf("the job ran %q times (%v), want once", data, err)
 	}
 }
+
+// TestRESTForgottenJob: once slurmctld no longer knows a job (MinJobAge
+// passed, no accounting), Status answers from what the backend kept: the
+// final state it saw, or cancelled, or else lost; a job id it never had is
+// not found.
+func TestRESTForgottenJob(t *testing.T) {
+	site, _ := restCluster(t)
+	dir := t.TempDir()
+	b := newREST(t, site, dir)
+	const id = "987654321" // a job id slurmctld has never issued
+	if _, err := b.Status(testCtx(t), id); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Status of a job id nobody recorded = %v, want ErrNotFound", err)
+	}
+	key := "gone-1"
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "handles", id), key+"\n")
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a forgotten job with no final state kept = %+v, %v; want lost", st, err)
+	}
+	write(filepath.Join(dir, "jobs", key, "cancelled"), "")
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Cancelled {
+		t.Fatalf("Status of a forgotten cancelled job = %+v, %v; want cancelled", st, err)
+	}
+	write(filepath.Join(dir, "jobs", key, "final.json"), `{"State":"failed","ExitCode":9,"Reason":"failed NonZeroExitCode"}`)
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of a forgotten job whose end was seen = %+v, %v; want failed with exit code 9", st, err)
+	}
+	if err := b.Cancel(testCtx(t), id); err != nil {
+		t.Fatalf("Cancel of a forgotten finished job: %v", err)
+	}
+}
