@@ -9,6 +9,15 @@ import (
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
+// subdomain): dot-separated labels of lowercase letters, digits and '-',
+// each starting and ending with a letter or digit; at most 253 in all.
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// ValidName reports whether s is a valid resource name (SCHEMA.md): a DNS
+// subdomain such as qwen2.5-7b-sft.
+func ValidName(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
+
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
 	maxParameters = 1e15 // a quadrillion parameters
@@ -43,18 +52,12 @@ type validator struct {
 }
 
 func (v *validator) add(pos Position, res, field, msg string, accepted ...string) {
-	var line int
-	if s := v.w.setFor(pos); s != nil {
-		line = s.lineFor(pos, field)
-	} else {
-		line = pos.Line
-	}
-	v.errs = append(v.errs, &FieldError{File: pos.File, Line: line, Resource: res, Field: field, Msg: msg, Accepted: accepted})
+	v.errs = append(v.errs, fieldErr(pos, res, field, msg, accepted...))
 }
 
 func (v *validator) name(pos Position, res, name string) {
-	if !dnsLabel.MatchString(name) {
-		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS label ([a-z0-9-], at most 63, no leading or trailing '-')", name))
+	if !ValidName(name) {
+		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS subdomain name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)", name))
 	}
 }
 
@@ -177,7 +180,7 @@ func (v *validator) site(s *Site) {
 		}
 		v.number(s.Pos, res, f+".pricePerHour", p.PricePerHour, 0, maxPrice, "USD per accelerator-hour")
 		if p.Owner != "" && p.Owner != OwnerOperator {
-			if org := p.OwnerOrganization(); org == "" || !dnsLabel.MatchString(org) {
+			if org := p.OwnerOrganization(); org == "" || !ValidName(org) {
 				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator or organization:<name>", p.Owner))
 			}
 		}
