@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -315,24 +316,42 @@ func Load(catalogDir string, files ...string) (*World, error) {
 
 // Assemble builds a validated world from the built-in catalog, with the
 // sites of catalogSites (when not nil) in place of the built-in ones, plus
-// the resources of sets.
+// the resources of sets. Duplicates and invalid values are reported
+// together, as one Errors.
 func Assemble(catalogSites *Set, sets ...*Set) (*World, error) {
 	w, err := Builtin()
 	if err != nil {
 		return nil, err
 	}
+	var errs Errors
+	add := func(s *Set) error {
+		err := w.Add(s)
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+			return nil
+		}
+		return err
+	}
 	if catalogSites != nil {
 		w.ReplaceSites()
-		if err := w.Add(catalogSites); err != nil {
+		if err := add(catalogSites); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range sets {
-		if err := w.Add(s); err != nil {
+		if err := add(s); err != nil {
 			return nil, err
 		}
 	}
 	if err := w.Validate(); err != nil {
+		var es Errors
+		if !errors.As(err, &es) {
+			return nil, err
+		}
+		errs = append(errs, es...)
+	}
+	if err := errs.errOrNil(); err != nil {
 		return nil, err
 	}
 	return w, nil

@@ -106,6 +106,23 @@ type fastParser struct {
 	pos   int
 	nodes int
 	slab  []node // nodes are allocated from here, a few dozen at a time
+	// scratch collects the items of the collections being parsed (nested
+	// ones above their parent's); each collection copies its own out
+	// into items, exactly sized, when it ends.
+	scratch []*node
+	items   []*node // slab for the collections' items
+}
+
+// finish gives collection n the items collected since mark.
+func (p *fastParser) finish(n *node, mark int) {
+	k := len(p.scratch) - mark
+	if k > len(p.items) {
+		p.items = make([]*node, max(k, 256))
+	}
+	n.items = p.items[:k:k]
+	p.items = p.items[k:]
+	copy(n.items, p.scratch[mark:])
+	p.scratch = p.scratch[:mark]
 }
 
 // parseFast parses data when it is within the fast parser's subset, and
@@ -143,7 +160,7 @@ func parseFast(data []byte, firstLine int) (*node, error) {
 	if len(p.lines) == 0 {
 		return nil, nil
 	}
-	p.slab = make([]node, 2*len(p.lines)+2) // catalog lines hold about two nodes each
+	p.slab = make([]node, 3*len(p.lines)+2) // catalog lines hold two or three nodes each
 	root, err := p.block(p.lines[0].indent, 1)
 	if err != nil {
 		return nil, err
@@ -200,7 +217,7 @@ func (p *fastParser) newNode(kind nodeKind, line int, depth int) (*node, error) 
 		return nil, &parseError{line, fmt.Sprintf("nested deeper than %d levels", MaxDepth)}
 	}
 	if len(p.slab) == 0 {
-		p.slab = make([]node, 64)
+		p.slab = make([]node, 128)
 	}
 	n := &p.slab[0]
 	p.slab = p.slab[1:]
@@ -239,6 +256,7 @@ func (p *fastParser) sequence(indent, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	mark := len(p.scratch)
 	for p.pos < len(p.lines) {
 		l := p.lines[p.pos]
 		if l.indent < indent || (l.indent == indent && !isSeqEntry(l.text)) {
@@ -282,8 +300,9 @@ func (p *fastParser) sequence(indent, depth int) (*node, error) {
 				return nil, errFallback // a continued scalar
 			}
 		}
-		seq.items = append(seq.items, item)
+		p.scratch = append(p.scratch, item)
 	}
+	p.finish(seq, mark)
 	return seq, nil
 }
 
@@ -293,6 +312,7 @@ func (p *fastParser) mapping(indent, depth int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	mark := len(p.scratch)
 	for p.pos < len(p.lines) {
 		l := p.lines[p.pos]
 		if l.indent < indent {
@@ -335,8 +355,9 @@ func (p *fastParser) mapping(indent, depth int) (*node, error) {
 				return nil, errFallback // a continued scalar
 			}
 		}
-		m.items = append(m.items, k, v)
+		p.scratch = append(p.scratch, k, v)
 	}
+	p.finish(m, mark)
 	return m, nil
 }
 
@@ -505,6 +526,7 @@ func (p *fastParser) flow(s string, i, line, depth int) (*node, int, error) {
 	if i < len(s) && s[i] == closing {
 		return n, i + 1, nil
 	}
+	mark := len(p.scratch)
 	for {
 		var item *node
 		if item, i, err = p.flowItem(s, i, line, depth+1, isMap); err != nil {
@@ -515,13 +537,13 @@ func (p *fastParser) flow(s string, i, line, depth int) (*node, int, error) {
 			if item.kind != scalarNode || i+1 >= len(s) || s[i] != ':' || s[i+1] != ' ' {
 				return nil, 0, errFallback
 			}
-			n.items = append(n.items, item)
+			p.scratch = append(p.scratch, item)
 			if item, i, err = p.flowItem(s, skipSpaces(s, i+1), line, depth+1, false); err != nil {
 				return nil, 0, err
 			}
 			i = skipSpaces(s, i)
 		}
-		n.items = append(n.items, item)
+		p.scratch = append(p.scratch, item)
 		if i >= len(s) {
 			return nil, 0, errFallback
 		}
@@ -532,6 +554,7 @@ func (p *fastParser) flow(s string, i, line, depth int) (*node, int, error) {
 				return nil, 0, errFallback
 			}
 		case closing:
+			p.finish(n, mark)
 			return n, i + 1, nil
 		default:
 			return nil, 0, errFallback
@@ -639,6 +662,12 @@ func yaml3Error(err error, data []byte, firstLine int) error {
 	if m := yaml3Line.FindStringSubmatch(err.Error()); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		line, msg = firstLine+n-1, m[2]
+		if strings.HasPrefix(msg, "did not find expected") {
+			// Parser (not scanner) errors count lines from 0 in
+			// yaml/v3, and name where the unfinished list or mapping
+			// began.
+			line++
+		}
 	}
 	switch {
 	case strings.HasPrefix(msg, "exceeded max depth"):
