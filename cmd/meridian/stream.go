@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/goccy/go-yaml"
@@ -123,18 +124,74 @@ func isZeroValue(v reflect.Value) bool {
 // jsonPiece encodes v as render's JSON does, with prefix before every line
 // but the first, and no trailing newline.
 type jsonPiece struct {
-	buf bytes.Buffer
+	compact, indented bytes.Buffer
 }
 
 func (p *jsonPiece) encode(v any, prefix string) ([]byte, error) {
-	p.buf.Reset()
-	enc := json.NewEncoder(&p.buf)
-	enc.SetIndent(prefix, "  ")
+	p.compact.Reset()
+	enc := json.NewEncoder(&p.compact)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(p.buf.Bytes(), []byte("\n")), nil
+	p.indented.Reset()
+	indentJSON(&p.indented, bytes.TrimSuffix(p.compact.Bytes(), []byte("\n")), prefix, "  ")
+	return p.indented.Bytes(), nil
+}
+
+// indentJSON appends to dst the compact JSON src (as encoding/json writes
+// it: no white space outside strings) indented as json.Indent would. It
+// trusts src to be valid, which json.Indent checks byte by byte at several
+// times the cost.
+func indentJSON(dst *bytes.Buffer, src []byte, prefix, indent string) {
+	depth := 0
+	open := false // after { or [: the newline waits, so that {} stays whole
+	newline := func(d int) {
+		dst.WriteByte('\n')
+		dst.WriteString(prefix)
+		for range d {
+			dst.WriteString(indent)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if open && c != '}' && c != ']' {
+			open = false
+			newline(depth)
+		}
+		switch c {
+		case '"':
+			// Copy the string whole, escapes included.
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			dst.Write(src[i:min(j+1, len(src))])
+			i = j
+		case '{', '[':
+			dst.WriteByte(c)
+			open = true
+			depth++
+		case '}', ']':
+			depth--
+			if open {
+				open = false
+			} else {
+				newline(depth)
+			}
+			dst.WriteByte(c)
+		case ',':
+			dst.WriteByte(c)
+			newline(depth)
+		case ':':
+			dst.WriteString(": ")
+		default:
+			dst.WriteByte(c)
+		}
+	}
 }
 
 // writeJSONStream writes v as writeJSON would, field by field.
@@ -279,9 +336,10 @@ func eachInOrder(bw *bufio.Writer, list reflect.Value, encode func(p *jsonPiece,
 		return nil
 	}
 	type result struct {
-		out bytes.Buffer
+		out *bytes.Buffer
 		err error
 	}
+	var buffers sync.Pool // of *bytes.Buffer, sized by the batches before
 	results := make([]chan *result, batches)
 	for i := range results {
 		results[i] = make(chan *result, 1)
@@ -304,8 +362,13 @@ func eachInOrder(bw *bufio.Writer, list reflect.Value, encode func(p *jsonPiece,
 					return
 				}
 				r := &result{}
+				if buf, ok := buffers.Get().(*bytes.Buffer); ok {
+					r.out = buf
+				} else {
+					r.out = new(bytes.Buffer)
+				}
 				for i := b * listBatch; i < min(n, (b+1)*listBatch) && r.err == nil; i++ {
-					r.err = encode(&p, &r.out, i, list.Index(i).Interface())
+					r.err = encode(&p, r.out, i, list.Index(i).Interface())
 				}
 				results[b] <- r
 			}
@@ -318,6 +381,8 @@ func eachInOrder(bw *bufio.Writer, list reflect.Value, encode func(p *jsonPiece,
 			return r.err
 		}
 		bw.Write(r.out.Bytes())
+		r.out.Reset()
+		buffers.Put(r.out)
 	}
 	return nil
 }

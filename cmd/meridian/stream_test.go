@@ -190,3 +190,24 @@ func TestPlanTop(t *testing.T) {
 		t.Errorf("the table with --top 20 is not longer than the default (10)")
 	}
 }
+
+// FuzzIndentJSON checks indentJSON against json.Indent on compact JSON.
+func FuzzIndentJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `{"a":[1,{"b":"c\"d\\"},[]],"e":{}}`, `"x"`, `[[[]]]`, `{"k:,{[":"v]}"}`, `null`} {
+		f.Add([]byte(s), "  ")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, prefix string) {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, data); err != nil {
+			return
+		}
+		var want, got bytes.Buffer
+		if err := json.Indent(&want, compact.Bytes(), prefix, "  "); err != nil {
+			t.Fatal(err)
+		}
+		indentJSON(&got, compact.Bytes(), prefix, "  ")
+		if got.String() != want.String() {
+			t.Fatalf("indentJSON(%q, %q):\n%s\nwant:\n%s", compact.Bytes(), prefix, got.String(), want.String())
+		}
+	})
+}
