@@ -107,7 +107,9 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	if len(c.data) > MaxDocumentBytes {
 		return decoded{errs: Errors{{File: file, Line: c.line, Msg: fmt.Sprintf("document is %d bytes, over the %d-byte limit for one document", len(c.data), MaxDocumentBytes)}}}
 	}
-	root, err := parseDocument(c.data, c.line)
+	p := parsers.Get().(*fastParser)
+	defer parsers.Put(p) // after decoding: the tree lives in p's arrays
+	root, err := p.parseDocument(c.data, c.line)
 	if err != nil {
 		var pe *parseError
 		if errors.As(err, &pe) {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	yaml3 "go.yaml.in/yaml/v3"
@@ -86,12 +87,22 @@ func (e *parseError) Error() string { return fmt.Sprintf("line %d: %s", e.line, 
 // file, see splitDocuments) and firstLine the file line data starts on. It
 // returns nil for an empty document.
 func parseDocument(data []byte, firstLine int) (*node, error) {
-	n, err := parseFast(data, firstLine)
+	return new(fastParser).parseDocument(data, firstLine)
+}
+
+// parseDocument is parseDocument with p's memory: the tree it returns is
+// valid until p parses again.
+func (p *fastParser) parseDocument(data []byte, firstLine int) (*node, error) {
+	n, err := p.parse(data, firstLine)
 	if err == errFallback {
 		return parseYAML3(data, firstLine)
 	}
 	return n, err
 }
+
+// parsers keeps fast parsers for reuse: a catalog of thousands of
+// documents then parses them into the same few arrays.
+var parsers = sync.Pool{New: func() any { return new(fastParser) }}
 
 // ---- the fast parser ----
 
@@ -101,26 +112,33 @@ type srcLine struct {
 	text   string // the rest of the line, trailing spaces removed
 }
 
+// fastParser holds the state of the fast parser. Its arrays are reused
+// by the next document it parses, so a tree lives until then.
 type fastParser struct {
 	lines []srcLine
 	pos   int
 	nodes int
-	slab  []node // nodes are allocated from here, a few dozen at a time
+	// Nodes and the items of collections are taken from these arrays
+	// in turn; used counts what the current document took.
+	nodeStore []node
+	nodesUsed int
+	itemStore []*node
+	itemsUsed int
 	// scratch collects the items of the collections being parsed (nested
-	// ones above their parent's); each collection copies its own out
-	// into items, exactly sized, when it ends.
+	// ones above their parent's); each collection copies its own out to
+	// itemStore, exactly sized, when it ends.
 	scratch []*node
-	items   []*node // slab for the collections' items
 }
 
 // finish gives collection n the items collected since mark.
 func (p *fastParser) finish(n *node, mark int) {
 	k := len(p.scratch) - mark
-	if k > len(p.items) {
-		p.items = make([]*node, max(k, 256))
+	if p.itemsUsed+k > len(p.itemStore) {
+		// A new array; the old one stays with the nodes that use it.
+		p.itemStore, p.itemsUsed = make([]*node, max(k, 4096)), 0
 	}
-	n.items = p.items[:k:k]
-	p.items = p.items[k:]
+	n.items = p.itemStore[p.itemsUsed : p.itemsUsed+k : p.itemsUsed+k]
+	p.itemsUsed += k
 	copy(n.items, p.scratch[mark:])
 	p.scratch = p.scratch[:mark]
 }
@@ -128,11 +146,17 @@ func (p *fastParser) finish(n *node, mark int) {
 // parseFast parses data when it is within the fast parser's subset, and
 // returns errFallback when it is not.
 func parseFast(data []byte, firstLine int) (*node, error) {
+	return new(fastParser).parse(data, firstLine)
+}
+
+// parse is parseFast with p's memory.
+func (p *fastParser) parse(data []byte, firstLine int) (*node, error) {
 	if !fastBytes(data) {
 		return nil, errFallback
 	}
 	src := string(data) // one copy; lines and values are slices of it
-	p := &fastParser{lines: make([]srcLine, 0, strings.Count(src, "\n")+1)}
+	p.lines, p.pos, p.nodes, p.scratch = p.lines[:0], 0, 0, p.scratch[:0]
+	p.nodesUsed, p.itemsUsed = 0, 0
 	start, num := 0, firstLine
 	for start < len(src) {
 		end := strings.IndexByte(src[start:], '\n')
@@ -160,7 +184,6 @@ func parseFast(data []byte, firstLine int) (*node, error) {
 	if len(p.lines) == 0 {
 		return nil, nil
 	}
-	p.slab = make([]node, 3*len(p.lines)+2) // catalog lines hold two or three nodes each
 	root, err := p.block(p.lines[0].indent, 1)
 	if err != nil {
 		return nil, err
@@ -216,12 +239,13 @@ func (p *fastParser) newNode(kind nodeKind, line int, depth int) (*node, error) 
 	if depth > MaxDepth {
 		return nil, &parseError{line, fmt.Sprintf("nested deeper than %d levels", MaxDepth)}
 	}
-	if len(p.slab) == 0 {
-		p.slab = make([]node, 128)
+	if p.nodesUsed == len(p.nodeStore) {
+		// A new array; the old one stays with the nodes that use it.
+		p.nodeStore, p.nodesUsed = make([]node, max(1024, 3*len(p.lines))), 0
 	}
-	n := &p.slab[0]
-	p.slab = p.slab[1:]
-	n.kind, n.line = kind, line
+	n := &p.nodeStore[p.nodesUsed]
+	p.nodesUsed++
+	*n = node{kind: kind, line: line}
 	return n, nil
 }
 

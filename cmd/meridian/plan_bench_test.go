@@ -47,7 +47,7 @@ func writeSynthWorld(tb testing.TB, n int, job string) (catalogDir, jobFile stri
 // times the whole process, start to exit).
 func BenchmarkPlanCommand(b *testing.B) {
 	for _, job := range synth.Jobs {
-		for _, n := range []int{2000} {
+		for _, n := range []int{2000, 10000} {
 			b.Run(job+"/"+strconv.Itoa(n)+"-sites", func(b *testing.B) {
 				dir, jobFile := writeSynthWorld(b, n, job)
 				f := planFlags{files: []string{jobFile}, catalogDir: dir, asOf: "2025-06-01", out: "json", top: 50}
