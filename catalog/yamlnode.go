@@ -427,8 +427,8 @@ func splitKey(text string) (key, rest string, ok bool, err error) {
 func plainStart(text string, flow bool) bool {
 	switch c := text[0]; c {
 	case '-', '?', ':':
-		if len(text) == 1 {
-			return false
+		if len(text) == 1 || (flow && c != '-') {
+			return false // in flow context "?" and ":" always indicate
 		}
 		n := text[1]
 		return n != ' ' && !(flow && strings.IndexByte(",[]{}", n) >= 0)
