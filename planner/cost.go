@@ -189,6 +189,7 @@ func (o *option) placement(rank int) Placement {
 		Obligations:  nonNil(c.decision.Obligations),
 		Advisories:   nonNil(c.decision.Advisories),
 		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(), Pareto: o.pareto,
+		Runnable: c.site.Runnable(), NotionalPrice: c.site.NotionalPrice(),
 	}
 }
 

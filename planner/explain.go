@@ -73,7 +73,10 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 			if eff == "" {
 				eff = f.Kind
 			}
-			fmt.Fprintf(&b, "        %s [%s] %s\n          source: %s\n", f.Rule, eff, f.Message, f.Source)
+			fmt.Fprintf(&b, "        %s [%s] %s\n", f.Rule, eff, FindingMessage(f))
+			if f.Source != "" {
+				fmt.Fprintf(&b, "          source: %s\n", f.Source)
+			}
 		}
 	}
 	if len(e.Steps) == 0 && !e.Excluded {
@@ -81,4 +84,15 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// FindingMessage is a finding's message without what is printed beside it:
+// the law engine's messages start with the rule id and end with the
+// source, which readers of a line that already names both saw twice.
+func FindingMessage(f policy.Finding) string {
+	m := strings.TrimPrefix(f.Message, f.Rule+": ")
+	if f.Source != "" {
+		m = strings.TrimSuffix(m, " (source: "+f.Source+")")
+	}
+	return m
 }

@@ -89,7 +89,7 @@ func TestMakeRejectsEachKind(t *testing.T) {
 	if len(p.Placements) != 1 || p.Placements[0].Site != "a-ok" || p.Placements[0].Count != 64 {
 		t.Fatalf("placements = %+v, want a-ok × 64 only", p.Placements)
 	}
-	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1}
+	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1, "access": 0}
 	if d := cmp.Diff(wantKinds, p.Summary.RejectedByKind); d != "" {
 		t.Errorf("rejectedByKind (-want +got):\n%s", d)
 	}
@@ -388,7 +388,7 @@ func TestExplain(t *testing.T) {
 	for _, s := range p.Explain.Steps {
 		checks = append(checks, s.Check)
 	}
-	want := []string{"constraint", "memory", "law", "capacity", "data",
+	want := []string{"constraint", "access", "memory", "law", "capacity", "data",
 		"estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline",
 		"estimate", "placement"}
 	if d := cmp.Diff(want, checks); d != "" {
@@ -615,10 +615,10 @@ func TestConfidence(t *testing.T) {
 		want     []string
 	}{
 		{"deadline at the default 80th percentile", []string{"  deadline: 1000h"}, false, KindDeadline,
-			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8", fmt.Sprintf("%.1f h", p80), "past the deadline of 1000.0 h"}},
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8", fmt.Sprintf("%.1f d", p80/24), "past the deadline of 41.7 d"}},
 		{"deadline at the median", []string{"  deadline: 1000h", "  confidence: 0.5"}, true, "", nil},
 		{"budget at the default 80th percentile", []string{"  budgetUSD: 4000"}, false, KindBudget,
-			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8; central $3333)", "over the budget of $4000"}},
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8; central $3,333)", "over the budget of $4,000"}},
 		{"budget at the 95th percentile", []string{"  budgetUSD: 6000", "  confidence: 0.95"}, false, KindBudget,
 			[]string{"at the 95th percentile of the estimate (spec.confidence 0.95"}},
 		{"budget at the median", []string{"  budgetUSD: 4000", "  confidence: 0.5"}, true, "", nil},

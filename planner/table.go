@@ -3,10 +3,13 @@ package planner
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
 )
 
 // WriteTable prints the plan for people: the top placements, one histogram
@@ -24,26 +27,57 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 		if top > 0 && top < n {
 			n = top
 		}
-		for _, pl := range p.Placements[:n] {
+		shown := p.Placements[:n]
+		front, notional, planning := 0, 0, 0
+		for _, pl := range shown {
 			rank := strconv.Itoa(pl.Rank)
 			if pl.Pareto {
 				rank += "*"
+				front++
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t\n", rank, pl.Site, pl.Country,
+			cost := dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD)
+			if pl.NotionalPrice {
+				cost = "~" + cost
+				notional++
+			}
+			site := pl.Site
+			if !pl.Runnable {
+				planning++
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t\n", rank, site, pl.Country,
 				pl.Accelerator, thousands(pl.Count), hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
-				dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD), movedBytes(pl.DataMoves), obligations(pl))
+				cost, movedBytes(pl.DataMoves), obligations(pl))
 		}
 		tw.Flush()
 		if n < len(p.Placements) {
-			fmt.Fprintf(&b, "… %d more placements (--top, -o json)\n", len(p.Placements)-n)
+			fmt.Fprintf(&b, "… %s more placements (--top, -o json)\n", thousands(len(p.Placements)-n))
 		}
-		fmt.Fprintf(&b, "* on the Pareto front of cost against time (%s of %s feasible candidates are)\n",
-			thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
+		fmt.Fprintf(&b, "* on the Pareto front of cost against time: %s of the %s shown; %s of all %s feasible (site, pool, count) candidates\n",
+			thousands(front), thousands(len(shown)), thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
 		b.WriteString("Time and cost: central estimate (80 % interval)\n")
+		if notional > 0 {
+			b.WriteString("~ notional price: an allocation site is not rented; its price is an estimate of what the time is worth\n")
+		}
+		switch {
+		case planning == len(shown):
+			b.WriteString("None of these sites has a configured backend: they are for planning, and `meridian run` starts jobs only at sites a server's catalog configures\n")
+		case planning > 0:
+			fmt.Fprintf(&b, "%s of these sites have no configured backend (planning only); `meridian run` takes the best runnable placement\n", thousands(planning))
+		}
 	}
 	b.WriteString("\n")
 	b.WriteString(Histogram(p))
 	b.WriteString("\n")
+	if len(p.Placements) == 0 {
+		if c := p.Summary.CheapestOverBudget; c != nil {
+			fmt.Fprintf(&b, "Cheapest over the budget: %s at %s (%s), %s × %s, %s (at the job's confidence quantile)\n",
+				dollars(c.CostUSD), c.Site, c.Country, c.Accelerator, thousands(c.Count), hours(c.Hours))
+		}
+		if c := p.Summary.FastestPastDeadline; c != nil {
+			fmt.Fprintf(&b, "Fastest past the deadline: %s at %s (%s), %s × %s, %s (at the job's confidence quantile)\n",
+				hours(c.Hours), c.Site, c.Country, c.Accelerator, thousands(c.Count), dollars(c.CostUSD))
+		}
+	}
 	if s := p.Summary.CostOfSovereignty; s != nil {
 		b.WriteString(sovereigntyLine(s))
 	}
@@ -198,17 +232,13 @@ func movedBytes(ms []DataMove) string {
 	return bytesSI(total)
 }
 
+// bytesSI prints a size in SI units, the one way sizes are written across
+// Meridian's output (go-humanize): "200 MB", "2.5 TB".
 func bytesSI(b float64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
-	i := 0
-	for b >= 1000 && i < len(units)-1 {
-		b /= 1000
-		i++
+	if b < 0 || b > math.MaxUint64/2 {
+		return fmt.Sprintf("%g B", b)
 	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", b)
-	}
-	return fmt.Sprintf("%.1f %s", b, units[i])
+	return humanize.Bytes(uint64(b + 0.5))
 }
 
 // hoursRange prints hours with their interval in the central value's unit:
@@ -240,11 +270,39 @@ func dollarsRange(x, lo, hi float64) string {
 	return dollars(x) + " (" + thousands(int(lo+0.5)) + "–" + thousands(int(hi+0.5)) + ")"
 }
 
-func hours(h float64) string {
-	if h >= 48 {
-		return fmt.Sprintf("%.1f d", h/24)
+func hours(h float64) string { return hoursPrec(h, 1) }
+
+// hoursPrec prints hours in days from 48 h, in minutes below 0.1 h (a
+// value that rounds to "0.0 h" says nothing), with prec decimals.
+func hoursPrec(h float64, prec int) string {
+	switch {
+	case h >= 48:
+		return fmt.Sprintf("%.*f d", prec, h/24)
+	case h > 0 && h < 0.1:
+		return fmt.Sprintf("%.*f min", max(prec-1, 0), h*60)
 	}
-	return fmt.Sprintf("%.1f h", h)
+	return fmt.Sprintf("%.*f h", prec, h)
+}
+
+// hoursPair prints two durations that are compared (an estimate and a
+// deadline) with as many decimals as it takes for unequal values to read
+// unequal: not "0.2 h, past the deadline of 0.2 h".
+func hoursPair(a, b float64) (string, string) {
+	for prec := 1; ; prec++ {
+		sa, sb := hoursPrec(a, prec), hoursPrec(b, prec)
+		if sa != sb || a == b || prec >= 4 {
+			return sa, sb
+		}
+	}
+}
+
+// dollarPair is hoursPair for money: cents when whole dollars read equal.
+func dollarPair(a, b float64) (string, string) {
+	sa, sb := dollars(a), dollars(b)
+	if sa == sb && a != b {
+		sa, sb = fmt.Sprintf("$%.2f", a), fmt.Sprintf("$%.2f", b)
+	}
+	return sa, sb
 }
 
 func signedHours(h float64) string {
