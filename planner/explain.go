@@ -91,8 +91,12 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 // source, which readers of a line that already names both saw twice.
 func FindingMessage(f policy.Finding) string {
 	m := strings.TrimPrefix(f.Message, f.Rule+": ")
-	if f.Source != "" {
-		m = strings.TrimSuffix(m, " (source: "+f.Source+")")
+	// The embedded source may be the first part of the finding's (a rule
+	// whose later revision cites more): drop it when the source says it.
+	if i := strings.LastIndex(m, " (source: "); f.Source != "" && i >= 0 && strings.HasSuffix(m, ")") {
+		if embedded := m[i+len(" (source: ") : len(m)-1]; strings.HasPrefix(f.Source, embedded) {
+			m = m[:i]
+		}
 	}
 	return m
 }

@@ -96,7 +96,10 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	if len(plan.Placements) == 0 {
 		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s as of %s: no lawful, feasible placement left (excluded %v)", r.Migration.From, asOf, r.Excluded))
 	}
-	pl := plan.Placements[0]
+	pl, rank, skipped, ok := bestRunnable(plan)
+	if !ok {
+		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s as of %s: no runnable placement left: the %d lawful ones are at sites with no configured backend (excluded %v)", r.Migration.From, asOf, len(plan.Placements), r.Excluded))
+	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || (r.Migration != nil && r.Migration.Target != nil) {
 			return store.ErrNoChange
@@ -106,7 +109,10 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Migration.Target = &pl
 		r.Migration.AsOf = asOf.String()
-		why := fmt.Sprintf("rank 1 of %d as of %s, excluding %v", len(plan.Placements), asOf, r.Excluded)
+		why := fmt.Sprintf("rank %d of %d as of %s, excluding %v", rank, len(plan.Placements), asOf, r.Excluded)
+		if len(skipped) > 0 {
+			why += "; " + skippedLine(skipped)
+		}
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
 		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
 	})

@@ -29,6 +29,9 @@ type planFlags struct {
 	topSet     bool // --top was given; otherwise the table shows 10
 	timings    bool
 	out        string
+	// includeAllocation counts allocation sites in (national and research
+	// centres the organisation holds no allocation at).
+	includeAllocation bool
 }
 
 // tableTop is how many placements the table shows unless --top is given;
@@ -69,6 +72,7 @@ histogram says why), 2 on bad input.`,
 	fl.StringVar(&f.explain, "explain", "", "print the whole story of one site: each pool, count, check and rule")
 	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
 	fl.IntVar(&f.top, "top", 50, fmt.Sprintf("placements to print, 0 for all (the table shows %d unless --top is given); summary.placements counts all", tableTop))
+	fl.BoolVar(&f.includeAllocation, "include-allocation", false, "count in allocation sites (national and research centres, notional prices) as if the organisation could apply for time there")
 	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
 	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)
@@ -105,7 +109,7 @@ func runPlan(w io.Writer, f planFlags) error {
 		e, err := policy.New(policy.Options{Dirs: f.rulesDir})
 		rulesCh <- rules{e, err, time.Since(t)}
 	}()
-	world, err := catalog.Load(planner.AssumptionKeys(), f.catalogDir, f.files...)
+	world, err := loadWorld(f.catalogDir, f.files...)
 	if err != nil {
 		return badInput(err)
 	}
@@ -130,6 +134,8 @@ func runPlan(w io.Writer, f planFlags) error {
 		Explain: f.explain,
 		Points:  f.plot != "",
 		Timings: &stages,
+
+		IncludeAllocation: f.includeAllocation,
 	})
 	if err != nil {
 		return err

@@ -16,8 +16,6 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
-	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
-	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
@@ -45,6 +43,9 @@ type serverOptions struct {
 	Sandbox string
 	// AgentCommand overrides the command sites run for each attempt.
 	AgentCommand []string
+	// LocalSite, when set, is added to the catalog: the runnable site of a
+	// fresh server (serve --local-country).
+	LocalSite *catalog.Site
 	Limits       api.Limits
 }
 
@@ -90,10 +91,19 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 // backendFor returns a site's backend, as its settings name it, keeping the
 // backend's state under root.
 func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
-	return backend.For(site.Spec.Backend, root)
+	return siteBackends.For(site.Spec.Backend, root)
 }
 
 func startServer(opts serverOptions) (*server, error) {
+	var extra []*catalog.Site
+	if opts.LocalSite != nil {
+		extra = append(extra, opts.LocalSite)
+	}
+	// The catalog is checked before anything starts: a site this program
+	// cannot run, or a local site that clashes with it, stops the server.
+	if err := checkServerCatalog(opts.CatalogDir, extra); err != nil {
+		return nil, badInput(err)
+	}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -188,7 +198,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	closers = append(closers, func() { ln.Close() })
 	url := "http://" + ln.Addr().String()
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan, Law: planner.PolicyLaw(eng),
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Plan: plan, Law: planner.PolicyLaw(eng),
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
 	if len(opts.AgentCommand) > 0 {
@@ -224,6 +234,24 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// checkServerCatalog loads the server's catalog as its runs will see it
+// (the built-in sites or catalogDir's, plus extra) and refuses sites whose
+// backend this program cannot run.
+func checkServerCatalog(catalogDir string, extra []*catalog.Site) error {
+	var cs *catalog.Set
+	if catalogDir != "" {
+		var err error
+		if cs, err = catalog.LoadFiles(catalogDir); err != nil {
+			return fmt.Errorf("--catalog: %w", err)
+		}
+	}
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, &catalog.Set{Sites: extra})
+	if err != nil {
+		return err
+	}
+	return w.CheckBackends(siteBackends.Types())
 }
 
 // Close stops the API, then the controller, then closes the store.
