@@ -35,7 +35,9 @@ spec:
 // at a site in Texas as a local process. A run takes the best runnable
 // placement and its timeline says which it skipped and why.
 func TestSubmitSkipsPlanningSites(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.ExtraSites = []*catalog.Site{planningSite(t, "texas-1"), planningSite(t, "texas-2")} })
+	e := newEnv(t, func(c *Config) {
+		c.ExtraSites = []*catalog.Site{planningSite(t, "texas-1"), planningSite(t, "texas-2")}
+	})
 	ctx := context.Background()
 	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(5, 5)}})
 	if err != nil {

@@ -43,10 +43,11 @@ type serverOptions struct {
 	Sandbox string
 	// AgentCommand overrides the command sites run for each attempt.
 	AgentCommand []string
+	Limits       api.Limits
+
 	// LocalSite, when set, is added to the catalog: the runnable site of a
 	// fresh server (serve --local-country).
 	LocalSite *catalog.Site
-	Limits       api.Limits
 }
 
 // server is a running controller and API.
