@@ -60,10 +60,13 @@ type DataMove struct {
 	Basis   string  `json:"basis,omitempty"`
 	// FromSite is the site the dataset is stored at; empty when only its
 	// country is known.
-	FromSite string  `json:"fromSite,omitempty"`
-	ToSite   string  `json:"toSite"`
-	CostUSD  float64 `json:"costUSD"`
-	Hours    float64 `json:"hours"`
+	FromSite string `json:"fromSite,omitempty"`
+	ToSite   string `json:"toSite"`
+	// Gbps is the throughput the transfer time assumes: the narrower of
+	// the sites' links and, across a border, the cross-border link's.
+	Gbps    float64 `json:"gbps,omitempty"`
+	CostUSD float64 `json:"costUSD"`
+	Hours   float64 `json:"hours"`
 }
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
@@ -241,6 +244,8 @@ type planner struct {
 	// sources of sites' fields (siteField → string), as workers ask.
 	jobAt  map[string]string
 	siteAt sync.Map
+	// links caps transfers across borders.
+	links *catalog.Links
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
@@ -275,6 +280,11 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	for _, f := range jobFields {
 		p.jobAt[f] = job.Pos.At(f)
 	}
+	links, err := catalog.BuiltinLinks()
+	if err != nil {
+		return nil, fmt.Errorf("planner: %w", err)
+	}
+	p.links = links
 	if p.est == nil {
 		p.est = packageEstimator{}
 	}

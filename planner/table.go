@@ -7,22 +7,47 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/dustin/go-humanize"
+
+	"meridian.dev/meridian/internal/textfit"
 )
 
 // WriteTable prints the plan for people: the top placements, one histogram
 // line of candidates and rejections, the cost of sovereignty, advisories
 // and assumptions. top ≤ 0 prints every placement.
 func WriteTable(w io.Writer, p *Plan, top int) error {
+	return WriteTableWith(w, p, TableOptions{Top: top})
+}
+
+// TableOptions shape WriteTableWith's output.
+type TableOptions struct {
+	// Top is how many placements to print; 0 or less prints all.
+	Top int
+	// Width, when above 0, is the terminal's: the placements' text
+	// columns (obligations, then site and accelerator) are cut to fit it.
+	Width int
+	// Wide adds columns: the price per accelerator-hour, the transfer
+	// time and whether the site can run jobs (-o wide).
+	Wide bool
+	// Style dresses a padded cell of the placements table (colour): row 0
+	// is the header.
+	Style func(row, col int, padded string) string
+}
+
+// WriteTableWith is WriteTable with options.
+func WriteTableWith(w io.Writer, p *Plan, o TableOptions) error {
+	top := o.Top
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan for %s as of %s, objective %s\n\n", p.Job, p.AsOf, p.Summary.Objective)
 	if len(p.Placements) == 0 {
 		b.WriteString("No lawful, feasible placement.\n")
 	} else {
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "RANK\tSITE\tCOUNTRY\tACCELERATORS\tTIME\tCOST\tDATA MOVED\tOBLIGATIONS\t")
+		header := []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "TIME", "COST", "DATA MOVED", "OBLIGATIONS"}
+		if o.Wide {
+			header = []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "USD/H", "TIME", "TRANSFER", "COST", "DATA MOVED", "RUNS", "OBLIGATIONS"}
+		}
+		rows := [][]string{header}
 		n := len(p.Placements)
 		if top > 0 && top < n {
 			n = top
@@ -36,19 +61,28 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 				front++
 			}
 			cost := dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD)
+			price := strconv.FormatFloat(pl.PricePerHour, 'f', -1, 64)
 			if pl.NotionalPrice {
-				cost = "~" + cost
+				cost, price = "~"+cost, "~"+price
 				notional++
 			}
-			site := pl.Site
+			runs := "yes"
 			if !pl.Runnable {
 				planning++
+				runs = "no"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t\n", rank, site, pl.Country,
-				pl.Accelerator, thousands(pl.Count), hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
-				cost, movedBytes(pl.DataMoves), obligations(pl))
+			accs := pl.Accelerator + " × " + thousands(pl.Count)
+			if o.Wide {
+				rows = append(rows, []string{rank, pl.Site, pl.Country, accs, price, hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
+					hours(pl.TransferHours), cost, movedBytes(pl.DataMoves), runs, obligations(pl)})
+			} else {
+				rows = append(rows, []string{rank, pl.Site, pl.Country, accs, hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
+					cost, movedBytes(pl.DataMoves), obligations(pl)})
+			}
 		}
-		tw.Flush()
+		last := len(header) - 1
+		tb := textfit.Table{Rows: rows, Width: o.Width, Shrink: []int{last, 1, 3}, Min: 12, Style: o.Style}
+		b.WriteString(tb.String())
 		if n < len(p.Placements) {
 			fmt.Fprintf(&b, "… %s more placements (--top, -o json)\n", thousands(len(p.Placements)-n))
 		}
@@ -278,6 +312,8 @@ func hoursPrec(h float64, prec int) string {
 	switch {
 	case h >= 48:
 		return fmt.Sprintf("%.*f d", prec, h/24)
+	case h > 0 && h*60 < 0.5 && prec <= 1:
+		return "<1 min"
 	case h > 0 && h < 0.1:
 		return fmt.Sprintf("%.*f min", max(prec-1, 0), h*60)
 	}

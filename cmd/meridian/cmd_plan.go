@@ -147,14 +147,14 @@ func runPlan(w io.Writer, f planFlags) error {
 		}
 	}
 	top := f.top
-	if f.out == "table" && !f.topSet {
+	if (f.out == "table" || f.out == "wide") && !f.topSet {
 		top = tableTop
 	}
-	err = render(w, f.out, topOf(plan, top), func(w io.Writer) error {
+	err = renderTable(w, f.out, topOf(plan, top), func(w io.Writer, wide bool) error {
 		if plan.Explain != nil {
 			return planner.WriteExplanation(w, plan.Explain)
 		}
-		return planner.WriteTable(w, plan, top)
+		return planner.WriteTableWith(w, plan, planner.TableOptions{Top: top, Width: outputWidth(w), Wide: wide, Style: planStyle(w)})
 	})
 	if err != nil {
 		return err
@@ -202,4 +202,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// planStyle colours the placements table on a terminal: the header bold,
+// the Pareto front's ranks in blue, notional prices dimmed.
+func planStyle(w io.Writer) func(row, col int, cell string) string {
+	if !colorOn(w) {
+		return nil
+	}
+	return func(row, col int, cell string) string {
+		switch {
+		case row == 0:
+			return paint(cell, sgrBold)
+		case col == 0 && strings.Contains(cell, "*"):
+			return paint(cell, sgrBlue)
+		case strings.HasPrefix(cell, "~$"):
+			return paint(cell, sgrDim)
+		}
+		return cell
+	}
 }
