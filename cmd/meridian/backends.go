@@ -20,7 +20,15 @@ var siteBackends = backend.Set{
 // loadWorld loads the built-in catalog, the sites of catalogDir (when set)
 // in their place, and files, validated for planning and for this program:
 // a site whose backend it cannot run is a load error, not a failed run.
+// Without catalogDir, the configuration file's context may name one.
 func loadWorld(catalogDir string, files ...string) (*catalog.World, error) {
+	if catalogDir == "" {
+		d, err := defaultCatalog()
+		if err != nil {
+			return nil, err
+		}
+		catalogDir = d
+	}
 	w, err := catalog.Load(planner.AssumptionKeys(), catalogDir, files...)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,15 @@ its backend (local, slurm).`,
 			// The local site: out of the box, or with --catalog when asked
 			// for with --local-country; never with --no-local-site.
 			fl := cmd.Flags()
+			if !fl.Changed("local-country") {
+				cfg, path, err := loadConfig()
+				if err != nil {
+					return badInput(err)
+				}
+				if cfg.Serve.LocalCountry != "" {
+					local.Country, local.CountryFrom = cfg.Serve.LocalCountry, path
+				}
+			}
 			if !noLocal && (opts.CatalogDir == "" || fl.Changed("local-country")) {
 				from := "the default; set it with serve --local-country"
 				switch {
@@ -106,7 +115,7 @@ its backend (local, slurm).`,
 	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
-	cmd.Flags().StringVar(&local.Country, "local-country", "", "country of the local site, the one site that runs jobs out of the box (as local processes on this machine); default "+defaultLocalCountry)
+	cmd.Flags().StringVar(&local.Country, "local-country", "", "country of the local site, the one site that runs jobs out of the box (as local processes on this machine); default serve.localCountry in the config file, else "+defaultLocalCountry)
 	cmd.Flags().StringVar(&local.Name, "local-site", defaultLocalSite, "name of the local site")
 	cmd.Flags().StringVar(&local.Accelerator, "local-accelerator", defaultLocalAccelerator, "accelerator the local site is planned as")
 	cmd.Flags().IntVar(&local.Count, "local-count", defaultLocalCount, "accelerators the local site is planned with")
