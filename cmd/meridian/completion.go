@@ -33,15 +33,15 @@ var argCompleters = map[string]completer{
 
 // flagCompleters complete flag values, by command path and flag name.
 var flagCompleters = map[string]map[string]completer{
-	"meridian plan":              {"explain": completeSites},
-	"meridian estimate":          {"accelerator": completeAccelerators, "site": completeSites},
-	"meridian catalog sites":     {"country": completeCountries, "accelerator": completeAccelerators},
-	"meridian dataset stage":     {"to": completeSites},
-	"meridian dataset verify":    {"at": completeSites},
-	"meridian dataset unseal":    {"at": completeSites},
-	"meridian dataset add":       {"origin": completeOrigins},
-	"meridian serve":             {"local-country": completeCountries, "local-accelerator": completeAccelerators},
-	"meridian audit log":         {"run": completeRunIDs},
+	"meridian plan":           {"explain": completeSites},
+	"meridian estimate":       {"accelerator": completeAccelerators, "site": completeSites},
+	"meridian catalog sites":  {"country": completeCountries, "accelerator": completeAccelerators},
+	"meridian dataset stage":  {"to": completeSites},
+	"meridian dataset verify": {"at": completeSites},
+	"meridian dataset unseal": {"at": completeSites},
+	"meridian dataset add":    {"origin": completeOrigins},
+	"meridian serve":          {"local-country": completeCountries, "local-accelerator": completeAccelerators},
+	"meridian audit log":      {"run": completeRunIDs},
 }
 
 // wireCompletions registers the completers on root's tree.
