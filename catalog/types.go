@@ -206,6 +206,13 @@ type OrganizationSpec struct {
 	RestrictedParty            string    `yaml:"restrictedParty,omitempty" json:"restrictedParty,omitempty"`
 	USPerson                   *bool     `yaml:"usPerson,omitempty" json:"usPerson,omitempty"`
 	Licenses                   []License `yaml:"licenses,omitempty" json:"licenses,omitempty"`
+	// Attributes are what the organisation declares about itself, from
+	// OrgAttributeIDs (e.g. cn-ciio).
+	Attributes []string `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	// Affiliates names organisations of the same group (common ownership
+	// or control). Volume thresholds that count a group's exports add up
+	// the organisation, its affiliates and theirs.
+	Affiliates []string `yaml:"affiliates,omitempty" json:"affiliates,omitempty"`
 }
 
 // ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.
@@ -396,18 +403,21 @@ var Objectives = []string{"cost", "time"}
 
 // TrainingJobSpec is the body of a TrainingJob.
 type TrainingJobSpec struct {
-	Organization    string      `yaml:"organization" json:"organization"`
-	Datasets        []string    `yaml:"datasets,omitempty" json:"datasets,omitempty"`
-	Model           Model       `yaml:"model" json:"model"`
-	Method          string      `yaml:"method" json:"method"`
-	LoRA            *LoRA       `yaml:"lora,omitempty" json:"lora,omitempty"`
-	Tokens          float64     `yaml:"tokens" json:"tokens"`
-	Precision       string      `yaml:"precision,omitempty" json:"precision,omitempty"`
-	Objective       string      `yaml:"objective,omitempty" json:"objective,omitempty"`
-	Deadline        Duration    `yaml:"deadline,omitempty" json:"deadline,omitempty"`
-	BudgetUSD       float64     `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
-	Release         Release     `yaml:"release,omitempty" json:"release,omitempty"`
-	StateFunded     bool        `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	Organization string   `yaml:"organization" json:"organization"`
+	Datasets     []string `yaml:"datasets,omitempty" json:"datasets,omitempty"`
+	Model        Model    `yaml:"model" json:"model"`
+	Method       string   `yaml:"method" json:"method"`
+	LoRA         *LoRA    `yaml:"lora,omitempty" json:"lora,omitempty"`
+	Tokens       float64  `yaml:"tokens" json:"tokens"`
+	Precision    string   `yaml:"precision,omitempty" json:"precision,omitempty"`
+	Objective    string   `yaml:"objective,omitempty" json:"objective,omitempty"`
+	Deadline     Duration `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	BudgetUSD    float64  `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
+	Release      Release  `yaml:"release,omitempty" json:"release,omitempty"`
+	StateFunded  bool     `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	// WeightsDelivery lists the countries the trained weights will be
+	// delivered to (weights-delivery rules read it).
+	WeightsDelivery []string    `yaml:"weightsDelivery,omitempty" json:"weightsDelivery,omitempty"`
 	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
 	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
 	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
@@ -441,6 +451,22 @@ type Model struct {
 	HiddenSize       int     `yaml:"hiddenSize,omitempty" json:"hiddenSize,omitempty"`
 	Heads            int     `yaml:"heads,omitempty" json:"heads,omitempty"`
 	SequenceLength   int     `yaml:"sequenceLength,omitempty" json:"sequenceLength,omitempty"`
+	// Base is the model a fine-tune starts from; nil for a model trained
+	// from scratch or when not declared.
+	Base *BaseModel `yaml:"base,omitempty" json:"base,omitempty"`
+}
+
+// BaseModel is the provenance of the model a job starts from.
+type BaseModel struct {
+	Name string `yaml:"name" json:"name"`
+	// Origin is the country of the base model's developer.
+	Origin string `yaml:"origin,omitempty" json:"origin,omitempty"`
+	// License is the base model's licence kind (ModelLicenceIDs).
+	License     string `yaml:"license,omitempty" json:"license,omitempty"`
+	OpenWeights bool   `yaml:"openWeights,omitempty" json:"openWeights,omitempty"`
+	// TrainingFLOPs is the compute the base model was trained with, when
+	// published (the AI Act's one-third test for modifications reads it).
+	TrainingFLOPs float64 `yaml:"trainingFLOPs,omitempty" json:"trainingFLOPs,omitempty"`
 }
 
 // Active returns the parameters used per token: activeParameters when set, else parameters.

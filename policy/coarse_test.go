@@ -131,11 +131,11 @@ func TestAcquiredUses(t *testing.T) {
 		{"pool['acquired'] > '2020-01-01'", true, nil},
 	} {
 		t.Run(tc.expr, func(t *testing.T) {
-			_, _, _, acq, err := compileExpr(env, tc.expr, ScopeCandidate, true)
+			x, err := compileExpr(env, tc.expr, scopeVars[ScopeCandidate], true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(acquiredUse{bounds: tc.bounds, exact: tc.exact}, acq, cmp.AllowUnexported(acquiredUse{})); diff != "" {
+			if diff := cmp.Diff(acquiredUse{bounds: tc.bounds, exact: tc.exact}, x.acq, cmp.AllowUnexported(acquiredUse{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -26,10 +27,15 @@ const (
 	KindServiceMarket    = "service-market"
 	KindRestrictedParty  = "restricted-party"
 	KindOrgPolicy        = "org-policy"
+	// KindWeightsDelivery rules govern where trained weights may go
+	// (TrainingJob spec.weightsDelivery); they use the delivery scope.
+	KindWeightsDelivery = "weights-delivery"
+	// KindModelProvenance rules read the base model a job starts from.
+	KindModelProvenance = "model-provenance"
 )
 
 // RuleKinds lists the accepted rule kinds.
-var RuleKinds = []string{KindExportControl, KindHostCountry, KindDataTransfer, KindComputeThreshold, KindServiceMarket, KindRestrictedParty, KindOrgPolicy}
+var RuleKinds = []string{KindExportControl, KindHostCountry, KindDataTransfer, KindComputeThreshold, KindServiceMarket, KindRestrictedParty, KindOrgPolicy, KindWeightsDelivery, KindModelProvenance}
 
 // Scopes say which facts a rule reads and how often it is evaluated.
 const (
@@ -41,10 +47,13 @@ const (
 	ScopeTransfer = "transfer"
 	// ScopeJob rules read only org, job and asOf; they run once per session.
 	ScopeJob = "job"
+	// ScopeDelivery rules read delivery (one country of the job's
+	// weightsDelivery); they run once per session and delivery country.
+	ScopeDelivery = "delivery"
 )
 
 // Scopes lists the accepted scopes.
-var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob}
+var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob, ScopeDelivery}
 
 // Confidence levels of a rule's facts.
 const (
@@ -192,17 +201,62 @@ func (e Enforcement) At(d catalog.Date) EnforcementStep {
 	return cur
 }
 
-// Lift says what turns a rule's denial into an obligation.
+// Lift says what answers a rule: a denial becomes an obligation; an
+// obligation or advisory stays what it is, with the lifted message (the
+// declared basis is shown as counted).
 type Lift struct {
 	// Licence: an organisation licence naming this rule's id (not expired on
 	// the as-of date) lifts the denial.
 	Licence bool `yaml:"licence,omitempty" json:"licence,omitempty"`
 	// Bases: a dataset transfer basis in this list lifts the denial for that
-	// dataset (transfer-scope rules only).
+	// dataset (transfer-scope rules only). Each must be a legal basis of
+	// the vocabulary (catalog.LegalBases).
 	Bases []string `yaml:"bases,omitempty" json:"bases,omitempty"`
 	// Obligation is the message template shown once lifted.
 	Obligation string `yaml:"obligation,omitempty" json:"obligation,omitempty"`
 }
+
+// Reading is one sourced value of a threshold.
+type Reading struct {
+	Value  float64 `yaml:"value" json:"value"`
+	Source string  `yaml:"source" json:"source"`
+}
+
+// Threshold is a number a rule compares a fact with, stated as the
+// readings of the law that sources support. A rule reads it as
+// threshold.NAME and is evaluated under every reading: where its condition
+// holds under all of them it has its effect; where it holds under some, it
+// advises, naming the band and the threshold's confidence; where it holds
+// under none it does not apply.
+type Threshold struct {
+	Name       string    `yaml:"name" json:"name"`
+	Unit       string    `yaml:"unit,omitempty" json:"unit,omitempty"`
+	Confidence string    `yaml:"confidence" json:"confidence"`
+	Readings   []Reading `yaml:"readings" json:"readings"`
+	Notes      string    `yaml:"notes,omitempty" json:"notes,omitempty"`
+	Pos        string    `yaml:"-" json:"position"`
+}
+
+// Low and High are the smallest and largest readings.
+func (t *Threshold) Low() float64 {
+	lo := t.Readings[0].Value
+	for _, r := range t.Readings[1:] {
+		lo = min(lo, r.Value)
+	}
+	return lo
+}
+
+// High is the largest reading.
+func (t *Threshold) High() float64 {
+	hi := t.Readings[0].Value
+	for _, r := range t.Readings[1:] {
+		hi = max(hi, r.Value)
+	}
+	return hi
+}
+
+// IsBand reports whether the readings differ.
+func (t *Threshold) IsBand() bool { return t.Low() != t.High() }
 
 // Rule is one clause of one law or policy.
 type Rule struct {
@@ -264,11 +318,22 @@ type Pack struct {
 		Description string `yaml:"description,omitempty"`
 	} `yaml:"metadata"`
 	Definitions []*Definition `yaml:"definitions,omitempty"`
+	Thresholds  []*Threshold  `yaml:"thresholds,omitempty"`
 	Rules       []*Rule       `yaml:"rules"`
 }
 
-// MaxPackBytes bounds one rule file.
+// MaxPackBytes bounds one rule file; a larger file is refused before it
+// is read.
 const MaxPackBytes = 4 << 20
+
+// Limits on what one rule may ask of the engine.
+const (
+	// maxReadings bounds the readings of one threshold.
+	maxReadings = 8
+	// maxCorners bounds the combinations of readings one rule is
+	// evaluated under.
+	maxCorners = 64
+)
 
 var (
 	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,99}$`)
@@ -280,26 +345,34 @@ var (
 )
 
 // ParsePack reads and checks one rule file. It checks syntax, unknown
-// fields and every value except the CEL conditions, which the engine
-// compiles. Errors name file:line and the field.
+// fields and every value except the CEL conditions and the vocabulary,
+// which the engine checks when it compiles. Errors are Problems naming
+// file:line, the rule and the field.
 func ParsePack(name string, data []byte) (p *Pack, err error) {
 	// The YAML library has panicked on some malformed inputs (found by
 	// fuzzing); a rule file must never crash the program.
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%s: malformed YAML (%v)", name, r)
+			p, err = nil, Problems{{File: name, Message: fmt.Sprintf("malformed YAML (%v)", r)}}
 		}
 	}()
-	return parsePack(name, data)
+	p, ps := parsePack(name, data)
+	if len(ps) > 0 {
+		return nil, ps.sorted()
+	}
+	return p, nil
 }
 
-func parsePack(name string, data []byte) (*Pack, error) {
+func parsePack(name string, data []byte) (*Pack, Problems) {
+	whole := func(format string, a ...any) Problems {
+		return Problems{{File: name, Message: fmt.Sprintf(format, a...)}}
+	}
 	if len(data) > MaxPackBytes {
-		return nil, fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", name, len(data), MaxPackBytes)
+		return nil, whole("file is %d bytes, over the %d-byte limit for a rule file", len(data), MaxPackBytes)
 	}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, false))
+		return nil, whole("%s", yaml.FormatError(err, false, false))
 	}
 	var docs int
 	for _, d := range file.Docs {
@@ -308,132 +381,170 @@ func parsePack(name string, data []byte) (*Pack, error) {
 		}
 	}
 	if docs != 1 {
-		return nil, fmt.Errorf("%s: want exactly one YAML document (a %s), found %d", name, PackKind, docs)
+		return nil, whole("want exactly one YAML document (a %s), found %d", PackKind, docs)
 	}
 	var p Pack
 	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, false))
+		return nil, whole("%s", yaml.FormatError(err, false, false))
 	}
-	at := func(path string) string {
-		return fmt.Sprintf("%s:%d", name, lineOf(file, path))
+	var ps Problems
+	bad := func(path, rule, field, format string, a ...any) {
+		ps = append(ps, Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
 	}
-	var errs []string
-	bad := func(path, field, format string, a ...any) {
-		errs = append(errs, fmt.Sprintf("%s: %s: %s", at(path), field, fmt.Sprintf(format, a...)))
-	}
+	pos := func(path string) string { return fmt.Sprintf("%s:%d", name, lineOf(file, path)) }
 	if p.APIVersion != catalog.APIVersion {
-		bad("$.apiVersion", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
+		bad("$.apiVersion", "", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
 	}
 	if p.Kind != PackKind {
-		bad("$.kind", "kind", "%q is not a rule file (accepted: %s)", p.Kind, PackKind)
+		bad("$.kind", "", "kind", "%q is not a rule file (accepted: %s)", p.Kind, PackKind)
 	}
 	if !idPattern.MatchString(p.Metadata.Name) {
-		bad("$.metadata", "metadata.name", "%q: want lower-case letters, digits, '.' and '-'", p.Metadata.Name)
+		bad("$.metadata", "", "metadata.name", "%q: want lower-case letters, digits, '.' and '-'", p.Metadata.Name)
 	}
 	seenDef := map[string]bool{}
 	for i, d := range p.Definitions {
 		path := fmt.Sprintf("$.definitions[%d]", i)
 		if d == nil {
-			bad(path, fmt.Sprintf("definitions[%d]", i), "empty entry")
+			bad(path, "", fmt.Sprintf("definitions[%d]", i), "empty entry")
 			continue
 		}
-		d.Pos = at(path)
-		f := fmt.Sprintf("definitions[%d]", i)
+		d.Pos = pos(path)
+		who := "definition " + d.Name
 		if !namePattern.MatchString(d.Name) {
-			bad(path, f+".name", "%q: want an identifier (letters, digits, _)", d.Name)
+			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", d.Name)
 		}
 		if seenDef[d.Name] {
-			bad(path, f+".name", "%q defined twice", d.Name)
+			bad(path, who, "name", "%q defined twice", d.Name)
 		}
 		seenDef[d.Name] = true
 		if strings.TrimSpace(d.Expr) == "" {
-			bad(path, f+".expr", "required")
+			bad(path, who, "expr", "required")
 		}
 		if strings.TrimSpace(d.Source) == "" {
-			bad(path, f+".source", "required: every threshold carries its source")
+			bad(path, who, "source", "required: every threshold carries its source")
+		}
+	}
+	seenTh := map[string]bool{}
+	for i, t := range p.Thresholds {
+		path := fmt.Sprintf("$.thresholds[%d]", i)
+		if t == nil {
+			bad(path, "", fmt.Sprintf("thresholds[%d]", i), "empty entry")
+			continue
+		}
+		t.Pos = pos(path)
+		who := "threshold " + t.Name
+		if !namePattern.MatchString(t.Name) {
+			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", t.Name)
+		}
+		if seenTh[t.Name] {
+			bad(path, who, "name", "%q defined twice", t.Name)
+		}
+		seenTh[t.Name] = true
+		if !contains(Confidences, t.Confidence) {
+			bad(path, who, "confidence", "%q (accepted: %s)", t.Confidence, strings.Join(Confidences, ", "))
+		}
+		switch {
+		case len(t.Readings) == 0:
+			bad(path, who, "readings", "required: at least one {value, source}")
+		case len(t.Readings) > maxReadings:
+			bad(path, who, "readings", "%d readings, over the limit of %d", len(t.Readings), maxReadings)
+		}
+		for j, r := range t.Readings {
+			rp := fmt.Sprintf("%s.readings[%d]", path, j)
+			if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+				bad(rp, who, fmt.Sprintf("readings[%d].value", j), "%v is not a number", r.Value)
+			}
+			if strings.TrimSpace(r.Source) == "" {
+				bad(rp, who, fmt.Sprintf("readings[%d].source", j), "required: each reading of a threshold has its own source")
+			}
+		}
+		if len(t.Readings) > 1 && t.Confidence == Confirmed && t.IsBand() {
+			bad(path, who, "confidence", "a confirmed threshold has one value; readings that differ are a band, so say how sure they are (reported or unconfirmed)")
 		}
 	}
 	if len(p.Rules) == 0 {
-		bad("$", "rules", "a rule file needs at least one rule")
+		bad("$", "", "rules", "a rule file needs at least one rule")
 	}
 	seen := map[string]bool{}
 	for i, r := range p.Rules {
 		path := fmt.Sprintf("$.rules[%d]", i)
-		f := fmt.Sprintf("rules[%d]", i)
 		if r == nil {
-			bad(path, f, "empty entry")
+			bad(path, "", fmt.Sprintf("rules[%d]", i), "empty entry")
 			continue
 		}
 		r.Pack = p.Metadata.Name
-		r.Pos = at(path)
+		r.Pos = pos(path)
+		who := r.ID
 		if !idPattern.MatchString(r.ID) {
-			bad(path+".id", f+".id", "%q: want lower-case letters, digits, '.' and '-'", r.ID)
-		} else {
-			f = fmt.Sprintf("rules[%d] (%s)", i, r.ID)
+			who = fmt.Sprintf("rules[%d]", i)
+			bad(path+".id", who, "id", "%q: want lower-case letters, digits, '.' and '-'", r.ID)
 		}
 		if seen[r.ID] {
-			bad(path+".id", f+".id", "%q defined twice", r.ID)
+			bad(path+".id", who, "id", "%q defined twice", r.ID)
 		}
 		seen[r.ID] = true
 		if strings.TrimSpace(r.Jurisdiction) == "" {
-			bad(path, f+".jurisdiction", "required (an ISO country, EU or ORG)")
+			bad(path, who, "jurisdiction", "required (an ISO country, EU or ORG)")
 		}
 		if !contains(RuleKinds, r.Kind) {
-			bad(path+".kind", f+".kind", "%q (accepted: %s)", r.Kind, strings.Join(RuleKinds, ", "))
+			bad(path+".kind", who, "kind", "%q (accepted: %s)", r.Kind, strings.Join(RuleKinds, ", "))
 		}
 		if r.Scope == "" {
 			r.Scope = ScopeCandidate
+			if r.Kind == KindWeightsDelivery {
+				r.Scope = ScopeDelivery
+			}
 		}
 		if !contains(Scopes, r.Scope) {
-			bad(path+".scope", f+".scope", "%q (accepted: %s)", r.Scope, strings.Join(Scopes, ", "))
+			bad(path+".scope", who, "scope", "%q (accepted: %s)", r.Scope, strings.Join(Scopes, ", "))
+		}
+		if r.Kind == KindWeightsDelivery && r.Scope != ScopeDelivery {
+			bad(path+".scope", who, "scope", "a %s rule reads where the weights go: want scope %s", KindWeightsDelivery, ScopeDelivery)
 		}
 		if !containsEffect(r.Effect) {
-			bad(path+".effect", f+".effect", "%q (accepted: deny, obligation, advisory)", r.Effect)
+			bad(path+".effect", who, "effect", "%q (accepted: deny, obligation, advisory)", r.Effect)
 		}
 		if r.EffectiveFrom.IsZero() {
-			bad(path, f+".effectiveFrom", "required (YYYY-MM-DD)")
+			bad(path, who, "effectiveFrom", "required (YYYY-MM-DD)")
 		}
 		if !r.EffectiveUntil.IsZero() && !r.EffectiveFrom.Before(r.EffectiveUntil) {
-			bad(path+".effectiveUntil", f+".effectiveUntil", "%s is not after effectiveFrom %s", r.EffectiveUntil, r.EffectiveFrom)
+			bad(path+".effectiveUntil", who, "effectiveUntil", "%s is not after effectiveFrom %s", r.EffectiveUntil, r.EffectiveFrom)
 		}
 		if len(r.Enforcement) == 0 {
-			bad(path, f+".enforcement", "required (in-force, not-enforced, draft, suspended-until YYYY-MM-DD, or a list of {state, from})")
+			bad(path, who, "enforcement", "required (in-force, not-enforced, draft, suspended-until YYYY-MM-DD, or a list of {state, from})")
 		}
 		if !contains(Confidences, r.Confidence) {
-			bad(path+".confidence", f+".confidence", "%q (accepted: %s)", r.Confidence, strings.Join(Confidences, ", "))
+			bad(path+".confidence", who, "confidence", "%q (accepted: %s)", r.Confidence, strings.Join(Confidences, ", "))
 		}
 		if len(r.Sources) == 0 {
-			bad(path, f+".sources", "required: every rule names its source")
+			bad(path, who, "sources", "required: every rule names its source")
 		}
 		for j, s := range r.Sources {
 			if strings.TrimSpace(s) == "" {
-				bad(path, fmt.Sprintf("%s.sources[%d]", f, j), "empty")
+				bad(path, who, fmt.Sprintf("sources[%d]", j), "empty")
 			}
 		}
 		if strings.TrimSpace(r.Message) == "" {
-			bad(path, f+".message", "required")
+			bad(path, who, "message", "required")
 		} else if !factPlaceholder.MatchString(r.Message) {
-			bad(path+".message", f+".message", "must name the fact that triggered it with a {var.field} placeholder, e.g. {site.country}")
+			bad(path+".message", who, "message", "must name the fact that triggered it with a {var.field} placeholder, e.g. {site.country}")
 		}
 		if strings.TrimSpace(r.Condition) == "" {
-			bad(path, f+".condition", "required (a CEL expression that is true when the rule applies)")
+			bad(path, who, "condition", "required (a CEL expression that is true when the rule applies)")
 		}
 		if l := r.LiftedBy; l != nil {
 			if len(l.Bases) > 0 && r.Scope != ScopeTransfer {
-				bad(path+".liftedBy", f+".liftedBy.bases", "only transfer-scope rules can be lifted by a dataset's transfer basis")
+				bad(path+".liftedBy", who, "liftedBy.bases", "only transfer-scope rules can be lifted by a dataset's transfer basis")
 			}
 			if !l.Licence && len(l.Bases) == 0 {
-				bad(path+".liftedBy", f+".liftedBy", "say what lifts the rule: licence: true and/or bases: [...]")
+				bad(path+".liftedBy", who, "liftedBy", "say what lifts the rule: licence: true and/or bases: [...]")
 			}
-			if r.Effect != Deny {
-				bad(path+".liftedBy", f+".liftedBy", "only a deny rule can be lifted")
+			if l.Licence && r.Effect != Deny {
+				bad(path+".liftedBy", who, "liftedBy.licence", "only a deny rule can be lifted by a licence")
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return &p, nil
+	return &p, ps
 }
 
 func lineOf(file *ast.File, path string) int {

@@ -113,13 +113,14 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 // constraint adds what reflection cannot see: required fields, enums,
 // patterns and ranges, keyed by definition name and property.
 type constraint struct {
-	def, prop string
-	required  bool
-	enum      []string
-	pattern   string
-	min, max  string
-	minItems  uint64
-	itemEnum  []string
+	def, prop   string
+	required    bool
+	enum        []string
+	pattern     string
+	min, max    string
+	minItems    uint64
+	itemEnum    []string
+	itemPattern string
 }
 
 func constraints() []constraint {
@@ -134,6 +135,8 @@ func constraints() []constraint {
 		{def: "OrganizationSpec", prop: "headquarters", required: true, enum: codes},
 		{def: "OrganizationSpec", prop: "ultimateParentHeadquarters", enum: codes},
 		{def: "OrganizationSpec", prop: "restrictedParty", enum: catalog.RestrictedPartyValues},
+		{def: "OrganizationSpec", prop: "attributes", itemEnum: catalog.OrgAttributeIDs},
+		{def: "OrganizationSpec", prop: "affiliates", itemPattern: dnsLabelPattern},
 		{def: "License", prop: "rule", required: true},
 
 		{def: "DatasetSpec", prop: "origin", required: true, enum: codes},
@@ -171,6 +174,11 @@ func constraints() []constraint {
 		{def: "Model", prop: "parameters", required: true, min: "1", max: "1e15"},
 		{def: "Model", prop: "activeParameters", min: "0", max: "1e15"},
 		{def: "Release", prop: "markets", itemEnum: markets},
+		{def: "BaseModel", prop: "name", required: true},
+		{def: "BaseModel", prop: "origin", enum: codes},
+		{def: "BaseModel", prop: "license", enum: catalog.ModelLicenceIDs},
+		{def: "BaseModel", prop: "trainingFLOPs", min: "0", max: "1e32"},
+		{def: "TrainingJobSpec", prop: "weightsDelivery", itemEnum: codes},
 		{def: "AllowDeny", prop: "allow"},
 		{def: "Constraints", prop: "minAccelerators", min: "0", max: "10000000"},
 		{def: "Constraints", prop: "maxAccelerators", min: "0", max: "10000000"},
@@ -220,6 +228,9 @@ func refine(root *jsonschema.Schema, kind string) error {
 		}
 		if len(c.itemEnum) > 0 && s.Items != nil {
 			s.Items.Enum = toAny(c.itemEnum)
+		}
+		if c.itemPattern != "" && s.Items != nil {
+			s.Items.Pattern = c.itemPattern
 		}
 		if c.pattern != "" {
 			s.Pattern = c.pattern
