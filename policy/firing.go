@@ -96,6 +96,10 @@ func (s *Session) runRule(c *compiled, act interpreter.Activation, defErrs map[s
 }
 
 func (s *Session) holds(c *compiled, act interpreter.Activation) (bool, error) {
+	if err := s.ctx.Err(); err != nil {
+		// ContextEval looks at the context only inside comprehensions.
+		return false, fmt.Errorf("evaluation stopped: %w", err)
+	}
 	out, _, err := c.prg.ContextEval(s.ctx, act)
 	if err != nil {
 		return false, err
@@ -116,6 +120,9 @@ func (s *Session) failure(c *compiled, err error, defErrs map[string]error) *Fin
 			reason = fmt.Sprintf("%s (definition %s could not be computed: %v)", reason, d.Name, derr)
 			break
 		}
+	}
+	if s.q.Org == nil && strings.Contains(reason, "fact org.") {
+		reason += " (no organisation was given, so nothing about the exporter is known)"
 	}
 	msg := fmt.Sprintf("%s: could not determine whether this rule applies: %s; a fact it needs is missing or invalid (source: %s)", c.ID, reason, c.Sources[0])
 	eff := Deny

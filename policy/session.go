@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/cel-go/common/types/ref"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -359,7 +361,13 @@ func (s *Session) evalDefs(ck *classKey, def facts, act *candAct) map[string]err
 			}
 		}
 		var r defResult
-		out, _, err := d.prg.ContextEval(s.ctx, act)
+		err := s.ctx.Err()
+		var out ref.Val
+		if err == nil {
+			out, _, err = d.prg.ContextEval(s.ctx, act)
+		} else {
+			err = fmt.Errorf("evaluation stopped: %w", err)
+		}
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}

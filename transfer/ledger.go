@@ -40,6 +40,13 @@ type Entry struct {
 	ChunksSent int      `json:"chunksSent"` // chunks copied this time
 	Bytes      int64    `json:"bytes"`      // plaintext bytes in the dataset
 	BytesSent  int64    `json:"bytesSent"`  // sealed bytes copied this time
+	// Who exported what, for volume thresholds that count a year of
+	// exports (policy.Exports, read by LedgerExports). Entries written
+	// before these fields existed lack them and are not counted.
+	Organization   string `json:"organization,omitempty"`   // the exporting organisation
+	Origin         string `json:"origin,omitempty"`         // the dataset's origin country
+	Classification string `json:"classification,omitempty"` // the dataset's classification
+	Subjects       int64  `json:"subjects,omitempty"`       // people the dataset covers
 }
 
 // FileLedger is a Ledger kept as JSON lines in one file, each line fsynced

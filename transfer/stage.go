@@ -168,6 +168,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 			Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
 			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
 			Chunks: len(chunks), ChunksSent: len(missing), Bytes: m.TotalBytes(), BytesSent: sentBytes,
+			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
 		},
 		Skipped:  len(chunks) - len(missing),
 		Decision: dec,

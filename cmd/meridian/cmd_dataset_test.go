@@ -40,6 +40,10 @@ spec:
   pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
   network: {egressPerGB: 0.08, gbps: 10}
   store: file://`+siteStore+"\n"), 0o644)
+	// The exporter: staging personal data out of CN needs to know who
+	// exports it (CIIO status, yearly volumes).
+	orgFile := filepath.Join(dir, "org.yaml")
+	os.WriteFile(orgFile, []byte("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: CN}\n"), 0o644)
 
 	// Bad input: unknown classification, exit 2, nothing registered.
 	_, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "secret")
@@ -69,7 +73,7 @@ spec:
 	}
 
 	// Personal data without a basis may not leave CN.
-	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15")
+	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--as-of", "2026-01-15")
 	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
 		t.Fatalf("stage without basis: %v", err)
 	}
@@ -80,7 +84,7 @@ spec:
 	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000", "--basis", "cn-standard-contract"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15", "--run", "run-7", "-o", "json")
+	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--as-of", "2026-01-15", "--run", "run-7", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
