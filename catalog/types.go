@@ -213,6 +213,22 @@ type OrganizationSpec struct {
 	// or control). Volume thresholds that count a group's exports add up
 	// the organisation, its affiliates and theirs.
 	Affiliates []string `yaml:"affiliates,omitempty" json:"affiliates,omitempty"`
+	// LegalName, Aliases and Addresses are what restricted-party screening
+	// compares with the lists (package screen); without a legal name the
+	// metadata name is screened.
+	LegalName string   `yaml:"legalName,omitempty" json:"legalName,omitempty"`
+	Aliases   []string `yaml:"aliases,omitempty" json:"aliases,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty"`
+}
+
+// ScreeningNames are the names screening compares: the legal name (or the
+// metadata name with '-' read as a space) and the aliases.
+func (o *Organization) ScreeningNames() []string {
+	name := o.Spec.LegalName
+	if name == "" {
+		name = strings.ReplaceAll(o.Metadata.Name, "-", " ")
+	}
+	return append([]string{name}, o.Spec.Aliases...)
 }
 
 // ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.

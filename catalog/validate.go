@@ -129,6 +129,11 @@ func (v *validator) organization(o *Organization) {
 			v.add(o.Pos, res, f, "an organisation is not its own affiliate")
 		}
 	}
+	for i, n := range append([]string{o.Spec.LegalName}, append(o.Spec.Aliases, o.Spec.Addresses...)...) {
+		if len(n) > 1024 {
+			v.add(o.Pos, res, "spec.legalName, aliases or addresses", fmt.Sprintf("entry %d is longer than 1024 bytes", i))
+		}
+	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {
 			v.add(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), "required: the id of the rule this licence lifts")

@@ -150,13 +150,47 @@ func BenchmarkEvaluate10k(b *testing.B) {
 	}
 }
 
-func benchEvaluate(b *testing.B, dates int) {
+func benchEvaluate(b *testing.B, dates int) { benchEvaluateTuned(b, dates, false, tuning{}) }
+
+// BenchmarkCacheRefinements measures what each refinement of the class
+// cache is worth: BenchmarkEvaluate10k with one refinement switched off at
+// a time, with acquisition dates spread over 12 months, on the test
+// world's operators and with operators headquartered in eight countries
+// (as in a catalog of many neoclouds), where the headquarters signature
+// can merge classes.
+func BenchmarkCacheRefinements(b *testing.B) {
+	for _, hqs := range []bool{false, true} {
+		for _, c := range []struct {
+			name string
+			t    tuning
+		}{
+			{"all", tuning{}},
+			{"exact-dates", tuning{exactDates: true}},
+			{"no-hq-signature", tuning{noHQSig: true}},
+			{"no-shared-definitions", tuning{noDefShare: true}},
+			{"none", tuning{exactDates: true, noHQSig: true, noDefShare: true}},
+		} {
+			b.Run(fmt.Sprintf("operators=%s/%s", map[bool]string{false: "world", true: "8hq"}[hqs], c.name), func(b *testing.B) {
+				benchEvaluateTuned(b, 12, hqs, c.t)
+			})
+		}
+	}
+}
+
+func benchEvaluateTuned(b *testing.B, dates int, variedHQ bool, t tuning) {
 	e, err := Builtin()
 	if err != nil {
 		b.Fatal(err)
 	}
+	e.tune = t
 	w := loadTestWorld(b)
 	cands := syntheticCandidatesDated(b, w, 10000, dates)
+	if variedHQ {
+		hqs := []string{"SG", "MY", "US", "DE", "FR", "JP", "CN", "HK"}
+		for i, c := range cands {
+			c.site.Spec.Operator.Headquarters = hqs[i%len(hqs)]
+		}
+	}
 	q := w.query(b, "2025-07-20", "cn-lab", jobSpec{Markets: []string{"EU", "CN"}}, 3e25, "cn-users-300k", "eu-customers")
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -97,9 +97,13 @@ func runPlan(w io.Writer, f planFlags) error {
 	if err != nil {
 		return badInput(fmt.Errorf("--rules: %w", err))
 	}
+	law, err := screenedLaw(engine, world.Organizations[job.Spec.Organization])
+	if err != nil {
+		return err
+	}
 	plan, err := planner.Make(world, job, planner.Options{
 		AsOf:    asOf,
-		Rules:   planner.PolicyLaw(engine),
+		Rules:   law,
 		Explain: f.explain,
 		Points:  f.plot != "",
 	})
