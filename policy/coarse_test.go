@@ -131,7 +131,7 @@ func TestAcquiredUses(t *testing.T) {
 		{"pool['acquired'] > '2020-01-01'", true, nil},
 	} {
 		t.Run(tc.expr, func(t *testing.T) {
-			x, err := compileExpr(env, tc.expr, scopeVars[ScopeCandidate], true)
+			x, err := compileExpr(env, tc.expr, scopeVars[ScopeCandidate], true, true)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,15 +11,17 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types/ref"
 )
 
 // MaxExprCost bounds the cost of one condition or definition, in CEL's
 // cost units (about one per operation; a comprehension costs its
-// iterations). It is checked twice: at load, against the worst case CEL
-// estimates for the expression with every fact at its largest
-// (maxFactSize), and at every evaluation, where going over it stops the
-// expression and fails closed. The built-in packs cost at most a few
-// hundred (TestExprCost).
+// iterations). It is checked twice for user packs: at load, against the
+// worst case CEL estimates for the expression with every fact at its
+// largest (maxFactSize), and at every evaluation, where going over it
+// stops the expression and fails closed. The built-in packs are checked at
+// load only (runtime tracking costs about a third of an evaluation's
+// allocations) and estimate far below the limit (TestExprCost).
 const MaxExprCost = 100_000
 
 // maxFactSize is the largest size (characters of a string, items of a
@@ -81,6 +84,8 @@ type compiled struct {
 	// condDirect are the candidate details the condition reads itself,
 	// not through definitions.
 	condDirect dims
+	// track: see expr.track.
+	track bool
 	// bands are the thresholds the condition reads, by name, and corners
 	// every combination of their readings (nil when it reads none).
 	bands   []*Threshold
@@ -90,6 +95,7 @@ type compiled struct {
 type compiledDef struct {
 	*Definition
 	prg, partial cel.Program
+	track        bool // see expr.track
 	reads        map[string]bool
 	// dims are the parts of a class key its value depends on, directly
 	// or through the definitions it reads.
@@ -136,7 +142,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 				bad(d.Pos, who, "name", "defined in another pack too")
 				continue
 			}
-			x, err := compileExpr(env, d.Expr, definitionVars, false)
+			x, err := compileExpr(env, d.Expr, definitionVars, false, !p.builtin)
 			if err != nil {
 				bad(d.Pos, who, "expr", "%v", err)
 				continue
@@ -149,7 +155,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 			}
 			e.noteCondition(x.reads, x.acq)
 			defNames[d.Name] = true
-			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
+			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
 		}
 	}
 	hqDirect := false
@@ -159,7 +165,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 				bad(r.Pos, r.ID, "id", "already used at %s", prev.Pos)
 				continue
 			}
-			c, problems := e.compileRule(env, r, defNames)
+			c, problems := e.compileRule(env, r, defNames, !p.builtin)
 			for _, msg := range problems {
 				ps = append(ps, problemAt(r.Pos, r.ID, msg.field, "%s", msg.msg))
 			}
@@ -198,12 +204,12 @@ type fieldProblem struct{ field, msg string }
 
 // compileRule compiles one rule's condition and checks what it and its
 // messages name.
-func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool) (*compiled, []fieldProblem) {
+func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, track bool) (*compiled, []fieldProblem) {
 	var ps []fieldProblem
 	bad := func(field, format string, a ...any) {
 		ps = append(ps, fieldProblem{field, fmt.Sprintf(format, a...)})
 	}
-	x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true)
+	x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true, track)
 	if err != nil {
 		bad("condition", "%v", err)
 		return nil, ps
@@ -254,7 +260,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool) (*
 		}
 	}
 	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
-		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), condDirect: condDirect}
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), condDirect: condDirect, track: x.track}
 	var names []string
 	for rd := range x.reads {
 		if name, ok := strings.CutPrefix(rd, "threshold."); ok && e.thresholds[name] != nil {
@@ -342,11 +348,36 @@ type expr struct {
 	// vocab lists words it compares with a vocabulary fact that are not
 	// in the vocabulary.
 	vocab []string
+	// cost is CEL's worst-case estimate of its cost.
+	cost uint64
+	// track: a user pack's expression, evaluated under the cost limit and
+	// interruptible by the context inside comprehensions.
+	track bool
+}
+
+// eval runs a program of an expression compiled with or without
+// tracking. Every evaluation first looks at the context; a tracked one
+// also hands CEL the context, which it checks inside comprehensions (at
+// the price of a cancellable context per evaluation, which the built-in
+// packs, bounded at load, do without).
+func eval(ctx context.Context, prg cel.Program, track bool, act any) (ref.Val, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluation stopped: %w", err)
+	}
+	var out ref.Val
+	var err error
+	if track {
+		out, _, err = prg.ContextEval(ctx, act)
+	} else {
+		out, _, err = prg.Eval(act)
+	}
+	return out, err
 }
 
 // compileExpr compiles one CEL expression, checks it reads only vars,
-// estimates its worst-case cost, and returns the facts it reads.
-func compileExpr(env *cel.Env, src string, vars []string, wantBool bool) (expr, error) {
+// estimates its worst-case cost, and returns the facts it reads. With
+// track, every evaluation also counts its cost and stops at MaxExprCost.
+func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) (expr, error) {
 	var x expr
 	checked, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
@@ -388,10 +419,14 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool bool) (expr, 
 	if err != nil {
 		return x, fmt.Errorf("cost cannot be estimated: %v", err)
 	}
+	x.cost, x.track = est.Max, track
 	if est.Max > MaxExprCost {
 		return x, fmt.Errorf("too costly: CEL estimates up to %d cost units with facts of up to %d items, over the limit of %d; avoid nested comprehensions over facts", est.Max, maxFactSize, MaxExprCost)
 	}
-	opts := []cel.ProgramOption{cel.CostLimit(MaxExprCost), cel.InterruptCheckFrequency(interruptEvery)}
+	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery)}
+	if track {
+		opts = append(opts, cel.CostLimit(MaxExprCost))
+	}
 	if x.prg, err = env.Program(checked, append(opts, cel.EvalOptions(cel.OptOptimize))...); err != nil {
 		return x, err
 	}

@@ -69,3 +69,12 @@ func (e *Engine) Thresholds() map[string]*Threshold {
 
 // thresholdTexts are what messages show for {threshold.NAME}.
 func (e *Engine) thresholdTexts() facts { return e.thTexts }
+
+// RuleThresholds returns the thresholds a rule's condition reads, by name.
+func (e *Engine) RuleThresholds(id string) []*Threshold {
+	c, ok := e.byID[id]
+	if !ok {
+		return nil
+	}
+	return append([]*Threshold(nil), c.bands...)
+}

@@ -96,11 +96,7 @@ func (s *Session) runRule(c *compiled, act interpreter.Activation, defErrs map[s
 }
 
 func (s *Session) holds(c *compiled, act interpreter.Activation) (bool, error) {
-	if err := s.ctx.Err(); err != nil {
-		// ContextEval looks at the context only inside comprehensions.
-		return false, fmt.Errorf("evaluation stopped: %w", err)
-	}
-	out, _, err := c.prg.ContextEval(s.ctx, act)
+	out, err := eval(s.ctx, c.prg, c.track, act)
 	if err != nil {
 		return false, err
 	}
@@ -335,7 +331,7 @@ func (s *Session) unconfirmedDeps(c *compiled, cc *candCtx) []string {
 		}
 		cc.partialDefs = facts{}
 		for _, d := range s.e.defs {
-			out, _, err := d.partial.ContextEval(s.ctx, s.partialActivation(cc, th))
+			out, err := eval(s.ctx, d.partial, d.track, s.partialActivation(cc, th))
 			if err != nil {
 				continue
 			}
@@ -352,7 +348,7 @@ func (s *Session) unconfirmedDeps(c *compiled, cc *candCtx) []string {
 		cs = []corner{{values: th}}
 	}
 	for _, k := range cs {
-		out, _, err := c.partial.ContextEval(s.ctx, s.partialActivation(cc, k.values))
+		out, err := eval(s.ctx, c.partial, c.track, s.partialActivation(cc, k.values))
 		if err == nil && types.IsUnknown(out) {
 			unknown = true
 			break

@@ -21,6 +21,10 @@ var builtinPacks embed.FS
 type File struct {
 	Name string
 	Data []byte
+	// builtin marks the embedded packs: they are reviewed and tested, so
+	// their expressions are bounded by the load-time cost estimate alone
+	// and skip the per-evaluation cost tracking user packs run under.
+	builtin bool
 }
 
 // Options configures an Engine.
@@ -105,7 +109,7 @@ func builtinFiles() ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, File{Name: "built-in:packs/" + e.Name(), Data: data})
+		out = append(out, File{Name: "built-in:packs/" + e.Name(), Data: data, builtin: true})
 	}
 	return out, nil
 }
@@ -190,6 +194,7 @@ func load(files []File) (*Engine, Problems) {
 			}
 			continue
 		}
+		p.builtin = f.builtin
 		packs = append(packs, p)
 	}
 	e, more := compile(packs)

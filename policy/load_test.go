@@ -141,3 +141,47 @@ func TestContextStopsEvaluation(t *testing.T) {
 		t.Fatalf("a cancelled transfer evaluation still allows: %+v", td)
 	}
 }
+
+// TestExprCost: every built-in expression's worst case is far below the
+// limit user packs are held to at every evaluation, which is why the
+// built-in packs are not tracked at run time.
+func TestExprCost(t *testing.T) {
+	env, err := newEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := builtinFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst uint64
+	var where string
+	for _, f := range files {
+		p, err := ParsePack(f.Name, f.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Definitions {
+			x, err := compileExpr(env, d.Expr, definitionVars, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x.cost > worst {
+				worst, where = x.cost, "definition "+d.Name
+			}
+		}
+		for _, r := range p.Rules {
+			x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x.cost > worst {
+				worst, where = x.cost, "rule "+r.ID
+			}
+		}
+	}
+	t.Logf("costliest built-in expression: %s, %d cost units (limit %d)", where, worst, MaxExprCost)
+	if worst > MaxExprCost/10 {
+		t.Errorf("%s estimates %d cost units, within a tenth of the limit %d", where, worst, MaxExprCost)
+	}
+}

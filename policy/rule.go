@@ -320,6 +320,8 @@ type Pack struct {
 	Definitions []*Definition `yaml:"definitions,omitempty"`
 	Thresholds  []*Threshold  `yaml:"thresholds,omitempty"`
 	Rules       []*Rule       `yaml:"rules"`
+
+	builtin bool // an embedded pack (see File)
 }
 
 // MaxPackBytes bounds one rule file; a larger file is refused before it

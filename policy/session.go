@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/cel-go/common/types/ref"
-
 	"meridian.dev/meridian/catalog"
 )
 
@@ -361,13 +359,7 @@ func (s *Session) evalDefs(ck *classKey, def facts, act *candAct) map[string]err
 			}
 		}
 		var r defResult
-		err := s.ctx.Err()
-		var out ref.Val
-		if err == nil {
-			out, _, err = d.prg.ContextEval(s.ctx, act)
-		} else {
-			err = fmt.Errorf("evaluation stopped: %w", err)
-		}
+		out, err := eval(s.ctx, d.prg, d.track, act)
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}

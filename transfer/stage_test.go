@@ -205,7 +205,7 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	}
 	want := Entry{Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
 		Rules: []string{}, AsOf: "2026-01-15", RunID: "run-1", Chunks: len(chunks), ChunksSent: len(chunks),
-		Bytes: 6 * 700 << 10, BytesSent: sealedTotal}
+		Bytes: 6 * 700 << 10, BytesSent: sealedTotal, Origin: "CN", Classification: "personal", Subjects: 1000}
 	if d := cmp.Diff(want, r1.Entry); d != "" {
 		t.Fatalf("first stage (-want +got):\n%s", d)
 	}
