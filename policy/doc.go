@@ -14,7 +14,7 @@
 // The files, by concern:
 //
 //	load.go      files → Problems or an Engine (New, Lint, ReadFiles)
-//	rule.go      the rule file format and its checks (ParsePack)
+//	rule.go      the rule file format; parse.go its checks (ParsePack)
 //	compile.go   CEL compilation, the cost limit, what each expression reads
 //	vocab.go     the facts and vocabulary words a pack may name
 //	classkey.go  the class of a candidate: one key type, one mask type
