@@ -156,8 +156,7 @@ func benchEvaluate(b *testing.B, dates int) { benchEvaluateTuned(b, dates, false
 // cache is worth: BenchmarkEvaluate10k with one refinement switched off at
 // a time, with acquisition dates spread over 12 months, on the test
 // world's operators and with operators headquartered in eight countries
-// (as in a catalog of many neoclouds), where the headquarters signature
-// can merge classes.
+// (as in a catalog of many neoclouds).
 func BenchmarkCacheRefinements(b *testing.B) {
 	for _, hqs := range []bool{false, true} {
 		for _, c := range []struct {
@@ -166,9 +165,6 @@ func BenchmarkCacheRefinements(b *testing.B) {
 		}{
 			{"all", tuning{}},
 			{"exact-dates", tuning{exactDates: true}},
-			{"no-hq-signature", tuning{noHQSig: true}},
-			{"no-shared-definitions", tuning{noDefShare: true}},
-			{"none", tuning{exactDates: true, noHQSig: true, noDefShare: true}},
 		} {
 			b.Run(fmt.Sprintf("operators=%s/%s", map[bool]string{false: "world", true: "8hq"}[hqs], c.name), func(b *testing.B) {
 				benchEvaluateTuned(b, 12, hqs, c.t)
@@ -210,7 +206,7 @@ func benchEvaluateTuned(b *testing.B, dates int, variedHQ bool, t tuning) {
 
 // BenchmarkEvaluateClass is the cost of one uncached class: every
 // candidate rule, the definitions and the transfers of two datasets, with
-// nothing shared from earlier classes (facts, definitions).
+// nothing shared from earlier classes.
 func BenchmarkEvaluateClass(b *testing.B) {
 	e, err := Builtin()
 	if err != nil {
@@ -228,9 +224,6 @@ func BenchmarkEvaluateClass(b *testing.B) {
 	for range b.N {
 		s.transfers = map[string]transferResult{}
 		s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
-		for i := range s.defs {
-			s.defs[i] = map[classKey]defResult{}
-		}
 		s.evaluate(site, pool, acc)
 	}
 }

@@ -14,10 +14,9 @@ import (
 // one projection (with):
 //
 //	full key      every detail of the candidate (fullKey)
-//	coarse key    what conditions and definitions read: outcomes are cached
-//	              per coarse key (Engine.coarse)
-//	verdict key   the coarse key with the operator's headquarters replaced by
-//	              the values of the definitions that read it (hqSignature)
+//	coarse key    what conditions and definitions read, with the
+//	              acquisition date reduced to its band: rule outcomes (a
+//	              verdict) are cached per coarse key (Engine.coarse)
 //	decision key  the coarse key plus what the fired rules' messages show
 //	              (verdict.need): decisions are cached per decision key
 //
@@ -50,10 +49,8 @@ type classKey struct {
 	// band is where acquired sorts among the engine's bounds (see
 	// Engine.band), set instead of acquired when conditions only compare
 	// the date with constants.
-	band     int
-	operator string
-	// hqSig stands for operatorHQ in a verdict key (see hqSignature).
-	hqSig      string
+	band       int
+	operator   string
 	name, city string
 }
 
@@ -70,7 +67,7 @@ func (k classKey) with(src classKey, d dims) classKey {
 		k.country = src.country
 	}
 	if d&dimOperatorHQ != 0 {
-		k.operatorHQ, k.hqSig = src.operatorHQ, src.hqSig
+		k.operatorHQ = src.operatorHQ
 	}
 	if d&dimAcc != 0 {
 		k.acc = src.acc
@@ -188,18 +185,6 @@ func dimsOf(reads map[string]bool, defs []*compiledDef) dims {
 		}
 	}
 	return m
-}
-
-// directDims is dimsOf for the facts an expression reads itself, not
-// through definitions.
-func directDims(reads map[string]bool) dims {
-	direct := map[string]bool{}
-	for r := range reads {
-		if !strings.HasPrefix(r, "def.") {
-			direct[r] = true
-		}
-	}
-	return dimsOf(direct, nil)
 }
 
 // acquiredUse is how an expression reads pool.acquired: bounds are the

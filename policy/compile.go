@@ -81,9 +81,6 @@ type compiled struct {
 	msgTmpl, oblTmpl template
 	// source is Source(), joined once.
 	source string
-	// condDirect are the candidate details the condition reads itself,
-	// not through definitions.
-	condDirect dims
 	// track: see expr.track.
 	track bool
 	// bands are the thresholds the condition reads, by name, and corners
@@ -158,7 +155,6 @@ func compile(packs []*Pack) (*Engine, Problems) {
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
 		}
 	}
-	hqDirect := false
 	for _, p := range packs {
 		for _, r := range p.Rules {
 			if prev, dup := e.byID[r.ID]; dup {
@@ -172,28 +168,12 @@ func compile(packs []*Pack) (*Engine, Problems) {
 			if c == nil {
 				continue
 			}
-			if r.Scope == ScopeCandidate && c.condDirect&dimOperatorHQ != 0 {
-				hqDirect = true
-			}
 			e.rules = append(e.rules, c)
 			e.byID[r.ID] = c
 		}
 	}
 	sort.Strings(e.acqBounds)
 	e.acqBounds = slices.Compact(e.acqBounds)
-	e.hqViaDefs = !hqDirect
-	for i, d := range e.defs {
-		if d.dims&dimOperatorHQ == 0 {
-			continue
-		}
-		if d.dims&dimAcc != 0 {
-			// Its value alone would not say how it behaves with
-			// unconfirmed accelerator facts unknown: keep the headquarters.
-			e.hqViaDefs = false
-		}
-		e.hqDefs = append(e.hqDefs, i)
-		e.hqDims |= d.dims
-	}
 	if len(ps) > 0 {
 		return nil, ps
 	}
@@ -220,7 +200,6 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 	for _, msg := range x.vocab {
 		bad("condition", "%s", msg)
 	}
-	condDirect := directDims(x.reads)
 	if r.Scope == ScopeCandidate {
 		e.noteCondition(x.reads, x.acq)
 	}
@@ -260,7 +239,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		}
 	}
 	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
-		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), condDirect: condDirect, track: x.track}
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track}
 	var names []string
 	for rd := range x.reads {
 		if name, ok := strings.CutPrefix(rd, "threshold."); ok && e.thresholds[name] != nil {

@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"meridian.dev/meridian/catalog"
@@ -26,9 +25,7 @@ type Session struct {
 	job  facts
 	jobF findings // job- and delivery-scope findings, computed once
 	mu   sync.Mutex
-	// byCoarse finds a class's verdict from its coarse key, skipping the
-	// headquarters signature; verdicts holds them by verdict key.
-	byCoarse map[classKey]*verdict
+	// verdicts holds the classes' verdicts by coarse key.
 	verdicts map[classKey]*verdict
 	// decisions caches a class's decisions by decision key, when its
 	// messages show details beyond the coarse key.
@@ -40,10 +37,6 @@ type Session struct {
 	sites  map[*catalog.Site]facts
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
-	// hqSigs caches hqSignature by the part of the key it reads.
-	hqSigs map[classKey]string
-	// defs caches each definition's results by the part of the class key it depends on.
-	defs []map[classKey]defResult
 	// transfers caches transfer findings per destination country.
 	transfers map[string]transferResult
 	// vol counts exports for the ledger functions (volumes.go).
@@ -69,13 +62,8 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 		return nil, fmt.Errorf("policy: query has no country table")
 	}
 	s := e.newSession(ctx, q)
-	s.byCoarse, s.verdicts, s.decisions = map[classKey]*verdict{}, map[classKey]*verdict{}, map[classKey]Decision{}
+	s.verdicts, s.decisions = map[classKey]*verdict{}, map[classKey]Decision{}
 	s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
-	s.hqSigs = map[classKey]string{}
-	s.defs = make([]map[classKey]defResult, len(e.defs))
-	for i := range s.defs {
-		s.defs[i] = map[classKey]defResult{}
-	}
 	for _, c := range e.rules {
 		if _, active := c.status(q.AsOf); active && c.Scope == ScopeCandidate {
 			s.candRules = append(s.candRules, c)
@@ -183,7 +171,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	full := fullKey(site, pool, acc)
 	coarse := s.e.coarse(full)
 	s.mu.Lock()
-	v := s.byCoarse[coarse]
+	v := s.verdicts[coarse]
 	if v != nil {
 		if v.decision != nil {
 			s.mu.Unlock()
@@ -193,31 +181,20 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 			s.mu.Unlock()
 			return d
 		}
+	} else {
+		s.evaluations++
 	}
 	s.mu.Unlock()
 
 	var vars *candAct // the candidate's facts, when judge just built them
 	if v == nil {
-		vk := coarse
-		if s.e.hqViaDefs && !s.e.tune.noHQSig {
-			vk.operatorHQ, vk.hqSig = "", s.hqSignature(coarse, site, pool, acc)
-		}
+		v, vars = s.judge(site, pool, acc)
 		s.mu.Lock()
-		v = s.verdicts[vk]
-		if v == nil {
-			s.evaluations++
-		}
-		s.mu.Unlock()
-		if v == nil {
-			v, vars = s.judge(coarse, site, pool, acc)
-		}
-		s.mu.Lock()
-		if w := s.verdicts[vk]; w != nil {
-			v = w
+		if w := s.verdicts[coarse]; w != nil {
+			v = w // another goroutine judged the class first
 		} else {
-			s.verdicts[vk] = v
+			s.verdicts[coarse] = v
 		}
-		s.byCoarse[coarse] = v
 		s.mu.Unlock()
 	}
 	d := s.render(v, vars, site, pool, acc)
@@ -231,44 +208,15 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	return d
 }
 
-// hqSignature is the values of the definitions that depend on the
-// operator's headquarters, for a candidate of coarse key k, computed once
-// per session for each combination of what they read.
-func (s *Session) hqSignature(k classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) string {
-	pk := classKey{}.with(k, s.e.hqDims)
-	s.mu.Lock()
-	sig, ok := s.hqSigs[pk]
-	s.mu.Unlock()
-	if ok {
-		return sig
-	}
-	vars := s.candidateVars(site, pool, acc)
-	errs := s.evalDefs(&k, vars.def, vars)
-	var b strings.Builder
-	for _, i := range s.e.hqDefs {
-		name := s.e.defs[i].Name
-		if err, failed := errs[name]; failed {
-			fmt.Fprintf(&b, "%s!%q;", name, err.Error())
-		} else {
-			fmt.Fprintf(&b, "%s=%#v;", name, vars.def[name])
-		}
-	}
-	sig = b.String()
-	s.mu.Lock()
-	s.hqSigs[pk] = sig
-	s.mu.Unlock()
-	return sig
-}
-
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	v, vars := s.judge(s.e.coarse(fullKey(site, pool, acc)), site, pool, acc)
+	v, vars := s.judge(site, pool, acc)
 	return s.render(v, vars, site, pool, acc)
 }
 
 // judge runs the candidate rules for one candidate's class, and returns
 // the candidate's facts it built (nil when it built none).
-func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, *candAct) {
+func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, *candAct) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
 		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
@@ -277,7 +225,7 @@ func (s *Session) judge(ck classKey, site *catalog.Site, pool *catalog.Pool, acc
 	v.transfers = true
 	vars := s.candidateVars(site, pool, acc)
 	v.def = vars.def
-	defErrs := s.evalDefs(&ck, v.def, vars)
+	defErrs := s.evalDefs(v.def, vars)
 	cc := &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
 	for _, c := range s.candRules {
 		out := s.runRule(c, vars, defErrs)
@@ -325,56 +273,20 @@ func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *ca
 	return decide(f, tr.transfers)
 }
 
-// defResult is one definition's value, or its error, for one projection
-// of the class key.
-type defResult struct {
-	v   any
-	err error
-}
-
 // evalDefs computes the definitions in order into def; a definition that
-// errors is left out, and its error is returned for the rules that read
-// it. With a class key, each value is shared between the classes that
-// agree on what the definition reads.
-func (s *Session) evalDefs(ck *classKey, def facts, act *candAct) map[string]error {
+// errors is left out, and its error is returned for the rules that read it.
+func (s *Session) evalDefs(def facts, act *candAct) map[string]error {
 	var errs map[string]error
-	share := ck != nil && !s.e.tune.noDefShare
-	for i, d := range s.e.defs {
-		var pk classKey
-		if share {
-			pk = classKey{}.with(*ck, d.dims)
-			s.mu.Lock()
-			r, ok := s.defs[i][pk]
-			s.mu.Unlock()
-			if ok {
-				if r.err != nil {
-					if errs == nil {
-						errs = map[string]error{}
-					}
-					errs[d.Name] = r.err
-				} else {
-					def[d.Name] = r.v
-				}
-				continue
-			}
-		}
-		var r defResult
+	for _, d := range s.e.defs {
 		out, err := eval(s.ctx, d.prg, d.track, act)
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}
 			}
-			r.err = fmt.Errorf("%s", explain(err, d.reads))
-			errs[d.Name] = r.err
-		} else {
-			r.v = out.Value()
-			def[d.Name] = r.v
+			errs[d.Name] = fmt.Errorf("%s", explain(err, d.reads))
+			continue
 		}
-		if share {
-			s.mu.Lock()
-			s.defs[i][pk] = r
-			s.mu.Unlock()
-		}
+		def[d.Name] = out.Value()
 	}
 	return errs
 }

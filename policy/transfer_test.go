@@ -113,7 +113,7 @@ func TestClassification(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			vars := s.candidateVars(site, &site.Spec.Pools[0], c.acc)
-			if errs := s.evalDefs(nil, vars.def, vars); errs["eccn"] != nil {
+			if errs := s.evalDefs(vars.def, vars); errs["eccn"] != nil {
 				t.Fatal(errs["eccn"])
 			}
 			if got := vars.def["eccn"]; got != c.want {
