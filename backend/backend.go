@@ -27,6 +27,9 @@ type Spec struct {
 	// Partition and GresType override the site's settings when not empty.
 	Partition string
 	GresType  string
+	// Image is the container image for backends that run containers; the
+	// site's backend.image when empty.
+	Image string
 }
 
 // Key names the job of one attempt of one run, e.g. "r42-3". Backends use it
@@ -34,8 +37,16 @@ type Spec struct {
 // the first.
 func (s Spec) Key() string { return fmt.Sprintf("%s-%d", s.RunID, s.Attempt) }
 
-// Validate reports the first field of s that a backend cannot accept.
+// Validate reports the first field of s that a backend cannot accept; the
+// error wraps ErrInvalid.
 func (s Spec) Validate() error {
+	if err := s.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func (s Spec) validate() error {
 	if err := ValidRunID(s.RunID); err != nil {
 		return err
 	}
@@ -154,11 +165,12 @@ type SiteFailer interface {
 	RestoreSite(ctx context.Context) error
 }
 
-// Workspace is implemented by backends whose job directories a controller
-// can reach on its own file system (to seed or collect checkpoints).
-type Workspace interface {
-	// WorkDir returns the directory a job for spec runs in.
-	WorkDir(spec Spec) string
+// Cleaner is implemented by backends that can remove what an ended job
+// left in its working directory at the site (plaintext data, checkpoints,
+// if the agent could not wipe them itself). The controller calls it when an
+// attempt ends; it must be idempotent and must not touch a running job.
+type Cleaner interface {
+	Clean(ctx context.Context, handle string) error
 }
 
 // ErrNotFound is returned (wrapped) for a handle the backend does not know.
@@ -166,6 +178,11 @@ var ErrNotFound = errors.New("job not found")
 
 // ErrSiteDown is returned (wrapped) by Submit when the site is failed.
 var ErrSiteDown = errors.New("site is down")
+
+// ErrInvalid is returned (wrapped) by Submit for a job the site can never
+// take as it is (a spec it refuses, an argument list too long): retrying
+// cannot help.
+var ErrInvalid = errors.New("job refused as invalid")
 
 // Factory makes a backend for one site. stateDir is the backend's own
 // directory for that site; each site needs its own.

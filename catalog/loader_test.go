@@ -26,12 +26,12 @@ func loadEdited(t *testing.T, from, to string) (string, error) {
 	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load("", path)
+	_, err = Load(testKeys, "", path)
 	return path, err
 }
 
 func TestLoadValid(t *testing.T) {
-	w, err := Load("", filepath.Join("testdata", "valid.yaml"))
+	w, err := Load(testKeys, "", filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestLoadReportsAllErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load("", path)
+	_, err = Load(testKeys, "", path)
 	var es Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %T: %v", err, err)
@@ -225,7 +225,7 @@ spec:
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load("", path)
+	_, err := Load(testKeys, "", path)
 	var es Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %v", err)
@@ -248,7 +248,7 @@ spec:
 	if err := os.WriteFile(path, []byte(ok), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load("", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
+	if _, err := Load(testKeys, "", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
 		t.Errorf("want only the missing-dataset errors, got %v", err)
 	}
 }

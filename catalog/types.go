@@ -437,10 +437,23 @@ type TrainingJobSpec struct {
 	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
 	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
 	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
+	// Confidence is the one-sided quantile of the time and cost estimate at
+	// which the deadline and budget must hold: 0.8 (the default) means the
+	// run must finish within the deadline and the budget in 80 % of cases
+	// like it. Accepted from 0.5 (the central estimate) to 0.999.
+	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty"`
 	// Assumptions overrides assumed constants of the estimator and the planner
-	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are those
-	// registered with RegisterAssumption (AssumptionKeys).
+	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are the
+	// AssumptionKeys the loader is given.
 	Assumptions map[string]float64 `yaml:"assumptions,omitempty" json:"assumptions,omitempty"`
+}
+
+// ConfidenceOrDefault returns the job's confidence, DefaultConfidence when unset.
+func (s *TrainingJobSpec) ConfidenceOrDefault() float64 {
+	if s.Confidence == 0 {
+		return DefaultConfidence
+	}
+	return s.Confidence
 }
 
 // PrecisionOrDefault returns the job's precision, bf16 when unset.
@@ -467,6 +480,13 @@ type Model struct {
 	HiddenSize       int     `yaml:"hiddenSize,omitempty" json:"hiddenSize,omitempty"`
 	Heads            int     `yaml:"heads,omitempty" json:"heads,omitempty"`
 	SequenceLength   int     `yaml:"sequenceLength,omitempty" json:"sequenceLength,omitempty"`
+	// Experts is the number of routed experts of a mixture-of-experts model
+	// (0 for a dense one); an MoE model also gives ActiveParameters and
+	// ExpertsPerToken.
+	Experts int `yaml:"experts,omitempty" json:"experts,omitempty"`
+	// ExpertsPerToken is how many routed experts each token uses (top-k),
+	// from 1 to Experts.
+	ExpertsPerToken int `yaml:"expertsPerToken,omitempty" json:"expertsPerToken,omitempty"`
 	// Base is the model a fine-tune starts from; nil for a model trained
 	// from scratch or when not declared.
 	Base *BaseModel `yaml:"base,omitempty" json:"base,omitempty"`

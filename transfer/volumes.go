@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 
 	"meridian.dev/meridian/catalog"
@@ -31,12 +33,37 @@ func FileLedgerExports(path string) LedgerExports {
 	}}
 }
 
-// Exported implements policy.Exports. An entry counts when it names one
-// of orgs as the exporter, its dataset's origin is origin, it took the
-// data out of origin, and its as-of date is from since to until. Entries
-// without an organisation or origin (written before those fields existed)
-// are not counted: they cannot be attributed. An entry whose date does
-// not parse is an error, so the rules that asked fail closed.
+// ExportsOf is LedgerExports over a Ledger's confirmations (KindTransfer)
+// of the given tenants: a group's organisations may be registered by
+// different tenants, and the caller decides whose records may be counted.
+func ExportsOf(l Ledger, tenants ...string) LedgerExports {
+	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+		var out []Entry
+		for _, t := range tenants {
+			recs, err := l.Records(ctx, t, KindTransfer)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range recs {
+				var e Entry
+				if err := json.Unmarshal(r.Payload, &e); err != nil {
+					return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+				}
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}}
+}
+
+// Exported implements policy.Exports. A confirmation counts when it moved
+// a dataset (not a checkpoint), names one of orgs as the exporter, its
+// dataset's origin is origin, it took the data out of origin, and its
+// as-of date is from since to until; the several confirmations of one copy
+// count once, as does the same dataset staged again. Entries without an
+// organisation or origin (written before those fields existed) are not
+// counted: they cannot be attributed. An entry whose date does not parse
+// is an error, so the rules that asked fail closed.
 func (l LedgerExports) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	ents, err := l.Entries(ctx)
 	if err != nil {
@@ -46,7 +73,7 @@ func (l LedgerExports) Exported(ctx context.Context, orgs []string, origin strin
 	byKey := map[key]policy.Export{}
 	var order []key
 	for _, e := range ents {
-		if e.Organization == "" || e.Origin != origin || e.To == origin || !slices.Contains(orgs, e.Organization) {
+		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin || e.To == origin || !slices.Contains(orgs, e.Organization) {
 			continue
 		}
 		d, err := catalog.ParseDate(e.AsOf)

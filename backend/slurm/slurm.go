@@ -42,7 +42,7 @@ var (
 	_ backend.Backend    = (*Slurm)(nil)
 	_ backend.Finder     = (*Slurm)(nil)
 	_ backend.SiteFailer = (*Slurm)(nil)
-	_ backend.Workspace  = (*Slurm)(nil)
+	_ backend.Cleaner    = (*Slurm)(nil)
 )
 
 // New makes a Slurm backend for site, keeping its job files (batch scripts,
@@ -86,7 +86,7 @@ func JobName(runID string, attempt int) string {
 func (s *Slurm) WorkDir(spec backend.Spec) string {
 	switch {
 	case spec.WorkDir == "":
-		return filepath.Join(s.workRoot, spec.RunID)
+		return filepath.Join(s.workRoot, spec.Key())
 	case filepath.IsAbs(spec.WorkDir):
 		return spec.WorkDir
 	default:
@@ -99,12 +99,20 @@ func (s *Slurm) jobDir(key string) string { return filepath.Join(s.stateDir, "jo
 // run runs one Slurm client with a timeout and returns its stdout; a non-zero
 // exit becomes an error carrying stderr.
 func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, error) {
+	var env []string
+	if s.conf != "" {
+		env = append(os.Environ(), "SLURM_CONF="+s.conf)
+	}
+	return s.runEnv(ctx, env, name, args...)
+}
+
+// runEnv is run with the command's environment set to env (nil: this
+// process's).
+func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	if s.conf != "" {
-		cmd.Env = append(os.Environ(), "SLURM_CONF="+s.conf)
-	}
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -183,8 +191,11 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	args := []string{"--parsable", "--no-requeue",
-		"--export=" + strings.Join(backend.InheritedEnv, ","),
+	// The job gets exactly the inherited variables: sbatch runs with only
+	// them and exports all it has. (--export=NAMES would make slurmd build a
+	// login environment with `su -`, which runs the node's shell profile and
+	// can hang there.)
+	args := []string{"--parsable", "--no-requeue", "--export=ALL",
 		"--job-name=" + JobName(spec.RunID, spec.Attempt),
 		"--output=" + filepath.Join(dir, "output.log"),
 		"--chdir=" + wd}
@@ -198,7 +209,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			args = append(args, fmt.Sprintf("--gres=gpu:%d", spec.Accelerators))
 		}
 	}
-	out, err := s.run(ctx, "sbatch", append(args, script)...)
+	out, err := s.runEnv(ctx, s.jobEnv(), "sbatch", append(args, script)...)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -588,4 +599,38 @@ func (s *Slurm) nodes(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("partition %s has no nodes", s.partition)
 	}
 	return strings.Fields(nodes)[0], nil
+}
+
+// Clean removes the working directory of an ended job (what the agent
+// would have wiped had it not been killed). A job still pending or running
+// is left alone.
+func (s *Slurm) Clean(ctx context.Context, handle string) error {
+	key := s.keyOf(handle)
+	if key == "" {
+		return nil
+	}
+	st, err := s.Status(ctx, handle)
+	if err != nil || !st.State.Final() {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(s.workRoot, key))
+}
+
+// jobEnv is sbatch's environment: the variables jobs inherit
+// (backend.InheritedEnv) and the client's configuration.
+func (s *Slurm) jobEnv() []string {
+	var env []string
+	for _, k := range backend.InheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	conf := s.conf
+	if conf == "" {
+		conf = os.Getenv("SLURM_CONF")
+	}
+	if conf != "" {
+		env = append(env, "SLURM_CONF="+conf)
+	}
+	return env
 }

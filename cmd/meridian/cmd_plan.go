@@ -82,7 +82,7 @@ func runPlan(w io.Writer, f planFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
-	world, err := catalog.Load(f.catalogDir, f.files...)
+	world, err := catalog.Load(planner.AssumptionKeys(), f.catalogDir, f.files...)
 	if err != nil {
 		return badInput(err)
 	}
