@@ -458,7 +458,7 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request)
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := catalog.Assemble(cs, set)
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, set)
 	if err != nil {
 		return nil, nil, &InputError{"documents", err}
 	}

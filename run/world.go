@@ -189,7 +189,7 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := catalog.Assemble(cs, set)
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, set)
 	if err != nil {
 		return nil, nil, &InputError{"documents", err}
 	}

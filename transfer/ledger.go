@@ -189,13 +189,6 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				missing = append(missing, o.Key)
 			}
 		}
-		if len(missing) > 0 {
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
-				Reason: "interrupted before these objects reached the destination"}
-			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
-				return n, err
-			}
-		}
 		if len(found) > 0 {
 			conf := in.Entry
 			conf.Intent, conf.Reconciled = in.ID, true
@@ -211,6 +204,16 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				return n, err
 			}
 			n += len(found)
+		}
+		// The confirmation goes first: either record closes the intent, and
+		// a kill between the two must not leave bytes at the destination
+		// unconfirmed.
+		if len(missing) > 0 {
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
+				Reason: "interrupted before these objects reached the destination"}
+			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil
