@@ -144,8 +144,19 @@ type Backend interface {
 	Status(ctx context.Context, handle string) (Status, error)
 	// Cancel stops the job; cancelling a finished job is not an error.
 	Cancel(ctx context.Context, handle string) error
-	// Logs returns the job's output so far.
+	// Logs returns the job's output so far. A backend that cannot reach
+	// the job's output (the site's agent reports it instead) returns an
+	// error wrapping ErrLogsUnavailable.
 	Logs(ctx context.Context, handle string) (io.ReadCloser, error)
+}
+
+// Checker is implemented by backends that can check a site's settings
+// against its scheduler before any job is submitted: that it answers, that
+// it accepts the credentials, that the partition or namespace exists.
+type Checker interface {
+	// Check reports the first setting that does not work, naming the
+	// field (backend.restURL, backend.partition, …). It submits nothing.
+	Check(ctx context.Context) error
 }
 
 // Finder is implemented by backends that can find a job submitted earlier,
@@ -183,6 +194,11 @@ var ErrSiteDown = errors.New("site is down")
 // take as it is (a spec it refuses, an argument list too long): retrying
 // cannot help.
 var ErrInvalid = errors.New("job refused as invalid")
+
+// ErrLogsUnavailable is returned (wrapped) by Logs when the backend cannot
+// read a job's output, as for a Slurm reached through slurmrestd, which
+// serves no output files; the site's agent reports the output instead.
+var ErrLogsUnavailable = errors.New("the backend cannot serve job output")
 
 // Factory makes a backend for one site. stateDir is the backend's own
 // directory for that site; each site needs its own.

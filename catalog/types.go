@@ -383,12 +383,32 @@ const (
 
 // BackendSpec says which scheduler runs jobs at a site and how to reach it.
 type BackendSpec struct {
-	Type      string `yaml:"type,omitempty" json:"type,omitempty"`
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+	// Partition is the Slurm partition jobs are submitted to.
 	Partition string `yaml:"partition,omitempty" json:"partition,omitempty"`
-	GresType  string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	// GresType is the type of the site's GPUs in Slurm's GRES (h100 asks for
+	// gpu:h100:N); Gres is the newer, fuller form of the same setting.
+	GresType string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	// Gres is the Slurm GRES that one accelerator is, name[:type] such as
+	// gpu:h100; a job asking for N accelerators asks for gpu:h100:N.
+	Gres      string `yaml:"gres,omitempty" json:"gres,omitempty"`
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
-	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
-	WorkDir   string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+	// Endpoint is, for Slurm through its commands on this machine, the path
+	// of the cluster's slurm.conf when it is not the default one.
+	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	// WorkDir is the directory under which the site's jobs run. For a Slurm
+	// reached through RestURL it is a path on the cluster and must be absolute.
+	WorkDir string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+	// RestURL reaches a Slurm cluster through slurmrestd instead of its
+	// commands: unix:///path/to/slurmrestd.sock (rest_auth/local) or
+	// https://host:port (a JWT read from TokenFile).
+	RestURL string `yaml:"restURL,omitempty" json:"restURL,omitempty"`
+	// TokenFile holds the JWT sent to slurmrestd over https (a file readable
+	// by its owner only: mode 0600 or 0400). It is read again when it changes.
+	TokenFile string `yaml:"tokenFile,omitempty" json:"tokenFile,omitempty"`
+	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
+	// for tokens that do not name their user themselves.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
 }
 
 // TrainingJob is a training or fine-tuning run to place.

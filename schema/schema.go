@@ -46,6 +46,9 @@ func FileName(kind string) string { return strings.ToLower(kind) + ".json" }
 // dnsLabelPattern mirrors the loader's rule for names.
 const dnsLabelPattern = `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
 
+// slurmNamePattern mirrors catalog.SlurmName.
+const slurmNamePattern = `^[A-Za-z0-9_.-]{1,64}$`
+
 // durationPattern accepts Go durations and whole or fractional days ("14d").
 const durationPattern = `^(([0-9]+(\.[0-9]+)?d)|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 
@@ -162,6 +165,10 @@ func constraints() []constraint {
 		{def: "Network", prop: "egressPerGB", min: "0", max: "10"},
 		{def: "Network", prop: "gbps", required: true, min: "0.001", max: "100000"},
 		{def: "BackendSpec", prop: "type", enum: catalog.BackendTypes},
+		{def: "BackendSpec", prop: "partition", pattern: slurmNamePattern},
+		{def: "BackendSpec", prop: "gresType", pattern: slurmNamePattern},
+		{def: "BackendSpec", prop: "gres", pattern: `^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$`},
+		{def: "BackendSpec", prop: "restURL", pattern: `^(unix:///|https?://).+$`},
 
 		{def: "TrainingJobSpec", prop: "organization", required: true, pattern: dnsLabelPattern},
 		{def: "TrainingJobSpec", prop: "datasets"},
