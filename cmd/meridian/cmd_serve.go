@@ -72,6 +72,8 @@ Landlock, confined to their scratch directory.`,
 	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
+	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
+	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise")
 	return cmd
 }
