@@ -153,3 +153,38 @@ func (c *Client) Verify(ctx context.Context) (audit.Result, error) {
 	_, _, err := c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &res)
 	return res, err
 }
+
+// AuditAll returns the whole chain as the tenant may see it: its own
+// entries in full, others' as hashes.
+func (c *Client) AuditAll(ctx context.Context) ([]audit.Entry, error) {
+	var out struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/audit?all=1", nil, &out)
+	return out.Entries, err
+}
+
+// Apply registers (or, with update, replaces) Organization and Dataset
+// documents for the tenant.
+func (c *Client) Apply(ctx context.Context, docs []run.Document, update bool) ([]run.Resource, error) {
+	var out struct {
+		Resources []run.Resource `json:"resources"`
+	}
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/resources", ApplyRequest{Documents: docs, Update: update}, &out)
+	return out.Resources, err
+}
+
+// Resources lists the tenant's registered organisations and datasets.
+func (c *Client) Resources(ctx context.Context) ([]run.Resource, error) {
+	var out struct {
+		Resources []run.Resource `json:"resources"`
+	}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/resources", nil, &out)
+	return out.Resources, err
+}
+
+// PutKey hands the server the key of a dataset the tenant registered.
+func (c *Client) PutKey(ctx context.Context, dataset, key string) error {
+	_, _, err := c.do(ctx, http.MethodPut, "/v1/datasets/"+url.PathEscape(dataset)+"/key", KeyRequest{Key: key}, nil)
+	return err
+}

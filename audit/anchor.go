@@ -248,3 +248,82 @@ func (c *Chain) VerifyAnchored(entries []Entry, anchors *Anchors) (Result, error
 	}
 	return r, nil
 }
+
+// Follower keeps an anchor up to date with a log's head. Appends notify it;
+// it writes the anchor in the background, coalescing bursts, so that an
+// append never waits for the anchor's fsync. An append whose anchor has not
+// been written yet when the process dies is covered by the next start,
+// which verifies the chain and anchors its head.
+type Follower struct {
+	a     *Anchors
+	at    HashAt
+	onErr func(error)
+	now   func() time.Time
+
+	mu      sync.Mutex
+	seq     int64
+	head    string
+	pending bool
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewFollower returns a follower of a's chain; at reads the log. onErr is
+// told when an anchor cannot be written (a log that no longer extends its
+// anchor, a full disk).
+func NewFollower(a *Anchors, at HashAt, onErr func(error)) *Follower {
+	return &Follower{a: a, at: at, onErr: onErr, now: time.Now, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Notify records a new head; it never blocks.
+func (f *Follower) Notify(seq int64, head string) {
+	f.mu.Lock()
+	if seq > f.seq {
+		f.seq, f.head, f.pending = seq, head, true
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes anchors until Close.
+func (f *Follower) Run() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.stop:
+			f.flush()
+			return
+		case <-f.wake:
+			f.flush()
+		}
+	}
+}
+
+func (f *Follower) flush() {
+	f.mu.Lock()
+	seq, head, pending := f.seq, f.head, f.pending
+	f.pending = false
+	f.mu.Unlock()
+	if !pending {
+		return
+	}
+	if err := f.a.Advance(context.Background(), seq, head, f.at, f.now()); err != nil && f.onErr != nil {
+		f.onErr(err)
+	}
+}
+
+// Close writes the last head and stops Run (if it was started).
+func (f *Follower) Close() {
+	f.once.Do(func() {
+		close(f.stop)
+		select {
+		case <-f.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+}

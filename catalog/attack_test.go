@@ -223,7 +223,7 @@ func TestAttackDuplicateSites(t *testing.T) {
 	if err := os.WriteFile(b, []byte("# the same name again\n"+siteDoc("s-1", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(dir)
+	_, err := Load(testKeys, dir)
 	if err == nil || !strings.Contains(err.Error(), b+":4") || !strings.Contains(err.Error(), a+":3") || !strings.Contains(err.Error(), "defined twice") {
 		t.Errorf("duplicate site across files: want both places named, got %v", err)
 	}
@@ -232,14 +232,14 @@ func TestAttackDuplicateSites(t *testing.T) {
 	if err := os.WriteFile(one, []byte(siteDoc("s-1", "")+"---\n"+siteDoc("s-1", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load("", one); err == nil || !strings.Contains(err.Error(), one+":14") || !strings.Contains(err.Error(), one+":3") {
+	if _, err := Load(testKeys, "", one); err == nil || !strings.Contains(err.Error(), one+":14") || !strings.Contains(err.Error(), one+":3") {
 		t.Errorf("duplicate site in one file: %v", err)
 	}
 	catDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(catDir, "c.yaml"), []byte(siteDoc("s-1", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(catDir, a); err == nil || !strings.Contains(err.Error(), "defined twice") {
+	if _, err := Load(testKeys, catDir, a); err == nil || !strings.Contains(err.Error(), "defined twice") {
 		t.Errorf("duplicate site between --catalog and -f: %v", err)
 	}
 	// Replacing a built-in site stays allowed.
@@ -252,7 +252,7 @@ func TestAttackDuplicateSites(t *testing.T) {
 	if err := os.WriteFile(over, []byte(siteDoc(builtinName, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lw, err := Load("", over)
+	lw, err := Load(testKeys, "", over)
 	if err != nil {
 		t.Fatalf("replacing built-in site %s: %v", builtinName, err)
 	}
@@ -265,7 +265,7 @@ func TestAttackDuplicateSites(t *testing.T) {
 	if err := os.WriteFile(orgs, []byte(org+"---\n"+org), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load("", orgs); err == nil || !strings.Contains(err.Error(), orgs+":8") || !strings.Contains(err.Error(), orgs+":3") {
+	if _, err := Load(testKeys, "", orgs); err == nil || !strings.Contains(err.Error(), orgs+":8") || !strings.Contains(err.Error(), orgs+":3") {
 		t.Errorf("duplicate organization: %v", err)
 	}
 }
@@ -294,7 +294,7 @@ func TestAttackInvalidNames(t *testing.T) {
 			if err := os.WriteFile(path, []byte(siteDoc(v, "")), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(path)
+			_, err := Load(testKeys, path)
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Field != "metadata.name" || fe.Line != 3 {
 				t.Errorf("name %s: want an error on metadata.name at line 3, got %v", v, err)
@@ -306,7 +306,7 @@ func TestAttackInvalidNames(t *testing.T) {
 		if err := os.WriteFile(path, []byte(siteDoc("s-1", "  city: \"Johor\\0Bahru\"\n")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(path)
+		_, err := Load(testKeys, path)
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != "spec.city" || fe.Line != 11 || !strings.Contains(fe.Msg, "U+0000") {
 			t.Errorf("want spec.city refused at line 11, got %v", err)
@@ -321,7 +321,7 @@ func TestAttackInvalidNames(t *testing.T) {
 	if err := os.WriteFile(path, []byte(siteDoc("qwen2.5-7b-sft", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(path); err != nil {
+	if _, err := Load(testKeys, path); err != nil {
 		t.Errorf("qwen2.5-7b-sft: %v", err)
 	}
 }
@@ -338,7 +338,7 @@ func TestAttackDates(t *testing.T) {
 		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(path)
+		_, err := Load(testKeys, path)
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != "spec.pools[0].acquired" || fe.Line != 9 || !strings.Contains(fe.Msg, "outside the years") {
 			t.Errorf("acquired %s: want spec.pools[0].acquired refused at line 9, got %v", d, err)

@@ -19,7 +19,7 @@ func BenchmarkLoadBuiltin(b *testing.B) {
 		if err := w.addSites(d.sites.Sites); err != nil {
 			b.Fatal(err)
 		}
-		if err := w.Validate(); err != nil {
+		if err := w.Validate(testKeys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -33,7 +33,7 @@ func BenchmarkBuiltinCached(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := w.Validate(); err != nil {
+		if err := w.Validate(testKeys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func BenchmarkBuiltinCached(b *testing.B) {
 func BenchmarkLoadUserFile(b *testing.B) {
 	path := filepath.Join("testdata", "valid.yaml")
 	for b.Loop() {
-		if _, err := Load("", path); err != nil {
+		if _, err := Load(testKeys, "", path); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,12 +26,12 @@ func loadEdited(t *testing.T, from, to string) (string, error) {
 	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load("", path)
+	_, err = Load(testKeys, "", path)
 	return path, err
 }
 
 func TestLoadValid(t *testing.T) {
-	w, err := Load("", filepath.Join("testdata", "valid.yaml"))
+	w, err := Load(testKeys, "", filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,13 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown kind", "kind: Dataset", "kind: DataSet", 10, "kind", "not a known kind", []string{"Organization", "Dataset", "Site", "TrainingJob"}},
 		{"wrong apiVersion", "apiVersion: meridian.dev/v1alpha1\nkind: Site", "apiVersion: meridian.dev/v2\nkind: Site", 17, "apiVersion", "not supported", []string{"meridian.dev/v1alpha1"}},
 		{"bad backend type", "gbps: 10}", "gbps: 10}\n  backend: {type: nomad}", 31, "spec.backend.type", "not accepted", []string{"local", "slurm", "kubernetes"}},
+		{"slurm restURL with a bad scheme", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, restURL: 'ftp://x'}", 31, "spec.backend.restURL", `scheme "ftp"`, nil},
+		{"slurm https restURL without tokenFile", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'https://slurm.example:6820'}", 31, "spec.backend.tokenFile", "required with an https restURL", nil},
+		{"slurm plain http to a remote host", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'http://slurm.example', tokenFile: /etc/t}", 31, "spec.backend.restURL", "send the token in clear", nil},
+		{"slurm tokenFile over a unix socket", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'unix:///run/slurmrestd.sock', tokenFile: /etc/t}", 31, "spec.backend.tokenFile", "rest_auth/local", nil},
+		{"slurm gres and gresType", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, gres: 'gpu:h100', gresType: h100}", 31, "spec.backend.gres", "not both", nil},
+		{"slurm bad partition", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: 'a b'}", 31, "spec.backend.partition", "not a Slurm partition name", nil},
+		{"restURL on a local site", "gbps: 10}", "gbps: 10}\n  backend: {type: local, restURL: 'unix:///x'}", 31, "spec.backend.restURL", "only for type slurm", nil},
 		{"personal data without subjects", "classification: public", "classification: personal", 13, "spec.subjects", "required for personal data", nil},
 	}
 	for _, c := range cases {
@@ -164,7 +171,7 @@ func TestLoadReportsAllErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load("", path)
+	_, err = Load(testKeys, "", path)
 	var es Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %T: %v", err, err)
@@ -232,7 +239,7 @@ spec: {origin: *nope, sizeBytes: 1, classification: public}
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load("", path)
+	_, err := Load(testKeys, "", path)
 	var es Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %v", err)
@@ -257,7 +264,7 @@ spec: {origin: *nope, sizeBytes: 1, classification: public}
 	if err := os.WriteFile(path, []byte(ok), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load("", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
+	if _, err := Load(testKeys, "", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
 		t.Errorf("want only the missing-dataset errors, got %v", err)
 	}
 }

@@ -63,19 +63,25 @@ type DataMove struct {
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
 type Placement struct {
-	Rank             int              `json:"rank"`
-	Site             string           `json:"site"`
-	Country          string           `json:"country"`
-	Accelerator      string           `json:"accelerator"`
-	Count            int              `json:"count"`
-	Hours            float64          `json:"hours"`
-	AcceleratorHours float64          `json:"acceleratorHours"`
-	CostUSD          float64          `json:"costUSD"`
-	ComputeCostUSD   float64          `json:"computeCostUSD"`
-	DataCostUSD      float64          `json:"dataCostUSD"`
-	DataMoves        []DataMove       `json:"dataMoves"`
-	Obligations      []policy.Finding `json:"obligations"`
-	Advisories       []policy.Finding `json:"advisories"`
+	Rank             int     `json:"rank"`
+	Site             string  `json:"site"`
+	Country          string  `json:"country"`
+	Accelerator      string  `json:"accelerator"`
+	Count            int     `json:"count"`
+	Hours            float64 `json:"hours"`
+	AcceleratorHours float64 `json:"acceleratorHours"`
+	CostUSD          float64 `json:"costUSD"`
+	ComputeCostUSD   float64 `json:"computeCostUSD"`
+	DataCostUSD      float64 `json:"dataCostUSD"`
+	// HoursLow … CostHighUSD bound the central 80 % interval (10th to 90th
+	// percentile) of Hours and CostUSD; the data moves count as certain.
+	HoursLow    float64          `json:"hoursLow"`
+	HoursHigh   float64          `json:"hoursHigh"`
+	CostLowUSD  float64          `json:"costLowUSD"`
+	CostHighUSD float64          `json:"costHighUSD"`
+	DataMoves   []DataMove       `json:"dataMoves"`
+	Obligations []policy.Finding `json:"obligations"`
+	Advisories  []policy.Finding `json:"advisories"`
 
 	// ComputeHours is the training time; Hours adds the data transfer time.
 	ComputeHours  float64 `json:"computeHours"`
@@ -148,6 +154,14 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		return nil, err
 	}
 	spec := &job.Spec
+	if spec.Deadline > 0 || spec.BudgetUSD > 0 {
+		src := "spec.confidence"
+		if spec.Confidence == 0 {
+			src = "spec.confidence unset: the default"
+		}
+		q := spec.ConfidenceOrDefault()
+		p.assumptions[fmt.Sprintf("deadline and budget must hold at the %s of the estimate (%s %g); placements show the central estimate and its 80 %% interval", percentile(q), src, q)] = true
+	}
 	// A second pass (cost of sovereignty) reuses the law's decisions.
 	p.keepDecisions = len(sovereigntyOf(spec.Constraints)) > 0
 	main := p.pass(spec.Constraints, opts.Explain)

@@ -37,9 +37,13 @@ type Document struct {
 	Content string `json:"content"`
 }
 
-// Checkpoint is the latest checkpoint the controller has seen.
+// Checkpoint is the latest checkpoint an attempt's agent reported: sealed
+// with the run's key in the tenant's part of Site's store.
 type Checkpoint struct {
-	Step   int64  `json:"step"`
+	Step int64 `json:"step"`
+	// Name is the sealed checkpoint's name in the store; Path is the name
+	// the workload gave it in its checkpoint directory.
+	Name   string `json:"name"`
 	Path   string `json:"path"`
 	Site   string `json:"site"`
 	SHA256 string `json:"sha256,omitempty"`
@@ -68,6 +72,11 @@ type Attempt struct {
 	N      int    `json:"n"`
 	Site   string `json:"site"`
 	Handle string `json:"handle,omitempty"`
+	// Nonce makes the attempt's credential (see Controller.credential)
+	// unique; it is not a secret by itself.
+	Nonce string `json:"nonce,omitempty"`
+	// Exit is the workload's exit code as the agent reported it.
+	Exit *int `json:"exit,omitempty"`
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).
 	StagedBytes int64 `json:"stagedBytes,omitempty"`
@@ -75,7 +84,8 @@ type Attempt struct {
 
 // Data is the run's durable document (store.Run.Data).
 type Data struct {
-	Documents []Document        `json:"documents"`
+	Documents []Document `json:"documents"`
+	// AsOf is the date the run was planned: the day it was submitted.
 	AsOf      string            `json:"asOf"`
 	Rank      int               `json:"rank"`
 	Placement planner.Placement `json:"placement"`

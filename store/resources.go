@@ -197,4 +197,3 @@ func (s *SQLite) AuditHashAt(ctx context.Context, seq int64) (string, bool, erro
 	}
 	return hash, err == nil, err
 }
-

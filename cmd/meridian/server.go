@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
@@ -35,6 +35,17 @@ type serverOptions struct {
 	Poll        time.Duration
 	SiteTimeout time.Duration
 	Log         io.Writer
+	// AnchorDir keeps the audit chain's signed anchor (default
+	// STATE/anchor); put it on storage the database's writers cannot reach.
+	AnchorDir string
+	// AcceptBrokenAudit starts the server even though the audit chain does
+	// not verify; the acceptance is written to the log first.
+	AcceptBrokenAudit bool
+	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
+	Sandbox string
+	// AgentCommand overrides the command sites run for each attempt.
+	AgentCommand []string
+	Limits       api.Limits
 }
 
 // server is a running controller and API.
@@ -61,10 +72,11 @@ func planWith(io.Writer) (run.Planner, *policy.Engine, error) {
 	}, eng, nil
 }
 
-// serverKeyring is the owner's keyring in the state directory, the one
-// `meridian dataset add` fills when MERIDIAN_HOME is the same directory.
-func serverKeyring(stateDir string) (dataset.Keyring, error) {
-	k := dataset.Keyring{Dir: filepath.Join(stateDir, "keyring")}
+// serverKeyrings are the tenants' keyrings in the state directory; the
+// default tenant's is the one `meridian dataset add` fills when
+// MERIDIAN_HOME is the same directory.
+func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
+	k := dataset.TenantKeyrings{Root: stateDir}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -96,12 +108,36 @@ func startServer(opts serverOptions) (*server, error) {
 		return nil, fmt.Errorf("state directory %s is in use by another meridian serve", opts.StateDir)
 	}
 	ok := false
+	var closers []func()
 	defer func() {
 		if !ok {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
 			lock.Close()
 		}
 	}()
+	sandbox := opts.Sandbox
+	if sandbox == "" {
+		sandbox = agent.SandboxLandlock
+		if os.Geteuid() == 0 {
+			sandbox = agent.SandboxUID
+		}
+	}
+	// Workloads run as other users must be able to pass through the state
+	// directory to their sites' scratch; everything secret in it is 0600.
+	mode := os.FileMode(0o700)
+	if sandbox == agent.SandboxUID {
+		mode = 0o711
+	}
+	if err := os.Chmod(opts.StateDir, mode); err != nil {
+		return nil, err
+	}
 	key, err := audit.LoadKey(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	agentKey, err := loadSecret(opts.StateDir, agentKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +145,11 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key})
+	anchorDir := opts.AnchorDir
+	if anchorDir == "" {
+		anchorDir = filepath.Join(opts.StateDir, "anchor")
+	}
+	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
 		return nil, err
 	}
@@ -118,46 +157,67 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	anchorer := newAnchorer(anchors, logger)
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key, OnAudit: anchorer.notify})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { st.Close() })
+	anchorer.st = st
+	if err := checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw); err != nil {
+		return nil, err
+	}
+	go anchorer.run()
+	closers = append(closers, anchorer.close)
 	plan, eng, err := planWith(logw)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	keys, err := serverKeyring(opts.StateDir)
+	keys, err := serverKeyrings(opts.StateDir)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	// Datasets move through the same law-gated, verified path as
+	// Datasets move through the same law-gated, ledgered path as
 	// `meridian dataset stage`, with the audit log as the transfer ledger.
-	stager := &transfer.Stager{Law: eng, Ledger: audit.NewLog(st), Keys: keys, VerifyArrival: true}
-	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan,
-		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager,
-		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	stager := &transfer.Stager{Law: eng, Ledger: transfer.AuditLedger{Store: st}, Keys: keys}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	closers = append(closers, func() { ln.Close() })
 	url := "http://" + ln.Addr().String()
-	cfg, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
-	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cfg, '\n'), 0o600); err != nil {
-		ln.Close()
-		st.Close()
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan, Law: planner.PolicyLaw(eng),
+		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
+		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
+	if len(opts.AgentCommand) > 0 {
+		cmdline := opts.AgentCommand
+		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
+	}
+	ctl := run.New(cfg)
+	cc, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
+	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cc, '\n'), 0o600); err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: api.New(ctl, st, tokens), ReadHeaderTimeout: 10 * time.Second}
+	limits := opts.Limits
+	if limits.MaxConns == 0 {
+		limits = api.DefaultLimits
+	}
+	raiseFileLimit()
+	hs, lln := api.NewHTTPServer(api.New(ctl, auditReader{st, anchors}, tokens), ln, limits)
 	cctx, cancel := context.WithCancel(ctx)
 	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
-	go hs.Serve(ln)
+	go hs.Serve(lln)
 	s.stop = func() {
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
 		hs.Shutdown(sctx)
 		cancel()
 		<-ctlDone
+		anchorer.close()
 		st.Close()
 		lock.Close()
 		close(s.done)
