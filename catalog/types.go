@@ -24,11 +24,23 @@ type Date struct{ time.Time }
 // DateLayout is the one accepted way to write a Date.
 const DateLayout = "2006-01-02"
 
-// ParseDate reads a YYYY-MM-DD date in UTC.
+// The range of dates Meridian accepts: laws, licences, chips and plans
+// all fall well inside it, and a date outside it (0000-01-01) is a mistake
+// or an attempt to step around a rule's dates.
+const (
+	MinDateYear = 1900
+	MaxDateYear = 2199
+)
+
+// ParseDate reads a YYYY-MM-DD date in UTC, between the years MinDateYear
+// and MaxDateYear.
 func ParseDate(s string) (Date, error) {
 	t, err := time.ParseInLocation(DateLayout, strings.TrimSpace(s), time.UTC)
 	if err != nil {
 		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	if y := t.Year(); y < MinDateYear || y > MaxDateYear {
+		return Date{}, fmt.Errorf("date %q: outside the years %d to %d", s, MinDateYear, MaxDateYear)
 	}
 	return Date{t}, nil
 }
@@ -170,8 +182,8 @@ type Metadata struct {
 type Position struct {
 	File string `json:"-" yaml:"-"`
 	Line int    `json:"-" yaml:"-"`
-	// doc is the index of the YAML document in File, for path look-ups.
-	doc int
+	// src is the document's text, for finding the line of a field.
+	src *docSource
 }
 
 // String prints "file:line".
