@@ -222,16 +222,21 @@ func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error)
 
 // The law in force, as the planner, the stager and the controller ask it.
 
-// Law is a planner.Law over the law in force when each session opens.
-func (s *State) Law() planner.Law {
-	return planner.LawFunc(func(q policy.Query) (planner.Session, error) {
-		sess, err := s.Current().Engine.Session(q)
-		if err != nil {
-			return nil, err
-		}
-		return sess, nil
-	})
+// Law is a planner.Law over the law in force when each session opens; it
+// knows the days that law changes on (planner.DatedLaw).
+func (s *State) Law() planner.Law { return stateLaw{s} }
+
+type stateLaw struct{ s *State }
+
+func (l stateLaw) Session(q policy.Query) (planner.Session, error) {
+	sess, err := l.s.Current().Engine.Session(q)
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
 }
+
+func (l stateLaw) Dates() []catalog.Date { return l.s.Current().Dates }
 
 // EvaluateTransfer implements transfer.Law with the law in force.
 func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
