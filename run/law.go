@@ -102,7 +102,11 @@ func firstRule(dec policy.Decision) string {
 func denialText(dec policy.Decision) string {
 	parts := make([]string, 0, len(dec.Denials))
 	for _, f := range dec.Denials {
-		parts = append(parts, "rule "+f.Rule+": "+f.Message)
+		if strings.HasPrefix(f.Message, f.Rule+":") {
+			parts = append(parts, "rule "+f.Message) // the message names its rule
+		} else {
+			parts = append(parts, "rule "+f.Rule+": "+f.Message)
+		}
 	}
 	if len(parts) == 0 {
 		return "the law engine gave no reason (failing closed)"

@@ -150,8 +150,12 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 func recovered(ch *store.Change, r *Run, now time.Time) {
 	if r.Migration != nil && (r.State == Running || r.State == Checkpointed || r.State == Succeeded) {
 		r.RecoveredIn = catalog.Duration(now.Sub(r.Migration.LostAt))
-		ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s was lost",
-			r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), r.Migration.From)})
+		left := r.Migration.From + " was lost"
+		if r.Migration.Rule != "" {
+			left = fmt.Sprintf("the law (rule %s, revision %d) moved it off %s", r.Migration.Rule, r.Migration.Revision, r.Migration.From)
+		}
+		ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s",
+			r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), left)})
 		r.Migration = nil
 	}
 }

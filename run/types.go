@@ -140,7 +140,8 @@ type Data struct {
 	CancelRequested bool        `json:"cancelRequested,omitempty"`
 	Migration       *Migration  `json:"migration,omitempty"`
 	Reason          string      `json:"reason,omitempty"`
-	// RecoveredIn is the time from the last site loss to running elsewhere.
+	// RecoveredIn is the time from the last move's start (a site lost, or the
+	// law no longer allowing it there) to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
 	Hold        *Hold            `json:"hold,omitempty"`
 	Law         *LawStatus       `json:"law,omitempty"`
