@@ -363,9 +363,44 @@ type BackendSpec struct {
 	Type      string `yaml:"type,omitempty" json:"type,omitempty"`
 	Partition string `yaml:"partition,omitempty" json:"partition,omitempty"`
 	GresType  string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	// Namespace is the Kubernetes namespace the site's Jobs run in (type
+	// kubernetes; default "default").
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
 	WorkDir   string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+
+	// Kubeconfig is the kubeconfig file of the site's cluster (type
+	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context to use (default: its current context).
+	Context string `yaml:"context,omitempty" json:"context,omitempty"`
+	// Image is the container image the site's Jobs run (type kubernetes;
+	// required there).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// GPUResource is the extended resource a Job requests for its
+	// accelerators (default nvidia.com/gpu).
+	GPUResource string `yaml:"gpuResource,omitempty" json:"gpuResource,omitempty"`
+	// NodeSelector pins the site's Jobs to nodes with these labels.
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+	// Tolerations let the site's Jobs run on tainted nodes.
+	Tolerations []Toleration `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
+	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
+	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
+	// to admit.
+	QueueName string `yaml:"queueName,omitempty" json:"queueName,omitempty"`
+}
+
+// Toleration is a Kubernetes pod toleration.
+type Toleration struct {
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Operator is Equal (default) or Exists.
+	Operator string `yaml:"operator,omitempty" json:"operator,omitempty"`
+	Value    string `yaml:"value,omitempty" json:"value,omitempty"`
+	// Effect is NoSchedule, PreferNoSchedule or NoExecute; empty matches all.
+	Effect string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	// TolerationSeconds bounds how long a NoExecute taint is tolerated.
+	TolerationSeconds *int64 `yaml:"tolerationSeconds,omitempty" json:"tolerationSeconds,omitempty"`
 }
 
 // TrainingJob is a training or fine-tuning run to place.

@@ -187,6 +187,9 @@ func (v *validator) site(s *Site) {
 	if s.Spec.Backend.Type != "" {
 		v.oneOf(s.Pos, res, "spec.backend.type", s.Spec.Backend.Type, BackendTypes)
 	}
+	for _, p := range s.Spec.Backend.Problems() {
+		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg, p.Accepted...)
+	}
 }
 
 func (v *validator) job(j *TrainingJob) {

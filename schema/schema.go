@@ -159,6 +159,12 @@ func constraints() []constraint {
 		{def: "Network", prop: "egressPerGB", min: "0", max: "10"},
 		{def: "Network", prop: "gbps", required: true, min: "0.001", max: "100000"},
 		{def: "BackendSpec", prop: "type", enum: catalog.BackendTypes},
+		{def: "BackendSpec", prop: "namespace", pattern: dnsLabelPattern},
+		{def: "BackendSpec", prop: "gpuResource", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`},
+		{def: "BackendSpec", prop: "queueName", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`},
+		{def: "Toleration", prop: "operator", enum: catalog.TolerationOperators},
+		{def: "Toleration", prop: "effect", enum: catalog.TaintEffects},
+		{def: "Toleration", prop: "tolerationSeconds", min: "0"},
 
 		{def: "TrainingJobSpec", prop: "organization", required: true, pattern: dnsLabelPattern},
 		{def: "TrainingJobSpec", prop: "datasets"},
