@@ -27,6 +27,9 @@ type Spec struct {
 	// Partition and GresType override the site's settings when not empty.
 	Partition string
 	GresType  string
+	// Image is the container image to run, for backends that run images
+	// (kubernetes); empty means the site's backend.image.
+	Image string
 }
 
 // Key names the job of one attempt of one run, e.g. "r42-3". Backends use it
