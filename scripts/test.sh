@@ -30,6 +30,8 @@ if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
 	source "${MERIDIAN_KUBE_DIR:-${TMPDIR:-/tmp}/meridian-kube}/env.sh"
 fi
 go vet ./...
-(cd tools/kubelab && go vet ./...)
+if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
+	(cd tools/kubelab && go vet ./... && go test -count=1 ./...)
+fi
 eval "$(bash scripts/s3-up.sh)"
 go test -count=1 ./...

@@ -20,7 +20,7 @@ import (
 // backend.nodeSelector picks offers backend.gpuResource. Each error names
 // the setting to fix.
 func (b *Backend) Check(ctx context.Context) error {
-	if _, err := b.cs.Discovery().ServerVersion(); err != nil {
+	if _, err := b.cs.CoreV1().RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
 		if apierrors.IsUnauthorized(err) {
 			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
 		}

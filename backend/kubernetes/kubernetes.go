@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/ptr"
 
 	"meridian.dev/meridian/backend"
@@ -70,7 +70,8 @@ type Backend struct {
 	// attempts on it are Lost. Default 30 s, the run controller's site timeout.
 	NodeLostAfter time.Duration
 
-	cs        kubernetes.Interface
+	cs        *clients
+	rc        *rest.Config
 	host      string
 	ns        string
 	image     string
@@ -189,11 +190,16 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	if rc.UserAgent == "" {
 		rc.UserAgent = "meridian"
 	}
-	cs, err := kubernetes.NewForConfig(rc)
+	if rc.RateLimiter == nil {
+		// One limit for all the backend's requests, whatever their group.
+		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
+	}
+	cs, err := newClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
 	}
 	b.cs = cs
+	b.rc = rc
 	b.host = rc.Host
 	b.watch = newWatcher(b)
 	b.watch.start()
@@ -220,8 +226,8 @@ func (b *Backend) Notify(f func(handle string)) {
 // Namespace is the namespace the site's Jobs run in.
 func (b *Backend) Namespace() string { return b.ns }
 
-// Client is the backend's Kubernetes client (for tests and tools).
-func (b *Backend) Client() kubernetes.Interface { return b.cs }
+// RESTConfig is the backend's client configuration (for tests and tools).
+func (b *Backend) RESTConfig() *rest.Config { return rest.CopyConfig(b.rc) }
 
 var jobNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
 
@@ -324,9 +330,11 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		return fail(err)
 	}
 	job := b.jobFor(spec, name, image, workDir, pods, each)
-	if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
-		Submitted: time.Now().UTC()}); err != nil {
-		return fail(err)
+	if _, ok := b.record(name); !ok {
+		if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+			Submitted: time.Now().UTC()}); err != nil {
+			return fail(err)
+		}
 	}
 	_, err = b.cs.BatchV1().Jobs(b.ns).Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

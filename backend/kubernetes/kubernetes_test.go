@@ -46,7 +46,7 @@ func TestJobShape(t *testing.T) {
 	if h != kubernetes.JobName(spec.RunID, spec.Attempt) {
 		t.Fatalf("handle %q, want the Job name %q", h, kubernetes.JobName(spec.RunID, spec.Attempt))
 	}
-	job, err := b.Client().BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	job, err := adminClient(t, kc).BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestIndexedAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := b.Client().BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	job, err := adminClient(t, kc).BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestIndexedAcrossNodes(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, out)
 		}
 	}
-	pods, err := b.Client().CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	pods, err := adminClient(t, kc).CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestKueueQueuedUntilAdmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := b.Client().BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	job, err := adminClient(t, kc).BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +142,14 @@ func TestKueueQueuedUntilAdmitted(t *testing.T) {
 	}
 	// Suspended, the Job controller creates no pods; give it time to (not) do so.
 	time.Sleep(1 * time.Second)
-	pods, err := b.Client().CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	pods, err := adminClient(t, kc).CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
 	if err != nil || len(pods.Items) != 0 {
 		t.Fatalf("a queued Job has %d pods (err %v), want none", len(pods.Items), err)
 	}
 	if st, err := b.Status(testCtx(t), h); err != nil || st.State != backend.Pending {
 		t.Fatalf("queued status %+v, %v; want pending", st, err)
 	}
-	if _, err := b.Client().BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType,
+	if _, err := adminClient(t, kc).BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType,
 		[]byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	k8s "k8s.io/client-go/kubernetes"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/kubernetes"
@@ -54,8 +55,7 @@ var (
 const lagAnnotation = "bench.meridian.dev/written-unix-nano"
 
 // ensureKWOKNodes creates the fake GPU nodes that KWOK manages.
-func ensureKWOKNodes(b *testing.B, be *kubernetes.Backend, n int) {
-	cs := be.Client()
+func ensureKWOKNodes(b *testing.B, cs k8s.Interface, n int) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -211,11 +211,12 @@ func BenchmarkScaleKubernetes(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := be.Client().CoreV1().Namespaces().Create(context.Background(),
+		cs := k8s.NewForConfigOrDie(be.RESTConfig())
+		if _, err := cs.CoreV1().Namespaces().Create(context.Background(),
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			b.Fatal(err)
 		}
-		ensureKWOKNodes(b, be, nodes)
+		ensureKWOKNodes(b, cs, nodes)
 
 		handles, rate := submitAll(b, be, ns, jobs, concurrency, []string{"/bin/true"}, "")
 		b.ReportMetric(rate, "submits/s")
@@ -261,7 +262,7 @@ func BenchmarkScaleKubernetes(b *testing.B) {
 					sent[handles[i]] = time.Now()
 					mu.Unlock()
 					patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"%d"}}}`, lagAnnotation, time.Now().UnixNano())
-					if _, err := be.Client().BatchV1().Jobs(ns).Patch(context.Background(), handles[i], types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					if _, err := cs.BatchV1().Jobs(ns).Patch(context.Background(), handles[i], types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -281,7 +282,7 @@ func BenchmarkScaleKubernetes(b *testing.B) {
 		b.ReportMetric(float64(percentile(lags, 1).Microseconds())/1000, "lag-max-ms")
 		mu.Unlock()
 		be.Close()
-		if err := be.Client().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}); err != nil {
+		if err := cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}); err != nil {
 			b.Logf("delete namespace %s: %v", ns, err)
 		}
 	}
