@@ -67,11 +67,13 @@ ETCD_VERSION="$(modver go.etcd.io/etcd/server/v3)"
 VK_VERSION="$(modver github.com/virtual-kubelet/virtual-kubelet)"
 [ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] && [ -n "$VK_VERSION" ] || die "cannot read versions from $SRC/go.mod"
 
-# srchash FILE...: a hash of the Go toolchain and the named sources.
+# srchash DIR...: a hash of the Go toolchain, the module files and the Go
+# sources (tests aside) under the named directories of tools/kubelab.
 srchash() {
 	{
 		go version
-		(cd "$SRC" && sha256sum "$@")
+		(cd "$SRC" && find go.mod go.sum "$@" -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
+			LC_ALL=C sort -z | xargs -0 sha256sum)
 	} | sha256sum | cut -c1-16
 }
 
@@ -101,8 +103,8 @@ build_set() {
 
 build() {
 	command -v go >/dev/null || die "go is not on PATH"
-	CP_BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$(srchash go.mod go.sum cmd/etcd/*.go)"
-	AGENT_BIN="$CACHE/agent-vk-$VK_VERSION-k8s-$K8S_VERSION-$(srchash go.mod go.sum cmd/nodeagent/*.go)"
+	CP_BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$(srchash cmd/etcd)"
+	AGENT_BIN="$CACHE/agent-vk-$VK_VERSION-k8s-$K8S_VERSION-$(srchash cmd/nodeagent)"
 	build_set "$CP_BIN" kube-apiserver kube-controller-manager kube-scheduler etcd -- \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler ./cmd/etcd
