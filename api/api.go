@@ -26,6 +26,12 @@ type Controller interface {
 	Events(ctx context.Context, tenant, id string) ([]store.Event, error)
 	Cancel(ctx context.Context, tenant, id string) (*run.Run, error)
 	Logs(ctx context.Context, tenant, id string) ([]byte, error)
+	Apply(ctx context.Context, tenant string, docs []run.Document, update bool) ([]run.Resource, error)
+	Resources(ctx context.Context, tenant string) ([]run.Resource, error)
+	PutKey(ctx context.Context, tenant, dataset, key string) error
+	// AgentHandler serves the attempts' agents, which authenticate with
+	// their attempt credential rather than a tenant token.
+	AgentHandler() http.Handler
 }
 
 // AuditReader reads and verifies the audit chain.
@@ -40,12 +46,17 @@ type Server struct {
 	audit  AuditReader
 	tokens *Tokens
 	mux    *http.ServeMux
+	agents http.Handler
+	rules  RulesService
 }
 
 // New returns the API handler.
 func New(c Controller, a AuditReader, tokens *Tokens) *Server {
-	s := &Server{c: c, audit: a, tokens: tokens, mux: http.NewServeMux()}
+	s := &Server{c: c, audit: a, tokens: tokens, mux: http.NewServeMux(), agents: c.AgentHandler()}
 	s.mux.HandleFunc("GET /v1/healthz", s.health)
+	s.mux.HandleFunc("POST /v1/resources", s.apply)
+	s.mux.HandleFunc("GET /v1/resources", s.resources)
+	s.mux.HandleFunc("PUT /v1/datasets/{name}/key", s.putKey)
 	s.mux.HandleFunc("POST /v1/runs", s.submit)
 	s.mux.HandleFunc("GET /v1/runs", s.list)
 	s.mux.HandleFunc("GET /v1/runs/{id}", s.get)
@@ -59,8 +70,23 @@ func New(c Controller, a AuditReader, tokens *Tokens) *Server {
 
 type tenantKey struct{}
 
-// ServeHTTP authenticates every request before routing it.
+type adminKey struct{}
+
+func isAdmin(r *http.Request) bool { a, _ := r.Context().Value(adminKey{}).(bool); return a }
+
+// ServeHTTP authenticates every request before routing it: tenants with
+// their bearer token, attempts' agents (under /v1/agent/) with their
+// attempt credential. /healthz answers anyone, and says nothing but "ok".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/agent/") {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		s.agents.ServeHTTP(w, r)
+		return
+	}
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
@@ -68,7 +94,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "missing bearer token (Authorization: Bearer TOKEN)")
 		return
 	}
-	tenant, ok := s.tokens.Tenant(tok)
+	who, ok := s.tokens.lookup(tok)
+	tenant := who.Tenant
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", error="invalid_token"`)
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "token not recognised")
@@ -79,7 +106,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.noRoute(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
+	ctx := context.WithValue(r.Context(), tenantKey{}, tenant)
+	ctx = context.WithValue(ctx, adminKey{}, who.Admin)
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // noRoute answers 405 when the path exists under another method, else 404.
@@ -124,6 +153,8 @@ func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &mbe):
 		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("request body over %d bytes", mbe.Limit))
+	case errors.As(err, &ie) && errors.Is(err, run.ErrConflict):
+		writeErr(w, http.StatusConflict, "conflict", ie.Field, ie.Err.Error())
 	case errors.As(err, &ie):
 		writeErr(w, http.StatusBadRequest, "invalid", ie.Field, ie.Err.Error())
 	case errors.Is(err, run.ErrNotFound):
@@ -139,21 +170,30 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "tenant": tenantOf(r)})
 }
 
-func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	var req run.SubmitRequest
+// decodeBody reads one JSON object into v, refusing unknown fields and
+// anything after the object; it answers the error itself.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			fail(w, err)
-			return
+			return false
 		}
-		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid submission: "+err.Error())
-		return
+		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
+		return false
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body has data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	var req run.SubmitRequest
+	if !decodeBody(w, r, &req, "submission") {
 		return
 	}
 	if k := r.Header.Get("Idempotency-Key"); k != "" && req.IdempotencyKey == "" {
@@ -240,10 +280,59 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, got)
 }
 
-// auditLog returns the entries of the tenant's runs (or of one of them).
+// ApplyRequest registers or updates a tenant's Organization and Dataset
+// documents.
+type ApplyRequest struct {
+	Documents []run.Document `json:"documents"`
+	Update    bool           `json:"update,omitempty"`
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	if !decodeBody(w, r, &req, "apply request") {
+		return
+	}
+	got, err := s.c.Apply(r.Context(), tenantOf(r), req.Documents, req.Update)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resources": got})
+}
+
+func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
+	got, err := s.c.Resources(r.Context(), tenantOf(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resources": got})
+}
+
+// KeyRequest hands the server the key of a dataset the tenant registered.
+type KeyRequest struct {
+	Key string `json:"key"`
+}
+
+func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
+	var req KeyRequest
+	if !decodeBody(w, r, &req, "key request") {
+		return
+	}
+	if err := s.c.PutKey(r.Context(), tenantOf(r), r.PathValue("name"), req.Key); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"dataset": r.PathValue("name"), "status": "key stored"})
+}
+
+// auditLog returns the tenant's entries (of one run with ?run=ID). With
+// ?all=1 it returns the whole chain, other tenants' entries as hashes only,
+// so that a tenant can check the chain it is part of.
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
+	all := r.URL.Query().Get("all") == "1"
 	owned := map[string]bool{}
 	if id != "" {
 		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
@@ -261,15 +350,19 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 			owned[x.ID] = true
 		}
 	}
-	all, err := s.audit.AuditEntries(r.Context(), id)
+	entries, err := s.audit.AuditEntries(r.Context(), id)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	out := []audit.Entry{}
-	for _, e := range all {
-		if owned[e.RunID] {
+	for _, e := range entries {
+		mine := e.Tenant == tenant || e.Tenant == "" && e.RunID != "" && owned[e.RunID]
+		switch {
+		case mine:
 			out = append(out, e)
+		case all && id == "":
+			out = append(out, e.Redact())
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": out})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/backend"
 	_ "meridian.dev/meridian/backend/local" // registers "local"
 	"meridian.dev/meridian/catalog"
@@ -46,6 +47,14 @@ spec:
   workload: {command: [/bin/sh, -c, "echo step=1 loss=2 tokens_per_s=3; sleep 60"]}
 `
 
+// The test binary doubles as the site agent (first argument "__agent").
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "__agent" {
+		os.Exit(agent.MainAs("__agent", os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
 type fixture struct {
 	srv *httptest.Server
 	st  *store.SQLite
@@ -55,17 +64,26 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	exe, _ := os.Executable()
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
-		}})
-	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA}, Token{"b", tokB})))
-	t.Cleanup(srv.Close)
+		},
+		ServerURL: srv.URL, AgentKey: []byte("agent key for api tests 01234567"),
+		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
+		Heartbeat:    200 * time.Millisecond})
+	h = New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB}))
 	return &fixture{srv: srv, st: st, c: c}
 }
 
@@ -108,6 +126,7 @@ var routes = []struct{ method, path string }{
 	{"GET", "/v1/healthz"}, {"POST", "/v1/runs"}, {"GET", "/v1/runs"}, {"GET", "/v1/runs/x"},
 	{"GET", "/v1/runs/x/events"}, {"GET", "/v1/runs/x/logs"}, {"POST", "/v1/runs/x/cancel"},
 	{"GET", "/v1/audit"}, {"GET", "/v1/audit/verify"}, {"GET", "/nowhere"},
+	{"POST", "/v1/resources"}, {"GET", "/v1/resources"}, {"PUT", "/v1/datasets/x/key"},
 }
 
 func TestEveryRouteNeedsToken(t *testing.T) {
@@ -342,7 +361,7 @@ func benchSubmit(b *testing.B, plan run.Planner) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA})))
+	srv := httptest.NewServer(New(c, st, NewTokens(Token{Tenant: "a", Token: tokA})))
 	defer srv.Close()
 	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
 	b.SetParallelism(8)
@@ -372,7 +391,7 @@ func FuzzSubmitBody(f *testing.F) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	h := New(c, st, NewTokens(Token{"a", tokA}))
+	h := New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+tokA)

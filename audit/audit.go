@@ -33,6 +33,10 @@ const (
 type Record struct {
 	Kind  string
 	RunID string
+	// Tenant owns the entry (the run's or the dataset's tenant); empty for
+	// server-wide entries. A tenant's view of the log shows other tenants'
+	// entries only as hashes.
+	Tenant string
 	// Payload is JSON; Seal stores the bytes exactly as given.
 	Payload json.RawMessage
 }
@@ -55,9 +59,25 @@ type Entry struct {
 	Time     string          `json:"time"`
 	Kind     string          `json:"kind"`
 	RunID    string          `json:"runId,omitempty"`
-	Payload  json.RawMessage `json:"payload"`
+	Tenant   string          `json:"tenant,omitempty"`
+	Payload  json.RawMessage `json:"payload,omitempty"`
 	PrevHash string          `json:"prevHash"`
 	Hash     string          `json:"hash"`
+	// Version is the hash format: 1 for entries written before tenants were
+	// part of the hash, 2 since. Verify recomputes each entry in its own
+	// format, so old logs stay verifiable.
+	Version int `json:"version,omitempty"`
+	// Redacted is set on another tenant's entry in a tenant's view: only
+	// Seq, Time, PrevHash and Hash are shown.
+	Redacted bool `json:"redacted,omitempty"`
+}
+
+// CurrentVersion is the hash format Seal writes.
+const CurrentVersion = 2
+
+// Redact returns e as another tenant sees it: position and hashes only.
+func (e Entry) Redact() Entry {
+	return Entry{Seq: e.Seq, Time: e.Time, PrevHash: e.PrevHash, Hash: e.Hash, Version: e.Version, Redacted: true}
 }
 
 // Genesis is the PrevHash of the first entry.
@@ -82,7 +102,8 @@ func (c *Chain) hasher() hash.Hash {
 
 // Seal turns rec into the entry that follows prev (nil for the first entry).
 func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
-	e := Entry{Seq: 1, PrevHash: Genesis, Time: t.UTC().Format(TimeLayout), Kind: rec.Kind, RunID: rec.RunID, Payload: rec.Payload}
+	e := Entry{Seq: 1, PrevHash: Genesis, Time: t.UTC().Format(TimeLayout), Kind: rec.Kind, RunID: rec.RunID,
+		Tenant: rec.Tenant, Payload: rec.Payload, Version: CurrentVersion}
 	if prev != nil {
 		e.Seq = prev.Seq + 1
 		e.PrevHash = prev.Hash
@@ -92,10 +113,15 @@ func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
 }
 
 // sum hashes e's canonical fields as if it were at position seq. Each field
-// is length-prefixed so no two field lists hash alike.
+// is length-prefixed so no two field lists hash alike. Version 2 adds the
+// tenant; version 1 entries (Version 0 or 1) hash as they were written.
 func (c *Chain) sum(e Entry, seq int64) string {
 	h := c.hasher()
-	for _, f := range []string{"meridian-audit-v1", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, string(e.Payload), e.PrevHash} {
+	fields := []string{"meridian-audit-v1", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, string(e.Payload), e.PrevHash}
+	if e.Version >= 2 {
+		fields = []string{"meridian-audit-v2", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, e.Tenant, string(e.Payload), e.PrevHash}
+	}
+	for _, f := range fields {
 		fmt.Fprintf(h, "%d:", len(f))
 		h.Write([]byte(f))
 	}
@@ -126,6 +152,8 @@ type Result struct {
 	Head    string   `json:"head"`
 	OK      bool     `json:"ok"`
 	Problem *Problem `json:"problem,omitempty"`
+	// Anchored is the anchor the chain was checked against, if any.
+	Anchored *Anchor `json:"anchored,omitempty"`
 }
 
 // Verify checks entries, given in seq order, and reports the first entry
@@ -201,12 +229,18 @@ type Log struct{ a Appender }
 func NewLog(a Appender) *Log { return &Log{a: a} }
 
 // Append adds one entry of kind for runID (may be empty) with payload
-// marshalled as JSON.
+// marshalled as JSON, owned by no tenant.
 func (l *Log) Append(ctx context.Context, kind, runID string, payload any) error {
+	return l.AppendFor(ctx, "", kind, runID, payload)
+}
+
+// AppendFor adds one entry owned by tenant.
+func (l *Log) AppendFor(ctx context.Context, tenant, kind, runID string, payload any) error {
 	rec, err := NewRecord(kind, runID, payload)
 	if err != nil {
 		return err
 	}
+	rec.Tenant = tenant
 	return l.a.AppendAudit(ctx, rec)
 }
 

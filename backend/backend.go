@@ -27,8 +27,8 @@ type Spec struct {
 	// Partition and GresType override the site's settings when not empty.
 	Partition string
 	GresType  string
-	// Image is the container image to run, for backends that run images
-	// (kubernetes); empty means the site's backend.image.
+	// Image is the container image for backends that run containers; the
+	// site's backend.image when empty.
 	Image string
 }
 
@@ -37,8 +37,16 @@ type Spec struct {
 // the first.
 func (s Spec) Key() string { return fmt.Sprintf("%s-%d", s.RunID, s.Attempt) }
 
-// Validate reports the first field of s that a backend cannot accept.
+// Validate reports the first field of s that a backend cannot accept; the
+// error wraps ErrInvalid.
 func (s Spec) Validate() error {
+	if err := s.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func (s Spec) validate() error {
 	if err := ValidRunID(s.RunID); err != nil {
 		return err
 	}
@@ -136,8 +144,19 @@ type Backend interface {
 	Status(ctx context.Context, handle string) (Status, error)
 	// Cancel stops the job; cancelling a finished job is not an error.
 	Cancel(ctx context.Context, handle string) error
-	// Logs returns the job's output so far.
+	// Logs returns the job's output so far. A backend that cannot reach
+	// the job's output (the site's agent reports it instead) returns an
+	// error wrapping ErrLogsUnavailable.
 	Logs(ctx context.Context, handle string) (io.ReadCloser, error)
+}
+
+// Checker is implemented by backends that can check a site's settings
+// against its scheduler before any job is submitted: that it answers, that
+// it accepts the credentials, that the partition or namespace exists.
+type Checker interface {
+	// Check reports the first setting that does not work, naming the
+	// field (backend.restURL, backend.partition, …). It submits nothing.
+	Check(ctx context.Context) error
 }
 
 // Finder is implemented by backends that can find a job submitted earlier,
@@ -157,11 +176,12 @@ type SiteFailer interface {
 	RestoreSite(ctx context.Context) error
 }
 
-// Workspace is implemented by backends whose job directories a controller
-// can reach on its own file system (to seed or collect checkpoints).
-type Workspace interface {
-	// WorkDir returns the directory a job for spec runs in.
-	WorkDir(spec Spec) string
+// Cleaner is implemented by backends that can remove what an ended job
+// left in its working directory at the site (plaintext data, checkpoints,
+// if the agent could not wipe them itself). The controller calls it when an
+// attempt ends; it must be idempotent and must not touch a running job.
+type Cleaner interface {
+	Clean(ctx context.Context, handle string) error
 }
 
 // ErrNotFound is returned (wrapped) for a handle the backend does not know.
@@ -169,6 +189,16 @@ var ErrNotFound = errors.New("job not found")
 
 // ErrSiteDown is returned (wrapped) by Submit when the site is failed.
 var ErrSiteDown = errors.New("site is down")
+
+// ErrInvalid is returned (wrapped) by Submit for a job the site can never
+// take as it is (a spec it refuses, an argument list too long): retrying
+// cannot help.
+var ErrInvalid = errors.New("job refused as invalid")
+
+// ErrLogsUnavailable is returned (wrapped) by Logs when the backend cannot
+// read a job's output, as for a Slurm reached through slurmrestd, which
+// serves no output files; the site's agent reports the output instead.
+var ErrLogsUnavailable = errors.New("the backend cannot serve job output")
 
 // Factory makes a backend for one site. stateDir is the backend's own
 // directory for that site; each site needs its own.

@@ -2,51 +2,97 @@ package catalog
 
 import (
 	"fmt"
+	"math"
 	"sort"
-	"sync"
+	"strconv"
 )
 
-// The spec.assumptions keys a TrainingJob may set belong to the packages that
-// read them (the estimator, the planner). Each registers its keys here from
-// init(), so that Validate accepts exactly the keys some reader understands
-// and every reader may ignore the keys that are not its own.
-var assumptionRegistry = struct {
-	sync.RWMutex
-	docs map[string]string
-}{docs: map[string]string{}}
-
-// RegisterAssumption declares key as an accepted spec.assumptions key, with
-// doc saying what it means. Packages call it from init(). Registering the
-// same key twice with a different doc, or an empty key, panics: two readers
-// would disagree about one number.
-func RegisterAssumption(key, doc string) {
-	if key == "" {
-		panic("catalog.RegisterAssumption: empty key")
-	}
-	assumptionRegistry.Lock()
-	defer assumptionRegistry.Unlock()
-	if old, ok := assumptionRegistry.docs[key]; ok && old != doc {
-		panic(fmt.Sprintf("catalog.RegisterAssumption: key %q registered twice with different meanings", key))
-	}
-	assumptionRegistry.docs[key] = doc
+// AssumptionKey is one spec.assumptions key that some component reads, with
+// the values it accepts. The components that read keys (the estimator, the
+// planner) list theirs, and whoever loads a world passes the list to Load or
+// Assemble: what a job may set does not depend on which packages happen to
+// be linked.
+type AssumptionKey struct {
+	Name string
+	// Doc says what the number means, with its unit.
+	Doc string
+	// Min and Max bound accepted values; MinOpen and MaxOpen exclude the
+	// bound itself. Every value must also be a finite number.
+	Min, Max         float64
+	MinOpen, MaxOpen bool
 }
 
-// AssumptionKeys returns the registered spec.assumptions keys, sorted.
-func AssumptionKeys() []string {
-	assumptionRegistry.RLock()
-	defer assumptionRegistry.RUnlock()
-	out := make([]string, 0, len(assumptionRegistry.docs))
-	for k := range assumptionRegistry.docs {
-		out = append(out, k)
+// Accepts reports whether x is within the key's range.
+func (k AssumptionKey) Accepts(x float64) bool {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return false
+	}
+	if x < k.Min || (k.MinOpen && x == k.Min) {
+		return false
+	}
+	return !(x > k.Max || (k.MaxOpen && x == k.Max))
+}
+
+// Range describes the accepted values, e.g. "(0, 1]".
+func (k AssumptionKey) Range() string {
+	lo, hi := "[", "]"
+	if k.MinOpen {
+		lo = "("
+	}
+	if k.MaxOpen {
+		hi = ")"
+	}
+	return lo + strconv.FormatFloat(k.Min, 'g', -1, 64) + ", " + strconv.FormatFloat(k.Max, 'g', -1, 64) + hi
+}
+
+// AssumptionKeys is the set of spec.assumptions keys a loader accepts.
+type AssumptionKeys []AssumptionKey
+
+// MergeAssumptionKeys joins lists from several readers, sorted by name. A
+// name listed twice with a different meaning or range is an error: two
+// readers would disagree about one number.
+func MergeAssumptionKeys(lists ...AssumptionKeys) (AssumptionKeys, error) {
+	seen := map[string]AssumptionKey{}
+	var out AssumptionKeys
+	for _, l := range lists {
+		for _, k := range l {
+			if k.Name == "" {
+				return nil, fmt.Errorf("assumption key with an empty name (%q)", k.Doc)
+			}
+			if old, ok := seen[k.Name]; ok {
+				if old != k {
+					return nil, fmt.Errorf("assumption key %q is listed twice with different meanings", k.Name)
+				}
+				continue
+			}
+			seen[k.Name] = k
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Lookup returns the key named name.
+func (ks AssumptionKeys) Lookup(name string) (AssumptionKey, bool) {
+	i := sort.Search(len(ks), func(i int) bool { return ks[i].Name >= name })
+	if i < len(ks) && ks[i].Name == name {
+		return ks[i], true
+	}
+	for _, k := range ks { // not sorted: a list built by hand
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return AssumptionKey{}, false
+}
+
+// Names returns the keys' names, sorted.
+func (ks AssumptionKeys) Names() []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.Name
 	}
 	sort.Strings(out)
 	return out
-}
-
-// AssumptionDoc returns what a registered key means, and whether it is registered.
-func AssumptionDoc(key string) (string, bool) {
-	assumptionRegistry.RLock()
-	defer assumptionRegistry.RUnlock()
-	d, ok := assumptionRegistry.docs[key]
-	return d, ok
 }

@@ -1,6 +1,91 @@
 package catalog
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
+
+func TestBackendProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		spec  BackendSpec
+		field string // "" when the spec must be accepted
+		msg   string
+	}{
+		{"local", BackendSpec{Type: BackendLocal}, "", ""},
+		{"slurm commands", BackendSpec{Type: BackendSlurm, Partition: "site-a", GresType: "h100"}, "", ""},
+		{"slurm socket", BackendSpec{Type: BackendSlurm, RestURL: "unix:///run/slurmrestd.sock", Partition: "p", Gres: "gpu:h100", WorkDir: "/scratch/meridian"}, "", ""},
+		{"slurm https", BackendSpec{Type: BackendSlurm, RestURL: "https://slurm.example:6820", TokenFile: "~/.slurm/jwt", User: "alice"}, "", ""},
+		{"slurm https with a path prefix", BackendSpec{Type: BackendSlurm, RestURL: "https://gw.example/slurm", TokenFile: "/etc/meridian/jwt"}, "", ""},
+		{"slurm http on loopback", BackendSpec{Type: BackendSlurm, RestURL: "http://127.0.0.1:6820", TokenFile: "/t"}, "", ""},
+		{"slurm http on ::1", BackendSpec{Type: BackendSlurm, RestURL: "http://[::1]:6820", TokenFile: "/t"}, "", ""},
+		{"gres without type", BackendSpec{Type: BackendSlurm, Gres: "gpu"}, "", ""},
+
+		{"bad partition", BackendSpec{Type: BackendSlurm, Partition: "a;b"}, "partition", "not a Slurm partition name"},
+		{"bad gresType", BackendSpec{Type: BackendSlurm, GresType: "h100:8"}, "gresType", "not a GRES type"},
+		{"bad gres", BackendSpec{Type: BackendSlurm, Gres: "gpu:h100:8"}, "gres", "name[:type]"},
+		{"empty gres type", BackendSpec{Type: BackendSlurm, Gres: "gpu:"}, "gres", "name[:type]"},
+		{"gres and gresType", BackendSpec{Type: BackendSlurm, Gres: "gpu:h100", GresType: "h100"}, "gres", "not both"},
+		{"tokenFile without restURL", BackendSpec{Type: BackendSlurm, TokenFile: "/t"}, "tokenFile", "only with restURL"},
+		{"user without restURL", BackendSpec{Type: BackendSlurm, User: "alice"}, "user", "only with an https restURL"},
+		{"restURL on kubernetes", BackendSpec{Type: BackendKubernetes, RestURL: "https://x"}, "restURL", "only for type slurm"},
+		{"not a URL", BackendSpec{Type: BackendSlurm, RestURL: "https://[bad"}, "restURL", "not a URL"},
+		{"unknown scheme", BackendSpec{Type: BackendSlurm, RestURL: "tcp://x:1"}, "restURL", `scheme "tcp"`},
+		{"relative socket", BackendSpec{Type: BackendSlurm, RestURL: "unix:run/s.sock"}, "restURL", "unix:///absolute"},
+		{"socket with host", BackendSpec{Type: BackendSlurm, RestURL: "unix://host/run/s.sock"}, "restURL", "unix:///absolute"},
+		{"https without host", BackendSpec{Type: BackendSlurm, RestURL: "https:///x", TokenFile: "/t"}, "restURL", "no host"},
+		{"credentials in URL", BackendSpec{Type: BackendSlurm, RestURL: "https://u:secret@x", TokenFile: "/t"}, "restURL", "carries credentials"},
+		{"query in URL", BackendSpec{Type: BackendSlurm, RestURL: "https://x/?a=b", TokenFile: "/t"}, "restURL", "no query"},
+		{"plain http to a remote host", BackendSpec{Type: BackendSlurm, RestURL: "http://slurm.example", TokenFile: "/t"}, "restURL", "in clear"},
+		{"https without token", BackendSpec{Type: BackendSlurm, RestURL: "https://x"}, "tokenFile", "required"},
+		{"relative tokenFile", BackendSpec{Type: BackendSlurm, RestURL: "https://x", TokenFile: "jwt"}, "tokenFile", "absolute path"},
+		{"token over the socket", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", TokenFile: "/t"}, "tokenFile", "rest_auth/local"},
+		{"user over the socket", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", User: "alice"}, "user", "only with an https restURL"},
+		{"bad user", BackendSpec{Type: BackendSlurm, RestURL: "https://x", TokenFile: "/t", User: "al ice"}, "user", "not a user name"},
+		{"slurm.conf with restURL", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Endpoint: "/etc/slurm/slurm.conf"}, "endpoint", "has none"},
+		{"relative workDir with restURL", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", WorkDir: "work"}, "workDir", "must be absolute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := tt.spec.Problems()
+			if tt.field == "" {
+				if len(ps) != 0 {
+					t.Fatalf("Problems() = %+v, want none", ps)
+				}
+				return
+			}
+			for _, p := range ps {
+				if p.Field == tt.field && strings.Contains(p.Msg, tt.msg) {
+					return
+				}
+			}
+			t.Fatalf("Problems() = %+v, want one for %s containing %q", ps, tt.field, tt.msg)
+		})
+	}
+	// The password of a URL never appears in a message.
+	for _, p := range (BackendSpec{Type: BackendSlurm, RestURL: "https://u:hunter2@x", TokenFile: "/t"}).Problems() {
+		if strings.Contains(p.Msg, "hunter2") {
+			t.Fatalf("message shows the URL's password: %s", p.Msg)
+		}
+	}
+}
+
+// FuzzBackendProblems checks settings as a catalog file would give them:
+// any value gets problems or none, never a panic, and a URL's password is
+// never repeated.
+func FuzzBackendProblems(f *testing.F) {
+	f.Add("slurm", "https://u:pw@slurm.example:6820/gw", "~/jwt", "alice", "gpu:h100", "/w")
+	f.Add("slurm", "unix:///run/slurmrestd.sock", "", "", "gpu", "")
+	f.Add("local", "http://[::1]:1", "/t", "", "", "rel")
+	f.Fuzz(func(t *testing.T, typ, restURL, tokenFile, user, gres, workDir string) {
+		b := BackendSpec{Type: typ, RestURL: restURL, TokenFile: tokenFile, User: user, Gres: gres, WorkDir: workDir}
+		for _, p := range b.Problems() {
+			if p.Field == "" || p.Msg == "" {
+				t.Fatalf("problem without field or message: %+v", p)
+			}
+		}
+	})
+}
 
 func TestKubernetesSettingsAccepted(t *testing.T) {
 	secs := int64(30)

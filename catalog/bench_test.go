@@ -16,9 +16,10 @@ func BenchmarkLoadBuiltin(b *testing.B) {
 		}
 		w := &World{Accelerators: d.accelerators, Countries: d.countries,
 			Organizations: map[string]*Organization{}, Datasets: map[string]*Dataset{}, siteByName: map[string]*Site{}}
-		w.addSites(d.sites.Sites)
-		w.sets = append(w.sets, d.sites)
-		if err := w.Validate(); err != nil {
+		if err := w.addSites(d.sites.Sites); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Validate(testKeys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +33,7 @@ func BenchmarkBuiltinCached(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := w.Validate(); err != nil {
+		if err := w.Validate(testKeys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -43,7 +44,7 @@ func BenchmarkBuiltinCached(b *testing.B) {
 func BenchmarkLoadUserFile(b *testing.B) {
 	path := filepath.Join("testdata", "valid.yaml")
 	for b.Loop() {
-		if _, err := Load("", path); err != nil {
+		if _, err := Load(testKeys, "", path); err != nil {
 			b.Fatal(err)
 		}
 	}

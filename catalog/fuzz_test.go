@@ -38,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 			checkFuzzError(t, name, err)
 			return
 		}
-		if err := w.Validate(); err != nil {
+		if err := w.Validate(testKeys); err != nil {
 			checkFuzzError(t, name, err)
 			return
 		}

@@ -10,7 +10,7 @@ func TestBuiltinSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(testKeys); err != nil {
 		t.Fatalf("built-in world does not validate:\n%v", err)
 	}
 	// A name defined in two built-in files would silently replace the first.

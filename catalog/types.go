@@ -24,11 +24,23 @@ type Date struct{ time.Time }
 // DateLayout is the one accepted way to write a Date.
 const DateLayout = "2006-01-02"
 
-// ParseDate reads a YYYY-MM-DD date in UTC.
+// The range of dates Meridian accepts: laws, licences, chips and plans
+// all fall well inside it, and a date outside it (0000-01-01) is a mistake
+// or an attempt to step around a rule's dates.
+const (
+	MinDateYear = 1900
+	MaxDateYear = 2199
+)
+
+// ParseDate reads a YYYY-MM-DD date in UTC, between the years MinDateYear
+// and MaxDateYear.
 func ParseDate(s string) (Date, error) {
 	t, err := time.ParseInLocation(DateLayout, strings.TrimSpace(s), time.UTC)
 	if err != nil {
 		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	if y := t.Year(); y < MinDateYear || y > MaxDateYear {
+		return Date{}, fmt.Errorf("date %q: outside the years %d to %d", s, MinDateYear, MaxDateYear)
 	}
 	return Date{t}, nil
 }
@@ -170,8 +182,8 @@ type Metadata struct {
 type Position struct {
 	File string `json:"-" yaml:"-"`
 	Line int    `json:"-" yaml:"-"`
-	// doc is the index of the YAML document in File, for path look-ups.
-	doc int
+	// src is the document's text, for finding the line of a field.
+	src *docSource
 }
 
 // String prints "file:line".
@@ -206,6 +218,29 @@ type OrganizationSpec struct {
 	RestrictedParty            string    `yaml:"restrictedParty,omitempty" json:"restrictedParty,omitempty"`
 	USPerson                   *bool     `yaml:"usPerson,omitempty" json:"usPerson,omitempty"`
 	Licenses                   []License `yaml:"licenses,omitempty" json:"licenses,omitempty"`
+	// Attributes are what the organisation declares about itself, from
+	// OrgAttributeIDs (e.g. cn-ciio).
+	Attributes []string `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	// Affiliates names organisations of the same group (common ownership
+	// or control). Volume thresholds that count a group's exports add up
+	// the organisation, its affiliates and theirs.
+	Affiliates []string `yaml:"affiliates,omitempty" json:"affiliates,omitempty"`
+	// LegalName, Aliases and Addresses are what restricted-party screening
+	// compares with the lists (package screen); without a legal name the
+	// metadata name is screened.
+	LegalName string   `yaml:"legalName,omitempty" json:"legalName,omitempty"`
+	Aliases   []string `yaml:"aliases,omitempty" json:"aliases,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty"`
+}
+
+// ScreeningNames are the names screening compares: the legal name (or the
+// metadata name with '-' read as a space) and the aliases.
+func (o *Organization) ScreeningNames() []string {
+	name := o.Spec.LegalName
+	if name == "" {
+		name = strings.ReplaceAll(o.Metadata.Name, "-", " ")
+	}
+	return append([]string{name}, o.Spec.Aliases...)
 }
 
 // ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.
@@ -360,14 +395,34 @@ const (
 
 // BackendSpec says which scheduler runs jobs at a site and how to reach it.
 type BackendSpec struct {
-	Type      string `yaml:"type,omitempty" json:"type,omitempty"`
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+	// Partition is the Slurm partition jobs are submitted to.
 	Partition string `yaml:"partition,omitempty" json:"partition,omitempty"`
-	GresType  string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	// GresType is the type of the site's GPUs in Slurm's GRES (h100 asks for
+	// gpu:h100:N); Gres is the newer, fuller form of the same setting.
+	GresType string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
+	// Gres is the Slurm GRES that one accelerator is, name[:type] such as
+	// gpu:h100; a job asking for N accelerators asks for gpu:h100:N.
+	Gres string `yaml:"gres,omitempty" json:"gres,omitempty"`
 	// Namespace is the Kubernetes namespace the site's Jobs run in (type
 	// kubernetes; default "default").
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
-	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
-	WorkDir   string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+	// Endpoint is, for Slurm through its commands on this machine, the path
+	// of the cluster's slurm.conf when it is not the default one.
+	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	// WorkDir is the directory under which the site's jobs run. For a Slurm
+	// reached through RestURL it is a path on the cluster and must be absolute.
+	WorkDir string `yaml:"workDir,omitempty" json:"workDir,omitempty"`
+	// RestURL reaches a Slurm cluster through slurmrestd instead of its
+	// commands: unix:///path/to/slurmrestd.sock (rest_auth/local) or
+	// https://host:port (a JWT read from TokenFile).
+	RestURL string `yaml:"restURL,omitempty" json:"restURL,omitempty"`
+	// TokenFile holds the JWT sent to slurmrestd over https (a file readable
+	// by its owner only: mode 0600 or 0400). It is read again when it changes.
+	TokenFile string `yaml:"tokenFile,omitempty" json:"tokenFile,omitempty"`
+	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
+	// for tokens that do not name their user themselves.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
 
 	// Kubeconfig is the kubeconfig file of the site's cluster (type
 	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then
@@ -431,25 +486,41 @@ var Objectives = []string{"cost", "time"}
 
 // TrainingJobSpec is the body of a TrainingJob.
 type TrainingJobSpec struct {
-	Organization    string      `yaml:"organization" json:"organization"`
-	Datasets        []string    `yaml:"datasets,omitempty" json:"datasets,omitempty"`
-	Model           Model       `yaml:"model" json:"model"`
-	Method          string      `yaml:"method" json:"method"`
-	LoRA            *LoRA       `yaml:"lora,omitempty" json:"lora,omitempty"`
-	Tokens          float64     `yaml:"tokens" json:"tokens"`
-	Precision       string      `yaml:"precision,omitempty" json:"precision,omitempty"`
-	Objective       string      `yaml:"objective,omitempty" json:"objective,omitempty"`
-	Deadline        Duration    `yaml:"deadline,omitempty" json:"deadline,omitempty"`
-	BudgetUSD       float64     `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
-	Release         Release     `yaml:"release,omitempty" json:"release,omitempty"`
-	StateFunded     bool        `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	Organization string   `yaml:"organization" json:"organization"`
+	Datasets     []string `yaml:"datasets,omitempty" json:"datasets,omitempty"`
+	Model        Model    `yaml:"model" json:"model"`
+	Method       string   `yaml:"method" json:"method"`
+	LoRA         *LoRA    `yaml:"lora,omitempty" json:"lora,omitempty"`
+	Tokens       float64  `yaml:"tokens" json:"tokens"`
+	Precision    string   `yaml:"precision,omitempty" json:"precision,omitempty"`
+	Objective    string   `yaml:"objective,omitempty" json:"objective,omitempty"`
+	Deadline     Duration `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	BudgetUSD    float64  `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
+	Release      Release  `yaml:"release,omitempty" json:"release,omitempty"`
+	StateFunded  bool     `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	// WeightsDelivery lists the countries the trained weights will be
+	// delivered to (weights-delivery rules read it).
+	WeightsDelivery []string    `yaml:"weightsDelivery,omitempty" json:"weightsDelivery,omitempty"`
 	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
 	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
 	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
+	// Confidence is the one-sided quantile of the time and cost estimate at
+	// which the deadline and budget must hold: 0.8 (the default) means the
+	// run must finish within the deadline and the budget in 80 % of cases
+	// like it. Accepted from 0.5 (the central estimate) to 0.999.
+	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty"`
 	// Assumptions overrides assumed constants of the estimator and the planner
-	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are those
-	// registered with RegisterAssumption (AssumptionKeys).
+	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are the
+	// AssumptionKeys the loader is given.
 	Assumptions map[string]float64 `yaml:"assumptions,omitempty" json:"assumptions,omitempty"`
+}
+
+// ConfidenceOrDefault returns the job's confidence, DefaultConfidence when unset.
+func (s *TrainingJobSpec) ConfidenceOrDefault() float64 {
+	if s.Confidence == 0 {
+		return DefaultConfidence
+	}
+	return s.Confidence
 }
 
 // PrecisionOrDefault returns the job's precision, bf16 when unset.
@@ -476,6 +547,29 @@ type Model struct {
 	HiddenSize       int     `yaml:"hiddenSize,omitempty" json:"hiddenSize,omitempty"`
 	Heads            int     `yaml:"heads,omitempty" json:"heads,omitempty"`
 	SequenceLength   int     `yaml:"sequenceLength,omitempty" json:"sequenceLength,omitempty"`
+	// Experts is the number of routed experts of a mixture-of-experts model
+	// (0 for a dense one); an MoE model also gives ActiveParameters and
+	// ExpertsPerToken.
+	Experts int `yaml:"experts,omitempty" json:"experts,omitempty"`
+	// ExpertsPerToken is how many routed experts each token uses (top-k),
+	// from 1 to Experts.
+	ExpertsPerToken int `yaml:"expertsPerToken,omitempty" json:"expertsPerToken,omitempty"`
+	// Base is the model a fine-tune starts from; nil for a model trained
+	// from scratch or when not declared.
+	Base *BaseModel `yaml:"base,omitempty" json:"base,omitempty"`
+}
+
+// BaseModel is the provenance of the model a job starts from.
+type BaseModel struct {
+	Name string `yaml:"name" json:"name"`
+	// Origin is the country of the base model's developer.
+	Origin string `yaml:"origin,omitempty" json:"origin,omitempty"`
+	// License is the base model's licence kind (ModelLicenceIDs).
+	License     string `yaml:"license,omitempty" json:"license,omitempty"`
+	OpenWeights bool   `yaml:"openWeights,omitempty" json:"openWeights,omitempty"`
+	// TrainingFLOPs is the compute the base model was trained with, when
+	// published (the AI Act's one-third test for modifications reads it).
+	TrainingFLOPs float64 `yaml:"trainingFLOPs,omitempty" json:"trainingFLOPs,omitempty"`
 }
 
 // Active returns the parameters used per token: activeParameters when set, else parameters.

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -8,6 +9,15 @@ import (
 )
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
+// subdomain): dot-separated labels of lowercase letters, digits and '-',
+// each starting and ending with a letter or digit; at most 253 in all.
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// ValidName reports whether s is a valid resource name (SCHEMA.md): a DNS
+// subdomain such as qwen2.5-7b-sft.
+func ValidName(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
 
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
@@ -19,6 +29,18 @@ const (
 	maxCount      = 10_000_000
 	maxEgress     = 10 // USD per GB
 	maxGbps       = 100_000
+	maxBaseFLOPs  = 1e32 // far beyond any published training run
+	maxExperts    = 1_000_000
+)
+
+// The accepted range of spec.confidence: the median of the estimate up to
+// its 99.9th percentile.
+const (
+	MinConfidence = 0.5
+	MaxConfidence = 0.999
+	// DefaultConfidence is used when a job does not set spec.confidence: the
+	// deadline and budget must hold at the estimate's 80th percentile.
+	DefaultConfidence = 0.8
 )
 
 // RestrictedPartyValues lists the accepted restrictedParty values.
@@ -27,34 +49,22 @@ var RestrictedPartyValues = []string{RestrictedNone, RestrictedEntityList, Restr
 // BackendTypes lists the accepted backend types.
 var BackendTypes = []string{BackendLocal, BackendSlurm, BackendKubernetes}
 
-// TransferBases lists the legal bases for moving data that rules understand.
-var TransferBases = []string{
-	"eu-scc", "eu-bcr", "eu-art49-derogation", "consent",
-	"cn-security-assessment", "cn-standard-contract", "cn-certification", "cn-exemption",
-	"uk-idta", "in-permitted", "vn-tia", "ru-notification",
-}
-
 // Markets that are blocs rather than countries.
 var marketBlocs = []string{"EU", "EEA"}
 
 type validator struct {
 	w    *World
+	keys AssumptionKeys
 	errs Errors
 }
 
 func (v *validator) add(pos Position, res, field, msg string, accepted ...string) {
-	var line int
-	if s := v.w.setFor(pos); s != nil {
-		line = s.lineFor(pos, field)
-	} else {
-		line = pos.Line
-	}
-	v.errs = append(v.errs, &FieldError{File: pos.File, Line: line, Resource: res, Field: field, Msg: msg, Accepted: accepted})
+	v.errs = append(v.errs, fieldErr(pos, res, field, msg, accepted...))
 }
 
 func (v *validator) name(pos Position, res, name string) {
-	if !dnsLabel.MatchString(name) {
-		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS label ([a-z0-9-], at most 63, no leading or trailing '-')", name))
+	if !ValidName(name) {
+		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS subdomain name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)", name))
 	}
 }
 
@@ -97,9 +107,10 @@ func (v *validator) accelerator(pos Position, res, field, id string) {
 }
 
 // Validate checks every resource in the world: values, ranges and references
-// between resources. It returns all problems at once as Errors.
-func (w *World) Validate() error {
-	v := &validator{w: w}
+// between resources, and that each job's spec.assumptions keys are among keys
+// with values in their ranges. It returns all problems at once as Errors.
+func (w *World) Validate(keys AssumptionKeys) error {
+	v := &validator{w: w, keys: keys}
 	for _, name := range sortedKeys(w.Organizations) {
 		v.organization(w.Organizations[name])
 	}
@@ -122,6 +133,23 @@ func (v *validator) organization(o *Organization) {
 	v.country(o.Pos, res, "spec.ultimateParentHeadquarters", o.Spec.UltimateParentHeadquarters, false)
 	if o.Spec.RestrictedParty != "" {
 		v.oneOf(o.Pos, res, "spec.restrictedParty", o.Spec.RestrictedParty, RestrictedPartyValues)
+	}
+	for i, a := range o.Spec.Attributes {
+		v.oneOf(o.Pos, res, fmt.Sprintf("spec.attributes[%d]", i), a, OrgAttributeIDs)
+	}
+	for i, a := range o.Spec.Affiliates {
+		f := fmt.Sprintf("spec.affiliates[%d]", i)
+		switch {
+		case !dnsLabel.MatchString(a):
+			v.add(o.Pos, res, f, fmt.Sprintf("%q is not an organisation name", a))
+		case a == o.Metadata.Name:
+			v.add(o.Pos, res, f, "an organisation is not its own affiliate")
+		}
+	}
+	for i, n := range append([]string{o.Spec.LegalName}, append(o.Spec.Aliases, o.Spec.Addresses...)...) {
+		if len(n) > 1024 {
+			v.add(o.Pos, res, "spec.legalName, aliases or addresses", fmt.Sprintf("entry %d is longer than 1024 bytes", i))
+		}
 	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {
@@ -150,7 +178,12 @@ func (v *validator) dataset(d *Dataset) {
 		v.add(d.Pos, res, "spec.subjects", "required for "+d.Spec.Classification+" data: the number of people the data covers")
 	}
 	for i, b := range d.Spec.TransferBases {
-		v.oneOf(d.Pos, res, fmt.Sprintf("spec.transferBases[%d]", i), b, TransferBases)
+		f := fmt.Sprintf("spec.transferBases[%d]", i)
+		if why, retired := RetiredBases[b]; retired {
+			v.add(d.Pos, res, f, fmt.Sprintf("%q is no longer accepted: %s", b, why), TransferBases...)
+			continue
+		}
+		v.oneOf(d.Pos, res, f, b, TransferBases)
 	}
 }
 
@@ -177,7 +210,7 @@ func (v *validator) site(s *Site) {
 		}
 		v.number(s.Pos, res, f+".pricePerHour", p.PricePerHour, 0, maxPrice, "USD per accelerator-hour")
 		if p.Owner != "" && p.Owner != OwnerOperator {
-			if org := p.OwnerOrganization(); org == "" || !dnsLabel.MatchString(org) {
+			if org := p.OwnerOrganization(); org == "" || !ValidName(org) {
 				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator or organization:<name>", p.Owner))
 			}
 		}
@@ -217,6 +250,20 @@ func (v *validator) job(j *TrainingJob) {
 	v.number(j.Pos, res, "spec.model.hiddenSize", float64(sp.Model.HiddenSize), 0, 1_000_000, "hidden size")
 	v.number(j.Pos, res, "spec.model.heads", float64(sp.Model.Heads), 0, 100_000, "attention heads")
 	v.number(j.Pos, res, "spec.model.sequenceLength", float64(sp.Model.SequenceLength), 0, 100_000_000, "tokens")
+	if b := sp.Model.Base; b != nil {
+		if strings.TrimSpace(b.Name) == "" {
+			v.add(j.Pos, res, "spec.model.base.name", "required: the base model's name, e.g. qwen2.5-7b")
+		}
+		v.country(j.Pos, res, "spec.model.base.origin", b.Origin, false)
+		if b.License != "" {
+			v.oneOf(j.Pos, res, "spec.model.base.license", b.License, ModelLicenceIDs)
+		}
+		v.number(j.Pos, res, "spec.model.base.trainingFLOPs", b.TrainingFLOPs, 0, maxBaseFLOPs, "FLOP")
+	}
+	for i, c := range sp.WeightsDelivery {
+		v.country(j.Pos, res, fmt.Sprintf("spec.weightsDelivery[%d]", i), c, true)
+	}
+	v.experts(j.Pos, res, &sp.Model)
 	if sp.Method == "" {
 		v.add(j.Pos, res, "spec.method", "required", Methods...)
 	} else {
@@ -237,6 +284,10 @@ func (v *validator) job(j *TrainingJob) {
 		v.oneOf(j.Pos, res, "spec.objective", sp.Objective, Objectives)
 	}
 	v.number(j.Pos, res, "spec.budgetUSD", sp.BudgetUSD, 0, 1e12, "USD")
+	if sp.Confidence != 0 {
+		v.number(j.Pos, res, "spec.confidence", sp.Confidence, MinConfidence, MaxConfidence,
+			"the one-sided quantile of the estimate that the deadline and budget must hold at")
+	}
 	for i, m := range sp.Release.Markets {
 		if !contains(marketBlocs, m) {
 			v.country(j.Pos, res, fmt.Sprintf("spec.release.markets[%d]", i), m, true)
@@ -266,19 +317,41 @@ func (v *validator) job(j *TrainingJob) {
 	if c.MaxAccelerators > 0 && c.MinAccelerators > c.MaxAccelerators {
 		v.add(j.Pos, res, "spec.constraints.minAccelerators", fmt.Sprintf("%d is more than maxAccelerators (%d)", c.MinAccelerators, c.MaxAccelerators))
 	}
-	var accepted []string
 	for _, k := range sortedKeys(sp.Assumptions) {
 		x := sp.Assumptions[k]
-		if _, ok := AssumptionDoc(k); !ok {
-			if accepted == nil {
-				accepted = AssumptionKeys()
-			}
-			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%q is not a known assumption key", k), accepted...)
+		key, ok := v.keys.Lookup(k)
+		if !ok {
+			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%q is not a known assumption key", k), v.keys.Names()...)
 			continue
 		}
-		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
-			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%v is not a non-negative number", x))
+		if !key.Accepts(x) {
+			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%v is outside %s (%s)", x, key.Range(), key.Doc))
 		}
+	}
+}
+
+// experts checks the MoE fields: experts and expertsPerToken go together,
+// at most every expert per token, and an MoE model says how many of its
+// parameters each token uses.
+func (v *validator) experts(pos Position, res string, m *Model) {
+	v.number(pos, res, "spec.model.experts", float64(m.Experts), 0, maxExperts, "routed experts")
+	v.number(pos, res, "spec.model.expertsPerToken", float64(m.ExpertsPerToken), 0, maxExperts, "experts each token is routed to")
+	switch {
+	case m.Experts == 0 && m.ExpertsPerToken == 0:
+		return
+	case m.Experts == 0:
+		v.add(pos, res, "spec.model.expertsPerToken", "given without spec.model.experts: say how many routed experts the model has")
+		return
+	case m.Experts < 2:
+		v.add(pos, res, "spec.model.experts", fmt.Sprintf("%d: a mixture of experts has at least 2 (leave it out for a dense model)", m.Experts))
+	}
+	if m.ExpertsPerToken == 0 {
+		v.add(pos, res, "spec.model.expertsPerToken", "required with spec.model.experts: how many experts each token is routed to (top-k)")
+	} else if m.ExpertsPerToken > m.Experts {
+		v.add(pos, res, "spec.model.expertsPerToken", fmt.Sprintf("%d is more than experts (%d)", m.ExpertsPerToken, m.Experts))
+	}
+	if m.ActiveParameters == 0 {
+		v.add(pos, res, "spec.model.activeParameters", "required with spec.model.experts: the parameters each token uses (shared layers plus its experts)")
 	}
 }
 
@@ -291,9 +364,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Load builds a world from the built-in catalog plus files, and validates it.
-// When catalogDir is set, its sites replace the built-in ones.
-func Load(catalogDir string, files ...string) (*World, error) {
+// Load builds a world from the built-in catalog plus files, and validates it
+// with keys as the accepted spec.assumptions keys. When catalogDir is set,
+// its sites replace the built-in ones.
+func Load(keys AssumptionKeys, catalogDir string, files ...string) (*World, error) {
 	var sites *Set
 	if catalogDir != "" {
 		cs, err := LoadFiles(catalogDir)
@@ -310,29 +384,47 @@ func Load(catalogDir string, files ...string) (*World, error) {
 		}
 		user = append(user, set)
 	}
-	return Assemble(sites, user...)
+	return Assemble(keys, sites, user...)
 }
 
 // Assemble builds a validated world from the built-in catalog, with the
 // sites of catalogSites (when not nil) in place of the built-in ones, plus
-// the resources of sets.
-func Assemble(catalogSites *Set, sets ...*Set) (*World, error) {
+// the resources of sets; keys are the accepted spec.assumptions keys.
+// Duplicates and invalid values are reported together, as one Errors.
+func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, error) {
 	w, err := Builtin()
 	if err != nil {
 		return nil, err
 	}
+	var errs Errors
+	add := func(s *Set) error {
+		err := w.Add(s)
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+			return nil
+		}
+		return err
+	}
 	if catalogSites != nil {
 		w.ReplaceSites()
-		if err := w.Add(catalogSites); err != nil {
+		if err := add(catalogSites); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range sets {
-		if err := w.Add(s); err != nil {
+		if err := add(s); err != nil {
 			return nil, err
 		}
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(keys); err != nil {
+		var es Errors
+		if !errors.As(err, &es) {
+			return nil, err
+		}
+		errs = append(errs, es...)
+	}
+	if err := errs.errOrNil(); err != nil {
 		return nil, err
 	}
 	return w, nil

@@ -1,17 +1,24 @@
 package dataset
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/restic/chunker"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"meridian.dev/meridian/seal"
 )
@@ -165,16 +172,21 @@ func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomi
 		return File{}, err
 	}
 	defer fd.Close()
-	w.ch.ResetWithBoundaries(fd, w.pol, MinChunk, MaxChunk)
+	return w.read(ctx, fd, sf.rel, sf.mode, newChunks, newBytes)
+}
+
+// read chunks, names, seals and writes what r holds as the file rel.
+func (w *adder) read(ctx context.Context, r io.Reader, rel string, mode fs.FileMode, newChunks, newBytes *atomic.Int64) (File, error) {
+	w.ch.ResetWithBoundaries(r, w.pol, MinChunk, MaxChunk)
 	w.ch.SetAverageBits(averageBits)
-	out := File{Path: sf.rel, Mode: uint32(sf.mode)}
+	out := File{Path: rel, Mode: uint32(mode)}
 	for {
 		c, err := w.ch.Next(w.buf[:0])
 		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
-			return File{}, fmt.Errorf("read %s: %w", sf.rel, err)
+			return File{}, fmt.Errorf("read %s: %w", rel, err)
 		}
 		w.buf = c.Data[:0]
 		w.h.Reset()
@@ -198,6 +210,102 @@ func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomi
 		}
 		if w.opts.OnBytes != nil {
 			w.opts.OnBytes(int64(len(c.Data)))
+		}
+	}
+}
+
+// AddTar is Add over a tar stream instead of a directory: regular files and
+// directories only (a link, device or other entry is an error), paths
+// relative and clean, at most maxFiles files. It is how a process seals what
+// a less trusted one hands it, without opening any path that process chose.
+func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int) (*AddResult, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	pol, err := chunker.DerivePolynomial(rand.NewChaCha8(sealer.ChunkerSeed()))
+	if err != nil {
+		return nil, fmt.Errorf("chunker polynomial: %w", err)
+	}
+	have, err := ListChunks(ctx, store, name)
+	if err != nil {
+		return nil, err
+	}
+	w := &adder{opts: AddOptions{Name: name, Store: store, Sealer: sealer}, pol: pol, have: have, claimed: &sync.Map{},
+		h: sealer.NewChunkHasher(), buf: make([]byte, 0, MaxChunk), sealBuf: make([]byte, 0, seal.SealedSize(MaxChunk)),
+		ch: chunker.NewWithBoundaries(nil, pol, MinChunk, MaxChunk)}
+	m := &Manifest{Version: ManifestVersion, Dataset: name}
+	var newChunks, newBytes atomic.Int64
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tar: %w", err)
+		}
+		rel := strings.TrimSuffix(path.Clean(hdr.Name), "/")
+		if err := CheckPath(rel); err != nil {
+			return nil, fmt.Errorf("tar entry: %w", err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, fmt.Errorf("tar entry %s: type %q is not a regular file", rel, hdr.Typeflag)
+		}
+		if len(m.Files) >= maxFiles {
+			return nil, fmt.Errorf("tar: more than %d files", maxFiles)
+		}
+		f, err := w.read(ctx, tr, rel, fs.FileMode(hdr.Mode)&fs.ModePerm, &newChunks, &newBytes)
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, f)
+		total += f.Size
+	}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	enc, err := m.Encode(sealer)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Flush(); err != nil {
+		return nil, err
+	}
+	if err := Put(ctx, store, ManifestKey(name), enc); err != nil {
+		return nil, err
+	}
+	if err := store.Flush(); err != nil {
+		return nil, err
+	}
+	return &AddResult{Manifest: m, Files: len(m.Files), Bytes: total, Chunks: len(m.UniqueChunks()),
+		NewChunks: int(newChunks.Load()), NewBytes: newBytes.Load(), Polynomial: pol.String()}, nil
+}
+
+// Remove deletes a dataset from a store: the manifest first, so no reader
+// finds a manifest whose chunks are going, then every object under its prefix.
+func Remove(ctx context.Context, b *Store, name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := b.Delete(ctx, ManifestKey(name)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	it := b.List(&blob.ListOptions{Prefix: rootPrefix + name + "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		if err := b.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return fmt.Errorf("remove %s: %w", obj.Key, err)
 		}
 	}
 }

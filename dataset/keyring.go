@@ -114,3 +114,61 @@ func readPrivate(p string) ([]byte, error) {
 	}
 	return os.ReadFile(p)
 }
+
+// DefaultTenant is the tenant of a state directory's own keyring: the one
+// `meridian dataset add` fills, and the first token's tenant.
+const DefaultTenant = "default"
+
+// TenantKeyrings keeps one keyring per tenant under a state directory: the
+// default tenant's in keyring/, every other tenant's in
+// tenants/NAME/keyring/. A key is found by tenant and name, never by name
+// alone, so one tenant's dataset name cannot reach another's key.
+type TenantKeyrings struct {
+	Root        string
+	AgeIdentity string
+}
+
+// For returns tenant's keyring.
+func (t TenantKeyrings) For(tenant string) (Keyring, error) {
+	if tenant == "" || tenant == DefaultTenant {
+		return Keyring{Dir: filepath.Join(t.Root, "keyring"), AgeIdentity: t.AgeIdentity}, nil
+	}
+	if err := CheckName(tenant); err != nil {
+		return Keyring{}, fmt.Errorf("tenant: %w", err)
+	}
+	return Keyring{Dir: filepath.Join(t.Root, "tenants", tenant, "keyring"), AgeIdentity: t.AgeIdentity}, nil
+}
+
+// Get returns tenant's key for dataset name.
+func (t TenantKeyrings) Get(tenant, name string) (seal.Key, error) {
+	k, err := t.For(tenant)
+	if err != nil {
+		return seal.Key{}, err
+	}
+	return k.Get(name)
+}
+
+// Put stores key as tenant's key for name (replacing any), in a 0600 file.
+func (k Keyring) Put(name string, key seal.Key) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(k.Dir, 0o700); err != nil {
+		return err
+	}
+	if k.AgeIdentity != "" {
+		recips, err := seal.RecipientsOf(k.AgeIdentity)
+		if err != nil {
+			return err
+		}
+		wrapped, err := seal.WrapKey(key, recips...)
+		if err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(k.path(name)+".age", wrapped, 0o600)
+	}
+	return atomicfile.WriteFile(k.path(name), []byte(key.String()+"\n"), 0o600)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,7 +26,44 @@ type Store struct {
 	*blob.Bucket
 	URL string
 	dir string // set for file:// stores
+	// prefix is the key prefix of a Sub store (its keys are relative to it).
+	prefix string
 }
+
+// Sub returns a view of s under a key prefix ("t/acme/data/"): every key
+// the view reads or writes is the prefix plus the key. Closing the view
+// closes s. A tenant's objects at a shared site store live under the
+// tenant's own prefix, so names chosen by tenants never meet.
+func (s *Store) Sub(prefix string) *Store {
+	if prefix == "" {
+		return s
+	}
+	return &Store{Bucket: blob.PrefixedBucket(s.Bucket, prefix), URL: s.URL, dir: s.dir, prefix: s.prefix + prefix}
+}
+
+// Prefix is the key prefix of a Sub store.
+func (s *Store) Prefix() string { return s.prefix }
+
+// checkRegular refuses, on a file:// store, an object that is not a regular
+// file: a FIFO would block the reader forever, a device or a link would read
+// what the store's owner chose. S3 has no such objects.
+func (s *Store) checkRegular(key string) error {
+	if s.dir == "" {
+		return nil
+	}
+	fi, err := os.Lstat(filepath.Join(s.dir, filepath.FromSlash(s.prefix+key)))
+	if err != nil {
+		return nil // missing: the reader reports it
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %v is not a regular file: %w", key, fi.Mode().Type(), ErrNotRegular)
+	}
+	return nil
+}
+
+// ErrNotRegular means a file:// store holds something other than a regular
+// file under an object's name.
+var ErrNotRegular = errors.New("not a regular file")
 
 // Flush makes every object written so far durable before the caller
 // publishes something that refers to them (a manifest). On a file:// store
@@ -195,6 +233,9 @@ var ErrTooLarge = errors.New("object larger than expected")
 // one, to notice). A missing object wraps ErrNotFound; an oversized one
 // wraps ErrTooLarge and seal.ErrAuth, since it cannot be genuine.
 func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte, error) {
+	if err := b.checkRegular(key); err != nil {
+		return nil, err
+	}
 	r, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {

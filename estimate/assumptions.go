@@ -102,6 +102,16 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		add("fits: false because the memory of ", acc.ID, " is unknown")
 	}
 
+	// Shape.
+	sh := &w.shape
+	if !sh.given {
+		add("shape for the time model: ", sh.derived, " not given, derived: ", num(sh.layers), " layers, hidden size ", num(sh.hidden), ", sequence ", num(sh.seq),
+			" (hidden ÷ layers = ", num(p.aspect), ", spec.assumptions.modelAspectRatio, as GPT-3 and Llama 2; N ≈ 12·L·h²; sequence 4,096 assumed); the interval is the wider one of runs estimated from size alone")
+		if !w.fl.shapeKnown {
+			add("attention work for the time model: 12·L·h·T = ", num(12*sh.layers*sh.hidden*sh.seq), " FLOPs per token from the derived shape (not counted in FLOPs)")
+		}
+	}
+
 	// Peak and efficiency.
 	prec := job.PrecisionOrDefault()
 	if prec == "fp8" && w.basis != "fp8" {
@@ -109,42 +119,67 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	} else {
 		add("peak: dense ", w.basis, " ", num(w.peakTF), " TFLOPS per accelerator; MFU is against this peak")
 	}
+	st := &w.st
 	if p.mfu > 0 {
-		add("MFU: ", num(p.mfu), " from spec.assumptions.mfu (the model would give ", num(w.mfuModel), ")")
+		add("MFU: ", num(p.mfu), " from spec.assumptions.mfu replaces the step and whole-run model (which would give ", num(w.runMFU), " before warm-up)")
 	} else {
-		add("chip efficiency: E/(1+κ·peak/bandwidth) = ", num(w.eta), " with E = ", num(p.maxEff), " (spec.assumptions.maxEfficiency), κ = ",
-			num(p.bytesPerFLOP), " B/FLOP (spec.assumptions.bytesPerFLOP), solved from A100 52 % (Megatron 1T) and H100 43 % (Llama 3 405B) step MFU")
+		add("chip efficiency: E/(1+κ·(peak/bandwidth)·(8192/h)^γ) = ", num(st.eta), " with E = ", num(p.maxEff), " (spec.assumptions.maxEfficiency), κ = ",
+			num(p.bytesPerFLOP), " B/FLOP (spec.assumptions.bytesPerFLOP), both solved from A100 52 % (Megatron 1T) and H100 43 % (Llama 3 405B) step MFU, and γ = ",
+			num(p.hiddenExp), " (spec.assumptions.kernelHiddenExponent; fitted to the calibration runs): non-matmul traffic grows as the hidden size shrinks")
+		add("attention: the time model counts ", num(p.causalShare), " of the 12·L·h·T attention FLOPs, the causal half FlashAttention computes (Dao 2023; spec.assumptions.causalAttentionShare); FLOPs and MFU keep the PaLM convention")
+		if st.olderStack > 0 {
+			add("older stack: +", num(st.olderStack*100), " % compute time for ", acc.ID, " (", num(float64(acc.Year)), "): ", num(p.olderStack*100),
+				" % per year before 2020, when bfloat16 tensor cores and FlashAttention-2's oldest supported GPUs arrived (spec.assumptions.olderStackPenalty; fitted)")
+		}
 		if w.mem.checkpointed > 0 && !p.set("recomputeOverhead") {
-			add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs: selective recompute 1 + T/(6h) on the kept layers, 4/3 (one more forward pass, about 33 % more FLOPs) on the ",
+			add("recomputation: executed FLOPs = ", num(st.recompute), " × model FLOPs: selective recompute 1 + T/(6h) on the kept layers, 4/3 (one more forward pass, about 33 % more FLOPs) on the ",
 				num(w.mem.checkpointed), " checkpointed in full (Korthikanti et al. 2022; spec.assumptions.recomputeOverhead)")
 		} else {
-			add("recomputation: executed FLOPs = ", num(w.recompute), " × model FLOPs (selective recompute 1 + T/(6h), Korthikanti et al. 2022, at most 4/3 for full recompute; spec.assumptions.recomputeOverhead)")
+			add("recomputation: executed FLOPs = ", num(st.recompute), " × model FLOPs (selective recompute 1 + T/(6h), Korthikanti et al. 2022, at most 4/3 for full recompute; spec.assumptions.recomputeOverhead)")
 		}
 		if !w.balanceKnown {
 			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", num(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		pipe := " × pipeline "
-		if job.Model.ActiveParameters > 0 && job.Model.ActiveParameters < job.Model.Parameters {
-			pipe = " × pipeline·expert "
+		batchSrc := "critical batch 0.292·C^0.3271 tokens for C FLOPs (DeepSeek LLM §3.1; spec.assumptions.criticalBatchScale, criticalBatchExponent)"
+		if p.globalBatchTokens > 0 {
+			batchSrc = "spec.assumptions.globalBatchTokens"
 		}
-		add("layout: tensor-parallel ", num(w.mem.tensorParallel), pipe, num(w.mem.pipeline), " = groups of ", num(w.mem.modelParallel),
-			" (smallest power of two at which a replica's unsharded state fills at most ", num(p.mpShare*100),
-			" % of memory, spec.assumptions.modelParallelMemoryShare), data-parallel ", num(w.dp), ", ", num(w.batch),
-			" tokens per step (spec.assumptions.globalBatchTokens); pipeline bubbles are not modelled")
+		add("batch: ", num(st.batch), " tokens per step (", batchSrc, "), so at most ", num(st.replicas),
+			" data-parallel replicas of one ", num(p.microBatch), "-sequence micro-batch (spec.assumptions.microBatch): a larger pool splits each replica further")
+		add("layout: ", st.describeLayout(), ", the fastest layout with tensor parallelism at least what activations need (t = ",
+			num(w.mem.tensorParallel), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
+			num(st.replicas), " replicas; ZeRO-3 shards weights, gradients and optimizer state over all chips")
+		if st.pp > 1 {
+			add("pipeline bubble: (p−1)/(v·m) = ", num(st.bubble), " of compute with p = ", num(st.pp), " stages, m = ", num(st.micro),
+				" micro-batches per step and v = ", num(p.interleave), " (interleaved 1F1B, Narayanan et al. 2021; spec.assumptions.pipelineInterleave)")
+		}
 		if !w.scaleUpKnown {
 			add("scale-up bandwidth of ", acc.ID, " is unknown: assuming PCIe-class ", num(pcieScaleUpGBs), " GB/s bidirectional")
 		}
-		add("communication: ", w.linkName, " ", num(w.linkGBs), " GB/s per accelerator one way (scale-out ", num(p.scaleOutGBs),
-			" GB/s: 400 Gb/s per GPU, Llama 3 §3.3.1; scale-up domain ", num(p.scaleUpDomain), "), overlapped with compute: step = max(compute ",
-			num(w.tCompute), " s, data-parallel ", num(w.tDP), " s + MoE all-to-all ", num(w.tMoE), " s); data-parallel traffic ",
-			num(p.dpBytesPerParam), " B/param per step for full training (ZeRO-3 in bf16, Rajbhandari et al. 2020; spec.assumptions.dpBytesPerParam), twice the frozen bytes for adapters")
-		if w.tMoE > 0 {
-			add("MoE all-to-all: 2 (dispatch, combine) × 2 (forward, backward) × ", num(p.moeTopK), " experts (spec.assumptions.moeTopK) × h × L × 2 B per token")
+		add("communication: tensor-parallel collectives 16·(t−1)·h·L bytes per token, ", num(p.tpOverlap*100), " % hidden behind compute (spec.assumptions.tensorParallelOverlap; assumed), the rest on the critical path = ",
+			num(st.tTP), " s per step (Shoeybi et al. 2019); data-parallel ",
+			num(p.dpBytesPerParam), " B/param per step (ZeRO-3 in bf16, Rajbhandari et al. 2020; spec.assumptions.dpBytesPerParam; twice the frozen bytes for adapters) over ",
+			st.linkName, " ", num(st.linkGBs), " GB/s per accelerator one way (scale-out ", num(p.scaleOutGBs), " GB/s: 400 Gb/s per GPU, Llama 3 §3.3.1; spec.assumptions.scaleOutGBs), overlapped with compute: step = max(compute ",
+			num(st.tCompute), " s, data-parallel ", num(st.tDP), " s + MoE all-to-all ", num(st.tMoE), " s) + tensor-parallel = ", num(st.seconds), " s")
+		if st.tMoE > 0 || st.moeExtra > 0 {
+			src := "spec.model.expertsPerToken"
+			if p.moeTopK > 0 {
+				src = "spec.assumptions.moeTopK"
+			} else if job.Model.ExpertsPerToken == 0 {
+				src = "DeepSeek-V3's 8, assumed; spec.assumptions.moeTopK"
+			}
+			add("MoE: all-to-all 2 (dispatch, combine) × 2 (forward, backward) × ", num(st.topK), " experts per token (", src, ") × h × L × 2 B; uneven routing adds ",
+				num(p.moeImbalance*100), " % to the expert (MLP, 2/3 of linear) work (capacity factor 1.25, Fedus et al. 2021; spec.assumptions.moeImbalance)")
 		}
 		if job.Method == catalog.MethodQLoRA {
 			add("QLoRA de-quantisation adds ", num(p.qloraOverhead*100), " % to compute time (spec.assumptions.qloraDequantOverhead; assumed)")
 		}
-		add("MFU: ", num(r.MFU), " of the ", w.basis, " peak")
+		add("whole run: stragglers 1 + σ·√(2·ln nodes) = ", num(w.straggle), " on ", num(w.nodes), " nodes (σ = ", num(p.straggler),
+			", spec.assumptions.stragglerJitter; fitted); run efficiency ", num(p.runEff), " of the tuned step rate (evaluation, data stalls, repeated steps; spec.assumptions.runEfficiency; fitted to the calibration runs; PaLM realised 0.66 of its step MFU, Llama 3 about 0.85)")
+		add("checkpoints: ", num(w.ckptStall), " s to write each chip's ", num(w.mem.staticPerChip/1e9), " GB at ", num(p.ckptGBs), " GB/s (Llama 3's 2 TB/s over 16,384 GPUs; spec.assumptions.checkpointWriteGBs) every ",
+			num(w.ckptEvery), " h (spec.checkpointEvery; 1 h assumed when unset)")
+		add("warm-up: ", num(p.warmup), " h of wall time before the first step (scheduling, loading, compiling; spec.assumptions.warmupHours; assumed)")
+		add("MFU: ", num(r.MFU), " of the ", w.basis, " peak over the whole run (", num(w.runMFU), " while training)")
 	}
 	if p.goodput > 0 {
 		add("goodput: ", num(p.goodput), " from spec.assumptions.goodput (the model would give ", num(w.goodput), ")")
@@ -152,7 +187,8 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		add("goodput: 1/(1 + count·τ/MTBF) = ", num(r.Goodput), " with MTBF ", num(p.mtbf), " accelerator-hours (spec.assumptions.mtbfChipHours) and τ = ",
 			num(p.lostHours), " h lost per interruption (spec.assumptions.lostHoursPerInterruption); Llama 3 §3.3.4: 419 interruptions in 54 days on 16,384 GPUs, >90 % effective time")
 	}
-	add("time: hours = FLOPs ÷ (count × peak × MFU × goodput) = ", num(r.Hours), " h on ", num(float64(in.Count)), " × ", acc.ID)
+	add("time: ", num(r.Hours), " h on ", num(float64(in.Count)), " × ", acc.ID, ", 80 % interval ", num(r.HoursLow), "–", num(r.HoursHigh),
+		" h: ln(real ÷ estimated hours) from −", num(r.Spread.Low*z90), " to +", num(r.Spread.High*z90), spreadSource(p))
 	if w.price > 0 {
 		add("cost: ", num(r.AcceleratorHours), " accelerator-hours × $", num(w.price), "/h")
 	} else {
@@ -170,3 +206,10 @@ func assumptions(in *Input, w *work, r *Result) []string {
 
 // num passes a number to add, which formats it with four significant digits.
 func num(x float64) float64 { return x }
+
+func spreadSource(p *params) string {
+	if p.set("spreadSigma") {
+		return " (spec.assumptions.spreadSigma sets σ)"
+	}
+	return ", a two-piece normal fitted to how the calibration runs' fitting half was predicted by fits that had not seen each run's family (meridian estimate --calibration)"
+}

@@ -11,11 +11,15 @@ func benchInput(b *testing.B, skip bool) Input {
 	if err != nil {
 		b.Fatal(err)
 	}
-	job := &catalog.TrainingJobSpec{
+	return Input{Job: benchJob(), Accelerator: accs["nvidia-h100-sxm"], Count: 64, PricePerHour: 2.4, SkipAssumptions: skip}
+}
+
+// benchJob is the example job: a 7.6B full fine-tune on 20B tokens.
+func benchJob() *catalog.TrainingJobSpec {
+	return &catalog.TrainingJobSpec{
 		Model:  catalog.Model{Parameters: 7.6e9, Layers: 28, HiddenSize: 3584, SequenceLength: 4096},
 		Method: "full-finetune", Tokens: 2e10, Precision: "bf16",
 	}
-	return Input{Job: job, Accelerator: accs["nvidia-h100-sxm"], Count: 64, PricePerHour: 2.4, SkipAssumptions: skip}
 }
 
 // BenchmarkEstimate is one estimate with its assumptions, as the CLI prints it.

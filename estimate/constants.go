@@ -1,15 +1,9 @@
 package estimate
 
-import (
-	"fmt"
-	"sort"
-
-	"meridian.dev/meridian/catalog"
-)
-
-// Every constant the estimator uses is named here with its source. The ones a
+// Every constant the estimator uses is named here with its source. Those a
 // job may override through spec.assumptions carry the key in their comment;
-// Keys lists them all.
+// keys.go lists them all with their ranges. Constants fitted to the fitting
+// half of the calibration runs live in fitted.go, which a test regenerates.
 
 // Memory constants.
 const (
@@ -42,38 +36,57 @@ const (
 	// defaultMicroBatch is sequences per micro-batch for activation memory.
 	// Assumed (the Korthikanti runs and Llama 3 use 1). Key: microBatch.
 	defaultMicroBatch = 1.0
-	// defaultModelParallelShare: the time model lays a job out as tensor/pipeline
-	// groups just large enough that an unsharded replica's weights, gradients
-	// and optimizer state fill this share of a chip's memory (the rest is for
-	// activations). Assumed. Key: modelParallelMemoryShare.
-	defaultModelParallelShare = 0.5
-	// maxCountSearch caps MinCount's search.
+	// maxCountSearch caps MinCount's search and the count an estimate accepts.
 	maxCountSearch = 1 << 20
 )
 
+// Shape. Users may leave out layers, hidden size and sequence length; the
+// time model then derives them, and says so.
+const (
+	// defaultAspectRatio is hidden size ÷ layers of a standard decoder: 128
+	// for GPT-3 175B (12,288 ÷ 96) and 6.7B (4,096 ÷ 32) (Brown et al. 2020
+	// Table 2.1) and Llama 2 7B (4,096 ÷ 32). With N ≈ 12·L·h² it gives
+	// h = (aspect·N/12)^(1/3). Key: modelAspectRatio.
+	defaultAspectRatio = 128.0
+	// defaultSequenceLength stands in when spec.model.sequenceLength is not
+	// given: 4,096, Llama 2's pretraining length (Touvron et al. 2023) and
+	// the middle of the 2,048–8,192 of the calibration runs. Assumed.
+	defaultSequenceLength = 4096
+	// paramsPerLayerPerHidden2 is the 12·h² parameters of a standard block
+	// (4h² attention, 8h² MLP; Kaplan et al. 2020).
+	paramsPerLayerPerHidden2 = 12.0
+)
+
 // Chip efficiency: a roofline with one memory-traffic term. Step time per
-// executed FLOP is 1/(E·peak) + κ/BW, so hardware efficiency is
-// E / (1 + κ·peak/BW). Executed FLOPs are model FLOPs × (1 + T/(6·h)), the
-// selective-recomputation overhead (Korthikanti et al. 2022; compute facts
-// §5.2), since the memory model assumes selective recomputation. E and κ are
-// solved from two published step MFUs of large dense runs at scale, each
-// raised by its own recomputation factor:
+// executed FLOP is 1/(E·peak) + κ·(h₀/h)^γ/BW: the non-matmul memory traffic
+// of a layer (norms, activations, residuals, softmax) moves bytes in
+// proportion to s·h while its matmuls do FLOPs in proportion to s·h², so its
+// share grows as the hidden size h shrinks, with the exponent γ fitted (see
+// fitted.go). Hardware efficiency is E/(1 + κ·(peak/BW)·(h₀/h)^γ). Executed
+// FLOPs are model FLOPs × (1 + T/(6·h)), the selective-recomputation
+// overhead (Korthikanti et al. 2022; compute facts §5.2). E and κ are solved
+// from two published step MFUs of large dense runs at scale, each raised by
+// its own recomputation factor:
 const (
 	// anchorA100MFU: Megatron 1T-parameter benchmark on 3,072 A100 80GB,
 	// 163 TF/GPU = 52 % of peak (Narayanan et al. 2021; compute facts §3 row 43);
 	// sequence 2,048, hidden size 25,600 (Narayanan et al. 2021 Table 1).
-	anchorA100MFU = 0.52 * (1 + 2048.0/(6*25600))
+	anchorA100MFU    = 0.52 * (1 + 2048.0/(6*25600))
+	anchorA100Hidden = 25600.0
 	// anchorA100Balance is A100 80GB peak ÷ memory bandwidth: 312 TFLOPS ÷ 2.039 TB/s.
 	anchorA100Balance = 312.0 / 2.039
 	// anchorH100MFU: Llama 3.1 405B on 8,192 H100, 430 TF/GPU = 43 % BF16 MFU
 	// (Llama 3 paper Table 4; compute facts §3 row 20).
 	// Sequence 8,192, hidden size 16,384 (Llama 3 paper Table 3).
-	anchorH100MFU = 0.43 * (1 + 8192.0/(6*16384))
+	anchorH100MFU    = 0.43 * (1 + 8192.0/(6*16384))
+	anchorH100Hidden = 16384.0
 	// anchorH100Balance is H100 SXM peak ÷ memory bandwidth: 989.4 TFLOPS ÷ 3.35 TB/s.
 	anchorH100Balance = 989.4 / 3.35
 	// fallbackBalance (FLOP per byte) stands in when an accelerator's memory
 	// bandwidth is unknown: the H100 SXM's balance.
 	fallbackBalance = anchorH100Balance
+	// referenceHidden is h₀, the hidden size at which κ is quoted.
+	referenceHidden = 8192.0
 )
 
 // fullRecomputeFactor caps the recomputation overhead: full activation
@@ -82,14 +95,7 @@ const (
 // (very long sequences) would recompute fully instead.
 const fullRecomputeFactor = 8.0 / 6.0
 
-// Derived from the anchors: κ = (a1−a2)/(a2·r2 − a1·r1), E = a1·(1+κ·r1).
-// κ ≈ 0.0014 byte of non-matmul memory traffic per executed FLOP; E ≈ 0.64.
-var (
-	defaultBytesPerFLOP  = (anchorA100MFU - anchorH100MFU) / (anchorH100MFU*anchorH100Balance - anchorA100MFU*anchorA100Balance)
-	defaultMaxEfficiency = anchorA100MFU * (1 + defaultBytesPerFLOP*anchorA100Balance)
-)
-
-// Communication constants.
+// Communication and layout constants.
 const (
 	// defaultScaleOutGBs is per-accelerator scale-out bandwidth, one direction:
 	// 400 Gb/s per GPU (Llama 3 paper §3.3.1); DeepSeek measured 50 GB/s of
@@ -101,20 +107,63 @@ const (
 	// pcieScaleUpGBs is the bidirectional PCIe Gen4 x16 figure used when a
 	// chip's scale-up bandwidth is unknown (64 GB/s; compute facts §1, L40S row).
 	pcieScaleUpGBs = 64.0
-	// defaultGlobalBatchTokens is tokens per optimizer step: Llama 2's 4M
-	// (compute facts §3 row 15); raised when the data-parallel groups need more
-	// to hold one sequence each. Key: globalBatchTokens.
-	defaultGlobalBatchTokens = 4 << 20
+	// Critical batch size: the global batch a run can use without wasting
+	// tokens grows with its compute budget C (FLOPs). DeepSeek LLM fitted
+	// B_opt = 0.292·C^0.3271 tokens (DeepSeek-AI 2024, arXiv 2401.02954,
+	// §3.1); Llama 2 70B used 4M tokens (compute facts §3 row 15), Llama 3
+	// 405B 16M (Llama 3 paper §3.4), both within a factor two of it. Data
+	// parallelism beyond batch ÷ sequence replicas is impossible, so a larger
+	// pool must split each replica further (tensor and pipeline parallelism)
+	// and pays for it. Keys: criticalBatchScale, criticalBatchExponent;
+	// globalBatchTokens replaces the formula.
+	defaultCriticalBatchScale    = 0.292
+	defaultCriticalBatchExponent = 0.3271
 	// dpBytesPerParamFull is data-parallel traffic per parameter per step under
 	// ZeRO-3/FSDP in bf16: all-gather forward, all-gather backward,
 	// reduce-scatter gradients, 2 B each (Rajbhandari et al. 2020, ZeRO §7).
 	// Key: dpBytesPerParam.
 	dpBytesPerParamFull = 6.0
-	// defaultMoETopK is routed experts per token for MoE all-to-all traffic:
-	// DeepSeek-V3 routes 8 (DeepSeek-V3 report §2.1). Key: moeTopK.
+	// tensorParallelBytesPerTokenPerHidden: Megatron tensor parallelism does
+	// two all-reduces (or all-gather + reduce-scatter with sequence
+	// parallelism) of the 2-byte layer activations in the forward pass and two
+	// in the backward (Shoeybi et al. 2019 §3), each moving 2(t−1)/t of the
+	// message per rank in a ring: 4 × 2 × 2 = 16·(t−1)/t bytes per token per
+	// hidden unit per layer.
+	tensorParallelBytesPerTokenPerHidden = 16.0
+	// defaultTensorParallelOverlap is the share of tensor-parallel traffic
+	// hidden behind the GEMMs that produce and consume it: Megatron-Core and
+	// Transformer Engine split those GEMMs and overlap their collectives
+	// ("tp_comm_overlap"), older stacks hide none. None is assumed: with half
+	// hidden, the fit to the calibration runs (fitted.go) gets worse and
+	// makes up for it with stragglers, so whole runs at scale did not hide
+	// it. Key: tensorParallelOverlap.
+	defaultTensorParallelOverlap = 0.0
+	// defaultPipelineInterleave is v, the virtual stages per pipeline rank of
+	// Megatron's interleaved 1F1B schedule, which divides the bubble
+	// (p−1)/m by v (Narayanan et al. 2021 §2.2). Llama 3 used an interleaved
+	// schedule (Llama 3 paper §3.3.2); v = 2 assumed. Key: pipelineInterleave.
+	defaultPipelineInterleave = 2.0
+	// defaultMoETopK is routed experts per token for MoE all-to-all traffic
+	// when spec.model.expertsPerToken is not given: DeepSeek-V3 routes 8
+	// (DeepSeek-V3 report §2.1). Key: moeTopK.
 	defaultMoETopK = 8.0
 	// moeBytesPerElement: dispatch and combine activations in bf16 (2 B).
 	moeBytesPerElement = 2.0
+	// defaultMoEImbalance is the extra expert compute of uneven routing:
+	// experts are sized for a capacity factor of 1.25 (Fedus et al. 2021,
+	// Switch Transformer §2.2; GShard uses the same), so the busiest expert
+	// does up to 25 % more than the mean, on the expert (MLP) share of the
+	// linear FLOPs. Key: moeImbalance.
+	defaultMoEImbalance = 0.25
+	// defaultCausalAttentionShare is the share of the attention term's 12·L·h·T
+	// FLOPs per token a causal model really executes: FlashAttention skips the
+	// blocks above the diagonal, about half (Dao 2023, FlashAttention-2 §3.1).
+	// The time model counts this share; reported FLOPs and MFU keep the PaLM
+	// convention. Key: causalAttentionShare.
+	defaultCausalAttentionShare = 0.5
+	// mlpShareOfBlock is the MLP's share of a standard block's parameters and
+	// linear FLOPs: 8h² of 12h² (Kaplan et al. 2020).
+	mlpShareOfBlock = 8.0 / 12.0
 )
 
 // Goodput: interruptions at scale (Llama 3 paper §3.3.4): 419 unexpected
@@ -134,6 +183,38 @@ const (
 // Key: lostHoursPerInterruption.
 var defaultLostHoursPerInterruption = (1/anchorGoodput - 1) * defaultMTBFChipHours / anchorGoodputChips
 
+// Whole-run terms beyond the step.
+const (
+	// Stragglers: a synchronous step waits for the slowest of n nodes. With
+	// per-node step-time jitter σ (a share of the step), the expected maximum
+	// of n normal delays is about σ·√(2·ln n) (the Gaussian extreme-value
+	// bound; Llama 3 §3.3.4 and MegaScale, Jiang et al. 2024 §4, describe
+	// stragglers slowing whole jobs). σ is fitted (fitted.go).
+	// Key: stragglerJitter.
+	//
+	// Older stacks: chips from before bfloat16 tensor cores (NVIDIA's A100,
+	// 2020) run software that newer kernels no longer serve (FlashAttention-2
+	// supports Ampere and later only; fp16 needs loss scaling), so each year
+	// a chip predates 2020 slows the step by a fitted share (fitted.go).
+	// Key: olderStackPenalty.
+	olderStackYear = 2020
+	//
+	// Checkpoints: each stalls the run while a chip writes its share of the
+	// weights and optimizer state. Llama 3's storage sustained 2 TB/s for
+	// 16,384 GPUs (Llama 3 paper §3.3.1; compute facts §4): 0.122 GB/s per
+	// accelerator. Key: checkpointWriteGBs.
+	defaultCheckpointWriteGBs = 2000.0 / 16384
+	// defaultCheckpointEvery is the checkpoint interval when the job sets no
+	// spec.checkpointEvery: one hour. Assumed.
+	defaultCheckpointEveryHours = 1.0
+	// defaultWarmupHours is the wall time a fresh allocation spends before its
+	// first useful step: scheduling the nodes, loading the container, the
+	// model and the data, compiling, and the first collective tests. Half an
+	// hour is assumed (no measured figure in the facts); it matters only for
+	// short runs. Key: warmupHours.
+	defaultWarmupHours = 0.5
+)
+
 // Fine-tuning constants.
 const (
 	// defaultLoRARank is the adapter rank when spec.lora.rank is not given. Assumed.
@@ -151,181 +232,3 @@ const (
 	// measured figure in the facts). Key: qloraDequantOverhead.
 	defaultQLoRADequantOverhead = 0.25
 )
-
-// Keys lists the names a job may set under spec.assumptions, with what each means.
-var Keys = map[string]string{
-	"mfu":                      "model FLOPs utilisation, 0–1 (replaces the chip/communication model)",
-	"bytesPerParam":            "bytes per trained parameter for weights, gradients and optimizer state (16 for mixed-precision AdamW)",
-	"frozenBytesPerParam":      "bytes per frozen base parameter for lora (2) and qlora (0.5)",
-	"activationBytes":          "activation bytes per token per hidden unit per layer with selective recompute (34)",
-	"checkpointBytes":          "bytes per token per hidden unit kept for a layer checkpointed in full (2: its input only)",
-	"dpBytesPerParam":          "data-parallel traffic per parameter per step, bytes (6 for ZeRO-3 in bf16)",
-	"recomputeOverhead":        "extra executed FLOPs for recomputation, share of model FLOPs (default T/(6h))",
-	"goodput":                  "effective share of wall time, 0–1 (replaces the interruption model)",
-	"maxEfficiency":            "E in MFU = E/(1+κ·peak/bandwidth), 0–1",
-	"bytesPerFLOP":             "κ: non-matmul memory traffic per model FLOP, bytes",
-	"scaleOutGBs":              "scale-out bandwidth per accelerator, GB/s one direction",
-	"scaleUpGBs":               "scale-up bandwidth per accelerator, GB/s bidirectional (replaces the catalog's)",
-	"scaleUpDomain":            "accelerators per scale-up domain",
-	"globalBatchTokens":        "tokens per optimizer step",
-	"microBatch":               "sequences per micro-batch",
-	"memoryHeadroom":           "share of accelerator memory kept free, 0–1",
-	"modelParallelMemoryShare": "share of memory an unsharded replica's state may fill when sizing tensor×pipeline groups, 0–1",
-	"mtbfChipHours":            "accelerator-hours between interruptions",
-	"lostHoursPerInterruption": "wall hours lost per interruption",
-	"moeTopK":                  "routed experts per token (MoE)",
-	"loraTrainableFraction":    "trainable share of parameters for lora/qlora when spec.lora does not say, 0–1",
-	"qloraDequantOverhead":     "extra compute time for NF4 de-quantisation, share of compute",
-	"pricePerHour":             "USD per accelerator-hour (replaces the site's or --price)",
-}
-
-// fractionKeys must lie in (0, 1].
-var fractionKeys = map[string]bool{"mfu": true, "goodput": true, "maxEfficiency": true,
-	"memoryHeadroom": false, "modelParallelMemoryShare": true, "loraTrainableFraction": true}
-
-func init() {
-	for k, doc := range Keys {
-		catalog.RegisterAssumption(k, "estimator: "+doc)
-	}
-}
-
-// KeyNames returns the spec.assumptions keys the estimator reads, sorted.
-func KeyNames() []string {
-	out := make([]string, 0, len(Keys))
-	for k := range Keys {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// params are the constants in force for one estimate.
-type params struct {
-	mfu, goodput            float64 // 0 = use the model
-	maxEff, bytesPerFLOP    float64
-	scaleOutGBs, scaleUpGBs float64 // scaleUpGBs 0 = catalog
-	scaleUpDomain           float64
-	globalBatchTokens       float64
-	microBatch              float64
-	headroom                float64
-	mpShare                 float64
-	mtbf, lostHours         float64
-	moeTopK                 float64
-	loraFraction            float64
-	qloraOverhead           float64
-	bytesPerParam           float64
-	frozenBytes             float64 // 0 = method default
-	activationBytes         float64
-	checkpointBytes         float64
-	dpBytesPerParam         float64
-	recomputeOverhead       float64 // used when set
-	pricePerHour            float64 // 0 = from Input
-	assumptionsMap          map[string]float64
-}
-
-func defaultParams() params {
-	return params{
-		maxEff: defaultMaxEfficiency, bytesPerFLOP: defaultBytesPerFLOP,
-		scaleOutGBs: defaultScaleOutGBs, scaleUpDomain: defaultScaleUpDomain,
-		globalBatchTokens: defaultGlobalBatchTokens, microBatch: defaultMicroBatch,
-		headroom: defaultHeadroom, mpShare: defaultModelParallelShare,
-		mtbf: defaultMTBFChipHours, lostHours: defaultLostHoursPerInterruption,
-		moeTopK: defaultMoETopK, loraFraction: defaultLoRAFraction,
-		qloraOverhead: defaultQLoRADequantOverhead,
-		bytesPerParam: bytesPerParamAdamW, activationBytes: activationBytesPerTokenPerHidden,
-		checkpointBytes: checkpointBytesPerTokenPerHidden,
-		dpBytesPerParam: dpBytesPerParamFull,
-	}
-}
-
-// applyOverrides sets params from a job's spec.assumptions; an out-of-range
-// value of one of the estimator's keys is an error naming the key. Keys the
-// estimator does not read are skipped: the catalog's loader has checked that
-// some package registered them.
-func (p *params) applyOverrides(m map[string]float64) error {
-	if len(m) == 0 {
-		return nil
-	}
-	p.assumptionsMap = m
-	for k, v := range m {
-		var dst *float64
-		switch k {
-		case "mfu":
-			dst = &p.mfu
-		case "goodput":
-			dst = &p.goodput
-		case "maxEfficiency":
-			dst = &p.maxEff
-		case "bytesPerFLOP":
-			dst = &p.bytesPerFLOP
-		case "scaleOutGBs":
-			dst = &p.scaleOutGBs
-		case "scaleUpGBs":
-			dst = &p.scaleUpGBs
-		case "scaleUpDomain":
-			dst = &p.scaleUpDomain
-		case "globalBatchTokens":
-			dst = &p.globalBatchTokens
-		case "microBatch":
-			dst = &p.microBatch
-		case "memoryHeadroom":
-			dst = &p.headroom
-		case "modelParallelMemoryShare":
-			dst = &p.mpShare
-		case "mtbfChipHours":
-			dst = &p.mtbf
-		case "lostHoursPerInterruption":
-			dst = &p.lostHours
-		case "moeTopK":
-			dst = &p.moeTopK
-		case "loraTrainableFraction":
-			dst = &p.loraFraction
-		case "qloraDequantOverhead":
-			dst = &p.qloraOverhead
-		case "pricePerHour":
-			dst = &p.pricePerHour
-		case "bytesPerParam":
-			dst = &p.bytesPerParam
-		case "frozenBytesPerParam":
-			dst = &p.frozenBytes
-		case "activationBytes":
-			dst = &p.activationBytes
-		case "dpBytesPerParam":
-			dst = &p.dpBytesPerParam
-		case "recomputeOverhead":
-			dst = &p.recomputeOverhead
-		case "checkpointBytes":
-			dst = &p.checkpointBytes
-		default:
-			// Another package's key (the planner's, say): catalog.Validate
-			// checks that every key is registered by some reader.
-			continue
-		}
-		if v != v || v < 0 || v > 1e18 {
-			return fmt.Errorf("spec.assumptions.%s: %v is not a non-negative number", k, v)
-		}
-		if strict, isFrac := fractionKeys[k]; isFrac {
-			if v > 1 || (strict && v == 0) {
-				return fmt.Errorf("spec.assumptions.%s: %v is outside (0, 1]", k, v)
-			}
-			if !strict && v >= 1 {
-				return fmt.Errorf("spec.assumptions.%s: %v is outside [0, 1)", k, v)
-			}
-		}
-		switch k {
-		case "bytesPerFLOP", "lostHoursPerInterruption", "qloraDequantOverhead", "pricePerHour", "memoryHeadroom",
-			"activationBytes", "checkpointBytes", "dpBytesPerParam", "recomputeOverhead":
-		default:
-			if v == 0 {
-				return fmt.Errorf("spec.assumptions.%s: must be more than 0", k)
-			}
-		}
-		*dst = v
-	}
-	return nil
-}
-
-func (p *params) set(k string) bool {
-	_, ok := p.assumptionsMap[k]
-	return ok
-}

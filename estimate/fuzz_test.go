@@ -7,22 +7,45 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-// FuzzEstimate feeds arbitrary jobs to Estimate and MinCount: no input may
-// panic, and every accepted estimate is finite and non-negative.
+// accepted reports whether the loader accepts job: Estimate trusts loaded
+// jobs, so the fuzzer estimates only those.
+func accepted(t *testing.T, job *catalog.TrainingJobSpec) bool {
+	t.Helper()
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &catalog.World{
+		Countries: countries,
+		Organizations: map[string]*catalog.Organization{
+			"o": {Metadata: catalog.Metadata{Name: "o"}, Spec: catalog.OrganizationSpec{Headquarters: "US"}},
+		},
+		Jobs: []*catalog.TrainingJob{{Metadata: catalog.Metadata{Name: "j"}, Spec: *job}},
+	}
+	w.Jobs[0].Spec.Organization = "o"
+	return w.Validate(AssumptionKeys()) == nil
+}
+
+// FuzzEstimate feeds arbitrary jobs through the loader's checks to Estimate
+// and MinCount: no input may panic, and every job the loader accepts gets a
+// finite, non-negative estimate with an interval around it.
 func FuzzEstimate(f *testing.F) {
-	f.Add(7.6e9, 0.0, 2e10, 28, 3584, 4096, 64, uint8(1), uint8(0), 0.0, 16, 0.0, 0.0)
-	f.Add(671e9, 37e9, 14.8e12, 61, 7168, 4096, 2048, uint8(0), uint8(1), 0.0, 0, 0.0, 0.0)
-	f.Add(70e9, 0.0, 1e7, 80, 8192, 4096, 8, uint8(3), uint8(2), 0.4, 64, 0.01, 1e9)
-	f.Add(1.0, 0.0, 1.0, 0, 0, 0, 1, uint8(2), uint8(0), 1.0, 0, 1.0, 0.0)
+	f.Add(7.6e9, 0.0, 2e10, 28, 3584, 4096, 64, uint8(1), uint8(0), 0.0, 16, 0.0, 0.0, 0, 0)
+	f.Add(671e9, 37e9, 14.8e12, 61, 7168, 4096, 2048, uint8(0), uint8(1), 0.0, 0, 0.0, 0.0, 256, 8)
+	f.Add(70e9, 0.0, 1e7, 80, 8192, 4096, 8, uint8(3), uint8(2), 0.4, 64, 0.01, 1e9, 0, 0)
+	f.Add(1.0, 0.0, 1.0, 0, 0, 0, 1, uint8(2), uint8(0), 1.0, 0, 1.0, 0.0, 0, 0)
 	f.Fuzz(func(t *testing.T, params, active, tokens float64, layers, hidden, seq, count int, method, prec uint8,
-		mfu float64, rank int, frac, batch float64) {
+		mfu float64, rank int, frac, batch float64, experts, topK int) {
 		methods := []string{"pretrain", "full-finetune", "lora", "qlora", "", "dpo"}
 		precs := []string{"bf16", "fp8", "fp16", "", "int4"}
 		job := &catalog.TrainingJobSpec{
-			Model:  catalog.Model{Parameters: params, ActiveParameters: active, Layers: layers, HiddenSize: hidden, SequenceLength: seq},
+			Model: catalog.Model{Parameters: params, ActiveParameters: active, Layers: layers, HiddenSize: hidden, SequenceLength: seq,
+				Experts: experts, ExpertsPerToken: topK},
 			Method: methods[int(method)%len(methods)], Tokens: tokens, Precision: precs[int(prec)%len(precs)],
-			LoRA:        &catalog.LoRA{Rank: rank, TrainableFraction: frac},
 			Assumptions: map[string]float64{},
+		}
+		if job.Method == "lora" || job.Method == "qlora" {
+			job.LoRA = &catalog.LoRA{Rank: rank, TrainableFraction: frac}
 		}
 		if mfu != 0 {
 			job.Assumptions["mfu"] = mfu
@@ -30,20 +53,35 @@ func FuzzEstimate(f *testing.F) {
 		if batch != 0 {
 			job.Assumptions["globalBatchTokens"] = batch
 		}
+		if !accepted(t, job) {
+			return
+		}
 		acc := testChip()
+		if count < 1 || count > maxCountSearch {
+			count = 1 + (count&0xffff+0xffff)%4096
+		}
 		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: count, PricePerHour: 1})
-		if err == nil {
-			for name, x := range map[string]float64{"flops": r.FLOPs, "hours": r.Hours, "mfu": r.MFU, "goodput": r.Goodput,
-				"memory": r.MemoryPerAcceleratorGB, "cost": r.CostUSD, "acceleratorHours": r.AcceleratorHours} {
-				if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
-					t.Fatalf("%s = %v for %+v on %d", name, x, job, count)
-				}
+		if err != nil {
+			// Only numbers too large for float64 may fail.
+			if job.Model.Parameters*job.Tokens < 1e300 {
+				t.Fatalf("accepted job %+v on %d: %v", job, count, err)
 			}
-			if len(r.Assumptions) == 0 {
-				t.Fatal("no assumptions")
+			return
+		}
+		for name, x := range map[string]float64{"flops": r.FLOPs, "hours": r.Hours, "mfu": r.MFU, "goodput": r.Goodput,
+			"memory": r.MemoryPerAcceleratorGB, "cost": r.CostUSD, "acceleratorHours": r.AcceleratorHours,
+			"hoursLow": r.HoursLow, "hoursHigh": r.HoursHigh} {
+			if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+				t.Fatalf("%s = %v for %+v on %d", name, x, job, count)
 			}
 		}
-		if count > 0 && count < 1<<12 {
+		if !(r.HoursLow <= r.Hours && r.Hours <= r.HoursHigh) {
+			t.Fatalf("interval %g–%g does not hold %g", r.HoursLow, r.HoursHigh, r.Hours)
+		}
+		if len(r.Assumptions) == 0 {
+			t.Fatal("no assumptions")
+		}
+		if count < 1<<12 {
 			_ = MinCount(job, acc)
 		}
 		_ = TrainingFLOPs(job)

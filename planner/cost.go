@@ -23,9 +23,21 @@ const (
 	defaultLinkEfficiency = 0.8
 )
 
-func init() {
-	catalog.RegisterAssumption(assumeEgressKey, "planner: USD per GB to move a dataset out of its country when it names no site (default 0.09, AWS us-east-1 first tier)")
-	catalog.RegisterAssumption(assumeEfficiencyKey, "planner: share of a link's nominal rate a bulk transfer achieves, 0–1 (default 0.8)")
+// plannerKeys are the spec.assumptions keys the planner itself reads.
+var plannerKeys = catalog.AssumptionKeys{
+	{Name: assumeEgressKey, Doc: "USD per GB to move a dataset out of its country when it names no site (default 0.09, AWS us-east-1 first tier)", Min: 0, Max: 10},
+	{Name: assumeEfficiencyKey, Doc: "share of a link's nominal rate a bulk transfer achieves, 0–1 (default 0.8)", Min: 0, Max: 1, MinOpen: true},
+}
+
+// AssumptionKeys returns every spec.assumptions key a plan reads: the
+// planner's and the estimator's, with their meanings and ranges. Pass it to
+// catalog.Load for jobs that will be planned or estimated.
+func AssumptionKeys() catalog.AssumptionKeys {
+	keys, err := catalog.MergeAssumptionKeys(plannerKeys, estimate.AssumptionKeys())
+	if err != nil {
+		panic("planner: " + err.Error()) // a programming error: two readers disagree about one key
+	}
+	return keys
 }
 
 // assume returns the job's value for an assumption or its default, and
@@ -115,7 +127,17 @@ type option struct {
 	count                               int
 	hours, computeHours, accHours, cost float64
 	computeCost                         float64
-	pareto                              bool
+	// spread gives the quantiles of the compute time and cost; data moves
+	// are taken as certain.
+	spread estimate.Spread
+	pareto bool
+}
+
+// at is the option's hours and cost at the quantile whose standard normal
+// quantile is z (estimate.NormalQuantile).
+func (o *option) at(z float64) (hours, cost float64) {
+	f := o.spread.FactorZ(z)
+	return o.computeHours*f + o.c.moveHours, o.computeCost*f + o.c.moveCost
 }
 
 // estimateOne is the estimate stage for one count: compute time and cost
@@ -130,8 +152,16 @@ func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
 		compute = r.AcceleratorHours * c.pool.PricePerHour
 	}
 	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
-		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute}, nil
+		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}, nil
 }
+
+// The reported interval is the central 80 %: the 10th to the 90th
+// percentile of the estimate (SCHEMA.md hoursLow, hoursHigh), here as
+// standard normal quantiles.
+var (
+	intervalLow  = estimate.NormalQuantile(0.1)
+	intervalHigh = estimate.NormalQuantile(0.9)
+)
 
 // Printed numbers are rounded so that plans read well and stay byte-identical
 // across machines whose floating point differs in the last bits.
@@ -147,9 +177,12 @@ func (o *option) placement(rank int) Placement {
 		m.CostUSD, m.Hours = cents(m.CostUSD), hundredths(m.Hours)
 		moves[i] = m
 	}
+	hoursLow, costLow := o.at(intervalLow)
+	hoursHigh, costHigh := o.at(intervalHigh)
 	return Placement{
 		Rank: rank, Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: o.count,
 		Hours: hundredths(o.hours), ComputeHours: hundredths(o.computeHours), TransferHours: hundredths(c.moveHours),
+		HoursLow: hundredths(hoursLow), HoursHigh: hundredths(hoursHigh), CostLowUSD: cents(costLow), CostHighUSD: cents(costHigh),
 		AcceleratorHours: hundredths(o.accHours),
 		CostUSD:          cents(o.cost), ComputeCostUSD: cents(o.computeCost), DataCostUSD: cents(c.moveCost),
 		DataMoves:    moves,

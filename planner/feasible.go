@@ -2,9 +2,12 @@ package planner
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -40,7 +43,11 @@ var poolChecks = []poolCheck{
 }
 
 func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
-	return policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source}
+	f := policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source, Code: policy.CodeNotNow}
+	if kind == KindLaw {
+		f.Code = policy.CodeUndetermined
+	}
+	return f
 }
 
 func (ps *pass) jobSource(field string) string {
@@ -228,15 +235,20 @@ func (s *sink) step(c *candidate, count int, check string, passed bool, detail s
 }
 
 // considerCounts estimates each count of the ladder and applies the
-// per-count checks. Counts below the first one that meets the deadline are
-// not worth considering; when none meets it the pool is one deadline
-// rejection. Each remaining count is a candidate, kept or rejected for
-// budget. It reads the pass and writes only to out, so workers may run it
-// at once on different candidates.
+// per-count checks. The deadline and budget must hold at the job's
+// one-sided confidence (spec.confidence, default 0.8): the estimate's
+// quantile at that level, not its central value. Counts below the first one
+// that meets the deadline are not worth considering; when none meets it the
+// pool is one deadline rejection. Each remaining count is a candidate, kept
+// or rejected for budget. It reads the pass and writes only to out, so
+// workers may run it at once on different candidates.
 func (ps *pass) considerCounts(c *candidate, out *sink) {
 	var fastest option
+	var fastestHours float64
 	met := false
 	tracing := ps.tracing(c)
+	conf := ps.spec.ConfidenceOrDefault()
+	zConf := estimate.NormalQuantile(conf)
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n)
 		if err != nil {
@@ -248,22 +260,28 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			return
 		}
 		if tracing {
-			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s)",
-				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost)))
+			lo, clo := pl.at(intervalLow)
+			hi, chi := pl.at(intervalHigh)
+			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s); 80 %% interval %s, %s",
+				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost),
+				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+thousands(int(chi+0.5))))
 		}
-		if dl := ps.spec.Deadline; dl > 0 && pl.hours > dl.Hours() {
-			if fastest.c == nil || pl.hours < fastest.hours {
-				fastest = pl
+		hoursAt, costAt := pl.at(zConf)
+		if dl := ps.spec.Deadline; dl > 0 && hoursAt > dl.Hours() {
+			if fastest.c == nil || hoursAt < fastestHours {
+				fastest, fastestHours = pl, hoursAt
 			}
 			if tracing {
-				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%s is past the deadline of %s", hours(pl.hours), hours(dl.Hours())))
+				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%s at the %s of the estimate (spec.confidence %g) is past the deadline of %s",
+					hours(hoursAt), percentile(conf), conf, hours(dl.Hours())))
 			}
 			continue
 		}
 		met = true
-		if b := ps.spec.BudgetUSD; b > 0 && pl.cost > b {
+		if b := ps.spec.BudgetUSD; b > 0 && costAt > b {
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
-				"%d %s cost $%.0f, over the budget of $%.0f", n, c.acc.ID, pl.cost, b)
+				"%d %s cost $%.0f at the %s of the estimate (spec.confidence %g; central $%.0f), over the budget of $%.0f",
+				n, c.acc.ID, costAt, percentile(conf), conf, pl.cost, b)
 			if tracing {
 				out.step(c, n, string(KindBudget), false, f.Message)
 			}
@@ -278,7 +296,25 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	}
 	if !met && fastest.c != nil {
 		out.reject(c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
-			"fastest is %d %s at %.1f h (compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
-			fastest.count, c.acc.ID, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours()))
+			"fastest is %d %s at %.1f h at the %s of the estimate (spec.confidence %g; central %.1f h = compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
+			fastest.count, c.acc.ID, fastestHours, percentile(conf), conf, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours()))
 	}
+}
+
+// percentile names a quantile for messages: 0.8 → "80th percentile".
+func percentile(q float64) string {
+	p := strconv.FormatFloat(math.Round(q*1e4)/1e2, 'f', -1, 64)
+	suffix := "th"
+	if !strings.Contains(p, ".") {
+		switch n := int(q*100 + 0.5); {
+		case n%100 >= 11 && n%100 <= 13:
+		case n%10 == 1:
+			suffix = "st"
+		case n%10 == 2:
+			suffix = "nd"
+		case n%10 == 3:
+			suffix = "rd"
+		}
+	}
+	return p + suffix + " percentile"
 }

@@ -71,8 +71,9 @@ func (s *tableSession) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *cat
 // sixND estimates 6 × parameters × tokens FLOPs at a fixed utilisation and
 // 16 bytes of training state per parameter.
 type sixND struct {
-	mfu  float64
-	fail string // accelerator id whose estimate fails
+	mfu    float64
+	fail   string          // accelerator id whose estimate fails
+	spread estimate.Spread // of every estimate; zero for none
 }
 
 func (e *sixND) TrainingFLOPs(j *catalog.TrainingJobSpec) float64 {
@@ -94,7 +95,7 @@ func (e *sixND) Estimate(in estimate.Input) (estimate.Result, error) {
 	flops := e.TrainingFLOPs(in.Job)
 	h := flops / (float64(in.Count) * peak * 1e12 * e.mfu) / 3600
 	return estimate.Result{FLOPs: flops, Hours: h, AcceleratorHours: h * float64(in.Count),
-		CostUSD: h * float64(in.Count) * in.PricePerHour, MFU: e.mfu, Fits: true}, nil
+		CostUSD: h * float64(in.Count) * in.PricePerHour, MFU: e.mfu, Fits: true, Spread: e.spread}, nil
 }
 
 func fact(v float64) catalog.Fact { return catalog.Fact{Value: &v, Source: "test fixture"} }

@@ -42,7 +42,7 @@ func TestGoldenPlans(t *testing.T) {
 	law := builtinLaw(t)
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := catalog.Load("testdata/world/sites", tc.file)
+			w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", tc.file)
 			if err != nil {
 				t.Fatal(err)
 			}

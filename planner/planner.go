@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
@@ -27,6 +28,22 @@ type Options struct {
 	Explain string
 	// Points fills Plan.All with every feasible candidate, for plots.
 	Points bool
+	// Timings, when not nil, receives how long each stage took (for
+	// benchmarks and plan --timings); a second pass adds to it.
+	Timings *Timings
+}
+
+// Timings is the time Make spent in each stage.
+type Timings struct {
+	// Feasibility is stage 1 and 2: candidates, and each pool through the
+	// constraint, memory, law and capacity checks (mostly law).
+	Feasibility time.Duration
+	// Estimate is stage 3: each count estimated and checked against the
+	// deadline and the budget.
+	Estimate time.Duration
+	// Rank is stages 4 and 5: the objective, the Pareto front, and the
+	// placements and rejections assembled.
+	Rank time.Duration
 }
 
 // DataMove is one dataset travelling to the chosen site.
@@ -46,19 +63,25 @@ type DataMove struct {
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
 type Placement struct {
-	Rank             int              `json:"rank"`
-	Site             string           `json:"site"`
-	Country          string           `json:"country"`
-	Accelerator      string           `json:"accelerator"`
-	Count            int              `json:"count"`
-	Hours            float64          `json:"hours"`
-	AcceleratorHours float64          `json:"acceleratorHours"`
-	CostUSD          float64          `json:"costUSD"`
-	ComputeCostUSD   float64          `json:"computeCostUSD"`
-	DataCostUSD      float64          `json:"dataCostUSD"`
-	DataMoves        []DataMove       `json:"dataMoves"`
-	Obligations      []policy.Finding `json:"obligations"`
-	Advisories       []policy.Finding `json:"advisories"`
+	Rank             int     `json:"rank"`
+	Site             string  `json:"site"`
+	Country          string  `json:"country"`
+	Accelerator      string  `json:"accelerator"`
+	Count            int     `json:"count"`
+	Hours            float64 `json:"hours"`
+	AcceleratorHours float64 `json:"acceleratorHours"`
+	CostUSD          float64 `json:"costUSD"`
+	ComputeCostUSD   float64 `json:"computeCostUSD"`
+	DataCostUSD      float64 `json:"dataCostUSD"`
+	// HoursLow … CostHighUSD bound the central 80 % interval (10th to 90th
+	// percentile) of Hours and CostUSD; the data moves count as certain.
+	HoursLow    float64          `json:"hoursLow"`
+	HoursHigh   float64          `json:"hoursHigh"`
+	CostLowUSD  float64          `json:"costLowUSD"`
+	CostHighUSD float64          `json:"costHighUSD"`
+	DataMoves   []DataMove       `json:"dataMoves"`
+	Obligations []policy.Finding `json:"obligations"`
+	Advisories  []policy.Finding `json:"advisories"`
 
 	// ComputeHours is the training time; Hours adds the data transfer time.
 	ComputeHours  float64 `json:"computeHours"`
@@ -131,16 +154,27 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		return nil, err
 	}
 	spec := &job.Spec
+	if spec.Deadline > 0 || spec.BudgetUSD > 0 {
+		src := "spec.confidence"
+		if spec.Confidence == 0 {
+			src = "spec.confidence unset: the default"
+		}
+		q := spec.ConfidenceOrDefault()
+		p.assumptions[fmt.Sprintf("deadline and budget must hold at the %s of the estimate (%s %g); placements show the central estimate and its 80 %% interval", percentile(q), src, q)] = true
+	}
 	// A second pass (cost of sovereignty) reuses the law's decisions.
 	p.keepDecisions = len(sovereigntyOf(spec.Constraints)) > 0
 	main := p.pass(spec.Constraints, opts.Explain)
 	main.wantPoints = opts.Points
+	main.timings = opts.Timings
 	pl := main.plan()
 	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
 		relaxed := spec.Constraints
 		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
-		free := p.pass(relaxed, "").plan()
-		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, free)
+		free := p.pass(relaxed, "")
+		free.timings = opts.Timings
+		freePlan := free.plan()
+		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, freePlan)
 	}
 	pl.Assumptions = append(p.assumptionList(), p.estimateAssumptions(pl)...)
 	return pl, nil
@@ -267,6 +301,7 @@ type pass struct {
 	cons       catalog.Constraints
 	explain    string
 	wantPoints bool
+	timings    *Timings
 	trace      *Explanation
 	rejected   *rejections
 	feasible   []option
@@ -288,17 +323,26 @@ func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
 
 // plan runs the stages and assembles the Plan.
 func (ps *pass) plan() *Plan {
+	t0 := time.Now()
 	cands := ps.candidates()      // 1. every (site, pool) not excluded
 	pools := ps.checkPools(cands) // 2. constraint, law, memory, capacity
-	ps.estimateCounts(pools)      // 3. each count: estimate, deadline, budget
-	var ranked []option           // 4. objective, Pareto front
+	t1 := time.Now()
+	ps.estimateCounts(pools) // 3. each count: estimate, deadline, budget
+	t2 := time.Now()
+	var ranked []option // 4. objective, Pareto front
 	if ps.wantPoints {
 		rank(ps.feasible, ps.spec.ObjectiveOrDefault())
 		ranked = ps.feasible
 	} else {
 		ranked = bestPerPool(ps.feasible, ps.spec.ObjectiveOrDefault())
 	}
-	return ps.assemble(ranked) // 5. placements, rejections, summary
+	pl := ps.assemble(ranked) // 5. placements, rejections, summary
+	if t := ps.timings; t != nil {
+		t.Feasibility += t1.Sub(t0)
+		t.Estimate += t2.Sub(t1)
+		t.Rank += time.Since(t2)
+	}
+	return pl
 }
 
 // assemble builds the Plan from the ranked options (every feasible one, or

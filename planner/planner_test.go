@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"meridian.dev/meridian/bench/synth"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -483,14 +485,14 @@ func TestRealEstimatorWithPlannerAssumptions(t *testing.T) {
 	}
 }
 
-// TestPlannerAssumptionKeysRegistered: the planner's keys are accepted by
-// the loader and a misspelt one is refused there, naming the field and the
-// accepted keys, before any planning.
-func TestPlannerAssumptionKeysRegistered(t *testing.T) {
-	keys := catalog.AssumptionKeys()
-	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu"} {
-		if _, ok := catalog.AssumptionDoc(k); !ok {
-			t.Errorf("key %s is not registered; registered: %v", k, keys)
+// TestPlannerAssumptionKeys: AssumptionKeys holds the planner's keys and
+// the estimator's; with them the loader refuses a misspelt key, naming the
+// field and the accepted keys, before any planning.
+func TestPlannerAssumptionKeys(t *testing.T) {
+	keys := AssumptionKeys()
+	for _, k := range []string{"dataEgressPerGB", "linkEfficiency", "mfu", "runEfficiency"} {
+		if _, ok := keys.Lookup(k); !ok {
+			t.Errorf("key %s is missing; keys: %v", k, keys.Names())
 		}
 	}
 	docs := testOrg + "\n---\n" + dataset("d", "", 1e12) + "\n---\n" + job("  datasets: [d]", "  assumptions: {dataEgresPerGB: 0.5}")
@@ -498,7 +500,7 @@ func TestPlannerAssumptionKeysRegistered(t *testing.T) {
 	if err := os.WriteFile(path, []byte(docs), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := catalog.Load("", path)
+	_, err := catalog.Load(AssumptionKeys(), "", path)
 	if err == nil {
 		t.Fatal("a misspelt planner key loads")
 	}
@@ -537,7 +539,7 @@ func TestSameAcrossWorkerCounts(t *testing.T) {
 // package re-planning after a lost site) gets the built-in packs, never
 // no law at all.
 func TestNilRulesMeansBuiltin(t *testing.T) {
-	w, err := catalog.Load("testdata/world/sites", "../examples/qwen-offshore.yaml")
+	w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", "../examples/qwen-offshore.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,3 +594,63 @@ func TestPointsDoNotChangePlan(t *testing.T) {
 		}
 	}
 }
+
+// TestConfidence: the deadline and budget hold at the job's one-sided
+// quantile of the estimate (spec.confidence, default 0.8), not at its
+// central value, and a rejection says at which; placements carry the 80 %
+// interval around their central value.
+func TestConfidence(t *testing.T) {
+	// 6e21 FLOPs on 4 × 1,000 TFLOPS at MFU 0.5: 833.3 h central, $3,333 at $1/h.
+	est := &sixND{mfu: 0.5, spread: estimate.Spread{Low: 0.5, High: 0.5}}
+	central := 6e21 / (4 * 1000e12 * 0.5) / 3600
+	p80 := central * math.Exp(0.5*estimate.NormalQuantile(0.8))
+	world := func(extra ...string) *catalog.World {
+		return testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 4, 4, 1)), job(extra...))
+	}
+	tests := []struct {
+		name     string
+		extra    []string
+		feasible bool
+		kind     Kind
+		want     []string
+	}{
+		{"deadline at the default 80th percentile", []string{"  deadline: 1000h"}, false, KindDeadline,
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8", fmt.Sprintf("%.1f h", p80), "past the deadline of 1000.0 h"}},
+		{"deadline at the median", []string{"  deadline: 1000h", "  confidence: 0.5"}, true, "", nil},
+		{"budget at the default 80th percentile", []string{"  budgetUSD: 4000"}, false, KindBudget,
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8; central $3333)", "over the budget of $4000"}},
+		{"budget at the 95th percentile", []string{"  budgetUSD: 6000", "  confidence: 0.95"}, false, KindBudget,
+			[]string{"at the 95th percentile of the estimate (spec.confidence 0.95"}},
+		{"budget at the median", []string{"  budgetUSD: 4000", "  confidence: 0.5"}, true, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustMake(t, world(tc.extra...), &tableLaw{}, est, Options{})
+			if tc.feasible {
+				if len(p.Placements) != 1 {
+					t.Fatalf("placements %d, rejected %+v", len(p.Placements), p.Rejected)
+				}
+				pl := p.Placements[0]
+				z := estimate.NormalQuantile(0.9)
+				if relDiff(pl.HoursLow, hundredths(central*math.Exp(-0.5*z))) > 1e-9 || relDiff(pl.HoursHigh, hundredths(central*math.Exp(0.5*z))) > 1e-9 {
+					t.Errorf("interval %g–%g h around %g h, want exp(∓0.5·1.2816) × %g", pl.HoursLow, pl.HoursHigh, pl.Hours, central)
+				}
+				if !(pl.CostLowUSD < pl.CostUSD && pl.CostUSD < pl.CostHighUSD) {
+					t.Errorf("cost interval %g–%g does not hold %g", pl.CostLowUSD, pl.CostHighUSD, pl.CostUSD)
+				}
+				return
+			}
+			if len(p.Placements) != 0 || len(p.Rejected) != 1 || p.Rejected[0].Kind != tc.kind {
+				t.Fatalf("placements %d, rejected %+v; want one %s rejection", len(p.Placements), p.Rejected, tc.kind)
+			}
+			msg := p.Rejected[0].Reasons[0].Message
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-300) }

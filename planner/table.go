@@ -30,7 +30,8 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 				rank += "*"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t\n", rank, pl.Site, pl.Country,
-				pl.Accelerator, thousands(pl.Count), hours(pl.Hours), dollars(pl.CostUSD), movedBytes(pl.DataMoves), obligations(pl))
+				pl.Accelerator, thousands(pl.Count), hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
+				dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD), movedBytes(pl.DataMoves), obligations(pl))
 		}
 		tw.Flush()
 		if n < len(p.Placements) {
@@ -38,6 +39,7 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 		}
 		fmt.Fprintf(&b, "* on the Pareto front of cost against time (%s of %s feasible candidates are)\n",
 			thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
+		b.WriteString("Time and cost: central estimate (80 % interval)\n")
 	}
 	b.WriteString("\n")
 	b.WriteString(Histogram(p))
@@ -207,6 +209,35 @@ func bytesSI(b float64) string {
 		return fmt.Sprintf("%.0f B", b)
 	}
 	return fmt.Sprintf("%.1f %s", b, units[i])
+}
+
+// hoursRange prints hours with their interval in the central value's unit:
+// "41.2 h (35.0–52.3)", "2.7 d (2.1–4.0)". When the interval is empty (an
+// estimator without a spread) only the value is printed.
+func hoursRange(h, lo, hi float64) string {
+	if lo == hi {
+		return hours(h)
+	}
+	if h >= 48 {
+		return fmt.Sprintf("%.1f d (%.1f–%.1f)", h/24, lo/24, hi/24)
+	}
+	return fmt.Sprintf("%.1f h (%.1f–%.1f)", h, lo, hi)
+}
+
+// hoursInterval prints just an interval in the unit of h: "3.4–6.5 d".
+func hoursInterval(h, lo, hi float64) string {
+	if h >= 48 {
+		return fmt.Sprintf("%.1f–%.1f d", lo/24, hi/24)
+	}
+	return fmt.Sprintf("%.1f–%.1f h", lo, hi)
+}
+
+// dollarsRange prints a cost with its interval: "$1,879 (1,506–2,654)".
+func dollarsRange(x, lo, hi float64) string {
+	if lo == hi {
+		return dollars(x)
+	}
+	return dollars(x) + " (" + thousands(int(lo+0.5)) + "–" + thousands(int(hi+0.5)) + ")"
 }
 
 func hours(h float64) string {

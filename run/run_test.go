@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,29 +15,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/local"
 	_ "meridian.dev/meridian/backend/slurm" // registers "slurm" for the Slurm benchmark
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // corpus is the example trainer's data, written once per test binary.
 var corpus string
 
-// The test binary doubles as the workload: with MERIDIAN_TEST_TRAINER set
-// it runs the example trainer instead of the tests.
+// The test binary doubles as the site agent (first argument "__agent") and
+// as the workload: with TEST_TRAINER set it runs the example trainer.
 func TestMain(m *testing.M) {
-	if os.Getenv("MERIDIAN_TEST_TRAINER") == "1" {
-		args, err := unsealPrologue(os.Args[1:])
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "prologue:", err)
-			os.Exit(1)
-		}
-		os.Exit(charlm.Main(args, os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == "__agent" {
+		os.Exit(agent.MainAs("__agent", os.Args[2:]))
+	}
+	if os.Getenv("TEST_TRAINER") == "1" {
+		os.Exit(charlm.Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	dir, err := os.MkdirTemp("", "meridian-corpus-")
 	if err != nil {
@@ -43,10 +48,51 @@ func TestMain(m *testing.M) {
 	if err := charlm.WriteCorpus(dir); err != nil {
 		panic(err)
 	}
+	// Workloads run as another user (or under Landlock with the corpus as a
+	// read-only path): let them read it.
+	os.Chmod(dir, 0o755)
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
 	corpus = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// traversable lets other users pass through dir and its parent (the test's
+// temporary directories are 0700), as a real state directory allows.
+func traversable(t testing.TB, dir string) {
+	t.Helper()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// agentConfig fills what a controller needs to start agents: the agent API
+// served on loopback, this test binary as the agent, and the corpus as a
+// path workloads may read.
+func agentConfig(t testing.TB, cfg *Config, serve func() *Controller) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve().AgentHandler().ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	cfg.ServerURL = ts.URL
+	cfg.AgentKey = []byte("agent key for the tests 01234567")
+	cfg.AgentCommand = func(*catalog.Site) []string { return []string{exe, "__agent"} }
+	cfg.Heartbeat = 200 * time.Millisecond
+	cfg.Sandbox.ReadOnly = append(cfg.Sandbox.ReadOnly, corpus)
+	if m := os.Getenv("MERIDIAN_TEST_SANDBOX"); m != "" {
+		cfg.Sandbox.Mode = m
+	}
 }
 
 // failSite simulates the loss of a test site.
@@ -90,11 +136,14 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	traversable(t, dir)
 	e := &env{t: t, st: st, dir: dir}
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}}
+	agentConfig(t, &cfg, func() *Controller { return e.c })
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -122,8 +171,8 @@ spec:
   method: pretrain
   tokens: 1.0e6
   workload:
-    command: [%q, -data, %q, -steps, "%d", -checkpoint-every, "%d", -step-delay, 15ms, -log-every, "1"]
-    env: {MERIDIAN_TEST_TRAINER: "1"}
+    command: [%q, -data, %q, -checkpoints, "$(MERIDIAN_CHECKPOINT_DIR)", -steps, "%d", -checkpoint-every, "%d", -step-delay, 15ms, -log-every, "1"]
+    env: {TEST_TRAINER: "1"}
 `, exe, corpus, steps, every)}
 }
 
@@ -162,7 +211,7 @@ func kinds(evs []store.Event) []string {
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	r, created, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(30, 10)}, AsOf: "2026-01-15"})
+	r, created, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(30, 10)}})
 	if err != nil || !created {
 		t.Fatal(created, err)
 	}
@@ -171,7 +220,8 @@ func TestLifecycle(t *testing.T) {
 	}
 	r = e.waitFor("success", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	if r.State != Succeeded {
-		t.Fatalf("state %s: %s", r.State, r.Reason)
+		logs, _ := e.c.Logs(ctx, "t1", r.ID)
+		t.Fatalf("state %s: %s\n%s", r.State, r.Reason, logs)
 	}
 	if r.Checkpoint == nil || r.Checkpoint.Step != 30 {
 		t.Errorf("checkpoint %+v, want step 30", r.Checkpoint)
@@ -201,8 +251,19 @@ func TestLifecycle(t *testing.T) {
 	for _, a := range es {
 		ak = append(ak, a.Kind)
 	}
-	if ak[0] != audit.KindPlan || ak[1] != audit.KindDecision {
-		t.Errorf("audit starts %v, want plan, decision", ak)
+	// The request's organisation was registered to the tenant, then planned.
+	if len(ak) < 3 || ak[0] != KindRegister || ak[1] != audit.KindPlan || ak[2] != audit.KindDecision {
+		t.Errorf("audit starts %v, want register, plan, decision", ak)
+	}
+	if reg, err := e.st.GetResource(ctx, "t1", catalog.KindOrganization, "lab"); err != nil || reg.Version != 1 {
+		t.Errorf("organisation not registered to t1: %+v %v", reg, err)
+	}
+	// The attempt's credential stopped working when the attempt ended.
+	a := r.Attempts[0]
+	req, _ := http.NewRequest("GET", e.c.cfg.ServerURL+"/v1/agent/runs/"+r.ID+"/attempts/1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusGone {
+		t.Errorf("manifest after the attempt ended: %v %v", resp.StatusCode, err)
 	}
 }
 
@@ -242,8 +303,10 @@ func TestMigrationOnSiteLoss(t *testing.T) {
 			t.Errorf("timeline %v lacks %s", got, want)
 		}
 	}
-	// The second attempt resumed from the moved checkpoint, so at most one
-	// checkpoint interval (10 steps) of work was lost.
+	// The second attempt resumed from the moved checkpoint, so at most two
+	// checkpoint intervals (10 steps each) of work were lost: the one in
+	// progress, and one the trainer wrote just before the loss but the
+	// agent had not sealed into the store yet.
 	logs, err := e.c.Logs(ctx, "t1", r.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -251,15 +314,15 @@ func TestMigrationOnSiteLoss(t *testing.T) {
 	var lastStep1, resumed int64 = -1, -1
 	part := strings.SplitN(string(logs), "=== attempt 2", 2)
 	for _, l := range strings.Split(part[0], "\n") {
-		if p, ok := ParseProgress(l); ok {
+		if p, ok := backend.ParseProgress(l); ok {
 			lastStep1 = p.Step
 		}
 	}
 	if len(part) == 2 && strings.Contains(part[1], "resume step=") {
 		fmt.Sscanf(part[1][strings.Index(part[1], "resume step="):], "resume step=%d", &resumed)
 	}
-	if resumed < 0 || lastStep1-resumed > 10 {
-		t.Errorf("attempt 1 reached step %d, attempt 2 resumed at %d; want at most 10 steps lost\n%s", lastStep1, resumed, logs)
+	if resumed < 0 || lastStep1-resumed > 20 {
+		t.Errorf("attempt 1 reached step %d, attempt 2 resumed at %d; want at most 20 steps lost\n%s", lastStep1, resumed, logs)
 	}
 	if !e.found("bravo", r.ID, 2) || e.found("bravo", r.ID, 1) || e.found("bravo", r.ID, 3) {
 		t.Errorf("want exactly attempt 2 launched at bravo")
@@ -277,11 +340,46 @@ func TestMigrationOnSiteLoss(t *testing.T) {
 	if moves != 1 {
 		t.Errorf("%d checkpoint-move audit entries, want 1", moves)
 	}
-	if b, err := os.ReadFile(r.Checkpoint.Path); err != nil {
-		t.Error(err)
-	} else if ck, err := charlm.DecodeCheckpoint(b); err != nil || ck.Step != 60 {
-		t.Errorf("final checkpoint: %v", err)
+	if ck := e.finalCheckpoint(r); ck.Step != 60 {
+		t.Errorf("final checkpoint at step %d, want 60", ck.Step)
 	}
+}
+
+// finalCheckpoint unseals the run's last checkpoint from its site's store
+// with the run's key, as an agent would, and decodes it.
+func (e *env) finalCheckpoint(r *Run) *charlm.Checkpoint {
+	e.t.Helper()
+	ck := r.Checkpoint
+	if ck == nil {
+		e.t.Fatal("no checkpoint")
+	}
+	key, err := e.c.runKeys().Get(r.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := seal.New(key, ck.Name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := dataset.OpenStore(context.Background(), "file://"+filepath.Join(e.dir, "sites", ck.Site, "store"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sub := b.Sub(CheckpointPrefix(r.Tenant))
+	defer sub.Close()
+	dir := filepath.Join(e.t.TempDir(), "ck")
+	if _, err := dataset.UnsealDir(context.Background(), sub, s, ck.Name, dir); err != nil {
+		e.t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ck.Path))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := charlm.DecodeCheckpoint(data)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
 
 func TestCancel(t *testing.T) {
@@ -364,6 +462,9 @@ func TestSubmitBadInput(t *testing.T) {
 		{"no job", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.SplitN(good.Content, "---", 2)[0]}}}, "job"},
 		{"unknown job", SubmitRequest{Documents: []Document{good}, Job: "nope"}, "job"},
 		{"bad date", SubmitRequest{Documents: []Document{good}, AsOf: "2026-13-45"}, "asOf"},
+		{"backdated", SubmitRequest{Documents: []Document{good}, AsOf: "2015-01-01"}, "asOf"},
+		{"defines a site", SubmitRequest{Documents: []Document{good, {Name: "site.yaml", Content: siteDoc}}}, "documents"},
+		{"job sets MERIDIAN_ env", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.Replace(good.Content, "env: {", "env: {MERIDIAN_ATTEMPT_TOKEN: x, ", 1)}}}, "spec.workload.env.MERIDIAN_ATTEMPT_TOKEN"},
 		{"rank too high", SubmitRequest{Documents: []Document{good}, Placement: 9}, "placement"},
 		{"negative rank", SubmitRequest{Documents: []Document{good}, Placement: -1}, "placement"},
 		{"no command", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.SplitN(good.Content, "  workload:", 2)[0]}}}, "spec.workload.command"},
@@ -410,26 +511,18 @@ func TestIdempotentSubmitAndTenants(t *testing.T) {
 	}
 }
 
-func TestParseProgress(t *testing.T) {
-	tests := []struct {
-		line string
-		want Progress
-		ok   bool
-	}{
-		{"step=12 steps=100 loss=2.5 tokens_per_s=1000", Progress{12, 2.5, 1000}, true},
-		{"step=7 loss=0.125", Progress{7, 0.125, 0}, true},
-		{"loss=1.0", Progress{}, false},
-		{"checkpoint step=20 path=x", Progress{}, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.line, func(t *testing.T) {
-			got, ok := ParseProgress(tc.line)
-			if ok != tc.ok || got != tc.want {
-				t.Errorf("got %+v %v, want %+v %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
+// siteDoc is a Site a tenant might try to slip into a request.
+const siteDoc = `apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: alpha}
+spec:
+  country: SG
+  location: {lat: 1.3, lon: 103.8}
+  operator: {name: x, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 0.01}]
+  network: {egressPerGB: 0, gbps: 10}
+  store: file:///tmp/attacker
+`
 
 // BenchmarkRecovery measures the time from a site's loss to the run running
 // at another site (re-plan, checkpoint move, resubmit), on local processes.
@@ -454,10 +547,14 @@ func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpe
 		b.Fatal(err)
 	}
 	defer st.Close()
-	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
+	traversable(b, dir)
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
-		}})
+		}}
+	var c *Controller
+	agentConfig(b, &cfg, func() *Controller { return c })
+	c = New(cfg)
 	be, err := backend.For(alphaSpec, filepath.Join(dir, "sites", "alpha"))
 	if err != nil {
 		b.Fatal(err)

@@ -28,53 +28,6 @@ import (
 // site's store, nor anywhere at a site once the run has ended.
 const plainMarker = "meridian-plaintext-marker-5f3a9c"
 
-// unsealPrologue is the test workload's prologue. It does what
-// `meridian dataset unseal NAME --store URL --key-file PATH --to DIR` does in
-// a real job: for each dataset the controller delivered it reads the key
-// file, deletes it, and unseals the site's ciphertext into the attempt's data
-// directory. An argument "@DATA" becomes the first dataset's directory.
-func unsealPrologue(args []string) ([]string, error) {
-	names := strings.Fields(os.Getenv(EnvDatasets))
-	if len(names) == 0 {
-		return args, nil
-	}
-	ctx := context.Background()
-	for _, name := range names {
-		kp := os.Getenv(EnvKeyFilePrefix + EnvName(name))
-		data, err := os.ReadFile(kp)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Remove(kp); err != nil {
-			return nil, err
-		}
-		key, err := seal.ParseKey(string(data))
-		if err != nil {
-			return nil, err
-		}
-		sealer, err := seal.New(key, name)
-		if err != nil {
-			return nil, err
-		}
-		b, err := dataset.OpenStore(ctx, os.Getenv(EnvStorePrefix+EnvName(name)))
-		if err != nil {
-			return nil, err
-		}
-		_, err = dataset.UnsealDir(ctx, b, sealer, name, filepath.Join(os.Getenv(EnvDataDir), name))
-		b.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	out := append([]string(nil), args...)
-	for i, a := range out {
-		if a == "@DATA" {
-			out[i] = filepath.Join(os.Getenv(EnvDataDir), names[0])
-		}
-	}
-	return out, nil
-}
-
 // testData is a dataset added to a home store in the test's directory.
 type testData struct {
 	name, origin, class string
@@ -129,30 +82,32 @@ func addDataset(t *testing.T, dir string, keys dataset.Keyring, d testData) stri
 }
 
 // dataJobDoc is jobDoc with datasets; with data the trainer reads the first
-// dataset as its prologue unsealed it.
+// dataset where the agent unsealed it.
 func dataJobDoc(steps, every int, datasets []string, data bool, resources string) Document {
 	doc := jobDoc(steps, every)
 	if data {
-		doc.Content = strings.Replace(doc.Content, fmt.Sprintf("-data, %q,", corpus), "-data, \"@DATA\",", 1)
+		doc.Content = strings.Replace(doc.Content, fmt.Sprintf("-data, %q,", corpus), fmt.Sprintf("-data, \"$(MERIDIAN_DATA_DIR)/%s\",", datasets[0]), 1)
 	}
 	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", fmt.Sprintf("  organization: lab\n  datasets: [%s]\n", strings.Join(datasets, ", ")), 1)
 	doc.Content += resources
 	return doc
 }
 
-// newDataEnv is newEnv with a real Stager over law, the keyring in dir and
-// the audit log as ledger.
+// newDataEnv is newEnv with a real Stager over law, the tenants' keyrings
+// in dir and the audit log as ledger; it returns tenant t1's keyring.
 func newDataEnv(t *testing.T, law transfer.Law) (*env, dataset.Keyring) {
 	t.Helper()
 	var keys dataset.Keyring
 	e := newEnv(t, func(c *Config) {
-		keys = dataset.Keyring{Dir: filepath.Join(c.StateDir, "keyring")}
-		c.Stager = &transfer.Stager{Law: law, Keys: keys, VerifyArrival: true}
+		tk := dataset.TenantKeyrings{Root: c.StateDir}
+		keys, _ = tk.For("t1")
+		c.Stager = &transfer.Stager{Law: law, Keys: tk, Ledger: transfer.AuditLedger{Store: c.Store.(*store.SQLite)}}
 	})
 	return e, keys
 }
 
-// transfers returns the transfer ledger entries of run id.
+// transfers returns run id's stagings and checkpoint moves as the ledger
+// records them: the completing record of each, with its totals.
 func (e *env) transfers(id string) []transfer.Entry {
 	e.t.Helper()
 	es, err := e.st.AuditEntries(context.Background(), id)
@@ -168,6 +123,10 @@ func (e *env) transfers(id string) []transfer.Entry {
 		if err := json.Unmarshal(a.Payload, &t); err != nil {
 			e.t.Fatal(err)
 		}
+		if !t.Complete || t.Totals == nil || t.Kind == transfer.KindCheckpoint {
+			continue
+		}
+		t.ChunksSent, t.BytesSent = t.Totals.ChunksSent, t.Totals.BytesSent
 		out = append(out, t)
 	}
 	return out
@@ -183,7 +142,7 @@ func (e *env) checkSitesClean(storesWithData ...string) {
 		if err != nil {
 			return nil
 		}
-		if d.IsDir() && d.Name() == "attempts" {
+		if d.IsDir() && filepath.Base(filepath.Dir(p)) == "work" {
 			if ents, _ := os.ReadDir(p); len(ents) > 0 {
 				e.t.Errorf("attempt scratch left at %s: %d entries", p, len(ents))
 			}
@@ -238,7 +197,7 @@ func TestStageFirstAttempt(t *testing.T) {
 	e, keys := newDataEnv(t, transfer.BasisLaw{})
 	ctx := context.Background()
 	res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, stored: true})
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}, AsOf: "2026-01-15"})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +206,10 @@ func TestStageFirstAttempt(t *testing.T) {
 		t.Fatalf("ended %s at %s: %s\n%s", r.State, r.Site, r.Reason, strings.Join(e.events(r.ID), "\n"))
 	}
 	tr := e.transfers(r.ID)
-	if len(tr) != 1 || tr[0].Site != "alpha" || tr[0].Dataset != "corpus-a" || tr[0].From != "SG" || tr[0].To != "SG" || tr[0].AsOf != "2026-01-15" ||
+	today := time.Now().UTC().Format(catalog.DateLayout)
+	if len(tr) != 1 || tr[0].Site != "alpha" || tr[0].Dataset != "corpus-a" || tr[0].From != "SG" || tr[0].To != "SG" || tr[0].AsOf != today ||
 		tr[0].BytesSent == 0 || tr[0].ChunksSent != tr[0].Chunks || tr[0].RunID != r.ID {
-		t.Fatalf("ledger %+v, want one full transfer of corpus-a to alpha as of 2026-01-15", tr)
+		t.Fatalf("ledger %+v, want one full transfer of corpus-a to alpha as of today (%s)", tr, today)
 	}
 	if r.Attempts[0].StagedBytes != tr[0].BytesSent {
 		t.Errorf("attempt staged %d bytes, ledger says %d", r.Attempts[0].StagedBytes, tr[0].BytesSent)
@@ -413,9 +373,7 @@ func TestStageDeclaredOnly(t *testing.T) {
 	if tr := e.transfers(r.ID); len(tr) != 0 {
 		t.Errorf("ledger %+v, want nothing moved", tr)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "sites", "alpha", "attempts")); err == nil {
-		t.Errorf("declared-only run got a key scratch")
-	}
+	e.checkSitesClean()
 }
 
 // TestStageReenteredAfterCrash stops the controller between a staging and
@@ -424,18 +382,23 @@ func TestStageDeclaredOnly(t *testing.T) {
 // again, sends no byte, and goes on.
 func TestStageReenteredAfterCrash(t *testing.T) {
 	dir := t.TempDir()
+	traversable(t, dir)
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	keys := dataset.Keyring{Dir: filepath.Join(dir, "keyring")}
+	tk := dataset.TenantKeyrings{Root: dir}
+	keys, _ := tk.For("t1")
 	// A controller without its loop, stepped by hand.
-	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		},
-		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: keys}})
+		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}}
+	var c *Controller
+	agentConfig(t, &cfg, func() *Controller { return c })
+	c = New(cfg)
 	e := &env{t: t, st: st, c: c, dir: dir}
 	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
 	ctx := context.Background()
@@ -458,8 +421,7 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	site := *w.Site(r.Site)
 	site.Spec.Store = c.SiteStore(w.Site(r.Site))
 	job := w.Job(r.Job)
-	asOf, _ := catalog.ParseDate(r.AsOf)
-	first, err := c.stager().StageJob(ctx, job, w.Datasets, &site, transferQuery(w, job, asOf), r.ID)
+	first, err := c.cfg.Stager.StageJob(ctx, job, w.Datasets, &site, "t1", DataPrefix("t1"), transferQuery(w, job, c.today()), r.ID)
 	if err != nil || len(first) != 1 || first[0].BytesSent == 0 {
 		t.Fatalf("first staging %+v %v", first, err)
 	}
@@ -478,14 +440,17 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	if len(tr) != 2 || tr[1].BytesSent != 0 || tr[1].ChunksSent != 0 || tr[0].BytesSent != first[0].BytesSent {
 		t.Errorf("ledger %+v, want the first staging and a second sending nothing", tr)
 	}
-	// Submitting delivers the key as a 0600 file named in the environment.
-	if _, err := c.Step(ctx, r.ID); err != nil {
-		t.Fatal(err)
+	// The key reaches the attempt only through its credential: the
+	// manifest answers the attempt's agent with it, and nobody else.
+	m, err := c.manifest(ctx, r, r.Attempts[0])
+	if err != nil || len(m.Datasets) != 1 || m.Datasets[0].Name != "corpus-c" {
+		t.Fatalf("manifest %+v %v", m, err)
 	}
-	r, _ = c.Get(ctx, "t1", r.ID)
-	kp := filepath.Join(r.WorkDir, "attempts", "1", "keys", "corpus-c.key")
-	if fi, err := os.Stat(kp); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file %s: %v %v", kp, fi, err)
+	if want, _ := keys.Get("corpus-c"); m.Datasets[0].Key != want.String() {
+		t.Errorf("manifest key is not t1's key for corpus-c")
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil { // submit
+		t.Fatal(err)
 	}
 	c.Cancel(ctx, "t1", r.ID)
 	for i := 0; i < 50 && !r.State.Final(); i++ {
@@ -495,7 +460,5 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	if r.State != Cancelled {
 		t.Fatalf("run %s after cancel: %s", r.State, r.Reason)
 	}
-	if _, err := os.Stat(kp); !os.IsNotExist(err) {
-		t.Errorf("key file %s left after the attempt was cancelled: %v", kp, err)
-	}
+	e.checkSitesClean()
 }

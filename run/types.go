@@ -20,9 +20,12 @@ const (
 	Running      State = "running"
 	Checkpointed State = "checkpointed"
 	Migrating    State = "migrating"
-	Succeeded    State = "succeeded"
-	Failed       State = "failed"
-	Cancelled    State = "cancelled"
+	// Held waits for a lawful placement (or capacity) to appear; Hold says
+	// why and which rule or fact it waits on.
+	Held      State = "held"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
 )
 
 // FinalStates are the states a run never leaves.
@@ -37,9 +40,13 @@ type Document struct {
 	Content string `json:"content"`
 }
 
-// Checkpoint is the latest checkpoint the controller has seen.
+// Checkpoint is the latest checkpoint an attempt's agent reported: sealed
+// with the run's key in the tenant's part of Site's store.
 type Checkpoint struct {
-	Step   int64  `json:"step"`
+	Step int64 `json:"step"`
+	// Name is the sealed checkpoint's name in the store; Path is the name
+	// the workload gave it in its checkpoint directory.
+	Name   string `json:"name"`
 	Path   string `json:"path"`
 	Site   string `json:"site"`
 	SHA256 string `json:"sha256,omitempty"`
@@ -53,7 +60,8 @@ type Progress struct {
 	TokensPerS float64 `json:"tokensPerS"`
 }
 
-// Migration is a move in progress after a site was lost.
+// Migration is a move in progress: after a site was lost, or because the
+// law no longer allows the run where it is (or will not from a known day).
 type Migration struct {
 	From   string    `json:"from"`
 	Reason string    `json:"reason"`
@@ -61,6 +69,42 @@ type Migration struct {
 	// Target is set once the re-plan is recorded.
 	Target *planner.Placement `json:"target,omitempty"`
 	AsOf   string             `json:"asOf,omitempty"`
+	// Drain: the attempt still runs and is asked to checkpoint and stop
+	// (through its agent) before the move; past DrainBy it is stopped.
+	Drain   bool      `json:"drain,omitempty"`
+	DrainBy time.Time `json:"drainBy,omitempty"`
+	// Rule and Revision name what moved the run, for a move the law made.
+	Rule     string `json:"rule,omitempty"`
+	Revision int64  `json:"revision,omitempty"`
+	// Until is the day from which the old placement is unlawful: the new one
+	// must be lawful then too.
+	Until string `json:"until,omitempty"`
+}
+
+// Hold says why a run waits and when it next tries.
+type Hold struct {
+	Reason string `json:"reason"`
+	// Code is policy.CodeDenied, CodeUndetermined or CodeNotNow.
+	Code     string    `json:"code"`
+	Rule     string    `json:"rule,omitempty"`
+	Revision int64     `json:"revision,omitempty"`
+	Since    time.Time `json:"since"`
+	NextTry  time.Time `json:"nextTry"`
+	Tries    int       `json:"tries,omitempty"`
+}
+
+// LawStatus is the controller's last look at the law for the run's
+// placement.
+type LawStatus struct {
+	Revision  int64  `json:"revision"`
+	CheckedOn string `json:"checkedOn"`
+	// LawfulUntil is the first UTC day on which the placement is not
+	// lawful under the rules already loaded (empty: none ends it), and
+	// UntilRule the rule that ends it; MoveBy is when the controller moves
+	// the run so that it runs elsewhere before then.
+	LawfulUntil string    `json:"lawfulUntil,omitempty"`
+	UntilRule   string    `json:"untilRule,omitempty"`
+	MoveBy      time.Time `json:"moveBy,omitempty"`
 }
 
 // Attempt is one submission of the run to a site.
@@ -68,6 +112,11 @@ type Attempt struct {
 	N      int    `json:"n"`
 	Site   string `json:"site"`
 	Handle string `json:"handle,omitempty"`
+	// Nonce makes the attempt's credential (see Controller.credential)
+	// unique; it is not a secret by itself.
+	Nonce string `json:"nonce,omitempty"`
+	// Exit is the workload's exit code as the agent reported it.
+	Exit *int `json:"exit,omitempty"`
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).
 	StagedBytes int64 `json:"stagedBytes,omitempty"`
@@ -75,7 +124,8 @@ type Attempt struct {
 
 // Data is the run's durable document (store.Run.Data).
 type Data struct {
-	Documents []Document        `json:"documents"`
+	Documents []Document `json:"documents"`
+	// AsOf is the date the run was planned: the day it was submitted.
 	AsOf      string            `json:"asOf"`
 	Rank      int               `json:"rank"`
 	Placement planner.Placement `json:"placement"`
@@ -92,6 +142,8 @@ type Data struct {
 	Reason          string      `json:"reason,omitempty"`
 	// RecoveredIn is the time from the last site loss to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
+	Hold        *Hold            `json:"hold,omitempty"`
+	Law         *LawStatus       `json:"law,omitempty"`
 }
 
 // Run is a run as the API shows it.

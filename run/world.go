@@ -1,16 +1,24 @@
 package run
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
 )
 
 // BuildWorld returns the built-in catalog plus, when catalogDir is set, its
-// sites in place of the built-in ones, plus the submitted documents,
-// validated. Errors name the document, line and field.
+// sites in place of the built-in ones, plus the documents, validated. Errors
+// name the document, line and field. It is for planning on one's own
+// machine; a server builds a run's world from its operator's catalog and the
+// tenant's registered resources instead (Controller.requestWorld).
 func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 	var cs *catalog.Set
 	if catalogDir != "" {
@@ -19,11 +27,6 @@ func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 			return nil, err
 		}
 	}
-	return buildWorld(cs, docs)
-}
-
-// buildWorld is BuildWorld over an already loaded catalog set (read only).
-func buildWorld(cs *catalog.Set, docs []Document) (*catalog.World, error) {
 	sets := make([]*catalog.Set, 0, len(docs))
 	for _, d := range docs {
 		set, err := catalog.Decode(d.Name, []byte(d.Content))
@@ -32,12 +35,255 @@ func buildWorld(cs *catalog.Set, docs []Document) (*catalog.World, error) {
 		}
 		sets = append(sets, set)
 	}
-	return catalog.Assemble(cs, sets...)
+	return catalog.Assemble(planner.AssumptionKeys(), cs, sets...)
 }
 
 // Planner plans job in w as of a date, never placing it at an excluded
 // site. `meridian serve` wires planner.Make with the law engine.
 type Planner func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error)
+
+// maxDocuments bounds the files of one request.
+const maxDocuments = 64
+
+// request is a submission's documents, decoded.
+type request struct {
+	orgs     []*catalog.Organization
+	datasets []*catalog.Dataset
+	jobs     []*catalog.TrainingJob
+}
+
+// decodeRequest decodes a request's documents. Sites come from the
+// operator's catalog: a request that defines one is refused.
+func decodeRequest(docs []Document) (*request, error) {
+	if len(docs) > maxDocuments {
+		return nil, &InputError{"documents", fmt.Errorf("%d files, at most %d", len(docs), maxDocuments)}
+	}
+	var rq request
+	for _, d := range docs {
+		set, err := catalog.Decode(d.Name, []byte(d.Content))
+		if err != nil {
+			return nil, &InputError{"documents", err}
+		}
+		for _, s := range set.Sites {
+			return nil, &InputError{"documents", fmt.Errorf("%s: Site %s: sites come from the operator's catalog; a request may name sites but never define or redefine one", s.Pos, s.Metadata.Name)}
+		}
+		rq.orgs = append(rq.orgs, set.Organizations...)
+		rq.datasets = append(rq.datasets, set.Datasets...)
+		rq.jobs = append(rq.jobs, set.Jobs...)
+	}
+	return &rq, nil
+}
+
+// resourceOf is the registered form of an Organization or a Dataset: its
+// canonical JSON and that JSON's hash.
+func resourceOf(kind, name string, v any, storeKey string) (store.Resource, error) {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return store.Resource{}, err
+	}
+	sum := sha256.Sum256(doc)
+	return store.Resource{Kind: kind, Name: name, Doc: doc, Hash: hex.EncodeToString(sum[:]), StoreKey: storeKey}, nil
+}
+
+func datasetResource(d *catalog.Dataset) (store.Resource, error) {
+	key := ""
+	if d.Spec.Store != "" {
+		key = d.Spec.Store + "|" + d.Metadata.Name
+	}
+	return resourceOf(catalog.KindDataset, d.Metadata.Name, d, key)
+}
+
+// registry is a tenant's registered organisations and datasets.
+type registry struct {
+	orgs     map[string]*catalog.Organization
+	datasets map[string]*catalog.Dataset
+	rows     map[string]*store.Resource // kind/name
+}
+
+func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
+	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	reg := &registry{orgs: map[string]*catalog.Organization{}, datasets: map[string]*catalog.Dataset{}, rows: map[string]*store.Resource{}}
+	for _, r := range rows {
+		reg.rows[r.Kind+"/"+r.Name] = r
+		switch r.Kind {
+		case catalog.KindOrganization:
+			var o catalog.Organization
+			if err := json.Unmarshal(r.Doc, &o); err != nil {
+				return nil, fmt.Errorf("registered %s %s: %w", r.Kind, r.Name, err)
+			}
+			reg.orgs[r.Name] = &o
+		case catalog.KindDataset:
+			var d catalog.Dataset
+			if err := json.Unmarshal(r.Doc, &d); err != nil {
+				return nil, fmt.Errorf("registered %s %s: %w", r.Kind, r.Name, err)
+			}
+			reg.datasets[r.Name] = &d
+		}
+	}
+	return reg, nil
+}
+
+// ErrConflict wraps a request whose copy of a registered resource differs
+// from the registered one.
+var ErrConflict = errors.New("conflicts with a registered resource")
+
+// conflict makes a store conflict the user's error.
+func conflict(rc *store.ResourceConflict) error {
+	return &InputError{Field: "documents", Err: fmt.Errorf("%w: %s", ErrConflict, rc.Error())}
+}
+
+// requestWorld builds the world a tenant's request runs in: the operator's
+// catalog, the tenant's registered organisations and datasets, and the
+// request's own documents, which must equal the registered copies where
+// there are some. It returns the resources the request registers for the
+// first time.
+func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *request) (*catalog.World, []store.Resource, error) {
+	reg, err := c.registry(ctx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fresh []store.Resource
+	check := func(res store.Resource) error {
+		if got := reg.rows[res.Kind+"/"+res.Name]; got != nil {
+			if got.Hash != res.Hash {
+				return conflict(&store.ResourceConflict{Kind: res.Kind, Name: res.Name, Registered: got,
+					Detail: fmt.Sprintf("differs from the copy registered on %s (version %d); change it with `meridian apply -f FILE --update`, not in a run request",
+						got.UpdatedAt.UTC().Format(catalog.DateLayout), got.Version)})
+			}
+			return nil
+		}
+		fresh = append(fresh, res)
+		return nil
+	}
+	set := &catalog.Set{Jobs: rq.jobs}
+	for _, o := range rq.orgs {
+		res, err := resourceOf(catalog.KindOrganization, o.Metadata.Name, o, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := check(res); err != nil {
+			return nil, nil, err
+		}
+		reg.orgs[o.Metadata.Name] = o
+	}
+	for _, d := range rq.datasets {
+		res, err := datasetResource(d)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := check(res); err != nil {
+			return nil, nil, err
+		}
+		reg.datasets[d.Metadata.Name] = d
+	}
+	for _, name := range sortedKeys(reg.orgs) {
+		set.Organizations = append(set.Organizations, reg.orgs[name])
+	}
+	for _, name := range sortedKeys(reg.datasets) {
+		set.Datasets = append(set.Datasets, reg.datasets[name])
+	}
+	cs, err := c.catalog()
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, set)
+	if err != nil {
+		return nil, nil, &InputError{"documents", err}
+	}
+	return w, fresh, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// catalog is the server's site catalog (nil: the built-in sites), read once.
+func (c *Controller) catalog() (*catalog.Set, error) {
+	c.catOnce.Do(func() {
+		if c.cfg.CatalogDir != "" {
+			c.catSet, c.catErr = catalog.LoadFiles(c.cfg.CatalogDir)
+		}
+	})
+	if c.catErr != nil {
+		return nil, fmt.Errorf("server catalog %s: %w", c.cfg.CatalogDir, c.catErr)
+	}
+	return c.catSet, nil
+}
+
+// world returns a run's world: the operator's catalog, the tenant's
+// registered resources as they are now, and the run's job.
+func (c *Controller) world(r *Run) (*catalog.World, error) {
+	c.mu.Lock()
+	w := c.worlds[r.ID]
+	c.mu.Unlock()
+	if w != nil {
+		return w, nil
+	}
+	rq, err := decodeRequest(r.Documents)
+	if err != nil {
+		return nil, err
+	}
+	// Registered copies, not the request's, decide: the request's were
+	// equal when it was accepted, and an owner's later update counts.
+	rq.orgs, rq.datasets = nil, nil
+	w, _, err = c.requestWorld(context.Background(), r.Tenant, rq)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.worlds[r.ID] = w
+	c.mu.Unlock()
+	return w, nil
+}
+
+// forgetWorlds drops the cached worlds of a tenant's runs after its
+// registered resources changed.
+func (c *Controller) forgetWorlds(ctx context.Context, tenant string) {
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.worlds = map[string]*catalog.World{}
+		return
+	}
+	for _, r := range rows {
+		delete(c.worlds, r.ID)
+	}
+}
+
+// worldSite returns the run's world and one of its sites, which must exist.
+func (c *Controller) worldSite(r *Run, siteName string) (*catalog.World, *catalog.Site, error) {
+	w, err := c.world(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	site := w.Site(siteName)
+	if site == nil {
+		return nil, nil, fmt.Errorf("site %q is no longer in the catalog", siteName)
+	}
+	return w, site, nil
+}
+
+// worldJob returns the run's world and its job, which must exist.
+func (c *Controller) worldJob(r *Run) (*catalog.World, *catalog.TrainingJob, error) {
+	w, err := c.world(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	job := w.Job(r.Job)
+	if job == nil {
+		return nil, nil, fmt.Errorf("job %s is missing from the run's documents", r.Job)
+	}
+	return w, job, nil
+}
 
 // ruleIDs lists every rule id a plan cites, sorted and unique.
 func ruleIDs(p *planner.Plan) []string {

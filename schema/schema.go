@@ -46,6 +46,9 @@ func FileName(kind string) string { return strings.ToLower(kind) + ".json" }
 // dnsLabelPattern mirrors the loader's rule for names.
 const dnsLabelPattern = `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
 
+// slurmNamePattern mirrors catalog.SlurmName.
+const slurmNamePattern = `^[A-Za-z0-9_.-]{1,64}$`
+
 // durationPattern accepts Go durations and whole or fractional days ("14d").
 const durationPattern = `^(([0-9]+(\.[0-9]+)?d)|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 
@@ -113,13 +116,14 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 // constraint adds what reflection cannot see: required fields, enums,
 // patterns and ranges, keyed by definition name and property.
 type constraint struct {
-	def, prop string
-	required  bool
-	enum      []string
-	pattern   string
-	min, max  string
-	minItems  uint64
-	itemEnum  []string
+	def, prop   string
+	required    bool
+	enum        []string
+	pattern     string
+	min, max    string
+	minItems    uint64
+	itemEnum    []string
+	itemPattern string
 }
 
 func constraints() []constraint {
@@ -134,6 +138,8 @@ func constraints() []constraint {
 		{def: "OrganizationSpec", prop: "headquarters", required: true, enum: codes},
 		{def: "OrganizationSpec", prop: "ultimateParentHeadquarters", enum: codes},
 		{def: "OrganizationSpec", prop: "restrictedParty", enum: catalog.RestrictedPartyValues},
+		{def: "OrganizationSpec", prop: "attributes", itemEnum: catalog.OrgAttributeIDs},
+		{def: "OrganizationSpec", prop: "affiliates", itemPattern: dnsLabelPattern},
 		{def: "License", prop: "rule", required: true},
 
 		{def: "DatasetSpec", prop: "origin", required: true, enum: codes},
@@ -159,6 +165,10 @@ func constraints() []constraint {
 		{def: "Network", prop: "egressPerGB", min: "0", max: "10"},
 		{def: "Network", prop: "gbps", required: true, min: "0.001", max: "100000"},
 		{def: "BackendSpec", prop: "type", enum: catalog.BackendTypes},
+		{def: "BackendSpec", prop: "partition", pattern: slurmNamePattern},
+		{def: "BackendSpec", prop: "gresType", pattern: slurmNamePattern},
+		{def: "BackendSpec", prop: "gres", pattern: `^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$`},
+		{def: "BackendSpec", prop: "restURL", pattern: `^(unix:///|https?://).+$`},
 		{def: "BackendSpec", prop: "namespace", pattern: dnsLabelPattern},
 		{def: "BackendSpec", prop: "gpuResource", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`},
 		{def: "BackendSpec", prop: "queueName", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`},
@@ -174,9 +184,17 @@ func constraints() []constraint {
 		{def: "TrainingJobSpec", prop: "precision", enum: catalog.Precisions},
 		{def: "TrainingJobSpec", prop: "objective", enum: catalog.Objectives},
 		{def: "TrainingJobSpec", prop: "budgetUSD", min: "0", max: "1e12"},
+		{def: "TrainingJobSpec", prop: "confidence", min: "0.5", max: "0.999"},
 		{def: "Model", prop: "parameters", required: true, min: "1", max: "1e15"},
 		{def: "Model", prop: "activeParameters", min: "0", max: "1e15"},
+		{def: "Model", prop: "experts", min: "0", max: "1000000"},
+		{def: "Model", prop: "expertsPerToken", min: "0", max: "1000000"},
 		{def: "Release", prop: "markets", itemEnum: markets},
+		{def: "BaseModel", prop: "name", required: true},
+		{def: "BaseModel", prop: "origin", enum: codes},
+		{def: "BaseModel", prop: "license", enum: catalog.ModelLicenceIDs},
+		{def: "BaseModel", prop: "trainingFLOPs", min: "0", max: "1e32"},
+		{def: "TrainingJobSpec", prop: "weightsDelivery", itemEnum: codes},
 		{def: "AllowDeny", prop: "allow"},
 		{def: "Constraints", prop: "minAccelerators", min: "0", max: "10000000"},
 		{def: "Constraints", prop: "maxAccelerators", min: "0", max: "10000000"},
@@ -226,6 +244,9 @@ func refine(root *jsonschema.Schema, kind string) error {
 		}
 		if len(c.itemEnum) > 0 && s.Items != nil {
 			s.Items.Enum = toAny(c.itemEnum)
+		}
+		if c.itemPattern != "" && s.Items != nil {
+			s.Items.Pattern = c.itemPattern
 		}
 		if c.pattern != "" {
 			s.Pattern = c.pattern

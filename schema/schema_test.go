@@ -13,6 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 )
 
 // TestSchemasInSync regenerates every schema and fails when a checked-in
@@ -143,7 +144,7 @@ func TestExamplesValidate(t *testing.T) {
 			}
 		}
 	}
-	if _, err := catalog.Load("", files[0]); err != nil {
+	if _, err := catalog.Load(planner.AssumptionKeys(), "", files[0]); err != nil {
 		t.Errorf("the loader rejects %s: %v", files[0], err)
 	}
 }

@@ -6,7 +6,7 @@ DIR="${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}"
 # running PID: the process exists and is not a zombie (read from /proc).
 running() { local st; st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" || return 1; [ -n "$st" ] && [ "$st" != Z ]; }
 pids=()
-for f in "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do
+for f in "$DIR/run/slurmrestd.pid" "$DIR"/run/slurmd-*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do
 	[ -s "$f" ] || continue
 	p="$(cat "$f")"
 	if running "$p"; then kill "$p" && pids+=("$p"); fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts a single-machine Slurm cluster for tests and demos: munged, slurmctld and
 # one slurmd per site, each site being a partition with its own node and fake GPUs
-# (GRES entries backed by character devices that nothing opens).
+# (GRES entries backed by character devices that nothing opens), and slurmrestd
+# on a unix socket (rest_auth/local; it runs as the slurm user, so jobs
+# submitted through it run as that user and can write only where it may).
 #
 #   site-a: node meridian-a, gpu:h100:8      site-b: node meridian-b, gpu:h20:8
 #   conformance: node meridian-c, gpu:h100:8   conformance-b: node meridian-d, gpu:h20:8
@@ -10,7 +12,9 @@
 #
 # Installs slurm-wlm and munge with apt when they are missing. Safe to run again:
 # when the cluster is already up it only checks it. Clients must use the config it
-# writes: `source "$MERIDIAN_SLURM_DIR/env.sh"` (exports SLURM_CONF).
+# writes: `source "$MERIDIAN_SLURM_DIR/env.sh"` (exports SLURM_CONF, and
+# MERIDIAN_SLURMREST_SOCKET and MERIDIAN_SLURMREST_WORK: slurmrestd's socket and
+# a directory where jobs submitted through it may write).
 #
 # `slurm-up.sh --install-only` installs the packages and stops there.
 #
@@ -36,14 +40,14 @@ as_root() {
 
 install_packages() {
 	local missing=0
-	for b in slurmctld slurmd sbatch munged; do
+	for b in slurmctld slurmd sbatch munged slurmrestd; do
 		command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || missing=1
 	done
 	[ "$missing" = 0 ] && return 0
 	log "installing slurm-wlm and munge with apt"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		slurm-wlm slurmctld slurmd slurm-client munge >/dev/null
+		slurm-wlm slurmctld slurmd slurm-client munge slurmrestd >/dev/null
 }
 
 # pid_running PID: the process exists and is not a zombie (this machine's init
@@ -57,6 +61,12 @@ pid_running() {
 
 # alive PIDFILE: the process named in PIDFILE is running.
 alive() { [ -s "$1" ] && pid_running "$(cat "$1")"; }
+
+REST_DIR="$DIR/rest"
+REST_SOCK="$REST_DIR/slurmrestd.sock"
+REST_WORK="$DIR/rest-work"
+# slurmrestd refuses to run as root; it runs as this user.
+REST_USER=slurm
 
 # stop_slurm stops slurmctld and the slurmd of this cluster and waits for them.
 stop_slurm() {
@@ -151,7 +161,19 @@ GRES
 	# No cgroup.conf: with proctrack/linuxproc and task/none slurmd needs no cgroup
 	# plugin, and 22.05 rejects CgroupPlugin=disabled ("cannot find cgroup plugin").
 	rm -f "$DIR/etc/cgroup.conf"
-	printf 'export SLURM_CONF=%q\n' "$CONF" >"$DIR/env.sh.tmp"
+	# slurmrestd's socket directory belongs to its user; jobs submitted
+	# through it run as that user, so the tests' job directories live in a
+	# sticky, world-writable directory (as /tmp is).
+	id "$REST_USER" >/dev/null 2>&1 || die "user $REST_USER is missing (the slurm packages create it)"
+	mkdir -p -m 0755 "$REST_DIR"
+	chown "$REST_USER:$REST_USER" "$REST_DIR"
+	mkdir -p "$REST_WORK"
+	chmod 1777 "$REST_WORK"
+	{
+		printf 'export SLURM_CONF=%q\n' "$CONF"
+		printf 'export MERIDIAN_SLURMREST_SOCKET=%q\n' "$REST_SOCK"
+		printf 'export MERIDIAN_SLURMREST_WORK=%q\n' "$REST_WORK"
+	} >"$DIR/env.sh.tmp"
 	mv "$DIR/env.sh.tmp" "$DIR/env.sh"
 }
 
@@ -180,6 +202,16 @@ start_daemons() {
 			slurmd -N "$n"
 		fi
 	done
+	if ! alive "$DIR/run/slurmrestd.pid"; then
+		# slurmrestd stays in the foreground and writes no pid file: run it
+		# in its own session and record its pid here.
+		log "starting slurmrestd on $REST_SOCK"
+		rm -f "$REST_SOCK"
+		setsid slurmrestd -u "$REST_USER" -g "$REST_USER" -a rest_auth/local -s openapi/v0.0.38 \
+			"unix:$REST_SOCK" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 &
+		echo "$!" >"$DIR/run/slurmrestd.pid.tmp"
+		mv "$DIR/run/slurmrestd.pid.tmp" "$DIR/run/slurmrestd.pid"
+	fi
 }
 
 # wait_ready polls sinfo until every node is idle (or busy with jobs), resuming
@@ -199,11 +231,13 @@ wait_ready() {
 			*) ready=0 ;;
 			esac
 		done
+		[ -S "$REST_SOCK" ] && alive "$DIR/run/slurmrestd.pid" || ready=0
 		[ "$ready" = 1 ] && return 0
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			log "cluster not ready after ${MERIDIAN_SLURM_WAIT:-60}s; sinfo says:"
 			echo "$out" >&2
 			tail -n 20 "$DIR/log/slurmctld.log" >&2 || true
+			[ -S "$REST_SOCK" ] || { log "no slurmrestd socket at $REST_SOCK; its log says:"; tail -n 20 "$DIR/log/slurmrestd.log" >&2 || true; }
 			exit 1
 		fi
 		# Poll interval while waiting for a condition, not synchronisation.
@@ -216,4 +250,4 @@ install_packages
 write_config
 start_daemons
 wait_ready
-log "up: source $DIR/env.sh (sites: partitions site-a, site-b; backend tests: conformance, conformance-b)"
+log "up: source $DIR/env.sh (sites: partitions site-a, site-b; backend tests: conformance, conformance-b; slurmrestd: $REST_SOCK)"

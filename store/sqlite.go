@@ -6,6 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -26,7 +28,7 @@ const (
 	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
 	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditHead = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
-	qAuditPut  = `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qAuditPut  = `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut}
@@ -36,9 +38,10 @@ var migrations embed.FS
 
 // SQLite is the embedded Store.
 type SQLite struct {
-	db    *sql.DB
-	chain *audit.Chain
-	now   func() time.Time
+	db      *sql.DB
+	chain   *audit.Chain
+	now     func() time.Time
+	onAudit func(seq int64, head string)
 
 	// creates feeds the group committer: concurrent CreateRun calls share
 	// one transaction (and one fsync), each inside its own savepoint.
@@ -99,11 +102,17 @@ type Options struct {
 	AuditKey []byte
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// OnAudit, when set, is called after each commit that appended audit
+	// entries, with the new head (for the audit anchor). It must not block.
+	OnAudit func(seq int64, head string)
 }
 
 // OpenSQLite opens (creating if needed) the database at path, turns on WAL
 // and a busy timeout, and applies pending migrations.
 func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	if err := privateFile(path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -116,7 +125,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now,
+	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now, onAudit: opts.OnAudit,
 		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	if s.now == nil {
 		s.now = time.Now
@@ -131,6 +140,24 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	go s.committer()
 	return s, nil
+}
+
+// privateFile creates the database file with mode 0600, or narrows an
+// existing one (and its WAL and shared-memory files) to 0600: it holds every
+// tenant's runs and the audit log. SQLite gives the files it creates beside
+// the database the database's own mode.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -189,6 +216,7 @@ func (s *SQLite) committer() {
 // so a failing request is undone alone, then commits once.
 func (s *SQLite) commitBatch(batch []*createReq) {
 	res := make([]createRes, len(batch))
+	var head *audit.Entry
 	err := s.tx(context.Background(), func(tx *sql.Tx) error {
 		for i, req := range batch {
 			if err := req.ctx.Err(); err != nil {
@@ -198,7 +226,10 @@ func (s *SQLite) commitBatch(batch []*createReq) {
 			if _, err := tx.Exec(`SAVEPOINT create_run`); err != nil {
 				return err
 			}
-			got, created, err := s.createRun(req.ctx, tx, req.r, req.key, req.ch)
+			got, created, last, err := s.createRun(req.ctx, tx, req.r, req.key, req.ch)
+			if err == nil && last != nil {
+				head = last
+			}
 			if err != nil {
 				if _, rerr := tx.Exec(`ROLLBACK TO SAVEPOINT create_run`); rerr != nil {
 					return rerr
@@ -211,11 +242,21 @@ func (s *SQLite) commitBatch(batch []*createReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.notify(head)
+	}
 	for i, req := range batch {
 		if err != nil {
 			res[i] = createRes{err: err}
 		}
 		req.done <- res[i]
+	}
+}
+
+// notify tells OnAudit about a committed head.
+func (s *SQLite) notify(head *audit.Entry) {
+	if head != nil && s.onAudit != nil {
+		s.onAudit(head.Seq, head.Hash)
 	}
 }
 
@@ -254,21 +295,21 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 	return res.run, res.created, res.err
 }
 
-func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, *audit.Entry, error) {
 	now := s.now()
 	if idemKey != "" {
 		var id string
 		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
 		if err == nil {
 			got, err := getRun(ctx, tx, id)
-			return got, false, err
+			return got, false, nil, err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		if _, err := s.exec(ctx, tx, qIdemPut,
 			r.Tenant, idemKey, r.ID, fmtTime(now)); err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 	}
 	nr := *r
@@ -277,19 +318,26 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 	if _, err := s.exec(ctx, tx, qRunPut,
 		nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
 		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
-		return nil, false, fmt.Errorf("insert run %s: %w", nr.ID, err)
+		return nil, false, nil, fmt.Errorf("insert run %s: %w", nr.ID, err)
 	}
-	if err := s.applyChange(ctx, tx, nr.ID, now, ch); err != nil {
-		return nil, false, err
+	last, err := s.applyChange(ctx, tx, nr.ID, nr.Tenant, now, ch)
+	if err != nil {
+		return nil, false, nil, err
 	}
-	return &nr, true, nil
+	return &nr, true, last, nil
 }
 
-func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now time.Time, ch Change) error {
+func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
+	for _, r := range ch.Register {
+		r.Tenant = tenant
+		if err := s.register(ctx, tx, now, &r); err != nil {
+			return nil, err
+		}
+	}
 	if len(ch.Events) > 0 {
 		var last int64
 		if err := s.queryRow(ctx, tx, qEventSeq, runID).Scan(&last); err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range ch.Events {
 			last++
@@ -299,16 +347,28 @@ func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID string, now 
 			}
 			if _, err := s.exec(ctx, tx, qEventPut,
 				runID, last, fmtTime(t), e.Kind, e.From, e.To, e.Reason, e.Data); err != nil {
-				return fmt.Errorf("insert event: %w", err)
+				return nil, fmt.Errorf("insert event: %w", err)
 			}
 		}
 	}
-	return s.appendAudit(ctx, tx, now, ch.Audit)
+	recs := ch.Audit
+	if tenant != "" {
+		recs = make([]audit.Record, len(ch.Audit))
+		for i, rec := range ch.Audit {
+			if rec.Tenant == "" {
+				rec.Tenant = tenant
+			}
+			recs[i] = rec
+		}
+	}
+	return s.appendAudit(ctx, tx, now, recs)
 }
 
-func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, recs []audit.Record) error {
+// appendAudit seals recs after the chain's head and returns the new head
+// (nil when recs is empty).
+func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, recs []audit.Record) (*audit.Entry, error) {
 	if len(recs) == 0 {
-		return nil
+		return nil, nil
 	}
 	var prev *audit.Entry
 	var e audit.Entry
@@ -317,22 +377,23 @@ func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, rec
 	case err == nil:
 		prev = &e
 	case !errors.Is(err, sql.ErrNoRows):
-		return err
+		return nil, err
 	}
 	for _, rec := range recs {
 		n := s.chain.Seal(prev, now, rec)
 		if _, err := s.exec(ctx, tx, qAuditPut,
-			n.Seq, n.Time, n.Kind, n.RunID, string(n.Payload), n.PrevHash, n.Hash); err != nil {
-			return fmt.Errorf("append audit: %w", err)
+			n.Seq, n.Time, n.Kind, n.RunID, string(n.Payload), n.PrevHash, n.Hash, n.Tenant, n.Version); err != nil {
+			return nil, fmt.Errorf("append audit: %w", err)
 		}
 		prev = &n
 	}
-	return nil
+	return prev, nil
 }
 
 // UpdateRun implements Store.
 func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
 	var out *Run
+	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := getRun(ctx, tx, id)
 		if err != nil {
@@ -353,14 +414,19 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrConflict
 		}
-		if err := s.applyChange(ctx, tx, id, now, ch); err != nil {
+		last, err := s.applyChange(ctx, tx, id, r.Tenant, now, ch)
+		if err != nil {
 			return err
 		}
+		head = last
 		out = r
 		return nil
 	})
 	if errors.Is(err, ErrNoChange) {
 		return s.GetRun(ctx, id)
+	}
+	if err == nil {
+		s.notify(head)
 	}
 	return out, err
 }
@@ -450,12 +516,21 @@ func (s *SQLite) Events(ctx context.Context, runID string) ([]Event, error) {
 
 // AppendAudit implements Store and audit.Appender.
 func (s *SQLite) AppendAudit(ctx context.Context, recs ...audit.Record) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, s.now(), recs) })
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		head, err = s.appendAudit(ctx, tx, s.now(), recs)
+		return err
+	})
+	if err == nil {
+		s.notify(head)
+	}
+	return err
 }
 
 // AuditEntries implements Store.
 func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash FROM audit`
+	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit`
 	var args []any
 	if runID != "" {
 		q += ` WHERE run_id = ?`
@@ -470,7 +545,7 @@ func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry,
 	for rows.Next() {
 		var e audit.Entry
 		var p string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash, &e.Tenant, &e.Version); err != nil {
 			return nil, err
 		}
 		e.Payload = []byte(p)
@@ -481,9 +556,15 @@ func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry,
 
 // VerifyAudit implements Store.
 func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	return s.VerifyAuditAnchored(ctx, nil)
+}
+
+// VerifyAuditAnchored checks the whole chain and then, when anchors is set
+// and holds an anchor, that the log still reaches the anchored head.
+func (s *SQLite) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
 	es, err := s.AuditEntries(ctx, "")
 	if err != nil {
 		return audit.Result{}, err
 	}
-	return s.chain.Verify(es), nil
+	return s.chain.VerifyAnchored(es, anchors)
 }

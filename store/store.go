@@ -40,6 +40,41 @@ type Event struct {
 type Change struct {
 	Events []Event
 	Audit  []audit.Record
+	// Register registers resources for the run's tenant in the same
+	// transaction: a resource not yet registered is inserted; one already
+	// registered must have the same Hash, or the whole change fails with a
+	// *ResourceConflict.
+	Register []Resource
+}
+
+// Resource is a document a tenant registered (an Organization or a
+// Dataset). Doc is its canonical JSON; Hash is the SHA-256 of Doc.
+type Resource struct {
+	Tenant string
+	Kind   string
+	Name   string
+	Doc    []byte
+	Hash   string
+	// StoreKey identifies a dataset's data (home store URL and name); it is
+	// unique across tenants. Empty for other kinds.
+	StoreKey  string
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ResourceConflict is returned when a request's copy of a resource differs
+// from the registered one, or names data another tenant registered.
+type ResourceConflict struct {
+	Kind, Name string
+	// Registered is the tenant's registered copy, nil when the conflict is
+	// with another tenant's data (which is not shown).
+	Registered *Resource
+	Detail     string
+}
+
+func (e *ResourceConflict) Error() string {
+	return e.Kind + " " + e.Name + ": " + e.Detail
 }
 
 // ListOptions filter ListRuns. Zero values match everything.
@@ -81,5 +116,45 @@ type Store interface {
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
 	// VerifyAudit checks the whole chain.
 	VerifyAudit(ctx context.Context) (audit.Result, error)
+	// AuditHead returns the last entry's seq and hash (0 and audit.Genesis
+	// for an empty log).
+	AuditHead(ctx context.Context) (int64, string, error)
+	// AuditHashAt returns the hash of entry seq; ok is false when there is none.
+	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+
+	// GetResource returns a tenant's registered resource or ErrNotFound.
+	GetResource(ctx context.Context, tenant, kind, name string) (*Resource, error)
+	// ListResources returns a tenant's registered resources of kind (all
+	// kinds when kind is empty), by kind and name.
+	ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error)
+	// PutResource registers r, or replaces the tenant's registered copy when
+	// ifVersion equals its version (0: must not exist yet), with its audit
+	// record, in one transaction. A lost race is ErrConflict.
+	PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error)
+	// TenantUID returns the user id a tenant's workloads run as, allocating
+	// the next free one at or above base the first time.
+	TenantUID(ctx context.Context, tenant string, base int) (int, error)
+
+	// PutRuleRevision stores r as revision after (the number it must follow:
+	// 0 for the first) with its audit record, in one transaction; it returns
+	// the stored revision, or ErrConflict when another revision came first.
+	PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error)
+	// RuleRevisions lists the revisions, oldest first (Files included).
+	RuleRevisions(ctx context.Context) ([]*RuleRevision, error)
+	// LawCheck returns the last law check (0 and "" before the first).
+	LawCheck(ctx context.Context) (rev int64, day string, err error)
+	// SetLawCheck records a law check with its audit record.
+	SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error
 	Close() error
+}
+
+// RuleRevision is one accepted state of the operator's rule packs.
+type RuleRevision struct {
+	Rev  int64
+	Hash string
+	// Files maps each applied rule file's name to its contents.
+	Files     map[string]string
+	Who       string
+	Reason    string
+	CreatedAt time.Time
 }

@@ -8,6 +8,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/transfer"
 )
@@ -16,7 +17,7 @@ import (
 // submits the job, through the same path as `meridian dataset stage`.
 func ExampleStager_StageJob() {
 	home := os.Getenv("MERIDIAN_HOME")
-	w, err := catalog.Load("", filepath.Join(home, "datasets"), "sites.yaml", "job.yaml")
+	w, err := catalog.Load(planner.AssumptionKeys(), "", filepath.Join(home, "datasets"), "sites.yaml", "job.yaml")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -27,16 +28,16 @@ func ExampleStager_StageJob() {
 		return
 	}
 	job, site := w.Jobs[0], w.Site("my-johor-1")
-	q := policy.Query{AsOf: catalog.MustDate("2026-01-15"), Countries: w.Countries, Job: job,
-		Org: w.Organizations[job.Spec.Organization]}
+	// The law is asked as of today, whatever date the query carries.
+	q := policy.Query{Countries: w.Countries, Job: job, Org: w.Organizations[job.Spec.Organization]}
 	st := &transfer.Stager{
-		Law:           law,
-		Ledger:        &transfer.FileLedger{Path: filepath.Join(home, "ledger.jsonl")},
-		Keys:          dataset.Keyring{Dir: filepath.Join(home, "keyring")},
-		Workers:       4,
-		VerifyArrival: true,
+		Law:     law,
+		Ledger:  &transfer.FileLedger{Path: filepath.Join(home, "ledger.jsonl")},
+		Keys:    dataset.TenantKeyrings{Root: home},
+		Workers: 4,
 	}
-	results, err := st.StageJob(context.Background(), job, w.Datasets, site, q, "run-42")
+	// Tenant "default"'s datasets land in its own part of the site's store.
+	results, err := st.StageJob(context.Background(), job, w.Datasets, site, "default", "t/default/data/", q, "run-42")
 	if err != nil {
 		fmt.Println(err) // a *transfer.DeniedError names each rule, reason and source
 		return

@@ -112,12 +112,12 @@ func TestStageJob(t *testing.T) {
 	f := newFixture(t, 2, 50<<10, "")
 	job := &catalog.TrainingJob{Metadata: catalog.Metadata{Name: "j"}, Spec: catalog.TrainingJobSpec{Datasets: []string{"chat-logs"}}}
 	q := policy.Query{AsOf: catalog.MustDate("2026-01-15")}
-	res, err := f.stager().StageJob(context.Background(), job, map[string]*catalog.Dataset{"chat-logs": f.ds}, f.site, q, "run-9")
+	res, err := f.stager().StageJob(context.Background(), job, map[string]*catalog.Dataset{"chat-logs": f.ds}, f.site, "", "", q, "run-9")
 	if err != nil || len(res) != 1 || res[0].RunID != "run-9" || res[0].ChunksSent != res[0].Chunks {
 		t.Fatalf("StageJob: %+v, %v", res, err)
 	}
 	job.Spec.Datasets = append(job.Spec.Datasets, "nope")
-	if _, err := f.stager().StageJob(context.Background(), job, map[string]*catalog.Dataset{"chat-logs": f.ds}, f.site, q, "run-9"); err == nil {
+	if _, err := f.stager().StageJob(context.Background(), job, map[string]*catalog.Dataset{"chat-logs": f.ds}, f.site, "", "", q, "run-9"); err == nil {
 		t.Fatal("StageJob accepted an unknown dataset")
 	}
 }

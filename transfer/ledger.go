@@ -8,38 +8,391 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
+	"gocloud.dev/gcerrors"
+
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
 )
 
-// Ledger records what crossed which border. *audit.Log implements it on the
-// hash-chained audit log. Append is called once per completed staging, after the
-// data is in place; it must be durable when it returns.
+// Ledger records what crossed which border: every batch of objects as an
+// intent before it is sent, and as a confirmation (kind KindTransfer) once
+// it is verified at the destination. Append must be durable when it
+// returns. Records lists a tenant's records of some kinds in order, so that
+// intents an interrupted copy left open can be reconciled.
 type Ledger interface {
-	Append(ctx context.Context, kind, runID string, payload any) error
+	Append(ctx context.Context, tenant, kind, runID string, payload any) error
+	Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error)
 }
 
-// KindTransfer is the ledger kind of a staging: the audit log's own kind
-// for data transfers, so `meridian audit verify` covers the ledger.
-const KindTransfer = audit.KindTransfer
+// Ledger kinds. KindTransfer is the audit log's own kind for data
+// transfers, so `meridian audit verify` covers the ledger.
+const (
+	KindTransfer  = audit.KindTransfer
+	KindIntent    = "transfer-intent"
+	KindAbandoned = "transfer-abandoned"
+	// KindWithdrawn records a staged copy deleted from a site because the
+	// law no longer lets the data be there.
+	KindWithdrawn = "transfer-withdrawn"
+)
 
-// Entry is the payload of one KindTransfer ledger record.
+// What a ledger entry moved.
+const (
+	KindDataset    = "dataset"
+	KindCheckpoint = "checkpoint"
+)
+
+// Entry is the payload of one confirmation (KindTransfer): the objects of
+// one intent verified at the destination, and what the law said.
 type Entry struct {
-	Dataset    string   `json:"dataset"`
-	Site       string   `json:"site"`
-	From       string   `json:"from"`
-	To         string   `json:"to"`
-	Basis      string   `json:"basis,omitempty"`
-	Rules      []string `json:"rules"`               // ids of the rules that reported a finding
-	Evaluated  []string `json:"evaluated,omitempty"` // ids of every transfer rule in force on AsOf (when the law can list them)
-	AsOf       string   `json:"asOf"`
-	RunID      string   `json:"runId,omitempty"`
-	Chunks     int      `json:"chunks"`     // chunks in the dataset
-	ChunksSent int      `json:"chunksSent"` // chunks copied this time
-	Bytes      int64    `json:"bytes"`      // plaintext bytes in the dataset
-	BytesSent  int64    `json:"bytesSent"`  // sealed bytes copied this time
+	// Kind is KindDataset or KindCheckpoint (a run's sealed checkpoint,
+	// which carries its datasets' origins).
+	Kind      string   `json:"kind,omitempty"`
+	Dataset   string   `json:"dataset"`
+	Site      string   `json:"site"`
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	FromSite  string   `json:"fromSite,omitempty"`
+	Basis     string   `json:"basis,omitempty"`
+	Rules     []string `json:"rules"`               // ids of the rules that reported a finding
+	Evaluated []string `json:"evaluated,omitempty"` // ids of every transfer rule in force on AsOf (when the law can list them)
+	AsOf      string   `json:"asOf"`
+	RunID     string   `json:"runId,omitempty"`
+	// Staging groups the records of one copy; Intent is the intent this
+	// record confirms.
+	Staging    string `json:"staging,omitempty"`
+	Intent     string `json:"intent,omitempty"`
+	Chunks     int    `json:"chunks"`     // chunks in the dataset
+	ChunksSent int    `json:"chunksSent"` // chunks this record confirms
+	Bytes      int64  `json:"bytes"`      // plaintext bytes in the dataset
+	BytesSent  int64  `json:"bytesSent"`  // sealed bytes this record confirms
+	// Reconciled marks a confirmation written after an interruption, for
+	// objects found intact at the destination.
+	Reconciled bool `json:"reconciled,omitempty"`
+	// Complete marks the last record of a copy, with its Totals.
+	Complete bool    `json:"complete,omitempty"`
+	Totals   *Totals `json:"totals,omitempty"`
+	// Who exported what, for volume thresholds that count a window of
+	// exports (policy.Exports, read by LedgerExports). Entries written
+	// before these fields existed lack them and are not counted.
+	Organization   string `json:"organization,omitempty"`   // the exporting organisation
+	Origin         string `json:"origin,omitempty"`         // the dataset's origin country
+	Classification string `json:"classification,omitempty"` // the dataset's classification
+	Subjects       int64  `json:"subjects,omitempty"`       // people the dataset covers
+}
+
+// Object is one stored object of a copy.
+type Object struct {
+	Key   string            `json:"key"`
+	Bytes int64             `json:"bytes"`
+	Chunk *dataset.ChunkRef `json:"chunk,omitempty"` // nil for the manifest
+}
+
+// Intent is the payload of KindIntent: the objects about to be sent.
+type Intent struct {
+	ID string `json:"id"`
+	Entry
+	Objects []Object `json:"objects"`
+}
+
+// Abandoned is the payload of KindAbandoned: objects of an intent that
+// never reached the destination.
+type Abandoned struct {
+	Intent  string   `json:"intent"`
+	Dataset string   `json:"dataset"`
+	Site    string   `json:"site"`
+	Missing []string `json:"missing"`
+	Reason  string   `json:"reason"`
+}
+
+// Record is one ledger record.
+type Record struct {
+	Seq     int64           `json:"seq,omitempty"`
+	Time    time.Time       `json:"time"`
+	Kind    string          `json:"kind"`
+	Tenant  string          `json:"tenant,omitempty"`
+	RunID   string          `json:"runId,omitempty"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// OpenIntents returns the intents for dataset at site (of the entry kind
+// given) that no confirmation or abandonment has closed.
+func OpenIntents(ctx context.Context, l Ledger, tenant, kind, dataset, site string) ([]Intent, error) {
+	recs, err := l.Records(ctx, tenant, KindIntent, KindTransfer, KindAbandoned)
+	if err != nil {
+		return nil, err
+	}
+	closed := map[string]bool{}
+	var open []Intent
+	for _, r := range recs {
+		switch r.Kind {
+		case KindIntent:
+			var in Intent
+			if err := json.Unmarshal(r.Payload, &in); err != nil {
+				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			}
+			if in.Dataset == dataset && in.Site == site && orDataset(in.Kind) == kind {
+				open = append(open, in)
+			}
+		case KindTransfer:
+			var e Entry
+			if json.Unmarshal(r.Payload, &e) == nil && e.Intent != "" {
+				closed[e.Intent] = true
+			}
+		case KindAbandoned:
+			var a Abandoned
+			if json.Unmarshal(r.Payload, &a) == nil {
+				closed[a.Intent] = true
+			}
+		}
+	}
+	out := open[:0]
+	for _, in := range open {
+		if !closed[in.ID] {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+func orDataset(k string) string {
+	if k == "" {
+		return KindDataset
+	}
+	return k
+}
+
+// reconcile closes the intents an interrupted copy to this destination
+// left open: objects found intact there are confirmed (they did cross),
+// the rest are recorded as abandoned. After it, the bytes the ledger
+// confirms are the bytes at the destination. It returns how many objects it
+// confirmed.
+func (c *copier) reconcile(ctx context.Context) (int, error) {
+	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range open {
+		var found []Object
+		var missing []string
+		var buf []byte
+		for _, o := range in.Objects {
+			ok, err := c.intact(ctx, o, &buf)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				found = append(found, o)
+			} else {
+				missing = append(missing, o.Key)
+			}
+		}
+		if len(found) > 0 {
+			conf := in.Entry
+			conf.Intent, conf.Reconciled = in.ID, true
+			conf.ChunksSent, conf.BytesSent = 0, 0
+			conf.Complete, conf.Totals = false, nil
+			for _, o := range found {
+				if o.Chunk != nil {
+					conf.ChunksSent++
+				}
+				conf.BytesSent += o.Bytes
+			}
+			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
+				return n, err
+			}
+			n += len(found)
+		}
+		// The confirmation goes first: either record closes the intent, and
+		// a kill between the two must not leave bytes at the destination
+		// unconfirmed.
+		if len(missing) > 0 {
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
+				Reason: "interrupted before these objects reached the destination"}
+			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// intact reports whether o is at the destination whole and authentic.
+func (c *copier) intact(ctx context.Context, o Object, buf *[]byte) (bool, error) {
+	if o.Chunk == nil {
+		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, dataset.MaxManifestBytes)
+		if err != nil {
+			return false, ignoreAbsent(err)
+		}
+		if int64(len(raw)) != o.Bytes {
+			return false, nil
+		}
+		_, err = dataset.ParseManifest(raw, c.cr.Sealer)
+		return err == nil, nil
+	}
+	if o.Key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
+		return false, nil
+	}
+	var err error
+	*buf, err = dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, c.cr.Name, *o.Chunk, (*buf)[:0])
+	if err != nil {
+		return false, ignoreAbsent(err)
+	}
+	return true, nil
+}
+
+// ignoreAbsent turns "not there" and "not authentic" into a plain false.
+func ignoreAbsent(err error) error {
+	if errors.Is(err, dataset.ErrNotFound) || errors.Is(err, dataset.ErrNotRegular) || errors.Is(err, dataset.ErrTooLarge) || isAuth(err) {
+		return nil
+	}
+	return err
+}
+
+func isNotFound(err error) bool { return errors.Is(err, dataset.ErrNotFound) || gcNotFound(err) }
+
+// Summary is what the ledger says crossed to one site for one dataset.
+type Summary struct {
+	Dataset        string `json:"dataset"`
+	Site           string `json:"site"`
+	Kind           string `json:"kind"`
+	ChunksSent     int    `json:"chunksSent"`
+	BytesConfirmed int64  `json:"bytesConfirmed"`
+	OpenIntents    int    `json:"openIntents"`
+	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
+}
+
+// Summarize adds up a tenant's confirmations per dataset and site, with the
+// intents still open.
+func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) {
+	recs, err := l.Records(ctx, tenant, KindIntent, KindTransfer, KindAbandoned)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ kind, ds, site string }
+	sums := map[key]*Summary{}
+	get := func(k key) *Summary {
+		if s := sums[k]; s != nil {
+			return s
+		}
+		s := &Summary{Kind: k.kind, Dataset: k.ds, Site: k.site}
+		sums[k] = s
+		return s
+	}
+	intents := map[string]Intent{}
+	closed := map[string]bool{}
+	for _, r := range recs {
+		switch r.Kind {
+		case KindTransfer:
+			var e Entry
+			if err := json.Unmarshal(r.Payload, &e); err != nil {
+				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			}
+			s := get(key{orDataset(e.Kind), e.Dataset, e.Site})
+			s.ChunksSent += e.ChunksSent
+			s.BytesConfirmed += e.BytesSent
+			closed[e.Intent] = true
+		case KindIntent:
+			var in Intent
+			if err := json.Unmarshal(r.Payload, &in); err != nil {
+				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			}
+			intents[in.ID] = in
+		case KindAbandoned:
+			var a Abandoned
+			if json.Unmarshal(r.Payload, &a) == nil {
+				closed[a.Intent] = true
+			}
+		}
+	}
+	for id, in := range intents {
+		if closed[id] {
+			continue
+		}
+		s := get(key{orDataset(in.Kind), in.Dataset, in.Site})
+		s.OpenIntents++
+		for _, o := range in.Objects {
+			s.BytesPending += o.Bytes
+		}
+	}
+	out := make([]Summary, 0, len(sums))
+	for _, s := range sums {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dataset != out[j].Dataset {
+			return out[i].Dataset < out[j].Dataset
+		}
+		if out[i].Site != out[j].Site {
+			return out[i].Site < out[j].Site
+		}
+		return out[i].Kind < out[j].Kind
+	})
+	return out, nil
+}
+
+// Reconcile closes the open intents of one sealed dataset at one
+// destination (cr.Dst, named cr.Entry.Site) against what is there, as every
+// copy does first; `meridian dataset ledger` calls it so that the ledger it
+// shows matches the site. It returns how many objects it confirmed.
+func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
+	if cr.Entry.Site == "" {
+		return 0, errors.New("reconcile: entry site not set")
+	}
+	c := &copier{s: s, cr: cr, e: cr.Entry}
+	return c.reconcile(ctx)
+}
+
+func isAuth(err error) bool {
+	return errors.Is(err, seal.ErrAuth) || errors.Is(err, seal.ErrIDMismatch)
+}
+
+func gcNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+
+// AuditStore is what AuditLedger needs of the store.
+type AuditStore interface {
+	audit.Appender
+	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
+}
+
+// AuditLedger keeps the ledger in the hash-chained audit log.
+type AuditLedger struct{ Store AuditStore }
+
+// Append implements Ledger.
+func (l AuditLedger) Append(ctx context.Context, tenant, kind, runID string, payload any) error {
+	return audit.NewLog(l.Store).AppendFor(ctx, tenant, kind, runID, payload)
+}
+
+// Records implements Ledger.
+func (l AuditLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
+	es, err := l.Store.AuditEntries(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, k := range kinds {
+		want[k] = true
+	}
+	var out []Record
+	for _, e := range es {
+		// Entries written before tenants were recorded are the default
+		// tenant's: the state directory's own.
+		owner := e.Tenant
+		if owner == "" {
+			owner = dataset.DefaultTenant
+		}
+		if owner != tenant && e.Tenant != tenant || !want[e.Kind] {
+			continue
+		}
+		t, _ := time.Parse(audit.TimeLayout, e.Time)
+		out = append(out, Record{Seq: e.Seq, Time: t, Kind: e.Kind, Tenant: e.Tenant, RunID: e.RunID, Payload: e.Payload})
+	}
+	return out, nil
 }
 
 // FileLedger is a Ledger kept as JSON lines in one file, each line fsynced
@@ -53,16 +406,8 @@ type FileLedger struct {
 	mu sync.Mutex
 }
 
-// Record is one line of a FileLedger.
-type Record struct {
-	Time    time.Time       `json:"time"`
-	Kind    string          `json:"kind"`
-	RunID   string          `json:"runId,omitempty"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 // Append implements Ledger.
-func (l *FileLedger) Append(ctx context.Context, kind, runID string, payload any) error {
+func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, payload any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -74,7 +419,7 @@ func (l *FileLedger) Append(ctx context.Context, kind, runID string, payload any
 	if l.Now != nil {
 		now = l.Now
 	}
-	line, err := json.Marshal(Record{Time: now().UTC(), Kind: kind, RunID: runID, Payload: p})
+	line, err := json.Marshal(Record{Time: now().UTC(), Kind: kind, Tenant: tenant, RunID: runID, Payload: p})
 	if err != nil {
 		return err
 	}
@@ -95,33 +440,68 @@ func (l *FileLedger) Append(ctx context.Context, kind, runID string, payload any
 	return f.Close()
 }
 
-// ReadFileLedger returns the transfer entries of a FileLedger in order,
-// those of one dataset when dataset is not empty. A missing file is an empty
-// ledger; a damaged line is an error naming its line number.
-func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
+// Records implements Ledger.
+func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all, err := readFileLedger(l.Path)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, k := range kinds {
+		want[k] = true
+	}
+	var out []Record
+	for _, r := range all {
+		if r.Tenant == tenant && want[r.Kind] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// readFileLedger reads every record of a FileLedger; a missing file is an
+// empty ledger; a damaged line is an error naming its line number.
+func readFileLedger(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	var recs []Record
-	var ents []Entry
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
+		r.Seq = int64(n)
+		recs = append(recs, r)
+	}
+	return recs, sc.Err()
+}
+
+// ReadFileLedger returns the confirmations (KindTransfer) of a FileLedger
+// in order, those of one dataset when dataset is not empty.
+func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
+	all, err := readFileLedger(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []Record
+	var ents []Entry
+	for _, r := range all {
 		if r.Kind != KindTransfer {
 			continue
 		}
 		var e Entry
 		if err := json.Unmarshal(r.Payload, &e); err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: payload: %w", path, n, err)
+			return nil, nil, fmt.Errorf("%s:%d: payload: %w", path, r.Seq, err)
 		}
 		if dataset != "" && e.Dataset != dataset {
 			continue
@@ -129,8 +509,21 @@ func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
 		recs = append(recs, r)
 		ents = append(ents, e)
 	}
-	return recs, ents, sc.Err()
+	return recs, ents, nil
 }
 
 // The audit log is the production Ledger.
-var _ Ledger = (*audit.Log)(nil)
+var _ Ledger = AuditLedger{}
+
+// Withdrawn is the payload of KindWithdrawn.
+type Withdrawn struct {
+	Dataset  string   `json:"dataset"`
+	Site     string   `json:"site"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Rules    []string `json:"rules"`
+	Reason   string   `json:"reason"`
+	Revision int64    `json:"revision"`
+	AsOf     string   `json:"asOf"`
+	Objects  int      `json:"objects"`
+}

@@ -3,6 +3,8 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -16,9 +18,10 @@ import (
 	"meridian.dev/meridian/seal"
 )
 
-// KeySource returns a dataset's key; dataset.Keyring is one.
+// KeySource returns a tenant's dataset key; dataset.TenantKeyrings is one.
+// Keys belong to a tenant: the same name under another tenant is another key.
 type KeySource interface {
-	Get(name string) (seal.Key, error)
+	Get(tenant, name string) (seal.Key, error)
 }
 
 // Progress is told how many sealed bytes a staging will send and as they go.
@@ -40,43 +43,71 @@ type Stager struct {
 	// Workers is how many chunks are copied at once; 4 when zero.
 	Workers  int
 	Progress Progress // optional
-	// VerifyArrival reads each chunk back from the site after writing it and
-	// checks it is byte-for-byte what was authenticated before sending.
-	VerifyArrival bool
+	// Now is the clock; time.Now when nil. A transfer happens today: the law
+	// is asked as of the clock's UTC date, whatever date a query carries.
+	Now func() time.Time
+	// Batch bounds the objects (and bytes) of one intent; 64 objects and
+	// 64 MiB when zero.
+	Batch      int
+	BatchBytes int64
 }
 
 // Request is one dataset to one site.
 type Request struct {
 	Dataset *catalog.Dataset
 	Site    *catalog.Site
-	// Query carries the as-of date and whatever else the law needs; its
-	// AsOf must be set.
+	// Tenant owns the dataset: its key is the tenant's, and at the site it
+	// lands under SitePrefix, the tenant's own part of the site's store.
+	Tenant     string
+	SitePrefix string
+	// Query carries whatever else the law needs (organisation, job); its
+	// AsOf is replaced by today.
 	Query policy.Query
 	RunID string
 }
 
-// Result is what a staging did; Entry is what went into the ledger.
+// Result is what a staging did; Entry totals what crossed in it.
 type Result struct {
 	Entry
-	Skipped  int // chunks already at the site
-	Decision policy.Decision
+	Skipped    int // chunks already at the site and intact
+	Damaged    int // chunks at the site that failed authentication and were sent again
+	Reconciled int // objects of earlier, interrupted stagings found at the site and confirmed
+	Decision   policy.Decision
 }
 
-// Stage asks the law, then copies the dataset's missing chunks and its
-// manifest to the site's store and appends a ledger entry. A denial returns
-// *DeniedError and touches no store. Each chunk is authenticated with the
-// dataset key before it is written, and written atomically; the manifest goes
-// last, so a site never holds a manifest whose chunks are not all there.
-// Stage is idempotent: running it again on a staged dataset sends nothing.
+// Today is the UTC date of now.
+func Today(now time.Time) catalog.Date {
+	d, _ := catalog.ParseDate(now.UTC().Format(catalog.DateLayout))
+	return d
+}
+
+func (s *Stager) today() catalog.Date {
+	if s.Now != nil {
+		return Today(s.Now())
+	}
+	return Today(time.Now())
+}
+
+func (s *Stager) open(ctx context.Context, url string) (*dataset.Store, error) {
+	if s.Open != nil {
+		return s.Open(ctx, url)
+	}
+	return dataset.OpenStore(ctx, url)
+}
+
+// Stage asks the law as of today, then copies the dataset's chunks that the
+// site lacks (or holds damaged) and its manifest to the site's store. Each
+// batch of objects is recorded in the ledger as an intent before it is sent
+// and confirmed once it reads back intact at the site; intents left open by
+// an interrupted staging are reconciled against the site first. A denial
+// returns *DeniedError and touches no store. Stage is idempotent: running it
+// again on a staged dataset sends nothing.
 func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	ds, site := req.Dataset, req.Site
 	if ds == nil || site == nil {
 		return nil, errors.New("stage: dataset and site are required")
 	}
 	name := ds.Metadata.Name
-	if req.Query.AsOf.IsZero() {
-		return nil, fmt.Errorf("stage %s: as-of date not set", name)
-	}
 	if ds.Spec.Store == "" {
 		return nil, fmt.Errorf("stage %s: dataset has no spec.store (add it with `meridian dataset add`)", name)
 	}
@@ -87,6 +118,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		return nil, errors.New("stage: Stager needs Law, Ledger and Keys")
 	}
 	q := req.Query
+	q.AsOf = s.today()
 	if len(q.Datasets) == 0 {
 		q.Datasets = []*catalog.Dataset{ds}
 	}
@@ -94,7 +126,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	if !dec.Allowed {
 		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
 	}
-	key, err := s.Keys.Get(name)
+	key, err := s.Keys.Get(req.Tenant, name)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
@@ -102,140 +134,213 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	open := s.Open
-	if open == nil {
-		open = dataset.OpenStore
-	}
-	src, err := open(ctx, ds.Spec.Store)
+	src, err := s.open(ctx, ds.Spec.Store)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: home store: %w", name, err)
 	}
 	defer src.Close()
-	dst, err := open(ctx, site.Spec.Store)
+	base, err := s.open(ctx, site.Spec.Store)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: site %s store: %w", name, site.Metadata.Name, err)
 	}
+	dst := base.Sub(req.SitePrefix)
 	defer dst.Close()
-
-	rawManifest, err := dataset.ReadObject(ctx, src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: read manifest from home store: %w", name, err)
-	}
-	m, err := dataset.ParseManifest(rawManifest, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", name, err)
-	}
-	if m.Dataset != name {
-		return nil, fmt.Errorf("stage %s: manifest names dataset %q", name, m.Dataset)
-	}
-	// Temporary files of a staging killed more than an hour ago are garbage.
-	if _, err := dataset.RemoveStaleTemps(ctx, dst, name, time.Hour); err != nil {
-		return nil, fmt.Errorf("stage %s: site %s: %w", name, site.Metadata.Name, err)
-	}
-	have, err := dataset.ListChunks(ctx, dst, name)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: site %s: %w", name, site.Metadata.Name, err)
-	}
-	chunks := m.UniqueChunks()
-	var missing []dataset.ChunkRef
-	var total int64
-	for _, c := range chunks {
-		if size, ok := have[c.ID]; ok && size == int64(seal.SealedSize(int(c.Size))) {
-			continue
-		}
-		missing = append(missing, c)
-		total += int64(seal.SealedSize(int(c.Size)))
-	}
-	if s.Progress != nil {
-		s.Progress.Start(fmt.Sprintf("%s → %s", name, site.Metadata.Name), total)
-		defer s.Progress.Done()
-	}
-	sentBytes, err := s.copyChunks(ctx, src, dst, sealer, name, missing)
+	entry := Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
+		Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
+		Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
+	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entry})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
-	if err := dst.Flush(); err != nil {
-		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
-	}
-	if err := dataset.Put(ctx, dst, dataset.ManifestKey(name), rawManifest); err != nil {
-		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
-	}
-	if err := dst.Flush(); err != nil {
-		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
-	}
-	res := &Result{
-		Entry: Entry{
-			Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
-			Chunks: len(chunks), ChunksSent: len(missing), Bytes: m.TotalBytes(), BytesSent: sentBytes,
-		},
-		Skipped:  len(chunks) - len(missing),
-		Decision: dec,
-	}
-	if err := s.Ledger.Append(ctx, KindTransfer, req.RunID, res.Entry); err != nil {
-		return nil, fmt.Errorf("stage %s: data is at %s but the ledger entry failed: %w", name, site.Metadata.Name, err)
-	}
+	res.Decision = dec
 	return res, nil
 }
 
-// copyChunks copies chunks from src to dst with bounded concurrency,
-// authenticating each before writing it. It stops at the first error.
-func (s *Stager) copyChunks(ctx context.Context, src, dst *dataset.Store, sealer *seal.Sealer, name string, chunks []dataset.ChunkRef) (int64, error) {
-	workers := s.Workers
+// CopyRequest copies one sealed dataset (a staged dataset or a sealed
+// checkpoint) from one store to another, through the ledger. The caller has
+// asked the law; Entry says what to record (kind, dataset, site, countries,
+// basis, rules, date, run).
+type CopyRequest struct {
+	Name     string
+	Sealer   *seal.Sealer
+	Src, Dst *dataset.Store
+	Tenant   string
+	Entry    Entry
+}
+
+// Copy sends what Dst lacks of the sealed dataset in Src, batch by batch,
+// each batch an intent in the ledger before it is sent and a confirmation
+// after it reads back intact; open intents of earlier copies to the same
+// place are reconciled first, and chunks already at Dst are authenticated
+// before they count as there.
+func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
+	name := cr.Name
+	rawManifest, err := dataset.ReadObject(ctx, cr.Src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest from the source store: %w", err)
+	}
+	m, err := dataset.ParseManifest(rawManifest, cr.Sealer)
+	if err != nil {
+		return nil, err
+	}
+	if m.Dataset != name {
+		return nil, fmt.Errorf("manifest names dataset %q", m.Dataset)
+	}
+	staging := newID()
+	e := cr.Entry
+	e.Staging = staging
+	e.Chunks, e.Bytes = len(m.UniqueChunks()), m.TotalBytes()
+	c := &copier{s: s, cr: cr, e: e}
+	reconciled, err := c.reconcile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Temporary files of a copy killed more than an hour ago are garbage.
+	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour); err != nil {
+		return nil, err
+	}
+	missing, damaged, err := c.missing(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, o := range missing {
+		total += o.Bytes
+	}
+	if s.Progress != nil {
+		s.Progress.Start(fmt.Sprintf("%s → %s", name, e.Site), total)
+		defer s.Progress.Done()
+	}
+	var sentChunks int
+	var sentBytes int64
+	for _, batch := range c.batches(missing) {
+		n, err := c.send(ctx, batch, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		sentChunks += len(batch)
+		sentBytes += n
+	}
+	// The manifest goes last, so a site never holds a manifest whose chunks
+	// are not all there; an identical one already there is not sent again.
+	have, err := dataset.ReadObject(ctx, cr.Dst, dataset.ManifestKey(name), dataset.MaxManifestBytes)
+	if err != nil && !errors.Is(err, dataset.ErrNotFound) {
+		have = nil
+	}
+	final := []Object{}
+	if !bytes.Equal(have, rawManifest) {
+		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
+	}
+	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(m.UniqueChunks()) - len(missing), Damaged: damaged, Reconciled: reconciled}
+	if _, err := c.send(ctx, final, func(e *Entry) {
+		totals.BytesSent = sentBytes + e.BytesSent
+		e.Complete, e.Totals = true, totals
+	}, rawManifest); err != nil {
+		return nil, err
+	}
+	out := e
+	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
+	out.Complete, out.Totals = true, totals
+	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
+}
+
+// Totals sum a whole staging, on its completing record.
+type Totals struct {
+	ChunksSent int   `json:"chunksSent"`
+	BytesSent  int64 `json:"bytesSent"`
+	Skipped    int   `json:"skipped"`
+	Damaged    int   `json:"damaged,omitempty"`
+	Reconciled int   `json:"reconciled,omitempty"`
+}
+
+// copier is one Copy's state.
+type copier struct {
+	s  *Stager
+	cr CopyRequest
+	e  Entry
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// missing lists the chunks Dst lacks or holds damaged (which it deletes
+// first, so that the copy replaces them), and how many were damaged.
+func (c *copier) missing(ctx context.Context, m *dataset.Manifest) ([]Object, int, error) {
+	name := c.cr.Name
+	have, err := dataset.ListChunks(ctx, c.cr.Dst, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out, present []Object
+	for _, ch := range m.UniqueChunks() {
+		ch := ch
+		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
+		if size, ok := have[ch.ID]; ok && size == o.Bytes {
+			present = append(present, o)
+		} else {
+			out = append(out, o)
+		}
+	}
+	// A chunk at the site counts only once it authenticates: a byte flipped
+	// by the host must not pass for "already there".
+	bad, err := c.each(ctx, present, true, func(ctx context.Context, o Object, buf *[]byte) error {
+		_, err := dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, name, *o.Chunk, (*buf)[:0])
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, o := range bad {
+		if err := c.cr.Dst.Delete(ctx, o.Key); err != nil && !isNotFound(err) {
+			return nil, 0, fmt.Errorf("remove damaged %s at the destination: %w", o.Key, err)
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, len(bad), nil
+}
+
+// each runs fn over objs with the stager's workers. With collect, it
+// returns the objects for which fn failed with an authentication or
+// not-found error, and any other error stops it; without, every error stops
+// it.
+func (c *copier) each(ctx context.Context, objs []Object, collect bool, fn func(context.Context, Object, *[]byte) error) ([]Object, error) {
+	workers := c.s.Workers
 	if workers <= 0 {
 		workers = 4
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var sent atomic.Int64
-	work := make(chan dataset.ChunkRef)
+	var mu sync.Mutex
+	var bad []Object
+	work := make(chan Object)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var plain []byte
-			for c := range work {
-				key := dataset.ChunkKey(name, c.ID)
-				sealed, err := dataset.ReadObject(ctx, src, key, int64(seal.SealedSize(int(c.Size))))
-				if err != nil {
-					cancel(fmt.Errorf("home store: chunk %s: %w", c.ID, err))
-					continue
-				}
-				if len(sealed) != seal.SealedSize(int(c.Size)) {
-					cancel(fmt.Errorf("chunk %s at home store: %d bytes, want %d: %w", c.ID, len(sealed), seal.SealedSize(int(c.Size)), seal.ErrAuth))
-					continue
-				}
-				if plain, err = sealer.Open(plain[:0], c.ID, sealed); err != nil {
-					cancel(fmt.Errorf("home store: %w", err))
-					continue
-				}
-				if err := dataset.Put(ctx, dst, key, sealed); err != nil {
+			var buf []byte
+			for o := range work {
+				err := fn(ctx, o, &buf)
+				switch {
+				case err == nil:
+				case collect && (errors.Is(err, seal.ErrAuth) || errors.Is(err, seal.ErrIDMismatch) || errors.Is(err, dataset.ErrNotFound) || errors.Is(err, dataset.ErrNotRegular)):
+					mu.Lock()
+					bad = append(bad, o)
+					mu.Unlock()
+				default:
 					cancel(err)
-					continue
-				}
-				if s.VerifyArrival {
-					back, err := dataset.ReadObject(ctx, dst, key, int64(len(sealed)))
-					if err != nil {
-						cancel(fmt.Errorf("site: read back chunk %s: %w", c.ID, err))
-						continue
-					}
-					if !bytes.Equal(back, sealed) {
-						cancel(fmt.Errorf("site: chunk %s reads back different from what was sent: %w", c.ID, seal.ErrAuth))
-						continue
-					}
-				}
-				sent.Add(int64(len(sealed)))
-				if s.Progress != nil {
-					s.Progress.Add(int64(len(sealed)))
 				}
 			}
 		}()
 	}
 feed:
-	for _, c := range chunks {
+	for _, o := range objs {
 		select {
-		case work <- c:
+		case work <- o:
 		case <-ctx.Done():
 			break feed
 		}
@@ -243,10 +348,115 @@ feed:
 	close(work)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return sent.Load(), err
+		return nil, err
 	}
-	return sent.Load(), nil
+	sort.Slice(bad, func(i, j int) bool { return bad[i].Key < bad[j].Key })
+	return bad, nil
 }
+
+func (c *copier) batches(objs []Object) [][]Object {
+	max, maxBytes := c.s.Batch, c.s.BatchBytes
+	if max <= 0 {
+		max = 64
+	}
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	var out [][]Object
+	var cur []Object
+	var n int64
+	for _, o := range objs {
+		if len(cur) > 0 && (len(cur) >= max || n+o.Bytes > maxBytes) {
+			out = append(out, cur)
+			cur, n = nil, 0
+		}
+		cur = append(cur, o)
+		n += o.Bytes
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// send records the intent for batch, copies it, reads each object back and
+// records the confirmation. manifest, when given, is the manifest's bytes
+// (the one object that is not a chunk). It returns the bytes confirmed.
+func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), manifest []byte) (int64, error) {
+	led := c.s.Ledger
+	in := Intent{ID: newID(), Entry: c.e, Objects: batch}
+	if len(batch) > 0 {
+		if err := led.Append(ctx, c.cr.Tenant, KindIntent, c.e.RunID, in); err != nil {
+			return 0, fmt.Errorf("ledger intent: %w", err)
+		}
+	}
+	var sent atomic.Int64
+	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
+		var data []byte
+		if o.Chunk == nil {
+			data = manifest
+		} else {
+			sealed, err := dataset.ReadObject(ctx, c.cr.Src, o.Key, o.Bytes)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errSource, err)
+			}
+			if int64(len(sealed)) != o.Bytes {
+				return fmt.Errorf("%w: chunk %s: %d bytes, want %d: %w", errSource, o.Chunk.ID, len(sealed), o.Bytes, seal.ErrAuth)
+			}
+			if *buf, err = c.cr.Sealer.Open((*buf)[:0], o.Chunk.ID, sealed); err != nil {
+				return fmt.Errorf("%w: chunk %s: %w", errSource, o.Chunk.ID, err)
+			}
+			data = sealed
+		}
+		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
+			return err
+		}
+		back, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, int64(len(data)))
+		if err != nil {
+			return fmt.Errorf("%w: read back %s: %w", errArrival, o.Key, err)
+		}
+		if !bytes.Equal(back, data) {
+			return fmt.Errorf("%s reads back different from what was sent: %w", o.Key, errArrival)
+		}
+		sent.Add(int64(len(data)))
+		if c.s.Progress != nil {
+			c.s.Progress.Add(int64(len(data)))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := c.cr.Dst.Flush(); err != nil {
+		return 0, err
+	}
+	conf := c.e
+	conf.Intent = in.ID
+	for _, o := range batch {
+		if o.Chunk != nil {
+			conf.ChunksSent++
+		}
+	}
+	conf.BytesSent = sent.Load()
+	if finish != nil {
+		finish(&conf)
+	}
+	if len(batch) == 0 && finish == nil {
+		return 0, nil
+	}
+	if len(batch) == 0 {
+		conf.Intent = ""
+	}
+	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
+		return 0, fmt.Errorf("data is at %s but the ledger confirmation failed: %w", c.e.Site, err)
+	}
+	return conf.BytesSent, nil
+}
+
+var (
+	errSource  = errors.New("the source copy")
+	errArrival = errors.New("arrival check failed")
+)
 
 // fromCountry is where the law says the data leaves from (its current
 // location), or its origin when the decision does not say.
@@ -287,14 +497,14 @@ func ruleIDs(dec policy.Decision) []string {
 // in the job's order, stopping at the first refusal or failure. The run
 // controller calls it before submitting the job. datasets maps names to
 // resources (catalog.World.Datasets).
-func (s *Stager) StageJob(ctx context.Context, job *catalog.TrainingJob, datasets map[string]*catalog.Dataset, site *catalog.Site, q policy.Query, runID string) ([]*Result, error) {
+func (s *Stager) StageJob(ctx context.Context, job *catalog.TrainingJob, datasets map[string]*catalog.Dataset, site *catalog.Site, tenant, sitePrefix string, q policy.Query, runID string) ([]*Result, error) {
 	var out []*Result
 	for _, name := range job.Spec.Datasets {
 		ds, ok := datasets[name]
 		if !ok {
 			return out, fmt.Errorf("job %s: dataset %q is not known", job.Metadata.Name, name)
 		}
-		r, err := s.Stage(ctx, Request{Dataset: ds, Site: site, Query: q, RunID: runID})
+		r, err := s.Stage(ctx, Request{Dataset: ds, Site: site, Tenant: tenant, SitePrefix: sitePrefix, Query: q, RunID: runID})
 		if err != nil {
 			return out, err
 		}

@@ -11,8 +11,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -103,8 +105,17 @@ func (f *fixture) add(t testing.TB) *dataset.AddResult {
 	return res
 }
 
+// oneKeyring serves one keyring for every tenant, for tests of the stager
+// alone (the run controller's tests cover tenants' keyrings).
+type oneKeyring struct{ dataset.Keyring }
+
+func (k oneKeyring) Get(_, name string) (seal.Key, error) { return k.Keyring.Get(name) }
+
+// testDay is the clock's date in these tests.
+var testDay = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+
 func (f *fixture) stager() *Stager {
-	return &Stager{Law: BasisLaw{}, Ledger: f.ledger, Keys: f.keys, Workers: 3}
+	return &Stager{Law: BasisLaw{}, Ledger: f.ledger, Keys: oneKeyring{f.keys}, Workers: 3, Now: func() time.Time { return testDay }}
 }
 
 func (f *fixture) request() Request {
@@ -193,7 +204,6 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	f := newFixture(t, 6, 700<<10, "")
 	ctx := context.Background()
 	st := f.stager()
-	st.VerifyArrival = true
 	r1, err := st.Stage(ctx, f.request())
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +213,13 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	for _, c := range chunks {
 		sealedTotal += int64(seal.SealedSize(int(c.Size)))
 	}
-	want := Entry{Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
+	mfst := manifestBytes(t, f)
+	want := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
 		Rules: []string{}, AsOf: "2026-01-15", RunID: "run-1", Chunks: len(chunks), ChunksSent: len(chunks),
-		Bytes: 6 * 700 << 10, BytesSent: sealedTotal}
-	if d := cmp.Diff(want, r1.Entry); d != "" {
+		Bytes: 6 * 700 << 10, BytesSent: sealedTotal + mfst, Complete: true,
+		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst},
+		Origin: "CN", Classification: "personal", Subjects: 1000}
+	if d := cmp.Diff(want, r1.Entry, cmpopts.IgnoreFields(Entry{}, "Staging")); d != "" {
 		t.Fatalf("first stage (-want +got):\n%s", d)
 	}
 	if rep := f.verifyAtSite(t); !rep.Good() || rep.OK != len(chunks) {
@@ -219,14 +232,21 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	if r2.ChunksSent != 0 || r2.BytesSent != 0 || r2.Skipped != len(chunks) {
 		t.Fatalf("restage sent %d chunks, %d bytes (skipped %d)", r2.ChunksSent, r2.BytesSent, r2.Skipped)
 	}
+	// The ledger confirms exactly the bytes at the site: every chunk once,
+	// the manifest once; the second staging confirmed nothing.
+	sums, err := Summarize(ctx, f.ledger, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 1 || sums[0].BytesConfirmed != sealedTotal+mfst || sums[0].ChunksSent != len(chunks) || sums[0].OpenIntents != 0 {
+		t.Fatalf("ledger totals %+v, want %d chunks, %d bytes, no open intent", sums, len(chunks), sealedTotal+mfst)
+	}
 	_, ents, err := ReadFileLedger(f.ledger.Path, "chat-logs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want2 := want
-	want2.ChunksSent, want2.BytesSent = 0, 0
-	if d := cmp.Diff([]Entry{want, want2}, ents); d != "" {
-		t.Fatalf("ledger (-want +got):\n%s", d)
+	if last := ents[len(ents)-1]; !last.Complete || last.Totals == nil || last.Totals.BytesSent != 0 || last.Totals.Skipped != len(chunks) {
+		t.Fatalf("second staging's record %+v, want complete with nothing sent", last)
 	}
 	if _, other, _ := ReadFileLedger(f.ledger.Path, "other"); len(other) != 0 {
 		t.Fatalf("ledger filter returned %d entries for another dataset", len(other))
@@ -342,7 +362,7 @@ func TestStageWrongKeyRefused(t *testing.T) {
 	other := dataset.Keyring{Dir: filepath.Join(t.TempDir(), "other")}
 	other.GetOrCreate("chat-logs")
 	st := f.stager()
-	st.Keys = other
+	st.Keys = oneKeyring{other}
 	_, err := st.Stage(context.Background(), f.request())
 	if !errors.Is(err, dataset.ErrManifestAuth) {
 		t.Fatalf("Stage with the wrong key: %v", err)
@@ -401,7 +421,6 @@ func TestStageS3(t *testing.T) {
 	f := newFixture(t, 5, 800<<10, url)
 	ctx := context.Background()
 	st := f.stager()
-	st.VerifyArrival = true
 	r, err := st.Stage(ctx, f.request())
 	if err != nil {
 		t.Fatal(err)
@@ -439,4 +458,19 @@ func TestStageS3(t *testing.T) {
 		store.Delete(ctx, dataset.ChunkKey("chat-logs", c.ID))
 	}
 	store.Delete(ctx, dataset.ManifestKey("chat-logs"))
+}
+
+// manifestBytes is the size of the fixture's sealed manifest.
+func manifestBytes(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	st, err := dataset.OpenStore(context.Background(), f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := dataset.ReadObject(context.Background(), st, dataset.ManifestKey(f.ds.Metadata.Name), dataset.MaxManifestBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(b))
 }

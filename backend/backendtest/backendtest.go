@@ -27,10 +27,29 @@ type Factory func(t *testing.T, stateDir string) backend.Backend
 // Timeout bounds every wait in the suite.
 var Timeout = 60 * time.Second
 
+// Options are the test harness's hooks for what some backends cannot do
+// themselves. Each may be nil.
+type Options struct {
+	// WorkDir returns a new, empty working directory for one job, one the
+	// scheduler's jobs can write (t.TempDir() when nil).
+	WorkDir func(t *testing.T) string
+	// Output reads a job's output for a backend whose Logs fails with
+	// backend.ErrLogsUnavailable (its output reaches the server another
+	// way). The harness may read the test cluster's files; the backend may
+	// not.
+	Output func(t *testing.T, spec backend.Spec, handle string) (string, error)
+	// SiteFailer fails and restores the site of b, for a backend that is
+	// not a backend.SiteFailer itself.
+	SiteFailer func(t *testing.T, b backend.Backend) backend.SiteFailer
+}
+
 // Run runs the conformance suite against the backends that factory makes.
-func Run(t *testing.T, factory Factory) {
+func Run(t *testing.T, factory Factory) { RunWith(t, factory, Options{}) }
+
+// RunWith runs the conformance suite with the harness's hooks.
+func RunWith(t *testing.T, factory Factory, opts Options) {
 	nonce := newNonce(t)
-	s := &suite{factory: factory, nonce: nonce}
+	s := &suite{factory: factory, nonce: nonce, opts: opts, specs: map[string]backend.Spec{}}
 	t.Run("SucceedsWithOutputAndEnv", s.succeeds)
 	t.Run("FailsWithExitCode", s.fails)
 	t.Run("CommandNotFoundFails", s.notFound)
@@ -47,6 +66,10 @@ func Run(t *testing.T, factory Factory) {
 type suite struct {
 	factory Factory
 	nonce   string
+	opts    Options
+
+	mu    sync.Mutex
+	specs map[string]backend.Spec // by handle, for Options.Output
 }
 
 func newNonce(t *testing.T) string {
@@ -66,9 +89,16 @@ func (s *suite) spec(t *testing.T, name, script string) backend.Spec {
 		RunID:        s.runID(name),
 		Attempt:      1,
 		Command:      []string{"/bin/sh", "-c", script},
-		WorkDir:      t.TempDir(),
+		WorkDir:      s.workDir(t),
 		Accelerators: 1,
 	}
+}
+
+func (s *suite) workDir(t *testing.T) string {
+	if s.opts.WorkDir != nil {
+		return s.opts.WorkDir(t)
+	}
+	return t.TempDir()
 }
 
 func ctx(t *testing.T) context.Context {
@@ -108,12 +138,12 @@ func waitState(t *testing.T, b backend.Backend, handle string, want backend.Stat
 }
 
 // waitOutput waits until the job's logs contain want.
-func waitOutput(t *testing.T, b backend.Backend, handle, want string) {
+func (s *suite) waitOutput(t *testing.T, b backend.Backend, handle, want string) {
 	t.Helper()
 	deadline := time.Now().Add(Timeout)
 	got := ""
 	for time.Now().Before(deadline) {
-		got = logs(t, b, handle)
+		got = s.logs(t, b, handle)
 		if strings.Contains(got, want) {
 			return
 		}
@@ -122,9 +152,27 @@ func waitOutput(t *testing.T, b backend.Backend, handle, want string) {
 	t.Fatalf("job %s: logs do not contain %q after %v; got %q", handle, want, Timeout, got)
 }
 
-func logs(t *testing.T, b backend.Backend, handle string) string {
+// logs returns the job's output: from Logs, or, where the backend cannot
+// serve it, from the harness's Output hook.
+func (s *suite) logs(t *testing.T, b backend.Backend, handle string) string {
 	t.Helper()
 	rc, err := b.Logs(ctx(t), handle)
+	if errors.Is(err, backend.ErrLogsUnavailable) {
+		if s.opts.Output == nil {
+			t.Fatalf("Logs(%s): %v; the harness gives no Options.Output to read the job's output otherwise", handle, err)
+		}
+		s.mu.Lock()
+		spec, ok := s.specs[handle]
+		s.mu.Unlock()
+		if !ok {
+			t.Fatalf("Logs(%s): %v, and the suite submitted no job with that handle", handle, err)
+		}
+		out, err := s.opts.Output(t, spec, handle)
+		if err != nil {
+			t.Fatalf("read output of %s through the harness: %v", handle, err)
+		}
+		return out
+	}
 	if err != nil {
 		t.Fatalf("Logs(%s): %v", handle, err)
 	}
@@ -136,7 +184,7 @@ func logs(t *testing.T, b backend.Backend, handle string) string {
 	return string(data)
 }
 
-func submit(t *testing.T, b backend.Backend, spec backend.Spec) string {
+func (s *suite) submit(t *testing.T, b backend.Backend, spec backend.Spec) string {
 	t.Helper()
 	h, err := b.Submit(ctx(t), spec)
 	if err != nil {
@@ -145,7 +193,16 @@ func submit(t *testing.T, b backend.Backend, spec backend.Spec) string {
 	if h == "" {
 		t.Fatalf("Submit(%s) returned an empty handle", spec.Key())
 	}
+	s.remember(h, spec)
 	return h
+}
+
+func (s *suite) remember(handle string, spec backend.Spec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.specs[handle]; !dup {
+		s.specs[handle] = spec
+	}
 }
 
 func (s *suite) succeeds(t *testing.T) {
@@ -154,12 +211,12 @@ func (s *suite) succeeds(t *testing.T) {
 	t.Setenv("MERIDIAN_CONTROLLER_SECRET", "hunter2")
 	spec := s.spec(t, "ok", `echo "hello from $MERIDIAN_RUN_ID attempt $MERIDIAN_ATTEMPT"; echo "value=$TEST_VALUE"; echo "secret=[$MERIDIAN_CONTROLLER_SECRET]"; echo on-stderr >&2; pwd`)
 	spec.Env = map[string]string{"TEST_VALUE": `a b'c"$d`}
-	h := submit(t, b, spec)
+	h := s.submit(t, b, spec)
 	st := WaitFinal(t, b, h)
 	if st.State != backend.Succeeded || st.ExitCode != 0 {
-		t.Fatalf("status = %+v, want succeeded with exit code 0; logs:\n%s", st, logs(t, b, h))
+		t.Fatalf("status = %+v, want succeeded with exit code 0; logs:\n%s", st, s.logs(t, b, h))
 	}
-	out := logs(t, b, h)
+	out := s.logs(t, b, h)
 	for _, want := range []string{
 		"hello from " + spec.RunID + " attempt 1",
 		`value=a b'c"$d`,
@@ -177,7 +234,7 @@ func (s *suite) fails(t *testing.T) {
 	b := s.factory(t, t.TempDir())
 	for _, code := range []int{3, 42} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			h := submit(t, b, s.spec(t, fmt.Sprintf("exit%d", code), fmt.Sprintf("echo failing; exit %d", code)))
+			h := s.submit(t, b, s.spec(t, fmt.Sprintf("exit%d", code), fmt.Sprintf("echo failing; exit %d", code)))
 			st := WaitFinal(t, b, h)
 			if st.State != backend.Failed || st.ExitCode != code {
 				t.Fatalf("status = %+v, want failed with exit code %d", st, code)
@@ -190,7 +247,7 @@ func (s *suite) notFound(t *testing.T) {
 	b := s.factory(t, t.TempDir())
 	spec := s.spec(t, "nocmd", "")
 	spec.Command = []string{"/nonexistent/meridian-no-such-program"}
-	h := submit(t, b, spec)
+	h := s.submit(t, b, spec)
 	st := WaitFinal(t, b, h)
 	if st.State != backend.Failed || st.ExitCode == 0 {
 		t.Fatalf("status = %+v, want failed with a non-zero exit code", st)
@@ -199,9 +256,9 @@ func (s *suite) notFound(t *testing.T) {
 
 func (s *suite) cancel(t *testing.T) {
 	b := s.factory(t, t.TempDir())
-	h := submit(t, b, s.spec(t, "cancel", "echo started; exec sleep 300"))
+	h := s.submit(t, b, s.spec(t, "cancel", "echo started; exec sleep 300"))
 	waitState(t, b, h, backend.Running)
-	waitOutput(t, b, h, "started")
+	s.waitOutput(t, b, h, "started")
 	if err := b.Cancel(ctx(t), h); err != nil {
 		t.Fatalf("Cancel: %v", err)
 	}
@@ -219,7 +276,7 @@ func (s *suite) cancel(t *testing.T) {
 
 func (s *suite) cancelFinished(t *testing.T) {
 	b := s.factory(t, t.TempDir())
-	h := submit(t, b, s.spec(t, "cancel-done", "true"))
+	h := s.submit(t, b, s.spec(t, "cancel-done", "true"))
 	if st := WaitFinal(t, b, h); st.State != backend.Succeeded {
 		t.Fatalf("status = %+v, want succeeded", st)
 	}
@@ -240,9 +297,9 @@ const countScript = `echo run >>runs.txt; echo "counted $(wc -l <runs.txt | tr -
 
 // countRuns returns how many times the job printed its count line and the
 // count of executions its working directory had seen at the last one.
-func countRuns(t *testing.T, b backend.Backend, handle string) (lines, total int) {
+func (s *suite) countRuns(t *testing.T, b backend.Backend, handle string) (lines, total int) {
 	t.Helper()
-	for _, line := range strings.Split(logs(t, b, handle), "\n") {
+	for _, line := range strings.Split(s.logs(t, b, handle), "\n") {
 		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "counted ")
 		if !ok {
 			continue
@@ -258,41 +315,41 @@ func countRuns(t *testing.T, b backend.Backend, handle string) (lines, total int
 
 // wantRuns fails unless the job ran once and its working directory had seen
 // total executions by then.
-func wantRuns(t *testing.T, b backend.Backend, handle string, total int) {
+func (s *suite) wantRuns(t *testing.T, b backend.Backend, handle string, total int) {
 	t.Helper()
-	if lines, got := countRuns(t, b, handle); lines != 1 || got != total {
+	if lines, got := s.countRuns(t, b, handle); lines != 1 || got != total {
 		t.Fatalf("job %s: printed its count %d times (want once), its work dir had seen %d executions (want %d); logs:\n%s",
-			handle, lines, got, total, logs(t, b, handle))
+			handle, lines, got, total, s.logs(t, b, handle))
 	}
 }
 
 func (s *suite) idempotent(t *testing.T) {
 	b := s.factory(t, t.TempDir())
 	spec := s.spec(t, "idem", countScript)
-	h1 := submit(t, b, spec)
-	h2 := submit(t, b, spec)
+	h1 := s.submit(t, b, spec)
+	h2 := s.submit(t, b, spec)
 	if h1 != h2 {
 		t.Fatalf("second Submit of the same attempt returned %q, first %q", h2, h1)
 	}
 	if st := WaitFinal(t, b, h1); st.State != backend.Succeeded {
 		t.Fatalf("status = %+v, want succeeded", st)
 	}
-	if h3 := submit(t, b, spec); h3 != h1 {
+	if h3 := s.submit(t, b, spec); h3 != h1 {
 		t.Fatalf("Submit after the job finished returned %q, want %q", h3, h1)
 	}
-	wantRuns(t, b, h1, 1)
+	s.wantRuns(t, b, h1, 1)
 	// A new attempt of the same run is a new job.
 	next := spec
 	next.Attempt = 2
-	h4 := submit(t, b, next)
+	h4 := s.submit(t, b, next)
 	if h4 == h1 {
 		t.Fatalf("attempt 2 got the handle of attempt 1 (%q)", h1)
 	}
 	if st := WaitFinal(t, b, h4); st.State != backend.Succeeded {
 		t.Fatalf("attempt 2 status = %+v, want succeeded", st)
 	}
-	wantRuns(t, b, h4, 2)
-	wantRuns(t, b, h1, 1)
+	s.wantRuns(t, b, h4, 2)
+	s.wantRuns(t, b, h1, 1)
 }
 
 func finder(t *testing.T, b backend.Backend) backend.Finder {
@@ -308,7 +365,7 @@ func (s *suite) findAfterRestart(t *testing.T) {
 	state := t.TempDir()
 	first := s.factory(t, state)
 	spec := s.spec(t, "restart", "echo started; exec sleep 300")
-	h := submit(t, first, spec)
+	h := s.submit(t, first, spec)
 	waitState(t, first, h, backend.Running)
 
 	// A new instance on the same state, as after a controller restart.
@@ -323,10 +380,10 @@ func (s *suite) findAfterRestart(t *testing.T) {
 	if st, err := second.Status(ctx(t), h); err != nil || st.State != backend.Running {
 		t.Fatalf("Status after restart = %+v, %v; want running", st, err)
 	}
-	if again := submit(t, second, spec); again != h {
+	if again := s.submit(t, second, spec); again != h {
 		t.Fatalf("Submit after restart returned %q, want the existing %q", again, h)
 	}
-	waitOutput(t, second, h, "started")
+	s.waitOutput(t, second, h, "started")
 	if err := second.Cancel(ctx(t), h); err != nil {
 		t.Fatalf("Cancel after restart: %v", err)
 	}
@@ -383,7 +440,7 @@ func (s *suite) concurrent(t *testing.T) {
 		if st := WaitFinal(t, instances[0], handles[i][0]); st.State != backend.Succeeded {
 			t.Fatalf("run %d status = %+v, want succeeded", i, st)
 		}
-		wantRuns(t, instances[0], handles[i][0], 1)
+		s.wantRuns(t, instances[0], handles[i][0], 1)
 	}
 }
 
@@ -435,11 +492,14 @@ func (s *suite) badSpec(t *testing.T) {
 func (s *suite) siteLoss(t *testing.T) {
 	b := s.factory(t, t.TempDir())
 	sf, ok := b.(backend.SiteFailer)
+	if !ok && s.opts.SiteFailer != nil {
+		sf, ok = s.opts.SiteFailer(t, b), true
+	}
 	if !ok {
-		t.Skipf("%T cannot simulate site loss", b)
+		t.Skipf("%T cannot simulate site loss and the harness gives no Options.SiteFailer", b)
 	}
 	lost := s.spec(t, "loss", "echo started; exec sleep 300")
-	h := submit(t, b, lost)
+	h := s.submit(t, b, lost)
 	waitState(t, b, h, backend.Running)
 	restored := false
 	t.Cleanup(func() {
@@ -465,7 +525,7 @@ func (s *suite) siteLoss(t *testing.T) {
 		t.Fatalf("RestoreSite: %v", err)
 	}
 	restored = true
-	h2 := submit(t, b, s.spec(t, "after-restore", "echo back"))
+	h2 := s.submit(t, b, s.spec(t, "after-restore", "echo back"))
 	if st := WaitFinal(t, b, h2); st.State != backend.Succeeded {
 		t.Fatalf("job after restore: %+v, want succeeded", st)
 	}

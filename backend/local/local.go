@@ -53,7 +53,7 @@ var (
 	_ backend.Backend    = (*Local)(nil)
 	_ backend.Finder     = (*Local)(nil)
 	_ backend.SiteFailer = (*Local)(nil)
-	_ backend.Workspace  = (*Local)(nil)
+	_ backend.Cleaner    = (*Local)(nil)
 )
 
 // New makes a local backend keeping its state in stateDir. site.WorkDir, when
@@ -91,7 +91,7 @@ func (l *Local) jobDir(key string) string { return filepath.Join(l.stateDir, "jo
 func (l *Local) WorkDir(spec backend.Spec) string {
 	switch {
 	case spec.WorkDir == "":
-		return filepath.Join(l.workRoot, spec.RunID)
+		return filepath.Join(l.workRoot, spec.Key())
 	case filepath.IsAbs(spec.WorkDir):
 		return spec.WorkDir
 	default:
@@ -416,4 +416,34 @@ func (l *Local) RestoreSite(ctx context.Context) error {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// Clean removes the working directory of an ended job: what the agent
+// would have wiped had it not been killed. A running job is left alone.
+func (l *Local) Clean(ctx context.Context, handle string) error {
+	dir, err := l.existingJob(handle)
+	if err != nil {
+		return nil
+	}
+	if held, err := runLockHeld(dir); err != nil || held {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "job.json"))
+	if err != nil {
+		return err
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("clean %s: job.json: %w", handle, err)
+	}
+	return removeUnder(l.workRoot, rec.WorkDir)
+}
+
+// removeUnder removes dir when it lies strictly inside root.
+func removeUnder(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }

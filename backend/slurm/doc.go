@@ -1,16 +1,35 @@
-// Package slurm is the backend that runs jobs on a real Slurm cluster through
-// its command-line clients: sbatch --parsable to submit, scontrol show job to
-// watch, scancel to cancel, squeue --name to find a job again.
+// Package slurm is the backend that runs jobs on a real Slurm cluster, by
+// one of two paths that report the same states:
+//
+//   - Slurm's commands on this machine (Slurm): sbatch --parsable to submit,
+//     scontrol show job to watch, scancel to cancel, squeue --name to find a
+//     job again. The batch script writes the command's exit code to a file
+//     (write, fsync, rename) beside its output, so the result is known even
+//     on a cluster without accounting storage after slurmctld has forgotten
+//     the job, and Logs reads the output file.
+//   - slurmrestd across the network (REST), when the site sets restURL:
+//     POST job/submit, GET job/{id}, DELETE job/{id}, GET jobs to find a job
+//     by name, GET nodes to tell that a running job's node is down. Over
+//     unix:///path slurmrestd authenticates the connecting user
+//     (rest_auth/local); over https the JWT in tokenFile is sent as
+//     X-SLURM-USER-TOKEN, with X-SLURM-USER-NAME when user is set. This path
+//     never opens a file of the cluster: the jobs' output reaches the server
+//     through the site's agent, and Logs fails with
+//     backend.ErrLogsUnavailable. Jobs run as the user slurmrestd
+//     authenticated (for rest_auth/local, the user slurmrestd runs as), so
+//     their work directories must be writable by that user. It speaks
+//     openapi/v0.0.38, which Slurm 22.05 serves.
 //
 // Each job is named meridian-<run>-<attempt>, so a restarted controller finds
-// the job it submitted instead of submitting it twice. The batch script writes
-// the command's exit code to a file (write, fsync, rename), so the result is
-// known even on a cluster without accounting storage after slurmctld has
-// forgotten the job. Jobs are submitted with --no-requeue: when a node fails
-// the job ends NODE_FAIL and is reported Lost, and Meridian, not Slurm,
-// decides where it runs next.
+// the job it submitted instead of submitting it twice; each path records the
+// job id in its state directory (on the controller's machine) and, when a
+// submit was interrupted before the id was recorded, asks Slurm by name
+// before submitting again. Jobs are submitted without requeue: when a node
+// fails the job ends NODE_FAIL and is reported Lost, and Meridian, not
+// Slurm, decides where it runs next.
 //
-// The site's settings (catalog.BackendSpec) give the partition, the GRES type
-// of its accelerators, the work directory root, and in Endpoint the path of
+// The site's settings (catalog.BackendSpec) give the partition, the GRES of
+// one accelerator (gres, e.g. gpu:h100, or the older gresType h100), the
+// work directory root, and for the command path in Endpoint the path of
 // slurm.conf (exported to the clients as SLURM_CONF) when not the default.
 package slurm

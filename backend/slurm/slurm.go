@@ -22,6 +22,9 @@ import (
 
 func init() {
 	backend.Register("slurm", func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		if site.RestURL != "" {
+			return NewREST(site, stateDir)
+		}
 		return New(site, stateDir)
 	})
 }
@@ -29,10 +32,10 @@ func init() {
 // Slurm submits jobs to one partition of a Slurm cluster. It is safe for
 // concurrent use, and several values may share a state directory.
 type Slurm struct {
-	stateDir  string
+	rec       records
 	workRoot  string
 	partition string
-	gresType  string
+	gres      string // name[:type], e.g. gpu:h100
 	conf      string
 	// CommandTimeout bounds each Slurm client command.
 	CommandTimeout time.Duration
@@ -42,40 +45,43 @@ var (
 	_ backend.Backend    = (*Slurm)(nil)
 	_ backend.Finder     = (*Slurm)(nil)
 	_ backend.SiteFailer = (*Slurm)(nil)
-	_ backend.Workspace  = (*Slurm)(nil)
+	_ backend.Cleaner    = (*Slurm)(nil)
 )
 
 // New makes a Slurm backend for site, keeping its job files (batch scripts,
 // output, exit codes) in stateDir, which the cluster's nodes must be able to
 // write (a shared file system, or the same machine).
 func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
+	if site.RestURL != "" {
+		return nil, fmt.Errorf("backend.restURL: set (%s); that site is reached through slurmrestd (NewREST), not Slurm's commands", site.RestURL)
+	}
+	if err := settingsError(site); err != nil {
+		return nil, err
+	}
 	abs, work, err := backend.Dirs("slurm", site, stateDir)
 	if err != nil {
 		return nil, err
 	}
-	if site.Partition != "" && !validName(site.Partition) {
-		return nil, fmt.Errorf("backend.partition: %q is not a valid Slurm partition name", site.Partition)
+	rec, err := newRecords(abs)
+	if err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
-	if site.GresType != "" && !validName(site.GresType) {
-		return nil, fmt.Errorf("backend.gresType: %q is not a valid GRES type", site.GresType)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
-	for _, d := range []string{filepath.Join(abs, "jobs"), filepath.Join(abs, "handles"), work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("slurm backend: %w", err)
-		}
-	}
-	return &Slurm{stateDir: abs, workRoot: work, partition: site.Partition, gresType: site.GresType,
+	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
 		conf: site.Endpoint, CommandTimeout: 30 * time.Second}, nil
 }
 
-func validName(s string) bool {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
+// settingsError is the first of the site's settings that cannot work.
+func settingsError(site catalog.BackendSpec) error {
+	if ps := site.Problems(); len(ps) > 0 {
+		return fmt.Errorf("backend.%s: %s", ps[0].Field, ps[0].Msg)
 	}
-	return s != ""
+	return nil
 }
+
+func validName(s string) bool { return catalog.SlurmName(s) }
 
 // JobName is the Slurm job name of one attempt of one run.
 func JobName(runID string, attempt int) string {
@@ -86,7 +92,7 @@ func JobName(runID string, attempt int) string {
 func (s *Slurm) WorkDir(spec backend.Spec) string {
 	switch {
 	case spec.WorkDir == "":
-		return filepath.Join(s.workRoot, spec.RunID)
+		return filepath.Join(s.workRoot, spec.Key())
 	case filepath.IsAbs(spec.WorkDir):
 		return spec.WorkDir
 	default:
@@ -94,17 +100,26 @@ func (s *Slurm) WorkDir(spec backend.Spec) string {
 	}
 }
 
-func (s *Slurm) jobDir(key string) string { return filepath.Join(s.stateDir, "jobs", key) }
+func (s *Slurm) jobDir(key string) string { return s.rec.jobDir(key) }
 
 // run runs one Slurm client with a timeout and returns its stdout; a non-zero
 // exit becomes an error carrying stderr.
 func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, error) {
+	return s.runEnv(ctx, nil, name, args...)
+}
+
+// runEnv is run with the environment env (nil: this process's).
+func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	if s.conf != "" {
-		cmd.Env = append(os.Environ(), "SLURM_CONF="+s.conf)
+	if env == nil {
+		env = os.Environ()
 	}
+	if s.conf != "" {
+		env = append(env, "SLURM_CONF="+s.conf)
+	}
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -143,12 +158,11 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit: %w", err)
 	}
 	partition := firstNonEmpty(spec.Partition, s.partition)
-	gres := firstNonEmpty(spec.GresType, s.gresType)
 	if partition != "" && !validName(partition) {
 		return "", fmt.Errorf("slurm submit: partition: %q is not a valid name", partition)
 	}
-	if gres != "" && !validName(gres) {
-		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", gres)
+	if spec.GresType != "" && !validName(spec.GresType) {
+		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", spec.GresType)
 	}
 	key := spec.Key()
 	dir := s.jobDir(key)
@@ -160,7 +174,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	defer unlock()
-	if id, ok := s.recorded(key); ok {
+	if id, ok := s.rec.recorded(key); ok {
 		return id, nil
 	}
 	script := filepath.Join(dir, "job.sh")
@@ -184,21 +198,17 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
-		"--export=" + strings.Join(backend.InheritedEnv, ","),
+		"--export=ALL", // of jobEnv, the only environment sbatch gets
 		"--job-name=" + JobName(spec.RunID, spec.Attempt),
 		"--output=" + filepath.Join(dir, "output.log"),
 		"--chdir=" + wd}
 	if partition != "" {
 		args = append(args, "--partition="+partition)
 	}
-	if spec.Accelerators > 0 {
-		if gres != "" {
-			args = append(args, fmt.Sprintf("--gres=gpu:%s:%d", gres, spec.Accelerators))
-		} else {
-			args = append(args, fmt.Sprintf("--gres=gpu:%d", spec.Accelerators))
-		}
+	if g := gresRequest(s.gres, spec.GresType, spec.Accelerators); g != "" {
+		args = append(args, "--gres="+g)
 	}
-	out, err := s.run(ctx, "sbatch", append(args, script)...)
+	out, err := s.runEnv(ctx, jobEnv(), "sbatch", append(args, script)...)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -206,10 +216,26 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if !isJobID(id) {
 		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, out)
 	}
-	if err := s.record(key, id); err != nil {
+	if err := s.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
 	return id, nil
+}
+
+// jobEnv is the environment sbatch runs in, all of which (--export=ALL)
+// the job gets: the variables of backend.InheritedEnv that this process
+// has, and SLURM_CONF, which sbatch needs. A narrower --export list would do
+// the same filtering, but makes slurmd load the user's login environment on
+// the node first (su - user), which costs seconds per job, and minutes where
+// a login shell is slow.
+func jobEnv() []string {
+	env := []string{}
+	for _, k := range append(append([]string{}, backend.InheritedEnv...), "SLURM_CONF") {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func firstNonEmpty(a, b string) string {
@@ -229,14 +255,6 @@ func isJobID(s string) bool {
 		}
 	}
 	return true
-}
-
-// record writes the job id into the job's directory and the handle index.
-func (s *Slurm) record(key, id string) error {
-	if err := atomicfile.WriteFile(filepath.Join(s.jobDir(key), "jobid"), []byte(id+"\n"), 0o644); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(s.stateDir, "handles", id), []byte(key+"\n"), 0o644)
 }
 
 // partitionUp fails with backend.ErrSiteDown when the partition is not up.
@@ -300,19 +318,9 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	return s.find(ctx, runID, attempt)
 }
 
-// recorded returns the job id recorded in the state directory for key.
-func (s *Slurm) recorded(key string) (string, bool) {
-	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "jobid"))
-	if err != nil {
-		return "", false
-	}
-	id := strings.TrimSpace(string(data))
-	return id, isJobID(id)
-}
-
 func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
-	if id, ok := s.recorded(key); ok {
+	if id, ok := s.rec.recorded(key); ok {
 		return id, true, nil
 	}
 	out, err := s.run(ctx, "squeue", "-h", "-t", "all", "--name="+JobName(runID, attempt), "-o", "%i")
@@ -333,22 +341,10 @@ func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bo
 	if !isJobID(id) {
 		return "", false, fmt.Errorf("find %s: squeue printed %q, not a job id", key, id)
 	}
-	if err := os.MkdirAll(s.jobDir(key), 0o755); err != nil {
-		return "", false, err
-	}
-	if err := s.record(key, id); err != nil {
+	if err := s.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
 	return id, true, nil
-}
-
-// keyOf returns the job key recorded for a job id, or "".
-func (s *Slurm) keyOf(id string) string {
-	data, err := os.ReadFile(filepath.Join(s.stateDir, "handles", id))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(data))
 }
 
 // Status asks slurmctld for the job; once slurmctld has forgotten it, the
@@ -378,12 +374,12 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 
 // forgottenStatus is the state of a job that slurmctld no longer knows.
 func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
-	key := s.keyOf(handle)
+	key := s.rec.keyOf(handle)
 	if key == "" {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "exitcode"))
-	if _, cerr := os.Stat(filepath.Join(s.jobDir(key), "cancelled")); cerr == nil && (err != nil || strings.TrimSpace(string(data)) != "0") {
+	if s.rec.cancelled(key) && (err != nil || strings.TrimSpace(string(data)) != "0") {
 		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
 	}
 	if errors.Is(err, os.ErrNotExist) {
@@ -400,56 +396,6 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 		return backend.Status{State: backend.Succeeded}, nil
 	}
 	return backend.Status{State: backend.Failed, ExitCode: code, Reason: fmt.Sprintf("exit code %d", code)}, nil
-}
-
-// jobStatus maps the fields of `scontrol show job -o` to a Status.
-func jobStatus(job map[string]string) backend.Status {
-	state := job["JobState"]
-	reason := job["Reason"]
-	if reason == "None" {
-		reason = ""
-	}
-	code, sig := parseExitCode(job["ExitCode"])
-	with := func(s backend.State, r string) backend.Status {
-		return backend.Status{State: s, ExitCode: code, Reason: strings.TrimSpace(strings.ToLower(state) + " " + r)}
-	}
-	switch state {
-	case "PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED":
-		switch reason {
-		case "PartitionDown", "PartitionInactive", "NodeDown":
-			return backend.Status{State: backend.Lost, Reason: "pending: " + reason}
-		case "BadConstraints", "PartitionConfig":
-			return backend.Status{State: backend.Failed, Reason: "pending: " + reason}
-		}
-		return backend.Status{State: backend.Pending, Reason: reason}
-	case "RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING":
-		return backend.Status{State: backend.Running, Reason: reason}
-	case "COMPLETED":
-		return backend.Status{State: backend.Succeeded}
-	case "FAILED", "OUT_OF_MEMORY", "DEADLINE", "TIMEOUT":
-		if code == 0 && sig != 0 {
-			code = 128 + sig
-		}
-		if code == 0 {
-			code = 1
-		}
-		st := with(backend.Failed, reason)
-		st.ExitCode = code
-		return st
-	case "CANCELLED":
-		return with(backend.Cancelled, "")
-	case "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
-		return with(backend.Lost, reason)
-	}
-	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
-}
-
-// parseExitCode splits Slurm's "code:signal".
-func parseExitCode(s string) (code, sig int) {
-	a, b, _ := strings.Cut(s, ":")
-	code, _ = strconv.Atoi(a)
-	sig, _ = strconv.Atoi(b)
-	return code, sig
 }
 
 // downNode names the first node of nodelist that is down or failed, or "".
@@ -504,9 +450,9 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if st.State.Final() {
 		return nil
 	}
-	if key := s.keyOf(handle); key != "" {
+	if key := s.rec.keyOf(handle); key != "" {
 		// Remembered for when slurmctld has forgotten the job.
-		if err := atomicfile.WriteFile(filepath.Join(s.jobDir(key), "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		if err := s.rec.markCancelled(key); err != nil {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)
 		}
 	}
@@ -522,7 +468,7 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	path := ""
-	if key := s.keyOf(handle); key != "" {
+	if key := s.rec.keyOf(handle); key != "" {
 		path = filepath.Join(s.jobDir(key), "output.log")
 	} else {
 		out, err := s.run(ctx, "scontrol", "show", "job", "-o", handle)
@@ -588,4 +534,19 @@ func (s *Slurm) nodes(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("partition %s has no nodes", s.partition)
 	}
 	return strings.Fields(nodes)[0], nil
+}
+
+// Clean removes the working directory of an ended job (what the agent
+// would have wiped had it not been killed). A job still pending or running
+// is left alone.
+func (s *Slurm) Clean(ctx context.Context, handle string) error {
+	key := s.rec.keyOf(handle)
+	if key == "" {
+		return nil
+	}
+	st, err := s.Status(ctx, handle)
+	if err != nil || !st.State.Final() {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(s.workRoot, key))
 }

@@ -238,3 +238,11 @@ func BenchmarkSubmit(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
 }
+
+// runCmd runs a Slurm client for the test harness and returns its stdout.
+func runCmd(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	return string(out), err
+}

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
 )
 
 func init() { register(newAuditCmd) }
@@ -57,23 +61,35 @@ func newAuditCmd() *cobra.Command {
 	addOutputFlag(logCmd, &out)
 
 	var vcf clientFlags
-	var vout string
+	var vout, stateFlag, anchorDir string
 	verifyCmd := &cobra.Command{
-		Use:     "verify",
-		Example: `  meridian audit verify          # exit 0 and the head hash when intact`,
-		Short:   "Check the hash chain; name the first entry modified, deleted or reordered",
-		Long: `Verify recomputes every entry's keyed hash and its link to the entry before.
-Exit 0 when the chain is intact, 1 when it is broken (the first broken entry
-is printed). Keep the printed head hash somewhere else to detect truncation.`,
+		Use: "verify",
+		Example: `  meridian audit verify                        # ask the server; exit 0 and the head hash when intact
+  meridian audit verify --state /srv/meridian   # read the state directory itself (the server may refuse to start on a broken log)`,
+		Short: "Check the hash chain and its anchor; name the first entry modified, deleted, reordered or cut off",
+		Long: `Verify recomputes every entry's keyed hash and its link to the entry before,
+then checks the chain against its signed anchor (kept in the anchor
+directory, apart from the database), so that entries cut from the end are
+found too. Exit 0 when the chain is intact, 1 when it is broken (the first
+broken entry is printed). With --state it reads the state directory directly
+instead of asking a server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := vcf.client()
-			if err != nil {
-				return badInput(err)
-			}
-			res, err := c.Verify(cmd.Context())
-			if err != nil {
-				return apiErr(err)
+			var res audit.Result
+			if stateFlag != "" {
+				r, err := verifyOffline(cmd.Context(), stateFlag, anchorDir)
+				if err != nil {
+					return err
+				}
+				res = r
+			} else {
+				c, err := vcf.client()
+				if err != nil {
+					return badInput(err)
+				}
+				if res, err = c.Verify(cmd.Context()); err != nil {
+					return apiErr(err)
+				}
 			}
 			if err := render(cmd.OutOrStdout(), vout, res, func(w io.Writer) error { return printVerify(w, res) }); err != nil {
 				return err
@@ -86,13 +102,44 @@ is printed). Keep the printed head hash somewhere else to detect truncation.`,
 	}
 	addClientFlags(verifyCmd, &vcf)
 	addOutputFlag(verifyCmd, &vout)
+	verifyCmd.Flags().StringVar(&stateFlag, "state", "", "verify the state directory's database directly, without a server")
+	verifyCmd.Flags().StringVar(&anchorDir, "anchor", "", "anchor directory (default STATE/anchor)")
 	cmd.AddCommand(logCmd, verifyCmd)
 	return cmd
 }
 
+// verifyOffline verifies a state directory's audit log and its anchor.
+func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Result, error) {
+	key, err := audit.LoadKey(stateDir)
+	if err != nil {
+		return audit.Result{}, err
+	}
+	if anchorDir == "" {
+		anchorDir = filepath.Join(stateDir, "anchor")
+	}
+	anchors, err := audit.OpenAnchors(anchorDir)
+	if err != nil {
+		return audit.Result{}, err
+	}
+	path := filepath.Join(stateDir, "meridian.db")
+	if _, err := os.Stat(path); err != nil {
+		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
+	}
+	st, err := store.OpenSQLite(ctx, path, store.Options{AuditKey: key})
+	if err != nil {
+		return audit.Result{}, err
+	}
+	defer st.Close()
+	return st.VerifyAuditAnchored(ctx, anchors)
+}
+
 func printVerify(w io.Writer, res audit.Result) error {
 	if res.OK {
-		_, err := fmt.Fprintf(w, "audit log intact: %d entries, head %s\n", res.Entries, res.Head)
+		anchored := ""
+		if res.Anchored != nil {
+			anchored = fmt.Sprintf(" (anchored at entry %d, %s)", res.Anchored.Seq, res.Anchored.Time)
+		}
+		_, err := fmt.Fprintf(w, "audit log intact: %d entries, head %s%s\n", res.Entries, res.Head, anchored)
 		return err
 	}
 	_, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, res.Problem.Kind, res.Problem.Detail)

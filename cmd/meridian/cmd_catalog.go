@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 )
 
 func init() { register(newCatalogCmd) }
@@ -106,7 +107,7 @@ Site files in DIR.`,
   meridian catalog sites -f my-sites.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			world, err := catalog.Load(catalogDir, files...)
+			world, err := catalog.Load(planner.AssumptionKeys(), catalogDir, files...)
 			if err != nil {
 				return badInput(err)
 			}

@@ -22,7 +22,9 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -60,19 +62,53 @@ func (s state) keyring() dataset.Keyring {
 	return dataset.Keyring{Dir: filepath.Join(s.dir, "keyring"), AgeIdentity: s.ageIdentity}
 }
 
+// keyrings are the tenants' keyrings; the CLI's own is the default tenant's.
+func (s state) keyrings() dataset.TenantKeyrings {
+	return dataset.TenantKeyrings{Root: s.dir, AgeIdentity: s.ageIdentity}
+}
+
+// auditDB is the state directory's database with the audit anchor kept up
+// to date: every entry the CLI appends (the transfer ledger) moves the
+// anchor too, as the server's do.
+type auditDB struct {
+	*store.SQLite
+	anchors *audit.Anchors
+	follow  *audit.Follower
+}
+
+// Close writes the anchor and closes the database.
+func (d *auditDB) Close() error {
+	d.follow.Close()
+	return d.SQLite.Close()
+}
+
 // auditStore opens the state directory's database, whose audit log (the
 // chain `meridian audit verify` checks) holds the transfer ledger. SQLite
 // serialises writers, so this is safe beside a running `meridian serve`.
-func (s state) auditStore(ctx context.Context) (*store.SQLite, error) {
+func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	key, err := audit.LoadKey(s.dir)
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenSQLite(ctx, filepath.Join(s.dir, "meridian.db"), store.Options{AuditKey: key})
+	anchors, err := audit.OpenAnchors(filepath.Join(s.dir, "anchor"))
+	if err != nil {
+		return nil, err
+	}
+	d := &auditDB{anchors: anchors}
+	d.follow = audit.NewFollower(anchors, func(ctx context.Context, seq int64) (string, bool, error) {
+		return d.SQLite.AuditHashAt(ctx, seq)
+	}, func(err error) { fmt.Fprintln(os.Stderr, "warning: audit anchor not advanced:", err) })
+	db, err := store.OpenSQLite(ctx, filepath.Join(s.dir, "meridian.db"), store.Options{AuditKey: key, OnAudit: d.follow.Notify})
+	if err != nil {
+		return nil, err
+	}
+	d.SQLite = db
+	go d.follow.Run()
+	return d, nil
 }
 func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
-	return catalog.Load(catalogDir, append([]string{s.datasetsDir()}, files...)...)
+	return catalog.Load(planner.AssumptionKeys(), catalogDir, append([]string{s.datasetsDir()}, files...)...)
 }
 
 // law is the transfer law staging asks: the policy engine with the built-in
@@ -113,7 +149,7 @@ authenticated manifest. The key stays in the owner's keyring
 data. Staging copies only the chunks a site lacks, and only when the law allows
 the dataset to reach the site's country on the date given.`,
 	}
-	cmd.AddCommand(newDatasetAddCmd(), newDatasetStageCmd(), newDatasetLedgerCmd(), newDatasetVerifyCmd(), newDatasetUnsealCmd(), newDatasetKeyCmd())
+	cmd.AddCommand(newDatasetAddCmd(), newDatasetStageCmd(), newDatasetLedgerCmd(), newDatasetVerifyCmd(), newDatasetUnsealCmd(), newDatasetKeyCmd(), newDatasetSendKeyCmd())
 	return cmd
 }
 
@@ -234,7 +270,7 @@ func validateDataset(st state, ds *catalog.Dataset) error {
 	if err := w.Add(set); err != nil {
 		return err
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(planner.AssumptionKeys()); err != nil {
 		return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), tmp.Name(), "flags"))
 	}
 	return nil
@@ -243,23 +279,31 @@ func validateDataset(st state, ds *catalog.Dataset) error {
 func newDatasetStageCmd() *cobra.Command {
 	var to, asOf, catalogDir, runID, out, org string
 	var files, ruleDirs []string
-	var workers int
-	var verifyArrival bool
+	var workers, batch int
+	var verifyArrival, dryRun bool
 	cmd := &cobra.Command{
-		Use: "stage NAME --to SITE [--as-of DATE]",
-		Example: `  meridian dataset stage chat-logs --to my-johor-1 --as-of 2026-01-15
+		Use: "stage NAME --to SITE",
+		Example: `  meridian dataset stage chat-logs --to my-johor-1
+  meridian dataset stage chat-logs --to my-johor-1 --dry-run --as-of 2027-01-15   # would the law allow it then?
   meridian dataset stage chat-logs --to my-site -f my-site.yaml --run run-1234`,
-		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows",
-		Long: `Stage asks the law whether the dataset may go to the site's country on the
-as-of date (today by default). If not, it prints each denying rule with its
-reason and source and exits 3. Otherwise it copies only the chunks the site's
-store lacks, authenticating each, and records the transfer in the ledger.
-A staging that is interrupted resumes where it stopped when run again.`,
+		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows today",
+		Long: `Stage asks the law whether the dataset may go to the site's country today
+(the transfer happens now, so its date is the clock's, never one you give).
+If not, it prints each denying rule with its reason and source and exits 3.
+Otherwise it copies only the chunks the site's store lacks or holds damaged,
+authenticating each, and records every batch in the ledger twice: as an
+intent before it is sent and as a confirmation once it reads back intact.
+A staging that is interrupted resumes where it stopped when run again, and
+first reconciles what the interrupted one sent. --dry-run with --as-of asks
+the law about another date and moves nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if to == "" {
 				return badInput(errors.New("--to: required (a site name)"))
+			}
+			if asOf != "" && !dryRun {
+				return badInput(errors.New("--as-of: a transfer happens today; use --dry-run --as-of DATE to ask the law about another date without moving anything"))
 			}
 			date, err := parseAsOf(asOf)
 			if err != nil {
@@ -289,14 +333,20 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				return dryRunStage(cmd, out, lw, q, ds, site)
+			}
 			bar := &barProgress{w: cmd.ErrOrStderr()}
 			db, err := st.auditStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			stager := &transfer.Stager{Law: lw, Ledger: audit.NewLog(db), Keys: st.keyring(), Workers: workers, Progress: bar, VerifyArrival: verifyArrival}
-			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: site, RunID: runID, Query: q})
+			dst := *site
+			dst.Spec.Store = run.SiteStore(st.dir, site)
+			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
+			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: &dst, RunID: runID, Query: q,
+				Tenant: dataset.DefaultTenant, SitePrefix: run.DataPrefix(dataset.DefaultTenant)})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {
 				// Like plan without a lawful placement: exit 3.
@@ -308,6 +358,9 @@ A staging that is interrupted resumes where it stopped when run again.`,
 			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
 				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
 					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, humanBytes(res.BytesSent), res.Skipped)
+				if res.Damaged > 0 || res.Reconciled > 0 {
+					fmt.Fprintf(w, "  %d chunks at the site failed authentication and were sent again; %d objects of an interrupted staging were found intact and confirmed\n", res.Damaged, res.Reconciled)
+				}
 				for _, f := range res.Decision.Obligations {
 					fmt.Fprintf(w, "  obligation %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
 				}
@@ -319,26 +372,37 @@ A staging that is interrupted resumes where it stopped when run again.`,
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "site to stage to")
-	cmd.Flags().StringVar(&asOf, "as-of", "", "date the law is evaluated at (YYYY-MM-DD; default today, UTC)")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "with --dry-run: the date to ask the law about (YYYY-MM-DD)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "ask the law only (as of --as-of or today); move nothing")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
 	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	cmd.Flags().StringVar(&runID, "run", "", "run id this staging serves (recorded in the ledger)")
 	cmd.Flags().StringArrayVar(&ruleDirs, "rules", nil, "directory of extra policy rules (repeatable)")
 	cmd.Flags().StringVar(&org, "org", "", "organization that moves the data (from -f files), for rules that depend on it")
 	cmd.Flags().IntVar(&workers, "workers", 4, "chunks copied at once")
-	cmd.Flags().BoolVar(&verifyArrival, "verify-arrival", true, "read each chunk back from the site after writing it")
+	cmd.Flags().IntVar(&batch, "batch", 0, "chunks per ledger intent (default 64)")
+	cmd.Flags().MarkHidden("batch")
+	cmd.Flags().BoolVar(&verifyArrival, "verify-arrival", true, "read each chunk back from the site after writing it (always on)")
+	cmd.Flags().MarkDeprecated("verify-arrival", "every chunk is read back and checked at the site")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
 
 func newDatasetLedgerCmd() *cobra.Command {
-	var out string
+	var out, catalogDir string
+	var files []string
+	var noReconcile, showTotals bool
 	cmd := &cobra.Command{
 		Use: "ledger [NAME]",
 		Example: `  meridian dataset ledger
   meridian dataset ledger chat-logs -o json`,
-		Short: "Show every recorded transfer, or those of one dataset",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Show what crossed which border: every confirmed transfer, and the totals per site",
+		Long: `Ledger lists the confirmations in the transfer ledger (each batch of chunks
+verified at its destination) and, per dataset and site, the bytes confirmed.
+Intents that an interrupted staging left open are first reconciled against
+the site's store: what is there intact is confirmed, the rest recorded as
+abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := openState()
 			if err != nil {
@@ -353,6 +417,12 @@ func newDatasetLedgerCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			led := transfer.AuditLedger{Store: db}
+			if !noReconcile {
+				if err := reconcileLedger(cmd.Context(), st, led, name, catalogDir, files); err != nil {
+					return err
+				}
+			}
 			entries, err := db.AuditEntries(cmd.Context(), "")
 			if err != nil {
 				return err
@@ -364,7 +434,7 @@ func newDatasetLedgerCmd() *cobra.Command {
 			}
 			rows := []row{}
 			for _, e := range entries {
-				if e.Kind != transfer.KindTransfer {
+				if e.Kind != transfer.KindTransfer || e.Tenant != dataset.DefaultTenant && e.Tenant != "" {
 					continue
 				}
 				var ent transfer.Entry
@@ -380,19 +450,127 @@ func newDatasetLedgerCmd() *cobra.Command {
 				}
 				rows = append(rows, row{Seq: e.Seq, Time: t, Entry: ent})
 			}
-			return render(cmd.OutOrStdout(), out, rows, func(w io.Writer) error {
+			sums, err := transfer.Summarize(cmd.Context(), led, dataset.DefaultTenant)
+			if err != nil {
+				return err
+			}
+			totals := sums[:0]
+			for _, x := range sums {
+				if name == "" || x.Dataset == name {
+					totals = append(totals, x)
+				}
+			}
+			var doc any = rows
+			if showTotals {
+				doc = totals
+			}
+			return render(cmd.OutOrStdout(), out, doc, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tDATASET\tSITE\tFROM→TO\tBASIS\tAS-OF\tRUN\tCHUNKS SENT\tBYTES SENT\tRULES")
+				fmt.Fprintln(tw, "TIME\tKIND\tDATASET\tSITE\tFROM→TO\tBASIS\tAS-OF\tRUN\tCHUNKS\tBYTES\tRULES")
 				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s→%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.Time, r.Dataset, r.Site, r.From, r.To,
+					kind := orDataset(r.Kind)
+					if r.Reconciled {
+						kind += " (reconciled)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s→%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.Time, kind, r.Dataset, r.Site, r.From, r.To,
 						orNone(r.Basis), r.AsOf, orNone(r.RunID), r.ChunksSent, r.Chunks, humanBytes(r.BytesSent), orNone(strings.Join(r.Rules, ",")))
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(totals) > 0 {
+					fmt.Fprintln(w)
+					tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "DATASET\tSITE\tKIND\tCHUNKS CONFIRMED\tBYTES CONFIRMED\tOPEN INTENTS")
+					for _, x := range totals {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\n", x.Dataset, x.Site, x.Kind, x.ChunksSent, humanBytes(x.BytesConfirmed), x.OpenIntents)
+					}
+					return tw.Flush()
+				}
+				return nil
 			})
 		},
 	}
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	cmd.Flags().BoolVar(&noReconcile, "no-reconcile", false, "show the ledger as it is, without checking open intents against the sites")
+	cmd.Flags().BoolVar(&showTotals, "totals", false, "print only the totals per dataset and site (with -o json: the totals' JSON)")
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+func orDataset(k string) string {
+	if k == "" {
+		return transfer.KindDataset
+	}
+	return k
+}
+
+// reconcileLedger closes the default tenant's open dataset intents (of one
+// dataset, or all) against the sites' stores.
+func reconcileLedger(ctx context.Context, st state, led transfer.Ledger, name, catalogDir string, files []string) error {
+	sums, err := transfer.Summarize(ctx, led, dataset.DefaultTenant)
+	if err != nil {
+		return err
+	}
+	var w *catalog.World
+	for _, x := range sums {
+		if x.OpenIntents == 0 || x.Kind != transfer.KindDataset || name != "" && x.Dataset != name {
+			continue
+		}
+		if w == nil {
+			if w, err = st.world(catalogDir, files); err != nil {
+				return badInput(err)
+			}
+		}
+		site := w.Site(x.Site)
+		if site == nil {
+			fmt.Fprintf(os.Stderr, "warning: %d open intents for %s at %s, a site not in the catalog: not reconciled\n", x.OpenIntents, x.Dataset, x.Site)
+			continue
+		}
+		key, err := st.keyrings().Get(dataset.DefaultTenant, x.Dataset)
+		if err != nil {
+			return err
+		}
+		sealer, err := seal.New(key, x.Dataset)
+		if err != nil {
+			return err
+		}
+		b, err := dataset.OpenStore(ctx, run.SiteStore(st.dir, site))
+		if err != nil {
+			return err
+		}
+		dst := b.Sub(run.DataPrefix(dataset.DefaultTenant))
+		s := &transfer.Stager{Ledger: led}
+		_, err = s.Reconcile(ctx, transfer.CopyRequest{Name: x.Dataset, Sealer: sealer, Dst: dst, Tenant: dataset.DefaultTenant,
+			Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: x.Dataset, Site: x.Site}})
+		dst.Close()
+		if err != nil {
+			return fmt.Errorf("reconcile %s at %s: %w", x.Dataset, x.Site, err)
+		}
+	}
+	return nil
+}
+
+// dryRunStage asks the law about a staging on q's date and moves nothing.
+func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site) error {
+	dec := lw.EvaluateTransfer(q, ds, site.Spec.Country)
+	doc := map[string]any{"dataset": ds.Metadata.Name, "site": site.Metadata.Name, "asOf": q.AsOf.String(), "allowed": dec.Allowed, "decision": dec}
+	err := render(cmd.OutOrStdout(), out, doc, func(w io.Writer) error {
+		verdict := "would be allowed"
+		if !dec.Allowed {
+			verdict = "would be refused"
+		}
+		fmt.Fprintf(w, "staging %s to %s (%s) as of %s %s (dry run: nothing moved)\n", ds.Metadata.Name, site.Metadata.Name, site.Spec.Country, q.AsOf, verdict)
+		for _, f := range dec.Denials {
+			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+		}
+		return nil
+	})
+	if err == nil && !dec.Allowed {
+		return &codeError{code: exitNoPlacement, err: errSilent}
+	}
+	return err
 }
 
 // keyFlags say where a site-side command gets the dataset key.
@@ -478,10 +656,7 @@ func siteStore(st state, at, store, catalogDir string, files []string) (string, 
 	if site == nil {
 		return "", badInput(fmt.Errorf("--at %q: no such site", at))
 	}
-	if site.Spec.Store == "" {
-		return "", badInput(fmt.Errorf("--at %q: site has no spec.store", at))
-	}
-	return site.Spec.Store, nil
+	return run.SiteStore(st.dir, site), nil
 }
 
 // openSealed resolves the store of a site (or --store), reads the dataset's
@@ -502,6 +677,10 @@ func openSealed(cmd *cobra.Command, st state, name, at, store, catalogDir string
 	b, err := dataset.OpenStore(cmd.Context(), url)
 	if err != nil {
 		return "", nil, nil, badInput(err)
+	}
+	if at != "" && store == "" {
+		// Staged data sits in the tenant's part of a site's store.
+		b = b.Sub(run.DataPrefix(dataset.DefaultTenant))
 	}
 	return url, b, sealer, nil
 }
@@ -731,5 +910,42 @@ the key can read the dataset: see docs/threat-model.md.`,
 	}
 	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
 	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
+	return cmd
+}
+
+func newDatasetSendKeyCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "send-key NAME",
+		Short: "Give a server the key of a dataset you registered there, so it can stage it for your runs",
+		Long: `Send-key reads the dataset's key from your keyring ($MERIDIAN_HOME/keyring)
+and hands it to the server for your tenant (over TLS when the server is not
+on this machine). The server keeps it in your tenant's own keyring, gives it
+only to your own runs' attempts, and records the key's fingerprint, never
+the key, in the audit log. Register the dataset first with apply.`,
+		Example: `  meridian apply -f $MERIDIAN_HOME/datasets/chat-logs.yaml
+  meridian dataset send-key chat-logs --server https://meridian.example:7420`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			key, err := st.keyring().Get(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return badInput(err)
+			}
+			if err := c.PutKey(cmd.Context(), args[0], key.String()); err != nil {
+				return apiErr(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "key of dataset %s stored at %s for your tenant\n", args[0], c.Base)
+			return nil
+		},
+	}
+	addClientFlags(cmd, &cf)
 	return cmd
 }

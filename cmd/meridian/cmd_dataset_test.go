@@ -40,6 +40,10 @@ spec:
   pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
   network: {egressPerGB: 0.08, gbps: 10}
   store: file://`+siteStore+"\n"), 0o644)
+	// The exporter: staging personal data out of CN needs to know who
+	// exports it (CIIO status, yearly volumes).
+	orgFile := filepath.Join(dir, "org.yaml")
+	os.WriteFile(orgFile, []byte("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: CN}\n"), 0o644)
 
 	// Bad input: unknown classification, exit 2, nothing registered.
 	_, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "secret")
@@ -68,8 +72,19 @@ spec:
 		t.Fatalf("keyring file: %v %v", fi, err)
 	}
 
-	// Personal data without a basis may not leave CN.
-	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15")
+	// A transfer happens today: a date given without --dry-run is refused,
+	// so that nobody can stage under the law of another day.
+	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2015-01-01")
+	if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.Contains(err.Error(), "--as-of") {
+		t.Fatalf("backdated stage: %v", err)
+	}
+	// Personal data without a basis may not leave CN, today or, asked with
+	// --dry-run, on another date; nothing moves either way.
+	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--dry-run", "--as-of", "2026-01-15")
+	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(out, "would be refused") || !strings.Contains(out, "cn-cbdf-2024-contract") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab")
 	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
 		t.Fatalf("stage without basis: %v", err)
 	}
@@ -80,7 +95,7 @@ spec:
 	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000", "--basis", "cn-standard-contract"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--as-of", "2026-01-15", "--run", "run-7", "-o", "json")
+	out, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--run", "run-7", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +124,13 @@ spec:
 	res, err := db.VerifyAudit(context.Background())
 	es, _ := db.AuditEntries(context.Background(), "run-7")
 	db.Close()
-	if err != nil || !res.OK || len(es) != 1 || es[0].Kind != audit.KindTransfer {
-		t.Fatalf("audit chain: %+v %v, run-7 entries %+v", res, err, es)
+	// Each batch: an intent before it was sent, a confirmation after.
+	var kinds []string
+	for _, e := range es {
+		kinds = append(kinds, e.Kind)
+	}
+	if err != nil || !res.OK || len(es) < 2 || kinds[0] != transfer.KindIntent || kinds[len(kinds)-1] != audit.KindTransfer {
+		t.Fatalf("audit chain: %+v %v, run-7 entries %v", res, err, kinds)
 	}
 
 	if out, err := runCLI(t, "dataset", "verify", "logs", "--at", "test-site", "-f", siteFile); err != nil {
@@ -122,7 +142,7 @@ spec:
 	keyFile := filepath.Join(dir, "job.key")
 	os.WriteFile(keyFile, keyData, 0o600)
 	outDir := filepath.Join(dir, "scratch")
-	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", keyFile, "--to", outDir); err != nil {
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", keyFile, "--to", outDir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(keyFile); err == nil {
@@ -160,11 +180,11 @@ spec:
 	wrappedFile := filepath.Join(dir, "job.key.age")
 	os.WriteFile(wrappedFile, []byte(wrapped), 0o600)
 	out2 := filepath.Join(dir, "scratch2")
-	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", wrappedFile, "--to", out2); err == nil || !strings.Contains(err.Error(), "--age-identity") {
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", wrappedFile, "--to", out2); err == nil || !strings.Contains(err.Error(), "--age-identity") {
 		t.Fatalf("unseal of a wrapped key without identity: %v", err)
 	}
 	os.WriteFile(wrappedFile, []byte(wrapped), 0o600)
-	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore, "--key-file", wrappedFile, "--age-identity", idFile, "--to", out2); err != nil {
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", wrappedFile, "--age-identity", idFile, "--to", out2); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(out2, "sub", "b.txt")); string(got) != "hello" {

@@ -67,6 +67,11 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
+	// Workloads run as their tenant's own user when the demo runs as root:
+	// they must be able to pass through to their scratch directories.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
 	if keep {
 		defer fmt.Fprintf(w, "state kept in %s\n", dir)
 	} else {
@@ -78,10 +83,6 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	}
 	sites, _ := fs.ReadFile(demo.FS, "sites/sites.yaml")
 	if err := os.WriteFile(filepath.Join(catDir, "sites.yaml"), sites, 0o644); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
 		return err
 	}
 	// The example trainer is built into this binary (meridian trainer). Its
@@ -101,7 +102,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	}
 	say("dataset add %s --from %s: %d files, %d bytes in %d chunks, sealed into %s", demoDataset, dataDir, added.Files, added.Bytes, added.Chunks, homeStore)
 	job, _ := fs.ReadFile(demo.FS, "job.yaml")
-	jobText := demoJobText(string(job), exe, homeStore)
+	jobText := demoJobText(string(job), homeStore)
 
 	s, err := startServer(serverOptions{StateDir: stateDir, Listen: "127.0.0.1:0", CatalogDir: catDir,
 		Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: w})
@@ -171,7 +172,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "transfer ledger:")
+	fmt.Fprintln(w, "transfer ledger (one line per staging or checkpoint move, each made of confirmed batches):")
 	for _, e := range entries {
 		if e.Kind != transfer.KindTransfer {
 			continue
@@ -180,8 +181,15 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		if err := json.Unmarshal(e.Payload, &t); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "  #%d %s  %s → %s (%s → %s), basis %s, as of %s: %d of %d chunks sent, %d bytes\n",
-			e.Seq, t.Dataset, "home", t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, t.ChunksSent, t.Chunks, t.BytesSent)
+		if !t.Complete || t.Totals == nil {
+			continue
+		}
+		from := "home store"
+		if t.FromSite != "" {
+			from = t.FromSite
+		}
+		fmt.Fprintf(w, "  #%d %-10s %-28s %s → %s (%s → %s), basis %s, as of %s: %d chunks sent (%s), %d already there\n",
+			e.Seq, orDataset(t.Kind), t.Dataset, from, t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, t.Totals.ChunksSent, humanBytes(t.Totals.BytesSent), t.Totals.Skipped)
 	}
 	leftover, err := demoSiteCheck(filepath.Join(stateDir, "sites"), dataDir)
 	if err != nil {
@@ -210,11 +218,15 @@ const demoDataset = "demo-text"
 // --origin SG --classification public` does with MERIDIAN_HOME=stateDir:
 // a key in the state directory's keyring, sealed chunks in the home store.
 func demoAddDataset(ctx context.Context, stateDir, homeStore, dataDir string) (*dataset.AddResult, error) {
-	keys, err := serverKeyring(stateDir)
+	keys, err := serverKeyrings(stateDir)
 	if err != nil {
 		return nil, err
 	}
-	key, err := keys.GetOrCreate(demoDataset)
+	kr, err := keys.For(dataset.DefaultTenant)
+	if err != nil {
+		return nil, err
+	}
+	key, err := kr.GetOrCreate(demoDataset)
 	if err != nil {
 		return nil, err
 	}
@@ -230,21 +242,12 @@ func demoAddDataset(ctx context.Context, stateDir, homeStore, dataDir string) (*
 	return dataset.Add(ctx, dataset.AddOptions{Name: demoDataset, Root: dataDir, Store: b, Sealer: sealer})
 }
 
-// demoJobText gives the demo job's dataset its home store and turns the
-// job's command into a prologue and the trainer, both run by this binary:
-// the prologue unseals the dataset the controller staged to the site, with
-// the key file the controller delivered (which unseal deletes), into the
-// attempt's scratch; the trainer then reads it there.
-func demoJobText(job, exe, homeStore string) string {
-	job = strings.Replace(job, "  classification: public\n", "  classification: public\n  store: "+quoteYAML(homeStore)+"\n", 1)
-	env := run.EnvName(demoDataset)
-	dir := `"$` + run.EnvDataDir + `/` + demoDataset + `"`
-	script := fmt.Sprintf(`%s dataset unseal %s --store "$%s" --key-file "$%s" --to %s && exec %s trainer -data %s "$@"`,
-		shellQuote(exe), demoDataset, run.EnvStorePrefix+env, run.EnvKeyFilePrefix+env, dir, shellQuote(exe), dir)
-	return strings.Replace(job, "command: [meridian, trainer, -data, demo-corpus,", "command: [sh, -c, "+quoteYAML(script)+", prologue,", 1)
+// demoJobText gives the demo job's dataset its home store, so that every
+// attempt stages it and the attempt's agent unseals it into the scratch the
+// trainer reads ($(MERIDIAN_DATA_DIR)/demo-text in the job's command).
+func demoJobText(job, homeStore string) string {
+	return strings.Replace(job, "  classification: public\n", "  classification: public\n  store: "+quoteYAML(homeStore)+"\n", 1)
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // demoSiteCheck confirms what the threat model promises once the run has
 // ended: no key file is left at any site, and no site holds a line of the

@@ -13,6 +13,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/planner"
 )
 
 func init() { register(newEstimateCmd) }
@@ -36,26 +37,39 @@ type estimateFlags struct {
 	price       float64
 	job         string
 	out         string
+	calibration bool
 }
 
 func newEstimateCmd() *cobra.Command {
 	var f estimateFlags
 	cmd := &cobra.Command{
-		Use:   "estimate -f FILE… --accelerator ID --count N [--site NAME | --price USD] [--job NAME]",
+		Use:   "estimate -f FILE… --accelerator ID --count N [--site NAME | --price USD] [--job NAME] | estimate --calibration",
 		Short: "Estimate FLOPs, memory, time and cost of a training job on a pool of accelerators",
 		Long: `Estimate computes a training job's FLOPs, memory per accelerator (and whether
 it fits), MFU, goodput, wall-clock hours, accelerator-hours and, with --site or
---price, cost, on COUNT accelerators of one kind. Every formula, constant and
-fallback used is listed under "Assumptions"; a job overrides constants through
-its spec.assumptions map (keys: ` + strings.Join(estimate.KeyNames(), ", ") + `).
+--price, cost, on COUNT accelerators of one kind, with the central 80 % interval
+of hours and cost (hoursLow, hoursHigh, costLowUSD, costHighUSD). Every formula,
+constant and fallback used is listed under "Assumptions"; a job overrides
+constants through its spec.assumptions map (keys: ` + strings.Join(estimate.KeyNames(), ", ") + `).
 
 With one TrainingJob in the files it is the one estimated; otherwise name it
-with --job.`,
+with --job.
+
+--calibration prints how the estimator does on the published runs it is
+calibrated against: for each run the predicted and reported accelerator-hours,
+the error and whether the reported value falls inside the 80 % interval, then
+the median absolute error and the interval's coverage on the fitting half
+(which the fitted constants saw) and the held-out half (which nothing saw),
+estimated as published and from size alone.`,
 		Example: `  meridian estimate -f examples/qwen-offshore.yaml --accelerator nvidia-h100-sxm --count 64
   meridian estimate -f job.yaml --accelerator nvidia-a100-80gb --count 256 --price 1.8 -o json
-  meridian estimate -f job.yaml --accelerator nvidia-h100-sxm --count 1024 --site my-johor-1`,
+  meridian estimate -f job.yaml --accelerator nvidia-h100-sxm --count 1024 --site my-johor-1
+  meridian estimate --calibration`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.files = append(f.files, args...)
+			if f.calibration {
+				return runCalibration(cmd.OutOrStdout(), &f)
+			}
 			out, err := runEstimate(&f, cmd.Flags().Changed("price"))
 			if err != nil {
 				return err
@@ -69,6 +83,7 @@ with --job.`,
 	cmd.Flags().StringVar(&f.site, "site", "", "site whose pool price for the accelerator sets the cost")
 	cmd.Flags().Float64Var(&f.price, "price", 0, "USD per accelerator-hour (instead of --site)")
 	cmd.Flags().StringVar(&f.job, "job", "", "TrainingJob name when the files hold more than one")
+	cmd.Flags().BoolVar(&f.calibration, "calibration", false, "print the estimator's errors on the published calibration runs, by half")
 	addOutputFlag(cmd, &f.out)
 	_ = cmd.RegisterFlagCompletionFunc("accelerator", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		w, err := catalog.Builtin()
@@ -101,7 +116,7 @@ func runEstimate(f *estimateFlags, priceSet bool) (*estimateOutput, error) {
 	if priceSet && (f.price < 0 || math.IsNaN(f.price) || math.IsInf(f.price, 0)) {
 		return nil, badInput(fmt.Errorf("--price %v: want a non-negative USD per accelerator-hour", f.price))
 	}
-	w, err := catalog.Load("", f.files...)
+	w, err := catalog.Load(planner.AssumptionKeys(), "", f.files...)
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -179,7 +194,7 @@ func estimateTable(w io.Writer, o *estimateOutput) error {
 	fmt.Fprintf(&b, "Estimate: TrainingJob %s on %d × %s\n\n", o.Job, o.Count, o.Accelerator)
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-24s %s\n", k, v) }
 	row("FLOPs", strconv.FormatFloat(r.FLOPs, 'e', 3, 64))
-	row("Time", fmt.Sprintf("%s h (%s days)", human(r.Hours), human(r.Hours/24)))
+	row("Time", fmt.Sprintf("%s h (%s days); 80 %% interval %s–%s h", human(r.Hours), human(r.Hours/24), human(r.HoursLow), human(r.HoursHigh)))
 	row("Accelerator-hours", human(r.AcceleratorHours))
 	row("MFU", fmt.Sprintf("%.1f %% of dense %s peak (%s TFLOPS)", 100*r.MFU, r.MFUBasis, human(r.PeakTFLOPS)))
 	row("Goodput", fmt.Sprintf("%.1f %%", 100*r.Goodput))
@@ -194,9 +209,9 @@ func estimateTable(w io.Writer, o *estimateOutput) error {
 	}
 	switch {
 	case o.PricePerHour > 0 && o.Site != "":
-		row("Cost", fmt.Sprintf("$%s at $%s per accelerator-hour (site %s)", human(r.CostUSD), human(o.PricePerHour), o.Site))
+		row("Cost", fmt.Sprintf("$%s at $%s per accelerator-hour (site %s); 80 %% interval $%s–%s", human(r.CostUSD), human(o.PricePerHour), o.Site, human(r.CostLowUSD), human(r.CostHighUSD)))
 	case o.PricePerHour > 0:
-		row("Cost", fmt.Sprintf("$%s at $%s per accelerator-hour", human(r.CostUSD), human(o.PricePerHour)))
+		row("Cost", fmt.Sprintf("$%s at $%s per accelerator-hour; 80 %% interval $%s–%s", human(r.CostUSD), human(o.PricePerHour), human(r.CostLowUSD), human(r.CostHighUSD)))
 	default:
 		row("Cost", "no price given (use --site or --price)")
 	}

@@ -20,6 +20,8 @@ func TestEstimateGolden(t *testing.T) {
 		{"moe-site.json", []string{"estimate", "-f", jobs, "--job", "moe-pretrain", "--accelerator", "nvidia-h100-sxm", "--count", "1024", "--site", "test-site-1", "-o", "json"}},
 		{"qlora-a100-1.yaml", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-a100-80gb", "--count", "1", "-o", "yaml"}},
 		{"qlora-v100-1.table", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-v100", "--count", "1", "--price", "0.5"}},
+		{"calibration.table", []string{"estimate", "--calibration"}},
+		{"calibration.json", []string{"estimate", "--calibration", "-o", "json"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {
@@ -59,6 +61,8 @@ func TestEstimateBadInput(t *testing.T) {
 		{"site without the pool", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-a100-80gb", "--count", "8", "--site", "test-site-1"}, "has no pool of nvidia-a100-80gb; its pools: nvidia-h100-sxm"},
 		{"bad output", []string{"estimate", "-f", example, "--accelerator", "nvidia-h100-sxm", "--count", "8", "-o", "xml"}, `-o "xml"`},
 		{"missing file", []string{"estimate", "-f", "testdata/estimate-none.yaml", "--accelerator", "nvidia-h100-sxm", "--count", "8"}, "estimate-none.yaml"},
+		{"calibration with a job", []string{"estimate", "--calibration", "-f", example}, "--calibration: takes no -f"},
+		{"calibration bad output", []string{"estimate", "--calibration", "-o", "xml"}, `-o "xml"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

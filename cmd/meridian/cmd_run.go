@@ -22,13 +22,17 @@ func newRunCmd() *cobra.Command {
 	var cf clientFlags
 	var out string
 	cmd := &cobra.Command{
-		Use:   "run -f FILE [-f FILE…] [--placement N] [--as-of DATE]",
+		Use:   "run -f FILE [-f FILE…] [--placement N]",
 		Short: "Plan a job and start it at its best placement",
-		Long: `Run sends the job's files to the server, which plans the job (as of today or
---as-of), records the plan with every rule it cites, picks placement 1 (or
---placement N) and starts the run. Follow it with describe, logs and get.`,
+		Long: `Run sends the job's files to the server, which plans the job as of today (a
+run happens now; ask what-if questions with plan --as-of), records the plan
+with every rule it cites, picks placement 1 (or --placement N) and starts the
+run. Organization and Dataset documents in the files are registered to your
+tenant the first time; later requests must carry the same copies (change
+them with apply --update). Sites come from the server's catalog; a file that
+defines one is refused. Follow the run with describe, logs and get.`,
 		Example: `  meridian run -f examples/demo/job.yaml
-  meridian run -f job.yaml -f datasets.yaml --placement 2 --as-of 2026-03-01`,
+  meridian run -f job.yaml -f datasets.yaml --placement 2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files = append(files, args...)
 			if len(files) == 0 {
@@ -56,7 +60,8 @@ func newRunCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory (repeatable)")
 	cmd.Flags().IntVar(&req.Placement, "placement", 0, "plan rank to use (default 1)")
-	cmd.Flags().StringVar(&req.AsOf, "as-of", "", "plan as of this date, YYYY-MM-DD (default today)")
+	cmd.Flags().StringVar(&req.AsOf, "as-of", "", "refused: a run happens today (use plan --as-of for what-if)")
+	cmd.Flags().MarkHidden("as-of")
 	cmd.Flags().StringVar(&req.Job, "job", "", "TrainingJob to run when the files hold several")
 	cmd.Flags().StringVar(&req.IdempotencyKey, "idempotency-key", "", "a retry with the same key returns the same run")
 	addClientFlags(cmd, &cf)

@@ -26,7 +26,15 @@ default ~/.meridian), with the audit key (audit.key), the API tokens
 
 tokens.json maps bearer tokens to tenants; the first start creates one token
 for tenant "default". Add {"tenant": NAME, "token": 64 hex characters} entries
-and restart to admit more tenants; each sees only its own runs.`,
+and restart to admit more tenants; each sees only its own runs, datasets and
+keys.
+
+Every start verifies the whole audit chain against its signed anchor
+(--audit-anchor) and refuses to serve a log that was edited or cut short,
+unless --accept-broken-audit is given (which is itself recorded). Workloads
+never run as the server: as root, each tenant's run as that tenant's own
+unprivileged user, under Landlock where the kernel has it; otherwise under
+Landlock, confined to their scratch directory.`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,5 +70,10 @@ and restart to admit more tenants; each sees only its own runs.`,
 	cmd.Flags().StringVar(&opts.CatalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", 500*time.Millisecond, "how often to check active runs")
 	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
+	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
+	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
+	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
+	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
+	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise")
 	return cmd
 }

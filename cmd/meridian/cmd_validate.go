@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -25,7 +26,7 @@ with file, line and field; the exit code is 2 when any is found.`,
 			if len(files) == 0 {
 				return badInput(fmt.Errorf("-f: give at least one file or directory"))
 			}
-			w, err := catalog.Load(catalogDir, files...)
+			w, err := catalog.Load(planner.AssumptionKeys(), catalogDir, files...)
 			if err != nil {
 				return badInput(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,10 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -63,53 +66,106 @@ type serveProc struct {
 	bin   string
 	state string
 	cat   string
-	cmd   *exec.Cmd
-	c     *api.Client
+	// addr stays the same across restarts, as a real server's does: the
+	// attempts' agents keep reporting to it.
+	addr   string
+	extra  []string
+	cmd    *exec.Cmd
+	c      *api.Client
+	errb   *bytes.Buffer
+	waited chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func (p *serveProc) start() {
 	p.t.Helper()
-	os.Remove(filepath.Join(p.state, clientFile))
-	p.cmd = exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0", "--catalog", p.cat, "--poll", "50ms")
-	var errb bytes.Buffer
-	p.cmd.Stderr = &errb
-	if err := p.cmd.Start(); err != nil {
+	if err := p.tryStart(); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// tryStart starts serve and waits for its API; it returns serve's error
+// output when serve exits or does not come up.
+func (p *serveProc) tryStart() error {
+	p.t.Helper()
+	if p.addr == "" {
+		p.addr = freeAddr(p.t)
+	}
+	os.Remove(filepath.Join(p.state, clientFile))
+	args := append([]string{"serve", "--state", p.state, "--listen", p.addr, "--catalog", p.cat, "--poll", "50ms"}, p.extra...)
+	p.cmd = exec.Command(p.bin, args...)
+	p.errb = &bytes.Buffer{}
+	p.cmd.Stderr = p.errb
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("serve exited (%v): %s", err, p.errb.String())
+		default:
+		}
 		if cfg, err := readClientConfig(p.state); err == nil {
 			p.c = api.NewClient(cfg.Server, cfg.Token)
 			if _, err := p.c.List(context.Background()); err == nil {
-				return
+				p.waited = exited
+				return nil
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.t.Fatalf("serve did not come up: %s", errb.String())
+	p.cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("serve did not come up: %s", p.errb.String())
 }
 
-func (p *serveProc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
-}
+func (p *serveProc) kill() { p.end(syscall.SIGKILL) }
 
-func (p *serveProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
+func (p *serveProc) stop() { p.end(syscall.SIGTERM) }
+
+// end signals the running serve, if any, and waits for it.
+func (p *serveProc) end(sig syscall.Signal) {
+	if p.waited == nil {
+		return
+	}
+	p.cmd.Process.Signal(sig)
+	<-p.waited
+	p.waited = nil
 }
 
 func newServeProc(t *testing.T) *serveProc {
 	dir := t.TempDir()
+	// Workloads run as their tenant's user when the tests run as root: they
+	// pass through the test's directory to their scratch, as they would
+	// through a real state directory's parents.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := &serveProc{t: t, bin: binary(t), state: filepath.Join(dir, "state"), cat: "../../examples/demo/sites"}
 	return p
 }
 
 // demoJob is the demo's job with its own step counts, run by the built-in
-// example trainer behind a shell line that logs every launch into the
-// working directory, so that the tests can count launches without trusting
-// the backend. Its dataset is added to the server's state directory, as in
-// the demo, so every attempt stages it and the job's prologue unseals it.
+// example trainer behind a shell line that prints every launch into the
+// attempt's output, which the site's scheduler keeps (the local backend in
+// jobs/KEY/output.log), so that the tests can count launches without
+// trusting the controller. Its dataset is added to the server's state
+// directory, as in the demo, so every attempt stages it and the agent
+// unseals it.
 func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "corpus")
@@ -124,9 +180,9 @@ func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string)
 	if _, err := demoAddDataset(context.Background(), stateDir, home, data); err != nil {
 		t.Fatal(err)
 	}
-	s := demoJobText(string(job), bin, home)
-	logLaunch := `printf 'run=%s attempt=%s\n' "$MERIDIAN_RUN_ID" "$MERIDIAN_ATTEMPT" >> launches.log; exec "$0" "$@"`
-	s = strings.Replace(s, "command: [", "command: [/bin/sh, -c, "+quoteYAML(logLaunch)+", ", 1)
+	s := demoJobText(string(job), home)
+	logLaunch := `printf 'launch run=%s attempt=%s\n' "$MERIDIAN_RUN_ID" "$MERIDIAN_ATTEMPT"; exec "$MERIDIAN_EXE" trainer "$@"`
+	s = strings.Replace(s, "command: [meridian, trainer,", "command: [/bin/sh, -c, "+quoteYAML(logLaunch)+", launch,", 1)
 	old := `-steps, "300", -checkpoint-every, "25", -step-delay, 15ms`
 	if !strings.Contains(s, old) {
 		t.Fatalf("examples/demo/job.yaml no longer has %q", old)
@@ -248,15 +304,17 @@ func crashSafety(t *testing.T, cc crashCase) {
 			t.Errorf("run %s ended %s: %s", r.ID, r.State, r.Reason)
 		}
 		// Each attempt was launched exactly once, at its own site, and no
-		// attempt the controller does not know of was launched: the trainer
-		// logs every launch in its working directory.
-		logs, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "launches.log"))
+		// attempt the controller does not know of was launched: every launch
+		// prints a line into the output the site's scheduler keeps.
+		logs, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "jobs", "*", "output.log"))
 		var launches []string
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
 			site := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(l))))
-			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				launches = append(launches, site+" "+strings.Join(strings.Fields(line)[:2], " "))
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 3 && f[0] == "launch" && f[1] == "run="+r.ID {
+					launches = append(launches, site+" "+f[1]+" "+f[2])
+				}
 			}
 		}
 		sort.Strings(launches)
@@ -276,7 +334,14 @@ func crashSafety(t *testing.T, cc crashCase) {
 		// while it queued), but the last one ran.
 		last := r.Attempts[len(r.Attempts)-1]
 		if !containsString(launches, fmt.Sprintf("%s run=%s attempt=%d", last.Site, r.ID, last.N)) || len(r.Attempts) != r.Attempt {
-			t.Errorf("run %s: final attempt %d never launched: %v", r.ID, r.Attempt, launches)
+			var out []byte
+			for _, l := range logs {
+				if strings.Contains(l, r.ID) {
+					b, _ := os.ReadFile(l)
+					out = append(out, fmt.Sprintf("--- %s\n%s", l, tail(b, 2000))...)
+				}
+			}
+			t.Errorf("run %s: final attempt %d never launched: %v\n%s", r.ID, r.Attempt, launches, out)
 		}
 		evs, err := p.c.Events(ctx, r.ID)
 		if err != nil {
@@ -291,22 +356,12 @@ func crashSafety(t *testing.T, cc crashCase) {
 		if queued != r.Attempt {
 			t.Errorf("run %s: %d submissions recorded for %d attempts", r.ID, queued, r.Attempt)
 		}
-		// Every checkpoint anywhere is complete and self-consistent.
-		files, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "runs", r.ID, "checkpoints", "ckpt-*.bin"))
-		if len(files) == 0 {
-			t.Errorf("run %s: no checkpoints", r.ID)
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err == nil {
-				_, err = charlm.DecodeCheckpoint(b)
-			}
-			if err != nil {
-				t.Errorf("corrupt checkpoint %s: %v", f, err)
-			}
-		}
+		// The final checkpoint is sealed at the run's last site, complete
+		// and self-consistent, at the last step.
 		if r.Checkpoint == nil || r.Checkpoint.Step != int64(cc.steps) {
 			t.Errorf("run %s: final checkpoint %+v", r.ID, r.Checkpoint)
+		} else if ck := unsealCheckpoint(t, p.state, r); ck.Step != uint64(cc.steps) {
+			t.Errorf("run %s: sealed checkpoint at step %d", r.ID, ck.Step)
 		}
 	}
 	if migrated == 0 {
@@ -338,6 +393,9 @@ func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
 	if sealed == 0 {
 		t.Fatal("the home store holds no chunk")
 	}
+	if fi, err := os.Stat(filepath.Join(p.state, "store", "meridian", "demo-text", "manifest")); err == nil {
+		sealed += fi.Size() // sent once to each site, with the last batch
+	}
 	sent := map[string]int64{}
 	for _, r := range runs {
 		es, err := p.c.Audit(context.Background(), r.ID)
@@ -353,6 +411,9 @@ func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
 			if err := json.Unmarshal(e.Payload, &tr); err != nil {
 				t.Fatal(err)
 			}
+			if tr.Kind == transfer.KindCheckpoint {
+				continue
+			}
 			staged[tr.Site] = true
 			sent[tr.Site] += tr.BytesSent
 		}
@@ -364,7 +425,7 @@ func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
 	}
 	for site, n := range sent {
 		if n > sealed {
-			t.Errorf("%d bytes sent to %s, more than the dataset's %d sealed bytes: a chunk was sent twice", n, site, sealed)
+			t.Errorf("%d bytes sent to %s, more than the dataset's %d sealed bytes and manifest: a chunk was sent twice", n, site, sealed)
 		}
 	}
 	corpus := filepath.Join(t.TempDir(), "corpus")
@@ -458,15 +519,26 @@ func TestCLI(t *testing.T) {
 	cli(2, "run", "-f", "/nonexistent.yaml")
 	cli(2, "get", "runs", "--token", "wrong")
 	cli(2, "get", "jobs")
-	// Tamper with the database: verify must fail and name the entry.
+	// Tamper with the database: the server refuses to start on it, verify
+	// must fail and name the entry, and only an explicit, recorded
+	// acceptance brings the server back.
 	p.stop()
 	db := exec.Command("go", "run", "./testdata/tamper", filepath.Join(p.state, "meridian.db"))
 	if b, err := db.CombinedOutput(); err != nil {
 		t.Fatalf("tamper: %v %s", err, b)
 	}
-	p.start()
-	if out := cli(1, "audit", "verify"); !strings.Contains(out, "BROKEN at entry 2 (modified)") {
+	if err := p.tryStart(); err == nil || !strings.Contains(err.Error(), "refusing to serve") {
+		p.stop()
+		t.Fatalf("serve started on a tampered audit log: %v", err)
+	}
+	if out := cli(1, "audit", "verify", "--state", p.state); !strings.Contains(out, "BROKEN at entry 2 (modified)") {
 		t.Errorf("verify after tampering: %s", out)
+	}
+	p.extra = []string{"--accept-broken-audit"}
+	p.start()
+	es, err := p.c.AuditAll(context.Background())
+	if err != nil || len(es) == 0 || !es[len(es)-1].Redacted {
+		t.Errorf("the acceptance is not the log's last entry (a server-wide one, shown to tenants as a hash): %v %v", len(es), err)
 	}
 }
 
@@ -493,7 +565,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"simulating the loss of site", "site-lost", "replanned", "checkpoint-moved",
 		"migrating → staging", "checkpointed → succeeded", "audit log intact",
-		"dataset add demo-text", "transfer ledger:", "no key file and no plaintext line of the dataset"} {
+		"dataset add demo-text", "transfer ledger", "no key file and no plaintext line of the dataset"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -531,7 +603,10 @@ func checkDemoLedger(t *testing.T, stateDir string) {
 		if err := json.Unmarshal(e.Payload, &tr); err != nil {
 			t.Fatal(err)
 		}
-		if tr.Dataset != "demo-text" || tr.ChunksSent != tr.Chunks || tr.BytesSent == 0 || tr.RunID == "" {
+		if !tr.Complete || tr.Kind != transfer.KindDataset {
+			continue
+		}
+		if tr.Dataset != "demo-text" || tr.Totals == nil || tr.Totals.ChunksSent != tr.Chunks || tr.Totals.BytesSent == 0 || tr.RunID == "" {
 			t.Errorf("ledger entry %s", e.Payload)
 		}
 		sites = append(sites, tr.Site+" "+tr.To)
@@ -539,4 +614,45 @@ func checkDemoLedger(t *testing.T, stateDir string) {
 	if diff := cmp.Diff([]string{"sg-jurong-1 SG", "my-johor-2 MY"}, sites); diff != "" {
 		t.Errorf("transfer ledger sites (-want +got):\n%s", diff)
 	}
+}
+
+// unsealCheckpoint reads a run's last checkpoint from its site's store with
+// the run's key (as the next attempt's agent would) and decodes it.
+func unsealCheckpoint(t *testing.T, stateDir string, r *run.Run) *charlm.Checkpoint {
+	t.Helper()
+	ck := r.Checkpoint
+	key, err := dataset.Keyring{Dir: filepath.Join(stateDir, "runkeys")}.Get(r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.New(key, ck.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dataset.OpenStore(context.Background(), "file://"+filepath.Join(stateDir, "sites", ck.Site, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := b.Sub(run.CheckpointPrefix(r.Tenant))
+	defer sub.Close()
+	dir := filepath.Join(t.TempDir(), "ck")
+	if _, err := dataset.UnsealDir(context.Background(), sub, s, ck.Name, dir); err != nil {
+		t.Fatalf("run %s: checkpoint %s: %v", r.ID, ck.Name, err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ck.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := charlm.DecodeCheckpoint(data)
+	if err != nil {
+		t.Fatalf("run %s: corrupt checkpoint: %v", r.ID, err)
+	}
+	return c
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
@@ -22,7 +22,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
-	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -36,6 +36,25 @@ type serverOptions struct {
 	Poll        time.Duration
 	SiteTimeout time.Duration
 	Log         io.Writer
+	// AnchorDir keeps the audit chain's signed anchor (default
+	// STATE/anchor); put it on storage the database's writers cannot reach.
+	AnchorDir string
+	// AcceptBrokenAudit starts the server even though the audit chain does
+	// not verify; the acceptance is written to the log first.
+	AcceptBrokenAudit bool
+	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
+	Sandbox string
+	// AgentCommand overrides the command sites run for each attempt.
+	AgentCommand []string
+	Limits       api.Limits
+	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
+	RuleDirs []string
+	// MoveMargin is how long before a known rule bites runs move.
+	MoveMargin time.Duration
+	// DrainGrace is how long a run that must leave gets to checkpoint.
+	DrainGrace time.Duration
+	// Now overrides the clock (tests that move through rule dates).
+	Now func() time.Time
 }
 
 // server is a running controller and API.
@@ -48,24 +67,50 @@ type server struct {
 	done  chan struct{}
 }
 
-// planWith is planner.Make with the built-in law packs, compiled once for
-// the server's life, and the engine itself, which the stager asks again
-// before each dataset moves.
-func planWith(io.Writer) (run.Planner, *policy.Engine, error) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		return nil, nil, fmt.Errorf("law engine: %w", err)
-	}
-	law := planner.PolicyLaw(eng)
+// planUnder is planner.Make under a law.
+func planUnder(law planner.Law) run.Planner {
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-	}, eng, nil
+	}
 }
 
-// serverKeyring is the owner's keyring in the state directory, the one
-// `meridian dataset add` fills when MERIDIAN_HOME is the same directory.
-func serverKeyring(stateDir string) (dataset.Keyring, error) {
-	k := dataset.Keyring{Dir: filepath.Join(stateDir, "keyring")}
+// lawNowOf is the controller's view of the law in force.
+func lawNowOf(rs *rules.State) func() run.LawNow {
+	return func() run.LawNow {
+		cur := rs.Current()
+		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+	}
+}
+
+// ledgerExports counts earlier exports from every tenant's confirmations
+// in the audit log: a group's organisations may be registered by several
+// tenants, and splitting exports between them must not escape a threshold.
+func ledgerExports(st *store.SQLite) transfer.LedgerExports {
+	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
+		es, err := st.AuditEntries(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var out []transfer.Entry
+		for _, e := range es {
+			if e.Kind != transfer.KindTransfer {
+				continue
+			}
+			var t transfer.Entry
+			if err := json.Unmarshal(e.Payload, &t); err != nil {
+				return nil, fmt.Errorf("audit entry %d: %w", e.Seq, err)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}}
+}
+
+// serverKeyrings are the tenants' keyrings in the state directory; the
+// default tenant's is the one `meridian dataset add` fills when
+// MERIDIAN_HOME is the same directory.
+func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
+	k := dataset.TenantKeyrings{Root: stateDir}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -97,12 +142,36 @@ func startServer(opts serverOptions) (*server, error) {
 		return nil, fmt.Errorf("state directory %s is in use by another meridian serve", opts.StateDir)
 	}
 	ok := false
+	var closers []func()
 	defer func() {
 		if !ok {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
 			lock.Close()
 		}
 	}()
+	sandbox := opts.Sandbox
+	if sandbox == "" {
+		sandbox = agent.SandboxLandlock
+		if os.Geteuid() == 0 {
+			sandbox = agent.SandboxUID
+		}
+	}
+	// Workloads run as other users must be able to pass through the state
+	// directory to their sites' scratch; everything secret in it is 0600.
+	mode := os.FileMode(0o700)
+	if sandbox == agent.SandboxUID {
+		mode = 0o711
+	}
+	if err := os.Chmod(opts.StateDir, mode); err != nil {
+		return nil, err
+	}
 	key, err := audit.LoadKey(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	agentKey, err := loadSecret(opts.StateDir, agentKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +179,11 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key})
+	anchorDir := opts.AnchorDir
+	if anchorDir == "" {
+		anchorDir = filepath.Join(opts.StateDir, "anchor")
+	}
+	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
 		return nil, err
 	}
@@ -119,46 +191,71 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	plan, eng, err := planWith(logw)
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	anchorer := newAnchorer(anchors, logger)
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	keys, err := serverKeyring(opts.StateDir)
-	if err != nil {
-		st.Close()
+	closers = append(closers, func() { st.Close() })
+	anchorer.st = st
+	if err := checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw); err != nil {
 		return nil, err
 	}
-	// Datasets move through the same law-gated, verified path as
-	// `meridian dataset stage`, with the audit log as the transfer ledger.
-	stager := &transfer.Stager{Law: eng, Ledger: audit.NewLog(st), Keys: keys, VerifyArrival: true}
-	ctl := run.New(run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan,
-		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager,
-		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	go anchorer.run()
+	closers = append(closers, anchorer.close)
+	rs, err := rules.Open(ctx, st, opts.RuleDirs)
+	if err != nil {
+		return nil, fmt.Errorf("law: %w", err)
+	}
+	keys, err := serverKeyrings(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	// Datasets move through the same law-gated, ledgered path as
+	// `meridian dataset stage`, with the audit log as the transfer ledger,
+	// under the law in force when each moves.
+	stager := &transfer.Stager{Law: rs, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	closers = append(closers, func() { ln.Close() })
 	url := "http://" + ln.Addr().String()
-	cfg, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
-	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cfg, '\n'), 0o600); err != nil {
-		ln.Close()
-		st.Close()
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planUnder(rs.Law()), LawNow: lawNowOf(rs),
+		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
+		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
+		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
+	if len(opts.AgentCommand) > 0 {
+		cmdline := opts.AgentCommand
+		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
+	}
+	ctl := run.New(cfg)
+	cc, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
+	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cc, '\n'), 0o600); err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: api.New(ctl, st, tokens), ReadHeaderTimeout: 10 * time.Second}
+	limits := opts.Limits
+	if limits.MaxConns == 0 {
+		limits = api.DefaultLimits
+	}
+	raiseFileLimit()
+	apiSrv := api.New(ctl, auditReader{st, anchors}, tokens)
+	apiSrv.SetRules(&rulesService{rs: rs, ctl: ctl, now: cfg.Now})
+	hs, lln := api.NewHTTPServer(apiSrv, ln, limits)
 	cctx, cancel := context.WithCancel(ctx)
 	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
-	go hs.Serve(ln)
+	go hs.Serve(lln)
 	s.stop = func() {
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
 		hs.Shutdown(sctx)
 		cancel()
 		<-ctlDone
+		anchorer.close()
 		st.Close()
 		lock.Close()
 		close(s.done)

@@ -57,7 +57,6 @@ func TestMigrateAfterSiteLoss(t *testing.T) {
 type site interface {
 	backend.Backend
 	backend.SiteFailer
-	backend.Workspace
 }
 
 func migrate(t *testing.T, a, b site, runID string) {
@@ -67,8 +66,11 @@ func migrate(t *testing.T, a, b site, runID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each attempt works in a directory the test names, which the test (not
+	// a controller) reads to move the checkpoint.
+	work := t.TempDir()
 	spec := func(attempt int) backend.Spec {
-		return backend.Spec{RunID: runID, Attempt: attempt, Accelerators: 1,
+		return backend.Spec{RunID: runID, Attempt: attempt, Accelerators: 1, WorkDir: filepath.Join(work, fmt.Sprint(attempt)),
 			Command: append([]string{os.Args[0]}, trainerArgs(data, "ckpt", 5*time.Millisecond)...),
 			Env:     map[string]string{childEnv: "1"}}
 	}
@@ -100,8 +102,8 @@ func migrate(t *testing.T, a, b site, runID string) {
 
 	// Move the newest checkpoint, as Meridian does, and resume at site B.
 	second := spec(2)
-	src := filepath.Join(a.WorkDir(first), "ckpt", filepath.Base(checkpointPathFor(seen)))
-	dst := filepath.Join(b.WorkDir(second), "ckpt")
+	src := filepath.Join(first.WorkDir, "ckpt", filepath.Base(checkpointPathFor(seen)))
+	dst := filepath.Join(second.WorkDir, "ckpt")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}

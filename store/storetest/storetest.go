@@ -25,6 +25,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
+	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
+	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
+	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
+	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
+	t.Run("RuleRevisions", func(t *testing.T) { ruleRevisions(t, open(t)) })
+	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
 }
 
 func rec(t *testing.T, kind, run string, v any) audit.Record {
@@ -216,5 +222,152 @@ func auditChain(t *testing.T, s store.Store) {
 	}
 	if res, _ := s.VerifyAudit(ctx); !res.OK || res.Entries != 41 {
 		t.Errorf("after Log.Append: %+v", res)
+	}
+}
+
+func auditTenant(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if seq, head, err := s.AuditHead(ctx); err != nil || seq != 0 || head != audit.Genesis {
+		t.Fatalf("empty head: %d %s %v", seq, head, err)
+	}
+	// A run's records take the run's tenant; a record naming its own keeps it.
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "acme"), "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r1", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.NewLog(s).AppendFor(ctx, "zeta", audit.KindTransfer, "", 2); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.AuditEntries(ctx, "")
+	if err != nil || len(es) != 2 {
+		t.Fatalf("entries: %v %v", es, err)
+	}
+	if es[0].Tenant != "acme" || es[1].Tenant != "zeta" || es[1].Version != audit.CurrentVersion {
+		t.Errorf("tenants/version: %+v", es)
+	}
+	seq, head, err := s.AuditHead(ctx)
+	if err != nil || seq != 2 || head != es[1].Hash {
+		t.Errorf("head: %d %s %v", seq, head, err)
+	}
+	if h, ok, err := s.AuditHashAt(ctx, 1); err != nil || !ok || h != es[0].Hash {
+		t.Errorf("hash at 1: %s %v %v", h, ok, err)
+	}
+	if _, ok, err := s.AuditHashAt(ctx, 3); err != nil || ok {
+		t.Errorf("hash at 3: %v %v", ok, err)
+	}
+}
+
+func res(tenant, kind, name, doc, storeKey string) store.Resource {
+	return store.Resource{Tenant: tenant, Kind: kind, Name: name, Doc: []byte(doc), Hash: "h-" + doc, StoreKey: storeKey}
+}
+
+func registerWithRun(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ds := res("", "Dataset", "chat", `{"classification":"personal"}`, "file:///a|chat")
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{Register: []store.Resource{ds}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetResource(ctx, "a", "Dataset", "chat")
+	if err != nil || got.Tenant != "a" || got.Version != 1 || string(got.Doc) != `{"classification":"personal"}` {
+		t.Fatalf("registered: %+v %v", got, err)
+	}
+	// The same copy again is fine; a different one fails the whole change.
+	if _, _, err := s.CreateRun(ctx, newRun("r2", "a"), "", store.Change{Register: []store.Resource{ds}}); err != nil {
+		t.Fatal(err)
+	}
+	lie := res("", "Dataset", "chat", `{"classification":"public"}`, "file:///a|chat")
+	_, _, err = s.CreateRun(ctx, newRun("r3", "a"), "", store.Change{Register: []store.Resource{lie}})
+	var rc *store.ResourceConflict
+	if !errors.As(err, &rc) || rc.Registered == nil || rc.Registered.Version != 1 {
+		t.Fatalf("lying copy: %v", err)
+	}
+	if _, err := s.GetRun(ctx, "r3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("run of a refused change was written: %v", err)
+	}
+	// Names are per tenant; data is not: b may name its dataset chat, but not
+	// register a's store and name.
+	if _, _, err := s.CreateRun(ctx, newRun("r4", "b"), "", store.Change{Register: []store.Resource{res("", "Dataset", "chat", `{"x":1}`, "file:///b|chat")}}); err != nil {
+		t.Fatalf("same name, other tenant: %v", err)
+	}
+	_, _, err = s.CreateRun(ctx, newRun("r5", "c"), "", store.Change{Register: []store.Resource{res("", "Dataset", "stolen", `{"x":2}`, "file:///a|chat")}})
+	if !errors.As(err, &rc) || rc.Registered != nil {
+		t.Fatalf("other tenant's store: %v", err)
+	}
+	list, err := s.ListResources(ctx, "a", "")
+	if err != nil || len(list) != 1 {
+		t.Errorf("list a: %v %v", list, err)
+	}
+}
+
+func putResource(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := res("a", "Organization", "lab", `{"hq":"SG"}`, "")
+	if _, err := s.PutResource(ctx, &r, 1, rec(t, "register", "", 1)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("update of a missing resource: %v", err)
+	}
+	got, err := s.PutResource(ctx, &r, 0, rec(t, "register", "", 1))
+	if err != nil || got.Version != 1 {
+		t.Fatalf("create: %+v %v", got, err)
+	}
+	up := res("a", "Organization", "lab", `{"hq":"CN"}`, "")
+	if _, err := s.PutResource(ctx, &up, 0, rec(t, "update", "", 2)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("create over an existing resource: %v", err)
+	}
+	got, err = s.PutResource(ctx, &up, 1, rec(t, "update", "", 2))
+	if err != nil || got.Version != 2 || string(got.Doc) != `{"hq":"CN"}` {
+		t.Fatalf("update: %+v %v", got, err)
+	}
+	es, _ := s.AuditEntries(ctx, "")
+	if len(es) != 2 || es[1].Tenant != "a" {
+		t.Errorf("audit of puts: %+v", es)
+	}
+}
+
+func tenantUID(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, err := s.TenantUID(ctx, "a", 5000)
+	if err != nil || a != 5000 {
+		t.Fatalf("a: %d %v", a, err)
+	}
+	b, _ := s.TenantUID(ctx, "b", 5000)
+	a2, _ := s.TenantUID(ctx, "a", 5000)
+	if b != 5001 || a2 != 5000 {
+		t.Errorf("b=%d a again=%d", b, a2)
+	}
+}
+
+func ruleRevisions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r1, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h1", Files: map[string]string{"a.yaml": "x"}, Who: "admin", Reason: "first"}, 0, rec(t, "rules-revision", "", 1))
+	if err != nil || r1.Rev != 1 {
+		t.Fatalf("first revision: %+v %v", r1, err)
+	}
+	// A writer that read revision 0 lost the race to r1.
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h2"}, 0, rec(t, "rules-revision", "", 2)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale revision: %v", err)
+	}
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h2", Files: map[string]string{"a.yaml": "y", "b.yaml": "z"}, Who: "admin", Reason: "second"}, 1, rec(t, "rules-revision", "", 2)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.RuleRevisions(ctx)
+	if err != nil || len(all) != 2 || all[1].Rev != 2 || all[1].Files["b.yaml"] != "z" || all[0].Reason != "first" {
+		t.Fatalf("revisions: %+v %v", all, err)
+	}
+	if es, _ := s.AuditEntries(ctx, ""); len(es) != 2 {
+		t.Errorf("%d audit entries, want one per accepted revision", len(es))
+	}
+}
+
+func lawCheck(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 0 || day != "" {
+		t.Fatalf("before any check: %d %q %v", rev, day, err)
+	}
+	for i, day := range []string{"2026-01-01", "2026-01-02"} {
+		if err := s.SetLawCheck(ctx, int64(i+3), day, rec(t, "law-check", "", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 4 || day != "2026-01-02" {
+		t.Fatalf("after two checks: %d %q %v", rev, day, err)
 	}
 }

@@ -1,0 +1,551 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
+)
+
+// Config starts an agent for one attempt.
+type Config struct {
+	Server  string
+	Run     string
+	Attempt int
+	Token   string
+	// WorkDir is the attempt's scratch directory at the site (the current
+	// directory when empty). The agent empties it at start and at the end.
+	WorkDir string
+	// Exe is the meridian executable: the workload's "meridian", and the
+	// sandbox helper (Exe agent sandbox-exec …). os.Executable when empty.
+	Exe string
+	// SandboxExec, when set, is the command line that starts the sandbox
+	// helper (tests use their own binary); default [Exe, "agent", "sandbox-exec"].
+	SandboxExec []string
+	Stdout      io.Writer
+	Stderr      io.Writer
+	HTTP        *http.Client
+	// Patience bounds how long the agent retries the server when it does not
+	// answer (default 2 minutes at start, 30 s for the final reports).
+	Patience time.Duration
+}
+
+// FromEnv fills the connection fields from the environment the controller
+// gave the attempt.
+func FromEnv() (Config, error) {
+	cfg := Config{Server: os.Getenv(EnvServer), Run: os.Getenv(EnvRun), Token: os.Getenv(EnvToken)}
+	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
+	if err != nil || n < 1 {
+		return cfg, fmt.Errorf("%s=%q: want the attempt number", EnvAttempt, os.Getenv(EnvAttempt))
+	}
+	cfg.Attempt = n
+	for k, v := range map[string]string{EnvServer: cfg.Server, EnvRun: cfg.Run, EnvToken: cfg.Token} {
+		if v == "" {
+			return cfg, fmt.Errorf("%s is not set: the agent is started by Meridian's controller", k)
+		}
+	}
+	return cfg, nil
+}
+
+// ExitSetup is the agent's exit code when it could not start the workload
+// (no manifest, a dataset that would not unseal, no sandbox).
+const ExitSetup = 121
+
+// Run runs the attempt: fetch the manifest, unseal the datasets and the
+// checkpoint to resume from, run the workload in its sandbox while pushing
+// each new checkpoint (sealed with the run's key) to the site's store and
+// reporting progress and output, then wipe the scratch directory. It returns
+// the workload's exit code.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: time.Minute}
+	}
+	if cfg.Patience <= 0 {
+		cfg.Patience = 2 * time.Minute
+	}
+	if cfg.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return ExitSetup, err
+		}
+		cfg.Exe = exe
+	}
+	if cfg.WorkDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return ExitSetup, err
+		}
+		cfg.WorkDir = wd
+	}
+	wd, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return ExitSetup, err
+	}
+	cl := &client{base: cfg.Server, run: cfg.Run, attempt: cfg.Attempt, token: cfg.Token, http: cfg.HTTP}
+	m, err := cl.manifest(ctx, cfg.Patience)
+	if err != nil {
+		return ExitSetup, fmt.Errorf("agent: manifest: %w", err)
+	}
+	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}
+	defer a.wipe()
+	beatCtx, stopBeat := context.WithCancel(ctx)
+	defer stopBeat()
+	go a.beat(beatCtx)
+	if err := a.prepare(ctx); err != nil {
+		a.report(ctx, RouteExit, Exit{Code: ExitSetup, Detail: err.Error()})
+		return ExitSetup, fmt.Errorf("agent: %w", err)
+	}
+	code, err := a.runWorkload(ctx)
+	a.finish(ctx, code, err)
+	return code, err
+}
+
+// attempt is one agent's state.
+type attempt struct {
+	cfg Config
+	cl  *client
+	m   *Manifest
+	wd  string
+
+	store    *dataset.Store // the site's store, checkpoint prefix
+	runKey   seal.Key
+	mu       sync.Mutex
+	progress *Progress
+	phase    string
+	exe      string // Meridian's executable as the sandboxed user reaches it
+	reported int64  // last checkpoint step reported
+	names    []string
+	logs     logShipper
+	// control carries the server's requests (stop, checkpoint now) from
+	// the heartbeat to the loop that follows the workload.
+	control chan Reply
+}
+
+func (a *attempt) setPhase(p string) {
+	a.mu.Lock()
+	a.phase = p
+	a.mu.Unlock()
+}
+
+// beat reports the attempt's phase and progress every heartbeat interval,
+// from before the datasets are unsealed until the attempt ends, and passes
+// the server's answers on.
+func (a *attempt) beat(ctx context.Context) {
+	t := time.NewTicker(a.heartbeat())
+	defer t.Stop()
+	for {
+		a.mu.Lock()
+		hb := Heartbeat{Phase: a.phase, Progress: a.progress}
+		a.mu.Unlock()
+		rep, err := a.cl.postJSON(ctx, RouteHeartbeat, hb, 0)
+		if err == nil && (rep.Stop || rep.Checkpoint) {
+			select {
+			case a.control <- rep:
+			default:
+			}
+		}
+		if errors.Is(err, errAuth) {
+			// The attempt is over as far as the server knows.
+			select {
+			case a.control <- Reply{Stop: true}:
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *attempt) dirs() (data, ckpt, tmp string) {
+	return filepath.Join(a.wd, "data"), filepath.Join(a.wd, "checkpoints"), filepath.Join(a.wd, "tmp")
+}
+
+// wipe removes everything in the attempt's scratch directory: unsealed
+// data, checkpoints, whatever the workload wrote. Links are removed, never
+// followed.
+func (a *attempt) wipe() {
+	if ents, err := os.ReadDir(a.wd); err == nil {
+		for _, e := range ents {
+			os.RemoveAll(filepath.Join(a.wd, e.Name()))
+		}
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func (a *attempt) report(ctx context.Context, route string, v any) Reply {
+	rep, err := a.cl.postJSON(ctx, route, v, 30*time.Second)
+	if err != nil {
+		a.logf("report %s: %v", filepath.Base(route), err)
+	}
+	return rep
+}
+
+// logf writes an agent message to the site's log and, with the workload's
+// output, to the server's.
+func (a *attempt) logf(format string, args ...any) {
+	line := fmt.Sprintf("meridian agent: "+format+"\n", args...)
+	fmt.Fprint(a.cfg.Stderr, line)
+	a.logs.add([]byte(line), a.m.LogLimit)
+}
+
+// prepare empties the scratch directory, unseals the datasets and the
+// checkpoint to resume from, and hands the scratch to the sandbox's user.
+func (a *attempt) prepare(ctx context.Context) error {
+	data, ckpt, tmp := a.dirs()
+	for _, d := range []string{data, ckpt, tmp} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := checkSandbox(a.m.Sandbox); err != nil {
+		return err
+	}
+	key, err := seal.ParseKey(a.m.RunKey)
+	if err != nil {
+		return fmt.Errorf("run key: %w", err)
+	}
+	a.runKey = key
+	base, err := dataset.OpenStore(ctx, a.m.Store)
+	if err != nil {
+		return fmt.Errorf("site store: %w", err)
+	}
+	dataStore := base.Sub(a.m.DataPrefix)
+	for _, d := range a.m.Datasets {
+		k, err := seal.ParseKey(d.Key)
+		if err != nil {
+			return fmt.Errorf("dataset %s: key: %w", d.Name, err)
+		}
+		s, err := seal.New(k, d.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := dataset.UnsealDir(ctx, dataStore, s, d.Name, filepath.Join(data, d.Name)); err != nil {
+			return fmt.Errorf("dataset %s: %w", d.Name, err)
+		}
+	}
+	a.store = base.Sub(a.m.CheckpointPrefix)
+	if r := a.m.Resume; r != nil {
+		if err := a.restore(ctx, r, ckpt); err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", r.Step, err)
+		}
+		a.reported = r.Step
+		a.names = append(a.names, r.Name)
+	}
+	if a.m.Sandbox.Mode == SandboxUID {
+		return chownTree(a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
+	}
+	return nil
+}
+
+// restore unseals a checkpoint into the checkpoint directory under the name
+// the workload gave it.
+func (a *attempt) restore(ctx context.Context, r *CheckpointRef, ckpt string) error {
+	if err := dataset.CheckPath(r.Path); err != nil || strings.Contains(r.Path, "/") {
+		return fmt.Errorf("checkpoint path %q: want one name", r.Path)
+	}
+	s, err := seal.New(a.runKey, r.Name)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(ckpt, ".restore")
+	if _, err := dataset.UnsealDir(ctx, a.store, s, r.Name, tmp); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// A file checkpoint is sealed as a directory holding that one file.
+	src := filepath.Join(tmp, r.Path)
+	if _, err := os.Lstat(src); err != nil {
+		return fmt.Errorf("sealed checkpoint lacks %s", r.Path)
+	}
+	return os.Rename(src, filepath.Join(ckpt, r.Path))
+}
+
+// workloadEnv is the workload's environment: the job's variables, then
+// Meridian's, then a few of the agent's own (PATH, LANG), never the
+// attempt credential.
+func (a *attempt) workloadEnv() map[string]string {
+	data, ckpt, tmp := a.dirs()
+	env := map[string]string{}
+	for _, k := range []string{"PATH", "LANG", "LC_ALL", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range a.m.Env {
+		env[k] = v
+	}
+	names := make([]string, 0, len(a.m.Datasets))
+	for _, d := range a.m.Datasets {
+		names = append(names, d.Name)
+	}
+	env[EnvRun] = a.m.Run
+	env[EnvAttempt] = strconv.Itoa(a.m.Attempt)
+	env[EnvSite] = a.m.Site
+	env[EnvWorkDir] = a.wd
+	env[EnvDataDir] = data
+	env[EnvDatasets] = strings.Join(names, " ")
+	env[EnvCheckpointDir] = ckpt
+	env["HOME"] = a.wd
+	env["TMPDIR"] = tmp
+	if r := a.m.Resume; r != nil {
+		env[EnvResumeFrom] = filepath.Join(ckpt, r.Path)
+	}
+	return env
+}
+
+// Expand replaces $(VAR) in s with env[VAR]; $$ is a literal $. Unknown
+// variables are left as written, as Kubernetes does.
+func Expand(s string, env map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+end]
+			if v, ok := env[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+end+1])
+			}
+			i += end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// runWorkload starts the workload in its sandbox and follows it until it
+// ends, pushing checkpoints and reporting as it goes.
+func (a *attempt) runWorkload(ctx context.Context) (int, error) {
+	env := a.workloadEnv()
+	exe, err := workloadExe(a.cfg, a.m.Sandbox, a.wd)
+	if err != nil {
+		return ExitSetup, err
+	}
+	env[EnvExe] = exe
+	a.exe = exe
+	args := make([]string, len(a.m.Command))
+	for i, s := range a.m.Command {
+		args[i] = Expand(s, env)
+	}
+	if len(args) == 0 {
+		return ExitSetup, errors.New("the manifest has no command")
+	}
+	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
+		args[0] = exe
+	}
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, args)
+	if err != nil {
+		return ExitSetup, err
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	cmd.Env = nil
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.Dir = a.wd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return ExitSetup, fmt.Errorf("start workload: %w", err)
+	}
+	a.setPhase("running")
+	outDone := make(chan struct{})
+	go func() { a.readOutput(pr); close(outDone) }()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait(); pw.Close() }()
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	ckTick := time.NewTicker(checkpointPoll)
+	defer ckTick.Stop()
+	pgid := cmd.Process.Pid
+	for {
+		select {
+		case err := <-waitErr:
+			<-outDone
+			// Nothing the workload started outlives it.
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			return exitCode(err), nil
+		case s := <-sig:
+			if s == syscall.SIGUSR1 {
+				syscall.Kill(-pgid, syscall.SIGUSR1)
+			} else {
+				syscall.Kill(-pgid, syscall.SIGTERM)
+			}
+		case <-ctx.Done():
+			syscall.Kill(-pgid, syscall.SIGTERM)
+		case <-ckTick.C:
+			a.pushCheckpoint(ctx)
+			a.shipLogs(ctx, false)
+		case rep := <-a.control:
+			if rep.Checkpoint {
+				syscall.Kill(-pgid, syscall.SIGUSR1)
+			}
+			if rep.Stop {
+				syscall.Kill(-pgid, syscall.SIGTERM)
+			}
+		}
+	}
+}
+
+func (a *attempt) heartbeat() time.Duration {
+	if a.m.Heartbeat > 0 {
+		return a.m.Heartbeat
+	}
+	return 2 * time.Second
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return 128 + int(st.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return ExitSetup
+}
+
+// readOutput copies the workload's output to the agent's stdout (the
+// scheduler's log), keeps it for the server, and follows progress lines.
+func (a *attempt) readOutput(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			a.cfg.Stdout.Write(line)
+			a.logs.add(line, a.m.LogLimit)
+			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok {
+				a.mu.Lock()
+				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
+				a.mu.Unlock()
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// finish pushes the last checkpoint and output and reports the end.
+func (a *attempt) finish(ctx context.Context, code int, err error) {
+	a.setPhase("finishing")
+	a.pushCheckpoint(ctx)
+	a.shipLogs(ctx, true)
+	a.mu.Lock()
+	p := a.progress
+	a.mu.Unlock()
+	a.report(ctx, RouteHeartbeat, Heartbeat{Phase: "finishing", Progress: p})
+	detail := ""
+	if err != nil {
+		detail = err.Error()
+	}
+	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail})
+}
+
+// logShipper keeps the output the server has not acknowledged.
+type logShipper struct {
+	mu      sync.Mutex
+	pending []byte
+	offset  int64 // bytes acknowledged
+	total   int64 // bytes produced
+	dropped bool
+}
+
+// maxPending bounds the output held while the server does not answer.
+const maxPending = 8 << 20
+
+func (l *logShipper) add(b []byte, limit int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if limit > 0 && l.total+int64(len(b)) > limit {
+		if !l.dropped {
+			note := []byte("meridian agent: output over the server's limit; the rest is in the site's own log\n")
+			l.pending = append(l.pending, note...)
+			l.total += int64(len(note))
+			l.dropped = true
+		}
+		return
+	}
+	if len(l.pending)+len(b) > maxPending {
+		return
+	}
+	l.pending = append(l.pending, b...)
+	l.total += int64(len(b))
+}
+
+func (a *attempt) shipLogs(ctx context.Context, final bool) {
+	l := &a.logs
+	l.mu.Lock()
+	data := append([]byte(nil), l.pending...)
+	off := l.offset
+	l.mu.Unlock()
+	if len(data) == 0 {
+		return
+	}
+	patience := time.Duration(0)
+	if final {
+		patience = 30 * time.Second
+	}
+	err := retry(ctx, patience, func(ctx context.Context) error { return a.cl.postLogs(ctx, off, data) })
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	l.pending = l.pending[len(data):]
+	l.offset += int64(len(data))
+	l.mu.Unlock()
+}

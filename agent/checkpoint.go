@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
+)
+
+var stepInName = regexp.MustCompile(`(\d+)`)
+
+// StepOf returns the step a checkpoint's name carries (its last number), or
+// false for a name that is not a complete checkpoint: hidden, temporary
+// (.tmp, .partial) or without a number.
+func StepOf(name string) (int64, bool) {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".partial") {
+		return 0, false
+	}
+	ms := stepInName.FindAllString(name, -1)
+	if len(ms) == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(ms[len(ms)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// newest returns the newest complete checkpoint in dir, as its entry name
+// and step. Links and special files are never checkpoints.
+func newest(dir string) (string, int64, bool) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", 0, false
+	}
+	best, bestStep, found := "", int64(-1), false
+	for _, e := range ents {
+		if t := e.Type(); !t.IsRegular() && !t.IsDir() {
+			continue
+		}
+		if step, ok := StepOf(e.Name()); ok && step > bestStep {
+			best, bestStep, found = e.Name(), step, true
+		}
+	}
+	return best, bestStep, found
+}
+
+// keepCheckpoints is how many sealed checkpoints of an attempt stay in the
+// store; older ones are removed once a newer one is reported.
+const keepCheckpoints = 2
+
+// maxCheckpointFiles bounds the files of one checkpoint.
+const maxCheckpointFiles = 100000
+
+// pushCheckpoint seals the newest checkpoint the workload completed since
+// the last one reported, stores it at the site, and reports it. The files
+// are read by the pack helper inside the workload's own sandbox, so the
+// agent reads nothing the workload could not read itself.
+func (a *attempt) pushCheckpoint(ctx context.Context) {
+	_, ckpt, _ := a.dirs()
+	name, step, ok := newest(ckpt)
+	if !ok || step <= a.reported {
+		return
+	}
+	ref, err := a.seal(ctx, ckpt, name, step)
+	if err != nil {
+		a.logf("checkpoint %s: %v", name, err)
+		return
+	}
+	if _, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, 30*time.Second); err != nil {
+		a.logf("report checkpoint %s: %v", name, err)
+		return
+	}
+	a.reported = step
+	a.names = append(a.names, ref.Name)
+	for len(a.names) > keepCheckpoints {
+		if err := dataset.Remove(ctx, a.store, a.names[0]); err != nil {
+			a.logf("remove old checkpoint %s: %v", a.names[0], err)
+		}
+		a.names = a.names[1:]
+	}
+}
+
+func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {
+	objName := fmt.Sprintf(a.m.CheckpointName, step)
+	s, err := seal.New(a.runKey, objName)
+	if err != nil {
+		return nil, err
+	}
+	// The helper runs inside the sandbox, so it starts from the executable
+	// as the sandboxed user reaches it.
+	h := helperArgs(a.cfg)
+	if a.exe != "" {
+		h[0] = a.exe
+	}
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(out), a.store, s, maxCheckpointFiles)
+	io.Copy(io.Discard, out)
+	waitErr := cmd.Wait()
+	if addErr != nil {
+		return nil, addErr
+	}
+	if waitErr != nil {
+		return nil, fmt.Errorf("pack: %v: %s", waitErr, strings.TrimSpace(stderr.String()))
+	}
+	enc, err := res.Manifest.Encode(s)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(enc)
+	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// Pack writes a tar stream of dir/name (a file or a directory) to w: regular
+// files and directories only, never following a link. It is the helper the
+// agent runs inside the workload's sandbox to read a checkpoint.
+func Pack(args []string, w io.Writer, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "pack: want DIR NAME")
+		return 2
+	}
+	dir, name := args[0], args[1]
+	if err := dataset.CheckPath(name); err != nil || strings.Contains(name, "/") {
+		fmt.Fprintf(stderr, "pack: %q: want one name\n", name)
+		return 2
+	}
+	tw := tar.NewWriter(w)
+	root := filepath.Join(dir, name)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch t := d.Type(); {
+		case t.IsDir():
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: rel + "/", Mode: 0o700})
+		case !t.IsRegular():
+			return fmt.Errorf("%s: %v is not a regular file or directory", rel, t)
+		}
+		f, err := os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: changed into %v while packing", rel, fi.Mode().Type())
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: int64(fi.Mode().Perm()), Size: fi.Size()}); err != nil {
+			return err
+		}
+		n, err := io.Copy(tw, io.LimitReader(f, fi.Size()))
+		if err == nil && n != fi.Size() {
+			err = fmt.Errorf("%s: shrank while packing", rel)
+		}
+		return err
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%s: gone", name)
+		}
+		fmt.Fprintln(stderr, "pack:", err)
+		return 1
+	}
+	return 0
+}
+
+// checkpointPoll is how often the agent looks for a new checkpoint.
+const checkpointPoll = 250 * time.Millisecond

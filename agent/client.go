@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// client talks to the server's agent routes with the attempt credential.
+type client struct {
+	base    string
+	run     string
+	attempt int
+	token   string
+	http    *http.Client
+}
+
+// errAuth means the server refused the credential: the attempt is over (or
+// was never this one), and retrying cannot help.
+var errAuth = errors.New("the server refused the attempt credential")
+
+func (c *client) url(route string) string {
+	r := strings.ReplaceAll(route, "{run}", c.run)
+	r = strings.ReplaceAll(r, "{attempt}", strconv.Itoa(c.attempt))
+	return strings.TrimRight(c.base, "/") + r
+}
+
+// maxReply bounds what the agent reads from the server.
+const maxReply = 1 << 20
+
+// do sends one request and decodes a JSON reply into out (when not nil).
+func (c *client) do(ctx context.Context, method, route string, body io.Reader, contentType string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(route), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone:
+		return fmt.Errorf("%s %s: %w (%s)", method, route, errAuth, strings.TrimSpace(string(b)))
+	case resp.StatusCode >= 300:
+		return &statusError{code: resp.StatusCode, msg: strings.TrimSpace(string(b))}
+	}
+	if out != nil && len(b) > 0 {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("server answered %d: %s", e.code, e.msg) }
+
+// permanent reports whether retrying err cannot help.
+func permanent(err error) bool {
+	var se *statusError
+	return errors.Is(err, errAuth) || errors.As(err, &se) && se.code >= 400 && se.code < 500 && se.code != http.StatusTooManyRequests
+}
+
+// retry calls fn until it succeeds, fails permanently, or patience runs out,
+// backing off from 100 ms to 5 s.
+func retry(ctx context.Context, patience time.Duration, fn func(context.Context) error) error {
+	deadline := time.Now().Add(patience)
+	wait := 100 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := fn(cctx)
+		cancel()
+		if err == nil || permanent(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (c *client) manifest(ctx context.Context, patience time.Duration) (*Manifest, error) {
+	var m Manifest
+	err := retry(ctx, patience, func(ctx context.Context) error {
+		return c.do(ctx, http.MethodGet, RouteManifest, nil, "", &m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (c *client) postJSON(ctx context.Context, route string, v any, patience time.Duration) (Reply, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Reply{}, err
+	}
+	var rep Reply
+	err = retry(ctx, patience, func(ctx context.Context) error {
+		return c.do(ctx, http.MethodPost, route, bytes.NewReader(b), "application/json", &rep)
+	})
+	return rep, err
+}
+
+// postLogs sends output from offset on; the server keeps what it has not
+// seen, so a repeated send after a lost reply appends nothing twice.
+func (c *client) postLogs(ctx context.Context, offset int64, data []byte) error {
+	return c.do(ctx, http.MethodPost, RouteLogs+"?offset="+strconv.FormatInt(offset, 10), bytes.NewReader(data), "application/octet-stream", nil)
+}

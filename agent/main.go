@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+const syscallNoFollow = syscall.O_NOFOLLOW
+
+// Main is `meridian agent [sandbox-exec …|pack DIR NAME]`: with no
+// arguments it runs the attempt the environment names and returns the
+// workload's exit code; the subcommands are the agent's own helpers.
+func Main(args []string) int { return MainAs("agent", args) }
+
+// MainAs is Main for an executable that starts the agent with word rather
+// than "agent" (a test binary that doubles as the agent): the agent starts
+// its helpers the same way.
+func MainAs(word string, args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sandbox-exec":
+			return SandboxExec(args[1:], os.Stderr)
+		case "pack":
+			return Pack(args[1:], os.Stdout, os.Stderr)
+		default:
+			fmt.Fprintf(os.Stderr, "meridian agent: unknown subcommand %q\n", args[0])
+			return 2
+		}
+	}
+	cfg, err := FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meridian agent:", err)
+		return ExitSetup
+	}
+	if exe, err := os.Executable(); err == nil {
+		cfg.Exe = exe
+		cfg.SandboxExec = []string{exe, word}
+	}
+	return RunMain(context.Background(), cfg)
+}
+
+// RunMain runs the attempt and turns its error into a message.
+func RunMain(ctx context.Context, cfg Config) int {
+	code, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meridian agent:", err)
+	}
+	return code
+}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"time"
+)
+
+// Environment the controller gives an attempt: the only things a site's
+// scheduler needs to start the agent. The credential is scoped to one attempt
+// of one run and stops working when that attempt ends.
+const (
+	EnvServer  = "MERIDIAN_SERVER"
+	EnvRun     = "MERIDIAN_RUN_ID"
+	EnvAttempt = "MERIDIAN_ATTEMPT"
+	EnvToken   = "MERIDIAN_ATTEMPT_TOKEN"
+)
+
+// Environment the agent gives the workload.
+const (
+	EnvSite          = "MERIDIAN_SITE"
+	EnvCheckpointDir = "MERIDIAN_CHECKPOINT_DIR"
+	EnvResumeFrom    = "MERIDIAN_RESUME_FROM"
+	EnvDataDir       = "MERIDIAN_DATA_DIR"
+	EnvDatasets      = "MERIDIAN_DATASETS"
+	EnvWorkDir       = "MERIDIAN_WORKDIR"
+	// EnvExe is Meridian's own executable as the workload may run it.
+	EnvExe = "MERIDIAN_EXE"
+)
+
+// Routes of the agent API, relative to the server URL. {run} and {attempt}
+// name the attempt; every request carries the attempt credential as a bearer
+// token.
+const (
+	RouteManifest   = "/v1/agent/runs/{run}/attempts/{attempt}"
+	RouteHeartbeat  = "/v1/agent/runs/{run}/attempts/{attempt}/heartbeat"
+	RouteCheckpoint = "/v1/agent/runs/{run}/attempts/{attempt}/checkpoints"
+	RouteLogs       = "/v1/agent/runs/{run}/attempts/{attempt}/logs"
+	RouteExit       = "/v1/agent/runs/{run}/attempts/{attempt}/exit"
+)
+
+// Sandbox modes: how the workload is kept away from everything but its own
+// scratch directory.
+const (
+	// SandboxUID runs the workload as the tenant's own unprivileged user (the
+	// agent must be root), with Landlock on top where the kernel has it.
+	SandboxUID = "uid"
+	// SandboxLandlock runs the workload as the agent's user, confined by a
+	// Landlock ruleset to its scratch directory and read-only system paths.
+	SandboxLandlock = "landlock"
+	// SandboxNone runs the workload as the agent's user without confinement:
+	// only for sites whose scheduler already isolates jobs (a container per
+	// attempt), and only when the operator configured the site so.
+	SandboxNone = "none"
+)
+
+// Sandbox says how to confine the workload.
+type Sandbox struct {
+	// Mode is SandboxUID, SandboxLandlock or SandboxNone; an agent that
+	// cannot provide the mode refuses to start the workload.
+	Mode string `json:"mode"`
+	UID  int    `json:"uid,omitempty"`
+	GID  int    `json:"gid,omitempty"`
+	// ReadOnly lists extra paths the workload may read (a Python
+	// environment, a model cache) besides the system's own directories.
+	ReadOnly []string `json:"readOnly,omitempty"`
+}
+
+// DatasetKey is one dataset staged at the site for the attempt.
+type DatasetKey struct {
+	Name string `json:"name"`
+	// Key is the dataset key (seal.Key text). It travels only in the answer
+	// to the attempt's own credential and is held in memory.
+	Key string `json:"key"`
+}
+
+// CheckpointRef names a sealed checkpoint in the site's store.
+type CheckpointRef struct {
+	Step int64 `json:"step"`
+	// Name is the sealed object's dataset name under the checkpoint prefix.
+	Name string `json:"name"`
+	// Path is the entry's name in the checkpoint directory (a file or a
+	// directory) as the workload wrote it.
+	Path   string `json:"path"`
+	Bytes  int64  `json:"bytes,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Manifest is what an attempt needs from the server.
+type Manifest struct {
+	Run     string `json:"run"`
+	Attempt int    `json:"attempt"`
+	Site    string `json:"site"`
+	Tenant  string `json:"tenant"`
+	// Command and Env are the workload's. Command arguments may use $(VAR)
+	// references to the workload's environment, as in Kubernetes; a first
+	// word of "meridian" is the agent's own executable.
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Store is the site's store URL. Datasets are under DataPrefix in it,
+	// checkpoints under CheckpointPrefix; both prefixes are the tenant's own.
+	Store            string       `json:"store"`
+	DataPrefix       string       `json:"dataPrefix"`
+	CheckpointPrefix string       `json:"checkpointPrefix"`
+	Datasets         []DatasetKey `json:"datasets,omitempty"`
+	// RunKey seals this run's checkpoints.
+	RunKey string         `json:"runKey"`
+	Resume *CheckpointRef `json:"resume,omitempty"`
+	// CheckpointName is the dataset name for a checkpoint at a step:
+	// fmt.Sprintf(CheckpointName, step).
+	CheckpointName string  `json:"checkpointName"`
+	Sandbox        Sandbox `json:"sandbox"`
+	// Heartbeat is how often to report progress.
+	Heartbeat time.Duration `json:"heartbeat"`
+	// LogLimit bounds the output the server keeps for the attempt.
+	LogLimit int64 `json:"logLimit"`
+}
+
+// Progress is the workload's last progress line.
+type Progress struct {
+	Step       int64   `json:"step"`
+	Steps      int64   `json:"steps,omitempty"`
+	Loss       float64 `json:"loss"`
+	TokensPerS float64 `json:"tokensPerS,omitempty"`
+}
+
+// Heartbeat reports that the attempt is alive, with its progress.
+type Heartbeat struct {
+	Phase    string    `json:"phase"` // preparing, running, finishing
+	Progress *Progress `json:"progress,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// Exit reports the workload's end.
+type Exit struct {
+	Code   int    `json:"code"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Reply is the server's answer to a report: Stop asks the agent to stop the
+// workload (the attempt was cancelled or moved), Checkpoint asks for a
+// checkpoint now (the workload gets SIGUSR1).
+type Reply struct {
+	Stop       bool `json:"stop,omitempty"`
+	Checkpoint bool `json:"checkpoint,omitempty"`
+}

@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// systemReadOnly are the directories every workload may read and execute
+// from: the system's programs, libraries and configuration. Nothing under a
+// user's home, the server's state directory or another attempt's scratch.
+var systemReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys/devices/system/cpu"}
+
+// deviceFiles are the device nodes a workload may use.
+var deviceFiles = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+
+// landlockABI returns the kernel's Landlock ABI version, 0 when it has none.
+func landlockABI() int {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// checkSandbox refuses a mode this agent cannot provide, before anything
+// runs: failing closed rather than running a workload unconfined.
+func checkSandbox(sb Sandbox) error {
+	switch sb.Mode {
+	case SandboxUID:
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("sandbox %q needs the agent to run as root (it runs as uid %d)", sb.Mode, os.Geteuid())
+		}
+		if sb.UID <= 0 || sb.GID <= 0 {
+			return fmt.Errorf("sandbox %q: uid %d gid %d: want unprivileged ids", sb.Mode, sb.UID, sb.GID)
+		}
+	case SandboxLandlock:
+		if landlockABI() < 1 {
+			return errors.New("sandbox \"landlock\": this kernel has no Landlock; refusing to run the workload unconfined")
+		}
+	case SandboxNone:
+	default:
+		return fmt.Errorf("sandbox mode %q is not known", sb.Mode)
+	}
+	return nil
+}
+
+// helperArgs is how to start this agent's helpers (sandbox-exec, pack).
+func helperArgs(cfg Config) []string {
+	if len(cfg.SandboxExec) > 0 {
+		return append([]string(nil), cfg.SandboxExec...)
+	}
+	return []string{cfg.Exe, "agent"}
+}
+
+// sandboxCommand returns the command that runs args confined as sb says:
+// the sandbox-exec helper applies the confinement to itself and then
+// executes args. The workload may write only its data, checkpoint and
+// temporary directories.
+func sandboxCommand(cfg Config, sb Sandbox, wd string, args []string) (*exec.Cmd, error) {
+	if sb.Mode == SandboxNone {
+		path, err := exec.LookPath(args[0])
+		if err != nil {
+			return nil, err
+		}
+		c := exec.Command(path, args[1:]...)
+		return c, nil
+	}
+	exe := args[0]
+	h := helperArgs(cfg)
+	hargs := append(h[1:], "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
+	hargs = append(hargs, "--rw", wd)
+	for _, p := range sb.ReadOnly {
+		hargs = append(hargs, "--ro", p)
+	}
+	if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
+		hargs = append(hargs, "--ro", abs)
+	}
+	hargs = append(hargs, "--")
+	hargs = append(hargs, args...)
+	return exec.Command(h[0], hargs...), nil
+}
+
+// workloadExe is the path by which the workload runs Meridian's own
+// executable (its "meridian", and $(MERIDIAN_EXE)): the agent's own, or, for
+// a workload run as the tenant's user, a link in the scratch, since the
+// agent's executable may sit where that user cannot reach it.
+func workloadExe(cfg Config, sb Sandbox, wd string) (string, error) {
+	if sb.Mode != SandboxUID {
+		return cfg.Exe, nil
+	}
+	return linkExe(cfg.Exe, filepath.Join(wd, "tmp", "bin"), sb)
+}
+
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// linkExe makes exe reachable by the sandbox's user under dir: a hard link
+// when the file system allows it, else a copy.
+func linkExe(exe, dir string, sb Sandbox) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, "meridian")
+	os.Remove(dst)
+	if err := os.Link(exe, dst); err != nil {
+		src, err := os.Open(exe)
+		if err != nil {
+			return "", err
+		}
+		defer src.Close()
+		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			return "", err
+		}
+		if _, err := io.Copy(out, src); err != nil {
+			out.Close()
+			return "", err
+		}
+		if err := out.Close(); err != nil {
+			return "", err
+		}
+	}
+	return dst, os.Chown(dir, sb.UID, sb.GID)
+}
+
+// chownTree gives the attempt's scratch directory, with the datasets and
+// the checkpoint unsealed into it, to the sandbox's user, before the
+// workload starts. Afterwards the agent opens nothing the workload could
+// have swapped for a link: checkpoints are read by the pack helper inside
+// the same sandbox, and the final wipe removes links without following
+// them.
+func chownTree(wd string, uid, gid int) error {
+	if err := os.Chmod(wd, 0o700); err != nil {
+		return err
+	}
+	return filepath.WalkDir(wd, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// SandboxExec is the helper that confines itself and then becomes the
+// command: no new privileges, a Landlock ruleset (read-only system paths and
+// the --ro paths, read-write the --rw directories, nothing else), then for
+// --mode uid the tenant's user and group with no supplementary groups. It
+// never returns on success; on failure it prints why and returns 126.
+func SandboxExec(args []string, stderr io.Writer) int {
+	fl := flag.NewFlagSet("sandbox-exec", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	mode := fl.String("mode", "", "uid | landlock")
+	uid := fl.Int("uid", 0, "user id for --mode uid")
+	gid := fl.Int("gid", 0, "group id for --mode uid")
+	var rw, ro multi
+	fl.Var(&rw, "rw", "directory the command may write (repeatable)")
+	fl.Var(&ro, "ro", "path the command may read (repeatable)")
+	if err := fl.Parse(args); err != nil {
+		return 126
+	}
+	cmd := fl.Args()
+	if len(cmd) == 0 {
+		fmt.Fprintln(stderr, "sandbox-exec: no command")
+		return 126
+	}
+	if err := checkSandbox(Sandbox{Mode: *mode, UID: *uid, GID: *gid}); err != nil {
+		fmt.Fprintln(stderr, "sandbox-exec:", err)
+		return 126
+	}
+	path, err := exec.LookPath(cmd[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "sandbox-exec:", err)
+		return 127
+	}
+	runtime.LockOSThread() // never unlocked: the restricted thread dies with the exec or the process
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(stderr, "sandbox-exec: no_new_privs:", err)
+		return 126
+	}
+	if landlockABI() >= 1 {
+		if err := restrictSelf(rw, ro); err != nil {
+			fmt.Fprintln(stderr, "sandbox-exec: landlock:", err)
+			return 126
+		}
+	}
+	if *mode == SandboxUID {
+		if err := dropTo(*uid, *gid); err != nil {
+			fmt.Fprintln(stderr, "sandbox-exec:", err)
+			return 126
+		}
+	}
+	err = syscall.Exec(path, cmd, os.Environ())
+	fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
+	return 127
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
+// restrictSelf enforces the ruleset on the calling (locked) thread.
+func restrictSelf(rw, ro []string) error {
+	var roDirs, roFiles []string
+	for _, p := range append(append([]string(nil), systemReadOnly...), ro...) {
+		if fi, err := os.Stat(p); err == nil {
+			if fi.IsDir() {
+				roDirs = append(roDirs, p)
+			} else {
+				roFiles = append(roFiles, p)
+			}
+		}
+	}
+	self := "/proc/" + strconv.Itoa(os.Getpid())
+	rules := []landlock.Rule{
+		landlock.RODirs(roDirs...),
+		landlock.ROFiles(roFiles...),
+		landlock.RODirs(self).IgnoreIfMissing(),
+		landlock.ROFiles("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/self").IgnoreIfMissing(),
+		landlock.RWFiles(deviceFiles...).IgnoreIfMissing(),
+		landlock.RWDirs(rw...).WithRefer(),
+	}
+	// Every access right the kernel knows is handled, so anything not
+	// granted above is denied; scoping (ABI 6) also keeps the workload from
+	// signalling processes outside its domain, such as the server.
+	cfg := landlock.V7.BestEffort()
+	fd, _, err := cfg.NewRulesetFD(rules...)
+	if err != nil {
+		return err
+	}
+	if fd < 0 {
+		return errors.New("nothing to enforce")
+	}
+	defer syscall.Close(fd)
+	return llsys.LandlockRestrictSelf(fd, 0)
+}
+
+// dropTo switches the calling (locked) thread to uid and gid with no
+// supplementary groups; the exec that follows carries the change.
+func dropTo(uid, gid int) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setgroups: %v", e)
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("setresgid %d: %v", gid, e)
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresuid %d: %v", uid, e)
+	}
+	return nil
+}

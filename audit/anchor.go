@@ -1,0 +1,329 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// Truncated is the Problem kind for a log that holds fewer entries than its
+// anchor recorded: entries were cut from its end.
+const Truncated = "truncated"
+
+// Diverged is the Problem kind for a log whose entry at the anchored
+// position is not the one the anchor recorded: history was rewritten.
+const Diverged = "diverged"
+
+// Anchor is a signed statement that the chain had Seq entries ending in
+// Head at Time. It is kept apart from the database (its own directory and
+// its own key), so that whoever edits the database cannot cut the log's
+// tail or rewrite it without Verify noticing.
+type Anchor struct {
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"`
+	Time string `json:"time"`
+	// Key is the hex Ed25519 public key that signed the anchor.
+	Key string `json:"key"`
+	Sig string `json:"sig"`
+}
+
+func (a Anchor) message() []byte {
+	return []byte("meridian-audit-anchor-v1\n" + strconv.FormatInt(a.Seq, 10) + "\n" + a.Head + "\n" + a.Time + "\n")
+}
+
+// Anchor file names inside the anchor directory.
+const (
+	AnchorFile    = "anchor.json"
+	AnchorKeyFile = "anchor.key"
+	anchorLock    = "anchor.lock"
+)
+
+// Anchors keeps the anchor of one chain in a directory: the signed
+// anchor.json and the 0600 Ed25519 key that signs it. Several processes may
+// share the directory (the server and `meridian dataset stage`): each update
+// takes a file lock and checks the anchor on disk, not a copy in memory.
+type Anchors struct {
+	dir  string
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+
+	mu sync.Mutex
+}
+
+// OpenAnchors opens (creating on first use) the anchor directory dir.
+func OpenAnchors(dir string) (*Anchors, error) {
+	if dir == "" {
+		return nil, errors.New("audit anchor: directory not set")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit anchor: %w", err)
+	}
+	path := filepath.Join(dir, AnchorKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("audit anchor key: %w", err)
+		}
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit anchor key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit anchor key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+	}
+	seed, err := hex.DecodeString(string(trimSpace(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit anchor key %s: want %d hex-encoded bytes", path, ed25519.SeedSize)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Dir is the anchor directory.
+func (a *Anchors) Dir() string { return a.dir }
+
+// Read returns the anchor on disk, checking its signature; ok is false when
+// no anchor has been written yet.
+func (a *Anchors) Read() (Anchor, bool, error) {
+	b, err := os.ReadFile(filepath.Join(a.dir, AnchorFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Anchor{}, false, nil
+	}
+	if err != nil {
+		return Anchor{}, false, fmt.Errorf("audit anchor: %w", err)
+	}
+	var an Anchor
+	if err := json.Unmarshal(b, &an); err != nil {
+		return Anchor{}, false, fmt.Errorf("audit anchor %s: %w", filepath.Join(a.dir, AnchorFile), err)
+	}
+	sig, err := hex.DecodeString(an.Sig)
+	if err != nil || an.Key != hex.EncodeToString(a.pub) || !ed25519.Verify(a.pub, an.message(), sig) {
+		return Anchor{}, false, fmt.Errorf("audit anchor %s: signature does not verify with the anchor key", filepath.Join(a.dir, AnchorFile))
+	}
+	return an, true, nil
+}
+
+// HashAt returns the hash of the entry at seq, or ok=false when the log has
+// no such entry. Stores provide it so an anchor update can check that the
+// log still extends the anchored head.
+type HashAt func(ctx context.Context, seq int64) (hash string, ok bool, err error)
+
+// Advance records that the chain now has seq entries ending in head. It
+// refuses to move the anchor backwards or onto a history that does not hold
+// the previously anchored head at its position: those are exactly the
+// tamperings the anchor exists to catch. Advance to the anchored seq or
+// below is a no-op.
+func (a *Anchors) Advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	old, ok, err := a.Read()
+	if err != nil {
+		return err
+	}
+	if ok {
+		if seq <= old.Seq {
+			return nil
+		}
+		h, found, err := at(ctx, old.Seq)
+		if err != nil {
+			return fmt.Errorf("audit anchor: %w", err)
+		}
+		if !found {
+			return &Problem{Seq: old.Seq, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries; the log no longer holds entry %d", old.Time, old.Seq, old.Seq)}
+		}
+		if h != old.Head {
+			return &Problem{Seq: old.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d is not the one anchored at %s", old.Seq, old.Time)}
+		}
+	}
+	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
+	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
+	b, err := json.MarshalIndent(an, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
+}
+
+// Reset anchors the chain at its current head without the consistency
+// check. Only an operator's explicit acceptance of a broken log uses it, and
+// that acceptance is itself written to the log first.
+func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
+	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
+	b, err := json.MarshalIndent(an, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit anchor lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit anchor lock: %w", err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// CheckAnchor compares a verified chain (entries in seq order) with its
+// anchor and reports the first problem: entries cut from the end
+// (Truncated) or a different entry at the anchored position (Diverged).
+func CheckAnchor(entries []Entry, an Anchor) *Problem {
+	n := int64(len(entries))
+	if an.Seq > n {
+		return &Problem{Seq: n + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d", an.Time, an.Seq, short(an.Head), n)}
+	}
+	if an.Seq > 0 && entries[an.Seq-1].Hash != an.Head {
+		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(entries[an.Seq-1].Hash), an.Time, short(an.Head))}
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16]
+	}
+	return h
+}
+
+// VerifyAnchored verifies entries with c and then against the anchor in
+// anchors (when one has been written), so a cut tail or a rewritten history
+// fails even when the remaining chain is internally consistent.
+func (c *Chain) VerifyAnchored(entries []Entry, anchors *Anchors) (Result, error) {
+	r := c.Verify(entries)
+	if !r.OK || anchors == nil {
+		return r, nil
+	}
+	an, ok, err := anchors.Read()
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return r, nil
+	}
+	r.Anchored = &an
+	if p := CheckAnchor(entries, an); p != nil {
+		return fail(r, p.Seq, p.Kind, p.Detail), nil
+	}
+	return r, nil
+}
+
+// Follower keeps an anchor up to date with a log's head. Appends notify it;
+// it writes the anchor in the background, coalescing bursts, so that an
+// append never waits for the anchor's fsync. An append whose anchor has not
+// been written yet when the process dies is covered by the next start,
+// which verifies the chain and anchors its head.
+type Follower struct {
+	a     *Anchors
+	at    HashAt
+	onErr func(error)
+	now   func() time.Time
+
+	mu      sync.Mutex
+	seq     int64
+	head    string
+	pending bool
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewFollower returns a follower of a's chain; at reads the log. onErr is
+// told when an anchor cannot be written (a log that no longer extends its
+// anchor, a full disk).
+func NewFollower(a *Anchors, at HashAt, onErr func(error)) *Follower {
+	return &Follower{a: a, at: at, onErr: onErr, now: time.Now, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Notify records a new head; it never blocks.
+func (f *Follower) Notify(seq int64, head string) {
+	f.mu.Lock()
+	if seq > f.seq {
+		f.seq, f.head, f.pending = seq, head, true
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes anchors until Close.
+func (f *Follower) Run() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.stop:
+			f.flush()
+			return
+		case <-f.wake:
+			f.flush()
+		}
+	}
+}
+
+func (f *Follower) flush() {
+	f.mu.Lock()
+	seq, head, pending := f.seq, f.head, f.pending
+	f.pending = false
+	f.mu.Unlock()
+	if !pending {
+		return
+	}
+	if err := f.a.Advance(context.Background(), seq, head, f.at, f.now()); err != nil && f.onErr != nil {
+		f.onErr(err)
+	}
+}
+
+// Close writes the last head and stops Run (if it was started).
+func (f *Follower) Close() {
+	f.once.Do(func() {
+		close(f.stop)
+		select {
+		case <-f.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package slurm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// records is what a backend remembers in its own state directory, on the
+// controller's machine: for each attempt (its key, run-attempt) a directory
+// jobs/<key> with the job id, and handles/<id> naming the key of a job id.
+type records struct{ dir string }
+
+func newRecords(stateDir string) (records, error) {
+	r := records{dir: stateDir}
+	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return records{}, err
+		}
+	}
+	return r, nil
+}
+
+func (r records) jobDir(key string) string { return filepath.Join(r.dir, "jobs", key) }
+
+func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o755) }
+
+// recorded returns the job id recorded for key.
+func (r records) recorded(key string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "jobid"))
+	if err != nil {
+		return "", false
+	}
+	id := strings.TrimSpace(string(data))
+	return id, isJobID(id)
+}
+
+// record writes the job id of key, then the key of the job id.
+func (r records) record(key, id string) error {
+	if err := os.MkdirAll(r.jobDir(key), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(r.jobDir(key), "jobid"), []byte(id+"\n"), 0o644); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644)
+}
+
+// keyOf returns the key recorded for a job id, or "".
+func (r records) keyOf(id string) string {
+	if !isJobID(id) {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(r.dir, "handles", id))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// markCancelled remembers that the job of key was cancelled, for when the
+// scheduler has forgotten it.
+func (r records) markCancelled(key string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+}
+
+func (r records) cancelled(key string) bool {
+	_, err := os.Stat(filepath.Join(r.jobDir(key), "cancelled"))
+	return err == nil
+}
+
+// markIntent records that a submit of key is about to reach the scheduler,
+// so that a later submit after a crash asks the scheduler before
+// submitting again.
+func (r records) markIntent(key string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitting"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+}
+
+func (r records) intent(key string) bool {
+	_, err := os.Stat(filepath.Join(r.jobDir(key), "submitting"))
+	return err == nil
+}
+
+// saveFinal keeps the final status of the job of key, which the scheduler
+// forgets after a while.
+func (r records) saveFinal(key string, st backend.Status) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "final.json"), data, 0o644)
+}
+
+// final returns the final status saved for key.
+func (r records) final(key string) (backend.Status, bool, error) {
+	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "final.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return backend.Status{}, false, nil
+	}
+	if err != nil {
+		return backend.Status{}, false, err
+	}
+	var st backend.Status
+	if err := json.Unmarshal(data, &st); err != nil || !st.State.Final() {
+		return backend.Status{}, false, fmt.Errorf("final status of %s: %q is not a final status", key, data)
+	}
+	return st, true, nil
+}

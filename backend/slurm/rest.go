@@ -1,0 +1,616 @@
+package slurm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/internal/flock"
+	"meridian.dev/meridian/catalog"
+)
+
+// REST submits jobs to one partition of a Slurm cluster through slurmrestd,
+// over its unix socket (rest_auth/local) or over https with a JWT. It never
+// opens a file of the cluster: its state directory is on the controller's
+// machine and holds only what it learnt from slurmrestd. It is safe for
+// concurrent use, and several values may share a state directory.
+type REST struct {
+	c         *restClient
+	rec       records
+	workRoot  string // on the cluster; "" when jobs must give an absolute WorkDir
+	partition string
+	gres      string
+
+	nodeMu    sync.Mutex
+	nodesAt   time.Time
+	nodesDown map[string]string
+	// NodeTTL is how long Status trusts the node states it fetched to tell
+	// whether a running job's node is down: one GET /nodes per NodeTTL,
+	// however many jobs are watched.
+	NodeTTL time.Duration
+}
+
+var (
+	_ backend.Backend = (*REST)(nil)
+	_ backend.Finder  = (*REST)(nil)
+	_ backend.Checker = (*REST)(nil)
+)
+
+// RESTOption changes how NewREST builds a backend.
+type RESTOption func(*restOptions)
+
+type restOptions struct {
+	wrap func(http.RoundTripper) http.RoundTripper
+}
+
+// WithTransport wraps the HTTP transport that requests go through (to
+// record exchanges, or to trust a test server's certificate); wrap gets the
+// transport NewREST built, dialling the socket or the https host.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) RESTOption {
+	return func(o *restOptions) { o.wrap = wrap }
+}
+
+// NewREST makes a backend for the Slurm that site.RestURL reaches, keeping
+// its records in stateDir (on this machine). Over https the token file is
+// read now, so a missing or unsafe one is reported at once.
+func NewREST(site catalog.BackendSpec, stateDir string, opts ...RESTOption) (*REST, error) {
+	if site.RestURL == "" {
+		return nil, errors.New("backend.restURL: required for Slurm through slurmrestd")
+	}
+	if site.Type == "" {
+		site.Type = catalog.BackendSlurm
+	}
+	if err := settingsError(site); err != nil {
+		return nil, err
+	}
+	var o restOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if stateDir == "" {
+		return nil, errors.New("slurm backend: state directory must not be empty")
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("slurm backend: state directory: %w", err)
+	}
+	rec, err := newRecords(abs)
+	if err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
+	}
+	c, err := newRESTClient(site.RestURL, site.TokenFile, site.User, o.wrap)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != nil {
+		if _, err := c.token.get(); err != nil {
+			return nil, err
+		}
+	}
+	return &REST{c: c, rec: rec, workRoot: site.WorkDir, partition: site.Partition,
+		gres: siteGres(site.Gres, site.GresType), NodeTTL: 2 * time.Second}, nil
+}
+
+// SetLimits sets how long one request to slurmrestd may take (30 s unless
+// set) and how many more times a GET or DELETE that failed on the way is
+// tried (2 unless set). Call it before using r.
+func (r *REST) SetLimits(timeout time.Duration, retries int) {
+	r.c.timeout, r.c.retries = timeout, retries
+}
+
+// OutputName is the file, in the job's working directory on the cluster,
+// that a job submitted through slurmrestd writes its output to. It is there
+// for the site's admins (and tests); the backend never reads it.
+func OutputName(runID string, attempt int) string {
+	return JobName(runID, attempt) + ".out"
+}
+
+func apiPath(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return "/slurm/" + apiVersion + "/" + strings.Join(parts, "/")
+}
+
+// workDir is the directory on the cluster that the job for spec runs in.
+func (r *REST) workDir(spec backend.Spec) (string, error) {
+	wd := spec.WorkDir
+	if !path.IsAbs(wd) {
+		if r.workRoot == "" {
+			return "", fmt.Errorf("workDir: %q is not an absolute path on the cluster and the site sets no backend.workDir to put it under", wd)
+		}
+		if wd == "" {
+			wd = spec.RunID
+		}
+		wd = path.Join(r.workRoot, wd)
+	}
+	if strings.ContainsAny(wd, "\x00\n") {
+		return "", fmt.Errorf("workDir: %q contains a NUL or newline", wd)
+	}
+	return path.Clean(wd), nil
+}
+
+// Check asks slurmrestd whether the site's settings work: that it answers
+// (backend.restURL), accepts the credentials (backend.tokenFile), that
+// slurmctld is up, that the partition exists (backend.partition) and that
+// one of its nodes has the GRES (backend.gres).
+func (r *REST) Check(ctx context.Context) error {
+	var ping struct {
+		Pings []struct {
+			Ping   string `json:"ping"`
+			Status int    `json:"status"`
+		} `json:"pings"`
+	}
+	if err := r.c.call(ctx, http.MethodGet, apiPath("ping"), nil, &ping); err != nil {
+		if re, ok := asRESTError(err); ok && re.status == http.StatusNotFound {
+			return fmt.Errorf("backend.restURL %s: slurmrestd does not serve openapi/%s, the API this backend speaks (Slurm 22.05 does): %w", r.c.restURL, apiVersion, err)
+		}
+		return fmt.Errorf("slurm check: %w", err)
+	}
+	up := false
+	for _, p := range ping.Pings {
+		up = up || p.Ping == "UP" && p.Status == 0
+	}
+	if !up {
+		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %+v)", r.c.restURL, ping.Pings)
+	}
+	if r.partition == "" {
+		return nil
+	}
+	if _, err := r.partitionState(ctx, r.partition); err != nil {
+		return err
+	}
+	if r.gres == "" {
+		return nil
+	}
+	name, typ, _ := strings.Cut(r.gres, ":")
+	var seen []string
+	found := false
+	err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+		var n apiNode
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return err
+		}
+		if !contains(n.Partitions, r.partition) {
+			return nil
+		}
+		seen = append(seen, n.Name+"="+n.Gres)
+		for _, g := range strings.Split(n.Gres, ",") {
+			f := strings.Split(strings.TrimSpace(g), ":")
+			if f[0] == name && (typ == "" || len(f) > 2 && f[1] == typ) {
+				found = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("slurm check: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("backend.gres: no node of partition %s has GRES %s (its nodes have: %s)", r.partition, r.gres, strings.Join(seen, ", "))
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// partitionState returns the partition's state (UP, DOWN, DRAIN, INACTIVE).
+func (r *REST) partitionState(ctx context.Context, name string) (string, error) {
+	var out struct {
+		Partitions []struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+		} `json:"partitions"`
+	}
+	err := r.c.call(ctx, http.MethodGet, apiPath("partition", name), nil, &out)
+	if hasSlurmError(err, errInvalidPartition) {
+		return "", fmt.Errorf("backend.partition: slurmrestd at %s knows no partition %q: %w", r.c.restURL, name, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, p := range out.Partitions {
+		if p.Name == name {
+			return p.State, nil
+		}
+	}
+	return "", fmt.Errorf("backend.partition: slurmrestd at %s lists no partition %q", r.c.restURL, name)
+}
+
+// submitRequest is the body of POST job/submit.
+type submitRequest struct {
+	Script string    `json:"script"`
+	Job    submitJob `json:"job"`
+}
+
+type submitJob struct {
+	Name        string            `json:"name"`
+	Comment     string            `json:"comment,omitempty"`
+	Partition   string            `json:"partition,omitempty"`
+	Gres        string            `json:"gres,omitempty"`
+	NoRequeue   bool              `json:"no_requeue"`
+	Cwd         string            `json:"current_working_directory"`
+	Stdout      string            `json:"standard_output"`
+	Environment map[string]string `json:"environment"`
+}
+
+// defaultPath is the PATH of a job whose spec sets none: the controller's
+// own PATH means nothing on the cluster.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// Submit submits the attempt unless it was submitted before: the job id
+// recorded in the state directory answers that, and when an earlier submit
+// was interrupted after telling slurmrestd and before recording the id,
+// slurmrestd's job list is searched by the job's name. A failed submit is
+// never retried by itself, as its answer may be all that was lost.
+func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", fmt.Errorf("slurm submit: %w", err)
+	}
+	partition := firstNonEmpty(spec.Partition, r.partition)
+	if partition != "" && !validName(partition) {
+		return "", fmt.Errorf("slurm submit: partition: %q is not a valid name", partition)
+	}
+	if spec.GresType != "" && !validName(spec.GresType) {
+		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", spec.GresType)
+	}
+	wd, err := r.workDir(spec)
+	if err != nil {
+		return "", fmt.Errorf("slurm submit: %w", err)
+	}
+	key := spec.Key()
+	if err := r.rec.ensureJobDir(key); err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(r.rec.jobDir(key), "lock"))
+	if err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	defer unlock()
+	if id, ok := r.rec.recorded(key); ok {
+		return id, nil
+	}
+	if r.rec.intent(key) {
+		if id, ok, err := r.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
+			return id, err
+		}
+	}
+	if partition != "" {
+		state, err := r.partitionState(ctx, partition)
+		if err != nil {
+			return "", fmt.Errorf("slurm submit %s: %w", key, err)
+		}
+		if state != "UP" {
+			return "", fmt.Errorf("slurm submit %s: partition %s is %s: %w", key, partition, state, backend.ErrSiteDown)
+		}
+	}
+	env := map[string]string{"PATH": defaultPath}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	env["MERIDIAN_RUN_ID"] = spec.RunID
+	env["MERIDIAN_ATTEMPT"] = strconv.Itoa(spec.Attempt)
+	env["MERIDIAN_WORKDIR"] = wd
+	env["MERIDIAN_ACCELERATORS"] = strconv.Itoa(spec.Accelerators)
+	req := submitRequest{
+		Script: restScript(spec, wd),
+		Job: submitJob{
+			Name:      JobName(spec.RunID, spec.Attempt),
+			Comment:   fmt.Sprintf("meridian run %s attempt %d", spec.RunID, spec.Attempt),
+			Partition: partition,
+			Gres:      gresRequest(r.gres, spec.GresType, spec.Accelerators),
+			// Meridian, not Slurm, decides where a lost job runs next. (22.05
+			// reads "requeue": false as --requeue; no_requeue is honoured.)
+			NoRequeue:   true,
+			Cwd:         "/",
+			Stdout:      "/dev/null", // the script sends its output to OutputName in its directory
+			Environment: env,
+		},
+	}
+	if err := r.rec.markIntent(key); err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	var out struct {
+		JobID int64 `json:"job_id"`
+	}
+	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
+		if hasSlurmError(err, errNodeConfigUnavail, errInvalidGres, errInvalidGresType, errUnsupportedGres, errInsufficientGres) {
+			return "", fmt.Errorf("slurm submit %s: %w (check backend.gres %q and backend.partition %q)", key, err, r.gres, partition)
+		}
+		if hasSlurmError(err, errInvalidPartition) {
+			return "", fmt.Errorf("slurm submit %s: backend.partition %q: %w", key, partition, err)
+		}
+		if hasSlurmError(err, errPartitionDown, errPartitionNotAvail, errSubmissionsDisabled) {
+			return "", fmt.Errorf("slurm submit %s: %w: %w", key, err, backend.ErrSiteDown)
+		}
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	id := strconv.FormatInt(out.JobID, 10)
+	if out.JobID <= 0 || !isJobID(id) {
+		return "", fmt.Errorf("slurm submit %s: slurmrestd answered job id %d", key, out.JobID)
+	}
+	if err := r.rec.record(key, id); err != nil {
+		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
+	}
+	return id, nil
+}
+
+// restScript is the batch script of a job submitted through slurmrestd:
+// make and enter the working directory, send the output to OutputName
+// there, run the command. The environment comes in the request.
+func restScript(spec backend.Spec, wd string) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + ", submitted through slurmrestd\n")
+	b.WriteString("mkdir -p " + quote(wd) + " && cd " + quote(wd) + " || exit 1\n")
+	b.WriteString("exec >>" + quote(OutputName(spec.RunID, spec.Attempt)) + " 2>&1\n")
+	b.WriteString("exec")
+	for _, a := range spec.Command {
+		b.WriteString(" " + quote(a))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Find returns the job id for runID and attempt: the one recorded in the
+// state directory, else the oldest job of its name that slurmrestd lists
+// (filtered here: the API filters jobs by nothing but update time).
+func (r *REST) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if err := backend.ValidRunID(runID); err != nil {
+		return "", false, err
+	}
+	return r.find(ctx, runID, attempt)
+}
+
+func (r *REST) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	if id, ok := r.rec.recorded(key); ok {
+		return id, true, nil
+	}
+	name := JobName(runID, attempt)
+	var oldest int64
+	err := r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
+		var j struct {
+			JobID int64  `json:"job_id"`
+			Name  string `json:"name"`
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return err
+		}
+		if j.Name == name && j.JobID > 0 && (oldest == 0 || j.JobID < oldest) {
+			oldest = j.JobID
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	if oldest == 0 {
+		return "", false, nil
+	}
+	id := strconv.FormatInt(oldest, 10)
+	if err := r.rec.record(key, id); err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	return id, true, nil
+}
+
+// apiJob is the part of a job in slurmrestd's answers that is used here.
+type apiJob struct {
+	JobID       int64           `json:"job_id"`
+	Name        string          `json:"name"`
+	State       jobState        `json:"job_state"`
+	StateReason string          `json:"state_reason"`
+	ExitCode    json.RawMessage `json:"exit_code"`
+	Nodes       string          `json:"nodes"`
+	Resources   struct {
+		Allocated []struct {
+			Name string `json:"nodename"`
+		} `json:"allocated_nodes"`
+	} `json:"job_resources"`
+}
+
+// jobState is job_state: one word in openapi/v0.0.38, a list of words in
+// later versions (the first is the base state).
+type jobState string
+
+func (s *jobState) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = jobState(one)
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("job_state: %s is neither a word nor a list of words", printable(b, 40))
+	}
+	if len(many) > 0 {
+		*s = jobState(many[0])
+	}
+	return nil
+}
+
+// exitCode is the job's wait status, an integer in openapi/v0.0.38.
+func (j *apiJob) exitCode() (code, sig int) {
+	ws, err := strconv.ParseInt(strings.TrimSpace(string(j.ExitCode)), 10, 64)
+	if err != nil {
+		return 0, 0
+	}
+	return waitStatus(ws)
+}
+
+// nodeNames lists the nodes the job runs on.
+func (j *apiJob) nodeNames() []string {
+	var out []string
+	for _, n := range j.Resources.Allocated {
+		if n.Name != "" {
+			out = append(out, n.Name)
+		}
+	}
+	if len(out) == 0 && j.Nodes != "" && !strings.ContainsAny(j.Nodes, "[,") {
+		out = append(out, j.Nodes) // a single node, not a compressed host list
+	}
+	return out
+}
+
+// apiNode is the part of a node in slurmrestd's answers that is used here.
+type apiNode struct {
+	Name       string   `json:"name"`
+	State      string   `json:"state"`
+	Flags      []string `json:"state_flags"`
+	Partitions []string `json:"partitions"`
+	Gres       string   `json:"gres"`
+	Reason     string   `json:"reason"`
+}
+
+func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
+	var out struct {
+		Jobs []apiJob `json:"jobs"`
+	}
+	if err := r.c.call(ctx, http.MethodGet, apiPath("job", handle), nil, &out); err != nil {
+		return nil, err
+	}
+	for i := range out.Jobs {
+		if strconv.FormatInt(out.Jobs[i].JobID, 10) == handle {
+			return &out.Jobs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("GET job %s: the answer does not list the job", handle)
+}
+
+// Status asks slurmrestd for the job. A final state is kept in the state
+// directory, since slurmctld forgets finished jobs (MinJobAge) and a
+// cluster need not keep accounting.
+func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
+	if !isJobID(handle) {
+		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	key := r.rec.keyOf(handle)
+	if key != "" {
+		// A record that cannot be read is asked for again (and rewritten).
+		if st, ok, err := r.rec.final(key); err == nil && ok {
+			return st, nil
+		}
+	}
+	job, err := r.getJob(ctx, handle)
+	if hasSlurmError(err, errInvalidJobID) {
+		switch {
+		case key == "":
+			return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		case r.rec.cancelled(key):
+			return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
+		}
+		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld"}, nil
+	}
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	}
+	code, sig := job.exitCode()
+	st := mapJobState(string(job.State), job.StateReason, code, sig)
+	if st.State == backend.Running {
+		down, err := r.downNode(ctx, job.nodeNames())
+		if err != nil {
+			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+		}
+		if down != "" {
+			st = backend.Status{State: backend.Lost, Reason: down}
+		}
+	}
+	if st.State.Final() && key != "" {
+		// Best effort: a status not kept is asked for again.
+		r.rec.saveFinal(key, st) //nolint:errcheck
+	}
+	return st, nil
+}
+
+// downNode names the first of nodes that is down or failing, from node
+// states at most NodeTTL old.
+func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
+	if len(nodes) == 0 {
+		return "", nil
+	}
+	r.nodeMu.Lock()
+	defer r.nodeMu.Unlock()
+	if r.nodesDown == nil || time.Since(r.nodesAt) > r.NodeTTL {
+		down := map[string]string{}
+		err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+			var n apiNode
+			if err := json.Unmarshal(raw, &n); err != nil {
+				return err
+			}
+			if strings.EqualFold(n.State, "down") || contains(n.Flags, "FAIL") {
+				down[n.Name] = strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		r.nodesDown, r.nodesAt = down, time.Now()
+	}
+	for _, n := range nodes {
+		if why, ok := r.nodesDown[n]; ok {
+			return fmt.Sprintf("node %s is %s", n, why), nil
+		}
+	}
+	return "", nil
+}
+
+// Cancel asks slurmrestd to end the job; cancelling a finished job is not
+// an error.
+func (r *REST) Cancel(ctx context.Context, handle string) error {
+	st, err := r.Status(ctx, handle)
+	if err != nil {
+		return err
+	}
+	if st.State.Final() {
+		return nil
+	}
+	if key := r.rec.keyOf(handle); key != "" {
+		// Remembered for when slurmctld has forgotten the job.
+		if err := r.rec.markCancelled(key); err != nil {
+			return fmt.Errorf("slurm cancel %s: %w", handle, err)
+		}
+	}
+	err = r.c.call(ctx, http.MethodDelete, apiPath("job", handle), nil, nil)
+	if err != nil && !hasSlurmError(err, errInvalidJobID, errAlreadyDone) {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	return nil
+}
+
+// Logs fails with backend.ErrLogsUnavailable for a job it knows:
+// slurmrestd serves no job output, and the backend reads no file of the
+// cluster. The site's agent reports a job's output instead.
+func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	if !isJobID(handle) {
+		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	if r.rec.keyOf(handle) == "" {
+		_, err := r.getJob(ctx, handle)
+		if hasSlurmError(err, errInvalidJobID) {
+			return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+		}
+	}
+	return nil, fmt.Errorf("slurm logs %s: slurmrestd serves no job output; the site's agent reports it: %w", handle, backend.ErrLogsUnavailable)
+}

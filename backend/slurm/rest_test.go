@@ -1,0 +1,359 @@
+package slurm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+	"meridian.dev/meridian/backend/slurm"
+	"meridian.dev/meridian/catalog"
+)
+
+// restCluster returns the settings of the test cluster's slurmrestd (the
+// unix socket scripts/slurm-up.sh starts, rest_auth/local) and of the same
+// partition through Slurm's commands, which the harness uses to fail the
+// site. It fails (not skips) when MERIDIAN_TEST_SLURM=1 and slurmrestd is
+// missing.
+func restCluster(t *testing.T) (rest, cli catalog.BackendSpec) {
+	t.Helper()
+	cli = cluster(t)
+	sock := os.Getenv("MERIDIAN_SLURMREST_SOCKET")
+	if sock == "" || os.Getenv("MERIDIAN_SLURMREST_WORK") == "" {
+		t.Fatal("MERIDIAN_TEST_SLURM=1 but MERIDIAN_SLURMREST_SOCKET or MERIDIAN_SLURMREST_WORK is unset (run scripts/slurm-up.sh and source its env.sh)")
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("MERIDIAN_SLURMREST_SOCKET=%s is not a socket (%v); run scripts/slurm-up.sh", sock, err)
+	}
+	rest = catalog.BackendSpec{Type: "slurm", RestURL: "unix://" + sock, Partition: cli.Partition, Gres: "gpu:" + cli.GresType}
+	return rest, cli
+}
+
+// restWorkDir makes a job directory that the jobs slurmrestd starts (as
+// the slurm user) can write, under the directory slurm-up.sh made for them.
+func restWorkDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp(os.Getenv("MERIDIAN_SLURMREST_WORK"), "t-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// restOutput reads a job's output file on the (local) test cluster: the
+// harness may, the backend may not.
+func restOutput(_ *testing.T, spec backend.Spec, _ string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(spec.WorkDir, slurm.OutputName(spec.RunID, spec.Attempt)))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return string(data), err
+}
+
+func newREST(t testing.TB, site catalog.BackendSpec, dir string, opts ...slurm.RESTOption) *slurm.REST {
+	t.Helper()
+	b, err := slurm.NewREST(site, dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRESTConformance(t *testing.T) {
+	site, cli := restCluster(t)
+	backendtest.RunWith(t, func(t *testing.T, stateDir string) backend.Backend {
+		return newREST(t, site, stateDir)
+	}, backendtest.Options{
+		WorkDir: restWorkDir,
+		Output:  restOutput,
+		SiteFailer: func(t *testing.T, _ backend.Backend) backend.SiteFailer {
+			return newSlurm(t, cli, t.TempDir())
+		},
+	})
+}
+
+// TestRESTThroughFor: the "slurm" backend type picks slurmrestd when the
+// site has a restURL, and that backend reads no file of the cluster: Logs
+// refuses, and it cannot clean a job's directory.
+func TestRESTThroughFor(t *testing.T) {
+	site, _ := restCluster(t)
+	b, err := backend.For(site, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.(*slurm.REST); !ok {
+		t.Fatalf("backend.For with a restURL made a %T, want *slurm.REST", b)
+	}
+	if _, ok := b.(backend.Cleaner); ok {
+		t.Fatal("the REST backend offers backend.Cleaner: it would reach into the site's files")
+	}
+	if err := b.(backend.Checker).Check(testCtx(t)); err != nil {
+		t.Fatalf("Check of the test cluster's settings: %v", err)
+	}
+	spec := backend.Spec{RunID: uniqueRunID(t, "rest-for"), Attempt: 1, Command: []string{"true"}, WorkDir: restWorkDir(t)}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	if _, err := b.Logs(testCtx(t), h); !errors.Is(err, backend.ErrLogsUnavailable) {
+		t.Fatalf("Logs through slurmrestd = %v, want ErrLogsUnavailable", err)
+	}
+}
+
+// TestRESTGRES: the job gets as many GPUs of the site's GRES as asked for,
+// and a GRES the partition lacks is refused, by Check and by Submit, with
+// the setting named.
+func TestRESTGRES(t *testing.T) {
+	site, _ := restCluster(t)
+	b := newREST(t, site, t.TempDir())
+	spec := backend.Spec{RunID: uniqueRunID(t, "rest-gres"), Attempt: 1, Accelerators: 3,
+		Command: []string{"/bin/sh", "-c", `echo "gpus=$CUDA_VISIBLE_DEVICES"`}, WorkDir: restWorkDir(t)}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	out, _ := restOutput(t, spec, h)
+	_, gpus, ok := strings.Cut(strings.TrimSpace(out), "gpus=")
+	if !ok || len(strings.Split(gpus, ",")) != 3 {
+		t.Fatalf("job saw CUDA_VISIBLE_DEVICES %q, want 3 devices (output %q)", gpus, out)
+	}
+
+	bad := site
+	bad.Gres = "gpu:no-such-gpu"
+	nb := newREST(t, bad, t.TempDir())
+	if err := nb.Check(testCtx(t)); err == nil || !strings.Contains(err.Error(), "backend.gres") {
+		t.Fatalf("Check with a GRES the partition lacks = %v, want an error naming backend.gres", err)
+	}
+	badSpec := spec
+	badSpec.RunID = uniqueRunID(t, "rest-gres-bad")
+	if _, err := nb.Submit(testCtx(t), badSpec); err == nil || !strings.Contains(err.Error(), "Requested node configuration is not available") || !strings.Contains(err.Error(), "backend.gres") {
+		t.Fatalf("Submit with a GRES the site lacks: %v, want Slurm's refusal naming backend.gres", err)
+	}
+}
+
+// TestRESTBadSettings: each setting that cannot work gets an error naming
+// it, from Check and from Submit, without a job being submitted.
+func TestRESTBadSettings(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := func() backend.Spec {
+		return backend.Spec{RunID: uniqueRunID(t, "rest-bad"), Attempt: 1, Command: []string{"true"}, WorkDir: "/nonexistent/never-used"}
+	}
+
+	noSock := site
+	noSock.RestURL = "unix://" + filepath.Join(t.TempDir(), "no-such.sock")
+	b := newREST(t, noSock, t.TempDir())
+	b.SetLimits(2*time.Second, 1)
+	for name, err := range map[string]error{
+		"Check":  b.Check(testCtx(t)),
+		"Submit": second(b.Submit(testCtx(t), spec())),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "backend.restURL "+noSock.RestURL) || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("%s against a missing socket = %v, want an error naming backend.restURL and the missing file", name, err)
+		}
+	}
+	if _, err := b.Status(testCtx(t), "12"); err == nil || errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Status against a missing socket = %v, want a non-NotFound error", err)
+	}
+
+	noPart := site
+	noPart.Partition = "no-such-partition"
+	nb := newREST(t, noPart, t.TempDir())
+	for name, err := range map[string]error{
+		"Check":  nb.Check(testCtx(t)),
+		"Submit": second(nb.Submit(testCtx(t), spec())),
+	} {
+		if err == nil || !strings.Contains(err.Error(), `backend.partition`) || !strings.Contains(err.Error(), `"no-such-partition"`) {
+			t.Errorf("%s with an unknown partition = %v, want an error naming backend.partition and the value", name, err)
+		}
+	}
+
+	// Relative work directories need the site's backend.workDir.
+	if _, err := newREST(t, site, t.TempDir()).Submit(testCtx(t), backend.Spec{RunID: uniqueRunID(t, "rest-rel"), Attempt: 1, Command: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "backend.workDir") {
+		t.Errorf("Submit without an absolute work directory = %v, want an error naming backend.workDir", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// TestRESTFindsJobByNameWithoutState: a controller that lost its records
+// (a fresh state directory) finds the job by its name in slurmrestd's job
+// list, and a submit interrupted after telling slurmrestd does not submit
+// again.
+func TestRESTFindsJobByNameWithoutState(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "rest-byname"), Attempt: 2,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: restWorkDir(t)}
+	first := newREST(t, site, t.TempDir())
+	h, err := first.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Cancel(context.Background(), h) })
+
+	second := newREST(t, site, t.TempDir())
+	got, ok, err := second.Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != h {
+		t.Fatalf("Find by name = %q, %v, %v; want %q", got, ok, err, h)
+	}
+	if again, err := second.Submit(testCtx(t), spec); err != nil || again != h {
+		t.Fatalf("Submit after Find = %q, %v; want the existing job %q", again, err, h)
+	}
+	// A third controller whose records say a submit was under way but
+	// hold no job id asks slurmrestd before submitting.
+	third := t.TempDir()
+	dir := filepath.Join(third, "jobs", spec.Key())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "submitting"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newREST(t, site, third).Submit(testCtx(t), spec); err != nil || got != h {
+		t.Fatalf("Submit after an interrupted submit = %q, %v; want the existing job %q", got, err, h)
+	}
+	// Nothing but the first job carries the name.
+	n := 0
+	out, err := runCmd("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range strings.Fields(out) {
+		n++
+		if id != h {
+			t.Errorf("a second job %s carries the name of %s", id, h)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d jobs carry the attempt's name, want 1", n)
+	}
+}
+
+// BenchmarkSubmitREST measures Submit through slurmrestd's socket (lock,
+// partition check, intent record, POST, records); compare BenchmarkSubmit,
+// the same through sbatch.
+func BenchmarkSubmitREST(b *testing.B) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" || os.Getenv("MERIDIAN_SLURMREST_SOCKET") == "" {
+		b.Skip("MERIDIAN_TEST_SLURM is not 1 or MERIDIAN_SLURMREST_SOCKET is unset")
+	}
+	site := catalog.BackendSpec{Type: "slurm", RestURL: "unix://" + os.Getenv("MERIDIAN_SLURMREST_SOCKET"),
+		Partition: envOr("MERIDIAN_TEST_SLURM_PARTITION", "conformance")}
+	r := newREST(b, site, b.TempDir())
+	wd, err := os.MkdirTemp(os.Getenv("MERIDIAN_SLURMREST_WORK"), "bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(wd)
+	os.Chmod(wd, 0o777)
+	ctx := context.Background()
+	prefix := fmt.Sprintf("bench-rest-%d", time.Now().UnixNano())
+	for i := 0; b.Loop(); i++ {
+		if _, err := r.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("%s-%d", prefix, i), Attempt: 1,
+			Command: []string{"true"}, WorkDir: wd}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
+
+// loseSubmitAnswer is a transport that lets submits reach slurmrestd and
+// then loses their answers, as when the controller is killed, or the
+// network fails, after slurmctld took the job.
+type loseSubmitAnswer struct{ next http.RoundTripper }
+
+func (l loseSubmitAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPost {
+		resp.Body.Close()
+		return nil, errors.New("connection reset (test: the answer is lost)")
+	}
+	return resp, err
+}
+
+// TestRESTSubmitAnswerLost: a submit whose answer is lost after slurmctld
+// took the job is not submitted again, by the same controller or by one
+// restarted on the same state; the job is found by its name.
+func TestRESTSubmitAnswerLost(t *testing.T) {
+	site, _ := restCluster(t)
+	state := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID(t, "rest-lost-answer"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "echo run >>runs.txt"}, WorkDir: restWorkDir(t)}
+	lossy := newREST(t, site, state, slurm.WithTransport(func(rt http.RoundTripper) http.RoundTripper { return loseSubmitAnswer{rt} }))
+	if h, err := lossy.Submit(testCtx(t), spec); err == nil {
+		t.Fatalf("Submit whose answer was lost returned %q without error", h)
+	}
+	restarted := newREST(t, site, state)
+	h, err := restarted.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, restarted, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	out, err := runCmd("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(out); len(ids) != 1 || ids[0] != h {
+		t.Fatalf("jobs named for the attempt: %q, want only %s", ids, h)
+	}
+	data, err := os.ReadFile(filepath.Join(spec.WorkDir, "runs.txt"))
+	if err != nil || strings.Count(string(data), "run\n") != 1 {
+		t.Fatalf("the job ran %q times (%v), want once", data, err)
+	}
+}
+
+// TestRESTForgottenJob: once slurmctld no longer knows a job (MinJobAge
+// passed, no accounting), Status answers from what the backend kept: the
+// final state it saw, or cancelled, or else lost; a job id it never had is
+// not found.
+func TestRESTForgottenJob(t *testing.T) {
+	site, _ := restCluster(t)
+	dir := t.TempDir()
+	b := newREST(t, site, dir)
+	const id = "987654321" // a job id slurmctld has never issued
+	if _, err := b.Status(testCtx(t), id); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Status of a job id nobody recorded = %v, want ErrNotFound", err)
+	}
+	key := "gone-1"
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "handles", id), key+"\n")
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a forgotten job with no final state kept = %+v, %v; want lost", st, err)
+	}
+	write(filepath.Join(dir, "jobs", key, "cancelled"), "")
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Cancelled {
+		t.Fatalf("Status of a forgotten cancelled job = %+v, %v; want cancelled", st, err)
+	}
+	write(filepath.Join(dir, "jobs", key, "final.json"), `{"State":"failed","ExitCode":9,"Reason":"failed NonZeroExitCode"}`)
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of a forgotten job whose end was seen = %+v, %v; want failed with exit code 9", st, err)
+	}
+	if err := b.Cancel(testCtx(t), id); err != nil {
+		t.Fatalf("Cancel of a forgotten finished job: %v", err)
+	}
+}

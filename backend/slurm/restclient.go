@@ -1,0 +1,538 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// apiVersion is the slurmrestd API this backend speaks: openapi/v0.0.38,
+// which Slurm 22.05 serves (with v0.0.36 and v0.0.37).
+const apiVersion = "v0.0.38"
+
+// Bounds on what one answer of slurmrestd may cost.
+const (
+	// maxBody bounds the body of an answer about one thing (a job, a
+	// partition, a submit); a job is about 4 KB of JSON.
+	maxBody = 8 << 20
+	// maxListBody bounds the body of a list (all jobs, all nodes). Lists are
+	// decoded one element at a time, so memory stays small whatever the size.
+	maxListBody = 1 << 30
+	// maxErrorBody bounds what is read of an error answer.
+	maxErrorBody = 64 << 10
+	// maxTokenFile bounds the token file; a JWT is well under 8 KiB.
+	maxTokenFile = 64 << 10
+)
+
+// ErrAuth is returned (wrapped) when slurmrestd refuses the credentials: the
+// token (restURL https) or the connecting user (restURL unix).
+var ErrAuth = errors.New("slurmrestd refused the credentials")
+
+// restClient talks to one slurmrestd.
+type restClient struct {
+	restURL string   // as configured, for messages
+	base    *url.URL // where requests go: the https URL, or http://slurmrestd over the socket
+	hc      *http.Client
+	token   *tokenFile // nil over a unix socket
+	user    string
+	// timeout bounds each request, retries bounds extra tries of a GET or
+	// DELETE that failed on the way (never a POST: a submit whose answer
+	// was lost may have gone through).
+	timeout time.Duration
+	retries int
+	backoff time.Duration
+}
+
+func newRESTClient(restURL, tokenPath, user string, wrap func(http.RoundTripper) http.RoundTripper) (*restClient, error) {
+	u, err := url.Parse(restURL)
+	if err != nil {
+		return nil, fmt.Errorf("backend.restURL: %q is not a URL: %v", restURL, err)
+	}
+	c := &restClient{restURL: restURL, user: user, timeout: 30 * time.Second, retries: 2, backoff: 100 * time.Millisecond}
+	tr := &http.Transport{
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  30 * time.Second,
+		IdleConnTimeout:        90 * time.Second,
+		MaxIdleConnsPerHost:    8,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	switch u.Scheme {
+	case "unix":
+		sock := u.Path
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}
+		c.base = &url.URL{Scheme: "http", Host: "slurmrestd"}
+	case "https", "http":
+		tr.Proxy = http.ProxyFromEnvironment
+		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		tr.ForceAttemptHTTP2 = true
+		c.base = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.Path, "/")}
+		path, err := expandHome(tokenPath)
+		if err != nil {
+			return nil, fmt.Errorf("backend.tokenFile %s: %w", tokenPath, err)
+		}
+		c.token = &tokenFile{path: path, configured: tokenPath}
+	default:
+		return nil, fmt.Errorf("backend.restURL: scheme %q: want unix:// or https://", u.Scheme)
+	}
+	var rt http.RoundTripper = tr
+	if wrap != nil {
+		rt = wrap(tr)
+	}
+	// Redirects are not followed: a redirect would carry the token to
+	// wherever the answer points.
+	c.hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c, nil
+}
+
+func expandHome(p string) (string, error) {
+	if !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, p[2:]), nil
+}
+
+// tokenFile reads the JWT from its file, again whenever the file changes,
+// and refuses a file that others may read.
+type tokenFile struct {
+	path, configured string
+
+	mu    sync.Mutex
+	stamp string // size, mtime and inode of the file the token came from
+	token string
+}
+
+func (f *tokenFile) get() (string, error) {
+	fail := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("backend.tokenFile %s: %s", f.configured, fmt.Sprintf(format, args...))
+	}
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return fail("%v", errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fail("not a regular file")
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fail("mode %04o lets others read the token; make it readable by its owner only (chmod 600)", perm)
+	}
+	if fi.Size() > maxTokenFile {
+		return fail("%d bytes; a token is a few KiB at most", fi.Size())
+	}
+	stamp := fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		stamp += fmt.Sprintf("/%d", st.Ino)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if stamp == f.stamp && f.token != "" {
+		return f.token, nil
+	}
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fail("%v", errors.Unwrap(err))
+	}
+	tok := strings.TrimSpace(string(data))
+	// `scontrol token` prints SLURM_JWT=<token>; accept its output as is.
+	tok = strings.TrimPrefix(tok, "SLURM_JWT=")
+	if tok == "" {
+		return fail("empty")
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] > '~' {
+			return fail("holds a character that cannot be in a token (byte %d); want the token alone", i)
+		}
+	}
+	f.stamp, f.token = stamp, tok
+	return tok, nil
+}
+
+// current returns the token last read, or "".
+func (f *tokenFile) current() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.token
+}
+
+// apiError is one entry of the errors list of a slurmrestd answer. Its
+// number is in error_number, error_code or errno depending on the endpoint.
+type apiError struct {
+	Error       string `json:"error"`
+	Description string `json:"description"`
+	Number      int    `json:"error_number"`
+	Code        int    `json:"error_code"`
+	Errno       int    `json:"errno"`
+	Source      string `json:"source"`
+}
+
+func (e apiError) num() int {
+	switch {
+	case e.Number != 0:
+		return e.Number
+	case e.Code != 0:
+		return e.Code
+	}
+	return e.Errno
+}
+
+func (e apiError) String() string {
+	s := e.Error
+	if e.Description != "" && e.Description != e.Error {
+		s += " (" + e.Description + ")"
+	}
+	if n := e.num(); n != 0 {
+		s += fmt.Sprintf(" [%d]", n)
+	}
+	return s
+}
+
+// Slurm error numbers (slurm/slurm_errno.h) that this backend acts on.
+const (
+	errProtocolAuth        = 1007 // SLURM_PROTOCOL_AUTHENTICATION_ERROR
+	errInvalidPartition    = 2000 // ESLURM_INVALID_PARTITION_NAME
+	errAccessDenied        = 2002 // ESLURM_ACCESS_DENIED
+	errUserIDMissing       = 2010 // ESLURM_USER_ID_MISSING
+	errNodeConfigUnavail   = 2014 // ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE
+	errInvalidJobID        = 2017 // ESLURM_INVALID_JOB_ID
+	errAlreadyDone         = 2021 // ESLURM_ALREADY_DONE
+	errPartitionNotAvail   = 2070 // ESLURM_PARTITION_NOT_AVAIL
+	errInvalidGres         = 2072 // ESLURM_INVALID_GRES
+	errPartitionDown       = 2101 // ESLURM_PARTITION_DOWN
+	errAuthFirst           = 6000 // ESLURM_AUTH_CRED_INVALID …
+	errAuthLast            = 6099 // … the slurm_auth errors
+	errInvalidGresType     = 2119 // ESLURM_INVALID_GRES_TYPE
+	errUnsupportedGres     = 2122 // ESLURM_UNSUPPORTED_GRES
+	errInsufficientGres    = 2134 // ESLURM_INSUFFICIENT_GRES
+	errSubmissionsDisabled = 2105 // ESLURM_SUBMISSIONS_DISABLED
+)
+
+// restError is an answer of slurmrestd that is not a success: an HTTP
+// status other than 200, or errors in the body.
+type restError struct {
+	method, path string
+	status       int
+	errs         []apiError
+	text         string // the start of a body that is not Slurm's JSON
+}
+
+func (e *restError) Error() string {
+	var parts []string
+	for _, a := range e.errs {
+		parts = append(parts, a.String())
+	}
+	if len(parts) == 0 && e.text != "" {
+		parts = append(parts, e.text)
+	}
+	msg := strings.Join(parts, "; ")
+	if msg == "" {
+		msg = http.StatusText(e.status)
+	}
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.method, e.path, e.status, msg)
+}
+
+// has reports whether slurmrestd answered with one of the Slurm errors nums.
+func (e *restError) has(nums ...int) bool {
+	for _, a := range e.errs {
+		for _, n := range nums {
+			if a.num() == n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (e *restError) auth() bool {
+	if e.status == http.StatusUnauthorized || e.status == http.StatusForbidden {
+		return true
+	}
+	for _, a := range e.errs {
+		n := a.num()
+		if n == errProtocolAuth || n == errAccessDenied || n == errUserIDMissing || n >= errAuthFirst && n <= errAuthLast {
+			return true
+		}
+	}
+	return false
+}
+
+func asRESTError(err error) (*restError, bool) {
+	var re *restError
+	ok := errors.As(err, &re)
+	return re, ok
+}
+
+// hasSlurmError reports whether err is an answer carrying one of nums.
+func hasSlurmError(err error, nums ...int) bool {
+	re, ok := asRESTError(err)
+	return ok && re.has(nums...)
+}
+
+// request sends one request and hands a successful answer's body, bounded
+// by limit, to read. body is JSON to send (nil for none). GET and DELETE
+// are tried again after a failure on the way or a 502/503/504, at most
+// c.retries times; each try has its own c.timeout.
+func (c *restClient) request(ctx context.Context, method, path string, body []byte, limit int64, read func(io.Reader) error) error {
+	idempotent := method == http.MethodGet || method == http.MethodDelete
+	var err error
+	for try := 0; ; try++ {
+		var retry bool
+		retry, err = c.once(ctx, method, path, body, limit, read)
+		if err == nil || !retry || !idempotent || try >= c.retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return c.wrap(err)
+		case <-time.After(c.backoff << try):
+		}
+	}
+	return c.wrap(err)
+}
+
+// wrap names the setting to look at in an error that is about the
+// connection or the credentials.
+func (c *restClient) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if re, ok := asRESTError(err); ok {
+		if !re.auth() {
+			return err
+		}
+		if c.token != nil {
+			return fmt.Errorf("backend.tokenFile %s: slurmrestd at %s (backend.restURL) refused the token: %w; %w (write a fresh token from `scontrol token` there, and set backend.user if the token does not name its user)",
+				c.token.configured, c.restURL, err, ErrAuth)
+		}
+		return fmt.Errorf("backend.restURL %s: slurmrestd refused this process's user: %w; %w (over a unix socket slurmrestd must run with -a rest_auth/local)",
+			c.restURL, err, ErrAuth)
+	}
+	return err
+}
+
+// once sends one try; retry says whether another try may help.
+func (c *restClient) once(ctx context.Context, method, path string, body []byte, limit int64, read func(io.Reader) error) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := *c.base
+	u.Path = c.base.Path + path
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != nil {
+		tok, err := c.token.get()
+		if err != nil {
+			return false, err
+		}
+		req.Header.Set("X-SLURM-USER-TOKEN", tok)
+		if c.user != "" {
+			req.Header.Set("X-SLURM-USER-NAME", c.user)
+		}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// url.Error names the URL, never the headers, so no token leaks.
+		return true, fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		re := &restError{method: method, path: path, status: resp.StatusCode}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		var env struct {
+			Errors []apiError `json:"errors"`
+		}
+		if json.Unmarshal(data, &env) == nil && len(env.Errors) > 0 {
+			re.errs = env.Errors
+		} else {
+			re.text = printable(data, 200)
+		}
+		if c.token != nil {
+			// Never repeat the token, even where a server echoes it.
+			if tok := c.token.current(); tok != "" {
+				re.text = strings.ReplaceAll(re.text, tok, "[token]")
+				for i := range re.errs {
+					re.errs[i].Error = strings.ReplaceAll(re.errs[i].Error, tok, "[token]")
+					re.errs[i].Description = strings.ReplaceAll(re.errs[i].Description, tok, "[token]")
+				}
+			}
+		}
+		retry := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+		return retry, re
+	}
+	lr := &limitedReader{r: resp.Body, left: limit}
+	if err := read(lr); err != nil {
+		if lr.over {
+			return false, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, limit)
+		}
+		if ctx.Err() != nil {
+			return true, fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, ctx.Err())
+		}
+		return false, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return false, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// limitedReader fails once more than left bytes are read, and says so.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		l.over = true
+		return 0, errors.New("answer too large")
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// printable returns at most n bytes of b with control characters replaced.
+func printable(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(string(b)))
+}
+
+// envelope is what every answer carries besides its payload.
+type envelope struct {
+	Errors []apiError `json:"errors"`
+}
+
+// call sends in (nil for no body) and decodes one answer of at most maxBody bytes into out; errors in
+// the answer's body make an error even with HTTP 200.
+func (c *restClient) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	return c.request(ctx, method, path, body, maxBody, func(r io.Reader) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		var env envelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			return fmt.Errorf("answer is not Slurm's JSON: %v", err)
+		}
+		if len(env.Errors) > 0 {
+			return &restError{method: method, path: path, status: http.StatusOK, errs: env.Errors}
+		}
+		if out == nil {
+			return nil
+		}
+		return json.Unmarshal(data, out)
+	})
+}
+
+// list streams the elements of the array under key in a GET answer to
+// each, one at a time, so that a cluster with many jobs costs time, not
+// memory. Errors listed in the answer fail the call.
+func (c *restClient) list(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
+	return c.request(ctx, http.MethodGet, path, nil, maxListBody, func(r io.Reader) error {
+		dec := json.NewDecoder(r)
+		if err := expectDelim(dec, '{'); err != nil {
+			return err
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			name, _ := tok.(string)
+			switch name {
+			case key:
+				if err := expectDelim(dec, '['); err != nil {
+					return err
+				}
+				for dec.More() {
+					var raw json.RawMessage
+					if err := dec.Decode(&raw); err != nil {
+						return err
+					}
+					if err := each(raw); err != nil {
+						return err
+					}
+				}
+				if _, err := dec.Token(); err != nil {
+					return err
+				}
+			case "errors":
+				var errs []apiError
+				if err := dec.Decode(&errs); err != nil {
+					return err
+				}
+				if len(errs) > 0 {
+					return &restError{method: http.MethodGet, path: path, status: http.StatusOK, errs: errs}
+				}
+			default:
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if got, ok := tok.(json.Delim); !ok || got != d {
+		return fmt.Errorf("answer is not Slurm's JSON: want %q, got %v", d, tok)
+	}
+	return nil
+}

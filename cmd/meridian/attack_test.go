@@ -1,0 +1,644 @@
+package main
+
+// The attacks of the trust review, each reproduced against the built binary
+// and a fresh state directory: a tenant with an ordinary token, a workload
+// that tries to read the server's secrets, a site operator who damages the
+// store, someone who edits the database. `go test ./... -run Attack` runs
+// them all.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	mrand "math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// tenants is a server with two tenants besides the default one.
+type tenants struct {
+	p           *serveProc
+	alpha, beta *api.Client
+	tokA, tokB  string
+}
+
+func newTenants(t *testing.T, serveArgs ...string) *tenants {
+	t.Helper()
+	p := newServeProc(t)
+	if err := os.MkdirAll(p.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tv := &tenants{p: p, tokA: api.NewToken(), tokB: api.NewToken()}
+	b, _ := json.Marshal(map[string]any{"tokens": []api.Token{
+		{Tenant: "default", Token: api.NewToken()}, {Tenant: "alpha-lab", Token: tv.tokA}, {Tenant: "beta-lab", Token: tv.tokB}}})
+	if err := os.WriteFile(filepath.Join(p.state, api.TokensFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.extra = serveArgs
+	p.start()
+	t.Cleanup(p.stop)
+	tv.alpha = api.NewClient("http://"+p.addr, tv.tokA)
+	tv.beta = api.NewClient("http://"+p.addr, tv.tokB)
+	return tv
+}
+
+// personalData seals a small corpus into a home store under dir, its key in
+// keyring, and returns a Dataset document for it.
+func personalData(t *testing.T, dir, name, origin string, subjects int, bases ...string) (doc string, key seal.Key) {
+	t.Helper()
+	src := filepath.Join(dir, "src-"+name)
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "people.txt"), []byte(strings.Repeat("name,phone,address\n", 2000)), 0o644)
+	key, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := seal.New(key, name)
+	home := "file://" + filepath.Join(dir, "home-"+name)
+	b, err := dataset.OpenStore(context.Background(), home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := dataset.Add(context.Background(), dataset.AddOptions{Name: name, Root: src, Store: b, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	basis := ""
+	if len(bases) > 0 {
+		basis = "\n  transferBases: [" + strings.Join(bases, ", ") + "]"
+	}
+	return fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: %s}
+spec:
+  origin: %s
+  sizeBytes: 1.0e5
+  classification: personal
+  subjects: %d%s
+  store: %q
+`, name, origin, subjects, basis, home), key
+}
+
+func jobFor(org, hq string, datasets []string, command string) string {
+	return fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: %s}
+spec: {headquarters: %s}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: attack-job}
+spec:
+  organization: %s
+  datasets: [%s]
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  workload:
+    command: [/bin/sh, -c, %q]
+`, org, hq, org, strings.Join(datasets, ", "), command)
+}
+
+func statusOf(err error) int {
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		return se.Status
+	}
+	return 0
+}
+
+// TestAttackBackdating: a run or a transfer happens today. Asking for 2015
+// does not move two million Chinese people's data to Singapore.
+func TestAttackBackdating(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	data, key := personalData(t, t.TempDir(), "cn-users", "CN", 2000000, "cn-standard-contract")
+	docs := []run.Document{{Name: "data.yaml", Content: data}, {Name: "job.yaml", Content: jobFor("cn-lab", "CN", []string{"cn-users"}, "sleep 1")}}
+	if _, err := tv.alpha.Apply(ctx, docs[:1], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.alpha.PutKey(ctx, "cn-users", key.String()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: docs, AsOf: "2015-01-01"})
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.Err.Field != "asOf" {
+		t.Fatalf("backdated run: %v, want 400 on asOf", err)
+	}
+	// Today the law refuses every site outside China for this data.
+	if _, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: docs}); statusOf(err) != http.StatusUnprocessableEntity {
+		t.Fatalf("run today: %v, want 422 (no lawful placement)", err)
+	}
+	// The CLI refuses a backdated staging, and a dry run moves nothing.
+	cmd := exec.Command(tv.p.bin, "dataset", "stage", "cn-users", "--to", "sg-jurong-1", "--as-of", "2015-01-01", "-f", filepath.Join("..", "..", "examples", "demo", "sites"))
+	cmd.Env = append(os.Environ(), "MERIDIAN_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); exitCode(err) != exitBadInput || !strings.Contains(string(out), "--as-of") {
+		t.Errorf("backdated dataset stage: exit %d\n%s", exitCode(err), out)
+	}
+	if runs, _ := tv.alpha.List(ctx); len(runs) != 0 {
+		t.Errorf("%d runs created", len(runs))
+	}
+	if _, err := os.Stat(filepath.Join(tv.p.state, "sites", "sg-jurong-1", "store")); err == nil {
+		t.Error("a site store was written")
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// TestAttackLyingMetadata: once a dataset is registered as personal, a
+// request that calls it public is refused, and only the owner's audited
+// update changes it.
+func TestAttackLyingMetadata(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	data, _ := personalData(t, t.TempDir(), "cn-users", "CN", 2000000, "cn-standard-contract")
+	if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: data}}, false); err != nil {
+		t.Fatal(err)
+	}
+	lie := strings.Replace(strings.Replace(data, "classification: personal", "classification: public", 1), "  subjects: 2000000\n", "", 1)
+	_, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "d.yaml", Content: lie},
+		{Name: "job.yaml", Content: jobFor("cn-lab", "CN", []string{"cn-users"}, "sleep 1")}}})
+	if statusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "differs from the copy registered") {
+		t.Fatalf("lying copy: %v, want 409", err)
+	}
+	if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: lie}}, false); statusOf(err) != http.StatusConflict {
+		t.Fatalf("apply without --update: %v, want 409", err)
+	}
+	// Names are per tenant: beta's own cn-users is another dataset.
+	if _, err := tv.beta.Apply(ctx, []run.Document{{Name: "d.yaml", Content: strings.Replace(lie, "home-cn-users", "beta-home", 1)}}, false); err != nil {
+		t.Fatalf("beta registering its own dataset of the same name: %v", err)
+	}
+	res, err := tv.alpha.Resources(ctx)
+	var reg struct {
+		Spec struct{ Classification string } `json:"spec"`
+	}
+	if err == nil && len(res) == 1 {
+		err = json.Unmarshal(res[0].Spec, &reg)
+	}
+	if err != nil || len(res) != 1 || reg.Spec.Classification != "personal" || res[0].Version != 1 {
+		t.Fatalf("alpha's registration changed: %d resources, %+v, %v", len(res), reg, err)
+	}
+	up, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: strings.Replace(data, "subjects: 2000000", "subjects: 2000001", 1)}}, true)
+	if err != nil || len(up) != 1 || up[0].Version != 2 {
+		t.Fatalf("owner's update: %+v %v", up, err)
+	}
+	es, _ := tv.alpha.AuditAll(ctx)
+	updates := 0
+	for _, e := range es {
+		var pl struct{ Action string }
+		json.Unmarshal(e.Payload, &pl)
+		if e.Kind == run.KindRegister && pl.Action == "updated" && e.Tenant == "alpha-lab" {
+			updates++
+		}
+		if !e.Redacted && e.Tenant != "alpha-lab" {
+			t.Errorf("alpha sees another tenant's entry in full: %+v", e)
+		}
+	}
+	if updates != 1 {
+		t.Errorf("%d audited updates, want 1", updates)
+	}
+}
+
+// TestAttackCrossTenantKeys: beta names alpha's dataset and store to get
+// alpha's key and plaintext; the store belongs to alpha, and keys are found
+// by tenant.
+func TestAttackCrossTenantKeys(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	data, key := personalData(t, dir, "sg-users", "SG", 1000, "consent")
+	if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: data}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.alpha.PutKey(ctx, "sg-users", key.String()); err != nil {
+		t.Fatal(err)
+	}
+	steal := []run.Document{{Name: "d.yaml", Content: data}, {Name: "job.yaml", Content: jobFor("thief", "SG", []string{"sg-users"}, `ls -R "$MERIDIAN_DATA_DIR"`)}}
+	if _, err := tv.beta.Submit(ctx, run.SubmitRequest{Documents: steal}); statusOf(err) != http.StatusConflict {
+		t.Fatalf("beta registering alpha's store: %v, want 409", err)
+	}
+	if err := tv.beta.PutKey(ctx, "sg-users", key.String()); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("beta storing a key for a dataset it never registered: %v", err)
+	}
+	// beta registers a dataset of the same name in its own (empty) store:
+	// its run cannot get alpha's key, so nothing of alpha's is unsealed.
+	own := strings.Replace(data, "home-sg-users", "beta-empty-store", 1)
+	r, err := tv.beta.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "d.yaml", Content: own}, steal[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitRun(t, tv.beta, r.ID)
+	if r.State != run.Failed || !strings.Contains(r.Reason, "sg-users") {
+		t.Fatalf("beta's run ended %s: %s", r.State, r.Reason)
+	}
+	logs, _, _ := tv.beta.Logs(ctx, r.ID, 0)
+	if bytes.Contains(logs, []byte("people.txt")) {
+		t.Fatalf("beta's job saw alpha's data:\n%s", logs)
+	}
+	if _, err := tv.beta.Get(ctx, "run-000000000000"); statusOf(err) != http.StatusNotFound {
+		t.Errorf("unknown run: %v", err)
+	}
+}
+
+// waitRun waits for a run to end.
+func waitRun(t *testing.T, c *api.Client, id string) *run.Run {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r, err := c.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State.Final() {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s did not end: %s %s", id, r.State, r.Reason)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAttackSiteOverride: a tenant's Site document never replaces a catalog
+// site (which would divert other tenants' data to the tenant's store).
+func TestAttackSiteOverride(t *testing.T) {
+	tv := newTenants(t)
+	site := `apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: sg-jurong-1}
+spec:
+  country: SG
+  location: {lat: 1.3, lon: 103.7}
+  operator: {name: evil, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 16, available: 8, pricePerHour: 0.01}]
+  network: {egressPerGB: 0, gbps: 10}
+  store: file:///tmp/attacker-store
+  backend: {type: local, workDir: /tmp/attacker-work}
+`
+	_, err := tv.alpha.Submit(context.Background(), run.SubmitRequest{Documents: []run.Document{{Name: "site.yaml", Content: site},
+		{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "sleep 1")}}})
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || !strings.Contains(se.Err.Message, "operator's catalog") {
+		t.Fatalf("site override: %v, want 400", err)
+	}
+	if _, err := os.Stat("/tmp/attacker-work"); err == nil {
+		t.Error("the tenant's work directory was used")
+	}
+}
+
+// TestAttackWorkloadReadsSecrets: a workload tries the server's secrets,
+// its state directory, the server's and its agent's environment; under
+// either sandbox it reads none of them.
+func TestAttackWorkloadReadsSecrets(t *testing.T) {
+	for _, mode := range []string{"uid", "landlock"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "uid" && os.Geteuid() != 0 {
+				t.Skip("the uid sandbox needs root")
+			}
+			tv := newTenants(t, "--workload-sandbox", mode)
+			state := tv.p.state
+			// Files are read (a path's existence is no secret); directories
+			// are listed.
+			files := []string{"tokens.json", "audit.key", "agent.key", "client.json", "meridian.db", "meridian.db-wal", "anchor/anchor.key", "anchor/anchor.json"}
+			dirs := []string{".", "keyring", "runkeys", "sites", "logs", "anchor"}
+			var script strings.Builder
+			for _, f := range files {
+				p := filepath.Join(state, f)
+				fmt.Fprintf(&script, "if head -c 1 %q >/dev/null 2>&1; then echo READ %s; else echo DENIED %s; fi; ", p, f, f)
+			}
+			for _, d := range dirs {
+				p := filepath.Join(state, d)
+				fmt.Fprintf(&script, "if ls %q >/dev/null 2>&1; then echo READ dir %s; else echo DENIED dir %s; fi; ", p, d, d)
+			}
+			script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
+			script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; echo done-probing`)
+			ctx := context.Background()
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, script.String())}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = waitRun(t, tv.alpha, r.ID)
+			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+			if !bytes.Contains(logs, []byte("done-probing")) {
+				t.Fatalf("the probe did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+			}
+			for _, line := range strings.Split(string(logs), "\n") {
+				if strings.HasPrefix(line, "READ ") {
+					t.Errorf("workload could %s", line)
+				}
+			}
+			for _, tok := range []string{tv.tokA, tv.tokB} {
+				if bytes.Contains(logs, []byte(tok)) {
+					t.Error("a token appears in the workload's output")
+				}
+			}
+		})
+	}
+}
+
+// TestAttackLedgerUnderKill: `dataset stage` killed with SIGKILL at random
+// points, 100 times, then resumed; for every site, the bytes the ledger
+// confirms are the bytes at the site, and no intent stays open.
+func TestAttackLedgerUnderKill(t *testing.T) {
+	bin := binary(t)
+	home := t.TempDir()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	for i := 0; i < 4; i++ {
+		b := make([]byte, 6<<20)
+		rand.Read(b)
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("part-%d", i)), b, 0o644)
+	}
+	// Many sites, each with its own store: when a staging completes before
+	// its kill, the next one goes to a fresh site, so kills keep landing in
+	// the middle of copies.
+	const nSites = 60
+	var sites strings.Builder
+	for i := 0; i < nSites; i++ {
+		fmt.Fprintf(&sites, `---
+apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: site-%d}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: file://%s
+`, i, filepath.Join(dir, fmt.Sprintf("store-%d", i)))
+	}
+	siteFile := filepath.Join(dir, "sites.yaml")
+	os.WriteFile(siteFile, []byte(sites.String()), 0o644)
+	cli := func(args ...string) *exec.Cmd {
+		c := exec.Command(bin, args...)
+		c.Env = append(os.Environ(), "MERIDIAN_HOME="+home)
+		return c
+	}
+	if out, err := cli("dataset", "add", "crawl", "--from", src, "--origin", "SG", "--classification", "public").CombinedOutput(); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	seed := time.Now().UnixNano()
+	rng := mrand.New(mrand.NewSource(seed))
+	t.Logf("seed %d", seed)
+	stage := func(site int) []string {
+		return []string{"dataset", "stage", "crawl", "--to", fmt.Sprintf("site-%d", site), "-f", siteFile, "--batch", "3", "--workers", "2"}
+	}
+	kills, site := 0, 0
+	for kills < 100 && site < nSites {
+		c := cli(stage(site)...)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("stage failed: %v", err)
+			}
+			site++
+			continue
+		case <-time.After(time.Duration(50+rng.Intn(400)) * time.Millisecond):
+		}
+		c.Process.Signal(syscall.SIGKILL)
+		<-done
+		kills++
+	}
+	if kills < 100 {
+		t.Fatalf("only %d kills landed before the staging finished at %d sites", kills, nSites)
+	}
+	for i := 0; i <= site && i < nSites; i++ {
+		if out, err := cli(stage(i)...).CombinedOutput(); err != nil {
+			t.Fatalf("final stage to site-%d: %v\n%s", i, err, out)
+		}
+	}
+	out, err := cli("dataset", "ledger", "crawl", "--totals", "-o", "json", "-f", siteFile).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []transfer.Summary
+	if err := json.Unmarshal(out, &sums); err != nil {
+		t.Fatalf("totals: %v %s", err, out)
+	}
+	checked := 0
+	for _, s := range sums {
+		var n int
+		fmt.Sscanf(s.Site, "site-%d", &n)
+		var present int64
+		filepath.WalkDir(filepath.Join(dir, fmt.Sprintf("store-%d", n), "t", "default", "data", "meridian", "crawl"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".tmp") {
+				fi, _ := d.Info()
+				present += fi.Size()
+			}
+			return nil
+		})
+		if s.BytesConfirmed != present || s.OpenIntents != 0 {
+			t.Errorf("%s: the ledger confirms %d bytes with %d intents open; %d bytes are at the site", s.Site, s.BytesConfirmed, s.OpenIntents, present)
+		}
+		checked++
+	}
+	t.Logf("%d kills over %d sites; ledger and sites agree at %d sites", kills, site+1, checked)
+	if checked < site {
+		t.Errorf("the ledger covers %d sites, want %d", checked, site+1)
+	}
+}
+
+// TestAttackDamagedSiteChunk: the host flips a byte in a staged chunk; the
+// next staging notices, sends the chunk again, and the site verifies.
+func TestAttackDamagedSiteChunk(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	b := make([]byte, 3<<20)
+	rand.Read(b)
+	os.WriteFile(filepath.Join(src, "blob"), b, 0o644)
+	siteStore := filepath.Join(dir, "site-store")
+	siteFile := filepath.Join(dir, "site.yaml")
+	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: my-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: file://`+siteStore+"\n"), 0o644)
+	if _, err := runCLI(t, "dataset", "add", "blob", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "stage", "blob", "--to", "my-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	var chunk string
+	filepath.WalkDir(filepath.Join(siteStore, "t", "default", "data", "meridian", "blob", "chunks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && chunk == "" {
+			chunk = p
+		}
+		return nil
+	})
+	data, _ := os.ReadFile(chunk)
+	data[len(data)/2] ^= 0x40
+	os.WriteFile(chunk, data, 0o644)
+	if out, err := runCLI(t, "dataset", "verify", "blob", "--at", "my-site", "-f", siteFile); err == nil {
+		t.Fatalf("verify passed a damaged chunk:\n%s", out)
+	}
+	out, err := runCLI(t, "dataset", "stage", "blob", "--to", "my-site", "-f", siteFile, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ent transfer.Entry
+	json.Unmarshal([]byte(out), &ent)
+	if ent.ChunksSent != 1 || ent.Totals == nil || ent.Totals.Damaged != 1 {
+		t.Fatalf("re-stage after damage: %s", out)
+	}
+	if out, err := runCLI(t, "dataset", "verify", "blob", "--at", "my-site", "-f", siteFile); err != nil {
+		t.Fatalf("verify after re-stage: %v\n%s", err, out)
+	}
+}
+
+// TestAttackAuditTruncation: cutting the log's tail is noticed by the
+// anchor: the server refuses to start, verify names the cut.
+func TestAttackAuditTruncation(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "sleep 30")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tv.alpha.Cancel(ctx, r.ID)
+		waitRun(t, tv.alpha, r.ID)
+	}
+	tv.p.stop()
+	key, _ := audit.LoadKey(tv.p.state)
+	db, err := store.OpenSQLite(ctx, filepath.Join(tv.p.state, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 6`); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := db.VerifyAudit(ctx); !res.OK {
+		t.Fatalf("the cut chain should be internally intact (that is the attack): %+v", res)
+	}
+	db.Close()
+	if err := tv.p.tryStart(); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("serve on a truncated log: %v", err)
+	}
+	out, err := exec.Command(tv.p.bin, "audit", "verify", "--state", tv.p.state).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "BROKEN at entry 7 (truncated)") {
+		t.Fatalf("verify of a truncated log: exit %d\n%s", exitCode(err), out)
+	}
+}
+
+// TestAttackSlowloris: thousands of connections that never finish their
+// headers, from one address, do not stop the server answering others.
+func TestAttackSlowloris(t *testing.T) {
+	tv := newTenants(t)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 2 * time.Second}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 3000; i++ {
+		c, err := d.Dial("tcp", tv.p.addr)
+		if err != nil {
+			continue
+		}
+		c.Write([]byte("GET /v1/runs HTTP/1.1\r\nHost: x\r\n"))
+		conns = append(conns, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + tv.p.addr + "/healthz")
+	if err != nil {
+		t.Fatalf("healthz with %d slow connections open: %v", len(conns), err)
+	}
+	resp.Body.Close()
+	if _, err := tv.alpha.List(context.Background()); err != nil {
+		t.Fatalf("API with slow connections open: %v", err)
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", tv.p.cmd.Process.Pid))
+	if len(fds) > api.DefaultLimits.MaxConnsPerIP+200 {
+		t.Errorf("server holds %d descriptors for %d attacking connections", len(fds), len(conns))
+	}
+}
+
+// TestAttackFIFOInSiteStore: a named pipe where a chunk should be does not
+// hang verify or unseal.
+func TestAttackFIFOInSiteStore(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a"), bytes.Repeat([]byte("x"), 100), 0o644)
+	if _, err := runCLI(t, "dataset", "add", "tiny", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(home, "store")
+	var chunk string
+	filepath.WalkDir(filepath.Join(store, "meridian", "tiny", "chunks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			chunk = p
+		}
+		return nil
+	})
+	os.Remove(chunk)
+	if err := syscall.Mkfifo(chunk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := dataset.Keyring{Dir: filepath.Join(home, "keyring")}.Get("tiny")
+	keyFile := filepath.Join(dir, "k")
+	os.WriteFile(keyFile, []byte(key.String()), 0o600)
+	for _, args := range [][]string{
+		{"dataset", "verify", "tiny", "--store", "file://" + store},
+		{"dataset", "unseal", "tiny", "--store", "file://" + store, "--key-file", keyFile, "--keep-key-file", "--to", filepath.Join(dir, "out")},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := runCLI(t, args...); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%v succeeded over a FIFO", args)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%v hangs on a FIFO in the store", args)
+		}
+	}
+}

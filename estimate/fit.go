@@ -1,0 +1,208 @@
+package estimate
+
+import (
+	"math"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// fit is what TestFit finds: the constants of fitted.go.
+type fit struct {
+	hiddenExp, straggler, olderStack, runEff float64
+	// Spreads by Inputs: σ below and above the median.
+	low, high [2]float64
+	loss      float64
+}
+
+// Grids the fitter searches. runEfficiency is solved for each point.
+var (
+	fitHiddenExp  = grid(0, 1.5, 0.1)
+	fitStraggler  = grid(0, 0.05, 0.005)
+	fitOlderStack = grid(0, 0.3, 0.025)
+)
+
+func grid(lo, hi, step float64) []float64 {
+	var out []float64
+	for i := 0; ; i++ {
+		x := lo + float64(i)*step
+		if x > hi+step/2 {
+			return out
+		}
+		out = append(out, math.Round(x*1e6)/1e6)
+	}
+}
+
+// fitConstants fits fitted.go's constants to the fitting half only.
+//
+// The step and run constants minimise the mean |ln(reported ÷ estimated)|
+// over the fitting runs, estimated both as published and from size alone:
+// coordinate descent over the grids, from the grids' first points, one
+// constant at a time (ties keep the current value) until a whole round
+// changes nothing; at each point runEfficiency is the value that makes the
+// median residual zero.
+//
+// The spreads are prediction errors, not in-sample residuals: each family
+// of the fitting half is estimated by a fit to the other families, and those
+// residuals give a two-piece normal for each way of estimating
+// (twoPieceSpread).
+func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator) (fit, error) {
+	var fitting []CalibrationRun
+	for i, h := range halves {
+		if h == Fitting {
+			fitting = append(fitting, runs[i])
+		}
+	}
+	best, err := fitRuns(accs, fitting)
+	if err != nil {
+		return fit{}, err
+	}
+	cv, err := crossValidate(accs, fitting)
+	if err != nil {
+		return fit{}, err
+	}
+	for in := range cv {
+		var r []float64
+		for _, row := range cv[in] {
+			r = append(r, math.Log(row.Run.AcceleratorHours/row.Predicted))
+		}
+		best.low[in], best.high[in] = twoPieceSpread(r)
+	}
+	return best, nil
+}
+
+// crossValidate predicts each family of runs with a fit to the other
+// families, both ways of estimating.
+func crossValidate(accs map[string]*catalog.Accelerator, runs []CalibrationRun) ([2][]CalibrationRow, error) {
+	var cv [2][]CalibrationRow
+	var families []string
+	seen := map[string]bool{}
+	for _, c := range runs {
+		if !seen[c.Family] {
+			seen[c.Family] = true
+			families = append(families, c.Family)
+		}
+	}
+	for _, fam := range families {
+		var rest, out []CalibrationRun
+		for _, c := range runs {
+			if c.Family == fam {
+				out = append(out, c)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		f, err := fitRuns(accs, rest)
+		if err != nil {
+			return cv, err
+		}
+		for _, in := range []Inputs{AsPublished, SizeOnly} {
+			rep, err := calibrate(out, make([]Half, len(out)), accs, in, f.assumptions())
+			if err != nil {
+				return cv, err
+			}
+			cv[in] = append(cv[in], rep.Rows...)
+		}
+	}
+	return cv, nil
+}
+
+// twoPieceSpread fits a two-piece normal with median 0 to prediction
+// residuals r: each half's σ is the root mean square of the residuals on its
+// side (the half-normal's maximum-likelihood estimate), widened for a new
+// run's prediction from n residuals by t(n−1, 0.9)·√(1+1/n) ÷ z(0.9), the
+// normal prediction interval's small-sample factor.
+func twoPieceSpread(r []float64) (low, high float64) {
+	var sl, sh float64
+	var nl, nh int
+	for _, x := range r {
+		if x < 0 {
+			sl += x * x
+			nl++
+		} else {
+			sh += x * x
+			nh++
+		}
+	}
+	n := float64(len(r))
+	widen := studentT90(len(r)-1) * math.Sqrt(1+1/n) / z90
+	if nl > 0 {
+		low = math.Sqrt(sl/float64(nl)) * widen
+	}
+	if nh > 0 {
+		high = math.Sqrt(sh/float64(nh)) * widen
+	}
+	return low, high
+}
+
+// studentT90 is the 90th percentile of Student's t with df degrees of
+// freedom, by Hill's (1970) expansion around the normal quantile (error
+// under 1e-4 for df ≥ 5).
+func studentT90(df int) float64 {
+	z := z90
+	v := float64(df)
+	g1 := (z*z*z + z) / 4
+	g2 := (5*math.Pow(z, 5) + 16*z*z*z + 3*z) / 96
+	g3 := (3*math.Pow(z, 7) + 19*math.Pow(z, 5) + 17*z*z*z - 15*z) / 384
+	return z + g1/v + g2/(v*v) + g3/(v*v*v)
+}
+
+func (f fit) assumptions() map[string]float64 {
+	return map[string]float64{"kernelHiddenExponent": f.hiddenExp, "stragglerJitter": f.straggler,
+		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff}
+}
+
+// fitRuns fits the step and run constants to runs (see fitConstants).
+func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, error) {
+	halves := make([]Half, len(runs))
+	var failed error
+	residuals := func(a map[string]float64) []float64 {
+		var all []float64
+		for _, in := range []Inputs{AsPublished, SizeOnly} {
+			rep, err := calibrate(runs, halves, accs, in, a)
+			if err != nil {
+				failed = err
+				return []float64{0}
+			}
+			for _, row := range rep.Rows {
+				all = append(all, math.Log(row.Run.AcceleratorHours/row.Predicted))
+			}
+		}
+		return all
+	}
+	eval := func(f fit) fit {
+		f.runEff = 1
+		// Hours scale as 1/runEfficiency but for the warm-up: solve, then measure.
+		f.runEff = math.Round(math.Min(1, math.Exp(-median(residuals(f.assumptions()))))*1e4) / 1e4
+		f.loss = 0
+		all := residuals(f.assumptions())
+		for _, r := range all {
+			f.loss += math.Abs(r)
+		}
+		f.loss /= float64(len(all))
+		return f
+	}
+	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0]})
+	for round := 0; round < 20; round++ {
+		changed := false
+		for _, dim := range []struct {
+			grid []float64
+			set  func(*fit, float64)
+		}{
+			{fitHiddenExp, func(f *fit, x float64) { f.hiddenExp = x }},
+			{fitStraggler, func(f *fit, x float64) { f.straggler = x }},
+			{fitOlderStack, func(f *fit, x float64) { f.olderStack = x }},
+		} {
+			for _, x := range dim.grid {
+				try := cur
+				dim.set(&try, x)
+				if try = eval(try); try.loss < cur.loss-1e-12 {
+					cur, changed = try, true
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return cur, failed
+}

@@ -1,0 +1,341 @@
+package run
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/store"
+)
+
+// maxReport bounds a JSON report from an agent; maxLogPost one log post.
+const (
+	maxReport  = 64 << 10
+	maxLogPost = 1 << 20
+)
+
+// logGrace is how long after its attempt ended an agent may still send its
+// last output and exit code.
+const logGrace = 2 * time.Minute
+
+// AgentHandler serves the agent API (the routes in package agent). Every
+// request must carry its attempt's credential; a credential works only while
+// its attempt is the run's current, unfinished one.
+func (c *Controller) AgentHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, c.agentManifest))
+	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, c.agentHeartbeat))
+	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, c.agentCheckpoint))
+	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, c.agentLogs))
+	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, c.agentExit))
+	return mux
+}
+
+type agentHandler func(w http.ResponseWriter, r *http.Request, run *Run, a Attempt)
+
+func agentErr(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"message": msg}})
+}
+
+// agentRoute authenticates the attempt credential. ended allows an attempt
+// that ended within logGrace (its last output and exit code).
+func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			agentErr(w, http.StatusUnauthorized, "missing attempt credential")
+			return
+		}
+		id := req.PathValue("run")
+		n, err := strconv.Atoi(req.PathValue("attempt"))
+		if err != nil || n < 1 {
+			agentErr(w, http.StatusUnauthorized, "credential not recognised")
+			return
+		}
+		row, err := c.cfg.Store.GetRun(req.Context(), id)
+		if err != nil {
+			agentErr(w, http.StatusUnauthorized, "credential not recognised")
+			return
+		}
+		r, err := fromRow(row)
+		if err != nil {
+			agentErr(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		var a Attempt
+		found := false
+		for _, x := range r.Attempts {
+			if x.N == n {
+				a, found = x, true
+			}
+		}
+		want := ""
+		if found && a.Nonce != "" {
+			want = c.credential(r.ID, a)
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 || want == "" {
+			agentErr(w, http.StatusUnauthorized, "credential not recognised")
+			return
+		}
+		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
+		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
+		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
+		if !live && !(ended && recent) {
+			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
+			return
+		}
+		c.heard(r.ID, n)
+		h(w, req, r, a)
+	}
+}
+
+func writeAgentJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
+}
+
+func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxReport))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		agentErr(w, http.StatusBadRequest, "report: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// agentManifest answers an attempt's agent with what it needs: the
+// workload, the site's store and the tenant's prefixes in it, the keys of
+// the staged datasets and of the run's checkpoints, the checkpoint to
+// resume from, and the sandbox.
+func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	m, err := c.manifest(req.Context(), r, a)
+	if err != nil {
+		agentErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeAgentJSON(w, m)
+}
+
+func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Manifest, error) {
+	wld, job, err := c.worldJob(r)
+	if err != nil {
+		return nil, err
+	}
+	site := wld.Site(a.Site)
+	if site == nil {
+		return nil, fmt.Errorf("site %s is no longer in the catalog", a.Site)
+	}
+	stored, _, err := storedDatasets(wld, job)
+	if err != nil {
+		return nil, err
+	}
+	m := &agent.Manifest{Run: r.ID, Attempt: a.N, Site: a.Site, Tenant: r.Tenant,
+		Command: job.Spec.Workload.Command, Env: job.Spec.Workload.Env,
+		Store: c.SiteStore(site), DataPrefix: dataPrefix(r.Tenant), CheckpointPrefix: checkpointPrefix(r.Tenant),
+		CheckpointName: checkpointName(r.ID), Heartbeat: c.cfg.Heartbeat, LogLimit: c.cfg.LogLimit}
+	keys := c.keyrings()
+	for _, name := range stored {
+		k, err := keys.Get(r.Tenant, name)
+		if err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", name, err)
+		}
+		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String()})
+	}
+	rk, err := c.runKeys().GetOrCreate(r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("run key: %w", err)
+	}
+	m.RunKey = rk.String()
+	if ck := r.Checkpoint; ck != nil && ck.Site == a.Site && ck.Name != "" {
+		m.Resume = &agent.CheckpointRef{Step: ck.Step, Name: ck.Name, Path: ck.Path, Bytes: ck.Bytes, SHA256: ck.SHA256}
+	}
+	m.Sandbox = agent.Sandbox{Mode: c.cfg.Sandbox.Mode, ReadOnly: c.cfg.Sandbox.ReadOnly}
+	if m.Sandbox.Mode == agent.SandboxUID {
+		uid, err := c.cfg.Store.TenantUID(ctx, r.Tenant, c.cfg.Sandbox.UIDBase)
+		if err != nil {
+			return nil, err
+		}
+		m.Sandbox.UID, m.Sandbox.GID = uid, uid
+	}
+	return m, nil
+}
+
+// agentHeartbeat keeps the attempt's progress (saved at most once a second)
+// and answers whether the agent should stop.
+func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	var hb agent.Heartbeat
+	if !decodeReport(w, req, &hb) {
+		return
+	}
+	if p := hb.Progress; p != nil && (r.Progress == nil || p.Step != r.Progress.Step) {
+		now := c.cfg.Now()
+		c.mu.Lock()
+		due := now.Sub(c.lastSave[r.ID]) > time.Second || hb.Phase == "finishing"
+		if due {
+			c.lastSave[r.ID] = now
+		}
+		c.mu.Unlock()
+		if due {
+			_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
+				if r.Attempt != a.N || r.State.Final() {
+					return store.ErrNoChange
+				}
+				r.Progress = &Progress{Step: p.Step, Loss: p.Loss, TokensPerS: p.TokensPerS}
+				return nil
+			})
+			if err != nil {
+				agentErr(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+		}
+	}
+	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+}
+
+// stopWanted says whether an attempt's agent should stop its workload: the
+// run was cancelled, or must leave its site (the workload checkpoints on
+// SIGTERM before it exits).
+func stopWanted(r *Run) bool {
+	return r.CancelRequested || r.State == Migrating && r.Migration != nil && r.Migration.Drain
+}
+
+// agentCheckpoint records a checkpoint the agent sealed into the site's
+// store. The name must be the run's own for that step, so an agent cannot
+// point the run at another object.
+func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	var ref agent.CheckpointRef
+	if !decodeReport(w, req, &ref) {
+		return
+	}
+	if ref.Step < 0 || ref.Name != fmt.Sprintf(checkpointName(r.ID), ref.Step) {
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint name %q is not this run's name for step %d", ref.Name, ref.Step))
+		return
+	}
+	if err := dataset.CheckPath(ref.Path); err != nil || strings.Contains(ref.Path, "/") {
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint path %q: want one file or directory name", ref.Path))
+		return
+	}
+	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
+		if r.Attempt != a.N || r.State.Final() || r.State == Migrating && (r.Migration == nil || !r.Migration.Drain) {
+			return store.ErrNoChange
+		}
+		if r.Checkpoint != nil && r.Checkpoint.Site == a.Site && ref.Step <= r.Checkpoint.Step {
+			return store.ErrNoChange
+		}
+		r.Checkpoint = &Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes}
+		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)})
+		if r.State == Queued || r.State == Running {
+			if err := transition(ch, r, Checkpointed, fmt.Sprintf("first checkpoint of attempt %d (step %d)", r.Attempt, ref.Step)); err != nil {
+				return err
+			}
+			recovered(ch, r, c.cfg.Now())
+		}
+		return nil
+	})
+	if err != nil {
+		agentErr(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+}
+
+// agentLogs appends the agent's output from offset on, keeping at most
+// LogLimit bytes per attempt. A repeated post appends nothing twice.
+func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	off, err := strconv.ParseInt(req.URL.Query().Get("offset"), 10, 64)
+	if err != nil || off < 0 {
+		agentErr(w, http.StatusBadRequest, "offset: want a byte offset of 0 or more")
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxLogPost))
+	if err != nil {
+		agentErr(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	path := c.logPath(r.ID, a.N)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		agentErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		agentErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		agentErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	have := fi.Size()
+	switch {
+	case off > have:
+		agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
+		return
+	case off+int64(len(data)) > have:
+		data = data[have-off:]
+		if room := c.cfg.LogLimit - have; int64(len(data)) > room {
+			data = data[:max(room, 0)]
+		}
+		if _, err := f.Write(data); err != nil {
+			agentErr(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	writeAgentJSON(w, agent.Reply{})
+}
+
+// agentExit records the workload's exit code as the agent saw it; the
+// attempt's state still comes from the site's scheduler.
+func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	var ex agent.Exit
+	if !decodeReport(w, req, &ex) {
+		return
+	}
+	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
+		for i := range r.Attempts {
+			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil {
+				code := ex.Code
+				r.Attempts[i].Exit = &code
+				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
+				if ex.Detail != "" {
+					reason += ": " + truncate(ex.Detail, 500)
+				}
+				ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: reason})
+				return nil
+			}
+		}
+		return store.ErrNoChange
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		agentErr(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	c.Nudge()
+	writeAgentJSON(w, agent.Reply{})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

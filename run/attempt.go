@@ -1,0 +1,266 @@
+package run
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// SiteRoot is the directory a state directory reserves for a site's
+// backend state. The controller never reads workload files from it.
+func SiteRoot(stateDir string, site *catalog.Site) string {
+	if site.Spec.Backend.WorkDir != "" {
+		return site.Spec.Backend.WorkDir
+	}
+	return filepath.Join(stateDir, "sites", site.Metadata.Name)
+}
+
+// SiteStore is the store a site receives data and checkpoints in: its
+// spec.store, or, when it names none, a file:// store in the "store"
+// directory of the site's root. Each tenant has its own prefix in it
+// (DataPrefix, CheckpointPrefix).
+func SiteStore(stateDir string, site *catalog.Site) string {
+	if site.Spec.Store != "" {
+		return site.Spec.Store
+	}
+	return "file://" + filepath.Join(SiteRoot(stateDir, site), "store")
+}
+
+// SiteRoot is the site's root under this controller's state directory.
+func (c *Controller) SiteRoot(site *catalog.Site) string { return SiteRoot(c.cfg.StateDir, site) }
+
+// SiteStore is the site's store as this controller reaches it.
+func (c *Controller) SiteStore(site *catalog.Site) string { return SiteStore(c.cfg.StateDir, site) }
+
+// DataPrefix is a tenant's part of a site's store for staged datasets;
+// CheckpointPrefix its part for sealed checkpoints.
+func DataPrefix(tenant string) string       { return "t/" + tenant + "/data/" }
+func CheckpointPrefix(tenant string) string { return "t/" + tenant + "/ckpt/" }
+
+func dataPrefix(tenant string) string       { return DataPrefix(tenant) }
+func checkpointPrefix(tenant string) string { return CheckpointPrefix(tenant) }
+
+// checkpointName is the sealed name pattern of a run's checkpoints.
+func checkpointName(runID string) string { return "ckpt-" + runID + "-%d" }
+
+func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error) {
+	_, site, err := c.worldSite(r, siteName)
+	if err != nil {
+		return nil, err
+	}
+	root := c.SiteRoot(site)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.backends[root]; b != nil {
+		return b, nil
+	}
+	b, err := c.cfg.Backends(site, root)
+	if err != nil {
+		return nil, fmt.Errorf("backend for site %s: %w", siteName, err)
+	}
+	c.backends[root] = b
+	return b, nil
+}
+
+// stage records the intent to submit attempt 1 at the planned site.
+func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
+	if _, _, err := c.worldSite(r, r.Site); err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Planned {
+			return store.ErrNoChange
+		}
+		if r.CancelRequested {
+			return transition(ch, r, Cancelled, "cancelled before it was submitted")
+		}
+		r.Attempt = 1
+		r.Attempts = append(r.Attempts, Attempt{N: 1, Site: r.Site, Nonce: newNonce()})
+		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt 1 at %s", r.Site))
+	})
+	return err == nil, err
+}
+
+func (c *Controller) fail(ctx context.Context, r *Run, reason string) (bool, error) {
+	c.endAttempt(ctx, r)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() {
+			return store.ErrNoChange
+		}
+		return transition(ch, r, Failed, reason)
+	})
+	return err == nil, err
+}
+
+// credential is the secret an attempt's agent proves itself with: an HMAC,
+// under the server's agent key, of the run, the attempt and its nonce. The
+// controller can derive it again after a restart, so a submit repeated after
+// a crash hands the same credential to the job it finds.
+func (c *Controller) credential(runID string, a Attempt) string {
+	m := hmac.New(sha256.New, c.cfg.AgentKey)
+	fmt.Fprintf(m, "meridian-attempt-v1\n%s\n%d\n%s\n", runID, a.N, a.Nonce)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {
+	for _, a := range r.Attempts {
+		if a.N == r.Attempt {
+			return a, true
+		}
+	}
+	return Attempt{}, false
+}
+
+// lawfulNow asks the law in force whether the run's placement is lawful
+// today; checked is false when the controller has no law to ask.
+func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
+	ln := c.lawNow()
+	if ln.Law == nil {
+		return policy.Decision{Allowed: true}, false, nil
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return policy.Decision{}, false, err
+	}
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
+	return dec, true, err
+}
+
+// submit hands the attempt recorded in Staging to the site's backend, after
+// asking the law again as of today. The backend's Submit is idempotent by
+// run id and attempt, so repeating this after a crash finds the job instead
+// of starting a second one.
+func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	if r.CancelRequested {
+		if f, ok := be.(backend.Finder); ok {
+			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
+				be.Cancel(ctx, h)
+			}
+		}
+		c.endAttempt(ctx, r)
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Staging {
+				return store.ErrNoChange
+			}
+			return transition(ch, r, Cancelled, "cancelled before the attempt started")
+		})
+		return err == nil, err
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	// The plan was lawful on its date; the attempt starts today.
+	if dec, checked, err := c.lawfulNow(r); err != nil {
+		return c.fail(ctx, r, fmt.Sprintf("law check before attempt %d at %s failed (failing closed): %v", r.Attempt, r.Site, err))
+	} else if checked && !dec.Allowed {
+		return c.leaveForLaw(ctx, r, dec, c.lawNow().Rev, catalog.Date{})
+	}
+	a, ok := c.currentAttempt(r)
+	if !ok || a.Nonce == "" {
+		return c.fail(ctx, r, fmt.Sprintf("attempt %d has no record", r.Attempt))
+	}
+	site := w.Site(r.Site)
+	env := map[string]string{
+		agent.EnvServer:  c.cfg.ServerURL,
+		agent.EnvRun:     r.ID,
+		agent.EnvAttempt: strconv.Itoa(r.Attempt),
+		agent.EnvToken:   c.credential(r.ID, a),
+	}
+	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.cfg.AgentCommand(site), Env: env,
+		Accelerators: r.Placement.Count, Image: job.Spec.Workload.Image}
+	spec.Partition, spec.GresType = site.Spec.Backend.Partition, site.Spec.Backend.GresType
+	h, err := be.Submit(ctx, spec)
+	switch {
+	case errors.Is(err, backend.ErrSiteDown):
+		return c.lose(ctx, r, fmt.Sprintf("site %s refused attempt %d: %v", r.Site, r.Attempt, err))
+	case permanentSubmit(err):
+		return c.fail(ctx, r, fmt.Sprintf("site %s cannot take attempt %d: %v", r.Site, r.Attempt, err))
+	case err != nil:
+		return c.unreachableFor(ctx, r, fmt.Errorf("submit: %w", err))
+	}
+	c.reachable(r.ID)
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Staging {
+			return store.ErrNoChange
+		}
+		r.Handle = h
+		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
+			r.Attempts[n-1].Handle = h
+		}
+		return transition(ch, r, Queued, fmt.Sprintf("attempt %d submitted to %s as %s", r.Attempt, r.Site, h))
+	})
+	return err == nil, err
+}
+
+// permanentSubmit reports a submit error that no retry can fix: the job
+// itself is unacceptable (too large an argument list, an invalid spec).
+func permanentSubmit(err error) bool {
+	return err != nil && (errors.Is(err, syscall.E2BIG) || errors.Is(err, backend.ErrInvalid) ||
+		strings.Contains(err.Error(), "argument list too long"))
+}
+
+func (c *Controller) reachable(id string) {
+	c.mu.Lock()
+	delete(c.unreachable, id)
+	c.mu.Unlock()
+}
+
+// unreachableFor counts the time a site has not answered; past the site
+// timeout the site is lost.
+func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (bool, error) {
+	now := time.Now() // elapsed time, not the law's date (Config.Now)
+	c.mu.Lock()
+	since, ok := c.unreachable[r.ID]
+	if !ok {
+		c.unreachable[r.ID] = now
+		since = now
+	}
+	c.mu.Unlock()
+	if now.Sub(since) < c.cfg.SiteTimeout {
+		return false, cause
+	}
+	c.reachable(r.ID)
+	return c.lose(ctx, r, fmt.Sprintf("site %s unreachable for %s: %v", r.Site, now.Sub(since).Round(time.Second), cause))
+}
+
+// endAttempt asks the current attempt's site to remove what the attempt
+// left (its scratch: plaintext data and checkpoints), through the site's
+// backend when it can; best effort, since a lost site may not answer. The
+// attempt's credential already stops working once the run moves on.
+func (c *Controller) endAttempt(ctx context.Context, r *Run) {
+	for _, a := range r.Attempts {
+		if a.Handle == "" {
+			continue
+		}
+		be, err := c.backendFor(r, a.Site)
+		if err != nil {
+			continue
+		}
+		if cl, ok := be.(backend.Cleaner); ok {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := cl.Clean(cctx, a.Handle); err != nil {
+				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "attempt", a.N, "err", err)
+			}
+			cancel()
+		}
+	}
+}

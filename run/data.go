@@ -1,0 +1,187 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// storedDatasets splits the job's datasets into those with a store (to be
+// staged) and those declared only; an unknown name is an error.
+func storedDatasets(w *catalog.World, job *catalog.TrainingJob) (stored, declared []string, err error) {
+	for _, name := range job.Spec.Datasets {
+		ds := w.Datasets[name]
+		if ds == nil {
+			return nil, nil, fmt.Errorf("job %s: dataset %q is neither in the request nor registered", job.Metadata.Name, name)
+		}
+		if ds.Spec.Store == "" {
+			declared = append(declared, name)
+		} else {
+			stored = append(stored, name)
+		}
+	}
+	return stored, declared, nil
+}
+
+// stageData stages the job's datasets to the tenant's part of the
+// attempt's site store through the transfer stager (law as of today,
+// intents and confirmations in the ledger), then records that the attempt's
+// data is in place. It is safe to repeat after a crash: the stager
+// reconciles what a killed staging sent and sends only what is missing.
+func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	site := w.Site(r.Site)
+	if site == nil {
+		return c.fail(ctx, r, fmt.Sprintf("site %q is no longer in the catalog", r.Site))
+	}
+	stored, declared, err := storedDatasets(w, job)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	var events []store.Event
+	for _, name := range declared {
+		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s declared only (no spec.store); nothing moved to %s", name, r.Site)})
+	}
+	var results []*transfer.Result
+	if len(stored) > 0 {
+		if c.cfg.Stager == nil {
+			return c.fail(ctx, r, fmt.Sprintf("datasets %v must be staged to %s but this controller has no stager", stored, r.Site))
+		}
+		dst := *site
+		dst.Spec.Store = c.SiteStore(site)
+		sj := *job
+		sj.Spec.Datasets = stored
+		// Runs staging to one store take turns, so that the second finds
+		// the first's chunks there instead of sending them again.
+		unlock := c.lockStore(dst.Spec.Store + "|" + r.Tenant)
+		q := transferQuery(w, job, c.today())
+		q.Exports = c.exports()
+		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		unlock()
+		var denied *transfer.DeniedError
+		switch {
+		case errors.As(err, &denied):
+			return c.refuse(ctx, r, denied)
+		case err != nil && ctx.Err() != nil:
+			// Cut short (shutdown or the step's time limit): the next
+			// step resumes where this one stopped.
+			return false, err
+		case err != nil:
+			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
+		}
+	}
+	var sent int64
+	for _, res := range results {
+		sent += res.BytesSent
+		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s staged to %s (%s → %s, basis %s): %d of %d chunks sent, %d bytes; %d already there, %d damaged there and replaced",
+			res.Dataset, res.Site, res.From, res.To, orNone(res.Basis), res.ChunksSent, res.Chunks, res.BytesSent, res.Skipped, res.Damaged)})
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Staging || r.Staged == r.Attempt {
+			return store.ErrNoChange
+		}
+		r.Staged = r.Attempt
+		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
+			r.Attempts[n-1].StagedBytes += sent
+		}
+		ch.Events = append(ch.Events, events...)
+		return nil
+	})
+	return err == nil, err
+}
+
+// exports is what the law counts of earlier exports (yearly volume
+// thresholds); nil when the controller was given no source.
+func (c *Controller) exports() policy.Exports {
+	if c.cfg.Exports == nil {
+		return nil
+	}
+	return c.cfg.Exports
+}
+
+// lockStore serialises stagings into one store within this controller.
+func (c *Controller) lockStore(url string) func() {
+	c.mu.Lock()
+	l := c.storeLocks[url]
+	if l == nil {
+		l = &sync.Mutex{}
+		c.storeLocks[url] = l
+	}
+	c.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// transferQuery is what the law needs to judge the job's datasets moving.
+func transferQuery(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) policy.Query {
+	q := policy.Query{AsOf: asOf, Job: job, Countries: w.Countries, Organizations: w.Organizations, Sites: map[string]*catalog.Site{}}
+	for _, s := range w.Sites {
+		q.Sites[s.Metadata.Name] = s
+	}
+	q.Org = w.Organizations[job.Spec.Organization]
+	for _, name := range job.Spec.Datasets {
+		if ds := w.Datasets[name]; ds != nil {
+			q.Datasets = append(q.Datasets, ds)
+		}
+	}
+	return q
+}
+
+// refuse fails the run because the law refused a dataset for the attempt's
+// site: the placement is not used, and every denying rule is recorded.
+func (c *Controller) refuse(ctx context.Context, r *Run, d *transfer.DeniedError) (bool, error) {
+	c.endAttempt(ctx, r)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Staging {
+			return store.ErrNoChange
+		}
+		rules := make([]map[string]string, 0, len(d.Denials))
+		for _, f := range d.Denials {
+			rules = append(rules, map[string]string{"rule": f.Rule, "reason": f.Message, "source": f.Source})
+		}
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
+			"decision": "refuse-transfer", "dataset": d.Dataset, "site": r.Site, "from": d.From, "to": d.To,
+			"asOf": d.AsOf.String(), "attempt": r.Attempt, "denials": rules,
+		})
+		if err != nil {
+			return err
+		}
+		ch.Audit = append(ch.Audit, rec)
+		ch.Events = append(ch.Events, store.Event{Kind: "staging-refused", Reason: d.Error()})
+		return transition(ch, r, Failed, fmt.Sprintf("attempt %d at %s not started: %s", r.Attempt, r.Site, firstLine(d.Error())+denialSummary(d)))
+	})
+	return err == nil, err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func denialSummary(d *transfer.DeniedError) string {
+	var b strings.Builder
+	for _, f := range d.Denials {
+		fmt.Fprintf(&b, "; rule %s: %s", f.Rule, f.Message)
+	}
+	return b.String()
+}

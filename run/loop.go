@@ -1,0 +1,96 @@
+package run
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"meridian.dev/meridian/store"
+)
+
+// Run drives every active run until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Poll)
+	defer t.Stop()
+	for {
+		c.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-c.wake:
+		}
+	}
+}
+
+// Tick steps every active run until it stops changing, several runs at a
+// time (Config.Workers), each run by one goroutine.
+func (c *Controller) Tick(ctx context.Context) {
+	c.lawTick(ctx)
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	if err != nil {
+		c.cfg.Logger.Error("list runs", "err", err)
+		return
+	}
+	sem := make(chan struct{}, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for _, row := range rows {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string) {
+			defer func() { <-sem; wg.Done() }()
+			for i := 0; i < 8 && ctx.Err() == nil; i++ {
+				changed, err := c.Step(ctx, id)
+				if err != nil {
+					c.cfg.Logger.Warn("step", "run", id, "err", err)
+					return
+				}
+				if !changed {
+					return
+				}
+			}
+		}(row.ID)
+	}
+	wg.Wait()
+}
+
+// stepTimeout bounds one step, so that a hung scheduler command cannot
+// stall the loop for every other run.
+const stepTimeout = time.Minute
+
+// Step moves run id one step. It reports whether the durable state changed.
+func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
+	row, err := c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	r, err := fromRow(row)
+	if err != nil {
+		return false, err
+	}
+	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+		defer cancel()
+		return c.stageData(sctx, r)
+	}
+	if r.State == Migrating && r.Migration != nil && r.Migration.Target != nil {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+		defer cancel()
+		return c.migrate(sctx, r)
+	}
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	switch r.State {
+	case Planned:
+		return c.stage(ctx, r)
+	case Staging:
+		return c.submit(ctx, r)
+	case Queued, Running, Checkpointed:
+		return c.monitor(ctx, r)
+	case Migrating:
+		return c.migrate(ctx, r)
+	case Held:
+		return c.retryHeld(ctx, r)
+	}
+	return false, nil
+}

@@ -1,0 +1,265 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// migrate re-plans as of today without the lost sites, then moves the
+// latest checkpoint from the old site's store to the new site's store (law
+// permitting) and records the next attempt. Each half is its own durable
+// step, so a crash between them redoes only the unfinished half.
+func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
+	if r.Migration == nil {
+		r.Migration = &Migration{From: r.Site, Reason: "unknown", LostAt: c.cfg.Now()}
+	}
+	// The lost attempt's scratch goes first (best effort; the site may be
+	// unreachable). Repeated on every step of the migration.
+	if r.Migration.Drain {
+		done, err := c.draining(ctx, r)
+		if err != nil || !done {
+			return false, err
+		}
+		_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
+				return store.ErrNoChange
+			}
+			r.Migration.Drain = false
+			ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s)", r.Attempt, r.Site, ckText(r.Checkpoint))})
+			return nil
+		})
+		return err == nil, err
+	}
+	c.endAttempt(ctx, r)
+	if r.Migration.Target == nil {
+		return c.replan(ctx, r)
+	}
+	target := *r.Migration.Target
+	moved, why := c.moveCheckpoint(ctx, r, target)
+	var next *LawStatus
+	if w, job, err := c.worldJob(r); err == nil {
+		ln := c.lawNow()
+		if d, rule, err := horizon(w, job, w.Site(target.Site), target.Pool, c.today(), ln); err == nil {
+			next = &LawStatus{Revision: ln.Rev, CheckedOn: c.today().String()}
+			if !d.IsZero() {
+				next.LawfulUntil, next.UntilRule, next.MoveBy = d.String(), rule, d.Time.Add(-c.cfg.MoveMargin)
+			}
+		}
+	}
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
+			return store.ErrNoChange
+		}
+		from := r.Site
+		if moved != nil {
+			rec, err := audit.NewRecord(audit.KindCheckpoint, r.ID, map[string]any{
+				"step": moved.Step, "bytes": moved.Bytes, "sha256": moved.SHA256, "name": moved.Name,
+				"fromSite": from, "toSite": target.Site, "toCountry": target.Country,
+				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", r.Checkpoint.Site, target.Country, c.today(), r.Migration.AsOf),
+				"dataMoves": target.DataMoves,
+			})
+			if err != nil {
+				return err
+			}
+			ch.Audit = append(ch.Audit, rec)
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: fmt.Sprintf("checkpoint at step %d copied from %s's store to %s's (%s), sealed, sha256 %s",
+				moved.Step, r.Checkpoint.Site, target.Site, target.Country, short(moved.SHA256))})
+			r.Checkpoint = moved
+		} else {
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: why})
+			r.Checkpoint = nil
+		}
+		r.Site = target.Site
+		r.Placement = target
+		r.Law = next
+		r.Attempt++
+		r.Handle = ""
+		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce()})
+		r.Migration.Target = nil
+		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
+	})
+	return err == nil, err
+}
+
+func ckText(ck *Checkpoint) string {
+	if ck == nil {
+		return "none"
+	}
+	return fmt.Sprintf("step %d at %s", ck.Step, ck.Site)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// replan stops the old attempt (in case its site comes back) and records
+// the best placement as of today, without the excluded sites.
+func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
+	// Stop the old attempt in case the site comes back; best effort, and
+	// only after the loss is on record, so that a crash here cannot turn the
+	// loss into a cancellation.
+	if be, err := c.backendFor(r, r.Site); err == nil && r.Handle != "" {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		be.Cancel(cctx, r.Handle)
+		cancel()
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	asOf := c.today()
+	plan, err := c.cfg.Plan(w, job, asOf, r.Excluded)
+	if err != nil {
+		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
+	}
+	ln := c.lawNow()
+	placements := plan.Placements
+	if until, err := catalog.ParseDate(r.Migration.Until); err == nil && !until.IsZero() {
+		// Moving ahead of a rule's date: the new place must be lawful then too.
+		placements = nil
+		for _, p := range plan.Placements {
+			if dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports); err == nil && dec.Allowed {
+				placements = append(placements, p)
+			}
+		}
+	}
+	if len(placements) == 0 {
+		reason, code, rule := holdReason(plan, asOf, ln.Rev)
+		if len(plan.Placements) > 0 {
+			reason, code, rule = fmt.Sprintf("no placement stays lawful from %s (rules revision %d)", r.Migration.Until, ln.Rev), policy.CodeDenied, r.Migration.Rule
+		}
+		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, reason), code, rule, ln.Rev)
+	}
+	pl := placements[0]
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Migrating || (r.Migration != nil && r.Migration.Target != nil) {
+			return store.ErrNoChange
+		}
+		if r.Migration == nil {
+			r.Migration = &Migration{From: r.Site, LostAt: c.cfg.Now()}
+		}
+		r.Migration.Target = &pl
+		r.Migration.AsOf = asOf.String()
+		why := fmt.Sprintf("rank 1 of %d as of %s (rules revision %d), excluding %v", len(placements), asOf, ln.Rev, r.Excluded)
+		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
+		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
+	})
+	return err == nil, err
+}
+
+// moveCheckpoint copies the run's latest sealed checkpoint from its site's
+// store to the target site's store, store to store, through the ledger. A
+// checkpoint carries what the run's datasets carry: it moves only where the
+// transfer law lets each of them go from the site it is at. It returns the
+// moved checkpoint, or nil and why the run starts over.
+func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, string) {
+	ck := r.Checkpoint
+	if ck == nil || ck.Name == "" {
+		return nil, "no checkpoint yet; the run starts from the beginning"
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning"
+	}
+	from, to := w.Site(ck.Site), w.Site(target.Site)
+	if from == nil || to == nil {
+		return nil, "checkpoint not moved (a site left the catalog); the run starts from the beginning"
+	}
+	if ck.Site == target.Site {
+		return ck, ""
+	}
+	if c.cfg.Stager == nil {
+		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning"
+	}
+	dec, err := c.checkpointLaw(w, job, from, to)
+	if err != nil {
+		return nil, fmt.Sprintf("checkpoint at step %d not moved: %v; the run starts from the beginning", ck.Step, err)
+	}
+	key, err := c.runKeys().Get(r.ID)
+	if err != nil {
+		return nil, fmt.Sprintf("checkpoint not moved (run key: %v); the run starts from the beginning", err)
+	}
+	sealer, err := seal.New(key, ck.Name)
+	if err != nil {
+		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning"
+	}
+	srcBase, err := dataset.OpenStore(ctx, c.SiteStore(from))
+	if err != nil {
+		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", from.Metadata.Name, err)
+	}
+	src := srcBase.Sub(checkpointPrefix(r.Tenant))
+	defer src.Close()
+	dstBase, err := dataset.OpenStore(ctx, c.SiteStore(to))
+	if err != nil {
+		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", to.Metadata.Name, err)
+	}
+	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
+	defer dst.Close()
+	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
+		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
+	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e})
+	if err != nil {
+		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err)
+	}
+	_ = res
+	moved := *ck
+	moved.Site = target.Site
+	return &moved, ""
+}
+
+// checkpointLaw asks whether each of the job's datasets may go from the
+// checkpoint's site to the target site today: weights trained on data move
+// under that data's transfer rules.
+func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
+	law := c.cfg.Stager.Law
+	q := transferQuery(w, job, c.today())
+	q.Exports = c.exports()
+	all := policy.Decision{Allowed: true}
+	for _, name := range job.Spec.Datasets {
+		ds := w.Datasets[name]
+		if ds == nil {
+			return all, fmt.Errorf("dataset %s is not known", name)
+		}
+		moved := *ds
+		moved.Spec.Location = from.Metadata.Name
+		dec := law.EvaluateTransfer(q, &moved, to.Spec.Country)
+		all.Obligations = append(all.Obligations, dec.Obligations...)
+		all.Advisories = append(all.Advisories, dec.Advisories...)
+		if !dec.Allowed {
+			msg := fmt.Sprintf("the law does not let dataset %s's derived weights go from %s to %s", name, from.Spec.Country, to.Spec.Country)
+			for _, f := range dec.Denials {
+				msg += fmt.Sprintf("; rule %s: %s", f.Rule, f.Message)
+			}
+			return all, errors.New(msg)
+		}
+	}
+	return all, nil
+}
+
+func decisionRules(dec policy.Decision) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, l := range [][]policy.Finding{dec.Denials, dec.Obligations, dec.Advisories} {
+		for _, f := range l {
+			if !seen[f.Rule] {
+				seen[f.Rule] = true
+				out = append(out, f.Rule)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
+)
+
+// lose records that the run's site is lost and that a migration begins.
+func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, error) {
+	now := c.cfg.Now()
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.State == Migrating {
+			return store.ErrNoChange
+		}
+		r.Excluded = appendUnique(r.Excluded, r.Site)
+		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
+		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
+		return transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason)
+	})
+	return err == nil, err
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	out := append(list, s)
+	sort.Strings(out)
+	return out
+}
+
+func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID, n) }
+
+// heard records that an attempt's agent reported now.
+func (c *Controller) heard(runID string, attempt int) {
+	c.mu.Lock()
+	c.heartbeats[attemptKey(runID, attempt)] = time.Now()
+	c.mu.Unlock()
+}
+
+// silentFor is how long the attempt's agent has not reported, counted from
+// when this controller first looked at the attempt at the earliest, so that
+// neither a restart nor a new attempt makes an agent look silent.
+// Silence is elapsed time, so it is measured on the machine's clock, not on
+// Config.Now (which says which day the law is asked about).
+func (c *Controller) silentFor(runID string, attempt int) time.Duration {
+	now := time.Now()
+	k := attemptKey(runID, attempt)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.heartbeats[k]
+	if !ok {
+		c.heartbeats[k] = now
+		return 0
+	}
+	return now.Sub(last)
+}
+
+// monitor polls the backend for the attempt's state and reacts to its end
+// or its site's loss. Progress and checkpoints arrive from the attempt's
+// agent (agentapi.go); an agent that has been silent past the site timeout
+// while its job is running means the site is lost.
+func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	if r.CancelRequested {
+		if err := be.Cancel(ctx, r.Handle); err != nil {
+			return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
+		}
+		c.endAttempt(ctx, r)
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State.Final() {
+				return store.ErrNoChange
+			}
+			return transition(ch, r, Cancelled, "cancelled by the user")
+		})
+		return err == nil, err
+	}
+	st, err := be.Status(ctx, r.Handle)
+	if err != nil {
+		return c.unreachableFor(ctx, r, fmt.Errorf("status: %w", err))
+	}
+	c.reachable(r.ID)
+	if st.State == backend.Lost {
+		return c.lose(ctx, r, st.Reason)
+	}
+	// A rule already loaded bites on a known day: leave ahead of it.
+	if l := r.Law; l != nil && !l.MoveBy.IsZero() && !c.cfg.Now().Before(l.MoveBy) && !st.State.Final() {
+		if moved, err := c.moveBeforeRule(ctx, r); moved || err != nil {
+			return moved, err
+		}
+	}
+	if st.State == backend.Running {
+		// An agent is silent when it missed several heartbeats and the site
+		// timeout has passed: one late report is not a lost site.
+		if quiet := c.silentFor(r.ID, r.Attempt); quiet > max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat) {
+			return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
+		}
+	}
+	var to State
+	var reason string
+	switch st.State {
+	case backend.Running:
+		if r.State == Queued {
+			to, reason = Running, fmt.Sprintf("attempt %d running at %s", r.Attempt, r.Site)
+		}
+	case backend.Succeeded:
+		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
+	case backend.Failed:
+		to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: %s", r.Attempt, r.Site, st.Reason)
+	case backend.Cancelled:
+		to, reason = Cancelled, fmt.Sprintf("attempt %d at %s cancelled by the site: %s", r.Attempt, r.Site, st.Reason)
+	}
+	if to == "" {
+		return false, nil
+	}
+	if to.Final() {
+		// The attempt has ended: its scratch goes before the end is
+		// recorded, so a crash in between repeats the removal.
+		c.endAttempt(ctx, r)
+	}
+	now := c.cfg.Now()
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Queued && r.State != Running && r.State != Checkpointed {
+			return store.ErrNoChange
+		}
+		if to == Running && r.State != Queued {
+			return store.ErrNoChange
+		}
+		if err := transition(ch, r, to, reason); err != nil {
+			return err
+		}
+		recovered(ch, r, now)
+		return nil
+	})
+	return err == nil, err
+}
+
+// recovered closes a migration once the new attempt runs.
+func recovered(ch *store.Change, r *Run, now time.Time) {
+	if r.Migration != nil && (r.State == Running || r.State == Checkpointed || r.State == Succeeded) {
+		r.RecoveredIn = catalog.Duration(now.Sub(r.Migration.LostAt))
+		ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s was lost",
+			r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), r.Migration.From)})
+		r.Migration = nil
+	}
+}
+
+// moveBeforeRule starts the move of a run whose placement a loaded rule
+// makes unlawful from a known day, once the margin before it is reached.
+func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
+	until, err := catalog.ParseDate(r.Law.LawfulUntil)
+	if err != nil {
+		return false, err
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return false, err
+	}
+	ln := c.lawNow()
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, until, ln.Law, ln.Exports)
+	if err != nil {
+		return false, err
+	}
+	if dec.Allowed {
+		// The rule that ended the horizon is gone: the next law check
+		// recomputes it; do not move.
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.Law == nil || r.Law.MoveBy.IsZero() {
+				return store.ErrNoChange
+			}
+			r.Law.MoveBy, r.Law.LawfulUntil, r.Law.UntilRule = time.Time{}, "", ""
+			return nil
+		})
+		return false, err
+	}
+	return c.leaveForLaw(ctx, r, dec, ln.Rev, until)
+}

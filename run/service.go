@@ -1,0 +1,575 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+)
+
+// SubmitRequest asks for a new run.
+type SubmitRequest struct {
+	Documents []Document `json:"documents"`
+	// Job names the TrainingJob when the documents hold several.
+	Job string `json:"job,omitempty"`
+	// Placement is the plan rank to use; 0 means 1.
+	Placement int `json:"placement,omitempty"`
+	// AsOf must be empty: a run happens today. It is kept so that a client
+	// that sends one gets a clear refusal rather than a silent backdate.
+	AsOf string `json:"asOf,omitempty"`
+	// IdempotencyKey makes retries of one submission return one run.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+}
+
+// Audit kinds the controller adds.
+const (
+	KindRegister = "register"
+	KindKey      = "dataset-key"
+)
+
+// Submit plans the job as of today, registers the request's organisations
+// and datasets to the tenant the first time it sees them (a later request
+// must carry equal copies), records the plan and the chosen placement, and
+// queues the run for the controller. Nothing is written on error.
+func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitRequest) (*Run, bool, error) {
+	if len(req.Documents) == 0 {
+		return nil, false, &InputError{"documents", errors.New("give at least one resource file")}
+	}
+	if len(req.IdempotencyKey) > 200 {
+		return nil, false, &InputError{"idempotencyKey", errors.New("longer than 200 characters")}
+	}
+	if req.AsOf != "" {
+		return nil, false, &InputError{"asOf", fmt.Errorf("%q: a run happens today, on the server's clock; plan what-if questions with `meridian plan --as-of`", req.AsOf)}
+	}
+	rank := req.Placement
+	if rank == 0 {
+		rank = 1
+	}
+	if rank < 0 {
+		return nil, false, &InputError{"placement", fmt.Errorf("%d: want a rank of 1 or more", rank)}
+	}
+	rq, err := decodeRequest(req.Documents)
+	if err != nil {
+		return nil, false, err
+	}
+	w, fresh, err := c.requestWorld(ctx, tenant, rq)
+	if err != nil {
+		return nil, false, err
+	}
+	job, err := pickJob(w, req.Job)
+	if err != nil {
+		return nil, false, &InputError{"job", err}
+	}
+	if err := checkWorkload(job); err != nil {
+		return nil, false, err
+	}
+	asOf := c.today()
+	plan, err := c.cfg.Plan(w, job, asOf, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
+	}
+	ln := c.lawNow()
+	if len(plan.Placements) == 0 && !waitable(plan) {
+		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected))
+	}
+	if len(plan.Placements) == 0 {
+		// Lawful places exist but none is free: the run waits for one.
+		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev)
+	}
+	if rank > len(plan.Placements) {
+		return nil, false, &InputError{"placement", fmt.Errorf("rank %d: the plan has %d placements", rank, len(plan.Placements))}
+	}
+	pl := plan.Placements[rank-1]
+	id := newID()
+	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Planned, Site: pl.Site,
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl}}
+	if ln.Law != nil {
+		d, rule, err := horizon(w, job, w.Site(pl.Site), pl.Pool, asOf, ln)
+		if err != nil {
+			return nil, false, fmt.Errorf("law horizon of %s: %w", pl.Site, err)
+		}
+		r.Law = &LawStatus{Revision: ln.Rev, CheckedOn: asOf.String()}
+		if !d.IsZero() {
+			r.Law.LawfulUntil, r.Law.UntilRule, r.Law.MoveBy = d.String(), rule, d.Time.Add(-c.cfg.MoveMargin)
+		}
+	}
+	var ch store.Change
+	ch.Register = fresh
+	for _, res := range fresh {
+		rec, err := audit.NewRecord(KindRegister, id, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"})
+		if err != nil {
+			return nil, false, err
+		}
+		ch.Audit = append(ch.Audit, rec)
+	}
+	why := fmt.Sprintf("rank %d of %d by objective %s", rank, len(plan.Placements), job.Spec.ObjectiveOrDefault())
+	if req.Placement > 1 {
+		why = fmt.Sprintf("rank %d of %d chosen by the user", rank, len(plan.Placements))
+	}
+	if err := addPlan(&ch, id, "submitted", nil, plan, pl, why); err != nil {
+		return nil, false, err
+	}
+	ch.Events = append(ch.Events, store.Event{Kind: "created", To: string(Planned),
+		Reason: fmt.Sprintf("planned as of %s: %s, %d × %s at %s (%s)", asOf, why, pl.Count, pl.Accelerator, pl.Site, pl.Country)})
+	if err := stateRecord(&ch, id, "", Planned, "submitted"); err != nil {
+		return nil, false, err
+	}
+	row, err := toRow(r)
+	if err != nil {
+		return nil, false, err
+	}
+	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	var rc *store.ResourceConflict
+	if errors.As(err, &rc) {
+		return nil, false, conflict(rc)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := fromRow(got)
+	if err != nil {
+		return nil, false, err
+	}
+	if out.Tenant != tenant {
+		return nil, false, ErrNotFound
+	}
+	c.Nudge()
+	return out, created, nil
+}
+
+// submitHeld records a run that waits in the held state for a lawful
+// placement to be free (every lawful candidate was full).
+func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRequest, job *catalog.TrainingJob, plan *planner.Plan, fresh []store.Resource, asOf catalog.Date, rev int64) (*Run, bool, error) {
+	now := c.cfg.Now()
+	id := newID()
+	reason, code, rule := holdReason(plan, asOf, rev)
+	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Held,
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: 1, Reason: reason,
+			Hold: &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}}}
+	var ch store.Change
+	ch.Register = fresh
+	for _, res := range fresh {
+		rec, err := audit.NewRecord(KindRegister, id, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"})
+		if err != nil {
+			return nil, false, err
+		}
+		ch.Audit = append(ch.Audit, rec)
+	}
+	p, err := audit.NewRecord(audit.KindPlan, id, map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), "plan": plan})
+	if err != nil {
+		return nil, false, err
+	}
+	ch.Audit = append(ch.Audit, p)
+	ch.Events = append(ch.Events, store.Event{Kind: "created", To: string(Held), Reason: "submitted as of " + asOf.String() + "; held: " + reason})
+	if err := stateRecord(&ch, id, "", Held, reason); err != nil {
+		return nil, false, err
+	}
+	row, err := toRow(r)
+	if err != nil {
+		return nil, false, err
+	}
+	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	var rc *store.ResourceConflict
+	if errors.As(err, &rc) {
+		return nil, false, conflict(rc)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := fromRow(got)
+	if err != nil {
+		return nil, false, err
+	}
+	if out.Tenant != tenant {
+		return nil, false, ErrNotFound
+	}
+	c.Nudge()
+	return out, created, nil
+}
+
+// maxWorkloadBytes bounds a job's command line and environment: what a
+// scheduler must carry for every attempt.
+const maxWorkloadBytes = 64 << 10
+
+// checkWorkload refuses a job that has nothing to run, whose command and
+// environment would not fit a scheduler, or whose environment tries to set
+// Meridian's own variables.
+func checkWorkload(job *catalog.TrainingJob) error {
+	wl := job.Spec.Workload
+	if len(wl.Command) == 0 {
+		return &InputError{"spec.workload.command", fmt.Errorf("TrainingJob %s has nothing to run", job.Metadata.Name)}
+	}
+	n := 0
+	for i, a := range wl.Command {
+		if strings.IndexByte(a, 0) >= 0 {
+			return &InputError{fmt.Sprintf("spec.workload.command[%d]", i), errors.New("contains a NUL byte")}
+		}
+		n += len(a) + 1
+	}
+	for k, v := range wl.Env {
+		if strings.HasPrefix(k, "MERIDIAN_") {
+			return &InputError{"spec.workload.env." + k, errors.New("MERIDIAN_* variables are set by Meridian, not by jobs")}
+		}
+		if strings.IndexByte(k+v, 0) >= 0 {
+			return &InputError{"spec.workload.env." + k, errors.New("contains a NUL byte")}
+		}
+		n += len(k) + len(v) + 2
+	}
+	if n > maxWorkloadBytes {
+		return &InputError{"spec.workload", fmt.Errorf("command and environment are %d bytes, over %d", n, maxWorkloadBytes)}
+	}
+	return nil
+}
+
+// addPlan appends the plan (with every rule id it cites) and the decision
+// to ch's audit records.
+func addPlan(ch *store.Change, runID, reason string, excluded []string, plan *planner.Plan, pl planner.Placement, why string) error {
+	p, err := audit.NewRecord(audit.KindPlan, runID, map[string]any{
+		"reason": reason, "excluded": excluded, "rules": ruleIDs(plan), "plan": plan,
+	})
+	if err != nil {
+		return err
+	}
+	d, err := audit.NewRecord(audit.KindDecision, runID, map[string]any{
+		"placement": pl, "why": why, "asOf": plan.AsOf,
+		"lawful": "the placement passed the law checks of the plan as of its date, for the job's datasets and their transfer bases",
+	})
+	if err != nil {
+		return err
+	}
+	ch.Audit = append(ch.Audit, p, d)
+	return nil
+}
+
+func stateRecord(ch *store.Change, runID string, from, to State, reason string) error {
+	rec, err := audit.NewRecord(audit.KindState, runID, map[string]string{"from": string(from), "to": string(to), "reason": reason})
+	if err != nil {
+		return err
+	}
+	ch.Audit = append(ch.Audit, rec)
+	return nil
+}
+
+// transition moves r to state to, recording the event and the audit entry.
+func transition(ch *store.Change, r *Run, to State, reason string) error {
+	from := r.State
+	r.State = to
+	r.Reason = reason
+	ch.Events = append(ch.Events, store.Event{Kind: "state", From: string(from), To: string(to), Reason: reason})
+	return stateRecord(ch, r.ID, from, to, reason)
+}
+
+func toRow(r *Run) (*store.Run, error) {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: string(r.State), Site: r.Site,
+		Attempt: r.Attempt, Handle: r.Handle, Data: data}, nil
+}
+
+// update applies fn to run id in one transaction.
+func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *store.Change) error) (*Run, error) {
+	var out *Run
+	_, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
+		r, err := fromRow(row)
+		if err != nil {
+			return store.Change{}, err
+		}
+		var ch store.Change
+		if err := fn(r, &ch); err != nil {
+			return store.Change{}, err
+		}
+		nr, err := toRow(r)
+		if err != nil {
+			return store.Change{}, err
+		}
+		row.State, row.Site, row.Attempt, row.Handle, row.Data = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data
+		out = r
+		return ch, nil
+	})
+	return out, err
+}
+
+// Get returns a run of tenant.
+func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
+	row, err := c.cfg.Store.GetRun(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if row.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	return fromRow(row)
+}
+
+// List returns tenant's runs, oldest first.
+func (c *Controller) List(ctx context.Context, tenant string) ([]*Run, error) {
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Run, 0, len(rows))
+	for _, row := range rows {
+		r, err := fromRow(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Events returns the timeline of tenant's run id.
+func (c *Controller) Events(ctx context.Context, tenant, id string) ([]store.Event, error) {
+	if _, err := c.Get(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return c.cfg.Store.Events(ctx, id)
+}
+
+// Cancel asks the controller to stop tenant's run id.
+func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error) {
+	if _, err := c.Get(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	r, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.CancelRequested {
+			return store.ErrNoChange
+		}
+		r.CancelRequested = true
+		ch.Events = append(ch.Events, store.Event{Kind: "cancel-requested", Reason: "cancel requested by the user"})
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]string{"decision": "cancel", "by": "tenant " + tenant, "state": string(r.State)})
+		if err != nil {
+			return err
+		}
+		ch.Audit = append(ch.Audit, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return c.Get(ctx, tenant, id)
+	}
+	c.Nudge()
+	return r, nil
+}
+
+// Logs returns the output of every attempt of tenant's run id, each after a
+// header line: what the attempt's agent sent, or, for an attempt whose
+// agent sent nothing, what the site's scheduler kept.
+func (c *Controller) Logs(ctx context.Context, tenant, id string) ([]byte, error) {
+	r, err := c.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, a := range r.Attempts {
+		out = append(out, fmt.Sprintf("=== attempt %d at %s ===\n", a.N, a.Site)...)
+		if b, err := os.ReadFile(c.logPath(r.ID, a.N)); err == nil && len(b) > 0 {
+			out = append(out, b...)
+			continue
+		}
+		if a.Handle == "" {
+			continue
+		}
+		be, err := c.backendFor(r, a.Site)
+		if err != nil {
+			out = append(out, fmt.Sprintf("(logs unavailable: %v)\n", err)...)
+			continue
+		}
+		rc, err := be.Logs(ctx, a.Handle)
+		if err != nil {
+			out = append(out, fmt.Sprintf("(logs unavailable: %v)\n", err)...)
+			continue
+		}
+		b, _ := io.ReadAll(io.LimitReader(rc, c.cfg.LogLimit))
+		rc.Close()
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// Resource is a registered organisation or dataset as the API shows it.
+type Resource struct {
+	Kind      string          `json:"kind"`
+	Name      string          `json:"name"`
+	Version   int64           `json:"version"`
+	SHA256    string          `json:"sha256"`
+	Spec      json.RawMessage `json:"resource"`
+	UpdatedAt string          `json:"updatedAt"`
+}
+
+// Resources lists a tenant's registered organisations and datasets.
+func (c *Controller) Resources(ctx context.Context, tenant string) ([]Resource, error) {
+	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Resource, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")})
+	}
+	return out, nil
+}
+
+// Apply registers the Organization and Dataset documents in docs for
+// tenant, or, with update, replaces the tenant's registered copies; each
+// change is one audited transaction. Other kinds are refused: sites are the
+// operator's, jobs are run, not registered.
+func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, update bool) ([]Resource, error) {
+	rq, err := decodeRequest(docs)
+	if err != nil {
+		return nil, err
+	}
+	if len(rq.jobs) > 0 {
+		return nil, &InputError{"documents", fmt.Errorf("TrainingJob %s: jobs are run (`meridian run`), not registered", rq.jobs[0].Metadata.Name)}
+	}
+	var res []store.Resource
+	for _, o := range rq.orgs {
+		r, err := resourceOf(catalog.KindOrganization, o.Metadata.Name, o, "")
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, r)
+	}
+	for _, d := range rq.datasets {
+		r, err := datasetResource(d)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, r)
+	}
+	// The documents must make a valid world with what is registered already.
+	if _, _, err := c.applyWorld(ctx, tenant, rq); err != nil {
+		return nil, err
+	}
+	var out []Resource
+	for _, r := range res {
+		r.Tenant = tenant
+		var ifVersion int64
+		got, err := c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name)
+		switch {
+		case err == nil && got.Hash == r.Hash:
+			out = append(out, Resource{Kind: r.Kind, Name: r.Name, Version: got.Version, SHA256: got.Hash, Spec: got.Doc})
+			continue
+		case err == nil && !update:
+			return nil, conflict(&store.ResourceConflict{Kind: r.Kind, Name: r.Name, Registered: got, Detail: fmt.Sprintf("is registered (version %d) with other contents; pass --update to replace it", got.Version)})
+		case err == nil:
+			ifVersion = got.Version
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+		verb := "registered"
+		if ifVersion > 0 {
+			verb = "updated"
+		}
+		rec, err := audit.NewRecord(KindRegister, "", map[string]any{"kind": r.Kind, "name": r.Name, "sha256": r.Hash, "by": "tenant " + tenant, "action": verb, "previousVersion": ifVersion})
+		if err != nil {
+			return nil, err
+		}
+		saved, err := c.cfg.Store.PutResource(ctx, &r, ifVersion, rec)
+		var rc *store.ResourceConflict
+		if errors.As(err, &rc) {
+			return nil, conflict(rc)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Resource{Kind: saved.Kind, Name: saved.Name, Version: saved.Version, SHA256: saved.Hash, Spec: saved.Doc})
+	}
+	c.forgetWorlds(ctx, tenant)
+	return out, nil
+}
+
+// applyWorld checks that docs, over what tenant registered, make a valid
+// world (a dataset's location names a catalog site, and so on).
+func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request) (*catalog.World, []store.Resource, error) {
+	reg, err := c.registry(ctx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, o := range rq.orgs {
+		reg.orgs[o.Metadata.Name] = o
+	}
+	for _, d := range rq.datasets {
+		reg.datasets[d.Metadata.Name] = d
+	}
+	set := &catalog.Set{}
+	for _, n := range sortedKeys(reg.orgs) {
+		set.Organizations = append(set.Organizations, reg.orgs[n])
+	}
+	for _, n := range sortedKeys(reg.datasets) {
+		set.Datasets = append(set.Datasets, reg.datasets[n])
+	}
+	cs, err := c.catalog()
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, set)
+	if err != nil {
+		return nil, nil, &InputError{"documents", err}
+	}
+	return w, nil, nil
+}
+
+// PutKey stores the key of a dataset the tenant registered, so that the
+// server can stage it and hand it to the tenant's attempts. The audit entry
+// holds the key's fingerprint, never the key.
+func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) error {
+	if _, err := c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name); errors.Is(err, store.ErrNotFound) {
+		return &InputError{"name", fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`)", name)}
+	} else if err != nil {
+		return err
+	}
+	key, err := seal.ParseKey(strings.TrimSpace(keyText))
+	if err != nil {
+		return &InputError{"key", err}
+	}
+	kr, err := c.keyrings().For(tenant)
+	if err != nil {
+		return err
+	}
+	if err := kr.Put(name, key); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(key.String()))
+	rec, err := audit.NewRecord(KindKey, "", map[string]string{"dataset": name, "fingerprint": hex.EncodeToString(sum[:8]), "by": "tenant " + tenant})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = tenant
+	return c.cfg.Store.AppendAudit(ctx, rec)
+}
+
+// keyrings is where the tenants' dataset keys are.
+func (c *Controller) keyrings() dataset.TenantKeyrings {
+	if c.cfg.Stager != nil {
+		if k, ok := c.cfg.Stager.Keys.(dataset.TenantKeyrings); ok {
+			return k
+		}
+	}
+	return dataset.TenantKeyrings{Root: c.cfg.StateDir}
+}
+
+// logPath is where an attempt's output, as its agent sent it, is kept.
+func (c *Controller) logPath(runID string, attempt int) string {
+	return filepath.Join(c.cfg.StateDir, "logs", runID, fmt.Sprintf("attempt-%d.log", attempt))
+}

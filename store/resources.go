@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"meridian.dev/meridian/audit"
+)
+
+const resourceCols = `tenant, kind, name, doc, hash, store_key, version, created_at, updated_at`
+
+func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
+	var r Resource
+	var doc, ca, ua string
+	if err := sc.Scan(&r.Tenant, &r.Kind, &r.Name, &doc, &r.Hash, &r.StoreKey, &r.Version, &ca, &ua); err != nil {
+		return nil, err
+	}
+	r.Doc = []byte(doc)
+	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
+	return &r, nil
+}
+
+func getResource(ctx context.Context, q querier, tenant, kind, name string) (*Resource, error) {
+	r, err := scanResource(q.QueryRowContext(ctx, `SELECT `+resourceCols+` FROM resources WHERE tenant = ? AND kind = ? AND name = ?`, tenant, kind, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
+	}
+	return r, err
+}
+
+// register inserts r unless the tenant registered it already, in which case
+// the registered copy must hash the same.
+func (s *SQLite) register(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource) error {
+	got, err := getResource(ctx, tx, r.Tenant, r.Kind, r.Name)
+	switch {
+	case err == nil:
+		if subtle.ConstantTimeCompare([]byte(got.Hash), []byte(r.Hash)) != 1 {
+			return &ResourceConflict{Kind: r.Kind, Name: r.Name, Registered: got,
+				Detail: fmt.Sprintf("differs from the copy registered on %s (version %d); change it with an update by its owner, not in a request", got.UpdatedAt.UTC().Format("2006-01-02"), got.Version)}
+		}
+		return nil
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	return s.insertResource(ctx, tx, now, r)
+}
+
+func (s *SQLite) insertResource(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource) error {
+	if err := s.storeKeyFree(ctx, tx, r); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+		r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), fmtTime(now))
+	if err != nil {
+		return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, err)
+	}
+	return nil
+}
+
+// storeKeyFree refuses a dataset whose data another tenant registered.
+func (s *SQLite) storeKeyFree(ctx context.Context, tx *sql.Tx, r *Resource) error {
+	if r.StoreKey == "" {
+		return nil
+	}
+	var owner, name string
+	err := tx.QueryRowContext(ctx, `SELECT tenant, name FROM resources WHERE store_key = ?`, r.StoreKey).Scan(&owner, &name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case owner == r.Tenant && name == r.Name:
+		return nil
+	}
+	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
+}
+
+// GetResource implements Store.
+func (s *SQLite) GetResource(ctx context.Context, tenant, kind, name string) (*Resource, error) {
+	return getResource(ctx, s.db, tenant, kind, name)
+}
+
+// ListResources implements Store.
+func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = ?`
+	args := []any{tenant}
+	if kind != "" {
+		q += ` AND kind = ?`
+		args = append(args, kind)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Resource
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutResource implements Store.
+func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error) {
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		got, err := getResource(ctx, tx, r.Tenant, r.Kind, r.Name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			if ifVersion != 0 {
+				return fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+			}
+			if err := s.insertResource(ctx, tx, now, r); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if got.Version != ifVersion {
+				return fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+			}
+			if err := s.storeKeyFree(ctx, tx, r); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ?, store_key = ?, version = version + 1, updated_at = ?
+				WHERE tenant = ? AND kind = ? AND name = ?`, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), r.Tenant, r.Kind, r.Name); err != nil {
+				return err
+			}
+		}
+		if rec.Tenant == "" {
+			rec.Tenant = r.Tenant
+		}
+		head, err = s.appendAudit(ctx, tx, now, []audit.Record{rec})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(head)
+	return s.GetResource(ctx, r.Tenant, r.Kind, r.Name)
+}
+
+// TenantUID implements Store.
+func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
+	var uid int
+	err := s.db.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = ?`, tenant).Scan(&uid)
+	if err == nil {
+		return uid, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = ?`, tenant).Scan(&uid); err == nil {
+			return nil
+		}
+		var max sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
+			return err
+		}
+		uid = base
+		if max.Valid && int(max.Int64) >= base {
+			uid = int(max.Int64) + 1
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES (?, ?, ?)`, tenant, uid, fmtTime(s.now()))
+		return err
+	})
+	return uid, err
+}
+
+// AuditHead implements Store.
+func (s *SQLite) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, audit.Genesis, nil
+	}
+	return seq, hash, err
+}
+
+// AuditHashAt implements Store.
+func (s *SQLite) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return hash, err == nil, err
+}
