@@ -403,7 +403,9 @@ type BackendSpec struct {
 	GresType string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
 	// Gres is the Slurm GRES that one accelerator is, name[:type] such as
 	// gpu:h100; a job asking for N accelerators asks for gpu:h100:N.
-	Gres      string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	Gres string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	// Namespace is the Kubernetes namespace the site's Jobs run in (type
+	// kubernetes; default "default").
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	// Endpoint is, for Slurm through its commands on this machine, the path
 	// of the cluster's slurm.conf when it is not the default one.
@@ -421,6 +423,39 @@ type BackendSpec struct {
 	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
 	// for tokens that do not name their user themselves.
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
+
+	// Kubeconfig is the kubeconfig file of the site's cluster (type
+	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context to use (default: its current context).
+	Context string `yaml:"context,omitempty" json:"context,omitempty"`
+	// Image is the container image the site's Jobs run (type kubernetes;
+	// required there).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// GPUResource is the extended resource a Job requests for its
+	// accelerators (default nvidia.com/gpu).
+	GPUResource string `yaml:"gpuResource,omitempty" json:"gpuResource,omitempty"`
+	// NodeSelector pins the site's Jobs to nodes with these labels.
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+	// Tolerations let the site's Jobs run on tainted nodes.
+	Tolerations []Toleration `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
+	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
+	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
+	// to admit.
+	QueueName string `yaml:"queueName,omitempty" json:"queueName,omitempty"`
+}
+
+// Toleration is a Kubernetes pod toleration.
+type Toleration struct {
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Operator is Equal (default) or Exists.
+	Operator string `yaml:"operator,omitempty" json:"operator,omitempty"`
+	Value    string `yaml:"value,omitempty" json:"value,omitempty"`
+	// Effect is NoSchedule, PreferNoSchedule or NoExecute; empty matches all.
+	Effect string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	// TolerationSeconds bounds how long a NoExecute taint is tolerated.
+	TolerationSeconds *int64 `yaml:"tolerationSeconds,omitempty" json:"tolerationSeconds,omitempty"`
 }
 
 // TrainingJob is a training or fine-tuning run to place.

@@ -221,7 +221,7 @@ func (v *validator) site(s *Site) {
 		v.oneOf(s.Pos, res, "spec.backend.type", s.Spec.Backend.Type, BackendTypes)
 	}
 	for _, p := range s.Spec.Backend.Problems() {
-		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg)
+		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg, p.Accepted...)
 	}
 }
 

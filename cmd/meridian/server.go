@@ -16,8 +16,9 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
-	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
-	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
+	_ "meridian.dev/meridian/backend/kubernetes" // registers the "kubernetes" backend
+	_ "meridian.dev/meridian/backend/local"      // registers the "local" backend
+	_ "meridian.dev/meridian/backend/slurm"      // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
