@@ -47,6 +47,7 @@ type Server struct {
 	tokens *Tokens
 	mux    *http.ServeMux
 	agents http.Handler
+	rules  RulesService
 }
 
 // New returns the API handler.
@@ -69,6 +70,10 @@ func New(c Controller, a AuditReader, tokens *Tokens) *Server {
 
 type tenantKey struct{}
 
+type adminKey struct{}
+
+func isAdmin(r *http.Request) bool { a, _ := r.Context().Value(adminKey{}).(bool); return a }
+
 // ServeHTTP authenticates every request before routing it: tenants with
 // their bearer token, attempts' agents (under /v1/agent/) with their
 // attempt credential. /healthz answers anyone, and says nothing but "ok".
@@ -89,7 +94,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "missing bearer token (Authorization: Bearer TOKEN)")
 		return
 	}
-	tenant, ok := s.tokens.Tenant(tok)
+	who, ok := s.tokens.lookup(tok)
+	tenant := who.Tenant
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", error="invalid_token"`)
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "token not recognised")
@@ -100,7 +106,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.noRoute(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
+	ctx := context.WithValue(r.Context(), tenantKey{}, tenant)
+	ctx = context.WithValue(ctx, adminKey{}, who.Admin)
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // noRoute answers 405 when the path exists under another method, else 404.
@@ -350,8 +358,11 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	out := []audit.Entry{}
 	for _, e := range entries {
 		mine := e.Tenant == tenant || e.Tenant == "" && e.RunID != "" && owned[e.RunID]
+		// The server's own entries (rules revisions, law checks) belong to no
+		// tenant and name other tenants' runs: the admin reads them in full.
+		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
 		switch {
-		case mine:
+		case mine, system && all && id == "":
 			out = append(out, e)
 		case all && id == "":
 			out = append(out, e.Redact())

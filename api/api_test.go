@@ -83,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 		ServerURL: srv.URL, AgentKey: []byte("agent key for api tests 01234567"),
 		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
 		Heartbeat:    200 * time.Millisecond})
-	h = New(c, st, NewTokens(Token{"a", tokA}, Token{"b", tokB}))
+	h = New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB}))
 	return &fixture{srv: srv, st: st, c: c}
 }
 
@@ -361,7 +361,7 @@ func benchSubmit(b *testing.B, plan run.Planner) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	srv := httptest.NewServer(New(c, st, NewTokens(Token{"a", tokA})))
+	srv := httptest.NewServer(New(c, st, NewTokens(Token{Tenant: "a", Token: tokA})))
 	defer srv.Close()
 	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
 	b.SetParallelism(8)
@@ -391,7 +391,7 @@ func FuzzSubmitBody(f *testing.F) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	h := New(c, st, NewTokens(Token{"a", tokA}))
+	h := New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+tokA)

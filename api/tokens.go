@@ -19,10 +19,13 @@ import (
 // TokensFile is the token table's name in the state directory.
 const TokensFile = "tokens.json"
 
-// Token grants a tenant access.
+// Token grants a tenant access. Admin marks the operator's token (the one
+// the server writes into client.json on its first start): it may change the
+// server's rules; tenants' tokens may not.
 type Token struct {
 	Tenant string `json:"tenant"`
 	Token  string `json:"token"`
+	Admin  bool   `json:"admin,omitempty"`
 }
 
 // Tokens maps bearer tokens to tenants.
@@ -42,7 +45,7 @@ func LoadTokens(dir string) (*Tokens, string, error) {
 	path := filepath.Join(dir, TokensFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		t := Token{Tenant: "default", Token: NewToken()}
+		t := Token{Tenant: "default", Token: NewToken(), Admin: true}
 		b, _ := json.MarshalIndent(struct {
 			Tokens []Token `json:"tokens"`
 		}{[]Token{t}}, "", "  ")
@@ -63,7 +66,10 @@ func LoadTokens(dir string) (*Tokens, string, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	first := ""
+	first, anyAdmin := "", false
+	for _, t := range f.Tokens {
+		anyAdmin = anyAdmin || t.Admin
+	}
 	for i, t := range f.Tokens {
 		if !tenantName.MatchString(t.Tenant) {
 			return nil, "", fmt.Errorf("%s: tokens[%d].tenant %q: want a DNS label", path, i, t.Tenant)
@@ -73,6 +79,11 @@ func LoadTokens(dir string) (*Tokens, string, error) {
 		}
 		if t.Tenant == "default" && first == "" {
 			first = t.Token
+			// A table written before tokens had an admin flag: the default
+			// tenant's first token, the one client.json holds, is the admin.
+			if !anyAdmin {
+				f.Tokens[i].Admin = true
+			}
 		}
 	}
 	if first == "" && len(f.Tokens) > 0 {
@@ -91,13 +102,19 @@ func NewToken() string {
 // Tenant returns the tenant of token. Every entry is compared in constant
 // time (over SHA-256 digests, so lengths do not leak either).
 func (t *Tokens) Tenant(token string) (string, bool) {
+	e, ok := t.lookup(token)
+	return e.Tenant, ok
+}
+
+func (t *Tokens) lookup(token string) (Token, bool) {
 	got := sha256.Sum256([]byte(token))
-	tenant, ok := "", false
+	var found Token
+	ok := false
 	for _, e := range t.list {
 		want := sha256.Sum256([]byte(e.Token))
 		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 && !ok {
-			tenant, ok = e.Tenant, true
+			found, ok = e, true
 		}
 	}
-	return tenant, ok && token != ""
+	return found, ok && token != ""
 }

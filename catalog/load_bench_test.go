@@ -10,7 +10,6 @@ import (
 
 	"meridian.dev/meridian/bench/synth"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/planner"
 )
 
 // writeSynthCatalog writes n synthetic sites of four pools to one file.
@@ -44,7 +43,7 @@ func BenchmarkLoadCatalog(b *testing.B) {
 			b.SetBytes(st.Size())
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := catalog.Load(planner.AssumptionKeys(), dir); err != nil {
+				if _, err := catalog.Load(nil, dir); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -104,7 +103,7 @@ func TestLoadLargeCatalogReportsAllErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = catalog.Load(planner.AssumptionKeys(), dir)
+	_, err = catalog.Load(nil, dir)
 	var es catalog.Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %v", err)
@@ -131,7 +130,7 @@ func TestLoadLargeCatalogReportsAllErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = catalog.Load(planner.AssumptionKeys(), dir)
+	_, err = catalog.Load(nil, dir)
 	if !errors.As(err, &es) {
 		t.Fatalf("want Errors, got %v", err)
 	}

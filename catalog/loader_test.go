@@ -58,7 +58,7 @@ func TestLoadRegionOrigin(t *testing.T) {
 // names the file, line and field; a site without a backend passes.
 func TestCheckBackends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sites.yaml")
-	body := siteDoc("k-1", "  backend: {type: kubernetes}\n") + "---\n" + siteDoc("p-1", "") + "---\n" + siteDoc("l-1", "  backend: {type: local}\n")
+	body := siteDoc("k-1", "  backend: {type: kubernetes, image: \"registry.example/train:1\"}\n") + "---\n" + siteDoc("p-1", "") + "---\n" + siteDoc("l-1", "  backend: {type: local}\n")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +154,15 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown kind", "kind: Dataset", "kind: DataSet", 10, "kind", "not a known kind", []string{"Organization", "Dataset", "Site", "TrainingJob"}},
 		{"wrong apiVersion", "apiVersion: meridian.dev/v1alpha1\nkind: Site", "apiVersion: meridian.dev/v2\nkind: Site", 17, "apiVersion", "not supported", []string{"meridian.dev/v1alpha1"}},
 		{"bad backend type", "gbps: 10}", "gbps: 10}\n  backend: {type: nomad}", 31, "spec.backend.type", "not accepted", []string{"local", "slurm", "kubernetes"}},
+		{"kubernetes setting on a local site", "gbps: 10}", "gbps: 10}\n  backend: {type: local, image: trainer:1}", 31, "spec.backend.image", "only for type kubernetes", nil},
+		{"kubernetes site without image", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, namespace: training}", 31, "spec.backend.image", "required for type kubernetes", nil},
+		{"kubernetes site with a Slurm partition", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, partition: sg}", 31, "spec.backend.partition", "not used by type kubernetes", nil},
+		{"bad toleration operator", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, tolerations: [{key: gpu, operator: Maybe}]}", 31, "spec.backend.tolerations[0].operator", `"Maybe" is not accepted`, []string{"Equal", "Exists"}},
+		{"bad toleration effect", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, tolerations: [{operator: Exists, effect: NoRun}]}", 31, "spec.backend.tolerations[0].effect", `"NoRun" is not accepted`, []string{"NoSchedule", "NoExecute"}},
+		{"bad node selector", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, nodeSelector: {\"bad key!\": h100}}", 31, "spec.backend.nodeSelector", `key "bad key!"`, nil},
+		{"bad namespace", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, namespace: Training_1}", 31, "spec.backend.namespace", "not a Kubernetes namespace name", nil},
+		{"gpu resource without domain", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, gpuResource: gpu}", 31, "spec.backend.gpuResource", "domain prefix", nil},
+		{"bad queue name", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, queueName: Lab_Queue}", 31, "spec.backend.queueName", "not a Kueue LocalQueue name", nil},
 		{"slurm restURL with a bad scheme", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, restURL: 'ftp://x'}", 31, "spec.backend.restURL", `scheme "ftp"`, nil},
 		{"slurm https restURL without tokenFile", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'https://slurm.example:6820'}", 31, "spec.backend.tokenFile", "required with an https restURL", nil},
 		{"slurm plain http to a remote host", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'http://slurm.example', tokenFile: /etc/t}", 31, "spec.backend.restURL", "send the token in clear", nil},

@@ -218,6 +218,29 @@ type OrganizationSpec struct {
 	RestrictedParty            string    `yaml:"restrictedParty,omitempty" json:"restrictedParty,omitempty"`
 	USPerson                   *bool     `yaml:"usPerson,omitempty" json:"usPerson,omitempty"`
 	Licenses                   []License `yaml:"licenses,omitempty" json:"licenses,omitempty"`
+	// Attributes are what the organisation declares about itself, from
+	// OrgAttributeIDs (e.g. cn-ciio).
+	Attributes []string `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	// Affiliates names organisations of the same group (common ownership
+	// or control). Volume thresholds that count a group's exports add up
+	// the organisation, its affiliates and theirs.
+	Affiliates []string `yaml:"affiliates,omitempty" json:"affiliates,omitempty"`
+	// LegalName, Aliases and Addresses are what restricted-party screening
+	// compares with the lists (package screen); without a legal name the
+	// metadata name is screened.
+	LegalName string   `yaml:"legalName,omitempty" json:"legalName,omitempty"`
+	Aliases   []string `yaml:"aliases,omitempty" json:"aliases,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" json:"addresses,omitempty"`
+}
+
+// ScreeningNames are the names screening compares: the legal name (or the
+// metadata name with '-' read as a space) and the aliases.
+func (o *Organization) ScreeningNames() []string {
+	name := o.Spec.LegalName
+	if name == "" {
+		name = strings.ReplaceAll(o.Metadata.Name, "-", " ")
+	}
+	return append([]string{name}, o.Spec.Aliases...)
 }
 
 // ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.
@@ -390,7 +413,9 @@ type BackendSpec struct {
 	GresType string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
 	// Gres is the Slurm GRES that one accelerator is, name[:type] such as
 	// gpu:h100; a job asking for N accelerators asks for gpu:h100:N.
-	Gres      string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	Gres string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	// Namespace is the Kubernetes namespace the site's Jobs run in (type
+	// kubernetes; default "default").
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	// Endpoint is, for Slurm through its commands on this machine, the path
 	// of the cluster's slurm.conf when it is not the default one.
@@ -408,6 +433,39 @@ type BackendSpec struct {
 	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
 	// for tokens that do not name their user themselves.
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
+
+	// Kubeconfig is the kubeconfig file of the site's cluster (type
+	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context to use (default: its current context).
+	Context string `yaml:"context,omitempty" json:"context,omitempty"`
+	// Image is the container image the site's Jobs run (type kubernetes;
+	// required there).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// GPUResource is the extended resource a Job requests for its
+	// accelerators (default nvidia.com/gpu).
+	GPUResource string `yaml:"gpuResource,omitempty" json:"gpuResource,omitempty"`
+	// NodeSelector pins the site's Jobs to nodes with these labels.
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+	// Tolerations let the site's Jobs run on tainted nodes.
+	Tolerations []Toleration `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
+	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
+	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
+	// to admit.
+	QueueName string `yaml:"queueName,omitempty" json:"queueName,omitempty"`
+}
+
+// Toleration is a Kubernetes pod toleration.
+type Toleration struct {
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Operator is Equal (default) or Exists.
+	Operator string `yaml:"operator,omitempty" json:"operator,omitempty"`
+	Value    string `yaml:"value,omitempty" json:"value,omitempty"`
+	// Effect is NoSchedule, PreferNoSchedule or NoExecute; empty matches all.
+	Effect string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	// TolerationSeconds bounds how long a NoExecute taint is tolerated.
+	TolerationSeconds *int64 `yaml:"tolerationSeconds,omitempty" json:"tolerationSeconds,omitempty"`
 }
 
 // TrainingJob is a training or fine-tuning run to place.
@@ -438,18 +496,21 @@ var Objectives = []string{"cost", "time"}
 
 // TrainingJobSpec is the body of a TrainingJob.
 type TrainingJobSpec struct {
-	Organization    string      `yaml:"organization" json:"organization"`
-	Datasets        []string    `yaml:"datasets,omitempty" json:"datasets,omitempty"`
-	Model           Model       `yaml:"model" json:"model"`
-	Method          string      `yaml:"method" json:"method"`
-	LoRA            *LoRA       `yaml:"lora,omitempty" json:"lora,omitempty"`
-	Tokens          float64     `yaml:"tokens" json:"tokens"`
-	Precision       string      `yaml:"precision,omitempty" json:"precision,omitempty"`
-	Objective       string      `yaml:"objective,omitempty" json:"objective,omitempty"`
-	Deadline        Duration    `yaml:"deadline,omitempty" json:"deadline,omitempty"`
-	BudgetUSD       float64     `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
-	Release         Release     `yaml:"release,omitempty" json:"release,omitempty"`
-	StateFunded     bool        `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	Organization string   `yaml:"organization" json:"organization"`
+	Datasets     []string `yaml:"datasets,omitempty" json:"datasets,omitempty"`
+	Model        Model    `yaml:"model" json:"model"`
+	Method       string   `yaml:"method" json:"method"`
+	LoRA         *LoRA    `yaml:"lora,omitempty" json:"lora,omitempty"`
+	Tokens       float64  `yaml:"tokens" json:"tokens"`
+	Precision    string   `yaml:"precision,omitempty" json:"precision,omitempty"`
+	Objective    string   `yaml:"objective,omitempty" json:"objective,omitempty"`
+	Deadline     Duration `yaml:"deadline,omitempty" json:"deadline,omitempty"`
+	BudgetUSD    float64  `yaml:"budgetUSD,omitempty" json:"budgetUSD,omitempty"`
+	Release      Release  `yaml:"release,omitempty" json:"release,omitempty"`
+	StateFunded  bool     `yaml:"stateFunded,omitempty" json:"stateFunded,omitempty"`
+	// WeightsDelivery lists the countries the trained weights will be
+	// delivered to (weights-delivery rules read it).
+	WeightsDelivery []string    `yaml:"weightsDelivery,omitempty" json:"weightsDelivery,omitempty"`
 	Constraints     Constraints `yaml:"constraints,omitempty" json:"constraints,omitempty"`
 	CheckpointEvery Duration    `yaml:"checkpointEvery,omitempty" json:"checkpointEvery,omitempty"`
 	Workload        Workload    `yaml:"workload,omitempty" json:"workload,omitempty"`
@@ -503,6 +564,22 @@ type Model struct {
 	// ExpertsPerToken is how many routed experts each token uses (top-k),
 	// from 1 to Experts.
 	ExpertsPerToken int `yaml:"expertsPerToken,omitempty" json:"expertsPerToken,omitempty"`
+	// Base is the model a fine-tune starts from; nil for a model trained
+	// from scratch or when not declared.
+	Base *BaseModel `yaml:"base,omitempty" json:"base,omitempty"`
+}
+
+// BaseModel is the provenance of the model a job starts from.
+type BaseModel struct {
+	Name string `yaml:"name" json:"name"`
+	// Origin is the country of the base model's developer.
+	Origin string `yaml:"origin,omitempty" json:"origin,omitempty"`
+	// License is the base model's licence kind (ModelLicenceIDs).
+	License     string `yaml:"license,omitempty" json:"license,omitempty"`
+	OpenWeights bool   `yaml:"openWeights,omitempty" json:"openWeights,omitempty"`
+	// TrainingFLOPs is the compute the base model was trained with, when
+	// published (the AI Act's one-third test for modifications reads it).
+	TrainingFLOPs float64 `yaml:"trainingFLOPs,omitempty" json:"trainingFLOPs,omitempty"`
 }
 
 // Active returns the parameters used per token: activeParameters when set, else parameters.

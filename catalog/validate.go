@@ -30,6 +30,7 @@ const (
 	maxCount      = 10_000_000
 	maxEgress     = 10 // USD per GB
 	maxGbps       = 100_000
+	maxBaseFLOPs  = 1e32 // far beyond any published training run
 	maxExperts    = 1_000_000
 )
 
@@ -48,13 +49,6 @@ var RestrictedPartyValues = []string{RestrictedNone, RestrictedEntityList, Restr
 
 // BackendTypes lists the accepted backend types.
 var BackendTypes = []string{BackendLocal, BackendSlurm, BackendKubernetes}
-
-// TransferBases lists the legal bases for moving data that rules understand.
-var TransferBases = []string{
-	"eu-scc", "eu-bcr", "eu-art49-derogation", "consent",
-	"cn-security-assessment", "cn-standard-contract", "cn-certification", "cn-exemption",
-	"uk-idta", "in-permitted", "vn-tia", "ru-notification",
-}
 
 // Markets that are blocs rather than countries.
 var marketBlocs = []string{"EU", "EEA"}
@@ -158,6 +152,23 @@ func (v *validator) organization(o *Organization) {
 	if o.Spec.RestrictedParty != "" {
 		v.oneOf(o.Pos, res, "spec.restrictedParty", o.Spec.RestrictedParty, RestrictedPartyValues)
 	}
+	for i, a := range o.Spec.Attributes {
+		v.oneOf(o.Pos, res, fmt.Sprintf("spec.attributes[%d]", i), a, OrgAttributeIDs)
+	}
+	for i, a := range o.Spec.Affiliates {
+		f := fmt.Sprintf("spec.affiliates[%d]", i)
+		switch {
+		case !dnsLabel.MatchString(a):
+			v.add(o.Pos, res, f, fmt.Sprintf("%q is not an organisation name", a))
+		case a == o.Metadata.Name:
+			v.add(o.Pos, res, f, "an organisation is not its own affiliate")
+		}
+	}
+	for i, n := range append([]string{o.Spec.LegalName}, append(o.Spec.Aliases, o.Spec.Addresses...)...) {
+		if len(n) > 1024 {
+			v.add(o.Pos, res, "spec.legalName, aliases or addresses", fmt.Sprintf("entry %d is longer than 1024 bytes", i))
+		}
+	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {
 			v.add(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), "required: the id of the rule this licence lifts")
@@ -185,7 +196,12 @@ func (v *validator) dataset(d *Dataset) {
 		v.add(d.Pos, res, "spec.subjects", "required for "+d.Spec.Classification+" data: the number of people the data covers")
 	}
 	for i, b := range d.Spec.TransferBases {
-		v.oneOf(d.Pos, res, fmt.Sprintf("spec.transferBases[%d]", i), b, TransferBases)
+		f := fmt.Sprintf("spec.transferBases[%d]", i)
+		if why, retired := RetiredBases[b]; retired {
+			v.add(d.Pos, res, f, fmt.Sprintf("%q is no longer accepted: %s", b, why), TransferBases...)
+			continue
+		}
+		v.oneOf(d.Pos, res, f, b, TransferBases)
 	}
 }
 
@@ -237,7 +253,7 @@ func (v *validator) site(s *Site) {
 		v.add(s.Pos, res, "spec.accessOrganizations", "only for access private or allocation: a public-rental site is open to all")
 	}
 	for _, p := range s.Spec.Backend.Problems() {
-		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg)
+		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg, p.Accepted...)
 	}
 }
 
@@ -266,6 +282,19 @@ func (v *validator) job(j *TrainingJob) {
 	v.number(j.Pos, res, "spec.model.hiddenSize", float64(sp.Model.HiddenSize), 0, 1_000_000, "hidden size")
 	v.number(j.Pos, res, "spec.model.heads", float64(sp.Model.Heads), 0, 100_000, "attention heads")
 	v.number(j.Pos, res, "spec.model.sequenceLength", float64(sp.Model.SequenceLength), 0, 100_000_000, "tokens")
+	if b := sp.Model.Base; b != nil {
+		if strings.TrimSpace(b.Name) == "" {
+			v.add(j.Pos, res, "spec.model.base.name", "required: the base model's name, e.g. qwen2.5-7b")
+		}
+		v.country(j.Pos, res, "spec.model.base.origin", b.Origin, false)
+		if b.License != "" {
+			v.oneOf(j.Pos, res, "spec.model.base.license", b.License, ModelLicenceIDs)
+		}
+		v.number(j.Pos, res, "spec.model.base.trainingFLOPs", b.TrainingFLOPs, 0, maxBaseFLOPs, "FLOP")
+	}
+	for i, c := range sp.WeightsDelivery {
+		v.country(j.Pos, res, fmt.Sprintf("spec.weightsDelivery[%d]", i), c, true)
+	}
 	v.experts(j.Pos, res, &sp.Model)
 	if sp.Method == "" {
 		v.add(j.Pos, res, "spec.method", "required", Methods...)

@@ -44,7 +44,11 @@ var poolChecks = []poolCheck{
 }
 
 func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
-	return policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source}
+	f := policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source, Code: policy.CodeNotNow}
+	if kind == KindLaw {
+		f.Code = policy.CodeUndetermined
+	}
+	return f
 }
 
 // jobSource cites a field of the job: "file:line TrainingJob/name field",

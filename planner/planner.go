@@ -99,6 +99,12 @@ type Placement struct {
 	Pool int `json:"pool"`
 	// Pareto is true when no other feasible placement is both cheaper and faster.
 	Pareto bool `json:"pareto"`
+	// LawfulUntil is the first UTC day, before the run's estimated end, on
+	// which the placement is no longer lawful under the rules already loaded
+	// (null: none ends it during the run), and LawfulUntilRule the rule that
+	// ends it. Such placements are ranked below those that stay lawful.
+	LawfulUntil     *catalog.Date `json:"lawfulUntil"`
+	LawfulUntilRule string        `json:"lawfulUntilRule,omitempty"`
 	// Class is the law class of the placement: country, operator
 	// headquarters and accelerator (law is the same within a class).
 	Class string `json:"class"`
@@ -187,6 +193,9 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	main.wantPoints = opts.Points
 	main.timings = opts.Timings
 	pl := main.plan()
+	if err := p.horizons(pl); err != nil {
+		return nil, err
+	}
 	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
 		relaxed := spec.Constraints
 		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
@@ -228,6 +237,8 @@ type planner struct {
 	asOf     catalog.Date
 	datasets []*catalog.Dataset
 	sessions []Session // one per worker
+	law      Law
+	query    policy.Query
 	est      Estimator
 	exclude  map[string]bool
 
@@ -309,6 +320,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
 		Countries:     w.Countries,
 	}
+	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared
 	// between goroutines.
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {

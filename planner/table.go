@@ -43,15 +43,25 @@ func WriteTableWith(w io.Writer, p *Plan, o TableOptions) error {
 	if len(p.Placements) == 0 {
 		b.WriteString("No lawful, feasible placement.\n")
 	} else {
-		header := []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "TIME", "COST", "DATA MOVED", "OBLIGATIONS"}
-		if o.Wide {
-			header = []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "USD/H", "TIME", "TRANSFER", "COST", "DATA MOVED", "RUNS", "OBLIGATIONS"}
-		}
-		rows := [][]string{header}
+		// The LAWFUL UNTIL column shows only when a rule already loaded ends
+		// a shown placement before its run would.
 		n := len(p.Placements)
 		if top > 0 && top < n {
 			n = top
 		}
+		horizon := false
+		for _, pl := range p.Placements[:n] {
+			horizon = horizon || pl.LawfulUntil != nil
+		}
+		header := []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "TIME", "COST", "DATA MOVED", "OBLIGATIONS"}
+		if o.Wide {
+			header = []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "USD/H", "TIME", "TRANSFER", "COST", "DATA MOVED", "RUNS", "OBLIGATIONS"}
+		}
+		obligationsCol := len(header) - 1
+		if horizon {
+			header = append(header, "LAWFUL UNTIL")
+		}
+		rows := [][]string{header}
 		shown := p.Placements[:n]
 		front, notional, planning := 0, 0, 0
 		for _, pl := range shown {
@@ -79,9 +89,15 @@ func WriteTableWith(w io.Writer, p *Plan, o TableOptions) error {
 				rows = append(rows, []string{rank, pl.Site, pl.Country, accs, hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
 					cost, movedBytes(pl.DataMoves), obligations(pl)})
 			}
+			if horizon {
+				until := "-"
+				if pl.LawfulUntil != nil {
+					until = fmt.Sprintf("%s (%s)", pl.LawfulUntil, pl.LawfulUntilRule)
+				}
+				rows[len(rows)-1] = append(rows[len(rows)-1], until)
+			}
 		}
-		last := len(header) - 1
-		tb := textfit.Table{Rows: rows, Width: o.Width, Shrink: []int{last, 1, 3}, Min: 12, Style: o.Style}
+		tb := textfit.Table{Rows: rows, Width: o.Width, Shrink: []int{obligationsCol, 1, 3}, Min: 12, Style: o.Style}
 		b.WriteString(tb.String())
 		if n < len(p.Placements) {
 			fmt.Fprintf(&b, "… %s more placements (--top, -o json)\n", thousands(len(p.Placements)-n))

@@ -150,13 +150,43 @@ func BenchmarkEvaluate10k(b *testing.B) {
 	}
 }
 
-func benchEvaluate(b *testing.B, dates int) {
+func benchEvaluate(b *testing.B, dates int) { benchEvaluateTuned(b, dates, false, tuning{}) }
+
+// BenchmarkCacheRefinements measures what each refinement of the class
+// cache is worth: BenchmarkEvaluate10k with one refinement switched off at
+// a time, with acquisition dates spread over 12 months, on the test
+// world's operators and with operators headquartered in eight countries
+// (as in a catalog of many neoclouds).
+func BenchmarkCacheRefinements(b *testing.B) {
+	for _, hqs := range []bool{false, true} {
+		for _, c := range []struct {
+			name string
+			t    tuning
+		}{
+			{"all", tuning{}},
+			{"exact-dates", tuning{exactDates: true}},
+		} {
+			b.Run(fmt.Sprintf("operators=%s/%s", map[bool]string{false: "world", true: "8hq"}[hqs], c.name), func(b *testing.B) {
+				benchEvaluateTuned(b, 12, hqs, c.t)
+			})
+		}
+	}
+}
+
+func benchEvaluateTuned(b *testing.B, dates int, variedHQ bool, t tuning) {
 	e, err := Builtin()
 	if err != nil {
 		b.Fatal(err)
 	}
+	e.tune = t
 	w := loadTestWorld(b)
 	cands := syntheticCandidatesDated(b, w, 10000, dates)
+	if variedHQ {
+		hqs := []string{"SG", "MY", "US", "DE", "FR", "JP", "CN", "HK"}
+		for i, c := range cands {
+			c.site.Spec.Operator.Headquarters = hqs[i%len(hqs)]
+		}
+	}
 	q := w.query(b, "2025-07-20", "cn-lab", jobSpec{Markets: []string{"EU", "CN"}}, 3e25, "cn-users-300k", "eu-customers")
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -176,7 +206,7 @@ func benchEvaluate(b *testing.B, dates int) {
 
 // BenchmarkEvaluateClass is the cost of one uncached class: every
 // candidate rule, the definitions and the transfers of two datasets, with
-// nothing shared from earlier classes (facts, definitions).
+// nothing shared from earlier classes.
 func BenchmarkEvaluateClass(b *testing.B) {
 	e, err := Builtin()
 	if err != nil {
@@ -194,9 +224,6 @@ func BenchmarkEvaluateClass(b *testing.B) {
 	for range b.N {
 		s.transfers = map[string]transferResult{}
 		s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
-		for i := range s.defs {
-			s.defs[i] = map[classKey]defResult{}
-		}
 		s.evaluate(site, pool, acc)
 	}
 }

@@ -14,8 +14,10 @@ import (
 // Variables:
 //
 //	asOf      string YYYY-MM-DD
-//	org       name, hq, parentHQ, hqGroups, parentGroups, restricted, usPerson, licences
-//	job       name, flops, markets, marketsEU, openWeights, stateFunded, method
+//	org       name, hq, parentHQ, hqGroups, parentGroups, restricted, restrictedSource,
+//	          usPerson, licences, attributes, affiliates
+//	job       name, flops, markets, marketsEU, openWeights, stateFunded, method, weightsDelivery,
+//	          hasBase, baseName, baseOrigin, baseLicense, baseOpenWeights, baseTrainingFLOPs
 //	site      name, city, country, groups, eu, eea, operator, operatorHQ, operatorHQGroups
 //	pool      owner, ownerKind (operator, self, organization), acquired
 //	owner     kind, name, hq, parentHQ, hqGroups, parentGroups, restricted
@@ -24,6 +26,12 @@ import (
 //	dataset   name, origin, originEEA, location, class, personal, subjects,
 //	          originSubjects, originSensitiveSubjects, bases
 //	transfer  from, to, toEEA, toEU, toGroups, toAdequacy (scopes adopted on asOf)
+//	delivery  to, toEEA, toEU, toGroups, toAdequacy (one country of job.weightsDelivery)
+//	threshold the packs' thresholds (evaluated under each reading)
+//	ledger    subjectsExported and groupSubjectsExported (volumes.go)
+//
+// vocab.go lists the fields again (factFields) so the loader can refuse a
+// condition that names a field no variable has; keep the two in step.
 
 type facts = map[string]any
 
@@ -41,7 +49,9 @@ func groups(c *catalog.Country) []string {
 	return g
 }
 
-func orgFacts(o *catalog.Organization, countries map[string]*catalog.Country) facts {
+// orgFacts describes an organisation; a screening result, when there is
+// one, overrides the restricted-party status it declares.
+func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*catalog.Country) facts {
 	m := facts{}
 	if o == nil {
 		return m
@@ -52,7 +62,14 @@ func orgFacts(o *catalog.Organization, countries map[string]*catalog.Country) fa
 	countryFacts(m, "hq", o.Spec.Headquarters, countries)
 	countryFacts(m, "parent", o.ParentHQ(), countries)
 	m["restricted"] = o.Restricted()
+	m["restrictedSource"] = "declared by the organisation"
+	if sc != nil {
+		m["restricted"] = sc.Status
+		m["restrictedSource"] = sc.Source
+	}
 	m["usPerson"] = o.IsUSPerson()
+	m["attributes"] = append([]string{}, o.Spec.Attributes...)
+	m["affiliates"] = append([]string{}, o.Spec.Affiliates...)
 	lic := []string{}
 	for _, l := range o.Spec.Licenses {
 		lic = append(lic, l.Rule)
@@ -86,6 +103,24 @@ func jobFacts(q *Query) facts {
 	m["openWeights"] = j.Spec.Release.OpenWeights
 	m["stateFunded"] = j.Spec.StateFunded
 	m["method"] = j.Spec.Method
+	m["weightsDelivery"] = append([]string{}, j.Spec.WeightsDelivery...)
+	// A base model's facts are present only when declared: a rule that
+	// needs one the job did not give fails closed.
+	b := j.Spec.Model.Base
+	m["hasBase"] = b != nil
+	if b != nil {
+		m["baseName"] = b.Name
+		m["baseOpenWeights"] = b.OpenWeights
+		if b.Origin != "" {
+			m["baseOrigin"] = b.Origin
+		}
+		if b.License != "" {
+			m["baseLicense"] = b.License
+		}
+		if b.TrainingFLOPs > 0 {
+			m["baseTrainingFLOPs"] = b.TrainingFLOPs
+		}
+	}
 	return m
 }
 
@@ -161,7 +196,7 @@ func ownerOf(s *catalog.Site, p *catalog.Pool, q *Query) (owner facts) {
 		// headquarters fail closed.
 		return facts{"kind": kind, "name": name}
 	}
-	owner = orgFacts(o, q.Countries)
+	owner = orgFacts(o, nil, q.Countries)
 	owner["kind"] = kind
 	return owner
 }

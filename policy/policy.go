@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"strings"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -22,7 +24,34 @@ type Finding struct {
 	Message    string `json:"message"`
 	Source     string `json:"source"`
 	Confidence string `json:"confidence,omitempty"`
+	// Code says what a rejection's reason means for whoever acts on it:
+	// CodeDenied (the law says no), CodeUndetermined (a fact is missing or a
+	// rule could not be evaluated: failing closed until the data is fixed)
+	// or CodeNotNow (capacity, money, time: it may change by itself).
+	Code string `json:"code,omitempty"`
 }
+
+// Text is the finding's message without what a line that names its rule
+// and source prints beside it: the engine's messages start with the rule
+// id and end with the source, which such a line would show twice.
+func (f Finding) Text() string {
+	m := strings.TrimPrefix(f.Message, f.Rule+": ")
+	// The embedded source may be the first part of the finding's (a rule
+	// whose later revision cites more): drop it when the source says it.
+	if i := strings.LastIndex(m, " (source: "); f.Source != "" && i >= 0 && strings.HasSuffix(m, ")") {
+		if embedded := m[i+len(" (source: ") : len(m)-1]; strings.HasPrefix(f.Source, embedded) {
+			m = m[:i]
+		}
+	}
+	return m
+}
+
+// Rejection codes (Finding.Code).
+const (
+	CodeDenied       = "denied"
+	CodeUndetermined = "undetermined"
+	CodeNotNow       = "not-now"
+)
 
 // Transfer is the legal basis under which one dataset may move to the site.
 type Transfer struct {
@@ -57,4 +86,24 @@ type Query struct {
 	// Sites resolves a dataset's spec.location (a site name) to the country
 	// where the data is now. Without a location the data is in its origin.
 	Sites map[string]*catalog.Site
+	// Exports is what the organisation and its group exported before this
+	// query: the transfer ledger. Nil for plans without a server: only the
+	// query's own datasets are counted, and the findings say so.
+	Exports Exports
+	// Screening is the organisation's restricted-party screening result
+	// (package screen); it overrides the status the organisation declares.
+	Screening *Screening
+}
+
+// Screening is the result of screening an organisation against the
+// restricted-party lists.
+type Screening struct {
+	// Status is a restricted-party status (catalog.RestrictedPartyStatuses):
+	// entity-list for an exact Entity List match, listed for an exact match
+	// on another list, undetermined while a possible match awaits a
+	// person's decision, none when nothing matched or a person dismissed
+	// the match.
+	Status string `json:"status"`
+	// Source names the list entry or the person's decision behind Status.
+	Source string `json:"source"`
 }

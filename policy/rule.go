@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -26,10 +21,15 @@ const (
 	KindServiceMarket    = "service-market"
 	KindRestrictedParty  = "restricted-party"
 	KindOrgPolicy        = "org-policy"
+	// KindWeightsDelivery rules govern where trained weights may go
+	// (TrainingJob spec.weightsDelivery); they use the delivery scope.
+	KindWeightsDelivery = "weights-delivery"
+	// KindModelProvenance rules read the base model a job starts from.
+	KindModelProvenance = "model-provenance"
 )
 
 // RuleKinds lists the accepted rule kinds.
-var RuleKinds = []string{KindExportControl, KindHostCountry, KindDataTransfer, KindComputeThreshold, KindServiceMarket, KindRestrictedParty, KindOrgPolicy}
+var RuleKinds = []string{KindExportControl, KindHostCountry, KindDataTransfer, KindComputeThreshold, KindServiceMarket, KindRestrictedParty, KindOrgPolicy, KindWeightsDelivery, KindModelProvenance}
 
 // Scopes say which facts a rule reads and how often it is evaluated.
 const (
@@ -41,10 +41,13 @@ const (
 	ScopeTransfer = "transfer"
 	// ScopeJob rules read only org, job and asOf; they run once per session.
 	ScopeJob = "job"
+	// ScopeDelivery rules read delivery (one country of the job's
+	// weightsDelivery); they run once per session and delivery country.
+	ScopeDelivery = "delivery"
 )
 
 // Scopes lists the accepted scopes.
-var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob}
+var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob, ScopeDelivery}
 
 // Confidence levels of a rule's facts.
 const (
@@ -192,17 +195,62 @@ func (e Enforcement) At(d catalog.Date) EnforcementStep {
 	return cur
 }
 
-// Lift says what turns a rule's denial into an obligation.
+// Lift says what answers a rule: a denial becomes an obligation; an
+// obligation or advisory stays what it is, with the lifted message (the
+// declared basis is shown as counted).
 type Lift struct {
 	// Licence: an organisation licence naming this rule's id (not expired on
 	// the as-of date) lifts the denial.
 	Licence bool `yaml:"licence,omitempty" json:"licence,omitempty"`
 	// Bases: a dataset transfer basis in this list lifts the denial for that
-	// dataset (transfer-scope rules only).
+	// dataset (transfer-scope rules only). Each must be a legal basis of
+	// the vocabulary (catalog.LegalBases).
 	Bases []string `yaml:"bases,omitempty" json:"bases,omitempty"`
 	// Obligation is the message template shown once lifted.
 	Obligation string `yaml:"obligation,omitempty" json:"obligation,omitempty"`
 }
+
+// Reading is one sourced value of a threshold.
+type Reading struct {
+	Value  float64 `yaml:"value" json:"value"`
+	Source string  `yaml:"source" json:"source"`
+}
+
+// Threshold is a number a rule compares a fact with, stated as the
+// readings of the law that sources support. A rule reads it as
+// threshold.NAME and is evaluated under every reading: where its condition
+// holds under all of them it has its effect; where it holds under some, it
+// advises, naming the band and the threshold's confidence; where it holds
+// under none it does not apply.
+type Threshold struct {
+	Name       string    `yaml:"name" json:"name"`
+	Unit       string    `yaml:"unit,omitempty" json:"unit,omitempty"`
+	Confidence string    `yaml:"confidence" json:"confidence"`
+	Readings   []Reading `yaml:"readings" json:"readings"`
+	Notes      string    `yaml:"notes,omitempty" json:"notes,omitempty"`
+	Pos        string    `yaml:"-" json:"position"`
+}
+
+// Low and High are the smallest and largest readings.
+func (t *Threshold) Low() float64 {
+	lo := t.Readings[0].Value
+	for _, r := range t.Readings[1:] {
+		lo = min(lo, r.Value)
+	}
+	return lo
+}
+
+// High is the largest reading.
+func (t *Threshold) High() float64 {
+	hi := t.Readings[0].Value
+	for _, r := range t.Readings[1:] {
+		hi = max(hi, r.Value)
+	}
+	return hi
+}
+
+// IsBand reports whether the readings differ.
+func (t *Threshold) IsBand() bool { return t.Low() != t.High() }
 
 // Rule is one clause of one law or policy.
 type Rule struct {
@@ -264,189 +312,24 @@ type Pack struct {
 		Description string `yaml:"description,omitempty"`
 	} `yaml:"metadata"`
 	Definitions []*Definition `yaml:"definitions,omitempty"`
+	Thresholds  []*Threshold  `yaml:"thresholds,omitempty"`
 	Rules       []*Rule       `yaml:"rules"`
+
+	builtin bool // an embedded pack (see File)
 }
 
-// MaxPackBytes bounds one rule file.
+// MaxPackBytes bounds one rule file; a larger file is refused before it
+// is read.
 const MaxPackBytes = 4 << 20
 
-var (
-	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,99}$`)
-	namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-	// placeholder matches {var.field} (or {asOf}) in message templates.
-	placeholder = regexp.MustCompile(`\{([a-zA-Z_][a-zA-Z0-9_]*)(?:\.([a-zA-Z_][a-zA-Z0-9_]*))?\}`)
-	// factPlaceholder matches {var.field} only.
-	factPlaceholder = regexp.MustCompile(`\{[a-zA-Z_][a-zA-Z0-9_]*\.[a-zA-Z_][a-zA-Z0-9_]*\}`)
+// Limits on what one rule may ask of the engine.
+const (
+	// maxReadings bounds the readings of one threshold.
+	maxReadings = 8
+	// maxCorners bounds the combinations of readings one rule is
+	// evaluated under.
+	maxCorners = 64
 )
-
-// ParsePack reads and checks one rule file. It checks syntax, unknown
-// fields and every value except the CEL conditions, which the engine
-// compiles. Errors name file:line and the field.
-func ParsePack(name string, data []byte) (p *Pack, err error) {
-	// The YAML library has panicked on some malformed inputs (found by
-	// fuzzing); a rule file must never crash the program.
-	defer func() {
-		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%s: malformed YAML (%v)", name, r)
-		}
-	}()
-	return parsePack(name, data)
-}
-
-func parsePack(name string, data []byte) (*Pack, error) {
-	if len(data) > MaxPackBytes {
-		return nil, fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", name, len(data), MaxPackBytes)
-	}
-	file, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, false))
-	}
-	var docs int
-	for _, d := range file.Docs {
-		if d != nil && d.Body != nil {
-			docs++
-		}
-	}
-	if docs != 1 {
-		return nil, fmt.Errorf("%s: want exactly one YAML document (a %s), found %d", name, PackKind, docs)
-	}
-	var p Pack
-	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, false))
-	}
-	at := func(path string) string {
-		return fmt.Sprintf("%s:%d", name, lineOf(file, path))
-	}
-	var errs []string
-	bad := func(path, field, format string, a ...any) {
-		errs = append(errs, fmt.Sprintf("%s: %s: %s", at(path), field, fmt.Sprintf(format, a...)))
-	}
-	if p.APIVersion != catalog.APIVersion {
-		bad("$.apiVersion", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
-	}
-	if p.Kind != PackKind {
-		bad("$.kind", "kind", "%q is not a rule file (accepted: %s)", p.Kind, PackKind)
-	}
-	if !idPattern.MatchString(p.Metadata.Name) {
-		bad("$.metadata", "metadata.name", "%q: want lower-case letters, digits, '.' and '-'", p.Metadata.Name)
-	}
-	seenDef := map[string]bool{}
-	for i, d := range p.Definitions {
-		path := fmt.Sprintf("$.definitions[%d]", i)
-		if d == nil {
-			bad(path, fmt.Sprintf("definitions[%d]", i), "empty entry")
-			continue
-		}
-		d.Pos = at(path)
-		f := fmt.Sprintf("definitions[%d]", i)
-		if !namePattern.MatchString(d.Name) {
-			bad(path, f+".name", "%q: want an identifier (letters, digits, _)", d.Name)
-		}
-		if seenDef[d.Name] {
-			bad(path, f+".name", "%q defined twice", d.Name)
-		}
-		seenDef[d.Name] = true
-		if strings.TrimSpace(d.Expr) == "" {
-			bad(path, f+".expr", "required")
-		}
-		if strings.TrimSpace(d.Source) == "" {
-			bad(path, f+".source", "required: every threshold carries its source")
-		}
-	}
-	if len(p.Rules) == 0 {
-		bad("$", "rules", "a rule file needs at least one rule")
-	}
-	seen := map[string]bool{}
-	for i, r := range p.Rules {
-		path := fmt.Sprintf("$.rules[%d]", i)
-		f := fmt.Sprintf("rules[%d]", i)
-		if r == nil {
-			bad(path, f, "empty entry")
-			continue
-		}
-		r.Pack = p.Metadata.Name
-		r.Pos = at(path)
-		if !idPattern.MatchString(r.ID) {
-			bad(path+".id", f+".id", "%q: want lower-case letters, digits, '.' and '-'", r.ID)
-		} else {
-			f = fmt.Sprintf("rules[%d] (%s)", i, r.ID)
-		}
-		if seen[r.ID] {
-			bad(path+".id", f+".id", "%q defined twice", r.ID)
-		}
-		seen[r.ID] = true
-		if strings.TrimSpace(r.Jurisdiction) == "" {
-			bad(path, f+".jurisdiction", "required (an ISO country, EU or ORG)")
-		}
-		if !contains(RuleKinds, r.Kind) {
-			bad(path+".kind", f+".kind", "%q (accepted: %s)", r.Kind, strings.Join(RuleKinds, ", "))
-		}
-		if r.Scope == "" {
-			r.Scope = ScopeCandidate
-		}
-		if !contains(Scopes, r.Scope) {
-			bad(path+".scope", f+".scope", "%q (accepted: %s)", r.Scope, strings.Join(Scopes, ", "))
-		}
-		if !containsEffect(r.Effect) {
-			bad(path+".effect", f+".effect", "%q (accepted: deny, obligation, advisory)", r.Effect)
-		}
-		if r.EffectiveFrom.IsZero() {
-			bad(path, f+".effectiveFrom", "required (YYYY-MM-DD)")
-		}
-		if !r.EffectiveUntil.IsZero() && !r.EffectiveFrom.Before(r.EffectiveUntil) {
-			bad(path+".effectiveUntil", f+".effectiveUntil", "%s is not after effectiveFrom %s", r.EffectiveUntil, r.EffectiveFrom)
-		}
-		if len(r.Enforcement) == 0 {
-			bad(path, f+".enforcement", "required (in-force, not-enforced, draft, suspended-until YYYY-MM-DD, or a list of {state, from})")
-		}
-		if !contains(Confidences, r.Confidence) {
-			bad(path+".confidence", f+".confidence", "%q (accepted: %s)", r.Confidence, strings.Join(Confidences, ", "))
-		}
-		if len(r.Sources) == 0 {
-			bad(path, f+".sources", "required: every rule names its source")
-		}
-		for j, s := range r.Sources {
-			if strings.TrimSpace(s) == "" {
-				bad(path, fmt.Sprintf("%s.sources[%d]", f, j), "empty")
-			}
-		}
-		if strings.TrimSpace(r.Message) == "" {
-			bad(path, f+".message", "required")
-		} else if !factPlaceholder.MatchString(r.Message) {
-			bad(path+".message", f+".message", "must name the fact that triggered it with a {var.field} placeholder, e.g. {site.country}")
-		}
-		if strings.TrimSpace(r.Condition) == "" {
-			bad(path, f+".condition", "required (a CEL expression that is true when the rule applies)")
-		}
-		if l := r.LiftedBy; l != nil {
-			if len(l.Bases) > 0 && r.Scope != ScopeTransfer {
-				bad(path+".liftedBy", f+".liftedBy.bases", "only transfer-scope rules can be lifted by a dataset's transfer basis")
-			}
-			if !l.Licence && len(l.Bases) == 0 {
-				bad(path+".liftedBy", f+".liftedBy", "say what lifts the rule: licence: true and/or bases: [...]")
-			}
-			if r.Effect != Deny {
-				bad(path+".liftedBy", f+".liftedBy", "only a deny rule can be lifted")
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return &p, nil
-}
-
-func lineOf(file *ast.File, path string) int {
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return 1
-	}
-	n, err := p.FilterFile(file)
-	if err != nil || n == nil || n.GetToken() == nil {
-		return 1
-	}
-	return n.GetToken().Position.Line
-}
 
 func contains(list []string, v string) bool {
 	for _, x := range list {

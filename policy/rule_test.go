@@ -34,15 +34,15 @@ func TestParsePackErrors(t *testing.T) {
 		name, old, new string
 		want           []string
 	}{
-		{"bad kind", "kind: org-policy", "kind: vibes", []string{"t.yaml:7:", "rules[0] (r1).kind", `"vibes"`, "export-control"}},
-		{"bad effect", "effect: deny", "effect: block", []string{"t.yaml:8:", ".effect", "deny, obligation, advisory"}},
-		{"bad confidence", "confidence: confirmed", "confidence: sure", []string{"t.yaml:11:", ".confidence", "unconfirmed"}},
+		{"bad kind", "kind: org-policy", "kind: vibes", []string{"t.yaml:7:", `rule "r1": kind`, `"vibes"`, "export-control"}},
+		{"bad effect", "effect: deny", "effect: block", []string{"t.yaml:8:", "rule \"r1\": effect:", "deny, obligation, advisory"}},
+		{"bad confidence", "confidence: confirmed", "confidence: sure", []string{"t.yaml:11:", ": confidence:", "unconfirmed"}},
 		{"bad enforcement", "enforcement: in-force", "enforcement: maybe", []string{"t.yaml:", "enforcement", "suspended-until"}},
 		{"bad suspension date", "enforcement: in-force", "enforcement: suspended-until soon", []string{"suspended-until YYYY-MM-DD"}},
-		{"no sources", "    sources: [policy]\n", "", []string{".sources", "required"}},
-		{"message without fact", `message: "site {site.country}"`, `message: "no"`, []string{"t.yaml:13:", ".message", "{var.field}"}},
+		{"no sources", "    sources: [policy]\n", "", []string{"sources:", "required"}},
+		{"message without fact", `message: "site {site.country}"`, `message: "no"`, []string{"t.yaml:13:", "message:", "{var.field}"}},
 		{"unknown field", "    kind: org-policy\n", "    kind: org-policy\n    colour: red\n", []string{"t.yaml", "colour"}},
-		{"bad id", "id: r1", "id: R_1", []string{".id", `"R_1"`}},
+		{"bad id", "id: r1", "id: R_1", []string{"id:", `"R_1"`}},
 		{"until before from", "effectiveFrom: 2024-01-01", "effectiveFrom: 2024-01-01\n    effectiveUntil: 2023-01-01", []string{"effectiveUntil", "not after"}},
 		{"bad date", "effectiveFrom: 2024-01-01", "effectiveFrom: 2024-13-01", []string{"t.yaml", "YYYY-MM-DD"}},
 		{"wrong kind of file", "kind: RulePack", "kind: Site", []string{"t.yaml:2:", "kind", "RulePack"}},
@@ -81,9 +81,14 @@ func TestCompileErrors(t *testing.T) {
 	cases := []struct{ name, old, new, want string }{
 		{"syntax", "condition: site.country == 'SG'", "condition: site.country ==", "condition:"},
 		{"not bool", "condition: site.country == 'SG'", "condition: site.country", ""},
-		{"wrong scope variable", "condition: site.country == 'SG'", "condition: dataset.personal", "dataset, which candidate-scope rules do not have"},
+		{"wrong scope variable", "condition: site.country == 'SG'", "condition: dataset.personal", "reads dataset, which is not available here"},
 		{"undefined definition", "condition: site.country == 'SG'", "condition: def.nothing", "def.nothing, which no pack defines"},
-		{"message variable out of scope", `message: "site {site.country}"`, `message: "data {dataset.name}"`, "dataset is not available to candidate-scope rules"},
+		{"message variable out of scope", `message: "site {site.country}"`, `message: "data {dataset.name}"`, "dataset is not available to candidate-scope messages"},
+		{"unknown fact", "condition: site.country == 'SG'", "condition: site.contry == 'SG'", "site.contry, which is not a fact"},
+		{"unknown fact in message", `message: "site {site.country}"`, `message: "site {site.cuntry}"`, "site.cuntry, which is not a fact"},
+		{"word not in vocabulary", "condition: site.country == 'SG'", "condition: org.restricted == 'entity_list'", `"entity_list", which is not in its vocabulary`},
+		{"undefined threshold", "condition: site.country == 'SG'", "condition: acc.tpp > threshold.nope", "threshold.nope, which no pack defines"},
+		{"too costly", "condition: site.country == 'SG'", "condition: site.groups.all(a, site.groups.all(b, site.groups.all(c, a + b + c != '')))", "too costly"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -115,7 +120,7 @@ func TestCompileErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := New(Options{Dirs: []string{dir}})
-		if err == nil || !strings.Contains(err.Error(), "id already used at built-in:packs/40-data-transfer.yaml") {
+		if err == nil || !strings.Contains(err.Error(), "id: already used at built-in:packs/40-data-transfer.yaml") {
 			t.Fatalf("want a duplicate-id error naming the built-in file: %v", err)
 		}
 	})

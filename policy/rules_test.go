@@ -37,26 +37,31 @@ var ruleCases = []ruleCase{
 	{rule: "us-ear-aidiff-2025-tier3", want: Deny, in: "2025-03-01", out: "2025-06-01", org: "cn-lab", site: "cn-hangzhou-1", pool: 5, lift: "licence"},
 	{rule: "us-ear-aidiff-2025-tier2", want: Obligation, in: "2025-03-01", out: "2025-06-01", org: "us-lab", site: "sg-2"},
 	{rule: "us-ear-aidiff-4e091", want: Obligation, in: "2025-03-01", out: "2025-06-01", org: "us-lab", site: "de-frankfurt-1", flops: 2e26},
+	{rule: "us-ear-aidiff-4e091-delivery", want: Deny, in: "2025-03-01", out: "2025-06-01", org: "us-lab", site: "de-frankfurt-1", flops: 2e26, job: jobSpec{WeightsDelivery: []string{"SG"}}, lift: "licence"},
+	{rule: "eu-ai-act-modification", want: Obligation, in: "2025-08-10", out: "2025-07-01", org: "eu-lab", site: "de-frankfurt-1", flops: 1e24,
+		job: jobSpec{Markets: []string{"EU"}, Base: &catalog.BaseModel{Name: "qwen2.5-7b", Origin: "CN", License: "apache-2.0", OpenWeights: true, TrainingFLOPs: 1.8e24}}},
 	{rule: "us-ear-entity-list", want: Deny, in: "2025-07-20", out: "2019-01-01", org: "listed-lab", site: "sg-1", lift: "licence"},
 	{rule: "us-ear-affiliates-2025", want: Deny, in: "2025-10-15", out: "2025-12-15", org: "affiliate-lab", site: "sg-1", lift: "licence"},
 	{rule: "my-sta-aichip-2025", want: Advisory, in: "2025-07-20", out: "2025-07-01", org: "us-lab", site: "my-johor-rent"},
 	{rule: "sg-enforcement-2025", want: Advisory, in: "2025-07-20", out: "2025-01-01", org: "us-lab", site: "sg-1"},
-	{rule: "cn-domestic-dc-2025", want: Advisory, in: "2025-12-01", out: "2025-10-01", org: "cn-lab", site: "cn-hangzhou-1", job: jobSpec{StateFunded: true}},
+	{rule: "cn-domestic-dc-2025", want: Advisory, in: "2025-12-01", out: "2025-11-04", org: "cn-state-lab", site: "cn-hangzhou-1"},
 	{rule: "cn-h20-guidance-2025", want: Advisory, in: "2025-08-15", out: "2025-07-01", org: "cn-lab", site: "cn-hangzhou-1", pool: 3},
 	{rule: "eu-gdpr-ch5", want: Deny, in: "2025-07-20", out: "2018-01-01", org: "eu-lab", site: "sg-1", datasets: []string{"eu-customers"}, lift: "basis", liftDatasets: []string{"eu-customers-scc"}},
-	{rule: "cn-pipl-39-consent", want: Obligation, in: "2025-07-20", out: "2021-10-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-50k"}},
+	{rule: "cn-pipl-39-consent", want: Obligation, in: "2025-07-20", out: "2021-10-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-50k"}, lift: "basis", liftDatasets: []string{"cn-users-50k-consent"}},
+	{rule: "cn-csl-37-ciio", want: Deny, in: "2025-07-20", out: "2017-05-31", org: "cn-lab-ciio", site: "sg-1", datasets: []string{"cn-users-50k"}, lift: "basis", liftDatasets: []string{"cn-users-2m-assessed"}},
+	{rule: "cn-cbdf-2024-important-data", want: Deny, in: "2025-07-20", out: "2024-03-21", org: "cn-lab", site: "sg-1", datasets: []string{"cn-important"}, lift: "basis", liftDatasets: []string{"cn-important-assessed"}},
 	{rule: "cn-secassess-2022", want: Deny, in: "2023-01-15", out: "2024-04-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-300k"}, lift: "basis", liftDatasets: []string{"cn-users-2m-assessed"}},
 	{rule: "cn-scc-2023", want: Advisory, in: "2023-08-01", out: "2024-04-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-50k"}},
 	{rule: "cn-cbdf-2024-assessment", want: Deny, in: "2025-07-20", out: "2024-03-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-2m"}, lift: "basis", liftDatasets: []string{"cn-users-2m-assessed"}},
 	{rule: "cn-cbdf-2024-contract", want: Deny, in: "2025-07-20", out: "2024-03-01", org: "cn-lab", site: "sg-1", datasets: []string{"cn-users-300k"}, lift: "basis", liftDatasets: []string{"cn-users-300k-contract"}},
 	{rule: "ru-242fz-localisation", want: Obligation, in: "2025-07-20", out: "2015-01-01", org: "eu-lab", site: "sg-1", datasets: []string{"ru-users"}},
 	{rule: "ru-23fz-2025", want: Advisory, in: "2025-07-20", out: "2025-06-01", org: "eu-lab", site: "sg-1", datasets: []string{"ru-users"}},
-	{rule: "in-dpdp-s16", want: Advisory, in: "2025-12-01", out: "2025-11-01", org: "eu-lab", site: "sg-1", datasets: []string{"in-users"}},
-	{rule: "vn-decree13-tia", want: Obligation, in: "2025-07-20", out: "2023-06-01", org: "eu-lab", site: "sg-1", datasets: []string{"vn-users"}},
+	{rule: "in-dpdp-s16", want: Advisory, in: "2025-12-01", out: "2025-11-01", org: "eu-lab", site: "sg-1", datasets: []string{"in-users"}, lift: "basis", liftDatasets: []string{"in-users-permitted"}},
+	{rule: "vn-decree13-tia", want: Obligation, in: "2025-07-20", out: "2023-06-01", org: "eu-lab", site: "sg-1", datasets: []string{"vn-users"}, lift: "basis", liftDatasets: []string{"vn-users-tia"}},
 	{rule: "vn-data-law-2025", want: Advisory, in: "2025-07-20", out: "2025-06-01", org: "eu-lab", site: "sg-1", datasets: []string{"vn-important"}},
 	{rule: "id-pp71-public-scope", want: Advisory, in: "2025-07-20", out: "2019-01-01", org: "eu-lab", site: "sg-1", datasets: []string{"id-users"}},
 	{rule: "my-pdpa-129", want: Obligation, in: "2025-07-20", out: "2025-03-01", org: "eu-lab", site: "sg-1", datasets: []string{"my-users"}},
-	{rule: "us-doj-dsp-2025", want: Advisory, in: "2025-07-20", out: "2025-03-01", org: "cn-lab", site: "sg-1", datasets: []string{"us-health"}},
+	{rule: "us-doj-dsp-2025", want: Deny, in: "2025-07-20", out: "2025-03-01", org: "cn-lab", site: "sg-1", datasets: []string{"us-health-200k"}},
 	{rule: "eu-ai-act-art53", want: Obligation, in: "2025-08-10", out: "2025-07-01", org: "eu-lab", site: "de-frankfurt-1", job: jobSpec{Markets: []string{"EU"}}, flops: 5e23},
 	{rule: "eu-ai-act-art52-notify", want: Obligation, in: "2025-08-10", out: "2025-07-01", org: "eu-lab", site: "de-frankfurt-1", job: jobSpec{Markets: []string{"DE"}}, flops: 3e25},
 	{rule: "us-eo-14110-reporting", want: Obligation, in: "2024-06-01", out: "2025-02-01", org: "us-lab", site: "de-frankfurt-1", flops: 2e26},
@@ -170,9 +175,14 @@ func assertLifted(t *testing.T, d Decision, rule, by string) {
 	if findRule(d.Denials, rule) != nil {
 		t.Fatalf("%s still denies after lifting: %+v", rule, d.Denials)
 	}
+	// A lifted denial becomes an obligation; a lifted obligation or
+	// advisory stays one, with the lifted message.
 	f := findRule(d.Obligations, rule)
 	if f == nil {
-		t.Fatalf("%s not turned into an obligation: %+v", rule, d)
+		f = findRule(d.Advisories, rule)
+	}
+	if f == nil {
+		t.Fatalf("%s not found after lifting: %+v", rule, d)
 	}
 	if !strings.Contains(f.Message, "lifted by "+by) {
 		t.Errorf("obligation does not say what lifted it (%q): %q", by, f.Message)

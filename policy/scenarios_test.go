@@ -15,7 +15,9 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 type scenario struct {
-	Name     string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Rules is "" for the built-in packs, "examples" or "provenance" to
+	// add examples/rules or examples/provenance-rules.
 	Rules    string   `yaml:"rules"`
 	AsOf     string   `yaml:"asOf"`
 	Org      string   `yaml:"org"`
@@ -24,7 +26,11 @@ type scenario struct {
 	Datasets []string `yaml:"datasets"`
 	Site     string   `yaml:"site"`
 	Pool     int      `yaml:"pool"`
-	Want     struct {
+	// Ledger, when present, is what the transfer ledger holds (a plan
+	// with a server); without it only the job's datasets count.
+	Ledger    []ledgerRow `yaml:"ledger"`
+	Screening *Screening  `yaml:"screening"`
+	Want      struct {
 		Allowed     bool     `yaml:"allowed"`
 		Denials     []string `yaml:"denials"`
 		Obligations []string `yaml:"obligations"`
@@ -59,19 +65,31 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withProvenance, err := New(Options{Dirs: []string{filepath.Join("..", "examples", "provenance-rules")}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := loadTestWorld(t)
 	var scenarios []scenario
 	readYAML(t, "testdata/scenarios.yaml", &scenarios)
-	if len(scenarios) < 13 {
+	if len(scenarios) < 40 {
 		t.Fatalf("only %d scenarios read", len(scenarios))
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			e := builtin
-			if sc.Rules == "examples" {
+			switch sc.Rules {
+			case "examples":
 				e = withExamples
+			case "provenance":
+				e = withProvenance
 			}
-			s, err := e.Session(w.query(t, sc.AsOf, sc.Org, sc.Job, sc.Flops, sc.Datasets...))
+			q := w.query(t, sc.AsOf, sc.Org, sc.Job, sc.Flops, sc.Datasets...)
+			if sc.Ledger != nil {
+				q.Exports = ledgerRows(sc.Ledger)
+			}
+			q.Screening = sc.Screening
+			s, err := e.Session(q)
 			if err != nil {
 				t.Fatal(err)
 			}

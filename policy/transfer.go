@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
@@ -83,12 +85,21 @@ func (s *Session) transfersTo(to string) transferResult {
 	}
 	s.mu.Unlock()
 	var r transferResult
+	var origins []string
 	for _, ds := range s.q.Datasets {
-		f, t := s.transfer(ds, to)
+		f, t, counted := s.transfer(ds, to)
 		r.f.merge(f)
 		if t != nil {
 			r.transfers = append(r.transfers, *t)
 		}
+		for _, o := range counted {
+			if !contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+	}
+	if len(origins) > 0 && s.q.Exports == nil {
+		r.f.adv = append(r.f.adv, jobFilesOnly(origins))
 	}
 	s.mu.Lock()
 	s.transfers[to] = r
@@ -97,32 +108,43 @@ func (s *Session) transfersTo(to string) transferResult {
 }
 
 // transfer evaluates moving one dataset to a country. It returns no
-// Transfer when the data is already there.
-func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer) {
+// Transfer when the data is already there, and the origins whose
+// cumulative volumes its rules counted.
+func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer, []string) {
 	var f findings
 	if ds == nil {
 		f.deny = append(f.deny, engineFinding("a dataset of the query is missing"))
-		return f, nil
+		return f, nil, nil
 	}
 	from, err := s.fromCountry(ds)
 	if err != nil {
 		f.deny = append(f.deny, engineFinding(err.Error()))
-		return f, nil
+		return f, nil, nil
 	}
 	for _, iso := range []string{ds.Spec.Origin, from, to} {
 		if _, ok := s.q.Countries[iso]; !ok {
 			f.deny = append(f.deny, engineFinding(fmt.Sprintf("dataset %s: country %q is not in the country table, so the transfer rules that apply cannot be determined", ds.Metadata.Name, iso)))
-			return f, &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
+			return f, &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}, nil
 		}
 	}
 	if from == to {
-		return f, nil
+		return f, nil, nil
 	}
 	act := s.activation(map[string]any{"dataset": s.datasetFacts(ds), "transfer": s.transferFacts(from, to)})
 	var rf findings
+	var origins []string
 	for _, c := range s.e.rules {
-		if c.Scope == ScopeTransfer {
-			s.evalRule(c, act, nil, nil, &rf)
+		if c.Scope != ScopeTransfer {
+			continue
+		}
+		// Each rule gets its own ledger, so its finding shows the totals
+		// it was given.
+		led := &ledgerVal{s: s}
+		s.evalRule(c, ledgerAct{act, led}, &rf)
+		for _, o := range led.origins() {
+			if !contains(origins, o) {
+				origins = append(origins, o)
+			}
 		}
 	}
 	t := &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
@@ -133,22 +155,47 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer)
 		}
 	}
 	f.merge(rf)
-	return f, t
+	return f, t, origins
 }
 
 // EvaluateTransfer says whether one dataset may move to a country on the
 // query's date, under which basis, and with which obligations. Only
-// transfer rules run (data staging asks this before moving bytes).
+// transfer rules run (data staging asks this before moving bytes), with
+// the engine's findings on the organisation (an undetermined screening
+// denies here too).
 func (e *Engine) EvaluateTransfer(q Query, ds *catalog.Dataset, toCountry string) Decision {
+	return e.EvaluateTransferContext(context.Background(), q, ds, toCountry)
+}
+
+// EvaluateTransferContext is EvaluateTransfer with a context that stops
+// (and fails closed) evaluations still running when it is done.
+func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catalog.Dataset, toCountry string) Decision {
 	if q.AsOf.IsZero() || q.Countries == nil {
 		return decide(findings{deny: []Finding{engineFinding("query has no as-of date or country table")}}, nil)
 	}
-	s := &Session{e: e, q: q, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Countries), job: jobFacts(&q),
-		cache: map[classKey]Decision{}, transfers: map[string]transferResult{}}
-	f, t := s.transfer(ds, toCountry)
+	if ds != nil && !slices.Contains(q.Datasets, ds) {
+		// The dataset moving is one of this query's planned moves.
+		q.Datasets = append(append([]*catalog.Dataset{}, q.Datasets...), ds)
+	}
+	s := e.newSession(ctx, q)
+	var f findings
+	if q.Org != nil {
+		f.merge(s.orgFindings())
+	}
+	rf, t, origins := s.transfer(ds, toCountry)
+	f.merge(rf)
+	if len(origins) > 0 && q.Exports == nil {
+		f.adv = append(f.adv, jobFilesOnly(origins))
+	}
 	var tr []Transfer
 	if t != nil {
 		tr = []Transfer{*t}
 	}
 	return decide(f, tr)
+}
+
+// transferResult is what moving the query's datasets to one country gives.
+type transferResult struct {
+	f         findings
+	transfers []Transfer
 }

@@ -74,6 +74,9 @@ type jobSpec struct {
 	Markets     []string `yaml:"markets"`
 	OpenWeights bool     `yaml:"openWeights"`
 	StateFunded bool     `yaml:"stateFunded"`
+	// Base and WeightsDelivery are the job's model provenance.
+	Base            *catalog.BaseModel `yaml:"base"`
+	WeightsDelivery []string           `yaml:"weightsDelivery"`
 }
 
 func (j jobSpec) job() *catalog.TrainingJob {
@@ -83,8 +86,9 @@ func (j jobSpec) job() *catalog.TrainingJob {
 	}
 	return &catalog.TrainingJob{
 		Metadata: catalog.Metadata{Name: name},
-		Spec: catalog.TrainingJobSpec{Method: catalog.MethodFullFinetune,
-			Release: catalog.Release{Markets: j.Markets, OpenWeights: j.OpenWeights}, StateFunded: j.StateFunded},
+		Spec: catalog.TrainingJobSpec{Method: catalog.MethodFullFinetune, Model: catalog.Model{Base: j.Base},
+			Release: catalog.Release{Markets: j.Markets, OpenWeights: j.OpenWeights}, StateFunded: j.StateFunded,
+			WeightsDelivery: j.WeightsDelivery},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -68,6 +69,24 @@ type Config struct {
 	Sandbox SandboxPolicy
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
+
+	// LawNow, when set, is the law in force (a rules.State): the controller
+	// re-checks every live run and staged copy on each new revision and on
+	// each day the law changes, and keeps runs lawful. Without it, Law and
+	// the stager's law are used as they are.
+	LawNow func() LawNow
+	// MoveMargin is how long before a known rule bites a run is moved
+	// (default 24h).
+	MoveMargin time.Duration
+	// DrainGrace is how long a running attempt that must leave gets to
+	// checkpoint and stop before it is stopped (default 30s).
+	DrainGrace time.Duration
+	// HoldRetry is a held run's first retry interval, doubling to 10 min
+	// (default 5s).
+	HoldRetry time.Duration
+	// Exports is what the law counts of earlier exports (the transfer
+	// ledger), for yearly volume thresholds; nil: only the job's own moves.
+	Exports policy.Exports
 }
 
 // SandboxPolicy says how workloads are kept from the server and each other.
@@ -124,6 +143,15 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.LogLimit <= 0 {
 		cfg.LogLimit = 16 << 20
+	}
+	if cfg.MoveMargin <= 0 {
+		cfg.MoveMargin = 24 * time.Hour
+	}
+	if cfg.DrainGrace <= 0 {
+		cfg.DrainGrace = 30 * time.Second
+	}
+	if cfg.HoldRetry <= 0 {
+		cfg.HoldRetry = 5 * time.Second
 	}
 	if cfg.Sandbox.UIDBase <= 0 {
 		cfg.Sandbox.UIDBase = 3000000

@@ -15,12 +15,12 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
-// bestRunnable returns the best placement of plan a run can start at (the
-// first, in rank order, whose site has a configured backend), its rank, and
-// the placements ranked above it with why each was skipped. ok is false
-// when no placement is runnable.
-func bestRunnable(plan *planner.Plan) (pl planner.Placement, rank int, skipped []Skipped, ok bool) {
-	for i, p := range plan.Placements {
+// bestRunnable returns the best of placements (in rank order) a run can
+// start at: the first whose site has a configured backend, its position
+// from 1, and the placements before it with why each was skipped. ok is
+// false when no placement is runnable.
+func bestRunnable(placements []planner.Placement) (pl planner.Placement, rank int, skipped []Skipped, ok bool) {
+	for i, p := range placements {
 		if p.Runnable {
 			return p, i + 1, skipped, true
 		}

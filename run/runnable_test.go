@@ -82,7 +82,7 @@ func TestSkippedLine(t *testing.T) {
 	for i, s := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		plan.Placements = append(plan.Placements, planner.Placement{Rank: i + 1, Site: s, Runnable: s == "g"})
 	}
-	pl, rank, skipped, ok := bestRunnable(plan)
+	pl, rank, skipped, ok := bestRunnable(plan.Placements)
 	if !ok || pl.Site != "g" || rank != 7 || len(skipped) != 6 {
 		t.Fatalf("got %s rank %d, %d skipped, ok %v", pl.Site, rank, len(skipped), ok)
 	}

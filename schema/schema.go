@@ -118,13 +118,14 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 // constraint adds what reflection cannot see: required fields, enums,
 // patterns and ranges, keyed by definition name and property.
 type constraint struct {
-	def, prop string
-	required  bool
-	enum      []string
-	pattern   string
-	min, max  string
-	minItems  uint64
-	itemEnum  []string
+	def, prop   string
+	required    bool
+	enum        []string
+	pattern     string
+	min, max    string
+	minItems    uint64
+	itemEnum    []string
+	itemPattern string
 }
 
 func constraints() []constraint {
@@ -148,6 +149,8 @@ func constraints() []constraint {
 		{def: "OrganizationSpec", prop: "headquarters", required: true, enum: codes},
 		{def: "OrganizationSpec", prop: "ultimateParentHeadquarters", enum: codes},
 		{def: "OrganizationSpec", prop: "restrictedParty", enum: catalog.RestrictedPartyValues},
+		{def: "OrganizationSpec", prop: "attributes", itemEnum: catalog.OrgAttributeIDs},
+		{def: "OrganizationSpec", prop: "affiliates", itemPattern: dnsLabelPattern},
 		{def: "License", prop: "rule", required: true},
 
 		{def: "DatasetSpec", prop: "origin", required: true, enum: origins},
@@ -178,6 +181,12 @@ func constraints() []constraint {
 		{def: "BackendSpec", prop: "gresType", pattern: slurmNamePattern},
 		{def: "BackendSpec", prop: "gres", pattern: `^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$`},
 		{def: "BackendSpec", prop: "restURL", pattern: `^(unix:///|https?://).+$`},
+		{def: "BackendSpec", prop: "namespace", pattern: dnsLabelPattern},
+		{def: "BackendSpec", prop: "gpuResource", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`},
+		{def: "BackendSpec", prop: "queueName", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`},
+		{def: "Toleration", prop: "operator", enum: catalog.TolerationOperators},
+		{def: "Toleration", prop: "effect", enum: catalog.TaintEffects},
+		{def: "Toleration", prop: "tolerationSeconds", min: "0"},
 
 		{def: "TrainingJobSpec", prop: "organization", required: true, pattern: dnsLabelPattern},
 		{def: "TrainingJobSpec", prop: "datasets"},
@@ -193,6 +202,11 @@ func constraints() []constraint {
 		{def: "Model", prop: "experts", min: "0", max: "1000000"},
 		{def: "Model", prop: "expertsPerToken", min: "0", max: "1000000"},
 		{def: "Release", prop: "markets", itemEnum: markets},
+		{def: "BaseModel", prop: "name", required: true},
+		{def: "BaseModel", prop: "origin", enum: codes},
+		{def: "BaseModel", prop: "license", enum: catalog.ModelLicenceIDs},
+		{def: "BaseModel", prop: "trainingFLOPs", min: "0", max: "1e32"},
+		{def: "TrainingJobSpec", prop: "weightsDelivery", itemEnum: codes},
 		{def: "AllowDeny", prop: "allow"},
 		{def: "Constraints", prop: "minAccelerators", min: "0", max: "10000000"},
 		{def: "Constraints", prop: "maxAccelerators", min: "0", max: "10000000"},
@@ -242,6 +256,9 @@ func refine(root *jsonschema.Schema, kind string) error {
 		}
 		if len(c.itemEnum) > 0 && s.Items != nil {
 			s.Items.Enum = toAny(c.itemEnum)
+		}
+		if c.itemPattern != "" && s.Items != nil {
+			s.Items.Pattern = c.itemPattern
 		}
 		if c.pattern != "" {
 			s.Pattern = c.pattern

@@ -35,6 +35,9 @@ const (
 	KindTransfer  = audit.KindTransfer
 	KindIntent    = "transfer-intent"
 	KindAbandoned = "transfer-abandoned"
+	// KindWithdrawn records a staged copy deleted from a site because the
+	// law no longer lets the data be there.
+	KindWithdrawn = "transfer-withdrawn"
 )
 
 // What a ledger entry moved.
@@ -73,6 +76,13 @@ type Entry struct {
 	// Complete marks the last record of a copy, with its Totals.
 	Complete bool    `json:"complete,omitempty"`
 	Totals   *Totals `json:"totals,omitempty"`
+	// Who exported what, for volume thresholds that count a window of
+	// exports (policy.Exports, read by LedgerExports). Entries written
+	// before these fields existed lack them and are not counted.
+	Organization   string `json:"organization,omitempty"`   // the exporting organisation
+	Origin         string `json:"origin,omitempty"`         // the dataset's origin country
+	Classification string `json:"classification,omitempty"` // the dataset's classification
+	Subjects       int64  `json:"subjects,omitempty"`       // people the dataset covers
 }
 
 // Object is one stored object of a copy.
@@ -504,3 +514,16 @@ func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
 
 // The audit log is the production Ledger.
 var _ Ledger = AuditLedger{}
+
+// Withdrawn is the payload of KindWithdrawn.
+type Withdrawn struct {
+	Dataset  string   `json:"dataset"`
+	Site     string   `json:"site"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Rules    []string `json:"rules"`
+	Reason   string   `json:"reason"`
+	Revision int64    `json:"revision"`
+	AsOf     string   `json:"asOf"`
+	Objects  int      `json:"objects"`
+}

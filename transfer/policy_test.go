@@ -33,7 +33,10 @@ func TestStageWithPolicyEngine(t *testing.T) {
 	st := f.stager()
 	st.Law = eng
 	req := f.request()
-	req.Query = policy.Query{AsOf: catalog.MustDate("2026-01-15"), Countries: countries}
+	// The exporter must be known: whether it is a CIIO, and whose exports
+	// the yearly volumes count, depend on it.
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-01-15"), Countries: countries, Org: lab}
 
 	_, err = st.Stage(context.Background(), req)
 	var de *DeniedError

@@ -146,7 +146,8 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	dst := base.Sub(req.SitePrefix)
 	defer dst.Close()
 	entry := Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-		Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID}
+		Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
+		Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
 	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entry})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)

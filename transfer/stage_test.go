@@ -217,7 +217,8 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	want := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
 		Rules: []string{}, AsOf: "2026-01-15", RunID: "run-1", Chunks: len(chunks), ChunksSent: len(chunks),
 		Bytes: 6 * 700 << 10, BytesSent: sealedTotal + mfst, Complete: true,
-		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst}}
+		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst},
+		Origin: "CN", Classification: "personal", Subjects: 1000}
 	if d := cmp.Diff(want, r1.Entry, cmpopts.IgnoreFields(Entry{}, "Staging")); d != "" {
 		t.Fatalf("first stage (-want +got):\n%s", d)
 	}

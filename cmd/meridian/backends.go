@@ -2,6 +2,7 @@ package main
 
 import (
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/kubernetes"
 	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
@@ -13,8 +14,9 @@ import (
 // accepts these types and no others, and the server makes its sites'
 // backends from this set alone. A site without a backend is for planning.
 var siteBackends = backend.Set{
-	catalog.BackendLocal: local.Factory,
-	catalog.BackendSlurm: slurm.Factory,
+	catalog.BackendLocal:      local.Factory,
+	catalog.BackendSlurm:      slurm.Factory,
+	catalog.BackendKubernetes: kubernetes.Factory,
 }
 
 // loadWorld loads the built-in catalog, the sites of catalogDir (when set)

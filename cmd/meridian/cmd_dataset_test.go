@@ -40,6 +40,10 @@ spec:
   pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
   network: {egressPerGB: 0.08, gbps: 10}
   store: file://`+siteStore+"\n"), 0o644)
+	// The exporter: staging personal data out of CN needs to know who
+	// exports it (CIIO status, yearly volumes).
+	orgFile := filepath.Join(dir, "org.yaml")
+	os.WriteFile(orgFile, []byte("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: CN}\n"), 0o644)
 
 	// Bad input: unknown classification, exit 2, nothing registered.
 	_, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "secret")
@@ -76,11 +80,11 @@ spec:
 	}
 	// Personal data without a basis may not leave CN, today or, asked with
 	// --dry-run, on another date; nothing moves either way.
-	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--dry-run", "--as-of", "2026-01-15")
+	out, err := runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--dry-run", "--as-of", "2026-01-15")
 	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(out, "would be refused") || !strings.Contains(out, "cn-cbdf-2024-contract") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
-	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile)
+	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab")
 	if !errors.As(err, &ce) || ce.code != exitNoPlacement || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") || !strings.Contains(err.Error(), "source:") {
 		t.Fatalf("stage without basis: %v", err)
 	}
@@ -91,7 +95,7 @@ spec:
 	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "CN", "--classification", "personal", "--subjects", "200000", "--basis", "cn-standard-contract"); err != nil {
 		t.Fatal(err)
 	}
-	out, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "--run", "run-7", "-o", "json")
+	out, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "lab", "--run", "run-7", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,11 +126,15 @@ func runPlan(w io.Writer, f planFlags) error {
 		return badInput(fmt.Errorf("--rules: %w", r.err))
 	}
 	engine := r.engine
+	law, err := screenedLaw(engine, world.Organizations[job.Spec.Organization])
+	if err != nil {
+		return err
+	}
 	rulesLoaded := time.Now()
 	var stages planner.Timings
 	plan, err := planner.Make(world, job, planner.Options{
 		AsOf:    asOf,
-		Rules:   planner.PolicyLaw(engine),
+		Rules:   law,
 		Explain: f.explain,
 		Points:  f.plot != "",
 		Timings: &stages,

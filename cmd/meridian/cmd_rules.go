@@ -76,7 +76,7 @@ unconfirmed is listed as an advisory: it can never deny.`,
 	}
 	addRulesFlags(cmd, &f)
 	cmd.Flags().BoolVar(&f.active, "active", false, "list only the rules active on the as-of date")
-	cmd.AddCommand(newRulesShowCmd())
+	cmd.AddCommand(newRulesShowCmd(), newRulesLintCmd(), newRulesApplyCmd(), newRulesHistoryCmd(), newRulesDiffCmd())
 	return cmd
 }
 
@@ -134,8 +134,13 @@ func newRulesShowCmd() *cobra.Command {
 				return badInput(fmt.Errorf("no rule %q; `meridian rules` lists them", args[0]))
 			}
 			st := r.Status(asOf)
-			return render(cmd.OutOrStdout(), f.out, map[string]any{"asOf": asOf.String(), "rule": r, "status": st}, func(w io.Writer) error {
-				return ruleText(w, r, st, asOf)
+			ths := e.RuleThresholds(r.ID)
+			v := map[string]any{"asOf": asOf.String(), "rule": r, "status": st}
+			if len(ths) > 0 {
+				v["thresholds"] = ths
+			}
+			return render(cmd.OutOrStdout(), f.out, v, func(w io.Writer) error {
+				return ruleText(w, r, st, asOf, ths)
 			})
 		},
 	}
@@ -143,7 +148,7 @@ func newRulesShowCmd() *cobra.Command {
 	return cmd
 }
 
-func ruleText(w io.Writer, r *policy.Rule, st policy.RuleStatus, asOf catalog.Date) error {
+func ruleText(w io.Writer, r *policy.Rule, st policy.RuleStatus, asOf catalog.Date, ths []*policy.Threshold) error {
 	var b strings.Builder
 	line := func(k, v string) {
 		if v != "" {
@@ -180,6 +185,17 @@ func ruleText(w io.Writer, r *policy.Rule, st policy.RuleStatus, asOf catalog.Da
 			by = append(by, "transfer basis "+strings.Join(l.Bases, ", "))
 		}
 		line("Lifted by", strings.Join(by, "; "))
+	}
+	for _, t := range ths {
+		var rs []string
+		for _, rd := range t.Readings {
+			rs = append(rs, fmt.Sprintf("%g (%s)", rd.Value, rd.Source))
+		}
+		unit := ""
+		if t.Unit != "" {
+			unit = " " + t.Unit
+		}
+		line("Threshold", fmt.Sprintf("%s%s, %s: %s", t.Name, unit, t.Confidence, strings.Join(rs, "; ")))
 	}
 	line("Condition", strings.TrimSpace(r.Condition))
 	line("Message", strings.TrimSpace(r.Message))

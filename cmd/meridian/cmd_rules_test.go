@@ -16,6 +16,7 @@ func TestRulesCommand(t *testing.T) {
 		{"rules-2025-10-15.txt", []string{"rules", "--as-of", "2025-10-15"}},
 		{"rules-show-affiliates-2025-12-01.txt", []string{"rules", "show", "us-ear-affiliates-2025", "--as-of", "2025-12-01"}},
 		{"rules-show-russia-2025-08-01.txt", []string{"rules", "show", "ru-23fz-2025", "--as-of", "2025-08-01"}},
+		{"rules-show-doj-2025-07-20.txt", []string{"rules", "show", "us-doj-dsp-2025", "--as-of", "2025-07-20"}},
 		{"rules-examples-active-2025-10-15.txt", []string{"rules", "--active", "--as-of", "2025-10-15", "--rules", filepath.Join("..", "..", "examples", "rules")}},
 	}
 	for _, c := range cases {

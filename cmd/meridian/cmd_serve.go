@@ -43,7 +43,7 @@ Out of the box (without --catalog) the server offers one runnable site,
 "local", whose jobs run as local processes on this machine; its country
 (--local-country, default US) decides the law of its runs, so set it to
 where this machine is. A --catalog gives the sites that run jobs, each with
-its backend (local, slurm).`,
+its backend (local, slurm, kubernetes).`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,6 +120,8 @@ its backend (local, slurm).`,
 	cmd.Flags().StringVar(&local.Accelerator, "local-accelerator", defaultLocalAccelerator, "accelerator the local site is planned as")
 	cmd.Flags().IntVar(&local.Count, "local-count", defaultLocalCount, "accelerators the local site is planned with")
 	cmd.Flags().BoolVar(&noLocal, "no-local-site", false, "offer no local site: jobs run only at the catalog's configured sites")
+	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
+	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise")
 	return cmd
 }

@@ -28,7 +28,18 @@ func TestStagingOnBuiltinSite(t *testing.T) {
 		"--subjects", "120000", "--basis", "cn-standard-contract"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCLI(t, "dataset", "stage", "chat-logs", "--to", "my-johor-1")
+	// Without the organisation the CN rules cannot tell whether they apply
+	// and fail closed; the refusal names each rule and its source once.
+	_, err := runCLI(t, "dataset", "stage", "chat-logs", "--to", "my-johor-1")
+	if err == nil || !strings.Contains(err.Error(), "rule cn-cbdf-2024-contract") {
+		t.Fatalf("stage without an organisation: %v", err)
+	}
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "rule" && (strings.Count(l, f[1]) > 1 || strings.Count(l, "(source:") > 1) {
+			t.Errorf("repeated rule id or source: %s", l)
+		}
+	}
+	out, err := runCLI(t, "dataset", "stage", "chat-logs", "--to", "my-johor-1", "-f", filepath.Join("..", "..", "examples", "qwen-offshore.yaml"), "--org", "example-lab")
 	if err != nil {
 		t.Fatalf("stage to a built-in site: %v\n%s", err, out)
 	}
@@ -97,12 +108,19 @@ func TestUnsealHelpFlags(t *testing.T) {
 // TestBackendNotRunnable: a site whose backend this binary cannot run
 // passed validation, ranked first, then the run failed ("kubernetes is not
 // available"). validate and plan refuse it with file, line and field, and
-// serve does not start with it.
+// serve does not start with it. The program here is built without the
+// kubernetes backend (this binary links it; a smaller build might not).
 func TestBackendNotRunnable(t *testing.T) {
+	kube := siteBackends[catalog.BackendKubernetes]
+	if kube == nil {
+		t.Fatal("this program does not run kubernetes sites")
+	}
+	delete(siteBackends, catalog.BackendKubernetes)
+	defer func() { siteBackends[catalog.BackendKubernetes] = kube }()
 	dir := t.TempDir()
 	sites := filepath.Join(dir, "sites")
 	os.Mkdir(sites, 0o755)
-	writePlanFile(t, sites, "site.yaml", strings.Replace(planSite, "%AVAIL%", "64", 1)+"  backend: {type: kubernetes, namespace: training}\n")
+	writePlanFile(t, sites, "site.yaml", strings.Replace(planSite, "%AVAIL%", "64", 1)+"  backend: {type: kubernetes, namespace: training, image: \"registry.example/train:1\"}\n")
 	ok := writePlanFile(t, dir, "ok.yaml", planOrg+planJob)
 	for _, args := range [][]string{
 		{"validate", "-f", ok, "--catalog", sites},
@@ -116,6 +134,10 @@ func TestBackendNotRunnable(t *testing.T) {
 	}
 	if err := checkServerCatalog(sites, nil); err == nil || !strings.Contains(err.Error(), "cannot run") {
 		t.Errorf("serve with a kubernetes site: %v", err)
+	}
+	siteBackends[catalog.BackendKubernetes] = kube
+	if err := checkServerCatalog(sites, nil); err != nil {
+		t.Errorf("serve with a kubernetes site, kubernetes linked in: %v", err)
 	}
 }
 

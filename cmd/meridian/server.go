@@ -19,7 +19,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
-	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -44,6 +44,14 @@ type serverOptions struct {
 	// AgentCommand overrides the command sites run for each attempt.
 	AgentCommand []string
 	Limits       api.Limits
+	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
+	RuleDirs []string
+	// MoveMargin is how long before a known rule bites runs move.
+	MoveMargin time.Duration
+	// DrainGrace is how long a run that must leave gets to checkpoint.
+	DrainGrace time.Duration
+	// Now overrides the clock (tests that move through rule dates).
+	Now func() time.Time
 
 	// LocalSite, when set, is added to the catalog: the runnable site of a
 	// fresh server (serve --local-country).
@@ -60,18 +68,43 @@ type server struct {
 	done  chan struct{}
 }
 
-// planWith is planner.Make with the built-in law packs, compiled once for
-// the server's life, and the engine itself, which the stager asks again
-// before each dataset moves.
-func planWith(io.Writer) (run.Planner, *policy.Engine, error) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		return nil, nil, fmt.Errorf("law engine: %w", err)
-	}
-	law := planner.PolicyLaw(eng)
+// planUnder is planner.Make under a law.
+func planUnder(law planner.Law) run.Planner {
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-	}, eng, nil
+	}
+}
+
+// lawNowOf is the controller's view of the law in force.
+func lawNowOf(rs *rules.State) func() run.LawNow {
+	return func() run.LawNow {
+		cur := rs.Current()
+		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+	}
+}
+
+// ledgerExports counts earlier exports from every tenant's confirmations
+// in the audit log: a group's organisations may be registered by several
+// tenants, and splitting exports between them must not escape a threshold.
+func ledgerExports(st *store.SQLite) transfer.LedgerExports {
+	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
+		es, err := st.AuditEntries(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var out []transfer.Entry
+		for _, e := range es {
+			if e.Kind != transfer.KindTransfer {
+				continue
+			}
+			var t transfer.Entry
+			if err := json.Unmarshal(e.Payload, &t); err != nil {
+				return nil, fmt.Errorf("audit entry %d: %w", e.Seq, err)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}}
 }
 
 // serverKeyrings are the tenants' keyrings in the state directory; the
@@ -182,24 +215,26 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	go anchorer.run()
 	closers = append(closers, anchorer.close)
-	plan, eng, err := planWith(logw)
+	rs, err := rules.Open(ctx, st, opts.RuleDirs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("law: %w", err)
 	}
 	keys, err := serverKeyrings(opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	// Datasets move through the same law-gated, ledgered path as
-	// `meridian dataset stage`, with the audit log as the transfer ledger.
-	stager := &transfer.Stager{Law: eng, Ledger: transfer.AuditLedger{Store: st}, Keys: keys}
+	// `meridian dataset stage`, with the audit log as the transfer ledger,
+	// under the law in force when each moves.
+	stager := &transfer.Stager{Law: rs, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() { ln.Close() })
 	url := "http://" + ln.Addr().String()
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Plan: plan, Law: planner.PolicyLaw(eng),
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Plan: planUnder(rs.Law()), LawNow: lawNowOf(rs),
+		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
 	if len(opts.AgentCommand) > 0 {
@@ -216,7 +251,9 @@ func startServer(opts serverOptions) (*server, error) {
 		limits = api.DefaultLimits
 	}
 	raiseFileLimit()
-	hs, lln := api.NewHTTPServer(api.New(ctl, auditReader{st, anchors}, tokens), ln, limits)
+	apiSrv := api.New(ctl, auditReader{st, anchors}, tokens)
+	apiSrv.SetRules(&rulesService{rs: rs, ctl: ctl, now: cfg.Now})
+	hs, lln := api.NewHTTPServer(apiSrv, ln, limits)
 	cctx, cancel := context.WithCancel(ctx)
 	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/screen"
+)
+
+func init() { register(newScreenCmd) }
+
+// screenStore is the screening store in the state directory.
+func screenStore() (*screen.Store, error) {
+	d, err := stateDir()
+	if err != nil {
+		return nil, err
+	}
+	return &screen.Store{Dir: filepath.Join(d, "screening")}, nil
+}
+
+// screenedLaw is the policy engine for a plan: when a screening list has
+// been imported into the state directory, the organisation is screened and
+// its result overrides the restricted-party status it declares.
+func screenedLaw(e *policy.Engine, org *catalog.Organization) (planner.Law, error) {
+	st, err := screenStore()
+	if err != nil || org == nil {
+		return planner.PolicyLaw(e), nil
+	}
+	res, err := st.Screen(org)
+	if errors.Is(err, screen.ErrNoList) {
+		return planner.PolicyLaw(e), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("screening %s: %w", org.Metadata.Name, err)
+	}
+	sc := res[0].Screening()
+	return planner.LawFunc(func(q policy.Query) (planner.Session, error) {
+		q.Screening = sc
+		return e.Session(q)
+	}), nil
+}
+
+func newScreenCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "screen ORG-FILE [-o table|json|yaml]",
+		Short: "Screen organisations against the imported restricted-party lists",
+		Long: `Screen compares each Organization of ORG-FILE (its legalName or name, aliases
+and addresses) with the Consolidated Screening List imported by
+'meridian screen import'. Names are normalised (case, accents, punctuation,
+legal forms such as Co., Ltd. or GmbH) and compared exactly and by
+Jaro–Winkler score; each match is shown with its score and list entry.
+
+An exact match of a name or alias together with a country sets the
+organisation's restricted-party status (entity-list for the Entity List,
+listed for the other lists) with the entry as its source. Any weaker match is
+undetermined: plans fail closed until a person runs 'meridian screen confirm'
+or 'meridian screen dismiss'. Exit 0 when every organisation is clear, 3 when
+any is listed or undetermined, 2 on bad input.`,
+		Example: `  meridian screen import consolidated.csv
+  meridian screen examples/qwen-offshore.yaml
+  meridian screen lab.yaml -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := catalog.LoadFiles(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			if len(set.Organizations) == 0 {
+				return badInput(fmt.Errorf("%s: no Organization to screen", args[0]))
+			}
+			st, err := screenStore()
+			if err != nil {
+				return err
+			}
+			res, err := st.Screen(set.Organizations...)
+			if err != nil {
+				return badInput(err)
+			}
+			if err := render(cmd.OutOrStdout(), out, map[string]any{"results": res}, func(w io.Writer) error { return screenTable(w, res) }); err != nil {
+				return err
+			}
+			for _, r := range res {
+				if r.Status != catalog.RestrictedNone {
+					return &codeError{code: exitNoPlacement, err: errSilent}
+				}
+			}
+			return nil
+		},
+	}
+	addOutputFlag(cmd, &out)
+	cmd.AddCommand(newScreenImportCmd(), newScreenDecideCmd(screen.Confirm), newScreenDecideCmd(screen.Dismiss))
+	return cmd
+}
+
+func screenTable(w io.Writer, res []screen.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tLIST\tCOUNTRIES\tDECISION")
+	for _, r := range res {
+		if len(r.Matches) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\n", r.Org, r.Status)
+		}
+		for _, m := range r.Matches {
+			dec := ""
+			if d := m.Decision; d != nil {
+				dec = fmt.Sprintf("%sed by %s %s", d.Action, d.By, d.Time.Format("2006-01-02"))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%v\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
+				m.Entry.ID, m.Entry.List, m.Entry.Countries(), dec)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range res {
+		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n", r.Org, r.Status, r.Source); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/screen"
+)
+
+func newScreenImportCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "import FILE [-o table|json|yaml]",
+		Short: "Import the Consolidated Screening List (CSV or JSON) into the state directory",
+		Long: `Import reads the US Consolidated Screening List as the International Trade
+Administration publishes it (consolidated.csv or consolidated.json, which you
+download yourself) and replaces the list kept in $MERIDIAN_HOME/screening. A
+file that does not parse changes nothing; errors name the line or record.`,
+		Example: `  meridian screen import consolidated.csv
+  meridian screen import consolidated.json -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fi, err := os.Stat(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			if fi.Size() > screen.MaxFileBytes {
+				return badInput(fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", args[0], fi.Size(), screen.MaxFileBytes))
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			st, err := screenStore()
+			if err != nil {
+				return err
+			}
+			l, err := st.Import(args[0], data)
+			if err != nil {
+				return badInput(err)
+			}
+			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts}
+			return render(cmd.OutOrStdout(), out, info, func(w io.Writer) error {
+				fmt.Fprintf(w, "imported %d entries from %s (sha256 %s)\n", len(l.Entries), l.File, l.SHA256)
+				var lists []string
+				for k := range l.Counts {
+					lists = append(lists, k)
+				}
+				sort.Strings(lists)
+				for _, k := range lists {
+					fmt.Fprintf(w, "  %-5s %d\n", k, l.Counts[k])
+				}
+				return nil
+			})
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}

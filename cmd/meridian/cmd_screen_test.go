@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestScreenCommands imports a list in the published CSV format, screens
+// organisations, records a person's decisions, and plans: a plan of an
+// organisation whose match is undetermined fails closed; once a person
+// dismisses the match it proceeds.
+func TestScreenCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	list := filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")
+
+	if _, err := runCLI(t, "screen", "import", filepath.Join(t.TempDir(), "missing.csv")); !isCode(err, exitBadInput) {
+		t.Fatalf("importing a missing file: %v", err)
+	}
+	out, err := runCLI(t, "screen", "import", list)
+	if err != nil || !strings.Contains(out, "imported 8 entries") || !strings.Contains(out, "EL    3") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	orgs := filepath.Join(dir, "orgs.yaml")
+	os.WriteFile(orgs, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: exac}
+spec: {headquarters: CN, legalName: "Example Advanced Computing Co., Ltd."}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: exemplar}
+spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: clean-lab}
+spec: {headquarters: FR}
+`), 0o644)
+	out, err = runCLI(t, "screen", orgs, "-o", "json")
+	if !isCode(err, exitNoPlacement) {
+		t.Fatalf("screen with matches: %v, want exit %d", err, exitNoPlacement)
+	}
+	var res struct {
+		Results []struct{ Org, Status, Source string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, r := range res.Results {
+		status[r.Org] = r.Status
+	}
+	if status["exac"] != "entity-list" || status["exemplar"] != "undetermined" || status["clean-lab"] != "none" {
+		t.Fatalf("statuses %v", status)
+	}
+
+	job := filepath.Join(dir, "job.yaml")
+	os.WriteFile(job, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: ft}
+spec:
+  organization: exemplar
+  model: {parameters: 1e9}
+  method: lora
+  tokens: 1e8
+`), 0o644)
+	out, err = runCLI(t, "plan", "-f", orgs, "-f", job, "--as-of", "2026-03-01", "-o", "json")
+	if !isCode(err, exitNoPlacement) || !strings.Contains(out, "restricted-party status is undetermined") || !strings.Contains(out, "Examplar Lab GmbH") {
+		t.Fatalf("plan for an undetermined organisation: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person"); !isCode(err, exitBadInput) {
+		t.Fatalf("a decision without a reason: %v", err)
+	}
+	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person", "--reason", "register number differs")
+	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")) {
+		t.Fatalf("dismiss: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "plan", "-f", orgs, "-f", job, "--as-of", "2026-03-01"); err != nil {
+		t.Fatalf("plan after the match was dismissed: %v", err)
+	}
+	out, err = runCLI(t, "screen", orgs)
+	if !isCode(err, exitNoPlacement) || !strings.Contains(out, "dismissed by a.person") {
+		t.Fatalf("screen after dismissal (exac is still listed): %v\n%s", err, out)
+	}
+}
+
+// TestRulesLint lists every problem of a user's packs and exits 2; good
+// packs exit 0.
+func TestRulesLint(t *testing.T) {
+	if out, err := runCLI(t, "rules", "lint", filepath.Join("..", "..", "examples", "rules"), filepath.Join("..", "..", "examples", "provenance-rules")); err != nil {
+		t.Fatalf("the example packs: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: house}
+rules:
+  - id: house-1
+    jurisdiction: ORG
+    kind: org-policy
+    scope: transfer
+    effect: deny
+    effectiveFrom: 2026-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: [house policy]
+    message: "dataset {dataset.name}"
+    condition: "dataset.clas == 'personal'"
+    liftedBy: {bases: [eu-art49]}
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("apiVersion: meridian.dev/v1alpha1\nkind: RulePack\nmetadata: {name: b}\nrules: []\n"), 0o644)
+	out, err := runCLI(t, "rules", "lint", dir)
+	if !isCode(err, exitBadInput) {
+		t.Fatalf("lint of bad packs: %v, want exit %d", err, exitBadInput)
+	}
+	for _, want := range []string{
+		`a.yaml:5: rule "house-1": condition: reads dataset.clas, which is not a fact`,
+		`a.yaml:5: rule "house-1": liftedBy.bases[0]: "eu-art49" is not a legal basis`,
+		`b.yaml:1: rules: a rule file needs at least one rule`,
+		"3 problem(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lint output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func isCode(err error, code int) bool {
+	var ce *codeError
+	return errors.As(err, &ce) && ce.code == code
+}

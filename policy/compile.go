@@ -1,0 +1,435 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types/ref"
+)
+
+// MaxExprCost bounds the cost of one condition or definition, in CEL's
+// cost units (about one per operation; a comprehension costs its
+// iterations). It is checked twice for user packs: at load, against the
+// worst case CEL estimates for the expression with every fact at its
+// largest (maxFactSize), and at every evaluation, where going over it
+// stops the expression and fails closed. The built-in packs are checked at
+// load only (runtime tracking costs about a third of an evaluation's
+// allocations) and estimate far below the limit (TestExprCost).
+const MaxExprCost = 100_000
+
+// maxFactSize is the largest size (characters of a string, items of a
+// list) the cost estimate assumes for a fact. Facts are short: country
+// codes, group lists, dates, names.
+const maxFactSize = 256
+
+// interruptEvery is how many comprehension iterations run between checks
+// of an evaluation's context.
+const interruptEvery = 100
+
+// scopeVars are the variables each scope may read.
+var scopeVars = map[string][]string{
+	ScopeJob:       {"asOf", "org", "job", "threshold"},
+	ScopeCandidate: {"asOf", "org", "job", "site", "pool", "owner", "acc", "def", "threshold"},
+	ScopeTransfer:  {"asOf", "org", "job", "dataset", "transfer", "threshold", "ledger"},
+	ScopeDelivery:  {"asOf", "org", "job", "delivery", "threshold"},
+}
+
+// definitionVars are the variables a definition may read.
+var definitionVars = []string{"asOf", "org", "job", "site", "pool", "owner", "acc", "def"}
+
+// allVars lists every variable of the environment.
+var allVars = []string{"asOf", "org", "job", "site", "pool", "owner", "acc", "def", "dataset", "transfer", "delivery", "threshold", "ledger"}
+
+func newEnv() (*cel.Env, error) {
+	m := cel.MapType(cel.StringType, cel.DynType)
+	opts := []cel.EnvOption{
+		cel.Variable("asOf", cel.StringType),
+		cel.CrossTypeNumericComparisons(true),
+	}
+	for _, v := range allVars {
+		switch v {
+		case "asOf":
+		case "ledger":
+			opts = append(opts, cel.Variable(v, ledgerType))
+		default:
+			opts = append(opts, cel.Variable(v, m))
+		}
+	}
+	opts = append(opts, ledgerFunctions()...)
+	return cel.NewEnv(opts...)
+}
+
+// compiled is a rule ready to evaluate.
+type compiled struct {
+	*Rule
+	prg cel.Program
+	// partial evaluates with some facts unknown (unconfirmed facts).
+	partial cel.Program
+	// reads lists "var.field" facts the condition and message read.
+	reads map[string]bool
+	// msgDims are the candidate details its message and lifted
+	// obligation read.
+	msgDims dims
+	// msgTmpl and oblTmpl are Message and the lifted obligation, parsed.
+	msgTmpl, oblTmpl template
+	// source is Source(), joined once.
+	source string
+	// track: see expr.track.
+	track bool
+	// bands are the thresholds the condition reads, by name, and corners
+	// every combination of their readings (nil when it reads none).
+	bands   []*Threshold
+	corners []corner
+}
+
+type compiledDef struct {
+	*Definition
+	prg, partial cel.Program
+	track        bool // see expr.track
+	reads        map[string]bool
+	// dims are the parts of a class key its value depends on, directly
+	// or through the definitions it reads.
+	dims dims
+}
+
+// problemAt makes a Problem from a "file:line" position.
+func problemAt(pos, rule, field, format string, a ...any) Problem {
+	p := Problem{File: pos, Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)}
+	if i := strings.LastIndexByte(pos, ':'); i > 0 {
+		if n, err := strconv.Atoi(pos[i+1:]); err == nil {
+			p.File, p.Line = pos[:i], n
+		}
+	}
+	return p
+}
+
+// compile builds an engine from parsed packs, collecting every problem.
+func compile(packs []*Pack) (*Engine, Problems) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, Problems{{File: "policy engine", Message: err.Error()}}
+	}
+	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}}
+	var ps Problems
+	bad := func(pos, rule, field, format string, a ...any) {
+		ps = append(ps, problemAt(pos, rule, field, format, a...))
+	}
+	for _, p := range packs {
+		for _, t := range p.Thresholds {
+			if prev, dup := e.thresholds[t.Name]; dup {
+				bad(t.Pos, "threshold "+t.Name, "name", "defined in another pack too (%s)", prev.Pos)
+				continue
+			}
+			e.thresholds[t.Name] = t
+		}
+	}
+	e.thTexts = thresholdTexts(e.thresholds)
+	defNames := map[string]bool{}
+	for _, p := range packs {
+		for _, d := range p.Definitions {
+			who := "definition " + d.Name
+			if defNames[d.Name] {
+				bad(d.Pos, who, "name", "defined in another pack too")
+				continue
+			}
+			x, err := compileExpr(env, d.Expr, definitionVars, false, !p.builtin)
+			if err != nil {
+				bad(d.Pos, who, "expr", "%v", err)
+				continue
+			}
+			for _, msg := range e.checkReads(x.reads, defNames, nil) {
+				bad(d.Pos, who, "expr", "%s", msg)
+			}
+			for _, msg := range x.vocab {
+				bad(d.Pos, who, "expr", "%s", msg)
+			}
+			e.noteCondition(x.reads, x.acq)
+			defNames[d.Name] = true
+			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
+		}
+	}
+	for _, p := range packs {
+		for _, r := range p.Rules {
+			if prev, dup := e.byID[r.ID]; dup {
+				bad(r.Pos, r.ID, "id", "already used at %s", prev.Pos)
+				continue
+			}
+			c, problems := e.compileRule(env, r, defNames, !p.builtin)
+			for _, msg := range problems {
+				ps = append(ps, problemAt(r.Pos, r.ID, msg.field, "%s", msg.msg))
+			}
+			if c == nil {
+				continue
+			}
+			e.rules = append(e.rules, c)
+			e.byID[r.ID] = c
+		}
+	}
+	sort.Strings(e.acqBounds)
+	e.acqBounds = slices.Compact(e.acqBounds)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return e, nil
+}
+
+type fieldProblem struct{ field, msg string }
+
+// compileRule compiles one rule's condition and checks what it and its
+// messages name.
+func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, track bool) (*compiled, []fieldProblem) {
+	var ps []fieldProblem
+	bad := func(field, format string, a ...any) {
+		ps = append(ps, fieldProblem{field, fmt.Sprintf(format, a...)})
+	}
+	x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true, track)
+	if err != nil {
+		bad("condition", "%v", err)
+		return nil, ps
+	}
+	for _, msg := range e.checkReads(x.reads, defNames, e.thresholds) {
+		bad("condition", "%s", msg)
+	}
+	for _, msg := range x.vocab {
+		bad("condition", "%s", msg)
+	}
+	if r.Scope == ScopeCandidate {
+		e.noteCondition(x.reads, x.acq)
+	}
+	msgReads := map[string]bool{}
+	for i, tmpl := range []string{r.Message, r.liftedObligation()} {
+		field := "message"
+		if i == 1 {
+			field = "liftedBy.obligation"
+		}
+		for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
+			if m[2] == "" {
+				if m[1] != "asOf" {
+					bad(field, "{%s}: want {var.field} or {asOf}", m[1])
+				}
+				continue
+			}
+			if m[1] == "ledger" || !contains(scopeVars[r.Scope], m[1]) {
+				bad(field, "{%s.%s}: %s is not available to %s-scope messages (available: %s)",
+					m[1], m[2], m[1], r.Scope, strings.Join(without(scopeVars[r.Scope], "ledger"), ", "))
+				continue
+			}
+			msgReads[m[1]+"."+m[2]] = true
+		}
+	}
+	for _, msg := range e.checkReads(msgReads, defNames, e.thresholds) {
+		bad("message", "%s", msg)
+	}
+	for rd := range msgReads {
+		x.reads[rd] = true
+	}
+	if l := r.LiftedBy; l != nil {
+		for i, b := range l.Bases {
+			if !contains(vocabularyOf("dataset.bases"), b) {
+				bad(fmt.Sprintf("liftedBy.bases[%d]", i), "%q is not a legal basis of the vocabulary%s (accepted: %s)",
+					b, retiredNote(b), strings.Join(vocabularyOf("dataset.bases"), ", "))
+			}
+		}
+	}
+	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track}
+	var names []string
+	for rd := range x.reads {
+		if name, ok := strings.CutPrefix(rd, "threshold."); ok && e.thresholds[name] != nil {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c.bands = append(c.bands, e.thresholds[n])
+	}
+	if len(c.bands) > 0 {
+		if c.corners = corners(c.bands); len(c.corners) > maxCorners {
+			bad("condition", "reads thresholds with %d combinations of readings, over the limit of %d", len(c.corners), maxCorners)
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return c, nil
+}
+
+func without(list []string, v string) []string {
+	var out []string
+	for _, x := range list {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// noteCondition adds what a condition or definition reads to the class key.
+func (e *Engine) noteCondition(reads map[string]bool, acq acquiredUse) {
+	e.condDims |= dimsOf(reads, e.defs)
+	e.acqExact = e.acqExact || acq.exact
+	e.acqBounds = append(e.acqBounds, acq.bounds...)
+}
+
+// checkReads names the facts an expression or message reads that do not
+// exist: unknown fields of a variable, definitions not defined before,
+// thresholds no pack defines.
+func (e *Engine) checkReads(reads map[string]bool, defNames map[string]bool, thresholds map[string]*Threshold) []string {
+	var out []string
+	for _, rd := range sortedKeys(reads) {
+		v, field, _ := strings.Cut(rd, ".")
+		if field == "*" {
+			continue
+		}
+		switch v {
+		case "def":
+			if !defNames[field] {
+				out = append(out, fmt.Sprintf("reads def.%s, which no pack defines before it", field))
+			}
+		case "threshold":
+			if thresholds == nil {
+				out = append(out, fmt.Sprintf("reads threshold.%s: definitions cannot read thresholds; compare in the rule", field))
+			} else if thresholds[field] == nil {
+				out = append(out, fmt.Sprintf("reads threshold.%s, which no pack defines", field))
+			}
+		default:
+			if known, ok := factFields[v]; ok && !contains(known, field) {
+				out = append(out, fmt.Sprintf("reads %s.%s, which is not a fact (%s has: %s)", v, field, v, strings.Join(known, ", ")))
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// expr is one compiled expression and what it reads.
+type expr struct {
+	prg, partial cel.Program
+	// reads lists the facts read ("var.field", or "var.*" when a
+	// variable is used other than by a field selection).
+	reads map[string]bool
+	acq   acquiredUse
+	// vocab lists words it compares with a vocabulary fact that are not
+	// in the vocabulary.
+	vocab []string
+	// cost is CEL's worst-case estimate of its cost.
+	cost uint64
+	// track: a user pack's expression, evaluated under the cost limit and
+	// interruptible by the context inside comprehensions.
+	track bool
+}
+
+// eval runs a program of an expression compiled with or without
+// tracking. Every evaluation first looks at the context; a tracked one
+// also hands CEL the context, which it checks inside comprehensions (at
+// the price of a cancellable context per evaluation, which the built-in
+// packs, bounded at load, do without).
+func eval(ctx context.Context, prg cel.Program, track bool, act any) (ref.Val, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluation stopped: %w", err)
+	}
+	var out ref.Val
+	var err error
+	if track {
+		out, _, err = prg.ContextEval(ctx, act)
+	} else {
+		out, _, err = prg.Eval(act)
+	}
+	return out, err
+}
+
+// compileExpr compiles one CEL expression, checks it reads only vars,
+// estimates its worst-case cost, and returns the facts it reads. With
+// track, every evaluation also counts its cost and stops at MaxExprCost.
+func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) (expr, error) {
+	var x expr
+	checked, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return x, iss.Err()
+	}
+	if wantBool && !checked.OutputType().IsExactType(cel.BoolType) && !checked.OutputType().IsExactType(cel.DynType) {
+		return x, fmt.Errorf("gives %s, want bool", checked.OutputType())
+	}
+	x.reads = map[string]bool{}
+	idents := map[string]int{}
+	selects := map[string]int{}
+	root := checked.NativeRep().Expr()
+	celast.PostOrderVisit(root, celast.NewExprVisitor(func(n celast.Expr) {
+		switch n.Kind() {
+		case celast.IdentKind:
+			idents[n.AsIdent()]++
+		case celast.SelectKind:
+			s := n.AsSelect()
+			if s.Operand().Kind() == celast.IdentKind {
+				selects[s.Operand().AsIdent()]++
+				x.reads[s.Operand().AsIdent()+"."+s.FieldName()] = true
+			}
+		}
+	}))
+	for v, n := range idents {
+		if !contains(allVars, v) {
+			continue // a comprehension variable; the checker rejected undeclared names
+		}
+		if !contains(vars, v) {
+			return x, fmt.Errorf("reads %s, which is not available here (available: %s)", v, strings.Join(vars, ", "))
+		}
+		if n != selects[v] && v != "ledger" {
+			x.reads[v+".*"] = true
+		}
+	}
+	x.acq = acquiredUses(root, x.reads)
+	x.vocab = vocabularyProblems(root)
+	est, err := env.EstimateCost(checked, costEstimator{})
+	if err != nil {
+		return x, fmt.Errorf("cost cannot be estimated: %v", err)
+	}
+	x.cost, x.track = est.Max, track
+	if est.Max > MaxExprCost {
+		return x, fmt.Errorf("too costly: CEL estimates up to %d cost units with facts of up to %d items, over the limit of %d; avoid nested comprehensions over facts", est.Max, maxFactSize, MaxExprCost)
+	}
+	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery)}
+	if track {
+		opts = append(opts, cel.CostLimit(MaxExprCost))
+	}
+	if x.prg, err = env.Program(checked, append(opts, cel.EvalOptions(cel.OptOptimize))...); err != nil {
+		return x, err
+	}
+	if x.partial, err = env.Program(checked, append(opts, cel.EvalOptions(cel.OptPartialEval))...); err != nil {
+		return x, err
+	}
+	return x, nil
+}
+
+// costEstimator bounds the size of every fact for CEL's cost estimate.
+type costEstimator struct{}
+
+func (costEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	if p := n.Path(); len(p) > 0 && contains(allVars, p[0]) {
+		s := checker.SizeEstimate{Min: 0, Max: maxFactSize}
+		return &s
+	}
+	return nil
+}
+
+func (costEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if strings.HasPrefix(overloadID, "ledger_") {
+		// A few map lookups over a cached list of datasets.
+		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: maxFactSize}}
+	}
+	return nil
+}

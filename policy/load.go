@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+//go:embed packs/*.yaml
+var builtinPacks embed.FS
+
+// File is one rule file held in memory: the name its problems are reported
+// under and its contents. A server that receives rule files (rules apply)
+// loads them as Files, so nothing is written before they have passed every
+// check.
+type File struct {
+	Name string
+	Data []byte
+	// builtin marks the embedded packs: they are reviewed and tested, so
+	// their expressions are bounded by the load-time cost estimate alone
+	// and skip the per-evaluation cost tracking user packs run under.
+	builtin bool
+}
+
+// Options configures an Engine.
+type Options struct {
+	// Dirs are directories (or single files) of user rule files (*.yaml,
+	// *.yml), added to the built-in packs (the --rules DIR flag). A user
+	// rule may not reuse a built-in rule's id.
+	Dirs []string
+	// Files are rule files already in memory, loaded after Dirs.
+	Files []File
+	// NoBuiltin leaves the built-in packs out (tests of user packs).
+	NoBuiltin bool
+}
+
+// Builtin returns an engine with the embedded packs only.
+func Builtin() (*Engine, error) { return New(Options{}) }
+
+// New loads, checks and compiles the built-in packs (unless
+// opts.NoBuiltin), every rule file in opts.Dirs and opts.Files. Every
+// check runs on every file: syntax and unknown fields, dates, sources,
+// message placeholders, CEL compilation, the facts and vocabulary words a
+// condition names, the estimated cost of each expression, and the size of
+// each file. Any problem fails the whole load, and the error is Problems
+// listing them all with file, line, rule and field; no engine is returned,
+// so a caller that swaps engines changes nothing on failure.
+func New(opts Options) (*Engine, error) {
+	files, ps := gather(opts)
+	e, more := load(files)
+	ps = append(ps, more...)
+	if err := ps.errOrNil(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Lint runs every check New runs and returns every problem found (nil when
+// the files would load). The built-in packs are loaded too unless
+// opts.NoBuiltin, so a user file is checked against the ids and
+// definitions it would meet.
+func Lint(opts Options) Problems {
+	files, ps := gather(opts)
+	_, more := load(files)
+	return append(ps, more...).sorted()
+}
+
+// gather collects the files New and Lint read: built-in packs, then
+// directories, then in-memory files. Files that cannot be read are problems.
+func gather(opts Options) ([]File, Problems) {
+	var files []File
+	var ps Problems
+	if !opts.NoBuiltin {
+		fs, err := builtinFiles()
+		if err != nil {
+			return nil, Problems{{File: "built-in packs", Message: err.Error()}}
+		}
+		files = append(files, fs...)
+	}
+	for _, dir := range opts.Dirs {
+		fs, err := ReadFiles(dir)
+		if err != nil {
+			var more Problems
+			if errors.As(err, &more) {
+				ps = append(ps, more...)
+				continue
+			}
+			ps = append(ps, Problem{File: dir, Message: err.Error()})
+			continue
+		}
+		files = append(files, fs...)
+	}
+	return append(files, opts.Files...), ps
+}
+
+func builtinFiles() ([]File, error) {
+	entries, err := fs.ReadDir(builtinPacks, "packs")
+	if err != nil {
+		return nil, err
+	}
+	var out []File
+	for _, e := range entries {
+		data, err := builtinPacks.ReadFile("packs/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{Name: "built-in:packs/" + e.Name(), Data: data, builtin: true})
+	}
+	return out, nil
+}
+
+// ReadFiles reads the rule files (*.yaml, *.yml) of a directory in name
+// order, or one file. A file over MaxPackBytes is a problem and is not
+// read. A directory without rule files is an error.
+func ReadFiles(path string) ([]File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				names = append(names, filepath.Join(path, e.Name()))
+			}
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%s: no *.yaml rule files in the directory", path)
+		}
+	} else {
+		names = []string{path}
+	}
+	sort.Strings(names)
+	var files []File
+	var ps Problems
+	for _, name := range names {
+		data, err := readLimited(name)
+		if err != nil {
+			ps = append(ps, Problem{File: name, Message: err.Error()})
+			continue
+		}
+		files = append(files, File{Name: name, Data: data})
+	}
+	if len(ps) > 0 {
+		return files, ps
+	}
+	return files, nil
+}
+
+// readLimited reads a file of at most MaxPackBytes without reading more
+// than one byte past the limit, so a huge file costs nothing.
+func readLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxPackBytes {
+		return nil, fmt.Errorf("file is %d bytes, over the %d-byte limit for a rule file", st.Size(), MaxPackBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPackBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPackBytes {
+		return nil, fmt.Errorf("file is over the %d-byte limit for a rule file", MaxPackBytes)
+	}
+	return data, nil
+}
+
+// load parses every file and compiles the packs that parsed, collecting
+// every problem. The engine is nil when there is any problem.
+func load(files []File) (*Engine, Problems) {
+	var packs []*Pack
+	var ps Problems
+	for _, f := range files {
+		p, err := ParsePack(f.Name, f.Data)
+		if err != nil {
+			var more Problems
+			if errors.As(err, &more) {
+				ps = append(ps, more...)
+			} else {
+				ps = append(ps, Problem{File: f.Name, Message: err.Error()})
+			}
+			continue
+		}
+		p.builtin = f.builtin
+		packs = append(packs, p)
+	}
+	e, more := compile(packs)
+	ps = append(ps, more...)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return e, nil
+}

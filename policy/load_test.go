@@ -1,0 +1,187 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestLoadProblems: a load reports every problem of every file with its
+// file, line, rule and field, and returns no engine.
+func TestLoadProblems(t *testing.T) {
+	bad1 := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: site.contry == 'SG'", 1)
+	bad2 := strings.Replace(strings.Replace(goodRule, "id: r1", "id: r2", 1), "confidence: confirmed", "confidence: sure", 1)
+	files := []File{{Name: "a.yaml", Data: []byte(bad1)}, {Name: "b.yaml", Data: []byte(bad2)}, {Name: "c.yaml", Data: []byte(strings.Replace(goodRule, "id: r1", "id: r3", 1))}}
+	e, err := New(Options{NoBuiltin: true, Files: files})
+	if e != nil || err == nil {
+		t.Fatalf("loaded with problems: %v", err)
+	}
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("error is %T, want Problems", err)
+	}
+	want := []Problem{
+		{File: "a.yaml", Line: 5, Rule: "r1", Field: "condition"},
+		{File: "b.yaml", Line: 11, Rule: "r2", Field: "confidence"},
+	}
+	if len(ps) != len(want) {
+		t.Fatalf("problems %v, want %d", ps, len(want))
+	}
+	for i, w := range want {
+		p := ps[i]
+		if p.File != w.File || p.Line != w.Line || p.Rule != w.Rule || p.Field != w.Field || p.Message == "" {
+			t.Errorf("problem %d = %+v, want file, line, rule and field %+v", i, p, w)
+		}
+	}
+	if got := Lint(Options{NoBuiltin: true, Files: files}); len(got) != 2 {
+		t.Errorf("Lint found %v, want the same two problems", got)
+	}
+	if got := Lint(Options{NoBuiltin: true, Files: files[2:]}); got != nil {
+		t.Errorf("Lint of a good file: %v", got)
+	}
+}
+
+// TestFileSizeLimit: a 50 MB rule file is refused without being read into
+// memory, on disk and in memory.
+func TestFileSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(50 << 20); err != nil { // sparse: no 50 MB written
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(dir, "ok.yaml"), []byte(goodRule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps := Lint(Options{NoBuiltin: true, Dirs: []string{dir}})
+	if len(ps) != 1 || ps[0].File != big || !strings.Contains(ps[0].Message, "52428800 bytes, over the 4194304-byte limit") {
+		t.Fatalf("want one problem naming the file and its size: %v", ps)
+	}
+	_, err = New(Options{NoBuiltin: true, Files: []File{{Name: "mem.yaml", Data: make([]byte, 50<<20)}}})
+	if err == nil || !strings.Contains(err.Error(), "mem.yaml: file is 52428800 bytes, over the") {
+		t.Fatalf("an in-memory 50 MB file: %v", err)
+	}
+}
+
+// TestCostLimit: a condition too costly to evaluate is refused at load;
+// one whose facts turn out far larger than any real fact stops at the
+// runtime limit and fails closed.
+func TestCostLimit(t *testing.T) {
+	nested := strings.Replace(goodRule, "condition: site.country == 'SG'",
+		"condition: org.licences.all(a, org.licences.all(b, org.licences.all(c, a + b != c)))", 1)
+	_, err := New(Options{NoBuiltin: true, Files: []File{{Name: "n.yaml", Data: []byte(nested)}}})
+	if err == nil || !strings.Contains(err.Error(), `n.yaml:5: rule "r1": condition: too costly`) {
+		t.Fatalf("a nested comprehension over facts: %v", err)
+	}
+	scan := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: org.licences.exists(l, l == 'never')", 1)
+	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "s.yaml", Data: []byte(scan)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	q := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 0)
+	org := *q.Org
+	for i := range 200_000 {
+		org.Spec.Licenses = append(org.Spec.Licenses, catalog.License{Rule: "x" + string(rune('a'+i%26))})
+	}
+	q.Org = &org
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Evaluate(w.candidate(t, "sg-1", 0))
+	f := findRule(d.Denials, "r1")
+	if d.Allowed || f == nil || !strings.Contains(f.Message, "cost limit") {
+		t.Fatalf("an evaluation over the cost limit must fail closed, naming the limit: %+v", d)
+	}
+}
+
+// TestContextStopsEvaluation: once the session's context is done,
+// evaluations fail closed instead of running on.
+func TestContextStopsEvaluation(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := e.SessionContext(ctx, w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0, "cn-users-50k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	if d := s.Evaluate(site, pool, acc); !d.Allowed {
+		t.Fatalf("allowed before cancelling: %+v", d.Denials)
+	}
+	cancel()
+	d := s.Evaluate(w.candidate(t, "my-johor-rent", 0))
+	if d.Allowed {
+		t.Fatalf("a cancelled session still allows: %+v", d)
+	}
+	found := false
+	for _, f := range d.Denials {
+		if strings.Contains(f.Message, "context canceled") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the denials do not say the evaluation was stopped: %+v", d.Denials)
+	}
+	td := e.EvaluateTransferContext(ctx, w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0), w.datasets["cn-users-50k"], "SG")
+	if td.Allowed {
+		t.Fatalf("a cancelled transfer evaluation still allows: %+v", td)
+	}
+}
+
+// TestExprCost: every built-in expression's worst case is far below the
+// limit user packs are held to at every evaluation, which is why the
+// built-in packs are not tracked at run time.
+func TestExprCost(t *testing.T) {
+	env, err := newEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := builtinFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst uint64
+	var where string
+	for _, f := range files {
+		p, err := ParsePack(f.Name, f.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Definitions {
+			x, err := compileExpr(env, d.Expr, definitionVars, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x.cost > worst {
+				worst, where = x.cost, "definition "+d.Name
+			}
+		}
+		for _, r := range p.Rules {
+			x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x.cost > worst {
+				worst, where = x.cost, "rule "+r.ID
+			}
+		}
+	}
+	t.Logf("costliest built-in expression: %s, %d cost units (limit %d)", where, worst, MaxExprCost)
+	if worst > MaxExprCost/10 {
+		t.Errorf("%s estimates %d cost units, within a tenth of the limit %d", where, worst, MaxExprCost)
+	}
+}

@@ -1,0 +1,238 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"meridian.dev/meridian/catalog"
+)
+
+var (
+	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,99}$`)
+	namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	// placeholder matches {var.field} (or {asOf}) in message templates.
+	placeholder = regexp.MustCompile(`\{([a-zA-Z_][a-zA-Z0-9_]*)(?:\.([a-zA-Z_][a-zA-Z0-9_]*))?\}`)
+	// factPlaceholder matches {var.field} only.
+	factPlaceholder = regexp.MustCompile(`\{[a-zA-Z_][a-zA-Z0-9_]*\.[a-zA-Z_][a-zA-Z0-9_]*\}`)
+)
+
+// ParsePack reads and checks one rule file. It checks syntax, unknown
+// fields and every value except the CEL conditions and the vocabulary,
+// which the engine checks when it compiles. Errors are Problems naming
+// file:line, the rule and the field.
+func ParsePack(name string, data []byte) (p *Pack, err error) {
+	// The YAML library has panicked on some malformed inputs (found by
+	// fuzzing); a rule file must never crash the program.
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, Problems{{File: name, Message: fmt.Sprintf("malformed YAML (%v)", r)}}
+		}
+	}()
+	p, ps := parsePack(name, data)
+	if len(ps) > 0 {
+		return nil, ps.sorted()
+	}
+	return p, nil
+}
+
+func parsePack(name string, data []byte) (*Pack, Problems) {
+	whole := func(format string, a ...any) Problems {
+		return Problems{{File: name, Message: fmt.Sprintf(format, a...)}}
+	}
+	if len(data) > MaxPackBytes {
+		return nil, whole("file is %d bytes, over the %d-byte limit for a rule file", len(data), MaxPackBytes)
+	}
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, whole("%s", yaml.FormatError(err, false, false))
+	}
+	var docs int
+	for _, d := range file.Docs {
+		if d != nil && d.Body != nil {
+			docs++
+		}
+	}
+	if docs != 1 {
+		return nil, whole("want exactly one YAML document (a %s), found %d", PackKind, docs)
+	}
+	var p Pack
+	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
+		return nil, whole("%s", yaml.FormatError(err, false, false))
+	}
+	var ps Problems
+	bad := func(path, rule, field, format string, a ...any) {
+		ps = append(ps, Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
+	}
+	pos := func(path string) string { return fmt.Sprintf("%s:%d", name, lineOf(file, path)) }
+	if p.APIVersion != catalog.APIVersion {
+		bad("$.apiVersion", "", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
+	}
+	if p.Kind != PackKind {
+		bad("$.kind", "", "kind", "%q is not a rule file (accepted: %s)", p.Kind, PackKind)
+	}
+	if !idPattern.MatchString(p.Metadata.Name) {
+		bad("$.metadata", "", "metadata.name", "%q: want lower-case letters, digits, '.' and '-'", p.Metadata.Name)
+	}
+	seenDef := map[string]bool{}
+	for i, d := range p.Definitions {
+		path := fmt.Sprintf("$.definitions[%d]", i)
+		if d == nil {
+			bad(path, "", fmt.Sprintf("definitions[%d]", i), "empty entry")
+			continue
+		}
+		d.Pos = pos(path)
+		who := "definition " + d.Name
+		if !namePattern.MatchString(d.Name) {
+			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", d.Name)
+		}
+		if seenDef[d.Name] {
+			bad(path, who, "name", "%q defined twice", d.Name)
+		}
+		seenDef[d.Name] = true
+		if strings.TrimSpace(d.Expr) == "" {
+			bad(path, who, "expr", "required")
+		}
+		if strings.TrimSpace(d.Source) == "" {
+			bad(path, who, "source", "required: every threshold carries its source")
+		}
+	}
+	seenTh := map[string]bool{}
+	for i, t := range p.Thresholds {
+		path := fmt.Sprintf("$.thresholds[%d]", i)
+		if t == nil {
+			bad(path, "", fmt.Sprintf("thresholds[%d]", i), "empty entry")
+			continue
+		}
+		t.Pos = pos(path)
+		who := "threshold " + t.Name
+		if !namePattern.MatchString(t.Name) {
+			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", t.Name)
+		}
+		if seenTh[t.Name] {
+			bad(path, who, "name", "%q defined twice", t.Name)
+		}
+		seenTh[t.Name] = true
+		if !contains(Confidences, t.Confidence) {
+			bad(path, who, "confidence", "%q (accepted: %s)", t.Confidence, strings.Join(Confidences, ", "))
+		}
+		switch {
+		case len(t.Readings) == 0:
+			bad(path, who, "readings", "required: at least one {value, source}")
+		case len(t.Readings) > maxReadings:
+			bad(path, who, "readings", "%d readings, over the limit of %d", len(t.Readings), maxReadings)
+		}
+		for j, r := range t.Readings {
+			rp := fmt.Sprintf("%s.readings[%d]", path, j)
+			if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+				bad(rp, who, fmt.Sprintf("readings[%d].value", j), "%v is not a number", r.Value)
+			}
+			if strings.TrimSpace(r.Source) == "" {
+				bad(rp, who, fmt.Sprintf("readings[%d].source", j), "required: each reading of a threshold has its own source")
+			}
+		}
+		if len(t.Readings) > 1 && t.Confidence == Confirmed && t.IsBand() {
+			bad(path, who, "confidence", "a confirmed threshold has one value; readings that differ are a band, so say how sure they are (reported or unconfirmed)")
+		}
+	}
+	if len(p.Rules) == 0 {
+		bad("$", "", "rules", "a rule file needs at least one rule")
+	}
+	seen := map[string]bool{}
+	for i, r := range p.Rules {
+		path := fmt.Sprintf("$.rules[%d]", i)
+		if r == nil {
+			bad(path, "", fmt.Sprintf("rules[%d]", i), "empty entry")
+			continue
+		}
+		r.Pack = p.Metadata.Name
+		r.Pos = pos(path)
+		who := r.ID
+		if !idPattern.MatchString(r.ID) {
+			who = fmt.Sprintf("rules[%d]", i)
+			bad(path+".id", who, "id", "%q: want lower-case letters, digits, '.' and '-'", r.ID)
+		}
+		if seen[r.ID] {
+			bad(path+".id", who, "id", "%q defined twice", r.ID)
+		}
+		seen[r.ID] = true
+		if strings.TrimSpace(r.Jurisdiction) == "" {
+			bad(path, who, "jurisdiction", "required (an ISO country, EU or ORG)")
+		}
+		if !contains(RuleKinds, r.Kind) {
+			bad(path+".kind", who, "kind", "%q (accepted: %s)", r.Kind, strings.Join(RuleKinds, ", "))
+		}
+		if r.Scope == "" {
+			r.Scope = ScopeCandidate
+			if r.Kind == KindWeightsDelivery {
+				r.Scope = ScopeDelivery
+			}
+		}
+		if !contains(Scopes, r.Scope) {
+			bad(path+".scope", who, "scope", "%q (accepted: %s)", r.Scope, strings.Join(Scopes, ", "))
+		}
+		if r.Kind == KindWeightsDelivery && r.Scope != ScopeDelivery {
+			bad(path+".scope", who, "scope", "a %s rule reads where the weights go: want scope %s", KindWeightsDelivery, ScopeDelivery)
+		}
+		if !containsEffect(r.Effect) {
+			bad(path+".effect", who, "effect", "%q (accepted: deny, obligation, advisory)", r.Effect)
+		}
+		if r.EffectiveFrom.IsZero() {
+			bad(path, who, "effectiveFrom", "required (YYYY-MM-DD)")
+		}
+		if !r.EffectiveUntil.IsZero() && !r.EffectiveFrom.Before(r.EffectiveUntil) {
+			bad(path+".effectiveUntil", who, "effectiveUntil", "%s is not after effectiveFrom %s", r.EffectiveUntil, r.EffectiveFrom)
+		}
+		if len(r.Enforcement) == 0 {
+			bad(path, who, "enforcement", "required (in-force, not-enforced, draft, suspended-until YYYY-MM-DD, or a list of {state, from})")
+		}
+		if !contains(Confidences, r.Confidence) {
+			bad(path+".confidence", who, "confidence", "%q (accepted: %s)", r.Confidence, strings.Join(Confidences, ", "))
+		}
+		if len(r.Sources) == 0 {
+			bad(path, who, "sources", "required: every rule names its source")
+		}
+		for j, s := range r.Sources {
+			if strings.TrimSpace(s) == "" {
+				bad(path, who, fmt.Sprintf("sources[%d]", j), "empty")
+			}
+		}
+		if strings.TrimSpace(r.Message) == "" {
+			bad(path, who, "message", "required")
+		} else if !factPlaceholder.MatchString(r.Message) {
+			bad(path+".message", who, "message", "must name the fact that triggered it with a {var.field} placeholder, e.g. {site.country}")
+		}
+		if strings.TrimSpace(r.Condition) == "" {
+			bad(path, who, "condition", "required (a CEL expression that is true when the rule applies)")
+		}
+		if l := r.LiftedBy; l != nil {
+			if len(l.Bases) > 0 && r.Scope != ScopeTransfer {
+				bad(path+".liftedBy", who, "liftedBy.bases", "only transfer-scope rules can be lifted by a dataset's transfer basis")
+			}
+			if !l.Licence && len(l.Bases) == 0 {
+				bad(path+".liftedBy", who, "liftedBy", "say what lifts the rule: licence: true and/or bases: [...]")
+			}
+			if l.Licence && r.Effect != Deny {
+				bad(path+".liftedBy", who, "liftedBy.licence", "only a deny rule can be lifted by a licence")
+			}
+		}
+	}
+	return &p, ps
+}
+
+func lineOf(file *ast.File, path string) int {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 1
+	}
+	n, err := p.FilterFile(file)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 1
+	}
+	return n.GetToken().Position.Line
+}

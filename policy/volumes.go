@@ -1,0 +1,376 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// Volumes over time. Some thresholds count what an exporter sent out of a
+// country in a window (China: personal information of 1,000,000 people
+// since 1 January), not what one job moves. Transfer-scope rules read
+// such totals through the ledger variable:
+//
+//	ledger.subjectsExported(origin, since)               personal data, this organisation
+//	ledger.subjectsExported(origin, since, class)        another classification
+//	ledger.groupSubjectsExported(origin, since[, class]) the organisation and its group
+//	yearStart(asOf, 0)                                   1 January of the as-of year ('YYYY-01-01')
+//
+// A total adds, per dataset, its subjects once: exporting the same dataset
+// again adds nobody. It counts the datasets of this query from that
+// origin (the moves being planned) and what Query.Exports reports from
+// the transfer ledger. Without Exports (a plan without a server) only the
+// query's datasets count, and the decision carries an advisory saying so.
+
+// Exports reports what was exported before: the transfer ledger.
+type Exports interface {
+	// Exported lists the datasets from origin that any of orgs sent out
+	// of origin on days from since to until, inclusive: one Export per
+	// organisation and dataset. It is called during evaluation and must
+	// be safe for concurrent use; an error fails closed.
+	Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]Export, error)
+}
+
+// Export is one dataset an organisation exported from a country.
+type Export struct {
+	Org      string `json:"org"`
+	Dataset  string `json:"dataset"`
+	Class    string `json:"class"`
+	Subjects int64  `json:"subjects"`
+}
+
+// VolumesJobFilesOnly is the id of the advisory that says a total was
+// counted without the transfer ledger.
+const VolumesJobFilesOnly = "meridian-volumes-job-files-only"
+
+// OrgGroup is the organisation and its group: its declared affiliates,
+// theirs, and every known organisation that declares one of them, by name,
+// sorted. Names not in known are kept (an affiliate may belong to another
+// tenant) but not followed.
+func OrgGroup(org *catalog.Organization, known map[string]*catalog.Organization) []string {
+	if org == nil {
+		return nil
+	}
+	links := map[string][]string{}
+	link := func(a, b string) {
+		links[a] = append(links[a], b)
+		links[b] = append(links[b], a)
+	}
+	for _, a := range org.Spec.Affiliates {
+		link(org.Metadata.Name, a)
+	}
+	for name, o := range known {
+		if o == nil {
+			continue
+		}
+		for _, a := range o.Spec.Affiliates {
+			link(name, a)
+		}
+	}
+	seen := map[string]bool{org.Metadata.Name: true}
+	queue := []string{org.Metadata.Name}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, m := range links[n] {
+			if !seen[m] {
+				seen[m] = true
+				queue = append(queue, m)
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ledgerType is the CEL type of the ledger variable.
+var ledgerType = cel.OpaqueType("meridian.Ledger")
+
+// ledgerVal is the ledger variable of one rule's evaluation on one
+// transfer: it records the totals it gave, for the finding's message.
+type ledgerVal struct {
+	s     *Session // nil outside transfer scope
+	mu    sync.Mutex
+	calls []ledgerCall
+}
+
+// ledgerCall is one total a rule asked for.
+type ledgerCall struct {
+	group         bool
+	origin, since string
+	class         string
+	total         int64
+	counted       []counted
+}
+
+// counted is one dataset in a total, and whether it is one of this
+// query's (planned) or came from the ledger.
+type counted struct {
+	Export
+	planned bool
+}
+
+// origins lists the origins whose totals were asked for.
+func (l *ledgerVal) origins() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range l.calls {
+		if !contains(out, c.origin) {
+			out = append(out, c.origin)
+		}
+	}
+	return out
+}
+
+// text describes the totals a rule was given, for its finding: each
+// window's totals by class and the datasets they add up.
+func (l *ledgerVal) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.calls) == 0 {
+		return ""
+	}
+	type window struct {
+		group         bool
+		origin, since string
+	}
+	var order []window
+	totals := map[window][]string{}
+	sets := map[window][]counted{}
+	for _, c := range l.calls {
+		w := window{c.group, c.origin, c.since}
+		if _, ok := totals[w]; !ok {
+			order = append(order, w)
+			sets[w] = c.counted
+		}
+		t := fmt.Sprintf("%d %s", c.total, c.class)
+		if !contains(totals[w], t) {
+			totals[w] = append(totals[w], t)
+		}
+	}
+	var parts []string
+	for _, w := range order {
+		who := "this organisation"
+		if w.group {
+			who = "this organisation's group"
+		}
+		var ds []string
+		for i, x := range sets[w] {
+			if i == 8 {
+				ds = append(ds, fmt.Sprintf("and %d more", len(sets[w])-i))
+				break
+			}
+			from := "ledger"
+			if x.planned {
+				from = "this plan"
+			}
+			ds = append(ds, fmt.Sprintf("%s of %s: %d %s, %s", x.Dataset, x.Org, x.Subjects, x.Class, from))
+		}
+		if len(ds) == 0 {
+			ds = []string{"no datasets"}
+		}
+		parts = append(parts, fmt.Sprintf("exported from %s since %s by %s: %s (%s)", w.origin, w.since, who,
+			strings.Join(totals[w], ", "), strings.Join(ds, "; ")))
+	}
+	return "counted " + strings.Join(parts, "; ")
+}
+
+// noLedger is the ledger of scopes that have none.
+var noLedger = &ledgerVal{}
+
+// ConvertToNative implements ref.Val.
+func (l *ledgerVal) ConvertToNative(reflect.Type) (any, error) {
+	return nil, fmt.Errorf("the ledger has no native value")
+}
+
+// ConvertToType implements ref.Val.
+func (l *ledgerVal) ConvertToType(t ref.Type) ref.Val {
+	if t == types.TypeType {
+		return ledgerType
+	}
+	return types.NewErr("the ledger converts to no other type")
+}
+
+// Equal implements ref.Val.
+func (l *ledgerVal) Equal(o ref.Val) ref.Val { return types.Bool(o == ref.Val(l)) }
+
+// Type implements ref.Val.
+func (l *ledgerVal) Type() ref.Type { return ledgerType }
+
+// Value implements ref.Val.
+func (l *ledgerVal) Value() any { return l }
+
+func ledgerFunctions() []cel.EnvOption {
+	count := func(group bool) func(args ...ref.Val) ref.Val {
+		return func(args ...ref.Val) ref.Val {
+			l, ok := args[0].(*ledgerVal)
+			if !ok || l.s == nil {
+				return types.NewErr("the ledger is only available to transfer-scope rules")
+			}
+			origin, _ := args[1].Value().(string)
+			since, _ := args[2].Value().(string)
+			class := catalog.ClassPersonal
+			if len(args) == 4 {
+				class, _ = args[3].Value().(string)
+			}
+			n, err := l.total(group, origin, since, class)
+			if err != nil {
+				return types.NewErr("%s", err.Error())
+			}
+			return types.Int(n)
+		}
+	}
+	overloads := func(name string, group bool) cel.EnvOption {
+		return cel.Function(name,
+			cel.MemberOverload("ledger_"+name+"_origin_since", []*cel.Type{ledgerType, cel.StringType, cel.StringType}, cel.IntType,
+				cel.FunctionBinding(count(group))),
+			cel.MemberOverload("ledger_"+name+"_origin_since_class", []*cel.Type{ledgerType, cel.StringType, cel.StringType, cel.StringType}, cel.IntType,
+				cel.FunctionBinding(count(group))))
+	}
+	return []cel.EnvOption{
+		overloads("subjectsExported", false),
+		overloads("groupSubjectsExported", true),
+		cel.Function("yearStart", cel.Overload("year_start_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.StringType,
+			cel.BinaryBinding(func(d, off ref.Val) ref.Val {
+				s, _ := d.Value().(string)
+				day, err := catalog.ParseDate(s)
+				if err != nil {
+					return types.NewErr("yearStart: %v", err)
+				}
+				n, _ := off.Value().(int64)
+				if n < -100 || n > 100 {
+					return types.NewErr("yearStart: offset %d is out of range", n)
+				}
+				return types.String(fmt.Sprintf("%04d-01-01", day.Year()+int(n)))
+			}))),
+	}
+}
+
+// total is the number of people in datasets of class exported from origin
+// since a date, up to the as-of date, by the organisation (or its group).
+func (l *ledgerVal) total(group bool, origin, since, class string) (int64, error) {
+	s := l.s
+	from, err := catalog.ParseDate(since)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: since %q: %v", since, err)
+	}
+	if !contains(catalog.Classifications, class) {
+		return 0, fmt.Errorf("ledger: class %q is not a classification", class)
+	}
+	exports, err := s.exports(group, origin, from)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, x := range exports {
+		if x.Class == class {
+			n += x.Subjects
+		}
+	}
+	l.mu.Lock()
+	l.calls = append(l.calls, ledgerCall{group: group, origin: origin, since: since, class: class, total: n, counted: exports})
+	l.mu.Unlock()
+	return n, nil
+}
+
+// volumes caches the exports a session has counted.
+type volumes struct {
+	mu    sync.Mutex
+	lists map[volKey][]counted
+}
+
+type volKey struct {
+	group  bool
+	origin string
+	since  catalog.Date
+}
+
+// exports merges the query's datasets from origin with what the ledger
+// reports, one entry per organisation and dataset.
+func (s *Session) exports(group bool, origin string, since catalog.Date) ([]counted, error) {
+	k := volKey{group, origin, since}
+	s.vol.mu.Lock()
+	if x, ok := s.vol.lists[k]; ok {
+		s.vol.mu.Unlock()
+		return x, nil
+	}
+	s.vol.mu.Unlock()
+	if s.q.Org == nil && s.q.Exports != nil {
+		return nil, fmt.Errorf("ledger: no organisation, so whose exports to count cannot be determined")
+	}
+	self := ""
+	if s.q.Org != nil {
+		self = s.q.Org.Metadata.Name
+	}
+	byKey := map[[2]string]counted{}
+	put := func(x counted) {
+		key := [2]string{x.Org, x.Dataset}
+		if prev, ok := byKey[key]; !ok || x.Subjects > prev.Subjects {
+			x.planned = x.planned || prev.planned
+			byKey[key] = x
+		} else if x.planned {
+			prev.planned = true
+			byKey[key] = prev
+		}
+	}
+	for _, ds := range s.q.Datasets {
+		if ds != nil && ds.Spec.Origin == origin {
+			put(counted{Export{Org: self, Dataset: ds.Metadata.Name, Class: ds.Spec.Classification, Subjects: ds.Spec.Subjects}, true})
+		}
+	}
+	if s.q.Exports != nil && !since.After(s.q.AsOf) {
+		orgs := []string{self}
+		if group {
+			orgs = OrgGroup(s.q.Org, s.q.Organizations)
+		}
+		xs, err := s.q.Exports.Exported(s.ctx, orgs, origin, since, s.q.AsOf)
+		if err != nil {
+			return nil, fmt.Errorf("transfer ledger: %w", err)
+		}
+		for _, x := range xs {
+			put(counted{Export: x})
+		}
+	}
+	out := make([]counted, 0, len(byKey))
+	for _, x := range byKey {
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Org != out[j].Org {
+			return out[i].Org < out[j].Org
+		}
+		return out[i].Dataset < out[j].Dataset
+	})
+	s.vol.mu.Lock()
+	if s.vol.lists == nil {
+		s.vol.lists = map[volKey][]counted{}
+	}
+	s.vol.lists[k] = out
+	s.vol.mu.Unlock()
+	return out, nil
+}
+
+// jobFilesOnly is the advisory that a total was counted without the
+// transfer ledger.
+func jobFilesOnly(origins []string) Finding {
+	sort.Strings(origins)
+	msg := fmt.Sprintf("%s: cumulative export volumes from %s were counted from this plan's job files only; "+
+		"exports by earlier runs are in the transfer ledger, which a plan without a server does not read "+
+		"(source: Meridian policy engine)", VolumesJobFilesOnly, strings.Join(origins, ", "))
+	return Finding{Rule: VolumesJobFilesOnly, Kind: "engine", Effect: Advisory, Message: msg,
+		Source: "Meridian policy engine", Confidence: Confirmed}
+}

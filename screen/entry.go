@@ -1,0 +1,139 @@
+package screen
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// Entry is one party on a restricted-party list, as the CSL publishes it.
+type Entry struct {
+	// ID is the record's identifier: the JSON id, the CSV _id column when
+	// present, else a key made of the list, entity number and name
+	// (entity_number alone is not unique across lists).
+	ID string `json:"id"`
+	// Source is the list's name as published, e.g. "Entity List (EL) -
+	// Bureau of Industry and Security"; List is its code (EL).
+	Source             string    `json:"source"`
+	List               string    `json:"list"`
+	EntityNumber       string    `json:"entityNumber,omitempty"`
+	Type               string    `json:"type,omitempty"`
+	Name               string    `json:"name"`
+	AltNames           []string  `json:"altNames,omitempty"`
+	Addresses          []Address `json:"addresses,omitempty"`
+	Programs           []string  `json:"programs,omitempty"`
+	StartDate          string    `json:"startDate,omitempty"`
+	LicenseRequirement string    `json:"licenseRequirement,omitempty"`
+	LicensePolicy      string    `json:"licensePolicy,omitempty"`
+	FRNotice           string    `json:"federalRegisterNotice,omitempty"`
+	SourceListURL      string    `json:"sourceListUrl,omitempty"`
+}
+
+// Address is one address of an entry; Country is an ISO code when the
+// list gives one.
+type Address struct {
+	Address    string `json:"address,omitempty"`
+	City       string `json:"city,omitempty"`
+	State      string `json:"state,omitempty"`
+	PostalCode string `json:"postalCode,omitempty"`
+	Country    string `json:"country,omitempty"`
+}
+
+// String joins the address's parts.
+func (a Address) String() string {
+	var parts []string
+	for _, p := range []string{a.Address, a.City, a.State, a.PostalCode, a.Country} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Lists are the CSL's list codes.
+var Lists = []string{"EL", "DPL", "UVL", "MEU", "DTC", "ISN", "SDN", "SSI", "FSE", "CAP", "CMIC", "MBS", "PLC"}
+
+// listCode matches the code in a published list name: "Entity List (EL) -
+// ..." gives EL; "Non-SDN Menu-Based Sanctions List (NS-MBS List)" gives MBS.
+var listCode = regexp.MustCompile(`\(([A-Z][A-Z-]*?)(?: List)?\)`)
+
+// codeOf returns the list code of a published list name, or of a bare code.
+func codeOf(source string) (string, error) {
+	s := strings.TrimSpace(source)
+	for _, c := range Lists {
+		if s == c {
+			return c, nil
+		}
+	}
+	m := listCode.FindStringSubmatch(s)
+	if m == nil {
+		return "", fmt.Errorf("source %q names no list of the CSL (%s)", source, strings.Join(Lists, ", "))
+	}
+	code := strings.TrimPrefix(m[1], "NS-")
+	for _, c := range Lists {
+		if code == c {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("source %q: list %q is not one of the CSL's (%s)", source, m[1], strings.Join(Lists, ", "))
+}
+
+// Status is the restricted-party status an exact or confirmed match on
+// this entry's list sets.
+func (e *Entry) Status() string {
+	if e.List == "EL" {
+		return catalog.RestrictedEntityList
+	}
+	return catalog.RestrictedListed
+}
+
+// Countries are the ISO codes of the entry's addresses, without repeats.
+func (e *Entry) Countries() []string {
+	var out []string
+	for _, a := range e.Addresses {
+		if c := a.Country; c != "" && !contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Describe names the entry for a source line: list, id, name, countries,
+// start date.
+func (e *Entry) Describe() string {
+	s := fmt.Sprintf("Consolidated Screening List, %s entry %s %q", e.Source, e.ID, e.Name)
+	if cs := e.Countries(); len(cs) > 0 {
+		s += " (" + strings.Join(cs, ", ") + ")"
+	}
+	if e.StartDate != "" {
+		s += ", listed " + e.StartDate
+	}
+	if e.FRNotice != "" {
+		s += ", " + e.FRNotice
+	}
+	return s
+}
+
+// check refuses entries a list file must not hold.
+func (e *Entry) check() error {
+	switch {
+	case strings.TrimSpace(e.Name) == "":
+		return fmt.Errorf("name: empty")
+	case len(e.Name) > maxField:
+		return fmt.Errorf("name: longer than %d bytes", maxField)
+	case len(e.AltNames) > maxItems || len(e.Addresses) > maxItems:
+		return fmt.Errorf("more than %d alternate names or addresses", maxItems)
+	}
+	return nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

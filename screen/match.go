@@ -1,0 +1,248 @@
+package screen
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// Thresholds of the matcher. They are Meridian's choice, tuned on the
+// fixtures, not a legal standard: a possible match only asks a person to
+// look, so they err towards asking.
+const (
+	// FuzzyThreshold is the Jaro–Winkler score of two normalised names
+	// from which they may be the same party.
+	FuzzyThreshold = 0.90
+	// addressCorroborates lowers the name score needed when the addresses
+	// share most of their words.
+	addressThreshold    = 0.6
+	corroboratedNameMin = 0.80
+	// minFuzzyLen keeps very short names from matching by chance.
+	minFuzzyLen = 4
+)
+
+// Match kinds.
+const (
+	// Exact: a name or alias equals the entry's name or an alias after
+	// normalising, and a country of the organisation is among the entry's.
+	Exact = "exact"
+	// Possible: anything weaker; a person must confirm or dismiss it.
+	Possible = "possible"
+)
+
+// Match is one list entry an organisation may be.
+type Match struct {
+	Kind    string  `json:"kind"`
+	Score   float64 `json:"score"` // name similarity, 1 for equal names
+	OrgName string  `json:"orgName"`
+	Matched string  `json:"matched"` // the entry's name or alias
+	// CountryMatch: a country of the organisation (headquarters, parent)
+	// is among the entry's address countries.
+	CountryMatch bool    `json:"countryMatch"`
+	AddressScore float64 `json:"addressScore,omitempty"`
+	Entry        Entry   `json:"entry"`
+	// Decision is a person's confirmation or dismissal, when made.
+	Decision *Decision `json:"decision,omitempty"`
+}
+
+// Result is one organisation's screening.
+type Result struct {
+	Org     string  `json:"org"`
+	Status  string  `json:"status"`
+	Source  string  `json:"source"`
+	Matches []Match `json:"matches,omitempty"`
+}
+
+// Screening is the result as the policy engine takes it.
+func (r Result) Screening() *policy.Screening {
+	return &policy.Screening{Status: r.Status, Source: r.Source}
+}
+
+// index holds a list's names normalised once.
+type index struct {
+	list  *List
+	names [][]string // per entry: normalised name, then aliases
+}
+
+func newIndex(l *List) *index {
+	ix := &index{list: l, names: make([][]string, len(l.Entries))}
+	for i, e := range l.Entries {
+		for _, n := range append([]string{e.Name}, e.AltNames...) {
+			ix.names[i] = append(ix.names[i], Normalize(n))
+		}
+	}
+	return ix
+}
+
+// Screen compares an organisation's names, aliases and addresses with
+// every entry of the list, applies the decisions people have recorded,
+// and says what its restricted-party status is and why.
+func Screen(org *catalog.Organization, l *List, decisions []Decision) Result {
+	return newIndex(l).screen(org, decisions)
+}
+
+func (ix *index) screen(org *catalog.Organization, decisions []Decision) Result {
+	res := Result{Org: org.Metadata.Name}
+	countries := []string{org.Spec.Headquarters}
+	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
+		countries = append(countries, p)
+	}
+	var orgNames []string
+	raw := org.ScreeningNames()
+	for _, n := range raw {
+		orgNames = append(orgNames, Normalize(n))
+	}
+	var orgAddr []string
+	for _, a := range org.Spec.Addresses {
+		orgAddr = append(orgAddr, Normalize(a))
+	}
+	for i, e := range ix.list.Entries {
+		best := Match{}
+		for oi, on := range orgNames {
+			for ei, en := range ix.names[i] {
+				score := 1.0
+				if on != en {
+					if len(on) < minFuzzyLen || len(en) < minFuzzyLen {
+						continue
+					}
+					score = similarity(on, en)
+				}
+				if score > best.Score {
+					matched := e.Name
+					if ei > 0 {
+						matched = e.AltNames[ei-1]
+					}
+					best = Match{Score: score, OrgName: raw[oi], Matched: matched}
+				}
+			}
+		}
+		if best.Score < corroboratedNameMin {
+			continue
+		}
+		best.AddressScore = addressScore(orgAddr, e.Addresses)
+		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold {
+			continue
+		}
+		for _, c := range e.Countries() {
+			if contains(countries, c) {
+				best.CountryMatch = true
+			}
+		}
+		best.Kind = Possible
+		if best.Score == 1 && best.CountryMatch {
+			best.Kind = Exact
+		}
+		best.Entry = e
+		res.Matches = append(res.Matches, best)
+	}
+	sort.SliceStable(res.Matches, func(i, j int) bool {
+		if res.Matches[i].Kind != res.Matches[j].Kind {
+			return res.Matches[i].Kind == Exact
+		}
+		return res.Matches[i].Score > res.Matches[j].Score
+	})
+	applyDecisions(&res, decisions)
+	res.Status, res.Source = ix.status(res)
+	return res
+}
+
+// addressScore is the largest share of words two addresses have in
+// common (Jaccard), over the organisation's and the entry's addresses.
+func addressScore(orgAddr []string, addrs []Address) float64 {
+	best := 0.0
+	for _, oa := range orgAddr {
+		ow := wordSet(oa)
+		for _, a := range addrs {
+			aw := wordSet(Normalize(a.String()))
+			inter := 0
+			for w := range ow {
+				if aw[w] {
+					inter++
+				}
+			}
+			if union := len(ow) + len(aw) - inter; union > 0 {
+				best = max(best, float64(inter)/float64(union))
+			}
+		}
+	}
+	return best
+}
+
+func wordSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
+}
+
+// applyDecisions attaches each match's latest decision for this
+// organisation.
+func applyDecisions(res *Result, decisions []Decision) {
+	for i := range res.Matches {
+		m := &res.Matches[i]
+		for j := range decisions {
+			d := &decisions[j]
+			if d.Org == res.Org && d.EntryID == m.Entry.ID {
+				m.Decision = d // later decisions replace earlier ones
+			}
+		}
+	}
+}
+
+// status is what the matches say, strongest first: an exact or confirmed
+// match on the Entity List, then on another list, then a possible match
+// nobody has decided (undetermined), else none.
+func (ix *index) status(res Result) (string, string) {
+	var undecided, dismissed []string
+	for _, list := range []string{"EL", ""} {
+		for _, m := range res.Matches {
+			if list == "EL" && m.Entry.List != "EL" {
+				continue
+			}
+			d := m.Decision
+			switch {
+			case d != nil && d.Action == Dismiss:
+			case d != nil && d.Action == Confirm:
+				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s",
+					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason)
+			case m.Kind == Exact:
+				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country", m.Entry.Describe(), m.OrgName)
+			}
+		}
+	}
+	for _, m := range res.Matches {
+		if m.Decision != nil && m.Decision.Action == Dismiss {
+			dismissed = append(dismissed, fmt.Sprintf("%s (%s) dismissed by %s on %s: %s", m.Entry.ID, m.Entry.Name,
+				m.Decision.By, m.Decision.Time.UTC().Format("2006-01-02"), m.Decision.Reason))
+			continue
+		}
+		why := fmt.Sprintf("score %.2f", m.Score)
+		if m.Score == 1 {
+			why = "same name, but no country of the organisation among the entry's"
+		}
+		undecided = append(undecided, fmt.Sprintf("possible match (%s) of %q with %s", why, m.OrgName, m.Entry.Describe()))
+	}
+	if len(undecided) > 0 {
+		if len(undecided) > 3 {
+			undecided = append(undecided[:3], fmt.Sprintf("and %d more", len(undecided)-3))
+		}
+		return catalog.RestrictedUndetermined, strings.Join(undecided, "; ") + "; awaiting a person's decision"
+	}
+	src := fmt.Sprintf("screened against the Consolidated Screening List imported %s (%s, sha256 %s, %d entries): no match",
+		ix.list.ImportedAt.UTC().Format("2006-01-02"), ix.list.File, short(ix.list.SHA256), len(ix.list.Entries))
+	if len(dismissed) > 0 {
+		src += " after possible matches were dismissed: " + strings.Join(dismissed, "; ")
+	}
+	return catalog.RestrictedNone, src
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,253 @@
+package screen
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Limits on a list file and its records.
+const (
+	// MaxFileBytes bounds a list file; the published CSL is tens of MB.
+	MaxFileBytes = 512 << 20
+	maxField     = 4096
+	maxItems     = 1000
+)
+
+// Parse reads a CSL bulk file in its published CSV or JSON form (JSON when
+// the first non-blank byte is '{'). Errors name the file and the line
+// (CSV) or record (JSON) and the field.
+func Parse(name string, data []byte) ([]Entry, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", name, len(data), MaxFileBytes)
+	}
+	var es []Entry
+	var err error
+	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
+		es, err = parseJSON(data)
+	} else {
+		es, err = parseCSV(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(es) == 0 {
+		return nil, fmt.Errorf("%s: no entries", name)
+	}
+	return es, nil
+}
+
+// CSV columns (the published order is source, entity_number, type,
+// programs, name, title, addresses, federal_register_notice, start_date,
+// end_date, standard_order, license_requirement, license_policy, call_sign,
+// vessel_type, gross_tonnage, gross_registered_tonnage, vessel_flag,
+// vessel_owner, remarks, source_list_url, alt_names, citizenships,
+// dates_of_birth, nationalities, places_of_birth, source_information_url,
+// ids; newer files put an _id column first). Columns are found by header
+// name, so either layout reads.
+var csvRequired = []string{"source", "name"}
+
+func parseCSV(data []byte) ([]Entry, error) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("line 1: header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	for _, req := range csvRequired {
+		if _, ok := col[req]; !ok {
+			return nil, fmt.Errorf("line 1: header has no %q column: not a Consolidated Screening List CSV (columns: %s)", req, strings.Join(header, ", "))
+		}
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []Entry
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("line %d: %w", pe.StartLine, pe.Err)
+			}
+			return nil, err
+		}
+		line, _ := r.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		e := Entry{
+			Source: get(rec, "source"), EntityNumber: get(rec, "entity_number"), Type: get(rec, "type"),
+			Programs: split(get(rec, "programs")), Name: get(rec, "name"), AltNames: split(get(rec, "alt_names")),
+			StartDate: get(rec, "start_date"), LicenseRequirement: get(rec, "license_requirement"),
+			LicensePolicy: get(rec, "license_policy"), FRNotice: get(rec, "federal_register_notice"),
+			SourceListURL: get(rec, "source_list_url"),
+		}
+		for _, a := range split(get(rec, "addresses")) {
+			e.Addresses = append(e.Addresses, csvAddress(a))
+		}
+		e.List, err = codeOf(e.Source)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: source: %w", line, err)
+		}
+		e.ID = get(rec, "_id")
+		if e.ID == "" {
+			e.ID = get(rec, "id")
+		}
+		if e.ID == "" {
+			e.ID = syntheticID(e)
+		}
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// split reads a multi-valued CSV cell: values separated by ';'.
+func split(cell string) []string {
+	var out []string
+	for _, v := range strings.Split(cell, ";") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// csvAddress reads one address of a CSV cell: its parts joined by ", ",
+// the country code last when the list gives one.
+func csvAddress(s string) Address {
+	parts := strings.Split(s, ",")
+	last := strings.TrimSpace(parts[len(parts)-1])
+	if len(last) == 2 && last == strings.ToUpper(last) && isLetters(last) {
+		rest := strings.TrimSpace(strings.Join(parts[:len(parts)-1], ","))
+		return Address{Address: rest, Country: last}
+	}
+	return Address{Address: strings.TrimSpace(s)}
+}
+
+func isLetters(s string) bool {
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// syntheticID names a record that carries no id: its list, its entity
+// number when it has one, and a hash of its name.
+func syntheticID(e Entry) string {
+	h := sha256.Sum256([]byte(e.List + "\x00" + e.EntityNumber + "\x00" + e.Name))
+	id := strings.ToLower(e.List) + "-"
+	if e.EntityNumber != "" {
+		id += e.EntityNumber + "-"
+	}
+	return id + hex.EncodeToString(h[:4])
+}
+
+// jsonRecord is one record of the published JSON: {"results": [...]}.
+type jsonRecord struct {
+	ID                 string        `json:"id"`
+	Source             string        `json:"source"`
+	EntityNumber       jsonString    `json:"entity_number"`
+	Type               string        `json:"type"`
+	Programs           []string      `json:"programs"`
+	Name               string        `json:"name"`
+	AltNames           []string      `json:"alt_names"`
+	Addresses          []jsonAddress `json:"addresses"`
+	StartDate          string        `json:"start_date"`
+	LicenseRequirement string        `json:"license_requirement"`
+	LicensePolicy      string        `json:"license_policy"`
+	FRNotice           string        `json:"federal_register_notice"`
+	SourceListURL      string        `json:"source_list_url"`
+}
+
+type jsonAddress struct {
+	Address    string `json:"address"`
+	City       string `json:"city"`
+	State      string `json:"state"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// jsonString reads a string or a number (entity numbers appear as both).
+type jsonString string
+
+func (s *jsonString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err == nil {
+		*s = jsonString(str)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string or a number, got %s", b)
+	}
+	*s = jsonString(n.String())
+	return nil
+}
+
+func parseJSON(data []byte) ([]Entry, error) {
+	var doc struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not the CSL's JSON ({\"results\": [...]}): %w", err)
+	}
+	if doc.Results == nil {
+		return nil, errors.New(`no "results" array: not the CSL's JSON`)
+	}
+	out := make([]Entry, 0, len(doc.Results))
+	for i, raw := range doc.Results {
+		var r jsonRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("results[%d]: %w", i, err)
+		}
+		e := Entry{ID: strings.TrimSpace(r.ID), Source: strings.TrimSpace(r.Source), EntityNumber: string(r.EntityNumber), Type: r.Type,
+			Programs: r.Programs, Name: strings.TrimSpace(r.Name), AltNames: r.AltNames, StartDate: r.StartDate,
+			LicenseRequirement: r.LicenseRequirement, LicensePolicy: r.LicensePolicy, FRNotice: r.FRNotice, SourceListURL: r.SourceListURL}
+		if len(e.AltNames) == 0 {
+			e.AltNames = nil
+		}
+		if len(e.Programs) == 0 {
+			e.Programs = nil
+		}
+		for _, a := range r.Addresses {
+			e.Addresses = append(e.Addresses, Address{Address: a.Address, City: a.City, State: a.State, PostalCode: a.PostalCode, Country: strings.ToUpper(strings.TrimSpace(a.Country))})
+		}
+		var err error
+		if e.List, err = codeOf(e.Source); err != nil {
+			return nil, fmt.Errorf("results[%d] (%s): source: %w", i, e.Name, err)
+		}
+		if e.ID == "" {
+			e.ID = syntheticID(e)
+		}
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("results[%d]: %w", i, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,233 @@
+package screen
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// List is an imported screening list.
+type List struct {
+	// File is the base name of the file it was imported from, SHA256 its
+	// contents' hash, ImportedAt when.
+	File       string         `json:"file"`
+	SHA256     string         `json:"sha256"`
+	ImportedAt time.Time      `json:"importedAt"`
+	Counts     map[string]int `json:"counts"` // entries per list code
+	Entries    []Entry        `json:"entries"`
+}
+
+// Decision actions.
+const (
+	Confirm = "confirm"
+	Dismiss = "dismiss"
+)
+
+// Decision is a person's verdict on a possible match: the organisation is
+// (confirm) or is not (dismiss) the party of the entry.
+type Decision struct {
+	Org     string    `json:"org"`
+	EntryID string    `json:"entryId"`
+	Entry   string    `json:"entry"` // the entry's list and name, as seen
+	Action  string    `json:"action"`
+	By      string    `json:"by"`
+	Reason  string    `json:"reason"`
+	Time    time.Time `json:"time"`
+	// ListSHA256 is the list the decision was made against.
+	ListSHA256 string `json:"listSha256"`
+}
+
+// Store keeps the imported list and the decisions in a directory (the
+// state directory's screening/). Writes are atomic; decisions are an
+// append-only history, latest per organisation and entry winning.
+type Store struct {
+	Dir string
+	// Now is the clock for decisions (time.Now when nil).
+	Now func() time.Time
+}
+
+// ErrNoList is returned when no list has been imported.
+var ErrNoList = errors.New("no screening list imported (meridian screen import FILE)")
+
+func (s *Store) listPath() string      { return filepath.Join(s.Dir, "list.json") }
+func (s *Store) decisionsPath() string { return filepath.Join(s.Dir, "decisions.json") }
+
+// DecisionsPath is the file decisions are recorded in.
+func (s *Store) DecisionsPath() string { return s.decisionsPath() }
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Import parses a CSL file and replaces the stored list with it. Nothing
+// is written when the file does not parse.
+func (s *Store) Import(name string, data []byte) (*List, error) {
+	es, err := Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, e := range es {
+		if seen[e.ID] {
+			return nil, fmt.Errorf("%s: entry id %q appears twice; ids must name one entry", name, e.ID)
+		}
+		seen[e.ID] = true
+	}
+	sum := sha256.Sum256(data)
+	l := &List{File: filepath.Base(name), SHA256: hex.EncodeToString(sum[:]), ImportedAt: s.now().UTC(), Counts: map[string]int{}, Entries: es}
+	for _, e := range es {
+		l.Counts[e.List]++
+	}
+	out, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
+		return nil, fmt.Errorf("screening list: %w", err)
+	}
+	return l, nil
+}
+
+// List reads the imported list (ErrNoList when there is none).
+func (s *Store) List() (*List, error) {
+	data, err := os.ReadFile(s.listPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoList
+	}
+	if err != nil {
+		return nil, err
+	}
+	var l List
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.listPath(), err)
+	}
+	return &l, nil
+}
+
+// Decisions reads the recorded decisions, oldest first.
+func (s *Store) Decisions() ([]Decision, error) {
+	data, err := os.ReadFile(s.decisionsPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Decisions []Decision `json:"decisions"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.decisionsPath(), err)
+	}
+	return doc.Decisions, nil
+}
+
+// Decide records a person's decision on a match of org with the entry
+// entryID of the imported list. The entry must exist; who decided and why
+// are required. The history is rewritten atomically under a lock, so
+// concurrent decisions are all kept.
+func (s *Store) Decide(org, entryID, action, by, reason string) (Decision, error) {
+	var d Decision
+	switch {
+	case action != Confirm && action != Dismiss:
+		return d, fmt.Errorf("action %q: want %s or %s", action, Confirm, Dismiss)
+	case strings.TrimSpace(by) == "":
+		return d, errors.New("who decides is required (--by)")
+	case strings.TrimSpace(reason) == "":
+		return d, errors.New("a reason is required (--reason)")
+	case strings.TrimSpace(org) == "":
+		return d, errors.New("the organisation is required")
+	}
+	l, err := s.List()
+	if err != nil {
+		return d, err
+	}
+	var entry *Entry
+	for i := range l.Entries {
+		if l.Entries[i].ID == entryID {
+			entry = &l.Entries[i]
+		}
+	}
+	if entry == nil {
+		return d, fmt.Errorf("no entry %q in the imported list (%s)", entryID, l.File)
+	}
+	d = Decision{Org: org, EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
+		Time: s.now().UTC(), ListSHA256: l.SHA256}
+	unlock, err := s.lock()
+	if err != nil {
+		return d, err
+	}
+	defer unlock()
+	ds, err := s.Decisions()
+	if err != nil {
+		return d, err
+	}
+	out, err := json.MarshalIndent(map[string]any{"decisions": append(ds, d)}, "", "  ")
+	if err != nil {
+		return d, err
+	}
+	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
+		return d, fmt.Errorf("screening decisions: %w", err)
+	}
+	return d, nil
+}
+
+// Screen screens organisations against the imported list with the
+// recorded decisions, in name order.
+func (s *Store) Screen(orgs ...*catalog.Organization) ([]Result, error) {
+	l, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	ds, err := s.Decisions()
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(orgs, func(i, j int) bool { return orgs[i].Metadata.Name < orgs[j].Metadata.Name })
+	ix := newIndex(l)
+	out := make([]Result, 0, len(orgs))
+	for _, o := range orgs {
+		out = append(out, ix.screen(o, ds))
+	}
+	return out, nil
+}
+
+// lock takes the directory's lock file, creating the directory.
+func (s *Store) lock() (func(), error) {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}

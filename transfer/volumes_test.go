@@ -1,0 +1,108 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// TestYearOfExportsFromTheLedger stages a 600,000-person dataset from CN
+// through the real policy engine, which writes its ledger entry; a second,
+// different 600,000-person dataset in the same year then needs a security
+// assessment, because the engine reads the ledger and counts 1,200,000.
+// Staging the first again adds nobody.
+func TestYearOfExportsFromTheLedger(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Spec.Subjects = 600000
+	st := f.stager()
+	st.Law = eng
+	exports := FileLedgerExports(f.ledger.Path)
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Countries: countries, Org: lab, Exports: exports}
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatalf("first 600,000 of the year, with a standard contract: %v", err)
+	}
+	if res.Organization != "lab" || res.Origin != "CN" || res.Subjects != 600000 || res.Classification != "personal" {
+		t.Fatalf("the ledger entry does not say who exported what: %+v", res.Entry)
+	}
+
+	second := *f.ds
+	second.Metadata.Name = "support-tickets"
+	q := req.Query
+	q.Datasets = nil
+	d := eng.EvaluateTransfer(q, &second, "MY")
+	f1 := findDenial(d, "cn-cbdf-2024-assessment")
+	if f1 == nil {
+		t.Fatalf("the second 600,000 of the year must need an assessment: %+v", d)
+	}
+	if !strings.Contains(f1.Message, "1200000 personal") || !strings.Contains(f1.Message, "chat-logs of lab: 600000 personal, ledger") {
+		t.Errorf("the denial does not show the ledger's count: %q", f1.Message)
+	}
+	again := eng.EvaluateTransfer(q, f.ds, "MY")
+	if !again.Allowed {
+		t.Fatalf("staging the same dataset again must add nobody: %+v", again.Denials)
+	}
+	// Next year the window starts again.
+	q.AsOf = catalog.MustDate("2027-01-01")
+	if d := eng.EvaluateTransfer(q, &second, "MY"); !d.Allowed {
+		t.Fatalf("a new year's first 600,000 needs no assessment: %+v", d.Denials)
+	}
+}
+
+func findDenial(d policy.Decision, rule string) *policy.Finding {
+	for i := range d.Denials {
+		if d.Denials[i].Rule == rule {
+			return &d.Denials[i]
+		}
+	}
+	return nil
+}
+
+// TestLedgerExportsFilter: only entries of the group's organisations, from
+// the origin, out of it and inside the window count, once per dataset.
+func TestLedgerExportsFilter(t *testing.T) {
+	ents := []Entry{
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "MY", AsOf: "2026-02-01", Classification: "personal", Subjects: 10},
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 10},
+		{Dataset: "b", Organization: "sister", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "sensitive-personal", Subjects: 5},
+		{Dataset: "c", Organization: "other", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
+		{Dataset: "d", Organization: "lab", Origin: "DE", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
+		{Dataset: "e", Organization: "lab", Origin: "CN", To: "CN", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
+		{Dataset: "f", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2025-12-31", Classification: "personal", Subjects: 7},
+		{Dataset: "g", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
+	}
+	l := LedgerExports{Entries: func(context.Context) ([]Entry, error) { return ents, nil }}
+	got, err := l.Exported(context.Background(), []string{"lab", "sister"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []policy.Export{{Org: "lab", Dataset: "a", Class: "personal", Subjects: 10}, {Org: "sister", Dataset: "b", Class: "sensitive-personal", Subjects: 5}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	bad := LedgerExports{Entries: func(context.Context) ([]Entry, error) {
+		return []Entry{{Dataset: "x", Organization: "lab", Origin: "CN", To: "SG", AsOf: "someday"}}, nil
+	}}
+	if _, err := bad.Exported(context.Background(), []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
+		t.Error("an entry with a bad date must be an error")
+	}
+	down := LedgerExports{Entries: func(context.Context) ([]Entry, error) { return nil, errors.New("down") }}
+	if _, err := down.Exported(context.Background(), []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
+		t.Error("a ledger that cannot be read must be an error")
+	}
+}
