@@ -163,3 +163,28 @@ func TestLocalSite(t *testing.T) {
 		t.Error("a local site of 0 accelerators")
 	}
 }
+
+// TestPassableAbove: served as root from a home of mode 0700, every run
+// failed at its first exec with "permission denied" (workloads run as
+// their tenant's user); the server now refuses such a state directory and
+// says how to fix it.
+func TestPassableAbove(t *testing.T) {
+	top := t.TempDir()
+	closed := filepath.Join(top, "home")
+	open := filepath.Join(top, "srv")
+	for d, mode := range map[string]os.FileMode{closed: 0o700, open: 0o711} {
+		if err := os.MkdirAll(filepath.Join(d, ".meridian"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, mode)
+	}
+	os.Chmod(top, 0o711)
+	os.Chmod(filepath.Dir(top), 0o711)
+	err := passableAbove(filepath.Join(closed, ".meridian"))
+	if err == nil || !strings.Contains(err.Error(), "cannot pass through "+closed+" (mode 0700)") || !strings.Contains(err.Error(), "chmod o+x "+closed) {
+		t.Errorf("state under a 0700 directory: %v", err)
+	}
+	if err := passableAbove(filepath.Join(open, ".meridian")); err != nil {
+		t.Errorf("state under 0711 directories: %v", err)
+	}
+}

@@ -178,6 +178,11 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := os.Chmod(opts.StateDir, mode); err != nil {
 		return nil, err
 	}
+	if sandbox == agent.SandboxUID {
+		if err := passableAbove(opts.StateDir); err != nil {
+			return nil, badInput(err)
+		}
+	}
 	key, err := audit.LoadKey(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -298,3 +303,27 @@ func checkServerCatalog(catalogDir string, extra []*catalog.Site) error {
 
 // Close stops the API, then the controller, then closes the store.
 func (s *server) Close() { s.stop() }
+
+// passableAbove refuses a state directory that workloads run as their
+// tenant's own user cannot reach: every directory above it must let others
+// pass through (o+x), or each run fails at its first exec with "permission
+// denied" (root's home is 0700 on most systems).
+func passableAbove(stateDir string) error {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("state directory %s: workloads run as their tenant's own user (the server runs as root) and cannot pass through %s (mode %04o): run chmod o+x %s, set MERIDIAN_HOME (or --state) under a directory others can pass through, or serve --workload-sandbox landlock",
+				abs, d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
