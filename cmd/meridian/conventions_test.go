@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,40 @@ func TestColor(t *testing.T) {
 	}
 	if got := paint("failed  ", sgrRed); textfit.Width(strings.ReplaceAll(strings.ReplaceAll(got, "\x1b[31m", ""), "\x1b[0m", "")) != 8 || !strings.HasSuffix(got, "  ") {
 		t.Errorf("paint changed the cell's width: %q", got)
+	}
+}
+
+// TestValidateOutput: validate printed only prose; -o json gives the counts,
+// or each problem with file, line, field and the accepted values (exit 2).
+func TestValidateOutput(t *testing.T) {
+	t.Setenv("MERIDIAN_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	stdout := func(args ...string) (validateResult, int) {
+		root := newRootCmd()
+		var out, errOut bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		root.SetArgs(args)
+		err := root.Execute()
+		var res validateResult
+		if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
+			t.Fatalf("%v: stdout is not JSON (%v):\n%s", args, jerr, out.String())
+		}
+		return res, exitStatus(err)
+	}
+	res, code := stdout("validate", "-f", filepath.Join("..", "..", "examples", "eu-personal.yaml"), "-o", "json")
+	if code != 0 || !res.Valid || res.Organizations != 1 || res.Jobs != 1 || res.Sites == 0 || len(res.Problems) != 0 {
+		t.Errorf("a valid file: exit %d, %+v", code, res)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: x}\nspec:\n  headquarters: XX\n"), 0o644)
+	res, code = stdout("validate", "-f", bad, "-o", "json")
+	if code != exitBadInput || res.Valid || len(res.Problems) != 1 {
+		t.Fatalf("a bad file: exit %d, %+v", code, res)
+	}
+	if p := res.Problems[0]; p.File != bad || p.Line != 5 || p.Field != "spec.headquarters" || !strings.Contains(p.Message, "not a known country") || !slices.Contains(p.Accepted, "DE") {
+		t.Errorf("problem %+v", p)
+	}
+	if _, code := runRoot(t, "validate", "-f", bad, "-o", "xml"); code != exitBadInput {
+		t.Errorf("-o xml: exit %d", code)
 	}
 }
