@@ -145,7 +145,7 @@ func TestRuleChangeMovesRun(t *testing.T) {
 			t.Errorf("timeline %v lacks %s", kinds(evs), want)
 		}
 	}
-	if ck := e.finalCheckpoint(r); ck.Step != 300 {
+	if ck := e.finalCheckpoint(r); ck.Step != 600 {
 		t.Errorf("final checkpoint at step %d", ck.Step)
 	}
 	logs, _ := e.c.Logs(ctx, "t1", r.ID)
