@@ -206,8 +206,9 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) *CheckResult {
 	var mu sync.Mutex
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
+	c.prune(rows)
 	for _, row := range rows {
-		r, err := fromRow(row)
+		r, err := c.decodeRow(row)
 		if err != nil {
 			continue
 		}
@@ -281,6 +282,11 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	if err != nil {
 		return "", err
 	}
+	if sameHorizon(r.Law, st) {
+		// Nothing to record: the check itself is in the law-check audit
+		// entry, and a write per run would cost a commit each.
+		return "lawful", nil
+	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating || r.State == Held {
 			return store.ErrNoChange
@@ -301,6 +307,12 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 		return "scheduled", nil
 	}
 	return "lawful", nil
+}
+
+// sameHorizon reports whether a run's recorded law status already says
+// what st says about its horizon.
+func sameHorizon(old, st *LawStatus) bool {
+	return old != nil && old.LawfulUntil == st.LawfulUntil && old.UntilRule == st.UntilRule && old.MoveBy.Equal(st.MoveBy)
 }
 
 func lawUntilText(site string, st *LawStatus, rev int64) string {
@@ -486,6 +498,32 @@ func holdReason(plan *planner.Plan, asOf catalog.Date, rev int64) (reason, code,
 		return fmt.Sprintf("no lawful placement as of %s under rules revision %d: %s", asOf, rev, denied.Message), policy.CodeDenied, denied.Rule
 	}
 	return fmt.Sprintf("no feasible placement as of %s (%d candidates rejected)", asOf, len(plan.Rejected)), policy.CodeNotNow, ""
+}
+
+// firstRejection names the rejection a submitter most needs to read: the
+// first missing fact, else the first denying rule, else the first reason
+// of any kind ("" when the plan has none).
+func firstRejection(plan *planner.Plan) string {
+	var pick *policy.Finding
+	site := ""
+	for _, want := range []string{policy.CodeUndetermined, policy.CodeDenied, ""} {
+		for i := range plan.Rejected {
+			for j := range plan.Rejected[i].Reasons {
+				f := &plan.Rejected[i].Reasons[j]
+				if pick == nil && (want == "" || f.Code == want) {
+					pick, site = f, plan.Rejected[i].Site
+				}
+			}
+		}
+	}
+	if pick == nil {
+		return ""
+	}
+	rule := ""
+	if pick.Rule != "" {
+		rule = " by " + pick.Rule
+	}
+	return fmt.Sprintf("; first: %s%s: %s", site, rule, pick.Message)
 }
 
 // waitable reports whether a plan without placements is worth waiting for:
