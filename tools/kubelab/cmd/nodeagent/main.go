@@ -131,7 +131,7 @@ func run() error {
 	}
 
 	prov := newProcProvider(o.name, o.dir)
-	np := newNodeProvider()
+	np := &nodeProvider{}
 	mux := http.NewServeMux()
 	node, err := nodeutil.NewNode(o.name,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, vknode.NodeProvider, error) {
@@ -235,25 +235,11 @@ func setCondition(n *corev1.Node, ready bool) {
 
 // nodeProvider reports the node's health: Ping fails while the node is
 // failed, so that its lease is not renewed either.
-//
-// virtual-kubelet drops a status update while its last ping failed; it
-// pings every 10 s and, with a lease, sends the status again only a minute
-// later. A restore that comes less than 10 s after a failed ping would
-// leave the node NotReady for that minute, so after a restore the Ready
-// status is sent again each resendEvery until a ping has surely passed.
 type nodeProvider struct {
 	mu     sync.Mutex
 	node   *corev1.Node
 	cb     func(*corev1.Node)
 	failed bool
-	gen    int // counts setReady calls; a resend stops when it changes
-
-	resendEvery, resendFor time.Duration
-}
-
-func newNodeProvider() *nodeProvider {
-	// The agent keeps virtual-kubelet's default ping interval.
-	return &nodeProvider{resendEvery: time.Second, resendFor: vknode.DefaultPingInterval + 5*time.Second}
 }
 
 func (p *nodeProvider) Ping(context.Context) error {
@@ -274,37 +260,12 @@ func (p *nodeProvider) NotifyNodeStatus(_ context.Context, cb func(*corev1.Node)
 func (p *nodeProvider) setReady(ready bool) {
 	p.mu.Lock()
 	p.failed = !ready
-	p.gen++
-	gen := p.gen
 	setCondition(p.node, ready)
-	p.mu.Unlock()
-	p.notify(gen)
-	if ready && p.resendEvery > 0 {
-		go func() {
-			for end := time.Now().Add(p.resendFor); time.Now().Before(end); {
-				time.Sleep(p.resendEvery)
-				if !p.notify(gen) {
-					return
-				}
-			}
-		}()
-	}
-}
-
-// notify sends the node's status unless setReady was called again since
-// call gen; it reports whether it sent.
-func (p *nodeProvider) notify(gen int) bool {
-	p.mu.Lock()
-	if p.gen != gen {
-		p.mu.Unlock()
-		return false
-	}
 	n, cb := p.node.DeepCopy(), p.cb
 	p.mu.Unlock()
 	if cb != nil {
 		cb(n)
 	}
-	return true
 }
 
 // renotify sends the node's status again every second for a while after a

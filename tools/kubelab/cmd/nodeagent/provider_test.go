@@ -192,7 +192,7 @@ func waitGone(t *testing.T, pid int) {
 // restore that comes before the next ping still gets the node Ready: the
 // status is sent again after that ping. A new failure stops the resending.
 func TestRestoreReachesThePingGate(t *testing.T) {
-	np := &nodeProvider{node: &corev1.Node{}, resendEvery: 5 * time.Millisecond, resendFor: 5 * time.Second}
+	np := &nodeProvider{node: &corev1.Node{}}
 	var (
 		mu       sync.Mutex
 		pingOK   = true
@@ -223,26 +223,25 @@ func TestRestoreReachesThePingGate(t *testing.T) {
 	np.setReady(false)
 	ping() // fails: the gate is shut
 	np.setReady(true)
-	time.Sleep(50 * time.Millisecond)
+	go np.renotify(context.Background(), 10*time.Second) // as on SIGUSR2
 	if st, _ := last(); st == corev1.ConditionTrue {
 		t.Fatal("Ready accepted before a clean ping: the stand-in gate does not gate")
 	}
 	ping() // passes
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for st, _ := last(); st != corev1.ConditionTrue; st, _ = last() {
 		if time.Now().After(deadline) {
 			t.Fatal("the node's Ready status never passed the ping gate after the restore")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	np.setReady(false) // accepted: the last ping was clean
-	time.Sleep(20 * time.Millisecond)
 	st, n := last()
 	if st != corev1.ConditionFalse {
 		t.Fatalf("status after the second failure = %q, want False", st)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // more than the resend interval
 	if st2, n2 := last(); n2 != n || st2 != corev1.ConditionFalse {
 		t.Fatalf("%d more statuses sent after the second failure (last %q): the resend did not stop", n2-n, st2)
 	}
