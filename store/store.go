@@ -102,7 +102,9 @@ type Store interface {
 	CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (got *Run, created bool, err error)
 	// UpdateRun reads run id, calls fn to change it (in place) and writes
 	// the row, its events and audit records in one transaction. fn may be
-	// called more than once; it must not have side effects.
+	// called more than once; it must not have side effects. When ctx
+	// carries a fence (WithFence), the transaction first checks the lease
+	// and fails with ErrFenced, writing nothing, if it moved on.
 	UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error)
 	// GetRun returns one run or ErrNotFound.
 	GetRun(ctx context.Context, id string) (*Run, error)
@@ -134,5 +136,15 @@ type Store interface {
 	// TenantUID returns the user id a tenant's workloads run as, allocating
 	// the next free one at or above base the first time.
 	TenantUID(ctx context.Context, tenant string, base int) (int, error)
+
+	// CountRuns returns how many runs are in each state at each site.
+	CountRuns(ctx context.Context) ([]RunCount, error)
+	// VerifyAuditAnchored checks the whole chain and then, when anchors is
+	// set and holds an anchor, that the log still reaches the anchored head.
+	VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error)
+
+	Leaser
+	Heartbeats
+	Tokens
 	Close() error
 }
