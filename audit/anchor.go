@@ -78,7 +78,8 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		if gerr != nil {
 			return nil, gerr
 		}
-		if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		// Replicas sharing the directory may start together: one key wins.
+		if _, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("audit anchor key: %w", err)
 		}
 		b, err = os.ReadFile(path)

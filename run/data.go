@@ -65,6 +65,10 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		// Runs staging to one store take turns, so that the second finds
 		// the first's chunks there instead of sending them again.
 		unlock := c.lockStore(dst.Spec.Store + "|" + r.Tenant)
+		if err := c.stillLeading(ctx); err != nil {
+			unlock()
+			return false, err
+		}
 		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), transferQuery(w, job, c.today()), r.ID)
 		unlock()
 		var denied *transfer.DeniedError
@@ -82,6 +86,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	var sent int64
 	for _, res := range results {
 		sent += res.BytesSent
+		c.cfg.Observer.Staged(res.From, res.To, res.BytesSent)
 		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s staged to %s (%s → %s, basis %s): %d of %d chunks sent, %d bytes; %d already there, %d damaged there and replaced",
 			res.Dataset, res.Site, res.From, res.To, orNone(res.Basis), res.ChunksSent, res.Chunks, res.BytesSent, res.Skipped, res.Damaged)})
 	}

@@ -31,6 +31,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		return c.replan(ctx, r)
 	}
 	target := *r.Migration.Target
+	if err := c.stillLeading(ctx); err != nil {
+		return false, err
+	}
 	moved, why := c.moveCheckpoint(ctx, r, target)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
@@ -63,6 +66,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
+	if err == nil {
+		c.cfg.Observer.Migrated(r.Site, target.Site)
+		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
+	}
 	return err == nil, err
 }
 

@@ -4,6 +4,9 @@
 # included (MERIDIAN_TEST_SLURM=1 makes a missing cluster a failure).
 # MERIDIAN_TEST_SLURM=0 skips the cluster and its tests (machines without root).
 # A throwaway S3 server (scripts/s3-up.sh) is started so the s3:// store tests run for real.
+# A throwaway PostgreSQL server (scripts/pg-up.sh, run as the postgres user) is started
+# so the PostgreSQL store, the replica and failover tests run for real;
+# MERIDIAN_TEST_PG=0 skips it and them (machines without PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
@@ -15,5 +18,10 @@ if [ "$MERIDIAN_TEST_SLURM" = 1 ]; then
 fi
 go vet ./...
 eval "$(bash scripts/s3-up.sh)"
-trap 'kill "$MERIDIAN_S3_PID" 2>/dev/null || true; rm -rf "$MERIDIAN_S3_DIR"' EXIT
+export MERIDIAN_TEST_PG="${MERIDIAN_TEST_PG:-1}"
+MERIDIAN_PG_DIR=
+if [ "$MERIDIAN_TEST_PG" = 1 ]; then
+	eval "$(bash scripts/pg-up.sh)"
+fi
+trap 'kill "$MERIDIAN_S3_PID" 2>/dev/null || true; rm -rf "$MERIDIAN_S3_DIR"; [ -z "$MERIDIAN_PG_DIR" ] || bash scripts/pg-down.sh "$MERIDIAN_PG_DIR"' EXIT
 go test -count=1 ./...

@@ -505,11 +505,17 @@ func TestCLI(t *testing.T) {
 	if out := cli(0, "audit", "verify"); !strings.Contains(out, "audit log intact") {
 		t.Errorf("verify: %s", out)
 	}
-	for _, f := range []string{"audit.key", "tokens.json", "client.json"} {
+	for _, f := range []string{"audit.key", "agent.key", "client.json"} {
 		fi, err := os.Stat(filepath.Join(p.state, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, want mode 0600 (%v)", f, fi.Mode().Perm(), err)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 		}
+	}
+	// Tokens are kept in the database, hashed: no file holds them.
+	if _, err := os.Stat(filepath.Join(p.state, api.TokensFile)); !os.IsNotExist(err) {
+		t.Errorf("%s exists: %v", api.TokensFile, err)
 	}
 	second := exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0")
 	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another meridian serve") {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,9 +21,11 @@ import (
 	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -35,6 +38,29 @@ type serverOptions struct {
 	Poll        time.Duration
 	SiteTimeout time.Duration
 	Log         io.Writer
+	// LogFormat is text or json; LogLevel debug, info, warn (the default)
+	// or error.
+	LogFormat, LogLevel string
+	// Store is where state lives: empty (SQLite in the state directory) or
+	// a postgres:// URL, which several servers may share.
+	Store string
+	// Replica names this server among those sharing a store; LeaseTTL is
+	// how long its controller lease lasts unrenewed.
+	Replica  string
+	LeaseTTL time.Duration
+	// Advertise is the URL attempts' agents and the CLI reach this server
+	// at (a load balancer in front of replicas); default the listener's.
+	Advertise string
+	// TLSCert and TLSKey serve HTTPS with the operator's certificate.
+	// Without them a listener that is not on loopback gets a self-signed
+	// certificate (kept in STATE/tls, shared by replicas), unless
+	// InsecureHTTP allows plain HTTP there.
+	TLSCert, TLSKey string
+	InsecureHTTP    bool
+	// MetricsListen, when set, serves /metrics without a token on its own
+	// address (for a Prometheus on a private network).
+	MetricsListen string
+	RateLimit     api.RateLimit
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
 	AnchorDir string
@@ -48,28 +74,45 @@ type serverOptions struct {
 	Limits       api.Limits
 }
 
+// serverStore is what the server needs of its store beyond store.Store.
+type serverStore interface {
+	store.Store
+	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+}
+
 // server is a running controller and API.
 type server struct {
-	URL   string
-	Token string
-	Store *store.SQLite
-	Ctl   *run.Controller
-	stop  func()
-	done  chan struct{}
+	URL         string
+	Token       string
+	Fingerprint string
+	Store       store.Store
+	Ctl         *run.Controller
+	stop        func()
+	done        chan struct{}
 }
 
 // planWith is planner.Make with the built-in law packs, compiled once for
 // the server's life, and the engine itself, which the stager asks again
-// before each dataset moves.
-func planWith(io.Writer) (run.Planner, *policy.Engine, error) {
+// before each dataset moves. Each plan's latency and law figures go to m.
+func planWith(m *metrics.Metrics) (run.Planner, run.PlanWith, *policy.Engine, error) {
 	eng, err := policy.Builtin()
 	if err != nil {
-		return nil, nil, fmt.Errorf("law engine: %w", err)
+		return nil, nil, nil, fmt.Errorf("law engine: %w", err)
 	}
 	law := planner.PolicyLaw(eng)
+	with := func(via string) run.PlanWith {
+		return func(w *catalog.World, job *catalog.TrainingJob, opts planner.Options) (*planner.Plan, error) {
+			opts.Rules = law
+			start := time.Now()
+			p, err := planner.Make(w, job, opts)
+			m.ObservePlan(via, time.Since(start), p)
+			return p, err
+		}
+	}
+	ctl := with("controller")
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-	}, eng, nil
+		return ctl(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+	}, with("api"), eng, nil
 }
 
 // serverKeyrings are the tenants' keyrings in the state directory; the
@@ -93,19 +136,60 @@ func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
 	return backend.For(site.Spec.Backend, root)
 }
 
+// newLogger makes the server's structured logger.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	if w == nil {
+		w = io.Discard
+	}
+	lv := slog.LevelWarn
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, badInput(fmt.Errorf("--log-level %q: want debug, info, warn or error", level))
+		}
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, badInput(fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+// openStore opens the SQLite database in the state directory, or the
+// PostgreSQL database a postgres:// URL names.
+func openStore(ctx context.Context, url string, dir statedir.Dir, opts store.Options) (serverStore, error) {
+	switch {
+	case url == "" || url == "sqlite":
+		return store.OpenSQLite(ctx, dir.Database(), opts)
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		return store.OpenPostgres(ctx, url, opts)
+	}
+	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", url))
+}
+
 func startServer(opts serverOptions) (*server, error) {
+	dir := statedir.Dir{Path: opts.StateDir}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	// One controller per state directory: a second would race the first.
-	// The kernel drops the lock when the process dies, even by SIGKILL.
-	lock, err := os.OpenFile(filepath.Join(opts.StateDir, "serve.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("state directory %s is in use by another meridian serve", opts.StateDir)
+	shared := opts.Store != "" && opts.Store != "sqlite"
+	var lock *os.File
+	if !shared {
+		// One server per SQLite state directory: a second would race the
+		// first. The kernel drops the lock when the process dies, even by
+		// SIGKILL. Servers on PostgreSQL share the directory and take
+		// turns at the controller through the store's lease instead.
+		var err error
+		lock, err = os.OpenFile(dir.Join(statedir.ServeLock), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("state directory %s is in use by another meridian serve (several servers need --store postgres://…)", opts.StateDir)
+		}
 	}
 	ok := false
 	var closers []func()
@@ -114,7 +198,9 @@ func startServer(opts serverOptions) (*server, error) {
 			for i := len(closers) - 1; i >= 0; i-- {
 				closers[i]()
 			}
-			lock.Close()
+			if lock != nil {
+				lock.Close()
+			}
 		}
 	}()
 	sandbox := opts.Sandbox
@@ -137,17 +223,13 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentKey, err := loadSecret(opts.StateDir, agentKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	tokens, token, err := api.LoadTokens(opts.StateDir)
+	agentKey, err := dir.Secret(statedir.AgentKey)
 	if err != nil {
 		return nil, err
 	}
 	anchorDir := opts.AnchorDir
 	if anchorDir == "" {
-		anchorDir = filepath.Join(opts.StateDir, "anchor")
+		anchorDir = dir.Anchor()
 	}
 	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
@@ -157,10 +239,13 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger, err := newLogger(logw, opts.LogFormat, opts.LogLevel)
+	if err != nil {
+		return nil, err
+	}
 	anchorer := newAnchorer(anchors, logger)
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key, OnAudit: anchorer.notify})
+	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +256,33 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	go anchorer.run()
 	closers = append(closers, anchorer.close)
-	plan, eng, err := planWith(logw)
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ln.Close() })
+	tlsCfg, fingerprint, err := serverTLS(opts, dir, ln.Addr())
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if opts.Advertise != "" {
+		url = strings.TrimRight(opts.Advertise, "/")
+	}
+	token, err := bootstrapTokens(ctx, st, dir, url, fingerprint, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	var ctl *run.Controller
+	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
+		Leading: func() (int64, bool) { return ctl.Leading() }})
+	plan, planAPI, eng, err := planWith(m)
 	if err != nil {
 		return nil, err
 	}
@@ -182,48 +293,85 @@ func startServer(opts serverOptions) (*server, error) {
 	// Datasets move through the same law-gated, ledgered path as
 	// `meridian dataset stage`, with the audit log as the transfer ledger.
 	stager := &transfer.Stager{Law: eng, Ledger: transfer.AuditLedger{Store: st}, Keys: keys}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { ln.Close() })
-	url := "http://" + ln.Addr().String()
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan, Law: planner.PolicyLaw(eng),
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan, PlanWith: planAPI, Law: planner.PolicyLaw(eng),
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
-		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
+		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
+		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
+	if cfg.Replica == "" && !shared {
+		// One SQLite server per state directory (the lock above): a
+		// restart after a crash is the same holder and need not wait for
+		// its old lease to lapse.
+		host, _ := os.Hostname()
+		cfg.Replica = "sqlite:" + host + ":" + opts.StateDir
+	}
 	if len(opts.AgentCommand) > 0 {
 		cmdline := opts.AgentCommand
 		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
 	}
-	ctl := run.New(cfg)
-	cc, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
-	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cc, '\n'), 0o600); err != nil {
-		return nil, err
-	}
+	ctl = run.New(cfg)
 	limits := opts.Limits
 	if limits.MaxConns == 0 {
 		limits = api.DefaultLimits
 	}
 	raiseFileLimit()
-	hs, lln := api.NewHTTPServer(api.New(ctl, auditReader{st, anchors}, tokens), ln, limits)
+	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit})
+	hs, lln := api.NewHTTPServer(h, ln, limits)
+	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	if tlsCfg != nil {
+		hs.TLSConfig = tlsCfg
+	}
+	var ms *http.Server
+	if opts.MetricsListen != "" {
+		mln, err := net.Listen("tcp", opts.MetricsListen)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		go ms.Serve(mln)
+	}
 	cctx, cancel := context.WithCancel(ctx)
-	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
+	s := &server{URL: url, Token: token, Fingerprint: fingerprint, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
-	go hs.Serve(lln)
+	go func() {
+		var err error
+		if tlsCfg != nil {
+			err = hs.ServeTLS(lln, "", "")
+		} else {
+			err = hs.Serve(lln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve", "err", err)
+		}
+	}()
+	logger.Info("serving", "url", url, "store", storeKind(opts.Store), "replica", ctl.Replica(), "stateDir", opts.StateDir)
 	s.stop = func() {
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
 		hs.Shutdown(sctx)
+		if ms != nil {
+			ms.Shutdown(sctx)
+		}
 		cancel()
 		<-ctlDone
 		anchorer.close()
 		st.Close()
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		close(s.done)
 	}
 	ok = true
 	return s, nil
+}
+
+func storeKind(url string) string {
+	if url == "" || url == "sqlite" {
+		return "sqlite"
+	}
+	return "postgres"
 }
 
 // Close stops the API, then the controller, then closes the store.
