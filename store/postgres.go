@@ -40,6 +40,16 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	// A server paused (SIGSTOP, a frozen VM) inside a transaction would
+	// hold its row locks, the audit head's among them, and stall every
+	// other replica. The store's transactions never wait on anything but
+	// the database, so the database ends one idle longer than this, and
+	// with it the locks. The URL may set its own values.
+	for k, v := range map[string]string{"idle_in_transaction_session_timeout": "2s", "statement_timeout": "60s", "application_name": "meridian"} {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if builtBinary != "" {
 		return builtBinary
@@ -62,7 +62,7 @@ func binary(t *testing.T) string {
 
 // serveProc is `meridian serve` running as a child process.
 type serveProc struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	state string
 	cat   string
@@ -76,7 +76,7 @@ type serveProc struct {
 	waited chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +145,7 @@ func (p *serveProc) end(sig syscall.Signal) {
 	p.waited = nil
 }
 
-func newServeProc(t *testing.T) *serveProc {
+func newServeProc(t testing.TB) *serveProc {
 	dir := t.TempDir()
 	// Workloads run as their tenant's user when the tests run as root: they
 	// pass through the test's directory to their scratch, as they would
@@ -166,7 +166,7 @@ func newServeProc(t *testing.T) *serveProc {
 // trusting the controller. Its dataset is added to the server's state
 // directory, as in the demo, so every attempt stages it and the agent
 // unseals it.
-func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string) string {
+func demoJob(t testing.TB, bin, stateDir string, steps, every int, delay string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "corpus")
 	if err := charlm.WriteCorpus(data); err != nil {
