@@ -308,9 +308,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// Compact: answers such as a plan over thousands of sites run to
+	// megabytes, and indenting them costs as much as encoding them.
+	json.NewEncoder(w).Encode(v)
 }
 
 // fail maps an error to its status.

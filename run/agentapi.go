@@ -97,7 +97,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
 			return
 		}
-		c.heard(req.Context(), r.ID, n)
+		c.heard(req.Context(), r.ID, r.Tenant, n)
 		h(w, req, r, a)
 	}
 }

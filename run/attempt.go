@@ -317,7 +317,7 @@ func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 		if cl, ok := be.(backend.Cleaner); ok {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			if err := cl.Clean(cctx, a.Handle); err != nil {
-				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "attempt", a.N, "err", err)
+				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
 			}
 			cancel()
 		}

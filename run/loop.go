@@ -66,13 +66,13 @@ func (c *Controller) Tick(ctx context.Context) {
 	for _, row := range rows {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(id string) {
+		go func(id, tenant string) {
 			defer func() { <-sem; wg.Done() }()
 			for i := 0; i < 8 && ctx.Err() == nil; i++ {
 				changed, err := c.Step(ctx, id)
 				if err != nil {
 					if !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
-						c.cfg.Logger.Warn("step", "run", id, "err", err)
+						c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
 					}
 					return
 				}
@@ -80,7 +80,7 @@ func (c *Controller) Tick(ctx context.Context) {
 					return
 				}
 			}
-		}(row.ID)
+		}(row.ID, row.Tenant)
 	}
 	wg.Wait()
 }

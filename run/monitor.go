@@ -45,12 +45,12 @@ func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID,
 
 // heard records that an attempt's agent reported now: in memory, and in
 // the store, where the leader sees it whichever server the agent reached.
-func (c *Controller) heard(ctx context.Context, runID string, attempt int) {
+func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
 	c.mu.Lock()
 	c.heartbeats[attemptKey(runID, attempt)] = c.cfg.Now()
 	c.mu.Unlock()
 	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
-		c.cfg.Logger.Warn("record heartbeat", "run", runID, "attempt", attempt, "err", err)
+		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
 	}
 }
 

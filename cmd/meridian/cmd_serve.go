@@ -108,6 +108,7 @@ Landlock, confined to their scratch directory.`,
 	cmd.Flags().StringVar(&opts.Advertise, "advertise", "", "URL agents and the CLI reach this server at (a load balancer in front of several; default the listener's)")
 	cmd.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with")
 	cmd.Flags().StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert (mode 0600)")
+	cmd.Flags().BoolVar(&opts.SelfSigned, "tls-self-signed", false, "serve HTTPS with the self-signed certificate even on loopback")
 	cmd.Flags().BoolVar(&opts.InsecureHTTP, "insecure-http", false, "serve plain HTTP on a listener that is not on loopback (tokens then cross the network in clear)")
 	cmd.Flags().StringVar(&opts.MetricsListen, "metrics-listen", "", "also serve /metrics without a token on this address (a private network's Prometheus)")
 	cmd.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log lines as text or json")

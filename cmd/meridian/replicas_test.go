@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
@@ -458,6 +460,8 @@ func TestReplicasFailover(t *testing.T) {
 	if !res.OK || res.Anchored == nil || res.Anchored.Seq < 10 {
 		t.Errorf("audit after failovers: %+v", res)
 	}
+	checkClusterMetrics(t, cl, len(runs))
+	checkJSONLogs(t, cl)
 	sort.Slice(takeovers, func(i, j int) bool { return takeovers[i] < takeovers[j] })
 	t.Logf("takeover times (lease TTL %s): %v; median %s, max %s", cl.leaseTTL, takeovers, takeovers[len(takeovers)/2], takeovers[len(takeovers)-1])
 	// Bounded, with room for a loaded machine; the 5 s target is measured
@@ -574,5 +578,103 @@ func BenchmarkReplicaSubmit(b *testing.B) {
 	res, err := cl.c.Verify(ctx)
 	if err != nil || !res.OK {
 		b.Errorf("audit after the benchmark: %+v %v", res, err)
+	}
+}
+
+// scrape reads a replica's /metrics (with the admin token) into sums by
+// metric name and label set.
+func scrape(t testing.TB, addr, token string) map[string]float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		var v float64
+		fmt.Sscan(line[i+1:], &v)
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// checkClusterMetrics: each replica reports the store's run counts; one
+// leads; what the leaders did (plans, staging) shows in their counters.
+func checkClusterMetrics(t *testing.T, cl *cluster, runs int) {
+	t.Helper()
+	leaders, staged, plans := 0.0, 0.0, 0.0
+	for _, r := range cl.reps {
+		m := scrape(t, r.addr, cl.c.Token)
+		if got := m[`meridian_runs{site="`+siteOfSucceeded(m)+`",state="succeeded"}`]; got == 0 {
+			t.Errorf("replica %s reports no succeeded runs", r.name)
+		}
+		total := 0.0
+		for k, v := range m {
+			if strings.HasPrefix(k, "meridian_runs{") {
+				total += v
+			}
+			if strings.HasPrefix(k, "meridian_staged_bytes_total{") {
+				staged += v
+			}
+		}
+		if int(total) != runs {
+			t.Errorf("replica %s counts %v runs, want %d", r.name, total, runs)
+		}
+		leaders += m["meridian_leader"]
+		plans += m[`meridian_plan_seconds_count{via="controller"}`]
+		if m["meridian_audit_appends_total"] < 10 {
+			t.Errorf("replica %s: audit appends %v", r.name, m["meridian_audit_appends_total"])
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%v replicas say they lead", leaders)
+	}
+	if staged == 0 || plans == 0 {
+		t.Errorf("staged bytes %v, controller plans %v: the leaders' work does not show", staged, plans)
+	}
+}
+
+func siteOfSucceeded(m map[string]float64) string {
+	for k := range m {
+		if strings.HasPrefix(k, `meridian_runs{site="`) && strings.HasSuffix(k, `",state="succeeded"}`) {
+			return strings.TrimSuffix(strings.TrimPrefix(k, `meridian_runs{site="`), `",state="succeeded"}`)
+		}
+	}
+	return ""
+}
+
+// checkJSONLogs: with --log-format json every line a replica wrote is a
+// JSON object, and lines about a run name the run and its tenant.
+func checkJSONLogs(t *testing.T, cl *cluster) {
+	t.Helper()
+	withRun := 0
+	for _, r := range cl.reps {
+		for _, line := range strings.Split(strings.TrimSpace(r.log.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Errorf("replica %s wrote a line that is not JSON: %q", r.name, line)
+				continue
+			}
+			if m["run"] != nil {
+				withRun++
+				if m["tenant"] == nil {
+					t.Errorf("replica %s: a line about run %v names no tenant: %s", r.name, m["run"], line)
+				}
+			}
+		}
+	}
+	if withRun == 0 {
+		t.Error("no log line names a run")
 	}
 }

@@ -118,7 +118,11 @@ func (p *serveProc) tryStart() error {
 		default:
 		}
 		if cfg, err := readClientConfig(p.state); err == nil {
-			p.c = api.NewClient(cfg.Server, cfg.Token)
+			c, err := api.NewPinnedClient(cfg.Server, cfg.Token, cfg.Fingerprint)
+			if err != nil {
+				return err
+			}
+			p.c = c
 			if _, err := p.c.List(context.Background()); err == nil {
 				p.waited = exited
 				return nil

@@ -57,6 +57,9 @@ type serverOptions struct {
 	// InsecureHTTP allows plain HTTP there.
 	TLSCert, TLSKey string
 	InsecureHTTP    bool
+	// SelfSigned serves HTTPS with the self-signed certificate even on
+	// loopback (behind a local proxy that passes TLS through, and tests).
+	SelfSigned bool
 	// MetricsListen, when set, serves /metrics without a token on its own
 	// address (for a Prometheus on a private network).
 	MetricsListen string

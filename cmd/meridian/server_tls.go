@@ -46,7 +46,9 @@ func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config
 		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			return nil, "", badInput(fmt.Errorf("--tls-key %s: mode %v lets others read it; want 0600", keyFile, fi.Mode().Perm()))
 		}
-	case loopbackAddr(opts.Listen) || opts.InsecureHTTP:
+	case opts.InsecureHTTP && opts.SelfSigned:
+		return nil, "", badInput(errors.New("--insecure-http and --tls-self-signed: give one"))
+	case !opts.SelfSigned && (loopbackAddr(opts.Listen) || opts.InsecureHTTP):
 		return nil, "", nil
 	default:
 		hosts := []string{"localhost", "127.0.0.1", "::1"}
