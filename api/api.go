@@ -100,6 +100,7 @@ type Server struct {
 	routes []*Route
 	byPat  map[string]*Route
 	now    func() time.Time
+	rules  RulesService
 }
 
 // New returns the API handler.

@@ -86,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 		ServerURL: srv.URL, AgentKey: []byte("agent key for api tests 01234567"),
 		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
 		Heartbeat:    200 * time.Millisecond})
-	addTokens(t, st, Token{"a", tokA}, Token{"b", tokB})
+	addTokens(t, st, Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB})
 	h = New(c, Options{Tokens: st, Audit: st})
 	f := &fixture{srv: srv, st: st, c: c}
 	_, f.base = f.counts(t)
@@ -336,7 +336,7 @@ func TestImportTokensFile(t *testing.T) {
 	if n, secret, err := ImportTokensFile(ctx, st, dir); n != 0 || secret != "" || err != nil {
 		t.Fatalf("no file: %d %q %v", n, secret, err)
 	}
-	b, _ := json.Marshal(map[string]any{"tokens": []Token{{"alpha", tokA}, {"default", tokB}}})
+	b, _ := json.Marshal(map[string]any{"tokens": []Token{{Tenant: "alpha", Token: tokA}, {Tenant: "default", Token: tokB}}})
 	if err := os.WriteFile(filepath.Join(dir, TokensFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func benchSubmit(b *testing.B, plan run.Planner) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	addTokens(b, st, Token{"a", tokA})
+	addTokens(b, st, Token{Tenant: "a", Token: tokA})
 	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st}))
 	defer srv.Close()
 	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
@@ -436,7 +436,7 @@ func FuzzSubmitBody(f *testing.F) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	addTokens(f, st, Token{"a", tokA})
+	addTokens(f, st, Token{Tenant: "a", Token: tokA})
 	h := New(c, Options{Tokens: st, Audit: st})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))

@@ -17,6 +17,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/tlspin"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -330,4 +331,41 @@ func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.W
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+// RulesApply sends a change of the server's rules (admin token).
+func (c *Client) RulesApply(ctx context.Context, req RulesApplyRequest) (*RulesApplyResult, error) {
+	var out RulesApplyResult
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/rules", req, &out)
+	return &out, err
+}
+
+// RulesHistory lists the server's rules revisions.
+func (c *Client) RulesHistory(ctx context.Context) ([]RuleRevision, error) {
+	var out struct {
+		Revisions []RuleRevision `json:"revisions"`
+	}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/rules/revisions", nil, &out)
+	return out.Revisions, err
+}
+
+// RulesDiff compares two revisions (-1: the defaults, see the route).
+func (c *Client) RulesDiff(ctx context.Context, from, to int64) (*rules.Diff, error) {
+	q := url.Values{}
+	if from >= 0 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	if to >= 0 {
+		q.Set("to", strconv.FormatInt(to, 10))
+	}
+	var out rules.Diff
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/rules/diff?"+q.Encode(), nil, &out)
+	return &out, err
+}
+
+// WhatIf asks what a proposed change would do to the server's live runs
+// and staged data (admin token).
+func (c *Client) WhatIf(ctx context.Context, req WhatIfRequest) (*run.WhatIfReport, error) {
+	var out run.WhatIfReport
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/rules/what-if", req, &out)
+	return &out, err
 }

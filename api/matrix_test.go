@@ -90,7 +90,7 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 		},
 		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for api tests 01234567"),
 		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}})
-	addTokens(t, st, Token{"acme", tokOwner}, Token{"beta", tokOther}, Token{"gamma", tokSpare})
+	addTokens(t, st, Token{Tenant: "acme", Token: tokOwner}, Token{Tenant: "beta", Token: tokOther}, Token{Tenant: "gamma", Token: tokSpare})
 	if _, err := AddToken(ctx, st, "ops", tokAdmin, true, "test admin", "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func benchAPIPlan(b *testing.B, sites int, jobName string) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	addTokens(b, st, Token{"a", tokA})
+	addTokens(b, st, Token{Tenant: "a", Token: tokA})
 	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st}))
 	defer srv.Close()
 	body, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobDoc}}, AsOf: "2025-06-01"})

@@ -227,8 +227,11 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	out := []audit.Entry{}
 	for _, e := range entries {
 		mine := e.Tenant == tenant || e.Tenant == "" && e.RunID != "" && owned[e.RunID]
+		// The server's own entries (rules revisions, law checks) belong to no
+		// tenant and name other tenants' runs: the admin reads them in full.
+		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
 		switch {
-		case mine:
+		case mine, system && all && id == "":
 			out = append(out, e)
 		case all && id == "":
 			out = append(out, e.Redact())

@@ -20,10 +20,12 @@ import (
 // an empty token table imports it (ImportTokensFile) and removes it.
 const TokensFile = "tokens.json"
 
-// Token is one entry of a tokens.json file: a tenant and its secret.
+// Token is one entry of a tokens.json file: a tenant, its secret, and
+// whether it is the operator's (admin) token.
 type Token struct {
 	Tenant string `json:"tenant"`
 	Token  string `json:"token"`
+	Admin  bool   `json:"admin,omitempty"`
 }
 
 var tenantName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -65,10 +67,12 @@ func ReadTokensFile(path string) ([]Token, error) {
 }
 
 // ImportTokensFile moves dir's tokens.json into an empty token table: each
-// token is stored hashed (audited), the first token of tenant "default" (or
-// the first token, when default has none) as the admin, and the file is
-// removed. It returns how many tokens it imported and the admin's secret;
-// none when there is no file or the table already has tokens.
+// token is stored hashed (audited), and the file is removed. The tokens the
+// file marks admin stay admins; a file that marks none (written before
+// tokens had the mark) makes the first token of tenant "default" (or the
+// first token) the admin. It returns how many tokens it imported and an
+// admin's secret; none when there is no file or the table already has
+// tokens.
 func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, string, error) {
 	path := filepath.Join(dir, TokensFile)
 	list, err := ReadTokensFile(path)
@@ -85,22 +89,27 @@ func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, st
 	if len(have) > 0 {
 		return 0, "", fmt.Errorf("%s: the server's token table is not empty; manage tokens with `meridian tenant`, and remove this file", path)
 	}
-	admin := -1
-	for i, t := range list {
-		if t.Tenant == "default" {
-			admin = i
-			break
-		}
+	marked := false
+	for _, t := range list {
+		marked = marked || t.Admin
 	}
-	if admin < 0 && len(list) > 0 {
-		admin = 0
+	if !marked && len(list) > 0 {
+		admin := 0
+		for i, t := range list {
+			if t.Tenant == "default" {
+				admin = i
+				break
+			}
+		}
+		list[admin].Admin = true
 	}
 	secret := ""
 	for i, t := range list {
-		if _, err := AddToken(ctx, st, t.Tenant, t.Token, i == admin, "imported from "+TokensFile, "server start"); err != nil {
+		if _, err := AddToken(ctx, st, t.Tenant, t.Token, t.Admin, "imported from "+TokensFile, "server start"); err != nil {
 			return i, "", fmt.Errorf("import %s: tokens[%d]: %w", path, i, err)
 		}
-		if i == admin {
+		// client.json's token is the default tenant's admin, when there is one.
+		if t.Admin && (secret == "" || t.Tenant == "default") {
 			secret = t.Token
 		}
 	}

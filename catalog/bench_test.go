@@ -16,8 +16,9 @@ func BenchmarkLoadBuiltin(b *testing.B) {
 		}
 		w := &World{Accelerators: d.accelerators, Countries: d.countries,
 			Organizations: map[string]*Organization{}, Datasets: map[string]*Dataset{}, siteByName: map[string]*Site{}}
-		w.addSites(d.sites.Sites)
-		w.sets = append(w.sets, d.sites)
+		if err := w.addSites(d.sites.Sites); err != nil {
+			b.Fatal(err)
+		}
 		if err := w.Validate(testKeys); err != nil {
 			b.Fatal(err)
 		}

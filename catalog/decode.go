@@ -8,19 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	"sync"
+	"sync/atomic"
+	"syscall"
 )
 
 // internalErrorMsg starts the error returned when decoding panicked.
 const internalErrorMsg = "internal error while reading YAML (please report this file)"
-
-// MaxFileBytes bounds one resource file; larger files are refused rather than read.
-const MaxFileBytes = 32 << 20
 
 // Set is a collection of resources read from YAML files, in file order.
 type Set struct {
@@ -28,277 +26,324 @@ type Set struct {
 	Datasets      []*Dataset
 	Sites         []*Site
 	Jobs          []*TrainingJob
-
-	// files keeps each file's syntax tree so that validation errors found
-	// after decoding can still name a line.
-	files map[string]*ast.File
 }
 
-// kindHeader is read first to pick the Go type for a document.
-type kindHeader struct {
-	APIVersion, Kind, Name string
-}
-
-// headerOf reads apiVersion, kind and metadata.name from a document without
-// decoding it, so that a broken body still gets a named resource in errors.
-func headerOf(body ast.Node) kindHeader {
-	var h kindHeader
-	pairs, _ := mappingPairs(unwrap(body))
-	for _, mv := range pairs {
-		if mv.Key == nil {
-			continue
-		}
-		switch keyString(mv.Key) {
-		case "apiVersion":
-			h.APIVersion = scalarString(mv.Value)
-		case "kind":
-			h.Kind = scalarString(mv.Value)
-		case "metadata":
-			meta, _ := mappingPairs(unwrap(mv.Value))
-			for _, m := range meta {
-				if m.Key != nil && keyString(m.Key) == "name" {
-					h.Name = scalarString(m.Value)
-				}
-			}
-		}
-	}
-	return h
-}
-
-func scalarString(n ast.Node) string {
-	if n == nil {
-		return ""
-	}
-	switch v := unwrap(n).(type) {
-	case *ast.StringNode:
-		return v.Value
-	case ast.ScalarNode:
-		if tk := v.GetToken(); tk != nil {
-			return tk.Value
-		}
-	}
-	return ""
-}
-
-// pathOfLine returns the field path of the first key on line, or "".
-func pathOfLine(body ast.Node, line int) string {
-	if line <= 0 {
-		return ""
-	}
-	var found string
-	var walk func(n ast.Node, path string)
-	walk = func(n ast.Node, path string) {
-		if n == nil || found != "" {
-			return
-		}
-		n = unwrap(n)
-		if n == nil {
-			return
-		}
-		if pairs, ok := mappingPairs(n); ok {
-			for _, mv := range pairs {
-				if mv.Key == nil {
-					continue
-				}
-				p := join(path, keyString(mv.Key))
-				if nodeLine(mv.Key) == line {
-					found = p
-					return
-				}
-				walk(mv.Value, p)
-			}
-			return
-		}
-		if seq, ok := n.(*ast.SequenceNode); ok {
-			for i, v := range seq.Values {
-				walk(v, fmt.Sprintf("%s[%d]", path, i))
-			}
-		}
-	}
-	walk(body, "")
-	return found
+// docSource is the text of the document a resource was read from, kept so
+// that errors found after decoding (by World.Validate) can name the line of
+// a field: the document is parsed again then, which is cheaper than keeping
+// every document's tree in memory for the few that have errors.
+type docSource struct {
+	data      []byte
+	firstLine int
 }
 
 // Kinds lists the resource kinds a file may hold.
 var Kinds = []string{KindOrganization, KindDataset, KindSite, KindTrainingJob}
 
-// Decode reads every YAML document in data. It checks syntax, types and
-// unknown fields; meaning (countries, references) is checked by World.Validate.
-// name is used in errors.
-func Decode(name string, data []byte) (set *Set, err error) {
-	// The YAML library is third-party code; a panic inside it on hostile
-	// input must not take the process down.
+// chunk is the text of one document of a file, "---" line included.
+type chunk struct {
+	data []byte
+	line int // the file line data starts on
+}
+
+// splitDocuments cuts a file into its documents at the lines YAML reserves
+// for that ("---" and "..." at the start of a line, alone or followed by a
+// space), so that documents can be parsed in parallel and each within its
+// own limits. A document's text never holds another's.
+func splitDocuments(name string, data []byte) ([]chunk, error) {
+	var out []chunk
+	start, startLine := 0, 1
+	line := 1
+	for off := 0; off < len(data); line++ {
+		end := bytes.IndexByte(data[off:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = off + end + 1
+		}
+		l := data[off:next]
+		if isMarker(l, "---") || isMarker(l, "...") {
+			if off > start {
+				out = append(out, chunk{data[start:off], startLine})
+			}
+			start, startLine = off, line
+			if l[0] == '.' {
+				start, startLine = next, line+1
+			}
+			if len(out) >= MaxDocuments {
+				return nil, &FieldError{File: name, Line: line, Msg: fmt.Sprintf("more than %d documents in one file; split it", MaxDocuments)}
+			}
+		}
+		off = next
+	}
+	if start < len(data) {
+		out = append(out, chunk{data[start:], startLine})
+	}
+	return out, nil
+}
+
+// isMarker reports whether line starts with a document marker (--- or ...)
+// that stands alone or is followed by white space.
+func isMarker(line []byte, m string) bool {
+	if !bytes.HasPrefix(line, []byte(m)) {
+		return false
+	}
+	return len(line) == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\n' || line[3] == '\r'
+}
+
+// decoded is what one document gave: a resource or errors.
+type decoded struct {
+	res  any // *Organization, *Dataset, *Site or *TrainingJob; nil for none
+	errs Errors
+}
+
+// decodeDocument parses and decodes one document.
+func decodeDocument(file string, c chunk) (out decoded) {
+	// A panic in a parser on hostile input must not take the process down.
 	defer func() {
 		if r := recover(); r != nil {
-			set, err = nil, &FieldError{File: name, Msg: fmt.Sprintf("%s: %v", internalErrorMsg, r)}
+			out = decoded{errs: Errors{{File: file, Line: c.line, Msg: fmt.Sprintf("%s: %v", internalErrorMsg, r)}}}
 		}
 	}()
-	set = &Set{files: map[string]*ast.File{}}
+	if len(c.data) > MaxDocumentBytes {
+		return decoded{errs: Errors{{File: file, Line: c.line, Msg: fmt.Sprintf("document is %d bytes, over the %d-byte limit for one document", len(c.data), MaxDocumentBytes)}}}
+	}
+	p := parsers.Get().(*fastParser)
+	defer parsers.Put(p) // after decoding: the tree lives in p's arrays
+	root, err := p.parseDocument(c.data, c.line)
+	if err != nil {
+		var pe *parseError
+		if errors.As(err, &pe) {
+			return decoded{errs: Errors{{File: file, Line: pe.line, Msg: pe.msg}}}
+		}
+		return decoded{errs: Errors{{File: file, Line: c.line, Msg: err.Error()}}}
+	}
+	if root == nil || isNull(root) {
+		return decoded{}
+	}
+	if root.kind == aliasNode {
+		root = root.target
+	}
+	if root.kind != mappingNode {
+		return decoded{errs: Errors{{File: file, Line: root.line, Msg: "document is not a mapping: want apiVersion, kind, metadata and spec"}}}
+	}
+	pos := Position{File: file, Line: root.line, src: &docSource{c.data, c.line}}
+	apiVersion, kind, name := header(root)
+	if apiVersion.value != APIVersion {
+		msg := fmt.Sprintf("%q is not supported", apiVersion.value)
+		if apiVersion.value == "" {
+			msg = "required"
+		}
+		return decoded{errs: Errors{{File: file, Line: lineOr(apiVersion, pos.Line), Field: "apiVersion", Msg: msg, Accepted: []string{APIVersion}}}}
+	}
+	var target any
+	switch kind.value {
+	case KindOrganization:
+		target = &Organization{Pos: pos}
+	case KindDataset:
+		target = &Dataset{Pos: pos}
+	case KindSite:
+		target = &Site{Pos: pos}
+	case KindTrainingJob:
+		target = &TrainingJob{Pos: pos}
+	default:
+		msg := fmt.Sprintf("%q is not a known kind", kind.value)
+		if kind.value == "" {
+			msg = "required"
+		}
+		return decoded{errs: Errors{{File: file, Line: lineOr(kind, pos.Line), Field: "kind", Msg: msg, Accepted: Kinds}}}
+	}
+	res := kind.value
+	if name.value != "" {
+		res += "/" + name.value
+	}
+	d := &decoder{file: file, res: res}
+	d.decode(root, reflect.ValueOf(target).Elem(), 0)
+	if len(d.errs) > 0 {
+		return decoded{errs: d.errs}
+	}
+	return decoded{res: target}
+}
+
+// header reads apiVersion, kind and metadata.name before decoding, so that
+// a broken body still gets a named resource in errors.
+func header(root *node) (apiVersion, kind, name *node) {
+	apiVersion, kind, name = &node{}, &node{}, &node{}
+	scalar := func(n *node) *node {
+		if n != nil && n.kind == aliasNode {
+			n = n.target
+		}
+		if n == nil || n.kind != scalarNode {
+			return &node{line: lineOr(n, 0)}
+		}
+		return n
+	}
+	if v := child(root, "apiVersion"); v != nil {
+		apiVersion = scalar(v)
+	}
+	if v := child(root, "kind"); v != nil {
+		kind = scalar(v)
+	}
+	if v := child(child(root, "metadata"), "name"); v != nil {
+		name = scalar(v)
+	}
+	return apiVersion, kind, name
+}
+
+// child returns the value of key in mapping n, or nil.
+func child(n *node, key string) *node {
+	if n != nil && n.kind == aliasNode {
+		n = n.target
+	}
+	if n == nil || n.kind != mappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.items); i += 2 {
+		if k := n.items[i]; k.kind == scalarNode && k.value == key {
+			return n.items[i+1]
+		}
+	}
+	return nil
+}
+
+func lineOr(n *node, def int) int {
+	if n == nil || n.line == 0 {
+		return def
+	}
+	return n.line
+}
+
+// lineFor returns the line of field (a path like spec.pools[0].count) in
+// the document the resource was read from; a missing field is reported on
+// the line of its nearest parent.
+func (p Position) lineFor(field string) int {
+	if p.src == nil {
+		return p.Line
+	}
+	root, err := parseDocument(p.src.data, p.src.firstLine)
+	if err != nil || root == nil {
+		return p.Line
+	}
+	n := root
+	for field != "" && n != nil {
+		if n.kind == aliasNode {
+			n = n.target
+		}
+		var next *node
+		switch {
+		case field[0] == '[' && n.kind == sequenceNode:
+			end := strings.IndexByte(field, ']')
+			i, err := strconv.Atoi(field[1:max(end, 1)])
+			if end < 0 || err != nil || i < 0 || i >= len(n.items) {
+				return lineOr(n, p.Line)
+			}
+			next, field = n.items[i], field[end+1:]
+		case n.kind == mappingNode:
+			// Keys may hold dots (assumption names, labels): take the
+			// longest key the path starts with.
+			best := -1
+			for i := 0; i+1 < len(n.items); i += 2 {
+				k := n.items[i].value
+				if strings.HasPrefix(field, k) && (len(field) == len(k) || field[len(k)] == '.' || field[len(k)] == '[') &&
+					(best < 0 || len(k) > len(n.items[best].value)) {
+					best = i
+				}
+			}
+			if best < 0 {
+				return lineOr(n, p.Line)
+			}
+			next, field = n.items[best+1], field[len(n.items[best].value):]
+		default:
+			return lineOr(n, p.Line)
+		}
+		field = strings.TrimPrefix(field, ".")
+		if next.kind == aliasNode {
+			return lineOr(next, p.Line) // where the alias is used
+		}
+		n = next
+	}
+	return lineOr(n, p.Line)
+}
+
+// Decode reads every YAML document in data, name naming it in errors. It
+// checks syntax, types, unknown fields and the limits of this package
+// (MaxFileBytes, MaxDocuments, MaxDocumentBytes, MaxDepth, MaxNodes,
+// MaxAliasExpansion); meaning (countries, references) is checked by
+// World.Validate. Every problem is reported at once, as Errors.
+func Decode(name string, data []byte) (*Set, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &FieldError{File: name, Msg: fmt.Sprintf("file is %d bytes, over the %d-byte limit", len(data), MaxFileBytes)}
 	}
-	file, err := parser.ParseBytes(data, 0)
+	chunks, err := splitDocuments(name, data)
 	if err != nil {
-		return nil, yamlError(name, "", err)
+		return nil, err
 	}
-	set.files[name] = file
-	var errs Errors
-	for i, doc := range file.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
+	return decodeAll([]fileChunks{{name, chunks}})
+}
+
+type fileChunks struct {
+	name   string
+	chunks []chunk
+}
+
+// decodeAll decodes the documents of files on one goroutine per CPU, in
+// batches of neighbouring documents, and assembles the set in file order.
+func decodeAll(files []fileChunks) (*Set, error) {
+	type job struct {
+		file string
+		c    chunk
+	}
+	var jobs []job
+	for _, f := range files {
+		for _, c := range f.chunks {
+			jobs = append(jobs, job{f.name, c})
 		}
-		if _, ok := doc.Body.(*ast.MappingNode); !ok {
-			if _, ok := doc.Body.(*ast.MappingValueNode); !ok {
-				if isEmptyNode(doc.Body) {
-					continue
+	}
+	out := make([]decoded, len(jobs))
+	const batch = 32
+	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+batch-1)/batch)
+	if workers <= 1 {
+		for i, j := range jobs {
+			out[i] = decodeDocument(j.file, j.c)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					lo := int(next.Add(batch)) - batch
+					if lo >= len(jobs) {
+						return
+					}
+					for i := lo; i < min(lo+batch, len(jobs)); i++ {
+						out[i] = decodeDocument(jobs[i].file, jobs[i].c)
+					}
 				}
-				errs = append(errs, &FieldError{File: name, Line: nodeLine(doc.Body), Msg: "document is not a mapping: want apiVersion, kind, metadata and spec"})
-				continue
-			}
+			}()
 		}
-		pos := Position{File: name, Line: nodeLine(doc.Body), doc: i}
-		h := headerOf(doc.Body)
-		if h.APIVersion != APIVersion {
-			msg := fmt.Sprintf("%q is not supported", h.APIVersion)
-			if h.APIVersion == "" {
-				msg = "required"
-			}
-			errs = append(errs, &FieldError{File: name, Line: lineOf(doc.Body, "$.apiVersion", pos.Line), Field: "apiVersion",
-				Msg: msg, Accepted: []string{APIVersion}})
-			continue
-		}
-		var target any
-		switch h.Kind {
-		case KindOrganization:
-			r := &Organization{Pos: pos}
+		wg.Wait()
+	}
+	set := &Set{}
+	var errs Errors
+	for _, d := range out {
+		errs = append(errs, d.errs...)
+		switch r := d.res.(type) {
+		case *Organization:
 			set.Organizations = append(set.Organizations, r)
-			target = r
-		case KindDataset:
-			r := &Dataset{Pos: pos}
+		case *Dataset:
 			set.Datasets = append(set.Datasets, r)
-			target = r
-		case KindSite:
-			r := &Site{Pos: pos}
+		case *Site:
 			set.Sites = append(set.Sites, r)
-			target = r
-		case KindTrainingJob:
-			r := &TrainingJob{Pos: pos}
+		case *TrainingJob:
 			set.Jobs = append(set.Jobs, r)
-			target = r
-		default:
-			msg := fmt.Sprintf("%q is not a known kind", h.Kind)
-			if h.Kind == "" {
-				msg = "required"
-			}
-			errs = append(errs, &FieldError{File: name, Line: lineOf(doc.Body, "$.kind", pos.Line), Field: "kind",
-				Msg: msg, Accepted: Kinds})
-			continue
-		}
-		res := h.Kind
-		if h.Name != "" {
-			res += "/" + h.Name
-		}
-		// Check the shape first: its errors name the field and line, and it
-		// catches what the decoder would silently convert.
-		sc := &shapeChecker{file: name, res: res}
-		sc.check(doc.Body, reflect.TypeOf(target).Elem(), "")
-		if len(sc.errs) > 0 {
-			errs = append(errs, sc.errs...)
-			continue
-		}
-		if err := yaml.NodeToValue(doc.Body, target, yaml.DisallowUnknownField()); err != nil {
-			fe := yamlError(name, res, err)
-			if fe.Field == "" {
-				fe.Field = pathOfLine(doc.Body, fe.Line)
-			}
-			errs = append(errs, fe)
 		}
 	}
 	if err := errs.errOrNil(); err != nil {
 		return nil, err
 	}
 	return set, nil
-}
-
-func isEmptyNode(n ast.Node) bool {
-	switch n.(type) {
-	case *ast.NullNode, *ast.CommentGroupNode:
-		return true
-	}
-	return false
-}
-
-// yamlError turns a go-yaml error into a FieldError with the line it names.
-func yamlError(file, kind string, err error) *FieldError {
-	fe := &FieldError{File: file, Msg: err.Error()}
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		fe.Msg = ye.GetMessage()
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			fe.Line = tk.Position.Line
-		}
-		var tErr *yaml.TypeError
-		if errors.As(err, &tErr) && tErr.StructFieldName != nil {
-			fe.Field = *tErr.StructFieldName
-		}
-	}
-	if kind != "" {
-		fe.Resource = kind
-	}
-	fe.Msg = strings.TrimSpace(fe.Msg)
-	return fe
-}
-
-func nodeLine(n ast.Node) int {
-	if n == nil {
-		return 0
-	}
-	if tk := n.GetToken(); tk != nil && tk.Position != nil {
-		return tk.Position.Line
-	}
-	return 0
-}
-
-// lineOf finds the line of a YAML path such as $.spec.pools[0].count in a
-// document, or returns def when the path is absent.
-func lineOf(body ast.Node, path string, def int) int {
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return def
-	}
-	n, err := p.FilterNode(body)
-	if err != nil || n == nil {
-		return def
-	}
-	if l := nodeLine(n); l > 0 {
-		return l
-	}
-	return def
-}
-
-// lineFor returns the line of field (a dotted path like spec.pools[0].count)
-// in the document a resource was read from.
-func (s *Set) lineFor(pos Position, field string) int {
-	if s == nil || s.files == nil {
-		return pos.Line
-	}
-	f := s.files[pos.File]
-	if f == nil || pos.doc >= len(f.Docs) || f.Docs[pos.doc] == nil {
-		return pos.Line
-	}
-	body := f.Docs[pos.doc].Body
-	// A missing field is reported on the line of its nearest parent.
-	for field != "" {
-		if l := lineOf(body, "$."+field, 0); l > 0 {
-			return l
-		}
-		i := strings.LastIndexAny(field, ".[")
-		if i < 0 {
-			break
-		}
-		field = field[:i]
-	}
-	return pos.Line
 }
 
 // Merge appends o's resources to s.
@@ -310,44 +355,45 @@ func (s *Set) Merge(o *Set) {
 	s.Datasets = append(s.Datasets, o.Datasets...)
 	s.Sites = append(s.Sites, o.Sites...)
 	s.Jobs = append(s.Jobs, o.Jobs...)
-	if s.files == nil {
-		s.files = map[string]*ast.File{}
-	}
-	for k, v := range o.files {
-		s.files[k] = v
-	}
 }
 
 // LoadFiles reads resources from files and directories (every *.yaml and
-// *.yml inside, sorted by name). "-" reads standard input.
+// *.yml inside, sorted by name). "-" reads standard input. Files are read
+// whole, cut into documents, and the documents of all files decoded in
+// parallel; every problem of every file is reported at once.
 func LoadFiles(paths ...string) (*Set, error) {
-	set := &Set{files: map[string]*ast.File{}}
+	var files []fileChunks
 	var errs Errors
 	for _, p := range paths {
-		files, err := expand(p)
+		names, err := expand(p)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			data, err := readLimited(f)
+		for _, f := range names {
+			data, err := readFile(f)
 			if err != nil {
+				var fe *FieldError
+				if errors.As(err, &fe) {
+					errs = append(errs, fe)
+					continue
+				}
 				return nil, err
 			}
-			s, err := Decode(f, data)
+			chunks, err := splitDocuments(f, data)
 			if err != nil {
-				var es Errors
-				var fe *FieldError
-				switch {
-				case errors.As(err, &es):
-					errs = append(errs, es...)
-				case errors.As(err, &fe):
-					errs = append(errs, fe)
-				default:
-					return nil, err
-				}
+				errs = append(errs, err.(*FieldError))
 				continue
 			}
-			set.Merge(s)
+			files = append(files, fileChunks{f, chunks})
+		}
+	}
+	set, err := decodeAll(files)
+	if err != nil {
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+		} else {
+			return nil, err
 		}
 	}
 	if err := errs.errOrNil(); err != nil {
@@ -356,6 +402,8 @@ func LoadFiles(paths ...string) (*Set, error) {
 	return set, nil
 }
 
+// expand lists the files a path names: itself, or the *.yaml and *.yml
+// files under a directory, sorted.
 func expand(p string) ([]string, error) {
 	if p == "-" {
 		return []string{"-"}, nil
@@ -384,19 +432,34 @@ func expand(p string) ([]string, error) {
 	return out, nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	var r *os.File
+// readFile reads a resource file whole. It opens without blocking and
+// refuses anything but a regular file, so that a FIFO, a device or a
+// socket in a catalog directory is an error rather than a hang; "-" reads
+// standard input.
+func readFile(path string) ([]byte, error) {
+	var r io.Reader
+	var buf bytes.Buffer
 	if path == "-" {
 		r = os.Stdin
 	} else {
-		f, err := os.Open(path)
+		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, &FieldError{File: path, Msg: fmt.Sprintf("not a regular file (%s); refused", fileType(st.Mode()))}
+		}
+		if st.Size() > MaxFileBytes {
+			return nil, &FieldError{File: path, Msg: fmt.Sprintf("file is %d bytes, over the %d-byte limit", st.Size(), MaxFileBytes)}
+		}
 		r = f
+		buf.Grow(int(st.Size()) + bytes.MinRead)
 	}
-	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -405,4 +468,18 @@ func readLimited(path string) ([]byte, error) {
 		return nil, &FieldError{File: path, Msg: fmt.Sprintf("file is over the %d-byte limit", MaxFileBytes)}
 	}
 	return buf.Bytes(), nil
+}
+
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not a plain file"
 }

@@ -98,10 +98,19 @@ func TestLoadErrors(t *testing.T) {
 		{"negative duration", "deadline: 14d", "deadline: -5d", 41, "spec.deadline", "duration", nil},
 		{"bad enum", "method: lora", "method: rlhf", 39, "spec.method", `"rlhf" is not accepted`, []string{"pretrain", "full-finetune", "lora", "qlora"}},
 		{"bad classification", "classification: public", "classification: secret", 15, "spec.classification", "not accepted", []string{"public", "personal", "important"}},
-		{"bad name", "{name: s-1}", "{name: S_1}", 19, "metadata.name", "not a DNS label", nil},
+		{"bad name", "{name: s-1}", "{name: S_1}", 19, "metadata.name", "not a DNS subdomain name", nil},
 		{"unknown kind", "kind: Dataset", "kind: DataSet", 10, "kind", "not a known kind", []string{"Organization", "Dataset", "Site", "TrainingJob"}},
 		{"wrong apiVersion", "apiVersion: meridian.dev/v1alpha1\nkind: Site", "apiVersion: meridian.dev/v2\nkind: Site", 17, "apiVersion", "not supported", []string{"meridian.dev/v1alpha1"}},
 		{"bad backend type", "gbps: 10}", "gbps: 10}\n  backend: {type: nomad}", 31, "spec.backend.type", "not accepted", []string{"local", "slurm", "kubernetes"}},
+		{"kubernetes setting on a local site", "gbps: 10}", "gbps: 10}\n  backend: {type: local, image: trainer:1}", 31, "spec.backend.image", "only for type kubernetes", nil},
+		{"kubernetes site without image", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, namespace: training}", 31, "spec.backend.image", "required for type kubernetes", nil},
+		{"kubernetes site with a Slurm partition", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, partition: sg}", 31, "spec.backend.partition", "not used by type kubernetes", nil},
+		{"bad toleration operator", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, tolerations: [{key: gpu, operator: Maybe}]}", 31, "spec.backend.tolerations[0].operator", `"Maybe" is not accepted`, []string{"Equal", "Exists"}},
+		{"bad toleration effect", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, tolerations: [{operator: Exists, effect: NoRun}]}", 31, "spec.backend.tolerations[0].effect", `"NoRun" is not accepted`, []string{"NoSchedule", "NoExecute"}},
+		{"bad node selector", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, nodeSelector: {\"bad key!\": h100}}", 31, "spec.backend.nodeSelector", `key "bad key!"`, nil},
+		{"bad namespace", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, namespace: Training_1}", 31, "spec.backend.namespace", "not a Kubernetes namespace name", nil},
+		{"gpu resource without domain", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, gpuResource: gpu}", 31, "spec.backend.gpuResource", "domain prefix", nil},
+		{"bad queue name", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, queueName: Lab_Queue}", 31, "spec.backend.queueName", "not a Kueue LocalQueue name", nil},
 		{"slurm restURL with a bad scheme", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, restURL: 'ftp://x'}", 31, "spec.backend.restURL", `scheme "ftp"`, nil},
 		{"slurm https restURL without tokenFile", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'https://slurm.example:6820'}", 31, "spec.backend.tokenFile", "required with an https restURL", nil},
 		{"slurm plain http to a remote host", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'http://slurm.example', tokenFile: /etc/t}", 31, "spec.backend.restURL", "send the token in clear", nil},
@@ -210,7 +219,9 @@ func TestLoadFilesErrors(t *testing.T) {
 }
 
 // TestLoadAliases checks that values reached through YAML aliases are
-// checked against the type where they are used, and reported there.
+// checked against the type where they are used, and reported there, and
+// that an alias to no anchor (a syntax error) is reported on its line
+// while the file's other documents are still checked.
 func TestLoadAliases(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alias.yaml")
 	data := `apiVersion: meridian.dev/v1alpha1
@@ -227,7 +238,12 @@ spec:
   model: {parameters: 7e9, layers: *l}
   method: lora
   tokens: 1e9
-  release: {markets: [*o, *nope]}
+  release: {markets: [*o]}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: d}
+spec: {origin: *nope, sizeBytes: 1, classification: public}
 `
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
@@ -245,13 +261,15 @@ spec:
 	for _, e := range es {
 		got = append(got, loc{e.Line, e.Field})
 	}
-	want := []loc{{12, "spec.model.layers"}, {15, "spec.release.markets[1]"}}
+	want := []loc{{12, "spec.model.layers"}, {20, ""}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("errors (-want +got):\n%s\n%v", diff, err)
 	}
+	if !strings.Contains(es[len(es)-1].Msg, "alias *nope refers to no anchor") {
+		t.Errorf("alias error: %v", es[len(es)-1])
+	}
 	// A well-formed alias is accepted.
-	ok := strings.Replace(strings.Replace(data, "layers: *l", "layers: 28", 1), ", *nope", "", 1)
-	ok = strings.Replace(ok, "markets: [*o]", "markets: [CN]", 1)
+	ok := strings.Replace(strings.Replace(data, "layers: *l", "layers: 28", 1), "*nope", "CN", 1)
 	if err := os.WriteFile(path, []byte(ok), 0o644); err != nil {
 		t.Fatal(err)
 	}

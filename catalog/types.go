@@ -24,11 +24,23 @@ type Date struct{ time.Time }
 // DateLayout is the one accepted way to write a Date.
 const DateLayout = "2006-01-02"
 
-// ParseDate reads a YYYY-MM-DD date in UTC.
+// The range of dates Meridian accepts: laws, licences, chips and plans
+// all fall well inside it, and a date outside it (0000-01-01) is a mistake
+// or an attempt to step around a rule's dates.
+const (
+	MinDateYear = 1900
+	MaxDateYear = 2199
+)
+
+// ParseDate reads a YYYY-MM-DD date in UTC, between the years MinDateYear
+// and MaxDateYear.
 func ParseDate(s string) (Date, error) {
 	t, err := time.ParseInLocation(DateLayout, strings.TrimSpace(s), time.UTC)
 	if err != nil {
 		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	if y := t.Year(); y < MinDateYear || y > MaxDateYear {
+		return Date{}, fmt.Errorf("date %q: outside the years %d to %d", s, MinDateYear, MaxDateYear)
 	}
 	return Date{t}, nil
 }
@@ -170,8 +182,8 @@ type Metadata struct {
 type Position struct {
 	File string `json:"-" yaml:"-"`
 	Line int    `json:"-" yaml:"-"`
-	// doc is the index of the YAML document in File, for path look-ups.
-	doc int
+	// src is the document's text, for finding the line of a field.
+	src *docSource
 }
 
 // String prints "file:line".
@@ -391,7 +403,9 @@ type BackendSpec struct {
 	GresType string `yaml:"gresType,omitempty" json:"gresType,omitempty"`
 	// Gres is the Slurm GRES that one accelerator is, name[:type] such as
 	// gpu:h100; a job asking for N accelerators asks for gpu:h100:N.
-	Gres      string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	Gres string `yaml:"gres,omitempty" json:"gres,omitempty"`
+	// Namespace is the Kubernetes namespace the site's Jobs run in (type
+	// kubernetes; default "default").
 	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 	// Endpoint is, for Slurm through its commands on this machine, the path
 	// of the cluster's slurm.conf when it is not the default one.
@@ -409,6 +423,39 @@ type BackendSpec struct {
 	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
 	// for tokens that do not name their user themselves.
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
+
+	// Kubeconfig is the kubeconfig file of the site's cluster (type
+	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context to use (default: its current context).
+	Context string `yaml:"context,omitempty" json:"context,omitempty"`
+	// Image is the container image the site's Jobs run (type kubernetes;
+	// required there).
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// GPUResource is the extended resource a Job requests for its
+	// accelerators (default nvidia.com/gpu).
+	GPUResource string `yaml:"gpuResource,omitempty" json:"gpuResource,omitempty"`
+	// NodeSelector pins the site's Jobs to nodes with these labels.
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
+	// Tolerations let the site's Jobs run on tainted nodes.
+	Tolerations []Toleration `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
+	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
+	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
+	// to admit.
+	QueueName string `yaml:"queueName,omitempty" json:"queueName,omitempty"`
+}
+
+// Toleration is a Kubernetes pod toleration.
+type Toleration struct {
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Operator is Equal (default) or Exists.
+	Operator string `yaml:"operator,omitempty" json:"operator,omitempty"`
+	Value    string `yaml:"value,omitempty" json:"value,omitempty"`
+	// Effect is NoSchedule, PreferNoSchedule or NoExecute; empty matches all.
+	Effect string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	// TolerationSeconds bounds how long a NoExecute taint is tolerated.
+	TolerationSeconds *int64 `yaml:"tolerationSeconds,omitempty" json:"tolerationSeconds,omitempty"`
 }
 
 // TrainingJob is a training or fine-tuning run to place.

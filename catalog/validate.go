@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -8,6 +9,15 @@ import (
 )
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
+// subdomain): dot-separated labels of lowercase letters, digits and '-',
+// each starting and ending with a letter or digit; at most 253 in all.
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// ValidName reports whether s is a valid resource name (SCHEMA.md): a DNS
+// subdomain such as qwen2.5-7b-sft.
+func ValidName(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
 
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
@@ -49,18 +59,12 @@ type validator struct {
 }
 
 func (v *validator) add(pos Position, res, field, msg string, accepted ...string) {
-	var line int
-	if s := v.w.setFor(pos); s != nil {
-		line = s.lineFor(pos, field)
-	} else {
-		line = pos.Line
-	}
-	v.errs = append(v.errs, &FieldError{File: pos.File, Line: line, Resource: res, Field: field, Msg: msg, Accepted: accepted})
+	v.errs = append(v.errs, fieldErr(pos, res, field, msg, accepted...))
 }
 
 func (v *validator) name(pos Position, res, name string) {
-	if !dnsLabel.MatchString(name) {
-		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS label ([a-z0-9-], at most 63, no leading or trailing '-')", name))
+	if !ValidName(name) {
+		v.add(pos, res, "metadata.name", fmt.Sprintf("%q is not a DNS subdomain name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)", name))
 	}
 }
 
@@ -206,7 +210,7 @@ func (v *validator) site(s *Site) {
 		}
 		v.number(s.Pos, res, f+".pricePerHour", p.PricePerHour, 0, maxPrice, "USD per accelerator-hour")
 		if p.Owner != "" && p.Owner != OwnerOperator {
-			if org := p.OwnerOrganization(); org == "" || !dnsLabel.MatchString(org) {
+			if org := p.OwnerOrganization(); org == "" || !ValidName(org) {
 				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator or organization:<name>", p.Owner))
 			}
 		}
@@ -217,7 +221,7 @@ func (v *validator) site(s *Site) {
 		v.oneOf(s.Pos, res, "spec.backend.type", s.Spec.Backend.Type, BackendTypes)
 	}
 	for _, p := range s.Spec.Backend.Problems() {
-		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg)
+		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg, p.Accepted...)
 	}
 }
 
@@ -386,23 +390,41 @@ func Load(keys AssumptionKeys, catalogDir string, files ...string) (*World, erro
 // Assemble builds a validated world from the built-in catalog, with the
 // sites of catalogSites (when not nil) in place of the built-in ones, plus
 // the resources of sets; keys are the accepted spec.assumptions keys.
+// Duplicates and invalid values are reported together, as one Errors.
 func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, error) {
 	w, err := Builtin()
 	if err != nil {
 		return nil, err
 	}
+	var errs Errors
+	add := func(s *Set) error {
+		err := w.Add(s)
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+			return nil
+		}
+		return err
+	}
 	if catalogSites != nil {
 		w.ReplaceSites()
-		if err := w.Add(catalogSites); err != nil {
+		if err := add(catalogSites); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range sets {
-		if err := w.Add(s); err != nil {
+		if err := add(s); err != nil {
 			return nil, err
 		}
 	}
 	if err := w.Validate(keys); err != nil {
+		var es Errors
+		if !errors.As(err, &es) {
+			return nil, err
+		}
+		errs = append(errs, es...)
+	}
+	if err := errs.errOrNil(); err != nil {
 		return nil, err
 	}
 	return w, nil

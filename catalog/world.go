@@ -9,6 +9,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,8 +33,9 @@ type World struct {
 	Jobs          []*TrainingJob // in file order
 
 	siteByName map[string]*Site
-	// sets holds the syntax trees behind resources, for error lines.
-	sets []*Set
+	// builtinSite marks the sites that came with the binary: a user's
+	// site may replace one of them, but not another user's site.
+	builtinSite map[*Site]bool
 }
 
 type builtinData struct {
@@ -220,7 +222,7 @@ func decodeBuiltinSites(name string, data []byte) ([]*Site, error) {
 		if s.APIVersion != APIVersion || s.Kind != KindSite {
 			return nil, fmt.Errorf("%s: document %d is %s %s, want %s Site", name, i+1, s.APIVersion, s.Kind, APIVersion)
 		}
-		s.Pos = Position{File: name, doc: i}
+		s.Pos = Position{File: name}
 		if i < len(starts) {
 			s.Pos.Line = starts[i]
 		}
@@ -274,8 +276,13 @@ func Builtin() (*World, error) {
 		Datasets:      map[string]*Dataset{},
 		siteByName:    map[string]*Site{},
 	}
-	w.addSites(builtin.sites.Sites)
-	w.sets = append(w.sets, builtin.sites)
+	w.builtinSite = make(map[*Site]bool, len(builtin.sites.Sites))
+	for _, s := range builtin.sites.Sites {
+		w.builtinSite[s] = true
+	}
+	if err := w.addSites(builtin.sites.Sites); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -286,60 +293,80 @@ func (w *World) ReplaceSites() {
 	w.siteByName = map[string]*Site{}
 }
 
-func (w *World) addSites(sites []*Site) {
+// addSites adds sites to the world. A site may replace a built-in site of
+// the same name; two sites of one name from the user's files are an error
+// that names both places.
+func (w *World) addSites(sites []*Site) error {
+	var errs Errors
+	replaced := false
 	for _, s := range sites {
 		if old, ok := w.siteByName[s.Metadata.Name]; ok {
+			if !w.builtinSite[old] {
+				errs = append(errs, dupError(s.Pos, KindSite, s.Metadata.Name, old.Pos))
+				continue
+			}
 			for i, x := range w.Sites {
 				if x == old {
 					w.Sites[i] = s
 				}
 			}
+			replaced = true
 		} else {
 			w.Sites = append(w.Sites, s)
 		}
 		w.siteByName[s.Metadata.Name] = s
 	}
-	sort.Slice(w.Sites, func(i, j int) bool { return w.Sites[i].Metadata.Name < w.Sites[j].Metadata.Name })
+	if replaced || !slices.IsSortedFunc(w.Sites, bySiteName) {
+		slices.SortFunc(w.Sites, bySiteName)
+	}
+	return errs.errOrNil()
 }
 
-// Add puts a set's resources into the world. A site with the name of an
-// existing one replaces it (user sites override built-in ones); two
-// organisations, datasets or jobs with one name are an error.
+func bySiteName(a, b *Site) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) }
+
+// dupError reports a resource defined a second time at pos.
+func dupError(pos Position, kind, name string, first Position) *FieldError {
+	where := first.String()
+	if first.File != "" {
+		where = fmt.Sprintf("%s:%d", first.File, first.lineFor("metadata.name"))
+	}
+	return fieldErr(pos, kind+"/"+name, "metadata.name", fmt.Sprintf("%s %q is defined twice: here and at %s", kind, name, where))
+}
+
+// Add puts a set's resources into the world. A site with the name of a
+// built-in one replaces it; two resources of one kind and name from the
+// user's files are an error naming both places.
 func (w *World) Add(s *Set) error {
 	var errs Errors
-	w.sets = append(w.sets, s)
-	w.addSites(s.Sites)
+	if err := w.addSites(s.Sites); err != nil {
+		errs = append(errs, err.(Errors)...)
+	}
 	for _, o := range s.Organizations {
 		if prev, dup := w.Organizations[o.Metadata.Name]; dup {
-			errs = append(errs, s.fieldErr(o.Pos, "Organization/"+o.Metadata.Name, "metadata.name", "defined twice (first at "+prev.Pos.String()+")"))
+			errs = append(errs, dupError(o.Pos, KindOrganization, o.Metadata.Name, prev.Pos))
 			continue
 		}
 		w.Organizations[o.Metadata.Name] = o
 	}
 	for _, d := range s.Datasets {
 		if prev, dup := w.Datasets[d.Metadata.Name]; dup {
-			errs = append(errs, s.fieldErr(d.Pos, "Dataset/"+d.Metadata.Name, "metadata.name", "defined twice (first at "+prev.Pos.String()+")"))
+			errs = append(errs, dupError(d.Pos, KindDataset, d.Metadata.Name, prev.Pos))
 			continue
 		}
 		w.Datasets[d.Metadata.Name] = d
 	}
-	seen := map[string]bool{}
-	for _, j := range w.Jobs {
-		seen[j.Metadata.Name] = true
-	}
 	for _, j := range s.Jobs {
-		if seen[j.Metadata.Name] {
-			errs = append(errs, s.fieldErr(j.Pos, "TrainingJob/"+j.Metadata.Name, "metadata.name", "defined twice"))
+		if prev := w.Job(j.Metadata.Name); prev != nil {
+			errs = append(errs, dupError(j.Pos, KindTrainingJob, j.Metadata.Name, prev.Pos))
 			continue
 		}
-		seen[j.Metadata.Name] = true
 		w.Jobs = append(w.Jobs, j)
 	}
 	return errs.errOrNil()
 }
 
-func (s *Set) fieldErr(pos Position, res, field, msg string, accepted ...string) *FieldError {
-	return &FieldError{File: pos.File, Line: s.lineFor(pos, field), Resource: res, Field: field, Msg: msg, Accepted: accepted}
+func fieldErr(pos Position, res, field, msg string, accepted ...string) *FieldError {
+	return &FieldError{File: pos.File, Line: pos.lineFor(field), Resource: res, Field: field, Msg: msg, Accepted: accepted}
 }
 
 // Site returns the named site or nil.
@@ -368,14 +395,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// setFor finds the set a resource position came from, for line look-ups.
-func (w *World) setFor(pos Position) *Set {
-	for _, s := range w.sets {
-		if _, ok := s.files[pos.File]; ok {
-			return s
-		}
-	}
-	return nil
 }

@@ -22,15 +22,29 @@ type Session interface {
 	Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) policy.Decision
 }
 
-// PolicyLaw adapts the policy engine to Law.
-func PolicyLaw(e *policy.Engine) Law {
-	return LawFunc(func(q policy.Query) (Session, error) {
-		s, err := e.Session(q)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
+// PolicyLaw adapts the policy engine to Law. It also tells the planner the
+// days on which the engine's law changes (DatedLaw), so that placements
+// get their horizon.
+func PolicyLaw(e *policy.Engine) Law { return engineLaw{e} }
+
+type engineLaw struct{ e *policy.Engine }
+
+func (l engineLaw) Session(q policy.Query) (Session, error) {
+	s, err := l.e.Session(q)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (l engineLaw) Dates() []catalog.Date { return l.e.Dates() }
+
+// DatedLaw is a Law that knows the days on which it changes: a rule starts
+// or ends, or its enforcement changes. The planner gives each placement the
+// first of those days on which it stops being lawful.
+type DatedLaw interface {
+	Law
+	Dates() []catalog.Date
 }
 
 // LawFunc adapts a function to Law.

@@ -43,7 +43,11 @@ var poolChecks = []poolCheck{
 }
 
 func (ps *pass) finding(kind Kind, code, source, format string, args ...any) policy.Finding {
-	return policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source}
+	f := policy.Finding{Rule: code, Kind: string(kind), Message: fmt.Sprintf(format, args...), Source: source, Code: policy.CodeNotNow}
+	if kind == KindLaw {
+		f.Code = policy.CodeUndetermined
+	}
+	return f
 }
 
 func (ps *pass) jobSource(field string) string {

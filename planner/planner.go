@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
@@ -27,6 +28,22 @@ type Options struct {
 	Explain string
 	// Points fills Plan.All with every feasible candidate, for plots.
 	Points bool
+	// Timings, when not nil, receives how long each stage took (for
+	// benchmarks and plan --timings); a second pass adds to it.
+	Timings *Timings
+}
+
+// Timings is the time Make spent in each stage.
+type Timings struct {
+	// Feasibility is stage 1 and 2: candidates, and each pool through the
+	// constraint, memory, law and capacity checks (mostly law).
+	Feasibility time.Duration
+	// Estimate is stage 3: each count estimated and checked against the
+	// deadline and the budget.
+	Estimate time.Duration
+	// Rank is stages 4 and 5: the objective, the Pareto front, and the
+	// placements and rejections assembled.
+	Rank time.Duration
 }
 
 // DataMove is one dataset travelling to the chosen site.
@@ -74,6 +91,12 @@ type Placement struct {
 	Pool int `json:"pool"`
 	// Pareto is true when no other feasible placement is both cheaper and faster.
 	Pareto bool `json:"pareto"`
+	// LawfulUntil is the first UTC day, before the run's estimated end, on
+	// which the placement is no longer lawful under the rules already loaded
+	// (null: none ends it during the run), and LawfulUntilRule the rule that
+	// ends it. Such placements are ranked below those that stay lawful.
+	LawfulUntil     *catalog.Date `json:"lawfulUntil"`
+	LawfulUntilRule string        `json:"lawfulUntilRule,omitempty"`
 	// Class is the law class of the placement: country, operator
 	// headquarters and accelerator (law is the same within a class).
 	Class string `json:"class"`
@@ -149,12 +172,18 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	p.keepDecisions = len(sovereigntyOf(spec.Constraints)) > 0
 	main := p.pass(spec.Constraints, opts.Explain)
 	main.wantPoints = opts.Points
+	main.timings = opts.Timings
 	pl := main.plan()
+	if err := p.horizons(pl); err != nil {
+		return nil, err
+	}
 	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
 		relaxed := spec.Constraints
 		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
-		free := p.pass(relaxed, "").plan()
-		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, free)
+		free := p.pass(relaxed, "")
+		free.timings = opts.Timings
+		freePlan := free.plan()
+		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, freePlan)
 	}
 	pl.Assumptions = append(p.assumptionList(), p.estimateAssumptions(pl)...)
 	return pl, nil
@@ -189,6 +218,8 @@ type planner struct {
 	asOf     catalog.Date
 	datasets []*catalog.Dataset
 	sessions []Session // one per worker
+	law      Law
+	query    policy.Query
 	est      Estimator
 	exclude  map[string]bool
 
@@ -251,6 +282,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
 		Countries:     w.Countries,
 	}
+	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared
 	// between goroutines.
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
@@ -281,6 +313,7 @@ type pass struct {
 	cons       catalog.Constraints
 	explain    string
 	wantPoints bool
+	timings    *Timings
 	trace      *Explanation
 	rejected   *rejections
 	feasible   []option
@@ -302,17 +335,26 @@ func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
 
 // plan runs the stages and assembles the Plan.
 func (ps *pass) plan() *Plan {
+	t0 := time.Now()
 	cands := ps.candidates()      // 1. every (site, pool) not excluded
 	pools := ps.checkPools(cands) // 2. constraint, law, memory, capacity
-	ps.estimateCounts(pools)      // 3. each count: estimate, deadline, budget
-	var ranked []option           // 4. objective, Pareto front
+	t1 := time.Now()
+	ps.estimateCounts(pools) // 3. each count: estimate, deadline, budget
+	t2 := time.Now()
+	var ranked []option // 4. objective, Pareto front
 	if ps.wantPoints {
 		rank(ps.feasible, ps.spec.ObjectiveOrDefault())
 		ranked = ps.feasible
 	} else {
 		ranked = bestPerPool(ps.feasible, ps.spec.ObjectiveOrDefault())
 	}
-	return ps.assemble(ranked) // 5. placements, rejections, summary
+	pl := ps.assemble(ranked) // 5. placements, rejections, summary
+	if t := ps.timings; t != nil {
+		t.Feasibility += t1.Sub(t0)
+		t.Estimate += t2.Sub(t1)
+		t.Rank += time.Since(t2)
+	}
+	return pl
 }
 
 // assemble builds the Plan from the ranked options (every feasible one, or

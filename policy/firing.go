@@ -125,7 +125,7 @@ func (s *Session) failure(c *compiled, err error, defErrs map[string]error) *Fin
 	if c.Effect == Advisory {
 		eff = Advisory
 	}
-	return &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.source, Confidence: c.Confidence}
+	return &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.source, Confidence: c.Confidence, Code: CodeUndetermined}
 }
 
 // missingKey finds the first "no such key: NAME" in a CEL error and
@@ -247,6 +247,9 @@ func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Findi
 	if fr.beyond && fr.lift == "" {
 		fd.Message = strings.TrimSuffix(fd.Message, fmt.Sprintf(" (source: %s)", src)) +
 			fmt.Sprintf("; beyond every reading of the threshold: %s (source: %s)", bandText(c, false), src)
+	}
+	if fr.eff == Deny {
+		fd.Code = CodeDenied
 	}
 	return fr.eff, fd
 }

@@ -22,7 +22,19 @@ type Finding struct {
 	Message    string `json:"message"`
 	Source     string `json:"source"`
 	Confidence string `json:"confidence,omitempty"`
+	// Code says what a rejection's reason means for whoever acts on it:
+	// CodeDenied (the law says no), CodeUndetermined (a fact is missing or a
+	// rule could not be evaluated: failing closed until the data is fixed)
+	// or CodeNotNow (capacity, money, time: it may change by itself).
+	Code string `json:"code,omitempty"`
 }
+
+// Rejection codes (Finding.Code).
+const (
+	CodeDenied       = "denied"
+	CodeUndetermined = "undetermined"
+	CodeNotNow       = "not-now"
+)
 
 // Transfer is the legal basis under which one dataset may move to the site.
 type Transfer struct {

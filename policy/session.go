@@ -129,7 +129,7 @@ func (s *Session) Evaluations() int {
 func engineFinding(msg string) Finding {
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
 		Message: EngineRule + ": could not determine: " + msg + " (source: Meridian fails closed when a needed fact is missing)",
-		Source:  "Meridian policy engine", Confidence: Confirmed}
+		Source:  "Meridian policy engine", Confidence: Confirmed, Code: CodeUndetermined}
 }
 
 // verdict is what the rules say about a class, before any message is

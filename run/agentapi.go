@@ -91,7 +91,8 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 			return
 		}
-		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed)
+		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
+		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
 		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
 		if !live && !(ended && recent) {
 			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
@@ -204,7 +205,14 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 			}
 		}
 	}
-	writeAgentJSON(w, agent.Reply{Stop: r.CancelRequested})
+	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+}
+
+// stopWanted says whether an attempt's agent should stop its workload: the
+// run was cancelled, or must leave its site (the workload checkpoints on
+// SIGTERM before it exits).
+func stopWanted(r *Run) bool {
+	return r.CancelRequested || r.State == Migrating && r.Migration != nil && r.Migration.Drain
 }
 
 // agentCheckpoint records a checkpoint the agent sealed into the site's
@@ -224,7 +232,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
-		if r.Attempt != a.N || r.State.Final() {
+		if r.Attempt != a.N || r.State.Final() || r.State == Migrating && (r.Migration == nil || !r.Migration.Drain) {
 			return store.ErrNoChange
 		}
 		if r.Checkpoint != nil && r.Checkpoint.Site == a.Site && ref.Step <= r.Checkpoint.Step {
@@ -244,7 +252,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		agentErr(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	writeAgentJSON(w, agent.Reply{Stop: r.CancelRequested})
+	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

@@ -14,10 +14,8 @@ import (
 	"time"
 
 	"meridian.dev/meridian/agent"
-	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
@@ -127,31 +125,19 @@ func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {
 	return Attempt{}, false
 }
 
-// lawfulNow asks the law whether the run's placement is lawful today.
+// lawfulNow asks the law in force whether the run's placement is lawful
+// today; checked is false when the controller has no law to ask.
 func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
-	if c.cfg.Law == nil {
+	ln := c.lawNow()
+	if ln.Law == nil {
 		return policy.Decision{Allowed: true}, false, nil
 	}
 	w, job, err := c.worldJob(r)
 	if err != nil {
 		return policy.Decision{}, false, err
 	}
-	site := w.Site(r.Site)
-	if site == nil || r.Placement.Pool < 0 || r.Placement.Pool >= len(site.Spec.Pools) {
-		return policy.Decision{}, false, fmt.Errorf("site %s or its pool %d is no longer in the catalog", r.Site, r.Placement.Pool)
-	}
-	pool := &site.Spec.Pools[r.Placement.Pool]
-	acc := w.Accelerators[pool.Accelerator]
-	if acc == nil {
-		return policy.Decision{}, false, fmt.Errorf("accelerator %s is not known", pool.Accelerator)
-	}
-	q := transferQuery(w, job, c.today())
-	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
-	sess, err := c.cfg.Law.Session(q)
-	if err != nil {
-		return policy.Decision{}, false, err
-	}
-	return sess.Evaluate(site, pool, acc), true, nil
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
+	return dec, true, err
 }
 
 // submit hands the attempt recorded in Staging to the site's backend, after
@@ -186,7 +172,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if dec, checked, err := c.lawfulNow(r); err != nil {
 		return c.fail(ctx, r, fmt.Sprintf("law check before attempt %d at %s failed (failing closed): %v", r.Attempt, r.Site, err))
 	} else if checked && !dec.Allowed {
-		return c.unlawful(ctx, r, dec)
+		return c.leaveForLaw(ctx, r, dec, c.lawNow().Rev, catalog.Date{})
 	}
 	a, ok := c.currentAttempt(r)
 	if !ok || a.Nonce == "" {
@@ -244,39 +230,6 @@ func permanentSubmit(err error) bool {
 		strings.Contains(err.Error(), "argument list too long"))
 }
 
-// unlawful records that the run's placement is no longer lawful today and
-// moves the run: the site is excluded and the run re-planned as of today.
-func (c *Controller) unlawful(ctx context.Context, r *Run, dec policy.Decision) (bool, error) {
-	reasons := make([]string, 0, len(dec.Denials))
-	rules := make([]map[string]string, 0, len(dec.Denials))
-	for _, f := range dec.Denials {
-		reasons = append(reasons, f.Rule+": "+f.Message)
-		rules = append(rules, map[string]string{"rule": f.Rule, "reason": f.Message, "source": f.Source})
-	}
-	if len(reasons) == 0 {
-		reasons = append(reasons, "the law engine gave no reason (failing closed)")
-	}
-	reason := fmt.Sprintf("%s is no longer lawful as of %s: %s", r.Site, c.today(), strings.Join(reasons, "; "))
-	c.endAttempt(ctx, r)
-	now := c.cfg.Now()
-	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Staging && r.State != Queued && r.State != Running && r.State != Checkpointed {
-			return store.ErrNoChange
-		}
-		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
-			"decision": "placement-unlawful", "site": r.Site, "attempt": r.Attempt, "asOf": c.today().String(), "denials": rules})
-		if err != nil {
-			return err
-		}
-		ch.Audit = append(ch.Audit, rec)
-		r.Excluded = appendUnique(r.Excluded, r.Site)
-		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
-		ch.Events = append(ch.Events, store.Event{Kind: "unlawful", Reason: reason})
-		return transition(ch, r, Migrating, reason)
-	})
-	return err == nil, err
-}
-
 func (c *Controller) reachable(id string) {
 	c.mu.Lock()
 	delete(c.unreachable, id)
@@ -286,7 +239,7 @@ func (c *Controller) reachable(id string) {
 // unreachableFor counts the time a site has not answered; past the site
 // timeout the site is lost.
 func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (bool, error) {
-	now := c.cfg.Now()
+	now := time.Now() // elapsed time, not the law's date (Config.Now)
 	c.mu.Lock()
 	since, ok := c.unreachable[r.ID]
 	if !ok {

@@ -15,6 +15,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -84,6 +85,23 @@ type Config struct {
 	// Observer, when set, is told of site losses, migrations and staged
 	// bytes (the server's metrics).
 	Observer Observer
+	// LawNow, when set, is the law in force (a rules.State): the controller
+	// re-checks every live run and staged copy on each new revision and on
+	// each day the law changes, and keeps runs lawful. Without it, Law and
+	// the stager's law are used as they are.
+	LawNow func() LawNow
+	// MoveMargin is how long before a known rule bites a run is moved
+	// (default 24h).
+	MoveMargin time.Duration
+	// DrainGrace is how long a running attempt that must leave gets to
+	// checkpoint and stop before it is stopped (default 30s).
+	DrainGrace time.Duration
+	// HoldRetry is a held run's first retry interval, doubling to 10 min
+	// (default 5s).
+	HoldRetry time.Duration
+	// Exports is what the law counts of earlier exports (the transfer
+	// ledger), for yearly volume thresholds; nil: only the job's own moves.
+	Exports policy.Exports
 }
 
 // Observer is told what the controller did, after it is recorded.
@@ -160,6 +178,15 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.LogLimit <= 0 {
 		cfg.LogLimit = 16 << 20
+	}
+	if cfg.MoveMargin <= 0 {
+		cfg.MoveMargin = 24 * time.Hour
+	}
+	if cfg.DrainGrace <= 0 {
+		cfg.DrainGrace = 30 * time.Second
+	}
+	if cfg.HoldRetry <= 0 {
+		cfg.HoldRetry = 5 * time.Second
 	}
 	if cfg.Sandbox.UIDBase <= 0 {
 		cfg.Sandbox.UIDBase = 3000000

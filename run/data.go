@@ -69,7 +69,9 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			unlock()
 			return false, err
 		}
-		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), transferQuery(w, job, c.today()), r.ID)
+		q := transferQuery(w, job, c.today())
+		q.Exports = c.exports()
+		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		unlock()
 		var denied *transfer.DeniedError
 		switch {
@@ -102,6 +104,15 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		return nil
 	})
 	return err == nil, err
+}
+
+// exports is what the law counts of earlier exports (yearly volume
+// thresholds); nil when the controller was given no source.
+func (c *Controller) exports() policy.Exports {
+	if c.cfg.Exports == nil {
+		return nil
+	}
+	return c.cfg.Exports
 }
 
 // lockStore serialises stagings into one store within this controller.

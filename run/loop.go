@@ -56,6 +56,7 @@ func (c *Controller) newTerm() {
 // Tick steps every active run until it stops changing, several runs at a
 // time (Config.Workers), each run by one goroutine.
 func (c *Controller) Tick(ctx context.Context) {
+	c.lawTick(ctx)
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)
@@ -127,6 +128,8 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		return c.monitor(ctx, r)
 	case Migrating:
 		return c.migrate(ctx, r)
+	case Held:
+		return c.retryHeld(ctx, r)
 	}
 	return false, nil
 }

@@ -26,6 +26,21 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	}
 	// The lost attempt's scratch goes first (best effort; the site may be
 	// unreachable). Repeated on every step of the migration.
+	if r.Migration.Drain {
+		done, err := c.draining(ctx, r)
+		if err != nil || !done {
+			return false, err
+		}
+		_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
+				return store.ErrNoChange
+			}
+			r.Migration.Drain = false
+			ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s)", r.Attempt, r.Site, ckText(r.Checkpoint))})
+			return nil
+		})
+		return err == nil, err
+	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil {
 		return c.replan(ctx, r)
@@ -35,6 +50,16 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		return false, err
 	}
 	moved, why := c.moveCheckpoint(ctx, r, target)
+	var next *LawStatus
+	if w, job, err := c.worldJob(r); err == nil {
+		ln := c.lawNow()
+		if d, rule, err := horizon(w, job, w.Site(target.Site), target.Pool, c.today(), ln); err == nil {
+			next = &LawStatus{Revision: ln.Rev, CheckedOn: c.today().String()}
+			if !d.IsZero() {
+				next.LawfulUntil, next.UntilRule, next.MoveBy = d.String(), rule, d.Time.Add(-c.cfg.MoveMargin)
+			}
+		}
+	}
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
 			return store.ErrNoChange
@@ -60,6 +85,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Site = target.Site
 		r.Placement = target
+		r.Law = next
 		r.Attempt++
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce()})
@@ -71,6 +97,13 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
 	}
 	return err == nil, err
+}
+
+func ckText(ck *Checkpoint) string {
+	if ck == nil {
+		return "none"
+	}
+	return fmt.Sprintf("step %d at %s", ck.Step, ck.Site)
 }
 
 func short(h string) string {
@@ -100,10 +133,25 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
-	if len(plan.Placements) == 0 {
-		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s as of %s: no lawful, feasible placement left (excluded %v)", r.Migration.From, asOf, r.Excluded))
+	ln := c.lawNow()
+	placements := plan.Placements
+	if until, err := catalog.ParseDate(r.Migration.Until); err == nil && !until.IsZero() {
+		// Moving ahead of a rule's date: the new place must be lawful then too.
+		placements = nil
+		for _, p := range plan.Placements {
+			if dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports); err == nil && dec.Allowed {
+				placements = append(placements, p)
+			}
+		}
 	}
-	pl := plan.Placements[0]
+	if len(placements) == 0 {
+		reason, code, rule := holdReason(plan, asOf, ln.Rev)
+		if len(plan.Placements) > 0 {
+			reason, code, rule = fmt.Sprintf("no placement stays lawful from %s (rules revision %d)", r.Migration.Until, ln.Rev), policy.CodeDenied, r.Migration.Rule
+		}
+		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, reason), code, rule, ln.Rev)
+	}
+	pl := placements[0]
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || (r.Migration != nil && r.Migration.Target != nil) {
 			return store.ErrNoChange
@@ -113,7 +161,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Migration.Target = &pl
 		r.Migration.AsOf = asOf.String()
-		why := fmt.Sprintf("rank 1 of %d as of %s, excluding %v", len(plan.Placements), asOf, r.Excluded)
+		why := fmt.Sprintf("rank 1 of %d as of %s (rules revision %d), excluding %v", len(placements), asOf, ln.Rev, r.Excluded)
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
 		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
 	})
@@ -186,6 +234,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
 	law := c.cfg.Stager.Law
 	q := transferQuery(w, job, c.today())
+	q.Exports = c.exports()
 	all := policy.Decision{Allowed: true}
 	for _, name := range job.Spec.Datasets {
 		ds := w.Datasets[name]

@@ -47,7 +47,7 @@ func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID,
 // the store, where the leader sees it whichever server the agent reached.
 func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
 	c.mu.Lock()
-	c.heartbeats[attemptKey(runID, attempt)] = c.cfg.Now()
+	c.heartbeats[attemptKey(runID, attempt)] = time.Now()
 	c.mu.Unlock()
 	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
 		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
@@ -57,9 +57,11 @@ func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt in
 // silentFor is how long the attempt's agent has not reported, to this
 // server or (by the store) to any, counted from when this controller's term
 // first looked at the attempt at the earliest, so that neither a restart, a
-// new leader nor a new attempt makes an agent look silent.
+// new leader nor a new attempt makes an agent look silent. Silence is
+// elapsed time, so it is measured on the machine's clock (and the store's),
+// not on Config.Now (which says which day the law is asked about).
 func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) time.Duration {
-	now := c.cfg.Now()
+	now := time.Now()
 	k := attemptKey(runID, attempt)
 	c.mu.Lock()
 	last, ok := c.heartbeats[k]
@@ -106,6 +108,12 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	c.reachable(r.ID)
 	if st.State == backend.Lost {
 		return c.lose(ctx, r, st.Reason)
+	}
+	// A rule already loaded bites on a known day: leave ahead of it.
+	if l := r.Law; l != nil && !l.MoveBy.IsZero() && !c.cfg.Now().Before(l.MoveBy) && !st.State.Final() {
+		if moved, err := c.moveBeforeRule(ctx, r); moved || err != nil {
+			return moved, err
+		}
 	}
 	if st.State == backend.Running {
 		// An agent is silent when it missed several heartbeats and the site
@@ -157,8 +165,43 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 func recovered(ch *store.Change, r *Run, now time.Time) {
 	if r.Migration != nil && (r.State == Running || r.State == Checkpointed || r.State == Succeeded) {
 		r.RecoveredIn = catalog.Duration(now.Sub(r.Migration.LostAt))
-		ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s was lost",
-			r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), r.Migration.From)})
+		left := r.Migration.From + " was lost"
+		if r.Migration.Rule != "" {
+			left = fmt.Sprintf("the law (rule %s, revision %d) moved it off %s", r.Migration.Rule, r.Migration.Revision, r.Migration.From)
+		}
+		ch.Events = append(ch.Events, store.Event{Kind: "recovered", Reason: fmt.Sprintf("running at %s %s after %s",
+			r.Site, now.Sub(r.Migration.LostAt).Round(time.Millisecond), left)})
 		r.Migration = nil
 	}
+}
+
+// moveBeforeRule starts the move of a run whose placement a loaded rule
+// makes unlawful from a known day, once the margin before it is reached.
+func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
+	until, err := catalog.ParseDate(r.Law.LawfulUntil)
+	if err != nil {
+		return false, err
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return false, err
+	}
+	ln := c.lawNow()
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, until, ln.Law, ln.Exports)
+	if err != nil {
+		return false, err
+	}
+	if dec.Allowed {
+		// The rule that ended the horizon is gone: the next law check
+		// recomputes it; do not move.
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.Law == nil || r.Law.MoveBy.IsZero() {
+				return store.ErrNoChange
+			}
+			r.Law.MoveBy, r.Law.LawfulUntil, r.Law.UntilRule = time.Time{}, "", ""
+			return nil
+		})
+		return false, err
+	}
+	return c.leaveForLaw(ctx, r, dec, ln.Rev, until)
 }

@@ -81,8 +81,13 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
-	if len(plan.Placements) == 0 {
+	ln := c.lawNow()
+	if len(plan.Placements) == 0 && !waitable(plan) {
 		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected))
+	}
+	if len(plan.Placements) == 0 {
+		// Lawful places exist but none is free: the run waits for one.
+		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev)
 	}
 	if rank > len(plan.Placements) {
 		return nil, false, &InputError{"placement", fmt.Errorf("rank %d: the plan has %d placements", rank, len(plan.Placements))}
@@ -91,6 +96,16 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	id := newID()
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Planned, Site: pl.Site,
 		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl}}
+	if ln.Law != nil {
+		d, rule, err := horizon(w, job, w.Site(pl.Site), pl.Pool, asOf, ln)
+		if err != nil {
+			return nil, false, fmt.Errorf("law horizon of %s: %w", pl.Site, err)
+		}
+		r.Law = &LawStatus{Revision: ln.Rev, CheckedOn: asOf.String()}
+		if !d.IsZero() {
+			r.Law.LawfulUntil, r.Law.UntilRule, r.Law.MoveBy = d.String(), rule, d.Time.Add(-c.cfg.MoveMargin)
+		}
+	}
 	var ch store.Change
 	ch.Register = fresh
 	for _, res := range fresh {
@@ -110,6 +125,56 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	ch.Events = append(ch.Events, store.Event{Kind: "created", To: string(Planned),
 		Reason: fmt.Sprintf("planned as of %s: %s, %d × %s at %s (%s)", asOf, why, pl.Count, pl.Accelerator, pl.Site, pl.Country)})
 	if err := stateRecord(&ch, id, "", Planned, "submitted"); err != nil {
+		return nil, false, err
+	}
+	row, err := toRow(r)
+	if err != nil {
+		return nil, false, err
+	}
+	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	var rc *store.ResourceConflict
+	if errors.As(err, &rc) {
+		return nil, false, conflict(rc)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := fromRow(got)
+	if err != nil {
+		return nil, false, err
+	}
+	if out.Tenant != tenant {
+		return nil, false, ErrNotFound
+	}
+	c.Nudge()
+	return out, created, nil
+}
+
+// submitHeld records a run that waits in the held state for a lawful
+// placement to be free (every lawful candidate was full).
+func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRequest, job *catalog.TrainingJob, plan *planner.Plan, fresh []store.Resource, asOf catalog.Date, rev int64) (*Run, bool, error) {
+	now := c.cfg.Now()
+	id := newID()
+	reason, code, rule := holdReason(plan, asOf, rev)
+	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Held,
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: 1, Reason: reason,
+			Hold: &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}}}
+	var ch store.Change
+	ch.Register = fresh
+	for _, res := range fresh {
+		rec, err := audit.NewRecord(KindRegister, id, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"})
+		if err != nil {
+			return nil, false, err
+		}
+		ch.Audit = append(ch.Audit, rec)
+	}
+	p, err := audit.NewRecord(audit.KindPlan, id, map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), "plan": plan})
+	if err != nil {
+		return nil, false, err
+	}
+	ch.Audit = append(ch.Audit, p)
+	ch.Events = append(ch.Events, store.Event{Kind: "created", To: string(Held), Reason: "submitted as of " + asOf.String() + "; held: " + reason})
+	if err := stateRecord(&ch, id, "", Held, reason); err != nil {
 		return nil, false, err
 	}
 	row, err := toRow(r)

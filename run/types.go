@@ -20,9 +20,12 @@ const (
 	Running      State = "running"
 	Checkpointed State = "checkpointed"
 	Migrating    State = "migrating"
-	Succeeded    State = "succeeded"
-	Failed       State = "failed"
-	Cancelled    State = "cancelled"
+	// Held waits for a lawful placement (or capacity) to appear; Hold says
+	// why and which rule or fact it waits on.
+	Held      State = "held"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
 )
 
 // FinalStates are the states a run never leaves.
@@ -57,7 +60,8 @@ type Progress struct {
 	TokensPerS float64 `json:"tokensPerS"`
 }
 
-// Migration is a move in progress after a site was lost.
+// Migration is a move in progress: after a site was lost, or because the
+// law no longer allows the run where it is (or will not from a known day).
 type Migration struct {
 	From   string    `json:"from"`
 	Reason string    `json:"reason"`
@@ -65,6 +69,42 @@ type Migration struct {
 	// Target is set once the re-plan is recorded.
 	Target *planner.Placement `json:"target,omitempty"`
 	AsOf   string             `json:"asOf,omitempty"`
+	// Drain: the attempt still runs and is asked to checkpoint and stop
+	// (through its agent) before the move; past DrainBy it is stopped.
+	Drain   bool      `json:"drain,omitempty"`
+	DrainBy time.Time `json:"drainBy,omitempty"`
+	// Rule and Revision name what moved the run, for a move the law made.
+	Rule     string `json:"rule,omitempty"`
+	Revision int64  `json:"revision,omitempty"`
+	// Until is the day from which the old placement is unlawful: the new one
+	// must be lawful then too.
+	Until string `json:"until,omitempty"`
+}
+
+// Hold says why a run waits and when it next tries.
+type Hold struct {
+	Reason string `json:"reason"`
+	// Code is policy.CodeDenied, CodeUndetermined or CodeNotNow.
+	Code     string    `json:"code"`
+	Rule     string    `json:"rule,omitempty"`
+	Revision int64     `json:"revision,omitempty"`
+	Since    time.Time `json:"since"`
+	NextTry  time.Time `json:"nextTry"`
+	Tries    int       `json:"tries,omitempty"`
+}
+
+// LawStatus is the controller's last look at the law for the run's
+// placement.
+type LawStatus struct {
+	Revision  int64  `json:"revision"`
+	CheckedOn string `json:"checkedOn"`
+	// LawfulUntil is the first UTC day on which the placement is not
+	// lawful under the rules already loaded (empty: none ends it), and
+	// UntilRule the rule that ends it; MoveBy is when the controller moves
+	// the run so that it runs elsewhere before then.
+	LawfulUntil string    `json:"lawfulUntil,omitempty"`
+	UntilRule   string    `json:"untilRule,omitempty"`
+	MoveBy      time.Time `json:"moveBy,omitempty"`
 }
 
 // Attempt is one submission of the run to a site.
@@ -100,8 +140,11 @@ type Data struct {
 	CancelRequested bool        `json:"cancelRequested,omitempty"`
 	Migration       *Migration  `json:"migration,omitempty"`
 	Reason          string      `json:"reason,omitempty"`
-	// RecoveredIn is the time from the last site loss to running elsewhere.
+	// RecoveredIn is the time from the last move's start (a site lost, or the
+	// law no longer allowing it there) to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
+	Hold        *Hold            `json:"hold,omitempty"`
+	Law         *LawStatus       `json:"law,omitempty"`
 }
 
 // Run is a run as the API shows it.

@@ -169,6 +169,12 @@ func constraints() []constraint {
 		{def: "BackendSpec", prop: "gresType", pattern: slurmNamePattern},
 		{def: "BackendSpec", prop: "gres", pattern: `^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$`},
 		{def: "BackendSpec", prop: "restURL", pattern: `^(unix:///|https?://).+$`},
+		{def: "BackendSpec", prop: "namespace", pattern: dnsLabelPattern},
+		{def: "BackendSpec", prop: "gpuResource", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`},
+		{def: "BackendSpec", prop: "queueName", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`},
+		{def: "Toleration", prop: "operator", enum: catalog.TolerationOperators},
+		{def: "Toleration", prop: "effect", enum: catalog.TaintEffects},
+		{def: "Toleration", prop: "tolerationSeconds", min: "0"},
 
 		{def: "TrainingJobSpec", prop: "organization", required: true, pattern: dnsLabelPattern},
 		{def: "TrainingJobSpec", prop: "datasets"},

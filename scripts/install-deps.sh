@@ -8,3 +8,9 @@ bash scripts/slurm-up.sh --install-only   # slurm-wlm and munge, with apt, when 
 go mod download
 # S3-compatible server for the s3:// store tests (see scripts/s3-up.sh).
 command -v versitygw >/dev/null 2>&1 || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+# Kubernetes test cluster binaries (scripts/kube-up.sh), built once into the user's
+# cache directory: about 20 minutes on 2 cores the first time, seconds after.
+if [ "${MERIDIAN_TEST_KUBE:-1}" = 1 ]; then
+	(cd tools/kubelab && go mod download)
+	bash scripts/kube-up.sh --build-only
+fi

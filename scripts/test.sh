@@ -7,21 +7,39 @@
 # A throwaway PostgreSQL server (scripts/pg-up.sh, run as the postgres user) is started
 # so the PostgreSQL store, the replica and failover tests run for real;
 # MERIDIAN_TEST_PG=0 skips it and them (machines without PostgreSQL).
+# A Kubernetes test cluster (scripts/kube-up.sh: built from Go modules on first use,
+# then cached) is started and stopped again, so the kubernetes backend runs against
+# a real API server (MERIDIAN_TEST_KUBE=1 makes a missing cluster a failure);
+# MERIDIAN_TEST_KUBE=0 skips the cluster and its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 export MERIDIAN_TEST_SLURM="${MERIDIAN_TEST_SLURM:-1}"
+export MERIDIAN_TEST_KUBE="${MERIDIAN_TEST_KUBE:-1}"
+cleanup() {
+	kill "${MERIDIAN_S3_PID:-}" 2>/dev/null || true
+	[ -z "${MERIDIAN_S3_DIR:-}" ] || rm -rf "$MERIDIAN_S3_DIR"
+	[ "$MERIDIAN_TEST_KUBE" != 1 ] || bash scripts/kube-down.sh || true
+	[ -z "${MERIDIAN_PG_DIR:-}" ] || bash scripts/pg-down.sh "$MERIDIAN_PG_DIR"
+}
+trap cleanup EXIT
 if [ "$MERIDIAN_TEST_SLURM" = 1 ]; then
 	bash scripts/slurm-up.sh
 	# shellcheck disable=SC1091
 	source "${MERIDIAN_SLURM_DIR:-${TMPDIR:-/tmp}/meridian-slurm}/env.sh"
 fi
+if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
+	bash scripts/kube-up.sh
+	# shellcheck disable=SC1091
+	source "${MERIDIAN_KUBE_DIR:-${TMPDIR:-/tmp}/meridian-kube}/env.sh"
+fi
 go vet ./...
+if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
+	(cd tools/kubelab && go vet ./... && go test -count=1 ./...)
+fi
 eval "$(bash scripts/s3-up.sh)"
 export MERIDIAN_TEST_PG="${MERIDIAN_TEST_PG:-1}"
-MERIDIAN_PG_DIR=
 if [ "$MERIDIAN_TEST_PG" = 1 ]; then
 	eval "$(bash scripts/pg-up.sh)"
 fi
-trap 'kill "$MERIDIAN_S3_PID" 2>/dev/null || true; rm -rf "$MERIDIAN_S3_DIR"; [ -z "$MERIDIAN_PG_DIR" ] || bash scripts/pg-down.sh "$MERIDIAN_PG_DIR"' EXIT
 go test -count=1 ./...

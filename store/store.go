@@ -137,6 +137,18 @@ type Store interface {
 	// the next free one at or above base the first time.
 	TenantUID(ctx context.Context, tenant string, base int) (int, error)
 
+	// PutRuleRevision stores r as revision after (the number it must follow:
+	// 0 for the first) with its audit record, in one transaction; it returns
+	// the stored revision, or ErrConflict when another revision came first.
+	PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error)
+	// RuleRevisions lists the revisions, oldest first (Files included).
+	RuleRevisions(ctx context.Context) ([]*RuleRevision, error)
+	// LawCheck returns the last law check (0 and "" before the first).
+	LawCheck(ctx context.Context) (rev int64, day string, err error)
+	// SetLawCheck records a law check with its audit record. When ctx
+	// carries a fence (the controller loop's), the lease is checked first.
+	SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error
+
 	// CountRuns returns how many runs are in each state at each site.
 	CountRuns(ctx context.Context) ([]RunCount, error)
 	// VerifyAuditAnchored checks the whole chain and then, when anchors is
@@ -147,4 +159,15 @@ type Store interface {
 	Heartbeats
 	Tokens
 	Close() error
+}
+
+// RuleRevision is one accepted state of the operator's rule packs.
+type RuleRevision struct {
+	Rev  int64
+	Hash string
+	// Files maps each applied rule file's name to its contents.
+	Files     map[string]string
+	Who       string
+	Reason    string
+	CreatedAt time.Time
 }

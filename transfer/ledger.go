@@ -35,6 +35,9 @@ const (
 	KindTransfer  = audit.KindTransfer
 	KindIntent    = "transfer-intent"
 	KindAbandoned = "transfer-abandoned"
+	// KindWithdrawn records a staged copy deleted from a site because the
+	// law no longer lets the data be there.
+	KindWithdrawn = "transfer-withdrawn"
 )
 
 // What a ledger entry moved.
@@ -511,3 +514,16 @@ func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
 
 // The audit log is the production Ledger.
 var _ Ledger = AuditLedger{}
+
+// Withdrawn is the payload of KindWithdrawn.
+type Withdrawn struct {
+	Dataset  string   `json:"dataset"`
+	Site     string   `json:"site"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Rules    []string `json:"rules"`
+	Reason   string   `json:"reason"`
+	Revision int64    `json:"revision"`
+	AsOf     string   `json:"asOf"`
+	Objects  int      `json:"objects"`
+}

@@ -11,8 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -289,16 +288,39 @@ func (s *suite) cancelFinished(t *testing.T) {
 	}
 }
 
-// countScript appends one line per execution to runs.txt in the work dir.
-const countScript = `echo run >>runs.txt; echo counted`
+// countScript appends one line per execution to runs.txt in the job's
+// working directory and prints how many executions that directory has seen.
+// The suite reads the count from the job's logs, as it would from a remote
+// site, so a second execution of the same attempt shows twice there and any
+// extra execution in the same directory shows in the total.
+const countScript = `echo run >>runs.txt; echo "counted $(wc -l <runs.txt | tr -d ' ')"`
 
-func countRuns(t *testing.T, dir string) int {
+// countRuns returns how many times the job printed its count line and the
+// count of executions its working directory had seen at the last one.
+func (s *suite) countRuns(t *testing.T, b backend.Backend, handle string) (lines, total int) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "runs.txt"))
-	if err != nil {
-		t.Fatalf("read runs.txt: %v", err)
+	for _, line := range strings.Split(s.logs(t, b, handle), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "counted ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil {
+			t.Fatalf("job %s printed %q, not a count", handle, line)
+		}
+		lines, total = lines+1, n
 	}
-	return strings.Count(string(data), "run\n")
+	return lines, total
+}
+
+// wantRuns fails unless the job ran once and its working directory had seen
+// total executions by then.
+func (s *suite) wantRuns(t *testing.T, b backend.Backend, handle string, total int) {
+	t.Helper()
+	if lines, got := s.countRuns(t, b, handle); lines != 1 || got != total {
+		t.Fatalf("job %s: printed its count %d times (want once), its work dir had seen %d executions (want %d); logs:\n%s",
+			handle, lines, got, total, s.logs(t, b, handle))
+	}
 }
 
 func (s *suite) idempotent(t *testing.T) {
@@ -315,9 +337,7 @@ func (s *suite) idempotent(t *testing.T) {
 	if h3 := s.submit(t, b, spec); h3 != h1 {
 		t.Fatalf("Submit after the job finished returned %q, want %q", h3, h1)
 	}
-	if n := countRuns(t, spec.WorkDir); n != 1 {
-		t.Fatalf("the job ran %d times, want once", n)
-	}
+	s.wantRuns(t, b, h1, 1)
 	// A new attempt of the same run is a new job.
 	next := spec
 	next.Attempt = 2
@@ -328,9 +348,8 @@ func (s *suite) idempotent(t *testing.T) {
 	if st := WaitFinal(t, b, h4); st.State != backend.Succeeded {
 		t.Fatalf("attempt 2 status = %+v, want succeeded", st)
 	}
-	if n := countRuns(t, spec.WorkDir); n != 2 {
-		t.Fatalf("after attempt 2 the job ran %d times, want 2", n)
-	}
+	s.wantRuns(t, b, h4, 2)
+	s.wantRuns(t, b, h1, 1)
 }
 
 func finder(t *testing.T, b backend.Backend) backend.Finder {
@@ -421,9 +440,7 @@ func (s *suite) concurrent(t *testing.T) {
 		if st := WaitFinal(t, instances[0], handles[i][0]); st.State != backend.Succeeded {
 			t.Fatalf("run %d status = %+v, want succeeded", i, st)
 		}
-		if n := countRuns(t, specs[i].WorkDir); n != 1 {
-			t.Fatalf("run %d ran %d times, want once", i, n)
-		}
+		s.wantRuns(t, instances[0], handles[i][0], 1)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // Exclusive holds a machine-wide lock called name until the test ends, so
 // tests in different packages (go test runs packages in parallel) that share
 // one scheduler partition and fail it on purpose do not run at once.
-func Exclusive(t *testing.T, name string) {
+func Exclusive(t testing.TB, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*Timeout)
 	defer cancel()

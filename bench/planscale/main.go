@@ -5,7 +5,12 @@
 // Job "cn" is a Chinese lab with personal data (law rejects most pools);
 // job "us" is a US lab with public data (nearly every pool is estimated).
 //
+// With -whole it times what a user waits for instead: the meridian binary
+// (or several, NAME=PATH,…, run in turns) planning from YAML files, process
+// start to exit, with the split the binary reports and peak memory.
+//
 //	go run ./bench/planscale [-sites 100,1000,10000] [-runs 5] [-pools 4]
+//	go run ./bench/planscale -whole before=/tmp/m-old,after=/tmp/m -sites 100,2000,10000
 package main
 
 import (
@@ -30,8 +35,20 @@ func main() {
 	sitesFlag := flag.String("sites", "100,1000,2000,10000", "comma-separated world sizes in sites")
 	runs := flag.Int("runs", 5, "plans per size; the median is printed")
 	pools := flag.Int("pools", 4, "pools per site")
+	whole := flag.String("whole", "", "time the whole command of these meridian binaries (PATH or NAME=PATH,…) instead of the planner in process")
+	args := flag.String("args", "", "extra arguments for plan, with -whole")
+	child := flag.Bool("child", false, "internal: run the command given as arguments and report its time and memory")
 	flag.Parse()
-	if err := run(*sitesFlag, *runs, *pools); err != nil {
+	var err error
+	switch {
+	case *child:
+		err = runChild(flag.Args())
+	case *whole != "":
+		err = runWhole(*whole, *sitesFlag, *runs, *pools, *args)
+	default:
+		err = run(*sitesFlag, *runs, *pools)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "planscale:", err)
 		os.Exit(1)
 	}

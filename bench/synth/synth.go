@@ -6,8 +6,11 @@ package synth
 
 import (
 	"fmt"
+	"io"
 	"math/rand"
 	"sort"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -152,4 +155,30 @@ func WorldWith(n, pools int, seed int64, job *catalog.Set) (*catalog.World, erro
 		return nil, err
 	}
 	return w, nil
+}
+
+// WriteYAML writes resources as YAML documents separated by "---", the way
+// a user would keep them in a catalog file.
+func WriteYAML(w io.Writer, set *catalog.Set) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	var docs []any
+	for _, o := range set.Organizations {
+		docs = append(docs, o)
+	}
+	for _, d := range set.Datasets {
+		docs = append(docs, d)
+	}
+	for _, s := range set.Sites {
+		docs = append(docs, s)
+	}
+	for _, j := range set.Jobs {
+		docs = append(docs, j)
+	}
+	for _, d := range docs {
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	return enc.Close()
 }

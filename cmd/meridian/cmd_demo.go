@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"meridian.dev/meridian/examples/demo"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/transfer"
@@ -33,7 +35,7 @@ func newDemoCmd() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a job end to end on example local sites, losing a site on the way",
+		Short: "Run a job end to end on example local sites, losing a site and changing the rules on the way",
 		Long: `Demo starts an embedded server on a temporary state directory with three
 example sites that run jobs as local processes, adds the example trainer's
 corpus as an encrypted dataset, plans a small training job and runs it: the
@@ -41,8 +43,12 @@ dataset is staged to the site (law-checked, recorded in the transfer
 ledger), the job's prologue unseals it with a key file the controller
 delivered, and the trainer checkpoints as it goes. Then the site is lost:
 the run is re-planned without it, the dataset is staged to the new site, the
-latest checkpoint is moved there and the run resumes and finishes. It ends
-by printing the transfer ledger, checking that no key file or plaintext is
+latest checkpoint is moved there and the run resumes. Then the rules change
+under it: the demo asks the server what a new rule pack would do (what-if),
+applies it (a policy of the demo lab that stops training where the run now
+is), and the server drains the run (the trainer checkpoints on SIGTERM),
+re-plans as of today and resumes it at a lawful site, where it finishes;
+the audit log names the revision. It ends by printing the transfer ledger, checking that no key file or plaintext is
 left at the sites, and verifying the audit log. Exit 0 when the run
 succeeded and all checks pass.`,
 		Example: "  meridian demo\n  meridian demo --keep   # keep the state directory to look around",
@@ -125,7 +131,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	}
 	say("run %s placed at %s (%s)", r.ID, r.Site, r.Placement.Country)
 
-	lostSite := ""
+	lostSite, ruleApplied := "", false
 	var lastStep int64 = -1
 	lastState := run.State("")
 	for {
@@ -145,12 +151,18 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 			say("  step %4d  loss %.4f  %6.0f tokens/s  checkpoint %d", r.Progress.Step, r.Progress.Loss, r.Progress.TokensPerS, ck)
 			lastStep = r.Progress.Step
 		}
-		if lostSite == "" && r.Checkpoint != nil && r.Checkpoint.Step >= 100 {
+		if lostSite == "" && r.Checkpoint != nil && r.Checkpoint.Step >= 75 {
 			lostSite = r.Site
 			say("simulating the loss of site %s (checkpoint at step %d)", lostSite, r.Checkpoint.Step)
 			if err := failSite(ctx, catalog.BackendSpec{Type: catalog.BackendLocal}, filepath.Join(dir, "state", "sites", lostSite)); err != nil {
 				return err
 			}
+		}
+		if !ruleApplied && lostSite != "" && r.Attempt >= 2 && r.State == run.Checkpointed && r.Checkpoint != nil && r.Checkpoint.Step >= 150 {
+			if err := demoRuleChange(ctx, c, say, r); err != nil {
+				return err
+			}
+			ruleApplied = true
 		}
 		if r.State.Final() {
 			break
@@ -191,6 +203,37 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		fmt.Fprintf(w, "  #%d %-10s %-28s %s → %s (%s → %s), basis %s, as of %s: %d chunks sent (%s), %d already there\n",
 			e.Seq, orDataset(t.Kind), t.Dataset, from, t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, t.Totals.ChunksSent, humanBytes(t.Totals.BytesSent), t.Totals.Skipped)
 	}
+	all, err := c.AuditAll(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "the rule change in the audit log:")
+	for _, e := range all {
+		switch e.Kind {
+		case rules.KindRevision:
+			var p struct {
+				Revision int64    `json:"revision"`
+				SHA256   string   `json:"sha256"`
+				By       string   `json:"by"`
+				Reason   string   `json:"reason"`
+				Added    []string `json:"added"`
+			}
+			if json.Unmarshal(e.Payload, &p) == nil {
+				fmt.Fprintf(w, "  #%d rules revision %d (sha256 %.12s…) by %s: %q, added %v\n", e.Seq, p.Revision, p.SHA256, p.By, p.Reason, p.Added)
+			}
+		case run.KindLawCheck:
+			var p struct {
+				Revision int64    `json:"revision"`
+				Why      string   `json:"why"`
+				Runs     int      `json:"runs"`
+				Moving   []string `json:"moving"`
+				Held     []string `json:"held"`
+			}
+			if json.Unmarshal(e.Payload, &p) == nil {
+				fmt.Fprintf(w, "  #%d law check under revision %d (%s): %d live run(s), moving %v, held %v\n", e.Seq, p.Revision, p.Why, p.Runs, p.Moving, p.Held)
+			}
+		}
+	}
 	leftover, err := demoSiteCheck(filepath.Join(stateDir, "sites"), dataDir)
 	if err != nil {
 		return err
@@ -208,6 +251,38 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if !res.OK {
 		return &codeError{code: exitError, err: errSilent}
 	}
+	return nil
+}
+
+// demoRuleChange asks the server what the demo's rule pack would do to the
+// live runs, then applies it as the admin: the server re-checks every run
+// at once and moves the demo run off its site.
+func demoRuleChange(ctx context.Context, c *api.Client, say func(string, ...any), r *run.Run) error {
+	const name = "rules/no-training-in-my.yaml"
+	pack, err := fs.ReadFile(demo.FS, name)
+	if err != nil {
+		return err
+	}
+	// In force from the day the demo runs, whatever that day is.
+	today := time.Now().UTC().Format("2006-01-02")
+	text := strings.Replace(string(pack), "effectiveFrom: 2026-01-01", "effectiveFrom: "+today, 1)
+	files := []api.RuleFile{{Name: path.Base(name), Content: text}}
+	say("what-if %s: asking the server what the rule change would do to its live runs", name)
+	rep, err := c.WhatIf(ctx, api.WhatIfRequest{Files: files})
+	if err != nil {
+		return fmt.Errorf("what-if: %w", err)
+	}
+	for _, wr := range rep.Runs {
+		if wr.Affected {
+			say("  run %s at %s: %s (%s); would move to %s, $%.2f → $%.2f", wr.Run, wr.Site, wr.Outcome, wr.Rule, orNone(wr.MoveTo), wr.CostUSD, wr.NewCostUSD)
+		}
+	}
+	res, err := c.RulesApply(ctx, api.RulesApplyRequest{Files: files, Reason: "demo: the lab stops training in Malaysia"})
+	if err != nil {
+		return fmt.Errorf("rules apply: %w", err)
+	}
+	say("rules apply %s: revision %d (sha256 %.12s…), rules added %v; run %s is at %s (checkpoint at step %d)",
+		name, res.Revision, res.SHA256, res.Diff.Added, r.ID, r.Site, r.Checkpoint.Step)
 	return nil
 }
 

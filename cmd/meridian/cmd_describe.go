@@ -70,7 +70,7 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, r.Checkpoint.Path)
 	}
 	if r.RecoveredIn > 0 {
-		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its site was lost\n", r.RecoveredIn.D().Round(time.Millisecond))
+		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its last move began\n", r.RecoveredIn.D().Round(time.Millisecond))
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason:     %s\n", r.Reason)

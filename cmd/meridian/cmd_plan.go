@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -25,8 +26,14 @@ type planFlags struct {
 	explain    string
 	plot       string
 	top        int
+	topSet     bool // --top was given; otherwise the table shows 10
+	timings    bool
 	out        string
 }
+
+// tableTop is how many placements the table shows unless --top is given;
+// -o json and yaml carry 50 (SCHEMA.md).
+const tableTop = 10
 
 func newPlanCmd() *cobra.Command {
 	var f planFlags
@@ -49,6 +56,7 @@ histogram says why), 2 on bad input.`,
   meridian plan -f job.yaml --plot plan.svg`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.files = append(f.files, args...)
+			f.topSet = cmd.Flags().Changed("top")
 			return runPlan(cmd.OutOrStdout(), f)
 		},
 	}
@@ -60,12 +68,15 @@ histogram says why), 2 on bad input.`,
 	fl.StringVar(&f.job, "job", "", "the TrainingJob to plan when the files hold several")
 	fl.StringVar(&f.explain, "explain", "", "print the whole story of one site: each pool, count, check and rule")
 	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
-	fl.IntVar(&f.top, "top", 10, "placements to print in the table (0 for all)")
+	fl.IntVar(&f.top, "top", 50, fmt.Sprintf("placements to print, 0 for all (the table shows %d unless --top is given); summary.placements counts all", tableTop))
+	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
+	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)
 	return cmd
 }
 
 func runPlan(w io.Writer, f planFlags) error {
+	start := time.Now()
 	if len(f.files) == 0 {
 		return badInput(errors.New("-f: give at least one file or directory with the job, its organization and datasets"))
 	}
@@ -82,6 +93,18 @@ func runPlan(w io.Writer, f planFlags) error {
 	if err != nil {
 		return badInput(err)
 	}
+	// The rules compile while the catalog loads: neither needs the other.
+	type rules struct {
+		engine *policy.Engine
+		err    error
+		took   time.Duration
+	}
+	rulesCh := make(chan rules, 1)
+	go func() {
+		t := time.Now()
+		e, err := policy.New(policy.Options{Dirs: f.rulesDir})
+		rulesCh <- rules{e, err, time.Since(t)}
+	}()
 	world, err := catalog.Load(planner.AssumptionKeys(), f.catalogDir, f.files...)
 	if err != nil {
 		return badInput(err)
@@ -93,41 +116,69 @@ func runPlan(w io.Writer, f planFlags) error {
 	if f.explain != "" && world.Site(f.explain) == nil {
 		return badInput(fmt.Errorf("--explain %q: no such site (%d sites in the catalog)", f.explain, len(world.Sites)))
 	}
-	engine, err := policy.New(policy.Options{Dirs: f.rulesDir})
-	if err != nil {
-		return badInput(fmt.Errorf("--rules: %w", err))
+	loaded := time.Now()
+	r := <-rulesCh
+	if r.err != nil {
+		return badInput(fmt.Errorf("--rules: %w", r.err))
 	}
+	engine := r.engine
 	law, err := screenedLaw(engine, world.Organizations[job.Spec.Organization])
 	if err != nil {
 		return err
 	}
+	rulesLoaded := time.Now()
+	var stages planner.Timings
 	plan, err := planner.Make(world, job, planner.Options{
 		AsOf:    asOf,
 		Rules:   law,
 		Explain: f.explain,
 		Points:  f.plot != "",
+		Timings: &stages,
 	})
 	if err != nil {
 		return err
 	}
+	planned := time.Now()
 	if f.plot != "" {
 		if err := writePlot(f.plot, plan); err != nil {
 			return fmt.Errorf("--plot: %w", err)
 		}
 	}
-	err = render(w, f.out, plan, func(w io.Writer) error {
+	top := f.top
+	if f.out == "table" && !f.topSet {
+		top = tableTop
+	}
+	err = render(w, f.out, topOf(plan, top), func(w io.Writer) error {
 		if plan.Explain != nil {
 			return planner.WriteExplanation(w, plan.Explain)
 		}
-		return planner.WriteTable(w, plan, f.top)
+		return planner.WriteTable(w, plan, top)
 	})
 	if err != nil {
 		return err
+	}
+	if f.timings {
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+		other := planned.Sub(rulesLoaded) - stages.Feasibility - stages.Estimate - stages.Rank
+		fmt.Fprintf(os.Stderr, "timings ms: load %s law %s estimate %s rank %s output %s (rules compiled in %s beside the load, waited for %s; law stage %s; other %s) total %s\n",
+			ms(loaded.Sub(start)), ms(rulesLoaded.Sub(loaded)+stages.Feasibility), ms(stages.Estimate), ms(stages.Rank+other),
+			ms(time.Since(planned)), ms(r.took), ms(rulesLoaded.Sub(loaded)), ms(stages.Feasibility), ms(other), ms(time.Since(start)))
 	}
 	if len(plan.Placements) == 0 {
 		return &codeError{code: exitNoPlacement, err: errSilent}
 	}
 	return nil
+}
+
+// topOf returns plan with its first top placements (all for 0); the
+// summary still counts every placement.
+func topOf(plan *planner.Plan, top int) *planner.Plan {
+	if top == 0 || len(plan.Placements) <= top {
+		return plan
+	}
+	cp := *plan
+	cp.Placements = plan.Placements[:top]
+	return &cp
 }
 
 // parseAsOf reads --as-of, defaulting to today in UTC.

@@ -76,7 +76,7 @@ unconfirmed is listed as an advisory: it can never deny.`,
 	}
 	addRulesFlags(cmd, &f)
 	cmd.Flags().BoolVar(&f.active, "active", false, "list only the rules active on the as-of date")
-	cmd.AddCommand(newRulesShowCmd(), newRulesLintCmd())
+	cmd.AddCommand(newRulesShowCmd(), newRulesLintCmd(), newRulesApplyCmd(), newRulesHistoryCmd(), newRulesDiffCmd())
 	return cmd
 }
 

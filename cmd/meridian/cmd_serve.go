@@ -102,6 +102,8 @@ Landlock, confined to their scratch directory.`,
 	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
+	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
+	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
 	cmd.Flags().StringVar(&opts.Store, "store", "", "where state lives: sqlite (default, in the state directory) or a postgres:// URL that several servers may share")
 	cmd.Flags().StringVar(&opts.Replica, "replica", "", "this server's name among those sharing a store (default host/pid/random)")
 	cmd.Flags().DurationVar(&opts.LeaseTTL, "lease-ttl", 0, "how long the controller lease lasts unrenewed; another server takes over about this long after the leader stops (default 3s)")

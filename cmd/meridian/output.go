@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 
-	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 )
 
@@ -23,22 +21,14 @@ func addOutputFlag(cmd *cobra.Command, p *string) {
 
 // render writes v as JSON or YAML, or calls table for people. JSON is
 // indented and ends with a newline; YAML is converted from the same JSON so
-// both carry the same field names.
+// both carry the same field names. A struct is written a field and a list
+// element at a time (stream.go), never whole in memory.
 func render(w io.Writer, format string, v any, table func(io.Writer) error) error {
 	switch format {
 	case "json":
-		return writeJSON(w, v)
+		return writeJSONStream(w, v)
 	case "yaml":
-		var buf bytes.Buffer
-		if err := writeJSON(&buf, v); err != nil {
-			return err
-		}
-		y, err := yaml.JSONToYAML(buf.Bytes())
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(y)
-		return err
+		return writeYAMLStream(w, v)
 	case "table", "":
 		return table(w)
 	default:

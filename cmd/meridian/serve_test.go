@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -351,14 +352,33 @@ func crashSafety(t *testing.T, cc crashCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		queued := 0
+		// Every launched attempt was recorded as submitted exactly once; an
+		// attempt whose site was lost before its submission is recorded
+		// without one.
+		submitted := map[string]int{}
 		for _, e := range evs {
+			var n int
+			var site string
 			if e.Kind == "state" && e.To == string(run.Queued) {
-				queued++
+				if _, err := fmt.Sscanf(e.Reason, "attempt %d submitted to %s", &n, &site); err != nil {
+					t.Errorf("run %s: submission event %q does not name its attempt", r.ID, e.Reason)
+				}
+				submitted[fmt.Sprintf("%s run=%s attempt=%d", site, r.ID, n)]++
 			}
 		}
-		if queued != r.Attempt {
-			t.Errorf("run %s: %d submissions recorded for %d attempts", r.ID, queued, r.Attempt)
+		for l, k := range submitted {
+			if k != 1 {
+				t.Errorf("run %s: %d submissions recorded for %s", r.ID, k, l)
+			}
+		}
+		for _, l := range launches {
+			if submitted[l] == 0 {
+				var b strings.Builder
+				for _, e := range evs {
+					fmt.Fprintf(&b, "  %s %s %s→%s %s\n", e.Time.Format("15:04:05.000"), e.Kind, e.From, e.To, e.Reason)
+				}
+				t.Errorf("run %s: launched with no submission recorded: %s\n%s", r.ID, l, b.String())
+			}
 		}
 		// The final checkpoint is sealed at the run's last site, complete
 		// and self-consistent, at the last step.
@@ -575,16 +595,24 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"simulating the loss of site", "site-lost", "replanned", "checkpoint-moved",
 		"migrating → staging", "checkpointed → succeeded", "audit log intact",
-		"dataset add demo-text", "transfer ledger", "no key file and no plaintext line of the dataset"} {
+		"dataset add demo-text", "transfer ledger", "no key file and no plaintext line of the dataset",
+		// The rule change: what-if first, then the revision, the move off the
+		// site it makes unlawful after a drain, and the revision in the log.
+		"would move to us-ashburn-3", "rules apply rules/no-training-in-my.yaml: revision 1",
+		"law-move", "under rules revision 1: rule demo-lab-no-training-in-my", "drained",
+		"moved it off my-johor-2", "rules revision 1 (sha256", "law check under revision 1"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`state succeeded +site us-ashburn-3, attempt 3`).Match(out) {
+		t.Errorf("the demo run did not finish at us-ashburn-3 after the rule change:\n%s", out)
 	}
 }
 
 // checkDemoLedger reads the demo's audit log: it must verify, and hold one
 // transfer of the dataset to each site the run used, each sending the whole
-// dataset (the two sites' stores are separate).
+// dataset (the sites' stores are separate).
 func checkDemoLedger(t *testing.T, stateDir string) {
 	t.Helper()
 	ctx := context.Background()
@@ -621,7 +649,7 @@ func checkDemoLedger(t *testing.T, stateDir string) {
 		}
 		sites = append(sites, tr.Site+" "+tr.To)
 	}
-	if diff := cmp.Diff([]string{"sg-jurong-1 SG", "my-johor-2 MY"}, sites); diff != "" {
+	if diff := cmp.Diff([]string{"sg-jurong-1 SG", "my-johor-2 MY", "us-ashburn-3 US"}, sites); diff != "" {
 		t.Errorf("transfer ledger sites (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +18,14 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
-	_ "meridian.dev/meridian/backend/local" // registers the "local" backend
-	_ "meridian.dev/meridian/backend/slurm" // registers the "slurm" backend
+	_ "meridian.dev/meridian/backend/kubernetes" // registers the "kubernetes" backend
+	_ "meridian.dev/meridian/backend/local"      // registers the "local" backend
+	_ "meridian.dev/meridian/backend/slurm"      // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
-	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
@@ -75,6 +77,14 @@ type serverOptions struct {
 	// AgentCommand overrides the command sites run for each attempt.
 	AgentCommand []string
 	Limits       api.Limits
+	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
+	RuleDirs []string
+	// MoveMargin is how long before a known rule bites runs move.
+	MoveMargin time.Duration
+	// DrainGrace is how long a run that must leave gets to checkpoint.
+	DrainGrace time.Duration
+	// Now overrides the clock (tests that move through rule dates).
+	Now func() time.Time
 }
 
 // serverStore is what the server needs of its store beyond store.Store.
@@ -94,28 +104,80 @@ type server struct {
 	done        chan struct{}
 }
 
-// planWith is planner.Make with the built-in law packs, compiled once for
-// the server's life, and the engine itself, which the stager asks again
-// before each dataset moves. Each plan's latency and law figures go to m.
-func planWith(m *metrics.Metrics) (run.Planner, run.PlanWith, *policy.Engine, error) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("law engine: %w", err)
+// planUnder is planner.Make under a law, each plan's latency and law
+// figures told to m as via.
+func planUnder(law planner.Law, m *metrics.Metrics, via string) run.PlanWith {
+	return func(w *catalog.World, job *catalog.TrainingJob, opts planner.Options) (*planner.Plan, error) {
+		opts.Rules = law
+		start := time.Now()
+		p, err := planner.Make(w, job, opts)
+		m.ObservePlan(via, time.Since(start), p)
+		return p, err
 	}
-	law := planner.PolicyLaw(eng)
-	with := func(via string) run.PlanWith {
-		return func(w *catalog.World, job *catalog.TrainingJob, opts planner.Options) (*planner.Plan, error) {
-			opts.Rules = law
-			start := time.Now()
-			p, err := planner.Make(w, job, opts)
-			m.ObservePlan(via, time.Since(start), p)
-			return p, err
+}
+
+// planner is a PlanWith as the controller's Planner.
+func plannerOf(with run.PlanWith) run.Planner {
+	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		return with(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+	}
+}
+
+// lawNowOf is the controller's view of the law in force.
+func lawNowOf(rs *rules.State) func() run.LawNow {
+	return func() run.LawNow {
+		cur := rs.Current()
+		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+	}
+}
+
+// ledgerExports counts earlier exports from every tenant's confirmations
+// in the audit log: a group's organisations may be registered by several
+// tenants, and splitting exports between them must not escape a threshold.
+func ledgerExports(st store.Store) transfer.LedgerExports {
+	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
+		es, err := st.AuditEntries(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var out []transfer.Entry
+		for _, e := range es {
+			if e.Kind != transfer.KindTransfer {
+				continue
+			}
+			var t transfer.Entry
+			if err := json.Unmarshal(e.Payload, &t); err != nil {
+				return nil, fmt.Errorf("audit entry %d: %w", e.Seq, err)
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}}
+}
+
+// refreshRules makes a rules revision that another server applied (to the
+// store they share) the law here too, and nudges the controller to re-check.
+func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := rs.Current().Rev
+		if err := rs.Refresh(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Error("refresh rules", "err", err)
+			}
+			continue
+		}
+		if after := rs.Current().Rev; after != before {
+			log.Info("rules revision applied by another server", "revision", after, "was", before)
+			ctl.Nudge()
 		}
 	}
-	ctl := with("controller")
-	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return ctl(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
-	}, with("api"), eng, nil
 }
 
 // serverKeyrings are the tenants' keyrings in the state directory; the
@@ -285,18 +347,21 @@ func startServer(opts serverOptions) (*server, error) {
 	var ctl *run.Controller
 	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
 		Leading: func() (int64, bool) { return ctl.Leading() }})
-	plan, planAPI, eng, err := planWith(m)
+	rs, err := rules.Open(ctx, st, opts.RuleDirs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("law: %w", err)
 	}
 	keys, err := serverKeyrings(opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	// Datasets move through the same law-gated, ledgered path as
-	// `meridian dataset stage`, with the audit log as the transfer ledger.
-	stager := &transfer.Stager{Law: eng, Ledger: transfer.AuditLedger{Store: st}, Keys: keys}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: plan, PlanWith: planAPI, Law: planner.PolicyLaw(eng),
+	// `meridian dataset stage`, with the audit log as the transfer ledger,
+	// under the law in force when each moves.
+	stager := &transfer.Stager{Law: rs, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir,
+		Plan: plannerOf(planUnder(rs.Law(), m, "controller")), PlanWith: planUnder(rs.Law(), m, "api"), LawNow: lawNowOf(rs),
+		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
@@ -318,6 +383,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	raiseFileLimit()
 	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit})
+	h.SetRules(&rulesService{rs: rs, ctl: ctl, now: cfg.Now})
 	hs, lln := api.NewHTTPServer(h, ln, limits)
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	if tlsCfg != nil {
@@ -338,6 +404,7 @@ func startServer(opts serverOptions) (*server, error) {
 	s := &server{URL: url, Token: token, Fingerprint: fingerprint, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
+	go refreshRules(cctx, rs, ctl, time.Second, logger)
 	go func() {
 		var err error
 		if tlsCfg != nil {

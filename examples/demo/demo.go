@@ -4,7 +4,8 @@ package demo
 
 import "embed"
 
-// FS holds job.yaml and sites/*.yaml.
+// FS holds job.yaml, sites/*.yaml and the rule pack the demo applies
+// mid-run, rules/*.yaml.
 //
-//go:embed job.yaml sites/*.yaml
+//go:embed job.yaml sites/*.yaml rules/*.yaml
 var FS embed.FS

@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Heartbeats", func(t *testing.T) { heartbeats(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { tokens(t, open(t)) })
 	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
+	t.Run("RuleRevisions", func(t *testing.T) { ruleRevisions(t, open(t)) })
+	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
 }
 
 func rec(t *testing.T, kind, run string, v any) audit.Record {
@@ -336,5 +338,42 @@ func tenantUID(t *testing.T, s store.Store) {
 	a2, _ := s.TenantUID(ctx, "a", 5000)
 	if b != 5001 || a2 != 5000 {
 		t.Errorf("b=%d a again=%d", b, a2)
+	}
+}
+
+func ruleRevisions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r1, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h1", Files: map[string]string{"a.yaml": "x"}, Who: "admin", Reason: "first"}, 0, rec(t, "rules-revision", "", 1))
+	if err != nil || r1.Rev != 1 {
+		t.Fatalf("first revision: %+v %v", r1, err)
+	}
+	// A writer that read revision 0 lost the race to r1.
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h2"}, 0, rec(t, "rules-revision", "", 2)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale revision: %v", err)
+	}
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h2", Files: map[string]string{"a.yaml": "y", "b.yaml": "z"}, Who: "admin", Reason: "second"}, 1, rec(t, "rules-revision", "", 2)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.RuleRevisions(ctx)
+	if err != nil || len(all) != 2 || all[1].Rev != 2 || all[1].Files["b.yaml"] != "z" || all[0].Reason != "first" {
+		t.Fatalf("revisions: %+v %v", all, err)
+	}
+	if es, _ := s.AuditEntries(ctx, ""); len(es) != 2 {
+		t.Errorf("%d audit entries, want one per accepted revision", len(es))
+	}
+}
+
+func lawCheck(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 0 || day != "" {
+		t.Fatalf("before any check: %d %q %v", rev, day, err)
+	}
+	for i, day := range []string{"2026-01-01", "2026-01-02"} {
+		if err := s.SetLawCheck(ctx, int64(i+3), day, rec(t, "law-check", "", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 4 || day != "2026-01-02" {
+		t.Fatalf("after two checks: %d %q %v", rev, day, err)
 	}
 }

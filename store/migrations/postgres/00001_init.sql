@@ -108,7 +108,27 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_tenant ON tokens (tenant);
 
+-- Rules as server state (issue 11): each accepted change to the operator's
+-- rule packs, and the controller's last law check.
+CREATE TABLE rule_revisions (
+    rev        BIGINT PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    files      TEXT NOT NULL,
+    who        TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE law_checks (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    rev        BIGINT NOT NULL,
+    day        TEXT NOT NULL,
+    checked_at TIMESTAMPTZ NOT NULL
+);
+
 -- +goose Down
+DROP TABLE law_checks;
+DROP TABLE rule_revisions;
 DROP TABLE tokens;
 DROP TABLE heartbeats;
 DROP TABLE leases;

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+)
+
+// RuleFile is one rule file sent to the server.
+type RuleFile struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// RulesApplyRequest changes the server's rules: files to add or replace by
+// name, names to remove, and why (written to the audit log).
+type RulesApplyRequest struct {
+	Files  []RuleFile `json:"files"`
+	Remove []string   `json:"remove,omitempty"`
+	Reason string     `json:"reason"`
+}
+
+// RuleRevision is one revision as the API shows it.
+type RuleRevision struct {
+	Revision int64     `json:"revision"`
+	SHA256   string    `json:"sha256"`
+	By       string    `json:"by"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+	Files    []string  `json:"files"`
+}
+
+// RulesApplyResult is an accepted revision and what it changed.
+type RulesApplyResult struct {
+	RuleRevision
+	Diff *rules.Diff `json:"diff"`
+}
+
+// WhatIfRequest asks what a proposed change to the rules would do to the
+// server's live runs and staged data, as of a date (default today).
+type WhatIfRequest struct {
+	Files  []RuleFile `json:"files"`
+	Remove []string   `json:"remove,omitempty"`
+	AsOf   string     `json:"asOf,omitempty"`
+}
+
+// RulesService is the server's law as the API changes and shows it.
+type RulesService interface {
+	Apply(ctx context.Context, req RulesApplyRequest, by string) (*RulesApplyResult, error)
+	History(ctx context.Context) ([]RuleRevision, error)
+	Diff(ctx context.Context, from, to int64) (*rules.Diff, error)
+	WhatIf(ctx context.Context, req WhatIfRequest) (any, error)
+}
+
+// SetRules serves the rules routes with rs. Changing rules and asking
+// what-if of the live runs take the admin token; reading them any token.
+func (s *Server) SetRules(rs RulesService) {
+	s.rules = rs
+	long := 2 * time.Minute
+	for _, rt := range []Route{
+		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5,
+			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
+		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
+		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)",
+			Query: []Param{{"from", "revision (0: no rules applied)", "integer"}, {"to", "revision", "integer"}}, Response: rules.Diff{}, Errors: []int{400}, Handler: s.rulesDiff},
+		{Method: "POST", Path: "/v1/rules/what-if", Summary: "What a proposed change would do to the live runs and staged data", Access: Admin, Timeout: long, Cost: 5,
+			Request: WhatIfRequest{}, Response: map[string]any{}, Errors: []int{400}, Handler: s.rulesWhatIf},
+	} {
+		s.Add(rt)
+	}
+}
+
+// RuleHistory is GET /v1/rules/revisions.
+type RuleHistory struct {
+	Revisions []RuleRevision `json:"revisions"`
+}
+
+func isAdmin(r *http.Request) bool { return PrincipalOf(r).Admin }
+
+func adminOnly(w http.ResponseWriter, r *http.Request) bool {
+	if isAdmin(r) {
+		return true
+	}
+	writeErr(w, http.StatusForbidden, "forbidden", "", "changing or what-iffing the server's rules takes the admin token (the one in the server's client.json)")
+	return false
+}
+
+func (s *Server) rulesApply(w http.ResponseWriter, r *http.Request) {
+	if !adminOnly(w, r) {
+		return
+	}
+	var req RulesApplyRequest
+	if !decodeBody(w, r, &req, "rules change") {
+		return
+	}
+	res, err := s.rules.Apply(r.Context(), req, "admin of tenant "+tenantOf(r))
+	if err != nil {
+		rulesFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// rulesFail answers a rules change that was refused: problems in the files
+// (400, every problem listed), no change (409), or a server fault.
+func rulesFail(w http.ResponseWriter, err error) {
+	var ps policy.Problems
+	switch {
+	case errors.As(err, &ps):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": Error{Code: "invalid", Field: "files", Message: err.Error()}, "problems": ps})
+	case errors.Is(err, rules.ErrUnchanged):
+		writeErr(w, http.StatusConflict, "unchanged", "files", err.Error())
+	default:
+		var ie *InputError
+		if errors.As(err, &ie) {
+			writeErr(w, http.StatusBadRequest, "invalid", ie.Field, ie.Err.Error())
+			return
+		}
+		fail(w, err)
+	}
+}
+
+// InputError is a rules request the user must fix.
+type InputError struct {
+	Field string
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
+	h, err := s.rules.History(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if h == nil {
+		h = []RuleRevision{}
+	}
+	writeJSON(w, http.StatusOK, RuleHistory{Revisions: h})
+}
+
+func (s *Server) rulesDiff(w http.ResponseWriter, r *http.Request) {
+	var revs [2]int64
+	for i, k := range []string{"from", "to"} {
+		v := r.URL.Query().Get(k)
+		if v == "" {
+			revs[i] = -1
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeErr(w, http.StatusBadRequest, "invalid", k, "want a revision number (0: no rules applied)")
+			return
+		}
+		revs[i] = n
+	}
+	d, err := s.rules.Diff(r.Context(), revs[0], revs[1])
+	if err != nil {
+		rulesFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) rulesWhatIf(w http.ResponseWriter, r *http.Request) {
+	if !adminOnly(w, r) {
+		return
+	}
+	var req WhatIfRequest
+	if !decodeBody(w, r, &req, "what-if request") {
+		return
+	}
+	rep, err := s.rules.WhatIf(r.Context(), req)
+	if err != nil {
+		rulesFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,65 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Check asks the cluster whether the site's settings can work: the API
+// server answers and accepts the credentials, the namespace exists and the
+// user may do there what the backend does (create, watch and delete Jobs,
+// watch Pods and read their logs; watch Nodes), and some node that
+// backend.nodeSelector picks offers backend.gpuResource. Each error names
+// the setting to fix.
+func (b *Backend) Check(ctx context.Context) error {
+	if _, err := b.cs.CoreV1().RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
+		if apierrors.IsUnauthorized(err) {
+			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
+		}
+		return fmt.Errorf("backend.kubeconfig: API server at %s: %w", b.host, err)
+	}
+	var problems []string
+	for _, a := range []authorizationv1.ResourceAttributes{
+		{Namespace: b.ns, Verb: "create", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "watch", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "patch", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "delete", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "watch", Resource: "pods"},
+		{Namespace: b.ns, Verb: "get", Resource: "pods", Subresource: "log"},
+		{Verb: "watch", Resource: "nodes"},
+	} {
+		r, err := b.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", err)
+		}
+		if !r.Status.Allowed {
+			what := a.Verb + " " + a.Resource
+			if a.Subresource != "" {
+				what += "/" + a.Subresource
+			}
+			problems = append(problems, what)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("backend.namespace %q: the kubeconfig's user may not %s", b.ns, strings.Join(problems, ", "))
+	}
+	if _, err := b.cs.CoreV1().Namespaces().Get(ctx, b.ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		return fmt.Errorf("backend.namespace: namespace %q does not exist", b.ns)
+	}
+	if err := b.watch.ready(ctx); err != nil {
+		return err
+	}
+	if _, _, err := b.placement(ctx, 1); err != nil && !errors.Is(err, backend.ErrSiteDown) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,24 @@
+// Package kubernetes is the backend for sites that are Kubernetes clusters.
+//
+// Each attempt of a run is one batch/v1 Job with a name derived from the run
+// id and attempt (JobName), labelled meridian.dev/run and meridian.dev/attempt,
+// so that a restarted controller finds and adopts what it created before.
+// An attempt that needs more accelerators than one node offers becomes an
+// Indexed Job with one pod per node. With backend.queueName the Job carries
+// Kueue's queue label and is created suspended; it is reported Pending
+// ("queued") until Kueue admits it.
+//
+// State comes from client-go informers (list once, then watch) over the
+// site's Jobs, their Pods and the Nodes that backend.nodeSelector picks:
+// Job conditions and Pod phases map to backend states, and a Pod whose Node
+// has not been Ready for NodeLostAfter, that was evicted or that carries a
+// DisruptionTarget condition is Lost. Kubernetes itself would only evict
+// such a Pod after a 300 s toleration and then leave it Terminating for as
+// long as the node stays away, so the backend decides from Node conditions
+// itself. While the API server cannot be reached, Status returns an error.
+//
+// Cancel deletes the Job with foreground propagation; Logs reads pods/log.
+// The backend's state directory (on the controller's machine, never the
+// site's) keeps a small record per Job so that the final state of a Job
+// that was deleted (cancelled) is still known.
+package kubernetes

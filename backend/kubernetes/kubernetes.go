@@ -1,0 +1,801 @@
+package kubernetes
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/utils/ptr"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+)
+
+func init() {
+	backend.Register(catalog.BackendKubernetes, func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		return New(site, stateDir)
+	})
+}
+
+// Labels and annotations Meridian puts on its Jobs and their Pods.
+const (
+	// LabelRun holds the run id (or, for an id that is not a valid label
+	// value, "h-" and a hash of it; AnnotationRunID always has the id).
+	LabelRun = "meridian.dev/run"
+	// LabelAttempt holds the attempt number.
+	LabelAttempt = "meridian.dev/attempt"
+	// LabelManagedBy marks every object the backend creates.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	managedBy      = "meridian"
+	// AnnotationRunID holds the exact run id.
+	AnnotationRunID = "meridian.dev/run-id"
+	// AnnotationLost records that the backend found the attempt lost, so that
+	// the verdict survives the node's return and a controller restart.
+	AnnotationLost = "meridian.dev/lost"
+	// AnnotationCancelled records a cancellation before the Job is deleted.
+	AnnotationCancelled = "meridian.dev/cancelled"
+	// KueueQueueLabel names the Kueue LocalQueue of a Job.
+	KueueQueueLabel = "kueue.x-k8s.io/queue-name"
+	// DefaultGPUResource is the extended resource requested when the site
+	// does not name one.
+	DefaultGPUResource = "nvidia.com/gpu"
+	// ContainerName is the name of the one container of every Pod.
+	ContainerName = "main"
+	jobNameLabel  = "batch.kubernetes.io/job-name"
+)
+
+// Backend runs attempts as Jobs on one Kubernetes cluster (one site). It is
+// safe for concurrent use; several Backends (in one process or several) may
+// work on the same namespace and the same state directory.
+type Backend struct {
+	// NodeLostAfter is how long a Node may be not Ready (or gone) before the
+	// attempts on it are Lost. Default 30 s, the run controller's site timeout.
+	NodeLostAfter time.Duration
+
+	cs        *clients
+	rc        *rest.Config
+	host      string
+	ns        string
+	image     string
+	gpu       corev1.ResourceName
+	selector  map[string]string
+	tolerate  []corev1.Toleration
+	queue     string
+	workRoot  string
+	stateDir  string
+	watch     *watcher
+	closeOnce sync.Once
+
+	recMu  sync.Mutex        // serialises record files
+	finals map[string]record // records with an end, by Job name
+}
+
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Finder  = (*Backend)(nil)
+)
+
+// New makes the backend for one site from its settings and starts watching
+// the cluster. stateDir is the backend's directory on the controller's
+// machine. Settings that cannot work (a missing kubeconfig, an unknown
+// context, names the API server would refuse) are reported here, naming the
+// setting; what needs the cluster (namespace access, nodes offering the GPU
+// resource) is checked by Check and by Submit. An unreachable API server is
+// not an error here: Status reports it until the server answers.
+func New(site catalog.BackendSpec, stateDir string) (*Backend, error) {
+	cfg, err := newConfig(site, stateDir)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := restConfig(site)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	}
+	return newWithConfig(cfg, rc)
+}
+
+// NewFromConfig is New with the cluster's client configuration given
+// directly rather than through backend.kubeconfig and backend.context.
+func NewFromConfig(site catalog.BackendSpec, stateDir string, rc *rest.Config) (*Backend, error) {
+	cfg, err := newConfig(site, stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return newWithConfig(cfg, rc)
+}
+
+func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
+	if site.Type == "" {
+		site.Type = catalog.BackendKubernetes
+	}
+	if site.Type != catalog.BackendKubernetes {
+		return nil, fmt.Errorf("kubernetes backend: backend.type is %q", site.Type)
+	}
+	if probs := site.Problems(); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = p.Error()
+			if len(p.Accepted) > 0 {
+				msgs[i] += " (accepted: " + strings.Join(p.Accepted, ", ") + ")"
+			}
+		}
+		return nil, fmt.Errorf("kubernetes backend: %s", strings.Join(msgs, "; "))
+	}
+	if stateDir == "" {
+		return nil, errors.New("kubernetes backend: state directory must not be empty")
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes backend: state directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "jobs"), 0o755); err != nil {
+		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	}
+	b := &Backend{
+		NodeLostAfter: 30 * time.Second,
+		ns:            site.Namespace,
+		image:         site.Image,
+		gpu:           corev1.ResourceName(site.GPUResource),
+		selector:      site.NodeSelector,
+		queue:         site.QueueName,
+		workRoot:      site.WorkDir,
+		stateDir:      abs,
+		finals:        map[string]record{},
+	}
+	if b.ns == "" {
+		b.ns = "default"
+	}
+	if b.gpu == "" {
+		b.gpu = DefaultGPUResource
+	}
+	for _, t := range site.Tolerations {
+		op := corev1.TolerationOperator(t.Operator)
+		if op == "" {
+			op = corev1.TolerationOpEqual
+		}
+		b.tolerate = append(b.tolerate, corev1.Toleration{Key: t.Key, Operator: op, Value: t.Value,
+			Effect: corev1.TaintEffect(t.Effect), TolerationSeconds: t.TolerationSeconds})
+	}
+	return b, nil
+}
+
+func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
+	rc = rest.CopyConfig(rc)
+	// One backend follows many Jobs: the defaults (5 requests/s) would make
+	// a burst of submissions queue in the client.
+	if rc.QPS == 0 {
+		rc.QPS = 100
+	}
+	if rc.Burst == 0 {
+		rc.Burst = 200
+	}
+	if rc.UserAgent == "" {
+		rc.UserAgent = "meridian"
+	}
+	if rc.RateLimiter == nil {
+		// One limit for all the backend's requests, whatever their group.
+		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
+	}
+	cs, err := newClients(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
+	}
+	b.cs = cs
+	b.rc = rc
+	b.host = rc.Host
+	b.watch = newWatcher(b)
+	b.watch.start()
+	return b, nil
+}
+
+// Close stops the backend's watches. The backend must not be used after.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(b.watch.stop)
+	return nil
+}
+
+// Notify has f called with an attempt's handle each time a change of its
+// Job or of one of its Pods reaches the backend's watch cache (so Status
+// may have changed). f must not block. A later call replaces f; nil stops.
+func (b *Backend) Notify(f func(handle string)) {
+	if f == nil {
+		b.watch.onChange.Store(nil)
+		return
+	}
+	b.watch.onChange.Store(&f)
+}
+
+// Namespace is the namespace the site's Jobs run in.
+func (b *Backend) Namespace() string { return b.ns }
+
+// RESTConfig is the backend's client configuration (for tests and tools).
+func (b *Backend) RESTConfig() *rest.Config { return rest.CopyConfig(b.rc) }
+
+var jobNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// JobName is the name of the Job of one attempt: "m-", a readable form of
+// the run id, a hash of the exact id (so that ids differing only in case or
+// punctuation do not collide) and the attempt; at most 63 characters, as a
+// Job's name must be for its Pods' labels.
+func JobName(runID string, attempt int) string {
+	sum := sha256.Sum256([]byte(runID))
+	h := hex.EncodeToString(sum[:4])
+	s := jobNameChars.ReplaceAllString(strings.ToLower(runID), "-")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	s = strings.Trim(s, "-")
+	if s != "" {
+		s += "-"
+	}
+	return "m-" + s + h + "-" + strconv.Itoa(attempt)
+}
+
+var handlePattern = regexp.MustCompile(`^m-([a-z0-9-]*-)?[0-9a-f]{8}-[0-9]+$`)
+
+func validHandle(h string) error {
+	if len(h) > 63 || !handlePattern.MatchString(h) {
+		return fmt.Errorf("handle %q: %w", h, backend.ErrNotFound)
+	}
+	return nil
+}
+
+var labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
+
+func runLabel(runID string) string {
+	if len(runID) <= 63 && labelValue.MatchString(runID) {
+		return runID
+	}
+	sum := sha256.Sum256([]byte(runID))
+	return "h-" + hex.EncodeToString(sum[:8])
+}
+
+// ours reports whether job is the Job of runID's attempt.
+func ours(job *batchv1.Job, runID string, attempt int) bool {
+	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
+}
+
+// shape splits n accelerators over pods of at most perNode each: the fewest
+// pods that divide n evenly.
+func shape(n, perNode int64) (pods, each int64) {
+	if n <= perNode {
+		return 1, n
+	}
+	for pods = (n + perNode - 1) / perNode; pods <= n; pods++ {
+		if n%pods == 0 && n/pods <= perNode {
+			return pods, n / pods
+		}
+	}
+	return n, 1
+}
+
+// Submit creates the attempt's Job unless it exists (or existed and
+// finished; it is then not created again).
+func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", fmt.Errorf("kubernetes submit: %w", err)
+	}
+	name := JobName(spec.RunID, spec.Attempt)
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("kubernetes submit %s (Job %s/%s): %w", spec.Key(), b.ns, name, err)
+	}
+	image := spec.Image
+	if image == "" {
+		image = b.image
+	}
+	if image == "" {
+		return fail(errors.New("image: the spec names none and the site sets no backend.image"))
+	}
+	workDir := spec.WorkDir
+	if workDir != "" && !filepath.IsAbs(workDir) {
+		if b.workRoot == "" {
+			return fail(fmt.Errorf("workDir: %q is relative and the site sets no backend.workDir", workDir))
+		}
+		workDir = filepath.Join(b.workRoot, workDir)
+	} else if workDir == "" && b.workRoot != "" {
+		workDir = filepath.Join(b.workRoot, spec.RunID)
+	}
+	if err := b.watch.ready(ctx); err != nil {
+		return fail(err)
+	}
+	if job, ok := b.watch.job(name); ok {
+		if !ours(job, spec.RunID, spec.Attempt) {
+			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+		}
+		return name, nil
+	}
+	if rec, ok := b.record(name); ok && rec.Final != nil && rec.RunID == spec.RunID {
+		return name, nil // finished (or cancelled) and deleted since
+	}
+	pods, each, err := b.placement(ctx, int64(spec.Accelerators))
+	if err != nil {
+		return fail(err)
+	}
+	job := b.jobFor(spec, name, image, workDir, pods, each)
+	if _, ok := b.record(name); !ok {
+		if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+			Submitted: time.Now().UTC()}); err != nil {
+			return fail(err)
+		}
+	}
+	_, err = b.cs.BatchV1().Jobs(b.ns).Create(ctx, job, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		got, gerr := b.cs.BatchV1().Jobs(b.ns).Get(ctx, name, metav1.GetOptions{})
+		if gerr != nil {
+			return fail(gerr)
+		}
+		if !ours(got, spec.RunID, spec.Attempt) {
+			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+		}
+		return name, nil
+	}
+	if err != nil {
+		b.removeRecordIfUnfinished(name)
+		return fail(b.explain(err))
+	}
+	return name, nil
+}
+
+// explain turns API errors about the namespace into errors naming the
+// setting.
+func (b *Backend) explain(err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("backend.namespace %q: forbidden for the kubeconfig's user: %w", b.ns, err)
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("backend.namespace %q: %w", b.ns, err)
+	}
+	return err
+}
+
+// placement checks that the site's nodes can take n accelerators and
+// splits them over pods. It fails with backend.ErrSiteDown when nodes match
+// the site's selector but none is Ready.
+func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err error) {
+	nodes := b.watch.nodes()
+	readyNodes := 0
+	for _, nd := range nodes {
+		if nodeReady(nd) {
+			readyNodes++
+		}
+	}
+	if readyNodes == 0 && len(nodes) > 0 {
+		// The cache may trail a node that just came back: ask once.
+		list, lerr := b.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()})
+		if lerr == nil {
+			nodes = nodes[:0]
+			for i := range list.Items {
+				nodes = append(nodes, &list.Items[i])
+				if nodeReady(&list.Items[i]) {
+					readyNodes++
+				}
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		if len(b.selector) > 0 {
+			return 0, 0, fmt.Errorf("backend.nodeSelector %s: no node of the cluster matches", labels.SelectorFromSet(b.selector))
+		}
+		return 0, 0, errors.New("backend.kubeconfig: the cluster has no nodes")
+	}
+	if readyNodes == 0 {
+		return 0, 0, fmt.Errorf("none of the %d nodes matching backend.nodeSelector is Ready: %w", len(nodes), backend.ErrSiteDown)
+	}
+	if n == 0 {
+		return 1, 0, nil
+	}
+	var most int64
+	for _, nd := range nodes {
+		if q, ok := nd.Status.Allocatable[b.gpu]; ok && q.Value() > most {
+			most = q.Value()
+		}
+	}
+	if most == 0 {
+		return 0, 0, fmt.Errorf("backend.gpuResource: no node matching backend.nodeSelector (%s) offers %s", nodeNames(nodes), b.gpu)
+	}
+	pods, each = shape(n, most)
+	return pods, each, nil
+}
+
+func nodeNames(nodes []*corev1.Node) string {
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	if len(names) > 5 {
+		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
+	}
+	return strings.Join(names, ", ")
+}
+
+// jobFor builds the Job of one attempt.
+func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *batchv1.Job {
+	lbl := map[string]string{
+		LabelManagedBy: managedBy,
+		LabelRun:       runLabel(spec.RunID),
+		LabelAttempt:   strconv.Itoa(spec.Attempt),
+	}
+	jobLabels := map[string]string{}
+	for k, v := range lbl {
+		jobLabels[k] = v
+	}
+	if b.queue != "" {
+		jobLabels[KueueQueueLabel] = b.queue
+	}
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := make([]corev1.EnvVar, 0, len(keys)+6)
+	for _, k := range keys {
+		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
+	}
+	env = append(env,
+		corev1.EnvVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},
+		corev1.EnvVar{Name: "MERIDIAN_ATTEMPT", Value: strconv.Itoa(spec.Attempt)},
+		corev1.EnvVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
+		corev1.EnvVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
+	)
+	if workDir != "" {
+		env = append(env, corev1.EnvVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
+	}
+	res := corev1.ResourceRequirements{}
+	if each > 0 {
+		q := *resource.NewQuantity(each, resource.DecimalSI)
+		res.Limits = corev1.ResourceList{b.gpu: q}
+		res.Requests = corev1.ResourceList{b.gpu: q}
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   b.ns,
+			Labels:      jobLabels,
+			Annotations: map[string]string{AnnotationRunID: spec.RunID},
+		},
+		Spec: batchv1.JobSpec{
+			Parallelism:  ptr.To(int32(pods)),
+			Completions:  ptr.To(int32(pods)),
+			BackoffLimit: ptr.To(int32(0)), // retries are the run controller's decision
+			Suspend:      ptr.To(b.queue != ""),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbl, Annotations: map[string]string{AnnotationRunID: spec.RunID}},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					NodeSelector:                 b.selector,
+					Tolerations:                  b.tolerate,
+					AutomountServiceAccountToken: ptr.To(false),
+					EnableServiceLinks:           ptr.To(false),
+					Containers: []corev1.Container{{
+						Name:       ContainerName,
+						Image:      image,
+						Command:    spec.Command,
+						Env:        env,
+						WorkingDir: workDir,
+						Resources:  res,
+					}},
+				},
+			},
+		},
+	}
+	if pods > 1 {
+		job.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	}
+	return job
+}
+
+// Find returns the handle of the attempt's Job if it exists, or existed and
+// its end is on record.
+func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if err := backend.ValidRunID(runID); err != nil {
+		return "", false, err
+	}
+	name := JobName(runID, attempt)
+	if err := b.watch.ready(ctx); err != nil {
+		return "", false, err
+	}
+	job, ok := b.watch.job(name)
+	if !ok {
+		// Another controller may have created it an instant ago.
+		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			job, ok = got, true
+		case !apierrors.IsNotFound(err):
+			return "", false, b.explain(err)
+		}
+	}
+	if ok {
+		return name, ours(job, runID, attempt), nil
+	}
+	if rec, ok := b.record(name); ok && rec.Final != nil && rec.RunID == runID && rec.Attempt == attempt {
+		return name, true, nil
+	}
+	return "", false, nil
+}
+
+// Status reports the attempt's state from the watched Job, Pods and Nodes.
+func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, error) {
+	if err := validHandle(handle); err != nil {
+		return backend.Status{}, err
+	}
+	if err := b.watch.ready(ctx); err != nil {
+		return backend.Status{}, err
+	}
+	job, ok := b.watch.job(handle)
+	if !ok {
+		rec, hasRec := b.record(handle)
+		if hasRec && rec.Final != nil {
+			return *rec.Final, nil
+		}
+		if !hasRec {
+			return backend.Status{}, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
+		}
+		// Submitted through this state directory but not in the cache: it
+		// may be an instant old, or deleted behind Meridian's back.
+		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			st := backend.Status{State: backend.Lost, Reason: "the Job was deleted at the site"}
+			if err := b.saveFinal(handle, rec, st); err != nil {
+				return backend.Status{}, err
+			}
+			return st, nil
+		}
+		if err != nil {
+			return backend.Status{}, b.explain(err)
+		}
+		job = got
+	}
+	st := b.jobStatus(ctx, job)
+	if st.State.Final() {
+		if rec, hasRec := b.record(handle); hasRec && rec.Final == nil {
+			if err := b.saveFinal(handle, rec, st); err != nil {
+				return backend.Status{}, err
+			}
+		}
+	}
+	return st, nil
+}
+
+// jobStatus maps a Job, its Pods and their Nodes to a backend state.
+func (b *Backend) jobStatus(ctx context.Context, job *batchv1.Job) backend.Status {
+	if r := job.Annotations[AnnotationLost]; r != "" {
+		return backend.Status{State: backend.Lost, Reason: r}
+	}
+	if job.Annotations[AnnotationCancelled] != "" {
+		return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+	}
+	pods := b.watch.podsOf(job)
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return backend.Status{State: backend.Succeeded}
+		case batchv1.JobFailed:
+			if reason, lost := disrupted(pods); lost {
+				return b.markLost(ctx, job, reason)
+			}
+			return failedStatus(c, pods)
+		}
+	}
+	if job.DeletionTimestamp != nil {
+		return b.markLost(ctx, job, "the Job is being deleted at the site")
+	}
+	if reason, lost := b.lostPods(pods); lost {
+		return b.markLost(ctx, job, reason)
+	}
+	if ptr.Deref(job.Spec.Suspend, false) {
+		if q := job.Labels[KueueQueueLabel]; q != "" {
+			return backend.Status{State: backend.Pending, Reason: fmt.Sprintf("queued: waiting for Kueue to admit the Job (LocalQueue %s)", q)}
+		}
+		return backend.Status{State: backend.Pending, Reason: "the Job is suspended"}
+	}
+	want := int(ptr.Deref(job.Spec.Parallelism, 1))
+	running := 0
+	reason := ""
+	for _, p := range pods {
+		switch p.Status.Phase {
+		case corev1.PodRunning:
+			if p.DeletionTimestamp == nil {
+				running++
+			}
+		case corev1.PodPending:
+			if reason == "" {
+				reason = pendingReason(p)
+			}
+		}
+	}
+	if running >= want {
+		return backend.Status{State: backend.Running}
+	}
+	if reason == "" {
+		if len(pods) == 0 {
+			reason = "waiting for the Job controller to create its pods"
+		} else {
+			reason = fmt.Sprintf("%d of %d pods running", running, want)
+		}
+	}
+	return backend.Status{State: backend.Pending, Reason: reason}
+}
+
+func pendingReason(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
+			if c.Message != "" {
+				return "unschedulable: " + c.Message
+			}
+			return "waiting to be scheduled"
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			return strings.TrimSpace(w.Reason + " " + w.Message)
+		}
+	}
+	if p.Spec.NodeName != "" {
+		return "starting on node " + p.Spec.NodeName
+	}
+	return "waiting to be scheduled"
+}
+
+// failedStatus reports a failed Job with the exit code of its first failed
+// container.
+func failedStatus(c batchv1.JobCondition, pods []*corev1.Pod) backend.Status {
+	st := backend.Status{State: backend.Failed, ExitCode: 1, Reason: strings.TrimSpace(c.Reason + ": " + c.Message)}
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; cs.Name == ContainerName && t != nil && t.ExitCode != 0 {
+				st.ExitCode = int(t.ExitCode)
+				st.Reason = fmt.Sprintf("exit code %d", t.ExitCode)
+				if t.Reason != "" && t.Reason != "Error" {
+					st.Reason += " (" + t.Reason + ")"
+				}
+				if t.Message != "" {
+					st.Reason += ": " + t.Message
+				}
+				return st
+			}
+		}
+	}
+	return st
+}
+
+// disrupted reports a Pod that Kubernetes evicted or otherwise disrupted.
+func disrupted(pods []*corev1.Pod) (string, bool) {
+	for _, p := range pods {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+				return fmt.Sprintf("pod %s disrupted (%s): %s", p.Name, c.Reason, c.Message), true
+			}
+		}
+		if p.Status.Reason == "Evicted" || p.Status.Reason == "NodeLost" {
+			return fmt.Sprintf("pod %s %s: %s", p.Name, strings.ToLower(p.Status.Reason), p.Status.Message), true
+		}
+	}
+	return "", false
+}
+
+// lostPods reports an unfinished Pod whose Node has been not Ready (or
+// gone) for longer than NodeLostAfter, or that was disrupted.
+func (b *Backend) lostPods(pods []*corev1.Pod) (string, bool) {
+	if r, ok := disrupted(pods); ok {
+		return r, true
+	}
+	now := time.Now()
+	for _, p := range pods {
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		since, why, down := b.watch.nodeDown(p.Spec.NodeName)
+		if down && now.Sub(since) >= b.NodeLostAfter {
+			return fmt.Sprintf("node %s of pod %s %s for %s", p.Spec.NodeName, p.Name, why, now.Sub(since).Round(time.Second)), true
+		}
+	}
+	return "", false
+}
+
+// markLost records on the Job that the attempt is lost, so that the verdict
+// holds when the node returns and its Pods end some other way. Best effort:
+// the state directory's record keeps it for this controller too.
+func (b *Backend) markLost(ctx context.Context, job *batchv1.Job, reason string) backend.Status {
+	st := backend.Status{State: backend.Lost, Reason: reason}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationLost, reason)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _ = b.cs.BatchV1().Jobs(job.Namespace).Patch(pctx, job.Name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+	return st
+}
+
+// Cancel stops the attempt: its cancellation is recorded, then the Job is
+// deleted with foreground propagation (its Pods first). Cancelling a
+// finished Job keeps it (and its logs); a lost one is deleted but stays
+// Lost.
+func (b *Backend) Cancel(ctx context.Context, handle string) error {
+	if err := validHandle(handle); err != nil {
+		return err
+	}
+	if err := b.watch.ready(ctx); err != nil {
+		return err
+	}
+	rec, hasRec := b.record(handle)
+	job, ok := b.watch.job(handle)
+	if !ok {
+		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if hasRec {
+				return nil // gone already
+			}
+			return fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
+		case err != nil:
+			return b.explain(err)
+		}
+		job = got
+	}
+	if !hasRec {
+		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns}
+		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
+	}
+	st := b.jobStatus(ctx, job)
+	switch {
+	case st.State == backend.Lost || st.State == backend.Cancelled:
+		if rec.Final == nil {
+			b.saveFinal(handle, rec, st)
+		}
+	case st.State.Final():
+		if rec.Final == nil {
+			b.saveFinal(handle, rec, st)
+		}
+		return nil
+	default:
+		cancelled := backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+		if err := b.saveFinal(handle, rec, cancelled); err != nil {
+			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
+		}
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
+		if _, err := b.cs.BatchV1().Jobs(b.ns).Patch(ctx, handle, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
+		}
+	}
+	if job.DeletionTimestamp != nil {
+		return nil
+	}
+	err := b.cs.BatchV1().Jobs(b.ns).Delete(ctx, handle, metav1.DeleteOptions{
+		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
+		Preconditions:     &metav1.Preconditions{UID: &job.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
+	}
+	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

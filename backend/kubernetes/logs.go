@@ -1,0 +1,114 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Logs streams the output of the attempt's Pods from pods/log, one Pod
+// after the other (by completion index); with several Pods each one's
+// output starts with a "==> pod NAME <==" line. A Pod not started yet, or
+// deleted (a cancelled Job), contributes nothing.
+func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	if err := validHandle(handle); err != nil {
+		return nil, err
+	}
+	if err := b.watch.ready(ctx); err != nil {
+		return nil, err
+	}
+	job, ok := b.watch.job(handle)
+	if !ok {
+		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			job = got
+		case !apierrors.IsNotFound(err):
+			return nil, b.explain(err)
+		default:
+			if _, hasRec := b.record(handle); hasRec {
+				return io.NopCloser(strings.NewReader("")), nil
+			}
+			return nil, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
+		}
+	}
+	return &podLogs{ctx: ctx, b: b, pods: b.startedPods(job), header: len(b.watch.podsOf(job)) > 1}, nil
+}
+
+func (b *Backend) startedPods(job *batchv1.Job) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range b.watch.podsOf(job) {
+		if p.Spec.NodeName != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// podLogs reads the logs of pods in turn, opening each stream when the
+// previous one ends.
+type podLogs struct {
+	ctx    context.Context
+	b      *Backend
+	pods   []*corev1.Pod
+	header bool
+	cur    io.ReadCloser
+	err    error
+}
+
+func (l *podLogs) Read(p []byte) (int, error) {
+	for {
+		if l.err != nil {
+			return 0, l.err
+		}
+		if l.cur == nil {
+			if len(l.pods) == 0 {
+				return 0, io.EOF
+			}
+			pod := l.pods[0]
+			l.pods = l.pods[1:]
+			rc, err := l.b.cs.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: ContainerName}).Stream(l.ctx)
+			if apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) {
+				continue // deleted, or its container has not started
+			}
+			if err != nil {
+				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
+				return 0, l.err
+			}
+			l.cur = rc
+			if l.header {
+				l.cur = readCloser{io.MultiReader(strings.NewReader("==> pod "+pod.Name+" <==\n"), rc), rc}
+			}
+		}
+		n, err := l.cur.Read(p)
+		if err == io.EOF {
+			l.cur.Close()
+			l.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (l *podLogs) Close() error {
+	if l.cur != nil {
+		return l.cur.Close()
+	}
+	return nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/transfer"
+)
+
+// rulesService serves the rules routes: changes go through rules.State
+// (checked in full, a revision with its audit entry); the controller is
+// nudged so that it re-checks every live run at once.
+type rulesService struct {
+	rs  *rules.State
+	ctl *run.Controller
+	now func() time.Time
+}
+
+func (s *rulesService) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+func change(files []api.RuleFile, remove []string) (rules.Change, error) {
+	ch := rules.Change{Remove: remove}
+	for _, f := range files {
+		ch.Files = append(ch.Files, policy.File{Name: f.Name, Data: []byte(f.Content)})
+	}
+	if len(ch.Files) == 0 && len(ch.Remove) == 0 {
+		return ch, &api.InputError{Field: "files", Err: errors.New("give at least one rule file or a name to remove")}
+	}
+	return ch, nil
+}
+
+func (s *rulesService) Apply(ctx context.Context, req api.RulesApplyRequest, by string) (*api.RulesApplyResult, error) {
+	ch, err := change(req.Files, req.Remove)
+	if err != nil {
+		return nil, err
+	}
+	cur, d, err := s.rs.Apply(ctx, ch, by, req.Reason, s.clock())
+	if err != nil {
+		return nil, inputError(err)
+	}
+	s.ctl.Nudge()
+	return &api.RulesApplyResult{RuleRevision: api.RuleRevision{Revision: cur.Rev, SHA256: cur.Hash, By: by, Reason: req.Reason,
+		Time: s.clock().UTC(), Files: names(cur.Files)}, Diff: d}, nil
+}
+
+// inputError turns the rules state's field errors into the API's.
+func inputError(err error) error {
+	var fe *rules.FieldError
+	if errors.As(err, &fe) {
+		return &api.InputError{Field: fe.Field, Err: fe.Err}
+	}
+	return err
+}
+
+func names(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *rulesService) History(ctx context.Context) ([]api.RuleRevision, error) {
+	h, err := s.rs.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.RuleRevision, 0, len(h))
+	for _, r := range h {
+		out = append(out, api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: names(r.Files)})
+	}
+	return out, nil
+}
+
+// Diff compares revisions from and to; -1 means "the one before to" for
+// from and "the current one" for to.
+func (s *rulesService) Diff(ctx context.Context, from, to int64) (*rules.Diff, error) {
+	if to < 0 {
+		to = s.rs.Current().Rev
+	}
+	if from < 0 {
+		from = max(to-1, 0)
+	}
+	a, err := s.rs.EngineAt(ctx, from)
+	if err != nil {
+		return nil, &api.InputError{Field: "from", Err: err}
+	}
+	b, err := s.rs.EngineAt(ctx, to)
+	if err != nil {
+		return nil, &api.InputError{Field: "to", Err: err}
+	}
+	return rules.Compare(a, b), nil
+}
+
+func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, error) {
+	ch, err := change(req.Files, req.Remove)
+	if err != nil {
+		return nil, err
+	}
+	_, eng, err := s.rs.Proposed(ch)
+	if err != nil {
+		return nil, inputError(err)
+	}
+	asOf := transfer.Today(s.clock())
+	if req.AsOf != "" {
+		if asOf, err = catalog.ParseDate(req.AsOf); err != nil {
+			return nil, &api.InputError{Field: "asOf", Err: err}
+		}
+	}
+	law := planner.PolicyLaw(eng)
+	proposed := run.LawNow{Rev: s.rs.Current().Rev + 1, Law: law, Transfer: eng, Dates: eng.Dates()}
+	return s.ctl.WhatIf(ctx, proposed, plannerOf(planUnder(law, nil, "what-if")), asOf)
+}

@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"io"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goccy/go-yaml"
+)
+
+// The plan of a large catalog lists thousands of placements and rejection
+// groups. These writers print a struct such as planner.Plan the way
+// render does (indented JSON, or YAML converted from it), byte for byte,
+// but one top-level field at a time and each element of a list field by
+// itself, so that the whole document is never built in memory. Elements
+// go through encoding/json, so fields added to planner.Placement or
+// planner.Rejection appear without code here.
+
+// streamField is one top-level field of a struct to write.
+type streamField struct {
+	name  string
+	value reflect.Value
+	list  bool // a non-empty slice, written element by element
+}
+
+// streamFields returns the fields encoding/json would write for v, or
+// ok=false when v is not a plain struct (then callers encode it whole).
+func streamFields(v any) (fields []streamField, ok bool) {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil, false
+		}
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct || implementsMarshaler(rv.Type()) {
+		return nil, false
+	}
+	t := rv.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous {
+			return nil, false // embedded fields: left to encoding/json
+		}
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		fv := rv.Field(i)
+		if hasOpt(opts, "omitempty") && isEmptyValue(fv) {
+			continue
+		}
+		if hasOpt(opts, "omitzero") && isZeroValue(fv) {
+			continue
+		}
+		if hasOpt(opts, "string") {
+			return nil, false
+		}
+		list := fv.Kind() == reflect.Slice && fv.Len() > 0 && f.Type.Elem().Kind() != reflect.Uint8 && !implementsMarshaler(f.Type)
+		fields = append(fields, streamField{name, fv, list})
+	}
+	return fields, true
+}
+
+func hasOpt(opts, want string) bool {
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func implementsMarshaler(t reflect.Type) bool {
+	return t.Implements(jsonMarshalerType) || reflect.PointerTo(t).Implements(jsonMarshalerType) ||
+		t.Implements(textMarshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)
+}
+
+// isEmptyValue is encoding/json's omitempty test.
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
+}
+
+// isZeroValue is encoding/json's omitzero test.
+func isZeroValue(v reflect.Value) bool {
+	if z, ok := v.Interface().(interface{ IsZero() bool }); ok {
+		if v.Kind() == reflect.Pointer && v.IsNil() {
+			return true
+		}
+		return z.IsZero()
+	}
+	return v.IsZero()
+}
+
+// jsonPiece encodes v as render's JSON does, with prefix before every line
+// but the first, and no trailing newline.
+type jsonPiece struct {
+	compact, indented bytes.Buffer
+}
+
+func (p *jsonPiece) encode(v any, prefix string) ([]byte, error) {
+	p.compact.Reset()
+	enc := json.NewEncoder(&p.compact)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	p.indented.Reset()
+	indentJSON(&p.indented, bytes.TrimSuffix(p.compact.Bytes(), []byte("\n")), prefix, "  ")
+	return p.indented.Bytes(), nil
+}
+
+// indentJSON appends to dst the compact JSON src (as encoding/json writes
+// it: no white space outside strings) indented as json.Indent would. It
+// trusts src to be valid, which json.Indent checks byte by byte at several
+// times the cost.
+func indentJSON(dst *bytes.Buffer, src []byte, prefix, indent string) {
+	depth := 0
+	open := false // after { or [: the newline waits, so that {} stays whole
+	newline := func(d int) {
+		dst.WriteByte('\n')
+		dst.WriteString(prefix)
+		for range d {
+			dst.WriteString(indent)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if open && c != '}' && c != ']' {
+			open = false
+			newline(depth)
+		}
+		switch c {
+		case '"':
+			// Copy the string whole, escapes included.
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			dst.Write(src[i:min(j+1, len(src))])
+			i = j
+		case '{', '[':
+			dst.WriteByte(c)
+			open = true
+			depth++
+		case '}', ']':
+			depth--
+			if open {
+				open = false
+			} else {
+				newline(depth)
+			}
+			dst.WriteByte(c)
+		case ',':
+			dst.WriteByte(c)
+			newline(depth)
+		case ':':
+			dst.WriteString(": ")
+		default:
+			dst.WriteByte(c)
+		}
+	}
+}
+
+// writeJSONStream writes v as writeJSON would, field by field.
+func writeJSONStream(w io.Writer, v any) error {
+	fields, ok := streamFields(v)
+	if !ok {
+		return writeJSON(w, v)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var p jsonPiece
+	if len(fields) == 0 {
+		bw.WriteString("{}\n")
+		return bw.Flush()
+	}
+	bw.WriteString("{\n")
+	for i, f := range fields {
+		key, err := p.encode(f.name, "")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("  ")
+		bw.Write(key)
+		bw.WriteString(": ")
+		if f.list {
+			bw.WriteString("[\n")
+			n := f.value.Len()
+			err := eachInOrder(bw, f.value, func(p *jsonPiece, out *bytes.Buffer, j int, elem any) error {
+				b, err := p.encode(elem, "    ")
+				if err != nil {
+					return err
+				}
+				out.WriteString("    ")
+				out.Write(b)
+				if j < n-1 {
+					out.WriteByte(',')
+				}
+				out.WriteByte('\n')
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			bw.WriteString("  ]")
+		} else {
+			b, err := p.encode(f.value.Interface(), "  ")
+			if err != nil {
+				return err
+			}
+			bw.Write(b)
+		}
+		if i < len(fields)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// writeYAMLStream writes v as render's YAML (converted from its JSON), one
+// field and one list element at a time.
+func writeYAMLStream(w io.Writer, v any) error {
+	fields, ok := streamFields(v)
+	if !ok {
+		return writeYAMLWhole(w, v)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var p jsonPiece
+	if len(fields) == 0 {
+		bw.WriteString("{}\n")
+		return bw.Flush()
+	}
+	for _, f := range fields {
+		if !f.list {
+			b, err := p.encode(map[string]any{f.name: f.value.Interface()}, "")
+			if err != nil {
+				return err
+			}
+			y, err := yaml.JSONToYAML(b)
+			if err != nil {
+				return err
+			}
+			bw.Write(y)
+			continue
+		}
+		head, err := yaml.JSONToYAML(mustJSON(map[string][]int{f.name: {0}}))
+		if err != nil {
+			return err
+		}
+		// "name:\n- 0\n": keep the key line, then write each element as
+		// a one-element list, indented as the list is under its key.
+		nl := bytes.IndexByte(head, '\n') + 1
+		bw.Write(head[:nl])
+		indent := head[nl : nl+len(head[nl:])-len(bytes.TrimLeft(head[nl:], " "))]
+		err = eachInOrder(bw, f.value, func(p *jsonPiece, out *bytes.Buffer, _ int, elem any) error {
+			b, err := p.encode([]any{elem}, "")
+			if err != nil {
+				return err
+			}
+			y, err := yaml.JSONToYAML(b)
+			if err != nil {
+				return err
+			}
+			for len(y) > 0 {
+				line := y[:bytes.IndexByte(y, '\n')+1]
+				if len(line) == 0 {
+					line = y
+				}
+				out.Write(indent)
+				out.Write(line)
+				y = y[len(line):]
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// listBatch is how many list elements one goroutine encodes at a time.
+const listBatch = 256
+
+// eachInOrder calls encode for every element of list, in batches spread
+// over one goroutine per CPU, and writes what each batch produced to bw in
+// list order. At most two batches per CPU are held in memory at once.
+func eachInOrder(bw *bufio.Writer, list reflect.Value, encode func(p *jsonPiece, out *bytes.Buffer, i int, elem any) error) error {
+	n := list.Len()
+	batches := (n + listBatch - 1) / listBatch
+	workers := min(runtime.GOMAXPROCS(0), batches)
+	if workers <= 1 {
+		var p jsonPiece
+		var out bytes.Buffer
+		for i := 0; i < n; i++ {
+			out.Reset()
+			if err := encode(&p, &out, i, list.Index(i).Interface()); err != nil {
+				return err
+			}
+			bw.Write(out.Bytes())
+		}
+		return nil
+	}
+	type result struct {
+		out *bytes.Buffer
+		err error
+	}
+	var buffers sync.Pool // of *bytes.Buffer, sized by the batches before
+	results := make([]chan *result, batches)
+	for i := range results {
+		results[i] = make(chan *result, 1)
+	}
+	var next atomic.Int64
+	window := make(chan struct{}, 2*workers) // batches encoded but not yet written
+	stop := make(chan struct{})
+	defer close(stop)
+	for range workers {
+		go func() {
+			var p jsonPiece
+			for {
+				select {
+				case window <- struct{}{}:
+				case <-stop:
+					return
+				}
+				b := int(next.Add(1)) - 1
+				if b >= batches {
+					return
+				}
+				r := &result{}
+				if buf, ok := buffers.Get().(*bytes.Buffer); ok {
+					r.out = buf
+				} else {
+					r.out = new(bytes.Buffer)
+				}
+				for i := b * listBatch; i < min(n, (b+1)*listBatch) && r.err == nil; i++ {
+					r.err = encode(&p, r.out, i, list.Index(i).Interface())
+				}
+				results[b] <- r
+			}
+		}()
+	}
+	for b := range batches {
+		r := <-results[b]
+		<-window
+		if r.err != nil {
+			return r.err
+		}
+		bw.Write(r.out.Bytes())
+		r.out.Reset()
+		buffers.Put(r.out)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// writeYAMLWhole is render's YAML for values that are not streamed.
+func writeYAMLWhole(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, v); err != nil {
+		return err
+	}
+	y, err := yaml.JSONToYAML(buf.Bytes())
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(y)
+	return err
+}

@@ -1,0 +1,98 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// horizonAhead bounds how far ahead a placement's horizon is looked for.
+const horizonAhead = 3 * 366 * 24 * time.Hour
+
+// RuleHorizon is the advisory rule id a plan uses for a placement that
+// stops being lawful before the run would end.
+const RuleHorizon = "meridian-lawful-horizon"
+
+// horizons gives each placement the first day (after the plan's date and
+// before the run's estimated end) on which a rule already loaded makes it
+// unlawful, when the law can say (DatedLaw). Those placements are ranked
+// below the others, with an advisory saying why; the order is otherwise
+// kept. Only dates inside a placement's own run are looked at: that bounds
+// the cost to the few rule dates a run spans, and a date after the run ends
+// does not touch it.
+func (p *planner) horizons(pl *Plan) error {
+	dl, ok := p.law.(DatedLaw)
+	if !ok || len(pl.Placements) == 0 {
+		return nil
+	}
+	limit := p.asOf.Add(horizonAhead)
+	var ahead []catalog.Date
+	for _, d := range dl.Dates() {
+		if d.After(p.asOf) && !d.Time.After(limit) {
+			ahead = append(ahead, d)
+		}
+	}
+	if len(ahead) == 0 {
+		return nil
+	}
+	slices.SortFunc(ahead, func(a, b catalog.Date) int { return a.Time.Compare(b.Time) })
+	end := func(pc *Placement) time.Time { return p.asOf.Time.Add(time.Duration(pc.Hours * float64(time.Hour))) }
+	sessions := make([]Session, len(ahead))
+	for i := range pl.Placements {
+		pc := &pl.Placements[i]
+		site := p.w.Site(pc.Site)
+		if site == nil || pc.Pool < 0 || pc.Pool >= len(site.Spec.Pools) {
+			continue
+		}
+		pool := &site.Spec.Pools[pc.Pool]
+		acc := p.w.Accelerators[pool.Accelerator]
+		for j, d := range ahead {
+			if !d.Time.Before(end(pc)) {
+				break // ahead is sorted: the rest fall after the run
+			}
+			if sessions[j] == nil {
+				q := p.query
+				q.AsOf = d
+				s, err := p.law.Session(q)
+				if err != nil {
+					return fmt.Errorf("planner: law as of %s: %w", d, err)
+				}
+				sessions[j] = s
+			}
+			dec := sessions[j].Evaluate(site, pool, acc)
+			if !dec.Allowed {
+				d := d
+				pc.LawfulUntil = &d
+				pc.LawfulUntilRule = policy.EngineRule
+				if len(dec.Denials) > 0 {
+					pc.LawfulUntilRule = dec.Denials[0].Rule
+				}
+				break
+			}
+		}
+	}
+	// Demote placements that stop being lawful before the run would end.
+	short := func(pc *Placement) bool { return pc.LawfulUntil != nil }
+	moved := false
+	for i := range pl.Placements {
+		pc := &pl.Placements[i]
+		if short(pc) {
+			moved = true
+			pc.Advisories = append(slices.Clip(pc.Advisories), policy.Finding{Rule: RuleHorizon, Effect: policy.Advisory,
+				Message: fmt.Sprintf("%s: lawful only until %s (rule %s), before the run would end (about %s): ranked below placements that stay lawful",
+					RuleHorizon, pc.LawfulUntil, pc.LawfulUntilRule, end(pc).UTC().Format("2006-01-02 15:04Z")),
+				Source: "Meridian planner: the rules already loaded and their dates"})
+		}
+	}
+	if moved {
+		sort.SliceStable(pl.Placements, func(i, j int) bool { return !short(&pl.Placements[i]) && short(&pl.Placements[j]) })
+		for i := range pl.Placements {
+			pl.Placements[i].Rank = i + 1
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package planner
+
+import (
+	"meridian.dev/meridian/policy"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestHorizonFromSuspendedRule: the affiliates rule is suspended until
+// 2026-11-10. For an affiliate of a listed party, placements on US
+// accelerators are lawful as of 2026-10-01 but only until that day; a run
+// that would end after it is ranked below the placements that stay lawful,
+// and a run that ends before it is not touched.
+func TestHorizonFromSuspendedRule(t *testing.T) {
+	law := builtinLaw(t)
+	job := func(tokens string) *catalog.World {
+		w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", writeJob(t, `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: affiliate-lab}
+spec: {headquarters: CN, restrictedParty: affiliate-of-listed}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: long-run}
+spec:
+  organization: affiliate-lab
+  model: {parameters: 7.0e9}
+  method: pretrain
+  tokens: `+tokens+`
+  objective: cost
+  constraints: {maxAccelerators: 8}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name, tokens string
+		demoted      bool
+	}{
+		{"short run: ends before the rule comes back", "1.0e9", false},
+		{"long run: would outlast the suspension", "4.0e12", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := job(tc.tokens)
+			p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2026-10-01"), Rules: law})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sawUS, sawOther := false, false
+			lastLawful := 0
+			for _, pl := range p.Placements {
+				acc := w.Accelerators[pl.Accelerator]
+				if acc.Origin == "US" {
+					sawUS = true
+					if !tc.demoted {
+						if pl.LawfulUntil != nil {
+							t.Errorf("%s %s: lawful until %s, but the run ends before that day", pl.Site, pl.Accelerator, pl.LawfulUntil)
+						}
+						continue
+					}
+					if pl.LawfulUntil == nil || pl.LawfulUntil.String() != "2026-11-10" || pl.LawfulUntilRule != "us-ear-affiliates-2025" {
+						t.Errorf("%s %s: lawful until %v (%s), want 2026-11-10 (us-ear-affiliates-2025)", pl.Site, pl.Accelerator, pl.LawfulUntil, pl.LawfulUntilRule)
+					}
+				} else {
+					sawOther = true
+					if pl.LawfulUntil != nil {
+						t.Errorf("%s %s: lawful until %s, want no end", pl.Site, pl.Accelerator, pl.LawfulUntil)
+					}
+					lastLawful = pl.Rank
+				}
+				if !tc.demoted && hasRule(pl.Advisories, RuleHorizon) {
+					t.Errorf("%s: short run demoted", pl.Site)
+				}
+			}
+			if !sawUS || !sawOther {
+				t.Fatalf("want placements on US and other accelerators: %+v", p.Placements)
+			}
+			demoted := p.Placements[0].LawfulUntil == nil && lastLawful < p.Placements[len(p.Placements)-1].Rank
+			firstUS := 0
+			for _, pl := range p.Placements {
+				if pl.LawfulUntil != nil {
+					firstUS = pl.Rank
+					break
+				}
+			}
+			if tc.demoted && (!demoted || firstUS <= lastLawful) {
+				t.Errorf("long run: a placement that ends before the run was not ranked below the lawful ones")
+			}
+			if tc.demoted {
+				for _, pl := range p.Placements {
+					if pl.LawfulUntil != nil && !hasRule(pl.Advisories, RuleHorizon) {
+						t.Errorf("%s: demoted without saying why", pl.Site)
+					}
+				}
+			}
+		})
+	}
+}
+
+// writeJob writes one multi-document job file into a test directory.
+func writeJob(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// hasRule says whether any finding came from rule id.
+func hasRule(findings []policy.Finding, id string) bool {
+	for _, f := range findings {
+		if f.Rule == id {
+			return true
+		}
+	}
+	return false
+}

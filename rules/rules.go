@@ -1,0 +1,336 @@
+// Package rules keeps the law a server runs under as versioned state: the
+// built-in packs, the packs of `serve --rules DIR`, and the packs an admin
+// applies to the running server (`meridian rules apply`), each accepted
+// change a numbered revision with its content hash, time, author and
+// reason, written to the audit log. A change is loaded and checked in full
+// before anything is stored: a pack that fails changes nothing.
+package rules
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// Store is what the state needs of the server's store.
+type Store interface {
+	PutRuleRevision(ctx context.Context, r *store.RuleRevision, after int64, rec audit.Record) (*store.RuleRevision, error)
+	RuleRevisions(ctx context.Context) ([]*store.RuleRevision, error)
+}
+
+// KindRevision is the audit kind of an accepted rules revision.
+const KindRevision = "rules-revision"
+
+// Current is the law in force on the server now.
+type Current struct {
+	// Rev is the revision (0: no rules applied to the server yet).
+	Rev  int64
+	Hash string
+	// Files are the applied files, by name.
+	Files  map[string]string
+	Engine *policy.Engine
+	// Dates are the days on which the loaded rules change (policy.Engine.Dates).
+	Dates []catalog.Date
+}
+
+// State holds the current law and its history.
+type State struct {
+	st   Store
+	dirs []string
+
+	mu  sync.RWMutex
+	cur *Current
+	// applying serialises Apply in this process; the store's revision
+	// check serialises it between processes sharing the store.
+	applying sync.Mutex
+}
+
+// Open loads the built-in packs, dirs and the latest revision's files.
+func Open(ctx context.Context, st Store, dirs []string) (*State, error) {
+	s := &State{st: st, dirs: dirs}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Refresh makes the latest revision in the store the law in force, when
+// another process sharing the store applied it.
+func (s *State) Refresh(ctx context.Context) error {
+	revs, err := s.st.RuleRevisions(ctx)
+	if err != nil {
+		return err
+	}
+	cur := &Current{Files: map[string]string{}}
+	if n := len(revs); n > 0 {
+		cur.Rev, cur.Hash, cur.Files = revs[n-1].Rev, revs[n-1].Hash, revs[n-1].Files
+	}
+	if old := s.Current(); old != nil && old.Rev == cur.Rev {
+		return nil
+	}
+	eng, err := s.load(cur.Files)
+	if err != nil {
+		return fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+	}
+	cur.Engine, cur.Dates = eng, eng.Dates()
+	s.mu.Lock()
+	if s.cur == nil || s.cur.Rev < cur.Rev {
+		s.cur = cur
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// load builds an engine from the built-in packs, the state's directories
+// and files.
+func (s *State) load(files map[string]string) (*policy.Engine, error) {
+	return policy.New(policy.Options{Dirs: s.dirs, Files: toFiles(files)})
+}
+
+func toFiles(m map[string]string) []policy.File {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]policy.File, 0, len(names))
+	for _, n := range names {
+		out = append(out, policy.File{Name: n, Data: []byte(m[n])})
+	}
+	return out
+}
+
+// Hash is the content hash of a set of files: SHA-256 over each name and
+// content, length-prefixed, in name order.
+func Hash(files map[string]string) string {
+	h := sha256.New()
+	for _, f := range toFiles(files) {
+		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Data))
+		h.Write(f.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Current returns the law in force.
+func (s *State) Current() *Current {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur
+}
+
+// Change is a proposed change to the applied files: files to add or
+// replace (by name) and names to remove.
+type Change struct {
+	Files  []policy.File
+	Remove []string
+}
+
+// Limits on the applied files: each file is also held to
+// policy.MaxPackBytes when it loads.
+const (
+	MaxFiles      = 256
+	MaxTotalBytes = 16 << 20
+)
+
+// FieldError is a change the sender must fix, naming the field.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+var fileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(yaml|yml)$`)
+
+// CheckFileName accepts the name of an applied rule file: a base name of
+// at most 128 characters (letters, digits, '.', '_', '-') ending in .yaml
+// or .yml. Files are kept by name, so a path or an odd name is refused.
+func CheckFileName(n string) error {
+	if !fileName.MatchString(n) || strings.Contains(n, "..") {
+		return fmt.Errorf("%q is not a rule file name: want a base name of letters, digits, '.', '_' and '-' (at most 128), ending in .yaml or .yml", n)
+	}
+	return nil
+}
+
+// Proposed returns the files the change would leave applied, and an engine
+// loaded from them, checked in full. It stores nothing.
+func (s *State) Proposed(ch Change) (map[string]string, *policy.Engine, error) {
+	return s.proposed(s.Current(), ch)
+}
+
+func (s *State) proposed(cur *Current, ch Change) (map[string]string, *policy.Engine, error) {
+	files := map[string]string{}
+	for n, c := range cur.Files {
+		files[n] = c
+	}
+	for i, n := range ch.Remove {
+		if _, ok := files[n]; !ok {
+			return nil, nil, &FieldError{fmt.Sprintf("remove[%d]", i), fmt.Errorf("%q: no applied rule file has that name", n)}
+		}
+		delete(files, n)
+	}
+	for i, f := range ch.Files {
+		if err := CheckFileName(f.Name); err != nil {
+			return nil, nil, &FieldError{fmt.Sprintf("files[%d].name", i), err}
+		}
+		if len(f.Data) > policy.MaxPackBytes {
+			return nil, nil, &FieldError{fmt.Sprintf("files[%d].content", i), fmt.Errorf("%s is %d bytes, over the %d-byte limit for a rule file", f.Name, len(f.Data), policy.MaxPackBytes)}
+		}
+		files[f.Name] = string(f.Data)
+	}
+	total := 0
+	for _, c := range files {
+		total += len(c)
+	}
+	if len(files) > MaxFiles {
+		return nil, nil, &FieldError{"files", fmt.Errorf("%d rule files would be applied, over the limit of %d", len(files), MaxFiles)}
+	}
+	if total > MaxTotalBytes {
+		return nil, nil, &FieldError{"files", fmt.Errorf("the applied rule files would hold %d bytes, over the limit of %d", total, MaxTotalBytes)}
+	}
+	eng, err := s.load(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	return files, eng, nil
+}
+
+// ErrUnchanged means a change would leave the applied files as they are.
+var ErrUnchanged = errors.New("the change leaves the rules as they are")
+
+// Apply checks the change in full, stores it as the next revision with its
+// audit record, and makes it the law in force. On any error nothing
+// changes.
+func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now time.Time) (*Current, *Diff, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, nil, &FieldError{"reason", err}
+	}
+	s.applying.Lock()
+	defer s.applying.Unlock()
+	if err := s.Refresh(ctx); err != nil {
+		return nil, nil, err
+	}
+	cur := s.Current()
+	files, eng, err := s.proposed(cur, ch)
+	if err != nil {
+		return nil, nil, err
+	}
+	hash := Hash(files)
+	if hash == cur.Hash || len(files) == 0 && len(cur.Files) == 0 {
+		return nil, nil, ErrUnchanged
+	}
+	d := Compare(cur.Engine, eng)
+	rec, err := audit.NewRecord(KindRevision, "", map[string]any{
+		"revision": cur.Rev + 1, "sha256": hash, "files": fileHashes(files), "by": who, "reason": reason,
+		"added": d.Added, "removed": d.Removed, "changed": d.changedIDs(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	saved, err := s.st.PutRuleRevision(ctx, &store.RuleRevision{Hash: hash, Files: files, Who: who, Reason: reason}, cur.Rev, rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	next := &Current{Rev: saved.Rev, Hash: hash, Files: files, Engine: eng, Dates: eng.Dates()}
+	s.mu.Lock()
+	s.cur = next
+	s.mu.Unlock()
+	return next, d, nil
+}
+
+// MaxReason bounds a revision's reason, in bytes.
+const MaxReason = 2000
+
+func checkReason(r string) error {
+	switch {
+	case strings.TrimSpace(r) == "":
+		return errors.New("say why the rules change (it is written to the audit log)")
+	case len(r) > MaxReason:
+		return fmt.Errorf("%d bytes, over the limit of %d", len(r), MaxReason)
+	case !utf8.ValidString(r) || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
+		return errors.New("want UTF-8 text without control characters")
+	}
+	return nil
+}
+
+func fileHashes(files map[string]string) map[string]string {
+	out := map[string]string{}
+	for n, c := range files {
+		sum := sha256.Sum256([]byte(c))
+		out[n] = hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// History returns every revision, oldest first.
+func (s *State) History(ctx context.Context) ([]*store.RuleRevision, error) {
+	return s.st.RuleRevisions(ctx)
+}
+
+// EngineAt loads the law of revision rev (0: no applied files).
+func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
+	if rev == s.Current().Rev {
+		return s.Current().Engine, nil
+	}
+	files := map[string]string{}
+	if rev != 0 {
+		revs, err := s.st.RuleRevisions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for _, r := range revs {
+			if r.Rev == rev {
+				files, found = r.Files, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no rules revision %d", rev)
+		}
+	}
+	return s.load(files)
+}
+
+// The law in force, as the planner, the stager and the controller ask it.
+
+// Law is a planner.Law over the law in force when each session opens; it
+// knows the days that law changes on (planner.DatedLaw).
+func (s *State) Law() planner.Law { return stateLaw{s} }
+
+type stateLaw struct{ s *State }
+
+func (l stateLaw) Session(q policy.Query) (planner.Session, error) {
+	sess, err := l.s.Current().Engine.Session(q)
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (l stateLaw) Dates() []catalog.Date { return l.s.Current().Dates }
+
+// EvaluateTransfer implements transfer.Law with the law in force.
+func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
+	return s.Current().Engine.EvaluateTransfer(q, ds, to)
+}
+
+// Rules lists the rules in force on asOf (transfer.RuleLister).
+func (s *State) Rules(asOf catalog.Date) []policy.RuleStatus {
+	return s.Current().Engine.Rules(asOf)
+}

@@ -1,0 +1,140 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/transfer"
+)
+
+// stagedCopy is a dataset of a tenant that the ledger says is at a site.
+type stagedCopy struct {
+	tenant, dataset, site, org string
+}
+
+// stagedCopies reads the ledger: every dataset copy confirmed at a site and
+// not withdrawn since.
+func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
+	es, err := c.cfg.Store.AuditEntries(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	// The last record about a copy decides: confirmed there, or withdrawn.
+	at := map[stagedCopy]bool{}
+	org := map[stagedCopy]string{}
+	for _, e := range es {
+		switch e.Kind {
+		case transfer.KindTransfer:
+			var t transfer.Entry
+			if json.Unmarshal(e.Payload, &t) != nil || t.Kind == transfer.KindCheckpoint || t.BytesSent == 0 && !t.Complete {
+				continue
+			}
+			k := stagedCopy{tenant: tenantOr(e.Tenant), dataset: t.Dataset, site: t.Site}
+			at[k] = true
+			if t.Organization != "" {
+				org[k] = t.Organization
+			}
+		case transfer.KindWithdrawn:
+			var w transfer.Withdrawn
+			if json.Unmarshal(e.Payload, &w) == nil {
+				at[stagedCopy{tenant: tenantOr(e.Tenant), dataset: w.Dataset, site: w.Site}] = false
+			}
+		}
+	}
+	var out []stagedCopy
+	for k, there := range at {
+		if there {
+			k.org = org[k]
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].tenant != out[j].tenant {
+			return out[i].tenant < out[j].tenant
+		}
+		if out[i].dataset != out[j].dataset {
+			return out[i].dataset < out[j].dataset
+		}
+		return out[i].site < out[j].site
+	})
+	return out, nil
+}
+
+func tenantOr(t string) string {
+	if t == "" {
+		return dataset.DefaultTenant
+	}
+	return t
+}
+
+// recheckCopies asks the law in force whether each staged copy may still be
+// at its site; a copy the law now denies is deleted there (its chunks and
+// manifest; the key never left its owner) and the ledger says why. A copy
+// the law cannot judge (a fact missing) is left, and reported.
+func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) []string {
+	if ln.Transfer == nil {
+		return nil
+	}
+	copies, err := c.stagedCopies(ctx)
+	if err != nil {
+		c.cfg.Logger.Error("law check: read ledger", "err", err)
+		return nil
+	}
+	var removed []string
+	for _, cp := range copies {
+		dec, ds, site, ok := c.copyLaw(ctx, cp, ln, c.today())
+		if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
+			continue
+		}
+		n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
+		if err != nil {
+			c.cfg.Logger.Error("law check: withdraw copy", "dataset", cp.dataset, "site", cp.site, "err", err)
+			continue
+		}
+		removed = append(removed, fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n))
+	}
+	return removed
+}
+
+func hasCode(dec policy.Decision, code string) bool {
+	for _, f := range dec.Denials {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// withdraw deletes a tenant's copy of a dataset at a site and records it.
+func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
+	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
+	if err != nil {
+		return 0, err
+	}
+	sub := b.Sub(DataPrefix(cp.tenant))
+	defer sub.Close()
+	have, err := dataset.ListChunks(ctx, sub, cp.dataset)
+	if err != nil {
+		return 0, err
+	}
+	if err := dataset.Remove(ctx, sub, cp.dataset); err != nil {
+		return 0, err
+	}
+	rules := []string{}
+	for _, f := range dec.Denials {
+		rules = append(rules, f.Rule)
+	}
+	rec, err := audit.NewRecord(transfer.KindWithdrawn, "", transfer.Withdrawn{Dataset: cp.dataset, Site: cp.site, From: ds.Spec.Origin,
+		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: len(have) + 1})
+	if err != nil {
+		return 0, err
+	}
+	rec.Tenant = cp.tenant
+	return len(have) + 1, c.cfg.Store.AppendAudit(ctx, rec)
+}

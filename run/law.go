@@ -1,0 +1,500 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// LawNow is the law in force: its revision, how to ask it about placements
+// and transfers, and the days on which it changes.
+type LawNow struct {
+	Rev      int64
+	Law      planner.Law
+	Transfer transfer.Law
+	Dates    []catalog.Date
+	// Exports is what the law counts of earlier exports.
+	Exports policy.Exports
+}
+
+// lawNow is the configured law in force (a static law with no dates when
+// Config.LawNow is not set).
+func (c *Controller) lawNow() LawNow {
+	if c.cfg.LawNow != nil {
+		ln := c.cfg.LawNow()
+		ln.Exports = c.exports()
+		return ln
+	}
+	ln := LawNow{Law: c.cfg.Law, Exports: c.exports()}
+	if c.cfg.Stager != nil {
+		ln.Transfer = c.cfg.Stager.Law
+	}
+	return ln
+}
+
+// KindLawCheck is the audit kind of one re-check of every live run and
+// staged copy after a rules revision or on a day the law changes.
+const KindLawCheck = "law-check"
+
+// lawMaxAhead bounds how far ahead a placement's horizon is looked for.
+const lawMaxAhead = 3 * 366 * 24 * time.Hour
+
+// placementLaw asks law whether site's pool is lawful for the run's job on
+// asOf.
+func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, asOf catalog.Date, law planner.Law, exports policy.Exports) (policy.Decision, error) {
+	if site == nil || poolIdx < 0 || poolIdx >= len(site.Spec.Pools) {
+		return policy.Decision{}, fmt.Errorf("site or pool %d is no longer in the catalog", poolIdx)
+	}
+	pool := &site.Spec.Pools[poolIdx]
+	acc := w.Accelerators[pool.Accelerator]
+	if acc == nil {
+		return policy.Decision{}, fmt.Errorf("accelerator %s is not known", pool.Accelerator)
+	}
+	q := transferQuery(w, job, asOf)
+	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
+	q.Exports = exports
+	sess, err := law.Session(q)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	return sess.Evaluate(site, pool, acc), nil
+}
+
+// horizon is the first of the law's future days (after asOf, within
+// lawMaxAhead) on which the placement is not lawful, with the rule that
+// ends it; zero when no loaded rule ends it.
+func horizon(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, asOf catalog.Date, ln LawNow) (catalog.Date, string, error) {
+	limit := asOf.Add(lawMaxAhead)
+	for _, d := range ln.Dates {
+		if !d.After(asOf) || d.Time.After(limit) {
+			continue
+		}
+		dec, err := placementLaw(w, job, site, poolIdx, d, ln.Law, ln.Exports)
+		if err != nil {
+			return catalog.Date{}, "", err
+		}
+		if !dec.Allowed {
+			return d, firstRule(dec), nil
+		}
+	}
+	return catalog.Date{}, "", nil
+}
+
+func firstRule(dec policy.Decision) string {
+	if len(dec.Denials) == 0 {
+		return policy.EngineRule
+	}
+	return dec.Denials[0].Rule
+}
+
+func denialText(dec policy.Decision) string {
+	parts := make([]string, 0, len(dec.Denials))
+	for _, f := range dec.Denials {
+		if strings.HasPrefix(f.Message, f.Rule+":") {
+			parts = append(parts, "rule "+f.Message) // the message names its rule
+		} else {
+			parts = append(parts, "rule "+f.Rule+": "+f.Message)
+		}
+	}
+	if len(parts) == 0 {
+		return "the law engine gave no reason (failing closed)"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// lawStatus computes the run's horizon at its current placement.
+func (c *Controller) lawStatus(r *Run, ln LawNow) (*LawStatus, error) {
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return nil, err
+	}
+	today := c.today()
+	st := &LawStatus{Revision: ln.Rev, CheckedOn: today.String()}
+	d, rule, err := horizon(w, job, w.Site(r.Site), r.Placement.Pool, today, ln)
+	if err != nil {
+		return nil, err
+	}
+	if !d.IsZero() {
+		st.LawfulUntil, st.UntilRule = d.String(), rule
+		st.MoveBy = d.Time.Add(-c.cfg.MoveMargin)
+	}
+	return st, nil
+}
+
+// lawTick re-checks every live run and staged copy when the law changed
+// since the last check: a new rules revision, or a day on which a loaded
+// rule starts, ends or resumes. The check is recorded (one audit entry) and
+// remembered in the store, so a restart neither skips nor repeats it.
+func (c *Controller) lawTick(ctx context.Context) {
+	if c.cfg.LawNow == nil {
+		return
+	}
+	ln := c.lawNow()
+	today := c.today()
+	lastRev, lastDay, err := c.cfg.Store.LawCheck(ctx)
+	if err != nil {
+		c.cfg.Logger.Error("law check", "err", err)
+		return
+	}
+	why := ""
+	switch {
+	case lastDay == "":
+		why = "first check"
+	case lastRev != ln.Rev:
+		why = fmt.Sprintf("rules revision %d (was %d)", ln.Rev, lastRev)
+	default:
+		last, err := catalog.ParseDate(lastDay)
+		if err != nil {
+			why = "unreadable last check"
+			break
+		}
+		for _, d := range ln.Dates {
+			if d.After(last) && !d.After(today) {
+				why = "the law changes on " + d.String()
+				break
+			}
+		}
+	}
+	if why == "" {
+		return
+	}
+	res := c.recheckAll(ctx, ln)
+	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
+		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
+		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
+	})
+	if err == nil {
+		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
+	}
+	if err != nil {
+		c.cfg.Logger.Error("record law check", "err", err)
+	}
+}
+
+// CheckResult says what one law check found.
+type CheckResult struct {
+	Runs         int      `json:"runs"`
+	Lawful       int      `json:"lawful"`
+	Moving       []string `json:"moving"`
+	Scheduled    []string `json:"scheduled"`
+	Held         []string `json:"held"`
+	Removed      []string `json:"removed"`
+	Undetermined []string `json:"undetermined"`
+}
+
+// recheckAll checks every run that is not finished, then every staged
+// copy, under ln.
+func (c *Controller) recheckAll(ctx context.Context, ln LawNow) *CheckResult {
+	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}}
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	if err != nil {
+		c.cfg.Logger.Error("law check: list runs", "err", err)
+		return res
+	}
+	var mu sync.Mutex
+	sem := make(chan struct{}, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for _, row := range rows {
+		r, err := fromRow(row)
+		if err != nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(r *Run) {
+			defer func() { <-sem; wg.Done() }()
+			out, err := c.recheckRun(ctx, r, ln)
+			if err != nil {
+				c.cfg.Logger.Warn("law check", "run", r.ID, "err", err)
+				out = "undetermined"
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.Runs++
+			switch out {
+			case "lawful":
+				res.Lawful++
+			case "moving":
+				res.Moving = append(res.Moving, r.ID)
+			case "scheduled":
+				res.Lawful++
+				res.Scheduled = append(res.Scheduled, r.ID)
+			case "held":
+				res.Held = append(res.Held, r.ID)
+			case "undetermined":
+				res.Undetermined = append(res.Undetermined, r.ID)
+			}
+		}(r)
+	}
+	wg.Wait()
+	res.Removed = c.recheckCopies(ctx, ln)
+	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined} {
+		sort.Strings(l)
+	}
+	c.Nudge()
+	return res
+}
+
+// recheckRun decides one run's fate under ln: still lawful (with the day a
+// loaded rule ends that, if one does), unlawful now (it leaves), or held
+// (its next try comes now).
+func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string, error) {
+	switch r.State {
+	case Held:
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Held || r.Hold == nil {
+				return store.ErrNoChange
+			}
+			r.Hold.NextTry = c.cfg.Now()
+			return nil
+		})
+		return "held", err
+	case Planned, Staging, Queued, Running, Checkpointed:
+	default:
+		return "", nil
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return "", err
+	}
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
+	if err != nil {
+		return "", err
+	}
+	if !dec.Allowed {
+		_, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{})
+		return "moving", err
+	}
+	st, err := c.lawStatus(r, ln)
+	if err != nil {
+		return "", err
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.State == Migrating || r.State == Held {
+			return store.ErrNoChange
+		}
+		if r.Law != nil && r.Law.LawfulUntil != st.LawfulUntil {
+			ch.Events = append(ch.Events, lawEvent("lawful-until", lawUntilText(r.Site, st, ln.Rev), st.UntilRule, ln.Rev))
+		} else if r.Law == nil && st.LawfulUntil != "" {
+			ch.Events = append(ch.Events, lawEvent("lawful-until", lawUntilText(r.Site, st, ln.Rev), st.UntilRule, ln.Rev))
+		}
+		r.Law = st
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if st.LawfulUntil != "" {
+		c.Nudge()
+		return "scheduled", nil
+	}
+	return "lawful", nil
+}
+
+func lawUntilText(site string, st *LawStatus, rev int64) string {
+	return fmt.Sprintf("%s is lawful until %s: rule %s takes effect then (rules revision %d); the run moves by %s",
+		site, st.LawfulUntil, st.UntilRule, rev, st.MoveBy.UTC().Format(time.RFC3339))
+}
+
+// lawEvent is an event of a rule-driven change, naming the rule and the
+// rules revision in its data.
+func lawEvent(kind, reason, rule string, rev int64) store.Event {
+	b, _ := json.Marshal(map[string]any{"rule": rule, "revision": rev})
+	return store.Event{Kind: kind, Reason: reason, Data: string(b)}
+}
+
+// leaveForLaw starts a move because the run's placement is not lawful (now,
+// or from until): an attempt that runs is asked to checkpoint and stop
+// first (its agent gets Stop; the workload SIGTERM), then the run is
+// re-planned under the law in force.
+func (c *Controller) leaveForLaw(ctx context.Context, r *Run, dec policy.Decision, rev int64, until catalog.Date) (bool, error) {
+	now := c.cfg.Now()
+	rule := firstRule(dec)
+	when := "as of " + c.today().String()
+	if !until.IsZero() {
+		when = "from " + until.String()
+	}
+	reason := fmt.Sprintf("%s is not lawful %s under rules revision %d: %s", r.Site, when, rev, denialText(dec))
+	rules := make([]map[string]string, 0, len(dec.Denials))
+	for _, f := range dec.Denials {
+		rules = append(rules, map[string]string{"rule": f.Rule, "reason": f.Message, "source": f.Source, "code": f.Code})
+	}
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		switch r.State {
+		case Planned, Staging, Queued, Running, Checkpointed:
+		default:
+			return store.ErrNoChange
+		}
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
+			"decision": "leave-unlawful", "site": r.Site, "attempt": r.Attempt, "asOf": c.today().String(),
+			"from": until.String(), "revision": rev, "denials": rules})
+		if err != nil {
+			return err
+		}
+		ch.Audit = append(ch.Audit, rec)
+		running := r.State == Queued || r.State == Running || r.State == Checkpointed
+		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: running, DrainBy: time.Now().Add(c.cfg.DrainGrace),
+			Rule: rule, Revision: rev, Until: until.String()}
+		ch.Events = append(ch.Events, lawEvent("law-move", reason, rule, rev))
+		return transition(ch, r, Migrating, reason)
+	})
+	c.Nudge()
+	return err == nil, err
+}
+
+// draining waits for a draining attempt to end: it was told to stop (its
+// agent's next heartbeat answers Stop, and the workload checkpoints on
+// SIGTERM); past the grace period it is stopped through its backend. It
+// reports whether the drain is over.
+func (c *Controller) draining(ctx context.Context, r *Run) (bool, error) {
+	if r.Handle == "" {
+		return true, nil
+	}
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		return true, nil
+	}
+	st, err := be.Status(ctx, r.Handle)
+	if err == nil && st.State.Final() {
+		return true, nil
+	}
+	if time.Now().Before(r.Migration.DrainBy) { // elapsed time, on the machine's clock
+		return false, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	be.Cancel(cctx, r.Handle)
+	return true, nil
+}
+
+// holdBackoff is how long a held run waits before its n-th retry.
+func (c *Controller) holdBackoff(n int) time.Duration {
+	d := c.cfg.HoldRetry
+	for i := 1; i < n && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
+}
+
+// hold stops the run where it is: no lawful (or free) placement now.
+func (c *Controller) hold(ctx context.Context, r *Run, reason, code, rule string, rev int64) (bool, error) {
+	now := c.cfg.Now()
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.State == Held {
+			return store.ErrNoChange
+		}
+		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}
+		r.Migration = nil
+		ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
+		return transition(ch, r, Held, reason)
+	})
+	return err == nil, err
+}
+
+// retryHeld plans a held run again once its next try is due; a placement
+// found starts a move there (its checkpoint goes along where the law lets
+// it).
+func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
+	if r.Hold != nil && c.cfg.Now().Before(r.Hold.NextTry) {
+		return false, nil
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return c.fail(ctx, r, err.Error())
+	}
+	ln := c.lawNow()
+	asOf := c.today()
+	plan, err := c.cfg.Plan(w, job, asOf, r.Excluded)
+	if err != nil {
+		return false, err
+	}
+	if len(plan.Placements) == 0 {
+		reason, code, rule := holdReason(plan, asOf, ln.Rev)
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Held || r.Hold == nil {
+				return store.ErrNoChange
+			}
+			r.Hold.Tries++
+			r.Hold.NextTry = c.cfg.Now().Add(c.holdBackoff(r.Hold.Tries))
+			if reason != r.Hold.Reason {
+				r.Hold.Reason, r.Hold.Code, r.Hold.Rule, r.Hold.Revision = reason, code, rule, ln.Rev
+				r.Reason = reason
+				ch.Events = append(ch.Events, lawEvent("held", reason, rule, ln.Rev))
+			}
+			return nil
+		})
+		return false, err
+	}
+	pl := plan.Placements[0]
+	now := c.cfg.Now()
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Held {
+			return store.ErrNoChange
+		}
+		since := now
+		if r.Hold != nil {
+			since = r.Hold.Since
+		}
+		why := fmt.Sprintf("rank 1 of %d as of %s (rules revision %d)", len(plan.Placements), asOf, ln.Rev)
+		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: ln.Rev}
+		r.Hold = nil
+		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("a placement is lawful and free again: %s (%s), %s", pl.Site, pl.Country, why), "", ln.Rev))
+		if err := addPlan(ch, r.ID, "released from hold", r.Excluded, plan, pl, why); err != nil {
+			return err
+		}
+		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))
+	})
+	return err == nil, err
+}
+
+// holdReason says why a plan has no placement: the first not-now reason
+// when capacity is what is missing, else the first undetermined fact, else
+// the first denying rule.
+func holdReason(plan *planner.Plan, asOf catalog.Date, rev int64) (reason, code, rule string) {
+	var denied, undetermined, notNow *policy.Finding
+	for i := range plan.Rejected {
+		for j := range plan.Rejected[i].Reasons {
+			f := &plan.Rejected[i].Reasons[j]
+			switch {
+			case plan.Rejected[i].Kind == planner.KindCapacity && notNow == nil:
+				notNow = f
+			case f.Code == policy.CodeUndetermined && undetermined == nil:
+				undetermined = f
+			case f.Code == policy.CodeDenied && denied == nil:
+				denied = f
+			}
+		}
+	}
+	switch {
+	case notNow != nil:
+		return fmt.Sprintf("no lawful placement is free as of %s (waiting for capacity): %s", asOf, notNow.Message), policy.CodeNotNow, notNow.Rule
+	case undetermined != nil:
+		return fmt.Sprintf("no placement can be judged lawful as of %s until a missing fact is given: %s", asOf, undetermined.Message), policy.CodeUndetermined, undetermined.Rule
+	case denied != nil:
+		return fmt.Sprintf("no lawful placement as of %s under rules revision %d: %s", asOf, rev, denied.Message), policy.CodeDenied, denied.Rule
+	}
+	return fmt.Sprintf("no feasible placement as of %s (%d candidates rejected)", asOf, len(plan.Rejected)), policy.CodeNotNow, ""
+}
+
+// waitable reports whether a plan without placements is worth waiting for:
+// some candidate was refused only for capacity.
+func waitable(plan *planner.Plan) bool {
+	for _, rj := range plan.Rejected {
+		if rj.Kind == planner.KindCapacity {
+			return true
+		}
+	}
+	return false
+}

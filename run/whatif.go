@@ -1,0 +1,189 @@
+package run
+
+import (
+	"context"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// WhatIfRun is what a proposed law would do to one live run.
+type WhatIfRun struct {
+	Run     string `json:"run"`
+	Tenant  string `json:"tenant"`
+	Job     string `json:"job"`
+	State   State  `json:"state"`
+	Site    string `json:"site,omitempty"`
+	Country string `json:"country,omitempty"`
+	// Outcome is lawful, lawful-until (a proposed rule ends it on
+	// LawfulUntil), unlawful (it would leave now) or held (no lawful place).
+	Outcome     string `json:"outcome"`
+	Rule        string `json:"rule,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	LawfulUntil string `json:"lawfulUntil,omitempty"`
+	// Affected is true when the outcome differs from the law in force.
+	Affected      bool    `json:"affected"`
+	MoveTo        string  `json:"moveTo,omitempty"`
+	MoveToCountry string  `json:"moveToCountry,omitempty"`
+	CostUSD       float64 `json:"costUSD,omitempty"`
+	NewCostUSD    float64 `json:"newCostUSD,omitempty"`
+	Hours         float64 `json:"hours,omitempty"`
+	NewHours      float64 `json:"newHours,omitempty"`
+}
+
+// WhatIfCopy is a staged dataset copy a proposed law would remove.
+type WhatIfCopy struct {
+	Tenant  string `json:"tenant"`
+	Dataset string `json:"dataset"`
+	Site    string `json:"site"`
+	Rule    string `json:"rule"`
+	Reason  string `json:"reason"`
+}
+
+// WhatIfReport is what a proposed law would do to the live runs and staged
+// data.
+type WhatIfReport struct {
+	AsOf     string       `json:"asOf"`
+	Runs     []WhatIfRun  `json:"runs"`
+	Copies   []WhatIfCopy `json:"copies"`
+	Affected int          `json:"affected"`
+}
+
+// WhatIf asks a proposed law (with plan, a planner under it) about every run
+// that is not finished and every staged copy, as of asOf, changing nothing.
+func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, asOf catalog.Date) (*WhatIfReport, error) {
+	cur := c.lawNow()
+	proposed.Exports = c.exports()
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	if err != nil {
+		return nil, err
+	}
+	rep := &WhatIfReport{AsOf: asOf.String(), Runs: []WhatIfRun{}, Copies: []WhatIfCopy{}}
+	for _, row := range rows {
+		r, err := fromRow(row)
+		if err != nil {
+			return nil, err
+		}
+		wr, err := c.whatIfRun(r, cur, proposed, plan, asOf)
+		if err != nil {
+			wr = WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Outcome: "undetermined", Reason: err.Error(), Affected: true}
+		}
+		if wr.Affected {
+			rep.Affected++
+		}
+		rep.Runs = append(rep.Runs, wr)
+	}
+	copies, err := c.stagedCopies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range copies {
+		if dec, _, _, ok := c.copyLaw(ctx, cp, proposed, asOf); ok && !dec.Allowed && hasCode(dec, policy.CodeDenied) {
+			rep.Copies = append(rep.Copies, WhatIfCopy{Tenant: cp.tenant, Dataset: cp.dataset, Site: cp.site, Rule: firstRule(dec), Reason: denialText(dec)})
+			rep.Affected++
+		}
+	}
+	return rep, nil
+}
+
+func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf catalog.Date) (WhatIfRun, error) {
+	wr := WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Site: r.Site, Country: r.Placement.Country,
+		CostUSD: r.Placement.CostUSD, Hours: r.Placement.Hours}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return wr, err
+	}
+	outcome := func(ln LawNow) (string, string, string, error) {
+		if r.State == Held || r.Site == "" {
+			return "held", "", "", nil
+		}
+		dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, asOf, ln.Law, ln.Exports)
+		if err != nil {
+			return "", "", "", err
+		}
+		if !dec.Allowed {
+			return "unlawful", firstRule(dec), "", nil
+		}
+		d, rule, err := horizon(w, job, w.Site(r.Site), r.Placement.Pool, asOf, ln)
+		if err != nil || d.IsZero() {
+			return "lawful", "", "", err
+		}
+		return "lawful-until", rule, d.String(), nil
+	}
+	before, _, beforeUntil, err := outcome(cur)
+	if err != nil {
+		return wr, err
+	}
+	after, rule, until, err := outcome(proposed)
+	if err != nil {
+		return wr, err
+	}
+	wr.Outcome, wr.Rule, wr.LawfulUntil = after, rule, until
+	wr.Affected = before != after || beforeUntil != until
+	if after == "unlawful" || after == "held" {
+		p, err := plan(w, job, asOf, r.Excluded)
+		if err != nil {
+			return wr, err
+		}
+		if len(p.Placements) == 0 {
+			reason, _, hr := holdReason(p, asOf, proposed.Rev)
+			if after == "unlawful" {
+				wr.Outcome, wr.Reason = "held", reason
+				if wr.Rule == "" {
+					wr.Rule = hr
+				}
+			}
+			return wr, nil
+		}
+		best := p.Placements[0]
+		if after == "held" && best.Site == "" {
+			return wr, nil
+		}
+		wr.MoveTo, wr.MoveToCountry, wr.NewCostUSD, wr.NewHours = best.Site, best.Country, best.CostUSD, best.Hours
+		if after == "held" {
+			wr.Outcome, wr.Affected = "released", before != "released"
+		}
+	}
+	return wr, nil
+}
+
+// copyLaw asks ln whether a staged copy may stay at its site on asOf,
+// returning the copy's dataset and site; ok is false when the copy cannot
+// be judged (its dataset is not registered with the server, or its site is
+// gone).
+func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, *catalog.Dataset, *catalog.Site, bool) {
+	if ln.Transfer == nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	reg, err := c.registry(ctx, cp.tenant)
+	if err != nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	ds := reg.datasets[cp.dataset]
+	if ds == nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	cs, err := c.catalog()
+	if err != nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	set := &catalog.Set{Datasets: []*catalog.Dataset{ds}}
+	for _, n := range sortedKeys(reg.orgs) {
+		set.Organizations = append(set.Organizations, reg.orgs[n])
+	}
+	w, err := catalog.Assemble(nil, cs, set)
+	if err != nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	site := w.Site(cp.site)
+	if site == nil {
+		return policy.Decision{}, nil, nil, false
+	}
+	q := policy.Query{AsOf: asOf, Countries: w.Countries, Organizations: w.Organizations, Datasets: []*catalog.Dataset{ds}, Sites: map[string]*catalog.Site{}, Exports: ln.Exports}
+	for _, s := range w.Sites {
+		q.Sites[s.Metadata.Name] = s
+	}
+	q.Org = w.Organizations[cp.org]
+	return ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country), ds, site, true
+}

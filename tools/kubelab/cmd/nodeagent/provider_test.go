@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// recorder collects the statuses the provider reports.
+type recorder struct{ ch chan *corev1.Pod }
+
+func newRecorder(p *procProvider) *recorder {
+	r := &recorder{ch: make(chan *corev1.Pod, 100)}
+	p.NotifyPods(context.Background(), func(pod *corev1.Pod) { r.ch <- pod })
+	return r
+}
+
+// next waits for a report satisfying pred.
+func (r *recorder) next(t *testing.T, what string, pred func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case p := <-r.ch:
+			if pred(p) {
+				return p
+			}
+		case <-deadline:
+			t.Fatalf("no report: %s", what)
+			return nil
+		}
+	}
+}
+
+func pod(name, wd string, cmd ...string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name + "-uid")},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "none", Command: cmd,
+			WorkingDir: wd, Env: []corev1.EnvVar{{Name: "GREETING", Value: "hello 'there'"}}}}},
+	}
+}
+
+func phase(ph corev1.PodPhase) func(*corev1.Pod) bool {
+	return func(p *corev1.Pod) bool { return p.Status.Phase == ph }
+}
+
+func exitCode(p *corev1.Pod) int32 {
+	if t := p.Status.ContainerStatuses[0].State.Terminated; t != nil {
+		return t.ExitCode
+	}
+	return -1
+}
+
+func TestPodRunsAsProcess(t *testing.T) {
+	t.Setenv("AGENT_SECRET", "must-not-leak")
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	wd := filepath.Join(t.TempDir(), "made-by-the-node")
+	if err := p.CreatePod(context.Background(), pod("ok", wd, "/bin/sh", "-c",
+		`echo "$GREETING"; echo "secret=[$AGENT_SECRET]"; pwd; echo oops >&2; exit 3`)); err != nil {
+		t.Fatal(err)
+	}
+	done := rec.next(t, "pod failed", phase(corev1.PodFailed))
+	if exitCode(done) != 3 {
+		t.Fatalf("exit code %d, want 3", exitCode(done))
+	}
+	rc, err := p.GetContainerLogs(context.Background(), "ns", "ok", "main", api.ContainerLogOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(rc)
+	for _, want := range []string{"hello 'there'", "secret=[]", wd, "oops"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+	rc, err = p.GetContainerLogs(context.Background(), "ns", "ok", "main", api.ContainerLogOpts{Tail: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := io.ReadAll(rc); string(last) != "oops\n" {
+		t.Errorf("tail 1 = %q, want the last line", last)
+	}
+	if _, err := p.GetContainerLogs(context.Background(), "ns", "ok", "../../etc/passwd", api.ContainerLogOpts{}); err == nil {
+		t.Error("a container name with a path was served")
+	}
+}
+
+func TestMissingProgramFailsLikeARuntime(t *testing.T) {
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	if err := p.CreatePod(context.Background(), pod("nf", t.TempDir(), "/nonexistent/prog")); err != nil {
+		t.Fatal(err)
+	}
+	done := rec.next(t, "pod failed", phase(corev1.PodFailed))
+	if exitCode(done) != 127 {
+		t.Fatalf("exit code %d, want 127", exitCode(done))
+	}
+}
+
+func TestDeleteKillsTheProcessGroup(t *testing.T) {
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	// The child sleeps in the background, so only a kill of the group ends it.
+	pd := pod("del", t.TempDir(), "/bin/sh", "-c", "sleep 300 & echo $! >"+pidFile+"; wait")
+	if err := p.CreatePod(context.Background(), pd); err != nil {
+		t.Fatal(err)
+	}
+	rec.next(t, "pod running", phase(corev1.PodRunning))
+	child := waitPid(t, pidFile)
+	grace := int64(1)
+	pd.DeletionGracePeriodSeconds = &grace
+	if err := p.DeletePod(context.Background(), pd); err != nil {
+		t.Fatal(err)
+	}
+	rec.next(t, "pod terminated", func(p *corev1.Pod) bool { return p.Status.Phase != corev1.PodRunning })
+	waitGone(t, child)
+	if _, err := p.GetPod(context.Background(), "ns", "del"); err == nil {
+		t.Error("deleted pod still known")
+	}
+}
+
+func TestNodeLossKillsSilentlyAndRestoreReportsNodeLost(t *testing.T) {
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	if err := p.CreatePod(context.Background(), pod("lost", t.TempDir(), "/bin/sh", "-c", "echo $$ >"+pidFile+"; exec sleep 300")); err != nil {
+		t.Fatal(err)
+	}
+	rec.next(t, "pod running", phase(corev1.PodRunning))
+	pid := waitPid(t, pidFile)
+	p.failNode()
+	waitGone(t, pid)
+	select {
+	case got := <-rec.ch:
+		t.Fatalf("a failed node reported pod status %s", got.Status.Phase)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := p.CreatePod(context.Background(), pod("new", t.TempDir(), "true")); err == nil {
+		t.Error("a failed node accepted a pod")
+	}
+	p.restoreNode()
+	got := rec.next(t, "pod failed after restore", phase(corev1.PodFailed))
+	if got.Status.Reason != "NodeLost" || exitCode(got) != 137 {
+		t.Fatalf("after restore: reason %q exit %d, want NodeLost 137", got.Status.Reason, exitCode(got))
+	}
+}
+
+func waitPid(t *testing.T, path string) int {
+	t.Helper()
+	for range 200 {
+		if data, err := os.ReadFile(path); err == nil {
+			var pid int
+			if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err == nil && pid > 0 {
+				return pid
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", path)
+	return 0
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for range 400 {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err != nil {
+			return
+		}
+		if st, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); strings.Contains(string(st), ") Z ") {
+			return // exited, not yet reaped by its parent
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("process %d still runs", pid)
+}
