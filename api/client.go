@@ -332,6 +332,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.W
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
+
 // RulesApply sends a change of the server's rules (admin token).
 func (c *Client) RulesApply(ctx context.Context, req RulesApplyRequest) (*RulesApplyResult, error) {
 	var out RulesApplyResult
