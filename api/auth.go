@@ -15,9 +15,10 @@ import (
 // Principal is who a request's token speaks for.
 type Principal struct {
 	Tenant string
-	// Admin tokens may manage tenants and tokens and the server's rules
-	// (issue 11's routes); for everything else an admin is an ordinary
-	// tenant and sees only its own runs and data.
+	// Admin tokens may manage tenants and tokens and the server's rules,
+	// and see what a rules change would move across tenants (what-if);
+	// through the run and data routes an admin is an ordinary tenant and
+	// sees only its own runs and data.
 	Admin   bool
 	TokenID string
 }

@@ -125,6 +125,9 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 			"x-rate-cost":  (&rt).cost(),
 			"x-body-limit": (&rt).maxBody(),
 		}
+		if rt.CrossTenant {
+			op["x-cross-tenant"] = true
+		}
 		if rt.Access != Public {
 			op["security"] = []map[string][]string{{"bearer": {}}}
 		} else {

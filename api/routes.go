@@ -54,8 +54,12 @@ type Route struct {
 	Status       int
 	// Errors lists the error statuses the route answers besides those every
 	// route may (401, 403, 413, 429, 5xx).
-	Errors  []int
-	Handler http.HandlerFunc
+	Errors []int
+	// CrossTenant marks an admin route whose answer covers every tenant's
+	// runs (what a rules change would move): the operator's view, which no
+	// other route gives.
+	CrossTenant bool
+	Handler     http.HandlerFunc
 }
 
 // Param is a query parameter.

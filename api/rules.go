@@ -68,8 +68,8 @@ func (s *Server) SetRules(rs RulesService) {
 		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
 		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)",
 			Query: []Param{{"from", "revision (0: no rules applied)", "integer"}, {"to", "revision", "integer"}}, Response: rules.Diff{}, Errors: []int{400}, Handler: s.rulesDiff},
-		{Method: "POST", Path: "/v1/rules/what-if", Summary: "What a proposed change would do to the live runs and staged data", Access: Admin, Timeout: long, Cost: 5,
-			Request: WhatIfRequest{}, Response: map[string]any{}, Errors: []int{400}, Handler: s.rulesWhatIf},
+		{Method: "POST", Path: "/v1/rules/what-if", Summary: "What a proposed change would do to every tenant's live runs and staged data", Access: Admin, Timeout: long, Cost: 5,
+			Request: WhatIfRequest{}, Response: map[string]any{}, Errors: []int{400}, CrossTenant: true, Handler: s.rulesWhatIf},
 	} {
 		s.Add(rt)
 	}
