@@ -239,11 +239,6 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 	var out *Run
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if f, ok := FenceOf(ctx); ok {
-			if err := pgCheckFence(ctx, tx, f, true); err != nil {
-				return err
-			}
-		}
 		r, err := scanPgRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("run %q: %w", id, ErrNotFound)
@@ -267,6 +262,14 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		last, err := s.applyChange(ctx, tx, id, r.Tenant, r.UpdatedAt, ch)
 		if err != nil {
 			return err
+		}
+		// The fence is checked last, so that the lease row is share-locked
+		// only from here to the commit: a server frozen earlier in the
+		// transaction does not hold up another's takeover of the lease.
+		if f, ok := FenceOf(ctx); ok {
+			if err := pgCheckFence(ctx, tx, f, true); err != nil {
+				return err
+			}
 		}
 		head, out = last, r
 		return nil

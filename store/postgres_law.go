@@ -84,18 +84,18 @@ func (s *Postgres) LawCheck(ctx context.Context) (int64, string, error) {
 func (s *Postgres) SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error {
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if f, ok := FenceOf(ctx); ok {
-			if err := pgCheckFence(ctx, tx, f, true); err != nil {
-				return err
-			}
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO law_checks (id, rev, day, checked_at) VALUES (1, $1, $2, now())
 			ON CONFLICT (id) DO UPDATE SET rev = EXCLUDED.rev, day = EXCLUDED.day, checked_at = EXCLUDED.checked_at`, rev, day); err != nil {
 			return err
 		}
 		var err error
-		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
-		return err
+		if head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec}); err != nil {
+			return err
+		}
+		if f, ok := FenceOf(ctx); ok {
+			return pgCheckFence(ctx, tx, f, true)
+		}
+		return nil
 	})
 	if err == nil {
 		s.notify(head)

@@ -48,8 +48,8 @@ func (s *Postgres) CheckFence(ctx context.Context, f Fence) error {
 // pgCheckFence compares the lease's epoch with f's. Inside a transaction,
 // share is true: the lease row stays share-locked until the transaction
 // ends, so a takeover (which updates the row) waits for the fenced write to
-// commit, and every fenced write that starts after the takeover sees the
-// new epoch.
+// commit, and every fenced write that checks after the takeover sees the
+// new epoch. Writers check last, just before committing.
 func pgCheckFence(ctx context.Context, q pgQuerier, f Fence, share bool) error {
 	sql := `SELECT epoch FROM leases WHERE name = $1`
 	if share {
