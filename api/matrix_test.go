@@ -95,7 +95,7 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 	c := run.New(run.Config{LawNow: func() run.LawNow {
 		cur := rs.Current()
 		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
-	},Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+	}, Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		},

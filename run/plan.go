@@ -76,9 +76,9 @@ func (c *Controller) requestJob(ctx context.Context, tenant string, docs []Docum
 	if err != nil {
 		return nil, nil, err
 	}
-	job, err := pickJob(w, name)
+	job, err := PickJob(w, name)
 	if err != nil {
-		return nil, nil, &InputError{"job", err}
+		return nil, nil, jobErr(name, err)
 	}
 	return w, job, nil
 }
@@ -236,4 +236,12 @@ func (c *Controller) Countries() ([]*catalog.Country, error) {
 		out = append(out, w.Countries[cc])
 	}
 	return out, nil
+}
+
+// jobErr is a job the request's documents do not hold, as the user's error.
+func jobErr(name string, err error) error {
+	if name != "" {
+		return &InputError{"job", fmt.Errorf("%q: %w", name, err)}
+	}
+	return &InputError{"job", err}
 }

@@ -69,9 +69,9 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, err
 	}
-	job, err := pickJob(w, req.Job)
+	job, err := PickJob(w, req.Job)
 	if err != nil {
-		return nil, false, &InputError{"job", err}
+		return nil, false, jobErr(req.Job, err)
 	}
 	if err := checkWorkload(job); err != nil {
 		return nil, false, err
