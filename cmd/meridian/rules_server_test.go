@@ -218,3 +218,52 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestWhatIfJobFiles: what-if against job files, offline: exit 3 when the
+// proposed rule takes the job's best placement (JSON names the rule and
+// the new best), 0 when it touches nothing, 2 on bad input.
+func TestWhatIfJobFiles(t *testing.T) {
+	dir := t.TempDir()
+	job := "../../examples/qwen-offshore.yaml"
+	out, stderr, code := cli(t, "plan", "-f", job, "--as-of", "2026-06-01", "-o", "json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d %s", code, stderr)
+	}
+	var p struct {
+		Placements []struct{ Site, Country string } `json:"placements"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || len(p.Placements) == 0 {
+		t.Fatalf("plan output: %v", err)
+	}
+	best := p.Placements[0].Country
+	hits := denyCountryPack(t, dir, "test-no-best", best, "2020-01-01")
+	out, stderr, code = cli(t, "what-if", "--rules", hits, "-f", job, "--as-of", "2026-06-01", "-o", "json")
+	if code != 3 {
+		t.Fatalf("a rule against the best placement's country: exit %d, %s %s", code, out, stderr)
+	}
+	var wrapped struct {
+		Affected int         `json:"affected"`
+		Jobs     []JobWhatIf `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &wrapped); err != nil {
+		t.Fatalf("what-if JSON: %v: %s", err, out)
+	}
+	rep := wrapped.Jobs
+	if wrapped.Affected != 1 || len(rep) != 1 || !rep[0].Affected || rep[0].Rule != "test-no-best" || rep[0].Before == nil || rep[0].Before.Country != best ||
+		(rep[0].After != nil && rep[0].After.Country == best) {
+		t.Fatalf("what-if report: %s", out)
+	}
+	misses := denyCountryPack(t, filepath.Join(dir), "test-no-antarctica", "AQ", "2020-01-01")
+	if out, stderr, code := cli(t, "what-if", "--rules", misses, "-f", job, "--as-of", "2026-06-01"); code != 0 {
+		t.Fatalf("a rule that touches nothing: exit %d, %s %s", code, out, stderr)
+	}
+	for _, args := range [][]string{
+		{"what-if", "--rules", hits, "-f", job, "--as-of", "June"},
+		{"what-if", "-f", job},
+		{"what-if", "--rules", filepath.Join(dir, "missing.yaml"), "-f", job},
+	} {
+		if _, stderr, code := cli(t, args...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d, %q; want 2 with a message", args, code, stderr)
+		}
+	}
+}

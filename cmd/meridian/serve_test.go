@@ -216,12 +216,35 @@ func TestCrashSafetySlurm(t *testing.T) {
 	crashSafety(t, crashCase{catalog: "testdata/slurm-sites", runs: 2, steps: 150, lose: "slurm-a", backend: spec})
 }
 
+// TestCrashSafetyRuleChange is TestCrashSafety where, instead of a site
+// being lost, the admin applies a rule that makes the runs' country
+// unlawful: the server is killed while it drains and moves them.
+func TestCrashSafetyRuleChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	crashSafety(t, crashCase{catalog: "../../examples/demo/sites", runs: 2, steps: 150, denyCountry: "SG", backend: catalog.BackendSpec{Type: "local"}})
+}
+
+// TestCrashSafetySlurmRuleChange is TestCrashSafetyRuleChange on the
+// single-machine Slurm cluster.
+func TestCrashSafetySlurmRuleChange(t *testing.T) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		t.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster (scripts/slurm-up.sh)")
+	}
+	spec := catalog.BackendSpec{Type: "slurm", Partition: "site-a", GresType: "h100"}
+	crashSafety(t, crashCase{catalog: "testdata/slurm-sites", runs: 2, steps: 150, denyCountry: "SG", backend: spec})
+}
+
 type crashCase struct {
 	catalog string
 	runs    int
 	steps   int
-	lose    string
-	backend catalog.BackendSpec
+	// lose is the site lost at the fourth kill; denyCountry, the country a
+	// rule applied then makes unlawful (one or the other).
+	lose        string
+	denyCountry string
+	backend     catalog.BackendSpec
 }
 
 func crashSafety(t *testing.T, cc crashCase) {
@@ -233,14 +256,17 @@ func crashSafety(t *testing.T, cc crashCase) {
 	p.start()
 	ctx := context.Background()
 	loseRoot := filepath.Join(p.state, "sites", cc.lose)
-	t.Cleanup(func() {
-		b, err := backend.For(cc.backend, loseRoot)
-		if err == nil {
-			if f, ok := b.(backend.SiteFailer); ok {
-				f.RestoreSite(context.Background())
+	if cc.lose != "" {
+		t.Cleanup(func() {
+			b, err := backend.For(cc.backend, loseRoot)
+			if err == nil {
+				if f, ok := b.(backend.SiteFailer); ok {
+					f.RestoreSite(context.Background())
+				}
 			}
-		}
-	})
+		})
+	}
+	var rev int64
 	nRuns := cc.runs
 	job := demoJob(t, p.bin, p.state, cc.steps, 10, "20ms")
 	ids := map[string]bool{}
@@ -256,7 +282,14 @@ func crashSafety(t *testing.T, cc crashCase) {
 	for kill := 0; kill < 12; kill++ {
 		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
 		if !lost && kill == 3 {
-			if err := failSite(ctx, cc.backend, loseRoot); err != nil {
+			if cc.denyCountry != "" {
+				pack := mustRead(t, denyCountryPack(t, t.TempDir(), "test-crash-no-"+strings.ToLower(cc.denyCountry), cc.denyCountry, "2020-01-01"))
+				res, err := p.c.RulesApply(ctx, api.RulesApplyRequest{Files: []api.RuleFile{{Name: "crash.yaml", Content: string(pack)}}, Reason: "crash test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rev = res.Revision
+			} else if err := failSite(ctx, cc.backend, loseRoot); err != nil {
 				t.Fatal(err)
 			}
 			lost = true
@@ -389,7 +422,26 @@ func crashSafety(t *testing.T, cc crashCase) {
 		}
 	}
 	if migrated == 0 {
-		t.Error("no run migrated; the site loss came too late to test recovery under crashes")
+		t.Error("no run migrated; the site loss or rule came too late to test recovery under crashes")
+	}
+	if cc.denyCountry != "" {
+		// Every run left the country, each move naming the revision.
+		for _, r := range runs {
+			if r.Placement.Country == cc.denyCountry {
+				t.Errorf("run %s finished in %s after the rule against it", r.ID, cc.denyCountry)
+			}
+			evs, err := p.c.Events(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := false
+			for _, e := range evs {
+				named = named || e.Kind == "law-move" && strings.Contains(e.Reason, fmt.Sprintf("rules revision %d", rev))
+			}
+			if r.Attempt > 1 && !named {
+				t.Errorf("run %s moved without a law-move event naming revision %d", r.ID, rev)
+			}
+		}
 	}
 	checkCrashStaging(t, p, runs)
 	res, err := p.c.Verify(ctx)
