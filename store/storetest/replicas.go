@@ -23,6 +23,8 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("FencedWriterLosesToNewHolder", func(t *testing.T) { a, b := open(t); sharedFence(t, a, b) })
 	t.Run("UpdatesFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedUpdates(t, a, b) })
 	t.Run("IdempotentCreateFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedIdempotency(t, a, b) })
+	t.Run("RuleRevisionsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedRuleRevisions(t, a, b) })
+	t.Run("FencedLawCheck", func(t *testing.T) { a, b := open(t); sharedLawCheck(t, a, b) })
 }
 
 func lease(t *testing.T, s store.Store) {
@@ -413,5 +415,106 @@ func sharedIdempotency(t *testing.T, a, b store.Store) {
 	es, _ := a.AuditEntries(ctx, "")
 	if n != 1 || len(runs) != 1 || len(es) != 1 {
 		t.Errorf("%d created, %d runs, %d audit entries; want 1 each", n, len(runs), len(es))
+	}
+}
+
+// sharedRuleRevisions has two replicas apply rules at once, each building on
+// the revision it last read: every revision number is taken once, the
+// losers are told so (ErrConflict) and write nothing, and both handles then
+// read one history with one audit entry per accepted revision.
+func sharedRuleRevisions(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	const writers, tries = 6, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := map[int64]string{}
+	for g := 0; g < writers; g++ {
+		s := a
+		if g%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(g int, s store.Store) {
+			defer wg.Done()
+			for i := 0; i < tries; i++ {
+				revs, err := s.RuleRevisions(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				after := int64(0)
+				if len(revs) > 0 {
+					after = revs[len(revs)-1].Rev
+				}
+				who := fmt.Sprintf("w%d-%d", g, i)
+				got, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: who, Files: map[string]string{"r.yaml": who}, Who: who},
+					after, rec(t, "rules-revision", "", who))
+				switch {
+				case err == nil:
+					mu.Lock()
+					if prev, dup := won[got.Rev]; dup {
+						t.Errorf("revision %d accepted twice: %s and %s", got.Rev, prev, who)
+					}
+					won[got.Rev] = who
+					mu.Unlock()
+					if got.Rev != after+1 {
+						t.Errorf("%s built on %d and got revision %d", who, after, got.Rev)
+					}
+				case !errors.Is(err, store.ErrConflict):
+					t.Error(err)
+				}
+			}
+		}(g, s)
+	}
+	wg.Wait()
+	for _, s := range []store.Store{a, b} {
+		revs, err := s.RuleRevisions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(revs) != len(won) || len(revs) == 0 {
+			t.Fatalf("%d revisions stored, %d accepted", len(revs), len(won))
+		}
+		for i, r := range revs {
+			if r.Rev != int64(i+1) || won[r.Rev] != r.Who || r.Files["r.yaml"] != r.Who {
+				t.Errorf("revision %d: %+v, accepted from %s", i+1, r, won[r.Rev])
+			}
+		}
+		res, err := s.VerifyAudit(ctx)
+		if err != nil || !res.OK || res.Entries != int64(len(won)) {
+			t.Errorf("audit after %d revisions: %+v %v", len(won), res, err)
+		}
+	}
+}
+
+// sharedLawCheck: a leader that stalled past its lease cannot record a law
+// check (nor its audit entry) over the new leader's.
+func sharedLawCheck(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	old, err := a.TryLease(ctx, store.ControllerLease, "old", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCtx := store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: old.Epoch})
+	if err := a.SetLawCheck(oldCtx, 1, "2026-01-01", rec(t, "law-check", "", 1)); err != nil {
+		t.Fatalf("law check by the holder: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	cur, err := b.TryLease(ctx, store.ControllerLease, "new", time.Minute)
+	if err != nil || cur.Holder != "new" {
+		t.Fatalf("takeover: %+v %v", cur, err)
+	}
+	if err := b.SetLawCheck(store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: cur.Epoch}), 2, "2026-01-02", rec(t, "law-check", "", 2)); err != nil {
+		t.Fatalf("law check by the new holder: %v", err)
+	}
+	if err := a.SetLawCheck(oldCtx, 1, "2026-01-03", rec(t, "law-check", "", 3)); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale leader's law check: %v", err)
+	}
+	rev, day, err := a.LawCheck(ctx)
+	if err != nil || rev != 2 || day != "2026-01-02" {
+		t.Errorf("after the stale check: revision %d day %q %v", rev, day, err)
+	}
+	if res, err := b.VerifyAudit(ctx); err != nil || !res.OK || res.Entries != 2 {
+		t.Errorf("audit: %+v %v (want the two accepted checks)", res, err)
 	}
 }
