@@ -619,8 +619,9 @@ func TestCLI(t *testing.T) {
 	p.extra = []string{"--accept-broken-audit"}
 	p.start()
 	es, err := p.c.AuditAll(context.Background())
-	if err != nil || len(es) == 0 || !es[len(es)-1].Redacted {
-		t.Errorf("the acceptance is not the log's last entry (a server-wide one, shown to tenants as a hash): %v %v", len(es), err)
+	// The admin's token (client.json) reads the server's own entries.
+	if err != nil || len(es) == 0 || es[len(es)-1].Kind != "audit-broken-accepted" || es[len(es)-1].Redacted {
+		t.Errorf("the acceptance is not the log's last entry: %v %v", len(es), err)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -124,10 +125,10 @@ func plannerOf(with run.PlanWith) run.Planner {
 }
 
 // lawNowOf is the controller's view of the law in force.
-func lawNowOf(rs *rules.State) func() run.LawNow {
+func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	return func() run.LawNow {
 		cur := rs.Current()
-		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+		return run.LawNow{Rev: cur.Rev, Law: screenPlanLaw{planner.PolicyLaw(cur.Engine), scr}, Transfer: screenTransferLaw{cur.Engine, scr}, Dates: cur.Dates}
 	}
 }
 
@@ -358,9 +359,13 @@ func startServer(opts serverOptions) (*server, error) {
 	// Datasets move through the same law-gated, ledgered path as
 	// `meridian dataset stage`, with the audit log as the transfer ledger,
 	// under the law in force when each moves.
-	stager := &transfer.Stager{Law: rs, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
+	// Organisations are screened against the list imported into the
+	// state directory (meridian screen import), as the CLI's plan does.
+	scr := &screen.Screener{Store: &screen.Store{Dir: dir.ScreeningDir()}}
+	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
+	planLaw := screenPlanLaw{rs.Law(), scr}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir,
-		Plan: plannerOf(planUnder(rs.Law(), m, "controller")), PlanWith: planUnder(rs.Law(), m, "api"), LawNow: lawNowOf(rs),
+		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
@@ -383,7 +388,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	raiseFileLimit()
 	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit})
-	h.SetRules(&rulesService{rs: rs, ctl: ctl, now: cfg.Now})
+	h.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
 	hs, lln := api.NewHTTPServer(h, ln, limits)
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	if tlsCfg != nil {
