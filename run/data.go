@@ -69,7 +69,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			unlock()
 			return false, err
 		}
-		q := transferQuery(w, job, c.today())
+		q := transfer.JobQuery(w, job, c.today())
 		q.Exports = c.exports()
 		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		unlock()
@@ -133,21 +133,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// transferQuery is what the law needs to judge the job's datasets moving.
-func transferQuery(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) policy.Query {
-	q := policy.Query{AsOf: asOf, Job: job, Countries: w.Countries, Organizations: w.Organizations, Sites: map[string]*catalog.Site{}}
-	for _, s := range w.Sites {
-		q.Sites[s.Metadata.Name] = s
-	}
-	q.Org = w.Organizations[job.Spec.Organization]
-	for _, name := range job.Spec.Datasets {
-		if ds := w.Datasets[name]; ds != nil {
-			q.Datasets = append(q.Datasets, ds)
-		}
-	}
-	return q
 }
 
 // refuse fails the run because the law refused a dataset for the attempt's

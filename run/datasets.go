@@ -119,16 +119,6 @@ func (c *Controller) datasetWorld(ctx context.Context, tenant, name, siteName st
 	return w, ds, site, nil
 }
 
-// datasetQuery is what the law needs to judge one dataset's move, moved by
-// org (may be nil).
-func datasetQuery(w *catalog.World, asOf catalog.Date, ds *catalog.Dataset, org *catalog.Organization) policy.Query {
-	q := policy.Query{AsOf: asOf, Datasets: []*catalog.Dataset{ds}, Countries: w.Countries, Organizations: w.Organizations, Sites: map[string]*catalog.Site{}, Org: org}
-	for _, s := range w.Sites {
-		q.Sites[s.Metadata.Name] = s
-	}
-	return q
-}
-
 // StageDataset stages a tenant's registered dataset to a site, or, with
 // DryRun, asks the law about it. A refusal is a *DeniedError.
 func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req StageRequest) (*StageResult, error) {
@@ -154,7 +144,7 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 			return nil, &InputError{"asOf", err}
 		}
 	}
-	q := datasetQuery(w, asOf, ds, org)
+	q := transfer.Query(w, asOf, org, ds)
 	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
 	if req.DryRun {
 		out.Decision = c.cfg.Stager.Law.EvaluateTransfer(q, ds, site.Spec.Country)

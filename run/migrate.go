@@ -233,7 +233,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 // under that data's transfer rules.
 func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
 	law := c.cfg.Stager.Law
-	q := transferQuery(w, job, c.today())
+	q := transfer.JobQuery(w, job, c.today())
 	q.Exports = c.exports()
 	all := policy.Decision{Allowed: true}
 	for _, name := range job.Spec.Datasets {

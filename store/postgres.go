@@ -411,11 +411,7 @@ func (s *Postgres) VerifyAudit(ctx context.Context) (audit.Result, error) {
 
 // VerifyAuditAnchored implements Store.
 func (s *Postgres) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	es, err := s.AuditEntries(ctx, "")
-	if err != nil {
-		return audit.Result{}, err
-	}
-	return s.chain.VerifyAnchored(es, anchors)
+	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) { return s.AuditEntries(ctx, "") }, anchors)
 }
 
 // AuditHead implements Store: the last entry, not the head row, so that a

@@ -567,9 +567,5 @@ func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
 // VerifyAuditAnchored checks the whole chain and then, when anchors is set
 // and holds an anchor, that the log still reaches the anchored head.
 func (s *SQLite) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	es, err := s.AuditEntries(ctx, "")
-	if err != nil {
-		return audit.Result{}, err
-	}
-	return s.chain.VerifyAnchored(es, anchors)
+	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) { return s.AuditEntries(ctx, "") }, anchors)
 }
