@@ -287,14 +287,23 @@ func (cl *cluster) leader() (*replica, int64) {
 // epoch and returns how long that took since t0.
 func (cl *cluster) takeover(old string, epoch int64, t0 time.Time) (time.Duration, string) {
 	cl.t.Helper()
+	d, by, err := cl.awaitTakeover(old, epoch, t0)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	return d, by
+}
+
+// awaitTakeover is takeover for another goroutine than the test's: it
+// reports instead of failing the test.
+func (cl *cluster) awaitTakeover(old string, epoch int64, t0 time.Time) (time.Duration, string, error) {
 	for time.Since(t0) < 60*time.Second {
 		if h, e, live := cl.lease(); live && h != old && e > epoch {
-			return time.Since(t0), h
+			return time.Since(t0), h, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cl.t.Fatalf("no replica took over from %s within a minute", old)
-	return 0, ""
+	return 0, "", fmt.Errorf("no replica took over from %s within a minute", old)
 }
 
 // retry calls f until it succeeds or a minute passes: through the
@@ -361,9 +370,25 @@ func TestReplicasFailover(t *testing.T) {
 		} else {
 			cl.kill(old)
 		}
-		// The others keep answering: a submission during the outage.
+		// The takeover is watched while a submission is made during the
+		// outage (the others keep answering): a request the balancer sent
+		// to the frozen replica waits for its timeout, and must not count.
+		type seen struct {
+			d   time.Duration
+			by  string
+			err error
+		}
+		took := make(chan seen, 1)
+		go func() {
+			d, by, err := cl.awaitTakeover(old.name, epoch, t0)
+			took <- seen{d, by, err}
+		}()
 		submit(fmt.Sprintf("during-%d", round))
-		d, by := cl.takeover(old.name, epoch, t0)
+		tk := <-took
+		if tk.err != nil {
+			t.Fatal(tk.err)
+		}
+		d, by := tk.d, tk.by
 		takeovers = append(takeovers, d)
 		how := "killed"
 		if freeze {
