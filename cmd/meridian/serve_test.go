@@ -604,6 +604,10 @@ func TestCLI(t *testing.T) {
 	// Tamper with the database: the server refuses to start on it, verify
 	// must fail and name the entry, and only an explicit, recorded
 	// acceptance brings the server back.
+	before, err := p.c.AuditAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.stop()
 	db := exec.Command("go", "run", "./testdata/tamper", filepath.Join(p.state, "meridian.db"))
 	if b, err := db.CombinedOutput(); err != nil {
@@ -619,9 +623,16 @@ func TestCLI(t *testing.T) {
 	p.extra = []string{"--accept-broken-audit"}
 	p.start()
 	es, err := p.c.AuditAll(context.Background())
-	// The admin's token (client.json) reads the server's own entries.
-	if err != nil || len(es) == 0 || es[len(es)-1].Kind != "audit-broken-accepted" || es[len(es)-1].Redacted {
-		t.Errorf("the acceptance is not the log's last entry: %v %v", len(es), err)
+	// The acceptance is the first thing the start wrote (before, say, the
+	// admin token it made since the harness removed client.json), and the
+	// admin's token reads the server's own entries.
+	n := len(before)
+	if err != nil || len(es) <= n || es[n].Kind != "audit-broken-accepted" || es[n].Redacted {
+		var tail []string
+		for _, e := range es[min(n, len(es)):] {
+			tail = append(tail, fmt.Sprintf("%d %s redacted=%v", e.Seq, e.Kind, e.Redacted))
+		}
+		t.Errorf("the acceptance is not the first entry after the %d there were: %v; %v", n, tail, err)
 	}
 }
 
