@@ -55,6 +55,7 @@ func binary(t testing.TB) string {
 	out := filepath.Join(dir, "meridian")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	builtBinary = out
