@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if builtBinary != "" {
 		return builtBinary
@@ -55,6 +55,7 @@ func binary(t *testing.T) string {
 	out := filepath.Join(dir, "meridian")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	builtBinary = out
@@ -63,7 +64,7 @@ func binary(t *testing.T) string {
 
 // serveProc is `meridian serve` running as a child process.
 type serveProc struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	state string
 	cat   string
@@ -77,7 +78,7 @@ type serveProc struct {
 	waited chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +120,11 @@ func (p *serveProc) tryStart() error {
 		default:
 		}
 		if cfg, err := readClientConfig(p.state); err == nil {
-			p.c = api.NewClient(cfg.Server, cfg.Token)
+			c, err := api.NewPinnedClient(cfg.Server, cfg.Token, cfg.Fingerprint)
+			if err != nil {
+				return err
+			}
+			p.c = c
 			if _, err := p.c.List(context.Background()); err == nil {
 				p.waited = exited
 				return nil
@@ -146,7 +151,7 @@ func (p *serveProc) end(sig syscall.Signal) {
 	p.waited = nil
 }
 
-func newServeProc(t *testing.T) *serveProc {
+func newServeProc(t testing.TB) *serveProc {
 	dir := t.TempDir()
 	// Workloads run as their tenant's user when the tests run as root: they
 	// pass through the test's directory to their scratch, as they would
@@ -167,7 +172,7 @@ func newServeProc(t *testing.T) *serveProc {
 // trusting the controller. Its dataset is added to the server's state
 // directory, as in the demo, so every attempt stages it and the agent
 // unseals it.
-func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string) string {
+func demoJob(t testing.TB, bin, stateDir string, steps, every int, delay string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "corpus")
 	if err := charlm.WriteCorpus(data); err != nil {
@@ -577,11 +582,17 @@ func TestCLI(t *testing.T) {
 	if out := cli(0, "audit", "verify"); !strings.Contains(out, "audit log intact") {
 		t.Errorf("verify: %s", out)
 	}
-	for _, f := range []string{"audit.key", "tokens.json", "client.json"} {
+	for _, f := range []string{"audit.key", "agent.key", "client.json"} {
 		fi, err := os.Stat(filepath.Join(p.state, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, want mode 0600 (%v)", f, fi.Mode().Perm(), err)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 		}
+	}
+	// Tokens are kept in the database, hashed: no file holds them.
+	if _, err := os.Stat(filepath.Join(p.state, api.TokensFile)); !os.IsNotExist(err) {
+		t.Errorf("%s exists: %v", api.TokensFile, err)
 	}
 	second := exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0")
 	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another meridian serve") {
@@ -594,6 +605,10 @@ func TestCLI(t *testing.T) {
 	// Tamper with the database: the server refuses to start on it, verify
 	// must fail and name the entry, and only an explicit, recorded
 	// acceptance brings the server back.
+	before, err := p.c.AuditAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.stop()
 	db := exec.Command("go", "run", "./testdata/tamper", filepath.Join(p.state, "meridian.db"))
 	if b, err := db.CombinedOutput(); err != nil {
@@ -609,9 +624,16 @@ func TestCLI(t *testing.T) {
 	p.extra = []string{"--accept-broken-audit"}
 	p.start()
 	es, err := p.c.AuditAll(context.Background())
-	// The admin's token (client.json) reads the server's own entries.
-	if err != nil || len(es) == 0 || es[len(es)-1].Kind != "audit-broken-accepted" || es[len(es)-1].Redacted {
-		t.Errorf("the acceptance is not the log's last entry: %v %v", len(es), err)
+	// The acceptance is the first thing the start wrote (before, say, the
+	// admin token it made since the harness removed client.json), and the
+	// admin's token reads the server's own entries.
+	n := len(before)
+	if err != nil || len(es) <= n || es[n].Kind != "audit-broken-accepted" || es[n].Redacted {
+		var tail []string
+		for _, e := range es[min(n, len(es)):] {
+			tail = append(tail, fmt.Sprintf("%d %s redacted=%v", e.Seq, e.Kind, e.Redacted))
+		}
+		t.Errorf("the acceptance is not the first entry after the %d there were: %v; %v", n, tail, err)
 	}
 }
 
