@@ -216,11 +216,25 @@ func lineOr(n *node, def int) int {
 // the document the resource was read from; a missing field is reported on
 // the line of its nearest parent.
 func (p Position) lineFor(field string) int {
+	return p.lineIn(p.root(), field)
+}
+
+// root parses the document the resource was read from (nil when its text
+// was not kept or does not parse).
+func (p Position) root() *node {
 	if p.src == nil {
-		return p.Line
+		return nil
 	}
 	root, err := parseDocument(p.src.data, p.src.firstLine)
-	if err != nil || root == nil {
+	if err != nil {
+		return nil
+	}
+	return root
+}
+
+// lineIn is lineFor in the parsed document root.
+func (p Position) lineIn(root *node, field string) int {
+	if root == nil {
 		return p.Line
 	}
 	n := root

@@ -14,3 +14,19 @@ func (p Position) At(field string) string {
 	}
 	return fmt.Sprintf("%s:%d", p.File, p.lineFor(field))
 }
+
+// AtAll is At for several fields, parsing the document once.
+func (p Position) AtAll(fields []string) map[string]string {
+	out := make(map[string]string, len(fields))
+	if p.File == "" {
+		for _, f := range fields {
+			out[f] = p.String()
+		}
+		return out
+	}
+	root := p.root()
+	for _, f := range fields {
+		out[f] = fmt.Sprintf("%s:%d", p.File, p.lineIn(root, f))
+	}
+	return out
+}

@@ -286,10 +286,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		assumed:     map[string]float64{},
 
 		includeAllocation: opts.IncludeAllocation,
-		jobAt:             make(map[string]string, len(jobFields)),
-	}
-	for _, f := range jobFields {
-		p.jobAt[f] = job.Pos.At(f)
+		jobAt:             job.Pos.AtAll(jobFields),
 	}
 	links, err := catalog.BuiltinLinks()
 	if err != nil {
