@@ -414,6 +414,8 @@ func (s *suite) concurrent(t *testing.T) {
 				h, err := instances[c%2].Submit(context.Background(), specs[i])
 				if err != nil {
 					errs <- fmt.Errorf("submit %s copy %d: %w", specs[i].Key(), c, err)
+				} else {
+					s.remember(h, specs[i])
 				}
 				handles[i][c] = h
 			}()
