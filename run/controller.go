@@ -56,15 +56,22 @@ type Config struct {
 
 	// ServerURL is where attempts' agents reach the server's agent API.
 	ServerURL string
-	// AgentCommand is the command a site's scheduler runs for an attempt:
-	// Meridian's agent (default: this executable with "agent").
+	// AgentCommand is the command a site's scheduler runs for an attempt
+	// at a site whose backend.agent is empty: Meridian's agent (default:
+	// this executable with "agent" at sites on this machine, "meridian
+	// agent" at remote sites).
 	AgentCommand func(site *catalog.Site) []string
 	// AgentKey derives the attempts' credentials; at least 16 bytes.
 	AgentKey []byte
 	// Heartbeat is how often agents report (default 2s).
 	Heartbeat time.Duration
-	// Sandbox says how workloads are confined.
+	// Sandbox says how workloads are confined at sites on this machine; a
+	// site's backend.sandbox overrides it, and remote sites default to
+	// landlock.
 	Sandbox SandboxPolicy
+	// SiteRecheck is how often the sites are checked against their
+	// schedulers again after CheckSites (default 30s).
+	SiteRecheck time.Duration
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
 
@@ -109,6 +116,10 @@ type Controller struct {
 	catSet  *catalog.Set
 	catErr  error
 
+	sitesOnce sync.Once
+	sites     []*catalog.Site
+	sitesErr  error
+
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
 	backends    map[string]backend.Backend
@@ -117,6 +128,11 @@ type Controller struct {
 	lastSave    map[string]time.Time
 	storeLocks  map[string]*sync.Mutex
 	logMu       sync.Mutex
+	// siteDown holds the sites whose last check failed, with the error;
+	// lastSiteCheck is when CheckSites last finished.
+	siteDown      map[string]error
+	lastSiteCheck time.Time
+	checking      bool
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -161,15 +177,17 @@ func New(cfg Config) *Controller {
 		}
 	}
 	if cfg.AgentCommand == nil {
-		exe, _ := os.Executable()
-		cfg.AgentCommand = func(*catalog.Site) []string { return []string{exe, "agent"} }
+		cfg.AgentCommand = defaultAgentCommand
+	}
+	if cfg.SiteRecheck <= 0 {
+		cfg.SiteRecheck = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}}
+		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{}}
 }
 
 // InputError is a submission the user must fix; Field names what is wrong.

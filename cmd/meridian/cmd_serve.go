@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +54,13 @@ Landlock, confined to their scratch directory.`,
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --listen %s is reachable from other machines; the API has no TLS\n", opts.Listen)
 			}
+			if opts.AgentURL != "" {
+				u, err := url.Parse(opts.AgentURL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+					return badInput(fmt.Errorf("--agent-url %q: want http(s)://host:port[/prefix], the server as the sites' agents reach it", opts.AgentURL))
+				}
+				opts.AgentURL = strings.TrimSuffix(opts.AgentURL, "/")
+			}
 			opts.Log = cmd.ErrOrStderr()
 			s, err := startServer(opts)
 			if err != nil {
@@ -74,6 +83,7 @@ Landlock, confined to their scratch directory.`,
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
 	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
 	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
-	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise")
+	cmd.Flags().StringVar(&opts.AgentURL, "agent-url", "", "the server's URL as the sites' agents reach it (default: http:// and the --listen address)")
+	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
 }

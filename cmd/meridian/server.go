@@ -16,9 +16,9 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
-	_ "meridian.dev/meridian/backend/kubernetes" // registers the "kubernetes" backend
-	_ "meridian.dev/meridian/backend/local"      // registers the "local" backend
-	_ "meridian.dev/meridian/backend/slurm"      // registers the "slurm" backend
+	"meridian.dev/meridian/backend/kubernetes" // registers the "kubernetes" backend
+	_ "meridian.dev/meridian/backend/local"    // registers the "local" backend
+	_ "meridian.dev/meridian/backend/slurm"    // registers the "slurm" backend
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
@@ -44,9 +44,13 @@ type serverOptions struct {
 	AcceptBrokenAudit bool
 	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
 	Sandbox string
-	// AgentCommand overrides the command sites run for each attempt.
+	// AgentCommand overrides the command sites run for each attempt (at
+	// sites whose backend.agent is empty).
 	AgentCommand []string
-	Limits       api.Limits
+	// AgentURL is the server's address as the sites' agents reach it
+	// (default: the listening address).
+	AgentURL string
+	Limits   api.Limits
 	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
 	RuleDirs []string
 	// MoveMargin is how long before a known rule bites runs move.
@@ -121,10 +125,17 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	return k, nil
 }
 
-// backendFor returns a site's backend, as its settings name it, keeping the
-// backend's state under root.
-func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
-	return backend.For(site.Spec.Backend, root)
+// backendsFor returns a site's backend, as its settings name it, keeping
+// the backend's state under root. A Kubernetes site's attempts are lost
+// once their node has not been Ready for the server's site timeout.
+func backendsFor(siteTimeout time.Duration) run.BackendFor {
+	return func(site *catalog.Site, root string) (backend.Backend, error) {
+		b, err := backend.For(site.Spec.Backend, root)
+		if kb, ok := b.(*kubernetes.Backend); ok && siteTimeout > 0 {
+			kb.NodeLostAfter = siteTimeout
+		}
+		return b, err
+	}
 }
 
 func startServer(opts serverOptions) (*server, error) {
@@ -223,15 +234,27 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	closers = append(closers, func() { ln.Close() })
 	url := "http://" + ln.Addr().String()
+	agentURL := url
+	if opts.AgentURL != "" {
+		agentURL = opts.AgentURL
+	}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planUnder(rs.Law()), LawNow: lawNowOf(rs),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
-		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
+		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
+		ServerURL: agentURL, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
 	if len(opts.AgentCommand) > 0 {
 		cmdline := opts.AgentCommand
 		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
 	}
 	ctl := run.New(cfg)
+	// Each site with a scheduler is checked against it before the API
+	// opens: one whose settings fail is excluded from planning (the log
+	// names the site and the setting) and checked again until it passes.
+	for _, h := range ctl.CheckSites(ctx) {
+		if !h.OK {
+			fmt.Fprintf(logw, "meridian serve: site %s excluded from planning until it passes its check: %s\n", h.Site, h.Problem)
+		}
+	}
 	cc, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
 	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cc, '\n'), 0o600); err != nil {
 		return nil, err
