@@ -179,6 +179,7 @@ func run() error {
 				logger.Info("node restored")
 				np.setReady(true)
 				prov.restoreNode()
+				go np.renotify(ctx, 15*time.Second)
 			default:
 				logger.Info("stopping", "signal", s.String())
 				prov.stopAll(5 * time.Second)
@@ -264,6 +265,34 @@ func (p *nodeProvider) setReady(ready bool) {
 	p.mu.Unlock()
 	if cb != nil {
 		cb(n)
+	}
+}
+
+// renotify sends the node's status again every second for a while after a
+// restore: virtual-kubelet drops a status update while the last ping it
+// cached (every 10 s) failed, so the first one after a restore is lost and
+// the node would stay NotReady until the next periodic update (1 min).
+func (p *nodeProvider) renotify(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	end := time.After(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-end:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		n, cb, failed := p.node.DeepCopy(), p.cb, p.failed
+		p.mu.Unlock()
+		if failed {
+			return // lost again
+		}
+		if cb != nil {
+			cb(n)
+		}
 	}
 }
 
