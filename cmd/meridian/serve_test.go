@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +21,6 @@ import (
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
 	"meridian.dev/meridian/run"
@@ -36,6 +33,9 @@ import (
 var builtBinary string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(confineEnv); spec != "" {
+		os.Exit(confineExec(spec, os.Args[1:]))
+	}
 	code := m.Run()
 	if builtBinary != "" {
 		os.RemoveAll(filepath.Dir(builtBinary))
@@ -57,6 +57,10 @@ func binary(t *testing.T) string {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
+	// Sites whose jobs run as another user (slurmrestd's) start it too.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	builtBinary = out
 	return out
 }
@@ -69,12 +73,16 @@ type serveProc struct {
 	cat   string
 	// addr stays the same across restarts, as a real server's does: the
 	// attempts' agents keep reporting to it.
-	addr   string
-	extra  []string
-	cmd    *exec.Cmd
-	c      *api.Client
-	errb   *bytes.Buffer
-	waited chan error
+	addr  string
+	extra []string
+	// confine, when set, runs serve under Landlock, reaching nothing but
+	// the system's directories, its executable, its state directory and
+	// these paths.
+	confine *confinement
+	cmd     *exec.Cmd
+	c       *api.Client
+	errb    *bytes.Buffer
+	waited  chan error
 }
 
 func freeAddr(t *testing.T) string {
@@ -104,6 +112,13 @@ func (p *serveProc) tryStart() error {
 	os.Remove(filepath.Join(p.state, clientFile))
 	args := append([]string{"serve", "--state", p.state, "--listen", p.addr, "--catalog", p.cat, "--poll", "50ms"}, p.extra...)
 	p.cmd = exec.Command(p.bin, args...)
+	if p.confine != nil {
+		cmd, err := p.confined(append([]string{p.bin}, args...))
+		if err != nil {
+			return err
+		}
+		p.cmd = cmd
+	}
 	p.errb = &bytes.Buffer{}
 	p.cmd.Stderr = p.errb
 	if err := p.cmd.Start(); err != nil {
@@ -130,6 +145,27 @@ func (p *serveProc) tryStart() error {
 	p.cmd.Process.Kill()
 	<-exited
 	return fmt.Errorf("serve did not come up: %s", p.errb.String())
+}
+
+// confined is the command that runs args under the serve's confinement:
+// this test binary as a wrapper that restricts itself, then executes args.
+func (p *serveProc) confined(args []string) (*exec.Cmd, error) {
+	tmp := filepath.Join(p.state, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	c := confinement{RO: append([]string{p.bin}, p.confine.RO...), RW: append([]string{p.state}, p.confine.RW...)}
+	spec, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), confineEnv+"="+string(spec), "TMPDIR="+tmp)
+	return cmd, nil
 }
 
 func (p *serveProc) kill() { p.end(syscall.SIGKILL) }
@@ -199,7 +235,8 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}
-	crashSafety(t, crashCase{catalog: "../../examples/demo/sites", runs: 4, steps: 200, lose: "sg-jurong-1", backend: catalog.BackendSpec{Type: "local"}})
+	p := newServeProc(t)
+	crashSafety(t, p, localLab(p), 4, 200)
 }
 
 // TestCrashSafetySlurm is TestCrashSafety on the single-machine Slurm that
@@ -208,37 +245,40 @@ func TestCrashSafetySlurm(t *testing.T) {
 	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
 		t.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster (scripts/slurm-up.sh)")
 	}
-	spec := catalog.BackendSpec{Type: "slurm", Partition: "site-a", GresType: "h100"}
-	crashSafety(t, crashCase{catalog: "testdata/slurm-sites", runs: 2, steps: 150, lose: "slurm-a", backend: spec})
+	p := newServeProc(t)
+	crashSafety(t, p, slurmLab(t, p), 2, 150)
 }
 
-type crashCase struct {
-	catalog string
-	runs    int
-	steps   int
-	lose    string
-	backend catalog.BackendSpec
+// TestCrashSafetySlurmREST is TestCrashSafety on the same Slurm reached
+// through slurmrestd, whose jobs run as the slurm user.
+func TestCrashSafetySlurmREST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	lab := restLab(t)
+	crashSafety(t, newServeProc(t), lab, 2, 150)
 }
 
-func crashSafety(t *testing.T, cc crashCase) {
+// TestCrashSafetyKubernetes is TestCrashSafety on the Kubernetes test
+// cluster: one node per site, the first node lost on the way.
+func TestCrashSafetyKubernetes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	lab := kubeLab(t)
+	crashSafety(t, newServeProc(t), lab, 2, 150)
+}
+
+func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("seed %d", seed)
-	p := newServeProc(t)
-	p.cat = cc.catalog
+	p.cat = lab.catalog
+	p.extra = append(p.extra, lab.extra...)
 	p.start()
 	ctx := context.Background()
-	loseRoot := filepath.Join(p.state, "sites", cc.lose)
-	t.Cleanup(func() {
-		b, err := backend.For(cc.backend, loseRoot)
-		if err == nil {
-			if f, ok := b.(backend.SiteFailer); ok {
-				f.RestoreSite(context.Background())
-			}
-		}
-	})
-	nRuns := cc.runs
-	job := demoJob(t, p.bin, p.state, cc.steps, 10, "20ms")
+	t.Cleanup(lab.restore)
+	job := demoJob(t, p.bin, p.state, steps, 10, "20ms")
 	ids := map[string]bool{}
 	for i := 0; i < nRuns; i++ {
 		r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}},
@@ -246,13 +286,16 @@ func crashSafety(t *testing.T, cc crashCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r.Site != lab.first {
+			t.Fatalf("run %s planned at %s, want %s (the site the test loses)", r.ID, r.Site, lab.first)
+		}
 		ids[r.ID] = true
 	}
 	lost := false
 	for kill := 0; kill < 12; kill++ {
 		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
 		if !lost && kill == 3 {
-			if err := failSite(ctx, cc.backend, loseRoot); err != nil {
+			if err := lab.fail(ctx); err != nil {
 				t.Fatal(err)
 			}
 			lost = true
@@ -306,19 +349,8 @@ func crashSafety(t *testing.T, cc crashCase) {
 		}
 		// Each attempt was launched exactly once, at its own site, and no
 		// attempt the controller does not know of was launched: every launch
-		// prints a line into the output the site's scheduler keeps.
-		logs, _ := filepath.Glob(filepath.Join(p.state, "sites", "*", "jobs", "*", "output.log"))
-		var launches []string
-		for _, l := range logs {
-			b, _ := os.ReadFile(l)
-			site := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(l))))
-			for _, line := range strings.Split(string(b), "\n") {
-				if f := strings.Fields(line); len(f) == 3 && f[0] == "launch" && f[1] == "run="+r.ID {
-					launches = append(launches, site+" "+f[1]+" "+f[2])
-				}
-			}
-		}
-		sort.Strings(launches)
+		// prints a line into the output the site keeps.
+		launches := lab.launches(r.ID)
 		recorded := map[string]bool{}
 		for _, a := range r.Attempts {
 			recorded[fmt.Sprintf("%s run=%s attempt=%d", a.Site, r.ID, a.N)] = true
@@ -335,14 +367,7 @@ func crashSafety(t *testing.T, cc crashCase) {
 		// while it queued), but the last one ran.
 		last := r.Attempts[len(r.Attempts)-1]
 		if !containsString(launches, fmt.Sprintf("%s run=%s attempt=%d", last.Site, r.ID, last.N)) || len(r.Attempts) != r.Attempt {
-			var out []byte
-			for _, l := range logs {
-				if strings.Contains(l, r.ID) {
-					b, _ := os.ReadFile(l)
-					out = append(out, fmt.Sprintf("--- %s\n%s", l, tail(b, 2000))...)
-				}
-			}
-			t.Errorf("run %s: final attempt %d never launched: %v\n%s", r.ID, r.Attempt, launches, out)
+			t.Errorf("run %s: final attempt %d never launched: %v\n%s", r.ID, r.Attempt, launches, lab.outputOf(r.ID))
 		}
 		evs, err := p.c.Events(ctx, r.ID)
 		if err != nil {
@@ -378,16 +403,16 @@ func crashSafety(t *testing.T, cc crashCase) {
 		}
 		// The final checkpoint is sealed at the run's last site, complete
 		// and self-consistent, at the last step.
-		if r.Checkpoint == nil || r.Checkpoint.Step != int64(cc.steps) {
+		if r.Checkpoint == nil || r.Checkpoint.Step != int64(steps) {
 			t.Errorf("run %s: final checkpoint %+v", r.ID, r.Checkpoint)
-		} else if ck := unsealCheckpoint(t, p.state, r); ck.Step != uint64(cc.steps) {
+		} else if ck := unsealCheckpoint(t, p.state, lab.store(r.Checkpoint.Site), r); ck.Step != uint64(steps) {
 			t.Errorf("run %s: sealed checkpoint at step %d", r.ID, ck.Step)
 		}
 	}
 	if migrated == 0 {
 		t.Error("no run migrated; the site loss came too late to test recovery under crashes")
 	}
-	checkCrashStaging(t, p, runs)
+	checkCrashStaging(t, p, lab, runs)
 	res, err := p.c.Verify(ctx)
 	if err != nil || !res.OK {
 		t.Errorf("audit after crashes: %+v %v", res, err)
@@ -399,7 +424,7 @@ func crashSafety(t *testing.T, cc crashCase) {
 // ever sent twice to one site whatever the kills interrupted (the bytes
 // sent to a site, over all runs and retries, are at most the dataset's
 // sealed size), and no key file or plaintext is left at any site.
-func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
+func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run) {
 	t.Helper()
 	var sealed int64
 	filepath.WalkDir(filepath.Join(p.state, "store", "meridian", "demo-text", "chunks"), func(_ string, d fs.DirEntry, err error) error {
@@ -452,8 +477,10 @@ func checkCrashStaging(t *testing.T, p *serveProc, runs []*run.Run) {
 	if err := charlm.WriteCorpus(corpus); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demoSiteCheck(filepath.Join(p.state, "sites"), corpus); err != nil {
-		t.Error(err)
+	for _, dir := range lab.siteDirs {
+		if _, err := demoSiteCheck(dir, corpus); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
@@ -646,7 +673,7 @@ func checkDemoLedger(t *testing.T, stateDir string) {
 
 // unsealCheckpoint reads a run's last checkpoint from its site's store with
 // the run's key (as the next attempt's agent would) and decodes it.
-func unsealCheckpoint(t *testing.T, stateDir string, r *run.Run) *charlm.Checkpoint {
+func unsealCheckpoint(t *testing.T, stateDir, storeURL string, r *run.Run) *charlm.Checkpoint {
 	t.Helper()
 	ck := r.Checkpoint
 	key, err := dataset.Keyring{Dir: filepath.Join(stateDir, "runkeys")}.Get(r.ID)
@@ -657,7 +684,7 @@ func unsealCheckpoint(t *testing.T, stateDir string, r *run.Run) *charlm.Checkpo
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := dataset.OpenStore(context.Background(), "file://"+filepath.Join(stateDir, "sites", ck.Site, "store"))
+	b, err := dataset.OpenStore(context.Background(), storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
