@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"io"
+	"meridian.dev/meridian/catalog"
 	"strings"
 
 	"meridian.dev/meridian/policy"
@@ -19,6 +20,18 @@ type Explanation struct {
 	// Excluded is true when the caller excluded the site (a lost site).
 	Excluded bool   `json:"excluded,omitempty"`
 	Steps    []Step `json:"steps"`
+	// Horizons are the site's placements that a rule already loaded makes
+	// unlawful before the run would end (Placement.LawfulUntil).
+	Horizons []Horizon `json:"horizons,omitempty"`
+}
+
+// Horizon is the day a placement stops being lawful, and the rule.
+type Horizon struct {
+	Pool        int          `json:"pool"`
+	Accelerator string       `json:"accelerator"`
+	Count       int          `json:"count"`
+	LawfulUntil catalog.Date `json:"lawfulUntil"`
+	Rule        string       `json:"rule"`
 }
 
 // Step is one check on one pool (Count 0) or one count of a pool.
@@ -78,6 +91,10 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 	}
 	if len(e.Steps) == 0 && !e.Excluded {
 		b.WriteString("  no pools\n")
+	}
+	for _, h := range e.Horizons {
+		fmt.Fprintf(&b, "  pool %d: %s × %s lawful only until %s (rule %s), before the run would end: ranked below placements that stay lawful\n",
+			h.Pool, h.Accelerator, thousands(h.Count), h.LawfulUntil, h.Rule)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -88,6 +88,13 @@ func (p *planner) horizons(pl *Plan) error {
 				Source: "Meridian planner: the rules already loaded and their dates"})
 		}
 	}
+	if e := pl.Explain; e != nil {
+		for _, pc := range pl.Placements {
+			if pc.Site == e.Site && pc.LawfulUntil != nil {
+				e.Horizons = append(e.Horizons, Horizon{Pool: pc.Pool, Accelerator: pc.Accelerator, Count: pc.Count, LawfulUntil: *pc.LawfulUntil, Rule: pc.LawfulUntilRule})
+			}
+		}
+	}
 	if moved {
 		sort.SliceStable(pl.Placements, func(i, j int) bool { return !short(&pl.Placements[i]) && short(&pl.Placements[j]) })
 		for i := range pl.Placements {

@@ -4,6 +4,7 @@ import (
 	"meridian.dev/meridian/policy"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
@@ -91,11 +92,36 @@ spec:
 			if tc.demoted && (!demoted || firstUS <= lastLawful) {
 				t.Errorf("long run: a placement that ends before the run was not ranked below the lawful ones")
 			}
+			var table strings.Builder
+			if err := WriteTable(&table, p, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(table.String(), "LAWFUL UNTIL"); got != tc.demoted {
+				t.Errorf("table has a LAWFUL UNTIL column: %v, want %v\n%s", got, tc.demoted, table.String())
+			}
 			if tc.demoted {
+				usSite := ""
 				for _, pl := range p.Placements {
 					if pl.LawfulUntil != nil && !hasRule(pl.Advisories, RuleHorizon) {
 						t.Errorf("%s: demoted without saying why", pl.Site)
 					}
+					if pl.LawfulUntil != nil && usSite == "" {
+						usSite = pl.Site
+					}
+				}
+				if !strings.Contains(table.String(), "2026-11-10 (us-ear-affiliates-2025)") {
+					t.Errorf("the table does not show the horizon:\n%s", table.String())
+				}
+				pe, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2026-10-01"), Rules: law, Explain: usSite})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ex strings.Builder
+				if err := WriteExplanation(&ex, pe.Explain); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(ex.String(), "lawful only until 2026-11-10 (rule us-ear-affiliates-2025)") {
+					t.Errorf("--explain %s does not show the horizon:\n%s", usSite, ex.String())
 				}
 			}
 		})

@@ -19,19 +19,36 @@ func WriteTable(w io.Writer, p *Plan, top int) error {
 		b.WriteString("No lawful, feasible placement.\n")
 	} else {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "RANK\tSITE\tCOUNTRY\tACCELERATORS\tTIME\tCOST\tDATA MOVED\tOBLIGATIONS\t")
 		n := len(p.Placements)
 		if top > 0 && top < n {
 			n = top
 		}
+		// The LAWFUL UNTIL column shows only when a rule already loaded ends
+		// a shown placement before its run would.
+		horizon := false
+		for _, pl := range p.Placements[:n] {
+			horizon = horizon || pl.LawfulUntil != nil
+		}
+		head := "RANK\tSITE\tCOUNTRY\tACCELERATORS\tTIME\tCOST\tDATA MOVED\tOBLIGATIONS\t"
+		if horizon {
+			head += "LAWFUL UNTIL\t"
+		}
+		fmt.Fprintln(tw, head)
 		for _, pl := range p.Placements[:n] {
 			rank := strconv.Itoa(pl.Rank)
 			if pl.Pareto {
 				rank += "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t\n", rank, pl.Site, pl.Country,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t", rank, pl.Site, pl.Country,
 				pl.Accelerator, thousands(pl.Count), hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
 				dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD), movedBytes(pl.DataMoves), obligations(pl))
+			switch {
+			case pl.LawfulUntil != nil:
+				fmt.Fprintf(tw, "%s (%s)\t", pl.LawfulUntil, pl.LawfulUntilRule)
+			case horizon:
+				fmt.Fprint(tw, "-\t")
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 		if n < len(p.Placements) {

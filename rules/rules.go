@@ -12,9 +12,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -51,26 +55,45 @@ type State struct {
 
 	mu  sync.RWMutex
 	cur *Current
+	// applying serialises Apply in this process; the store's revision
+	// check serialises it between processes sharing the store.
+	applying sync.Mutex
 }
 
 // Open loads the built-in packs, dirs and the latest revision's files.
 func Open(ctx context.Context, st Store, dirs []string) (*State, error) {
 	s := &State{st: st, dirs: dirs}
-	revs, err := st.RuleRevisions(ctx)
-	if err != nil {
+	if err := s.Refresh(ctx); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// Refresh makes the latest revision in the store the law in force, when
+// another process sharing the store applied it.
+func (s *State) Refresh(ctx context.Context) error {
+	revs, err := s.st.RuleRevisions(ctx)
+	if err != nil {
+		return err
 	}
 	cur := &Current{Files: map[string]string{}}
 	if n := len(revs); n > 0 {
 		cur.Rev, cur.Hash, cur.Files = revs[n-1].Rev, revs[n-1].Hash, revs[n-1].Files
 	}
+	if old := s.Current(); old != nil && old.Rev == cur.Rev {
+		return nil
+	}
 	eng, err := s.load(cur.Files)
 	if err != nil {
-		return nil, fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		return fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
 	}
 	cur.Engine, cur.Dates = eng, eng.Dates()
-	s.cur = cur
-	return s, nil
+	s.mu.Lock()
+	if s.cur == nil || s.cur.Rev < cur.Rev {
+		s.cur = cur
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // load builds an engine from the built-in packs, the state's directories
@@ -117,25 +140,69 @@ type Change struct {
 	Remove []string
 }
 
+// Limits on the applied files: each file is also held to
+// policy.MaxPackBytes when it loads.
+const (
+	MaxFiles      = 256
+	MaxTotalBytes = 16 << 20
+)
+
+// FieldError is a change the sender must fix, naming the field.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+var fileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(yaml|yml)$`)
+
+// CheckFileName accepts the name of an applied rule file: a base name of
+// at most 128 characters (letters, digits, '.', '_', '-') ending in .yaml
+// or .yml. Files are kept by name, so a path or an odd name is refused.
+func CheckFileName(n string) error {
+	if !fileName.MatchString(n) || strings.Contains(n, "..") {
+		return fmt.Errorf("%q is not a rule file name: want a base name of letters, digits, '.', '_' and '-' (at most 128), ending in .yaml or .yml", n)
+	}
+	return nil
+}
+
 // Proposed returns the files the change would leave applied, and an engine
 // loaded from them, checked in full. It stores nothing.
 func (s *State) Proposed(ch Change) (map[string]string, *policy.Engine, error) {
-	cur := s.Current()
+	return s.proposed(s.Current(), ch)
+}
+
+func (s *State) proposed(cur *Current, ch Change) (map[string]string, *policy.Engine, error) {
 	files := map[string]string{}
 	for n, c := range cur.Files {
 		files[n] = c
 	}
-	for _, n := range ch.Remove {
+	for i, n := range ch.Remove {
 		if _, ok := files[n]; !ok {
-			return nil, nil, fmt.Errorf("remove %q: no applied rule file has that name", n)
+			return nil, nil, &FieldError{fmt.Sprintf("remove[%d]", i), fmt.Errorf("%q: no applied rule file has that name", n)}
 		}
 		delete(files, n)
 	}
-	for _, f := range ch.Files {
-		if f.Name == "" {
-			return nil, nil, errors.New("a rule file has no name")
+	for i, f := range ch.Files {
+		if err := CheckFileName(f.Name); err != nil {
+			return nil, nil, &FieldError{fmt.Sprintf("files[%d].name", i), err}
+		}
+		if len(f.Data) > policy.MaxPackBytes {
+			return nil, nil, &FieldError{fmt.Sprintf("files[%d].content", i), fmt.Errorf("%s is %d bytes, over the %d-byte limit for a rule file", f.Name, len(f.Data), policy.MaxPackBytes)}
 		}
 		files[f.Name] = string(f.Data)
+	}
+	total := 0
+	for _, c := range files {
+		total += len(c)
+	}
+	if len(files) > MaxFiles {
+		return nil, nil, &FieldError{"files", fmt.Errorf("%d rule files would be applied, over the limit of %d", len(files), MaxFiles)}
+	}
+	if total > MaxTotalBytes {
+		return nil, nil, &FieldError{"files", fmt.Errorf("the applied rule files would hold %d bytes, over the limit of %d", total, MaxTotalBytes)}
 	}
 	eng, err := s.load(files)
 	if err != nil {
@@ -151,14 +218,19 @@ var ErrUnchanged = errors.New("the change leaves the rules as they are")
 // audit record, and makes it the law in force. On any error nothing
 // changes.
 func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now time.Time) (*Current, *Diff, error) {
-	if reason == "" {
-		return nil, nil, errors.New("reason: say why the rules change (it is written to the audit log)")
+	if err := checkReason(reason); err != nil {
+		return nil, nil, &FieldError{"reason", err}
 	}
-	files, eng, err := s.Proposed(ch)
-	if err != nil {
+	s.applying.Lock()
+	defer s.applying.Unlock()
+	if err := s.Refresh(ctx); err != nil {
 		return nil, nil, err
 	}
 	cur := s.Current()
+	files, eng, err := s.proposed(cur, ch)
+	if err != nil {
+		return nil, nil, err
+	}
 	hash := Hash(files)
 	if hash == cur.Hash || len(files) == 0 && len(cur.Files) == 0 {
 		return nil, nil, ErrUnchanged
@@ -180,6 +252,21 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	s.cur = next
 	s.mu.Unlock()
 	return next, d, nil
+}
+
+// MaxReason bounds a revision's reason, in bytes.
+const MaxReason = 2000
+
+func checkReason(r string) error {
+	switch {
+	case strings.TrimSpace(r) == "":
+		return errors.New("say why the rules change (it is written to the audit log)")
+	case len(r) > MaxReason:
+		return fmt.Errorf("%d bytes, over the limit of %d", len(r), MaxReason)
+	case !utf8.ValidString(r) || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
+		return errors.New("want UTF-8 text without control characters")
+	}
+	return nil
 }
 
 func fileHashes(files map[string]string) map[string]string {

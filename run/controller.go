@@ -122,6 +122,7 @@ type Controller struct {
 
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
+	decoded     map[string]*Run // by run id, at its row's version (decodeRow)
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
@@ -185,7 +186,7 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{},
+	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{}}
 }

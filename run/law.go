@@ -206,8 +206,9 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) *CheckResult {
 	var mu sync.Mutex
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
+	c.prune(rows)
 	for _, row := range rows {
-		r, err := fromRow(row)
+		r, err := c.decodeRow(row)
 		if err != nil {
 			continue
 		}
@@ -281,6 +282,11 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	if err != nil {
 		return "", err
 	}
+	if sameHorizon(r.Law, st) {
+		// Nothing to record: the check itself is in the law-check audit
+		// entry, and a write per run would cost a commit each.
+		return "lawful", nil
+	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating || r.State == Held {
 			return store.ErrNoChange
@@ -301,6 +307,12 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 		return "scheduled", nil
 	}
 	return "lawful", nil
+}
+
+// sameHorizon reports whether a run's recorded law status already says
+// what st says about its horizon.
+func sameHorizon(old, st *LawStatus) bool {
+	return old != nil && old.LawfulUntil == st.LawfulUntil && old.UntilRule == st.UntilRule && old.MoveBy.Equal(st.MoveBy)
 }
 
 func lawUntilText(site string, st *LawStatus, rev int64) string {

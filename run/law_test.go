@@ -57,7 +57,7 @@ func (c *clock) set(t time.Time) {
 }
 
 // lawEnv is newEnv with the real planner and the law as server state.
-func lawEnv(t *testing.T, mod func(*Config)) (*env, *rules.State) {
+func lawEnv(t testing.TB, mod func(*Config)) (*env, *rules.State) {
 	t.Helper()
 	var rs *rules.State
 	e := newEnv(t, func(c *Config) {

@@ -33,6 +33,7 @@ func (c *Controller) Tick(ctx context.Context) {
 		c.cfg.Logger.Error("list runs", "err", err)
 		return
 	}
+	c.prune(rows)
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for _, row := range rows {
@@ -53,6 +54,51 @@ func (c *Controller) Tick(ctx context.Context) {
 		}(row.ID)
 	}
 	wg.Wait()
+}
+
+// prune drops what is cached of runs that are no longer active: their
+// parsed worlds and decoded rows.
+func (c *Controller) prune(active []*store.Run) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.worlds) <= len(active) && len(c.decoded) <= len(active) {
+		return
+	}
+	keep := make(map[string]bool, len(active))
+	for _, r := range active {
+		keep[r.ID] = true
+	}
+	for id := range c.worlds {
+		if !keep[id] {
+			delete(c.worlds, id)
+		}
+	}
+	for id := range c.decoded {
+		if !keep[id] {
+			delete(c.decoded, id)
+		}
+	}
+}
+
+// decodeRow is fromRow, reusing the decoding of the same row version: a
+// law check reads every active run, most unchanged since the last. The
+// caller gets its own copy of the top-level struct.
+func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
+	c.mu.Lock()
+	r := c.decoded[row.ID]
+	c.mu.Unlock()
+	if r == nil || r.version != row.Version {
+		var err error
+		if r, err = fromRow(row); err != nil {
+			return nil, err
+		}
+		r.version = row.Version
+		c.mu.Lock()
+		c.decoded[row.ID] = r
+		c.mu.Unlock()
+	}
+	cp := *r
+	return &cp, nil
 }
 
 // stepTimeout bounds one step, so that a hung scheduler command cannot

@@ -122,13 +122,13 @@ func (e *env) found(site, id string, attempt int) bool {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.SQLite
 	c   *Controller
 	dir string
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})

@@ -93,8 +93,10 @@ type Hold struct {
 	Tries    int       `json:"tries,omitempty"`
 }
 
-// LawStatus is the controller's last look at the law for the run's
-// placement.
+// LawStatus is what the controller found about the law for the run's
+// placement, under the revision and on the day it last found something
+// different (each re-check of every run is one law-check audit entry; a
+// run's status is rewritten only when its horizon changes).
 type LawStatus struct {
 	Revision  int64  `json:"revision"`
 	CheckedOn string `json:"checkedOn"`
@@ -159,6 +161,8 @@ type Run struct {
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	Data
+	// version is the row version this was decoded from (decodeRow).
+	version int64
 }
 
 func fromRow(r *store.Run) (*Run, error) {

@@ -40,8 +40,11 @@ type siteLab struct {
 	// the one they move to.
 	first, second string
 	extra         []string // serve flags
-	fail          func(ctx context.Context) error
-	restore       func()
+	// denyCountry, when set, is the country a rule applied mid-test makes
+	// unlawful, instead of losing the first site (fail).
+	denyCountry string
+	fail        func(ctx context.Context) error
+	restore     func()
 	// outputs lists the files in which the sites keep attempts' output, by
 	// site.
 	outputs func() map[string][]string

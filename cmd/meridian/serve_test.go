@@ -249,6 +249,31 @@ func TestCrashSafetySlurm(t *testing.T) {
 	crashSafety(t, p, slurmLab(t, p), 2, 150)
 }
 
+// TestCrashSafetyRuleChange is TestCrashSafety where, instead of a site
+// being lost, the admin applies a rule that makes the runs' country
+// unlawful: the server is killed while it drains and moves them.
+func TestCrashSafetyRuleChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	p := newServeProc(t)
+	lab := localLab(p)
+	lab.denyCountry = "SG"
+	crashSafety(t, p, lab, 2, 150)
+}
+
+// TestCrashSafetySlurmRuleChange is TestCrashSafetyRuleChange on the
+// single-machine Slurm cluster.
+func TestCrashSafetySlurmRuleChange(t *testing.T) {
+	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
+		t.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster (scripts/slurm-up.sh)")
+	}
+	p := newServeProc(t)
+	lab := slurmLab(t, p)
+	lab.denyCountry = "SG"
+	crashSafety(t, p, lab, 2, 150)
+}
+
 // TestCrashSafetySlurmREST is TestCrashSafety on the same Slurm reached
 // through slurmrestd, whose jobs run as the slurm user.
 func TestCrashSafetySlurmREST(t *testing.T) {
@@ -278,6 +303,7 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 	p.start()
 	ctx := context.Background()
 	t.Cleanup(lab.restore)
+	var rev int64
 	job := demoJob(t, p.bin, p.state, steps, 10, "20ms")
 	ids := map[string]bool{}
 	for i := 0; i < nRuns; i++ {
@@ -295,7 +321,14 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 	for kill := 0; kill < 12; kill++ {
 		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
 		if !lost && kill == 3 {
-			if err := lab.fail(ctx); err != nil {
+			if lab.denyCountry != "" {
+				pack := mustRead(t, denyCountryPack(t, t.TempDir(), "test-crash-no-"+strings.ToLower(lab.denyCountry), lab.denyCountry, "2020-01-01"))
+				res, err := p.c.RulesApply(ctx, api.RulesApplyRequest{Files: []api.RuleFile{{Name: "crash.yaml", Content: string(pack)}}, Reason: "crash test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rev = res.Revision
+			} else if err := lab.fail(ctx); err != nil {
 				t.Fatal(err)
 			}
 			lost = true
@@ -410,7 +443,26 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 		}
 	}
 	if migrated == 0 {
-		t.Error("no run migrated; the site loss came too late to test recovery under crashes")
+		t.Error("no run migrated; the site loss or rule came too late to test recovery under crashes")
+	}
+	if lab.denyCountry != "" {
+		// Every run left the country, each move naming the revision.
+		for _, r := range runs {
+			if r.Placement.Country == lab.denyCountry {
+				t.Errorf("run %s finished in %s after the rule against it", r.ID, lab.denyCountry)
+			}
+			evs, err := p.c.Events(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := false
+			for _, e := range evs {
+				named = named || e.Kind == "law-move" && strings.Contains(e.Reason, fmt.Sprintf("rules revision %d", rev))
+			}
+			if r.Attempt > 1 && !named {
+				t.Errorf("run %s moved without a law-move event naming revision %d", r.ID, rev)
+			}
+		}
 	}
 	checkCrashStaging(t, p, lab, runs)
 	res, err := p.c.Verify(ctx)

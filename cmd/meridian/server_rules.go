@@ -33,12 +33,8 @@ func (s *rulesService) clock() time.Time {
 
 func change(files []api.RuleFile, remove []string) (rules.Change, error) {
 	ch := rules.Change{Remove: remove}
-	for i, f := range files {
-		if f.Name == "" {
-			return ch, &api.InputError{Field: "files", Err: errors.New("a rule file has no name")}
-		}
+	for _, f := range files {
 		ch.Files = append(ch.Files, policy.File{Name: f.Name, Data: []byte(f.Content)})
-		_ = i
 	}
 	if len(ch.Files) == 0 && len(ch.Remove) == 0 {
 		return ch, &api.InputError{Field: "files", Err: errors.New("give at least one rule file or a name to remove")}
@@ -53,19 +49,20 @@ func (s *rulesService) Apply(ctx context.Context, req api.RulesApplyRequest, by 
 	}
 	cur, d, err := s.rs.Apply(ctx, ch, by, req.Reason, s.clock())
 	if err != nil {
-		if !errors.Is(err, rules.ErrUnchanged) && !isProblems(err) && req.Reason == "" {
-			return nil, &api.InputError{Field: "reason", Err: err}
-		}
-		return nil, err
+		return nil, inputError(err)
 	}
 	s.ctl.Nudge()
 	return &api.RulesApplyResult{RuleRevision: api.RuleRevision{Revision: cur.Rev, SHA256: cur.Hash, By: by, Reason: req.Reason,
 		Time: s.clock().UTC(), Files: names(cur.Files)}, Diff: d}, nil
 }
 
-func isProblems(err error) bool {
-	var ps policy.Problems
-	return errors.As(err, &ps)
+// inputError turns the rules state's field errors into the API's.
+func inputError(err error) error {
+	var fe *rules.FieldError
+	if errors.As(err, &fe) {
+		return &api.InputError{Field: fe.Field, Err: fe.Err}
+	}
+	return err
 }
 
 func names(m map[string]string) []string {
@@ -116,7 +113,7 @@ func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, 
 	}
 	_, eng, err := s.rs.Proposed(ch)
 	if err != nil {
-		return nil, err
+		return nil, inputError(err)
 	}
 	asOf := transfer.Today(s.clock())
 	if req.AsOf != "" {

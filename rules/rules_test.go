@@ -1,0 +1,281 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// openStore opens a real SQLite store in a test directory.
+func openStore(t *testing.T, dir string) *store.SQLite {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// pack is a rule file with one org-policy rule denying country from day.
+func pack(name, id, country, day string) policy.File {
+	return policy.File{Name: name, Data: []byte(fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: %[1]s}
+rules:
+  - id: %[1]s
+    jurisdiction: ORG
+    kind: org-policy
+    effect: deny
+    effectiveFrom: %[3]s
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["rules_test.go"]
+    message: "site {site.name} is in {site.country}"
+    condition: "site.country == '%[2]s'"
+`, id, country, day))}
+}
+
+func hasDate(ds []catalog.Date, d string) bool {
+	for _, x := range ds {
+		if x.String() == d {
+			return true
+		}
+	}
+	return false
+}
+
+// TestApplyIsARevision: an accepted change is the next revision, with its
+// hash, author, reason and audit entry; the law in force knows the new
+// rule and its date; a server that starts again on the same store is
+// under the same revision.
+func TestApplyIsARevision(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	s, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Current(); c.Rev != 0 || len(c.Files) != 0 {
+		t.Fatalf("a new store is under revision %d with %d files", c.Rev, len(c.Files))
+	}
+	if _, ok := s.Current().Engine.Rule("test-no-my"); ok {
+		t.Fatal("the rule is in force before it was applied")
+	}
+	f := pack("no-my.yaml", "test-no-my", "MY", "2031-03-04")
+	cur, d, err := s.Apply(ctx, Change{Files: []policy.File{f}}, "admin of tenant t1", "test: Malaysia closes", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Rev != 1 || cur.Hash != Hash(map[string]string{f.Name: string(f.Data)}) || len(d.Added) != 1 || d.Added[0] != "test-no-my" {
+		t.Fatalf("revision %d hash %s diff %+v", cur.Rev, cur.Hash, d)
+	}
+	if _, ok := s.Current().Engine.Rule("test-no-my"); !ok {
+		t.Fatal("the applied rule is not in force")
+	}
+	if !hasDate(s.Current().Dates, "2031-03-04") {
+		t.Fatalf("the law's dates lack the new rule's: %v", s.Current().Dates)
+	}
+	hist, err := s.History(ctx)
+	if err != nil || len(hist) != 1 || hist[0].Who != "admin of tenant t1" || hist[0].Reason != "test: Malaysia closes" || hist[0].Hash != cur.Hash {
+		t.Fatalf("history %+v %v", hist, err)
+	}
+	es, err := st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	for _, e := range es {
+		if e.Kind == KindRevision {
+			if err := json.Unmarshal(e.Payload, &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if rec == nil || rec["sha256"] != cur.Hash || rec["revision"] != float64(1) || rec["reason"] != "test: Malaysia closes" {
+		t.Fatalf("audit record of the revision: %v", rec)
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{f}}, "admin", "again", time.Now()); !errors.Is(err, ErrUnchanged) {
+		t.Fatalf("the same files again: %v", err)
+	}
+
+	// A restart reads the revision back.
+	st.Close()
+	s2, err := Open(ctx, openStore(t, dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s2.Current(); c.Rev != 1 || c.Hash != cur.Hash || !hasDate(c.Dates, "2031-03-04") {
+		t.Fatalf("after a restart: revision %d hash %s", c.Rev, c.Hash)
+	}
+
+	// Removing the file is revision 2; revision 1's law can be loaded
+	// again and the diff between them names the rule.
+	if _, _, err := s2.Apply(ctx, Change{Remove: []string{"no-my.yaml"}}, "admin", "test: open again", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e1, err := s2.EngineAt(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e1.Rule("test-no-my"); !ok {
+		t.Fatal("revision 1's law lacks its rule")
+	}
+	if d := Compare(e1, s2.Current().Engine); len(d.Removed) != 1 || d.Removed[0] != "test-no-my" || len(d.Added) != 0 {
+		t.Fatalf("diff 1 → 2: %+v", d)
+	}
+	if _, err := s2.EngineAt(ctx, 9); err == nil {
+		t.Fatal("a revision that does not exist loaded")
+	}
+}
+
+// TestHostileChangesChangeNothing: each bad change is refused with an
+// error naming the file, rule or field, and the law in force, the history
+// and the audit log stay as they were.
+func TestHostileChangesChangeNothing(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	s, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := pack("good.yaml", "test-good", "SG", "2030-01-01")
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{good}}, "admin", "baseline", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Current()
+	entries := func() int {
+		es, err := st.AuditEntries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	nEntries := entries()
+	edit := func(old, new string) policy.File {
+		f := pack("bad.yaml", "test-bad", "MY", "2030-01-01")
+		if !strings.Contains(string(f.Data), old) {
+			t.Fatalf("pack lacks %q", old)
+		}
+		f.Data = []byte(strings.Replace(string(f.Data), old, new, 1))
+		return f
+	}
+	many := make([]policy.File, MaxFiles+1)
+	for i := range many {
+		many[i] = pack(fmt.Sprintf("p%03d.yaml", i), fmt.Sprintf("test-p%03d", i), "MY", "2030-01-01")
+	}
+	cases := []struct {
+		name   string
+		ch     Change
+		reason string
+		want   []string
+	}{
+		{"yaml syntax", Change{Files: []policy.File{edit("rules:\n", "rules: [\n")}}, "r", []string{"bad.yaml"}},
+		{"cel that does not compile", Change{Files: []policy.File{edit(`condition: "site.country == 'MY'"`, `condition: "site.country =="`)}}, "r",
+			[]string{"bad.yaml", `rule "test-bad"`, "condition"}},
+		{"cel too costly", Change{Files: []policy.File{edit(`condition: "site.country == 'MY'"`,
+			`condition: "org.licences.all(a, org.licences.all(b, org.licences.all(c, a + b != c)))"`)}}, "r",
+			[]string{"bad.yaml", `rule "test-bad"`, "too costly"}},
+		{"a word the vocabulary lacks", Change{Files: []policy.File{edit(`condition: "site.country == 'MY'"`, `condition: "site.country == 'MY' && dataset.classification == 'top-secret'"`)}}, "r",
+			[]string{"bad.yaml", `rule "test-bad"`}},
+		{"a basis nothing defines", Change{Files: []policy.File{edit("    condition:", "    liftedBy: {bases: [no-such-basis]}\n    condition:")}}, "r",
+			[]string{"bad.yaml", `rule "test-bad"`, "liftedBy"}},
+		{"a rule id already loaded", Change{Files: []policy.File{pack("dup.yaml", "test-good", "MY", "2030-01-01")}}, "r", []string{"test-good"}},
+		{"a 50 MB file", Change{Files: []policy.File{{Name: "huge.yaml", Data: make([]byte, 50<<20)}}}, "r", []string{"huge.yaml", "limit"}},
+		{"a path for a name", Change{Files: []policy.File{{Name: "../../etc/x.yaml", Data: good.Data}}}, "r", []string{"files[0].name"}},
+		{"no name", Change{Files: []policy.File{{Name: "", Data: good.Data}}}, "r", []string{"files[0].name"}},
+		{"removing what is not applied", Change{Remove: []string{"nope.yaml"}}, "r", []string{"remove[0]", "nope.yaml"}},
+		{"too many files", Change{Files: many}, "r", []string{"files", "limit of 256"}},
+		{"no reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, " ", []string{"reason"}},
+		{"a control character in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\x1b[2J", []string{"reason", "control"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := s.Apply(ctx, c.ch, "admin", c.reason, time.Now())
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q: %v", w, err)
+				}
+			}
+			if after := s.Current(); after != before {
+				t.Errorf("the law in force changed: revision %d → %d", before.Rev, after.Rev)
+			}
+			if h, err := s.History(ctx); err != nil || len(h) != 1 {
+				t.Errorf("history has %d revisions (%v)", len(h), err)
+			}
+			if n := entries(); n != nEntries {
+				t.Errorf("audit log grew from %d to %d entries", nEntries, n)
+			}
+		})
+	}
+}
+
+// TestConcurrentApplies: changes applied at once become one linear
+// history, each built on the one before, never one written over another;
+// so do changes applied through two states sharing the store (two
+// servers), the second seeing the first's revision.
+func TestConcurrentApplies(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	s, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := pack(fmt.Sprintf("c%d.yaml", i), fmt.Sprintf("test-c%d", i), "MY", "2030-01-01")
+			_, _, errs[i] = s.Apply(ctx, Change{Files: []policy.File{f}}, "admin", "concurrent", time.Now())
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("a concurrent apply failed: %v", err)
+		}
+	}
+	other, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{pack("first.yaml", "test-first", "MY", "2030-01-01")}}, "admin", "first server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.Apply(ctx, Change{Files: []policy.File{pack("second.yaml", "test-second", "MY", "2030-01-01")}}, "admin", "second server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := s.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := other.Current()
+	if len(hist) != n+2 || cur.Rev != n+2 || hist[len(hist)-1].Hash != cur.Hash || len(cur.Files) != n+2 {
+		t.Fatalf("history %d, current revision %d with %d files, want %d", len(hist), cur.Rev, len(cur.Files), n+2)
+	}
+	if err := s.Refresh(ctx); err != nil || s.Current().Rev != n+2 {
+		t.Fatalf("the first state after a refresh: revision %d (%v)", s.Current().Rev, err)
+	}
+	for i, h := range hist {
+		if h.Rev != int64(i+1) || len(h.Files) != i+1 {
+			t.Errorf("revision %d holds %d files, want each to build on the one before", h.Rev, len(h.Files))
+		}
+	}
+}
