@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
@@ -25,6 +26,7 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/run"
 )
 
 // siteLab is where a serve test's sites run: their catalog, how to lose the
@@ -67,7 +69,7 @@ func localLab(p *serveProc) *siteLab {
 }
 
 // slurmLab is two partitions of the test cluster through Slurm's commands.
-func slurmLab(t *testing.T, p *serveProc) *siteLab {
+func slurmLab(t testing.TB, p *serveProc) *siteLab {
 	t.Helper()
 	backendtest.Exclusive(t, "slurm-site-ab")
 	l := &siteLab{name: "slurm", catalog: "testdata/slurm-sites", first: "slurm-a", second: "slurm-b"}
@@ -105,7 +107,7 @@ func (l *siteLab) stateSites(p *serveProc, firstSpec catalog.BackendSpec) {
 // the sites' work directories are made for that user and their stores
 // carry a default ACL that lets that user write what the server (root)
 // wrote there, as a bucket's policy would.
-func restLab(t *testing.T) *siteLab {
+func restLab(t testing.TB) *siteLab {
 	t.Helper()
 	if os.Getenv("MERIDIAN_TEST_SLURM") != "1" {
 		t.Skip("set MERIDIAN_TEST_SLURM=1 with a running cluster (scripts/slurm-up.sh)")
@@ -180,7 +182,7 @@ const (
 // one site each in its own namespace. The nodes run pods as local
 // processes, so the sites' agent is this test's meridian binary; their
 // scratch and stores are directories of the test.
-func kubeLab(t *testing.T) *siteLab {
+func kubeLab(t testing.TB) *siteLab {
 	t.Helper()
 	if os.Getenv("MERIDIAN_TEST_KUBE") != "1" {
 		t.Skip("MERIDIAN_TEST_KUBE is not 1; scripts/test.sh starts a cluster and sets it")
@@ -228,7 +230,7 @@ func kubeLab(t *testing.T) *siteLab {
 	return l
 }
 
-func kubeAdmin(t *testing.T, kubeconfig string) k8s.Interface {
+func kubeAdmin(t testing.TB, kubeconfig string) k8s.Interface {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -243,7 +245,7 @@ func kubeAdmin(t *testing.T, kubeconfig string) k8s.Interface {
 
 // waitNodeReady waits until the node reports Ready (after a restore, or a
 // loss an earlier test left).
-func waitNodeReady(t *testing.T, cs k8s.Interface, node string) {
+func waitNodeReady(t testing.TB, cs k8s.Interface, node string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -296,7 +298,7 @@ spec:
 `, name, country, acc, price, store, backend)
 }
 
-func writeCatalog(t *testing.T, sites string) string {
+func writeCatalog(t testing.TB, sites string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "sites.yaml"), []byte(sites), 0o644); err != nil {
@@ -305,7 +307,7 @@ func writeCatalog(t *testing.T, sites string) string {
 	return dir
 }
 
-func mkdirs(t *testing.T, mode os.FileMode, dirs ...string) {
+func mkdirs(t testing.TB, mode os.FileMode, dirs ...string) {
 	t.Helper()
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, mode); err != nil {
@@ -429,4 +431,141 @@ func confineExec(spec string, args []string) int {
 	err = syscall.Exec(args[0], args, os.Environ())
 	fmt.Fprintf(os.Stderr, "confine: exec %s: %v\n", args[0], err)
 	return 127
+}
+
+// confined reports whether the lab's sites keep their files outside the
+// server's state directory, so that the server can run unable to open
+// them (the Kubernetes and slurmrestd labs).
+func (l *siteLab) confined() bool { return len(l.ro)+len(l.rw) > 0 }
+
+// checkConfinement proves that the confinement p.confine holds here before
+// a test relies on it: a probe file in each of the sites' directories,
+// outside what the server may reach, cannot be read through the wrapper
+// that starts the server, while a file the server may read can.
+func (l *siteLab) checkConfinement(t testing.TB, p *serveProc) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := json.Marshal(confinement{RO: append([]string{p.bin}, p.confine.RO...), RW: p.confine.RW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) ([]byte, error) {
+		cmd := exec.Command(self, "/bin/cat", path)
+		cmd.Env = append(os.Environ(), confineEnv+"="+string(spec))
+		return cmd.CombinedOutput()
+	}
+	for _, dir := range l.siteDirs {
+		probe := filepath.Join(dir, "confinement-probe")
+		if err := os.WriteFile(probe, []byte("site file\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := read(probe)
+		os.Remove(probe)
+		if err == nil {
+			t.Fatalf("a confined process read the site's file %s (%q): Landlock does not confine on this kernel, so the test would prove nothing", probe, out)
+		}
+		if !strings.Contains(string(out), "Permission denied") {
+			t.Fatalf("reading %s confined: %v, want permission denied:\n%s", probe, err, out)
+		}
+	}
+	if out, err := read("/etc/passwd"); err != nil {
+		t.Fatalf("a confined process cannot read the system's files: %v\n%s", err, out)
+	}
+}
+
+// serve starts p on the lab's sites. Where the sites keep their files
+// outside the state directory (confined), the server runs unable to open
+// any of them but their stores: whatever the test then sees run,
+// checkpoint and move, the controller did without reaching into a site.
+func (l *siteLab) serve(t testing.TB, p *serveProc) {
+	t.Helper()
+	p.cat = l.catalog
+	p.extra = append(p.extra, l.extra...)
+	if l.confined() {
+		p.confine = &confinement{RO: l.ro, RW: l.rw}
+		l.checkConfinement(t, p)
+	}
+	p.start()
+}
+
+// TestMigrationKubernetes: a run's node is lost mid-run; the run resumes
+// from its last checkpoint at the other site (the checkpoint moved store
+// to store) and finishes there, each attempt launched once.
+func TestMigrationKubernetes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	lab := kubeLab(t)
+	migration(t, newServeProc(t), lab)
+}
+
+// TestMigrationSlurmREST is TestMigrationKubernetes on Slurm through
+// slurmrestd, the partition of the run's site lost.
+func TestMigrationSlurmREST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	lab := restLab(t)
+	migration(t, newServeProc(t), lab)
+}
+
+func migration(t *testing.T, p *serveProc, lab *siteLab) {
+	// Long enough (12 s) that the loss, however slowly the scheduler
+	// kills the job, comes before the end.
+	const steps = 600
+	lab.serve(t, p)
+	defer p.stop()
+	t.Cleanup(lab.restore)
+	ctx := context.Background()
+	job := demoJob(t, p.bin, p.state, steps, 10, "20ms")
+	r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != lab.first {
+		t.Fatalf("run %s planned at %s, want %s", r.ID, r.Site, lab.first)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for r.Checkpoint == nil || r.Checkpoint.Step < 20 {
+		if r.State.Final() || time.Now().After(deadline) {
+			t.Fatalf("run %s: no checkpoint at step 20 or later: %s %s\n%s", r.ID, r.State, r.Reason, lab.outputOf(r.ID))
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+		if r, err = p.c.Get(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := r.Checkpoint.Step
+	if err := lab.fail(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = waitRun(t, p.c, r.ID)
+	if r.State != run.Succeeded || r.Site != lab.second || r.Attempt != 2 {
+		t.Fatalf("run %s ended %s at %s after %d attempts (%s), want succeeded at %s after 2\n%s", r.ID, r.State, r.Site, r.Attempt, r.Reason, lab.second, lab.outputOf(r.ID))
+	}
+	want := []string{lab.first + " run=" + r.ID + " attempt=1", lab.second + " run=" + r.ID + " attempt=2"}
+	if got := lab.launches(r.ID); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("launches %v, want %v", got, want)
+	}
+	// Attempt 2 resumed from a checkpoint no older than the one seen
+	// before the loss, which only the store could have carried there.
+	resumed := int64(-1)
+	for _, f := range lab.outputs()[lab.second] {
+		data, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(data), "\n") {
+			var n int64
+			if _, err := fmt.Sscanf(line, "resume step=%d ", &n); err == nil {
+				resumed = n
+			}
+		}
+	}
+	if resumed < seen {
+		t.Errorf("attempt 2 resumed from step %d, want %d or later\n%s", resumed, seen, lab.outputOf(r.ID))
+	}
+	if ck := unsealCheckpoint(t, p.state, lab.store(lab.second), r); ck.Step != steps {
+		t.Errorf("final checkpoint at step %d, want %d", ck.Step, steps)
+	}
 }

@@ -21,8 +21,10 @@ import (
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if builtBinary != "" {
 		return builtBinary
@@ -67,7 +69,7 @@ func binary(t *testing.T) string {
 
 // serveProc is `meridian serve` running as a child process.
 type serveProc struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	state string
 	cat   string
@@ -85,7 +87,7 @@ type serveProc struct {
 	waited  chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -110,7 +112,11 @@ func (p *serveProc) tryStart() error {
 		p.addr = freeAddr(p.t)
 	}
 	os.Remove(filepath.Join(p.state, clientFile))
-	args := append([]string{"serve", "--state", p.state, "--listen", p.addr, "--catalog", p.cat, "--poll", "50ms"}, p.extra...)
+	args := []string{"serve", "--state", p.state, "--listen", p.addr, "--poll", "50ms"}
+	if p.cat != "" {
+		args = append(args, "--catalog", p.cat)
+	}
+	args = append(args, p.extra...)
 	p.cmd = exec.Command(p.bin, args...)
 	if p.confine != nil {
 		cmd, err := p.confined(append([]string{p.bin}, args...))
@@ -154,7 +160,11 @@ func (p *serveProc) confined(args []string) (*exec.Cmd, error) {
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
-	c := confinement{RO: append([]string{p.bin}, p.confine.RO...), RW: append([]string{p.state}, p.confine.RW...)}
+	ro := []string{p.bin}
+	if p.cat != "" {
+		ro = append(ro, p.cat)
+	}
+	c := confinement{RO: append(ro, p.confine.RO...), RW: append([]string{p.state}, p.confine.RW...)}
 	spec, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -182,7 +192,7 @@ func (p *serveProc) end(sig syscall.Signal) {
 	p.waited = nil
 }
 
-func newServeProc(t *testing.T) *serveProc {
+func newServeProc(t testing.TB) *serveProc {
 	dir := t.TempDir()
 	// Workloads run as their tenant's user when the tests run as root: they
 	// pass through the test's directory to their scratch, as they would
@@ -203,7 +213,7 @@ func newServeProc(t *testing.T) *serveProc {
 // trusting the controller. Its dataset is added to the server's state
 // directory, as in the demo, so every attempt stages it and the agent
 // unseals it.
-func demoJob(t *testing.T, bin, stateDir string, steps, every int, delay string) string {
+func demoJob(t testing.TB, bin, stateDir string, steps, every int, delay string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "corpus")
 	if err := charlm.WriteCorpus(data); err != nil {
@@ -298,9 +308,7 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("seed %d", seed)
-	p.cat = lab.catalog
-	p.extra = append(p.extra, lab.extra...)
-	p.start()
+	lab.serve(t, p)
 	ctx := context.Background()
 	t.Cleanup(lab.restore)
 	var rev int64
@@ -545,6 +553,48 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+// TestServeBuiltinSites: serve with no site file plans on the built-in
+// catalog, whose sites are local and name no store; each gets a file://
+// store under its directory, so the demo job stages its dataset, runs,
+// checkpoints and succeeds there.
+func TestServeBuiltinSites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	p := newServeProc(t)
+	p.cat = ""
+	p.start()
+	defer p.stop()
+	ctx := context.Background()
+	job := demoJob(t, p.bin, p.state, 60, 20, "5ms")
+	r, err := p.c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The site is one of the built-in ones, not of the demo's catalog.
+	builtin, err := catalog.Load(planner.AssumptionKeys(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := builtin.Site(r.Site); s == nil || s.Spec.Store != "" {
+		t.Fatalf("run planned at %q, want a built-in site without a store", r.Site)
+	}
+	r = waitRun(t, p.c, r.ID)
+	if r.State != run.Succeeded {
+		t.Fatalf("run at built-in site %s ended %s: %s\n%s", r.Site, r.State, r.Reason, p.errb.String())
+	}
+	if r.Checkpoint == nil || r.Checkpoint.Step != 60 {
+		t.Errorf("final checkpoint %+v, want step 60", r.Checkpoint)
+	}
+	store := "file://" + filepath.Join(p.state, "sites", r.Site, "store")
+	if ck := unsealCheckpoint(t, p.state, store, r); ck.Step != 60 {
+		t.Errorf("sealed checkpoint in %s at step %d, want 60", store, ck.Step)
+	}
+	if strings.Contains(p.errb.String(), "excluded from planning") {
+		t.Errorf("serve excluded a built-in site:\n%s", p.errb.String())
+	}
+}
+
 // TestCLI drives the client verbs against a served process.
 func TestCLI(t *testing.T) {
 	if testing.Short() {
@@ -725,7 +775,7 @@ func checkDemoLedger(t *testing.T, stateDir string) {
 
 // unsealCheckpoint reads a run's last checkpoint from its site's store with
 // the run's key (as the next attempt's agent would) and decodes it.
-func unsealCheckpoint(t *testing.T, stateDir, storeURL string, r *run.Run) *charlm.Checkpoint {
+func unsealCheckpoint(t testing.TB, stateDir, storeURL string, r *run.Run) *charlm.Checkpoint {
 	t.Helper()
 	ck := r.Checkpoint
 	key, err := dataset.Keyring{Dir: filepath.Join(stateDir, "runkeys")}.Get(r.ID)

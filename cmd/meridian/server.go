@@ -131,10 +131,13 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 func backendsFor(siteTimeout time.Duration) run.BackendFor {
 	return func(site *catalog.Site, root string) (backend.Backend, error) {
 		b, err := backend.For(site.Spec.Backend, root)
-		if kb, ok := b.(*kubernetes.Backend); ok && siteTimeout > 0 {
+		if err != nil {
+			return nil, err
+		}
+		if kb, ok := b.(*kubernetes.Backend); ok && kb != nil && siteTimeout > 0 {
 			kb.NodeLostAfter = siteTimeout
 		}
-		return b, err
+		return b, nil
 	}
 }
 
