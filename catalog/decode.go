@@ -483,3 +483,45 @@ func fileType(m os.FileMode) string {
 	}
 	return "not a plain file"
 }
+
+// CheckYAML parses data, a file of YAML documents, under the loader's
+// limits on nesting, nodes and alias expansion (MaxDepth, MaxNodes,
+// MaxAliasExpansion) and returns the first syntax error or broken limit,
+// with its line. Readers of other YAML files (rule packs) call it first,
+// so that a hostile file costs them no more than it would cost the loader.
+func CheckYAML(name string, data []byte) error {
+	chunks, err := splitDocuments(name, data)
+	if err != nil {
+		return err
+	}
+	p := parsers.Get().(*fastParser)
+	defer parsers.Put(p)
+	for _, c := range chunks {
+		n, err := p.parseDocument(c.data, c.line)
+		if err != nil {
+			return err
+		}
+		if expandedSize(n, map[*node]int{}) > MaxNodes+MaxAliasExpansion {
+			return &parseError{c.line, fmt.Sprintf("aliases expand to more than %d values; refused", MaxAliasExpansion)}
+		}
+	}
+	return nil
+}
+
+// expandedSize is how many nodes n stands for with its aliases expanded,
+// counted once per node (memo), so a bomb is sized without expanding it.
+func expandedSize(n *node, memo map[*node]int) int {
+	if n == nil {
+		return 0
+	}
+	if v, ok := memo[n]; ok {
+		return v
+	}
+	memo[n] = 1 // an alias cannot refer to its own ancestor; this guards it anyway
+	size := 1 + expandedSize(n.target, memo)
+	for _, it := range n.items {
+		size = min(size+expandedSize(it, memo), 1<<40)
+	}
+	memo[n] = size
+	return size
+}

@@ -48,6 +48,11 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	if len(data) > MaxPackBytes {
 		return nil, whole("file is %d bytes, over the %d-byte limit for a rule file", len(data), MaxPackBytes)
 	}
+	// The YAML library below takes minutes on a few kilobytes nested
+	// tens of thousands deep; the loader's bounded parser goes first.
+	if err := catalog.CheckYAML(name, data); err != nil {
+		return nil, whole("%v", err)
+	}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, whole("%s", yaml.FormatError(err, false, false))

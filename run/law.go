@@ -500,6 +500,32 @@ func holdReason(plan *planner.Plan, asOf catalog.Date, rev int64) (reason, code,
 	return fmt.Sprintf("no feasible placement as of %s (%d candidates rejected)", asOf, len(plan.Rejected)), policy.CodeNotNow, ""
 }
 
+// firstRejection names the rejection a submitter most needs to read: the
+// first missing fact, else the first denying rule, else the first reason
+// of any kind ("" when the plan has none).
+func firstRejection(plan *planner.Plan) string {
+	var pick *policy.Finding
+	site := ""
+	for _, want := range []string{policy.CodeUndetermined, policy.CodeDenied, ""} {
+		for i := range plan.Rejected {
+			for j := range plan.Rejected[i].Reasons {
+				f := &plan.Rejected[i].Reasons[j]
+				if pick == nil && (want == "" || f.Code == want) {
+					pick, site = f, plan.Rejected[i].Site
+				}
+			}
+		}
+	}
+	if pick == nil {
+		return ""
+	}
+	rule := ""
+	if pick.Rule != "" {
+		rule = " by " + pick.Rule
+	}
+	return fmt.Sprintf("; first: %s%s: %s", site, rule, pick.Message)
+}
+
 // waitable reports whether a plan without placements is worth waiting for:
 // some candidate was refused only for capacity.
 func waitable(plan *planner.Plan) bool {

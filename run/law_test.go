@@ -99,7 +99,7 @@ func lawEvents(t *testing.T, e *env, id string) []store.Event {
 func TestRuleChangeMovesRun(t *testing.T) {
 	e, rs := lawEnv(t, nil)
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 10)}})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(600, 10)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRuleChangeMovesRun(t *testing.T) {
 			t.Errorf("timeline %v lacks %s", kinds(evs), want)
 		}
 	}
-	if ck := e.finalCheckpoint(r); ck.Step != 300 {
+	if ck := e.finalCheckpoint(r); ck.Step != 600 {
 		t.Errorf("final checkpoint at step %d", ck.Step)
 	}
 	logs, _ := e.c.Logs(ctx, "t1", r.ID)
@@ -231,7 +231,7 @@ func TestDatedRuleMovesBeforeDate(t *testing.T) {
 func TestNoLawfulPlaceHoldsThenReleases(t *testing.T) {
 	e, rs := lawEnv(t, func(c *Config) { c.HoldRetry = 100 * time.Millisecond })
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(200, 10)}})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(600, 10)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	ln := c.lawNow()
 	if len(plan.Placements) == 0 && !waitable(plan) {
-		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected))
+		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected%s)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected), firstRejection(plan))
 	}
 	if len(plan.Placements) == 0 {
 		// Lawful places exist but none is free: the run waits for one.

@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/transfer"
 )
 
 func init() { register(newScreenCmd) }
@@ -127,3 +128,36 @@ func screenTable(w io.Writer, res []screen.Result) error {
 	}
 	return nil
 }
+
+// screenPlanLaw puts the screening result into every query of a planner
+// law, keeping the days it changes on.
+type screenPlanLaw struct {
+	law planner.Law
+	scr *screen.Screener
+}
+
+func (l screenPlanLaw) Session(q policy.Query) (planner.Session, error) {
+	return l.law.Session(l.scr.Query(q))
+}
+
+func (l screenPlanLaw) Dates() []catalog.Date {
+	if dl, ok := l.law.(planner.DatedLaw); ok {
+		return dl.Dates()
+	}
+	return nil
+}
+
+// screenTransferLaw does the same for the transfer law.
+type screenTransferLaw struct {
+	law interface {
+		transfer.Law
+		transfer.RuleLister
+	}
+	scr *screen.Screener
+}
+
+func (l screenTransferLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
+	return l.law.EvaluateTransfer(l.scr.Query(q), ds, to)
+}
+
+func (l screenTransferLaw) Rules(asOf catalog.Date) []policy.RuleStatus { return l.law.Rules(asOf) }

@@ -132,7 +132,7 @@ func (p *serveProc) tryStart() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- p.cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -686,8 +686,9 @@ func TestCLI(t *testing.T) {
 	p.extra = []string{"--accept-broken-audit"}
 	p.start()
 	es, err := p.c.AuditAll(context.Background())
-	if err != nil || len(es) == 0 || !es[len(es)-1].Redacted {
-		t.Errorf("the acceptance is not the log's last entry (a server-wide one, shown to tenants as a hash): %v %v", len(es), err)
+	// The admin's token (client.json) reads the server's own entries.
+	if err != nil || len(es) == 0 || es[len(es)-1].Kind != "audit-broken-accepted" || es[len(es)-1].Redacted {
+		t.Errorf("the acceptance is not the log's last entry: %v %v", len(es), err)
 	}
 }
 

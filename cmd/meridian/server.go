@@ -24,6 +24,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -79,10 +80,10 @@ func planUnder(law planner.Law) run.Planner {
 }
 
 // lawNowOf is the controller's view of the law in force.
-func lawNowOf(rs *rules.State) func() run.LawNow {
+func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	return func() run.LawNow {
 		cur := rs.Current()
-		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+		return run.LawNow{Rev: cur.Rev, Law: screenPlanLaw{planner.PolicyLaw(cur.Engine), scr}, Transfer: screenTransferLaw{cur.Engine, scr}, Dates: cur.Dates}
 	}
 }
 
@@ -230,7 +231,10 @@ func startServer(opts serverOptions) (*server, error) {
 	// Datasets move through the same law-gated, ledgered path as
 	// `meridian dataset stage`, with the audit log as the transfer ledger,
 	// under the law in force when each moves.
-	stager := &transfer.Stager{Law: rs, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
+	// Organisations are screened against the list imported into the
+	// state directory (meridian screen import), as the CLI's plan does.
+	scr := &screen.Screener{Store: &screen.Store{Dir: filepath.Join(opts.StateDir, "screening")}}
+	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if opts.AgentURL != "" {
 		agentURL = opts.AgentURL
 	}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planUnder(rs.Law()), LawNow: lawNowOf(rs),
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planUnder(screenPlanLaw{rs.Law(), scr}), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: agentURL, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
@@ -268,7 +272,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	raiseFileLimit()
 	apiSrv := api.New(ctl, auditReader{st, anchors}, tokens)
-	apiSrv.SetRules(&rulesService{rs: rs, ctl: ctl, now: cfg.Now})
+	apiSrv.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
 	hs, lln := api.NewHTTPServer(apiSrv, ln, limits)
 	cctx, cancel := context.WithCancel(ctx)
 	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}

@@ -12,6 +12,7 @@ import (
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -20,6 +21,7 @@ import (
 // nudged so that it re-checks every live run at once.
 type rulesService struct {
 	rs  *rules.State
+	scr *screen.Screener
 	ctl *run.Controller
 	now func() time.Time
 }
@@ -121,7 +123,7 @@ func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, 
 			return nil, &api.InputError{Field: "asOf", Err: err}
 		}
 	}
-	law := planner.PolicyLaw(eng)
-	proposed := run.LawNow{Rev: s.rs.Current().Rev + 1, Law: law, Transfer: eng, Dates: eng.Dates()}
+	law := screenPlanLaw{planner.PolicyLaw(eng), s.scr}
+	proposed := run.LawNow{Rev: s.rs.Current().Rev + 1, Law: law, Transfer: screenTransferLaw{eng, s.scr}, Dates: eng.Dates()}
 	return s.ctl.WhatIf(ctx, proposed, planUnder(law), asOf)
 }

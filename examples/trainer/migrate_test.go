@@ -71,7 +71,7 @@ func migrate(t *testing.T, a, b site, runID string) {
 	work := t.TempDir()
 	spec := func(attempt int) backend.Spec {
 		return backend.Spec{RunID: runID, Attempt: attempt, Accelerators: 1, WorkDir: filepath.Join(work, fmt.Sprint(attempt)),
-			Command: append([]string{os.Args[0]}, trainerArgs(data, "ckpt", 5*time.Millisecond)...),
+			Command: append([]string{os.Args[0]}, trainerArgs(data, "ckpt", 15*time.Millisecond)...),
 			Env:     map[string]string{childEnv: "1"}}
 	}
 	first := spec(1)

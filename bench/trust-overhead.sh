@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# trust-overhead.sh: the plan, submission and staging benchmarks at BASE and
+# at HEAD (default: the commits before and after the trust work of issue 9;
+# HEAD=. for the working tree), in CPU seconds per operation.
+#
+# Each benchmark runs at a small and a large fixed iteration count, and the
+# difference of the process's CPU time (user + system) divided by the
+# difference of the counts is the CPU an operation costs: set-up cancels out,
+# and CPU time is what other work on a busy machine disturbs least. Sides
+# run alternately, ROUNDS times; the medians are printed with the change.
+#   BASE=REV HEAD=REV|. ROUNDS=3 bash bench/trust-overhead.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE="${BASE:-4cf6ae8^}"
+HEAD="${HEAD:-4cf6ae8}"
+ROUNDS="${ROUNDS:-3}"
+work="$(mktemp -d)"
+cleanup() {
+	for s in base head; do git worktree remove --force "$work/$s" >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+src_base="$work/base"
+git worktree add --detach "$src_base" "$BASE" >/dev/null 2>&1
+if [ "$HEAD" = . ]; then
+	src_head="$PWD"
+else
+	src_head="$work/head"
+	git worktree add --detach "$src_head" "$HEAD" >/dev/null 2>&1
+fi
+# name package benchmark-regexp small-count large-count
+benches=(
+	"plan-us planner ^BenchmarkMakeBuiltinRules$/^job=us 2 8"
+	"plan-cn planner ^BenchmarkMakeBuiltinRules$/^job=cn 2 8"
+	"submit api ^BenchmarkSubmit$/^planner$ 40 400"
+	"stage-64MiB transfer ^BenchmarkStage$ 1 4"
+)
+for side in base head; do
+	src="src_$side"
+	for pkg in planner api transfer; do
+		(cd "${!src}" && go test -c -o "$work/$side-$pkg.test" "./$pkg") >/dev/null
+	done
+done
+# cpu SIDE PKG RE N: CPU seconds of one run of the test binary.
+cpu() {
+	local src="src_$1"
+	(
+		cd "${!src}/$2"
+		TIMEFORMAT='%U %S'
+		{ time "$work/$1-$2.test" -test.run '^$' -test.bench "$3" -test.benchtime "${4}x" >/dev/null; } 2>&1 | awk '{print $1 + $2}'
+	)
+}
+for r in $(seq "$ROUNDS"); do
+	for b in "${benches[@]}"; do
+		read -r name pkg re n1 n2 <<<"$b"
+		for side in base head; do
+			c1=$(cpu "$side" "$pkg" "$re" "$n1")
+			c2=$(cpu "$side" "$pkg" "$re" "$n2")
+			echo "$name $side $(awk -v a="$c1" -v b="$c2" -v n1="$n1" -v n2="$n2" 'BEGIN {print (b - a) / (n2 - n1)}')" >>"$work/results"
+		done
+	done
+	echo "round $r of $ROUNDS done" >&2
+done
+printf '%-14s %14s %14s %9s   (CPU s/op, median of %s; BASE=%s HEAD=%s)\n' benchmark base head change "$ROUNDS" "$BASE" "$HEAD"
+awk '
+	{ v[$1, $2, ++n[$1, $2]] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+	function median(key, side,   m, i, j, a, t) {
+		m = n[key, side]
+		for (i = 1; i <= m; i++) a[i] = v[key, side, i]
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+	}
+	END {
+		for (i = 1; i <= k; i++) {
+			b = median(order[i], "base"); h = median(order[i], "head")
+			printf "%-14s %14.5f %14.5f %+8.1f %%\n", order[i], b, h, (h - b) / b * 100
+		}
+	}' "$work/results"

@@ -1,0 +1,126 @@
+package screen
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// Screener screens organisations for a process that asks many times (a
+// server's plans, law checks and transfers). It keeps the imported list's
+// index and each organisation's result, and reads the store again when the
+// list or the decisions file changes on disk; it looks at most once per
+// Recheck interval, so a new import or decision counts within that long.
+type Screener struct {
+	Store *Store
+	// Recheck is how often the files are looked at (1 s when zero).
+	Recheck time.Duration
+
+	mu      sync.Mutex
+	checked time.Time
+	stamp   string
+	ix      *index
+	ds      []Decision
+	err     error
+	memo    map[string]*policy.Screening
+}
+
+// Screening is org's screening result for the policy engine, or nil when
+// no list has been imported (the organisation's declared status then
+// stands). A list or decisions file that cannot be read gives an
+// undetermined status naming the problem: the law fails closed.
+func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
+	if s == nil || org == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh()
+	if s.err != nil {
+		return &policy.Screening{Status: catalog.RestrictedUndetermined,
+			Source: "the restricted-party screening list could not be read: " + s.err.Error()}
+	}
+	if s.ix == nil {
+		return nil
+	}
+	key := screenKey(org)
+	if sc, ok := s.memo[key]; ok {
+		return sc
+	}
+	res := s.ix.screen(org, s.ds)
+	sc := res.Screening()
+	if len(s.memo) >= maxMemo {
+		s.memo = map[string]*policy.Screening{}
+	}
+	s.memo[key] = sc
+	return sc
+}
+
+// Query returns q with the organisation's screening result set.
+func (s *Screener) Query(q policy.Query) policy.Query {
+	if sc := s.Screening(q.Org); sc != nil {
+		q.Screening = sc
+	}
+	return q
+}
+
+// maxMemo bounds the results kept (organisations are per tenant; a server
+// with more simply screens again).
+const maxMemo = 4096
+
+// refresh reloads the list and decisions when their files changed.
+func (s *Screener) refresh() {
+	every := s.Recheck
+	if every <= 0 {
+		every = time.Second
+	}
+	if !s.checked.IsZero() && time.Since(s.checked) < every {
+		return
+	}
+	s.checked = time.Now()
+	stamp := fileStamp(s.Store.listPath()) + "|" + fileStamp(s.Store.decisionsPath())
+	if stamp == s.stamp && s.memo != nil {
+		return
+	}
+	s.stamp, s.memo, s.ix, s.ds, s.err = stamp, map[string]*policy.Screening{}, nil, nil, nil
+	l, err := s.Store.List()
+	if errors.Is(err, ErrNoList) {
+		return
+	}
+	if err == nil {
+		s.ds, err = s.Store.Decisions()
+	}
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.ix = newIndex(l)
+}
+
+// fileStamp identifies a file's version by size and modification time
+// ("-" when it does not exist).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "-"
+	}
+	if err != nil {
+		return "?" + err.Error()
+	}
+	return fi.ModTime().UTC().Format(time.RFC3339Nano) + "/" + strconv.FormatInt(fi.Size(), 10)
+}
+
+// screenKey is everything screening reads of an organisation.
+func screenKey(o *catalog.Organization) string {
+	parts := append([]string{o.Metadata.Name, o.Spec.Headquarters, o.ParentHQ()}, o.ScreeningNames()...)
+	parts = append(parts, "\x00")
+	parts = append(parts, o.Spec.Addresses...)
+	return strings.Join(parts, "\x01")
+}
