@@ -55,6 +55,13 @@ type siteLab struct {
 	// siteDirs hold the sites' files (scratch, output, stores), for the
 	// check that no key and no plaintext is left there.
 	siteDirs []string
+	// lossLeaves is where a site's loss may leave an attempt's files: a
+	// Kubernetes node lost with its processes killed (as a machine dies)
+	// keeps the scratch of the attempt it ran, unsealed data included;
+	// nothing wipes it when the node comes back (the scratch is a
+	// directory under backend.workDir, not a pod volume the kubelet
+	// removes). The no-plaintext check skips it and reports what it holds.
+	lossLeaves string
 	// ro and rw are what a confined server may read, and read and write,
 	// besides the system's directories, its executable and its state
 	// directory; nothing else of the sites.
@@ -198,7 +205,7 @@ func kubeLab(t testing.TB) *siteLab {
 	// Nodes a and b are lost on purpose here; no other test uses them.
 	backendtest.Exclusive(t, "kube-site-ab")
 	root := t.TempDir()
-	l := &siteLab{name: "kubernetes", first: "kube-a", second: "kube-b", siteDirs: []string{root},
+	l := &siteLab{name: "kubernetes", first: "kube-a", second: "kube-b", siteDirs: []string{root}, lossLeaves: filepath.Join(root, "scratch", "kube-a"),
 		extra: []string{"--site-timeout", "3s"}, ro: []string{kc}, rw: []string{filepath.Join(root, "stores")}}
 	var b strings.Builder
 	nodes := map[string]string{"kube-a": kubeNodeA, "kube-b": kubeNodeB}
