@@ -160,11 +160,8 @@ func (a *attempt) beat(ctx context.Context) {
 		hb := Heartbeat{Phase: a.phase, Progress: a.progress}
 		a.mu.Unlock()
 		rep, err := a.cl.postJSON(ctx, RouteHeartbeat, hb, 0)
-		if err == nil && (rep.Stop || rep.Checkpoint) {
-			select {
-			case a.control <- rep:
-			default:
-			}
+		if err == nil {
+			a.pass(rep)
 		}
 		if errors.Is(err, errAuth) {
 			// The attempt is over as far as the server knows.
@@ -177,6 +174,19 @@ func (a *attempt) beat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// pass hands the server's requests in a reply (stop, checkpoint now) to
+// the loop that follows the workload. Every report's reply carries them, so
+// a run that must leave hears it within one log shipment or checkpoint, not
+// only at the next heartbeat.
+func (a *attempt) pass(rep Reply) {
+	if rep.Stop || rep.Checkpoint {
+		select {
+		case a.control <- rep:
+		default:
 		}
 	}
 }
@@ -540,10 +550,15 @@ func (a *attempt) shipLogs(ctx context.Context, final bool) {
 	if final {
 		patience = 30 * time.Second
 	}
-	err := retry(ctx, patience, func(ctx context.Context) error { return a.cl.postLogs(ctx, off, data) })
+	var rep Reply
+	err := retry(ctx, patience, func(ctx context.Context) (err error) {
+		rep, err = a.cl.postLogs(ctx, off, data)
+		return err
+	})
 	if err != nil {
 		return
 	}
+	a.pass(rep)
 	l.mu.Lock()
 	l.pending = l.pending[len(data):]
 	l.offset += int64(len(data))

@@ -82,11 +82,13 @@ func (a *attempt) pushCheckpoint(ctx context.Context) {
 		a.logf("checkpoint %s: %v", name, err)
 		return
 	}
-	if _, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, 30*time.Second); err != nil {
+	rep, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, 30*time.Second)
+	if err != nil {
 		a.logf("report checkpoint %s: %v", name, err)
 		return
 	}
 	a.reported = step
+	a.pass(rep)
 	a.names = append(a.names, ref.Name)
 	for len(a.names) > keepCheckpoints {
 		if err := dataset.Remove(ctx, a.store, a.names[0]); err != nil {

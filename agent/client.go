@@ -125,6 +125,8 @@ func (c *client) postJSON(ctx context.Context, route string, v any, patience tim
 
 // postLogs sends output from offset on; the server keeps what it has not
 // seen, so a repeated send after a lost reply appends nothing twice.
-func (c *client) postLogs(ctx context.Context, offset int64, data []byte) error {
-	return c.do(ctx, http.MethodPost, RouteLogs+"?offset="+strconv.FormatInt(offset, 10), bytes.NewReader(data), "application/octet-stream", nil)
+func (c *client) postLogs(ctx context.Context, offset int64, data []byte) (Reply, error) {
+	var rep Reply
+	err := c.do(ctx, http.MethodPost, RouteLogs+"?offset="+strconv.FormatInt(offset, 10), bytes.NewReader(data), "application/octet-stream", &rep)
+	return rep, err
 }

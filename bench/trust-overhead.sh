@@ -8,12 +8,14 @@
 # difference of the counts is the CPU an operation costs: set-up cancels out,
 # and CPU time is what other work on a busy machine disturbs least. Sides
 # run alternately, ROUNDS times; the medians are printed with the change.
-#   BASE=REV HEAD=REV|. ROUNDS=3 bash bench/trust-overhead.sh
+#   BASE=REV HEAD=REV|. ROUNDS=3 ONLY=REGEXP bash bench/trust-overhead.sh
+# (ONLY keeps the benchmarks whose name matches: plan-us, plan-cn, submit, stage-64MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${BASE:-4cf6ae8^}"
 HEAD="${HEAD:-4cf6ae8}"
 ROUNDS="${ROUNDS:-3}"
+ONLY="${ONLY:-.}"
 work="$(mktemp -d)"
 cleanup() {
 	for s in base head; do git worktree remove --force "$work/$s" >/dev/null 2>&1 || true; done
@@ -53,6 +55,7 @@ cpu() {
 for r in $(seq "$ROUNDS"); do
 	for b in "${benches[@]}"; do
 		read -r name pkg re n1 n2 <<<"$b"
+		[[ "$name" =~ $ONLY ]] || continue
 		for side in base head; do
 			c1=$(cpu "$side" "$pkg" "$re" "$n1")
 			c2=$(cpu "$side" "$pkg" "$re" "$n2")

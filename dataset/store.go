@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -228,6 +229,40 @@ func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Durat
 // ErrTooLarge means an object is larger than the caller allows; a store
 // serving it is faulty or hostile.
 var ErrTooLarge = errors.New("object larger than expected")
+
+// SameObject reports whether the object key holds exactly want. It reads
+// the object in small pieces and compares as it goes, so checking what was
+// just written costs no buffer the size of the object.
+func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, error) {
+	if err := b.checkRegular(key); err != nil {
+		return false, err
+	}
+	r, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return false, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer r.Close()
+	if r.Size() != int64(len(want)) {
+		return false, nil
+	}
+	var piece [64 << 10]byte
+	for {
+		n, err := r.Read(piece[:])
+		if n > len(want) || !bytes.Equal(piece[:n], want[:n]) {
+			return false, nil
+		}
+		want = want[n:]
+		switch {
+		case err == io.EOF:
+			return len(want) == 0, nil
+		case err != nil:
+			return false, fmt.Errorf("read %s: %w", key, err)
+		}
+	}
+}
 
 // ReadObject reads one object, refusing to read more than limit bytes (plus
 // one, to notice). A missing object wraps ErrNotFound; an oversized one

@@ -300,7 +300,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
-	writeAgentJSON(w, agent.Reply{})
+	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
 }
 
 // agentExit records the workload's exit code as the agent saw it; the

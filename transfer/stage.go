@@ -411,11 +411,11 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
 		}
-		back, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, int64(len(data)))
+		same, err := dataset.SameObject(ctx, c.cr.Dst, o.Key, data)
 		if err != nil {
 			return fmt.Errorf("%w: read back %s: %w", errArrival, o.Key, err)
 		}
-		if !bytes.Equal(back, data) {
+		if !same {
 			return fmt.Errorf("%s reads back different from what was sent: %w", o.Key, errArrival)
 		}
 		sent.Add(int64(len(data)))

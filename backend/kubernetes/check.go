@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"meridian.dev/meridian/backend"
 )
@@ -20,14 +18,14 @@ import (
 // backend.nodeSelector picks offers backend.gpuResource. Each error names
 // the setting to fix.
 func (b *Backend) Check(ctx context.Context) error {
-	if _, err := b.cs.CoreV1().RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
+	if _, err := b.cs.core.Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
 		if apierrors.IsUnauthorized(err) {
 			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
 		}
 		return fmt.Errorf("backend.kubeconfig: API server at %s: %w", b.host, err)
 	}
 	var problems []string
-	for _, a := range []authorizationv1.ResourceAttributes{
+	for _, a := range []resourceAttributes{
 		{Namespace: b.ns, Verb: "create", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "watch", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "patch", Group: "batch", Resource: "jobs"},
@@ -36,8 +34,9 @@ func (b *Backend) Check(ctx context.Context) error {
 		{Namespace: b.ns, Verb: "get", Resource: "pods", Subresource: "log"},
 		{Verb: "watch", Resource: "nodes"},
 	} {
-		r, err := b.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}}, metav1.CreateOptions{})
+		var r accessReview
+		err := b.cs.authz.Post().Resource(resourceAccessCheck).
+			Body(&accessReview{Spec: accessReviewSpec{ResourceAttributes: &a}}).Do(ctx).Into(&r)
 		if err != nil {
 			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", err)
 		}
@@ -52,7 +51,7 @@ func (b *Backend) Check(ctx context.Context) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("backend.namespace %q: the kubeconfig's user may not %s", b.ns, strings.Join(problems, ", "))
 	}
-	if _, err := b.cs.CoreV1().Namespaces().Get(ctx, b.ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	if err := b.cs.core.Get().Resource(resourceNamespaces).Name(b.ns).Do(ctx).Error(); apierrors.IsNotFound(err) {
 		return fmt.Errorf("backend.namespace: namespace %q does not exist", b.ns)
 	}
 	if err := b.watch.ready(ctx); err != nil {

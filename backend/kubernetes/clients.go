@@ -3,19 +3,52 @@ package kubernetes
 import (
 	"net/http"
 
-	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
-	batchv1 "k8s.io/client-go/kubernetes/typed/batch/v1"
-	corev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 )
 
-// clients holds the typed clients of the three API groups the backend uses.
-// Building only these, rather than the clientset of every group, keeps most
-// of client-go's generated clients out of the binary.
+// Resources the backend reads and writes, and the patch type it sends.
+const (
+	resourceJobs        = "jobs"
+	resourcePods        = "pods"
+	resourceNodes       = "nodes"
+	resourceNamespaces  = "namespaces"
+	resourceAccessCheck = "selfsubjectaccessreviews"
+	mergePatch          = "application/merge-patch+json"
+)
+
+// scheme knows the backend's own object types (api.go) under their API
+// kinds, and the meta/v1 types every group carries (Status, ListOptions,
+// DeleteOptions, WatchEvent). It is the backend's alone: client-go's
+// kubernetes/scheme would link every API group of k8s.io/api.
+var scheme = newScheme()
+
+var codecs = serializer.NewCodecFactory(scheme)
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for gv, types := range map[schema.GroupVersion]map[string]runtime.Object{
+		coreV1:  {"Pod": &apiPod{}, "PodList": &apiPodList{}, "Node": &apiNode{}, "NodeList": &apiNodeList{}},
+		batchV1: {"Job": &apiJob{}, "JobList": &apiJobList{}},
+		authzV1: {"SelfSubjectAccessReview": &accessReview{}},
+	} {
+		for kind, obj := range types {
+			s.AddKnownTypeWithName(gv.WithKind(kind), obj)
+		}
+		metav1.AddToGroupVersion(s, gv)
+	}
+	return s
+}
+
+// clients holds a REST client for each API group the backend uses, all
+// sharing one HTTP client (one connection pool) and one rate limiter.
 type clients struct {
-	batch batchv1.BatchV1Interface
-	core  corev1.CoreV1Interface
-	authz authorizationv1.AuthorizationV1Interface
+	core  *rest.RESTClient // core/v1: pods, pods/log, nodes, namespaces
+	batch *rest.RESTClient // batch/v1: jobs
+	authz *rest.RESTClient // authorization.k8s.io/v1: selfsubjectaccessreviews
 }
 
 func newClients(rc *rest.Config) (*clients, error) {
@@ -23,27 +56,34 @@ func newClients(rc *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClientsFor(rc, hc)
+	forGroup := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+		return restClientFor(rc, hc, gv, apiPath)
+	}
+	core, err := forGroup(coreV1, "/api")
+	if err != nil {
+		return nil, err
+	}
+	batch, err := forGroup(batchV1, "/apis")
+	if err != nil {
+		return nil, err
+	}
+	authz, err := forGroup(authzV1, "/apis")
+	if err != nil {
+		return nil, err
+	}
+	return &clients{core: core, batch: batch, authz: authz}, nil
 }
 
-// newClientsFor shares one HTTP client (and so one connection pool) between
-// the groups.
-func newClientsFor(rc *rest.Config, hc *http.Client) (*clients, error) {
-	b, err := batchv1.NewForConfigAndClient(rc, hc)
-	if err != nil {
-		return nil, err
-	}
-	c, err := corev1.NewForConfigAndClient(rc, hc)
-	if err != nil {
-		return nil, err
-	}
-	a, err := authorizationv1.NewForConfigAndClient(rc, hc)
-	if err != nil {
-		return nil, err
-	}
-	return &clients{batch: b, core: c, authz: a}, nil
+// restClientFor makes the client of one group version, speaking JSON with
+// the backend's scheme. (client-go's typed clients ask for protobuf where
+// the API server offers it; decoding that needs k8s.io/api's generated
+// code, which is what the backend's own types leave out.)
+func restClientFor(rc *rest.Config, hc *http.Client, gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+	c := *rc
+	c.GroupVersion = &gv
+	c.APIPath = apiPath
+	c.NegotiatedSerializer = codecs.WithoutConversion()
+	c.ContentType = runtime.ContentTypeJSON
+	c.AcceptContentTypes = runtime.ContentTypeJSON
+	return rest.RESTClientForConfigAndClient(&c, hc)
 }
-
-func (c *clients) BatchV1() batchv1.BatchV1Interface                         { return c.batch }
-func (c *clients) CoreV1() corev1.CoreV1Interface                            { return c.core }
-func (c *clients) AuthorizationV1() authorizationv1.AuthorizationV1Interface { return c.authz }

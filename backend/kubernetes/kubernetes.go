@@ -15,12 +15,11 @@ import (
 	"sync"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/ptr"
@@ -75,9 +74,9 @@ type Backend struct {
 	host      string
 	ns        string
 	image     string
-	gpu       corev1.ResourceName
+	gpu       string
 	selector  map[string]string
-	tolerate  []corev1.Toleration
+	tolerate  []toleration
 	queue     string
 	workRoot  string
 	stateDir  string
@@ -153,7 +152,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		NodeLostAfter: 30 * time.Second,
 		ns:            site.Namespace,
 		image:         site.Image,
-		gpu:           corev1.ResourceName(site.GPUResource),
+		gpu:           site.GPUResource,
 		selector:      site.NodeSelector,
 		queue:         site.QueueName,
 		workRoot:      site.WorkDir,
@@ -167,12 +166,12 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		b.gpu = DefaultGPUResource
 	}
 	for _, t := range site.Tolerations {
-		op := corev1.TolerationOperator(t.Operator)
+		op := t.Operator
 		if op == "" {
-			op = corev1.TolerationOpEqual
+			op = tolerationOpEqual
 		}
-		b.tolerate = append(b.tolerate, corev1.Toleration{Key: t.Key, Operator: op, Value: t.Value,
-			Effect: corev1.TaintEffect(t.Effect), TolerationSeconds: t.TolerationSeconds})
+		b.tolerate = append(b.tolerate, toleration{Key: t.Key, Operator: op, Value: t.Value,
+			Effect: t.Effect, TolerationSeconds: clonePtr(t.TolerationSeconds)})
 	}
 	return b, nil
 }
@@ -269,7 +268,7 @@ func runLabel(runID string) string {
 }
 
 // ours reports whether job is the Job of runID's attempt.
-func ours(job *batchv1.Job, runID string, attempt int) bool {
+func ours(job *apiJob, runID string, attempt int) bool {
 	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
 }
 
@@ -336,9 +335,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(err)
 		}
 	}
-	_, err = b.cs.BatchV1().Jobs(b.ns).Create(ctx, job, metav1.CreateOptions{})
+	err = b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Error()
 	if apierrors.IsAlreadyExists(err) {
-		got, gerr := b.cs.BatchV1().Jobs(b.ns).Get(ctx, name, metav1.GetOptions{})
+		got, gerr := b.getJob(ctx, name)
 		if gerr != nil {
 			return fail(gerr)
 		}
@@ -379,7 +378,10 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	}
 	if readyNodes == 0 && len(nodes) > 0 {
 		// The cache may trail a node that just came back: ask once.
-		list, lerr := b.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()})
+		var list apiNodeList
+		lerr := b.cs.core.Get().Resource(resourceNodes).
+			VersionedParams(&metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, metav1.ParameterCodec).
+			Do(ctx).Into(&list)
 		if lerr == nil {
 			nodes = nodes[:0]
 			for i := range list.Items {
@@ -415,7 +417,7 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	return pods, each, nil
 }
 
-func nodeNames(nodes []*corev1.Node) string {
+func nodeNames(nodes []*apiNode) string {
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
 		names = append(names, n.Name)
@@ -428,7 +430,7 @@ func nodeNames(nodes []*corev1.Node) string {
 }
 
 // jobFor builds the Job of one attempt.
-func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *batchv1.Job {
+func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *apiJob {
 	lbl := map[string]string{
 		LabelManagedBy: managedBy,
 		LabelRun:       runLabel(spec.RunID),
@@ -446,46 +448,46 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	env := make([]corev1.EnvVar, 0, len(keys)+6)
+	env := make([]envVar, 0, len(keys)+6)
 	for _, k := range keys {
-		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
+		env = append(env, envVar{Name: k, Value: spec.Env[k]})
 	}
 	env = append(env,
-		corev1.EnvVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},
-		corev1.EnvVar{Name: "MERIDIAN_ATTEMPT", Value: strconv.Itoa(spec.Attempt)},
-		corev1.EnvVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
-		corev1.EnvVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
+		envVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},
+		envVar{Name: "MERIDIAN_ATTEMPT", Value: strconv.Itoa(spec.Attempt)},
+		envVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
+		envVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
 	)
 	if workDir != "" {
-		env = append(env, corev1.EnvVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
+		env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
 	}
-	res := corev1.ResourceRequirements{}
+	res := resourceRequirements{}
 	if each > 0 {
 		q := *resource.NewQuantity(each, resource.DecimalSI)
-		res.Limits = corev1.ResourceList{b.gpu: q}
-		res.Requests = corev1.ResourceList{b.gpu: q}
+		res.Limits = resourceList{b.gpu: q}
+		res.Requests = resourceList{b.gpu: q}
 	}
-	job := &batchv1.Job{
+	j := &apiJob{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   b.ns,
 			Labels:      jobLabels,
 			Annotations: map[string]string{AnnotationRunID: spec.RunID},
 		},
-		Spec: batchv1.JobSpec{
+		Spec: jobSpec{
 			Parallelism:  ptr.To(int32(pods)),
 			Completions:  ptr.To(int32(pods)),
 			BackoffLimit: ptr.To(int32(0)), // retries are the run controller's decision
 			Suspend:      ptr.To(b.queue != ""),
-			Template: corev1.PodTemplateSpec{
+			Template: podTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: lbl, Annotations: map[string]string{AnnotationRunID: spec.RunID}},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
+				Spec: podSpec{
+					RestartPolicy:                restartPolicyNever,
 					NodeSelector:                 b.selector,
 					Tolerations:                  b.tolerate,
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),
-					Containers: []corev1.Container{{
+					Containers: []container{{
 						Name:       ContainerName,
 						Image:      image,
 						Command:    spec.Command,
@@ -498,9 +500,9 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		},
 	}
 	if pods > 1 {
-		job.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+		j.Spec.CompletionMode = ptr.To(indexedCompletion)
 	}
-	return job
+	return j
 }
 
 // Find returns the handle of the attempt's Job if it exists, or existed and
@@ -516,7 +518,7 @@ func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, 
 	job, ok := b.watch.job(name)
 	if !ok {
 		// Another controller may have created it an instant ago.
-		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, name, metav1.GetOptions{})
+		got, err := b.getJob(ctx, name)
 		switch {
 		case err == nil:
 			job, ok = got, true
@@ -552,7 +554,7 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		// Submitted through this state directory but not in the cache: it
 		// may be an instant old, or deleted behind Meridian's back.
-		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		got, err := b.getJob(ctx, handle)
 		if apierrors.IsNotFound(err) {
 			st := backend.Status{State: backend.Lost, Reason: "the Job was deleted at the site"}
 			if err := b.saveFinal(handle, rec, st); err != nil {
@@ -577,7 +579,7 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 }
 
 // jobStatus maps a Job, its Pods and their Nodes to a backend state.
-func (b *Backend) jobStatus(ctx context.Context, job *batchv1.Job) backend.Status {
+func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 	if r := job.Annotations[AnnotationLost]; r != "" {
 		return backend.Status{State: backend.Lost, Reason: r}
 	}
@@ -586,13 +588,13 @@ func (b *Backend) jobStatus(ctx context.Context, job *batchv1.Job) backend.Statu
 	}
 	pods := b.watch.podsOf(job)
 	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
+		if c.Status != conditionTrue {
 			continue
 		}
 		switch c.Type {
-		case batchv1.JobComplete:
+		case jobComplete:
 			return backend.Status{State: backend.Succeeded}
-		case batchv1.JobFailed:
+		case jobFailed:
 			if reason, lost := disrupted(pods); lost {
 				return b.markLost(ctx, job, reason)
 			}
@@ -616,11 +618,11 @@ func (b *Backend) jobStatus(ctx context.Context, job *batchv1.Job) backend.Statu
 	reason := ""
 	for _, p := range pods {
 		switch p.Status.Phase {
-		case corev1.PodRunning:
+		case podRunning:
 			if p.DeletionTimestamp == nil {
 				running++
 			}
-		case corev1.PodPending:
+		case podPending:
 			if reason == "" {
 				reason = pendingReason(p)
 			}
@@ -639,9 +641,9 @@ func (b *Backend) jobStatus(ctx context.Context, job *batchv1.Job) backend.Statu
 	return backend.Status{State: backend.Pending, Reason: reason}
 }
 
-func pendingReason(p *corev1.Pod) string {
+func pendingReason(p *apiPod) string {
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
+		if c.Type == podScheduled && c.Status != conditionTrue {
 			if c.Message != "" {
 				return "unschedulable: " + c.Message
 			}
@@ -661,7 +663,7 @@ func pendingReason(p *corev1.Pod) string {
 
 // failedStatus reports a failed Job with the exit code of its first failed
 // container.
-func failedStatus(c batchv1.JobCondition, pods []*corev1.Pod) backend.Status {
+func failedStatus(c condition, pods []*apiPod) backend.Status {
 	st := backend.Status{State: backend.Failed, ExitCode: 1, Reason: strings.TrimSpace(c.Reason + ": " + c.Message)}
 	for _, p := range pods {
 		for _, cs := range p.Status.ContainerStatuses {
@@ -682,10 +684,10 @@ func failedStatus(c batchv1.JobCondition, pods []*corev1.Pod) backend.Status {
 }
 
 // disrupted reports a Pod that Kubernetes evicted or otherwise disrupted.
-func disrupted(pods []*corev1.Pod) (string, bool) {
+func disrupted(pods []*apiPod) (string, bool) {
 	for _, p := range pods {
 		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			if c.Type == disruptionTarget && c.Status == conditionTrue {
 				return fmt.Sprintf("pod %s disrupted (%s): %s", p.Name, c.Reason, c.Message), true
 			}
 		}
@@ -698,13 +700,13 @@ func disrupted(pods []*corev1.Pod) (string, bool) {
 
 // lostPods reports an unfinished Pod whose Node has been not Ready (or
 // gone) for longer than NodeLostAfter, or that was disrupted.
-func (b *Backend) lostPods(pods []*corev1.Pod) (string, bool) {
+func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 	if r, ok := disrupted(pods); ok {
 		return r, true
 	}
 	now := time.Now()
 	for _, p := range pods {
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Spec.NodeName == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
 			continue
 		}
 		since, why, down := b.watch.nodeDown(p.Spec.NodeName)
@@ -718,12 +720,12 @@ func (b *Backend) lostPods(pods []*corev1.Pod) (string, bool) {
 // markLost records on the Job that the attempt is lost, so that the verdict
 // holds when the node returns and its Pods end some other way. Best effort:
 // the state directory's record keeps it for this controller too.
-func (b *Backend) markLost(ctx context.Context, job *batchv1.Job, reason string) backend.Status {
+func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationLost, reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, _ = b.cs.BatchV1().Jobs(job.Namespace).Patch(pctx, job.Name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+	_ = b.patchJob(pctx, job.Namespace, job.Name, patch)
 	return st
 }
 
@@ -741,7 +743,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	rec, hasRec := b.record(handle)
 	job, ok := b.watch.job(handle)
 	if !ok {
-		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		got, err := b.getJob(ctx, handle)
 		switch {
 		case apierrors.IsNotFound(err):
 			if hasRec {
@@ -774,28 +776,43 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
 		}
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
-		if _, err := b.cs.BatchV1().Jobs(b.ns).Patch(ctx, handle, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := b.patchJob(ctx, b.ns, handle, patch); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 		}
 	}
 	if job.DeletionTimestamp != nil {
 		return nil
 	}
-	err := b.cs.BatchV1().Jobs(b.ns).Delete(ctx, handle, metav1.DeleteOptions{
+	err := b.cs.batch.Delete().Namespace(b.ns).Resource(resourceJobs).Name(handle).Body(&metav1.DeleteOptions{
 		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
 		Preconditions:     &metav1.Preconditions{UID: &job.UID},
-	})
+	}).Do(ctx).Error()
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 	}
 	return nil
 }
 
-func nodeReady(n *corev1.Node) bool {
+func nodeReady(n *apiNode) bool {
 	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
+		if c.Type == nodeReadyCondition {
+			return c.Status == conditionTrue
 		}
 	}
 	return false
+}
+
+// getJob reads a Job from the API server (not the watch cache).
+func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
+	var j apiJob
+	if err := b.cs.batch.Get().Namespace(b.ns).Resource(resourceJobs).Name(name).Do(ctx).Into(&j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// patchJob applies a JSON merge patch to a Job.
+func (b *Backend) patchJob(ctx context.Context, ns, name, patch string) error {
+	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(ns).Resource(resourceJobs).Name(name).
+		Body([]byte(patch)).Do(ctx).Error()
 }

@@ -6,10 +6,7 @@ import (
 	"io"
 	"strings"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"meridian.dev/meridian/backend"
 )
@@ -27,7 +24,7 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 	}
 	job, ok := b.watch.job(handle)
 	if !ok {
-		got, err := b.cs.BatchV1().Jobs(b.ns).Get(ctx, handle, metav1.GetOptions{})
+		got, err := b.getJob(ctx, handle)
 		switch {
 		case err == nil:
 			job = got
@@ -43,8 +40,8 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 	return &podLogs{ctx: ctx, b: b, pods: b.startedPods(job), header: len(b.watch.podsOf(job)) > 1}, nil
 }
 
-func (b *Backend) startedPods(job *batchv1.Job) []*corev1.Pod {
-	var out []*corev1.Pod
+func (b *Backend) startedPods(job *apiJob) []*apiPod {
+	var out []*apiPod
 	for _, p := range b.watch.podsOf(job) {
 		if p.Spec.NodeName != "" {
 			out = append(out, p)
@@ -58,7 +55,7 @@ func (b *Backend) startedPods(job *batchv1.Job) []*corev1.Pod {
 type podLogs struct {
 	ctx    context.Context
 	b      *Backend
-	pods   []*corev1.Pod
+	pods   []*apiPod
 	header bool
 	cur    io.ReadCloser
 	err    error
@@ -75,7 +72,8 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 			pod := l.pods[0]
 			l.pods = l.pods[1:]
-			rc, err := l.b.cs.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: ContainerName}).Stream(l.ctx)
+			rc, err := l.b.cs.core.Get().Namespace(pod.Namespace).Resource(resourcePods).Name(pod.Name).
+				SubResource("log").Param("container", ContainerName).Stream(l.ctx)
 			if apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) {
 				continue // deleted, or its container has not started
 			}

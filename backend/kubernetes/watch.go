@@ -10,13 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"meridian.dev/meridian/backend"
@@ -65,51 +64,42 @@ func newWatcher(b *Backend) *watcher {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	nodeSel := labels.SelectorFromSet(b.selector).String()
 
-	jobs := b.cs.BatchV1().Jobs(b.ns)
-	w.jobs = cache.NewSharedIndexInformer(w.listWatch("jobs", managed,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return jobs.List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return jobs.Watch(ctx, o) },
-	), &batchv1.Job{}, 0, cache.Indexers{})
+	w.jobs = cache.NewSharedIndexInformer(w.listWatch(b.cs.batch, resourceJobs, b.ns, managed),
+		&apiJob{}, 0, cache.Indexers{})
 
-	pods := b.cs.CoreV1().Pods(b.ns)
-	w.pods = cache.NewSharedIndexInformer(w.listWatch("pods", managed,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return pods.Watch(ctx, o) },
-	), &corev1.Pod{}, 0, cache.Indexers{podsByJob: func(obj any) ([]string, error) {
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
+	w.pods = cache.NewSharedIndexInformer(w.listWatch(b.cs.core, resourcePods, b.ns, managed),
+		&apiPod{}, 0, cache.Indexers{podsByJob: func(obj any) ([]string, error) {
+			p, ok := obj.(*apiPod)
+			if !ok {
+				return nil, nil
+			}
+			if j := p.Labels[jobNameLabel]; j != "" {
+				return []string{j}, nil
+			}
 			return nil, nil
-		}
-		if j := p.Labels[jobNameLabel]; j != "" {
-			return []string{j}, nil
-		}
-		return nil, nil
-	}})
+		}})
 
-	nodes := b.cs.CoreV1().Nodes()
-	w.nodesI = cache.NewSharedIndexInformer(w.listWatch("nodes", nodeSel,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nodes.List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return nodes.Watch(ctx, o) },
-	), &corev1.Node{}, 0, cache.Indexers{})
+	w.nodesI = cache.NewSharedIndexInformer(w.listWatch(b.cs.core, resourceNodes, "", nodeSel),
+		&apiNode{}, 0, cache.Indexers{})
 	return w
 }
 
-// listWatch wraps list and watch calls so that their failures (and the
-// next success) tell whether the API server can be reached.
-func (w *watcher) listWatch(what, selector string,
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+// listWatch lists and watches one resource (in namespace ns, or cluster
+// wide with ns "") through client-go's ListWatch, with selector as its label
+// selector; the failures of list and watch calls (and the next success)
+// tell whether the API server can be reached.
+func (w *watcher) listWatch(c *rest.RESTClient, resource, ns, selector string) *cache.ListWatch {
+	lw := cache.NewFilteredListWatchFromClient(c, resource, ns, func(o *metav1.ListOptions) { o.LabelSelector = selector })
+	list, watchFn := lw.ListWithContextFunc, lw.WatchFuncWithContext
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = selector
 			obj, err := list(ctx, o)
-			w.observe(what, err)
+			w.observe(resource, err)
 			return obj, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = selector
 			wi, err := watchFn(ctx, o)
-			w.observe(what, err)
+			w.observe(resource, err)
 			return wi, err
 		},
 	}
@@ -161,7 +151,7 @@ func (w *watcher) healthErr() error {
 
 func (w *watcher) start() {
 	nodeEvent := func(obj any) {
-		n, ok := obj.(*corev1.Node)
+		n, ok := obj.(*apiNode)
 		if !ok {
 			return
 		}
@@ -182,7 +172,7 @@ func (w *watcher) start() {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if n, ok := obj.(*corev1.Node); ok {
+			if n, ok := obj.(*apiNode); ok {
 				w.mu.Lock()
 				if _, seen := w.down[n.Name]; !seen {
 					w.down[n.Name] = downNode{since: time.Now(), why: "was deleted"}
@@ -204,7 +194,7 @@ func (w *watcher) start() {
 		DeleteFunc: func(obj any) { w.jobDeleted(obj) },
 	})
 	podNotify := func(obj any) {
-		if p, ok := obj.(*corev1.Pod); ok {
+		if p, ok := obj.(*apiPod); ok {
 			notify(p.Labels[jobNameLabel])
 		}
 	}
@@ -235,7 +225,7 @@ func (w *watcher) jobDeleted(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	job, ok := obj.(*batchv1.Job)
+	job, ok := obj.(*apiJob)
 	if !ok {
 		return
 	}
@@ -261,9 +251,9 @@ func metaName(obj any) string {
 	return ""
 }
 
-func notReadyWhy(n *corev1.Node) string {
+func notReadyWhy(n *apiNode) string {
 	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
+		if c.Type == nodeReadyCondition {
 			why := "Ready=" + string(c.Status)
 			if c.Reason != "" {
 				why += " (" + c.Reason + ")"
@@ -319,24 +309,24 @@ func isTransient(err error) bool {
 	return !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err)
 }
 
-func (w *watcher) job(name string) (*batchv1.Job, bool) {
+func (w *watcher) job(name string) (*apiJob, bool) {
 	obj, ok, err := w.jobs.GetIndexer().GetByKey(w.b.ns + "/" + name)
 	if err != nil || !ok {
 		return nil, false
 	}
-	j, ok := obj.(*batchv1.Job)
+	j, ok := obj.(*apiJob)
 	return j, ok
 }
 
 // podsOf lists the Job's Pods, by completion index then creation.
-func (w *watcher) podsOf(job *batchv1.Job) []*corev1.Pod {
+func (w *watcher) podsOf(job *apiJob) []*apiPod {
 	objs, err := w.pods.GetIndexer().ByIndex(podsByJob, job.Name)
 	if err != nil {
 		return nil
 	}
-	out := make([]*corev1.Pod, 0, len(objs))
+	out := make([]*apiPod, 0, len(objs))
 	for _, o := range objs {
-		p, ok := o.(*corev1.Pod)
+		p, ok := o.(*apiPod)
 		if !ok || !ownedBy(p, job) {
 			continue
 		}
@@ -355,7 +345,7 @@ func (w *watcher) podsOf(job *batchv1.Job) []*corev1.Pod {
 	return out
 }
 
-func ownedBy(p *corev1.Pod, job *batchv1.Job) bool {
+func ownedBy(p *apiPod, job *apiJob) bool {
 	for _, r := range p.OwnerReferences {
 		if r.UID == job.UID {
 			return true
@@ -364,8 +354,8 @@ func ownedBy(p *corev1.Pod, job *batchv1.Job) bool {
 	return false
 }
 
-func completionIndex(p *corev1.Pod) int {
-	if v, ok := p.Annotations[batchv1.JobCompletionIndexAnnotation]; ok {
+func completionIndex(p *apiPod) int {
+	if v, ok := p.Annotations[completionIndexAnnotation]; ok {
 		if i, err := strconv.Atoi(v); err == nil {
 			return i
 		}
@@ -374,11 +364,11 @@ func completionIndex(p *corev1.Pod) int {
 }
 
 // nodes lists the cached Nodes that the site's selector picks.
-func (w *watcher) nodes() []*corev1.Node {
+func (w *watcher) nodes() []*apiNode {
 	objs := w.nodesI.GetStore().List()
-	out := make([]*corev1.Node, 0, len(objs))
+	out := make([]*apiNode, 0, len(objs))
 	for _, o := range objs {
-		if n, ok := o.(*corev1.Node); ok {
+		if n, ok := o.(*apiNode); ok {
 			out = append(out, n)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,4 +186,72 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatalf("process %d still runs", pid)
+}
+
+// virtual-kubelet drops a node status sent while its last ping failed. A
+// restore that comes before the next ping still gets the node Ready: the
+// status is sent again after that ping. A new failure stops the resending.
+func TestRestoreReachesThePingGate(t *testing.T) {
+	np := &nodeProvider{node: &corev1.Node{}}
+	var (
+		mu       sync.Mutex
+		pingOK   = true
+		accepted []corev1.ConditionStatus
+	)
+	ping := func() {
+		err := np.Ping(context.Background())
+		mu.Lock()
+		pingOK = err == nil
+		mu.Unlock()
+	}
+	np.NotifyNodeStatus(context.Background(), func(n *corev1.Node) {
+		mu.Lock()
+		defer mu.Unlock()
+		if pingOK { // as virtual-kubelet's updateStatus
+			accepted = append(accepted, readyStatus(n))
+		}
+	})
+	last := func() (corev1.ConditionStatus, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(accepted) == 0 {
+			return "", 0
+		}
+		return accepted[len(accepted)-1], len(accepted)
+	}
+
+	np.setReady(false)
+	ping() // fails: the gate is shut
+	np.setReady(true)
+	go np.renotify(context.Background(), 10*time.Second) // as on SIGUSR2
+	if st, _ := last(); st == corev1.ConditionTrue {
+		t.Fatal("Ready accepted before a clean ping: the stand-in gate does not gate")
+	}
+	ping() // passes
+	deadline := time.Now().Add(5 * time.Second)
+	for st, _ := last(); st != corev1.ConditionTrue; st, _ = last() {
+		if time.Now().After(deadline) {
+			t.Fatal("the node's Ready status never passed the ping gate after the restore")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	np.setReady(false) // accepted: the last ping was clean
+	st, n := last()
+	if st != corev1.ConditionFalse {
+		t.Fatalf("status after the second failure = %q, want False", st)
+	}
+	time.Sleep(1500 * time.Millisecond) // more than the resend interval
+	if st2, n2 := last(); n2 != n || st2 != corev1.ConditionFalse {
+		t.Fatalf("%d more statuses sent after the second failure (last %q): the resend did not stop", n2-n, st2)
+	}
+}
+
+func readyStatus(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return ""
 }
