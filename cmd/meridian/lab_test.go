@@ -56,11 +56,13 @@ type siteLab struct {
 	// check that no key and no plaintext is left there.
 	siteDirs []string
 	// lossLeaves is where a site's loss may leave an attempt's files: a
-	// Kubernetes node lost with its processes killed (as a machine dies)
-	// keeps the scratch of the attempt it ran, unsealed data included;
-	// nothing wipes it when the node comes back (the scratch is a
-	// directory under backend.workDir, not a pod volume the kubelet
-	// removes). The no-plaintext check skips it and reports what it holds.
+	// Kubernetes node lost with its processes killed (as a machine dies),
+	// or a Slurm node set down while its job ran, keeps the scratch of
+	// the attempt it ran, unsealed data included, unless the agent lived
+	// to wipe it; nothing else wipes it when the node comes back (the
+	// scratch is a directory under backend.workDir, not a volume the
+	// node's own agent removes). The no-plaintext check skips it and
+	// reports what it holds.
 	lossLeaves string
 	// ro and rw are what a confined server may read, and read and write,
 	// besides the system's directories, its executable and its state
@@ -140,7 +142,7 @@ func restLab(t testing.TB) *siteLab {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l := &siteLab{name: "slurmrest", first: "rest-a", second: "rest-b", siteDirs: []string{root},
+	l := &siteLab{name: "slurmrest", first: "rest-a", second: "rest-b", siteDirs: []string{root}, lossLeaves: filepath.Join(root, "work", "rest-a"),
 		ro: []string{filepath.Dir(sock)}, rw: []string{filepath.Join(root, "stores")}}
 	dirs := map[string]string{}
 	var b strings.Builder
