@@ -272,3 +272,39 @@ func Dirs(name string, site catalog.BackendSpec, stateDir string) (state, work s
 	}
 	return state, work, nil
 }
+
+// Set is the backend types a program runs, each with its factory. A
+// program names them explicitly, so that what its catalogs accept does not
+// depend on which packages happen to be linked in (as with Register).
+type Set map[string]Factory
+
+// Types lists the set's backend types, sorted.
+func (s Set) Types() []string {
+	out := make([]string, 0, len(s))
+	for t := range s {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrNoBackend is returned (wrapped) by Set.For for a site without a
+// configured backend: such a site is for planning only.
+var ErrNoBackend = errors.New("the site has no configured backend (planning only)")
+
+// For makes the backend a site's settings name. Unlike the package-level
+// For, an empty type is not "local": a site runs jobs only once its
+// backend is configured.
+func (s Set) For(site catalog.BackendSpec, stateDir string) (Backend, error) {
+	if site.Type == "" {
+		return nil, ErrNoBackend
+	}
+	f, ok := s[site.Type]
+	if !ok {
+		return nil, fmt.Errorf("backend.type: %q cannot run in this program (it runs %v)", site.Type, s.Types())
+	}
+	if stateDir == "" {
+		return nil, errors.New("backend state directory must not be empty")
+	}
+	return f(site, stateDir)
+}

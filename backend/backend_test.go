@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/backend"
-	_ "meridian.dev/meridian/backend/local"
-	_ "meridian.dev/meridian/backend/slurm"
+	"meridian.dev/meridian/backend/local"
+	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 )
 
@@ -155,5 +156,27 @@ func BenchmarkParseProgress(b *testing.B) {
 		if _, ok := backend.ParseProgress("step=120 steps=1000 loss=2.3412 tokens_per_s=51234"); !ok {
 			b.Fatal("not parsed")
 		}
+	}
+}
+
+// TestSetFor: a program's explicit set runs only what it names, and a
+// site without a configured backend is for planning, not "local".
+func TestSetFor(t *testing.T) {
+	set := backend.Set{"local": local.Factory, "slurm": slurm.Factory}
+	if diff := cmp.Diff([]string{"local", "slurm"}, set.Types()); diff != "" {
+		t.Fatalf("types (-want +got):\n%s", diff)
+	}
+	dir := t.TempDir()
+	if _, err := set.For(catalog.BackendSpec{}, dir); !errors.Is(err, backend.ErrNoBackend) {
+		t.Errorf("a site without a backend: %v, want ErrNoBackend", err)
+	}
+	if _, err := set.For(catalog.BackendSpec{Type: "kubernetes"}, dir); err == nil || !strings.Contains(err.Error(), "cannot run in this program") {
+		t.Errorf("kubernetes: %v", err)
+	}
+	if b, err := set.For(catalog.BackendSpec{Type: "local"}, dir); err != nil || typeName(b) != "*local.Local" {
+		t.Errorf("local: %v %v", typeName(b), err)
+	}
+	if _, err := (backend.Set{"local": local.Factory}).For(catalog.BackendSpec{Type: "slurm"}, dir); err == nil {
+		t.Error("a set without slurm made a slurm backend")
 	}
 }

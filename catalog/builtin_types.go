@@ -158,6 +158,10 @@ func (d AdequacyDecision) InForce(day Date) bool {
 type Country struct {
 	ISO  string `yaml:"iso" json:"iso"`
 	Name string `yaml:"name" json:"name"`
+	// Region marks a bloc (EU, EEA) rather than a country: accepted as a
+	// dataset's origin (data governed by the bloc's law, collected across
+	// its members), never as a site's country or a headquarters.
+	Region bool `yaml:"region,omitempty" json:"region,omitempty"`
 	// Bloc is an analytical label, one of Blocs.
 	Bloc string `yaml:"bloc" json:"bloc"`
 	// USGroups are EAR Supp. No. 1 to Part 740 country groups, e.g. "D:1", "D:5", "E:1".

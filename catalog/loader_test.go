@@ -30,6 +30,58 @@ func loadEdited(t *testing.T, from, to string) (string, error) {
 	return path, err
 }
 
+// TestLoadRegionOrigin: origin EU was refused although release.markets
+// accepts EU; a dataset collected across the EU is governed by the GDPR as
+// a whole.
+func TestLoadRegionOrigin(t *testing.T) {
+	for _, r := range []string{"EU", "EEA"} {
+		if _, err := loadEdited(t, "origin: CN", "origin: "+r); err != nil {
+			t.Errorf("origin %s: %v", r, err)
+		}
+	}
+	w, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range w.CountryCodes() {
+		if c == "EU" || c == "EEA" {
+			t.Errorf("CountryCodes lists the region %s", c)
+		}
+	}
+	if got := w.RegionCodes(); !cmp.Equal(got, []string{"EEA", "EU"}) {
+		t.Errorf("RegionCodes = %v", got)
+	}
+}
+
+// TestCheckBackends: a backend type this binary cannot run passed
+// validation, ranked first and failed at run time. It is a load error that
+// names the file, line and field; a site without a backend passes.
+func TestCheckBackends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sites.yaml")
+	body := siteDoc("k-1", "  backend: {type: kubernetes, image: \"registry.example/train:1\"}\n") + "---\n" + siteDoc("p-1", "") + "---\n" + siteDoc("l-1", "  backend: {type: local}\n")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(testKeys, "", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.CheckBackends([]string{"local", "slurm"})
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 {
+		t.Fatalf("want one error, got %v", err)
+	}
+	if e := es[0]; e.File != path || e.Line != 11 || e.Field != "spec.backend.type" || !strings.Contains(e.Msg, "cannot run") || !contains(e.Accepted, "slurm") {
+		t.Errorf("got %v (line %d)", e, e.Line)
+	}
+	if err := w.CheckBackends([]string{"local", "slurm", "kubernetes"}); err != nil {
+		t.Errorf("a binary that runs kubernetes: %v", err)
+	}
+	if w.Site("p-1").Runnable() || !w.Site("l-1").Runnable() {
+		t.Errorf("runnable: p-1 %v (want false), l-1 %v (want true)", w.Site("p-1").Runnable(), w.Site("l-1").Runnable())
+	}
+}
+
 func TestLoadValid(t *testing.T) {
 	w, err := Load(testKeys, "", filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
@@ -118,6 +170,16 @@ func TestLoadErrors(t *testing.T) {
 		{"slurm gres and gresType", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, gres: 'gpu:h100', gresType: h100}", 31, "spec.backend.gres", "not both", nil},
 		{"slurm bad partition", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: 'a b'}", 31, "spec.backend.partition", "not a Slurm partition name", nil},
 		{"restURL on a local site", "gbps: 10}", "gbps: 10}\n  backend: {type: local, restURL: 'unix:///x'}", 31, "spec.backend.restURL", "only for type slurm", nil},
+		{"bad access", "gbps: 10}", "gbps: 10}\n  access: rental", 31, "spec.access", `"rental" is not accepted`, []string{"public-rental", "allocation", "private"}},
+		{"private site without organisations", "gbps: 10}", "gbps: 10}\n  access: private", 31, "spec.access", "private needs spec.accessOrganizations", nil},
+		{"organisations on a public site", "gbps: 10}", "gbps: 10}\n  accessOrganizations: [lab]", 31, "spec.accessOrganizations", "only for access private or allocation", nil},
+		// An unknown site in the job's constraints used to pass, and every
+		// candidate was then "rejected for constraint".
+		{"unknown site in constraints", "deadline: 14d", "deadline: 14d\n  constraints: {sites: {allow: [s-1, s1]}}", 42, "spec.constraints.sites.allow[1]", `no site named "s1" in the catalog (meridian catalog sites lists them); did you mean s-1`, nil},
+		{"unknown site in deny", "deadline: 14d", "deadline: 14d\n  constraints:\n    sites:\n      deny: [gone]", 44, "spec.constraints.sites.deny[0]", `no site named "gone"`, nil},
+		{"region as a site's country", "country: MY", "country: EU", 21, "spec.country", "is a region, not a country", []string{"DE"}},
+		{"region as headquarters", "headquarters: CN", "headquarters: EEA", 7, "spec.headquarters", "is a region", nil},
+		{"unknown origin", "origin: CN", "origin: XX", 13, "spec.origin", "not a known country or region", []string{"EU", "CN"}},
 		{"personal data without subjects", "classification: public", "classification: personal", 13, "spec.subjects", "required for personal data", nil},
 	}
 	for _, c := range cases {

@@ -55,8 +55,18 @@ func TestBuiltinSites(t *testing.T) {
 			if s.Spec.City == "" || s.Spec.Operator.Name == "" {
 				t.Errorf("city and operator are required for built-in sites")
 			}
-			if s.Spec.Backend.Type != BackendLocal {
-				t.Errorf("backend %q, want local", s.Spec.Backend.Type)
+			// Built-in sites are for planning: a job shown at 2,048 GB200s
+			// in Texas must never run as a process on this machine.
+			if s.Runnable() {
+				t.Errorf("backend %q: a built-in site has no backend (planning only)", s.Spec.Backend.Type)
+			}
+			// An allocation's price is notional, and the site says so.
+			notional := false
+			for _, p := range s.Spec.Pools {
+				notional = notional || strings.Contains(p.PriceSource, "notional")
+			}
+			if notional != (s.AccessTerms() == AccessAllocation) {
+				t.Errorf("access %s, but pool prices notional = %v", s.AccessTerms(), notional)
 			}
 			for i, p := range s.Spec.Pools {
 				if p.PriceSource == "" {

@@ -325,13 +325,23 @@ type Site struct {
 
 // SiteSpec is the body of a Site.
 type SiteSpec struct {
-	Country  string      `yaml:"country" json:"country"`
-	City     string      `yaml:"city,omitempty" json:"city,omitempty"`
-	Location LatLon      `yaml:"location" json:"location"`
-	Operator Operator    `yaml:"operator" json:"operator"`
-	Pools    []Pool      `yaml:"pools" json:"pools"`
-	Network  Network     `yaml:"network" json:"network"`
-	Backend  BackendSpec `yaml:"backend,omitempty" json:"backend,omitempty"`
+	Country  string   `yaml:"country" json:"country"`
+	City     string   `yaml:"city,omitempty" json:"city,omitempty"`
+	Location LatLon   `yaml:"location" json:"location"`
+	Operator Operator `yaml:"operator" json:"operator"`
+	Pools    []Pool   `yaml:"pools" json:"pools"`
+	Network  Network  `yaml:"network" json:"network"`
+	// Backend says how the site runs jobs. A site without one (no type) is
+	// for planning only: plans rank it, runs never start there.
+	Backend BackendSpec `yaml:"backend,omitempty" json:"backend,omitempty"`
+	// Access says who may use the site: public-rental (the default: anyone
+	// who pays), allocation (granted through a national or research
+	// programme; its prices are notional), or private (the organisations of
+	// AccessOrganizations only).
+	Access string `yaml:"access,omitempty" json:"access,omitempty"`
+	// AccessOrganizations are the organisations that may use a private
+	// site, or that hold an allocation at an allocation site.
+	AccessOrganizations []string `yaml:"accessOrganizations,omitempty" json:"accessOrganizations,omitempty"`
 	// Store is the site's blob store URL (file:///path or s3://bucket?endpoint=…).
 	Store string `yaml:"store,omitempty" json:"store,omitempty"`
 	// Source says where the site's facts come from; built-in sites label

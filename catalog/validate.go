@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -75,9 +76,26 @@ func (v *validator) country(pos Position, res, field, code string, required bool
 		}
 		return
 	}
-	if _, ok := v.w.Countries[code]; !ok {
+	c, ok := v.w.Countries[code]
+	switch {
+	case !ok:
 		v.add(pos, res, field, fmt.Sprintf("%q is not a known country", code), v.w.CountryCodes()...)
+	case c.Region:
+		v.add(pos, res, field, fmt.Sprintf("%q is a region, not a country: give the country (a region is accepted as a dataset's origin only)", code), v.w.CountryCodes()...)
 	}
+}
+
+// origin checks a dataset's origin: a country, or a region (EU, EEA) for
+// data governed by the bloc's law and collected across its members.
+func (v *validator) origin(pos Position, res, code string) {
+	if c, ok := v.w.Countries[code]; ok && c.Region {
+		return
+	}
+	if _, ok := v.w.Countries[code]; !ok && code != "" {
+		v.add(pos, res, "spec.origin", fmt.Sprintf("%q is not a known country or region", code), append(v.w.RegionCodes(), v.w.CountryCodes()...)...)
+		return
+	}
+	v.country(pos, res, "spec.origin", code, true)
 }
 
 func (v *validator) oneOf(pos Position, res, field, val string, accepted []string) {
@@ -161,7 +179,7 @@ func (v *validator) organization(o *Organization) {
 func (v *validator) dataset(d *Dataset) {
 	res := "Dataset/" + d.Metadata.Name
 	v.name(d.Pos, res, d.Metadata.Name)
-	v.country(d.Pos, res, "spec.origin", d.Spec.Origin, true)
+	v.origin(d.Pos, res, d.Spec.Origin)
 	if d.Spec.Location != "" && v.w.Site(d.Spec.Location) == nil {
 		if _, isCountry := v.w.Countries[d.Spec.Location]; !isCountry {
 			v.add(d.Pos, res, "spec.location", fmt.Sprintf("%q is neither a known site nor a country code", d.Spec.Location))
@@ -219,6 +237,20 @@ func (v *validator) site(s *Site) {
 	v.number(s.Pos, res, "spec.network.gbps", s.Spec.Network.Gbps, 0.001, maxGbps, "Gbit/s")
 	if s.Spec.Backend.Type != "" {
 		v.oneOf(s.Pos, res, "spec.backend.type", s.Spec.Backend.Type, BackendTypes)
+	}
+	if s.Spec.Access != "" {
+		v.oneOf(s.Pos, res, "spec.access", s.Spec.Access, AccessValues)
+	}
+	for i, o := range s.Spec.AccessOrganizations {
+		if !ValidName(o) {
+			v.add(s.Pos, res, fmt.Sprintf("spec.accessOrganizations[%d]", i), fmt.Sprintf("%q is not an organisation name", o))
+		}
+	}
+	switch {
+	case s.AccessTerms() == AccessPrivate && len(s.Spec.AccessOrganizations) == 0:
+		v.add(s.Pos, res, "spec.access", "private needs spec.accessOrganizations: the organisations that may use the site")
+	case s.AccessTerms() == AccessPublicRental && len(s.Spec.AccessOrganizations) > 0:
+		v.add(s.Pos, res, "spec.accessOrganizations", "only for access private or allocation: a public-rental site is open to all")
 	}
 	for _, p := range s.Spec.Backend.Problems() {
 		v.add(s.Pos, res, "spec.backend."+p.Field, p.Msg, p.Accepted...)
@@ -307,6 +339,20 @@ func (v *validator) job(j *TrainingJob) {
 	for _, l := range []struct {
 		field string
 		vals  []string
+	}{{"spec.constraints.sites.allow", c.Sites.Allow}, {"spec.constraints.sites.deny", c.Sites.Deny}} {
+		for i, name := range l.vals {
+			if v.w.Site(name) == nil {
+				msg := fmt.Sprintf("no site named %q in the catalog (meridian catalog sites lists them)", name)
+				if near := nearest(name, v.siteNames(), 3); len(near) > 0 {
+					msg += "; did you mean " + strings.Join(near, ", ") + "?"
+				}
+				v.add(j.Pos, res, fmt.Sprintf("%s[%d]", l.field, i), msg)
+			}
+		}
+	}
+	for _, l := range []struct {
+		field string
+		vals  []string
 	}{{"spec.constraints.accelerators.allow", c.Accelerators.Allow}, {"spec.constraints.accelerators.deny", c.Accelerators.Deny}} {
 		for i, id := range l.vals {
 			v.accelerator(j.Pos, res, fmt.Sprintf("%s[%d]", l.field, i), id)
@@ -353,6 +399,57 @@ func (v *validator) experts(pos Position, res string, m *Model) {
 	if m.ActiveParameters == 0 {
 		v.add(pos, res, "spec.model.activeParameters", "required with spec.model.experts: the parameters each token uses (shared layers plus its experts)")
 	}
+}
+
+// siteNames lists the world's sites, for errors that name the accepted ones.
+func (v *validator) siteNames() []string {
+	out := make([]string, len(v.w.Sites))
+	for i, s := range v.w.Sites {
+		out[i] = s.Metadata.Name
+	}
+	return out
+}
+
+// nearest returns up to n names of list closest to s by edit distance,
+// those within a third of s's length, closest first.
+func nearest(s string, list []string, n int) []string {
+	type scored struct {
+		name string
+		d    int
+	}
+	var out []scored
+	for _, x := range list {
+		if d := editDistance(s, x); d <= max(2, len(s)/3) {
+			out = append(out, scored{x, d})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b scored) int { return a.d - b.d })
+	names := make([]string, 0, n)
+	for i := 0; i < len(out) && i < n; i++ {
+		names = append(names, out[i].name)
+	}
+	return names
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func contains(list []string, s string) bool {

@@ -24,7 +24,7 @@ func TestVocabularyFields(t *testing.T) {
 		{"base licence", "model: {parameters: 7e9}", "model: {parameters: 7e9, base: {name: b, license: gpl}}", []string{"spec.model.base.license", `"gpl" is not accepted`, "apache-2.0"}},
 		{"base origin", "model: {parameters: 7e9}", "model: {parameters: 7e9, base: {name: b, origin: XX}}", []string{"spec.model.base.origin", `"XX" is not a known country`}},
 		{"base compute", "model: {parameters: 7e9}", "model: {parameters: 7e9, base: {name: b, trainingFLOPs: -1}}", []string{"spec.model.base.trainingFLOPs", "below 0"}},
-		{"delivery country", "model: {parameters: 7e9}", "model: {parameters: 7e9}\n  weightsDelivery: [EU]", []string{"spec.weightsDelivery[0]", `"EU" is not a known country`}},
+		{"delivery country", "model: {parameters: 7e9}", "model: {parameters: 7e9}\n  weightsDelivery: [EU]", []string{"spec.weightsDelivery[0]", `"EU" is a region, not a country`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -148,6 +148,7 @@ func checkAccelerator(a *Accelerator) error {
 var (
 	isoCode      = regexp.MustCompile(`^[A-Z]{2}$`)
 	countryGroup = regexp.MustCompile(`^[A-E]:[0-9]$`)
+	regionCode   = regexp.MustCompile(`^[A-Z]{2,3}$`)
 )
 
 // checkCountry enforces the rules of the country table: an ISO code, a name,
@@ -155,7 +156,7 @@ var (
 // adequacy decisions with accepted scopes, states and ordered dates.
 func checkCountry(c *Country) error {
 	switch {
-	case !isoCode.MatchString(c.ISO):
+	case !isoCode.MatchString(c.ISO) && !(c.Region && regionCode.MatchString(c.ISO)):
 		return fmt.Errorf("iso %q is not an ISO 3166-1 alpha-2 code", c.ISO)
 	case c.Name == "":
 		return fmt.Errorf("%s: name is required", c.ISO)
@@ -385,8 +386,29 @@ func (w *World) Job(name string) *TrainingJob {
 // AcceleratorIDs returns the known accelerator ids, sorted.
 func (w *World) AcceleratorIDs() []string { return sortedKeys(w.Accelerators) }
 
-// CountryCodes returns the known ISO codes, sorted.
-func (w *World) CountryCodes() []string { return sortedKeys(w.Countries) }
+// CountryCodes returns the known ISO codes of countries, sorted; regions
+// (EU, EEA) are not among them.
+func (w *World) CountryCodes() []string {
+	out := make([]string, 0, len(w.Countries))
+	for _, k := range sortedKeys(w.Countries) {
+		if !w.Countries[k].Region {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// RegionCodes returns the codes of the regions a dataset may give as its
+// origin (EU, EEA), sorted.
+func (w *World) RegionCodes() []string {
+	var out []string
+	for _, k := range sortedKeys(w.Countries) {
+		if w.Countries[k].Region {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -18,6 +18,9 @@ const (
 	assumeEgressKey     = "dataEgressPerGB"
 	defaultEgressPerGB  = 0.09
 	assumeEfficiencyKey = "linkEfficiency"
+	// assumeCrossBorderKey overrides every cross-border link's throughput
+	// (Gbit/s); by default the built-in link table's (catalog links.yaml).
+	assumeCrossBorderKey = "crossBorderGbps"
 	// defaultLinkEfficiency is the share of a link's nominal rate a bulk
 	// transfer achieves (facts: compute.md, worked transfer times, 80 %).
 	defaultLinkEfficiency = 0.8
@@ -27,6 +30,7 @@ const (
 var plannerKeys = catalog.AssumptionKeys{
 	{Name: assumeEgressKey, Doc: "USD per GB to move a dataset out of its country when it names no site (default 0.09, AWS us-east-1 first tier)", Min: 0, Max: 10},
 	{Name: assumeEfficiencyKey, Doc: "share of a link's nominal rate a bulk transfer achieves, 0–1 (default 0.8)", Min: 0, Max: 1, MinOpen: true},
+	{Name: assumeCrossBorderKey, Doc: "Gbit/s one bulk transfer gets across a border (default: the built-in link table, 5 in general, 0.5 into mainland China)", Min: 0, Max: 100_000, MinOpen: true},
 }
 
 // AssumptionKeys returns every spec.assumptions key a plan reads: the
@@ -111,12 +115,46 @@ func (p *planner) moveOne(d *catalog.Dataset, dst *catalog.Site) (DataMove, bool
 		egress = p.assume(assumeEgressKey, defaultEgressPerGB,
 			"egress price for a dataset stored in a country rather than a known site (AWS us-east-1 internet egress, first tier)")
 	}
+	if g, ok := p.crossBorder(m.From, m.To); ok && (gbps <= 0 || g < gbps) {
+		gbps = g
+	}
 	eff := p.assume(assumeEfficiencyKey, defaultLinkEfficiency, "share of link bandwidth a bulk transfer achieves")
 	m.CostUSD = d.Spec.SizeBytes / 1e9 * egress
 	if gbps > 0 {
+		m.Gbps = gbps
 		m.Hours = d.Spec.SizeBytes * 8 / (gbps * 1e9 * eff) / 3600
 	}
 	return m, true
+}
+
+// crossBorder is the throughput a transfer from one country to another
+// gets at most: the job's crossBorderGbps, or the built-in link table's,
+// whose source the plan's assumptions then cite. ok is false within one
+// country.
+func (p *planner) crossBorder(from, to string) (float64, bool) {
+	if from == to || p.links == nil {
+		return 0, false
+	}
+	if v, set := p.spec.Assumptions[assumeCrossBorderKey]; set && v > 0 {
+		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", assumeCrossBorderKey, v)] = true
+		return v, true
+	}
+	l, ok := p.links.Between(from, to)
+	if !ok {
+		return 0, false
+	}
+	where := "across a border"
+	switch {
+	case l.From != "" && l.From != "*" && l.To != "*":
+		where = "from " + l.From + " to " + l.To
+	case l.To != "" && l.To != "*":
+		where = "into " + l.To
+	case l.From != "" && l.From != "*":
+		where = "out of " + l.From
+	}
+	p.assumptions[fmt.Sprintf("a bulk transfer %s gets at most %g Gbit/s (%s; override with spec.assumptions.%s): %s",
+		where, l.Gbps, l.Status, assumeCrossBorderKey, l.Source)] = true
+	return l.Gbps, true
 }
 
 // option is one feasible (site, pool, count) with its estimate, kept
@@ -189,6 +227,7 @@ func (o *option) placement(rank int) Placement {
 		Obligations:  nonNil(c.decision.Obligations),
 		Advisories:   nonNil(c.decision.Advisories),
 		PricePerHour: c.pool.PricePerHour, Pool: c.index, Class: c.class(), Pareto: o.pareto,
+		Runnable: c.site.Runnable(), NotionalPrice: c.site.NotionalPrice(),
 	}
 }
 

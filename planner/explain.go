@@ -86,7 +86,10 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 			if eff == "" {
 				eff = f.Kind
 			}
-			fmt.Fprintf(&b, "        %s [%s] %s\n          source: %s\n", f.Rule, eff, f.Message, f.Source)
+			fmt.Fprintf(&b, "        %s [%s] %s\n", f.Rule, eff, FindingMessage(f))
+			if f.Source != "" {
+				fmt.Fprintf(&b, "          source: %s\n", f.Source)
+			}
 		}
 	}
 	if len(e.Steps) == 0 && !e.Excluded {
@@ -99,3 +102,7 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// FindingMessage is a finding's message without the rule id and source a
+// line prints beside it (policy.Finding.Text).
+func FindingMessage(f policy.Finding) string { return f.Text() }

@@ -37,6 +37,7 @@ type poolCheck struct {
 // because "unlawful" (never) says more than "full" (not now).
 var poolChecks = []poolCheck{
 	{KindConstraint, (*worker).checkConstraints},
+	{KindAccess, (*worker).checkAccess},
 	{KindMemory, (*worker).checkMemory},
 	{KindLaw, (*worker).checkLaw},
 	{KindCapacity, (*worker).checkCapacity},
@@ -50,12 +51,55 @@ func (ps *pass) finding(kind Kind, code, source, format string, args ...any) pol
 	return f
 }
 
+// jobSource cites a field of the job: "file:line TrainingJob/name field",
+// the line being the field's own (looked up once per plan, jobFields).
 func (ps *pass) jobSource(field string) string {
-	return fmt.Sprintf("%s TrainingJob/%s %s", ps.job.Pos, ps.job.Metadata.Name, field)
+	at, ok := ps.jobAt[field]
+	if !ok {
+		at = ps.job.Pos.String()
+	}
+	return fmt.Sprintf("%s TrainingJob/%s %s", at, ps.job.Metadata.Name, field)
 }
 
-func siteSource(c *candidate, field string) string {
-	return fmt.Sprintf("%s Site/%s spec.pools[%d].%s", c.site.Pos, c.site.Metadata.Name, c.index, field)
+// jobFields are the fields of the job that rejections cite.
+var jobFields = []string{"spec.constraints.sites", "spec.constraints.countries", "spec.constraints.accelerators",
+	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline"}
+
+// siteField is a key of the site sources cache.
+type siteField struct {
+	site  *catalog.Site
+	field string
+}
+
+// siteSource cites a field of a site, at its own line; each (site, field)
+// is looked up once per plan.
+func (ps *pass) siteSource(c *candidate, field string) string {
+	return ps.siteFieldSource(c.site, fmt.Sprintf("spec.pools[%d].%s", c.index, field))
+}
+
+func (ps *pass) siteFieldSource(s *catalog.Site, field string) string {
+	k := siteField{s, field}
+	if v, ok := ps.siteAt.Load(k); ok {
+		return v.(string)
+	}
+	src := fmt.Sprintf("%s Site/%s %s", s.Pos.At(field), s.Metadata.Name, field)
+	ps.siteAt.Store(k, src)
+	return src
+}
+
+// checkAccess keeps out the sites the organisation cannot use: allocation
+// sites it holds no allocation at (unless Options.IncludeAllocation), and
+// sites private to others.
+func (ps *worker) checkAccess(c *candidate) outcome {
+	usable, why := c.site.UsableBy(ps.spec.Organization, ps.includeAllocation)
+	if usable {
+		return ok("usable by " + ps.spec.Organization + " (access " + c.site.AccessTerms() + ")")
+	}
+	code := CodeAllocation
+	if c.site.AccessTerms() == catalog.AccessPrivate {
+		code = CodePrivate
+	}
+	return fail(ps.finding(KindAccess, code, ps.siteFieldSource(c.site, "spec.access"), "%s", why))
 }
 
 // checkConstraints applies the job's own site, country and accelerator lists.
@@ -109,7 +153,7 @@ func countryPermits(ad catalog.AllowDeny, iso string, c *catalog.Country) bool {
 // caches by class, so identical sites cost one evaluation. A denial without a stated reason still denies.
 func (ps *worker) checkLaw(c *candidate) outcome {
 	if c.acc == nil {
-		return fail(ps.finding(KindLaw, CodeLawUndecided, siteSource(c, "accelerator"),
+		return fail(ps.finding(KindLaw, CodeLawUndecided, ps.siteSource(c, "accelerator"),
 			"accelerator %s is unknown, so the law cannot be evaluated", c.pool.Accelerator))
 	}
 	d, done := ps.decisions[c.pool] // read-only while workers run
@@ -159,7 +203,7 @@ func (ps *worker) checkMemory(c *candidate) outcome {
 		limit, why = m, "the job's maxAccelerators"
 	}
 	if c.acc == nil {
-		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "accelerator"),
+		return fail(ps.finding(KindMemory, CodeNoFit, ps.siteSource(c, "accelerator"),
 			"accelerator %s is unknown, so its memory is unknown", c.pool.Accelerator))
 	}
 	n := ps.minCountFor(c.acc)
@@ -168,7 +212,7 @@ func (ps *worker) checkMemory(c *candidate) outcome {
 		if n > 0 {
 			need = fmt.Sprintf("at least %d", n)
 		}
-		return fail(ps.finding(KindMemory, CodeNoFit, siteSource(c, "count"),
+		return fail(ps.finding(KindMemory, CodeNoFit, ps.siteSource(c, "count"),
 			"the model does not fit in memory: needs %s %s, at most %d (%s)", need, c.acc.ID, limit, why))
 	}
 	c.need = n
@@ -188,7 +232,7 @@ func (ps *worker) checkCapacity(c *candidate) outcome {
 		c.max = m
 	}
 	if c.need > c.max {
-		return fail(ps.finding(KindCapacity, CodeFree, siteSource(c, "available"),
+		return fail(ps.finding(KindCapacity, CodeFree, ps.siteSource(c, "available"),
 			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
 	}
 	c.counts = ladder(c.need, c.max)
@@ -216,6 +260,37 @@ type sink struct {
 	rejected []rejected
 	total    int
 	steps    []Step
+	// overBudget is the cheapest candidate the budget rejected and
+	// pastDeadline the fastest one the deadline did, each at the job's
+	// confidence quantile (the value compared); nil when none.
+	overBudget, pastDeadline *Choice
+}
+
+// keep replaces *best with ch when better says so.
+func keep(best **Choice, ch *Choice, better func(a, b *Choice) bool) {
+	if ch != nil && (*best == nil || better(ch, *best)) {
+		*best = ch
+	}
+}
+
+func cheaper(a, b *Choice) bool {
+	if a.CostUSD != b.CostUSD {
+		return a.CostUSD < b.CostUSD
+	}
+	return a.Hours < b.Hours
+}
+
+func faster(a, b *Choice) bool {
+	if a.Hours != b.Hours {
+		return a.Hours < b.Hours
+	}
+	return a.CostUSD < b.CostUSD
+}
+
+// choiceAt is a candidate at hours and cost, for the summary.
+func choiceAt(c *candidate, n int, hours, cost float64) *Choice {
+	return &Choice{Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: n,
+		Hours: hundredths(hours), CostUSD: cents(cost)}
 }
 
 // rejected is one rejection found by a worker, recorded at the merge.
@@ -252,7 +327,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n)
 		if err != nil {
-			f := ps.finding(KindCapacity, CodeNoEstimate, siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
+			f := ps.finding(KindCapacity, CodeNoEstimate, ps.siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
 			if tracing {
 				out.step(c, n, "estimate", false, f.Message)
 			}
@@ -272,16 +347,19 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 				fastest, fastestHours = pl, hoursAt
 			}
 			if tracing {
+				at, deadline := hoursPair(hoursAt, dl.Hours())
 				out.step(c, n, string(KindDeadline), false, fmt.Sprintf("%s at the %s of the estimate (spec.confidence %g) is past the deadline of %s",
-					hours(hoursAt), percentile(conf), conf, hours(dl.Hours())))
+					at, percentile(conf), conf, deadline))
 			}
 			continue
 		}
 		met = true
 		if b := ps.spec.BudgetUSD; b > 0 && costAt > b {
+			keep(&out.overBudget, choiceAt(c, n, hoursAt, costAt), cheaper)
+			over, budget := dollarPair(costAt, b)
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),
-				"%d %s cost $%.0f at the %s of the estimate (spec.confidence %g; central $%.0f), over the budget of $%.0f",
-				n, c.acc.ID, costAt, percentile(conf), conf, pl.cost, b)
+				"%d %s cost %s at the %s of the estimate (spec.confidence %g; central %s), over the budget of %s",
+				n, c.acc.ID, over, percentile(conf), conf, dollars(pl.cost), budget)
 			if tracing {
 				out.step(c, n, string(KindBudget), false, f.Message)
 			}
@@ -295,9 +373,12 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 		out.feasible = append(out.feasible, pl)
 	}
 	if !met && fastest.c != nil {
+		_, costAt := fastest.at(zConf)
+		keep(&out.pastDeadline, choiceAt(c, fastest.count, fastestHours, costAt), faster)
+		at, deadline := hoursPair(fastestHours, ps.spec.Deadline.Hours())
 		out.reject(c, KindDeadline, ps.finding(KindDeadline, CodeDeadline, ps.jobSource("spec.deadline"),
-			"fastest is %d %s at %.1f h at the %s of the estimate (spec.confidence %g; central %.1f h = compute %.1f h + transfer %.1f h), past the deadline of %.1f h",
-			fastest.count, c.acc.ID, fastestHours, percentile(conf), conf, fastest.hours, fastest.computeHours, c.moveHours, ps.spec.Deadline.Hours()))
+			"fastest is %d %s at %s at the %s of the estimate (spec.confidence %g; central %s = compute %s + transfer %s), past the deadline of %s",
+			fastest.count, c.acc.ID, at, percentile(conf), conf, hours(fastest.hours), hours(fastest.computeHours), hours(c.moveHours), deadline))
 	}
 }
 

@@ -8,6 +8,7 @@ type Kind string
 // Rejection kinds.
 const (
 	KindConstraint Kind = "constraint" // the job's own countries, accelerators, sites or counts
+	KindAccess     Kind = "access"     // a site the organisation cannot use: an allocation it does not hold, or another's private site
 	KindLaw        Kind = "law"        // a rule denies the placement on the plan's date
 	KindMemory     Kind = "memory"     // the model does not fit even on every accelerator the pool could give
 	KindCapacity   Kind = "capacity"   // not enough accelerators free now
@@ -21,7 +22,7 @@ const (
 
 // Kinds lists every kind in the order plans print them: the job's own
 // choices, then law, then what may change.
-var Kinds = []Kind{KindConstraint, KindLaw, KindMemory, KindCapacity, KindDeadline, KindBudget}
+var Kinds = []Kind{KindConstraint, KindAccess, KindLaw, KindMemory, KindCapacity, KindDeadline, KindBudget}
 
 // Resolution says whether a rejection may go away without changing the law.
 type Resolution int
@@ -76,6 +77,8 @@ const (
 	CodeAccelerator  = "constraint.accelerator"
 	CodeSite         = "constraint.site"
 	CodeMinCount     = "constraint.min-accelerators"
+	CodeAllocation   = "access.allocation"
+	CodePrivate      = "access.private"
 	CodeNoFit        = "memory.no-fit"
 	CodeFree         = "capacity.free"
 	CodeNoEstimate   = "capacity.no-estimate"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -28,6 +29,10 @@ type Options struct {
 	Explain string
 	// Points fills Plan.All with every feasible candidate, for plots.
 	Points bool
+	// IncludeAllocation counts allocation sites (national and research
+	// centres) in as if the organisation could apply for time there;
+	// otherwise only those naming it in spec.accessOrganizations are.
+	IncludeAllocation bool
 	// Timings, when not nil, receives how long each stage took (for
 	// benchmarks and plan --timings); a second pass adds to it.
 	Timings *Timings
@@ -55,10 +60,13 @@ type DataMove struct {
 	Basis   string  `json:"basis,omitempty"`
 	// FromSite is the site the dataset is stored at; empty when only its
 	// country is known.
-	FromSite string  `json:"fromSite,omitempty"`
-	ToSite   string  `json:"toSite"`
-	CostUSD  float64 `json:"costUSD"`
-	Hours    float64 `json:"hours"`
+	FromSite string `json:"fromSite,omitempty"`
+	ToSite   string `json:"toSite"`
+	// Gbps is the throughput the transfer time assumes: the narrower of
+	// the sites' links and, across a border, the cross-border link's.
+	Gbps    float64 `json:"gbps,omitempty"`
+	CostUSD float64 `json:"costUSD"`
+	Hours   float64 `json:"hours"`
 }
 
 // Placement is one lawful, feasible way to run the job (SCHEMA.md plan -o json).
@@ -100,6 +108,12 @@ type Placement struct {
 	// Class is the law class of the placement: country, operator
 	// headquarters and accelerator (law is the same within a class).
 	Class string `json:"class"`
+	// Runnable is false for a site with no configured backend: plans rank
+	// it, runs never start there (SCHEMA.md).
+	Runnable bool `json:"runnable"`
+	// NotionalPrice marks a price nobody pays: an allocation site's time
+	// priced at an estimate of its worth, not rented.
+	NotionalPrice bool `json:"notionalPrice,omitempty"`
 }
 
 // Rejection is one group of candidates that lost, with why: one per site ×
@@ -132,6 +146,11 @@ type Summary struct {
 	RejectedByRule map[string]int `json:"rejectedByRule"`
 	// CostOfSovereignty is set when the job limits countries or accelerators.
 	CostOfSovereignty *Sovereignty `json:"costOfSovereignty,omitempty"`
+	// CheapestOverBudget is the cheapest candidate the budget ruled out,
+	// and FastestPastDeadline the fastest one the deadline did, each at the
+	// job's confidence quantile (what was compared): what it would take.
+	CheapestOverBudget  *Choice `json:"cheapestOverBudget,omitempty"`
+	FastestPastDeadline *Choice `json:"fastestPastDeadline,omitempty"`
 }
 
 // Plan is the planner's answer (SCHEMA.md plan -o json).
@@ -230,6 +249,14 @@ type planner struct {
 	moves         map[string][]DataMove // by site name
 	assumptions   map[string]bool       // texts for Plan.Assumptions
 	assumed       map[string]float64    // values by key
+
+	includeAllocation bool
+	// jobAt is "file:line" of each of jobFields; siteAt caches the
+	// sources of sites' fields (siteField → string), as workers ask.
+	jobAt  map[string]string
+	siteAt sync.Map
+	// links caps transfers across borders.
+	links *catalog.Links
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
@@ -257,7 +284,18 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		moves:       map[string][]DataMove{},
 		assumptions: map[string]bool{},
 		assumed:     map[string]float64{},
+
+		includeAllocation: opts.IncludeAllocation,
+		jobAt:             make(map[string]string, len(jobFields)),
 	}
+	for _, f := range jobFields {
+		p.jobAt[f] = job.Pos.At(f)
+	}
+	links, err := catalog.BuiltinLinks()
+	if err != nil {
+		return nil, fmt.Errorf("planner: %w", err)
+	}
+	p.links = links
 	if p.est == nil {
 		p.est = packageEstimator{}
 	}
@@ -318,6 +356,8 @@ type pass struct {
 	rejected   *rejections
 	feasible   []option
 	total      int // candidates considered
+
+	overBudget, pastDeadline *Choice // see Summary
 }
 
 func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
@@ -375,6 +415,9 @@ func (ps *pass) assemble(ranked []option) *Plan {
 			Objective:      ps.spec.ObjectiveOrDefault(),
 			RejectedByKind: byKind,
 			RejectedByRule: byRule,
+
+			CheapestOverBudget:  ps.overBudget,
+			FastestPastDeadline: ps.pastDeadline,
 		},
 		Explain: ps.trace,
 		All:     ps.points(),

@@ -89,7 +89,7 @@ func TestMakeRejectsEachKind(t *testing.T) {
 	if len(p.Placements) != 1 || p.Placements[0].Site != "a-ok" || p.Placements[0].Count != 64 {
 		t.Fatalf("placements = %+v, want a-ok × 64 only", p.Placements)
 	}
-	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1}
+	wantKinds := map[string]int{"law": 1, "capacity": 1, "memory": 1, "constraint": 2, "deadline": 1, "budget": 1, "access": 0}
 	if d := cmp.Diff(wantKinds, p.Summary.RejectedByKind); d != "" {
 		t.Errorf("rejectedByKind (-want +got):\n%s", d)
 	}
@@ -218,13 +218,15 @@ func TestDataMoves(t *testing.T) {
 	}
 	eff := defaultLinkEfficiency
 	want := map[string][]DataMove{
-		"store": {{Dataset: "in-country", From: "CN", To: "CN", ToSite: "store", Bytes: 2e12,
+		"store": {{Dataset: "in-country", From: "CN", To: "CN", ToSite: "store", Bytes: 2e12, Gbps: 10,
 			CostUSD: 2e12 / 1e9 * defaultEgressPerGB, Hours: 2e12 * 8 / (10e9 * eff) / 3600}},
+		// Out of CN to MY: the cross-border link's 5 Gbps, narrower than
+		// the store's 10 and the far site's 100.
 		"far": {
-			{Dataset: "at-site", From: "CN", FromSite: "store", To: "MY", ToSite: "far", Bytes: 1e12, Basis: "cn-standard-contract",
-				CostUSD: 1e12 / 1e9 * 0.10, Hours: 1e12 * 8 / (10e9 * eff) / 3600}, // narrower link: the store's 10 Gbps
-			{Dataset: "in-country", From: "CN", To: "MY", ToSite: "far", Bytes: 2e12,
-				CostUSD: 2e12 / 1e9 * defaultEgressPerGB, Hours: 2e12 * 8 / (100e9 * eff) / 3600},
+			{Dataset: "at-site", From: "CN", FromSite: "store", To: "MY", ToSite: "far", Bytes: 1e12, Basis: "cn-standard-contract", Gbps: 5,
+				CostUSD: 1e12 / 1e9 * 0.10, Hours: 1e12 * 8 / (5e9 * eff) / 3600},
+			{Dataset: "in-country", From: "CN", To: "MY", ToSite: "far", Bytes: 2e12, Gbps: 5,
+				CostUSD: 2e12 / 1e9 * defaultEgressPerGB, Hours: 2e12 * 8 / (5e9 * eff) / 3600},
 		},
 	}
 	// Placements are rounded to cents and hundredths of an hour.
@@ -243,8 +245,59 @@ func TestDataMoves(t *testing.T) {
 			t.Errorf("%s × %d: data cost/time not added: %+v", pl.Site, pl.Count, pl)
 		}
 	}
-	if len(p.Assumptions) != 2 {
-		t.Errorf("assumptions = %q, want the egress and link-efficiency defaults", p.Assumptions)
+	if len(p.Assumptions) != 3 {
+		t.Errorf("assumptions = %q, want the egress, link-efficiency and cross-border defaults", p.Assumptions)
+	}
+}
+
+// TestCrossBorderLinks: 12 TB moved from China to the US was counted as
+// about 5 minutes (the sites' 400 Gbit/s). A border caps a transfer at the
+// link table's throughput, cited in the plan's assumptions; into mainland
+// China lower still; a job may override it.
+func TestCrossBorderLinks(t *testing.T) {
+	docs := []string{testOrg,
+		site("us", "US", 400, 0.05, pool("test-fast", 64, 64, 2)),
+		site("cn", "CN", 400, 0.05, pool("test-fast", 64, 64, 2)),
+		site("us-2", "US", 400, 0.05, pool("test-fast", 64, 64, 2))}
+	moveHours := func(p *Plan, site string) (float64, float64) {
+		for _, pl := range p.Placements {
+			if pl.Site == site {
+				return pl.DataMoves[0].Hours, pl.DataMoves[0].Gbps
+			}
+		}
+		t.Fatalf("no placement at %s", site)
+		return 0, 0
+	}
+	eff := defaultLinkEfficiency
+	w := testWorld(t, append(docs, dataset("corpus", "cn", 12e12), job("  datasets: [corpus]"))...)
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	if h, g := moveHours(p, "us"); g != 5 || math.Abs(h-hundredths(12e12*8/(5e9*eff)/3600)) > 0.01 {
+		t.Errorf("12 TB CN → US: %g h at %g Gbit/s, want %.2f h at 5", h, g, 12e12*8/(5e9*eff)/3600)
+	}
+	if h, _ := moveHours(p, "us"); h < 5 {
+		t.Errorf("12 TB across the Pacific in %g h", h)
+	}
+	cited := false
+	for _, a := range p.Assumptions {
+		cited = cited || strings.Contains(a, "across a border gets at most 5 Gbit/s") && strings.Contains(a, "Amazon EC2")
+	}
+	if !cited {
+		t.Errorf("the cross-border default is not cited: %q", p.Assumptions)
+	}
+
+	w = testWorld(t, append(docs, dataset("corpus", "us", 12e12), job("  datasets: [corpus]"))...)
+	p = mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	if _, g := moveHours(p, "cn"); g != 0.5 {
+		t.Errorf("into CN at %g Gbit/s, want the table's 0.5", g)
+	}
+	if _, g := moveHours(p, "us-2"); g != 400 {
+		t.Errorf("within the US at %g Gbit/s, want the sites' 400", g)
+	}
+
+	w = testWorld(t, append(docs, dataset("corpus", "cn", 12e12), job("  datasets: [corpus]", "  assumptions: {crossBorderGbps: 40}"))...)
+	p = mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	if _, g := moveHours(p, "us"); g != 40 {
+		t.Errorf("crossBorderGbps 40: %g", g)
 	}
 }
 
@@ -388,7 +441,7 @@ func TestExplain(t *testing.T) {
 	for _, s := range p.Explain.Steps {
 		checks = append(checks, s.Check)
 	}
-	want := []string{"constraint", "memory", "law", "capacity", "data",
+	want := []string{"constraint", "access", "memory", "law", "capacity", "data",
 		"estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline", "estimate", "deadline",
 		"estimate", "placement"}
 	if d := cmp.Diff(want, checks); d != "" {
@@ -615,10 +668,10 @@ func TestConfidence(t *testing.T) {
 		want     []string
 	}{
 		{"deadline at the default 80th percentile", []string{"  deadline: 1000h"}, false, KindDeadline,
-			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8", fmt.Sprintf("%.1f h", p80), "past the deadline of 1000.0 h"}},
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8", fmt.Sprintf("%.1f d", p80/24), "past the deadline of 41.7 d"}},
 		{"deadline at the median", []string{"  deadline: 1000h", "  confidence: 0.5"}, true, "", nil},
 		{"budget at the default 80th percentile", []string{"  budgetUSD: 4000"}, false, KindBudget,
-			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8; central $3333)", "over the budget of $4000"}},
+			[]string{"at the 80th percentile of the estimate (spec.confidence 0.8; central $3,333)", "over the budget of $4,000"}},
 		{"budget at the 95th percentile", []string{"  budgetUSD: 6000", "  confidence: 0.95"}, false, KindBudget,
 			[]string{"at the 95th percentile of the estimate (spec.confidence 0.95"}},
 		{"budget at the median", []string{"  budgetUSD: 4000", "  confidence: 0.5"}, true, "", nil},

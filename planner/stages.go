@@ -70,6 +70,8 @@ func (ps *pass) fanOut(runs [][]*candidate, fn func(w *worker, run []*candidate)
 // merge records what a worker found, in order.
 func (ps *pass) merge(s *sink) {
 	ps.total += s.total
+	keep(&ps.overBudget, s.overBudget, cheaper)
+	keep(&ps.pastDeadline, s.pastDeadline, faster)
 	for _, r := range s.rejected {
 		ps.rejected.add(r.c, r.kind, 1, r.findings)
 	}

@@ -3,64 +3,131 @@ package planner
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
+
+	"meridian.dev/meridian/internal/textfit"
 )
 
 // WriteTable prints the plan for people: the top placements, one histogram
 // line of candidates and rejections, the cost of sovereignty, advisories
 // and assumptions. top ≤ 0 prints every placement.
 func WriteTable(w io.Writer, p *Plan, top int) error {
+	return WriteTableWith(w, p, TableOptions{Top: top})
+}
+
+// TableOptions shape WriteTableWith's output.
+type TableOptions struct {
+	// Top is how many placements to print; 0 or less prints all.
+	Top int
+	// Width, when above 0, is the terminal's: the placements' text
+	// columns (obligations, then site and accelerator) are cut to fit it.
+	Width int
+	// Wide adds columns: the price per accelerator-hour, the transfer
+	// time and whether the site can run jobs (-o wide).
+	Wide bool
+	// Style dresses a padded cell of the placements table (colour): row 0
+	// is the header.
+	Style func(row, col int, padded string) string
+}
+
+// WriteTableWith is WriteTable with options.
+func WriteTableWith(w io.Writer, p *Plan, o TableOptions) error {
+	top := o.Top
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan for %s as of %s, objective %s\n\n", p.Job, p.AsOf, p.Summary.Objective)
 	if len(p.Placements) == 0 {
 		b.WriteString("No lawful, feasible placement.\n")
 	} else {
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		// The LAWFUL UNTIL column shows only when a rule already loaded ends
+		// a shown placement before its run would.
 		n := len(p.Placements)
 		if top > 0 && top < n {
 			n = top
 		}
-		// The LAWFUL UNTIL column shows only when a rule already loaded ends
-		// a shown placement before its run would.
 		horizon := false
 		for _, pl := range p.Placements[:n] {
 			horizon = horizon || pl.LawfulUntil != nil
 		}
-		head := "RANK\tSITE\tCOUNTRY\tACCELERATORS\tTIME\tCOST\tDATA MOVED\tOBLIGATIONS\t"
-		if horizon {
-			head += "LAWFUL UNTIL\t"
+		header := []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "TIME", "COST", "DATA MOVED", "OBLIGATIONS"}
+		if o.Wide {
+			header = []string{"RANK", "SITE", "COUNTRY", "ACCELERATORS", "USD/H", "TIME", "TRANSFER", "COST", "DATA MOVED", "RUNS", "OBLIGATIONS"}
 		}
-		fmt.Fprintln(tw, head)
-		for _, pl := range p.Placements[:n] {
+		obligationsCol := len(header) - 1
+		if horizon {
+			header = append(header, "LAWFUL UNTIL")
+		}
+		rows := [][]string{header}
+		shown := p.Placements[:n]
+		front, notional, planning := 0, 0, 0
+		for _, pl := range shown {
 			rank := strconv.Itoa(pl.Rank)
 			if pl.Pareto {
 				rank += "*"
+				front++
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s × %s\t%s\t%s\t%s\t%s\t", rank, pl.Site, pl.Country,
-				pl.Accelerator, thousands(pl.Count), hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
-				dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD), movedBytes(pl.DataMoves), obligations(pl))
-			switch {
-			case pl.LawfulUntil != nil:
-				fmt.Fprintf(tw, "%s (%s)\t", pl.LawfulUntil, pl.LawfulUntilRule)
-			case horizon:
-				fmt.Fprint(tw, "-\t")
+			cost := dollarsRange(pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD)
+			price := strconv.FormatFloat(pl.PricePerHour, 'f', -1, 64)
+			if pl.NotionalPrice {
+				cost, price = "~"+cost, "~"+price
+				notional++
 			}
-			fmt.Fprintln(tw)
+			runs := "yes"
+			if !pl.Runnable {
+				planning++
+				runs = "no"
+			}
+			accs := pl.Accelerator + " × " + thousands(pl.Count)
+			if o.Wide {
+				rows = append(rows, []string{rank, pl.Site, pl.Country, accs, price, hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
+					hours(pl.TransferHours), cost, movedBytes(pl.DataMoves), runs, obligations(pl)})
+			} else {
+				rows = append(rows, []string{rank, pl.Site, pl.Country, accs, hoursRange(pl.Hours, pl.HoursLow, pl.HoursHigh),
+					cost, movedBytes(pl.DataMoves), obligations(pl)})
+			}
+			if horizon {
+				until := "-"
+				if pl.LawfulUntil != nil {
+					until = fmt.Sprintf("%s (%s)", pl.LawfulUntil, pl.LawfulUntilRule)
+				}
+				rows[len(rows)-1] = append(rows[len(rows)-1], until)
+			}
 		}
-		tw.Flush()
+		tb := textfit.Table{Rows: rows, Width: o.Width, Shrink: []int{obligationsCol, 1, 3}, Min: 12, Style: o.Style}
+		b.WriteString(tb.String())
 		if n < len(p.Placements) {
-			fmt.Fprintf(&b, "… %d more placements (--top, -o json)\n", len(p.Placements)-n)
+			fmt.Fprintf(&b, "… %s more placements (--top, -o json)\n", thousands(len(p.Placements)-n))
 		}
-		fmt.Fprintf(&b, "* on the Pareto front of cost against time (%s of %s feasible candidates are)\n",
-			thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
+		fmt.Fprintf(&b, "* on the Pareto front of cost against time: %s of the %s shown; %s of all %s feasible (site, pool, count) candidates\n",
+			thousands(front), thousands(len(shown)), thousands(p.Summary.ParetoFront), thousands(p.Summary.Feasible))
 		b.WriteString("Time and cost: central estimate (80 % interval)\n")
+		if notional > 0 {
+			b.WriteString("~ notional price: an allocation site is not rented; its price is an estimate of what the time is worth\n")
+		}
+		switch {
+		case planning == len(shown):
+			b.WriteString("None of these sites has a configured backend: they are for planning, and `meridian run` starts jobs only at sites a server's catalog configures\n")
+		case planning > 0:
+			fmt.Fprintf(&b, "%s of these sites have no configured backend (planning only); `meridian run` takes the best runnable placement\n", thousands(planning))
+		}
 	}
 	b.WriteString("\n")
 	b.WriteString(Histogram(p))
 	b.WriteString("\n")
+	if len(p.Placements) == 0 {
+		if c := p.Summary.CheapestOverBudget; c != nil {
+			fmt.Fprintf(&b, "Cheapest over the budget: %s at %s (%s), %s × %s, %s (at the job's confidence quantile)\n",
+				dollars(c.CostUSD), c.Site, c.Country, c.Accelerator, thousands(c.Count), hours(c.Hours))
+		}
+		if c := p.Summary.FastestPastDeadline; c != nil {
+			fmt.Fprintf(&b, "Fastest past the deadline: %s at %s (%s), %s × %s, %s (at the job's confidence quantile)\n",
+				hours(c.Hours), c.Site, c.Country, c.Accelerator, thousands(c.Count), dollars(c.CostUSD))
+		}
+	}
 	if s := p.Summary.CostOfSovereignty; s != nil {
 		b.WriteString(sovereigntyLine(s))
 	}
@@ -215,17 +282,13 @@ func movedBytes(ms []DataMove) string {
 	return bytesSI(total)
 }
 
+// bytesSI prints a size in SI units, the one way sizes are written across
+// Meridian's output (go-humanize): "200 MB", "2.5 TB".
 func bytesSI(b float64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
-	i := 0
-	for b >= 1000 && i < len(units)-1 {
-		b /= 1000
-		i++
+	if b < 0 || b > math.MaxUint64/2 {
+		return fmt.Sprintf("%g B", b)
 	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", b)
-	}
-	return fmt.Sprintf("%.1f %s", b, units[i])
+	return humanize.Bytes(uint64(b + 0.5))
 }
 
 // hoursRange prints hours with their interval in the central value's unit:
@@ -257,11 +320,41 @@ func dollarsRange(x, lo, hi float64) string {
 	return dollars(x) + " (" + thousands(int(lo+0.5)) + "–" + thousands(int(hi+0.5)) + ")"
 }
 
-func hours(h float64) string {
-	if h >= 48 {
-		return fmt.Sprintf("%.1f d", h/24)
+func hours(h float64) string { return hoursPrec(h, 1) }
+
+// hoursPrec prints hours in days from 48 h, in minutes below 0.1 h (a
+// value that rounds to "0.0 h" says nothing), with prec decimals.
+func hoursPrec(h float64, prec int) string {
+	switch {
+	case h >= 48:
+		return fmt.Sprintf("%.*f d", prec, h/24)
+	case h > 0 && h*60 < 0.5 && prec <= 1:
+		return "<1 min"
+	case h > 0 && h < 0.1:
+		return fmt.Sprintf("%.*f min", max(prec-1, 0), h*60)
 	}
-	return fmt.Sprintf("%.1f h", h)
+	return fmt.Sprintf("%.*f h", prec, h)
+}
+
+// hoursPair prints two durations that are compared (an estimate and a
+// deadline) with as many decimals as it takes for unequal values to read
+// unequal: not "0.2 h, past the deadline of 0.2 h".
+func hoursPair(a, b float64) (string, string) {
+	for prec := 1; ; prec++ {
+		sa, sb := hoursPrec(a, prec), hoursPrec(b, prec)
+		if sa != sb || a == b || prec >= 4 {
+			return sa, sb
+		}
+	}
+}
+
+// dollarPair is hoursPair for money: cents when whole dollars read equal.
+func dollarPair(a, b float64) (string, string) {
+	sa, sb := dollars(a), dollars(b)
+	if sa == sb && a != b {
+		sa, sb = fmt.Sprintf("$%.2f", a), fmt.Sprintf("$%.2f", b)
+	}
+	return sa, sb
 }
 
 func signedHours(h float64) string {

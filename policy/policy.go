@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"strings"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -27,6 +29,21 @@ type Finding struct {
 	// rule could not be evaluated: failing closed until the data is fixed)
 	// or CodeNotNow (capacity, money, time: it may change by itself).
 	Code string `json:"code,omitempty"`
+}
+
+// Text is the finding's message without what a line that names its rule
+// and source prints beside it: the engine's messages start with the rule
+// id and end with the source, which such a line would show twice.
+func (f Finding) Text() string {
+	m := strings.TrimPrefix(f.Message, f.Rule+": ")
+	// The embedded source may be the first part of the finding's (a rule
+	// whose later revision cites more): drop it when the source says it.
+	if i := strings.LastIndex(m, " (source: "); f.Source != "" && i >= 0 && strings.HasSuffix(m, ")") {
+		if embedded := m[i+len(" (source: ") : len(m)-1]; strings.HasPrefix(f.Source, embedded) {
+			m = m[:i]
+		}
+	}
+	return m
 }
 
 // Rejection codes (Finding.Code).

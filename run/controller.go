@@ -32,6 +32,8 @@ type Config struct {
 	StateDir string
 	// CatalogDir, when set, replaces the built-in sites (serve --catalog).
 	CatalogDir string
+	// ExtraSites are added to the catalog, such as serve's local site.
+	ExtraSites []*catalog.Site
 	Plan       Planner
 	// Law, when set, is asked whether a run's placement is still lawful
 	// today before each attempt starts; without it the run is re-planned.

@@ -1,6 +1,8 @@
 package run
 
 import (
+	"github.com/dustin/go-humanize"
+
 	"context"
 	"errors"
 	"fmt"
@@ -84,8 +86,8 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	var sent int64
 	for _, res := range results {
 		sent += res.BytesSent
-		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s staged to %s (%s → %s, basis %s): %d of %d chunks sent, %d bytes; %d already there, %d damaged there and replaced",
-			res.Dataset, res.Site, res.From, res.To, orNone(res.Basis), res.ChunksSent, res.Chunks, res.BytesSent, res.Skipped, res.Damaged)})
+		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s staged to %s (%s → %s, basis %s): %d of %d chunks sent, %s; %d already there, %d damaged there and replaced",
+			res.Dataset, res.Site, res.From, res.To, orNone(res.Basis), res.ChunksSent, res.Chunks, humanize.Bytes(uint64(max(res.BytesSent, 0))), res.Skipped, res.Damaged)})
 	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Staging || r.Staged == r.Attempt {

@@ -432,8 +432,12 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if len(plan.Placements) == 0 {
+	pl, rank, skipped, runnable := bestRunnable(plan.Placements)
+	if !runnable {
 		reason, code, rule := holdReason(plan, asOf, ln.Rev)
+		if len(plan.Placements) > 0 {
+			reason, code, rule = fmt.Sprintf("none of the %d lawful placements as of %s is at a site with a configured backend", len(plan.Placements), asOf), policy.CodeNotNow, ""
+		}
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			if r.State != Held || r.Hold == nil {
 				return store.ErrNoChange
@@ -449,7 +453,6 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 		})
 		return false, err
 	}
-	pl := plan.Placements[0]
 	now := c.cfg.Now()
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Held {
@@ -459,7 +462,10 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 		if r.Hold != nil {
 			since = r.Hold.Since
 		}
-		why := fmt.Sprintf("rank 1 of %d as of %s (rules revision %d)", len(plan.Placements), asOf, ln.Rev)
+		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d)", rank, len(plan.Placements), asOf, ln.Rev)
+		if len(skipped) > 0 {
+			why += "; " + skippedLine(skipped)
+		}
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: ln.Rev}
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("a placement is lawful and free again: %s (%s), %s", pl.Site, pl.Country, why), "", ln.Rev))

@@ -144,7 +144,10 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, reason), code, rule, ln.Rev)
 	}
-	pl := placements[0]
+	pl, rank, skipped, ok := bestRunnable(placements)
+	if !ok {
+		return c.hold(ctx, r, fmt.Sprintf("left %s; none of the %d lawful placements as of %s is at a site with a configured backend", r.Migration.From, len(placements), asOf), policy.CodeNotNow, "", ln.Rev)
+	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || (r.Migration != nil && r.Migration.Target != nil) {
 			return store.ErrNoChange
@@ -154,7 +157,10 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Migration.Target = &pl
 		r.Migration.AsOf = asOf.String()
-		why := fmt.Sprintf("rank 1 of %d as of %s (rules revision %d), excluding %v", len(placements), asOf, ln.Rev, r.Excluded)
+		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, r.Excluded)
+		if len(skipped) > 0 {
+			why += "; " + skippedLine(skipped)
+		}
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
 		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
 	})

@@ -92,7 +92,20 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if rank > len(plan.Placements) {
 		return nil, false, &InputError{"placement", fmt.Errorf("rank %d: the plan has %d placements", rank, len(plan.Placements))}
 	}
-	pl := plan.Placements[rank-1]
+	// A run starts only where a backend is configured: the best runnable
+	// placement, or the one the user chose if it is runnable.
+	pl, best, skipped, runnable := bestRunnable(plan.Placements)
+	if !runnable {
+		return nil, false, fmt.Errorf("%s as of %s: %w: the %d placements are at sites with no configured backend (planning only); the server's catalog configures the sites that run jobs", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Placements))
+	}
+	if req.Placement > 0 {
+		if pl = plan.Placements[rank-1]; !pl.Runnable {
+			return nil, false, &InputError{"placement", fmt.Errorf("rank %d (%s) is for planning only: its site has no configured backend; the best runnable placement is rank %d (%s)", rank, pl.Site, best, plan.Placements[best-1].Site)}
+		}
+		skipped = nil
+	} else {
+		rank = best
+	}
 	id := newID()
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Planned, Site: pl.Site,
 		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl}}
@@ -119,11 +132,20 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if req.Placement > 1 {
 		why = fmt.Sprintf("rank %d of %d chosen by the user", rank, len(plan.Placements))
 	}
+	if len(skipped) > 0 {
+		why += ", the best runnable; " + skippedLine(skipped)
+	}
 	if err := addPlan(&ch, id, "submitted", nil, plan, pl, why); err != nil {
 		return nil, false, err
 	}
+	where := fmt.Sprintf("%s (%s)", pl.Site, pl.Country)
+	for _, s := range c.cfg.ExtraSites {
+		if s.Metadata.Name == pl.Site && s.Spec.Source != "" {
+			where += ", " + s.Spec.Source
+		}
+	}
 	ch.Events = append(ch.Events, store.Event{Kind: "created", To: string(Planned),
-		Reason: fmt.Sprintf("planned as of %s: %s, %d × %s at %s (%s)", asOf, why, pl.Count, pl.Accelerator, pl.Site, pl.Country)})
+		Reason: fmt.Sprintf("planned as of %s: %s, %d × %s at %s", asOf, why, pl.Count, pl.Accelerator, where)})
 	if err := stateRecord(&ch, id, "", Planned, "submitted"); err != nil {
 		return nil, false, err
 	}
@@ -512,7 +534,7 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request)
 	for _, d := range rq.datasets {
 		reg.datasets[d.Metadata.Name] = d
 	}
-	set := &catalog.Set{}
+	set := &catalog.Set{Sites: c.cfg.ExtraSites}
 	for _, n := range sortedKeys(reg.orgs) {
 		set.Organizations = append(set.Organizations, reg.orgs[n])
 	}

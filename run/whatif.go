@@ -126,7 +126,8 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 		if err != nil {
 			return wr, err
 		}
-		if len(p.Placements) == 0 {
+		best, _, _, runnable := bestRunnable(p.Placements)
+		if !runnable {
 			reason, _, hr := holdReason(p, asOf, proposed.Rev)
 			if after == "unlawful" {
 				wr.Outcome, wr.Reason = "held", reason
@@ -136,7 +137,6 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 			}
 			return wr, nil
 		}
-		best := p.Placements[0]
 		if after == "held" && best.Site == "" {
 			return wr, nil
 		}

@@ -158,7 +158,7 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 		fresh = append(fresh, res)
 		return nil
 	}
-	set := &catalog.Set{Jobs: rq.jobs}
+	set := &catalog.Set{Jobs: rq.jobs, Sites: c.cfg.ExtraSites}
 	for _, o := range rq.orgs {
 		res, err := resourceOf(catalog.KindOrganization, o.Metadata.Name, o, "")
 		if err != nil {

@@ -44,7 +44,9 @@ var Kinds = map[string]any{
 func FileName(kind string) string { return strings.ToLower(kind) + ".json" }
 
 // dnsLabelPattern mirrors the loader's rule for names.
-const dnsLabelPattern = `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+// dnsLabelPattern is Kubernetes' DNS-subdomain rule for names, as
+// catalog.ValidName checks it (the length limit is maxLength's).
+const dnsLabelPattern = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 
 // slurmNamePattern mirrors catalog.SlurmName.
 const slurmNamePattern = `^[A-Za-z0-9_.-]{1,64}$`
@@ -130,8 +132,17 @@ func constraints() []constraint {
 	accs, _ := catalog.BuiltinAccelerators()
 	countries, _ := catalog.BuiltinCountries()
 	accIDs := keys(accs)
-	codes := keys(countries)
+	var codes, regions []string
+	for _, c := range keys(countries) {
+		if countries[c].Region {
+			regions = append(regions, c)
+		} else {
+			codes = append(codes, c)
+		}
+	}
 	markets := append(append([]string{}, codes...), "EU", "EEA")
+	origins := append(append([]string{}, codes...), regions...)
+	sortStrings(origins)
 	return []constraint{
 		{def: "Metadata", prop: "name", required: true, pattern: dnsLabelPattern},
 
@@ -142,7 +153,7 @@ func constraints() []constraint {
 		{def: "OrganizationSpec", prop: "affiliates", itemPattern: dnsLabelPattern},
 		{def: "License", prop: "rule", required: true},
 
-		{def: "DatasetSpec", prop: "origin", required: true, enum: codes},
+		{def: "DatasetSpec", prop: "origin", required: true, enum: origins},
 		{def: "DatasetSpec", prop: "sizeBytes", min: "0", max: "1e19"},
 		{def: "DatasetSpec", prop: "classification", required: true, enum: catalog.Classifications},
 		{def: "DatasetSpec", prop: "subjects", min: "0", max: "1e10"},
@@ -164,6 +175,7 @@ func constraints() []constraint {
 		{def: "Pool", prop: "owner", pattern: `^(operator|organization:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$`},
 		{def: "Network", prop: "egressPerGB", min: "0", max: "10"},
 		{def: "Network", prop: "gbps", required: true, min: "0.001", max: "100000"},
+		{def: "SiteSpec", prop: "access", enum: catalog.AccessValues},
 		{def: "BackendSpec", prop: "type", enum: catalog.BackendTypes},
 		{def: "BackendSpec", prop: "partition", pattern: slurmNamePattern},
 		{def: "BackendSpec", prop: "gresType", pattern: slurmNamePattern},

@@ -58,7 +58,7 @@ func (e *DeniedError) Error() string {
 		b.WriteString(": the law engine gave no reason (failing closed)")
 	}
 	for _, d := range e.Denials {
-		fmt.Fprintf(&b, "\n  rule %s: %s (source: %s)", d.Rule, d.Message, d.Source)
+		fmt.Fprintf(&b, "\n  rule %s: %s (source: %s)", d.Rule, d.Text(), d.Source)
 	}
 	return b.String()
 }

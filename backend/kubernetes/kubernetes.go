@@ -28,10 +28,11 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-func init() {
-	backend.Register(catalog.BackendKubernetes, func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
-		return New(site, stateDir)
-	})
+func init() { backend.Register(catalog.BackendKubernetes, Factory) }
+
+// Factory is New as a backend.Factory, for a program's backend.Set.
+func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+	return New(site, stateDir)
 }
 
 // Labels and annotations Meridian puts on its Jobs and their Pods.

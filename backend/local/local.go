@@ -21,10 +21,11 @@ import (
 	"meridian.dev/meridian/internal/atomicfile"
 )
 
-func init() {
-	backend.Register("local", func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
-		return New(site, stateDir)
-	})
+func init() { backend.Register("local", Factory) }
+
+// Factory makes a local backend for one site (a backend.Factory).
+func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+	return New(site, stateDir)
 }
 
 // wrapper runs the job's command and records its exit code atomically. It

@@ -20,13 +20,15 @@ import (
 	"meridian.dev/meridian/internal/atomicfile"
 )
 
-func init() {
-	backend.Register("slurm", func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
-		if site.RestURL != "" {
-			return NewREST(site, stateDir)
-		}
-		return New(site, stateDir)
-	})
+func init() { backend.Register("slurm", Factory) }
+
+// Factory makes the backend of a Slurm site (a backend.Factory): through
+// slurmrestd when the site has a restURL, else through Slurm's commands.
+func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+	if site.RestURL != "" {
+		return NewREST(site, stateDir)
+	}
+	return New(site, stateDir)
 }
 
 // Slurm submits jobs to one partition of a Slurm cluster. It is safe for

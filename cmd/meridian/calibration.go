@@ -61,9 +61,9 @@ func runCalibration(w io.Writer, f *estimateFlags) error {
 		return badInput(errors.New("--calibration: takes no -f, --accelerator, --count, --site or --job"))
 	}
 	switch f.out {
-	case "table", "json", "yaml", "":
+	case "table", "wide", "json", "yaml", "":
 	default:
-		return badInput(fmt.Errorf("-o %q: want one of table, json, yaml", f.out))
+		return badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", f.out))
 	}
 	accs, err := catalog.BuiltinAccelerators()
 	if err != nil {

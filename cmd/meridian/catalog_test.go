@@ -148,7 +148,7 @@ func TestCatalogBadInput(t *testing.T) {
 		{[]string{"catalog", "sites", "--country", "XX"}, []string{"--country", `"XX"`, "accepted: AD, AE"}},
 		{[]string{"catalog", "sites", "--accelerator", "tpu"}, []string{"--accelerator", "google-tpu-v5p"}},
 		{[]string{"catalog", "countries", "ZZ"}, []string{`"ZZ" is not known`}},
-		{[]string{"catalog", "countries", "-o", "xml"}, []string{"-o", "table, json, yaml"}},
+		{[]string{"catalog", "countries", "-o", "xml"}, []string{"-o", "table, wide, json, yaml"}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

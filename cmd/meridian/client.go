@@ -27,8 +27,8 @@ type clientFlags struct {
 }
 
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
-	cmd.Flags().StringVar(&f.server, "server", "", "server address (default $MERIDIAN_SERVER, else from $MERIDIAN_HOME/client.json)")
-	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MERIDIAN_TOKEN, else from $MERIDIAN_HOME/client.json)")
+	cmd.Flags().StringVar(&f.server, "server", "", "server address (default $MERIDIAN_SERVER, else the config file's context, else $MERIDIAN_HOME/client.json)")
+	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MERIDIAN_TOKEN, else the config file's context, else $MERIDIAN_HOME/client.json)")
 }
 
 // stateDir is $MERIDIAN_HOME, else ~/.meridian.
@@ -44,6 +44,7 @@ func stateDir() (string, error) {
 }
 
 // client resolves the server and token: flags, then environment, then the
+// configuration file's context (--context or its current one), then the
 // state directory's client.json.
 func (f *clientFlags) client() (*api.Client, error) {
 	server, token := f.server, f.token
@@ -52,6 +53,26 @@ func (f *clientFlags) client() (*api.Client, error) {
 	}
 	if token == "" {
 		token = os.Getenv("MERIDIAN_TOKEN")
+	}
+	if server == "" || token == "" {
+		cfg, _, err := loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		x, err := cfg.context()
+		if err != nil {
+			return nil, err
+		}
+		if x != nil {
+			if server == "" {
+				server = x.Server
+			}
+			if token == "" {
+				if token, err = x.token(); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	if server == "" || token == "" {
 		dir, err := stateDir()

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/planner"
 )
 
 func init() { register(newCatalogCmd) }
@@ -107,7 +104,7 @@ Site files in DIR.`,
   meridian catalog sites -f my-sites.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			world, err := catalog.Load(planner.AssumptionKeys(), catalogDir, files...)
+			world, err := loadWorld(catalogDir, files...)
 			if err != nil {
 				return badInput(err)
 			}
@@ -143,7 +140,7 @@ Site files in DIR.`,
 				}
 				list = append(list, s)
 			}
-			return render(w, out, list, func(w io.Writer) error { return siteTable(w, list, accelerator) })
+			return renderTable(w, out, list, func(w io.Writer, wide bool) error { return siteTable(w, list, accelerator, wide) })
 		},
 	}
 	addOutputFlag(cmd, &out)
@@ -237,40 +234,6 @@ func factCell(f catalog.Fact) string {
 // row writes one tab-separated table row.
 func row(w io.Writer, cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
 
-// table aligns columns like tabwriter and strips the padding tabwriter
-// leaves at the end of lines, so output has no trailing blanks.
-type table struct {
-	*tabwriter.Writer
-	buf bytes.Buffer
-	out io.Writer
-}
-
-func newTab(w io.Writer) *table {
-	t := &table{out: w}
-	t.Writer = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
-	return t
-}
-
-// Flush aligns the rows written so far and writes them out.
-func (t *table) Flush() error {
-	if err := t.Writer.Flush(); err != nil {
-		return err
-	}
-	lines := strings.SplitAfter(t.buf.String(), "\n")
-	t.buf.Reset()
-	for _, l := range lines {
-		nl := strings.HasSuffix(l, "\n")
-		l = strings.TrimRight(l, " \n")
-		if nl {
-			l += "\n"
-		}
-		if _, err := io.WriteString(t.out, l); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func acceleratorTable(w io.Writer, list []*catalog.Accelerator) error {
 	tw := newTab(w)
 	fmt.Fprintln(tw, "ID\tVENDOR\tORIGIN\tYEAR\tBF16 TF\tFP8 TF\tMEM GB\tBW TB/s\tSCALE-UP GB/s\tTDP W\tTPP\tPD")
@@ -321,26 +284,73 @@ func dash(s string) string {
 	return s
 }
 
-func siteTable(w io.Writer, list []*catalog.Site, onlyAcc string) error {
+// siteTable lists sites, a row per pool: name, country, access and the
+// pools; -o wide adds the city, operator, egress price and backend.
+func siteTable(w io.Writer, list []*catalog.Site, onlyAcc string, wide bool) error {
 	tw := newTab(w)
-	fmt.Fprintln(tw, "NAME\tCOUNTRY\tCITY\tOPERATOR (HQ)\tACCELERATOR\tCOUNT\tFREE\tUSD/H\tEGRESS USD/GB")
+	tw.shrink = []int{2} // the operator, in wide
+	if wide {
+		row(tw, "NAME", "COUNTRY", "CITY", "OPERATOR (HQ)", "ACCESS", "ACCELERATOR", "COUNT", "FREE", "USD/H", "EGRESS USD/GB", "BACKEND")
+		tw.shrink = []int{3, 2}
+	} else {
+		row(tw, "NAME", "COUNTRY", "ACCESS", "ACCELERATOR", "COUNT", "FREE", "USD/H")
+	}
+	notional := false
 	for _, s := range list {
 		first := true
 		for _, p := range s.Spec.Pools {
 			if onlyAcc != "" && p.Accelerator != onlyAcc {
 				continue
 			}
-			pool := []string{p.Accelerator, strconv.Itoa(p.Count), strconv.Itoa(p.Available), num(p.PricePerHour)}
+			notional = notional || s.NotionalPrice()
+			pool := []string{p.Accelerator, strconv.Itoa(p.Count), strconv.Itoa(p.Available), price(s, p.PricePerHour)}
+			name, cc, access, city, op, egress, be := "", "", "", "", "", "", ""
 			if first {
-				row(tw, append(append([]string{s.Metadata.Name, s.Spec.Country, s.Spec.City,
-					s.Spec.Operator.Name + " (" + s.Spec.Operator.Headquarters + ")"}, pool...), num(s.Spec.Network.EgressPerGB))...)
+				name, cc, access = s.Metadata.Name, s.Spec.Country, s.AccessTerms()
+				city, op, egress, be = s.Spec.City, s.Spec.Operator.Name+" ("+s.Spec.Operator.Headquarters+")", num(s.Spec.Network.EgressPerGB), dash(s.Spec.Backend.Type)
+			}
+			if wide {
+				row(tw, append(append([]string{name, cc, city, op, access}, pool...), egress, be)...)
 			} else {
-				row(tw, append(append([]string{"", "", "", ""}, pool...), "")...)
+				row(tw, append([]string{name, cc, access}, pool...)...)
 			}
 			first = false
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if notional {
+		_, err := fmt.Fprintln(w, notionalNote)
+		return err
+	}
+	return nil
+}
+
+// notionalNote explains the ~ before a price.
+const notionalNote = "~ notional price: an allocation site is not rented; its price is an estimate of what the time is worth"
+
+// price prints a site's price per accelerator-hour, "~" before a notional one.
+func price(s *catalog.Site, usd float64) string {
+	if s.NotionalPrice() {
+		return "~" + num(usd)
+	}
+	return num(usd)
+}
+
+// accessLine says who may use a site.
+func accessLine(s *catalog.Site) string {
+	switch s.AccessTerms() {
+	case catalog.AccessAllocation:
+		l := "allocation: granted by a national or research programme, not rented (plan --include-allocation counts it in)"
+		if len(s.Spec.AccessOrganizations) > 0 {
+			l += "; held by " + strings.Join(s.Spec.AccessOrganizations, ", ")
+		}
+		return l
+	case catalog.AccessPrivate:
+		return "private to " + strings.Join(s.Spec.AccessOrganizations, ", ")
+	}
+	return "public rental"
 }
 
 func siteDetail(w io.Writer, world *catalog.World, s *catalog.Site) error {
@@ -358,7 +368,12 @@ func siteDetail(w io.Writer, world *catalog.World, s *catalog.Site) error {
 	if s.Spec.Network.Source != "" {
 		fmt.Fprintf(tw, "network source:\t%s\n", s.Spec.Network.Source)
 	}
-	fmt.Fprintf(tw, "backend:\t%s\n", dash(s.Spec.Backend.Type))
+	fmt.Fprintf(tw, "access:\t%s\n", accessLine(s))
+	backendLine := "none: for planning only (runs never start here)"
+	if s.Runnable() {
+		backendLine = s.Spec.Backend.Type
+	}
+	fmt.Fprintf(tw, "backend:\t%s\n", backendLine)
 	if s.Spec.Source != "" {
 		fmt.Fprintf(tw, "source:\t%s\n", s.Spec.Source)
 	}
@@ -369,10 +384,17 @@ func siteDetail(w io.Writer, world *catalog.World, s *catalog.Site) error {
 	tw = newTab(w)
 	fmt.Fprintln(tw, "ACCELERATOR\tCOUNT\tFREE\tUSD/H\tACQUIRED\tOWNER\tPRICE SOURCE")
 	for _, p := range s.Spec.Pools {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Accelerator, p.Count, p.Available, num(p.PricePerHour),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Accelerator, p.Count, p.Available, price(s, p.PricePerHour),
 			dash(p.Acquired.String()), dash(p.Owner), dash(p.PriceSource))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s.NotionalPrice() {
+		_, err := fmt.Fprintln(w, notionalNote)
+		return err
+	}
+	return nil
 }
 
 func countryTable(w io.Writer, list []*catalog.Country) error {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -122,7 +121,7 @@ func checkOne(ctx context.Context, s *catalog.Site, stateDir string) error {
 	if ps := run.RemoteProblems(s); len(ps) > 0 {
 		return run.CheckSite(ctx, s, nil)
 	}
-	be, err := backend.For(s.Spec.Backend, stateDir)
+	be, err := siteBackends.For(s.Spec.Backend, stateDir)
 	if err != nil {
 		return fmt.Errorf("site %s (%s): %w", s.Metadata.Name, s.Pos, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/goccy/go-yaml"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -108,7 +109,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 }
 func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
-	return catalog.Load(planner.AssumptionKeys(), catalogDir, append([]string{s.datasetsDir()}, files...)...)
+	return loadWorld(catalogDir, append([]string{s.datasetsDir()}, files...)...)
 }
 
 // law is the transfer law staging asks: the policy engine with the built-in
@@ -227,8 +228,8 @@ func newDatasetAddCmd() *cobra.Command {
 			summary := map[string]any{"dataset": name, "files": res.Files, "bytes": res.Bytes, "chunks": res.Chunks,
 				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.datasetFile(name)}
 			return render(cmd.OutOrStdout(), out, summary, func(w io.Writer) error {
-				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%.0f MB/s)\n",
-					name, res.Files, humanBytes(res.Bytes), res.Chunks, res.NewChunks, humanBytes(res.NewBytes), store, secs, float64(res.Bytes)/1e6/max(secs, 1e-9))
+				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%s/s)\n",
+					name, res.Files, humanBytes(res.Bytes), res.Chunks, res.NewChunks, humanBytes(res.NewBytes), store, secs, humanBytes(int64(float64(res.Bytes)/max(secs, 1e-9))))
 				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.datasetFile(name), st.keyring().Dir)
 				return nil
 			})
@@ -362,10 +363,10 @@ the law about another date and moves nothing.`,
 					fmt.Fprintf(w, "  %d chunks at the site failed authentication and were sent again; %d objects of an interrupted staging were found intact and confirmed\n", res.Damaged, res.Reconciled)
 				}
 				for _, f := range res.Decision.Obligations {
-					fmt.Fprintf(w, "  obligation %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+					fmt.Fprintf(w, "  obligation %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
 				}
 				for _, f := range res.Decision.Advisories {
-					fmt.Fprintf(w, "  advisory %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+					fmt.Fprintf(w, "  advisory %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
 				}
 				return nil
 			})
@@ -582,10 +583,10 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "file holding the dataset key (mode 0600); removed after reading unless --keep-key-file")
+	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "`FILE` holding the dataset key: age-wrapped, or in clear with mode 0600; removed after reading unless --keep-key-file")
 	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
 	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
-	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity file that unwraps an age-wrapped key (see `dataset key --age-recipient`)")
+	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity `FILE` that unwraps an age-wrapped key (made by: dataset key --age-recipient)")
 }
 
 // parse reads a delivered key: plain text, or age-wrapped when it is armored.
@@ -614,12 +615,18 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read it; want 0600", k.keyFile, fi.Mode().Perm()))
+		if !fi.Mode().IsRegular() {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: not a regular file", k.keyFile))
 		}
 		data, err := os.ReadFile(k.keyFile)
 		if err != nil {
 			return seal.Key{}, err
+		}
+		// A key in clear must not be readable by others; an age-wrapped
+		// one is ciphertext for the identity's holder, as a shell's
+		// "dataset key … > key.age" writes it (0644 under umask 022).
+		if fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(data) {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, fi.Mode().Perm()))
 		}
 		if !k.keepKeyFile {
 			if err := os.Remove(k.keyFile); err != nil {
@@ -801,18 +808,13 @@ func orNone(s string) string {
 	return s
 }
 
-// humanBytes prints a byte count with a binary unit.
+// humanBytes prints a byte count in SI units, as every size Meridian
+// prints is written: "792 kB", "2.5 TB".
 func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
+	if n < 0 {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return humanize.Bytes(uint64(n))
 }
 
 // bar is a progress bar on a terminal, and nothing elsewhere.
@@ -874,10 +876,12 @@ func (p *barProgress) Done() {
 func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
 	var plain bool
+	var outFile string
 	cmd := &cobra.Command{
-		Use:     "key NAME (--age-recipient age1… | --plain)",
-		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" > key.age`,
-		Short:   "Print a dataset's key for delivery to a job, wrapped with age or in clear",
+		Use: "key NAME (--age-recipient age1… | --plain)",
+		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" --out key.age
+  meridian dataset key chat-logs --plain --out key   # mode 0600`,
+		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
 		Long: `Key prints the dataset key from the owner's keyring so that the backend can
 deliver it to a job at start. With --age-recipient it is wrapped for the
 holder of that age identity (the job's, generated for the run); --plain prints
@@ -896,18 +900,24 @@ the key can read the dataset: see docs/threat-model.md.`,
 			if err != nil {
 				return err
 			}
+			var data []byte
 			if plain {
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), key.String())
-				return err
-			}
-			wrapped, err := seal.WrapKey(key, recipients...)
-			if err != nil {
+				data = []byte(key.String() + "\n")
+			} else if data, err = seal.WrapKey(key, recipients...); err != nil {
 				return badInput(err)
 			}
-			_, err = cmd.OutOrStdout().Write(wrapped)
+			if outFile != "" {
+				// Created 0600 whatever the umask, and atomically.
+				if err := atomicfile.WriteFile(outFile, data, 0o600); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				return nil
+			}
+			_, err = cmd.OutOrStdout().Write(data)
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&outFile, "out", "", "write the key to `FILE` (mode 0600) instead of standard output")
 	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
 	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
 	return cmd

@@ -368,7 +368,7 @@ func demoSiteCheck(sitesDir, corpusDir string) (string, error) {
 // failSite simulates the loss of the site with backend settings spec, whose
 // backend state is root.
 func failSite(ctx context.Context, spec catalog.BackendSpec, root string) error {
-	b, err := backend.For(spec, root)
+	b, err := siteBackends.For(spec, root)
 	if err != nil {
 		return err
 	}

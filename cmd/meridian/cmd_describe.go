@@ -57,7 +57,11 @@ func newDescribeCmd() *cobra.Command {
 func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 	fmt.Fprintf(w, "Run:        %s\n", r.ID)
 	fmt.Fprintf(w, "Job:        %s\n", r.Job)
-	fmt.Fprintf(w, "State:      %s\n", r.State)
+	state := string(r.State)
+	if colorOn(w) {
+		state = paint(state, stateColor(state))
+	}
+	fmt.Fprintf(w, "State:      %s\n", state)
 	fmt.Fprintf(w, "Site:       %s (%s), %d × %s, attempt %d\n", r.Site, r.Placement.Country, r.Placement.Count, r.Placement.Accelerator, r.Attempt)
 	fmt.Fprintf(w, "Planned:    as of %s, placement %d\n", r.AsOf, r.Rank)
 	if len(r.Excluded) > 0 {

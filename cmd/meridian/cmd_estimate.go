@@ -13,7 +13,6 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
-	"meridian.dev/meridian/planner"
 )
 
 func init() { register(newEstimateCmd) }
@@ -100,9 +99,9 @@ func runEstimate(f *estimateFlags, priceSet bool) (*estimateOutput, error) {
 		return nil, badInput(errors.New("-f: give at least one file with a TrainingJob"))
 	}
 	switch f.out {
-	case "table", "json", "yaml", "":
+	case "table", "wide", "json", "yaml", "":
 	default:
-		return nil, badInput(fmt.Errorf("-o %q: want one of table, json, yaml", f.out))
+		return nil, badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", f.out))
 	}
 	if f.accelerator == "" {
 		return nil, badInput(errors.New("--accelerator: required (e.g. nvidia-h100-sxm)"))
@@ -116,7 +115,7 @@ func runEstimate(f *estimateFlags, priceSet bool) (*estimateOutput, error) {
 	if priceSet && (f.price < 0 || math.IsNaN(f.price) || math.IsInf(f.price, 0)) {
 		return nil, badInput(fmt.Errorf("--price %v: want a non-negative USD per accelerator-hour", f.price))
 	}
-	w, err := catalog.Load(planner.AssumptionKeys(), "", f.files...)
+	w, err := loadWorld("", f.files...)
 	if err != nil {
 		return nil, badInput(err)
 	}

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,47 +29,192 @@ func apiErr(err error) error {
 	return err
 }
 
+// watchEvery is how often get --watch asks the server.
+var watchEvery = time.Second
+
 func newGetCmd() *cobra.Command {
 	var cf clientFlags
 	var out string
+	var watch bool
 	cmd := &cobra.Command{
-		Use:     "get runs",
-		Short:   "List your runs",
-		Example: "  meridian get runs\n  meridian get runs -o json",
-		Args:    cobra.ExactArgs(1),
+		Use:   "get runs [ID…]",
+		Short: "List your runs, or the ones named",
+		Long: `Get lists your runs, oldest first, with their state, site, attempt, last
+progress and checkpoint, and age; name runs to see only those. -o wide adds
+the accelerators, the plan date and the last reason. --watch prints the
+table, then a line for each run whenever it changes, until interrupted (or,
+when runs are named, until all of them end).`,
+		Example: "  meridian get runs\n  meridian get runs run-3f9a1c2b7d4e -o wide\n  meridian get runs --watch\n  meridian get runs -o json",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] != "runs" && args[0] != "run" {
 				return badInput(fmt.Errorf("get %q: the only resource is runs", args[0]))
+			}
+			ids := args[1:]
+			if watch && (out == "json" || out == "yaml") {
+				return badInput(errors.New("--watch prints a table; -o json and yaml print once"))
 			}
 			c, err := cf.client()
 			if err != nil {
 				return badInput(err)
 			}
-			runs, err := c.List(cmd.Context())
+			runs, err := fetchRuns(cmd.Context(), c, ids)
 			if err != nil {
 				return apiErr(err)
 			}
-			if runs == nil {
-				runs = []*run.Run{}
+			w := cmd.OutOrStdout()
+			wide := out == "wide"
+			if err := render(w, out, map[string]any{"runs": runs}, func(w io.Writer) error {
+				return runTable(w, runs, wide, true)
+			}); err != nil || !watch {
+				return err
 			}
-			return render(cmd.OutOrStdout(), out, map[string]any{"runs": runs}, func(w io.Writer) error {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tJOB\tSTATE\tSITE\tATTEMPT\tSTEP\tLOSS\tCHECKPOINT")
-				for _, r := range runs {
-					step, loss, ck := "-", "-", "-"
-					if r.Progress != nil {
-						step, loss = strconv.FormatInt(r.Progress.Step, 10), strconv.FormatFloat(r.Progress.Loss, 'f', 4, 64)
-					}
-					if r.Checkpoint != nil {
-						ck = strconv.FormatInt(r.Checkpoint.Step, 10)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Job, r.State, r.Site, r.Attempt, step, loss, ck)
-				}
-				return tw.Flush()
-			})
+			return watchRuns(cmd.Context(), w, c, ids, runs, wide)
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after the table, print each change of a run until interrupted")
 	addClientFlags(cmd, &cf)
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// fetchRuns returns the tenant's runs, or the ones named, in that order.
+func fetchRuns(ctx context.Context, c *api.Client, ids []string) ([]*run.Run, error) {
+	if len(ids) == 0 {
+		runs, err := c.List(ctx)
+		if runs == nil {
+			runs = []*run.Run{}
+		}
+		return runs, err
+	}
+	runs := make([]*run.Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := c.Get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", id, err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// runRow is one run as get prints it.
+func runRow(r *run.Run, wide bool, now time.Time) []string {
+	step, loss, ck := "-", "-", "-"
+	if r.Progress != nil {
+		step, loss = strconv.FormatInt(r.Progress.Step, 10), strconv.FormatFloat(r.Progress.Loss, 'f', 4, 64)
+	}
+	if r.Checkpoint != nil {
+		ck = strconv.FormatInt(r.Checkpoint.Step, 10)
+	}
+	row := []string{r.ID, r.Job, string(r.State), r.Site, strconv.Itoa(r.Attempt), step, loss, ck, ageOf(now.Sub(r.CreatedAt))}
+	if wide {
+		accs := "-"
+		if r.Placement.Count > 0 {
+			accs = fmt.Sprintf("%s × %d", r.Placement.Accelerator, r.Placement.Count)
+		}
+		row = append(row, accs, r.AsOf, dash(r.Reason))
+	}
+	return row
+}
+
+var runHeader = []string{"ID", "JOB", "STATE", "SITE", "ATTEMPT", "STEP", "LOSS", "CHECKPOINT", "AGE"}
+
+// runTable prints runs, with a header when header is set.
+func runTable(w io.Writer, runs []*run.Run, wide, header bool) error {
+	tw := newTab(w)
+	h := runHeader
+	if wide {
+		h = append(append([]string{}, h...), "ACCELERATORS", "AS OF", "REASON")
+	}
+	if header {
+		row(tw, h...)
+	}
+	now := time.Now()
+	for _, r := range runs {
+		row(tw, runRow(r, wide, now)...)
+	}
+	if colorOn(w) {
+		first := 0
+		if header {
+			first = 1
+		}
+		tw.style = func(ri, col int, cell string) string {
+			switch {
+			case header && ri == 0:
+				return paint(cell, sgrBold)
+			case col == 2 && ri >= first:
+				return paint(cell, stateColor(string(runs[ri-first].State)))
+			}
+			return cell
+		}
+	}
+	return tw.Flush()
+}
+
+// watchRuns polls the server and prints a row for each run whose state,
+// site, attempt, progress or checkpoint changed. It returns when ctx ends,
+// or, for named runs, when all of them have ended.
+func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool) error {
+	last := map[string]string{}
+	key := func(r *run.Run) string {
+		return fmt.Sprint(runRow(r, false, r.CreatedAt)[2:8])
+	}
+	for _, r := range runs {
+		last[r.ID] = key(r)
+	}
+	for {
+		if len(ids) > 0 && allFinal(runs) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(watchEvery):
+		}
+		var err error
+		runs, err = fetchRuns(ctx, c, ids)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return apiErr(err)
+		}
+		var changed []*run.Run
+		for _, r := range runs {
+			if k := key(r); last[r.ID] != k {
+				last[r.ID] = k
+				changed = append(changed, r)
+			}
+		}
+		if len(changed) > 0 {
+			if err := runTable(w, changed, wide, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func allFinal(runs []*run.Run) bool {
+	for _, r := range runs {
+		if !r.State.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+// ageOf is how long ago, as kubectl prints it: 45s, 12m, 3h, 2d.
+func ageOf(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -29,6 +29,9 @@ type planFlags struct {
 	topSet     bool // --top was given; otherwise the table shows 10
 	timings    bool
 	out        string
+	// includeAllocation counts allocation sites in (national and research
+	// centres the organisation holds no allocation at).
+	includeAllocation bool
 }
 
 // tableTop is how many placements the table shows unless --top is given;
@@ -69,6 +72,7 @@ histogram says why), 2 on bad input.`,
 	fl.StringVar(&f.explain, "explain", "", "print the whole story of one site: each pool, count, check and rule")
 	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
 	fl.IntVar(&f.top, "top", 50, fmt.Sprintf("placements to print, 0 for all (the table shows %d unless --top is given); summary.placements counts all", tableTop))
+	fl.BoolVar(&f.includeAllocation, "include-allocation", false, "count in allocation sites (national and research centres, notional prices) as if the organisation could apply for time there")
 	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
 	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)
@@ -105,7 +109,7 @@ func runPlan(w io.Writer, f planFlags) error {
 		e, err := policy.New(policy.Options{Dirs: f.rulesDir})
 		rulesCh <- rules{e, err, time.Since(t)}
 	}()
-	world, err := catalog.Load(planner.AssumptionKeys(), f.catalogDir, f.files...)
+	world, err := loadWorld(f.catalogDir, f.files...)
 	if err != nil {
 		return badInput(err)
 	}
@@ -134,6 +138,8 @@ func runPlan(w io.Writer, f planFlags) error {
 		Explain: f.explain,
 		Points:  f.plot != "",
 		Timings: &stages,
+
+		IncludeAllocation: f.includeAllocation,
 	})
 	if err != nil {
 		return err
@@ -145,14 +151,14 @@ func runPlan(w io.Writer, f planFlags) error {
 		}
 	}
 	top := f.top
-	if f.out == "table" && !f.topSet {
+	if (f.out == "table" || f.out == "wide") && !f.topSet {
 		top = tableTop
 	}
-	err = render(w, f.out, topOf(plan, top), func(w io.Writer) error {
+	err = renderTable(w, f.out, topOf(plan, top), func(w io.Writer, wide bool) error {
 		if plan.Explain != nil {
 			return planner.WriteExplanation(w, plan.Explain)
 		}
-		return planner.WriteTable(w, plan, top)
+		return planner.WriteTableWith(w, plan, planner.TableOptions{Top: top, Width: outputWidth(w), Wide: wide, Style: planStyle(w)})
 	})
 	if err != nil {
 		return err
@@ -200,4 +206,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// planStyle colours the placements table on a terminal: the header bold,
+// the Pareto front's ranks in blue, notional prices dimmed.
+func planStyle(w io.Writer) func(row, col int, cell string) string {
+	if !colorOn(w) {
+		return nil
+	}
+	return func(row, col int, cell string) string {
+		switch {
+		case row == 0:
+			return paint(cell, sgrBold)
+		case col == 0 && strings.Contains(cell, "*"):
+			return paint(cell, sgrBlue)
+		case strings.HasPrefix(cell, "~$"):
+			return paint(cell, sgrDim)
+		}
+		return cell
+	}
 }

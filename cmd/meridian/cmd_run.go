@@ -21,8 +21,9 @@ func newRunCmd() *cobra.Command {
 	var req run.SubmitRequest
 	var cf clientFlags
 	var out string
+	var follow bool
 	cmd := &cobra.Command{
-		Use:   "run -f FILE [-f FILE…] [--placement N]",
+		Use:   "run -f FILE [-f FILE…] [--placement N] [--follow]",
 		Short: "Plan a job and start it at its best placement",
 		Long: `Run sends the job's files to the server, which plans the job as of today (a
 run happens now; ask what-if questions with plan --as-of), records the plan
@@ -30,8 +31,11 @@ with every rule it cites, picks placement 1 (or --placement N) and starts the
 run. Organization and Dataset documents in the files are registered to your
 tenant the first time; later requests must carry the same copies (change
 them with apply --update). Sites come from the server's catalog; a file that
-defines one is refused. Follow the run with describe, logs and get.`,
-		Example: `  meridian run -f examples/demo/job.yaml
+defines one is refused. Only sites with a configured backend run jobs: the
+run takes the best runnable placement, and its timeline says which ranks it
+skipped and why. --follow streams the run's events and output until it ends
+(as sky launch does); otherwise follow it with describe, logs and get.`,
+		Example: `  meridian run -f examples/demo/job.yaml --follow
   meridian run -f job.yaml -f datasets.yaml --placement 2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files = append(files, args...)
@@ -51,13 +55,18 @@ defines one is refused. Follow the run with describe, logs and get.`,
 			if err != nil {
 				return apiErr(err)
 			}
-			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
+			err = render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "run %s: %s, %d × %s at %s (%s), placement %d as of %s\n",
 					r.ID, r.Job, r.Placement.Count, r.Placement.Accelerator, r.Site, r.Placement.Country, r.Rank, r.AsOf)
 				return err
 			})
+			if err != nil || !follow {
+				return err
+			}
+			return followRun(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c, r.ID)
 		},
 	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "stream the run's events and output until it ends; exit 1 unless it succeeds")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory (repeatable)")
 	cmd.Flags().IntVar(&req.Placement, "placement", 0, "plan rank to use (default 1)")
 	cmd.Flags().StringVar(&req.AsOf, "as-of", "", "refused: a run happens today (use plan --as-of for what-if)")

@@ -47,7 +47,7 @@ func main() {
 		os.Exit(ce.code)
 	}
 	fmt.Fprintln(os.Stderr, "error:", err)
-	os.Exit(exitError)
+	os.Exit(exitStatus(err))
 }
 
 // errSilent is used when a command has already printed what the user needs.

@@ -24,6 +24,7 @@ source, and ranks the rest by cost and time.`,
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
+	conventions(root)
 	return root
 }
 

@@ -16,9 +16,7 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/kubernetes" // registers the "kubernetes" backend
-	_ "meridian.dev/meridian/backend/local"    // registers the "local" backend
-	_ "meridian.dev/meridian/backend/slurm"    // registers the "slurm" backend
+	"meridian.dev/meridian/backend/kubernetes"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
@@ -60,6 +58,10 @@ type serverOptions struct {
 	DrainGrace time.Duration
 	// Now overrides the clock (tests that move through rule dates).
 	Now func() time.Time
+
+	// LocalSite, when set, is added to the catalog: the runnable site of a
+	// fresh server (serve --local-country).
+	LocalSite *catalog.Site
 }
 
 // server is a running controller and API.
@@ -126,12 +128,13 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	return k, nil
 }
 
-// backendsFor returns a site's backend, as its settings name it, keeping
-// the backend's state under root. A Kubernetes site's attempts are lost
-// once their node has not been Ready for the server's site timeout.
+// backendsFor returns a site's backend, as its settings name it (from
+// siteBackends alone), keeping the backend's state under root. A Kubernetes
+// site's attempts are lost once their node has not been Ready for the
+// server's site timeout.
 func backendsFor(siteTimeout time.Duration) run.BackendFor {
 	return func(site *catalog.Site, root string) (backend.Backend, error) {
-		b, err := backend.For(site.Spec.Backend, root)
+		b, err := siteBackends.For(site.Spec.Backend, root)
 		if err != nil {
 			return nil, err
 		}
@@ -143,6 +146,15 @@ func backendsFor(siteTimeout time.Duration) run.BackendFor {
 }
 
 func startServer(opts serverOptions) (*server, error) {
+	var extra []*catalog.Site
+	if opts.LocalSite != nil {
+		extra = append(extra, opts.LocalSite)
+	}
+	// The catalog is checked before anything starts: a site this program
+	// cannot run, or a local site that clashes with it, stops the server.
+	if err := checkServerCatalog(opts.CatalogDir, extra); err != nil {
+		return nil, badInput(err)
+	}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -181,6 +193,11 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	if err := os.Chmod(opts.StateDir, mode); err != nil {
 		return nil, err
+	}
+	if sandbox == agent.SandboxUID {
+		if err := passableAbove(opts.StateDir); err != nil {
+			return nil, badInput(err)
+		}
 	}
 	key, err := audit.LoadKey(opts.StateDir)
 	if err != nil {
@@ -245,7 +262,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if opts.AgentURL != "" {
 		agentURL = opts.AgentURL
 	}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, Plan: planUnder(screenPlanLaw{rs.Law(), scr}), LawNow: lawNowOf(rs, scr),
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Plan: planUnder(screenPlanLaw{rs.Law(), scr}), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: agentURL, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
@@ -294,5 +311,47 @@ func startServer(opts serverOptions) (*server, error) {
 	return s, nil
 }
 
+// checkServerCatalog loads the server's catalog as its runs will see it
+// (the built-in sites or catalogDir's, plus extra) and refuses sites whose
+// backend this program cannot run.
+func checkServerCatalog(catalogDir string, extra []*catalog.Site) error {
+	var cs *catalog.Set
+	if catalogDir != "" {
+		var err error
+		if cs, err = catalog.LoadFiles(catalogDir); err != nil {
+			return fmt.Errorf("--catalog: %w", err)
+		}
+	}
+	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, &catalog.Set{Sites: extra})
+	if err != nil {
+		return err
+	}
+	return w.CheckBackends(siteBackends.Types())
+}
+
 // Close stops the API, then the controller, then closes the store.
 func (s *server) Close() { s.stop() }
+
+// passableAbove refuses a state directory that workloads run as their
+// tenant's own user cannot reach: every directory above it must let others
+// pass through (o+x), or each run fails at its first exec with "permission
+// denied" (root's home is 0700 on most systems).
+func passableAbove(stateDir string) error {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("state directory %s: workloads run as their tenant's own user (the server runs as root) and cannot pass through %s (mode %04o): run chmod o+x %s, set MERIDIAN_HOME (or --state) under a directory others can pass through, or serve --workload-sandbox landlock",
+				abs, d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}

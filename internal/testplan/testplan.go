@@ -33,7 +33,8 @@ func Cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exc
 			n = p.Available
 		}
 		plan.Placements = append(plan.Placements, planner.Placement{Site: s.Metadata.Name, Country: s.Spec.Country,
-			Accelerator: p.Accelerator, Count: n, CostUSD: p.PricePerHour * float64(n), ComputeCostUSD: p.PricePerHour * float64(n)})
+			Accelerator: p.Accelerator, Count: n, CostUSD: p.PricePerHour * float64(n), ComputeCostUSD: p.PricePerHour * float64(n),
+			Runnable: s.Runnable()})
 	}
 	sort.SliceStable(plan.Placements, func(i, j int) bool { return plan.Placements[i].CostUSD < plan.Placements[j].CostUSD })
 	for i := range plan.Placements {

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newConfigCmd) }
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show and edit the CLI's contexts (server, token, default catalog), as kubeconfig does",
+		Long: `The configuration file ($MERIDIAN_CONFIG, default meridian/config.yaml in
+your configuration directory, mode 0600) holds named contexts, each a server,
+its token (or a tokenFile) and a default catalog directory, and the context in
+use. Client verbs find their server and token from --server/--token, then
+MERIDIAN_SERVER/MERIDIAN_TOKEN, then the context (--context NAME or the
+current one), then the client.json that serve writes into $MERIDIAN_HOME.
+Plan, validate, catalog and dataset use the context's catalog when given no
+--catalog. serve.localCountry sets serve's --local-country default.`,
+		Example: `  meridian config set-context lab --server https://meridian.lab.example:7420 --token-file ~/.meridian/lab.token --catalog ~/lab-sites
+  meridian config use-context lab
+  meridian config get-contexts
+  meridian --context local get runs`,
+	}
+	cmd.AddCommand(newConfigViewCmd(), newConfigGetContextsCmd(), newConfigUseContextCmd(), newConfigSetContextCmd())
+	return cmd
+}
+
+func newConfigViewCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "view",
+		Short: "Print the configuration, tokens hidden",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, path, err := loadConfig()
+			if err != nil {
+				return badInput(err)
+			}
+			shown := *cfg
+			shown.Contexts = append([]cliContext(nil), cfg.Contexts...)
+			for i := range shown.Contexts {
+				if shown.Contexts[i].Token != "" {
+					shown.Contexts[i].Token = "REDACTED"
+				}
+			}
+			return render(cmd.OutOrStdout(), out, shown, func(w io.Writer) error {
+				fmt.Fprintf(w, "# %s\n", path)
+				return writeYAMLStream(w, shown)
+			})
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func newConfigGetContextsCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "get-contexts",
+		Short: "List the contexts; * marks the one in use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _, err := loadConfig()
+			if err != nil {
+				return badInput(err)
+			}
+			cur, err := cfg.context()
+			if err != nil {
+				return badInput(err)
+			}
+			type row struct {
+				Current bool   `json:"current"`
+				Name    string `json:"name"`
+				Server  string `json:"server"`
+				Catalog string `json:"catalog,omitempty"`
+			}
+			rows := []row{}
+			for _, c := range cfg.Contexts {
+				rows = append(rows, row{cur != nil && cur.Name == c.Name, c.Name, c.Server, c.Catalog})
+			}
+			return render(cmd.OutOrStdout(), out, rows, func(w io.Writer) error {
+				tw := newTab(w)
+				fmt.Fprintln(tw, "CURRENT\tNAME\tSERVER\tCATALOG")
+				for _, r := range rows {
+					mark := ""
+					if r.Current {
+						mark = "*"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", mark, r.Name, dash(r.Server), dash(r.Catalog))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func newConfigUseContextCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "use-context NAME",
+		Short:             "Make a context the one in use",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeContexts,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, path, err := loadConfig()
+			if err != nil {
+				return badInput(err)
+			}
+			found := false
+			for _, c := range cfg.Contexts {
+				found = found || c.Name == args[0]
+			}
+			if !found {
+				return badInput(fmt.Errorf("context %q: no such context (%v)", args[0], cfg.names()))
+			}
+			cfg.CurrentContext = args[0]
+			if err := cfg.save(path); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "using context %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newConfigSetContextCmd() *cobra.Command {
+	var c cliContext
+	cmd := &cobra.Command{
+		Use:   "set-context NAME [--server URL] [--token T | --token-file FILE] [--catalog DIR]",
+		Short: "Add a context or change one's settings",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, path, err := loadConfig()
+			if err != nil {
+				return badInput(err)
+			}
+			fl := cmd.Flags()
+			if fl.Changed("token") && fl.Changed("token-file") {
+				return badInput(errors.New("--token and --token-file: give one, not both"))
+			}
+			var x *cliContext
+			for i := range cfg.Contexts {
+				if cfg.Contexts[i].Name == args[0] {
+					x = &cfg.Contexts[i]
+				}
+			}
+			if x == nil {
+				cfg.Contexts = append(cfg.Contexts, cliContext{Name: args[0]})
+				x = &cfg.Contexts[len(cfg.Contexts)-1]
+			}
+			if fl.Changed("server") {
+				x.Server = c.Server
+			}
+			if fl.Changed("token") {
+				x.Token, x.TokenFile = c.Token, ""
+			}
+			if fl.Changed("token-file") {
+				x.TokenFile, x.Token = c.TokenFile, ""
+			}
+			if fl.Changed("catalog") {
+				x.Catalog = c.Catalog
+			}
+			if cfg.CurrentContext == "" {
+				cfg.CurrentContext = x.Name
+			}
+			if err := cfg.save(path); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "context %s saved in %s\n", x.Name, path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&c.Server, "server", "", "server address")
+	cmd.Flags().StringVar(&c.Token, "token", "", "API token (kept in the file, mode 0600)")
+	cmd.Flags().StringVar(&c.TokenFile, "token-file", "", "file holding the API token (mode 0600), read when used")
+	cmd.Flags().StringVar(&c.Catalog, "catalog", "", "default --catalog directory for plan, validate, catalog and dataset")
+	return cmd
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// cliConfig is the CLI's configuration file, in the manner of kubeconfig:
+// named contexts (a server, its token and a default catalog) and the one in
+// use. $MERIDIAN_CONFIG names it; by default it is meridian/config.yaml in
+// the user's configuration directory (~/.config on Linux).
+type cliConfig struct {
+	CurrentContext string       `yaml:"currentContext,omitempty"`
+	Contexts       []cliContext `yaml:"contexts,omitempty"`
+	// Serve holds defaults of `meridian serve` on this machine.
+	Serve serveConfig `yaml:"serve,omitempty"`
+}
+
+// cliContext is one server the CLI talks to.
+type cliContext struct {
+	Name   string `yaml:"name"`
+	Server string `yaml:"server,omitempty"`
+	// Token is the bearer token; TokenFile a file holding it (mode 0600),
+	// read when used. Give one, not both.
+	Token     string `yaml:"token,omitempty"`
+	TokenFile string `yaml:"tokenFile,omitempty"`
+	// Catalog is the default --catalog for plan, validate, catalog and
+	// dataset on this context.
+	Catalog string `yaml:"catalog,omitempty"`
+}
+
+type serveConfig struct {
+	// LocalCountry is the country of serve's local site.
+	LocalCountry string `yaml:"localCountry,omitempty"`
+}
+
+// contextFlag is --context: the context to use instead of the current one.
+var contextFlag string
+
+// configPath is $MERIDIAN_CONFIG, else meridian/config.yaml in the user's
+// configuration directory.
+func configPath() (string, error) {
+	if p := os.Getenv("MERIDIAN_CONFIG"); p != "" {
+		return p, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("configuration file: set MERIDIAN_CONFIG (%w)", err)
+	}
+	return filepath.Join(d, "meridian", "config.yaml"), nil
+}
+
+// maxConfigBytes bounds the configuration file.
+const maxConfigBytes = 1 << 20
+
+// loadConfig reads the configuration file; a missing file is an empty
+// configuration. Unknown fields are an error, as in every Meridian file.
+func loadConfig() (*cliConfig, string, error) {
+	path, err := configPath()
+	if err != nil {
+		return nil, "", err
+	}
+	var cfg cliConfig
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &cfg, path, nil
+	}
+	if err != nil {
+		return nil, path, err
+	}
+	if len(b) > maxConfigBytes {
+		return nil, path, fmt.Errorf("%s: %d bytes, over %d", path, len(b), maxConfigBytes)
+	}
+	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
+		return nil, path, fmt.Errorf("%s: %w", path, err)
+	}
+	seen := map[string]bool{}
+	for i, c := range cfg.Contexts {
+		switch {
+		case c.Name == "":
+			return nil, path, fmt.Errorf("%s: contexts[%d]: name is required", path, i)
+		case seen[c.Name]:
+			return nil, path, fmt.Errorf("%s: contexts[%d]: context %q is defined twice", path, i, c.Name)
+		case c.Token != "" && c.TokenFile != "":
+			return nil, path, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	if cfg.CurrentContext != "" && !seen[cfg.CurrentContext] {
+		return nil, path, fmt.Errorf("%s: currentContext %q names no context", path, cfg.CurrentContext)
+	}
+	return &cfg, path, nil
+}
+
+// saveConfig writes the configuration atomically, mode 0600 (it may hold
+// tokens).
+func (c *cliConfig) save(path string) error {
+	var buf bytes.Buffer
+	buf.WriteString("# Meridian CLI configuration: contexts (server, token, default catalog) and\n# the one in use. Edit with `meridian config`.\n")
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, buf.Bytes(), 0o600)
+}
+
+// context returns the context in use: --context, else the current one; nil
+// when the configuration names none.
+func (c *cliConfig) context() (*cliContext, error) {
+	name := contextFlag
+	if name == "" {
+		name = c.CurrentContext
+	}
+	if name == "" {
+		return nil, nil
+	}
+	for i := range c.Contexts {
+		if c.Contexts[i].Name == name {
+			return &c.Contexts[i], nil
+		}
+	}
+	return nil, fmt.Errorf("--context %q: no such context (%s)", name, strings.Join(c.names(), ", "))
+}
+
+func (c *cliConfig) names() []string {
+	out := make([]string, len(c.Contexts))
+	for i, x := range c.Contexts {
+		out[i] = x.Name
+	}
+	return out
+}
+
+// token returns the context's token, read from TokenFile when it names one.
+func (x *cliContext) token() (string, error) {
+	if x.TokenFile == "" {
+		return x.Token, nil
+	}
+	p := expandHome(x.TokenFile)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// expandHome turns a leading ~/ into the user's home directory.
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, p[2:])
+		}
+	}
+	return p
+}
+
+// defaultCatalog is the context's catalog directory, for commands given no
+// --catalog; "" when there is none.
+func defaultCatalog() (string, error) {
+	cfg, _, err := loadConfig()
+	if err != nil {
+		return "", err
+	}
+	x, err := cfg.context()
+	if err != nil || x == nil {
+		return "", err
+	}
+	return expandHome(x.Catalog), nil
+}

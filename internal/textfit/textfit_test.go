@@ -1,0 +1,56 @@
+package textfit
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFit(t *testing.T) {
+	tb := Table{Rows: [][]string{
+		{"RANK", "SITE", "COST", "OBLIGATIONS"},
+		{"1", "bsc-marenostrum5", "$1,234", "eu-gdpr-ch5, us-ear-3a090-destination-d1-d4"},
+		{"2", "a", "$5", "-"},
+	}, Width: 50, Shrink: []int{-1, 1}}
+	out := tb.String()
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if Width(l) > 50 {
+			t.Errorf("line of %d columns: %q", Width(l), l)
+		}
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing blank: %q", l)
+		}
+	}
+	if !strings.Contains(out, "$1,234") || !strings.Contains(out, "bsc-marenostrum5") {
+		t.Errorf("numbers or the site were cut before the last column:\n%s", out)
+	}
+	if !strings.Contains(out, Ellipsis) {
+		t.Errorf("nothing marked as cut:\n%s", out)
+	}
+	// Unlimited: nothing cut, columns aligned.
+	tb.Width = 0
+	out = tb.String()
+	if strings.Contains(out, Ellipsis) {
+		t.Errorf("cut without a width:\n%s", out)
+	}
+	lines := strings.Split(out, "\n")
+	if strings.Index(lines[0], "COST") != strings.Index(lines[1], "$1,234") {
+		t.Errorf("columns not aligned:\n%s", out)
+	}
+}
+
+func TestFitKeepsUnlistedColumns(t *testing.T) {
+	tb := Table{Rows: [][]string{{"aaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb"}}, Width: 10, Shrink: []int{1}}
+	out := tb.String()
+	if !strings.HasPrefix(out, "aaaaaaaaaaaaaaaaaaaa  bbbbbbb…") {
+		t.Errorf("got %q", out)
+	}
+}
+
+func TestCutWide(t *testing.T) {
+	if got := Cut("北京市朝阳区", 7); Width(got) > 7 || !strings.HasSuffix(got, Ellipsis) {
+		t.Errorf("Cut = %q (width %d)", got, Width(got))
+	}
+	if got := Cut("abc", 3); got != "abc" {
+		t.Errorf("Cut = %q", got)
+	}
+}
