@@ -201,11 +201,16 @@ func kubeLab(t testing.TB) *siteLab {
 		t.Fatal("MERIDIAN_TEST_KUBE=1 but MERIDIAN_KUBECONFIG or MERIDIAN_KUBE_DIR is unset (source the env.sh of scripts/kube-up.sh)")
 	}
 	cs := kubeAdmin(t, kc)
+	// Nodes a and b are lost on purpose here; no other test uses them.
+	backendtest.Exclusive(t, "kube-site-ab")
+	// A test killed before its cleanup leaves node a lost: restore it
+	// (restoring a node that is up changes nothing).
+	if err := signalNode(dir, kubeNodeA, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range []string{kubeNodeA, kubeNodeB} {
 		waitNodeReady(t, cs, n)
 	}
-	// Nodes a and b are lost on purpose here; no other test uses them.
-	backendtest.Exclusive(t, "kube-site-ab")
 	root := t.TempDir()
 	l := &siteLab{name: "kubernetes", first: "kube-a", second: "kube-b", siteDirs: []string{root}, lossLeaves: filepath.Join(root, "scratch", "kube-a"),
 		extra: []string{"--site-timeout", "3s"}, ro: []string{kc}, rw: []string{filepath.Join(root, "stores")}}
