@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"meridian.dev/meridian/internal/tlspin"
+
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
@@ -50,6 +52,13 @@ type Config struct {
 // gave the attempt.
 func FromEnv() (Config, error) {
 	cfg := Config{Server: os.Getenv(EnvServer), Run: os.Getenv(EnvRun), Token: os.Getenv(EnvToken)}
+	if fp := os.Getenv(EnvServerFingerprint); fp != "" {
+		hc, err := tlspin.HTTPClient(fp, time.Minute)
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %w", EnvServerFingerprint, err)
+		}
+		cfg.HTTP = hc
+	}
 	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
 	if err != nil || n < 1 {
 		return cfg, fmt.Errorf("%s=%q: want the attempt number", EnvAttempt, os.Getenv(EnvAttempt))

@@ -12,6 +12,10 @@ const (
 	EnvRun     = "MERIDIAN_RUN_ID"
 	EnvAttempt = "MERIDIAN_ATTEMPT"
 	EnvToken   = "MERIDIAN_ATTEMPT_TOKEN"
+	// EnvServerFingerprint, when set, is the SHA-256 fingerprint of the
+	// server's self-signed certificate: the agent trusts exactly that
+	// certificate on an https:// server.
+	EnvServerFingerprint = "MERIDIAN_SERVER_FINGERPRINT"
 )
 
 // Environment the agent gives the workload.

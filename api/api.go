@@ -6,20 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/metrics"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
 
-// MaxBodyBytes bounds a request body.
+// MaxBodyBytes bounds a request body unless its route says otherwise.
 const MaxBodyBytes = 4 << 20
 
-// Controller is what the API needs from the run controller.
-type Controller interface {
+// Runs is what the API needs of the run controller for runs and
+// registrations.
+type Runs interface {
 	Submit(ctx context.Context, tenant string, req run.SubmitRequest) (*run.Run, bool, error)
 	Get(ctx context.Context, tenant, id string) (*run.Run, error)
 	List(ctx context.Context, tenant string) ([]*run.Run, error)
@@ -34,50 +41,104 @@ type Controller interface {
 	AgentHandler() http.Handler
 }
 
+// Planning answers plan, estimate and catalog questions from the server's
+// cached catalog and law.
+type Planning interface {
+	Plan(ctx context.Context, tenant string, req run.PlanRequest) (*planner.Plan, error)
+	Estimate(ctx context.Context, tenant string, req run.EstimateRequest) (*run.Estimate, error)
+	Sites() ([]*catalog.Site, error)
+	Site(name string) (*catalog.Site, error)
+	Accelerators() ([]*catalog.Accelerator, error)
+	Countries() ([]*catalog.Country, error)
+}
+
+// Data is a tenant's datasets through the server.
+type Data interface {
+	Datasets(ctx context.Context, tenant string) ([]run.DatasetInfo, error)
+	StageDataset(ctx context.Context, tenant, name string, req run.StageRequest) (*run.StageResult, error)
+	DatasetLedger(ctx context.Context, tenant, name string) (*run.Ledger, error)
+	VerifyDataset(ctx context.Context, tenant, name, site string) (*dataset.VerifyReport, error)
+}
+
+// Controller is everything the API serves; *run.Controller is one.
+type Controller interface {
+	Runs
+	Planning
+	Data
+}
+
 // AuditReader reads and verifies the audit chain.
 type AuditReader interface {
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 }
 
+// Options configure a Server.
+type Options struct {
+	// Tokens keeps the API tokens (hashed); required.
+	Tokens store.Tokens
+	Audit  AuditReader
+	// Metrics, when set, counts requests and serves GET /metrics (to admin
+	// tokens; `serve --metrics-listen` serves it without a token elsewhere).
+	Metrics *metrics.Metrics
+	// Logger writes one line per request; nothing when nil.
+	Logger *slog.Logger
+	// RateLimit is each tenant's bucket; none when Rate is 0.
+	RateLimit RateLimit
+	// OnPlan, when set, is told each API plan's latency (for metrics).
+	OnPlan func(d time.Duration, p *planner.Plan)
+}
+
 // Server serves the API.
 type Server struct {
 	c      Controller
-	audit  AuditReader
-	tokens *Tokens
+	opts   Options
+	auth   *Auth
+	limit  *limiter
 	mux    *http.ServeMux
 	agents http.Handler
+	routes []*Route
+	byPat  map[string]*Route
+	now    func() time.Time
 	rules  RulesService
 }
 
 // New returns the API handler.
-func New(c Controller, a AuditReader, tokens *Tokens) *Server {
-	s := &Server{c: c, audit: a, tokens: tokens, mux: http.NewServeMux(), agents: c.AgentHandler()}
-	s.mux.HandleFunc("GET /v1/healthz", s.health)
-	s.mux.HandleFunc("POST /v1/resources", s.apply)
-	s.mux.HandleFunc("GET /v1/resources", s.resources)
-	s.mux.HandleFunc("PUT /v1/datasets/{name}/key", s.putKey)
-	s.mux.HandleFunc("POST /v1/runs", s.submit)
-	s.mux.HandleFunc("GET /v1/runs", s.list)
-	s.mux.HandleFunc("GET /v1/runs/{id}", s.get)
-	s.mux.HandleFunc("GET /v1/runs/{id}/events", s.events)
-	s.mux.HandleFunc("GET /v1/runs/{id}/logs", s.logs)
-	s.mux.HandleFunc("POST /v1/runs/{id}/cancel", s.cancel)
-	s.mux.HandleFunc("GET /v1/audit", s.auditLog)
-	s.mux.HandleFunc("GET /v1/audit/verify", s.verify)
+func New(c Controller, opts Options) *Server {
+	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit),
+		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now}
+	for _, r := range s.table() {
+		s.Add(r)
+	}
 	return s
 }
 
-type tenantKey struct{}
+// Add registers a route (issue 11's rules routes join here). It must be
+// called before the server serves.
+func (s *Server) Add(r Route) {
+	rt := r
+	s.routes = append(s.routes, &rt)
+	pat := rt.Method + " " + rt.Path
+	s.byPat[pat] = &rt
+	s.mux.HandleFunc(pat, rt.Handler)
+}
 
-type adminKey struct{}
-
-func isAdmin(r *http.Request) bool { a, _ := r.Context().Value(adminKey{}).(bool); return a }
+// Routes returns the registered routes, in order.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = *r
+	}
+	return out
+}
 
 // ServeHTTP authenticates every request before routing it: tenants with
 // their bearer token, attempts' agents (under /v1/agent/) with their
-// attempt credential. /healthz answers anyone, and says nothing but "ok".
+// attempt credential. /healthz and the OpenAPI document answer anyone.
+// Then the route's access (admin routes), the tenant's rate limit, the
+// route's body limit and deadline apply.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
 	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return
@@ -87,33 +148,99 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.agents.ServeHTTP(w, r)
 		return
 	}
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
-		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "missing bearer token (Authorization: Bearer TOKEN)")
+	rw := &recorder{ResponseWriter: w}
+	_, pattern := s.mux.Handler(r)
+	rt := s.byPat[pattern]
+	label := pattern
+	if rt == nil {
+		label = "unmatched"
+	}
+	defer func() {
+		d := s.now().Sub(start)
+		s.opts.Metrics.ObserveRequest(label, rw.code(), d)
+		if s.opts.Logger != nil {
+			p := PrincipalOf(r)
+			attrs := []any{"method", r.Method, "route", label, "status", rw.code(), "ms", d.Milliseconds(), "remote", r.RemoteAddr}
+			if p.Tenant != "" {
+				attrs = append(attrs, "tenant", p.Tenant)
+			}
+			if id := r.PathValue("id"); id != "" {
+				attrs = append(attrs, "run", id)
+			}
+			s.opts.Logger.Info("request", attrs...)
+		}
+	}()
+	p, ok := Principal{}, rt != nil && rt.Access == Public
+	if !ok {
+		var err error
+		p, ok, err = s.authenticate(r)
+		if err != nil {
+			writeErr(rw, http.StatusServiceUnavailable, "unavailable", "", "cannot check the token now: "+err.Error())
+			return
+		}
+		if !ok {
+			unauthorized(rw, r)
+			return
+		}
+	}
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	r = r.WithContext(ctx)
+	if rt == nil {
+		s.noRoute(rw, r)
 		return
 	}
-	who, ok := s.tokens.lookup(tok)
-	tenant := who.Tenant
-	if !ok {
+	if rt.Access == Admin && !p.Admin {
+		writeErr(rw, http.StatusForbidden, "forbidden", "", fmt.Sprintf("%s %s needs an admin token", r.Method, rt.Path))
+		return
+	}
+	if rt.Access != Public {
+		if ok, wait := s.limit.allow(p.Tenant, rt.cost(), s.now()); !ok {
+			s.opts.Metrics.RateLimited(label)
+			rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("tenant %s is over its rate limit; retry in %s", p.Tenant, wait))
+			return
+		}
+	}
+	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
+	rc := http.NewResponseController(rw)
+	if rt.Streaming {
+		// A stream ends when its source does or the client goes, not at
+		// the server's write timeout.
+		rc.SetWriteDeadline(time.Time{})
+		ctx, cancel := context.WithTimeout(ctx, MaxStream)
+		defer cancel()
+		r = r.WithContext(ctx)
+	} else {
+		d := rt.timeout()
+		rc.SetWriteDeadline(s.now().Add(d + 5*time.Second))
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return Principal{}, false, nil
+	}
+	return s.auth.Principal(r.Context(), tok)
+}
+
+func unauthorized(w http.ResponseWriter, r *http.Request) {
+	if _, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", error="invalid_token"`)
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "token not recognised")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.noRoute(w, r)
-		return
-	}
-	ctx := context.WithValue(r.Context(), tenantKey{}, tenant)
-	ctx = context.WithValue(ctx, adminKey{}, who.Admin)
-	s.mux.ServeHTTP(w, r.WithContext(ctx))
+	w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
+	writeErr(w, http.StatusUnauthorized, "unauthorized", "", "missing bearer token (Authorization: Bearer TOKEN)")
 }
 
 // noRoute answers 405 when the path exists under another method, else 404.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := s.mux.Handler(probe); p != "" {
@@ -124,7 +251,42 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 }
 
-func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }
+// recorder remembers the status written, for metrics and the request log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) code() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush sends what was written so far (streams).
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
 
 // Error is the body of every error response.
 type Error struct {
@@ -133,23 +295,30 @@ type Error struct {
 	Message string `json:"message"`
 }
 
+// ErrorBody is an error response: {"error": {...}}.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
 func writeErr(w http.ResponseWriter, status int, code, field, msg string) {
-	writeJSON(w, status, map[string]Error{"error": {Code: code, Field: field, Message: msg}})
+	writeJSON(w, status, ErrorBody{Error{Code: code, Field: field, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// Compact: answers such as a plan over thousands of sites run to
+	// megabytes, and indenting them costs as much as encoding them.
+	json.NewEncoder(w).Encode(v)
 }
 
 // fail maps an error to its status.
 func fail(w http.ResponseWriter, err error) {
 	var ie *run.InputError
 	var mbe *http.MaxBytesError
+	var denied *run.DeniedError
 	switch {
 	case errors.As(err, &mbe):
 		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("request body over %d bytes", mbe.Limit))
@@ -157,17 +326,23 @@ func fail(w http.ResponseWriter, err error) {
 		writeErr(w, http.StatusConflict, "conflict", ie.Field, ie.Err.Error())
 	case errors.As(err, &ie):
 		writeErr(w, http.StatusBadRequest, "invalid", ie.Field, ie.Err.Error())
-	case errors.Is(err, run.ErrNotFound):
+	case errors.As(err, &denied):
+		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: Error{Code: "denied", Message: denied.Error()}, Result: denied.Result})
+	case errors.Is(err, run.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "not_found", "", err.Error())
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		writeErr(w, http.StatusServiceUnavailable, "timeout", "", "the request ran past its route's deadline: "+err.Error())
 	default:
 		writeErr(w, http.StatusInternalServerError, "internal", "", err.Error())
 	}
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "tenant": tenantOf(r)})
+// DeniedBody answers a staging the law refused: the error and the decision.
+type DeniedBody struct {
+	Error  Error            `json:"error"`
+	Result *run.StageResult `json:"result"`
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields and
@@ -189,193 +364,4 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		return false
 	}
 	return true
-}
-
-func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	var req run.SubmitRequest
-	if !decodeBody(w, r, &req, "submission") {
-		return
-	}
-	if k := r.Header.Get("Idempotency-Key"); k != "" && req.IdempotencyKey == "" {
-		req.IdempotencyKey = k
-	}
-	got, created, err := s.c.Submit(r.Context(), tenantOf(r), req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	status := http.StatusCreated
-	if !created {
-		status = http.StatusOK
-	}
-	writeJSON(w, status, got)
-}
-
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	runs, err := s.c.List(r.Context(), tenantOf(r))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if runs == nil {
-		runs = []*run.Run{}
-	}
-	for _, x := range runs {
-		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
-}
-
-func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	got, err := s.c.Get(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, got)
-}
-
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
-}
-
-func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	var off int64
-	if v := r.URL.Query().Get("offset"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			writeErr(w, http.StatusBadRequest, "invalid", "offset", fmt.Sprintf("%q: want a byte offset of 0 or more", v))
-			return
-		}
-		off = n
-	}
-	b, err := s.c.Logs(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if off > int64(len(b)) {
-		off = int64(len(b))
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Log-Size", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(b[off:])
-}
-
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	got, err := s.c.Cancel(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, got)
-}
-
-// ApplyRequest registers or updates a tenant's Organization and Dataset
-// documents.
-type ApplyRequest struct {
-	Documents []run.Document `json:"documents"`
-	Update    bool           `json:"update,omitempty"`
-}
-
-func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
-	var req ApplyRequest
-	if !decodeBody(w, r, &req, "apply request") {
-		return
-	}
-	got, err := s.c.Apply(r.Context(), tenantOf(r), req.Documents, req.Update)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"resources": got})
-}
-
-func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
-	got, err := s.c.Resources(r.Context(), tenantOf(r))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"resources": got})
-}
-
-// KeyRequest hands the server the key of a dataset the tenant registered.
-type KeyRequest struct {
-	Key string `json:"key"`
-}
-
-func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
-	var req KeyRequest
-	if !decodeBody(w, r, &req, "key request") {
-		return
-	}
-	if err := s.c.PutKey(r.Context(), tenantOf(r), r.PathValue("name"), req.Key); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"dataset": r.PathValue("name"), "status": "key stored"})
-}
-
-// auditLog returns the tenant's entries (of one run with ?run=ID). With
-// ?all=1 it returns the whole chain, other tenants' entries as hashes only,
-// so that a tenant can check the chain it is part of.
-func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
-	tenant := tenantOf(r)
-	id := r.URL.Query().Get("run")
-	all := r.URL.Query().Get("all") == "1"
-	owned := map[string]bool{}
-	if id != "" {
-		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
-			fail(w, err)
-			return
-		}
-		owned[id] = true
-	} else {
-		runs, err := s.c.List(r.Context(), tenant)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		for _, x := range runs {
-			owned[x.ID] = true
-		}
-	}
-	entries, err := s.audit.AuditEntries(r.Context(), id)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out := []audit.Entry{}
-	for _, e := range entries {
-		mine := e.Tenant == tenant || e.Tenant == "" && e.RunID != "" && owned[e.RunID]
-		// The server's own entries (rules revisions, law checks) belong to no
-		// tenant and name other tenants' runs: the admin reads them in full.
-		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
-		switch {
-		case mine, system && all && id == "":
-			out = append(out, e)
-		case all && id == "":
-			out = append(out, e.Redact())
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
-}
-
-func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
-	res, err := s.audit.VerifyAudit(r.Context())
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
 }

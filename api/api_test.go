@@ -59,6 +59,9 @@ type fixture struct {
 	srv *httptest.Server
 	st  *store.SQLite
 	c   *run.Controller
+	// base is how many audit entries the fixture's own setup wrote (the
+	// tokens it added); counts reports those after it.
+	base int
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -83,8 +86,21 @@ func newFixture(t *testing.T) *fixture {
 		ServerURL: srv.URL, AgentKey: []byte("agent key for api tests 01234567"),
 		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
 		Heartbeat:    200 * time.Millisecond})
-	h = New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB}))
-	return &fixture{srv: srv, st: st, c: c}
+	addTokens(t, st, Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB})
+	h = New(c, Options{Tokens: st, Audit: st})
+	f := &fixture{srv: srv, st: st, c: c}
+	_, f.base = f.counts(t)
+	return f
+}
+
+// addTokens stores tenants' tokens (hashed) as an admin would.
+func addTokens(t testing.TB, st store.Tokens, ts ...Token) {
+	t.Helper()
+	for _, tk := range ts {
+		if _, err := AddToken(context.Background(), st, tk.Tenant, tk.Token, false, "test", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (f *fixture) counts(t *testing.T) (int, int) {
@@ -96,7 +112,7 @@ func (f *fixture) counts(t *testing.T) (int, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(runs), len(es)
+	return len(runs), len(es) - f.base
 }
 
 func (f *fixture) raw(t *testing.T, method, path, token, body string) (int, Error) {
@@ -309,21 +325,49 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLoadTokens(t *testing.T) {
+func TestImportTokensFile(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	tk, def, err := LoadTokens(dir)
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ten, ok := tk.Tenant(def); !ok || ten != "default" || len(def) != 64 {
-		t.Fatalf("default token maps to %q %v", ten, ok)
+	defer st.Close()
+	if n, secret, err := ImportTokensFile(ctx, st, dir); n != 0 || secret != "" || err != nil {
+		t.Fatalf("no file: %d %q %v", n, secret, err)
 	}
-	_, def2, err := LoadTokens(dir)
-	if err != nil || def2 != def {
-		t.Fatalf("reload gave another token (%v)", err)
+	b, _ := json.Marshal(map[string]any{"tokens": []Token{{Tenant: "alpha", Token: tokA}, {Tenant: "default", Token: tokB}}})
+	if err := os.WriteFile(filepath.Join(dir, TokensFile), b, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := tk.Tenant(""); ok {
+	n, secret, err := ImportTokensFile(ctx, st, dir)
+	if err != nil || n != 2 || secret != tokB {
+		t.Fatalf("import: %d %q %v", n, secret, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, TokensFile)); !os.IsNotExist(err) {
+		t.Errorf("tokens.json left behind: %v", err)
+	}
+	a := NewAuth(st)
+	if p, ok, err := a.Principal(ctx, tokB); err != nil || !ok || p.Tenant != "default" || !p.Admin {
+		t.Errorf("default's token: %+v %v %v", p, ok, err)
+	}
+	if p, ok, err := a.Principal(ctx, tokA); err != nil || !ok || p.Tenant != "alpha" || p.Admin {
+		t.Errorf("alpha's token: %+v %v %v", p, ok, err)
+	}
+	if _, ok, _ := a.Principal(ctx, ""); ok {
 		t.Error("empty token accepted")
+	}
+	// The table keeps hashes only.
+	list, _ := st.ListTokens(ctx)
+	for _, tk := range list {
+		if tk.Hash == tokA || tk.Hash == tokB || strings.Contains(tk.Note, tokA) {
+			t.Errorf("a secret is stored: %+v", tk)
+		}
+	}
+	// A second file once the table has tokens is refused, not merged.
+	os.WriteFile(filepath.Join(dir, TokensFile), b, 0o600)
+	if _, _, err := ImportTokensFile(ctx, st, dir); err == nil {
+		t.Error("a tokens.json beside a filled table was imported")
 	}
 }
 
@@ -361,7 +405,8 @@ func benchSubmit(b *testing.B, plan run.Planner) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	srv := httptest.NewServer(New(c, st, NewTokens(Token{Tenant: "a", Token: tokA})))
+	addTokens(b, st, Token{Tenant: "a", Token: tokA})
+	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st}))
 	defer srv.Close()
 	req := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
 	b.SetParallelism(8)
@@ -391,7 +436,8 @@ func FuzzSubmitBody(f *testing.F) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}})
-	h := New(c, st, NewTokens(Token{Tenant: "a", Token: tokA}))
+	addTokens(f, st, Token{Tenant: "a", Token: tokA})
+	h := New(c, Options{Tokens: st, Audit: st})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+tokA)
@@ -406,19 +452,20 @@ func FuzzSubmitBody(f *testing.F) {
 	})
 }
 
-// FuzzLoadTokens reads arbitrary token files: no panic, and every token
-// accepted is long enough and maps to a valid tenant name.
-func FuzzLoadTokens(f *testing.F) {
+// FuzzReadTokensFile reads arbitrary token files: no panic, and every
+// token accepted is long enough and maps to a valid tenant name.
+func FuzzReadTokensFile(f *testing.F) {
+	f.Add([]byte(`{"tokens": [{"tenant": "a", "token": "` + tokA + `"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, TokensFile), data, 0o600); err != nil {
+		path := filepath.Join(t.TempDir(), TokensFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tk, _, err := LoadTokens(dir)
+		list, err := ReadTokensFile(path)
 		if err != nil {
 			return
 		}
-		for _, e := range tk.list {
+		for _, e := range list {
 			if len(e.Token) < 32 || !tenantName.MatchString(e.Tenant) {
 				t.Fatalf("accepted %+v", e)
 			}

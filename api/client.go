@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/tlspin"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
@@ -25,9 +29,21 @@ type Client struct {
 	HTTP  *http.Client
 }
 
-// NewClient returns a client for the server at base (http://host:port).
+// NewClient returns a client for the server at base (http://host:port, or
+// https:// with a certificate the system trusts).
 func NewClient(base, token string) *Client {
 	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// NewPinnedClient returns a client that trusts exactly the server
+// certificate with fingerprint fp (a self-signed server's, as `meridian
+// serve` prints it); with fp empty it is NewClient.
+func NewPinnedClient(base, token, fp string) (*Client, error) {
+	hc, err := tlspin.HTTPClient(fp, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: hc}, nil
 }
 
 // StatusError is an error response from the server.
@@ -187,6 +203,133 @@ func (c *Client) Resources(ctx context.Context) ([]run.Resource, error) {
 // PutKey hands the server the key of a dataset the tenant registered.
 func (c *Client) PutKey(ctx context.Context, dataset, key string) error {
 	_, _, err := c.do(ctx, http.MethodPut, "/v1/datasets/"+url.PathEscape(dataset)+"/key", KeyRequest{Key: key}, nil)
+	return err
+}
+
+// Plan plans a job on the server (its catalog and law); top bounds the
+// placements returned (0: all).
+func (c *Client) Plan(ctx context.Context, req run.PlanRequest, top int) (*planner.Plan, error) {
+	var p planner.Plan
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/plans?top="+strconv.Itoa(top), req, &p)
+	return &p, err
+}
+
+// Estimate estimates a job on the server.
+func (c *Client) Estimate(ctx context.Context, req run.EstimateRequest) (*run.Estimate, error) {
+	var e run.Estimate
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/estimates", req, &e)
+	return &e, err
+}
+
+// Sites lists the server's sites.
+func (c *Client) Sites(ctx context.Context) ([]*catalog.Site, error) {
+	var out SiteList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/catalog/sites", nil, &out)
+	return out.Sites, err
+}
+
+// Accelerators lists the accelerators the server knows.
+func (c *Client) Accelerators(ctx context.Context) ([]*catalog.Accelerator, error) {
+	var out AcceleratorList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/catalog/accelerators", nil, &out)
+	return out.Accelerators, err
+}
+
+// Countries lists the countries the server knows.
+func (c *Client) Countries(ctx context.Context) ([]*catalog.Country, error) {
+	var out CountryList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/catalog/countries", nil, &out)
+	return out.Countries, err
+}
+
+// Datasets lists the tenant's registered datasets.
+func (c *Client) Datasets(ctx context.Context) ([]run.DatasetInfo, error) {
+	var out DatasetList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/datasets", nil, &out)
+	return out.Datasets, err
+}
+
+// Stage stages a registered dataset to a site (or, with DryRun, asks the
+// law). A refusal is a *StatusError with status 422.
+func (c *Client) Stage(ctx context.Context, name string, req run.StageRequest) (*run.StageResult, error) {
+	var out run.StageResult
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/stage", req, &out)
+	return &out, err
+}
+
+// VerifyDataset authenticates every chunk of a dataset staged at a site.
+func (c *Client) VerifyDataset(ctx context.Context, name, site string) (*dataset.VerifyReport, error) {
+	var out dataset.VerifyReport
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/verify", VerifyRequest{Site: site}, &out)
+	return &out, err
+}
+
+// Ledger returns the tenant's transfer ledger (of one dataset when set).
+func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
+	var out run.Ledger
+	p := "/v1/ledger"
+	if name != "" {
+		p += "?dataset=" + url.QueryEscape(name)
+	}
+	_, _, err := c.do(ctx, http.MethodGet, p, nil, &out)
+	return &out, err
+}
+
+// Tenants lists tenants and their tokens (admin).
+func (c *Client) Tenants(ctx context.Context) ([]TenantInfo, error) {
+	var out TenantList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/tenants", nil, &out)
+	return out.Tenants, err
+}
+
+// AddTenant adds a token for a tenant (admin); the answer holds its secret.
+func (c *Client) AddTenant(ctx context.Context, req TenantRequest) (*NewTenantToken, error) {
+	var out NewTenantToken
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/tenants", req, &out)
+	return &out, err
+}
+
+// RevokeTenant revokes a tenant's tokens, or one of them (admin).
+func (c *Client) RevokeTenant(ctx context.Context, tenant, tokenID string) (*Revoked, error) {
+	var out Revoked
+	p := "/v1/tenants/" + url.PathEscape(tenant)
+	if tokenID != "" {
+		p += "?token=" + url.QueryEscape(tokenID)
+	}
+	_, _, err := c.do(ctx, http.MethodDelete, p, nil, &out)
+	return &out, err
+}
+
+// Health asks who the token speaks for.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var out Health
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/healthz", nil, &out)
+	return &out, err
+}
+
+// FollowLogs streams a run's output from offset into w until the run ends.
+func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/v1/runs/"+url.PathEscape(id)+"/logs?follow=1&offset="+strconv.FormatInt(offset, 10), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	hc := *c.HTTP
+	hc.Timeout = 0 // a stream lasts as long as the run
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("meridian server at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorBody
+		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
+			e.Error.Message = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Status: resp.StatusCode, Err: e.Error}
+	}
+	_, err = io.Copy(w, resp.Body)
 	return err
 }
 

@@ -58,14 +58,29 @@ type RulesService interface {
 }
 
 // SetRules serves the rules routes with rs. Changing rules and asking
-// what-if of the live runs take the admin token.
+// what-if of the live runs take the admin token; reading them any token.
 func (s *Server) SetRules(rs RulesService) {
 	s.rules = rs
-	s.mux.HandleFunc("POST /v1/rules", s.rulesApply)
-	s.mux.HandleFunc("GET /v1/rules/revisions", s.rulesHistory)
-	s.mux.HandleFunc("GET /v1/rules/diff", s.rulesDiff)
-	s.mux.HandleFunc("POST /v1/rules/what-if", s.rulesWhatIf)
+	long := 2 * time.Minute
+	for _, rt := range []Route{
+		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5,
+			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
+		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
+		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)",
+			Query: []Param{{"from", "revision (0: no rules applied)", "integer"}, {"to", "revision", "integer"}}, Response: rules.Diff{}, Errors: []int{400}, Handler: s.rulesDiff},
+		{Method: "POST", Path: "/v1/rules/what-if", Summary: "What a proposed change would do to every tenant's live runs and staged data", Access: Admin, Timeout: long, Cost: 5,
+			Request: WhatIfRequest{}, Response: map[string]any{}, Errors: []int{400}, CrossTenant: true, Handler: s.rulesWhatIf},
+	} {
+		s.Add(rt)
+	}
 }
+
+// RuleHistory is GET /v1/rules/revisions.
+type RuleHistory struct {
+	Revisions []RuleRevision `json:"revisions"`
+}
+
+func isAdmin(r *http.Request) bool { return PrincipalOf(r).Admin }
 
 func adminOnly(w http.ResponseWriter, r *http.Request) bool {
 	if isAdmin(r) {
@@ -125,7 +140,10 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revisions": h})
+	if h == nil {
+		h = []RuleRevision{}
+	}
+	writeJSON(w, http.StatusOK, RuleHistory{Revisions: h})
 }
 
 func (s *Server) rulesDiff(w http.ResponseWriter, r *http.Request) {

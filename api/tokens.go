@@ -1,9 +1,8 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,83 +12,111 @@ import (
 	"path/filepath"
 	"regexp"
 
-	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
 )
 
-// TokensFile is the token table's name in the state directory.
+// TokensFile is the token table's name in the state directory of servers
+// before tokens moved into the store (hashed). A server that finds one and
+// an empty token table imports it (ImportTokensFile) and removes it.
 const TokensFile = "tokens.json"
 
-// Token grants a tenant access. Admin marks the operator's token (the one
-// the server writes into client.json on its first start): it may change the
-// server's rules; tenants' tokens may not.
+// Token is one entry of a tokens.json file: a tenant, its secret, and
+// whether it is the operator's (admin) token.
 type Token struct {
 	Tenant string `json:"tenant"`
 	Token  string `json:"token"`
 	Admin  bool   `json:"admin,omitempty"`
 }
 
-// Tokens maps bearer tokens to tenants.
-type Tokens struct {
-	list []Token
-}
-
-// NewTokens returns a table of the given tokens.
-func NewTokens(ts ...Token) *Tokens { return &Tokens{list: ts} }
-
 var tenantName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// LoadTokens reads the token table from dir, creating it with one token for
-// tenant "default" (in a 0600 file) on first start. It returns the table and
-// the default tenant's token.
-func LoadTokens(dir string) (*Tokens, string, error) {
-	path := filepath.Join(dir, TokensFile)
+// ValidTenant reports whether name is a tenant name (a DNS label).
+func ValidTenant(name string) bool { return tenantName.MatchString(name) }
+
+// ReadTokensFile reads and checks a tokens.json file: tenants are DNS
+// labels, secrets at least 32 characters, the file readable by its owner
+// only. Errors name the file and the entry.
+func ReadTokensFile(path string) ([]Token, error) {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t := Token{Tenant: "default", Token: NewToken(), Admin: true}
-		b, _ := json.MarshalIndent(struct {
-			Tokens []Token `json:"tokens"`
-		}{[]Token{t}}, "", "  ")
-		if err := audit.WriteFileAtomic(dir, path, append(b, '\n'), 0o600); err != nil {
-			return nil, "", fmt.Errorf("create %s: %w", path, err)
-		}
-		return NewTokens(t), t.Token, nil
-	}
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, "", fmt.Errorf("%s: mode %v lets others read tokens; want 0600", path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%s: mode %v lets others read tokens; want 0600", path, fi.Mode().Perm())
 	}
 	var f struct {
 		Tokens []Token `json:"tokens"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	first, anyAdmin := "", false
-	for _, t := range f.Tokens {
-		anyAdmin = anyAdmin || t.Admin
-	}
+	seen := map[string]bool{}
 	for i, t := range f.Tokens {
 		if !tenantName.MatchString(t.Tenant) {
-			return nil, "", fmt.Errorf("%s: tokens[%d].tenant %q: want a DNS label", path, i, t.Tenant)
+			return nil, fmt.Errorf("%s: tokens[%d].tenant %q: want a DNS label", path, i, t.Tenant)
 		}
 		if len(t.Token) < 32 {
-			return nil, "", fmt.Errorf("%s: tokens[%d].token: want at least 32 characters", path, i)
+			return nil, fmt.Errorf("%s: tokens[%d].token: want at least 32 characters", path, i)
 		}
-		if t.Tenant == "default" && first == "" {
-			first = t.Token
-			// A table written before tokens had an admin flag: the default
-			// tenant's first token, the one client.json holds, is the admin.
-			if !anyAdmin {
-				f.Tokens[i].Admin = true
+		if seen[t.Token] {
+			return nil, fmt.Errorf("%s: tokens[%d].token: the same token is listed twice", path, i)
+		}
+		seen[t.Token] = true
+	}
+	return f.Tokens, nil
+}
+
+// ImportTokensFile moves dir's tokens.json into an empty token table: each
+// token is stored hashed (audited), and the file is removed. The tokens the
+// file marks admin stay admins; a file that marks none (written before
+// tokens had the mark) makes the first token of tenant "default" (or the
+// first token) the admin. It returns how many tokens it imported and an
+// admin's secret; none when there is no file or the table already has
+// tokens.
+func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, string, error) {
+	path := filepath.Join(dir, TokensFile)
+	list, err := ReadTokensFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	have, err := st.ListTokens(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	if len(have) > 0 {
+		return 0, "", fmt.Errorf("%s: the server's token table is not empty; manage tokens with `meridian tenant`, and remove this file", path)
+	}
+	marked := false
+	for _, t := range list {
+		marked = marked || t.Admin
+	}
+	if !marked && len(list) > 0 {
+		admin := 0
+		for i, t := range list {
+			if t.Tenant == "default" {
+				admin = i
+				break
 			}
 		}
+		list[admin].Admin = true
 	}
-	if first == "" && len(f.Tokens) > 0 {
-		first = f.Tokens[0].Token
+	secret := ""
+	for i, t := range list {
+		if _, err := AddToken(ctx, st, t.Tenant, t.Token, t.Admin, "imported from "+TokensFile, "server start"); err != nil {
+			return i, "", fmt.Errorf("import %s: tokens[%d]: %w", path, i, err)
+		}
+		// client.json's token is the default tenant's admin, when there is one.
+		if t.Admin && (secret == "" || t.Tenant == "default") {
+			secret = t.Token
+		}
 	}
-	return NewTokens(f.Tokens...), first, nil
+	if err := os.Remove(path); err != nil {
+		return len(list), secret, fmt.Errorf("imported %s but could not remove it: %w", path, err)
+	}
+	return len(list), secret, nil
 }
 
 // NewToken returns a random 256-bit token, hex-encoded.
@@ -97,24 +124,4 @@ func NewToken() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// Tenant returns the tenant of token. Every entry is compared in constant
-// time (over SHA-256 digests, so lengths do not leak either).
-func (t *Tokens) Tenant(token string) (string, bool) {
-	e, ok := t.lookup(token)
-	return e.Tenant, ok
-}
-
-func (t *Tokens) lookup(token string) (Token, bool) {
-	got := sha256.Sum256([]byte(token))
-	var found Token
-	ok := false
-	for _, e := range t.list {
-		want := sha256.Sum256([]byte(e.Token))
-		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 && !ok {
-			found, ok = e, true
-		}
-	}
-	return found, ok && token != ""
 }

@@ -78,7 +78,8 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		if gerr != nil {
 			return nil, gerr
 		}
-		if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		// Replicas sharing the directory may start together: one key wins.
+		if _, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("audit anchor key: %w", err)
 		}
 		b, err = os.ReadFile(path)
@@ -227,19 +228,27 @@ func short(h string) string {
 	return h
 }
 
-// VerifyAnchored verifies entries with c and then against the anchor in
-// anchors (when one has been written), so a cut tail or a rewritten history
-// fails even when the remaining chain is internally consistent.
-func (c *Chain) VerifyAnchored(entries []Entry, anchors *Anchors) (Result, error) {
-	r := c.Verify(entries)
-	if !r.OK || anchors == nil {
-		return r, nil
+// VerifyAnchored reads the chain with read, verifies it with c and then
+// against the anchor in anchors (when one has been written), so a cut tail
+// or a rewritten history fails even when the remaining chain is internally
+// consistent. The anchor is read first: other writers keep appending and
+// advancing it, and an anchor read after the entries may cover entries
+// committed since, which would read as a cut tail.
+func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
+	var an Anchor
+	ok := false
+	if anchors != nil {
+		var err error
+		if an, ok, err = anchors.Read(); err != nil {
+			return Result{}, err
+		}
 	}
-	an, ok, err := anchors.Read()
+	entries, err := read()
 	if err != nil {
 		return Result{}, err
 	}
-	if !ok {
+	r := c.Verify(entries)
+	if !r.OK || !ok {
 		return r, nil
 	}
 	r.Anchored = &an

@@ -36,7 +36,7 @@ func TestAnchorDetectsTruncation(t *testing.T) {
 	if !plain.OK {
 		t.Fatalf("the cut chain should verify on its own (that is the attack): %+v", plain)
 	}
-	r, err := c.VerifyAnchored(cut, an)
+	r, err := c.VerifyAnchored(entriesOf(cut), an)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestAnchorDetectsTruncation(t *testing.T) {
 		t.Fatalf("truncation not reported: %+v", r)
 	}
 	// The whole chain still verifies against its anchor.
-	if r, _ := c.VerifyAnchored(es, an); !r.OK || r.Anchored == nil || r.Anchored.Seq != 20 {
+	if r, _ := c.VerifyAnchored(entriesOf(es), an); !r.OK || r.Anchored == nil || r.Anchored.Seq != 20 {
 		t.Errorf("intact chain: %+v", r)
 	}
 }
@@ -105,7 +105,7 @@ func TestAnchorForgedOrMisplacedIsRefused(t *testing.T) {
 	if _, _, err := an.Read(); err == nil {
 		t.Fatal("a forged anchor was accepted")
 	}
-	if _, err := c.VerifyAnchored(es, an); err == nil {
+	if _, err := c.VerifyAnchored(entriesOf(es), an); err == nil {
 		t.Fatal("verify accepted a forged anchor")
 	}
 	// A key file others can read is refused.
@@ -146,5 +146,45 @@ func TestTenantIsHashed(t *testing.T) {
 	red := e.Redact()
 	if red.Payload != nil || red.Kind != "" || red.RunID != "" || red.Tenant != "" || red.Hash != e.Hash {
 		t.Errorf("redacted entry shows too much: %+v", red)
+	}
+}
+
+func entriesOf(es []Entry) func() ([]Entry, error) {
+	return func() ([]Entry, error) { return es, nil }
+}
+
+// TestVerifyWhileOthersAppend: another server appends and advances the
+// anchor just after this verifier read the chain. The anchor it then
+// holds covers entries its snapshot lacks; that is not a cut tail.
+func TestVerifyWhileOthersAppend(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	es := chainOf(t, c, 20)
+	an, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	if err := an.Advance(ctx, 16, es[15].Hash, memHashes(&es), now); err != nil {
+		t.Fatal(err)
+	}
+	read := func() ([]Entry, error) {
+		snapshot := es[:16]
+		// The other server commits 17..20 and anchors them.
+		if err := an.Advance(ctx, 20, es[19].Hash, memHashes(&es), now.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return snapshot, nil
+	}
+	r, err := c.VerifyAnchored(read, an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK || r.Anchored == nil || r.Anchored.Seq != 16 {
+		t.Errorf("a chain read while another server appended: %+v", r)
+	}
+	// Read again: the chain reaches the new anchor.
+	if r, _ := c.VerifyAnchored(entriesOf(es), an); !r.OK || r.Anchored.Seq != 20 {
+		t.Errorf("after the append: %+v", r)
 	}
 }

@@ -268,13 +268,22 @@ func LoadKey(dir string) ([]byte, error) {
 	return key, nil
 }
 
+// createKey creates the key file, unless another process (a replica
+// sharing the state directory) created it first; then it reads that one.
 func createKey(dir, path string) ([]byte, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(dir, path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	created, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if !created {
+		return LoadKey(dir)
 	}
 	return key, nil
 }

@@ -90,12 +90,27 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 		if err != nil {
 			return seal.Key{}, err
 		}
-		return key, atomicfile.WriteFile(k.path(name)+".age", wrapped, 0o600)
+		created, err := atomicfile.CreateFile(k.path(name)+".age", wrapped, 0o600)
+		if err != nil || !created {
+			return k.existing(name, err)
+		}
+		return key, nil
 	}
-	if err := atomicfile.WriteFile(k.path(name), []byte(key.String()+"\n"), 0o600); err != nil {
-		return seal.Key{}, err
+	// Two creators at once (two requests, or two servers sharing the
+	// directory): one key is written, and both return it.
+	created, err := atomicfile.CreateFile(k.path(name), []byte(key.String()+"\n"), 0o600)
+	if err != nil || !created {
+		return k.existing(name, err)
 	}
 	return key, nil
+}
+
+// existing returns the key another creator wrote first.
+func (k Keyring) existing(name string, err error) (seal.Key, error) {
+	if err != nil {
+		return seal.Key{}, err
+	}
+	return k.Get(name)
 }
 
 func fileExists(p string) bool {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/agent"
@@ -97,7 +98,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
 			return
 		}
-		c.heard(r.ID, n)
+		c.heard(req.Context(), r.ID, r.Tenant, n)
 		h(w, req, r, a)
 	}
 }
@@ -280,6 +281,13 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	defer f.Close()
+	// Servers sharing the state directory may get two posts of one
+	// attempt's output at once (an agent's retry reaching another): the
+	// file lock makes their check-and-append one step.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		agentErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		agentErr(w, http.StatusInternalServerError, err.Error())

@@ -205,9 +205,21 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		agent.EnvAttempt: strconv.Itoa(r.Attempt),
 		agent.EnvToken:   c.credential(r.ID, a),
 	}
+	if c.cfg.AgentFingerprint != "" {
+		env[agent.EnvServerFingerprint] = c.cfg.AgentFingerprint
+	}
 	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env,
 		Accelerators: r.Placement.Count, Image: job.Spec.Workload.Image}
 	spec.Partition, spec.GresType = site.Spec.Backend.Partition, site.Spec.Backend.GresType
+	// Starting the attempt is outside the store, where no fence reaches:
+	// ask the lease right before. A leader that lost it stops here; one
+	// frozen between this check and Submit submits the attempt the new
+	// leader would (Submit is idempotent per run and attempt, and the new
+	// leader finds it), and an attempt the run has moved past gets no
+	// manifest from its agent's first call.
+	if err := c.stillLeading(ctx); err != nil {
+		return false, err
+	}
 	h, err := be.Submit(ctx, spec)
 	switch {
 	case errors.Is(err, backend.ErrSiteDown):
@@ -278,7 +290,7 @@ func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 		if cl, ok := be.(backend.Cleaner); ok {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			if err := cl.Clean(cctx, a.Handle); err != nil {
-				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "attempt", a.N, "err", err)
+				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
 			}
 			cancel()
 		}

@@ -35,6 +35,9 @@ type Config struct {
 	// ExtraSites are added to the catalog, such as serve's local site.
 	ExtraSites []*catalog.Site
 	Plan       Planner
+	// PlanWith, when set, answers the API's plans (with an explanation
+	// when asked); Plan does otherwise.
+	PlanWith PlanWith
 	// Law, when set, is asked whether a run's placement is still lawful
 	// today before each attempt starts; without it the run is re-planned.
 	Law      planner.Law
@@ -64,7 +67,12 @@ type Config struct {
 	// agent" at remote sites).
 	AgentCommand func(site *catalog.Site) []string
 	// AgentKey derives the attempts' credentials; at least 16 bytes.
+	// Servers sharing a store must share it (the state directory's
+	// agent.key), so that an agent may report to any of them.
 	AgentKey []byte
+	// AgentFingerprint, for a server with a self-signed certificate, is
+	// handed to agents so that they trust exactly that certificate.
+	AgentFingerprint string
 	// Heartbeat is how often agents report (default 2s).
 	Heartbeat time.Duration
 	// Sandbox says how workloads are confined at sites on this machine; a
@@ -77,6 +85,15 @@ type Config struct {
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
 
+	// Replica names this server among those sharing the store (the
+	// controller lease's holder); NewReplicaID() when empty.
+	Replica string
+	// LeaseTTL is how long the controller lease lasts unrenewed (default
+	// DefaultLeaseTTL); it is renewed every third of that.
+	LeaseTTL time.Duration
+	// Observer, when set, is told of site losses, migrations and staged
+	// bytes (the server's metrics).
+	Observer Observer
 	// LawNow, when set, is the law in force (a rules.State): the controller
 	// re-checks every live run and staged copy on each new revision and on
 	// each day the law changes, and keeps runs lawful. Without it, Law and
@@ -95,6 +112,20 @@ type Config struct {
 	// ledger), for yearly volume thresholds; nil: only the job's own moves.
 	Exports policy.Exports
 }
+
+// Observer is told what the controller did, after it is recorded.
+// Implementations must not block.
+type Observer interface {
+	SiteLost(site string)
+	Migrated(from, to string)
+	Staged(fromCountry, toCountry string, bytes int64)
+}
+
+type noObserver struct{}
+
+func (noObserver) SiteLost(string)              {}
+func (noObserver) Migrated(string, string)      {}
+func (noObserver) Staged(string, string, int64) {}
 
 // SandboxPolicy says how workloads are kept from the server and each other.
 type SandboxPolicy struct {
@@ -121,6 +152,12 @@ type Controller struct {
 	sitesOnce sync.Once
 	sites     []*catalog.Site
 	sitesErr  error
+
+	baseOnce sync.Once
+	base     *catalog.World
+	baseErr  error
+
+	term leadership
 
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
@@ -185,6 +222,15 @@ func New(cfg Config) *Controller {
 	if cfg.SiteRecheck <= 0 {
 		cfg.SiteRecheck = 30 * time.Second
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = NewReplicaID()
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -235,3 +281,6 @@ func (c *Controller) Nudge() {
 	default:
 	}
 }
+
+// Replica is this controller's name as a lease holder.
+func (c *Controller) Replica() string { return c.cfg.Replica }

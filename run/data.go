@@ -67,7 +67,11 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		// Runs staging to one store take turns, so that the second finds
 		// the first's chunks there instead of sending them again.
 		unlock := c.lockStore(dst.Spec.Store + "|" + r.Tenant)
-		q := transferQuery(w, job, c.today())
+		if err := c.stillLeading(ctx); err != nil {
+			unlock()
+			return false, err
+		}
+		q := transfer.JobQuery(w, job, c.today())
 		q.Exports = c.exports()
 		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		unlock()
@@ -86,6 +90,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	var sent int64
 	for _, res := range results {
 		sent += res.BytesSent
+		c.cfg.Observer.Staged(res.From, res.To, res.BytesSent)
 		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s staged to %s (%s → %s, basis %s): %d of %d chunks sent, %s; %d already there, %d damaged there and replaced",
 			res.Dataset, res.Site, res.From, res.To, orNone(res.Basis), res.ChunksSent, res.Chunks, humanize.Bytes(uint64(max(res.BytesSent, 0))), res.Skipped, res.Damaged)})
 	}
@@ -130,21 +135,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// transferQuery is what the law needs to judge the job's datasets moving.
-func transferQuery(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) policy.Query {
-	q := policy.Query{AsOf: asOf, Job: job, Countries: w.Countries, Organizations: w.Organizations, Sites: map[string]*catalog.Site{}}
-	for _, s := range w.Sites {
-		q.Sites[s.Metadata.Name] = s
-	}
-	q.Org = w.Organizations[job.Spec.Organization]
-	for _, name := range job.Spec.Datasets {
-		if ds := w.Datasets[name]; ds != nil {
-			q.Datasets = append(q.Datasets, ds)
-		}
-	}
-	return q
 }
 
 // refuse fails the run because the law refused a dataset for the attempt's

@@ -62,7 +62,7 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 	if acc == nil {
 		return policy.Decision{}, fmt.Errorf("accelerator %s is not known", pool.Accelerator)
 	}
-	q := transferQuery(w, job, asOf)
+	q := transfer.JobQuery(w, job, asOf)
 	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
 	q.Exports = exports
 	sess, err := law.Session(q)

@@ -2,25 +2,55 @@ package run
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"meridian.dev/meridian/store"
 )
 
-// Run drives every active run until ctx ends.
+// Run drives every active run until ctx ends, while this controller holds
+// the controller lease (leader.go): it waits for the lease, runs the loop
+// for as long as it keeps it, and waits again when it loses it.
 func (c *Controller) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		lctx, release, err := c.acquire(ctx)
+		if err != nil {
+			return nil
+		}
+		c.newTerm()
+		c.loop(lctx)
+		release()
+		if ctx.Err() == nil {
+			c.cfg.Logger.Warn("stopped leading the controller loop", "replica", c.cfg.Replica)
+		}
+	}
+	return nil
+}
+
+// loop ticks until ctx (one term of leadership) ends.
+func (c *Controller) loop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	for {
 		c.Tick(ctx)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		case <-c.wake:
 		}
 	}
+}
+
+// newTerm forgets what a previous term of leadership (or another leader)
+// believed about sites and agents: silence and unreachability count again
+// from now.
+func (c *Controller) newTerm() {
+	c.mu.Lock()
+	c.unreachable = map[string]time.Time{}
+	c.heartbeats = map[string]time.Time{}
+	c.mu.Unlock()
 }
 
 // Tick steps every active run until it stops changing, several runs at a
@@ -39,19 +69,21 @@ func (c *Controller) Tick(ctx context.Context) {
 	for _, row := range rows {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(id string) {
+		go func(id, tenant string) {
 			defer func() { <-sem; wg.Done() }()
 			for i := 0; i < 8 && ctx.Err() == nil; i++ {
 				changed, err := c.Step(ctx, id)
 				if err != nil {
-					c.cfg.Logger.Warn("step", "run", id, "err", err)
+					if !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
+						c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
+					}
 					return
 				}
 				if !changed {
 					return
 				}
 			}
-		}(row.ID)
+		}(row.ID, row.Tenant)
 	}
 	wg.Wait()
 }
@@ -106,7 +138,14 @@ func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
 const stepTimeout = time.Minute
 
 // Step moves run id one step. It reports whether the durable state changed.
+// Under a fenced context (the loop's) it does nothing once this controller's
+// lease has lapsed by its own clock.
 func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
+	if f, ok := store.FenceOf(ctx); ok {
+		if epoch, leading := c.Leading(); !leading || epoch != f.Epoch {
+			return false, ErrNotLeader
+		}
+	}
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
 		return false, err

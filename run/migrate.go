@@ -46,6 +46,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		return c.replan(ctx, r)
 	}
 	target := *r.Migration.Target
+	if err := c.stillLeading(ctx); err != nil {
+		return false, err
+	}
 	moved, why := c.moveCheckpoint(ctx, r, target)
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
@@ -89,6 +92,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
+	if err == nil {
+		c.cfg.Observer.Migrated(r.Site, target.Site)
+		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
+	}
 	return err == nil, err
 }
 
@@ -232,7 +239,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 // under that data's transfer rules.
 func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
 	law := c.cfg.Stager.Law
-	q := transferQuery(w, job, c.today())
+	q := transfer.JobQuery(w, job, c.today())
 	q.Exports = c.exports()
 	all := policy.Decision{Allowed: true}
 	for _, name := range job.Spec.Datasets {

@@ -23,6 +23,10 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
 		return transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason)
 	})
+	if err == nil {
+		c.cfg.Observer.SiteLost(r.Site)
+		c.cfg.Logger.Warn("site lost", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "reason", reason)
+	}
 	return err == nil, err
 }
 
@@ -39,29 +43,40 @@ func appendUnique(list []string, s string) []string {
 
 func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID, n) }
 
-// heard records that an attempt's agent reported now.
-func (c *Controller) heard(runID string, attempt int) {
+// heard records that an attempt's agent reported now: in memory, and in
+// the store, where the leader sees it whichever server the agent reached.
+func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
 	c.mu.Lock()
 	c.heartbeats[attemptKey(runID, attempt)] = time.Now()
 	c.mu.Unlock()
+	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
+		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
+	}
 }
 
-// silentFor is how long the attempt's agent has not reported, counted from
-// when this controller first looked at the attempt at the earliest, so that
-// neither a restart nor a new attempt makes an agent look silent.
-// Silence is elapsed time, so it is measured on the machine's clock, not on
-// Config.Now (which says which day the law is asked about).
-func (c *Controller) silentFor(runID string, attempt int) time.Duration {
+// silentFor is how long the attempt's agent has not reported, to this
+// server or (by the store) to any, counted from when this controller's term
+// first looked at the attempt at the earliest, so that neither a restart, a
+// new leader nor a new attempt makes an agent look silent. Silence is
+// elapsed time, so it is measured on the machine's clock (and the store's),
+// not on Config.Now (which says which day the law is asked about).
+func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) time.Duration {
 	now := time.Now()
 	k := attemptKey(runID, attempt)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	last, ok := c.heartbeats[k]
 	if !ok {
 		c.heartbeats[k] = now
+	}
+	c.mu.Unlock()
+	if !ok {
 		return 0
 	}
-	return now.Sub(last)
+	quiet := now.Sub(last)
+	if d, ok, err := c.cfg.Store.SilentFor(ctx, runID, attempt); err == nil && ok && d < quiet {
+		quiet = d
+	}
+	return quiet
 }
 
 // monitor polls the backend for the attempt's state and reacts to its end
@@ -103,7 +118,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if st.State == backend.Running {
 		// An agent is silent when it missed several heartbeats and the site
 		// timeout has passed: one late report is not a lost site.
-		if quiet := c.silentFor(r.ID, r.Attempt); quiet > max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat) {
+		if quiet := c.silentFor(ctx, r.ID, r.Attempt); quiet > max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat) {
 			return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
 		}
 	}

@@ -69,9 +69,9 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, err
 	}
-	job, err := pickJob(w, req.Job)
+	job, err := PickJob(w, req.Job)
 	if err != nil {
-		return nil, false, &InputError{"job", err}
+		return nil, false, jobErr(req.Job, err)
 	}
 	if err := checkWorkload(job); err != nil {
 		return nil, false, err
@@ -303,14 +303,17 @@ func toRow(r *Run) (*store.Run, error) {
 		Attempt: r.Attempt, Handle: r.Handle, Data: data}, nil
 }
 
-// update applies fn to run id in one transaction.
+// update applies fn to run id in one transaction; a change of state is
+// logged once it is committed.
 func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *store.Change) error) (*Run, error) {
 	var out *Run
+	var from State
 	_, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err
 		}
+		from = r.State
 		var ch store.Change
 		if err := fn(r, &ch); err != nil {
 			return store.Change{}, err
@@ -323,6 +326,9 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		out = r
 		return ch, nil
 	})
+	if err == nil && out != nil && out.State != from {
+		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)
+	}
 	return out, err
 }
 

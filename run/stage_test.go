@@ -421,7 +421,7 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	site := *w.Site(r.Site)
 	site.Spec.Store = c.SiteStore(w.Site(r.Site))
 	job := w.Job(r.Job)
-	first, err := c.cfg.Stager.StageJob(ctx, job, w.Datasets, &site, "t1", DataPrefix("t1"), transferQuery(w, job, c.today()), r.ID)
+	first, err := c.cfg.Stager.StageJob(ctx, job, w.Datasets, &site, "t1", DataPrefix("t1"), transfer.JobQuery(w, job, c.today()), r.ID)
 	if err != nil || len(first) != 1 || first[0].BytesSent == 0 {
 		t.Fatalf("first staging %+v %v", first, err)
 	}

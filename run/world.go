@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
@@ -310,25 +311,30 @@ func ruleIDs(p *planner.Plan) []string {
 	return out
 }
 
-// pickJob returns the named job, or the only job when name is empty.
-func pickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
+// PickJob returns the job called name in w, or its only job when name is
+// empty. Errors list the jobs there are; callers say which flag or field.
+// The CLI and the API both pick jobs with it.
+func PickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
+	names := make([]string, 0, len(w.Jobs))
+	for _, j := range w.Jobs {
+		names = append(names, j.Metadata.Name)
+	}
+	sort.Strings(names)
 	if name != "" {
-		j := w.Job(name)
-		if j == nil {
-			return nil, fmt.Errorf("job: no TrainingJob named %q in the submitted files", name)
+		if j := w.Job(name); j != nil {
+			return j, nil
 		}
-		return j, nil
+		// The caller names the job asked for (flag or field and value).
+		if len(names) == 0 {
+			return nil, errors.New("no such TrainingJob: the files hold none")
+		}
+		return nil, fmt.Errorf("no such TrainingJob; found: %s", strings.Join(names, ", "))
 	}
 	switch len(w.Jobs) {
 	case 0:
-		return nil, fmt.Errorf("job: the submitted files hold no TrainingJob")
+		return nil, fmt.Errorf("the files hold no TrainingJob")
 	case 1:
 		return w.Jobs[0], nil
-	default:
-		names := make([]string, len(w.Jobs))
-		for i, j := range w.Jobs {
-			names[i] = j.Metadata.Name
-		}
-		return nil, fmt.Errorf("job: the files hold %d TrainingJobs (%v); name one", len(names), names)
 	}
+	return nil, fmt.Errorf("the files hold %d TrainingJobs; name one of: %s", len(w.Jobs), strings.Join(names, ", "))
 }

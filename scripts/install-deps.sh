@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
 bash scripts/slurm-up.sh --install-only   # slurm-wlm and munge, with apt, when missing
+[ "${MERIDIAN_TEST_PG:-1}" = 0 ] || bash scripts/pg-up.sh --install-only   # postgresql, with apt, when missing
 go mod download
 # S3-compatible server for the s3:// store tests (see scripts/s3-up.sh).
 command -v versitygw >/dev/null 2>&1 || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0

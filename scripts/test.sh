@@ -4,6 +4,9 @@
 # included (MERIDIAN_TEST_SLURM=1 makes a missing cluster a failure).
 # MERIDIAN_TEST_SLURM=0 skips the cluster and its tests (machines without root).
 # A throwaway S3 server (scripts/s3-up.sh) is started so the s3:// store tests run for real.
+# A throwaway PostgreSQL server (scripts/pg-up.sh, run as the postgres user) is started
+# so the PostgreSQL store, the replica and failover tests run for real;
+# MERIDIAN_TEST_PG=0 skips it and them (machines without PostgreSQL).
 # A Kubernetes test cluster (scripts/kube-up.sh: built from Go modules on first use,
 # then cached) is started and stopped again, so the kubernetes backend runs against
 # a real API server (MERIDIAN_TEST_KUBE=1 makes a missing cluster a failure);
@@ -17,6 +20,7 @@ cleanup() {
 	kill "${MERIDIAN_S3_PID:-}" 2>/dev/null || true
 	[ -z "${MERIDIAN_S3_DIR:-}" ] || rm -rf "$MERIDIAN_S3_DIR"
 	[ "$MERIDIAN_TEST_KUBE" != 1 ] || bash scripts/kube-down.sh || true
+	[ -z "${MERIDIAN_PG_DIR:-}" ] || bash scripts/pg-down.sh "$MERIDIAN_PG_DIR"
 }
 trap cleanup EXIT
 if [ "$MERIDIAN_TEST_SLURM" = 1 ]; then
@@ -34,4 +38,8 @@ if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
 	(cd tools/kubelab && go vet ./... && go test -count=1 ./...)
 fi
 eval "$(bash scripts/s3-up.sh)"
+export MERIDIAN_TEST_PG="${MERIDIAN_TEST_PG:-1}"
+if [ "$MERIDIAN_TEST_PG" = 1 ]; then
+	eval "$(bash scripts/pg-up.sh)"
+fi
 go test -count=1 -timeout 30m ./...

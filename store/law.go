@@ -80,6 +80,11 @@ func (s *SQLite) LawCheck(ctx context.Context) (int64, string, error) {
 func (s *SQLite) SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error {
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if f, ok := FenceOf(ctx); ok {
+			if err := checkFence(ctx, tx, f); err != nil {
+				return err
+			}
+		}
 		now := s.now()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO law_checks (id, rev, day, checked_at) VALUES (1, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, day = excluded.day, checked_at = excluded.checked_at`, rev, day, fmtTime(now)); err != nil {

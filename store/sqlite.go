@@ -33,7 +33,7 @@ const (
 
 var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut}
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
 // SQLite is the embedded Store.
@@ -395,6 +395,11 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 	var out *Run
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if f, ok := FenceOf(ctx); ok {
+			if err := checkFence(ctx, tx, f); err != nil {
+				return err
+			}
+		}
 		r, err := getRun(ctx, tx, id)
 		if err != nil {
 			return err
@@ -562,9 +567,5 @@ func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
 // VerifyAuditAnchored checks the whole chain and then, when anchors is set
 // and holds an anchor, that the log still reaches the anchored head.
 func (s *SQLite) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	es, err := s.AuditEntries(ctx, "")
-	if err != nil {
-		return audit.Result{}, err
-	}
-	return s.chain.VerifyAnchored(es, anchors)
+	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) { return s.AuditEntries(ctx, "") }, anchors)
 }

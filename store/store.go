@@ -102,7 +102,9 @@ type Store interface {
 	CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (got *Run, created bool, err error)
 	// UpdateRun reads run id, calls fn to change it (in place) and writes
 	// the row, its events and audit records in one transaction. fn may be
-	// called more than once; it must not have side effects.
+	// called more than once; it must not have side effects. When ctx
+	// carries a fence (WithFence), the transaction first checks the lease
+	// and fails with ErrFenced, writing nothing, if it moved on.
 	UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error)
 	// GetRun returns one run or ErrNotFound.
 	GetRun(ctx context.Context, id string) (*Run, error)
@@ -143,8 +145,19 @@ type Store interface {
 	RuleRevisions(ctx context.Context) ([]*RuleRevision, error)
 	// LawCheck returns the last law check (0 and "" before the first).
 	LawCheck(ctx context.Context) (rev int64, day string, err error)
-	// SetLawCheck records a law check with its audit record.
+	// SetLawCheck records a law check with its audit record. When ctx
+	// carries a fence (the controller loop's), the lease is checked first.
 	SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error
+
+	// CountRuns returns how many runs are in each state at each site.
+	CountRuns(ctx context.Context) ([]RunCount, error)
+	// VerifyAuditAnchored checks the whole chain and then, when anchors is
+	// set and holds an anchor, that the log still reaches the anchored head.
+	VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error)
+
+	Leaser
+	Heartbeats
+	Tokens
 	Close() error
 }
 

@@ -1,53 +1,45 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/statedir"
 )
 
 // clientFile is written by `meridian serve` into the state directory so
 // that the CLI on the same machine finds the server and its token.
-const clientFile = "client.json"
+const clientFile = statedir.ClientFile
 
-type clientConfig struct {
-	Server string `json:"server"`
-	Token  string `json:"token"`
-}
+type clientConfig = statedir.Client
 
 type clientFlags struct {
-	server, token string
+	server, token, fingerprint string
 }
 
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	cmd.Flags().StringVar(&f.server, "server", "", "server address (default $MERIDIAN_SERVER, else the config file's context, else $MERIDIAN_HOME/client.json)")
 	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MERIDIAN_TOKEN, else the config file's context, else $MERIDIAN_HOME/client.json)")
+	cmd.Flags().StringVar(&f.fingerprint, "tls-fingerprint", "", "SHA-256 fingerprint of a self-signed server certificate to trust (default $MERIDIAN_TLS_FINGERPRINT, else from client.json)")
 }
 
 // stateDir is $MERIDIAN_HOME, else ~/.meridian.
 func stateDir() (string, error) {
-	if d := os.Getenv("MERIDIAN_HOME"); d != "" {
-		return d, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("state directory: set MERIDIAN_HOME (%w)", err)
-	}
-	return filepath.Join(home, ".meridian"), nil
+	d, err := statedir.Default()
+	return d.Path, err
 }
 
-// client resolves the server and token: flags, then environment, then the
-// configuration file's context (--context or its current one), then the
-// state directory's client.json.
+// client resolves the server, token and certificate fingerprint: flags,
+// then environment, then the configuration file's context (--context or its
+// current one), then the state directory's client.json (whose fingerprint
+// counts only for its own server).
 func (f *clientFlags) client() (*api.Client, error) {
-	server, token := f.server, f.token
+	server, token, fp := f.server, f.token, f.fingerprint
 	if server == "" {
 		server = os.Getenv("MERIDIAN_SERVER")
 	}
@@ -74,37 +66,42 @@ func (f *clientFlags) client() (*api.Client, error) {
 			}
 		}
 	}
-	if server == "" || token == "" {
-		dir, err := stateDir()
+	if fp == "" {
+		fp = os.Getenv("MERIDIAN_TLS_FINGERPRINT")
+	}
+	if server == "" || token == "" || fp == "" {
+		dir, err := statedir.Default()
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := readClientConfig(dir)
-		if err != nil {
+		cfg, err := readClientConfig(dir.Path)
+		switch {
+		case err == nil:
+			if fp == "" && (server == "" || server == cfg.Server) {
+				fp = cfg.Fingerprint
+			}
+			if server == "" {
+				server = cfg.Server
+			}
+			if token == "" {
+				token = cfg.Token
+			}
+		case server == "" || token == "":
 			return nil, err
-		}
-		if server == "" {
-			server = cfg.Server
-		}
-		if token == "" {
-			token = cfg.Token
 		}
 	}
-	return api.NewClient(server, token), nil
+	c, err := api.NewPinnedClient(server, token, fp)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("--tls-fingerprint: %w", err))
+	}
+	return c, nil
 }
 
 func readClientConfig(dir string) (clientConfig, error) {
-	var cfg clientConfig
-	path := filepath.Join(dir, clientFile)
-	b, err := os.ReadFile(path)
+	d := statedir.Dir{Path: dir}
+	cfg, err := d.ReadClient()
 	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, fmt.Errorf("no server configured: start `meridian serve`, or set --server/--token or MERIDIAN_SERVER/MERIDIAN_TOKEN (looked for %s)", path)
+		return cfg, fmt.Errorf("no server configured: start `meridian serve`, or set --server/--token or MERIDIAN_SERVER/MERIDIAN_TOKEN (looked for %s)", d.Join(statedir.ClientFile))
 	}
-	if err != nil {
-		return cfg, err
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	return cfg, err
 }

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 )
 
@@ -115,13 +115,13 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 		return audit.Result{}, err
 	}
 	if anchorDir == "" {
-		anchorDir = filepath.Join(stateDir, "anchor")
+		anchorDir = statedir.Dir{Path: stateDir}.Anchor()
 	}
 	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
 		return audit.Result{}, err
 	}
-	path := filepath.Join(stateDir, "meridian.db")
+	path := statedir.Dir{Path: stateDir}.Database()
 	if _, err := os.Stat(path); err != nil {
 		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
 	}

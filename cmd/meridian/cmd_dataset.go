@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,26 +26,29 @@ import (
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
 func init() { register(newDatasetCmd) }
 
+// state is the CLI's state directory (its layout is package statedir's)
+// with the age identity that opens its keyring, if one is set.
 type state struct {
-	dir         string
+	statedir.Dir
 	ageIdentity string // text of the file $MERIDIAN_AGE_IDENTITY names, if set
 }
 
 func openState() (state, error) {
-	d, err := stateDir()
+	d, err := statedir.Default()
 	if err != nil {
 		return state{}, err
 	}
-	if err := os.MkdirAll(filepath.Join(d, "datasets"), 0o700); err != nil {
+	if err := os.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}
-	st := state{dir: d}
+	st := state{Dir: d}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -57,15 +59,13 @@ func openState() (state, error) {
 	return st, nil
 }
 
-func (s state) datasetsDir() string            { return filepath.Join(s.dir, "datasets") }
-func (s state) datasetFile(name string) string { return filepath.Join(s.datasetsDir(), name+".yaml") }
 func (s state) keyring() dataset.Keyring {
-	return dataset.Keyring{Dir: filepath.Join(s.dir, "keyring"), AgeIdentity: s.ageIdentity}
+	return dataset.Keyring{Dir: s.Keyring(), AgeIdentity: s.ageIdentity}
 }
 
 // keyrings are the tenants' keyrings; the CLI's own is the default tenant's.
 func (s state) keyrings() dataset.TenantKeyrings {
-	return dataset.TenantKeyrings{Root: s.dir, AgeIdentity: s.ageIdentity}
+	return dataset.TenantKeyrings{Root: s.Path, AgeIdentity: s.ageIdentity}
 }
 
 // auditDB is the state directory's database with the audit anchor kept up
@@ -87,11 +87,11 @@ func (d *auditDB) Close() error {
 // chain `meridian audit verify` checks) holds the transfer ledger. SQLite
 // serialises writers, so this is safe beside a running `meridian serve`.
 func (s state) auditStore(ctx context.Context) (*auditDB, error) {
-	key, err := audit.LoadKey(s.dir)
+	key, err := audit.LoadKey(s.Path)
 	if err != nil {
 		return nil, err
 	}
-	anchors, err := audit.OpenAnchors(filepath.Join(s.dir, "anchor"))
+	anchors, err := audit.OpenAnchors(s.Anchor())
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	d.follow = audit.NewFollower(anchors, func(ctx context.Context, seq int64) (string, bool, error) {
 		return d.SQLite.AuditHashAt(ctx, seq)
 	}, func(err error) { fmt.Fprintln(os.Stderr, "warning: audit anchor not advanced:", err) })
-	db, err := store.OpenSQLite(ctx, filepath.Join(s.dir, "meridian.db"), store.Options{AuditKey: key, OnAudit: d.follow.Notify})
+	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, OnAudit: d.follow.Notify})
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +107,8 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	go d.follow.Run()
 	return d, nil
 }
-func (s state) defaultStore() string { return "file://" + filepath.Join(s.dir, "store") }
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
-	return loadWorld(catalogDir, append([]string{s.datasetsDir()}, files...)...)
+	return loadWorld(catalogDir, append([]string{s.Datasets()}, files...)...)
 }
 
 // law is the transfer law staging asks: the policy engine with the built-in
@@ -122,20 +121,18 @@ func law(ruleDirs []string) (transfer.Law, error) {
 	return e, nil
 }
 
-// transferQuery is what the law needs to judge one dataset's move.
+// transferQuery is what the law needs to judge one dataset's move
+// (transfer.Query, as the server asks it), for the organisation --org
+// names.
 func transferQuery(w *catalog.World, asOf catalog.Date, ds *catalog.Dataset, org string) (policy.Query, error) {
-	q := policy.Query{AsOf: asOf, Datasets: []*catalog.Dataset{ds}, Countries: w.Countries, Sites: map[string]*catalog.Site{}}
-	for _, s := range w.Sites {
-		q.Sites[s.Metadata.Name] = s
-	}
+	var o *catalog.Organization
 	if org != "" {
-		o, ok := w.Organizations[org]
-		if !ok {
-			return q, badInput(fmt.Errorf("--org %q: no such organization (pass its file with -f)", org))
+		var ok bool
+		if o, ok = w.Organizations[org]; !ok {
+			return policy.Query{}, badInput(fmt.Errorf("--org %q: no such organization (pass its file with -f)", org))
 		}
-		q.Org = o
 	}
-	return q, nil
+	return transfer.Query(w, asOf, o, ds), nil
 }
 
 func newDatasetCmd() *cobra.Command {
@@ -182,13 +179,13 @@ func newDatasetAddCmd() *cobra.Command {
 				return err
 			}
 			if store == "" {
-				store = st.defaultStore()
+				store = st.HomeStore()
 			}
 			ds := &catalog.Dataset{APIVersion: catalog.APIVersion, Kind: catalog.KindDataset,
 				Metadata: catalog.Metadata{Name: name},
 				Spec:     catalog.DatasetSpec{Origin: origin, Classification: class, Subjects: subjects, TransferBases: bases, Store: store}}
 			// Validate the resource before touching any data.
-			if err := validateDataset(st, ds); err != nil {
+			if err := validateDataset(ds); err != nil {
 				return badInput(err)
 			}
 			key, err := st.keyring().GetOrCreate(name)
@@ -221,16 +218,16 @@ func newDatasetAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := atomicfile.WriteFile(st.datasetFile(name), data, 0o600); err != nil {
+			if err := atomicfile.WriteFile(st.DatasetFile(name), data, 0o600); err != nil {
 				return err
 			}
 			secs := time.Since(start).Seconds()
 			summary := map[string]any{"dataset": name, "files": res.Files, "bytes": res.Bytes, "chunks": res.Chunks,
-				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.datasetFile(name)}
+				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.DatasetFile(name)}
 			return render(cmd.OutOrStdout(), out, summary, func(w io.Writer) error {
 				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%s/s)\n",
 					name, res.Files, humanBytes(res.Bytes), res.Chunks, res.NewChunks, humanBytes(res.NewBytes), store, secs, humanBytes(int64(float64(res.Bytes)/max(secs, 1e-9))))
-				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.datasetFile(name), st.keyring().Dir)
+				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.DatasetFile(name), st.keyring().Dir)
 				return nil
 			})
 		},
@@ -245,36 +242,25 @@ func newDatasetAddCmd() *cobra.Command {
 	return cmd
 }
 
-// validateDataset checks a new Dataset resource with the catalog's rules.
-func validateDataset(st state, ds *catalog.Dataset) error {
+// validateDataset checks a new Dataset resource with the catalog's rules;
+// problems are named as the flags that made it.
+func validateDataset(ds *catalog.Dataset) error {
 	data, err := yaml.Marshal(ds)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp("", "meridian-dataset-*.yaml")
+	set, err := catalog.Decode("flags", data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	tmp.Close()
 	w, err := catalog.Builtin()
-	if err != nil {
-		return err
-	}
-	set, err := catalog.LoadFiles(tmp.Name())
 	if err != nil {
 		return err
 	}
 	if err := w.Add(set); err != nil {
 		return err
 	}
-	if err := w.Validate(planner.AssumptionKeys()); err != nil {
-		return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), tmp.Name(), "flags"))
-	}
-	return nil
+	return w.Validate(planner.AssumptionKeys())
 }
 
 func newDatasetStageCmd() *cobra.Command {
@@ -344,7 +330,7 @@ the law about another date and moves nothing.`,
 			}
 			defer db.Close()
 			dst := *site
-			dst.Spec.Store = run.SiteStore(st.dir, site)
+			dst.Spec.Store = run.SiteStore(st.Path, site)
 			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
 			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: &dst, RunID: runID, Query: q,
 				Tenant: dataset.DefaultTenant, SitePrefix: run.DataPrefix(dataset.DefaultTenant)})
@@ -537,7 +523,7 @@ func reconcileLedger(ctx context.Context, st state, led transfer.Ledger, name, c
 		if err != nil {
 			return err
 		}
-		b, err := dataset.OpenStore(ctx, run.SiteStore(st.dir, site))
+		b, err := dataset.OpenStore(ctx, run.SiteStore(st.Path, site))
 		if err != nil {
 			return err
 		}
@@ -663,7 +649,7 @@ func siteStore(st state, at, store, catalogDir string, files []string) (string, 
 	if site == nil {
 		return "", badInput(fmt.Errorf("--at %q: no such site", at))
 	}
-	return run.SiteStore(st.dir, site), nil
+	return run.SiteStore(st.Path, site), nil
 }
 
 // openSealed resolves the store of a site (or --store), reads the dataset's

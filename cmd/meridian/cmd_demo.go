@@ -25,6 +25,7 @@ import (
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -101,7 +102,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err := charlm.WriteCorpus(dataDir); err != nil {
 		return err
 	}
-	homeStore := "file://" + filepath.Join(stateDir, "store")
+	homeStore := statedir.Dir{Path: stateDir}.HomeStore()
 	added, err := demoAddDataset(ctx, stateDir, homeStore, dataDir)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/run"
 )
 
 func init() { register(newEstimateCmd) }
@@ -163,27 +164,19 @@ func runEstimate(f *estimateFlags, priceSet bool) (*estimateOutput, error) {
 	return out, nil
 }
 
-// pickJob returns the named job, or the only one when name is empty.
+// pickJob picks the job of the files (run.PickJob), naming the flag that
+// decides.
 func pickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
-	names := make([]string, 0, len(w.Jobs))
-	for _, j := range w.Jobs {
-		names = append(names, j.Metadata.Name)
+	j, err := run.PickJob(w, name)
+	switch {
+	case err == nil:
+		return j, nil
+	case name != "":
+		return nil, fmt.Errorf("--job %q: %w", name, err)
+	case len(w.Jobs) == 0:
+		return nil, fmt.Errorf("-f: %w", err)
 	}
-	sort.Strings(names)
-	if name != "" {
-		if j := w.Job(name); j != nil {
-			return j, nil
-		}
-		return nil, fmt.Errorf("--job %q: no such TrainingJob in the files; found: %s", name, strings.Join(names, ", "))
-	}
-	switch len(w.Jobs) {
-	case 0:
-		return nil, errors.New("-f: the files hold no TrainingJob")
-	case 1:
-		return w.Jobs[0], nil
-	default:
-		return nil, fmt.Errorf("--job: the files hold %d TrainingJobs; name one of: %s", len(w.Jobs), strings.Join(names, ", "))
-	}
+	return nil, fmt.Errorf("--job: %w", err)
 }
 
 // estimateTable prints the estimate for people: the numbers, then the assumptions.

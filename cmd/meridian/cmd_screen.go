@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -20,11 +20,11 @@ func init() { register(newScreenCmd) }
 
 // screenStore is the screening store in the state directory.
 func screenStore() (*screen.Store, error) {
-	d, err := stateDir()
+	d, err := statedir.Default()
 	if err != nil {
 		return nil, err
 	}
-	return &screen.Store{Dir: filepath.Join(d, "screening")}, nil
+	return &screen.Store{Dir: d.ScreeningDir()}, nil
 }
 
 // screenedLaw is the policy engine for a plan: when a screening list has

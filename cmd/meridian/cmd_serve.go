@@ -3,14 +3,15 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/statedir"
 )
 
 func init() { register(newServeCmd) }
@@ -19,19 +20,38 @@ func newServeCmd() *cobra.Command {
 	var opts serverOptions
 	local := localSiteOptions{Name: defaultLocalSite, Accelerator: defaultLocalAccelerator, Count: defaultLocalCount}
 	noLocal := false
+	var rate float64
+	var burst int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the controller and the HTTP API on this machine",
 		Long: `Serve keeps runs going: it submits them to their sites, follows progress and
-checkpoints, moves a run when its site is lost, and answers the API on
-localhost. State lives in SQLite in the state directory ($MERIDIAN_HOME,
-default ~/.meridian), with the audit key (audit.key), the API tokens
-(tokens.json) and the CLI's address and token (client.json), all mode 0600.
+checkpoints, moves a run when its site is lost, and answers the API. State
+lives in SQLite in the state directory ($MERIDIAN_HOME, default ~/.meridian),
+or, with --store postgres://…, in PostgreSQL, where any number of servers may
+share it: all answer the API and the agents, and the one holding the
+controller lease (renewed every second, lapsing after --lease-ttl) runs the
+controller loop; when it stops, another takes over within about --lease-ttl.
+Servers sharing a store share one state directory too (shared storage): it
+holds the audit key (audit.key), the agents' key (agent.key), the audit
+anchor, the TLS certificate, the run keys and the tenants' dataset keys.
 
-tokens.json maps bearer tokens to tenants; the first start creates one token
-for tenant "default". Add {"tenant": NAME, "token": 64 hex characters} entries
-and restart to admit more tenants; each sees only its own runs, datasets and
-keys.
+Tokens live in the store, hashed. The first start makes an admin token for
+tenant "default" and writes it, with the server's address, to client.json
+(0600) for the CLI on this machine; manage tenants and tokens with
+'meridian tenant add|list|revoke' (no restart). An old tokens.json is
+imported on the first start and removed.
+
+On loopback the API speaks plain HTTP. Elsewhere it speaks HTTPS: with
+--tls-cert/--tls-key, or with a self-signed certificate made on the first
+start (in STATE/tls) whose fingerprint is printed and written to client.json,
+so that clients pin it (--tls-fingerprint, $MERIDIAN_TLS_FINGERPRINT) and
+agents get it. --insecure-http allows plain HTTP there, explicitly.
+
+GET /healthz answers load balancers without a token; /metrics serves
+Prometheus metrics (to admin tokens, or without one on --metrics-listen).
+Logs are structured (--log-format json for JSON lines), each line with its
+run and tenant where there is one.
 
 Every start verifies the whole audit chain against its signed anchor
 (--audit-anchor) and refuses to serve a log that was edited or cut short,
@@ -47,7 +67,9 @@ Out of the box (without --catalog) the server offers one runnable site,
 where this machine is. A --catalog gives the sites that run jobs, each with
 its backend (local, slurm, kubernetes).`,
 		Example: `  meridian serve
-  MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/`,
+  MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/
+  MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \
+      --listen 0.0.0.0:7420 --advertise https://meridian.internal:7420 --log-format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The local site: out of the box, or with --catalog when asked
 			// for with --local-country; never with --no-local-site.
@@ -79,32 +101,31 @@ its backend (local, slurm, kubernetes).`,
 				opts.LocalSite = site
 			}
 			if opts.StateDir == "" {
-				d, err := stateDir()
+				d, err := statedir.Default()
 				if err != nil {
 					return badInput(err)
 				}
-				opts.StateDir = d
+				opts.StateDir = d.Path
 			}
-			host, _, err := net.SplitHostPort(opts.Listen)
-			if err != nil {
+			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
 				return badInput(fmt.Errorf("--listen %q: %w", opts.Listen, err))
 			}
-			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --listen %s is reachable from other machines; the API has no TLS\n", opts.Listen)
+			if opts.InsecureHTTP && !loopbackAddr(opts.Listen) && opts.TLSCert == "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --listen %s is reachable from other machines and --insecure-http serves it without TLS: tokens cross the network in clear\n", opts.Listen)
 			}
-			if opts.AgentURL != "" {
-				u, err := url.Parse(opts.AgentURL)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-					return badInput(fmt.Errorf("--agent-url %q: want http(s)://host:port[/prefix], the server as the sites' agents reach it", opts.AgentURL))
-				}
-				opts.AgentURL = strings.TrimSuffix(opts.AgentURL, "/")
+			if rate < 0 || burst < 0 {
+				return badInput(fmt.Errorf("--rate-limit %v --rate-burst %d: want 0 or more", rate, burst))
 			}
+			opts.RateLimit = api.RateLimit{Rate: rate, Burst: burst}
 			opts.Log = cmd.ErrOrStderr()
 			s, err := startServer(opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "meridian serving on %s (state in %s)\n", s.URL, opts.StateDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "meridian serving on %s (state in %s, store %s)\n", s.URL, opts.StateDir, storeKind(opts.Store))
+			if s.Fingerprint != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "TLS certificate fingerprint (pin it: --tls-fingerprint or $MERIDIAN_TLS_FINGERPRINT): sha256:%s\n", s.Fingerprint)
+			}
 			if ls := opts.LocalSite; ls != nil {
 				p := ls.Spec.Pools[0]
 				fmt.Fprintf(cmd.OutOrStdout(), "runnable site %s: %d × %s as local processes on this machine, in %s (%s)\n",
@@ -131,7 +152,19 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().BoolVar(&noLocal, "no-local-site", false, "offer no local site: jobs run only at the catalog's configured sites")
 	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
 	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
-	cmd.Flags().StringVar(&opts.AgentURL, "agent-url", "", "the server's URL as the sites' agents reach it (default: http:// and the --listen address)")
+	cmd.Flags().StringVar(&opts.Store, "store", "", "where state lives: sqlite (default, in the state directory) or a postgres:// URL that several servers may share")
+	cmd.Flags().StringVar(&opts.Replica, "replica", "", "this server's name among those sharing a store (default host/pid/random)")
+	cmd.Flags().DurationVar(&opts.LeaseTTL, "lease-ttl", 0, "how long the controller lease lasts unrenewed; another server takes over about this long after the leader stops (default 3s)")
+	cmd.Flags().StringVar(&opts.Advertise, "advertise", "", "URL agents and the CLI reach this server at (a load balancer in front of several; default the listener's)")
+	cmd.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with")
+	cmd.Flags().StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert (mode 0600)")
+	cmd.Flags().BoolVar(&opts.SelfSigned, "tls-self-signed", false, "serve HTTPS with the self-signed certificate even on loopback")
+	cmd.Flags().BoolVar(&opts.InsecureHTTP, "insecure-http", false, "serve plain HTTP on a listener that is not on loopback (tokens then cross the network in clear)")
+	cmd.Flags().StringVar(&opts.MetricsListen, "metrics-listen", "", "also serve /metrics without a token on this address (a private network's Prometheus)")
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", "text", "log lines as text or json")
+	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().Float64Var(&rate, "rate-limit", api.DefaultRateLimit.Rate, "requests a second each tenant may make on average (0: no limit)")
+	cmd.Flags().IntVar(&burst, "rate-burst", api.DefaultRateLimit.Burst, "requests each tenant may make at once")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
 }

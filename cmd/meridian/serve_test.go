@@ -55,6 +55,7 @@ func binary(t testing.TB) string {
 	out := filepath.Join(dir, "meridian")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	// Sites whose jobs run as another user (slurmrestd's) start it too.
@@ -138,7 +139,11 @@ func (p *serveProc) tryStart() error {
 		default:
 		}
 		if cfg, err := readClientConfig(p.state); err == nil {
-			p.c = api.NewClient(cfg.Server, cfg.Token)
+			c, err := api.NewPinnedClient(cfg.Server, cfg.Token, cfg.Fingerprint)
+			if err != nil {
+				return err
+			}
+			p.c = c
 			if _, err := p.c.List(context.Background()); err == nil {
 				p.waited = exited
 				return nil
@@ -657,11 +662,17 @@ func TestCLI(t *testing.T) {
 	if out := cli(0, "audit", "verify"); !strings.Contains(out, "audit log intact") {
 		t.Errorf("verify: %s", out)
 	}
-	for _, f := range []string{"audit.key", "tokens.json", "client.json"} {
+	for _, f := range []string{"audit.key", "agent.key", "client.json"} {
 		fi, err := os.Stat(filepath.Join(p.state, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, want mode 0600 (%v)", f, fi.Mode().Perm(), err)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 		}
+	}
+	// Tokens are kept in the database, hashed: no file holds them.
+	if _, err := os.Stat(filepath.Join(p.state, api.TokensFile)); !os.IsNotExist(err) {
+		t.Errorf("%s exists: %v", api.TokensFile, err)
 	}
 	second := exec.Command(p.bin, "serve", "--state", p.state, "--listen", "127.0.0.1:0")
 	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "in use by another meridian serve") {
@@ -674,6 +685,10 @@ func TestCLI(t *testing.T) {
 	// Tamper with the database: the server refuses to start on it, verify
 	// must fail and name the entry, and only an explicit, recorded
 	// acceptance brings the server back.
+	before, err := p.c.AuditAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.stop()
 	db := exec.Command("go", "run", "./testdata/tamper", filepath.Join(p.state, "meridian.db"))
 	if b, err := db.CombinedOutput(); err != nil {
@@ -689,9 +704,16 @@ func TestCLI(t *testing.T) {
 	p.extra = []string{"--accept-broken-audit"}
 	p.start()
 	es, err := p.c.AuditAll(context.Background())
-	// The admin's token (client.json) reads the server's own entries.
-	if err != nil || len(es) == 0 || es[len(es)-1].Kind != "audit-broken-accepted" || es[len(es)-1].Redacted {
-		t.Errorf("the acceptance is not the log's last entry: %v %v", len(es), err)
+	// The acceptance is the first thing the start wrote (before, say, the
+	// admin token it made since the harness removed client.json), and the
+	// admin's token reads the server's own entries.
+	n := len(before)
+	if err != nil || len(es) <= n || es[n].Kind != "audit-broken-accepted" || es[n].Redacted {
+		var tail []string
+		for _, e := range es[min(n, len(es)):] {
+			tail = append(tail, fmt.Sprintf("%d %s redacted=%v", e.Seq, e.Kind, e.Redacted))
+		}
+		t.Errorf("the acceptance is not the first entry after the %d there were: %v; %v", n, tail, err)
 	}
 }
 

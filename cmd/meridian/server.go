@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,10 +22,12 @@ import (
 	"meridian.dev/meridian/backend/kubernetes"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -35,6 +40,32 @@ type serverOptions struct {
 	Poll        time.Duration
 	SiteTimeout time.Duration
 	Log         io.Writer
+	// LogFormat is text or json; LogLevel debug, info, warn (the default)
+	// or error.
+	LogFormat, LogLevel string
+	// Store is where state lives: empty (SQLite in the state directory) or
+	// a postgres:// URL, which several servers may share.
+	Store string
+	// Replica names this server among those sharing a store; LeaseTTL is
+	// how long its controller lease lasts unrenewed.
+	Replica  string
+	LeaseTTL time.Duration
+	// Advertise is the URL attempts' agents and the CLI reach this server
+	// at (a load balancer in front of replicas); default the listener's.
+	Advertise string
+	// TLSCert and TLSKey serve HTTPS with the operator's certificate.
+	// Without them a listener that is not on loopback gets a self-signed
+	// certificate (kept in STATE/tls, shared by replicas), unless
+	// InsecureHTTP allows plain HTTP there.
+	TLSCert, TLSKey string
+	InsecureHTTP    bool
+	// SelfSigned serves HTTPS with the self-signed certificate even on
+	// loopback (behind a local proxy that passes TLS through, and tests).
+	SelfSigned bool
+	// MetricsListen, when set, serves /metrics without a token on its own
+	// address (for a Prometheus on a private network).
+	MetricsListen string
+	RateLimit     api.RateLimit
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
 	AnchorDir string
@@ -46,10 +77,7 @@ type serverOptions struct {
 	// AgentCommand overrides the command sites run for each attempt (at
 	// sites whose backend.agent is empty).
 	AgentCommand []string
-	// AgentURL is the server's address as the sites' agents reach it
-	// (default: the listening address).
-	AgentURL string
-	Limits   api.Limits
+	Limits       api.Limits
 	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
 	RuleDirs []string
 	// MoveMargin is how long before a known rule bites runs move.
@@ -64,20 +92,39 @@ type serverOptions struct {
 	LocalSite *catalog.Site
 }
 
-// server is a running controller and API.
-type server struct {
-	URL   string
-	Token string
-	Store *store.SQLite
-	Ctl   *run.Controller
-	stop  func()
-	done  chan struct{}
+// serverStore is what the server needs of its store beyond store.Store.
+type serverStore interface {
+	store.Store
+	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
 }
 
-// planUnder is planner.Make under a law.
-func planUnder(law planner.Law) run.Planner {
+// server is a running controller and API.
+type server struct {
+	URL         string
+	Token       string
+	Fingerprint string
+	Store       store.Store
+	Ctl         *run.Controller
+	stop        func()
+	done        chan struct{}
+}
+
+// planUnder is planner.Make under a law, each plan's latency and law
+// figures told to m as via.
+func planUnder(law planner.Law, m *metrics.Metrics, via string) run.PlanWith {
+	return func(w *catalog.World, job *catalog.TrainingJob, opts planner.Options) (*planner.Plan, error) {
+		opts.Rules = law
+		start := time.Now()
+		p, err := planner.Make(w, job, opts)
+		m.ObservePlan(via, time.Since(start), p)
+		return p, err
+	}
+}
+
+// planner is a PlanWith as the controller's Planner.
+func plannerOf(with run.PlanWith) run.Planner {
 	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		return with(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
 	}
 }
 
@@ -92,7 +139,7 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 // ledgerExports counts earlier exports from every tenant's confirmations
 // in the audit log: a group's organisations may be registered by several
 // tenants, and splitting exports between them must not escape a threshold.
-func ledgerExports(st *store.SQLite) transfer.LedgerExports {
+func ledgerExports(st store.Store) transfer.LedgerExports {
 	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
 		es, err := st.AuditEntries(ctx, "")
 		if err != nil {
@@ -111,6 +158,31 @@ func ledgerExports(st *store.SQLite) transfer.LedgerExports {
 		}
 		return out, nil
 	}}
+}
+
+// refreshRules makes a rules revision that another server applied (to the
+// store they share) the law here too, and nudges the controller to re-check.
+func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := rs.Current().Rev
+		if err := rs.Refresh(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Error("refresh rules", "err", err)
+			}
+			continue
+		}
+		if after := rs.Current().Rev; after != before {
+			log.Info("rules revision applied by another server", "revision", after, "was", before)
+			ctl.Nudge()
+		}
+	}
 }
 
 // serverKeyrings are the tenants' keyrings in the state directory; the
@@ -145,6 +217,39 @@ func backendsFor(siteTimeout time.Duration) run.BackendFor {
 	}
 }
 
+// newLogger makes the server's structured logger.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	if w == nil {
+		w = io.Discard
+	}
+	lv := slog.LevelWarn
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, badInput(fmt.Errorf("--log-level %q: want debug, info, warn or error", level))
+		}
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, badInput(fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+// openStore opens the SQLite database in the state directory, or the
+// PostgreSQL database a postgres:// URL names.
+func openStore(ctx context.Context, url string, dir statedir.Dir, opts store.Options) (serverStore, error) {
+	switch {
+	case url == "" || url == "sqlite":
+		return store.OpenSQLite(ctx, dir.Database(), opts)
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		return store.OpenPostgres(ctx, url, opts)
+	}
+	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", url))
+}
+
 func startServer(opts serverOptions) (*server, error) {
 	var extra []*catalog.Site
 	if opts.LocalSite != nil {
@@ -155,18 +260,26 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := checkServerCatalog(opts.CatalogDir, extra); err != nil {
 		return nil, badInput(err)
 	}
+	dir := statedir.Dir{Path: opts.StateDir}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	// One controller per state directory: a second would race the first.
-	// The kernel drops the lock when the process dies, even by SIGKILL.
-	lock, err := os.OpenFile(filepath.Join(opts.StateDir, "serve.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("state directory %s is in use by another meridian serve", opts.StateDir)
+	shared := opts.Store != "" && opts.Store != "sqlite"
+	var lock *os.File
+	if !shared {
+		// One server per SQLite state directory: a second would race the
+		// first. The kernel drops the lock when the process dies, even by
+		// SIGKILL. Servers on PostgreSQL share the directory and take
+		// turns at the controller through the store's lease instead.
+		var err error
+		lock, err = os.OpenFile(dir.Join(statedir.ServeLock), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("state directory %s is in use by another meridian serve (several servers need --store postgres://…)", opts.StateDir)
+		}
 	}
 	ok := false
 	var closers []func()
@@ -175,7 +288,9 @@ func startServer(opts serverOptions) (*server, error) {
 			for i := len(closers) - 1; i >= 0; i-- {
 				closers[i]()
 			}
-			lock.Close()
+			if lock != nil {
+				lock.Close()
+			}
 		}
 	}()
 	sandbox := opts.Sandbox
@@ -203,17 +318,13 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentKey, err := loadSecret(opts.StateDir, agentKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	tokens, token, err := api.LoadTokens(opts.StateDir)
+	agentKey, err := dir.Secret(statedir.AgentKey)
 	if err != nil {
 		return nil, err
 	}
 	anchorDir := opts.AnchorDir
 	if anchorDir == "" {
-		anchorDir = filepath.Join(opts.StateDir, "anchor")
+		anchorDir = dir.Anchor()
 	}
 	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
@@ -223,10 +334,13 @@ func startServer(opts serverOptions) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger, err := newLogger(logw, opts.LogFormat, opts.LogLevel)
+	if err != nil {
+		return nil, err
+	}
 	anchorer := newAnchorer(anchors, logger)
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(opts.StateDir, "meridian.db"), store.Options{AuditKey: key, OnAudit: anchorer.notify})
+	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +351,32 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	go anchorer.run()
 	closers = append(closers, anchorer.close)
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ln.Close() })
+	tlsCfg, fingerprint, err := serverTLS(opts, dir, ln.Addr())
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	if opts.Advertise != "" {
+		url = strings.TrimRight(opts.Advertise, "/")
+	}
+	token, err := bootstrapTokens(ctx, st, dir, url, fingerprint, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	var ctl *run.Controller
+	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
+		Leading: func() (int64, bool) { return ctl.Leading() }})
 	rs, err := rules.Open(ctx, st, opts.RuleDirs)
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
@@ -250,27 +390,27 @@ func startServer(opts serverOptions) (*server, error) {
 	// under the law in force when each moves.
 	// Organisations are screened against the list imported into the
 	// state directory (meridian screen import), as the CLI's plan does.
-	scr := &screen.Screener{Store: &screen.Store{Dir: filepath.Join(opts.StateDir, "screening")}}
+	scr := &screen.Screener{Store: &screen.Store{Dir: dir.ScreeningDir()}}
 	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { ln.Close() })
-	url := "http://" + ln.Addr().String()
-	agentURL := url
-	if opts.AgentURL != "" {
-		agentURL = opts.AgentURL
-	}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Plan: planUnder(screenPlanLaw{rs.Law(), scr}), LawNow: lawNowOf(rs, scr),
+	planLaw := screenPlanLaw{rs.Law(), scr}
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra,
+		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
-		ServerURL: agentURL, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox}}
+		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
+		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
+	if cfg.Replica == "" && !shared {
+		// One SQLite server per state directory (the lock above): a
+		// restart after a crash is the same holder and need not wait for
+		// its old lease to lapse.
+		host, _ := os.Hostname()
+		cfg.Replica = "sqlite:" + host + ":" + opts.StateDir
+	}
 	if len(opts.AgentCommand) > 0 {
 		cmdline := opts.AgentCommand
 		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
 	}
-	ctl := run.New(cfg)
+	ctl = run.New(cfg)
 	// Each site with a scheduler is checked against it before the API
 	// opens: one whose settings fail is excluded from planning (the log
 	// names the site and the setting) and checked again until it passes.
@@ -279,32 +419,60 @@ func startServer(opts serverOptions) (*server, error) {
 			fmt.Fprintf(logw, "meridian serve: site %s excluded from planning until it passes its check: %s\n", h.Site, h.Problem)
 		}
 	}
-	cc, _ := json.MarshalIndent(clientConfig{Server: url, Token: token}, "", "  ")
-	if err := audit.WriteFileAtomic(opts.StateDir, filepath.Join(opts.StateDir, clientFile), append(cc, '\n'), 0o600); err != nil {
-		return nil, err
-	}
 	limits := opts.Limits
 	if limits.MaxConns == 0 {
 		limits = api.DefaultLimits
 	}
 	raiseFileLimit()
-	apiSrv := api.New(ctl, auditReader{st, anchors}, tokens)
-	apiSrv.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
-	hs, lln := api.NewHTTPServer(apiSrv, ln, limits)
+	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit})
+	h.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
+	hs, lln := api.NewHTTPServer(h, ln, limits)
+	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	if tlsCfg != nil {
+		hs.TLSConfig = tlsCfg
+	}
+	var ms *http.Server
+	if opts.MetricsListen != "" {
+		mln, err := net.Listen("tcp", opts.MetricsListen)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		go ms.Serve(mln)
+	}
 	cctx, cancel := context.WithCancel(ctx)
-	s := &server{URL: url, Token: token, Store: st, Ctl: ctl, done: make(chan struct{})}
+	s := &server{URL: url, Token: token, Fingerprint: fingerprint, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
-	go hs.Serve(lln)
+	go refreshRules(cctx, rs, ctl, time.Second, logger)
+	go func() {
+		var err error
+		if tlsCfg != nil {
+			err = hs.ServeTLS(lln, "", "")
+		} else {
+			err = hs.Serve(lln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve", "err", err)
+		}
+	}()
+	logger.Info("serving", "url", url, "store", storeKind(opts.Store), "replica", ctl.Replica(), "stateDir", opts.StateDir)
 	s.stop = func() {
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
 		hs.Shutdown(sctx)
+		if ms != nil {
+			ms.Shutdown(sctx)
+		}
 		cancel()
 		<-ctlDone
 		anchorer.close()
 		st.Close()
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		close(s.done)
 	}
 	ok = true
@@ -327,6 +495,13 @@ func checkServerCatalog(catalogDir string, extra []*catalog.Site) error {
 		return err
 	}
 	return w.CheckBackends(siteBackends.Types())
+}
+
+func storeKind(url string) string {
+	if url == "" || url == "sqlite" {
+		return "sqlite"
+	}
+	return "postgres"
 }
 
 // Close stops the API, then the controller, then closes the store.

@@ -2,61 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/internal/atomicfile"
-	"meridian.dev/meridian/store"
 )
-
-// agentKeyFile holds the secret the attempts' credentials derive from.
-const agentKeyFile = "agent.key"
-
-// loadSecret reads a 32-byte hex secret from dir/name, creating it (0600)
-// on first use; one that others may read is refused.
-func loadSecret(dir, name string) ([]byte, error) {
-	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		return key, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) < 16 {
-		return nil, fmt.Errorf("%s: want at least 16 hex-encoded bytes", path)
-	}
-	return key, nil
-}
 
 func nowUTC() time.Time { return time.Now().UTC() }
 
 // anchorer follows the store's audit head into the anchor directory.
 type anchorer struct {
 	*audit.Follower
-	st *store.SQLite
+	st serverStore
 }
 
 func newAnchorer(a *audit.Anchors, log *slog.Logger) *anchorer {
@@ -76,7 +36,7 @@ func (a *anchorer) close()                        { a.Close() }
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
-func checkAuditAtStart(ctx context.Context, st *store.SQLite, anchors *audit.Anchors, accept bool, w io.Writer) error {
+func checkAuditAtStart(ctx context.Context, st serverStore, anchors *audit.Anchors, accept bool, w io.Writer) error {
 	res, err := st.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -104,7 +64,7 @@ func checkAuditAtStart(ctx context.Context, st *store.SQLite, anchors *audit.Anc
 
 // auditReader serves the API's audit routes, verifying against the anchor.
 type auditReader struct {
-	st      *store.SQLite
+	st      serverStore
 	anchors *audit.Anchors
 }
 

@@ -125,5 +125,5 @@ func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, 
 	}
 	law := screenPlanLaw{planner.PolicyLaw(eng), s.scr}
 	proposed := run.LawNow{Rev: s.rs.Current().Rev + 1, Law: law, Transfer: screenTransferLaw{eng, s.scr}, Dates: eng.Dates()}
-	return s.ctl.WhatIf(ctx, proposed, planUnder(law), asOf)
+	return s.ctl.WhatIf(ctx, proposed, plannerOf(planUnder(law, nil, "what-if")), asOf)
 }

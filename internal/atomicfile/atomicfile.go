@@ -3,6 +3,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -10,6 +12,23 @@ import (
 // WriteFile writes data to a temporary file beside path, fsyncs it, renames
 // it over path and fsyncs the directory.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+// CreateFile writes data to path as WriteFile does, but only when path does
+// not exist yet; created is false, and path untouched, when it does. Of
+// several processes creating one file at once (replicas sharing a state
+// directory creating a key on first start) exactly one creates it, and the
+// others must read what it wrote.
+func CreateFile(path string, data []byte, perm os.FileMode) (created bool, err error) {
+	err = write(path, data, perm, true)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -35,7 +54,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if exclusive {
+		// link fails when path exists, where rename would replace it.
+		if err := os.Link(tmp, path); err != nil {
+			return err
+		}
+		os.Remove(tmp)
+	} else if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
 	ok = true

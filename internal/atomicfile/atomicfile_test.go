@@ -1,8 +1,10 @@
 package atomicfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -31,5 +33,41 @@ func TestWriteFileReplacesWhole(t *testing.T) {
 func TestWriteFileMissingDirFailsCleanly(t *testing.T) {
 	if err := WriteFile(filepath.Join(t.TempDir(), "no", "f"), []byte("x"), 0o644); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+func TestCreateFileOnlyOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ok, err := CreateFile(path, []byte(fmt.Sprintf("writer %d\n", i)), 0o600)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				created++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if created != 1 {
+		t.Fatalf("%d writers created the file, want 1", created)
+	}
+	first, _ := os.ReadFile(path)
+	if ok, err := CreateFile(path, []byte("late\n"), 0o600); ok || err != nil {
+		t.Errorf("create over an existing file: %v %v", ok, err)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(first) {
+		t.Errorf("existing file changed: %q then %q", first, again)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".key.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

@@ -1,5 +1,6 @@
 // Package storetest is the behaviour every store.Store must show, as one
-// test suite: SQLite runs it today, and a PostgreSQL store will run the same.
+// test suite that the SQLite and the PostgreSQL stores both run. RunShared
+// adds what two handles on one database (two server replicas) must show.
 package storetest
 
 import (
@@ -29,6 +30,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
+	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })
+	t.Run("Fence", func(t *testing.T) { fence(t, open(t)) })
+	t.Run("Heartbeats", func(t *testing.T) { heartbeats(t, open(t)) })
+	t.Run("Tokens", func(t *testing.T) { tokens(t, open(t)) })
+	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
 	t.Run("RuleRevisions", func(t *testing.T) { ruleRevisions(t, open(t)) })
 	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
 }

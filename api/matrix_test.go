@@ -1,0 +1,634 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/examples/trainer/charlm"
+	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/metrics"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// The route matrix: every route × no token, a wrong token, another
+// tenant's token, an admin's token, and the owner's. Nothing of the owner's
+// leaks to the others, nothing changes on a refusal, and every answer (its
+// status and body) is one the OpenAPI document describes.
+
+const (
+	tokOwner = "owner-token-000000000000000000000000000000"
+	tokOther = "other-token-000000000000000000000000000000"
+	tokAdmin = "admin-token-000000000000000000000000000000"
+	tokSpare = "spare-token-000000000000000000000000000000"
+)
+
+// Names only the owner's data carries: none may appear in another's answer.
+const (
+	ownerOrg     = "acme-secret-org"
+	ownerDataset = "acme-private-ds"
+)
+
+type matrix struct {
+	srv      *httptest.Server
+	h        *Server
+	st       store.Store
+	runID    string
+	dsDoc    string
+	secrets  []string
+	validate func(t *testing.T, rt Route, status int, body []byte)
+}
+
+func ownerJob(org string) string {
+	return fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: %s}
+spec: {headquarters: SG}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: tiny}
+spec:
+  organization: %s
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  workload: {command: [/bin/sh, -c, "echo step=1 loss=2 tokens_per_s=3; sleep 60"]}
+`, org, org)
+}
+
+func newMatrix(t *testing.T, st store.Store) *matrix {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	var dsDoc string
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := run.New(run.Config{LawNow: func() run.LawNow {
+		cur := rs.Current()
+		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+	}, Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for api tests 01234567"),
+		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}})
+	addTokens(t, st, Token{Tenant: "acme", Token: tokOwner}, Token{Tenant: "beta", Token: tokOther}, Token{Tenant: "gamma", Token: tokSpare})
+	if _, err := AddToken(ctx, st, "ops", tokAdmin, true, "test admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead})
+	h := New(c, Options{Tokens: st, Audit: st, Metrics: m, RateLimit: RateLimit{Rate: 1000, Burst: 1000}})
+	h.SetRules(&testRules{rs: rs, c: c})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	mx := &matrix{srv: srv, h: h, st: st}
+	defer func() { mx.dsDoc = dsDoc }()
+
+	// The owner's data: a sealed dataset in a home store, registered, its
+	// key handed over and staged to alpha; an organisation; a run.
+	src := filepath.Join(dir, "src")
+	if err := charlm.WriteCorpus(src); err != nil {
+		t.Fatal(err)
+	}
+	key, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := seal.New(key, ownerDataset)
+	home := "file://" + filepath.Join(dir, "acme-home-store")
+	b, err := dataset.OpenStore(ctx, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dataset.Add(ctx, dataset.AddOptions{Name: ownerDataset, Root: src, Store: b, Sealer: sealer}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	dsDoc = fmt.Sprintf("apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: %s}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5, store: %q}\n", ownerDataset, home)
+	owner := NewClient(srv.URL, tokOwner)
+	if _, err := owner.Apply(ctx, []run.Document{{Name: "ds.yaml", Content: dsDoc}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.PutKey(ctx, ownerDataset, key.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Stage(ctx, ownerDataset, run.StageRequest{Site: "alpha"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := owner.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: ownerJob(ownerOrg)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx.runID = r.ID
+	mx.secrets = []string{r.ID, ownerOrg, ownerDataset, home, key.String(), filepath.Join(dir, "acme-home-store")}
+	mx.validate = openAPIValidator(t, h)
+	return mx
+}
+
+// openAPIValidator compiles the served document and checks an answer
+// against what it says of the route and status.
+func openAPIValidator(t *testing.T, h *Server) func(t *testing.T, rt Route, status int, body []byte) {
+	t.Helper()
+	raw, err := h.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("openapi.json is not JSON: %v", err)
+	}
+	if doc["openapi"] != OpenAPIVersion {
+		t.Fatalf("openapi %v", doc["openapi"])
+	}
+	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = "https://meridian.dev/openapi.json"
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(base, parsed); err != nil {
+		t.Fatal(err)
+	}
+	esc := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1") }
+	cache := map[string]*jsonschema.Schema{}
+	return func(t *testing.T, rt Route, status int, body []byte) {
+		t.Helper()
+		paths := doc["paths"].(map[string]any)
+		op, _ := paths[rt.Path].(map[string]any)[strings.ToLower(rt.Method)].(map[string]any)
+		if op == nil {
+			t.Fatalf("%s %s is not in the OpenAPI document", rt.Method, rt.Path)
+		}
+		resp, _ := op["responses"].(map[string]any)[fmt.Sprint(status)].(map[string]any)
+		if resp == nil {
+			t.Fatalf("%s %s answered %d, which the document does not list: %s", rt.Method, rt.Path, status, body)
+		}
+		content, _ := resp["content"].(map[string]any)
+		if _, ok := content["application/json"]; !ok {
+			return
+		}
+		ptr := fmt.Sprintf("%s#/paths/%s/%s/responses/%d/content/application~1json/schema", base, esc(rt.Path), strings.ToLower(rt.Method), status)
+		s := cache[ptr]
+		if s == nil {
+			if s, err = c.Compile(ptr); err != nil {
+				t.Fatalf("compile %s: %v", ptr, err)
+			}
+			cache[ptr] = s
+		}
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s %s %d: body is not JSON: %q", rt.Method, rt.Path, status, body)
+		}
+		if err := s.Validate(v); err != nil {
+			detail := err.Error()
+			if ve, ok := err.(*jsonschema.ValidationError); ok {
+				b, _ := json.MarshalIndent(ve.BasicOutput(), "", " ")
+				detail = string(b)
+			}
+			t.Errorf("%s %s %d: the answer does not match the OpenAPI document: %.3000s\n%.2000s", rt.Method, rt.Path, status, detail, body)
+		}
+	}
+}
+
+// snapshot is everything a request might change, as one hash, and the
+// owner's part of it.
+func (mx *matrix) snapshot(t *testing.T) (all, owner string) {
+	t.Helper()
+	ctx := context.Background()
+	var a, o []string
+	runs, err := mx.st.ListRuns(ctx, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		line := fmt.Sprintf("run %s %s %d %s %x", r.ID, r.Tenant, r.Version, r.State, sha256.Sum256(r.Data))
+		a = append(a, line)
+		if r.Tenant == "acme" {
+			o = append(o, line)
+		}
+	}
+	for _, tenant := range []string{"acme", "beta", "gamma", "ops"} {
+		res, err := mx.st.ListResources(ctx, tenant, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			line := fmt.Sprintf("res %s %s %s %d %s", r.Tenant, r.Kind, r.Name, r.Version, r.Hash)
+			a = append(a, line)
+			if tenant == "acme" {
+				o = append(o, line)
+			}
+		}
+	}
+	toks, err := mx.st.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		line := fmt.Sprintf("tok %s %s %v %v", tk.ID, tk.Tenant, tk.Admin, tk.RevokedAt != nil)
+		a = append(a, line)
+		if tk.Tenant == "acme" {
+			o = append(o, line)
+		}
+	}
+	seq, head, err := mx.st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = append(a, fmt.Sprintf("audit %d %s", seq, head))
+	revs, err := mx.st.RuleRevisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = append(a, fmt.Sprintf("rules %d", len(revs)))
+	sort.Strings(a)
+	sort.Strings(o)
+	h := func(l []string) string {
+		s := sha256.Sum256([]byte(strings.Join(l, "\n")))
+		return hex.EncodeToString(s[:])
+	}
+	return h(a), h(o)
+}
+
+type call struct {
+	who, token string
+}
+
+var callers = []call{{"none", ""}, {"wrong", "wrong-token-00000000000000000000000000000000"}, {"other", tokOther}, {"admin", tokAdmin}, {"owner", tokOwner}}
+
+// request is one route's concrete request; want gives each caller's status.
+type request struct {
+	path, body string
+	want       map[string]int
+}
+
+func (mx *matrix) requests() map[string]request {
+	job := func(org string) string {
+		b, _ := json.Marshal(map[string]any{"documents": []run.Document{{Name: "job.yaml", Content: ownerJob(org)}}})
+		return string(b)
+	}
+	ok := func(s int) map[string]int { return map[string]int{"other": s, "admin": s, "owner": s} }
+	owned := func(s, others int) map[string]int {
+		return map[string]int{"other": others, "admin": others, "owner": s}
+	}
+	adminOnly := func(s int) map[string]int { return map[string]int{"other": 403, "admin": s, "owner": 403} }
+	runPath := "/v1/runs/" + mx.runID
+	ds := "/v1/datasets/" + ownerDataset
+	// Another tenant registering the owner's data, document for document.
+	steal, _ := json.Marshal(ApplyRequest{Documents: []run.Document{{Name: "ds.yaml", Content: mx.dsDoc}}})
+	return map[string]request{
+		"GET /v1/healthz":              {path: "/v1/healthz", want: ok(200)},
+		"GET /v1/openapi.json":         {path: "/v1/openapi.json", want: ok(200)},
+		"POST /v1/runs":                {path: "/v1/runs", body: job("someone-org"), want: ok(201)},
+		"GET /v1/runs":                 {path: "/v1/runs", want: ok(200)},
+		"GET /v1/runs/{id}":            {path: runPath, want: owned(200, 404)},
+		"GET /v1/runs/{id}/events":     {path: runPath + "/events", want: owned(200, 404)},
+		"GET /v1/runs/{id}/logs":       {path: runPath + "/logs", want: owned(200, 404)},
+		"POST /v1/runs/{id}/cancel":    {path: runPath + "/cancel", want: owned(202, 404)},
+		"POST /v1/plans":               {path: "/v1/plans", body: job("planner-org"), want: ok(200)},
+		"POST /v1/estimates":           {path: "/v1/estimates", body: strings.Replace(job("est-org"), `{"documents"`, `{"accelerator": "nvidia-h100-sxm", "count": 8, "documents"`, 1), want: ok(200)},
+		"GET /v1/catalog/sites":        {path: "/v1/catalog/sites", want: ok(200)},
+		"GET /v1/catalog/sites/{name}": {path: "/v1/catalog/sites/alpha", want: ok(200)},
+		"GET /v1/catalog/accelerators": {path: "/v1/catalog/accelerators", want: ok(200)},
+		"GET /v1/catalog/countries":    {path: "/v1/catalog/countries", want: ok(200)},
+		// The owner's copy is registered already (200, unchanged); another
+		// tenant may not register the owner's data as its own (409).
+		"POST /v1/resources":              {path: "/v1/resources", body: string(steal), want: owned(200, 409)},
+		"GET /v1/resources":               {path: "/v1/resources", want: ok(200)},
+		"GET /v1/datasets":                {path: "/v1/datasets", want: ok(200)},
+		"PUT /v1/datasets/{name}/key":     {path: ds + "/key", body: `{"key": "not-a-key"}`, want: map[string]int{"other": 400, "admin": 400, "owner": 400}},
+		"POST /v1/datasets/{name}/stage":  {path: ds + "/stage", body: `{"site": "bravo", "dryRun": true}`, want: owned(200, 404)},
+		"POST /v1/datasets/{name}/verify": {path: ds + "/verify", body: `{"site": "alpha"}`, want: owned(200, 404)},
+		"GET /v1/ledger":                  {path: "/v1/ledger", want: ok(200)},
+		"GET /v1/audit":                   {path: "/v1/audit?all=1", want: ok(200)},
+		"GET /v1/audit/verify":            {path: "/v1/audit/verify", want: ok(200)},
+		"GET /v1/tenants":                 {path: "/v1/tenants", want: adminOnly(200)},
+		"POST /v1/tenants":                {path: "/v1/tenants", body: `{"tenant": "delta"}`, want: adminOnly(201)},
+		"DELETE /v1/tenants/{tenant}":     {path: "/v1/tenants/gamma", want: map[string]int{"other": 403, "admin": 200, "owner": 403}},
+		"GET /metrics":                    {path: "/metrics", want: adminOnly(200)},
+		"POST /v1/rules":                  {path: "/v1/rules", body: rulesBody(true), want: adminOnly(200)},
+		"GET /v1/rules/revisions":         {path: "/v1/rules/revisions", want: ok(200)},
+		"GET /v1/rules/diff":              {path: "/v1/rules/diff", want: ok(200)},
+		"POST /v1/rules/what-if":          {path: "/v1/rules/what-if", body: rulesBody(false), want: adminOnly(200)},
+	}
+}
+
+func (mx *matrix) do(t *testing.T, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, mx.srv.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func runMatrix(t *testing.T, mx *matrix) {
+	reqs := mx.requests()
+	routes := mx.h.Routes()
+	for _, rt := range routes {
+		pat := rt.Method + " " + rt.Path
+		rq, ok := reqs[pat]
+		if !ok {
+			t.Errorf("route %s has no request in the matrix: add one", pat)
+			continue
+		}
+		delete(reqs, pat)
+		for _, c := range callers {
+			t.Run(strings.ReplaceAll(pat, "/", "_")+"/"+c.who, func(t *testing.T) {
+				beforeAll, beforeOwner := mx.snapshot(t)
+				status, body := mx.do(t, rt.Method, rq.path, c.token, rq.body)
+				want := rq.want[c.who]
+				if c.who == "none" || c.who == "wrong" {
+					want = http.StatusUnauthorized
+					if rt.Access == Public {
+						want = http.StatusOK
+					}
+				}
+				if status != want {
+					t.Fatalf("status %d, want %d: %s", status, want, body)
+				}
+				mx.validate(t, rt, status, body)
+				// An admin route that covers every tenant (what-if) shows the
+				// owner's runs to the admin, and to nobody else.
+				if c.who != "owner" && !(rt.CrossTenant && c.who == "admin") {
+					for _, sec := range mx.secrets {
+						// What the caller sent may come back (a name it
+						// asked about); nothing else of the owner's may.
+						sent := strings.Contains(rq.path, sec) || strings.Contains(rq.body, sec)
+						if !sent && bytes.Contains(body, []byte(sec)) {
+							t.Errorf("the answer to %s holds the owner's %q:\n%s", c.who, sec, body)
+						}
+					}
+				}
+				afterAll, afterOwner := mx.snapshot(t)
+				if status >= 400 && afterAll != beforeAll {
+					t.Errorf("a refused request (%d) changed the server's state", status)
+				}
+				if c.who != "owner" && afterOwner != beforeOwner {
+					t.Errorf("%s's request changed the owner's runs, resources or tokens", c.who)
+				}
+			})
+		}
+	}
+	for pat := range reqs {
+		t.Errorf("the matrix has a request for %s, which is not a route", pat)
+	}
+}
+
+func TestRouteMatrix(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	runMatrix(t, newMatrix(t, st))
+}
+
+func TestRouteMatrixPostgres(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	st, err := store.OpenPostgres(context.Background(), url, store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	runMatrix(t, newMatrix(t, st))
+}
+
+// TestOpenAPIDocument checks the document itself: every route is in it
+// once, with its access and security, and nothing else is.
+func TestOpenAPIDocument(t *testing.T) {
+	f := newFixture(t)
+	status, body := (&matrix{srv: f.srv}).do(t, "GET", "/v1/openapi.json", "", "")
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Access   string                `json:"x-access"`
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	seen := 0
+	for _, rt := range h.Routes() {
+		op, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		if !ok {
+			t.Errorf("%s %s missing from the document", rt.Method, rt.Path)
+			continue
+		}
+		seen++
+		if op.Access != rt.Access.String() || (rt.Access != Public) != (len(op.Security) == 1) {
+			t.Errorf("%s %s: access %q security %v", rt.Method, rt.Path, op.Access, op.Security)
+		}
+	}
+	n := 0
+	for _, ops := range doc.Paths {
+		n += len(ops)
+	}
+	if n != seen {
+		t.Errorf("the document has %d operations, the server %d routes", n, seen)
+	}
+	if _, err := os.Stat("testdata"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRateLimit: a tenant over its bucket gets 429 with Retry-After and its
+// neighbour does not.
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t)
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st, RateLimit: RateLimit{Rate: 1, Burst: 3}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	mx := &matrix{srv: srv}
+	codes := []int{}
+	for i := 0; i < 5; i++ {
+		s, _ := mx.do(t, "GET", "/v1/runs", tokA, "")
+		codes = append(codes, s)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 429 429]" {
+		t.Errorf("tenant a: %v", codes)
+	}
+	if s, _ := mx.do(t, "GET", "/v1/runs", tokB, ""); s != 200 {
+		t.Errorf("tenant b throttled by a's requests: %d", s)
+	}
+	// A submission costs 5: more than the bucket holds.
+	s, body := mx.do(t, "POST", "/v1/runs", tokB, `{"documents": []}`)
+	if s != 429 || !strings.Contains(string(body), "rate limit") {
+		t.Errorf("costly request: %d %s", s, body)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if s, _ := mx.do(t, "GET", "/v1/runs", tokA, ""); s != 200 {
+		t.Errorf("after a second: %d", s)
+	}
+}
+
+// TestDeadlines: a route's deadline ends a request that runs past it, and a
+// stream outlives the server's write timeout.
+func TestDeadlines(t *testing.T) {
+	f := newFixture(t)
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	h.Add(Route{Method: "GET", Path: "/v1/test/slow", Timeout: 100 * time.Millisecond, Handler: func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			fail(w, r.Context().Err())
+		case <-time.After(5 * time.Second):
+			w.Write([]byte("late"))
+		}
+	}})
+	h.Add(Route{Method: "GET", Path: "/v1/test/stream", Streaming: true, Handler: func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 8; i++ {
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := DefaultLimits
+	lim.Write = 300 * time.Millisecond
+	hs, lln := NewHTTPServer(h, ln, lim)
+	go hs.Serve(lln)
+	defer hs.Close()
+	mx := &matrix{srv: &httptest.Server{URL: "http://" + ln.Addr().String()}}
+	start := time.Now()
+	s, body := mx.do(t, "GET", "/v1/test/slow", tokA, "")
+	if s != http.StatusServiceUnavailable || !strings.Contains(string(body), "deadline") || time.Since(start) > 3*time.Second {
+		t.Errorf("slow route: %d %s after %s", s, body, time.Since(start))
+	}
+	s, body = mx.do(t, "GET", "/v1/test/stream", tokA, "")
+	if s != 200 || string(body) != "xxxxxxxx" {
+		t.Errorf("stream cut at the write timeout: %d %q", s, body)
+	}
+}
+
+// houseRule is a small rule pack an admin applies in the matrix; each
+// apply must change the rules, so the rule's message counts the calls.
+var houseRules atomic.Int64
+
+func rulesBody(apply bool) string {
+	n := houseRules.Add(1)
+	pack := fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: matrix-house-rules}
+rules:
+  - id: matrix-no-bravo
+    title: Not at bravo
+    jurisdiction: ORG
+    kind: org-policy
+    effect: deny
+    effectiveFrom: 2024-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["matrix test house rule %d"]
+    message: not at {site.name}
+    condition: "site.name == 'bravo'"
+`, n)
+	req := map[string]any{"files": []RuleFile{{Name: "house.yaml", Content: pack}}}
+	if apply {
+		req["reason"] = "route matrix"
+	}
+	b, _ := json.Marshal(req)
+	return string(b)
+}
+
+// testRules serves the rules routes from a real rules.State, as `serve`
+// does (cmd/meridian/server_rules.go), over the matrix's store.
+type testRules struct {
+	rs *rules.State
+	c  *run.Controller
+}
+
+func (r *testRules) Apply(ctx context.Context, req RulesApplyRequest, by string) (*RulesApplyResult, error) {
+	ch := rules.Change{Remove: req.Remove}
+	for _, f := range req.Files {
+		ch.Files = append(ch.Files, policy.File{Name: f.Name, Data: []byte(f.Content)})
+	}
+	cur, d, err := r.rs.Apply(ctx, ch, by, req.Reason, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &RulesApplyResult{RuleRevision: RuleRevision{Revision: cur.Rev, SHA256: cur.Hash, By: by, Reason: req.Reason, Time: time.Now().UTC(), Files: []string{"house.yaml"}}, Diff: d}, nil
+}
+
+func (r *testRules) History(ctx context.Context) ([]RuleRevision, error) {
+	h, err := r.rs.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []RuleRevision
+	for _, x := range h {
+		out = append(out, RuleRevision{Revision: x.Rev, SHA256: x.Hash, By: x.Who, Reason: x.Reason, Time: x.CreatedAt, Files: []string{}})
+	}
+	return out, nil
+}
+
+func (r *testRules) Diff(ctx context.Context, from, to int64) (*rules.Diff, error) {
+	if to < 0 {
+		to = r.rs.Current().Rev
+	}
+	from = max(from, 0)
+	a, err := r.rs.EngineAt(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.rs.EngineAt(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	return rules.Compare(a, b), nil
+}
+
+func (r *testRules) WhatIf(ctx context.Context, req WhatIfRequest) (any, error) {
+	ch := rules.Change{Remove: req.Remove}
+	for _, f := range req.Files {
+		ch.Files = append(ch.Files, policy.File{Name: f.Name, Data: []byte(f.Content)})
+	}
+	_, eng, err := r.rs.Proposed(ch)
+	if err != nil {
+		return nil, err
+	}
+	law := planner.PolicyLaw(eng)
+	proposed := run.LawNow{Rev: r.rs.Current().Rev + 1, Law: law, Transfer: eng, Dates: eng.Dates()}
+	return r.c.WhatIf(ctx, proposed, testplan.Cheapest, catalog.MustDate("2026-01-01"))
+}

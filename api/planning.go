@@ -1,0 +1,150 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/run"
+)
+
+// DefaultTop is how many placements a plan answer carries unless ?top=
+// says otherwise (SCHEMA.md: plan -o json carries the first --top N).
+const DefaultTop = 50
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	top := DefaultTop
+	if v := r.URL.Query().Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeErr(w, http.StatusBadRequest, "invalid", "top", fmt.Sprintf("%q: want 0 (all) or more", v))
+			return
+		}
+		top = n
+	}
+	var req run.PlanRequest
+	if !decodeBody(w, r, &req, "plan request") {
+		return
+	}
+	start := s.now()
+	p, err := s.c.Plan(r.Context(), tenantOf(r), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if s.opts.OnPlan != nil {
+		s.opts.OnPlan(s.now().Sub(start), p)
+	}
+	if top > 0 && len(p.Placements) > top {
+		p.Placements = p.Placements[:top]
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) estimate(w http.ResponseWriter, r *http.Request) {
+	var req run.EstimateRequest
+	if !decodeBody(w, r, &req, "estimate request") {
+		return
+	}
+	e, err := s.c.Estimate(r.Context(), tenantOf(r), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) sites(w http.ResponseWriter, r *http.Request) {
+	list, err := s.c.Sites()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if list == nil {
+		list = []*catalog.Site{}
+	}
+	writeJSON(w, http.StatusOK, SiteList{Sites: list})
+}
+
+func (s *Server) site(w http.ResponseWriter, r *http.Request) {
+	site, err := s.c.Site(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, site)
+}
+
+func (s *Server) accelerators(w http.ResponseWriter, r *http.Request) {
+	list, err := s.c.Accelerators()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AcceleratorList{Accelerators: list})
+}
+
+func (s *Server) countries(w http.ResponseWriter, r *http.Request) {
+	list, err := s.c.Countries()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CountryList{Countries: list})
+}
+
+func (s *Server) datasets(w http.ResponseWriter, r *http.Request) {
+	list, err := s.c.Datasets(r.Context(), tenantOf(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if list == nil {
+		list = []run.DatasetInfo{}
+	}
+	writeJSON(w, http.StatusOK, DatasetList{Datasets: list})
+}
+
+func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
+	var req run.StageRequest
+	if !decodeBody(w, r, &req, "stage request") {
+		return
+	}
+	res, err := s.c.StageDataset(r.Context(), tenantOf(r), r.PathValue("name"), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) verifyDataset(w http.ResponseWriter, r *http.Request) {
+	var req VerifyRequest
+	if !decodeBody(w, r, &req, "verify request") {
+		return
+	}
+	rep, err := s.c.VerifyDataset(r.Context(), tenantOf(r), r.PathValue("name"), req.Site)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
+	l, err := s.c.DatasetLedger(r.Context(), tenantOf(r), r.URL.Query().Get("dataset"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Metrics == nil {
+		writeErr(w, http.StatusNotFound, "not_found", "", "this server keeps no metrics")
+		return
+	}
+	s.opts.Metrics.Handler().ServeHTTP(w, r)
+}

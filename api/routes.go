@@ -1,0 +1,211 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// Access says who may call a route.
+type Access int
+
+const (
+	// Tenant routes need a tenant's token and act for that tenant only.
+	Tenant Access = iota
+	// Admin routes need an admin token.
+	Admin
+	// Public routes need no token and reveal nothing of any tenant.
+	Public
+)
+
+func (a Access) String() string {
+	return [...]string{"tenant", "admin", "public"}[a]
+}
+
+// Route is one API route: how it is served, and what the OpenAPI document
+// says of it. The document is generated from the routes, and a test checks
+// every route's real answers against it.
+type Route struct {
+	Method, Path string
+	Summary      string
+	Access       Access
+	// Timeout bounds the request (DefaultTimeout when zero); Streaming
+	// routes have none but MaxStream, and no write timeout.
+	Timeout   time.Duration
+	Streaming bool
+	// MaxBody bounds the request body (MaxBodyBytes when zero).
+	MaxBody int64
+	// Cost is what a call takes from the tenant's rate limit (1 when zero).
+	Cost int
+	// Query lists the query parameters.
+	Query []Param
+	// Request and Response are values of the JSON body types (nil: none);
+	// Status is the success status (200 when zero). ResponseType is the
+	// content type of a non-JSON answer.
+	Request      any
+	Response     any
+	ResponseType string
+	Status       int
+	// Errors lists the error statuses the route answers besides those every
+	// route may (401, 403, 413, 429, 5xx).
+	Errors []int
+	// CrossTenant marks an admin route whose answer covers every tenant's
+	// runs (what a rules change would move): the operator's view, which no
+	// other route gives.
+	CrossTenant bool
+	Handler     http.HandlerFunc
+}
+
+// Param is a query parameter.
+type Param struct {
+	Name, Description, Type string
+}
+
+// DefaultTimeout bounds a request whose route names no timeout; MaxStream
+// bounds a stream.
+const (
+	DefaultTimeout = 30 * time.Second
+	MaxStream      = 6 * time.Hour
+)
+
+func (r *Route) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (r *Route) maxBody() int64 {
+	if r.MaxBody > 0 {
+		return r.MaxBody
+	}
+	return MaxBodyBytes
+}
+
+func (r *Route) cost() int {
+	if r.Cost > 0 {
+		return r.Cost
+	}
+	return 1
+}
+
+func (r *Route) status() int {
+	if r.Status > 0 {
+		return r.Status
+	}
+	return http.StatusOK
+}
+
+// Response bodies with a wrapper object.
+type (
+	// Health is GET /v1/healthz.
+	Health struct {
+		Status string `json:"status"`
+		Tenant string `json:"tenant"`
+		Admin  bool   `json:"admin,omitempty"`
+	}
+	// RunList is GET /v1/runs.
+	RunList struct {
+		Runs []*run.Run `json:"runs"`
+	}
+	// EventList is GET /v1/runs/{id}/events.
+	EventList struct {
+		Events []store.Event `json:"events"`
+	}
+	// AuditList is GET /v1/audit.
+	AuditList struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	// ResourceList is the answer of /v1/resources.
+	ResourceList struct {
+		Resources []run.Resource `json:"resources"`
+	}
+	// KeyStored is PUT /v1/datasets/{name}/key.
+	KeyStored struct {
+		Dataset string `json:"dataset"`
+		Status  string `json:"status"`
+	}
+	// SiteList is GET /v1/catalog/sites.
+	SiteList struct {
+		Sites []*catalog.Site `json:"sites"`
+	}
+	// AcceleratorList is GET /v1/catalog/accelerators.
+	AcceleratorList struct {
+		Accelerators []*catalog.Accelerator `json:"accelerators"`
+	}
+	// CountryList is GET /v1/catalog/countries.
+	CountryList struct {
+		Countries []*catalog.Country `json:"countries"`
+	}
+	// DatasetList is GET /v1/datasets.
+	DatasetList struct {
+		Datasets []run.DatasetInfo `json:"datasets"`
+	}
+	// VerifyRequest asks to verify a staged dataset at a site.
+	VerifyRequest struct {
+		Site string `json:"site"`
+	}
+)
+
+// table is the API. Rules (issue 11: POST /v1/rules, GET /v1/rules/history,
+// GET /v1/rules/diff, what-if) join it as Admin routes (reading the rules:
+// Tenant) through Server.Add.
+func (s *Server) table() []Route {
+	runPath := "/v1/runs/{id}"
+	long := 2 * time.Minute
+	return []Route{
+		{Method: "GET", Path: "/v1/healthz", Summary: "Check the token: who it speaks for", Response: Health{}, Handler: s.health},
+		{Method: "GET", Path: "/v1/openapi.json", Summary: "This API's OpenAPI 3.1 document", Access: Public, Response: map[string]any{}, Handler: s.openapi},
+
+		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long,
+			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
+		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs", Response: RunList{}, Handler: s.list},
+		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
+		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline", Response: EventList{}, Errors: []int{404}, Handler: s.events},
+		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",
+			Query:     []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
+			Streaming: true, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
+		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
+
+		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,
+			Query:   []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"}},
+			Request: run.PlanRequest{}, Response: planner.Plan{}, Errors: []int{400, 409}, Handler: s.plan},
+		{Method: "POST", Path: "/v1/estimates", Summary: "Estimate a job on a number of one accelerator", Cost: 2,
+			Request: run.EstimateRequest{}, Response: run.Estimate{}, Errors: []int{400, 409}, Handler: s.estimate},
+		{Method: "GET", Path: "/v1/catalog/sites", Summary: "The server's sites", Response: SiteList{}, Handler: s.sites},
+		{Method: "GET", Path: "/v1/catalog/sites/{name}", Summary: "One site", Response: catalog.Site{}, Errors: []int{404}, Handler: s.site},
+		{Method: "GET", Path: "/v1/catalog/accelerators", Summary: "The accelerators the server knows", Response: AcceleratorList{}, Handler: s.accelerators},
+		{Method: "GET", Path: "/v1/catalog/countries", Summary: "The countries the server knows", Response: CountryList{}, Handler: s.countries},
+
+		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets",
+			Request: ApplyRequest{}, Response: ResourceList{}, Errors: []int{400, 409}, Handler: s.apply},
+		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
+		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
+		{Method: "PUT", Path: "/v1/datasets/{name}/key", Summary: "Hand the server a registered dataset's key", MaxBody: 64 << 10,
+			Request: KeyRequest{}, Response: KeyStored{}, Errors: []int{400}, Handler: s.putKey},
+		{Method: "POST", Path: "/v1/datasets/{name}/stage", Summary: "Stage a dataset to a site if the law allows today (dryRun: ask only)", Cost: 5, Timeout: 2 * time.Hour,
+			Request: run.StageRequest{}, Response: run.StageResult{}, Errors: []int{400, 404, 422}, Handler: s.stage},
+		{Method: "POST", Path: "/v1/datasets/{name}/verify", Summary: "Authenticate every chunk of a dataset staged at a site", Cost: 5, Timeout: time.Hour,
+			Request: VerifyRequest{}, Response: dataset.VerifyReport{}, Errors: []int{400, 404}, Handler: s.verifyDataset},
+		{Method: "GET", Path: "/v1/ledger", Summary: "The tenant's transfer ledger: every record and the confirmed totals",
+			Query: []Param{{"dataset", "only this dataset", "string"}}, Response: run.Ledger{}, Handler: s.ledger},
+
+		{Method: "GET", Path: "/v1/audit", Summary: "The tenant's audit entries (all=1: the whole chain, others' as hashes)",
+			Query:    []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"}},
+			Response: AuditList{}, Errors: []int{404}, Handler: s.auditLog},
+		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
+
+		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets)", Access: Admin, Response: TenantList{}, Handler: s.tenants},
+		{Method: "POST", Path: "/v1/tenants", Summary: "Add a token for a tenant (a new tenant with its first); the secret is shown once", Access: Admin,
+			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
+		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin,
+			Query: []Param{{"token", "revoke only this token id", "string"}}, Response: Revoked{}, Errors: []int{400, 404, 409}, Handler: s.revokeTenant},
+		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics", Access: Admin, ResponseType: "text/plain", Errors: []int{404}, Handler: s.metrics},
+	}
+}

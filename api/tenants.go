@@ -1,0 +1,161 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// Tenants and their tokens, managed by admins through the API (`meridian
+// tenant add|list|revoke`), stored hashed, effective without a restart.
+
+// TenantRequest adds a token for a tenant.
+type TenantRequest struct {
+	Tenant string `json:"tenant"`
+	Admin  bool   `json:"admin,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// NewTenantToken is a token just made: its secret is in this answer only.
+type NewTenantToken struct {
+	Tenant string `json:"tenant"`
+	ID     string `json:"id"`
+	Admin  bool   `json:"admin"`
+	Token  string `json:"token"`
+}
+
+// TokenInfo is a token as listed: never its secret.
+type TokenInfo struct {
+	ID        string     `json:"id"`
+	Admin     bool       `json:"admin"`
+	Note      string     `json:"note,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// TenantInfo is a tenant and its tokens.
+type TenantInfo struct {
+	Tenant string      `json:"tenant"`
+	Live   int         `json:"liveTokens"`
+	Tokens []TokenInfo `json:"tokens"`
+}
+
+// TenantList is GET /v1/tenants.
+type TenantList struct {
+	Tenants []TenantInfo `json:"tenants"`
+}
+
+// Revoked is DELETE /v1/tenants/{tenant}.
+type Revoked struct {
+	Tenant  string `json:"tenant"`
+	Revoked int    `json:"revoked"`
+}
+
+const maxNote = 200
+
+func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
+	list, err := s.opts.Tokens.ListTokens(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	by := map[string]*TenantInfo{}
+	for _, t := range list {
+		ti := by[t.Tenant]
+		if ti == nil {
+			ti = &TenantInfo{Tenant: t.Tenant, Tokens: []TokenInfo{}}
+			by[t.Tenant] = ti
+		}
+		ti.Tokens = append(ti.Tokens, TokenInfo{ID: t.ID, Admin: t.Admin, Note: t.Note, CreatedAt: t.CreatedAt, RevokedAt: t.RevokedAt})
+		if t.RevokedAt == nil {
+			ti.Live++
+		}
+	}
+	out := TenantList{Tenants: []TenantInfo{}}
+	for _, ti := range by {
+		out.Tenants = append(out.Tenants, *ti)
+	}
+	sort.Slice(out.Tenants, func(i, j int) bool { return out.Tenants[i].Tenant < out.Tenants[j].Tenant })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
+	var req TenantRequest
+	if !decodeBody(w, r, &req, "tenant request") {
+		return
+	}
+	if !ValidTenant(req.Tenant) {
+		writeErr(w, http.StatusBadRequest, "invalid", "tenant", fmt.Sprintf("%q: want a DNS label (lowercase letters, digits and '-', at most 63)", req.Tenant))
+		return
+	}
+	if len(req.Note) > maxNote {
+		writeErr(w, http.StatusBadRequest, "invalid", "note", fmt.Sprintf("longer than %d characters", maxNote))
+		return
+	}
+	p := PrincipalOf(r)
+	secret, t, err := IssueToken(r.Context(), s.opts.Tokens, req.Tenant, req.Admin, req.Note, "admin "+p.Tenant+" (token "+p.TokenID+")")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, NewTenantToken{Tenant: t.Tenant, ID: t.ID, Admin: t.Admin, Token: secret})
+}
+
+// revokeTenant revokes a tenant's live tokens (or one of them). It refuses
+// to revoke the last live admin token, which would leave nobody able to
+// manage the server.
+func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
+	tenant, id := r.PathValue("tenant"), r.URL.Query().Get("token")
+	if !ValidTenant(tenant) {
+		writeErr(w, http.StatusBadRequest, "invalid", "tenant", fmt.Sprintf("%q: not a tenant name", tenant))
+		return
+	}
+	list, err := s.opts.Tokens.ListTokens(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	admins, hit := 0, 0
+	for _, t := range list {
+		if t.RevokedAt != nil {
+			continue
+		}
+		goes := t.Tenant == tenant && (id == "" || t.ID == id)
+		if goes {
+			hit++
+		}
+		if t.Admin && !goes {
+			admins++
+		}
+	}
+	if hit == 0 {
+		writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("tenant %s has no live token%s", tenant, map[bool]string{true: " " + id, false: ""}[id != ""]))
+		return
+	}
+	if admins == 0 {
+		writeErr(w, http.StatusConflict, "conflict", "", "that would revoke the last admin token; add another admin first (meridian tenant add NAME --admin)")
+		return
+	}
+	p := PrincipalOf(r)
+	rec, err := audit.NewRecord(KindTenant, "", map[string]any{"action": "tokens-revoked", "tenant": tenant, "token": id, "by": "admin " + p.Tenant + " (token " + p.TokenID + ")"})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	n, err := s.opts.Tokens.RevokeTokens(r.Context(), tenant, id, rec)
+	if errors.Is(err, store.ErrNotFound) {
+		writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("tenant %s has no live token", tenant))
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	s.auth.Forget()
+	writeJSON(w, http.StatusOK, Revoked{Tenant: tenant, Revoked: n})
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+
+	"meridian.dev/meridian/internal/tlspin"
+	"meridian.dev/meridian/statedir"
+)
+
+// loopbackAddr reports whether a listen address is reachable only from
+// this machine.
+func loopbackAddr(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serverTLS decides how the listener speaks: the operator's certificate
+// (--tls-cert/--tls-key), plain HTTP on loopback (or anywhere with
+// --insecure-http), else a self-signed certificate made on first start in
+// STATE/tls and shared by every server using that state directory. It
+// returns the TLS configuration (nil for plain HTTP) and the certificate's
+// fingerprint, which clients pin.
+func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config, string, error) {
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return nil, "", badInput(errors.New("--tls-cert and --tls-key: give both or neither"))
+	}
+	certFile, keyFile, fp := opts.TLSCert, opts.TLSKey, ""
+	switch {
+	case certFile != "":
+		var err error
+		if fp, err = tlspin.FileFingerprint(certFile); err != nil {
+			return nil, "", badInput(fmt.Errorf("--tls-cert: %w", err))
+		}
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, "", badInput(fmt.Errorf("--tls-key %s: mode %v lets others read it; want 0600", keyFile, fi.Mode().Perm()))
+		}
+	case opts.InsecureHTTP && opts.SelfSigned:
+		return nil, "", badInput(errors.New("--insecure-http and --tls-self-signed: give one"))
+	case !opts.SelfSigned && (loopbackAddr(opts.Listen) || opts.InsecureHTTP):
+		return nil, "", nil
+	default:
+		hosts := []string{"localhost", "127.0.0.1", "::1"}
+		if h, err := os.Hostname(); err == nil {
+			hosts = append(hosts, h)
+		}
+		if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+			hosts = append(hosts, ta.IP.String())
+		}
+		if opts.Advertise != "" {
+			if u, err := url.Parse(opts.Advertise); err == nil && u.Hostname() != "" {
+				hosts = append(hosts, u.Hostname())
+			}
+		}
+		var err error
+		if certFile, keyFile, fp, _, err = tlspin.SelfSigned(dir.TLS(), hosts); err != nil {
+			return nil, "", fmt.Errorf("self-signed certificate: %w", err)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, "", badInput(fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err))
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}, fp, nil
+}

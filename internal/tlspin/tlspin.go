@@ -1,0 +1,180 @@
+// Package tlspin makes a server's self-signed certificate and lets clients
+// trust it by its fingerprint (the SHA-256 of the certificate), as
+// `meridian serve` prints it on first start. It is a leaf: only the
+// standard library.
+package tlspin
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// Fingerprint is the lowercase hex SHA-256 of a DER certificate.
+func Fingerprint(der []byte) string {
+	s := sha256.Sum256(der)
+	return hex.EncodeToString(s[:])
+}
+
+// Normalize accepts a fingerprint as printed (hex, optionally with colons,
+// optionally prefixed "sha256:") and returns lowercase hex.
+func Normalize(fp string) (string, error) {
+	fp = strings.ToLower(strings.TrimSpace(fp))
+	fp = strings.TrimPrefix(fp, "sha256:")
+	fp = strings.ReplaceAll(fp, ":", "")
+	if b, err := hex.DecodeString(fp); err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("TLS fingerprint %q: want the 64 hex digits of a SHA-256", fp)
+	}
+	return fp, nil
+}
+
+// ClientConfig trusts exactly the certificate with fingerprint fp (a
+// self-signed server's), whatever its names or issuer. With fp empty it is
+// nil: the system's roots decide.
+func ClientConfig(fp string) (*tls.Config, error) {
+	if fp == "" {
+		return nil, nil
+	}
+	want, err := Normalize(fp)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Names and chains do not matter for a pinned certificate: the
+		// fingerprint check below is the whole verification.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			if got := Fingerprint(cs.PeerCertificates[0].Raw); got != want {
+				return fmt.Errorf("server certificate fingerprint %s is not the pinned %s", got, want)
+			}
+			return nil
+		},
+	}, nil
+}
+
+// HTTPClient is an http.Client with timeout that trusts the pinned
+// certificate when fp is set.
+func HTTPClient(fp string, timeout time.Duration) (*http.Client, error) {
+	cfg, err := ClientConfig(fp)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return &http.Client{Timeout: timeout}, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
+}
+
+// Certificate and key file names in a self-signed certificate's directory.
+const (
+	CertFile = "cert.pem"
+	KeyFile  = "key.pem"
+)
+
+// SelfSigned returns dir's certificate and key, creating a self-signed
+// ECDSA P-256 pair valid for hosts (names or addresses) for ten years on
+// first use. Several servers sharing dir (replicas) end up with one pair:
+// creation holds a lock on dir/lock, and whoever comes second loads what the
+// first made. It returns the pair's files, its fingerprint and whether this
+// call created it.
+func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, created bool, err error) {
+	certFile, keyFile = filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", "", false, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", "", "", false, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(certFile); err == nil {
+		fp, err := FileFingerprint(certFile)
+		return certFile, keyFile, fp, false, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return "", "", "", false, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "meridian server (self-signed)"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	// The key goes first: a certificate on disk always has its key.
+	if err := atomicfile.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return "", "", "", false, err
+	}
+	if err := atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", "", false, err
+	}
+	return certFile, keyFile, Fingerprint(der), true, nil
+}
+
+// FileFingerprint is the fingerprint of the first certificate in a PEM file.
+func FileFingerprint(certFile string) (string, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return "", fmt.Errorf("%s: no PEM certificate", certFile)
+		}
+		if blk.Type == "CERTIFICATE" {
+			return Fingerprint(blk.Bytes), nil
+		}
+	}
+}

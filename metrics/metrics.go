@@ -1,0 +1,212 @@
+// Package metrics is what a Meridian server tells Prometheus: runs by state
+// and site, plan latency, law evaluations and denials by rule, bytes staged
+// by route, site losses, migrations, audit appends, leadership and the
+// API's requests. Counters are this server's own (each replica counts what
+// it did); the run and audit figures are read from the shared store at
+// scrape time, so every replica reports the same, cluster-wide.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+)
+
+// Sources are read at scrape time. Any may be nil.
+type Sources struct {
+	// RunCounts counts runs by state and site (the store's CountRuns).
+	RunCounts func(ctx context.Context) ([]store.RunCount, error)
+	// AuditHead is the audit chain's length (the store's AuditHead).
+	AuditHead func(ctx context.Context) (int64, string, error)
+	// Leading says whether this server leads the controller loop, and its
+	// lease epoch.
+	Leading func() (int64, bool)
+}
+
+// Metrics holds a server's collectors in their own registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	planSeconds    *prometheus.HistogramVec
+	lawEvaluations *prometheus.CounterVec
+	lawDenials     *prometheus.CounterVec
+	stagedBytes    *prometheus.CounterVec
+	siteLosses     *prometheus.CounterVec
+	migrations     *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	httpSeconds    *prometheus.HistogramVec
+	rateLimited    *prometheus.CounterVec
+}
+
+// New registers the collectors, the Go runtime's and the process's.
+func New(src Sources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.planSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "meridian_plan_seconds", Help: "Time to plan one job, by what asked (api, submit, replan).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"via"})
+	m.lawEvaluations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_law_evaluations_total", Help: "Placement candidates the law judged, by what asked.",
+	}, []string{"via"})
+	m.lawDenials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_law_denials_total", Help: "Placement candidates the law denied, by denying rule.",
+	}, []string{"rule"})
+	m.stagedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_staged_bytes_total", Help: "Sealed dataset bytes sent to sites, by route (origin country to site country).",
+	}, []string{"from", "to"})
+	m.siteLosses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_site_losses_total", Help: "Runs that lost their site, by site.",
+	}, []string{"site"})
+	m.migrations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_migrations_total", Help: "Runs moved to another site, by old and new site.",
+	}, []string{"from", "to"})
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_http_requests_total", Help: "API requests answered, by route and status code.",
+	}, []string{"route", "code"})
+	m.httpSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "meridian_http_request_seconds", Help: "Time to answer an API request, by route.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_http_rate_limited_total", Help: "API requests refused by a tenant's rate limit, by route.",
+	}, []string{"route"})
+	m.reg.MustRegister(m.planSeconds, m.lawEvaluations, m.lawDenials, m.stagedBytes, m.siteLosses, m.migrations,
+		m.httpRequests, m.httpSeconds, m.rateLimited,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.RunCounts != nil {
+		m.reg.MustRegister(&runCollector{count: src.RunCounts,
+			desc: prometheus.NewDesc("meridian_runs", "Runs by state and site, read from the store.", []string{"state", "site"}, nil)})
+	}
+	if src.AuditHead != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "meridian_audit_appends_total", Help: "Entries appended to the audit chain, by every server (its length).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			seq, _, err := src.AuditHead(ctx)
+			if err != nil {
+				return 0
+			}
+			return float64(seq)
+		}))
+	}
+	if src.Leading != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_leader", Help: "1 while this server leads the controller loop.",
+		}, func() float64 {
+			if _, ok := src.Leading(); ok {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_lease_epoch", Help: "The controller lease's epoch while this server leads, else 0.",
+		}, func() float64 {
+			e, ok := src.Leading()
+			if !ok {
+				return 0
+			}
+			return float64(e)
+		}))
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Registry is the metrics' registry (for tests).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObservePlan records one plan's latency and its law figures.
+func (m *Metrics) ObservePlan(via string, d time.Duration, p *planner.Plan) {
+	if m == nil {
+		return
+	}
+	m.planSeconds.WithLabelValues(via).Observe(d.Seconds())
+	if p == nil {
+		return
+	}
+	m.lawEvaluations.WithLabelValues(via).Add(float64(p.Summary.Candidates))
+	for rule, n := range p.Summary.RejectedByRule {
+		m.lawDenials.WithLabelValues(rule).Add(float64(n))
+	}
+}
+
+// SiteLost counts a run that lost its site.
+func (m *Metrics) SiteLost(site string) {
+	if m != nil {
+		m.siteLosses.WithLabelValues(site).Inc()
+	}
+}
+
+// Migrated counts a run moved from one site to another.
+func (m *Metrics) Migrated(from, to string) {
+	if m != nil {
+		m.migrations.WithLabelValues(from, to).Inc()
+	}
+}
+
+// Staged counts sealed bytes sent from a dataset's origin country to a
+// site's country.
+func (m *Metrics) Staged(from, to string, bytes int64) {
+	if m != nil && bytes > 0 {
+		m.stagedBytes.WithLabelValues(from, to).Add(float64(bytes))
+	}
+}
+
+// ObserveRequest counts one answered API request.
+func (m *Metrics) ObserveRequest(route string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.httpSeconds.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// RateLimited counts a request refused by a rate limit.
+func (m *Metrics) RateLimited(route string) {
+	if m != nil {
+		m.rateLimited.WithLabelValues(route).Inc()
+	}
+}
+
+// runCollector reads run counts from the store at most once a second.
+type runCollector struct {
+	count func(ctx context.Context) ([]store.RunCount, error)
+	desc  *prometheus.Desc
+
+	mu   sync.Mutex
+	at   time.Time
+	last []store.RunCount
+}
+
+func (c *runCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		counts, err := c.count(ctx)
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			return
+		}
+		c.last, c.at = counts, time.Now()
+	}
+	for _, rc := range c.last {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(rc.N), rc.State, rc.Site)
+	}
+}

@@ -1,0 +1,266 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// A tenant's datasets through the server: what is registered, staging to a
+// site (law-gated, ledgered in the audit log, as the controller stages for
+// runs), the ledger of what crossed which border, and verifying a staged
+// copy. The server holds the tenant's keys (PutKey); the tenant's machine
+// needs none of the server's state.
+
+// DatasetInfo is a registered dataset as the API lists it.
+type DatasetInfo struct {
+	Name    string              `json:"name"`
+	Version int64               `json:"version"`
+	SHA256  string              `json:"sha256"`
+	Spec    catalog.DatasetSpec `json:"spec"`
+	// KeyHeld says whether the server holds the dataset's key (PutKey):
+	// without it nothing can be staged or verified.
+	KeyHeld   bool   `json:"keyHeld"`
+	UpdatedAt string `json:"updatedAt"`
+}
+
+// Datasets lists the tenant's registered datasets.
+func (c *Controller) Datasets(ctx context.Context, tenant string) ([]DatasetInfo, error) {
+	rows, err := c.cfg.Store.ListResources(ctx, tenant, catalog.KindDataset)
+	if err != nil {
+		return nil, err
+	}
+	keys := c.keyrings()
+	out := make([]DatasetInfo, 0, len(rows))
+	for _, r := range rows {
+		var d catalog.Dataset
+		if err := json.Unmarshal(r.Doc, &d); err != nil {
+			return nil, fmt.Errorf("registered dataset %s: %w", r.Name, err)
+		}
+		_, kerr := keys.Get(tenant, r.Name)
+		out = append(out, DatasetInfo{Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: d.Spec, KeyHeld: kerr == nil,
+			UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")})
+	}
+	return out, nil
+}
+
+// StageRequest asks the server to stage a dataset to a site.
+type StageRequest struct {
+	Site string `json:"site"`
+	// Organization names the tenant's registered organisation that moves the
+	// data, for rules that depend on it.
+	Organization string `json:"organization,omitempty"`
+	// DryRun asks the law only, as of AsOf (today when empty), and moves
+	// nothing. A real staging happens today; AsOf is refused with it.
+	DryRun bool   `json:"dryRun,omitempty"`
+	AsOf   string `json:"asOf,omitempty"`
+}
+
+// StageResult is what a staging did, or, for a dry run, what the law says.
+type StageResult struct {
+	Dataset string          `json:"dataset"`
+	Site    string          `json:"site"`
+	AsOf    string          `json:"asOf"`
+	Allowed bool            `json:"allowed"`
+	DryRun  bool            `json:"dryRun,omitempty"`
+	Entry   *transfer.Entry `json:"entry,omitempty"`
+	// Skipped, Damaged and Reconciled count chunks already at the site,
+	// found damaged there and sent again, and confirmed after an
+	// interrupted staging.
+	Skipped    int             `json:"skipped"`
+	Damaged    int             `json:"damaged"`
+	Reconciled int             `json:"reconciled"`
+	Decision   policy.Decision `json:"decision"`
+}
+
+// ErrDenied wraps a staging the law refused; the result says why.
+var ErrDenied = errors.New("the law does not allow this transfer")
+
+// DeniedError is a staging the law refused, with the decision.
+type DeniedError struct{ Result *StageResult }
+
+func (e *DeniedError) Error() string {
+	msg := fmt.Sprintf("dataset %s may not go to %s as of %s", e.Result.Dataset, e.Result.Site, e.Result.AsOf)
+	for _, f := range e.Result.Decision.Denials {
+		msg += fmt.Sprintf("; rule %s: %s", f.Rule, f.Message)
+	}
+	return msg
+}
+
+func (e *DeniedError) Unwrap() error { return ErrDenied }
+
+// datasetWorld is the tenant's registered world and one of its datasets
+// and a catalog site.
+func (c *Controller) datasetWorld(ctx context.Context, tenant, name, siteName string) (*catalog.World, *catalog.Dataset, *catalog.Site, error) {
+	w, _, err := c.requestWorld(ctx, tenant, &request{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ds := w.Datasets[name]
+	if ds == nil {
+		return nil, nil, nil, fmt.Errorf("dataset %q is not registered to this tenant: %w", name, store.ErrNotFound)
+	}
+	if siteName == "" {
+		return nil, nil, nil, &InputError{"site", errors.New("required: a site name")}
+	}
+	site := w.Site(siteName)
+	if site == nil {
+		return nil, nil, nil, &InputError{"site", fmt.Errorf("%q: no such site (%d sites in the catalog)", siteName, len(w.Sites))}
+	}
+	return w, ds, site, nil
+}
+
+// StageDataset stages a tenant's registered dataset to a site, or, with
+// DryRun, asks the law about it. A refusal is a *DeniedError.
+func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req StageRequest) (*StageResult, error) {
+	if c.cfg.Stager == nil {
+		return nil, errors.New("this server has no stager")
+	}
+	if req.AsOf != "" && !req.DryRun {
+		return nil, &InputError{"asOf", errors.New("a transfer happens today; ask the law about another date with dryRun")}
+	}
+	w, ds, site, err := c.datasetWorld(ctx, tenant, name, req.Site)
+	if err != nil {
+		return nil, err
+	}
+	var org *catalog.Organization
+	if req.Organization != "" {
+		if org = w.Organizations[req.Organization]; org == nil {
+			return nil, &InputError{"organization", fmt.Errorf("%q is not registered to this tenant", req.Organization)}
+		}
+	}
+	asOf := c.today()
+	if req.AsOf != "" {
+		if asOf, err = catalog.ParseDate(req.AsOf); err != nil {
+			return nil, &InputError{"asOf", err}
+		}
+	}
+	q := transfer.Query(w, asOf, org, ds)
+	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
+	if req.DryRun {
+		out.Decision = c.cfg.Stager.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		out.Allowed = out.Decision.Allowed
+		return out, nil
+	}
+	if ds.Spec.Store == "" {
+		return nil, &InputError{"dataset", fmt.Errorf("dataset %s has no spec.store: nothing to stage", name)}
+	}
+	dst := *site
+	dst.Spec.Store = c.SiteStore(site)
+	unlock := c.lockStore(dst.Spec.Store + "|" + tenant)
+	defer unlock()
+	res, err := c.cfg.Stager.Stage(ctx, transfer.Request{Dataset: ds, Site: &dst, Tenant: tenant, SitePrefix: dataPrefix(tenant), Query: q})
+	var denied *transfer.DeniedError
+	if errors.As(err, &denied) {
+		out.Decision = policy.Decision{Allowed: false, Denials: denied.Denials}
+		return nil, &DeniedError{Result: out}
+	}
+	if errors.Is(err, dataset.ErrNoKey) {
+		return nil, &InputError{"dataset", fmt.Errorf("the server holds no key for dataset %s: send it with `meridian dataset send-key %s`", name, name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.cfg.Observer.Staged(res.From, res.To, res.BytesSent)
+	entry := res.Entry
+	out.Entry, out.Allowed, out.Decision = &entry, true, res.Decision
+	out.Skipped, out.Damaged, out.Reconciled = res.Skipped, res.Damaged, res.Reconciled
+	return out, nil
+}
+
+// LedgerRow is one transfer record of the ledger.
+type LedgerRow struct {
+	Seq  int64  `json:"seq"`
+	Time string `json:"time"`
+	transfer.Entry
+}
+
+// Ledger is a tenant's transfer ledger: every record, and the confirmed
+// totals per dataset and site.
+type Ledger struct {
+	Entries []LedgerRow        `json:"entries"`
+	Totals  []transfer.Summary `json:"totals"`
+}
+
+// DatasetLedger returns the tenant's ledger, of one dataset when name is
+// set. It reads; it reconciles nothing.
+func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string) (*Ledger, error) {
+	if c.cfg.Stager == nil || c.cfg.Stager.Ledger == nil {
+		return nil, errors.New("this server keeps no ledger")
+	}
+	es, err := c.cfg.Store.AuditEntries(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := &Ledger{Entries: []LedgerRow{}, Totals: []transfer.Summary{}}
+	for _, e := range es {
+		if e.Kind != transfer.KindTransfer || e.Tenant != tenant {
+			continue
+		}
+		var ent transfer.Entry
+		if err := json.Unmarshal(e.Payload, &ent); err != nil {
+			return nil, fmt.Errorf("audit entry %d: transfer payload: %w", e.Seq, err)
+		}
+		if name != "" && ent.Dataset != name {
+			continue
+		}
+		out.Entries = append(out.Entries, LedgerRow{Seq: e.Seq, Time: e.Time, Entry: ent})
+	}
+	sums, err := transfer.Summarize(ctx, c.cfg.Stager.Ledger, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sums {
+		if name == "" || s.Dataset == name {
+			out.Totals = append(out.Totals, s)
+		}
+	}
+	sort.SliceStable(out.Totals, func(i, j int) bool {
+		a, b := out.Totals[i], out.Totals[j]
+		if a.Dataset != b.Dataset {
+			return a.Dataset < b.Dataset
+		}
+		return a.Site < b.Site
+	})
+	return out, nil
+}
+
+// VerifyDataset re-reads and authenticates every chunk of the tenant's
+// dataset staged at a site, with the key the server holds.
+func (c *Controller) VerifyDataset(ctx context.Context, tenant, name, siteName string) (*dataset.VerifyReport, error) {
+	_, _, site, err := c.datasetWorld(ctx, tenant, name, siteName)
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.keyrings().Get(tenant, name)
+	if errors.Is(err, dataset.ErrNoKey) {
+		return nil, &InputError{"dataset", fmt.Errorf("the server holds no key for dataset %s", name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := seal.New(key, name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
+	if err != nil {
+		return nil, fmt.Errorf("store of %s: %w", site.Metadata.Name, err)
+	}
+	sub := b.Sub(dataPrefix(tenant))
+	defer sub.Close()
+	rep, err := dataset.Verify(ctx, sub, sealer, name, 4)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s at %s: %w", name, site.Metadata.Name, err)
+	}
+	return rep, nil
+}

@@ -1,0 +1,158 @@
+// Package statedir is the layout of a Meridian state directory
+// ($MERIDIAN_HOME, default ~/.meridian): where the database, the secrets,
+// the CLI's client file, the datasets' documents and keys, the audit anchor
+// and the server's certificate live. Everything secret in it is 0600.
+//
+// Several servers (replicas on one PostgreSQL) share one state directory on
+// shared storage: the secrets here (audit.key, agent.key, the anchor key,
+// the TLS pair) are created once, by whichever starts first, and read by the
+// others (atomicfile.CreateFile), and the run keys, tenants' keyrings, the
+// attempts' logs and the sites' local roots under it are read and written by
+// all of them.
+package statedir
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// Env names the state directory.
+const Env = "MERIDIAN_HOME"
+
+// File and directory names in a state directory.
+const (
+	Database    = "meridian.db"
+	AuditKey    = "audit.key"
+	AgentKey    = "agent.key"
+	AnchorDir   = "anchor"
+	ClientFile  = "client.json"
+	ServeLock   = "serve.lock"
+	TLSDir      = "tls"
+	DatasetsDir = "datasets"
+	KeyringDir  = "keyring"
+	HomeStore   = "store"
+	Screening   = "screening"
+)
+
+// Dir is a state directory.
+type Dir struct{ Path string }
+
+// Default is $MERIDIAN_HOME, else ~/.meridian.
+func Default() (Dir, error) {
+	if d := os.Getenv(Env); d != "" {
+		return Dir{Path: d}, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return Dir{}, fmt.Errorf("state directory: set %s (%w)", Env, err)
+	}
+	return Dir{Path: filepath.Join(home, ".meridian")}, nil
+}
+
+// Join is a path inside the directory.
+func (d Dir) Join(elem ...string) string { return filepath.Join(append([]string{d.Path}, elem...)...) }
+
+// Database is the SQLite database.
+func (d Dir) Database() string { return d.Join(Database) }
+
+// Anchor is the default audit anchor directory.
+func (d Dir) Anchor() string { return d.Join(AnchorDir) }
+
+// TLS is where a self-signed server certificate is kept.
+func (d Dir) TLS() string { return d.Join(TLSDir) }
+
+// Datasets holds the Dataset documents `meridian dataset add` registers.
+func (d Dir) Datasets() string { return d.Join(DatasetsDir) }
+
+// DatasetFile is one dataset's document.
+func (d Dir) DatasetFile(name string) string { return filepath.Join(d.Datasets(), name+".yaml") }
+
+// Keyring is the CLI owner's keyring of dataset keys.
+func (d Dir) Keyring() string { return d.Join(KeyringDir) }
+
+// HomeStore is the default home store of added datasets, as a URL.
+func (d Dir) HomeStore() string { return "file://" + d.Join(HomeStore) }
+
+// ScreeningDir holds imported restricted-party lists.
+func (d Dir) ScreeningDir() string { return d.Join(Screening) }
+
+// Secret reads a hex secret of at least 16 bytes from name, creating a
+// random 32-byte one (0600) on first use; one that others may read is
+// refused. Servers starting together on a shared directory get one secret:
+// the first to create the file wins and the others read it.
+func (d Dir) Secret(name string) ([]byte, error) {
+	path := d.Join(name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(d.Path, 0o700); err != nil {
+			return nil, err
+		}
+		created, cerr := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+		if cerr != nil {
+			return nil, fmt.Errorf("%s: %w", name, cerr)
+		}
+		if created {
+			return key, nil
+		}
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+	}
+	key, err := hex.DecodeString(string(bytes.TrimSpace(b)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("%s: want at least 16 hex-encoded bytes", path)
+	}
+	return key, nil
+}
+
+// Client is what client.json holds: where the CLI on this machine finds
+// the server, its token and, for a self-signed certificate, its
+// fingerprint.
+type Client struct {
+	Server      string `json:"server"`
+	Token       string `json:"token"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// ReadClient reads client.json.
+func (d Dir) ReadClient() (Client, error) {
+	var c Client
+	path := d.Join(ClientFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteClient writes client.json (0600, atomically).
+func (d Dir) WriteClient(c Client) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(d.Join(ClientFile), append(b, '\n'), 0o600)
+}

@@ -1,0 +1,465 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"meridian.dev/meridian/audit"
+)
+
+// Postgres is the Store for several `meridian serve` replicas sharing one
+// PostgreSQL database. Every change is one transaction; audit appends lock
+// the chain's head row first, so the chain stays linear whichever replica
+// appends; time-based decisions (leases, heartbeats) use the database's
+// clock, so replicas' clocks need not agree.
+type Postgres struct {
+	pool    *pgxpool.Pool
+	chain   *audit.Chain
+	onAudit func(seq int64, head string)
+}
+
+// OpenPostgres connects to the database at url (postgres://…), applies
+// pending migrations (under an advisory lock, so replicas starting together
+// migrate once) and returns the store. Options.Now is not used: the
+// database's clock is.
+func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres url: %w", err)
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	// A server paused (SIGSTOP, a frozen VM) inside a transaction would
+	// hold its row locks, the audit head's among them, and stall every
+	// other replica. The store's transactions never wait on anything but
+	// the database, so the database ends one idle longer than this, and
+	// with it the locks. The URL may set its own values.
+	for k, v := range map[string]string{"idle_in_transaction_session_timeout": "2s", "statement_timeout": "60s", "application_name": "meridian"} {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
+	}
+	if err := migratePostgres(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate postgres %s: %w", redactURL(url), err)
+	}
+	return &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}, nil
+}
+
+// redactURL drops a password from a connection URL for messages.
+func redactURL(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations/postgres"), goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Pool exposes the connection pool for tests and tools.
+func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+func (s *Postgres) notify(head *audit.Entry) {
+	if head != nil && s.onAudit != nil {
+		s.onAudit(head.Seq, head.Hash)
+	}
+}
+
+// tx runs fn in one transaction (read committed; rows it changes are locked
+// explicitly).
+func (s *Postgres) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// CreateRun implements Store.
+func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	var out *Run
+	created := false
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if idemKey != "" {
+			// The key is claimed first: a concurrent retry of the same
+			// submission waits here for this one and then finds its run.
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES ($1, $2, $3, now())
+				ON CONFLICT (tenant, key) DO NOTHING`, r.Tenant, idemKey, r.ID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				var id string
+				if err := tx.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, r.Tenant, idemKey).Scan(&id); err != nil {
+					return err
+				}
+				got, err := pgGetRun(ctx, tx, id)
+				out = got
+				return err
+			}
+		}
+		nr := *r
+		nr.Version = 1
+		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now()) RETURNING created_at`,
+			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version).Scan(&nr.CreatedAt); err != nil {
+			return fmt.Errorf("insert run %s: %w", nr.ID, err)
+		}
+		nr.UpdatedAt = nr.CreatedAt
+		last, err := s.applyChange(ctx, tx, nr.ID, nr.Tenant, nr.CreatedAt, ch)
+		if err != nil {
+			return err
+		}
+		out, created, head = &nr, true, last
+		return nil
+	})
+	if err != nil {
+		return nil, false, pgErr(err)
+	}
+	s.notify(head)
+	return out, created, nil
+}
+
+func (s *Postgres) applyChange(ctx context.Context, tx pgx.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
+	for _, r := range ch.Register {
+		r.Tenant = tenant
+		if err := s.register(ctx, tx, &r); err != nil {
+			return nil, err
+		}
+	}
+	if len(ch.Events) > 0 {
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = $1`, runID).Scan(&last); err != nil {
+			return nil, err
+		}
+		for _, e := range ch.Events {
+			last++
+			t := e.Time
+			if t.IsZero() {
+				t = now
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				runID, last, t, e.Kind, e.From, e.To, e.Reason, e.Data); err != nil {
+				return nil, fmt.Errorf("insert event: %w", err)
+			}
+		}
+	}
+	recs := ch.Audit
+	if tenant != "" {
+		recs = make([]audit.Record, len(ch.Audit))
+		for i, rec := range ch.Audit {
+			if rec.Tenant == "" {
+				rec.Tenant = tenant
+			}
+			recs[i] = rec
+		}
+	}
+	return s.appendAudit(ctx, tx, now, recs)
+}
+
+// appendAudit seals recs after the chain's head. It locks the head row for
+// the rest of the transaction: a concurrent append, from this process or
+// another replica, waits for this one to commit or roll back, and then
+// reads the head this one left.
+func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, recs []audit.Record) (*audit.Entry, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var head audit.Entry
+	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&head.Seq, &head.Hash); err != nil {
+		return nil, fmt.Errorf("lock audit head: %w", err)
+	}
+	var prev *audit.Entry
+	if head.Seq > 0 {
+		prev = &head
+	}
+	// The entries' time is the database's, so entries from several
+	// replicas stay in time order along the chain.
+	var dbNow time.Time
+	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&dbNow); err != nil {
+		return nil, err
+	}
+	if dbNow.Before(now) {
+		dbNow = now
+	}
+	b := &pgx.Batch{}
+	for _, rec := range recs {
+		n := s.chain.Seal(prev, dbNow, rec)
+		b.Queue(`INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			n.Seq, n.Time, n.Kind, n.RunID, string(n.Payload), n.PrevHash, n.Hash, n.Tenant, n.Version)
+		prev = &n
+	}
+	b.Queue(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, prev.Seq, prev.Hash)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("append audit: %w", err)
+	}
+	return prev, nil
+}
+
+// UpdateRun implements Store. The row is locked for the transaction, so
+// concurrent updates of one run (the controller and an agent's report,
+// on any replicas) take turns instead of failing.
+func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
+	var out *Run
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r, err := scanPgRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("run %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		old := r.Version
+		ch, err := fn(r)
+		if err != nil {
+			return err
+		}
+		r.Version = old + 1
+		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now()
+			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, id, old).Scan(&r.UpdatedAt); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrConflict
+			}
+			return err
+		}
+		last, err := s.applyChange(ctx, tx, id, r.Tenant, r.UpdatedAt, ch)
+		if err != nil {
+			return err
+		}
+		// The fence is checked last, so that the lease row is share-locked
+		// only from here to the commit: a server frozen earlier in the
+		// transaction does not hold up another's takeover of the lease.
+		if f, ok := FenceOf(ctx); ok {
+			if err := pgCheckFence(ctx, tx, f, true); err != nil {
+				return err
+			}
+		}
+		head, out = last, r
+		return nil
+	})
+	if errors.Is(err, ErrNoChange) {
+		return s.GetRun(ctx, id)
+	}
+	if err != nil {
+		return nil, pgErr(err)
+	}
+	s.notify(head)
+	return out, nil
+}
+
+func scanPgRun(row pgx.Row) (*Run, error) {
+	var r Run
+	var data string
+	if err := row.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	r.Data = []byte(data)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return &r, nil
+}
+
+type pgQuerier interface {
+	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+}
+
+func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
+	r, err := scanPgRun(q.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// GetRun implements Store.
+func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
+	return pgGetRun(ctx, s.pool, id)
+}
+
+// ListRuns implements Store.
+func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error) {
+	q := `SELECT ` + runCols + ` FROM runs`
+	var where []string
+	var args []any
+	if opts.Tenant != "" {
+		args = append(args, opts.Tenant)
+		where = append(where, fmt.Sprintf("tenant = $%d", len(args)))
+	}
+	if opts.Active && len(opts.Final) > 0 {
+		args = append(args, opts.Final)
+		where = append(where, fmt.Sprintf("state <> ALL($%d)", len(args)))
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.pool.Query(ctx, q+" ORDER BY created_at, id", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanPgRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Events implements Store.
+func (s *Postgres) Events(ctx context.Context, runID string) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 ORDER BY seq`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		if err := rows.Scan(&e.RunID, &e.Seq, &e.Time, &e.Kind, &e.From, &e.To, &e.Reason, &e.Data); err != nil {
+			return nil, err
+		}
+		e.Time = e.Time.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AppendAudit implements Store and audit.Appender.
+func (s *Postgres) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		head, err = s.appendAudit(ctx, tx, time.Time{}, recs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.notify(head)
+	return nil
+}
+
+// AuditEntries implements Store.
+func (s *Postgres) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
+	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit`
+	var args []any
+	if runID != "" {
+		q += ` WHERE run_id = $1`
+		args = append(args, runID)
+	}
+	rows, err := s.pool.Query(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Entry
+	for rows.Next() {
+		var e audit.Entry
+		var p string
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash, &e.Tenant, &e.Version); err != nil {
+			return nil, err
+		}
+		e.Payload = []byte(p)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// VerifyAudit implements Store.
+func (s *Postgres) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	return s.VerifyAuditAnchored(ctx, nil)
+}
+
+// VerifyAuditAnchored implements Store.
+func (s *Postgres) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
+	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) { return s.AuditEntries(ctx, "") }, anchors)
+}
+
+// AuditHead implements Store: the last entry, not the head row, so that a
+// head row edited by hand cannot hide entries.
+func (s *Postgres) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := s.pool.QueryRow(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, audit.Genesis, nil
+	}
+	return seq, hash, err
+}
+
+// AuditHashAt implements Store.
+func (s *Postgres) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	var hash string
+	err := s.pool.QueryRow(ctx, `SELECT hash FROM audit WHERE seq = $1`, seq).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return hash, err == nil, err
+}
+
+// CountRuns implements Store.
+func (s *Postgres) CountRuns(ctx context.Context) ([]RunCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RunCount
+	for rows.Next() {
+		var c RunCount
+		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// pgErr maps PostgreSQL's errors to the store's: a unique violation is a
+// lost race (ErrConflict), with the database's message kept.
+func pgErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("%s: %w", pe.Message, ErrConflict)
+	}
+	return err
+}

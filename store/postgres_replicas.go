@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"meridian.dev/meridian/audit"
+)
+
+// TryLease implements Leaser by the database's clock: one statement takes
+// a free or expired lease (a new epoch) or renews the holder's own.
+func (s *Postgres) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	l := Lease{Name: name}
+	err := s.pool.QueryRow(ctx, `INSERT INTO leases AS l (name, holder, epoch, expires_at)
+		VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 microsecond')
+		ON CONFLICT (name) DO UPDATE SET
+			holder = EXCLUDED.holder,
+			epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp() THEN l.epoch ELSE l.epoch + 1 END,
+			expires_at = EXCLUDED.expires_at
+		WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+		RETURNING holder, epoch, expires_at`, name, holder, ttl.Microseconds()).Scan(&l.Holder, &l.Epoch, &l.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Held by another, and live.
+		err = s.pool.QueryRow(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = $1`, name).Scan(&l.Holder, &l.Epoch, &l.Expires)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease %s: %w", name, err)
+	}
+	l.Expires = l.Expires.UTC()
+	return l, nil
+}
+
+// ReleaseLease implements Leaser.
+func (s *Postgres) ReleaseLease(ctx context.Context, name, holder string, epoch int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE leases SET expires_at = '-infinity' WHERE name = $1 AND holder = $2 AND epoch = $3`, name, holder, epoch)
+	return err
+}
+
+// CheckFence implements Leaser.
+func (s *Postgres) CheckFence(ctx context.Context, f Fence) error {
+	return pgCheckFence(ctx, s.pool, f, false)
+}
+
+// pgCheckFence compares the lease's epoch with f's. Inside a transaction,
+// share is true: the lease row stays share-locked until the transaction
+// ends, so a takeover (which updates the row) waits for the fenced write to
+// commit, and every fenced write that checks after the takeover sees the
+// new epoch. Writers check last, just before committing.
+func pgCheckFence(ctx context.Context, q pgQuerier, f Fence, share bool) error {
+	sql := `SELECT epoch FROM leases WHERE name = $1`
+	if share {
+		sql += ` FOR SHARE`
+	}
+	var epoch int64
+	err := q.QueryRow(ctx, sql, f.Lease).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fencedErr(f, 0, false)
+	}
+	if err != nil {
+		return err
+	}
+	if epoch != f.Epoch {
+		return fencedErr(f, epoch, true)
+	}
+	return nil
+}
+
+// Heard implements Heartbeats.
+func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES ($1, $2, clock_timestamp())
+		ON CONFLICT (run_id, attempt) DO UPDATE SET at = EXCLUDED.at`, runID, attempt)
+	return err
+}
+
+// SilentFor implements Heartbeats.
+func (s *Postgres) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
+	var us int64
+	err := s.pool.QueryRow(ctx, `SELECT (EXTRACT(EPOCH FROM clock_timestamp() - at) * 1000000)::bigint FROM heartbeats WHERE run_id = $1 AND attempt = $2`, runID, attempt).Scan(&us)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return time.Duration(us) * time.Microsecond, true, nil
+}
+
+func scanPgToken(row pgx.Row) (*Token, error) {
+	var t Token
+	if err := row.Scan(&t.ID, &t.Tenant, &t.Hash, &t.Admin, &t.Note, &t.CreatedAt, &t.RevokedAt); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	if t.RevokedAt != nil {
+		r := t.RevokedAt.UTC()
+		t.RevokedAt = &r
+	}
+	return &t, nil
+}
+
+// PutToken implements Tokens.
+func (s *Postgres) PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error) {
+	nt := *t
+	nt.ID = TokenID(t.Hash)
+	nt.RevokedAt = nil
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, now(), NULL) RETURNING created_at`,
+			nt.ID, nt.Tenant, nt.Hash, nt.Admin, nt.Note).Scan(&nt.CreatedAt); err != nil {
+			return fmt.Errorf("add token: %w", pgErr(err))
+		}
+		var err error
+		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	nt.CreatedAt = nt.CreatedAt.UTC()
+	s.notify(head)
+	return &nt, nil
+}
+
+// TokenByHash implements Tokens.
+func (s *Postgres) TokenByHash(ctx context.Context, h string) (*Token, error) {
+	t, err := scanPgToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, h))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return t, err
+}
+
+// ListTokens implements Tokens.
+func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanPgToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeTokens implements Tokens.
+func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error) {
+	var n int64
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		q := `UPDATE tokens SET revoked_at = now() WHERE tenant = $1 AND revoked_at IS NULL`
+		args := []any{tenant}
+		if id != "" {
+			q += ` AND id = $2`
+			args = append(args, id)
+		}
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.notify(head)
+	return int(n), nil
+}
+
+var _ Store = (*Postgres)(nil)
+var _ Store = (*SQLite)(nil)

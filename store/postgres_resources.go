@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"meridian.dev/meridian/audit"
+)
+
+func scanPgResource(row pgx.Row) (*Resource, error) {
+	var r Resource
+	var doc string
+	if err := row.Scan(&r.Tenant, &r.Kind, &r.Name, &doc, &r.Hash, &r.StoreKey, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	r.Doc = []byte(doc)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return &r, nil
+}
+
+func pgGetResource(ctx context.Context, q pgQuerier, tenant, kind, name string, lock bool) (*Resource, error) {
+	sql := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1 AND kind = $2 AND name = $3`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	r, err := scanPgResource(q.QueryRow(ctx, sql, tenant, kind, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
+	}
+	return r, err
+}
+
+// register inserts r unless the tenant registered it already, in which case
+// the registered copy must hash the same. Two transactions registering the
+// same resource at once: the second waits on the first's row and then
+// compares with it.
+func (s *Postgres) register(ctx context.Context, tx pgx.Tx, r *Resource) error {
+	if err := s.storeKeyFree(ctx, tx, r); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())
+		ON CONFLICT (tenant, kind, name) DO NOTHING`, r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey)
+	if err != nil {
+		return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, pgErr(err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, false)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(got.Hash), []byte(r.Hash)) != 1 {
+		return &ResourceConflict{Kind: r.Kind, Name: r.Name, Registered: got,
+			Detail: fmt.Sprintf("differs from the copy registered on %s (version %d); change it with an update by its owner, not in a request", got.UpdatedAt.UTC().Format("2006-01-02"), got.Version)}
+	}
+	return nil
+}
+
+// storeKeyFree refuses a dataset whose data another tenant registered.
+func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) error {
+	if r.StoreKey == "" {
+		return nil
+	}
+	var owner, name string
+	err := tx.QueryRow(ctx, `SELECT tenant, name FROM resources WHERE store_key = $1`, r.StoreKey).Scan(&owner, &name)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case owner == r.Tenant && name == r.Name:
+		return nil
+	}
+	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
+}
+
+// GetResource implements Store.
+func (s *Postgres) GetResource(ctx context.Context, tenant, kind, name string) (*Resource, error) {
+	return pgGetResource(ctx, s.pool, tenant, kind, name, false)
+}
+
+// ListResources implements Store.
+func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1`
+	args := []any{tenant}
+	if kind != "" {
+		q += ` AND kind = $2`
+		args = append(args, kind)
+	}
+	rows, err := s.pool.Query(ctx, q+` ORDER BY kind, name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Resource
+	for rows.Next() {
+		r, err := scanPgResource(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutResource implements Store.
+func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error) {
+	var head *audit.Entry
+	var out *Resource
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			if ifVersion != 0 {
+				return fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+			}
+			if err := s.storeKeyFree(ctx, tx, r); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())`,
+				r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey); err != nil {
+				return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, pgErr(err))
+			}
+		case err != nil:
+			return err
+		default:
+			if got.Version != ifVersion {
+				return fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+			}
+			if err := s.storeKeyFree(ctx, tx, r); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, hash = $2, store_key = $3, version = version + 1, updated_at = now()
+				WHERE tenant = $4 AND kind = $5 AND name = $6`, string(r.Doc), r.Hash, r.StoreKey, r.Tenant, r.Kind, r.Name); err != nil {
+				return pgErr(err)
+			}
+		}
+		if rec.Tenant == "" {
+			rec.Tenant = r.Tenant
+		}
+		if head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec}); err != nil {
+			return err
+		}
+		out, err = pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(head)
+	return out, nil
+}
+
+// TenantUID implements Store. Allocation takes a table lock so that two
+// replicas admitting two new tenants at once give them different ids.
+func (s *Postgres) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
+	var uid int
+	err := s.pool.QueryRow(ctx, `SELECT uid FROM tenants WHERE name = $1`, tenant).Scan(&uid)
+	if err == nil {
+		return uid, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, err
+	}
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE tenants IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT uid FROM tenants WHERE name = $1`, tenant).Scan(&uid); err == nil {
+			return nil
+		}
+		var max *int64
+		if err := tx.QueryRow(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
+			return err
+		}
+		uid = base
+		if max != nil && int(*max) >= base {
+			uid = int(*max) + 1
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES ($1, $2, now())`, tenant, uid)
+		return err
+	})
+	return uid, err
+}

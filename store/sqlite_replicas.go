@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"meridian.dev/meridian/audit"
+)
+
+// TryLease implements Leaser, by this process's clock (SQLite has one
+// writer machine).
+func (s *SQLite) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	var out Lease
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		var cur Lease
+		var exp string
+		err := tx.QueryRowContext(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = ?`, name).Scan(&cur.Holder, &cur.Epoch, &exp)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out = Lease{Name: name, Holder: holder, Epoch: 1, Expires: now.Add(ttl)}
+			_, err = tx.ExecContext(ctx, `INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)`, name, holder, out.Epoch, fmtTime(out.Expires))
+			return err
+		case err != nil:
+			return err
+		}
+		cur.Name, cur.Expires = name, parseTime(exp)
+		live := cur.Expires.After(now)
+		if live && cur.Holder != holder {
+			out = cur
+			return nil
+		}
+		out = Lease{Name: name, Holder: holder, Epoch: cur.Epoch, Expires: now.Add(ttl)}
+		if !live {
+			out.Epoch++
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE leases SET holder = ?, epoch = ?, expires_at = ? WHERE name = ?`, holder, out.Epoch, fmtTime(out.Expires), name)
+		return err
+	})
+	return out, err
+}
+
+// ReleaseLease implements Leaser.
+func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string, epoch int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND epoch = ?`,
+		fmtTime(time.Unix(0, 0)), name, holder, epoch)
+	return err
+}
+
+// CheckFence implements Leaser.
+func (s *SQLite) CheckFence(ctx context.Context, f Fence) error {
+	return checkFence(ctx, s.db, f)
+}
+
+func checkFence(ctx context.Context, q querier, f Fence) error {
+	var epoch int64
+	err := q.QueryRowContext(ctx, `SELECT epoch FROM leases WHERE name = ?`, f.Lease).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fencedErr(f, 0, false)
+	}
+	if err != nil {
+		return err
+	}
+	if epoch != f.Epoch {
+		return fencedErr(f, epoch, true)
+	}
+	return nil
+}
+
+// Heard implements Heartbeats.
+func (s *SQLite) Heard(ctx context.Context, runID string, attempt int) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES (?, ?, ?)
+		ON CONFLICT (run_id, attempt) DO UPDATE SET at = excluded.at`, runID, attempt, fmtTime(s.now()))
+	return err
+}
+
+// SilentFor implements Heartbeats.
+func (s *SQLite) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
+	var at string
+	err := s.db.QueryRowContext(ctx, `SELECT at FROM heartbeats WHERE run_id = ? AND attempt = ?`, runID, attempt).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return s.now().Sub(parseTime(at)), true, nil
+}
+
+// CountRuns returns how many runs are in each state at each site.
+func (s *SQLite) CountRuns(ctx context.Context) ([]RunCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RunCount
+	for rows.Next() {
+		var c RunCount
+		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+const tokenCols = `id, tenant, hash, admin, note, created_at, revoked_at`
+
+func scanToken(sc interface{ Scan(...any) error }) (*Token, error) {
+	var t Token
+	var ca string
+	var admin int
+	var ra sql.NullString
+	if err := sc.Scan(&t.ID, &t.Tenant, &t.Hash, &admin, &t.Note, &ca, &ra); err != nil {
+		return nil, err
+	}
+	t.Admin = admin != 0
+	t.CreatedAt = parseTime(ca)
+	if ra.Valid {
+		r := parseTime(ra.String)
+		t.RevokedAt = &r
+	}
+	return &t, nil
+}
+
+// PutToken implements Tokens.
+func (s *SQLite) PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error) {
+	nt := *t
+	nt.ID = TokenID(t.Hash)
+	nt.CreatedAt = s.now()
+	nt.RevokedAt = nil
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		admin := 0
+		if nt.Admin {
+			admin = 1
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, NULL)`,
+			nt.ID, nt.Tenant, nt.Hash, admin, nt.Note, fmtTime(nt.CreatedAt)); err != nil {
+			return fmt.Errorf("add token: %w", err)
+		}
+		var err error
+		head, err = s.appendAudit(ctx, tx, nt.CreatedAt, []audit.Record{rec})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(head)
+	return &nt, nil
+}
+
+// TokenByHash implements Tokens.
+func (s *SQLite) TokenByHash(ctx context.Context, h string) (*Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, h))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return t, err
+}
+
+// ListTokens implements Tokens.
+func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeTokens implements Tokens.
+func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error) {
+	var n int64
+	var head *audit.Entry
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		q := `UPDATE tokens SET revoked_at = ? WHERE tenant = ? AND revoked_at IS NULL`
+		args := []any{fmtTime(now), tenant}
+		if id != "" {
+			q += ` AND id = ?`
+			args = append(args, id)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		head, err = s.appendAudit(ctx, tx, now, []audit.Record{rec})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.notify(head)
+	return int(n), nil
+}

@@ -1,0 +1,520 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// RunShared runs what two handles on one database must show: what two
+// server replicas, each with its own handle, rely on. open returns two
+// handles on one fresh, empty database (cleanup is the caller's).
+func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
+	t.Run("AuditAppendsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedAudit(t, a, b) })
+	t.Run("LeaseHasOneHolder", func(t *testing.T) { a, b := open(t); sharedLease(t, a, b) })
+	t.Run("FencedWriterLosesToNewHolder", func(t *testing.T) { a, b := open(t); sharedFence(t, a, b) })
+	t.Run("UpdatesFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedUpdates(t, a, b) })
+	t.Run("IdempotentCreateFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedIdempotency(t, a, b) })
+	t.Run("RuleRevisionsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedRuleRevisions(t, a, b) })
+	t.Run("FencedLawCheck", func(t *testing.T) { a, b := open(t); sharedLawCheck(t, a, b) })
+}
+
+func lease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const ttl = 300 * time.Millisecond
+	l, err := s.TryLease(ctx, store.ControllerLease, "r1", ttl)
+	if err != nil || l.Holder != "r1" || l.Epoch != 1 {
+		t.Fatalf("first take: %+v %v", l, err)
+	}
+	// Renewing keeps the epoch; another holder is refused while it lives.
+	l2, err := s.TryLease(ctx, store.ControllerLease, "r1", ttl)
+	if err != nil || l2.Holder != "r1" || l2.Epoch != 1 || l2.Expires.Before(l.Expires) {
+		t.Fatalf("renew: %+v (was %+v) %v", l2, l, err)
+	}
+	other, err := s.TryLease(ctx, store.ControllerLease, "r2", ttl)
+	if err != nil || other.Holder != "r1" || other.Epoch != 1 {
+		t.Fatalf("take while held: %+v %v", other, err)
+	}
+	// Leases are independent by name.
+	if x, err := s.TryLease(ctx, "other", "r2", ttl); err != nil || x.Holder != "r2" || x.Epoch != 1 {
+		t.Fatalf("second lease: %+v %v", x, err)
+	}
+	// Once it expires, another takes it with the next epoch.
+	time.Sleep(2 * ttl)
+	got, err := s.TryLease(ctx, store.ControllerLease, "r2", ttl)
+	if err != nil || got.Holder != "r2" || got.Epoch != 2 {
+		t.Fatalf("take after expiry: %+v %v", got, err)
+	}
+	if back, _ := s.TryLease(ctx, store.ControllerLease, "r1", ttl); back.Holder != "r2" {
+		t.Errorf("old holder renewed a lease it lost: %+v", back)
+	}
+	// A release by a non-holder does nothing; the holder's release frees it.
+	if err := s.ReleaseLease(ctx, store.ControllerLease, "r1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if x, _ := s.TryLease(ctx, store.ControllerLease, "r3", ttl); x.Holder != "r2" {
+		t.Errorf("release by a non-holder freed the lease: %+v", x)
+	}
+	if err := s.ReleaseLease(ctx, store.ControllerLease, "r2", 2); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := s.TryLease(ctx, store.ControllerLease, "r3", ttl); err != nil || x.Holder != "r3" || x.Epoch != 3 {
+		t.Errorf("take after release: %+v %v", x, err)
+	}
+}
+
+func fence(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	noLease := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: 1})
+	if _, err := s.UpdateRun(noLease, "r1", func(r *store.Run) (store.Change, error) { r.State = "x"; return store.Change{}, nil }); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("write fenced on a lease nobody holds: %v", err)
+	}
+	l, err := s.TryLease(ctx, "ctl", "me", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch})
+	if err := s.CheckFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch}); err != nil {
+		t.Errorf("check current fence: %v", err)
+	}
+	if _, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) {
+		r.State = "staging"
+		return store.Change{Audit: []audit.Record{rec(t, audit.KindState, "r1", 1)}}, nil
+	}); err != nil {
+		t.Fatalf("write at the current epoch: %v", err)
+	}
+	stale := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch - 1})
+	_, err = s.UpdateRun(stale, "r1", func(r *store.Run) (store.Change, error) {
+		r.State = "queued"
+		return store.Change{Events: []store.Event{{Kind: "state"}}, Audit: []audit.Record{rec(t, audit.KindState, "r1", 2)}}, nil
+	})
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale write: %v", err)
+	}
+	if err := s.CheckFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch - 1}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("check stale fence: %v", err)
+	}
+	r, _ := s.GetRun(ctx, "r1")
+	es, _ := s.AuditEntries(ctx, "")
+	evs, _ := s.Events(ctx, "r1")
+	if r.State != "staging" || r.Version != 2 || len(es) != 1 || len(evs) != 0 {
+		t.Errorf("a fenced write changed something: state %s version %d, %d audit entries, %d events", r.State, r.Version, len(es), len(evs))
+	}
+	// Unfenced writes (a tenant's cancel, an agent's report) need no lease.
+	if _, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) { r.Handle = "h"; return store.Change{}, nil }); err != nil {
+		t.Errorf("unfenced write: %v", err)
+	}
+}
+
+func heartbeats(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, ok, err := s.SilentFor(ctx, "r1", 1); err != nil || ok {
+		t.Fatalf("never heard: %v %v", ok, err)
+	}
+	if err := s.Heard(ctx, "r1", 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	d, ok, err := s.SilentFor(ctx, "r1", 1)
+	if err != nil || !ok || d < 40*time.Millisecond || d > time.Minute {
+		t.Fatalf("silent for %v %v %v", d, ok, err)
+	}
+	if err := s.Heard(ctx, "r1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _, _ := s.SilentFor(ctx, "r1", 1); d2 >= d {
+		t.Errorf("a second report did not reset the silence: %v then %v", d, d2)
+	}
+	if _, ok, _ := s.SilentFor(ctx, "r1", 2); ok {
+		t.Error("another attempt shares the first's reports")
+	}
+}
+
+func tokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	h1, h2, h3 := store.HashToken("secret-one"), store.HashToken("secret-two"), store.HashToken("secret-three")
+	admin, err := s.PutToken(ctx, &store.Token{Tenant: "default", Hash: h1, Admin: true, Note: "first start"}, rec(t, "tenant", "", 1))
+	if err != nil || admin.ID != store.TokenID(h1) || !admin.Admin || admin.CreatedAt.IsZero() {
+		t.Fatalf("put admin: %+v %v", admin, err)
+	}
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "acme", Hash: h2}, rec(t, "tenant", "", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "acme", Hash: h3}, rec(t, "tenant", "", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "zeta", Hash: h2}, rec(t, "tenant", "", 4)); err == nil {
+		t.Error("the same token hash was added twice")
+	}
+	got, err := s.TokenByHash(ctx, h2)
+	if err != nil || got.Tenant != "acme" || got.Admin || got.RevokedAt != nil {
+		t.Fatalf("by hash: %+v %v", got, err)
+	}
+	if _, err := s.TokenByHash(ctx, store.HashToken("nope")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown hash: %v", err)
+	}
+	if _, err := s.RevokeTokens(ctx, "acme", "nope", rec(t, "tenant", "", 5)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke unknown id: %v", err)
+	}
+	if n, err := s.RevokeTokens(ctx, "acme", store.TokenID(h2), rec(t, "tenant", "", 6)); err != nil || n != 1 {
+		t.Fatalf("revoke one: %d %v", n, err)
+	}
+	if got, _ := s.TokenByHash(ctx, h2); got.RevokedAt == nil {
+		t.Error("revoked token has no revocation time")
+	}
+	if got, _ := s.TokenByHash(ctx, h3); got.RevokedAt != nil {
+		t.Error("revoking one token revoked the tenant's other")
+	}
+	if n, err := s.RevokeTokens(ctx, "acme", "", rec(t, "tenant", "", 7)); err != nil || n != 1 {
+		t.Fatalf("revoke the rest: %d %v", n, err)
+	}
+	if _, err := s.RevokeTokens(ctx, "acme", "", rec(t, "tenant", "", 8)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke with nothing live: %v", err)
+	}
+	list, err := s.ListTokens(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	var ids []string
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	if diff := cmp.Diff([]string{store.TokenID(h1), store.TokenID(h2), store.TokenID(h3)}, ids); diff != "" {
+		t.Errorf("list order: %s", diff)
+	}
+	// Every addition and revocation is audited; refusals are not.
+	if res, _ := s.VerifyAudit(ctx); !res.OK || res.Entries != 5 {
+		t.Errorf("audit of token changes: %+v", res)
+	}
+}
+
+func countRuns(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, st := range []string{"queued", "queued", "running", "queued"} {
+		r := newRun(fmt.Sprintf("r%d", i), "a")
+		r.State, r.Site = st, "s1"
+		if i == 3 {
+			r.Site = "s2"
+		}
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.CountRuns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunCount{{State: "queued", Site: "s1", N: 2}, {State: "queued", Site: "s2", N: 1}, {State: "running", Site: "s1", N: 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
+
+func sharedAudit(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		s := a
+		if g%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(g int, s store.Store) {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				id := fmt.Sprintf("g%d-%d", g, i)
+				var err error
+				if i%3 == 0 {
+					err = s.AppendAudit(ctx, rec(t, audit.KindTransfer, id, i), rec(t, audit.KindTransfer, id, i+1))
+				} else {
+					_, _, err = s.CreateRun(ctx, newRun(id, "t"), "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, id, i)}})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(g, s)
+	}
+	wg.Wait()
+	// 6 goroutines × (5 double appends + 10 single) = 120 entries, linear.
+	for _, s := range []store.Store{a, b} {
+		res, err := s.VerifyAudit(ctx)
+		if err != nil || !res.OK || res.Entries != 120 {
+			t.Fatalf("verify: %+v %v", res, err)
+		}
+		seq, head, err := s.AuditHead(ctx)
+		if err != nil || seq != 120 || head != res.Head {
+			t.Errorf("head %d %s %v, verified head %s", seq, head, err, res.Head)
+		}
+	}
+	es, _ := a.AuditEntries(ctx, "")
+	for i := 1; i < len(es); i++ {
+		if es[i].Time < es[i-1].Time {
+			t.Errorf("entry %d's time %s is before entry %d's %s", es[i].Seq, es[i].Time, es[i-1].Seq, es[i-1].Time)
+		}
+	}
+}
+
+func sharedLease(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	// Many contenders on two handles, at once: exactly one holds the lease.
+	var wg sync.WaitGroup
+	holders := make([]store.Lease, 8)
+	for i := range holders {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(i int, s store.Store) {
+			defer wg.Done()
+			l, err := s.TryLease(ctx, store.ControllerLease, fmt.Sprintf("replica-%d", i), time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			holders[i] = l
+		}(i, s)
+	}
+	wg.Wait()
+	won := 0
+	for i, l := range holders {
+		if l.Holder == fmt.Sprintf("replica-%d", i) {
+			won++
+		}
+		if l.Epoch != 1 {
+			t.Errorf("contender %d saw epoch %d", i, l.Epoch)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d contenders think they hold the lease: %+v", won, holders)
+	}
+}
+
+func sharedFence(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	if _, _, err := a.CreateRun(ctx, newRun("r1", "t"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := a.TryLease(ctx, store.ControllerLease, "old", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old holder stalls past its lease (a SIGSTOP); the new one takes over.
+	time.Sleep(400 * time.Millisecond)
+	cur, err := b.TryLease(ctx, store.ControllerLease, "new", time.Minute)
+	if err != nil || cur.Holder != "new" || cur.Epoch != old.Epoch+1 {
+		t.Fatalf("takeover: %+v %v", cur, err)
+	}
+	if _, err := b.UpdateRun(store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: cur.Epoch}), "r1", func(r *store.Run) (store.Change, error) {
+		r.State, r.Attempt = "staging", 1
+		return store.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The old holder wakes and acts on what it believed: refused.
+	_, err = a.UpdateRun(store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: old.Epoch}), "r1", func(r *store.Run) (store.Change, error) {
+		r.State, r.Attempt = "staging", 2
+		return store.Change{}, nil
+	})
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale leader's write: %v", err)
+	}
+	if r, _ := b.GetRun(ctx, "r1"); r.Attempt != 1 {
+		t.Errorf("the stale leader's write landed: attempt %d", r.Attempt)
+	}
+	if l, _ := a.TryLease(ctx, store.ControllerLease, "old", time.Minute); l.Holder != "new" {
+		t.Errorf("the stale leader took the lease back: %+v", l)
+	}
+}
+
+func sharedUpdates(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	if _, _, err := a.CreateRun(ctx, newRun("r1", "t"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	for g := 0; g < 8; g++ {
+		s := a
+		if g%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(s store.Store) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+					r.Attempt++
+					return store.Change{Events: []store.Event{{Kind: "bump"}}, Audit: []audit.Record{rec(t, audit.KindState, "r1", i)}}, nil
+				})
+				switch {
+				case err == nil:
+					mu.Lock()
+					applied++
+					mu.Unlock()
+				case !errors.Is(err, store.ErrConflict):
+					t.Error(err)
+				}
+			}
+		}(s)
+	}
+	wg.Wait()
+	r, _ := a.GetRun(ctx, "r1")
+	evs, _ := b.Events(ctx, "r1")
+	res, _ := b.VerifyAudit(ctx)
+	if r.Attempt != applied || len(evs) != applied || int(r.Version) != applied+1 || res.Entries != int64(applied) || !res.OK {
+		t.Errorf("%d updates applied: attempt %d, %d events, version %d, audit %+v", applied, r.Attempt, len(evs), r.Version, res)
+	}
+}
+
+func sharedIdempotency(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	ids := make([]string, 10)
+	created := make([]bool, 10)
+	for i := range ids {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(i int, s store.Store) {
+			defer wg.Done()
+			r, c, err := s.CreateRun(ctx, newRun(fmt.Sprintf("r%d", i), "t"), "same-key", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "", i)}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i], created[i] = r.ID, c
+		}(i, s)
+	}
+	wg.Wait()
+	n := 0
+	for i := range ids {
+		if created[i] {
+			n++
+		}
+		if ids[i] != ids[0] {
+			t.Errorf("retry %d got run %s, another got %s", i, ids[i], ids[0])
+		}
+	}
+	runs, _ := a.ListRuns(ctx, store.ListOptions{})
+	es, _ := a.AuditEntries(ctx, "")
+	if n != 1 || len(runs) != 1 || len(es) != 1 {
+		t.Errorf("%d created, %d runs, %d audit entries; want 1 each", n, len(runs), len(es))
+	}
+}
+
+// sharedRuleRevisions has two replicas apply rules at once, each building on
+// the revision it last read: every revision number is taken once, the
+// losers are told so (ErrConflict) and write nothing, and both handles then
+// read one history with one audit entry per accepted revision.
+func sharedRuleRevisions(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	const writers, tries = 6, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := map[int64]string{}
+	for g := 0; g < writers; g++ {
+		s := a
+		if g%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func(g int, s store.Store) {
+			defer wg.Done()
+			for i := 0; i < tries; i++ {
+				revs, err := s.RuleRevisions(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				after := int64(0)
+				if len(revs) > 0 {
+					after = revs[len(revs)-1].Rev
+				}
+				who := fmt.Sprintf("w%d-%d", g, i)
+				got, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: who, Files: map[string]string{"r.yaml": who}, Who: who},
+					after, rec(t, "rules-revision", "", who))
+				switch {
+				case err == nil:
+					mu.Lock()
+					if prev, dup := won[got.Rev]; dup {
+						t.Errorf("revision %d accepted twice: %s and %s", got.Rev, prev, who)
+					}
+					won[got.Rev] = who
+					mu.Unlock()
+					if got.Rev != after+1 {
+						t.Errorf("%s built on %d and got revision %d", who, after, got.Rev)
+					}
+				case !errors.Is(err, store.ErrConflict):
+					t.Error(err)
+				}
+			}
+		}(g, s)
+	}
+	wg.Wait()
+	for _, s := range []store.Store{a, b} {
+		revs, err := s.RuleRevisions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(revs) != len(won) || len(revs) == 0 {
+			t.Fatalf("%d revisions stored, %d accepted", len(revs), len(won))
+		}
+		for i, r := range revs {
+			if r.Rev != int64(i+1) || won[r.Rev] != r.Who || r.Files["r.yaml"] != r.Who {
+				t.Errorf("revision %d: %+v, accepted from %s", i+1, r, won[r.Rev])
+			}
+		}
+		res, err := s.VerifyAudit(ctx)
+		if err != nil || !res.OK || res.Entries != int64(len(won)) {
+			t.Errorf("audit after %d revisions: %+v %v", len(won), res, err)
+		}
+	}
+}
+
+// sharedLawCheck: a leader that stalled past its lease cannot record a law
+// check (nor its audit entry) over the new leader's.
+func sharedLawCheck(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	old, err := a.TryLease(ctx, store.ControllerLease, "old", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCtx := store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: old.Epoch})
+	if err := a.SetLawCheck(oldCtx, 1, "2026-01-01", rec(t, "law-check", "", 1)); err != nil {
+		t.Fatalf("law check by the holder: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	cur, err := b.TryLease(ctx, store.ControllerLease, "new", time.Minute)
+	if err != nil || cur.Holder != "new" {
+		t.Fatalf("takeover: %+v %v", cur, err)
+	}
+	if err := b.SetLawCheck(store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: cur.Epoch}), 2, "2026-01-02", rec(t, "law-check", "", 2)); err != nil {
+		t.Fatalf("law check by the new holder: %v", err)
+	}
+	if err := a.SetLawCheck(oldCtx, 1, "2026-01-03", rec(t, "law-check", "", 3)); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale leader's law check: %v", err)
+	}
+	rev, day, err := a.LawCheck(ctx)
+	if err != nil || rev != 2 || day != "2026-01-02" {
+		t.Errorf("after the stale check: revision %d day %q %v", rev, day, err)
+	}
+	if res, err := b.VerifyAudit(ctx); err != nil || !res.OK || res.Entries != 2 {
+		t.Errorf("audit: %+v %v (want the two accepted checks)", res, err)
+	}
+}

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"meridian.dev/meridian/audit"
+)
+
+// Token is an API token as the store keeps it: only the SHA-256 of the
+// secret, never the secret. Tokens are 256-bit random values, so a plain
+// hash is enough: nothing can be guessed from it.
+type Token struct {
+	// ID names the token in listings and revocations (the first 12 hex
+	// digits of its hash); it grants nothing.
+	ID     string
+	Tenant string
+	Hash   string
+	// Admin tokens may manage tenants and the server's rules; they see no
+	// other tenant's runs or data for it.
+	Admin     bool
+	Note      string
+	CreatedAt time.Time
+	// RevokedAt is set once the token is revoked; it then grants nothing.
+	RevokedAt *time.Time
+}
+
+// HashToken is the stored form of a token secret.
+func HashToken(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+// TokenID is the public id of a token with hash h.
+func TokenID(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Tokens keeps the API's tokens.
+type Tokens interface {
+	// PutToken adds t (t.Hash set; ID and CreatedAt are filled in) with its
+	// audit record, in one transaction.
+	PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error)
+	// TokenByHash returns the token with hash h, revoked or not, or
+	// ErrNotFound.
+	TokenByHash(ctx context.Context, h string) (*Token, error)
+	// ListTokens returns every token, revoked ones too, oldest first.
+	ListTokens(ctx context.Context) ([]*Token, error)
+	// RevokeTokens revokes the live tokens of tenant (all of them when id is
+	// empty, else the one with that id) with its audit record, and returns
+	// how many it revoked; none is ErrNotFound.
+	RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error)
+}
