@@ -89,6 +89,12 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args []string) (*exec.Cmd
 	if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
 		hargs = append(hargs, "--ro", abs)
 	}
+	// The workload may run Meridian's executable by $MERIDIAN_EXE whatever
+	// its own command is (a shell line, say): under Landlock that is the
+	// agent's own file, which must be readable (and so executable) there.
+	if sb.Mode == SandboxLandlock && filepath.IsAbs(cfg.Exe) && cfg.Exe != exe {
+		hargs = append(hargs, "--ro", cfg.Exe)
+	}
 	hargs = append(hargs, "--")
 	hargs = append(hargs, args...)
 	return exec.Command(h[0], hargs...), nil

@@ -26,7 +26,32 @@ func (p BackendProblem) Error() string { return "backend." + p.Field + ": " + p.
 // The loader reports these at load time, and the backends refuse the same
 // settings when they are built from a spec that no loader checked.
 func (b BackendSpec) Problems() []BackendProblem {
-	return append(b.slurmProblems(), b.kubernetesProblems()...)
+	return append(append(b.slurmProblems(), b.kubernetesProblems()...), b.agentProblems()...)
+}
+
+// agentPath is an executable's path or bare name: no spaces, quotes or
+// control characters, nothing a shell or a scheduler could read twice.
+var agentPath = regexp.MustCompile(`^[A-Za-z0-9._+/-]+$`)
+
+// agentProblems checks the settings of the site's agent.
+func (b BackendSpec) agentProblems() []BackendProblem {
+	var out []BackendProblem
+	if a := b.Agent; a != "" {
+		switch {
+		case len(a) > 4096 || !agentPath.MatchString(a) || strings.HasPrefix(a, "-"):
+			out = append(out, BackendProblem{Field: "agent", Msg: fmt.Sprintf("%q: want an absolute path or a program name (letters, digits, '.', '_', '+', '-', '/')", a)})
+		case strings.Contains(a, "/") && !filepath.IsAbs(a):
+			out = append(out, BackendProblem{Field: "agent", Msg: fmt.Sprintf("%q: want an absolute path (the job's working directory is its scratch) or a bare name found on PATH", a)})
+		}
+	}
+	switch {
+	case b.Sandbox == "":
+	case !contains(SandboxModes, b.Sandbox):
+		out = append(out, BackendProblem{Field: "sandbox", Msg: fmt.Sprintf("%q is not accepted", b.Sandbox), Accepted: SandboxModes})
+	case b.Sandbox == "uid" && b.Type == BackendSlurm && b.RestURL != "":
+		out = append(out, BackendProblem{Field: "sandbox", Msg: "uid needs the agent to run as root, and jobs submitted through slurmrestd run as the user it authenticates; use landlock (or none where the site isolates jobs itself)", Accepted: []string{"landlock", "none"}})
+	}
+	return out
 }
 
 // slurmProblems checks the settings of Slurm sites.

@@ -44,6 +44,13 @@ func TestBackendProblems(t *testing.T) {
 		{"bad user", BackendSpec{Type: BackendSlurm, RestURL: "https://x", TokenFile: "/t", User: "al ice"}, "user", "not a user name"},
 		{"slurm.conf with restURL", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Endpoint: "/etc/slurm/slurm.conf"}, "endpoint", "has none"},
 		{"relative workDir with restURL", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", WorkDir: "work"}, "workDir", "must be absolute"},
+		{"agent path", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Agent: "/opt/meridian/bin/meridian", Sandbox: "landlock"}, "", ""},
+		{"agent on PATH", BackendSpec{Type: BackendKubernetes, Image: "x", Agent: "meridian", Sandbox: "none"}, "", ""},
+		{"relative agent", BackendSpec{Type: BackendSlurm, Agent: "bin/meridian"}, "agent", "absolute path"},
+		{"agent with a space", BackendSpec{Type: BackendSlurm, Agent: "/opt/m agent"}, "agent", "want an absolute path"},
+		{"agent as an option", BackendSpec{Type: BackendSlurm, Agent: "-x"}, "agent", "want an absolute path"},
+		{"unknown sandbox", BackendSpec{Type: BackendLocal, Sandbox: "chroot"}, "sandbox", "not accepted"},
+		{"uid through slurmrestd", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Sandbox: "uid"}, "sandbox", "run as the user it authenticates"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

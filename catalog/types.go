@@ -454,6 +454,32 @@ type BackendSpec struct {
 	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
 	// to admit.
 	QueueName string `yaml:"queueName,omitempty" json:"queueName,omitempty"`
+
+	// Agent is Meridian's executable as the site's jobs reach it: every
+	// attempt runs "Agent agent". An absolute path on the site's nodes (or
+	// in its image), or a bare name found on the job's PATH. Empty: the
+	// server's own executable for sites on the server's machine (local,
+	// Slurm through its commands), "meridian" for remote ones (kubernetes,
+	// Slurm through restURL).
+	Agent string `yaml:"agent,omitempty" json:"agent,omitempty"`
+	// Sandbox is how the agent confines the workload at this site: uid (the
+	// tenant's own user; the agent must run as root), landlock (the job's
+	// user, confined by Landlock to its scratch) or none (the site's
+	// scheduler already isolates each job, as a container does). Empty: the
+	// server's --workload-sandbox for sites on the server's machine, and
+	// landlock for remote ones, whose jobs cannot be assumed to run as root
+	// (jobs through slurmrestd run as the user it authenticates).
+	Sandbox string `yaml:"sandbox,omitempty" json:"sandbox,omitempty"`
+}
+
+// Sandbox modes a site may ask for (BackendSpec.Sandbox).
+var SandboxModes = []string{"uid", "landlock", "none"}
+
+// Remote reports whether the site's scheduler is reached over the network
+// (Kubernetes, Slurm through slurmrestd), so that nothing of the server's
+// machine (its executable, its directories) can be assumed there.
+func (b BackendSpec) Remote() bool {
+	return b.Type == BackendKubernetes || b.Type == BackendSlurm && b.RestURL != ""
 }
 
 // Toleration is a Kubernetes pod toleration.

@@ -14,6 +14,10 @@ const (
 	KindCapacity   Kind = "capacity"   // not enough accelerators free now
 	KindDeadline   Kind = "deadline"   // too slow even at the largest count
 	KindBudget     Kind = "budget"     // dearer than the job's budget
+	// KindSite: the site's scheduler cannot take work now (its settings fail
+	// the server's check against it). Only a server's plans carry it, so it
+	// is not in Kinds, which fixes the columns of `meridian plan`.
+	KindSite Kind = "site"
 )
 
 // Kinds lists every kind in the order plans print them: the job's own
@@ -81,4 +85,5 @@ const (
 	CodeDeadline     = "deadline.exceeded"
 	CodeBudget       = "budget.exceeded"
 	CodeLawUndecided = "law.undecided"
+	CodeSiteDown     = "site.unavailable"
 )

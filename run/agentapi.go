@@ -165,7 +165,7 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	if ck := r.Checkpoint; ck != nil && ck.Site == a.Site && ck.Name != "" {
 		m.Resume = &agent.CheckpointRef{Step: ck.Step, Name: ck.Name, Path: ck.Path, Bytes: ck.Bytes, SHA256: ck.SHA256}
 	}
-	m.Sandbox = agent.Sandbox{Mode: c.cfg.Sandbox.Mode, ReadOnly: c.cfg.Sandbox.ReadOnly}
+	m.Sandbox = agent.Sandbox{Mode: c.siteSandbox(site), ReadOnly: c.cfg.Sandbox.ReadOnly}
 	if m.Sandbox.Mode == agent.SandboxUID {
 		uid, err := c.cfg.Store.TenantUID(ctx, r.Tenant, c.cfg.Sandbox.UIDBase)
 		if err != nil {

@@ -21,18 +21,19 @@ import (
 )
 
 // SiteRoot is the directory a state directory reserves for a site's
-// backend state. The controller never reads workload files from it.
+// backend state, on the controller's machine: what the backend learnt from
+// the site's scheduler (job ids, final states), and, for a local site, its
+// jobs. The site's own work directory (backend.workDir) is the backend's
+// business; the controller never reads workload files.
 func SiteRoot(stateDir string, site *catalog.Site) string {
-	if site.Spec.Backend.WorkDir != "" {
-		return site.Spec.Backend.WorkDir
-	}
 	return filepath.Join(stateDir, "sites", site.Metadata.Name)
 }
 
 // SiteStore is the store a site receives data and checkpoints in: its
 // spec.store, or, when it names none, a file:// store in the "store"
-// directory of the site's root. Each tenant has its own prefix in it
-// (DataPrefix, CheckpointPrefix).
+// directory of the site's root (which only sites on the controller's
+// machine can reach: a remote site must name its store, RemoteProblems).
+// Each tenant has its own prefix in it (DataPrefix, CheckpointPrefix).
 func SiteStore(stateDir string, site *catalog.Site) string {
 	if site.Spec.Store != "" {
 		return site.Spec.Store
@@ -62,6 +63,22 @@ func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
+	b, err := c.siteBackend(site)
+	if err != nil {
+		return nil, fmt.Errorf("backend for site %s: %w", siteName, err)
+	}
+	return b, nil
+}
+
+// notifier is a backend that tells when an attempt's state may have
+// changed (the kubernetes backend's watch), so the loop need not wait for
+// its next tick.
+type notifier interface {
+	Notify(func(handle string))
+}
+
+// siteBackend returns the site's backend, made once per site root.
+func (c *Controller) siteBackend(site *catalog.Site) (backend.Backend, error) {
 	root := c.SiteRoot(site)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +87,10 @@ func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error
 	}
 	b, err := c.cfg.Backends(site, root)
 	if err != nil {
-		return nil, fmt.Errorf("backend for site %s: %w", siteName, err)
+		return nil, err
+	}
+	if n, ok := b.(notifier); ok {
+		n.Notify(func(string) { c.Nudge() })
 	}
 	c.backends[root] = b
 	return b, nil
@@ -188,7 +208,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if c.cfg.AgentFingerprint != "" {
 		env[agent.EnvServerFingerprint] = c.cfg.AgentFingerprint
 	}
-	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.cfg.AgentCommand(site), Env: env,
+	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env,
 		Accelerators: r.Placement.Count, Image: job.Spec.Workload.Image}
 	spec.Partition, spec.GresType = site.Spec.Backend.Partition, site.Spec.Backend.GresType
 	// Starting the attempt is outside the store, where no fence reaches:

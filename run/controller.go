@@ -61,8 +61,10 @@ type Config struct {
 
 	// ServerURL is where attempts' agents reach the server's agent API.
 	ServerURL string
-	// AgentCommand is the command a site's scheduler runs for an attempt:
-	// Meridian's agent (default: this executable with "agent").
+	// AgentCommand is the command a site's scheduler runs for an attempt
+	// at a site whose backend.agent is empty: Meridian's agent (default:
+	// this executable with "agent" at sites on this machine, "meridian
+	// agent" at remote sites).
 	AgentCommand func(site *catalog.Site) []string
 	// AgentKey derives the attempts' credentials; at least 16 bytes.
 	// Servers sharing a store must share it (the state directory's
@@ -73,8 +75,13 @@ type Config struct {
 	AgentFingerprint string
 	// Heartbeat is how often agents report (default 2s).
 	Heartbeat time.Duration
-	// Sandbox says how workloads are confined.
+	// Sandbox says how workloads are confined at sites on this machine; a
+	// site's backend.sandbox overrides it, and remote sites default to
+	// landlock.
 	Sandbox SandboxPolicy
+	// SiteRecheck is how often the sites are checked against their
+	// schedulers again after CheckSites (default 30s).
+	SiteRecheck time.Duration
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
 
@@ -142,6 +149,10 @@ type Controller struct {
 	catSet  *catalog.Set
 	catErr  error
 
+	sitesOnce sync.Once
+	sites     []*catalog.Site
+	sitesErr  error
+
 	baseOnce sync.Once
 	base     *catalog.World
 	baseErr  error
@@ -157,6 +168,11 @@ type Controller struct {
 	lastSave    map[string]time.Time
 	storeLocks  map[string]*sync.Mutex
 	logMu       sync.Mutex
+	// siteDown holds the sites whose last check failed, with the error;
+	// lastSiteCheck is when CheckSites last finished.
+	siteDown      map[string]error
+	lastSiteCheck time.Time
+	checking      bool
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -201,8 +217,10 @@ func New(cfg Config) *Controller {
 		}
 	}
 	if cfg.AgentCommand == nil {
-		exe, _ := os.Executable()
-		cfg.AgentCommand = func(*catalog.Site) []string { return []string{exe, "agent"} }
+		cfg.AgentCommand = defaultAgentCommand
+	}
+	if cfg.SiteRecheck <= 0 {
+		cfg.SiteRecheck = 30 * time.Second
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
@@ -218,7 +236,7 @@ func New(cfg Config) *Controller {
 	}
 	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}}
+		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{}}
 }
 
 // InputError is a submission the user must fix; Field names what is wrong.

@@ -428,7 +428,7 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 	}
 	ln := c.lawNow()
 	asOf := c.today()
-	plan, err := c.cfg.Plan(w, job, asOf, r.Excluded)
+	plan, err := c.plan(w, job, asOf, r.Excluded)
 	if err != nil {
 		return false, err
 	}
@@ -486,7 +486,7 @@ func holdReason(plan *planner.Plan, asOf catalog.Date, rev int64) (reason, code,
 		for j := range plan.Rejected[i].Reasons {
 			f := &plan.Rejected[i].Reasons[j]
 			switch {
-			case plan.Rejected[i].Kind == planner.KindCapacity && notNow == nil:
+			case (plan.Rejected[i].Kind == planner.KindCapacity || plan.Rejected[i].Kind == planner.KindSite) && notNow == nil:
 				notNow = f
 			case f.Code == policy.CodeUndetermined && undetermined == nil:
 				undetermined = f
@@ -536,7 +536,7 @@ func firstRejection(plan *planner.Plan) string {
 // some candidate was refused only for capacity.
 func waitable(plan *planner.Plan) bool {
 	for _, rj := range plan.Rejected {
-		if rj.Kind == planner.KindCapacity {
+		if rj.Kind == planner.KindCapacity || rj.Kind == planner.KindSite {
 			return true
 		}
 	}

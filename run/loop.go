@@ -57,6 +57,7 @@ func (c *Controller) newTerm() {
 // time (Config.Workers), each run by one goroutine.
 func (c *Controller) Tick(ctx context.Context) {
 	c.lawTick(ctx)
+	c.recheckSites(ctx)
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)

@@ -129,7 +129,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		return c.fail(ctx, r, err.Error())
 	}
 	asOf := c.today()
-	plan, err := c.cfg.Plan(w, job, asOf, r.Excluded)
+	plan, err := c.plan(w, job, asOf, r.Excluded)
 	if err != nil {
 		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}

@@ -77,7 +77,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		return nil, false, err
 	}
 	asOf := c.today()
-	plan, err := c.cfg.Plan(w, job, asOf, nil)
+	plan, err := c.plan(w, job, asOf, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}

@@ -184,6 +184,8 @@ func constraints() []constraint {
 		{def: "BackendSpec", prop: "namespace", pattern: dnsLabelPattern},
 		{def: "BackendSpec", prop: "gpuResource", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`},
 		{def: "BackendSpec", prop: "queueName", pattern: `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`},
+		{def: "BackendSpec", prop: "agent", pattern: `^[A-Za-z0-9._+/][A-Za-z0-9._+/-]*$`},
+		{def: "BackendSpec", prop: "sandbox", enum: catalog.SandboxModes},
 		{def: "Toleration", prop: "operator", enum: catalog.TolerationOperators},
 		{def: "Toleration", prop: "effect", enum: catalog.TaintEffects},
 		{def: "Toleration", prop: "tolerationSeconds", min: "0"},

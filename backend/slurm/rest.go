@@ -109,11 +109,19 @@ func (r *REST) SetLimits(timeout time.Duration, retries int) {
 	r.c.timeout, r.c.retries = timeout, retries
 }
 
-// OutputName is the file, in the job's working directory on the cluster,
-// that a job submitted through slurmrestd writes its output to. It is there
-// for the site's admins (and tests); the backend never reads it.
+// OutputName is the name of the file that a job submitted through
+// slurmrestd writes its output to (OutputPath). It is there for the site's
+// admins (and tests); the backend never reads it.
 func OutputName(runID string, attempt int) string {
 	return JobName(runID, attempt) + ".out"
+}
+
+// OutputPath is where on the cluster the job of an attempt working in wd
+// writes its output: beside wd, not in it, since wd is the scratch of
+// Meridian's agent, which empties it at the start and the end of the
+// attempt.
+func OutputPath(wd, runID string, attempt int) string {
+	return path.Join(path.Dir(wd), OutputName(runID, attempt))
 }
 
 func apiPath(parts ...string) string {
@@ -354,13 +362,13 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 }
 
 // restScript is the batch script of a job submitted through slurmrestd:
-// make and enter the working directory, send the output to OutputName
-// there, run the command. The environment comes in the request.
+// make and enter the working directory, send the output to OutputPath
+// beside it, run the command. The environment comes in the request.
 func restScript(spec backend.Spec, wd string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + ", submitted through slurmrestd\n")
 	b.WriteString("mkdir -p " + quote(wd) + " && cd " + quote(wd) + " || exit 1\n")
-	b.WriteString("exec >>" + quote(OutputName(spec.RunID, spec.Attempt)) + " 2>&1\n")
+	b.WriteString("exec >>" + quote(OutputPath(wd, spec.RunID, spec.Attempt)) + " 2>&1\n")
 	b.WriteString("exec")
 	for _, a := range spec.Command {
 		b.WriteString(" " + quote(a))

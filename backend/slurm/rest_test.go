@@ -37,7 +37,8 @@ func restCluster(t *testing.T) (rest, cli catalog.BackendSpec) {
 }
 
 // restWorkDir makes a job directory that the jobs slurmrestd starts (as
-// the slurm user) can write, under the directory slurm-up.sh made for them.
+// the slurm user) can write, under the directory slurm-up.sh made for them;
+// the job makes it, and writes its output beside it (slurm.OutputPath).
 func restWorkDir(t *testing.T) string {
 	t.Helper()
 	d, err := os.MkdirTemp(os.Getenv("MERIDIAN_SLURMREST_WORK"), "t-")
@@ -48,13 +49,13 @@ func restWorkDir(t *testing.T) string {
 	if err := os.Chmod(d, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return filepath.Join(d, "job")
 }
 
 // restOutput reads a job's output file on the (local) test cluster: the
 // harness may, the backend may not.
 func restOutput(_ *testing.T, spec backend.Spec, _ string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(spec.WorkDir, slurm.OutputName(spec.RunID, spec.Attempt)))
+	data, err := os.ReadFile(slurm.OutputPath(spec.WorkDir, spec.RunID, spec.Attempt))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}

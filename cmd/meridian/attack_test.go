@@ -340,7 +340,9 @@ func TestAttackWorkloadReadsSecrets(t *testing.T) {
 				fmt.Fprintf(&script, "if ls %q >/dev/null 2>&1; then echo READ dir %s; else echo DENIED dir %s; fi; ", p, d, d)
 			}
 			script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
-			script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; echo done-probing`)
+			script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; `)
+			// What it is given it may use: Meridian's executable runs.
+			script.WriteString(`if "$MERIDIAN_EXE" --help >/dev/null 2>&1; then echo exe-runs; fi; echo done-probing`)
 			ctx := context.Background()
 			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, script.String())}}})
 			if err != nil {
@@ -350,6 +352,9 @@ func TestAttackWorkloadReadsSecrets(t *testing.T) {
 			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
 			if !bytes.Contains(logs, []byte("done-probing")) {
 				t.Fatalf("the probe did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+			}
+			if !bytes.Contains(logs, []byte("exe-runs")) {
+				t.Errorf("the workload cannot run $MERIDIAN_EXE:\n%s", logs)
 			}
 			for _, line := range strings.Split(string(logs), "\n") {
 				if strings.HasPrefix(line, "READ ") {

@@ -32,7 +32,7 @@ records, including every source.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newCatalogAcceleratorsCmd(), newCatalogSitesCmd(), newCatalogCountriesCmd())
+	cmd.AddCommand(newCatalogAcceleratorsCmd(), newCatalogSitesCmd(), newCatalogCountriesCmd(), newCatalogCheckCmd())
 	return cmd
 }
 

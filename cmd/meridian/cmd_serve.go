@@ -165,6 +165,6 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().Float64Var(&rate, "rate-limit", api.DefaultRateLimit.Rate, "requests a second each tenant may make on average (0: no limit)")
 	cmd.Flags().IntVar(&burst, "rate-burst", api.DefaultRateLimit.Burst, "requests each tenant may make at once")
-	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise")
+	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
 }

@@ -19,6 +19,7 @@ import (
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/kubernetes"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/metrics"
@@ -73,7 +74,8 @@ type serverOptions struct {
 	AcceptBrokenAudit bool
 	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
 	Sandbox string
-	// AgentCommand overrides the command sites run for each attempt.
+	// AgentCommand overrides the command sites run for each attempt (at
+	// sites whose backend.agent is empty).
 	AgentCommand []string
 	Limits       api.Limits
 	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
@@ -198,10 +200,21 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	return k, nil
 }
 
-// backendFor returns a site's backend, as its settings name it, keeping the
-// backend's state under root.
-func backendFor(site *catalog.Site, root string) (backend.Backend, error) {
-	return siteBackends.For(site.Spec.Backend, root)
+// backendsFor returns a site's backend, as its settings name it (from
+// siteBackends alone), keeping the backend's state under root. A Kubernetes
+// site's attempts are lost once their node has not been Ready for the
+// server's site timeout.
+func backendsFor(siteTimeout time.Duration) run.BackendFor {
+	return func(site *catalog.Site, root string) (backend.Backend, error) {
+		b, err := siteBackends.For(site.Spec.Backend, root)
+		if err != nil {
+			return nil, err
+		}
+		if kb, ok := b.(*kubernetes.Backend); ok && kb != nil && siteTimeout > 0 {
+			kb.NodeLostAfter = siteTimeout
+		}
+		return b, nil
+	}
 }
 
 // newLogger makes the server's structured logger.
@@ -383,7 +396,7 @@ func startServer(opts serverOptions) (*server, error) {
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendFor, Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {
@@ -398,6 +411,14 @@ func startServer(opts serverOptions) (*server, error) {
 		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
 	}
 	ctl = run.New(cfg)
+	// Each site with a scheduler is checked against it before the API
+	// opens: one whose settings fail is excluded from planning (the log
+	// names the site and the setting) and checked again until it passes.
+	for _, h := range ctl.CheckSites(ctx) {
+		if !h.OK {
+			fmt.Fprintf(logw, "meridian serve: site %s excluded from planning until it passes its check: %s\n", h.Site, h.Problem)
+		}
+	}
 	limits := opts.Limits
 	if limits.MaxConns == 0 {
 		limits = api.DefaultLimits
