@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -10,6 +11,7 @@ func init() { register(newCancelCmd) }
 
 func newCancelCmd() *cobra.Command {
 	var cf clientFlags
+	var out string
 	cmd := &cobra.Command{
 		Use:     "cancel ID",
 		Short:   "Stop a run",
@@ -24,14 +26,17 @@ func newCancelCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
-			if r.State.Final() {
-				fmt.Fprintf(cmd.OutOrStdout(), "run %s already %s\n", r.ID, r.State)
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "run %s: cancel requested\n", r.ID)
-			return nil
+			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
+				if r.State.Final() {
+					_, err := fmt.Fprintf(w, "run %s already %s\n", r.ID, r.State)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "run %s: cancel requested\n", r.ID)
+				return err
+			})
 		},
 	}
 	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
 	return cmd
 }

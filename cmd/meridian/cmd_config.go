@@ -103,7 +103,8 @@ func newConfigGetContextsCmd() *cobra.Command {
 }
 
 func newConfigUseContextCmd() *cobra.Command {
-	return &cobra.Command{
+	var out string
+	cmd := &cobra.Command{
 		Use:               "use-context NAME",
 		Short:             "Make a context the one in use",
 		Args:              cobra.ExactArgs(1),
@@ -124,14 +125,20 @@ func newConfigUseContextCmd() *cobra.Command {
 			if err := cfg.save(path); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "using context %s\n", args[0])
-			return nil
+			res := map[string]string{"currentContext": args[0], "file": path}
+			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "using context %s\n", args[0])
+				return err
+			})
 		},
 	}
+	addOutputFlag(cmd, &out)
+	return cmd
 }
 
 func newConfigSetContextCmd() *cobra.Command {
 	var c cliContext
+	var out string
 	cmd := &cobra.Command{
 		Use:   "set-context NAME [--server URL] [--token T | --token-file FILE] [--catalog DIR]",
 		Short: "Add a context or change one's settings",
@@ -173,10 +180,16 @@ func newConfigSetContextCmd() *cobra.Command {
 			if err := cfg.save(path); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "context %s saved in %s\n", x.Name, path)
-			return nil
+			// The token itself is not echoed: only whether one is kept.
+			res := map[string]any{"context": x.Name, "server": x.Server, "catalog": x.Catalog, "tokenFile": x.TokenFile,
+				"tokenKept": x.Token != "", "current": cfg.CurrentContext == x.Name, "file": path}
+			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "context %s saved in %s\n", x.Name, path)
+				return err
+			})
 		},
 	}
+	addOutputFlag(cmd, &out)
 	cmd.Flags().StringVar(&c.Server, "server", "", "server address")
 	cmd.Flags().StringVar(&c.Token, "token", "", "API token (kept in the file, mode 0600)")
 	cmd.Flags().StringVar(&c.TokenFile, "token-file", "", "file holding the API token (mode 0600), read when used")

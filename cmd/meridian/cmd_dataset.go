@@ -911,6 +911,7 @@ the key can read the dataset: see docs/threat-model.md.`,
 
 func newDatasetSendKeyCmd() *cobra.Command {
 	var cf clientFlags
+	var out string
 	cmd := &cobra.Command{
 		Use:   "send-key NAME",
 		Short: "Give a server the key of a dataset you registered there, so it can stage it for your runs",
@@ -938,10 +939,14 @@ the key, in the audit log. Register the dataset first with apply.`,
 			if err := c.PutKey(cmd.Context(), args[0], key.String()); err != nil {
 				return apiErr(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "key of dataset %s stored at %s for your tenant\n", args[0], c.Base)
-			return nil
+			res := map[string]string{"dataset": args[0], "server": c.Base}
+			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "key of dataset %s stored at %s for your tenant\n", args[0], c.Base)
+				return err
+			})
 		},
 	}
 	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
 	return cmd
 }

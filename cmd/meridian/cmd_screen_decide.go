@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -11,7 +12,7 @@ import (
 
 // newScreenDecideCmd is `screen confirm` or `screen dismiss`.
 func newScreenDecideCmd(action string) *cobra.Command {
-	var by, reason string
+	var by, reason, out string
 	verb := map[string]string{screen.Confirm: "is", screen.Dismiss: "is not"}[action]
 	cmd := &cobra.Command{
 		Use:   action + " ORG ENTRY-ID --reason TEXT [--by NAME]",
@@ -36,12 +37,15 @@ record. The latest decision on an organisation and entry counts.`, action, verb)
 			if err != nil {
 				return badInput(err)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s entry %s (%s), by %s at %s: %s\nrecorded in %s (not the audit log: no server route for screening yet)\n",
-				action, d.Org, verb, d.EntryID, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, st.DecisionsPath())
-			return err
+			return render(cmd.OutOrStdout(), out, d, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: %s %s entry %s (%s), by %s at %s: %s\nrecorded in %s (not the audit log: no server route for screening yet)\n",
+					action, d.Org, verb, d.EntryID, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, st.DecisionsPath())
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
 	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER)")
+	addOutputFlag(cmd, &out)
 	return cmd
 }

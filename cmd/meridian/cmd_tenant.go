@@ -114,7 +114,7 @@ func newTenantListCmd() *cobra.Command {
 
 func newTenantRevokeCmd() *cobra.Command {
 	var cf clientFlags
-	var token string
+	var token, out string
 	cmd := &cobra.Command{
 		Use:   "revoke NAME [--id TOKEN-ID]",
 		Short: "Revoke a tenant's tokens, or one of them",
@@ -128,11 +128,14 @@ func newTenantRevokeCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked %d token(s) of tenant %s\n", r.Revoked, r.Tenant)
-			return nil
+			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "revoked %d token(s) of tenant %s\n", r.Revoked, r.Tenant)
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&token, "id", "", "revoke only the token with this ID (as tenant list shows it)")
 	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
 	return cmd
 }
