@@ -391,17 +391,7 @@ func (s *Postgres) AuditEntries(ctx context.Context, runID string) ([]audit.Entr
 		return nil, err
 	}
 	defer rows.Close()
-	var out []audit.Entry
-	for rows.Next() {
-		var e audit.Entry
-		var p string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash, &e.Tenant, &e.Version); err != nil {
-			return nil, err
-		}
-		e.Payload = []byte(p)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAudit(rows)
 }
 
 // VerifyAudit implements Store.

@@ -546,6 +546,19 @@ func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry,
 		return nil, err
 	}
 	defer rows.Close()
+	return scanAudit(rows)
+}
+
+// rowScanner is what database/sql's and pgx's result rows have in common.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanAudit reads audit entries selected as seq, time, kind, run_id,
+// payload, prev_hash, hash, tenant, version, by either store.
+func scanAudit(rows rowScanner) ([]audit.Entry, error) {
 	var out []audit.Entry
 	for rows.Next() {
 		var e audit.Entry
