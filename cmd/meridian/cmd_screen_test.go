@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"meridian.dev/meridian/store"
 )
 
 // TestScreenCommands imports a list in the published CSV format, screens
@@ -79,8 +82,26 @@ spec:
 		t.Fatalf("a decision without a reason: %v", err)
 	}
 	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person", "--reason", "register number differs")
-	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")) {
+	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")+" and the audit log") {
 		t.Fatalf("dismiss: %v\n%s", err, out)
+	}
+	// The decision is in the hash-chained audit log, and the log verifies.
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(home, "meridian.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := db.AuditEntries(context.Background(), "")
+	db.Close()
+	found := false
+	for _, e := range es {
+		found = found || e.Kind == KindScreeningDecision && strings.Contains(string(e.Payload), `"by":"a.person"`) &&
+			strings.Contains(string(e.Payload), "register number differs") && strings.Contains(string(e.Payload), `"action":"dismiss"`)
+	}
+	if err != nil || !found {
+		t.Fatalf("no screening-decision entry naming who and why in the audit log: %v %+v", err, es)
+	}
+	if out, err := runCLI(t, "audit", "verify", "--state", home); err != nil {
+		t.Fatalf("audit verify after a decision: %v\n%s", err, out)
 	}
 	if _, err := runCLI(t, "plan", "-f", orgs, "-f", job, "--as-of", "2026-03-01"); err != nil {
 		t.Fatalf("plan after the match was dismissed: %v", err)
