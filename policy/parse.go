@@ -84,6 +84,17 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	if !idPattern.MatchString(p.Metadata.Name) {
 		bad("$.metadata", "", "metadata.name", "%q: want lower-case letters, digits, '.' and '-'", p.Metadata.Name)
 	}
+	// checkName: a definition's or threshold's name is an identifier
+	// that appears once among its kind.
+	checkName := func(path, who, name string, seen map[string]bool) {
+		if !namePattern.MatchString(name) {
+			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", name)
+		}
+		if seen[name] {
+			bad(path, who, "name", "%q defined twice", name)
+		}
+		seen[name] = true
+	}
 	seenDef := map[string]bool{}
 	for i, d := range p.Definitions {
 		path := fmt.Sprintf("$.definitions[%d]", i)
@@ -93,13 +104,7 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 		}
 		d.Pos = pos(path)
 		who := "definition " + d.Name
-		if !namePattern.MatchString(d.Name) {
-			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", d.Name)
-		}
-		if seenDef[d.Name] {
-			bad(path, who, "name", "%q defined twice", d.Name)
-		}
-		seenDef[d.Name] = true
+		checkName(path, who, d.Name, seenDef)
 		if strings.TrimSpace(d.Expr) == "" {
 			bad(path, who, "expr", "required")
 		}
@@ -116,13 +121,7 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 		}
 		t.Pos = pos(path)
 		who := "threshold " + t.Name
-		if !namePattern.MatchString(t.Name) {
-			bad(path, who, "name", "%q: want an identifier (letters, digits, _)", t.Name)
-		}
-		if seenTh[t.Name] {
-			bad(path, who, "name", "%q defined twice", t.Name)
-		}
-		seenTh[t.Name] = true
+		checkName(path, who, t.Name, seenTh)
 		if !contains(Confidences, t.Confidence) {
 			bad(path, who, "confidence", "%q (accepted: %s)", t.Confidence, strings.Join(Confidences, ", "))
 		}

@@ -327,37 +327,31 @@ func (a *accessReview) DeepCopyObject() runtime.Object {
 }
 
 func (l *apiJobList) DeepCopyObject() runtime.Object {
-	out := &apiJobList{TypeMeta: l.TypeMeta}
+	out := &apiJobList{TypeMeta: l.TypeMeta, Items: copyItems(l.Items, (*apiJob).deepCopy)}
 	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]apiJob, len(l.Items))
-		for i := range l.Items {
-			out.Items[i] = *l.Items[i].deepCopy()
-		}
-	}
 	return out
 }
 
 func (l *apiPodList) DeepCopyObject() runtime.Object {
-	out := &apiPodList{TypeMeta: l.TypeMeta}
+	out := &apiPodList{TypeMeta: l.TypeMeta, Items: copyItems(l.Items, (*apiPod).deepCopy)}
 	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]apiPod, len(l.Items))
-		for i := range l.Items {
-			out.Items[i] = *l.Items[i].deepCopy()
-		}
-	}
 	return out
 }
 
 func (l *apiNodeList) DeepCopyObject() runtime.Object {
-	out := &apiNodeList{TypeMeta: l.TypeMeta}
+	out := &apiNodeList{TypeMeta: l.TypeMeta, Items: copyItems(l.Items, (*apiNode).deepCopy)}
 	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]apiNode, len(l.Items))
-		for i := range l.Items {
-			out.Items[i] = *l.Items[i].deepCopy()
-		}
+	return out
+}
+
+// copyItems deep-copies a list's items (nil stays nil).
+func copyItems[T any](items []T, deepCopy func(*T) *T) []T {
+	if items == nil {
+		return nil
+	}
+	out := make([]T, len(items))
+	for i := range items {
+		out[i] = *deepCopy(&items[i])
 	}
 	return out
 }
