@@ -136,9 +136,11 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		}
 		nr := *r
 		nr.Version = 1
-		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now()) RETURNING created_at`,
-			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version).Scan(&nr.CreatedAt); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at,
+			hold_site, hold_pool, hold_accelerator, hold_count)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13) RETURNING created_at`,
+			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
+			nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count).Scan(&nr.CreatedAt); err != nil {
 			return fmt.Errorf("insert run %s: %w", nr.ID, err)
 		}
 		nr.UpdatedAt = nr.CreatedAt
@@ -157,6 +159,25 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 }
 
 func (s *Postgres) applyChange(ctx context.Context, tx pgx.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
+	if len(ch.Limits) > 0 {
+		// Changes with limits take turns (on every replica) until they
+		// commit; under read committed each sum below then sees every
+		// earlier one. The lock is taken before the audit head's, as
+		// everywhere, so that the two cannot deadlock.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, capacityLockKey); err != nil {
+			return nil, fmt.Errorf("lock capacity: %w", err)
+		}
+		for _, l := range ch.Limits {
+			q, args := limitQuery(l, func(i int) string { return fmt.Sprintf("$%d", i) })
+			var used int
+			if err := tx.QueryRow(ctx, q, args...).Scan(&used); err != nil {
+				return nil, fmt.Errorf("check %s: %w", l.Name, err)
+			}
+			if used > l.Max {
+				return nil, &CapacityError{Limit: l, Used: used}
+			}
+		}
+	}
 	for _, r := range ch.Register {
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, &r); err != nil {
@@ -252,8 +273,10 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 			return err
 		}
 		r.Version = old + 1
-		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now()
-			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, id, old).Scan(&r.UpdatedAt); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now(),
+			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12
+			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, id, old,
+			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count).Scan(&r.UpdatedAt); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrConflict
 			}
@@ -287,7 +310,8 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 func scanPgRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var data string
-	if err := row.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+	if err := row.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &r.CreatedAt, &r.UpdatedAt,
+		&r.Hold.Site, &r.Hold.Pool, &r.Hold.Accelerator, &r.Hold.Count); err != nil {
 		return nil, err
 	}
 	r.Data = []byte(data)
@@ -446,6 +470,9 @@ func (s *Postgres) CountRuns(ctx context.Context) ([]RunCount, error) {
 
 // pgErr maps PostgreSQL's errors to the store's: a unique violation is a
 // lost race (ErrConflict), with the database's message kept.
+// capacityLockKey is the advisory lock that serialises changes with limits.
+const capacityLockKey = 0x6d65726964 // "merid"
+
 func pgErr(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {

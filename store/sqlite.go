@@ -19,9 +19,11 @@ import (
 
 // Hot queries, prepared once at open.
 const (
-	qRunPut = `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?
+	qRunPut = `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at,
+		hold_site, hold_pool, hold_accelerator, hold_count)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?,
+			hold_site = ?, hold_pool = ?, hold_accelerator = ?, hold_count = ?
 			WHERE id = ? AND version = ?`
 	qIdemGet   = `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`
 	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
@@ -317,7 +319,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 	nr.CreatedAt, nr.UpdatedAt = now, now
 	if _, err := s.exec(ctx, tx, qRunPut,
 		nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
-		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt)); err != nil {
+		fmtTime(nr.CreatedAt), fmtTime(nr.UpdatedAt), nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count); err != nil {
 		return nil, false, nil, fmt.Errorf("insert run %s: %w", nr.ID, err)
 	}
 	last, err := s.applyChange(ctx, tx, nr.ID, nr.Tenant, now, ch)
@@ -328,6 +330,18 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 }
 
 func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
+	// SQLite transactions are serialised (_txlock=immediate): the sums
+	// read here cannot change before the commit.
+	for _, l := range ch.Limits {
+		q, args := limitQuery(l, func(int) string { return "?" })
+		var used int
+		if err := tx.QueryRowContext(ctx, q, args...).Scan(&used); err != nil {
+			return nil, fmt.Errorf("check %s: %w", l.Name, err)
+		}
+		if used > l.Max {
+			return nil, &CapacityError{Limit: l, Used: used}
+		}
+	}
 	for _, r := range ch.Register {
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, now, &r); err != nil {
@@ -412,7 +426,8 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 		now := s.now()
 		r.Version = old + 1
 		r.UpdatedAt = now
-		res, err := s.exec(ctx, tx, qRunUpdate, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, fmtTime(now), id, old)
+		res, err := s.exec(ctx, tx, qRunUpdate, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, fmtTime(now),
+			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count, id, old)
 		if err != nil {
 			return err
 		}
@@ -440,12 +455,13 @@ type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-const runCols = `id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at`
+const runCols = `id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count`
 
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
 	var data, ca, ua string
-	if err := sc.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &ca, &ua); err != nil {
+	if err := sc.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &ca, &ua,
+		&r.Hold.Site, &r.Hold.Pool, &r.Hold.Accelerator, &r.Hold.Count); err != nil {
 		return nil, err
 	}
 	r.Data = []byte(data)

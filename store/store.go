@@ -18,6 +18,8 @@ type Run struct {
 	Site      string
 	Attempt   int
 	Handle    string
+	// Hold is what the run holds of a site's capacity (capacity.go).
+	Hold      Hold
 	Data      []byte
 	Version   int64
 	CreatedAt time.Time
@@ -45,6 +47,9 @@ type Change struct {
 	// registered must have the same Hash, or the whole change fails with a
 	// *ResourceConflict.
 	Register []Resource
+	// Limits are checked once the row is written: a change that takes a
+	// limit past its Max fails with a *CapacityError, writing nothing.
+	Limits []Limit
 }
 
 // Resource is a document a tenant registered (an Organization or a

@@ -25,6 +25,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("IdempotentCreateFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedIdempotency(t, a, b) })
 	t.Run("RuleRevisionsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedRuleRevisions(t, a, b) })
 	t.Run("FencedLawCheck", func(t *testing.T) { a, b := open(t); sharedLawCheck(t, a, b) })
+	t.Run("LimitsFromTwoHandles", func(t *testing.T) { a, b := open(t); racingLimits(t, a, b) })
 }
 
 func lease(t *testing.T, s store.Store) {

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
 	t.Run("RuleRevisions", func(t *testing.T) { ruleRevisions(t, open(t)) })
 	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
+	t.Run("Limits", func(t *testing.T) { limits(t, open(t)) })
+	t.Run("RacingLimits", func(t *testing.T) { s := open(t); racingLimits(t, s, s) })
 }
 
 func rec(t *testing.T, kind, run string, v any) audit.Record {

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Hold is what a run holds of a site's capacity: Count accelerators of the
+// site's pool Pool (an index into its spec.pools), from its placement to
+// the end of its attempt. A run that holds nothing has Count 0.
+type Hold struct {
+	Site        string
+	Pool        int
+	Accelerator string
+	Count       int
+}
+
+// Limit bounds the sum of Hold.Count over the runs it matches. A Change's
+// limits are checked after its row is written, in the same transaction,
+// serialised with every other change that carries limits: two changes can
+// never both take the last accelerators of a pool or of a quota.
+type Limit struct {
+	// Name says what is limited, for the error ("pool 0 of Site/x",
+	// "quota of tenant t for h100").
+	Name string
+	// Site, when set, matches only holds at that site's pool Pool.
+	Site string
+	Pool int
+	// Tenants, when set, matches only those tenants' runs.
+	Tenants []string
+	// Accelerators, when set, matches only holds of those accelerators.
+	Accelerators []string
+	// Max is the most the matched holds may add up to.
+	Max int
+}
+
+// CapacityError is a change refused because it would take a Limit past its
+// Max; nothing of the change is written.
+type CapacityError struct {
+	Limit Limit
+	// Used is what the matched holds would add up to with the change.
+	Used int
+}
+
+func (e *CapacityError) Error() string {
+	return fmt.Sprintf("%s: %d would be held, over the %d there are", e.Limit.Name, e.Used, e.Limit.Max)
+}
+
+// limitQuery is the SQL summing the holds a limit matches; ph(i) writes the
+// i-th placeholder (1-based).
+func limitQuery(l Limit, ph func(int) string) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, vals ...any) {
+		ps := make([]any, len(vals))
+		for i, v := range vals {
+			args = append(args, v)
+			ps[i] = ph(len(args))
+		}
+		where = append(where, fmt.Sprintf(cond, ps...))
+	}
+	where = append(where, "hold_count > 0")
+	if l.Site != "" {
+		add("hold_site = %s AND hold_pool = %s", l.Site, l.Pool)
+	}
+	if len(l.Tenants) > 0 {
+		where = append(where, "tenant IN ("+placeholders(&args, l.Tenants, ph)+")")
+	}
+	if len(l.Accelerators) > 0 {
+		where = append(where, "hold_accelerator IN ("+placeholders(&args, l.Accelerators, ph)+")")
+	}
+	return "SELECT COALESCE(SUM(hold_count), 0) FROM runs WHERE " + strings.Join(where, " AND "), args
+}
+
+func placeholders(args *[]any, vals []string, ph func(int) string) string {
+	ps := make([]string, len(vals))
+	for i, v := range vals {
+		*args = append(*args, v)
+		ps[i] = ph(len(*args))
+	}
+	return strings.Join(ps, ", ")
+}
