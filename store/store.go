@@ -11,13 +11,13 @@ import (
 // Run is one run's durable row. Data is an opaque JSON document owned by the
 // run package; the other fields are columns that can be queried.
 type Run struct {
-	ID        string
-	Tenant    string
-	Job       string
-	State     string
-	Site      string
-	Attempt   int
-	Handle    string
+	ID      string
+	Tenant  string
+	Job     string
+	State   string
+	Site    string
+	Attempt int
+	Handle  string
 	// Hold is what the run holds of a site's capacity (capacity.go).
 	Hold      Hold
 	Data      []byte
