@@ -418,3 +418,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// WithAvailable returns a copy of w in which each pool's Available is
+// avail(site, pool index, pool) (at most the pool's Count, at least 0): the
+// same world as a controller sees it once its runs' holds are counted. Sites
+// whose pools all keep their figure are shared with w; nothing of w changes.
+func (w *World) WithAvailable(avail func(s *Site, i int, p Pool) int) *World {
+	cp := *w
+	cp.Sites = make([]*Site, len(w.Sites))
+	cp.siteByName = make(map[string]*Site, len(w.siteByName))
+	cp.builtinSite = make(map[*Site]bool, len(w.builtinSite))
+	for i, s := range w.Sites {
+		ns := s
+		for j, p := range s.Spec.Pools {
+			a := min(max(avail(s, j, p), 0), p.Count)
+			if a == p.Available {
+				continue
+			}
+			if ns == s {
+				c := *s
+				c.Spec.Pools = append([]Pool(nil), s.Spec.Pools...)
+				ns = &c
+			}
+			ns.Spec.Pools[j].Available = a
+		}
+		cp.Sites[i] = ns
+		if w.siteByName[s.Metadata.Name] == s {
+			cp.siteByName[s.Metadata.Name] = ns
+		}
+		if w.builtinSite[s] {
+			cp.builtinSite[ns] = true
+		}
+	}
+	for name, s := range w.siteByName {
+		if _, ok := cp.siteByName[name]; !ok {
+			cp.siteByName[name] = s
+		}
+	}
+	return &cp
+}

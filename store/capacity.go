@@ -80,3 +80,31 @@ func placeholders(args *[]any, vals []string, ph func(int) string) string {
 	}
 	return strings.Join(ps, ", ")
 }
+
+// TenantHold is what one tenant's runs hold of one pool, summed.
+type TenantHold struct {
+	Tenant string
+	Hold
+}
+
+// holdsQuery sums the holds per tenant and pool.
+const holdsQuery = `SELECT tenant, hold_site, hold_pool, hold_accelerator, SUM(hold_count) FROM runs WHERE hold_count > 0
+	GROUP BY tenant, hold_site, hold_pool, hold_accelerator ORDER BY tenant, hold_site, hold_pool, hold_accelerator`
+
+type rowsScanner interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}
+
+func scanHolds(rows rowsScanner) ([]TenantHold, error) {
+	var out []TenantHold
+	for rows.Next() {
+		var h TenantHold
+		if err := rows.Scan(&h.Tenant, &h.Site, &h.Pool, &h.Accelerator, &h.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}

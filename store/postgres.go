@@ -450,6 +450,16 @@ func (s *Postgres) AuditHashAt(ctx context.Context, seq int64) (string, bool, er
 	return hash, err == nil, err
 }
 
+// Holds implements Store.
+func (s *Postgres) Holds(ctx context.Context) ([]TenantHold, error) {
+	rows, err := s.pool.Query(ctx, holdsQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanHolds(rows)
+}
+
 // CountRuns implements Store.
 func (s *Postgres) CountRuns(ctx context.Context) ([]RunCount, error) {
 	rows, err := s.pool.Query(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)

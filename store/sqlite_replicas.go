@@ -90,6 +90,16 @@ func (s *SQLite) SilentFor(ctx context.Context, runID string, attempt int) (time
 	return s.now().Sub(parseTime(at)), true, nil
 }
 
+// Holds implements Store.
+func (s *SQLite) Holds(ctx context.Context) ([]TenantHold, error) {
+	rows, err := s.db.QueryContext(ctx, holdsQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanHolds(rows)
+}
+
 // CountRuns returns how many runs are in each state at each site.
 func (s *SQLite) CountRuns(ctx context.Context) ([]RunCount, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)

@@ -156,6 +156,9 @@ type Store interface {
 
 	// CountRuns returns how many runs are in each state at each site.
 	CountRuns(ctx context.Context) ([]RunCount, error)
+	// Holds returns what the runs hold, summed per tenant, site, pool and
+	// accelerator (capacity.go), ordered by those.
+	Holds(ctx context.Context) ([]TenantHold, error)
 	// VerifyAuditAnchored checks the whole chain and then, when anchors is
 	// set and holds an anchor, that the log still reaches the anchored head.
 	VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error)

@@ -92,6 +92,18 @@ func limits(t *testing.T, s store.Store) {
 	if n := sumHeld(t, s, "x"); n != 64 {
 		t.Errorf("pool x holds %d, want 64", n)
 	}
+	hs, err := s.Holds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.TenantHold{
+		{Tenant: "t1", Hold: store.Hold{Site: "x", Accelerator: "h100", Count: 48}},
+		{Tenant: "t2", Hold: store.Hold{Site: "x", Accelerator: "a100", Count: 16}},
+		{Tenant: "t2", Hold: store.Hold{Site: "y", Accelerator: "h100", Count: 32}},
+	}
+	if fmt.Sprint(hs) != fmt.Sprint(want) {
+		t.Errorf("holds %v, want %v", hs, want)
+	}
 }
 
 // racingLimits: many changes, from one or two handles at once, race for a
