@@ -14,6 +14,7 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -111,6 +112,9 @@ type Config struct {
 	// Exports is what the law counts of earlier exports (the transfer
 	// ledger), for yearly volume thresholds; nil: only the job's own moves.
 	Exports policy.Exports
+	// Quotas, when set, bound what each tenant's runs hold per accelerator
+	// family (fleet.Quotas); without them only the pools' capacity does.
+	Quotas *fleet.Quotas
 }
 
 // Observer is told what the controller did, after it is recorded.
@@ -173,6 +177,8 @@ type Controller struct {
 	siteDown      map[string]error
 	lastSiteCheck time.Time
 	checking      bool
+	// reported is each pool's capacity as its site last reported it.
+	reported map[poolKey]reported
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -236,7 +242,8 @@ func New(cfg Config) *Controller {
 	}
 	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{}}
+		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
+		reported: map[poolKey]reported{}}
 }
 
 // InputError is a submission the user must fix; Field names what is wrong.

@@ -402,12 +402,17 @@ func (c *Controller) holdBackoff(n int) time.Duration {
 
 // hold stops the run where it is: no lawful (or free) placement now.
 func (c *Controller) hold(ctx context.Context, r *Run, reason, code, rule string, rev int64) (bool, error) {
+	return c.holdWait(ctx, r, reason, code, rule, rev, "", nil)
+}
+
+// holdWait is hold, for a run that waits for room when wait is set.
+func (c *Controller) holdWait(ctx context.Context, r *Run, reason, code, rule string, rev int64, wait string, wants []Want) (bool, error) {
 	now := c.cfg.Now()
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Held {
 			return store.ErrNoChange
 		}
-		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}
+		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1, Wait: wait, Wants: wants}
 		r.Migration = nil
 		ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
 		return transition(ch, r, Held, reason)
@@ -417,9 +422,13 @@ func (c *Controller) hold(ctx context.Context, r *Run, reason, code, rule string
 
 // retryHeld plans a held run again once its next try is due; a placement
 // found starts a move there (its checkpoint goes along where the law lets
-// it).
-func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
-	if r.Hold != nil && c.cfg.Now().Before(r.Hold.NextTry) {
+// it). A run that waits for room (Hold.Wait) is tried only by the
+// admission loop (admitting), in admission order.
+func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (bool, error) {
+	if r.Hold != nil && r.Hold.Wait != "" && !admitting {
+		return false, nil
+	}
+	if !admitting && r.Hold != nil && c.cfg.Now().Before(r.Hold.NextTry) {
 		return false, nil
 	}
 	w, job, err := c.worldJob(r)
@@ -428,7 +437,7 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 	}
 	ln := c.lawNow()
 	asOf := c.today()
-	plan, err := c.plan(w, job, asOf, r.Excluded)
+	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, r.Excluded)
 	if err != nil {
 		return false, err
 	}
@@ -438,20 +447,16 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 		if len(plan.Placements) > 0 {
 			reason, code, rule = fmt.Sprintf("none of the %d lawful placements as of %s is at a site with a configured backend", len(plan.Placements), asOf), policy.CodeNotNow, ""
 		}
-		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-			if r.State != Held || r.Hold == nil {
-				return store.ErrNoChange
+		wants, quota := c.wantsOf(u, w, r.Tenant, plan)
+		wait := ""
+		if len(wants) > 0 {
+			wait = WaitCapacity
+			if quota != "" {
+				wait = WaitQuota
 			}
-			r.Hold.Tries++
-			r.Hold.NextTry = c.cfg.Now().Add(c.holdBackoff(r.Hold.Tries))
-			if reason != r.Hold.Reason {
-				r.Hold.Reason, r.Hold.Code, r.Hold.Rule, r.Hold.Revision = reason, code, rule, ln.Rev
-				r.Reason = reason
-				ch.Events = append(ch.Events, lawEvent("held", reason, rule, ln.Rev))
-			}
-			return nil
-		})
-		return false, err
+			reason = roomReason(asOf, wait, quota, wants, reason)
+		}
+		return false, c.stillHeld(ctx, r.ID, reason, code, rule, ln.Rev, wait, wants)
 	}
 	now := c.cfg.Now()
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
@@ -466,15 +471,45 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run) (bool, error) {
 		if len(skipped) > 0 {
 			why += "; " + skippedLine(skipped)
 		}
+		waited := "a placement is lawful and free again"
+		if r.Hold != nil && r.Hold.Wait != "" {
+			waited = fmt.Sprintf("admitted after waiting %s for %s", now.Sub(since).Round(time.Second), r.Hold.Wait)
+		}
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: ln.Rev}
 		r.Hold = nil
-		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("a placement is lawful and free again: %s (%s), %s", pl.Site, pl.Country, why), "", ln.Rev))
+		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", ln.Rev))
 		if err := addPlan(ch, r.ID, "released from hold", r.Excluded, plan, pl, why); err != nil {
 			return err
 		}
 		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))
 	})
+	if ce, ok := capacityErr(err); ok {
+		// Another run took the room between the plan and now.
+		n, _ := c.roomFor(u, w.Site(pl.Site), pl.Pool, r.Tenant)
+		wants := []Want{{Site: pl.Site, Pool: pl.Pool, Accelerator: pl.Accelerator, Free: min(n, pl.Count-1)}}
+		return false, c.stillHeld(ctx, r.ID, fmt.Sprintf("waiting for %s as of %s: %s", waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", ln.Rev, waitOf(ce), wants)
+	}
 	return err == nil, err
+}
+
+// stillHeld records another failed try of a held run: the next try, and
+// the reason when it changed.
+func (c *Controller) stillHeld(ctx context.Context, id, reason, code, rule string, rev int64, wait string, wants []Want) error {
+	_, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
+		if r.State != Held || r.Hold == nil {
+			return store.ErrNoChange
+		}
+		r.Hold.Tries++
+		r.Hold.NextTry = c.cfg.Now().Add(c.holdBackoff(r.Hold.Tries))
+		r.Hold.Wait, r.Hold.Wants = wait, wants
+		if reason != r.Hold.Reason {
+			r.Hold.Reason, r.Hold.Code, r.Hold.Rule, r.Hold.Revision = reason, code, rule, rev
+			r.Reason = reason
+			ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
+		}
+		return nil
+	})
+	return err
 }
 
 // holdReason says why a plan has no placement: the first not-now reason

@@ -64,6 +64,7 @@ func (c *Controller) Tick(ctx context.Context) {
 		return
 	}
 	c.prune(rows)
+	c.admit(ctx, rows)
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for _, row := range rows {
@@ -176,7 +177,7 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	case Migrating:
 		return c.migrate(ctx, r)
 	case Held:
-		return c.retryHeld(ctx, r)
+		return c.retryHeld(ctx, r, false)
 	}
 	return false, nil
 }

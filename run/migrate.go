@@ -39,6 +39,18 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s)", r.Attempt, r.Site, ckText(r.Checkpoint))})
 			return nil
 		})
+		if _, ok := capacityErr(err); ok {
+			// The target chosen before the drain has no room now: drained
+			// without it, the run is planned again.
+			_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+				if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
+					return store.ErrNoChange
+				}
+				r.Migration.Drain, r.Migration.Target = false, nil
+				ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s); the chosen target has no room now, so the run is planned again", r.Attempt, r.Site, ckText(r.Checkpoint))})
+				return nil
+			})
+		}
 		return err == nil, err
 	}
 	c.endAttempt(ctx, r)
@@ -129,7 +141,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		return c.fail(ctx, r, err.Error())
 	}
 	asOf := c.today()
-	plan, err := c.plan(w, job, asOf, r.Excluded)
+	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, r.Excluded)
 	if err != nil {
 		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
@@ -148,6 +160,12 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		reason, code, rule := holdReason(plan, asOf, ln.Rev)
 		if len(plan.Placements) > 0 {
 			reason, code, rule = fmt.Sprintf("no placement stays lawful from %s (rules revision %d)", r.Migration.Until, ln.Rev), policy.CodeDenied, r.Migration.Rule
+		} else if wants, quota := c.wantsOf(u, w, r.Tenant, plan); len(wants) > 0 {
+			wait := WaitCapacity
+			if quota != "" {
+				wait = WaitQuota
+			}
+			return c.holdWait(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, roomReason(asOf, wait, quota, wants, reason)), code, rule, ln.Rev, wait, wants)
 		}
 		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, reason), code, rule, ln.Rev)
 	}
@@ -171,6 +189,12 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
 		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
 	})
+	if ce, ok := capacityErr(err); ok {
+		// Another run took the room between the plan and now: wait for it.
+		n, _ := c.roomFor(u, w.Site(pl.Site), pl.Pool, r.Tenant)
+		wants := []Want{{Site: pl.Site, Pool: pl.Pool, Accelerator: pl.Accelerator, Free: min(n, pl.Count-1)}}
+		return c.holdWait(ctx, r, fmt.Sprintf("left %s; waiting for %s as of %s: %s", r.Migration.From, waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", ln.Rev, waitOf(ce), wants)
+	}
 	return err == nil, err
 }
 

@@ -32,6 +32,9 @@ type SubmitRequest struct {
 	AsOf string `json:"asOf,omitempty"`
 	// IdempotencyKey makes retries of one submission return one run.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// Priority orders the tenant's waiting runs: higher first (default 0,
+	// from -1000 to 1000).
+	Priority int `json:"priority,omitempty"`
 }
 
 // Audit kinds the controller adds.
@@ -61,6 +64,17 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if rank < 0 {
 		return nil, false, &InputError{"placement", fmt.Errorf("%d: want a rank of 1 or more", rank)}
 	}
+	if req.IdempotencyKey != "" {
+		// A retry gets its run whatever the capacity is now.
+		row, err := c.cfg.Store.RunByKey(ctx, tenant, req.IdempotencyKey)
+		if err == nil {
+			out, err := fromRow(row)
+			return out, false, err
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+	}
 	rq, err := decodeRequest(req.Documents)
 	if err != nil {
 		return nil, false, err
@@ -76,8 +90,11 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err := checkWorkload(job); err != nil {
 		return nil, false, err
 	}
+	if req.Priority < -1000 || req.Priority > 1000 {
+		return nil, false, &InputError{"priority", fmt.Errorf("%d: want -1000 to 1000", req.Priority)}
+	}
 	asOf := c.today()
-	plan, err := c.plan(w, job, asOf, nil)
+	plan, u, err := c.planFor(ctx, tenant, w, job, asOf, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
@@ -86,8 +103,8 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected%s)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected), firstRejection(plan))
 	}
 	if len(plan.Placements) == 0 {
-		// Lawful places exist but none is free: the run waits for one.
-		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev)
+		// Lawful places exist but none has room: the run waits for one.
+		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, nil)
 	}
 	if rank > len(plan.Placements) {
 		return nil, false, &InputError{"placement", fmt.Errorf("rank %d: the plan has %d placements", rank, len(plan.Placements))}
@@ -108,7 +125,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	id := newID()
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Planned, Site: pl.Site,
-		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl}}
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl, Priority: req.Priority}}
 	if ln.Law != nil {
 		d, rule, err := horizon(w, job, w.Site(pl.Site), pl.Pool, asOf, ln)
 		if err != nil {
@@ -153,7 +170,12 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, err
 	}
+	ch.Limits = c.limits(w, tenant, row.Hold)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	if ce, ok := capacityErr(err); ok {
+		// Another run took the room first (or a quota binds): wait.
+		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, nil, w, ce)
+	}
 	var rc *store.ResourceConflict
 	if errors.As(err, &rc) {
 		return nil, false, conflict(rc)
@@ -173,14 +195,40 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 }
 
 // submitHeld records a run that waits in the held state for a lawful
-// placement to be free (every lawful candidate was full).
-func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRequest, job *catalog.TrainingJob, plan *planner.Plan, fresh []store.Resource, asOf catalog.Date, rev int64) (*Run, bool, error) {
+// placement to have room (every lawful candidate was full, or the store
+// refused the placement's hold with ce).
+func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRequest, job *catalog.TrainingJob, plan *planner.Plan, fresh []store.Resource, asOf catalog.Date, rev int64, u *usage, w *catalog.World, ce *store.CapacityError) (*Run, bool, error) {
 	now := c.cfg.Now()
 	id := newID()
 	reason, code, rule := holdReason(plan, asOf, rev)
+	hold := &Hold{Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}
+	if u == nil {
+		var err error
+		if u, err = c.usage(ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	wants, quota := c.wantsOf(u, w, tenant, plan)
+	switch {
+	case ce != nil:
+		hold.Wait = waitOf(ce)
+		for _, p := range plan.Placements {
+			if p.Runnable {
+				n, _ := c.roomFor(u, w.Site(p.Site), p.Pool, tenant)
+				wants = append(wants, Want{Site: p.Site, Pool: p.Pool, Accelerator: p.Accelerator, Free: n})
+			}
+		}
+		reason = fmt.Sprintf("waiting for %s as of %s: %s", hold.Wait, asOf, ce.Error())
+	case len(wants) > 0:
+		hold.Wait = WaitCapacity
+		if quota != "" {
+			hold.Wait = WaitQuota
+		}
+		reason = roomReason(asOf, hold.Wait, quota, wants, reason)
+	}
+	hold.Wants, hold.Reason = wants, reason
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Held,
-		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: 1, Reason: reason,
-			Hold: &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}}}
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: 1, Reason: reason, Priority: req.Priority, Hold: hold}}
 	var ch store.Change
 	ch.Register = fresh
 	for _, res := range fresh {
@@ -300,7 +348,7 @@ func toRow(r *Run) (*store.Run, error) {
 		return nil, err
 	}
 	return &store.Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: string(r.State), Site: r.Site,
-		Attempt: r.Attempt, Handle: r.Handle, Data: data}, nil
+		Attempt: r.Attempt, Handle: r.Handle, Hold: holdOf(r), Data: data}, nil
 }
 
 // update applies fn to run id in one transaction; a change of state is
@@ -322,7 +370,15 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		if err != nil {
 			return store.Change{}, err
 		}
-		row.State, row.Site, row.Attempt, row.Handle, row.Data = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data
+		if nr.Hold.Count > 0 && nr.Hold != row.Hold {
+			// A new hold (or a bigger one): it must fit what is left.
+			w, err := c.baseWorld()
+			if err != nil {
+				return store.Change{}, err
+			}
+			ch.Limits = append(ch.Limits, c.limits(w, r.Tenant, nr.Hold)...)
+		}
+		row.State, row.Site, row.Attempt, row.Handle, row.Data, row.Hold = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data, nr.Hold
 		out = r
 		return ch, nil
 	})

@@ -224,6 +224,7 @@ func (c *Controller) recheckSites(ctx context.Context) {
 	}
 	go func() {
 		c.CheckSites(ctx)
+		c.pollCapacity(ctx)
 		c.mu.Lock()
 		c.checking = false
 		c.mu.Unlock()

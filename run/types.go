@@ -91,6 +91,12 @@ type Hold struct {
 	Since    time.Time `json:"since"`
 	NextTry  time.Time `json:"nextTry"`
 	Tries    int       `json:"tries,omitempty"`
+	// Wait is WaitCapacity or WaitQuota for a run that has lawful places
+	// but no room in them now (empty: held by the law or a missing fact);
+	// Wants are those places, with the room each had at the last try. The
+	// admission loop, not the hold's retry timer, releases such a run.
+	Wait  string `json:"wait,omitempty"`
+	Wants []Want `json:"wants,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
@@ -147,6 +153,9 @@ type Data struct {
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
 	Hold        *Hold            `json:"hold,omitempty"`
 	Law         *LawStatus       `json:"law,omitempty"`
+	// Priority orders a tenant's waiting runs (higher first); a higher one
+	// may preempt a lower one of the same tenant at a checkpoint.
+	Priority int `json:"priority,omitempty"`
 }
 
 // Run is a run as the API shows it.

@@ -331,6 +331,19 @@ func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
 	return r, err
 }
 
+// RunByKey implements Store.
+func (s *Postgres) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pgGetRun(ctx, s.pool, id)
+}
+
 // GetRun implements Store.
 func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 	return pgGetRun(ctx, s.pool, id)

@@ -477,6 +477,19 @@ func getRun(ctx context.Context, q querier, id string) (*Run, error) {
 	return r, err
 }
 
+// RunByKey implements Store.
+func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, qIdemGet, tenant, key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return getRun(ctx, s.db, id)
+}
+
 // GetRun implements Store.
 func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) { return getRun(ctx, s.db, id) }
 

@@ -113,6 +113,9 @@ type Store interface {
 	UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error)
 	// GetRun returns one run or ErrNotFound.
 	GetRun(ctx context.Context, id string) (*Run, error)
+	// RunByKey returns the run tenant created with idempotency key key, or
+	// ErrNotFound.
+	RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 	// ListRuns returns runs, oldest first.
 	ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	// Events returns a run's timeline in order.

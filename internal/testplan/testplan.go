@@ -1,15 +1,17 @@
 // Package testplan is a small, real planner for the run controller's and
 // the API's tests: it offers every site's first pool that is not excluded
 // and permitted by the job's site and country constraints, cheapest first,
-// so that those tests do not depend on the planner's ranking. It knows no
-// law; `meridian serve` always uses the planner package.
+// so that those tests do not depend on the planner's ranking; a pool with
+// nothing available is rejected as full (not now). It knows no law; `meridian serve` always uses the planner package.
 package testplan
 
 import (
+	"fmt"
 	"sort"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 )
 
 // Cheapest plans job over w's sites as described in the package comment.
@@ -31,6 +33,15 @@ func Cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exc
 		n := 8
 		if p.Available < n {
 			n = p.Available
+		}
+		if n < 1 {
+			// Full, as the planner says it: lawful, but not now.
+			plan.Rejected = append(plan.Rejected, planner.Rejection{Site: s.Metadata.Name, Country: s.Spec.Country, Accelerator: p.Accelerator,
+				Kind: planner.KindCapacity, Resolution: planner.NotNow, Candidates: 1,
+				Reasons: []policy.Finding{{Rule: planner.CodeFree, Kind: string(planner.KindCapacity), Code: policy.CodeNotNow,
+					Message: fmt.Sprintf("needs 1 %s, 0 free of %d installed", p.Accelerator, p.Count)}}})
+			plan.Summary.RejectedByKind[string(planner.KindCapacity)]++
+			continue
 		}
 		plan.Placements = append(plan.Placements, planner.Placement{Site: s.Metadata.Name, Country: s.Spec.Country,
 			Accelerator: p.Accelerator, Count: n, CostUSD: p.PricePerHour * float64(n), ComputeCostUSD: p.PricePerHour * float64(n),

@@ -102,6 +102,12 @@ func idempotency(t *testing.T, s store.Store) {
 	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "k", store.Change{}); err != nil {
 		t.Fatal(err)
 	}
+	if got, err := s.RunByKey(ctx, "a", "k"); err != nil || got.ID != "r1" {
+		t.Errorf("RunByKey: %+v %v", got, err)
+	}
+	if _, err := s.RunByKey(ctx, "b", "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RunByKey of another tenant's key: %v", err)
+	}
 	again, created, err := s.CreateRun(ctx, newRun("r2", "a"), "k", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r2", 1)}})
 	if err != nil || created || again.ID != "r1" {
 		t.Fatalf("retry: %+v %v %v", again, created, err)

@@ -1,0 +1,291 @@
+package fleet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
+)
+
+// KindQuota is the document kind of a tenant's quota.
+const KindQuota = "Quota"
+
+// Quota is one tenant's share of the fleet (a YAML document, kind Quota):
+//
+//	apiVersion: meridian.dev/v1
+//	kind: Quota
+//	metadata: {name: TENANT}
+//	spec:
+//	  cohort: lab                # optional: tenants of a cohort lend each other unused quota
+//	  families:
+//	    - name: h100
+//	      accelerators: [nvidia-h100-sxm, nvidia-h100-pcie]
+//	      nominal: 64            # accelerators the tenant is guaranteed
+//	      borrowingLimit: 32     # optional: at most this many more, borrowed from the cohort
+type Quota struct {
+	APIVersion string    `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string    `yaml:"kind" json:"kind"`
+	Metadata   Metadata  `yaml:"metadata" json:"metadata"`
+	Spec       QuotaSpec `yaml:"spec" json:"spec"`
+}
+
+// Metadata names the tenant a Quota is for.
+type Metadata struct {
+	Name string `yaml:"name" json:"name"`
+}
+
+// QuotaSpec is a tenant's cohort and its quota per accelerator family.
+type QuotaSpec struct {
+	Cohort   string   `yaml:"cohort,omitempty" json:"cohort,omitempty"`
+	Families []Family `yaml:"families" json:"families"`
+}
+
+// Family is a quota for a group of accelerators counted together.
+type Family struct {
+	Name         string   `yaml:"name" json:"name"`
+	Accelerators []string `yaml:"accelerators" json:"accelerators"`
+	// Nominal is how many of the family's accelerators the tenant may hold
+	// at once without borrowing; the cohort's members' nominals add up to
+	// what the cohort may hold.
+	Nominal int `yaml:"nominal" json:"nominal"`
+	// BorrowingLimit bounds how many more the tenant may hold by borrowing
+	// its cohort's unused nominal quota; absent: as many as the cohort
+	// lends, 0: none.
+	BorrowingLimit *int `yaml:"borrowingLimit,omitempty" json:"borrowingLimit,omitempty"`
+}
+
+// Quotas are the operator's quotas, by tenant.
+type Quotas struct {
+	byTenant map[string]*Quota
+	// cohorts lists each cohort's tenants, sorted.
+	cohorts map[string][]string
+	// covered holds every accelerator some quota names: a tenant without
+	// a quota for one of them may not use it (closed), while accelerators
+	// no quota names are bounded by capacity alone.
+	covered map[string]bool
+}
+
+// maxQuota bounds a nominal or borrowing limit.
+const maxQuota = 1 << 24
+
+var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+
+// ParseQuotas reads Quota documents (one or more, YAML) from data, named
+// name in errors, and checks them against the catalog's accelerators: every
+// error names the file, the document and the field.
+func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Accelerator) (*Quotas, error) {
+	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var errs []string
+	for i := 1; ; i++ {
+		var doc Quota
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
+		bad := func(field, format string, a ...any) {
+			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
+		}
+		if doc.APIVersion != catalog.APIVersion {
+			bad("apiVersion", "%q: want %s", doc.APIVersion, catalog.APIVersion)
+		}
+		if doc.Kind != KindQuota {
+			bad("kind", "%q: want %s", doc.Kind, KindQuota)
+		}
+		if !namePattern.MatchString(doc.Metadata.Name) {
+			bad("metadata.name", "%q: want a tenant name (lower-case letters, digits, '.', '_', '-'; up to 63)", doc.Metadata.Name)
+		} else if _, dup := q.byTenant[doc.Metadata.Name]; dup {
+			bad("metadata.name", "tenant %s has a Quota already; give one per tenant", doc.Metadata.Name)
+		}
+		if c := doc.Spec.Cohort; c != "" && !namePattern.MatchString(c) {
+			bad("spec.cohort", "%q: want a name (lower-case letters, digits, '.', '_', '-')", c)
+		}
+		if len(doc.Spec.Families) == 0 {
+			bad("spec.families", "give at least one family")
+		}
+		seenFam, seenAcc := map[string]bool{}, map[string]string{}
+		for j, f := range doc.Spec.Families {
+			fp := fmt.Sprintf("spec.families[%d]", j)
+			if !namePattern.MatchString(f.Name) {
+				bad(fp+".name", "%q: want a name (lower-case letters, digits, '.', '_', '-')", f.Name)
+			} else if seenFam[f.Name] {
+				bad(fp+".name", "family %s is given twice", f.Name)
+			}
+			seenFam[f.Name] = true
+			if len(f.Accelerators) == 0 {
+				bad(fp+".accelerators", "give at least one accelerator id")
+			}
+			for k, a := range f.Accelerators {
+				if _, ok := accelerators[a]; !ok {
+					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%q is not an accelerator in the catalog", a)
+				} else if other, dup := seenAcc[a]; dup {
+					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%s is in family %s already: an accelerator counts against one family", a, other)
+				}
+				seenAcc[a] = f.Name
+			}
+			if f.Nominal < 0 || f.Nominal > maxQuota {
+				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
+			}
+			if b := f.BorrowingLimit; b != nil && (*b < 0 || *b > maxQuota) {
+				bad(fp+".borrowingLimit", "%d: want 0 to %d accelerators", *b, maxQuota)
+			}
+			if b := f.BorrowingLimit; b != nil && doc.Spec.Cohort == "" && *b > 0 {
+				bad(fp+".borrowingLimit", "%d: a tenant borrows only from its cohort, and spec.cohort is not set", *b)
+			}
+		}
+		d := doc
+		q.byTenant[doc.Metadata.Name] = &d
+	}
+	if len(errs) == 0 && len(q.byTenant) == 0 {
+		errs = append(errs, name+": no Quota documents")
+	}
+	// A cohort's members must mean the same accelerators by a family name,
+	// or the cohort's sum would count different things.
+	famAccs := map[string]map[string]string{} // cohort → family → sorted accelerators
+	famWho := map[string]map[string]string{}
+	for _, t := range slices.Sorted(mapsKeys(q.byTenant)) {
+		doc := q.byTenant[t]
+		for _, f := range doc.Spec.Families {
+			for _, a := range f.Accelerators {
+				q.covered[a] = true
+			}
+		}
+		c := doc.Spec.Cohort
+		if c == "" {
+			continue
+		}
+		q.cohorts[c] = append(q.cohorts[c], t)
+		if famAccs[c] == nil {
+			famAccs[c], famWho[c] = map[string]string{}, map[string]string{}
+		}
+		for j, f := range doc.Spec.Families {
+			accs := slices.Clone(f.Accelerators)
+			sort.Strings(accs)
+			key := strings.Join(accs, ",")
+			if prev, ok := famAccs[c][f.Name]; ok && prev != key {
+				errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
+					name, t, j, key, prev, f.Name, famWho[c][f.Name], c))
+				continue
+			}
+			famAccs[c][f.Name], famWho[c][f.Name] = key, t
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	return q, nil
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// family returns tenant's family holding accelerator acc, or nil.
+func (q *Quotas) family(tenant, acc string) *Family {
+	doc := q.byTenant[tenant]
+	if doc == nil {
+		return nil
+	}
+	for i := range doc.Spec.Families {
+		if slices.Contains(doc.Spec.Families[i].Accelerators, acc) {
+			return &doc.Spec.Families[i]
+		}
+	}
+	return nil
+}
+
+// cohortNominal adds up the nominal quota of family fam over cohort's
+// members.
+func (q *Quotas) cohortNominal(cohort, fam string) int {
+	n := 0
+	for _, t := range q.cohorts[cohort] {
+		for _, f := range q.byTenant[t].Spec.Families {
+			if f.Name == fam {
+				n += f.Nominal
+			}
+		}
+	}
+	return n
+}
+
+// Limits returns the limits a hold of accelerator acc by tenant must stay
+// within: the tenant's nominal plus what it may borrow, and its cohort's
+// total. A tenant without a quota for an accelerator that some quota names
+// gets a limit of 0 (quotas fail closed). Nil Quotas limit nothing.
+func (q *Quotas) Limits(tenant, acc string) []store.Limit {
+	if q == nil || !q.covered[acc] {
+		return nil
+	}
+	f := q.family(tenant, acc)
+	if f == nil {
+		return []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for %s (none given)", tenant, acc),
+			Tenants: []string{tenant}, Accelerators: []string{acc}, Max: 0}}
+	}
+	cohort := q.byTenant[tenant].Spec.Cohort
+	max := f.Nominal
+	if cohort != "" {
+		lend := q.cohortNominal(cohort, f.Name) - f.Nominal
+		if f.BorrowingLimit != nil {
+			lend = min(lend, *f.BorrowingLimit)
+		}
+		max += lend
+	}
+	out := []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for family %s (nominal %d, up to %d with borrowing)", tenant, f.Name, f.Nominal, max),
+		Tenants: []string{tenant}, Accelerators: f.Accelerators, Max: max}}
+	if cohort != "" {
+		out = append(out, store.Limit{Name: fmt.Sprintf("cohort %s's quota for family %s", cohort, f.Name),
+			Tenants: q.cohorts[cohort], Accelerators: f.Accelerators, Max: q.cohortNominal(cohort, f.Name)})
+	}
+	return out
+}
+
+// Nominal returns tenant's nominal quota for acc's family and whether a
+// quota applies at all (false: only capacity bounds it).
+func (q *Quotas) Nominal(tenant, acc string) (int, bool) {
+	if q == nil || !q.covered[acc] {
+		return 0, false
+	}
+	if f := q.family(tenant, acc); f != nil {
+		return f.Nominal, true
+	}
+	return 0, true
+}
+
+// FamilyOf names tenant's family of acc ("" when none).
+func (q *Quotas) FamilyOf(tenant, acc string) string {
+	if q == nil {
+		return ""
+	}
+	if f := q.family(tenant, acc); f != nil {
+		return f.Name
+	}
+	return ""
+}
+
+// Tenants lists the tenants with a quota, sorted.
+func (q *Quotas) Tenants() []string {
+	if q == nil {
+		return nil
+	}
+	return slices.Sorted(mapsKeys(q.byTenant))
+}

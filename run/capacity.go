@@ -1,0 +1,478 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+)
+
+// Capacity accounting. A run holds its placement's accelerators at its
+// pool from the moment it is placed to the end of its attempt (holdOf);
+// the row carries the hold, and every change that takes a hold carries the
+// limits it must stay within (the pool's availability, the tenant's and
+// its cohort's quotas), which the store checks in the same transaction,
+// serialised. Two runs can therefore never be given the same last
+// accelerators, on one server or several. Planning sees each pool's
+// availability less what runs hold there, so a full pool is "not now".
+
+// Waits of a held run that waits for room rather than for the law.
+const (
+	WaitCapacity = "capacity"
+	WaitQuota    = "quota"
+)
+
+// Want is a lawful pool a waiting run could use once it has room, with
+// how many were free for the run (capacity and quota) when it last tried.
+type Want struct {
+	Site        string `json:"site"`
+	Pool        int    `json:"pool"`
+	Accelerator string `json:"accelerator"`
+	Free        int    `json:"free"`
+}
+
+// holdOf is what r holds in its state: its placement's accelerators
+// while placed, staging or running; during a move, the attempt being
+// drained, else the target once it is chosen; nothing otherwise.
+func holdOf(r *Run) store.Hold {
+	pl := func(site string, p planner.Placement) store.Hold {
+		if site == "" || p.Count <= 0 {
+			return store.Hold{}
+		}
+		return store.Hold{Site: site, Pool: p.Pool, Accelerator: p.Accelerator, Count: p.Count}
+	}
+	switch r.State {
+	case Planned, Staging, Queued, Running, Checkpointed:
+		return pl(r.Site, r.Placement)
+	case Migrating:
+		if r.Migration == nil {
+			return store.Hold{}
+		}
+		if r.Migration.Drain {
+			return pl(r.Site, r.Placement)
+		}
+		if t := r.Migration.Target; t != nil {
+			return pl(t.Site, *t)
+		}
+	}
+	return store.Hold{}
+}
+
+// poolKey names a site's pool.
+type poolKey struct {
+	site string
+	pool int
+}
+
+// reported is a site's own figure of what it can give Meridian's jobs.
+type reported struct {
+	n  int
+	at time.Time
+}
+
+// usage is what the runs hold, read from the store.
+type usage struct {
+	pool   map[poolKey]int
+	tenant map[string]map[string]int // tenant → accelerator → held
+}
+
+func (c *Controller) usage(ctx context.Context) (*usage, error) {
+	hs, err := c.cfg.Store.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := &usage{pool: map[poolKey]int{}, tenant: map[string]map[string]int{}}
+	for _, h := range hs {
+		u.pool[poolKey{h.Site, h.Pool}] += h.Count
+		if u.tenant[h.Tenant] == nil {
+			u.tenant[h.Tenant] = map[string]int{}
+		}
+		u.tenant[h.Tenant][h.Accelerator] += h.Count
+	}
+	return u, nil
+}
+
+// matched adds up what u holds under l (l.Site unset).
+func (u *usage) matched(l store.Limit) int {
+	n := 0
+	for t, accs := range u.tenant {
+		if len(l.Tenants) > 0 && !slices.Contains(l.Tenants, t) {
+			continue
+		}
+		for a, k := range accs {
+			if len(l.Accelerators) == 0 || slices.Contains(l.Accelerators, a) {
+				n += k
+			}
+		}
+	}
+	return n
+}
+
+// poolLimit is how many of site's pool i Meridian's runs may hold at once:
+// what the site last reported, when it has reported since the catalog was
+// read, else the catalog's available figure.
+func (c *Controller) poolLimit(site *catalog.Site, i int) int {
+	c.mu.Lock()
+	rep, ok := c.reported[poolKey{site.Metadata.Name, i}]
+	c.mu.Unlock()
+	if ok && rep.at.After(c.start) {
+		return min(rep.n, site.Spec.Pools[i].Count)
+	}
+	return site.Spec.Pools[i].Available
+}
+
+// limits are what a hold by tenant must stay within.
+func (c *Controller) limits(w *catalog.World, tenant string, h store.Hold) []store.Limit {
+	if h.Count <= 0 {
+		return nil
+	}
+	max := 0
+	if s := w.Site(h.Site); s != nil && h.Pool >= 0 && h.Pool < len(s.Spec.Pools) {
+		max = c.poolLimit(s, h.Pool)
+	}
+	out := []store.Limit{{Name: fmt.Sprintf("pool %d (%s) of Site/%s", h.Pool, h.Accelerator, h.Site), Site: h.Site, Pool: h.Pool, Max: max}}
+	return append(out, c.cfg.Quotas.Limits(tenant, h.Accelerator)...)
+}
+
+// roomFor is how many of pool i at site tenant may take now: the pool's
+// limit less what runs hold there, and no more than the tenant's quotas
+// leave. quota says whether a quota, not the pool, is the tighter bound.
+func (c *Controller) roomFor(u *usage, site *catalog.Site, i int, tenant string) (n int, quota string) {
+	p := site.Spec.Pools[i]
+	n = c.poolLimit(site, i) - u.pool[poolKey{site.Metadata.Name, i}]
+	for _, l := range c.cfg.Quotas.Limits(tenant, p.Accelerator) {
+		if left := l.Max - u.matched(l); left < n {
+			n, quota = left, fmt.Sprintf("%s: %d of %d held", l.Name, u.matched(l), l.Max)
+		}
+	}
+	return max(n, 0), quota
+}
+
+// freeWorld is w as tenant's next placement sees it: each pool's
+// availability is the room it has for tenant now.
+func (c *Controller) freeWorld(u *usage, w *catalog.World, tenant string) *catalog.World {
+	return w.WithAvailable(func(s *catalog.Site, i int, p catalog.Pool) int {
+		n, _ := c.roomFor(u, s, i, tenant)
+		return n
+	})
+}
+
+// wantsOf lists the pools a plan refused only because they were full
+// (lawful, but no room now), with the room each had.
+func (c *Controller) wantsOf(u *usage, w *catalog.World, tenant string, plan *planner.Plan) (wants []Want, quota string) {
+	seen := map[poolKey]bool{}
+	for _, rj := range plan.Rejected {
+		if rj.Kind != planner.KindCapacity {
+			continue
+		}
+		s := w.Site(rj.Site)
+		if s == nil {
+			continue
+		}
+		for i, p := range s.Spec.Pools {
+			k := poolKey{rj.Site, i}
+			if p.Accelerator != rj.Accelerator || seen[k] {
+				continue
+			}
+			seen[k] = true
+			n, q := c.roomFor(u, s, i, tenant)
+			if q != "" && quota == "" {
+				quota = q
+			}
+			wants = append(wants, Want{Site: rj.Site, Pool: i, Accelerator: p.Accelerator, Free: n})
+		}
+	}
+	return wants, quota
+}
+
+// capacityErr reports whether err is a store refusal for capacity.
+func capacityErr(err error) (*store.CapacityError, bool) {
+	var ce *store.CapacityError
+	ok := errors.As(err, &ce)
+	return ce, ok
+}
+
+// waitOf says whether a refusal was for a quota or for capacity.
+func waitOf(ce *store.CapacityError) string {
+	if ce.Limit.Site == "" {
+		return WaitQuota
+	}
+	return WaitCapacity
+}
+
+// CapacityReporter is a backend that can say, per accelerator, how many
+// the site can give Meridian's jobs now (free ones plus those its jobs
+// from this server hold). Its figure replaces the catalog's available
+// count of the site's pools of that accelerator from then on.
+type CapacityReporter interface {
+	Capacity(ctx context.Context) (map[string]int, error)
+}
+
+// ReportCapacity records a site's own figure of what it can give, per
+// accelerator, as of at (the controller's poll of CapacityReporter backends
+// and tests call it). A figure older than the one recorded is ignored.
+func (c *Controller) ReportCapacity(site *catalog.Site, free map[string]int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range site.Spec.Pools {
+		n, ok := free[p.Accelerator]
+		if !ok {
+			continue
+		}
+		k := poolKey{site.Metadata.Name, i}
+		if old, ok := c.reported[k]; ok && old.at.After(at) {
+			continue
+		}
+		c.reported[k] = reported{n: max(n, 0), at: at}
+	}
+}
+
+// pollCapacity asks each site whose backend reports capacity for it.
+func (c *Controller) pollCapacity(ctx context.Context) {
+	sites, err := c.catalogSites()
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, s := range sites {
+		if !Checked(s) && s.Spec.Backend.Type != catalog.BackendLocal {
+			continue
+		}
+		be, err := c.siteBackend(s)
+		if err != nil {
+			continue
+		}
+		cr, ok := be.(CapacityReporter)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, siteCheckTimeout)
+			defer cancel()
+			free, err := cr.Capacity(cctx)
+			if err != nil {
+				c.cfg.Logger.Warn("site capacity", "site", s.Metadata.Name, "err", err)
+				return
+			}
+			c.ReportCapacity(s, free, c.cfg.Now())
+		}()
+	}
+	wg.Wait()
+}
+
+// QueueEntry is a run waiting for room: who waits, for what, and why.
+type QueueEntry struct {
+	Run      string    `json:"run"`
+	Tenant   string    `json:"tenant"`
+	Job      string    `json:"job"`
+	Priority int       `json:"priority"`
+	Wait     string    `json:"wait"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
+	// Position is the run's place in the admission order (1 first).
+	Position int    `json:"position"`
+	Wants    []Want `json:"wants,omitempty"`
+}
+
+// Queue lists tenant's held runs in admission order: those waiting for
+// room (capacity or quota) and those held by the law, each with its
+// reason.
+func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var held []*Run
+	for _, row := range rows {
+		if row.State != string(Held) {
+			continue
+		}
+		r, err := c.decodeRow(row)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, r)
+	}
+	c.admissionOrder(u, held)
+	var out []QueueEntry
+	for i, r := range held {
+		if r.Tenant != tenant {
+			continue
+		}
+		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: i + 1, Wait: "law"}
+		if r.Hold != nil {
+			e.Since, e.Wants = r.Hold.Since, r.Hold.Wants
+			if r.Hold.Wait != "" {
+				e.Wait = r.Hold.Wait
+			}
+			e.Reason = r.Hold.Reason
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// admissionOrder sorts waiting runs in the order they are admitted: the
+// tenant furthest below its nominal share of the accelerators it waits
+// for first (fair share across tenants; a tenant without a quota counts
+// what it holds), then higher priority, then first come.
+func (c *Controller) admissionOrder(u *usage, runs []*Run) {
+	share := make(map[*Run]float64, len(runs))
+	for _, r := range runs {
+		share[r] = c.share(u, r)
+	}
+	sort.SliceStable(runs, func(i, j int) bool {
+		a, b := runs[i], runs[j]
+		if share[a] != share[b] {
+			return share[a] < share[b]
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt)
+		}
+		return a.ID < b.ID
+	})
+}
+
+// share is the fraction of its nominal quota tenant holds of the family
+// r waits for (held accelerators, without a quota).
+func (c *Controller) share(u *usage, r *Run) float64 {
+	acc := ""
+	if r.Hold != nil && len(r.Hold.Wants) > 0 {
+		acc = r.Hold.Wants[0].Accelerator
+	}
+	held := 0
+	for a, n := range u.tenant[r.Tenant] {
+		if acc == "" || c.cfg.Quotas.FamilyOf(r.Tenant, a) == c.cfg.Quotas.FamilyOf(r.Tenant, acc) {
+			held += n
+		}
+	}
+	if nom, ok := c.cfg.Quotas.Nominal(r.Tenant, acc); ok && acc != "" {
+		if nom == 0 {
+			return float64(held) + 1e9
+		}
+		return float64(held) / float64(nom)
+	}
+	return float64(held)
+}
+
+// wantsGrew reports whether any pool r waits for has more room than when
+// it last tried.
+func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
+	for _, wt := range r.Hold.Wants {
+		s := w.Site(wt.Site)
+		if s == nil || wt.Pool >= len(s.Spec.Pools) {
+			continue
+		}
+		if n, _ := c.roomFor(u, s, wt.Pool, r.Tenant); n > wt.Free {
+			return true
+		}
+	}
+	return false
+}
+
+// admitStats counts the admission loop's decisions (for benchmarks).
+type admitStats struct {
+	Considered, Tried, Admitted int
+}
+
+// admit goes through the runs waiting for room in admission order and
+// tries again each one whose pools have more room than when it last tried
+// (or whose retry is due): a lawful placement with room releases it.
+func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
+	var st admitStats
+	var waiting []*Run
+	for _, row := range rows {
+		if row.State != string(Held) {
+			continue
+		}
+		r, err := c.decodeRow(row)
+		if err != nil || r.Hold == nil || r.Hold.Wait == "" {
+			continue
+		}
+		waiting = append(waiting, r)
+	}
+	if len(waiting) == 0 {
+		return st
+	}
+	u, err := c.usage(ctx)
+	if err != nil {
+		c.cfg.Logger.Warn("admission: holds", "err", err)
+		return st
+	}
+	base, err := c.baseWorld()
+	if err != nil {
+		return st
+	}
+	c.admissionOrder(u, waiting)
+	now := c.cfg.Now()
+	for _, r := range waiting {
+		if ctx.Err() != nil {
+			break
+		}
+		st.Considered++
+		if now.Before(r.Hold.NextTry) && !c.wantsGrew(u, base, r) {
+			continue
+		}
+		st.Tried++
+		changed, err := c.retryHeld(ctx, r, true)
+		if err != nil {
+			c.cfg.Logger.Warn("admission", "run", r.ID, "tenant", r.Tenant, "err", err)
+			continue
+		}
+		if changed {
+			st.Admitted++
+			if u, err = c.usage(ctx); err != nil {
+				break
+			}
+		}
+	}
+	return st
+}
+
+func wantsText(ws []Want) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = fmt.Sprintf("%s pool %d (%d free)", w.Site, w.Pool, w.Free)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// planFor plans tenant's job with each pool's availability cut to the room
+// it has for tenant now (freeWorld); it returns the usage it planned with.
+func (c *Controller) planFor(ctx context.Context, tenant string, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, *usage, error) {
+	u, err := c.usage(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := c.plan(c.freeWorld(u, w, tenant), job, asOf, exclude)
+	return plan, u, err
+}
+
+// roomReason says why a run with lawful places waits: the first full
+// pool's story, or the quota that binds.
+func roomReason(asOf catalog.Date, wait, quota string, wants []Want, planReason string) string {
+	if wait == WaitQuota && quota != "" {
+		return fmt.Sprintf("waiting for quota as of %s: %s; lawful pools: %s", asOf, quota, wantsText(wants))
+	}
+	if len(wants) > 0 {
+		return fmt.Sprintf("waiting for capacity as of %s: every lawful pool is full: %s", asOf, wantsText(wants))
+	}
+	return planReason
+}
