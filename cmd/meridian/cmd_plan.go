@@ -32,6 +32,8 @@ type planFlags struct {
 	// includeAllocation counts allocation sites in (national and research
 	// centres the organisation holds no allocation at).
 	includeAllocation bool
+	// fleet assigns every job in the files at once (plan --fleet).
+	fleet bool
 }
 
 // tableTop is how many placements the table shows unless --top is given;
@@ -56,10 +58,14 @@ histogram says why), 2 on bad input.`,
 		Example: `  meridian plan -f examples/qwen-offshore.yaml --as-of 2025-06-01
   meridian plan -f examples/qwen-offshore.yaml --explain my-johor-1
   meridian plan -f job.yaml --catalog my-sites/ --rules my-rules/ -o json
-  meridian plan -f job.yaml --plot plan.svg`,
+  meridian plan -f job.yaml --plot plan.svg
+  meridian plan --fleet -f jobs/ -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.files = append(f.files, args...)
 			f.topSet = cmd.Flags().Changed("top")
+			if f.fleet {
+				return runFleetPlan(cmd.OutOrStdout(), f)
+			}
 			return runPlan(cmd.OutOrStdout(), f)
 		},
 	}
@@ -73,6 +79,7 @@ histogram says why), 2 on bad input.`,
 	fl.StringVar(&f.plot, "plot", "", "write a plot (.svg or .png) of cost against time for every feasible placement")
 	fl.IntVar(&f.top, "top", 50, fmt.Sprintf("placements to print, 0 for all (the table shows %d unless --top is given); summary.placements counts all", tableTop))
 	fl.BoolVar(&f.includeAllocation, "include-allocation", false, "count in allocation sites (national and research centres, notional prices) as if the organisation could apply for time there")
+	fl.BoolVar(&f.fleet, "fleet", false, "assign every TrainingJob in the files at once, at least total cost, no pool given more than its available count")
 	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
 	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)

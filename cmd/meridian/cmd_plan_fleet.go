@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+)
+
+// runFleetPlan is `plan --fleet`: every TrainingJob in the files is
+// planned as of the date, then the batch is assigned to the catalog's
+// pools at least total cost (fleet.Assign), no pool given more than its
+// available count.
+func runFleetPlan(w io.Writer, f planFlags) error {
+	if len(f.files) == 0 {
+		return badInput(errors.New("-f: give the files or directories with the jobs, their organizations and datasets"))
+	}
+	if !contains(outputFormats, f.out) {
+		return badInput(fmt.Errorf("-o %q: want one of %s", f.out, strings.Join(outputFormats, ", ")))
+	}
+	if f.job != "" || f.explain != "" || f.plot != "" {
+		return badInput(errors.New("--fleet plans every job in the files: --job, --explain and --plot are for one job"))
+	}
+	asOf, err := parseAsOf(f.asOf)
+	if err != nil {
+		return badInput(err)
+	}
+	engine, err := policy.New(policy.Options{Dirs: f.rulesDir})
+	if err != nil {
+		return badInput(fmt.Errorf("--rules: %w", err))
+	}
+	world, err := loadWorld(f.catalogDir, f.files...)
+	if err != nil {
+		return badInput(err)
+	}
+	if len(world.Jobs) == 0 {
+		return badInput(errors.New("-f: the files hold no TrainingJob"))
+	}
+	seen := map[string]bool{}
+	plans := make([]*planner.Plan, 0, len(world.Jobs))
+	for _, job := range world.Jobs {
+		if seen[job.Metadata.Name] {
+			return badInput(fmt.Errorf("TrainingJob %s: given twice; a fleet's jobs need distinct names", job.Metadata.Name))
+		}
+		seen[job.Metadata.Name] = true
+		law, err := screenedLaw(engine, world.Organizations[job.Spec.Organization])
+		if err != nil {
+			return err
+		}
+		plan, err := planner.Make(world, job, planner.Options{AsOf: asOf, Rules: law, IncludeAllocation: f.includeAllocation})
+		if err != nil {
+			return fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
+		}
+		plans = append(plans, plan)
+	}
+	res, err := fleet.PlanFleet(world, plans)
+	if err != nil {
+		return err
+	}
+	err = renderTable(w, f.out, res, func(w io.Writer, wide bool) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "JOB\tSITE\tACCELERATOR\tCOUNT\tCOST")
+		for _, a := range res.Assignments {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t$%.0f\n", a.Job, a.Site, a.Accelerator, a.Count, a.CostUSD)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, wt := range res.Waiting {
+			fmt.Fprintf(w, "waiting: %s: %s\n", wt.Job, wt.Reason)
+		}
+		gap := "proven optimal"
+		if res.OptimalityGap > 0 {
+			gap = fmt.Sprintf("within %.2f%% of optimal", 100*res.OptimalityGap)
+		} else if res.OptimalityGap < 0 {
+			gap = "gap unknown"
+		}
+		_, err := fmt.Fprintf(w, "%d placed, %d waiting, total $%.0f, %s (solved in %.3fs)\n", len(res.Assignments), len(res.Waiting), res.TotalCostUSD, gap, res.SolveSeconds)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(res.Assignments) == 0 {
+		return &codeError{code: exitNoPlacement, err: errSilent}
+	}
+	return nil
+}
