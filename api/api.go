@@ -36,6 +36,9 @@ type Runs interface {
 	Apply(ctx context.Context, tenant string, docs []run.Document, update bool) ([]run.Resource, error)
 	Resources(ctx context.Context, tenant string) ([]run.Resource, error)
 	PutKey(ctx context.Context, tenant, dataset, key string) error
+	// Queue lists the tenant's held runs in admission order, with why
+	// each waits.
+	Queue(ctx context.Context, tenant string) ([]run.QueueEntry, error)
 	// AgentHandler serves the attempts' agents, which authenticate with
 	// their attempt credential rather than a tenant token.
 	AgentHandler() http.Handler

@@ -118,6 +118,13 @@ func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
 	return out.Runs, err
 }
 
+// Queue returns the tenant's held runs in admission order.
+func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
+	var out QueueList
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/queue", nil, &out)
+	return out.Queue, err
+}
+
 // Get returns one run.
 func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
 	var r run.Run

@@ -310,6 +310,7 @@ func (mx *matrix) requests() map[string]request {
 		"GET /v1/openapi.json":         {path: "/v1/openapi.json", want: ok(200)},
 		"POST /v1/runs":                {path: "/v1/runs", body: job("someone-org"), want: ok(201)},
 		"GET /v1/runs":                 {path: "/v1/runs", want: ok(200)},
+		"GET /v1/queue":                {path: "/v1/queue", want: ok(200)},
 		"GET /v1/runs/{id}":            {path: runPath, want: owned(200, 404)},
 		"GET /v1/runs/{id}/events":     {path: runPath + "/events", want: owned(200, 404)},
 		"GET /v1/runs/{id}/logs":       {path: runPath + "/logs", want: owned(200, 404)},

@@ -114,6 +114,10 @@ type (
 	RunList struct {
 		Runs []*run.Run `json:"runs"`
 	}
+	// QueueList is GET /v1/queue.
+	QueueList struct {
+		Queue []run.QueueEntry `json:"queue"`
+	}
 	// EventList is GET /v1/runs/{id}/events.
 	EventList struct {
 		Events []store.Event `json:"events"`
@@ -166,6 +170,7 @@ func (s *Server) table() []Route {
 		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long,
 			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs", Response: RunList{}, Handler: s.list},
+		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline", Response: EventList{}, Errors: []int{404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",

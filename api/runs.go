@@ -51,6 +51,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, RunList{Runs: runs})
 }
 
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
+	q, err := s.c.Queue(r.Context(), tenantOf(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if q == nil {
+		q = []run.QueueEntry{}
+	}
+	writeJSON(w, http.StatusOK, QueueList{Queue: q})
+}
+
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	got, err := s.c.Get(r.Context(), tenantOf(r), r.PathValue("id"))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,18 +38,41 @@ func newGetCmd() *cobra.Command {
 	var out string
 	var watch bool
 	cmd := &cobra.Command{
-		Use:   "get runs [ID…]",
-		Short: "List your runs, or the ones named",
+		Use:   "get runs [ID…] | get queue",
+		Short: "List your runs, or the ones named, or those waiting",
 		Long: `Get lists your runs, oldest first, with their state, site, attempt, last
 progress and checkpoint, and age; name runs to see only those. -o wide adds
 the accelerators, the plan date and the last reason. --watch prints the
 table, then a line for each run whenever it changes, until interrupted (or,
-when runs are named, until all of them end).`,
-		Example: "  meridian get runs\n  meridian get runs run-3f9a1c2b7d4e -o wide\n  meridian get runs --watch\n  meridian get runs -o json",
+when runs are named, until all of them end).
+
+get queue lists your held runs in the order they are admitted (fair share
+across tenants, then priority, then first come): each one's wait (capacity,
+quota or law) and why, with the lawful pools it waits for.`,
+		Example: "  meridian get runs\n  meridian get runs run-3f9a1c2b7d4e -o wide\n  meridian get runs --watch\n  meridian get runs -o json\n  meridian get queue",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "queue" {
+				if len(args) > 1 || watch {
+					return badInput(errors.New("get queue takes no names and no --watch"))
+				}
+				c, err := cf.client()
+				if err != nil {
+					return badInput(err)
+				}
+				q, err := c.Queue(cmd.Context())
+				if err != nil {
+					return apiErr(err)
+				}
+				if q == nil {
+					q = []run.QueueEntry{}
+				}
+				return render(cmd.OutOrStdout(), out, map[string]any{"queue": q}, func(w io.Writer) error {
+					return queueTable(w, q, out == "wide")
+				})
+			}
 			if args[0] != "runs" && args[0] != "run" {
-				return badInput(fmt.Errorf("get %q: the only resource is runs", args[0]))
+				return badInput(fmt.Errorf("get %q: the resources are runs and queue", args[0]))
 			}
 			ids := args[1:]
 			if watch && (out == "json" || out == "yaml") {
@@ -76,6 +100,40 @@ when runs are named, until all of them end).`,
 	addClientFlags(cmd, &cf)
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// queueTable prints the waiting runs in admission order.
+func queueTable(w io.Writer, q []run.QueueEntry, wide bool) error {
+	tw := newTab(w)
+	h := []string{"POS", "ID", "JOB", "PRIORITY", "WAITS FOR", "SINCE", "REASON"}
+	if wide {
+		h = append(h, "POOLS")
+	}
+	row(tw, h...)
+	now := time.Now()
+	for _, e := range q {
+		since := "-"
+		if !e.Since.IsZero() {
+			since = ageOf(now.Sub(e.Since))
+		}
+		cells := []string{strconv.Itoa(e.Position), e.Run, e.Job, strconv.Itoa(e.Priority), e.Wait, since, e.Reason}
+		if wide {
+			pools := make([]string, len(e.Wants))
+			for i, p := range e.Wants {
+				pools[i] = fmt.Sprintf("%s/%d (%d free)", p.Site, p.Pool, p.Free)
+			}
+			cells = append(cells, dash(strings.Join(pools, ", ")))
+		}
+		row(tw, cells...)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(q) == 0 {
+		_, err := fmt.Fprintln(w, "nothing waits")
+		return err
+	}
+	return nil
 }
 
 // fetchRuns returns the tenant's runs, or the ones named, in that order.

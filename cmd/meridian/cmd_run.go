@@ -56,6 +56,10 @@ skipped and why. --follow streams the run's events and output until it ends
 				return apiErr(err)
 			}
 			err = render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
+				if r.State == run.Held {
+					_, err := fmt.Fprintf(w, "run %s: %s, held: %s\n", r.ID, r.Job, r.Reason)
+					return err
+				}
 				_, err := fmt.Fprintf(w, "run %s: %s, %d × %s at %s (%s), placement %d as of %s\n",
 					r.ID, r.Job, r.Placement.Count, r.Placement.Accelerator, r.Site, r.Placement.Country, r.Rank, r.AsOf)
 				return err
@@ -73,6 +77,7 @@ skipped and why. --follow streams the run's events and output until it ends
 	cmd.Flags().MarkHidden("as-of")
 	cmd.Flags().StringVar(&req.Job, "job", "", "TrainingJob to run when the files hold several")
 	cmd.Flags().StringVar(&req.IdempotencyKey, "idempotency-key", "", "a retry with the same key returns the same run")
+	cmd.Flags().IntVar(&req.Priority, "priority", 0, "order among your runs that wait for capacity or quota: higher first (-1000 to 1000)")
 	addClientFlags(cmd, &cf)
 	addOutputFlag(cmd, &out)
 	return cmd

@@ -151,6 +151,7 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().IntVar(&local.Count, "local-count", defaultLocalCount, "accelerators the local site is planned with")
 	cmd.Flags().BoolVar(&noLocal, "no-local-site", false, "offer no local site: jobs run only at the catalog's configured sites")
 	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
+	cmd.Flags().StringVar(&opts.Quotas, "quotas", "", "file of Quota documents: each tenant's nominal share and borrowing limit per accelerator family, in cohorts that lend unused quota (docs/fleet.md)")
 	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
 	cmd.Flags().StringVar(&opts.Store, "store", "", "where state lives: sqlite (default, in the state directory) or a postgres:// URL that several servers may share")
 	cmd.Flags().StringVar(&opts.Replica, "replica", "", "this server's name among those sharing a store (default host/pid/random)")

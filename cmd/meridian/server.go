@@ -21,6 +21,7 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/kubernetes"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
@@ -90,6 +91,9 @@ type serverOptions struct {
 	// LocalSite, when set, is added to the catalog: the runnable site of a
 	// fresh server (serve --local-country).
 	LocalSite *catalog.Site
+	// Quotas is a file of Quota documents (serve --quotas): tenants'
+	// shares per accelerator family, in cohorts.
+	Quotas string
 }
 
 // serverStore is what the server needs of its store beyond store.Store.
@@ -393,7 +397,11 @@ func startServer(opts serverOptions) (*server, error) {
 	scr := &screen.Screener{Store: &screen.Store{Dir: dir.ScreeningDir()}}
 	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
 	planLaw := screenPlanLaw{rs.Law(), scr}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra,
+	quotas, err := loadQuotas(opts.Quotas)
+	if err != nil {
+		return nil, err
+	}
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
@@ -477,6 +485,27 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// loadQuotas reads serve --quotas (nil for none), checked against the
+// catalog's accelerators.
+func loadQuotas(path string) (*fleet.Quotas, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--quotas: %w", err)
+	}
+	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
+	if err != nil {
+		return nil, err
+	}
+	q, err := fleet.ParseQuotas(path, data, w.Accelerators)
+	if err != nil {
+		return nil, fmt.Errorf("--quotas: %w", err)
+	}
+	return q, nil
 }
 
 // checkServerCatalog loads the server's catalog as its runs will see it
