@@ -1,0 +1,134 @@
+package fleet
+
+import (
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+)
+
+func accelerators(t testing.TB) map[string]*catalog.Accelerator {
+	t.Helper()
+	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.Accelerators
+}
+
+const labQuotas = `apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: vision}
+spec:
+  cohort: lab
+  families:
+    - {name: h100, accelerators: [nvidia-h100-sxm, nvidia-h100-pcie], nominal: 64, borrowingLimit: 16}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: speech}
+spec:
+  cohort: lab
+  families:
+    - {name: h100, accelerators: [nvidia-h100-pcie, nvidia-h100-sxm], nominal: 32}
+    - {name: mi300, accelerators: [amd-mi300x], nominal: 8, borrowingLimit: 0}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: solo}
+spec:
+  families:
+    - {name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}
+`
+
+func TestQuotaLimits(t *testing.T) {
+	q, err := ParseQuotas("quotas.yaml", []byte(labQuotas), accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := func(ls []store.Limit) map[string]store.Limit {
+		m := map[string]store.Limit{}
+		for _, l := range ls {
+			m[strings.Fields(l.Name)[0]] = l
+		}
+		return m
+	}
+	// vision: 64 nominal + at most 16 borrowed; the cohort 96 in all.
+	v := byName(q.Limits("vision", "nvidia-h100-pcie"))
+	if v["quota"].Max != 80 || v["cohort"].Max != 96 || len(v["cohort"].Tenants) != 2 || len(v["quota"].Accelerators) != 2 {
+		t.Errorf("vision: %+v", v)
+	}
+	// speech may borrow all that vision lends (no limit given): 32 + 64.
+	if s := byName(q.Limits("speech", "nvidia-h100-sxm")); s["quota"].Max != 96 {
+		t.Errorf("speech: %+v", s)
+	}
+	// speech's mi300 family: borrowing 0, and nobody else has one.
+	if s := byName(q.Limits("speech", "amd-mi300x")); s["quota"].Max != 8 || s["cohort"].Max != 8 {
+		t.Errorf("speech mi300: %+v", s)
+	}
+	// No cohort: the nominal alone.
+	if s := q.Limits("solo", "nvidia-h100-sxm"); len(s) != 1 || s[0].Max != 8 {
+		t.Errorf("solo: %+v", s)
+	}
+	// Closed: a tenant without a quota for a covered accelerator gets 0;
+	// an accelerator no quota names is bounded by capacity alone.
+	if s := q.Limits("stranger", "nvidia-h100-sxm"); len(s) != 1 || s[0].Max != 0 {
+		t.Errorf("stranger: %+v", s)
+	}
+	if s := q.Limits("solo", "nvidia-h100-pcie"); len(s) != 1 || s[0].Max != 0 {
+		t.Errorf("solo's pcie (another tenant's family): %+v", s)
+	}
+	if s := q.Limits("stranger", "nvidia-b200"); s != nil {
+		t.Errorf("uncovered accelerator limited: %+v", s)
+	}
+	var none *Quotas
+	if none.Limits("x", "nvidia-h100-sxm") != nil {
+		t.Error("nil quotas limit")
+	}
+}
+
+func TestQuotaErrors(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n"
+	for _, tc := range []struct{ doc, want string }{
+		{head + "  families: []\n", "spec.families: give at least one family"},
+		{head + "  families: [{name: h, accelerators: [nvidia-h999], nominal: 1}]\n", `spec.families[0].accelerators[0]: "nvidia-h999" is not an accelerator`},
+		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: -1}]\n", "spec.families[0].nominal: -1"},
+		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1, borrowingLimit: 4}]\n", "spec.families[0].borrowingLimit: 4: a tenant borrows only from its cohort"},
+		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}, {name: g, accelerators: [nvidia-h100-sxm], nominal: 1}]\n", "spec.families[1].accelerators[0]: nvidia-h100-sxm is in family h already"},
+		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1, extra: 2}]\n", "field extra not found"},
+		{"apiVersion: v9\nkind: Quota\nmetadata: {name: A}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n", "apiVersion"},
+		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n---\n" + head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n", "metadata.name: tenant a has a Quota already"},
+		{head + "  cohort: c\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n---\n" + strings.Replace(head, "name: a", "name: b", 1) + "  cohort: c\n  families: [{name: h, accelerators: [nvidia-h100-pcie], nominal: 1}]\n", "differs from"},
+		{"", "no Quota documents"},
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(tc.doc), accelerators(t))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "q.yaml") {
+			t.Errorf("%q:\n got %v\nwant %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseQuotas: no input panics, and an accepted file's limits are
+// never negative.
+func FuzzParseQuotas(f *testing.F) {
+	f.Add([]byte(labQuotas))
+	f.Add([]byte("kind: Quota\n"))
+	accs := accelerators(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := ParseQuotas("f.yaml", data, accs)
+		if err != nil {
+			return
+		}
+		for _, tenant := range q.Tenants() {
+			for a := range accs {
+				for _, l := range q.Limits(tenant, a) {
+					if l.Max < 0 {
+						t.Fatalf("limit %+v", l)
+					}
+				}
+			}
+		}
+	})
+}
