@@ -149,7 +149,9 @@ func (c *Controller) roomFor(u *usage, site *catalog.Site, i int, tenant string)
 	p := site.Spec.Pools[i]
 	n = c.poolLimit(site, i) - u.pool[poolKey{site.Metadata.Name, i}]
 	for _, l := range c.cfg.Quotas.Limits(tenant, p.Accelerator) {
-		if left := l.Max - u.matched(l); left < n {
+		// A quota that binds as tightly as the pool is named: it is what
+		// the tenant can change (and a quota of 0 never frees up).
+		if left := l.Max - u.matched(l); left < n || (left == n && quota == "" && left < p.Count) {
 			n, quota = left, fmt.Sprintf("%s: %d of %d held", l.Name, u.matched(l), l.Max)
 		}
 	}

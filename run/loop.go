@@ -68,6 +68,12 @@ func (c *Controller) Tick(ctx context.Context) {
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
 	for _, row := range rows {
+		if row.State == string(Held) {
+			// A run waiting for room is the admission loop's (admit).
+			if r, err := c.decodeRow(row); err == nil && r.Hold != nil && r.Hold.Wait != "" {
+				continue
+			}
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(id, tenant string) {

@@ -2,7 +2,8 @@
 // the API's tests: it offers every site's first pool that is not excluded
 // and permitted by the job's site and country constraints, cheapest first,
 // so that those tests do not depend on the planner's ranking; a pool with
-// nothing available is rejected as full (not now). It knows no law; `meridian serve` always uses the planner package.
+// fewer available than the job's minAccelerators (at least 1) is rejected
+// as full (not now). It knows no law; `meridian serve` always uses the planner package.
 package testplan
 
 import (
@@ -34,12 +35,12 @@ func Cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exc
 		if p.Available < n {
 			n = p.Available
 		}
-		if n < 1 {
+		if n < 1 || n < c.MinAccelerators {
 			// Full, as the planner says it: lawful, but not now.
 			plan.Rejected = append(plan.Rejected, planner.Rejection{Site: s.Metadata.Name, Country: s.Spec.Country, Accelerator: p.Accelerator,
 				Kind: planner.KindCapacity, Resolution: planner.NotNow, Candidates: 1,
 				Reasons: []policy.Finding{{Rule: planner.CodeFree, Kind: string(planner.KindCapacity), Code: policy.CodeNotNow,
-					Message: fmt.Sprintf("needs 1 %s, 0 free of %d installed", p.Accelerator, p.Count)}}})
+					Message: fmt.Sprintf("needs %d %s, %d free of %d installed", max(1, c.MinAccelerators), p.Accelerator, p.Available, p.Count)}}})
 			plan.Summary.RejectedByKind[string(planner.KindCapacity)]++
 			continue
 		}
