@@ -47,12 +47,26 @@ spec:
   families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16}]
 `
 
-// fleetJob is a short job that needs 8 accelerators.
+// fleetJob is a job that needs 8 accelerators and whose workload does
+// nothing but succeed (the test is about admission, not training).
 func fleetJob(name string) Document {
-	d := jobDoc(3, 3)
-	d.Content = strings.Replace(d.Content, "metadata: {name: tiny}", "metadata: {name: "+name+"}", 1)
-	d.Content = strings.Replace(d.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  constraints: {minAccelerators: 8}\n", 1)
-	return d
+	return Document{Name: "job.yaml", Content: `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: lab}
+spec: {headquarters: SG}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: ` + name + `}
+spec:
+  organization: lab
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  constraints: {minAccelerators: 8}
+  workload:
+    command: [/bin/sh, -c, "exit 0"]
+`}
 }
 
 // heldBy is what the runs hold, per pool and per tenant, worked out from
