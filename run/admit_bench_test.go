@@ -1,0 +1,154 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+)
+
+// benchQueue makes a controller (its loop not running) over the three
+// fleet sites, every pool full (holders, 7 runs of 8), and n runs waiting
+// for capacity behind them, as a server that has been up a while holds
+// them (decoded). It returns the holders' ids.
+func benchQueue(b *testing.B, n int) (*Controller, []string) {
+	b.Helper()
+	ctx := context.Background()
+	dir := b.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/fleet-sites", Workers: 2,
+		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+		},
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for the admit benchmark")})
+	var holders []string
+	for i := 0; ; i++ {
+		r, _, err := c.Submit(ctx, "t0", SubmitRequest{Documents: []Document{fleetJob(fmt.Sprintf("hold-%d", i))}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.State == Held {
+			break
+		}
+		holders = append(holders, r.ID)
+	}
+	if len(holders) != 7 {
+		b.Fatalf("%d holders, want 7", len(holders))
+	}
+	// One waiting run per tenant through the API (which registers the
+	// tenant's organisation), then copies of them in the store.
+	var firsts []*Run
+	for t := 1; t <= 5; t++ {
+		r, _, err := c.Submit(ctx, fmt.Sprintf("t%d", t), SubmitRequest{Documents: []Document{fleetJob("waiting")}})
+		if err != nil || r.State != Held || r.Hold.Wait != WaitCapacity || len(r.Hold.Wants) != 3 {
+			b.Fatalf("%+v %v", r, err)
+		}
+		firsts = append(firsts, r)
+	}
+	start := time.Now()
+	for i := len(firsts); i < n; i++ {
+		r := *firsts[i%len(firsts)]
+		r.ID = fmt.Sprintf("run-%012x", i)
+		r.Priority = i % 3
+		row, err := toRow(&r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%d waiting runs stored in %s", n, time.Since(start).Round(time.Millisecond))
+	rows, err := st.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st := c.admit(ctx, rows); st.Considered != n+1 || st.Tried != 0 {
+		b.Fatalf("first pass: %+v", st)
+	}
+	return c, holders
+}
+
+// BenchmarkAdmission is one pass of the admission loop over 10,000 runs
+// waiting for capacity, as the controller makes it each tick (the list of
+// active runs included). idle: nothing was freed, so each run's decision
+// is that its pools have no more room than at its last try; freed: a
+// holder ended first, so one run is planned again (the planner, the law)
+// and admitted into its room, which the next holder's end frees again.
+func BenchmarkAdmission(b *testing.B) {
+	n := 10_000
+	if testing.Short() {
+		n = 500
+	}
+	ctx := context.Background()
+	for _, freed := range []bool{false, true} {
+		name := "idle"
+		if freed {
+			name = "freed"
+		}
+		b.Run(name, func(b *testing.B) {
+			c, holders := benchQueue(b, n)
+			admitted := 0
+			for b.Loop() {
+				if freed {
+					id := holders[0]
+					holders = holders[1:]
+					if _, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
+						r.Migration, r.Hold = nil, nil
+						return transition(ch, r, Succeeded, "benchmark: done")
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+				if err != nil {
+					b.Fatal(err)
+				}
+				st := c.admit(ctx, rows)
+				if st.Considered < n-admitted-1 {
+					b.Fatalf("considered %d", st.Considered)
+				}
+				if freed {
+					if st.Admitted != 1 {
+						hs, _ := c.cfg.Store.Holds(ctx)
+						b.Fatalf("freed 8, admitted %d (%+v); holds %+v", st.Admitted, st, hs)
+					}
+					admitted++
+					// The admitted run holds the room now: it ends next.
+					hs, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, r := range hs {
+						if r.State == string(Migrating) && !containsID(holders, r.ID) {
+							holders = append(holders, r.ID)
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
+func containsID(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
