@@ -391,7 +391,7 @@ func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
 
 // admitStats counts the admission loop's decisions (for benchmarks).
 type admitStats struct {
-	Considered, Tried, Admitted int
+	Considered, Tried, Admitted, Preempted int
 }
 
 // admit goes through the runs waiting for room in admission order and
@@ -399,9 +399,16 @@ type admitStats struct {
 // (or whose retry is due): a lawful placement with room releases it.
 func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	var st admitStats
-	var waiting []*Run
+	var waiting, active []*Run
+	preemptable := false
 	for _, row := range rows {
 		if row.State != string(Held) {
+			if row.State == string(Checkpointed) || row.State == string(Running) || row.State == string(Migrating) {
+				if r, err := c.decodeRow(row); err == nil {
+					active = append(active, r)
+					preemptable = preemptable || r.Checkpoint != nil
+				}
+			}
 			continue
 		}
 		r, err := c.decodeRow(row)
@@ -442,6 +449,18 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 			st.Admitted++
 			if u, err = c.usage(ctx); err != nil {
 				break
+			}
+			continue
+		}
+		if preemptable {
+			if cur, err := c.cfg.Store.GetRun(ctx, r.ID); err == nil && cur.State == string(Held) {
+				if w, err := fromRow(cur); err == nil {
+					if ok, err := c.tryPreempt(ctx, u, w, active); err != nil {
+						c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
+					} else if ok {
+						st.Preempted++
+					}
+				}
 			}
 		}
 	}

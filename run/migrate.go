@@ -54,6 +54,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		return err == nil, err
 	}
 	c.endAttempt(ctx, r)
+	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
+		return c.waitAfterPreemption(ctx, r)
+	}
 	if r.Migration.Target == nil {
 		return c.replan(ctx, r)
 	}

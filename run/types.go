@@ -79,6 +79,8 @@ type Migration struct {
 	// Until is the day from which the old placement is unlawful: the new one
 	// must be lawful then too.
 	Until string `json:"until,omitempty"`
+	// PreemptedBy names the run whose higher priority moved this one.
+	PreemptedBy string `json:"preemptedBy,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.

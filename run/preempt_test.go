@@ -1,0 +1,109 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/audit"
+)
+
+// pinnedJob is jobDoc(steps, every) needing 8 accelerators at site fa
+// (room for two), named name.
+func pinnedJob(name string, steps, every int) Document {
+	d := jobDoc(steps, every)
+	d.Content = strings.Replace(d.Content, "metadata: {name: tiny}", "metadata: {name: "+name+"}", 1)
+	d.Content = strings.Replace(d.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  constraints: {minAccelerators: 8, sites: {allow: [fa]}}\n", 1)
+	return d
+}
+
+// TestPreemptAtCheckpoint: two long runs of priority 0 fill site fa; a run
+// of priority 5 of the same tenant waits, then takes the place of one of
+// them at its checkpoint. The victim drains, waits behind it (it keeps a
+// lawful place: fa), and resumes from its checkpoint once the preempting
+// run ends. The audit log says who preempted whom, at which checkpoint, and
+// why.
+func TestPreemptAtCheckpoint(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.CatalogDir = "testdata/fleet-sites"
+		c.HoldRetry = 50 * time.Millisecond
+	})
+	ctx := context.Background()
+	var low []*Run
+	for _, name := range []string{"low-a", "low-b"} {
+		r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob(name, 600, 10)}})
+		if err != nil || r.State != Planned {
+			t.Fatalf("%s: %+v %v", name, r, err)
+		}
+		low = append(low, r)
+	}
+	high, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("high", 20, 10)}, Priority: 5})
+	if err != nil || high.State != Held {
+		t.Fatalf("high: %+v %v", high, err)
+	}
+	for _, r := range low {
+		e.waitFor("running", 20*time.Second, func(r *Run) bool { return r.State == Running || r.State == Checkpointed }, r.ID)
+	}
+	high = e.waitFor("the preemption, then the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, high.ID)
+	if high.State != Succeeded {
+		t.Fatalf("high ended %s: %s", high.State, high.Reason)
+	}
+	var victim *Run
+	for _, r := range low {
+		got := e.waitFor("the end", 90*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+		if got.State != Succeeded {
+			t.Fatalf("%s ended %s: %s", got.Job, got.State, got.Reason)
+		}
+		if got.Attempt == 2 {
+			if victim != nil {
+				t.Fatal("both low runs were preempted")
+			}
+			victim = got
+		}
+	}
+	if victim == nil {
+		t.Fatal("no low run was preempted")
+	}
+	evs, _ := e.c.Events(ctx, "t1", victim.ID)
+	for _, want := range []string{"preempted", "drained", "state:held", "released", "state:succeeded"} {
+		if !contains(kinds(evs), want) {
+			t.Errorf("victim's timeline %v lacks %s", kinds(evs), want)
+		}
+	}
+	logs, _ := e.c.Logs(ctx, "t1", victim.ID)
+	if !strings.Contains(string(logs), "resume step=") {
+		t.Errorf("the victim's attempt 2 did not resume from its checkpoint:\n%s", tailText(logs, 1500))
+	}
+	hevs, _ := e.c.Events(ctx, "t1", high.ID)
+	if !contains(kinds(hevs), "preempting") {
+		t.Errorf("high's timeline %v lacks preempting", kinds(hevs))
+	}
+	entries, err := e.st.AuditEntries(ctx, victim.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range entries {
+		if a.Kind != audit.KindDecision {
+			continue
+		}
+		var p struct {
+			Decision, Preempted, By, Why string
+			Priority, ByPriority          int
+			CheckpointStep                int64
+		}
+		json.Unmarshal(a.Payload, &p)
+		if p.Decision != "preempt" {
+			continue
+		}
+		n++
+		if p.Preempted != victim.ID || p.By != high.ID || p.Priority != 0 || p.ByPriority != 5 || p.CheckpointStep < 10 || !strings.Contains(p.Why, "lawful placements") {
+			t.Errorf("preempt record %+v", p)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d preempt records for the victim", n)
+	}
+}
