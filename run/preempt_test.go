@@ -107,3 +107,39 @@ func TestPreemptAtCheckpoint(t *testing.T) {
 		t.Errorf("%d preempt records for the victim", n)
 	}
 }
+
+// TestReportedCapacity: a site's own figure of what it can give replaces
+// the catalog's available count once it is newer than the catalog (the
+// controller's start); an older report is ignored. A run that waits for
+// room is admitted when a report gives it.
+func TestReportedCapacity(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CatalogDir = "testdata/fleet-sites" })
+	ctx := context.Background()
+	w, err := e.c.baseWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := w.Site("fa")
+	e.c.ReportCapacity(fa, map[string]int{"nvidia-h100-sxm": 32}, e.c.start.Add(-time.Hour))
+	if n := e.c.poolLimit(fa, 0); n != 16 {
+		t.Fatalf("a report older than the catalog counts: limit %d", n)
+	}
+	e.c.ReportCapacity(fa, map[string]int{"nvidia-h100-sxm": 8}, time.Now())
+	if n := e.c.poolLimit(fa, 0); n != 8 {
+		t.Fatalf("limit %d after the site reported 8", n)
+	}
+	a, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("a", 400, 10)}})
+	if err != nil || a.State != Planned {
+		t.Fatalf("a: %+v %v", a, err)
+	}
+	b, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("b", 5, 5)}})
+	if err != nil || b.State != Held || b.Hold.Wait != WaitCapacity || !strings.Contains(b.Reason, "fa pool 0 (0 free)") {
+		t.Fatalf("b: %+v %v", b, err)
+	}
+	e.c.ReportCapacity(fa, map[string]int{"nvidia-h100-sxm": 16}, time.Now())
+	e.c.Nudge()
+	e.waitFor("b admitted", 20*time.Second, func(r *Run) bool { return r.State != Held }, b.ID)
+	e.c.Cancel(ctx, "t1", a.ID)
+	e.waitFor("a's end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, a.ID)
+	e.waitFor("b's end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
+}
