@@ -106,7 +106,7 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	sh := &w.shape
 	if !sh.given {
 		add("shape for the time model: ", sh.derived, " not given, derived: ", num(sh.layers), " layers, hidden size ", num(sh.hidden), ", sequence ", num(sh.seq),
-			" (hidden ÷ layers = ", num(p.aspect), ", spec.assumptions.modelAspectRatio, as GPT-3 and Llama 2; N ≈ 12·L·h²; sequence 4,096 assumed); the interval is the wider one of runs estimated from size alone")
+			" (hidden ÷ layers = ", num(p.aspect), ", spec.assumptions.modelAspectRatio, as GPT-3 and Llama 2; N ≈ 12·L·h²; without spec.model.sequenceLength, the median of the calibration runs on chips launched before or since 2022); the interval is the wider one of runs estimated from size alone")
 		if !w.fl.shapeKnown {
 			add("attention work for the time model: 12·L·h·T = ", num(12*sh.layers*sh.hidden*sh.seq), " FLOPs per token from the derived shape (not counted in FLOPs)")
 		}

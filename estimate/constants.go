@@ -48,10 +48,19 @@ const (
 	// Table 2.1) and Llama 2 7B (4,096 ÷ 32). With N ≈ 12·L·h² it gives
 	// h = (aspect·N/12)^(1/3). Key: modelAspectRatio.
 	defaultAspectRatio = 128.0
-	// defaultSequenceLength stands in when spec.model.sequenceLength is not
-	// given: 4,096, Llama 2's pretraining length (Touvron et al. 2023) and
-	// the middle of the 2,048–8,192 of the calibration runs. Assumed.
-	defaultSequenceLength = 4096
+	// The sequence length that stands in when spec.model.sequenceLength is
+	// not given depends on the chip's generation: chips launched before
+	// sequenceGenerationYear (V100, A100, TPU v4, MI250X) ran the 2,048-token
+	// contexts of GPT-3, PaLM, LLaMA and Pythia; runs on later chips, with
+	// FlashAttention (Dao et al. 2022) making attention's memory linear in
+	// the sequence, train 4,096 to 8,192 (DeepSeek, Phi, Llama 3 and 4).
+	// Each generation's value is the median of the fitting half's runs on
+	// such chips (fitted.go: fittedSequenceOlder, fittedSequenceNewer);
+	// sequenceFallback serves an accelerator whose year is unknown (Llama 2's
+	// 4,096; Touvron et al. 2023). The job's spec.model.sequenceLength
+	// replaces them.
+	sequenceGenerationYear = 2022
+	sequenceFallback       = 4096
 	// paramsPerLayerPerHidden2 is the 12·h² parameters of a standard block
 	// (4h² attention, 8h² MLP; Kaplan et al. 2020).
 	paramsPerLayerPerHidden2 = 12.0

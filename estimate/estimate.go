@@ -167,7 +167,7 @@ func run(in *Input, w *work, r *Result) error {
 	}
 
 	// The step.
-	w.shape = modelShape(m, p)
+	w.shape = modelShape(m, p, acc)
 	stepModel(w, job, acc, count)
 
 	// The whole run.

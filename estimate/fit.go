@@ -9,6 +9,9 @@ import (
 // fit is what TestFit finds: the constants of fitted.go.
 type fit struct {
 	hiddenExp, straggler, olderStack, runEff float64
+	// Sequence lengths of runs on chips launched before and since
+	// sequenceGenerationYear: the medians of the fitting half's.
+	seqOlder, seqNewer float64
 	// Spreads by Inputs: σ below and above the median.
 	low, high [2]float64
 	loss      float64
@@ -68,6 +71,29 @@ func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog
 		best.low[in], best.high[in] = twoPieceSpread(r)
 	}
 	return best, nil
+}
+
+// generationSequences returns the median sequence length of runs on chips
+// launched before sequenceGenerationYear and of those launched since.
+func generationSequences(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (older, newer float64) {
+	var o, n []float64
+	for _, c := range runs {
+		if acc := accs[c.Accelerator]; acc != nil && acc.Year > 0 {
+			if acc.Year < sequenceGenerationYear {
+				o = append(o, float64(c.SequenceLength))
+			} else {
+				n = append(n, float64(c.SequenceLength))
+			}
+		}
+	}
+	older, newer = median(o), median(n)
+	if math.IsNaN(older) {
+		older = sequenceFallback
+	}
+	if math.IsNaN(newer) {
+		newer = sequenceFallback
+	}
+	return older, newer
 }
 
 // crossValidate predicts each family of runs with a fit to the other
@@ -148,10 +174,12 @@ func studentT90(df int) float64 {
 
 func (f fit) assumptions() map[string]float64 {
 	return map[string]float64{"kernelHiddenExponent": f.hiddenExp, "stragglerJitter": f.straggler,
-		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff}
+		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff,
+		"sequenceOlderChips": f.seqOlder, "sequenceNewerChips": f.seqNewer}
 }
 
-// fitRuns fits the step and run constants to runs (see fitConstants).
+// fitRuns fits the step and run constants to runs (see fitConstants); the
+// sequence lengths of each chip generation are the runs' medians.
 func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, error) {
 	halves := make([]Half, len(runs))
 	var failed error
@@ -181,7 +209,8 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 		f.loss /= float64(len(all))
 		return f
 	}
-	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0]})
+	older, newer := generationSequences(accs, runs)
+	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0], seqOlder: older, seqNewer: newer})
 	for round := 0; round < 20; round++ {
 		changed := false
 		for _, dim := range []struct {

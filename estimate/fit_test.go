@@ -31,8 +31,10 @@ const (
 	fittedSpreadHighShape      = %s
 	fittedSpreadLowSize        = %s
 	fittedSpreadHighSize       = %s
+	fittedSequenceOlder        = %s
+	fittedSequenceNewer        = %s
 )
-`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]))
+`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]), n(f.seqOlder), n(f.seqNewer))
 }
 
 // TestFit refits fitted.go's constants to the fitting half and fails when

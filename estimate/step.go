@@ -18,16 +18,17 @@ type shape struct {
 }
 
 // modelShape returns the job's shape, deriving what it leaves out: the
-// sequence length defaults to 4,096; with layers known h = √(N/(12·L)); with
+// sequence length defaults to its chip generation's (defaultSequence); with
+// layers known h = √(N/(12·L)); with
 // the hidden size known L = N/(12·h²); with neither, the standard aspect
 // ratio h = aspect·L gives h = (aspect·N/12)^(1/3). N is the active
 // parameters, which set the work per token of an MoE model as of a dense one.
-func modelShape(m *catalog.Model, p *params) shape {
+func modelShape(m *catalog.Model, p *params, acc *catalog.Accelerator) shape {
 	var s shape
 	na := m.Active()
 	s.seq = float64(m.SequenceLength)
 	if m.SequenceLength <= 0 {
-		s.seq = defaultSequenceLength
+		s.seq = defaultSequence(acc, p)
 	}
 	L, h := float64(m.Layers), float64(m.HiddenSize)
 	switch {
@@ -53,6 +54,20 @@ func modelShape(m *catalog.Model, p *params) shape {
 	s.layers, s.hidden = L, h
 	s.given = s.derived == ""
 	return s
+}
+
+// defaultSequence is the sequence length of a job that gives none on acc:
+// its generation's (fitted.go; keys sequenceOlderChips and
+// sequenceNewerChips), or sequenceFallback when its year is unknown.
+func defaultSequence(acc *catalog.Accelerator, p *params) float64 {
+	switch {
+	case acc == nil || acc.Year <= 0:
+		return sequenceFallback
+	case acc.Year < sequenceGenerationYear:
+		return p.seqOlder
+	default:
+		return p.seqNewer
+	}
 }
 
 // isMoE reports whether a model routes tokens to experts: fewer active than
