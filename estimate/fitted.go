@@ -4,17 +4,17 @@ package estimate
 
 // Fitted to the fitting half of the calibration runs (calibration/runs.yaml,
 // split by Split) by fitConstants in fit.go: go test ./estimate -run TestFit -update.
-// Mean |ln(reported ÷ estimated)| over the fitting runs, both ways: 0.1518.
+// Mean |ln(reported ÷ estimated)| over the fitting runs, both ways: 0.1438.
 // Spreads: prediction errors of each fitting family by a fit to the others.
 const (
 	fittedKernelHiddenExponent = 0.2
 	fittedStragglerJitter      = 0
 	fittedOlderStackPenalty    = 0.15
-	fittedRunEfficiency        = 0.8352
-	fittedSpreadLowShape       = 0.2271
-	fittedSpreadHighShape      = 0.2632
-	fittedSpreadLowSize        = 0.1724
-	fittedSpreadHighSize       = 0.2864
+	fittedRunEfficiency        = 0.836
+	fittedSpreadLowShape       = 0.1953
+	fittedSpreadHighShape      = 0.2786
+	fittedSpreadLowSize        = 0.1824
+	fittedSpreadHighSize       = 0.2589
 	fittedSequenceOlder        = 2048
 	fittedSequenceNewer        = 8192
 )

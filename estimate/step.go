@@ -103,6 +103,7 @@ type step struct {
 	recompute  float64
 	moeExtra   float64 // extra work of uneven expert load, share of the step's work
 	olderStack float64 // share of compute time added for an older chip's stack
+	actTP      float64 // the least tensor parallelism activations need
 	topK       float64
 	linkGBs    float64 // data-parallel and all-to-all link, one way
 	linkName   string
@@ -167,9 +168,22 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 	// Per-token and per-step constants of every layout.
 	st.eta = p.maxEff / (1 + p.bytesPerFLOP*w.balance*math.Pow(referenceHidden/sh.hidden, p.hiddenExp))
 	st.recompute = math.Min(1+sh.seq/(6*sh.hidden), fullRecomputeFactor)
-	if w.fl.shapeKnown && w.mem.checkpointed > 0 {
-		st.recompute = recomputeFactor(m.SequenceLength, m.HiddenSize, &w.mem)
+	// Activations set the least tensor parallelism and how much is
+	// recomputed in full: from the job's shape (w.mem), or, when it gives
+	// none, from the derived one, for the time model only (the reported
+	// memory does not count activations it cannot know).
+	mem := &w.mem
+	var derivedMem memory
+	if !w.fl.shapeKnown && w.usable > 0 {
+		dj := *job
+		dj.Model.Layers, dj.Model.HiddenSize, dj.Model.SequenceLength = int(math.Round(sh.layers)), int(math.Round(sh.hidden)), int(sh.seq)
+		derivedMem = memoryFor(&dj, w.mem.staticPerChip*count, 0, w.usable, int(count), p)
+		mem = &derivedMem
 	}
+	if mem.checkpointed > 0 {
+		st.recompute = recomputeFactor(int(sh.seq), int(math.Round(sh.hidden)), mem)
+	}
+	st.actTP = mem.tensorParallel
 	if p.set("recomputeOverhead") {
 		st.recompute = 1 + p.recomputeOverhead
 	}
@@ -210,7 +224,7 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 	for pass := 0; pass < 2 && math.IsInf(best, 1); pass++ {
 		// Pass 0 honours the batch; pass 1 (only when no layout does) takes the
 		// largest groups the chips allow.
-		for t := min(w.mem.tensorParallel, tMax); t <= tMax; t *= 2 {
+		for t := min(st.actTP, tMax); t <= tMax; t *= 2 {
 			// No layout beats compute plus its tensor-parallel traffic, which
 			// grows with t: once the best so far is that fast, stop.
 			var ttp float64
