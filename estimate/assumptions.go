@@ -211,5 +211,5 @@ func spreadSource(p *params) string {
 	if p.set("spreadSigma") {
 		return " (spec.assumptions.spreadSigma sets σ)"
 	}
-	return ", a two-piece normal fitted to how the calibration runs' fitting half was predicted by fits that had not seen each run's family (meridian estimate --calibration)"
+	return ", a normal in ln(real ÷ estimated) fitted to how the calibration runs' fitting half was predicted by fits that had not seen each run's family (meridian estimate --calibration)"
 }

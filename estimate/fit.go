@@ -46,8 +46,8 @@ func grid(lo, hi, step float64) []float64 {
 //
 // The spreads are prediction errors, not in-sample residuals: each family
 // of the fitting half is estimated by a fit to the other families, and those
-// residuals give a two-piece normal for each way of estimating
-// (twoPieceSpread).
+// residuals give a normal in ln(reported ÷ estimated) for each way of
+// estimating (predictionSpread).
 func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator) (fit, error) {
 	var fitting []CalibrationRun
 	for i, h := range halves {
@@ -63,12 +63,17 @@ func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog
 	if err != nil {
 		return fit{}, err
 	}
+	families := map[string]bool{}
+	for _, c := range fitting {
+		families[c.Family] = true
+	}
 	for in := range cv {
 		var r []float64
 		for _, row := range cv[in] {
 			r = append(r, math.Log(row.Run.AcceleratorHours/row.Predicted))
 		}
-		best.low[in], best.high[in] = twoPieceSpread(r)
+		sigma := predictionSpread(r, len(families))
+		best.low[in], best.high[in] = sigma, sigma
 	}
 	return best, nil
 }
@@ -132,32 +137,24 @@ func crossValidate(accs map[string]*catalog.Accelerator, runs []CalibrationRun) 
 	return cv, nil
 }
 
-// twoPieceSpread fits a two-piece normal with median 0 to prediction
-// residuals r: each half's σ is the root mean square of the residuals on its
-// side (the half-normal's maximum-likelihood estimate), widened for a new
-// run's prediction from n residuals by t(n−1, 0.9)·√(1+1/n) ÷ z(0.9), the
-// normal prediction interval's small-sample factor.
-func twoPieceSpread(r []float64) (low, high float64) {
-	var sl, sh float64
-	var nl, nh int
+// predictionSpread is σ of a normal with median 0 for the prediction
+// residuals r of a new run: the root mean square of r about 0 (the median
+// the fit sets), widened for a prediction from few independent residuals by
+// t(k−1, 0.9)·√(1+1/k) ÷ z(0.9), the normal prediction interval's
+// small-sample factor, with k the families the residuals come from: runs of
+// one family share a team, a cluster and a software stack, so their errors
+// move together and a family, not a run, is one independent draw. One σ
+// serves both sides: a side's own σ would rest on half as many residuals.
+func predictionSpread(r []float64, families int) float64 {
+	if len(r) == 0 || families < 2 {
+		return 0
+	}
+	var ss float64
 	for _, x := range r {
-		if x < 0 {
-			sl += x * x
-			nl++
-		} else {
-			sh += x * x
-			nh++
-		}
+		ss += x * x
 	}
-	n := float64(len(r))
-	widen := studentT90(len(r)-1) * math.Sqrt(1+1/n) / z90
-	if nl > 0 {
-		low = math.Sqrt(sl/float64(nl)) * widen
-	}
-	if nh > 0 {
-		high = math.Sqrt(sh/float64(nh)) * widen
-	}
-	return low, high
+	k := float64(families)
+	return math.Sqrt(ss/float64(len(r))) * studentT90(families-1) * math.Sqrt(1+1/k) / z90
 }
 
 // studentT90 is the 90th percentile of Student's t with df degrees of

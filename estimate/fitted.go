@@ -11,10 +11,10 @@ const (
 	fittedStragglerJitter      = 0
 	fittedOlderStackPenalty    = 0.15
 	fittedRunEfficiency        = 0.836
-	fittedSpreadLowShape       = 0.1953
-	fittedSpreadHighShape      = 0.2786
-	fittedSpreadLowSize        = 0.1824
-	fittedSpreadHighSize       = 0.2589
+	fittedSpreadLowShape       = 0.2511
+	fittedSpreadHighShape      = 0.2511
+	fittedSpreadLowSize        = 0.2406
+	fittedSpreadHighSize       = 0.2406
 	fittedSequenceOlder        = 2048
 	fittedSequenceNewer        = 8192
 )
