@@ -140,14 +140,16 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		if !w.balanceKnown {
 			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", num(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		batchSrc := "critical batch 0.292·C^0.3271 tokens for C FLOPs (DeepSeek LLM §3.1; spec.assumptions.criticalBatchScale, criticalBatchExponent)"
+		batchSrc := "critical batch a·C^b tokens for C FLOPs with a = " + g(p.critScale) +
+			" (fitted to the calibration runs; DeepSeek LLM §3.1 has 0.292 for the loss-optimal batch, larger than whole runs used) and b = " + g(p.critExp) +
+			" (DeepSeek LLM §3.1); spec.assumptions.criticalBatchScale, criticalBatchExponent"
 		if p.globalBatchTokens > 0 {
 			batchSrc = "spec.assumptions.globalBatchTokens"
 		}
 		add("batch: ", num(st.batch), " tokens per step (", batchSrc, "), so at most ", num(st.replicas),
 			" data-parallel replicas of one ", num(p.microBatch), "-sequence micro-batch (spec.assumptions.microBatch): a larger pool splits each replica further")
 		add("layout: ", st.describeLayout(), ", the fastest layout with tensor parallelism at least what activations need (t = ",
-			num(w.mem.tensorParallel), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
+			num(st.actTP), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
 			num(st.replicas), " replicas; ZeRO-3 shards weights, gradients and optimizer state over all chips")
 		if st.pp > 1 {
 			add("pipeline bubble: (p−1)/(v·m) = ", num(st.bubble), " of compute with p = ", num(st.pp), " stages, m = ", num(st.micro),

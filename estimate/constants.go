@@ -119,13 +119,16 @@ const (
 	// Critical batch size: the global batch a run can use without wasting
 	// tokens grows with its compute budget C (FLOPs). DeepSeek LLM fitted
 	// B_opt = 0.292·C^0.3271 tokens (DeepSeek-AI 2024, arXiv 2401.02954,
-	// §3.1); Llama 2 70B used 4M tokens (compute facts §3 row 15), Llama 3
-	// 405B 16M (Llama 3 paper §3.4), both within a factor two of it. Data
-	// parallelism beyond batch ÷ sequence replicas is impossible, so a larger
-	// pool must split each replica further (tensor and pipeline parallelism)
-	// and pays for it. Keys: criticalBatchScale, criticalBatchExponent;
-	// globalBatchTokens replaces the formula.
-	defaultCriticalBatchScale    = 0.292
+	// §3.1), the batch at which loss is best for a budget. Whole published
+	// runs used smaller batches: Llama 2 70B 4M tokens (compute facts §3 row
+	// 15) where the formula gives 19M, Llama 3 405B 16M (Llama 3 paper §3.4)
+	// where it gives 68M. The exponent stays DeepSeek's; the scale a is
+	// fitted to the fitting half of the calibration runs (fitted.go:
+	// fittedCriticalBatchScale). Data parallelism beyond batch ÷ sequence
+	// replicas is impossible, so a larger pool must split each replica
+	// further (tensor and pipeline parallelism) and pays for it. Keys:
+	// criticalBatchScale, criticalBatchExponent; globalBatchTokens replaces
+	// the formula.
 	defaultCriticalBatchExponent = 0.3271
 	// dpBytesPerParamFull is data-parallel traffic per parameter per step under
 	// ZeRO-3/FSDP in bf16: all-gather forward, all-gather backward,

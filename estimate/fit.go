@@ -9,6 +9,7 @@ import (
 // fit is what TestFit finds: the constants of fitted.go.
 type fit struct {
 	hiddenExp, straggler, olderStack, runEff float64
+	critScale                                float64 // a in the critical batch a·C^b
 	// Sequence lengths of runs on chips launched before and since
 	// sequenceGenerationYear: the medians of the fitting half's.
 	seqOlder, seqNewer float64
@@ -22,6 +23,7 @@ var (
 	fitHiddenExp  = grid(0, 1.5, 0.1)
 	fitStraggler  = grid(0, 0.05, 0.005)
 	fitOlderStack = grid(0, 0.3, 0.025)
+	fitCritScale  = grid(0.025, 0.3, 0.025)
 )
 
 func grid(lo, hi, step float64) []float64 {
@@ -171,7 +173,7 @@ func studentT90(df int) float64 {
 
 func (f fit) assumptions() map[string]float64 {
 	return map[string]float64{"kernelHiddenExponent": f.hiddenExp, "stragglerJitter": f.straggler,
-		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff,
+		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff, "criticalBatchScale": f.critScale,
 		"sequenceOlderChips": f.seqOlder, "sequenceNewerChips": f.seqNewer}
 }
 
@@ -207,7 +209,8 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 		return f
 	}
 	older, newer := generationSequences(accs, runs)
-	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0], seqOlder: older, seqNewer: newer})
+	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0], critScale: fitCritScale[0],
+		seqOlder: older, seqNewer: newer})
 	for round := 0; round < 20; round++ {
 		changed := false
 		for _, dim := range []struct {
@@ -217,6 +220,7 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 			{fitHiddenExp, func(f *fit, x float64) { f.hiddenExp = x }},
 			{fitStraggler, func(f *fit, x float64) { f.straggler = x }},
 			{fitOlderStack, func(f *fit, x float64) { f.olderStack = x }},
+			{fitCritScale, func(f *fit, x float64) { f.critScale = x }},
 		} {
 			for _, x := range dim.grid {
 				try := cur

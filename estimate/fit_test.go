@@ -27,6 +27,7 @@ const (
 	fittedStragglerJitter      = %s
 	fittedOlderStackPenalty    = %s
 	fittedRunEfficiency        = %s
+	fittedCriticalBatchScale   = %s
 	fittedSpreadLowShape       = %s
 	fittedSpreadHighShape      = %s
 	fittedSpreadLowSize        = %s
@@ -34,7 +35,7 @@ const (
 	fittedSequenceOlder        = %s
 	fittedSequenceNewer        = %s
 )
-`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]), n(f.seqOlder), n(f.seqNewer))
+`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.critScale), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]), n(f.seqOlder), n(f.seqNewer))
 }
 
 // TestFit refits fitted.go's constants to the fitting half and fails when

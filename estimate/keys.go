@@ -110,7 +110,7 @@ func newDefaultParams() params {
 		hiddenExp: fittedKernelHiddenExponent, runEff: fittedRunEfficiency, straggler: fittedStragglerJitter,
 		olderStack: fittedOlderStackPenalty, causalShare: defaultCausalAttentionShare,
 		scaleOutGBs: defaultScaleOutGBs, scaleUpDomain: defaultScaleUpDomain,
-		critScale: defaultCriticalBatchScale, critExp: defaultCriticalBatchExponent,
+		critScale: fittedCriticalBatchScale, critExp: defaultCriticalBatchExponent,
 		interleave: defaultPipelineInterleave, tpOverlap: defaultTensorParallelOverlap, microBatch: defaultMicroBatch,
 		headroom: defaultHeadroom,
 		mtbf:     defaultMTBFChipHours, lostHours: defaultLostHoursPerInterruption,
