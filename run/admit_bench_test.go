@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,17 +60,33 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 		firsts = append(firsts, r)
 	}
 	start := time.Now()
-	for i := len(firsts); i < n; i++ {
-		r := *firsts[i%len(firsts)]
-		r.ID = fmt.Sprintf("run-%012x", i)
-		r.Priority = i % 3
-		row, err := toRow(&r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
-			b.Fatal(err)
-		}
+	// Stored from many goroutines at once, so that the store commits them
+	// in groups (one fsync for many).
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := len(firsts) + g; i < n; i += 32 {
+				r := *firsts[i%len(firsts)]
+				r.ID = fmt.Sprintf("run-%012x", i)
+				r.Priority = i % 3
+				row, err := toRow(&r)
+				if err == nil {
+					_, _, err = st.CreateRun(ctx, row, "", store.Change{})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
 	}
 	b.Logf("%d waiting runs stored in %s", n, time.Since(start).Round(time.Millisecond))
 	rows, err := st.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
