@@ -66,6 +66,20 @@ func holdOf(r *Run) store.Hold {
 	return store.Hold{}
 }
 
+// capacityWorld is the server's catalog with its extra sites (serve's
+// local site): every site a run can hold a pool of, assembled once.
+func (c *Controller) capacityWorld() (*catalog.World, error) {
+	c.capOnce.Do(func() {
+		cs, err := c.catalog()
+		if err != nil {
+			c.capErr = err
+			return
+		}
+		c.capWorld, c.capErr = catalog.Assemble(planner.AssumptionKeys(), cs, &catalog.Set{Sites: c.cfg.ExtraSites})
+	})
+	return c.capWorld, c.capErr
+}
+
 // poolKey names a site's pool.
 type poolKey struct {
 	site string
@@ -239,12 +253,12 @@ func (c *Controller) ReportCapacity(site *catalog.Site, free map[string]int, at 
 
 // pollCapacity asks each site whose backend reports capacity for it.
 func (c *Controller) pollCapacity(ctx context.Context) {
-	sites, err := c.catalogSites()
+	w, err := c.capacityWorld()
 	if err != nil {
 		return
 	}
 	var wg sync.WaitGroup
-	for _, s := range sites {
+	for _, s := range w.Sites {
 		if !Checked(s) && s.Spec.Backend.Type != catalog.BackendLocal {
 			continue
 		}
@@ -425,7 +439,7 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 		c.cfg.Logger.Warn("admission: holds", "err", err)
 		return st
 	}
-	base, err := c.baseWorld()
+	base, err := c.capacityWorld()
 	if err != nil {
 		return st
 	}

@@ -161,6 +161,10 @@ type Controller struct {
 	base     *catalog.World
 	baseErr  error
 
+	capOnce  sync.Once
+	capWorld *catalog.World
+	capErr   error
+
 	term leadership
 
 	mu          sync.Mutex

@@ -120,7 +120,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 func (c *Controller) waitAfterPreemption(ctx context.Context, r *Run) (bool, error) {
 	s, i := r.Site, r.Placement.Pool
 	wants := []Want{{Site: s, Pool: i, Accelerator: r.Placement.Accelerator}}
-	if base, err := c.baseWorld(); err == nil && base.Site(s) != nil {
+	if base, err := c.capacityWorld(); err == nil && base.Site(s) != nil {
 		if u, err := c.usage(ctx); err == nil {
 			wants[0].Free, _ = c.roomFor(u, base.Site(s), i, r.Tenant)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 )
 
 // pinnedJob is jobDoc(steps, every) needing 8 accelerators at site fa
@@ -142,4 +143,48 @@ func TestReportedCapacity(t *testing.T) {
 	e.c.Cancel(ctx, "t1", a.ID)
 	e.waitFor("a's end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, a.ID)
 	e.waitFor("b's end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
+}
+
+// TestExtraSiteQueue: a site the server adds to its catalog (serve's local
+// site) is accounted like the catalog's: a second run waits for the first
+// one's room there and is admitted when it ends.
+func TestExtraSiteQueue(t *testing.T) {
+	set, err := catalog.Decode("extra.yaml", []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: extra-1}
+spec:
+  country: SG
+  location: {lat: 1.3, lon: 103.8}
+  operator: {name: this server, headquarters: SG}
+  pools:
+    - {accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 0, priceSource: "test value"}
+  network: {egressPerGB: 0, gbps: 10}
+  backend: {type: local}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) {
+		c.CatalogDir = "testdata/fleet-sites"
+		c.ExtraSites = set.Sites
+	})
+	ctx := context.Background()
+	job := func(name string) Document {
+		d := pinnedJob(name, 20, 10)
+		d.Content = strings.Replace(d.Content, "allow: [fa]", "allow: [extra-1]", 1)
+		return d
+	}
+	a, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{job("a")}})
+	if err != nil || a.State != Planned || a.Site != "extra-1" {
+		t.Fatalf("a: %+v %v", a, err)
+	}
+	b, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{job("b")}})
+	if err != nil || b.State != Held || b.Hold.Wait != WaitCapacity {
+		t.Fatalf("b: %+v %v", b, err)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if r := e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, id); r.State != Succeeded || r.Site != "extra-1" {
+			t.Fatalf("%s ended %s at %s: %s", r.Job, r.State, r.Site, r.Reason)
+		}
+	}
 }

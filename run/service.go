@@ -372,7 +372,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		}
 		if nr.Hold.Count > 0 && nr.Hold != row.Hold {
 			// A new hold (or a bigger one): it must fit what is left.
-			w, err := c.baseWorld()
+			w, err := c.capacityWorld()
 			if err != nil {
 				return store.Change{}, err
 			}
