@@ -295,7 +295,9 @@ type QueueEntry struct {
 	Wait     string    `json:"wait"`
 	Reason   string    `json:"reason"`
 	Since    time.Time `json:"since"`
-	// Position is the run's place in the admission order (1 first).
+	// Position is the run's place among the tenant's own held runs in the
+	// admission order (1 first); other tenants' runs are not counted, so
+	// that a tenant learns nothing of theirs.
 	Position int    `json:"position"`
 	Wants    []Want `json:"wants,omitempty"`
 }
@@ -325,11 +327,11 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 	}
 	c.admissionOrder(u, held)
 	var out []QueueEntry
-	for i, r := range held {
+	for _, r := range held {
 		if r.Tenant != tenant {
 			continue
 		}
-		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: i + 1, Wait: "law"}
+		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: len(out) + 1, Wait: "law"}
 		if r.Hold != nil {
 			e.Since, e.Wants = r.Hold.Since, r.Hold.Wants
 			if r.Hold.Wait != "" {

@@ -149,4 +149,3 @@ func (u *usage) without(h store.Hold, tenant string) *usage {
 	}
 	return out
 }
-

@@ -92,8 +92,8 @@ func TestPreemptAtCheckpoint(t *testing.T) {
 		}
 		var p struct {
 			Decision, Preempted, By, Why string
-			Priority, ByPriority          int
-			CheckpointStep                int64
+			Priority, ByPriority         int
+			CheckpointStep               int64
 		}
 		json.Unmarshal(a.Payload, &p)
 		if p.Decision != "preempt" {
