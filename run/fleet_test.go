@@ -240,11 +240,14 @@ func TestFleet200(t *testing.T) {
 	if len(q) != 40 {
 		t.Errorf("t5's queue holds %d, want 40", len(q))
 	}
-	for _, x := range q {
-		if x.Wait != WaitQuota || !strings.Contains(x.Reason, "quota of tenant t5") {
-			t.Errorf("t5's %s waits for %q: %s", x.Run, x.Wait, x.Reason)
+	for i, x := range q {
+		if x.Wait != WaitQuota || !strings.Contains(x.Reason, "quota of tenant t5") || x.Position != i+1 || x.Tenant != "t5" {
+			t.Errorf("t5's %s (position %d) waits for %q: %s", x.Run, x.Position, x.Wait, x.Reason)
 			break
 		}
+	}
+	if q1, err := e.c.Queue(context.Background(), "t1"); err != nil || len(q1) != 0 {
+		t.Errorf("t1's queue: %d entries, %v", len(q1), err)
 	}
 	// Every job of t1–t4 succeeded; those that waited were admitted in
 	// priority order within their tenant.
