@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -131,4 +132,22 @@ func FuzzParseQuotas(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExampleQuotas: the example file docs/fleet.md points to is valid.
+func TestExampleQuotas(t *testing.T) {
+	data, err := os.ReadFile("../examples/fleet/quotas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ParseQuotas("examples/fleet/quotas.yaml", data, accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Tenants(); strings.Join(got, ",") != "platform,speech,vision" {
+		t.Errorf("tenants %v", got)
+	}
+	if l := q.Limits("vision", "nvidia-h200"); len(l) != 2 || l[0].Max != 96 || l[1].Max != 96 {
+		t.Errorf("vision: %+v", l)
+	}
 }
