@@ -3,7 +3,9 @@ package run
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +111,9 @@ func BenchmarkAdmission(b *testing.B) {
 	n := 10_000
 	if testing.Short() {
 		n = 500
+	}
+	if v := os.Getenv("ADMIT_BENCH_N"); v != "" {
+		n, _ = strconv.Atoi(v)
 	}
 	ctx := context.Background()
 	for _, freed := range []bool{false, true} {
