@@ -87,6 +87,13 @@ type compiled struct {
 	// every combination of their readings (nil when it reads none).
 	bands   []*Threshold
 	corners []corner
+	// idx is the rule's place in Engine.rules; keyDims are the candidate
+	// details its finding depends on (what the condition reads, and the
+	// accelerator, whose unconfirmed facts may weaken a denial): a
+	// session caches the rule's judgement per projection of the class key
+	// on them (Session.ruleFor).
+	idx     int
+	keyDims dims
 }
 
 type compiledDef struct {
@@ -116,7 +123,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	if err != nil {
 		return nil, Problems{{File: "policy engine", Message: err.Error()}}
 	}
-	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}}
+	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}, adapter: env.CELTypeAdapter()}
 	var ps Problems
 	bad := func(pos, rule, field, format string, a ...any) {
 		ps = append(ps, problemAt(pos, rule, field, format, a...))
@@ -131,6 +138,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 		}
 	}
 	e.thTexts = thresholdTexts(e.thresholds)
+	e.celThTexts = e.celFacts(e.thTexts)
 	defNames := map[string]bool{}
 	for _, p := range packs {
 		for _, d := range p.Definitions {
@@ -203,6 +211,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 	if r.Scope == ScopeCandidate {
 		e.noteCondition(x.reads, x.acq)
 	}
+	condDims := dimsOf(x.reads, e.defs)
 	msgReads := map[string]bool{}
 	for i, tmpl := range []string{r.Message, r.liftedObligation()} {
 		field := "message"
@@ -239,7 +248,8 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		}
 	}
 	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
-		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track}
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track,
+		idx: len(e.rules), keyDims: condDims | dimAcc}
 	var names []string
 	for rd := range x.reads {
 		if name, ok := strings.CutPrefix(rd, "threshold."); ok && e.thresholds[name] != nil {

@@ -3,6 +3,8 @@ package policy
 import (
 	"sort"
 
+	"github.com/google/cel-go/common/types/ref"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -34,6 +36,26 @@ import (
 // condition that names a field no variable has; keep the two in step.
 
 type facts = map[string]any
+
+// celFacts is m with every value converted to the CEL value the
+// interpreter makes of it (the same adapter, the same conversion) each
+// time a condition reads it; facts shared between evaluations are
+// converted once. Messages read them back as Go values (native).
+func (e *Engine) celFacts(m facts) facts {
+	out := make(facts, len(m))
+	for k, v := range m {
+		out[k] = e.adapter.NativeToValue(v)
+	}
+	return out
+}
+
+// native is the Go value of a fact, converted (celFacts) or not.
+func native(v any) any {
+	if rv, ok := v.(ref.Val); ok {
+		return rv.Value()
+	}
+	return v
+}
 
 func countryFacts(m facts, prefix string, iso string, countries map[string]*catalog.Country) {
 	if c, ok := countries[iso]; ok {

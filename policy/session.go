@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/cel-go/common/types/ref"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -35,6 +37,18 @@ type Session struct {
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
+	// pools shares pool facts between candidates (poolFacts).
+	pools map[poolKey]facts
+	// celAsOf, celOrg and celJob are asOf, org and job converted for CEL
+	// once (celFacts), for candidate-scope evaluations.
+	celAsOf        ref.Val
+	celOrg, celJob facts
+	// rulesBy caches each candidate rule's judgement, and defsBy each
+	// definition's value, by the projection of the coarse key on what
+	// they read (ruleFor, defsFor): a class that differs from an earlier
+	// one only in details a rule does not read reuses its judgement.
+	rulesBy map[projKey]judged
+	defsBy  map[projKey]defValue
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
 	// transfers caches transfer findings per destination country.
@@ -63,6 +77,7 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	}
 	s := e.newSession(ctx, q)
 	s.verdicts, s.decisions = map[classKey]*verdict{}, map[classKey]Decision{}
+	s.rulesBy, s.defsBy = map[projKey]judged{}, map[projKey]defValue{}
 	s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
 	for _, c := range e.rules {
 		if _, active := c.status(q.AsOf); active && c.Scope == ScopeCandidate {
@@ -85,8 +100,10 @@ func (e *Engine) newSession(ctx context.Context, q Query) *Session {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
+	s := &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
 		job: jobFacts(&q), transfers: map[string]transferResult{}}
+	s.celAsOf, s.celOrg, s.celJob = e.adapter.NativeToValue(s.asOf), e.celFacts(s.org), e.celFacts(s.job)
+	return s
 }
 
 // orgFindings are the engine's own findings on the organisation: what
@@ -188,7 +205,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 	var vars *candAct // the candidate's facts, when judge just built them
 	if v == nil {
-		v, vars = s.judge(site, pool, acc)
+		v, vars = s.judge(site, pool, acc, coarse, true)
 		s.mu.Lock()
 		if w := s.verdicts[coarse]; w != nil {
 			v = w // another goroutine judged the class first
@@ -210,41 +227,113 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	v, vars := s.judge(site, pool, acc)
+	v, vars := s.judge(site, pool, acc, classKey{}, false)
 	return s.render(v, vars, site, pool, acc)
 }
 
+// projKey is the projection of a coarse key on what one rule or
+// definition (index i) reads.
+type projKey struct {
+	i int
+	k classKey
+}
+
+// judged is what one candidate rule said about the classes of one
+// projection: nothing (!filed), or its entry in a verdict.
+type judged struct {
+	filed bool
+	e     entry
+}
+
+// defValue is a definition's value (as a CEL value) or its error.
+type defValue struct {
+	val any
+	err error
+}
+
 // judge runs the candidate rules for one candidate's class, and returns
-// the candidate's facts it built (nil when it built none).
-func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, *candAct) {
+// the candidate's facts it built (nil when it built none). With cached,
+// each rule's judgement and each definition's value is looked up first by
+// the projection of the coarse key on what it reads (keyDims, dims), and
+// kept for the classes that share it; without, everything is evaluated
+// afresh.
+func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, coarse classKey, cached bool) (*verdict, *candAct) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
 		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
 		return v, nil
 	}
 	v.transfers = true
-	vars := s.candidateVars(site, pool, acc)
-	v.def = vars.def
-	defErrs := s.evalDefs(v.def, vars)
-	cc := &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
+	if cached && s.ctx.Err() != nil {
+		cached = false // a stopped session fails closed on every new class
+	}
+	var vars *candAct
+	var defErrs map[string]error
+	var cc *candCtx
+	build := func() {
+		if vars != nil {
+			return
+		}
+		vars = s.candidateVars(site, pool, acc)
+		if cached {
+			defErrs = s.defsFor(coarse, vars)
+		} else {
+			defErrs = s.evalDefs(vars.def, vars)
+		}
+		cc = &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
+	}
 	for _, c := range s.candRules {
-		out := s.runRule(c, vars, defErrs)
-		switch {
-		case out.fired:
-			fr := s.judgeFiring(c, vars, cc, out)
-			if c.msgDims == 0 {
-				// The message shows only what the class shares.
-				eff, fd := fr.finding(c, vars)
-				v.entries = append(v.entries, entry{eff: eff, fd: fd})
-				continue
+		var j judged
+		var k projKey
+		found := false
+		if cached {
+			k = projKey{c.idx, classKey{}.with(coarse, c.keyDims)}
+			s.mu.Lock()
+			j, found = s.rulesBy[k]
+			s.mu.Unlock()
+		}
+		if !found {
+			build()
+			j = s.judgeRule(c, vars, cc, defErrs)
+			if cached {
+				s.mu.Lock()
+				s.rulesBy[k] = j
+				s.mu.Unlock()
 			}
-			v.entries = append(v.entries, entry{eff: fr.eff, c: c, fr: fr})
+		}
+		if !j.filed {
+			continue
+		}
+		v.entries = append(v.entries, j.e)
+		if j.e.c != nil {
 			v.need |= c.msgDims
-		case out.failed != nil:
-			v.entries = append(v.entries, entry{eff: out.failed.Effect, fd: *out.failed})
 		}
 	}
+	if v.need != 0 {
+		// Messages read the candidate's facts: render builds them (for
+		// another candidate of the class) with these definitions.
+		build()
+		v.def = vars.def
+	}
 	return v, vars
+}
+
+// judgeRule runs one candidate rule on a candidate's facts.
+func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map[string]error) judged {
+	out := s.runRule(c, vars, defErrs)
+	switch {
+	case out.fired:
+		fr := s.judgeFiring(c, vars, cc, out)
+		if c.msgDims == 0 {
+			// The message shows only what the class shares.
+			eff, fd := fr.finding(c, vars)
+			return judged{filed: true, e: entry{eff: eff, fd: fd}}
+		}
+		return judged{filed: true, e: entry{eff: fr.eff, c: c, fr: fr}}
+	case out.failed != nil:
+		return judged{filed: true, e: entry{eff: out.failed.Effect, fd: *out.failed}}
+	}
+	return judged{}
 }
 
 // render turns a verdict into one candidate's decision, filling the fired
@@ -271,6 +360,39 @@ func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *ca
 	tr := s.transfersTo(site.Spec.Country)
 	f.merge(tr.f)
 	return decide(f, tr.transfers)
+}
+
+// defsFor is evalDefs with each definition's value looked up first by the
+// projection of the coarse key on what it reads (its dims), and kept for
+// the classes that share it; values are CEL values.
+func (s *Session) defsFor(coarse classKey, act *candAct) map[string]error {
+	var errs map[string]error
+	for i, d := range s.e.defs {
+		k := projKey{i, classKey{}.with(coarse, d.dims)}
+		s.mu.Lock()
+		dv, ok := s.defsBy[k]
+		s.mu.Unlock()
+		if !ok {
+			out, err := eval(s.ctx, d.prg, d.track, act)
+			if err != nil {
+				dv.err = fmt.Errorf("%s", explain(err, d.reads))
+			} else {
+				dv.val = out
+			}
+			s.mu.Lock()
+			s.defsBy[k] = dv
+			s.mu.Unlock()
+		}
+		if dv.err != nil {
+			if errs == nil {
+				errs = map[string]error{}
+			}
+			errs[d.Name] = dv.err
+			continue
+		}
+		act.def[d.Name] = dv.val
+	}
+	return errs
 }
 
 // evalDefs computes the definitions in order into def; a definition that

@@ -53,7 +53,7 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
 	}
 	if p.field == "" {
-		return fmt.Sprint(v)
+		return fmt.Sprint(native(v))
 	}
 	mp, _ := v.(facts)
 	x, ok := mp[p.field]
@@ -64,7 +64,7 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 }
 
 func formatValue(x any) string {
-	switch v := x.(type) {
+	switch v := native(x).(type) {
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	case []string:
