@@ -2,6 +2,7 @@ package policy
 
 import (
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"meridian.dev/meridian/catalog"
@@ -90,7 +91,7 @@ func (s *Session) candidateFacts(site *catalog.Site, pool *catalog.Pool, acc *ca
 	}
 	sf := s.sites[site]
 	if sf == nil {
-		sf = s.e.celFacts(siteFactsWith(site, s.q.Countries, s.groupsOf))
+		sf = siteFactsWith(site, s.q.Countries, s.celGroupsOf, func(v any) any { return s.e.adapter.NativeToValue(v) })
 		s.sites[site] = sf
 	}
 	if s.pools == nil {
@@ -110,6 +111,20 @@ func (s *Session) candidateFacts(site *catalog.Site, pool *catalog.Pool, acc *ca
 type poolKey struct {
 	owner    string
 	acquired catalog.Date
+}
+
+// celGroupsOf is a country's US groups converted for CEL (celFacts),
+// shared between sites; s.mu is held.
+func (s *Session) celGroupsOf(c *catalog.Country) any {
+	if s.celGroups == nil {
+		s.celGroups = map[*catalog.Country]ref.Val{}
+	}
+	g, ok := s.celGroups[c]
+	if !ok {
+		g = s.e.adapter.NativeToValue(s.groupsOf(c))
+		s.celGroups[c] = g
+	}
+	return g
 }
 
 // groupsOf is a country's US groups, shared between sites; s.mu is held.

@@ -94,6 +94,7 @@ type compiled struct {
 	// on them (Session.ruleFor).
 	idx     int
 	keyDims dims
+	proj    int // keyDims's index in Engine.projDims
 }
 
 type compiledDef struct {
@@ -104,6 +105,16 @@ type compiledDef struct {
 	// dims are the parts of a class key its value depends on, directly
 	// or through the definitions it reads.
 	dims dims
+	proj int // dims's index in Engine.projDims
+}
+
+// projOf is the index of d in e.projDims, added if new.
+func (e *Engine) projOf(d dims) int {
+	if i := slices.Index(e.projDims, d); i >= 0 {
+		return i
+	}
+	e.projDims = append(e.projDims, d)
+	return len(e.projDims) - 1
 }
 
 // problemAt makes a Problem from a "file:line" position.
@@ -182,6 +193,14 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	}
 	sort.Strings(e.acqBounds)
 	e.acqBounds = slices.Compact(e.acqBounds)
+	for _, d := range e.defs {
+		d.proj = e.projOf(d.dims)
+	}
+	for _, c := range e.rules {
+		if c.Scope == ScopeCandidate {
+			c.proj = e.projOf(c.keyDims)
+		}
+	}
 	if len(ps) > 0 {
 		return nil, ps
 	}

@@ -25,6 +25,9 @@ type Engine struct {
 	// holds the interval between bounds the date falls in, not the date.
 	acqBounds []string
 	acqExact  bool
+	// projDims are the distinct projections of a coarse key that
+	// candidate rules (keyDims) and definitions (dims) are cached by.
+	projDims []dims
 	// tune switches cache refinements off, for the benchmark that
 	// measures what each is worth (BenchmarkCacheRefinements).
 	tune tuning

@@ -37,6 +37,8 @@ type Session struct {
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
+	// celGroups holds groups converted for CEL, by country.
+	celGroups map[*catalog.Country]ref.Val
 	// pools shares pool facts between candidates (poolFacts).
 	pools map[poolKey]facts
 	// celAsOf, celOrg and celJob are asOf, org and job converted for CEL
@@ -47,8 +49,14 @@ type Session struct {
 	// definition's value, by the projection of the coarse key on what
 	// they read (ruleFor, defsFor): a class that differs from an earlier
 	// one only in details a rule does not read reuses its judgement.
-	rulesBy map[projKey]judged
+	rulesBy map[projKey]*entry
 	defsBy  map[projKey]defValue
+	// projIDs numbers the projections of coarse keys (projections).
+	projIDs map[classKey]int32
+	// shown caches the findings of fired rules whose messages show a
+	// candidate's details, by the projection of the decision key on what
+	// the rule and its message read (findingFor).
+	shown map[shownKey]shownFinding
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
 	// transfers caches transfer findings per destination country.
@@ -77,7 +85,7 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	}
 	s := e.newSession(ctx, q)
 	s.verdicts, s.decisions = map[classKey]*verdict{}, map[classKey]Decision{}
-	s.rulesBy, s.defsBy = map[projKey]judged{}, map[projKey]defValue{}
+	s.rulesBy, s.defsBy, s.shown, s.projIDs = map[projKey]*entry{}, map[projKey]defValue{}, map[shownKey]shownFinding{}, map[classKey]int32{}
 	s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
 	for _, c := range e.rules {
 		if _, active := c.status(q.AsOf); active && c.Scope == ScopeCandidate {
@@ -153,7 +161,7 @@ func engineFinding(msg string) Finding {
 // rendered: the findings in rule order, some ready, some fired rules
 // whose messages are filled in per candidate.
 type verdict struct {
-	entries []entry
+	entries []*entry
 	def     facts // the definitions' values, for messages
 	// transfers is false when the site's country is unknown (no transfer is evaluated).
 	transfers bool
@@ -214,7 +222,7 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		}
 		s.mu.Unlock()
 	}
-	d := s.render(v, vars, site, pool, acc)
+	d := s.render(v, vars, site, pool, acc, &renderKeys{coarse, full})
 	s.mu.Lock()
 	if v.need == 0 {
 		v.decision = &d // the class's only decision
@@ -228,21 +236,37 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
 	v, vars := s.judge(site, pool, acc, classKey{}, false)
-	return s.render(v, vars, site, pool, acc)
+	return s.render(v, vars, site, pool, acc, nil)
 }
 
-// projKey is the projection of a coarse key on what one rule or
-// definition (index i) reads.
-type projKey struct {
+// projKey is one rule or definition (index i) and the number of a
+// projection of a coarse key on what it reads (projections).
+type projKey struct{ i, proj int32 }
+
+// shownKey is one rule (index i) and the projection of a decision key on
+// what it and its message read.
+type shownKey struct {
 	i int
 	k classKey
 }
 
-// judged is what one candidate rule said about the classes of one
-// projection: nothing (!filed), or its entry in a verdict.
-type judged struct {
-	filed bool
-	e     entry
+// projections numbers the projections of a coarse key on each of the
+// engine's projDims (numbers are shared by the whole session), so that
+// the caches keyed by them hash a small key.
+func (s *Session) projections(coarse classKey, buf []int32) []int32 {
+	ids := buf[:0]
+	s.mu.Lock()
+	for _, d := range s.e.projDims {
+		k := classKey{}.with(coarse, d)
+		id, ok := s.projIDs[k]
+		if !ok {
+			id = int32(len(s.projIDs))
+			s.projIDs[k] = id
+		}
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	return ids
 }
 
 // defValue is a definition's value (as a CEL value) or its error.
@@ -260,7 +284,7 @@ type defValue struct {
 func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, coarse classKey, cached bool) (*verdict, *candAct) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
-		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
+		v.entries = append(v.entries, &entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
 		return v, nil
 	}
 	v.transfers = true
@@ -270,24 +294,30 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 	var vars *candAct
 	var defErrs map[string]error
 	var cc *candCtx
+	var ids []int32
+	if cached {
+		var buf [16]int32
+		ids = s.projections(coarse, buf[:])
+	}
 	build := func() {
 		if vars != nil {
 			return
 		}
 		vars = s.candidateVars(site, pool, acc)
 		if cached {
-			defErrs = s.defsFor(coarse, vars)
+			defErrs = s.defsFor(ids, vars)
 		} else {
 			defErrs = s.evalDefs(vars.def, vars)
 		}
 		cc = &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
 	}
+	v.entries = make([]*entry, 0, len(s.candRules))
 	for _, c := range s.candRules {
-		var j judged
+		var j *entry
 		var k projKey
 		found := false
 		if cached {
-			k = projKey{c.idx, classKey{}.with(coarse, c.keyDims)}
+			k = projKey{int32(c.idx), ids[c.proj]}
 			s.mu.Lock()
 			j, found = s.rulesBy[k]
 			s.mu.Unlock()
@@ -301,11 +331,11 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 				s.mu.Unlock()
 			}
 		}
-		if !j.filed {
-			continue
+		if j == nil {
+			continue // the rule filed nothing
 		}
-		v.entries = append(v.entries, j.e)
-		if j.e.c != nil {
+		v.entries = append(v.entries, j)
+		if j.c != nil {
 			v.need |= c.msgDims
 		}
 	}
@@ -318,8 +348,9 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 	return v, vars
 }
 
-// judgeRule runs one candidate rule on a candidate's facts.
-func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map[string]error) judged {
+// judgeRule runs one candidate rule on a candidate's facts, and returns
+// its entry in a verdict (nil when it files nothing).
+func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map[string]error) *entry {
 	out := s.runRule(c, vars, defErrs)
 	switch {
 	case out.fired:
@@ -327,48 +358,91 @@ func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map
 		if c.msgDims == 0 {
 			// The message shows only what the class shares.
 			eff, fd := fr.finding(c, vars)
-			return judged{filed: true, e: entry{eff: eff, fd: fd}}
+			return &entry{eff: eff, fd: fd}
 		}
-		return judged{filed: true, e: entry{eff: fr.eff, c: c, fr: fr}}
+		return &entry{eff: fr.eff, c: c, fr: fr}
 	case out.failed != nil:
-		return judged{filed: true, e: entry{eff: out.failed.Effect, fd: *out.failed}}
+		return &entry{eff: out.failed.Effect, fd: *out.failed}
 	}
-	return judged{}
+	return nil
 }
 
 // render turns a verdict into one candidate's decision, filling the fired
 // rules' messages with the candidate's own facts (vars, when already built
-// for this candidate, with v's definitions).
-func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	var f findings
+// for this candidate, with v's definitions). With keys (the candidate's
+// coarse and full keys), a rendered finding is looked up first and kept
+// by the projection of the decision key on what the rule and its message
+// read (findingFor).
+func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, keys *renderKeys) Decision {
+	var tr transferResult
+	if v.transfers {
+		tr = s.transfersTo(site.Spec.Country)
+	}
+	// Size the lists once: job findings, the class's, the transfers'.
+	nd, no, na := len(s.jobF.deny)+len(tr.f.deny), len(s.jobF.obl)+len(tr.f.obl), len(s.jobF.adv)+len(tr.f.adv)
+	for _, x := range v.entries {
+		switch x.eff {
+		case Deny:
+			nd++
+		case Obligation:
+			no++
+		default:
+			na++
+		}
+	}
+	f := findings{deny: make([]Finding, 0, nd), obl: make([]Finding, 0, no), adv: make([]Finding, 0, na)}
 	f.merge(s.jobF)
 	for _, x := range v.entries {
 		if x.c == nil {
 			f.add(x.eff, x.fd)
 			continue
 		}
+		var k shownKey
+		if keys != nil {
+			k = shownKey{x.c.idx, classKey{}.with(keys.coarse, x.c.keyDims).with(keys.full, x.c.msgDims)}
+			s.mu.Lock()
+			sf, ok := s.shown[k]
+			s.mu.Unlock()
+			if ok {
+				f.add(sf.eff, sf.fd)
+				continue
+			}
+		}
 		if vars == nil {
 			vars = s.candidateFacts(site, pool, acc)
 			vars.def = v.def
 		}
 		eff, fd := x.fr.finding(x.c, vars)
+		if keys != nil {
+			s.mu.Lock()
+			s.shown[k] = shownFinding{eff, fd}
+			s.mu.Unlock()
+		}
 		f.add(eff, fd)
 	}
 	if !v.transfers {
 		return decide(f, nil)
 	}
-	tr := s.transfersTo(site.Spec.Country)
 	f.merge(tr.f)
 	return decide(f, tr.transfers)
+}
+
+// renderKeys are a candidate's coarse and full class keys.
+type renderKeys struct{ coarse, full classKey }
+
+// shownFinding is a fired rule's rendered finding.
+type shownFinding struct {
+	eff Effect
+	fd  Finding
 }
 
 // defsFor is evalDefs with each definition's value looked up first by the
 // projection of the coarse key on what it reads (its dims), and kept for
 // the classes that share it; values are CEL values.
-func (s *Session) defsFor(coarse classKey, act *candAct) map[string]error {
+func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 	var errs map[string]error
 	for i, d := range s.e.defs {
-		k := projKey{i, classKey{}.with(coarse, d.dims)}
+		k := projKey{int32(i), ids[d.proj]}
 		s.mu.Lock()
 		dv, ok := s.defsBy[k]
 		s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -64,6 +65,12 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 }
 
 func formatValue(x any) string {
+	switch v := x.(type) {
+	case types.String: // a converted fact (celFacts), without boxing its Go value
+		return string(v)
+	case types.Double:
+		return strconv.FormatFloat(float64(v), 'g', -1, 64)
+	}
 	switch v := native(x).(type) {
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
