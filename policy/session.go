@@ -252,11 +252,18 @@ type shownKey struct {
 
 // projections numbers the projections of a coarse key on each of the
 // engine's projDims (numbers are shared by the whole session), so that
-// the caches keyed by them hash a small key.
+// the caches keyed by them hash a small key. A projection that keeps the
+// whole coarse key is the class's own: it gets -1, not cached (the
+// class's verdict is).
 func (s *Session) projections(coarse classKey, buf []int32) []int32 {
 	ids := buf[:0]
+	all := dimBase | s.e.condDims
 	s.mu.Lock()
 	for _, d := range s.e.projDims {
+		if d&all == all {
+			ids = append(ids, -1)
+			continue
+		}
 		k := classKey{}.with(coarse, d)
 		id, ok := s.projIDs[k]
 		if !ok {
@@ -275,6 +282,35 @@ type defValue struct {
 	err error
 }
 
+// judging is what judge builds for a class on first need: the candidate's
+// facts, the definitions' values and errors, and what unconfirmedDeps
+// shares between rules.
+type judging struct {
+	s       *Session
+	site    *catalog.Site
+	pool    *catalog.Pool
+	acc     *catalog.Accelerator
+	vars    *candAct
+	defErrs map[string]error
+	cc      *candCtx
+}
+
+// build builds them; ids are the class's projections (nil: evaluate
+// everything afresh).
+func (j *judging) build(ids []int32) {
+	if j.vars != nil {
+		return
+	}
+	s := j.s
+	j.vars = s.candidateVars(j.site, j.pool, j.acc)
+	if ids != nil {
+		j.defErrs = s.defsFor(ids, j.vars)
+	} else {
+		j.defErrs = s.evalDefs(j.vars.def, j.vars)
+	}
+	j.cc = &candCtx{vars: j.vars, unconfirmed: j.vars.unconfirmed}
+}
+
 // judge runs the candidate rules for one candidate's class, and returns
 // the candidate's facts it built (nil when it built none). With cached,
 // each rule's judgement and each definition's value is looked up first by
@@ -291,41 +327,28 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 	if cached && s.ctx.Err() != nil {
 		cached = false // a stopped session fails closed on every new class
 	}
-	var vars *candAct
-	var defErrs map[string]error
-	var cc *candCtx
-	var ids []int32
+	jg := judging{s: s, site: site, pool: pool, acc: acc}
+	var buf [16]int32
+	var ids []int32 // the class's projections; nil: evaluate everything afresh
 	if cached {
-		var buf [16]int32
-		ids = s.projections(coarse, buf[:])
-	}
-	build := func() {
-		if vars != nil {
-			return
-		}
-		vars = s.candidateVars(site, pool, acc)
-		if cached {
-			defErrs = s.defsFor(ids, vars)
-		} else {
-			defErrs = s.evalDefs(vars.def, vars)
-		}
-		cc = &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
+		ids = s.projections(coarse, buf[:0])
 	}
 	v.entries = make([]*entry, 0, len(s.candRules))
 	for _, c := range s.candRules {
 		var j *entry
 		var k projKey
+		keep := ids != nil && ids[c.proj] >= 0
 		found := false
-		if cached {
+		if keep {
 			k = projKey{int32(c.idx), ids[c.proj]}
 			s.mu.Lock()
 			j, found = s.rulesBy[k]
 			s.mu.Unlock()
 		}
 		if !found {
-			build()
-			j = s.judgeRule(c, vars, cc, defErrs)
-			if cached {
+			jg.build(ids)
+			j = s.judgeRule(c, jg.vars, jg.cc, jg.defErrs)
+			if keep {
 				s.mu.Lock()
 				s.rulesBy[k] = j
 				s.mu.Unlock()
@@ -342,10 +365,10 @@ func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Acc
 	if v.need != 0 {
 		// Messages read the candidate's facts: render builds them (for
 		// another candidate of the class) with these definitions.
-		build()
-		v.def = vars.def
+		jg.build(ids)
+		v.def = jg.vars.def
 	}
-	return v, vars
+	return v, jg.vars
 }
 
 // judgeRule runs one candidate rule on a candidate's facts, and returns
@@ -443,9 +466,14 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 	var errs map[string]error
 	for i, d := range s.e.defs {
 		k := projKey{int32(i), ids[d.proj]}
-		s.mu.Lock()
-		dv, ok := s.defsBy[k]
-		s.mu.Unlock()
+		keep := ids[d.proj] >= 0
+		var dv defValue
+		ok := false
+		if keep {
+			s.mu.Lock()
+			dv, ok = s.defsBy[k]
+			s.mu.Unlock()
+		}
 		if !ok {
 			out, err := eval(s.ctx, d.prg, d.track, act)
 			if err != nil {
@@ -453,9 +481,11 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 			} else {
 				dv.val = out
 			}
-			s.mu.Lock()
-			s.defsBy[k] = dv
-			s.mu.Unlock()
+			if keep {
+				s.mu.Lock()
+				s.defsBy[k] = dv
+				s.mu.Unlock()
+			}
 		}
 		if dv.err != nil {
 			if errs == nil {
