@@ -39,7 +39,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if top > 0 && len(p.Placements) > top {
 		p.Placements = p.Placements[:top]
 	}
-	writeJSON(w, http.StatusOK, p)
+	writePlan(w, http.StatusOK, p)
 }
 
 func (s *Server) estimate(w http.ResponseWriter, r *http.Request) {
