@@ -170,6 +170,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 				bad(d.Pos, who, "expr", "%s", msg)
 			}
 			e.noteCondition(x.reads, x.acq)
+			e.defsWhole = e.defsWhole || x.reads["def.*"]
 			defNames[d.Name] = true
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
 		}

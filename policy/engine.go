@@ -25,6 +25,10 @@ type Engine struct {
 	// holds the interval between bounds the date falls in, not the date.
 	acqBounds []string
 	acqExact  bool
+	// defsWhole is true when a definition reads def as a whole (its
+	// value may then hold the map of a class's definitions, which is
+	// not reused).
+	defsWhole bool
 	// projDims are the distinct projections of a coarse key that
 	// candidate rules (keyDims) and definitions (dims) are cached by.
 	projDims []dims

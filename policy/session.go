@@ -45,6 +45,8 @@ type Session struct {
 	// once (celFacts), for candidate-scope evaluations.
 	celAsOf        ref.Val
 	celOrg, celJob facts
+	// freeDefs are definitions' maps no verdict keeps (defMap).
+	freeDefs []facts
 	// rulesBy caches each candidate rule's judgement, and defsBy each
 	// definition's value, by the projection of the coarse key on what
 	// they read (ruleFor, defsFor): a class that differs from an earlier
@@ -212,8 +214,12 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	s.mu.Unlock()
 
 	var vars *candAct // the candidate's facts, when judge just built them
+	reuse := false
 	if v == nil {
 		v, vars = s.judge(site, pool, acc, coarse, true)
+		// A verdict that needs no candidate facts to render does not keep
+		// the definitions' map judge filled: it is reused once rendered.
+		reuse = vars != nil && v.need == 0 && !s.e.defsWhole
 		s.mu.Lock()
 		if w := s.verdicts[coarse]; w != nil {
 			v = w // another goroutine judged the class first
@@ -224,6 +230,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	d := s.render(v, vars, site, pool, acc, &renderKeys{coarse, full})
 	s.mu.Lock()
+	if reuse && len(s.freeDefs) < 4 {
+		s.freeDefs = append(s.freeDefs, vars.def)
+	}
 	if v.need == 0 {
 		v.decision = &d // the class's only decision
 	} else {
@@ -282,6 +291,19 @@ type defValue struct {
 	err error
 }
 
+// defMap is an empty map for a class's definitions, reused when one is free.
+func (s *Session) defMap() facts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.freeDefs); n > 0 {
+		m := s.freeDefs[n-1]
+		s.freeDefs = s.freeDefs[:n-1]
+		clear(m)
+		return m
+	}
+	return make(facts, len(s.e.defs))
+}
+
 // judging is what judge builds for a class on first need: the candidate's
 // facts, the definitions' values and errors, and what unconfirmedDeps
 // shares between rules.
@@ -302,7 +324,12 @@ func (j *judging) build(ids []int32) {
 		return
 	}
 	s := j.s
-	j.vars = s.candidateVars(j.site, j.pool, j.acc)
+	if ids != nil {
+		j.vars = s.candidateFacts(j.site, j.pool, j.acc)
+		j.vars.def = s.defMap()
+	} else {
+		j.vars = s.candidateVars(j.site, j.pool, j.acc)
+	}
 	if ids != nil {
 		j.defErrs = s.defsFor(ids, j.vars)
 	} else {
