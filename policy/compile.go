@@ -91,7 +91,7 @@ type compiled struct {
 	// details its finding depends on (what the condition reads, and the
 	// accelerator, whose unconfirmed facts may weaken a denial): a
 	// session caches the rule's judgement per projection of the class key
-	// on them (Session.ruleFor).
+	// on them (Session.judge).
 	idx     int
 	keyDims dims
 	proj    int // keyDims's index in Engine.projDims

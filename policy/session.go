@@ -49,7 +49,7 @@ type Session struct {
 	freeDefs []facts
 	// rulesBy caches each candidate rule's judgement, and defsBy each
 	// definition's value, by the projection of the coarse key on what
-	// they read (ruleFor, defsFor): a class that differs from an earlier
+	// they read (judge, defsFor): a class that differs from an earlier
 	// one only in details a rule does not read reuses its judgement.
 	rulesBy map[projKey]*entry
 	defsBy  map[projKey]defValue
@@ -57,7 +57,7 @@ type Session struct {
 	projIDs map[classKey]int32
 	// shown caches the findings of fired rules whose messages show a
 	// candidate's details, by the projection of the decision key on what
-	// the rule and its message read (findingFor).
+	// the rule and its message read (render).
 	shown map[shownKey]shownFinding
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
@@ -422,7 +422,7 @@ func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map
 // for this candidate, with v's definitions). With keys (the candidate's
 // coarse and full keys), a rendered finding is looked up first and kept
 // by the projection of the decision key on what the rule and its message
-// read (findingFor).
+// read.
 func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, keys *renderKeys) Decision {
 	var tr transferResult
 	if v.transfers {
