@@ -6,6 +6,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/console"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -206,6 +207,10 @@ func (s *Server) table() []Route {
 			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
 		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin,
 			Query: []Param{{"token", "revoke only this token id", "string"}}, Response: Revoked{}, Errors: []int{400, 404, 409}, Handler: s.revokeTenant},
+		// The console's files are public (they hold no tenant's data); every
+		// page fetches its data from the routes above with the user's token.
+		{Method: "GET", Path: console.Prefix, Summary: "The web console: its page, script and styles (public; the data comes from the API with the user's token)",
+			Access: Public, ResponseType: "text/html", Errors: []int{404}, Handler: console.Handler().ServeHTTP},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics", Access: Admin, ResponseType: "text/plain", Errors: []int{404}, Handler: s.metrics},
 	}
 }
