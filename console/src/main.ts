@@ -87,7 +87,7 @@ function login(main: HTMLElement): void {
     h("label", { for: "token", text: "API token" }),
     input,
     h("p", { id: "token-help", class: "help", text: "The bearer token of your tenant (meridian tenant add prints one). It stays in this tab's session storage and is sent only to this server's API." }),
-    h("button", { type: "submit", text: "Sign in" }),
+    h("button", { type: "submit", id: "sign-in", text: "Sign in" }),
     msg,
   );
   form.addEventListener("submit", (ev) => {

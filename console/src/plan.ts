@@ -391,11 +391,13 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     clear(tableBox);
     tableBox.append(table(`Every site of the map as of ${plan.asOf}: one row per site and accelerator`, ["Site", "Country", "Accelerator", "Outcome", "Rules", "Rank", "Cost", "Time", "Lawful until"], rows, { class: "data", id: "sites-table" }));
 
+    const unplaced = [...views.keys()].filter((n) => !pts.has(n));
     mapBox.removeAttribute("aria-busy");
     mapBox.setAttribute("data-as-of", plan.asOf);
     mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     clear(status);
     status.append(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`);
+    if (unplaced.length) status.append(h("br"), `Not on the map (the catalog gives no place): ${unplaced.join(", ")}; the table lists them.`);
   }
 
   // Catalog, rule dates and runs load once; then the first plan.

@@ -109,7 +109,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
       table(
         `${shown.length} rules, their state on ${asOf.value}`,
         ["Rule", "Jurisdiction", "Kind", "Effect", "State", "From", "Until", "Enforcement", "Confidence", "Source"],
-        shown.map((r) => [h("span", { title: r.title || "", text: r.id }), r.jurisdiction, r.kind, r.effect, r.state, r.effectiveFrom, r.effectiveUntil || "", r.enforcement.map((e) => e.state + (e.from ? " from " + e.from : "")).join("; "), r.confidence, r.sources.join("; ") || r.source]),
+        shown.map((r) => [h("span", { title: r.title || "", text: r.id }), r.jurisdiction, r.kind, r.effect, r.state, r.effectiveFrom, r.effectiveUntil || "", r.enforcement.map((e) => e.state + (e.until ? " " + e.until : "") + (e.from ? " from " + e.from : "")).join("; "), r.confidence, r.sources.join("; ") || r.source]),
         { class: "data", id: "rules-list" },
       ),
     );
