@@ -71,6 +71,7 @@ export class WorldMap {
   sites: SVGGElement;
   arcs: SVGGElement;
   path: ReturnType<typeof geoPath>;
+  defs: SVGDefsElement;
 
   constructor(label: string) {
     this.projection = geoNaturalEarth1().fitExtent(
@@ -82,12 +83,13 @@ export class WorldMap {
     );
     this.path = geoPath(this.projection);
     this.svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "map", role: "group", "aria-label": label }) as SVGSVGElement;
+    this.defs = s(
+      "defs",
+      {},
+      s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0L10,5L0,10Z", class: "arrowhead" })),
+    ) as SVGDefsElement;
     this.svg.append(
-      s(
-        "defs",
-        {},
-        s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0L10,5L0,10Z", class: "arrowhead" })),
-      ),
+      this.defs,
       s("path", { class: "sphere", d: this.path({ type: "Sphere" }) || "" }),
       s("path", { class: "land", d: this.path(countries) || "" }),
       s("path", { class: "borders", d: this.path(borders) || "" }),

@@ -10,6 +10,8 @@ const JOB_KEY = "meridian.job";
 const FIRST = "2024-01-01";
 const LAST = "2027-12-31";
 const DAY = 86400000;
+// TABLE_OPEN is the most rows the table shows unfolded.
+const TABLE_OPEN = 400;
 
 function dayIndex(d: string): number {
   return Math.round((Date.parse(d + "T00:00:00Z") - Date.parse(FIRST + "T00:00:00Z")) / DAY);
@@ -178,6 +180,24 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   }
 
   const wm = new WorldMap("World map of the plan's sites");
+  for (const [k, o] of Object.entries(OUTCOMES)) {
+    wm.defs.append(
+      s("path", { id: "mark-" + k, d: shapePath(o.shape, 5), fill: o.shape === "ring" ? "none" : o.colour, stroke: o.shape === "ring" ? o.colour : "#000", "stroke-width": o.shape === "ring" ? 2.5 : 0.7 }),
+    );
+  }
+  let show: (name: string) => void = () => undefined;
+  const siteOf = (ev: Event) => (ev.target as Element).closest("g.site")?.getAttribute("data-site");
+  wm.sites.addEventListener("click", (ev) => {
+    const name = siteOf(ev);
+    if (name) show(name);
+  });
+  wm.sites.addEventListener("keydown", (ev) => {
+    const name = siteOf(ev);
+    if (name && (ev.key === "Enter" || ev.key === " ")) {
+      ev.preventDefault();
+      show(name);
+    }
+  });
   mapBox.append(wm.svg);
 
   const prev = h("button", { type: "button", id: "prev-date", text: "◀ Previous rule date" });
@@ -287,6 +307,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     sessionStorage.setItem(JOB_KEY, text);
     const asOf = dateIn.value;
     const key = asOf + "\0" + jobName.value + "\0" + text;
+    const began = performance.now();
     let plan = cache.get(key);
     if (!plan) {
       if (ctl) ctl.abort();
@@ -305,8 +326,16 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       }
       cache.set(key, plan);
     }
+    mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
     if (!alive || dateIn.value !== asOf) return;
     render(plan);
+    // Painted: the frame after the one that lays the new map out.
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        mapBox.setAttribute("data-load-ms", (performance.now() - began).toFixed(0));
+        mapBox.setAttribute("data-painted-at-ms", performance.now().toFixed(0));
+      }, 0),
+    );
   }
 
   function render(plan: Plan): void {
@@ -315,7 +344,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     clear(wm.sites);
     const pts = new Map<string, [number, number]>();
     const names = new Set<string>([...sites.keys(), ...views.keys()]);
-    const rows: (string | Node)[][] = [];
+    const rows: string[][] = [];
     for (const name of [...names].sort()) {
       const site = sites.get(name);
       const v = views.get(name) || { site: name, country: site ? site.spec.country : "", outcome: "none", placements: [], rejections: [] };
@@ -326,21 +355,14 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         if (p) {
           pts.set(name, p);
           const label = `${name} (${v.country}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
+          // One shape per outcome (<use> of the map's symbols); clicks
+          // and keys are handled once, on the group of all sites.
           const g = s(
             "g",
             { class: "site", transform: `translate(${p[0].toFixed(1)},${p[1].toFixed(1)})`, tabindex: 0, role: "button", "aria-label": label, "data-site": name, "data-outcome": v.outcome, "data-rules": rules.join(" ") },
             s("title", { text: label }),
-            s("path", { d: shapePath(o.shape, 5), fill: o.shape === "ring" ? "none" : o.colour, stroke: o.shape === "ring" ? o.colour : "#000", "stroke-width": o.shape === "ring" ? 2.5 : 0.7 }),
+            s("use", { href: "#mark-" + v.outcome }),
           );
-          const open = () => show(name);
-          g.addEventListener("click", open);
-          g.addEventListener("keydown", (ev) => {
-            const k = (ev as KeyboardEvent).key;
-            if (k === "Enter" || k === " ") {
-              ev.preventDefault();
-              open();
-            }
-          });
           wm.sites.append(g);
         }
       }
@@ -348,14 +370,10 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       for (const p of v.placements) entries.push({ acc: p.accelerator, out: "placement", rules: "", rank: String(p.rank), cost: fmtUSD(p.costUSD), time: fmtHours(p.hours), until: p.lawfulUntil ? p.lawfulUntil + " (" + (p.lawfulUntilRule || "") + ")" : "" });
       for (const r of v.rejections) entries.push({ acc: r.accelerator, out: outcomeOf(r.kind), rules: (r.reasons || []).map((f) => f.rule).join(", "), rank: "", cost: "", time: "", until: "" });
       if (!entries.length) entries.push({ acc: "", out: "none", rules: "", rank: "", cost: "", time: "", until: "" });
-      for (const e of entries) {
-        const btn = h("button", { type: "button", class: "link", "data-site": name, text: name });
-        btn.addEventListener("click", () => show(name));
-        rows.push([btn, v.country, e.acc, OUTCOMES[e.out].label, e.rules, e.rank, e.cost, e.time, e.until]);
-      }
+      for (const e of entries) rows.push([name, v.country, e.acc, OUTCOMES[e.out].label, e.rules, e.rank, e.cost, e.time, e.until]);
     }
 
-    function show(name: string): void {
+    show = (name: string): void => {
       const here = pts.get(name);
       clear(detail);
       const v = views.get(name) || { site: name, country: sites.get(name)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
@@ -370,7 +388,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
           }
         }
       }
-    }
+    };
 
     // Side: the Pareto chart, the counts and the cost of sovereignty.
     clear(side);
@@ -388,11 +406,41 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       side.append(h("h3", { text: "Cost of sovereignty" }), h("p", { id: "sovereignty", text: `Keeping to ${cos.constraints.join(", ")} costs ${extra} more and takes ${extraH} longer than the best placement without them.` }));
     }
 
+    // A long table stays folded until asked for: laying out thousands of
+    // rows would cost more than drawing the map.
+    // The rows are built when the table is unfolded.
+    const wasOpen = tableBox.querySelector("details")?.open;
     clear(tableBox);
-    tableBox.append(table(`Every site of the map as of ${plan.asOf}: one row per site and accelerator`, ["Site", "Country", "Accelerator", "Outcome", "Rules", "Rank", "Cost", "Time", "Lawful until"], rows, { class: "data", id: "sites-table" }));
+    const fold = h("details", {}, h("summary", { text: `Table of everything the map shows (${rows.length} rows)` })) as HTMLDetailsElement;
+    let built = false;
+    const build = () => {
+      if (built) return;
+      built = true;
+      fold.append(
+        table(
+          `Every site of the map as of ${plan.asOf}: one row per site and accelerator`,
+          ["Site", "Country", "Accelerator", "Outcome", "Rules", "Rank", "Cost", "Time", "Lawful until"],
+          rows.map((r) => {
+            const btn = h("button", { type: "button", class: "link", "data-site": r[0], text: r[0] });
+            btn.addEventListener("click", () => show(r[0]));
+            return [btn, ...r.slice(1)];
+          }),
+          { class: "data", id: "sites-table" },
+        ),
+      );
+    };
+    fold.addEventListener("toggle", () => {
+      if (fold.open) build();
+    });
+    if (rows.length <= TABLE_OPEN || wasOpen) {
+      build();
+      fold.open = true;
+    }
+    tableBox.append(fold);
 
     const unplaced = [...views.keys()].filter((n) => !pts.has(n));
     mapBox.removeAttribute("aria-busy");
+    mapBox.removeAttribute("data-load-ms");
     mapBox.setAttribute("data-as-of", plan.asOf);
     mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     clear(status);
