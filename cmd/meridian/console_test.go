@@ -571,6 +571,32 @@ func TestConsole(t *testing.T) {
 		b.shot("audit")
 	})
 
+	t.Run("live-run-cancel", func(t *testing.T) {
+		b.t = t
+		p := newServeProc(t)
+		base, token := consoleServer(t, p)
+		job := demoJob(t, bin, p.state, 100000, 10, "20ms")
+		r, err := api.NewClient(base, token).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.login(base, token, "runs/"+r.ID)
+		// Progress and the output arrive while the run runs: the log keeps
+		// growing on the page without a reload.
+		b.waitJS("progress", `document.querySelector("#run-progress").textContent.startsWith("Step ")`)
+		b.waitJS("output", `document.querySelector("#run-logs").textContent.includes("step=")`)
+		var n int
+		b.eval("log length", `document.querySelector("#run-logs").textContent.length`, &n)
+		b.waitJS("more output", fmt.Sprintf(`document.querySelector("#run-logs").textContent.length > %d`, n))
+		b.shot("run-live")
+		b.run("cancel, then confirm", chromedp.Click(chromedp.ID("cancel")), chromedp.Click(chromedp.ID("cancel")))
+		b.waitJS("cancelled", `document.querySelector("#run-state").textContent.startsWith("cancelled")`)
+		got, err := api.NewClient(base, token).Get(ctx, r.ID)
+		if err != nil || got.State != run.Cancelled {
+			t.Errorf("after cancel on the page the API says %v (%v)", got.State, err)
+		}
+	})
+
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the pages logged %d errors:\n%s", len(errs), strings.Join(errs, "\n"))
 	}

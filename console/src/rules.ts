@@ -16,7 +16,7 @@ const MIN = "2018-01-01";
 
 // spans turns a rule's dates and enforcement steps into periods.
 function spans(r: RuleEntry, end: string): Span[] {
-  const start = r.effectiveFrom || MIN;
+  const start = r.effectiveFrom && r.effectiveFrom > MIN ? r.effectiveFrom : MIN;
   const stop = r.effectiveUntil || end;
   const steps = r.enforcement.length ? r.enforcement : [{ state: "in-force" }];
   const out: Span[] = [];
