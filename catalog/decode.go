@@ -35,6 +35,34 @@ type Set struct {
 type docSource struct {
 	data      []byte
 	firstLine int
+	// lines holds, for a TrainingJob, the line of every mapping key path
+	// reached without an alias (spec.constraints.sites): a job is small, and
+	// every plan cites its fields, so they are noted while its tree exists.
+	lines map[string]int
+}
+
+// maxJobLines bounds the paths noted for one job.
+const maxJobLines = 256
+
+// keyLines notes the line of each mapping key path under n, prefix first.
+func keyLines(n *node, prefix string, out map[string]int) {
+	if n == nil || n.kind != mappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.items) && len(out) < maxJobLines; i += 2 {
+		k, v := n.items[i], n.items[i+1]
+		if k.kind != scalarNode {
+			continue
+		}
+		path := k.value
+		if prefix != "" {
+			path = prefix + "." + k.value
+		}
+		out[path] = v.line       // 0: the document's line, as lineIn says
+		if v.kind != aliasNode { // an alias: the line where it is used
+			keyLines(v, path, out)
+		}
+	}
 }
 
 // Kinds lists the resource kinds a file may hold.
@@ -126,7 +154,7 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	if root.kind != mappingNode {
 		return decoded{errs: Errors{{File: file, Line: root.line, Msg: "document is not a mapping: want apiVersion, kind, metadata and spec"}}}
 	}
-	pos := Position{File: file, Line: root.line, src: &docSource{c.data, c.line}}
+	pos := Position{File: file, Line: root.line, src: &docSource{data: c.data, firstLine: c.line}}
 	apiVersion, kind, name := header(root)
 	if apiVersion.value != APIVersion {
 		msg := fmt.Sprintf("%q is not supported", apiVersion.value)
@@ -144,6 +172,8 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	case KindSite:
 		target = &Site{Pos: pos}
 	case KindTrainingJob:
+		pos.src.lines = map[string]int{}
+		keyLines(root, "", pos.src.lines)
 		target = &TrainingJob{Pos: pos}
 	default:
 		msg := fmt.Sprintf("%q is not a known kind", kind.value)

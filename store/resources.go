@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -50,6 +51,7 @@ func (s *SQLite) register(ctx context.Context, tx *sql.Tx, now time.Time, r *Res
 }
 
 func (s *SQLite) insertResource(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource) error {
+	s.res.changed()
 	if err := s.storeKeyFree(ctx, tx, r); err != nil {
 		return err
 	}
@@ -84,8 +86,19 @@ func (s *SQLite) GetResource(ctx context.Context, tenant, kind, name string) (*R
 	return getResource(ctx, s.db, tenant, kind, name)
 }
 
-// ListResources implements Store.
+// ListResources implements Store. Every submission asks for its tenant's
+// resources, and they rarely change: the answer is kept per tenant and kind
+// until a transaction of this store inserts or updates a resource. That is
+// exact because this store is the only writer of the resources table: the
+// database has one connection (a query never overlaps a transaction), and
+// one server holds a state directory (the other commands that open the
+// database write only the ledger and the audit log).
 func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	key := tenant + "\x00" + kind
+	if rows, ok := s.res.get(key); ok {
+		return rows, nil
+	}
+	gen := s.res.generation()
 	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = ?`
 	args := []any{tenant}
 	if kind != "" {
@@ -105,7 +118,79 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.res.put(key, gen, out)
+	return copyResources(out), nil
+}
+
+// resourceCache holds ListResources answers, each tagged with the
+// generation it was read at; a resource write moves the generation on.
+type resourceCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]cachedResources
+}
+
+type cachedResources struct {
+	gen  uint64
+	rows []*Resource
+}
+
+// maxCachedLists bounds the cache: past it, it starts again empty.
+const maxCachedLists = 4096
+
+// changed is called inside a transaction that writes a resource, before
+// it commits; answers read before it are stale from then on (a rollback
+// only costs a read).
+func (c *resourceCache) changed() {
+	c.mu.Lock()
+	c.gen++
+	c.m = nil
+	c.mu.Unlock()
+}
+
+func (c *resourceCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *resourceCache) get(key string) ([]*Resource, bool) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	ok = ok && e.gen == c.gen
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return copyResources(e.rows), true
+}
+
+// put keeps rows read at generation gen, unless a write came since.
+func (c *resourceCache) put(key string, gen uint64, rows []*Resource) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedLists {
+		c.m = map[string]cachedResources{}
+	}
+	c.m[key] = cachedResources{gen: gen, rows: copyResources(rows)}
+}
+
+// copyResources copies the rows, so that no caller shares one with the
+// cache or with another caller.
+func copyResources(rows []*Resource) []*Resource {
+	out := make([]*Resource, len(rows))
+	for i, r := range rows {
+		c := *r
+		c.Doc = append([]byte(nil), r.Doc...)
+		out[i] = &c
+	}
+	return out
 }
 
 // PutResource implements Store.
@@ -131,6 +216,7 @@ func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, 
 			if err := s.storeKeyFree(ctx, tx, r); err != nil {
 				return err
 			}
+			s.res.changed()
 			if _, err := tx.ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ?, store_key = ?, version = version + 1, updated_at = ?
 				WHERE tenant = ? AND kind = ? AND name = ?`, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), r.Tenant, r.Kind, r.Name); err != nil {
 				return err

@@ -51,6 +51,9 @@ type SQLite struct {
 
 	// stmts holds the hot paths' statements, prepared at open; read only.
 	stmts map[string]*sql.Stmt
+
+	// res keeps ListResources answers until a resource is written.
+	res resourceCache
 }
 
 // prepared returns q bound to tx: prepared once at open for the hot

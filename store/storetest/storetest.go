@@ -302,11 +302,24 @@ func registerWithRun(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 1 {
 		t.Errorf("list a: %v %v", list, err)
 	}
+	// A registration through a run is seen by the next list.
+	org := res("", "Organization", "lab", `{"hq":"SG"}`, "")
+	if _, _, err := s.CreateRun(ctx, newRun("r6", "a"), "", store.Change{Register: []store.Resource{org}}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListResources(ctx, "a", ""); err != nil || len(list) != 2 {
+		t.Errorf("list a after a second registration: %v %v", list, err)
+	}
 }
 
 func putResource(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	r := res("a", "Organization", "lab", `{"hq":"SG"}`, "")
+	// A list read before a write must not be what a list after it answers
+	// (a store may keep answers between writes).
+	if list, err := s.ListResources(ctx, "a", ""); err != nil || len(list) != 0 {
+		t.Fatalf("list before: %v %v", list, err)
+	}
 	if _, err := s.PutResource(ctx, &r, 1, rec(t, "register", "", 1)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("update of a missing resource: %v", err)
 	}
@@ -318,9 +331,24 @@ func putResource(t *testing.T, s store.Store) {
 	if _, err := s.PutResource(ctx, &up, 0, rec(t, "update", "", 2)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("create over an existing resource: %v", err)
 	}
+	list, err := s.ListResources(ctx, "a", "Organization")
+	if err != nil || len(list) != 1 || list[0].Version != 1 {
+		t.Fatalf("list after create: %v %v", list, err)
+	}
+	list[0].Doc[2], list[0].Version = 'X', 99 // a caller's changes stay its own
 	got, err = s.PutResource(ctx, &up, 1, rec(t, "update", "", 2))
 	if err != nil || got.Version != 2 || string(got.Doc) != `{"hq":"CN"}` {
 		t.Fatalf("update: %+v %v", got, err)
+	}
+	for _, kind := range []string{"Organization", ""} {
+		list, err = s.ListResources(ctx, "a", kind)
+		if err != nil || len(list) != 1 || list[0].Version != 2 || string(list[0].Doc) != `{"hq":"CN"}` {
+			t.Errorf("list %q after update: %+v %v", kind, list, err)
+		}
+	}
+	again, err := s.ListResources(ctx, "a", "")
+	if err != nil || len(again) != 1 || again[0].Version != 2 || string(again[0].Doc) != `{"hq":"CN"}` {
+		t.Errorf("second list after update: %+v %v", again, err)
 	}
 	es, _ := s.AuditEntries(ctx, "")
 	if len(es) != 2 || es[1].Tenant != "a" {
