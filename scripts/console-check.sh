@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the console's bundle from console/src (esbuild's Go library, as
+# Type-checks the console's TypeScript, then rebuilds its bundle from console/src (esbuild's Go library, as
 # `go generate ./console` does) and fails when it differs from the committed
 # console/dist: the binary embeds dist, so a source change must ship with
 # its bundle. npm ci runs only when console/node_modules does not match
@@ -11,6 +11,7 @@ if ! cmp -s package-lock.json node_modules/.meridian-lock 2>/dev/null; then
 	npm ci --ignore-scripts --no-audit --no-fund >/dev/null
 	cp package-lock.json node_modules/.meridian-lock
 fi
+node_modules/.bin/tsc -p .   # type-check the sources (esbuild only strips the types)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go run ./build -out "$out"
