@@ -469,6 +469,9 @@ func TestConsole(t *testing.T) {
 		b.eval("painted", `document.querySelector("#map").dataset.paintedAtMs`, &painted)
 		b.eval("render time", `document.querySelector("#map").dataset.renderMs`, &render)
 		t.Logf("2,000 sites, page reloaded: map painted %s ms after the navigation began (building the map and table: %s ms)", painted, render)
+		var split string
+		b.eval("the plan's split", `(() => { const e = performance.getEntriesByType("resource").filter(e => e.name.includes("/v1/plans")).pop(); const at = Number(document.querySelector("#map").dataset.fetchedAtMs); return "request sent to last byte " + Math.round(e.responseEnd - e.requestStart) + " ms, last byte to parsed " + Math.round(at - e.responseEnd) + " ms"; })()`, &split)
+		t.Logf("2,000 sites, the reload's plan request: %s", split)
 		var timings []string
 		b.eval("resource timings", `performance.getEntriesByType("resource").map(e => e.name.replace(location.origin, "") + " " + Math.round(e.duration) + " ms " + e.transferSize + " B")`, &timings)
 		t.Logf("2,000 sites: the page's requests: %s", strings.Join(timings, "; "))

@@ -327,6 +327,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       cache.set(key, plan);
     }
     mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
+    mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
     if (!alive || dateIn.value !== asOf) return;
     render(plan);
     // Painted: the frame after the one that lays the new map out.
