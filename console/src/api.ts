@@ -196,7 +196,11 @@ export interface LedgerRow {
   asOf: string;
   runId?: string;
   bytes?: number;
-  status?: string;
+  bytesSent?: number;
+  chunks?: number;
+  chunksSent?: number;
+  complete?: boolean;
+  reconciled?: boolean;
 }
 
 export interface Ledger {

@@ -65,8 +65,21 @@ export function dataPage(main: HTMLElement): () => void {
       ledgerBox.append(
         table(
           "Every transfer record, oldest first",
-          ["#", "Date", "Kind", "Dataset", "From", "To country", "Site", "Basis", "Bytes", "Rules", "Run", "Status"],
-          entries.map((e) => [String(e.seq), e.time.slice(0, 10), e.kind || "dataset", e.dataset, e.fromSite ? `${e.from} (${e.fromSite})` : e.from, e.to, e.site, e.basis || "–", fmtBytes(e.bytes), (e.rules || []).join(", ") || "–", e.runId || "", e.status || ""]),
+          ["#", "Date", "Kind", "Dataset", "From", "To country", "Site", "Basis", "Bytes (sent)", "Rules", "Run", "Record"],
+          entries.map((e) => [
+            String(e.seq),
+            e.time.slice(0, 10),
+            e.kind || "dataset",
+            e.dataset,
+            e.fromSite ? `${e.from} (${e.fromSite})` : e.from,
+            e.to,
+            e.site,
+            e.basis || "–",
+            `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
+            (e.rules || []).join(", ") || "–",
+            e.runId || "",
+            e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
+          ]),
           { class: "data", id: "ledger-table" },
         ),
         h("h3", { text: "Staged copies" }),
