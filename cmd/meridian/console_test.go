@@ -133,7 +133,7 @@ func newBrowser(t *testing.T) *browser {
 
 func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
@@ -143,13 +143,13 @@ func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 // waitJS polls a JavaScript expression until it is true.
 func (b *browser) waitJS(what, expr string) {
 	b.t.Helper()
-	b.run(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(45*time.Second), chromedp.WithPollingInterval(20*time.Millisecond)))
+	b.run(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(90*time.Second), chromedp.WithPollingInterval(20*time.Millisecond)))
 }
 
 // evalJS evaluates a JavaScript expression in the page.
 func evalJS[T any](b *browser, what, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -169,7 +169,7 @@ func (b *browser) eval(what, expr string, out any) {
 
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -184,7 +184,7 @@ func (b *browser) shot(name string) {
 // rows is too tall for a whole-page one).
 func (b *browser) viewShot(name string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 120*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -399,7 +399,9 @@ func TestConsole(t *testing.T) {
 		b.shot("plan-2025-09-29")
 		setDate("2025-11-09")
 		expect("2025-11-09", "law")
-		setDate("2025-11-10")
+		// The button to the next day a rule changes: the suspension.
+		b.run("next rule date", chromedp.Click(chromedp.ID("next-date")))
+		b.waitJS("the plan of 2025-11-10", `document.querySelector("#map").dataset.asOf === "2025-11-10"`)
 		expect("2025-11-10", "placement")
 		check("2025-11-10")
 		setDate("2026-11-09")
