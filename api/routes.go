@@ -175,7 +175,8 @@ func (s *Server) table() []Route {
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
 		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,
-			Query:   []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"}},
+			Query: []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"},
+				{"brief", "1: findings without their message and source (rule ids, kinds, effects), for an overview of many sites; the request's explain site keeps its whole story", "string"}},
 			Request: run.PlanRequest{}, Response: planner.Plan{}, Errors: []int{400, 409}, Handler: s.plan},
 		{Method: "POST", Path: "/v1/estimates", Summary: "Estimate a job on a number of one accelerator", Cost: 2,
 			Request: run.EstimateRequest{}, Response: run.Estimate{}, Errors: []int{400, 409}, Handler: s.estimate},

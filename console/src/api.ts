@@ -137,6 +137,18 @@ export interface Plan {
     };
   };
   assumptions: string[] | null;
+  explain?: Explanation;
+}
+
+export interface Explanation {
+  site: string;
+  country: string;
+  operator: string;
+  operatorHeadquarters: string;
+  source: string;
+  excluded?: boolean;
+  steps: { pool: number; accelerator: string; count?: number; check: string; passed: boolean; detail?: string; findings?: Finding[] | null }[] | null;
+  horizons?: { pool: number; accelerator: string; count: number; lawfulUntil: string; rule: string }[] | null;
 }
 
 export interface Site {

@@ -2,7 +2,7 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError } from "./api";
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
 
@@ -62,14 +62,43 @@ function ruleIds(v: SiteView): string[] {
   return [...ids];
 }
 
+// findingItem shows a rule's finding; a brief plan's findings carry no
+// text (the site's story, asked for on a click, has it).
 function findingItem(f: Finding): HTMLElement {
   return h(
     "li",
     { class: "finding" },
     h("strong", { class: "rule-id", text: f.rule }),
     f.effect ? " (" + f.effect + (f.confidence ? ", " + f.confidence : "") + ")" : "",
-    h("p", { class: "message", text: f.message }),
-    h("p", { class: "source" }, h("span", { class: "k", text: "Source: " }), f.source || "–"),
+    f.message ? h("p", { class: "message", text: f.message }) : null,
+    f.source ? h("p", { class: "source" }, h("span", { class: "k", text: "Source: " }), f.source) : null,
+  );
+}
+
+// storyOf shows a site's whole story: every check on every pool and
+// count, with each rule's message and source.
+function storyOf(e: Explanation): HTMLElement {
+  const steps = e.steps || [];
+  return h(
+    "section",
+    { class: "explain", "data-site": e.site, "aria-label": "Every check at " + e.site },
+    h("h4", { text: `Every check at ${e.site}` }),
+    h("p", { class: "source", text: `${e.operator} (${e.operatorHeadquarters}) in ${e.country}; catalog entry ${e.source}${e.excluded ? "; excluded from this plan" : ""}` }),
+    h(
+      "ol",
+      { class: "steps" },
+      ...steps.map((st) =>
+        h(
+          "li",
+          { class: st.passed ? "passed" : "failed" },
+          h("span", { class: st.passed ? "good" : "bad", text: st.passed ? "✔ " : "✘ " }),
+          `${st.accelerator} (pool ${st.pool}${st.count ? ", " + st.count + " of them" : ""}): ${st.check} ${st.passed ? "passed" : "failed"}`,
+          st.detail ? ": " + st.detail : "",
+          (st.findings || []).length ? h("ul", {}, ...(st.findings || []).map(findingItem)) : null,
+        ),
+      ),
+    ),
+    ...(e.horizons || []).map((z) => h("p", { class: "warn", text: `${z.count} × ${z.accelerator} (pool ${z.pool}) lawful only until ${z.lawfulUntil} (rule ${z.rule})` })),
   );
 }
 
@@ -152,6 +181,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   let alive = true;
   let sites = new Map<string, Site>();
   const cache = new Map<string, Plan>();
+  const stories = new Map<string, Explanation>();
   let ctl: AbortController | null = null;
   let timer = 0;
   let ruleDates: string[] = [];
@@ -316,7 +346,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       status.append("Planning as of " + asOf + "…");
       mapBox.setAttribute("aria-busy", "true");
       try {
-        plan = await call<Plan>("POST", "/v1/plans?top=0", { documents: [{ name: "job.yaml", content: text }], job: jobName.value || undefined, asOf }, ctl.signal);
+        plan = await call<Plan>("POST", "/v1/plans?top=0&brief=1", { documents: [{ name: "job.yaml", content: text }], job: jobName.value || undefined, asOf }, ctl.signal);
       } catch (err) {
         if ((err as Error).name === "AbortError" || !alive) return;
         mapBox.removeAttribute("aria-busy");
@@ -379,6 +409,28 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       clear(detail);
       const v = views.get(name) || { site: name, country: sites.get(name)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
       detail.append(siteDetail(v, sites.get(name)));
+      // The whole story, with each rule's text and source, is asked for
+      // when the site is chosen (the map's plan is brief).
+      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + name + "…" });
+      detail.append(story);
+      const skey = plan.asOf + "\0" + name + "\0" + jobName.value + "\0" + docs.value.trim();
+      const cached = stories.get(skey);
+      const told = cached
+        ? Promise.resolve(cached)
+        : call<Plan>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
+            if (!p.explain) throw new Error("the server gave no story for " + name);
+            stories.set(skey, p.explain);
+            return p.explain;
+          });
+      told
+        .then((e) => {
+          clear(story);
+          story.append(storyOf(e));
+        })
+        .catch((err) => {
+          clear(story);
+          story.append(errorBox(err));
+        });
       if (here) {
         const near = [...pts.entries()].filter(([n, p]) => n !== name && Math.hypot(p[0] - here[0], p[1] - here[1]) < 8).map(([n]) => n);
         if (near.length) {
