@@ -112,6 +112,19 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitSetup, err
 	}
+	// The scratch may be reached through a link (a volume's mount stood in
+	// for by one, a site's /scratch on another disk): work in what it
+	// names, so that handing the tree to the sandbox's user and confining
+	// the workload to it reach the files, not the link. The site made the
+	// link before any workload ran.
+	if real, err := filepath.EvalSymlinks(wd); err == nil {
+		wd = real
+	}
+	release, err := lockScratch(wd)
+	if err != nil {
+		return ExitSetup, err
+	}
+	defer release() // after the wipe below
 	cl := &client{base: cfg.Server, run: cfg.Run, attempt: cfg.Attempt, token: cfg.Token, http: cfg.HTTP}
 	m, err := cl.manifest(ctx, cfg.Patience)
 	if err != nil {

@@ -24,6 +24,8 @@ func MainAs(word string, args []string) int {
 			return SandboxExec(args[1:], os.Stderr)
 		case "pack":
 			return Pack(args[1:], os.Stdout, os.Stderr)
+		case "sweep":
+			return SweepMain(args[1:], os.Stdout, os.Stderr)
 		default:
 			fmt.Fprintf(os.Stderr, "meridian agent: unknown subcommand %q\n", args[0])
 			return 2

@@ -314,6 +314,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// writePlan writes a plan as writeJSON would, with the planner's own
+// encoder: a plan carries every rejection, megabytes whose reasons repeat,
+// and encoding/json took as long as planning (31 ms against 4 ms for the
+// 2,000-site cn plan, planner.BenchmarkWriteJSON).
+func writePlan(w http.ResponseWriter, status int, p *planner.Plan) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	p.WriteJSON(w)
+}
+
 // fail maps an error to its status.
 func fail(w http.ResponseWriter, err error) {
 	var ie *run.InputError

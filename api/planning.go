@@ -44,7 +44,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("brief") == "1" {
 		briefPlan(p)
 	}
-	writeJSON(w, http.StatusOK, p)
+	writePlan(w, http.StatusOK, p)
 }
 
 // briefPlan drops the message and source of every finding of the plan's

@@ -189,7 +189,7 @@ func (b BackendSpec) kubernetesOnly() map[string]bool {
 	return map[string]bool{
 		"kubeconfig": b.Kubeconfig != "", "context": b.Context != "", "namespace": b.Namespace != "",
 		"image": b.Image != "", "gpuResource": b.GPUResource != "", "nodeSelector": len(b.NodeSelector) > 0,
-		"tolerations": len(b.Tolerations) > 0, "queueName": b.QueueName != "",
+		"tolerations": len(b.Tolerations) > 0, "queueName": b.QueueName != "", "scratchMedium": b.ScratchMedium != "",
 	}
 }
 
@@ -295,8 +295,14 @@ func (b BackendSpec) kubernetesProblems() []BackendProblem {
 	if b.WorkDir != "" && !filepath.IsAbs(b.WorkDir) {
 		add("workDir", "%q: must be an absolute path inside the container for type kubernetes", b.WorkDir)
 	}
+	if b.ScratchMedium != "" && b.ScratchMedium != ScratchMemory {
+		out = append(out, BackendProblem{Field: "scratchMedium", Msg: fmt.Sprintf("%q is not accepted (empty: the node's disk)", b.ScratchMedium), Accepted: []string{ScratchMemory}})
+	}
 	return out
 }
+
+// ScratchMemory is the scratchMedium of an attempt's scratch in a tmpfs.
+const ScratchMemory = "Memory"
 
 // qualifiedName checks a Kubernetes qualified name ([prefix/]name, as label
 // keys and resource names are), returning "" when it is one.

@@ -50,6 +50,9 @@ func TestBackendProblems(t *testing.T) {
 		{"agent with a space", BackendSpec{Type: BackendSlurm, Agent: "/opt/m agent"}, "agent", "want an absolute path"},
 		{"agent as an option", BackendSpec{Type: BackendSlurm, Agent: "-x"}, "agent", "want an absolute path"},
 		{"unknown sandbox", BackendSpec{Type: BackendLocal, Sandbox: "chroot"}, "sandbox", "not accepted"},
+		{"scratch in memory", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchMedium: "Memory"}, "", ""},
+		{"unknown scratch medium", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchMedium: "tmpfs"}, "scratchMedium", "not accepted"},
+		{"scratch medium on slurm", BackendSpec{Type: BackendSlurm, ScratchMedium: "Memory"}, "scratchMedium", "only for type kubernetes"},
 		{"uid through slurmrestd", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Sandbox: "uid"}, "sandbox", "run as the user it authenticates"},
 	}
 	for _, tt := range tests {

@@ -450,6 +450,13 @@ type BackendSpec struct {
 	NodeSelector map[string]string `yaml:"nodeSelector,omitempty" json:"nodeSelector,omitempty"`
 	// Tolerations let the site's Jobs run on tainted nodes.
 	Tolerations []Toleration `yaml:"tolerations,omitempty" json:"tolerations,omitempty"`
+	// ScratchMedium is where a Kubernetes attempt's scratch lives: an
+	// emptyDir volume mounted at its working directory, on the node's disk
+	// ("", the default) or in memory ("Memory": a tmpfs, counted against
+	// the pod's memory, gone when the node loses power). Either way the
+	// node removes it when the pod ends, the node's return after a loss
+	// included, so unsealed data never outlives the attempt there.
+	ScratchMedium string `yaml:"scratchMedium,omitempty" json:"scratchMedium,omitempty"`
 	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
 	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue
 	// to admit.

@@ -106,7 +106,7 @@ func assumptions(in *Input, w *work, r *Result) []string {
 	sh := &w.shape
 	if !sh.given {
 		add("shape for the time model: ", sh.derived, " not given, derived: ", num(sh.layers), " layers, hidden size ", num(sh.hidden), ", sequence ", num(sh.seq),
-			" (hidden ÷ layers = ", num(p.aspect), ", spec.assumptions.modelAspectRatio, as GPT-3 and Llama 2; N ≈ 12·L·h²; sequence 4,096 assumed); the interval is the wider one of runs estimated from size alone")
+			" (hidden ÷ layers = ", num(p.aspect), ", spec.assumptions.modelAspectRatio, as GPT-3 and Llama 2; N ≈ 12·L·h²; without spec.model.sequenceLength, the median of the calibration runs on chips launched before or since 2022); the interval is the wider one of runs estimated from size alone")
 		if !w.fl.shapeKnown {
 			add("attention work for the time model: 12·L·h·T = ", num(12*sh.layers*sh.hidden*sh.seq), " FLOPs per token from the derived shape (not counted in FLOPs)")
 		}
@@ -140,14 +140,16 @@ func assumptions(in *Input, w *work, r *Result) []string {
 		if !w.balanceKnown {
 			add("memory bandwidth of ", acc.ID, " is unknown: using the H100 SXM's balance of ", num(fallbackBalance), " FLOP/byte at 16-bit")
 		}
-		batchSrc := "critical batch 0.292·C^0.3271 tokens for C FLOPs (DeepSeek LLM §3.1; spec.assumptions.criticalBatchScale, criticalBatchExponent)"
+		batchSrc := "critical batch a·C^b tokens for C FLOPs with a = " + g(p.critScale) +
+			" (fitted to the calibration runs; DeepSeek LLM §3.1 has 0.292 for the loss-optimal batch, larger than whole runs used) and b = " + g(p.critExp) +
+			" (DeepSeek LLM §3.1); spec.assumptions.criticalBatchScale, criticalBatchExponent"
 		if p.globalBatchTokens > 0 {
 			batchSrc = "spec.assumptions.globalBatchTokens"
 		}
 		add("batch: ", num(st.batch), " tokens per step (", batchSrc, "), so at most ", num(st.replicas),
 			" data-parallel replicas of one ", num(p.microBatch), "-sequence micro-batch (spec.assumptions.microBatch): a larger pool splits each replica further")
 		add("layout: ", st.describeLayout(), ", the fastest layout with tensor parallelism at least what activations need (t = ",
-			num(w.mem.tensorParallel), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
+			num(st.actTP), ") and at most the scale-up domain of ", num(p.scaleUpDomain), " (spec.assumptions.scaleUpDomain), at most one layer per pipeline stage and at most ",
 			num(st.replicas), " replicas; ZeRO-3 shards weights, gradients and optimizer state over all chips")
 		if st.pp > 1 {
 			add("pipeline bubble: (p−1)/(v·m) = ", num(st.bubble), " of compute with p = ", num(st.pp), " stages, m = ", num(st.micro),
@@ -211,5 +213,5 @@ func spreadSource(p *params) string {
 	if p.set("spreadSigma") {
 		return " (spec.assumptions.spreadSigma sets σ)"
 	}
-	return ", a two-piece normal fitted to how the calibration runs' fitting half was predicted by fits that had not seen each run's family (meridian estimate --calibration)"
+	return ", a normal in ln(real ÷ estimated) fitted to how the calibration runs' fitting half was predicted by fits that had not seen each run's family (meridian estimate --calibration)"
 }

@@ -54,3 +54,18 @@ func BenchmarkMinCount(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEstimateSizeOnly is one planner estimate of a job that gives only
+// its size: the time model derives a shape and lays out its activations.
+func BenchmarkEstimateSizeOnly(b *testing.B) {
+	in := benchInput(b, true)
+	job := *in.Job
+	job.Model = catalog.Model{Parameters: job.Model.Parameters}
+	in.Job = &job
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Estimate(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

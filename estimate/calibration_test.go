@@ -99,18 +99,18 @@ func TestCalibrationSet(t *testing.T) {
 // absolute error of at most 15 % and at least 70 % of reported values inside
 // the 80 % interval; the fitting half should hold about 80 %, which it does
 // when each of its families is predicted by a fit to the others (in-sample
-// it holds more: the interval is built for runs the fit has not seen). The bounds
-// below are what the model reaches, with a little room: they keep it from
-// getting worse, and the held-out error bound is above the goal because the
-// model does not reach it (see the package documentation).
+// it holds more: the interval is built for runs the fit has not seen). The
+// bounds below are what the model reaches, with a little room: they keep it
+// from getting worse, and the held-out error bounds are above the goal
+// because the model does not reach it (see the package documentation).
 var calibrationBounds = map[Inputs][2]CalibrationSummary{
 	AsPublished: {
-		Fitting: {MdAPE: 0.15, Coverage: 0.80},
-		HeldOut: {MdAPE: 0.22, Coverage: 0.70},
+		Fitting: {MdAPE: 0.12, Coverage: 0.80},
+		HeldOut: {MdAPE: 0.20, Coverage: 0.70},
 	},
 	SizeOnly: {
-		Fitting: {MdAPE: 0.15, Coverage: 0.80},
-		HeldOut: {MdAPE: 0.29, Coverage: 0.65},
+		Fitting: {MdAPE: 0.10, Coverage: 0.80},
+		HeldOut: {MdAPE: 0.20, Coverage: 0.70},
 	},
 }
 
@@ -128,7 +128,7 @@ func TestCalibration(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s\n%s", in, reportText(rep))
-		if in == AsPublished && !(rep.CrossValidated.Coverage >= 0.75 && rep.CrossValidated.Coverage <= 0.95) {
+		if !(rep.CrossValidated.Coverage >= 0.70 && rep.CrossValidated.Coverage <= 0.90) {
 			t.Errorf("%s, fitting half cross-validated: %.0f %% inside the 80 %% interval, want about 80 %%", in, 100*rep.CrossValidated.Coverage)
 		}
 		for h, s := range rep.Summary {

@@ -48,10 +48,19 @@ const (
 	// Table 2.1) and Llama 2 7B (4,096 ÷ 32). With N ≈ 12·L·h² it gives
 	// h = (aspect·N/12)^(1/3). Key: modelAspectRatio.
 	defaultAspectRatio = 128.0
-	// defaultSequenceLength stands in when spec.model.sequenceLength is not
-	// given: 4,096, Llama 2's pretraining length (Touvron et al. 2023) and
-	// the middle of the 2,048–8,192 of the calibration runs. Assumed.
-	defaultSequenceLength = 4096
+	// The sequence length that stands in when spec.model.sequenceLength is
+	// not given depends on the chip's generation: chips launched before
+	// sequenceGenerationYear (V100, A100, TPU v4, MI250X) ran the 2,048-token
+	// contexts of GPT-3, PaLM, LLaMA and Pythia; runs on later chips, with
+	// FlashAttention (Dao et al. 2022) making attention's memory linear in
+	// the sequence, train 4,096 to 8,192 (DeepSeek, Phi, Llama 3 and 4).
+	// Each generation's value is the median of the fitting half's runs on
+	// such chips (fitted.go: fittedSequenceOlder, fittedSequenceNewer);
+	// sequenceFallback serves an accelerator whose year is unknown (Llama 2's
+	// 4,096; Touvron et al. 2023). The job's spec.model.sequenceLength
+	// replaces them.
+	sequenceGenerationYear = 2022
+	sequenceFallback       = 4096
 	// paramsPerLayerPerHidden2 is the 12·h² parameters of a standard block
 	// (4h² attention, 8h² MLP; Kaplan et al. 2020).
 	paramsPerLayerPerHidden2 = 12.0
@@ -110,13 +119,16 @@ const (
 	// Critical batch size: the global batch a run can use without wasting
 	// tokens grows with its compute budget C (FLOPs). DeepSeek LLM fitted
 	// B_opt = 0.292·C^0.3271 tokens (DeepSeek-AI 2024, arXiv 2401.02954,
-	// §3.1); Llama 2 70B used 4M tokens (compute facts §3 row 15), Llama 3
-	// 405B 16M (Llama 3 paper §3.4), both within a factor two of it. Data
-	// parallelism beyond batch ÷ sequence replicas is impossible, so a larger
-	// pool must split each replica further (tensor and pipeline parallelism)
-	// and pays for it. Keys: criticalBatchScale, criticalBatchExponent;
-	// globalBatchTokens replaces the formula.
-	defaultCriticalBatchScale    = 0.292
+	// §3.1), the batch at which loss is best for a budget. Whole published
+	// runs used smaller batches: Llama 2 70B 4M tokens (compute facts §3 row
+	// 15) where the formula gives 19M, Llama 3 405B 16M (Llama 3 paper §3.4)
+	// where it gives 68M. The exponent stays DeepSeek's; the scale a is
+	// fitted to the fitting half of the calibration runs (fitted.go:
+	// fittedCriticalBatchScale). Data parallelism beyond batch ÷ sequence
+	// replicas is impossible, so a larger pool must split each replica
+	// further (tensor and pipeline parallelism) and pays for it. Keys:
+	// criticalBatchScale, criticalBatchExponent; globalBatchTokens replaces
+	// the formula.
 	defaultCriticalBatchExponent = 0.3271
 	// dpBytesPerParamFull is data-parallel traffic per parameter per step under
 	// ZeRO-3/FSDP in bf16: all-gather forward, all-gather backward,

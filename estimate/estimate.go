@@ -73,6 +73,7 @@ type work struct {
 	balanceKnown bool
 	scaleUpGBs   float64
 	scaleUpKnown bool
+	usable       float64 // bytes a chip may fill; 0 when its memory is unknown
 	straggle     float64 // step-time factor of stragglers
 	nodes        float64
 	ckptFactor   float64 // wall-time factor of checkpoint stalls
@@ -146,6 +147,7 @@ func run(in *Input, w *work, r *Result) error {
 	} else {
 		memBytes = 0
 	}
+	w.usable = usable
 	w.mem = memoryFor(job, staticBytes(job, w.fl.trainable, p), memBytes, usable, in.Count, p)
 	r.MemoryPerAcceleratorGB = w.mem.total / 1e9
 	if usable > 0 {
@@ -167,7 +169,7 @@ func run(in *Input, w *work, r *Result) error {
 	}
 
 	// The step.
-	w.shape = modelShape(m, p)
+	w.shape = modelShape(m, p, acc)
 	stepModel(w, job, acc, count)
 
 	// The whole run.

@@ -391,6 +391,7 @@ func TestOverrideKeysAreUsed(t *testing.T) {
 	}
 	smallBatch := map[string]float64{"globalBatchTokens": 65536}
 	unshaped := func() *catalog.TrainingJobSpec { j := dense(); j.Model.Layers, j.Model.HiddenSize = 0, 0; return j }
+	noSequence := func() *catalog.TrainingJobSpec { j := dense(); j.Model.SequenceLength = 0; return j }
 	big := func() *catalog.TrainingJobSpec {
 		return &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 70e9, Layers: 80, HiddenSize: 8192, SequenceLength: 8192},
 			Method: "pretrain", Tokens: 1e12}
@@ -439,6 +440,8 @@ func TestOverrideKeysAreUsed(t *testing.T) {
 		{"dpBytesPerParam", 600, dense, nil, 64, ""},
 		{"recomputeOverhead", 0.33, dense, nil, 64, ""},
 		{"spreadSigma", 1, dense, nil, 64, ""},
+		{"sequenceOlderChips", 32768, noSequence, nil, 64, "nvidia-a100-80gb"},
+		{"sequenceNewerChips", 32768, noSequence, nil, 64, ""},
 	}
 	var tested []string
 	for _, tc := range tests {

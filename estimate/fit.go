@@ -9,6 +9,10 @@ import (
 // fit is what TestFit finds: the constants of fitted.go.
 type fit struct {
 	hiddenExp, straggler, olderStack, runEff float64
+	critScale                                float64 // a in the critical batch a·C^b
+	// Sequence lengths of runs on chips launched before and since
+	// sequenceGenerationYear: the medians of the fitting half's.
+	seqOlder, seqNewer float64
 	// Spreads by Inputs: σ below and above the median.
 	low, high [2]float64
 	loss      float64
@@ -19,6 +23,7 @@ var (
 	fitHiddenExp  = grid(0, 1.5, 0.1)
 	fitStraggler  = grid(0, 0.05, 0.005)
 	fitOlderStack = grid(0, 0.3, 0.025)
+	fitCritScale  = grid(0.025, 0.3, 0.025)
 )
 
 func grid(lo, hi, step float64) []float64 {
@@ -43,8 +48,8 @@ func grid(lo, hi, step float64) []float64 {
 //
 // The spreads are prediction errors, not in-sample residuals: each family
 // of the fitting half is estimated by a fit to the other families, and those
-// residuals give a two-piece normal for each way of estimating
-// (twoPieceSpread).
+// residuals give a normal in ln(reported ÷ estimated) for each way of
+// estimating (predictionSpread).
 func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator) (fit, error) {
 	var fitting []CalibrationRun
 	for i, h := range halves {
@@ -60,14 +65,42 @@ func fitConstants(runs []CalibrationRun, halves []Half, accs map[string]*catalog
 	if err != nil {
 		return fit{}, err
 	}
+	families := map[string]bool{}
+	for _, c := range fitting {
+		families[c.Family] = true
+	}
 	for in := range cv {
 		var r []float64
 		for _, row := range cv[in] {
 			r = append(r, math.Log(row.Run.AcceleratorHours/row.Predicted))
 		}
-		best.low[in], best.high[in] = twoPieceSpread(r)
+		sigma := predictionSpread(r, len(families))
+		best.low[in], best.high[in] = sigma, sigma
 	}
 	return best, nil
+}
+
+// generationSequences returns the median sequence length of runs on chips
+// launched before sequenceGenerationYear and of those launched since.
+func generationSequences(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (older, newer float64) {
+	var o, n []float64
+	for _, c := range runs {
+		if acc := accs[c.Accelerator]; acc != nil && acc.Year > 0 {
+			if acc.Year < sequenceGenerationYear {
+				o = append(o, float64(c.SequenceLength))
+			} else {
+				n = append(n, float64(c.SequenceLength))
+			}
+		}
+	}
+	older, newer = median(o), median(n)
+	if math.IsNaN(older) {
+		older = sequenceFallback
+	}
+	if math.IsNaN(newer) {
+		newer = sequenceFallback
+	}
+	return older, newer
 }
 
 // crossValidate predicts each family of runs with a fit to the other
@@ -106,32 +139,24 @@ func crossValidate(accs map[string]*catalog.Accelerator, runs []CalibrationRun) 
 	return cv, nil
 }
 
-// twoPieceSpread fits a two-piece normal with median 0 to prediction
-// residuals r: each half's σ is the root mean square of the residuals on its
-// side (the half-normal's maximum-likelihood estimate), widened for a new
-// run's prediction from n residuals by t(n−1, 0.9)·√(1+1/n) ÷ z(0.9), the
-// normal prediction interval's small-sample factor.
-func twoPieceSpread(r []float64) (low, high float64) {
-	var sl, sh float64
-	var nl, nh int
+// predictionSpread is σ of a normal with median 0 for the prediction
+// residuals r of a new run: the root mean square of r about 0 (the median
+// the fit sets), widened for a prediction from few independent residuals by
+// t(k−1, 0.9)·√(1+1/k) ÷ z(0.9), the normal prediction interval's
+// small-sample factor, with k the families the residuals come from: runs of
+// one family share a team, a cluster and a software stack, so their errors
+// move together and a family, not a run, is one independent draw. One σ
+// serves both sides: a side's own σ would rest on half as many residuals.
+func predictionSpread(r []float64, families int) float64 {
+	if len(r) == 0 || families < 2 {
+		return 0
+	}
+	var ss float64
 	for _, x := range r {
-		if x < 0 {
-			sl += x * x
-			nl++
-		} else {
-			sh += x * x
-			nh++
-		}
+		ss += x * x
 	}
-	n := float64(len(r))
-	widen := studentT90(len(r)-1) * math.Sqrt(1+1/n) / z90
-	if nl > 0 {
-		low = math.Sqrt(sl/float64(nl)) * widen
-	}
-	if nh > 0 {
-		high = math.Sqrt(sh/float64(nh)) * widen
-	}
-	return low, high
+	k := float64(families)
+	return math.Sqrt(ss/float64(len(r))) * studentT90(families-1) * math.Sqrt(1+1/k) / z90
 }
 
 // studentT90 is the 90th percentile of Student's t with df degrees of
@@ -148,10 +173,12 @@ func studentT90(df int) float64 {
 
 func (f fit) assumptions() map[string]float64 {
 	return map[string]float64{"kernelHiddenExponent": f.hiddenExp, "stragglerJitter": f.straggler,
-		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff}
+		"olderStackPenalty": f.olderStack, "runEfficiency": f.runEff, "criticalBatchScale": f.critScale,
+		"sequenceOlderChips": f.seqOlder, "sequenceNewerChips": f.seqNewer}
 }
 
-// fitRuns fits the step and run constants to runs (see fitConstants).
+// fitRuns fits the step and run constants to runs (see fitConstants); the
+// sequence lengths of each chip generation are the runs' medians.
 func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, error) {
 	halves := make([]Half, len(runs))
 	var failed error
@@ -181,7 +208,9 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 		f.loss /= float64(len(all))
 		return f
 	}
-	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0]})
+	older, newer := generationSequences(accs, runs)
+	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0], critScale: fitCritScale[0],
+		seqOlder: older, seqNewer: newer})
 	for round := 0; round < 20; round++ {
 		changed := false
 		for _, dim := range []struct {
@@ -191,6 +220,7 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 			{fitHiddenExp, func(f *fit, x float64) { f.hiddenExp = x }},
 			{fitStraggler, func(f *fit, x float64) { f.straggler = x }},
 			{fitOlderStack, func(f *fit, x float64) { f.olderStack = x }},
+			{fitCritScale, func(f *fit, x float64) { f.critScale = x }},
 		} {
 			for _, x := range dim.grid {
 				try := cur

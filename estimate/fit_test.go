@@ -27,12 +27,15 @@ const (
 	fittedStragglerJitter      = %s
 	fittedOlderStackPenalty    = %s
 	fittedRunEfficiency        = %s
+	fittedCriticalBatchScale   = %s
 	fittedSpreadLowShape       = %s
 	fittedSpreadHighShape      = %s
 	fittedSpreadLowSize        = %s
 	fittedSpreadHighSize       = %s
+	fittedSequenceOlder        = %s
+	fittedSequenceNewer        = %s
 )
-`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]))
+`, n(f.loss), n(f.hiddenExp), n(f.straggler), n(f.olderStack), n(f.runEff), n(f.critScale), n(f.low[AsPublished]), n(f.high[AsPublished]), n(f.low[SizeOnly]), n(f.high[SizeOnly]), n(f.seqOlder), n(f.seqNewer))
 }
 
 // TestFit refits fitted.go's constants to the fitting half and fails when

@@ -45,6 +45,8 @@ var keys = catalog.AssumptionKeys{
 	{Name: "checkpointBytes", Doc: "bytes per token per hidden unit kept for a layer checkpointed in full (2: its input only)", Min: 0, Max: 1e4},
 	{Name: "dpBytesPerParam", Doc: "data-parallel traffic per parameter per step, bytes (6 for ZeRO-3 in bf16)", Min: 0, Max: 1e4},
 	{Name: "recomputeOverhead", Doc: "extra executed FLOPs for recomputation, share of model FLOPs (default T/(6h))", Min: 0, Max: 10},
+	{Name: "sequenceOlderChips", Doc: "sequence length assumed when spec.model.sequenceLength is not given, on chips launched before 2022", Min: 1, Max: 1e7},
+	{Name: "sequenceNewerChips", Doc: "sequence length assumed when spec.model.sequenceLength is not given, on chips launched in 2022 or later", Min: 1, Max: 1e7},
 	{Name: "spreadSigma", Doc: "σ of ln(real ÷ estimated hours), the width of the interval (default from the calibration runs)", Min: 0, Max: 5},
 }
 
@@ -90,6 +92,7 @@ type params struct {
 	activationBytes         float64
 	checkpointBytes         float64
 	dpBytesPerParam         float64
+	seqOlder, seqNewer      float64
 	recomputeOverhead       float64 // used when set
 	pricePerHour            float64 // used when set
 	spreadSigma             float64 // used when set
@@ -107,7 +110,7 @@ func newDefaultParams() params {
 		hiddenExp: fittedKernelHiddenExponent, runEff: fittedRunEfficiency, straggler: fittedStragglerJitter,
 		olderStack: fittedOlderStackPenalty, causalShare: defaultCausalAttentionShare,
 		scaleOutGBs: defaultScaleOutGBs, scaleUpDomain: defaultScaleUpDomain,
-		critScale: defaultCriticalBatchScale, critExp: defaultCriticalBatchExponent,
+		critScale: fittedCriticalBatchScale, critExp: defaultCriticalBatchExponent,
 		interleave: defaultPipelineInterleave, tpOverlap: defaultTensorParallelOverlap, microBatch: defaultMicroBatch,
 		headroom: defaultHeadroom,
 		mtbf:     defaultMTBFChipHours, lostHours: defaultLostHoursPerInterruption,
@@ -117,6 +120,7 @@ func newDefaultParams() params {
 		bytesPerParam: bytesPerParamAdamW, activationBytes: activationBytesPerTokenPerHidden,
 		checkpointBytes: checkpointBytesPerTokenPerHidden,
 		dpBytesPerParam: dpBytesPerParamFull,
+		seqOlder:        fittedSequenceOlder, seqNewer: fittedSequenceNewer,
 	}
 }
 
@@ -202,6 +206,10 @@ func (p *params) applyOverrides(m map[string]float64) {
 			p.recomputeOverhead = v
 		case "checkpointBytes":
 			p.checkpointBytes = v
+		case "sequenceOlderChips":
+			p.seqOlder = v
+		case "sequenceNewerChips":
+			p.seqNewer = v
 		case "spreadSigma":
 			p.spreadSigma = v
 		}

@@ -4,11 +4,12 @@ import "math"
 
 // Spread is how real runs scatter around the estimate: ln(reported ÷
 // estimated accelerator-hours) as a two-piece normal with median 0, σ Low
-// below the median and High above it. Both come from the fitting half of the
-// calibration runs, each run predicted by a fit that had not seen its
-// family, widened for a small sample (fit.go, fitted.go). The central
-// 80 % interval is exp(−1.2816·Low) to exp(1.2816·High) times the estimate;
-// a one-sided quantile (spec.confidence) follows from the upper half.
+// below the median and High above it. The fitted spreads are symmetric (Low
+// = High): one σ from the fitting half of the calibration runs, each run
+// predicted by a fit that had not seen its family, widened for the few
+// families (fit.go, fitted.go). The central 80 % interval is
+// exp(−1.2816·Low) to exp(1.2816·High) times the estimate; a one-sided
+// quantile (spec.confidence) follows from the upper half.
 type Spread struct {
 	Low, High float64 // σ of each half, in ln units
 }

@@ -18,16 +18,17 @@ type shape struct {
 }
 
 // modelShape returns the job's shape, deriving what it leaves out: the
-// sequence length defaults to 4,096; with layers known h = √(N/(12·L)); with
+// sequence length defaults to its chip generation's (defaultSequence); with
+// layers known h = √(N/(12·L)); with
 // the hidden size known L = N/(12·h²); with neither, the standard aspect
 // ratio h = aspect·L gives h = (aspect·N/12)^(1/3). N is the active
 // parameters, which set the work per token of an MoE model as of a dense one.
-func modelShape(m *catalog.Model, p *params) shape {
+func modelShape(m *catalog.Model, p *params, acc *catalog.Accelerator) shape {
 	var s shape
 	na := m.Active()
 	s.seq = float64(m.SequenceLength)
 	if m.SequenceLength <= 0 {
-		s.seq = defaultSequenceLength
+		s.seq = defaultSequence(acc, p)
 	}
 	L, h := float64(m.Layers), float64(m.HiddenSize)
 	switch {
@@ -53,6 +54,20 @@ func modelShape(m *catalog.Model, p *params) shape {
 	s.layers, s.hidden = L, h
 	s.given = s.derived == ""
 	return s
+}
+
+// defaultSequence is the sequence length of a job that gives none on acc:
+// its generation's (fitted.go; keys sequenceOlderChips and
+// sequenceNewerChips), or sequenceFallback when its year is unknown.
+func defaultSequence(acc *catalog.Accelerator, p *params) float64 {
+	switch {
+	case acc == nil || acc.Year <= 0:
+		return sequenceFallback
+	case acc.Year < sequenceGenerationYear:
+		return p.seqOlder
+	default:
+		return p.seqNewer
+	}
 }
 
 // isMoE reports whether a model routes tokens to experts: fewer active than
@@ -88,6 +103,7 @@ type step struct {
 	recompute  float64
 	moeExtra   float64 // extra work of uneven expert load, share of the step's work
 	olderStack float64 // share of compute time added for an older chip's stack
+	actTP      float64 // the least tensor parallelism activations need
 	topK       float64
 	linkGBs    float64 // data-parallel and all-to-all link, one way
 	linkName   string
@@ -152,9 +168,22 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 	// Per-token and per-step constants of every layout.
 	st.eta = p.maxEff / (1 + p.bytesPerFLOP*w.balance*math.Pow(referenceHidden/sh.hidden, p.hiddenExp))
 	st.recompute = math.Min(1+sh.seq/(6*sh.hidden), fullRecomputeFactor)
-	if w.fl.shapeKnown && w.mem.checkpointed > 0 {
-		st.recompute = recomputeFactor(m.SequenceLength, m.HiddenSize, &w.mem)
+	// Activations set the least tensor parallelism and how much is
+	// recomputed in full: from the job's shape (w.mem), or, when it gives
+	// none, from the derived one, for the time model only (the reported
+	// memory does not count activations it cannot know).
+	mem := &w.mem
+	var derivedMem memory
+	if !w.fl.shapeKnown && w.usable > 0 {
+		dj := *job
+		dj.Model.Layers, dj.Model.HiddenSize, dj.Model.SequenceLength = int(math.Round(sh.layers)), int(math.Round(sh.hidden)), int(sh.seq)
+		derivedMem = memoryFor(&dj, w.mem.staticPerChip*count, 0, w.usable, int(count), p)
+		mem = &derivedMem
 	}
+	if mem.checkpointed > 0 {
+		st.recompute = recomputeFactor(int(sh.seq), int(math.Round(sh.hidden)), mem)
+	}
+	st.actTP = mem.tensorParallel
 	if p.set("recomputeOverhead") {
 		st.recompute = 1 + p.recomputeOverhead
 	}
@@ -195,7 +224,7 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 	for pass := 0; pass < 2 && math.IsInf(best, 1); pass++ {
 		// Pass 0 honours the batch; pass 1 (only when no layout does) takes the
 		// largest groups the chips allow.
-		for t := min(w.mem.tensorParallel, tMax); t <= tMax; t *= 2 {
+		for t := min(st.actTP, tMax); t <= tMax; t *= 2 {
 			// No layout beats compute plus its tensor-parallel traffic, which
 			// grows with t: once the best so far is that fast, stop.
 			var ttp float64

@@ -41,6 +41,12 @@ type Options struct {
 	// SiteFailer fails and restores the site of b, for a backend that is
 	// not a backend.SiteFailer itself.
 	SiteFailer func(t *testing.T, b backend.Backend) backend.SiteFailer
+	// CountDir returns the directory in which the jobs of one run count
+	// their executions, for a backend whose working directory starts empty
+	// for every job and goes with it (a Kubernetes emptyDir): the count
+	// must outlive the attempt to show a second execution. Nil: the count
+	// is kept in the working directory.
+	CountDir func(t *testing.T, runID string) string
 }
 
 // Run runs the conformance suite against the backends that factory makes.
@@ -85,6 +91,14 @@ func newNonce(t *testing.T) string {
 func (s *suite) runID(name string) string { return "ct-" + s.nonce + "-" + name }
 
 func (s *suite) spec(t *testing.T, name, script string) backend.Spec {
+	sp := s.baseSpec(t, name, script)
+	if s.opts.CountDir != nil {
+		sp.Env = map[string]string{"COUNT_DIR": s.opts.CountDir(t, sp.RunID)}
+	}
+	return sp
+}
+
+func (s *suite) baseSpec(t *testing.T, name, script string) backend.Spec {
 	return backend.Spec{
 		RunID:        s.runID(name),
 		Attempt:      1,
@@ -293,7 +307,7 @@ func (s *suite) cancelFinished(t *testing.T) {
 // The suite reads the count from the job's logs, as it would from a remote
 // site, so a second execution of the same attempt shows twice there and any
 // extra execution in the same directory shows in the total.
-const countScript = `echo run >>runs.txt; echo "counted $(wc -l <runs.txt | tr -d ' ')"`
+const countScript = `c="${COUNT_DIR:-.}/runs.txt"; echo run >>"$c"; echo "counted $(wc -l <"$c" | tr -d ' ')"`
 
 // countRuns returns how many times the job printed its count line and the
 // count of executions its working directory had seen at the last one.

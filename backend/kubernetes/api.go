@@ -87,15 +87,32 @@ type podSpec struct {
 	NodeName                     string            `json:"nodeName,omitempty"`
 	Tolerations                  []toleration      `json:"tolerations,omitempty"`
 	EnableServiceLinks           *bool             `json:"enableServiceLinks,omitempty"`
+	Volumes                      []volume          `json:"volumes,omitempty"`
+}
+
+// volume is a pod volume; Meridian uses emptyDir only.
+type volume struct {
+	Name     string          `json:"name"`
+	EmptyDir *emptyDirSource `json:"emptyDir,omitempty"`
+}
+
+type emptyDirSource struct {
+	Medium string `json:"medium,omitempty"`
+}
+
+type volumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
 }
 
 type container struct {
-	Name       string               `json:"name"`
-	Image      string               `json:"image,omitempty"`
-	Command    []string             `json:"command,omitempty"`
-	WorkingDir string               `json:"workingDir,omitempty"`
-	Env        []envVar             `json:"env,omitempty"`
-	Resources  resourceRequirements `json:"resources,omitempty"`
+	Name         string               `json:"name"`
+	Image        string               `json:"image,omitempty"`
+	Command      []string             `json:"command,omitempty"`
+	WorkingDir   string               `json:"workingDir,omitempty"`
+	Env          []envVar             `json:"env,omitempty"`
+	Resources    resourceRequirements `json:"resources,omitempty"`
+	VolumeMounts []volumeMount        `json:"volumeMounts,omitempty"`
 }
 
 type envVar struct {
@@ -266,7 +283,15 @@ func (s podSpec) deepCopy() podSpec {
 			c.Command = slices.Clone(c.Command)
 			c.Env = slices.Clone(c.Env)
 			c.Resources = resourceRequirements{Limits: c.Resources.Limits.deepCopy(), Requests: c.Resources.Requests.deepCopy()}
+			c.VolumeMounts = slices.Clone(c.VolumeMounts)
 			out.Containers[i] = c
+		}
+	}
+	if s.Volumes != nil {
+		out.Volumes = make([]volume, len(s.Volumes))
+		for i, v := range s.Volumes {
+			v.EmptyDir = clonePtr(v.EmptyDir)
+			out.Volumes[i] = v
 		}
 	}
 	return out

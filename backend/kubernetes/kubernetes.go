@@ -80,6 +80,7 @@ type Backend struct {
 	tolerate  []toleration
 	queue     string
 	workRoot  string
+	scratchIn string // the scratch volume's emptyDir medium ("" or Memory)
 	stateDir  string
 	watch     *watcher
 	closeOnce sync.Once
@@ -157,6 +158,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		selector:      site.NodeSelector,
 		queue:         site.QueueName,
 		workRoot:      site.WorkDir,
+		scratchIn:     site.ScratchMedium,
 		stateDir:      abs,
 		finals:        map[string]record{},
 	}
@@ -312,6 +314,8 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		workDir = filepath.Join(b.workRoot, workDir)
 	} else if workDir == "" && b.workRoot != "" {
 		workDir = filepath.Join(b.workRoot, spec.RunID)
+	} else if workDir == "" {
+		workDir = DefaultScratch
 	}
 	if err := b.watch.ready(ctx); err != nil {
 		return fail(err)
@@ -430,6 +434,16 @@ func nodeNames(nodes []*apiNode) string {
 	return strings.Join(names, ", ")
 }
 
+// DefaultScratch is where an attempt's scratch volume is mounted when
+// neither the spec nor the site names a working directory.
+const DefaultScratch = "/meridian/scratch"
+
+// ScratchVolume names the attempt's scratch volume: an emptyDir mounted at
+// its working directory, so that the node, not the attempt, removes the
+// unsealed data and checkpoints when the pod ends, even when the attempt
+// died with its node and the node came back later.
+const ScratchVolume = "scratch"
+
 // jobFor builds the Job of one attempt.
 func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *apiJob {
 	lbl := map[string]string{
@@ -459,9 +473,7 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		envVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
 		envVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
 	)
-	if workDir != "" {
-		env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
-	}
+	env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
 	res := resourceRequirements{}
 	if each > 0 {
 		q := *resource.NewQuantity(each, resource.DecimalSI)
@@ -489,13 +501,15 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),
 					Containers: []container{{
-						Name:       ContainerName,
-						Image:      image,
-						Command:    spec.Command,
-						Env:        env,
-						WorkingDir: workDir,
-						Resources:  res,
+						Name:         ContainerName,
+						Image:        image,
+						Command:      spec.Command,
+						Env:          env,
+						WorkingDir:   workDir,
+						Resources:    res,
+						VolumeMounts: []volumeMount{{Name: ScratchVolume, MountPath: workDir}},
 					}},
+					Volumes: []volume{{Name: ScratchVolume, EmptyDir: &emptyDirSource{Medium: b.scratchIn}}},
 				},
 			},
 		},

@@ -29,8 +29,20 @@ import (
 func TestConformance(t *testing.T) {
 	kc := lab(t)
 	cs := adminClient(t, kc)
-	backendtest.Run(t, func(t *testing.T, stateDir string) backend.Backend {
+	counts := t.TempDir()
+	backendtest.RunWith(t, func(t *testing.T, stateDir string) backend.Backend {
 		return labSite{Backend: newBackend(t, site(kc), stateDir), t: t, cs: cs, node: nodeC}
+	}, backendtest.Options{
+		// Each attempt's scratch is its own emptyDir: the count of a run's
+		// executions lives beside the scratches (the lab's pods are this
+		// machine's processes).
+		CountDir: func(t *testing.T, runID string) string {
+			d := filepath.Join(counts, runID)
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
 	})
 }
 
@@ -58,6 +70,13 @@ func TestJobShape(t *testing.T) {
 		t.Errorf("a 2-accelerator attempt became an Indexed Job")
 	}
 	c := job.Spec.Template.Spec.Containers[0]
+	// The scratch is an emptyDir mounted at the working directory, so the
+	// node removes it with the pod, whatever became of the attempt.
+	vols := job.Spec.Template.Spec.Volumes
+	if len(vols) != 1 || vols[0].EmptyDir == nil || vols[0].Name != kubernetes.ScratchVolume ||
+		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != vols[0].Name || c.VolumeMounts[0].MountPath != spec.WorkDir || c.WorkingDir != spec.WorkDir {
+		t.Errorf("scratch: volumes %+v, mounts %+v, workingDir %s: want one emptyDir mounted at %s", vols, c.VolumeMounts, c.WorkingDir, spec.WorkDir)
+	}
 	if got := c.Resources.Limits[corev1.ResourceName(kubernetes.DefaultGPUResource)]; got.Value() != 2 {
 		t.Errorf("GPU limit %v, want 2 %s", got.String(), kubernetes.DefaultGPUResource)
 	}

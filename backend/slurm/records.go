@@ -113,3 +113,39 @@ func (r records) final(key string) (backend.Status, bool, error) {
 	}
 	return st, true, nil
 }
+
+// sweepInfo is what Clean needs to sweep an attempt's scratch: the agent's
+// command, the directory its scratch is in, and the partition.
+type sweepInfo struct {
+	Command   []string `json:"command"`
+	Root      string   `json:"root"`
+	Partition string   `json:"partition,omitempty"`
+}
+
+func (r records) saveSweep(key string, info sweepInfo) error {
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweep.json"), data, 0o644)
+}
+
+func (r records) sweep(key string) (sweepInfo, bool) {
+	var info sweepInfo
+	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "sweep.json"))
+	if err != nil || json.Unmarshal(data, &info) != nil {
+		return sweepInfo{}, false
+	}
+	return info, true
+}
+
+// markSwept records that the attempt's scratch needs no more sweeping
+// (what: the sweep job's id, or why none was needed).
+func (r records) markSwept(key, what string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "swept"), []byte(what+"\n"), 0o644)
+}
+
+func (r records) swept(key string) bool {
+	_, err := os.Stat(filepath.Join(r.jobDir(key), "swept"))
+	return err == nil
+}

@@ -45,6 +45,7 @@ var (
 	_ backend.Backend = (*REST)(nil)
 	_ backend.Finder  = (*REST)(nil)
 	_ backend.Checker = (*REST)(nil)
+	_ backend.Cleaner = (*REST)(nil)
 )
 
 // RESTOption changes how NewREST builds a backend.
@@ -139,7 +140,9 @@ func (r *REST) workDir(spec backend.Spec) (string, error) {
 			return "", fmt.Errorf("workDir: %q is not an absolute path on the cluster and the site sets no backend.workDir to put it under", wd)
 		}
 		if wd == "" {
-			wd = spec.RunID
+			// One scratch per attempt: a lost attempt's is swept on its
+			// own (Clean) while the next works in a fresh one.
+			wd = spec.Key()
 		}
 		wd = path.Join(r.workRoot, wd)
 	}
@@ -258,6 +261,7 @@ type submitJob struct {
 	Cwd         string            `json:"current_working_directory"`
 	Stdout      string            `json:"standard_output"`
 	Environment map[string]string `json:"environment"`
+	TimeLimit   int               `json:"time_limit,omitempty"` // minutes
 }
 
 // defaultPath is the PATH of a job whose spec sets none: the controller's
@@ -334,6 +338,9 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		},
 	}
 	if err := r.rec.markIntent(key); err != nil {
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
+	}
+	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Partition: partition}); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	var out struct {
@@ -621,4 +628,60 @@ func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 		}
 	}
 	return nil, fmt.Errorf("slurm logs %s: slurmrestd serves no job output; the site's agent reports it: %w", handle, backend.ErrLogsUnavailable)
+}
+
+// Clean sweeps the scratch an attempt's agent could not wipe. The agent
+// wipes its scratch when it ends; one killed with its node (lost), or
+// cancelled or killed by a signal, leaves it, unsealed data included, on a
+// disk only the cluster reaches. Clean then submits a small job to the
+// attempt's partition that runs the attempt's command (a Meridian attempt's
+// is the agent's, "AGENT agent", configured by its environment) with
+// "sweep ROOT" added: it removes every
+// scratch under ROOT whose agent no longer holds its lock, never a live
+// one's (agent.Sweep). The job waits for the partition's nodes to return.
+// One sweep per attempt; attempts that ended on their own need none.
+func (r *REST) Clean(ctx context.Context, handle string) error {
+	key := r.rec.keyOf(handle)
+	if key == "" || r.rec.swept(key) {
+		return nil
+	}
+	info, ok := r.rec.sweep(key)
+	if !ok || len(info.Command) == 0 || !path.IsAbs(info.Root) {
+		return nil // submitted before sweeps were recorded
+	}
+	st, err := r.Status(ctx, handle)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !st.State.Final():
+		return nil
+	case st.State == backend.Succeeded, st.State == backend.Failed && st.ExitCode < 128:
+		return r.rec.markSwept(key, "none needed") // the agent ended and wiped
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Meridian: remove what dead agents left under " + info.Root + " (attempt " + key + " ended " + string(st.State) + ")\nexec")
+	for _, a := range append(append([]string{}, info.Command...), "sweep", info.Root) {
+		b.WriteString(" " + quote(a))
+	}
+	b.WriteString("\n")
+	req := submitRequest{
+		Script: b.String(),
+		Job: submitJob{
+			Name:        "meridian-sweep-" + key,
+			Comment:     "meridian sweep after " + key,
+			Partition:   info.Partition,
+			Cwd:         "/",
+			Stdout:      path.Join(info.Root, "meridian-sweep-"+key+".out"),
+			Environment: map[string]string{"PATH": defaultPath},
+			TimeLimit:   10,
+		},
+	}
+	var out struct {
+		JobID int64 `json:"job_id"`
+	}
+	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
+		return fmt.Errorf("slurm sweep after %s: %w", key, err)
+	}
+	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
 }

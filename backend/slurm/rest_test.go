@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestRESTConformance(t *testing.T) {
 
 // TestRESTThroughFor: the "slurm" backend type picks slurmrestd when the
 // site has a restURL, and that backend reads no file of the cluster: Logs
-// refuses, and it cannot clean a job's directory.
+// refuses (cleaning is a job the cluster runs: TestRESTCleanSweeps).
 func TestRESTThroughFor(t *testing.T) {
 	site, _ := restCluster(t)
 	b, err := backend.For(site, t.TempDir())
@@ -95,9 +96,6 @@ func TestRESTThroughFor(t *testing.T) {
 	}
 	if _, ok := b.(*slurm.REST); !ok {
 		t.Fatalf("backend.For with a restURL made a %T, want *slurm.REST", b)
-	}
-	if _, ok := b.(backend.Cleaner); ok {
-		t.Fatal("the REST backend offers backend.Cleaner: it would reach into the site's files")
 	}
 	if err := b.(backend.Checker).Check(testCtx(t)); err != nil {
 		t.Fatalf("Check of the test cluster's settings: %v", err)
@@ -112,6 +110,77 @@ func TestRESTThroughFor(t *testing.T) {
 	}
 	if _, err := b.Logs(testCtx(t), h); !errors.Is(err, backend.ErrLogsUnavailable) {
 		t.Fatalf("Logs through slurmrestd = %v, want ErrLogsUnavailable", err)
+	}
+}
+
+// TestRESTCleanSweeps: an attempt killed by a signal (its agent could not
+// wipe its scratch) gets one sweep job, on its partition, running the
+// attempt's agent command with "sweep" and the directory its scratch is
+// in; one that succeeded gets none; a running one is left alone.
+func TestRESTCleanSweeps(t *testing.T) {
+	site, _ := restCluster(t)
+	b := newREST(t, site, t.TempDir())
+	wd := restWorkDir(t)
+	root := filepath.Dir(wd)
+	agent := filepath.Join(root, "agent.sh")
+	// The stand-in agent, configured by its environment as the agent is:
+	// "sweep DIR" notes the sweep; otherwise it dies as an agent killed
+	// with its node would, or runs until told to end.
+	script := `#!/bin/sh
+if [ "$1" = sweep ]; then echo "sweep $2 on $SLURM_JOB_PARTITION" >>"$2/sweeps.log"; exit 0; fi
+case "$MODE" in
+die) kill -9 $$ ;;
+wait) while [ ! -e "$RELEASE" ]; do sleep 0.1; done ;;
+esac
+`
+	if err := os.WriteFile(agent, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(name string, env map[string]string) (backend.Spec, string) {
+		spec := backend.Spec{RunID: uniqueRunID(t, name), Attempt: 1, Command: []string{agent}, Env: env, WorkDir: wd}
+		h, err := b.Submit(testCtx(t), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec, h
+	}
+	sweeps := func() []string {
+		data, _ := os.ReadFile(filepath.Join(root, "sweeps.log"))
+		return strings.Fields(strings.TrimSpace(string(data)))
+	}
+	cl := any(b).(backend.Cleaner)
+
+	release := filepath.Join(root, "release")
+	_, running := submit("clean-running", map[string]string{"MODE": "wait", "RELEASE": release})
+	backendtest.Wait(t, b, running, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	if err := cl.Clean(testCtx(t), running); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(release, nil, 0o644)
+	if st := backendtest.WaitFinal(t, b, running); st.State != backend.Succeeded {
+		t.Fatalf("waiting job: %+v", st)
+	}
+	if err := cl.Clean(testCtx(t), running); err != nil {
+		t.Fatal(err)
+	}
+
+	_, died := submit("clean-died", map[string]string{"MODE": "die"})
+	if st := backendtest.WaitFinal(t, b, died); st.State != backend.Failed || st.ExitCode < 128 {
+		t.Fatalf("killed job: %+v, want failed by a signal", st)
+	}
+	for range 2 { // one sweep, however often the controller asks
+		if err := cl.Clean(testCtx(t), died); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(sweeps()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	time.Sleep(2 * time.Second) // a second sweep, had one been queued, would show by now
+	want := []string{"sweep", root, "on", site.Partition}
+	if got := sweeps(); !slices.Equal(got, want) {
+		t.Fatalf("sweeps: %q, want exactly %q (one, for the killed attempt, none for the others)", got, want)
 	}
 }
 

@@ -53,7 +53,7 @@ type calibrationSummary struct {
 
 const (
 	splitRule    = "families (one publication's runs) in order of publication, each whole family to the half with fewer runs so far, the fitting half on a tie"
-	intervalRule = "80 % interval: a two-piece normal in ln(reported ÷ estimated), each side's σ the root mean square of the fitting half's leave-one-family-out prediction errors on that side, widened by t(n−1, 0.9)·√(1+1/n) ÷ z(0.9)"
+	intervalRule = "80 % interval: a normal in ln(reported ÷ estimated) with median 0 and σ the root mean square of the fitting half's leave-one-family-out prediction errors, widened by t(k−1, 0.9)·√(1+1/k) ÷ z(0.9) for its k families"
 )
 
 func runCalibration(w io.Writer, f *estimateFlags) error {

@@ -55,15 +55,9 @@ type siteLab struct {
 	// siteDirs hold the sites' files (scratch, output, stores), for the
 	// check that no key and no plaintext is left there.
 	siteDirs []string
-	// lossLeaves is where a site's loss may leave an attempt's files: a
-	// Kubernetes node lost with its processes killed (as a machine dies),
-	// or a Slurm node set down while its job ran, keeps the scratch of
-	// the attempt it ran, unsealed data included, unless the agent lived
-	// to wipe it; nothing else wipes it when the node comes back (the
-	// scratch is a directory under backend.workDir, not a volume the
-	// node's own agent removes). The no-plaintext check skips it and
-	// reports what it holds.
-	lossLeaves string
+	// swept, when set, checks that the site swept the scratch of each
+	// attempt lost with the first site (after the node's return).
+	swept func(t *testing.T, runs []*run.Run)
 	// ro and rw are what a confined server may read, and read and write,
 	// besides the system's directories, its executable and its state
 	// directory; nothing else of the sites.
@@ -142,7 +136,7 @@ func restLab(t testing.TB) *siteLab {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l := &siteLab{name: "slurmrest", first: "rest-a", second: "rest-b", siteDirs: []string{root}, lossLeaves: filepath.Join(root, "work", "rest-a"),
+	l := &siteLab{name: "slurmrest", first: "rest-a", second: "rest-b", siteDirs: []string{root},
 		ro: []string{filepath.Dir(sock)}, rw: []string{filepath.Join(root, "stores")}}
 	dirs := map[string]string{}
 	var b strings.Builder
@@ -173,9 +167,34 @@ func restLab(t testing.TB) *siteLab {
 	l.outputs = func() map[string][]string {
 		out := map[string][]string{}
 		for site, wd := range dirs {
-			out[site], _ = filepath.Glob(filepath.Join(wd, "*.out"))
+			out[site], _ = filepath.Glob(filepath.Join(wd, "meridian-r*.out"))
 		}
 		return out
+	}
+	// Each attempt lost with rest-a gets a sweep job (the backend's Clean),
+	// which runs once the node is back and says what it removed.
+	l.swept = func(t *testing.T, runs []*run.Run) {
+		for _, r := range runs {
+			for _, a := range r.Attempts {
+				if a.Site != l.first || a.N == r.Attempt || a.Handle == "" {
+					continue
+				}
+				out := filepath.Join(dirs[l.first], fmt.Sprintf("meridian-sweep-%s-%d.out", r.ID, a.N))
+				deadline := time.Now().Add(90 * time.Second)
+				for {
+					data, _ := os.ReadFile(out)
+					if strings.Contains(string(data), "removed") {
+						t.Logf("sweep after %s attempt %d: %s", r.ID, a.N, strings.TrimSpace(string(data)))
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("no sweep ran for %s attempt %d lost at %s (%s: %q)", r.ID, a.N, a.Site, out, data)
+						break
+					}
+					time.Sleep(250 * time.Millisecond) // polling interval
+				}
+			}
+		}
 	}
 	l.store = func(site string) string { return "file://" + filepath.Join(root, "stores", site) }
 	return l
@@ -212,7 +231,7 @@ func kubeLab(t testing.TB) *siteLab {
 		waitNodeReady(t, cs, n)
 	}
 	root := t.TempDir()
-	l := &siteLab{name: "kubernetes", first: "kube-a", second: "kube-b", siteDirs: []string{root}, lossLeaves: filepath.Join(root, "scratch", "kube-a"),
+	l := &siteLab{name: "kubernetes", first: "kube-a", second: "kube-b", siteDirs: []string{root},
 		extra: []string{"--site-timeout", "3s"}, ro: []string{kc}, rw: []string{filepath.Join(root, "stores")}}
 	var b strings.Builder
 	nodes := map[string]string{"kube-a": kubeNodeA, "kube-b": kubeNodeB}

@@ -46,6 +46,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == mountExecArg {
+		os.Exit(mountExec(os.Args[2:]))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "nodeagent:", err)
 		os.Exit(1)

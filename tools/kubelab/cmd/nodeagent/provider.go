@@ -48,6 +48,13 @@ type podRun struct {
 	// lostByNode is set when a node failure killed the pod's processes.
 	lostByNode bool
 	deleted    bool
+	// volumes are the pod's emptyDir volumes: name to directory (under
+	// dir), and the links standing for their mounts.
+	volumes map[string]string
+	links   map[string]string // mountPath to volume directory
+	// binds are, by container, the (volume directory, mount path) pairs
+	// its mount namespace gets (when the node may mount; links otherwise).
+	binds map[string][][2]string
 }
 
 type proc struct {
@@ -112,6 +119,11 @@ func (p *procProvider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		p.failPod(r, "init containers are not supported by the lab node")
 		return nil
 	}
+	if err := mountVolumes(r); err != nil {
+		unmountVolumes(r)
+		p.failPod(r, err.Error())
+		return nil
+	}
 	for _, c := range pod.Spec.Containers {
 		st := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
 		pr, code, err := p.start(ctx, r, c)
@@ -153,13 +165,23 @@ func (p *procProvider) start(ctx context.Context, r *podRun, c corev1.Container)
 		return nil, 126, fmt.Errorf("working directory: %w", err)
 	}
 	env := append([]string{}, imageEnv...)
-	env = append(env, "HOSTNAME="+r.pod.Name)
+	// PWD names the working directory as the container sees it: the
+	// mount path, not the volume directory a link stands for.
+	env = append(env, "HOSTNAME="+r.pod.Name, "PWD="+wd)
 	for _, e := range c.Env {
 		if e.ValueFrom != nil && e.Value == "" {
 			log.G(ctx).Warnf("pod %s container %s: env %s has an unresolved valueFrom", r.pod.Name, c.Name, e.Name)
 			continue
 		}
 		env = append(env, e.Name+"="+e.Value)
+	}
+	if binds := r.binds[c.Name]; len(binds) > 0 {
+		// The helper makes the working directory inside the namespace,
+		// where it may be a mount path.
+		if argv, err = mountExecArgv(binds, wd, argv); err != nil {
+			return nil, 126, err
+		}
+		wd = "/"
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = wd
@@ -212,6 +234,9 @@ func (p *procProvider) wait(k string, r *podRun, pr *proc) {
 		st.Ready, st.Started = false, ptr(false)
 	}
 	p.settle(r)
+	if r.pod.Status.Phase != corev1.PodRunning {
+		unmountVolumes(r) // a kubelet removes a finished pod's emptyDirs
+	}
 	if cur, ok := p.pods[k]; ok && cur == r {
 		p.report(r)
 	}
@@ -251,6 +276,7 @@ func (p *procProvider) settle(r *podRun) {
 }
 
 func (p *procProvider) failPod(r *podRun, msg string) {
+	unmountVolumes(r)
 	r.pod.Status.Phase = corev1.PodFailed
 	r.pod.Status.Reason = "UnsupportedPod"
 	r.pod.Status.Message = msg
@@ -285,6 +311,7 @@ func (p *procProvider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	unmountVolumes(r)
 	now := metav1.Now()
 	for i := range r.pod.Status.ContainerStatuses {
 		st := &r.pod.Status.ContainerStatuses[i]
@@ -413,14 +440,27 @@ func (p *procProvider) failNode() {
 	p.mu.Lock()
 	p.lost = true
 	var procs []*proc
+	var lostMemory []*podRun
 	for _, r := range p.pods {
 		if r.pod.Status.Phase == corev1.PodRunning {
 			r.lostByNode = true
 			procs = append(procs, r.procs...)
+			lostMemory = append(lostMemory, r)
 		}
 	}
 	p.mu.Unlock()
 	stopGroups(procs, 0)
+	// A tmpfs does not outlive its machine: emptyDirs with medium Memory
+	// are gone with the loss; those on disk stay until the node returns.
+	p.mu.Lock()
+	for _, r := range lostMemory {
+		for _, v := range r.pod.Spec.Volumes {
+			if v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory {
+				os.RemoveAll(r.volumes[v.Name])
+			}
+		}
+	}
+	p.mu.Unlock()
 }
 
 // restoreNode ends a simulated loss. Pods whose processes the loss killed
@@ -445,6 +485,9 @@ func (p *procProvider) restoreNode() {
 			}
 		}
 		p.settle(r)
+		// The returning node's kubelet finds the pod ended and removes
+		// its volumes, as it does for any finished pod.
+		unmountVolumes(r)
 		r.pod.Status.Reason = "NodeLost"
 		r.pod.Status.Message = "the node was lost while the pod ran"
 		p.report(r)
@@ -460,4 +503,83 @@ func (p *procProvider) stopAll(grace time.Duration) {
 	}
 	p.mu.Unlock()
 	stopGroups(procs, grace)
+}
+
+// mountVolumes makes the pod's emptyDir volumes, directories under the
+// pod's own, and plans their mounts: each container binds them over their
+// mount paths in a mount namespace of its own (mountExec). A node that may
+// not mount (not root) stands in for each mount with a link at the mount
+// path to the volume's directory, replacing one an earlier pod left; two
+// pods of one Job mounting one path at once then collide, which only a
+// namespace avoids.
+func mountVolumes(r *podRun) error {
+	r.volumes, r.links, r.binds = map[string]string{}, map[string]string{}, map[string][][2]string{}
+	for _, v := range r.pod.Spec.Volumes {
+		if v.EmptyDir == nil {
+			return fmt.Errorf("volume %s: the lab node supports emptyDir volumes only", v.Name)
+		}
+		dir := filepath.Join(r.dir, "volumes", v.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		r.volumes[v.Name] = dir
+	}
+	ns := canMount()
+	for _, c := range r.pod.Spec.Containers {
+		for _, m := range c.VolumeMounts {
+			dir, ok := r.volumes[m.Name]
+			switch {
+			case !ok:
+				return fmt.Errorf("container %s: volumeMount %s names no volume of the pod", c.Name, m.Name)
+			case !filepath.IsAbs(m.MountPath) || filepath.Clean(m.MountPath) == "/":
+				return fmt.Errorf("container %s: volumeMount %s: mountPath %q must be an absolute path below /", c.Name, m.Name, m.MountPath)
+			}
+			at := filepath.Clean(m.MountPath)
+			if ns {
+				r.binds[c.Name] = append(r.binds[c.Name], [2]string{dir, at})
+				continue
+			}
+			if err := linkMount(dir, at); err != nil {
+				return fmt.Errorf("volumeMount %s: %w", m.Name, err)
+			}
+			r.links[at] = dir
+		}
+	}
+	return nil
+}
+
+// linkMount puts a link to dir at the mount path at.
+func linkMount(dir, at string) error {
+	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(at); err == nil {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+		case fi.IsDir():
+			if ents, err := os.ReadDir(at); err != nil || len(ents) > 0 {
+				return fmt.Errorf("mountPath %s is a directory with files in it; the lab node would hide them behind the volume", at)
+			}
+		default:
+			return fmt.Errorf("mountPath %s is a file", at)
+		}
+		if err := os.Remove(at); err != nil {
+			return err
+		}
+	}
+	return os.Symlink(dir, at)
+}
+
+// unmountVolumes removes the pod's mount links (those still pointing at its
+// volumes) and its volumes with everything in them. It may run again.
+func unmountVolumes(r *podRun) {
+	for at, dir := range r.links {
+		if got, err := os.Readlink(at); err == nil && got == dir {
+			os.Remove(at)
+		}
+	}
+	for _, dir := range r.volumes {
+		os.RemoveAll(dir)
+	}
+	r.links, r.volumes, r.binds = nil, nil, nil
 }

@@ -255,3 +255,155 @@ func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 	}
 	return ""
 }
+
+// scratchPod is a pod whose working directory is an emptyDir volume.
+func scratchPod(name, mount string, medium corev1.StorageMedium, cmd ...string) *corev1.Pod {
+	p := pod(name, mount, cmd...)
+	p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: mount}}
+	return p
+}
+
+// TestEmptyDirGoesWithThePod: what a container writes to its emptyDir is
+// gone once the pod ends, as a kubelet removes a finished pod's volumes.
+func TestEmptyDirGoesWithThePod(t *testing.T) {
+	dir := t.TempDir()
+	p := newProcProvider("n", dir)
+	rec := newRecorder(p)
+	mount := filepath.Join(t.TempDir(), "scratch", "run-1")
+	if err := p.CreatePod(context.Background(), scratchPod("vol", mount, "", "/bin/sh", "-c", "echo plaintext > data; test -f "+mount+"/data")); err != nil {
+		t.Fatal(err)
+	}
+	done := rec.next(t, "pod ended", func(p *corev1.Pod) bool { return p.Status.Phase != corev1.PodRunning })
+	if done.Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("phase %s (exit %d): the container did not see its file through the mount path", done.Status.Phase, exitCode(done))
+	}
+	emptyOrGone(t, mount)
+	if left, _ := filepath.Glob(filepath.Join(dir, "pods", "*", "volumes", "*")); len(left) > 0 {
+		t.Errorf("volumes left: %v", left)
+	}
+	if canMount() {
+		return // a namespace hides nothing of the host
+	}
+	// A directory with files at the mount path is never hidden or removed.
+	full := filepath.Join(t.TempDir(), "full")
+	os.MkdirAll(full, 0o755)
+	os.WriteFile(filepath.Join(full, "keep"), []byte("x"), 0o600)
+	if err := p.CreatePod(context.Background(), scratchPod("full", full, "", "true")); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.next(t, "pod over a full directory failed", phase(corev1.PodFailed))
+	if !strings.Contains(got.Status.Message, "with files in it") {
+		t.Errorf("message %q", got.Status.Message)
+	}
+	if _, err := os.Stat(filepath.Join(full, "keep")); err != nil {
+		t.Errorf("the directory's file is gone: %v", err)
+	}
+}
+
+// TestNodeLossKeepsDiskScratchUntilRestore: a lost node's emptyDir on disk
+// outlives the loss and is removed when the node returns; one in memory is
+// gone with the loss.
+func TestNodeLossKeepsDiskScratchUntilRestore(t *testing.T) {
+	dir := t.TempDir()
+	p := newProcProvider("n", dir)
+	rec := newRecorder(p)
+	disk := filepath.Join(t.TempDir(), "disk")
+	mem := filepath.Join(t.TempDir(), "mem")
+	for _, c := range []struct {
+		name, mount string
+		medium      corev1.StorageMedium
+	}{{"disk", disk, ""}, {"mem", mem, corev1.StorageMediumMemory}} {
+		if err := p.CreatePod(context.Background(), scratchPod(c.name, c.mount, c.medium, "/bin/sh", "-c", "echo secret > data; exec sleep 300")); err != nil {
+			t.Fatal(err)
+		}
+		rec.next(t, c.name+" running", phase(corev1.PodRunning))
+	}
+	vol := func(name string) string {
+		return filepath.Join(dir, "pods", "ns_"+name+"_"+name+"-uid", "volumes", "scratch", "data")
+	}
+	for _, name := range []string{"disk", "mem"} {
+		waitFile(t, vol(name))
+	}
+	p.failNode()
+	if _, err := os.Stat(vol("disk")); err != nil {
+		t.Errorf("disk scratch gone while the node is lost (a dead machine's disk keeps it): %v", err)
+	}
+	if _, err := os.Stat(vol("mem")); !os.IsNotExist(err) {
+		t.Errorf("memory scratch outlived the node: %v", err)
+	}
+	p.restoreNode()
+	for range 2 {
+		rec.next(t, "pod failed after restore", phase(corev1.PodFailed))
+	}
+	for _, m := range []string{disk, mem} {
+		emptyOrGone(t, m)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "pods", "*", "volumes", "*")); len(left) > 0 {
+		t.Errorf("volumes left: %v", left)
+	}
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for range 400 {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+// emptyOrGone fails unless path is absent or an empty directory.
+func emptyOrGone(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if os.IsNotExist(err) {
+		return
+	}
+	if err != nil || !fi.IsDir() {
+		t.Errorf("%s: %v %v, want nothing or an empty directory", path, fi, err)
+		return
+	}
+	if ents, _ := os.ReadDir(path); len(ents) > 0 {
+		t.Errorf("%s still holds %d entries", path, len(ents))
+	}
+}
+
+// TestPodsMountOnePathApart: two pods of one Job mounting their volumes at
+// the same path, at once, each see only their own (as on two machines).
+func TestPodsMountOnePathApart(t *testing.T) {
+	if !canMount() {
+		t.Skip("mount namespaces need root; without them the lab node links mount paths, and pods sharing one collide")
+	}
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	mount := filepath.Join(t.TempDir(), "scratch")
+	gate := filepath.Join(t.TempDir(), "gate")
+	for _, name := range []string{"one", "two"} {
+		// Each writes its name, waits until both have, then fails unless
+		// only its own file is there.
+		script := "echo " + name + " > " + name + "; touch " + gate + "." + name +
+			"; while [ ! -e " + gate + ".one ] || [ ! -e " + gate + ".two ]; do sleep 0.05; done; [ \"$(ls)\" = " + name + " ]"
+		if err := p.CreatePod(context.Background(), scratchPod(name, mount, "", "/bin/sh", "-c", script)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		got := rec.next(t, "pod ended", func(p *corev1.Pod) bool { return p.Status.Phase != corev1.PodRunning })
+		if got.Status.Phase != corev1.PodSucceeded {
+			t.Errorf("pod %s: %s (exit %d): it saw the other pod's files or none of its own", got.Name, got.Status.Phase, exitCode(got))
+		}
+	}
+	emptyOrGone(t, mount)
+}
+
+// TestMain lets the test binary be the mount helper too, as the node
+// agent's own binary is.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == mountExecArg {
+		os.Exit(mountExec(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}

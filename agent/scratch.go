@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// LockSuffix ends the name of the lock an agent holds beside its scratch
+// directory (DIR.lock) for as long as it runs. A lock nobody holds beside a
+// scratch means the agent died with the scratch still there: Sweep removes
+// both. Scratch without a lock is never touched.
+const LockSuffix = ".lock"
+
+// errScratchBusy is returned when another live agent holds the scratch.
+var errScratchBusy = errors.New("in use by another agent")
+
+// lockScratch takes the lock of the scratch directory wd and makes wd. The
+// returned release removes wd (by then wiped) and the lock. A lock that
+// cannot be made where wd's parent is not writable (a container's image)
+// is done without: the site removes such a scratch itself.
+func lockScratch(wd string) (release func(), err error) {
+	path := wd + LockSuffix
+	for range 8 {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOENT) {
+			return func() {}, os.MkdirAll(wd, 0o700)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scratch lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("scratch %s: %w", wd, errScratchBusy)
+			}
+			return nil, fmt.Errorf("scratch lock: %w", err)
+		}
+		// A sweeper may have removed the file between our open and lock:
+		// hold the lock of the file that is there now, or try again.
+		if same(f, path) {
+			if err := os.MkdirAll(wd, 0o700); err != nil {
+				f.Close()
+				return nil, err
+			}
+			return func() {
+				os.Remove(wd) // empty once wiped; left otherwise
+				os.Remove(path)
+				f.Close()
+			}, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", path)
+}
+
+// same reports whether the open file f is still the file at path.
+func same(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// Sweep removes, under root, every scratch directory whose lock beside it
+// no agent holds (its agent died: killed with its node, say), with the
+// lock; a scratch whose agent runs keeps its lock and is left alone. Links
+// are removed, never followed. It returns how many it removed.
+func Sweep(root string) (int, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(name, LockSuffix) || name == LockSuffix {
+			continue
+		}
+		path := filepath.Join(root, name)
+		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !same(f, path) {
+			f.Close()
+			continue
+		}
+		err = os.RemoveAll(strings.TrimSuffix(path, LockSuffix))
+		if err == nil {
+			err = os.Remove(path)
+			n++
+		}
+		f.Close()
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// SweepMain is `meridian agent sweep DIR…`: Sweep each directory.
+func SweepMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "meridian agent sweep: name the directories whose dead agents' scratch to remove")
+		return 2
+	}
+	code := 0
+	for _, dir := range args {
+		if !filepath.IsAbs(dir) {
+			fmt.Fprintf(stderr, "meridian agent sweep: %q is not an absolute path\n", dir)
+			code = 2
+			continue
+		}
+		n, err := Sweep(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "meridian agent sweep %s: %v\n", dir, err)
+			code = 1
+		}
+		fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
+	}
+	return code
+}
