@@ -30,7 +30,8 @@ const Prefix = "/console/"
 const Policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// Files are the built console (index.html, app.js, app.css).
+// Files are the built console (index.html, main.js, style.css and the
+// bundled packages' LICENSES.txt).
 func Files() fs.FS {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {
@@ -70,6 +71,8 @@ func Handler() http.Handler {
 			h.Set("Content-Type", "text/javascript; charset=utf-8")
 		case ".css":
 			h.Set("Content-Type", "text/css; charset=utf-8")
+		case ".txt":
+			h.Set("Content-Type", "text/plain; charset=utf-8")
 		default:
 			h.Set("Content-Type", "application/octet-stream")
 		}

@@ -22,10 +22,11 @@ func get(t *testing.T, h http.Handler, method, path string) *http.Response {
 func TestHandler(t *testing.T) {
 	h := Handler()
 	for path, typ := range map[string]string{
-		"/console/":           "text/html; charset=utf-8",
-		"/console/index.html": "text/html; charset=utf-8",
-		"/console/main.js":    "text/javascript; charset=utf-8",
-		"/console/style.css":  "text/css; charset=utf-8",
+		"/console/":             "text/html; charset=utf-8",
+		"/console/index.html":   "text/html; charset=utf-8",
+		"/console/main.js":      "text/javascript; charset=utf-8",
+		"/console/style.css":    "text/css; charset=utf-8",
+		"/console/LICENSES.txt": "text/plain; charset=utf-8",
 	} {
 		resp := get(t, h, "GET", path)
 		body, _ := io.ReadAll(resp.Body)
@@ -84,6 +85,16 @@ func TestPageLoadsOnlyItsOwnFiles(t *testing.T) {
 	js, err := fs.ReadFile(Files(), "main.js")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The bundled packages' licences travel with them.
+	lic, err := fs.ReadFile(Files(), "LICENSES.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []string{"d3-geo", "topojson-client", "world-atlas"} {
+		if !strings.Contains(string(lic), "==== "+pkg+" ") {
+			t.Errorf("LICENSES.txt lacks %s", pkg)
+		}
 	}
 	// The world is in the bundle: the script fetches nothing but the API.
 	for _, bad := range []string{"cdn.jsdelivr", "unpkg.com", "document.cookie", "localStorage.setItem", "eval("} {

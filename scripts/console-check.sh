@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Type-checks the console's TypeScript, then rebuilds its bundle from console/src (esbuild's Go library, as
-# `go generate ./console` does) and fails when it differs from the committed
-# console/dist: the binary embeds dist, so a source change must ship with
-# its bundle. npm ci runs only when console/node_modules does not match
-# console/package-lock.json (the first time on a fresh machine).
+# Type-checks the console's TypeScript, then rebuilds its bundle from
+# console/src (esbuild's Go library, as `go generate ./console` does) and
+# fails when it differs from the committed console/dist: the binary embeds
+# dist, so a source change must ship with its bundle. npm ci runs only when
+# console/node_modules does not match console/package-lock.json (the first
+# time on a fresh machine).
 set -euo pipefail
 cd "$(dirname "$0")/../console"
 if ! cmp -s package-lock.json node_modules/.meridian-lock 2>/dev/null; then

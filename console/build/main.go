@@ -7,10 +7,13 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
 )
@@ -52,6 +55,7 @@ func build(root, out string) error {
 		Outdir:            mustAbs(out),
 		Write:             true,
 		LogLevel:          api.LogLevelWarning,
+		Metafile:          true,
 	})
 	if len(res.Errors) > 0 {
 		for _, e := range res.Errors {
@@ -67,7 +71,55 @@ func build(root, out string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(out, "index.html"), html, 0o644)
+	if err := os.WriteFile(filepath.Join(out, "index.html"), html, 0o644); err != nil {
+		return err
+	}
+	return writeLicences(root, out, res.Metafile)
+}
+
+// writeLicences writes LICENSES.txt: the licence of every npm package
+// whose code or data is in the bundle (their licences ask that the notice
+// travel with every copy), as the build's metafile lists its inputs.
+func writeLicences(root, out, metafile string) error {
+	var meta struct {
+		Inputs map[string]json.RawMessage `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(metafile), &meta); err != nil {
+		return fmt.Errorf("esbuild metafile: %w", err)
+	}
+	pkgs := map[string]bool{}
+	for in := range meta.Inputs {
+		_, rest, ok := strings.Cut(in, "node_modules/")
+		if !ok {
+			continue
+		}
+		parts := strings.SplitN(rest, "/", 3)
+		name := parts[0]
+		if strings.HasPrefix(name, "@") && len(parts) > 1 {
+			name += "/" + parts[1]
+		}
+		pkgs[name] = true
+	}
+	names := make([]string, 0, len(pkgs))
+	for n := range pkgs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("The Meridian console bundles these npm packages; their licences follow.\n")
+	for _, n := range names {
+		dir := filepath.Join(root, "node_modules", filepath.FromSlash(n))
+		var pj struct{ Version, License string }
+		if data, err := os.ReadFile(filepath.Join(dir, "package.json")); err == nil {
+			json.Unmarshal(data, &pj)
+		}
+		text, err := os.ReadFile(filepath.Join(dir, "LICENSE"))
+		if err != nil {
+			return fmt.Errorf("npm package %s is bundled but has no LICENSE file: %w", n, err)
+		}
+		fmt.Fprintf(&b, "\n==== %s %s (%s) ====\n\n%s", n, pj.Version, pj.License, strings.TrimSpace(string(text))+"\n")
+	}
+	return os.WriteFile(filepath.Join(out, "LICENSES.txt"), []byte(b.String()), 0o644)
 }
 
 func mustAbs(p string) string {
