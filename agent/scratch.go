@@ -2,12 +2,14 @@ package agent
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // LockSuffix ends the name of the lock an agent holds beside its scratch
@@ -105,25 +107,80 @@ func Sweep(root string) (int, error) {
 	return n, nil
 }
 
-// SweepMain is `meridian agent sweep DIR…`: Sweep each directory.
+// SweepWait removes the scratch wd once its agent is gone: it waits, up to
+// timeout, for the lock beside it to be free (the agent exited, or its
+// machine's kernel killed it), then removes the scratch and the lock. An
+// agent that exits normally wipes and removes both itself. It reports
+// whether it removed anything.
+func SweepWait(wd string, timeout time.Duration) (bool, error) {
+	path := wd + LockSuffix
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil // wiped by its agent, or swept
+		}
+		if err != nil {
+			return false, err
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if !same(f, path) {
+				f.Close()
+				continue // replaced: look again
+			}
+			err := os.RemoveAll(wd)
+			if err == nil {
+				err = os.Remove(path)
+			}
+			f.Close()
+			return err == nil, err
+		}
+		f.Close()
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("%s: its agent still holds the lock after %s", wd, timeout)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval
+	}
+}
+
+// SweepMain is `meridian agent sweep DIR [--wait NAME]… [--timeout D]`:
+// Sweep DIR, then remove each named scratch under it once its agent is
+// gone (SweepWait).
 func SweepMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "meridian agent sweep: name the directories whose dead agents' scratch to remove")
+	fl := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var wait multi
+	fl.Var(&wait, "wait", "name of a scratch under DIR to remove once its agent is gone (repeatable)")
+	timeout := fl.Duration("timeout", 9*time.Minute, "how long to wait for each --wait scratch's agent")
+	if err := fl.Parse(args); err != nil {
 		return 2
 	}
+	if fl.NArg() != 1 || !filepath.IsAbs(fl.Arg(0)) {
+		fmt.Fprintln(stderr, "meridian agent sweep: want one absolute directory whose dead agents' scratch to remove")
+		return 2
+	}
+	dir := fl.Arg(0)
 	code := 0
-	for _, dir := range args {
-		if !filepath.IsAbs(dir) {
-			fmt.Fprintf(stderr, "meridian agent sweep: %q is not an absolute path\n", dir)
+	n, err := Sweep(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian agent sweep %s: %v\n", dir, err)
+		code = 1
+	}
+	for _, name := range wait {
+		if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+			fmt.Fprintf(stderr, "meridian agent sweep: --wait %q: want a name in %s\n", name, dir)
 			code = 2
 			continue
 		}
-		n, err := Sweep(dir)
+		removed, err := SweepWait(filepath.Join(dir, name), *timeout)
 		if err != nil {
 			fmt.Fprintf(stderr, "meridian agent sweep %s: %v\n", dir, err)
 			code = 1
 		}
-		fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
+		if removed {
+			n++
+		}
 	}
+	fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
 	return code
 }

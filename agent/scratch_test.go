@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
@@ -58,4 +60,49 @@ func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
 		t.Fatalf("lock after a dead agent: %v", err)
 	}
 	release()
+}
+
+// TestSweepWaitOutlivesTheAgent: a lost attempt's scratch is removed once
+// its agent is gone, not while it runs; an agent that wiped leaves nothing
+// to wait for.
+func TestSweepWaitOutlivesTheAgent(t *testing.T) {
+	root := t.TempDir()
+	wd := filepath.Join(root, "run-lost-1")
+	os.MkdirAll(filepath.Join(wd, "data"), 0o700)
+	os.WriteFile(filepath.Join(wd, "data", "plain"), []byte("secret"), 0o600)
+	// The agent: holds the lock on an open file, as a process does.
+	f, err := os.OpenFile(wd+LockSuffix, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := SweepWait(wd, 600*time.Millisecond); removed || err == nil {
+		t.Fatalf("while the agent runs: removed %v, err %v; want nothing removed and an error", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "data", "plain")); err != nil {
+		t.Fatalf("a live agent's scratch was touched: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		removed, err := SweepWait(wd, 10*time.Second)
+		if err == nil && !removed {
+			err = errors.New("nothing removed")
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	f.Close() // the agent dies: its kernel drops the lock
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{wd, wd + LockSuffix} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
+	if removed, err := SweepWait(filepath.Join(root, "run-wiped-1"), time.Second); removed || err != nil {
+		t.Errorf("nothing to wait for: %v %v", removed, err)
+	}
 }

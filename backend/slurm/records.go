@@ -119,6 +119,7 @@ func (r records) final(key string) (backend.Status, bool, error) {
 type sweepInfo struct {
 	Command   []string `json:"command"`
 	Root      string   `json:"root"`
+	Name      string   `json:"name"` // the attempt's scratch, under Root
 	Partition string   `json:"partition,omitempty"`
 }
 

@@ -340,7 +340,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := r.rec.markIntent(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Partition: partition}); err != nil {
+	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Name: path.Base(wd), Partition: partition}); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	var out struct {
@@ -636,9 +636,11 @@ func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 // disk only the cluster reaches. Clean then submits a small job to the
 // attempt's partition that runs the attempt's command (a Meridian attempt's
 // is the agent's, "AGENT agent", configured by its environment) with
-// "sweep ROOT" added: it removes every
-// scratch under ROOT whose agent no longer holds its lock, never a live
-// one's (agent.Sweep). The job waits for the partition's nodes to return.
+// "sweep --wait NAME ROOT" added: it removes every scratch under ROOT
+// whose agent no longer holds its lock, never a live one's (agent.Sweep),
+// then waits for the lost attempt's own agent (NAME) to be gone, which on
+// a node that comes back can take Slurm's KillWait, and removes its
+// scratch. The job waits for the partition's nodes to return.
 // One sweep per attempt; attempts that ended on their own need none.
 func (r *REST) Clean(ctx context.Context, handle string) error {
 	key := r.rec.keyOf(handle)
@@ -661,7 +663,11 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	}
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Meridian: remove what dead agents left under " + info.Root + " (attempt " + key + " ended " + string(st.State) + ")\nexec")
-	for _, a := range append(append([]string{}, info.Command...), "sweep", info.Root) {
+	args := append(append([]string{}, info.Command...), "sweep")
+	if info.Name != "" {
+		args = append(args, "--wait", info.Name)
+	}
+	for _, a := range append(args, info.Root) {
 		b.WriteString(" " + quote(a))
 	}
 	b.WriteString("\n")

@@ -127,7 +127,7 @@ func TestRESTCleanSweeps(t *testing.T) {
 	// "sweep DIR" notes the sweep; otherwise it dies as an agent killed
 	// with its node would, or runs until told to end.
 	script := `#!/bin/sh
-if [ "$1" = sweep ]; then echo "sweep $2 on $SLURM_JOB_PARTITION" >>"$2/sweeps.log"; exit 0; fi
+if [ "$1" = sweep ]; then for a; do last=$a; done; echo "sweep $last on $SLURM_JOB_PARTITION" >>"$last/sweeps.log"; exit 0; fi
 case "$MODE" in
 die) kill -9 $$ ;;
 wait) while [ ! -e "$RELEASE" ]; do sleep 0.1; done ;;

@@ -323,7 +323,7 @@ spec:
   location: {lat: 1.4, lon: 103.7}
   operator: {name: test-dc, headquarters: SG}
   pools:
-    - {accelerator: %s, count: 8, available: 1, pricePerHour: %g, priceSource: "test value"}
+    - {accelerator: %s, count: 8, available: 2, pricePerHour: %g, priceSource: "test value"}
   network: {egressPerGB: 0.08, gbps: 10}
   store: %q
   backend: %s
