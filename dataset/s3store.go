@@ -137,22 +137,17 @@ func notFound(err error) bool {
 	return r.Code == "NoSuchKey" || (r.StatusCode == 404 && r.Code != "NoSuchBucket")
 }
 
+// get sends one GET; the size comes from its answer and the body is read
+// from the same response.
 func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	obj, err := b.c.GetObject(ctx, b.bucket, b.prefix+key, minio.GetObjectOptions{})
+	body, info, _, err := minio.Core{Client: b.c}.GetObject(ctx, b.bucket, b.prefix+key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, err
-	}
-	// Stat sends the GET and reads the size from its answer; the body is
-	// read from the same response.
-	info, err := obj.Stat()
-	if err != nil {
-		obj.Close()
 		if notFound(err) {
 			return nil, 0, ErrNotFound
 		}
 		return nil, 0, err
 	}
-	return obj, info.Size, nil
+	return body, info.Size, nil
 }
 
 // put sends data in one PUT (multipart above 16 MiB); either way S3 shows
