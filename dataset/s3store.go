@@ -130,11 +130,12 @@ func openS3(ctx context.Context, u *url.URL) (*s3Bucket, error) {
 	return &s3Bucket{c: c, bucket: bucket, prefix: q.Get("prefix")}, nil
 }
 
-// notFound reports whether an S3 error says the object is not there (and
-// not that the bucket is missing, which is a fault to report).
+// notFound reports whether an S3 error says the object is not there. Only
+// S3's own code counts: a missing bucket, or a server answering 404 to an
+// unknown access key (versitygw does), is a fault to report, not an absent
+// object that staging would go on to send.
 func notFound(err error) bool {
-	r := minio.ToErrorResponse(err)
-	return r.Code == "NoSuchKey" || (r.StatusCode == 404 && r.Code != "NoSuchBucket")
+	return minio.ToErrorResponse(err).Code == "NoSuchKey"
 }
 
 // get sends one GET; the size comes from its answer and the body is read

@@ -300,3 +300,42 @@ func TestS3StoreErrors(t *testing.T) {
 		t.Error("write with a wrong secret succeeded")
 	}
 }
+
+// TestS3StoreCredentialsFile: with no AWS_* keys in the environment the
+// store reads them from the shared credentials file, under the profile the
+// URL names.
+func TestS3StoreCredentialsFile(t *testing.T) {
+	u := os.Getenv("MERIDIAN_TEST_S3_URL")
+	if u == "" {
+		t.Skip("MERIDIAN_TEST_S3_URL not set: run scripts/s3-up.sh (scripts/test.sh does)")
+	}
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "credentials")
+	creds := "[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n\n[lab]\naws_access_key_id = " +
+		os.Getenv("AWS_ACCESS_KEY_ID") + "\naws_secret_access_key = " + os.Getenv("AWS_SECRET_ACCESS_KEY") + "\n"
+	if err := os.WriteFile(file, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", file)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	key := "store-test/creds-" + time.Now().Format("150405.000000000")
+	lab, err := OpenStore(ctx, u+"&profile=lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, lab, key, []byte("v")); err != nil {
+		t.Fatalf("write with the lab profile's keys: %v", err)
+	}
+	defer lab.Delete(ctx, key)
+	def, err := OpenStore(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadObject(ctx, def, key, 10); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("read with the default profile's wrong keys: %v, want refused", err)
+	}
+}
