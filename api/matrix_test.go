@@ -336,7 +336,9 @@ func (mx *matrix) requests() map[string]request {
 		"DELETE /v1/tenants/{tenant}":     {path: "/v1/tenants/gamma", want: map[string]int{"other": 403, "admin": 200, "owner": 403}},
 		"GET /metrics":                    {path: "/metrics", want: adminOnly(200)},
 		"POST /v1/rules":                  {path: "/v1/rules", body: rulesBody(true), want: adminOnly(200)},
+		"GET /v1/rules":                   {path: "/v1/rules?asOf=2025-10-01", want: ok(200)},
 		"GET /v1/rules/revisions":         {path: "/v1/rules/revisions", want: ok(200)},
+		"GET /console/":                   {path: "/console/", want: ok(200)},
 		"GET /v1/rules/diff":              {path: "/v1/rules/diff", want: ok(200)},
 		"POST /v1/rules/what-if":          {path: "/v1/rules/what-if", body: rulesBody(false), want: adminOnly(200)},
 	}
@@ -590,6 +592,8 @@ func (r *testRules) Apply(ctx context.Context, req RulesApplyRequest, by string)
 	}
 	return &RulesApplyResult{RuleRevision: RuleRevision{Revision: cur.Rev, SHA256: cur.Hash, By: by, Reason: req.Reason, Time: time.Now().UTC(), Files: []string{"house.yaml"}}, Diff: d}, nil
 }
+
+func (r *testRules) Law() *policy.Engine { return r.rs.Current().Engine }
 
 func (r *testRules) History(ctx context.Context) ([]RuleRevision, error) {
 	h, err := r.rs.History(ctx)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 )
 
@@ -39,7 +41,37 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if top > 0 && len(p.Placements) > top {
 		p.Placements = p.Placements[:top]
 	}
+	if r.URL.Query().Get("brief") == "1" {
+		briefPlan(p)
+	}
 	writePlan(w, http.StatusOK, p)
+}
+
+// briefPlan drops the message and source of every finding of the plan's
+// placements and rejections, keeping each rule's id, kind, effect,
+// confidence and code: an overview of thousands of sites (the console's
+// map) is mostly the same rule texts repeated, and the whole story of one
+// site is asked for with explain. The explanation keeps its findings whole.
+// The findings are copied: the planner may share them between candidates.
+func briefPlan(p *planner.Plan) {
+	brief := func(fs []policy.Finding) []policy.Finding {
+		if fs == nil {
+			return nil
+		}
+		out := make([]policy.Finding, len(fs))
+		for i, f := range fs {
+			f.Message, f.Source = "", ""
+			out[i] = f
+		}
+		return out
+	}
+	for i := range p.Placements {
+		p.Placements[i].Obligations = brief(p.Placements[i].Obligations)
+		p.Placements[i].Advisories = brief(p.Placements[i].Advisories)
+	}
+	for i := range p.Rejected {
+		p.Rejected[i].Reasons = brief(p.Rejected[i].Reasons)
+	}
 }
 
 func (s *Server) estimate(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/console"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -174,7 +175,8 @@ func (s *Server) table() []Route {
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
 		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,
-			Query:   []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"}},
+			Query: []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"},
+				{"brief", "1: findings without their message and source (rule ids, kinds, effects), for an overview of many sites; the request's explain site keeps its whole story", "string"}},
 			Request: run.PlanRequest{}, Response: planner.Plan{}, Errors: []int{400, 409}, Handler: s.plan},
 		{Method: "POST", Path: "/v1/estimates", Summary: "Estimate a job on a number of one accelerator", Cost: 2,
 			Request: run.EstimateRequest{}, Response: run.Estimate{}, Errors: []int{400, 409}, Handler: s.estimate},
@@ -206,6 +208,10 @@ func (s *Server) table() []Route {
 			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
 		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin,
 			Query: []Param{{"token", "revoke only this token id", "string"}}, Response: Revoked{}, Errors: []int{400, 404, 409}, Handler: s.revokeTenant},
+		// The console's files are public (they hold no tenant's data); every
+		// page fetches its data from the routes above with the user's token.
+		{Method: "GET", Path: console.Prefix, Summary: "The web console: its page, script and styles (public; the data comes from the API with the user's token)",
+			Access: Public, ResponseType: "text/html", Errors: []int{404}, Handler: console.Handler().ServeHTTP},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics", Access: Admin, ResponseType: "text/plain", Errors: []int{404}, Handler: s.metrics},
 	}
 }

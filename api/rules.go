@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 )
@@ -55,6 +56,8 @@ type RulesService interface {
 	History(ctx context.Context) ([]RuleRevision, error)
 	Diff(ctx context.Context, from, to int64) (*rules.Diff, error)
 	WhatIf(ctx context.Context, req WhatIfRequest) (any, error)
+	// Law is the rules in force now (the current revision's engine).
+	Law() *policy.Engine
 }
 
 // SetRules serves the rules routes with rs. Changing rules and asking
@@ -65,6 +68,8 @@ func (s *Server) SetRules(rs RulesService) {
 	for _, rt := range []Route{
 		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5,
 			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
+		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
+			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
 		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
 		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)",
 			Query: []Param{{"from", "revision (0: no rules applied)", "integer"}, {"to", "revision", "integer"}}, Response: rules.Diff{}, Errors: []int{400}, Handler: s.rulesDiff},
@@ -78,6 +83,62 @@ func (s *Server) SetRules(rs RulesService) {
 // RuleHistory is GET /v1/rules/revisions.
 type RuleHistory struct {
 	Revisions []RuleRevision `json:"revisions"`
+}
+
+// RuleList is GET /v1/rules: the console's rules timeline.
+type RuleList struct {
+	AsOf  string      `json:"asOf"`
+	Rules []RuleEntry `json:"rules"`
+}
+
+// RuleEntry is a rule's state on the asked date and its enforcement steps
+// (in force, suspended until a date, not enforced), in date order.
+type RuleEntry struct {
+	policy.RuleStatus
+	Enforcement []RuleStep `json:"enforcement"`
+}
+
+// RuleStep is one enforcement step: State holds from From ("" for a
+// rule's first step: from its effective date); Until ends a suspension.
+type RuleStep struct {
+	State string `json:"state"`
+	From  string `json:"from,omitempty"`
+	Until string `json:"until,omitempty"`
+}
+
+func (s *Server) rulesList(w http.ResponseWriter, r *http.Request) {
+	now := s.now().UTC()
+	asOf := catalog.Date{Time: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)}
+	if v := r.URL.Query().Get("asOf"); v != "" {
+		d, err := catalog.ParseDate(v)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, "invalid", "asOf", err.Error())
+			return
+		}
+		asOf = d
+	}
+	e := s.rules.Law()
+	out := RuleList{AsOf: asOf.String(), Rules: []RuleEntry{}}
+	for _, st := range e.Rules(asOf) {
+		ent := RuleEntry{RuleStatus: st, Enforcement: []RuleStep{}}
+		if rule, ok := e.Rule(st.ID); ok {
+			for _, step := range rule.Enforcement {
+				rs := RuleStep{State: step.State}
+				if !step.From.IsZero() {
+					rs.From = step.From.String()
+				}
+				if !step.Until.IsZero() {
+					rs.Until = step.Until.String()
+				}
+				ent.Enforcement = append(ent.Enforcement, rs)
+			}
+		}
+		if ent.Sources == nil {
+			ent.Sources = []string{}
+		}
+		out.Rules = append(out.Rules, ent)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func isAdmin(r *http.Request) bool { return PrincipalOf(r).Admin }

@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 export MERIDIAN_TEST_SLURM="${MERIDIAN_TEST_SLURM:-1}"
 export MERIDIAN_TEST_KUBE="${MERIDIAN_TEST_KUBE:-1}"
+# The console's browser tests run in Debian's chromium: a missing browser is
+# a failure, not a skip. Their screenshots are kept for people to look at.
+export MERIDIAN_TEST_BROWSER="${MERIDIAN_TEST_BROWSER:-1}"
+export MERIDIAN_CONSOLE_SHOTS="${MERIDIAN_CONSOLE_SHOTS:-${TMPDIR:-/tmp}/meridian-console-shots}"
 cleanup() {
 	kill "${MERIDIAN_S3_PID:-}" 2>/dev/null || true
 	[ -z "${MERIDIAN_S3_DIR:-}" ] || rm -rf "$MERIDIAN_S3_DIR"
@@ -34,6 +38,7 @@ if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
 	source "${MERIDIAN_KUBE_DIR:-${TMPDIR:-/tmp}/meridian-kube}/env.sh"
 fi
 go vet ./...
+bash scripts/console-check.sh
 if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
 	(cd tools/kubelab && go vet ./... && go test -count=1 ./...)
 fi

@@ -523,7 +523,39 @@ func (s *Slurm) RestoreSite(ctx context.Context) error {
 	if _, err := s.run(ctx, "scontrol", "update", "partitionname="+s.partition, "state=up"); err != nil {
 		return fmt.Errorf("restore site: %w", err)
 	}
-	return nil
+	// The site is back when its nodes take jobs: a node slurmd has not yet
+	// re-registered, or one drained late because killing the loss's jobs
+	// took too long ("Kill task failed"), refuses a submission meanwhile.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := s.run(ctx, "sinfo", "-h", "-p", s.partition, "-o", "%T")
+		if err != nil {
+			return fmt.Errorf("restore site: %w", err)
+		}
+		usable := true
+		for _, st := range strings.Fields(out) {
+			st = strings.TrimRight(st, "*~#!%$@^-")
+			switch st {
+			case "idle", "mixed", "allocated", "completing", "planned":
+			default:
+				usable = false
+			}
+			if strings.HasPrefix(st, "drain") || st == "down" {
+				s.run(ctx, "scontrol", "update", "nodename="+nodes, "state=resume") //nolint:errcheck
+			}
+		}
+		if usable {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("restore site: nodes %s not taking jobs after 30 s: %s", nodes, strings.Join(strings.Fields(out), " "))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restore site: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond): // polling interval
+		}
+	}
 }
 
 func (s *Slurm) nodes(ctx context.Context) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/console"
 	"meridian.dev/meridian/statedir"
 )
 
@@ -126,6 +127,7 @@ its backend (local, slurm, kubernetes).`,
 			if s.Fingerprint != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "TLS certificate fingerprint (pin it: --tls-fingerprint or $MERIDIAN_TLS_FINGERPRINT): sha256:%s\n", s.Fingerprint)
 			}
+			fmt.Fprintf(cmd.OutOrStdout(), "console: %s%s (sign in with an API token: %s holds this server's first)\n", s.URL, console.Prefix, statedir.Dir{Path: opts.StateDir}.Join(clientFile))
 			if ls := opts.LocalSite; ls != nil {
 				p := ls.Spec.Pools[0]
 				fmt.Fprintf(cmd.OutOrStdout(), "runnable site %s: %d × %s as local processes on this machine, in %s (%s)\n",

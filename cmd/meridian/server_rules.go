@@ -76,6 +76,9 @@ func names(m map[string]string) []string {
 	return out
 }
 
+// Law is the current revision's rules.
+func (s *rulesService) Law() *policy.Engine { return s.rs.Current().Engine }
+
 func (s *rulesService) History(ctx context.Context) ([]api.RuleRevision, error) {
 	h, err := s.rs.History(ctx)
 	if err != nil {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/seal"
+)
+
+// keyFlags say where a site-side command gets the dataset key.
+type keyFlags struct {
+	keyFile     string
+	keepKeyFile bool
+	keyStdin    bool
+	ageIdentity string
+}
+
+func (k *keyFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "`FILE` holding the dataset key: age-wrapped, or in clear with mode 0600; removed after reading unless --keep-key-file")
+	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
+	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
+	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity `FILE` that unwraps an age-wrapped key (made by: dataset key --age-recipient)")
+}
+
+// parse reads a delivered key: plain text, or age-wrapped when it is armored.
+func (k *keyFlags) parse(data []byte) (seal.Key, error) {
+	if seal.IsWrapped(data) {
+		if k.ageIdentity == "" {
+			return seal.Key{}, badInput(errors.New("the key is wrapped with age: give --age-identity FILE"))
+		}
+		id, err := os.ReadFile(k.ageIdentity)
+		if err != nil {
+			return seal.Key{}, badInput(fmt.Errorf("--age-identity: %w", err))
+		}
+		key, err := seal.UnwrapKey(data, string(id))
+		return key, badInput(err)
+	}
+	key, err := seal.ParseKey(string(data))
+	return key, badInput(err)
+}
+
+// get returns the key from --key-file, --key-stdin, $MERIDIAN_DATASET_KEY or
+// the owner's keyring, in that order.
+func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, error) {
+	switch {
+	case k.keyFile != "":
+		fi, err := os.Stat(k.keyFile)
+		if err != nil {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
+		}
+		if !fi.Mode().IsRegular() {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: not a regular file", k.keyFile))
+		}
+		data, err := os.ReadFile(k.keyFile)
+		if err != nil {
+			return seal.Key{}, err
+		}
+		// A key in clear must not be readable by others; an age-wrapped
+		// one is ciphertext for the identity's holder, as a shell's
+		// "dataset key … > key.age" writes it (0644 under umask 022).
+		if fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(data) {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, fi.Mode().Perm()))
+		}
+		if !k.keepKeyFile {
+			if err := os.Remove(k.keyFile); err != nil {
+				return seal.Key{}, fmt.Errorf("remove --key-file: %w", err)
+			}
+		}
+		return k.parse(data)
+	case k.keyStdin:
+		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+		if err != nil {
+			return seal.Key{}, err
+		}
+		return k.parse(data)
+	case os.Getenv("MERIDIAN_DATASET_KEY") != "":
+		return k.parse([]byte(os.Getenv("MERIDIAN_DATASET_KEY")))
+	default:
+		return st.keyring().Get(name)
+	}
+}
+
+func newDatasetKeyCmd() *cobra.Command {
+	var recipients []string
+	var plain bool
+	var outFile string
+	cmd := &cobra.Command{
+		Use: "key NAME (--age-recipient age1… | --plain)",
+		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" --out key.age
+  meridian dataset key chat-logs --plain --out key   # mode 0600`,
+		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
+		Long: `Key prints the dataset key from the owner's keyring so that the backend can
+deliver it to a job at start. With --age-recipient it is wrapped for the
+holder of that age identity (the job's, generated for the run); --plain prints
+it in clear for delivery over a channel that is already private. Whoever holds
+the key can read the dataset: see docs/threat-model.md.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(recipients) == 0 && !plain {
+				return badInput(errors.New("--age-recipient or --plain: one is required"))
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			key, err := st.keyring().Get(args[0])
+			if err != nil {
+				return err
+			}
+			var data []byte
+			if plain {
+				data = []byte(key.String() + "\n")
+			} else if data, err = seal.WrapKey(key, recipients...); err != nil {
+				return badInput(err)
+			}
+			if outFile != "" {
+				// Created 0600 whatever the umask, and atomically.
+				if err := atomicfile.WriteFile(outFile, data, 0o600); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				return nil
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&outFile, "out", "", "write the key to `FILE` (mode 0600) instead of standard output")
+	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
+	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
+	return cmd
+}
+
+func newDatasetSendKeyCmd() *cobra.Command {
+	var cf clientFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "send-key NAME",
+		Short: "Give a server the key of a dataset you registered there, so it can stage it for your runs",
+		Long: `Send-key reads the dataset's key from your keyring ($MERIDIAN_HOME/keyring)
+and hands it to the server for your tenant (over TLS when the server is not
+on this machine). The server keeps it in your tenant's own keyring, gives it
+only to your own runs' attempts, and records the key's fingerprint, never
+the key, in the audit log. Register the dataset first with apply.`,
+		Example: `  meridian apply -f $MERIDIAN_HOME/datasets/chat-logs.yaml
+  meridian dataset send-key chat-logs --server https://meridian.example:7420`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			key, err := st.keyring().Get(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return badInput(err)
+			}
+			if err := c.PutKey(cmd.Context(), args[0], key.String()); err != nil {
+				return apiErr(err)
+			}
+			res := map[string]string{"dataset": args[0], "server": c.Base}
+			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "key of dataset %s stored at %s for your tenant\n", args[0], c.Base)
+				return err
+			})
+		},
+	}
+	addClientFlags(cmd, &cf)
+	addOutputFlag(cmd, &out)
+	return cmd
+}

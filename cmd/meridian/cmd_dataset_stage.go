@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/transfer"
+)
+
+func newDatasetStageCmd() *cobra.Command {
+	var to, asOf, catalogDir, runID, out, org string
+	var files, ruleDirs []string
+	var workers, batch int
+	var verifyArrival, dryRun bool
+	cmd := &cobra.Command{
+		Use: "stage NAME --to SITE",
+		Example: `  meridian dataset stage chat-logs --to my-johor-1
+  meridian dataset stage chat-logs --to my-johor-1 --dry-run --as-of 2027-01-15   # would the law allow it then?
+  meridian dataset stage chat-logs --to my-site -f my-site.yaml --run run-1234`,
+		Short: "Copy a dataset's missing encrypted chunks to a site, if the law allows today",
+		Long: `Stage asks the law whether the dataset may go to the site's country today
+(the transfer happens now, so its date is the clock's, never one you give).
+If not, it prints each denying rule with its reason and source and exits 3.
+Otherwise it copies only the chunks the site's store lacks or holds damaged,
+authenticating each, and records every batch in the ledger twice: as an
+intent before it is sent and as a confirmation once it reads back intact.
+A staging that is interrupted resumes where it stopped when run again, and
+first reconciles what the interrupted one sent. --dry-run with --as-of asks
+the law about another date and moves nothing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if to == "" {
+				return badInput(errors.New("--to: required (a site name)"))
+			}
+			if asOf != "" && !dryRun {
+				return badInput(errors.New("--as-of: a transfer happens today; use --dry-run --as-of DATE to ask the law about another date without moving anything"))
+			}
+			date, err := parseAsOf(asOf)
+			if err != nil {
+				return badInput(err)
+			}
+			st, err := openState()
+			if err != nil {
+				return err
+			}
+			w, err := st.world(catalogDir, files)
+			if err != nil {
+				return badInput(err)
+			}
+			ds, ok := w.Datasets[name]
+			if !ok {
+				return badInput(fmt.Errorf("dataset %q: not registered (run `meridian dataset add` or pass -f)", name))
+			}
+			site := w.Site(to)
+			if site == nil {
+				return badInput(fmt.Errorf("--to %q: no such site", to))
+			}
+			lw, err := law(ruleDirs)
+			if err != nil {
+				return err
+			}
+			q, err := transferQuery(w, date, ds, org)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				return dryRunStage(cmd, out, lw, q, ds, site)
+			}
+			bar := &barProgress{w: cmd.ErrOrStderr()}
+			db, err := st.auditStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			dst := *site
+			dst.Spec.Store = run.SiteStore(st.Path, site)
+			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
+			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: &dst, RunID: runID, Query: q,
+				Tenant: dataset.DefaultTenant, SitePrefix: run.DataPrefix(dataset.DefaultTenant)})
+			var denied *transfer.DeniedError
+			if errors.As(err, &denied) {
+				// Like plan without a lawful placement: exit 3.
+				return &codeError{code: exitNoPlacement, err: err}
+			}
+			if err != nil {
+				return err
+			}
+			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
+				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
+					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, humanBytes(res.BytesSent), res.Skipped)
+				if res.Damaged > 0 || res.Reconciled > 0 {
+					fmt.Fprintf(w, "  %d chunks at the site failed authentication and were sent again; %d objects of an interrupted staging were found intact and confirmed\n", res.Damaged, res.Reconciled)
+				}
+				for _, f := range res.Decision.Obligations {
+					fmt.Fprintf(w, "  obligation %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
+				}
+				for _, f := range res.Decision.Advisories {
+					fmt.Fprintf(w, "  advisory %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "site to stage to")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "with --dry-run: the date to ask the law about (YYYY-MM-DD)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "ask the law only (as of --as-of or today); move nothing")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	cmd.Flags().StringVar(&runID, "run", "", "run id this staging serves (recorded in the ledger)")
+	cmd.Flags().StringArrayVar(&ruleDirs, "rules", nil, "directory of extra policy rules (repeatable)")
+	cmd.Flags().StringVar(&org, "org", "", "organization that moves the data (from -f files), for rules that depend on it")
+	cmd.Flags().IntVar(&workers, "workers", 4, "chunks copied at once")
+	cmd.Flags().IntVar(&batch, "batch", 0, "chunks per ledger intent (default 64)")
+	cmd.Flags().MarkHidden("batch")
+	cmd.Flags().BoolVar(&verifyArrival, "verify-arrival", true, "read each chunk back from the site after writing it (always on)")
+	cmd.Flags().MarkDeprecated("verify-arrival", "every chunk is read back and checked at the site")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// dryRunStage asks the law about a staging on q's date and moves nothing.
+func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site) error {
+	dec := lw.EvaluateTransfer(q, ds, site.Spec.Country)
+	doc := map[string]any{"dataset": ds.Metadata.Name, "site": site.Metadata.Name, "asOf": q.AsOf.String(), "allowed": dec.Allowed, "decision": dec}
+	err := render(cmd.OutOrStdout(), out, doc, func(w io.Writer) error {
+		verdict := "would be allowed"
+		if !dec.Allowed {
+			verdict = "would be refused"
+		}
+		fmt.Fprintf(w, "staging %s to %s (%s) as of %s %s (dry run: nothing moved)\n", ds.Metadata.Name, site.Metadata.Name, site.Spec.Country, q.AsOf, verdict)
+		for _, f := range dec.Denials {
+			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+		}
+		return nil
+	})
+	if err == nil && !dec.Allowed {
+		return &codeError{code: exitNoPlacement, err: errSilent}
+	}
+	return err
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/dataset"
+)
+
+func newDatasetUnsealCmd() *cobra.Command {
+	var at, store, to, catalogDir string
+	var files []string
+	var kf keyFlags
+	cmd := &cobra.Command{
+		Use:   "unseal NAME --at SITE --to DIR|-",
+		Short: "Decrypt a staged dataset for a job (into a directory, or as tar on stdout)",
+		Long: `Unseal runs in a job's prologue at the site. It reads the key from
+--key-file (removed after reading), --key-stdin or $MERIDIAN_DATASET_KEY (or,
+for the owner, the keyring), authenticates every chunk and writes plaintext
+files into DIR, each renamed into place only when complete. With --to - it
+streams a tar archive to standard output instead.`,
+		Example: `  MERIDIAN_DATASET_KEY=... meridian dataset unseal chat-logs --store "$SITE_STORE" --to "$SCRATCH/data"
+  meridian dataset unseal chat-logs --at my-johor-1 --key-file key --to - | tar -x -C "$SCRATCH"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if to == "" {
+				return badInput(errors.New("--to: required (a directory, or - for tar on stdout)"))
+			}
+			// A job's prologue names the store and the key file: it needs
+			// no Meridian state directory at the site, and makes none.
+			var st state
+			if store == "" || (kf.keyFile == "" && !kf.keyStdin && os.Getenv("MERIDIAN_DATASET_KEY") == "") {
+				var err error
+				if st, err = openState(); err != nil {
+					return err
+				}
+			}
+			_, b, sealer, err := openSealed(cmd, st, name, at, store, catalogDir, files, &kf)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if to == "-" {
+				_, err = dataset.UnsealTar(cmd.Context(), b, sealer, name, cmd.OutOrStdout())
+				return err
+			}
+			m, err := dataset.UnsealDir(cmd.Context(), b, sealer, name, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), to)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "site whose store holds the dataset")
+	cmd.Flags().StringVar(&store, "store", "", "store URL instead of a site's")
+	cmd.Flags().StringVar(&to, "to", "", "directory to write (must be empty), or - for a tar stream on stdout")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
+	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
+	kf.add(cmd)
+	return cmd
+}

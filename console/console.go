@@ -1,0 +1,84 @@
+// Package console is Meridian's web console: a single-page application in
+// TypeScript (src/), bundled by esbuild into dist/ (go generate) and
+// embedded here, so the binary serves it with no network and no npm.
+//
+// The files are public; they hold no tenant's data. Everything the console
+// shows it fetches from the API with the user's bearer token, sent in the
+// Authorization header (never a cookie, so other sites cannot make the
+// browser act for the user), and the API applies each route's tenancy.
+package console
+
+//go:generate go run ./build
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+)
+
+//go:embed dist
+var dist embed.FS
+
+// Prefix is where the server mounts the console.
+const Prefix = "/console/"
+
+// Policy is the Content-Security-Policy of every console answer: scripts,
+// styles and data from this origin only, no inline script, no frames, no
+// forms posting elsewhere.
+const Policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Files are the built console (index.html, main.js, style.css and the
+// bundled packages' LICENSES.txt).
+func Files() fs.FS {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Handler serves the console under Prefix: the page for Prefix itself, the
+// bundle's files by name, 404 for anything else.
+func Handler() http.Handler {
+	files := Files()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", Policy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-cache")
+		name := strings.TrimPrefix(r.URL.Path, Prefix)
+		if name == "" {
+			name = "index.html"
+		}
+		if name != path.Clean(name) || strings.Contains(name, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		data, err := fs.ReadFile(files, name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		switch path.Ext(name) {
+		case ".html":
+			h.Set("Content-Type", "text/html; charset=utf-8")
+		case ".js":
+			h.Set("Content-Type", "text/javascript; charset=utf-8")
+		case ".css":
+			h.Set("Content-Type", "text/css; charset=utf-8")
+		case ".txt":
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		default:
+			h.Set("Content-Type", "application/octet-stream")
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			w.Write(data)
+		}
+	})
+}

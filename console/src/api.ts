@@ -1,0 +1,269 @@
+// The API client: every call carries the bearer token from session storage
+// in the Authorization header. No cookie is ever sent (credentials: omit),
+// so another site cannot make the browser call the API for the user.
+
+const KEY = "meridian.token";
+
+export function token(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setToken(t: string): void {
+  sessionStorage.setItem(KEY, t.trim());
+}
+
+export function clearToken(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+export class ApiError extends Error {
+  constructor(public status: number, message: string, public field = "") {
+    super(message);
+  }
+}
+
+function headers(json: boolean): Headers {
+  const h = new Headers();
+  const t = token();
+  if (t) h.set("Authorization", "Bearer " + t);
+  if (json) h.set("Content-Type", "application/json");
+  return h;
+}
+
+async function failure(r: Response): Promise<ApiError> {
+  let msg = r.statusText || "request failed";
+  let field = "";
+  try {
+    const j = await r.json();
+    if (j && j.error) {
+      msg = j.error.message || msg;
+      field = j.error.field || "";
+    }
+  } catch {
+    // not JSON: keep the status text
+  }
+  if (r.status === 401) {
+    clearToken();
+    window.dispatchEvent(new Event("meridian-unauthorized"));
+  }
+  return new ApiError(r.status, (field ? field + ": " : "") + msg, field);
+}
+
+export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const r = await fetch(path, {
+    method,
+    headers: headers(body !== undefined),
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+    cache: "no-store",
+    signal,
+  });
+  if (!r.ok) throw await failure(r);
+  return (await r.json()) as T;
+}
+
+// stream reads a streamed answer (a run's logs with follow=1) chunk by
+// chunk until it ends or signal aborts it.
+export async function stream(path: string, onText: (s: string) => void, signal: AbortSignal): Promise<void> {
+  const r = await fetch(path, { headers: headers(false), credentials: "omit", cache: "no-store", signal });
+  if (!r.ok) throw await failure(r);
+  if (!r.body) {
+    onText(await r.text());
+    return;
+  }
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    onText(dec.decode(value, { stream: true }));
+  }
+}
+
+// Types of the API's answers (the fields the console reads).
+
+export interface Finding {
+  rule: string;
+  kind?: string;
+  effect?: string;
+  message: string;
+  source: string;
+  confidence?: string;
+}
+
+export interface Placement {
+  rank: number;
+  site: string;
+  country: string;
+  accelerator: string;
+  count: number;
+  hours: number;
+  costUSD: number;
+  pareto: boolean;
+  lawfulUntil: string | null;
+  lawfulUntilRule?: string;
+  obligations: Finding[] | null;
+  advisories: Finding[] | null;
+  runnable: boolean;
+}
+
+export interface Rejection {
+  site: string;
+  country: string;
+  accelerator: string;
+  kind: string;
+  reasons: Finding[] | null;
+  resolution: string;
+  candidates: number;
+}
+
+export interface Plan {
+  job: string;
+  asOf: string;
+  placements: Placement[] | null;
+  rejected: Rejection[] | null;
+  summary: {
+    candidates: number;
+    placements: number;
+    objective: string;
+    rejectedByKind: Record<string, number> | null;
+    rejectedByRule: Record<string, number> | null;
+    costOfSovereignty?: {
+      constraints: string[];
+      with?: { site: string; accelerator: string; costUSD: number; hours: number } | null;
+      without?: { site: string; accelerator: string; costUSD: number; hours: number } | null;
+      extraCostUSD?: number;
+      extraHours?: number;
+    };
+  };
+  assumptions: string[] | null;
+  explain?: Explanation;
+}
+
+export interface Explanation {
+  site: string;
+  country: string;
+  operator: string;
+  operatorHeadquarters: string;
+  source: string;
+  excluded?: boolean;
+  steps: { pool: number; accelerator: string; count?: number; check: string; passed: boolean; detail?: string; findings?: Finding[] | null }[] | null;
+  horizons?: { pool: number; accelerator: string; count: number; lawfulUntil: string; rule: string }[] | null;
+}
+
+export interface Site {
+  metadata: { name: string };
+  spec: { country: string; city?: string; location: { lat: number; lon: number }; operator: { name: string; headquarters: string } };
+}
+
+export interface Country {
+  iso: string;
+  name: string;
+}
+
+export interface Document {
+  name: string;
+  content: string;
+}
+
+export interface Run {
+  id: string;
+  tenant: string;
+  job: string;
+  state: string;
+  site: string;
+  attempt: number;
+  createdAt: string;
+  updatedAt: string;
+  documents?: Document[];
+  asOf?: string;
+  placement?: Placement;
+  attempts?: { n: number; site: string; exit?: number }[];
+  progress?: { step: number; loss: number; tokensPerS: number };
+  migration?: { from: string; reason: string; rule?: string };
+  cancelRequested?: boolean;
+  reason?: string;
+}
+
+export interface RunEvent {
+  seq: number;
+  time: string;
+  kind: string;
+  from?: string;
+  to?: string;
+  reason?: string;
+}
+
+export interface LedgerRow {
+  seq: number;
+  time: string;
+  kind?: string;
+  dataset: string;
+  site: string;
+  from: string;
+  to: string;
+  fromSite?: string;
+  basis?: string;
+  rules: string[] | null;
+  asOf: string;
+  runId?: string;
+  bytes?: number;
+  bytesSent?: number;
+  chunks?: number;
+  chunksSent?: number;
+  complete?: boolean;
+  reconciled?: boolean;
+}
+
+export interface Ledger {
+  entries: LedgerRow[] | null;
+  totals: Record<string, unknown>[] | null;
+}
+
+export interface DatasetInfo {
+  name: string;
+  [k: string]: unknown;
+}
+
+export interface AuditEntry {
+  seq: number;
+  time: string;
+  kind: string;
+  runId?: string;
+  tenant?: string;
+  payload?: unknown;
+  hash: string;
+  redacted?: boolean;
+}
+
+export interface AuditResult {
+  entries: number;
+  head: string;
+  ok: boolean;
+  problem?: { seq: number; reason: string; [k: string]: unknown };
+  anchored?: Record<string, unknown>;
+}
+
+export interface RuleEntry {
+  id: string;
+  kind: string;
+  jurisdiction: string;
+  effect: string;
+  confidence: string;
+  state: string;
+  active: boolean;
+  effectiveFrom: string;
+  effectiveUntil?: string;
+  title?: string;
+  source: string;
+  sources: string[];
+  enforcement: { state: string; from?: string; until?: string }[];
+}
+
+export interface RuleRevision {
+  revision: number;
+  by: string;
+  reason: string;
+  time: string;
+  files: string[];
+}

@@ -1,0 +1,83 @@
+// Small DOM helpers: elements are built with properties and text, never
+// from HTML strings, so no API answer can inject markup.
+
+type Attrs = Record<string, string | number | boolean | undefined | null | EventListener>;
+type Child = Node | string | number | null | undefined | false;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+const SVGNS = "http://www.w3.org/2000/svg";
+
+export function s(tag: string, attrs: Attrs = {}, ...children: Child[]): SVGElement {
+  const el = document.createElementNS(SVGNS, tag) as SVGElement;
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+function setAttrs(el: Element, attrs: Attrs): void {
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") {
+      el.addEventListener(k.slice(2), v as EventListener);
+    } else if (k === "text") {
+      el.textContent = String(v);
+    } else {
+      el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+}
+
+function append(el: Element, children: Child[]): void {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === "object" ? c : String(c));
+  }
+}
+
+export function clear(el: Element): void {
+  while (el.firstChild) el.removeChild(el.firstChild);
+}
+
+export function fmtUSD(v: number): string {
+  if (!isFinite(v)) return "–";
+  return "$" + v.toLocaleString("en-US", { maximumFractionDigits: v < 100 ? 2 : 0 });
+}
+
+export function fmtHours(v: number): string {
+  if (!isFinite(v)) return "–";
+  if (v < 48) return v.toFixed(1) + " h";
+  return (v / 24).toFixed(1) + " d";
+}
+
+export function fmtBytes(n: number | undefined): string {
+  if (n === undefined || !isFinite(n)) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return (i === 0 ? n.toFixed(0) : n.toFixed(1)) + " " + u[i];
+}
+
+export function errorBox(err: unknown): HTMLElement {
+  const msg = err instanceof Error ? err.message : String(err);
+  return h("p", { class: "error", role: "alert", text: msg });
+}
+
+// table builds an accessible table: a caption, column headers and rows.
+export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
+  return h(
+    "table",
+    attrs,
+    h("caption", { text: caption }),
+    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+  );
+}

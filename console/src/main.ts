@@ -1,0 +1,110 @@
+// Meridian console: a single page; the part after # picks the page.
+//   #/plan  #/runs  #/runs/ID  #/data  #/rules  #/audit
+
+import { token, setToken, clearToken, call } from "./api";
+import { h, clear, errorBox } from "./dom";
+import { planPage } from "./plan";
+import { runsPage, runPage } from "./runs";
+import { dataPage } from "./data";
+import { rulesPage } from "./rules";
+import { auditPage } from "./audit";
+
+// A page renders into main and returns what stops it (streams, timers).
+export type Page = (main: HTMLElement, params: URLSearchParams, arg: string) => (() => void) | void;
+
+const pages: { path: string; title: string; page: Page }[] = [
+  { path: "plan", title: "Plan", page: planPage },
+  { path: "runs", title: "Runs", page: runsPage },
+  { path: "data", title: "Data", page: dataPage },
+  { path: "rules", title: "Rules", page: rulesPage },
+  { path: "audit", title: "Audit", page: auditPage },
+];
+
+let stop: (() => void) | void;
+
+function route(): void {
+  if (stop) stop();
+  stop = undefined;
+  const main = document.getElementById("main")!;
+  clear(main);
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, query] = raw.split("?", 2);
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean);
+  const name = parts[0] || "plan";
+  nav(name);
+  if (!token()) {
+    login(main);
+    return;
+  }
+  if (name === "runs" && parts[1]) {
+    document.title = "Run " + parts[1] + " · Meridian console";
+    stop = runPage(main, params, decodeURIComponent(parts[1]));
+    return;
+  }
+  const p = pages.find((x) => x.path === name);
+  if (!p) {
+    main.append(h("h2", { text: "Not found" }), h("p", {}, "No page ", h("code", { text: name }), "."));
+    return;
+  }
+  document.title = p.title + " · Meridian console";
+  stop = p.page(main, params, "");
+}
+
+function nav(current: string): void {
+  const el = document.getElementById("nav")!;
+  clear(el);
+  const ul = h("ul");
+  for (const p of pages) {
+    ul.append(h("li", {}, h("a", { href: "#/" + p.path, "aria-current": p.path === current ? "page" : undefined, text: p.title })));
+  }
+  el.append(ul);
+  const who = document.getElementById("who")!;
+  clear(who);
+  if (token()) {
+    call<{ tenant: string; admin?: boolean }>("GET", "/v1/healthz")
+      .then((r) => {
+        who.append(h("span", { text: "Tenant " + r.tenant + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
+      })
+      .catch(() => undefined);
+  }
+}
+
+function signOut(): void {
+  clearToken();
+  route();
+}
+
+// login asks for the API token once; it is kept in session storage (this
+// tab only, gone when it closes) and sent as a bearer token, never a cookie.
+function login(main: HTMLElement): void {
+  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true, "aria-describedby": "token-help" });
+  const msg = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "login" },
+    h("h2", { text: "Sign in" }),
+    h("label", { for: "token", text: "API token" }),
+    input,
+    h("p", { id: "token-help", class: "help", text: "The bearer token of your tenant (meridian tenant add prints one). It stays in this tab's session storage and is sent only to this server's API." }),
+    h("button", { type: "submit", id: "sign-in", text: "Sign in" }),
+    msg,
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    setToken(input.value);
+    clear(msg);
+    call("GET", "/v1/healthz")
+      .then(() => route())
+      .catch((err) => {
+        clearToken();
+        msg.append(errorBox(err));
+      });
+  });
+  main.append(form);
+  input.focus();
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("meridian-unauthorized", () => route());
+route();

@@ -1,0 +1,546 @@
+// The plan page: a job's plan on a world map as of a date the user drags
+// through time, the Pareto chart of cost against time, and a table of
+// everything the map shows.
+
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
+import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
+import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
+
+const JOB_KEY = "meridian.job";
+const FIRST = "2024-01-01";
+const LAST = "2027-12-31";
+const DAY = 86400000;
+// TABLE_OPEN is the most rows the table shows unfolded.
+const TABLE_OPEN = 400;
+
+function dayIndex(d: string): number {
+  return Math.round((Date.parse(d + "T00:00:00Z") - Date.parse(FIRST + "T00:00:00Z")) / DAY);
+}
+
+function dayOf(i: number): string {
+  return new Date(Date.parse(FIRST + "T00:00:00Z") + i * DAY).toISOString().slice(0, 10);
+}
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+interface SiteView {
+  site: string;
+  country: string;
+  outcome: string;
+  placements: Placement[];
+  rejections: Rejection[];
+}
+
+// siteViews groups a plan by site: a site is a placement when any of its
+// accelerators is, else rejected for law when any is, else for the first
+// reason given.
+function siteViews(plan: Plan): Map<string, SiteView> {
+  const out = new Map<string, SiteView>();
+  const get = (site: string, country: string) => {
+    let v = out.get(site);
+    if (!v) {
+      v = { site, country, outcome: "none", placements: [], rejections: [] };
+      out.set(site, v);
+    }
+    return v;
+  };
+  for (const p of plan.placements || []) get(p.site, p.country).placements.push(p);
+  for (const r of plan.rejected || []) get(r.site, r.country).rejections.push(r);
+  for (const v of out.values()) {
+    if (v.placements.length) v.outcome = "placement";
+    else if (v.rejections.some((r) => r.kind === "law")) v.outcome = "law";
+    else if (v.rejections.length) v.outcome = outcomeOf(v.rejections[0].kind);
+  }
+  return out;
+}
+
+function ruleIds(v: SiteView): string[] {
+  const ids = new Set<string>();
+  for (const r of v.rejections) for (const f of r.reasons || []) if (f.rule) ids.add(f.rule);
+  return [...ids];
+}
+
+// findingItem shows a rule's finding; a brief plan's findings carry no
+// text (the site's story, asked for on a click, has it).
+function findingItem(f: Finding): HTMLElement {
+  return h(
+    "li",
+    { class: "finding" },
+    h("strong", { class: "rule-id", text: f.rule }),
+    f.effect ? " (" + f.effect + (f.confidence ? ", " + f.confidence : "") + ")" : "",
+    f.message ? h("p", { class: "message", text: f.message }) : null,
+    f.source ? h("p", { class: "source" }, h("span", { class: "k", text: "Source: " }), f.source) : null,
+  );
+}
+
+// storyOf shows a site's whole story: every check on every pool and
+// count, with each rule's message and source.
+function storyOf(e: Explanation): HTMLElement {
+  const steps = e.steps || [];
+  return h(
+    "section",
+    { class: "explain", "data-site": e.site, "aria-label": "Every check at " + e.site },
+    h("h4", { text: `Every check at ${e.site}` }),
+    h("p", { class: "source", text: `${e.operator} (${e.operatorHeadquarters}) in ${e.country}; catalog entry ${e.source}${e.excluded ? "; excluded from this plan" : ""}` }),
+    h(
+      "ol",
+      { class: "steps" },
+      ...steps.map((st) =>
+        h(
+          "li",
+          { class: st.passed ? "passed" : "failed" },
+          h("span", { class: st.passed ? "good" : "bad", text: st.passed ? "✔ " : "✘ " }),
+          `${st.accelerator} (pool ${st.pool}${st.count ? ", " + st.count + " of them" : ""}): ${st.check} ${st.passed ? "passed" : "failed"}`,
+          st.detail ? ": " + st.detail : "",
+          (st.findings || []).length ? h("ul", {}, ...(st.findings || []).map(findingItem)) : null,
+        ),
+      ),
+    ),
+    ...(e.horizons || []).map((z) => h("p", { class: "warn", text: `${z.count} × ${z.accelerator} (pool ${z.pool}) lawful only until ${z.lawfulUntil} (rule ${z.rule})` })),
+  );
+}
+
+function siteDetail(v: SiteView, site: Site | undefined): HTMLElement {
+  const o = OUTCOMES[v.outcome];
+  const where = site ? [site.spec.city, v.country].filter(Boolean).join(", ") + " · operator " + site.spec.operator.name + " (" + site.spec.operator.headquarters + ")" : v.country;
+  const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + v.site }, h("h3", { text: v.site }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
+  for (const p of v.placements) {
+    box.append(
+      h(
+        "div",
+        { class: "placement" },
+        h("h4", { text: `Rank ${p.rank}: ${p.count} × ${p.accelerator}` }),
+        h("p", { text: `${fmtUSD(p.costUSD)} · ${fmtHours(p.hours)}${p.pareto ? " · on the Pareto front" : ""}${p.runnable ? "" : " · not runnable here (no backend)"}` }),
+        p.lawfulUntil ? h("p", { class: "warn", text: `Lawful only until ${p.lawfulUntil} (rule ${p.lawfulUntilRule || "?"})` }) : null,
+        (p.obligations || []).length ? h("div", {}, h("h5", { text: "Obligations" }), h("ul", {}, ...(p.obligations || []).map(findingItem))) : null,
+        (p.advisories || []).length ? h("div", {}, h("h5", { text: "Advisories" }), h("ul", {}, ...(p.advisories || []).map(findingItem))) : null,
+      ),
+    );
+  }
+  for (const r of v.rejections) {
+    box.append(
+      h(
+        "div",
+        { class: "rejection", "data-kind": r.kind },
+        h("h4", { text: `${r.accelerator}: rejected for ${r.kind} (${r.resolution})` }),
+        h("ul", {}, ...(r.reasons || []).map(findingItem)),
+      ),
+    );
+  }
+  if (!v.placements.length && !v.rejections.length) box.append(h("p", { text: "The plan does not consider this site." }));
+  return box;
+}
+
+function paretoChart(placements: Placement[]): SVGElement {
+  const w = 420,
+    hgt = 300,
+    m = { l: 70, r: 12, t: 12, b: 40 };
+  const svg = s("svg", { class: "pareto", viewBox: `0 0 ${w} ${hgt}`, role: "img", "aria-label": `Cost against time of ${placements.length} placements; the Pareto front is drawn as a line` });
+  if (!placements.length) {
+    svg.append(s("text", { x: w / 2, y: hgt / 2, "text-anchor": "middle", text: "No placement" }));
+    return svg;
+  }
+  const xs = placements.map((p) => Math.max(p.hours, 1e-3));
+  const ys = placements.map((p) => Math.max(p.costUSD, 1e-3));
+  const scale = (vals: number[], a: number, b: number) => {
+    const lo = Math.min(...vals),
+      hi = Math.max(...vals);
+    const log = hi / lo > 20;
+    const f = (v: number) => (log ? Math.log(v) : v);
+    const l = f(lo),
+      u = f(hi) === l ? l + 1 : f(hi);
+    return { fn: (v: number) => a + ((f(v) - l) / (u - l)) * (b - a), lo, hi, log };
+  };
+  const sx = scale(xs, m.l, w - m.r);
+  const sy = scale(ys, hgt - m.b, m.t);
+  svg.append(
+    s("line", { x1: m.l, y1: hgt - m.b, x2: w - m.r, y2: hgt - m.b, class: "axis" }),
+    s("line", { x1: m.l, y1: m.t, x2: m.l, y2: hgt - m.b, class: "axis" }),
+    s("text", { x: (w + m.l) / 2, y: hgt - 6, "text-anchor": "middle", text: "time" + (sx.log ? " (log)" : "") + ": " + fmtHours(sx.lo) + " – " + fmtHours(sx.hi) }),
+    s("text", { x: 14, y: (hgt - m.b) / 2, transform: `rotate(-90 14 ${(hgt - m.b) / 2})`, "text-anchor": "middle", text: "cost" + (sy.log ? " (log)" : "") + ": " + fmtUSD(sy.lo) + " – " + fmtUSD(sy.hi) }),
+  );
+  const front = placements.filter((p) => p.pareto).sort((a, b) => a.hours - b.hours);
+  if (front.length > 1) {
+    svg.append(s("polyline", { class: "front", points: front.map((p) => `${sx.fn(Math.max(p.hours, 1e-3))},${sy.fn(Math.max(p.costUSD, 1e-3))}`).join(" ") }));
+  }
+  for (const p of placements) {
+    svg.append(
+      s(
+        "path",
+        { class: p.pareto ? "pt pareto-pt" : "pt", transform: `translate(${sx.fn(Math.max(p.hours, 1e-3))},${sy.fn(Math.max(p.costUSD, 1e-3))})`, d: shapePath(p.pareto ? "diamond" : "circle", p.pareto ? 4 : 2.5) },
+        s("title", { text: `#${p.rank} ${p.site} ${p.count}× ${p.accelerator}: ${fmtUSD(p.costUSD)}, ${fmtHours(p.hours)}` }),
+      ),
+    );
+  }
+  return svg;
+}
+
+export function planPage(main: HTMLElement, params: URLSearchParams): () => void {
+  let alive = true;
+  let sites = new Map<string, Site>();
+  const cache = new Map<string, Plan>();
+  const stories = new Map<string, Explanation>();
+  let ctl: AbortController | null = null;
+  let timer = 0;
+  let ruleDates: string[] = [];
+
+  const docs = h("textarea", { id: "job-docs", rows: 10, spellcheck: "false", placeholder: "apiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\n…" }) as HTMLTextAreaElement;
+  docs.value = sessionStorage.getItem(JOB_KEY) || "";
+  const jobName = h("input", { id: "job-name", type: "text", placeholder: "(the only TrainingJob)" }) as HTMLInputElement;
+  const file = h("input", { id: "job-file", type: "file", accept: ".yaml,.yml,.json", multiple: true }) as HTMLInputElement;
+  const runSel = h("select", { id: "job-run" }, h("option", { value: "", text: "— choose a run —" })) as HTMLSelectElement;
+  const slider = h("input", { id: "as-of", type: "range", min: 0, max: dayIndex(LAST), step: 1, list: "rule-dates", "aria-describedby": "as-of-help" }) as HTMLInputElement;
+  const dateIn = h("input", { id: "as-of-date", type: "date", min: FIRST, max: LAST }) as HTMLInputElement;
+  const ticks = h("datalist", { id: "rule-dates" });
+  const status = h("p", { id: "plan-status", role: "status", "aria-live": "polite" });
+  const mapBox = h("div", { id: "map", class: "map-box" });
+  const detail = h("div", { id: "detail", class: "detail", "aria-live": "polite" }, h("p", { class: "help", text: "Choose a site on the map (or Tab to it and press Enter) to read why it is where it is." }));
+  const side = h("div", { class: "side" });
+  const tableBox = h("div", { id: "plan-table" });
+  const start = params.get("asOf") || today();
+  const clamp = (d: string) => (d < FIRST ? FIRST : d > LAST ? LAST : d);
+  setDate(clamp(start));
+
+  function setDate(d: string): void {
+    slider.value = String(dayIndex(d));
+    dateIn.value = d;
+    slider.setAttribute("aria-valuetext", d);
+  }
+
+  const wm = new WorldMap("World map of the plan's sites");
+  for (const [k, o] of Object.entries(OUTCOMES)) {
+    wm.defs.append(
+      s("path", { id: "mark-" + k, d: shapePath(o.shape, 5), fill: o.shape === "ring" ? "none" : o.colour, stroke: o.shape === "ring" ? o.colour : "#000", "stroke-width": o.shape === "ring" ? 2.5 : 0.7 }),
+    );
+  }
+  let show: (name: string) => void = () => undefined;
+  const siteOf = (ev: Event) => (ev.target as Element).closest("g.site")?.getAttribute("data-site");
+  wm.sites.addEventListener("click", (ev) => {
+    const name = siteOf(ev);
+    if (name) show(name);
+  });
+  wm.sites.addEventListener("keydown", (ev) => {
+    const name = siteOf(ev);
+    if (name && (ev.key === "Enter" || ev.key === " ")) {
+      ev.preventDefault();
+      show(name);
+    }
+  });
+  mapBox.append(wm.svg);
+
+  const prev = h("button", { type: "button", id: "prev-date", text: "◀ Previous rule date" });
+  const next = h("button", { type: "button", id: "next-date", text: "Next rule date ▶" });
+  prev.addEventListener("click", () => jump(-1));
+  next.addEventListener("click", () => jump(1));
+
+  function jump(dir: number): void {
+    const cur = dateIn.value;
+    const cands = dir > 0 ? ruleDates.filter((d) => d > cur) : ruleDates.filter((d) => d < cur).reverse();
+    if (cands.length) {
+      setDate(clamp(cands[0]));
+      schedule(0);
+    }
+  }
+
+  main.append(
+    h("h2", { text: "Plan" }),
+    h(
+      "form",
+      { class: "job", id: "job-form" },
+      h(
+        "fieldset",
+        {},
+        h("legend", { text: "Job" }),
+        h("label", { for: "job-docs", text: "Job documents (YAML: the TrainingJob and its Organization, Datasets…)" }),
+        docs,
+        h("div", { class: "row" }, h("label", { for: "job-file", text: "…or load from files" }), file, h("label", { for: "job-run", text: "…or from a stored run" }), runSel),
+        h("div", { class: "row" }, h("label", { for: "job-name", text: "Job name (when the documents hold several)" }), jobName),
+        h("button", { type: "submit", id: "plan-btn", text: "Plan" }),
+      ),
+      h(
+        "fieldset",
+        { class: "when" },
+        h("legend", { text: "As of" }),
+        h("label", { for: "as-of", text: "Date the law is read on" }),
+        slider,
+        ticks,
+        h("label", { for: "as-of-date", class: "visually-hidden", text: "As-of date" }),
+        dateIn,
+        prev,
+        next,
+        h("p", { id: "as-of-help", class: "help", text: "Drag, or use the arrow keys (a day), Page Up/Down (a month); the buttons jump to the days rules start, lapse or resume." }),
+      ),
+    ),
+    status,
+    h("div", { class: "plan-grid" }, h("div", {}, mapBox, legend(Object.keys(OUTCOMES))), h("div", {}, detail, side)),
+    h("h3", { id: "table-title", text: "Table" }),
+    tableBox,
+  );
+
+  slider.addEventListener("keydown", (ev) => {
+    if (ev.key === "PageUp" || ev.key === "PageDown") {
+      ev.preventDefault();
+      const d = new Date(dateIn.value + "T00:00:00Z");
+      d.setUTCMonth(d.getUTCMonth() + (ev.key === "PageUp" ? 1 : -1));
+      setDate(clamp(d.toISOString().slice(0, 10)));
+      schedule(0);
+    }
+  });
+  slider.addEventListener("input", () => {
+    setDate(dayOf(Number(slider.value)));
+    schedule(200);
+  });
+  slider.addEventListener("change", () => schedule(0));
+  dateIn.addEventListener("change", () => {
+    if (/^\d{4}-\d{2}-\d{2}$/.test(dateIn.value)) {
+      setDate(clamp(dateIn.value));
+      schedule(0);
+    }
+  });
+  file.addEventListener("change", async () => {
+    const texts: string[] = [];
+    for (const f of Array.from(file.files || [])) texts.push((await f.text()).trim());
+    docs.value = texts.join("\n---\n");
+  });
+  runSel.addEventListener("change", async () => {
+    if (!runSel.value) return;
+    try {
+      const r = await call<Run>("GET", "/v1/runs/" + encodeURIComponent(runSel.value));
+      docs.value = (r.documents || []).map((d) => d.content.trim()).join("\n---\n");
+      jobName.value = r.job;
+      schedule(0);
+    } catch (err) {
+      clear(status);
+      status.append(errorBox(err));
+    }
+  });
+  main.querySelector("#job-form")!.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    cache.clear();
+    schedule(0);
+  });
+
+  function schedule(ms: number): void {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(load, ms);
+  }
+
+  async function load(): Promise<void> {
+    const text = docs.value.trim();
+    if (!text) {
+      clear(status);
+      status.append("Give the job's documents, then Plan.");
+      return;
+    }
+    sessionStorage.setItem(JOB_KEY, text);
+    const asOf = dateIn.value;
+    const key = asOf + "\0" + jobName.value + "\0" + text;
+    const began = performance.now();
+    let plan = cache.get(key);
+    if (!plan) {
+      if (ctl) ctl.abort();
+      ctl = new AbortController();
+      clear(status);
+      status.append("Planning as of " + asOf + "…");
+      mapBox.setAttribute("aria-busy", "true");
+      try {
+        plan = await call<Plan>("POST", "/v1/plans?top=0&brief=1", { documents: [{ name: "job.yaml", content: text }], job: jobName.value || undefined, asOf }, ctl.signal);
+      } catch (err) {
+        if ((err as Error).name === "AbortError" || !alive) return;
+        mapBox.removeAttribute("aria-busy");
+        clear(status);
+        status.append(errorBox(err));
+        return;
+      }
+      cache.set(key, plan);
+    }
+    mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
+    mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
+    if (!alive || dateIn.value !== asOf) return;
+    render(plan);
+    // Painted: the frame after the one that lays the new map out.
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        mapBox.setAttribute("data-load-ms", (performance.now() - began).toFixed(0));
+        mapBox.setAttribute("data-painted-at-ms", performance.now().toFixed(0));
+      }, 0),
+    );
+  }
+
+  function render(plan: Plan): void {
+    const t0 = performance.now();
+    const views = siteViews(plan);
+    clear(wm.sites);
+    const pts = new Map<string, [number, number]>();
+    const names = new Set<string>([...sites.keys(), ...views.keys()]);
+    const rows: string[][] = [];
+    for (const name of [...names].sort()) {
+      const site = sites.get(name);
+      const v = views.get(name) || { site: name, country: site ? site.spec.country : "", outcome: "none", placements: [], rejections: [] };
+      const o = OUTCOMES[v.outcome];
+      const rules = ruleIds(v);
+      if (site) {
+        const p = wm.point(site.spec.location.lon, site.spec.location.lat);
+        if (p) {
+          pts.set(name, p);
+          const label = `${name} (${v.country}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
+          // One shape per outcome (<use> of the map's symbols); clicks
+          // and keys are handled once, on the group of all sites.
+          const g = s(
+            "g",
+            { class: "site", transform: `translate(${p[0].toFixed(1)},${p[1].toFixed(1)})`, tabindex: 0, role: "button", "aria-label": label, "data-site": name, "data-outcome": v.outcome, "data-rules": rules.join(" ") },
+            s("title", { text: label }),
+            s("use", { href: "#mark-" + v.outcome }),
+          );
+          wm.sites.append(g);
+        }
+      }
+      const entries: { acc: string; out: string; rules: string; rank: string; cost: string; time: string; until: string }[] = [];
+      for (const p of v.placements) entries.push({ acc: p.accelerator, out: "placement", rules: "", rank: String(p.rank), cost: fmtUSD(p.costUSD), time: fmtHours(p.hours), until: p.lawfulUntil ? p.lawfulUntil + " (" + (p.lawfulUntilRule || "") + ")" : "" });
+      for (const r of v.rejections) entries.push({ acc: r.accelerator, out: outcomeOf(r.kind), rules: (r.reasons || []).map((f) => f.rule).join(", "), rank: "", cost: "", time: "", until: "" });
+      if (!entries.length) entries.push({ acc: "", out: "none", rules: "", rank: "", cost: "", time: "", until: "" });
+      for (const e of entries) rows.push([name, v.country, e.acc, OUTCOMES[e.out].label, e.rules, e.rank, e.cost, e.time, e.until]);
+    }
+
+    show = (name: string): void => {
+      const here = pts.get(name);
+      clear(detail);
+      const v = views.get(name) || { site: name, country: sites.get(name)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
+      detail.append(siteDetail(v, sites.get(name)));
+      // The whole story, with each rule's text and source, is asked for
+      // when the site is chosen (the map's plan is brief).
+      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + name + "…" });
+      detail.append(story);
+      const skey = plan.asOf + "\0" + name + "\0" + jobName.value + "\0" + docs.value.trim();
+      const cached = stories.get(skey);
+      const told = cached
+        ? Promise.resolve(cached)
+        : call<Plan>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
+            if (!p.explain) throw new Error("the server gave no story for " + name);
+            stories.set(skey, p.explain);
+            return p.explain;
+          });
+      told
+        .then((e) => {
+          clear(story);
+          story.append(storyOf(e));
+        })
+        .catch((err) => {
+          clear(story);
+          story.append(errorBox(err));
+        });
+      if (here) {
+        const near = [...pts.entries()].filter(([n, p]) => n !== name && Math.hypot(p[0] - here[0], p[1] - here[1]) < 8).map(([n]) => n);
+        if (near.length) {
+          detail.append(h("h4", { text: "Also at this spot on the map" }));
+          for (const n of near) {
+            const nv = views.get(n) || { site: n, country: sites.get(n)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
+            detail.append(h("details", {}, h("summary", { text: `${n}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n))));
+          }
+        }
+      }
+    };
+
+    // Side: the Pareto chart, the counts and the cost of sovereignty.
+    clear(side);
+    const placements = plan.placements || [];
+    side.append(h("h3", { text: "Cost against time" }), paretoChart(placements));
+    const sum = plan.summary;
+    const kinds = Object.entries(sum.rejectedByKind || {}).map(([k, n]) => `${n} for ${k}`);
+    side.append(h("p", { id: "plan-summary", text: `${sum.placements} placements of ${sum.candidates} candidates; rejected: ${kinds.join(", ") || "none"}.` }));
+    const byRule = Object.entries(sum.rejectedByRule || {});
+    if (byRule.length) side.append(h("p", { text: "Denied by rule: " + byRule.map(([r, n]) => `${r} (${n})`).join(", ") }));
+    const cos = sum.costOfSovereignty;
+    if (cos) {
+      const extra = cos.extraCostUSD !== undefined ? fmtUSD(cos.extraCostUSD) : "–";
+      const extraH = cos.extraHours !== undefined ? fmtHours(cos.extraHours) : "–";
+      side.append(h("h3", { text: "Cost of sovereignty" }), h("p", { id: "sovereignty", text: `Keeping to ${cos.constraints.join(", ")} costs ${extra} more and takes ${extraH} longer than the best placement without them.` }));
+    }
+
+    // A long table stays folded until asked for: laying out thousands of
+    // rows would cost more than drawing the map.
+    // The rows are built when the table is unfolded.
+    const wasOpen = tableBox.querySelector("details")?.open;
+    clear(tableBox);
+    const fold = h("details", {}, h("summary", { text: `Table of everything the map shows (${rows.length} rows)` })) as HTMLDetailsElement;
+    let built = false;
+    const build = () => {
+      if (built) return;
+      built = true;
+      fold.append(
+        table(
+          `Every site of the map as of ${plan.asOf}: one row per site and accelerator`,
+          ["Site", "Country", "Accelerator", "Outcome", "Rules", "Rank", "Cost", "Time", "Lawful until"],
+          rows.map((r) => {
+            const btn = h("button", { type: "button", class: "link", "data-site": r[0], text: r[0] });
+            btn.addEventListener("click", () => show(r[0]));
+            return [btn, ...r.slice(1)];
+          }),
+          { class: "data", id: "sites-table" },
+        ),
+      );
+    };
+    fold.addEventListener("toggle", () => {
+      if (fold.open) build();
+    });
+    if (rows.length <= TABLE_OPEN || wasOpen) {
+      build();
+      fold.open = true;
+    }
+    tableBox.append(fold);
+
+    const unplaced = [...views.keys()].filter((n) => !pts.has(n));
+    mapBox.removeAttribute("aria-busy");
+    mapBox.removeAttribute("data-load-ms");
+    mapBox.setAttribute("data-as-of", plan.asOf);
+    mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
+    clear(status);
+    status.append(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`);
+    if (unplaced.length) status.append(h("br"), `Not on the map (the catalog gives no place): ${unplaced.join(", ")}; the table lists them.`);
+  }
+
+  // Catalog, rule dates and runs load once; then the first plan.
+  (async () => {
+    try {
+      const [list, rl, runs] = await Promise.all([
+        call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
+        call<{ rules: RuleEntry[] }>("GET", "/v1/rules").catch((err: ApiError) => {
+          status.append(errorBox(err));
+          return { rules: [] as RuleEntry[] };
+        }),
+        call<{ runs: Run[] }>("GET", "/v1/runs"),
+      ]);
+      if (!alive) return;
+      sites = new Map(list.sites.map((x) => [x.metadata.name, x]));
+      const ds = new Set<string>();
+      for (const r of rl.rules) {
+        if (r.effectiveFrom) ds.add(r.effectiveFrom);
+        if (r.effectiveUntil) ds.add(r.effectiveUntil);
+        for (const e of r.enforcement) {
+          if (e.from) ds.add(e.from);
+          if (e.until) ds.add(e.until);
+        }
+      }
+      ruleDates = [...ds].filter((d) => d >= FIRST && d <= LAST).sort();
+      for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
+      for (const r of runs.runs) runSel.append(h("option", { value: r.id, text: `${r.id} · ${r.job} · ${r.state}` }));
+      const fromRun = params.get("run");
+      if (fromRun) {
+        runSel.value = fromRun;
+        runSel.dispatchEvent(new Event("change"));
+        return;
+      }
+      schedule(0);
+    } catch (err) {
+      status.append(errorBox(err));
+    }
+  })();
+
+  return () => {
+    alive = false;
+    window.clearTimeout(timer);
+    if (ctl) ctl.abort();
+  };
+}

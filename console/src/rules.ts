@@ -1,0 +1,184 @@
+// Rules: a timeline per jurisdiction of when each rule is in force,
+// suspended or not enforced; the rules as a table; the server's rules
+// revisions with their diff; and (admin tokens) what a proposed change
+// would do to the live runs.
+
+import { call, RuleEntry, RuleRevision } from "./api";
+import { h, s, clear, errorBox, table } from "./dom";
+
+interface Span {
+  from: string;
+  to: string;
+  state: string;
+}
+
+const MIN = "2018-01-01";
+
+// spans turns a rule's dates and enforcement steps into periods.
+function spans(r: RuleEntry, end: string): Span[] {
+  const start = r.effectiveFrom && r.effectiveFrom > MIN ? r.effectiveFrom : MIN;
+  const stop = r.effectiveUntil || end;
+  const steps = r.enforcement.length ? r.enforcement : [{ state: "in-force" }];
+  const out: Span[] = [];
+  steps.forEach((st, i) => {
+    const from = st.from && st.from > start ? st.from : start;
+    const next = steps[i + 1]?.from || stop;
+    let state = st.state;
+    if (state.startsWith("suspended-until")) {
+      const until = st.until || state.split(" ")[1] || next;
+      out.push({ from, to: until < next ? until : next, state: "suspended" });
+      if (until < next) out.push({ from: until, to: next, state: "in-force" });
+      return;
+    }
+    out.push({ from, to: next < stop ? next : stop, state });
+  });
+  return out.filter((x) => x.from < x.to);
+}
+
+export function rulesPage(main: HTMLElement, params: URLSearchParams): () => void {
+  let alive = true;
+  const asOf = h("input", { id: "rules-as-of", type: "date", value: params.get("asOf") || new Date().toISOString().slice(0, 10) }) as HTMLInputElement;
+  const juris = h("select", { id: "rules-jurisdiction" }, h("option", { value: "", text: "every jurisdiction" })) as HTMLSelectElement;
+  const chart = h("div", { id: "rules-timeline" });
+  const tbl = h("div", { id: "rules-table" });
+  const revs = h("div", { id: "rules-revisions" });
+  const diffOut = h("pre", { id: "rules-diff", class: "json", tabindex: 0 });
+  const whatIfText = h("textarea", { id: "whatif-rules", rows: 8, spellcheck: "false" }) as HTMLTextAreaElement;
+  const whatIfOut = h("div", { id: "whatif-result", "aria-live": "polite" });
+  const whatIfForm = h(
+    "form",
+    {},
+    h("label", { for: "whatif-rules", text: "A proposed rule file (YAML); asking what it would do takes an admin token" }),
+    whatIfText,
+    h("button", { type: "submit", text: "What if?" }),
+  );
+  let rules: RuleEntry[] = [];
+  main.append(
+    h("h2", { text: "Rules" }),
+    h("div", { class: "row" }, h("label", { for: "rules-as-of", text: "State as of" }), asOf, h("label", { for: "rules-jurisdiction", text: "Jurisdiction" }), juris),
+    chart,
+    tbl,
+    h("h3", { text: "Revisions" }),
+    revs,
+    diffOut,
+    h("h3", { text: "What if" }),
+    whatIfForm,
+    whatIfOut,
+  );
+
+  function render(): void {
+    const shown = rules.filter((r) => !juris.value || r.jurisdiction === juris.value).sort((a, b) => (a.jurisdiction + a.effectiveFrom + a.id < b.jurisdiction + b.effectiveFrom + b.id ? -1 : 1));
+    const end = String(new Date().getUTCFullYear() + 2) + "-01-01";
+    const t0 = Date.parse(MIN),
+      t1 = Date.parse(end);
+    const left = 230,
+      right = 10,
+      width = 980,
+      rowH = 16;
+    const x = (d: string) => left + ((Date.parse(d) - t0) / (t1 - t0)) * (width - left - right);
+    const svg = s("svg", { class: "timeline-chart", viewBox: `0 0 ${width} ${shown.length * rowH + 40}`, role: "img", "aria-label": `Timeline of ${shown.length} rules from ${MIN} to ${end}; the table below lists the same` });
+    svg.append(
+      s(
+        "defs",
+        {},
+        s("pattern", { id: "hatch", patternUnits: "userSpaceOnUse", width: 6, height: 6, patternTransform: "rotate(45)" }, s("rect", { width: 6, height: 6, class: "hatch-bg" }), s("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "hatch-line" })),
+      ),
+    );
+    for (let y = 2018; y <= Number(end.slice(0, 4)); y++) {
+      const xx = x(`${y}-01-01`);
+      svg.append(s("line", { x1: xx, y1: 0, x2: xx, y2: shown.length * rowH + 20, class: "grid" }), s("text", { x: xx + 2, y: shown.length * rowH + 34, class: "tick", text: String(y) }));
+    }
+    const ax = x(asOf.value || new Date().toISOString().slice(0, 10));
+    shown.forEach((r, i) => {
+      const y = i * rowH + 4;
+      svg.append(s("text", { x: 2, y: y + 11, class: "rule-label", text: `${r.jurisdiction} · ${r.id}` }));
+      for (const sp of spans(r, end)) {
+        svg.append(
+          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + sp.state.replace(/\s.*/, "") + " effect-" + r.effect, "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
+        );
+      }
+    });
+    svg.append(s("line", { x1: ax, y1: 0, x2: ax, y2: shown.length * rowH + 20, class: "as-of-line" }));
+    clear(chart);
+    chart.append(
+      h("p", { class: "help", text: "Solid: in force (deny rules dark, obligations and advisories lighter); hatched: suspended; outlined: not enforced or draft. The vertical line is the as-of date." }),
+      svg,
+    );
+    clear(tbl);
+    tbl.append(
+      table(
+        `${shown.length} rules, their state on ${asOf.value}`,
+        ["Rule", "Jurisdiction", "Kind", "Effect", "State", "From", "Until", "Enforcement", "Confidence", "Source"],
+        shown.map((r) => [h("span", { title: r.title || "", text: r.id }), r.jurisdiction, r.kind, r.effect, r.state, r.effectiveFrom, r.effectiveUntil || "", r.enforcement.map((e) => e.state + (e.until ? " " + e.until : "") + (e.from ? " from " + e.from : "")).join("; "), r.confidence, r.sources.join("; ") || r.source]),
+        { class: "data", id: "rules-list" },
+      ),
+    );
+  }
+
+  async function load(): Promise<void> {
+    try {
+      const r = await call<{ rules: RuleEntry[] }>("GET", "/v1/rules?asOf=" + encodeURIComponent(asOf.value));
+      if (!alive) return;
+      rules = r.rules;
+      const keep = juris.value;
+      clear(juris);
+      juris.append(h("option", { value: "", text: "every jurisdiction" }), ...[...new Set(rules.map((x) => x.jurisdiction))].sort().map((j) => h("option", { value: j, text: j })));
+      juris.value = keep;
+      render();
+    } catch (err) {
+      clear(chart);
+      chart.append(errorBox(err));
+    }
+  }
+
+  async function loadRevisions(): Promise<void> {
+    try {
+      const r = await call<{ revisions: RuleRevision[] }>("GET", "/v1/rules/revisions");
+      if (!alive) return;
+      clear(revs);
+      if (!r.revisions.length) {
+        revs.append(h("p", { text: "No revision: the server runs its built-in rules." }));
+        return;
+      }
+      revs.append(
+        table(
+          `${r.revisions.length} revisions`,
+          ["Revision", "Time", "By", "Reason", "Files", ""],
+          r.revisions.map((v) => {
+            const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
+            b.addEventListener("click", async () => {
+              try {
+                diffOut.textContent = JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2);
+              } catch (err) {
+                diffOut.textContent = (err as Error).message;
+              }
+            });
+            return [String(v.revision), v.time, v.by, v.reason, v.files.join(", "), b];
+          }),
+          { class: "data" },
+        ),
+      );
+    } catch (err) {
+      clear(revs);
+      revs.append(errorBox(err));
+    }
+  }
+
+  whatIfForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clear(whatIfOut);
+    try {
+      const r = await call("POST", "/v1/rules/what-if", { files: [{ name: "proposed.yaml", content: whatIfText.value }], asOf: asOf.value });
+      whatIfOut.append(h("pre", { class: "json", text: JSON.stringify(r, null, 2) }));
+    } catch (err) {
+      whatIfOut.append(errorBox(err));
+    }
+  });
+  asOf.addEventListener("change", load);
+  juris.addEventListener("change", render);
+  load();
+  loadRevisions();
+  return () => {
+    alive = false;
+  };
+}

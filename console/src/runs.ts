@@ -1,0 +1,202 @@
+// Runs: the tenant's list, and a run's page: its state and progress, its
+// sites on the map with each migration as an arc, its timeline, its logs
+// streamed as they are written, and cancel.
+
+import { call, stream, Run, RunEvent, Site } from "./api";
+import { h, clear, errorBox, table } from "./dom";
+import { WorldMap } from "./map";
+
+function fmtTime(t: string): string {
+  return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
+}
+
+export function runsPage(main: HTMLElement): () => void {
+  let alive = true;
+  const box = h("div", { id: "runs" });
+  main.append(h("h2", { text: "Runs" }), h("p", { class: "help", text: "This tenant's runs, newest first; the list refreshes every 5 seconds." }), box);
+  async function load(): Promise<void> {
+    try {
+      const { runs } = await call<{ runs: Run[] }>("GET", "/v1/runs");
+      if (!alive) return;
+      clear(box);
+      const sorted = [...runs].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+      box.append(
+        table(
+          `${runs.length} runs`,
+          ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
+          sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + r.state, text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
+          { class: "data", id: "runs-table" },
+        ),
+      );
+    } catch (err) {
+      clear(box);
+      box.append(errorBox(err));
+    }
+  }
+  load();
+  const t = window.setInterval(load, 5000);
+  return () => {
+    alive = false;
+    window.clearInterval(t);
+  };
+}
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+export function runPage(main: HTMLElement, _params: URLSearchParams, id: string): () => void {
+  let alive = true;
+  const logs = new AbortController();
+  let sites = new Map<string, Site>();
+  const head = h("div", { id: "run-head" });
+  const progress = h("div", { id: "run-progress", role: "status", "aria-live": "polite" });
+  const wm = new WorldMap("Map of the run's sites and migrations");
+  const moves = h("div", { id: "run-moves" });
+  const timeline = h("ol", { id: "run-timeline", class: "timeline" });
+  const logBox = h("pre", { id: "run-logs", class: "logs", tabindex: 0, "aria-label": "Run output" });
+  const cancelBtn = h("button", { type: "button", id: "cancel", text: "Cancel run…" }) as HTMLButtonElement;
+  const cancelMsg = h("span", { "aria-live": "polite" });
+  let confirming = false;
+  cancelBtn.addEventListener("click", async () => {
+    if (!confirming) {
+      confirming = true;
+      cancelBtn.textContent = "Confirm: cancel run " + id;
+      return;
+    }
+    cancelBtn.disabled = true;
+    try {
+      await call<Run>("POST", "/v1/runs/" + encodeURIComponent(id) + "/cancel");
+      cancelMsg.textContent = "Cancel requested.";
+      refresh();
+    } catch (err) {
+      cancelMsg.append(errorBox(err));
+    }
+  });
+
+  main.append(
+    h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
+    h("h2", { text: "Run " + id }),
+    head,
+    progress,
+    h("p", {}, cancelBtn, " ", cancelMsg),
+    h("h3", { text: "Sites and migrations" }),
+    wm.svg,
+    moves,
+    h("h3", { text: "Timeline" }),
+    timeline,
+    h("h3", { text: "Logs" }),
+    logBox,
+  );
+
+  let following = false;
+  async function follow(): Promise<void> {
+    if (following) return;
+    following = true;
+    try {
+      await stream("/v1/runs/" + encodeURIComponent(id) + "/logs?follow=1", (s) => {
+        logBox.append(s);
+        logBox.scrollTop = logBox.scrollHeight;
+      }, logs.signal);
+    } catch (err) {
+      if ((err as Error).name !== "AbortError" && alive) logBox.append(errorBox(err));
+    }
+  }
+
+  function drawMoves(r: Run): void {
+    clear(wm.arcs);
+    clear(wm.sites);
+    clear(moves);
+    const path: string[] = [];
+    for (const a of r.attempts || []) if (a.site && path[path.length - 1] !== a.site) path.push(a.site);
+    if (r.site && path[path.length - 1] !== r.site) path.push(r.site);
+    const rows: string[][] = [];
+    for (let i = 1; i < path.length; i++) {
+      const a = sites.get(path[i - 1]),
+        b = sites.get(path[i]);
+      rows.push([path[i - 1], path[i], a ? a.spec.country : "", b ? b.spec.country : ""]);
+      if (a && b) {
+        wm.arc([a.spec.location.lon, a.spec.location.lat], [b.spec.location.lon, b.spec.location.lat], "migration", `Migration ${i}: ${path[i - 1]} → ${path[i]}`, { from: path[i - 1], to: path[i] });
+      }
+    }
+    path.forEach((name, i) => {
+      const st = sites.get(name);
+      if (!st) return;
+      const p = wm.point(st.spec.location.lon, st.spec.location.lat);
+      if (!p) return;
+      const cur = i === path.length - 1;
+      const g = document.createElementNS("http://www.w3.org/2000/svg", "g");
+      g.setAttribute("class", "site" + (cur ? " current" : ""));
+      g.setAttribute("data-site", name);
+      g.setAttribute("transform", `translate(${p[0].toFixed(1)},${p[1].toFixed(1)})`);
+      const c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+      c.setAttribute("r", cur ? "6" : "4");
+      const t = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      t.textContent = name + (cur ? " (now)" : "");
+      g.append(t, c);
+      wm.sites.append(g);
+    });
+    moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] || "no site yet") + "." }));
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      const [r, ev] = await Promise.all([call<Run>("GET", "/v1/runs/" + encodeURIComponent(id)), call<{ events: RunEvent[] }>("GET", "/v1/runs/" + encodeURIComponent(id) + "/events")]);
+      if (!alive) return;
+      clear(head);
+      head.append(
+        h(
+          "dl",
+          { class: "facts" },
+          h("dt", { text: "Job" }),
+          h("dd", { text: r.job }),
+          h("dt", { text: "State" }),
+          h("dd", { id: "run-state", class: "state state-" + r.state, text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
+          h("dt", { text: "Site" }),
+          h("dd", { text: r.site || "–" }),
+          h("dt", { text: "Attempt" }),
+          h("dd", { text: String(r.attempt) }),
+          r.reason ? h("dt", { text: "Reason" }) : null,
+          r.reason ? h("dd", { text: r.reason }) : null,
+          r.migration ? h("dt", { text: "Moving" }) : null,
+          r.migration ? h("dd", { text: `from ${r.migration.from}: ${r.migration.reason}${r.migration.rule ? " (rule " + r.migration.rule + ")" : ""}` }) : null,
+        ),
+      );
+      clear(progress);
+      if (r.progress) progress.append(`Step ${r.progress.step} · loss ${r.progress.loss.toFixed(4)} · ${Math.round(r.progress.tokensPerS).toLocaleString("en-US")} tokens/s`);
+      else progress.append("No progress reported yet.");
+      drawMoves(r);
+      clear(timeline);
+      for (const e of ev.events) {
+        timeline.append(
+          h(
+            "li",
+            { "data-kind": e.kind },
+            h("time", { datetime: e.time, text: fmtTime(e.time) }),
+            " ",
+            h("strong", { text: e.kind }),
+            e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
+            e.reason ? h("p", { text: e.reason }) : null,
+          ),
+        );
+      }
+      cancelBtn.disabled = FINAL.has(r.state) || !!r.cancelRequested;
+      follow();
+      if (FINAL.has(r.state)) window.clearInterval(tick);
+    } catch (err) {
+      clear(head);
+      head.append(errorBox(err));
+    }
+  }
+
+  const tick = window.setInterval(refresh, 2000);
+  call<{ sites: Site[] }>("GET", "/v1/catalog/sites")
+    .then((l) => {
+      sites = new Map(l.sites.map((x) => [x.metadata.name, x]));
+    })
+    .catch(() => undefined)
+    .finally(refresh);
+  return () => {
+    alive = false;
+    window.clearInterval(tick);
+    logs.abort();
+  };
+}
