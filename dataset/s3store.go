@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -20,6 +21,7 @@ import (
 // s3Bucket keeps objects in an S3 bucket (AWS or any S3-compatible server).
 type s3Bucket struct {
 	c      *minio.Client
+	tr     *http.Transport // the client's own, closed with the store
 	bucket string
 	prefix string // the URL's prefix parameter, on every key
 }
@@ -29,7 +31,7 @@ var s3Params = map[string]string{
 	"endpoint":       "the server's URL (http://host:port or https://host); default AWS",
 	"region":         "the bucket's region; default $AWS_REGION, $AWS_DEFAULT_REGION, or asked of the server",
 	"use_path_style": "true: address the bucket as endpoint/bucket (most S3-compatible servers) rather than bucket.endpoint",
-	"disable_https":  "true: speak plain HTTP to an endpoint given without a scheme",
+	"disable_https":  "true: speak plain HTTP to AWS, or to an endpoint given without a scheme",
 	"profile":        "the profile to read from the shared credentials file (~/.aws/credentials)",
 	"anonymous":      "true: send unsigned requests (public buckets)",
 	"prefix":         "a key prefix under which the store's objects live",
@@ -85,13 +87,16 @@ func openS3(ctx context.Context, u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An endpoint's scheme says whether to speak TLS; disable_https applies
+	// to an endpoint given without one, and to AWS's own.
 	host, secure := "s3.amazonaws.com", !noHTTPS
 	if ep := q.Get("endpoint"); ep != "" {
 		if !strings.Contains(ep, "://") {
-			ep = "https://" + ep
+			scheme := "https://"
 			if noHTTPS {
-				ep = "http://" + strings.TrimPrefix(ep, "https://")
+				scheme = "http://"
 			}
+			ep = scheme + ep
 		}
 		e, err := url.Parse(ep)
 		if err != nil {
@@ -100,7 +105,7 @@ func openS3(ctx context.Context, u *url.URL) (*s3Bucket, error) {
 		if (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || (e.Path != "" && e.Path != "/") || e.RawQuery != "" || e.User != nil {
 			return nil, fmt.Errorf("s3 URL parameter endpoint=%q: want http://host[:port] or https://host[:port]", q.Get("endpoint"))
 		}
-		host, secure = e.Host, e.Scheme == "https" && !noHTTPS
+		host, secure = e.Host, e.Scheme == "https"
 	}
 	region := q.Get("region")
 	if region == "" {
@@ -123,11 +128,15 @@ func openS3(ctx context.Context, u *url.URL) (*s3Bucket, error) {
 	if pathStyle {
 		lookup = minio.BucketLookupPath
 	}
-	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, BucketLookup: lookup})
+	tr, err := minio.DefaultTransport(secure)
 	if err != nil {
 		return nil, err
 	}
-	return &s3Bucket{c: c, bucket: bucket, prefix: q.Get("prefix")}, nil
+	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, BucketLookup: lookup, Transport: tr})
+	if err != nil {
+		return nil, err
+	}
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix")}, nil
 }
 
 // notFound reports whether an S3 error says the object is not there. Only
@@ -185,4 +194,9 @@ func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, er
 	}
 }
 
-func (b *s3Bucket) close() error { return nil }
+// close drops the store's idle connections: each store has its own
+// transport, and a server opens stores per request.
+func (b *s3Bucket) close() error {
+	b.tr.CloseIdleConnections()
+	return nil
+}

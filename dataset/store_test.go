@@ -339,3 +339,30 @@ func TestS3StoreCredentialsFile(t *testing.T) {
 		t.Errorf("read with the default profile's wrong keys: %v, want refused", err)
 	}
 }
+
+// TestS3StoreEndpointWithoutScheme: endpoint=host:port with
+// disable_https=true speaks plain HTTP to the server.
+func TestS3StoreEndpointWithoutScheme(t *testing.T) {
+	u := os.Getenv("MERIDIAN_TEST_S3_URL")
+	if u == "" || !strings.Contains(u, "endpoint=http://") {
+		t.Skip("MERIDIAN_TEST_S3_URL not set to a plain-HTTP endpoint: run scripts/s3-up.sh (scripts/test.sh does)")
+	}
+	ctx := context.Background()
+	bare := strings.Replace(u, "endpoint=http://", "endpoint=", 1)
+	if !strings.Contains(bare, "disable_https=true") {
+		bare += "&disable_https=true"
+	}
+	st, err := OpenStore(ctx, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := "store-test/bare-" + time.Now().Format("150405.000000000")
+	if err := Put(ctx, st, key, []byte("v")); err != nil {
+		t.Fatalf("%s: %v", bare, err)
+	}
+	defer st.Delete(ctx, key)
+	if got, err := ReadObject(ctx, st, key, 10); err != nil || string(got) != "v" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+}
