@@ -91,9 +91,17 @@ func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, 
 }
 
 // put writes data to a temporary file beside the object's file (so the
-// rename never crosses file systems), fsyncs it and renames it into place.
-// The temporary name ends in ".tmp"; a writer killed before the rename
-// leaves one, which RemoveStaleTemps deletes later.
+// rename never crosses file systems) and renames it into place: readers see
+// the old object or the whole new one. The temporary name ends in ".tmp"; a
+// writer killed before the rename leaves one, which RemoveStaleTemps
+// deletes later.
+//
+// put does not fsync each file: Store.Flush syncs the whole file system once
+// before anything that refers to the objects (a manifest, a ledger
+// confirmation) is published, and is called again after the manifest. An
+// fsync per chunk made staging 64 MiB 15 % dearer in CPU and 27 % slower
+// (bench/trust-overhead.sh) for no stronger promise: nothing refers to an
+// object before Flush, and every chunk is authenticated when read.
 func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 	path, err := b.path(key)
 	if err != nil {
@@ -113,9 +121,6 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -131,7 +131,8 @@ func (s *Store) Flush() error {
 // credentials file, or the instance's role).
 //
 // file:// stores write each object to a temporary file beside its final
-// name, fsync it and rename it into place, and keep no metadata side files.
+// name and rename it into place (Flush makes them durable), and keep no
+// metadata side files.
 func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
