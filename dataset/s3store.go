@@ -42,7 +42,7 @@ var s3Params = map[string]string{
 // credentials file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE or the profile
 // parameter), then the role of the machine or pod (EC2/ECS metadata, web
 // identity).
-func openS3(ctx context.Context, u *url.URL) (*s3Bucket, error) {
+func openS3(u *url.URL) (*s3Bucket, error) {
 	bucket := u.Host
 	if bucket == "" {
 		return nil, errors.New("s3 URL without a bucket (want s3://bucket?…)")

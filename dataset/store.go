@@ -126,9 +126,10 @@ func (s *Store) Flush() error {
 
 // OpenStore opens a blob store by URL: file:///dir or file://./rel
 // (created if missing), or s3://bucket?endpoint=…&use_path_style=true&region=…
-// for S3 and S3-compatible servers (see openS3 for every parameter;
-// credentials from the usual AWS_* environment variables, the shared
-// credentials file, or the instance's role).
+// for S3 and S3-compatible servers (parameters endpoint, region,
+// use_path_style, disable_https, profile, anonymous and prefix; any other
+// is refused; credentials from the usual AWS_* environment variables, the
+// shared credentials file, or the machine's role).
 //
 // file:// stores write each object to a temporary file beside its final
 // name and rename it into place (Flush makes them durable), and keep no
@@ -157,7 +158,7 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 		}
 		return &Store{b: b, URL: rawURL, dir: abs}, nil
 	case "s3":
-		b, err := openS3(ctx, u)
+		b, err := openS3(u)
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", rawURL, err)
 		}
