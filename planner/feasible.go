@@ -93,6 +93,9 @@ func (ps *pass) siteFieldSource(s *catalog.Site, field string) string {
 func (ps *worker) checkAccess(c *candidate) outcome {
 	usable, why := c.site.UsableBy(ps.spec.Organization, ps.includeAllocation)
 	if usable {
+		if !ps.tracing(c) {
+			return outcome{} // the detail is for --explain only
+		}
 		return ok("usable by " + ps.spec.Organization + " (access " + c.site.AccessTerms() + ")")
 	}
 	code := CodeAllocation
@@ -170,6 +173,9 @@ func (ps *worker) checkLaw(c *candidate) outcome {
 		if len(d.Denials) == 0 {
 			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, "",
 				"the law engine denied class %s without a reason", c.class())}, notes: notes}
+		}
+		if !ps.tracing(c) {
+			return outcome{reject: d.Denials} // the detail is for --explain only
 		}
 		return outcome{reject: d.Denials, detail: "denied for class " + c.class(), notes: notes}
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"meridian.dev/meridian/catalog"
@@ -13,22 +14,23 @@ import (
 // unknown.
 
 // candAct is a candidate's variables as a CEL activation, without
-// building a map of them.
+// building a map of them. Its facts hold CEL values (celFacts).
 type candAct struct {
 	s                           *Session
 	site, pool, owner, acc, def facts
 	unconfirmed                 []string // accelerator facts of status U
 }
 
-// ResolveName implements interpreter.Activation.
+// ResolveName implements interpreter.Activation. The values are converted
+// for CEL once per session (celFacts); messages read them back (native).
 func (a *candAct) ResolveName(name string) (any, bool) {
 	switch name {
 	case "asOf":
-		return a.s.asOf, true
+		return a.s.celAsOf, true
 	case "org":
-		return a.s.org, true
+		return a.s.celOrg, true
 	case "job":
-		return a.s.job, true
+		return a.s.celJob, true
 	case "site":
 		return a.site, true
 	case "pool":
@@ -40,7 +42,7 @@ func (a *candAct) ResolveName(name string) (any, bool) {
 	case "def":
 		return a.def, true
 	case "threshold":
-		return a.s.e.thresholdTexts(), true
+		return a.s.e.celThTexts, true
 	case "dataset", "transfer", "delivery":
 		return facts{}, true
 	}
@@ -78,22 +80,51 @@ func (s *Session) candidateFacts(site *catalog.Site, pool *catalog.Pool, acc *ca
 	s.mu.Lock()
 	af, ok := s.accs[acc]
 	if !ok {
-		af = accEntry{accFacts(acc), accUnconfirmed(acc)}
+		af = accEntry{s.e.celFacts(accFacts(acc)), accUnconfirmed(acc)}
 		s.accs[acc] = af
 	}
 	k := ownerKey{pool.Owner, site.Spec.Operator.Name, site.Spec.Operator.Headquarters}
 	of := s.owners[k]
 	if of == nil {
-		of = ownerOf(site, pool, &s.q)
+		of = s.e.celFacts(ownerOf(site, pool, &s.q))
 		s.owners[k] = of
 	}
 	sf := s.sites[site]
 	if sf == nil {
-		sf = siteFactsWith(site, s.q.Countries, s.groupsOf)
+		sf = siteFactsWith(site, s.q.Countries, s.celGroupsOf, func(v any) any { return s.e.adapter.NativeToValue(v) })
 		s.sites[site] = sf
 	}
+	if s.pools == nil {
+		s.pools = map[poolKey]facts{}
+	}
+	pk := poolKey{pool.Owner, pool.Acquired}
+	pf := s.pools[pk]
+	if pf == nil {
+		pf = s.e.celFacts(poolFacts(pool, &s.q))
+		s.pools[pk] = pf
+	}
 	s.mu.Unlock()
-	return &candAct{s: s, site: sf, pool: poolFacts(pool, &s.q), owner: of, acc: af.facts, unconfirmed: af.unconfirmed}
+	return &candAct{s: s, site: sf, pool: pf, owner: of, acc: af.facts, unconfirmed: af.unconfirmed}
+}
+
+// poolKey is what a pool's facts depend on (poolFacts).
+type poolKey struct {
+	owner    string
+	acquired catalog.Date
+}
+
+// celGroupsOf is a country's US groups converted for CEL (celFacts),
+// shared between sites; s.mu is held.
+func (s *Session) celGroupsOf(c *catalog.Country) any {
+	if s.celGroups == nil {
+		s.celGroups = map[*catalog.Country]ref.Val{}
+	}
+	g, ok := s.celGroups[c]
+	if !ok {
+		g = s.e.adapter.NativeToValue(s.groupsOf(c))
+		s.celGroups[c] = g
+	}
+	return g
 }
 
 // groupsOf is a country's US groups, shared between sites; s.mu is held.

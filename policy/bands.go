@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -32,7 +33,7 @@ func corners(ts []*Threshold) []corner {
 				for k, x := range c.values {
 					v[k] = x
 				}
-				v[t.Name] = r.Value
+				v[t.Name] = types.Double(r.Value) // read by conditions only: converted once
 				label := c.label
 				if len(t.Readings) > 1 { // a single reading is the same at every corner
 					label = t.Name + "=" + formatNumber(r.Value)

@@ -87,6 +87,14 @@ type compiled struct {
 	// every combination of their readings (nil when it reads none).
 	bands   []*Threshold
 	corners []corner
+	// idx is the rule's place in Engine.rules; keyDims are the candidate
+	// details its finding depends on (what the condition reads, and the
+	// accelerator, whose unconfirmed facts may weaken a denial): a
+	// session caches the rule's judgement per projection of the class key
+	// on them (Session.judge).
+	idx     int
+	keyDims dims
+	proj    int // keyDims's index in Engine.projDims
 }
 
 type compiledDef struct {
@@ -97,6 +105,16 @@ type compiledDef struct {
 	// dims are the parts of a class key its value depends on, directly
 	// or through the definitions it reads.
 	dims dims
+	proj int // dims's index in Engine.projDims
+}
+
+// projOf is the index of d in e.projDims, added if new.
+func (e *Engine) projOf(d dims) int {
+	if i := slices.Index(e.projDims, d); i >= 0 {
+		return i
+	}
+	e.projDims = append(e.projDims, d)
+	return len(e.projDims) - 1
 }
 
 // problemAt makes a Problem from a "file:line" position.
@@ -116,7 +134,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	if err != nil {
 		return nil, Problems{{File: "policy engine", Message: err.Error()}}
 	}
-	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}}
+	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}, adapter: env.CELTypeAdapter()}
 	var ps Problems
 	bad := func(pos, rule, field, format string, a ...any) {
 		ps = append(ps, problemAt(pos, rule, field, format, a...))
@@ -131,6 +149,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 		}
 	}
 	e.thTexts = thresholdTexts(e.thresholds)
+	e.celThTexts = e.celFacts(e.thTexts)
 	defNames := map[string]bool{}
 	for _, p := range packs {
 		for _, d := range p.Definitions {
@@ -151,6 +170,7 @@ func compile(packs []*Pack) (*Engine, Problems) {
 				bad(d.Pos, who, "expr", "%s", msg)
 			}
 			e.noteCondition(x.reads, x.acq)
+			e.defsWhole = e.defsWhole || x.reads["def.*"]
 			defNames[d.Name] = true
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
 		}
@@ -174,6 +194,14 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	}
 	sort.Strings(e.acqBounds)
 	e.acqBounds = slices.Compact(e.acqBounds)
+	for _, d := range e.defs {
+		d.proj = e.projOf(d.dims)
+	}
+	for _, c := range e.rules {
+		if c.Scope == ScopeCandidate {
+			c.proj = e.projOf(c.keyDims)
+		}
+	}
 	if len(ps) > 0 {
 		return nil, ps
 	}
@@ -203,6 +231,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 	if r.Scope == ScopeCandidate {
 		e.noteCondition(x.reads, x.acq)
 	}
+	condDims := dimsOf(x.reads, e.defs)
 	msgReads := map[string]bool{}
 	for i, tmpl := range []string{r.Message, r.liftedObligation()} {
 		field := "message"
@@ -239,7 +268,8 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		}
 	}
 	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
-		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track}
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track,
+		idx: len(e.rules), keyDims: condDims | dimAcc}
 	var names []string
 	for rd := range x.reads {
 		if name, ok := strings.CutPrefix(rd, "threshold."); ok && e.thresholds[name] != nil {

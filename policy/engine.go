@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/google/cel-go/common/types"
+
 // Engine holds compiled rules. It is safe for concurrent use. Build one
 // with New or Builtin; a failed load returns no engine.
 type Engine struct {
@@ -8,6 +10,10 @@ type Engine struct {
 	defs       []*compiledDef
 	thresholds map[string]*Threshold
 	thTexts    facts // thresholdTexts(thresholds)
+	celThTexts facts // thTexts as CEL values (celFacts)
+	// adapter converts Go values to CEL values, as the interpreter does
+	// on every read of a fact; facts read often are converted once.
+	adapter types.Adapter
 	// condDims are the candidate details (beyond dimBase) that some
 	// condition or definition reads: candidates that differ in them may
 	// meet the rules differently, so they are part of the coarse key. A
@@ -19,6 +25,13 @@ type Engine struct {
 	// holds the interval between bounds the date falls in, not the date.
 	acqBounds []string
 	acqExact  bool
+	// defsWhole is true when a definition reads def as a whole (its
+	// value may then hold the map of a class's definitions, which is
+	// not reused).
+	defsWhole bool
+	// projDims are the distinct projections of a coarse key that
+	// candidate rules (keyDims) and definitions (dims) are cached by.
+	projDims []dims
 	// tune switches cache refinements off, for the benchmark that
 	// measures what each is worth (BenchmarkCacheRefinements).
 	tune tuning

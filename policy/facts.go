@@ -3,6 +3,8 @@ package policy
 import (
 	"sort"
 
+	"github.com/google/cel-go/common/types/ref"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -34,6 +36,26 @@ import (
 // condition that names a field no variable has; keep the two in step.
 
 type facts = map[string]any
+
+// celFacts is m with every value converted to the CEL value the
+// interpreter makes of it (the same adapter, the same conversion) each
+// time a condition reads it; facts shared between evaluations are
+// converted once. Messages read them back as Go values (native).
+func (e *Engine) celFacts(m facts) facts {
+	out := make(facts, len(m))
+	for k, v := range m {
+		out[k] = e.adapter.NativeToValue(v)
+	}
+	return out
+}
+
+// native is the Go value of a fact, converted (celFacts) or not.
+func native(v any) any {
+	if rv, ok := v.(ref.Val); ok {
+		return rv.Value()
+	}
+	return v
+}
 
 func countryFacts(m facts, prefix string, iso string, countries map[string]*catalog.Country) {
 	if c, ok := countries[iso]; ok {
@@ -125,24 +147,24 @@ func jobFacts(q *Query) facts {
 }
 
 func siteFacts(s *catalog.Site, countries map[string]*catalog.Country) facts {
-	return siteFactsWith(s, countries, groups)
+	return siteFactsWith(s, countries, func(c *catalog.Country) any { return groups(c) }, func(v any) any { return v })
 }
 
-// siteFactsWith is siteFacts with the country groups from groupsOf.
-func siteFactsWith(s *catalog.Site, countries map[string]*catalog.Country, groupsOf func(*catalog.Country) []string) facts {
-	m := facts{
-		"name":       s.Metadata.Name,
-		"country":    s.Spec.Country,
-		"operator":   s.Spec.Operator.Name,
-		"operatorHQ": s.Spec.Operator.Headquarters,
-	}
+// siteFactsWith is siteFacts with the country groups from groupsOf and
+// every other value passed through val (to convert it for CEL).
+func siteFactsWith(s *catalog.Site, countries map[string]*catalog.Country, groupsOf func(*catalog.Country) any, val func(any) any) facts {
+	m := make(facts, 9)
+	m["name"] = val(s.Metadata.Name)
+	m["country"] = val(s.Spec.Country)
+	m["operator"] = val(s.Spec.Operator.Name)
+	m["operatorHQ"] = val(s.Spec.Operator.Headquarters)
 	if s.Spec.City != "" {
-		m["city"] = s.Spec.City
+		m["city"] = val(s.Spec.City)
 	}
 	if c, ok := countries[s.Spec.Country]; ok {
 		m["groups"] = groupsOf(c)
-		m["eu"] = c.EU
-		m["eea"] = c.EEA
+		m["eu"] = val(c.EU)
+		m["eea"] = val(c.EEA)
 	}
 	if c, ok := countries[s.Spec.Operator.Headquarters]; ok {
 		m["operatorHQGroups"] = groupsOf(c)

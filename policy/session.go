@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/cel-go/common/types/ref"
+
 	"meridian.dev/meridian/catalog"
 )
 
@@ -35,6 +37,28 @@ type Session struct {
 	owners map[ownerKey]facts
 	groups map[*catalog.Country][]string
 	sites  map[*catalog.Site]facts
+	// celGroups holds groups converted for CEL, by country.
+	celGroups map[*catalog.Country]ref.Val
+	// pools shares pool facts between candidates (poolFacts).
+	pools map[poolKey]facts
+	// celAsOf, celOrg and celJob are asOf, org and job converted for CEL
+	// once (celFacts), for candidate-scope evaluations.
+	celAsOf        ref.Val
+	celOrg, celJob facts
+	// freeDefs are definitions' maps no verdict keeps (defMap).
+	freeDefs []facts
+	// rulesBy caches each candidate rule's judgement, and defsBy each
+	// definition's value, by the projection of the coarse key on what
+	// they read (judge, defsFor): a class that differs from an earlier
+	// one only in details a rule does not read reuses its judgement.
+	rulesBy map[projKey]*entry
+	defsBy  map[projKey]defValue
+	// projIDs numbers the projections of coarse keys (projections).
+	projIDs map[classKey]int32
+	// shown caches the findings of fired rules whose messages show a
+	// candidate's details, by the projection of the decision key on what
+	// the rule and its message read (render).
+	shown map[shownKey]shownFinding
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
 	// transfers caches transfer findings per destination country.
@@ -63,6 +87,7 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	}
 	s := e.newSession(ctx, q)
 	s.verdicts, s.decisions = map[classKey]*verdict{}, map[classKey]Decision{}
+	s.rulesBy, s.defsBy, s.shown, s.projIDs = map[projKey]*entry{}, map[projKey]defValue{}, map[shownKey]shownFinding{}, map[classKey]int32{}
 	s.accs, s.owners, s.groups, s.sites = map[*catalog.Accelerator]accEntry{}, map[ownerKey]facts{}, map[*catalog.Country][]string{}, map[*catalog.Site]facts{}
 	for _, c := range e.rules {
 		if _, active := c.status(q.AsOf); active && c.Scope == ScopeCandidate {
@@ -85,8 +110,10 @@ func (e *Engine) newSession(ctx context.Context, q Query) *Session {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
+	s := &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
 		job: jobFacts(&q), transfers: map[string]transferResult{}}
+	s.celAsOf, s.celOrg, s.celJob = e.adapter.NativeToValue(s.asOf), e.celFacts(s.org), e.celFacts(s.job)
+	return s
 }
 
 // orgFindings are the engine's own findings on the organisation: what
@@ -136,7 +163,7 @@ func engineFinding(msg string) Finding {
 // rendered: the findings in rule order, some ready, some fired rules
 // whose messages are filled in per candidate.
 type verdict struct {
-	entries []entry
+	entries []*entry
 	def     facts // the definitions' values, for messages
 	// transfers is false when the site's country is unknown (no transfer is evaluated).
 	transfers bool
@@ -187,8 +214,12 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	s.mu.Unlock()
 
 	var vars *candAct // the candidate's facts, when judge just built them
+	reuse := false
 	if v == nil {
-		v, vars = s.judge(site, pool, acc)
+		v, vars = s.judge(site, pool, acc, coarse, true)
+		// A verdict that needs no candidate facts to render does not keep
+		// the definitions' map judge filled: it is reused once rendered.
+		reuse = vars != nil && v.need == 0 && !s.e.defsWhole
 		s.mu.Lock()
 		if w := s.verdicts[coarse]; w != nil {
 			v = w // another goroutine judged the class first
@@ -197,8 +228,11 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		}
 		s.mu.Unlock()
 	}
-	d := s.render(v, vars, site, pool, acc)
+	d := s.render(v, vars, site, pool, acc, &renderKeys{coarse, full})
 	s.mu.Lock()
+	if reuse && len(s.freeDefs) < 4 {
+		s.freeDefs = append(s.freeDefs, vars.def)
+	}
 	if v.need == 0 {
 		v.decision = &d // the class's only decision
 	} else {
@@ -210,67 +244,286 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	v, vars := s.judge(site, pool, acc)
-	return s.render(v, vars, site, pool, acc)
+	v, vars := s.judge(site, pool, acc, classKey{}, false)
+	return s.render(v, vars, site, pool, acc, nil)
+}
+
+// projKey is one rule or definition (index i) and the number of a
+// projection of a coarse key on what it reads (projections).
+type projKey struct{ i, proj int32 }
+
+// shownKey is one rule (index i) and the projection of a decision key on
+// what it and its message read.
+type shownKey struct {
+	i int
+	k classKey
+}
+
+// projections numbers the projections of a coarse key on each of the
+// engine's projDims (numbers are shared by the whole session), so that
+// the caches keyed by them hash a small key. A projection that keeps the
+// whole coarse key is the class's own: it gets -1, not cached (the
+// class's verdict is).
+func (s *Session) projections(coarse classKey, buf []int32) []int32 {
+	ids := buf[:0]
+	all := dimBase | s.e.condDims
+	s.mu.Lock()
+	for _, d := range s.e.projDims {
+		if d&all == all {
+			ids = append(ids, -1)
+			continue
+		}
+		k := classKey{}.with(coarse, d)
+		id, ok := s.projIDs[k]
+		if !ok {
+			id = int32(len(s.projIDs))
+			s.projIDs[k] = id
+		}
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	return ids
+}
+
+// defValue is a definition's value (as a CEL value) or its error.
+type defValue struct {
+	val any
+	err error
+}
+
+// defMap is an empty map for a class's definitions, reused when one is free.
+func (s *Session) defMap() facts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.freeDefs); n > 0 {
+		m := s.freeDefs[n-1]
+		s.freeDefs = s.freeDefs[:n-1]
+		clear(m)
+		return m
+	}
+	return make(facts, len(s.e.defs))
+}
+
+// judging is what judge builds for a class on first need: the candidate's
+// facts, the definitions' values and errors, and what unconfirmedDeps
+// shares between rules.
+type judging struct {
+	s       *Session
+	site    *catalog.Site
+	pool    *catalog.Pool
+	acc     *catalog.Accelerator
+	vars    *candAct
+	defErrs map[string]error
+	cc      *candCtx
+}
+
+// build builds them; ids are the class's projections (nil: evaluate
+// everything afresh).
+func (j *judging) build(ids []int32) {
+	if j.vars != nil {
+		return
+	}
+	s := j.s
+	if ids != nil {
+		j.vars = s.candidateFacts(j.site, j.pool, j.acc)
+		j.vars.def = s.defMap()
+	} else {
+		j.vars = s.candidateVars(j.site, j.pool, j.acc)
+	}
+	if ids != nil {
+		j.defErrs = s.defsFor(ids, j.vars)
+	} else {
+		j.defErrs = s.evalDefs(j.vars.def, j.vars)
+	}
+	j.cc = &candCtx{vars: j.vars, unconfirmed: j.vars.unconfirmed}
 }
 
 // judge runs the candidate rules for one candidate's class, and returns
-// the candidate's facts it built (nil when it built none).
-func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) (*verdict, *candAct) {
+// the candidate's facts it built (nil when it built none). With cached,
+// each rule's judgement and each definition's value is looked up first by
+// the projection of the coarse key on what it reads (keyDims, dims), and
+// kept for the classes that share it; without, everything is evaluated
+// afresh.
+func (s *Session) judge(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, coarse classKey, cached bool) (*verdict, *candAct) {
 	v := &verdict{}
 	if _, ok := s.q.Countries[site.Spec.Country]; !ok {
-		v.entries = append(v.entries, entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
+		v.entries = append(v.entries, &entry{eff: Deny, fd: engineFinding(fmt.Sprintf("site country %q is not in the country table, so its country groups and data-protection status are unknown", site.Spec.Country))})
 		return v, nil
 	}
 	v.transfers = true
-	vars := s.candidateVars(site, pool, acc)
-	v.def = vars.def
-	defErrs := s.evalDefs(v.def, vars)
-	cc := &candCtx{vars: vars, unconfirmed: vars.unconfirmed}
+	if cached && s.ctx.Err() != nil {
+		cached = false // a stopped session fails closed on every new class
+	}
+	jg := judging{s: s, site: site, pool: pool, acc: acc}
+	var buf [16]int32
+	var ids []int32 // the class's projections; nil: evaluate everything afresh
+	if cached {
+		ids = s.projections(coarse, buf[:0])
+	}
+	v.entries = make([]*entry, 0, len(s.candRules))
 	for _, c := range s.candRules {
-		out := s.runRule(c, vars, defErrs)
-		switch {
-		case out.fired:
-			fr := s.judgeFiring(c, vars, cc, out)
-			if c.msgDims == 0 {
-				// The message shows only what the class shares.
-				eff, fd := fr.finding(c, vars)
-				v.entries = append(v.entries, entry{eff: eff, fd: fd})
-				continue
+		var j *entry
+		var k projKey
+		keep := ids != nil && ids[c.proj] >= 0
+		found := false
+		if keep {
+			k = projKey{int32(c.idx), ids[c.proj]}
+			s.mu.Lock()
+			j, found = s.rulesBy[k]
+			s.mu.Unlock()
+		}
+		if !found {
+			jg.build(ids)
+			j = s.judgeRule(c, jg.vars, jg.cc, jg.defErrs)
+			if keep {
+				s.mu.Lock()
+				s.rulesBy[k] = j
+				s.mu.Unlock()
 			}
-			v.entries = append(v.entries, entry{eff: fr.eff, c: c, fr: fr})
+		}
+		if j == nil {
+			continue // the rule filed nothing
+		}
+		v.entries = append(v.entries, j)
+		if j.c != nil {
 			v.need |= c.msgDims
-		case out.failed != nil:
-			v.entries = append(v.entries, entry{eff: out.failed.Effect, fd: *out.failed})
 		}
 	}
-	return v, vars
+	if v.need != 0 {
+		// Messages read the candidate's facts: render builds them (for
+		// another candidate of the class) with these definitions.
+		jg.build(ids)
+		v.def = jg.vars.def
+	}
+	return v, jg.vars
+}
+
+// judgeRule runs one candidate rule on a candidate's facts, and returns
+// its entry in a verdict (nil when it files nothing).
+func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map[string]error) *entry {
+	out := s.runRule(c, vars, defErrs)
+	switch {
+	case out.fired:
+		fr := s.judgeFiring(c, vars, cc, out)
+		if c.msgDims == 0 {
+			// The message shows only what the class shares.
+			eff, fd := fr.finding(c, vars)
+			return &entry{eff: eff, fd: fd}
+		}
+		return &entry{eff: fr.eff, c: c, fr: fr}
+	case out.failed != nil:
+		return &entry{eff: out.failed.Effect, fd: *out.failed}
+	}
+	return nil
 }
 
 // render turns a verdict into one candidate's decision, filling the fired
 // rules' messages with the candidate's own facts (vars, when already built
-// for this candidate, with v's definitions).
-func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
-	var f findings
+// for this candidate, with v's definitions). With keys (the candidate's
+// coarse and full keys), a rendered finding is looked up first and kept
+// by the projection of the decision key on what the rule and its message
+// read.
+func (s *Session) render(v *verdict, vars *candAct, site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator, keys *renderKeys) Decision {
+	var tr transferResult
+	if v.transfers {
+		tr = s.transfersTo(site.Spec.Country)
+	}
+	// Size the lists once: job findings, the class's, the transfers'.
+	nd, no, na := len(s.jobF.deny)+len(tr.f.deny), len(s.jobF.obl)+len(tr.f.obl), len(s.jobF.adv)+len(tr.f.adv)
+	for _, x := range v.entries {
+		switch x.eff {
+		case Deny:
+			nd++
+		case Obligation:
+			no++
+		default:
+			na++
+		}
+	}
+	f := findings{deny: make([]Finding, 0, nd), obl: make([]Finding, 0, no), adv: make([]Finding, 0, na)}
 	f.merge(s.jobF)
 	for _, x := range v.entries {
 		if x.c == nil {
 			f.add(x.eff, x.fd)
 			continue
 		}
+		var k shownKey
+		if keys != nil {
+			k = shownKey{x.c.idx, classKey{}.with(keys.coarse, x.c.keyDims).with(keys.full, x.c.msgDims)}
+			s.mu.Lock()
+			sf, ok := s.shown[k]
+			s.mu.Unlock()
+			if ok {
+				f.add(sf.eff, sf.fd)
+				continue
+			}
+		}
 		if vars == nil {
 			vars = s.candidateFacts(site, pool, acc)
 			vars.def = v.def
 		}
 		eff, fd := x.fr.finding(x.c, vars)
+		if keys != nil {
+			s.mu.Lock()
+			s.shown[k] = shownFinding{eff, fd}
+			s.mu.Unlock()
+		}
 		f.add(eff, fd)
 	}
 	if !v.transfers {
 		return decide(f, nil)
 	}
-	tr := s.transfersTo(site.Spec.Country)
 	f.merge(tr.f)
 	return decide(f, tr.transfers)
+}
+
+// renderKeys are a candidate's coarse and full class keys.
+type renderKeys struct{ coarse, full classKey }
+
+// shownFinding is a fired rule's rendered finding.
+type shownFinding struct {
+	eff Effect
+	fd  Finding
+}
+
+// defsFor is evalDefs with each definition's value looked up first by the
+// projection of the coarse key on what it reads (its dims), and kept for
+// the classes that share it; values are CEL values.
+func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
+	var errs map[string]error
+	for i, d := range s.e.defs {
+		k := projKey{int32(i), ids[d.proj]}
+		keep := ids[d.proj] >= 0
+		var dv defValue
+		ok := false
+		if keep {
+			s.mu.Lock()
+			dv, ok = s.defsBy[k]
+			s.mu.Unlock()
+		}
+		if !ok {
+			out, err := eval(s.ctx, d.prg, d.track, act)
+			if err != nil {
+				dv.err = fmt.Errorf("%s", explain(err, d.reads))
+			} else {
+				dv.val = out
+			}
+			if keep {
+				s.mu.Lock()
+				s.defsBy[k] = dv
+				s.mu.Unlock()
+			}
+		}
+		if dv.err != nil {
+			if errs == nil {
+				errs = map[string]error{}
+			}
+			errs[d.Name] = dv.err
+			continue
+		}
+		act.def[d.Name] = dv.val
+	}
+	return errs
 }
 
 // evalDefs computes the definitions in order into def; a definition that

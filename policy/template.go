@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -53,7 +54,7 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
 	}
 	if p.field == "" {
-		return fmt.Sprint(v)
+		return fmt.Sprint(native(v))
 	}
 	mp, _ := v.(facts)
 	x, ok := mp[p.field]
@@ -65,6 +66,12 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 
 func formatValue(x any) string {
 	switch v := x.(type) {
+	case types.String: // a converted fact (celFacts), without boxing its Go value
+		return string(v)
+	case types.Double:
+		return strconv.FormatFloat(float64(v), 'g', -1, 64)
+	}
+	switch v := native(x).(type) {
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	case []string:
