@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 
 	"github.com/restic/chunker"
-	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"meridian.dev/meridian/seal"
 )
@@ -292,20 +290,16 @@ func Remove(ctx context.Context, b *Store, name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if err := b.Delete(ctx, ManifestKey(name)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+	if err := b.Delete(ctx, ManifestKey(name)); err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	it := b.List(&blob.ListOptions{Prefix: rootPrefix + name + "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return nil
-		}
+	for obj, err := range b.List(ctx, rootPrefix+name+"/") {
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", name, err)
 		}
-		if err := b.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		if err := b.Delete(ctx, obj.Key); err != nil {
 			return fmt.Errorf("remove %s: %w", obj.Key, err)
 		}
 	}
+	return nil
 }

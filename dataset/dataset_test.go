@@ -394,7 +394,7 @@ func TestAddFullDisk(t *testing.T) {
 		t.Fatal("manifest written to a full disk")
 	}
 	for id := range have {
-		data, _ := store.ReadAll(context.Background(), ChunkKey("d", id))
+		data, _ := ReadObject(context.Background(), store, ChunkKey("d", id), 1<<30)
 		if _, err := s.Open(nil, id, data); err != nil {
 			t.Fatalf("chunk that landed on the full disk: %v", err)
 		}

@@ -48,7 +48,7 @@ func TestS3Store(t *testing.T) {
 	if err := store.Delete(ctx, ChunkKey("s3-dataset", chunks[0].ID)); err != nil {
 		t.Fatal(err)
 	}
-	data, err := store.ReadAll(ctx, ChunkKey("s3-dataset", chunks[1].ID))
+	data, err := ReadObject(ctx, store, ChunkKey("s3-dataset", chunks[1].ID), 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}

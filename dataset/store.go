@@ -6,29 +6,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	_ "gocloud.dev/blob/s3blob" // registers s3://
-	"gocloud.dev/gcerrors"
-
 	"meridian.dev/meridian/seal"
 )
 
-// Store is a blob store holding sealed datasets. It is a gocloud.dev blob
-// bucket plus what Meridian needs beyond it: the URL it was opened from and
+// Store is a blob store holding sealed datasets: a directory (file://) or
+// an S3 bucket (s3://), plus what Meridian needs beyond reading and writing
+// objects: the URL it was opened from, a key prefix for a tenant's view and
 // a way to make completed writes durable.
 type Store struct {
-	*blob.Bucket
+	b   bucket
 	URL string
 	dir string // set for file:// stores
 	// prefix is the key prefix of a Sub store (its keys are relative to it).
 	prefix string
+}
+
+// bucket is what a Store needs of the system holding its objects. Keys are
+// full keys: a Sub store's prefix is already on them.
+type bucket interface {
+	// get opens an object for reading and returns its size. A missing
+	// object wraps ErrNotFound.
+	get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	// put stores data under key so that readers see the old object or all
+	// of the new one, never a part.
+	put(ctx context.Context, key string, data []byte) error
+	// del removes an object; removing a missing one is not an error.
+	del(ctx context.Context, key string) error
+	// list yields every object whose key starts with prefix.
+	list(ctx context.Context, prefix string) iter.Seq2[Object, error]
+	close() error
+}
+
+// Object describes one stored object, as List yields it.
+type Object struct {
+	Key     string // relative to the store's prefix
+	Size    int64
+	ModTime time.Time
 }
 
 // Sub returns a view of s under a key prefix ("t/acme/data/"): every key
@@ -39,27 +58,52 @@ func (s *Store) Sub(prefix string) *Store {
 	if prefix == "" {
 		return s
 	}
-	return &Store{Bucket: blob.PrefixedBucket(s.Bucket, prefix), URL: s.URL, dir: s.dir, prefix: s.prefix + prefix}
+	return &Store{b: s.b, URL: s.URL, dir: s.dir, prefix: s.prefix + prefix}
 }
 
 // Prefix is the key prefix of a Sub store.
 func (s *Store) Prefix() string { return s.prefix }
 
-// checkRegular refuses, on a file:// store, an object that is not a regular
-// file: a FIFO would block the reader forever, a device or a link would read
-// what the store's owner chose. S3 has no such objects.
-func (s *Store) checkRegular(key string) error {
-	if s.dir == "" {
-		return nil
-	}
-	fi, err := os.Lstat(filepath.Join(s.dir, filepath.FromSlash(s.prefix+key)))
-	if err != nil {
-		return nil // missing: the reader reports it
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %v is not a regular file: %w", key, fi.Mode().Type(), ErrNotRegular)
+// Close releases what the store holds open.
+func (s *Store) Close() error { return s.b.close() }
+
+// Delete removes the object key. Removing an object that is not there is
+// not an error: the caller wanted it gone, and it is.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.b.del(ctx, s.prefix+key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// List yields the objects whose keys start with prefix (relative to the
+// store's own prefix), in no particular order. It stops at the first error,
+// which it yields.
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) {
+		for o, err := range s.b.list(ctx, s.prefix+prefix) {
+			if err != nil {
+				yield(Object{}, fmt.Errorf("list %s: %w", prefix, err))
+				return
+			}
+			o.Key = strings.TrimPrefix(o.Key, s.prefix)
+			if !yield(o, nil) {
+				return
+			}
+		}
+	}
+}
+
+// open opens the object key for reading, with its size.
+func (s *Store) open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	r, size, err := s.b.get(ctx, s.prefix+key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", key, err)
+	}
+	return r, size, nil
 }
 
 // ErrNotRegular means a file:// store holds something other than a regular
@@ -80,12 +124,16 @@ func (s *Store) Flush() error {
 	return nil
 }
 
-// OpenStore opens a blob store by URL: file:///dir (created if missing) or
-// s3://bucket?endpoint=…&use_path_style=true&region=… for S3-compatible
-// servers (credentials from the usual AWS_* environment variables).
+// OpenStore opens a blob store by URL: file:///dir or file://./rel
+// (created if missing), or s3://bucket?endpoint=…&use_path_style=true&region=…
+// for S3 and S3-compatible servers (parameters endpoint, region,
+// use_path_style, disable_https, profile, anonymous and prefix; any other
+// is refused; credentials from the usual AWS_* environment variables, the
+// shared credentials file, or the machine's role).
 //
-// file:// stores write each object to a temporary file in the same directory
-// and rename it into place, and keep no metadata side files.
+// file:// stores write each object to a temporary file beside its final
+// name and rename it into place (Flush makes them durable), and keep no
+// metadata side files.
 func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -104,21 +152,17 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := fileblob.OpenBucket(abs, &fileblob.Options{
-			CreateDir: true,
-			NoTempDir: true, // temp file beside the target, so rename never crosses devices
-			Metadata:  fileblob.MetadataDontWrite,
-		})
+		b, err := openDir(abs)
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", rawURL, err)
 		}
-		return &Store{Bucket: b, URL: rawURL, dir: abs}, nil
+		return &Store{b: b, URL: rawURL, dir: abs}, nil
 	case "s3":
-		b, err := blob.OpenBucket(ctx, rawURL)
+		b, err := openS3(u)
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", rawURL, err)
 		}
-		return &Store{Bucket: b, URL: rawURL}, nil
+		return &Store{b: b, URL: rawURL}, nil
 	default:
 		return nil, fmt.Errorf("store %q: scheme %q not supported (want file:// or s3://)", rawURL, u.Scheme)
 	}
@@ -129,12 +173,7 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 // are ignored.
 func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, error) {
 	out := map[seal.ID]int64{}
-	it := b.List(&blob.ListOptions{Prefix: ChunkPrefix(name)})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return out, nil
-		}
+	for obj, err := range b.List(ctx, ChunkPrefix(name)) {
 		if err != nil {
 			return nil, fmt.Errorf("list chunks of %s: %w", name, err)
 		}
@@ -142,23 +181,13 @@ func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, 
 			out[id] = obj.Size
 		}
 	}
+	return out, nil
 }
 
-// Put writes one object so that readers see either nothing or all of it:
-// the store's writer is aborted (nothing published) on any error.
+// Put writes one object so that readers see either nothing (or the old
+// object) or all of it: nothing is published on any error.
 func Put(ctx context.Context, b *Store, key string, data []byte) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream", DisableContentTypeDetection: true})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	if _, err := w.Write(data); err != nil {
-		cancel() // abort: the blob library discards a write whose context ended
-		_ = w.Close()
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	if err := w.Close(); err != nil {
+	if err := b.b.put(ctx, b.prefix+key, data); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return nil
@@ -207,23 +236,19 @@ func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c Chu
 func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Duration) (int, error) {
 	cutoff := time.Now().Add(-age)
 	n := 0
-	it := b.List(&blob.ListOptions{Prefix: rootPrefix + name + "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return n, nil
-		}
+	for obj, err := range b.List(ctx, rootPrefix+name+"/") {
 		if err != nil {
 			return n, fmt.Errorf("list %s: %w", name, err)
 		}
 		if !strings.HasSuffix(obj.Key, ".tmp") || obj.ModTime.After(cutoff) {
 			continue
 		}
-		if err := b.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		if err := b.Delete(ctx, obj.Key); err != nil {
 			return n, fmt.Errorf("remove stale %s: %w", obj.Key, err)
 		}
 		n++
 	}
+	return n, nil
 }
 
 // ErrTooLarge means an object is larger than the caller allows; a store
@@ -234,18 +259,12 @@ var ErrTooLarge = errors.New("object larger than expected")
 // the object in small pieces and compares as it goes, so checking what was
 // just written costs no buffer the size of the object.
 func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, error) {
-	if err := b.checkRegular(key); err != nil {
+	r, size, err := b.open(ctx, key)
+	if err != nil {
 		return false, err
 	}
-	r, err := b.NewReader(ctx, key, nil)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return false, fmt.Errorf("%s: %w", key, ErrNotFound)
-		}
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
 	defer r.Close()
-	if r.Size() != int64(len(want)) {
+	if size != int64(len(want)) {
 		return false, nil
 	}
 	var piece [64 << 10]byte
@@ -268,27 +287,21 @@ func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, e
 // one, to notice). A missing object wraps ErrNotFound; an oversized one
 // wraps ErrTooLarge and seal.ErrAuth, since it cannot be genuine.
 func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte, error) {
-	if err := b.checkRegular(key); err != nil {
+	r, size, err := b.open(ctx, key)
+	if err != nil {
 		return nil, err
 	}
-	r, err := b.NewReader(ctx, key, nil)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
-		}
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
 	defer r.Close()
-	if r.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, over %d: %w (%w)", key, r.Size(), limit, ErrTooLarge, seal.ErrAuth)
+	if size > limit {
+		return nil, fmt.Errorf("%s: %d bytes, over %d: %w (%w)", key, size, limit, ErrTooLarge, seal.ErrAuth)
 	}
 	// One allocation of the declared size plus one byte, to notice an object
 	// longer than the store said.
-	buf := make([]byte, max(r.Size(), 0)+1)
+	buf := make([]byte, max(size, 0)+1)
 	n, err := io.ReadFull(r, buf)
 	switch {
 	case err == nil:
-		return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, r.Size(), ErrTooLarge, seal.ErrAuth)
+		return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, size, ErrTooLarge, seal.ErrAuth)
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
 		return buf[:n], nil
 	default:

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"gocloud.dev/gcerrors"
-
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
@@ -254,8 +252,6 @@ func ignoreAbsent(err error) error {
 	return err
 }
 
-func isNotFound(err error) bool { return errors.Is(err, dataset.ErrNotFound) || gcNotFound(err) }
-
 // Summary is what the ledger says crossed to one site for one dataset.
 type Summary struct {
 	Dataset        string `json:"dataset"`
@@ -351,8 +347,6 @@ func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
 func isAuth(err error) bool {
 	return errors.Is(err, seal.ErrAuth) || errors.Is(err, seal.ErrIDMismatch)
 }
-
-func gcNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
 
 // AuditStore is what AuditLedger needs of the store.
 type AuditStore interface {

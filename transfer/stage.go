@@ -294,7 +294,7 @@ func (c *copier) missing(ctx context.Context, m *dataset.Manifest) ([]Object, in
 		return nil, 0, err
 	}
 	for _, o := range bad {
-		if err := c.cr.Dst.Delete(ctx, o.Key); err != nil && !isNotFound(err) {
+		if err := c.cr.Dst.Delete(ctx, o.Key); err != nil {
 			return nil, 0, fmt.Errorf("remove damaged %s at the destination: %w", o.Key, err)
 		}
 		out = append(out, o)

@@ -1,0 +1,202 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// s3Bucket keeps objects in an S3 bucket (AWS or any S3-compatible server).
+type s3Bucket struct {
+	c      *minio.Client
+	tr     *http.Transport // the client's own, closed with the store
+	bucket string
+	prefix string // the URL's prefix parameter, on every key
+}
+
+// s3Params are the query parameters an s3:// store URL accepts.
+var s3Params = map[string]string{
+	"endpoint":       "the server's URL (http://host:port or https://host); default AWS",
+	"region":         "the bucket's region; default $AWS_REGION, $AWS_DEFAULT_REGION, or asked of the server",
+	"use_path_style": "true: address the bucket as endpoint/bucket (most S3-compatible servers) rather than bucket.endpoint",
+	"disable_https":  "true: speak plain HTTP to AWS, or to an endpoint given without a scheme",
+	"profile":        "the profile to read from the shared credentials file (~/.aws/credentials)",
+	"anonymous":      "true: send unsigned requests (public buckets)",
+	"prefix":         "a key prefix under which the store's objects live",
+}
+
+// openS3 opens s3://bucket?… . Credentials come, first found first, from
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN), the shared
+// credentials file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE or the profile
+// parameter), then the role of the machine or pod (EC2/ECS metadata, web
+// identity).
+func openS3(u *url.URL) (*s3Bucket, error) {
+	bucket := u.Host
+	if bucket == "" {
+		return nil, errors.New("s3 URL without a bucket (want s3://bucket?…)")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("s3 URL with a path %q: put a key prefix in the prefix parameter", u.Path)
+	}
+	q := u.Query()
+	for k, v := range q {
+		if _, ok := s3Params[k]; !ok {
+			known := make([]string, 0, len(s3Params))
+			for p := range s3Params {
+				known = append(known, p)
+			}
+			sort.Strings(known)
+			return nil, fmt.Errorf("s3 URL parameter %q not supported (accepted: %s)", k, strings.Join(known, ", "))
+		}
+		if len(v) > 1 {
+			return nil, fmt.Errorf("s3 URL parameter %q given %d times", k, len(v))
+		}
+	}
+	flag := func(name string) (bool, error) {
+		v := q.Get(name)
+		if v == "" {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("s3 URL parameter %s=%q: want true or false", name, v)
+		}
+		return b, nil
+	}
+	pathStyle, err := flag("use_path_style")
+	if err != nil {
+		return nil, err
+	}
+	noHTTPS, err := flag("disable_https")
+	if err != nil {
+		return nil, err
+	}
+	anonymous, err := flag("anonymous")
+	if err != nil {
+		return nil, err
+	}
+	// An endpoint's scheme says whether to speak TLS; disable_https applies
+	// to an endpoint given without one, and to AWS's own.
+	host, secure := "s3.amazonaws.com", !noHTTPS
+	if ep := q.Get("endpoint"); ep != "" {
+		if !strings.Contains(ep, "://") {
+			scheme := "https://"
+			if noHTTPS {
+				scheme = "http://"
+			}
+			ep = scheme + ep
+		}
+		e, err := url.Parse(ep)
+		if err != nil {
+			return nil, fmt.Errorf("s3 URL parameter endpoint=%q: %w", q.Get("endpoint"), err)
+		}
+		if (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || (e.Path != "" && e.Path != "/") || e.RawQuery != "" || e.User != nil {
+			return nil, fmt.Errorf("s3 URL parameter endpoint=%q: want http://host[:port] or https://host[:port]", q.Get("endpoint"))
+		}
+		host, secure = e.Host, e.Scheme == "https"
+	}
+	region := q.Get("region")
+	if region == "" {
+		region = os.Getenv("AWS_REGION")
+	}
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	var creds *credentials.Credentials
+	if anonymous {
+		creds = credentials.New(&credentials.Static{Value: credentials.Value{SignerType: credentials.SignatureAnonymous}})
+	} else {
+		creds = credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{},
+			&credentials.FileAWSCredentials{Profile: q.Get("profile")},
+			&credentials.IAM{},
+		})
+	}
+	lookup := minio.BucketLookupDNS
+	if pathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, BucketLookup: lookup, Transport: tr})
+	if err != nil {
+		return nil, err
+	}
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix")}, nil
+}
+
+// notFound reports whether an S3 error says the object is not there. Only
+// S3's own code counts: a missing bucket, or a server answering 404 to an
+// unknown access key (versitygw does), is a fault to report, not an absent
+// object that staging would go on to send.
+func notFound(err error) bool {
+	return minio.ToErrorResponse(err).Code == "NoSuchKey"
+}
+
+// get sends one GET; the size comes from its answer and the body is read
+// from the same response.
+func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	body, info, _, err := minio.Core{Client: b.c}.GetObject(ctx, b.bucket, b.prefix+key, minio.GetObjectOptions{})
+	if err != nil {
+		if notFound(err) {
+			return nil, 0, ErrNotFound
+		}
+		return nil, 0, err
+	}
+	return body, info.Size, nil
+}
+
+// put sends data in one PUT (multipart above 16 MiB); either way S3 shows
+// the object only once all of it has arrived.
+func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
+	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	return err
+}
+
+func (b *s3Bucket) del(ctx context.Context, key string) error {
+	err := b.c.RemoveObject(ctx, b.bucket, b.prefix+key, minio.RemoveObjectOptions{})
+	if err != nil && notFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) {
+		// The listing runs ahead of the consumer; cancelling stops it when
+		// the consumer stops early.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for o := range b.c.ListObjectsIter(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}) {
+			if o.Err != nil {
+				yield(Object{}, o.Err)
+				return
+			}
+			if !yield(Object{Key: strings.TrimPrefix(o.Key, b.prefix), Size: o.Size, ModTime: o.LastModified}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// close drops the store's idle connections: each store has its own
+// transport, and a server opens stores per request.
+func (b *s3Bucket) close() error {
+	b.tr.CloseIdleConnections()
+	return nil
+}
