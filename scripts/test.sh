@@ -11,6 +11,8 @@
 # then cached) is started and stopped again, so the kubernetes backend runs against
 # a real API server (MERIDIAN_TEST_KUBE=1 makes a missing cluster a failure);
 # MERIDIAN_TEST_KUBE=0 skips the cluster and its tests.
+# The console's browser tests run in Debian's chromium (scripts/console-deps.sh
+# installs it when missing); MERIDIAN_TEST_BROWSER=0 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
@@ -37,6 +39,7 @@ if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
 	# shellcheck disable=SC1091
 	source "${MERIDIAN_KUBE_DIR:-${TMPDIR:-/tmp}/meridian-kube}/env.sh"
 fi
+[ "$MERIDIAN_TEST_BROWSER" != 1 ] || bash scripts/console-deps.sh
 go vet ./...
 bash scripts/console-check.sh
 if [ "$MERIDIAN_TEST_KUBE" = 1 ]; then
