@@ -173,14 +173,8 @@ func Heuristic(p *Problem) (*Solution, error) {
 	s := &state{p: p, rem: append([]int(nil), p.Capacity...), pick: make([]int, len(p.Jobs))}
 	// Each job's options by cost; a job's best and second-best fitting
 	// options only move down its list, as resources only shrink.
-	order := make([][]int, len(p.Jobs))
-	for j, job := range p.Jobs {
-		ix := make([]int, len(job.Options))
-		for k := range ix {
-			ix[k] = k
-		}
-		sort.SliceStable(ix, func(a, b int) bool { return job.Options[ix[a]].Cost < job.Options[ix[b]].Cost })
-		order[j] = ix
+	order := optionsByCost(p)
+	for j := range p.Jobs {
 		s.pick[j] = -1
 	}
 	first := make([]int, len(p.Jobs)) // position of the first option that may still fit
@@ -564,15 +558,7 @@ func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit
 		minRest[j] = minRest[j+1] + m
 	}
 	// Options by cost, so that good assignments come first.
-	order := make([][]int, len(p.Jobs))
-	for j, job := range p.Jobs {
-		ix := make([]int, len(job.Options))
-		for k := range ix {
-			ix[k] = k
-		}
-		sort.SliceStable(ix, func(a, b int) bool { return job.Options[ix[a]].Cost < job.Options[ix[b]].Cost })
-		order[j] = ix
-	}
+	order := optionsByCost(p)
 	nodes := 0
 	complete = true
 	var dfs func(j int, cost float64)
@@ -603,4 +589,19 @@ func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit
 	}
 	dfs(0, 0)
 	return best, bestObj, complete
+}
+
+// optionsByCost lists, for each job, the indexes of its options from the
+// cheapest (ties in their given order).
+func optionsByCost(p *Problem) [][]int {
+	order := make([][]int, len(p.Jobs))
+	for j, job := range p.Jobs {
+		ix := make([]int, len(job.Options))
+		for k := range ix {
+			ix[k] = k
+		}
+		sort.SliceStable(ix, func(a, b int) bool { return job.Options[ix[a]].Cost < job.Options[ix[b]].Cost })
+		order[j] = ix
+	}
+	return order
 }

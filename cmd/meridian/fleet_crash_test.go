@@ -144,30 +144,12 @@ func TestFleetCrashSafety(t *testing.T) {
 			t.Fatalf("retry of job %d after restart: %v %v", i, r.ID, err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	var runs []*run.Run
-	for {
-		var err error
-		if runs, err = p.c.List(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if msg := overCommitted(runs); msg != "" {
-			t.Fatal(msg)
-		}
-		done := 0
-		for _, r := range runs {
-			if r.State.Final() {
-				done++
+	runs := waitRunsFinal(t, 2*time.Minute, 50*time.Millisecond, func() ([]*run.Run, error) { return p.c.List(ctx) },
+		func(runs []*run.Run) {
+			if msg := overCommitted(runs); msg != "" {
+				t.Fatal(msg)
 			}
-		}
-		if done == len(runs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d runs ended", done, len(runs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		})
 	defer p.stop()
 	if len(runs) != n {
 		t.Fatalf("%d runs, want %d", len(runs), n)
@@ -176,20 +158,7 @@ func TestFleetCrashSafety(t *testing.T) {
 		if !ids[r.ID] || r.State != run.Succeeded {
 			t.Errorf("run %s (known %v) ended %s: %s", r.ID, ids[r.ID], r.State, r.Reason)
 		}
-		launches := lab.launches(r.ID)
-		recorded := map[string]bool{}
-		for _, a := range r.Attempts {
-			recorded[fmt.Sprintf("%s run=%s attempt=%d", a.Site, r.ID, a.N)] = true
-		}
-		for i, l := range launches {
-			if i > 0 && launches[i-1] == l {
-				t.Errorf("run %s: launched twice: %s", r.ID, l)
-			}
-			if !recorded[l] {
-				t.Errorf("run %s: launch the controller never recorded: %s", r.ID, l)
-			}
-		}
-		if len(launches) == 0 {
+		if launches := checkLaunches(t, lab, r); len(launches) == 0 {
 			t.Errorf("run %s: never launched\n%s", r.ID, lab.outputOf(r.ID))
 		}
 		evs, err := p.c.Events(ctx, r.ID)

@@ -420,24 +420,9 @@ func TestReplicasFailover(t *testing.T) {
 		}
 	})
 	// Everything finishes, whoever leads.
-	deadline := time.Now().Add(3 * time.Minute)
-	var runs []*run.Run
-	for {
-		runs = retry(t, "list", func() ([]*run.Run, error) { return cl.c.List(ctx) })
-		done := 0
-		for _, r := range runs {
-			if r.State.Final() {
-				done++
-			}
-		}
-		if done == len(runs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs did not finish: %d of %d", done, len(runs))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	runs := waitRunsFinal(t, 3*time.Minute, 100*time.Millisecond, func() ([]*run.Run, error) {
+		return retry(t, "list", func() ([]*run.Run, error) { return cl.c.List(ctx) }), nil
+	})
 	if len(runs) != len(ids) {
 		t.Errorf("%d runs, %d submitted", len(runs), len(ids))
 	}

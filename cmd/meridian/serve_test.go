@@ -354,28 +354,7 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 		}
 	}
 	// Let everything finish.
-	deadline := time.Now().Add(90 * time.Second)
-	var runs []*run.Run
-	for {
-		var err error
-		runs, err = p.c.List(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := 0
-		for _, r := range runs {
-			if r.State.Final() {
-				done++
-			}
-		}
-		if done == len(runs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs did not finish: %d of %d", done, len(runs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runs := waitRunsFinal(t, 90*time.Second, 50*time.Millisecond, func() ([]*run.Run, error) { return p.c.List(ctx) })
 	defer p.stop()
 	if len(runs) != nRuns {
 		t.Fatalf("%d runs, want %d", len(runs), nRuns)
@@ -391,22 +370,7 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 		if r.State != run.Succeeded {
 			t.Errorf("run %s ended %s: %s", r.ID, r.State, r.Reason)
 		}
-		// Each attempt was launched exactly once, at its own site, and no
-		// attempt the controller does not know of was launched: every launch
-		// prints a line into the output the site keeps.
-		launches := lab.launches(r.ID)
-		recorded := map[string]bool{}
-		for _, a := range r.Attempts {
-			recorded[fmt.Sprintf("%s run=%s attempt=%d", a.Site, r.ID, a.N)] = true
-		}
-		for i, l := range launches {
-			if i > 0 && launches[i-1] == l {
-				t.Errorf("run %s: launched twice: %s", r.ID, l)
-			}
-			if !recorded[l] {
-				t.Errorf("run %s: launch the controller never recorded: %s", r.ID, l)
-			}
-		}
+		launches := checkLaunches(t, lab, r)
 		// An attempt may be recorded and never launched (its site was lost
 		// while it queued), but the last one ran.
 		last := r.Attempts[len(r.Attempts)-1]
@@ -566,6 +530,58 @@ func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run
 			time.Sleep(250 * time.Millisecond) // polling interval
 		}
 	}
+}
+
+// waitRunsFinal lists the runs every poll until all have ended, failing
+// after timeout; each list also goes to check, when given (an invariant
+// that must hold at every step). It returns the last list.
+func waitRunsFinal(t *testing.T, timeout, poll time.Duration, list func() ([]*run.Run, error), check ...func([]*run.Run)) []*run.Run {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		runs, err := list()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range check {
+			c(runs)
+		}
+		done := 0
+		for _, r := range runs {
+			if r.State.Final() {
+				done++
+			}
+		}
+		if done == len(runs) {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs did not finish: %d of %d", done, len(runs))
+		}
+		time.Sleep(poll)
+	}
+}
+
+// checkLaunches checks that each of r's attempts was launched at most once,
+// at its own site, and that no attempt the controller does not know of was
+// launched: every launch prints a line into the output the site keeps. It
+// returns the launches.
+func checkLaunches(t *testing.T, lab *siteLab, r *run.Run) []string {
+	t.Helper()
+	launches := lab.launches(r.ID)
+	recorded := map[string]bool{}
+	for _, a := range r.Attempts {
+		recorded[fmt.Sprintf("%s run=%s attempt=%d", a.Site, r.ID, a.N)] = true
+	}
+	for i, l := range launches {
+		if i > 0 && launches[i-1] == l {
+			t.Errorf("run %s: launched twice: %s", r.ID, l)
+		}
+		if !recorded[l] {
+			t.Errorf("run %s: launch the controller never recorded: %s", r.ID, l)
+		}
+	}
+	return launches
 }
 
 func containsString(list []string, s string) bool {
