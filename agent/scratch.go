@@ -90,7 +90,7 @@ func Sweep(root string) (int, error) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !same(f, path) {
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !same(f, path) || !scratchShaped(strings.TrimSuffix(path, LockSuffix)) {
 			f.Close()
 			continue
 		}
@@ -105,6 +105,14 @@ func Sweep(root string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// scratchShaped reports whether what is at wd could be an agent's scratch:
+// a directory, a link (a volume's stand-in) or nothing. A sweep removes
+// nothing else, whatever lock file lies beside it.
+func scratchShaped(wd string) bool {
+	fi, err := os.Lstat(wd)
+	return err != nil || fi.IsDir() || fi.Mode()&os.ModeSymlink != 0
 }
 
 // SweepWait removes the scratch wd once its agent is gone: it waits, up to
@@ -127,6 +135,10 @@ func SweepWait(wd string, timeout time.Duration) (bool, error) {
 			if !same(f, path) {
 				f.Close()
 				continue // replaced: look again
+			}
+			if !scratchShaped(wd) {
+				f.Close()
+				return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
 			}
 			err := os.RemoveAll(wd)
 			if err == nil {
@@ -155,8 +167,8 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	if fl.NArg() != 1 || !filepath.IsAbs(fl.Arg(0)) {
-		fmt.Fprintln(stderr, "meridian agent sweep: want one absolute directory whose dead agents' scratch to remove")
+	if fl.NArg() != 1 || !filepath.IsAbs(fl.Arg(0)) || filepath.Clean(fl.Arg(0)) == "/" {
+		fmt.Fprintln(stderr, "meridian agent sweep: want one absolute directory (not /) whose dead agents' scratch to remove")
 		return 2
 	}
 	dir := fl.Arg(0)

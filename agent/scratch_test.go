@@ -34,6 +34,10 @@ func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
 	os.Symlink(outside, filepath.Join(root, "linked"))
 	os.WriteFile(filepath.Join(root, "linked")+LockSuffix, nil, 0o600)
 
+	// A file beside a lock is never a scratch: left alone.
+	os.WriteFile(filepath.Join(root, "notes.txt"), []byte("keep"), 0o600)
+	os.WriteFile(filepath.Join(root, "notes.txt")+LockSuffix, nil, 0o600)
+
 	n, err := Sweep(root)
 	if err != nil || n != 2 {
 		t.Fatalf("Sweep: %d %v, want 2 (the dead scratch and the link)", n, err)
@@ -43,15 +47,15 @@ func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
 			t.Errorf("%s left: %v", gone, err)
 		}
 	}
-	for _, kept := range []string{filepath.Join(live, "plain"), live + LockSuffix, other, filepath.Join(outside, "keep")} {
+	for _, kept := range []string{filepath.Join(live, "plain"), live + LockSuffix, other, filepath.Join(outside, "keep"), filepath.Join(root, "notes.txt")} {
 		if _, err := os.Lstat(kept); err != nil {
 			t.Errorf("%s removed: %v", kept, err)
 		}
 	}
 	os.Remove(filepath.Join(live, "plain")) // the agent's wipe
 	release()
-	if ents, _ := os.ReadDir(root); len(ents) != 1 || ents[0].Name() != "not-ours" {
-		t.Errorf("after release: %v, want only not-ours", ents)
+	if ents, _ := os.ReadDir(root); len(ents) != 3 || ents[0].Name() != "not-ours" {
+		t.Errorf("after release: %v, want not-ours and notes.txt with its lock", ents)
 	}
 	// A new agent may take a scratch whose lock a dead agent left.
 	os.WriteFile(live+LockSuffix, nil, 0o600)
