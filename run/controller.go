@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -183,6 +184,8 @@ type Controller struct {
 	checking      bool
 	// reported is each pool's capacity as its site last reported it.
 	reported map[poolKey]reported
+	// quotaSet is the quotas in force (Config.Quotas until SetQuotas).
+	quotaSet atomic.Pointer[fleet.Quotas]
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -244,11 +247,21 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
+	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}}
+	c.quotaSet.Store(cfg.Quotas)
+	return c
 }
+
+// quotas are the tenants' quotas in force (nil: none).
+func (c *Controller) quotas() *fleet.Quotas { return c.quotaSet.Load() }
+
+// SetQuotas puts q (nil: none) in force from the next decision on. Holds
+// already taken stay: a run over a lowered quota keeps what it holds until
+// its attempt ends, and runs wait until the tenant is under it again.
+func (c *Controller) SetQuotas(q *fleet.Quotas) { c.quotaSet.Store(q) }
 
 // InputError is a submission the user must fix; Field names what is wrong.
 type InputError struct {
