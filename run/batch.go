@@ -42,6 +42,8 @@ type entrant struct {
 	ranks []int // each option's rank in plan.Placements, from 1
 	asOf  catalog.Date
 	rev   int64
+	// uses[k] is the resources option k takes from (batch.uses).
+	uses [][]int
 }
 
 // batch is the runs the admission loop is about to admit, with where each
@@ -58,6 +60,8 @@ type batch struct {
 	// room each had before the batch.
 	res  map[string]int
 	room []int
+	// hasSlack caches slack() while the batch is unchanged (nil: unknown).
+	hasSlack *bool
 }
 
 func (c *Controller) newBatch(base *catalog.World, u *usage) *batch {
@@ -86,6 +90,16 @@ func (b *batch) resource(key string, n func() int) int {
 // uses lists the resources e's option k takes from: its pool, then the
 // quota limits of its tenant for its accelerator.
 func (b *batch) uses(e *entrant, k int) []int {
+	if e.uses == nil {
+		e.uses = make([][]int, len(e.opts))
+	}
+	if e.uses[k] == nil {
+		e.uses[k] = b.resourcesOf(e, k)
+	}
+	return e.uses[k]
+}
+
+func (b *batch) resourcesOf(e *entrant, k int) []int {
 	pl := e.opts[k]
 	out := []int{b.resource(fmt.Sprintf("pool\x00%s\x00%d", pl.Site, pl.Pool), func() int {
 		s := b.base.Site(pl.Site)
@@ -148,13 +162,19 @@ func (b *batch) slack() bool {
 	if len(b.in) == 0 {
 		return false
 	}
+	if b.hasSlack != nil {
+		return *b.hasSlack
+	}
 	rem := b.left(b.pick)
+	found := false
 	for key, i := range b.res {
 		if strings.HasPrefix(key, "pool\x00") && rem[i] > 0 {
-			return true
+			found = true
+			break
 		}
 	}
-	return false
+	b.hasSlack = &found
+	return found
 }
 
 // add lets e into the batch if the batch and e can all be placed: at its
@@ -193,6 +213,7 @@ func (b *batch) add(e *entrant) (bool, error) {
 
 // resim works out what runs would hold with the batch admitted.
 func (b *batch) resim() {
+	b.hasSlack = nil
 	sim := b.u.without(store.Hold{}, "") // a copy
 	for i, e := range b.in {
 		pl := e.opts[b.pick[i]]
