@@ -116,6 +116,11 @@ type Config struct {
 	// Quotas, when set, bound what each tenant's runs hold per accelerator
 	// family (fleet.Quotas); without them only the pools' capacity does.
 	Quotas *fleet.Quotas
+	// QuotaFile is the file Quotas were read from (serve --quotas), which
+	// ReloadQuotas reads again; empty: none. QuotaSHA256 is the digest of
+	// the file as it was read.
+	QuotaFile   string
+	QuotaSHA256 string
 }
 
 // Observer is told what the controller did, after it is recorded.
@@ -184,8 +189,11 @@ type Controller struct {
 	checking      bool
 	// reported is each pool's capacity as its site last reported it.
 	reported map[poolKey]reported
-	// quotaSet is the quotas in force (Config.Quotas until SetQuotas).
+	// quotaSet is the quotas in force (Config.Quotas until SetQuotas);
+	// quotaMu serialises reloads, quotaSum is the file's digest in force.
 	quotaSet atomic.Pointer[fleet.Quotas]
+	quotaMu  sync.Mutex
+	quotaSum string
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -252,6 +260,7 @@ func New(cfg Config) *Controller {
 		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}}
 	c.quotaSet.Store(cfg.Quotas)
+	c.quotaSum = cfg.QuotaSHA256
 	return c
 }
 
