@@ -42,8 +42,10 @@ type entrant struct {
 	ranks []int // each option's rank in plan.Placements, from 1
 	asOf  catalog.Date
 	rev   int64
-	// uses[k] is the resources option k takes from (batch.uses).
-	uses [][]int
+	// byCost: the job ranks its placements by cost (its objective); the
+	// batch never gives a job that ranks by anything else a worse-ranked
+	// place than it would take admitted one at a time, to save cost.
+	byCost bool
 }
 
 // batch is the runs the admission loop is about to admit, with where each
@@ -60,12 +62,14 @@ type batch struct {
 	// room each had before the batch.
 	res  map[string]int
 	room []int
+	// usesOf caches each entrant's options' resources (uses).
+	usesOf map[*entrant][][]int
 	// hasSlack caches slack() while the batch is unchanged (nil: unknown).
 	hasSlack *bool
 }
 
 func (c *Controller) newBatch(base *catalog.World, u *usage) *batch {
-	return &batch{c: c, base: base, u: u, res: map[string]int{}}
+	return &batch{c: c, base: base, u: u, res: map[string]int{}, usesOf: map[*entrant][][]int{}}
 }
 
 // usage is what runs would hold with the batch admitted.
@@ -90,13 +94,15 @@ func (b *batch) resource(key string, n func() int) int {
 // uses lists the resources e's option k takes from: its pool, then the
 // quota limits of its tenant for its accelerator.
 func (b *batch) uses(e *entrant, k int) []int {
-	if e.uses == nil {
-		e.uses = make([][]int, len(e.opts))
+	us := b.usesOf[e]
+	if us == nil {
+		us = make([][]int, len(e.opts))
+		b.usesOf[e] = us
 	}
-	if e.uses[k] == nil {
-		e.uses[k] = b.resourcesOf(e, k)
+	if us[k] == nil {
+		us[k] = b.resourcesOf(e, k)
 	}
-	return e.uses[k]
+	return us[k]
 }
 
 func (b *batch) resourcesOf(e *entrant, k int) []int {
@@ -261,8 +267,10 @@ func (b *batch) oneAtATime() (pick []int, waiting int) {
 
 // settle fixes where the batch's runs go: the cheapest complete
 // arrangement found, where admitting them one at a time in admission order
-// is kept unless another is strictly cheaper (it follows the planner's
-// ranks). note says why, when the assignment is not what one at a time
+// is kept unless another is strictly cheaper and gives no run whose job
+// ranks by time a worse-ranked place (one at a time follows the planner's
+// ranks). A batch of one takes its best-ranked place, as a run alone
+// always has. note says why, when the assignment is not what one at a time
 // would give.
 func (b *batch) settle() (note string, err error) {
 	if len(b.in) < 2 {
@@ -279,7 +287,7 @@ func (b *batch) settle() (note string, err error) {
 	seq, waiting := b.oneAtATime()
 	if waiting == 0 {
 		seqCost := b.cost(seq)
-		if seqCost <= bestCost+costEpsilon(bestCost) {
+		if seqCost <= bestCost+costEpsilon(bestCost) || !b.keepsRanks(best, seq) {
 			b.pick = seq
 			b.resim()
 			return "", nil
@@ -291,6 +299,17 @@ func (b *batch) settle() (note string, err error) {
 	b.pick = best
 	b.resim()
 	return note, nil
+}
+
+// keepsRanks reports whether pick gives every run of the batch whose job
+// does not rank by cost a place ranked as well as seq gives it.
+func (b *batch) keepsRanks(pick, seq []int) bool {
+	for i, e := range b.in {
+		if !e.byCost && e.ranks[pick[i]] > e.ranks[seq[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 func costEpsilon(x float64) float64 { return 1e-9 * math.Max(1, math.Abs(x)) }
@@ -310,7 +329,7 @@ func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, err
 	if err != nil {
 		return nil, err
 	}
-	e := &entrant{r: r, w: w, plan: plan, asOf: asOf, rev: ln.Rev}
+	e := &entrant{r: r, w: w, plan: plan, asOf: asOf, rev: ln.Rev, byCost: job.Spec.ObjectiveOrDefault() == "cost"}
 	for i, pl := range plan.Placements {
 		if pl.Runnable && pl.Count > 0 {
 			e.opts = append(e.opts, pl)

@@ -3,12 +3,14 @@ package run
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
 )
@@ -335,5 +337,111 @@ func TestBatchAdmissionFairShare(t *testing.T) {
 	}
 	if r := e.get(ty.ID); r.State != Held || r.Hold == nil || r.Hold.Wait != WaitCapacity {
 		t.Fatalf("ty's run: %s, hold %+v", r.State, r.Hold)
+	}
+}
+
+// TestBatchRandom: random batches of waiting runs (4 or 8 accelerators,
+// lawful at a random subset of three pools of 8, at random prices), grown
+// in order as the admission loop grows them. Each time: the batch's
+// arrangement fits the pools; every run left out cannot be placed with the
+// runs let in ahead of it, however those are arranged (checked by exact
+// search); and the settled batch costs no more than admitting its runs one
+// at a time would, and, of two runs or more, no more than its least-cost
+// arrangement (exact search).
+func TestBatchRandom(t *testing.T) {
+	e := newBatchEnvAt(t, "testdata/batch-sites-3")
+	base, err := e.c.capacityWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	sites := []string{"ca", "cb", "cc"}
+	for round := range 300 {
+		b := e.c.newBatch(base, &usage{pool: map[poolKey]int{}, tenant: map[string]map[string]int{}})
+		var order []*entrant
+		n := 2 + rng.IntN(6)
+		for i := range n {
+			count := 4 * (1 + rng.IntN(2))
+			en := &entrant{r: &Run{ID: fmt.Sprintf("r%d", i), Tenant: "t1"}, byCost: true}
+			for _, s := range sites {
+				if rng.IntN(3) > 0 {
+					en.opts = append(en.opts, planner.Placement{Site: s, Pool: 0, Accelerator: "nvidia-h100-sxm", Count: count, CostUSD: float64(1 + rng.IntN(20))})
+					en.ranks = append(en.ranks, len(en.opts))
+				}
+			}
+			if len(en.opts) == 0 {
+				continue
+			}
+			order = append(order, en)
+			ahead := append([]*entrant(nil), b.in...)
+			in, err := b.add(en)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in {
+				continue
+			}
+			b.out = append(b.out, en)
+			// Exact search: no arrangement places en with the runs ahead.
+			probe := e.c.newBatch(base, b.u)
+			probe.in = ahead
+			p := probe.problem(en)
+			sol, err := fleet.Exact(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sol.Waiting == 0 {
+				t.Fatalf("round %d: run %s left out, but an arrangement places it with the %d ahead", round, en.r.ID, len(ahead))
+			}
+		}
+		if len(b.in) == 0 {
+			continue
+		}
+		seq, seqWaiting := b.oneAtATime()
+		if _, err := b.settle(); err != nil {
+			t.Fatal(err)
+		}
+		used := map[string]int{}
+		for i, en := range b.in {
+			used[en.opts[b.pick[i]].Site] += en.opts[b.pick[i]].Count
+		}
+		for s, n := range used {
+			if n > 8 {
+				t.Fatalf("round %d: %d placed at %s, room for 8", round, n, s)
+			}
+		}
+		if seqWaiting == 0 && b.cost(b.pick) > b.cost(seq)+1e-9 {
+			t.Fatalf("round %d: batch costs %.2f, one at a time %.2f", round, b.cost(b.pick), b.cost(seq))
+		}
+		best, err := fleet.Exact(b.problem(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// (A batch of one takes its best-ranked place, as a lone run does.)
+		if best.Waiting != 0 || len(b.in) > 1 && b.cost(b.pick) > best.Cost+1e-9 {
+			t.Fatalf("round %d: batch costs %.2f, the least-cost arrangement %.2f (%d waiting)", round, b.cost(b.pick), best.Cost, best.Waiting)
+		}
+	}
+}
+
+// TestBatchAdmissionKeepsTimeRanks: as TestBatchAdmissionCheaper, but the
+// short job ranks its placements by time. Moving it to the dear site would
+// save cost, but give it a worse-ranked place than it would take alone:
+// the batch keeps what one at a time gives.
+func TestBatchAdmissionKeepsTimeRanks(t *testing.T) {
+	e := newBatchEnv(t)
+	holdA, holdB := e.fillBoth()
+	short := batchJob("short", 1e9)
+	short.Content = strings.Replace(short.Content, "  method: pretrain\n", "  method: pretrain\n  objective: time\n", 1)
+	first := e.submit("t1", short, 0, Held)
+	second := e.submit("t2", batchJob("long", 2e10), 0, Held)
+	e.end(holdA)
+	e.end(holdB)
+	if st := e.admit(); st.Admitted != 2 {
+		t.Fatalf("admission pass: %+v", st)
+	}
+	a, b := e.target(first.ID), e.target(second.ID)
+	if a.Site != "ca" || a.Rank != 1 || b.Site != "cb" {
+		t.Fatalf("short went to %s (rank %d), long to %s: want ca (rank 1) and cb", a.Site, a.Rank, b.Site)
 	}
 }
