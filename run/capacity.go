@@ -258,6 +258,13 @@ func (c *Controller) ReportCapacity(site *catalog.Site, free map[string]int, at 
 	}
 }
 
+// PollCapacity asks each site whose backend reports capacity
+// (CapacityReporter) what it can give now, each site bounded by the site
+// check's timeout, and records the answers. The controller polls with every
+// site recheck (Config.SiteRecheck); serve polls once before its API opens,
+// so that the first placements already see the sites' own figures.
+func (c *Controller) PollCapacity(ctx context.Context) { c.pollCapacity(ctx) }
+
 // pollCapacity asks each site whose backend reports capacity for it.
 func (c *Controller) pollCapacity(ctx context.Context) {
 	w, err := c.capacityWorld()
