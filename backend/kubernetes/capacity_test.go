@@ -117,14 +117,37 @@ func deletePod(t *testing.T, cs k8s.Interface, p *corev1.Pod) {
 	}
 }
 
-func cordon(t *testing.T, cs k8s.Interface, node string, on bool) {
+// cordon cordons the node or uncordons it; uncordoned, it waits until the
+// node lifecycle controller has taken the unschedulable taint off again
+// (until then the scheduler still keeps new pods away).
+func cordon(t testing.TB, cs k8s.Interface, node string, on bool) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	patch := `{"spec":{"unschedulable":false}}`
 	if on {
 		patch = `{"spec":{"unschedulable":true}}`
 	}
-	if _, err := cs.CoreV1().Nodes().Patch(testCtx(t), node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	for !on {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("node %s: %v", node, err)
+		}
+		tainted := false
+		for _, tn := range n.Spec.Taints {
+			tainted = tainted || tn.Key == corev1.TaintNodeUnschedulable
+		}
+		if !tainted {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %s still tainted %s 60 s after it was uncordoned", node, corev1.TaintNodeUnschedulable)
+		case <-time.After(50 * time.Millisecond): // polling interval
+		}
 	}
 }
 
@@ -136,6 +159,12 @@ func TestCapacity(t *testing.T) {
 	kc := lab(t)
 	cs := adminClient(t, kc)
 	nodeQuiet(t, cs, nodeC)
+	// Last: leave node c as the next test expects it, schedulable and
+	// without this test's pods.
+	t.Cleanup(func() {
+		cordon(t, cs, nodeC, false)
+		nodeQuiet(t, cs, nodeC)
+	})
 	b := newBackend(t, site(kc), t.TempDir())
 	if n := capacityOf(t, b, "idle"); n != labGPUs {
 		t.Fatalf("idle node: capacity %d, want its %d GPUs", n, labGPUs)
@@ -158,7 +187,6 @@ func TestCapacity(t *testing.T) {
 		t.Fatalf("with Meridian's own pod holding 2: capacity %d, want %d (its GPUs are its to give)", n, labGPUs-3)
 	}
 
-	t.Cleanup(func() { cordon(t, cs, nodeC, false) })
 	cordon(t, cs, nodeC, true)
 	if n := capacityOf(t, b, "node cordoned"); n != 2 {
 		t.Fatalf("node cordoned: capacity %d, want the own pod's 2", n)
