@@ -556,31 +556,14 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	}
 	var nodes []capNode
 	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-		var n struct {
-			apiNode
-			GresUsed string `json:"gres_used"`
-		}
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return fmt.Errorf("node: %w", err)
-		}
-		if !contains(n.Partitions, partition) {
-			return nil
-		}
-		if n.Name == "" || len(n.Name) > 256 {
-			return fmt.Errorf("node name %q is not a node name", clip(n.Name))
-		}
-		total, err := gresCount(n.Gres, k)
-		if err != nil {
-			return fmt.Errorf("node %s: gres: %w", n.Name, err)
-		}
-		used, err := gresCount(n.GresUsed, k)
-		if err != nil {
-			return fmt.Errorf("node %s: gres_used: %w", n.Name, err)
+		n, ok, err := restCapNode(raw, partition, k)
+		if err != nil || !ok {
+			return err
 		}
 		if len(nodes) >= maxCapacityNodes {
 			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
 		}
-		nodes = append(nodes, capNode{name: n.Name, takesJobs: takesJobs(n.State, n.Flags), total: total, used: used})
+		nodes = append(nodes, n)
 		return nil
 	})
 	if err != nil {
@@ -625,6 +608,33 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("slurm capacity: jobs: %w", err)
 	}
 	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+}
+
+// restCapNode reads one node of slurmrestd's GET nodes, and whether it is
+// in partition.
+func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bool, error) {
+	var n struct {
+		apiNode
+		GresUsed string `json:"gres_used"`
+	}
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return capNode{}, false, fmt.Errorf("node: %w", err)
+	}
+	if !contains(n.Partitions, partition) {
+		return capNode{}, false, nil
+	}
+	if n.Name == "" || len(n.Name) > 256 {
+		return capNode{}, false, fmt.Errorf("node name %q is not a node name", clip(n.Name))
+	}
+	total, err := gresCount(n.Gres, k)
+	if err != nil {
+		return capNode{}, false, fmt.Errorf("node %s: gres: %w", n.Name, err)
+	}
+	used, err := gresCount(n.GresUsed, k)
+	if err != nil {
+		return capNode{}, false, fmt.Errorf("node %s: gres_used: %w", n.Name, err)
+	}
+	return capNode{name: n.Name, takesJobs: takesJobs(n.State, n.Flags), total: total, used: used}, true, nil
 }
 
 // capacityPartition is the site's partition (the cluster's default one

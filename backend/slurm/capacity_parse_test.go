@@ -233,3 +233,19 @@ func FuzzCapacityOutput(f *testing.F) {
 		expandHostlist(squeue, 1<<12)           //nolint:errcheck // must not panic
 	})
 }
+
+// FuzzRESTCapNode feeds hostile nodes of slurmrestd's GET nodes to the
+// capacity reader: no panic, and what it accepts is within bounds.
+func FuzzRESTCapNode(f *testing.F) {
+	f.Add([]byte(`{"name":"n1","state":"mixed","state_flags":["DRAIN"],"partitions":["gpu"],"gres":"gpu:h100:8(S:0-1)","gres_used":"gpu:h100:3(IDX:0-2)"}`))
+	f.Add([]byte(`{"name":"","partitions":["gpu"],"gres":"gpu:h100:-1","gres_used":7}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, ok, err := restCapNode(data, "gpu", gresKind{"gpu", "h100"})
+		if err != nil || !ok {
+			return
+		}
+		if n.name == "" || n.total < 0 || n.used < 0 || n.total > maxGresPerNode || n.used > maxGresPerNode {
+			t.Fatalf("node %+v out of bounds", n)
+		}
+	})
+}
