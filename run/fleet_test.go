@@ -47,6 +47,20 @@ spec:
   families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16}]
 `
 
+// testQuotas reads Quota documents against the built-in accelerators.
+func testQuotas(t *testing.T, name, text string) *fleet.Quotas {
+	t.Helper()
+	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := fleet.ParseQuotas(name, []byte(text), w.Accelerators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 // fleetJob is a job that needs 8 accelerators and whose workload does
 // nothing but succeed (the test is about admission, not training).
 func fleetJob(name string) Document {
@@ -112,14 +126,7 @@ func TestFleet200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 runs")
 	}
-	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quotas, err := fleet.ParseQuotas("quotas.yaml", []byte(fleetQuotas), w.Accelerators)
-	if err != nil {
-		t.Fatal(err)
-	}
+	quotas := testQuotas(t, "quotas.yaml", fleetQuotas)
 	e := newEnv(t, func(c *Config) {
 		c.CatalogDir = "testdata/fleet-sites"
 		c.Quotas = quotas

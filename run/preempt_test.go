@@ -9,8 +9,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/fleet"
-	"meridian.dev/meridian/planner"
 )
 
 // pinnedJob is jobDoc(steps, every) needing 8 accelerators at site fa
@@ -216,14 +214,7 @@ spec:
 // ends. Neither tenant's timeline names the other's run or tenant; the
 // audit record (the operator's) names both.
 func TestReclaimLentQuota(t *testing.T) {
-	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quotas, err := fleet.ParseQuotas("quotas.yaml", []byte(reclaimQuotas), w.Accelerators)
-	if err != nil {
-		t.Fatal(err)
-	}
+	quotas := testQuotas(t, "quotas.yaml", reclaimQuotas)
 	e := newEnv(t, func(c *Config) {
 		c.CatalogDir = "testdata/fleet-sites"
 		c.HoldRetry = 50 * time.Millisecond

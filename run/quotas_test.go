@@ -8,10 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/fleet"
-	"meridian.dev/meridian/planner"
 )
 
 func quotaDoc(nominal string) string {
@@ -30,14 +26,7 @@ func TestReloadQuotas(t *testing.T) {
 	if err := os.WriteFile(file, []byte(quotaDoc("8")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := fleet.ParseQuotas(file, []byte(quotaDoc("8")), w.Accelerators)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := testQuotas(t, file, quotaDoc("8"))
 	e.c.cfg.QuotaFile = file
 	e.c.SetQuotas(q)
 	ctx := context.Background()
