@@ -8,7 +8,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
-	"meridian.dev/meridian/store"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -70,18 +69,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, got)
-}
-
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	writeJSON(w, http.StatusOK, EventList{Events: evs})
 }
 
 // followPoll is how often a followed log is read again.

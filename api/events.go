@@ -1,0 +1,206 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// StreamEnd is the data of a run's event stream's last event, "end": the
+// run is final and every event of its timeline was sent.
+type StreamEnd struct {
+	State  run.State `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// The server-sent events of GET /v1/runs/{id}/events?follow=1:
+//
+//	event: event   id: the event's seq   data: a store.Event of the timeline
+//	event: run     (no id)               data: the run (run.Run, without documents)
+//	event: end     (no id)               data: StreamEnd; the stream closes
+//	: keepalive                          a comment every Streams.Heartbeat
+//
+// Only timeline events carry an id, so Last-Event-ID is the seq of the last
+// timeline event received: a client that reconnects with it gets every
+// later event once, in order, and then the run as it is now (a run event
+// is the run's whole state, never a change to apply, so missing one loses
+// nothing).
+const (
+	sseEvent = "event"
+	sseRun   = "run"
+	sseEnd   = "end"
+)
+
+// retryMillis is what the stream asks a client to wait before it
+// reconnects (the SSE retry field).
+const retryMillis = 2000
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if followed(r) {
+		s.followEvents(w, r)
+		return
+	}
+	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, EventList{Events: evs})
+}
+
+// lastEventID reads where a client resumes: the Last-Event-ID header, else
+// ?after=; 0 (the whole timeline) when neither is set.
+func lastEventID(r *http.Request) (int64, string, error) {
+	field, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if v == "" {
+		field, v = "after", r.URL.Query().Get("after")
+	}
+	if v == "" {
+		return 0, "", nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, field, fmt.Errorf("%q: want the seq of a timeline event (an integer of 0 or more)", v)
+	}
+	return n, field, nil
+}
+
+// followEvents streams run id's timeline and state as server-sent events
+// until the run is final (then "end" and the stream closes), the client
+// goes, the server shuts down or MaxStream passes. It reads what the store
+// recorded each time the controller signals a change to the run (or every
+// Streams.Poll, for changes other replicas record), so a client sees
+// exactly what GET …/events and GET /v1/runs/{id} would answer, and the
+// server keeps no queue per client: a reader that does not take a write
+// within Streams.WriteWait is disconnected and resumes with Last-Event-ID.
+func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tenant, id := tenantOf(r), r.PathValue("id")
+	last, field, err := lastEventID(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid", field, err.Error())
+		return
+	}
+	if _, err := s.c.Get(ctx, tenant, id); err != nil {
+		fail(w, err)
+		return
+	}
+	// Watch before the first read: a change between the read and the
+	// watch would otherwise wait for the next poll.
+	var changed <-chan struct{}
+	if rw, ok := s.c.(RunWatcher); ok {
+		ch, stop := rw.WatchRun(id)
+		defer stop()
+		changed = ch
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on
+	w.WriteHeader(http.StatusOK)
+	sw := s.streamWriter(w)
+	if _, err := fmt.Fprintf(sw, "retry: %d\n\n", retryMillis); err != nil {
+		return
+	}
+	lim := s.opts.Streams
+	poll, beat := time.NewTicker(lim.Poll), time.NewTicker(lim.Heartbeat)
+	defer poll.Stop()
+	defer beat.Stop()
+	var sent []byte // the run as last sent
+	var buf bytes.Buffer
+	for {
+		// The run first, then its events: they are written in one
+		// transaction, so the events read hold every one up to the run's
+		// state, and a final run's last event is among them.
+		cur, err := s.c.Get(ctx, tenant, id)
+		if err != nil {
+			return
+		}
+		evs, err := s.c.Events(ctx, tenant, id)
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		for _, e := range evs {
+			if e.Seq <= last {
+				continue
+			}
+			frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
+			last = e.Seq
+		}
+		cur.Documents = nil // as in the list: GET /v1/runs/{id} has them
+		b, err := json.Marshal(cur)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(b, sent) {
+			frameRaw(&buf, sseRun, "", b)
+			sent = b
+		}
+		final := cur.State.Final()
+		if final {
+			frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
+		}
+		if buf.Len() > 0 {
+			if _, err := sw.Write(buf.Bytes()); err != nil {
+				return
+			}
+			beat.Reset(lim.Heartbeat)
+		}
+		if final {
+			return
+		}
+		if !waitChange(ctx, sw, changed, poll.C, beat) {
+			return
+		}
+	}
+}
+
+// waitChange waits for a signal that the run changed or the poll's tick,
+// sending a comment line each heartbeat meanwhile; false when the stream
+// must end (the client went, the server shuts down, a write failed).
+func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll <-chan time.Time, beat *time.Ticker) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+			return true
+		case <-poll:
+			return true
+		case <-beat.C:
+			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// frame appends one server-sent event with v as JSON data.
+func frame(buf *bytes.Buffer, event, id string, v any) {
+	b, _ := json.Marshal(v) // store.Event and StreamEnd always marshal
+	frameRaw(buf, event, id, b)
+}
+
+// frameRaw appends one server-sent event. data is JSON, which holds no
+// newline, so it is one data line.
+func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
+	if id != "" {
+		buf.WriteString("id: " + id + "\n")
+	}
+	buf.WriteString("event: " + event + "\ndata: ")
+	buf.Write(data)
+	buf.WriteString("\n\n")
+}
