@@ -86,7 +86,7 @@ type fixtureOptions struct {
 	Hide func(Controller) Controller
 }
 
-func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
+func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -145,7 +145,7 @@ func addTokens(t testing.TB, st store.Tokens, ts ...Token) {
 	}
 }
 
-func (f *fixture) counts(t *testing.T) (int, int) {
+func (f *fixture) counts(t testing.TB) (int, int) {
 	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

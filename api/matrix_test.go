@@ -611,7 +611,9 @@ func TestRateLimit(t *testing.T) {
 // stream outlives the server's write timeout.
 func TestDeadlines(t *testing.T) {
 	f := newFixture(t)
-	h := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	// A stream's writes may take 300 ms each, as long as the server's
+	// write timeout: the stream lasts 800 ms.
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st, Streams: Streams{WriteWait: 300 * time.Millisecond}})
 	h.Add(Route{Method: "GET", Path: "/v1/test/slow", Timeout: 100 * time.Millisecond, Handler: func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -621,9 +623,9 @@ func TestDeadlines(t *testing.T) {
 		}
 	}})
 	h.Add(Route{Method: "GET", Path: "/v1/test/stream", Streaming: true, Handler: func(w http.ResponseWriter, r *http.Request) {
+		sw := h.streamWriter(w)
 		for i := 0; i < 8; i++ {
-			w.Write([]byte("x"))
-			w.(http.Flusher).Flush()
+			sw.Write([]byte("x"))
 			time.Sleep(100 * time.Millisecond)
 		}
 	}})

@@ -76,7 +76,8 @@ const followPoll = 500 * time.Millisecond
 
 // logs answers a run's output from ?offset= on. With ?follow=1 it streams
 // what arrives until the run is final (and its output read to the end),
-// the client goes, or MaxStream passes; the route has no write timeout.
+// the client goes, the server shuts down or MaxStream passes; each write
+// has Streams.WriteWait, not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	var off int64
 	if v := r.URL.Query().Get("offset"); v != "" {
@@ -104,24 +105,25 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	flush := func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
+	// Each write moves the write deadline on (a followed log outlives the
+	// server's write timeout) and is flushed.
+	sw := s.streamWriter(w)
+	sw.extend()
+	if sw.rc.Flush() != nil { // the headers, before any output
+		return
 	}
 	for {
 		if int64(len(b)) > off {
-			if _, err := w.Write(b[off:]); err != nil {
+			if _, err := sw.Write(b[off:]); err != nil {
 				return
 			}
 			off = int64(len(b))
 		}
-		flush()
 		got, err := s.c.Get(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
 			// One last read: output that arrived with the end.
 			if b, err = s.c.Logs(r.Context(), tenant, id); err == nil && int64(len(b)) > off {
-				w.Write(b[off:])
+				sw.Write(b[off:])
 			}
 			return
 		}
