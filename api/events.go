@@ -15,7 +15,8 @@ import (
 )
 
 // StreamEnd is the data of a run's event stream's last event, "end": the
-// run is final and every event of its timeline was sent.
+// run is final, every event of its timeline was sent, and nothing was
+// recorded for Streams.Linger since.
 type StreamEnd struct {
 	State  run.State `json:"state"`
 	Reason string    `json:"reason,omitempty"`
@@ -77,8 +78,8 @@ func lastEventID(r *http.Request) (int64, string, error) {
 }
 
 // followEvents streams run id's timeline and state as server-sent events
-// until the run is final (then "end" and the stream closes), the client
-// goes, the server shuts down or MaxStream passes. It reads what the store
+// until the run is final and quiet (then "end" and the stream closes), the
+// client goes, the server shuts down or MaxStream passes. It reads what the store
 // recorded each time the controller signals a change to the run (or every
 // Streams.Poll, for changes other replicas record), so a client sees
 // exactly what GET …/events and GET /v1/runs/{id} would answer, and the
@@ -119,6 +120,12 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 	defer poll.Stop()
 	defer beat.Stop()
 	var sent []byte // the run as last sent
+	var quietT *time.Timer
+	defer func() {
+		if quietT != nil {
+			quietT.Stop()
+		}
+	}()
 	var buf bytes.Buffer
 	for {
 		// The run first, then its events: they are written in one
@@ -149,9 +156,25 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			frameRaw(&buf, sseRun, "", b)
 			sent = b
 		}
+		// A final run may still record an event or two (an attempt's
+		// agent reporting its workload's exit after the cancel): the stream
+		// ends once nothing was recorded for Streams.Linger.
+		var quiet <-chan time.Time
 		final := cur.State.Final()
 		if final {
-			frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
+			changedAt := cur.UpdatedAt
+			if n := len(evs); n > 0 && evs[n-1].Time.After(changedAt) {
+				changedAt = evs[n-1].Time
+			}
+			if left := lim.Linger - s.now().Sub(changedAt); left > 0 {
+				if quietT != nil {
+					quietT.Stop()
+				}
+				quietT = time.NewTimer(left)
+				quiet = quietT.C
+			} else {
+				frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
+			}
 		}
 		if buf.Len() > 0 {
 			if _, err := sw.Write(buf.Bytes()); err != nil {
@@ -159,19 +182,19 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			beat.Reset(lim.Heartbeat)
 		}
-		if final {
+		if final && quiet == nil {
 			return
 		}
-		if !waitChange(ctx, sw, changed, poll.C, beat) {
+		if !waitChange(ctx, sw, changed, poll.C, quiet, beat) {
 			return
 		}
 	}
 }
 
-// waitChange waits for a signal that the run changed or the poll's tick,
-// sending a comment line each heartbeat meanwhile; false when the stream
-// must end (the client went, the server shuts down, a write failed).
-func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll <-chan time.Time, beat *time.Ticker) bool {
+// waitChange waits for a signal that the run changed, the poll's tick or
+// quiet's, sending a comment line each heartbeat meanwhile; false when the
+// stream must end (the client went, the server shuts down, a write failed).
+func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll, quiet <-chan time.Time, beat *time.Ticker) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,6 +202,8 @@ func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll
 		case <-changed:
 			return true
 		case <-poll:
+			return true
+		case <-quiet:
 			return true
 		case <-beat.C:
 			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {

@@ -26,10 +26,14 @@ type Streams struct {
 	// told of a change: changes that another replica records reach this
 	// one's streams no later than that.
 	Poll time.Duration
+	// Linger is how long a run's event stream stays open after the run is
+	// final and nothing more was recorded: an attempt's agent may report
+	// its workload's exit just after.
+	Linger time.Duration
 }
 
 // DefaultStreams are the limits `meridian serve` uses.
-var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second}
+var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, Linger: 3 * time.Second}
 
 func (l Streams) withDefaults() Streams {
 	if l.PerTenant <= 0 {
@@ -43,6 +47,9 @@ func (l Streams) withDefaults() Streams {
 	}
 	if l.Poll <= 0 {
 		l.Poll = DefaultStreams.Poll
+	}
+	if l.Linger <= 0 {
+		l.Linger = DefaultStreams.Linger
 	}
 	return l
 }
