@@ -15,8 +15,8 @@ import (
 )
 
 // StreamEnd is the data of a run's event stream's last event, "end": the
-// run is final, every event of its timeline was sent, and nothing was
-// recorded for Streams.Linger since.
+// run is final, every event of its timeline was sent, and every attempt's
+// agent reported its exit (or nothing was recorded for Streams.Linger).
 type StreamEnd struct {
 	State  run.State `json:"state"`
 	Reason string    `json:"reason,omitempty"`
@@ -156,12 +156,13 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			frameRaw(&buf, sseRun, "", b)
 			sent = b
 		}
-		// A final run may still record an event or two (an attempt's
-		// agent reporting its workload's exit after the cancel): the stream
-		// ends once nothing was recorded for Streams.Linger.
+		// A final run may still record an event: an attempt's agent
+		// reporting its workload's exit after the cancel. While one has
+		// not reported, the stream ends only once nothing was recorded for
+		// Streams.Linger.
 		var quiet <-chan time.Time
 		final := cur.State.Final()
-		if final {
+		if final && exitPending(cur) {
 			changedAt := cur.UpdatedAt
 			if n := len(evs); n > 0 && evs[n-1].Time.After(changedAt) {
 				changedAt = evs[n-1].Time
@@ -172,9 +173,10 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 				}
 				quietT = time.NewTimer(left)
 				quiet = quietT.C
-			} else {
-				frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
 			}
+		}
+		if final && quiet == nil {
+			frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
 		}
 		if buf.Len() > 0 {
 			if _, err := sw.Write(buf.Bytes()); err != nil {
@@ -189,6 +191,17 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// exitPending says whether an attempt that was launched has no exit
+// reported by its agent yet.
+func exitPending(r *run.Run) bool {
+	for _, a := range r.Attempts {
+		if a.Handle != "" && a.Exit == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // waitChange waits for a signal that the run changed, the poll's tick or

@@ -116,6 +116,10 @@ func (s *SSEReader) line() (string, error) {
 	}
 }
 
+// ErrNoStream is FollowEvents' error when the server answers with
+// something other than an event stream (a server from before streams).
+var ErrNoStream = errors.New("not an event stream")
+
 // RunStreamEvent is one event of a run's stream, decoded: exactly one of
 // Event (a timeline event), Run (the run's state now) and End is set.
 type RunStreamEvent struct {
@@ -128,8 +132,8 @@ type RunStreamEvent struct {
 // state, to fn until the run ends (nil), fn returns an error, or ctx ends
 // (ctx's error). A stream that breaks is opened again with Last-Event-ID,
 // so fn sees each timeline event once and in order; it gives up after
-// five failures in a row. An answer of 4xx other than 429 is returned at
-// once.
+// five failures in a row. An answer of 4xx other than 429, and one that is
+// not an event stream (ErrNoStream), is returned at once.
 func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn func(RunStreamEvent) error) error {
 	wait, fails := time.Duration(retryMillis)*time.Millisecond, 0
 	for {
@@ -143,7 +147,7 @@ func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn fu
 			return nil
 		}
 		var se *StatusError
-		if errors.As(err, &se) && se.Status < 500 && se.Status != http.StatusTooManyRequests {
+		if errors.As(err, &se) && se.Status < 500 && se.Status != http.StatusTooManyRequests || errors.Is(err, ErrNoStream) {
 			return err
 		}
 		if got {
@@ -188,7 +192,7 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 		return false, false, nil, &StatusError{Status: resp.StatusCode, Err: e.Error}
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return false, false, nil, fmt.Errorf("follow run %s: the server answered %q, not an event stream", id, ct)
+		return false, false, nil, fmt.Errorf("follow run %s: the server answered %q: %w", id, ct, ErrNoStream)
 	}
 	rd := NewSSEReader(resp.Body)
 	for {

@@ -27,8 +27,8 @@ type Streams struct {
 	// one's streams no later than that.
 	Poll time.Duration
 	// Linger is how long a run's event stream stays open after the run is
-	// final and nothing more was recorded: an attempt's agent may report
-	// its workload's exit just after.
+	// final and nothing more was recorded, while an attempt's agent has
+	// not reported its workload's exit (it may, just after a cancel).
 	Linger time.Duration
 }
 
