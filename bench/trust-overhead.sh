@@ -11,14 +11,18 @@
 # The benchmark's own wall time per operation (from the larger count) is
 # printed too: where set-up dominates a run's CPU (staging writes and adds
 # 64 MiB first) it is the steadier figure, on a quiet machine.
-#   BASE=REV HEAD=REV|. ROUNDS=3 ONLY=REGEXP bash bench/trust-overhead.sh
-# (ONLY keeps the benchmarks whose name matches: plan-us, plan-cn, submit, stage-64MiB)
+#   BASE=REV HEAD=REV|. ROUNDS=3 ONLY=REGEXP SCALE=1 bash bench/trust-overhead.sh
+# (ONLY keeps the benchmarks whose name matches: plan-us, plan-cn, submit,
+# stage-64MiB, api-plan-us, api-plan-cn; SCALE multiplies both iteration
+# counts, for steadier figures on a busy machine. The api-plan benchmarks
+# are the whole POST /v1/plans call; commits before it lack them.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${BASE:-4cf6ae8^}"
 HEAD="${HEAD:-4cf6ae8}"
 ROUNDS="${ROUNDS:-3}"
 ONLY="${ONLY:-.}"
+SCALE="${SCALE:-1}"
 work="$(mktemp -d)"
 cleanup() {
 	for s in base head; do git worktree remove --force "$work/$s" >/dev/null 2>&1 || true; done
@@ -39,6 +43,8 @@ benches=(
 	"plan-cn planner ^BenchmarkMakeBuiltinRules$/^job=cn 2 8"
 	"submit api ^BenchmarkSubmit$/^planner$ 40 400"
 	"stage-64MiB transfer ^BenchmarkStage$ 2 12"
+	"api-plan-us api ^BenchmarkAPIPlan$/^us$ 2 8"
+	"api-plan-cn api ^BenchmarkAPIPlan$/^cn$ 2 8"
 )
 for side in base head; do
 	src="src_$side"
@@ -61,6 +67,7 @@ for r in $(seq "$ROUNDS"); do
 	for b in "${benches[@]}"; do
 		read -r name pkg re n1 n2 <<<"$b"
 		[[ "$name" =~ $ONLY ]] || continue
+		n1=$((n1 * SCALE)) n2=$((n2 * SCALE))
 		for side in base head; do
 			read -r c1 _ <<<"$(cpu "$side" "$pkg" "$re" "$n1")"
 			read -r c2 w2 <<<"$(cpu "$side" "$pkg" "$re" "$n2")"

@@ -26,6 +26,10 @@ type Set struct {
 	Datasets      []*Dataset
 	Sites         []*Site
 	Jobs          []*TrainingJob
+
+	// sitesChecked says that CheckSites found every site valid: a world
+	// the set is added to does not validate them again.
+	sitesChecked bool
 }
 
 // docSource is the text of the document a resource was read from, kept so

@@ -136,7 +136,9 @@ func (w *World) Validate(keys AssumptionKeys) error {
 		v.dataset(w.Datasets[name])
 	}
 	for _, s := range w.Sites {
-		v.site(s)
+		if !w.checked[s] {
+			v.site(s)
+		}
 	}
 	for _, j := range w.Jobs {
 		v.job(j)
@@ -482,6 +484,31 @@ func Load(keys AssumptionKeys, catalogDir string, files ...string) (*World, erro
 		user = append(user, set)
 	}
 	return Assemble(keys, sites, user...)
+}
+
+// CheckSites validates a set's sites on their own (as World.Validate would
+// in a world of the built-in countries and accelerators) and, when every
+// one is valid, marks the set so that worlds it is added to later do not
+// validate them again: a server checks its cached catalog once instead of
+// on every request. An invalid set is left unmarked.
+func CheckSites(keys AssumptionKeys, s *Set) error {
+	w, err := Builtin()
+	if err != nil {
+		return err
+	}
+	w.ReplaceSites()
+	if err := w.addSites(s.Sites); err != nil {
+		return err
+	}
+	v := &validator{w: w, keys: keys}
+	for _, site := range w.Sites {
+		v.site(site)
+	}
+	if err := v.errs.errOrNil(); err != nil {
+		return err
+	}
+	s.sitesChecked = true
+	return nil
 }
 
 // Assemble builds a validated world from the built-in catalog, with the

@@ -36,6 +36,10 @@ type World struct {
 	// builtinSite marks the sites that came with the binary: a user's
 	// site may replace one of them, but not another user's site.
 	builtinSite map[*Site]bool
+	// checked marks the sites of a set CheckSites passed: Validate skips
+	// them, since a site's validity depends only on the site itself and
+	// the built-in countries and accelerators.
+	checked map[*Site]bool
 }
 
 type builtinData struct {
@@ -341,6 +345,14 @@ func (w *World) Add(s *Set) error {
 	var errs Errors
 	if err := w.addSites(s.Sites); err != nil {
 		errs = append(errs, err.(Errors)...)
+	}
+	if s.sitesChecked {
+		if w.checked == nil {
+			w.checked = make(map[*Site]bool, len(s.Sites))
+		}
+		for _, site := range s.Sites {
+			w.checked[site] = true
+		}
 	}
 	for _, o := range s.Organizations {
 		if prev, dup := w.Organizations[o.Metadata.Name]; dup {

@@ -271,6 +271,14 @@ func (q *Quotas) Nominal(tenant, acc string) (int, bool) {
 	return 0, true
 }
 
+// Cohort names tenant's cohort ("" when none).
+func (q *Quotas) Cohort(tenant string) string {
+	if q == nil || q.byTenant[tenant] == nil {
+		return ""
+	}
+	return q.byTenant[tenant].Spec.Cohort
+}
+
 // FamilyOf names tenant's family of acc ("" when none).
 func (q *Quotas) FamilyOf(tenant, acc string) string {
 	if q == nil {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -178,16 +179,45 @@ func (o *option) at(z float64) (hours, cost float64) {
 	return o.computeHours*f + o.c.moveHours, o.computeCost*f + o.c.moveCost
 }
 
+// estimateKey is what an estimate depends on within one plan: the job is
+// fixed, and the price only scales the cost (Estimator).
+type estimateKey struct {
+	acc   *catalog.Accelerator
+	count int
+}
+
+// estimated is an estimate without a price, or its error.
+type estimated struct {
+	r   estimate.Result
+	err error
+}
+
 // estimateOne is the estimate stage for one count: compute time and cost
-// from the estimator, plus the candidate's data moves.
-func (ps *pass) estimateOne(c *candidate, n int) (option, error) {
-	r, err := ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, PricePerHour: c.pool.PricePerHour, SkipAssumptions: true})
-	if err != nil {
-		return option{}, err
+// from the estimator, plus the candidate's data moves. Thousands of pools
+// share an accelerator, so the estimator is asked once per accelerator and
+// count (in the worker's sink) without a price, and the cost is the
+// accelerator-hours times the pool's price, as the estimator would have
+// computed it; a price the job sets itself comes back in the estimate.
+func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
+	k := estimateKey{c.acc, n}
+	e, ok := out.estimates[k]
+	if !ok {
+		e.r, e.err = ps.est.Estimate(estimate.Input{Job: ps.spec, Accelerator: c.acc, Count: n, SkipAssumptions: true})
+		if out.estimates == nil {
+			out.estimates = map[estimateKey]estimated{}
+		}
+		out.estimates[k] = e
 	}
+	if e.err != nil {
+		return option{}, e.err
+	}
+	r := &e.r
 	compute := r.CostUSD
 	if compute == 0 {
 		compute = r.AcceleratorHours * c.pool.PricePerHour
+	}
+	if math.IsInf(compute, 0) || math.IsNaN(compute) {
+		return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
 	}
 	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
 		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}, nil

@@ -57,6 +57,10 @@ func (f LawFunc) Session(q policy.Query) (Session, error) { return f(q) }
 // The estimate package's functions are the default (see Options.Estimator).
 type Estimator interface {
 	// Estimate is the time and cost of the job on in.Count accelerators.
+	// It must be deterministic, and its cost the accelerator-hours times
+	// in.PricePerHour (or a price the job sets itself): the planner asks
+	// once per accelerator and count, without a price, and prices each
+	// pool from AcceleratorHours.
 	Estimate(in estimate.Input) (estimate.Result, error)
 	// MinCount is the smallest count whose memory holds the job, 0 when none does.
 	MinCount(job *catalog.TrainingJobSpec, acc *catalog.Accelerator) int

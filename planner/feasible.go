@@ -270,6 +270,9 @@ type sink struct {
 	// pastDeadline the fastest one the deadline did, each at the job's
 	// confidence quantile (the value compared); nil when none.
 	overBudget, pastDeadline *Choice
+	// estimates caches the estimator's answers by accelerator and count
+	// (estimateOne): the worker's own, so it needs no lock.
+	estimates map[estimateKey]estimated
 }
 
 // keep replaces *best with ch when better says so.
@@ -331,7 +334,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	conf := ps.spec.ConfidenceOrDefault()
 	zConf := estimate.NormalQuantile(conf)
 	for _, n := range c.counts {
-		pl, err := ps.estimateOne(c, n)
+		pl, err := ps.estimateOne(c, n, out)
 		if err != nil {
 			f := ps.finding(KindCapacity, CodeNoEstimate, ps.siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
 			if tracing {

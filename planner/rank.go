@@ -2,8 +2,10 @@ package planner
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Point is one feasible placement reduced to what a plot needs.
@@ -149,9 +151,20 @@ func choose(ranked []option) []Placement {
 		keep = append(keep, int32(i))
 	}
 	out := make([]Placement, len(keep))
-	for i, k := range keep {
-		out[i] = ranked[k].placement(i + 1)
+	fill := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = ranked[keep[i]].placement(i + 1)
+		}
 	}
+	// Thousands of placements are built on every core: each is its own
+	// pool's, so the halves share nothing.
+	k := max(1, min(runtime.GOMAXPROCS(0), len(keep)/1024))
+	var wg sync.WaitGroup
+	for j := 1; j < k; j++ {
+		wg.Go(func() { fill(j*len(keep)/k, (j+1)*len(keep)/k) })
+	}
+	fill(0, len(keep)/k)
+	wg.Wait()
 	return out
 }
 

@@ -43,22 +43,54 @@ const (
 )
 
 // classKey holds the details of a candidate in dims; the others are zero.
+// Strings are numbered by the session (Session.fullKey), so that the
+// caches keyed by class keys hash and compare a few integers.
 type classKey struct {
-	country, operatorHQ, acc, owner string
-	acquired                        catalog.Date
-	// band is where acquired sorts among the engine's bounds (see
-	// Engine.band), set instead of acquired when conditions only compare
-	// the date with constants.
-	band       int
-	operator   string
-	name, city string
+	country, operatorHQ, acc, owner uint32
+	// acquired is the pool's acquisition date in Unix seconds; band is
+	// where it sorts among the engine's bounds (see Engine.band), set
+	// instead of acquired when conditions only compare the date with
+	// constants.
+	acquired   int64
+	band       int32
+	operator   uint32
+	name, city uint32
 }
 
-// fullKey is every detail of a candidate its facts are built from.
-func fullKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
-	return classKey{country: site.Spec.Country, operatorHQ: site.Spec.Operator.Headquarters,
-		acc: acc.ID, owner: pool.Owner, acquired: pool.Acquired, operator: site.Spec.Operator.Name,
-		name: site.Metadata.Name, city: site.Spec.City}
+// siteIDs are a site's numbered details, kept per site by the session.
+type siteIDs struct{ country, operatorHQ, operator, name, city uint32 }
+
+// fullKey is every detail of a candidate its facts are built from, with
+// the acquisition date's band ready for coarse; s.mu is held.
+func (s *Session) fullKey(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) classKey {
+	ids, ok := s.siteIDs[site]
+	if !ok {
+		ids = siteIDs{s.id(site.Spec.Country), s.id(site.Spec.Operator.Headquarters), s.id(site.Spec.Operator.Name),
+			s.id(site.Metadata.Name), s.id(site.Spec.City)}
+		s.siteIDs[site] = ids
+	}
+	k := classKey{country: ids.country, operatorHQ: ids.operatorHQ, acc: s.id(acc.ID), owner: s.id(pool.Owner),
+		operator: ids.operator, name: ids.name, city: ids.city}
+	if s.e.condDims&dimAcquired != 0 {
+		k.acquired = pool.Acquired.Unix()
+		if !s.e.acqExact && !s.e.tune.exactDates {
+			k.band = int32(s.e.band(pool.Acquired))
+		}
+	}
+	return k
+}
+
+// id numbers a string for class keys (0 is the empty string); s.mu is held.
+func (s *Session) id(v string) uint32 {
+	if v == "" {
+		return 0
+	}
+	n, ok := s.ids[v]
+	if !ok {
+		n = uint32(len(s.ids) + 1)
+		s.ids[v] = n
+	}
+	return n
 }
 
 // with returns k with the details in d copied from src.
@@ -96,7 +128,7 @@ func (k classKey) with(src classKey, d dims) classKey {
 func (e *Engine) coarse(k classKey) classKey {
 	c := classKey{}.with(k, dimBase|e.condDims)
 	if e.condDims&dimAcquired != 0 && !e.acqExact && !e.tune.exactDates {
-		c.band, c.acquired = e.band(k.acquired), catalog.Date{}
+		c.acquired = 0 // its band (set by fullKey) stays
 	}
 	return c
 }

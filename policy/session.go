@@ -67,6 +67,10 @@ type Session struct {
 	vol volumes
 	// evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
 	evaluations int
+	// ids numbers the strings of class keys, and siteIDs keeps each
+	// site's numbered details (fullKey).
+	ids     map[string]uint32
+	siteIDs map[*catalog.Site]siteIDs
 }
 
 // Session opens an evaluation session for one plan. A zero AsOf is an
@@ -111,7 +115,8 @@ func (e *Engine) newSession(ctx context.Context, q Query) *Session {
 		ctx = context.Background()
 	}
 	s := &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
-		job: jobFacts(&q), transfers: map[string]transferResult{}}
+		job: jobFacts(&q), transfers: map[string]transferResult{},
+		ids: map[string]uint32{}, siteIDs: map[*catalog.Site]siteIDs{}}
 	s.celAsOf, s.celOrg, s.celJob = e.adapter.NativeToValue(s.asOf), e.celFacts(s.org), e.celFacts(s.job)
 	return s
 }
@@ -195,9 +200,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	if acc == nil {
 		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
 	}
-	full := fullKey(site, pool, acc)
-	coarse := s.e.coarse(full)
 	s.mu.Lock()
+	full := s.fullKey(site, pool, acc)
+	coarse := s.e.coarse(full)
 	v := s.verdicts[coarse]
 	if v != nil {
 		if v.decision != nil {

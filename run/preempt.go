@@ -21,6 +21,15 @@ import (
 //   - where the victim's place is what the waiting run lacks: planned as
 //     if the victim's hold were free, the waiting run fits.
 //
+// Quota lent within a cohort is reclaimed the same way (as Kueue's
+// reclaimWithinCohort does), whatever the priorities: a run whose tenant
+// holds less than its nominal quota of a family, and would still hold no
+// more than its nominal with the run admitted, may take the place of
+// another tenant's run of the same cohort whose tenant holds more than its
+// own nominal of that family (it borrows), at that run's checkpoint and
+// only where it keeps a lawful place to resume or wait. Neither tenant is
+// told the other's run or name.
+//
 // The victim then waits for room (held, wait: capacity), behind the
 // preempting run in the admission order. One decision audit record
 // (decision: preempt) names both runs, both priorities and why; each run's
@@ -32,24 +41,35 @@ const preemptedReason = "preempted"
 // tryPreempt looks for a run to preempt for waiting run w; it reports
 // whether it started one. active are the controller's decoded active runs.
 func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run) (bool, error) {
-	if w.Hold == nil || w.Hold.Wait != WaitCapacity {
+	if w.Hold == nil || (w.Hold.Wait != WaitCapacity && w.Hold.Wait != WaitQuota) {
 		return false, nil
 	}
-	var victim *Run
+	var victim, lender *Run
 	for _, r := range active {
-		if r.Tenant != w.Tenant {
-			continue
-		}
 		if r.State == Migrating && r.Migration != nil && r.Migration.PreemptedBy == w.ID {
 			return false, nil // one at a time: its drain is under way
 		}
 		if (r.State != Running && r.State != Checkpointed) || r.Checkpoint == nil || r.Checkpoint.Name == "" ||
-			r.Priority >= w.Priority || r.CancelRequested || r.Migration != nil {
+			r.CancelRequested || r.Migration != nil {
 			continue
 		}
-		if victim == nil || r.Priority < victim.Priority || r.Priority == victim.Priority && r.CreatedAt.After(victim.CreatedAt) {
-			victim = r
+		switch {
+		case r.Tenant == w.Tenant:
+			if w.Hold.Wait != WaitCapacity || r.Priority >= w.Priority {
+				continue
+			}
+			if victim == nil || r.Priority < victim.Priority || r.Priority == victim.Priority && r.CreatedAt.After(victim.CreatedAt) {
+				victim = r
+			}
+		case c.borrowsFrom(u, r, w):
+			if lender == nil || r.Priority < lender.Priority || r.Priority == lender.Priority && r.CreatedAt.After(lender.CreatedAt) {
+				lender = r
+			}
 		}
+	}
+	reclaim := false
+	if victim == nil {
+		victim, reclaim = lender, true
 	}
 	if victim == nil {
 		return false, nil
@@ -65,8 +85,18 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if err != nil {
 		return false, err
 	}
-	if _, _, _, ok := bestRunnable(plan.Placements); !ok {
+	best, _, _, ok := bestRunnable(plan.Placements)
+	if !ok {
 		return false, nil
+	}
+	if reclaim {
+		// Reclaimed quota is lent quota: the run must fit in its tenant's
+		// own nominal, or two borrowers would take turns preempting.
+		acc := victim.Placement.Accelerator
+		nominal, _ := c.cfg.Quotas.Nominal(w.Tenant, acc)
+		if c.familyHeld(u, w.Tenant, acc)+best.Count > nominal || c.cfg.Quotas.FamilyOf(w.Tenant, best.Accelerator) != c.cfg.Quotas.FamilyOf(w.Tenant, acc) {
+			return false, nil
+		}
 	}
 	// Has the victim a lawful place to resume or wait?
 	vw, vjob, err := c.worldJob(victim)
@@ -83,6 +113,24 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	ln := c.lawNow()
 	why := fmt.Sprintf("run %s (priority %d) waits for capacity and fits in the place of run %s (priority %d, checkpoint at step %d); %s keeps %d lawful placements as of %s (rules revision %d) to resume or wait for",
 		w.ID, w.Priority, victim.ID, victim.Priority, victim.Checkpoint.Step, victim.ID, len(vplan.Placements), asOf, ln.Rev)
+	// What each tenant's timeline says: the other's run is named only
+	// within one tenant.
+	victimWhy, preemptorWhy := why, why
+	reason := fmt.Sprintf("%s by run %s (priority %d over %d): checkpointing and stopping at %s", preemptedReason, w.ID, w.Priority, victim.Priority, victim.Site)
+	if reclaim {
+		cohort := c.cfg.Quotas.Cohort(w.Tenant)
+		fam := c.cfg.Quotas.FamilyOf(victim.Tenant, victim.Placement.Accelerator)
+		vNominal, _ := c.cfg.Quotas.Nominal(victim.Tenant, victim.Placement.Accelerator)
+		wNominal, _ := c.cfg.Quotas.Nominal(w.Tenant, victim.Placement.Accelerator)
+		why = fmt.Sprintf("run %s of tenant %s waits for quota and holds %d of its nominal %d in cohort %s; run %s of tenant %s borrows (its tenant holds %d of family %s over a nominal %d) and is at checkpoint step %d; %s keeps %d lawful placements as of %s (rules revision %d) to resume or wait for",
+			w.ID, w.Tenant, c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal, cohort, victim.ID, victim.Tenant,
+			c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), fam, vNominal, victim.Checkpoint.Step, victim.ID, len(vplan.Placements), asOf, ln.Rev)
+		victimWhy = fmt.Sprintf("another tenant of cohort %s reclaims the %s quota it lent: this run's tenant holds %d over its nominal %d; the run stops at its checkpoint (step %d) and keeps %d lawful placements as of %s to resume or wait for",
+			cohort, fam, c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), vNominal, victim.Checkpoint.Step, len(vplan.Placements), asOf)
+		preemptorWhy = fmt.Sprintf("reclaiming %s quota lent within cohort %s: this tenant holds %d of its nominal %d; a borrowing run of another tenant stops at its checkpoint", fam, cohort,
+			c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal)
+		reason = fmt.Sprintf("%s: quota reclaimed by another tenant of cohort %s; checkpointing and stopping at %s", preemptedReason, cohort, victim.Site)
+	}
 	now := c.cfg.Now()
 	_, err = c.update(ctx, victim.ID, func(r *Run, ch *store.Change) error {
 		if (r.State != Running && r.State != Checkpointed) || r.Migration != nil || r.CancelRequested || r.Checkpoint == nil {
@@ -91,14 +139,13 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
 			"decision": "preempt", "preempted": r.ID, "priority": r.Priority, "by": w.ID, "byPriority": w.Priority,
 			"tenant": r.Tenant, "site": r.Site, "attempt": r.Attempt, "checkpointStep": r.Checkpoint.Step, "why": why,
-			"resumePlacements": len(vplan.Placements), "asOf": asOf.String(), "revision": ln.Rev})
+			"reclaim": reclaim, "resumePlacements": len(vplan.Placements), "asOf": asOf.String(), "revision": ln.Rev})
 		if err != nil {
 			return err
 		}
 		ch.Audit = append(ch.Audit, rec)
-		reason := fmt.Sprintf("%s by run %s (priority %d over %d): checkpointing and stopping at %s", preemptedReason, w.ID, w.Priority, r.Priority, r.Site)
-		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: true, DrainBy: time.Now().Add(c.cfg.DrainGrace), PreemptedBy: w.ID}
-		ch.Events = append(ch.Events, store.Event{Kind: "preempted", Reason: why})
+		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: true, DrainBy: time.Now().Add(c.cfg.DrainGrace), PreemptedBy: w.ID, Reclaimed: reclaim}
+		ch.Events = append(ch.Events, store.Event{Kind: "preempted", Reason: victimWhy})
 		return transition(ch, r, Migrating, reason)
 	})
 	if err != nil {
@@ -108,7 +155,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		if r.State != Held {
 			return store.ErrNoChange
 		}
-		ch.Events = append(ch.Events, store.Event{Kind: "preempting", Reason: why})
+		ch.Events = append(ch.Events, store.Event{Kind: "preempting", Reason: preemptorWhy})
 		return nil
 	})
 	c.Nudge()
@@ -125,8 +172,47 @@ func (c *Controller) waitAfterPreemption(ctx context.Context, r *Run) (bool, err
 			wants[0].Free, _ = c.roomFor(u, base.Site(s), i, r.Tenant)
 		}
 	}
-	return c.holdWait(ctx, r, fmt.Sprintf("%s by run %s; waiting for capacity to resume from checkpoint %s", preemptedReason, r.Migration.PreemptedBy, ckText(r.Checkpoint)),
+	by := "run " + r.Migration.PreemptedBy
+	if r.Migration.Reclaimed {
+		by = "another tenant reclaiming lent quota"
+	}
+	return c.holdWait(ctx, r, fmt.Sprintf("%s by %s; waiting for capacity to resume from checkpoint %s", preemptedReason, by, ckText(r.Checkpoint)),
 		policy.CodeNotNow, "", c.lawNow().Rev, WaitCapacity, wants)
+}
+
+// borrowsFrom reports whether running run r is another tenant's whose
+// quota w's tenant lent: both tenants in one cohort, r's tenant holding more
+// than its nominal of the family of r's accelerator, and w's tenant less
+// than its own.
+func (c *Controller) borrowsFrom(u *usage, r, w *Run) bool {
+	q := c.cfg.Quotas
+	if q == nil || r.Placement.Accelerator == "" || r.Tenant == w.Tenant {
+		return false
+	}
+	cohort := q.Cohort(w.Tenant)
+	if cohort == "" || q.Cohort(r.Tenant) != cohort {
+		return false
+	}
+	acc := r.Placement.Accelerator
+	wNominal, ok := q.Nominal(w.Tenant, acc)
+	if !ok {
+		return false
+	}
+	rNominal, _ := q.Nominal(r.Tenant, acc)
+	return c.familyHeld(u, w.Tenant, acc) < wNominal && c.familyHeld(u, r.Tenant, acc) > rNominal
+}
+
+// familyHeld is what tenant holds of the family acc belongs to (in that
+// tenant's quota), or of acc alone when no family holds it.
+func (c *Controller) familyHeld(u *usage, tenant, acc string) int {
+	fam := c.cfg.Quotas.FamilyOf(tenant, acc)
+	n := 0
+	for a, k := range u.tenant[tenant] {
+		if a == acc || fam != "" && c.cfg.Quotas.FamilyOf(tenant, a) == fam {
+			n += k
+		}
+	}
+	return n
 }
 
 // without is u less one hold.

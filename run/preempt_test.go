@@ -9,6 +9,8 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/planner"
 )
 
 // pinnedJob is jobDoc(steps, every) needing 8 accelerators at site fa
@@ -186,5 +188,111 @@ spec:
 		if r := e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, id); r.State != Succeeded || r.Site != "extra-1" {
 			t.Fatalf("%s ended %s at %s: %s", r.Job, r.State, r.Site, r.Reason)
 		}
+	}
+}
+
+// reclaimQuotas: t1 (nominal 8) and t2 (nominal 4) lend each other what
+// they do not use.
+const reclaimQuotas = `apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: t1}
+spec:
+  cohort: lab
+  families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}]
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: t2}
+spec:
+  cohort: lab
+  families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 4}]
+`
+
+// TestReclaimLentQuota: t2 borrows 4 of t1's unused quota for a run of 8;
+// when t1 submits a run of 8 it waits for quota (the cohort's 12 would be
+// exceeded), then takes its quota back at
+// the borrower's checkpoint although its priority is no higher. The
+// borrower drains, waits, and resumes from its checkpoint once t1's run
+// ends. Neither tenant's timeline names the other's run or tenant; the
+// audit record (the operator's) names both.
+func TestReclaimLentQuota(t *testing.T) {
+	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotas, err := fleet.ParseQuotas("quotas.yaml", []byte(reclaimQuotas), w.Accelerators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) {
+		c.CatalogDir = "testdata/fleet-sites"
+		c.HoldRetry = 50 * time.Millisecond
+		c.Quotas = quotas
+	})
+	ctx := context.Background()
+	b, _, err := e.c.Submit(ctx, "t2", SubmitRequest{Documents: []Document{pinnedJob("borrower", 600, 10)}})
+	if err != nil || b.State != Planned || b.Placement.Count != 8 {
+		t.Fatalf("borrower: %+v %v", b, err)
+	}
+	e.waitForTenant("t2", "the borrower's checkpoint", 30*time.Second, func(r *Run) bool {
+		return (r.State == Running || r.State == Checkpointed) && r.Checkpoint != nil && r.Checkpoint.Name != ""
+	}, b.ID)
+	l, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("lender", 20, 10)}})
+	if err != nil || l.State != Held || l.Hold.Wait != WaitQuota {
+		t.Fatalf("lender: %+v %v", l, err)
+	}
+	l = e.waitFor("the reclaim, then the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, l.ID)
+	if l.State != Succeeded {
+		t.Fatalf("lender's run ended %s: %s", l.State, l.Reason)
+	}
+	b = e.waitForTenant("t2", "the borrower's end", 90*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
+	if b.State != Succeeded || b.Attempt != 2 {
+		t.Fatalf("borrower ended %s after %d attempts: %s", b.State, b.Attempt, b.Reason)
+	}
+	logs, _ := e.c.Logs(ctx, "t2", b.ID)
+	if !strings.Contains(string(logs), "resume step=") {
+		t.Errorf("the borrower's attempt 2 did not resume from its checkpoint:\n%s", tailText(logs, 1500))
+	}
+	bevs, _ := e.c.Events(ctx, "t2", b.ID)
+	levs, _ := e.c.Events(ctx, "t1", l.ID)
+	for _, want := range []string{"preempted", "drained", "state:held", "state:succeeded"} {
+		if !contains(kinds(bevs), want) {
+			t.Errorf("borrower's timeline %v lacks %s", kinds(bevs), want)
+		}
+	}
+	if !contains(kinds(levs), "preempting") {
+		t.Errorf("lender's timeline %v lacks preempting", kinds(levs))
+	}
+	for _, ev := range bevs {
+		if strings.Contains(ev.Reason, l.ID) || strings.Contains(ev.Reason, "t1") {
+			t.Errorf("the borrower's timeline names the other tenant's run: %s: %s", ev.Kind, ev.Reason)
+		}
+	}
+	for _, ev := range levs {
+		if strings.Contains(ev.Reason, b.ID) || strings.Contains(ev.Reason, "t2") {
+			t.Errorf("the lender's timeline names the other tenant's run: %s: %s", ev.Kind, ev.Reason)
+		}
+	}
+	entries, err := e.st.AuditEntries(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range entries {
+		var p struct {
+			Decision, Preempted, By, Why string
+			Reclaim                      bool
+		}
+		json.Unmarshal(a.Payload, &p)
+		if a.Kind != audit.KindDecision || p.Decision != "preempt" {
+			continue
+		}
+		n++
+		if p.Preempted != b.ID || p.By != l.ID || !p.Reclaim || !strings.Contains(p.Why, "borrows") || !strings.Contains(p.Why, "cohort lab") {
+			t.Errorf("preempt record %+v", p)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d preempt records for the borrower", n)
 	}
 }

@@ -176,14 +176,20 @@ spec:
 `, exe, corpus, steps, every)}
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond on tenant t1's run until it holds or the timeout passes.
 func (e *env) waitFor(what string, timeout time.Duration, cond func(*Run) bool, id string) *Run {
+	e.t.Helper()
+	return e.waitForTenant("t1", what, timeout, cond, id)
+}
+
+// waitForTenant is waitFor for a run of tenant.
+func (e *env) waitForTenant(tenant, what string, timeout time.Duration, cond func(*Run) bool, id string) *Run {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var r *Run
 	for time.Now().Before(deadline) {
 		var err error
-		r, err = e.c.Get(context.Background(), "t1", id)
+		r, err = e.c.Get(context.Background(), tenant, id)
 		if err != nil {
 			e.t.Fatal(err)
 		}

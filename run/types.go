@@ -79,8 +79,12 @@ type Migration struct {
 	// Until is the day from which the old placement is unlawful: the new one
 	// must be lawful then too.
 	Until string `json:"until,omitempty"`
-	// PreemptedBy names the run whose higher priority moved this one.
+	// PreemptedBy names the run whose higher priority moved this one, or
+	// that reclaimed the quota this one borrowed (Reclaimed).
 	PreemptedBy string `json:"preemptedBy,omitempty"`
+	// Reclaimed says the move gave lent quota back to another tenant of the
+	// run's cohort, whose run is then not named to this run's tenant.
+	Reclaimed bool `json:"reclaimed,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.

@@ -211,6 +211,11 @@ func (c *Controller) catalog() (*catalog.Set, error) {
 	c.catOnce.Do(func() {
 		if c.cfg.CatalogDir != "" {
 			c.catSet, c.catErr = catalog.LoadFiles(c.cfg.CatalogDir)
+			if c.catErr == nil {
+				// Valid sites are not validated again per request; an
+				// invalid catalog is reported by each request, as before.
+				_ = catalog.CheckSites(planner.AssumptionKeys(), c.catSet)
+			}
 		}
 	})
 	if c.catErr != nil {

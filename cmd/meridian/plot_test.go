@@ -1,21 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"encoding/xml"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"gonum.org/v1/plot/plotter"
-
+	"meridian.dev/meridian/internal/paretoplot"
 	"meridian.dev/meridian/planner"
 )
 
-// TestPlotNoPlacement: a plan without placements made gonum/plot panic
-// ("Values must be greater than 0 for a log scale") before the table was
-// printed. The plot is written and says why it is empty.
+// TestPlotNoPlacement: a plan without placements once made the plot
+// panic ("Values must be greater than 0 for a log scale") before the table
+// was printed. The plot is written and says why it is empty.
 func TestPlotNoPlacement(t *testing.T) {
 	for _, ext := range []string{"svg", "png"} {
 		path := filepath.Join(t.TempDir(), "plan."+ext)
@@ -24,11 +26,16 @@ func TestPlotNoPlacement(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(path)
-		if err != nil || len(b) == 0 {
+		if err != nil {
 			t.Fatalf("no plot written: %v", err)
 		}
-		if ext == "svg" && !strings.Contains(string(b), "no feasible placement") {
-			t.Errorf("the empty plot does not say why it is empty")
+		if ext == "png" {
+			decodePlotPNG(t, b)
+			continue
+		}
+		root := parsePlotSVG(t, b)
+		if e := root.class("empty"); len(e) != 1 || !strings.Contains(e[0].Text, "no feasible placement") {
+			t.Errorf("the empty plot does not say why it is empty: %v", e)
 		}
 	}
 }
@@ -53,20 +60,60 @@ func TestPlanPlotNoPlacementCLI(t *testing.T) {
 	}
 }
 
-var (
-	svgText = regexp.MustCompile(`<text[^>]*>([^<]*)</text>`)
-	// A glyph is drawn as a circle path starting at (x+r, y).
-	svgCircle = regexp.MustCompile(`<path d="M([0-9.]+),([0-9.]+)A([0-9.]+),[0-9.]+ 0 1 1[^"]*" style="([^"]*)"`)
-)
+// svgNode is any element of a plot's SVG, read with encoding/xml.
+type svgNode struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr `xml:",any,attr"`
+	Text     string     `xml:",chardata"`
+	Children []svgNode  `xml:",any"`
+}
 
-// TestPlotOnePlacement: with one placement every y tick read the same
-// value and the "chosen" ring sat away from its point, because the axes
-// had an empty range.
-func TestPlotOnePlacement(t *testing.T) {
+func (n *svgNode) attr(name string) string {
+	for _, a := range n.Attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// class is every element of the class, in document order.
+func (n *svgNode) class(c string) []*svgNode {
+	var out []*svgNode
+	if n.attr("class") == c {
+		out = append(out, n)
+	}
+	for i := range n.Children {
+		out = append(out, n.Children[i].class(c)...)
+	}
+	return out
+}
+
+func parsePlotSVG(t *testing.T, b []byte) *svgNode {
+	t.Helper()
+	var root svgNode
+	if err := xml.Unmarshal(b, &root); err != nil || root.XMLName.Local != "svg" {
+		t.Fatalf("not an SVG (%v):\n%.300s", err, b)
+	}
+	return &root
+}
+
+func decodePlotPNG(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if s := img.Bounds().Size(); s != image.Pt(paretoplot.Width, paretoplot.Height) {
+		t.Fatalf("PNG of %v, want %d×%d", s, paretoplot.Width, paretoplot.Height)
+	}
+	return img
+}
+
+// plotOf writes p's plot as SVG and reads it back.
+func plotOf(t *testing.T, p *planner.Plan) *svgNode {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "plan.svg")
-	pt := planner.Point{Site: "s", Accelerator: "a", Count: 8, CostUSD: 33.7, Hours: 0.9, Pareto: true}
-	p := &planner.Plan{Job: "j", AsOf: "2026-06-01", All: []planner.Point{pt},
-		Placements: []planner.Placement{{Rank: 1, Site: "s", Accelerator: "a", Count: 8, CostUSD: 33.7, Hours: 0.9}}}
 	if err := writePlot(path, p); err != nil {
 		t.Fatal(err)
 	}
@@ -74,74 +121,93 @@ func TestPlotOnePlacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svg := string(b)
-	if !strings.Contains(svg, "1 feasible placement<") && !strings.Contains(svg, "1 feasible placement\n") && !strings.Contains(svg, ": 1 feasible placement") {
-		t.Errorf("title does not say 1 feasible placement")
-	}
-	// Numeric tick labels must not repeat.
+	return parsePlotSVG(t, b)
+}
+
+// distinctLabels checks an axis's tick labels are distinct numbers that
+// increase along it and returns how many there are.
+func distinctLabels(t *testing.T, root *svgNode, class string) int {
+	t.Helper()
 	seen := map[string]bool{}
-	var labels []string
-	for _, m := range svgText.FindAllStringSubmatch(svg, -1) {
-		if _, err := strconv.ParseFloat(m[1], 64); err != nil {
-			continue
+	prev := -1e308
+	for _, n := range root.class(class) {
+		if seen[n.Text] {
+			t.Errorf("%s label %q repeats", class, n.Text)
 		}
-		if seen[m[1]] {
-			t.Errorf("tick label %q repeats (labels %v)", m[1], labels)
+		seen[n.Text] = true
+		v, err := strconv.ParseFloat(strings.ReplaceAll(n.Text, ",", ""), 64)
+		if err != nil || v <= prev {
+			t.Errorf("%s label %q: not a number above the one before (%v)", class, n.Text, err)
 		}
-		seen[m[1]] = true
-		labels = append(labels, m[1])
+		prev = v
 	}
-	if len(labels) < 3 {
-		t.Errorf("want at least 3 tick labels, got %v", labels)
+	return len(seen)
+}
+
+// TestPlotOnePlacement: with one placement every y tick read the same
+// value and the "chosen" ring sat away from its point, because the axes
+// had an empty range.
+func TestPlotOnePlacement(t *testing.T) {
+	pt := planner.Point{Site: "s", Accelerator: "a", Count: 8, CostUSD: 33.7, Hours: 0.9, Pareto: true}
+	p := &planner.Plan{Job: "j", AsOf: "2026-06-01", All: []planner.Point{pt},
+		Placements: []planner.Placement{{Rank: 1, Site: "s", Accelerator: "a", Count: 8, CostUSD: 33.7, Hours: 0.9}}}
+	root := plotOf(t, p)
+	if title := root.class("title"); len(title) != 1 || !strings.HasSuffix(title[0].Text, ": 1 feasible placement") {
+		t.Errorf("title %v does not say 1 feasible placement", title)
 	}
-	// The first ring (the chosen placement, before the legend's) must be
-	// centred on the first Pareto point.
-	var ring, point []float64
-	for _, m := range svgCircle.FindAllStringSubmatch(svg, -1) {
-		x, _ := strconv.ParseFloat(m[1], 64)
-		y, _ := strconv.ParseFloat(m[2], 64)
-		r, _ := strconv.ParseFloat(m[3], 64)
-		switch {
-		case ring == nil && strings.Contains(m[4], "stroke:#DC0000"):
-			ring = []float64{x - r, y}
-		case point == nil && strings.Contains(m[4], "fill:#0000C8"):
-			point = []float64{x - r, y}
-		}
+	if n := distinctLabels(t, root, "ytick"); n < 3 {
+		t.Errorf("%d cost labels, want 3 or more", n)
 	}
-	if ring == nil || point == nil {
-		t.Fatalf("ring %v or point %v not found", ring, point)
+	if n := distinctLabels(t, root, "xtick"); n < 2 {
+		t.Errorf("%d time labels, want 2 or more", n)
 	}
-	if d := (ring[0]-point[0])*(ring[0]-point[0]) + (ring[1]-point[1])*(ring[1]-point[1]); d > 0.01 {
-		t.Errorf("ring at %v, its point at %v", ring, point)
+	ring, dots := root.class("chosen"), root.class("front")
+	if len(ring) != 1 || len(dots) != 1 || len(dots[0].Children) != 1 {
+		t.Fatalf("ring %v, front %v: want one of each", ring, dots)
+	}
+	dot := dots[0].Children[0]
+	if ring[0].attr("cx") != dot.attr("cx") || ring[0].attr("cy") != dot.attr("cy") {
+		t.Errorf("ring at (%s, %s), its point at (%s, %s)", ring[0].attr("cx"), ring[0].attr("cy"), dot.attr("cx"), dot.attr("cy"))
 	}
 }
 
-func TestPlotBounds(t *testing.T) {
-	for _, pts := range [][]float64{{0.9, 33.7}, {1, 0}, {1, 10, 100, 10}, {5, 0, 5, 100}} {
-		var xy []struct{ X, Y float64 }
-		for i := 0; i < len(pts); i += 2 {
-			xy = append(xy, struct{ X, Y float64 }{pts[i], pts[i+1]})
-		}
-		xs := plotterXYs(xy)
-		x0, x1, y0, y1 := plotBounds(xs)
-		if !(x0 < x1 && y0 < y1) {
-			t.Errorf("%v: empty range x %g–%g, y %g–%g", pts, x0, x1, y0, y1)
-		}
-		for _, q := range xs {
-			if q.X <= x0 || q.X >= x1 || q.Y < y0 || q.Y >= y1 {
-				t.Errorf("%v: point %v outside x %g–%g, y %g–%g", pts, q, x0, x1, y0, y1)
-			}
-		}
-		if y0 < 0 {
-			t.Errorf("%v: negative cost axis %g", pts, y0)
-		}
+// TestPlotEveryPoint: every feasible placement is a point, and the ring
+// is on the rank-1 placement's point, not on another's.
+func TestPlotEveryPoint(t *testing.T) {
+	var all []planner.Point
+	for i := 0; i < 40; i++ {
+		h := 0.5 * float64(i+1)
+		all = append(all, planner.Point{Site: "s" + strconv.Itoa(i), Accelerator: "a", Count: 8, Hours: h, CostUSD: 1000 / h, Pareto: i%5 == 0})
+	}
+	best := all[17]
+	p := &planner.Plan{Job: "j", AsOf: "2026-06-01", All: all,
+		Placements: []planner.Placement{{Rank: 1, Site: best.Site, Accelerator: "a", Count: 8, CostUSD: best.CostUSD, Hours: best.Hours}}}
+	root := plotOf(t, p)
+	layer := root.class("feasible")
+	if len(layer) != 1 || len(layer[0].Children) != len(all) {
+		t.Fatalf("feasible layer %d, want one of %d points", len(layer), len(all))
+	}
+	dot, ring := layer[0].Children[17], root.class("chosen")
+	if len(ring) != 1 || ring[0].attr("cx") != dot.attr("cx") || ring[0].attr("cy") != dot.attr("cy") {
+		t.Errorf("ring %v, the chosen point at (%s, %s)", ring, dot.attr("cx"), dot.attr("cy"))
+	}
+	if f := root.class("front"); len(f) != 1 || len(f[0].Children) != 8 {
+		t.Errorf("front %v, want 8 points", f)
+	}
+	if legend := root.class("legend"); len(legend) != 3 || legend[2].Text != "chosen: s17, 8 × a" {
+		t.Errorf("legend %v", legend)
 	}
 }
 
-func plotterXYs(in []struct{ X, Y float64 }) plotter.XYs {
-	out := make(plotter.XYs, len(in))
-	for i, p := range in {
-		out[i].X, out[i].Y = p.X, p.Y
+// TestPlotExtension: a plot's format is its extension; another is refused
+// with the flag's name (the command checks before planning, too).
+func TestPlotExtension(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.pdf")
+	err := writePlot(path, &planner.Plan{Job: "j"})
+	if err == nil || !strings.Contains(err.Error(), `"pdf"`) {
+		t.Errorf("writePlot(.pdf): %v, want an error naming the format", err)
 	}
-	return out
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("a file was written for a format that is refused")
+	}
 }
