@@ -442,12 +442,13 @@ func runMatrix(t *testing.T, mx *matrix) {
 }
 
 // runStreamMatrix asks each Follow route for its stream (follow=1) as each
-// caller: the owner gets an event stream whose events the document
-// describes, up to the run's state; everyone else gets the refusal the
+// caller: the owner gets the stream (an event stream: events the document
+// describes, up to the run's state); everyone else gets the refusal the
 // plain route gives, with nothing of the owner's in it, and no stream.
 func runStreamMatrix(t *testing.T, mx *matrix) {
 	paths := map[string]string{
 		"GET /v1/runs/{id}/events": "/v1/runs/" + mx.runID + "/events?follow=1",
+		"GET /v1/runs/{id}/logs":   "/v1/runs/" + mx.runID + "/logs?follow=1",
 	}
 	for _, rt := range mx.h.Routes() {
 		if !rt.Follow {
@@ -491,6 +492,13 @@ func runStreamMatrix(t *testing.T, mx *matrix) {
 					}
 					if afterAll, _ := mx.snapshot(t); afterAll != beforeAll {
 						t.Errorf("a refused stream changed the server's state")
+					}
+					return
+				}
+				if len(rt.StreamEvents) == 0 {
+					// A plain stream (a followed log): its type is the route's.
+					if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, rt.ResponseType) {
+						t.Errorf("stream of type %q, the route says %q", ct, rt.ResponseType)
 					}
 					return
 				}

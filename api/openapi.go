@@ -164,7 +164,7 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 		case rt.ResponseType != "":
 			ok["content"] = map[string]any{rt.ResponseType: map[string]any{"schema": map[string]any{"type": "string"}}}
 		}
-		if rt.Follow {
+		if len(rt.StreamEvents) > 0 {
 			// The stream: its events' data, by event name (OpenAPI 3.1 has
 			// no word for the items of a stream; 3.2's itemSchema came later).
 			evs := map[string]any{}

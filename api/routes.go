@@ -188,8 +188,8 @@ func (s *Server) table() []Route {
 			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": run.Run{}, "end": StreamEnd{}},
 			Response: EventList{}, Errors: []int{400, 404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",
-			Query:     []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
-			Streaming: true, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
+			Query:  []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
+			Follow: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
 		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,

@@ -88,7 +88,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		off = n
 	}
-	follow := r.URL.Query().Get("follow") == "1"
+	follow := followed(r) // as ServeHTTP decided: a stream, or a read within the route's deadline
 	tenant, id := tenantOf(r), r.PathValue("id")
 	b, err := s.c.Logs(r.Context(), tenant, id)
 	if err != nil {

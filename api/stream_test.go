@@ -358,9 +358,12 @@ func TestEventStreamCap(t *testing.T) {
 	if c, status, e := openEvents(t, f.srv.URL, tokB, rb, ""); c == nil {
 		t.Errorf("tenant b refused because of a's streams: %d %+v", status, e)
 	}
-	// The plain timeline is not a stream.
+	// The plain timeline and output are not streams.
 	if status, e := f.raw(t, "GET", "/v1/runs/"+ra+"/events", tokA, ""); status != 200 {
 		t.Errorf("GET …/events without follow over the cap: %d %+v", status, e)
+	}
+	if status, e := f.raw(t, "GET", "/v1/runs/"+ra+"/logs", tokA, ""); status != 200 {
+		t.Errorf("GET …/logs without follow over the cap: %d %+v", status, e)
 	}
 	open[0].close()
 	deadline := time.Now().Add(5 * time.Second)
