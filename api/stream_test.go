@@ -494,3 +494,27 @@ func TestFollowEvents(t *testing.T) {
 		t.Errorf("tenant b: %v", err)
 	}
 }
+
+// TestEventStreamPoll: a change no signal announces (another replica
+// recorded it) reaches the stream by its poll.
+func TestEventStreamPoll(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{Poll: 200 * time.Millisecond},
+		Hide: func(c Controller) Controller { return noWatch{c} }})
+	ctx := context.Background()
+	r, err := NewClient(f.srv.URL, tokA).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	c.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "run" })
+	if _, err := f.c.Cancel(ctx, "a", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := c.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).CancelRequested })
+	if evs := timelineOf(t, got); len(evs) != 1 || evs[0].Kind != "cancel-requested" {
+		t.Errorf("after the cancel the stream sent %+v", evs)
+	}
+}
