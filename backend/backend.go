@@ -184,6 +184,13 @@ type Cleaner interface {
 	Clean(ctx context.Context, handle string) error
 }
 
+// SiteAccelerator is the key of a capacity report (run.CapacityReporter)
+// that counts the one kind of accelerator a site's jobs ask for (its Slurm
+// GRES, its Kubernetes GPU resource), whatever the catalog calls it: a
+// backend knows its site's settings, not the catalog's accelerator names,
+// so the figure applies to each of the site's pools.
+const SiteAccelerator = "*"
+
 // ErrNotFound is returned (wrapped) for a handle the backend does not know.
 var ErrNotFound = errors.New("job not found")
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
@@ -227,7 +228,11 @@ func waitOf(ce *store.CapacityError) string {
 // CapacityReporter is a backend that can say, per accelerator, how many
 // the site can give Meridian's jobs now (free ones plus those its jobs
 // from this server hold). Its figure replaces the catalog's available
-// count of the site's pools of that accelerator from then on.
+// count of the site's pools of that accelerator from then on; the key
+// backend.SiteAccelerator counts every pool of the site (the built-in
+// backends know one kind of accelerator per site, not its catalog name).
+// Capacity may block for a round trip to the site; the caller bounds it
+// with ctx.
 type CapacityReporter interface {
 	Capacity(ctx context.Context) (map[string]int, error)
 }
@@ -241,7 +246,9 @@ func (c *Controller) ReportCapacity(site *catalog.Site, free map[string]int, at 
 	for i, p := range site.Spec.Pools {
 		n, ok := free[p.Accelerator]
 		if !ok {
-			continue
+			if n, ok = free[backend.SiteAccelerator]; !ok {
+				continue
+			}
 		}
 		k := poolKey{site.Metadata.Name, i}
 		if old, ok := c.reported[k]; ok && old.at.After(at) {
@@ -250,6 +257,13 @@ func (c *Controller) ReportCapacity(site *catalog.Site, free map[string]int, at 
 		c.reported[k] = reported{n: max(n, 0), at: at}
 	}
 }
+
+// PollCapacity asks each site whose backend reports capacity
+// (CapacityReporter) what it can give now, each site bounded by the site
+// check's timeout, and records the answers. The controller polls with every
+// site recheck (Config.SiteRecheck); serve polls once before its API opens,
+// so that the first placements already see the sites' own figures.
+func (c *Controller) PollCapacity(ctx context.Context) { c.pollCapacity(ctx) }
 
 // pollCapacity asks each site whose backend reports capacity for it.
 func (c *Controller) pollCapacity(ctx context.Context) {

@@ -80,6 +80,9 @@ type podTemplateSpec struct {
 }
 
 type podSpec struct {
+	// InitContainers are read (for what a foreign pod requests), never
+	// set: Meridian's pods have none.
+	InitContainers               []container       `json:"initContainers,omitempty"`
 	Containers                   []container       `json:"containers"`
 	RestartPolicy                string            `json:"restartPolicy,omitempty"`
 	NodeSelector                 map[string]string `json:"nodeSelector,omitempty"`
@@ -189,7 +192,21 @@ type containerTerminated struct {
 type apiNode struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              nodeSpec   `json:"spec,omitempty"`
 	Status            nodeStatus `json:"status,omitempty"`
+}
+
+// nodeSpec is what tells whether the scheduler places new pods on a node:
+// cordoned (unschedulable) or tainted.
+type nodeSpec struct {
+	Unschedulable bool    `json:"unschedulable,omitempty"`
+	Taints        []taint `json:"taints,omitempty"`
+}
+
+type taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
 }
 
 type nodeStatus struct {
@@ -277,22 +294,29 @@ func (s podSpec) deepCopy() podSpec {
 			out.Tolerations[i] = t
 		}
 	}
-	if s.Containers != nil {
-		out.Containers = make([]container, len(s.Containers))
-		for i, c := range s.Containers {
-			c.Command = slices.Clone(c.Command)
-			c.Env = slices.Clone(c.Env)
-			c.Resources = resourceRequirements{Limits: c.Resources.Limits.deepCopy(), Requests: c.Resources.Requests.deepCopy()}
-			c.VolumeMounts = slices.Clone(c.VolumeMounts)
-			out.Containers[i] = c
-		}
-	}
+	out.InitContainers = copyContainers(s.InitContainers)
+	out.Containers = copyContainers(s.Containers)
 	if s.Volumes != nil {
 		out.Volumes = make([]volume, len(s.Volumes))
 		for i, v := range s.Volumes {
 			v.EmptyDir = clonePtr(v.EmptyDir)
 			out.Volumes[i] = v
 		}
+	}
+	return out
+}
+
+func copyContainers(cs []container) []container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]container, len(cs))
+	for i, c := range cs {
+		c.Command = slices.Clone(c.Command)
+		c.Env = slices.Clone(c.Env)
+		c.Resources = resourceRequirements{Limits: c.Resources.Limits.deepCopy(), Requests: c.Resources.Requests.deepCopy()}
+		c.VolumeMounts = slices.Clone(c.VolumeMounts)
+		out[i] = c
 	}
 	return out
 }
@@ -334,7 +358,7 @@ func (n *apiNode) deepCopy() *apiNode {
 	if n == nil {
 		return nil
 	}
-	out := &apiNode{TypeMeta: n.TypeMeta}
+	out := &apiNode{TypeMeta: n.TypeMeta, Spec: nodeSpec{Unschedulable: n.Spec.Unschedulable, Taints: slices.Clone(n.Spec.Taints)}}
 	n.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	out.Status.Allocatable = n.Status.Allocatable.deepCopy()
 	out.Status.Conditions = slices.Clone(n.Status.Conditions)

@@ -17,6 +17,10 @@
 // long as the node stays away, so the backend decides from Node conditions
 // itself. While the API server cannot be reached, Status returns an error.
 //
+// Capacity reports the selected nodes' free GPU resource plus what
+// Meridian's own pods hold (capacity.go), for the controller's
+// run.CapacityReporter; it lists pods of every namespace on those nodes.
+//
 // Cancel deletes the Job with foreground propagation; Logs reads pods/log.
 // The backend's state directory (on the controller's machine, never the
 // site's) keeps a small record per Job so that the final state of a Job

@@ -28,6 +28,11 @@
 // fails the job ends NODE_FAIL and is reported Lost, and Meridian, not
 // Slurm, decides where it runs next.
 //
+// Both paths report the site's capacity (Capacity, for the controller's
+// run.CapacityReporter): the partition's free GRES of the site's kind on
+// nodes that take jobs, plus what this server's running jobs hold there
+// (capacity.go says exactly what counts).
+//
 // The site's settings (catalog.BackendSpec) give the partition, the GRES of
 // one accelerator (gres, e.g. gpu:h100, or the older gresType h100), the
 // work directory root, and for the command path in Endpoint the path of

@@ -114,14 +114,7 @@ func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, e
 func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	if env == nil {
-		env = os.Environ()
-	}
-	if s.conf != "" {
-		env = append(env, "SLURM_CONF="+s.conf)
-	}
-	cmd.Env = env
+	cmd := s.command(ctx, env, name, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -132,6 +125,20 @@ func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...s
 		return out.String(), &cmdError{cmd: name, err: err, stderr: msg}
 	}
 	return out.String(), nil
+}
+
+// command is one Slurm client in the environment env (nil: this
+// process's), with the site's slurm.conf.
+func (s *Slurm) command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if env == nil {
+		env = os.Environ()
+	}
+	if s.conf != "" {
+		env = append(env, "SLURM_CONF="+s.conf)
+	}
+	cmd.Env = env
+	return cmd
 }
 
 type cmdError struct {

@@ -60,7 +60,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func newSlurm(t *testing.T, site catalog.BackendSpec, dir string) *slurm.Slurm {
+func newSlurm(t testing.TB, site catalog.BackendSpec, dir string) *slurm.Slurm {
 	t.Helper()
 	b, err := slurm.New(site, dir)
 	if err != nil {

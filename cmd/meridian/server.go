@@ -429,6 +429,9 @@ func startServer(opts serverOptions) (*server, error) {
 			fmt.Fprintf(logw, "meridian serve: site %s excluded from planning until it passes its check: %s\n", h.Site, h.Problem)
 		}
 	}
+	// Sites whose backends report their free accelerators are asked once
+	// now, so that the first placements see the sites' own figures.
+	ctl.PollCapacity(ctx)
 	limits := opts.Limits
 	if limits.MaxConns == 0 {
 		limits = api.DefaultLimits

@@ -1,0 +1,241 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Capacity: what the site can give Meridian's jobs now, in units of
+// backend.gpuResource over the nodes backend.nodeSelector picks:
+//
+//	capacity = Σ over Ready nodes that take new pods (not cordoned, no
+//	           NoSchedule/NoExecute taint the site does not tolerate):
+//	               allocatable − what every bound, unfinished pod requests
+//	         + Σ over Ready nodes: what Meridian's own pods request there
+//
+// A pod's request is what the scheduler counts: the larger of its
+// containers' sum and its largest init container (a container's request,
+// or its limit when it sets none, as for extended resources). Own pods are
+// those in the site's namespace with the label app.kubernetes.io/managed-by
+// =meridian (another server using the same namespace counts as own). A
+// NotReady node gives nothing, its pods included: they may stay there
+// Terminating for as long as the node is away.
+//
+// One poll is one list of the selected nodes and, for each Ready one, one
+// list of its pods (field selector spec.nodeName, which the API server's
+// watch cache indexes), a few nodes at a time: fresh answers, not the
+// backend's watch cache, so a cordon or a new pod counts at the next poll. Listing pods of every namespace needs the
+// kubeconfig's user to be allowed to list pods cluster-wide; without that
+// Capacity fails, saying so, and the catalog's figure stands.
+
+// Bounds on what the cluster's answer may be.
+const (
+	// maxGPUsPerNode bounds a node's allocatable accelerators and one
+	// pod's request: no node has anything near 65,536.
+	maxGPUsPerNode = 1 << 16
+	// maxCapacityNodes bounds the nodes a site's selector may pick for a
+	// capacity poll.
+	maxCapacityNodes = 1 << 14
+	// maxPodsPerNode bounds the pods listed on one node (Kubernetes
+	// supports 110 by default, and a few hundred where raised).
+	maxPodsPerNode = 10000
+	// capacityLists is how many node's pod lists run at once.
+	capacityLists = 8
+)
+
+// Capacity reports how many of the site's GPU resource its jobs can have
+// now (see above), keyed backend.SiteAccelerator.
+func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
+	var list apiNodeList
+	err := b.cs.core.Get().Resource(resourceNodes).
+		VersionedParams(&metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, metav1.ParameterCodec).
+		Do(ctx).Into(&list)
+	if apierrors.IsForbidden(err) {
+		return nil, fmt.Errorf("kubernetes capacity: backend.kubeconfig: the user may not list nodes: %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes capacity: nodes: %w", err)
+	}
+	if len(list.Items) > maxCapacityNodes {
+		return nil, fmt.Errorf("kubernetes capacity: backend.nodeSelector picks %d nodes, more than %d", len(list.Items), maxCapacityNodes)
+	}
+	nodes := make([]*apiNode, len(list.Items))
+	for i := range list.Items {
+		nodes[i] = &list.Items[i]
+	}
+	var (
+		mu    sync.Mutex
+		total int
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, capacityLists)
+	)
+	for _, n := range nodes {
+		if !nodeReady(n) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			got, err := b.nodeCapacity(ctx, n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			total += got
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, fmt.Errorf("kubernetes capacity: %w", first)
+	}
+	return map[string]int{backend.SiteAccelerator: total}, nil
+}
+
+// nodeCapacity is what one Ready node gives: its free accelerators when
+// it takes new pods, plus what Meridian's own pods hold there.
+func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
+	alloc := 0
+	if q, ok := n.Status.Allocatable[b.gpu]; ok {
+		v, err := gpuCount(q)
+		if err != nil {
+			return 0, fmt.Errorf("node %s: allocatable %s: %w", n.Name, b.gpu, err)
+		}
+		alloc = v
+	}
+	var pods apiPodList
+	sel := fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", n.Name),
+		fields.OneTermNotEqualSelector("status.phase", podSucceeded),
+		fields.OneTermNotEqualSelector("status.phase", podFailed)).String()
+	err := b.cs.core.Get().Resource(resourcePods).
+		VersionedParams(&metav1.ListOptions{FieldSelector: sel}, metav1.ParameterCodec).
+		Do(ctx).Into(&pods)
+	if apierrors.IsForbidden(err) {
+		return 0, fmt.Errorf("backend.kubeconfig: the user may not list pods in every namespace, which reporting the site's free %s needs: %w", b.gpu, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("node %s: pods: %w", n.Name, err)
+	}
+	if len(pods.Items) > maxPodsPerNode {
+		return 0, fmt.Errorf("node %s: %d pods listed, more than %d", n.Name, len(pods.Items), maxPodsPerNode)
+	}
+	used, own := 0, 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName != n.Name || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+			continue
+		}
+		req, err := podRequest(p, b.gpu)
+		if err != nil {
+			return 0, fmt.Errorf("node %s: pod %s/%s: %w", n.Name, p.Namespace, p.Name, err)
+		}
+		used += req
+		if p.Namespace == b.ns && p.Labels[LabelManagedBy] == managedBy {
+			own += req
+		}
+	}
+	free := 0
+	if b.takesPods(n) && alloc > used {
+		free = alloc - used
+	}
+	return free + own, nil
+}
+
+// takesPods reports whether the scheduler places the site's new pods on
+// n: not cordoned, and every NoSchedule or NoExecute taint tolerated.
+func (b *Backend) takesPods(n *apiNode) bool {
+	if n.Spec.Unschedulable {
+		return false
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Effect != "NoSchedule" && t.Effect != "NoExecute" {
+			continue
+		}
+		if !tolerated(b.tolerate, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// tolerated reports whether one of ts tolerates taint t, as the scheduler
+// matches them.
+func tolerated(ts []toleration, t taint) bool {
+	for _, tol := range ts {
+		if tol.Effect != "" && tol.Effect != t.Effect {
+			continue
+		}
+		switch tol.Operator {
+		case "Exists":
+			if tol.Key == "" || tol.Key == t.Key {
+				return true
+			}
+		case "", tolerationOpEqual:
+			if tol.Key == t.Key && tol.Value == t.Value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podRequest is how many of resource gpu the scheduler counts pod p as
+// requesting: the larger of its containers' sum and its largest init
+// container.
+func podRequest(p *apiPod, gpu string) (int, error) {
+	sum := 0
+	for _, c := range p.Spec.Containers {
+		n, err := containerRequest(c, gpu)
+		if err != nil {
+			return 0, err
+		}
+		if sum += n; sum > maxGPUsPerNode {
+			return 0, fmt.Errorf("requests more than %d %s", maxGPUsPerNode, gpu)
+		}
+	}
+	for _, c := range p.Spec.InitContainers {
+		n, err := containerRequest(c, gpu)
+		if err != nil {
+			return 0, err
+		}
+		sum = max(sum, n)
+	}
+	return sum, nil
+}
+
+func containerRequest(c container, gpu string) (int, error) {
+	q, ok := c.Resources.Requests[gpu]
+	if !ok {
+		if q, ok = c.Resources.Limits[gpu]; !ok {
+			return 0, nil
+		}
+	}
+	n, err := gpuCount(q)
+	if err != nil {
+		return 0, fmt.Errorf("container %s: %s: %w", c.Name, gpu, err)
+	}
+	return n, nil
+}
+
+// gpuCount is a quantity of accelerators as a count: a whole number from 0
+// to maxGPUsPerNode (a fraction is rounded up, as the scheduler does).
+func gpuCount(q resource.Quantity) (int, error) {
+	if q.Sign() < 0 {
+		return 0, fmt.Errorf("%s is negative", q.String())
+	}
+	if q.Cmp(*resource.NewQuantity(maxGPUsPerNode, resource.DecimalSI)) > 0 {
+		return 0, fmt.Errorf("%s is more than %d", q.String(), maxGPUsPerNode)
+	}
+	return int(q.Value()), nil
+}

@@ -1,0 +1,662 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Capacity: what the site can give Meridian's jobs now, counted in the
+// site's GRES (backend.gres or gresType; gpu without either) over the
+// site's partition (the cluster's default partition when none is set):
+//
+//	capacity = Σ free GRES of the partition's nodes that take jobs
+//	         + Σ GRES held by this server's own running jobs there
+//
+// A node takes jobs when its base state is idle, mixed or allocated and it
+// carries none of the flags that stop new jobs (drain, fail, maint, not
+// responding, powered down, reboot, …), and the partition is up. A node's
+// free GRES are its configured ones of the site's kind less those in use
+// (by anyone). Own jobs are those recorded in the backend's state
+// directory (submitted or found by this server); while running or
+// suspended, what they hold on the partition's nodes is added back, on a
+// draining node too, since the controller counts those holds against the
+// figure. Pending jobs hold nothing in Slurm (the controller counts its
+// own pending ones as holds), and other users' pending jobs are not
+// subtracted: Slurm decides who goes first among what is free. CPUs and
+// memory are not counted.
+
+// Bounds on what a site's answer to a capacity poll may be.
+const (
+	// maxCapacityOutput bounds the output of one Slurm command.
+	maxCapacityOutput = 64 << 20
+	// maxCapacityLine bounds one line (one node or one job).
+	maxCapacityLine = 64 << 10
+	// maxGresPerEntry bounds one GRES count ("gpu:h100:8"): no node has
+	// anything near 65,536 accelerators of one kind.
+	maxGresPerEntry = 1 << 16
+	// maxGresPerNode bounds a node's GRES of one kind, all entries together.
+	maxGresPerNode = 1 << 20
+	// maxCapacityNodes bounds the nodes of one partition or one job.
+	maxCapacityNodes = 1 << 20
+)
+
+// gresKind is the GRES a site's jobs ask for: a name (gpu) and, when the
+// site names one, a type (h100); without a type every type counts.
+type gresKind struct{ name, typ string }
+
+func kindOf(siteGres string) gresKind {
+	if siteGres == "" {
+		return gresKind{name: "gpu"}
+	}
+	name, typ, _ := strings.Cut(siteGres, ":")
+	return gresKind{name: name, typ: typ}
+}
+
+func (k gresKind) String() string {
+	if k.typ == "" {
+		return k.name
+	}
+	return k.name + ":" + k.typ
+}
+
+// gresCount adds up the count of kind k in a GRES list as sinfo, scontrol
+// and slurmrestd print a node's GRES and GRES in use: comma-separated
+// entries name[:type][:count], each maybe followed by a parenthesised
+// detail ("gpu:h100:8(S:0-1)", "gpu:h100:3(IDX:0-1,4)"). "(null)", "N/A" and
+// "" are none. Entries of another name or type are skipped; an entry of
+// kind k whose count is not a plain decimal number within bounds is an
+// error.
+func gresCount(list string, k gresKind) (int, error) {
+	list = strings.TrimSpace(list)
+	switch list {
+	case "", "(null)", "N/A", "none":
+		return 0, nil
+	}
+	if len(list) > maxCapacityLine {
+		return 0, fmt.Errorf("GRES list of %d bytes, at most %d", len(list), maxCapacityLine)
+	}
+	entries, err := splitTop(list)
+	if err != nil {
+		return 0, fmt.Errorf("GRES %q: %w", clip(list), err)
+	}
+	total := 0
+	for _, e := range entries {
+		n, ok, err := gresEntry(e, k)
+		if err != nil {
+			return 0, fmt.Errorf("GRES %q: %w", clip(list), err)
+		}
+		if !ok {
+			continue
+		}
+		total += n
+		if total > maxGresPerNode {
+			return 0, fmt.Errorf("GRES %q: more than %d of %s", clip(list), maxGresPerNode, k)
+		}
+	}
+	return total, nil
+}
+
+// gresEntry is the count of one entry, and whether it is of kind k.
+func gresEntry(e string, k gresKind) (int, bool, error) {
+	if i := strings.IndexByte(e, '('); i >= 0 {
+		e = e[:i]
+	}
+	f := strings.Split(strings.TrimSpace(e), ":")
+	if f[0] != k.name || len(f) > 3 {
+		return 0, false, nil
+	}
+	typ, count := "", "1"
+	switch len(f) {
+	case 2:
+		if isDigits(f[1]) {
+			count = f[1]
+		} else {
+			typ = f[1]
+		}
+	case 3:
+		typ, count = f[1], f[2]
+	}
+	if k.typ != "" && typ != k.typ {
+		return 0, false, nil
+	}
+	if !isDigits(count) || len(count) > 7 {
+		return 0, false, fmt.Errorf("count %q of %s is not a number from 0 to %d", count, k, maxGresPerEntry)
+	}
+	n, _ := strconv.Atoi(count)
+	if n > maxGresPerEntry {
+		return 0, false, fmt.Errorf("count %d of %s is over %d", n, k, maxGresPerEntry)
+	}
+	return n, true, nil
+}
+
+// tresGresCount is the count of kind k in a job's TRES per node: Slurm
+// 22.05 prints "gres:gpu:h100:3", later versions "gres/gpu:h100=3"; both
+// may list several, comma-separated.
+func tresGresCount(list string, k gresKind) (int, error) {
+	list = strings.TrimSpace(list)
+	if list == "" || list == "(null)" || list == "N/A" {
+		return 0, nil
+	}
+	if len(list) > maxCapacityLine {
+		return 0, fmt.Errorf("TRES list of %d bytes, at most %d", len(list), maxCapacityLine)
+	}
+	var b strings.Builder
+	for i, e := range strings.Split(list, ",") {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		e = strings.TrimSpace(e)
+		switch {
+		case strings.HasPrefix(e, "gres:"):
+			e = e[len("gres:"):]
+		case strings.HasPrefix(e, "gres/"):
+			e = strings.Replace(e[len("gres/"):], "=", ":", 1)
+		default:
+			continue // cpu=…, mem=…, license/…: not a GRES
+		}
+		b.WriteString(e)
+	}
+	return gresCount(b.String(), k)
+}
+
+// splitTop splits s at the commas outside parentheses.
+func splitTop(s string) ([]string, error) {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return nil, errors.New("unbalanced parentheses")
+			}
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if depth != 0 {
+		return nil, errors.New("unbalanced parentheses")
+	}
+	return append(out, s[start:]), nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens a site's text for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// takesJobs reports whether a node in base state base with flags takes
+// new jobs. A base state not known here is taken to mean no: a figure too
+// low makes runs wait, one too high makes them queue at the site.
+func takesJobs(base string, flags []string) bool {
+	switch strings.ToLower(strings.TrimRight(base, "*~#!%$@^-")) {
+	case "idle", "mixed", "allocated", "alloc", "mix":
+	default:
+		return false
+	}
+	for _, f := range flags {
+		switch strings.ToLower(f) {
+		case "drain", "draining", "drained", "fail", "failing", "maint", "not_responding",
+			"power_down", "powered_down", "powering_down", "powering_up", "power_up",
+			"reboot_requested", "reboot_issued", "invalid", "invalid_reg", "down", "future", "unknown":
+			return false
+		}
+	}
+	return true
+}
+
+// expandHostlist expands a Slurm host list ("node[01-03,07],gpu-[1-2]x")
+// into names, refusing one that names more than max hosts.
+func expandHostlist(s string, max int) ([]string, error) {
+	if len(s) > maxCapacityLine {
+		return nil, fmt.Errorf("host list of %d bytes, at most %d", len(s), maxCapacityLine)
+	}
+	var out []string
+	for _, item := range splitBrackets(s) {
+		if item == "" {
+			continue
+		}
+		names, err := expandHost(item, max-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("host list %q: %w", clip(s), err)
+		}
+		out = append(out, names...)
+	}
+	return out, nil
+}
+
+// splitBrackets splits s at the commas outside brackets.
+func splitBrackets(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+// expandHost expands one host expression, prefix[ranges]suffix…, with at
+// most max names.
+func expandHost(item string, max int) ([]string, error) {
+	open := strings.IndexByte(item, '[')
+	if open < 0 {
+		if strings.ContainsAny(item, "]") {
+			return nil, errors.New("unbalanced brackets")
+		}
+		if max < 1 {
+			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+		}
+		return []string{item}, nil
+	}
+	end := strings.IndexByte(item[open:], ']')
+	if end < 0 {
+		return nil, errors.New("unbalanced brackets")
+	}
+	end += open
+	prefix, ranges, rest := item[:open], item[open+1:end], item[end+1:]
+	if strings.ContainsAny(prefix, "]") || strings.ContainsAny(ranges, "[") {
+		return nil, errors.New("unbalanced brackets")
+	}
+	type span struct {
+		lo, hi, width int
+	}
+	var spans []span
+	n := 0
+	for _, r := range strings.Split(ranges, ",") {
+		a, b, isRange := strings.Cut(r, "-")
+		if !isRange {
+			b = a
+		}
+		if !isDigits(a) || !isDigits(b) || len(a) > 9 || len(b) > 9 {
+			return nil, fmt.Errorf("range %q is not n or n-m", r)
+		}
+		lo, _ := strconv.Atoi(a)
+		hi, _ := strconv.Atoi(b)
+		if hi < lo {
+			return nil, fmt.Errorf("range %q runs backwards", r)
+		}
+		n += hi - lo + 1
+		if n > max {
+			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+		}
+		spans = append(spans, span{lo, hi, len(a)})
+	}
+	var tails []string
+	if rest == "" {
+		tails = []string{""}
+	} else {
+		var err error
+		if tails, err = expandHost(rest, max/n); err != nil {
+			return nil, err
+		}
+	}
+	if n*len(tails) > max {
+		return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+	}
+	out := make([]string, 0, n*len(tails))
+	for _, sp := range spans {
+		for i := sp.lo; i <= sp.hi; i++ {
+			num := fmt.Sprintf("%0*d", sp.width, i)
+			for _, t := range tails {
+				out = append(out, prefix+num+t)
+			}
+		}
+	}
+	return out, nil
+}
+
+// capNode is one node of the partition as a capacity poll sees it.
+type capNode struct {
+	name        string
+	takesJobs   bool
+	total, used int // of the site's GRES kind
+}
+
+// capJob is one of this server's running jobs, with the GRES it holds on
+// each of its nodes.
+type capJob struct {
+	nodes   []string
+	perNode int
+}
+
+// capacityOf adds up what the site can give: the free GRES of the nodes
+// that take jobs (none when the partition is not up) and what the own jobs
+// hold on the partition's nodes.
+func capacityOf(partitionUp bool, nodes []capNode, jobs []capJob) int {
+	in := make(map[string]bool, len(nodes))
+	n := 0
+	for _, nd := range nodes {
+		if in[nd.name] {
+			continue
+		}
+		in[nd.name] = true
+		if partitionUp && nd.takesJobs && nd.total > nd.used {
+			n += nd.total - nd.used
+		}
+	}
+	for _, j := range jobs {
+		for _, name := range j.nodes {
+			if in[name] {
+				n += j.perNode
+			}
+		}
+	}
+	return n
+}
+
+// sinfoCapacityFormat is what Capacity asks sinfo for, one node a line;
+// fields without a width are printed whole.
+const sinfoCapacityFormat = "NodeList:|,Partition:|,Available:|,StateComplete:|,Gres:|,GresUsed:|"
+
+// parseSinfoCapacity reads sinfo's lines (sinfoCapacityFormat) for
+// partition ("" for the default one, which sinfo marks with a '*'): the
+// nodes, and whether the partition is up.
+func parseSinfoCapacity(out, partition string, k gresKind) (nodes []capNode, up bool, err error) {
+	up = true
+	found := false
+	for i, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if len(line) > maxCapacityLine {
+			return nil, false, fmt.Errorf("sinfo line %d: %d bytes, at most %d", i+1, len(line), maxCapacityLine)
+		}
+		f := strings.Split(line, "|")
+		if len(f) != 7 || f[6] != "" {
+			return nil, false, fmt.Errorf("sinfo line %d: %q is not %d fields separated by |", i+1, clip(line), 6)
+		}
+		name, part, avail, state := f[0], f[1], f[2], f[3]
+		isDefault := strings.HasSuffix(part, "*")
+		part = strings.TrimSuffix(part, "*")
+		if partition == "" && !isDefault || partition != "" && part != partition {
+			continue
+		}
+		if name == "" || strings.ContainsAny(name, " \t[],") {
+			return nil, false, fmt.Errorf("sinfo line %d: %q is not a node name", i+1, clip(name))
+		}
+		found = true
+		up = up && avail == "up"
+		words := strings.Split(state, "+")
+		total, err := gresCount(f[4], k)
+		if err != nil {
+			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i+1, name, err)
+		}
+		used, err := gresCount(f[5], k)
+		if err != nil {
+			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i+1, name, err)
+		}
+		if len(nodes) >= maxCapacityNodes {
+			return nil, false, fmt.Errorf("sinfo: more than %d nodes", maxCapacityNodes)
+		}
+		nodes = append(nodes, capNode{name: name, takesJobs: takesJobs(words[0], words[1:]), total: total, used: used})
+	}
+	if !found {
+		if partition == "" {
+			return nil, false, errors.New("sinfo lists no default partition")
+		}
+		return nil, false, fmt.Errorf("partition %s: not found in sinfo", partition)
+	}
+	return nodes, up, nil
+}
+
+// squeueCapacityFormat is what Capacity asks squeue for about this user's
+// running jobs.
+const squeueCapacityFormat = "JobID:|,NodeList:|,tres-per-node:|"
+
+// parseSqueueCapacity reads squeue's lines (squeueCapacityFormat) and
+// returns the jobs that own says are this server's, with what they hold.
+// Lines of other jobs are not parsed beyond their job id.
+func parseSqueueCapacity(out string, own func(id string) bool, k gresKind) ([]capJob, error) {
+	var jobs []capJob
+	budget := maxCapacityNodes // node names of all own jobs together
+	for i, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		id, rest, _ := strings.Cut(line, "|")
+		if !isJobID(id) || !own(id) {
+			continue
+		}
+		if len(line) > maxCapacityLine {
+			return nil, fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
+		}
+		f := strings.Split(rest, "|")
+		if len(f) != 3 || f[2] != "" {
+			return nil, fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
+		}
+		nodes, err := expandHostlist(f[0], budget)
+		if err != nil {
+			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+		}
+		budget -= len(nodes)
+		per, err := tresGresCount(f[1], k)
+		if err != nil {
+			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+		}
+		if per > 0 {
+			jobs = append(jobs, capJob{nodes: nodes, perNode: per})
+		}
+	}
+	return jobs, nil
+}
+
+// Capacity reports how many of the site's GRES its jobs can have now (see
+// the comment at the top of this file), keyed backend.SiteAccelerator.
+// It runs sinfo once and squeue once (this user's running jobs only).
+func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
+	k := kindOf(s.gres)
+	args := []string{"-N", "-h", "-O", sinfoCapacityFormat}
+	if s.partition != "" {
+		args = append(args, "-p", s.partition)
+	}
+	out, err := s.runLimited(ctx, "sinfo", args...)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
+	nodes, up, err := parseSinfoCapacity(out, s.partition, k)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
+	out, err = s.runLimited(ctx, "squeue", "--me", "-h", "-t", "RUNNING,SUSPENDED", "-O", squeueCapacityFormat)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
+	jobs, err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
+	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+}
+
+// runLimited is run with the output bounded by maxCapacityOutput.
+func (s *Slurm) runLimited(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
+	defer cancel()
+	cmd := s.command(ctx, nil, name, args...)
+	out := &capped{max: maxCapacityOutput}
+	var errb capped
+	errb.max = 64 << 10
+	cmd.Stdout, cmd.Stderr = out, &errb
+	err := cmd.Run()
+	if out.over {
+		return "", fmt.Errorf("%s: more than %d bytes of output", name, maxCapacityOutput)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
+		}
+		return "", &cmdError{cmd: name, err: err, stderr: strings.TrimSpace(errb.b.String())}
+	}
+	return out.b.String(), nil
+}
+
+// capped keeps at most max bytes and notes whether more came.
+type capped struct {
+	b    bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.b.Len(); len(p) > room {
+		c.over = true
+		c.b.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return c.b.Write(p)
+}
+
+// Capacity reports how many of the site's GRES its jobs can have now (see
+// the comment at the top of this file), keyed backend.SiteAccelerator. It
+// asks slurmrestd for the partitions, the nodes and the jobs (three GETs;
+// the lists are read one element at a time).
+func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
+	k := kindOf(r.gres)
+	partition, up, err := r.capacityPartition(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
+	var nodes []capNode
+	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+		n, ok, err := restCapNode(raw, partition, k)
+		if err != nil || !ok {
+			return err
+		}
+		if len(nodes) >= maxCapacityNodes {
+			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
+		}
+		nodes = append(nodes, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
+	}
+	var jobs []capJob
+	budget := maxCapacityNodes // node names of all own jobs together
+	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
+		var j struct {
+			apiJob
+			TresPerNode string `json:"tres_per_node"`
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return fmt.Errorf("job: %w", err)
+		}
+		if st := strings.ToUpper(string(j.State)); st != "RUNNING" && st != "SUSPENDED" {
+			return nil
+		}
+		id := strconv.FormatInt(j.JobID, 10)
+		if j.JobID <= 0 || r.rec.keyOf(id) == "" {
+			return nil
+		}
+		per, err := tresGresCount(j.TresPerNode, k)
+		if err != nil {
+			return fmt.Errorf("job %s: tres_per_node: %w", id, err)
+		}
+		names := j.nodeNames()
+		if len(names) == 0 && j.Nodes != "" {
+			if names, err = expandHostlist(j.Nodes, budget); err != nil {
+				return fmt.Errorf("job %s: nodes: %w", id, err)
+			}
+		}
+		if budget -= len(names); budget < 0 {
+			return fmt.Errorf("this server's running jobs are on more than %d nodes", maxCapacityNodes)
+		}
+		if per > 0 {
+			jobs = append(jobs, capJob{nodes: names, perNode: per})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: jobs: %w", err)
+	}
+	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+}
+
+// restCapNode reads one node of slurmrestd's GET nodes, and whether it is
+// in partition.
+func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bool, error) {
+	var n struct {
+		apiNode
+		GresUsed string `json:"gres_used"`
+	}
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return capNode{}, false, fmt.Errorf("node: %w", err)
+	}
+	if !contains(n.Partitions, partition) {
+		return capNode{}, false, nil
+	}
+	if n.Name == "" || len(n.Name) > 256 {
+		return capNode{}, false, fmt.Errorf("node name %q is not a node name", clip(n.Name))
+	}
+	total, err := gresCount(n.Gres, k)
+	if err != nil {
+		return capNode{}, false, fmt.Errorf("node %s: gres: %w", n.Name, err)
+	}
+	used, err := gresCount(n.GresUsed, k)
+	if err != nil {
+		return capNode{}, false, fmt.Errorf("node %s: gres_used: %w", n.Name, err)
+	}
+	return capNode{name: n.Name, takesJobs: takesJobs(n.State, n.Flags), total: total, used: used}, true, nil
+}
+
+// capacityPartition is the site's partition (the cluster's default one
+// when the site sets none) and whether it is up.
+func (r *REST) capacityPartition(ctx context.Context) (string, bool, error) {
+	var out struct {
+		Partitions []struct {
+			Name  string   `json:"name"`
+			State string   `json:"state"`
+			Flags []string `json:"flags"`
+		} `json:"partitions"`
+	}
+	if err := r.c.call(ctx, http.MethodGet, apiPath("partitions"), nil, &out); err != nil {
+		return "", false, fmt.Errorf("partitions: %w", err)
+	}
+	for _, p := range out.Partitions {
+		if r.partition == p.Name || r.partition == "" && contains(p.Flags, "default") {
+			return p.Name, strings.EqualFold(p.State, "UP"), nil
+		}
+	}
+	if r.partition == "" {
+		return "", false, errors.New("slurmrestd lists no default partition")
+	}
+	return "", false, fmt.Errorf("backend.partition: slurmrestd lists no partition %q", r.partition)
+}
