@@ -633,7 +633,7 @@ func TestConsole(t *testing.T) {
 		b.shot("run-live")
 		b.run("cancel, then confirm", chromedp.Click(chromedp.ID("cancel")), chromedp.Click(chromedp.ID("cancel")))
 		b.waitJS("cancelled", `document.querySelector("#run-state").textContent.startsWith("cancelled")`)
-		b.waitJS("the timeline's end", `!!document.querySelector('#run-timeline li[data-kind="state"]:last-child') && document.querySelector('#run-timeline li:last-child').textContent.includes("cancelled")`)
+		b.waitJS("the timeline's cancel", `[...document.querySelectorAll('#run-timeline li[data-kind="state"]')].some(li => li.textContent.includes("→ cancelled"))`)
 		got, err := api.NewClient(base, token).Get(ctx, r.ID)
 		if err != nil || got.State != run.Cancelled {
 			t.Errorf("after cancel on the page the API says %v (%v)", got.State, err)
