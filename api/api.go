@@ -39,6 +39,10 @@ type Runs interface {
 	// Queue lists the tenant's held runs in admission order, with why
 	// each waits.
 	Queue(ctx context.Context, tenant string) ([]run.QueueEntry, error)
+	// ReloadQuotas reads the server's quota file again and puts it in
+	// force once it passes every check (admin; by is written to the audit
+	// log).
+	ReloadQuotas(ctx context.Context, by string) (*run.QuotaReload, error)
 	// AgentHandler serves the attempts' agents, which authenticate with
 	// their attempt credential rather than a tenant token.
 	AgentHandler() http.Handler

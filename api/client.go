@@ -340,6 +340,14 @@ func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.W
 	return err
 }
 
+// ReloadQuotas asks the server to read its quota file again (admin
+// token): what is in force now, or the file's error.
+func (c *Client) ReloadQuotas(ctx context.Context) (*run.QuotaReload, error) {
+	var out run.QuotaReload
+	_, _, err := c.do(ctx, http.MethodPost, "/v1/quotas/reload", nil, &out)
+	return &out, err
+}
+
 // RulesApply sends a change of the server's rules (admin token).
 func (c *Client) RulesApply(ctx context.Context, req RulesApplyRequest) (*RulesApplyResult, error) {
 	var out RulesApplyResult

@@ -95,7 +95,13 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := run.New(run.Config{LawNow: func() run.LawNow {
+	// A quota file the admin may reload: a quota on an accelerator none of
+	// the matrix's runs uses, so that it changes no decision.
+	quotaFile := filepath.Join(dir, "quotas.yaml")
+	if err := os.WriteFile(quotaFile, []byte("apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: acme}\nspec:\n  families: [{name: mi300, accelerators: [amd-mi300x], nominal: 8}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := run.New(run.Config{QuotaFile: quotaFile, LawNow: func() run.LawNow {
 		cur := rs.Current()
 		return run.LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
 	}, Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
@@ -369,6 +375,7 @@ func (mx *matrix) requests() map[string]request {
 		"GET /console/":                   {path: "/console/", want: ok(200)},
 		"GET /v1/rules/diff":              {path: "/v1/rules/diff", want: ok(200)},
 		"POST /v1/rules/what-if":          {path: "/v1/rules/what-if", body: rulesBody(false), want: adminOnly(200)},
+		"POST /v1/quotas/reload":          {path: "/v1/quotas/reload", want: adminOnly(200)},
 	}
 }
 

@@ -226,6 +226,8 @@ func (s *Server) table() []Route {
 			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
 		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin,
 			Query: []Param{{"token", "revoke only this token id", "string"}}, Response: Revoked{}, Errors: []int{400, 404, 409}, Handler: s.revokeTenant},
+		{Method: "POST", Path: "/v1/quotas/reload", Summary: "Read the server's quota file (serve --quotas) again and put it in force once every check passes; a bad file leaves the quotas in force (409: no quota file; 422: the file's error, naming file, document and field)",
+			Access: Admin, Response: run.QuotaReload{}, Errors: []int{409, 422}, Handler: s.reloadQuotas},
 		// The console's files are public (they hold no tenant's data); every
 		// page fetches its data from the routes above with the user's token.
 		{Method: "GET", Path: console.Prefix, Summary: "The web console: its page, script and styles (public; the data comes from the API with the user's token)",

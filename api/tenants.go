@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
 
@@ -158,4 +159,21 @@ func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auth.Forget()
 	writeJSON(w, http.StatusOK, Revoked{Tenant: tenant, Revoked: n})
+}
+
+// reloadQuotas re-reads the quota file for an admin.
+func (s *Server) reloadQuotas(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalOf(r)
+	res, err := s.c.ReloadQuotas(r.Context(), "admin "+p.Tenant+" (token "+p.TokenID+")")
+	var qe *run.QuotaError
+	switch {
+	case errors.Is(err, run.ErrNoQuotaFile):
+		writeErr(w, http.StatusConflict, "conflict", "", err.Error())
+	case errors.As(err, &qe):
+		writeErr(w, http.StatusUnprocessableEntity, "invalid", "quotas", qe.Error())
+	case err != nil:
+		fail(w, err)
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
 }

@@ -13,6 +13,7 @@ type worker struct {
 	*pass
 	sess Session
 	out  *sink
+	run  int // the worker's run in fanOut's order
 }
 
 // workersFor is how many workers n items deserve: at most one per
@@ -61,7 +62,7 @@ func (ps *pass) fanOut(runs [][]*candidate, fn func(w *worker, run []*candidate)
 		go func(w *worker, run []*candidate) {
 			defer wg.Done()
 			fn(w, run)
-		}(&worker{pass: ps, sess: ps.sessions[i], out: &sinks[i]}, runs[i])
+		}(&worker{pass: ps, sess: ps.sessions[i], out: &sinks[i], run: i}, runs[i])
 	}
 	wg.Wait()
 	return sinks
@@ -133,25 +134,38 @@ func (w *worker) checkPool(c *candidate) bool {
 // estimated and checked against the deadline and budget, spread across
 // workers.
 func (ps *pass) estimateCounts(pools []*candidate) {
-	sinks := ps.fanOut(contiguous(pools, ps.workersFor(len(pools), 64)), func(w *worker, run []*candidate) {
-		n := 0
+	runs := contiguous(pools, ps.workersFor(len(pools), 64))
+	// One array holds every option: each worker appends within its own
+	// segment, sized for every count of its pools, and the segments are
+	// then closed up in order (options are large, and a plan has tens of
+	// thousands: a second copy cost as much as a tenth of the plan).
+	ends := make([]int, len(runs))
+	total := 0
+	for i, run := range runs {
 		for _, c := range run {
-			n += len(c.counts)
+			total += len(c.counts)
 		}
-		w.out.feasible = make([]option, 0, n)
+		ends[i] = total
+	}
+	base := len(ps.feasible)
+	all := slices.Grow(ps.feasible, total)[:base+total]
+	sinks := ps.fanOut(runs, func(w *worker, run []*candidate) {
+		start := 0
+		if w.run > 0 {
+			start = ends[w.run-1]
+		}
+		w.out.feasible = all[base+start : base+start : base+ends[w.run]]
 		for _, c := range run {
 			w.considerCounts(c, w.out)
 		}
 	})
-	n := 0
+	n := base
 	for i := range sinks {
-		n += len(sinks[i].feasible)
-	}
-	ps.feasible = slices.Grow(ps.feasible, n)
-	for i := range sinks {
-		ps.feasible = append(ps.feasible, sinks[i].feasible...)
+		n += copy(all[n:], sinks[i].feasible)
 		ps.merge(&sinks[i])
 	}
+	clear(all[n:])
+	ps.feasible = all[:n]
 	if ps.trace != nil {
 		sort.SliceStable(ps.trace.Steps, func(i, j int) bool { return ps.trace.Steps[i].Pool < ps.trace.Steps[j].Pool })
 	}

@@ -36,7 +36,11 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		},
-		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for the admit benchmark")})
+		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for the admit benchmark"),
+		// No waiting run's retry falls due during the benchmark: on a busy
+		// machine, storing the queue can take longer than the default 5 s,
+		// and every pass would then plan thousands of runs.
+		HoldRetry: time.Hour})
 	var holders []string
 	for i := 0; ; i++ {
 		r, _, err := c.Submit(ctx, "t0", SubmitRequest{Documents: []Document{fleetJob(fmt.Sprintf("hold-%d", i))}})

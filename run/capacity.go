@@ -154,7 +154,7 @@ func (c *Controller) limits(w *catalog.World, tenant string, h store.Hold) []sto
 		max = c.poolLimit(s, h.Pool)
 	}
 	out := []store.Limit{{Name: fmt.Sprintf("pool %d (%s) of Site/%s", h.Pool, h.Accelerator, h.Site), Site: h.Site, Pool: h.Pool, Max: max}}
-	return append(out, c.cfg.Quotas.Limits(tenant, h.Accelerator)...)
+	return append(out, c.quotas().Limits(tenant, h.Accelerator)...)
 }
 
 // roomFor is how many of pool i at site tenant may take now: the pool's
@@ -163,7 +163,7 @@ func (c *Controller) limits(w *catalog.World, tenant string, h store.Hold) []sto
 func (c *Controller) roomFor(u *usage, site *catalog.Site, i int, tenant string) (n int, quota string) {
 	p := site.Spec.Pools[i]
 	n = c.poolLimit(site, i) - u.pool[poolKey{site.Metadata.Name, i}]
-	for _, l := range c.cfg.Quotas.Limits(tenant, p.Accelerator) {
+	for _, l := range c.quotas().Limits(tenant, p.Accelerator) {
 		// A quota that binds as tightly as the pool is named: it is what
 		// the tenant can change (and a quota of 0 never frees up).
 		if left := l.Max - u.matched(l); left < n || (left == n && quota == "" && left < p.Count) {
@@ -391,11 +391,11 @@ func (c *Controller) share(u *usage, r *Run) float64 {
 	}
 	held := 0
 	for a, n := range u.tenant[r.Tenant] {
-		if acc == "" || c.cfg.Quotas.FamilyOf(r.Tenant, a) == c.cfg.Quotas.FamilyOf(r.Tenant, acc) {
+		if acc == "" || c.quotas().FamilyOf(r.Tenant, a) == c.quotas().FamilyOf(r.Tenant, acc) {
 			held += n
 		}
 	}
-	if nom, ok := c.cfg.Quotas.Nominal(r.Tenant, acc); ok && acc != "" {
+	if nom, ok := c.quotas().Nominal(r.Tenant, acc); ok && acc != "" {
 		if nom == 0 {
 			return float64(held) + 1e9
 		}
@@ -422,11 +422,15 @@ func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
 // admitStats counts the admission loop's decisions (for benchmarks).
 type admitStats struct {
 	Considered, Tried, Admitted, Preempted int
+	// Batches counts the batches of two or more runs assigned together.
+	Batches int
 }
 
 // admit goes through the runs waiting for room in admission order and
-// tries again each one whose pools have more room than when it last tried
-// (or whose retry is due): a lawful placement with room releases it.
+// plans again each one whose pools have more room than when it last tried
+// (or whose retry is due), against the law as of now; the runs that can be
+// placed together are admitted as a batch (batch.go), at least total cost.
+// A run that stays waiting may preempt a lower-priority run of its tenant.
 func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	var st admitStats
 	var waiting, active []*Run
@@ -461,36 +465,79 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	}
 	c.admissionOrder(u, waiting)
 	now := c.cfg.Now()
+	b := c.newBatch(base, u)
+	var left []*Run // tried and not admitted: they may preempt
+	flush := func() bool {
+		if len(b.in) == 0 && len(b.out) == 0 {
+			return true
+		}
+		if len(b.in) > 1 {
+			st.Batches++
+		}
+		n := b.commit(ctx)
+		st.Admitted += n
+		for _, e := range b.out {
+			left = append(left, e.r)
+		}
+		if u, err = c.usage(ctx); err != nil {
+			return false
+		}
+		b = c.newBatch(base, u)
+		return true
+	}
 	for _, r := range waiting {
 		if ctx.Err() != nil {
 			break
 		}
 		st.Considered++
-		if now.Before(r.Hold.NextTry) && !c.wantsGrew(u, base, r) {
+		// Tried when its pools have more room than at its last try: left
+		// by the batch so far, or before it where the batch could make
+		// room by moving its runs to pools with room left.
+		if now.Before(r.Hold.NextTry) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
 			continue
 		}
 		st.Tried++
-		changed, err := c.retryHeld(ctx, r, true)
+		e, err := c.enter(ctx, b, r)
 		if err != nil {
 			c.cfg.Logger.Warn("admission", "run", r.ID, "tenant", r.Tenant, "err", err)
 			continue
 		}
-		if changed {
-			st.Admitted++
-			if u, err = c.usage(ctx); err != nil {
-				break
-			}
+		if e == nil {
+			left = append(left, r)
 			continue
 		}
-		if preemptable {
-			if cur, err := c.cfg.Store.GetRun(ctx, r.ID); err == nil && cur.State == string(Held) {
-				if w, err := fromRow(cur); err == nil {
-					if ok, err := c.tryPreempt(ctx, u, w, active); err != nil {
-						c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
-					} else if ok {
-						st.Preempted++
-					}
-				}
+		in, err := b.add(e)
+		if err != nil {
+			c.cfg.Logger.Warn("admission: fleet assignment", "run", r.ID, "tenant", r.Tenant, "err", err)
+		}
+		if !in {
+			b.out = append(b.out, e)
+		}
+		if len(b.in) == maxBatch && !flush() {
+			return st
+		}
+	}
+	if !flush() || !preemptable {
+		return st
+	}
+	for _, r := range left {
+		if ctx.Err() != nil {
+			break
+		}
+		cur, err := c.cfg.Store.GetRun(ctx, r.ID)
+		if err != nil || cur.State != string(Held) {
+			continue
+		}
+		w, err := fromRow(cur)
+		if err != nil {
+			continue
+		}
+		if ok, err := c.tryPreempt(ctx, u, w, active); err != nil {
+			c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
+		} else if ok {
+			st.Preempted++
+			if u, err = c.usage(ctx); err != nil {
+				break
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -115,6 +116,11 @@ type Config struct {
 	// Quotas, when set, bound what each tenant's runs hold per accelerator
 	// family (fleet.Quotas); without them only the pools' capacity does.
 	Quotas *fleet.Quotas
+	// QuotaFile is the file Quotas were read from (serve --quotas), which
+	// ReloadQuotas reads again; empty: none. QuotaSHA256 is the digest of
+	// the file as it was read.
+	QuotaFile   string
+	QuotaSHA256 string
 }
 
 // Observer is told what the controller did, after it is recorded.
@@ -186,6 +192,11 @@ type Controller struct {
 	checking      bool
 	// reported is each pool's capacity as its site last reported it.
 	reported map[poolKey]reported
+	// quotaSet is the quotas in force (Config.Quotas until SetQuotas);
+	// quotaMu serialises reloads, quotaSum is the file's digest in force.
+	quotaSet atomic.Pointer[fleet.Quotas]
+	quotaMu  sync.Mutex
+	quotaSum string
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -247,11 +258,22 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
+	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}}
+	c.quotaSet.Store(cfg.Quotas)
+	c.quotaSum = cfg.QuotaSHA256
+	return c
 }
+
+// quotas are the tenants' quotas in force (nil: none).
+func (c *Controller) quotas() *fleet.Quotas { return c.quotaSet.Load() }
+
+// SetQuotas puts q (nil: none) in force from the next decision on. Holds
+// already taken stay: a run over a lowered quota keeps what it holds until
+// its attempt ends, and runs wait until the tenant is under it again.
+func (c *Controller) SetQuotas(q *fleet.Quotas) { c.quotaSet.Store(q) }
 
 // InputError is a submission the user must fix; Field names what is wrong.
 type InputError struct {

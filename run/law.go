@@ -443,23 +443,37 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	}
 	pl, rank, skipped, runnable := bestRunnable(plan.Placements)
 	if !runnable {
-		reason, code, rule := holdReason(plan, asOf, ln.Rev)
-		if len(plan.Placements) > 0 {
-			reason, code, rule = fmt.Sprintf("none of the %d lawful placements as of %s is at a site with a configured backend", len(plan.Placements), asOf), policy.CodeNotNow, ""
-		}
-		wants, quota := c.wantsOf(u, w, r.Tenant, plan)
-		wait := ""
-		if len(wants) > 0 {
-			wait = WaitCapacity
-			if quota != "" {
-				wait = WaitQuota
-			}
-			reason = roomReason(asOf, wait, quota, wants, reason)
-		}
-		return false, c.stillHeld(ctx, r.ID, reason, code, rule, ln.Rev, wait, wants)
+		return false, c.notRunnable(ctx, r, w, u, plan, asOf, ln.Rev)
 	}
+	return c.release(ctx, r, w, u, plan, pl, rank, skipped, asOf, ln.Rev, "")
+}
+
+// notRunnable records that held run r's plan has no runnable placement
+// with room: why, and, when lawful pools lack only room, what it waits for.
+func (c *Controller) notRunnable(ctx context.Context, r *Run, w *catalog.World, u *usage, plan *planner.Plan, asOf catalog.Date, rev int64) error {
+	reason, code, rule := holdReason(plan, asOf, rev)
+	if len(plan.Placements) > 0 {
+		reason, code, rule = fmt.Sprintf("none of the %d lawful placements as of %s is at a site with a configured backend", len(plan.Placements), asOf), policy.CodeNotNow, ""
+	}
+	wants, quota := c.wantsOf(u, w, r.Tenant, plan)
+	wait := ""
+	if len(wants) > 0 {
+		wait = WaitCapacity
+		if quota != "" {
+			wait = WaitQuota
+		}
+		reason = roomReason(asOf, wait, quota, wants, reason)
+	}
+	return c.stillHeld(ctx, r.ID, reason, code, rule, rev, wait, wants)
+}
+
+// release moves held run held to placement pl of plan (rank and skipped as
+// bestRunnable says; note, when set, is added to why it was chosen). The
+// store checks the hold it takes against the pool's and the quotas'
+// limits: a refusal leaves the run held, waiting, with the store's reason.
+func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u *usage, plan *planner.Plan, pl planner.Placement, rank int, skipped []Skipped, asOf catalog.Date, rev int64, note string) (bool, error) {
 	now := c.cfg.Now()
-	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+	_, err := c.update(ctx, held.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Held {
 			return store.ErrNoChange
 		}
@@ -467,17 +481,20 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 		if r.Hold != nil {
 			since = r.Hold.Since
 		}
-		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d)", rank, len(plan.Placements), asOf, ln.Rev)
+		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d)", rank, len(plan.Placements), asOf, rev)
 		if len(skipped) > 0 {
 			why += "; " + skippedLine(skipped)
+		}
+		if note != "" {
+			why += "; " + note
 		}
 		waited := "a placement is lawful and free again"
 		if r.Hold != nil && r.Hold.Wait != "" {
 			waited = fmt.Sprintf("admitted after waiting %s for %s", now.Sub(since).Round(time.Second), r.Hold.Wait)
 		}
-		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: ln.Rev}
+		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev}
 		r.Hold = nil
-		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", ln.Rev))
+		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
 		if err := addPlan(ch, r.ID, "released from hold", r.Excluded, plan, pl, why); err != nil {
 			return err
 		}
@@ -485,9 +502,12 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	})
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room between the plan and now.
-		n, _ := c.roomFor(u, w.Site(pl.Site), pl.Pool, r.Tenant)
+		n := 0
+		if s := w.Site(pl.Site); s != nil && pl.Pool >= 0 && pl.Pool < len(s.Spec.Pools) {
+			n, _ = c.roomFor(u, s, pl.Pool, held.Tenant)
+		}
 		wants := []Want{{Site: pl.Site, Pool: pl.Pool, Accelerator: pl.Accelerator, Free: min(n, pl.Count-1)}}
-		return false, c.stillHeld(ctx, r.ID, fmt.Sprintf("waiting for %s as of %s: %s", waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", ln.Rev, waitOf(ce), wants)
+		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("waiting for %s as of %s: %s", waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", rev, waitOf(ce), wants)
 	}
 	return err == nil, err
 }

@@ -93,8 +93,8 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		// Reclaimed quota is lent quota: the run must fit in its tenant's
 		// own nominal, or two borrowers would take turns preempting.
 		acc := victim.Placement.Accelerator
-		nominal, _ := c.cfg.Quotas.Nominal(w.Tenant, acc)
-		if c.familyHeld(u, w.Tenant, acc)+best.Count > nominal || c.cfg.Quotas.FamilyOf(w.Tenant, best.Accelerator) != c.cfg.Quotas.FamilyOf(w.Tenant, acc) {
+		nominal, _ := c.quotas().Nominal(w.Tenant, acc)
+		if c.familyHeld(u, w.Tenant, acc)+best.Count > nominal || c.quotas().FamilyOf(w.Tenant, best.Accelerator) != c.quotas().FamilyOf(w.Tenant, acc) {
 			return false, nil
 		}
 	}
@@ -118,10 +118,10 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	victimWhy, preemptorWhy := why, why
 	reason := fmt.Sprintf("%s by run %s (priority %d over %d): checkpointing and stopping at %s", preemptedReason, w.ID, w.Priority, victim.Priority, victim.Site)
 	if reclaim {
-		cohort := c.cfg.Quotas.Cohort(w.Tenant)
-		fam := c.cfg.Quotas.FamilyOf(victim.Tenant, victim.Placement.Accelerator)
-		vNominal, _ := c.cfg.Quotas.Nominal(victim.Tenant, victim.Placement.Accelerator)
-		wNominal, _ := c.cfg.Quotas.Nominal(w.Tenant, victim.Placement.Accelerator)
+		cohort := c.quotas().Cohort(w.Tenant)
+		fam := c.quotas().FamilyOf(victim.Tenant, victim.Placement.Accelerator)
+		vNominal, _ := c.quotas().Nominal(victim.Tenant, victim.Placement.Accelerator)
+		wNominal, _ := c.quotas().Nominal(w.Tenant, victim.Placement.Accelerator)
 		why = fmt.Sprintf("run %s of tenant %s waits for quota and holds %d of its nominal %d in cohort %s; run %s of tenant %s borrows (its tenant holds %d of family %s over a nominal %d) and is at checkpoint step %d; %s keeps %d lawful placements as of %s (rules revision %d) to resume or wait for",
 			w.ID, w.Tenant, c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal, cohort, victim.ID, victim.Tenant,
 			c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), fam, vNominal, victim.Checkpoint.Step, victim.ID, len(vplan.Placements), asOf, ln.Rev)
@@ -185,7 +185,7 @@ func (c *Controller) waitAfterPreemption(ctx context.Context, r *Run) (bool, err
 // than its nominal of the family of r's accelerator, and w's tenant less
 // than its own.
 func (c *Controller) borrowsFrom(u *usage, r, w *Run) bool {
-	q := c.cfg.Quotas
+	q := c.quotas()
 	if q == nil || r.Placement.Accelerator == "" || r.Tenant == w.Tenant {
 		return false
 	}
@@ -205,10 +205,10 @@ func (c *Controller) borrowsFrom(u *usage, r, w *Run) bool {
 // familyHeld is what tenant holds of the family acc belongs to (in that
 // tenant's quota), or of acc alone when no family holds it.
 func (c *Controller) familyHeld(u *usage, tenant, acc string) int {
-	fam := c.cfg.Quotas.FamilyOf(tenant, acc)
+	fam := c.quotas().FamilyOf(tenant, acc)
 	n := 0
 	for a, k := range u.tenant[tenant] {
-		if a == acc || fam != "" && c.cfg.Quotas.FamilyOf(tenant, a) == fam {
+		if a == acc || fam != "" && c.quotas().FamilyOf(tenant, a) == fam {
 			n += k
 		}
 	}

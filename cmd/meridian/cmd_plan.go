@@ -34,6 +34,11 @@ type planFlags struct {
 	includeAllocation bool
 	// fleet assigns every job in the files at once (plan --fleet).
 	fleet bool
+	// quotas is a file of Quota documents bounding each tenant's jobs
+	// (plan --fleet); tenant is the tenant of jobs without the
+	// meridian.dev/tenant label.
+	quotas string
+	tenant string
 }
 
 // tableTop is how many placements the table shows unless --top is given;
@@ -59,12 +64,16 @@ histogram says why), 2 on bad input.`,
   meridian plan -f examples/qwen-offshore.yaml --explain my-johor-1
   meridian plan -f job.yaml --catalog my-sites/ --rules my-rules/ -o json
   meridian plan -f job.yaml --plot plan.svg
-  meridian plan --fleet -f jobs/ -o json`,
+  meridian plan --fleet -f jobs/ -o json
+  meridian plan --fleet -f jobs/ --quotas quotas.yaml --tenant vision`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.files = append(f.files, args...)
 			f.topSet = cmd.Flags().Changed("top")
 			if f.fleet {
 				return runFleetPlan(cmd.OutOrStdout(), f)
+			}
+			if f.quotas != "" || cmd.Flags().Changed("tenant") {
+				return badInput(errors.New("--quotas and --tenant are for plan --fleet"))
 			}
 			return runPlan(cmd.OutOrStdout(), f)
 		},
@@ -80,6 +89,8 @@ histogram says why), 2 on bad input.`,
 	fl.IntVar(&f.top, "top", 50, fmt.Sprintf("placements to print, 0 for all (the table shows %d unless --top is given); summary.placements counts all", tableTop))
 	fl.BoolVar(&f.includeAllocation, "include-allocation", false, "count in allocation sites (national and research centres, notional prices) as if the organisation could apply for time there")
 	fl.BoolVar(&f.fleet, "fleet", false, "assign every TrainingJob in the files at once, at least total cost, no pool given more than its available count")
+	fl.StringVar(&f.quotas, "quotas", "", "with --fleet: file of Quota documents (as serve --quotas reads); each job takes from its tenant's quota, jobs beyond it wait")
+	fl.StringVar(&f.tenant, "tenant", "default", "with --fleet --quotas: the tenant of jobs without a meridian.dev/tenant label")
 	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
 	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -15,7 +16,8 @@ import (
 // runFleetPlan is `plan --fleet`: every TrainingJob in the files is
 // planned as of the date, then the batch is assigned to the catalog's
 // pools at least total cost (fleet.Assign), no pool given more than its
-// available count.
+// available count. With --quotas, each job takes from its tenant's quota
+// (its meridian.dev/tenant label, else --tenant), and jobs beyond it wait.
 func runFleetPlan(w io.Writer, f planFlags) error {
 	if len(f.files) == 0 {
 		return badInput(errors.New("-f: give the files or directories with the jobs, their organizations and datasets"))
@@ -41,9 +43,32 @@ func runFleetPlan(w io.Writer, f planFlags) error {
 	if len(world.Jobs) == 0 {
 		return badInput(errors.New("-f: the files hold no TrainingJob"))
 	}
+	var opts fleet.Options
+	if f.quotas != "" {
+		if !fleet.ValidTenant(f.tenant) {
+			return badInput(fmt.Errorf("--tenant %q: want a tenant name (lower-case letters, digits, '.', '_', '-'; up to 63)", f.tenant))
+		}
+		data, err := os.ReadFile(f.quotas)
+		if err != nil {
+			return badInput(fmt.Errorf("--quotas: %w", err))
+		}
+		if opts.Quotas, err = fleet.ParseQuotas(f.quotas, data, world.Accelerators); err != nil {
+			return badInput(fmt.Errorf("--quotas: %w", err))
+		}
+	}
 	seen := map[string]bool{}
 	plans := make([]*planner.Plan, 0, len(world.Jobs))
 	for _, job := range world.Jobs {
+		if opts.Quotas != nil {
+			tenant := f.tenant
+			if t, ok := job.Metadata.Labels[fleet.TenantLabel]; ok {
+				if !fleet.ValidTenant(t) {
+					return badInput(fmt.Errorf("TrainingJob %s metadata.labels[%s]: %q: want a tenant name (lower-case letters, digits, '.', '_', '-'; up to 63)", job.Metadata.Name, fleet.TenantLabel, t))
+				}
+				tenant = t
+			}
+			opts.Tenants = append(opts.Tenants, tenant)
+		}
 		if seen[job.Metadata.Name] {
 			return badInput(fmt.Errorf("TrainingJob %s: given twice; a fleet's jobs need distinct names", job.Metadata.Name))
 		}
@@ -58,7 +83,7 @@ func runFleetPlan(w io.Writer, f planFlags) error {
 		}
 		plans = append(plans, plan)
 	}
-	res, err := fleet.PlanFleet(world, plans)
+	res, err := fleet.PlanFleet(world, plans, opts)
 	if err != nil {
 		return err
 	}

@@ -66,3 +66,96 @@ func TestPlanFleet(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }
+
+// planQuotas: vision may take 16 H100s, platform 8, and speech none (a
+// quota names the H100, so a tenant without one may not use it).
+const planQuotas = `apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: vision}
+spec:
+  families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16}]
+---
+apiVersion: meridian.dev/v1alpha1
+kind: Quota
+metadata: {name: platform}
+spec:
+  families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}]
+`
+
+// TestPlanFleetQuotas: five jobs of 8 H100s against a site with 64 free:
+// three of vision's (labelled), one of speech's, one without a label
+// (--tenant platform). Without quotas all five are placed; with them,
+// vision gets two, platform one, and the third of vision's and speech's
+// wait, each naming the quota. Bad tenants and quota files are refused
+// naming the field.
+func TestPlanFleetQuotas(t *testing.T) {
+	dir := t.TempDir()
+	sites := filepath.Join(dir, "sites")
+	os.Mkdir(sites, 0o755)
+	writePlanFile(t, sites, "site.yaml", strings.Replace(planSite, "%AVAIL%", "64", 1))
+	job := func(name, tenant string) string {
+		meta := "metadata: {name: " + name + "}"
+		if tenant != "" {
+			meta = "metadata: {name: " + name + ", labels: {meridian.dev/tenant: " + tenant + "}}"
+		}
+		return strings.Replace(planJob, "metadata: {name: small}", meta, 1) + "  constraints: {minAccelerators: 8, maxAccelerators: 8}\n---\n"
+	}
+	jobs := planOrg + job("v-0", "vision") + job("v-1", "vision") + job("v-2", "vision") + job("s-0", "speech") + job("p-0", "")
+	file := writePlanFile(t, dir, "jobs.yaml", jobs)
+	quotas := writePlanFile(t, dir, "quotas.yaml", planQuotas)
+	type result struct {
+		Assignments []struct{ Job, Tenant string }
+		Waiting     []struct{ Job, Reason, Tenant string }
+	}
+	plan := func(args ...string) result {
+		t.Helper()
+		out, code, err := runPlanCLI(t, append([]string{"plan", "--fleet", "-f", file, "--catalog", sites, "--as-of", "2025-06-01", "-o", "json"}, args...)...)
+		if code != exitOK {
+			t.Fatalf("exit %d: %v\n%s", code, err, out)
+		}
+		var res result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := plan(); len(res.Assignments) != 5 || len(res.Waiting) != 0 {
+		t.Fatalf("without quotas: %+v", res)
+	}
+	res := plan("--quotas", quotas, "--tenant", "platform")
+	placed := map[string]int{}
+	for _, a := range res.Assignments {
+		placed[a.Tenant]++
+	}
+	if placed["vision"] != 2 || placed["platform"] != 1 || len(res.Assignments) != 3 {
+		t.Errorf("placed per tenant: %v", placed)
+	}
+	waiting := map[string]string{}
+	for _, w := range res.Waiting {
+		waiting[w.Tenant] = w.Reason
+	}
+	if r := waiting["vision"]; len(res.Waiting) != 2 || !strings.Contains(r, "quota of tenant vision for family h100") || !strings.Contains(r, "16 of 16 given to other jobs") {
+		t.Errorf("waiting: %+v", res.Waiting)
+	}
+	if r := waiting["speech"]; !strings.Contains(r, "quota of tenant speech for nvidia-h100-sxm (none given)") {
+		t.Errorf("speech waits: %q", r)
+	}
+	// Bad input is refused, naming what is wrong.
+	bad := writePlanFile(t, dir, "bad-quotas.yaml", strings.Replace(planQuotas, "nominal: 8", "nominal: -8", 1))
+	badJobs := writePlanFile(t, dir, "bad-jobs.yaml", planOrg+job("x", "Not_A_Tenant"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fleet", "-f", file, "--quotas", bad}, "Quota/platform) spec.families[0].nominal: -8"},
+		{[]string{"--fleet", "-f", file, "--quotas", filepath.Join(dir, "missing.yaml")}, "--quotas"},
+		{[]string{"--fleet", "-f", badJobs, "--quotas", quotas}, "TrainingJob x metadata.labels[meridian.dev/tenant]"},
+		{[]string{"--fleet", "-f", file, "--quotas", quotas, "--tenant", "A B"}, "--tenant"},
+		{[]string{"-f", file, "--quotas", quotas}, "--quotas and --tenant are for plan --fleet"},
+	} {
+		out, code, err := runPlanCLI(t, append([]string{"plan", "--catalog", sites, "--as-of", "2025-06-01"}, c.args...)...)
+		if code != exitBadInput || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: exit %d, %v, want %q\n%s", c.args, code, err, c.want, out)
+		}
+	}
+}

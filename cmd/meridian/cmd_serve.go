@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -12,6 +14,7 @@ import (
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/console"
+	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/statedir"
 )
 
@@ -138,8 +141,15 @@ its backend (local, slurm, kubernetes).`,
 					ls.Metadata.Name, p.Count, p.Accelerator, ls.Spec.Country, local.CountryFrom)
 			}
 			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-			<-sig
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			for got := range sig {
+				if got != syscall.SIGHUP {
+					break
+				}
+				// SIGHUP: the quota file is read again and, once it passes
+				// every check, put in force (audited either way).
+				reloadOnSignal(cmd.ErrOrStderr(), s.Ctl)
+			}
 			s.Close()
 			return nil
 		},
@@ -157,7 +167,7 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().IntVar(&local.Count, "local-count", defaultLocalCount, "accelerators the local site is planned with")
 	cmd.Flags().BoolVar(&noLocal, "no-local-site", false, "offer no local site: jobs run only at the catalog's configured sites")
 	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
-	cmd.Flags().StringVar(&opts.Quotas, "quotas", "", "file of Quota documents: each tenant's nominal share and borrowing limit per accelerator family, in cohorts that lend unused quota (docs/fleet.md)")
+	cmd.Flags().StringVar(&opts.Quotas, "quotas", "", "file of Quota documents: each tenant's nominal share and borrowing limit per accelerator family, in cohorts that lend unused quota (docs/fleet.md); read again on SIGHUP or POST /v1/quotas/reload, and put in force only when every check passes")
 	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")
 	cmd.Flags().StringVar(&opts.Store, "store", "", "where state lives: sqlite (default, in the state directory) or a postgres:// URL that several servers may share")
 	cmd.Flags().StringVar(&opts.Replica, "replica", "", "this server's name among those sharing a store (default host/pid/random)")
@@ -175,4 +185,17 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
+}
+
+// reloadOnSignal re-reads the quota file on SIGHUP and says what came of
+// it: the quotas now in force, or why the old ones stay.
+func reloadOnSignal(w io.Writer, c *run.Controller) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.ReloadQuotas(ctx, fmt.Sprintf("SIGHUP to process %d", os.Getpid()))
+	if err != nil {
+		fmt.Fprintf(w, "SIGHUP: quotas not reloaded: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "SIGHUP: quotas reloaded from %s (sha256:%s, %d tenants, changed: %v)\n", res.File, res.SHA256, len(res.Tenants), res.Changed)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -399,11 +401,11 @@ func startServer(opts serverOptions) (*server, error) {
 	scr := &screen.Screener{Store: &screen.Store{Dir: dir.ScreeningDir()}}
 	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
 	planLaw := screenPlanLaw{rs.Law(), scr}
-	quotas, err := loadQuotas(opts.Quotas)
+	quotas, quotaSum, err := loadQuotas(opts.Quotas)
 	if err != nil {
 		return nil, err
 	}
-	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas,
+	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
@@ -493,24 +495,25 @@ func startServer(opts serverOptions) (*server, error) {
 }
 
 // loadQuotas reads serve --quotas (nil for none), checked against the
-// catalog's accelerators.
-func loadQuotas(path string) (*fleet.Quotas, error) {
+// catalog's accelerators, with the file's SHA-256.
+func loadQuotas(path string) (*fleet.Quotas, string, error) {
 	if path == "" {
-		return nil, nil
+		return nil, "", nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--quotas: %w", err)
+		return nil, "", fmt.Errorf("--quotas: %w", err)
 	}
 	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	q, err := fleet.ParseQuotas(path, data, w.Accelerators)
 	if err != nil {
-		return nil, fmt.Errorf("--quotas: %w", err)
+		return nil, "", fmt.Errorf("--quotas: %w", err)
 	}
-	return q, nil
+	sum := sha256.Sum256(data)
+	return q, hex.EncodeToString(sum[:]), nil
 }
 
 // checkServerCatalog loads the server's catalog as its runs will see it

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func reloadQuota(nominal string) []byte {
+	return []byte("apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: default}\nspec:\n  families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: " + nominal + "}]\n")
+}
+
+// TestQuotaReloadSignal: `serve --quotas FILE` reads the file again on
+// SIGHUP and on POST /v1/quotas/reload (the admin token of client.json).
+// A good file is put in force and audited with its digest and who asked;
+// a bad one is refused, naming the file and field, audited as refused, and
+// the quotas in force stay (the next good reload reports the digest it
+// replaces as the last good file's).
+func TestQuotaReloadSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	p := newServeProc(t)
+	file := filepath.Join(t.TempDir(), "quotas.yaml")
+	if err := os.WriteFile(file, reloadQuota("8"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.extra = []string{"--quotas", file}
+	p.start()
+	defer p.stop()
+	ctx := context.Background()
+	digest := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	// waitAudit waits for the n-th quota record and returns its payload.
+	waitAudit := func(n int) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			entries, err := p.c.AuditAll(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []map[string]any
+			for _, e := range entries {
+				if e.Kind == "quota" {
+					var m map[string]any
+					if err := json.Unmarshal(e.Payload, &m); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, m)
+				}
+			}
+			if len(got) >= n {
+				return got[n-1]
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no quota record %d in the audit log", n)
+		return nil
+	}
+	signal := func() {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	by := fmt.Sprintf("SIGHUP to process %d", p.cmd.Process.Pid)
+
+	good := reloadQuota("16")
+	if err := os.WriteFile(file, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signal()
+	rec := waitAudit(1)
+	if rec["action"] != "reloaded" || rec["by"] != by || rec["sha256"] != digest(good) || rec["previous"] != digest(reloadQuota("8")) || rec["changed"] != true {
+		t.Fatalf("first reload: %v", rec)
+	}
+
+	if err := os.WriteFile(file, reloadQuota("-1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signal()
+	rec = waitAudit(2)
+	if rec["action"] != "reload-refused" || rec["by"] != by || !strings.Contains(rec["error"].(string), "spec.families[0].nominal: -1") {
+		t.Fatalf("bad file on SIGHUP: %v", rec)
+	}
+	// Through the API: the same refusal, naming file and field.
+	_, err := p.c.ReloadQuotas(ctx)
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "spec.families[0].nominal: -1") {
+		t.Fatalf("bad file through the API: %v", err)
+	}
+	if rec := waitAudit(3); rec["action"] != "reload-refused" || !strings.HasPrefix(rec["by"].(string), "admin default") {
+		t.Fatalf("bad file through the API, audited: %v", rec)
+	}
+	// The good file stayed in force: reloading it again changes nothing.
+	if err := os.WriteFile(file, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.c.ReloadQuotas(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed || res.SHA256 != digest(good) || res.Previous != digest(good) || len(res.Tenants) != 1 {
+		t.Fatalf("reload of the file in force: %+v", res)
+	}
+}
