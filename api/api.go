@@ -94,26 +94,40 @@ type Options struct {
 	RateLimit RateLimit
 	// OnPlan, when set, is told each API plan's latency (for metrics).
 	OnPlan func(d time.Duration, p *planner.Plan)
+	// Streams bound the streams (DefaultStreams for zero fields).
+	Streams Streams
+}
+
+// RunWatcher is a Controller that signals a run's changes (*run.Controller
+// is one): an event stream waits for its signal, and without one reads its
+// run every Streams.Poll.
+type RunWatcher interface {
+	// WatchRun returns a channel that receives a signal after a change to
+	// run id, and a function that stops the watch. Signals may coalesce.
+	WatchRun(id string) (<-chan struct{}, func())
 }
 
 // Server serves the API.
 type Server struct {
-	c      Controller
-	opts   Options
-	auth   *Auth
-	limit  *limiter
-	mux    *http.ServeMux
-	agents http.Handler
-	routes []*Route
-	byPat  map[string]*Route
-	now    func() time.Time
-	rules  RulesService
+	c       Controller
+	opts    Options
+	auth    *Auth
+	limit   *limiter
+	mux     *http.ServeMux
+	agents  http.Handler
+	routes  []*Route
+	byPat   map[string]*Route
+	now     func() time.Time
+	rules   RulesService
+	streams streams
 }
 
 // New returns the API handler.
 func New(c Controller, opts Options) *Server {
+	opts.Streams = opts.Streams.withDefaults()
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit),
-		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now}
+		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
+		streams: streams{open: map[string]int{}, done: make(chan struct{})}}
 	for _, r := range s.table() {
 		s.Add(r)
 	}
@@ -210,11 +224,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
 	rc := http.NewResponseController(rw)
-	if rt.Streaming {
-		// A stream ends when its source does or the client goes, not at
-		// the server's write timeout.
-		rc.SetWriteDeadline(time.Time{})
-		ctx, cancel := context.WithTimeout(ctx, MaxStream)
+	if rt.Streaming || rt.Follow && followed(r) {
+		// A stream ends when its source does, the client goes or the
+		// server shuts down, not at the server's write timeout: each of
+		// its writes moves the write deadline on (streamWriter).
+		select {
+		case <-s.streams.done:
+			writeErr(rw, http.StatusServiceUnavailable, "shutting_down", "", "the server is shutting down; try again (another replica, or this one once it is back)")
+			return
+		default:
+		}
+		release, ok := s.streams.acquire(p.Tenant, s.opts.Streams.PerTenant)
+		if !ok {
+			rw.Header().Set("Retry-After", "5")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_streams", "", fmt.Sprintf("tenant %s has %d streams open on this server, the most it may; close one first", p.Tenant, s.opts.Streams.PerTenant))
+			return
+		}
+		defer release()
+		rc.SetWriteDeadline(s.now().Add(s.opts.Streams.WriteWait))
+		ctx, cancel := s.streamContext(ctx)
 		defer cancel()
 		r = r.WithContext(ctx)
 	} else {
@@ -293,6 +321,12 @@ func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// FlushError is Flush with its error, for http.ResponseController: a
+// stream learns that its reader is gone (or too slow) from it.
+func (r *recorder) FlushError() error {
+	return http.NewResponseController(r.ResponseWriter).Flush()
 }
 
 // Error is the body of every error response.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,12 +60,33 @@ type fixture struct {
 	srv *httptest.Server
 	st  *store.SQLite
 	c   *run.Controller
+	h   *Server
+	// hs serves h when the fixture was made with limits (a real
+	// http.Server from NewHTTPServer).
+	hs *http.Server
 	// base is how many audit entries the fixture's own setup wrote (the
 	// tokens it added); counts reports those after it.
 	base int
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, fixtureOptions{})
+}
+
+// fixtureOptions change what newFixtureWith builds.
+type fixtureOptions struct {
+	// Limits, when set, serve the API with NewHTTPServer and these limits
+	// (its timeouts) instead of httptest's server, which has none.
+	Limits *Limits
+	// Streams are the API's stream limits.
+	Streams Streams
+	// Hide, when set, wraps the controller the API sees (to take a
+	// capability away).
+	Hide func(Controller) Controller
+}
+
+func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -75,9 +97,19 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
+	var h *Server
+	var srv *httptest.Server
+	var ln net.Listener
+	if o.Limits == nil {
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+		t.Cleanup(srv.Close)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv = &httptest.Server{URL: "http://" + ln.Addr().String()}
+	}
 	exe, _ := os.Executable()
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
@@ -87,8 +119,18 @@ func newFixture(t *testing.T) *fixture {
 		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
 		Heartbeat:    200 * time.Millisecond})
 	addTokens(t, st, Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB})
-	h = New(c, Options{Tokens: st, Audit: st})
-	f := &fixture{srv: srv, st: st, c: c}
+	var api Controller = c
+	if o.Hide != nil {
+		api = o.Hide(c)
+	}
+	h = New(api, Options{Tokens: st, Audit: st, Streams: o.Streams})
+	f := &fixture{srv: srv, st: st, c: c, h: h}
+	if o.Limits != nil {
+		hs, lln := NewHTTPServer(h, ln, *o.Limits)
+		go hs.Serve(lln)
+		t.Cleanup(func() { hs.Close() })
+		f.hs = hs
+	}
 	_, f.base = f.counts(t)
 	return f
 }
@@ -103,7 +145,7 @@ func addTokens(t testing.TB, st store.Tokens, ts ...Token) {
 	}
 }
 
-func (f *fixture) counts(t *testing.T) (int, int) {
+func (f *fixture) counts(t testing.TB) (int, int) {
 	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,10 @@ var DefaultLimits = Limits{MaxConns: 1024, MaxConnsPerIP: 128, ReadHeader: 5 * t
 func NewHTTPServer(h http.Handler, ln net.Listener, l Limits) (*http.Server, net.Listener) {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeader, ReadTimeout: l.Read, WriteTimeout: l.Write,
 		IdleTimeout: l.Idle, MaxHeaderBytes: l.MaxHeaderBytes}
+	// Shutdown waits for every handler to return: streams must end first.
+	if e, ok := h.(interface{ EndStreams() }); ok {
+		hs.RegisterOnShutdown(e.EndStreams)
+	}
 	return hs, &limitListener{Listener: ln, max: l.MaxConns, perIP: l.MaxConnsPerIP, byIP: map[string]int{}}
 }
 

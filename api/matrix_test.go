@@ -63,6 +63,9 @@ type matrix struct {
 	dsDoc    string
 	secrets  []string
 	validate func(t *testing.T, rt Route, status int, body []byte)
+	// validateEvent checks one server-sent event's data against what the
+	// document says of the route's stream.
+	validateEvent func(t *testing.T, rt Route, event string, data []byte)
 }
 
 func ownerJob(org string) string {
@@ -156,13 +159,14 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 	}
 	mx.runID = r.ID
 	mx.secrets = []string{r.ID, ownerOrg, ownerDataset, home, key.String(), filepath.Join(dir, "acme-home-store")}
-	mx.validate = openAPIValidator(t, h)
+	mx.validate, mx.validateEvent = openAPIValidator(t, h)
 	return mx
 }
 
 // openAPIValidator compiles the served document and checks an answer
-// against what it says of the route and status.
-func openAPIValidator(t *testing.T, h *Server) func(t *testing.T, rt Route, status int, body []byte) {
+// against what it says of the route and status, and a stream's event
+// against what it says of the route's events.
+func openAPIValidator(t *testing.T, h *Server) (func(t *testing.T, rt Route, status int, body []byte), func(t *testing.T, rt Route, event string, data []byte)) {
 	t.Helper()
 	raw, err := h.OpenAPI()
 	if err != nil {
@@ -187,22 +191,8 @@ func openAPIValidator(t *testing.T, h *Server) func(t *testing.T, rt Route, stat
 	}
 	esc := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1") }
 	cache := map[string]*jsonschema.Schema{}
-	return func(t *testing.T, rt Route, status int, body []byte) {
+	check := func(t *testing.T, what, ptr string, body []byte) {
 		t.Helper()
-		paths := doc["paths"].(map[string]any)
-		op, _ := paths[rt.Path].(map[string]any)[strings.ToLower(rt.Method)].(map[string]any)
-		if op == nil {
-			t.Fatalf("%s %s is not in the OpenAPI document", rt.Method, rt.Path)
-		}
-		resp, _ := op["responses"].(map[string]any)[fmt.Sprint(status)].(map[string]any)
-		if resp == nil {
-			t.Fatalf("%s %s answered %d, which the document does not list: %s", rt.Method, rt.Path, status, body)
-		}
-		content, _ := resp["content"].(map[string]any)
-		if _, ok := content["application/json"]; !ok {
-			return
-		}
-		ptr := fmt.Sprintf("%s#/paths/%s/%s/responses/%d/content/application~1json/schema", base, esc(rt.Path), strings.ToLower(rt.Method), status)
 		s := cache[ptr]
 		if s == nil {
 			if s, err = c.Compile(ptr); err != nil {
@@ -212,7 +202,7 @@ func openAPIValidator(t *testing.T, h *Server) func(t *testing.T, rt Route, stat
 		}
 		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 		if err != nil {
-			t.Fatalf("%s %s %d: body is not JSON: %q", rt.Method, rt.Path, status, body)
+			t.Fatalf("%s: body is not JSON: %q", what, body)
 		}
 		if err := s.Validate(v); err != nil {
 			detail := err.Error()
@@ -220,9 +210,46 @@ func openAPIValidator(t *testing.T, h *Server) func(t *testing.T, rt Route, stat
 				b, _ := json.MarshalIndent(ve.BasicOutput(), "", " ")
 				detail = string(b)
 			}
-			t.Errorf("%s %s %d: the answer does not match the OpenAPI document: %.3000s\n%.2000s", rt.Method, rt.Path, status, detail, body)
+			t.Errorf("%s: the answer does not match the OpenAPI document: %.3000s\n%.2000s", what, detail, body)
 		}
 	}
+	operation := func(t *testing.T, rt Route) map[string]any {
+		t.Helper()
+		paths := doc["paths"].(map[string]any)
+		op, _ := paths[rt.Path].(map[string]any)[strings.ToLower(rt.Method)].(map[string]any)
+		if op == nil {
+			t.Fatalf("%s %s is not in the OpenAPI document", rt.Method, rt.Path)
+		}
+		return op
+	}
+	answer := func(t *testing.T, rt Route, status int, body []byte) {
+		t.Helper()
+		op := operation(t, rt)
+		resp, _ := op["responses"].(map[string]any)[fmt.Sprint(status)].(map[string]any)
+		if resp == nil {
+			t.Fatalf("%s %s answered %d, which the document does not list: %s", rt.Method, rt.Path, status, body)
+		}
+		content, _ := resp["content"].(map[string]any)
+		if _, ok := content["application/json"]; !ok {
+			return
+		}
+		ptr := fmt.Sprintf("%s#/paths/%s/%s/responses/%d/content/application~1json/schema", base, esc(rt.Path), strings.ToLower(rt.Method), status)
+		check(t, fmt.Sprintf("%s %s %d", rt.Method, rt.Path, status), ptr, body)
+	}
+	event := func(t *testing.T, rt Route, event string, data []byte) {
+		t.Helper()
+		op := operation(t, rt)
+		resp, _ := op["responses"].(map[string]any)["200"].(map[string]any)
+		content, _ := resp["content"].(map[string]any)
+		stream, _ := content["text/event-stream"].(map[string]any)
+		evs, _ := stream["x-sse-events"].(map[string]any)
+		if evs[event] == nil {
+			t.Fatalf("%s %s sent event %q, which the document does not list", rt.Method, rt.Path, event)
+		}
+		ptr := fmt.Sprintf("%s#/paths/%s/%s/responses/200/content/text~1event-stream/x-sse-events/%s", base, esc(rt.Path), strings.ToLower(rt.Method), event)
+		check(t, fmt.Sprintf("%s %s event %s", rt.Method, rt.Path, event), ptr, data)
+	}
+	return answer, event
 }
 
 // snapshot is everything a request might change, as one hash, and the
@@ -418,6 +445,90 @@ func runMatrix(t *testing.T, mx *matrix) {
 	for pat := range reqs {
 		t.Errorf("the matrix has a request for %s, which is not a route", pat)
 	}
+	runStreamMatrix(t, mx)
+}
+
+// runStreamMatrix asks each Follow route for its stream (follow=1) as each
+// caller: the owner gets the stream (an event stream: events the document
+// describes, up to the run's state); everyone else gets the refusal the
+// plain route gives, with nothing of the owner's in it, and no stream.
+func runStreamMatrix(t *testing.T, mx *matrix) {
+	paths := map[string]string{
+		"GET /v1/runs/{id}/events": "/v1/runs/" + mx.runID + "/events?follow=1",
+		"GET /v1/runs/{id}/logs":   "/v1/runs/" + mx.runID + "/logs?follow=1",
+	}
+	for _, rt := range mx.h.Routes() {
+		if !rt.Follow {
+			continue
+		}
+		pat := rt.Method + " " + rt.Path
+		path, ok := paths[pat]
+		if !ok {
+			t.Errorf("Follow route %s has no stream request in the matrix: add one", pat)
+			continue
+		}
+		for _, c := range callers {
+			t.Run("stream "+strings.ReplaceAll(pat, "/", "_")+"/"+c.who, func(t *testing.T) {
+				beforeAll, _ := mx.snapshot(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, rt.Method, mx.srv.URL+path, nil)
+				if c.token != "" {
+					req.Header.Set("Authorization", "Bearer "+c.token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				want := map[string]int{"none": 401, "wrong": 401, "other": 404, "admin": 404, "owner": 200}[c.who]
+				if resp.StatusCode != want {
+					b, _ := io.ReadAll(resp.Body)
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, b)
+				}
+				if c.who != "owner" {
+					body, _ := io.ReadAll(resp.Body)
+					if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+						t.Errorf("a refusal as %s", ct)
+					}
+					mx.validate(t, rt, resp.StatusCode, body)
+					for _, sec := range mx.secrets {
+						if !strings.Contains(path, sec) && bytes.Contains(body, []byte(sec)) {
+							t.Errorf("the answer to %s holds the owner's %q:\n%s", c.who, sec, body)
+						}
+					}
+					if afterAll, _ := mx.snapshot(t); afterAll != beforeAll {
+						t.Errorf("a refused stream changed the server's state")
+					}
+					return
+				}
+				if len(rt.StreamEvents) == 0 {
+					// A plain stream (a followed log): its type is the route's.
+					if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, rt.ResponseType) {
+						t.Errorf("stream of type %q, the route says %q", ct, rt.ResponseType)
+					}
+					return
+				}
+				rd := NewSSEReader(resp.Body)
+				for {
+					ev, err := rd.Next()
+					if err != nil {
+						t.Fatalf("the stream ended before the run's state: %v", err)
+					}
+					if ev.Event == "" {
+						continue // retry only
+					}
+					mx.validateEvent(t, rt, ev.Event, []byte(ev.Data))
+					if ev.Event == "run" {
+						if !strings.Contains(ev.Data, mx.runID) {
+							t.Errorf("run event of another run: %s", ev.Data)
+						}
+						return
+					}
+				}
+			})
+		}
+	}
 }
 
 func TestRouteMatrix(t *testing.T) {
@@ -515,7 +626,9 @@ func TestRateLimit(t *testing.T) {
 // stream outlives the server's write timeout.
 func TestDeadlines(t *testing.T) {
 	f := newFixture(t)
-	h := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	// A stream's writes may take 300 ms each, as long as the server's
+	// write timeout: the stream lasts 800 ms.
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st, Streams: Streams{WriteWait: 300 * time.Millisecond}})
 	h.Add(Route{Method: "GET", Path: "/v1/test/slow", Timeout: 100 * time.Millisecond, Handler: func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -525,9 +638,9 @@ func TestDeadlines(t *testing.T) {
 		}
 	}})
 	h.Add(Route{Method: "GET", Path: "/v1/test/stream", Streaming: true, Handler: func(w http.ResponseWriter, r *http.Request) {
+		sw := h.streamWriter(w)
 		for i := 0; i < 8; i++ {
-			w.Write([]byte("x"))
-			w.(http.Flusher).Flush()
+			sw.Write([]byte("x"))
 			time.Sleep(100 * time.Millisecond)
 		}
 	}})

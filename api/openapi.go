@@ -164,6 +164,24 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 		case rt.ResponseType != "":
 			ok["content"] = map[string]any{rt.ResponseType: map[string]any{"schema": map[string]any{"type": "string"}}}
 		}
+		if len(rt.StreamEvents) > 0 {
+			// The stream: its events' data, by event name (OpenAPI 3.1 has
+			// no word for the items of a stream; 3.2's itemSchema came later).
+			evs := map[string]any{}
+			for name, v := range rt.StreamEvents {
+				es, err := schemaOf(v)
+				if err != nil {
+					return nil, err
+				}
+				evs[name] = es
+			}
+			content, _ := ok["content"].(map[string]any)
+			if content == nil {
+				content = map[string]any{}
+				ok["content"] = content
+			}
+			content["text/event-stream"] = map[string]any{"schema": map[string]any{"type": "string"}, "x-sse-events": evs}
+		}
 		responses[strconv.Itoa((&rt).status())] = ok
 		codes := append([]int{}, rt.Errors...)
 		if rt.Access != Public {
@@ -199,6 +217,9 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 			if v != nil {
 				markNullable(reflect.TypeOf(v), schemas, seen)
 			}
+		}
+		for _, v := range rt.StreamEvents {
+			markNullable(reflect.TypeOf(v), schemas, seen)
 		}
 	}
 	markNullable(reflect.TypeOf(ErrorBody{}), schemas, seen)
@@ -239,6 +260,9 @@ func operationID(rt Route) string {
 func timeoutOf(rt Route) string {
 	if rt.Streaming {
 		return "stream (at most " + MaxStream.String() + ")"
+	}
+	if rt.Follow {
+		return (&rt).timeout().String() + "; with follow, a stream (at most " + MaxStream.String() + ")"
 	}
 	return (&rt).timeout().String()
 }

@@ -37,9 +37,18 @@ type Route struct {
 	Summary      string
 	Access       Access
 	// Timeout bounds the request (DefaultTimeout when zero); Streaming
-	// routes have none but MaxStream, and no write timeout.
+	// routes have none but MaxStream, and each write moves the write
+	// deadline on (Streams.WriteWait) instead of the server's write
+	// timeout. A Follow route streams when asked with follow=1 or Accept:
+	// text/event-stream, and otherwise answers within its Timeout. Every
+	// stream takes one of its tenant's Streams.PerTenant.
 	Timeout   time.Duration
 	Streaming bool
+	Follow    bool
+	// StreamEvents names the server-sent events of a Follow route's
+	// stream and gives a value of each one's data type (for the OpenAPI
+	// document).
+	StreamEvents map[string]any
 	// MaxBody bounds the request body (MaxBodyBytes when zero).
 	MaxBody int64
 	// Cost is what a call takes from the tenant's rate limit (1 when zero).
@@ -173,10 +182,14 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs", Response: RunList{}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
-		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline", Response: EventList{}, Errors: []int{404}, Handler: s.events},
+		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
+			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
+				{"after", "with follow: send timeline events after this seq (as the Last-Event-ID header does; the header wins)", "integer"}},
+			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": run.Run{}, "end": StreamEnd{}},
+			Response: EventList{}, Errors: []int{400, 404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",
-			Query:     []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
-			Streaming: true, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
+			Query:  []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
+			Follow: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
 		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,

@@ -8,7 +8,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
-	"meridian.dev/meridian/store"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -72,24 +71,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, got)
 }
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	writeJSON(w, http.StatusOK, EventList{Events: evs})
-}
-
 // followPoll is how often a followed log is read again.
 const followPoll = 500 * time.Millisecond
 
 // logs answers a run's output from ?offset= on. With ?follow=1 it streams
 // what arrives until the run is final (and its output read to the end),
-// the client goes, or MaxStream passes; the route has no write timeout.
+// the client goes, the server shuts down or MaxStream passes; each write
+// has Streams.WriteWait, not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	var off int64
 	if v := r.URL.Query().Get("offset"); v != "" {
@@ -100,7 +88,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		off = n
 	}
-	follow := r.URL.Query().Get("follow") == "1"
+	follow := followed(r) // as ServeHTTP decided: a stream, or a read within the route's deadline
 	tenant, id := tenantOf(r), r.PathValue("id")
 	b, err := s.c.Logs(r.Context(), tenant, id)
 	if err != nil {
@@ -117,24 +105,25 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	flush := func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
+	// Each write moves the write deadline on (a followed log outlives the
+	// server's write timeout) and is flushed.
+	sw := s.streamWriter(w)
+	sw.extend()
+	if sw.rc.Flush() != nil { // the headers, before any output
+		return
 	}
 	for {
 		if int64(len(b)) > off {
-			if _, err := w.Write(b[off:]); err != nil {
+			if _, err := sw.Write(b[off:]); err != nil {
 				return
 			}
 			off = int64(len(b))
 		}
-		flush()
 		got, err := s.c.Get(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
 			// One last read: output that arrived with the end.
 			if b, err = s.c.Logs(r.Context(), tenant, id); err == nil && int64(len(b)) > off {
-				w.Write(b[off:])
+				sw.Write(b[off:])
 			}
 			return
 		}

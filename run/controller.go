@@ -173,6 +173,9 @@ type Controller struct {
 
 	term leadership
 
+	// watch signals the API's event streams when a run changes.
+	watch watchers
+
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
 	decoded     map[string]*Run // by run id, at its row's version (decodeRow)

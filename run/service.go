@@ -382,6 +382,9 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		out = r
 		return ch, nil
 	})
+	if err == nil && out != nil {
+		c.watch.changed(id)
+	}
 	if err == nil && out != nil && out.State != from {
 		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)
 	}

@@ -25,7 +25,7 @@ func newServeCmd() *cobra.Command {
 	local := localSiteOptions{Name: defaultLocalSite, Accelerator: defaultLocalAccelerator, Count: defaultLocalCount}
 	noLocal := false
 	var rate float64
-	var burst int
+	var burst, maxStreams int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the controller and the HTTP API on this machine",
@@ -121,6 +121,10 @@ its backend (local, slurm, kubernetes).`,
 				return badInput(fmt.Errorf("--rate-limit %v --rate-burst %d: want 0 or more", rate, burst))
 			}
 			opts.RateLimit = api.RateLimit{Rate: rate, Burst: burst}
+			if maxStreams < 1 {
+				return badInput(fmt.Errorf("--max-streams %d: want 1 or more", maxStreams))
+			}
+			opts.Streams = api.Streams{PerTenant: maxStreams}
 			opts.Log = cmd.ErrOrStderr()
 			s, err := startServer(opts)
 			if err != nil {
@@ -178,6 +182,7 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().Float64Var(&rate, "rate-limit", api.DefaultRateLimit.Rate, "requests a second each tenant may make on average (0: no limit)")
 	cmd.Flags().IntVar(&burst, "rate-burst", api.DefaultRateLimit.Burst, "requests each tenant may make at once")
+	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
 }

@@ -201,6 +201,30 @@ func (b *browser) errors() []string {
 	return slices.Clone(b.errs)
 }
 
+// runRequests is a JavaScript expression: how many requests the page
+// made (from the browser's resource timing) for run id's record and its
+// timeline with the query search ("" for none), answered with status (0:
+// any).
+func runRequests(id, search string, status int) string {
+	return fmt.Sprintf(`performance.getEntriesByType("resource").filter(e => {
+		const u = new URL(e.name);
+		return (u.pathname === "/v1/runs/%[1]s" || u.pathname === "/v1/runs/%[1]s/events") && u.search === %[2]q && (%[3]d === 0 || e.responseStatus === %[3]d);
+	}).length`, id, search, status)
+}
+
+// forget drops the page errors that match expected (a test that causes
+// them on purpose), failing when there were none.
+func (b *browser) forget(expected func(string) bool) {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.errs)
+	b.errs = slices.DeleteFunc(b.errs, expected)
+	if len(b.errs) == n {
+		b.t.Errorf("no page error of the kind expected; errors: %v", b.errs)
+	}
+}
+
 // login opens the console on a server and signs in with the token, as a
 // person would: the form, then the first page.
 func (b *browser) login(base, token, hash string) {
@@ -593,6 +617,7 @@ func TestConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.login(base, token, "runs/"+r.ID)
+		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
 		// Progress and the output arrive while the run runs: the log keeps
 		// growing on the page without a reload.
 		b.waitJS("progress", `document.querySelector("#run-progress").textContent.startsWith("Step ")`)
@@ -600,13 +625,82 @@ func TestConsole(t *testing.T) {
 		var n int
 		b.eval("log length", `document.querySelector("#run-logs").textContent.length`, &n)
 		b.waitJS("more output", fmt.Sprintf(`document.querySelector("#run-logs").textContent.length > %d`, n))
+		// The progress moves on (the server saves it once a second) and
+		// the page shows it from the run's event stream.
+		var step string
+		b.eval("step", `document.querySelector("#run-progress").textContent`, &step)
+		b.waitJS("progress moves on", fmt.Sprintf(`document.querySelector("#run-progress").textContent !== %q`, step))
 		b.shot("run-live")
 		b.run("cancel, then confirm", chromedp.Click(chromedp.ID("cancel")), chromedp.Click(chromedp.ID("cancel")))
 		b.waitJS("cancelled", `document.querySelector("#run-state").textContent.startsWith("cancelled")`)
+		b.waitJS("the timeline's cancel", `[...document.querySelectorAll('#run-timeline li[data-kind="state"]')].some(li => li.textContent.includes("→ cancelled"))`)
 		got, err := api.NewClient(base, token).Get(ctx, r.ID)
 		if err != nil || got.State != run.Cancelled {
 			t.Errorf("after cancel on the page the API says %v (%v)", got.State, err)
 		}
+		// Every change came by the stream: it ended with the run (its
+		// request is done), and the page never read the run or its
+		// timeline otherwise.
+		b.waitJS("the event stream ended", runRequests(r.ID, "?follow=1", 200)+" === 1")
+		var polls int
+		b.eval("polls", runRequests(r.ID, "", 0), &polls)
+		if polls != 0 {
+			t.Errorf("the run page polled the run %d times while its event stream was open", polls)
+		}
+		evs, err := api.NewClient(base, token).Events(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown []int64
+		b.eval("the timeline's seqs", `[...document.querySelectorAll("#run-timeline li")].map(li => Number(li.dataset.seq))`, &shown)
+		var want []int64
+		for _, e := range evs {
+			want = append(want, e.Seq)
+		}
+		if !slices.Equal(shown, want) {
+			t.Errorf("the page's timeline has events %v, the run %v", shown, want)
+		}
+	})
+
+	t.Run("run-page-without-stream", func(t *testing.T) {
+		// The tenant's streams are all taken: the run page polls, shows
+		// the run all the same, and takes the stream once one is free.
+		b.t = t
+		p := newServeProc(t)
+		base, token := consoleServer(t, p)
+		job := demoJob(t, bin, p.state, 100000, 10, "20ms")
+		c := api.NewClient(base, token)
+		r, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, release := context.WithCancel(ctx)
+		defer release()
+		for i := range api.DefaultStreams.PerTenant {
+			req, _ := http.NewRequestWithContext(sctx, "GET", base+"/v1/runs/"+r.ID+"/events?follow=1", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("stream %d: %v %v", i, err, resp)
+			}
+			defer resp.Body.Close()
+		}
+		b.login(base, token, "runs/"+r.ID)
+		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
+		b.waitJS("progress by polling", `document.querySelector("#run-progress").textContent.startsWith("Step ")`)
+		b.waitJS("polls", runRequests(r.ID, "", 0)+" >= 4")
+		if n := evalJS[int](b, "refusals", runRequests(r.ID, "?follow=1", 429)); n == 0 {
+			t.Errorf("the page polls, but was never refused a stream")
+		}
+		release()
+		if _, err := c.Cancel(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("cancelled", `document.querySelector("#run-state").textContent.startsWith("cancelled")`)
+		b.waitJS("the event stream ended", runRequests(r.ID, "?follow=1", 200)+" === 1")
+		// The refusals were the browser's "failed to load" errors: expected
+		// here, and only here.
+		b.forget(func(e string) bool { return strings.Contains(e, "status of 429") })
 	})
 
 	if errs := b.errors(); len(errs) > 0 {

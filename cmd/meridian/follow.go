@@ -2,25 +2,92 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/store"
 )
 
-// followEvery is how often run --follow asks the server.
+// followEvery is how often run --follow asks the server when it cannot
+// have the run's event stream.
 var followEvery = 500 * time.Millisecond
 
 // followRun streams a run's timeline to errw and its output to w until
 // the run ends: each new event as a line, the attempts' output as it
 // arrives. It returns nil when the run succeeds and an error (exit 1) when
 // it fails or is cancelled; an interrupt stops following, not the run.
+//
+// It reads the run's event stream (GET …/events?follow=1) and its
+// followed log side by side; when the server gives no stream (one from
+// before streams, or the tenant's streams are all taken) it asks every
+// followEvery instead, from where the stream left off.
 func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string) error {
-	seen := 0
-	var off int64
 	color := colorOn(errw)
+	out := &countWriter{w: w}
+	lctx, stopLogs := context.WithCancel(ctx)
+	logsDone := make(chan error, 1)
+	go func() { logsDone <- c.FollowLogs(lctx, id, 0, out) }()
+	var seen int64
+	var end *api.StreamEnd
+	err := c.FollowEvents(ctx, id, 0, func(ev api.RunStreamEvent) error {
+		switch {
+		case ev.Event != nil:
+			fmt.Fprintln(errw, eventLine(*ev.Event, color))
+			seen = ev.Event.Seq
+		case ev.End != nil:
+			end = ev.End
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		stopLogs()
+		<-logsDone
+		fmt.Fprintf(errw, "stopped following run %s; it goes on: meridian logs %s -f\n", id, id)
+		return nil
+	}
+	if end != nil {
+		// The log stream ends with the run, with its last output; when it
+		// broke or was refused, what it missed is read now.
+		if err := <-logsDone; err != nil {
+			if b, _, err := c.Logs(ctx, id, out.n); err == nil {
+				w.Write(b)
+			}
+		}
+		stopLogs()
+		if end.State == "succeeded" {
+			fmt.Fprintf(errw, "run %s succeeded\n", id)
+			return nil
+		}
+		return fmt.Errorf("run %s %s: %s", id, end.State, end.Reason)
+	}
+	stopLogs()
+	<-logsDone
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Status != http.StatusTooManyRequests {
+		return apiErr(err)
+	}
+	return pollRun(ctx, w, errw, c, id, int(seen), out.n, color)
+}
+
+// countWriter counts what it writes on to w.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// pollRun is followRun by asking every followEvery, the first seen events
+// and off bytes of output shown already.
+func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, seen int, off int64, color bool) error {
 	for {
 		evs, err := c.Events(ctx, id)
 		if err != nil {

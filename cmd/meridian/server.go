@@ -69,6 +69,8 @@ type serverOptions struct {
 	// address (for a Prometheus on a private network).
 	MetricsListen string
 	RateLimit     api.RateLimit
+	// Streams bound the API's streams (api.DefaultStreams for zero fields).
+	Streams api.Streams
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
 	AnchorDir string
@@ -437,7 +439,7 @@ func startServer(opts serverOptions) (*server, error) {
 		limits = api.DefaultLimits
 	}
 	raiseFileLimit()
-	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit})
+	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit, Streams: opts.Streams})
 	h.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
 	hs, lln := api.NewHTTPServer(h, ln, limits)
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)

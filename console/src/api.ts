@@ -80,6 +80,100 @@ export async function stream(path: string, onText: (s: string) => void, signal: 
   }
 }
 
+// SSEMessage is one server-sent event.
+export interface SSEMessage {
+  id: string;
+  event: string;
+  data: string;
+}
+
+// SSEParser splits an event stream (the WHATWG format: lines end in LF,
+// CRLF or CR; data, event, id and retry fields; ":" starts a comment) into
+// events. push takes the text as it arrives, in pieces of any size.
+export class SSEParser {
+  private buf = "";
+  private data: string[] = [];
+  private event = "";
+  private id = "";
+  // lastId is the last id field seen (it carries over events without one,
+  // as the format says); retry is the reconnection delay asked for, in ms.
+  lastId = "";
+  retry = 0;
+
+  constructor(private onEvent: (m: SSEMessage) => void) {}
+
+  push(text: string): void {
+    this.buf += text;
+    let start = 0;
+    for (let i = 0; i < this.buf.length; i++) {
+      const c = this.buf[i];
+      if (c !== "\n" && c !== "\r") continue;
+      // A CR at the end of what came so far may be the first half of a
+      // CRLF: wait for the next piece.
+      if (c === "\r" && i === this.buf.length - 1) break;
+      this.line(this.buf.slice(start, i));
+      if (c === "\r" && this.buf[i + 1] === "\n") i++;
+      start = i + 1;
+    }
+    this.buf = this.buf.slice(start);
+  }
+
+  private line(l: string): void {
+    if (l === "") {
+      if (this.data.length > 0) this.onEvent({ id: this.lastId, event: this.event || "message", data: this.data.join("\n") });
+      this.data = [];
+      this.event = "";
+      return;
+    }
+    if (l[0] === ":") return; // a comment: the server's heartbeat
+    const i = l.indexOf(":");
+    const field = i < 0 ? l : l.slice(0, i);
+    let value = i < 0 ? "" : l.slice(i + 1);
+    if (value[0] === " ") value = value.slice(1);
+    switch (field) {
+      case "data":
+        this.data.push(value);
+        break;
+      case "event":
+        this.event = value;
+        break;
+      case "id":
+        if (!value.includes("\0")) this.lastId = value;
+        break;
+      case "retry":
+        if (/^\d+$/.test(value)) this.retry = Number(value);
+        break;
+    }
+  }
+}
+
+// events reads a server-sent event stream until it ends or signal aborts
+// it, calling onEvent for each event; it resolves when the server closes
+// the stream. It uses fetch, not EventSource, because EventSource cannot
+// send the token in an Authorization header. lastId resumes the stream
+// after that event (Last-Event-ID). onOpen is told once the stream is
+// open.
+export async function events(path: string, lastId: string, onEvent: (m: SSEMessage) => void, signal: AbortSignal, onOpen?: () => void): Promise<SSEParser> {
+  const hs = headers(false);
+  hs.set("Accept", "text/event-stream");
+  if (lastId) hs.set("Last-Event-ID", lastId);
+  const r = await fetch(path, { headers: hs, credentials: "omit", cache: "no-store", signal });
+  if (!r.ok) throw await failure(r);
+  if (!r.body || !(r.headers.get("Content-Type") || "").startsWith("text/event-stream")) throw new ApiError(r.status, "the server did not answer with an event stream");
+  const p = new SSEParser(onEvent);
+  p.lastId = lastId;
+  if (onOpen) onOpen();
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    p.push(dec.decode(value, { stream: true }));
+  }
+  p.push(dec.decode()); // an event the stream cut off is dropped, as the format says
+  return p;
+}
+
 // Types of the API's answers (the fields the console reads).
 
 export interface Finding {

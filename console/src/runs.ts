@@ -1,8 +1,11 @@
 // Runs: the tenant's list, and a run's page: its state and progress, its
 // sites on the map with each migration as an arc, its timeline, its logs
-// streamed as they are written, and cancel.
+// streamed as they are written, and cancel. The run's page follows the run
+// through its event stream (GET …/events?follow=1, server-sent events);
+// while the stream cannot be had it polls every 2 seconds and tries the
+// stream again.
 
-import { call, stream, Run, RunEvent, Site } from "./api";
+import { ApiError, call, events, stream, Run, RunEvent, Site } from "./api";
 import { h, clear, errorBox, table } from "./dom";
 import { WorldMap } from "./map";
 
@@ -43,9 +46,13 @@ export function runsPage(main: HTMLElement): () => void {
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
+// POLL is how often the run's page reads the run when it has no stream.
+const POLL = 2000;
+
 export function runPage(main: HTMLElement, _params: URLSearchParams, id: string): () => void {
   let alive = true;
   const logs = new AbortController();
+  const runPath = "/v1/runs/" + encodeURIComponent(id);
   let sites = new Map<string, Site>();
   const head = h("div", { id: "run-head" });
   const progress = h("div", { id: "run-progress", role: "status", "aria-live": "polite" });
@@ -64,9 +71,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     }
     cancelBtn.disabled = true;
     try {
-      await call<Run>("POST", "/v1/runs/" + encodeURIComponent(id) + "/cancel");
+      await call<Run>("POST", runPath + "/cancel");
       cancelMsg.textContent = "Cancel requested.";
-      refresh();
+      if (polling) refresh(); // else the stream brings the change
     } catch (err) {
       cancelMsg.append(errorBox(err));
     }
@@ -92,7 +99,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     if (following) return;
     following = true;
     try {
-      await stream("/v1/runs/" + encodeURIComponent(id) + "/logs?follow=1", (s) => {
+      await stream(runPath + "/logs?follow=1", (s) => {
         logBox.append(s);
         logBox.scrollTop = logBox.scrollHeight;
       }, logs.signal);
@@ -137,66 +144,152 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] || "no site yet") + "." }));
   }
 
-  async function refresh(): Promise<void> {
-    try {
-      const [r, ev] = await Promise.all([call<Run>("GET", "/v1/runs/" + encodeURIComponent(id)), call<{ events: RunEvent[] }>("GET", "/v1/runs/" + encodeURIComponent(id) + "/events")]);
-      if (!alive) return;
-      clear(head);
-      head.append(
+  // What the page shows: the run as last read and its timeline so far.
+  let cur: Run | null = null;
+  let timelineEvents: RunEvent[] = [];
+  let lastSeq = 0;
+
+  function showRun(r: Run): void {
+    cur = r;
+    clear(head);
+    head.append(
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", { text: "Job" }),
+        h("dd", { text: r.job }),
+        h("dt", { text: "State" }),
+        h("dd", { id: "run-state", class: "state state-" + r.state, text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
+        h("dt", { text: "Site" }),
+        h("dd", { text: r.site || "–" }),
+        h("dt", { text: "Attempt" }),
+        h("dd", { text: String(r.attempt) }),
+        r.reason ? h("dt", { text: "Reason" }) : null,
+        r.reason ? h("dd", { text: r.reason }) : null,
+        r.migration ? h("dt", { text: "Moving" }) : null,
+        r.migration ? h("dd", { text: `from ${r.migration.from}: ${r.migration.reason}${r.migration.rule ? " (rule " + r.migration.rule + ")" : ""}` }) : null,
+      ),
+    );
+    clear(progress);
+    if (r.progress) progress.append(`Step ${r.progress.step} · loss ${r.progress.loss.toFixed(4)} · ${Math.round(r.progress.tokensPerS).toLocaleString("en-US")} tokens/s`);
+    else progress.append("No progress reported yet.");
+    drawMoves(r);
+    cancelBtn.disabled = FINAL.has(r.state) || !!r.cancelRequested;
+    follow();
+  }
+
+  function showTimeline(): void {
+    clear(timeline);
+    for (const e of timelineEvents) {
+      timeline.append(
         h(
-          "dl",
-          { class: "facts" },
-          h("dt", { text: "Job" }),
-          h("dd", { text: r.job }),
-          h("dt", { text: "State" }),
-          h("dd", { id: "run-state", class: "state state-" + r.state, text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
-          h("dt", { text: "Site" }),
-          h("dd", { text: r.site || "–" }),
-          h("dt", { text: "Attempt" }),
-          h("dd", { text: String(r.attempt) }),
-          r.reason ? h("dt", { text: "Reason" }) : null,
-          r.reason ? h("dd", { text: r.reason }) : null,
-          r.migration ? h("dt", { text: "Moving" }) : null,
-          r.migration ? h("dd", { text: `from ${r.migration.from}: ${r.migration.reason}${r.migration.rule ? " (rule " + r.migration.rule + ")" : ""}` }) : null,
+          "li",
+          { "data-kind": e.kind, "data-seq": e.seq },
+          h("time", { datetime: e.time, text: fmtTime(e.time) }),
+          " ",
+          h("strong", { text: e.kind }),
+          e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
+          e.reason ? h("p", { text: e.reason }) : null,
         ),
       );
-      clear(progress);
-      if (r.progress) progress.append(`Step ${r.progress.step} · loss ${r.progress.loss.toFixed(4)} · ${Math.round(r.progress.tokensPerS).toLocaleString("en-US")} tokens/s`);
-      else progress.append("No progress reported yet.");
-      drawMoves(r);
-      clear(timeline);
-      for (const e of ev.events) {
-        timeline.append(
-          h(
-            "li",
-            { "data-kind": e.kind },
-            h("time", { datetime: e.time, text: fmtTime(e.time) }),
-            " ",
-            h("strong", { text: e.kind }),
-            e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
-            e.reason ? h("p", { text: e.reason }) : null,
-          ),
-        );
-      }
-      cancelBtn.disabled = FINAL.has(r.state) || !!r.cancelRequested;
-      follow();
-      if (FINAL.has(r.state)) window.clearInterval(tick);
+    }
+  }
+
+  // The poll: the run and its whole timeline, every POLL ms while the
+  // page has no stream.
+  let polling = 0;
+  async function refresh(): Promise<void> {
+    try {
+      const [r, ev] = await Promise.all([call<Run>("GET", runPath), call<{ events: RunEvent[] }>("GET", runPath + "/events")]);
+      if (!alive) return;
+      timelineEvents = ev.events;
+      lastSeq = timelineEvents.reduce((m, e) => Math.max(m, e.seq), lastSeq);
+      showTimeline();
+      showRun(r);
+      if (FINAL.has(r.state)) stopPolling();
     } catch (err) {
       clear(head);
       head.append(errorBox(err));
     }
   }
+  function startPolling(): void {
+    if (polling || !alive) return;
+    polling = window.setInterval(refresh, POLL);
+    refresh();
+  }
+  function stopPolling(): void {
+    window.clearInterval(polling);
+    polling = 0;
+  }
 
-  const tick = window.setInterval(refresh, 2000);
+  // The stream: each timeline event once (resumed after the last one
+  // shown), and the run whenever it changes, until "end".
+  const streamCtl = new AbortController();
+  let ended = false;
+  let retry = POLL;
+  let redraw = false;
+  async function followEvents(): Promise<void> {
+    try {
+      const p = await events(
+        runPath + "/events?follow=1",
+        lastSeq ? String(lastSeq) : "",
+        (m) => {
+          if (m.event === "event") {
+            const e = JSON.parse(m.data) as RunEvent;
+            if (e.seq <= lastSeq) return;
+            timelineEvents.push(e);
+            lastSeq = e.seq;
+            if (!redraw) {
+              // One redraw for the events that arrive together.
+              redraw = true;
+              queueMicrotask(() => {
+                redraw = false;
+                showTimeline();
+              });
+            }
+          } else if (m.event === "run") {
+            showRun(JSON.parse(m.data) as Run);
+          } else if (m.event === "end") {
+            ended = true;
+            stopPolling();
+          }
+        },
+        streamCtl.signal,
+        () => {
+          stopPolling();
+          retry = POLL;
+        },
+      );
+      if (p.retry) retry = p.retry;
+    } catch (err) {
+      if (!alive || (err as Error).name === "AbortError") return;
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        startPolling(); // it shows the error (a run that is not there, a token no longer valid)
+        return;
+      }
+    }
+    if (ended || !alive) return;
+    // The stream broke or was refused for now (429: the tenant's streams
+    // are all taken; 503: the server is shutting down): poll meanwhile,
+    // and try again, each time waiting longer.
+    startPolling();
+    window.setTimeout(() => {
+      if (alive && !ended) followEvents();
+    }, retry);
+    retry = Math.min(retry * 2, 30000);
+  }
+
   call<{ sites: Site[] }>("GET", "/v1/catalog/sites")
     .then((l) => {
       sites = new Map(l.sites.map((x) => [x.metadata.name, x]));
+      if (cur) drawMoves(cur);
     })
-    .catch(() => undefined)
-    .finally(refresh);
+    .catch(() => undefined);
+  followEvents();
   return () => {
     alive = false;
-    window.clearInterval(tick);
+    stopPolling();
+    streamCtl.abort();
     logs.abort();
   };
 }

@@ -1,0 +1,249 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// StreamEnd is the data of a run's event stream's last event, "end": the
+// run is final, every event of its timeline was sent, and every attempt's
+// agent reported its exit (or nothing was recorded for Streams.Linger).
+type StreamEnd struct {
+	State  run.State `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// The server-sent events of GET /v1/runs/{id}/events?follow=1:
+//
+//	event: event   id: the event's seq   data: a store.Event of the timeline
+//	event: run     (no id)               data: the run (run.Run, without documents)
+//	event: end     (no id)               data: StreamEnd; the stream closes
+//	: keepalive                          a comment every Streams.Heartbeat
+//
+// Only timeline events carry an id, so Last-Event-ID is the seq of the last
+// timeline event received: a client that reconnects with it gets every
+// later event once, in order, and then the run as it is now (a run event
+// is the run's whole state, never a change to apply, so missing one loses
+// nothing).
+const (
+	sseEvent = "event"
+	sseRun   = "run"
+	sseEnd   = "end"
+)
+
+// retryMillis is what the stream asks a client to wait before it
+// reconnects (the SSE retry field).
+const retryMillis = 2000
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if followed(r) {
+		s.followEvents(w, r)
+		return
+	}
+	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, EventList{Events: evs})
+}
+
+// lastEventID reads where a client resumes: the Last-Event-ID header, else
+// ?after=; 0 (the whole timeline) when neither is set.
+func lastEventID(r *http.Request) (int64, string, error) {
+	field, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if v == "" {
+		field, v = "after", r.URL.Query().Get("after")
+	}
+	if v == "" {
+		return 0, "", nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, field, fmt.Errorf("%q: want the seq of a timeline event (an integer of 0 or more)", v)
+	}
+	return n, field, nil
+}
+
+// followEvents streams run id's timeline and state as server-sent events
+// until the run is final and quiet (then "end" and the stream closes), the
+// client goes, the server shuts down or MaxStream passes. It reads what the store
+// recorded each time the controller signals a change to the run (or every
+// Streams.Poll, for changes other replicas record), so a client sees
+// exactly what GET …/events and GET /v1/runs/{id} would answer, and the
+// server keeps no queue per client: a reader that does not take a write
+// within Streams.WriteWait is disconnected and resumes with Last-Event-ID.
+func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tenant, id := tenantOf(r), r.PathValue("id")
+	last, field, err := lastEventID(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid", field, err.Error())
+		return
+	}
+	if _, err := s.c.Get(ctx, tenant, id); err != nil {
+		fail(w, err)
+		return
+	}
+	// Watch before the first read: a change between the read and the
+	// watch would otherwise wait for the next poll.
+	var changed <-chan struct{}
+	if rw, ok := s.c.(RunWatcher); ok {
+		ch, stop := rw.WatchRun(id)
+		defer stop()
+		changed = ch
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on
+	w.WriteHeader(http.StatusOK)
+	sw := s.streamWriter(w)
+	if _, err := fmt.Fprintf(sw, "retry: %d\n\n", retryMillis); err != nil {
+		return
+	}
+	lim := s.opts.Streams
+	poll, beat := time.NewTicker(lim.Poll), time.NewTicker(lim.Heartbeat)
+	defer poll.Stop()
+	defer beat.Stop()
+	var sent []byte // the run as last sent
+	var quietT *time.Timer
+	defer func() {
+		if quietT != nil {
+			quietT.Stop()
+		}
+	}()
+	var buf bytes.Buffer
+	var evs []store.Event
+	for wakes := 0; ; wakes++ {
+		// The run first, then its events: they are written in one
+		// transaction with the run's row, so the events read hold every
+		// one up to the run's state, and a run that did not change (the
+		// same row, updatedAt included) has no new event: most polls read
+		// the run alone. Every tenth wake reads the events regardless (two
+		// changes in one clock tick would leave updatedAt the same).
+		cur, err := s.c.Get(ctx, tenant, id)
+		if err != nil {
+			return
+		}
+		cur.Documents = nil // as in the list: GET /v1/runs/{id} has them
+		b, err := json.Marshal(cur)
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		if moved := !bytes.Equal(b, sent); moved || wakes%10 == 0 {
+			if evs, err = s.c.Events(ctx, tenant, id); err != nil {
+				return
+			}
+			for _, e := range evs {
+				if e.Seq <= last {
+					continue
+				}
+				frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
+				last = e.Seq
+			}
+			if moved {
+				frameRaw(&buf, sseRun, "", b)
+				sent = b
+			}
+		}
+		// A final run may still record an event: an attempt's agent
+		// reporting its workload's exit after the cancel. While one has
+		// not reported, the stream ends only once nothing was recorded for
+		// Streams.Linger.
+		var quiet <-chan time.Time
+		final := cur.State.Final()
+		if final && exitPending(cur) {
+			changedAt := cur.UpdatedAt
+			if n := len(evs); n > 0 && evs[n-1].Time.After(changedAt) {
+				changedAt = evs[n-1].Time
+			}
+			if left := lim.Linger - s.now().Sub(changedAt); left > 0 {
+				if quietT != nil {
+					quietT.Stop()
+				}
+				quietT = time.NewTimer(left)
+				quiet = quietT.C
+			}
+		}
+		if final && quiet == nil {
+			frame(&buf, sseEnd, "", StreamEnd{State: cur.State, Reason: cur.Reason})
+		}
+		if buf.Len() > 0 {
+			if _, err := sw.Write(buf.Bytes()); err != nil {
+				return
+			}
+			beat.Reset(lim.Heartbeat)
+		}
+		if final && quiet == nil {
+			return
+		}
+		if !waitChange(ctx, sw, changed, poll.C, quiet, beat) {
+			return
+		}
+	}
+}
+
+// exitPending says whether an attempt that was launched has no exit
+// reported by its agent yet.
+func exitPending(r *run.Run) bool {
+	for _, a := range r.Attempts {
+		if a.Handle != "" && a.Exit == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// waitChange waits for a signal that the run changed, the poll's tick or
+// quiet's, sending a comment line each heartbeat meanwhile; false when the
+// stream must end (the client went, the server shuts down, a write failed).
+func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll, quiet <-chan time.Time, beat *time.Ticker) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+			return true
+		case <-poll:
+			return true
+		case <-quiet:
+			return true
+		case <-beat.C:
+			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// frame appends one server-sent event with v as JSON data.
+func frame(buf *bytes.Buffer, event, id string, v any) {
+	b, _ := json.Marshal(v) // store.Event and StreamEnd always marshal
+	frameRaw(buf, event, id, b)
+}
+
+// frameRaw appends one server-sent event. data is JSON, which holds no
+// newline, so it is one data line.
+func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
+	if id != "" {
+		buf.WriteString("id: " + id + "\n")
+	}
+	buf.WriteString("event: " + event + "\ndata: ")
+	buf.Write(data)
+	buf.WriteString("\n\n")
+}

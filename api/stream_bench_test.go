@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// noWatch hides the controller's WatchRun: streams fall back to reading
+// every Streams.Poll, as they do for changes another replica records.
+type noWatch struct{ Controller }
+
+// BenchmarkEventLatency measures the time from a change to a run being
+// recorded (a cancel request: one timeline event, committed by the
+// controller in its store transaction) to the event arriving at a client
+// of the run's event stream over a real loopback connection. One op is one
+// such change. "signal": the controller signals the stream (one replica);
+// "poll": no signal, the stream reads every Streams.Poll (1 s), as for a
+// change that another replica records. p50 and p99 are reported besides
+// the mean (ns/op), and ms-commit-p50: how much of it the cancel call
+// itself took (its transaction; the signal goes out after its commit).
+//
+//	go test ./api -run '^$' -bench EventLatency -benchtime 50x
+func BenchmarkEventLatency(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		hide func(Controller) Controller
+	}{
+		{"signal", nil},
+		{"poll", func(c Controller) Controller { return noWatch{c} }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFixtureWith(b, fixtureOptions{Limits: &DefaultLimits, Hide: tc.hide})
+			ctx := context.Background()
+			cl := NewClient(f.srv.URL, tokA)
+			var lat, commit []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r, err := cl.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sctx, cancel := context.WithCancel(ctx)
+				req, _ := http.NewRequestWithContext(sctx, "GET", f.srv.URL+"/v1/runs/"+r.ID+"/events?follow=1", nil)
+				req.Header.Set("Authorization", "Bearer "+tokA)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("stream: %v %v", err, resp)
+				}
+				rd := NewSSEReader(resp.Body)
+				for {
+					ev, err := rd.Next()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ev.Event == "run" {
+						break
+					}
+				}
+				b.StartTimer()
+				t0 := time.Now()
+				if _, err := f.c.Cancel(ctx, "a", r.ID); err != nil {
+					b.Fatal(err)
+				}
+				commit = append(commit, time.Since(t0))
+				for {
+					ev, err := rd.Next()
+					if err != nil {
+						b.Fatal(err)
+					}
+					var e store.Event
+					if ev.Event == "event" && json.Unmarshal([]byte(ev.Data), &e) == nil && e.Kind == "cancel-requested" {
+						break
+					}
+				}
+				lat = append(lat, time.Since(t0))
+				b.StopTimer()
+				cancel()
+				resp.Body.Close()
+				b.StartTimer()
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			slices.Sort(commit)
+			b.ReportMetric(float64(commit[len(commit)/2].Microseconds())/1000, "ms-commit-p50")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "ms-p99")
+		})
+	}
+}

@@ -1,0 +1,520 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// sseConn is one open event stream, read by a goroutine into events.
+type sseConn struct {
+	resp   *http.Response
+	events chan SSE
+	err    chan error // the reader's end: io.EOF when the server closed it
+	cancel context.CancelFunc
+}
+
+// openEvents opens run id's event stream (follow=1) with tok, resuming
+// after lastID when it is not empty. A refusal comes back as the status
+// and its error body, with conn nil.
+func openEvents(t *testing.T, base, tok, id, lastID string) (*sseConn, int, Error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/runs/"+id+"/events?follow=1", nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		defer resp.Body.Close()
+		var e ErrorBody
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatalf("%d: error body is not JSON: %q", resp.StatusCode, b)
+		}
+		return nil, resp.StatusCode, e.Error
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	c := &sseConn{resp: resp, events: make(chan SSE, 1024), err: make(chan error, 1), cancel: cancel}
+	go func() {
+		rd := NewSSEReader(resp.Body)
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				c.err <- err
+				close(c.events)
+				return
+			}
+			c.events <- ev
+		}
+	}()
+	t.Cleanup(c.close)
+	return c, resp.StatusCode, Error{}
+}
+
+func (c *sseConn) close() {
+	c.cancel()
+	c.resp.Body.Close()
+}
+
+// next returns the next event, failing the test after d.
+func (c *sseConn) next(t *testing.T, d time.Duration) SSE {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			t.Fatalf("the stream ended: %v", <-c.err)
+		}
+		return ev
+	case <-time.After(d):
+		t.Fatalf("no event in %s", d)
+	}
+	return SSE{}
+}
+
+// until reads events until one satisfies ok, returning all it read.
+func (c *sseConn) until(t *testing.T, d time.Duration, ok func(SSE) bool) []SSE {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var out []SSE
+	for {
+		ev := c.next(t, time.Until(deadline))
+		out = append(out, ev)
+		if ok(ev) {
+			return out
+		}
+	}
+}
+
+func timelineOf(t *testing.T, evs []SSE) []store.Event {
+	t.Helper()
+	var out []store.Event
+	for _, ev := range evs {
+		if ev.Event != "event" {
+			continue
+		}
+		var e store.Event
+		if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
+			t.Fatalf("event data %q: %v", ev.Data, err)
+		}
+		if ev.ID != strconv.FormatInt(e.Seq, 10) {
+			t.Errorf("event id %q for seq %d", ev.ID, e.Seq)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func runOf(t *testing.T, ev SSE) *run.Run {
+	t.Helper()
+	var r run.Run
+	if err := json.Unmarshal([]byte(ev.Data), &r); err != nil {
+		t.Fatalf("run data %q: %v", ev.Data, err)
+	}
+	return &r
+}
+
+// shortLimits are a server's limits with read and write timeouts far
+// shorter than the streams in the tests last.
+func shortLimits() *Limits {
+	l := DefaultLimits
+	l.Read, l.Write = 300*time.Millisecond, 300*time.Millisecond
+	return &l
+}
+
+// TestEventStream follows a live run over a real listener whose read and
+// write timeouts are 300 ms: the timeline arrives in order with each
+// event's seq as its id, the run's state with it; a client that drops the
+// connection resumes with Last-Event-ID and gets every later event once;
+// the stream outlives the timeouts many times over and ends with "end"
+// when the run does. What it sent equals GET …/events.
+func TestEventStream(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{Heartbeat: 100 * time.Millisecond, WriteWait: 300 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.c.Run(ctx)
+	a := NewClient(f.srv.URL, tokA)
+	r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("status %d %+v", status, e)
+	}
+	// Up to running, and its progress (step=1 from the workload).
+	first := c.until(t, 20*time.Second, func(ev SSE) bool {
+		return ev.Event == "run" && runOf(t, ev).Progress != nil
+	})
+	c.close()
+	got := timelineOf(t, first)
+	if len(got) == 0 {
+		t.Fatal("no timeline event before progress")
+	}
+	var runs []*run.Run
+	for _, ev := range first {
+		if ev.Event == "run" {
+			runs = append(runs, runOf(t, ev))
+		}
+	}
+	if runs[0].ID != r.ID || runs[0].Documents != nil {
+		t.Errorf("first run event %+v", runs[0])
+	}
+	if cur := runs[len(runs)-1]; cur.State != run.Running {
+		t.Errorf("progress arrived in state %s", cur.State)
+	}
+	// Hold the connection closed across a state change: the events of the
+	// cancel happen while no one listens.
+	time.Sleep(time.Second) // past the timeouts again
+	if _, err := a.Cancel(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	last := got[len(got)-1].Seq
+	c2, status, e := openEvents(t, f.srv.URL, tokA, r.ID, strconv.FormatInt(last, 10))
+	if c2 == nil {
+		t.Fatalf("resume: status %d %+v", status, e)
+	}
+	rest := c2.until(t, 20*time.Second, func(ev SSE) bool { return ev.Event == "end" })
+	var end StreamEnd
+	if err := json.Unmarshal([]byte(rest[len(rest)-1].Data), &end); err != nil || end.State != run.Cancelled {
+		t.Errorf("end %q (%v)", rest[len(rest)-1].Data, err)
+	}
+	select {
+	case <-c2.events:
+		if err := <-c2.err; err != io.EOF {
+			t.Errorf("after end: %v, want the server to close the stream", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the stream stayed open after end")
+	}
+	if since := time.Since(start); since < 3*shortLimits().Write {
+		t.Errorf("the stream lasted %s only: not a test of the write timeout", since)
+	}
+	got = append(got, timelineOf(t, rest)...)
+	want, err := a.Events(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the streamed timeline differs from GET …/events (-want +got):\n%s", diff)
+	}
+	var states []string
+	for _, e := range got {
+		if e.Kind == "state" {
+			states = append(states, e.To)
+		}
+	}
+	if diff := cmp.Diff([]string{"staging", "queued", "running", "cancelled"}, states); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
+	}
+	// The run is final: a new stream sends what is left after the id and
+	// ends at once.
+	c3, _, _ := openEvents(t, f.srv.URL, tokA, r.ID, strconv.FormatInt(want[len(want)-1].Seq, 10))
+	tail := c3.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "end" })
+	if n := len(timelineOf(t, tail)); n != 0 {
+		t.Errorf("a stream resumed after the last event resent %d events", n)
+	}
+}
+
+// TestEventStreamHeartbeat: a run with nothing happening still gets a
+// comment line each heartbeat, and the stream outlives the write timeout.
+func TestEventStreamHeartbeat(t *testing.T) {
+	// Each write may take 300 ms as well: the stream lives on because each
+	// heartbeat moves the deadline.
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{Heartbeat: 100 * time.Millisecond, WriteWait: 300 * time.Millisecond}})
+	ctx := context.Background()
+	r, err := NewClient(f.srv.URL, tokA).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/"+r.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	req.Header.Set("Accept", "text/plain, text/event-stream;q=0.9")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("Accept: text/event-stream got %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	beats := 0
+	timeout := time.After(1500 * time.Millisecond) // 5 write timeouts
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the stream ended after %d heartbeats", beats)
+			}
+			if strings.HasPrefix(l, ":") {
+				beats++
+			}
+		case <-timeout:
+			done = true
+		}
+	}
+	if beats < 8 {
+		t.Errorf("%d heartbeats in 1.5 s at one per 100 ms", beats)
+	}
+}
+
+// TestEventStreamRefusals: another tenant's token, no token and a bad
+// Last-Event-ID get no stream, and nothing of the run.
+func TestEventStreamRefusals(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits()})
+	r, err := NewClient(f.srv.URL, tokA).Submit(context.Background(), run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, tok, id, last string
+		status              int
+		code                string
+	}{
+		{"other tenant", tokB, r.ID, "", 404, "not_found"},
+		{"no token", "", r.ID, "", 401, "unauthorized"},
+		{"wrong token", tokA + "x", r.ID, "", 401, "unauthorized"},
+		{"no such run", tokA, "run-000000000000", "", 404, "not_found"},
+		{"bad last event id", tokA, r.ID, "-1", 400, "invalid"},
+		{"last event id not a number", tokA, r.ID, "7; drop table", 400, "invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, status, e := openEvents(t, f.srv.URL, tc.tok, tc.id, tc.last)
+			if c != nil {
+				t.Fatalf("a stream opened: %d", status)
+			}
+			if status != tc.status || e.Code != tc.code || strings.Contains(e.Message, r.Job) {
+				t.Errorf("got %d %+v, want %d %s", status, e, tc.status, tc.code)
+			}
+		})
+	}
+	if n := f.h.OpenStreams("b"); n != 0 {
+		t.Errorf("tenant b holds %d streams after its refusals", n)
+	}
+}
+
+// TestEventStreamCap: a tenant over its cap of open streams gets 429 with
+// Retry-After, another tenant does not, and a closed stream frees its slot.
+func TestEventStreamCap(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{PerTenant: 2}})
+	ctx := context.Background()
+	submit := func(tok string) string {
+		r, err := NewClient(f.srv.URL, tok).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	ra, rb := submit(tokA), submit(tokB)
+	var open []*sseConn
+	for i := 0; i < 2; i++ {
+		c, status, e := openEvents(t, f.srv.URL, tokA, ra, "")
+		if c == nil {
+			t.Fatalf("stream %d: %d %+v", i+1, status, e)
+		}
+		c.next(t, 5*time.Second)
+		open = append(open, c)
+	}
+	if c, status, e := openEvents(t, f.srv.URL, tokA, ra, ""); c != nil || status != 429 || e.Code != "too_many_streams" {
+		t.Fatalf("third stream: %d %+v", status, e)
+	}
+	// The logs stream counts as a stream too.
+	if status, e := f.raw(t, "GET", "/v1/runs/"+ra+"/logs?follow=1", tokA, ""); status != 429 || e.Code != "too_many_streams" {
+		t.Errorf("a logs stream over the cap: %d %+v", status, e)
+	}
+	if c, status, e := openEvents(t, f.srv.URL, tokB, rb, ""); c == nil {
+		t.Errorf("tenant b refused because of a's streams: %d %+v", status, e)
+	}
+	// The plain timeline and output are not streams.
+	if status, e := f.raw(t, "GET", "/v1/runs/"+ra+"/events", tokA, ""); status != 200 {
+		t.Errorf("GET …/events without follow over the cap: %d %+v", status, e)
+	}
+	if status, e := f.raw(t, "GET", "/v1/runs/"+ra+"/logs", tokA, ""); status != 200 {
+		t.Errorf("GET …/logs without follow over the cap: %d %+v", status, e)
+	}
+	open[0].close()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.h.OpenStreams("a") > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c, status, e := openEvents(t, f.srv.URL, tokA, ra, ""); c == nil {
+		t.Errorf("after closing one: %d %+v", status, e)
+	}
+}
+
+// TestEventStreamShutdown: the server's Shutdown ends open streams (it
+// would otherwise wait for them until its context ends) and refuses new
+// ones.
+func TestEventStreamShutdown(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits()})
+	ctx := context.Background()
+	r, err := NewClient(f.srv.URL, tokA).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	c.next(t, 5*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.hs.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v (a stream held it)", err)
+	}
+	for range c.events {
+	}
+	if err := <-c.err; err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("the stream ended with %v", err)
+	}
+	if n := f.h.OpenStreams("a"); n != 0 {
+		t.Errorf("%d streams open after shutdown", n)
+	}
+	rec := &recorder{ResponseWriter: newDiscard()}
+	req, _ := http.NewRequest("GET", "/v1/runs/"+r.ID+"/events?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	f.h.ServeHTTP(rec, req)
+	if rec.code() != http.StatusServiceUnavailable {
+		t.Errorf("a stream after shutdown: %d", rec.code())
+	}
+}
+
+// discard is a ResponseWriter that keeps only the header.
+type discard struct{ h http.Header }
+
+func newDiscard() *discard                     { return &discard{h: http.Header{}} }
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// TestFollowEvents: the client follows a run to its end across a broken
+// connection, each timeline event once and in order.
+func TestFollowEvents(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits()})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go f.c.Run(ctx)
+	a := NewClient(f.srv.URL, tokA)
+	r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client's connections, so that the test can break them.
+	var mu sync.Mutex
+	var conns []net.Conn
+	d := &net.Dialer{}
+	a.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}}}
+	var got []store.Event
+	var end *StreamEnd
+	broken, cancelled := false, false
+	err = a.FollowEvents(ctx, r.ID, 0, func(ev RunStreamEvent) error {
+		switch {
+		case ev.Event != nil:
+			got = append(got, *ev.Event)
+			if ev.Event.To == string(run.Queued) && !broken {
+				// Break the stream mid-run; the events up to running
+				// are recorded while the client reconnects.
+				broken = true
+				mu.Lock()
+				for _, c := range conns {
+					c.Close()
+				}
+				mu.Unlock()
+			}
+		case ev.End != nil:
+			end = ev.End
+		case ev.Run != nil && ev.Run.State == run.Running && !cancelled:
+			cancelled = true
+			go NewClient(f.srv.URL, tokA).Cancel(ctx, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := a.Events(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if end == nil || end.State != run.Cancelled || !broken {
+		t.Errorf("end %+v, connection broken: %v", end, broken)
+	}
+	mu.Lock()
+	if len(conns) < 2 {
+		t.Errorf("%d connections: the client did not reconnect", len(conns))
+	}
+	mu.Unlock()
+	// A refusal is returned, not retried.
+	var se *StatusError
+	if err := NewClient(f.srv.URL, tokB).FollowEvents(ctx, r.ID, 0, func(RunStreamEvent) error { return nil }); !errors.As(err, &se) || se.Status != 404 {
+		t.Errorf("tenant b: %v", err)
+	}
+}
+
+// TestEventStreamPoll: a change no signal announces (another replica
+// recorded it) reaches the stream by its poll.
+func TestEventStreamPoll(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{Poll: 200 * time.Millisecond},
+		Hide: func(c Controller) Controller { return noWatch{c} }})
+	ctx := context.Background()
+	r, err := NewClient(f.srv.URL, tokA).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	c.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "run" })
+	if _, err := f.c.Cancel(ctx, "a", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := c.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).CancelRequested })
+	if evs := timelineOf(t, got); len(evs) != 1 || evs[0].Kind != "cancel-requested" {
+		t.Errorf("after the cancel the stream sent %+v", evs)
+	}
+}
