@@ -40,7 +40,12 @@ var migrations embed.FS
 
 // SQLite is the embedded Store.
 type SQLite struct {
-	db      *sql.DB
+	db *sql.DB
+	// rdb reads without waiting for the writer: WAL readers see the last
+	// commit while a transaction (and its fsync) is under way on db. Only
+	// reads whose answer is re-checked in the writing transaction, or that
+	// may be a commit old, use it (Holds).
+	rdb     *sql.DB
 	chain   *audit.Chain
 	now     func() time.Time
 	onAudit func(seq int64, head string)
@@ -53,6 +58,8 @@ type SQLite struct {
 
 	// stmts holds the hot paths' statements, prepared at open; read only.
 	stmts map[string]*sql.Stmt
+	// holds is holdsQuery prepared on rdb (every plan asks it).
+	holds *sql.Stmt
 
 	// res keeps ListResources answers until a resource is written.
 	res resourceCache
@@ -130,7 +137,13 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	s := &SQLite{db: db, chain: audit.NewChain(opts.AuditKey), now: opts.Now, onAudit: opts.OnAudit,
+	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	s := &SQLite{db: db, rdb: rdb, chain: audit.NewChain(opts.AuditKey), now: opts.Now, onAudit: opts.OnAudit,
 		creates: make(chan *createReq), stop: make(chan struct{}), stopped: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	if s.now == nil {
 		s.now = time.Now
@@ -139,9 +152,15 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			db.Close()
+			rdb.Close()
 			return nil, fmt.Errorf("prepare %q: %w", q, err)
 		}
 		s.stmts[q] = st
+	}
+	if s.holds, err = rdb.PrepareContext(ctx, holdsQuery); err != nil {
+		db.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("prepare %q: %w", holdsQuery, err)
 	}
 	go s.committer()
 	return s, nil
@@ -188,6 +207,8 @@ func (s *SQLite) Close() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	s.holds.Close()
+	s.rdb.Close()
 	return s.db.Close()
 }
 

@@ -92,7 +92,9 @@ func (s *SQLite) SilentFor(ctx context.Context, runID string, attempt int) (time
 
 // Holds implements Store.
 func (s *SQLite) Holds(ctx context.Context) ([]TenantHold, error) {
-	rows, err := s.db.QueryContext(ctx, holdsQuery)
+	// A commit old at worst: every change that takes accelerators checks
+	// its limits again in its own transaction.
+	rows, err := s.holds.QueryContext(ctx)
 	if err != nil {
 		return nil, err
 	}
