@@ -319,18 +319,32 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	}
 	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared
-	// between goroutines.
-	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
-		sess, err := opts.Rules.Session(q)
-		if err != nil {
-			return nil, fmt.Errorf("planner: open law session: %w", err)
-		}
-		if sess == nil {
-			return nil, errors.New("planner: law engine returned no session")
-		}
-		p.sessions = append(p.sessions, sess)
+	// between goroutines. The first is opened now (its errors are the
+	// plan's); the others when a stage has work for them (session).
+	p.sessions = make([]Session, runtime.GOMAXPROCS(0))
+	sess, err := opts.Rules.Session(q)
+	if err != nil {
+		return nil, fmt.Errorf("planner: open law session: %w", err)
 	}
+	if sess == nil {
+		return nil, errors.New("planner: law engine returned no session")
+	}
+	p.sessions[0] = sess
 	return p, nil
+}
+
+// session is worker i's law session, opened on first need. A session that
+// cannot be opened, though the first one was with the same query, leaves
+// the worker on the first: a policy session is safe for concurrent use.
+func (p *planner) session(i int) Session {
+	if p.sessions[i] == nil {
+		if s, err := p.law.Session(p.query); err == nil && s != nil {
+			p.sessions[i] = s
+		} else {
+			p.sessions[i] = p.sessions[0]
+		}
+	}
+	return p.sessions[i]
 }
 
 func (p *planner) assumptionList() []string {

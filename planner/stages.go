@@ -56,6 +56,9 @@ func byClass(items []*candidate, k int) [][]*candidate {
 // each run is processed in order, and callers merge sinks in order.
 func (ps *pass) fanOut(runs [][]*candidate, fn func(w *worker, run []*candidate)) []sink {
 	sinks := make([]sink, len(runs))
+	for i := range runs {
+		ps.session(i) // opened here, before the workers start
+	}
 	var wg sync.WaitGroup
 	for i := range runs {
 		wg.Add(1)
