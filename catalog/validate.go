@@ -516,7 +516,11 @@ func CheckSites(keys AssumptionKeys, s *Set) error {
 // the resources of sets; keys are the accepted spec.assumptions keys.
 // Duplicates and invalid values are reported together, as one Errors.
 func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, error) {
-	w, err := Builtin()
+	build := Builtin
+	if catalogSites != nil {
+		build = builtinBare // its sites would be dropped at once
+	}
+	w, err := build()
 	if err != nil {
 		return nil, err
 	}
@@ -531,7 +535,6 @@ func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, err
 		return err
 	}
 	if catalogSites != nil {
-		w.ReplaceSites()
 		if err := add(catalogSites); err != nil {
 			return nil, err
 		}

@@ -270,16 +270,9 @@ func BuiltinCountries() (map[string]*Country, error) {
 // once per process; each call returns fresh maps and slices over shared
 // read-only resources.
 func Builtin() (*World, error) {
-	builtinOnce.Do(loadBuiltin)
-	if builtin.err != nil {
-		return nil, builtin.err
-	}
-	w := &World{
-		Accelerators:  builtin.accelerators,
-		Countries:     builtin.countries,
-		Organizations: map[string]*Organization{},
-		Datasets:      map[string]*Dataset{},
-		siteByName:    map[string]*Site{},
+	w, err := builtinBare()
+	if err != nil {
+		return nil, err
 	}
 	w.builtinSite = make(map[*Site]bool, len(builtin.sites.Sites))
 	for _, s := range builtin.sites.Sites {
@@ -289,6 +282,22 @@ func Builtin() (*World, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// builtinBare is the built-in world without its sites, as ReplaceSites
+// leaves it (a server's catalog replaces them on every request).
+func builtinBare() (*World, error) {
+	builtinOnce.Do(loadBuiltin)
+	if builtin.err != nil {
+		return nil, builtin.err
+	}
+	return &World{
+		Accelerators:  builtin.accelerators,
+		Countries:     builtin.countries,
+		Organizations: map[string]*Organization{},
+		Datasets:      map[string]*Dataset{},
+		siteByName:    map[string]*Site{},
+	}, nil
 }
 
 // ReplaceSites drops every site in the world, built-in ones included, so that
