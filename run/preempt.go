@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -46,7 +48,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	}
 	var victim, lender *Run
 	for _, r := range active {
-		if r.State == Migrating && r.Migration != nil && r.Migration.PreemptedBy == w.ID {
+		if r.State == Migrating && r.Migration != nil && r.Migration.PreemptedBy == preemptRef(w, r) {
 			return false, nil // one at a time: its drain is under way
 		}
 		if (r.State != Running && r.State != Checkpointed) || r.Checkpoint == nil || r.Checkpoint.Name == "" ||
@@ -122,29 +124,34 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		fam := c.quotas().FamilyOf(victim.Tenant, victim.Placement.Accelerator)
 		vNominal, _ := c.quotas().Nominal(victim.Tenant, victim.Placement.Accelerator)
 		wNominal, _ := c.quotas().Nominal(w.Tenant, victim.Placement.Accelerator)
-		why = fmt.Sprintf("run %s of tenant %s waits for quota and holds %d of its nominal %d in cohort %s; run %s of tenant %s borrows (its tenant holds %d of family %s over a nominal %d) and is at checkpoint step %d; %s keeps %d lawful placements as of %s (rules revision %d) to resume or wait for",
-			w.ID, w.Tenant, c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal, cohort, victim.ID, victim.Tenant,
-			c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), fam, vNominal, victim.Checkpoint.Step, victim.ID, len(vplan.Placements), asOf, ln.Rev)
 		victimWhy = fmt.Sprintf("another tenant of cohort %s reclaims the %s quota it lent: this run's tenant holds %d over its nominal %d; the run stops at its checkpoint (step %d) and keeps %d lawful placements as of %s to resume or wait for",
 			cohort, fam, c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), vNominal, victim.Checkpoint.Step, len(vplan.Placements), asOf)
 		preemptorWhy = fmt.Sprintf("reclaiming %s quota lent within cohort %s: this tenant holds %d of its nominal %d; a borrowing run of another tenant stops at its checkpoint", fam, cohort,
 			c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal)
 		reason = fmt.Sprintf("%s: quota reclaimed by another tenant of cohort %s; checkpointing and stopping at %s", preemptedReason, cohort, victim.Site)
 	}
+	ref := preemptRef(w, victim)
 	now := c.cfg.Now()
 	_, err = c.update(ctx, victim.ID, func(r *Run, ch *store.Change) error {
 		if (r.State != Running && r.State != Checkpointed) || r.Migration != nil || r.CancelRequested || r.Checkpoint == nil {
 			return store.ErrNoChange
 		}
-		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
-			"decision": "preempt", "preempted": r.ID, "priority": r.Priority, "by": w.ID, "byPriority": w.Priority,
+		payload := map[string]any{
+			"decision": "preempt", "preempted": r.ID, "priority": r.Priority, "by": ref, "byPriority": w.Priority,
 			"tenant": r.Tenant, "site": r.Site, "attempt": r.Attempt, "checkpointStep": r.Checkpoint.Step, "why": why,
-			"reclaim": reclaim, "resumePlacements": len(vplan.Placements), "asOf": asOf.String(), "revision": ln.Rev})
+			"reclaim": reclaim, "resumePlacements": len(vplan.Placements), "asOf": asOf.String(), "revision": ln.Rev}
+		if reclaim {
+			// The record is the borrower's tenant's to read: the lender's
+			// run is named by the reference both records carry.
+			payload["why"] = victimWhy
+			delete(payload, "byPriority")
+		}
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, payload)
 		if err != nil {
 			return err
 		}
 		ch.Audit = append(ch.Audit, rec)
-		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: true, DrainBy: time.Now().Add(c.cfg.DrainGrace), PreemptedBy: w.ID, Reclaimed: reclaim}
+		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: true, DrainBy: time.Now().Add(c.cfg.DrainGrace), PreemptedBy: ref, Reclaimed: reclaim}
 		ch.Events = append(ch.Events, store.Event{Kind: "preempted", Reason: victimWhy})
 		return transition(ch, r, Migrating, reason)
 	})
@@ -156,6 +163,15 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 			return store.ErrNoChange
 		}
 		ch.Events = append(ch.Events, store.Event{Kind: "preempting", Reason: preemptorWhy})
+		if reclaim {
+			rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
+				"decision": "reclaim", "run": r.ID, "reclaimed": ref, "priority": r.Priority, "tenant": r.Tenant,
+				"why": preemptorWhy, "asOf": asOf.String(), "revision": ln.Rev})
+			if err != nil {
+				return err
+			}
+			ch.Audit = append(ch.Audit, rec)
+		}
 		return nil
 	})
 	c.Nudge()
@@ -178,6 +194,18 @@ func (c *Controller) waitAfterPreemption(ctx context.Context, r *Run) (bool, err
 	}
 	return c.holdWait(ctx, r, fmt.Sprintf("%s by %s; waiting for capacity to resume from checkpoint %s", preemptedReason, by, ckText(r.Checkpoint)),
 		policy.CodeNotNow, "", c.lawNow().Rev, WaitCapacity, wants)
+}
+
+// preemptRef is how the victim's records name the run that preempts it:
+// its id within a tenant; across tenants (a reclaim) a reference that only
+// the two runs' audit records share, so that neither tenant learns the
+// other's run while the operator can join them.
+func preemptRef(w, victim *Run) string {
+	if w.Tenant == victim.Tenant {
+		return w.ID
+	}
+	h := sha256.Sum256([]byte("meridian reclaim\x00" + w.ID + "\x00" + victim.ID))
+	return "reclaim-" + hex.EncodeToString(h[:8])
 }
 
 // borrowsFrom reports whether running run r is another tenant's whose

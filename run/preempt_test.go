@@ -264,26 +264,43 @@ func TestReclaimLentQuota(t *testing.T) {
 			t.Errorf("the lender's timeline names the other tenant's run: %s: %s", ev.Kind, ev.Reason)
 		}
 	}
-	entries, err := e.st.AuditEntries(ctx, b.ID)
-	if err != nil {
-		t.Fatal(err)
+	// The borrower's record names the lender's run by a reference that
+	// only the lender's record shares; neither names the other tenant.
+	type decision struct {
+		Decision, Preempted, By, Why, Reclaimed, Run string
+		Reclaim                                      bool
 	}
-	n := 0
-	for _, a := range entries {
-		var p struct {
-			Decision, Preempted, By, Why string
-			Reclaim                      bool
+	records := func(run, kind string) []decision {
+		entries, err := e.st.AuditEntries(ctx, run)
+		if err != nil {
+			t.Fatal(err)
 		}
-		json.Unmarshal(a.Payload, &p)
-		if a.Kind != audit.KindDecision || p.Decision != "preempt" {
-			continue
+		var out []decision
+		for _, a := range entries {
+			var d decision
+			json.Unmarshal(a.Payload, &d)
+			if a.Kind == audit.KindDecision && d.Decision == kind {
+				out = append(out, d)
+			}
 		}
-		n++
-		if p.Preempted != b.ID || p.By != l.ID || !p.Reclaim || !strings.Contains(p.Why, "borrows") || !strings.Contains(p.Why, "cohort lab") {
-			t.Errorf("preempt record %+v", p)
-		}
+		return out
 	}
-	if n != 1 {
-		t.Errorf("%d preempt records for the borrower", n)
+	pre := records(b.ID, "preempt")
+	if len(pre) != 1 {
+		t.Fatalf("%d preempt records for the borrower", len(pre))
+	}
+	p := pre[0]
+	ref := p.By
+	if !p.Reclaim || p.Preempted != b.ID || !strings.HasPrefix(ref, "reclaim-") || !strings.Contains(p.Why, "cohort lab") ||
+		strings.Contains(p.Why, l.ID) || strings.Contains(p.Why, "t1") {
+		t.Errorf("the borrower's preempt record: %+v", p)
+	}
+	rec := records(l.ID, "reclaim")
+	if len(rec) != 1 {
+		t.Fatalf("%d reclaim records for the lender", len(rec))
+	}
+	p = rec[0]
+	if p.Run != l.ID || p.Reclaimed != ref || !strings.Contains(p.Why, "cohort lab") || strings.Contains(p.Why, b.ID) || strings.Contains(p.Why, "t2") {
+		t.Errorf("the lender's reclaim record: %+v (the borrower's names %s)", p, ref)
 	}
 }
