@@ -28,17 +28,7 @@ const labGPUs = 8
 
 func capacityOf(t *testing.T, b *kubernetes.Backend, what string) int {
 	t.Helper()
-	start := time.Now()
-	got, err := b.Capacity(testCtx(t))
-	if err != nil {
-		t.Fatalf("Capacity (%s): %v", what, err)
-	}
-	t.Logf("Capacity (%s) = %v in %v", what, got, time.Since(start).Round(time.Microsecond))
-	n, ok := got[backend.SiteAccelerator]
-	if !ok || len(got) != 1 {
-		t.Fatalf("Capacity (%s) = %v, want one figure keyed %q", what, got, backend.SiteAccelerator)
-	}
-	return n
+	return backendtest.Capacity(t, testCtx(t), b, what)
 }
 
 // nodeQuiet waits until no unfinished pod is bound to node (pods of earlier

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/catalog"
 )
 
@@ -27,17 +28,7 @@ type capacityReporter interface {
 // capacityOf asks b once, logging how long the call took.
 func capacityOf(t *testing.T, b capacityReporter, what string) int {
 	t.Helper()
-	start := time.Now()
-	got, err := b.Capacity(testCtx(t))
-	if err != nil {
-		t.Fatalf("Capacity (%s): %v", what, err)
-	}
-	t.Logf("Capacity (%s) = %v in %v", what, got, time.Since(start).Round(time.Microsecond))
-	n, ok := got[backend.SiteAccelerator]
-	if !ok || len(got) != 1 {
-		t.Fatalf("Capacity (%s) = %v, want one figure keyed %q", what, got, backend.SiteAccelerator)
-	}
-	return n
+	return backendtest.Capacity(t, testCtx(t), b, what)
 }
 
 // squeueLines lists the partition's jobs in the given states.

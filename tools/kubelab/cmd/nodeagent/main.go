@@ -243,6 +243,10 @@ type nodeProvider struct {
 	node   *corev1.Node
 	cb     func(*corev1.Node)
 	failed bool
+	// sending serialises status updates, each read when it is sent: a
+	// renotify that read Ready just before a loss cannot send it after the
+	// loss's NotReady (the node would then look Ready, and stay so).
+	sending sync.Mutex
 }
 
 func (p *nodeProvider) Ping(context.Context) error {
@@ -264,11 +268,25 @@ func (p *nodeProvider) setReady(ready bool) {
 	p.mu.Lock()
 	p.failed = !ready
 	setCondition(p.node, ready)
-	n, cb := p.node.DeepCopy(), p.cb
 	p.mu.Unlock()
+	p.send(false)
+}
+
+// send sends the node's status as it is now; unlessFailed skips it when
+// the node is lost.
+func (p *nodeProvider) send(unlessFailed bool) (sent bool) {
+	p.sending.Lock()
+	defer p.sending.Unlock()
+	p.mu.Lock()
+	n, cb, failed := p.node.DeepCopy(), p.cb, p.failed
+	p.mu.Unlock()
+	if unlessFailed && failed {
+		return false
+	}
 	if cb != nil {
 		cb(n)
 	}
+	return true
 }
 
 // renotify sends the node's status again every second for a while after a
@@ -287,14 +305,8 @@ func (p *nodeProvider) renotify(ctx context.Context, d time.Duration) {
 			return
 		case <-t.C:
 		}
-		p.mu.Lock()
-		n, cb, failed := p.node.DeepCopy(), p.cb, p.failed
-		p.mu.Unlock()
-		if failed {
+		if !p.send(true) {
 			return // lost again
-		}
-		if cb != nil {
-			cb(n)
 		}
 	}
 }
