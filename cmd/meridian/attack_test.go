@@ -386,10 +386,11 @@ func TestAttackLedgerUnderKill(t *testing.T) {
 	}
 	// Many sites, each with its own store: when a staging completes before
 	// its kill, the next one goes to a fresh site, so kills keep landing in
-	// the middle of copies.
+	// the middle of copies. One more site (the last) times a whole staging
+	// first.
 	const nSites = 60
 	var sites strings.Builder
-	for i := 0; i < nSites; i++ {
+	for i := 0; i <= nSites; i++ {
 		fmt.Fprintf(&sites, `---
 apiVersion: meridian.dev/v1alpha1
 kind: Site
@@ -419,9 +420,19 @@ spec:
 	stage := func(site int) []string {
 		return []string{"dataset", "stage", "crawl", "--to", fmt.Sprintf("site-%d", site), "-f", siteFile, "--batch", "3", "--workers", "2"}
 	}
-	kills, site := 0, 0
+	// Kills land at a random point of a whole staging's time, as the last
+	// uninterrupted one took: a faster machine or build does not let the
+	// stagings outrun the kills.
+	start := time.Now()
+	if out, err := cli(stage(nSites)...).CombinedOutput(); err != nil {
+		t.Fatalf("timing stage: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	t.Logf("one whole staging: %v", whole)
+	kills, site, resumed := 0, 0, false
 	for kills < 100 && site < nSites {
 		c := cli(stage(site)...)
+		began := time.Now()
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -432,13 +443,16 @@ spec:
 			if err != nil {
 				t.Fatalf("stage failed: %v", err)
 			}
-			site++
+			if !resumed { // a whole staging: the new measure
+				whole = time.Since(began)
+			}
+			site, resumed = site+1, false
 			continue
-		case <-time.After(time.Duration(50+rng.Intn(400)) * time.Millisecond):
+		case <-time.After(time.Duration(float64(whole) * (0.05 + 0.9*rng.Float64()))):
 		}
 		c.Process.Signal(syscall.SIGKILL)
 		<-done
-		kills++
+		kills, resumed = kills+1, true
 	}
 	if kills < 100 {
 		t.Fatalf("only %d kills landed before the staging finished at %d sites", kills, nSites)
