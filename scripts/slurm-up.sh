@@ -207,8 +207,11 @@ start_daemons() {
 		# in its own session and record its pid here.
 		log "starting slurmrestd on $REST_SOCK"
 		rm -f "$REST_SOCK"
-		setsid slurmrestd -u "$REST_USER" -g "$REST_USER" -a rest_auth/local -s openapi/v0.0.38 \
-			"unix:$REST_SOCK" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 &
+		# From the cluster's own directory: slurmrestd asks for its working
+		# directory on every submission and exits once that is gone (a
+		# checkout it was started from, removed).
+		(cd "$DIR" && exec setsid slurmrestd -u "$REST_USER" -g "$REST_USER" -a rest_auth/local -s openapi/v0.0.38 \
+			"unix:$REST_SOCK" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1) &
 		echo "$!" >"$DIR/run/slurmrestd.pid.tmp"
 		mv "$DIR/run/slurmrestd.pid.tmp" "$DIR/run/slurmrestd.pid"
 	fi
