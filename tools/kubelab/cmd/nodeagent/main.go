@@ -134,7 +134,7 @@ func run() error {
 	}
 
 	prov := newProcProvider(o.name, o.dir)
-	np := &nodeProvider{}
+	np := &nodeProvider{grace: lossGrace}
 	mux := http.NewServeMux()
 	node, err := nodeutil.NewNode(o.name,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, vknode.NodeProvider, error) {
@@ -178,11 +178,12 @@ func run() error {
 				logger.Warn("simulated node loss: killing every pod's processes, node NotReady")
 				prov.failNode()
 				np.setReady(false)
+				go np.renotify(ctx, lossGrace, true)
 			case syscall.SIGUSR2:
 				logger.Info("node restored")
 				np.setReady(true)
 				prov.restoreNode()
-				go np.renotify(ctx, 15*time.Second)
+				go np.renotify(ctx, 15*time.Second, false)
 			default:
 				logger.Info("stopping", "signal", s.String())
 				prov.stopAll(5 * time.Second)
@@ -243,16 +244,26 @@ type nodeProvider struct {
 	node   *corev1.Node
 	cb     func(*corev1.Node)
 	failed bool
+	// failedAt is when the node was lost: pings go on succeeding for grace
+	// (lossGrace in the agent) after it, so that virtual-kubelet, which
+	// drops a status update while its last ping failed, lets the NotReady
+	// through.
+	failedAt time.Time
+	grace    time.Duration
 	// sending serialises status updates, each read when it is sent: a
 	// renotify that read Ready just before a loss cannot send it after the
 	// loss's NotReady (the node would then look Ready, and stay so).
 	sending sync.Mutex
 }
 
+// lossGrace is how long a lost node still answers pings, and re-sends its
+// NotReady status.
+const lossGrace = 4 * time.Second
+
 func (p *nodeProvider) Ping(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.failed {
+	if p.failed && time.Since(p.failedAt) >= p.grace {
 		return errors.New("node failed (simulated)")
 	}
 	return nil
@@ -267,20 +278,23 @@ func (p *nodeProvider) NotifyNodeStatus(_ context.Context, cb func(*corev1.Node)
 func (p *nodeProvider) setReady(ready bool) {
 	p.mu.Lock()
 	p.failed = !ready
+	if !ready {
+		p.failedAt = time.Now()
+	}
 	setCondition(p.node, ready)
 	p.mu.Unlock()
-	p.send(false)
+	p.send(func(bool) bool { return true })
 }
 
-// send sends the node's status as it is now; unlessFailed skips it when
-// the node is lost.
-func (p *nodeProvider) send(unlessFailed bool) (sent bool) {
+// send sends the node's status as it is now, when ok says so of whether
+// the node is lost; it reports whether it sent.
+func (p *nodeProvider) send(ok func(failed bool) bool) bool {
 	p.sending.Lock()
 	defer p.sending.Unlock()
 	p.mu.Lock()
 	n, cb, failed := p.node.DeepCopy(), p.cb, p.failed
 	p.mu.Unlock()
-	if unlessFailed && failed {
+	if !ok(failed) {
 		return false
 	}
 	if cb != nil {
@@ -289,11 +303,13 @@ func (p *nodeProvider) send(unlessFailed bool) (sent bool) {
 	return true
 }
 
-// renotify sends the node's status again every second for a while after a
-// restore: virtual-kubelet drops a status update while the last ping it
-// cached (every 10 s) failed, so the first one after a restore is lost and
-// the node would stay NotReady until the next periodic update (1 min).
-func (p *nodeProvider) renotify(ctx context.Context, d time.Duration) {
+// renotify sends the node's status again every second for a while, as
+// long as the node stays lost (lost) or restored (!lost): virtual-kubelet
+// drops a status update while the last ping it cached (every 10 s) failed,
+// so the first one after a restore is lost and the node would stay
+// NotReady until the next periodic update (1 min); and a loss's NotReady
+// could meet a ping that already failed.
+func (p *nodeProvider) renotify(ctx context.Context, d time.Duration, lost bool) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	end := time.After(d)
@@ -305,8 +321,8 @@ func (p *nodeProvider) renotify(ctx context.Context, d time.Duration) {
 			return
 		case <-t.C:
 		}
-		if !p.send(true) {
-			return // lost again
+		if !p.send(func(failed bool) bool { return failed == lost }) {
+			return // the node changed again
 		}
 	}
 }

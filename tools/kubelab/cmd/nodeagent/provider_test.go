@@ -223,7 +223,7 @@ func TestRestoreReachesThePingGate(t *testing.T) {
 	np.setReady(false)
 	ping() // fails: the gate is shut
 	np.setReady(true)
-	go np.renotify(context.Background(), 10*time.Second) // as on SIGUSR2
+	go np.renotify(context.Background(), 10*time.Second, false) // as on SIGUSR2
 	if st, _ := last(); st == corev1.ConditionTrue {
 		t.Fatal("Ready accepted before a clean ping: the stand-in gate does not gate")
 	}
@@ -406,4 +406,33 @@ func TestMain(m *testing.M) {
 		os.Exit(mountExec(os.Args[2:]))
 	}
 	os.Exit(m.Run())
+}
+
+// A loss's NotReady must not meet a ping that already failed (virtual-kubelet
+// would drop it and the node would look Ready): a lost node answers pings
+// for its grace, re-sends NotReady meanwhile, and fails pings after it.
+func TestLossPassesThePingGate(t *testing.T) {
+	np := &nodeProvider{node: &corev1.Node{}, grace: 300 * time.Millisecond}
+	var (
+		mu       sync.Mutex
+		accepted []corev1.ConditionStatus
+	)
+	np.NotifyNodeStatus(context.Background(), func(n *corev1.Node) {
+		mu.Lock()
+		defer mu.Unlock()
+		if np.Ping(context.Background()) == nil { // a ping just before the update is handled
+			accepted = append(accepted, readyStatus(n))
+		}
+	})
+	np.setReady(false)
+	mu.Lock()
+	got := append([]corev1.ConditionStatus(nil), accepted...)
+	mu.Unlock()
+	if len(got) != 1 || got[0] != corev1.ConditionFalse {
+		t.Fatalf("statuses accepted after the loss: %v, want [False]", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if err := np.Ping(context.Background()); err == nil {
+		t.Fatal("a lost node still answers pings after its grace: its lease would be renewed")
+	}
 }
