@@ -91,14 +91,16 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if !ok {
 		return false, nil
 	}
-	if reclaim {
+	// What each tenant holds of the lent family against its nominal, read
+	// once from one set of quotas (a reload may swap them meanwhile).
+	q, acc := c.quotas(), victim.Placement.Accelerator
+	wHeld, vHeld := c.familyHeld(u, w.Tenant, acc), c.familyHeld(u, victim.Tenant, acc)
+	wNominal, _ := q.Nominal(w.Tenant, acc)
+	vNominal, _ := q.Nominal(victim.Tenant, acc)
+	if reclaim && (wHeld+best.Count > wNominal || q.FamilyOf(w.Tenant, best.Accelerator) != q.FamilyOf(w.Tenant, acc)) {
 		// Reclaimed quota is lent quota: the run must fit in its tenant's
 		// own nominal, or two borrowers would take turns preempting.
-		acc := victim.Placement.Accelerator
-		nominal, _ := c.quotas().Nominal(w.Tenant, acc)
-		if c.familyHeld(u, w.Tenant, acc)+best.Count > nominal || c.quotas().FamilyOf(w.Tenant, best.Accelerator) != c.quotas().FamilyOf(w.Tenant, acc) {
-			return false, nil
-		}
+		return false, nil
 	}
 	// Has the victim a lawful place to resume or wait?
 	vw, vjob, err := c.worldJob(victim)
@@ -120,14 +122,11 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	victimWhy, preemptorWhy := why, why
 	reason := fmt.Sprintf("%s by run %s (priority %d over %d): checkpointing and stopping at %s", preemptedReason, w.ID, w.Priority, victim.Priority, victim.Site)
 	if reclaim {
-		cohort := c.quotas().Cohort(w.Tenant)
-		fam := c.quotas().FamilyOf(victim.Tenant, victim.Placement.Accelerator)
-		vNominal, _ := c.quotas().Nominal(victim.Tenant, victim.Placement.Accelerator)
-		wNominal, _ := c.quotas().Nominal(w.Tenant, victim.Placement.Accelerator)
+		cohort, fam := q.Cohort(w.Tenant), q.FamilyOf(victim.Tenant, acc)
 		victimWhy = fmt.Sprintf("another tenant of cohort %s reclaims the %s quota it lent: this run's tenant holds %d over its nominal %d; the run stops at its checkpoint (step %d) and keeps %d lawful placements as of %s to resume or wait for",
-			cohort, fam, c.familyHeld(u, victim.Tenant, victim.Placement.Accelerator), vNominal, victim.Checkpoint.Step, len(vplan.Placements), asOf)
+			cohort, fam, vHeld, vNominal, victim.Checkpoint.Step, len(vplan.Placements), asOf)
 		preemptorWhy = fmt.Sprintf("reclaiming %s quota lent within cohort %s: this tenant holds %d of its nominal %d; a borrowing run of another tenant stops at its checkpoint", fam, cohort,
-			c.familyHeld(u, w.Tenant, victim.Placement.Accelerator), wNominal)
+			wHeld, wNominal)
 		reason = fmt.Sprintf("%s: quota reclaimed by another tenant of cohort %s; checkpointing and stopping at %s", preemptedReason, cohort, victim.Site)
 	}
 	ref := preemptRef(w, victim)
@@ -233,10 +232,11 @@ func (c *Controller) borrowsFrom(u *usage, r, w *Run) bool {
 // familyHeld is what tenant holds of the family acc belongs to (in that
 // tenant's quota), or of acc alone when no family holds it.
 func (c *Controller) familyHeld(u *usage, tenant, acc string) int {
-	fam := c.quotas().FamilyOf(tenant, acc)
+	q := c.quotas()
+	fam := q.FamilyOf(tenant, acc)
 	n := 0
 	for a, k := range u.tenant[tenant] {
-		if a == acc || fam != "" && c.quotas().FamilyOf(tenant, a) == fam {
+		if a == acc || fam != "" && q.FamilyOf(tenant, a) == fam {
 			n += k
 		}
 	}
