@@ -56,9 +56,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// fixtureStore is what a fixture's store does: SQLite's or PostgreSQL's.
+type fixtureStore interface {
+	store.Store
+	store.Tokens
+	AuditReader
+}
+
 type fixture struct {
 	srv *httptest.Server
-	st  *store.SQLite
+	st  fixtureStore
 	c   *run.Controller
 	h   *Server
 	// hs serves h when the fixture was made with limits (a real
@@ -84,6 +91,9 @@ type fixtureOptions struct {
 	// Hide, when set, wraps the controller the API sees (to take a
 	// capability away).
 	Hide func(Controller) Controller
+	// Postgres, when set, is the URL of an empty database the fixture keeps
+	// its state in, instead of a SQLite file.
+	Postgres string
 }
 
 func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
@@ -92,7 +102,13 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		os.Chmod(d, 0o711) // workloads run as another user pass through
 	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	var st fixtureStore
+	var err error
+	if o.Postgres != "" {
+		st, err = store.OpenPostgres(context.Background(), o.Postgres, store.Options{AuditKey: []byte("0123456789abcdef")})
+	} else {
+		st, err = store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,8 @@ type Streams struct {
 	Heartbeat time.Duration
 	// Poll is how often an event stream reads its run again without being
 	// told of a change: changes that another replica records reach this
-	// one's streams no later than that.
+	// one's streams no later than that, and sooner where the store
+	// announces them (run.Controller.ListenStore).
 	Poll time.Duration
 	// Linger is how long a run's event stream stays open after the run is
 	// final and nothing more was recorded, while an attempt's agent has

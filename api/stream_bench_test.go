@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -21,23 +22,44 @@ type noWatch struct{ Controller }
 // controller in its store transaction) to the event arriving at a client
 // of the run's event stream over a real loopback connection. One op is one
 // such change. "signal": the controller signals the stream (one replica);
-// "poll": no signal, the stream reads every Streams.Poll (1 s), as for a
-// change that another replica records. p50 and p99 are reported besides
-// the mean (ns/op), and ms-commit-p50: how much of it the cancel call
-// itself took (its transaction; the signal goes out after its commit).
+// "poll": no signal, the stream reads every Streams.Poll (1 s). On
+// PostgreSQL (skipped without a test server, see internal/pgtest) another
+// replica records the change: "listen", the database announces it to the
+// stream's replica (Controller.ListenStore); "poll", it does not. p50 and
+// p99 are reported besides the mean (ns/op), and ms-commit-p50: how much of
+// it the cancel call itself took (its transaction; the signal goes out
+// after its commit).
 //
 //	go test ./api -run '^$' -bench EventLatency -benchtime 50x
 func BenchmarkEventLatency(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		hide func(Controller) Controller
+		name   string
+		hide   func(Controller) Controller
+		pg     bool // another replica, on PostgreSQL, records the change
+		listen bool
 	}{
-		{"signal", nil},
-		{"poll", func(c Controller) Controller { return noWatch{c} }},
+		{name: "signal"},
+		{name: "poll", hide: func(c Controller) Controller { return noWatch{c} }},
+		{name: "postgres-other-replica/listen", pg: true, listen: true},
+		{name: "postgres-other-replica/poll", pg: true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			f := newFixtureWith(b, fixtureOptions{Limits: &DefaultLimits, Hide: tc.hide})
+			o := fixtureOptions{Limits: &DefaultLimits, Hide: tc.hide}
+			if tc.pg {
+				o.Postgres = pgtest.NewDatabase(b)
+			}
+			f := newFixtureWith(b, o)
 			ctx := context.Background()
+			changer := f.c
+			if tc.pg {
+				changer = otherReplica(b, f, o.Postgres)
+			}
+			if tc.listen {
+				lctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { f.c.ListenStore(lctx); close(done) }()
+				b.Cleanup(func() { stop(); <-done })
+			}
 			cl := NewClient(f.srv.URL, tokA)
 			var lat, commit []time.Duration
 			b.ResetTimer()
@@ -66,7 +88,7 @@ func BenchmarkEventLatency(b *testing.B) {
 				}
 				b.StartTimer()
 				t0 := time.Now()
-				if _, err := f.c.Cancel(ctx, "a", r.ID); err != nil {
+				if _, err := changer.Cancel(ctx, "a", r.ID); err != nil {
 					b.Fatal(err)
 				}
 				commit = append(commit, time.Since(t0))

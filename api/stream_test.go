@@ -16,6 +16,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -517,4 +521,54 @@ func TestEventStreamPoll(t *testing.T) {
 	if evs := timelineOf(t, got); len(evs) != 1 || evs[0].Kind != "cancel-requested" {
 		t.Errorf("after the cancel the stream sent %+v", evs)
 	}
+}
+
+// TestEventStreamOtherReplica: on PostgreSQL a change another replica
+// commits reaches this replica's stream as soon as the database announces
+// it, not at the stream's next poll (an hour here, so only the
+// announcement can deliver it within the test's 10 s).
+func TestEventStreamOtherReplica(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{Poll: time.Hour}, Postgres: url})
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	go func() { f.c.ListenStore(ctx); close(listening) }()
+	t.Cleanup(func() { cancel(); <-listening })
+
+	other := otherReplica(t, f, url)
+
+	r, err := NewClient(f.srv.URL, tokA).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	c.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "run" })
+	start := time.Now()
+	if _, err := other.Cancel(ctx, "a", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := c.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).CancelRequested })
+	if evs := timelineOf(t, got); len(evs) != 1 || evs[0].Kind != "cancel-requested" {
+		t.Errorf("after the other replica's cancel the stream sent %+v", evs)
+	}
+	t.Logf("another replica's change reached the stream in %s", time.Since(start))
+}
+
+// otherReplica is a second replica beside fixture f on its database (url):
+// its own store and controller, no API.
+func otherReplica(t testing.TB, f *fixture, url string) *run.Controller {
+	t.Helper()
+	st, err := store.OpenPostgres(context.Background(), url, store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return run.New(run.Config{Store: st, StateDir: t.TempDir(), CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		ServerURL: f.srv.URL, AgentKey: []byte("agent key for api tests 01234567"), Replica: "other"})
 }

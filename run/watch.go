@@ -1,6 +1,11 @@
 package run
 
-import "sync"
+import (
+	"context"
+	"sync"
+
+	"meridian.dev/meridian/store"
+)
 
 // watchers tells whoever watches a run that it changed: the API's event
 // streams wait on it instead of polling the store. A signal says only
@@ -14,9 +19,11 @@ type watchers struct {
 // WatchRun returns a channel that receives a signal after each change to
 // run id that this controller records (a state change, an event, progress),
 // and a function that stops the watch. Signals coalesce: after several
-// changes the channel holds one. Changes another replica records are not
-// signalled; a watcher that must see them also reads again now and then.
-// WatchRun does not check who owns the run: the caller has done so.
+// changes the channel holds one. Changes another replica records are
+// signalled only while ListenStore runs, over a store that announces them
+// (PostgreSQL), and only as fast as it does; a watcher that must see them
+// also reads again now and then. WatchRun does not check who owns the run:
+// the caller has done so.
 func (c *Controller) WatchRun(id string) (<-chan struct{}, func()) {
 	return c.watch.add(id)
 }
@@ -42,6 +49,39 @@ func (w *watchers) add(id string) (<-chan struct{}, func()) {
 			}
 			w.mu.Unlock()
 		})
+	}
+}
+
+// ListenStore signals the watchers of each run whose change any replica
+// commits, for as long as ctx lasts, when the store announces such changes
+// (store.RunListener); with any other store it returns at once. While its
+// connection is lost, watchers fall back on their own reads; when it is
+// back, every watcher is signalled once, for what it may have missed.
+func (c *Controller) ListenStore(ctx context.Context) {
+	l, ok := c.cfg.Store.(store.RunListener)
+	if !ok {
+		return
+	}
+	l.ListenRuns(ctx, store.RunChanges{
+		Changed: c.watch.changed,
+		Resync:  c.watch.changedAll,
+		Lost: func(err error) {
+			c.cfg.Logger.Warn("listening for other replicas' run changes", "err", err)
+		},
+	})
+}
+
+// changedAll signals every watcher without blocking.
+func (w *watchers) changedAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, chs := range w.byID {
+		for ch := range chs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 

@@ -461,6 +461,9 @@ func startServer(opts serverOptions) (*server, error) {
 	s := &server{URL: url, Token: token, Fingerprint: fingerprint, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
+	// Other replicas' changes to runs wake this one's event streams.
+	listenDone := make(chan struct{})
+	go func() { ctl.ListenStore(cctx); close(listenDone) }()
 	go refreshRules(cctx, rs, ctl, time.Second, logger)
 	go func() {
 		var err error
@@ -483,6 +486,7 @@ func startServer(opts serverOptions) (*server, error) {
 		}
 		cancel()
 		<-ctlDone
+		<-listenDone
 		anchorer.close()
 		st.Close()
 		if lock != nil {

@@ -1,0 +1,118 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/store"
+)
+
+// TestPostgresListenRuns: a replica hears of every run change another
+// replica commits (a new run, an update, an event), in commit order, and
+// of none that was rolled back; when its listening connection is killed it
+// says so, listens again, asks its watchers to read again, and hears the
+// next change.
+func TestPostgresListenRuns(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := openPostgres(t, url)
+	b := openPostgres(t, url).(*store.Postgres)
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := make(chan string, 64)
+	resync := make(chan struct{}, 8)
+	lost := make(chan error, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.ListenRuns(ctx, store.RunChanges{
+			Changed: func(id string) { changed <- id },
+			Resync:  func() { resync <- struct{}{} },
+			Lost:    func(err error) { lost <- err },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("ListenRuns did not return after its context ended")
+		}
+	})
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s within 10 s", what)
+		}
+	}
+	next := func() string {
+		t.Helper()
+		select {
+		case id := <-changed:
+			return id
+		case <-time.After(10 * time.Second):
+			t.Fatal("no notification within 10 s")
+			return ""
+		}
+	}
+	wait("resync when listening began", resync)
+
+	for _, id := range []string{"r1", "r2"} {
+		if _, _, err := a.CreateRun(ctx, &store.Run{ID: id, Tenant: "a", Job: "j", State: "planned", Data: []byte(`{}`)}, "", store.Change{
+			Events: []store.Event{{Kind: "created", To: "planned"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The row and its event are one transaction: one notification.
+		if got := next(); got != id {
+			t.Fatalf("after creating %s heard %q", id, got)
+		}
+	}
+	// A change rolled back is not announced: the next one heard is r2's,
+	// committed after it.
+	boom := errors.New("boom")
+	if _, err := a.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+		r.State = "running"
+		return store.Change{Events: []store.Event{{Kind: "state", From: "planned", To: "running"}}}, boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("update: %v", err)
+	}
+	if _, err := a.UpdateRun(ctx, "r2", func(r *store.Run) (store.Change, error) {
+		r.State = "running"
+		return store.Change{Events: []store.Event{{Kind: "state", From: "planned", To: "running"}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "r2" {
+		t.Fatalf("after a rolled-back change of r1 and a committed one of r2 heard %q", got)
+	}
+
+	// Kill the listening session, as a database restart or a network
+	// failure would.
+	var killed int
+	if err := b.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN meridian_runs'`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening sessions: %v", killed, err)
+	}
+	select {
+	case err := <-lost:
+		if err == nil {
+			t.Error("lost the connection with a nil error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lost connection was not reported")
+	}
+	wait("resync after listening again", resync)
+	if _, err := a.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+		r.State = "running"
+		return store.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "r1" {
+		t.Fatalf("after listening again heard %q", got)
+	}
+}
