@@ -107,6 +107,13 @@ type RunWatcher interface {
 	WatchRun(id string) (<-chan struct{}, func())
 }
 
+// TenantWatcher is a Controller that signals changes to any of a tenant's
+// runs, new ones included (*run.Controller is one): the runs stream waits
+// for its signal, and without one reads the list every Streams.ListPoll.
+type TenantWatcher interface {
+	WatchTenant(tenant string) (<-chan struct{}, func())
+}
+
 // Server serves the API.
 type Server struct {
 	c       Controller

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"strconv"
@@ -246,4 +247,95 @@ func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
 	buf.WriteString("event: " + event + "\ndata: ")
 	buf.Write(data)
 	buf.WriteString("\n\n")
+}
+
+// The server-sent events of GET /v1/runs?follow=1:
+//
+//	event: runs   data: RunList, the tenant's runs as GET /v1/runs answers
+//	event: run    data: one run (without documents), new or changed since
+//	              the stream last sent it
+//	: keepalive   a comment every Streams.Heartbeat
+//
+// The list comes first, then a run event for each run that changes. No
+// event has an id: a client that reconnects gets the whole list again.
+const sseRuns = "runs"
+
+// followRuns streams tenant's runs: the list, then each run as it
+// changes, until the client goes, the server shuts down or MaxStream
+// passes. It reads the list each time the controller signals a change to
+// one of the tenant's runs (on PostgreSQL, whichever replica made it), and
+// every Streams.ListPoll without a signal. What it keeps per stream is one
+// hash per run, not the runs.
+func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tenant := tenantOf(r)
+	// Watch before the first read: a change between the read and the
+	// watch would otherwise wait for the next poll.
+	var changed <-chan struct{}
+	if tw, ok := s.c.(TenantWatcher); ok {
+		ch, stop := tw.WatchTenant(tenant)
+		defer stop()
+		changed = ch
+	}
+	runs, err := s.listRuns(ctx, tenant)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := s.streamWriter(w)
+	lim := s.opts.Streams
+	poll, beat := time.NewTicker(lim.ListPoll), time.NewTicker(lim.Heartbeat)
+	defer poll.Stop()
+	defer beat.Stop()
+	sent := make(map[string]uint64, len(runs))
+	var buf bytes.Buffer
+	buf.WriteString("retry: " + strconv.Itoa(retryMillis) + "\n\n")
+	b, err := json.Marshal(RunList{Runs: runs})
+	if err != nil {
+		return
+	}
+	frameRaw(&buf, sseRuns, "", b)
+	for _, x := range runs {
+		if b, err := json.Marshal(x); err == nil {
+			sent[x.ID] = runHash(b)
+		}
+	}
+	for {
+		if buf.Len() > 0 {
+			if _, err := sw.Write(buf.Bytes()); err != nil {
+				return
+			}
+			beat.Reset(lim.Heartbeat)
+		}
+		if !waitChange(ctx, sw, changed, poll.C, nil, beat) {
+			return
+		}
+		if runs, err = s.listRuns(ctx, tenant); err != nil {
+			return
+		}
+		buf.Reset()
+		for _, x := range runs {
+			b, err := json.Marshal(x)
+			if err != nil {
+				return
+			}
+			if h := runHash(b); sent[x.ID] != h {
+				frameRaw(&buf, sseRun, "", b)
+				sent[x.ID] = h
+			}
+		}
+	}
+}
+
+// runHash is what followRuns remembers of a run it sent.
+func runHash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }

@@ -454,6 +454,7 @@ func runMatrix(t *testing.T, mx *matrix) {
 // plain route gives, with nothing of the owner's in it, and no stream.
 func runStreamMatrix(t *testing.T, mx *matrix) {
 	paths := map[string]string{
+		"GET /v1/runs":             "/v1/runs?follow=1",
 		"GET /v1/runs/{id}/events": "/v1/runs/" + mx.runID + "/events?follow=1",
 		"GET /v1/runs/{id}/logs":   "/v1/runs/" + mx.runID + "/logs?follow=1",
 	}
@@ -481,12 +482,18 @@ func runStreamMatrix(t *testing.T, mx *matrix) {
 					t.Fatal(err)
 				}
 				defer resp.Body.Close()
+				// The runs stream is every tenant's own list: only a
+				// caller without a valid token is refused.
+				list := rt.Path == "/v1/runs"
 				want := map[string]int{"none": 401, "wrong": 401, "other": 404, "admin": 404, "owner": 200}[c.who]
+				if list && want == 404 {
+					want = 200
+				}
 				if resp.StatusCode != want {
 					b, _ := io.ReadAll(resp.Body)
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, b)
 				}
-				if c.who != "owner" {
+				if want != 200 {
 					body, _ := io.ReadAll(resp.Body)
 					if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 						t.Errorf("a refusal as %s", ct)
@@ -519,6 +526,20 @@ func runStreamMatrix(t *testing.T, mx *matrix) {
 						continue // retry only
 					}
 					mx.validateEvent(t, rt, ev.Event, []byte(ev.Data))
+					if list {
+						if ev.Event != "runs" {
+							t.Fatalf("the runs stream began with %q, not the list", ev.Event)
+						}
+						if mine := strings.Contains(ev.Data, mx.runID); mine != (c.who == "owner") {
+							t.Errorf("%s's list holds the owner's run: %v: %s", c.who, mine, ev.Data)
+						}
+						for _, sec := range mx.secrets {
+							if c.who != "owner" && strings.Contains(ev.Data, sec) {
+								t.Errorf("%s's list holds the owner's %q", c.who, sec)
+							}
+						}
+						return
+					}
 					if ev.Event == "run" {
 						if !strings.Contains(ev.Data, mx.runID) {
 							t.Errorf("run event of another run: %s", ev.Data)

@@ -179,7 +179,10 @@ func (s *Server) table() []Route {
 
 		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long,
 			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
-		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs", Response: RunList{}, Handler: s.list},
+		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
+			Query:  []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"}},
+			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
+			Response: RunList{}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,10 +37,23 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	runs, err := s.c.List(r.Context(), tenantOf(r))
+	if followed(r) {
+		s.followRuns(w, r)
+		return
+	}
+	runs, err := s.listRuns(r.Context(), tenantOf(r))
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, RunList{Runs: runs})
+}
+
+// listRuns is the list GET /v1/runs answers.
+func (s *Server) listRuns(ctx context.Context, tenant string) ([]*run.Run, error) {
+	runs, err := s.c.List(ctx, tenant)
+	if err != nil {
+		return nil, err
 	}
 	if runs == nil {
 		runs = []*run.Run{}
@@ -47,7 +61,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	for _, x := range runs {
 		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
 	}
-	writeJSON(w, http.StatusOK, RunList{Runs: runs})
+	return runs, nil
 }
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,9 @@ type Streams struct {
 	// one's streams no later than that, and sooner where the store
 	// announces them (run.Controller.ListenStore).
 	Poll time.Duration
+	// ListPoll is Poll for a tenant's runs stream (GET /v1/runs?follow=1),
+	// which reads the whole list each time.
+	ListPoll time.Duration
 	// Linger is how long a run's event stream stays open after the run is
 	// final and nothing more was recorded, while an attempt's agent has
 	// not reported its workload's exit (it may, just after a cancel).
@@ -34,7 +37,7 @@ type Streams struct {
 }
 
 // DefaultStreams are the limits `meridian serve` uses.
-var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, Linger: 3 * time.Second}
+var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, ListPoll: 5 * time.Second, Linger: 3 * time.Second}
 
 func (l Streams) withDefaults() Streams {
 	if l.PerTenant <= 0 {
@@ -48,6 +51,9 @@ func (l Streams) withDefaults() Streams {
 	}
 	if l.Poll <= 0 {
 		l.Poll = DefaultStreams.Poll
+	}
+	if l.ListPoll <= 0 {
+		l.ListPoll = DefaultStreams.ListPoll
 	}
 	if l.Linger <= 0 {
 		l.Linger = DefaultStreams.Linger

@@ -37,8 +37,14 @@ type sseConn struct {
 // and its error body, with conn nil.
 func openEvents(t *testing.T, base, tok, id, lastID string) (*sseConn, int, Error) {
 	t.Helper()
+	return openSSE(t, base+"/v1/runs/"+id+"/events?follow=1", tok, lastID)
+}
+
+// openSSE opens the event stream at url; see openEvents.
+func openSSE(t *testing.T, url, tok, lastID string) (*sseConn, int, Error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/runs/"+id+"/events?follow=1", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
@@ -555,6 +561,79 @@ func TestEventStreamOtherReplica(t *testing.T) {
 		t.Errorf("after the other replica's cancel the stream sent %+v", evs)
 	}
 	t.Logf("another replica's change reached the stream in %s", time.Since(start))
+
+	// The tenant's runs stream hears of the other replica's changes too:
+	// a run it submits, whose tenant the database's notification names.
+	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
+	if rs == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	if got := rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event != "" }); got[len(got)-1].Event != "runs" {
+		t.Fatalf("the runs stream began with %+v", got)
+	}
+	r2, _, err := other.Submit(ctx, "a", run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == r2.ID })
+}
+
+// TestRunsStream: GET /v1/runs?follow=1 sends the tenant's list, then each
+// of its runs as it is submitted or changes, driven by the controller's
+// signal alone (the poll is an hour), and nothing of another tenant's.
+// Without a signal the poll brings the same.
+func TestRunsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    fixtureOptions
+	}{
+		{"signal", fixtureOptions{Limits: shortLimits(), Streams: Streams{ListPoll: time.Hour}}},
+		{"poll", fixtureOptions{Limits: shortLimits(), Streams: Streams{ListPoll: 200 * time.Millisecond},
+			Hide: func(c Controller) Controller { return noWatch{c} }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, tc.o)
+			ctx := context.Background()
+			ca, cb := NewClient(f.srv.URL, tokA), NewClient(f.srv.URL, tokB)
+			submit := func(cl *Client) *run.Run {
+				t.Helper()
+				r, err := cl.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			old := submit(ca)
+			rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
+			if rs == nil {
+				t.Fatalf("%d %+v", status, e)
+			}
+			got := rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event != "" }) // after the retry field
+			ev := got[len(got)-1]
+			var list RunList
+			if err := json.Unmarshal([]byte(ev.Data), &list); ev.Event != "runs" || err != nil {
+				t.Fatalf("first event %q %v", ev.Event, err)
+			}
+			if len(list.Runs) != 1 || list.Runs[0].ID != old.ID || list.Runs[0].Documents != nil {
+				t.Fatalf("the list: %+v", list.Runs)
+			}
+			theirs := submit(cb)
+			mine := submit(ca)
+			got = rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
+			for _, ev := range got {
+				if r := runOf(t, ev); r.ID == theirs.ID || r.Tenant != "a" {
+					t.Errorf("tenant a's stream sent run %s of %s", r.ID, r.Tenant)
+				}
+			}
+			if _, err := ca.Cancel(ctx, old.ID); err != nil {
+				t.Fatal(err)
+			}
+			rs.until(t, 10*time.Second, func(ev SSE) bool {
+				r := runOf(t, ev)
+				return r.ID == old.ID && r.CancelRequested
+			})
+		})
+	}
 }
 
 // otherReplica is a second replica beside fixture f on its database (url):

@@ -190,6 +190,9 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if out.Tenant != tenant {
 		return nil, false, ErrNotFound
 	}
+	if created {
+		c.watch.runChanged(tenant, out.ID)
+	}
 	c.Nudge()
 	return out, created, nil
 }
@@ -265,6 +268,9 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	}
 	if out.Tenant != tenant {
 		return nil, false, ErrNotFound
+	}
+	if created {
+		c.watch.runChanged(tenant, out.ID)
 	}
 	c.Nudge()
 	return out, created, nil
@@ -383,7 +389,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		return ch, nil
 	})
 	if err == nil && out != nil {
-		c.watch.changed(id)
+		c.watch.runChanged(out.Tenant, id)
 	}
 	if err == nil && out != nil && out.State != from {
 		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)

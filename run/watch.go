@@ -7,13 +7,14 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// watchers tells whoever watches a run that it changed: the API's event
-// streams wait on it instead of polling the store. A signal says only
-// "read again"; it carries nothing, so a watcher that is slow to read
-// costs one pending signal, never a queue.
+// watchers tells whoever watches a run, or a tenant's runs, that it
+// changed: the API's event streams wait on it instead of polling the store.
+// A signal says only "read again"; it carries nothing, so a watcher that is
+// slow to read costs one pending signal, never a queue.
 type watchers struct {
-	mu   sync.Mutex
-	byID map[string]map[chan struct{}]struct{}
+	mu       sync.Mutex
+	byID     map[string]map[chan struct{}]struct{}
+	byTenant map[string]map[chan struct{}]struct{}
 }
 
 // WatchRun returns a channel that receives a signal after each change to
@@ -25,27 +26,37 @@ type watchers struct {
 // also reads again now and then. WatchRun does not check who owns the run:
 // the caller has done so.
 func (c *Controller) WatchRun(id string) (<-chan struct{}, func()) {
-	return c.watch.add(id)
+	return c.watch.addRun(id)
 }
 
-func (w *watchers) add(id string) (<-chan struct{}, func()) {
+// WatchTenant is WatchRun for every run of tenant, new ones included.
+func (c *Controller) WatchTenant(tenant string) (<-chan struct{}, func()) {
+	return c.watch.add(&c.watch.byTenant, tenant)
+}
+
+func (w *watchers) addRun(id string) (<-chan struct{}, func()) {
+	return w.add(&w.byID, id)
+}
+
+// add registers a watcher of key in *m (byID or byTenant).
+func (w *watchers) add(m *map[string]map[chan struct{}]struct{}, key string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	w.mu.Lock()
-	if w.byID == nil {
-		w.byID = map[string]map[chan struct{}]struct{}{}
+	if *m == nil {
+		*m = map[string]map[chan struct{}]struct{}{}
 	}
-	if w.byID[id] == nil {
-		w.byID[id] = map[chan struct{}]struct{}{}
+	if (*m)[key] == nil {
+		(*m)[key] = map[chan struct{}]struct{}{}
 	}
-	w.byID[id][ch] = struct{}{}
+	(*m)[key][ch] = struct{}{}
 	w.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
 			w.mu.Lock()
-			delete(w.byID[id], ch)
-			if len(w.byID[id]) == 0 {
-				delete(w.byID, id)
+			delete((*m)[key], ch)
+			if len((*m)[key]) == 0 {
+				delete(*m, key)
 			}
 			w.mu.Unlock()
 		})
@@ -63,7 +74,7 @@ func (c *Controller) ListenStore(ctx context.Context) {
 		return
 	}
 	l.ListenRuns(ctx, store.RunChanges{
-		Changed: c.watch.changed,
+		Changed: c.watch.runChanged,
 		Resync:  c.watch.changedAll,
 		Lost: func(err error) {
 			c.cfg.Logger.Warn("listening for other replicas' run changes", "err", err)
@@ -75,21 +86,24 @@ func (c *Controller) ListenStore(ctx context.Context) {
 func (w *watchers) changedAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, chs := range w.byID {
-		for ch := range chs {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+	for _, m := range []map[string]map[chan struct{}]struct{}{w.byID, w.byTenant} {
+		for _, chs := range m {
+			signal(chs)
 		}
 	}
 }
 
-// changed signals run id's watchers without blocking.
-func (w *watchers) changed(id string) {
+// runChanged signals the watchers of run id and of its tenant without
+// blocking.
+func (w *watchers) runChanged(tenant, id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.byID[id] {
+	signal(w.byID[id])
+	signal(w.byTenant[tenant])
+}
+
+func signal(chs map[chan struct{}]struct{}) {
+	for ch := range chs {
 		select {
 		case ch <- struct{}{}:
 		default: // one signal is pending already

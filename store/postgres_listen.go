@@ -2,18 +2,20 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
-// runsChannel is the channel migration 00006 notifies with the id of each
-// run whose row or timeline a transaction changed.
-const runsChannel = "meridian_runs"
+// runsChannel is the channel migration 00006 notifies with the tenant and
+// id of each run whose row (and with it, its timeline) a transaction
+// changed: "tenant id".
+const runsChannel = "meridian_run_changes"
 
 // RunChanges is what a RunListener tells its caller.
 type RunChanges struct {
-	// Changed is called with the id of a run whose change some replica
-	// committed (this one included), in commit order.
-	Changed func(id string)
+	// Changed is called with the tenant and id of a run whose change some
+	// replica committed (this one included), in commit order.
+	Changed func(tenant, id string)
 	// Resync is called each time listening (re)starts: changes committed
 	// while nobody listened were not announced, so whoever waits on one
 	// should read again.
@@ -96,8 +98,13 @@ func (s *Postgres) listenOnce(ctx context.Context, h RunChanges) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel == runsChannel && h.Changed != nil {
-			h.Changed(n.Payload)
+		if n.Channel != runsChannel || h.Changed == nil {
+			continue
+		}
+		// Tenant names hold no space (they are DNS names); a payload
+		// without one is not ours and is dropped.
+		if tenant, id, ok := strings.Cut(n.Payload, " "); ok && tenant != "" && id != "" {
+			h.Changed(tenant, id)
 		}
 	}
 }

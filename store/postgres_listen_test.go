@@ -20,14 +20,14 @@ func TestPostgresListenRuns(t *testing.T) {
 	a := openPostgres(t, url)
 	b := openPostgres(t, url).(*store.Postgres)
 	ctx, cancel := context.WithCancel(context.Background())
-	changed := make(chan string, 64)
+	changed := make(chan string, 64) // "tenant id"
 	resync := make(chan struct{}, 8)
 	lost := make(chan error, 8)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		b.ListenRuns(ctx, store.RunChanges{
-			Changed: func(id string) { changed <- id },
+			Changed: func(tenant, id string) { changed <- tenant + " " + id },
 			Resync:  func() { resync <- struct{}{} },
 			Lost:    func(err error) { lost <- err },
 		})
@@ -60,15 +60,15 @@ func TestPostgresListenRuns(t *testing.T) {
 	}
 	wait("resync when listening began", resync)
 
-	for _, id := range []string{"r1", "r2"} {
-		if _, _, err := a.CreateRun(ctx, &store.Run{ID: id, Tenant: "a", Job: "j", State: "planned", Data: []byte(`{}`)}, "", store.Change{
+	for _, r := range []struct{ id, tenant string }{{"r1", "a"}, {"r2", "b"}} {
+		if _, _, err := a.CreateRun(ctx, &store.Run{ID: r.id, Tenant: r.tenant, Job: "j", State: "planned", Data: []byte(`{}`)}, "", store.Change{
 			Events: []store.Event{{Kind: "created", To: "planned"}},
 		}); err != nil {
 			t.Fatal(err)
 		}
 		// The row and its event are one transaction: one notification.
-		if got := next(); got != id {
-			t.Fatalf("after creating %s heard %q", id, got)
+		if got, want := next(), r.tenant+" "+r.id; got != want {
+			t.Fatalf("after creating %s heard %q", want, got)
 		}
 	}
 	// A change rolled back is not announced: the next one heard is r2's,
@@ -86,7 +86,7 @@ func TestPostgresListenRuns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); got != "r2" {
+	if got := next(); got != "b r2" {
 		t.Fatalf("after a rolled-back change of r1 and a committed one of r2 heard %q", got)
 	}
 
@@ -94,7 +94,7 @@ func TestPostgresListenRuns(t *testing.T) {
 	// failure would.
 	var killed int
 	if err := b.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN meridian_runs'`).Scan(&killed); err != nil || killed != 1 {
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN meridian_run_changes'`).Scan(&killed); err != nil || killed != 1 {
 		t.Fatalf("terminated %d listening sessions: %v", killed, err)
 	}
 	select {
@@ -112,7 +112,20 @@ func TestPostgresListenRuns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); got != "r1" {
+	if got := next(); got != "a r1" {
 		t.Fatalf("after listening again heard %q", got)
+	}
+	// A notification on the channel that is not a run's is dropped.
+	if _, err := b.Pool().Exec(ctx, `SELECT pg_notify('meridian_run_changes', 'nospace')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UpdateRun(ctx, "r2", func(r *store.Run) (store.Change, error) {
+		r.State = "done"
+		return store.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "b r2" {
+		t.Fatalf("after a stray notification and a change of r2 heard %q", got)
 	}
 }

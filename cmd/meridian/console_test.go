@@ -616,8 +616,27 @@ func TestConsole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.login(base, token, "runs/"+r.ID)
+		// The list follows the tenant's runs stream: a run submitted
+		// meanwhile appears, and its cancel shows, without the page ever
+		// reading the list by itself.
+		b.login(base, token, "runs")
 		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
+		b.waitJS("the run listed", fmt.Sprintf(`[...document.querySelectorAll("#runs-table a")].some(a => a.textContent === %q)`, r.ID))
+		c := api.NewClient(base, token)
+		r2, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("the new run listed", fmt.Sprintf(`[...document.querySelectorAll("#runs-table a")].some(a => a.textContent === %q)`, r2.ID))
+		if _, err := c.Cancel(ctx, r2.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("the new run's cancel listed", fmt.Sprintf(`[...document.querySelectorAll("#runs-table tr")].some(tr => tr.textContent.includes(%q) && tr.querySelector(".state").textContent === "cancelled")`, r2.ID))
+		listReads := `performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.search === ""; }).length`
+		if n := evalJS[int](b, "list reads", listReads); n != 0 {
+			t.Errorf("the runs page read the list %d times while its stream was open", n)
+		}
+		b.run("open the run", chromedp.Navigate(base+"/console/#/runs/"+r.ID))
 		// Progress and the output arrive while the run runs: the log keeps
 		// growing on the page without a reload.
 		b.waitJS("progress", `document.querySelector("#run-progress").textContent.startsWith("Step ")`)
@@ -685,8 +704,18 @@ func TestConsole(t *testing.T) {
 			}
 			defer resp.Body.Close()
 		}
-		b.login(base, token, "runs/"+r.ID)
+		// The list, refused its stream, reads the list instead.
+		b.login(base, token, "runs")
 		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
+		b.waitJS("the run listed by reading the list", fmt.Sprintf(`[...document.querySelectorAll("#runs-table a")].some(a => a.textContent === %q)`, r.ID))
+		listRequests := func(search string, status int) string {
+			return fmt.Sprintf(`performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.search === %q && e.responseStatus === %d; }).length`, search, status)
+		}
+		b.waitJS("list reads", listRequests("", 200)+" >= 1")
+		if n := evalJS[int](b, "list stream refusals", listRequests("?follow=1", 429)); n == 0 {
+			t.Errorf("the runs page reads the list, but was never refused its stream")
+		}
+		b.run("open the run", chromedp.Navigate(base+"/console/#/runs/"+r.ID))
 		b.waitJS("progress by polling", `document.querySelector("#run-progress").textContent.startsWith("Step ")`)
 		b.waitJS("polls", runRequests(r.ID, "", 0)+" >= 4")
 		if n := evalJS[int](b, "refusals", runRequests(r.ID, "?follow=1", 429)); n == 0 {

@@ -1,9 +1,10 @@
 // Runs: the tenant's list, and a run's page: its state and progress, its
 // sites on the map with each migration as an arc, its timeline, its logs
-// streamed as they are written, and cancel. The run's page follows the run
-// through its event stream (GET …/events?follow=1, server-sent events);
-// while the stream cannot be had it polls every 2 seconds and tries the
-// stream again.
+// streamed as they are written, and cancel. The list follows the tenant's
+// runs stream (GET /v1/runs?follow=1) and the run's page the run's event
+// stream (GET …/events?follow=1), both server-sent events; while a stream
+// cannot be had the page polls (the list every 5 seconds, the run every 2)
+// and tries the stream again.
 
 import { ApiError, call, events, stream, Run, RunEvent, Site } from "./api";
 import { h, clear, errorBox, table } from "./dom";
@@ -13,34 +14,108 @@ function fmtTime(t: string): string {
   return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
 }
 
+// LIST_POLL is how often the list is read while its stream cannot be had.
+const LIST_POLL = 5000;
+
 export function runsPage(main: HTMLElement): () => void {
   let alive = true;
   const box = h("div", { id: "runs" });
-  main.append(h("h2", { text: "Runs" }), h("p", { class: "help", text: "This tenant's runs, newest first; the list refreshes every 5 seconds." }), box);
+  const help = h("p", { class: "help", text: "This tenant's runs, newest first; the list follows each change as the server records it." });
+  main.append(h("h2", { text: "Runs" }), help, box);
+  // The runs shown, by id: the stream's "runs" event replaces them all,
+  // each "run" event one of them (or adds it).
+  let byId = new Map<string, Run>();
+  function show(): void {
+    clear(box);
+    const sorted = [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    box.append(
+      table(
+        `${sorted.length} runs`,
+        ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
+        sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + r.state, text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
+        { class: "data", id: "runs-table" },
+      ),
+    );
+  }
   async function load(): Promise<void> {
     try {
       const { runs } = await call<{ runs: Run[] }>("GET", "/v1/runs");
       if (!alive) return;
-      clear(box);
-      const sorted = [...runs].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-      box.append(
-        table(
-          `${runs.length} runs`,
-          ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
-          sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + r.state, text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
-          { class: "data", id: "runs-table" },
-        ),
-      );
+      byId = new Map(runs.map((r) => [r.id, r]));
+      show();
     } catch (err) {
       clear(box);
       box.append(errorBox(err));
     }
   }
-  load();
-  const t = window.setInterval(load, 5000);
+  let polling = 0;
+  function startPolling(): void {
+    if (polling || !alive) return;
+    help.textContent = "This tenant's runs, newest first; the list refreshes every 5 seconds.";
+    load();
+    polling = window.setInterval(load, LIST_POLL);
+  }
+  function stopPolling(): void {
+    window.clearInterval(polling);
+    polling = 0;
+  }
+  // The stream: the whole list, then each run as it changes. Redrawn at
+  // most once for the events that arrive together.
+  const streamCtl = new AbortController();
+  let retry = LIST_POLL;
+  let redraw = false;
+  async function follow(): Promise<void> {
+    try {
+      const p = await events(
+        "/v1/runs?follow=1",
+        "",
+        (m) => {
+          if (m.event === "runs") {
+            byId = new Map((JSON.parse(m.data) as { runs: Run[] }).runs.map((r) => [r.id, r]));
+          } else if (m.event === "run") {
+            const r = JSON.parse(m.data) as Run;
+            byId.set(r.id, r);
+          } else {
+            return;
+          }
+          if (!redraw) {
+            redraw = true;
+            queueMicrotask(() => {
+              redraw = false;
+              if (alive) show();
+            });
+          }
+        },
+        streamCtl.signal,
+        () => {
+          stopPolling();
+          help.textContent = "This tenant's runs, newest first; the list follows each change as the server records it.";
+          retry = LIST_POLL;
+        },
+      );
+      if (p.retry) retry = p.retry;
+    } catch (err) {
+      if (!alive || (err as Error).name === "AbortError") return;
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        startPolling(); // it shows the error (a token no longer valid)
+        return;
+      }
+    }
+    if (!alive) return;
+    // The stream broke or was refused for now (429: the tenant's streams
+    // are all taken; 503: the server is shutting down): poll meanwhile,
+    // and try again, each time waiting longer.
+    startPolling();
+    window.setTimeout(() => {
+      if (alive) follow();
+    }, retry);
+    retry = Math.min(retry * 2, 30000);
+  }
+  follow();
   return () => {
     alive = false;
-    window.clearInterval(t);
+    stopPolling();
+    streamCtl.abort();
   };
 }
 
