@@ -107,11 +107,12 @@ type RunWatcher interface {
 	WatchRun(id string) (<-chan struct{}, func())
 }
 
-// TenantWatcher is a Controller that signals changes to any of a tenant's
-// runs, new ones included (*run.Controller is one): the runs stream waits
-// for its signal, and without one reads the list every Streams.ListPoll.
+// TenantWatcher is a Controller that tells of changes to any of a
+// tenant's runs, new ones included, and which (*run.Controller is one):
+// the runs stream reads those runs on its signal, and without one reads
+// the whole list every Streams.ListPoll.
 type TenantWatcher interface {
-	WatchTenant(tenant string) (<-chan struct{}, func())
+	WatchTenant(tenant string) (*run.TenantWatch, func())
 }
 
 // Server serves the API.

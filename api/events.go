@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -262,20 +263,23 @@ const sseRuns = "runs"
 
 // followRuns streams tenant's runs: the list, then each run as it
 // changes, until the client goes, the server shuts down or MaxStream
-// passes. It reads the list each time the controller signals a change to
-// one of the tenant's runs (on PostgreSQL, whichever replica made it), and
-// every Streams.ListPoll without a signal. What it keeps per stream is one
-// hash per run, not the runs.
+// passes. On the controller's signal it reads the runs that changed (on
+// PostgreSQL, whichever replica changed them), or the whole list when the
+// controller cannot say which; every Streams.ListPoll without a signal it
+// reads the whole list. What it keeps per stream is one hash per run, not
+// the runs.
 func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tenant := tenantOf(r)
 	// Watch before the first read: a change between the read and the
 	// watch would otherwise wait for the next poll.
+	var tw *run.TenantWatch
 	var changed <-chan struct{}
-	if tw, ok := s.c.(TenantWatcher); ok {
-		ch, stop := tw.WatchTenant(tenant)
+	if tws, ok := s.c.(TenantWatcher); ok {
+		var stop func()
+		tw, stop = tws.WatchTenant(tenant)
 		defer stop()
-		changed = ch
+		changed = tw.C
 	}
 	runs, err := s.listRuns(ctx, tenant)
 	if err != nil {
@@ -306,6 +310,18 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			sent[x.ID] = runHash(b)
 		}
 	}
+	// send frames x unless it is what the stream last sent of it.
+	send := func(x *run.Run) bool {
+		b, err := json.Marshal(x)
+		if err != nil {
+			return false
+		}
+		if h := runHash(b); sent[x.ID] != h {
+			frameRaw(&buf, sseRun, "", b)
+			sent[x.ID] = h
+		}
+		return true
+	}
 	for {
 		if buf.Len() > 0 {
 			if _, err := sw.Write(buf.Bytes()); err != nil {
@@ -313,21 +329,59 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			}
 			beat.Reset(lim.Heartbeat)
 		}
-		if !waitChange(ctx, sw, changed, poll.C, nil, beat) {
-			return
-		}
-		if runs, err = s.listRuns(ctx, tenant); err != nil {
+		polled, ok := waitRuns(ctx, sw, changed, poll.C, beat)
+		if !ok {
 			return
 		}
 		buf.Reset()
-		for _, x := range runs {
-			b, err := json.Marshal(x)
+		var ids []string
+		all := polled || tw == nil
+		if tw != nil {
+			var every bool
+			ids, every = tw.Take()
+			all = all || every
+		}
+		if all {
+			if runs, err = s.listRuns(ctx, tenant); err != nil {
+				return
+			}
+			for _, x := range runs {
+				if !send(x) {
+					return
+				}
+			}
+			continue
+		}
+		for _, id := range ids {
+			x, err := s.c.Get(ctx, tenant, id)
+			if errors.Is(err, run.ErrNotFound) {
+				continue
+			}
 			if err != nil {
 				return
 			}
-			if h := runHash(b); sent[x.ID] != h {
-				frameRaw(&buf, sseRun, "", b)
-				sent[x.ID] = h
+			x.Documents = nil
+			if !send(x) {
+				return
+			}
+		}
+	}
+}
+
+// waitRuns is waitChange for the runs stream: polled says the poll's tick
+// (not a signal) woke it.
+func waitRuns(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll <-chan time.Time, beat *time.Ticker) (polled, ok bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-changed:
+			return false, true
+		case <-poll:
+			return true, true
+		case <-beat.C:
+			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {
+				return false, false
 			}
 		}
 	}

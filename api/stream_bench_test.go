@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -112,6 +113,76 @@ func BenchmarkEventLatency(b *testing.B) {
 			slices.Sort(lat)
 			slices.Sort(commit)
 			b.ReportMetric(float64(commit[len(commit)/2].Microseconds())/1000, "ms-commit-p50")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "ms-p99")
+		})
+	}
+}
+
+// BenchmarkRunsStream measures the tenant's runs stream: from a change to
+// one of n runs (or b.N, when more) being recorded (a cancel request) to
+// that run's event
+// arriving at a client of GET /v1/runs?follow=1 over loopback. Each change
+// makes the stream list all n runs again and send the one that changed.
+//
+//	go test ./api -run '^$' -bench RunsStream -benchtime 50x
+func BenchmarkRunsStream(b *testing.B) {
+	for _, n := range []int{50, 500} {
+		b.Run(fmt.Sprintf("runs-%d", n), func(b *testing.B) {
+			f := newFixtureWith(b, fixtureOptions{Limits: &DefaultLimits, Streams: Streams{ListPoll: time.Hour}})
+			ctx := context.Background()
+			cl := NewClient(f.srv.URL, tokA)
+			// Each op cancels a run not cancelled before: the list holds
+			// at least b.N runs.
+			var ids []string
+			for range max(n, b.N) {
+				r, err := cl.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, r.ID)
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(sctx, "GET", f.srv.URL+"/v1/runs?follow=1", nil)
+			req.Header.Set("Authorization", "Bearer "+tokA)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("stream: %v %v", err, resp)
+			}
+			defer resp.Body.Close()
+			rd := NewSSEReader(resp.Body)
+			for {
+				ev, err := rd.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ev.Event == "runs" {
+					break
+				}
+			}
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := ids[i]
+				t0 := time.Now()
+				if _, err := f.c.Cancel(ctx, "a", id); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					ev, err := rd.Next()
+					if err != nil {
+						b.Fatal(err)
+					}
+					var r run.Run
+					if ev.Event == "run" && json.Unmarshal([]byte(ev.Data), &r) == nil && r.ID == id {
+						break
+					}
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
 			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "ms-p99")
 		})

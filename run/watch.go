@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"meridian.dev/meridian/store"
@@ -9,12 +10,13 @@ import (
 
 // watchers tells whoever watches a run, or a tenant's runs, that it
 // changed: the API's event streams wait on it instead of polling the store.
-// A signal says only "read again"; it carries nothing, so a watcher that is
-// slow to read costs one pending signal, never a queue.
+// A run's signal says only "read again"; it carries nothing, so a watcher
+// that is slow to read costs one pending signal, never a queue. A tenant's
+// watch also keeps which of its runs changed, up to maxTenantChanges.
 type watchers struct {
 	mu       sync.Mutex
 	byID     map[string]map[chan struct{}]struct{}
-	byTenant map[string]map[chan struct{}]struct{}
+	byTenant map[string]map[*TenantWatch]struct{}
 }
 
 // WatchRun returns a channel that receives a signal after each change to
@@ -29,35 +31,107 @@ func (c *Controller) WatchRun(id string) (<-chan struct{}, func()) {
 	return c.watch.addRun(id)
 }
 
-// WatchTenant is WatchRun for every run of tenant, new ones included.
-func (c *Controller) WatchTenant(tenant string) (<-chan struct{}, func()) {
-	return c.watch.add(&c.watch.byTenant, tenant)
-}
-
 func (w *watchers) addRun(id string) (<-chan struct{}, func()) {
-	return w.add(&w.byID, id)
-}
-
-// add registers a watcher of key in *m (byID or byTenant).
-func (w *watchers) add(m *map[string]map[chan struct{}]struct{}, key string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	w.mu.Lock()
-	if *m == nil {
-		*m = map[string]map[chan struct{}]struct{}{}
+	if w.byID == nil {
+		w.byID = map[string]map[chan struct{}]struct{}{}
 	}
-	if (*m)[key] == nil {
-		(*m)[key] = map[chan struct{}]struct{}{}
+	if w.byID[id] == nil {
+		w.byID[id] = map[chan struct{}]struct{}{}
 	}
-	(*m)[key][ch] = struct{}{}
+	w.byID[id][ch] = struct{}{}
 	w.mu.Unlock()
+	return ch, w.stop(func() {
+		delete(w.byID[id], ch)
+		if len(w.byID[id]) == 0 {
+			delete(w.byID, id)
+		}
+	})
+}
+
+// maxTenantChanges is how many changed runs a TenantWatch remembers
+// between two Takes; past it, Take says that all may have changed.
+const maxTenantChanges = 256
+
+// TenantWatch watches every run of a tenant, new ones included: C
+// receives a signal after changes (coalesced, as WatchRun's), and Take
+// says which runs changed since the last Take.
+type TenantWatch struct {
+	C   <-chan struct{}
+	ch  chan struct{}
+	mu  sync.Mutex
+	ids map[string]struct{}
+	all bool
+}
+
+// Take returns the runs that changed since the last Take, or all when
+// it cannot say which (more than maxTenantChanges, or after the store's
+// announcements were lost for a while): then the caller reads them all.
+func (tw *TenantWatch) Take() (ids []string, all bool) {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	all = tw.all
+	if !all {
+		for id := range tw.ids {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+	}
+	clear(tw.ids)
+	tw.all = false
+	return ids, all
+}
+
+// note records a change to run id ("" for any run) and signals.
+func (tw *TenantWatch) note(id string) {
+	tw.mu.Lock()
+	if id == "" || len(tw.ids) >= maxTenantChanges {
+		tw.all = true
+	} else {
+		tw.ids[id] = struct{}{}
+	}
+	tw.mu.Unlock()
+	select {
+	case tw.ch <- struct{}{}:
+	default: // one signal is pending already
+	}
+}
+
+// WatchTenant watches every run of tenant (see TenantWatch), until the
+// function it returns is called. Like WatchRun, it sees other replicas'
+// changes only while ListenStore runs.
+func (c *Controller) WatchTenant(tenant string) (*TenantWatch, func()) {
+	return c.watch.addTenant(tenant)
+}
+
+func (w *watchers) addTenant(tenant string) (*TenantWatch, func()) {
+	ch := make(chan struct{}, 1)
+	tw := &TenantWatch{C: ch, ch: ch, ids: map[string]struct{}{}}
+	w.mu.Lock()
+	if w.byTenant == nil {
+		w.byTenant = map[string]map[*TenantWatch]struct{}{}
+	}
+	if w.byTenant[tenant] == nil {
+		w.byTenant[tenant] = map[*TenantWatch]struct{}{}
+	}
+	w.byTenant[tenant][tw] = struct{}{}
+	w.mu.Unlock()
+	return tw, w.stop(func() {
+		delete(w.byTenant[tenant], tw)
+		if len(w.byTenant[tenant]) == 0 {
+			delete(w.byTenant, tenant)
+		}
+	})
+}
+
+// stop returns a function that runs remove once, under the lock.
+func (w *watchers) stop(remove func()) func() {
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			w.mu.Lock()
-			delete((*m)[key], ch)
-			if len((*m)[key]) == 0 {
-				delete(*m, key)
-			}
+			remove()
 			w.mu.Unlock()
 		})
 	}
@@ -82,13 +156,17 @@ func (c *Controller) ListenStore(ctx context.Context) {
 	})
 }
 
-// changedAll signals every watcher without blocking.
+// changedAll signals every watcher without blocking; tenant watches
+// take all.
 func (w *watchers) changedAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, m := range []map[string]map[chan struct{}]struct{}{w.byID, w.byTenant} {
-		for _, chs := range m {
-			signal(chs)
+	for _, chs := range w.byID {
+		signal(chs)
+	}
+	for _, tws := range w.byTenant {
+		for tw := range tws {
+			tw.note("")
 		}
 	}
 }
@@ -99,7 +177,9 @@ func (w *watchers) runChanged(tenant, id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	signal(w.byID[id])
-	signal(w.byTenant[tenant])
+	for tw := range w.byTenant[tenant] {
+		tw.note(id)
+	}
 }
 
 func signal(chs map[chan struct{}]struct{}) {
