@@ -262,6 +262,7 @@ type submitJob struct {
 	Stdout      string            `json:"standard_output"`
 	Environment map[string]string `json:"environment"`
 	TimeLimit   int               `json:"time_limit,omitempty"` // minutes
+	Dependency  string            `json:"dependency,omitempty"` // e.g. afterany:123
 }
 
 // defaultPath is the PATH of a job whose spec sets none: the controller's
@@ -640,8 +641,11 @@ func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 // whose agent no longer holds its lock, never a live one's (agent.Sweep),
 // then waits for the lost attempt's own agent (NAME) to be gone, which on
 // a node that comes back can take Slurm's KillWait, and removes its
-// scratch. The job waits for the partition's nodes to return.
-// One sweep per attempt; attempts that ended on their own need none.
+// scratch. The job waits for the partition's nodes to return, and for the
+// attempt's job to end when Slurm has not ended it yet (the controller
+// ends an attempt as soon as it cancels it or finds its site lost, and is
+// not asked again). One sweep per attempt; attempts that ended on their own
+// need none.
 func (r *REST) Clean(ctx context.Context, handle string) error {
 	key := r.rec.keyOf(handle)
 	if key == "" || r.rec.swept(key) {
@@ -655,14 +659,17 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	if err != nil {
 		return err
 	}
+	ended, after := "ended "+string(st.State), ""
 	switch {
 	case !st.State.Final():
-		return nil
+		// Its job has not ended yet: the sweep waits for it, as it may
+		// end as a killed agent would, leaving its scratch.
+		ended, after = "ending", "afterany:"+handle
 	case st.State == backend.Succeeded, st.State == backend.Failed && st.ExitCode < 128:
 		return r.rec.markSwept(key, "none needed") // the agent ended and wiped
 	}
 	var b strings.Builder
-	b.WriteString("#!/bin/sh\n# Meridian: remove what dead agents left under " + info.Root + " (attempt " + key + " ended " + string(st.State) + ")\nexec")
+	b.WriteString("#!/bin/sh\n# Meridian: remove what dead agents left under " + info.Root + " (attempt " + key + " " + ended + ")\nexec")
 	args := append(append([]string{}, info.Command...), "sweep")
 	if info.Name != "" {
 		args = append(args, "--wait", info.Name)
@@ -681,6 +688,7 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 			Stdout:      path.Join(info.Root, "meridian-sweep-"+key+".out"),
 			Environment: map[string]string{"PATH": defaultPath},
 			TimeLimit:   10,
+			Dependency:  after,
 		},
 	}
 	var out struct {

@@ -116,7 +116,8 @@ func TestRESTThroughFor(t *testing.T) {
 // TestRESTCleanSweeps: an attempt killed by a signal (its agent could not
 // wipe its scratch) gets one sweep job, on its partition, running the
 // attempt's agent command with "sweep" and the directory its scratch is
-// in; one that succeeded gets none; a running one is left alone.
+// in; one that succeeded gets none; one still running when the controller
+// ends it gets one that waits for its job to end.
 func TestRESTCleanSweeps(t *testing.T) {
 	site, _ := restCluster(t)
 	b := newREST(t, site, t.TempDir())
@@ -156,12 +157,24 @@ esac
 	if err := cl.Clean(testCtx(t), running); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(2 * time.Second) // a sweep that did not wait for the job would show by now
+	if got := sweeps(); len(got) != 0 {
+		t.Fatalf("a sweep ran while the attempt's job still ran: %q", got)
+	}
 	os.WriteFile(release, nil, 0o644)
 	if st := backendtest.WaitFinal(t, b, running); st.State != backend.Succeeded {
 		t.Fatalf("waiting job: %+v", st)
 	}
 	if err := cl.Clean(testCtx(t), running); err != nil {
 		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(sweeps()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	want := []string{"sweep", root, "on", site.Partition}
+	if got := sweeps(); !slices.Equal(got, want) {
+		t.Fatalf("sweeps after the running attempt ended: %q, want %q", got, want)
 	}
 
 	_, died := submit("clean-died", map[string]string{"MODE": "die"})
@@ -173,14 +186,14 @@ esac
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(sweeps()) == 0 && time.Now().Before(deadline) {
+	deadline = time.Now().Add(60 * time.Second)
+	for len(sweeps()) == len(want) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
-	time.Sleep(2 * time.Second) // a second sweep, had one been queued, would show by now
-	want := []string{"sweep", root, "on", site.Partition}
+	time.Sleep(2 * time.Second) // a third sweep, had one been queued, would show by now
+	want = append(want, want...)
 	if got := sweeps(); !slices.Equal(got, want) {
-		t.Fatalf("sweeps: %q, want exactly %q (one, for the killed attempt, none for the others)", got, want)
+		t.Fatalf("sweeps: %q, want exactly %q (one for the running attempt, one for the killed one)", got, want)
 	}
 }
 
