@@ -26,6 +26,7 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	chain   *audit.Chain
 	onAudit func(seq int64, head string)
+	ann     *announcer
 }
 
 // OpenPostgres connects to the database at url (postgres://…), applies
@@ -62,7 +63,9 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres %s: %w", redactURL(url), err)
 	}
-	return &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}, nil
+	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}
+	s.startAnnouncer()
+	return s, nil
 }
 
 // redactURL drops a password from a connection URL for messages.
@@ -94,6 +97,7 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes the pool.
 func (s *Postgres) Close() error {
+	s.stopAnnouncer()
 	s.pool.Close()
 	return nil
 }
@@ -155,6 +159,9 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		return nil, false, pgErr(err)
 	}
 	s.notify(head)
+	if created {
+		s.announce(out.Tenant, out.ID)
+	}
 	return out, created, nil
 }
 
@@ -304,6 +311,7 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		return nil, pgErr(err)
 	}
 	s.notify(head)
+	s.announce(out.Tenant, out.ID)
 	return out, nil
 }
 

@@ -3,13 +3,88 @@ package store
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// runsChannel is the channel migration 00006 notifies with the tenant and
-// id of each run whose row (and with it, its timeline) a transaction
-// changed: "tenant id".
+// runsChannel is the channel each replica announces the run changes it
+// commits on: a payload is lines "tenant id", one per changed run, or "*"
+// for "some were not announced: read everything again".
 const runsChannel = "meridian_run_changes"
+
+// Announcement bounds: changes waiting to be sent (past it, the next
+// payload says "*"), and a payload's size (PostgreSQL refuses 8,000 bytes).
+const (
+	announceQueue   = 4096
+	announceMaxSize = 7900
+)
+
+// announcer sends the run changes this process commits, after their
+// commits and off their transactions: a notification inside a writing
+// transaction takes the database's notification lock at commit, while the
+// audit chain's head is locked, and cost submissions on three replicas 7 %
+// of their throughput; out here one NOTIFY carries every change committed
+// meanwhile. A crash between a commit and its announcement loses that
+// announcement; the event streams' own reads (a second for a run's, five
+// for a tenant's list) cover it.
+type announcer struct {
+	ch     chan string
+	lost   atomic.Bool
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// announce queues a committed change to tenant's run id, without blocking.
+func (s *Postgres) announce(tenant, id string) {
+	select {
+	case s.ann.ch <- tenant + " " + id:
+	default:
+		s.ann.lost.Store(true)
+	}
+}
+
+// startAnnouncer sends queued changes until Close.
+func (s *Postgres) startAnnouncer() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.ann = &announcer{ch: make(chan string, announceQueue), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.ann.done)
+		var b strings.Builder
+		for {
+			b.Reset()
+			select {
+			case <-ctx.Done():
+				return
+			case line := <-s.ann.ch:
+				b.WriteString(line)
+			}
+			if s.ann.lost.Swap(false) {
+				b.WriteString("\n*")
+			}
+		more:
+			for b.Len() < announceMaxSize-len("\n")-maxAnnounceLine {
+				select {
+				case line := <-s.ann.ch:
+					b.WriteString("\n" + line)
+				default:
+					break more
+				}
+			}
+			if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, runsChannel, b.String()); err != nil && ctx.Err() == nil {
+				s.ann.lost.Store(true) // the next payload asks for a full read
+			}
+		}
+	}()
+}
+
+// maxAnnounceLine bounds one line: a tenant name (a DNS label, 63 bytes)
+// and a run id, with room to spare.
+const maxAnnounceLine = 200
+
+func (s *Postgres) stopAnnouncer() {
+	s.ann.cancel()
+	<-s.ann.done
+}
 
 // RunChanges is what a RunListener tells its caller.
 type RunChanges struct {
@@ -98,13 +173,22 @@ func (s *Postgres) listenOnce(ctx context.Context, h RunChanges) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel != runsChannel || h.Changed == nil {
+		if n.Channel != runsChannel {
 			continue
 		}
-		// Tenant names hold no space (they are DNS names); a payload
-		// without one is not ours and is dropped.
-		if tenant, id, ok := strings.Cut(n.Payload, " "); ok && tenant != "" && id != "" {
-			h.Changed(tenant, id)
+		for line := range strings.Lines(n.Payload) {
+			line = strings.TrimSuffix(line, "\n")
+			if line == "*" {
+				if h.Resync != nil {
+					h.Resync()
+				}
+				continue
+			}
+			// Tenant names hold no space (they are DNS labels); a line
+			// without one is not ours and is dropped.
+			if tenant, id, ok := strings.Cut(line, " "); ok && tenant != "" && id != "" && h.Changed != nil {
+				h.Changed(tenant, id)
+			}
 		}
 	}
 }

@@ -14,13 +14,14 @@ import (
 // replica commits (a new run, an update, an event), in commit order, and
 // of none that was rolled back; when its listening connection is killed it
 // says so, listens again, asks its watchers to read again, and hears the
-// next change.
+// next change; a payload's lines are each heard, "*" as a resync; a burst
+// of changes is heard change for change.
 func TestPostgresListenRuns(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	a := openPostgres(t, url)
 	b := openPostgres(t, url).(*store.Postgres)
 	ctx, cancel := context.WithCancel(context.Background())
-	changed := make(chan string, 64) // "tenant id"
+	changed := make(chan string, 1024) // "tenant id"
 	resync := make(chan struct{}, 8)
 	lost := make(chan error, 8)
 	done := make(chan struct{})
@@ -127,5 +128,51 @@ func TestPostgresListenRuns(t *testing.T) {
 	}
 	if got := next(); got != "b r2" {
 		t.Fatalf("after a stray notification and a change of r2 heard %q", got)
+	}
+	// One payload holds several changes, and "*" for those not announced.
+	if _, err := b.Pool().Exec(ctx, `SELECT pg_notify('meridian_run_changes', E'a r1\n*\nb r2')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "a r1" {
+		t.Fatalf("first line: heard %q", got)
+	}
+	wait("resync for a payload's *", resync)
+	if got := next(); got != "b r2" {
+		t.Fatalf("third line: heard %q", got)
+	}
+	// A burst from several goroutines: every change is heard once, however
+	// the announcer batches them.
+	const workers, each = 3, 100
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			id := []string{"r1", "r2"}[w%2]
+			for range each {
+				if _, err := a.UpdateRun(ctx, id, func(r *store.Run) (store.Change, error) {
+					return store.Change{Events: []store.Event{{Kind: "progress"}}}, nil
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	heard := map[string]int{}
+	for range workers * each {
+		heard[next()]++
+	}
+	if want := map[string]int{"a r1": 2 * each, "b r2": each}; heard["a r1"] != want["a r1"] || heard["b r2"] != want["b r2"] {
+		t.Errorf("after the burst heard %v, want %v", heard, want)
+	}
+	select {
+	case extra := <-changed:
+		t.Errorf("heard %q more than the burst's changes", extra)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
