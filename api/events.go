@@ -107,14 +107,8 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		changed = ch
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on
-	w.WriteHeader(http.StatusOK)
-	sw := s.streamWriter(w)
-	if _, err := fmt.Fprintf(sw, "retry: %d\n\n", retryMillis); err != nil {
+	sw, err := s.openSSE(w)
+	if err != nil {
 		return
 	}
 	lim := s.opts.Streams
@@ -194,7 +188,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		if final && quiet == nil {
 			return
 		}
-		if !waitChange(ctx, sw, changed, poll.C, quiet, beat) {
+		if _, ok := waitChange(ctx, sw, changed, poll.C, quiet, beat); !ok {
 			return
 		}
 	}
@@ -211,23 +205,38 @@ func exitPending(r *run.Run) bool {
 	return false
 }
 
+// openSSE answers 200 with an event stream and sends its retry field;
+// every write through the writer it returns has Streams.WriteWait.
+func (s *Server) openSSE(w http.ResponseWriter) (*streamWriter, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on
+	w.WriteHeader(http.StatusOK)
+	sw := s.streamWriter(w)
+	_, err := fmt.Fprintf(sw, "retry: %d\n\n", retryMillis)
+	return sw, err
+}
+
 // waitChange waits for a signal that the run changed, the poll's tick or
-// quiet's, sending a comment line each heartbeat meanwhile; false when the
-// stream must end (the client went, the server shuts down, a write failed).
-func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll, quiet <-chan time.Time, beat *time.Ticker) bool {
+// quiet's, sending a comment line each heartbeat meanwhile; polled says
+// the poll's tick woke it, ok is false when the stream must end (the
+// client went, the server shuts down, a write failed).
+func waitChange(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll, quiet <-chan time.Time, beat *time.Ticker) (polled, ok bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-changed:
-			return true
+			return false, true
 		case <-poll:
-			return true
+			return true, true
 		case <-quiet:
-			return true
+			return false, true
 		case <-beat.C:
 			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {
-				return false
+				return false, false
 			}
 		}
 	}
@@ -279,37 +288,38 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		var stop func()
 		tw, stop = tws.WatchTenant(tenant)
 		defer stop()
-		changed = tw.C
+		changed = tw.Changed()
 	}
 	runs, err := s.listRuns(ctx, tenant)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	sw := s.streamWriter(w)
+	sw, err := s.openSSE(w)
+	if err != nil {
+		return
+	}
 	lim := s.opts.Streams
 	poll, beat := time.NewTicker(lim.ListPoll), time.NewTicker(lim.Heartbeat)
 	defer poll.Stop()
 	defer beat.Stop()
+	// The list, as RunList, from each run's JSON, which is hashed too.
 	sent := make(map[string]uint64, len(runs))
-	var buf bytes.Buffer
-	buf.WriteString("retry: " + strconv.Itoa(retryMillis) + "\n\n")
-	b, err := json.Marshal(RunList{Runs: runs})
-	if err != nil {
-		return
-	}
-	frameRaw(&buf, sseRuns, "", b)
-	for _, x := range runs {
-		if b, err := json.Marshal(x); err == nil {
-			sent[x.ID] = runHash(b)
+	var list, buf bytes.Buffer
+	list.WriteString(`{"runs":[`)
+	for i, x := range runs {
+		b, err := json.Marshal(x)
+		if err != nil {
+			return
 		}
+		if i > 0 {
+			list.WriteByte(',')
+		}
+		list.Write(b)
+		sent[x.ID] = runHash(b)
 	}
+	list.WriteString("]}")
+	frameRaw(&buf, sseRuns, "", list.Bytes())
 	// send frames x unless it is what the stream last sent of it.
 	send := func(x *run.Run) bool {
 		b, err := json.Marshal(x)
@@ -329,17 +339,16 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			}
 			beat.Reset(lim.Heartbeat)
 		}
-		polled, ok := waitRuns(ctx, sw, changed, poll.C, beat)
+		polled, ok := waitChange(ctx, sw, changed, poll.C, nil, beat)
 		if !ok {
 			return
 		}
 		buf.Reset()
 		var ids []string
-		all := polled || tw == nil
+		all := true // without a watch only the poll wakes the stream
 		if tw != nil {
-			var every bool
-			ids, every = tw.Take()
-			all = all || every
+			ids, all = tw.Take()
+			all = all || polled
 		}
 		if all {
 			if runs, err = s.listRuns(ctx, tenant); err != nil {
@@ -363,25 +372,6 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			x.Documents = nil
 			if !send(x) {
 				return
-			}
-		}
-	}
-}
-
-// waitRuns is waitChange for the runs stream: polled says the poll's tick
-// (not a signal) woke it.
-func waitRuns(ctx context.Context, sw io.Writer, changed <-chan struct{}, poll <-chan time.Time, beat *time.Ticker) (polled, ok bool) {
-	for {
-		select {
-		case <-ctx.Done():
-			return false, false
-		case <-changed:
-			return false, true
-		case <-poll:
-			return true, true
-		case <-beat.C:
-			if _, err := sw.Write([]byte(": keepalive\n\n")); err != nil {
-				return false, false
 			}
 		}
 	}

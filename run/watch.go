@@ -33,37 +33,50 @@ func (c *Controller) WatchRun(id string) (<-chan struct{}, func()) {
 
 func (w *watchers) addRun(id string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
+	return ch, register(w, &w.byID, id, ch)
+}
+
+// register adds v to the watchers of key in *m (byID or byTenant) and
+// returns the function that removes it, once.
+func register[T comparable](w *watchers, m *map[string]map[T]struct{}, key string, v T) func() {
 	w.mu.Lock()
-	if w.byID == nil {
-		w.byID = map[string]map[chan struct{}]struct{}{}
+	if *m == nil {
+		*m = map[string]map[T]struct{}{}
 	}
-	if w.byID[id] == nil {
-		w.byID[id] = map[chan struct{}]struct{}{}
+	if (*m)[key] == nil {
+		(*m)[key] = map[T]struct{}{}
 	}
-	w.byID[id][ch] = struct{}{}
+	(*m)[key][v] = struct{}{}
 	w.mu.Unlock()
-	return ch, w.stop(func() {
-		delete(w.byID[id], ch)
-		if len(w.byID[id]) == 0 {
-			delete(w.byID, id)
-		}
-	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.mu.Lock()
+			delete((*m)[key], v)
+			if len((*m)[key]) == 0 {
+				delete(*m, key)
+			}
+			w.mu.Unlock()
+		})
+	}
 }
 
 // maxTenantChanges is how many changed runs a TenantWatch remembers
 // between two Takes; past it, Take says that all may have changed.
 const maxTenantChanges = 256
 
-// TenantWatch watches every run of a tenant, new ones included: C
+// TenantWatch watches every run of a tenant, new ones included: Changed
 // receives a signal after changes (coalesced, as WatchRun's), and Take
 // says which runs changed since the last Take.
 type TenantWatch struct {
-	C   <-chan struct{}
 	ch  chan struct{}
 	mu  sync.Mutex
 	ids map[string]struct{}
 	all bool
 }
+
+// Changed receives a signal after changes to the tenant's runs.
+func (tw *TenantWatch) Changed() <-chan struct{} { return tw.ch }
 
 // Take returns the runs that changed since the last Take, or all when
 // it cannot say which (more than maxTenantChanges, or after the store's
@@ -106,35 +119,8 @@ func (c *Controller) WatchTenant(tenant string) (*TenantWatch, func()) {
 }
 
 func (w *watchers) addTenant(tenant string) (*TenantWatch, func()) {
-	ch := make(chan struct{}, 1)
-	tw := &TenantWatch{C: ch, ch: ch, ids: map[string]struct{}{}}
-	w.mu.Lock()
-	if w.byTenant == nil {
-		w.byTenant = map[string]map[*TenantWatch]struct{}{}
-	}
-	if w.byTenant[tenant] == nil {
-		w.byTenant[tenant] = map[*TenantWatch]struct{}{}
-	}
-	w.byTenant[tenant][tw] = struct{}{}
-	w.mu.Unlock()
-	return tw, w.stop(func() {
-		delete(w.byTenant[tenant], tw)
-		if len(w.byTenant[tenant]) == 0 {
-			delete(w.byTenant, tenant)
-		}
-	})
-}
-
-// stop returns a function that runs remove once, under the lock.
-func (w *watchers) stop(remove func()) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			w.mu.Lock()
-			remove()
-			w.mu.Unlock()
-		})
-	}
+	tw := &TenantWatch{ch: make(chan struct{}, 1), ids: map[string]struct{}{}}
+	return tw, register(w, &w.byTenant, tenant, tw)
 }
 
 // ListenStore signals the watchers of each run whose change any replica

@@ -22,7 +22,7 @@ func TestWatchers(t *testing.T) {
 	w.runChanged("t1", "a")
 	w.runChanged("t1", "a")
 	w.runChanged("t1", "c")
-	for name, ch := range map[string]<-chan struct{}{"a1": a1, "a2": a2, "tenant t1": t1.C} {
+	for name, ch := range map[string]<-chan struct{}{"a1": a1, "a2": a2, "tenant t1": t1.Changed()} {
 		select {
 		case <-ch:
 		default:
@@ -40,7 +40,7 @@ func TestWatchers(t *testing.T) {
 	if ids, all := t1.Take(); all || len(ids) != 0 {
 		t.Errorf("a second take gave %v (all %v), want nothing", ids, all)
 	}
-	for name, ch := range map[string]<-chan struct{}{"b": b, "tenant t2": t2.C} {
+	for name, ch := range map[string]<-chan struct{}{"b": b, "tenant t2": t2.Changed()} {
 		select {
 		case <-ch:
 			t.Errorf("%s signalled by a change of t1's runs", name)
@@ -65,9 +65,9 @@ func TestWatchers(t *testing.T) {
 	default:
 	}
 	<-a2
-	<-t1.C
+	<-t1.Changed()
 	w.changedAll()
-	for name, ch := range map[string]<-chan struct{}{"a2": a2, "b": b, "tenant t1": t1.C, "tenant t2": t2.C} {
+	for name, ch := range map[string]<-chan struct{}{"a2": a2, "b": b, "tenant t1": t1.Changed(), "tenant t2": t2.Changed()} {
 		select {
 		case <-ch:
 		default:

@@ -361,3 +361,80 @@ export interface RuleRevision {
   time: string;
   files: string[];
 }
+
+// Follower is a stream followed by followOrPoll.
+export interface Follower {
+  // polling says whether the page is polling now (it has no stream).
+  polling(): boolean;
+  // stopPolling stops the poll until the stream breaks again.
+  stopPolling(): void;
+  // stop ends the stream and the poll for good.
+  stop(): void;
+}
+
+// followOrPoll keeps the event stream at path open, and polls while it
+// cannot: poll runs at once and every `every` ms until the stream opens.
+// When the stream breaks or is refused for now (429: the tenant's streams
+// are all taken; 503: the server is shutting down; a network error) the
+// poll resumes and the stream is tried again after the server's retry
+// time, then each time twice as long, up to 30 s. After any other 4xx only
+// the poll runs (it shows the error: a run that is not there, a token no
+// longer valid). done, when it says true, ends the retries (the stream
+// said it was over); onMode tells whether the page streams or polls.
+export function followOrPoll(o: {
+  path: string;
+  lastId: () => string;
+  onEvent: (m: SSEMessage) => void;
+  poll: () => void;
+  every: number;
+  done?: () => boolean;
+  onMode?: (streaming: boolean) => void;
+}): Follower {
+  let alive = true;
+  let timer = 0;
+  let retry = o.every;
+  const ctl = new AbortController();
+  const over = () => !alive || (o.done ? o.done() : false);
+  function startPolling(): void {
+    if (timer || !alive) return;
+    if (o.onMode) o.onMode(false);
+    timer = window.setInterval(o.poll, o.every);
+    o.poll();
+  }
+  function stopPolling(): void {
+    window.clearInterval(timer);
+    timer = 0;
+  }
+  async function follow(): Promise<void> {
+    try {
+      const p = await events(o.path, o.lastId(), o.onEvent, ctl.signal, () => {
+        stopPolling();
+        if (o.onMode) o.onMode(true);
+        retry = o.every;
+      });
+      if (p.retry) retry = p.retry;
+    } catch (err) {
+      if (!alive || (err as Error).name === "AbortError") return;
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        startPolling();
+        return;
+      }
+    }
+    if (over()) return;
+    startPolling();
+    window.setTimeout(() => {
+      if (!over()) follow();
+    }, retry);
+    retry = Math.min(retry * 2, 30000);
+  }
+  follow();
+  return {
+    polling: () => timer !== 0,
+    stopPolling,
+    stop() {
+      alive = false;
+      stopPolling();
+      ctl.abort();
+    },
+  };
+}

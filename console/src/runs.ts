@@ -6,7 +6,7 @@
 // cannot be had the page polls (the list every 5 seconds, the run every 2)
 // and tries the stream again.
 
-import { ApiError, call, events, stream, Run, RunEvent, Site } from "./api";
+import { call, followOrPoll, stream, Run, RunEvent, Site } from "./api";
 import { h, clear, errorBox, table } from "./dom";
 import { WorldMap } from "./map";
 
@@ -48,74 +48,40 @@ export function runsPage(main: HTMLElement): () => void {
       box.append(errorBox(err));
     }
   }
-  let polling = 0;
-  function startPolling(): void {
-    if (polling || !alive) return;
-    help.textContent = "This tenant's runs, newest first; the list refreshes every 5 seconds.";
-    load();
-    polling = window.setInterval(load, LIST_POLL);
-  }
-  function stopPolling(): void {
-    window.clearInterval(polling);
-    polling = 0;
-  }
   // The stream: the whole list, then each run as it changes. Redrawn at
   // most once for the events that arrive together.
-  const streamCtl = new AbortController();
-  let retry = LIST_POLL;
   let redraw = false;
-  async function follow(): Promise<void> {
-    try {
-      const p = await events(
-        "/v1/runs?follow=1",
-        "",
-        (m) => {
-          if (m.event === "runs") {
-            byId = new Map((JSON.parse(m.data) as { runs: Run[] }).runs.map((r) => [r.id, r]));
-          } else if (m.event === "run") {
-            const r = JSON.parse(m.data) as Run;
-            byId.set(r.id, r);
-          } else {
-            return;
-          }
-          if (!redraw) {
-            redraw = true;
-            queueMicrotask(() => {
-              redraw = false;
-              if (alive) show();
-            });
-          }
-        },
-        streamCtl.signal,
-        () => {
-          stopPolling();
-          help.textContent = "This tenant's runs, newest first; the list follows each change as the server records it.";
-          retry = LIST_POLL;
-        },
-      );
-      if (p.retry) retry = p.retry;
-    } catch (err) {
-      if (!alive || (err as Error).name === "AbortError") return;
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
-        startPolling(); // it shows the error (a token no longer valid)
+  const f = followOrPoll({
+    path: "/v1/runs?follow=1",
+    lastId: () => "",
+    onEvent: (m) => {
+      if (m.event === "runs") {
+        byId = new Map((JSON.parse(m.data) as { runs: Run[] }).runs.map((r) => [r.id, r]));
+      } else if (m.event === "run") {
+        const r = JSON.parse(m.data) as Run;
+        byId.set(r.id, r);
+      } else {
         return;
       }
-    }
-    if (!alive) return;
-    // The stream broke or was refused for now (429: the tenant's streams
-    // are all taken; 503: the server is shutting down): poll meanwhile,
-    // and try again, each time waiting longer.
-    startPolling();
-    window.setTimeout(() => {
-      if (alive) follow();
-    }, retry);
-    retry = Math.min(retry * 2, 30000);
-  }
-  follow();
+      if (!redraw) {
+        redraw = true;
+        queueMicrotask(() => {
+          redraw = false;
+          if (alive) show();
+        });
+      }
+    },
+    poll: load,
+    every: LIST_POLL,
+    onMode: (streaming) => {
+      help.textContent = streaming
+        ? "This tenant's runs, newest first; the list follows each change as the server records it."
+        : "This tenant's runs, newest first; the list refreshes every 5 seconds.";
+    },
+  });
   return () => {
     alive = false;
-    stopPolling();
-    streamCtl.abort();
+    f.stop();
   };
 }
 
@@ -148,7 +114,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     try {
       await call<Run>("POST", runPath + "/cancel");
       cancelMsg.textContent = "Cancel requested.";
-      if (polling) refresh(); // else the stream brings the change
+      if (f.polling()) refresh(); // else the stream brings the change
     } catch (err) {
       cancelMsg.append(errorBox(err));
     }
@@ -272,7 +238,6 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
 
   // The poll: the run and its whole timeline, every POLL ms while the
   // page has no stream.
-  let polling = 0;
   async function refresh(): Promise<void> {
     try {
       const [r, ev] = await Promise.all([call<Run>("GET", runPath), call<{ events: RunEvent[] }>("GET", runPath + "/events")]);
@@ -281,78 +246,44 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       lastSeq = timelineEvents.reduce((m, e) => Math.max(m, e.seq), lastSeq);
       showTimeline();
       showRun(r);
-      if (FINAL.has(r.state)) stopPolling();
+      if (FINAL.has(r.state)) f.stopPolling();
     } catch (err) {
       clear(head);
       head.append(errorBox(err));
     }
   }
-  function startPolling(): void {
-    if (polling || !alive) return;
-    polling = window.setInterval(refresh, POLL);
-    refresh();
-  }
-  function stopPolling(): void {
-    window.clearInterval(polling);
-    polling = 0;
-  }
 
   // The stream: each timeline event once (resumed after the last one
   // shown), and the run whenever it changes, until "end".
-  const streamCtl = new AbortController();
   let ended = false;
-  let retry = POLL;
   let redraw = false;
-  async function followEvents(): Promise<void> {
-    try {
-      const p = await events(
-        runPath + "/events?follow=1",
-        lastSeq ? String(lastSeq) : "",
-        (m) => {
-          if (m.event === "event") {
-            const e = JSON.parse(m.data) as RunEvent;
-            if (e.seq <= lastSeq) return;
-            timelineEvents.push(e);
-            lastSeq = e.seq;
-            if (!redraw) {
-              // One redraw for the events that arrive together.
-              redraw = true;
-              queueMicrotask(() => {
-                redraw = false;
-                showTimeline();
-              });
-            }
-          } else if (m.event === "run") {
-            showRun(JSON.parse(m.data) as Run);
-          } else if (m.event === "end") {
-            ended = true;
-            stopPolling();
-          }
-        },
-        streamCtl.signal,
-        () => {
-          stopPolling();
-          retry = POLL;
-        },
-      );
-      if (p.retry) retry = p.retry;
-    } catch (err) {
-      if (!alive || (err as Error).name === "AbortError") return;
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
-        startPolling(); // it shows the error (a run that is not there, a token no longer valid)
-        return;
+  const f = followOrPoll({
+    path: runPath + "/events?follow=1",
+    lastId: () => (lastSeq ? String(lastSeq) : ""),
+    onEvent: (m) => {
+      if (m.event === "event") {
+        const e = JSON.parse(m.data) as RunEvent;
+        if (e.seq <= lastSeq) return;
+        timelineEvents.push(e);
+        lastSeq = e.seq;
+        if (!redraw) {
+          // One redraw for the events that arrive together.
+          redraw = true;
+          queueMicrotask(() => {
+            redraw = false;
+            showTimeline();
+          });
+        }
+      } else if (m.event === "run") {
+        showRun(JSON.parse(m.data) as Run);
+      } else if (m.event === "end") {
+        ended = true;
       }
-    }
-    if (ended || !alive) return;
-    // The stream broke or was refused for now (429: the tenant's streams
-    // are all taken; 503: the server is shutting down): poll meanwhile,
-    // and try again, each time waiting longer.
-    startPolling();
-    window.setTimeout(() => {
-      if (alive && !ended) followEvents();
-    }, retry);
-    retry = Math.min(retry * 2, 30000);
-  }
+    },
+    poll: refresh,
+    every: POLL,
+    done: () => ended,
+  });
 
   call<{ sites: Site[] }>("GET", "/v1/catalog/sites")
     .then((l) => {
@@ -360,11 +291,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       if (cur) drawMoves(cur);
     })
     .catch(() => undefined);
-  followEvents();
   return () => {
     alive = false;
-    stopPolling();
-    streamCtl.abort();
+    f.stop();
     logs.abort();
   };
 }
