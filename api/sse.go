@@ -132,12 +132,26 @@ type RunStreamEvent struct {
 // state, to fn until the run ends (nil), fn returns an error, or ctx ends
 // (ctx's error). A stream that breaks is opened again with Last-Event-ID,
 // so fn sees each timeline event once and in order; it gives up after
-// five failures in a row. An answer of 4xx other than 429, and one that is
-// not an event stream (ErrNoStream), is returned at once.
+// five failures in a row. An answer of 4xx, and one that is not an event
+// stream (ErrNoStream), is returned at once, except a 429 to a reconnect.
 func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn func(RunStreamEvent) error) error {
+	return c.keepFollowing(ctx, "follow run "+id, func(wait *time.Duration) (bool, bool, error, error) {
+		return c.followOnce(ctx, id, &after, wait, fn)
+	})
+}
+
+// keepFollowing calls once, a stream's connection, again while it breaks:
+// after the wait the server last asked for, giving up after five
+// failures in a row without an event. It returns nil when once saw the
+// stream's end, once's stop, ctx's error, or at once an answer of 4xx and
+// ErrNoStream; but a 429 to a reconnect is retried, since the server may
+// not yet have freed the broken stream's place. A 429 to the first
+// connection is returned, so that the caller can do without the stream
+// (ask now and then) rather than wait.
+func (c *Client) keepFollowing(ctx context.Context, what string, once func(wait *time.Duration) (ended, got bool, stop, err error)) error {
 	wait, fails := time.Duration(retryMillis)*time.Millisecond, 0
-	for {
-		ended, got, stop, err := c.followOnce(ctx, id, &after, &wait, fn)
+	for first := true; ; first = false {
+		ended, got, stop, err := once(&wait)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -147,14 +161,14 @@ func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn fu
 			return nil
 		}
 		var se *StatusError
-		if errors.As(err, &se) && se.Status < 500 && se.Status != http.StatusTooManyRequests || errors.Is(err, ErrNoStream) {
+		if errors.As(err, &se) && se.Status < 500 && (se.Status != http.StatusTooManyRequests || first) || errors.Is(err, ErrNoStream) {
 			return err
 		}
 		if got {
 			fails = 0
 		}
 		if fails++; fails > 5 {
-			return fmt.Errorf("follow run %s: %w", id, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -164,47 +178,72 @@ func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn fu
 	}
 }
 
-// followOnce reads one connection's stream: ended when "end" came, got
-// when any event did, stop when fn returned an error.
-func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *time.Duration, fn func(RunStreamEvent) error) (ended, got bool, stop, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/v1/runs/"+url.PathEscape(id)+"/events?follow=1", nil)
+// openStream asks for path as an event stream, with Last-Event-ID lastID
+// when it is not "": an answer of 4xx or 5xx is a *StatusError, one that
+// is not an event stream ErrNoStream. The caller closes the body.
+func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
-		return false, false, nil, err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	req.Header.Set("Accept", "text/event-stream")
-	if *after > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(*after, 10))
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
 	}
 	hc := *c.HTTP
-	hc.Timeout = 0 // a stream lasts as long as the run
+	hc.Timeout = 0 // a stream lasts as long as what it follows
 	resp, err := hc.Do(req)
 	if err != nil {
-		return false, false, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
+		return nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		var e ErrorBody
 		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
 			e.Error.Message = strings.TrimSpace(string(data))
 		}
-		return false, false, nil, &StatusError{Status: resp.StatusCode, Err: e.Error}
+		return nil, &StatusError{Status: resp.StatusCode, Err: e.Error}
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return false, false, nil, fmt.Errorf("follow run %s: the server answered %q: %w", id, ct, ErrNoStream)
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: the server answered %q: %w", path, ct, ErrNoStream)
 	}
+	return resp, nil
+}
+
+// nextEvent reads rd's next event, taking up the wait it asks for; the
+// end of the stream is io.ErrUnexpectedEOF, since a stream that ends on
+// purpose says so in an event first.
+func nextEvent(rd *SSEReader, wait *time.Duration) (SSE, error) {
+	ev, err := rd.Next()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && ev.Retry > 0 {
+		*wait = ev.Retry
+	}
+	return ev, err
+}
+
+// followOnce reads one connection's stream: ended when "end" came, got
+// when any event did, stop when fn returned an error.
+func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *time.Duration, fn func(RunStreamEvent) error) (ended, got bool, stop, err error) {
+	last := ""
+	if *after > 0 {
+		last = strconv.FormatInt(*after, 10)
+	}
+	resp, err := c.openStream(ctx, "/v1/runs/"+url.PathEscape(id)+"/events?follow=1", last)
+	if err != nil {
+		return false, false, nil, err
+	}
+	defer resp.Body.Close()
 	rd := NewSSEReader(resp.Body)
 	for {
-		ev, err := rd.Next()
+		ev, err := nextEvent(rd, wait)
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the stream broke before "end"
-			}
 			return false, got, nil, err
-		}
-		if ev.Retry > 0 {
-			*wait = ev.Retry
 		}
 		var out RunStreamEvent
 		switch ev.Event {
@@ -232,6 +271,65 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 		}
 		if out.End != nil {
 			return true, got, nil, nil
+		}
+	}
+}
+
+// RunsStreamEvent is one event of a tenant's runs stream, decoded: List,
+// all of the tenant's runs, comes first on each connection; then Run, a
+// run that is new or changed since the stream last sent it.
+type RunsStreamEvent struct {
+	List []*run.Run
+	Run  *run.Run
+}
+
+// FollowRuns streams the tenant's runs (GET /v1/runs?follow=1) to fn
+// until fn returns an error (that error) or ctx ends (ctx's error). A
+// stream that breaks, or that the server ends, is opened again, and fn
+// gets the whole list again; it gives up after five failures in a row. An
+// answer of 4xx, and one that is not an event stream (ErrNoStream), is
+// returned at once, except a 429 to a reconnect.
+func (c *Client) FollowRuns(ctx context.Context, fn func(RunsStreamEvent) error) error {
+	return c.keepFollowing(ctx, "follow runs", func(wait *time.Duration) (bool, bool, error, error) {
+		return c.followRunsOnce(ctx, wait, fn)
+	})
+}
+
+// followRunsOnce reads one connection's runs stream; a runs stream has no
+// end, so it returns when the stream breaks (err) or fn stops it (stop).
+func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn func(RunsStreamEvent) error) (ended, got bool, stop, err error) {
+	resp, err := c.openStream(ctx, "/v1/runs?follow=1", "")
+	if err != nil {
+		return false, false, nil, err
+	}
+	defer resp.Body.Close()
+	rd := NewSSEReader(resp.Body)
+	for {
+		ev, err := nextEvent(rd, wait)
+		if err != nil {
+			return false, got, nil, err
+		}
+		var out RunsStreamEvent
+		switch ev.Event {
+		case sseRuns:
+			var l RunList
+			err = json.Unmarshal([]byte(ev.Data), &l)
+			out.List = l.Runs
+			if out.List == nil {
+				out.List = []*run.Run{}
+			}
+		case sseRun:
+			out.Run = &run.Run{}
+			err = json.Unmarshal([]byte(ev.Data), out.Run)
+		default:
+			continue
+		}
+		if err != nil {
+			return false, got, nil, fmt.Errorf("follow runs: event %q: %w", ev.Event, err)
+		}
+		got = true
+		if err := fn(out); err != nil {
+			return false, got, err, nil
 		}
 	}
 }

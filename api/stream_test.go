@@ -643,3 +643,76 @@ func otherReplica(t testing.TB, f *fixture, url string) *run.Controller {
 		},
 		ServerURL: f.srv.URL, AgentKey: []byte("agent key for api tests 01234567"), Replica: "other"})
 }
+
+// TestFollowRuns: the client follows tenant a's runs across a broken
+// connection: the list on each connection, then a run event for a run
+// submitted meanwhile, never another tenant's; fn's error ends it; a
+// tenant whose streams are all taken is refused (429) at once.
+func TestFollowRuns(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{PerTenant: 1, ListPoll: time.Hour}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	submit := func(tok string) *run.Run {
+		t.Helper()
+		r, err := NewClient(f.srv.URL, tok).Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old := submit(tokA)
+	a := NewClient(f.srv.URL, tokA)
+	var mu sync.Mutex
+	var conns []net.Conn
+	d := &net.Dialer{}
+	a.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}}}
+	var lists [][]string
+	var mine, theirs *run.Run
+	stop := errors.New("seen")
+	err := a.FollowRuns(ctx, func(ev RunsStreamEvent) error {
+		switch {
+		case ev.List != nil:
+			var ids []string
+			for _, r := range ev.List {
+				ids = append(ids, r.ID)
+			}
+			lists = append(lists, ids)
+			if len(lists) == 1 {
+				// While the tenant's one stream is taken, another is refused.
+				var se *StatusError
+				if err := NewClient(f.srv.URL, tokA).FollowRuns(ctx, func(RunsStreamEvent) error { return nil }); !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+					t.Errorf("a second stream: %v, want 429", err)
+				}
+				mu.Lock()
+				for _, c := range conns {
+					c.Close()
+				}
+				mu.Unlock()
+			} else if mine == nil {
+				theirs, mine = submit(tokB), submit(tokA)
+			}
+		case ev.Run != nil:
+			if ev.Run.Tenant != "a" || theirs != nil && ev.Run.ID == theirs.ID {
+				t.Errorf("tenant a's stream sent run %s of %s", ev.Run.ID, ev.Run.Tenant)
+			}
+			if mine != nil && ev.Run.ID == mine.ID {
+				return stop
+			}
+		}
+		return nil
+	})
+	if err != stop {
+		t.Fatalf("FollowRuns returned %v, want fn's error", err)
+	}
+	if len(lists) != 2 || len(lists[0]) != 1 || lists[0][0] != old.ID || len(lists[1]) != 1 {
+		t.Errorf("lists %v, want [[%s]] on each of two connections", lists, old.ID)
+	}
+}

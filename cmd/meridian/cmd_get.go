@@ -30,7 +30,8 @@ func apiErr(err error) error {
 	return err
 }
 
-// watchEvery is how often get --watch asks the server.
+// watchEvery is how often get --watch asks the server when it cannot
+// have the tenant's runs stream.
 var watchEvery = time.Second
 
 func newGetCmd() *cobra.Command {
@@ -210,52 +211,124 @@ func runTable(w io.Writer, runs []*run.Run, wide, header bool) error {
 	return tw.Flush()
 }
 
-// watchRuns polls the server and prints a row for each run whose state,
-// site, attempt, progress or checkpoint changed. It returns when ctx ends,
-// or, for named runs, when all of them have ended.
+// watchRuns prints a row for each run whose state, site, attempt,
+// progress or checkpoint changes, and for each new run when none are
+// named. It returns when ctx ends, or, for named runs, when all of them
+// have ended.
+//
+// It follows the tenant's runs stream (GET /v1/runs?follow=1), so a
+// change prints as soon as the server has it; when the server gives no
+// stream (one from before streams, or the tenant's streams are all
+// taken) or the stream keeps breaking, it asks every watchEvery instead.
 func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool) error {
-	last := map[string]string{}
-	key := func(r *run.Run) string {
-		return fmt.Sprint(runRow(r, false, r.CreatedAt)[2:8])
+	wt := &runWatch{w: w, wide: wide, last: map[string]string{}, cur: map[string]*run.Run{}}
+	if len(ids) > 0 {
+		wt.named = map[string]bool{}
+		for _, id := range ids {
+			wt.named[id] = true
+		}
 	}
 	for _, r := range runs {
-		last[r.ID] = key(r)
+		wt.last[r.ID] = watchKey(r)
+		wt.cur[r.ID] = r
+	}
+	if wt.done() {
+		return nil
+	}
+	err := c.FollowRuns(ctx, func(ev api.RunsStreamEvent) error {
+		list := ev.List
+		if ev.Run != nil {
+			list = []*run.Run{ev.Run}
+		}
+		if err := wt.show(list); err != nil {
+			return err
+		}
+		if wt.done() {
+			return errWatchDone
+		}
+		return nil
+	})
+	switch {
+	case ctx.Err() != nil, errors.Is(err, errWatchDone):
+		return nil
+	case errors.Is(err, errWatchWrite):
+		return err
+	}
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Status != http.StatusTooManyRequests {
+		return apiErr(err)
 	}
 	for {
-		if len(ids) > 0 && allFinal(runs) {
-			return nil
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(watchEvery):
 		}
-		var err error
-		runs, err = fetchRuns(ctx, c, ids)
+		runs, err := fetchRuns(ctx, c, ids)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return apiErr(err)
 		}
-		var changed []*run.Run
-		for _, r := range runs {
-			if k := key(r); last[r.ID] != k {
-				last[r.ID] = k
-				changed = append(changed, r)
-			}
+		if err := wt.show(runs); err != nil {
+			return err
 		}
-		if len(changed) > 0 {
-			if err := runTable(w, changed, wide, false); err != nil {
-				return err
-			}
+		if wt.done() {
+			return nil
 		}
 	}
 }
 
-func allFinal(runs []*run.Run) bool {
+var (
+	errWatchDone  = errors.New("the named runs have ended")
+	errWatchWrite = errors.New("get --watch: writing the table")
+)
+
+// runWatch is what get --watch has printed: each run's last row key.
+type runWatch struct {
+	w     io.Writer
+	wide  bool
+	named map[string]bool // nil: every run of the tenant
+	last  map[string]string
+	cur   map[string]*run.Run
+}
+
+// watchKey is what a watch prints a row for a change of: state, site,
+// attempt, step, loss and checkpoint.
+func watchKey(r *run.Run) string {
+	return fmt.Sprint(runRow(r, false, r.CreatedAt)[2:8])
+}
+
+// show prints a row for each of runs that is watched and changed.
+func (wt *runWatch) show(runs []*run.Run) error {
+	var changed []*run.Run
 	for _, r := range runs {
-		if !r.State.Final() {
+		if wt.named != nil && !wt.named[r.ID] {
+			continue
+		}
+		wt.cur[r.ID] = r
+		if k := watchKey(r); wt.last[r.ID] != k {
+			wt.last[r.ID] = k
+			changed = append(changed, r)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := runTable(wt.w, changed, wt.wide, false); err != nil {
+		return fmt.Errorf("%w: %v", errWatchWrite, err)
+	}
+	return nil
+}
+
+// done says whether runs were named and all of them have ended.
+func (wt *runWatch) done() bool {
+	if wt.named == nil {
+		return false
+	}
+	for id := range wt.named {
+		if r := wt.cur[id]; r == nil || !r.State.Final() {
 			return false
 		}
 	}

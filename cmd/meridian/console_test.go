@@ -253,7 +253,7 @@ func consoleState(t *testing.T) string {
 
 // consoleServer starts `meridian serve` on a state directory and returns
 // its URL and token.
-func consoleServer(t *testing.T, p *serveProc) (string, string) {
+func consoleServer(t testing.TB, p *serveProc) (string, string) {
 	t.Helper()
 	p.start()
 	t.Cleanup(p.stop)
