@@ -59,6 +59,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d)", e.Err.Message, e.Status)
 }
 
+// maxAnswer bounds what the client reads of one answer, and of the
+// runs stream's list, which is that answer on one line.
+const maxAnswer = 64 << 20
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -81,7 +85,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return resp, nil, err
 	}

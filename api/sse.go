@@ -37,11 +37,17 @@ const MaxSSELine = 4 << 20
 type SSEReader struct {
 	r       *bufio.Reader
 	afterCR bool
+	max     int
 }
 
-// NewSSEReader reads events from r.
+// NewSSEReader reads events from r, each line at most MaxSSELine bytes.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, 64<<10)}
+	return NewSSEReaderSize(r, MaxSSELine)
+}
+
+// NewSSEReaderSize reads events from r, each line at most max bytes.
+func NewSSEReaderSize(r io.Reader, max int) *SSEReader {
+	return &SSEReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
 // Next returns the next event; io.EOF when the stream ends, with an event
@@ -110,8 +116,8 @@ func (s *SSEReader) line() (string, error) {
 		case '\n':
 			return string(b), nil
 		}
-		if b = append(b, c); len(b) > MaxSSELine {
-			return "", fmt.Errorf("event stream: a line over %d bytes", MaxSSELine)
+		if b = append(b, c); len(b) > s.max {
+			return "", fmt.Errorf("event stream: a line over %d bytes", s.max)
 		}
 	}
 }
@@ -303,7 +309,8 @@ func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn fun
 		return false, false, nil, err
 	}
 	defer resp.Body.Close()
-	rd := NewSSEReader(resp.Body)
+	// The list is one line, as long as GET /v1/runs's answer may be.
+	rd := NewSSEReaderSize(resp.Body, maxAnswer)
 	for {
 		ev, err := nextEvent(rd, wait)
 		if err != nil {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -714,5 +716,35 @@ func TestFollowRuns(t *testing.T) {
 	}
 	if len(lists) != 2 || len(lists[0]) != 1 || lists[0][0] != old.ID || len(lists[1]) != 1 {
 		t.Errorf("lists %v, want [[%s]] on each of two connections", lists, old.ID)
+	}
+}
+
+// TestFollowRunsLongList: the runs stream's list is one line as long as
+// the list's answer may be, past the 4 MiB a run stream's line may take.
+func TestFollowRunsLongList(t *testing.T) {
+	var list RunList
+	for i := 0; i < 2500; i++ {
+		list.Runs = append(list.Runs, &run.Run{ID: fmt.Sprintf("run-%012d", i), Tenant: "a", Job: strings.Repeat("j", 2000)})
+	}
+	data, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) <= MaxSSELine {
+		t.Fatalf("the list is %d bytes, not over %d", len(data), MaxSSELine)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "retry: 10\n\nevent: runs\ndata: %s\n\n", data)
+	}))
+	defer srv.Close()
+	stop := errors.New("seen")
+	var got int
+	err = NewClient(srv.URL, tokA).FollowRuns(context.Background(), func(ev RunsStreamEvent) error {
+		got = len(ev.List)
+		return stop
+	})
+	if err != stop || got != len(list.Runs) {
+		t.Errorf("FollowRuns: %v with %d runs, want the list of %d", err, got, len(list.Runs))
 	}
 }
