@@ -432,6 +432,42 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discard) WriteHeader(int)             {}
 
+// clientConns are the connections a client made, for a test to break.
+type clientConns struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// trackConns makes c dial through the returned tracker.
+func trackConns(c *Client) *clientConns {
+	cc := &clientConns{}
+	d := &net.Dialer{}
+	c.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			cc.mu.Lock()
+			cc.conns = append(cc.conns, conn)
+			cc.mu.Unlock()
+		}
+		return conn, err
+	}}}
+	return cc
+}
+
+func (cc *clientConns) closeAll() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, c := range cc.conns {
+		c.Close()
+	}
+}
+
+func (cc *clientConns) count() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.conns)
+}
+
 // TestFollowEvents: the client follows a run to its end across a broken
 // connection, each timeline event once and in order.
 func TestFollowEvents(t *testing.T) {
@@ -445,18 +481,7 @@ func TestFollowEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client's connections, so that the test can break them.
-	var mu sync.Mutex
-	var conns []net.Conn
-	d := &net.Dialer{}
-	a.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}}}
+	conns := trackConns(a)
 	var got []store.Event
 	var end *StreamEnd
 	broken, cancelled := false, false
@@ -468,11 +493,7 @@ func TestFollowEvents(t *testing.T) {
 				// Break the stream mid-run; the events up to running
 				// are recorded while the client reconnects.
 				broken = true
-				mu.Lock()
-				for _, c := range conns {
-					c.Close()
-				}
-				mu.Unlock()
+				conns.closeAll()
 			}
 		case ev.End != nil:
 			end = ev.End
@@ -495,11 +516,9 @@ func TestFollowEvents(t *testing.T) {
 	if end == nil || end.State != run.Cancelled || !broken {
 		t.Errorf("end %+v, connection broken: %v", end, broken)
 	}
-	mu.Lock()
-	if len(conns) < 2 {
-		t.Errorf("%d connections: the client did not reconnect", len(conns))
+	if n := conns.count(); n < 2 {
+		t.Errorf("%d connections: the client did not reconnect", n)
 	}
-	mu.Unlock()
 	// A refusal is returned, not retried.
 	var se *StatusError
 	if err := NewClient(f.srv.URL, tokB).FollowEvents(ctx, r.ID, 0, func(RunStreamEvent) error { return nil }); !errors.As(err, &se) || se.Status != 404 {
@@ -664,18 +683,7 @@ func TestFollowRuns(t *testing.T) {
 	}
 	old := submit(tokA)
 	a := NewClient(f.srv.URL, tokA)
-	var mu sync.Mutex
-	var conns []net.Conn
-	d := &net.Dialer{}
-	a.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err == nil {
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-		return c, err
-	}}}
+	conns := trackConns(a)
 	var lists [][]string
 	var mine, theirs *run.Run
 	stop := errors.New("seen")
@@ -693,11 +701,7 @@ func TestFollowRuns(t *testing.T) {
 				if err := NewClient(f.srv.URL, tokA).FollowRuns(ctx, func(RunsStreamEvent) error { return nil }); !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
 					t.Errorf("a second stream: %v, want 429", err)
 				}
-				mu.Lock()
-				for _, c := range conns {
-					c.Close()
-				}
-				mu.Unlock()
+				conns.closeAll()
 			} else if mine == nil {
 				theirs, mine = submit(tokB), submit(tokA)
 			}

@@ -17,6 +17,22 @@ import (
 	"meridian.dev/meridian/run"
 )
 
+// proxiedServer starts a real `meridian serve` and returns it, its
+// address and token, and a proxy to it that passes each event of a
+// stream on as it comes, for a test to put in front with changes.
+func proxiedServer(t testing.TB) (*serveProc, string, string, *httputil.ReverseProxy) {
+	t.Helper()
+	p := newServeProc(t)
+	base, token := consoleServer(t, p)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	return p, base, token, rp
+}
+
 // TestFollowRun: run --follow prints each event of the run's timeline
 // once, in order, and its output, and ends with the run, from the event
 // stream of a real `meridian serve`; and the same by polling from a server
@@ -26,13 +42,7 @@ func TestFollowRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	p := newServeProc(t)
-	base, token := consoleServer(t, p)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
+	p, base, token, rp := proxiedServer(t)
 	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/events") {
 			q := r.URL.Query()

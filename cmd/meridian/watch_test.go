@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,37 +16,19 @@ import (
 	"meridian.dev/meridian/run"
 )
 
-// lineWriter keeps what is written, for a reader on another goroutine.
-type lineWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (lw *lineWriter) Write(p []byte) (int, error) {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.buf.Write(p)
-}
-
-func (lw *lineWriter) String() string {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.buf.String()
-}
-
-// rows returns the lines written that hold all of parts.
-func (lw *lineWriter) rows(parts ...string) []string {
-	var out []string
-	for _, l := range strings.Split(lw.String(), "\n") {
+// rowsWith returns the lines of out that hold all of parts.
+func rowsWith(out string, parts ...string) []string {
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
 		all := l != ""
 		for _, p := range parts {
 			all = all && strings.Contains(l, p)
 		}
 		if all {
-			out = append(out, l)
+			rows = append(rows, l)
 		}
 	}
-	return out
+	return rows
 }
 
 // TestGetWatch: get runs --watch prints a run's rows as it goes, to its
@@ -63,14 +41,7 @@ func TestGetWatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	p := newServeProc(t)
-	base, token := consoleServer(t, p)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1 // pass each event on
+	p, _, token, rp := proxiedServer(t)
 	// reads counts the plain reads of the list or of a run.
 	var reads, streams atomic.Int64
 	proxy := func(stream bool) *httptest.Server {
@@ -113,7 +84,7 @@ func TestGetWatch(t *testing.T) {
 				}
 				return r
 			}
-			watch := func(ctx context.Context, w *lineWriter, ids ...string) error {
+			watch := func(ctx context.Context, w *syncBuffer, ids ...string) error {
 				return getWatch(ctx, w, srv.URL, token, ids...)
 			}
 
@@ -121,7 +92,7 @@ func TestGetWatch(t *testing.T) {
 			reads.Store(0)
 			streams.Store(0)
 			r := submit()
-			named := &lineWriter{}
+			named := &syncBuffer{}
 			if err := watch(ctx, named, r.ID); err != nil {
 				t.Fatalf("%v\n%s", err, named.String())
 			}
@@ -147,14 +118,14 @@ func TestGetWatch(t *testing.T) {
 			reads.Store(0)
 			streams.Store(0)
 			wctx, stop := context.WithCancel(ctx)
-			all := &lineWriter{}
+			all := &syncBuffer{}
 			done := make(chan error, 1)
 			go func() { done <- watch(wctx, all) }()
 			// Wait for the table before submitting: a run submitted before
 			// the first read would be in it, not a change.
 			waitRows := func(parts ...string) {
 				t.Helper()
-				for deadline := time.Now().Add(time.Minute); len(all.rows(parts...)) == 0; {
+				for deadline := time.Now().Add(time.Minute); len(rowsWith(all.String(), parts...)) == 0; {
 					select {
 					case err := <-done:
 						t.Fatalf("the watch ended: %v\n%s", err, all.String())
@@ -173,7 +144,7 @@ func TestGetWatch(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Errorf("interrupted, the watch returned %v", err)
 			}
-			if rows := all.rows(r2.ID); len(rows) < 2 {
+			if rows := rowsWith(all.String(), r2.ID); len(rows) < 2 {
 				t.Errorf("want the new run's first row and its changes, got %d rows:\n%s", len(rows), all.String())
 			}
 			checkReads(t, tc.stream, reads.Load(), streams.Load())
@@ -197,14 +168,7 @@ func getWatch(ctx context.Context, w io.Writer, server, token string, ids ...str
 // before it (and as it still does without a stream). The state printed is
 // the run's, so the time includes the controller stopping the attempt.
 func BenchmarkGetWatch(b *testing.B) {
-	p := newServeProc(b)
-	base, token := consoleServer(b, p)
-	u, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
+	p, base, token, rp := proxiedServer(b)
 	noStream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/runs" {
 			r.URL.RawQuery = ""
@@ -219,11 +183,11 @@ func BenchmarkGetWatch(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := api.NewClient(base, token)
-			out := &lineWriter{}
+			out := &syncBuffer{}
 			done := make(chan error, 1)
 			go func() { done <- getWatch(ctx, out, tc.server, token) }()
 			wait := func(parts ...string) {
-				for deadline := time.Now().Add(time.Minute); len(out.rows(parts...)) == 0; time.Sleep(200 * time.Microsecond) {
+				for deadline := time.Now().Add(time.Minute); len(rowsWith(out.String(), parts...)) == 0; time.Sleep(200 * time.Microsecond) {
 					select {
 					case err := <-done:
 						b.Fatalf("the watch ended: %v", err)
