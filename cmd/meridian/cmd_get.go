@@ -89,12 +89,13 @@ quota or law) and why, with the lawful pools it waits for.`,
 			}
 			w := cmd.OutOrStdout()
 			wide := out == "wide"
+			var cols []int // the table's, which a watch's rows keep
 			if err := render(w, out, map[string]any{"runs": runs}, func(w io.Writer) error {
-				return runTable(w, runs, wide, true)
+				return runTable(w, runs, wide, true, &cols)
 			}); err != nil || !watch {
 				return err
 			}
-			return watchRuns(cmd.Context(), w, c, ids, runs, wide)
+			return watchRuns(cmd.Context(), w, c, ids, runs, wide, cols)
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after the table, print each change of a run until interrupted")
@@ -179,9 +180,11 @@ func runRow(r *run.Run, wide bool, now time.Time) []string {
 
 var runHeader = []string{"ID", "JOB", "STATE", "SITE", "ATTEMPT", "STEP", "LOSS", "CHECKPOINT", "AGE"}
 
-// runTable prints runs, with a header when header is set.
-func runTable(w io.Writer, runs []*run.Run, wide, header bool) error {
+// runTable prints runs, with a header when header is set, its columns at
+// least *cols wide, and leaves in *cols the widths it used (cols may be nil).
+func runTable(w io.Writer, runs []*run.Run, wide, header bool, cols *[]int) error {
 	tw := newTab(w)
+	tw.cols = cols
 	h := runHeader
 	if wide {
 		h = append(append([]string{}, h...), "ACCELERATORS", "AS OF", "REASON")
@@ -220,8 +223,8 @@ func runTable(w io.Writer, runs []*run.Run, wide, header bool) error {
 // change prints as soon as the server has it; when the server gives no
 // stream (one from before streams, or the tenant's streams are all
 // taken) or the stream keeps breaking, it asks every watchEvery instead.
-func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool) error {
-	wt := &runWatch{w: w, wide: wide, last: map[string]string{}, cur: map[string]*run.Run{}}
+func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool, cols []int) error {
+	wt := &runWatch{w: w, wide: wide, cols: cols, last: map[string]string{}, cur: map[string]*run.Run{}}
 	if len(ids) > 0 {
 		wt.named = map[string]bool{}
 		for _, id := range ids {
@@ -289,6 +292,7 @@ var (
 type runWatch struct {
 	w     io.Writer
 	wide  bool
+	cols  []int           // the widths of the columns printed so far
 	named map[string]bool // nil: every run of the tenant
 	last  map[string]string
 	cur   map[string]*run.Run
@@ -316,7 +320,7 @@ func (wt *runWatch) show(runs []*run.Run) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	if err := runTable(wt.w, changed, wt.wide, false); err != nil {
+	if err := runTable(wt.w, changed, wt.wide, false, &wt.cols); err != nil {
 		return fmt.Errorf("%w: %v", errWatchWrite, err)
 	}
 	return nil

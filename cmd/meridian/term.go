@@ -21,6 +21,9 @@ type table struct {
 	out    io.Writer
 	shrink []int
 	style  func(row, col int, padded string) string
+	// cols, when set, carries the column widths from one flush to the
+	// next: a table printed in parts keeps its columns.
+	cols *[]int
 }
 
 func newTab(w io.Writer) *table { return &table{out: w} }
@@ -36,6 +39,10 @@ func (t *table) Flush() error {
 		shrink = []int{-1}
 	}
 	tb := textfit.Table{Rows: rows, Width: outputWidth(t.out), Shrink: shrink, Style: t.style}
+	if t.cols != nil {
+		tb.MinWidths = *t.cols
+		*t.cols = tb.Widths()
+	}
 	_, err := io.WriteString(t.out, tb.String())
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -112,6 +113,7 @@ func TestGetWatch(t *testing.T) {
 			if n := len(uniqueLines(lines[1:])); n != len(lines)-1 {
 				t.Errorf("a row printed twice (%d rows, %d different):\n%s", len(lines)-1, n, named.String())
 			}
+			checkColumns(t, lines)
 			checkReads(t, tc.stream, reads.Load(), streams.Load())
 
 			// Unnamed: every run, a new one included, until interrupted.
@@ -232,6 +234,28 @@ func checkReads(t *testing.T, stream bool, reads, streams int64) {
 		t.Errorf("with the stream: %d plain reads and %d streams, want 1 read (the table) and a stream", reads, streams)
 	case !stream && reads < 2:
 		t.Errorf("without the stream: %d plain reads, want the table's and polls", reads)
+	}
+}
+
+// checkColumns: each row's cells start no left of the header's: the
+// rows a watch prints keep the table's columns, widened only for a wider
+// cell, never narrowed.
+func checkColumns(t *testing.T, lines []string) {
+	t.Helper()
+	cells := regexp.MustCompile(`\S+`)
+	head := cells.FindAllStringIndex(lines[0], -1)
+	for _, l := range lines[1:] {
+		got := cells.FindAllStringIndex(l, -1)
+		if len(got) != len(head) {
+			t.Errorf("%d cells in %q, %d in the header", len(got), l, len(head))
+			continue
+		}
+		for i := range got {
+			if got[i][0] < head[i][0] {
+				t.Errorf("column %d starts at %d in %q, at %d in the header %q", i, got[i][0], l, head[i][0], lines[0])
+				break
+			}
+		}
 	}
 }
 

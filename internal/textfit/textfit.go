@@ -29,6 +29,10 @@ type Table struct {
 	// Style, when set, dresses a cell after it is padded (colour): row and
 	// column indexes, the padded text. It must not change the visible width.
 	Style func(row, col int, padded string) string
+	// MinWidths, when set, are the narrowest its columns are laid out,
+	// so that a table printed in parts (a header, then a row at a time,
+	// as a watch prints) keeps its columns: pass each part's Widths on.
+	MinWidths []int
 }
 
 // Width is the display width of s.
@@ -58,7 +62,7 @@ func Cut(s string, w int) string {
 
 // Widths returns each column's width before fitting.
 func (t *Table) widths() []int {
-	var ws []int
+	ws := append([]int(nil), t.MinWidths...)
 	for _, r := range t.Rows {
 		for i, c := range r {
 			if i >= len(ws) {
@@ -118,10 +122,16 @@ func (t *Table) gap() int {
 	return t.Gap
 }
 
-// String lays the table out, one line per row, each ending in a newline.
-func (t *Table) String() string {
+// Widths are the widths String lays the columns out at.
+func (t *Table) Widths() []int {
 	ws := t.widths()
 	t.fit(ws)
+	return ws
+}
+
+// String lays the table out, one line per row, each ending in a newline.
+func (t *Table) String() string {
+	ws := t.Widths()
 	gap := strings.Repeat(" ", t.gap())
 	var b strings.Builder
 	for ri, r := range t.Rows {

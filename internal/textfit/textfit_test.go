@@ -54,3 +54,33 @@ func TestCutWide(t *testing.T) {
 		t.Errorf("Cut = %q", got)
 	}
 }
+
+// TestMinWidths: a table printed in parts (a header with its rows, then a
+// row at a time, as a watch prints), each part given the widths of the
+// ones before, lines up as the whole table printed at once would when no
+// later cell is wider, and widens a column for one that is.
+func TestMinWidths(t *testing.T) {
+	rows := [][]string{
+		{"ID", "ATTEMPT", "STEP", "AGE"},
+		{"run-1", "1", "-", "3s"},
+		{"run-1", "1", "60", "4s"},
+	}
+	whole := (&Table{Rows: rows}).String()
+	var parts strings.Builder
+	var ws []int
+	for _, part := range [][][]string{rows[:2], rows[2:]} {
+		tb := Table{Rows: part, MinWidths: ws}
+		ws = tb.Widths()
+		parts.WriteString(tb.String())
+	}
+	if parts.String() != whole {
+		t.Errorf("in parts:\n%s\nat once:\n%s", parts.String(), whole)
+	}
+	tb := Table{Rows: [][]string{{"run-1", "1", "1234567", "5s"}}, MinWidths: ws}
+	if got, want := tb.String(), "run-1  1        1234567  5s\n"; got != want {
+		t.Errorf("a wider cell: %q, want %q", got, want)
+	}
+	if got := tb.Widths(); got[2] != 7 || got[1] != ws[1] {
+		t.Errorf("widths %v after %v", got, ws)
+	}
+}
