@@ -134,6 +134,16 @@
 // but a user's run has no publication year and the fit then sets the run
 // efficiency to 1, the optimism the calibration exists to correct.
 //
+// Nor does a team's own history help, which a user could otherwise feed
+// in as a runEfficiency of its own (measured on the 49 runs of December
+// 2026): each run of a family of two or more, its estimate scaled by the
+// geometric mean of reported ÷ estimated over the family's other runs,
+// has a median absolute error of 14.0 % on the fitting half's 16 such
+// runs and 16.2 % on the held-out half's 13, against 10.3 % and 15.0 %
+// unscaled (from size alone 12.2 % and 16.8 %, against 8.9 % and
+// 18.4 %). Runs of one publication differ as much as publications do:
+// Llemma 7B and 34B, Llama 3.2 1B and 3B, DeepSeek LLM and DeepSeek-V2.
+//
 // # Overrides
 //
 // A job's spec.assumptions map replaces constants by name; AssumptionKeys
