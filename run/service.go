@@ -176,25 +176,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		// Another run took the room first (or a quota binds): wait.
 		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, nil, w, ce)
 	}
-	var rc *store.ResourceConflict
-	if errors.As(err, &rc) {
-		return nil, false, conflict(rc)
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	out, err := fromRow(got)
-	if err != nil {
-		return nil, false, err
-	}
-	if out.Tenant != tenant {
-		return nil, false, ErrNotFound
-	}
-	if created {
-		c.watch.runChanged(tenant, out.ID)
-	}
-	c.Nudge()
-	return out, created, nil
+	return c.createdRun(tenant, got, created, err)
 }
 
 // submitHeld records a run that waits in the held state for a lawful
@@ -255,6 +237,14 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 		return nil, false, err
 	}
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	return c.createdRun(tenant, got, created, err)
+}
+
+// createdRun finishes a Store.CreateRun of tenant's: a resource conflict
+// becomes the caller's conflict error, the row a Run (ErrNotFound when an
+// idempotency key named another tenant's run); a new run is announced to
+// its watchers, and the loop nudged.
+func (c *Controller) createdRun(tenant string, got *store.Run, created bool, err error) (*Run, bool, error) {
 	var rc *store.ResourceConflict
 	if errors.As(err, &rc) {
 		return nil, false, conflict(rc)

@@ -97,6 +97,22 @@ type rowsScanner interface {
 	Err() error
 }
 
+// countRunsQuery counts runs by state and site, for CountRuns.
+const countRunsQuery = `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`
+
+// scanRunCounts reads countRunsQuery's rows.
+func scanRunCounts(rows rowsScanner) ([]RunCount, error) {
+	var out []RunCount
+	for rows.Next() {
+		var c RunCount
+		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 func scanHolds(rows rowsScanner) ([]TenantHold, error) {
 	var out []TenantHold
 	for rows.Next() {

@@ -483,20 +483,12 @@ func (s *Postgres) Holds(ctx context.Context) ([]TenantHold, error) {
 
 // CountRuns implements Store.
 func (s *Postgres) CountRuns(ctx context.Context) ([]RunCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)
+	rows, err := s.pool.Query(ctx, countRunsQuery)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []RunCount
-	for rows.Next() {
-		var c RunCount
-		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanRunCounts(rows)
 }
 
 // pgErr maps PostgreSQL's errors to the store's: a unique violation is a

@@ -104,20 +104,12 @@ func (s *SQLite) Holds(ctx context.Context) ([]TenantHold, error) {
 
 // CountRuns returns how many runs are in each state at each site.
 func (s *SQLite) CountRuns(ctx context.Context) ([]RunCount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`)
+	rows, err := s.db.QueryContext(ctx, countRunsQuery)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []RunCount
-	for rows.Next() {
-		var c RunCount
-		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanRunCounts(rows)
 }
 
 const tokenCols = `id, tenant, hash, admin, note, created_at, revoked_at`
