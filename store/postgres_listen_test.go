@@ -59,6 +59,16 @@ func TestPostgresListenRuns(t *testing.T) {
 			return ""
 		}
 	}
+	// setState commits a change of run id's state on replica a.
+	setState := func(id, state string) {
+		t.Helper()
+		if _, err := a.UpdateRun(ctx, id, func(r *store.Run) (store.Change, error) {
+			r.State = state
+			return store.Change{}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	wait("resync when listening began", resync)
 
 	for _, r := range []struct{ id, tenant string }{{"r1", "a"}, {"r2", "b"}} {
@@ -107,12 +117,7 @@ func TestPostgresListenRuns(t *testing.T) {
 		t.Fatal("the lost connection was not reported")
 	}
 	wait("resync after listening again", resync)
-	if _, err := a.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
-		r.State = "running"
-		return store.Change{}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setState("r1", "running")
 	if got := next(); got != "a r1" {
 		t.Fatalf("after listening again heard %q", got)
 	}
@@ -120,12 +125,7 @@ func TestPostgresListenRuns(t *testing.T) {
 	if _, err := b.Pool().Exec(ctx, `SELECT pg_notify('meridian_run_changes', 'nospace')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.UpdateRun(ctx, "r2", func(r *store.Run) (store.Change, error) {
-		r.State = "done"
-		return store.Change{}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setState("r2", "done")
 	if got := next(); got != "b r2" {
 		t.Fatalf("after a stray notification and a change of r2 heard %q", got)
 	}

@@ -224,7 +224,7 @@ func runTable(w io.Writer, runs []*run.Run, wide, header bool, cols *[]int) erro
 // stream (one from before streams, or the tenant's streams are all
 // taken) or the stream keeps breaking, it asks every watchEvery instead.
 func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool, cols []int) error {
-	wt := &runWatch{w: w, wide: wide, cols: cols, last: map[string]string{}, cur: map[string]*run.Run{}}
+	wt := &runWatch{w: w, wide: wide, cols: cols, last: map[string]string{}, ended: map[string]bool{}}
 	if len(ids) > 0 {
 		wt.named = map[string]bool{}
 		for _, id := range ids {
@@ -233,7 +233,7 @@ func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, ru
 	}
 	for _, r := range runs {
 		wt.last[r.ID] = watchKey(r)
-		wt.cur[r.ID] = r
+		wt.ended[r.ID] = r.State.Final()
 	}
 	if wt.done() {
 		return nil
@@ -295,7 +295,7 @@ type runWatch struct {
 	cols  []int           // the widths of the columns printed so far
 	named map[string]bool // nil: every run of the tenant
 	last  map[string]string
-	cur   map[string]*run.Run
+	ended map[string]bool // whether each run shown is final
 }
 
 // watchKey is what a watch prints a row for a change of: state, site,
@@ -311,7 +311,7 @@ func (wt *runWatch) show(runs []*run.Run) error {
 		if wt.named != nil && !wt.named[r.ID] {
 			continue
 		}
-		wt.cur[r.ID] = r
+		wt.ended[r.ID] = r.State.Final()
 		if k := watchKey(r); wt.last[r.ID] != k {
 			wt.last[r.ID] = k
 			changed = append(changed, r)
@@ -332,7 +332,7 @@ func (wt *runWatch) done() bool {
 		return false
 	}
 	for id := range wt.named {
-		if r := wt.cur[id]; r == nil || !r.State.Final() {
+		if !wt.ended[id] {
 			return false
 		}
 	}

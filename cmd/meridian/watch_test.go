@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"regexp"
 	"sort"
 	"strings"
@@ -43,26 +44,6 @@ func TestGetWatch(t *testing.T) {
 		t.Skip("starts a server process")
 	}
 	p, _, token, rp := proxiedServer(t)
-	// reads counts the plain reads of the list or of a run.
-	var reads, streams atomic.Int64
-	proxy := func(stream bool) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/runs") && !strings.HasSuffix(r.URL.Path, "/events") && !strings.HasSuffix(r.URL.Path, "/logs") {
-				if !stream {
-					q := r.URL.Query()
-					q.Del("follow")
-					r.URL.RawQuery = q.Encode()
-					r.Header.Del("Accept")
-				}
-				if r.URL.Query().Get("follow") == "1" {
-					streams.Add(1)
-				} else {
-					reads.Add(1)
-				}
-			}
-			rp.ServeHTTP(w, r)
-		}))
-	}
 	old := watchEvery
 	watchEvery = 50 * time.Millisecond
 	defer func() { watchEvery = old }()
@@ -71,14 +52,15 @@ func TestGetWatch(t *testing.T) {
 		stream bool
 	}{{"stream", true}, {"no stream", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := proxy(tc.stream)
+			srv := newWatchProxy(rp, tc.stream)
 			defer srv.Close()
+			reads, streams := &srv.reads, &srv.streams
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			c := api.NewClient(srv.URL, token)
 			submit := func() *run.Run {
 				t.Helper()
-				job := demoJob(t, p.bin, p.state, 60, 20, "5ms")
+				job := demoJob(t, p.bin, p.state, 120, 20, "5ms") // long enough to be running when the watch starts
 				r, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
 				if err != nil {
 					t.Fatal(err)
@@ -125,20 +107,7 @@ func TestGetWatch(t *testing.T) {
 			go func() { done <- watch(wctx, all) }()
 			// Wait for the table before submitting: a run submitted before
 			// the first read would be in it, not a change.
-			waitRows := func(parts ...string) {
-				t.Helper()
-				for deadline := time.Now().Add(time.Minute); len(rowsWith(all.String(), parts...)) == 0; {
-					select {
-					case err := <-done:
-						t.Fatalf("the watch ended: %v\n%s", err, all.String())
-					default:
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("no row with %q after a minute:\n%s", parts, all.String())
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
+			waitRows := func(parts ...string) { waitRow(t, all, done, 10*time.Millisecond, parts...) }
 			waitRows(r.ID)
 			r2 := submit()
 			waitRows(r2.ID, "succeeded")
@@ -171,13 +140,7 @@ func getWatch(ctx context.Context, w io.Writer, server, token string, ids ...str
 // the run's, so the time includes the controller stopping the attempt.
 func BenchmarkGetWatch(b *testing.B) {
 	p, base, token, rp := proxiedServer(b)
-	noStream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/runs" {
-			r.URL.RawQuery = ""
-			r.Header.Del("Accept")
-		}
-		rp.ServeHTTP(w, r)
-	}))
+	noStream := newWatchProxy(rp, false)
 	defer noStream.Close()
 	job := demoJob(b, p.bin, p.state, 1000000, 1000, "50ms")
 	for _, tc := range []struct{ name, server string }{{"stream", base}, {"poll-1s", noStream.URL}} {
@@ -188,18 +151,7 @@ func BenchmarkGetWatch(b *testing.B) {
 			out := &syncBuffer{}
 			done := make(chan error, 1)
 			go func() { done <- getWatch(ctx, out, tc.server, token) }()
-			wait := func(parts ...string) {
-				for deadline := time.Now().Add(time.Minute); len(rowsWith(out.String(), parts...)) == 0; time.Sleep(200 * time.Microsecond) {
-					select {
-					case err := <-done:
-						b.Fatalf("the watch ended: %v", err)
-					default:
-					}
-					if time.Now().After(deadline) {
-						b.Fatalf("no row with %q:\n%s", parts, out.String())
-					}
-				}
-			}
+			wait := func(parts ...string) { waitRow(b, out, done, 200*time.Microsecond, parts...) }
 			var lat []time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -222,6 +174,53 @@ func BenchmarkGetWatch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "ms-max")
 		})
+	}
+}
+
+// watchProxy passes requests on to a server and counts the plain reads of
+// the run list or of a run, and the streams of the list, asked through it;
+// without stream it strips follow=1 and Accept from those, as a server
+// from before streams ignores them.
+type watchProxy struct {
+	*httptest.Server
+	reads, streams atomic.Int64
+}
+
+func newWatchProxy(rp *httputil.ReverseProxy, stream bool) *watchProxy {
+	wp := &watchProxy{}
+	wp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/runs") && !strings.HasSuffix(r.URL.Path, "/events") && !strings.HasSuffix(r.URL.Path, "/logs") {
+			if !stream {
+				q := r.URL.Query()
+				q.Del("follow")
+				r.URL.RawQuery = q.Encode()
+				r.Header.Del("Accept")
+			}
+			if r.URL.Query().Get("follow") == "1" {
+				wp.streams.Add(1)
+			} else {
+				wp.reads.Add(1)
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	return wp
+}
+
+// waitRow waits, looking every poll, until out has a line that holds all
+// of parts; the watch writing it ending first (done), or a minute passing,
+// fails tb.
+func waitRow(tb testing.TB, out *syncBuffer, done <-chan error, poll time.Duration, parts ...string) {
+	tb.Helper()
+	for deadline := time.Now().Add(time.Minute); len(rowsWith(out.String(), parts...)) == 0; time.Sleep(poll) {
+		select {
+		case err := <-done:
+			tb.Fatalf("the watch ended: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no row with %q after a minute:\n%s", parts, out.String())
+		}
 	}
 }
 
