@@ -175,8 +175,11 @@ func (c *Chain) Verify(entries []Entry) Result {
 		}
 		if c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
-			// position its own prev hash points to.
-			limit := int64(len(entries)) + entries[len(entries)-1].Seq + 1
+			// position it was written at. The search is bounded by the
+			// log's length, never by a seq stored in it: a last entry
+			// claiming seq 2^60 would otherwise keep Verify (and the
+			// server's start) hashing for ever instead of reporting.
+			limit := 2*int64(len(entries)) + 1
 			if at, ok := c.origin(e, limit); ok && at != e.Seq {
 				if _, known := seqOf[e.PrevHash]; !known && e.PrevHash != prev {
 					return fail(r, e.Seq, Deleted, fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at))
