@@ -223,7 +223,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 // intact reports whether o is at the destination whole and authentic.
 func (c *copier) intact(ctx context.Context, o Object, buf *[]byte) (bool, error) {
 	if o.Chunk == nil {
-		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, dataset.MaxManifestBytes)
+		// The intent recorded the manifest's size: a larger object there
+		// is not it, and is not read.
+		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, o.Bytes)
 		if err != nil {
 			return false, ignoreAbsent(err)
 		}

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -223,12 +222,11 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	}
 	// The manifest goes last, so a site never holds a manifest whose chunks
 	// are not all there; an identical one already there is not sent again.
-	have, err := dataset.ReadObject(ctx, cr.Dst, dataset.ManifestKey(name), dataset.MaxManifestBytes)
-	if err != nil && !errors.Is(err, dataset.ErrNotFound) {
-		have = nil
-	}
+	// It is compared as it is read, so a site's object claiming any size
+	// costs no buffer of that size.
+	same, err := dataset.SameObject(ctx, cr.Dst, dataset.ManifestKey(name), rawManifest)
 	final := []Object{}
-	if !bytes.Equal(have, rawManifest) {
+	if err != nil || !same {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(m.UniqueChunks()) - len(missing), Damaged: damaged, Reconciled: reconciled}
