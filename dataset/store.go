@@ -295,16 +295,26 @@ func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte,
 	if size > limit {
 		return nil, fmt.Errorf("%s: %d bytes, over %d: %w (%w)", key, size, limit, ErrTooLarge, seal.ErrAuth)
 	}
-	// One allocation of the declared size plus one byte, to notice an object
-	// longer than the store said.
-	buf := make([]byte, max(size, 0)+1)
-	n, err := io.ReadFull(r, buf)
-	switch {
-	case err == nil:
-		return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, size, ErrTooLarge, seal.ErrAuth)
-	case err == io.ErrUnexpectedEOF || err == io.EOF:
-		return buf[:n], nil
-	default:
-		return nil, fmt.Errorf("read %s: %w", key, err)
+	// The declared size is the store's claim: it is allocated at once only
+	// up to a sealed chunk's size (so a chunk is read into one buffer),
+	// and beyond that the buffer grows as bytes arrive, so a store that
+	// declares 1 GiB and sends little costs little. One byte more than
+	// declared is read, to notice an object longer than the store said.
+	size = max(size, 0)
+	buf := make([]byte, 0, min(size, int64(seal.SealedSize(MaxChunk)))+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), size+1)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case int64(len(buf)) > size:
+			return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, size, ErrTooLarge, seal.ErrAuth)
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
 	}
 }
