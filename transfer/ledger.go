@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -421,8 +422,12 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if err := dropTornLine(f); err != nil {
+		f.Close()
 		return fmt.Errorf("ledger: %w", err)
 	}
 	if _, err := f.Write(append(line, '\n')); err != nil {
@@ -457,8 +462,37 @@ func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string
 	return out, nil
 }
 
+// dropTornLine cuts what follows the last newline of f: part of a line
+// that an Append killed midway wrote. That record was never acknowledged,
+// and a record appended after it would be glued onto it.
+func dropTornLine(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := fi.Size()
+	var block [64 << 10]byte
+	for end > 0 {
+		n := min(end, int64(len(block)))
+		if _, err := f.ReadAt(block[:n], end-n); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(block[:n], '\n'); i >= 0 {
+			end -= n - int64(i) - 1
+			break
+		}
+		end -= n
+	}
+	if end == fi.Size() {
+		return nil
+	}
+	return f.Truncate(end)
+}
+
 // readFileLedger reads every record of a FileLedger; a missing file is an
-// empty ledger; a damaged line is an error naming its line number.
+// empty ledger; a damaged line is an error naming its line number. A last
+// line without its newline is an Append that did not finish, and is not a
+// record.
 func readFileLedger(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -471,6 +505,15 @@ func readFileLedger(path string) ([]Record, error) {
 	var recs []Record
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			return i + 1, data[:i], nil
+		}
+		if atEOF {
+			return len(data), nil, nil
+		}
+		return 0, nil, nil
+	})
 	for n := 1; sc.Scan(); n++ {
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
