@@ -133,7 +133,7 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 		t.Fatal(err)
 	}
 	sealer, _ := seal.New(key, ownerDataset)
-	home := "file://" + filepath.Join(dir, "acme-home-store")
+	home := "file://" + filepath.Join(dir, "store") // the state directory's home store, which the server reads
 	b, err := dataset.OpenStore(ctx, home)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func newMatrix(t *testing.T, st store.Store) *matrix {
 		t.Fatal(err)
 	}
 	mx.runID = r.ID
-	mx.secrets = []string{r.ID, ownerOrg, ownerDataset, home, key.String(), filepath.Join(dir, "acme-home-store")}
+	mx.secrets = []string{r.ID, ownerOrg, ownerDataset, home, key.String(), filepath.Join(dir, "store")}
 	mx.validate, mx.validateEvent = openAPIValidator(t, h)
 	return mx
 }

@@ -18,6 +18,7 @@ import (
 	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -60,6 +61,12 @@ type Config struct {
 	// StageTimeout bounds one staging step (default 1h); a staging cut
 	// short resumes at the next step without resending what arrived.
 	StageTimeout time.Duration
+	// DatasetStores are the home stores a tenant's Dataset may name in
+	// spec.store, which the server then reads with its own access (see
+	// dataset.Within); default the state directory's home store, the one
+	// `meridian dataset add` writes on this machine. A dataset naming any
+	// other store is refused when registered and never staged.
+	DatasetStores []string
 
 	// ServerURL is where attempts' agents reach the server's agent API.
 	ServerURL string
@@ -215,6 +222,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.StageTimeout <= 0 {
 		cfg.StageTimeout = time.Hour
+	}
+	if cfg.DatasetStores == nil {
+		cfg.DatasetStores = []string{statedir.Dir{Path: cfg.StateDir}.HomeStore()}
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 2 * time.Second

@@ -51,6 +51,12 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return c.fail(ctx, r, err.Error())
 	}
+	for _, name := range stored {
+		// Registered before the server's stores were narrowed, say.
+		if err := c.checkDatasetStore(w.Datasets[name]); err != nil {
+			return c.fail(ctx, r, err.Error())
+		}
+	}
 	var events []store.Event
 	for _, name := range declared {
 		events = append(events, store.Event{Kind: "staging", Reason: fmt.Sprintf("dataset %s declared only (no spec.store); nothing moved to %s", name, r.Site)})

@@ -154,6 +154,9 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	if ds.Spec.Store == "" {
 		return nil, &InputError{"dataset", fmt.Errorf("dataset %s has no spec.store: nothing to stage", name)}
 	}
+	if err := c.checkDatasetStore(ds); err != nil {
+		return nil, err
+	}
 	dst := *site
 	dst.Spec.Store = c.SiteStore(site)
 	unlock := c.lockStore(dst.Spec.Store + "|" + tenant)
@@ -263,4 +266,14 @@ func (c *Controller) VerifyDataset(ctx context.Context, tenant, name, siteName s
 		return nil, fmt.Errorf("dataset %s at %s: %w", name, site.Metadata.Name, err)
 	}
 	return rep, nil
+}
+
+// checkDatasetStore refuses a dataset whose spec.store is not among the
+// home stores this server reads (Config.DatasetStores): the server opens
+// that store with its own access, so a tenant must not choose where.
+func (c *Controller) checkDatasetStore(d *catalog.Dataset) error {
+	if d.Spec.Store == "" || dataset.Within(d.Spec.Store, c.cfg.DatasetStores) {
+		return nil
+	}
+	return &InputError{"spec.store", fmt.Errorf("dataset %s: %q is not among the home stores this server reads datasets from; put the dataset in one of them, or ask the operator to add its store (serve --dataset-stores)", d.Metadata.Name, d.Spec.Store)}
 }

@@ -534,6 +534,9 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		res = append(res, r)
 	}
 	for _, d := range rq.datasets {
+		if err := c.checkDatasetStore(d); err != nil {
+			return nil, err
+		}
 		r, err := datasetResource(d)
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -67,7 +68,7 @@ func addDataset(t *testing.T, dir string, keys dataset.Keyring, d testData) stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		url := "file://" + filepath.Join(dir, "home-store")
+		url := "file://" + filepath.Join(dir, "store") // the state directory's home store, which the server reads
 		b, err := dataset.OpenStore(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
@@ -461,4 +462,70 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 		t.Fatalf("run %s after cancel: %s", r.State, r.Reason)
 	}
 	e.checkSitesClean()
+}
+
+// TestDatasetStoreScope: a tenant's Dataset may name only a home store the
+// server was given (Config.DatasetStores, by default the state directory's):
+// the server opens that store with its own access, so a tenant naming any
+// other directory or endpoint is refused when it registers or submits the
+// dataset, and a dataset registered before the scope narrowed is never
+// staged. Nothing is created at the foreign path.
+func TestDatasetStoreScope(t *testing.T) {
+	e, keys := newDataEnv(t, transfer.BasisLaw{})
+	ctx := context.Background()
+	foreign := filepath.Join(t.TempDir(), "not-a-home-store")
+	docFor := func(name, url string) string {
+		return fmt.Sprintf("apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: %s}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5, store: %q}\n", name, url)
+	}
+	isScopeErr := func(err error) bool {
+		var ie *InputError
+		return errors.As(err, &ie) && ie.Field == "spec.store" && strings.Contains(ie.Error(), "not among the home stores")
+	}
+	for _, url := range []string{"file://" + foreign, "file://" + filepath.Join(e.dir, "store", "..", "keyring"),
+		"s3://bucket?endpoint=http://169.254.169.254&use_path_style=true"} {
+		if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: docFor("outside", url)}}, false); !isScopeErr(err) {
+			t.Errorf("apply with store %s: %v, want a spec.store refusal", url, err)
+		}
+	}
+	if rs, err := e.c.Resources(ctx, "t1"); err != nil || len(rs) != 0 {
+		t.Fatalf("registered after refusals: %v %v", rs, err)
+	}
+	job := dataJobDoc(20, 10, []string{"outside"}, false, "")
+	if _, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{job, {Name: "ds.yaml", Content: docFor("outside", "file://"+foreign)}}}); !isScopeErr(err) {
+		t.Errorf("submit with a foreign store: %v, want a spec.store refusal", err)
+	}
+
+	// Inside the scope: the state directory's home store.
+	inside := addDataset(t, e.dir, keys, testData{name: "inside", origin: "SG", class: catalog.ClassPublic, stored: true})
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: strings.TrimPrefix(inside, "---\n")}}, false); err != nil {
+		t.Fatalf("apply inside the home store: %v", err)
+	}
+
+	// Registered before the scope narrowed (written past Apply).
+	d := &catalog.Dataset{APIVersion: catalog.APIVersion, Kind: catalog.KindDataset, Metadata: catalog.Metadata{Name: "legacy"},
+		Spec: catalog.DatasetSpec{Origin: "SG", Classification: catalog.ClassPublic, SizeBytes: 1e5, Store: "file://" + foreign}}
+	res, err := datasetResource(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Tenant = "t1"
+	rec, _ := audit.NewRecord(KindRegister, "", map[string]any{"kind": res.Kind, "name": res.Name})
+	if _, err := e.st.PutResource(ctx, &res, 0, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.c.forgetWorlds(ctx, "t1")
+	if _, err := e.c.StageDataset(ctx, "t1", "legacy", StageRequest{Site: "alpha"}); !isScopeErr(err) {
+		t.Errorf("staging a legacy dataset: %v, want a spec.store refusal", err)
+	}
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"legacy"}, false, "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Failed || !strings.Contains(r.Reason, "not among the home stores") {
+		t.Errorf("run on a legacy dataset ended %s: %s, want failed naming the store", r.State, r.Reason)
+	}
+	if _, err := os.Stat(foreign); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the foreign store was touched: %v", err)
+	}
 }

@@ -171,6 +171,9 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 		reg.orgs[o.Metadata.Name] = o
 	}
 	for _, d := range rq.datasets {
+		if err := c.checkDatasetStore(d); err != nil {
+			return nil, nil, err
+		}
 		res, err := datasetResource(d)
 		if err != nil {
 			return nil, nil, err

@@ -40,6 +40,9 @@ type tenants struct {
 	p           *serveProc
 	alpha, beta *api.Client
 	tokA, tokB  string
+	// home is the directory of home stores the server reads tenants'
+	// datasets from (serve --dataset-stores).
+	home string
 }
 
 func newTenants(t *testing.T, serveArgs ...string) *tenants {
@@ -48,13 +51,13 @@ func newTenants(t *testing.T, serveArgs ...string) *tenants {
 	if err := os.MkdirAll(p.state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	tv := &tenants{p: p, tokA: api.NewToken(), tokB: api.NewToken()}
+	tv := &tenants{p: p, tokA: api.NewToken(), tokB: api.NewToken(), home: t.TempDir()}
 	b, _ := json.Marshal(map[string]any{"tokens": []api.Token{
 		{Tenant: "default", Token: api.NewToken()}, {Tenant: "alpha-lab", Token: tv.tokA}, {Tenant: "beta-lab", Token: tv.tokB}}})
 	if err := os.WriteFile(filepath.Join(p.state, api.TokensFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.extra = serveArgs
+	p.extra = append([]string{"--dataset-stores", "file://" + tv.home}, serveArgs...)
 	p.start()
 	t.Cleanup(p.stop)
 	tv.alpha = api.NewClient("http://"+p.addr, tv.tokA)
@@ -132,7 +135,7 @@ func statusOf(err error) int {
 func TestAttackBackdating(t *testing.T) {
 	tv := newTenants(t)
 	ctx := context.Background()
-	data, key := personalData(t, t.TempDir(), "cn-users", "CN", 2000000, "cn-standard-contract")
+	data, key := personalData(t, tv.home, "cn-users", "CN", 2000000, "cn-standard-contract")
 	docs := []run.Document{{Name: "data.yaml", Content: data}, {Name: "job.yaml", Content: jobFor("cn-lab", "CN", []string{"cn-users"}, "sleep 1")}}
 	if _, err := tv.alpha.Apply(ctx, docs[:1], false); err != nil {
 		t.Fatal(err)
@@ -180,7 +183,7 @@ func exitCode(err error) int {
 func TestAttackLyingMetadata(t *testing.T) {
 	tv := newTenants(t)
 	ctx := context.Background()
-	data, _ := personalData(t, t.TempDir(), "cn-users", "CN", 2000000, "cn-standard-contract")
+	data, _ := personalData(t, tv.home, "cn-users", "CN", 2000000, "cn-standard-contract")
 	if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: data}}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +237,7 @@ func TestAttackLyingMetadata(t *testing.T) {
 func TestAttackCrossTenantKeys(t *testing.T) {
 	tv := newTenants(t)
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := tv.home
 	data, key := personalData(t, dir, "sg-users", "SG", 1000, "consent")
 	if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: data}}, false); err != nil {
 		t.Fatal(err)
@@ -266,6 +269,38 @@ func TestAttackCrossTenantKeys(t *testing.T) {
 	}
 	if _, err := tv.beta.Get(ctx, "run-000000000000"); statusOf(err) != http.StatusNotFound {
 		t.Errorf("unknown run: %v", err)
+	}
+}
+
+// TestAttackDatasetStore: the server reads a dataset's home store with its
+// own access, so a tenant may not point spec.store at the server's state
+// directory, another directory of the machine, or an endpoint of its
+// choosing; only the stores the operator gave (--dataset-stores) are read.
+func TestAttackDatasetStore(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	probe := filepath.Join(t.TempDir(), "made-by-the-server")
+	for _, url := range []string{"file://" + probe, "file://" + tv.p.state, "file://" + tv.home + "/../elsewhere",
+		"s3://metadata?endpoint=http://169.254.169.254&use_path_style=true&disable_https=true"} {
+		doc := fmt.Sprintf("apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: probe}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5, store: %q}\n", url)
+		_, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: doc}}, false)
+		var se *api.StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.Err.Field != "spec.store" || strings.Contains(strings.ReplaceAll(se.Err.Message, url, ""), tv.home) {
+			t.Errorf("dataset in %s: %v, want 400 naming spec.store and not the server's stores", url, err)
+		}
+	}
+	if _, err := os.Stat(probe); err == nil {
+		t.Error("the server created the tenant's directory")
+	}
+	if rs, err := tv.alpha.Resources(ctx); err != nil || len(rs) != 0 {
+		t.Errorf("registered after refusals: %v %v", rs, err)
+	}
+	// The operator's list is checked before the server starts.
+	cmd := exec.Command(binary(t), "serve", "--state", t.TempDir(), "--listen", "127.0.0.1:0", "--dataset-stores", "https://lab.example/data")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitBadInput || !bytes.Contains(out, []byte("--dataset-stores")) {
+		t.Errorf("serve with a bad --dataset-stores: %v\n%s", err, out)
 	}
 }
 

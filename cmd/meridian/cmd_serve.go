@@ -166,6 +166,7 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().StringVar(&local.Accelerator, "local-accelerator", defaultLocalAccelerator, "accelerator the local site is planned as")
 	cmd.Flags().IntVar(&local.Count, "local-count", defaultLocalCount, "accelerators the local site is planned with")
 	cmd.Flags().BoolVar(&noLocal, "no-local-site", false, "offer no local site: jobs run only at the catalog's configured sites")
+	cmd.Flags().StringArrayVar(&opts.DatasetStores, "dataset-stores", nil, "home store a tenant's Dataset may name in spec.store, read with this server's own access: a file:// directory (and what is under it) or an s3:// bucket with its parameters (and prefixes under its prefix); repeatable; default STATE/store, where `meridian dataset add` puts datasets on this machine")
 	cmd.Flags().StringArrayVar(&opts.RuleDirs, "rules", nil, "directory (or file) of rule packs loaded on top of the built-in ones (repeatable); packs applied with `rules apply` come on top")
 	cmd.Flags().StringVar(&opts.Quotas, "quotas", "", "file of Quota documents: each tenant's nominal share and borrowing limit per accelerator family, in cohorts that lend unused quota (docs/fleet.md); read again on SIGHUP or POST /v1/quotas/reload, and put in force only when every check passes")
 	cmd.Flags().DurationVar(&opts.MoveMargin, "move-margin", 24*time.Hour, "how long before a known rule makes a run's site unlawful the run is moved")

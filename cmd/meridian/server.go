@@ -85,6 +85,9 @@ type serverOptions struct {
 	Limits       api.Limits
 	// RuleDirs are packs loaded on top of the built-in ones (serve --rules).
 	RuleDirs []string
+	// DatasetStores are the home stores tenants' datasets may name (serve
+	// --dataset-stores); default the state directory's.
+	DatasetStores []string
 	// MoveMargin is how long before a known rule bites runs move.
 	MoveMargin time.Duration
 	// DrainGrace is how long a run that must leave gets to checkpoint.
@@ -268,6 +271,11 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := checkServerCatalog(opts.CatalogDir, extra); err != nil {
 		return nil, badInput(err)
 	}
+	for _, s := range opts.DatasetStores {
+		if !dataset.Within(s, []string{s}) {
+			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
+		}
+	}
 	dir := statedir.Dir{Path: opts.StateDir}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
@@ -408,7 +416,7 @@ func startServer(opts serverOptions) (*server, error) {
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {

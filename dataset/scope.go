@@ -1,0 +1,105 @@
+package dataset
+
+import (
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Within reports whether the store URL u lies inside one of the stores
+// scope names, so that a server may read it on a tenant's behalf:
+//
+//   - file:///dir: u is that directory or one beneath it, after both
+//     paths are cleaned and made absolute;
+//   - s3://bucket?…: u names the same bucket with exactly the same
+//     parameters (endpoint, region, profile, anonymous and the rest), and
+//     its prefix parameter is the entry's or lies beneath it ("a/b" is
+//     beneath "a", "ab" is not).
+//
+// Anything that does not parse, or any other scheme, is outside: a server
+// that is asked to open a store it was not given refuses.
+func Within(u string, scope []string) bool {
+	for _, s := range scope {
+		if within(u, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func within(raw, scope string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	s, err := url.Parse(scope)
+	if err != nil || u.Scheme != s.Scheme || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	switch u.Scheme {
+	case "file":
+		up, ok := fileDir(u)
+		sp, ok2 := fileDir(s)
+		if !ok || !ok2 || u.RawQuery != "" {
+			return false
+		}
+		rel, err := filepath.Rel(sp, up)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+	case "s3":
+		if u.Host == "" || u.Host != s.Host || (u.Path != "" && u.Path != "/") {
+			return false
+		}
+		uq, sq := u.Query(), s.Query()
+		for k, v := range uq {
+			if k == "prefix" {
+				continue
+			}
+			if len(v) != 1 || len(sq[k]) != 1 || sq[k][0] != v[0] {
+				return false
+			}
+		}
+		for k := range sq {
+			if _, ok := uq[k]; !ok && k != "prefix" {
+				return false
+			}
+		}
+		if len(uq["prefix"]) > 1 {
+			return false
+		}
+		return beneathPrefix(uq.Get("prefix"), sq.Get("prefix"))
+	}
+	return false
+}
+
+// fileDir is a file URL's directory, cleaned and absolute, as OpenStore
+// would open it.
+func fileDir(u *url.URL) (string, bool) {
+	dir := u.Path
+	if u.Host == "." {
+		dir = "." + u.Path
+	} else if u.Host != "" {
+		return "", false
+	}
+	if dir == "" {
+		return "", false
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	return abs, true
+}
+
+// beneathPrefix reports whether key prefix p is scope's or lies beneath it
+// at a "/" boundary.
+func beneathPrefix(p, scope string) bool {
+	scope = strings.TrimSuffix(scope, "/")
+	if scope == "" {
+		return !strings.Contains(p, "..")
+	}
+	if strings.Contains(p, "..") {
+		return false
+	}
+	p = strings.TrimSuffix(p, "/")
+	return p == scope || strings.HasPrefix(p, scope+"/")
+}
