@@ -64,11 +64,13 @@ func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := newRecords(abs)
-	if err != nil {
+	// The work root first, so that the directories above it are made open
+	// to pass through; the records' directories are the backend's alone.
+	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	rec, err := newRecords(abs)
+	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
@@ -175,7 +177,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	key := spec.Key()
 	dir := s.jobDir(key)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.rec.ensureJobDir(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
@@ -203,7 +205,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
-	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o755); err != nil {
+	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
