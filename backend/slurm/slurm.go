@@ -371,7 +371,10 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
-	job := ParseKeyValues(strings.TrimSpace(out))
+	job, err := parseJob(out)
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	}
 	st := jobStatus(job)
 	if st.State == backend.Running {
 		if down, err := s.downNode(ctx, job["NodeList"]); err != nil {
@@ -427,6 +430,32 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// jobFields are the fields of `scontrol show job -o` that this backend
+// reads.
+var jobFields = []string{"JobState", "Reason", "ExitCode", "NodeList", "StdOut"}
+
+// parseJob parses what `scontrol show job -o` prints of one job. Some
+// values (Comment) are the job owner's to set, and scontrol prints them
+// unquoted, so a workload running as that user can make one read
+// "JobState=COMPLETED ExitCode=0:0". Which of two such fields is
+// slurmctld's cannot be told, so output that gives a field read here more
+// than once is refused rather than trusted either way.
+func parseJob(out string) (map[string]string, error) {
+	words := strings.Fields(out)
+	for _, k := range jobFields {
+		n := 0
+		for _, w := range words {
+			if strings.HasPrefix(w, k+"=") {
+				n++
+			}
+		}
+		if n > 1 {
+			return nil, fmt.Errorf("scontrol show job printed %s %d times (a value of the job's, such as its comment, holds %s=): not trusted", k, n, k)
+		}
+	}
+	return ParseKeyValues(strings.TrimSpace(out)), nil
 }
 
 // ParseKeyValues splits one line of `scontrol show -o` output into its
@@ -489,7 +518,11 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 		if err != nil {
 			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
 		}
-		path = ParseKeyValues(out)["StdOut"]
+		job, err := parseJob(out)
+		if err != nil {
+			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+		}
+		path = job["StdOut"]
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
