@@ -223,7 +223,7 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 func (a *attempt) wipe() {
 	if ents, err := os.ReadDir(a.wd); err == nil {
 		for _, e := range ents {
-			os.RemoveAll(filepath.Join(a.wd, e.Name()))
+			removeTree(filepath.Join(a.wd, e.Name()))
 		}
 	}
 	if a.store != nil {
@@ -252,7 +252,7 @@ func (a *attempt) logf(format string, args ...any) {
 func (a *attempt) prepare(ctx context.Context) error {
 	data, ckpt, tmp := a.dirs()
 	for _, d := range []string{data, ckpt, tmp} {
-		if err := os.RemoveAll(d); err != nil {
+		if err := removeTree(d); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(d, 0o700); err != nil {

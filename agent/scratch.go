@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +95,7 @@ func Sweep(root string) (int, error) {
 			f.Close()
 			continue
 		}
-		err = os.RemoveAll(strings.TrimSuffix(path, LockSuffix))
+		err = removeTree(strings.TrimSuffix(path, LockSuffix))
 		if err == nil {
 			err = os.Remove(path)
 			n++
@@ -105,6 +106,30 @@ func Sweep(root string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// removeTree removes p and everything under it, links removed and never
+// followed. A workload that ran as the agent's own user may have taken the
+// write bit off directories in its scratch, which keeps even their owner
+// from removing what is in them: those are made writable again (opened
+// without following a link, so nothing outside the tree changes) and the
+// removal tried once more.
+func removeTree(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if f, err := os.OpenFile(q, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0); err == nil {
+			f.Chmod(0o700)
+			f.Close()
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
 }
 
 // scratchShaped reports whether what is at wd could be an agent's scratch:
@@ -140,7 +165,7 @@ func SweepWait(wd string, timeout time.Duration) (bool, error) {
 				f.Close()
 				return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
 			}
-			err := os.RemoveAll(wd)
+			err := removeTree(wd)
 			if err == nil {
 				err = os.Remove(path)
 			}

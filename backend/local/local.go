@@ -65,8 +65,16 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{filepath.Join(abs, "jobs"), work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	// The work root (made first, so that the directories above it are
+	// made open too) lets workloads run as the tenant's own user pass
+	// through. The jobs' records hold their environments, attempt
+	// credentials included, and their output: only the backend's user
+	// reads them.
+	for _, d := range []struct {
+		path string
+		perm os.FileMode
+	}{{work, 0o755}, {filepath.Join(abs, "jobs"), 0o700}} {
+		if err := os.MkdirAll(d.path, d.perm); err != nil {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
@@ -112,7 +120,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	key := spec.Key()
 	dir := l.jobDir(key)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
@@ -136,7 +144,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "job.json"), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "job.json"), data, 0o600); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	if err := l.launch(dir, wd, spec); err != nil {
@@ -157,7 +165,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	} else if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -16,12 +16,14 @@ import (
 // records is what a backend remembers in its own state directory, on the
 // controller's machine: for each attempt (its key, run-attempt) a directory
 // jobs/<key> with the job id, and handles/<id> naming the key of a job id.
+// A job's directory holds its batch script, which carries the attempt's
+// credential, and its output: it is the backend's user's alone.
 type records struct{ dir string }
 
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir}
 	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return records{}, err
 		}
 	}
@@ -30,7 +32,7 @@ func newRecords(stateDir string) (records, error) {
 
 func (r records) jobDir(key string) string { return filepath.Join(r.dir, "jobs", key) }
 
-func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o755) }
+func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o700) }
 
 // recorded returns the job id recorded for key.
 func (r records) recorded(key string) (string, bool) {
@@ -44,7 +46,7 @@ func (r records) recorded(key string) (string, bool) {
 
 // record writes the job id of key, then the key of the job id.
 func (r records) record(key, id string) error {
-	if err := os.MkdirAll(r.jobDir(key), 0o755); err != nil {
+	if err := os.MkdirAll(r.jobDir(key), 0o700); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.jobDir(key), "jobid"), []byte(id+"\n"), 0o644); err != nil {

@@ -64,11 +64,13 @@ func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := newRecords(abs)
-	if err != nil {
+	// The work root first, so that the directories above it are made open
+	// to pass through; the records' directories are the backend's alone.
+	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	rec, err := newRecords(abs)
+	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
@@ -175,7 +177,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	key := spec.Key()
 	dir := s.jobDir(key)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.rec.ensureJobDir(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
@@ -203,7 +205,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
-	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o755); err != nil {
+	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
@@ -369,7 +371,10 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
-	job := ParseKeyValues(strings.TrimSpace(out))
+	job, err := parseJob(out)
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	}
 	st := jobStatus(job)
 	if st.State == backend.Running {
 		if down, err := s.downNode(ctx, job["NodeList"]); err != nil {
@@ -425,6 +430,32 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// jobFields are the fields of `scontrol show job -o` that this backend
+// reads.
+var jobFields = []string{"JobState", "Reason", "ExitCode", "NodeList", "StdOut"}
+
+// parseJob parses what `scontrol show job -o` prints of one job. Some
+// values (Comment) are the job owner's to set, and scontrol prints them
+// unquoted, so a workload running as that user can make one read
+// "JobState=COMPLETED ExitCode=0:0". Which of two such fields is
+// slurmctld's cannot be told, so output that gives a field read here more
+// than once is refused rather than trusted either way.
+func parseJob(out string) (map[string]string, error) {
+	words := strings.Fields(out)
+	for _, k := range jobFields {
+		n := 0
+		for _, w := range words {
+			if strings.HasPrefix(w, k+"=") {
+				n++
+			}
+		}
+		if n > 1 {
+			return nil, fmt.Errorf("scontrol show job printed %s %d times (a value of the job's, such as its comment, holds %s=): not trusted", k, n, k)
+		}
+	}
+	return ParseKeyValues(strings.TrimSpace(out)), nil
 }
 
 // ParseKeyValues splits one line of `scontrol show -o` output into its
@@ -487,7 +518,11 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 		if err != nil {
 			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
 		}
-		path = ParseKeyValues(out)["StdOut"]
+		job, err := parseJob(out)
+		if err != nil {
+			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+		}
+		path = job["StdOut"]
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

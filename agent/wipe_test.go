@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestWipeRemovesWhatTheWorkloadMadeReadOnly: a workload run as the
+// agent's own user (the landlock sandbox) may take the write bit off the
+// directories in its scratch, the unsealed datasets' included, as some
+// tools do to keep a checkpoint from being changed. The wipe at the end
+// must still remove them, and so must a sweep of a dead agent's scratch:
+// otherwise plaintext data stays at the site after the attempt.
+func TestWipeRemovesWhatTheWorkloadMadeReadOnly(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root removes entries of read-only directories anyway")
+	}
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	readOnlyTree := func(wd string) {
+		t.Helper()
+		for _, d := range []string{"data/ds/sub", "checkpoints/step-10"} {
+			if err := os.MkdirAll(filepath.Join(wd, d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(wd, d, "plain"), []byte("secret"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A link to a directory elsewhere is removed, never followed.
+		if err := os.Symlink(outside, filepath.Join(wd, "data", "ds", "link")); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"data/ds/sub", "data/ds", "data", "checkpoints/step-10"} {
+			if err := os.Chmod(filepath.Join(wd, d), 0o500); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	wd := t.TempDir()
+	readOnlyTree(wd)
+	(&attempt{wd: wd, m: &Manifest{}}).wipe()
+	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
+		t.Errorf("after the wipe the scratch holds %v (%v); want nothing", names(ents), err)
+	}
+
+	root := t.TempDir()
+	dead := filepath.Join(root, "run-dead-1")
+	readOnlyTree(dead)
+	if err := os.WriteFile(dead+LockSuffix, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Sweep(root); err != nil || n != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 scratch removed", n, err)
+	}
+	if _, err := os.Lstat(dead); !os.IsNotExist(err) {
+		t.Errorf("the dead agent's scratch is still there (%v)", err)
+	}
+	if fi, err := os.Stat(outside); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("the directory a link pointed to was changed: %v, %v", fi, err)
+	}
+}
+
+func names(ents []os.DirEntry) []string {
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
