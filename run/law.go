@@ -73,11 +73,12 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 }
 
 // horizon is the first of the law's future days (after asOf, within
-// lawMaxAhead) on which the placement is not lawful, with the rule that
-// ends it; zero when no loaded rule ends it.
+// lawMaxAhead), or of the days the job's own facts change the answer on (a
+// licence's expiry: policy.QueryDates), on which the placement is not
+// lawful, with the rule that ends it; zero when no loaded rule ends it.
 func horizon(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, asOf catalog.Date, ln LawNow) (catalog.Date, string, error) {
 	limit := asOf.Add(lawMaxAhead)
-	for _, d := range ln.Dates {
+	for _, d := range policy.MergeDates(ln.Dates, policy.QueryDates(transfer.JobQuery(w, job, asOf))) {
 		if !d.After(asOf) || d.Time.After(limit) {
 			continue
 		}
