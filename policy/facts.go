@@ -72,7 +72,8 @@ func groups(c *catalog.Country) []string {
 }
 
 // orgFacts describes an organisation on asOf; a screening result, when
-// there is one, overrides the restricted-party status it declares. Its
+// there is one, overrides the restricted-party status it declares, unless
+// it found no match and the organisation declares itself restricted. Its
 // licences are those in force on asOf (as a licence lifts a denial through
 // its expiry day only: Session.lift).
 func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*catalog.Country, asOf catalog.Date) facts {
@@ -87,7 +88,10 @@ func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*cata
 	countryFacts(m, "parent", o.ParentHQ(), countries)
 	m["restricted"] = o.Restricted()
 	m["restrictedSource"] = "declared by the organisation"
-	if sc != nil {
+	// A screening that finds no name on the list does not clear a status
+	// the organisation declares (the list lags; an affiliate of a listed
+	// party is not on it by name).
+	if sc != nil && (sc.Status != catalog.RestrictedNone || o.Restricted() == catalog.RestrictedNone) {
 		m["restricted"] = sc.Status
 		m["restrictedSource"] = sc.Source
 	}
