@@ -31,7 +31,7 @@ func (p *planner) horizons(pl *Plan) error {
 	}
 	limit := p.asOf.Add(horizonAhead)
 	var ahead []catalog.Date
-	for _, d := range dl.Dates() {
+	for _, d := range policy.MergeDates(dl.Dates(), policy.QueryDates(p.query)) {
 		if d.After(p.asOf) && !d.Time.After(limit) {
 			ahead = append(ahead, d)
 		}

@@ -316,6 +316,13 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		Datasets:      p.datasets,
 		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
 		Countries:     w.Countries,
+		// A pool's owner organisation and a dataset's location site are
+		// resolved from the world, as when its data is staged.
+		Organizations: w.Organizations,
+		Sites:         make(map[string]*catalog.Site, len(w.Sites)),
+	}
+	for _, s := range w.Sites {
+		q.Sites[s.Metadata.Name] = s
 	}
 	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared

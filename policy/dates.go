@@ -9,22 +9,53 @@ import (
 // Dates returns, sorted and once each, every day on which the law the engine
 // holds changes: a rule takes effect (effectiveFrom) or ends
 // (effectiveUntil), an enforcement state begins, or a suspension lapses. A
-// placement lawful today can only become unlawful on one of these days, so
-// a controller that keeps runs lawful re-checks them on these days (and
-// ahead of them), not every day.
+// placement lawful today can only become unlawful on one of these days or
+// one of its query's (QueryDates), so a controller that keeps runs lawful
+// re-checks them on these days (and ahead of them), not every day.
 func (e *Engine) Dates() []catalog.Date {
-	seen := map[string]catalog.Date{}
-	add := func(d catalog.Date) {
-		if !d.IsZero() {
-			seen[d.String()] = d
+	var all []catalog.Date
+	for _, c := range e.rules {
+		all = append(all, c.EffectiveFrom, c.EffectiveUntil)
+		for _, s := range c.Enforcement {
+			all = append(all, s.From, s.Until)
 		}
 	}
-	for _, c := range e.rules {
-		add(c.EffectiveFrom)
-		add(c.EffectiveUntil)
-		for _, s := range c.Enforcement {
-			add(s.From)
-			add(s.Until)
+	return MergeDates(all)
+}
+
+// QueryDates returns, sorted and once each, the days on which the law's
+// answer to q can change though no rule's dates do: the day after each of
+// the organisation's licences expires (a licence lifts a denial through its
+// expiry day, and the denial returns the day after), and the day each
+// adequacy decision of the country table lapses. A horizon looks at these
+// days as well as the engine's Dates.
+func QueryDates(q Query) []catalog.Date {
+	var out []catalog.Date
+	if q.Org != nil {
+		for _, l := range q.Org.Spec.Licenses {
+			if !l.Expires.IsZero() {
+				out = append(out, catalog.Date{Time: l.Expires.AddDate(0, 0, 1)})
+			}
+		}
+	}
+	for _, c := range q.Countries {
+		for _, a := range c.Adequacy {
+			if !a.Until.IsZero() {
+				out = append(out, a.Until)
+			}
+		}
+	}
+	return MergeDates(out)
+}
+
+// MergeDates returns the days of every list, sorted and once each.
+func MergeDates(lists ...[]catalog.Date) []catalog.Date {
+	seen := map[string]catalog.Date{}
+	for _, l := range lists {
+		for _, d := range l {
+			if !d.IsZero() {
+				seen[d.String()] = d
+			}
 		}
 	}
 	out := make([]catalog.Date, 0, len(seen))

@@ -17,7 +17,7 @@ import (
 //
 //	asOf      string YYYY-MM-DD
 //	org       name, hq, parentHQ, hqGroups, parentGroups, restricted, restrictedSource,
-//	          usPerson, licences, attributes, affiliates
+//	          usPerson, licences (in force on asOf), attributes, affiliates
 //	job       name, flops, markets, marketsEU, openWeights, stateFunded, method, weightsDelivery,
 //	          hasBase, baseName, baseOrigin, baseLicense, baseOpenWeights, baseTrainingFLOPs
 //	site      name, city, country, groups, eu, eea, operator, operatorHQ, operatorHQGroups
@@ -71,9 +71,12 @@ func groups(c *catalog.Country) []string {
 	return g
 }
 
-// orgFacts describes an organisation; a screening result, when there is
-// one, overrides the restricted-party status it declares.
-func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*catalog.Country) facts {
+// orgFacts describes an organisation on asOf; a screening result, when
+// there is one, overrides the restricted-party status it declares, unless
+// it found no match and the organisation declares itself restricted. Its
+// licences are those in force on asOf (as a licence lifts a denial through
+// its expiry day only: Session.lift).
+func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*catalog.Country, asOf catalog.Date) facts {
 	m := facts{}
 	if o == nil {
 		return m
@@ -85,7 +88,10 @@ func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*cata
 	countryFacts(m, "parent", o.ParentHQ(), countries)
 	m["restricted"] = o.Restricted()
 	m["restrictedSource"] = "declared by the organisation"
-	if sc != nil {
+	// A screening that finds no name on the list does not clear a status
+	// the organisation declares (the list lags; an affiliate of a listed
+	// party is not on it by name).
+	if sc != nil && (sc.Status != catalog.RestrictedNone || o.Restricted() == catalog.RestrictedNone) {
 		m["restricted"] = sc.Status
 		m["restrictedSource"] = sc.Source
 	}
@@ -94,7 +100,9 @@ func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*cata
 	m["affiliates"] = append([]string{}, o.Spec.Affiliates...)
 	lic := []string{}
 	for _, l := range o.Spec.Licenses {
-		lic = append(lic, l.Rule)
+		if l.Expires.IsZero() || !l.Expires.Before(asOf) {
+			lic = append(lic, l.Rule)
+		}
 	}
 	m["licences"] = lic
 	return m
@@ -218,7 +226,7 @@ func ownerOf(s *catalog.Site, p *catalog.Pool, q *Query) (owner facts) {
 		// headquarters fail closed.
 		return facts{"kind": kind, "name": name}
 	}
-	owner = orgFacts(o, nil, q.Countries)
+	owner = orgFacts(o, nil, q.Countries, q.AsOf)
 	owner["kind"] = kind
 	return owner
 }

@@ -114,7 +114,7 @@ func (e *Engine) newSession(ctx context.Context, q Query) *Session {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s := &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries),
+	s := &Session{e: e, q: q, ctx: ctx, asOf: q.AsOf.String(), org: orgFacts(q.Org, q.Screening, q.Countries, q.AsOf),
 		job: jobFacts(&q), transfers: map[string]transferResult{},
 		ids: map[string]uint32{}, siteIDs: map[*catalog.Site]siteIDs{}}
 	s.celAsOf, s.celOrg, s.celJob = e.adapter.NativeToValue(s.asOf), e.celFacts(s.org), e.celFacts(s.job)

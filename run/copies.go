@@ -76,15 +76,15 @@ func tenantOr(t string) string {
 // recheckCopies asks the law in force whether each staged copy may still be
 // at its site; a copy the law now denies is deleted there (its chunks and
 // manifest; the key never left its owner) and the ledger says why. A copy
-// the law cannot judge (a fact missing) is left, and reported.
-func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) []string {
+// the law cannot judge (a fact missing) is left, and reported. It fails
+// when it cannot read the ledger of staged copies.
+func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) ([]string, error) {
 	if ln.Transfer == nil {
-		return nil
+		return nil, nil
 	}
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
-		c.cfg.Logger.Error("law check: read ledger", "err", err)
-		return nil
+		return nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	var removed []string
 	for _, cp := range copies {
@@ -99,7 +99,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) []string {
 		}
 		removed = append(removed, fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n))
 	}
-	return removed
+	return removed, nil
 }
 
 func hasCode(dec policy.Decision, code string) bool {

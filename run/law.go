@@ -73,11 +73,12 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 }
 
 // horizon is the first of the law's future days (after asOf, within
-// lawMaxAhead) on which the placement is not lawful, with the rule that
-// ends it; zero when no loaded rule ends it.
+// lawMaxAhead), or of the days the job's own facts change the answer on (a
+// licence's expiry: policy.QueryDates), on which the placement is not
+// lawful, with the rule that ends it; zero when no loaded rule ends it.
 func horizon(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, asOf catalog.Date, ln LawNow) (catalog.Date, string, error) {
 	limit := asOf.Add(lawMaxAhead)
-	for _, d := range ln.Dates {
+	for _, d := range policy.MergeDates(ln.Dates, policy.QueryDates(transfer.JobQuery(w, job, asOf))) {
 		if !d.After(asOf) || d.Time.After(limit) {
 			continue
 		}
@@ -170,7 +171,13 @@ func (c *Controller) lawTick(ctx context.Context) {
 	if why == "" {
 		return
 	}
-	res := c.recheckAll(ctx, ln)
+	res, err := c.recheckAll(ctx, ln)
+	if err != nil {
+		// Nothing was checked: the check is not recorded, so the next
+		// tick tries again.
+		c.cfg.Logger.Error("law check", "err", err)
+		return
+	}
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
@@ -195,13 +202,13 @@ type CheckResult struct {
 }
 
 // recheckAll checks every run that is not finished, then every staged
-// copy, under ln.
-func (c *Controller) recheckAll(ctx context.Context, ln LawNow) *CheckResult {
+// copy, under ln. It fails when it cannot read the runs or the staged
+// copies: then it has not checked them all.
+func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, error) {
 	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}}
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
 	if err != nil {
-		c.cfg.Logger.Error("law check: list runs", "err", err)
-		return res
+		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	var mu sync.Mutex
 	sem := make(chan struct{}, c.cfg.Workers)
@@ -240,12 +247,16 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) *CheckResult {
 		}(r)
 	}
 	wg.Wait()
-	res.Removed = c.recheckCopies(ctx, ln)
+	removed, err := c.recheckCopies(ctx, ln)
+	c.Nudge()
+	if err != nil {
+		return nil, err
+	}
+	res.Removed = append(res.Removed, removed...)
 	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined} {
 		sort.Strings(l)
 	}
-	c.Nudge()
-	return res
+	return res, nil
 }
 
 // recheckRun decides one run's fate under ln: still lawful (with the day a

@@ -117,7 +117,9 @@ rules:
 		name := "cold"
 		if warm {
 			name = "warm"
-			c.recheckAll(ctx, c.lawNow())
+			if _, err := c.recheckAll(ctx, c.lawNow()); err != nil {
+				b.Fatal(err)
+			}
 		}
 		b.Run(fmt.Sprintf("runs=%d/%s", n, name), func(b *testing.B) {
 			// CPU seconds per check, beside the wall time: on a shared
@@ -132,7 +134,10 @@ rules:
 					c.mu.Unlock()
 					b.StartTimer()
 				}
-				res := c.recheckAll(ctx, c.lawNow())
+				res, err := c.recheckAll(ctx, c.lawNow())
+				if err != nil {
+					b.Fatal(err)
+				}
 				if res.Runs != n || res.Lawful != n {
 					b.Fatalf("%d runs checked, %d lawful: %+v", res.Runs, res.Lawful, res.Undetermined[:min(3, len(res.Undetermined))])
 				}

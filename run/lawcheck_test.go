@@ -1,0 +1,81 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/store"
+)
+
+// flakyRuns is a store whose run listing fails while fail is set.
+type flakyRuns struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	if s.fail.Load() {
+		return nil, errors.New("database is locked")
+	}
+	return s.Store.ListRuns(ctx, o)
+}
+
+// TestLawCheckNotRecordedWhenRunsUnread: a law check that could not read
+// the live runs checked none of them; it must not be recorded as done, or
+// the runs a new revision makes unlawful would run on until the law next
+// changes. The next tick checks them.
+func TestLawCheckNotRecordedWhenRunsUnread(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &flakyRuns{Store: st}
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	law := rs.Law()
+	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
+		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		},
+		LawNow: func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+		}})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "alpha" {
+		t.Fatalf("placed at %s, want alpha", r.Site)
+	}
+	c.lawTick(ctx) // the first check
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
+		t.Fatalf("a check that read no run was recorded for revision %d (%v)", rev, err)
+	}
+	fs.fail.Store(false)
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("law check after the store recovered: revision %d (%v), want 1", rev, err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
+		t.Fatalf("run at the now unlawful alpha: %s (%v), want migrating", got.State, err)
+	}
+}
