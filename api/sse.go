@@ -52,10 +52,14 @@ func NewSSEReaderSize(r io.Reader, max int) *SSEReader {
 
 // Next returns the next event; io.EOF when the stream ends, with an event
 // not yet ended by a blank line dropped, as the format says. A line over
-// MaxSSELine is an error.
+// the reader's bound is an error, and so is an event whose data lines
+// together run over it: the data of one event is kept until its blank
+// line, and a server that never sends one would otherwise grow it without
+// end.
 func (s *SSEReader) Next() (SSE, error) {
 	var ev SSE
 	var data []string
+	size := 0
 	hasData, hasID := false, false
 	for {
 		line, err := s.line()
@@ -76,6 +80,10 @@ func (s *SSEReader) Next() (SSE, error) {
 		value = strings.TrimPrefix(value, " ")
 		switch field {
 		case "data":
+			// Each line counts whole, so that empty data lines count too.
+			if size += len(line) + 1; size > s.max {
+				return SSE{}, fmt.Errorf("event stream: an event's data over %d bytes", s.max)
+			}
 			data = append(data, value)
 			hasData = true
 		case "event":
