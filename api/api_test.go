@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -529,4 +531,29 @@ func FuzzReadTokensFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTokenCheckFailureTellsNoInternals: when the token store fails, a
+// caller, who has shown no valid token yet, learns that the server cannot
+// check tokens now and nothing of the store's own error (on PostgreSQL it
+// names the database's host, user and database); the server's log has it.
+func TestTokenCheckFailureTellsNoInternals(t *testing.T) {
+	f := newFixture(t)
+	var log bytes.Buffer
+	f.h.opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{tokA, "not-a-token-0000000000000000000000000000"} {
+		status, e := f.raw(t, "GET", "/v1/healthz", tok, "")
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d (%+v), want 503", status, e)
+		}
+		if strings.Contains(e.Message, "closed") || strings.Contains(e.Message, "sql") {
+			t.Errorf("the answer to a caller not yet authenticated carries the store's error: %q", e.Message)
+		}
+	}
+	if !strings.Contains(log.String(), "database is closed") {
+		t.Errorf("the server's log does not have the store's error:\n%s", log.String())
+	}
 }
