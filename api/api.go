@@ -204,7 +204,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		p, ok, err = s.authenticate(r)
 		if err != nil {
-			writeErr(rw, http.StatusServiceUnavailable, "unavailable", "", "cannot check the token now: "+err.Error())
+			// The caller has shown no valid token yet: the store's error
+			// (on PostgreSQL it names the database's host, user and
+			// database) goes to the server's log, not to it.
+			if s.opts.Logger != nil {
+				s.opts.Logger.Error("token check", "route", label, "remote", r.RemoteAddr, "err", err)
+			}
+			rw.Header().Set("Retry-After", "5")
+			writeErr(rw, http.StatusServiceUnavailable, "unavailable", "", "cannot check the token now (the server's token store did not answer); try again")
 			return
 		}
 		if !ok {

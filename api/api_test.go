@@ -1,16 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -529,4 +532,87 @@ func FuzzReadTokensFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTokenCheckFailureTellsNoInternals: when the token store fails, a
+// caller, who has shown no valid token yet, learns that the server cannot
+// check tokens now and nothing of the store's own error (on PostgreSQL it
+// names the database's host, user and database); the server's log has it.
+func TestTokenCheckFailureTellsNoInternals(t *testing.T) {
+	f := newFixture(t)
+	var log bytes.Buffer
+	f.h.opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{tokA, "not-a-token-0000000000000000000000000000"} {
+		status, e := f.raw(t, "GET", "/v1/healthz", tok, "")
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d (%+v), want 503", status, e)
+		}
+		if strings.Contains(e.Message, "closed") || strings.Contains(e.Message, "sql") {
+			t.Errorf("the answer to a caller not yet authenticated carries the store's error: %q", e.Message)
+		}
+	}
+	if !strings.Contains(log.String(), "database is closed") {
+		t.Errorf("the server's log does not have the store's error:\n%s", log.String())
+	}
+}
+
+// stallTokens is the fixture's token table, but a lookup of the token
+// with hash stall waits, after reading the table, until release closes.
+type stallTokens struct {
+	store.Tokens
+	stall   string
+	once    sync.Once
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (s *stallTokens) TokenByHash(ctx context.Context, h string) (*store.Token, error) {
+	t, err := s.Tokens.TokenByHash(ctx, h)
+	if h == s.stall {
+		s.once.Do(func() {
+			close(s.read)
+			<-s.release
+		})
+	}
+	return t, err
+}
+
+// TestRevocationBeatsLookupInFlight: a request whose token was read from
+// the table just before an admin revoked it may pass, but it must not
+// leave the token in the server's cache: on the server that revoked, the
+// next request with the token is refused at once.
+func TestRevocationBeatsLookupInFlight(t *testing.T) {
+	f := newFixture(t)
+	const tokOps = "ops-admin-token-0000000000000000000000000"
+	if _, err := AddToken(context.Background(), f.st, "ops", tokOps, true, "test admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := &stallTokens{Tokens: f.st, stall: store.HashToken(tokB), read: make(chan struct{}), release: make(chan struct{})}
+	h := New(f.c, Options{Tokens: st, Audit: f.st})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	first := make(chan int, 1)
+	go func() {
+		_, err := NewClient(srv.URL, tokB).Health(context.Background())
+		var se *StatusError
+		if errors.As(err, &se) {
+			first <- se.Status
+			return
+		}
+		first <- http.StatusOK
+	}()
+	<-st.read
+	if _, err := NewClient(srv.URL, tokOps).RevokeTenant(context.Background(), "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	<-first
+	_, err := NewClient(srv.URL, tokB).Health(context.Background())
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Errorf("a request with tenant b's token after its revocation: %v, want 401", err)
+	}
 }

@@ -45,6 +45,9 @@ type Auth struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedPrincipal
+	// gen counts Forget calls: a lookup that began before one does not
+	// cache what it read, which may be a token revoked since.
+	gen uint64
 }
 
 type cachedPrincipal struct {
@@ -73,6 +76,7 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 	now := a.Now()
 	a.mu.Lock()
 	c, hit := a.cache[h]
+	gen := a.gen
 	a.mu.Unlock()
 	if hit && now.Before(c.until) {
 		return c.p, true, nil
@@ -90,10 +94,12 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 	}
 	p := Principal{Tenant: t.Tenant, Admin: t.Admin, TokenID: t.ID}
 	a.mu.Lock()
-	if len(a.cache) >= maxCached {
-		a.cache = map[string]cachedPrincipal{}
+	if a.gen == gen {
+		if len(a.cache) >= maxCached {
+			a.cache = map[string]cachedPrincipal{}
+		}
+		a.cache[h] = cachedPrincipal{p: p, until: now.Add(a.CacheFor)}
 	}
-	a.cache[h] = cachedPrincipal{p: p, until: now.Add(a.CacheFor)}
 	a.mu.Unlock()
 	return p, true, nil
 }
@@ -102,6 +108,7 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 func (a *Auth) Forget() {
 	a.mu.Lock()
 	a.cache = map[string]cachedPrincipal{}
+	a.gen++
 	a.mu.Unlock()
 }
 

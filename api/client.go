@@ -27,7 +27,16 @@ type Client struct {
 	Base  string
 	Token string
 	HTTP  *http.Client
+	// StreamIdle is how long a followed stream may send nothing, its
+	// answer's headers included, before it is taken for broken and opened
+	// again (DefaultStreamIdle when zero). The server sends a comment line
+	// every Streams.Heartbeat, so a live stream is never that quiet.
+	StreamIdle time.Duration
 }
+
+// DefaultStreamIdle is Client.StreamIdle's default: four of the server's
+// default heartbeats.
+const DefaultStreamIdle = 4 * 15 * time.Second
 
 // NewClient returns a client for the server at base (http://host:port, or
 // https:// with a certificate the system trusts).

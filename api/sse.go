@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/run"
@@ -52,10 +53,14 @@ func NewSSEReaderSize(r io.Reader, max int) *SSEReader {
 
 // Next returns the next event; io.EOF when the stream ends, with an event
 // not yet ended by a blank line dropped, as the format says. A line over
-// MaxSSELine is an error.
+// the reader's bound is an error, and so is an event whose data lines
+// together run over it: the data of one event is kept until its blank
+// line, and a server that never sends one would otherwise grow it without
+// end.
 func (s *SSEReader) Next() (SSE, error) {
 	var ev SSE
 	var data []string
+	size := 0
 	hasData, hasID := false, false
 	for {
 		line, err := s.line()
@@ -76,6 +81,10 @@ func (s *SSEReader) Next() (SSE, error) {
 		value = strings.TrimPrefix(value, " ")
 		switch field {
 		case "data":
+			// Each line counts whole, so that empty data lines count too.
+			if size += len(line) + 1; size > s.max {
+				return SSE{}, fmt.Errorf("event stream: an event's data over %d bytes", s.max)
+			}
 			data = append(data, value)
 			hasData = true
 		case "event":
@@ -187,7 +196,26 @@ func (c *Client) keepFollowing(ctx context.Context, what string, once func(wait 
 // openStream asks for path as an event stream, with Last-Event-ID lastID
 // when it is not "": an answer of 4xx or 5xx is a *StatusError, one that
 // is not an event stream ErrNoStream. The caller closes the body.
-func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Response, error) {
+func (c *Client) openStream(ctx context.Context, path, lastID string) (resp *http.Response, err error) {
+	// A stream has no overall timeout; instead it is cut once nothing
+	// arrives for StreamIdle, so that a server that went silent (or a
+	// connection lost without a word) is noticed and the stream opened
+	// again.
+	idle := c.StreamIdle
+	if idle <= 0 {
+		idle = DefaultStreamIdle
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ib := &idleBody{idle: idle, cancel: cancel}
+	ib.timer = time.AfterFunc(idle, ib.expire)
+	defer func() {
+		if err != nil {
+			ib.stop()
+			if ib.expired.Load() {
+				err = fmt.Errorf("GET %s: %w", path, ib.err())
+			}
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
 		return nil, err
@@ -199,10 +227,12 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Res
 	}
 	hc := *c.HTTP
 	hc.Timeout = 0 // a stream lasts as long as what it follows
-	resp, err := hc.Do(req)
+	resp, err = hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
 	}
+	ib.rc = resp.Body
+	resp.Body = ib
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -217,6 +247,46 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Res
 		return nil, fmt.Errorf("GET %s: the server answered %q: %w", path, ct, ErrNoStream)
 	}
 	return resp, nil
+}
+
+// idleBody is a stream's body that ends (its request cancelled) once no
+// byte arrived for idle.
+type idleBody struct {
+	rc      io.ReadCloser
+	idle    time.Duration
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	expired atomic.Bool
+}
+
+func (b *idleBody) expire() {
+	b.expired.Store(true)
+	b.cancel()
+}
+
+func (b *idleBody) err() error {
+	return fmt.Errorf("event stream: nothing for %s (the server sends a heartbeat more often than that)", b.idle)
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 && !b.expired.Load() {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && b.expired.Load() {
+		err = b.err()
+	}
+	return n, err
+}
+
+func (b *idleBody) stop() {
+	b.timer.Stop()
+	b.cancel()
+}
+
+func (b *idleBody) Close() error {
+	b.stop()
+	return b.rc.Close()
 }
 
 // nextEvent reads rd's next event, taking up the wait it asks for; the

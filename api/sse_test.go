@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,5 +160,71 @@ func TestEventStreamSlowReader(t *testing.T) {
 	}
 	if n := f.h.OpenStreams("a"); n != 0 {
 		t.Errorf("a reader that stopped reading still holds its stream after 10 s (write wait 200 ms)")
+	}
+}
+
+// TestFollowEventsHostileServer: a server that sends data lines and never
+// the blank line that ends the event cannot make the client keep them
+// without end: each connection is cut once the event's data passes
+// MaxSSELine, and the follow gives up with that error.
+func TestFollowEventsHostileServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "retry: 1\n\n")
+		line := []byte("data: " + strings.Repeat("x", 64<<10) + "\n")
+		// Three times the bound, then wait for the client to go: a client
+		// that keeps every line waits here with them until its deadline.
+		for n := 0; n < 3*MaxSSELine; n += len(line) {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := NewClient(srv.URL, tokA).FollowEvents(ctx, "r1", 0, func(RunStreamEvent) error { return nil })
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "data over") {
+		t.Fatalf("FollowEvents against an event that never ends: %v, want the event's data refused as over %d bytes", err, MaxSSELine)
+	}
+	// Many empty data lines count too.
+	in := strings.Repeat("data\n", 300) + "\n"
+	if _, err := NewSSEReaderSize(strings.NewReader(in), 1000).Next(); err == nil {
+		t.Errorf("300 empty data lines (1,500 bytes) read under a 1,000-byte bound")
+	}
+}
+
+// TestFollowEventsSilentServer: a stream that goes silent (a server that
+// stopped, or a connection cut without a word) is given up after
+// Client.StreamIdle without a byte, heartbeats being bytes, and opened
+// again; the follow ends with that error after five such tries, rather
+// than waiting for ever.
+func TestFollowEventsSilentServer(t *testing.T) {
+	var opened atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if opened.Add(1) == 1 {
+			<-r.Context().Done() // not even the headers
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "retry: 1\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, tokA)
+	c.StreamIdle = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.FollowEvents(ctx, "r1", 0, func(RunStreamEvent) error { return nil })
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "nothing") {
+		t.Fatalf("FollowEvents against a silent server: %v, want the stream given up as silent", err)
+	}
+	if n := opened.Load(); n < 6 {
+		t.Errorf("%d connections, want 6 (the first and five more)", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 	"time"
 
 	"meridian.dev/meridian/api"
@@ -24,6 +25,38 @@ type rulesService struct {
 	scr *screen.Screener
 	ctl *run.Controller
 	now func() time.Time
+
+	// engines keeps the engines of the revisions diffs asked for: loading
+	// one compiles every rule (tens of milliseconds), and any tenant may
+	// ask for a diff. A revision never changes, so its engine may be kept;
+	// compiles happen one at a time (loading holds the lock), so that
+	// diffs of revisions not kept take one core at most.
+	mu      sync.Mutex
+	engines map[int64]*policy.Engine
+}
+
+// maxDiffEngines bounds rulesService.engines; it is emptied when full.
+const maxDiffEngines = 8
+
+// engineAt is rs.EngineAt through s.engines.
+func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
+	if cur := s.rs.Current(); cur.Rev == rev {
+		return cur.Engine, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.engines[rev]; e != nil {
+		return e, nil
+	}
+	e, err := s.rs.EngineAt(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	if s.engines == nil || len(s.engines) >= maxDiffEngines {
+		s.engines = map[int64]*policy.Engine{}
+	}
+	s.engines[rev] = e
+	return e, nil
 }
 
 func (s *rulesService) clock() time.Time {
@@ -100,11 +133,11 @@ func (s *rulesService) Diff(ctx context.Context, from, to int64) (*rules.Diff, e
 	if from < 0 {
 		from = max(to-1, 0)
 	}
-	a, err := s.rs.EngineAt(ctx, from)
+	a, err := s.engineAt(ctx, from)
 	if err != nil {
 		return nil, &api.InputError{Field: "from", Err: err}
 	}
-	b, err := s.rs.EngineAt(ctx, to)
+	b, err := s.engineAt(ctx, to)
 	if err != nil {
 		return nil, &api.InputError{Field: "to", Err: err}
 	}
