@@ -28,29 +28,72 @@ func FileLedgerExports(path string) LedgerExports {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		_, ents, err := ReadFileLedger(path, "")
-		return ents, err
+		recs, err := readFileLedger(path)
+		if err != nil {
+			return nil, err
+		}
+		return ExportEntries(recs)
 	}}
 }
 
-// ExportsOf is LedgerExports over a Ledger's confirmations (KindTransfer)
-// of the given tenants: a group's organisations may be registered by
+// ExportEntries picks from a ledger's records what the volume thresholds
+// count: every confirmation (KindTransfer), and every intent (KindIntent)
+// that no abandonment closed. An open intent is a staging that failed or
+// was killed after it wrote the intent and before it confirmed: any of its
+// objects may be at the site, so it counts until a reconciliation says
+// which arrived (a confirmation, counted) and which did not (the
+// abandonment). Otherwise a staging made to fail after its first chunks
+// would move data past a threshold without ever being counted.
+func ExportEntries(recs []Record) ([]Entry, error) {
+	abandoned := map[string]bool{}
+	for _, r := range recs {
+		if r.Kind != KindAbandoned {
+			continue
+		}
+		var a Abandoned
+		if err := json.Unmarshal(r.Payload, &a); err != nil {
+			return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+		}
+		abandoned[a.Intent] = true
+	}
+	var out []Entry
+	for _, r := range recs {
+		switch r.Kind {
+		case KindTransfer:
+			var e Entry
+			if err := json.Unmarshal(r.Payload, &e); err != nil {
+				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			}
+			out = append(out, e)
+		case KindIntent:
+			var in Intent
+			if err := json.Unmarshal(r.Payload, &in); err != nil {
+				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			}
+			if !abandoned[in.ID] {
+				out = append(out, in.Entry)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ExportsOf is LedgerExports over a Ledger's records (ExportEntries) of
+// the given tenants: a group's organisations may be registered by
 // different tenants, and the caller decides whose records may be counted.
 func ExportsOf(l Ledger, tenants ...string) LedgerExports {
 	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
 		var out []Entry
 		for _, t := range tenants {
-			recs, err := l.Records(ctx, t, KindTransfer)
+			recs, err := l.Records(ctx, t, KindTransfer, KindIntent, KindAbandoned)
 			if err != nil {
 				return nil, err
 			}
-			for _, r := range recs {
-				var e Entry
-				if err := json.Unmarshal(r.Payload, &e); err != nil {
-					return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
-				}
-				out = append(out, e)
+			ents, err := ExportEntries(recs)
+			if err != nil {
+				return nil, err
 			}
+			out = append(out, ents...)
 		}
 		return out, nil
 	}}

@@ -2,13 +2,18 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/seal"
 )
 
 // TestYearOfExportsFromTheLedger stages a 600,000-person dataset from CN
@@ -104,5 +109,64 @@ func TestLedgerExportsFilter(t *testing.T) {
 	down := LedgerExports{Entries: func(context.Context) ([]Entry, error) { return nil, errors.New("down") }}
 	if _, err := down.Exported(context.Background(), []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
 		t.Error("a ledger that cannot be read must be an error")
+	}
+}
+
+// TestOpenIntentCounts: a tenant whose home store serves a damaged chunk
+// after the first makes its staging fail mid-way, once the first chunks are
+// at the site but before any confirmation. Those bytes crossed the border,
+// so the volume thresholds count the dataset from its open intent, until a
+// reconciliation says none of it arrived.
+func TestOpenIntentCounts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 6, 100<<10, "")
+	chunks := f.manifest.UniqueChunks()
+	if len(chunks) < 2 {
+		t.Fatalf("%d chunks, want several", len(chunks))
+	}
+	last := chunks[len(chunks)-1]
+	p := filepath.Join(strings.TrimPrefix(f.home, "file://"), filepath.FromSlash(dataset.ChunkKey("chat-logs", last.ID)))
+	data, _ := os.ReadFile(p)
+	data[len(data)/2] ^= 1
+	os.WriteFile(p, data, 0o644)
+	req := f.request()
+	req.Query.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	if _, err := f.stager().Stage(ctx, req); !errors.Is(err, seal.ErrAuth) {
+		t.Fatalf("Stage with a damaged chunk: %v, want an authentication error", err)
+	}
+	site, _ := dataset.OpenStore(ctx, f.site.Spec.Store)
+	defer site.Close()
+	if have, _ := dataset.ListChunks(ctx, site, "chat-logs"); len(have) == 0 {
+		t.Fatal("nothing reached the site: the test needs a staging that failed after sending")
+	}
+	sums, err := Summarize(ctx, f.ledger, "")
+	if err != nil || len(sums) != 1 || sums[0].OpenIntents == 0 {
+		t.Fatalf("ledger %+v %v, want an open intent", sums, err)
+	}
+	year := func(l LedgerExports) []policy.Export {
+		t.Helper()
+		got, err := l.Exported(ctx, []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000}}
+	for name, l := range map[string]LedgerExports{"file": FileLedgerExports(f.ledger.Path), "ledger": ExportsOf(f.ledger, "")} {
+		if got := year(l); !slices.Equal(got, want) {
+			t.Errorf("%s: exports %+v, want the open intent's dataset %+v", name, got, want)
+		}
+	}
+	// An intent that reconciliation found none of is no export.
+	recs, _ := f.ledger.Records(ctx, "", KindIntent)
+	for _, r := range recs {
+		var in Intent
+		json.Unmarshal(r.Payload, &in)
+		if err := f.ledger.Append(ctx, "", KindAbandoned, "", Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Reason: "test: none arrived"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := year(FileLedgerExports(f.ledger.Path)); len(got) != 0 {
+		t.Errorf("exports after abandonment %+v, want none", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,7 +146,7 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	}
 }
 
-// ledgerExports counts earlier exports from every tenant's confirmations
+// ledgerExports counts earlier exports from every tenant's records
 // in the audit log: a group's organisations may be registered by several
 // tenants, and splitting exports between them must not escape a threshold.
 func ledgerExports(st store.Store) transfer.LedgerExports {
@@ -156,18 +155,11 @@ func ledgerExports(st store.Store) transfer.LedgerExports {
 		if err != nil {
 			return nil, err
 		}
-		var out []transfer.Entry
+		recs := make([]transfer.Record, 0, len(es))
 		for _, e := range es {
-			if e.Kind != transfer.KindTransfer {
-				continue
-			}
-			var t transfer.Entry
-			if err := json.Unmarshal(e.Payload, &t); err != nil {
-				return nil, fmt.Errorf("audit entry %d: %w", e.Seq, err)
-			}
-			out = append(out, t)
+			recs = append(recs, transfer.Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
 		}
-		return out, nil
+		return transfer.ExportEntries(recs)
 	}}
 }
 
