@@ -88,6 +88,14 @@ type CheckpointRef struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
+// MaxCheckpointBytes bounds the plaintext bytes of one checkpoint: the
+// agent stops sealing past it, and the server refuses a report of more.
+// 16 TiB holds the whole training state of a trillion-parameter model
+// (bf16 weights, fp32 master weights and two fp32 Adam moments: about 14
+// bytes a parameter) with room for the data loader's and RNG state; a
+// checkpoint larger than that is a runaway, not a model.
+const MaxCheckpointBytes int64 = 16 << 40
+
 // Manifest is what an attempt needs from the server.
 type Manifest struct {
 	Run     string `json:"run"`

@@ -231,6 +231,18 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint path %q: want one file or directory name", ref.Path))
 		return
 	}
+	// The digest and size go into the run record, its events and the audit
+	// record of a move, and the digest is what the next attempt's agent
+	// checks the sealed checkpoint against: only a real digest and a
+	// possible size are kept.
+	if !isSHA256Hex(ref.SHA256) {
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint sha256 %q: want 64 lower-case hex digits", truncate(ref.SHA256, 80)))
+		return
+	}
+	if ref.Bytes < 0 || ref.Bytes > agent.MaxCheckpointBytes {
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint bytes %d: want 0 to %d", ref.Bytes, agent.MaxCheckpointBytes))
+		return
+	}
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
 		if r.Attempt != a.N || r.State.Final() || r.State == Migrating && (r.Migration == nil || !r.Migration.Drain) {
 			return store.ErrNoChange
@@ -253,6 +265,20 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+}
+
+// isSHA256Hex reports whether s is a SHA-256 digest as the agent writes
+// it: 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

@@ -1,0 +1,91 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/agent"
+)
+
+// TestAgentCheckpointRefusesMalformedDigestAndSize: an agent (run by the
+// tenant's site, so not trusted) reports the checkpoint it sealed. Its
+// SHA-256 and size go into the run record, its events and, on a move, the
+// audit record: a digest that is not one, or a negative or absurd size,
+// must be refused with the field named rather than recorded.
+func TestAgentCheckpointRefusesMalformedDigestAndSize(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(400, 1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+	t.Cleanup(func() {
+		e.c.Cancel(ctx, "t1", r.ID)
+		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	})
+	a := r.Attempts[len(r.Attempts)-1]
+	const step = 1 << 40 // past any checkpoint the workload writes
+	good := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
+		Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
+	post := func(ref agent.CheckpointRef) (int, string) {
+		t.Helper()
+		body, _ := json.Marshal(ref)
+		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteCheckpoint)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+	for _, c := range []struct {
+		what  string
+		mod   func(*agent.CheckpointRef)
+		field string
+	}{
+		{"no digest", func(f *agent.CheckpointRef) { f.SHA256 = "" }, "sha256"},
+		{"text for a digest", func(f *agent.CheckpointRef) { f.SHA256 = strings.Repeat("not a digest ", 2000) }, "sha256"},
+		{"a short digest", func(f *agent.CheckpointRef) { f.SHA256 = "0123456789abcdef" }, "sha256"},
+		{"an upper-case digest", func(f *agent.CheckpointRef) { f.SHA256 = strings.Repeat("0123456789ABCDEF", 4) }, "sha256"},
+		{"a digest of 64 non-hex characters", func(f *agent.CheckpointRef) { f.SHA256 = strings.Repeat("0123456789abcdeg", 4) }, "sha256"},
+		{"a negative size", func(f *agent.CheckpointRef) { f.Bytes = -1 }, "bytes"},
+		{"a size past the limit", func(f *agent.CheckpointRef) { f.Bytes = agent.MaxCheckpointBytes + 1 }, "bytes"},
+	} {
+		ref := good
+		c.mod(&ref)
+		code, msg := post(ref)
+		if code != http.StatusBadRequest || !strings.Contains(msg, c.field) {
+			t.Errorf("%s: %d %s; want 400 naming %s", c.what, code, msg, c.field)
+		}
+	}
+	got, err := e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := got.Checkpoint; ck != nil && ck.Step == step {
+		t.Fatalf("a refused report was recorded: %+v", ck)
+	}
+	// The well-formed report is taken: the refusals above were for the
+	// fields named, not for the route or the credential.
+	if code, msg := post(good); code != http.StatusOK {
+		t.Fatalf("well-formed report: %d %s", code, msg)
+	}
+	got, err = e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := got.Checkpoint; ck == nil || ck.Step != step || ck.SHA256 != good.SHA256 || ck.Bytes != good.Bytes {
+		t.Errorf("after the well-formed report the checkpoint is %+v", ck)
+	}
+}
