@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,8 +70,13 @@ func (e *StatusError) Error() string {
 }
 
 // maxAnswer bounds what the client reads of one answer, and of the
-// runs stream's list, which is that answer on one line.
+// runs stream's list, which is that answer on one line. A longer answer is
+// an error (ErrAnswerTooLarge), never its first maxAnswer bytes: a log cut
+// there would lose its end without a word.
 const maxAnswer = 64 << 20
+
+// ErrAnswerTooLarge is the error of an answer longer than the client reads.
+var ErrAnswerTooLarge = errors.New("answer too large")
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (*http.Response, []byte, error) {
 	var rd io.Reader
@@ -94,9 +100,15 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	// One byte more than the limit tells a longer answer from one that is
+	// exactly as long.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return resp, nil, err
+	}
+	if len(data) > maxAnswer {
+		return resp, nil, fmt.Errorf("%s %s: %w: the server's answer (HTTP %d) is over %d bytes (%d MiB), the most the client reads",
+			method, path, ErrAnswerTooLarge, resp.StatusCode, maxAnswer, maxAnswer>>20)
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {

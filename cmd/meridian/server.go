@@ -113,6 +113,9 @@ type server struct {
 	URL         string
 	Token       string
 	Fingerprint string
+	// MetricsAddr is the --metrics-listen listener's address, when there
+	// is one.
+	MetricsAddr string
 	Store       store.Store
 	Ctl         *run.Controller
 	stop        func()
@@ -447,6 +450,7 @@ func startServer(opts serverOptions) (*server, error) {
 		hs.TLSConfig = tlsCfg
 	}
 	var ms *http.Server
+	var metricsAddr string
 	if opts.MetricsListen != "" {
 		mln, err := net.Listen("tcp", opts.MetricsListen)
 		if err != nil {
@@ -454,11 +458,16 @@ func startServer(opts serverOptions) (*server, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
-		go ms.Serve(mln)
+		// The metrics port holds the API's connection limits and
+		// timeouts: a scraper's port is as reachable as the API's.
+		var limited net.Listener
+		ms, limited = api.NewHTTPServer(mux, mln, limits)
+		ms.ErrorLog = hs.ErrorLog
+		metricsAddr = mln.Addr().String()
+		go ms.Serve(limited)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	s := &server{URL: url, Token: token, Fingerprint: fingerprint, Store: st, Ctl: ctl, done: make(chan struct{})}
+	s := &server{URL: url, Token: token, Fingerprint: fingerprint, MetricsAddr: metricsAddr, Store: st, Ctl: ctl, done: make(chan struct{})}
 	ctlDone := make(chan struct{})
 	go func() { ctl.Run(cctx); close(ctlDone) }()
 	// Other replicas' changes to runs wake this one's event streams.
