@@ -185,3 +185,57 @@ func TestExprCost(t *testing.T) {
 		t.Errorf("%s estimates %d cost units, within a tenth of the limit %d", where, worst, MaxExprCost)
 	}
 }
+
+// TestEnforcementStartsLate: an enforcement list whose first step starts
+// after the rule's effectiveFrom leaves the days between with no stated
+// enforcement (the first step used to be read back into them, so a rule
+// written as "not enforced from June" was off, or on, from January). The
+// load and lint refuse it, naming file, line, rule and field; a first step
+// from effectiveFrom or earlier, or without from, loads.
+func TestEnforcementStartsLate(t *testing.T) {
+	late := strings.Replace(goodRule, "    enforcement: in-force\n", `    enforcement:
+      - state: not-enforced
+        from: 2024-06-01
+      - {state: in-force, from: 2025-01-01}
+`, 1)
+	lateFlow := strings.Replace(strings.Replace(goodRule, "id: r1", "id: r2", 1), "    enforcement: in-force\n", `    enforcement:
+      - {state: draft, from: 2024-03-01}
+`, 1)
+	dir := t.TempDir()
+	for n, src := range map[string]string{"late.yaml": late, "flow.yaml": lateFlow} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range 2 {
+		files := []File{{Name: "late.yaml", Data: []byte(late)}, {Name: "flow.yaml", Data: []byte(lateFlow)}}[n : n+1]
+		if e, err := New(Options{NoBuiltin: true, Files: files}); e != nil || err == nil {
+			t.Fatalf("%s: a rule with no enforcement stated from effectiveFrom to its first step loaded: %v", files[0].Name, err)
+		}
+	}
+	ps := Lint(Options{NoBuiltin: true, Dirs: []string{dir}})
+	want := map[string]struct {
+		line int
+		rule string
+	}{"flow.yaml": {11, "r2"}, "late.yaml": {12, "r1"}}
+	if len(ps) != len(want) {
+		t.Fatalf("lint found %v, want one problem per file", ps)
+	}
+	for _, p := range ps {
+		w := want[filepath.Base(p.File)]
+		if w.line != p.Line || p.Rule != w.rule || p.Field != "enforcement[0].from" ||
+			!strings.Contains(p.Message, "after effectiveFrom 2024-01-01") {
+			t.Errorf("problem %+v: want the file, line %d, rule %s, field enforcement[0].from and both dates", p, w.line, w.rule)
+		}
+	}
+	for _, ok := range []string{
+		"      - {state: not-enforced, from: 2024-01-01}\n      - {state: in-force, from: 2025-01-01}\n",
+		"      - {state: in-force, from: 2023-01-01}\n",
+		"      - {state: in-force}\n      - {state: not-enforced, from: 2025-01-01}\n",
+	} {
+		src := strings.Replace(goodRule, "    enforcement: in-force\n", "    enforcement:\n"+ok, 1)
+		if _, err := New(Options{NoBuiltin: true, Files: []File{{Name: "ok.yaml", Data: []byte(src)}}}); err != nil {
+			t.Errorf("enforcement %q refused: %v", ok, err)
+		}
+	}
+}

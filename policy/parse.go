@@ -194,6 +194,15 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 		}
 		if len(r.Enforcement) == 0 {
 			bad(path, who, "enforcement", "required (in-force, not-enforced, draft, suspended-until YYYY-MM-DD, or a list of {state, from})")
+		} else if first := r.Enforcement[0]; !r.EffectiveFrom.IsZero() && first.From.After(r.EffectiveFrom) {
+			// Enforcement.At reads the first step back to effectiveFrom, so
+			// the days before it would be under a state written for later
+			// ones (a rule "not enforced from June" off since January, or
+			// one "in force from June" on). Whether it binds then is the
+			// author's to say; refusing makes them say it.
+			bad(path+".enforcement[0].from", who, "enforcement[0].from",
+				"the first step starts on %s, after effectiveFrom %s: say the state from %s on (start the first step on or before effectiveFrom)",
+				first.From, r.EffectiveFrom, r.EffectiveFrom)
 		}
 		if !contains(Confidences, r.Confidence) {
 			bad(path+".confidence", who, "confidence", "%q (accepted: %s)", r.Confidence, strings.Join(Confidences, ", "))

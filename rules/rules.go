@@ -215,8 +215,9 @@ func (s *State) proposed(cur *Current, ch Change) (map[string]string, *policy.En
 var ErrUnchanged = errors.New("the change leaves the rules as they are")
 
 // Apply checks the change in full, stores it as the next revision with its
-// audit record, and makes it the law in force. On any error nothing
-// changes.
+// audit record, and makes it the law in force (unless a newer revision
+// already is). On any error nothing changes. The Current returned is the
+// revision this change stored.
 func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now time.Time) (*Current, *Diff, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, nil, &FieldError{"reason", err}
@@ -248,8 +249,15 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 		return nil, nil, err
 	}
 	next := &Current{Rev: saved.Rev, Hash: hash, Files: files, Engine: eng, Dates: eng.Dates()}
+	// A refresh may have run while the revision was being written (Refresh
+	// does not wait on applying) and made a newer revision, applied by
+	// another server sharing the store, the law in force. The law only
+	// moves forward, as in Refresh: writing ours over it would put the
+	// older law back in force until the next refresh.
 	s.mu.Lock()
-	s.cur = next
+	if s.cur == nil || s.cur.Rev < next.Rev {
+		s.cur = next
+	}
 	s.mu.Unlock()
 	return next, d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -277,5 +278,64 @@ func TestConcurrentApplies(t *testing.T) {
 		if h.Rev != int64(i+1) || len(h.Files) != i+1 {
 			t.Errorf("revision %d holds %d files, want each to build on the one before", h.Rev, len(h.Files))
 		}
+	}
+}
+
+// raceStore is a store on which, just after this state's revision is
+// written, another server applies the next one and this server's refresh
+// tick picks it up: all before the Apply that wrote the first returns.
+type raceStore struct {
+	*store.SQLite
+	then func()
+}
+
+func (r *raceStore) PutRuleRevision(ctx context.Context, rev *store.RuleRevision, after int64, rec audit.Record) (*store.RuleRevision, error) {
+	saved, err := r.SQLite.PutRuleRevision(ctx, rev, after, rec)
+	if err == nil && r.then != nil {
+		then := r.then
+		r.then = nil
+		then()
+	}
+	return saved, err
+}
+
+// TestApplyNeverRollsBack: an Apply that returns after a refresh already
+// made a newer revision (applied by another server) the law in force
+// leaves that newer revision in force, not its own older one.
+func TestApplyNeverRollsBack(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	rs := &raceStore{SQLite: st}
+	s, err := Open(ctx, rs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.then = func() {
+		if _, _, err := other.Apply(ctx, Change{Files: []policy.File{pack("later.yaml", "test-later", "MY", "2030-01-01")}}, "admin", "other server", time.Now()); err != nil {
+			t.Error(err)
+		}
+		if err := s.Refresh(ctx); err != nil {
+			t.Error(err)
+		}
+		if got := s.Current().Rev; got != 2 {
+			t.Errorf("the refresh left revision %d in force, want 2", got)
+		}
+	}
+	cur, _, err := s.Apply(ctx, Change{Files: []policy.File{pack("first.yaml", "test-first", "MY", "2030-01-01")}}, "admin", "this server", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Rev != 1 {
+		t.Fatalf("the apply stored revision %d, want 1", cur.Rev)
+	}
+	if got := s.Current(); got.Rev != 2 {
+		t.Fatalf("after the apply returned, revision %d is in force, want the newer 2", got.Rev)
+	}
+	if _, ok := s.Current().Engine.Rule("test-later"); !ok {
+		t.Fatal("the newer revision's rule is not in force")
 	}
 }
