@@ -158,6 +158,10 @@ func (s *Session) Evaluations() int {
 	return s.evaluations
 }
 
+// EngineFinding is the denial of a placement whose law could not be
+// evaluated at all: the engine's rule, CodeUndetermined, failing closed.
+func EngineFinding(msg string) Finding { return engineFinding(msg) }
+
 func engineFinding(msg string) Finding {
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
 		Message: EngineRule + ": could not determine: " + msg + " (source: Meridian fails closed when a needed fact is missing)",

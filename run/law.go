@@ -192,18 +192,21 @@ func (c *Controller) lawTick(ctx context.Context) {
 
 // CheckResult says what one law check found.
 type CheckResult struct {
-	Runs         int      `json:"runs"`
-	Lawful       int      `json:"lawful"`
-	Moving       []string `json:"moving"`
-	Scheduled    []string `json:"scheduled"`
-	Held         []string `json:"held"`
-	Removed      []string `json:"removed"`
+	Runs      int      `json:"runs"`
+	Lawful    int      `json:"lawful"`
+	Moving    []string `json:"moving"`
+	Scheduled []string `json:"scheduled"`
+	Held      []string `json:"held"`
+	Removed   []string `json:"removed"`
+	// Undetermined are the runs the law could not be evaluated for: they
+	// leave as the unlawful ones do (evaluation fails closed).
 	Undetermined []string `json:"undetermined"`
 }
 
 // recheckAll checks every run that is not finished, then every staged
 // copy, under ln. It fails when it cannot read the runs or the staged
-// copies: then it has not checked them all.
+// copies, or could not record what it decided for a run: then it has not
+// checked them all.
 func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, error) {
 	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}}
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
@@ -211,6 +214,7 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	var mu sync.Mutex
+	failed := 0
 	sem := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
 	c.prune(rows)
@@ -224,12 +228,12 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 		go func(r *Run) {
 			defer func() { <-sem; wg.Done() }()
 			out, err := c.recheckRun(ctx, r, ln)
-			if err != nil {
-				c.cfg.Logger.Warn("law check", "run", r.ID, "err", err)
-				out = "undetermined"
-			}
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil {
+				c.cfg.Logger.Warn("law check", "run", r.ID, "err", err)
+				failed++
+			}
 			res.Runs++
 			switch out {
 			case "lawful":
@@ -251,6 +255,11 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 	c.Nudge()
 	if err != nil {
 		return nil, err
+	}
+	if failed > 0 {
+		// A run whose fate could not be written runs on under the old
+		// law: the check is not done until the next tick writes it.
+		return nil, fmt.Errorf("%d of %d runs could not be acted on", failed, res.Runs)
 	}
 	res.Removed = append(res.Removed, removed...)
 	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined} {
@@ -279,19 +288,21 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	}
 	w, job, err := c.worldJob(r)
 	if err != nil {
-		return "", err
+		return c.leaveUnjudged(ctx, r, ln, err)
 	}
 	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
 	if err != nil {
-		return "", err
+		return c.leaveUnjudged(ctx, r, ln, err)
 	}
 	if !dec.Allowed {
-		_, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{})
-		return "moving", err
+		if _, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{}); err != nil {
+			return "", err
+		}
+		return "moving", nil
 	}
 	st, err := c.lawStatus(r, ln)
 	if err != nil {
-		return "", err
+		return c.leaveUnjudged(ctx, r, ln, err)
 	}
 	if sameHorizon(r.Law, st) {
 		// Nothing to record: the check itself is in the law-check audit
@@ -318,6 +329,19 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 		return "scheduled", nil
 	}
 	return "lawful", nil
+}
+
+// leaveUnjudged moves a run whose placement the law in force could not be
+// judged for (its documents, its site or pool, or a rule could not be
+// evaluated): evaluation fails closed, so a run the law cannot be checked
+// for does not run on as if it were lawful. The re-plan meets the same
+// error and holds the run, with the reason, until it is mended.
+func (c *Controller) leaveUnjudged(ctx context.Context, r *Run, ln LawNow, cause error) (string, error) {
+	dec := policy.Decision{Denials: []policy.Finding{policy.EngineFinding("the law in force could not be evaluated for this placement: " + cause.Error())}}
+	if _, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{}); err != nil {
+		return "", fmt.Errorf("%v; leaving: %w", cause, err)
+	}
+	return "undetermined", nil
 }
 
 // sameHorizon reports whether a run's recorded law status already says

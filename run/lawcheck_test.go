@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,5 +78,102 @@ func TestLawCheckNotRecordedWhenRunsUnread(t *testing.T) {
 	}
 	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
 		t.Fatalf("run at the now unlawful alpha: %s (%v), want migrating", got.State, err)
+	}
+}
+
+// brokenLaw is a law whose rules cannot be evaluated.
+type brokenLaw struct{}
+
+func (brokenLaw) Session(policy.Query) (planner.Session, error) {
+	return nil, errors.New("rule test-broken: no such attribute 'site.tier'")
+}
+
+// failingUpdates is a store whose run updates fail while fail is set.
+type failingUpdates struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingUpdates) UpdateRun(ctx context.Context, id string, fn func(*store.Run) (store.Change, error)) (*store.Run, error) {
+	if s.fail.Load() {
+		return nil, errors.New("disk I/O error")
+	}
+	return s.Store.UpdateRun(ctx, id, fn)
+}
+
+// TestLawCheckLeavesRunsItCannotJudge: a law in force that cannot be
+// evaluated for a live run's placement fails closed. The run does not go
+// on as if it were lawful: it leaves as an unlawful one would, with the
+// engine's reason, and the check names it undetermined. When what the check
+// decided could not be written, the check is not recorded, so the next
+// tick tries again.
+func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &failingUpdates{Store: st}
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	law := rs.Law()
+	var broken atomic.Bool
+	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
+		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		},
+		LawNow: func() LawNow {
+			cur := rs.Current()
+			if broken.Load() {
+				return LawNow{Rev: cur.Rev + 1, Law: brokenLaw{}, Dates: cur.Dates}
+			}
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+		}})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.lawTick(ctx) // the first check: lawful
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State.Final() || got.State == Migrating {
+		t.Fatalf("run after a check it passed: %s (%v)", got.State, err)
+	}
+	broken.Store(true)
+	fs.fail.Store(true)
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
+		t.Fatalf("a check whose decision could not be written was recorded for revision %d (%v)", rev, err)
+	}
+	fs.fail.Store(false)
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("law check once writes work: revision %d (%v), want 1", rev, err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Migrating || got.Migration == nil || !strings.Contains(got.Migration.Reason, "could not be evaluated") ||
+		!strings.Contains(got.Migration.Reason, "site.tier") {
+		t.Fatalf("run the law could not be judged for: %s %+v, want it migrating with the engine's reason", got.State, got.Migration)
+	}
+	if got.Migration.Rule != policy.EngineRule {
+		t.Errorf("migration rule %q, want %q", got.Migration.Rule, policy.EngineRule)
+	}
+	ents, err := st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range ents {
+		if e.Kind == KindLawCheck && strings.Contains(string(e.Payload), `"undetermined":["`+r.ID+`"]`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no law-check record names the run undetermined")
 	}
 }
