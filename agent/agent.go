@@ -310,7 +310,9 @@ func (a *attempt) restore(ctx context.Context, r *CheckpointRef, ckpt string) er
 		return err
 	}
 	tmp := filepath.Join(ckpt, ".restore")
-	if _, err := dataset.UnsealDir(ctx, a.store, s, r.Name, tmp); err != nil {
+	// The digest the server recorded pins the version: the site's store
+	// cannot hand back another checkpoint sealed under the same name.
+	if _, err := dataset.UnsealDirPinned(ctx, a.store, s, r.Name, tmp, r.SHA256); err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)

@@ -124,7 +124,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(out), a.store, s, maxCheckpointFiles)
+	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(out), a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
 	io.Copy(io.Discard, out)
 	waitErr := cmd.Wait()
 	if addErr != nil {

@@ -214,9 +214,10 @@ func (w *adder) read(ctx context.Context, r io.Reader, rel string, mode fs.FileM
 
 // AddTar is Add over a tar stream instead of a directory: regular files and
 // directories only (a link, device or other entry is an error), paths
-// relative and clean, at most maxFiles files. It is how a process seals what
-// a less trusted one hands it, without opening any path that process chose.
-func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int) (*AddResult, error) {
+// relative and clean, at most maxFiles files and maxBytes bytes of file
+// content. It is how a process seals what a less trusted one hands it,
+// without opening any path that process chose.
+func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -255,6 +256,11 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 		}
 		if len(m.Files) >= maxFiles {
 			return nil, fmt.Errorf("tar: more than %d files", maxFiles)
+		}
+		// The tar reader stops each file at its header's size, so the
+		// headers bound what is read and sealed.
+		if hdr.Size < 0 || hdr.Size > maxBytes-total {
+			return nil, fmt.Errorf("tar entry %s: more than %d bytes in all", rel, maxBytes)
 		}
 		f, err := w.read(ctx, tr, rel, fs.FileMode(hdr.Mode)&fs.ModePerm, &newChunks, &newBytes)
 		if err != nil {

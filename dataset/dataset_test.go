@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -571,4 +573,93 @@ func TestUnsealFullDisk(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAddTarLimits: AddTar seals at most maxFiles files and maxBytes bytes
+// of content, judged from the tar headers before any content is read, and
+// stores nothing (no manifest) for a stream over either.
+func TestAddTarLimits(t *testing.T) {
+	ctx := context.Background()
+	stream := func() *tar.Reader {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, name := range []string{"a", "b"} {
+			body := bytes.Repeat([]byte(name), 10)
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(body)), Typeflag: tar.TypeReg})
+			tw.Write(body)
+		}
+		tw.Close()
+		return tar.NewReader(&buf)
+	}
+	for _, c := range []struct {
+		files int
+		bytes int64
+		want  string
+	}{
+		{2, 20, ""},
+		{2, 19, "tar entry b: more than 19 bytes in all"},
+		{2, 9, "tar entry a: more than 9 bytes in all"},
+		{1, 20, "more than 1 files"},
+	} {
+		store, _ := newStore(t)
+		s := newSealer(t, "ck")
+		res, err := AddTar(ctx, "ck", stream(), store, s, c.files, c.bytes)
+		if c.want == "" {
+			if err != nil || res.Bytes != 20 || res.Files != 2 {
+				t.Fatalf("limits %d files, %d bytes: %+v, %v", c.files, c.bytes, res, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("limits %d files, %d bytes: %v, want %q", c.files, c.bytes, err, c.want)
+		}
+		if _, err := ReadObject(ctx, store, ManifestKey("ck"), 1<<20); err == nil {
+			t.Fatalf("limits %d files, %d bytes: a manifest was stored for a refused stream", c.files, c.bytes)
+		}
+	}
+}
+
+// TestUnsealDirPinned: a pinned unseal takes only the manifest version
+// whose digest the caller recorded. A store that hands back another
+// version sealed under the same name and key (one that authenticates) is
+// refused before any file is written.
+func TestUnsealDirPinned(t *testing.T) {
+	ctx := context.Background()
+	store, storeDir := newStore(t)
+	s := newSealer(t, "ck")
+	pinOf := func() string {
+		data, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(ManifestKey("ck"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		return hex.EncodeToString(sum[:])
+	}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "state"), []byte("step 200, the run's own"), 0o600)
+	if _, err := Add(ctx, AddOptions{Name: "ck", Root: src, Store: store, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	recorded := pinOf()
+	os.WriteFile(filepath.Join(src, "state"), []byte("step 200, another attempt's"), 0o600)
+	if _, err := Add(ctx, AddOptions{Name: "ck", Root: src, Store: store, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	other := pinOf()
+	if other == recorded {
+		t.Fatal("two versions have one digest")
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := UnsealDirPinned(ctx, store, s, "ck", dir, recorded); !errors.Is(err, ErrManifestPin) {
+		t.Fatalf("unseal of another version: %v, want ErrManifestPin", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a refused unseal wrote %d entries", len(ents))
+	}
+	if _, err := UnsealDirPinned(ctx, store, s, "ck", dir, other); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "state")); string(got) != "step 200, another attempt's" {
+		t.Fatalf("pinned unseal wrote %q", got)
+	}
 }

@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -195,12 +197,28 @@ func Put(ctx context.Context, b *Store, key string, data []byte) error {
 
 // ReadManifest reads and authenticates a dataset's manifest from a store.
 func ReadManifest(ctx context.Context, b *Store, s *seal.Sealer, name string) (*Manifest, error) {
+	return readManifest(ctx, b, s, name, "")
+}
+
+// ErrManifestPin means a stored manifest authenticated but is not the one
+// the caller recorded (its SHA-256 differs): an older or other version of
+// the same name.
+var ErrManifestPin = errors.New("manifest is not the version recorded")
+
+// readManifest is ReadManifest; when pin is set (the hex SHA-256 of the
+// manifest's stored form), a manifest with another digest is refused.
+func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, error) {
 	data, err := ReadObject(ctx, b, ManifestKey(name), maxManifestBytes)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
 		}
 		return nil, fmt.Errorf("dataset %s: read manifest: %w", name, err)
+	}
+	if pin != "" {
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != pin {
+			return nil, fmt.Errorf("dataset %s: stored manifest has SHA-256 %x, recorded %s: %w", name, sum, pin, ErrManifestPin)
+		}
 	}
 	m, err := ParseManifest(data, s)
 	if err != nil {

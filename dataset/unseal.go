@@ -17,7 +17,15 @@ import (
 // into place only after every chunk in it has authenticated, so a failure
 // leaves no partial file under its real name.
 func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) (*Manifest, error) {
-	m, err := ReadManifest(ctx, b, s, name)
+	return UnsealDirPinned(ctx, b, s, name, dir, "")
+}
+
+// UnsealDirPinned is UnsealDir for a version the caller recorded: pin is
+// the hex SHA-256 of the manifest's stored form (as AddTar's caller
+// computes it), and a stored manifest with another digest is refused
+// (ErrManifestPin) before anything is written. An empty pin checks none.
+func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, pin string) (*Manifest, error) {
+	m, err := readManifest(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
 	}
