@@ -180,6 +180,10 @@ type Controller struct {
 
 	term leadership
 
+	// factScan is the last day lawTick looked for the days staged copies'
+	// own facts change (copyFactDay), so that it reads them once a day.
+	factScan catalog.Date
+
 	// watch signals the API's event streams when a run changes.
 	watch watchers
 

@@ -168,6 +168,21 @@ func (c *Controller) lawTick(ctx context.Context) {
 			}
 		}
 	}
+	if why == "" && lastDay != "" && c.factScan != today {
+		// The rules' days are known; the days a staged copy's own facts
+		// change (a licence of its organisation expires, a country's
+		// adequacy decision lapses) are not, and no run's horizon covers
+		// a copy. They are read once a day, when a day has passed since
+		// the last check.
+		last, _ := catalog.ParseDate(lastDay)
+		what, err := c.copyFactDay(ctx, last, today)
+		if err != nil {
+			c.cfg.Logger.Error("law check: the staged copies' facts", "err", err)
+		} else {
+			c.factScan = today
+			why = what
+		}
+	}
 	if why == "" {
 		return
 	}
@@ -188,6 +203,51 @@ func (c *Controller) lawTick(ctx context.Context) {
 	if err != nil {
 		c.cfg.Logger.Error("record law check", "err", err)
 	}
+}
+
+// copyFactDay names the first change after last and up to today in the
+// facts that staged copies are judged by, beyond the rules' own days: the
+// end of a licence of a copy's organisation (the day after it expires) and
+// the lapse of a country's adequacy decision. It is empty when none falls
+// in that span.
+func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) (string, error) {
+	in := func(d catalog.Date) bool { return d.After(last) && !d.After(today) }
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		return "", err
+	}
+	for _, code := range sortedKeys(countries) {
+		for _, a := range countries[code].Adequacy {
+			if !a.Until.IsZero() && in(a.Until) {
+				return fmt.Sprintf("an adequacy decision for %s lapses on %s", code, a.Until), nil
+			}
+		}
+	}
+	copies, err := c.stagedCopies(ctx)
+	if err != nil {
+		return "", err
+	}
+	seen := map[string]bool{}
+	for _, cp := range copies {
+		if cp.org == "" || seen[cp.tenant+"/"+cp.org] {
+			continue
+		}
+		seen[cp.tenant+"/"+cp.org] = true
+		reg, err := c.registry(ctx, cp.tenant)
+		if err != nil {
+			return "", err
+		}
+		o := reg.orgs[cp.org]
+		if o == nil {
+			continue
+		}
+		for _, l := range o.Spec.Licenses {
+			if end := (catalog.Date{Time: l.Expires.AddDate(0, 0, 1)}); !l.Expires.IsZero() && in(end) {
+				return fmt.Sprintf("a licence of organisation %s (tenant %s) ended on %s", cp.org, cp.tenant, end), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // CheckResult says what one law check found.

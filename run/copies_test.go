@@ -1,0 +1,148 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/transfer"
+)
+
+// licencedTransferPack denies moving any dataset to country unless the
+// organisation holds a licence naming the rule.
+func licencedTransferPack(id, country string) policy.File {
+	return policy.File{Name: id + ".yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: ` + id + `}
+rules:
+  - id: ` + id + `
+    title: No data to ` + country + ` without a licence
+    jurisdiction: ORG
+    kind: data-transfer
+    scope: transfer
+    effect: deny
+    effectiveFrom: 2020-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["test pack of run/copies_test.go"]
+    message: dataset {dataset.name} would move to {transfer.to}
+    condition: "transfer.to == '` + country + `'"
+    liftedBy: {licence: true}
+`)}
+}
+
+// TestStagedCopyWithdrawnWhenLicenceEnds: a copy staged under a licence
+// that lifts a transfer rule is deleted at its site once the licence has
+// expired, though no rule changed that day: the law check runs on the
+// days the staged copies' own facts change, and the ledger records the
+// withdrawal with the rule.
+func TestStagedCopyWithdrawnWhenLicenceEnds(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
+	e, rs := lawEnv(t, func(c *Config) { c.Now, c.Stager.Now = clk.Now, clk.Now })
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: lab}
+spec:
+  headquarters: MY
+  licenses:
+    - {rule: test-licenced-sg, expires: 2026-06-15}
+`
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatalf("staging under the licence: %v", err)
+	}
+	site, err := e.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunksAtSite := func() int {
+		b, err := dataset.OpenStore(ctx, e.c.SiteStore(site))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		have, err := dataset.ListChunks(ctx, b.Sub(DataPrefix("t1")), "corpus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(have)
+	}
+	if chunksAtSite() == 0 {
+		t.Fatal("the staging left no chunk at the site")
+	}
+	withdrawn := func() *transfer.Withdrawn {
+		es, err := e.st.AuditEntries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range es {
+			if a.Kind == transfer.KindWithdrawn {
+				var w transfer.Withdrawn
+				if err := json.Unmarshal(a.Payload, &w); err != nil {
+					t.Fatal(err)
+				}
+				return &w
+			}
+		}
+		return nil
+	}
+	// Checks run while the licence is in force: the copy stays.
+	clk.set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
+	e.c.Nudge()
+	time.Sleep(300 * time.Millisecond)
+	if w := withdrawn(); w != nil {
+		t.Fatalf("withdrawn while the licence was in force: %+v", w)
+	}
+	// The day after it expires, no rule changes, but the copy goes.
+	clk.set(time.Date(2026, 6, 16, 0, 30, 0, 0, time.UTC))
+	e.c.Nudge()
+	deadline := time.Now().Add(20 * time.Second)
+	var w *transfer.Withdrawn
+	for w == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		w = withdrawn()
+	}
+	if w == nil {
+		t.Fatal("the copy was not withdrawn the day after its licence expired")
+	}
+	if w.Dataset != "corpus" || w.Site != "alpha" || len(w.Rules) == 0 || w.Rules[0] != "test-licenced-sg" || w.AsOf != "2026-06-16" {
+		t.Errorf("withdrawal %+v, want corpus at alpha under test-licenced-sg as of 2026-06-16", w)
+	}
+	if n := chunksAtSite(); n != 0 {
+		t.Errorf("%d chunks left at the site", n)
+	}
+	es, err := e.st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := ""
+	for _, a := range es {
+		if a.Kind == KindLawCheck {
+			var rec struct {
+				Why string `json:"why"`
+			}
+			json.Unmarshal(a.Payload, &rec)
+			why = rec.Why
+		}
+	}
+	if !strings.Contains(why, "licence of organisation lab") {
+		t.Errorf("last law check ran for %q, want the licence's end", why)
+	}
+}
