@@ -149,6 +149,11 @@ func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := s.opts.Tokens.RevokeTokens(r.Context(), tenant, id, rec)
+	if errors.Is(err, store.ErrLastAdmin) {
+		// Another revocation got there between the count above and this.
+		writeErr(w, http.StatusConflict, "conflict", "", "that would revoke the last admin token; add another admin first (meridian tenant add NAME --admin)")
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("tenant %s has no live token", tenant))
 		return

@@ -163,12 +163,35 @@ func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audi
 			q += ` AND id = $2`
 			args = append(args, id)
 		}
+		// Locking the live admin tokens first makes revocations that
+		// could take the last admin wait for one another: under READ
+		// COMMITTED two of them would each still see the other's admin
+		// live and both commit.
+		rows, err := tx.Query(ctx, `SELECT id FROM tokens WHERE admin AND revoked_at IS NULL FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		before := 0
+		for rows.Next() {
+			before++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		if n = tag.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		var after int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&after); err != nil {
+			return err
+		}
+		if before > 0 && after == 0 {
+			return ErrLastAdmin
 		}
 		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
 		return err

@@ -197,12 +197,24 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 			q += ` AND id = ?`
 			args = append(args, id)
 		}
+		// Transactions are serialised (_txlock=immediate): the count
+		// before and after is this revocation's alone.
+		var before, after int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&before); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		if n, _ = res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&after); err != nil {
+			return err
+		}
+		if before > 0 && after == 0 {
+			return ErrLastAdmin
 		}
 		head, err = s.appendAudit(ctx, tx, now, []audit.Record{rec})
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -53,6 +54,12 @@ type Tokens interface {
 	ListTokens(ctx context.Context) ([]*Token, error)
 	// RevokeTokens revokes the live tokens of tenant (all of them when id is
 	// empty, else the one with that id) with its audit record, and returns
-	// how many it revoked; none is ErrNotFound.
+	// how many it revoked; none is ErrNotFound. It revokes nothing, and
+	// returns ErrLastAdmin, when that would revoke the last live admin
+	// tokens: the test and the change are one transaction, so two
+	// revocations at once cannot each leave the other's admin as the last.
 	RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error)
 }
+
+// ErrLastAdmin is RevokeTokens' refusal to leave no live admin token.
+var ErrLastAdmin = errors.New("that would revoke the last live admin token")

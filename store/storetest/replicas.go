@@ -26,6 +26,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("RuleRevisionsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedRuleRevisions(t, a, b) })
 	t.Run("FencedLawCheck", func(t *testing.T) { a, b := open(t); sharedLawCheck(t, a, b) })
 	t.Run("LimitsFromTwoHandles", func(t *testing.T) { a, b := open(t); racingLimits(t, a, b) })
+	t.Run("LastAdminFromTwoHandles", func(t *testing.T) { a, b := open(t); racingAdmins(t, a, b) })
 }
 
 func lease(t *testing.T, s store.Store) {
@@ -182,6 +183,13 @@ func tokens(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RevokeTokens(ctx, "acme", "", rec(t, "tenant", "", 8)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("revoke with nothing live: %v", err)
+	}
+	// The only live admin token is not revoked, and nothing is audited.
+	if _, err := s.RevokeTokens(ctx, "default", "", rec(t, "tenant", "", 9)); !errors.Is(err, store.ErrLastAdmin) {
+		t.Errorf("revoke the last admin: %v, want ErrLastAdmin", err)
+	}
+	if got, _ := s.TokenByHash(ctx, h1); got.RevokedAt != nil {
+		t.Error("the refused revocation revoked the last admin token")
 	}
 	list, err := s.ListTokens(ctx)
 	if err != nil || len(list) != 3 {
@@ -517,5 +525,72 @@ func sharedLawCheck(t *testing.T, a, b store.Store) {
 	}
 	if res, err := b.VerifyAudit(ctx); err != nil || !res.OK || res.Entries != 2 {
 		t.Errorf("audit: %+v %v (want the two accepted checks)", res, err)
+	}
+}
+
+// racingAdmins: two servers each revoke one of the two admin tenants at
+// once, again and again; one may win, never both, so an admin token is
+// always left.
+func racingAdmins(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	for i := range 20 {
+		ha, hb := store.HashToken(fmt.Sprintf("admin-a-%d", i)), store.HashToken(fmt.Sprintf("admin-b-%d", i))
+		if _, err := a.PutToken(ctx, &store.Token{Tenant: "ops-a", Hash: ha, Admin: true}, rec(t, "tenant", "", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.PutToken(ctx, &store.Token{Tenant: "ops-b", Hash: hb, Admin: true}, rec(t, "tenant", "", 2)); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 { // the last round's third admin: a and b are the only ones left
+			if _, err := a.RevokeTokens(ctx, fmt.Sprintf("ops-c%d", i-1), "", rec(t, "tenant", "", 6)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		errs := make(chan error, 2)
+		var start sync.WaitGroup
+		start.Add(1)
+		for _, c := range []struct {
+			s      store.Store
+			tenant string
+		}{{a, "ops-a"}, {b, "ops-b"}} {
+			go func() {
+				start.Wait()
+				_, err := c.s.RevokeTokens(ctx, c.tenant, "", rec(t, "tenant", "", 3))
+				errs <- err
+			}()
+		}
+		start.Done()
+		refused := 0
+		for range 2 {
+			switch err := <-errs; {
+			case errors.Is(err, store.ErrLastAdmin):
+				refused++
+			case err != nil:
+				t.Fatal(err)
+			}
+		}
+		live := 0
+		list, err := b.ListTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range list {
+			if tk.Admin && tk.RevokedAt == nil {
+				live++
+			}
+		}
+		if live != 1 || refused != 1 {
+			t.Fatalf("round %d: %d live admin tokens and %d refusals, want 1 and 1", i, live, refused)
+		}
+		// Clear the survivor for the next round: add a third admin first.
+		hc := store.HashToken(fmt.Sprintf("admin-c-%d", i))
+		if _, err := a.PutToken(ctx, &store.Token{Tenant: fmt.Sprintf("ops-c%d", i), Hash: hc, Admin: true}, rec(t, "tenant", "", 4)); err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range []string{"ops-a", "ops-b"} {
+			if _, err := a.RevokeTokens(ctx, tn, "", rec(t, "tenant", "", 5)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
 	}
 }
