@@ -3,8 +3,11 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -86,20 +89,65 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) ([]string, er
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
+	c.mu.Lock()
+	c.deferred = map[stagedCopy]bool{}
+	c.mu.Unlock()
 	var removed []string
 	for _, cp := range copies {
-		dec, ds, site, ok := c.copyLaw(ctx, cp, ln, c.today())
-		if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
-			continue
+		if r := c.withdrawIfDenied(ctx, cp, ln); r != "" {
+			removed = append(removed, r)
 		}
-		n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
-		if err != nil {
-			c.cfg.Logger.Error("law check: withdraw copy", "dataset", cp.dataset, "site", cp.site, "err", err)
-			continue
-		}
-		removed = append(removed, fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n))
 	}
 	return removed, nil
+}
+
+// withdrawIfDenied withdraws one copy the law in force denies, and says
+// what it removed. A copy whose store a staging holds is deferred: the
+// controller tries it again on its next ticks (retryWithdrawals).
+func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) string {
+	dec, ds, site, ok := c.copyLaw(ctx, cp, ln, c.today())
+	if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
+		return ""
+	}
+	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
+	if err != nil {
+		lvl := slog.LevelError
+		if errors.Is(err, errStagingBusy) {
+			lvl = slog.LevelInfo
+		}
+		c.cfg.Logger.Log(ctx, lvl, "law check: withdrawal deferred", "dataset", cp.dataset, "site", cp.site, "err", err)
+		c.mu.Lock()
+		c.deferred[cp] = true
+		c.mu.Unlock()
+		return ""
+	}
+	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n)
+}
+
+// withdrawRetry is how often deferred withdrawals are tried again.
+const withdrawRetry = 5 * time.Second
+
+// retryWithdrawals tries again the withdrawals a law check could not make
+// (a staging held the store, or the site's store failed), under the law in
+// force now.
+func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
+	c.mu.Lock()
+	if len(c.deferred) == 0 || time.Since(c.deferredTry) < withdrawRetry {
+		c.mu.Unlock()
+		return
+	}
+	c.deferredTry = time.Now()
+	todo := make([]stagedCopy, 0, len(c.deferred))
+	for cp := range c.deferred {
+		todo = append(todo, cp)
+	}
+	c.deferred = map[stagedCopy]bool{}
+	c.mu.Unlock()
+	for _, cp := range todo {
+		if r := c.withdrawIfDenied(ctx, cp, ln); r != "" {
+			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
+		}
+	}
 }
 
 func hasCode(dec policy.Decision, code string) bool {
@@ -113,6 +161,15 @@ func hasCode(dec policy.Decision, code string) bool {
 
 // withdraw deletes a tenant's copy of a dataset at a site and records it.
 func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
+	// Not while a staging writes there (its objects would outlive the
+	// withdrawal, or its reconciliation would find them gone).
+	// The law check does not wait for a staging (it could take hours):
+	// a busy store is errStagingBusy, and the copy is tried again later.
+	ctx, unlock, err := c.tryLockStaging(ctx, c.SiteStore(site)+"|"+cp.tenant)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -110,9 +111,20 @@ spec:
 	if w := withdrawn(); w != nil {
 		t.Fatalf("withdrawn while the licence was in force: %+v", w)
 	}
-	// The day after it expires, no rule changes, but the copy goes.
+	// The day after it expires, no rule changes, but the copy goes: once
+	// no staging holds the site's store (the check does not wait for one).
+	_, unlock, err := e.c.lockStaging(ctx, e.c.SiteStore(site)+"|t1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	clk.set(time.Date(2026, 6, 16, 0, 30, 0, 0, time.UTC))
 	e.c.Nudge()
+	time.Sleep(time.Second)
+	if w := withdrawn(); w != nil {
+		unlock()
+		t.Fatalf("withdrawn while a staging held the store: %+v", w)
+	}
+	unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	var w *transfer.Withdrawn
 	for w == nil && time.Now().Before(deadline) {
@@ -144,5 +156,48 @@ spec:
 	}
 	if !strings.Contains(why, "licence of organisation lab") {
 		t.Errorf("last law check ran for %q, want the licence's end", why)
+	}
+}
+
+// TestStagingLockAcrossServers: two servers sharing a store take turns
+// staging into one site store for one tenant; other tenants and stores
+// are not held up.
+func TestStagingLockAcrossServers(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	other := New(Config{Store: e.st, StateDir: e.dir, CatalogDir: "testdata/sites", Replica: "other"})
+	_, unlock, err := e.c.lockStaging(ctx, "file:///site/store|t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.tryLockStaging(ctx, "file:///site/store|t1"); !errors.Is(err, errStagingBusy) {
+		t.Fatalf("the other server's try while held: %v, want errStagingBusy", err)
+	}
+	_, u2, err := other.tryLockStaging(ctx, "file:///site/store|t2")
+	if err != nil {
+		t.Fatalf("another tenant's staging was held up: %v", err)
+	}
+	u2()
+	got := make(chan error, 1)
+	go func() {
+		_, u, err := other.lockStaging(ctx, "file:///site/store|t1")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("the other server staged while the first held the store (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other server never got the store after it was released")
 	}
 }

@@ -72,22 +72,25 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		sj.Spec.Datasets = stored
 		// Runs staging to one store take turns, so that the second finds
 		// the first's chunks there instead of sending them again.
-		unlock := c.lockStore(dst.Spec.Store + "|" + r.Tenant)
+		sctx, unlock, err := c.lockStaging(ctx, dst.Spec.Store+"|"+r.Tenant)
+		if err != nil {
+			return false, err
+		}
 		if err := c.stillLeading(ctx); err != nil {
 			unlock()
 			return false, err
 		}
 		q := transfer.JobQuery(w, job, c.today())
 		q.Exports = c.exports()
-		results, err = c.cfg.Stager.StageJob(ctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		results, err = c.cfg.Stager.StageJob(sctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		unlock()
 		var denied *transfer.DeniedError
 		switch {
 		case errors.As(err, &denied):
 			return c.refuse(ctx, r, denied)
-		case err != nil && ctx.Err() != nil:
-			// Cut short (shutdown or the step's time limit): the next
-			// step resumes where this one stopped.
+		case err != nil && sctx.Err() != nil:
+			// Cut short (shutdown, the step's time limit, or the staging
+			// lease lost): the next step resumes where this one stopped.
 			return false, err
 		case err != nil:
 			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
@@ -123,17 +126,33 @@ func (c *Controller) exports() policy.Exports {
 	return c.cfg.Exports
 }
 
-// lockStore serialises stagings into one store within this controller.
+// lockStore serialises stagings into one store within this controller
+// (lockStaging adds the servers sharing the store).
 func (c *Controller) lockStore(url string) func() {
+	l := c.storeLock(url)
+	l.Lock()
+	return l.Unlock
+}
+
+// tryLockStore is lockStore that does not wait: nil when the store is
+// taken.
+func (c *Controller) tryLockStore(url string) func() {
+	l := c.storeLock(url)
+	if !l.TryLock() {
+		return nil
+	}
+	return l.Unlock
+}
+
+func (c *Controller) storeLock(url string) *sync.Mutex {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	l := c.storeLocks[url]
 	if l == nil {
 		l = &sync.Mutex{}
 		c.storeLocks[url] = l
 	}
-	c.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	return l
 }
 
 func orNone(s string) string {

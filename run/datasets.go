@@ -159,9 +159,12 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	}
 	dst := *site
 	dst.Spec.Store = c.SiteStore(site)
-	unlock := c.lockStore(dst.Spec.Store + "|" + tenant)
+	sctx, unlock, err := c.lockStaging(ctx, dst.Spec.Store+"|"+tenant)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
-	res, err := c.cfg.Stager.Stage(ctx, transfer.Request{Dataset: ds, Site: &dst, Tenant: tenant, SitePrefix: dataPrefix(tenant), Query: q})
+	res, err := c.cfg.Stager.Stage(sctx, transfer.Request{Dataset: ds, Site: &dst, Tenant: tenant, SitePrefix: dataPrefix(tenant), Query: q})
 	var denied *transfer.DeniedError
 	if errors.As(err, &denied) {
 		out.Decision = policy.Decision{Allowed: false, Denials: denied.Denials}

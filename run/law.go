@@ -184,6 +184,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 		}
 	}
 	if why == "" {
+		c.retryWithdrawals(ctx, ln)
 		return
 	}
 	res, err := c.recheckAll(ctx, ln)
