@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,7 +234,7 @@ func TestCheckPath(t *testing.T) {
 func TestVerifyNamesMissingAndAltered(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
-	genTree(t, src, 3, 900<<10, 3)
+	genTree(t, src, 4, 900<<10, 3)
 	store, storeDir := newStore(t)
 	s := newSealer(t, "d")
 	res, err := Add(ctx, AddOptions{Name: "d", Root: src, Store: store, Sealer: s})
@@ -241,8 +242,8 @@ func TestVerifyNamesMissingAndAltered(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks := res.Manifest.UniqueChunks()
-	if len(chunks) < 3 {
-		t.Fatalf("want at least 3 chunks, got %d", len(chunks))
+	if len(chunks) < 4 {
+		t.Fatalf("want at least 4 chunks, got %d", len(chunks))
 	}
 	path := func(c ChunkRef) string { return filepath.Join(storeDir, filepath.FromSlash(ChunkKey("d", c.ID))) }
 	if err := os.Remove(path(chunks[0])); err != nil {
@@ -253,6 +254,12 @@ func TestVerifyNamesMissingAndAltered(t *testing.T) {
 	os.WriteFile(path(chunks[1]), data, 0o644)
 	data, _ = os.ReadFile(path(chunks[2]))
 	os.WriteFile(path(chunks[2]), data[:len(data)-100], 0o644)
+	// A FIFO in a chunk's place is reported, neither waited on nor taken
+	// for a reason to give up the whole verification.
+	os.Remove(path(chunks[3]))
+	if err := syscall.Mkfifo(path(chunks[3]), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	rep, err := Verify(ctx, store, s, "d", 2)
 	if err != nil {
@@ -268,8 +275,8 @@ func TestVerifyNamesMissingAndAltered(t *testing.T) {
 			t.Errorf("altered chunk %s names no file", p.ID)
 		}
 	}
-	if len(altered) != 2 || !altered[chunks[1].ID.String()] || !altered[chunks[2].ID.String()] {
-		t.Errorf("altered = %+v, want %s and %s", rep.Altered, chunks[1].ID, chunks[2].ID)
+	if len(altered) != 3 || !altered[chunks[1].ID.String()] || !altered[chunks[2].ID.String()] || !altered[chunks[3].ID.String()] {
+		t.Errorf("altered = %+v, want %s, %s and the FIFO %s", rep.Altered, chunks[1].ID, chunks[2].ID, chunks[3].ID)
 	}
 	// Unseal refuses and leaves nothing under a real name.
 	out := filepath.Join(t.TempDir(), "out")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // dirBucket keeps each object as a file under a directory, at the path its
@@ -74,9 +75,15 @@ func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, 
 	if !fi.Mode().IsRegular() {
 		return nil, 0, fmt.Errorf("%s: %v is not a regular file: %w", key, fi.Mode().Type(), ErrNotRegular)
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: were the name swapped for a FIFO after the look, the
+	// open returns at once instead of waiting for a writer (on a regular
+	// file the flag changes nothing). O_NOFOLLOW: nor is a link followed.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, 0, fmt.Errorf("%s: replaced by a link while being opened: %w", key, ErrNotRegular)
 	}
 	if err != nil {
 		return nil, 0, err

@@ -72,7 +72,9 @@ func Verify(ctx context.Context, b *Store, s *seal.Sealer, name string, workers 
 					buf = out
 				case errors.Is(err, ErrNotFound):
 					rep.Missing = append(rep.Missing, ChunkProblem{ID: c.ID.String(), Files: users[c.ID], Reason: "missing", Detail: err.Error()})
-				case errors.Is(err, seal.ErrAuth) || errors.Is(err, seal.ErrIDMismatch):
+				case errors.Is(err, seal.ErrAuth) || errors.Is(err, seal.ErrIDMismatch) || errors.Is(err, ErrNotRegular):
+					// Something other than a file in the chunk's place (a
+					// FIFO, a link) is not the chunk: it was altered.
 					rep.Altered = append(rep.Altered, ChunkProblem{ID: c.ID.String(), Files: users[c.ID], Reason: "altered", Detail: err.Error()})
 				default:
 					if fatal == nil {
