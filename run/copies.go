@@ -79,35 +79,43 @@ func tenantOr(t string) string {
 // recheckCopies asks the law in force whether each staged copy may still be
 // at its site; a copy the law now denies is deleted there (its chunks and
 // manifest; the key never left its owner) and the ledger says why. A copy
-// the law cannot judge (a fact missing) is left, and reported. It fails
-// when it cannot read the ledger of staged copies.
-func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) ([]string, error) {
+// the law cannot judge (a fact missing, or its dataset or site no longer
+// known) is left, and named in the second list. It fails when it cannot
+// read the ledger of staged copies.
+func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unjudged []string, err error) {
 	if ln.Transfer == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the ledger of staged copies: %w", err)
+		return nil, nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	c.mu.Lock()
 	c.deferred = map[stagedCopy]bool{}
 	c.mu.Unlock()
-	var removed []string
 	for _, cp := range copies {
-		if r := c.withdrawIfDenied(ctx, cp, ln); r != "" {
+		r, judged := c.withdrawIfDenied(ctx, cp, ln)
+		if r != "" {
 			removed = append(removed, r)
 		}
+		if !judged {
+			unjudged = append(unjudged, fmt.Sprintf("%s/%s@%s", cp.tenant, cp.dataset, cp.site))
+		}
 	}
-	return removed, nil
+	return removed, unjudged, nil
 }
 
 // withdrawIfDenied withdraws one copy the law in force denies, and says
-// what it removed. A copy whose store a staging holds is deferred: the
-// controller tries it again on its next ticks (retryWithdrawals).
-func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) string {
+// what it removed, and whether the law could judge the copy. A copy whose
+// store a staging holds is deferred: the controller tries it again on its
+// next ticks (retryWithdrawals).
+func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool) {
 	dec, ds, site, ok := c.copyLaw(ctx, cp, ln, c.today())
-	if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
-		return ""
+	if !ok {
+		return "", false
+	}
+	if dec.Allowed || !hasCode(dec, policy.CodeDenied) {
+		return "", dec.Allowed
 	}
 	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
 	if err != nil {
@@ -119,9 +127,9 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		c.mu.Lock()
 		c.deferred[cp] = true
 		c.mu.Unlock()
-		return ""
+		return "", true
 	}
-	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n)
+	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n), true
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again.
@@ -144,7 +152,7 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	c.deferred = map[stagedCopy]bool{}
 	c.mu.Unlock()
 	for _, cp := range todo {
-		if r := c.withdrawIfDenied(ctx, cp, ln); r != "" {
+		if r, _ := c.withdrawIfDenied(ctx, cp, ln); r != "" {
 			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
 		}
 	}

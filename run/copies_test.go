@@ -201,3 +201,59 @@ func TestStagingLockAcrossServers(t *testing.T) {
 		t.Fatal("the other server never got the store after it was released")
 	}
 }
+
+// TestUnjudgedCopyIsNamed: a copy the law in force cannot judge (its rule
+// fails on the copy's facts) stays where it is, and the law check names it
+// in copiesUndetermined rather than passing over it in silence.
+func TestUnjudgedCopyIsNamed(t *testing.T) {
+	e, rs := lawEnv(t, nil)
+	ctx := context.Background()
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: MY}\n"
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatal(err)
+	}
+	broken := licencedTransferPack("test-broken", "SG")
+	broken.Data = []byte(strings.Replace(string(broken.Data), `condition: "transfer.to == 'SG'"`, `condition: "int(transfer.to) > 0"`, 1))
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{broken}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Nudge()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		es, err := e.st.AuditEntries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last struct {
+			Revision           int64    `json:"revision"`
+			CopiesUndetermined []string `json:"copiesUndetermined"`
+			CopiesRemoved      []string `json:"copiesRemoved"`
+		}
+		for _, a := range es {
+			if a.Kind == KindLawCheck {
+				json.Unmarshal(a.Payload, &last)
+			}
+			if a.Kind == transfer.KindWithdrawn {
+				t.Fatalf("a copy the law could not judge was withdrawn: %s", a.Payload)
+			}
+		}
+		if last.Revision == 1 {
+			if len(last.CopiesUndetermined) != 1 || last.CopiesUndetermined[0] != "t1/corpus@alpha" || len(last.CopiesRemoved) != 0 {
+				t.Fatalf("law check: undetermined %v, removed %v; want t1/corpus@alpha undetermined", last.CopiesUndetermined, last.CopiesRemoved)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no law check under the new revision")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -197,6 +197,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
+		"copiesUndetermined": res.CopiesUndetermined,
 	})
 	if err == nil {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
@@ -262,6 +263,9 @@ type CheckResult struct {
 	// Undetermined are the runs the law could not be evaluated for: they
 	// leave as the unlawful ones do (evaluation fails closed).
 	Undetermined []string `json:"undetermined"`
+	// CopiesUndetermined are the staged copies the law in force could not
+	// judge (a fact missing): they are left where they are, and named.
+	CopiesUndetermined []string `json:"copiesUndetermined"`
 }
 
 // recheckAll checks every run that is not finished, then every staged
@@ -269,7 +273,7 @@ type CheckResult struct {
 // copies, or could not record what it decided for a run: then it has not
 // checked them all.
 func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, error) {
-	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}}
+	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}, CopiesUndetermined: []string{}}
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
@@ -312,7 +316,7 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 		}(r)
 	}
 	wg.Wait()
-	removed, err := c.recheckCopies(ctx, ln)
+	removed, unjudged, err := c.recheckCopies(ctx, ln)
 	c.Nudge()
 	if err != nil {
 		return nil, err
@@ -323,7 +327,8 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 		return nil, fmt.Errorf("%d of %d runs could not be acted on", failed, res.Runs)
 	}
 	res.Removed = append(res.Removed, removed...)
-	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined} {
+	res.CopiesUndetermined = append(res.CopiesUndetermined, unjudged...)
+	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined, res.CopiesUndetermined} {
 		sort.Strings(l)
 	}
 	return res, nil
