@@ -18,6 +18,13 @@ type Spec struct {
 	Attempt int
 	Command []string
 	Env     map[string]string
+	// Secret holds variables the job needs that no one else may read from
+	// its description (the attempt's credential). A backend whose job
+	// descriptions others can read keeps them apart: Kubernetes puts them
+	// in a Secret the pod reads, owned by the Job. The local and Slurm
+	// backends pass them as Env, in files and scripts only the job's user
+	// reads. A name may not be in both.
+	Secret map[string]string
 	// WorkDir is the job's working directory (checkpoints, data) on the site.
 	// An empty or relative WorkDir is resolved under the site's work root
 	// (BackendSpec.WorkDir, else a "work" directory under the backend's state
@@ -64,7 +71,31 @@ func (s Spec) validate() error {
 			return fmt.Errorf("env: %q is not a valid variable name (letters, digits, _; not starting with a digit)", k)
 		}
 	}
+	for k := range s.Secret {
+		if !validEnvName(k) {
+			return fmt.Errorf("secret: %q is not a valid variable name (letters, digits, _; not starting with a digit)", k)
+		}
+		if _, dup := s.Env[k]; dup {
+			return fmt.Errorf("secret: %q is in env as well", k)
+		}
+	}
 	return nil
+}
+
+// JobEnv is Env and Secret together: the variables of a backend that does
+// not keep secrets apart.
+func (s Spec) JobEnv() map[string]string {
+	if len(s.Secret) == 0 {
+		return s.Env
+	}
+	env := make(map[string]string, len(s.Env)+len(s.Secret))
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	for k, v := range s.Secret {
+		env[k] = v
+	}
+	return env
 }
 
 // ValidRunID reports whether id can name a job: 1 to 64 characters from

@@ -203,12 +203,14 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		agent.EnvServer:  c.cfg.ServerURL,
 		agent.EnvRun:     r.ID,
 		agent.EnvAttempt: strconv.Itoa(r.Attempt),
-		agent.EnvToken:   c.credential(r.ID, a),
 	}
+	// The credential is kept out of what the site shows of the job (a
+	// Kubernetes Job's spec is readable by more users than its Secrets).
+	secret := map[string]string{agent.EnvToken: c.credential(r.ID, a)}
 	if c.cfg.AgentFingerprint != "" {
 		env[agent.EnvServerFingerprint] = c.cfg.AgentFingerprint
 	}
-	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env,
+	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env, Secret: secret,
 		Accelerators: r.Placement.Count, Image: job.Spec.Workload.Image}
 	spec.Partition, spec.GresType = site.Spec.Backend.Partition, site.Spec.Backend.GresType
 	// Starting the attempt is outside the store, where no fence reaches:

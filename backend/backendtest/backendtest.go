@@ -223,8 +223,11 @@ func (s *suite) succeeds(t *testing.T) {
 	b := s.factory(t, t.TempDir())
 	// The controller's own environment (keys, tokens) must not reach the job.
 	t.Setenv("MERIDIAN_CONTROLLER_SECRET", "hunter2")
-	spec := s.spec(t, "ok", `echo "hello from $MERIDIAN_RUN_ID attempt $MERIDIAN_ATTEMPT"; echo "value=$TEST_VALUE"; echo "secret=[$MERIDIAN_CONTROLLER_SECRET]"; echo on-stderr >&2; pwd`)
+	spec := s.spec(t, "ok", `echo "hello from $MERIDIAN_RUN_ID attempt $MERIDIAN_ATTEMPT"; echo "value=$TEST_VALUE"; echo "secret=[$MERIDIAN_CONTROLLER_SECRET]"; echo "credential=$TEST_CREDENTIAL"; echo on-stderr >&2; pwd`)
 	spec.Env = map[string]string{"TEST_VALUE": `a b'c"$d`}
+	// Spec.Secret reaches the job's environment, however the backend
+	// keeps it apart.
+	spec.Secret = map[string]string{"TEST_CREDENTIAL": `tok'en "$x`}
 	h := s.submit(t, b, spec)
 	st := WaitFinal(t, b, h)
 	if st.State != backend.Succeeded || st.ExitCode != 0 {
@@ -235,6 +238,7 @@ func (s *suite) succeeds(t *testing.T) {
 		"hello from " + spec.RunID + " attempt 1",
 		`value=a b'c"$d`,
 		"secret=[]",
+		`credential=tok'en "$x`,
 		"on-stderr",
 		spec.WorkDir,
 	} {
@@ -489,6 +493,10 @@ func (s *suite) badSpec(t *testing.T) {
 		{"negative attempt", func(sp *backend.Spec) { sp.Attempt = -1 }, "attempt"},
 		{"negative accelerators", func(sp *backend.Spec) { sp.Accelerators = -2 }, "accelerators"},
 		{"bad env name", func(sp *backend.Spec) { sp.Env = map[string]string{"A=B": "x"} }, "env"},
+		{"bad secret name", func(sp *backend.Spec) { sp.Secret = map[string]string{"1X": "x"} }, "secret"},
+		{"secret also in env", func(sp *backend.Spec) {
+			sp.Env, sp.Secret = map[string]string{"TOKEN": "a"}, map[string]string{"TOKEN": "b"}
+		}, `secret: "TOKEN" is in env as well`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

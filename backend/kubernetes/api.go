@@ -119,9 +119,35 @@ type container struct {
 }
 
 type envVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value,omitempty"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *envVarSource `json:"valueFrom,omitempty"`
 }
+
+// envVarSource is where a variable's value comes from; Meridian uses a
+// key of a Secret only.
+type envVarSource struct {
+	SecretKeyRef *secretKeySelector `json:"secretKeyRef,omitempty"`
+}
+
+// secretKeySelector has Name where k8s.io/api embeds a
+// LocalObjectReference (inline): the same JSON.
+type secretKeySelector struct {
+	Name     string `json:"name,omitempty"`
+	Key      string `json:"key"`
+	Optional *bool  `json:"optional,omitempty"`
+}
+
+// apiSecret is a core/v1 Secret: an attempt's Spec.Secret variables.
+type apiSecret struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Immutable         *bool             `json:"immutable,omitempty"`
+	Data              map[string][]byte `json:"data,omitempty"`
+	Type              string            `json:"type,omitempty"`
+}
+
+const secretTypeOpaque = "Opaque"
 
 type resourceList map[string]resource.Quantity
 
@@ -258,6 +284,19 @@ type apiNodeList struct {
 	Items           []apiNode `json:"items"`
 }
 
+func (s *apiSecret) DeepCopyObject() runtime.Object {
+	out := *s
+	s.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	out.Immutable = clonePtr(s.Immutable)
+	if s.Data != nil {
+		out.Data = make(map[string][]byte, len(s.Data))
+		for k, v := range s.Data {
+			out.Data[k] = slices.Clone(v)
+		}
+	}
+	return &out
+}
+
 // Deep copies, which runtime.Object requires. The informers' caches hand
 // out shared objects; the backend never changes one.
 
@@ -314,6 +353,17 @@ func copyContainers(cs []container) []container {
 	for i, c := range cs {
 		c.Command = slices.Clone(c.Command)
 		c.Env = slices.Clone(c.Env)
+		for j, e := range c.Env {
+			if e.ValueFrom != nil {
+				from := envVarSource{}
+				if ref := e.ValueFrom.SecretKeyRef; ref != nil {
+					r := *ref
+					r.Optional = clonePtr(ref.Optional)
+					from.SecretKeyRef = &r
+				}
+				c.Env[j].ValueFrom = &from
+			}
+		}
 		c.Resources = resourceRequirements{Limits: c.Resources.Limits.deepCopy(), Requests: c.Resources.Requests.deepCopy()}
 		c.VolumeMounts = slices.Clone(c.VolumeMounts)
 		out[i] = c

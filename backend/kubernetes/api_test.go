@@ -36,6 +36,7 @@ var apiPairs = []struct {
 	{"Node", &apiNode{}, &corev1.Node{}},
 	{"NodeList", &apiNodeList{}, &corev1.NodeList{}},
 	{"SelfSubjectAccessReview", &accessReview{}, &authorizationv1.SelfSubjectAccessReview{}},
+	{"Secret", &apiSecret{}, &corev1.Secret{}},
 }
 
 func TestAPITypesMatchKubernetes(t *testing.T) {
@@ -221,6 +222,8 @@ func fill(v reflect.Value, path string) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		v.SetInt(int64(len(path)))
+	case reflect.Uint8:
+		v.SetUint(uint64(len(path)))
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem(), path)

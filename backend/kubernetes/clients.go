@@ -16,6 +16,7 @@ const (
 	resourcePods        = "pods"
 	resourceNodes       = "nodes"
 	resourceNamespaces  = "namespaces"
+	resourceSecrets     = "secrets"
 	resourceAccessCheck = "selfsubjectaccessreviews"
 	mergePatch          = "application/merge-patch+json"
 )
@@ -31,7 +32,7 @@ var codecs = serializer.NewCodecFactory(scheme)
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for gv, types := range map[schema.GroupVersion]map[string]runtime.Object{
-		coreV1:  {"Pod": &apiPod{}, "PodList": &apiPodList{}, "Node": &apiNode{}, "NodeList": &apiNodeList{}},
+		coreV1:  {"Pod": &apiPod{}, "PodList": &apiPodList{}, "Node": &apiNode{}, "NodeList": &apiNodeList{}, "Secret": &apiSecret{}},
 		batchV1: {"Job": &apiJob{}, "JobList": &apiJobList{}},
 		authzV1: {"SelfSubjectAccessReview": &accessReview{}},
 	} {
@@ -46,7 +47,7 @@ func newScheme() *runtime.Scheme {
 // clients holds a REST client for each API group the backend uses, all
 // sharing one HTTP client (one connection pool) and one rate limiter.
 type clients struct {
-	core  *rest.RESTClient // core/v1: pods, pods/log, nodes, namespaces
+	core  *rest.RESTClient // core/v1: pods, pods/log, nodes, namespaces, secrets
 	batch *rest.RESTClient // batch/v1: jobs
 	authz *rest.RESTClient // authorization.k8s.io/v1: selfsubjectaccessreviews
 }

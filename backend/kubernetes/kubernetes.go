@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -324,6 +325,13 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if !ours(job, spec.RunID, spec.Attempt) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
+		if len(spec.Secret) > 0 {
+			// A Submit cut off after creating the Job left its Secret
+			// without an owner.
+			if err := b.ownSecret(ctx, name, job.UID); err != nil && !apierrors.IsNotFound(err) {
+				return fail(fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err)))
+			}
+		}
 		return name, nil
 	}
 	if rec, ok := b.record(name); ok && rec.Final != nil && rec.RunID == spec.RunID {
@@ -340,7 +348,14 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(err)
 		}
 	}
-	err = b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Error()
+	if len(spec.Secret) > 0 {
+		if err := b.putSecret(ctx, spec, name); err != nil {
+			b.removeRecordIfUnfinished(name)
+			return fail(err)
+		}
+	}
+	var created apiJob
+	err = b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Into(&created)
 	if apierrors.IsAlreadyExists(err) {
 		got, gerr := b.getJob(ctx, name)
 		if gerr != nil {
@@ -349,13 +364,82 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if !ours(got, spec.RunID, spec.Attempt) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
-		return name, nil
+		created, err = *got, nil
 	}
 	if err != nil {
 		b.removeRecordIfUnfinished(name)
+		if len(spec.Secret) > 0 {
+			b.deleteSecret(ctx, name)
+		}
 		return fail(b.explain(err))
 	}
+	if len(spec.Secret) > 0 {
+		// Owned by the Job, the Secret goes when the Job goes (deleted
+		// by Cancel, or by whoever cleans the namespace).
+		if err := b.ownSecret(ctx, name, created.UID); err != nil {
+			return fail(fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err)))
+		}
+	}
 	return name, nil
+}
+
+// putSecret creates the attempt's Secret (named as its Job) holding
+// spec.Secret, or, when a Submit cut off before its Job was created left
+// one, writes the values into it. A Secret of that name that is not this
+// attempt's is an error.
+func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string) error {
+	data := make(map[string][]byte, len(spec.Secret))
+	for k, v := range spec.Secret {
+		data[k] = []byte(v)
+	}
+	sec := &apiSecret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.ns, Labels: map[string]string{
+			LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID), LabelAttempt: strconv.Itoa(spec.Attempt)},
+			Annotations: map[string]string{AnnotationRunID: spec.RunID}},
+		Data: data, Type: secretTypeOpaque,
+	}
+	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Error()
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("create Secret %s/%s: %w", b.ns, name, b.explain(err))
+		}
+		return nil
+	}
+	var got apiSecret
+	if err := b.cs.core.Get().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx).Into(&got); err != nil {
+		return fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
+	}
+	if got.Annotations[AnnotationRunID] != spec.RunID || got.Labels[LabelAttempt] != strconv.Itoa(spec.Attempt) ||
+		got.Labels[LabelManagedBy] != managedBy {
+		return fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
+	}
+	patch, err := json.Marshal(map[string]any{"data": data})
+	if err != nil {
+		return err
+	}
+	if err := b.cs.core.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(patch).Do(ctx).Error(); err != nil {
+		return fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
+	}
+	return nil
+}
+
+// ownSecret makes the Job (uid) the owner of the attempt's Secret, so that
+// the garbage collector deletes the Secret with the Job.
+func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{{
+		APIVersion: batchV1.String(), Kind: "Job", Name: name, UID: uid}}}})
+	if err != nil {
+		return err
+	}
+	return b.cs.core.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(patch).Do(ctx).Error()
+}
+
+// deleteSecret removes the attempt's Secret, best effort: a Submit whose
+// Job was refused leaves no credential behind.
+func (b *Backend) deleteSecret(ctx context.Context, name string) {
+	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx) //nolint:errcheck
 }
 
 // explain turns API errors about the namespace into errors naming the
@@ -466,6 +550,17 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	env := make([]envVar, 0, len(keys)+6)
 	for _, k := range keys {
 		env = append(env, envVar{Name: k, Value: spec.Env[k]})
+	}
+	// Secret variables are read from the attempt's Secret (same name as
+	// the Job): the Job and its Pods, which more users may read, hold only
+	// the reference.
+	keys = keys[:0]
+	for k := range spec.Secret {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, envVar{Name: k, ValueFrom: &envVarSource{SecretKeyRef: &secretKeySelector{Name: name, Key: k}}})
 	}
 	env = append(env,
 		envVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},

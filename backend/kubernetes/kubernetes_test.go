@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -85,6 +86,85 @@ func TestJobShape(t *testing.T) {
 	}
 	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
 		t.Fatalf("status %+v, want succeeded", st)
+	}
+}
+
+// TestSecretKeptOutOfTheJob: Spec.Secret goes into a Secret the Job owns,
+// never into the Job or its Pods, which more users may read; the pod
+// still gets the value, and the Secret goes when Cancel deletes the Job.
+func TestSecretKeptOutOfTheJob(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	const credential = "attempt-credential-0123456789"
+	dir := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID("secret"), Attempt: 1, WorkDir: dir,
+		Command: []string{"/bin/sh", "-c", `echo "got=$TOKEN"; sleep 600`},
+		Env:     map[string]string{"PLAIN": "visible"}, Secret: map[string]string{"TOKEN": credential}}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := cs.BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(job)
+	if strings.Contains(string(raw), credential) {
+		t.Fatalf("the Job holds the secret value:\n%s", raw)
+	}
+	var ref *corev1.SecretKeySelector
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "TOKEN" && e.ValueFrom != nil {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	if ref == nil || ref.Name != h || ref.Key != "TOKEN" {
+		t.Fatalf("TOKEN is not read from the Secret %s: %+v", h, job.Spec.Template.Spec.Containers[0].Env)
+	}
+	sec, err := cs.CoreV1().Secrets(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(sec.Data["TOKEN"]) != credential {
+		t.Errorf("Secret data %q, want the credential", sec.Data["TOKEN"])
+	}
+	if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != job.UID || sec.OwnerReferences[0].Kind != "Job" {
+		t.Errorf("Secret owners %+v, want the Job %s (uid %s)", sec.OwnerReferences, h, job.UID)
+	}
+	// The pod reads the value.
+	deadline := time.Now().Add(backendtest.Timeout)
+	for {
+		var logs []byte
+		if rc, err := b.Logs(testCtx(t), h); err == nil {
+			logs, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+		if strings.Contains(string(logs), "got="+credential) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pod never printed the credential; logs:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A second Submit of the same attempt finds the Job and keeps one
+	// Secret.
+	if h2, err := b.Submit(testCtx(t), spec); err != nil || h2 != h {
+		t.Fatalf("second submit: %q, %v", h2, err)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := cs.CoreV1().Secrets(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Secret outlived its cancelled Job (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -192,13 +192,14 @@ func jobEnv(spec backend.Spec, wd string) []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
+	vars := spec.JobEnv()
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		env = append(env, k+"="+spec.Env[k])
+		env = append(env, k+"="+vars[k])
 	}
 	return append(env,
 		"MERIDIAN_RUN_ID="+spec.RunID,

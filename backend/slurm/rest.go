@@ -316,7 +316,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	env := map[string]string{"PATH": defaultPath}
-	for k, v := range spec.Env {
+	for k, v := range spec.JobEnv() {
 		env[k] = v
 	}
 	env["MERIDIAN_RUN_ID"] = spec.RunID

@@ -292,13 +292,14 @@ func batchScript(spec backend.Spec, dir, wd string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + "\n")
 	b.WriteString("cd " + quote(wd) + " || exit 1\n")
-	keys := make([]string, 0, len(spec.Env))
-	for k := range spec.Env {
+	vars := spec.JobEnv()
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		b.WriteString("export " + k + "=" + quote(spec.Env[k]) + "\n")
+		b.WriteString("export " + k + "=" + quote(vars[k]) + "\n")
 	}
 	fmt.Fprintf(&b, "export MERIDIAN_RUN_ID=%s MERIDIAN_ATTEMPT=%d MERIDIAN_WORKDIR=%s MERIDIAN_ACCELERATORS=%d\n",
 		quote(spec.RunID), spec.Attempt, quote(wd), spec.Accelerators)
