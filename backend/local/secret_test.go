@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 )
 
 // TestJobFilesKeepTheCredentialPrivate: a job's environment carries its
@@ -24,6 +25,9 @@ func TestJobFilesKeepTheCredentialPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The job writes into its directory until it ends; the test's
+	// cleanup must not race it.
+	defer backendtest.WaitFinal(t, b, h)
 	dir := filepath.Join(state, "jobs", h)
 	data, err := os.ReadFile(filepath.Join(dir, "job.json"))
 	if err != nil || !strings.Contains(string(data), secret) {
