@@ -29,32 +29,47 @@ func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 	return s.Store.ListRuns(ctx, o)
 }
 
-// TestLawCheckNotRecordedWhenRunsUnread: a law check that could not read
-// the live runs checked none of them; it must not be recorded as done, or
-// the runs a new revision makes unlawful would run on until the law next
-// changes. The next tick checks them.
-func TestLawCheckNotRecordedWhenRunsUnread(t *testing.T) {
+// lawCheckEnv opens a SQLite store in a test directory and the rules on
+// it, and builds a controller (not running its loop) over the store wrap
+// makes of it, planning with the rules in force; lawNow, when set, stands
+// in for the law in force the controller sees.
+func lawCheckEnv(t *testing.T, wrap func(store.Store) store.Store, lawNow func(rs *rules.State) func() LawNow) (*Controller, *store.SQLite, *rules.State) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	fs := &flakyRuns{Store: st}
+	t.Cleanup(func() { st.Close() })
 	rs, err := rules.Open(ctx, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	law := rs.Law()
-	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
+	ln := func() LawNow {
+		cur := rs.Current()
+		return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+	}
+	if lawNow != nil {
+		ln = lawNow(rs)
+	}
+	c := New(Config{Store: wrap(st), StateDir: dir, CatalogDir: "testdata/sites",
 		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		},
-		LawNow: func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
-		}})
+		LawNow: ln})
+	return c, st, rs
+}
+
+// TestLawCheckNotRecordedWhenRunsUnread: a law check that could not read
+// the live runs checked none of them; it must not be recorded as done, or
+// the runs a new revision makes unlawful would run on until the law next
+// changes. The next tick checks them.
+func TestLawCheckNotRecordedWhenRunsUnread(t *testing.T) {
+	ctx := context.Background()
+	var fs *flakyRuns
+	c, st, rs := lawCheckEnv(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs }, nil)
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
 		t.Fatal(err)
@@ -109,30 +124,18 @@ func (s *failingUpdates) UpdateRun(ctx context.Context, id string, fn func(*stor
 // tick tries again.
 func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs := &failingUpdates{Store: st}
-	rs, err := rules.Open(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	law := rs.Law()
+	var fs *failingUpdates
 	var broken atomic.Bool
-	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-		},
-		LawNow: func() LawNow {
-			cur := rs.Current()
-			if broken.Load() {
-				return LawNow{Rev: cur.Rev + 1, Law: brokenLaw{}, Dates: cur.Dates}
+	c, st, _ := lawCheckEnv(t, func(st store.Store) store.Store { fs = &failingUpdates{Store: st}; return fs },
+		func(rs *rules.State) func() LawNow {
+			return func() LawNow {
+				cur := rs.Current()
+				if broken.Load() {
+					return LawNow{Rev: cur.Rev + 1, Law: brokenLaw{}, Dates: cur.Dates}
+				}
+				return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
 			}
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
-		}})
+		})
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
 		t.Fatal(err)
