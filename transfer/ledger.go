@@ -118,6 +118,14 @@ type Record struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
+// decode reads the record's payload into v; an error names the record.
+func (r Record) decode(v any) error {
+	if err := json.Unmarshal(r.Payload, v); err != nil {
+		return fmt.Errorf("ledger record %d: %w", r.Seq, err)
+	}
+	return nil
+}
+
 // OpenIntents returns the intents for dataset at site (of the entry kind
 // given) that no confirmation or abandonment has closed.
 func OpenIntents(ctx context.Context, l Ledger, tenant, kind, dataset, site string) ([]Intent, error) {
@@ -131,8 +139,8 @@ func OpenIntents(ctx context.Context, l Ledger, tenant, kind, dataset, site stri
 		switch r.Kind {
 		case KindIntent:
 			var in Intent
-			if err := json.Unmarshal(r.Payload, &in); err != nil {
-				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			if err := r.decode(&in); err != nil {
+				return nil, err
 			}
 			if in.Dataset == dataset && in.Site == site && orDataset(in.Kind) == kind {
 				open = append(open, in)
@@ -289,8 +297,8 @@ func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) 
 		switch r.Kind {
 		case KindTransfer:
 			var e Entry
-			if err := json.Unmarshal(r.Payload, &e); err != nil {
-				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			if err := r.decode(&e); err != nil {
+				return nil, err
 			}
 			s := get(key{orDataset(e.Kind), e.Dataset, e.Site})
 			s.ChunksSent += e.ChunksSent
@@ -298,8 +306,8 @@ func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) 
 			closed[e.Intent] = true
 		case KindIntent:
 			var in Intent
-			if err := json.Unmarshal(r.Payload, &in); err != nil {
-				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			if err := r.decode(&in); err != nil {
+				return nil, err
 			}
 			intents[in.ID] = in
 		case KindAbandoned:

@@ -2,8 +2,6 @@ package transfer
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 
 	"meridian.dev/meridian/catalog"
@@ -51,8 +49,8 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 			continue
 		}
 		var a Abandoned
-		if err := json.Unmarshal(r.Payload, &a); err != nil {
-			return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+		if err := r.decode(&a); err != nil {
+			return nil, err
 		}
 		abandoned[a.Intent] = true
 	}
@@ -61,14 +59,14 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 		switch r.Kind {
 		case KindTransfer:
 			var e Entry
-			if err := json.Unmarshal(r.Payload, &e); err != nil {
-				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			if err := r.decode(&e); err != nil {
+				return nil, err
 			}
 			out = append(out, e)
 		case KindIntent:
 			var in Intent
-			if err := json.Unmarshal(r.Payload, &in); err != nil {
-				return nil, fmt.Errorf("ledger record %d: %w", r.Seq, err)
+			if err := r.decode(&in); err != nil {
+				return nil, err
 			}
 			if !abandoned[in.ID] {
 				out = append(out, in.Entry)
