@@ -327,9 +327,11 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 		if len(spec.Secret) > 0 {
 			// A Submit cut off after creating the Job left its Secret
-			// without an owner.
-			if err := b.ownSecret(ctx, name, job.UID); err != nil && !apierrors.IsNotFound(err) {
-				return fail(fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err)))
+			// without an owner; one whose Job create failed on an answer
+			// the API server had carried out (a timeout) deleted it, and
+			// the Job's pod cannot start without it.
+			if err := b.putSecret(ctx, spec, name, job.UID); err != nil {
+				return fail(err)
 			}
 		}
 		return name, nil
@@ -349,7 +351,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 	}
 	if len(spec.Secret) > 0 {
-		if err := b.putSecret(ctx, spec, name); err != nil {
+		if err := b.putSecret(ctx, spec, name, ""); err != nil {
 			b.removeRecordIfUnfinished(name)
 			return fail(err)
 		}
@@ -362,6 +364,11 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(gerr)
 		}
 		if !ours(got, spec.RunID, spec.Attempt) {
+			// The Secret just written is this attempt's, and no Job of
+			// this attempt will own it.
+			if len(spec.Secret) > 0 {
+				b.deleteSecret(ctx, name)
+			}
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
 		created, err = *got, nil
@@ -384,10 +391,15 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 }
 
 // putSecret creates the attempt's Secret (named as its Job) holding
-// spec.Secret, or, when a Submit cut off before its Job was created left
-// one, writes the values into it. A Secret of that name that is not this
-// attempt's is an error.
-func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string) error {
+// spec.Secret, owned by the Job owner when that is set, or, when a Submit
+// cut off left one, rewrites it whole. A Secret of that name that is not
+// this attempt's is an error. The labels that make one this attempt's can
+// be written by anyone who may create Secrets in the namespace, so nothing
+// else of an existing Secret is kept: not its other labels or annotations
+// (which may have another controller copy it elsewhere), finalizers or
+// owners, nor other keys. One that cannot be rewritten whole (immutable, or
+// of another type) is none that Meridian made.
+func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string, owner types.UID) error {
 	data := make(map[string][]byte, len(spec.Secret))
 	for k, v := range spec.Secret {
 		data[k] = []byte(v)
@@ -397,6 +409,9 @@ func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string)
 			LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID), LabelAttempt: strconv.Itoa(spec.Attempt)},
 			Annotations: map[string]string{AnnotationRunID: spec.RunID}},
 		Data: data, Type: secretTypeOpaque,
+	}
+	if owner != "" {
+		sec.OwnerReferences = []metav1.OwnerReference{jobOwner(name, owner)}
 	}
 	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Error()
 	if !apierrors.IsAlreadyExists(err) {
@@ -410,25 +425,29 @@ func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string)
 		return fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
 	if got.Annotations[AnnotationRunID] != spec.RunID || got.Labels[LabelAttempt] != strconv.Itoa(spec.Attempt) ||
-		got.Labels[LabelManagedBy] != managedBy {
+		got.Labels[LabelManagedBy] != managedBy || ptr.Deref(got.Immutable, false) ||
+		got.Type != "" && got.Type != secretTypeOpaque {
 		return fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
 	}
-	patch, err := json.Marshal(map[string]any{"data": data})
-	if err != nil {
-		return err
-	}
-	if err := b.cs.core.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceSecrets).Name(name).
-		Body(patch).Do(ctx).Error(); err != nil {
+	// An update, not a patch: it replaces the whole object, and fails if
+	// the Secret changed since it was read.
+	sec.ResourceVersion = got.ResourceVersion
+	if err := b.cs.core.Put().Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(sec).Do(ctx).Error(); err != nil {
 		return fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
 	return nil
 }
 
+// jobOwner is the owner reference to the attempt's Job.
+func jobOwner(name string, uid types.UID) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: batchV1.String(), Kind: "Job", Name: name, UID: uid}
+}
+
 // ownSecret makes the Job (uid) the owner of the attempt's Secret, so that
 // the garbage collector deletes the Secret with the Job.
 func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{{
-		APIVersion: batchV1.String(), Kind: "Job", Name: name, UID: uid}}}})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{jobOwner(name, uid)}}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,467 @@
+package kubernetes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+)
+
+// fakeAPI is just enough of a Kubernetes API server for Submit's handling of
+// the attempt's Secret, without a cluster: Nodes (one, Ready), Pods (none),
+// Jobs and Secrets in one namespace, with list, watch, get, create, update,
+// merge patch and delete. Objects are kept as JSON maps.
+type fakeAPI struct {
+	t  *testing.T
+	mu sync.Mutex
+	rv int
+	// objs by resource ("nodes", "pods", "jobs", "secrets"), then name.
+	objs     map[string]map[string]map[string]any
+	watchers map[string][]chan fakeEvent
+	// onCreate, when set, may answer a create itself: it is called after
+	// the object is stored, and a non-zero code is answered instead.
+	onCreate func(resource string, obj map[string]any) (code int, reason string)
+}
+
+type fakeEvent struct {
+	Type   string         `json:"type"`
+	Object map[string]any `json:"object"`
+}
+
+var fakeKinds = map[string][2]string{
+	"nodes": {"v1", "Node"}, "pods": {"v1", "Pod"}, "secrets": {"v1", "Secret"}, "jobs": {"batch/v1", "Job"},
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	f := &fakeAPI{t: t, objs: map[string]map[string]map[string]any{}, watchers: map[string][]chan fakeEvent{}}
+	for r := range fakeKinds {
+		f.objs[r] = map[string]map[string]any{}
+	}
+	f.objs["nodes"]["n1"] = map[string]any{"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": "n1", "uid": "node-uid", "resourceVersion": "1"},
+		"status":   map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True"}}}}
+	f.rv = 1
+	return f
+}
+
+func (f *fakeAPI) start(t *testing.T) *Backend {
+	// The watch-list protocol is not spoken here: plain list, then watch.
+	t.Setenv("KUBE_FEATURE_WatchListClient", "false")
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	b, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
+		t.TempDir(), &rest.Config{Host: srv.URL, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func meta(o map[string]any) map[string]any {
+	m, _ := o["metadata"].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		o["metadata"] = m
+	}
+	return m
+}
+
+func (f *fakeAPI) status(w http.ResponseWriter, code int, reason, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "message": msg, "reason": reason, "code": code})
+}
+
+func (f *fakeAPI) reply(w http.ResponseWriter, code int, obj any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(obj)
+}
+
+// notify sends an event to the watchers of resource; f.mu is held.
+func (f *fakeAPI) notify(resource, typ string, obj map[string]any) {
+	for _, c := range f.watchers[resource] {
+		select {
+		case c <- fakeEvent{Type: typ, Object: clone(obj)}:
+		default:
+		}
+	}
+}
+
+func clone(o map[string]any) map[string]any {
+	data, _ := json.Marshal(o)
+	var out map[string]any
+	json.Unmarshal(data, &out)
+	return out
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch.
+func applyMergePatch(dst map[string]any, patch map[string]any) {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(dst, k)
+		case map[string]any:
+			d, ok := dst[k].(map[string]any)
+			if !ok {
+				d = map[string]any{}
+			}
+			applyMergePatch(d, pv)
+			dst[k] = d
+		default:
+			dst[k] = v
+		}
+	}
+}
+
+func matches(o map[string]any, selector string) bool {
+	if selector == "" {
+		return true
+	}
+	lbl, _ := meta(o)["labels"].(map[string]any)
+	for _, kv := range strings.Split(selector, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		if lbl[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// /api/v1/nodes, /api/v1/namespaces/ns/R[/name], /apis/batch/v1/namespaces/ns/R[/name]
+	if parts[0] == "apis" {
+		parts = parts[1:]
+	}
+	parts = parts[2:]
+	if len(parts) >= 2 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource, name := parts[0], ""
+	if len(parts) > 1 {
+		name = parts[1]
+	}
+	kind, ok := fakeKinds[resource]
+	if !ok {
+		f.status(w, 404, "NotFound", "no resource "+resource)
+		return
+	}
+	q := r.URL.Query()
+	f.mu.Lock()
+	store := f.objs[resource]
+	switch {
+	case r.Method == http.MethodGet && name == "" && q.Get("watch") == "true":
+		c := make(chan fakeEvent, 100)
+		f.watchers[resource] = append(f.watchers[resource], c)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		enc := json.NewEncoder(w)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case ev := <-c:
+				if ev.Type != "DELETED" && !matches(ev.Object, q.Get("labelSelector")) {
+					continue
+				}
+				enc.Encode(ev)
+				w.(http.Flusher).Flush()
+			}
+		}
+	case r.Method == http.MethodGet && name == "":
+		items := []any{}
+		for _, o := range store {
+			if matches(o, q.Get("labelSelector")) {
+				items = append(items, o)
+			}
+		}
+		rv := strconv.Itoa(f.rv)
+		f.mu.Unlock()
+		f.reply(w, 200, map[string]any{"apiVersion": kind[0], "kind": kind[1] + "List",
+			"metadata": map[string]any{"resourceVersion": rv}, "items": items})
+		return
+	}
+	defer f.mu.Unlock()
+	var body map[string]any
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			f.status(w, 400, "BadRequest", err.Error())
+			return
+		}
+	}
+	old, exists := store[name]
+	immutableChange := func(o map[string]any) bool {
+		return resource == "secrets" && exists && old["immutable"] == true &&
+			(!reflect.DeepEqual(o["data"], old["data"]) || o["immutable"] != true)
+	}
+	f.rv++
+	rv := strconv.Itoa(f.rv)
+	switch r.Method {
+	case http.MethodGet:
+		if !exists {
+			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		f.reply(w, 200, old)
+	case http.MethodPost:
+		name = fmt.Sprint(meta(body)["name"])
+		if _, dup := store[name]; dup {
+			f.status(w, 409, "AlreadyExists", resource+" "+name+" already exists")
+			return
+		}
+		m := meta(body)
+		m["uid"] = fmt.Sprintf("%s-%s-uid-%s", resource, name, rv)
+		m["resourceVersion"] = rv
+		m["creationTimestamp"] = time.Now().UTC().Format(time.RFC3339)
+		store[name] = body
+		f.notify(resource, "ADDED", body)
+		if f.onCreate != nil {
+			if code, reason := f.onCreate(resource, body); code != 0 {
+				f.status(w, code, reason, "the fake answers "+reason)
+				return
+			}
+		}
+		f.reply(w, 201, body)
+	case http.MethodPut:
+		if !exists {
+			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		if got := meta(body)["resourceVersion"]; got != meta(old)["resourceVersion"] {
+			f.status(w, 409, "Conflict", fmt.Sprintf("resourceVersion %v, the object has %v", got, meta(old)["resourceVersion"]))
+			return
+		}
+		if immutableChange(body) || resource == "secrets" && body["type"] != old["type"] {
+			f.status(w, 422, "Invalid", "field is immutable")
+			return
+		}
+		m := meta(body)
+		m["uid"], m["creationTimestamp"], m["resourceVersion"] = meta(old)["uid"], meta(old)["creationTimestamp"], rv
+		store[name] = body
+		f.notify(resource, "MODIFIED", body)
+		f.reply(w, 200, body)
+	case http.MethodPatch:
+		if !exists {
+			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		o := clone(old)
+		applyMergePatch(o, body)
+		if immutableChange(o) {
+			f.status(w, 422, "Invalid", "field is immutable")
+			return
+		}
+		meta(o)["resourceVersion"] = rv
+		store[name] = o
+		f.notify(resource, "MODIFIED", o)
+		f.reply(w, 200, o)
+	case http.MethodDelete:
+		if !exists {
+			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		if fin, _ := meta(old)["finalizers"].([]any); len(fin) > 0 {
+			meta(old)["deletionTimestamp"] = time.Now().UTC().Format(time.RFC3339)
+			f.notify(resource, "MODIFIED", old)
+		} else {
+			delete(store, name)
+			f.notify(resource, "DELETED", old)
+		}
+		f.reply(w, 200, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Success"})
+	default:
+		f.status(w, 405, "MethodNotAllowed", r.Method)
+	}
+}
+
+func (f *fakeAPI) get(resource, name string) (map[string]any, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.objs[resource][name]
+	if !ok {
+		return nil, false
+	}
+	return clone(o), true
+}
+
+func (f *fakeAPI) put(resource string, o map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rv++
+	meta(o)["resourceVersion"] = strconv.Itoa(f.rv)
+	meta(o)["uid"] = "planted-uid"
+	f.objs[resource][fmt.Sprint(meta(o)["name"])] = o
+	f.notify(resource, "ADDED", o)
+}
+
+func secretSpec() backend.Spec {
+	return backend.Spec{RunID: "run-1", Attempt: 2, Command: []string{"true"},
+		Env: map[string]string{"PLAIN": "p"}, Secret: map[string]string{"TOKEN": "credential"}}
+}
+
+// ownedBy reports whether the Secret's owners are exactly the Job.
+func secretOwnedBy(sec, job map[string]any) bool {
+	owners, _ := meta(sec)["ownerReferences"].([]any)
+	if len(owners) != 1 {
+		return false
+	}
+	o, _ := owners[0].(map[string]any)
+	return o["kind"] == "Job" && o["name"] == meta(job)["name"] && o["uid"] == meta(job)["uid"]
+}
+
+func secretValue(sec map[string]any, key string) string {
+	data, _ := sec["data"].(map[string]any)
+	s, _ := data[key].(string)
+	return s
+}
+
+// A Job create that the API server carried out but answered with an error
+// (a timeout) must not cost the attempt its Secret: the Job's pod could
+// never start, and the next Submit, finding the Job, must see that its
+// Secret is there.
+func TestSubmitKeepsTheSecretOfAJobCreatedDespiteAnError(t *testing.T) {
+	f := newFakeAPI(t)
+	f.onCreate = func(resource string, _ map[string]any) (int, string) {
+		if resource == "jobs" {
+			f.onCreate = nil
+			return http.StatusGatewayTimeout, "Timeout"
+		}
+		return 0, ""
+	}
+	b := f.start(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	ctx := context.Background()
+	if _, err := b.Submit(ctx, spec); err == nil {
+		t.Fatal("the first Submit succeeded; the fake answered its Job create with a timeout")
+	}
+	job, ok := f.get("jobs", name)
+	if !ok {
+		t.Fatal("the fake did not keep the Job")
+	}
+	// Wait for the watch to bring the Job, as it does on a real cluster.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := b.watch.job(name); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Job never reached the watch cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h, err := b.Submit(ctx, spec)
+	if err != nil || h != name {
+		t.Fatalf("second Submit: %q, %v", h, err)
+	}
+	sec, ok := f.get("secrets", name)
+	if !ok {
+		t.Fatalf("the Job %s exists and its Secret does not: its pod can never start", name)
+	}
+	if got := secretValue(sec, "TOKEN"); got != "Y3JlZGVudGlhbA==" {
+		t.Errorf("Secret TOKEN %q, want base64 of the credential", got)
+	}
+	if !secretOwnedBy(sec, job) {
+		t.Errorf("Secret owners %v, want the Job", meta(sec)["ownerReferences"])
+	}
+}
+
+// A Job of the attempt's name that is not the attempt's (made by someone
+// else, so outside the watch of Meridian's Jobs) fails the Submit, and the
+// Secret the Submit made for it goes: nothing will own it or delete it.
+func TestSubmitLeavesNoSecretBesideAnotherJob(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	f.put("jobs", map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": name, "namespace": "ns"}})
+	b := f.start(t)
+	_, err := b.Submit(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "not this attempt's") {
+		t.Fatalf("Submit beside another's Job: %v", err)
+	}
+	if sec, ok := f.get("secrets", name); ok {
+		t.Fatalf("the refused Submit left its Secret (with the credential): %v", sec)
+	}
+}
+
+// A Secret of the attempt's name that carries the attempt's labels (a
+// Submit cut off before its Job, or a copy planted by anyone who may create
+// Secrets there) is taken over whole: nothing of what else it carried (an
+// annotation that has another controller copy it elsewhere, a finalizer,
+// another owner) stays on the Secret that holds the credential.
+func TestSubmitTakesOverALabelledSecretWhole(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	f.put("secrets", map[string]any{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata": map[string]any{"name": name, "namespace": "ns",
+			"labels": map[string]any{LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID),
+				LabelAttempt: strconv.Itoa(spec.Attempt), "copy-me": "true"},
+			"annotations": map[string]any{AnnotationRunID: spec.RunID,
+				"reflector.v1.k8s.emberstack.com/reflection-auto-enabled": "true"},
+			"finalizers":      []any{"example.com/keep"},
+			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "other-uid"}},
+		},
+		"data": map[string]any{"EXTRA": "eA=="}})
+	b := f.start(t)
+	h, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := f.get("secrets", h)
+	job, _ := f.get("jobs", h)
+	m := meta(sec)
+	wantLabels := map[string]any{LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID), LabelAttempt: strconv.Itoa(spec.Attempt)}
+	if got, _ := m["labels"].(map[string]any); !maps.Equal(got, wantLabels) {
+		t.Errorf("labels %v, want %v", got, wantLabels)
+	}
+	wantAnn := map[string]any{AnnotationRunID: spec.RunID}
+	if got, _ := m["annotations"].(map[string]any); !maps.Equal(got, wantAnn) {
+		t.Errorf("annotations %v, want %v", got, wantAnn)
+	}
+	if fin := m["finalizers"]; fin != nil {
+		t.Errorf("finalizers %v, want none", fin)
+	}
+	if !secretOwnedBy(sec, job) {
+		t.Errorf("owners %v, want the Job alone", m["ownerReferences"])
+	}
+	if data, _ := sec["data"].(map[string]any); len(data) != 1 || secretValue(sec, "TOKEN") != "Y3JlZGVudGlhbA==" {
+		t.Errorf("data %v, want TOKEN alone", sec["data"])
+	}
+}
+
+// An immutable Secret cannot be taken over: Submit says so, before any Job.
+func TestSubmitRefusesAnImmutableSecret(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	f.put("secrets", map[string]any{"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "immutable": true,
+		"metadata": map[string]any{"name": name, "namespace": "ns",
+			"labels":      map[string]any{LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID), LabelAttempt: strconv.Itoa(spec.Attempt)},
+			"annotations": map[string]any{AnnotationRunID: spec.RunID}},
+		"data": map[string]any{"TOKEN": "c3RhbGU="}})
+	b := f.start(t)
+	if _, err := b.Submit(context.Background(), spec); err == nil {
+		t.Fatal("Submit over an immutable Secret succeeded")
+	}
+	if _, ok := f.get("jobs", name); ok {
+		t.Fatal("a Job was created that would read a Secret Meridian could not write")
+	}
+}
