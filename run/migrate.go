@@ -251,7 +251,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	defer dst.Close()
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
-	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e})
+	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
 	if err != nil {
 		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err)
 	}

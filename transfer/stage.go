@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -165,6 +166,11 @@ type CopyRequest struct {
 	Src, Dst *dataset.Store
 	Tenant   string
 	Entry    Entry
+	// Pin, when set, is the hex SHA-256 the source's manifest must have
+	// (a checkpoint's, as its report recorded it): another version under
+	// the same name, which authenticates as well, is refused before
+	// anything is sent.
+	Pin string
 }
 
 // Copy sends what Dst lacks of the sealed dataset in Src, batch by batch,
@@ -177,6 +183,11 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	rawManifest, err := dataset.ReadObject(ctx, cr.Src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest from the source store: %w", err)
+	}
+	if cr.Pin != "" {
+		if sum := sha256.Sum256(rawManifest); hex.EncodeToString(sum[:]) != cr.Pin {
+			return nil, fmt.Errorf("the source store's manifest of %s has SHA-256 %x, recorded %s: %w", name, sum, cr.Pin, dataset.ErrManifestPin)
+		}
 	}
 	m, err := dataset.ParseManifest(rawManifest, cr.Sealer)
 	if err != nil {
