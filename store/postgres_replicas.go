@@ -167,7 +167,7 @@ func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audi
 		// could take the last admin wait for one another: under READ
 		// COMMITTED two of them would each still see the other's admin
 		// live and both commit.
-		rows, err := tx.Query(ctx, `SELECT id FROM tokens WHERE admin AND revoked_at IS NULL FOR UPDATE`)
+		rows, err := tx.Query(ctx, `SELECT id FROM tokens WHERE admin AND revoked_at IS NULL ORDER BY id FOR UPDATE`)
 		if err != nil {
 			return err
 		}
