@@ -577,9 +577,17 @@ func (s *Slurm) RestoreSite(ctx context.Context) error {
 		}
 		usable := true
 		for _, st := range strings.Fields(out) {
+			// A flag after the state says the node cannot take a job yet:
+			// "*" not responding (slurmd has not answered since the
+			// resume), "~", "#", "%", "!" power, "@", "^" reboot, "$" a
+			// maintenance reservation. Only "-" (planned) is harmless.
+			flags := st[len(strings.TrimRight(st, "*~#!%$@^-")):]
 			st = strings.TrimRight(st, "*~#!%$@^-")
 			switch st {
 			case "idle", "mixed", "allocated", "completing", "planned":
+				if strings.Trim(flags, "-") != "" {
+					usable = false
+				}
 			default:
 				usable = false
 			}
