@@ -179,7 +179,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 		if err != nil {
 			c.cfg.Logger.Error("law check: the staged copies' facts", "err", err)
 		} else {
-			c.factScan = today
+			// A change found is scanned for again until the check it
+			// calls for is recorded (below): a check that fails must be
+			// retried on the next tick, not the next day.
+			if what == "" {
+				c.factScan = today
+			}
 			why = what
 		}
 	}
@@ -204,7 +209,11 @@ func (c *Controller) lawTick(ctx context.Context) {
 	}
 	if err != nil {
 		c.cfg.Logger.Error("record law check", "err", err)
+		return
 	}
+	// Checked as of today: no staged copy's fact changes after today
+	// until tomorrow.
+	c.factScan = today
 }
 
 // copyFactDay names the first change after last and up to today in the

@@ -177,3 +177,45 @@ func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 		t.Error("no law-check record names the run undetermined")
 	}
 }
+
+// TestLawCheckForCopyFactRetried: a check that runs because a staged
+// copy's facts changed (here, a country's adequacy decision lapsed) and
+// then fails is not recorded, and the next tick runs it again, the same
+// day, as a check for a new revision or a rule's day would be.
+func TestLawCheckForCopyFactRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &flakyRuns{Store: st}
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The built-in country table has an adequacy decision that lapses on
+	// 2025-12-27; the law itself has no days.
+	clk := &clock{t: time.Date(2025, 12, 20, 12, 0, 0, 0, time.UTC)}
+	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites", Now: clk.Now,
+		LawNow: func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine)}
+		}})
+	c.lawTick(ctx) // the first check
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+		t.Fatalf("first check recorded for %q (%v)", day, err)
+	}
+	clk.set(time.Date(2025, 12, 28, 12, 0, 0, 0, time.UTC))
+	fs.fail.Store(true)
+	c.lawTick(ctx)
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+		t.Fatalf("a check that read no run was recorded for %q (%v)", day, err)
+	}
+	fs.fail.Store(false)
+	c.lawTick(ctx)
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-28" {
+		t.Fatalf("law check after the store recovered: last on %q (%v), want 2025-12-28", day, err)
+	}
+}
