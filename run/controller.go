@@ -184,7 +184,8 @@ type Controller struct {
 	// own facts change (copyFactDay), so that it reads them once a day.
 	factScan catalog.Date
 	// deferred holds the copies a law check found unlawful but could not
-	// withdraw yet (under mu).
+	// withdraw yet (under mu; without their organisation); nil when not
+	// known in this term of leadership (retryWithdrawals).
 	deferred    map[stagedCopy]bool
 	deferredTry time.Time
 
@@ -278,7 +279,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, deferred: map[stagedCopy]bool{}, siteDown: map[string]error{},
+		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256

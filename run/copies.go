@@ -124,8 +124,13 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			lvl = slog.LevelInfo
 		}
 		c.cfg.Logger.Log(ctx, lvl, "law check: withdrawal deferred", "dataset", cp.dataset, "site", cp.site, "err", err)
+		k := cp
+		k.org = "" // the ledger's record of the copy, read again, decides
 		c.mu.Lock()
-		c.deferred[cp] = true
+		if c.deferred == nil {
+			c.deferred = map[stagedCopy]bool{}
+		}
+		c.deferred[k] = true
 		c.mu.Unlock()
 		return "", true
 	}
@@ -137,21 +142,38 @@ const withdrawRetry = 5 * time.Second
 
 // retryWithdrawals tries again the withdrawals a law check could not make
 // (a staging held the store, or the site's store failed), under the law in
-// force now.
+// force now. Each copy is read again from the ledger: the staging that
+// held its store may have staged it anew (for another organisation, say),
+// or it may be gone. Deferrals live in this server's memory only: in a
+// new term of leadership (a restart, a failover) they are not known, and
+// every staged copy is checked once, so that a recorded law check's
+// withdrawals are not lost with the server that deferred them.
 func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
+	if ln.Transfer == nil {
+		return // no law for copies: none is withdrawn (recheckCopies)
+	}
 	c.mu.Lock()
-	if len(c.deferred) == 0 || time.Since(c.deferredTry) < withdrawRetry {
+	todo := c.deferred
+	if todo != nil && len(todo) == 0 || time.Since(c.deferredTry) < withdrawRetry {
 		c.mu.Unlock()
 		return
 	}
 	c.deferredTry = time.Now()
-	todo := make([]stagedCopy, 0, len(c.deferred))
-	for cp := range c.deferred {
-		todo = append(todo, cp)
+	c.mu.Unlock()
+	copies, err := c.stagedCopies(ctx)
+	if err != nil {
+		c.cfg.Logger.Error("law check: read the ledger of staged copies for deferred withdrawals", "err", err)
+		return
 	}
+	c.mu.Lock()
 	c.deferred = map[stagedCopy]bool{}
 	c.mu.Unlock()
-	for _, cp := range todo {
+	for _, cp := range copies {
+		k := cp
+		k.org = ""
+		if todo != nil && !todo[k] {
+			continue
+		}
 		if r, _ := c.withdrawIfDenied(ctx, cp, ln); r != "" {
 			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
 		}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -255,5 +258,127 @@ func TestUnjudgedCopyIsNamed(t *testing.T) {
 			t.Fatal("no law check under the new revision")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// deferredCopy stages tenant t1's dataset corpus at alpha under organisation
+// lab's licence, lets the licence end, and has server "first" run the law
+// check of that day while a staging on another server holds the store:
+// the check is recorded and the copy's withdrawal deferred. It returns
+// the store, a maker of servers sharing it, the first server, whether the
+// copy has been withdrawn, and the other server's unlock.
+func deferredCopy(t *testing.T) (*store.SQLite, func(string) *Controller, *Controller, func() bool, func()) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	traversable(t, dir)
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
+	server := func(replica string) *Controller {
+		return New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Replica: replica, Now: clk.Now,
+			Stager: &transfer.Stager{Law: rs, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}, Now: clk.Now},
+			LawNow: func() LawNow {
+				cur := rs.Current()
+				return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+			}})
+	}
+	first := server("first")
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dataset.TenantKeyrings{Root: dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: MY\n  licenses:\n    - {rule: test-licenced-sg, expires: 2026-06-15}\n"
+	if _, err := first.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatalf("staging under the licence: %v", err)
+	}
+	first.lawTick(ctx) // the first check: the copy is lawful
+	withdrawn := func() bool {
+		es, err := st.AuditEntries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range es {
+			if a.Kind == transfer.KindWithdrawn {
+				return true
+			}
+		}
+		return false
+	}
+	site, err := first.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The licence has ended; a staging on another server holds the store.
+	_, unlock, err := server("stager").lockStaging(ctx, first.SiteStore(site)+"|t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.set(time.Date(2026, 6, 16, 0, 30, 0, 0, time.UTC))
+	first.lawTick(ctx)
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2026-06-16" {
+		unlock()
+		t.Fatalf("the check for the licence's end: last on %q (%v)", day, err)
+	}
+	if withdrawn() {
+		unlock()
+		t.Fatal("withdrawn while a staging held the store")
+	}
+	return st, server, first, withdrawn, unlock
+}
+
+// TestDeferredWithdrawalSurvivesRestart: a copy a recorded law check found
+// unlawful, whose withdrawal it deferred because a staging held the store,
+// is withdrawn by the server that leads next (after a restart or a
+// failover), though no law check is due then: the deferral was only in
+// the memory of the server that made it.
+func TestDeferredWithdrawalSurvivesRestart(t *testing.T) {
+	_, server, _, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	// The first server stops; the next one checks nothing new (the check
+	// of the day is recorded) but finishes what it deferred.
+	next := server("next")
+	next.lawTick(context.Background())
+	if !withdrawn() {
+		t.Fatal("the copy the recorded check found unlawful was never withdrawn: its deferral was lost with the server that made it")
+	}
+}
+
+// TestDeferredWithdrawalReadsLedgerAgain: the staging that held the store
+// staged the copy anew, for an organisation whose licence is in force; the
+// deferred withdrawal judges the copy as the ledger now records it, and
+// leaves it.
+func TestDeferredWithdrawalReadsLedgerAgain(t *testing.T) {
+	ctx := context.Background()
+	_, server, first, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	stager := server("stager")
+	org2 := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab2}\nspec:\n  headquarters: MY\n  licenses:\n    - {rule: test-licenced-sg, expires: 2027-06-15}\n"
+	if _, err := stager.Apply(ctx, "t1", []Document{{Name: "org2.yaml", Content: org2}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stager.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab2"}); err != nil {
+		t.Fatalf("staging under lab2's licence: %v", err)
+	}
+	first.mu.Lock()
+	first.deferredTry = time.Time{} // the retry is due
+	first.mu.Unlock()
+	first.lawTick(ctx)
+	if withdrawn() {
+		t.Fatal("a copy staged anew under a licence in force was withdrawn for the old organisation's expired licence")
 	}
 }

@@ -83,12 +83,15 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		q := transfer.JobQuery(w, job, c.today())
 		q.Exports = c.exports()
 		results, err = c.cfg.Stager.StageJob(sctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		// Read before unlock, which ends sctx: after it, every staging
+		// would look cut short.
+		cut := sctx.Err() != nil
 		unlock()
 		var denied *transfer.DeniedError
 		switch {
 		case errors.As(err, &denied):
 			return c.refuse(ctx, r, denied)
-		case err != nil && sctx.Err() != nil:
+		case err != nil && cut:
 			// Cut short (shutdown, the step's time limit, or the staging
 			// lease lost): the next step resumes where this one stopped.
 			return false, err

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -179,7 +180,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 		if err != nil {
 			c.cfg.Logger.Error("law check: the staged copies' facts", "err", err)
 		} else {
-			c.factScan = today
+			// A change found is scanned for again until the check it
+			// calls for is recorded (below): a check that fails must be
+			// retried on the next tick, not the next day.
+			if what == "" {
+				c.factScan = today
+			}
 			why = what
 		}
 	}
@@ -204,7 +210,11 @@ func (c *Controller) lawTick(ctx context.Context) {
 	}
 	if err != nil {
 		c.cfg.Logger.Error("record law check", "err", err)
+		return
 	}
+	// Checked as of today: no staged copy's fact changes after today
+	// until tomorrow.
+	c.factScan = today
 }
 
 // copyFactDay names the first change after last and up to today in the
@@ -403,6 +413,11 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 // for does not run on as if it were lawful. The re-plan meets the same
 // error and holds the run, with the reason, until it is mended.
 func (c *Controller) leaveUnjudged(ctx context.Context, r *Run, ln LawNow, cause error) (string, error) {
+	if rerr := (*storeReadError)(nil); errors.As(cause, &rerr) {
+		// Not judged at all: the store could not be read. The check
+		// fails, is not recorded, and the next tick judges the run.
+		return "", cause
+	}
 	dec := policy.Decision{Denials: []policy.Finding{policy.EngineFinding("the law in force could not be evaluated for this placement: " + cause.Error())}}
 	if _, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{}); err != nil {
 		return "", fmt.Errorf("%v; leaving: %w", cause, err)

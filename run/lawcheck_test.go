@@ -180,3 +180,118 @@ func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 		t.Error("no law-check record names the run undetermined")
 	}
 }
+
+// TestLawCheckForCopyFactRetried: a check that runs because a staged
+// copy's facts changed (here, a country's adequacy decision lapsed) and
+// then fails is not recorded, and the next tick runs it again, the same
+// day, as a check for a new revision or a rule's day would be.
+func TestLawCheckForCopyFactRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &flakyRuns{Store: st}
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The built-in country table has an adequacy decision that lapses on
+	// 2025-12-27; the law itself has no days.
+	clk := &clock{t: time.Date(2025, 12, 20, 12, 0, 0, 0, time.UTC)}
+	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites", Now: clk.Now,
+		LawNow: func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine)}
+		}})
+	c.lawTick(ctx) // the first check
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+		t.Fatalf("first check recorded for %q (%v)", day, err)
+	}
+	clk.set(time.Date(2025, 12, 28, 12, 0, 0, 0, time.UTC))
+	fs.fail.Store(true)
+	c.lawTick(ctx)
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+		t.Fatalf("a check that read no run was recorded for %q (%v)", day, err)
+	}
+	fs.fail.Store(false)
+	c.lawTick(ctx)
+	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-28" {
+		t.Fatalf("law check after the store recovered: last on %q (%v), want 2025-12-28", day, err)
+	}
+}
+
+// flakyResources is a store whose registered resources cannot be read
+// while fail is set.
+type flakyResources struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *flakyResources) ListResources(ctx context.Context, tenant, kind string) ([]*store.Resource, error) {
+	if s.fail.Load() {
+		return nil, errors.New("connection reset by peer")
+	}
+	return s.Store.ListResources(ctx, tenant, kind)
+}
+
+// TestLawCheckStoreFailureMovesNoRun: a law check that cannot read a run's
+// registered documents for a moment (the store failing) has not judged the
+// run; it does not move it under the engine's fail-closed rule, as if the
+// law could not be evaluated for its placement. The check is not recorded,
+// and the next tick judges the run.
+func TestLawCheckStoreFailureMovesNoRun(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := &flakyResources{Store: st}
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	law := rs.Law()
+	server := func() *Controller {
+		return New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
+			Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+				return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+			},
+			LawNow: func() LawNow {
+				cur := rs.Current()
+				return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+			}})
+	}
+	c := server()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.lawTick(ctx) // the first check
+	// A new revision that leaves alpha lawful; a restarted server, which
+	// has not read the run's documents yet, checks while the store fails.
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c = server()
+	fs.fail.Store(true)
+	c.lawTick(ctx)
+	fs.fail.Store(false)
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State == Migrating || got.State.Final() {
+		t.Fatalf("run at a lawful placement after a check the store failed: %s %+v (%v)", got.State, got.Migration, err)
+	}
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
+		t.Fatalf("a check that could not read a run's documents was recorded for revision %d (%v)", rev, err)
+	}
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("law check after the store recovered: revision %d (%v), want 1", rev, err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State == Migrating || got.State.Final() {
+		t.Fatalf("run at a lawful placement: %s (%v)", got.State, err)
+	}
+}

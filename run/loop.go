@@ -50,6 +50,9 @@ func (c *Controller) newTerm() {
 	c.mu.Lock()
 	c.unreachable = map[string]time.Time{}
 	c.heartbeats = map[string]time.Time{}
+	// Another leader may have withdrawn, deferred or staged copies
+	// meanwhile: the next law tick checks them all (retryWithdrawals).
+	c.deferred, c.deferredTry = nil, time.Time{}
 	c.mu.Unlock()
 }
 

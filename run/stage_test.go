@@ -529,3 +529,24 @@ func TestDatasetStoreScope(t *testing.T) {
 		t.Errorf("the foreign store was touched: %v", err)
 	}
 }
+
+// TestStageErrorFailsRun: a staging that fails for a reason of its own (not
+// cut short, not refused by the law) fails the run with the error, instead
+// of being taken for an interrupted one and tried again on every step.
+func TestStageErrorFailsRun(t *testing.T) {
+	e, keys := newDataEnv(t, transfer.BasisLaw{})
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, stored: true})
+	// The dataset's key is gone: no staging can read it.
+	if err := os.Remove(filepath.Join(keys.Dir, "corpus-a.key")); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Failed || !strings.Contains(r.Reason, "staging attempt 1 to alpha") {
+		t.Fatalf("ended %s: %s, want failed by the staging error", r.State, r.Reason)
+	}
+}

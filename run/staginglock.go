@@ -12,7 +12,7 @@ import (
 
 // stagingLeaseTTL is how long a staging lease lasts unrenewed; the holder
 // renews it every third of that.
-const stagingLeaseTTL = 30 * time.Second
+var stagingLeaseTTL = 30 * time.Second
 
 // lockStaging gives the caller the only right, among every server sharing
 // the store, to write into one site store for one tenant (key): stagings,
@@ -52,6 +52,7 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 	holder := c.cfg.Replica + "/" + hex.EncodeToString(nonce[:])
 	pause := 50 * time.Millisecond
 	for {
+		start := time.Now() // the lease runs from (at the latest) here, by this machine's clock
 		l, err := c.cfg.Store.TryLease(ctx, name, holder, stagingLeaseTTL)
 		if err != nil {
 			unlockLocal()
@@ -59,7 +60,11 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 		}
 		if l.Holder == holder {
 			lctx, cancel := context.WithCancel(ctx)
-			renewed := time.Now() // this machine's clock: the store's may differ
+			// The work under the lease stops a third of the TTL before
+			// the lease could lapse unrenewed (the store's clock may run
+			// apart from this machine's, and the work takes a moment to
+			// stop).
+			valid := start.Add(2 * stagingLeaseTTL / 3)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -70,18 +75,35 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 					case <-lctx.Done():
 						return
 					case <-t.C:
-						got, err := c.cfg.Store.TryLease(lctx, name, holder, stagingLeaseTTL)
-						// Lost: another holds it, or it could not be
-						// renewed for so long that it may have lapsed.
-						if err == nil && got.Holder != holder || err != nil && time.Since(renewed) > 2*stagingLeaseTTL/3 {
-							c.cfg.Logger.Error("staging lease lost", "key", key, "err", err)
-							cancel()
-							return
-						}
-						if err == nil {
-							l, renewed = got, time.Now()
-						}
 					}
+					// A renewal that has not come back by then is a
+					// lease that may have lapsed.
+					start := time.Now()
+					rctx, rcancel := context.WithDeadline(lctx, valid)
+					got, err := c.cfg.Store.TryLease(rctx, name, holder, stagingLeaseTTL)
+					rcancel()
+					switch {
+					case lctx.Err() != nil:
+						return
+					case err == nil && got.Holder == holder && got.Epoch == l.Epoch:
+						l, valid = got, start.Add(2*stagingLeaseTTL/3)
+						continue
+					case err == nil:
+						// Another holds it, or it lapsed and was taken
+						// again at a new epoch: another server may have
+						// held it in between (and reconciled this
+						// staging's open intent).
+						c.cfg.Logger.Error("staging lease lost", "key", key, "holder", got.Holder, "epoch", got.Epoch, "held", l.Epoch)
+						if got.Holder == holder {
+							l = got // taken again: unlock gives it back
+						}
+					case time.Now().Before(valid):
+						continue // tried again on the next tick
+					default:
+						c.cfg.Logger.Error("staging lease lost: not renewed before it could lapse", "key", key, "err", err)
+					}
+					cancel()
+					return
 				}
 			}()
 			unlock := func() {

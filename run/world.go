@@ -101,10 +101,18 @@ type registry struct {
 	rows     map[string]*store.Resource // kind/name
 }
 
+// storeReadError is a failure to read the store: it says nothing about a
+// run's documents or the law, and the same read may well work a moment
+// later (a law check does not fail a run closed on it).
+type storeReadError struct{ err error }
+
+func (e *storeReadError) Error() string { return e.err.Error() }
+func (e *storeReadError) Unwrap() error { return e.err }
+
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
 	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
 	if err != nil {
-		return nil, err
+		return nil, &storeReadError{err}
 	}
 	reg := &registry{orgs: map[string]*catalog.Organization{}, datasets: map[string]*catalog.Dataset{}, rows: map[string]*store.Resource{}}
 	for _, r := range rows {
