@@ -126,6 +126,12 @@ its backend (local, slurm, kubernetes).`,
 			}
 			opts.Streams = api.Streams{PerTenant: maxStreams}
 			opts.Log = cmd.ErrOrStderr()
+			// The signals are caught before the server answers: a SIGHUP
+			// (a quota reload) sent as soon as it does would otherwise
+			// find the default action, which ends the process.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer signal.Stop(sig)
 			s, err := startServer(opts)
 			if err != nil {
 				return err
@@ -140,8 +146,6 @@ its backend (local, slurm, kubernetes).`,
 				fmt.Fprintf(cmd.OutOrStdout(), "runnable site %s: %d × %s as local processes on this machine, in %s (%s)\n",
 					ls.Metadata.Name, p.Count, p.Accelerator, ls.Spec.Country, local.CountryFrom)
 			}
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			for got := range sig {
 				if got != syscall.SIGHUP {
 					break

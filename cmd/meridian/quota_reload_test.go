@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -109,5 +110,63 @@ func TestQuotaReloadSignal(t *testing.T) {
 	}
 	if res.Changed || res.SHA256 != digest(good) || res.Previous != digest(good) || len(res.Tenants) != 1 {
 		t.Fatalf("reload of the file in force: %+v", res)
+	}
+}
+
+// TestSIGHUPDuringStartup: a SIGHUP that reaches `serve` while it starts
+// (its store already opening) neither kills it, as the signal's default
+// action would, nor is lost: the quota file is read once the server is up.
+func TestSIGHUPDuringStartup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	p := newServeProc(t)
+	file := filepath.Join(t.TempDir(), "quotas.yaml")
+	if err := os.WriteFile(file, reloadQuota("8"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.bin, "serve", "--state", p.state, "--listen", freeAddr(t), "--poll", "50ms", "--catalog", p.cat, "--quotas", file)
+	errb := &syncBuffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	// The store's file appears while the server starts, before it answers.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(p.state, "meridian.db")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no store after 30 s: %s", errb.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := os.WriteFile(file, reloadQuota("16"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("serve ended on a SIGHUP during its start (%v): %s", waitErr, errb.String())
+		default:
+		}
+		if strings.Contains(errb.String(), "SIGHUP: quotas reloaded") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after the SIGHUP: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
