@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,14 +94,23 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 	c.mu.Lock()
 	c.deferred = map[stagedCopy]bool{}
 	c.mu.Unlock()
+	var readErr error
 	for _, cp := range copies {
-		r, judged := c.withdrawIfDenied(ctx, cp, ln)
+		r, judged, err := c.withdrawIfDenied(ctx, cp, ln)
+		if err != nil {
+			// Not judged for want of a read: the check is not done.
+			readErr = cmp.Or(readErr, err)
+			continue
+		}
 		if r != "" {
 			removed = append(removed, r)
 		}
 		if !judged {
 			unjudged = append(unjudged, fmt.Sprintf("%s/%s@%s", cp.tenant, cp.dataset, cp.site))
 		}
+	}
+	if readErr != nil {
+		return nil, nil, readErr
 	}
 	return removed, unjudged, nil
 }
@@ -109,13 +119,16 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 // what it removed, and whether the law could judge the copy. A copy whose
 // store a staging holds is deferred: the controller tries it again on its
 // next ticks (retryWithdrawals).
-func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool) {
-	dec, ds, site, ok := c.copyLaw(ctx, cp, ln, c.today())
+func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool, error) {
+	dec, ds, site, ok, err := c.copyLaw(ctx, cp, ln, c.today())
+	if err != nil {
+		return "", false, err
+	}
 	if !ok {
-		return "", false
+		return "", false, nil
 	}
 	if dec.Allowed || !hasCode(dec, policy.CodeDenied) {
-		return "", dec.Allowed
+		return "", dec.Allowed, nil
 	}
 	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
 	if err != nil {
@@ -132,9 +145,9 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		}
 		c.deferred[k] = true
 		c.mu.Unlock()
-		return "", true
+		return "", true, nil
 	}
-	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n), true
+	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n), true, nil
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again.
@@ -174,7 +187,15 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 		if todo != nil && !todo[k] {
 			continue
 		}
-		if r, _ := c.withdrawIfDenied(ctx, cp, ln); r != "" {
+		r, _, err := c.withdrawIfDenied(ctx, cp, ln)
+		if err != nil {
+			c.cfg.Logger.Error("law check: deferred withdrawal", "dataset", cp.dataset, "site", cp.site, "err", err)
+			c.mu.Lock()
+			c.deferred[k] = true
+			c.mu.Unlock()
+			continue
+		}
+		if r != "" {
 			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
 		}
 	}

@@ -382,3 +382,69 @@ func TestDeferredWithdrawalReadsLedgerAgain(t *testing.T) {
 		t.Fatal("a copy staged anew under a licence in force was withdrawn for the old organisation's expired licence")
 	}
 }
+
+// TestCopyCheckStoreFailureNotRecorded: a law check that cannot read a
+// copy's registered resources (the store failing for a moment) has not
+// judged it: the copy is neither withdrawn nor listed as undetermined, and
+// the check is not recorded, so the next tick withdraws the copy the new
+// law denies.
+func TestCopyCheckStoreFailureNotRecorded(t *testing.T) {
+	var fr *flakyResources
+	e, rs := lawEnv(t, func(c *Config) { fr = &flakyResources{Store: c.Store}; c.Store = fr })
+	ctx := context.Background()
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: MY}\n"
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatal(err)
+	}
+	checked := func() (int64, string) {
+		rev, day, err := e.st.LawCheck(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev, day
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, day := checked(); day == ""; _, day = checked() {
+		if time.Now().After(deadline) {
+			t.Fatal("no first law check")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	withdrawn := func() bool {
+		es, err := e.st.AuditEntries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range es {
+			if a.Kind == transfer.KindWithdrawn {
+				return true
+			}
+		}
+		return false
+	}
+	fr.fail.Store(true)
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-no-sg-data", "SG")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Nudge()
+	time.Sleep(time.Second)
+	if rev, _ := checked(); rev != 0 || withdrawn() {
+		t.Fatalf("with the copy unread: check recorded for revision %d, withdrawn %v; want neither", rev, withdrawn())
+	}
+	fr.fail.Store(false)
+	e.c.Nudge()
+	for rev, _ := checked(); rev != 1 || !withdrawn(); rev, _ = checked() {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("after the store recovered: check at revision %d, withdrawn %v", rev, withdrawn())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"fmt"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -79,7 +80,11 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 		return nil, err
 	}
 	for _, cp := range copies {
-		if dec, _, _, ok := c.copyLaw(ctx, cp, proposed, asOf); ok && !dec.Allowed && hasCode(dec, policy.CodeDenied) {
+		dec, _, _, ok, err := c.copyLaw(ctx, cp, proposed, asOf)
+		if err != nil {
+			return nil, err
+		}
+		if ok && !dec.Allowed && hasCode(dec, policy.CodeDenied) {
 			rep.Copies = append(rep.Copies, WhatIfCopy{Tenant: cp.tenant, Dataset: cp.dataset, Site: cp.site, Rule: firstRule(dec), Reason: denialText(dec)})
 			rep.Affected++
 		}
@@ -152,21 +157,21 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 // returning the copy's dataset and site; ok is false when the copy cannot
 // be judged (its dataset is not registered with the server, or its site is
 // gone).
-func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, *catalog.Dataset, *catalog.Site, bool) {
+func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, *catalog.Dataset, *catalog.Site, bool, error) {
 	if ln.Transfer == nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, nil
 	}
 	reg, err := c.registry(ctx, cp.tenant)
 	if err != nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, fmt.Errorf("tenant %s's registered resources: %w", cp.tenant, err)
 	}
 	ds := reg.datasets[cp.dataset]
 	if ds == nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, nil
 	}
 	cs, err := c.catalog()
 	if err != nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, err
 	}
 	set := &catalog.Set{Datasets: []*catalog.Dataset{ds}}
 	for _, n := range sortedKeys(reg.orgs) {
@@ -174,16 +179,16 @@ func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf
 	}
 	w, err := catalog.Assemble(nil, cs, set)
 	if err != nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, nil
 	}
 	site := w.Site(cp.site)
 	if site == nil {
-		return policy.Decision{}, nil, nil, false
+		return policy.Decision{}, nil, nil, false, nil
 	}
 	q := policy.Query{AsOf: asOf, Countries: w.Countries, Organizations: w.Organizations, Datasets: []*catalog.Dataset{ds}, Sites: map[string]*catalog.Site{}, Exports: ln.Exports}
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
 	}
 	q.Org = w.Organizations[cp.org]
-	return ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country), ds, site, true
+	return ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country), ds, site, true, nil
 }
