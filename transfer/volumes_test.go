@@ -124,14 +124,23 @@ func TestOpenIntentCounts(t *testing.T) {
 	if len(chunks) < 2 {
 		t.Fatalf("%d chunks, want several", len(chunks))
 	}
-	last := chunks[len(chunks)-1]
+	// The stager sends in key order: the last key fails it after the
+	// others are at the site (one worker, so nothing runs alongside).
+	last := chunks[0]
+	for _, c := range chunks {
+		if dataset.ChunkKey("chat-logs", c.ID) > dataset.ChunkKey("chat-logs", last.ID) {
+			last = c
+		}
+	}
 	p := filepath.Join(strings.TrimPrefix(f.home, "file://"), filepath.FromSlash(dataset.ChunkKey("chat-logs", last.ID)))
 	data, _ := os.ReadFile(p)
 	data[len(data)/2] ^= 1
 	os.WriteFile(p, data, 0o644)
 	req := f.request()
 	req.Query.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
-	if _, err := f.stager().Stage(ctx, req); !errors.Is(err, seal.ErrAuth) {
+	st := f.stager()
+	st.Workers = 1
+	if _, err := st.Stage(ctx, req); !errors.Is(err, seal.ErrAuth) {
 		t.Fatalf("Stage with a damaged chunk: %v, want an authentication error", err)
 	}
 	site, _ := dataset.OpenStore(ctx, f.site.Spec.Store)
