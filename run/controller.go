@@ -186,6 +186,8 @@ type Controller struct {
 	// deferred holds the copies a law check found unlawful but could not
 	// withdraw yet (under mu; without their organisation); nil when not
 	// known in this term of leadership (retryWithdrawals).
+	// long holds the long steps in flight, by run id (under mu).
+	long        map[string]longRun
 	deferred    map[stagedCopy]bool
 	deferredTry time.Time
 
@@ -279,7 +281,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, siteDown: map[string]error{},
+		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, long: map[string]longRun{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256

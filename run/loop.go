@@ -28,8 +28,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop ticks until ctx (one term of leadership) ends.
+// loop ticks until ctx (one term of leadership) ends. The term ends only
+// when the long steps it started (stagings, checkpoint moves) have.
 func (c *Controller) loop(ctx context.Context) {
+	var long sync.WaitGroup
+	defer long.Wait()
+	ctx = context.WithValue(ctx, longStepsKey{}, &long)
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	for {
@@ -164,15 +168,14 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if c.longStepRunning(r) {
+		return false, nil
+	}
 	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
-		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
-		defer cancel()
-		return c.stageData(sctx, r)
+		return c.longStep(ctx, r, c.stageData)
 	}
 	if r.State == Migrating && r.Migration != nil && r.Migration.Target != nil {
-		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
-		defer cancel()
-		return c.migrate(sctx, r)
+		return c.longStep(ctx, r, c.migrate)
 	}
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
@@ -189,4 +192,67 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		return c.retryHeld(ctx, r, false)
 	}
 	return false, nil
+}
+
+// longStepsKey marks the loop's context: under it a long step (a staging
+// or a checkpoint move, up to StageTimeout) runs beside the loop instead of
+// inside its tick, so that one run's hour of staging does not hold every
+// other run's steps, the agents' silence checks and the law check for that
+// hour. Outside the loop (a direct Step) it runs in the call.
+type longStepsKey struct{}
+
+// longStep runs fn on r under StageTimeout: in the call, or, under the
+// loop, in a goroutine of the loop's term, reporting no change now; the
+// loop is woken when it ends.
+func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Context, *Run) (bool, error)) (bool, error) {
+	long, ok := ctx.Value(longStepsKey{}).(*sync.WaitGroup)
+	if !ok {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+		defer cancel()
+		return fn(sctx, r)
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+	c.mu.Lock()
+	if _, busy := c.long[r.ID]; busy {
+		c.mu.Unlock()
+		cancel()
+		return false, nil
+	}
+	c.long[r.ID] = longRun{state: r.State, cancel: cancel}
+	c.mu.Unlock()
+	long.Add(1)
+	go func() {
+		defer long.Done()
+		defer c.Nudge()
+		defer func() {
+			c.mu.Lock()
+			delete(c.long, r.ID)
+			c.mu.Unlock()
+			cancel()
+		}()
+		if _, err := fn(sctx, r); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
+			c.cfg.Logger.Warn("step", "run", r.ID, "tenant", r.Tenant, "err", err)
+		}
+	}()
+	return false, nil
+}
+
+// longRun is a long step in flight: the state it began in, and how to stop
+// it.
+type longRun struct {
+	state  State
+	cancel context.CancelFunc
+}
+
+// longStepRunning reports whether a long step of r is in flight; its other
+// steps wait for it. One that r has moved on from (cancelled, or sent
+// elsewhere by the law while it staged) is stopped.
+func (c *Controller) longStepRunning(r *Run) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.long[r.ID]
+	if ok && (r.State != l.state || r.CancelRequested) {
+		l.cancel()
+	}
+	return ok
 }
