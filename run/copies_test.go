@@ -41,6 +41,53 @@ rules:
 `)}
 }
 
+// stageCorpus registers organisation lab (headquartered in MY, holding
+// licences, YAML list items, when given) and a public dataset "corpus" from
+// MY whose home store is in dir, with tenant t1 on c, and stages it to
+// alpha (SG) for lab.
+func stageCorpus(t *testing.T, c *Controller, dir string, licences ...string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := dataset.TenantKeyrings{Root: dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: MY\n"
+	if len(licences) > 0 {
+		org += "  licenses:\n"
+		for _, l := range licences {
+			org += "    - " + l + "\n"
+		}
+	}
+	if _, err := c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatalf("staging corpus to alpha: %v", err)
+	}
+}
+
+// firstWithdrawal is the first copy withdrawal the audit log of st
+// records, or nil.
+func firstWithdrawal(t *testing.T, st store.Store) *transfer.Withdrawn {
+	t.Helper()
+	es, err := st.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range es {
+		if a.Kind == transfer.KindWithdrawn {
+			var w transfer.Withdrawn
+			if err := json.Unmarshal(a.Payload, &w); err != nil {
+				t.Fatal(err)
+			}
+			return &w
+		}
+	}
+	return nil
+}
+
 // TestStagedCopyWithdrawnWhenLicenceEnds: a copy staged under a licence
 // that lifts a transfer rule is deleted at its site once the licence has
 // expired, though no rule changed that day: the law check runs on the
@@ -53,25 +100,7 @@ func TestStagedCopyWithdrawnWhenLicenceEnds(t *testing.T) {
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
-	org := `apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: lab}
-spec:
-  headquarters: MY
-  licenses:
-    - {rule: test-licenced-sg, expires: 2026-06-15}
-`
-	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
-		t.Fatalf("staging under the licence: %v", err)
-	}
+	stageCorpus(t, e.c, e.dir, "{rule: test-licenced-sg, expires: 2026-06-15}")
 	site, err := e.c.Site("alpha")
 	if err != nil {
 		t.Fatal(err)
@@ -91,22 +120,7 @@ spec:
 	if chunksAtSite() == 0 {
 		t.Fatal("the staging left no chunk at the site")
 	}
-	withdrawn := func() *transfer.Withdrawn {
-		es, err := e.st.AuditEntries(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range es {
-			if a.Kind == transfer.KindWithdrawn {
-				var w transfer.Withdrawn
-				if err := json.Unmarshal(a.Payload, &w); err != nil {
-					t.Fatal(err)
-				}
-				return &w
-			}
-		}
-		return nil
-	}
+	withdrawn := func() *transfer.Withdrawn { return firstWithdrawal(t, e.st) }
 	// Checks run while the licence is in force: the copy stays.
 	clk.set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
 	e.c.Nudge()
@@ -211,18 +225,7 @@ func TestStagingLockAcrossServers(t *testing.T) {
 func TestUnjudgedCopyIsNamed(t *testing.T) {
 	e, rs := lawEnv(t, nil)
 	ctx := context.Background()
-	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
-	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: MY}\n"
-	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
-		t.Fatal(err)
-	}
+	stageCorpus(t, e.c, e.dir)
 	broken := licencedTransferPack("test-broken", "SG")
 	broken.Data = []byte(strings.Replace(string(broken.Data), `condition: "transfer.to == 'SG'"`, `condition: "int(transfer.to) > 0"`, 1))
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{broken}}, "admin", "test", time.Now()); err != nil {
@@ -294,31 +297,9 @@ func deferredCopy(t *testing.T) (*store.SQLite, func(string) *Controller, *Contr
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := dataset.TenantKeyrings{Root: dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
-	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: MY\n  licenses:\n    - {rule: test-licenced-sg, expires: 2026-06-15}\n"
-	if _, err := first.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
-		t.Fatalf("staging under the licence: %v", err)
-	}
+	stageCorpus(t, first, dir, "{rule: test-licenced-sg, expires: 2026-06-15}")
 	first.lawTick(ctx) // the first check: the copy is lawful
-	withdrawn := func() bool {
-		es, err := st.AuditEntries(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range es {
-			if a.Kind == transfer.KindWithdrawn {
-				return true
-			}
-		}
-		return false
-	}
+	withdrawn := func() bool { return firstWithdrawal(t, st) != nil }
 	site, err := first.Site("alpha")
 	if err != nil {
 		t.Fatal(err)
@@ -392,18 +373,7 @@ func TestCopyCheckStoreFailureNotRecorded(t *testing.T) {
 	var fr *flakyResources
 	e, rs := lawEnv(t, func(c *Config) { fr = &flakyResources{Store: c.Store}; c.Store = fr })
 	ctx := context.Background()
-	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
-	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: MY}\n"
-	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
-		t.Fatal(err)
-	}
+	stageCorpus(t, e.c, e.dir)
 	checked := func() (int64, string) {
 		rev, day, err := e.st.LawCheck(ctx)
 		if err != nil {
@@ -418,18 +388,7 @@ func TestCopyCheckStoreFailureNotRecorded(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	withdrawn := func() bool {
-		es, err := e.st.AuditEntries(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range es {
-			if a.Kind == transfer.KindWithdrawn {
-				return true
-			}
-		}
-		return false
-	}
+	withdrawn := func() bool { return firstWithdrawal(t, e.st) != nil }
 	fr.fail.Store(true)
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-no-sg-data", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)

@@ -29,11 +29,17 @@ func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 	return s.Store.ListRuns(ctx, o)
 }
 
-// lawCheckEnv opens a SQLite store in a test directory and the rules on
-// it, and builds a controller (not running its loop) over the store wrap
-// makes of it, planning with the rules in force; lawNow, when set, stands
-// in for the law in force the controller sees.
-func lawCheckEnv(t *testing.T, wrap func(store.Store) store.Store, lawNow func(rs *rules.State) func() LawNow) (*Controller, *store.SQLite, *rules.State) {
+// lawCheckFixture is a SQLite store in a test directory with the rules on
+// it, for controllers built over a wrapper of the store (not running their
+// loops), as one server or as a restarted one.
+type lawCheckFixture struct {
+	dir     string
+	st      *store.SQLite
+	rs      *rules.State
+	wrapped store.Store
+}
+
+func newLawCheckFixture(t *testing.T, wrap func(store.Store) store.Store) *lawCheckFixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -46,20 +52,28 @@ func lawCheckEnv(t *testing.T, wrap func(store.Store) store.Store, lawNow func(r
 	if err != nil {
 		t.Fatal(err)
 	}
-	law := rs.Law()
-	ln := func() LawNow {
-		cur := rs.Current()
-		return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
-	}
-	if lawNow != nil {
-		ln = lawNow(rs)
-	}
-	c := New(Config{Store: wrap(st), StateDir: dir, CatalogDir: "testdata/sites",
+	return &lawCheckFixture{dir: dir, st: st, rs: rs, wrapped: wrap(st)}
+}
+
+// lawNow is the law in force, as the server gives it.
+func (f *lawCheckFixture) lawNow() LawNow {
+	cur := f.rs.Current()
+	return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+}
+
+// controller is a controller over the wrapped store, planning under the
+// rules in force; mod changes its configuration.
+func (f *lawCheckFixture) controller(mod func(*Config)) *Controller {
+	law := f.rs.Law()
+	cfg := Config{Store: f.wrapped, StateDir: f.dir, CatalogDir: "testdata/sites",
 		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		},
-		LawNow: ln})
-	return c, st, rs
+		LawNow: f.lawNow}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg)
 }
 
 // TestLawCheckNotRecordedWhenRunsUnread: a law check that could not read
@@ -69,7 +83,8 @@ func lawCheckEnv(t *testing.T, wrap func(store.Store) store.Store, lawNow func(r
 func TestLawCheckNotRecordedWhenRunsUnread(t *testing.T) {
 	ctx := context.Background()
 	var fs *flakyRuns
-	c, st, rs := lawCheckEnv(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs }, nil)
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
+	c, st, rs := f.controller(nil), f.st, f.rs
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
 		t.Fatal(err)
@@ -126,16 +141,17 @@ func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 	ctx := context.Background()
 	var fs *failingUpdates
 	var broken atomic.Bool
-	c, st, _ := lawCheckEnv(t, func(st store.Store) store.Store { fs = &failingUpdates{Store: st}; return fs },
-		func(rs *rules.State) func() LawNow {
-			return func() LawNow {
-				cur := rs.Current()
-				if broken.Load() {
-					return LawNow{Rev: cur.Rev + 1, Law: brokenLaw{}, Dates: cur.Dates}
-				}
-				return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &failingUpdates{Store: st}; return fs })
+	c := f.controller(func(c *Config) {
+		c.LawNow = func() LawNow {
+			ln := f.lawNow()
+			if broken.Load() {
+				ln.Rev, ln.Law = ln.Rev+1, brokenLaw{}
 			}
-		})
+			return ln
+		}
+	})
+	st := f.st
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
 		t.Fatal(err)
@@ -187,25 +203,19 @@ func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 // day, as a check for a new revision or a rule's day would be.
 func TestLawCheckForCopyFactRetried(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs := &flakyRuns{Store: st}
-	rs, err := rules.Open(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var fs *flakyRuns
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
+	st, rs := f.st, f.rs
 	// The built-in country table has an adequacy decision that lapses on
 	// 2025-12-27; the law itself has no days.
 	clk := &clock{t: time.Date(2025, 12, 20, 12, 0, 0, 0, time.UTC)}
-	c := New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites", Now: clk.Now,
-		LawNow: func() LawNow {
+	c := f.controller(func(c *Config) {
+		c.Now, c.Plan = clk.Now, nil
+		c.LawNow = func() LawNow {
 			cur := rs.Current()
 			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine)}
-		}})
+		}
+	})
 	c.lawTick(ctx) // the first check
 	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
 		t.Fatalf("first check recorded for %q (%v)", day, err)
@@ -244,28 +254,10 @@ func (s *flakyResources) ListResources(ctx context.Context, tenant, kind string)
 // and the next tick judges the run.
 func TestLawCheckStoreFailureMovesNoRun(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs := &flakyResources{Store: st}
-	rs, err := rules.Open(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	law := rs.Law()
-	server := func() *Controller {
-		return New(Config{Store: fs, StateDir: dir, CatalogDir: "testdata/sites",
-			Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-				return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-			},
-			LawNow: func() LawNow {
-				cur := rs.Current()
-				return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
-			}})
-	}
+	var fs *flakyResources
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyResources{Store: st}; return fs })
+	st, rs := f.st, f.rs
+	server := func() *Controller { return f.controller(nil) }
 	c := server()
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
