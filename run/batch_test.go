@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,13 +27,7 @@ func newBatchEnv(t *testing.T) *batchEnv { return newBatchEnvAt(t, "testdata/bat
 
 func newBatchEnvAt(t *testing.T, catalogDir string) *batchEnv {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, dir := testStore(t)
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Workers: 2,
 		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})

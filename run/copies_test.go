@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -273,12 +272,7 @@ func TestUnjudgedCopyIsNamed(t *testing.T) {
 func deferredCopy(t *testing.T) (*store.SQLite, func(string) *Controller, *Controller, func() bool, func()) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, dir := testStore(t)
 	traversable(t, dir)
 	rs, err := rules.Open(ctx, st, nil)
 	if err != nil {

@@ -29,6 +29,19 @@ func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 	return s.Store.ListRuns(ctx, o)
 }
 
+// testStore opens a SQLite store in a new test directory, closed when the
+// test ends.
+func testStore(t testing.TB) (*store.SQLite, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dir
+}
+
 // lawCheckFixture is a SQLite store in a test directory with the rules on
 // it, for controllers built over a wrapper of the store (not running their
 // loops), as one server or as a restarted one.
@@ -42,12 +55,7 @@ type lawCheckFixture struct {
 func newLawCheckFixture(t *testing.T, wrap func(store.Store) store.Store) *lawCheckFixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, dir := testStore(t)
 	rs, err := rules.Open(ctx, st, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,12 +55,7 @@ func TestStagingLeaseLapsedIsLost(t *testing.T) {
 	defer func(ttl time.Duration) { stagingLeaseTTL = ttl }(stagingLeaseTTL)
 	stagingLeaseTTL = 300 * time.Millisecond
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir := testStore(t)
 	ss := &stallingLeases{Store: st, prefix: "r1/"}
 	c := New(Config{Store: ss, StateDir: dir, CatalogDir: "testdata/sites", Replica: "r1"})
 	other := New(Config{Store: ss, StateDir: dir, CatalogDir: "testdata/sites", Replica: "r2"})
@@ -102,12 +96,7 @@ func TestStagingLeaseEndsWhenRenewalHangs(t *testing.T) {
 	defer func(ttl time.Duration) { stagingLeaseTTL = ttl }(stagingLeaseTTL)
 	stagingLeaseTTL = 900 * time.Millisecond
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir := testStore(t)
 	hs := &hangingLeases{Store: st}
 	c := New(Config{Store: hs, StateDir: dir, CatalogDir: "testdata/sites", Replica: "r1"})
 	sctx, unlock, err := c.lockStaging(ctx, "file:///site/store|t1")
