@@ -616,3 +616,26 @@ func TestRevocationBeatsLookupInFlight(t *testing.T) {
 		t.Errorf("a request with tenant b's token after its revocation: %v, want 401", err)
 	}
 }
+
+// TestRevokeKeepsAnAdmin: the revocation route refuses (409) to revoke the
+// only live admin token, answers 404 naming what has no live token, and
+// revokes a tenant's token otherwise.
+func TestRevokeKeepsAnAdmin(t *testing.T) {
+	f := newFixture(t)
+	const tokOps = "ops-admin-token-0000000000000000000000000"
+	if _, err := AddToken(context.Background(), f.st, "ops", tokOps, true, "test admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code, e := f.raw(t, "DELETE", "/v1/tenants/ops", tokOps, ""); code != http.StatusConflict || !strings.Contains(e.Message, "last admin") {
+		t.Fatalf("revoking the only admin: %d %+v, want 409", code, e)
+	}
+	if code, e := f.raw(t, "DELETE", "/v1/tenants/nobody?token=abc", tokOps, ""); code != http.StatusNotFound || !strings.Contains(e.Message, "nobody has no live token abc") {
+		t.Fatalf("revoking what does not exist: %d %+v, want 404 naming it", code, e)
+	}
+	if code, e := f.raw(t, "DELETE", "/v1/tenants/b", tokOps, ""); code != http.StatusOK {
+		t.Fatalf("revoking tenant b: %d %+v", code, e)
+	}
+	if code, _ := f.raw(t, "GET", "/v1/runs", tokB, ""); code != http.StatusUnauthorized {
+		t.Fatalf("tenant b's token after its revocation: %d, want 401", code)
+	}
+}
