@@ -581,9 +581,9 @@ func (s *Slurm) RestoreSite(ctx context.Context) error {
 			// "*" not responding (slurmd has not answered since the
 			// resume), "~", "#", "%", "!" power, "@", "^" reboot, "$" a
 			// maintenance reservation. Only "-" (planned) is harmless.
-			flags := st[len(strings.TrimRight(st, "*~#!%$@^-")):]
-			st = strings.TrimRight(st, "*~#!%$@^-")
-			switch st {
+			state := strings.TrimRight(st, "*~#!%$@^-")
+			flags := st[len(state):]
+			switch state {
 			case "idle", "mixed", "allocated", "completing", "planned":
 				if strings.Trim(flags, "-") != "" {
 					usable = false
@@ -591,7 +591,7 @@ func (s *Slurm) RestoreSite(ctx context.Context) error {
 			default:
 				usable = false
 			}
-			if strings.HasPrefix(st, "drain") || st == "down" {
+			if strings.HasPrefix(state, "drain") || state == "down" {
 				s.run(ctx, "scontrol", "update", "nodename="+nodes, "state=resume") //nolint:errcheck
 			}
 		}
