@@ -205,6 +205,18 @@ func ReadManifest(ctx context.Context, b *Store, s *seal.Sealer, name string) (*
 // the same name.
 var ErrManifestPin = errors.New("manifest is not the version recorded")
 
+// CheckPin refuses (ErrManifestPin) the stored form of dataset name's
+// manifest unless its hex SHA-256 is pin; an empty pin checks nothing.
+func CheckPin(name string, stored []byte, pin string) error {
+	if pin == "" {
+		return nil
+	}
+	if sum := sha256.Sum256(stored); hex.EncodeToString(sum[:]) != pin {
+		return fmt.Errorf("dataset %s: stored manifest has SHA-256 %x, recorded %s: %w", name, sum, pin, ErrManifestPin)
+	}
+	return nil
+}
+
 // readManifest is ReadManifest; when pin is set (the hex SHA-256 of the
 // manifest's stored form), a manifest with another digest is refused.
 func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, error) {
@@ -215,10 +227,8 @@ func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin strin
 		}
 		return nil, fmt.Errorf("dataset %s: read manifest: %w", name, err)
 	}
-	if pin != "" {
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != pin {
-			return nil, fmt.Errorf("dataset %s: stored manifest has SHA-256 %x, recorded %s: %w", name, sum, pin, ErrManifestPin)
-		}
+	if err := CheckPin(name, data, pin); err != nil {
+		return nil, err
 	}
 	m, err := ParseManifest(data, s)
 	if err != nil {

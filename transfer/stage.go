@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -184,10 +183,8 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest from the source store: %w", err)
 	}
-	if cr.Pin != "" {
-		if sum := sha256.Sum256(rawManifest); hex.EncodeToString(sum[:]) != cr.Pin {
-			return nil, fmt.Errorf("the source store's manifest of %s has SHA-256 %x, recorded %s: %w", name, sum, cr.Pin, dataset.ErrManifestPin)
-		}
+	if err := dataset.CheckPin(name, rawManifest, cr.Pin); err != nil {
+		return nil, fmt.Errorf("the source store: %w", err)
 	}
 	m, err := dataset.ParseManifest(rawManifest, cr.Sealer)
 	if err != nil {
