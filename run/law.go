@@ -162,7 +162,14 @@ func (c *Controller) lawTick(ctx context.Context) {
 			why = "unreadable last check"
 			break
 		}
-		for _, d := range ln.Dates {
+		// The rules' days, and the country table's: the day an adequacy
+		// decision lapses changes what may be where, runs' and staged
+		// copies' alike.
+		days := ln.Dates
+		if countries, err := catalog.BuiltinCountries(); err == nil {
+			days = policy.MergeDates(days, policy.QueryDates(policy.Query{Countries: countries}))
+		}
+		for _, d := range days {
 			if d.After(last) && !d.After(today) {
 				why = "the law changes on " + d.String()
 				break
@@ -170,11 +177,10 @@ func (c *Controller) lawTick(ctx context.Context) {
 		}
 	}
 	if why == "" && lastDay != "" && c.factScan != today {
-		// The rules' days are known; the days a staged copy's own facts
-		// change (a licence of its organisation expires, a country's
-		// adequacy decision lapses) are not, and no run's horizon covers
-		// a copy. They are read once a day, when a day has passed since
-		// the last check.
+		// The days a staged copy's own facts change (a licence of its
+		// organisation expires) are in no run's horizon and not among the
+		// law's days. They are read once a day, when a day has passed
+		// since the last check.
 		last, _ := catalog.ParseDate(lastDay)
 		what, err := c.copyFactDay(ctx, last, today)
 		if err != nil {
@@ -218,23 +224,10 @@ func (c *Controller) lawTick(ctx context.Context) {
 }
 
 // copyFactDay names the first change after last and up to today in the
-// facts that staged copies are judged by, beyond the rules' own days: the
-// end of a licence of a copy's organisation (the day after it expires) and
-// the lapse of a country's adequacy decision. It is empty when none falls
-// in that span.
+// facts that staged copies are judged by beyond the law's and the country
+// table's days: the end of a licence of a copy's organisation (QueryDates:
+// the day after it expires). It is empty when none falls in that span.
 func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) (string, error) {
-	in := func(d catalog.Date) bool { return d.After(last) && !d.After(today) }
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		return "", err
-	}
-	for _, code := range sortedKeys(countries) {
-		for _, a := range countries[code].Adequacy {
-			if !a.Until.IsZero() && in(a.Until) {
-				return fmt.Sprintf("an adequacy decision for %s lapses on %s", code, a.Until), nil
-			}
-		}
-	}
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
 		return "", err
@@ -253,9 +246,9 @@ func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) 
 		if o == nil {
 			continue
 		}
-		for _, l := range o.Spec.Licenses {
-			if end := (catalog.Date{Time: l.Expires.AddDate(0, 0, 1)}); !l.Expires.IsZero() && in(end) {
-				return fmt.Sprintf("a licence of organisation %s (tenant %s) ended on %s", cp.org, cp.tenant, end), nil
+		for _, d := range policy.QueryDates(policy.Query{Org: o}) {
+			if d.After(last) && !d.After(today) {
+				return fmt.Sprintf("a licence of organisation %s (tenant %s) ended on %s", cp.org, cp.tenant, d), nil
 			}
 		}
 	}
