@@ -187,7 +187,7 @@ func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audi
 			return ErrNotFound
 		}
 		var after int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&after); err != nil {
+		if err := tx.QueryRow(ctx, liveAdminsQuery).Scan(&after); err != nil {
 			return err
 		}
 		if before > 0 && after == 0 {

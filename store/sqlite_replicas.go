@@ -200,7 +200,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		// Transactions are serialised (_txlock=immediate): the count
 		// before and after is this revocation's alone.
 		var before, after int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&before); err != nil {
+		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&before); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, q, args...)
@@ -210,7 +210,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		if n, _ = res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`).Scan(&after); err != nil {
+		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&after); err != nil {
 			return err
 		}
 		if before > 0 && after == 0 {

@@ -61,5 +61,9 @@ type Tokens interface {
 	RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error)
 }
 
+// liveAdminsQuery counts the live admin tokens, before and after a
+// revocation (ErrLastAdmin).
+const liveAdminsQuery = `SELECT COUNT(*) FROM tokens WHERE admin AND revoked_at IS NULL`
+
 // ErrLastAdmin is RevokeTokens' refusal to leave no live admin token.
 var ErrLastAdmin = errors.New("that would revoke the last live admin token")
