@@ -17,6 +17,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
 
@@ -235,7 +236,8 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	// record of a move, and the digest is what the next attempt's agent
 	// checks the sealed checkpoint against: only a real digest and a
 	// possible size are kept.
-	if !isSHA256Hex(ref.SHA256) {
+	// A SHA-256 in hex has a chunk id's form (32 bytes, lower-case hex).
+	if _, err := seal.ParseID(ref.SHA256); err != nil {
 		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint sha256 %q: want 64 lower-case hex digits", truncate(ref.SHA256, 80)))
 		return
 	}
@@ -265,20 +267,6 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
-}
-
-// isSHA256Hex reports whether s is a SHA-256 digest as the agent writes
-// it: 64 lower-case hex digits.
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

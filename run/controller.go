@@ -183,11 +183,11 @@ type Controller struct {
 	// factScan is the last day lawTick looked for the days staged copies'
 	// own facts change (copyFactDay), so that it reads them once a day.
 	factScan catalog.Date
+	// long holds the long steps in flight, by run id (under mu).
+	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not
 	// withdraw yet (under mu; without their organisation); nil when not
 	// known in this term of leadership (retryWithdrawals).
-	// long holds the long steps in flight, by run id (under mu).
-	long        map[string]longRun
 	deferred    map[stagedCopy]bool
 	deferredTry time.Time
 
