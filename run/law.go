@@ -165,11 +165,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 		// The rules' days, and the country table's: the day an adequacy
 		// decision lapses changes what may be where, runs' and staged
 		// copies' alike.
-		days := ln.Dates
-		if countries, err := catalog.BuiltinCountries(); err == nil {
-			days = policy.MergeDates(days, policy.QueryDates(policy.Query{Countries: countries}))
-		}
-		for _, d := range days {
+		for _, d := range policy.MergeDates(ln.Dates, countryDays()) {
 			if d.After(last) && !d.After(today) {
 				why = "the law changes on " + d.String()
 				break
@@ -222,6 +218,17 @@ func (c *Controller) lawTick(ctx context.Context) {
 	// until tomorrow.
 	c.factScan = today
 }
+
+// countryDays are the days the built-in country table changes the law's
+// answers on (adequacy decisions lapsing), read once: the table is
+// embedded.
+var countryDays = sync.OnceValue(func() []catalog.Date {
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		return nil // no table: no plan or check passes anyway
+	}
+	return policy.QueryDates(policy.Query{Countries: countries})
+})
 
 // copyFactDay names the first change after last and up to today in the
 // facts that staged copies are judged by beyond the law's and the country
