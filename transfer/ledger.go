@@ -479,6 +479,16 @@ func dropTornLine(f *os.File) error {
 		return err
 	}
 	end := fi.Size()
+	var last [1]byte
+	if end == 0 {
+		return nil
+	}
+	if _, err := f.ReadAt(last[:], end-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil // the usual case: the last append finished
+	}
 	var block [64 << 10]byte
 	for end > 0 {
 		n := min(end, int64(len(block)))
