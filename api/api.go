@@ -76,7 +76,7 @@ type Controller interface {
 
 // AuditReader reads and verifies the audit chain.
 type AuditReader interface {
-	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
+	AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error)
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 }
 

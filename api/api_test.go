@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	_ "meridian.dev/meridian/backend/local" // registers "local"
 	"meridian.dev/meridian/catalog"
@@ -292,6 +294,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown run logs", "GET", "/v1/runs/nope/logs", "", 404, "not_found", ""},
 		{"bad offset", "GET", "/v1/runs/nope/logs?offset=-4", "", 400, "invalid", "offset"},
 		{"unknown audit run", "GET", "/v1/audit?run=nope", "", 404, "not_found", ""},
+		{"negative audit after", "GET", "/v1/audit?after=-1", "", 400, "invalid", "after"},
+		{"audit page too large", "GET", fmt.Sprintf("/v1/audit?limit=%d", MaxAuditPage+1), "", 400, "invalid", "limit"},
+		{"empty audit page", "GET", "/v1/audit?limit=0", "", 400, "invalid", "limit"},
+		{"audit limit not a number", "GET", "/v1/audit?limit=ten", "", 400, "invalid", "limit"},
 		{"wrong method", "DELETE", "/v1/runs", "", 405, "method_not_allowed", ""},
 		{"no route", "GET", "/v2/whatever", "", 404, "not_found", ""},
 	}
@@ -637,5 +643,114 @@ func TestRevokeKeepsAnAdmin(t *testing.T) {
 	}
 	if code, _ := f.raw(t, "GET", "/v1/runs", tokB, ""); code != http.StatusUnauthorized {
 		t.Fatalf("tenant b's token after its revocation: %d, want 401", code)
+	}
+}
+
+// TestAuditPages reads the audit log a page at a time: every page holds at
+// most limit entries, the pages together are what the client reads whole,
+// and each tenant's view is the one it had before there were pages.
+func TestAuditPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, b := NewClient(f.srv.URL, tokA), NewClient(f.srv.URL, tokB)
+	sub := run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}
+	ra, err := a.Submit(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Submit(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Submit(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	log := audit.NewLog(f.st)
+	// The server's own entry, and one of a's run from before entries
+	// named their tenant.
+	if err := log.AppendFor(ctx, "", "law-check", "", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.AppendFor(ctx, "", audit.KindState, ra.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := f.st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(query string) AuditList {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/audit?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l AuditList
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&l) != nil {
+			t.Fatalf("%s: status %d", query, resp.StatusCode)
+		}
+		return l
+	}
+	pages := func(query string) []audit.Entry {
+		t.Helper()
+		var all []audit.Entry
+		var after int64
+		for n := 0; ; n++ {
+			if n > len(chain) {
+				t.Fatalf("%s: more pages than entries", query)
+			}
+			l := page(fmt.Sprintf("%s&limit=2&after=%d", query, after))
+			if len(l.Entries) > 2 {
+				t.Fatalf("%s: %d entries on a page of 2", query, len(l.Entries))
+			}
+			all = append(all, l.Entries...)
+			if l.Next == 0 {
+				if len(l.Entries) == 2 {
+					t.Fatalf("%s: a full page without next", query)
+				}
+				return all
+			}
+			after = l.Next
+		}
+	}
+
+	var want []int64
+	for _, e := range chain {
+		if e.Tenant == "a" || e.Tenant == "" && e.RunID == ra.ID {
+			want = append(want, e.Seq)
+		}
+	}
+	seqs := func(es []audit.Entry) []int64 {
+		var out []int64
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	whole, err := a.Audit(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, seqs(whole)); d != "" {
+		t.Errorf("a's entries (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(want, seqs(pages("run="))); d != "" {
+		t.Errorf("a's entries in pages of 2 (-want +got):\n%s", d)
+	}
+
+	// The whole chain: every entry, others' and the server's as hashes.
+	everything := pages("all=1")
+	if len(everything) != len(chain) {
+		t.Fatalf("all=1 in pages: %d entries, the chain has %d", len(everything), len(chain))
+	}
+	for i, e := range everything {
+		mine := chain[i].Tenant == "a" || chain[i].Tenant == "" && chain[i].RunID == ra.ID
+		if e.Seq != chain[i].Seq || e.Hash != chain[i].Hash || e.Redacted == mine {
+			t.Errorf("all=1 entry %d: seq %d redacted %v, tenant %q run %q", i, e.Seq, e.Redacted, chain[i].Tenant, chain[i].RunID)
+		}
+	}
+	if l := page("all=1&limit=1&after=" + fmt.Sprint(chain[len(chain)-1].Seq)); len(l.Entries) != 0 || l.Next != 0 {
+		t.Errorf("after the head: %+v", l)
 	}
 }

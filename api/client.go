@@ -185,15 +185,34 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64) ([]byte, int
 
 // Audit returns audit entries, of one run when id is set.
 func (c *Client) Audit(ctx context.Context, id string) ([]audit.Entry, error) {
-	var out struct {
-		Entries []audit.Entry `json:"entries"`
-	}
-	p := "/v1/audit"
+	q := url.Values{}
 	if id != "" {
-		p += "?run=" + url.QueryEscape(id)
+		q.Set("run", id)
 	}
-	_, _, err := c.do(ctx, http.MethodGet, p, nil, &out)
-	return out.Entries, err
+	return c.auditPages(ctx, q)
+}
+
+// auditPages reads GET /v1/audit?q a page at a time to the last page.
+func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, error) {
+	var all []audit.Entry
+	var after int64
+	for {
+		if after > 0 {
+			q.Set("after", strconv.FormatInt(after, 10))
+		}
+		var page AuditList
+		if _, _, err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Entries...)
+		if page.Next == 0 {
+			return all, nil
+		}
+		if page.Next <= after {
+			return nil, fmt.Errorf("audit: the server's next page starts after %d, not after %d: it would never end", page.Next, after)
+		}
+		after = page.Next
+	}
 }
 
 // Verify checks the audit chain.
@@ -206,11 +225,7 @@ func (c *Client) Verify(ctx context.Context) (audit.Result, error) {
 // AuditAll returns the whole chain as the tenant may see it: its own
 // entries in full, others' as hashes.
 func (c *Client) AuditAll(ctx context.Context) ([]audit.Entry, error) {
-	var out struct {
-		Entries []audit.Entry `json:"entries"`
-	}
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/audit?all=1", nil, &out)
-	return out.Entries, err
+	return c.auditPages(ctx, url.Values{"all": {"1"}})
 }
 
 // Apply registers (or, with update, replaces) Organization and Dataset

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -132,9 +133,11 @@ type (
 	EventList struct {
 		Events []store.Event `json:"events"`
 	}
-	// AuditList is GET /v1/audit.
+	// AuditList is GET /v1/audit: a page of entries. Next, when set, is
+	// the after= of the next page; a page without it is the last.
 	AuditList struct {
 		Entries []audit.Entry `json:"entries"`
+		Next    int64         `json:"next,omitempty"`
 	}
 	// ResourceList is the answer of /v1/resources.
 	ResourceList struct {
@@ -220,8 +223,10 @@ func (s *Server) table() []Route {
 			Query: []Param{{"dataset", "only this dataset", "string"}}, Response: run.Ledger{}, Handler: s.ledger},
 
 		{Method: "GET", Path: "/v1/audit", Summary: "The tenant's audit entries (all=1: the whole chain, others' as hashes)",
-			Query:    []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"}},
-			Response: AuditList{}, Errors: []int{404}, Handler: s.auditLog},
+			Query: []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"},
+				{"after", "entries after this seq (the next of the page before)", "integer"},
+				{"limit", fmt.Sprintf("entries per page (default %d, at most %d)", AuditPage, MaxAuditPage), "integer"}},
+			Response: AuditList{}, Errors: []int{400, 404}, Handler: s.auditLog},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
 
 		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets)", Access: Admin, Response: TenantList{}, Handler: s.tenants},

@@ -2,13 +2,15 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
 
-	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -213,46 +215,94 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 // auditLog returns the tenant's entries (of one run with ?run=ID). With
 // ?all=1 it returns the whole chain, other tenants' entries as hashes only,
 // so that a tenant can check the chain it is part of.
+// AuditPage is how many entries GET /v1/audit answers unless asked for
+// another number up to MaxAuditPage: a request reads at most a page of
+// the log, however long the log has grown.
+const (
+	AuditPage    = 1000
+	MaxAuditPage = 10000
+)
+
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
-	all := r.URL.Query().Get("all") == "1"
-	owned := map[string]bool{}
+	all := r.URL.Query().Get("all") == "1" && id == ""
+	after, ok := queryInt(w, r, "after", 0, 0, math.MaxInt64, "a seq of 0 or more")
+	if !ok {
+		return
+	}
+	limit, ok := queryInt(w, r, "limit", AuditPage, 1, MaxAuditPage, fmt.Sprintf("a number of entries from 1 to %d", MaxAuditPage))
+	if !ok {
+		return
+	}
+	q := store.AuditQuery{After: after, Limit: int(limit)}
 	if id != "" {
 		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
 			fail(w, err)
 			return
 		}
-		owned[id] = true
-	} else {
-		runs, err := s.c.List(r.Context(), tenant)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		for _, x := range runs {
-			owned[x.ID] = true
-		}
+		q.RunID = id
 	}
-	entries, err := s.opts.Audit.AuditEntries(r.Context(), id)
+	if !all {
+		// The tenant's own entries, and those its runs have from before
+		// entries named their tenant.
+		q.Tenant, q.Untenanted = tenant, store.UntenantedOfRuns
+	}
+	entries, err := s.opts.Audit.AuditSelect(r.Context(), q)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	out := []audit.Entry{}
-	for _, e := range entries {
-		mine := e.Tenant == tenant || e.Tenant == "" && e.RunID != "" && owned[e.RunID]
-		// The server's own entries (rules revisions, law checks) belong to no
-		// tenant and name other tenants' runs: the admin reads them in full.
+	out := AuditList{Entries: entries}
+	if len(entries) == q.Limit {
+		out.Next = entries[len(entries)-1].Seq
+	}
+	if !all {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	// The whole chain: others' entries as hashes. An entry of one of the
+	// tenant's runs without a tenant is the tenant's; the server's own
+	// entries (rules revisions, law checks) belong to no tenant and name
+	// other tenants' runs: the admin reads them in full.
+	owned := map[string]bool{}
+	for i, e := range entries {
+		mine := e.Tenant == tenant
+		if !mine && e.Tenant == "" && e.RunID != "" {
+			seen, ok := owned[e.RunID]
+			if !ok {
+				_, err := s.c.Get(r.Context(), tenant, e.RunID)
+				if err != nil && !errors.Is(err, run.ErrNotFound) {
+					fail(w, err)
+					return
+				}
+				seen = err == nil
+				owned[e.RunID] = seen
+			}
+			mine = seen
+		}
 		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
-		switch {
-		case mine, system && all && id == "":
-			out = append(out, e)
-		case all && id == "":
-			out = append(out, e.Redact())
+		if !mine && !system {
+			entries[i] = e.Redact()
 		}
 	}
-	writeJSON(w, http.StatusOK, AuditList{Entries: out})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// queryInt reads query parameter name as an integer from lo to hi (def
+// when absent); a bad value is answered 400 naming the parameter and what
+// it wants, and ok is false.
+func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int64, want string) (int64, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want %s", v, want))
+		return 0, false
+	}
+	return n, true
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -25,7 +26,7 @@ type stagedCopy struct {
 // stagedCopies reads the ledger: every dataset copy confirmed at a site and
 // not withdrawn since.
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	es, err := c.cfg.Store.AuditEntries(ctx, "")
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindWithdrawn}})
 	if err != nil {
 		return nil, err
 	}

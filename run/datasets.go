@@ -203,15 +203,12 @@ func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string) (*L
 	if c.cfg.Stager == nil || c.cfg.Stager.Ledger == nil {
 		return nil, errors.New("this server keeps no ledger")
 	}
-	es, err := c.cfg.Store.AuditEntries(ctx, "")
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant})
 	if err != nil {
 		return nil, err
 	}
 	out := &Ledger{Entries: []LedgerRow{}, Totals: []transfer.Summary{}}
 	for _, e := range es {
-		if e.Kind != transfer.KindTransfer || e.Tenant != tenant {
-			continue
-		}
 		var ent transfer.Entry
 		if err := json.Unmarshal(e.Payload, &ent); err != nil {
 			return nil, fmt.Errorf("audit entry %d: transfer payload: %w", e.Seq, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -425,13 +426,16 @@ func (s *Postgres) AppendAudit(ctx context.Context, recs ...audit.Record) error 
 
 // AuditEntries implements Store.
 func (s *Postgres) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit`
-	var args []any
-	if runID != "" {
-		q += ` WHERE run_id = $1`
-		args = append(args, runID)
+	return s.AuditSelect(ctx, AuditQuery{RunID: runID})
+}
+
+// AuditSelect implements Store.
+func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	query, args, err := auditSelect(q, func(n int) string { return "$" + strconv.Itoa(n) })
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, q+` ORDER BY seq`, args...)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

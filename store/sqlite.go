@@ -588,13 +588,16 @@ func (s *SQLite) AppendAudit(ctx context.Context, recs ...audit.Record) error {
 
 // AuditEntries implements Store.
 func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	q := `SELECT seq, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit`
-	var args []any
-	if runID != "" {
-		q += ` WHERE run_id = ?`
-		args = append(args, runID)
+	return s.AuditSelect(ctx, AuditQuery{RunID: runID})
+}
+
+// AuditSelect implements Store.
+func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	query, args, err := auditSelect(q, func(int) string { return "?" })
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,8 @@ type Store interface {
 	AppendAudit(ctx context.Context, recs ...audit.Record) error
 	// AuditEntries returns the chain in seq order; runID filters when set.
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
+	// AuditSelect returns the entries q selects, in seq order.
+	AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error)
 	// VerifyAudit checks the whole chain.
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 	// AuditHead returns the last entry's seq and hash (0 and audit.Genesis

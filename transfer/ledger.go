@@ -16,6 +16,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
 )
 
 // Ledger records what crossed which border: every batch of objects as an
@@ -362,7 +363,7 @@ func isAuth(err error) bool {
 // AuditStore is what AuditLedger needs of the store.
 type AuditStore interface {
 	audit.Appender
-	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
+	AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error)
 }
 
 // AuditLedger keeps the ledger in the hash-chained audit log.
@@ -373,27 +374,28 @@ func (l AuditLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	return audit.NewLog(l.Store).AppendFor(ctx, tenant, kind, runID, payload)
 }
 
-// Records implements Ledger.
+// Records implements Ledger. The store selects the tenant's entries of
+// those kinds, not the whole log: plans and run states, most of it, are
+// never read here.
 func (l AuditLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
-	es, err := l.Store.AuditEntries(ctx, "")
+	if tenant == "" {
+		return nil, errors.New("ledger records: no tenant")
+	}
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	q := store.AuditQuery{Kinds: kinds, Tenant: tenant}
+	if tenant == dataset.DefaultTenant {
+		// Entries written before tenants were recorded are the default
+		// tenant's: the state directory's own.
+		q.Untenanted = store.AllUntenanted
+	}
+	es, err := l.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
-	for _, k := range kinds {
-		want[k] = true
-	}
-	var out []Record
+	out := make([]Record, 0, len(es))
 	for _, e := range es {
-		// Entries written before tenants were recorded are the default
-		// tenant's: the state directory's own.
-		owner := e.Tenant
-		if owner == "" {
-			owner = dataset.DefaultTenant
-		}
-		if owner != tenant && e.Tenant != tenant || !want[e.Kind] {
-			continue
-		}
 		t, _ := time.Parse(audit.TimeLayout, e.Time)
 		out = append(out, Record{Seq: e.Seq, Time: t, Kind: e.Kind, Tenant: e.Tenant, RunID: e.RunID, Payload: e.Payload})
 	}

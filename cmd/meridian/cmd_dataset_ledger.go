@@ -17,6 +17,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -55,7 +56,9 @@ abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
 					return err
 				}
 			}
-			entries, err := db.AuditEntries(cmd.Context(), "")
+			entries, err := db.AuditSelect(cmd.Context(), store.AuditQuery{
+				Kinds: []string{transfer.KindTransfer}, Tenant: dataset.DefaultTenant, Untenanted: store.AllUntenanted,
+			})
 			if err != nil {
 				return err
 			}
@@ -66,9 +69,6 @@ abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
 			}
 			rows := []row{}
 			for _, e := range entries {
-				if e.Kind != transfer.KindTransfer || e.Tenant != dataset.DefaultTenant && e.Tenant != "" {
-					continue
-				}
 				var ent transfer.Entry
 				if err := json.Unmarshal(e.Payload, &ent); err != nil {
 					return fmt.Errorf("audit entry %d: transfer payload: %w", e.Seq, err)

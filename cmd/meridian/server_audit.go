@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
 )
 
 func nowUTC() time.Time { return time.Now().UTC() }
@@ -68,8 +69,8 @@ type auditReader struct {
 	anchors *audit.Anchors
 }
 
-func (a auditReader) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	return a.st.AuditEntries(ctx, runID)
+func (a auditReader) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	return a.st.AuditSelect(ctx, q)
 }
 
 func (a auditReader) VerifyAudit(ctx context.Context) (audit.Result, error) {

@@ -83,10 +83,21 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     clear(list);
     list.append("Loading…");
     try {
-      const q = runIn.value.trim() ? "?run=" + encodeURIComponent(runIn.value.trim()) : "";
-      const r = await call<{ entries: AuditEntry[] }>("GET", "/v1/audit" + q);
-      if (!alive) return;
-      entries = r.entries || [];
+      // The server answers a page at a time; next is the after= of the
+      // following page, absent on the last.
+      const run = runIn.value.trim() ? "&run=" + encodeURIComponent(runIn.value.trim()) : "";
+      const got: AuditEntry[] = [];
+      let after = 0;
+      for (;;) {
+        const r = await call<{ entries: AuditEntry[]; next?: number }>("GET", "/v1/audit?after=" + after + run);
+        if (!alive) return;
+        got.push(...(r.entries || []));
+        if (!r.next || r.next <= after) break;
+        after = r.next;
+        clear(list);
+        list.append("Loading… " + got.length + " entries so far");
+      }
+      entries = got;
       const kinds = [...new Set(entries.map((e) => e.kind).filter(Boolean))].sort();
       const keep = kindSel.value;
       clear(kindSel);

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
+	t.Run("AuditSelect", func(t *testing.T) { auditSelect(t, open(t)) })
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
@@ -268,6 +269,112 @@ func auditTenant(t *testing.T, s store.Store) {
 	if _, ok, err := s.AuditHashAt(ctx, 3); err != nil || ok {
 		t.Errorf("hash at 3: %v %v", ok, err)
 	}
+}
+
+// auditSelect checks each filter of AuditQuery against the same filter
+// applied to the whole chain, and pages through with After and Limit.
+func auditSelect(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	log := audit.NewLog(s)
+	for _, r := range []*store.Run{newRun("ra", "acme"), newRun("rb", "zeta")} {
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, r.ID, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, a := range []struct{ tenant, kind, run string }{
+		{"acme", audit.KindTransfer, ""},
+		{"zeta", audit.KindTransfer, "rb"},
+		{"", "law-check", ""},            // the server's own
+		{"", audit.KindState, "ra"},      // written before entries named their tenant
+		{"", audit.KindTransfer, "rb"},   // likewise, of the other tenant's run
+		{"", audit.KindTransfer, "gone"}, // of a run no store row names
+		{"acme", audit.KindDecision, "ra"},
+	} {
+		if err := log.AppendFor(ctx, a.tenant, a.kind, a.run, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.AuditEntries(ctx, "")
+	if err != nil || len(all) != 9 {
+		t.Fatalf("entries: %d %v", len(all), err)
+	}
+	if n := len(filterEntries(all, func(e audit.Entry) bool { return e.Tenant == "" && e.RunID != "" })); n != 3 {
+		t.Fatalf("%d entries of a run without a tenant, want 3: the store filled them in", n)
+	}
+	runTenant := map[string]string{"ra": "acme", "rb": "zeta"}
+	seqs := func(es []audit.Entry) []int64 {
+		var out []int64
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	filter := func(keep func(e audit.Entry) bool) []int64 { return seqs(filterEntries(all, keep)) }
+	for _, c := range []struct {
+		name string
+		q    store.AuditQuery
+		want []int64
+	}{
+		{"everything", store.AuditQuery{}, filter(func(audit.Entry) bool { return true })},
+		{"run", store.AuditQuery{RunID: "ra"}, filter(func(e audit.Entry) bool { return e.RunID == "ra" })},
+		{"kinds", store.AuditQuery{Kinds: []string{audit.KindTransfer, "law-check"}}, filter(func(e audit.Entry) bool {
+			return e.Kind == audit.KindTransfer || e.Kind == "law-check"
+		})},
+		{"tenant", store.AuditQuery{Tenant: "acme"}, filter(func(e audit.Entry) bool { return e.Tenant == "acme" })},
+		{"tenant and its runs", store.AuditQuery{Tenant: "acme", Untenanted: store.UntenantedOfRuns}, filter(func(e audit.Entry) bool {
+			return e.Tenant == "acme" || e.Tenant == "" && runTenant[e.RunID] == "acme"
+		})},
+		{"tenant and every untenanted", store.AuditQuery{Tenant: "acme", Untenanted: store.AllUntenanted}, filter(func(e audit.Entry) bool {
+			return e.Tenant == "acme" || e.Tenant == ""
+		})},
+		{"tenant, kind and run", store.AuditQuery{Tenant: "zeta", Untenanted: store.UntenantedOfRuns, Kinds: []string{audit.KindTransfer}, RunID: "rb"},
+			filter(func(e audit.Entry) bool { return e.RunID == "rb" && e.Kind == audit.KindTransfer })},
+		{"nothing", store.AuditQuery{Tenant: "nobody", Untenanted: store.UntenantedOfRuns}, nil},
+	} {
+		got, err := s.AuditSelect(ctx, c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d := cmp.Diff(c.want, seqs(got), cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("%s: seqs (-want +got):\n%s", c.name, d)
+		}
+		// The same selection a page of two at a time.
+		var paged []int64
+		q := c.q
+		q.Limit = 2
+		for range 10 {
+			page, err := s.AuditSelect(ctx, q)
+			if err != nil {
+				t.Fatalf("%s: page after %d: %v", c.name, q.After, err)
+			}
+			paged = append(paged, seqs(page)...)
+			if len(page) < q.Limit {
+				break
+			}
+			q.After = page[len(page)-1].Seq
+		}
+		if d := cmp.Diff(c.want, paged, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("%s: paged (-want +got):\n%s", c.name, d)
+		}
+	}
+	if got, err := s.AuditSelect(ctx, store.AuditQuery{RunID: "ra"}); err != nil || len(got) == 0 || !cmp.Equal(got[0], all[0]) {
+		t.Errorf("entry as selected differs from the chain's: %+v %v", got, err)
+	}
+	for _, bad := range []store.AuditQuery{{Limit: -1}, {After: -1}, {Kinds: make([]string, store.MaxAuditKinds+1)}} {
+		if _, err := s.AuditSelect(ctx, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+func filterEntries(es []audit.Entry, keep func(e audit.Entry) bool) []audit.Entry {
+	var out []audit.Entry
+	for _, e := range es {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func res(tenant, kind, name, doc, storeKey string) store.Resource {
