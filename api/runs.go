@@ -106,18 +106,19 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	follow := followed(r) // as ServeHTTP decided: a stream, or a read within the route's deadline
 	tenant, id := tenantOf(r), r.PathValue("id")
-	b, err := s.c.Logs(r.Context(), tenant, id)
+	// Each read is of the output from off on, not the whole log again.
+	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	off = min(off, int64(len(b)))
+	off = min(off, size)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !follow {
-		w.Header().Set("X-Log-Size", strconv.Itoa(len(b)))
+		w.Header().Set("X-Log-Size", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
-		w.Write(b[off:])
+		w.Write(b)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -129,17 +130,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		if int64(len(b)) > off {
-			if _, err := sw.Write(b[off:]); err != nil {
+		if len(b) > 0 {
+			if _, err := sw.Write(b); err != nil {
 				return
 			}
-			off = int64(len(b))
+			off += int64(len(b))
 		}
 		got, err := s.c.Get(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
 			// One last read: output that arrived with the end.
-			if b, err = s.c.Logs(r.Context(), tenant, id); err == nil && int64(len(b)) > off {
-				sw.Write(b[off:])
+			if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off); err == nil && len(b) > 0 {
+				sw.Write(b)
 			}
 			return
 		}
@@ -148,7 +149,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(followPoll):
 		}
-		if b, err = s.c.Logs(r.Context(), tenant, id); err != nil {
+		if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off); err != nil {
 			return
 		}
 	}

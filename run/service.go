@@ -459,15 +459,34 @@ func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error
 // header line: what the attempt's agent sent, or, for an attempt whose
 // agent sent nothing, what the site's scheduler kept.
 func (c *Controller) Logs(ctx context.Context, tenant, id string) ([]byte, error) {
+	b, _, err := c.LogsFrom(ctx, tenant, id, 0)
+	return b, err
+}
+
+// LogsFrom is a run's output (as Logs gives it) from byte off on, and the
+// size of the whole output so far. Output the server keeps is read from
+// off, not from its start: a followed log reads what arrived since the
+// last read, not the whole log again.
+func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off int64) ([]byte, int64, error) {
+	if off < 0 {
+		return nil, 0, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
 	r, err := c.Get(ctx, tenant, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []byte
+	var pos int64 // where the next piece starts in the whole output
+	add := func(b []byte) {
+		if end := pos + int64(len(b)); end > off {
+			out = append(out, b[max(off-pos, 0):]...)
+		}
+		pos += int64(len(b))
+	}
 	for _, a := range r.Attempts {
-		out = append(out, fmt.Sprintf("=== attempt %d at %s ===\n", a.N, a.Site)...)
-		if b, err := os.ReadFile(c.logPath(r.ID, a.N)); err == nil && len(b) > 0 {
-			out = append(out, b...)
+		add(fmt.Appendf(nil, "=== attempt %d at %s ===\n", a.N, a.Site))
+		if n, err := c.readKeptLog(r.ID, a.N, pos, off, &out); err == nil && n > 0 {
+			pos += n
 			continue
 		}
 		if a.Handle == "" {
@@ -475,19 +494,45 @@ func (c *Controller) Logs(ctx context.Context, tenant, id string) ([]byte, error
 		}
 		be, err := c.backendFor(r, a.Site)
 		if err != nil {
-			out = append(out, fmt.Sprintf("(logs unavailable: %v)\n", err)...)
+			add(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
 			continue
 		}
 		rc, err := be.Logs(ctx, a.Handle)
 		if err != nil {
-			out = append(out, fmt.Sprintf("(logs unavailable: %v)\n", err)...)
+			add(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
 			continue
 		}
 		b, _ := io.ReadAll(io.LimitReader(rc, c.cfg.LogLimit))
 		rc.Close()
-		out = append(out, b...)
+		add(b)
 	}
-	return out, nil
+	return out, pos, nil
+}
+
+// readKeptLog appends to out the part from off on of the output the
+// server keeps of an attempt, which starts at pos in the whole output, and
+// returns its size (0 when it keeps none). Only the part past off is read.
+func (c *Controller) readKeptLog(runID string, attempt int, pos, off int64, out *[]byte) (int64, error) {
+	f, err := os.Open(c.logPath(runID, attempt))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, err
+	}
+	n := fi.Size() // a file grown since is read no further
+	if from := max(off-pos, 0); from < n {
+		buf := make([]byte, n-from)
+		got, err := f.ReadAt(buf, from)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		*out = append(*out, buf[:got]...)
+		n = from + int64(got)
+	}
+	return n, nil
 }
 
 // Resource is a registered organisation or dataset as the API shows it.

@@ -1,0 +1,116 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"meridian.dev/meridian/store"
+)
+
+// TestLogsFrom reads a run's output from every offset: each answer is the
+// whole output's tail from there, with the size of the whole. A read past
+// a long first attempt reads nothing of it.
+func TestLogsFrom(t *testing.T) {
+	st, dir := testStore(t)
+	c := New(Config{Store: st, StateDir: dir})
+	ctx := context.Background()
+	r := &Run{ID: "run-logs", Tenant: "acme", Job: "j", State: Running}
+	r.Attempts = []Attempt{{N: 1, Site: "alpha"}, {N: 2, Site: "beta"}, {N: 3, Site: "gamma"}}
+	row, err := toRow(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(n int, s string) {
+		p := c.logPath(r.ID, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, "one\ntwo\n")
+	write(3, "three\n") // attempt 2 kept no output and has no job to ask
+	whole := "=== attempt 1 at alpha ===\none\ntwo\n=== attempt 2 at beta ===\n=== attempt 3 at gamma ===\nthree\n"
+	for off := range int64(len(whole)) + 3 {
+		got, size, err := c.LogsFrom(ctx, "acme", r.ID, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := whole[min(off, int64(len(whole))):]
+		if string(got) != want || size != int64(len(whole)) {
+			t.Fatalf("from %d: %q (size %d), want %q (size %d)", off, got, size, want, len(whole))
+		}
+	}
+	if _, _, err := c.LogsFrom(ctx, "acme", r.ID, -1); err == nil {
+		t.Error("a negative offset: no error")
+	}
+	if _, _, err := c.LogsFrom(ctx, "other", r.ID, 0); err == nil {
+		t.Error("another tenant read the output")
+	}
+
+	// A first attempt of 256 MiB (sparse): reading past it allocates a
+	// small part of that.
+	big := int64(256 << 20)
+	if err := os.Truncate(c.logPath(r.ID, 1), big); err != nil {
+		t.Fatal(err)
+	}
+	head := int64(len("=== attempt 1 at alpha ===\n"))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, size, err := c.LogsFrom(ctx, "acme", r.ID, head+big)
+	runtime.ReadMemStats(&after)
+	if err != nil || string(got) != "=== attempt 2 at beta ===\n=== attempt 3 at gamma ===\nthree\n" || size != head+big+int64(len(got)) {
+		t.Fatalf("past the long attempt: %q (size %d) %v", got, size, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("reading past a 256 MiB attempt allocated %d MiB", n>>20)
+	}
+}
+
+// BenchmarkFollowPoll is one poll of a followed log whose attempt has
+// kept 16 MiB (the default LogLimit) and grows by a line: read whole and
+// cut (as every poll did before LogsFrom), against read from the offset.
+func BenchmarkFollowPoll(b *testing.B) {
+	st, dir := testStore(b)
+	c := New(Config{Store: st, StateDir: dir})
+	ctx := context.Background()
+	r := &Run{ID: "run-follow", Tenant: "acme", Job: "j", State: Running, Data: Data{Attempts: []Attempt{{N: 1, Site: "alpha"}}}}
+	row, err := toRow(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	p := c.logPath(r.ID, 1)
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	if err := os.WriteFile(p, bytes.Repeat([]byte("step 1234 loss 2.345\n"), 16<<20/21), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	_, size, err := c.LogsFrom(ctx, "acme", r.ID, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			if got, err := c.Logs(ctx, "acme", r.ID); err != nil || int64(len(got)) != size {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+	b.Run("from-offset", func(b *testing.B) {
+		for b.Loop() {
+			if got, _, err := c.LogsFrom(ctx, "acme", r.ID, size-21); err != nil || len(got) != 21 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
