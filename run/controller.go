@@ -183,6 +183,10 @@ type Controller struct {
 	// factScan is the last day lawTick looked for the days staged copies'
 	// own facts change (copyFactDay), so that it reads them once a day.
 	factScan catalog.Date
+	// lawFails counts the law checks that failed in a row, and lawRetry
+	// is when the next may start (lawTick's loop only).
+	lawFails int
+	lawRetry time.Time
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

@@ -140,14 +140,14 @@ func (c *Controller) lawStatus(r *Run, ln LawNow) (*LawStatus, error) {
 // rule starts, ends or resumes. The check is recorded (one audit entry) and
 // remembered in the store, so a restart neither skips nor repeats it.
 func (c *Controller) lawTick(ctx context.Context) {
-	if c.cfg.LawNow == nil {
+	if c.cfg.LawNow == nil || time.Now().Before(c.lawRetry) {
 		return
 	}
 	ln := c.lawNow()
 	today := c.today()
 	lastRev, lastDay, err := c.cfg.Store.LawCheck(ctx)
 	if err != nil {
-		c.cfg.Logger.Error("law check", "err", err)
+		c.lawFailed("law check", err)
 		return
 	}
 	why := ""
@@ -180,7 +180,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 		last, _ := catalog.ParseDate(lastDay)
 		what, err := c.copyFactDay(ctx, last, today)
 		if err != nil {
-			c.cfg.Logger.Error("law check: the staged copies' facts", "err", err)
+			c.lawFailed("law check: the staged copies' facts", err)
 		} else {
 			// A change found is scanned for again until the check it
 			// calls for is recorded (below): a check that fails must be
@@ -192,6 +192,9 @@ func (c *Controller) lawTick(ctx context.Context) {
 		}
 	}
 	if why == "" {
+		if c.factScan == today {
+			c.lawFails = 0
+		}
 		c.retryWithdrawals(ctx, ln)
 		return
 	}
@@ -199,7 +202,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	if err != nil {
 		// Nothing was checked: the check is not recorded, so the next
 		// tick tries again.
-		c.cfg.Logger.Error("law check", "err", err)
+		c.lawFailed("law check", err)
 		return
 	}
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
@@ -211,12 +214,33 @@ func (c *Controller) lawTick(ctx context.Context) {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
 	}
 	if err != nil {
-		c.cfg.Logger.Error("record law check", "err", err)
+		c.lawFailed("record law check", err)
 		return
 	}
 	// Checked as of today: no staged copy's fact changes after today
 	// until tomorrow.
 	c.factScan = today
+	c.lawFails = 0
+}
+
+// Law checks that fail in a row are retried on the next tick once, and
+// then after a wait that doubles from lawBackoff up to maxLawBackoff: a
+// store that keeps failing is not asked to read every live run twice a
+// second, nor the log filled at that rate.
+const (
+	lawBackoff    = time.Second
+	maxLawBackoff = 30 * time.Second
+)
+
+// lawFailed logs a failed law check and sets when the next may start.
+func (c *Controller) lawFailed(what string, err error) {
+	c.lawFails++
+	var wait time.Duration
+	if c.lawFails > 1 {
+		wait = min(lawBackoff<<min(c.lawFails-2, 16), maxLawBackoff)
+		c.lawRetry = time.Now().Add(wait)
+	}
+	c.cfg.Logger.Error(what, "err", err, "failures", c.lawFails, "retryIn", wait)
 }
 
 // countryDays are the days the built-in country table changes the law's

@@ -16,13 +16,16 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// flakyRuns is a store whose run listing fails while fail is set.
+// flakyRuns is a store whose run listing fails while fail is set; lists
+// counts the listings asked for.
 type flakyRuns struct {
 	store.Store
-	fail atomic.Bool
+	fail  atomic.Bool
+	lists atomic.Int64
 }
 
 func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	s.lists.Add(1)
 	if s.fail.Load() {
 		return nil, errors.New("database is locked")
 	}
@@ -293,5 +296,59 @@ func TestLawCheckStoreFailureMovesNoRun(t *testing.T) {
 	}
 	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State == Migrating || got.State.Final() {
 		t.Fatalf("run at a lawful placement: %s (%v)", got.State, err)
+	}
+}
+
+// TestLawCheckBacksOff: a law check that fails is retried on the next
+// tick; one that fails again waits before the next try, and the wait
+// doubles. Once the store recovers, the check is done and recorded.
+func TestLawCheckBacksOff(t *testing.T) {
+	ctx := context.Background()
+	var fs *flakyRuns
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
+	c, st, rs := f.controller(nil), f.st, f.rs
+	if _, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.lawTick(ctx) // the first check
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	tries := func() int64 { return fs.lists.Load() }
+	n := tries()
+	c.lawTick(ctx) // fails
+	c.lawTick(ctx) // retried at once, fails again: now it waits
+	if got := tries() - n; got != 2 {
+		t.Fatalf("two ticks after a failure tried %d times, want 2", got)
+	}
+	start := time.Now()
+	for time.Since(start) < lawBackoff/4 {
+		c.lawTick(ctx)
+	}
+	if got := tries() - n; got != 2 {
+		t.Fatalf("ticks within the wait tried %d more times", got-2)
+	}
+	time.Sleep(lawBackoff - time.Since(start) + 50*time.Millisecond)
+	c.lawTick(ctx) // the third try, failing: the wait doubles
+	if got := tries() - n; got != 3 {
+		t.Fatalf("after the wait: %d tries, want 3", got)
+	}
+	fs.fail.Store(false)
+	time.Sleep(lawBackoff)
+	c.lawTick(ctx)
+	if tries()-n != 3 {
+		t.Fatal("a tick within the doubled wait tried again")
+	}
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
+		t.Fatalf("recorded revision %d (%v) before the store recovered and the wait ended", rev, err)
+	}
+	time.Sleep(lawBackoff + 100*time.Millisecond)
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("law check after the wait: revision %d (%v), want 1", rev, err)
+	}
+	if c.lawFails != 0 {
+		t.Errorf("failures in a row after a recorded check: %d", c.lawFails)
 	}
 }
