@@ -187,6 +187,10 @@ type Controller struct {
 	// is when the next may start (lawTick's loop only).
 	lawFails int
 	lawRetry time.Time
+	// lawDone is what failed law checks of revision lawDoneRev did
+	// (carryOver), for the record of the check that succeeds.
+	lawDone    *CheckResult
+	lawDoneRev int64
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

@@ -111,7 +111,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 		}
 	}
 	if readErr != nil {
-		return nil, nil, readErr
+		return removed, nil, readErr // what was withdrawn was withdrawn
 	}
 	return removed, unjudged, nil
 }

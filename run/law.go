@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -200,11 +201,13 @@ func (c *Controller) lawTick(ctx context.Context) {
 	}
 	res, err := c.recheckAll(ctx, ln)
 	if err != nil {
-		// Nothing was checked: the check is not recorded, so the next
-		// tick tries again.
+		// The check is not done: it is not recorded, so the next tick
+		// tries again.
+		c.carryOver(ln.Rev, res)
 		c.lawFailed("law check", err)
 		return
 	}
+	c.withCarried(ln.Rev, res)
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
@@ -214,6 +217,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
 	}
 	if err != nil {
+		c.carryOver(ln.Rev, res) // done, and not recorded
 		c.lawFailed("record law check", err)
 		return
 	}
@@ -221,6 +225,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	// until tomorrow.
 	c.factScan = today
 	c.lawFails = 0
+	c.lawDone = nil
 }
 
 // Law checks that fail in a row are retried on the next tick once, and
@@ -302,6 +307,41 @@ type CheckResult struct {
 	CopiesUndetermined []string `json:"copiesUndetermined"`
 }
 
+// carryOver keeps what a failed law check did that the next try will not
+// do again: the runs it moved (the next finds them migrating) and the
+// copies it withdrew. The check recorded for the same revision names them.
+func (c *Controller) carryOver(rev int64, res *CheckResult) {
+	if res == nil {
+		return
+	}
+	if c.lawDone == nil || c.lawDoneRev != rev {
+		c.lawDone, c.lawDoneRev = &CheckResult{}, rev
+	}
+	d := c.lawDone
+	d.Moving = sortedUnion(d.Moving, res.Moving)
+	d.Undetermined = sortedUnion(d.Undetermined, res.Undetermined)
+	d.Removed = sortedUnion(d.Removed, res.Removed)
+}
+
+// withCarried adds to res what failed tries of the same revision did.
+// res.Runs stays the live runs this try looked at: a run an earlier try
+// moved is still live, and among them.
+func (c *Controller) withCarried(rev int64, res *CheckResult) {
+	d := c.lawDone
+	if d == nil || c.lawDoneRev != rev {
+		return
+	}
+	res.Moving = sortedUnion(res.Moving, d.Moving)
+	res.Undetermined = sortedUnion(res.Undetermined, d.Undetermined)
+	res.Removed = sortedUnion(res.Removed, d.Removed)
+}
+
+func sortedUnion(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // recheckAll checks every run that is not finished, then every staged
 // copy, under ln. It fails when it cannot read the runs or the staged
 // copies, or could not record what it decided for a run: then it has not
@@ -352,15 +392,17 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 	wg.Wait()
 	removed, unjudged, err := c.recheckCopies(ctx, ln)
 	c.Nudge()
-	if err != nil {
-		return nil, err
-	}
-	if failed > 0 {
+	res.Removed = append(res.Removed, removed...)
+	if err == nil && failed > 0 {
 		// A run whose fate could not be written runs on under the old
 		// law: the check is not done until the next tick writes it.
-		return nil, fmt.Errorf("%d of %d runs could not be acted on", failed, res.Runs)
+		err = fmt.Errorf("%d of %d runs could not be acted on", failed, res.Runs)
 	}
-	res.Removed = append(res.Removed, removed...)
+	if err != nil {
+		// What this try did stays done (runs moved, copies withdrawn),
+		// and the try that is recorded names it (lawTick).
+		return res, err
+	}
 	res.CopiesUndetermined = append(res.CopiesUndetermined, unjudged...)
 	for _, l := range [][]string{res.Moving, res.Scheduled, res.Held, res.Removed, res.Undetermined, res.CopiesUndetermined} {
 		sort.Strings(l)

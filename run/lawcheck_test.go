@@ -2,8 +2,10 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -350,5 +352,69 @@ func TestLawCheckBacksOff(t *testing.T) {
 	}
 	if c.lawFails != 0 {
 		t.Errorf("failures in a row after a recorded check: %d", c.lawFails)
+	}
+}
+
+// failingRun is a store whose updates of one run fail while id is set.
+type failingRun struct {
+	store.Store
+	id atomic.Value // string
+}
+
+func (s *failingRun) UpdateRun(ctx context.Context, id string, fn func(*store.Run) (store.Change, error)) (*store.Run, error) {
+	if v, _ := s.id.Load().(string); v == id {
+		return nil, errors.New("disk I/O error")
+	}
+	return s.Store.UpdateRun(ctx, id, fn)
+}
+
+// TestLawCheckRecordNamesEarlierTries: a law check that moved one run
+// and could not write the other's move is tried again; the run it moved
+// is migrating by then, and the record of the check that succeeds names
+// both runs it moved.
+func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
+	ctx := context.Background()
+	var fs *failingRun
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &failingRun{Store: st}; return fs })
+	c, st, rs := f.controller(nil), f.st, f.rs
+	var ids []string
+	for range 2 {
+		r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+		if err != nil || r.Site != "alpha" {
+			t.Fatalf("submit: %+v %v", r, err)
+		}
+		ids = append(ids, r.ID)
+	}
+	c.lawTick(ctx) // the first check: lawful
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fs.id.Store(ids[1])
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
+		t.Fatalf("a check that could not move a run was recorded for revision %d (%v)", rev, err)
+	}
+	if got, err := c.Get(ctx, "t1", ids[0]); err != nil || got.State != Migrating {
+		t.Fatalf("first run after the failed try: %s (%v), want migrating", got.State, err)
+	}
+	fs.id.Store("")
+	c.lawTick(ctx)
+	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("law check after the store recovered: revision %d (%v), want 1", rev, err)
+	}
+	ents, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}})
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("law-check records: %d (%v)", len(ents), err)
+	}
+	var rec struct {
+		Runs   int      `json:"runs"`
+		Moving []string `json:"moving"`
+	}
+	if err := json.Unmarshal(ents[len(ents)-1].Payload, &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(ids))
+	if !slices.Equal(rec.Moving, want) || rec.Runs != 2 {
+		t.Errorf("the recorded check: runs %d, moving %v; want 2 runs, moving %v", rec.Runs, rec.Moving, want)
 	}
 }
