@@ -48,42 +48,60 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	if q.Limit < 0 || q.After < 0 {
 		return "", nil, fmt.Errorf("audit query: after %d, limit %d: want 0 or more", q.After, q.Limit)
 	}
-	var where []string
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return ph(len(args))
 	}
-	if q.After > 0 {
-		where = append(where, "seq > "+arg(q.After))
-	}
-	if q.RunID != "" {
-		where = append(where, "run_id = "+arg(q.RunID))
-	}
-	if len(q.Kinds) > 0 {
-		ks := make([]string, len(q.Kinds))
-		for i, k := range q.Kinds {
-			ks[i] = arg(k)
+	// where is the query's filter, with own's as the filter on the tenant
+	// (own is called in turn: placeholders take their arguments in order).
+	where := func(own func() string) string {
+		var w []string
+		if q.After > 0 {
+			w = append(w, "seq > "+arg(q.After))
 		}
-		where = append(where, "kind IN ("+strings.Join(ks, ", ")+")")
-	}
-	if q.Tenant != "" {
-		own := "tenant = " + arg(q.Tenant)
-		switch q.Untenanted {
-		case UntenantedOfRuns:
-			own = "(" + own + " OR tenant = '' AND run_id <> '' AND run_id IN (SELECT id FROM runs WHERE tenant = " + arg(q.Tenant) + "))"
-		case AllUntenanted:
-			own = "(" + own + " OR tenant = '')"
+		if q.RunID != "" {
+			w = append(w, "run_id = "+arg(q.RunID))
 		}
-		where = append(where, own)
+		if len(q.Kinds) > 0 {
+			ks := make([]string, len(q.Kinds))
+			for i, k := range q.Kinds {
+				ks[i] = arg(k)
+			}
+			w = append(w, "kind IN ("+strings.Join(ks, ", ")+")")
+		}
+		if own != nil {
+			w = append(w, own())
+		}
+		if len(w) == 0 {
+			return ""
+		}
+		return " WHERE " + strings.Join(w, " AND ")
 	}
-	s := `SELECT seq, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit`
-	if len(where) > 0 {
-		s += " WHERE " + strings.Join(where, " AND ")
+	limit := func() string {
+		if q.Limit > 0 {
+			return " LIMIT " + arg(q.Limit)
+		}
+		return ""
 	}
-	s += " ORDER BY seq"
-	if q.Limit > 0 {
-		s += " LIMIT " + arg(q.Limit)
+	const cols = `seq, time, kind, run_id, payload, prev_hash, hash, tenant, version`
+	if q.Tenant == "" {
+		return "SELECT " + cols + " FROM audit" + where(nil) + " ORDER BY seq" + limit(), args, nil
 	}
-	return s, args, nil
+	mine := func() string { return "tenant = " + arg(q.Tenant) }
+	if q.Untenanted == NoUntenanted {
+		return "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit(), args, nil
+	}
+	// The tenant's entries and the untenanted ones, each read in seq order
+	// from the tenant index up to the limit, then merged: one filter with
+	// an OR would be read whole and sorted for every page.
+	untenanted := func() string {
+		if q.Untenanted == UntenantedOfRuns {
+			return "tenant = '' AND run_id <> '' AND run_id IN (SELECT id FROM runs WHERE tenant = " + arg(q.Tenant) + ")"
+		}
+		return "tenant = ''"
+	}
+	first := "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
+	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()
+	return "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit(), args, nil
 }
