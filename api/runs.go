@@ -213,9 +213,6 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, KeyStored{Dataset: r.PathValue("name"), Status: "key stored"})
 }
 
-// auditLog returns the tenant's entries (of one run with ?run=ID). With
-// ?all=1 it returns the whole chain, other tenants' entries as hashes only,
-// so that a tenant can check the chain it is part of.
 // AuditPage is how many entries GET /v1/audit answers unless asked for
 // another number up to MaxAuditPage: a request reads at most a page of
 // the log, however long the log has grown.
@@ -224,6 +221,10 @@ const (
 	MaxAuditPage = 10000
 )
 
+// auditLog returns a page of the tenant's entries (of one run with
+// ?run=ID), from ?after= on. With ?all=1 it returns the whole chain, other
+// tenants' entries as hashes only, so that a tenant can check the chain it
+// is part of.
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
