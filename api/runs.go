@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -218,7 +219,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 // the log, however long the log has grown.
 const (
 	AuditPage    = 1000
-	MaxAuditPage = 10000
+	MaxAuditPage = 5000
 )
 
 // auditLog returns a page of the tenant's entries (of one run with
@@ -246,6 +247,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		q.RunID = id
 	}
 	if !all {
+		if tenant == "" { // no principal names none; an empty one would select every tenant's
+			writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
+			return
+		}
 		// The tenant's own entries, and those its runs have from before
 		// entries named their tenant.
 		q.Tenant, q.Untenanted = tenant, store.UntenantedOfRuns
@@ -254,6 +259,9 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
 	}
 	out := AuditList{Entries: entries}
 	if len(entries) == q.Limit {

@@ -184,13 +184,15 @@ type Controller struct {
 	// own facts change (copyFactDay), so that it reads them once a day.
 	factScan catalog.Date
 	// lawFails counts the law checks that failed in a row, and lawRetry
-	// is when the next may start (lawTick's loop only).
-	lawFails int
-	lawRetry time.Time
-	// lawDone is what failed law checks of revision lawDoneRev did
-	// (carryOver), for the record of the check that succeeds.
-	lawDone    *CheckResult
-	lawDoneRev int64
+	// is when the next may start unless the revision moves on from
+	// lawRetryRev; lawClock tells the time for that (time.Now but in
+	// tests). lawDone is what failed tries did since the last recorded
+	// check (carryOver). All of them are lawTick's loop's only.
+	lawFails    int
+	lawRetry    time.Time
+	lawRetryRev int64
+	lawClock    func() time.Time
+	lawDone     *CheckResult
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not
@@ -290,7 +292,7 @@ func New(cfg Config) *Controller {
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
 		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, long: map[string]longRun{}, siteDown: map[string]error{},
-		reported: map[poolKey]reported{}}
+		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256
 	return c

@@ -203,6 +203,9 @@ func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string) (*L
 	if c.cfg.Stager == nil || c.cfg.Stager.Ledger == nil {
 		return nil, errors.New("this server keeps no ledger")
 	}
+	if tenant == "" {
+		return nil, errors.New("transfer ledger: no tenant") // an empty one would select every tenant's
+	}
 	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant})
 	if err != nil {
 		return nil, err

@@ -141,14 +141,20 @@ func (c *Controller) lawStatus(r *Run, ln LawNow) (*LawStatus, error) {
 // rule starts, ends or resumes. The check is recorded (one audit entry) and
 // remembered in the store, so a restart neither skips nor repeats it.
 func (c *Controller) lawTick(ctx context.Context) {
-	if c.cfg.LawNow == nil || time.Now().Before(c.lawRetry) {
+	if c.cfg.LawNow == nil {
 		return
 	}
 	ln := c.lawNow()
+	if c.lawClock().Before(c.lawRetry) && ln.Rev == c.lawRetryRev {
+		// Waiting after failures (lawFailed); a new revision is checked
+		// at once, and deferred withdrawals keep their own pace.
+		c.retryWithdrawals(ctx, ln)
+		return
+	}
 	today := c.today()
 	lastRev, lastDay, err := c.cfg.Store.LawCheck(ctx)
 	if err != nil {
-		c.lawFailed("law check", err)
+		c.lawFailed("law check", ln.Rev, err)
 		return
 	}
 	why := ""
@@ -181,7 +187,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 		last, _ := catalog.ParseDate(lastDay)
 		what, err := c.copyFactDay(ctx, last, today)
 		if err != nil {
-			c.lawFailed("law check: the staged copies' facts", err)
+			c.lawFailed("law check: the staged copies' facts", ln.Rev, err)
 		} else {
 			// A change found is scanned for again until the check it
 			// calls for is recorded (below): a check that fails must be
@@ -194,7 +200,9 @@ func (c *Controller) lawTick(ctx context.Context) {
 	}
 	if why == "" {
 		if c.factScan == today {
-			c.lawFails = 0
+			// The law in force has a recorded check (another server's,
+			// maybe): what failed tries here did is in no record to come.
+			c.lawFails, c.lawDone = 0, nil
 		}
 		c.retryWithdrawals(ctx, ln)
 		return
@@ -203,11 +211,11 @@ func (c *Controller) lawTick(ctx context.Context) {
 	if err != nil {
 		// The check is not done: it is not recorded, so the next tick
 		// tries again.
-		c.carryOver(ln.Rev, res)
-		c.lawFailed("law check", err)
+		c.carryOver(res)
+		c.lawFailed("law check", ln.Rev, err)
 		return
 	}
-	c.withCarried(ln.Rev, res)
+	c.withCarried(res)
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
@@ -217,8 +225,8 @@ func (c *Controller) lawTick(ctx context.Context) {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
 	}
 	if err != nil {
-		c.carryOver(ln.Rev, res) // done, and not recorded
-		c.lawFailed("record law check", err)
+		c.carryOver(res) // done, and not recorded
+		c.lawFailed("record law check", ln.Rev, err)
 		return
 	}
 	// Checked as of today: no staged copy's fact changes after today
@@ -237,13 +245,14 @@ const (
 	maxLawBackoff = 30 * time.Second
 )
 
-// lawFailed logs a failed law check and sets when the next may start.
-func (c *Controller) lawFailed(what string, err error) {
+// lawFailed logs a failed law check of revision rev and sets when the
+// next may start.
+func (c *Controller) lawFailed(what string, rev int64, err error) {
 	c.lawFails++
 	var wait time.Duration
 	if c.lawFails > 1 {
 		wait = min(lawBackoff<<min(c.lawFails-2, 16), maxLawBackoff)
-		c.lawRetry = time.Now().Add(wait)
+		c.lawRetry, c.lawRetryRev = c.lawClock().Add(wait), rev
 	}
 	c.cfg.Logger.Error(what, "err", err, "failures", c.lawFails, "retryIn", wait)
 }
@@ -309,13 +318,15 @@ type CheckResult struct {
 
 // carryOver keeps what a failed law check did that the next try will not
 // do again: the runs it moved (the next finds them migrating) and the
-// copies it withdrew. The check recorded for the same revision names them.
-func (c *Controller) carryOver(rev int64, res *CheckResult) {
+// copies it withdrew. The next check recorded here names them, under
+// whichever revision it checks: each run's own events name the rule and
+// revision it moved under.
+func (c *Controller) carryOver(res *CheckResult) {
 	if res == nil {
 		return
 	}
-	if c.lawDone == nil || c.lawDoneRev != rev {
-		c.lawDone, c.lawDoneRev = &CheckResult{}, rev
+	if c.lawDone == nil {
+		c.lawDone = &CheckResult{}
 	}
 	d := c.lawDone
 	d.Moving = sortedUnion(d.Moving, res.Moving)
@@ -323,12 +334,12 @@ func (c *Controller) carryOver(rev int64, res *CheckResult) {
 	d.Removed = sortedUnion(d.Removed, res.Removed)
 }
 
-// withCarried adds to res what failed tries of the same revision did.
-// res.Runs stays the live runs this try looked at: a run an earlier try
-// moved is still live, and among them.
-func (c *Controller) withCarried(rev int64, res *CheckResult) {
+// withCarried adds to res what failed tries since the last recorded check
+// did. res.Runs stays the live runs this try looked at: a run an earlier
+// try moved is still live, and among them.
+func (c *Controller) withCarried(res *CheckResult) {
 	d := c.lawDone
-	if d == nil || c.lawDoneRev != rev {
+	if d == nil {
 		return
 	}
 	res.Moving = sortedUnion(res.Moving, d.Moving)

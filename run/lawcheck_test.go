@@ -303,49 +303,53 @@ func TestLawCheckStoreFailureMovesNoRun(t *testing.T) {
 
 // TestLawCheckBacksOff: a law check that fails is retried on the next
 // tick; one that fails again waits before the next try, and the wait
-// doubles. Once the store recovers, the check is done and recorded.
+// doubles. A new revision is checked at once, wait or not, and so is the
+// law in a new term of leadership. Once the store recovers, the check is
+// done and recorded.
 func TestLawCheckBacksOff(t *testing.T) {
 	ctx := context.Background()
 	var fs *flakyRuns
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
 	c, st, rs := f.controller(nil), f.st, f.rs
+	now := time.Now()
+	c.lawClock = func() time.Time { return now }
 	if _, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	c.lawTick(ctx) // the first check
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
+	apply := func(id string) {
+		t.Helper()
+		if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack(id, "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
+	apply("test-no-sg")
 	fs.fail.Store(true)
-	tries := func() int64 { return fs.lists.Load() }
-	n := tries()
-	c.lawTick(ctx) // fails
-	c.lawTick(ctx) // retried at once, fails again: now it waits
-	if got := tries() - n; got != 2 {
-		t.Fatalf("two ticks after a failure tried %d times, want 2", got)
+	n := fs.lists.Load()
+	tries := func(want int64, when string) {
+		t.Helper()
+		if got := fs.lists.Load() - n; got != want {
+			t.Fatalf("%s: %d tries, want %d", when, got, want)
+		}
 	}
-	start := time.Now()
-	for time.Since(start) < lawBackoff/4 {
+	c.lawTick(ctx) // fails
+	c.lawTick(ctx) // retried at once, fails again: now it waits 1 s
+	tries(2, "two ticks after a failure")
+	for range 5 {
 		c.lawTick(ctx)
 	}
-	if got := tries() - n; got != 2 {
-		t.Fatalf("ticks within the wait tried %d more times", got-2)
-	}
-	time.Sleep(lawBackoff - time.Since(start) + 50*time.Millisecond)
+	tries(2, "ticks within the wait")
+	now = now.Add(lawBackoff + time.Millisecond)
 	c.lawTick(ctx) // the third try, failing: the wait doubles
-	if got := tries() - n; got != 3 {
-		t.Fatalf("after the wait: %d tries, want 3", got)
-	}
-	fs.fail.Store(false)
-	time.Sleep(lawBackoff)
+	tries(3, "after the wait")
+	now = now.Add(lawBackoff)
 	c.lawTick(ctx)
-	if tries()-n != 3 {
-		t.Fatal("a tick within the doubled wait tried again")
-	}
+	tries(3, "a tick within the doubled wait")
+	fs.fail.Store(false)
 	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
 		t.Fatalf("recorded revision %d (%v) before the store recovered and the wait ended", rev, err)
 	}
-	time.Sleep(lawBackoff + 100*time.Millisecond)
+	now = now.Add(lawBackoff + time.Millisecond)
 	c.lawTick(ctx)
 	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
 		t.Fatalf("law check after the wait: revision %d (%v), want 1", rev, err)
@@ -353,6 +357,25 @@ func TestLawCheckBacksOff(t *testing.T) {
 	if c.lawFails != 0 {
 		t.Errorf("failures in a row after a recorded check: %d", c.lawFails)
 	}
+
+	// Waiting after two failures under revision 2, revision 3 comes: it is
+	// checked at the next tick.
+	apply("test-no-sg-2")
+	fs.fail.Store(true)
+	n = fs.lists.Load()
+	c.lawTick(ctx)
+	c.lawTick(ctx)
+	c.lawTick(ctx)
+	tries(2, "revision 2, three ticks")
+	apply("test-no-sg-3")
+	c.lawTick(ctx)
+	tries(3, "revision 3 during the wait")
+	// A new term of leadership starts without the last term's wait.
+	c.lawTick(ctx)
+	tries(3, "revision 3, waiting")
+	c.newTerm()
+	c.lawTick(ctx)
+	tries(4, "a new term")
 }
 
 // failingRun is a store whose updates of one run fail while id is set.

@@ -58,6 +58,10 @@ func (c *Controller) newTerm() {
 	// meanwhile: the next law tick checks them all (retryWithdrawals).
 	c.deferred, c.deferredTry = nil, time.Time{}
 	c.mu.Unlock()
+	// What this server's failed law checks did and how long it waits to
+	// try again are of its last term: the loop's goroutine, which runs
+	// lawTick, is the one here.
+	c.lawFails, c.lawRetry, c.lawRetryRev, c.lawDone = 0, time.Time{}, 0, nil
 }
 
 // Tick steps every active run until it stops changing, several runs at a

@@ -13,7 +13,8 @@ type AuditQuery struct {
 	// Kinds keeps entries of these kinds.
 	Kinds []string
 	// Tenant keeps the entries recorded for this tenant, and those without
-	// a tenant that Untenanted lets in.
+	// a tenant that Untenanted lets in. Empty, it keeps every tenant's:
+	// callers acting for a tenant must refuse an empty one.
 	Tenant     string
 	Untenanted Untenanted
 	// After keeps the entries after this seq; Limit keeps at most this
@@ -85,12 +86,17 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		return ""
 	}
 	const cols = `seq, time, kind, run_id, payload, prev_hash, hash, tenant, version`
+	// Each query is built before args is returned: the calls that build
+	// it append to args.
+	var query string
 	if q.Tenant == "" {
-		return "SELECT " + cols + " FROM audit" + where(nil) + " ORDER BY seq" + limit(), args, nil
+		query = "SELECT " + cols + " FROM audit" + where(nil) + " ORDER BY seq" + limit()
+		return query, args, nil
 	}
 	mine := func() string { return "tenant = " + arg(q.Tenant) }
 	if q.Untenanted == NoUntenanted {
-		return "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit(), args, nil
+		query = "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
+		return query, args, nil
 	}
 	// The tenant's entries and the untenanted ones, each read in seq order
 	// from the tenant index up to the limit, then merged: one filter with
@@ -103,5 +109,6 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	}
 	first := "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
 	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()
-	return "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit(), args, nil
+	query = "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit()
+	return query, args, nil
 }
