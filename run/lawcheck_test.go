@@ -131,14 +131,16 @@ func (brokenLaw) Session(policy.Query) (planner.Session, error) {
 	return nil, errors.New("rule test-broken: no such attribute 'site.tier'")
 }
 
-// failingUpdates is a store whose run updates fail while fail is set.
+// failingUpdates is a store whose run updates fail while fail is set:
+// every run's, or only run only's when that is set.
 type failingUpdates struct {
 	store.Store
 	fail atomic.Bool
+	only atomic.Value // string
 }
 
 func (s *failingUpdates) UpdateRun(ctx context.Context, id string, fn func(*store.Run) (store.Change, error)) (*store.Run, error) {
-	if s.fail.Load() {
+	if only, _ := s.only.Load().(string); s.fail.Load() && (only == "" || only == id) {
 		return nil, errors.New("disk I/O error")
 	}
 	return s.Store.UpdateRun(ctx, id, fn)
@@ -378,27 +380,14 @@ func TestLawCheckBacksOff(t *testing.T) {
 	tries(4, "a new term")
 }
 
-// failingRun is a store whose updates of one run fail while id is set.
-type failingRun struct {
-	store.Store
-	id atomic.Value // string
-}
-
-func (s *failingRun) UpdateRun(ctx context.Context, id string, fn func(*store.Run) (store.Change, error)) (*store.Run, error) {
-	if v, _ := s.id.Load().(string); v == id {
-		return nil, errors.New("disk I/O error")
-	}
-	return s.Store.UpdateRun(ctx, id, fn)
-}
-
 // TestLawCheckRecordNamesEarlierTries: a law check that moved one run
 // and could not write the other's move is tried again; the run it moved
 // is migrating by then, and the record of the check that succeeds names
 // both runs it moved.
 func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
 	ctx := context.Background()
-	var fs *failingRun
-	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &failingRun{Store: st}; return fs })
+	var fs *failingUpdates
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &failingUpdates{Store: st}; return fs })
 	c, st, rs := f.controller(nil), f.st, f.rs
 	var ids []string
 	for range 2 {
@@ -412,7 +401,8 @@ func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	fs.id.Store(ids[1])
+	fs.only.Store(ids[1])
+	fs.fail.Store(true)
 	c.lawTick(ctx)
 	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 0 {
 		t.Fatalf("a check that could not move a run was recorded for revision %d (%v)", rev, err)
@@ -420,7 +410,7 @@ func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
 	if got, err := c.Get(ctx, "t1", ids[0]); err != nil || got.State != Migrating {
 		t.Fatalf("first run after the failed try: %s (%v), want migrating", got.State, err)
 	}
-	fs.id.Store("")
+	fs.fail.Store(false)
 	c.lawTick(ctx)
 	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
 		t.Fatalf("law check after the store recovered: revision %d (%v), want 1", rev, err)
