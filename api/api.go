@@ -117,6 +117,13 @@ type TenantWatcher interface {
 	WatchTenant(tenant string) (*run.TenantWatch, func())
 }
 
+// LiveLister is a Controller that lists a tenant's runs that have not
+// ended (*run.Controller is one): the runs stream's periodic read is of
+// those, not of the tenant's whole history.
+type LiveLister interface {
+	ListLive(ctx context.Context, tenant string) ([]*run.Run, error)
+}
+
 // Server serves the API.
 type Server struct {
 	c       Controller

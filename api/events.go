@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -274,9 +275,10 @@ const sseRuns = "runs"
 // changes, until the client goes, the server shuts down or MaxStream
 // passes. On the controller's signal it reads the runs that changed (on
 // PostgreSQL, whichever replica changed them), or the whole list when the
-// controller cannot say which; every Streams.ListPoll without a signal it
-// reads the whole list. What it keeps per stream is one hash per run, not
-// the runs.
+// controller cannot say which. Every Streams.ListPoll it reads the runs
+// that can still change (the tenant's runs that have not ended, and those
+// it last sent as not ended), and every Streams.FullList-th time the whole
+// list. What it keeps per stream is one hash per run, not the runs.
 func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tenant := tenantOf(r)
@@ -304,7 +306,12 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	defer poll.Stop()
 	defer beat.Stop()
 	// The list, as RunList, from each run's JSON, which is hashed too.
+	// live holds the runs last sent as not ended: a poll reads those
+	// again, and the tenant's runs not ended, not its whole history.
 	sent := make(map[string]uint64, len(runs))
+	live := map[string]bool{}
+	ll, _ := s.c.(LiveLister)
+	polls := 0
 	var list, buf bytes.Buffer
 	list.WriteString(`{"runs":[`)
 	for i, x := range runs {
@@ -317,6 +324,9 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		list.Write(b)
 		sent[x.ID] = runHash(b)
+		if !x.State.Final() {
+			live[x.ID] = true
+		}
 	}
 	list.WriteString("]}")
 	frameRaw(&buf, sseRuns, "", list.Bytes())
@@ -329,6 +339,11 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		if h := runHash(b); sent[x.ID] != h {
 			frameRaw(&buf, sseRun, "", b)
 			sent[x.ID] = h
+		}
+		if x.State.Final() {
+			delete(live, x.ID)
+		} else {
+			live[x.ID] = true
 		}
 		return true
 	}
@@ -345,12 +360,19 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		buf.Reset()
 		var ids []string
-		all := true // without a watch only the poll wakes the stream
+		cantSay := false
 		if tw != nil {
-			ids, all = tw.Take()
-			all = all || polled
+			ids, cantSay = tw.Take()
 		}
-		if all {
+		if polled {
+			polls++
+		}
+		// The whole list when the watch cannot say which runs changed,
+		// and on every Streams.FullList-th poll; on the other polls, the runs
+		// that can still change: those not ended, and those sent last as
+		// not ended (they may have ended since).
+		full := cantSay || polled && (ll == nil || polls%lim.FullList == 0) || tw == nil && ll == nil
+		if full {
 			if runs, err = s.listRuns(ctx, tenant); err != nil {
 				return
 			}
@@ -360,6 +382,26 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			continue
+		}
+		if polled {
+			runs, err := ll.ListLive(ctx, tenant)
+			if err != nil {
+				return
+			}
+			seen := make(map[string]bool, len(runs))
+			for _, x := range runs {
+				x.Documents = nil
+				seen[x.ID] = true
+				if !send(x) {
+					return
+				}
+			}
+			ids = slices.DeleteFunc(ids, func(id string) bool { return seen[id] })
+			for id := range live {
+				if !seen[id] && !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
 		}
 		for _, id := range ids {
 			x, err := s.c.Get(ctx, tenant, id)

@@ -28,8 +28,11 @@ type Streams struct {
 	// announces them (run.Controller.ListenStore).
 	Poll time.Duration
 	// ListPoll is Poll for a tenant's runs stream (GET /v1/runs?follow=1),
-	// which reads the whole list each time.
+	// which reads the runs that can still change each time, and the
+	// whole list every FullList-th time (a run that ended changes no
+	// more; one missed is sent then).
 	ListPoll time.Duration
+	FullList int
 	// Linger is how long a run's event stream stays open after the run is
 	// final and nothing more was recorded, while an attempt's agent has
 	// not reported its workload's exit (it may, just after a cancel).
@@ -37,7 +40,7 @@ type Streams struct {
 }
 
 // DefaultStreams are the limits `meridian serve` uses.
-var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, ListPoll: 5 * time.Second, Linger: 3 * time.Second}
+var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, ListPoll: 5 * time.Second, FullList: 12, Linger: 3 * time.Second}
 
 func (l Streams) withDefaults() Streams {
 	if l.PerTenant <= 0 {
@@ -57,6 +60,9 @@ func (l Streams) withDefaults() Streams {
 	}
 	if l.Linger <= 0 {
 		l.Linger = DefaultStreams.Linger
+	}
+	if l.FullList <= 0 {
+		l.FullList = DefaultStreams.FullList
 	}
 	return l
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -750,5 +751,67 @@ func TestFollowRunsLongList(t *testing.T) {
 	})
 	if err != stop || got != len(list.Runs) {
 		t.Errorf("FollowRuns: %v with %d runs, want the list of %d", err, got, len(list.Runs))
+	}
+}
+
+// liveOnly is a controller without a tenant watch (so the runs stream
+// polls) that lists live runs, and counts its whole lists and live lists.
+type liveOnly struct {
+	Controller
+	whole, live atomic.Int64
+}
+
+func (c *liveOnly) List(ctx context.Context, tenant string) ([]*run.Run, error) {
+	c.whole.Add(1)
+	return c.Controller.List(ctx, tenant)
+}
+
+func (c *liveOnly) ListLive(ctx context.Context, tenant string) ([]*run.Run, error) {
+	c.live.Add(1)
+	return c.Controller.(LiveLister).ListLive(ctx, tenant)
+}
+
+// TestRunsStreamPollsLiveRuns: without a signal, the runs stream's poll
+// reads the runs that can still change, not the tenant's whole list (here
+// only the first time: Streams.FullList is out of reach), and still sends
+// a new run and a run's end.
+func TestRunsStreamPollsLiveRuns(t *testing.T) {
+	var lc *liveOnly
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{ListPoll: 50 * time.Millisecond, FullList: 1 << 30},
+		Hide: func(c Controller) Controller { lc = &liveOnly{Controller: c}; return lc }})
+	ctx := context.Background()
+	ca := NewClient(f.srv.URL, tokA)
+	submit := func() *run.Run {
+		t.Helper()
+		r, err := ca.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old := submit()
+	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
+	if rs == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "runs" })
+	mine := submit()
+	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
+	if _, err := ca.Cancel(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.c.Tick(ctx) // the controller ends the run (no loop runs here)
+	rs.until(t, 10*time.Second, func(ev SSE) bool {
+		r := runOf(t, ev)
+		return r.ID == old.ID && r.State.Final()
+	})
+	// Polls go on; count them a while.
+	time.Sleep(30 * 50 * time.Millisecond)
+	whole, live := lc.whole.Load(), lc.live.Load()
+	if live < 20 {
+		t.Fatalf("%d live lists in 1.5 s of 50 ms polls", live)
+	}
+	if whole != 1 {
+		t.Errorf("%d whole lists and %d live ones: want the stream's first list only", whole, live)
 	}
 }

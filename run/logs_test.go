@@ -3,9 +3,11 @@ package run
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/store"
@@ -110,6 +112,44 @@ func BenchmarkFollowPoll(b *testing.B) {
 		for b.Loop() {
 			if got, _, err := c.LogsFrom(ctx, "acme", r.ID, size-21); err != nil || len(got) != 21 {
 				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
+
+// BenchmarkListLive is what the runs stream reads on each poll, for a
+// tenant with 10 live runs among 3,000 that ended: the whole list (as each
+// poll did before) against the runs that have not ended.
+func BenchmarkListLive(b *testing.B) {
+	st, dir := testStore(b)
+	c := New(Config{Store: st, StateDir: dir})
+	ctx := context.Background()
+	doc := Document{Name: "job.yaml", Content: strings.Repeat("# a job's documents\n", 100)}
+	for i := range 3010 {
+		r := &Run{ID: fmt.Sprintf("run-%012d", i), Tenant: "acme", Job: "j", State: Succeeded,
+			Data: Data{Documents: []Document{doc}, Attempts: []Attempt{{N: 1, Site: "alpha"}}}}
+		if i >= 3000 {
+			r.State = Running
+		}
+		row, err := toRow(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			if rs, err := c.List(ctx, "acme"); err != nil || len(rs) != 3010 {
+				b.Fatal(len(rs), err)
+			}
+		}
+	})
+	b.Run("live", func(b *testing.B) {
+		for b.Loop() {
+			if rs, err := c.ListLive(ctx, "acme"); err != nil || len(rs) != 10 {
+				b.Fatal(len(rs), err)
 			}
 		}
 	})

@@ -404,7 +404,20 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 
 // List returns tenant's runs, oldest first.
 func (c *Controller) List(ctx context.Context, tenant string) ([]*Run, error) {
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant})
+	return c.list(ctx, store.ListOptions{Tenant: tenant})
+}
+
+// ListLive returns tenant's runs that have not ended, oldest first: the
+// ones that can still change.
+func (c *Controller) ListLive(ctx context.Context, tenant string) ([]*Run, error) {
+	return c.list(ctx, store.ListOptions{Tenant: tenant, Active: true, Final: FinalStates})
+}
+
+func (c *Controller) list(ctx context.Context, o store.ListOptions) ([]*Run, error) {
+	if o.Tenant == "" {
+		return nil, errors.New("list runs: no tenant") // an empty one would list every tenant's
+	}
+	rows, err := c.cfg.Store.ListRuns(ctx, o)
 	if err != nil {
 		return nil, err
 	}
