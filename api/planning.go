@@ -1,9 +1,8 @@
 package api
 
 import (
-	"fmt"
+	"math"
 	"net/http"
-	"strconv"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
@@ -16,14 +15,9 @@ import (
 const DefaultTop = 50
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
-	top := DefaultTop
-	if v := r.URL.Query().Get("top"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeErr(w, http.StatusBadRequest, "invalid", "top", fmt.Sprintf("%q: want 0 (all) or more", v))
-			return
-		}
-		top = n
+	top, ok := queryInt(w, r, "top", DefaultTop, 0, math.MaxInt64, "0 (all) or more")
+	if !ok {
+		return
 	}
 	var req run.PlanRequest
 	if !decodeBody(w, r, &req, "plan request") {
@@ -38,7 +32,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if s.opts.OnPlan != nil {
 		s.opts.OnPlan(s.now().Sub(start), p)
 	}
-	if top > 0 && len(p.Placements) > top {
+	if top > 0 && int64(len(p.Placements)) > top {
 		p.Placements = p.Placements[:top]
 	}
 	if r.URL.Query().Get("brief") == "1" {

@@ -96,14 +96,9 @@ const followPoll = 500 * time.Millisecond
 // the client goes, the server shuts down or MaxStream passes; each write
 // has Streams.WriteWait, not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	var off int64
-	if v := r.URL.Query().Get("offset"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			writeErr(w, http.StatusBadRequest, "invalid", "offset", fmt.Sprintf("%q: want a byte offset of 0 or more", v))
-			return
-		}
-		off = n
+	off, ok := queryInt(w, r, "offset", 0, 0, math.MaxInt64, "a byte offset of 0 or more")
+	if !ok {
+		return
 	}
 	follow := followed(r) // as ServeHTTP decided: a stream, or a read within the route's deadline
 	tenant, id := tenantOf(r), r.PathValue("id")

@@ -1,11 +1,11 @@
-// Command auditscale times what readers of a long audit log wait for: the
+// Command auditscale times what readers of a long history wait for: the
 // transfer ledger's records of one tenant (read by every staging, its
-// totals and its open intents), the export volumes (read by plans that
-// meet a volume threshold) and GET /v1/audit of one tenant, first page and
-// whole. It fills a SQLite store with runs of three tenants, each with a
-// plan, a decision, state changes, a transfer intent and a confirmation,
-// payloads the size the demo's are. bench/audit-scale.sh runs it at two
-// commits side by side.
+// totals and its open intents), GET /v1/audit of one tenant, first page and
+// whole, and GET /v1/runs/{id}/logs from an offset near the end of a run's
+// 16 MiB output (what each poll of a followed log asks). It fills a SQLite
+// store with runs of three tenants, each with a plan, a decision, state
+// changes, a transfer intent and a confirmation, payloads the size the
+// demo's are. bench/audit-scale.sh runs it at two commits side by side.
 package main
 
 import (
@@ -112,6 +112,29 @@ func main() {
 	timed("GET /v1/audit, one tenant, every page", func() (int, error) {
 		es, err := cl.Audit(ctx, "")
 		return len(es), err
+	})
+
+	// A run whose attempt kept 16 MiB of output, in the state directory's
+	// layout (logs/RUN/attempt-N.log), read from 100 bytes before its end.
+	id := "run-logs"
+	doc, _ := json.Marshal(run.Run{ID: id, Tenant: "t0", Job: "j", State: run.Running, Data: run.Data{Attempts: []run.Attempt{{N: 1, Site: "alpha"}}}})
+	if _, _, err := st.CreateRun(ctx, &store.Run{ID: id, Tenant: "t0", Job: "j", State: string(run.Running), Data: doc}, "", store.Change{}); err != nil {
+		log.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "logs", id, "attempt-1.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, []byte(strings.Repeat("step 1234 loss 2.345\n", 16<<20/21)), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	_, logSize, err := cl.Logs(ctx, id, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	timed("GET /v1/runs/{id}/logs, last 100 bytes", func() (int, error) {
+		b, _, err := cl.Logs(ctx, id, logSize-100)
+		return len(b), err
 	})
 }
 
