@@ -356,6 +356,12 @@ func TestDeferredWithdrawalReadsLedgerAgain(t *testing.T) {
 	if withdrawn() {
 		t.Fatal("a copy staged anew under a licence in force was withdrawn for the old organisation's expired licence")
 	}
+	first.mu.Lock()
+	left, tried := len(first.deferred), !first.deferredTry.IsZero()
+	first.mu.Unlock()
+	if !tried || left != 0 {
+		t.Fatalf("the deferred withdrawal was not judged: tried %v, %d still deferred", tried, left)
+	}
 }
 
 // TestCopyCheckStoreFailureNotRecorded: a law check that cannot read a

@@ -172,7 +172,9 @@ func (c *Controller) lawTick(ctx context.Context) {
 		// The rules' days, and the country table's: the day an adequacy
 		// decision lapses changes what may be where, runs' and staged
 		// copies' alike.
-		for _, d := range policy.MergeDates(ln.Dates, countryDays()) {
+		// Whether any day falls in (last, today]: no merged, sorted list
+		// is needed for that, and this runs on every tick.
+		for _, d := range slices.Concat(ln.Dates, countryDays()) {
 			if d.After(last) && !d.After(today) {
 				why = "the law changes on " + d.String()
 				break

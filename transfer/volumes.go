@@ -64,7 +64,12 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 			}
 			out = append(out, e)
 		case KindIntent:
-			var in Intent
+			// Not its object list, which the volumes do not count: an
+			// intent of a large dataset names thousands of chunks.
+			var in struct {
+				ID string `json:"id"`
+				Entry
+			}
 			if err := r.decode(&in); err != nil {
 				return nil, err
 			}
