@@ -126,16 +126,22 @@ its backend (local, slurm, kubernetes).`,
 			}
 			opts.Streams = api.Streams{PerTenant: maxStreams}
 			opts.Log = cmd.ErrOrStderr()
-			// The signals are caught before the server answers: a SIGHUP
-			// (a quota reload) sent as soon as it does would otherwise
-			// find the default action, which ends the process.
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-			defer signal.Stop(sig)
+			// SIGHUP is caught before the server answers: a quota reload
+			// sent as soon as it does would otherwise find the default
+			// action, which ends the process. SIGINT and SIGTERM keep
+			// theirs until the server is up, so that a slow or hung start
+			// can still be stopped, and each kind has its own channel, so
+			// that a stop is never dropped behind a reload.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			s, err := startServer(opts)
 			if err != nil {
 				return err
 			}
+			stop := make(chan os.Signal, 1)
+			signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(stop)
 			fmt.Fprintf(cmd.OutOrStdout(), "meridian serving on %s (state in %s, store %s)\n", s.URL, opts.StateDir, storeKind(opts.Store))
 			if s.Fingerprint != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "TLS certificate fingerprint (pin it: --tls-fingerprint or $MERIDIAN_TLS_FINGERPRINT): sha256:%s\n", s.Fingerprint)
@@ -146,13 +152,15 @@ its backend (local, slurm, kubernetes).`,
 				fmt.Fprintf(cmd.OutOrStdout(), "runnable site %s: %d × %s as local processes on this machine, in %s (%s)\n",
 					ls.Metadata.Name, p.Count, p.Accelerator, ls.Spec.Country, local.CountryFrom)
 			}
-			for got := range sig {
-				if got != syscall.SIGHUP {
-					break
+			for stopped := false; !stopped; {
+				select {
+				case <-hup:
+					// The quota file is read again and, once it passes
+					// every check, put in force (audited either way).
+					reloadOnSignal(cmd.ErrOrStderr(), s.Ctl)
+				case <-stop:
+					stopped = true
 				}
-				// SIGHUP: the quota file is read again and, once it passes
-				// every check, put in force (audited either way).
-				reloadOnSignal(cmd.ErrOrStderr(), s.Ctl)
 			}
 			s.Close()
 			return nil

@@ -113,6 +113,45 @@ func TestQuotaReloadSignal(t *testing.T) {
 	}
 }
 
+// startingServe is `serve --quotas FILE` caught while it starts: started,
+// and returned once its store's file appears, before it answers.
+type startingServe struct {
+	file    string
+	cmd     *exec.Cmd
+	errb    *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+func startServe(t *testing.T) *startingServe {
+	t.Helper()
+	p := newServeProc(t)
+	s := &startingServe{file: filepath.Join(t.TempDir(), "quotas.yaml"), errb: &syncBuffer{}, exited: make(chan struct{})}
+	if err := os.WriteFile(s.file, reloadQuota("8"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(p.bin, "serve", "--state", p.state, "--listen", freeAddr(t), "--poll", "50ms", "--catalog", p.cat, "--quotas", s.file)
+	s.cmd.Stderr = s.errb
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		<-s.exited
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(p.state, "meridian.db")); err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no store after 30 s: %s", s.errb.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // TestSIGHUPDuringStartup: a SIGHUP that reaches `serve` while it starts
 // (its store already opening) neither kills it, as the signal's default
 // action would, nor is lost: the quota file is read once the server is up.
@@ -120,35 +159,9 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	p := newServeProc(t)
-	file := filepath.Join(t.TempDir(), "quotas.yaml")
-	if err := os.WriteFile(file, reloadQuota("8"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(p.bin, "serve", "--state", p.state, "--listen", freeAddr(t), "--poll", "50ms", "--catalog", p.cat, "--quotas", file)
-	errb := &syncBuffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	}()
-	// The store's file appears while the server starts, before it answers.
+	s := startServe(t)
+	file, cmd, errb, exited := s.file, s.cmd, s.errb, s.exited
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(p.state, "meridian.db")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no store after 30 s: %s", errb.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 	if err := os.WriteFile(file, reloadQuota("16"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +171,7 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 	for {
 		select {
 		case <-exited:
-			t.Fatalf("serve ended on a SIGHUP during its start (%v): %s", waitErr, errb.String())
+			t.Fatalf("serve ended on a SIGHUP during its start (%v): %s", s.waitErr, errb.String())
 		default:
 		}
 		if strings.Contains(errb.String(), "SIGHUP: quotas reloaded") {
@@ -168,5 +181,24 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 			t.Fatalf("no reload after the SIGHUP: %s", errb.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStopDuringStartup: a SIGTERM that follows a SIGHUP while `serve`
+// starts ends it; it is not dropped behind the reload.
+func TestStopDuringStartup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	s := startServe(t)
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		if err := s.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve still runs 30 s after a SIGTERM during its start: %s", s.errb.String())
 	}
 }
