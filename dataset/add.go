@@ -254,6 +254,14 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 		default:
 			return nil, fmt.Errorf("tar entry %s: type %q is not a regular file", rel, hdr.Typeflag)
 		}
+		// A PAX sparse file reads as a regular one of its whole size, the
+		// holes as zeros: a stream of a few KiB would be chunked, hashed
+		// and sealed as gigabytes. Pack never writes one.
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return nil, fmt.Errorf("tar entry %s: a sparse file (PAX %s) is not a regular file", rel, k)
+			}
+		}
 		if len(m.Files) >= maxFiles {
 			return nil, fmt.Errorf("tar: more than %d files", maxFiles)
 		}

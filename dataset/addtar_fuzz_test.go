@@ -31,6 +31,7 @@ func FuzzAddTar(f *testing.F) {
 	f.Add(seed(&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}))
 	f.Add(seed(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o600, Size: 5000}))
 	f.Add([]byte("not a tar stream"))
+	f.Add(sparseTar())
 	const maxFiles, maxBytes = 4, 4096
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -585,6 +586,60 @@ func TestUnsealFullDisk(t *testing.T) {
 // TestAddTarLimits: AddTar seals at most maxFiles files and maxBytes bytes
 // of content, judged from the tar headers before any content is read, and
 // stores nothing (no manifest) for a stream over either.
+// sparseTar is a 3 KiB tar stream whose one entry, a PAX sparse file (GNU
+// format 1.0, all hole), reads as a regular file of 1 GiB of zeros.
+func sparseTar() []byte {
+	record := func(k, v string) string {
+		s := " " + k + "=" + v + "\n"
+		n := len(s) + 1
+		for len(strconv.Itoa(n))+len(s) != n {
+			n = len(strconv.Itoa(n)) + len(s)
+		}
+		return strconv.Itoa(n) + s
+	}
+	header := func(name string, typ byte, size int) []byte {
+		h := make([]byte, 512)
+		copy(h, name)
+		copy(h[100:], "0000600\x00")
+		copy(h[108:], "0000000\x00")
+		copy(h[116:], "0000000\x00")
+		copy(h[124:], fmt.Sprintf("%011o\x00", size))
+		copy(h[136:], "00000000000\x00")
+		h[156] = typ
+		copy(h[257:], "ustar\x0000")
+		copy(h[148:], "        ")
+		sum := 0
+		for _, c := range h {
+			sum += int(c)
+		}
+		copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return h
+	}
+	block := func(s string) []byte { return append([]byte(s), make([]byte, 512-len(s)%512)...) }
+	pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") + record("GNU.sparse.name", "zeros") + record("GNU.sparse.realsize", "1073741824")
+	var b bytes.Buffer
+	b.Write(header("pax", tar.TypeXHeader, len(pax)))
+	b.Write(block(pax))
+	b.Write(header("zeros", tar.TypeReg, 512))
+	b.Write(block("1\n0\n0\n")) // one data extent of 0 bytes: all hole
+	b.Write(make([]byte, 1024))
+	return b.Bytes()
+}
+
+// TestAddTarRefusesSparse: a sparse entry is refused before a byte of it
+// is read, though its 1 GiB is within the byte limit.
+func TestAddTarRefusesSparse(t *testing.T) {
+	raw := sparseTar()
+	if h, err := tar.NewReader(bytes.NewReader(raw)).Next(); err != nil || h.Size != 1<<30 || h.Typeflag != tar.TypeReg {
+		t.Fatalf("the stream of %d bytes does not read as a 1 GiB regular file: %+v %v", len(raw), h, err)
+	}
+	store, _ := newStore(t)
+	_, err := AddTar(context.Background(), "ck", tar.NewReader(bytes.NewReader(raw)), store, newSealer(t, "ck"), 10, 2<<30)
+	if err == nil || !strings.Contains(err.Error(), "tar entry zeros: a sparse file") {
+		t.Fatalf("sparse entry: %v", err)
+	}
+}
+
 func TestAddTarLimits(t *testing.T) {
 	ctx := context.Background()
 	stream := func() *tar.Reader {
