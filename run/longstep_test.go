@@ -57,3 +57,46 @@ func TestLongStagingHoldsNoOtherRun(t *testing.T) {
 		t.Errorf("the cancel took %v: it waited for the staging", d)
 	}
 }
+
+// TestLongStepsAtMostWorkers: long steps run beside the loop, but no more
+// of them at once than Config.Workers; the others wait their turn, and
+// every run ends.
+func TestLongStepsAtMostWorkers(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Workers = 1; c.Stager.Progress = slowStaging{300 * time.Millisecond} })
+	ctx := context.Background()
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, name := range []string{"corpus-a", "corpus-b"} {
+		res := addDataset(t, e.dir, keys, testData{name: name, origin: "SG", class: catalog.ClassPublic, stored: true})
+		r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 1, []string{name}, true, res)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	most := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		e.c.mu.Lock()
+		most = max(most, len(e.c.long))
+		e.c.mu.Unlock()
+		a, _ := e.c.Get(ctx, "t1", ids[0])
+		b, _ := e.c.Get(ctx, "t1", ids[1])
+		if a.State.Final() && b.State.Final() {
+			if a.State != Succeeded || b.State != Succeeded {
+				t.Fatalf("runs ended %s (%s) and %s (%s)", a.State, a.Reason, b.State, b.Reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs still %s and %s after 60 s", a.State, b.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if most != 1 {
+		t.Errorf("at most %d long steps at once, want 1 (Workers)", most)
+	}
+}

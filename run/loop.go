@@ -217,7 +217,9 @@ func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Conte
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
 	c.mu.Lock()
-	if _, busy := c.long[r.ID]; busy {
+	// One at a time per run, and at most Config.Workers in all, as when
+	// they ran inside Tick's workers: a run past that waits a tick.
+	if _, busy := c.long[r.ID]; busy || len(c.long) >= c.cfg.Workers {
 		c.mu.Unlock()
 		cancel()
 		return false, nil
