@@ -16,19 +16,20 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// benchQueue makes a controller (its loop not running) over the three
-// fleet sites, every pool full (holders, 7 runs of 8), and n runs waiting
-// for capacity behind them, as a server that has been up a while holds
-// them (decoded). It returns the holders' ids.
-func benchQueue(b *testing.B, n int) (*Controller, []string) {
-	b.Helper()
+// idleFleet makes a controller (its loop not running) over the three fleet
+// sites with every pool full: tenant t0 holds them with 7 runs of 8, and
+// an eighth run of t0 waits. No waiting run's retry falls due while the
+// caller works: only more room lets one be tried. It returns the holders'
+// ids.
+func idleFleet(tb testing.TB) (*Controller, []string) {
+	tb.Helper()
 	ctx := context.Background()
-	dir := b.TempDir()
+	dir := tb.TempDir()
 	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/fleet-sites", Workers: 2,
 		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
@@ -37,15 +38,15 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 			return backend.For(site.Spec.Backend, root)
 		},
 		ServerURL: "http://127.0.0.1:1", AgentKey: []byte("agent key for the admit benchmark"),
-		// No waiting run's retry falls due during the benchmark: on a busy
-		// machine, storing the queue can take longer than the default 5 s,
-		// and every pass would then plan thousands of runs.
+		// On a busy machine, storing a benchmark's queue can take longer
+		// than the default 5 s, and every pass would then plan thousands
+		// of runs.
 		HoldRetry: time.Hour})
 	var holders []string
 	for i := 0; ; i++ {
 		r, _, err := c.Submit(ctx, "t0", SubmitRequest{Documents: []Document{fleetJob(fmt.Sprintf("hold-%d", i))}})
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if r.State == Held {
 			break
@@ -53,8 +54,18 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 		holders = append(holders, r.ID)
 	}
 	if len(holders) != 7 {
-		b.Fatalf("%d holders, want 7", len(holders))
+		tb.Fatalf("%d holders, want 7", len(holders))
 	}
+	return c, holders
+}
+
+// benchQueue is idleFleet with n runs waiting for capacity behind the
+// holders, as a server that has been up a while holds them (decoded).
+func benchQueue(b *testing.B, n int) (*Controller, []string) {
+	b.Helper()
+	ctx := context.Background()
+	c, holders := idleFleet(b)
+	st := c.cfg.Store
 	// One waiting run per tenant through the API (which registers the
 	// tenant's organisation), then copies of them in the store.
 	var firsts []*Run

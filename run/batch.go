@@ -400,7 +400,10 @@ func (c *Controller) waitBehind(ctx context.Context, base *catalog.World, u *usa
 	seen := map[poolKey]bool{}
 	var wants []Want
 	quota := ""
-	add := func(site string, pool int, acc string) {
+	// need caps the room recorded for a runnable option below its count:
+	// the batch may have been rearranged after e was left out, so that an
+	// option has room for e again, and e is then tried at the next pass.
+	add := func(site string, pool int, acc string, need int) {
 		k := poolKey{site, pool}
 		s := base.Site(site)
 		if seen[k] || s == nil || pool < 0 || pool >= len(s.Spec.Pools) {
@@ -411,14 +414,17 @@ func (c *Controller) waitBehind(ctx context.Context, base *catalog.World, u *usa
 		if q != "" && quota == "" {
 			quota = q
 		}
+		if need > 0 {
+			n = min(n, need-1)
+		}
 		wants = append(wants, Want{Site: site, Pool: pool, Accelerator: acc, Free: n})
 	}
 	for _, pl := range e.opts {
-		add(pl.Site, pl.Pool, pl.Accelerator)
+		add(pl.Site, pl.Pool, pl.Accelerator, pl.Count)
 	}
 	more, q := c.wantsOf(u, e.w, e.r.Tenant, e.plan)
 	for _, wt := range more {
-		add(wt.Site, wt.Pool, wt.Accelerator)
+		add(wt.Site, wt.Pool, wt.Accelerator, 0)
 	}
 	if quota == "" {
 		quota = q

@@ -210,6 +210,41 @@ func (c *Controller) wantsOf(u *usage, w *catalog.World, tenant string, plan *pl
 	return wants, quota
 }
 
+// refusedWants lists the pools a run waits for after the store refused the
+// hold of a placement that had room when it was planned (another run took
+// the room first): the pools of placements, each of the run's runnable
+// placements, and those the plan refused as full (wantsOf), with the room
+// each has in u, the usage the plan was made with. A runnable placement's
+// room is recorded as at most one less than its count: the run is tried
+// again as soon as any of them has room for it, not only when one has more
+// room than the plan saw (which may never come).
+func (c *Controller) refusedWants(u *usage, w *catalog.World, tenant string, plan *planner.Plan, placements []planner.Placement) (wants []Want, quota string) {
+	seen := map[poolKey]bool{}
+	for _, p := range placements {
+		s := w.Site(p.Site)
+		k := poolKey{p.Site, p.Pool}
+		if !p.Runnable || s == nil || p.Pool < 0 || p.Pool >= len(s.Spec.Pools) || seen[k] {
+			continue
+		}
+		seen[k] = true
+		n, q := c.roomFor(u, s, p.Pool, tenant)
+		if q != "" && quota == "" {
+			quota = q
+		}
+		wants = append(wants, Want{Site: p.Site, Pool: p.Pool, Accelerator: p.Accelerator, Free: min(n, p.Count-1)})
+	}
+	more, q := c.wantsOf(u, w, tenant, plan)
+	for _, wt := range more {
+		if !seen[poolKey{wt.Site, wt.Pool}] {
+			wants = append(wants, wt)
+		}
+	}
+	if quota == "" {
+		quota = q
+	}
+	return wants, quota
+}
+
 // capacityErr reports whether err is a store refusal for capacity.
 func capacityErr(err error) (*store.CapacityError, bool) {
 	var ce *store.CapacityError
@@ -419,6 +454,19 @@ func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
 	return false
 }
 
+// sharesAccelerator reports whether held run h waits for a pool of an
+// accelerator among e's runnable options.
+func sharesAccelerator(h *Run, e *entrant) bool {
+	for _, wt := range h.Hold.Wants {
+		for _, pl := range e.opts {
+			if wt.Accelerator == pl.Accelerator {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // admitStats counts the admission loop's decisions (for benchmarks).
 type admitStats struct {
 	Considered, Tried, Admitted, Preempted int
@@ -485,6 +533,34 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 		b = c.newBatch(base, u)
 		return true
 	}
+	// try plans r again and lets it into the batch if it can be placed; it
+	// reports whether r can be placed, and false in ok when the pass must
+	// end.
+	try := func(r *Run) (e *entrant, ok bool) {
+		st.Tried++
+		e, err := c.enter(ctx, b, r)
+		if err != nil {
+			c.cfg.Logger.Warn("admission", "run", r.ID, "tenant", r.Tenant, "err", err)
+			return nil, true
+		}
+		if e == nil {
+			left = append(left, r)
+			return nil, true
+		}
+		return e, true
+	}
+	place := func(e *entrant) bool {
+		in, err := b.add(e)
+		if err != nil {
+			c.cfg.Logger.Warn("admission: fleet assignment", "run", e.r.ID, "tenant", e.r.Tenant, "err", err)
+		}
+		if !in {
+			b.out = append(b.out, e)
+		}
+		return len(b.in) < maxBatch || flush()
+	}
+	// passed holds, per tenant, the runs this pass did not try, in order.
+	passed := map[string][]*Run{}
 	for _, r := range waiting {
 		if ctx.Err() != nil {
 			break
@@ -494,26 +570,36 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 		// by the batch so far, or before it where the batch could make
 		// room by moving its runs to pools with room left.
 		if now.Before(r.Hold.NextTry) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
+			passed[r.Tenant] = append(passed[r.Tenant], r)
 			continue
 		}
-		st.Tried++
-		e, err := c.enter(ctx, b, r)
-		if err != nil {
-			c.cfg.Logger.Warn("admission", "run", r.ID, "tenant", r.Tenant, "err", err)
-			continue
+		e, ok := try(r)
+		if !ok {
+			return st
 		}
 		if e == nil {
-			left = append(left, r)
 			continue
 		}
-		in, err := b.add(e)
-		if err != nil {
-			c.cfg.Logger.Warn("admission: fleet assignment", "run", r.ID, "tenant", r.Tenant, "err", err)
+		// A run is not placed while a run of its tenant ahead of it, of
+		// higher priority, that waits for the accelerator it would take
+		// goes untried: that run's last record of its pools may be
+		// narrower than what it can use now. Those runs are tried first.
+		var keep []*Run
+		for _, h := range passed[r.Tenant] {
+			if h.Priority <= r.Priority || !sharesAccelerator(h, e) {
+				keep = append(keep, h)
+				continue
+			}
+			he, ok := try(h)
+			if !ok {
+				return st
+			}
+			if he != nil && !place(he) {
+				return st
+			}
 		}
-		if !in {
-			b.out = append(b.out, e)
-		}
-		if len(b.in) == maxBatch && !flush() {
+		passed[r.Tenant] = keep
+		if !place(e) {
 			return st
 		}
 	}

@@ -116,6 +116,36 @@ func heldBy(rows []*store.Run) (pools map[string]int, tenants map[string]int, er
 	return pools, tenants, nil
 }
 
+// listClock records when each list of the active runs starts: in the
+// fleet test that is the controller's loop, one list per pass, and the
+// runs committed before it are those its admission pass sees.
+type listClock struct {
+	store.Store
+	mu     sync.Mutex
+	starts []time.Time
+}
+
+func (l *listClock) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	if o.Active {
+		l.mu.Lock()
+		l.starts = append(l.starts, time.Now())
+		l.mu.Unlock()
+	}
+	return l.Store.ListRuns(ctx, o)
+}
+
+// passOf is the start of the last list before t: that of the pass that
+// acted at t.
+func (l *listClock) passOf(t time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(l.starts, t, time.Time.Compare)
+	if i == 0 {
+		return time.Time{}
+	}
+	return l.starts[i-1]
+}
+
 // TestFleet200: 200 jobs from 5 tenants against 3 local sites with room
 // for 7 at a time, under quotas. Checked from the store every few
 // milliseconds throughout: no pool is ever given more than it has, no
@@ -127,7 +157,10 @@ func TestFleet200(t *testing.T) {
 		t.Skip("200 runs")
 	}
 	quotas := testQuotas(t, "quotas.yaml", fleetQuotas)
+	var lists *listClock
 	e := newEnv(t, func(c *Config) {
+		lists = &listClock{Store: c.Store}
+		c.Store = lists
 		c.CatalogDir = "testdata/fleet-sites"
 		c.Quotas = quotas
 		c.Workers = 16
@@ -180,6 +213,8 @@ func TestFleet200(t *testing.T) {
 		id, tenant string
 		priority   int
 		held       bool
+		// in: when Submit returned, so that the run was in the store.
+		in time.Time
 	}
 	var subs []sub
 	var smu sync.Mutex
@@ -196,8 +231,9 @@ func TestFleet200(t *testing.T) {
 					t.Errorf("%s job %d: %v", tenant, i, err)
 					return
 				}
+				in := time.Now()
 				smu.Lock()
-				subs = append(subs, sub{r.ID, tenant, prio, r.State == Held})
+				subs = append(subs, sub{r.ID, tenant, prio, r.State == Held, in})
 				smu.Unlock()
 			}
 		}()
@@ -258,7 +294,7 @@ func TestFleet200(t *testing.T) {
 	}
 	// Every job of t1–t4 succeeded; those that waited were admitted in
 	// priority order within their tenant.
-	released, created := map[string]time.Time{}, map[string]time.Time{}
+	released := map[string]time.Time{}
 	for _, s := range subs {
 		if s.tenant == "t5" {
 			continue
@@ -270,7 +306,6 @@ func TestFleet200(t *testing.T) {
 		if r.State != Succeeded {
 			t.Errorf("%s's run %s ended %s: %s", s.tenant, r.ID, r.State, r.Reason)
 		}
-		created[s.id] = r.CreatedAt
 		evs, err := e.c.Events(context.Background(), s.tenant, s.id)
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +330,17 @@ func TestFleet200(t *testing.T) {
 			}
 		}
 		// A run admitted before another of higher priority is out of
-		// order only if the other was already waiting then: submissions
-		// go on while the first runs end and others are admitted.
+		// order only if the other was already waiting when the pass that
+		// admitted it began: submissions go on while the first runs end
+		// and others are admitted.
 		slices.SortFunc(held, func(a, b sub) int { return released[a.id].Compare(released[b.id]) })
 		for i, early := range held {
+			pass := lists.passOf(released[early.id])
 			for _, late := range held[i+1:] {
-				if late.priority > early.priority && created[late.id].Before(released[early.id]) {
-					t.Errorf("t%d: run %s (priority %d, waiting since %s) admitted after %s (priority %d, admitted %s)", ti,
-						late.id, late.priority, created[late.id].Format(time.StampMicro), early.id, early.priority, released[early.id].Format(time.StampMicro))
+				if late.priority > early.priority && late.in.Before(pass) {
+					t.Errorf("t%d: run %s (priority %d, in the store by %s) admitted after %s (priority %d, admitted %s by the pass that began %s)", ti,
+						late.id, late.priority, late.in.Format(time.StampMicro), early.id, early.priority,
+						released[early.id].Format(time.StampMicro), pass.Format(time.StampMicro))
 				}
 			}
 		}

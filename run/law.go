@@ -696,12 +696,9 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))
 	})
 	if ce, ok := capacityErr(err); ok {
-		// Another run took the room between the plan and now.
-		n := 0
-		if s := w.Site(pl.Site); s != nil && pl.Pool >= 0 && pl.Pool < len(s.Spec.Pools) {
-			n, _ = c.roomFor(u, s, pl.Pool, held.Tenant)
-		}
-		wants := []Want{{Site: pl.Site, Pool: pl.Pool, Accelerator: pl.Accelerator, Free: min(n, pl.Count-1)}}
+		// Another run took the room between the plan and now: the run
+		// waits for any of its lawful pools, not only the one refused.
+		wants, _ := c.refusedWants(u, w, held.Tenant, plan, plan.Placements)
 		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("waiting for %s as of %s: %s", waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", rev, waitOf(ce), wants)
 	}
 	return err == nil, err

@@ -194,8 +194,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	})
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room between the plan and now: wait for it.
-		n, _ := c.roomFor(u, w.Site(pl.Site), pl.Pool, r.Tenant)
-		wants := []Want{{Site: pl.Site, Pool: pl.Pool, Accelerator: pl.Accelerator, Free: min(n, pl.Count-1)}}
+		wants, _ := c.refusedWants(u, w, r.Tenant, plan, placements)
 		return c.holdWait(ctx, r, fmt.Sprintf("left %s; waiting for %s as of %s: %s", r.Migration.From, waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", ln.Rev, waitOf(ce), wants)
 	}
 	return err == nil, err

@@ -174,35 +174,24 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room first (or a quota binds): wait.
-		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, nil, w, ce)
+		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, ce)
 	}
 	return c.createdRun(tenant, got, created, err)
 }
 
 // submitHeld records a run that waits in the held state for a lawful
 // placement to have room (every lawful candidate was full, or the store
-// refused the placement's hold with ce).
+// refused the placement's hold with ce); u is the usage plan was made with.
 func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRequest, job *catalog.TrainingJob, plan *planner.Plan, fresh []store.Resource, asOf catalog.Date, rev int64, u *usage, w *catalog.World, ce *store.CapacityError) (*Run, bool, error) {
 	now := c.cfg.Now()
 	id := newID()
 	reason, code, rule := holdReason(plan, asOf, rev)
 	hold := &Hold{Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1}
-	if u == nil {
-		var err error
-		if u, err = c.usage(ctx); err != nil {
-			return nil, false, err
-		}
-	}
 	wants, quota := c.wantsOf(u, w, tenant, plan)
 	switch {
 	case ce != nil:
 		hold.Wait = waitOf(ce)
-		for _, p := range plan.Placements {
-			if p.Runnable {
-				n, _ := c.roomFor(u, w.Site(p.Site), p.Pool, tenant)
-				wants = append(wants, Want{Site: p.Site, Pool: p.Pool, Accelerator: p.Accelerator, Free: n})
-			}
-		}
+		wants, _ = c.refusedWants(u, w, tenant, plan, plan.Placements)
 		reason = fmt.Sprintf("waiting for %s as of %s: %s", hold.Wait, asOf, ce.Error())
 	case len(wants) > 0:
 		hold.Wait = WaitCapacity
