@@ -32,9 +32,9 @@ type Runs interface {
 	List(ctx context.Context, tenant string) ([]*run.Run, error)
 	Events(ctx context.Context, tenant, id string) ([]store.Event, error)
 	Cancel(ctx context.Context, tenant, id string) (*run.Run, error)
-	// LogsFrom is a run's output from byte off on, and the size of the
-	// whole output so far.
-	LogsFrom(ctx context.Context, tenant, id string, off int64) ([]byte, int64, error)
+	// LogsFrom is at most limit bytes of a run's output from byte off on,
+	// and the size of the whole output so far.
+	LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error)
 	Apply(ctx context.Context, tenant string, docs []run.Document, update bool) ([]run.Resource, error)
 	Resources(ctx context.Context, tenant string) ([]run.Resource, error)
 	PutKey(ctx context.Context, tenant, dataset, key string) error

@@ -293,6 +293,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown run cancel", "POST", "/v1/runs/nope/cancel", "", 404, "not_found", ""},
 		{"unknown run logs", "GET", "/v1/runs/nope/logs", "", 404, "not_found", ""},
 		{"bad offset", "GET", "/v1/runs/nope/logs?offset=-4", "", 400, "invalid", "offset"},
+		{"empty logs page", "GET", "/v1/runs/nope/logs?limit=0", "", 400, "invalid", "limit"},
+		{"logs page too large", "GET", fmt.Sprintf("/v1/runs/nope/logs?limit=%d", MaxLogPage+1), "", 400, "invalid", "limit"},
 		{"negative top", "POST", "/v1/plans?top=-1", "", 400, "invalid", "top"},
 		{"unknown audit run", "GET", "/v1/audit?run=nope", "", 404, "not_found", ""},
 		{"negative audit after", "GET", "/v1/audit?after=-1", "", 400, "invalid", "after"},

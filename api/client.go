@@ -173,9 +173,50 @@ func (c *Client) Cancel(ctx context.Context, id string) (*run.Run, error) {
 	return &r, err
 }
 
-// Logs returns the run's output from byte offset on, and the total size.
+// logPage is how much of a run's output the client asks for at a time.
+const logPage = 8 << 20
+
+// Logs returns the run's output from byte offset on, read a page at a time
+// (CopyLogs), and the offset it reached: the size of the whole output when
+// it began.
 func (c *Client) Logs(ctx context.Context, id string, offset int64) ([]byte, int64, error) {
-	resp, data, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/logs?offset="+strconv.FormatInt(offset, 10), nil, nil)
+	var buf bytes.Buffer
+	size, err := c.CopyLogs(ctx, id, offset, &buf)
+	return buf.Bytes(), size, err
+}
+
+// CopyLogs writes the run's output from byte offset on to w a page at a
+// time, to the end the server had when it began, and returns the offset it
+// reached: where the next read starts.
+func (c *Client) CopyLogs(ctx context.Context, id string, offset int64, w io.Writer) (int64, error) {
+	end := int64(-1)
+	for {
+		b, size, err := c.LogsPage(ctx, id, offset, logPage)
+		if err != nil {
+			return offset, err
+		}
+		if end < 0 {
+			end = size
+		}
+		if len(b) > 0 {
+			if _, err := w.Write(b); err != nil {
+				return offset, err
+			}
+			offset += int64(len(b))
+		}
+		if len(b) == 0 || offset >= end {
+			return offset, nil
+		}
+	}
+}
+
+// LogsPage returns at most limit bytes of the run's output from byte
+// offset on, and the size of the whole output.
+func (c *Client) LogsPage(ctx context.Context, id string, offset, limit int64) ([]byte, int64, error) {
+	q := url.Values{}
+	q.Set("offset", strconv.FormatInt(offset, 10))
+	q.Set("limit", strconv.FormatInt(limit, 10))
+	resp, data, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil, nil)
 	if err != nil {
 		return nil, 0, err
 	}

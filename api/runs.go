@@ -91,19 +91,55 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 // followPoll is how often a followed log is read again.
 const followPoll = 500 * time.Millisecond
 
-// logs answers a run's output from ?offset= on. With ?follow=1 it streams
-// what arrives until the run is final (and its output read to the end),
-// the client goes, the server shuts down or MaxStream passes; each write
-// has Streams.WriteWait, not the server's write timeout.
+// MaxLogPage is the most one answer of GET /v1/runs/{id}/logs carries: the
+// limit a page may ask for, and what an answer without limit may hold.
+const MaxLogPage = 64 << 20
+
+// followChunk is the most a followed log reads and writes at a time.
+const followChunk = 1 << 20
+
+// logs answers a run's output from ?offset= on, at most ?limit= bytes of
+// it; without limit, all of it when that fits in MaxLogPage, and a 400
+// naming limit when not. With ?follow=1 it streams what arrives until the
+// run is final (and its output read to the end), the client goes, the
+// server shuts down or MaxStream passes; each write has Streams.WriteWait,
+// not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	off, ok := queryInt(w, r, "offset", 0, 0, math.MaxInt64, "a byte offset of 0 or more")
 	if !ok {
 		return
 	}
+	limit, ok := queryInt(w, r, "limit", 0, 1, MaxLogPage, fmt.Sprintf("a page of 1 to %d bytes", MaxLogPage))
+	if !ok {
+		return
+	}
 	follow := followed(r) // as ServeHTTP decided: a stream, or a read within the route's deadline
 	tenant, id := tenantOf(r), r.PathValue("id")
-	// Each read is of the output from off on, not the whole log again.
-	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off)
+	if !follow {
+		paged := limit > 0
+		if !paged {
+			limit = MaxLogPage
+		}
+		// Each read is of the output from off on, not the whole log again.
+		b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, limit)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if rest := size - min(off, size); !paged && rest > int64(len(b)) {
+			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+				"the output from offset %d is %d bytes, more than an answer without limit holds (%d MiB): read it in pages of at most %d bytes with limit",
+				off, rest, MaxLogPage>>20, MaxLogPage))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Log-Size", strconv.FormatInt(size, 10))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
+		return
+	}
+	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, followChunk)
 	if err != nil {
 		fail(w, err)
 		return
@@ -111,12 +147,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	off = min(off, size)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !follow {
-		w.Header().Set("X-Log-Size", strconv.FormatInt(size, 10))
-		w.WriteHeader(http.StatusOK)
-		w.Write(b)
-		return
-	}
 	w.WriteHeader(http.StatusOK)
 	// Each write moves the write deadline on (a followed log outlives the
 	// server's write timeout) and is flushed.
@@ -131,21 +161,34 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			off += int64(len(b))
+			if off < size {
+				// More is there already: the next piece, now.
+				if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk); err != nil {
+					return
+				}
+				continue
+			}
 		}
 		got, err := s.c.Get(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
-			// One last read: output that arrived with the end.
-			if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off); err == nil && len(b) > 0 {
-				sw.Write(b)
+			// The output that arrived with the end, to its last byte.
+			for {
+				b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk)
+				if err != nil || len(b) == 0 {
+					return
+				}
+				if _, err := sw.Write(b); err != nil {
+					return
+				}
+				off += int64(len(b))
 			}
-			return
 		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-time.After(followPoll):
 		}
-		if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off); err != nil {
+		if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk); err != nil {
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,20 +42,27 @@ func TestLogsFrom(t *testing.T) {
 	write(1, "one\ntwo\n")
 	write(3, "three\n") // attempt 2 kept no output and has no job to ask
 	whole := "=== attempt 1 at alpha ===\none\ntwo\n=== attempt 2 at beta ===\n=== attempt 3 at gamma ===\nthree\n"
-	for off := range int64(len(whole)) + 3 {
-		got, size, err := c.LogsFrom(ctx, "acme", r.ID, off)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := whole[min(off, int64(len(whole))):]
-		if string(got) != want || size != int64(len(whole)) {
-			t.Fatalf("from %d: %q (size %d), want %q (size %d)", off, got, size, want, len(whole))
+	n := int64(len(whole))
+	for off := range n + 3 {
+		// Every page size, and none (the whole tail).
+		for _, limit := range append([]int64{math.MaxInt64}, pageSizes(n+1)...) {
+			got, size, err := c.LogsFrom(ctx, "acme", r.ID, off, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := whole[min(off, n):min(off+min(limit, n), n)]
+			if string(got) != want || size != n {
+				t.Fatalf("from %d, at most %d: %q (size %d), want %q (size %d)", off, limit, got, size, want, n)
+			}
 		}
 	}
-	if _, _, err := c.LogsFrom(ctx, "acme", r.ID, -1); err == nil {
+	if _, _, err := c.LogsFrom(ctx, "acme", r.ID, -1, 10); err == nil {
 		t.Error("a negative offset: no error")
 	}
-	if _, _, err := c.LogsFrom(ctx, "other", r.ID, 0); err == nil {
+	if _, _, err := c.LogsFrom(ctx, "acme", r.ID, 0, 0); err == nil {
+		t.Error("a limit of 0: no error")
+	}
+	if _, _, err := c.LogsFrom(ctx, "other", r.ID, 0, 10); err == nil {
 		t.Error("another tenant read the output")
 	}
 
@@ -67,7 +75,7 @@ func TestLogsFrom(t *testing.T) {
 	head := int64(len("=== attempt 1 at alpha ===\n"))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	got, size, err := c.LogsFrom(ctx, "acme", r.ID, head+big)
+	got, size, err := c.LogsFrom(ctx, "acme", r.ID, head+big, math.MaxInt64)
 	runtime.ReadMemStats(&after)
 	if err != nil || string(got) != "=== attempt 2 at beta ===\n=== attempt 3 at gamma ===\nthree\n" || size != head+big+int64(len(got)) {
 		t.Fatalf("past the long attempt: %q (size %d) %v", got, size, err)
@@ -75,6 +83,25 @@ func TestLogsFrom(t *testing.T) {
 	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
 		t.Errorf("reading past a 256 MiB attempt allocated %d MiB", n>>20)
 	}
+	// A page from the middle of it reads that page.
+	runtime.ReadMemStats(&before)
+	got, size, err = c.LogsFrom(ctx, "acme", r.ID, head+big/2, 100)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(got) != 100 || size != head+big+int64(len("=== attempt 2 at beta ===\n=== attempt 3 at gamma ===\nthree\n")) {
+		t.Fatalf("a page inside the long attempt: %d bytes (size %d) %v", len(got), size, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("a page of 100 bytes of a 256 MiB attempt allocated %d MiB", n>>20)
+	}
+}
+
+// pageSizes is 1 to n.
+func pageSizes(n int64) []int64 {
+	var out []int64
+	for i := int64(1); i <= n; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // BenchmarkFollowPoll is one poll of a followed log whose attempt has
@@ -97,7 +124,7 @@ func BenchmarkFollowPoll(b *testing.B) {
 	if err := os.WriteFile(p, bytes.Repeat([]byte("step 1234 loss 2.345\n"), 16<<20/21), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	_, size, err := c.LogsFrom(ctx, "acme", r.ID, 0)
+	_, size, err := c.LogsFrom(ctx, "acme", r.ID, 0, math.MaxInt64)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +137,7 @@ func BenchmarkFollowPoll(b *testing.B) {
 	})
 	b.Run("from-offset", func(b *testing.B) {
 		for b.Loop() {
-			if got, _, err := c.LogsFrom(ctx, "acme", r.ID, size-21); err != nil || len(got) != 21 {
+			if got, _, err := c.LogsFrom(ctx, "acme", r.ID, size-21, math.MaxInt64); err != nil || len(got) != 21 {
 				b.Fatal(len(got), err)
 			}
 		}

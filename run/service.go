@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -461,33 +462,38 @@ func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error
 // header line: what the attempt's agent sent, or, for an attempt whose
 // agent sent nothing, what the site's scheduler kept.
 func (c *Controller) Logs(ctx context.Context, tenant, id string) ([]byte, error) {
-	b, _, err := c.LogsFrom(ctx, tenant, id, 0)
+	b, _, err := c.LogsFrom(ctx, tenant, id, 0, math.MaxInt64)
 	return b, err
 }
 
-// LogsFrom is a run's output (as Logs gives it) from byte off on, and the
-// size of the whole output so far. Output the server keeps is read from
-// off, not from its start: a followed log reads what arrived since the
-// last read, not the whole log again.
-func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off int64) ([]byte, int64, error) {
+// LogsFrom is at most limit bytes of a run's output (as Logs gives it)
+// from byte off on, and the size of the whole output so far. Output the
+// server keeps is read from off and no further than limit, not from its
+// start: a followed log reads what arrived since the last read, not the
+// whole log again, and a page of a long log reads that page.
+func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error) {
 	if off < 0 {
 		return nil, 0, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("log limit %d: want 1 or more", limit)
 	}
 	r, err := c.Get(ctx, tenant, id)
 	if err != nil {
 		return nil, 0, err
 	}
+	end := off + min(limit, math.MaxInt64-off) // where the answer stops
 	var out []byte
 	var pos int64 // where the next piece starts in the whole output
 	add := func(b []byte) {
-		if end := pos + int64(len(b)); end > off {
-			out = append(out, b[max(off-pos, 0):]...)
+		if from, to := max(off-pos, 0), min(end-pos, int64(len(b))); to > from {
+			out = append(out, b[from:to]...)
 		}
 		pos += int64(len(b))
 	}
 	for _, a := range r.Attempts {
 		add(fmt.Appendf(nil, "=== attempt %d at %s ===\n", a.N, a.Site))
-		if n, err := c.readKeptLog(r.ID, a.N, pos, off, &out); err == nil && n > 0 {
+		if n, err := c.readKeptLog(r.ID, a.N, pos, off, end, &out); err == nil && n > 0 {
 			pos += n
 			continue
 		}
@@ -511,10 +517,10 @@ func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off int64)
 	return out, pos, nil
 }
 
-// readKeptLog appends to out the part from off on of the output the
+// readKeptLog appends to out the part from off to end of the output the
 // server keeps of an attempt, which starts at pos in the whole output, and
-// returns its size (0 when it keeps none). Only the part past off is read.
-func (c *Controller) readKeptLog(runID string, attempt int, pos, off int64, out *[]byte) (int64, error) {
+// returns its size (0 when it keeps none). Only that part is read.
+func (c *Controller) readKeptLog(runID string, attempt int, pos, off, end int64, out *[]byte) (int64, error) {
 	f, err := os.Open(c.logPath(runID, attempt))
 	if err != nil {
 		return 0, err
@@ -525,14 +531,18 @@ func (c *Controller) readKeptLog(runID string, attempt int, pos, off int64, out 
 		return 0, err
 	}
 	n := fi.Size() // a file grown since is read no further
-	if from := max(off-pos, 0); from < n {
-		buf := make([]byte, n-from)
+	from, to := max(off-pos, 0), min(max(end-pos, 0), n)
+	if from < to {
+		buf := make([]byte, to-from)
 		got, err := f.ReadAt(buf, from)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
 		*out = append(*out, buf[:got]...)
-		n = from + int64(got)
+		if got < len(buf) {
+			// The file is shorter than it was: the whole output ends here.
+			n = from + int64(got)
+		}
 	}
 	return n, nil
 }

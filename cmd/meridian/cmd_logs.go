@@ -24,12 +24,10 @@ func newLogsCmd() *cobra.Command {
 			}
 			var off int64
 			for {
-				b, size, err := c.Logs(cmd.Context(), args[0], off)
+				off, err = c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
 				if err != nil {
 					return apiErr(err)
 				}
-				cmd.OutOrStdout().Write(b)
-				off = size
 				if !follow {
 					return nil
 				}
@@ -38,10 +36,7 @@ func newLogsCmd() *cobra.Command {
 					return apiErr(err)
 				}
 				if r.State.Final() {
-					b, _, err := c.Logs(cmd.Context(), args[0], off)
-					if err == nil {
-						cmd.OutOrStdout().Write(b)
-					}
+					c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
 					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", r.ID, r.State)
 					return nil
 				}

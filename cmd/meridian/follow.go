@@ -53,9 +53,7 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 		// The log stream ends with the run, with its last output; when it
 		// broke or was refused, what it missed is read now.
 		if err := <-logsDone; err != nil {
-			if b, _, err := c.Logs(ctx, id, out.n); err == nil {
-				w.Write(b)
-			}
+			c.CopyLogs(ctx, id, out.n, w)
 		}
 		stopLogs()
 		if end.State == "succeeded" {
@@ -100,11 +98,7 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 			fmt.Fprintln(errw, eventLine(e, color))
 		}
 		seen = max(seen, len(evs))
-		b, size, err := c.Logs(ctx, id, off)
-		if err == nil {
-			w.Write(b)
-			off = size
-		}
+		off, _ = c.CopyLogs(ctx, id, off, w)
 		r, err := c.Get(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -114,9 +108,7 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 		}
 		if r.State.Final() {
 			// What arrived between the last read and the end.
-			if b, _, err := c.Logs(ctx, id, off); err == nil {
-				w.Write(b)
-			}
+			c.CopyLogs(ctx, id, off, w)
 			if evs, err := c.Events(ctx, id); err == nil {
 				for _, e := range evs[min(seen, len(evs)):] {
 					fmt.Fprintln(errw, eventLine(e, color))

@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"meridian.dev/meridian/run"
+)
+
+// longLogs serves one run's output of size bytes, made up as it is read
+// (byte p is logByte(p)), so that the route's paging and streaming can be
+// tried on more than an answer holds without writing it anywhere. The real
+// reader of kept output is run's (TestLogsFrom).
+type longLogs struct {
+	Controller
+	size int64
+	mu   sync.Mutex
+	most int64 // the largest limit asked for
+}
+
+func logByte(p int64) byte { return byte('a' + p%23) }
+
+func (l *longLogs) LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error) {
+	if off < 0 || limit <= 0 {
+		return nil, 0, fmt.Errorf("offset %d, limit %d", off, limit)
+	}
+	l.mu.Lock()
+	l.most = max(l.most, limit)
+	l.mu.Unlock()
+	from := min(off, l.size)
+	b := make([]byte, min(limit, l.size-from))
+	for i := range b {
+		b[i] = logByte(from + int64(i))
+	}
+	return b, l.size, nil
+}
+
+// Get says the run ended, so that a followed log stops at its end.
+func (l *longLogs) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+	return &run.Run{ID: id, Tenant: tenant, State: run.Succeeded}, nil
+}
+
+// checkWriter checks that what it is given is the made-up output from
+// offset from on.
+type checkWriter struct {
+	at  int64
+	bad int64 // the first wrong position + 1, or 0
+}
+
+func (c *checkWriter) Write(b []byte) (int, error) {
+	for i, x := range b {
+		if c.bad == 0 && x != logByte(c.at+int64(i)) {
+			c.bad = c.at + int64(i) + 1
+		}
+	}
+	c.at += int64(len(b))
+	return len(b), nil
+}
+
+// TestLogsInPages: an output longer than one answer holds is refused
+// without limit, naming it, and read whole a page at a time by the client
+// and by a followed log; a short one is answered whole without limit, as
+// before pages.
+func TestLogsInPages(t *testing.T) {
+	long := &longLogs{size: MaxLogPage + 3<<20 + 7}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { long.Controller = c; return long }})
+	ctx := context.Background()
+	a := NewClient(f.srv.URL, tokA)
+
+	code, e := f.raw(t, "GET", "/v1/runs/run-long/logs", tokA, "")
+	if code != http.StatusBadRequest || e.Field != "limit" || e.Message == "" {
+		t.Errorf("the whole of %d bytes without limit: %d %+v", long.size, code, e)
+	}
+	// From near the end, the rest fits: answered without limit.
+	b, size, err := a.LogsPage(ctx, "run-long", long.size-10, MaxLogPage)
+	if err != nil || len(b) != 10 || size != long.size {
+		t.Errorf("the last 10 bytes: %d bytes, size %d, %v", len(b), size, err)
+	}
+	if code, _ := f.raw(t, "GET", fmt.Sprintf("/v1/runs/run-long/logs?offset=%d", long.size-MaxLogPage), tokA, ""); code != 200 {
+		t.Errorf("the last %d bytes without limit: %d", MaxLogPage, code)
+	}
+
+	// The client reads it all, a page at a time.
+	long.most = 0
+	w := &checkWriter{}
+	end, err := a.CopyLogs(ctx, "run-long", 0, w)
+	if err != nil || end != long.size || w.at != long.size || w.bad != 0 {
+		t.Fatalf("CopyLogs: to %d (%v), wrote %d of %d, first wrong byte at %d", end, err, w.at, long.size, w.bad-1)
+	}
+	if long.most > logPage {
+		t.Errorf("the client asked for pages of %d bytes, want at most %d", long.most, logPage)
+	}
+	got, size, err := a.Logs(ctx, "run-long", long.size-MaxLogPage-5)
+	if err != nil || int64(len(got)) != MaxLogPage+5 || size != long.size {
+		t.Errorf("Logs of the last %d bytes: %d bytes, to %d, %v", MaxLogPage+5, len(got), size, err)
+	}
+
+	// A followed log streams it all, in pieces.
+	long.most = 0
+	w = &checkWriter{at: 5}
+	if err := a.FollowLogs(ctx, "run-long", 5, w); err != nil || w.at != long.size || w.bad != 0 {
+		t.Fatalf("FollowLogs: %v, wrote to %d of %d, first wrong byte at %d", err, w.at, long.size, w.bad-1)
+	}
+	if long.most > followChunk {
+		t.Errorf("the followed log read %d bytes at once, want at most %d", long.most, followChunk)
+	}
+
+	// A short output is answered whole without limit.
+	long.size = 1000
+	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/run-long/logs", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(body) != 1000 || resp.Header.Get("X-Log-Size") != "1000" {
+		t.Errorf("1000 bytes without limit: %d, %d bytes, size %q", resp.StatusCode, len(body), resp.Header.Get("X-Log-Size"))
+	}
+}
