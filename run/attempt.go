@@ -190,6 +190,11 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	// The plan was lawful on its date; the attempt starts today.
 	if dec, checked, err := c.lawfulNow(r); err != nil {
+		if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+			// Not judged: the store could not be read. The step fails and
+			// is tried again; nothing starts meanwhile.
+			return false, err
+		}
 		return c.fail(ctx, r, fmt.Sprintf("law check before attempt %d at %s failed (failing closed): %v", r.Attempt, r.Site, err))
 	} else if checked && !dec.Allowed {
 		return c.leaveForLaw(ctx, r, dec, c.lawNow().Rev, catalog.Date{})

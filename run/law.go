@@ -66,12 +66,53 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 	}
 	q := transfer.JobQuery(w, job, asOf)
 	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
-	q.Exports = exports
+	var probe *exportsProbe
+	if exports != nil {
+		probe = &exportsProbe{Exports: exports}
+		q.Exports = probe
+	}
 	sess, err := law.Session(q)
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	return sess.Evaluate(site, pool, acc), nil
+	dec := sess.Evaluate(site, pool, acc)
+	if err := probe.failed(); err != nil {
+		// A rule that counts earlier exports could not read them: the
+		// placement was not judged, which is not a denial (that would move
+		// or fail the run on a store's passing error).
+		return policy.Decision{}, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
+	}
+	return dec, nil
+}
+
+// exportsProbe passes reads of earlier exports on and keeps the first
+// error one met.
+type exportsProbe struct {
+	policy.Exports
+	mu  sync.Mutex
+	err error
+}
+
+func (p *exportsProbe) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	xs, err := p.Exports.Exported(ctx, orgs, origin, since, until)
+	if err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+	}
+	return xs, err
+}
+
+// failed is the first error a read met (nil for a nil probe).
+func (p *exportsProbe) failed() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 // horizon is the first of the law's future days (after asOf, within

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // flakyRuns is a store whose run listing fails while fail is set; lists
@@ -429,5 +433,155 @@ func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
 	want := slices.Sorted(slices.Values(ids))
 	if !slices.Equal(rec.Moving, want) || rec.Runs != 2 {
 		t.Errorf("the recorded check: runs %d, moving %v; want 2 runs, moving %v", rec.Runs, rec.Moving, want)
+	}
+}
+
+// failingExports is a transfer ledger that reports no earlier exports, or
+// fails while fail is set; reads counts the reads asked of it.
+type failingExports struct {
+	fail  atomic.Bool
+	reads atomic.Int64
+}
+
+func (f *failingExports) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	f.reads.Add(1)
+	if f.fail.Load() {
+		return nil, errors.New("database is locked")
+	}
+	return nil, nil
+}
+
+// volumePack denies moving personal data out of origin once the
+// organisation has exported that of more than limit people this year.
+func volumePack(id, origin string, limit int) policy.File {
+	return policy.File{Name: id + ".yaml", Data: []byte(fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: %[1]s}
+rules:
+  - id: %[1]s
+    title: No more than %[3]d people's data out of %[2]s a year
+    jurisdiction: ORG
+    kind: data-transfer
+    scope: transfer
+    effect: deny
+    effectiveFrom: 2020-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["test pack of run/lawcheck_test.go"]
+    message: dataset {dataset.name} would take the year's exports over %[3]d people
+    condition: "dataset.origin == '%[2]s' && ledger.subjectsExported('%[2]s', yearStart(asOf, 0)) > %[3]d"
+`, id, origin, limit))}
+}
+
+// TestLawCheckLedgerErrorMovesNothing: a rule that counts earlier exports
+// and cannot read the ledger has not judged the run. The law check must
+// not move it (as it would a run the rule denies), nor record itself as
+// done; the run's next attempt must not fail for it either. Once the
+// ledger reads again the check is recorded and the run stays.
+func TestLawCheckLedgerErrorMovesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	ledger := &failingExports{}
+	c := f.controller(func(cfg *Config) { cfg.Exports = ledger })
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, f.dir, keys, testData{name: "people", origin: "MY", class: catalog.ClassPersonal})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"people"}, false, ds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Planned || r.Site != "alpha" {
+		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
+	}
+	c.lawTick(ctx) // the first check, with the ledger read
+	rev, _, err := f.st.LawCheck(ctx)
+	if err != nil || rev != 1 {
+		t.Fatalf("first law check: revision %d (%v)", rev, err)
+	}
+	// A new revision while the ledger fails.
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ledger.fail.Store(true)
+	before := ledger.reads.Load()
+	c.lawTick(ctx)
+	if ledger.reads.Load() == before {
+		t.Fatal("the law check did not read the ledger: the test tries nothing")
+	}
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Errorf("a check that could not read the ledger was recorded for revision %d (%v)", rev, err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil || got.State != Planned {
+		t.Fatalf("after the check that could not read the ledger: %s (%v): %s", got.State, err, got.Reason)
+	}
+	// The law asked again before an attempt starts: not judged either.
+	if _, _, err := c.lawfulNow(got); err == nil {
+		t.Error("the law before an attempt: no error while the ledger fails")
+	}
+	ledger.fail.Store(false)
+	c.lawTick(ctx)
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 2 {
+		t.Errorf("law check after the ledger recovered: revision %d (%v), want 2", rev, err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Planned {
+		t.Errorf("after the ledger recovered: %s (%v): %s", got.State, err, got.Reason)
+	}
+}
+
+// TestLawCheckLedgerErrorWithdrawsNothing: the same for a staged copy: a
+// rule that cannot read the ledger has not judged it, and the copy stays
+// at its site.
+func TestLawCheckLedgerErrorWithdrawsNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	ledger := &failingExports{}
+	c := f.controller(func(cfg *Config) {
+		cfg.Exports = ledger
+		cfg.Stager = &transfer.Stager{Law: f.rs, Keys: dataset.TenantKeyrings{Root: f.dir}, Ledger: transfer.AuditLedger{Store: f.st}}
+		cfg.LawNow = func() LawNow {
+			ln := f.lawNow()
+			ln.Transfer = f.rs.Current().Engine
+			return ln
+		}
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}
+	})
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stageCorpus(t, c, f.dir)
+	c.lawTick(ctx)
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("first law check: revision %d (%v)", rev, err)
+	}
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ledger.fail.Store(true)
+	before := ledger.reads.Load()
+	c.lawTick(ctx)
+	if ledger.reads.Load() == before {
+		t.Fatal("the law check did not read the ledger: the test tries nothing")
+	}
+	if w := firstWithdrawal(t, f.st); w != nil {
+		t.Fatalf("a check that could not read the ledger withdrew the copy: %+v", w)
+	}
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Errorf("a check that could not read the ledger was recorded for revision %d (%v)", rev, err)
+	}
+	ledger.fail.Store(false)
+	c.lawTick(ctx)
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 2 {
+		t.Errorf("law check after the ledger recovered: revision %d (%v), want 2", rev, err)
+	}
+	if w := firstWithdrawal(t, f.st); w != nil {
+		t.Errorf("the copy was withdrawn: %+v", w)
 	}
 }

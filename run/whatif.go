@@ -190,5 +190,16 @@ func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf
 		q.Sites[s.Metadata.Name] = s
 	}
 	q.Org = w.Organizations[cp.org]
-	return ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country), ds, site, true, nil
+	var probe *exportsProbe
+	if ln.Exports != nil {
+		probe = &exportsProbe{Exports: ln.Exports}
+		q.Exports = probe
+	}
+	dec := ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country)
+	if err := probe.failed(); err != nil {
+		// Not judged (a denial would withdraw the copy on a store's
+		// passing error): the check fails and is tried again.
+		return policy.Decision{}, nil, nil, false, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
+	}
+	return dec, ds, site, true, nil
 }
