@@ -200,6 +200,12 @@ type Controller struct {
 	// known in this term of leadership (retryWithdrawals).
 	deferred    map[stagedCopy]bool
 	deferredTry time.Time
+	// deferredFails counts the retries of deferred withdrawals in a row
+	// that met an error other than a staging holding the store (under
+	// mu): each doubles the wait before the next (retryWithdrawals).
+	deferredFails int
+	// deferredHard is set when a withdrawal met such an error (under mu).
+	deferredHard bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

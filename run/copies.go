@@ -93,7 +93,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 		return nil, nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	c.mu.Lock()
-	c.deferred = map[stagedCopy]bool{}
+	c.deferred, c.deferredFails = map[stagedCopy]bool{}, 0
 	c.mu.Unlock()
 	var readErr error
 	for _, cp := range copies {
@@ -133,8 +133,8 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 	}
 	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
 	if err != nil {
-		lvl := slog.LevelError
-		if errors.Is(err, errStagingBusy) {
+		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy)
+		if busy {
 			lvl = slog.LevelInfo
 		}
 		c.cfg.Logger.Log(ctx, lvl, "law check: withdrawal deferred", "dataset", cp.dataset, "site", cp.site, "err", err)
@@ -145,38 +145,55 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			c.deferred = map[stagedCopy]bool{}
 		}
 		c.deferred[k] = true
+		c.deferredHard = c.deferredHard || !busy
 		c.mu.Unlock()
 		return "", true, nil
 	}
 	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n), true, nil
 }
 
-// withdrawRetry is how often deferred withdrawals are tried again.
-const withdrawRetry = 5 * time.Second
+// withdrawRetry is how often deferred withdrawals are tried again while a
+// staging holds a store; each retry in a row that fails otherwise (the
+// ledger or a site's store failing) doubles the wait, up to
+// withdrawRetryMax.
+const (
+	withdrawRetry    = 5 * time.Second
+	withdrawRetryMax = 5 * time.Minute
+)
 
 // retryWithdrawals tries again the withdrawals a law check could not make
 // (a staging held the store, or the site's store failed), under the law in
 // force now. Each copy is read again from the ledger: the staging that
 // held its store may have staged it anew (for another organisation, say),
-// or it may be gone. Deferrals live in this server's memory only: in a
-// new term of leadership (a restart, a failover) they are not known, and
-// every staged copy is checked once, so that a recorded law check's
-// withdrawals are not lost with the server that deferred them.
+// and the copy is judged as the ledger records it now.
 func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	if ln.Transfer == nil {
 		return // no law for copies: none is withdrawn (recheckCopies)
 	}
+	now := c.lawClock()
 	c.mu.Lock()
 	todo := c.deferred
-	if todo != nil && len(todo) == 0 || time.Since(c.deferredTry) < withdrawRetry {
+	wait := min(withdrawRetry<<min(c.deferredFails, 10), withdrawRetryMax)
+	if todo != nil && len(todo) == 0 || now.Sub(c.deferredTry) < wait {
 		c.mu.Unlock()
 		return
 	}
-	c.deferredTry = time.Now()
+	c.deferredTry, c.deferredHard = now, false
 	c.mu.Unlock()
+	failed := false
+	defer func() {
+		c.mu.Lock()
+		if failed || c.deferredHard {
+			c.deferredFails++
+		} else {
+			c.deferredFails = 0
+		}
+		c.mu.Unlock()
+	}()
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
 		c.cfg.Logger.Error("law check: read the ledger of staged copies for deferred withdrawals", "err", err)
+		failed = true
 		return
 	}
 	c.mu.Lock()
@@ -194,6 +211,7 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 			c.mu.Lock()
 			c.deferred[k] = true
 			c.mu.Unlock()
+			failed = true
 			continue
 		}
 		if r != "" {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
@@ -405,5 +407,70 @@ func TestCopyCheckStoreFailureNotRecorded(t *testing.T) {
 			t.Fatalf("after the store recovered: check at revision %d, withdrawn %v", rev, withdrawn())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// failingLedgerReads is a store whose audit selections fail while fail is
+// set, counting those asked for meanwhile.
+type failingLedgerReads struct {
+	store.Store
+	fail  atomic.Bool
+	tries atomic.Int64
+}
+
+func (s *failingLedgerReads) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	if s.fail.Load() {
+		s.tries.Add(1)
+		return nil, errors.New("database is locked")
+	}
+	return s.Store.AuditSelect(ctx, q)
+}
+
+// TestDeferredWithdrawalBacksOff: while the ledger cannot be read, the
+// retry of a deferred withdrawal waits twice as long after each failure
+// (5 s, 10 s, 20 s, …) instead of reading the ledger every 5 s; once it
+// reads again the copy is withdrawn and the pace is 5 s again.
+func TestDeferredWithdrawalBacksOff(t *testing.T) {
+	ctx := context.Background()
+	st, _, first, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	fl := &failingLedgerReads{Store: st}
+	first.cfg.Store = fl
+	fl.fail.Store(true)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	first.lawClock = func() time.Time { return now }
+	ln := first.lawNow()
+	at := func(d time.Duration) int64 {
+		now = now.Add(d)
+		first.retryWithdrawals(ctx, ln)
+		return fl.tries.Load()
+	}
+	// Each step: how long after the previous step, and the reads made by
+	// then.
+	for i, step := range []struct {
+		after time.Duration
+		reads int64
+	}{
+		{0, 1},                // due: it fails
+		{6 * time.Second, 1},  // waits 10 s now
+		{5 * time.Second, 2},  // fails again
+		{15 * time.Second, 2}, // waits 20 s
+		{6 * time.Second, 3},
+		{39 * time.Second, 3}, // waits 40 s
+		{2 * time.Second, 4},
+	} {
+		if got := at(step.after); got != step.reads {
+			t.Fatalf("step %d (+%s): %d ledger reads, want %d", i, step.after, got, step.reads)
+		}
+	}
+	fl.fail.Store(false)
+	if at(80*time.Second); !withdrawn() {
+		t.Fatal("the ledger reads again: the copy was not withdrawn")
+	}
+	first.mu.Lock()
+	fails := first.deferredFails
+	first.mu.Unlock()
+	if fails != 0 {
+		t.Errorf("after a retry that succeeded, %d failures count", fails)
 	}
 }
