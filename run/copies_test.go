@@ -464,7 +464,7 @@ func TestDeferredWithdrawalBacksOff(t *testing.T) {
 		}
 	}
 	fl.fail.Store(false)
-	if at(80*time.Second); !withdrawn() {
+	if at(80 * time.Second); !withdrawn() {
 		t.Fatal("the ledger reads again: the copy was not withdrawn")
 	}
 	first.mu.Lock()
