@@ -30,6 +30,9 @@ type Runs interface {
 	Submit(ctx context.Context, tenant string, req run.SubmitRequest) (*run.Run, bool, error)
 	Get(ctx context.Context, tenant, id string) (*run.Run, error)
 	List(ctx context.Context, tenant string) ([]*run.Run, error)
+	// ListPage is at most limit of tenant's runs after run after (all
+	// from the first when after is empty), oldest first.
+	ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error)
 	Events(ctx context.Context, tenant, id string) ([]store.Event, error)
 	Cancel(ctx context.Context, tenant, id string) (*run.Run, error)
 	// LogsFrom is at most limit bytes of a run's output from byte off on,

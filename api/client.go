@@ -134,13 +134,25 @@ func (c *Client) Submit(ctx context.Context, req run.SubmitRequest) (*run.Run, e
 	return &r, err
 }
 
-// List returns the tenant's runs.
+// List returns the tenant's runs, read a page at a time.
 func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
-	var out struct {
-		Runs []*run.Run `json:"runs"`
+	var all []*run.Run
+	after := ""
+	for {
+		path := "/v1/runs"
+		if after != "" {
+			path += "?after=" + url.QueryEscape(after)
+		}
+		var page RunList
+		if _, _, err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Runs...)
+		if page.Next == "" || page.Next == after {
+			return all, nil
+		}
+		after = page.Next
 	}
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs", nil, &out)
-	return out.Runs, err
 }
 
 // Queue returns the tenant's held runs in admission order.

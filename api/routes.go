@@ -124,6 +124,9 @@ type (
 	// RunList is GET /v1/runs.
 	RunList struct {
 		Runs []*run.Run `json:"runs"`
+		// Next is the after of the next page; absent on the last page
+		// (and in the runs stream, whose list is whole).
+		Next string `json:"next,omitempty"`
 	}
 	// QueueList is GET /v1/queue.
 	QueueList struct {
@@ -182,10 +185,12 @@ func (s *Server) table() []Route {
 
 		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long,
 			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
-		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
-			Query:  []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"}},
+		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs, oldest first, a page at a time; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
+			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
+				{"after", "runs after this run (the next of the page before)", "string"},
+				{"limit", fmt.Sprintf("runs per page (default %d, at most %d)", RunPage, MaxRunPage), "integer"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
-			Response: RunList{}, Handler: s.list},
+			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
@@ -194,7 +199,9 @@ func (s *Server) table() []Route {
 			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": run.Run{}, "end": StreamEnd{}},
 			Response: EventList{}, Errors: []int{400, 404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",
-			Query:  []Param{{"offset", "byte offset to start from", "integer"}, {"follow", "1: keep streaming until the run ends", "string"}},
+			Query: []Param{{"offset", "byte offset to start from", "integer"},
+				{"limit", fmt.Sprintf("at most this many bytes (1 to %d); without it, an output of more than that from offset is refused", MaxLogPage), "integer"},
+				{"follow", "1: keep streaming until the run ends", "string"}},
 			Follow: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 

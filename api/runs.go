@@ -44,13 +44,45 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		s.followRuns(w, r)
 		return
 	}
-	runs, err := s.listRuns(r.Context(), tenantOf(r))
+	tenant := tenantOf(r)
+	limit, ok := queryInt(w, r, "limit", RunPage, 1, MaxRunPage, fmt.Sprintf("a number of runs from 1 to %d", MaxRunPage))
+	if !ok {
+		return
+	}
+	after := r.URL.Query().Get("after")
+	if after != "" {
+		if _, err := s.c.Get(r.Context(), tenant, after); errors.Is(err, run.ErrNotFound) {
+			writeErr(w, http.StatusBadRequest, "invalid", "after", fmt.Sprintf("%q: no run of yours has that id", after))
+			return
+		} else if err != nil {
+			fail(w, err)
+			return
+		}
+	}
+	// One more than the page tells whether another page follows.
+	runs, err := s.c.ListPage(r.Context(), tenant, after, int(limit)+1)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RunList{Runs: runs})
+	out := RunList{Runs: runs}
+	if len(runs) > int(limit) {
+		out.Runs = runs[:limit]
+		out.Next = out.Runs[limit-1].ID
+	}
+	for _, x := range out.Runs {
+		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
+	}
+	writeJSON(w, http.StatusOK, out)
 }
+
+// RunPage is how many runs GET /v1/runs answers unless asked for another
+// number up to MaxRunPage: a request reads at most a page of the tenant's
+// runs, however many it has made.
+const (
+	RunPage    = 1000
+	MaxRunPage = 5000
+)
 
 // listRuns is the list GET /v1/runs answers.
 func (s *Server) listRuns(ctx context.Context, tenant string) ([]*run.Run, error) {

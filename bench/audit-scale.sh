@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # audit-scale.sh: what readers of a long audit log wait for (bench/auditscale:
-# a tenant's ledger records and totals, GET /v1/audit's first answer and
-# every page) at BASE and at HEAD, side by side on the same log size.
+# a tenant's ledger records and totals, GET /v1/audit's and GET /v1/runs'
+# first answer and every page, a log's tail) at BASE and at HEAD, side by
+# side on the same log size.
 # BASE reads the whole log and filters it; HEAD selects from the store's
 # kind and tenant indexes and answers the audit route a page at a time.
 #   BASE=REV HEAD=REV|. RUNS=3000 ROUNDS=5 bash bench/audit-scale.sh

@@ -397,6 +397,15 @@ func (c *Controller) List(ctx context.Context, tenant string) ([]*Run, error) {
 	return c.list(ctx, store.ListOptions{Tenant: tenant})
 }
 
+// ListPage returns at most limit of tenant's runs after run after (from
+// the first when after is empty), oldest first: a page of List.
+func (c *Controller) ListPage(ctx context.Context, tenant, after string, limit int) ([]*Run, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list runs: limit %d: want 1 or more", limit)
+	}
+	return c.list(ctx, store.ListOptions{Tenant: tenant, After: after, Limit: limit})
+}
+
 // ListLive returns tenant's runs that have not ended, oldest first: the
 // ones that can still change.
 func (c *Controller) ListLive(ctx context.Context, tenant string) ([]*Run, error) {

@@ -371,10 +371,19 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.Final)
 		where = append(where, fmt.Sprintf("state <> ALL($%d)", len(args)))
 	}
+	if opts.After != "" {
+		args = append(args, opts.After)
+		where = append(where, fmt.Sprintf("(created_at, id) > (SELECT created_at, id FROM runs WHERE id = $%d)", len(args)))
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.pool.Query(ctx, q+" ORDER BY created_at, id", args...)
+	q += " ORDER BY created_at, id"
+	if opts.Limit > 0 {
+		args = append(args, opts.Limit)
+		q += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

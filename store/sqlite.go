@@ -532,10 +532,18 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 			args = append(args, f)
 		}
 	}
+	if opts.After != "" {
+		where = append(where, "(created_at, id) > (SELECT created_at, id FROM runs WHERE id = ?)")
+		args = append(args, opts.After)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY created_at, id"
+	if opts.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, opts.Limit)
+	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

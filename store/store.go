@@ -88,6 +88,12 @@ type ListOptions struct {
 	// Active lists only runs whose state is not in Final.
 	Active bool
 	Final  []string
+	// After, when set, lists only the runs after run After in the list's
+	// order (by creation, then id): the next page. A run of that id that
+	// does not exist lists none.
+	After string
+	// Limit, when above 0, lists at most Limit runs.
+	Limit int
 }
 
 // Errors callers can test for.

@@ -49,7 +49,9 @@ func main() {
 	for i := range *runs {
 		tenant := tenants[i%len(tenants)]
 		id := fmt.Sprintf("run-%012d", i)
-		doc, _ := json.Marshal(run.Run{ID: id, Tenant: tenant, Job: "j", State: run.Succeeded})
+		// A run carries its documents (a job of about 2 KB), as submitted.
+		doc, _ := json.Marshal(run.Run{ID: id, Tenant: tenant, Job: "j", State: run.Succeeded,
+			Data: run.Data{Documents: []run.Document{{Name: "job.yaml", Content: strings.Repeat("# a line of a job's YAML\n", 80)}}}})
 		recs := []audit.Record{rec(audit.KindPlan, id, tenant, pad(9000)), rec(audit.KindDecision, id, tenant, pad(1400))}
 		for range 5 {
 			recs = append(recs, rec(audit.KindState, id, tenant, pad(200)))
@@ -112,6 +114,16 @@ func main() {
 	timed("GET /v1/audit, one tenant, every page", func() (int, error) {
 		es, err := cl.Audit(ctx, "")
 		return len(es), err
+	})
+
+	timed("GET /v1/runs, one tenant, first answer", func() (int, error) {
+		var l api.RunList
+		err := getJSON(srv.URL+"/v1/runs", &l)
+		return len(l.Runs), err
+	})
+	timed("GET /v1/runs, one tenant, every page", func() (int, error) {
+		rs, err := cl.List(ctx)
+		return len(rs), err
 	})
 
 	// A run whose attempt kept 16 MiB of output, in the state directory's

@@ -62,6 +62,19 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   return (await r.json()) as T;
 }
 
+// listRuns reads the tenant's runs a page at a time (GET /v1/runs answers
+// a page; next is the after= of the page that follows).
+export async function listRuns(): Promise<Run[]> {
+  const all: Run[] = [];
+  let after = "";
+  for (;;) {
+    const r = await call<{ runs: Run[]; next?: string }>("GET", "/v1/runs" + (after ? "?after=" + encodeURIComponent(after) : ""));
+    all.push(...r.runs);
+    if (!r.next || r.next === after) return all;
+    after = r.next;
+  }
+}
+
 // stream reads a streamed answer (a run's logs with follow=1) chunk by
 // chunk until it ends or signal aborts it.
 export async function stream(path: string, onText: (s: string) => void, signal: AbortSignal): Promise<void> {

@@ -2,7 +2,7 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
+import { call, listRuns, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
 
@@ -510,7 +510,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
           status.append(errorBox(err));
           return { rules: [] as RuleEntry[] };
         }),
-        call<{ runs: Run[] }>("GET", "/v1/runs"),
+        listRuns(),
       ]);
       if (!alive) return;
       sites = new Map(list.sites.map((x) => [x.metadata.name, x]));
@@ -525,7 +525,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       }
       ruleDates = [...ds].filter((d) => d >= FIRST && d <= LAST).sort();
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
-      for (const r of runs.runs) runSel.append(h("option", { value: r.id, text: `${r.id} · ${r.job} · ${r.state}` }));
+      for (const r of runs) runSel.append(h("option", { value: r.id, text: `${r.id} · ${r.job} · ${r.state}` }));
       const fromRun = params.get("run");
       if (fromRun) {
         runSel.value = fromRun;

@@ -6,7 +6,7 @@
 // cannot be had the page polls (the list every 5 seconds, the run every 2)
 // and tries the stream again.
 
-import { call, followOrPoll, stream, Run, RunEvent, Site } from "./api";
+import { call, followOrPoll, listRuns, stream, Run, RunEvent, Site } from "./api";
 import { h, clear, errorBox, table } from "./dom";
 import { WorldMap } from "./map";
 
@@ -39,7 +39,7 @@ export function runsPage(main: HTMLElement): () => void {
   }
   async function load(): Promise<void> {
     try {
-      const { runs } = await call<{ runs: Run[] }>("GET", "/v1/runs");
+      const runs = await listRuns();
       if (!alive) return;
       byId = new Map(runs.map((r) => [r.id, r]));
       show();

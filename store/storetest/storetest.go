@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Idempotency", func(t *testing.T) { idempotency(t, open(t)) })
 	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
+	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -172,6 +173,63 @@ func list(t *testing.T, s store.Store) {
 	active, _ := s.ListRuns(ctx, store.ListOptions{Active: true, Final: []string{"succeeded"}})
 	if diff := cmp.Diff([]string{"r0", "r1"}, ids(active)); diff != "" {
 		t.Errorf("active: %s", diff)
+	}
+}
+
+// listPages: every list read a page at a time (After the last run of the
+// page before, at most Limit) is the whole list, for each filter and page
+// size; a page after a run that does not exist is empty.
+func listPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 11 {
+		r := newRun(fmt.Sprintf("r%02d", 10-i), []string{"a", "b", "a"}[i%3])
+		if i%4 == 1 {
+			r.State = "succeeded"
+		}
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rs []*store.Run) []string {
+		out := []string{}
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	for _, o := range []store.ListOptions{{}, {Tenant: "a"}, {Tenant: "b"}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", Active: true, Final: []string{"succeeded"}}} {
+		all, err := s.ListRuns(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) < 2 {
+			t.Fatalf("%+v: %d runs, too few to page", o, len(all))
+		}
+		for size := 1; size <= len(all)+1; size++ {
+			var got []*store.Run
+			p := o
+			p.Limit = size
+			for pages := 0; ; pages++ {
+				page, err := s.ListRuns(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > size || pages > len(all) {
+					t.Fatalf("%+v: a page of %d runs, or too many pages", p, len(page))
+				}
+				got = append(got, page...)
+				if len(page) < size {
+					break
+				}
+				p.After = page[len(page)-1].ID
+			}
+			if diff := cmp.Diff(ids(all), ids(got)); diff != "" {
+				t.Errorf("%+v in pages of %d: %s", o, size, diff)
+			}
+		}
+	}
+	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope"}); err != nil || len(got) != 0 {
+		t.Errorf("after a run that does not exist: %v %v", ids(got), err)
 	}
 }
 

@@ -123,3 +123,80 @@ func TestLogsInPages(t *testing.T) {
 		t.Errorf("1000 bytes without limit: %d, %d bytes, size %q", resp.StatusCode, len(body), resp.Header.Get("X-Log-Size"))
 	}
 }
+
+// TestRunsInPages: GET /v1/runs answers a page of the tenant's runs with
+// the next page's after; the pages are the whole list, oldest first, and
+// the client reads them all. A page after another tenant's run, or of a
+// size out of bounds, is refused naming the parameter.
+func TestRunsInPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, b := NewClient(f.srv.URL, tokA), NewClient(f.srv.URL, tokB)
+	var want []string
+	for i := range 5 {
+		r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.ID)
+		if i == 2 {
+			if _, err := b.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got []string
+	after, pages := "", 0
+	for {
+		path := "/v1/runs?limit=2"
+		if after != "" {
+			path += "&after=" + after
+		}
+		var page RunList
+		if _, _, err := a.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(page.Runs) > 2 {
+			t.Fatalf("a page of 2 holds %d", len(page.Runs))
+		}
+		for _, r := range page.Runs {
+			got = append(got, r.ID)
+			if r.Documents != nil {
+				t.Errorf("run %s in the list carries its documents", r.ID)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || pages != 3 {
+		t.Errorf("in pages of 2: %v in %d pages, want %v in 3", got, pages, want)
+	}
+	all, err := a.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range all {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("List: %v, want %v", ids, want)
+	}
+	bs, err := b.List(ctx)
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("tenant b's list: %d runs, %v", len(bs), err)
+	}
+	for _, c := range []struct{ path, field string }{
+		{"/v1/runs?after=" + bs[0].ID, "after"},
+		{"/v1/runs?after=run-000000000000", "after"},
+		{"/v1/runs?limit=0", "limit"},
+		{fmt.Sprintf("/v1/runs?limit=%d", MaxRunPage+1), "limit"},
+	} {
+		if code, e := f.raw(t, "GET", c.path, tokA, ""); code != http.StatusBadRequest || e.Field != c.field {
+			t.Errorf("GET %s: %d %+v, want 400 naming %s", c.path, code, e, c.field)
+		}
+	}
+}
