@@ -22,12 +22,18 @@ import (
 // licencedTransferPack denies moving any dataset to country unless the
 // organisation holds a licence naming the rule.
 func licencedTransferPack(id, country string) policy.File {
+	return transferPack(id, "No data to "+country+" without a licence", "transfer.to == '"+country+"'", "    liftedBy: {licence: true}\n")
+}
+
+// transferPack is a pack of one transfer-scope deny rule, in force since
+// 2020, with condition and more of the rule's YAML lines.
+func transferPack(id, title, condition, more string) policy.File {
 	return policy.File{Name: id + ".yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
 kind: RulePack
 metadata: {name: ` + id + `}
 rules:
   - id: ` + id + `
-    title: No data to ` + country + ` without a licence
+    title: "` + title + `"
     jurisdiction: ORG
     kind: data-transfer
     scope: transfer
@@ -35,11 +41,10 @@ rules:
     effectiveFrom: 2020-01-01
     enforcement: in-force
     confidence: confirmed
-    sources: ["test pack of run/copies_test.go"]
+    sources: ["test pack of run's tests"]
     message: dataset {dataset.name} would move to {transfer.to}
-    condition: "transfer.to == '` + country + `'"
-    liftedBy: {licence: true}
-`)}
+    condition: "` + condition + `"
+` + more)}
 }
 
 // stageCorpus registers organisation lab (headquartered in MY, holding

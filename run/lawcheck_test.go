@@ -454,23 +454,32 @@ func (f *failingExports) Exported(ctx context.Context, orgs []string, origin str
 // volumePack denies moving personal data out of origin once the
 // organisation has exported that of more than limit people this year.
 func volumePack(id, origin string, limit int) policy.File {
-	return policy.File{Name: id + ".yaml", Data: []byte(fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: RulePack
-metadata: {name: %[1]s}
-rules:
-  - id: %[1]s
-    title: No more than %[3]d people's data out of %[2]s a year
-    jurisdiction: ORG
-    kind: data-transfer
-    scope: transfer
-    effect: deny
-    effectiveFrom: 2020-01-01
-    enforcement: in-force
-    confidence: confirmed
-    sources: ["test pack of run/lawcheck_test.go"]
-    message: dataset {dataset.name} would take the year's exports over %[3]d people
-    condition: "dataset.origin == '%[2]s' && ledger.subjectsExported('%[2]s', yearStart(asOf, 0)) > %[3]d"
-`, id, origin, limit))}
+	return transferPack(id, fmt.Sprintf("No more than %d people's data out of %s a year", limit, origin),
+		fmt.Sprintf("dataset.origin == '%s' && ledger.subjectsExported('%s', yearStart(asOf, 0)) > %d", origin, origin, limit), "")
+}
+
+// checkWhileLedgerFails has c make the first law check, then check a new
+// revision while the ledger fails: that check must read the ledger and
+// not be recorded.
+func checkWhileLedgerFails(t *testing.T, f *lawCheckFixture, c *Controller, ledger *failingExports) {
+	t.Helper()
+	ctx := context.Background()
+	c.lawTick(ctx) // the first check, with the ledger read
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Fatalf("first law check: revision %d (%v)", rev, err)
+	}
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ledger.fail.Store(true)
+	before := ledger.reads.Load()
+	c.lawTick(ctx)
+	if ledger.reads.Load() == before {
+		t.Fatal("the law check did not read the ledger: the test tries nothing")
+	}
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
+		t.Errorf("a check that could not read the ledger was recorded for revision %d (%v)", rev, err)
+	}
 }
 
 // TestLawCheckLedgerErrorMovesNothing: a rule that counts earlier exports
@@ -498,24 +507,7 @@ func TestLawCheckLedgerErrorMovesNothing(t *testing.T) {
 	if r.State != Planned || r.Site != "alpha" {
 		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
 	}
-	c.lawTick(ctx) // the first check, with the ledger read
-	rev, _, err := f.st.LawCheck(ctx)
-	if err != nil || rev != 1 {
-		t.Fatalf("first law check: revision %d (%v)", rev, err)
-	}
-	// A new revision while the ledger fails.
-	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	ledger.fail.Store(true)
-	before := ledger.reads.Load()
-	c.lawTick(ctx)
-	if ledger.reads.Load() == before {
-		t.Fatal("the law check did not read the ledger: the test tries nothing")
-	}
-	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
-		t.Errorf("a check that could not read the ledger was recorded for revision %d (%v)", rev, err)
-	}
+	checkWhileLedgerFails(t, f, c, ledger)
 	got, err := c.Get(ctx, "t1", r.ID)
 	if err != nil || got.State != Planned {
 		t.Fatalf("after the check that could not read the ledger: %s (%v): %s", got.State, err, got.Reason)
@@ -557,24 +549,9 @@ func TestLawCheckLedgerErrorWithdrawsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stageCorpus(t, c, f.dir)
-	c.lawTick(ctx)
-	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
-		t.Fatalf("first law check: revision %d (%v)", rev, err)
-	}
-	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-zz", "ZZ", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	ledger.fail.Store(true)
-	before := ledger.reads.Load()
-	c.lawTick(ctx)
-	if ledger.reads.Load() == before {
-		t.Fatal("the law check did not read the ledger: the test tries nothing")
-	}
+	checkWhileLedgerFails(t, f, c, ledger)
 	if w := firstWithdrawal(t, f.st); w != nil {
 		t.Fatalf("a check that could not read the ledger withdrew the copy: %+v", w)
-	}
-	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != 1 {
-		t.Errorf("a check that could not read the ledger was recorded for revision %d (%v)", rev, err)
 	}
 	ledger.fail.Store(false)
 	c.lawTick(ctx)
