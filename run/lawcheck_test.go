@@ -217,38 +217,61 @@ func TestLawCheckLeavesRunsItCannotJudge(t *testing.T) {
 }
 
 // TestLawCheckForCopyFactRetried: a check that runs because a staged
-// copy's facts changed (here, a country's adequacy decision lapsed) and
-// then fails is not recorded, and the next tick runs it again, the same
-// day, as a check for a new revision or a rule's day would be.
+// copy's facts changed (here, the licence its organisation staged it
+// under expired: a day in no rule and no run's horizon, found by
+// copyFactDay) and then fails is not recorded, and the next tick runs it
+// again, the same day, as a check for a new revision or a rule's day
+// would be: the copy is withdrawn then.
 func TestLawCheckForCopyFactRetried(t *testing.T) {
 	ctx := context.Background()
 	var fs *flakyRuns
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
-	st, rs := f.st, f.rs
-	// The built-in country table has an adequacy decision that lapses on
-	// 2025-12-27; the law itself has no days.
-	clk := &clock{t: time.Date(2025, 12, 20, 12, 0, 0, 0, time.UTC)}
-	c := f.controller(func(c *Config) {
-		c.Now, c.Plan = clk.Now, nil
-		c.LawNow = func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine)}
+	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
+	c := f.controller(func(cfg *Config) {
+		cfg.Now = clk.Now
+		cfg.Stager = &transfer.Stager{Law: f.rs, Keys: dataset.TenantKeyrings{Root: f.dir}, Ledger: transfer.AuditLedger{Store: f.st}, Now: clk.Now}
+		cfg.LawNow = func() LawNow {
+			ln := f.lawNow()
+			ln.Transfer = f.rs.Current().Engine
+			return ln
+		}
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
 		}
 	})
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stageCorpus(t, c, f.dir, "{rule: test-licenced-sg, expires: 2026-06-15}")
 	c.lawTick(ctx) // the first check
-	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+	if _, day, err := f.st.LawCheck(ctx); err != nil || day != "2026-06-10" {
 		t.Fatalf("first check recorded for %q (%v)", day, err)
 	}
-	clk.set(time.Date(2025, 12, 28, 12, 0, 0, 0, time.UTC))
+	clk.set(time.Date(2026, 6, 16, 0, 30, 0, 0, time.UTC))
 	fs.fail.Store(true)
 	c.lawTick(ctx)
-	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-20" {
+	if _, day, err := f.st.LawCheck(ctx); err != nil || day != "2026-06-10" {
 		t.Fatalf("a check that read no run was recorded for %q (%v)", day, err)
+	}
+	if firstWithdrawal(t, f.st) != nil {
+		t.Fatal("the failed check withdrew the copy")
 	}
 	fs.fail.Store(false)
 	c.lawTick(ctx)
-	if _, day, err := st.LawCheck(ctx); err != nil || day != "2025-12-28" {
-		t.Fatalf("law check after the store recovered: last on %q (%v), want 2025-12-28", day, err)
+	if _, day, err := f.st.LawCheck(ctx); err != nil || day != "2026-06-16" {
+		t.Fatalf("law check after the store recovered: last on %q (%v), want 2026-06-16", day, err)
+	}
+	// The check ran for the licence's end, not for a rule's day.
+	es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("law-check entries: %d, %v", len(es), err)
+	}
+	var last struct{ Why string }
+	if err := json.Unmarshal(es[len(es)-1].Payload, &last); err != nil || !strings.Contains(last.Why, "licence of organisation lab") {
+		t.Errorf("the recorded check ran for %q (%v), want the licence's end", last.Why, err)
+	}
+	if firstWithdrawal(t, f.st) == nil {
+		t.Error("the copy staged under the expired licence was not withdrawn")
 	}
 }
 
