@@ -93,6 +93,25 @@ func (f *lawCheckFixture) controller(mod func(*Config)) *Controller {
 	return New(cfg)
 }
 
+// stagingController is controller with a stager, the law for staged
+// copies and the sites' backends: one that stages and checks copies.
+func (f *lawCheckFixture) stagingController(mod func(*Config)) *Controller {
+	return f.controller(func(cfg *Config) {
+		cfg.Stager = &transfer.Stager{Law: f.rs, Keys: dataset.TenantKeyrings{Root: f.dir}, Ledger: transfer.AuditLedger{Store: f.st}}
+		cfg.LawNow = func() LawNow {
+			ln := f.lawNow()
+			ln.Transfer = f.rs.Current().Engine
+			return ln
+		}
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}
+		if mod != nil {
+			mod(cfg)
+		}
+	})
+}
+
 // TestLawCheckNotRecordedWhenRunsUnread: a law check that could not read
 // the live runs checked none of them; it must not be recorded as done, or
 // the runs a new revision makes unlawful would run on until the law next
@@ -227,18 +246,7 @@ func TestLawCheckForCopyFactRetried(t *testing.T) {
 	var fs *flakyRuns
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
 	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
-	c := f.controller(func(cfg *Config) {
-		cfg.Now = clk.Now
-		cfg.Stager = &transfer.Stager{Law: f.rs, Keys: dataset.TenantKeyrings{Root: f.dir}, Ledger: transfer.AuditLedger{Store: f.st}, Now: clk.Now}
-		cfg.LawNow = func() LawNow {
-			ln := f.lawNow()
-			ln.Transfer = f.rs.Current().Engine
-			return ln
-		}
-		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}
-	})
+	c := f.stagingController(func(cfg *Config) { cfg.Now, cfg.Stager.Now = clk.Now, clk.Now })
 	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -556,18 +564,7 @@ func TestLawCheckLedgerErrorWithdrawsNothing(t *testing.T) {
 	ctx := context.Background()
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
 	ledger := &failingExports{}
-	c := f.controller(func(cfg *Config) {
-		cfg.Exports = ledger
-		cfg.Stager = &transfer.Stager{Law: f.rs, Keys: dataset.TenantKeyrings{Root: f.dir}, Ledger: transfer.AuditLedger{Store: f.st}}
-		cfg.LawNow = func() LawNow {
-			ln := f.lawNow()
-			ln.Transfer = f.rs.Current().Engine
-			return ln
-		}
-		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}
-	})
+	c := f.stagingController(func(cfg *Config) { cfg.Exports = ledger })
 	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
