@@ -88,12 +88,20 @@ func (s *State) Refresh(ctx context.Context) error {
 		return fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
 	}
 	cur.Engine, cur.Dates = eng, eng.Dates()
-	s.mu.Lock()
-	if s.cur == nil || s.cur.Rev < cur.Rev {
-		s.cur = cur
-	}
-	s.mu.Unlock()
+	s.advance(cur)
 	return nil
+}
+
+// advance puts next in force unless the law in force is as new or newer:
+// the law only moves forward. Refresh and Apply may race (Refresh does not
+// wait on applying), and a newer revision another server applied must not
+// give way to an older one until the next refresh.
+func (s *State) advance(next *Current) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || s.cur.Rev < next.Rev {
+		s.cur = next
+	}
 }
 
 // load builds an engine from the built-in packs, the state's directories
@@ -249,16 +257,9 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 		return nil, nil, err
 	}
 	next := &Current{Rev: saved.Rev, Hash: hash, Files: files, Engine: eng, Dates: eng.Dates()}
-	// A refresh may have run while the revision was being written (Refresh
-	// does not wait on applying) and made a newer revision, applied by
-	// another server sharing the store, the law in force. The law only
-	// moves forward, as in Refresh: writing ours over it would put the
-	// older law back in force until the next refresh.
-	s.mu.Lock()
-	if s.cur == nil || s.cur.Rev < next.Rev {
-		s.cur = next
-	}
-	s.mu.Unlock()
+	// A refresh may have put a newer revision (another server's) in force
+	// while ours was written.
+	s.advance(next)
 	return next, d, nil
 }
 
