@@ -321,14 +321,19 @@ func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) 
 		return "", err
 	}
 	seen := map[string]bool{}
+	regs := map[string]*registry{} // each tenant's, read once
 	for _, cp := range copies {
 		if cp.org == "" || seen[cp.tenant+"/"+cp.org] {
 			continue
 		}
 		seen[cp.tenant+"/"+cp.org] = true
-		reg, err := c.registry(ctx, cp.tenant)
-		if err != nil {
-			return "", err
+		reg := regs[cp.tenant]
+		if reg == nil {
+			var err error
+			if reg, err = c.registry(ctx, cp.tenant); err != nil {
+				return "", err
+			}
+			regs[cp.tenant] = reg
 		}
 		o := reg.orgs[cp.org]
 		if o == nil {
