@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -133,12 +131,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if waitErr != nil {
 		return nil, fmt.Errorf("pack: %v: %s", waitErr, strings.TrimSpace(stderr.String()))
 	}
-	enc, err := res.Manifest.Encode(s)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(enc)
-	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: hex.EncodeToString(sum[:])}, nil
+	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
 }
 
 // Pack writes a tar stream of dir/name (a file or a directory) to w: regular

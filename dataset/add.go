@@ -3,6 +3,8 @@ package dataset
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
@@ -52,6 +54,8 @@ type AddResult struct {
 	NewChunks  int   // chunks written this time
 	NewBytes   int64 // sealed bytes written this time
 	Polynomial string
+	// ManifestSHA256 is the hex SHA-256 of the sealed manifest as written.
+	ManifestSHA256 string
 }
 
 // Add reads every file under opts.Root, splits it into content-defined
@@ -148,6 +152,8 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 		NewChunks:  int(newChunks.Load()),
 		NewBytes:   newBytes.Load(),
 		Polynomial: pol.String(),
+
+		ManifestSHA256: hexSum(enc),
 	}, nil
 }
 
@@ -295,7 +301,13 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 		return nil, err
 	}
 	return &AddResult{Manifest: m, Files: len(m.Files), Bytes: total, Chunks: len(m.UniqueChunks()),
-		NewChunks: int(newChunks.Load()), NewBytes: newBytes.Load(), Polynomial: pol.String()}, nil
+		NewChunks: int(newChunks.Load()), NewBytes: newBytes.Load(), Polynomial: pol.String(), ManifestSHA256: hexSum(enc)}, nil
+}
+
+// hexSum is the hex SHA-256 of b.
+func hexSum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Remove deletes a dataset from a store: the manifest first, so no reader

@@ -132,6 +132,9 @@ func TestAddUnsealRoundTrip(t *testing.T) {
 	if res.NewChunks != res.Chunks {
 		t.Fatalf("new chunks %d != distinct chunks %d", res.NewChunks, res.Chunks)
 	}
+	if m, err := ReadObject(ctx, store, ManifestKey("corpus"), 1<<20); err != nil || res.ManifestSHA256 != fmt.Sprintf("%x", sha256.Sum256(m)) {
+		t.Fatalf("manifest digest %q is not the stored manifest's (%v)", res.ManifestSHA256, err)
+	}
 	// The store holds no plaintext: a 4 KiB window of a source file appears nowhere.
 	probe, _ := os.ReadFile(filepath.Join(src, "part-b", "f1.bin"))
 	_ = filepath.WalkDir(storeDir, func(p string, d fs.DirEntry, err error) error {
@@ -669,6 +672,11 @@ func TestAddTarLimits(t *testing.T) {
 		if c.want == "" {
 			if err != nil || res.Bytes != 20 || res.Files != 2 {
 				t.Fatalf("limits %d files, %d bytes: %+v, %v", c.files, c.bytes, res, err)
+			}
+			// The digest the result gives is the stored manifest's.
+			m, err := ReadObject(ctx, store, ManifestKey("ck"), 1<<20)
+			if sum := sha256.Sum256(m); err != nil || res.ManifestSHA256 != hex.EncodeToString(sum[:]) {
+				t.Fatalf("manifest digest %q, stored manifest's %x (%v)", res.ManifestSHA256, sum, err)
 			}
 			continue
 		}
