@@ -81,7 +81,8 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return false, err
 		}
 		q := transfer.JobQuery(w, job, c.today())
-		q.Exports = c.exports()
+		probe := c.exportsProbe()
+		q.Exports = probe.exports()
 		results, err = c.cfg.Stager.StageJob(sctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		// Read before unlock, which ends sctx: after it, every staging
 		// would look cut short.
@@ -89,6 +90,11 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		unlock()
 		var denied *transfer.DeniedError
 		switch {
+		case err != nil && probe.failed() != nil:
+			// A rule that counts earlier exports could not read them: the
+			// move was not judged, and the step is tried again (neither
+			// refused nor failed for a store's passing error).
+			return false, &storeReadError{fmt.Errorf("transfer ledger: %w", probe.failed())}
 		case errors.As(err, &denied):
 			return c.refuse(ctx, r, denied)
 		case err != nil && cut:

@@ -66,11 +66,8 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 	}
 	q := transfer.JobQuery(w, job, asOf)
 	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
-	var probe *exportsProbe
-	if exports != nil {
-		probe = &exportsProbe{Exports: exports}
-		q.Exports = probe
-	}
+	probe := newExportsProbe(exports)
+	q.Exports = probe.exports()
 	sess, err := law.Session(q)
 	if err != nil {
 		return policy.Decision{}, err
@@ -103,6 +100,26 @@ func (p *exportsProbe) Exported(ctx context.Context, orgs []string, origin strin
 		p.mu.Unlock()
 	}
 	return xs, err
+}
+
+// newExportsProbe is a probe of e; nil (reading nothing) when e is nil.
+func newExportsProbe(e policy.Exports) *exportsProbe {
+	if e == nil {
+		return nil
+	}
+	return &exportsProbe{Exports: e}
+}
+
+// exportsProbe is a probe of the controller's ledger (nil without one).
+func (c *Controller) exportsProbe() *exportsProbe { return newExportsProbe(c.exports()) }
+
+// exports is the probe as a policy.Exports: a nil interface for a nil
+// probe, which a query reads as "no ledger".
+func (p *exportsProbe) exports() policy.Exports {
+	if p == nil {
+		return nil
+	}
+	return p
 }
 
 // failed is the first error a read met (nil for a nil probe).

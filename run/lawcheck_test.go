@@ -582,3 +582,83 @@ func TestLawCheckLedgerErrorWithdrawsNothing(t *testing.T) {
 		t.Errorf("the copy was withdrawn: %+v", w)
 	}
 }
+
+// TestLedgerErrorAtStagingAndStart: a run whose staging or whose start
+// meets a volume rule that cannot read the ledger is neither refused nor
+// failed: the step is tried again, and once the ledger reads the run
+// stages. (Before, staging turned the error into the rule's denial and
+// failed the run, and the law before the attempt failed it too.)
+func TestLedgerErrorAtStagingAndStart(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	ledger := &failingExports{}
+	c := f.stagingController(func(cfg *Config) { cfg.Exports = ledger })
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, f.dir, keys, testData{name: "people", origin: "MY", class: catalog.ClassPersonal, stored: true})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"people"}, false, ds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Planned || r.Site != "alpha" {
+		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
+	}
+	steps := func(n int) *Run {
+		t.Helper()
+		for range n {
+			c.Step(ctx, r.ID)
+		}
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	ledger.fail.Store(true)
+	before := ledger.reads.Load()
+	got := steps(4)
+	if ledger.reads.Load() == before {
+		t.Fatal("staging did not read the ledger: the test tries nothing")
+	}
+	if got.State != Staging || got.Staged == got.Attempt {
+		t.Fatalf("staging while the ledger fails: %s, staged %d of attempt %d: %s", got.State, got.Staged, got.Attempt, got.Reason)
+	}
+	ledger.fail.Store(false)
+	if got = steps(1); got.State != Staging || got.Staged != got.Attempt {
+		t.Fatalf("staging once the ledger reads: %s, staged %d of attempt %d: %s", got.State, got.Staged, got.Attempt, got.Reason)
+	}
+	// Staged; the law asked again before the attempt starts meets the
+	// failing ledger: the run waits to start.
+	ledger.fail.Store(true)
+	before = ledger.reads.Load()
+	if got = steps(2); got.State != Staging || ledger.reads.Load() == before {
+		t.Fatalf("the start while the ledger fails: %s (%s), ledger read %v", got.State, got.Reason, ledger.reads.Load() != before)
+	}
+	// A checkpoint about to move to bravo: the law of its move cannot be
+	// judged, so it is kept for the next try, not given up.
+	got.Checkpoint = &Checkpoint{Name: "ck-" + got.ID, Site: "alpha", Step: 3}
+	moved, why, err := c.moveCheckpoint(ctx, got, planner.Placement{Site: "bravo", Pool: 0})
+	if rerr := (*storeReadError)(nil); !errors.As(err, &rerr) || moved != nil {
+		t.Fatalf("moving a checkpoint while the ledger fails: %v, %q, %v; want a store read error", moved, why, err)
+	}
+	// Moving ahead of a rule's date, each candidate must stay lawful then:
+	// not judged, none is dropped as unlawful and the run is not held.
+	mig, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: ahead of a rule", Until: "2030-01-01"}
+		return transition(ch, r, Migrating, "test")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.replan(ctx, mig); !errors.As(err, new(*storeReadError)) {
+		t.Errorf("re-plan while the ledger fails: %v, want a store read error", err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating || got.Migration.Target != nil {
+		t.Errorf("after the re-plan that could not judge: %s (%v): %s", got.State, err, got.Reason)
+	}
+}

@@ -64,7 +64,12 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if err := c.stillLeading(ctx); err != nil {
 		return false, err
 	}
-	moved, why := c.moveCheckpoint(ctx, r, target)
+	moved, why, err := c.moveCheckpoint(ctx, r, target)
+	if err != nil {
+		// Not judged for want of a read: the step is tried again, and
+		// the checkpoint is kept.
+		return false, err
+	}
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
 		ln := c.lawNow()
@@ -75,7 +80,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			}
 		}
 	}
-	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
 			return store.ErrNoChange
 		}
@@ -154,7 +159,11 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		// Moving ahead of a rule's date: the new place must be lawful then too.
 		placements = nil
 		for _, p := range plan.Placements {
-			if dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports); err == nil && dec.Allowed {
+			dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports)
+			if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+				return false, err // not judged: the re-plan is tried again
+			}
+			if err == nil && dec.Allowed {
 				placements = append(placements, p)
 			}
 		}
@@ -204,47 +213,55 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 // store to the target site's store, store to store, through the ledger. A
 // checkpoint carries what the run's datasets carry: it moves only where the
 // transfer law lets each of them go from the site it is at. It returns the
-// moved checkpoint, or nil and why the run starts over.
-func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, string) {
+// moved checkpoint, or nil and why the run starts over; or an error when
+// the store could not be read to judge the move (storeReadError): the
+// caller tries again later rather than give the checkpoint up.
+func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, string, error) {
 	ck := r.Checkpoint
 	if ck == nil || ck.Name == "" {
-		return nil, "no checkpoint yet; the run starts from the beginning"
+		return nil, "no checkpoint yet; the run starts from the beginning", nil
 	}
 	w, job, err := c.worldJob(r)
+	if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+		return nil, "", err
+	}
 	if err != nil {
-		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning"
+		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning", nil
 	}
 	from, to := w.Site(ck.Site), w.Site(target.Site)
 	if from == nil || to == nil {
-		return nil, "checkpoint not moved (a site left the catalog); the run starts from the beginning"
+		return nil, "checkpoint not moved (a site left the catalog); the run starts from the beginning", nil
 	}
 	if ck.Site == target.Site {
-		return ck, ""
+		return ck, "", nil
 	}
 	if c.cfg.Stager == nil {
-		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning"
+		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning", nil
 	}
 	dec, err := c.checkpointLaw(w, job, from, to)
+	if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+		return nil, "", err
+	}
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint at step %d not moved: %v; the run starts from the beginning", ck.Step, err)
+		return nil, fmt.Sprintf("checkpoint at step %d not moved: %v; the run starts from the beginning", ck.Step, err), nil
 	}
 	key, err := c.runKeys().Get(r.ID)
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint not moved (run key: %v); the run starts from the beginning", err)
+		return nil, fmt.Sprintf("checkpoint not moved (run key: %v); the run starts from the beginning", err), nil
 	}
 	sealer, err := seal.New(key, ck.Name)
 	if err != nil {
-		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning"
+		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning", nil
 	}
 	srcBase, err := dataset.OpenStore(ctx, c.SiteStore(from))
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", from.Metadata.Name, err)
+		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", from.Metadata.Name, err), nil
 	}
 	src := srcBase.Sub(checkpointPrefix(r.Tenant))
 	defer src.Close()
 	dstBase, err := dataset.OpenStore(ctx, c.SiteStore(to))
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", to.Metadata.Name, err)
+		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", to.Metadata.Name, err), nil
 	}
 	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
 	defer dst.Close()
@@ -252,12 +269,12 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
 	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err)
+		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err), nil
 	}
 	_ = res
 	moved := *ck
 	moved.Site = target.Site
-	return &moved, ""
+	return &moved, "", nil
 }
 
 // checkpointLaw asks whether each of the job's datasets may go from the
@@ -266,7 +283,8 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
 	law := c.cfg.Stager.Law
 	q := transfer.JobQuery(w, job, c.today())
-	q.Exports = c.exports()
+	probe := c.exportsProbe()
+	q.Exports = probe.exports()
 	all := policy.Decision{Allowed: true}
 	for _, name := range job.Spec.Datasets {
 		ds := w.Datasets[name]
@@ -276,6 +294,9 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 		moved := *ds
 		moved.Spec.Location = from.Metadata.Name
 		dec := law.EvaluateTransfer(q, &moved, to.Spec.Country)
+		if err := probe.failed(); err != nil {
+			return all, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
+		}
 		all.Obligations = append(all.Obligations, dec.Obligations...)
 		all.Advisories = append(all.Advisories, dec.Advisories...)
 		if !dec.Allowed {

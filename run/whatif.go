@@ -190,11 +190,8 @@ func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf
 		q.Sites[s.Metadata.Name] = s
 	}
 	q.Org = w.Organizations[cp.org]
-	var probe *exportsProbe
-	if ln.Exports != nil {
-		probe = &exportsProbe{Exports: ln.Exports}
-		q.Exports = probe
-	}
+	probe := newExportsProbe(ln.Exports)
+	q.Exports = probe.exports()
 	dec := ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country)
 	if err := probe.failed(); err != nil {
 		// Not judged (a denial would withdraw the copy on a store's
