@@ -137,21 +137,28 @@ func (c *Client) Submit(ctx context.Context, req run.SubmitRequest) (*run.Run, e
 // List returns the tenant's runs, read a page at a time.
 func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
 	var all []*run.Run
-	after := ""
+	seen := map[string]bool{}
+	q := url.Values{}
+	q.Set("limit", strconv.Itoa(RunPage))
 	for {
-		path := "/v1/runs"
-		if after != "" {
-			path += "?after=" + url.QueryEscape(after)
-		}
 		var page RunList
-		if _, _, err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+		if _, _, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
+		for _, r := range page.Runs {
+			if seen[r.ID] {
+				return nil, fmt.Errorf("runs: the server listed run %s twice: the pages would never end", r.ID)
+			}
+			seen[r.ID] = true
+		}
 		all = append(all, page.Runs...)
-		if page.Next == "" || page.Next == after {
+		if page.Next == "" {
 			return all, nil
 		}
-		after = page.Next
+		if len(page.Runs) == 0 || page.Next != page.Runs[len(page.Runs)-1].ID {
+			return nil, fmt.Errorf("runs: the server's next page starts after %q, not after the page's last run", page.Next)
+		}
+		q.Set("after", page.Next)
 	}
 }
 
@@ -208,7 +215,7 @@ func (c *Client) CopyLogs(ctx context.Context, id string, offset int64, w io.Wri
 			return offset, err
 		}
 		if end < 0 {
-			end = size
+			end = size // -1 when the answer did not say: read to a short page
 		}
 		if len(b) > 0 {
 			if _, err := w.Write(b); err != nil {
@@ -216,14 +223,15 @@ func (c *Client) CopyLogs(ctx context.Context, id string, offset int64, w io.Wri
 			}
 			offset += int64(len(b))
 		}
-		if len(b) == 0 || offset >= end {
+		if len(b) == 0 || end >= 0 && offset >= end || end < 0 && int64(len(b)) < logPage {
 			return offset, nil
 		}
 	}
 }
 
 // LogsPage returns at most limit bytes of the run's output from byte
-// offset on, and the size of the whole output.
+// offset on, and the size of the whole output (-1 when the answer does
+// not carry it).
 func (c *Client) LogsPage(ctx context.Context, id string, offset, limit int64) ([]byte, int64, error) {
 	q := url.Values{}
 	q.Set("offset", strconv.FormatInt(offset, 10))
@@ -232,7 +240,10 @@ func (c *Client) LogsPage(ctx context.Context, id string, offset, limit int64) (
 	if err != nil {
 		return nil, 0, err
 	}
-	size, _ := strconv.ParseInt(resp.Header.Get("X-Log-Size"), 10, 64)
+	size, err := strconv.ParseInt(resp.Header.Get("X-Log-Size"), 10, 64)
+	if err != nil || size < 0 {
+		size = -1
+	}
 	return data, size, nil
 }
 

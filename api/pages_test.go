@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -105,8 +107,8 @@ func TestLogsInPages(t *testing.T) {
 	if err := a.FollowLogs(ctx, "run-long", 5, w); err != nil || w.at != long.size || w.bad != 0 {
 		t.Fatalf("FollowLogs: %v, wrote to %d of %d, first wrong byte at %d", err, w.at, long.size, w.bad-1)
 	}
-	if long.most > followChunk {
-		t.Errorf("the followed log read %d bytes at once, want at most %d", long.most, followChunk)
+	if long.most > followRead {
+		t.Errorf("the followed log read %d bytes at once, want at most %d", long.most, followRead)
 	}
 
 	// A short output is answered whole without limit.
@@ -198,5 +200,87 @@ func TestRunsInPages(t *testing.T) {
 		if code, e := f.raw(t, "GET", c.path, tokA, ""); code != http.StatusBadRequest || e.Field != c.field {
 			t.Errorf("GET %s: %d %+v, want 400 naming %s", c.path, code, e, c.field)
 		}
+	}
+}
+
+// manyRuns serves a tenant's list of n runs made up as they are read
+// (run-000000, run-000001, …), so that the list's paging can be tried on
+// more runs than a page holds without submitting them; ignoreAfter makes
+// it answer the first page whatever after says, as a broken server would.
+type manyRuns struct {
+	Controller
+	n           int
+	ignoreAfter bool
+}
+
+func (m *manyRuns) ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error) {
+	from := 0
+	if after != "" && !m.ignoreAfter {
+		var i int
+		if _, err := fmt.Sscanf(after, "run-%06d", &i); err != nil {
+			return nil, err
+		}
+		from = i + 1
+	}
+	var out []*run.Run
+	for i := from; i < m.n && len(out) < limit; i++ {
+		out = append(out, &run.Run{ID: fmt.Sprintf("run-%06d", i), Tenant: tenant, State: run.Succeeded})
+	}
+	return out, nil
+}
+
+func (m *manyRuns) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+	return &run.Run{ID: id, Tenant: tenant, State: run.Succeeded}, nil
+}
+
+// TestRunsWithoutLimit: a request without limit (a client from before
+// pages) gets the whole list when it fits in one answer and a 400 naming
+// limit when it does not, never a first page passed off as the whole. The
+// client pages through any number, and stops with an error on a server
+// whose pages would never end.
+func TestRunsWithoutLimit(t *testing.T) {
+	many := &manyRuns{n: MaxRunPage}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { many.Controller = c; return many }})
+	ctx := context.Background()
+	a := NewClient(f.srv.URL, tokA)
+	var whole RunList
+	if _, _, err := a.do(ctx, http.MethodGet, "/v1/runs", nil, &whole); err != nil || len(whole.Runs) != MaxRunPage || whole.Next != "" {
+		t.Errorf("%d runs without limit: %d runs, next %q, %v", MaxRunPage, len(whole.Runs), whole.Next, err)
+	}
+	many.n = MaxRunPage + 1
+	if code, e := f.raw(t, "GET", "/v1/runs", tokA, ""); code != http.StatusBadRequest || e.Field != "limit" {
+		t.Errorf("%d runs without limit: %d %+v, want a 400 naming limit", many.n, code, e)
+	}
+	many.n = 2*RunPage + 3
+	all, err := a.List(ctx)
+	if err != nil || len(all) != many.n || all[len(all)-1].ID != fmt.Sprintf("run-%06d", many.n-1) {
+		t.Fatalf("List of %d runs: %d, %v", many.n, len(all), err)
+	}
+	many.ignoreAfter = true
+	if _, err := a.List(ctx); err == nil {
+		t.Error("List from a server that answers the first page again: no error")
+	}
+}
+
+// TestCopyLogsWithoutSize: an answer that does not say the output's size
+// (a proxy dropped X-Log-Size) is read to its end, a page at a time, not
+// cut after the first page.
+func TestCopyLogsWithoutSize(t *testing.T) {
+	size := int64(2*logPage + 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		off, _ := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+		limit, _ := strconv.ParseInt(r.URL.Query().Get("limit"), 10, 64)
+		from := min(off, size)
+		b := make([]byte, min(limit, size-from))
+		for i := range b {
+			b[i] = logByte(from + int64(i))
+		}
+		w.Write(b)
+	}))
+	defer srv.Close()
+	w := &checkWriter{}
+	end, err := NewClient(srv.URL, tokA).CopyLogs(context.Background(), "run-x", 0, w)
+	if err != nil || end != size || w.at != size || w.bad != 0 {
+		t.Fatalf("CopyLogs without a size: to %d (%v), wrote %d of %d, first wrong byte at %d", end, err, w.at, size, w.bad-1)
 	}
 }

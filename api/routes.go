@@ -188,7 +188,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs, oldest first, a page at a time; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
 				{"after", "runs after this run (the next of the page before)", "string"},
-				{"limit", fmt.Sprintf("runs per page (default %d, at most %d)", RunPage, MaxRunPage), "integer"}},
+				{"limit", fmt.Sprintf("runs per page (at most %d); without it, all the runs, refused when there are more than that", MaxRunPage), "integer"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},

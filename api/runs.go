@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -45,9 +46,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := tenantOf(r)
-	limit, ok := queryInt(w, r, "limit", RunPage, 1, MaxRunPage, fmt.Sprintf("a number of runs from 1 to %d", MaxRunPage))
+	limit, ok := queryInt(w, r, "limit", 0, 1, MaxRunPage, fmt.Sprintf("a number of runs from 1 to %d", MaxRunPage))
 	if !ok {
 		return
+	}
+	// Without limit (a client from before pages), the whole list when it
+	// fits in a page of MaxRunPage and a 400 naming limit when it does not:
+	// never its first page passed off as the whole.
+	paged := limit > 0
+	if !paged {
+		limit = MaxRunPage
 	}
 	after := r.URL.Query().Get("after")
 	if after != "" {
@@ -67,6 +75,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := RunList{Runs: runs}
 	if len(runs) > int(limit) {
+		if !paged {
+			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+				"the tenant has more than %d runs, more than an answer without limit holds: read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPage))
+			return
+		}
 		out.Runs = runs[:limit]
 		out.Next = out.Runs[limit-1].ID
 	}
@@ -76,9 +89,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// RunPage is how many runs GET /v1/runs answers unless asked for another
-// number up to MaxRunPage: a request reads at most a page of the tenant's
-// runs, however many it has made.
+// RunPage is how many runs the client asks GET /v1/runs for at a time, and
+// MaxRunPage the most one answer holds: a request reads at most a page of
+// the tenant's runs, however many it has made.
 const (
 	RunPage    = 1000
 	MaxRunPage = 5000
@@ -127,8 +140,14 @@ const followPoll = 500 * time.Millisecond
 // limit a page may ask for, and what an answer without limit may hold.
 const MaxLogPage = 64 << 20
 
-// followChunk is the most a followed log reads and writes at a time.
-const followChunk = 1 << 20
+// followRead is the most a followed log reads at a time, and followChunk
+// the most it writes at a time. A read of output the site's scheduler
+// keeps (an attempt whose agent sent none) reads all of it to find the
+// offset, so reads are fewer and larger than writes.
+const (
+	followRead  = 16 << 20
+	followChunk = 1 << 20
+)
 
 // logs answers a run's output from ?offset= on, at most ?limit= bytes of
 // it; without limit, all of it when that fits in MaxLogPage, and a 400
@@ -171,7 +190,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		w.Write(b)
 		return
 	}
-	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, followChunk)
+	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, followRead)
 	if err != nil {
 		fail(w, err)
 		return
@@ -189,13 +208,13 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	for {
 		if len(b) > 0 {
-			if _, err := sw.Write(b); err != nil {
+			if !writeChunks(sw, b) {
 				return
 			}
 			off += int64(len(b))
 			if off < size {
 				// More is there already: the next piece, now.
-				if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk); err != nil {
+				if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead); err != nil {
 					return
 				}
 				continue
@@ -205,11 +224,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if err != nil || got.State.Final() {
 			// The output that arrived with the end, to its last byte.
 			for {
-				b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk)
+				b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead)
 				if err != nil || len(b) == 0 {
 					return
 				}
-				if _, err := sw.Write(b); err != nil {
+				if !writeChunks(sw, b) {
 					return
 				}
 				off += int64(len(b))
@@ -220,10 +239,23 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(followPoll):
 		}
-		if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followChunk); err != nil {
+		if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead); err != nil {
 			return
 		}
 	}
+}
+
+// writeChunks writes b to w followChunk bytes at a time, each write with
+// its own deadline; false when a write failed.
+func writeChunks(w io.Writer, b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), followChunk)
+		if _, err := w.Write(b[:n]); err != nil {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {

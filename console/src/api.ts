@@ -66,11 +66,17 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
 // a page; next is the after= of the page that follows).
 export async function listRuns(): Promise<Run[]> {
   const all: Run[] = [];
+  const seen = new Set<string>();
   let after = "";
   for (;;) {
-    const r = await call<{ runs: Run[]; next?: string }>("GET", "/v1/runs" + (after ? "?after=" + encodeURIComponent(after) : ""));
+    const r = await call<{ runs: Run[]; next?: string }>("GET", "/v1/runs?limit=1000" + (after ? "&after=" + encodeURIComponent(after) : ""));
+    for (const x of r.runs) {
+      // A server that lists a run twice would page for ever.
+      if (seen.has(x.id)) throw new ApiError(0, "the server listed run " + x.id + " twice", "");
+      seen.add(x.id);
+    }
     all.push(...r.runs);
-    if (!r.next || r.next === after) return all;
+    if (!r.next) return all;
     after = r.next;
   }
 }
