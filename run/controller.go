@@ -201,11 +201,12 @@ type Controller struct {
 	deferred    map[stagedCopy]bool
 	deferredTry time.Time
 	// deferredFails counts the retries of deferred withdrawals in a row
-	// that met an error other than a staging holding the store (under
-	// mu): each doubles the wait before the next (retryWithdrawals).
-	deferredFails int
-	// deferredHard is set when a withdrawal met such an error (under mu).
-	deferredHard bool
+	// that could not read the ledger (under mu): each doubles the wait
+	// before the next (retryWithdrawals). deferredBackoff holds, per copy
+	// whose withdrawal failed otherwise than for a staging holding its
+	// store (its site's store failing), when it may be tried again.
+	deferredFails   int
+	deferredBackoff map[stagedCopy]copyBackoff
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

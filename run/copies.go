@@ -93,7 +93,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 		return nil, nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	c.mu.Lock()
-	c.deferred, c.deferredFails = map[stagedCopy]bool{}, 0
+	c.deferred, c.deferredFails, c.deferredBackoff = map[stagedCopy]bool{}, 0, nil
 	c.mu.Unlock()
 	var readErr error
 	for _, cp := range copies {
@@ -145,7 +145,20 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			c.deferred = map[stagedCopy]bool{}
 		}
 		c.deferred[k] = true
-		c.deferredHard = c.deferredHard || !busy
+		if busy {
+			// A staging holds the store: tried again at the usual pace.
+			delete(c.deferredBackoff, k)
+		} else {
+			// The site's store failed: this copy waits longer each time,
+			// without holding back the others.
+			if c.deferredBackoff == nil {
+				c.deferredBackoff = map[stagedCopy]copyBackoff{}
+			}
+			b := c.deferredBackoff[k]
+			b.fails++
+			b.next = c.lawClock().Add(withdrawWait(b.fails))
+			c.deferredBackoff[k] = b
+		}
 		c.mu.Unlock()
 		return "", true, nil
 	}
@@ -153,13 +166,25 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again while a
-// staging holds a store; each retry in a row that fails otherwise (the
-// ledger or a site's store failing) doubles the wait, up to
+// staging holds a store. Each retry in a row that cannot read the ledger
+// doubles the wait of them all, and each failed withdrawal of one copy (its
+// site's store failing) doubles that copy's own wait, up to
 // withdrawRetryMax.
 const (
 	withdrawRetry    = 5 * time.Second
 	withdrawRetryMax = 5 * time.Minute
 )
+
+// withdrawWait is the wait after n failures in a row.
+func withdrawWait(n int) time.Duration {
+	return min(withdrawRetry<<min(n, 10), withdrawRetryMax)
+}
+
+// copyBackoff is when a copy whose withdrawal failed may be tried again.
+type copyBackoff struct {
+	fails int
+	next  time.Time
+}
 
 // retryWithdrawals tries again the withdrawals a law check could not make
 // (a staging held the store, or the site's store failed), under the law in
@@ -173,29 +198,21 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	now := c.lawClock()
 	c.mu.Lock()
 	todo := c.deferred
-	wait := min(withdrawRetry<<min(c.deferredFails, 10), withdrawRetryMax)
-	if todo != nil && len(todo) == 0 || now.Sub(c.deferredTry) < wait {
+	if todo != nil && len(todo) == 0 || now.Sub(c.deferredTry) < withdrawWait(c.deferredFails) {
 		c.mu.Unlock()
 		return
 	}
-	c.deferredTry, c.deferredHard = now, false
+	c.deferredTry = now
 	c.mu.Unlock()
-	failed := false
-	defer func() {
-		c.mu.Lock()
-		if failed || c.deferredHard {
-			c.deferredFails++
-		} else {
-			c.deferredFails = 0
-		}
-		c.mu.Unlock()
-	}()
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
 		c.cfg.Logger.Error("law check: read the ledger of staged copies for deferred withdrawals", "err", err)
-		failed = true
+		c.mu.Lock()
+		c.deferredFails++
+		c.mu.Unlock()
 		return
 	}
+	failed := false
 	c.mu.Lock()
 	c.deferred = map[stagedCopy]bool{}
 	c.mu.Unlock()
@@ -205,8 +222,18 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 		if todo != nil && !todo[k] {
 			continue
 		}
+		c.mu.Lock()
+		b, waits := c.deferredBackoff[k]
+		if waits && now.Before(b.next) {
+			c.deferred[k] = true
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
 		r, _, err := c.withdrawIfDenied(ctx, cp, ln)
 		if err != nil {
+			// The copy's law could not be read: that is the ledger's
+			// (or the registry's) failure, and all wait longer.
 			c.cfg.Logger.Error("law check: deferred withdrawal", "dataset", cp.dataset, "site", cp.site, "err", err)
 			c.mu.Lock()
 			c.deferred[k] = true
@@ -214,10 +241,22 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 			failed = true
 			continue
 		}
+		c.mu.Lock()
+		if !c.deferred[k] {
+			delete(c.deferredBackoff, k) // judged, and withdrawn or kept
+		}
+		c.mu.Unlock()
 		if r != "" {
 			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
 		}
 	}
+	c.mu.Lock()
+	if failed {
+		c.deferredFails++
+	} else {
+		c.deferredFails = 0
+	}
+	c.mu.Unlock()
 }
 
 func hasCode(dec policy.Decision, code string) bool {

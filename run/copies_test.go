@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -420,10 +422,12 @@ func TestCopyCheckStoreFailureNotRecorded(t *testing.T) {
 type failingLedgerReads struct {
 	store.Store
 	fail  atomic.Bool
-	tries atomic.Int64
+	tries atomic.Int64 // reads while failing
+	reads atomic.Int64 // all reads
 }
 
 func (s *failingLedgerReads) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	s.reads.Add(1)
 	if s.fail.Load() {
 		s.tries.Add(1)
 		return nil, errors.New("database is locked")
@@ -477,5 +481,76 @@ func TestDeferredWithdrawalBacksOff(t *testing.T) {
 	first.mu.Unlock()
 	if fails != 0 {
 		t.Errorf("after a retry that succeeded, %d failures count", fails)
+	}
+}
+
+// TestDeferredWithdrawalBacksOffPerCopy: a copy whose site's store fails
+// waits longer after each failed withdrawal (10 s, 20 s, …), while the
+// retries of the others keep their 5 s pace: the ledger is still read
+// every 5 s. Once the store is back the copy is withdrawn.
+func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
+	ctx := context.Background()
+	st, _, first, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	fl := &failingLedgerReads{Store: st}
+	first.cfg.Store = fl
+	site, err := first.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tenant's part of alpha's store becomes a file: listing or
+	// deleting the copy's chunks fails, whoever runs the test.
+	part := filepath.Join(strings.TrimPrefix(first.SiteStore(site), "file://"), filepath.FromSlash(DataPrefix("t1")))
+	if err := os.Rename(part, part+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	first.lawClock = func() time.Time { return now }
+	ln := first.lawNow()
+	fails := func() int {
+		first.mu.Lock()
+		defer first.mu.Unlock()
+		for _, b := range first.deferredBackoff {
+			return b.fails
+		}
+		return 0
+	}
+	at := func(d time.Duration) (reads int64, copyFails int) {
+		now = now.Add(d)
+		first.retryWithdrawals(ctx, ln)
+		return fl.reads.Load(), fails()
+	}
+	for i, step := range []struct {
+		after time.Duration
+		reads int64
+		fails int
+	}{
+		{0, 1, 1},                // tried: the store fails
+		{6 * time.Second, 2, 1},  // the ledger is read; the copy waits 10 s
+		{5 * time.Second, 3, 2},  // tried again
+		{6 * time.Second, 4, 2},  // waits 20 s
+		{15 * time.Second, 5, 3}, // tried again
+	} {
+		if r, f := at(step.after); r != step.reads || f != step.fails {
+			t.Fatalf("step %d (+%s): %d ledger reads, %d failures of the copy; want %d and %d", i, step.after, r, f, step.reads, step.fails)
+		}
+	}
+	if withdrawn() {
+		t.Fatal("withdrawn while its store failed")
+	}
+	if err := os.Remove(part); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(part+".away", part); err != nil {
+		t.Fatal(err)
+	}
+	if at(41 * time.Second); !withdrawn() {
+		t.Fatal("the store is back: the copy was not withdrawn")
+	}
+	if f := fails(); f != 0 {
+		t.Errorf("after the withdrawal, %d failures of the copy count", f)
 	}
 }

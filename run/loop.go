@@ -56,7 +56,7 @@ func (c *Controller) newTerm() {
 	c.heartbeats = map[string]time.Time{}
 	// Another leader may have withdrawn, deferred or staged copies
 	// meanwhile: the next law tick checks them all (retryWithdrawals).
-	c.deferred, c.deferredTry, c.deferredFails = nil, time.Time{}, 0
+	c.deferred, c.deferredTry, c.deferredFails, c.deferredBackoff = nil, time.Time{}, 0, nil
 	c.mu.Unlock()
 	// What this server's failed law checks did and how long it waits to
 	// try again are of its last term: the loop's goroutine, which runs
