@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,11 +150,30 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 		mod(&cfg)
 	}
 	e.c = New(cfg)
+	// Registered before the loop's stop, so run after it: no job a test
+	// started outlives it (one at a site the test made unreachable is
+	// never cancelled, and would run on after its directory is gone).
+	t.Cleanup(func() { killLocalJobs(dir) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return e
+}
+
+// killLocalJobs kills the process group of every job the local backend
+// started under dir's sites (each job's pid file names its group).
+func killLocalJobs(dir string) {
+	pids, _ := filepath.Glob(filepath.Join(dir, "sites", "*", "jobs", "*", "pid"))
+	for _, p := range pids {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func jobDoc(steps, every int) Document {
