@@ -116,9 +116,11 @@ func main() {
 		return len(es), err
 	})
 
+	// The first page as the client asks for it (a server without pages
+	// answers every run).
 	timed("GET /v1/runs, one tenant, first answer", func() (int, error) {
 		var l api.RunList
-		err := getJSON(srv.URL+"/v1/runs", &l)
+		err := getJSON(srv.URL+"/v1/runs?limit=1000", &l)
 		return len(l.Runs), err
 	})
 	timed("GET /v1/runs, one tenant, every page", func() (int, error) {
