@@ -513,6 +513,30 @@ func checkWhileLedgerFails(t *testing.T, f *lawCheckFixture, c *Controller, ledg
 	}
 }
 
+// submitUnderVolumeRule puts a volume rule on MY's personal data in force
+// and submits tenant t1's run of a job on dataset people, from MY (its
+// chunks in a home store when stored); the run is planned at alpha (SG).
+func submitUnderVolumeRule(t *testing.T, f *lawCheckFixture, c *Controller, stored bool) *Run {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, f.dir, keys, testData{name: "people", origin: "MY", class: catalog.ClassPersonal, stored: stored})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"people"}, false, ds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Planned || r.Site != "alpha" {
+		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
+	}
+	return r
+}
+
 // TestLawCheckLedgerErrorMovesNothing: a rule that counts earlier exports
 // and cannot read the ledger has not judged the run. The law check must
 // not move it (as it would a run the rule denies), nor record itself as
@@ -523,21 +547,7 @@ func TestLawCheckLedgerErrorMovesNothing(t *testing.T) {
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
 	ledger := &failingExports{}
 	c := f.controller(func(cfg *Config) { cfg.Exports = ledger })
-	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, f.dir, keys, testData{name: "people", origin: "MY", class: catalog.ClassPersonal})
-	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"people"}, false, ds)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != Planned || r.Site != "alpha" {
-		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
-	}
+	r := submitUnderVolumeRule(t, f, c, false)
 	checkWhileLedgerFails(t, f, c, ledger)
 	got, err := c.Get(ctx, "t1", r.ID)
 	if err != nil || got.State != Planned {
@@ -593,21 +603,7 @@ func TestLedgerErrorAtStagingAndStart(t *testing.T) {
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
 	ledger := &failingExports{}
 	c := f.stagingController(func(cfg *Config) { cfg.Exports = ledger })
-	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := addDataset(t, f.dir, keys, testData{name: "people", origin: "MY", class: catalog.ClassPersonal, stored: true})
-	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"people"}, false, ds)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != Planned || r.Site != "alpha" {
-		t.Fatalf("submitted: %s at %s (%s)", r.State, r.Site, r.Reason)
-	}
+	r := submitUnderVolumeRule(t, f, c, true)
 	steps := func(n int) *Run {
 		t.Helper()
 		for range n {
