@@ -12,24 +12,13 @@ BASE="${BASE:-0e6e0af}"
 HEAD="${HEAD:-.}"
 RUNS="${RUNS:-3000}"
 ROUNDS="${ROUNDS:-5}"
-work="$(mktemp -d)"
-cleanup() {
-	for s in base head; do git worktree remove --force "$work/$s" >/dev/null 2>&1 || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-git worktree add --detach "$work/base" "$BASE" >/dev/null 2>&1
-if [ "$HEAD" = . ]; then
-	src_head="$PWD"
-else
-	src_head="$work/head"
-	git worktree add --detach "$src_head" "$HEAD" >/dev/null 2>&1
-fi
+# shellcheck source=bench/sides.sh
+source bench/sides.sh
 # The same program at both commits (it uses only what both have).
-mkdir -p "$work/base/bench/auditscale"
-cp bench/auditscale/main.go "$work/base/bench/auditscale/"
+mkdir -p "$src_base/bench/auditscale"
+cp bench/auditscale/main.go "$src_base/bench/auditscale/"
 for side in base head; do
-	src="$work/base"
+	src="$src_base"
 	[ "$side" = head ] && src="$src_head"
 	(cd "$src" && go build -o "$work/$side.bin" ./bench/auditscale)
 done

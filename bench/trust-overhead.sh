@@ -23,20 +23,8 @@ HEAD="${HEAD:-4cf6ae8}"
 ROUNDS="${ROUNDS:-3}"
 ONLY="${ONLY:-.}"
 SCALE="${SCALE:-1}"
-work="$(mktemp -d)"
-cleanup() {
-	for s in base head; do git worktree remove --force "$work/$s" >/dev/null 2>&1 || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-src_base="$work/base"
-git worktree add --detach "$src_base" "$BASE" >/dev/null 2>&1
-if [ "$HEAD" = . ]; then
-	src_head="$PWD"
-else
-	src_head="$work/head"
-	git worktree add --detach "$src_head" "$HEAD" >/dev/null 2>&1
-fi
+# shellcheck source=bench/sides.sh
+source bench/sides.sh
 # name package benchmark-regexp small-count large-count
 benches=(
 	"plan-us planner ^BenchmarkMakeBuiltinRules$/^job=us 2 8"
