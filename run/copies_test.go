@@ -435,23 +435,33 @@ func (s *failingLedgerReads) AuditSelect(ctx context.Context, q store.AuditQuery
 	return s.Store.AuditSelect(ctx, q)
 }
 
+// retryOnClock is deferredCopy's first server, its staging lock let go,
+// reading the store through a ledger that can be made to fail, with the
+// law tick's clock in the test's hands: retryAfter moves it on by d and
+// retries the deferred withdrawals.
+func retryOnClock(t *testing.T) (first *Controller, fl *failingLedgerReads, withdrawn func() bool, retryAfter func(d time.Duration)) {
+	st, _, first, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	fl = &failingLedgerReads{Store: st}
+	first.cfg.Store = fl
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	first.lawClock = func() time.Time { return now }
+	ln := first.lawNow()
+	return first, fl, withdrawn, func(d time.Duration) {
+		now = now.Add(d)
+		first.retryWithdrawals(context.Background(), ln)
+	}
+}
+
 // TestDeferredWithdrawalBacksOff: while the ledger cannot be read, the
 // retry of a deferred withdrawal waits twice as long after each failure
 // (5 s, 10 s, 20 s, …) instead of reading the ledger every 5 s; once it
 // reads again the copy is withdrawn and the pace is 5 s again.
 func TestDeferredWithdrawalBacksOff(t *testing.T) {
-	ctx := context.Background()
-	st, _, first, withdrawn, unlock := deferredCopy(t)
-	unlock()
-	fl := &failingLedgerReads{Store: st}
-	first.cfg.Store = fl
+	first, fl, withdrawn, retryAfter := retryOnClock(t)
 	fl.fail.Store(true)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	first.lawClock = func() time.Time { return now }
-	ln := first.lawNow()
 	at := func(d time.Duration) int64 {
-		now = now.Add(d)
-		first.retryWithdrawals(ctx, ln)
+		retryAfter(d)
 		return fl.tries.Load()
 	}
 	// Each step: how long after the previous step, and the reads made by
@@ -489,11 +499,7 @@ func TestDeferredWithdrawalBacksOff(t *testing.T) {
 // retries of the others keep their 5 s pace: the ledger is still read
 // every 5 s. Once the store is back the copy is withdrawn.
 func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
-	ctx := context.Background()
-	st, _, first, withdrawn, unlock := deferredCopy(t)
-	unlock()
-	fl := &failingLedgerReads{Store: st}
-	first.cfg.Store = fl
+	first, fl, withdrawn, retryAfter := retryOnClock(t)
 	site, err := first.Site("alpha")
 	if err != nil {
 		t.Fatal(err)
@@ -507,9 +513,6 @@ func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
 	if err := os.WriteFile(part, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	first.lawClock = func() time.Time { return now }
-	ln := first.lawNow()
 	fails := func() int {
 		first.mu.Lock()
 		defer first.mu.Unlock()
@@ -519,8 +522,7 @@ func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
 		return 0
 	}
 	at := func(d time.Duration) (reads int64, copyFails int) {
-		now = now.Add(d)
-		first.retryWithdrawals(ctx, ln)
+		retryAfter(d)
 		return fl.reads.Load(), fails()
 	}
 	for i, step := range []struct {
