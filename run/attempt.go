@@ -190,7 +190,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	// The plan was lawful on its date; the attempt starts today.
 	if dec, checked, err := c.lawfulNow(r); err != nil {
-		if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+		if notJudged(err) {
 			// Not judged: the store could not be read. The step fails and
 			// is tried again; nothing starts meanwhile.
 			return false, err

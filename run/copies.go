@@ -241,11 +241,6 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 			failed = true
 			continue
 		}
-		c.mu.Lock()
-		if !c.deferred[k] {
-			delete(c.deferredBackoff, k) // judged, and withdrawn or kept
-		}
-		c.mu.Unlock()
 		if r != "" {
 			c.cfg.Logger.Info("law check: withdrew a copy it had deferred", "copy", r)
 		}
@@ -255,6 +250,13 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 		c.deferredFails++
 	} else {
 		c.deferredFails = 0
+	}
+	// A copy no longer deferred (withdrawn, judged lawful, or gone from
+	// the ledger) has no wait to keep.
+	for k := range c.deferredBackoff {
+		if !c.deferred[k] {
+			delete(c.deferredBackoff, k)
+		}
 	}
 	c.mu.Unlock()
 }

@@ -3,7 +3,6 @@ package run
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -555,7 +554,7 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 // for does not run on as if it were lawful. The re-plan meets the same
 // error and holds the run, with the reason, until it is mended.
 func (c *Controller) leaveUnjudged(ctx context.Context, r *Run, ln LawNow, cause error) (string, error) {
-	if rerr := (*storeReadError)(nil); errors.As(cause, &rerr) {
+	if notJudged(cause) {
 		// Not judged at all: the store could not be read. The check
 		// fails, is not recorded, and the next tick judges the run.
 		return "", cause

@@ -160,7 +160,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		placements = nil
 		for _, p := range plan.Placements {
 			dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports)
-			if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+			if notJudged(err) {
 				return false, err // not judged: the re-plan is tried again
 			}
 			if err == nil && dec.Allowed {
@@ -222,7 +222,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		return nil, "no checkpoint yet; the run starts from the beginning", nil
 	}
 	w, job, err := c.worldJob(r)
-	if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+	if notJudged(err) {
 		return nil, "", err
 	}
 	if err != nil {
@@ -239,7 +239,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning", nil
 	}
 	dec, err := c.checkpointLaw(w, job, from, to)
-	if rerr := (*storeReadError)(nil); errors.As(err, &rerr) {
+	if notJudged(err) {
 		return nil, "", err
 	}
 	if err != nil {

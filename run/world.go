@@ -109,6 +109,13 @@ type storeReadError struct{ err error }
 func (e *storeReadError) Error() string { return e.err.Error() }
 func (e *storeReadError) Unwrap() error { return e.err }
 
+// notJudged reports whether err is a store read error: what it stopped was
+// not judged, and is tried again rather than acted on.
+func notJudged(err error) bool {
+	var rerr *storeReadError
+	return errors.As(err, &rerr)
+}
+
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
 	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
 	if err != nil {
