@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
 )
 
@@ -282,5 +284,32 @@ func TestCopyLogsWithoutSize(t *testing.T) {
 	end, err := NewClient(srv.URL, tokA).CopyLogs(context.Background(), "run-x", 0, w)
 	if err != nil || end != size || w.at != size || w.bad != 0 {
 		t.Fatalf("CopyLogs without a size: to %d (%v), wrote %d of %d, first wrong byte at %d", end, err, w.at, size, w.bad-1)
+	}
+}
+
+// TestAuditPageBytes: a page of large entries is cut once its payloads
+// reach MaxAuditPageBytes, however many entries limit lets in, and next
+// names the rest; the client reads them all.
+func TestAuditPageBytes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	log := audit.NewLog(f.st)
+	big := strings.Repeat("x", MaxAuditPageBytes/3+1)
+	for i := range 4 {
+		if err := log.AppendFor(ctx, "a", audit.KindTransfer, "", map[string]any{"i": i, "pad": big}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := NewClient(f.srv.URL, tokA)
+	var page AuditList
+	if _, _, err := a.do(ctx, http.MethodGet, fmt.Sprintf("/v1/audit?limit=%d", MaxAuditPage), nil, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 3 || page.Next != page.Entries[2].Seq {
+		t.Fatalf("a page of entries of %d bytes each: %d entries, next %d; want 3 and the third's seq", len(big), len(page.Entries), page.Next)
+	}
+	all, err := a.Audit(ctx, "")
+	if err != nil || len(all) != 4 {
+		t.Fatalf("every page: %d entries, %v", len(all), err)
 	}
 }

@@ -322,6 +322,10 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 const (
 	AuditPage    = 1000
 	MaxAuditPage = 5000
+	// MaxAuditPageBytes cuts a page short once its payloads reach it (a
+	// transfer intent lists every chunk of its dataset, so a page of
+	// intents could otherwise hold gigabytes); next then names the rest.
+	MaxAuditPageBytes = 16 << 20
 )
 
 // auditLog returns a page of the tenant's entries (of one run with
@@ -340,7 +344,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := store.AuditQuery{After: after, Limit: int(limit)}
+	q := store.AuditQuery{After: after, Limit: int(limit), MaxBytes: MaxAuditPageBytes}
 	if id != "" {
 		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
 			fail(w, err)
@@ -366,7 +370,12 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		entries = []audit.Entry{}
 	}
 	out := AuditList{Entries: entries}
-	if len(entries) == q.Limit {
+	var bytes int64
+	for _, e := range entries {
+		bytes += int64(len(e.Payload))
+	}
+	if len(entries) == q.Limit || bytes >= q.MaxBytes {
+		// Full, or cut at the byte budget: more may follow.
 		out.Next = entries[len(entries)-1].Seq
 	}
 	if !all {
@@ -377,24 +386,26 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	// tenant's runs without a tenant is the tenant's; the server's own
 	// entries (rules revisions, law checks) belong to no tenant and name
 	// other tenants' runs: the admin reads them in full.
-	owned := map[string]bool{}
-	for i, e := range entries {
-		mine := e.Tenant == tenant
-		if !mine && e.Tenant == "" && e.RunID != "" {
-			seen, ok := owned[e.RunID]
-			if !ok {
-				_, err := s.c.Get(r.Context(), tenant, e.RunID)
-				if err != nil && !errors.Is(err, run.ErrNotFound) {
-					fail(w, err)
-					return
-				}
-				seen = err == nil
-				owned[e.RunID] = seen
-			}
-			mine = seen
+	// Which of the page's entries are the tenant's is the store's rule
+	// (its runs' entries without a tenant included), asked once for the
+	// page's range of seqs.
+	mine := map[int64]bool{}
+	if len(entries) > 0 {
+		last := entries[len(entries)-1].Seq
+		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Limit: len(entries)})
+		if err != nil {
+			fail(w, err)
+			return
 		}
+		for _, e := range own {
+			if e.Seq <= last {
+				mine[e.Seq] = true
+			}
+		}
+	}
+	for i, e := range entries {
 		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
-		if !mine && !system {
+		if !mine[e.Seq] && !system {
 			entries[i] = e.Redact()
 		}
 	}

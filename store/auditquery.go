@@ -21,6 +21,11 @@ type AuditQuery struct {
 	// many (0: no limit).
 	After int64
 	Limit int
+	// MaxBytes, when above 0, ends the selection after the entry whose
+	// payload brings the payloads read to MaxBytes: a page of large
+	// entries (a transfer intent lists every chunk) is cut short, and
+	// holds at least one entry.
+	MaxBytes int64
 }
 
 // Untenanted says which entries without a tenant (the server's own, and

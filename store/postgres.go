@@ -449,7 +449,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows)
+	return scanAudit(rows, q.MaxBytes)
 }
 
 // VerifyAudit implements Store.

@@ -610,7 +610,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows)
+	return scanAudit(rows, q.MaxBytes)
 }
 
 // rowScanner is what database/sql's and pgx's result rows have in common.
@@ -621,16 +621,19 @@ type rowScanner interface {
 }
 
 // scanAudit reads audit entries selected as seq, time, kind, run_id,
-// payload, prev_hash, hash, tenant, version, by either store.
-func scanAudit(rows rowScanner) ([]audit.Entry, error) {
+// payload, prev_hash, hash, tenant, version, by either store, and stops
+// after the entry whose payload brings the total to maxBytes (0: no bound).
+func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 	var out []audit.Entry
-	for rows.Next() {
+	var total int64
+	for (maxBytes <= 0 || total < maxBytes) && rows.Next() {
 		var e audit.Entry
 		var p string
 		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash, &e.Tenant, &e.Version); err != nil {
 			return nil, err
 		}
 		e.Payload = []byte(p)
+		total += int64(len(p))
 		out = append(out, e)
 	}
 	return out, rows.Err()
