@@ -231,10 +231,13 @@ func (c *Controller) lawTick(ctx context.Context) {
 		// copies' alike.
 		// Whether any day falls in (last, today]: no merged, sorted list
 		// is needed for that, and this runs on every tick.
-		for _, d := range slices.Concat(ln.Dates, countryDays()) {
-			if d.After(last) && !d.After(today) {
-				why = "the law changes on " + d.String()
-				break
+	days:
+		for _, ds := range [][]catalog.Date{ln.Dates, countryDays()} {
+			for _, d := range ds {
+				if d.After(last) && !d.After(today) {
+					why = "the law changes on " + d.String()
+					break days
+				}
 			}
 		}
 	}
@@ -392,23 +395,24 @@ func (c *Controller) carryOver(res *CheckResult) {
 	if c.lawDone == nil {
 		c.lawDone = &CheckResult{}
 	}
-	d := c.lawDone
-	d.Moving = sortedUnion(d.Moving, res.Moving)
-	d.Undetermined = sortedUnion(d.Undetermined, res.Undetermined)
-	d.Removed = sortedUnion(d.Removed, res.Removed)
+	c.lawDone.addActions(res)
 }
 
 // withCarried adds to res what failed tries since the last recorded check
 // did. res.Runs stays the live runs this try looked at: a run an earlier
 // try moved is still live, and among them.
 func (c *Controller) withCarried(res *CheckResult) {
-	d := c.lawDone
-	if d == nil {
-		return
+	if c.lawDone != nil {
+		res.addActions(c.lawDone)
 	}
-	res.Moving = sortedUnion(res.Moving, d.Moving)
-	res.Undetermined = sortedUnion(res.Undetermined, d.Undetermined)
-	res.Removed = sortedUnion(res.Removed, d.Removed)
+}
+
+// addActions adds to r the runs o moved or could not judge and the copies
+// it removed.
+func (r *CheckResult) addActions(o *CheckResult) {
+	r.Moving = sortedUnion(r.Moving, o.Moving)
+	r.Undetermined = sortedUnion(r.Undetermined, o.Undetermined)
+	r.Removed = sortedUnion(r.Removed, o.Removed)
 }
 
 func sortedUnion(a, b []string) []string {
