@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -181,10 +182,13 @@ func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomi
 
 // read chunks, names, seals and writes what r holds as the file rel.
 func (w *adder) read(ctx context.Context, r io.Reader, rel string, mode fs.FileMode, newChunks, newBytes *atomic.Int64) (File, error) {
-	w.ch.ResetWithBoundaries(r, w.pol, MinChunk, MaxChunk)
+	w.ch.ResetWithBoundaries(noShortEnd{r}, w.pol, MinChunk, MaxChunk)
 	w.ch.SetAverageBits(averageBits)
 	out := File{Path: rel, Mode: uint32(mode)}
 	for {
+		if err := ctx.Err(); err != nil {
+			return File{}, err
+		}
 		c, err := w.ch.Next(w.buf[:0])
 		if err == io.EOF {
 			return out, nil
@@ -216,6 +220,24 @@ func (w *adder) read(ctx context.Context, r io.Reader, rel string, mode fs.FileM
 			w.opts.OnBytes(int64(len(c.Data)))
 		}
 	}
+}
+
+// ErrCutShort is a stream that ended inside a file: a tar entry whose
+// content stops before the size its header gave.
+var ErrCutShort = errors.New("the stream ended inside the file")
+
+// noShortEnd turns a reader's io.ErrUnexpectedEOF into ErrCutShort. The
+// chunker takes io.ErrUnexpectedEOF as the short last read of a file and
+// reads on; a tar entry cut short answers it to every later read, with no
+// bytes, so the chunker would read for ever.
+type noShortEnd struct{ r io.Reader }
+
+func (n noShortEnd) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = ErrCutShort
+	}
+	return k, err
 }
 
 // AddTar is Add over a tar stream instead of a directory: regular files and

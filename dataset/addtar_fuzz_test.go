@@ -32,6 +32,7 @@ func FuzzAddTar(f *testing.F) {
 	f.Add(seed(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o600, Size: 5000}))
 	f.Add([]byte("not a tar stream"))
 	f.Add(sparseTar())
+	f.Add(cutTar(3000, 1000))
 	const maxFiles, maxBytes = 4, 4096
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()

@@ -689,6 +689,44 @@ func TestAddTarLimits(t *testing.T) {
 	}
 }
 
+// TestAddTarCutShort: a stream that ends inside a file (the pack helper
+// killed, or a file that shrank after its header was written) is an error
+// naming the file, at any point of the file, and stores no manifest. The
+// chunker alone reads such an entry for ever.
+func TestAddTarCutShort(t *testing.T) {
+	for _, keep := range []int{0, 1000, MinChunk + 100} {
+		raw := cutTar(3*MinChunk, keep)
+		store, _ := newStore(t)
+		done := make(chan error, 1)
+		go func() {
+			_, err := AddTar(context.Background(), "ck", tar.NewReader(bytes.NewReader(raw)), store, newSealer(t, "ck"), 10, 1<<30)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrCutShort) || !strings.Contains(err.Error(), "read ck/state.bin") {
+				t.Fatalf("cut after %d bytes: %v, want %v naming the file", keep, err, ErrCutShort)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("cut after %d bytes: AddTar has not returned in 20 s", keep)
+		}
+		if _, err := ReadObject(context.Background(), store, ManifestKey("ck"), 1<<20); err == nil {
+			t.Fatalf("cut after %d bytes: a manifest was stored", keep)
+		}
+	}
+}
+
+// cutTar is a tar stream of one file whose header gives size bytes and
+// whose content stops after keep.
+func cutTar(size, keep int) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "ck/state.bin", Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(size)})
+	tw.Write(bytes.Repeat([]byte{'x'}, keep))
+	// The writer is not closed: the stream ends inside the entry.
+	return buf.Bytes()
+}
+
 // TestUnsealDirPinned: a pinned unseal takes only the manifest version
 // whose digest the caller recorded. A store that hands back another
 // version sealed under the same name and key (one that authenticates) is
