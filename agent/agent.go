@@ -76,6 +76,11 @@ func FromEnv() (Config, error) {
 // (no manifest, a dataset that would not unseal, no sandbox).
 const ExitSetup = 121
 
+// ExitLease is the agent's exit code when it stopped the workload because
+// the server had not answered for the manifest's lease. The controller
+// takes it as the site's loss, not the run's failure.
+const ExitLease = 122
+
 // Run runs the attempt: fetch the manifest, unseal the datasets and the
 // checkpoint to resume from, run the workload in its sandbox while pushing
 // each new checkpoint (sealed with the run's key) to the site's store and
@@ -140,6 +145,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitSetup, fmt.Errorf("agent: %w", err)
 	}
 	code, err := a.runWorkload(ctx)
+	if !a.fenced.IsZero() {
+		err = fmt.Errorf("stopped the workload (exit code %d): no answer from the server for the lease (%s)", code, a.m.Lease)
+		a.finish(ctx, code, err)
+		return ExitLease, fmt.Errorf("agent: %w", err)
+	}
 	a.finish(ctx, code, err)
 	return code, err
 }
@@ -158,11 +168,32 @@ type attempt struct {
 	phase    string
 	exe      string // Meridian's executable as the sandboxed user reaches it
 	reported int64  // last checkpoint step reported
+	ck       ckState
 	names    []string
 	logs     logShipper
 	// control carries the server's requests (stop, checkpoint now) from
 	// the heartbeat to the loop that follows the workload.
 	control chan Reply
+	// fenced is when the workload was stopped because the server had not
+	// answered for the lease (zero while it has).
+	fenced time.Time
+}
+
+// finalPatience bounds how long each report at the attempt's end retries.
+const finalPatience = 30 * time.Second
+
+// finalPatience is how long a report at the attempt's end may retry:
+// finalPatience, cut to what is left of the lease since the server last
+// answered (nothing once the workload was stopped for the lease).
+func (a *attempt) finalPatience() time.Duration {
+	if !a.fenced.IsZero() {
+		return 0
+	}
+	p := finalPatience
+	if a.m.Lease > 0 {
+		p = min(p, a.m.Lease-a.cl.quiet())
+	}
+	return max(p, 0)
 }
 
 func (a *attempt) setPhase(p string) {
@@ -232,7 +263,7 @@ func (a *attempt) wipe() {
 }
 
 func (a *attempt) report(ctx context.Context, route string, v any) Reply {
-	rep, err := a.cl.postJSON(ctx, route, v, 30*time.Second)
+	rep, err := a.cl.postJSON(ctx, route, v, a.finalPatience())
 	if err != nil {
 		a.logf("report %s: %v", filepath.Base(route), err)
 	}
@@ -459,8 +490,23 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
-			a.pushCheckpoint(ctx)
-			a.shipLogs(ctx, false)
+			if a.fenced.IsZero() {
+				if quiet := a.cl.quiet(); a.m.Lease > 0 && quiet > a.m.Lease {
+					// The server has not answered for longer than it waits
+					// before it declares this attempt lost and starts
+					// another: the workload stops rather than run on
+					// without it.
+					a.logf("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
+					a.fenced = time.Now()
+					syscall.Kill(-pgid, syscall.SIGTERM)
+				}
+			} else if time.Since(a.fenced) > fenceGrace(a.m.Lease) {
+				syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+			if a.fenced.IsZero() {
+				a.pushCheckpoint(ctx, 0)
+				a.shipLogs(ctx, false)
+			}
 		case rep := <-a.control:
 			if rep.Checkpoint {
 				syscall.Kill(-pgid, syscall.SIGUSR1)
@@ -470,6 +516,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			}
 		}
 	}
+}
+
+// fenceGrace is how long a workload stopped for a lapsed lease has to end
+// before it is killed: half the lease, from 1 to 30 seconds.
+func fenceGrace(lease time.Duration) time.Duration {
+	return min(max(lease/2, time.Second), 30*time.Second)
 }
 
 func (a *attempt) heartbeat() time.Duration {
@@ -514,10 +566,16 @@ func (a *attempt) readOutput(r io.Reader) {
 	}
 }
 
-// finish pushes the last checkpoint and output and reports the end.
+// finish pushes the last checkpoint and output and reports the end. Each
+// report retries for at most what is left of the lease since the server
+// last answered: an agent the server cannot hear ends within the lease, as
+// the server expects, rather than retrying for minutes at a site the run
+// has left.
 func (a *attempt) finish(ctx context.Context, code int, err error) {
 	a.setPhase("finishing")
-	a.pushCheckpoint(ctx)
+	if a.fenced.IsZero() {
+		a.pushCheckpoint(ctx, a.finalPatience())
+	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
 	p := a.progress
@@ -572,7 +630,7 @@ func (a *attempt) shipLogs(ctx context.Context, final bool) {
 	}
 	patience := time.Duration(0)
 	if final {
-		patience = 30 * time.Second
+		patience = a.finalPatience()
 	}
 	var rep Reply
 	err := retry(ctx, patience, func(ctx context.Context) (err error) {

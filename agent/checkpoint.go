@@ -69,23 +69,58 @@ const maxCheckpointFiles = 100000
 // the last one reported, stores it at the site, and reports it. The files
 // are read by the pack helper inside the workload's own sandbox, so the
 // agent reads nothing the workload could not read itself.
-func (a *attempt) pushCheckpoint(ctx context.Context) {
-	_, ckpt, _ := a.dirs()
-	name, step, ok := newest(ckpt)
-	if !ok || step <= a.reported {
+//
+// Each checkpoint is sealed once: one the server has not acknowledged is
+// reported again, backing off, before any newer one is sealed, so a server
+// that cannot be reached costs neither a re-read of the checkpoint every
+// poll nor a growing pile of unreported ones in the site's store. A
+// checkpoint that cannot be sealed is tried again, backing off, until a
+// newer one appears. patience is how long one call may retry the report
+// (0 in the loop, which retries across polls).
+func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
+	now := time.Now()
+	if a.ck.pending == nil {
+		_, ckpt, _ := a.dirs()
+		name, step, ok := newest(ckpt)
+		if !ok || step <= a.reported || step <= a.ck.refused {
+			return
+		}
+		if step == a.ck.failed && now.Before(a.ck.retryAt) && patience == 0 {
+			return
+		}
+		ref, err := a.seal(ctx, ckpt, name, step)
+		if err != nil {
+			a.logf("checkpoint %s: %v", name, err)
+			if step != a.ck.failed {
+				a.ck.wait = 0
+			}
+			a.ck.failed = step
+			a.ck.later(now)
+			return
+		}
+		a.ck.pending, a.ck.failed, a.ck.wait = ref, 0, 0
+	} else if now.Before(a.ck.retryAt) && patience == 0 {
 		return
 	}
-	ref, err := a.seal(ctx, ckpt, name, step)
+	ref := a.ck.pending
+	rep, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, patience)
 	if err != nil {
-		a.logf("checkpoint %s: %v", name, err)
+		a.logf("report checkpoint %s: %v", ref.Path, err)
+		if !permanent(err) {
+			a.ck.later(now)
+			return
+		}
+		// The server will not take it: nothing refers to the sealed copy.
+		a.ck.pending, a.ck.refused = nil, ref.Step
+		if !errors.Is(err, errAuth) {
+			if err := dataset.Remove(ctx, a.store, ref.Name); err != nil {
+				a.logf("remove refused checkpoint %s: %v", ref.Name, err)
+			}
+		}
 		return
 	}
-	rep, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, 30*time.Second)
-	if err != nil {
-		a.logf("report checkpoint %s: %v", name, err)
-		return
-	}
-	a.reported = step
+	a.ck.pending, a.ck.wait = nil, 0
+	a.reported = ref.Step
 	a.pass(rep)
 	a.names = append(a.names, ref.Name)
 	for len(a.names) > keepCheckpoints {
@@ -94,6 +129,29 @@ func (a *attempt) pushCheckpoint(ctx context.Context) {
 		}
 		a.names = a.names[1:]
 	}
+}
+
+// ckState is the agent's checkpoint push between polls.
+type ckState struct {
+	// pending is sealed and stored but not acknowledged by the server.
+	pending *CheckpointRef
+	// failed is the step whose sealing failed last; refused is the step
+	// of the last checkpoint the server refused for good.
+	failed, refused int64
+	retryAt         time.Time
+	wait            time.Duration
+}
+
+// Backoff of a checkpoint's seal or report: from one poll to 30 s.
+const (
+	ckRetryFirst = checkpointPoll
+	ckRetryMax   = 30 * time.Second
+)
+
+// later puts the next try off, twice as long as the last time.
+func (s *ckState) later(now time.Time) {
+	s.wait = min(max(2*s.wait, ckRetryFirst), ckRetryMax)
+	s.retryAt = now.Add(s.wait)
 }
 
 func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {
@@ -114,7 +172,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	}
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = &limitedBuffer{b: &stderr, n: 4 << 10}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -123,15 +181,39 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 		return nil, err
 	}
 	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(out), a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
-	io.Copy(io.Discard, out)
-	waitErr := cmd.Wait()
+	// The helper runs where the workload can reach it: what it writes
+	// after the archive's end, or after a refusal, is not read to its end.
 	if addErr != nil {
-		return nil, addErr
+		cmd.Process.Kill()
+	} else if n, _ := io.CopyN(io.Discard, out, 1<<20); n == 1<<20 {
+		cmd.Process.Kill()
 	}
-	if waitErr != nil {
-		return nil, fmt.Errorf("pack: %v: %s", waitErr, strings.TrimSpace(stderr.String()))
+	waitErr := cmd.Wait()
+	msg := strings.TrimSpace(stderr.String())
+	switch {
+	case addErr != nil && errors.Is(addErr, dataset.ErrCutShort) && msg != "":
+		// The helper stopped inside a file: its own word says why (the
+		// file shrank or went while it was read).
+		return nil, fmt.Errorf("%s (%v)", msg, addErr)
+	case addErr != nil:
+		return nil, addErr
+	case waitErr != nil:
+		return nil, fmt.Errorf("pack: %v: %s", waitErr, msg)
 	}
 	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
+}
+
+// limitedBuffer keeps the first n bytes written to it and drops the rest.
+type limitedBuffer struct {
+	b *bytes.Buffer
+	n int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.n - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
 }
 
 // Pack writes a tar stream of dir/name (a file or a directory) to w: regular

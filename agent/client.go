@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,14 @@ type client struct {
 	attempt int
 	token   string
 	http    *http.Client
+	// heard is when the server last answered a request with success, in
+	// Unix nanoseconds.
+	heard atomic.Int64
+}
+
+// quiet is how long the server has not answered with success.
+func (c *client) quiet() time.Duration {
+	return time.Since(time.Unix(0, c.heard.Load()))
 }
 
 // errAuth means the server refused the credential: the attempt is over (or
@@ -60,6 +69,7 @@ func (c *client) do(ctx context.Context, method, route string, body io.Reader, c
 	case resp.StatusCode >= 300:
 		return &statusError{code: resp.StatusCode, msg: strings.TrimSpace(string(b))}
 	}
+	c.heard.Store(time.Now().UnixNano())
 	if out != nil && len(b) > 0 {
 		return json.Unmarshal(b, out)
 	}

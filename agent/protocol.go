@@ -122,6 +122,12 @@ type Manifest struct {
 	Sandbox        Sandbox `json:"sandbox"`
 	// Heartbeat is how often to report progress.
 	Heartbeat time.Duration `json:"heartbeat"`
+	// Lease is how long the agent may go without an answer from the server
+	// before it stops the workload (0: never). The server declares an
+	// attempt lost once its agent has been silent for half the lease, and
+	// may then start another attempt elsewhere; a partitioned site's
+	// workload therefore ends at most about that long after.
+	Lease time.Duration `json:"lease,omitempty"`
 	// LogLimit bounds the output the server keeps for the attempt.
 	LogLimit int64 `json:"logLimit"`
 }

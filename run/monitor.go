@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
@@ -79,6 +80,34 @@ func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) t
 	return quiet
 }
 
+// silenceLimit is how long an attempt's agent may be silent while its job
+// runs before the site counts as lost: several missed heartbeats and the
+// site timeout. The agent's lease is twice as long (agentapi.go), so a
+// partitioned agent stops its workload within that much again after the
+// run was moved.
+func (c *Controller) silenceLimit() time.Duration {
+	return max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat)
+}
+
+// reportedExit reports whether attempt n's agent reported that the
+// workload exited with code.
+func (c *Controller) reportedExit(ctx context.Context, id string, n, code int) (bool, error) {
+	row, err := c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	r, err := fromRow(row)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range r.Attempts {
+		if a.N == n && a.Exit != nil && *a.Exit == code {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // monitor polls the backend for the attempt's state and reacts to its end
 // or its site's loss. Progress and checkpoints arrive from the attempt's
 // agent (agentapi.go); an agent that has been silent past the site timeout
@@ -118,7 +147,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if st.State == backend.Running {
 		// An agent is silent when it missed several heartbeats and the site
 		// timeout has passed: one late report is not a lost site.
-		if quiet := c.silentFor(ctx, r.ID, r.Attempt); quiet > max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat) {
+		if quiet := c.silentFor(ctx, r.ID, r.Attempt); quiet > c.silenceLimit() {
 			return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
 		}
 	}
@@ -132,6 +161,20 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	case backend.Succeeded:
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
 	case backend.Failed:
+		if st.ExitCode == agent.ExitLease {
+			// The agent stopped the workload because it could not reach
+			// this server: the site is cut off, the run is not at fault.
+			// A workload that itself exits with that code is told apart by
+			// the exit its agent reported (read again: it may have come in
+			// since this step read the run).
+			own, err := c.reportedExit(ctx, r.ID, r.Attempt, agent.ExitLease)
+			if err != nil {
+				return false, err
+			}
+			if !own {
+				return c.lose(ctx, r, fmt.Sprintf("attempt %d's agent stopped its workload: it had no answer from the server for its lease", r.Attempt))
+			}
+		}
 		to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: %s", r.Attempt, r.Site, st.Reason)
 	case backend.Cancelled:
 		to, reason = Cancelled, fmt.Sprintf("attempt %d at %s cancelled by the site: %s", r.Attempt, r.Site, st.Reason)

@@ -441,8 +441,17 @@ func (failing) Status(context.Context, string) (backend.Status, error) {
 	return backend.Status{}, errors.New("connection refused")
 }
 
+func (failing) Cancel(context.Context, string) error { return errors.New("connection refused") }
+
+// TestUnreachableSiteIsLost: a site cut off both ways (its scheduler does
+// not answer the server, its agent cannot reach it) is lost after the site
+// timeout and the run moves on. The cut-off agent stops its workload by
+// itself once its lease lapses: nothing tells it to, and the run runs on
+// elsewhere.
 func TestUnreachableSiteIsLost(t *testing.T) {
+	var p *partition
 	e := newEnv(t, func(c *Config) {
+		p = partitionAgents(t, c)
 		c.SiteTimeout = 300 * time.Millisecond
 		inner := c.Backends
 		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
@@ -453,14 +462,19 @@ func TestUnreachableSiteIsLost(t *testing.T) {
 			return b, err
 		}
 	})
+	p.set(1, "cut")
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+	// The workload outlasts the agent's lease (2 s here).
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 5)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	if r.State != Succeeded || r.Site != "bravo" {
 		t.Fatalf("%s at %s: %s", r.State, r.Site, r.Reason)
+	}
+	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
+		t.Errorf("the cut-off agent at alpha exited %d, want %d", code, agent.ExitLease)
 	}
 	evs, _ := e.c.Events(ctx, "t1", r.ID)
 	found := false
@@ -630,18 +644,23 @@ func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpe
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/recovery")
 }
 
+// TestWorkloadFailure: a workload that fails fails the run, even when its
+// exit code is the one an agent exits with after its lease lapsed: the exit
+// its agent reported tells them apart.
 func TestWorkloadFailure(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	doc := jobDoc(10, 5)
-	doc.Content = strings.Replace(doc.Content, "command: [", `command: [/bin/sh, -c, "echo failing; exit 3", `, 1)
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	if r.State != Failed || !strings.Contains(r.Reason, "3") || r.Attempt != 1 {
-		t.Errorf("ended %s after %d attempts: %s", r.State, r.Attempt, r.Reason)
+	for _, code := range []int{3, agent.ExitLease} {
+		doc := jobDoc(10, 5)
+		doc.Content = strings.Replace(doc.Content, "command: [", fmt.Sprintf(`command: [/bin/sh, -c, "echo failing; exit %d", `, code), 1)
+		r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+		if r.State != Failed || !strings.Contains(r.Reason, fmt.Sprint(code)) || r.Attempt != 1 {
+			t.Errorf("exit %d: ended %s after %d attempts: %s", code, r.State, r.Attempt, r.Reason)
+		}
 	}
 }
 

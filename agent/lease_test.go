@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
+)
+
+// TestMain lets the test binary stand in for Meridian's executable: the
+// agent starts its pack helper as `<exe> __agent pack DIR NAME`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "__agent" {
+		os.Exit(MainAs("__agent", os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// server is the controller's side of the agent API as far as these tests
+// need it: it hands out one manifest and records what the agent reports.
+// checkpoint decides each checkpoint report's answer (nil: 200).
+type server struct {
+	t          *testing.T
+	manifest   Manifest
+	down       atomic.Bool // every route answers 503
+	checkpoint func(ref CheckpointRef, n int) int
+
+	mu      sync.Mutex
+	reports []CheckpointRef
+	exits   []Exit
+	beats   int
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if s.down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	body, _ := io.ReadAll(req.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	code := http.StatusOK
+	switch p := req.URL.Path; {
+	case req.Method == http.MethodGet:
+		json.NewEncoder(w).Encode(s.manifest)
+		return
+	case strings.HasSuffix(p, "/checkpoints"):
+		var ref CheckpointRef
+		if err := json.Unmarshal(body, &ref); err != nil {
+			s.t.Errorf("checkpoint report %q: %v", body, err)
+		}
+		s.reports = append(s.reports, ref)
+		if s.checkpoint != nil {
+			code = s.checkpoint(ref, len(s.reports))
+		}
+	case strings.HasSuffix(p, "/exit"):
+		var ex Exit
+		json.Unmarshal(body, &ex)
+		s.exits = append(s.exits, ex)
+	case strings.HasSuffix(p, "/heartbeat"):
+		s.beats++
+	}
+	if code != http.StatusOK {
+		http.Error(w, "refused", code)
+		return
+	}
+	w.Write([]byte("{}"))
+}
+
+// startAgent runs an agent for a workload of one shell line under a
+// server with the given lease and returns the server, the agent's scratch,
+// a file counting the pack helper's runs, and a channel with Run's result.
+func startAgent(t *testing.T, script string, lease time.Duration, checkpoint func(CheckpointRef, int) int) (*server, string, string, <-chan [2]any) {
+	t.Helper()
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	if err := os.Mkdir(storeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server{t: t, checkpoint: checkpoint, manifest: Manifest{Run: "run-1", Attempt: 1, Site: "here", Tenant: "t1",
+		Command: []string{"/bin/sh", "-c", script}, Store: "file://" + storeDir, DataPrefix: "t1/data/",
+		CheckpointPrefix: "t1/checkpoints/", RunKey: key.String(), CheckpointName: "ckpt-run-1-%d",
+		Sandbox: Sandbox{Mode: SandboxNone}, Heartbeat: 50 * time.Millisecond, LogLimit: 1 << 20, Lease: lease}}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	// The pack helper is this test binary behind a script that counts it.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := filepath.Join(dir, "packs")
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, []byte(fmt.Sprintf("#!/bin/sh\necho \"$4\" >> %q\nexec %q \"$@\"\n", count, exe)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(dir, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Server: hs.URL, Run: "run-1", Attempt: 1, Token: "tok", WorkDir: wd, Exe: helper,
+		SandboxExec: []string{helper, "__agent"}, Stdout: io.Discard, Stderr: io.Discard, Patience: 5 * time.Second}
+	done := make(chan [2]any, 1)
+	go func() {
+		code, err := Run(context.Background(), cfg)
+		done <- [2]any{code, err}
+	}()
+	return srv, storeDir, count, done
+}
+
+// wait returns Run's exit code and error, or fails after 60 s.
+func wait(t *testing.T, done <-chan [2]any) (int, error) {
+	t.Helper()
+	select {
+	case r := <-done:
+		err, _ := r[1].(error)
+		return r[0].(int), err
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent has not returned in 60 s")
+		return 0, nil
+	}
+}
+
+// started waits up to 10 s for the workload to write its pid file.
+func started(t *testing.T, pidFile string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(pidFile); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the workload did not start")
+		}
+	}
+}
+
+// TestAgentStopsWhenTheLeaseLapses: an agent whose server stops answering
+// stops the workload once the lease has passed, kills it when it ignores
+// SIGTERM, and exits with ExitLease, which the controller reads as a lost
+// site. While the server answers, the same lease never fires.
+func TestAgentStopsWhenTheLeaseLapses(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	// The workload ignores SIGTERM, so only the kill after the grace ends it.
+	script := fmt.Sprintf("trap '' TERM; echo $$ > %q; while :; do sleep 0.05; done", pidFile)
+	srv, _, _, done := startAgent(t, script, time.Second, nil)
+	started(t, pidFile)
+	cut := time.Now()
+	srv.down.Store(true)
+	code, err := wait(t, done)
+	took := time.Since(cut)
+	if code != ExitLease || err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Fatalf("Run = %d, %v; want %d and an error naming the lease", code, err, ExitLease)
+	}
+	// The lease (1 s) and the grace (1 s) pass before the kill.
+	if took < 1900*time.Millisecond {
+		t.Errorf("the agent gave up %s after the server went; the lease and grace are 2 s from the last answer", took)
+	}
+	raw, _ := os.ReadFile(pidFile)
+	if st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
+		t.Errorf("the workload (pid %s) still runs: %s", strings.TrimSpace(string(raw)), st)
+	}
+
+	// A workload that ends by itself after the server went: the reports
+	// at the end retry only for what is left of the lease, not 30 s each.
+	pidFile2 := filepath.Join(t.TempDir(), "pid")
+	srv, _, _, done = startAgent(t, fmt.Sprintf("echo $$ > %q; sleep 0.3", pidFile2), time.Second, nil)
+	started(t, pidFile2)
+	srv.down.Store(true)
+	cut = time.Now()
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("a workload that ended by itself: Run = %d, %v; want 0", code, err)
+	}
+	if took := time.Since(cut); took > 5*time.Second {
+		t.Errorf("the agent reported for %s after the server went; the lease is 1 s", took)
+	}
+
+	// The same lease under a server that answers: the workload runs its
+	// 2.5 s to the end.
+	srv, _, _, done = startAgent(t, "sleep 2.5", time.Second, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("under an answering server Run = %d, %v; want 0", code, err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.exits) != 1 || srv.exits[0].Code != 0 {
+		t.Errorf("exit reports %+v; want one of code 0", srv.exits)
+	}
+}
+
+// TestAgentSealsEachCheckpointOnce: a checkpoint whose report fails is
+// reported again, the same sealed copy, backing off, and is not packed
+// again; one the server refuses for good is neither packed nor reported
+// again, and its sealed copy is removed; the next checkpoint goes through.
+func TestAgentSealsEachCheckpointOnce(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+for step in 10 20 30; do
+  head -c 3000000 /dev/urandom > .tmp && mv .tmp step-$step
+  sleep 1.5
+done`
+	var first atomic.Value
+	srv, storeDir, count, done := startAgent(t, script, 0, func(ref CheckpointRef, n int) int {
+		switch {
+		case ref.Step == 10 && n <= 3:
+			if n == 1 {
+				first.Store(ref)
+			}
+			return http.StatusServiceUnavailable // passing: tried again
+		case ref.Step == 20:
+			return http.StatusBadRequest // for good
+		}
+		return http.StatusOK
+	})
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	packs, _ := os.ReadFile(count)
+	if got := strings.Fields(string(packs)); strings.Join(got, " ") != "step-10 step-20 step-30" {
+		t.Errorf("the pack helper ran for %v; want each checkpoint once", got)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var steps []int64
+	for _, r := range srv.reports {
+		steps = append(steps, r.Step)
+		if r.Step == 10 && r != first.Load().(CheckpointRef) {
+			t.Errorf("step 10 reported as %+v, first as %+v: sealed again", r, first.Load())
+		}
+	}
+	if fmt.Sprint(steps) != "[10 10 10 10 20 30]" {
+		t.Errorf("reports of steps %v; want step 10 four times, then 20 and 30 once", steps)
+	}
+	// The refused checkpoint's sealed copy is gone; the others are kept.
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := st.Sub("t1/checkpoints/")
+	for step, want := range map[int64]bool{10: true, 20: false, 30: true} {
+		name := fmt.Sprintf("ckpt-run-1-%d", step)
+		_, err := dataset.ReadObject(context.Background(), ck, dataset.ManifestKey(name), 1<<20)
+		if (err == nil) != want {
+			t.Errorf("checkpoint %d in the store: %v, want kept %v", step, err, want)
+		}
+	}
+}

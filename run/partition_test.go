@@ -1,0 +1,146 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/agent"
+)
+
+// partition stands between agents and the agent API and can cut an
+// attempt off: "cut" answers 503 without passing the request on (the site
+// cannot reach the server); "deaf" passes it on and answers 503 (the
+// server hears the agent, the agent never hears back). The manifest always
+// goes through, so the agent starts.
+type partition struct {
+	upstream string
+	mu       sync.Mutex
+	modes    map[int]string
+}
+
+var attemptInPath = regexp.MustCompile(`/attempts/(\d+)`)
+
+// partitionAgents puts a partition in front of the test's agent API.
+func partitionAgents(t testing.TB, c *Config) *partition {
+	p := &partition{upstream: c.ServerURL, modes: map[int]string{}}
+	ts := httptest.NewServer(p)
+	t.Cleanup(ts.Close)
+	c.ServerURL = ts.URL
+	return p
+}
+
+func (p *partition) set(attempt int, mode string) {
+	p.mu.Lock()
+	p.modes[attempt] = mode
+	p.mu.Unlock()
+}
+
+func (p *partition) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	mode := ""
+	if m := attemptInPath.FindStringSubmatch(req.URL.Path); m != nil && req.Method != http.MethodGet {
+		n, _ := strconv.Atoi(m[1])
+		p.mu.Lock()
+		mode = p.modes[n]
+		p.mu.Unlock()
+	}
+	if mode == "cut" {
+		http.Error(w, "cut off", http.StatusServiceUnavailable)
+		return
+	}
+	body, _ := io.ReadAll(req.Body)
+	out, err := http.NewRequestWithContext(req.Context(), req.Method, p.upstream+req.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	out.Header = req.Header.Clone()
+	resp, err := http.DefaultClient.Do(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(resp.Body)
+	if mode == "deaf" {
+		http.Error(w, "the answer was lost", http.StatusServiceUnavailable)
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(reply)
+}
+
+// exitCodeAt returns the exit code the local backend recorded for the
+// site's one job, waiting up to 20 s for it.
+func (e *env) exitCodeAt(site string) int {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(e.dir, "sites", site, "jobs", "*", "exitcode"))
+		if len(files) == 1 {
+			if b, err := os.ReadFile(files[0]); err == nil {
+				if code, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					return code
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// What the job left says why.
+	files, _ := filepath.Glob(filepath.Join(e.dir, "sites", site, "jobs", "*", "*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		e.t.Logf("%s: %s", filepath.Base(f), b[max(0, len(b)-1500):])
+	}
+	e.t.Fatalf("no job at %s recorded an exit code in 20 s", site)
+	return 0
+}
+
+// TestDeafAgentStopsAndTheRunMoves: an agent whose reports reach the
+// server but whose answers never come back stops the workload when its
+// lease lapses. The server, which heard it all along, takes the agent's
+// exit code as the site's loss: the run resumes at the next site instead
+// of failing.
+func TestDeafAgentStopsAndTheRunMoves(t *testing.T) {
+	var p *partition
+	e := newEnv(t, func(c *Config) {
+		c.SiteTimeout = time.Second
+		p = partitionAgents(t, c)
+	})
+	p.set(1, "deaf")
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("%s at %s after %d attempts: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
+		t.Errorf("the agent at alpha exited %d, want %d", code, agent.ExitLease)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	found := false
+	for _, ev := range evs {
+		if ev.Kind == "site-lost" && strings.Contains(ev.Reason, "lease") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no site-lost event naming the lease: %v", kinds(evs))
+	}
+}
