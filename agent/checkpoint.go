@@ -78,48 +78,61 @@ const maxCheckpointFiles = 100000
 // newer one appears. patience is how long one call may retry the report
 // (0 in the loop, which retries across polls).
 func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
-	now := time.Now()
-	if a.ck.pending == nil {
-		_, ckpt, _ := a.dirs()
-		name, step, ok := newest(ckpt)
-		if !ok || step <= a.reported || step <= a.ck.refused {
-			return
-		}
-		if step == a.ck.failed && now.Before(a.ck.retryAt) && patience == 0 {
-			return
-		}
-		ref, err := a.seal(ctx, ckpt, name, step)
-		if err != nil {
-			a.logf("checkpoint %s: %v", name, err)
-			if step != a.ck.failed {
-				a.ck.wait = 0
+	for {
+		sealedNow := false
+		if a.ck.pending == nil {
+			_, ckpt, _ := a.dirs()
+			name, step, ok := newest(ckpt)
+			if !ok || step <= a.reported || step <= a.ck.refused {
+				return
 			}
-			a.ck.failed = step
-			a.ck.later(now)
+			if step == a.ck.failed && patience == 0 && time.Now().Before(a.ck.seal.at) {
+				return
+			}
+			ref, err := a.seal(ctx, ckpt, name, step)
+			if err != nil {
+				a.logf("checkpoint %s: %v", name, err)
+				if step != a.ck.failed {
+					a.ck.seal = backoff{}
+				}
+				a.ck.failed = step
+				a.ck.seal.later(sealRetryMax)
+				return
+			}
+			a.ck.pending, a.ck.failed, a.ck.seal = ref, 0, backoff{}
+			sealedNow = true
+		} else if patience == 0 && time.Now().Before(a.ck.report.at) {
 			return
 		}
-		a.ck.pending, a.ck.failed, a.ck.wait = ref, 0, 0
-	} else if now.Before(a.ck.retryAt) && patience == 0 {
-		return
+		if !a.reportPending(ctx, patience) || sealedNow {
+			return
+		}
+		// An older checkpoint is settled: a newer one may wait.
 	}
+}
+
+// reportPending reports the pending checkpoint. It returns false when the
+// report should be tried again (backing off), true when the checkpoint is
+// settled: acknowledged, or refused for good.
+func (a *attempt) reportPending(ctx context.Context, patience time.Duration) bool {
 	ref := a.ck.pending
 	rep, err := a.cl.postJSON(ctx, RouteCheckpoint, ref, patience)
 	if err != nil {
 		a.logf("report checkpoint %s: %v", ref.Path, err)
 		if !permanent(err) {
-			a.ck.later(now)
-			return
+			a.ck.report.later(reportRetryMax)
+			return false
 		}
 		// The server will not take it: nothing refers to the sealed copy.
-		a.ck.pending, a.ck.refused = nil, ref.Step
+		a.ck.pending, a.ck.refused, a.ck.report = nil, ref.Step, backoff{}
 		if !errors.Is(err, errAuth) {
 			if err := dataset.Remove(ctx, a.store, ref.Name); err != nil {
 				a.logf("remove refused checkpoint %s: %v", ref.Name, err)
 			}
 		}
-		return
+		return true
 	}
-	a.ck.pending, a.ck.wait = nil, 0
+	a.ck.pending, a.ck.report = nil, backoff{}
 	a.reported = ref.Step
 	a.pass(rep)
 	a.names = append(a.names, ref.Name)
@@ -129,6 +142,7 @@ func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
 		}
 		a.names = a.names[1:]
 	}
+	return true
 }
 
 // ckState is the agent's checkpoint push between polls.
@@ -138,20 +152,29 @@ type ckState struct {
 	// failed is the step whose sealing failed last; refused is the step
 	// of the last checkpoint the server refused for good.
 	failed, refused int64
-	retryAt         time.Time
-	wait            time.Duration
+	// seal puts off sealing the failed step again; report puts off
+	// reporting the pending checkpoint again.
+	seal, report backoff
 }
 
-// Backoff of a checkpoint's seal or report: from one poll to 30 s.
+// Backoff of a checkpoint's seal (which reads the whole checkpoint) and
+// of its report (one small request): from one poll to these.
 const (
-	ckRetryFirst = checkpointPoll
-	ckRetryMax   = 30 * time.Second
+	sealRetryMax   = 30 * time.Second
+	reportRetryMax = 5 * time.Second
 )
 
-// later puts the next try off, twice as long as the last time.
-func (s *ckState) later(now time.Time) {
-	s.wait = min(max(2*s.wait, ckRetryFirst), ckRetryMax)
-	s.retryAt = now.Add(s.wait)
+// backoff puts a retry off, twice as long each time.
+type backoff struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// later puts the next try off twice as long as the last, from one poll to
+// most.
+func (b *backoff) later(most time.Duration) {
+	b.wait = min(max(2*b.wait, checkpointPoll), most)
+	b.at = time.Now().Add(b.wait)
 }
 
 func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {

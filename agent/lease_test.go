@@ -258,3 +258,32 @@ done`
 		}
 	}
 }
+
+// TestAgentReportsTheLastCheckpointAtTheEnd: a workload that ends while an
+// older checkpoint's report is still failing gets both reported at the
+// end, the older first and then its last one, which is what the run
+// resumes from or ends with.
+func TestAgentReportsTheLastCheckpointAtTheEnd(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-10
+sleep 0.6
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-20`
+	srv, _, count, done := startAgent(t, script, 0, func(ref CheckpointRef, n int) int {
+		if ref.Step == 10 && n <= 3 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	packs, _ := os.ReadFile(count)
+	if got := strings.Join(strings.Fields(string(packs)), " "); got != "step-10 step-20" {
+		t.Errorf("the pack helper ran for %q; want step-10 step-20", got)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if n := len(srv.reports); n < 2 || srv.reports[n-1].Step != 20 || srv.reports[n-2].Step != 10 {
+		t.Errorf("reports %+v; want step 10 and then step 20 last", srv.reports)
+	}
+}
