@@ -150,7 +150,7 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		Command: job.Spec.Workload.Command, Env: job.Spec.Workload.Env,
 		Store: c.SiteStore(site), DataPrefix: dataPrefix(r.Tenant), CheckpointPrefix: checkpointPrefix(r.Tenant),
 		CheckpointName: checkpointName(r.ID), Heartbeat: c.cfg.Heartbeat, LogLimit: c.cfg.LogLimit,
-		Lease: 2 * c.silenceLimit()}
+		Lease: c.agentLease()}
 	keys := c.keyrings()
 	for _, name := range stored {
 		k, err := keys.Get(r.Tenant, name)

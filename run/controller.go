@@ -84,6 +84,13 @@ type Config struct {
 	AgentFingerprint string
 	// Heartbeat is how often agents report (default 2s).
 	Heartbeat time.Duration
+	// AgentLease is how long an attempt's agent runs its workload without
+	// an answer from the server before it stops it (the manifest's
+	// lease): it bounds how long a site cut off from the server runs on
+	// after its run was moved. It is at least twice the silence limit
+	// (see silenceLimit); 0 means DefaultAgentLease; below 0, agents never
+	// stop on their own.
+	AgentLease time.Duration
 	// Sandbox says how workloads are confined at sites on this machine; a
 	// site's backend.sandbox overrides it, and remote sites default to
 	// landlock.

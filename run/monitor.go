@@ -82,11 +82,30 @@ func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) t
 
 // silenceLimit is how long an attempt's agent may be silent while its job
 // runs before the site counts as lost: several missed heartbeats and the
-// site timeout. The agent's lease is twice as long (agentapi.go), so a
-// partitioned agent stops its workload within that much again after the
-// run was moved.
+// site timeout.
 func (c *Controller) silenceLimit() time.Duration {
 	return max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat)
+}
+
+// DefaultAgentLease is the agents' lease unless Config.AgentLease says
+// otherwise. It is an assumption an operator may override (serve
+// --agent-lease): long enough to ride out a server's restart or upgrade
+// without stopping every workload, short enough that a site cut off from
+// the server does not run a moved run's workload for long.
+const DefaultAgentLease = 10 * time.Minute
+
+// agentLease is the lease agents are given (0: none). It is at least twice
+// the silence limit, so an agent stops its workload only after the server
+// would have counted it lost.
+func (c *Controller) agentLease() time.Duration {
+	switch l := c.cfg.AgentLease; {
+	case l < 0:
+		return 0
+	case l == 0:
+		return max(DefaultAgentLease, 2*c.silenceLimit())
+	default:
+		return max(l, 2*c.silenceLimit())
+	}
 }
 
 // reportedExit reports whether attempt n's agent reported that the

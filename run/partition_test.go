@@ -118,6 +118,7 @@ func TestDeafAgentStopsAndTheRunMoves(t *testing.T) {
 	var p *partition
 	e := newEnv(t, func(c *Config) {
 		c.SiteTimeout = time.Second
+		c.AgentLease = 2 * time.Second
 		p = partitionAgents(t, c)
 	})
 	p.set(1, "deaf")
@@ -142,5 +143,26 @@ func TestDeafAgentStopsAndTheRunMoves(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no site-lost event naming the lease: %v", kinds(evs))
+	}
+}
+
+// TestAgentLeaseBounds: the lease agents get is the configured one, never
+// less than twice the silence limit (an agent must not stop before the
+// server would count it lost), ten minutes when unset, and none when
+// turned off.
+func TestAgentLeaseBounds(t *testing.T) {
+	for _, c := range []struct {
+		lease, siteTimeout, want time.Duration
+	}{
+		{0, 30 * time.Second, DefaultAgentLease},
+		{0, 10 * time.Minute, 20 * time.Minute},
+		{time.Minute, 30 * time.Second, time.Minute},
+		{time.Minute, 45 * time.Second, 90 * time.Second},
+		{-1, 30 * time.Second, 0},
+	} {
+		ctl := New(Config{AgentLease: c.lease, SiteTimeout: c.siteTimeout, Heartbeat: 2 * time.Second})
+		if got := ctl.agentLease(); got != c.want {
+			t.Errorf("lease %s, site timeout %s: agents get %s, want %s", c.lease, c.siteTimeout, got, c.want)
+		}
 	}
 }

@@ -453,6 +453,7 @@ func TestUnreachableSiteIsLost(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		p = partitionAgents(t, c)
 		c.SiteTimeout = 300 * time.Millisecond
+		c.AgentLease = 2 * time.Second
 		inner := c.Backends
 		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
 			b, err := inner(site, root)

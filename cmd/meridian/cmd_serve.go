@@ -75,6 +75,9 @@ its backend (local, slurm, kubernetes).`,
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \
       --listen 0.0.0.0:7420 --advertise https://meridian.internal:7420 --log-format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.AgentLease <= 0 {
+				opts.AgentLease = -1 // --agent-lease 0: agents never stop on their own
+			}
 			// The local site: out of the box, or with --catalog when asked
 			// for with --local-country; never with --no-local-site.
 			fl := cmd.Flags()
@@ -171,6 +174,7 @@ its backend (local, slurm, kubernetes).`,
 	cmd.Flags().StringVar(&opts.CatalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", 500*time.Millisecond, "how often to check active runs")
 	cmd.Flags().DurationVar(&opts.SiteTimeout, "site-timeout", 30*time.Second, "how long a site may be unreachable before its runs move")
+	cmd.Flags().DurationVar(&opts.AgentLease, "agent-lease", run.DefaultAgentLease, "how long an attempt's agent runs its workload without an answer from this server before it stops it (at least twice the site timeout; 0: never)")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
 	cmd.Flags().StringVar(&local.Country, "local-country", "", "country of the local site, the one site that runs jobs out of the box (as local processes on this machine); default serve.localCountry in the config file, else "+defaultLocalCountry)

@@ -41,7 +41,10 @@ type serverOptions struct {
 	CatalogDir  string
 	Poll        time.Duration
 	SiteTimeout time.Duration
-	Log         io.Writer
+	// AgentLease is run.Config.AgentLease: 0 is the default, below 0
+	// agents never stop on their own.
+	AgentLease time.Duration
+	Log        io.Writer
 	// LogFormat is text or json; LogLevel debug, info, warn (the default)
 	// or error.
 	LogFormat, LogLevel string
@@ -411,7 +414,7 @@ func startServer(opts serverOptions) (*server, error) {
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {
