@@ -108,19 +108,15 @@ func (c *Controller) agentLease() time.Duration {
 	}
 }
 
-// reportedExit reports whether attempt n's agent reported that the
-// workload exited with code.
-func (c *Controller) reportedExit(ctx context.Context, id string, n, code int) (bool, error) {
-	row, err := c.cfg.Store.GetRun(ctx, id)
+// reportedExit reports whether the agent of r's current attempt reported,
+// by the store's latest word, that the workload exited with code.
+func (c *Controller) reportedExit(ctx context.Context, r *Run, code int) (bool, error) {
+	cur, err := c.Get(ctx, r.Tenant, r.ID)
 	if err != nil {
 		return false, err
 	}
-	r, err := fromRow(row)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range r.Attempts {
-		if a.N == n && a.Exit != nil && *a.Exit == code {
+	for _, a := range cur.Attempts {
+		if a.N == r.Attempt && a.Exit != nil && *a.Exit == code {
 			return true, nil
 		}
 	}
@@ -186,7 +182,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			// A workload that itself exits with that code is told apart by
 			// the exit its agent reported (read again: it may have come in
 			// since this step read the run).
-			own, err := c.reportedExit(ctx, r.ID, r.Attempt, agent.ExitLease)
+			own, err := c.reportedExit(ctx, r, agent.ExitLease)
 			if err != nil {
 				return false, err
 			}

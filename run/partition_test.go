@@ -122,28 +122,34 @@ func TestDeafAgentStopsAndTheRunMoves(t *testing.T) {
 		p = partitionAgents(t, c)
 	})
 	p.set(1, "deaf")
+	e.cutOffAtAlpha("lease")
+}
+
+// cutOffAtAlpha runs a job planned at alpha whose first attempt the test
+// cut off from the server, and checks that it ended at bravo, that alpha's
+// agent stopped its workload for its lease (2 s here, which the workload
+// outlasts), and that alpha's loss was recorded with a reason naming why.
+func (e *env) cutOffAtAlpha(why string) {
+	e.t.Helper()
 	ctx := context.Background()
 	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 5)}})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
-		t.Fatalf("%s at %s after %d attempts: %s", r.State, r.Site, r.Attempt, r.Reason)
+		e.t.Fatalf("%s at %s after %d attempts: %s", r.State, r.Site, r.Attempt, r.Reason)
 	}
 	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
-		t.Errorf("the agent at alpha exited %d, want %d", code, agent.ExitLease)
+		e.t.Errorf("the agent at alpha exited %d, want %d", code, agent.ExitLease)
 	}
 	evs, _ := e.c.Events(ctx, "t1", r.ID)
-	found := false
 	for _, ev := range evs {
-		if ev.Kind == "site-lost" && strings.Contains(ev.Reason, "lease") {
-			found = true
+		if ev.Kind == "site-lost" && strings.Contains(ev.Reason, why) {
+			return
 		}
 	}
-	if !found {
-		t.Errorf("no site-lost event naming the lease: %v", kinds(evs))
-	}
+	e.t.Errorf("no site-lost event naming %q: %v", why, kinds(evs))
 }
 
 // TestAgentLeaseBounds: the lease agents get is the configured one, never

@@ -464,29 +464,7 @@ func TestUnreachableSiteIsLost(t *testing.T) {
 		}
 	})
 	p.set(1, "cut")
-	ctx := context.Background()
-	// The workload outlasts the agent's lease (2 s here).
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 5)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	if r.State != Succeeded || r.Site != "bravo" {
-		t.Fatalf("%s at %s: %s", r.State, r.Site, r.Reason)
-	}
-	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
-		t.Errorf("the cut-off agent at alpha exited %d, want %d", code, agent.ExitLease)
-	}
-	evs, _ := e.c.Events(ctx, "t1", r.ID)
-	found := false
-	for _, ev := range evs {
-		if ev.Kind == "site-lost" && strings.Contains(ev.Reason, "unreachable") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no site-lost event naming unreachability: %v", kinds(evs))
-	}
+	e.cutOffAtAlpha("unreachable")
 }
 
 func TestSubmitBadInput(t *testing.T) {
