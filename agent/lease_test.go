@@ -207,20 +207,28 @@ func TestAgentStopsWhenTheLeaseLapses(t *testing.T) {
 // again; one the server refuses for good is neither packed nor reported
 // again, and its sealed copy is removed; the next checkpoint goes through.
 func TestAgentSealsEachCheckpointOnce(t *testing.T) {
-	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+	// The workload writes each checkpoint when the server's answers say
+	// so, whatever the machine's pace: step 20 while step 10's report is
+	// still failing, step 30 once step 20 was refused.
+	gate := t.TempDir()
+	script := fmt.Sprintf(`cd "$MERIDIAN_CHECKPOINT_DIR"
 for step in 10 20 30; do
+  while [ "$step" != 10 ] && [ ! -e %q/$step ]; do sleep 0.02; done
   head -c 3000000 /dev/urandom > .tmp && mv .tmp step-$step
-  sleep 1.5
-done`
+done
+sleep 0.5`, gate)
+	open := func(step int) { os.WriteFile(filepath.Join(gate, fmt.Sprint(step)), nil, 0o600) }
 	var first atomic.Value
 	srv, storeDir, count, done := startAgent(t, script, 0, func(ref CheckpointRef, n int) int {
 		switch {
 		case ref.Step == 10 && n <= 3:
 			if n == 1 {
 				first.Store(ref)
+				open(20)
 			}
 			return http.StatusServiceUnavailable // passing: tried again
 		case ref.Step == 20:
+			open(30)
 			return http.StatusBadRequest // for good
 		}
 		return http.StatusOK
