@@ -179,17 +179,17 @@ type attempt struct {
 	fenced time.Time
 }
 
-// finalPatience bounds how long each report at the attempt's end retries.
-const finalPatience = 30 * time.Second
+// maxFinalRetry bounds how long each report at the attempt's end retries.
+const maxFinalRetry = 30 * time.Second
 
 // finalPatience is how long a report at the attempt's end may retry:
-// finalPatience, cut to what is left of the lease since the server last
+// maxFinalRetry, cut to what is left of the lease since the server last
 // answered (nothing once the workload was stopped for the lease).
 func (a *attempt) finalPatience() time.Duration {
 	if !a.fenced.IsZero() {
 		return 0
 	}
-	p := finalPatience
+	p := maxFinalRetry
 	if a.m.Lease > 0 {
 		p = min(p, a.m.Lease-a.cl.quiet())
 	}
@@ -490,20 +490,19 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
-			if a.fenced.IsZero() {
-				if quiet := a.cl.quiet(); a.m.Lease > 0 && quiet > a.m.Lease {
-					// The server has not answered for longer than it waits
-					// before it declares this attempt lost and starts
-					// another: the workload stops rather than run on
-					// without it.
-					a.logf("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
-					a.fenced = time.Now()
-					syscall.Kill(-pgid, syscall.SIGTERM)
+			switch quiet := a.cl.quiet(); {
+			case !a.fenced.IsZero():
+				if time.Since(a.fenced) > fenceGrace(a.m.Lease) {
+					syscall.Kill(-pgid, syscall.SIGKILL)
 				}
-			} else if time.Since(a.fenced) > fenceGrace(a.m.Lease) {
-				syscall.Kill(-pgid, syscall.SIGKILL)
-			}
-			if a.fenced.IsZero() {
+			case a.m.Lease > 0 && quiet > a.m.Lease:
+				// The server has not answered for the lease, by which it
+				// has counted this attempt lost and may have started
+				// another: the workload stops rather than run on without it.
+				a.logf("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
+				a.fenced = time.Now()
+				syscall.Kill(-pgid, syscall.SIGTERM)
+			default:
 				a.pushCheckpoint(ctx, 0)
 				a.shipLogs(ctx, false)
 			}
