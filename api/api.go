@@ -410,6 +410,10 @@ func fail(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: Error{Code: "denied", Message: denied.Error()}, Result: denied.Result})
 	case errors.Is(err, run.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "not_found", "", err.Error())
+	case errors.Is(err, store.ErrNoTenant):
+		// A read for a principal that names no tenant: the store refuses
+		// it rather than answer with every tenant's rows.
+		writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

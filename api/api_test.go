@@ -167,7 +167,7 @@ func addTokens(t testing.TB, st store.Tokens, ts ...Token) {
 }
 
 func (f *fixture) counts(t testing.TB) (int, int) {
-	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{})
+	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -759,5 +759,15 @@ func TestAuditPages(t *testing.T) {
 	}
 	if l := page("all=1&limit=1&after=" + fmt.Sprint(chain[len(chain)-1].Seq)); l.Entries == nil || len(l.Entries) != 0 || l.Next != 0 {
 		t.Errorf("after the head: %+v, want an empty list", l)
+	}
+}
+
+// TestAReadForNoTenantIsForbidden: a read the store refuses for naming no
+// tenant is answered 403, not 500 and never with rows.
+func TestAReadForNoTenantIsForbidden(t *testing.T) {
+	w := httptest.NewRecorder()
+	fail(w, fmt.Errorf("list runs: %w", store.ErrNoTenant))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "names no tenant") {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }

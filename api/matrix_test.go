@@ -258,7 +258,7 @@ func (mx *matrix) snapshot(t *testing.T) (all, owner string) {
 	t.Helper()
 	ctx := context.Background()
 	var a, o []string
-	runs, err := mx.st.ListRuns(ctx, store.ListOptions{})
+	runs, err := mx.st.ListRuns(ctx, store.ListOptions{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}

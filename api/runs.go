@@ -344,7 +344,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := store.AuditQuery{After: after, Limit: int(limit), MaxBytes: MaxAuditPageBytes}
+	q := store.AuditQuery{After: after, Limit: int(limit), MaxBytes: MaxAuditPageBytes, AllTenants: all}
 	if id != "" {
 		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
 			fail(w, err)

@@ -106,7 +106,7 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 		b.Fatal(err)
 	}
 	b.Logf("%d waiting runs stored in %s", n, time.Since(start).Round(time.Millisecond))
-	rows, err := st.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := st.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func BenchmarkAdmission(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+				rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -165,7 +165,7 @@ func BenchmarkAdmission(b *testing.B) {
 					}
 					admitted++
 					// The admitted run holds the room now: it ends next.
-					hs, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+					hs, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -35,7 +35,7 @@ func endHolderAt(t *testing.T, c *Controller, holders []string, site string) []s
 // admitPass runs one pass of admission over the active runs.
 func admitPass(t *testing.T, c *Controller) admitStats {
 	t.Helper()
-	rows, err := c.cfg.Store.ListRuns(context.Background(), store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := c.cfg.Store.ListRuns(context.Background(), store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func (e *batchEnv) end(id string) {
 // admit runs one pass of the admission loop.
 func (e *batchEnv) admit() admitStats {
 	e.t.Helper()
-	rows, err := e.st.ListRuns(context.Background(), store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := e.st.ListRuns(context.Background(), store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}

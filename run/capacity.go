@@ -355,7 +355,7 @@ type QueueEntry struct {
 // room (capacity or quota) and those held by the law, each with its
 // reason.
 func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		return nil, err
 	}

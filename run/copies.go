@@ -26,7 +26,7 @@ type stagedCopy struct {
 // stagedCopies reads the ledger: every dataset copy confirmed at a site and
 // not withdrawn since.
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindWithdrawn}})
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindWithdrawn}, AllTenants: true})
 	if err != nil {
 		return nil, err
 	}

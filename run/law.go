@@ -427,7 +427,7 @@ func sortedUnion(a, b []string) []string {
 // checked them all.
 func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, error) {
 	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}, CopiesUndetermined: []string{}}
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}

@@ -270,7 +270,7 @@ func TestLawCheckForCopyFactRetried(t *testing.T) {
 		t.Fatalf("law check after the store recovered: last on %q (%v), want 2026-06-16", day, err)
 	}
 	// The check ran for the licence's end, not for a rule's day.
-	es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}})
+	es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
 	if err != nil || len(es) == 0 {
 		t.Fatalf("law-check entries: %d, %v", len(es), err)
 	}
@@ -450,7 +450,7 @@ func TestLawCheckRecordNamesEarlierTries(t *testing.T) {
 	if rev, _, err := st.LawCheck(ctx); err != nil || rev != 1 {
 		t.Fatalf("law check after the store recovered: revision %d (%v), want 1", rev, err)
 	}
-	ents, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}})
+	ents, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
 	if err != nil || len(ents) == 0 {
 		t.Fatalf("law-check records: %d (%v)", len(ents), err)
 	}

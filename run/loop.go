@@ -69,7 +69,7 @@ func (c *Controller) newTerm() {
 func (c *Controller) Tick(ctx context.Context) {
 	c.lawTick(ctx)
 	c.recheckSites(ctx)
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)
 		return

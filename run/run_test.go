@@ -498,7 +498,7 @@ func TestSubmitBadInput(t *testing.T) {
 			}
 		})
 	}
-	runs, _ := e.st.ListRuns(ctx, store.ListOptions{})
+	runs, _ := e.st.ListRuns(ctx, store.ListOptions{AllTenants: true})
 	entries, _ := e.st.AuditEntries(ctx, "")
 	if len(runs) != 0 || len(entries) != 0 {
 		t.Errorf("bad input wrote %d runs and %d audit entries", len(runs), len(entries))

@@ -56,7 +56,7 @@ type WhatIfReport struct {
 func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, asOf catalog.Date) (*WhatIfReport, error) {
 	cur := c.lawNow()
 	proposed.Exports = c.exports()
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates})
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
 	if err != nil {
 		return nil, err
 	}

@@ -13,10 +13,14 @@ type AuditQuery struct {
 	// Kinds keeps entries of these kinds.
 	Kinds []string
 	// Tenant keeps the entries recorded for this tenant, and those without
-	// a tenant that Untenanted lets in. Empty, it keeps every tenant's:
-	// callers acting for a tenant must refuse an empty one.
+	// a tenant that Untenanted lets in.
 	Tenant     string
 	Untenanted Untenanted
+	// AllTenants keeps every tenant's entries: the server's own reads. A
+	// query must set Tenant or AllTenants, not both: a caller acting for a
+	// tenant that forgot to name it is refused (ErrNoTenant), never given
+	// every tenant's entries.
+	AllTenants bool
 	// After keeps the entries after this seq; Limit keeps at most this
 	// many (0: no limit).
 	After int64
@@ -53,6 +57,9 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	}
 	if q.Limit < 0 || q.After < 0 {
 		return "", nil, fmt.Errorf("audit query: after %d, limit %d: want 0 or more", q.After, q.Limit)
+	}
+	if err := tenantScope(q.Tenant, q.AllTenants); err != nil {
+		return "", nil, fmt.Errorf("audit query: %w", err)
 	}
 	var args []any
 	arg := func(v any) string {

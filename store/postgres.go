@@ -360,6 +360,9 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // ListRuns implements Store.
 func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error) {
+	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
 	q := `SELECT ` + runCols + ` FROM runs`
 	var where []string
 	var args []any
@@ -435,7 +438,7 @@ func (s *Postgres) AppendAudit(ctx context.Context, recs ...audit.Record) error 
 
 // AuditEntries implements Store.
 func (s *Postgres) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	return s.AuditSelect(ctx, AuditQuery{RunID: runID})
+	return s.AuditSelect(ctx, AuditQuery{RunID: runID, AllTenants: true})
 }
 
 // AuditSelect implements Store.

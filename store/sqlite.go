@@ -519,6 +519,9 @@ func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) { return g
 
 // ListRuns implements Store.
 func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error) {
+	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
 	q := `SELECT ` + runCols + ` FROM runs`
 	var where []string
 	var args []any
@@ -596,7 +599,7 @@ func (s *SQLite) AppendAudit(ctx context.Context, recs ...audit.Record) error {
 
 // AuditEntries implements Store.
 func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error) {
-	return s.AuditSelect(ctx, AuditQuery{RunID: runID})
+	return s.AuditSelect(ctx, AuditQuery{RunID: runID, AllTenants: true})
 }
 
 // AuditSelect implements Store.

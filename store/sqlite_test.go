@@ -106,7 +106,7 @@ func TestCreateGetUpdate(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != "r1" {
 		t.Errorf("tenant list: %v %v", list, err)
 	}
-	active, err := s.ListRuns(ctx, ListOptions{Active: true, Final: []string{"queued"}})
+	active, err := s.ListRuns(ctx, ListOptions{Active: true, Final: []string{"queued"}, AllTenants: true})
 	if err != nil || len(active) != 1 || active[0].ID != "r3" {
 		t.Errorf("active list: %v %v", active, err)
 	}
@@ -258,7 +258,7 @@ func TestCreateRunBatchIsolation(t *testing.T) {
 			t.Errorf("request %d: err %v", i, err)
 		}
 	}
-	runs, _ := s.ListRuns(ctx, ListOptions{})
+	runs, _ := s.ListRuns(ctx, ListOptions{AllTenants: true})
 	if len(runs) != 1+54 {
 		t.Errorf("%d runs, want 55", len(runs))
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -84,7 +85,11 @@ func (e *ResourceConflict) Error() string {
 
 // ListOptions filter ListRuns. Zero values match everything.
 type ListOptions struct {
-	Tenant string
+	// Tenant lists that tenant's runs; AllTenants lists every tenant's
+	// (the server's own reads). One of them must be set, and not both:
+	// ErrNoTenant.
+	Tenant     string
+	AllTenants bool
 	// Active lists only runs whose state is not in Final.
 	Active bool
 	Final  []string
@@ -103,7 +108,22 @@ var (
 	ErrNoChange = errors.New("no change")
 	// ErrConflict means the row changed under an update (lost race).
 	ErrConflict = errors.New("conflict")
+	// ErrNoTenant refuses a read that names no tenant and does not ask
+	// for every tenant's rows, or that does both.
+	ErrNoTenant = errors.New("a read names no tenant and does not ask for every tenant's")
 )
+
+// tenantScope checks a read's tenant fields: one tenant, or every tenant
+// on purpose.
+func tenantScope(tenant string, all bool) error {
+	switch {
+	case tenant == "" && !all:
+		return ErrNoTenant
+	case tenant != "" && all:
+		return fmt.Errorf("%w: tenant %q and every tenant both asked for", ErrNoTenant, tenant)
+	}
+	return nil
+}
 
 // Store is Meridian's persistence. Implementations are safe for concurrent use.
 type Store interface {

@@ -157,7 +157,7 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 // tenants, and splitting exports between them must not escape a threshold.
 func ledgerExports(st store.Store) transfer.LedgerExports {
 	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
-		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindIntent, transfer.KindAbandoned}})
+		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindIntent, transfer.KindAbandoned}, AllTenants: true})
 		if err != nil {
 			return nil, err
 		}

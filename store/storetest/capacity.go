@@ -25,7 +25,7 @@ func heldRun(id, tenant, site, acc string, count int) *store.Run {
 // sumHeld adds up what the store's runs hold at site's pool 0.
 func sumHeld(t *testing.T, s store.Store, site string) int {
 	t.Helper()
-	rows, err := s.ListRuns(context.Background(), store.ListOptions{})
+	rows, err := s.ListRuns(context.Background(), store.ListOptions{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}

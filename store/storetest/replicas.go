@@ -420,7 +420,7 @@ func sharedIdempotency(t *testing.T, a, b store.Store) {
 			t.Errorf("retry %d got run %s, another got %s", i, ids[i], ids[0])
 		}
 	}
-	runs, _ := a.ListRuns(ctx, store.ListOptions{})
+	runs, _ := a.ListRuns(ctx, store.ListOptions{AllTenants: true})
 	es, _ := a.AuditEntries(ctx, "")
 	if n != 1 || len(runs) != 1 || len(es) != 1 {
 		t.Errorf("%d created, %d runs, %d audit entries; want 1 each", n, len(runs), len(es))

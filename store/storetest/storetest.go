@@ -170,7 +170,7 @@ func list(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]string{"r0", "r2"}, ids(a)); diff != "" {
 		t.Errorf("tenant a: %s", diff)
 	}
-	active, _ := s.ListRuns(ctx, store.ListOptions{Active: true, Final: []string{"succeeded"}})
+	active, _ := s.ListRuns(ctx, store.ListOptions{Active: true, Final: []string{"succeeded"}, AllTenants: true})
 	if diff := cmp.Diff([]string{"r0", "r1"}, ids(active)); diff != "" {
 		t.Errorf("active: %s", diff)
 	}
@@ -197,7 +197,7 @@ func listPages(t *testing.T, s store.Store) {
 		}
 		return out
 	}
-	for _, o := range []store.ListOptions{{}, {Tenant: "a"}, {Tenant: "b"}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", Active: true, Final: []string{"succeeded"}}} {
+	for _, o := range []store.ListOptions{{AllTenants: true}, {Tenant: "a"}, {Tenant: "b"}, {Active: true, Final: []string{"succeeded"}, AllTenants: true}, {Tenant: "a", Active: true, Final: []string{"succeeded"}}} {
 		all, err := s.ListRuns(ctx, o)
 		if err != nil {
 			t.Fatal(err)
@@ -228,8 +228,13 @@ func listPages(t *testing.T, s store.Store) {
 			}
 		}
 	}
-	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope"}); err != nil || len(got) != 0 {
+	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope", AllTenants: true}); err != nil || len(got) != 0 {
 		t.Errorf("after a run that does not exist: %v %v", ids(got), err)
+	}
+	for _, bad := range []store.ListOptions{{}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", AllTenants: true}} {
+		if got, err := s.ListRuns(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
+			t.Errorf("%+v: %d runs, error %v, want ErrNoTenant", bad, len(got), err)
+		}
 	}
 }
 
@@ -373,9 +378,9 @@ func auditSelect(t *testing.T, s store.Store) {
 		q    store.AuditQuery
 		want []int64
 	}{
-		{"everything", store.AuditQuery{}, filter(func(audit.Entry) bool { return true })},
-		{"run", store.AuditQuery{RunID: "ra"}, filter(func(e audit.Entry) bool { return e.RunID == "ra" })},
-		{"kinds", store.AuditQuery{Kinds: []string{audit.KindTransfer, "law-check"}}, filter(func(e audit.Entry) bool {
+		{"everything", store.AuditQuery{AllTenants: true}, filter(func(audit.Entry) bool { return true })},
+		{"run", store.AuditQuery{RunID: "ra", AllTenants: true}, filter(func(e audit.Entry) bool { return e.RunID == "ra" })},
+		{"kinds", store.AuditQuery{Kinds: []string{audit.KindTransfer, "law-check"}, AllTenants: true}, filter(func(e audit.Entry) bool {
 			return e.Kind == audit.KindTransfer || e.Kind == "law-check"
 		})},
 		{"tenant", store.AuditQuery{Tenant: "acme"}, filter(func(e audit.Entry) bool { return e.Tenant == "acme" })},
@@ -417,7 +422,7 @@ func auditSelect(t *testing.T, s store.Store) {
 	}
 	// Every column as written: the run's plan record, the chain's first
 	// entry.
-	if got, err := s.AuditSelect(ctx, store.AuditQuery{RunID: "ra"}); err != nil || len(got) == 0 ||
+	if got, err := s.AuditSelect(ctx, store.AuditQuery{RunID: "ra", AllTenants: true}); err != nil || len(got) == 0 ||
 		got[0].Seq != 1 || got[0].Kind != audit.KindPlan || got[0].RunID != "ra" || string(got[0].Payload) != "1" ||
 		got[0].PrevHash != audit.Genesis || got[0].Hash == "" || got[0].Time == "" {
 		t.Errorf("the run's first entry as selected: %+v %v", got, err)
@@ -428,13 +433,19 @@ func auditSelect(t *testing.T, s store.Store) {
 		max  int64
 		want int
 	}{{1, 1}, {first, 1}, {first + 1, 2}, {0, len(all)}} {
-		if got, err := s.AuditSelect(ctx, store.AuditQuery{MaxBytes: c.max}); err != nil || len(got) != c.want {
+		if got, err := s.AuditSelect(ctx, store.AuditQuery{MaxBytes: c.max, AllTenants: true}); err != nil || len(got) != c.want {
 			t.Errorf("at most %d bytes: %d entries (%v), want %d", c.max, len(got), err, c.want)
 		}
 	}
-	for _, bad := range []store.AuditQuery{{Limit: -1}, {After: -1}, {Kinds: make([]string, store.MaxAuditKinds+1)}} {
+	for _, bad := range []store.AuditQuery{{Limit: -1, AllTenants: true}, {After: -1, AllTenants: true}, {Kinds: make([]string, store.MaxAuditKinds+1), AllTenants: true}} {
 		if _, err := s.AuditSelect(ctx, bad); err == nil {
 			t.Errorf("%+v: no error", bad)
+		}
+	}
+	// A query for no tenant is refused, not answered with everyone's.
+	for _, bad := range []store.AuditQuery{{}, {RunID: "ra"}, {Kinds: []string{audit.KindTransfer}}, {Tenant: "acme", AllTenants: true}} {
+		if got, err := s.AuditSelect(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
+			t.Errorf("%+v: %d entries, error %v, want ErrNoTenant", bad, len(got), err)
 		}
 	}
 }
