@@ -68,7 +68,7 @@ type Planning interface {
 type Data interface {
 	Datasets(ctx context.Context, tenant string) ([]run.DatasetInfo, error)
 	StageDataset(ctx context.Context, tenant, name string, req run.StageRequest) (*run.StageResult, error)
-	DatasetLedger(ctx context.Context, tenant, name string) (*run.Ledger, error)
+	DatasetLedger(ctx context.Context, tenant, name string, page run.LedgerPage) (*run.Ledger, error)
 	VerifyDataset(ctx context.Context, tenant, name, site string) (*dataset.VerifyReport, error)
 }
 

@@ -375,15 +375,34 @@ func (c *Client) VerifyDataset(ctx context.Context, name, site string) (*dataset
 	return &out, err
 }
 
-// Ledger returns the tenant's transfer ledger (of one dataset when set).
+// Ledger returns the tenant's transfer ledger (of one dataset when set),
+// every page of it, with the totals of the last.
 func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
-	var out run.Ledger
-	p := "/v1/ledger"
-	if name != "" {
-		p += "?dataset=" + url.QueryEscape(name)
+	out := &run.Ledger{Entries: []run.LedgerRow{}}
+	var after int64
+	for {
+		q := url.Values{}
+		if name != "" {
+			q.Set("dataset", name)
+		}
+		if after > 0 {
+			q.Set("after", strconv.FormatInt(after, 10))
+		}
+		p := "/v1/ledger"
+		if len(q) > 0 {
+			p += "?" + q.Encode()
+		}
+		var page run.Ledger
+		if _, _, err := c.do(ctx, http.MethodGet, p, nil, &page); err != nil {
+			return nil, err
+		}
+		out.Entries = append(out.Entries, page.Entries...)
+		out.Totals = page.Totals
+		if page.Next <= after {
+			return out, nil
+		}
+		after = page.Next
 	}
-	_, _, err := c.do(ctx, http.MethodGet, p, nil, &out)
-	return &out, err
 }
 
 // Tenants lists tenants and their tokens (admin).

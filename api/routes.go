@@ -226,8 +226,11 @@ func (s *Server) table() []Route {
 			Request: run.StageRequest{}, Response: run.StageResult{}, Errors: []int{400, 404, 422}, Handler: s.stage},
 		{Method: "POST", Path: "/v1/datasets/{name}/verify", Summary: "Authenticate every chunk of a dataset staged at a site", Cost: 5, Timeout: time.Hour,
 			Request: VerifyRequest{}, Response: dataset.VerifyReport{}, Errors: []int{400, 404}, Handler: s.verifyDataset},
-		{Method: "GET", Path: "/v1/ledger", Summary: "The tenant's transfer ledger: every record and the confirmed totals",
-			Query: []Param{{"dataset", "only this dataset", "string"}}, Response: run.Ledger{}, Handler: s.ledger},
+		{Method: "GET", Path: "/v1/ledger", Summary: "A page of the tenant's transfer records, and the confirmed totals of its whole ledger",
+			Query: []Param{{"dataset", "only this dataset", "string"},
+				{"after", "records after this seq (the next of the page before)", "integer"},
+				{"limit", fmt.Sprintf("records per page (default %d, at most %d)", AuditPage, MaxAuditPage), "integer"}},
+			Response: run.Ledger{}, Errors: []int{400}, Handler: s.ledger},
 
 		{Method: "GET", Path: "/v1/audit", Summary: "The tenant's audit entries (all=1: the whole chain, others' as hashes)",
 			Query: []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"},

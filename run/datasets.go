@@ -190,27 +190,49 @@ type LedgerRow struct {
 	transfer.Entry
 }
 
-// Ledger is a tenant's transfer ledger: every record, and the confirmed
-// totals per dataset and site.
+// Ledger is a page of a tenant's transfer ledger: its records after the
+// page's after, and the confirmed totals per dataset and site of the whole
+// ledger. Next, when set, is the after of the next page.
 type Ledger struct {
 	Entries []LedgerRow        `json:"entries"`
 	Totals  []transfer.Summary `json:"totals"`
+	Next    int64              `json:"next,omitempty"`
 }
 
-// DatasetLedger returns the tenant's ledger, of one dataset when name is
-// set. It reads; it reconciles nothing.
-func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string) (*Ledger, error) {
+// LedgerPage says which of the ledger's records a DatasetLedger answers:
+// those after seq After, at most Limit of them (at least 1), and no more
+// once their payloads reach MaxBytes (when above 0).
+type LedgerPage struct {
+	After    int64
+	Limit    int
+	MaxBytes int64
+}
+
+// DatasetLedger returns a page of the tenant's ledger, of one dataset when
+// name is set, and its totals. It reads; it reconciles nothing. A page
+// holds the tenant's records within its bounds, then those of the dataset
+// named: one of another dataset's records can be a page with fewer
+// entries, or none, and a Next.
+func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string, page LedgerPage) (*Ledger, error) {
 	if c.cfg.Stager == nil || c.cfg.Stager.Ledger == nil {
 		return nil, errors.New("this server keeps no ledger")
 	}
-	if tenant == "" {
-		return nil, errors.New("transfer ledger: no tenant") // an empty one would select every tenant's
+	if page.Limit < 1 || page.After < 0 {
+		return nil, fmt.Errorf("transfer ledger: after %d, limit %d: want an after of 0 or more and a limit of 1 or more", page.After, page.Limit)
 	}
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant})
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant,
+		After: page.After, Limit: page.Limit, MaxBytes: page.MaxBytes})
 	if err != nil {
 		return nil, err
 	}
 	out := &Ledger{Entries: []LedgerRow{}, Totals: []transfer.Summary{}}
+	var bytes int64
+	for _, e := range es {
+		bytes += int64(len(e.Payload))
+	}
+	if len(es) > 0 && (len(es) == page.Limit || page.MaxBytes > 0 && bytes >= page.MaxBytes) {
+		out.Next = es[len(es)-1].Seq // full, or cut at the byte budget: more may follow
+	}
 	for _, e := range es {
 		var ent transfer.Entry
 		if err := json.Unmarshal(e.Payload, &ent); err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -128,43 +127,12 @@ func (r Record) decode(v any) error {
 }
 
 // OpenIntents returns the intents for dataset at site (of the entry kind
-// given) that no confirmation or abandonment has closed.
+// given) that no confirmation or abandonment has closed, in the order they
+// were recorded.
 func OpenIntents(ctx context.Context, l Ledger, tenant, kind, dataset, site string) ([]Intent, error) {
-	recs, err := l.Records(ctx, tenant, KindIntent, KindTransfer, KindAbandoned)
-	if err != nil {
-		return nil, err
-	}
-	closed := map[string]bool{}
-	var open []Intent
-	for _, r := range recs {
-		switch r.Kind {
-		case KindIntent:
-			var in Intent
-			if err := r.decode(&in); err != nil {
-				return nil, err
-			}
-			if in.Dataset == dataset && in.Site == site && orDataset(in.Kind) == kind {
-				open = append(open, in)
-			}
-		case KindTransfer:
-			var e Entry
-			if json.Unmarshal(r.Payload, &e) == nil && e.Intent != "" {
-				closed[e.Intent] = true
-			}
-		case KindAbandoned:
-			var a Abandoned
-			if json.Unmarshal(r.Payload, &a) == nil {
-				closed[a.Intent] = true
-			}
-		}
-	}
-	out := open[:0]
-	for _, in := range open {
-		if !closed[in.ID] {
-			out = append(out, in)
-		}
-	}
-	return out, nil
+	var out []Intent
+	err := viewOf(ctx, l, tenant, func(v *view) { out = v.openIntents(kind, dataset, site) })
+	return out, err
 }
 
 func orDataset(k string) string {
@@ -278,70 +246,9 @@ type Summary struct {
 // Summarize adds up a tenant's confirmations per dataset and site, with the
 // intents still open.
 func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) {
-	recs, err := l.Records(ctx, tenant, KindIntent, KindTransfer, KindAbandoned)
-	if err != nil {
-		return nil, err
-	}
-	type key struct{ kind, ds, site string }
-	sums := map[key]*Summary{}
-	get := func(k key) *Summary {
-		if s := sums[k]; s != nil {
-			return s
-		}
-		s := &Summary{Kind: k.kind, Dataset: k.ds, Site: k.site}
-		sums[k] = s
-		return s
-	}
-	intents := map[string]Intent{}
-	closed := map[string]bool{}
-	for _, r := range recs {
-		switch r.Kind {
-		case KindTransfer:
-			var e Entry
-			if err := r.decode(&e); err != nil {
-				return nil, err
-			}
-			s := get(key{orDataset(e.Kind), e.Dataset, e.Site})
-			s.ChunksSent += e.ChunksSent
-			s.BytesConfirmed += e.BytesSent
-			closed[e.Intent] = true
-		case KindIntent:
-			var in Intent
-			if err := r.decode(&in); err != nil {
-				return nil, err
-			}
-			intents[in.ID] = in
-		case KindAbandoned:
-			var a Abandoned
-			if json.Unmarshal(r.Payload, &a) == nil {
-				closed[a.Intent] = true
-			}
-		}
-	}
-	for id, in := range intents {
-		if closed[id] {
-			continue
-		}
-		s := get(key{orDataset(in.Kind), in.Dataset, in.Site})
-		s.OpenIntents++
-		for _, o := range in.Objects {
-			s.BytesPending += o.Bytes
-		}
-	}
-	out := make([]Summary, 0, len(sums))
-	for _, s := range sums {
-		out = append(out, *s)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Dataset != out[j].Dataset {
-			return out[i].Dataset < out[j].Dataset
-		}
-		if out[i].Site != out[j].Site {
-			return out[i].Site < out[j].Site
-		}
-		return out[i].Kind < out[j].Kind
-	})
-	return out, nil
+	var out []Summary
+	err := viewOf(ctx, l, tenant, func(v *view) { out = v.summaries() })
+	return out, err
 }
 
 // Reconcile closes the open intents of one sealed dataset at one
@@ -378,13 +285,19 @@ func (l AuditLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 // those kinds, not the whole log: plans and run states, most of it, are
 // never read here.
 func (l AuditLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
+	return l.RecordsAfter(ctx, tenant, 0, kinds...)
+}
+
+// RecordsAfter implements SeqLedger: the records of Records whose seq is
+// above after.
+func (l AuditLedger) RecordsAfter(ctx context.Context, tenant string, after int64, kinds ...string) ([]Record, error) {
 	if tenant == "" {
 		return nil, errors.New("ledger records: no tenant")
 	}
 	if len(kinds) == 0 {
 		return nil, nil
 	}
-	q := store.AuditQuery{Kinds: kinds, Tenant: tenant}
+	q := store.AuditQuery{Kinds: kinds, Tenant: tenant, After: after}
 	if tenant == dataset.DefaultTenant {
 		// Entries written before tenants were recorded are the default
 		// tenant's: the state directory's own.
@@ -572,7 +485,7 @@ func ReadFileLedger(path, dataset string) ([]Record, []Entry, error) {
 }
 
 // The audit log is the production Ledger.
-var _ Ledger = AuditLedger{}
+var _ SeqLedger = AuditLedger{}
 
 // Withdrawn is the payload of KindWithdrawn.
 type Withdrawn struct {

@@ -405,7 +405,7 @@ func startServer(opts serverOptions) (*server, error) {
 	// Organisations are screened against the list imported into the
 	// state directory (meridian screen import), as the CLI's plan does.
 	scr := &screen.Screener{Store: &screen.Store{Dir: dir.ScreeningDir()}}
-	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.AuditLedger{Store: st}, Keys: keys, Now: opts.Now}
+	stager := &transfer.Stager{Law: screenTransferLaw{rs, scr}, Ledger: transfer.NewIndex(transfer.AuditLedger{Store: st}), Keys: keys, Now: opts.Now}
 	planLaw := screenPlanLaw{rs.Law(), scr}
 	quotas, quotaSum, err := loadQuotas(opts.Quotas)
 	if err != nil {

@@ -2,7 +2,7 @@
 // the site it was staged at, with basis, bytes and date; the datasets and
 // a verification of any staged copy.
 
-import { call, Ledger, LedgerRow, Site, Country, DatasetInfo } from "./api";
+import { call, readLedger, LedgerRow, Site, Country, DatasetInfo } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap, countryCentroid } from "./map";
 
@@ -18,7 +18,7 @@ export function dataPage(main: HTMLElement): () => void {
   (async () => {
     try {
       const [ledger, sl, cl, dl] = await Promise.all([
-        call<Ledger>("GET", "/v1/ledger"),
+        readLedger(),
         call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
         call<{ countries: Country[] }>("GET", "/v1/catalog/countries"),
         call<{ datasets: DatasetInfo[] }>("GET", "/v1/datasets"),

@@ -1,0 +1,218 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// SeqLedger is a Ledger whose records carry increasing seqs (Record.Seq),
+// and that lists a tenant's records after one: what an Index reads to
+// catch up.
+type SeqLedger interface {
+	Ledger
+	RecordsAfter(ctx context.Context, tenant string, after int64, kinds ...string) ([]Record, error)
+}
+
+// view is what a tenant's records say, folded in order: the intents no
+// record has closed yet, and the totals confirmed per dataset and site.
+// Memory is bounded by the open intents and the (kind, dataset, site)
+// pairs, not by the history.
+type view struct {
+	seq  int64
+	open map[string]openIntent
+	sums map[sumKey]*Summary
+}
+
+type openIntent struct {
+	seq int64
+	in  Intent
+}
+
+type sumKey struct{ kind, dataset, site string }
+
+func newView() *view {
+	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}}
+}
+
+// ledgerKinds are the kinds a view reads.
+var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned}
+
+// apply folds one record. An intent comes before the records that close
+// it (it is appended before its objects are sent), so closing is a delete.
+// An intent or confirmation that does not decode is an error, and the
+// view is left as it was before the record.
+func (v *view) apply(r Record) error {
+	switch r.Kind {
+	case KindIntent:
+		var in Intent
+		if err := r.decode(&in); err != nil {
+			return err
+		}
+		v.open[in.ID] = openIntent{r.Seq, in}
+	case KindTransfer:
+		var e Entry
+		if err := r.decode(&e); err != nil {
+			return err
+		}
+		s := v.sum(sumKey{orDataset(e.Kind), e.Dataset, e.Site})
+		s.ChunksSent += e.ChunksSent
+		s.BytesConfirmed += e.BytesSent
+		delete(v.open, e.Intent)
+	case KindAbandoned:
+		var a Abandoned
+		if json.Unmarshal(r.Payload, &a) == nil {
+			delete(v.open, a.Intent)
+		}
+	}
+	v.seq = max(v.seq, r.Seq)
+	return nil
+}
+
+func (v *view) sum(k sumKey) *Summary {
+	if s := v.sums[k]; s != nil {
+		return s
+	}
+	s := &Summary{Kind: k.kind, Dataset: k.dataset, Site: k.site}
+	v.sums[k] = s
+	return s
+}
+
+// summaries is Summarize's answer: the confirmed totals with the open
+// intents added, by dataset, site and kind.
+func (v *view) summaries() []Summary {
+	out := map[sumKey]Summary{}
+	for k, s := range v.sums {
+		out[k] = *s
+	}
+	for _, o := range v.open {
+		k := sumKey{orDataset(o.in.Kind), o.in.Dataset, o.in.Site}
+		s, ok := out[k]
+		if !ok {
+			s = Summary{Kind: k.kind, Dataset: k.dataset, Site: k.site}
+		}
+		s.OpenIntents++
+		for _, obj := range o.in.Objects {
+			s.BytesPending += obj.Bytes
+		}
+		out[k] = s
+	}
+	list := make([]Summary, 0, len(out))
+	for _, s := range out {
+		list = append(list, s)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Dataset != list[j].Dataset {
+			return list[i].Dataset < list[j].Dataset
+		}
+		if list[i].Site != list[j].Site {
+			return list[i].Site < list[j].Site
+		}
+		return list[i].Kind < list[j].Kind
+	})
+	return list
+}
+
+// openIntents lists the open intents for dataset at site of the entry
+// kind given, in the order they were recorded.
+func (v *view) openIntents(kind, dataset, site string) []Intent {
+	var os []openIntent
+	for _, o := range v.open {
+		if o.in.Dataset == dataset && o.in.Site == site && orDataset(o.in.Kind) == kind {
+			os = append(os, o)
+		}
+	}
+	sort.Slice(os, func(i, j int) bool { return os[i].seq < os[j].seq })
+	out := make([]Intent, len(os))
+	for i, o := range os {
+		out[i] = o.in
+	}
+	return out
+}
+
+// fold reads all of a tenant's ledger records into a fresh view: what a
+// plain Ledger costs on every call.
+func fold(ctx context.Context, l Ledger, tenant string) (*view, error) {
+	recs, err := l.Records(ctx, tenant, ledgerKinds...)
+	if err != nil {
+		return nil, err
+	}
+	v := newView()
+	for _, r := range recs {
+		if err := v.apply(r); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// Index is a Ledger that keeps each tenant's view (open intents, totals)
+// in memory and brings it up to date from the records appended since it
+// last looked. Summarize and OpenIntents over an Index read only those,
+// where over a plain Ledger they read every record the tenant has, each
+// intent with its list of chunks, on every staging and every GET of the
+// ledger. A ledger's records are never changed or removed, and a store
+// that serves several servers gives records their seqs in the order they
+// commit, so no record can appear behind one already read.
+type Index struct {
+	SeqLedger
+
+	mu    sync.Mutex
+	views map[string]*tenantView
+}
+
+type tenantView struct {
+	mu sync.Mutex
+	v  *view
+}
+
+// NewIndex returns an Index over l.
+func NewIndex(l SeqLedger) *Index {
+	return &Index{SeqLedger: l, views: map[string]*tenantView{}}
+}
+
+// with runs f on tenant's view, brought up to date, with the view locked.
+// A record that does not decode is an error, every time it is read, as it
+// is for a plain Ledger; the records before it stay folded.
+func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
+	x.mu.Lock()
+	tv := x.views[tenant]
+	if tv == nil {
+		tv = &tenantView{v: newView()}
+		x.views[tenant] = tv
+	}
+	x.mu.Unlock()
+	tv.mu.Lock()
+	defer tv.mu.Unlock()
+	recs, err := x.RecordsAfter(ctx, tenant, tv.v.seq, ledgerKinds...)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Seq <= tv.v.seq {
+			// Read twice, it would be counted twice.
+			return fmt.Errorf("ledger record %d of tenant %s after record %d: seqs must increase", r.Seq, tenant, tv.v.seq)
+		}
+		if err := tv.v.apply(r); err != nil {
+			return err
+		}
+	}
+	f(tv.v)
+	return nil
+}
+
+// viewOf is the tenant's view through an Index when l is one, else folded
+// afresh, and f's answer from it.
+func viewOf(ctx context.Context, l Ledger, tenant string, f func(*view)) error {
+	if x, ok := l.(*Index); ok {
+		return x.with(ctx, tenant, f)
+	}
+	v, err := fold(ctx, l, tenant)
+	if err != nil {
+		return err
+	}
+	f(v)
+	return nil
+}

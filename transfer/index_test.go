@@ -1,0 +1,220 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/store"
+)
+
+func sqliteLedger(t testing.TB) (AuditLedger, *store.SQLite) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("index test key 0123456789abcdef!")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return AuditLedger{Store: st}, st
+}
+
+// countingLedger counts the records each RecordsAfter returns.
+type countingLedger struct {
+	SeqLedger
+	read []int
+}
+
+func (c *countingLedger) RecordsAfter(ctx context.Context, tenant string, after int64, kinds ...string) ([]Record, error) {
+	recs, err := c.SeqLedger.RecordsAfter(ctx, tenant, after, kinds...)
+	c.read = append(c.read, len(recs))
+	return recs, err
+}
+
+// TestIndexAgreesWithAFreshFold appends a random history of copies (intents,
+// confirmations, abandonments, of datasets and checkpoints, at several
+// sites, for two tenants and the default tenant's untenanted records) and,
+// every few steps, asks an Index and a plain ledger the same questions:
+// both must give the totals and open intents the test kept itself, while
+// the Index reads only what was appended since it last asked.
+func TestIndexAgreesWithAFreshFold(t *testing.T) {
+	ctx := context.Background()
+	plain, st := sqliteLedger(t)
+	counted := &countingLedger{SeqLedger: plain}
+	ix := NewIndex(counted)
+	rng := rand.New(rand.NewPCG(7, 11))
+	tenants := []string{"acme", "zeta", dataset.DefaultTenant}
+	datasets := []string{"d1", "d2"}
+	sites := []string{"s1", "s2"}
+	kinds := []string{KindDataset, KindCheckpoint}
+	// live: intents that records may still name (a reconciled intent is
+	// confirmed in part, then abandoned); open: those no record has
+	// closed yet; sums: the totals the test expects.
+	live := map[string][]Intent{}
+	open := map[string]map[string]Intent{}
+	sums := map[string]map[sumKey]*Summary{}
+	for _, ten := range tenants {
+		open[ten], sums[ten] = map[string]Intent{}, map[sumKey]*Summary{}
+	}
+	appended := 0
+	for step := range 300 {
+		tenant := tenants[rng.IntN(len(tenants))]
+		switch n := rng.IntN(10); {
+		case n < 4 || len(live[tenant]) == 0: // an intent
+			e := Entry{Kind: kinds[rng.IntN(2)], Dataset: datasets[rng.IntN(2)], Site: sites[rng.IntN(2)]}
+			in := Intent{ID: fmt.Sprintf("i%d", step), Entry: e}
+			for k := range 1 + rng.IntN(3) {
+				in.Objects = append(in.Objects, Object{Key: fmt.Sprintf("o%d-%d", step, k), Bytes: int64(1 + rng.IntN(1000))})
+			}
+			if tenant == dataset.DefaultTenant && rng.IntN(2) == 0 {
+				// Written before records named their tenant.
+				if err := audit.NewLog(st).Append(ctx, KindIntent, "", in); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := plain.Append(ctx, tenant, KindIntent, "", in); err != nil {
+				t.Fatal(err)
+			}
+			live[tenant] = append(live[tenant], in)
+			open[tenant][in.ID] = in
+		case n < 8: // a confirmation, of some of an intent's objects
+			i := rng.IntN(len(live[tenant]))
+			in := live[tenant][i]
+			conf := in.Entry
+			conf.Intent, conf.ChunksSent, conf.BytesSent = in.ID, 1+rng.IntN(5), int64(rng.IntN(5000))
+			if err := plain.Append(ctx, tenant, KindTransfer, "", conf); err != nil {
+				t.Fatal(err)
+			}
+			k := sumKey{in.Kind, in.Dataset, in.Site}
+			if sums[tenant][k] == nil {
+				sums[tenant][k] = &Summary{Kind: k.kind, Dataset: k.dataset, Site: k.site}
+			}
+			sums[tenant][k].ChunksSent += conf.ChunksSent
+			sums[tenant][k].BytesConfirmed += conf.BytesSent
+			delete(open[tenant], in.ID)
+			if rng.IntN(2) == 0 {
+				live[tenant] = append(live[tenant][:i], live[tenant][i+1:]...)
+			}
+		default: // an abandonment
+			i := rng.IntN(len(live[tenant]))
+			in := live[tenant][i]
+			if err := plain.Append(ctx, tenant, KindAbandoned, "", Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: []string{"x"}}); err != nil {
+				t.Fatal(err)
+			}
+			delete(open[tenant], in.ID)
+			live[tenant] = append(live[tenant][:i], live[tenant][i+1:]...)
+		}
+		appended++
+		if rng.IntN(4) != 0 {
+			continue
+		}
+		// Ask about every tenant, as a server's readers would.
+		before := len(counted.read)
+		for _, ten := range tenants {
+			want := expectedTotals(sums[ten], open[ten])
+			fresh, err := Summarize(ctx, plain, ten)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, fresh); diff != "" {
+				t.Fatalf("step %d, tenant %s: totals of a fresh fold (-want +got):\n%s", step, ten, diff)
+			}
+			got, err := Summarize(ctx, ix, ten)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("step %d, tenant %s: totals of the index (-want +got):\n%s", step, ten, diff)
+			}
+			for _, k := range kinds {
+				for _, d := range datasets {
+					for _, s := range sites {
+						var want []Intent
+						for _, in := range live[ten] { // in the order recorded
+							if _, ok := open[ten][in.ID]; ok && in.Kind == k && in.Dataset == d && in.Site == s {
+								want = append(want, in)
+							}
+						}
+						for _, l := range []Ledger{plain, ix} {
+							got, err := OpenIntents(ctx, l, ten, k, d, s)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+								t.Fatalf("step %d, tenant %s, %s %s at %s: open intents of %T (-want +got):\n%s", step, ten, k, d, s, l, diff)
+							}
+						}
+					}
+				}
+			}
+		}
+		// Every record appended since the last questions is read once,
+		// by the first question about its tenant; the rest read none.
+		read := 0
+		for _, n := range counted.read[before:] {
+			read += n
+		}
+		if read != appended {
+			t.Fatalf("step %d: the index read %d records, %d were appended since it last asked", step, read, appended)
+		}
+		appended = 0
+	}
+}
+
+// expectedTotals is what Summarize should say, from the test's own books.
+func expectedTotals(sums map[sumKey]*Summary, open map[string]Intent) []Summary {
+	all := map[sumKey]Summary{}
+	for k, s := range sums {
+		all[k] = *s
+	}
+	for _, in := range open {
+		k := sumKey{in.Kind, in.Dataset, in.Site}
+		s := all[k]
+		s.Kind, s.Dataset, s.Site = k.kind, k.dataset, k.site
+		s.OpenIntents++
+		for _, o := range in.Objects {
+			s.BytesPending += o.Bytes
+		}
+		all[k] = s
+	}
+	out := []Summary{}
+	for _, s := range all {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		return strings.Compare(a.Dataset+"\x00"+a.Site+"\x00"+a.Kind, b.Dataset+"\x00"+b.Site+"\x00"+b.Kind)
+	})
+	return out
+}
+
+// seqless answers every record whatever after says.
+type seqless struct{ Ledger }
+
+func (s seqless) RecordsAfter(ctx context.Context, tenant string, after int64, kinds ...string) ([]Record, error) {
+	return s.Records(ctx, tenant, kinds...)
+}
+
+// TestIndexRefusesARecordTwice: a ledger that answers records the Index
+// has already read (it ignores after) would have them counted again; the
+// Index says so instead.
+func TestIndexRefusesARecordTwice(t *testing.T) {
+	ctx := context.Background()
+	fl := &FileLedger{Path: filepath.Join(t.TempDir(), "ledger.jsonl")}
+	if err := fl.Append(ctx, "acme", KindIntent, "", Intent{ID: "i1", Entry: Entry{Dataset: "d", Site: "s"}}); err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(seqless{fl})
+	if sums, err := Summarize(ctx, ix, "acme"); err != nil || len(sums) != 1 || sums[0].OpenIntents != 1 {
+		t.Fatalf("first read: %+v %v", sums, err)
+	}
+	if sums, err := Summarize(ctx, ix, "acme"); err == nil {
+		t.Fatalf("a record read twice was folded twice: %+v", sums)
+	}
+}
