@@ -138,7 +138,11 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 		},
 		ServerURL: srv.URL, AgentKey: []byte("agent key for api tests 01234567"),
 		AgentCommand: func(*catalog.Site) []string { return []string{exe, "__agent"} },
-		Heartbeat:    200 * time.Millisecond})
+		Heartbeat:    200 * time.Millisecond,
+		// An agent whose run a test leaves running stops its workload and
+		// exits about a minute after the test's server closes (the lease,
+		// twice the 30 s silence limit, then its grace), not 10 minutes.
+		AgentLease: time.Minute})
 	addTokens(t, st, Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB})
 	var api Controller = c
 	if o.Hide != nil {
