@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
 )
 
 // BenchmarkLedgerTotals: what a tenant's ledger totals cost once its
@@ -18,32 +21,7 @@ import (
 func BenchmarkLedgerTotals(b *testing.B) {
 	for _, copies := range []int{100, 2000} {
 		ctx := context.Background()
-		led, st := sqliteLedger(b)
-		var recs []audit.Record
-		flush := func() {
-			if err := st.AppendAudit(ctx, recs...); err != nil {
-				b.Fatal(err)
-			}
-			recs = recs[:0]
-		}
-		for i := range copies {
-			in, conf := benchCopy(i)
-			for _, r := range []struct {
-				kind string
-				v    any
-			}{{KindIntent, in}, {KindTransfer, conf}} {
-				rec, err := audit.NewRecord(r.kind, "", r.v)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rec.Tenant = "acme"
-				recs = append(recs, rec)
-			}
-			if len(recs) >= 500 {
-				flush()
-			}
-		}
-		flush()
+		led, _ := benchHistory(b, copies)
 		for _, side := range []string{"fold", "index"} {
 			var l Ledger = led
 			if side == "index" {
@@ -75,9 +53,92 @@ func BenchmarkLedgerTotals(b *testing.B) {
 	}
 }
 
+// BenchmarkLedgerExports: what one volume question (an organisation's
+// exports from a country in a year, asked by each plan or law check that
+// meets a volume rule) costs once the ledger holds copies copies, asked
+// after one more copy is recorded: from every record (LedgerExports over
+// ExportEntries, as before the index) and through an ExportIndex.
+func BenchmarkLedgerExports(b *testing.B) {
+	for _, copies := range []int{100, 2000} {
+		ctx := context.Background()
+		led, st := benchHistory(b, copies)
+		full := LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+			es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
+			if err != nil {
+				return nil, err
+			}
+			recs := make([]Record, 0, len(es))
+			for _, e := range es {
+				recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
+			}
+			return ExportEntries(recs)
+		}}
+		n := copies
+		for _, side := range []string{"full", "index"} {
+			var x policy.Exports = full
+			if side == "index" {
+				x = AuditExports(st)
+			}
+			b.Run(fmt.Sprintf("%s/copies=%d", side, copies), func(b *testing.B) {
+				year := [2]catalog.Date{catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")}
+				if _, err := x.Exported(ctx, []string{"lab"}, "CN", year[0], year[1]); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					in, conf := benchCopy(n)
+					n++
+					if err := led.Append(ctx, "acme", KindIntent, "", in); err != nil {
+						b.Fatal(err)
+					}
+					if err := led.Append(ctx, "acme", KindTransfer, "", conf); err != nil {
+						b.Fatal(err)
+					}
+					xs, err := x.Exported(ctx, []string{"lab"}, "CN", year[0], year[1])
+					if err != nil || len(xs) != 10 {
+						b.Fatal(xs, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// benchHistory is a ledger of tenant acme holding copies copies.
+func benchHistory(b *testing.B, copies int) (AuditLedger, *store.SQLite) {
+	ctx := context.Background()
+	led, st := sqliteLedger(b)
+	var recs []audit.Record
+	flush := func() {
+		if err := st.AppendAudit(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+		recs = recs[:0]
+	}
+	for i := range copies {
+		in, conf := benchCopy(i)
+		for _, r := range []struct {
+			kind string
+			v    any
+		}{{KindIntent, in}, {KindTransfer, conf}} {
+			rec, err := audit.NewRecord(r.kind, "", r.v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec.Tenant = "acme"
+			recs = append(recs, rec)
+		}
+		if len(recs) >= 500 {
+			flush()
+		}
+	}
+	flush()
+	return led, st
+}
+
 // benchCopy is copy i of a 64-chunk dataset: its intent and confirmation.
 func benchCopy(i int) (Intent, Entry) {
-	e := Entry{Kind: KindDataset, Dataset: fmt.Sprintf("d%d", i%10), Site: "s1", Chunks: 64, Bytes: 64 << 20}
+	e := Entry{Kind: KindDataset, Dataset: fmt.Sprintf("d%d", i%10), Site: "s1", Chunks: 64, Bytes: 64 << 20,
+		Organization: "lab", Origin: "CN", To: "SG", AsOf: fmt.Sprintf("2026-%02d-01", 1+i%12), Classification: "personal", Subjects: int64(1000 + i)}
 	in := Intent{ID: fmt.Sprintf("intent-%d", i), Entry: e}
 	for k := range 64 {
 		var id seal.ID

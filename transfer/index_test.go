@@ -13,7 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
@@ -217,4 +219,124 @@ func TestIndexRefusesARecordTwice(t *testing.T) {
 	if sums, err := Summarize(ctx, ix, "acme"); err == nil {
 		t.Fatalf("a record read twice was folded twice: %+v", sums)
 	}
+}
+
+// TestExportIndexAgreesWithTheLedger appends a random history of copies by
+// several tenants (organisations, origins, destinations, dates, head
+// counts; some intents abandoned, some reconciled in part) and, every few
+// steps, asks an ExportIndex and LedgerExports over every record the same
+// volume questions: their answers must be the same, and the index must read
+// each record once.
+func TestExportIndexAgreesWithTheLedger(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	reads := 0
+	ix := AuditExports(countingStore{st, &reads})
+	full := LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
+		if err != nil {
+			return nil, err
+		}
+		var recs []Record
+		for _, e := range es {
+			recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
+		}
+		return ExportEntries(recs)
+	}}
+	rng := rand.New(rand.NewPCG(3, 5))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	class := map[string]string{"a": "personal", "b": "sensitive-personal", "c": "personal"}
+	var live []Intent
+	appended := 0
+	for step := range 400 {
+		switch n := rng.IntN(10); {
+		case n < 4 || len(live) == 0:
+			ds := pick("a", "b", "c")
+			e := Entry{Kind: pick(KindDataset, KindDataset, KindCheckpoint), Dataset: ds, Site: "s", Organization: pick("lab", "sister", "other", ""),
+				Origin: pick("CN", "DE"), To: pick("CN", "SG", "MY"), AsOf: pick("2025-12-31", "2026-03-01", "2026-06-30", "2027-01-02"),
+				Classification: class[ds], Subjects: int64(10 * (1 + rng.IntN(3)))}
+			in := Intent{ID: fmt.Sprintf("i%d", step), Entry: e, Objects: []Object{{Key: "k", Bytes: 1}}}
+			if err := led.Append(ctx, pick("t1", "t2"), KindIntent, "", in); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live, in)
+		case n < 8:
+			i := rng.IntN(len(live))
+			conf := live[i].Entry
+			conf.Intent, conf.ChunksSent = live[i].ID, 1
+			if err := led.Append(ctx, "t1", KindTransfer, "", conf); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(2) == 0 {
+				live = append(live[:i], live[i+1:]...)
+			}
+		default:
+			i := rng.IntN(len(live))
+			if err := led.Append(ctx, "t2", KindAbandoned, "", Abandoned{Intent: live[i].ID, Dataset: live[i].Dataset, Site: "s"}); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live[:i], live[i+1:]...)
+		}
+		appended++
+		if rng.IntN(5) != 0 {
+			continue
+		}
+		before := reads
+		for _, q := range []struct {
+			orgs         []string
+			origin       string
+			since, until string
+		}{
+			{[]string{"lab"}, "CN", "2026-01-01", "2026-12-31"},
+			{[]string{"lab", "sister"}, "CN", "2025-01-01", "2027-12-31"},
+			{[]string{"sister", "other"}, "DE", "2026-03-01", "2026-03-01"},
+			{[]string{"nobody"}, "CN", "2025-01-01", "2027-12-31"},
+		} {
+			since, until := catalog.MustDate(q.since), catalog.MustDate(q.until)
+			want, err := full.Exported(ctx, q.orgs, q.origin, since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(want, func(a, b policy.Export) int { return strings.Compare(a.Org+"\x00"+a.Dataset, b.Org+"\x00"+b.Dataset) })
+			got, err := ix.Exported(ctx, q.orgs, q.origin, since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("step %d, %+v (-ledger +index):\n%s", step, q, diff)
+			}
+		}
+		if reads-before != appended {
+			t.Fatalf("step %d: the index read %d records, %d were appended since it last asked", step, reads-before, appended)
+		}
+		appended = 0
+	}
+
+	// An entry whose date does not parse fails the questions it would
+	// answer, as LedgerExports does, and no others.
+	bad := Entry{Kind: KindDataset, Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "someday", Classification: "personal", Subjects: 1}
+	if err := led.Append(ctx, "t1", KindTransfer, "", bad); err != nil {
+		t.Fatal(err)
+	}
+	year := [2]catalog.Date{catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")}
+	for _, l := range []policy.Exports{full, ix} {
+		if _, err := l.Exported(ctx, []string{"lab"}, "CN", year[0], year[1]); err == nil {
+			t.Errorf("%T: an export with a bad date was counted or skipped", l)
+		}
+		if _, err := l.Exported(ctx, []string{"sister"}, "CN", year[0], year[1]); err != nil {
+			t.Errorf("%T: another organisation's question failed: %v", l, err)
+		}
+	}
+}
+
+// countingStore counts the ledger records an ExportIndex reads.
+type countingStore struct {
+	*store.SQLite
+	n *int
+}
+
+func (c countingStore) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	es, err := c.SQLite.AuditSelect(ctx, q)
+	*c.n += len(es)
+	return es, err
 }

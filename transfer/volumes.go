@@ -2,10 +2,14 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sort"
+	"sync"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
 )
 
 // LedgerExports reads the transfer ledger for the policy engine's volume
@@ -154,3 +158,180 @@ func orgName(o *catalog.Organization) string {
 	}
 	return o.Metadata.Name
 }
+
+// ExportIndex is policy.Exports over the records of every tenant's ledger,
+// folded in memory and brought up to date from the records appended since
+// it last read (by seq, as Index does). LedgerExports over ExportEntries
+// reads every confirmation and intent ever recorded, each intent with its
+// list of chunks, for each volume rule a plan or a law check asks; this
+// keeps what the volumes count, one fact per organisation, origin,
+// dataset, date, class and head count, and the intents still open.
+//
+// It answers what LedgerExports answers, sorted by organisation and
+// dataset. One difference, in a case no staging makes: an intent that is
+// confirmed and later abandoned in part dates its fact from the intent,
+// where LedgerExports dates it from the confirmation; this decides only
+// which of two facts with the same head count and different classes is
+// the dataset's.
+type ExportIndex struct {
+	// read returns the records of every tenant, of the kinds Index reads,
+	// after seq after, in seq order.
+	read func(ctx context.Context, after int64) ([]Record, error)
+
+	mu    sync.Mutex
+	seq   int64
+	facts map[exportFact]int64 // the seq each fact was first counted at
+	open  map[string]openFact  // intents neither confirmed nor abandoned
+}
+
+// exportFact is what the volumes count of an entry that moved a dataset
+// out of its origin for an organisation.
+type exportFact struct {
+	org, origin, dataset, asOf, class string
+	subjects                          int64
+}
+
+type openFact struct {
+	fact exportFact
+	seq  int64
+}
+
+// AuditExports is an ExportIndex over the audit log's ledger records of
+// every tenant: a group's organisations may be registered by several
+// tenants, and splitting exports between them must not escape a threshold.
+func AuditExports(st AuditStore) *ExportIndex {
+	return NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
+		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
+		if err != nil {
+			return nil, err
+		}
+		recs := make([]Record, 0, len(es))
+		for _, e := range es {
+			recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Tenant: e.Tenant, RunID: e.RunID, Payload: e.Payload})
+		}
+		return recs, nil
+	})
+}
+
+// NewExportIndex returns an ExportIndex that reads records with read.
+func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error)) *ExportIndex {
+	return &ExportIndex{read: read, facts: map[exportFact]int64{}, open: map[string]openFact{}}
+}
+
+// factOf is e's fact, and whether the volumes count it at all: an entry
+// that moved a checkpoint, names no exporter, or stayed in its origin
+// country is never counted, whatever the query.
+func factOf(e Entry) (exportFact, bool) {
+	if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.To == e.Origin {
+		return exportFact{}, false
+	}
+	return exportFact{e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
+}
+
+// apply folds one record; on an error (a payload that does not decode)
+// the index is as before it, and the same record fails the next read too.
+func (x *ExportIndex) apply(r Record) error {
+	switch r.Kind {
+	case KindTransfer:
+		var e Entry
+		if err := r.decode(&e); err != nil {
+			return err
+		}
+		seq := r.Seq
+		if o, ok := x.open[e.Intent]; ok {
+			// The intent counted from its own seq; its confirmation
+			// carries the same fact on.
+			seq = min(seq, o.seq)
+			delete(x.open, e.Intent)
+		}
+		if f, ok := factOf(e); ok {
+			if first, seen := x.facts[f]; !seen || seq < first {
+				x.facts[f] = seq
+			}
+		}
+	case KindIntent:
+		var in struct {
+			ID string `json:"id"`
+			Entry
+		}
+		if err := r.decode(&in); err != nil {
+			return err
+		}
+		if f, ok := factOf(in.Entry); ok {
+			x.open[in.ID] = openFact{f, r.Seq}
+		}
+	case KindAbandoned:
+		var a Abandoned
+		if err := r.decode(&a); err != nil {
+			return err
+		}
+		delete(x.open, a.Intent)
+	}
+	x.seq = max(x.seq, r.Seq)
+	return nil
+}
+
+// Exported implements policy.Exports, as LedgerExports.Exported does.
+func (x *ExportIndex) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	recs, err := x.read(ctx, x.seq)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Seq <= x.seq {
+			return nil, fmt.Errorf("ledger record %d after record %d: seqs must increase", r.Seq, x.seq)
+		}
+		if err := x.apply(r); err != nil {
+			return nil, err
+		}
+	}
+	type counted struct {
+		f   exportFact
+		seq int64
+	}
+	var cands []counted
+	consider := func(f exportFact, seq int64) {
+		if f.origin == origin && slices.Contains(orgs, f.org) {
+			cands = append(cands, counted{f, seq})
+		}
+	}
+	for f, seq := range x.facts {
+		consider(f, seq)
+	}
+	for _, o := range x.open {
+		consider(o.fact, o.seq)
+	}
+	// In the order first counted, so that of two facts with the same head
+	// count the first is the dataset's, as LedgerExports has it.
+	sort.Slice(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
+	type key struct{ org, dataset string }
+	byKey := map[key]policy.Export{}
+	for _, c := range cands {
+		d, err := catalog.ParseDate(c.f.asOf)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: export of %s by %s on %q: %w", c.f.dataset, c.f.org, c.f.asOf, err)
+		}
+		if d.Before(since) || d.After(until) {
+			continue
+		}
+		k := key{c.f.org, c.f.dataset}
+		if prev, seen := byKey[k]; !seen || c.f.subjects > prev.Subjects {
+			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects}
+		}
+	}
+	out := make([]policy.Export, 0, len(byKey))
+	for _, e := range byKey {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Org != out[j].Org {
+			return out[i].Org < out[j].Org
+		}
+		return out[i].Dataset < out[j].Dataset
+	})
+	return out, nil
+}
+
+var _ policy.Exports = (*ExportIndex)(nil)

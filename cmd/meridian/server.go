@@ -152,23 +152,6 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	}
 }
 
-// ledgerExports counts earlier exports from every tenant's records
-// in the audit log: a group's organisations may be registered by several
-// tenants, and splitting exports between them must not escape a threshold.
-func ledgerExports(st store.Store) transfer.LedgerExports {
-	return transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
-		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindIntent, transfer.KindAbandoned}, AllTenants: true})
-		if err != nil {
-			return nil, err
-		}
-		recs := make([]transfer.Record, 0, len(es))
-		for _, e := range es {
-			recs = append(recs, transfer.Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
-		}
-		return transfer.ExportEntries(recs)
-	}}
-}
-
 // refreshRules makes a rules revision that another server applied (to the
 // store they share) the law here too, and nudges the controller to re-check.
 func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, every time.Duration, log *slog.Logger) {
@@ -413,7 +396,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
 		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
-		Exports: ledgerExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
+		Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
