@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 
@@ -162,15 +161,11 @@ func (s *Server) verifyDataset(w http.ResponseWriter, r *http.Request) {
 // ledger answers a page of the tenant's transfer records (?after=, ?limit=
 // as for the audit log) and the totals of its whole ledger.
 func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
-	after, ok := queryInt(w, r, "after", 0, 0, math.MaxInt64, "a seq of 0 or more")
+	after, limit, ok := seqPage(w, r)
 	if !ok {
 		return
 	}
-	limit, ok := queryInt(w, r, "limit", AuditPage, 1, MaxAuditPage, fmt.Sprintf("a number of entries from 1 to %d", MaxAuditPage))
-	if !ok {
-		return
-	}
-	page := run.LedgerPage{After: after, Limit: int(limit), MaxBytes: MaxAuditPageBytes}
+	page := run.LedgerPage{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes}
 	l, err := s.c.DatasetLedger(r.Context(), tenantOf(r), r.URL.Query().Get("dataset"), page)
 	if err != nil {
 		fail(w, err)

@@ -336,15 +336,11 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
 	all := r.URL.Query().Get("all") == "1" && id == ""
-	after, ok := queryInt(w, r, "after", 0, 0, math.MaxInt64, "a seq of 0 or more")
+	after, limit, ok := seqPage(w, r)
 	if !ok {
 		return
 	}
-	limit, ok := queryInt(w, r, "limit", AuditPage, 1, MaxAuditPage, fmt.Sprintf("a number of entries from 1 to %d", MaxAuditPage))
-	if !ok {
-		return
-	}
-	q := store.AuditQuery{After: after, Limit: int(limit), MaxBytes: MaxAuditPageBytes, AllTenants: all}
+	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, AllTenants: all}
 	if id != "" {
 		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
 			fail(w, err)
@@ -410,6 +406,17 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// seqPage reads a page of the log by seq: ?after= (0 or more) and ?limit=
+// (AuditPage unless given, at most MaxAuditPage); a bad one is answered
+// 400 and ok is false.
+func seqPage(w http.ResponseWriter, r *http.Request) (after int64, limit int, ok bool) {
+	if after, ok = queryInt(w, r, "after", 0, 0, math.MaxInt64, "a seq of 0 or more"); !ok {
+		return 0, 0, false
+	}
+	l, ok := queryInt(w, r, "limit", AuditPage, 1, MaxAuditPage, fmt.Sprintf("a number of entries from 1 to %d", MaxAuditPage))
+	return after, int(l), ok
 }
 
 // queryInt reads query parameter name as an integer from lo to hi (def

@@ -35,14 +35,8 @@ func BenchmarkLedgerTotals(b *testing.B) {
 					b.Fatal(err)
 				}
 				for b.Loop() {
-					in, conf := benchCopy(n)
+					recordCopy(b, led, n)
 					n++
-					if err := led.Append(ctx, "acme", KindIntent, "", in); err != nil {
-						b.Fatal(err)
-					}
-					if err := led.Append(ctx, "acme", KindTransfer, "", conf); err != nil {
-						b.Fatal(err)
-					}
 					sums, err := Summarize(ctx, l, "acme")
 					if err != nil || len(sums) == 0 {
 						b.Fatal(sums, err)
@@ -85,14 +79,8 @@ func BenchmarkLedgerExports(b *testing.B) {
 					b.Fatal(err)
 				}
 				for b.Loop() {
-					in, conf := benchCopy(n)
+					recordCopy(b, led, n)
 					n++
-					if err := led.Append(ctx, "acme", KindIntent, "", in); err != nil {
-						b.Fatal(err)
-					}
-					if err := led.Append(ctx, "acme", KindTransfer, "", conf); err != nil {
-						b.Fatal(err)
-					}
 					xs, err := x.Exported(ctx, []string{"lab"}, "CN", year[0], year[1])
 					if err != nil || len(xs) != 10 {
 						b.Fatal(xs, err)
@@ -100,6 +88,18 @@ func BenchmarkLedgerExports(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// recordCopy appends copy i's intent and confirmation, as a staging does.
+func recordCopy(b *testing.B, led AuditLedger, i int) {
+	ctx := context.Background()
+	in, conf := benchCopy(i)
+	if err := led.Append(ctx, "acme", KindIntent, "", in); err != nil {
+		b.Fatal(err)
+	}
+	if err := led.Append(ctx, "acme", KindTransfer, "", conf); err != nil {
+		b.Fatal(err)
 	}
 }
 
