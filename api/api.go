@@ -127,6 +127,14 @@ type LiveLister interface {
 	ListLive(ctx context.Context, tenant string) ([]*run.Run, error)
 }
 
+// VersionLister is a Controller that lists the row version of each of a
+// tenant's runs without reading them (*run.Controller is one): the runs
+// stream's periodic check for changes it missed reads only the runs whose
+// version is not the one it sent, not the tenant's whole history.
+type VersionLister interface {
+	ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error)
+}
+
 // Server serves the API.
 type Server struct {
 	c       Controller

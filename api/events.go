@@ -278,7 +278,8 @@ const sseRuns = "runs"
 // controller cannot say which. Every Streams.ListPoll it reads the runs
 // that can still change (the tenant's runs that have not ended, and those
 // it last sent as not ended), and every Streams.FullList-th time the whole
-// list. What it keeps per stream is one hash per run, not the runs.
+// list, as versions (VersionLister) where it can. What it keeps per stream
+// is one hash and one version per run, not the runs.
 func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tenant := tenantOf(r)
@@ -309,8 +310,12 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	// live holds the runs last sent as not ended: a poll reads those
 	// again, and the tenant's runs not ended, not its whole history.
 	sent := make(map[string]uint64, len(runs))
+	// vers holds the row version of each run as last read, for the check
+	// that reads only the runs whose version moved on.
+	vers := make(map[string]int64, len(runs))
 	live := map[string]bool{}
 	ll, _ := s.c.(LiveLister)
+	vl, _ := s.c.(VersionLister)
 	polls := 0
 	var list, buf bytes.Buffer
 	list.WriteString(`{"runs":[`)
@@ -323,7 +328,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			list.WriteByte(',')
 		}
 		list.Write(b)
-		sent[x.ID] = runHash(b)
+		sent[x.ID], vers[x.ID] = runHash(b), x.RowVersion()
 		if !x.State.Final() {
 			live[x.ID] = true
 		}
@@ -340,6 +345,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			frameRaw(&buf, sseRun, "", b)
 			sent[x.ID] = h
 		}
+		vers[x.ID] = x.RowVersion()
 		if x.State.Final() {
 			delete(live, x.ID)
 		} else {
@@ -368,11 +374,28 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			polls++
 		}
 		// The whole list when the watch cannot say which runs changed,
-		// and on every Streams.FullList-th poll; on the other polls, the runs
-		// that can still change: those not ended, and those sent last as
-		// not ended (they may have ended since).
+		// and on every Streams.FullList-th poll: as each run's version
+		// when the controller gives them, and then only the runs whose
+		// version is not the one last read are read. On the other polls,
+		// the runs that can still change: those not ended, and those sent
+		// last as not ended (they may have ended since).
 		full := cantSay || polled && (ll == nil || polls%lim.FullList == 0) || tw == nil && ll == nil
-		if full {
+		switch {
+		case full && vl != nil:
+			vs, err := vl.ListVersions(ctx, tenant)
+			if err != nil {
+				return
+			}
+			named := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				named[id] = true
+			}
+			for _, v := range vs {
+				if have, ok := vers[v.ID]; (!ok || have != v.Version) && !named[v.ID] {
+					ids = append(ids, v.ID)
+				}
+			}
+		case full:
 			if runs, err = s.listRuns(ctx, tenant); err != nil {
 				return
 			}
@@ -382,8 +405,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			continue
-		}
-		if polled {
+		case polled:
 			runs, err := ll.ListLive(ctx, tenant)
 			if err != nil {
 				return

@@ -815,3 +815,92 @@ func TestRunsStreamPollsLiveRuns(t *testing.T) {
 		t.Errorf("%d whole lists and %d live ones: want the stream's first list only", whole, live)
 	}
 }
+
+// versionsOnly is a Controller without a watch that counts the runs
+// stream's whole lists, version lists and single reads.
+type versionsOnly struct {
+	Controller
+	whole, versions, gets atomic.Int64
+}
+
+func (c *versionsOnly) List(ctx context.Context, tenant string) ([]*run.Run, error) {
+	c.whole.Add(1)
+	return c.Controller.List(ctx, tenant)
+}
+
+func (c *versionsOnly) ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error) {
+	c.versions.Add(1)
+	return c.Controller.(VersionLister).ListVersions(ctx, tenant)
+}
+
+func (c *versionsOnly) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+	c.gets.Add(1)
+	return c.Controller.Get(ctx, tenant, id)
+}
+
+// TestRunsStreamChecksVersions: with no watch and a whole-list check at
+// every poll, the runs stream reads the tenant's whole list once, then
+// each poll asks only for the runs' versions and reads only the runs whose
+// version moved on: a new run and a run's end still come, and polls with
+// no change read no run.
+func TestRunsStreamChecksVersions(t *testing.T) {
+	var vc *versionsOnly
+	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{ListPoll: 50 * time.Millisecond, FullList: 1},
+		Hide: func(c Controller) Controller { vc = &versionsOnly{Controller: c}; return vc }})
+	ctx := context.Background()
+	ca := NewClient(f.srv.URL, tokA)
+	submit := func() *run.Run {
+		t.Helper()
+		r, err := ca.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	var old []*run.Run
+	for range 3 {
+		old = append(old, submit())
+	}
+	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
+	if rs == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "runs" })
+	mine := submit()
+	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
+	if _, err := ca.Cancel(ctx, old[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	f.c.Tick(ctx) // the controller ends the run (no loop runs here)
+	rs.until(t, 10*time.Second, func(ev SSE) bool {
+		r := runOf(t, ev)
+		return r.ID == old[0].ID && r.State.Final()
+	})
+	// Polls go on, reading versions, and a run only for a change: at most
+	// one read for each new version of a run stored meanwhile (runs the
+	// tick started may still report), where reading every run at every
+	// poll would be 4 runs × 30 polls.
+	stored := func() int64 {
+		t.Helper()
+		vs, err := f.st.RunVersions(ctx, "a")
+		if err != nil || len(vs) != 4 {
+			t.Fatalf("%d runs: %v", len(vs), err)
+		}
+		var n int64
+		for _, v := range vs {
+			n += v.Version
+		}
+		return n
+	}
+	gets, versions, before := vc.gets.Load(), vc.versions.Load(), stored()
+	time.Sleep(30 * 50 * time.Millisecond)
+	if n := vc.versions.Load() - versions; n < 20 {
+		t.Fatalf("%d version lists in 1.5 s of 50 ms polls", n)
+	}
+	if n, changes := vc.gets.Load()-gets, stored()-before; n > changes {
+		t.Errorf("%d runs read by polls while %d changes were stored", n, changes)
+	}
+	if n := vc.whole.Load(); n != 1 {
+		t.Errorf("%d whole lists: want the stream's first list only", n)
+	}
+}

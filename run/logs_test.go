@@ -146,7 +146,8 @@ func BenchmarkFollowPoll(b *testing.B) {
 
 // BenchmarkListLive is what the runs stream reads on each poll, for a
 // tenant with 10 live runs among 3,000 that ended: the whole list (as each
-// poll did before) against the runs that have not ended.
+// poll did before, and as its check for missed changes did) against the
+// runs that have not ended, and the runs' versions (that check now).
 func BenchmarkListLive(b *testing.B) {
 	st, dir := testStore(b)
 	c := New(Config{Store: st, StateDir: dir})
@@ -177,6 +178,15 @@ func BenchmarkListLive(b *testing.B) {
 		for b.Loop() {
 			if rs, err := c.ListLive(ctx, "acme"); err != nil || len(rs) != 10 {
 				b.Fatal(len(rs), err)
+			}
+		}
+	})
+	// The stream's check for changes it missed (every minute): each run's
+	// version, of which only the changed ones are read.
+	b.Run("versions", func(b *testing.B) {
+		for b.Loop() {
+			if vs, err := c.ListVersions(ctx, "acme"); err != nil || len(vs) != 3010 {
+				b.Fatal(len(vs), err)
 			}
 		}
 	})

@@ -142,7 +142,6 @@ func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
 		if r, err = fromRow(row); err != nil {
 			return nil, err
 		}
-		r.version = row.Version
 		c.mu.Lock()
 		c.decoded[row.ID] = r
 		c.mu.Unlock()

@@ -406,6 +406,13 @@ func (c *Controller) ListPage(ctx context.Context, tenant, after string, limit i
 	return c.list(ctx, store.ListOptions{Tenant: tenant, After: after, Limit: limit})
 }
 
+// ListVersions returns the id and row version of each of tenant's runs,
+// oldest first, without reading the runs: a reader that holds them reads
+// again only those whose version is not the RowVersion it holds.
+func (c *Controller) ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error) {
+	return c.cfg.Store.RunVersions(ctx, tenant)
+}
+
 // ListLive returns tenant's runs that have not ended, oldest first: the
 // ones that can still change.
 func (c *Controller) ListLive(ctx context.Context, tenant string) ([]*Run, error) {

@@ -176,13 +176,18 @@ type Run struct {
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	Data
-	// version is the row version this was decoded from (decodeRow).
+	// version is the row version this was decoded from.
 	version int64
 }
 
+// RowVersion is the version of the stored run this was read from (0 for
+// a run not read from the store): a later read with the same version is
+// the same run (Controller.ListVersions).
+func (r *Run) RowVersion() int64 { return r.version }
+
 func fromRow(r *store.Run) (*Run, error) {
 	out := &Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: State(r.State), Site: r.Site, Attempt: r.Attempt,
-		Handle: r.Handle, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Handle: r.Handle, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, version: r.Version}
 	if err := json.Unmarshal(r.Data, &out.Data); err != nil {
 		return nil, err
 	}

@@ -358,6 +358,27 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 	return pgGetRun(ctx, s.pool, id)
 }
 
+// RunVersions implements Store.
+func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
+	if err := tenantScope(tenant, false); err != nil {
+		return nil, fmt.Errorf("run versions: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RunVersion
+	for rows.Next() {
+		var v RunVersion
+		if err := rows.Scan(&v.ID, &v.Version); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // ListRuns implements Store.
 func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error) {
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {

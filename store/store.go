@@ -101,6 +101,12 @@ type ListOptions struct {
 	Limit int
 }
 
+// RunVersion is a run's id and row version (Run.Version).
+type RunVersion struct {
+	ID      string
+	Version int64
+}
+
 // Errors callers can test for.
 var (
 	ErrNotFound = errors.New("not found")
@@ -144,6 +150,10 @@ type Store interface {
 	RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 	// ListRuns returns runs, oldest first.
 	ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
+	// RunVersions lists the id and row version of each of tenant's runs,
+	// in ListRuns' order, without their data: what a reader that holds
+	// the runs needs to tell which changed.
+	RunVersions(ctx context.Context, tenant string) ([]RunVersion, error)
 	// Events returns a run's timeline in order.
 	Events(ctx context.Context, runID string) ([]Event, error)
 	// AppendAudit seals recs at the end of the audit chain in one transaction.

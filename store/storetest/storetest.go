@@ -174,6 +174,27 @@ func list(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]string{"r0", "r1"}, ids(active)); diff != "" {
 		t.Errorf("active: %s", diff)
 	}
+
+	// Versions: the tenant's runs, in the list's order, each at the
+	// version it holds; a change is a new version of that run only.
+	if _, err := s.UpdateRun(ctx, "r2", func(r *store.Run) (store.Change, error) { r.Site = "elsewhere"; return store.Change{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.RunVersions(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []store.RunVersion
+	a, _ = s.ListRuns(ctx, store.ListOptions{Tenant: "a"})
+	for _, r := range a {
+		want = append(want, store.RunVersion{ID: r.ID, Version: r.Version})
+	}
+	if diff := cmp.Diff(want, vs); diff != "" || len(vs) != 2 || vs[0].Version == vs[1].Version {
+		t.Errorf("versions of tenant a (-list +versions):\n%s%+v", diff, vs)
+	}
+	if got, err := s.RunVersions(ctx, ""); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
+		t.Errorf("versions for no tenant: %+v %v, want ErrNoTenant", got, err)
+	}
 }
 
 // listPages: every list read a page at a time (After the last run of the
