@@ -3,6 +3,7 @@ package dataset
 import (
 	"archive/tar"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -65,15 +66,39 @@ func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name str
 			os.Remove(tmp.Name())
 		}
 	}()
+	// A chunk of zeros is skipped over, not written: the file keeps the
+	// holes it had where it was packed (a sparse checkpoint stays sparse,
+	// rather than taking its whole size on the next site's disk). The
+	// chunker cuts a run of zeros into chunks of one id, so that chunk is
+	// read and authenticated once and each later one is a seek.
+	var at int64
+	zero := map[seal.ID]int64{} // the size of each chunk of zeros read
 	for _, c := range f.Chunks {
+		if n, ok := zero[c.ID]; ok {
+			if c.Size != n {
+				// Read, it would fail to authenticate at that size.
+				return fmt.Errorf("%s: chunk %s listed at %d bytes, read at %d: %w", f.Path, c.ID, c.Size, n, seal.ErrAuth)
+			}
+			at += n
+			continue
+		}
 		out, err := ReadChunk(ctx, b, s, name, c, (*buf)[:0])
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
 		*buf = out
-		if _, err := tmp.Write(out); err != nil {
+		if allZero(out) {
+			zero[c.ID] = int64(len(out))
+			at += int64(len(out))
+			continue
+		}
+		if _, err := tmp.WriteAt(out, at); err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
+		at += int64(len(out))
+	}
+	if err := tmp.Truncate(at); err != nil { // the length, where it ends in zeros
+		return fmt.Errorf("%s: %w", f.Path, err)
 	}
 	if err := tmp.Chmod(os.FileMode(f.Mode) & 0o700); err != nil {
 		return err
@@ -89,6 +114,22 @@ func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name str
 	}
 	ok = true
 	return nil
+}
+
+// allZero reports whether p holds only zero bytes.
+func allZero(p []byte) bool {
+	for len(p) >= 8 {
+		if binary.LittleEndian.Uint64(p) != 0 {
+			return false
+		}
+		p = p[8:]
+	}
+	for _, c := range p {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // UnsealTar streams the dataset as a tar archive to w, for a job prologue
