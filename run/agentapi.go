@@ -246,16 +246,28 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint bytes %d: want 0 to %d", ref.Bytes, agent.MaxCheckpointBytes))
 		return
 	}
+	now := c.cfg.Now()
+	last := c.lastListed(r.ID)
+	var changed, listed bool
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
+		changed, listed = false, false
 		if r.Attempt != a.N || r.State.Final() || r.State == Migrating && (r.Migration == nil || !r.Migration.Drain) {
 			return store.ErrNoChange
 		}
 		if r.Checkpoint != nil && r.Checkpoint.Site == a.Site && ref.Step <= r.Checkpoint.Step {
 			return store.ErrNoChange
 		}
+		first := r.State == Queued || r.State == Running
 		r.Checkpoint = &Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes}
-		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)})
-		if r.State == Queued || r.State == Running {
+		changed = true
+		if listed = first || last.attempt != a.N || now.Sub(last.at) >= checkpointListEvery; listed {
+			why := fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)
+			if last.attempt == a.N && last.unlisted > 0 {
+				why += fmt.Sprintf(" (%d more since the last listed, not listed: at most one a minute is)", last.unlisted)
+			}
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: why})
+		}
+		if first {
 			if err := transition(ch, r, Checkpointed, fmt.Sprintf("first checkpoint of attempt %d (step %d)", r.Attempt, ref.Step)); err != nil {
 				return err
 			}
@@ -267,7 +279,62 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		agentErr(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	if changed {
+		c.noteListing(r.ID, a.N, now, listed)
+	}
 	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+}
+
+// checkpointListEvery bounds how often a run's timeline lists the
+// checkpoints of an attempt: a workload that writes one every second would
+// otherwise add 86,400 events a day to its run, each a row to store and to
+// send to every reader of the timeline. The run's record always holds the
+// newest checkpoint; the next one listed says how many were not. An
+// attempt's first checkpoint is always listed.
+const checkpointListEvery = time.Minute
+
+// ckListing is when an attempt's checkpoint was last listed, and how many
+// of its checkpoints have been recorded since without being listed.
+type ckListing struct {
+	attempt  int
+	at       time.Time
+	unlisted int
+}
+
+// maxListed bounds Controller.listed: past it, entries older than
+// checkpointListEvery, which decide nothing any more, are dropped.
+const maxListed = 4096
+
+func (c *Controller) lastListed(id string) ckListing {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listed[id]
+}
+
+// noteListing records that a checkpoint of attempt n was recorded at now,
+// listed in the timeline or not. Kept in memory: after a restart, or on
+// another replica, an attempt's next checkpoint is listed.
+func (c *Controller) noteListing(id string, n int, now time.Time, listed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listed == nil {
+		c.listed = map[string]ckListing{}
+	}
+	l := c.listed[id]
+	switch {
+	case listed:
+		l = ckListing{attempt: n, at: now}
+	case l.attempt == n:
+		l.unlisted++
+	}
+	if len(c.listed) >= maxListed {
+		for k, v := range c.listed {
+			if now.Sub(v.at) >= checkpointListEvery {
+				delete(c.listed, k)
+			}
+		}
+	}
+	c.listed[id] = l
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

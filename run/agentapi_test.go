@@ -89,3 +89,78 @@ func TestAgentCheckpointRefusesMalformedDigestAndSize(t *testing.T) {
 		t.Errorf("after the well-formed report the checkpoint is %+v", ck)
 	}
 }
+
+// TestCheckpointsListedAtMostOnceAMinute: a workload that checkpoints many
+// times a minute has each checkpoint recorded in its run, and listed in the
+// timeline at most once a minute; the next one listed says how many were
+// not. With a clock that moves only when told.
+func TestCheckpointsListedAtMostOnceAMinute(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	e := newEnv(t, func(c *Config) { c.Now = clk.Now; c.SiteTimeout = time.Hour })
+	ctx := context.Background()
+	// A workload that checkpoints every 5 steps; once its agent reported
+	// one, the agent is past reading its manifest (whose resume point the
+	// reports below would change).
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the attempt's first checkpoint", 20*time.Second, func(r *Run) bool { return r.State == Checkpointed }, r.ID)
+	t.Cleanup(func() {
+		e.c.Cancel(ctx, "t1", r.ID)
+		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	})
+	a := r.Attempts[len(r.Attempts)-1]
+	post := func(step int64) {
+		t.Helper()
+		ref := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
+			Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
+		body, _ := json.Marshal(ref)
+		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteCheckpoint)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			got, _ := e.c.Get(ctx, "t1", r.ID)
+			evs, _ := e.c.Events(ctx, "t1", r.ID)
+			t.Fatalf("step %d: %d %s\nrun %s: %s\n%+v", step, resp.StatusCode, msg, got.State, got.Reason, evs)
+		}
+	}
+	// Past any checkpoint the workload writes itself.
+	const base = 1 << 40
+	listed := func() []string {
+		t.Helper()
+		evs, err := e.c.Events(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			if ev.Kind == "checkpoint" && strings.Contains(ev.Reason, fmt.Sprintf("step %d", base)[:14]) {
+				out = append(out, ev.Reason)
+			}
+		}
+		return out
+	}
+	clk.set(clk.Now().Add(2 * time.Minute))
+	for i := range int64(20) {
+		post(base + i)
+	}
+	if got, _ := e.c.Get(ctx, "t1", r.ID); got.Checkpoint == nil || got.Checkpoint.Step != base+19 {
+		t.Fatalf("the run's checkpoint is %+v, want step %d", got.Checkpoint, base+19)
+	}
+	if l := listed(); len(l) != 1 || !strings.Contains(l[0], fmt.Sprintf("step %d ", base)) {
+		t.Fatalf("20 checkpoints within a minute listed as %q, want the first only", l)
+	}
+	clk.set(clk.Now().Add(checkpointListEvery))
+	post(base + 20)
+	l := listed()
+	if len(l) != 2 || !strings.Contains(l[1], fmt.Sprintf("step %d ", base+20)) || !strings.Contains(l[1], "19 more since the last listed") {
+		t.Errorf("a minute later: %q, want the new one listed with the 19 not listed", l)
+	}
+}

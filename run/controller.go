@@ -224,9 +224,12 @@ type Controller struct {
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
-	lastSave    map[string]time.Time
-	storeLocks  map[string]*sync.Mutex
-	logMu       sync.Mutex
+	// listed is, by run, when the timeline last listed a checkpoint and
+	// how many it has not listed since (agentCheckpoint).
+	listed     map[string]ckListing
+	lastSave   map[string]time.Time
+	storeLocks map[string]*sync.Mutex
+	logMu      sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error
