@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
@@ -99,9 +101,58 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
 			return
 		}
+		if !c.agentAllow(attemptKey(r.ID, n)) {
+			w.Header().Set("Retry-After", "1")
+			agentErr(w, http.StatusTooManyRequests, fmt.Sprintf("attempt %d of %s: over %d requests a second to the agent API", n, r.ID, agentRate))
+			return
+		}
 		c.heard(req.Context(), r.ID, r.Tenant, n)
 		h(w, req, r, a)
 	}
+}
+
+// agentRate and agentBurst bound the requests of each attempt's
+// credential: an agent sends a heartbeat every Config.Heartbeat, at most
+// four checkpoint reports and four posts of output a second (its poll),
+// and retries of those, far below this; each request it makes is a write
+// to the store. Past them the answer is 429 with Retry-After, which the
+// agent retries, backing off. Anyone holding a credential (the site that
+// runs the attempt) can cost the server no more than this, plus the read
+// that checks the credential.
+const (
+	agentRate  = 20
+	agentBurst = 60
+)
+
+type agentBucket struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+// agentAllow takes one request from attempt key's bucket. Buckets of
+// attempts not heard for a minute are dropped once there are many: a
+// bucket idle that long is full again anyway.
+func (c *Controller) agentAllow(key string) bool {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.agentBuckets == nil {
+		c.agentBuckets = map[string]*agentBucket{}
+	}
+	b := c.agentBuckets[key]
+	if b == nil {
+		if len(c.agentBuckets) >= maxRemembered {
+			for k, v := range c.agentBuckets {
+				if now.Sub(v.used) > time.Minute {
+					delete(c.agentBuckets, k)
+				}
+			}
+		}
+		b = &agentBucket{lim: rate.NewLimiter(agentRate, agentBurst)}
+		c.agentBuckets[key] = b
+	}
+	b.used = now
+	return b.lim.AllowN(now, 1)
 }
 
 func writeAgentJSON(w http.ResponseWriter, v any) {
@@ -301,9 +352,10 @@ type ckListing struct {
 	unlisted int
 }
 
-// maxListed bounds Controller.listed: past it, entries older than
-// checkpointListEvery, which decide nothing any more, are dropped.
-const maxListed = 4096
+// maxRemembered bounds the maps of runs and attempts the controller keeps
+// in memory for the agent API (listed, agentBuckets): past it, entries
+// that decide nothing any more are dropped.
+const maxRemembered = 4096
 
 func (c *Controller) lastListed(id string) ckListing {
 	c.mu.Lock()
@@ -327,7 +379,7 @@ func (c *Controller) noteListing(id string, n int, now time.Time, listed bool) {
 	case l.attempt == n:
 		l.unlisted++
 	}
-	if len(c.listed) >= maxListed {
+	if len(c.listed) >= maxRemembered {
 		for k, v := range c.listed {
 			if now.Sub(v.at) >= checkpointListEvery {
 				delete(c.listed, k)

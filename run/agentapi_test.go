@@ -164,3 +164,65 @@ func TestCheckpointsListedAtMostOnceAMinute(t *testing.T) {
 		t.Errorf("a minute later: %q, want the new one listed with the 19 not listed", l)
 	}
 }
+
+// TestAgentRequestsAreBounded: a holder of an attempt's credential (the
+// site that runs it) that sends requests as fast as it can gets 429 with
+// Retry-After past the attempt's burst, so that it cannot make the server
+// write to its store more than agentRate times a second; the same
+// credential is answered again once the bucket refills, and the attempt's
+// own agent rides it out.
+func TestAgentRequestsAreBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+	t.Cleanup(func() {
+		e.c.Cancel(ctx, "t1", r.ID)
+		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	})
+	a := r.Attempts[len(r.Attempts)-1]
+	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+	beat := func() (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	start := time.Now()
+	ok, limited := 0, 0
+	for range 3 * agentBurst {
+		switch code, after := beat(); code {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+			if after == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("heartbeat: %d", code)
+		}
+	}
+	elapsed := time.Since(start)
+	if most := agentBurst + int(agentRate*elapsed.Seconds()) + 1; limited == 0 || ok > most {
+		t.Fatalf("%d answered and %d limited in %s: want at most %d answered", ok, limited, elapsed, most)
+	}
+	time.Sleep(time.Second)
+	if code, _ := beat(); code != http.StatusOK {
+		t.Errorf("a second later: %d", code)
+	}
+	// The workload's own agent, limited along with the flood, is still
+	// heard: the run goes on.
+	if got, _ := e.c.Get(ctx, "t1", r.ID); got.State != Running {
+		t.Errorf("after the flood the run is %s: %s", got.State, got.Reason)
+	}
+}
