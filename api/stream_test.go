@@ -779,32 +779,8 @@ func TestRunsStreamPollsLiveRuns(t *testing.T) {
 	var lc *liveOnly
 	f := newFixtureWith(t, fixtureOptions{Limits: shortLimits(), Streams: Streams{ListPoll: 50 * time.Millisecond, FullList: 1 << 30},
 		Hide: func(c Controller) Controller { lc = &liveOnly{Controller: c}; return lc }})
-	ctx := context.Background()
 	ca := NewClient(f.srv.URL, tokA)
-	submit := func() *run.Run {
-		t.Helper()
-		r, err := ca.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	old := submit()
-	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
-	if rs == nil {
-		t.Fatalf("%d %+v", status, e)
-	}
-	rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "runs" })
-	mine := submit()
-	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
-	if _, err := ca.Cancel(ctx, old.ID); err != nil {
-		t.Fatal(err)
-	}
-	f.c.Tick(ctx) // the controller ends the run (no loop runs here)
-	rs.until(t, 10*time.Second, func(ev SSE) bool {
-		r := runOf(t, ev)
-		return r.ID == old.ID && r.State.Final()
-	})
+	streamSeesChanges(t, f, ca, submitJob(t, ca))
 	// Polls go on; count them a while.
 	time.Sleep(30 * 50 * time.Millisecond)
 	whole, live := lc.whole.Load(), lc.live.Load()
@@ -814,6 +790,39 @@ func TestRunsStreamPollsLiveRuns(t *testing.T) {
 	if whole != 1 {
 		t.Errorf("%d whole lists and %d live ones: want the stream's first list only", whole, live)
 	}
+}
+
+// submitJob submits the test job through c.
+func submitJob(t *testing.T, c *Client) *run.Run {
+	t.Helper()
+	r, err := c.Submit(context.Background(), run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// streamSeesChanges opens tenant a's runs stream, then submits a run and
+// cancels old: the stream sends the list first, then the new run, then
+// old's end.
+func streamSeesChanges(t *testing.T, f *fixture, ca *Client, old *run.Run) {
+	t.Helper()
+	ctx := context.Background()
+	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
+	if rs == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "runs" })
+	mine := submitJob(t, ca)
+	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
+	if _, err := ca.Cancel(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.c.Tick(ctx) // the controller ends the run (no loop runs here)
+	rs.until(t, 10*time.Second, func(ev SSE) bool {
+		r := runOf(t, ev)
+		return r.ID == old.ID && r.State.Final()
+	})
 }
 
 // versionsOnly is a Controller without a watch that counts the runs
@@ -849,33 +858,10 @@ func TestRunsStreamChecksVersions(t *testing.T) {
 		Hide: func(c Controller) Controller { vc = &versionsOnly{Controller: c}; return vc }})
 	ctx := context.Background()
 	ca := NewClient(f.srv.URL, tokA)
-	submit := func() *run.Run {
-		t.Helper()
-		r, err := ca.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	var old []*run.Run
-	for range 3 {
-		old = append(old, submit())
-	}
-	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
-	if rs == nil {
-		t.Fatalf("%d %+v", status, e)
-	}
-	rs.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "runs" })
-	mine := submit()
-	rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).ID == mine.ID })
-	if _, err := ca.Cancel(ctx, old[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	f.c.Tick(ctx) // the controller ends the run (no loop runs here)
-	rs.until(t, 10*time.Second, func(ev SSE) bool {
-		r := runOf(t, ev)
-		return r.ID == old[0].ID && r.State.Final()
-	})
+	old := submitJob(t, ca)
+	submitJob(t, ca)
+	submitJob(t, ca)
+	streamSeesChanges(t, f, ca, old)
 	// Polls go on, reading versions, and a run only for a change: at most
 	// one read for each new version of a run stored meanwhile (runs the
 	// tick started may still report), where reading every run at every

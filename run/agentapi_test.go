@@ -22,32 +22,15 @@ import (
 func TestAgentCheckpointRefusesMalformedDigestAndSize(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(400, 1000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
-	t.Cleanup(func() {
-		e.c.Cancel(ctx, "t1", r.ID)
-		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	})
-	a := r.Attempts[len(r.Attempts)-1]
+	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	const step = 1 << 40 // past any checkpoint the workload writes
 	good := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
 		Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
 	post := func(ref agent.CheckpointRef) (int, string) {
 		t.Helper()
 		body, _ := json.Marshal(ref)
-		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteCheckpoint)
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(msg)
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body)
+		return code, msg
 	}
 	for _, c := range []struct {
 		what  string
@@ -90,6 +73,38 @@ func TestAgentCheckpointRefusesMalformedDigestAndSize(t *testing.T) {
 	}
 }
 
+// runningAttempt submits doc as tenant t1 and waits until cond holds of the
+// run; the run is cancelled and ended when the test ends.
+func runningAttempt(t *testing.T, e *env, doc Document, what string, cond func(*Run) bool) (*Run, Attempt) {
+	t.Helper()
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor(what, 20*time.Second, cond, r.ID)
+	t.Cleanup(func() {
+		e.c.Cancel(ctx, "t1", r.ID)
+		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	})
+	return r, r.Attempts[len(r.Attempts)-1]
+}
+
+// agentPost posts body to route as attempt a's agent, with its credential.
+func agentPost(t *testing.T, e *env, r *Run, a Attempt, route string, body []byte) (int, string, http.Header) {
+	t.Helper()
+	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(msg), resp.Header
+}
+
 // TestCheckpointsListedAtMostOnceAMinute: a workload that checkpoints many
 // times a minute has each checkpoint recorded in its run, and listed in the
 // timeline at most once a minute; the next one listed says how many were
@@ -101,34 +116,16 @@ func TestCheckpointsListedAtMostOnceAMinute(t *testing.T) {
 	// A workload that checkpoints every 5 steps; once its agent reported
 	// one, the agent is past reading its manifest (whose resume point the
 	// reports below would change).
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 5)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.waitFor("the attempt's first checkpoint", 20*time.Second, func(r *Run) bool { return r.State == Checkpointed }, r.ID)
-	t.Cleanup(func() {
-		e.c.Cancel(ctx, "t1", r.ID)
-		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	})
-	a := r.Attempts[len(r.Attempts)-1]
+	r, a := runningAttempt(t, e, jobDoc(100000, 5), "the attempt's first checkpoint", func(r *Run) bool { return r.State == Checkpointed })
 	post := func(step int64) {
 		t.Helper()
 		ref := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
 			Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
 		body, _ := json.Marshal(ref)
-		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteCheckpoint)
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body); code != http.StatusOK {
 			got, _ := e.c.Get(ctx, "t1", r.ID)
 			evs, _ := e.c.Events(ctx, "t1", r.ID)
-			t.Fatalf("step %d: %d %s\nrun %s: %s\n%+v", step, resp.StatusCode, msg, got.State, got.Reason, evs)
+			t.Fatalf("step %d: %d %s\nrun %s: %s\n%+v", step, code, msg, got.State, got.Reason, evs)
 		}
 	}
 	// Past any checkpoint the workload writes itself.
@@ -174,28 +171,11 @@ func TestCheckpointsListedAtMostOnceAMinute(t *testing.T) {
 func TestAgentRequestsAreBounded(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
-	t.Cleanup(func() {
-		e.c.Cancel(ctx, "t1", r.ID)
-		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
-	})
-	a := r.Attempts[len(r.Attempts)-1]
-	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	beat := func() (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
-		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("Retry-After")
+		code, _, h := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}"))
+		return code, h.Get("Retry-After")
 	}
 	start := time.Now()
 	ok, limited := 0, 0
