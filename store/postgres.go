@@ -368,15 +368,7 @@ func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion
 		return nil, err
 	}
 	defer rows.Close()
-	var out []RunVersion
-	for rows.Next() {
-		var v RunVersion
-		if err := rows.Scan(&v.ID, &v.Version); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return scanVersions(rows)
 }
 
 // ListRuns implements Store.

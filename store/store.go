@@ -107,6 +107,23 @@ type RunVersion struct {
 	Version int64
 }
 
+// scanVersions reads RunVersions' rows (of database/sql or pgx).
+func scanVersions(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) ([]RunVersion, error) {
+	var out []RunVersion
+	for rows.Next() {
+		var v RunVersion
+		if err := rows.Scan(&v.ID, &v.Version); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // Errors callers can test for.
 var (
 	ErrNotFound = errors.New("not found")
