@@ -34,6 +34,9 @@ type Runs interface {
 	// from the first when after is empty), oldest first.
 	ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error)
 	Events(ctx context.Context, tenant, id string) ([]store.Event, error)
+	// EventsAfter is the events of the run's timeline after seq after, at
+	// most limit of them (0: all).
+	EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error)
 	Cancel(ctx context.Context, tenant, id string) (*run.Run, error)
 	// LogsFrom is at most limit bytes of a run's output from byte off on,
 	// and the size of the whole output so far.

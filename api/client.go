@@ -176,13 +176,25 @@ func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
 	return &r, err
 }
 
-// Events returns a run's timeline.
+// Events returns a run's timeline, every page of it.
 func (c *Client) Events(ctx context.Context, id string) ([]store.Event, error) {
-	var out struct {
-		Events []store.Event `json:"events"`
+	out := []store.Event{}
+	var after int64
+	for {
+		var page EventList
+		p := "/v1/runs/" + url.PathEscape(id) + "/events"
+		if after > 0 {
+			p += "?after=" + strconv.FormatInt(after, 10)
+		}
+		if _, _, err := c.do(ctx, http.MethodGet, p, nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Events...)
+		if page.Next <= after {
+			return out, nil
+		}
+		after = page.Next
 	}
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/events", nil, &out)
-	return out.Events, err
 }
 
 // Cancel asks the server to cancel a run.

@@ -52,16 +52,36 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		s.followEvents(w, r)
 		return
 	}
-	evs, err := s.c.Events(r.Context(), tenantOf(r), r.PathValue("id"))
+	after, field, err := lastEventID(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid", field, err.Error())
+		return
+	}
+	limit, ok := queryInt(w, r, "limit", EventPage, 1, MaxEventPage, fmt.Sprintf("a number of events from 1 to %d", MaxEventPage))
+	if !ok {
+		return
+	}
+	evs, err := s.c.EventsAfter(r.Context(), tenantOf(r), r.PathValue("id"), after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
+	out := EventList{Events: evs}
 	if evs == nil {
-		evs = []store.Event{}
+		out.Events = []store.Event{}
 	}
-	writeJSON(w, http.StatusOK, EventList{Events: evs})
+	if len(evs) == int(limit) {
+		out.Next = evs[len(evs)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, out)
 }
+
+// EventPage is how many events GET /v1/runs/{id}/events answers unless
+// asked for another number up to MaxEventPage; next names the rest.
+const (
+	EventPage    = 1000
+	MaxEventPage = 5000
+)
 
 // lastEventID reads where a client resumes: the Last-Event-ID header, else
 // ?after=; 0 (the whole timeline) when neither is set.
@@ -124,7 +144,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var buf bytes.Buffer
-	var evs []store.Event
+	var lastAt time.Time // when the last event sent was recorded
 	for wakes := 0; ; wakes++ {
 		// The run first, then its events: they are written in one
 		// transaction with the run's row, so the events read hold every
@@ -143,15 +163,20 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		buf.Reset()
 		if moved := !bytes.Equal(b, sent); moved || wakes%10 == 0 {
-			if evs, err = s.c.Events(ctx, tenant, id); err != nil {
-				return
-			}
-			for _, e := range evs {
-				if e.Seq <= last {
-					continue
+			// The events not sent yet, a page at a time: not the whole
+			// timeline on every change.
+			for {
+				evs, err := s.c.EventsAfter(ctx, tenant, id, last, EventPage)
+				if err != nil {
+					return
 				}
-				frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
-				last = e.Seq
+				for _, e := range evs {
+					frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
+					last, lastAt = e.Seq, e.Time
+				}
+				if len(evs) < EventPage {
+					break
+				}
 			}
 			if moved {
 				frameRaw(&buf, sseRun, "", b)
@@ -166,8 +191,8 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		final := cur.State.Final()
 		if final && exitPending(cur) {
 			changedAt := cur.UpdatedAt
-			if n := len(evs); n > 0 && evs[n-1].Time.After(changedAt) {
-				changedAt = evs[n-1].Time
+			if lastAt.After(changedAt) {
+				changedAt = lastAt
 			}
 			if left := lim.Linger - s.now().Sub(changedAt); left > 0 {
 				if quietT != nil {

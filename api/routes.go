@@ -132,9 +132,11 @@ type (
 	QueueList struct {
 		Queue []run.QueueEntry `json:"queue"`
 	}
-	// EventList is GET /v1/runs/{id}/events.
+	// EventList is GET /v1/runs/{id}/events: a page of the timeline.
+	// Next, when set, is the after= of the next page.
 	EventList struct {
 		Events []store.Event `json:"events"`
+		Next   int64         `json:"next,omitempty"`
 	}
 	// AuditList is GET /v1/audit: a page of entries. Next, when set, is
 	// the after= of the next page; a page without it is the last.
@@ -193,9 +195,10 @@ func (s *Server) table() []Route {
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
-		{Method: "GET", Path: runPath + "/events", Summary: "A run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
+		{Method: "GET", Path: runPath + "/events", Summary: "A page of a run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
-				{"after", "with follow: send timeline events after this seq (as the Last-Event-ID header does; the header wins)", "integer"}},
+				{"after", "timeline events after this seq (the next of the page before; with follow, as the Last-Event-ID header does, and the header wins)", "integer"},
+				{"limit", fmt.Sprintf("without follow: events per page (default %d, at most %d)", EventPage, MaxEventPage), "integer"}},
 			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": run.Run{}, "end": StreamEnd{}},
 			Response: EventList{}, Errors: []int{400, 404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",

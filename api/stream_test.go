@@ -890,3 +890,94 @@ func TestRunsStreamChecksVersions(t *testing.T) {
 		t.Errorf("%d whole lists: want the stream's first list only", n)
 	}
 }
+
+// eventsCounted counts the timeline events the controller hands the API.
+type eventsCounted struct {
+	Controller
+	read atomic.Int64
+}
+
+func (c *eventsCounted) EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error) {
+	evs, err := c.Controller.EventsAfter(ctx, tenant, id, after, limit)
+	c.read.Add(int64(len(evs)))
+	return evs, err
+}
+
+// TestEventsPages: a run's timeline comes a page at a time (limit, next)
+// and from a seq on (after); the event stream reads each event once, not
+// the whole timeline at each change.
+func TestEventsPages(t *testing.T) {
+	var ec *eventsCounted
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { ec = &eventsCounted{Controller: c}; return ec }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.c.Run(ctx)
+	a := NewClient(f.srv.URL, tokA)
+	r := submitJob(t, a)
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("status %d %+v", status, e)
+	}
+	got := timelineOf(t, c.until(t, 20*time.Second, func(ev SSE) bool { return ev.Event == "run" && runOf(t, ev).Progress != nil }))
+	time.Sleep(500 * time.Millisecond) // progress comes on, the stream wakes
+	if _, err := a.Cancel(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, timelineOf(t, c.until(t, 20*time.Second, func(ev SSE) bool { return ev.Event == "end" }))...)
+	streamed := ec.read.Load()
+
+	all, err := a.Events(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 5 {
+		t.Fatalf("a timeline of %d events", len(all))
+	}
+	if n := int64(len(all)); streamed > n {
+		t.Errorf("the stream read %d events for a timeline of %d", streamed, n)
+	}
+	if diff := cmp.Diff(all, got); diff != "" {
+		t.Errorf("the streamed timeline (-GET +stream):\n%s", diff)
+	}
+
+	page := func(q string) (int, EventList) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/"+r.ID+"/events"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l EventList
+		json.NewDecoder(resp.Body).Decode(&l)
+		return resp.StatusCode, l
+	}
+	var paged []store.Event
+	after, pages := int64(0), 0
+	for ; pages < 100; pages++ {
+		code, l := page(fmt.Sprintf("?limit=2&after=%d", after))
+		if code != http.StatusOK {
+			t.Fatalf("page after %d: %d", after, code)
+		}
+		paged = append(paged, l.Events...)
+		if l.Next == 0 {
+			break
+		}
+		if l.Next <= after || len(l.Events) != 2 {
+			t.Fatalf("page after %d: %d events, next %d", after, len(l.Events), l.Next)
+		}
+		after = l.Next
+	}
+	if diff := cmp.Diff(all, paged); diff != "" || pages < len(all)/2-1 {
+		t.Errorf("%d pages of 2 (-whole +paged):\n%s", pages+1, diff)
+	}
+	if _, l := page(fmt.Sprintf("?after=%d", all[2].Seq)); cmp.Diff(all[3:], l.Events) != "" || l.Next != 0 {
+		t.Errorf("after event %d: %+v next %d", all[2].Seq, l.Events, l.Next)
+	}
+	for _, bad := range []string{"?limit=0", fmt.Sprintf("?limit=%d", MaxEventPage+1), "?after=-1"} {
+		if code, _ := page(bad); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", bad, code)
+		}
+	}
+}

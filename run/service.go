@@ -446,6 +446,15 @@ func (c *Controller) Events(ctx context.Context, tenant, id string) ([]store.Eve
 	return c.cfg.Store.Events(ctx, id)
 }
 
+// EventsAfter is a page of the timeline of tenant's run id: the events
+// after seq after, at most limit of them (0: all).
+func (c *Controller) EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error) {
+	if _, err := c.Get(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return c.cfg.Store.EventsAfter(ctx, id, after, limit)
+}
+
 // Cancel asks the controller to stop tenant's run id.
 func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error) {
 	if _, err := c.Get(ctx, tenant, id); err != nil {

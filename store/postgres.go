@@ -417,7 +417,19 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 
 // Events implements Store.
 func (s *Postgres) Events(ctx context.Context, runID string) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 ORDER BY seq`, runID)
+	return s.EventsAfter(ctx, runID, 0, 0)
+}
+
+// EventsAfter implements Store.
+func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, limit int) ([]Event, error) {
+	if after < 0 || limit < 0 {
+		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
+	}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, []any{runID, after}
+	if limit > 0 {
+		q, args = q+` LIMIT $3`, append(args, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

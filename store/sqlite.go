@@ -578,7 +578,19 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, runID string) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? ORDER BY seq`, runID)
+	return s.EventsAfter(ctx, runID, 0, 0)
+}
+
+// EventsAfter implements Store.
+func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, limit int) ([]Event, error) {
+	if after < 0 || limit < 0 {
+		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
+	}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`, []any{runID, after}
+	if limit > 0 {
+		q, args = q+` LIMIT ?`, append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -173,6 +173,10 @@ type Store interface {
 	RunVersions(ctx context.Context, tenant string) ([]RunVersion, error)
 	// Events returns a run's timeline in order.
 	Events(ctx context.Context, runID string) ([]Event, error)
+	// EventsAfter is the run's events after seq after, in order, at most
+	// limit of them (0: no limit): a page of Events, or what a reader
+	// that holds the rest has not read yet.
+	EventsAfter(ctx context.Context, runID string, after int64, limit int) ([]Event, error)
 	// AppendAudit seals recs at the end of the audit chain in one transaction.
 	AppendAudit(ctx context.Context, recs ...audit.Record) error
 	// AuditEntries returns the chain in seq order; runID filters when set.

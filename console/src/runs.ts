@@ -236,14 +236,23 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     }
   }
 
-  // The poll: the run and its whole timeline, every POLL ms while the
-  // page has no stream.
+  // The poll: the run and the timeline's events after the last one shown
+  // (a page at a time: next is the after= of the page that follows),
+  // every POLL ms while the page has no stream.
   async function refresh(): Promise<void> {
     try {
-      const [r, ev] = await Promise.all([call<Run>("GET", runPath), call<{ events: RunEvent[] }>("GET", runPath + "/events")]);
-      if (!alive) return;
-      timelineEvents = ev.events;
-      lastSeq = timelineEvents.reduce((m, e) => Math.max(m, e.seq), lastSeq);
+      const r = await call<Run>("GET", runPath);
+      for (;;) {
+        const ev = await call<{ events: RunEvent[]; next?: number }>("GET", runPath + "/events?after=" + lastSeq);
+        if (!alive) return;
+        for (const e of ev.events) {
+          if (e.seq > lastSeq) {
+            timelineEvents.push(e);
+            lastSeq = e.seq;
+          }
+        }
+        if (!ev.next || ev.next < lastSeq) break;
+      }
       showTimeline();
       showRun(r);
       if (FINAL.has(r.state)) f.stopPolling();

@@ -91,6 +91,23 @@ func createGetUpdate(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(want, evs, cmpopts.IgnoreFields(store.Event{}, "Time")); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
+	// A page of them, and what follows a seq.
+	for _, c := range []struct {
+		after int64
+		limit int
+		want  []store.Event
+	}{{0, 1, want[:1]}, {1, 0, want[1:]}, {1, 5, want[1:]}, {2, 0, nil}, {0, 0, want}} {
+		got, err := s.EventsAfter(ctx, "r1", c.after, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.want, got, cmpopts.IgnoreFields(store.Event{}, "Time"), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("events after %d, at most %d (-want +got):\n%s", c.after, c.limit, diff)
+		}
+	}
+	if _, err := s.EventsAfter(ctx, "r1", -1, 0); err == nil {
+		t.Error("events after -1: no error")
+	}
 	if _, err := s.GetRun(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown run: %v", err)
 	}
