@@ -191,3 +191,46 @@ func BenchmarkListLive(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTimelineRead is what an event stream reads from the store at
+// each wake for a run with 10,000 events (a month of checkpoints listed
+// once a minute is 43,200): the whole timeline, as it did, against the
+// events after the last it sent (none new here).
+func BenchmarkTimelineRead(b *testing.B) {
+	st, _ := testStore(b)
+	ctx := context.Background()
+	r := &store.Run{ID: "run-timeline", Tenant: "acme", Job: "j", State: string(Running), Data: []byte(`{}`)}
+	if _, _, err := st.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i += 500 {
+		if _, err := st.UpdateRun(ctx, r.ID, func(*store.Run) (store.Change, error) {
+			var ch store.Change
+			for j := range 500 {
+				ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: fmt.Sprintf("checkpoint at step %d sealed into alpha's store", (i+j)*100)})
+			}
+			return ch, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all, err := st.Events(ctx, r.ID)
+	if err != nil || len(all) != 10000 {
+		b.Fatal(len(all), err)
+	}
+	last := all[len(all)-1].Seq
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			if evs, err := st.Events(ctx, r.ID); err != nil || len(evs) != 10000 {
+				b.Fatal(len(evs), err)
+			}
+		}
+	})
+	b.Run("after-last", func(b *testing.B) {
+		for b.Loop() {
+			if evs, err := st.EventsAfter(ctx, r.ID, last, 1000); err != nil || len(evs) != 0 {
+				b.Fatal(len(evs), err)
+			}
+		}
+	})
+}
