@@ -123,10 +123,10 @@ type Manifest struct {
 	// Heartbeat is how often to report progress.
 	Heartbeat time.Duration `json:"heartbeat"`
 	// Lease is how long the agent may go without an answer from the server
-	// before it stops the workload (0: never). The server declares an
-	// attempt lost once its agent has been silent for half the lease, and
-	// may then start another attempt elsewhere; a partitioned site's
-	// workload therefore ends at most about that long after.
+	// before it stops the workload (0: never). The server gives at least
+	// twice the silence after which it declares the attempt lost and may
+	// start another elsewhere, so a cut-off site's workload ends within
+	// about a lease of the server's last answer.
 	Lease time.Duration `json:"lease,omitempty"`
 	// LogLimit bounds the output the server keeps for the attempt.
 	LogLimit int64 `json:"logLimit"`

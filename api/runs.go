@@ -365,15 +365,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []audit.Entry{}
 	}
-	out := AuditList{Entries: entries}
-	var bytes int64
-	for _, e := range entries {
-		bytes += int64(len(e.Payload))
-	}
-	if len(entries) == q.Limit || bytes >= q.MaxBytes {
-		// Full, or cut at the byte budget: more may follow.
-		out.Next = entries[len(entries)-1].Seq
-	}
+	out := AuditList{Entries: entries, Next: q.Next(entries)}
 	if !all {
 		writeJSON(w, http.StatusOK, out)
 		return

@@ -124,35 +124,51 @@ const (
 	agentBurst = 60
 )
 
-type agentBucket struct {
-	lim  *rate.Limiter
-	used time.Time
+// agentMemo is what the controller keeps in memory of an attempt's agent
+// between its requests: its request bucket (agentAllow), and when the
+// timeline last listed one of its checkpoints (agentCheckpoint). After a
+// restart, or on another replica, a bucket starts full and the attempt's
+// next checkpoint is listed.
+type agentMemo struct {
+	lim      *rate.Limiter
+	used     time.Time // the agent's last request
+	listedAt time.Time // by Config.Now
+	unlisted int       // checkpoints recorded since listedAt and not listed
 }
 
-// agentAllow takes one request from attempt key's bucket. Buckets of
-// attempts not heard for a minute are dropped once there are many: a
-// bucket idle that long is full again anyway.
+// maxRemembered bounds Controller.agents: past it, the memos of agents
+// not heard for a minute are dropped (their bucket is full again, and
+// their next checkpoint would be listed).
+const maxRemembered = 4096
+
+// memo is attempt key's memo, made when new; c.mu is held.
+func (c *Controller) memo(key string, now time.Time) *agentMemo {
+	if c.agents == nil {
+		c.agents = map[string]*agentMemo{}
+	}
+	m := c.agents[key]
+	if m == nil {
+		if len(c.agents) >= maxRemembered {
+			for k, v := range c.agents {
+				if now.Sub(v.used) > time.Minute {
+					delete(c.agents, k)
+				}
+			}
+		}
+		m = &agentMemo{lim: rate.NewLimiter(agentRate, agentBurst), used: now}
+		c.agents[key] = m
+	}
+	return m
+}
+
+// agentAllow takes one request from attempt key's bucket.
 func (c *Controller) agentAllow(key string) bool {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.agentBuckets == nil {
-		c.agentBuckets = map[string]*agentBucket{}
-	}
-	b := c.agentBuckets[key]
-	if b == nil {
-		if len(c.agentBuckets) >= maxRemembered {
-			for k, v := range c.agentBuckets {
-				if now.Sub(v.used) > time.Minute {
-					delete(c.agentBuckets, k)
-				}
-			}
-		}
-		b = &agentBucket{lim: rate.NewLimiter(agentRate, agentBurst)}
-		c.agentBuckets[key] = b
-	}
-	b.used = now
-	return b.lim.AllowN(now, 1)
+	m := c.memo(key, now)
+	m.used = now
+	return m.lim.AllowN(now, 1)
 }
 
 func writeAgentJSON(w http.ResponseWriter, v any) {
@@ -297,8 +313,8 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint bytes %d: want 0 to %d", ref.Bytes, agent.MaxCheckpointBytes))
 		return
 	}
-	now := c.cfg.Now()
-	last := c.lastListed(r.ID)
+	now, key := c.cfg.Now(), attemptKey(r.ID, a.N)
+	listedAt, unlisted := c.lastListed(key)
 	var changed, listed bool
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
 		changed, listed = false, false
@@ -311,10 +327,10 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		first := r.State == Queued || r.State == Running
 		r.Checkpoint = &Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes}
 		changed = true
-		if listed = first || last.attempt != a.N || now.Sub(last.at) >= checkpointListEvery; listed {
+		if listed = first || now.Sub(listedAt) >= checkpointListEvery; listed {
 			why := fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)
-			if last.attempt == a.N && last.unlisted > 0 {
-				why += fmt.Sprintf(" (%d more since the last listed, not listed: at most one a minute is)", last.unlisted)
+			if unlisted > 0 {
+				why += fmt.Sprintf(" (%d more since the last listed, not listed: at most one a minute is)", unlisted)
 			}
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint", Reason: why})
 		}
@@ -331,7 +347,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 	if changed {
-		c.noteListing(r.ID, a.N, now, listed)
+		c.noteListing(key, now, listed)
 	}
 	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
 }
@@ -344,49 +360,28 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 // attempt's first checkpoint is always listed.
 const checkpointListEvery = time.Minute
 
-// ckListing is when an attempt's checkpoint was last listed, and how many
-// of its checkpoints have been recorded since without being listed.
-type ckListing struct {
-	attempt  int
-	at       time.Time
-	unlisted int
-}
-
-// maxRemembered bounds the maps of runs and attempts the controller keeps
-// in memory for the agent API (listed, agentBuckets): past it, entries
-// that decide nothing any more are dropped.
-const maxRemembered = 4096
-
-func (c *Controller) lastListed(id string) ckListing {
+// lastListed is when the timeline last listed a checkpoint of attempt
+// key (zero: never, here), and how many it recorded since without listing.
+func (c *Controller) lastListed(key string) (time.Time, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.listed[id]
+	if m := c.agents[key]; m != nil {
+		return m.listedAt, m.unlisted
+	}
+	return time.Time{}, 0
 }
 
-// noteListing records that a checkpoint of attempt n was recorded at now,
-// listed in the timeline or not. Kept in memory: after a restart, or on
-// another replica, an attempt's next checkpoint is listed.
-func (c *Controller) noteListing(id string, n int, now time.Time, listed bool) {
+// noteListing records that a checkpoint of attempt key was recorded at
+// now, listed in the timeline or not.
+func (c *Controller) noteListing(key string, now time.Time, listed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.listed == nil {
-		c.listed = map[string]ckListing{}
+	m := c.memo(key, time.Now())
+	if listed {
+		m.listedAt, m.unlisted = now, 0
+	} else {
+		m.unlisted++
 	}
-	l := c.listed[id]
-	switch {
-	case listed:
-		l = ckListing{attempt: n, at: now}
-	case l.attempt == n:
-		l.unlisted++
-	}
-	if len(c.listed) >= maxRemembered {
-		for k, v := range c.listed {
-			if now.Sub(v.at) >= checkpointListEvery {
-				delete(c.listed, k)
-			}
-		}
-	}
-	c.listed[id] = l
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

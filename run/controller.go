@@ -224,12 +224,9 @@ type Controller struct {
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
-	// agentBuckets bound each attempt's requests to the agent API
-	// (agentAllow), by attempt.
-	agentBuckets map[string]*agentBucket
-	// listed is, by run, when the timeline last listed a checkpoint and
-	// how many it has not listed since (agentCheckpoint).
-	listed     map[string]ckListing
+	// agents is what the agent API remembers of each attempt's agent,
+	// by attempt (agentMemo).
+	agents     map[string]*agentMemo
 	lastSave   map[string]time.Time
 	storeLocks map[string]*sync.Mutex
 	logMu      sync.Mutex

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -220,19 +219,12 @@ func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string, pag
 	if page.Limit < 1 || page.After < 0 {
 		return nil, fmt.Errorf("transfer ledger: after %d, limit %d: want an after of 0 or more and a limit of 1 or more", page.After, page.Limit)
 	}
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant,
-		After: page.After, Limit: page.Limit, MaxBytes: page.MaxBytes})
+	q := store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant, After: page.After, Limit: page.Limit, MaxBytes: page.MaxBytes}
+	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &Ledger{Entries: []LedgerRow{}, Totals: []transfer.Summary{}}
-	var bytes int64
-	for _, e := range es {
-		bytes += int64(len(e.Payload))
-	}
-	if len(es) > 0 && (len(es) == page.Limit || page.MaxBytes > 0 && bytes >= page.MaxBytes) {
-		out.Next = es[len(es)-1].Seq // full, or cut at the byte budget: more may follow
-	}
+	out := &Ledger{Entries: []LedgerRow{}, Totals: []transfer.Summary{}, Next: q.Next(es)}
 	for _, e := range es {
 		var ent transfer.Entry
 		if err := json.Unmarshal(e.Payload, &ent); err != nil {
@@ -247,18 +239,11 @@ func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string, pag
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range sums {
+	for _, s := range sums { // by dataset, site and kind
 		if name == "" || s.Dataset == name {
 			out.Totals = append(out.Totals, s)
 		}
 	}
-	sort.SliceStable(out.Totals, func(i, j int) bool {
-		a, b := out.Totals[i], out.Totals[j]
-		if a.Dataset != b.Dataset {
-			return a.Dataset < b.Dataset
-		}
-		return a.Site < b.Site
-	})
 	return out, nil
 }
 

@@ -61,7 +61,7 @@ type lawCheckFixture struct {
 	wrapped store.Store
 }
 
-func newLawCheckFixture(t *testing.T, wrap func(store.Store) store.Store) *lawCheckFixture {
+func newLawCheckFixture(t testing.TB, wrap func(store.Store) store.Store) *lawCheckFixture {
 	t.Helper()
 	ctx := context.Background()
 	st, dir := testStore(t)
@@ -516,7 +516,7 @@ func checkWhileLedgerFails(t *testing.T, f *lawCheckFixture, c *Controller, ledg
 // submitUnderVolumeRule puts a volume rule on MY's personal data in force
 // and submits tenant t1's run of a job on dataset people, from MY (its
 // chunks in a home store when stored); the run is planned at alpha (SG).
-func submitUnderVolumeRule(t *testing.T, f *lawCheckFixture, c *Controller, stored bool) *Run {
+func submitUnderVolumeRule(t testing.TB, f *lawCheckFixture, c *Controller, stored bool) *Run {
 	t.Helper()
 	ctx := context.Background()
 	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{volumePack("test-volume-my", "MY", 5000)}}, "admin", "test", time.Now()); err != nil {

@@ -39,7 +39,7 @@ type testData struct {
 
 // addDataset adds d (the trainer's corpus plus a shard holding plainMarker)
 // to a file:// home store, its key to keyring, and returns its resource.
-func addDataset(t *testing.T, dir string, keys dataset.Keyring, d testData) string {
+func addDataset(t testing.TB, dir string, keys dataset.Keyring, d testData) string {
 	t.Helper()
 	spec := fmt.Sprintf("origin: %s\n  classification: %s\n  sizeBytes: 1.0e5", d.origin, d.class)
 	if d.class == catalog.ClassPersonal {

@@ -3,10 +3,12 @@ package store
 import (
 	"fmt"
 	"strings"
+
+	"meridian.dev/meridian/audit"
 )
 
-// AuditQuery selects audit entries, in seq order. The zero value selects
-// every entry.
+// AuditQuery selects audit entries, in seq order. It names a tenant or
+// asks for every tenant's (AllTenants); the zero value is refused.
 type AuditQuery struct {
 	// RunID keeps one run's entries.
 	RunID string
@@ -30,6 +32,23 @@ type AuditQuery struct {
 	// entries (a transfer intent lists every chunk) is cut short, and
 	// holds at least one entry.
 	MaxBytes int64
+}
+
+// Next is the After of the page that follows page, the entries q
+// selected: the last entry's seq when the page is full (Limit entries) or
+// was cut at MaxBytes, and 0 when nothing more can follow.
+func (q AuditQuery) Next(page []audit.Entry) int64 {
+	if len(page) == 0 {
+		return 0
+	}
+	var bytes int64
+	for _, e := range page {
+		bytes += int64(len(e.Payload))
+	}
+	if len(page) == q.Limit || q.MaxBytes > 0 && bytes >= q.MaxBytes {
+		return page[len(page)-1].Seq
+	}
+	return 0
 }
 
 // Untenanted says which entries without a tenant (the server's own, and

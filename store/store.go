@@ -108,11 +108,7 @@ type RunVersion struct {
 }
 
 // scanVersions reads RunVersions' rows (of database/sql or pgx).
-func scanVersions(rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}) ([]RunVersion, error) {
+func scanVersions(rows rowScanner) ([]RunVersion, error) {
 	var out []RunVersion
 	for rows.Next() {
 		var v RunVersion

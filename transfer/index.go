@@ -190,16 +190,27 @@ func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		if r.Seq <= tv.v.seq {
-			// Read twice, it would be counted twice.
-			return fmt.Errorf("ledger record %d of tenant %s after record %d: seqs must increase", r.Seq, tenant, tv.v.seq)
-		}
-		if err := tv.v.apply(r); err != nil {
-			return err
-		}
+	if err := catchUp(recs, tv.v.seq, tv.v.apply); err != nil {
+		return fmt.Errorf("tenant %s: %w", tenant, err)
 	}
 	f(tv.v)
+	return nil
+}
+
+// catchUp folds recs, read after seq, with apply, in order. A record at or
+// before the last one folded would be counted twice: it is an error, and
+// what came before it stays folded. apply leaves its fold as it was when
+// it fails.
+func catchUp(recs []Record, seq int64, apply func(Record) error) error {
+	for _, r := range recs {
+		if r.Seq <= seq {
+			return fmt.Errorf("ledger record %d after record %d: seqs must increase", r.Seq, seq)
+		}
+		if err := apply(r); err != nil {
+			return err
+		}
+		seq = r.Seq
+	}
 	return nil
 }
 

@@ -56,17 +56,7 @@ func BenchmarkLedgerExports(b *testing.B) {
 	for _, copies := range []int{100, 2000} {
 		ctx := context.Background()
 		led, st := benchHistory(b, copies)
-		full := LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
-			es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
-			if err != nil {
-				return nil, err
-			}
-			recs := make([]Record, 0, len(es))
-			for _, e := range es {
-				recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
-			}
-			return ExportEntries(recs)
-		}}
+		full := everyRecordExports(led)
 		n := copies
 		for _, side := range []string{"full", "index"} {
 			var x policy.Exports = full

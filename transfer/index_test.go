@@ -232,17 +232,7 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 	led, st := sqliteLedger(t)
 	reads := 0
 	ix := AuditExports(countingStore{st, &reads})
-	full := LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
-		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
-		if err != nil {
-			return nil, err
-		}
-		var recs []Record
-		for _, e := range es {
-			recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Payload: e.Payload})
-		}
-		return ExportEntries(recs)
-	}}
+	full := everyRecordExports(led)
 	rng := rand.New(rand.NewPCG(3, 5))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	class := map[string]string{"a": "personal", "b": "sensitive-personal", "c": "personal"}
@@ -327,6 +317,18 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 			t.Errorf("%T: another organisation's question failed: %v", l, err)
 		}
 	}
+}
+
+// everyRecordExports is LedgerExports over every tenant's ledger records,
+// read whole for each question: what the server asked before ExportIndex.
+func everyRecordExports(l AuditLedger) LedgerExports {
+	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+		recs, err := l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
+		if err != nil {
+			return nil, err
+		}
+		return ExportEntries(recs)
+	}}
 }
 
 // countingStore counts the ledger records an ExportIndex reads.

@@ -303,6 +303,11 @@ func (l AuditLedger) RecordsAfter(ctx context.Context, tenant string, after int6
 		// tenant's: the state directory's own.
 		q.Untenanted = store.AllUntenanted
 	}
+	return l.records(ctx, q)
+}
+
+// records is the entries q selects, as ledger records.
+func (l AuditLedger) records(ctx context.Context, q store.AuditQuery) ([]Record, error) {
 	es, err := l.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err

@@ -200,16 +200,9 @@ type openFact struct {
 // every tenant: a group's organisations may be registered by several
 // tenants, and splitting exports between them must not escape a threshold.
 func AuditExports(st AuditStore) *ExportIndex {
+	l := AuditLedger{Store: st}
 	return NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
-		es, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
-		if err != nil {
-			return nil, err
-		}
-		recs := make([]Record, 0, len(es))
-		for _, e := range es {
-			recs = append(recs, Record{Seq: e.Seq, Kind: e.Kind, Tenant: e.Tenant, RunID: e.RunID, Payload: e.Payload})
-		}
-		return recs, nil
+		return l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
 	})
 }
 
@@ -279,13 +272,8 @@ func (x *ExportIndex) Exported(ctx context.Context, orgs []string, origin string
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range recs {
-		if r.Seq <= x.seq {
-			return nil, fmt.Errorf("ledger record %d after record %d: seqs must increase", r.Seq, x.seq)
-		}
-		if err := x.apply(r); err != nil {
-			return nil, err
-		}
+	if err := catchUp(recs, x.seq, x.apply); err != nil {
+		return nil, err
 	}
 	type counted struct {
 		f   exportFact
