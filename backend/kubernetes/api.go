@@ -149,6 +149,12 @@ type apiSecret struct {
 
 const secretTypeOpaque = "Opaque"
 
+type apiSecretList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []apiSecret `json:"items"`
+}
+
 type resourceList map[string]resource.Quantity
 
 type resourceRequirements struct {
@@ -433,6 +439,14 @@ func (l *apiJobList) DeepCopyObject() runtime.Object {
 
 func (l *apiPodList) DeepCopyObject() runtime.Object {
 	out := &apiPodList{TypeMeta: l.TypeMeta, Items: copyItems(l.Items, (*apiPod).deepCopy)}
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	return out
+}
+
+func (l *apiSecretList) DeepCopyObject() runtime.Object {
+	out := &apiSecretList{TypeMeta: l.TypeMeta, Items: copyItems(l.Items, func(s *apiSecret) *apiSecret {
+		return s.DeepCopyObject().(*apiSecret)
+	})}
 	l.ListMeta.DeepCopyInto(&out.ListMeta)
 	return out
 }

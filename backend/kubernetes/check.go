@@ -14,7 +14,7 @@ import (
 // Check asks the cluster whether the site's settings can work: the API
 // server answers and accepts the credentials, the namespace exists and the
 // user may do there what the backend does (create, watch and delete Jobs,
-// create, read, update, patch and delete the attempts' Secrets, watch Pods and read
+// create, read, list, update, patch and delete the attempts' Secrets, watch Pods and read
 // their logs; watch Nodes), and some node that
 // backend.nodeSelector picks offers backend.gpuResource. Each error names
 // the setting to fix.
@@ -33,6 +33,7 @@ func (b *Backend) Check(ctx context.Context) error {
 		{Namespace: b.ns, Verb: "delete", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "create", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "get", Resource: "secrets"},
+		{Namespace: b.ns, Verb: "list", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "update", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "patch", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "delete", Resource: "secrets"},

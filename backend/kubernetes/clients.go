@@ -32,7 +32,7 @@ var codecs = serializer.NewCodecFactory(scheme)
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for gv, types := range map[schema.GroupVersion]map[string]runtime.Object{
-		coreV1:  {"Pod": &apiPod{}, "PodList": &apiPodList{}, "Node": &apiNode{}, "NodeList": &apiNodeList{}, "Secret": &apiSecret{}},
+		coreV1:  {"Pod": &apiPod{}, "PodList": &apiPodList{}, "Node": &apiNode{}, "NodeList": &apiNodeList{}, "Secret": &apiSecret{}, "SecretList": &apiSecretList{}},
 		batchV1: {"Job": &apiJob{}, "JobList": &apiJobList{}},
 		authzV1: {"SelfSubjectAccessReview": &accessReview{}},
 	} {

@@ -21,6 +21,14 @@
 // Meridian's own pods hold (capacity.go), for the controller's
 // run.CapacityReporter; it lists pods of every namespace on those nodes.
 //
+// An attempt's secret variables go into a Secret of the Job's name that
+// the Job owns, never into the Job. A Submit cut off between writing the
+// Secret and creating the Job (or giving it the Secret) leaves one that no
+// Job owns; every DefaultSweepEvery the backend gives such a Secret to its
+// Job where one exists, and deletes it once it has stayed unchanged with no
+// Job for DefaultOrphanGrace (sweep.go). The user therefore needs list on
+// Secrets, which Check asks for.
+//
 // Cancel deletes the Job with foreground propagation; Logs reads pods/log.
 // The backend's state directory (on the controller's machine, never the
 // site's) keeps a small record per Job so that the final state of a Job

@@ -51,6 +51,11 @@ const (
 	// AnnotationLost records that the backend found the attempt lost, so that
 	// the verdict survives the node's return and a controller restart.
 	AnnotationLost = "meridian.dev/lost"
+	// AnnotationWritten on an attempt's Secret says when a Submit last wrote
+	// it, so that each write changes the Secret (the API server keeps the
+	// version of an update that changes nothing) and the sweep of ownerless
+	// Secrets sees it as new (sweep.go).
+	AnnotationWritten = "meridian.dev/written"
 	// AnnotationCancelled records a cancellation before the Job is deleted.
 	AnnotationCancelled = "meridian.dev/cancelled"
 	// KueueQueueLabel names the Kueue LocalQueue of a Job.
@@ -84,6 +89,7 @@ type Backend struct {
 	scratchIn string // the scratch volume's emptyDir medium ("" or Memory)
 	stateDir  string
 	watch     *watcher
+	sweep     sweeper
 	closeOnce sync.Once
 
 	recMu  sync.Mutex        // serialises record files
@@ -206,6 +212,7 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	b.host = rc.Host
 	b.watch = newWatcher(b)
 	b.watch.start()
+	go b.sweepLoop(b.watch.ctx, DefaultSweepEvery, DefaultOrphanGrace)
 	return b, nil
 }
 
@@ -321,6 +328,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if err := b.watch.ready(ctx); err != nil {
 		return fail(err)
 	}
+	// The sweep of ownerless Secrets leaves this attempt's alone meanwhile.
+	b.sweep.begin(name)
+	defer b.sweep.end(name)
 	if job, ok := b.watch.job(name); ok {
 		if !ours(job, spec.RunID, spec.Attempt) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
@@ -407,7 +417,8 @@ func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string,
 	sec := &apiSecret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.ns, Labels: map[string]string{
 			LabelManagedBy: managedBy, LabelRun: runLabel(spec.RunID), LabelAttempt: strconv.Itoa(spec.Attempt)},
-			Annotations: map[string]string{AnnotationRunID: spec.RunID}},
+			Annotations: map[string]string{AnnotationRunID: spec.RunID,
+				AnnotationWritten: time.Now().UTC().Format(time.RFC3339Nano)}},
 		Data: data, Type: secretTypeOpaque,
 	}
 	if owner != "" {

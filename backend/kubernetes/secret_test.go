@@ -432,8 +432,13 @@ func TestSubmitTakesOverALabelledSecretWhole(t *testing.T) {
 	if got, _ := m["labels"].(map[string]any); !maps.Equal(got, wantLabels) {
 		t.Errorf("labels %v, want %v", got, wantLabels)
 	}
+	got, _ := m["annotations"].(map[string]any)
+	if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(got[AnnotationWritten])); err != nil {
+		t.Errorf("annotation %s: %v", AnnotationWritten, err)
+	}
+	delete(got, AnnotationWritten)
 	wantAnn := map[string]any{AnnotationRunID: spec.RunID}
-	if got, _ := m["annotations"].(map[string]any); !maps.Equal(got, wantAnn) {
+	if !maps.Equal(got, wantAnn) {
 		t.Errorf("annotations %v, want %v", got, wantAnn)
 	}
 	if fin := m["finalizers"]; fin != nil {

@@ -1,0 +1,195 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Orphaned Secrets. An attempt's Secret is created before its Job and given
+// to the Job once the Job exists; the garbage collector deletes it with the
+// Job. A Submit cut off in between (the controller stopped, the API server
+// stopped answering) leaves a Secret that no Job owns. When the attempt is
+// submitted again, Submit takes it over; when it never is (the run was
+// cancelled, or moved to another site), nothing would delete it, and it
+// holds the attempt's secret variables. The sweep finds such Secrets and
+// either gives them to their Job, where one of the attempt exists, or
+// deletes them once they have stayed unchanged, with no Job, for
+// OrphanGrace.
+
+const (
+	// DefaultOrphanGrace is how long a Secret with no Job must stay
+	// unchanged before the sweep deletes it: far longer than a Submit
+	// takes between writing the Secret and creating the Job.
+	DefaultOrphanGrace = 10 * time.Minute
+	// DefaultSweepEvery is how often the sweep lists the Secrets.
+	DefaultSweepEvery = 5 * time.Minute
+	// sweepPage is how many Secrets one list call answers.
+	sweepPage = 500
+)
+
+// sweeper remembers, for each ownerless Secret, the version it was first
+// seen at and when, so that only a Secret unchanged for the grace is
+// deleted: a Submit that takes one over rewrites it, which changes its
+// version and starts the grace again. Submits in flight are never swept.
+type sweeper struct {
+	mu       sync.Mutex
+	seen     map[string]orphanSeen // by Secret name
+	inflight map[string]int        // Submits under way, by Job name
+}
+
+type orphanSeen struct {
+	version string
+	since   time.Time
+}
+
+func (s *sweeper) begin(name string) {
+	s.mu.Lock()
+	if s.inflight == nil {
+		s.inflight = map[string]int{}
+	}
+	s.inflight[name]++
+	s.mu.Unlock()
+}
+
+func (s *sweeper) end(name string) {
+	s.mu.Lock()
+	if s.inflight[name]--; s.inflight[name] <= 0 {
+		delete(s.inflight, name)
+	}
+	s.mu.Unlock()
+}
+
+// SweepResult says what one sweep did.
+type SweepResult struct {
+	Listed  int // Secrets the backend made, in the namespace
+	Owned   int // given to their attempt's Job
+	Deleted int // ownerless, with no Job, unchanged for the grace
+	Waiting int // ownerless, with no Job, still within the grace
+}
+
+// SweepSecrets runs one sweep of the namespace's Secrets that the backend
+// made (labelled as managed by Meridian) and that no object owns. Those
+// whose attempt's Job exists are given to it; the others are deleted once
+// they have been seen unchanged for grace, and only at the version seen
+// (the API server refuses the delete of one rewritten since). A Secret
+// whose Submit is under way in this process is left alone.
+func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepResult, error) {
+	var res SweepResult
+	if err := b.watch.ready(ctx); err != nil {
+		return res, err
+	}
+	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
+	now := time.Now()
+	present := map[string]bool{}
+	cont := ""
+	for {
+		var list apiSecretList
+		req := b.cs.core.Get().Namespace(b.ns).Resource(resourceSecrets).
+			Param("labelSelector", sel).Param("limit", strconv.Itoa(sweepPage))
+		if cont != "" {
+			req = req.Param("continue", cont)
+		}
+		if err := req.Do(ctx).Into(&list); err != nil {
+			return res, fmt.Errorf("list Secrets in %s: %w", b.ns, b.explain(err))
+		}
+		for i := range list.Items {
+			sec := &list.Items[i]
+			res.Listed++
+			if len(sec.OwnerReferences) > 0 {
+				continue
+			}
+			if err := b.sweepOne(ctx, sec, grace, now, present, &res); err != nil {
+				return res, err
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			break
+		}
+	}
+	b.sweep.mu.Lock()
+	for name := range b.sweep.seen {
+		if !present[name] {
+			delete(b.sweep.seen, name)
+		}
+	}
+	b.sweep.mu.Unlock()
+	return res, nil
+}
+
+func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Duration, now time.Time,
+	present map[string]bool, res *SweepResult) error {
+	name := sec.Name
+	if job, ok := b.watch.job(name); ok {
+		attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
+		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) {
+			if err := b.ownSecret(ctx, name, job.UID); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err))
+			}
+			res.Owned++
+			return nil
+		}
+	}
+	b.sweep.mu.Lock()
+	if b.sweep.inflight[name] > 0 {
+		b.sweep.mu.Unlock()
+		return nil
+	}
+	present[name] = true
+	s, ok := b.sweep.seen[name]
+	if !ok || s.version != sec.ResourceVersion {
+		if b.sweep.seen == nil {
+			b.sweep.seen = map[string]orphanSeen{}
+		}
+		b.sweep.seen[name] = orphanSeen{version: sec.ResourceVersion, since: now}
+		b.sweep.mu.Unlock()
+		res.Waiting++
+		return nil
+	}
+	b.sweep.mu.Unlock()
+	if now.Sub(s.since) < grace {
+		res.Waiting++
+		return nil
+	}
+	rv := sec.ResourceVersion
+	err := b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &sec.UID, ResourceVersion: &rv}}).
+		Do(ctx).Error()
+	switch {
+	case err == nil:
+		res.Deleted++
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// Gone, or rewritten since the list: the next sweep looks again.
+		res.Waiting++
+	default:
+		return fmt.Errorf("delete Secret %s/%s: %w", b.ns, name, b.explain(err))
+	}
+	b.sweep.mu.Lock()
+	delete(b.sweep.seen, name)
+	b.sweep.mu.Unlock()
+	return nil
+}
+
+// sweepLoop sweeps every interval until ctx ends. A sweep that fails (the
+// API server not answering, the user not allowed to list Secrets, which
+// Check reports) is tried again at the next tick.
+func (b *Backend) sweepLoop(ctx context.Context, every, grace time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, every)
+		b.SweepSecrets(sctx, grace) //nolint:errcheck
+		cancel()
+	}
+}
