@@ -19,8 +19,8 @@ import (
 // drawing accelerators and countries from w (data-centre accelerators
 // only). Like the real world, sites belong to a limited set of operators
 // (60), each headquartered in one country and building mostly at home, and
-// most pools hold one of a few popular chips, so many pools share a law
-// class.
+// most pools hold one of a few popular chips (for a Chinese operator, the
+// chips it may buy), so many pools share a law class.
 func Sites(w *catalog.World, n, pools int, seed int64) []*catalog.Site {
 	r := rand.New(rand.NewSource(seed))
 	var accs []string
@@ -37,6 +37,14 @@ func Sites(w *catalog.World, n, pools int, seed int64) []*catalog.Site {
 	}
 	if len(popular) == 0 {
 		popular = accs
+	}
+	// Operators headquartered in China build mostly on the chips they may
+	// buy: domestic ones and the H20.
+	var popularCN []string
+	for _, id := range []string{"huawei-ascend-910b", "huawei-ascend-910c", "nvidia-h20"} {
+		if w.Accelerators[id] != nil {
+			popularCN = append(popularCN, id)
+		}
 	}
 	countries := w.CountryCodes()
 	sort.Strings(countries)
@@ -61,7 +69,11 @@ func Sites(w *catalog.World, n, pools int, seed int64) []*catalog.Site {
 		s.Spec.Source = "synthetic benchmark site"
 		for p := 0; p < pools; p++ {
 			count := 64 << r.Intn(7) // 64 … 4,096
-			acc := popular[r.Intn(len(popular))]
+			choices := popular
+			if op.hq == "CN" && len(popularCN) > 0 {
+				choices = popularCN
+			}
+			acc := choices[r.Intn(len(choices))]
 			if r.Intn(10) < 2 { // 20 % of pools hold any other chip
 				acc = accs[r.Intn(len(accs))]
 			}
