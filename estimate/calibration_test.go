@@ -105,9 +105,12 @@ func TestCalibrationSet(t *testing.T) {
 // because the model does not reach it (see the package documentation). The
 // runs published after July 2025 raised the held-out error from size alone
 // from 18.2 % to 20.5 % without any change to the model, hence 22 % there.
+// Apertus 70B and Trinity Large, added to the fitting half when their chips
+// joined the catalog, raised its in-sample error as published from 11.1 %
+// to 12.8 % (Trinity Large took twice its predicted hours), hence 14 %.
 var calibrationBounds = map[Inputs][2]CalibrationSummary{
 	AsPublished: {
-		Fitting: {MdAPE: 0.12, Coverage: 0.80},
+		Fitting: {MdAPE: 0.14, Coverage: 0.80},
 		HeldOut: {MdAPE: 0.20, Coverage: 0.70},
 	},
 	SizeOnly: {

@@ -74,12 +74,13 @@
 //
 // # Calibration, the fit and the interval
 //
-// calibration/runs.yaml holds 49 published runs (pretraining and
-// fine-tuning, dense and MoE, V100, A100, H100, H800, B200 and TPU v4, 1.0B
-// to 1.2T parameters, 8 to 16,384 accelerators), each number with its
-// source. The last four (published after July 2025) were added together,
-// by a rule fixed before any of them was estimated; the same search's runs
-// that miss it are listed with why.
+// calibration/runs.yaml holds 51 published runs (pretraining and
+// fine-tuning, dense and MoE, V100, A100, H100, H800, GH200, B200, B300 and
+// TPU v4, 1.0B to 1.2T parameters, 8 to 16,384 accelerators), each number
+// with its source. The last six (published after July 2025) were added by a
+// rule fixed before any of them was estimated, four together and two
+// (Apertus 70B on GH200, Trinity Large on B300) when their chips joined the
+// catalog; the same searches' runs that miss it are listed with why.
 // Split assigns whole families (one publication's runs) in order of
 // publication to the half with fewer runs so far. Five constants are fitted
 // to the fitting half only, by fitConstants (fit.go): the hidden-size
@@ -94,14 +95,20 @@
 // their shape get the σ of runs estimated from size alone.
 //
 // Figures (meridian estimate --calibration): estimated as published, the
-// fitting half has a median absolute error of 11.1 % in-sample and 15.7 %
+// fitting half has a median absolute error of 12.8 % in-sample and 15.2 %
 // cross-validated (each family predicted by a fit to the others), the
-// held-out half 18.8 %; 88 %, 83 % and 72 % of reported values fall inside
-// the 80 % interval. From size alone: 7.8 %, 11.6 % and 20.5 %; 83 %, 83 %
-// and 76 %. Before the runs published after July 2025 (Olmo 3 32B to the
-// fitting half, the three Hermes 4 fine-tunes to the held-out one) the
-// held-out figures were 18.9 % and 18.2 %: the fine-tunes on B200 took
-// 6–46 % more than predicted, the 14B most. The held-out error is above
+// held-out half 19.6 %; 92 %, 85 % and 80 % of reported values fall inside
+// the 80 % interval. From size alone: 7.9 %, 10.8 % and 21.6 %; 92 %, 85 %
+// and 84 %. Before the runs published after July 2025 (Olmo 3 32B, Apertus
+// 70B and Trinity Large to the fitting half, the three Hermes 4 fine-tunes
+// to the held-out one) the held-out figures were 18.9 % and 18.2 %: the
+// fine-tunes on B200 took 6–46 % more than predicted, the 14B most. Trinity
+// Large, a 4-of-256 MoE on 2,048 B300, took twice its predicted hours
+// (about 10 % of the B300's bf16 peak over the run): as a fitting run it
+// lowered the fitted run efficiency from 0.888 to 0.879 and widened the
+// interval (σ 0.243 to 0.282 as published), which moved the held-out
+// figures from 18.8 % and 20.5 % to 19.6 % and 21.6 %, and their coverage
+// from 72 % and 76 % to 80 % and 84 %. The held-out error is above
 // the 15 % the issue asks for: most of what is left is between teams on
 // the same chips, which nothing a user states tells apart: the LLaMA-1 runs are predicted 13–34 % over their
 // hours while Llama 2 on the same cluster is predicted well; Phi-3 on H100
