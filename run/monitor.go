@@ -108,19 +108,31 @@ func (c *Controller) agentLease() time.Duration {
 	}
 }
 
-// reportedExit reports whether the agent of r's current attempt reported,
-// by the store's latest word, that the workload exited with code.
-func (c *Controller) reportedExit(ctx context.Context, r *Run, code int) (bool, error) {
+// exitLag is how long the scheduler may go on showing a job whose agent
+// reported its workload's exit before the agent's word ends the attempt:
+// the agents' lease (DefaultAgentLease when leases are off), never less
+// than twice the silence limit.
+func (c *Controller) exitLag() time.Duration {
+	if l := c.agentLease(); l > 0 {
+		return l
+	}
+	return max(DefaultAgentLease, 2*c.silenceLimit())
+}
+
+// reportedExit returns the exit code the agent of r's current attempt
+// reported for its workload, by the store's latest word (r may predate the
+// report), or nil when it has reported none.
+func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 	cur, err := c.Get(ctx, r.Tenant, r.ID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	for _, a := range cur.Attempts {
-		if a.N == r.Attempt && a.Exit != nil && *a.Exit == code {
-			return true, nil
+		if a.N == r.Attempt && a.Exit != nil {
+			return a.Exit, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // monitor polls the backend for the attempt's state and reacts to its end
@@ -163,7 +175,34 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		// An agent is silent when it missed several heartbeats and the site
 		// timeout has passed: one late report is not a lost site.
 		if quiet := c.silentFor(ctx, r.ID, r.Attempt); quiet > c.silenceLimit() {
-			return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
+			// An agent that reported its workload's exit stopped reporting
+			// because it is done: the scheduler has yet to see its job end
+			// (a Slurm epilog, a pod's termination, a slow status), and
+			// that is no lost site. The scheduler's word ends the attempt,
+			// or the agent's once the scheduler lags past exitLag.
+			code, err := c.reportedExit(ctx, r)
+			if err != nil {
+				return false, err
+			}
+			if code == nil {
+				return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
+			}
+			// A scheduler that still shows the job after the agents'
+			// lease is stuck (a node hung in its epilog): the agent's word
+			// ends the attempt, and the job is cancelled so that it holds
+			// nothing on.
+			if lag := c.exitLag(); quiet > lag {
+				if err := be.Cancel(ctx, r.Handle); err != nil {
+					c.cfg.Logger.Warn("cancel a job the scheduler still shows after its agent's exit", "run", r.ID,
+						"tenant", r.Tenant, "attempt", r.Attempt, "err", err)
+				}
+				why := fmt.Sprintf("the scheduler still showed the job running %s after its agent's last report", quiet.Round(time.Second))
+				st = backend.Status{State: backend.Succeeded, ExitCode: *code, Reason: why}
+				if *code != 0 {
+					st = backend.Status{State: backend.Failed, ExitCode: *code,
+						Reason: fmt.Sprintf("its agent reported exit code %d; %s", *code, why)}
+				}
+			}
 		}
 	}
 	var to State
@@ -175,6 +214,9 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		}
 	case backend.Succeeded:
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
+		if st.Reason != "" {
+			reason += ": " + st.Reason
+		}
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease {
 			// The agent stopped the workload because it could not reach
@@ -182,11 +224,11 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			// A workload that itself exits with that code is told apart by
 			// the exit its agent reported (read again: it may have come in
 			// since this step read the run).
-			own, err := c.reportedExit(ctx, r, agent.ExitLease)
+			code, err := c.reportedExit(ctx, r)
 			if err != nil {
 				return false, err
 			}
-			if !own {
+			if code == nil || *code != agent.ExitLease {
 				return c.lose(ctx, r, fmt.Sprintf("attempt %d's agent stopped its workload: it had no answer from the server for its lease", r.Attempt))
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -219,7 +220,13 @@ func (e *env) waitForTenant(tenant, what string, timeout time.Duration, cond fun
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.t.Fatalf("timed out waiting for %s; run is %s (%s)", what, r.State, r.Reason)
+	var story []string
+	if evs, err := e.c.Events(context.Background(), tenant, id); err == nil {
+		for _, ev := range evs {
+			story = append(story, fmt.Sprintf("%s %s→%s %s", ev.Kind, ev.From, ev.To, ev.Reason))
+		}
+	}
+	e.t.Fatalf("timed out waiting for %s; run is %s (%s); its timeline:\n%s", what, r.State, r.Reason, strings.Join(story, "\n"))
 	return nil
 }
 
@@ -659,5 +666,99 @@ func TestSubmitToDownSite(t *testing.T) {
 	}
 	if e.found("alpha", r.ID, 1) {
 		t.Error("the down site launched the job")
+	}
+}
+
+// lingering reports a job that ended as still Running for hold after it
+// first saw the end, as Slurm does while a long epilog runs (COMPLETING)
+// or Kubernetes while a pod terminates.
+type lingering struct {
+	backend.Backend
+	hold      time.Duration
+	mu        sync.Mutex
+	ended     map[string]time.Time
+	cancelled map[string]bool
+}
+
+func (l *lingering) Cancel(ctx context.Context, h string) error {
+	l.mu.Lock()
+	l.cancelled[h] = true
+	l.mu.Unlock()
+	return l.Backend.Cancel(ctx, h)
+}
+
+func (l *lingering) Status(ctx context.Context, h string) (backend.Status, error) {
+	st, err := l.Backend.Status(ctx, h)
+	if err != nil || !st.State.Final() {
+		return st, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.ended[h]
+	if !ok {
+		at = time.Now()
+		l.ended[h] = at
+	}
+	if time.Since(at) < l.hold {
+		return backend.Status{State: backend.Running}, nil
+	}
+	return st, nil
+}
+
+// TestAgentDoneIsNoLostSite: once an attempt's agent has reported its
+// workload's exit it stops reporting, and the scheduler may still show the
+// job running for a while (an epilog). That silence, past the silence
+// limit, is no lost site: the run ends where it ran, when the scheduler
+// says so, and is not moved and run again elsewhere. A scheduler that
+// shows the job past the agents' lease is stuck: the agent's word ends
+// the run, and the job is cancelled.
+func TestAgentDoneIsNoLostSite(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		hold      time.Duration
+		lease     time.Duration // the agents' lease, which bounds the lag
+		cancelled bool
+	}{
+		{"epilog", 3 * time.Second, 0, false},
+		{"stuck scheduler", time.Hour, 2 * time.Second, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var alpha *lingering
+			e := newEnv(t, func(cfg *Config) {
+				cfg.SiteTimeout = 300 * time.Millisecond
+				cfg.AgentLease = c.lease
+				inner := cfg.Backends
+				cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+					b, err := inner(site, root)
+					if err == nil && site.Metadata.Name == "alpha" {
+						alpha = &lingering{Backend: b, hold: c.hold, ended: map[string]time.Time{}, cancelled: map[string]bool{}}
+						return alpha, nil
+					}
+					return b, err
+				}
+			})
+			if limit, lag := e.c.silenceLimit(), e.c.exitLag(); limit >= c.hold || (lag < c.hold) != c.cancelled {
+				t.Fatalf("silence limit %s, exit lag %s, hold %s: the scheduler must lag the agent's end past the limit, and past the lag only when stuck", limit, lag, c.hold)
+			}
+			ctx := context.Background()
+			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+			if r.State != Succeeded || r.Site != "alpha" || r.Attempt != 1 {
+				evs, _ := e.c.Events(ctx, "t1", r.ID)
+				t.Fatalf("%s at %s after %d attempts (%s), want succeeded at alpha in one: %v", r.State, r.Site, r.Attempt, r.Reason, kinds(evs))
+			}
+			alpha.mu.Lock()
+			cancelled := alpha.cancelled[r.Handle]
+			alpha.mu.Unlock()
+			if cancelled != c.cancelled {
+				t.Errorf("job cancelled: %v, want %v (%s)", cancelled, c.cancelled, r.Reason)
+			}
+			if stuck := strings.Contains(r.Reason, "still showed the job running"); stuck != c.cancelled {
+				t.Errorf("reason %q: saying the scheduler lagged is %v, want %v", r.Reason, stuck, c.cancelled)
+			}
+		})
 	}
 }
