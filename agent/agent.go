@@ -584,7 +584,7 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 	if err != nil {
 		detail = err.Error()
 	}
-	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail})
+	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail, Fenced: !a.fenced.IsZero()})
 }
 
 // logShipper keeps the output the server has not acknowledged.

@@ -151,6 +151,10 @@ type Heartbeat struct {
 type Exit struct {
 	Code   int    `json:"code"`
 	Detail string `json:"detail,omitempty"`
+	// Fenced says the agent stopped the workload itself, because the
+	// server had not answered for the lease: Code is then not the
+	// workload's own end, and the run is to move on.
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Reply is the server's answer to a report: Stop asks the agent to stop the

@@ -441,7 +441,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 }
 
 // agentExit records the workload's exit code as the agent saw it; the
-// attempt's state still comes from the site's scheduler.
+// attempt's state still comes from the site's scheduler. The exit of a
+// workload its agent stopped for the lease (Fenced) is told, but not
+// recorded as the workload's own end: the run moves on from that site.
 func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	var ex agent.Exit
 	if !decodeReport(w, req, &ex) {
@@ -451,8 +453,12 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 		for i := range r.Attempts {
 			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil {
 				code := ex.Code
-				r.Attempts[i].Exit = &code
 				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
+				if ex.Fenced {
+					reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", a.N, code)
+				} else {
+					r.Attempts[i].Exit = &code
+				}
 				if ex.Detail != "" {
 					reason += ": " + truncate(ex.Detail, 500)
 				}

@@ -15,9 +15,21 @@ import (
 // lose records that the run's site is lost and that a migration begins.
 func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, error) {
 	now := c.cfg.Now()
+	ended := false
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating {
 			return store.ErrNoChange
+		}
+		if code := exitOf(r); code != nil {
+			// The workload had ended, and its agent had pushed its last
+			// checkpoint and output and said so, before the site went: the
+			// run ends as the workload did, rather than running again.
+			ended = true
+			ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
+			if *code == 0 {
+				return transition(ch, r, Succeeded, fmt.Sprintf("attempt %d at %s finished (its agent reported exit code 0); the site was lost after: %s", r.Attempt, r.Site, reason))
+			}
+			return transition(ch, r, Failed, fmt.Sprintf("attempt %d at %s failed: its agent reported exit code %d; the site was lost after: %s", r.Attempt, r.Site, *code, reason))
 		}
 		r.Excluded = appendUnique(r.Excluded, r.Site)
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
@@ -27,8 +39,22 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 	if err == nil {
 		c.cfg.Observer.SiteLost(r.Site)
 		c.cfg.Logger.Warn("site lost", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "reason", reason)
+		if ended {
+			c.endAttempt(ctx, r) // best effort: the site may not answer
+		}
 	}
 	return err == nil, err
+}
+
+// exitOf returns the exit code the agent of r's current attempt reported,
+// or nil.
+func exitOf(r *Run) *int {
+	for _, a := range r.Attempts {
+		if a.N == r.Attempt && a.Exit != nil {
+			return a.Exit
+		}
+	}
+	return nil
 }
 
 func appendUnique(list []string, s string) []string {
@@ -127,12 +153,10 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range cur.Attempts {
-		if a.N == r.Attempt && a.Exit != nil {
-			return a.Exit, nil
-		}
+	if cur.Attempt != r.Attempt {
+		return nil, nil
 	}
-	return nil, nil
+	return exitOf(cur), nil
 }
 
 // monitor polls the backend for the attempt's state and reacts to its end

@@ -675,6 +675,7 @@ func TestSubmitToDownSite(t *testing.T) {
 type lingering struct {
 	backend.Backend
 	hold      time.Duration
+	lost      bool // report the ended job's node lost instead
 	mu        sync.Mutex
 	ended     map[string]time.Time
 	cancelled map[string]bool
@@ -702,6 +703,9 @@ func (l *lingering) Status(ctx context.Context, h string) (backend.Status, error
 	if time.Since(at) < l.hold {
 		return backend.Status{State: backend.Running}, nil
 	}
+	if l.lost {
+		return backend.Status{State: backend.Lost, Reason: "node lost in the epilog"}, nil
+	}
 	return st, nil
 }
 
@@ -711,16 +715,19 @@ func (l *lingering) Status(ctx context.Context, h string) (backend.Status, error
 // limit, is no lost site: the run ends where it ran, when the scheduler
 // says so, and is not moved and run again elsewhere. A scheduler that
 // shows the job past the agents' lease is stuck: the agent's word ends
-// the run, and the job is cancelled.
+// the run, and the job is cancelled. A site lost after the agent's exit
+// (its node died in the epilog) ends the run as the workload did too.
 func TestAgentDoneIsNoLostSite(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		hold      time.Duration
 		lease     time.Duration // the agents' lease, which bounds the lag
+		lost      bool
 		cancelled bool
 	}{
-		{"epilog", 3 * time.Second, 0, false},
-		{"stuck scheduler", time.Hour, 2 * time.Second, true},
+		{"epilog", 3 * time.Second, 0, false, false},
+		{"stuck scheduler", time.Hour, 2 * time.Second, false, true},
+		{"node lost in the epilog", 2 * time.Second, 0, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var alpha *lingering
@@ -731,7 +738,7 @@ func TestAgentDoneIsNoLostSite(t *testing.T) {
 				cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
 					b, err := inner(site, root)
 					if err == nil && site.Metadata.Name == "alpha" {
-						alpha = &lingering{Backend: b, hold: c.hold, ended: map[string]time.Time{}, cancelled: map[string]bool{}}
+						alpha = &lingering{Backend: b, hold: c.hold, lost: c.lost, ended: map[string]time.Time{}, cancelled: map[string]bool{}}
 						return alpha, nil
 					}
 					return b, err
@@ -758,6 +765,9 @@ func TestAgentDoneIsNoLostSite(t *testing.T) {
 			}
 			if stuck := strings.Contains(r.Reason, "still showed the job running"); stuck != c.cancelled {
 				t.Errorf("reason %q: saying the scheduler lagged is %v, want %v", r.Reason, stuck, c.cancelled)
+			}
+			if lost := strings.Contains(r.Reason, "the site was lost after: node lost in the epilog"); lost != c.lost {
+				t.Errorf("reason %q: saying the site was lost after is %v, want %v", r.Reason, lost, c.lost)
 			}
 		})
 	}
