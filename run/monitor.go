@@ -15,21 +15,9 @@ import (
 // lose records that the run's site is lost and that a migration begins.
 func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, error) {
 	now := c.cfg.Now()
-	ended := false
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating {
 			return store.ErrNoChange
-		}
-		if code := exitOf(r); code != nil {
-			// The workload had ended, and its agent had pushed its last
-			// checkpoint and output and said so, before the site went: the
-			// run ends as the workload did, rather than running again.
-			ended = true
-			ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
-			if *code == 0 {
-				return transition(ch, r, Succeeded, fmt.Sprintf("attempt %d at %s finished (its agent reported exit code 0); the site was lost after: %s", r.Attempt, r.Site, reason))
-			}
-			return transition(ch, r, Failed, fmt.Sprintf("attempt %d at %s failed: its agent reported exit code %d; the site was lost after: %s", r.Attempt, r.Site, *code, reason))
 		}
 		r.Excluded = appendUnique(r.Excluded, r.Site)
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
@@ -39,9 +27,6 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 	if err == nil {
 		c.cfg.Observer.SiteLost(r.Site)
 		c.cfg.Logger.Warn("site lost", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "reason", reason)
-		if ended {
-			c.endAttempt(ctx, r) // best effort: the site may not answer
-		}
 	}
 	return err == nil, err
 }
@@ -135,7 +120,7 @@ func (c *Controller) agentLease() time.Duration {
 }
 
 // exitLag is how long the scheduler may go on showing a job whose agent
-// reported its workload's exit before the agent's word ends the attempt:
+// reported its workload's exit before the site counts as lost:
 // the agents' lease (DefaultAgentLease when leases are off), never less
 // than twice the silence limit.
 func (c *Controller) exitLag() time.Duration {
@@ -202,8 +187,10 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			// An agent that reported its workload's exit stopped reporting
 			// because it is done: the scheduler has yet to see its job end
 			// (a Slurm epilog, a pod's termination, a slow status), and
-			// that is no lost site. The scheduler's word ends the attempt,
-			// or the agent's once the scheduler lags past exitLag.
+			// that is no lost site yet: the scheduler's word ends the
+			// attempt. Only the scheduler's: a workload also exits when its
+			// site fails it (SIGTERM from a failing node, a preemption it
+			// handles by exiting 0), so its exit is no proof of success.
 			code, err := c.reportedExit(ctx, r)
 			if err != nil {
 				return false, err
@@ -211,21 +198,12 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			if code == nil {
 				return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
 			}
-			// A scheduler that still shows the job after the agents'
-			// lease is stuck (a node hung in its epilog): the agent's word
-			// ends the attempt, and the job is cancelled so that it holds
-			// nothing on.
-			if lag := c.exitLag(); quiet > lag {
-				if err := be.Cancel(ctx, r.Handle); err != nil {
-					c.cfg.Logger.Warn("cancel a job the scheduler still shows after its agent's exit", "run", r.ID,
-						"tenant", r.Tenant, "attempt", r.Attempt, "err", err)
-				}
-				why := fmt.Sprintf("the scheduler still showed the job running %s after its agent's last report", quiet.Round(time.Second))
-				st = backend.Status{State: backend.Succeeded, ExitCode: *code, Reason: why}
-				if *code != 0 {
-					st = backend.Status{State: backend.Failed, ExitCode: *code,
-						Reason: fmt.Sprintf("its agent reported exit code %d; %s", *code, why)}
-				}
+			// A scheduler that still shows the job one agents' lease on is
+			// stuck (a node hung in its epilog): the site is lost, as it
+			// was at once before the agent's exit counted.
+			if quiet > c.exitLag() {
+				return c.lose(ctx, r, fmt.Sprintf("the scheduler still showed attempt %d's job running %s after its agent reported exit code %d",
+					r.Attempt, quiet.Round(time.Second), *code))
 			}
 		}
 	}
@@ -238,9 +216,6 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		}
 	case backend.Succeeded:
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
-		if st.Reason != "" {
-			reason += ": " + st.Reason
-		}
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease {
 			// The agent stopped the workload because it could not reach

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,7 +81,7 @@ type serveProc struct {
 	confine *confinement
 	cmd     *exec.Cmd
 	c       *api.Client
-	errb    *bytes.Buffer
+	errb    *syncBuffer
 	waited  chan error
 }
 
@@ -124,7 +123,7 @@ func (p *serveProc) tryStart() error {
 		}
 		p.cmd = cmd
 	}
-	p.errb = &bytes.Buffer{}
+	p.errb = &syncBuffer{}
 	p.cmd.Stderr = p.errb
 	if err := p.cmd.Start(); err != nil {
 		return err
