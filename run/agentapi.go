@@ -451,10 +451,11 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 	}
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
 		for i := range r.Attempts {
-			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil {
+			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
 				code := ex.Code
 				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
 				if ex.Fenced {
+					r.Attempts[i].Fenced = true
 					reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", a.N, code)
 				} else {
 					r.Attempts[i].Exit = &code

@@ -206,3 +206,42 @@ func TestAgentRequestsAreBounded(t *testing.T) {
 		t.Errorf("after the flood the run is %s: %s", got.State, got.Reason)
 	}
 }
+
+// TestFencedExitIsToldOnce: an exit the agent reports after stopping the
+// workload for its lease goes on the timeline once, however often the
+// site posts it, and is not taken as the workload's own exit.
+func TestFencedExitIsToldOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	for range 5 {
+		if code, body, _ := agentPost(t, e, r, a, agent.RouteExit, []byte(`{"code": 143, "fenced": true}`)); code != http.StatusOK {
+			t.Fatalf("fenced exit: %d %s", code, body)
+		}
+	}
+	cur, err := e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range cur.Attempts {
+		if at.N == a.N && (at.Exit != nil || !at.Fenced) {
+			t.Errorf("attempt %d: exit %v, fenced %v; want no exit and fenced", at.N, at.Exit, at.Fenced)
+		}
+	}
+	evs, err := e.c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := 0
+	for _, ev := range evs {
+		if ev.Kind == "agent-exit" {
+			told++
+			if !strings.Contains(ev.Reason, "stopped its workload") {
+				t.Errorf("agent-exit %q, want it to say the agent stopped the workload", ev.Reason)
+			}
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d agent-exit events for five posts, want 1", told)
+	}
+}

@@ -131,9 +131,13 @@ func (c *Controller) exitLag() time.Duration {
 }
 
 // reportedExit returns the exit code the agent of r's current attempt
-// reported for its workload, by the store's latest word (r may predate the
-// report), or nil when it has reported none.
+// reported for its workload, or nil when it has reported none. r may
+// predate the report: without an exit in r, the store's latest word is
+// read.
 func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
+	if code := exitOf(r); code != nil {
+		return code, nil
+	}
 	cur, err := c.Get(ctx, r.Tenant, r.ID)
 	if err != nil {
 		return nil, err

@@ -131,6 +131,10 @@ type Attempt struct {
 	Nonce string `json:"nonce,omitempty"`
 	// Exit is the workload's exit code as the agent reported it.
 	Exit *int `json:"exit,omitempty"`
+	// Fenced says the agent reported stopping the workload itself, for its
+	// lease: that exit is on the timeline, not in Exit (it is not the
+	// workload's own end), and is recorded once.
+	Fenced bool `json:"fenced,omitempty"`
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).
 	StagedBytes int64 `json:"stagedBytes,omitempty"`

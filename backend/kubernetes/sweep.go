@@ -32,6 +32,10 @@ const (
 	DefaultSweepEvery = 5 * time.Minute
 	// sweepPage is how many Secrets one list call answers.
 	sweepPage = 500
+	// maxOrphansSeen bounds what the sweep remembers: anyone who may create
+	// Secrets in the namespace can label them as Meridian's. Those past it
+	// are remembered by a later sweep, once earlier ones are gone.
+	maxOrphansSeen = 10000
 )
 
 // sweeper remembers, for each ownerless Secret, the version it was first
@@ -143,6 +147,11 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 	}
 	present[name] = true
 	s, ok := b.sweep.seen[name]
+	if !ok && len(b.sweep.seen) >= maxOrphansSeen {
+		b.sweep.mu.Unlock()
+		res.Waiting++
+		return nil
+	}
 	if !ok || s.version != sec.ResourceVersion {
 		if b.sweep.seen == nil {
 			b.sweep.seen = map[string]orphanSeen{}
