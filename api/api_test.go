@@ -775,3 +775,73 @@ func TestAReadForNoTenantIsForbidden(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
+
+// auditBytes is the fixture's store as the API's AuditReader, counting
+// the payload bytes each AuditSelect answered.
+type auditBytes struct {
+	AuditReader
+	mu    sync.Mutex
+	reads []int
+}
+
+func (a *auditBytes) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	es, err := a.AuditReader.AuditSelect(ctx, q)
+	n := 0
+	for _, e := range es {
+		n += len(e.Payload)
+	}
+	a.mu.Lock()
+	a.reads = append(a.reads, n)
+	a.mu.Unlock()
+	return es, err
+}
+
+// TestAuditAllPageReadsBounded: a page of the whole chain (all=1) reads
+// no more than the page's bound, however large the asking tenant's own
+// entries after the page are. Tenant a's large entries follow b's small
+// ones: the page is b's entries, and telling which of them are a's must
+// not read a's next entries whole.
+func TestAuditAllPageReadsBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	log := audit.NewLog(f.st)
+	for i := 0; i < 10; i++ {
+		if err := log.AppendFor(ctx, "b", "note", "", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const big = 6 << 20
+	for i := 0; i < 6; i++ {
+		if err := log.AppendFor(ctx, "a", "note", "", strings.Repeat("x", big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ab := &auditBytes{AuditReader: f.st}
+	h := New(f.c, Options{Tokens: f.st, Audit: ab})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+fmt.Sprintf("/v1/audit?all=1&limit=10&after=%d", f.base), nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l AuditList
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&l) != nil {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if len(l.Entries) != 10 {
+		t.Fatalf("%d entries, want b's 10", len(l.Entries))
+	}
+	for _, e := range l.Entries {
+		if !e.Redacted {
+			t.Errorf("entry %d of b not redacted", e.Seq)
+		}
+	}
+	for i, n := range ab.reads {
+		if n > MaxAuditPageBytes+big+64 {
+			t.Errorf("read %d of the page answered %d bytes, over the page's bound of %d", i, n, MaxAuditPageBytes+big+64)
+		}
+	}
+}

@@ -376,11 +376,14 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	// other tenants' runs: the admin reads them in full.
 	// Which of the page's entries are the tenant's is the store's rule
 	// (its runs' entries without a tenant included), asked once for the
-	// page's range of seqs.
+	// page's range of seqs. That read has the page's byte bound too: the
+	// tenant's entries up to the page's last are among the page's, which
+	// that bound did not cut short, so it reads them all, and not the
+	// tenant's entries after the page whole (intents of megabytes each).
 	mine := map[int64]bool{}
 	if len(entries) > 0 {
 		last := entries[len(entries)-1].Seq
-		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Limit: len(entries)})
+		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Limit: len(entries), MaxBytes: MaxAuditPageBytes})
 		if err != nil {
 			fail(w, err)
 			return
