@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -151,6 +152,11 @@ type Server struct {
 	now     func() time.Time
 	rules   RulesService
 	streams streams
+
+	// verifying is the verification of the audit chain under way (nil
+	// when none is), which GET /v1/audit/verify requests share.
+	verifyMu  sync.Mutex
+	verifying *verifyCall
 }
 
 // New returns the API handler.

@@ -845,3 +845,83 @@ func TestAuditAllPageReadsBounded(t *testing.T) {
 		}
 	}
 }
+
+// verifyCount is the fixture's store as the API's AuditReader, counting
+// the verifications of the whole chain that run at once. Each takes a
+// while longer than the store's, so that requests sent together overlap.
+type verifyCount struct {
+	AuditReader
+	mu        sync.Mutex
+	now, most int
+	calls     int
+}
+
+func (v *verifyCount) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	v.mu.Lock()
+	v.now++
+	v.calls++
+	v.most = max(v.most, v.now)
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.now--
+		v.mu.Unlock()
+	}()
+	res, err := v.AuditReader.VerifyAudit(ctx)
+	time.Sleep(300 * time.Millisecond)
+	return res, err
+}
+
+// TestAuditVerifyOneAtATime: GET /v1/audit/verify reads the whole chain
+// into memory; a tenant that asks for it many times at once (its rate
+// limit lets 20 through together) gets one verification shared, not as
+// many copies of the log in memory as it sent requests.
+func TestAuditVerifyOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	vc := &verifyCount{AuditReader: f.st}
+	h := New(f.c, Options{Tokens: f.st, Audit: vc, RateLimit: DefaultRateLimit})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
+			req.Header.Set("Authorization", "Bearer "+tokA)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var res audit.Result
+			if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || !res.OK || res.Entries == 0 {
+				t.Errorf("answer %d: %+v (%v)", resp.StatusCode, res, err)
+			}
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("request %d: status %d", i, c)
+		}
+	}
+	if vc.most != 1 {
+		t.Errorf("%d verifications of the whole chain at once (of %d), want 1", vc.most, vc.calls)
+	}
+	// A request after those is verified anew.
+	before := vc.calls
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || vc.calls != before+1 {
+		t.Errorf("a later request: status %d, %d verifications, want 200 and a new one", resp.StatusCode, vc.calls-before)
+	}
+}

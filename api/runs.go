@@ -430,11 +430,49 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 	return n, true
 }
 
+// verifyCall is a verification of the whole audit chain under way; done
+// is closed once res and err are set.
+type verifyCall struct {
+	done chan struct{}
+	res  audit.Result
+	err  error
+}
+
+// verifyTimeout bounds one verification of the chain (the route's).
+const verifyTimeout = 2 * time.Minute
+
+// verify answers whether the whole chain verifies. A verification reads
+// the whole log into memory, so one runs at a time: a request that comes
+// while one is under way (from any tenant) waits for it and shares its
+// answer, which covers the chain as it was when that one began, instead of
+// reading another copy of the log. The verification is not bound to the
+// request that started it, whose client may go.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
-	res, err := s.opts.Audit.VerifyAudit(r.Context())
-	if err != nil {
-		fail(w, err)
+	s.verifyMu.Lock()
+	call := s.verifying
+	if call == nil {
+		call = &verifyCall{done: make(chan struct{})}
+		s.verifying = call
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), verifyTimeout)
+		go func() {
+			defer cancel()
+			call.res, call.err = s.opts.Audit.VerifyAudit(ctx)
+			s.verifyMu.Lock()
+			s.verifying = nil
+			s.verifyMu.Unlock()
+			close(call.done)
+		}()
+	}
+	s.verifyMu.Unlock()
+	select {
+	case <-call.done:
+	case <-r.Context().Done():
+		fail(w, r.Context().Err())
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	if call.err != nil {
+		fail(w, call.err)
+		return
+	}
+	writeJSON(w, http.StatusOK, call.res)
 }
