@@ -473,9 +473,30 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	defer signal.Stop(sig)
 	ckTick := time.NewTicker(checkpointPoll)
 	defer ckTick.Stop()
+	// Checkpoints are sealed and reported beside this loop, one push at a
+	// time, never in it: a push may take long (a large checkpoint) or, when
+	// the workload stops its pack helper, for ever, and this loop must still
+	// see the workload's end, the server's stop and a lapsed lease. A push
+	// still running when the workload has ended is waited for (it is most
+	// often the workload's last checkpoint), then finish pushes whatever
+	// is newer; one running when the workload was stopped for the lease
+	// is cancelled, as nothing is pushed then.
+	pushCtx, cancelPush := context.WithCancel(ctx)
+	defer cancelPush()
+	var pushing chan struct{} // open while a push runs
+	defer func() {
+		if !a.fenced.IsZero() {
+			cancelPush()
+		}
+		if pushing != nil {
+			<-pushing
+		}
+	}()
 	pgid := cmd.Process.Pid
 	for {
 		select {
+		case <-pushing:
+			pushing = nil
 		case err := <-waitErr:
 			<-outDone
 			// Nothing the workload started outlives it.
@@ -503,7 +524,13 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				a.fenced = time.Now()
 				syscall.Kill(-pgid, syscall.SIGTERM)
 			default:
-				a.pushCheckpoint(ctx, 0)
+				if pushing == nil {
+					pushing = make(chan struct{})
+					go func(done chan struct{}) {
+						defer close(done)
+						a.pushCheckpoint(pushCtx, 0)
+					}(pushing)
+				}
 				a.shipLogs(ctx, false)
 			}
 		case rep := <-a.control:

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/dataset"
@@ -200,20 +201,61 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if err != nil {
 		return nil, err
 	}
+	// A helper whose output stays open after it ends (a child of it, say)
+	// does not hold Wait past this.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(out), a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
+	// The helper runs as the workload's user, which may stop it (SIGSTOP)
+	// or hand it terabytes of holes to read: the agent must still be able
+	// to give up on it. It is killed when ctx ends (the workload was
+	// stopped for the lease) and when it has sent nothing for packStall
+	// while the agent waited on it; killing it closes the pipe that AddTar
+	// and Wait would block on.
+	defer context.AfterFunc(ctx, func() { cmd.Process.Kill() })()
+	stall := packStall
+	w := &stallWatch{}
+	stalled := make(chan struct{})
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		t := time.NewTicker(stall / 8)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchDone:
+				return
+			case <-t.C:
+				if w.blockedFor() > stall {
+					close(stalled)
+					cmd.Process.Kill()
+					return
+				}
+			}
+		}
+	}()
+	in := w.reader(out)
+	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(in), a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
 	// The helper runs where the workload can reach it: what it writes
 	// after the archive's end, or after a refusal, is not read to its end.
 	if addErr != nil {
 		cmd.Process.Kill()
-	} else if n, _ := io.CopyN(io.Discard, out, 1<<20); n == 1<<20 {
+	} else if n, _ := io.CopyN(io.Discard, in, 1<<20); n == 1<<20 {
 		cmd.Process.Kill()
 	}
+	w.block()
 	waitErr := cmd.Wait()
+	w.unblock()
 	msg := strings.TrimSpace(stderr.String())
+	select {
+	case <-stalled:
+		return nil, fmt.Errorf("pack: the helper sent nothing for %s (stopped, or stuck reading): killed it", stall)
+	default:
+	}
 	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("pack: %w", context.Cause(ctx))
 	case addErr != nil && errors.Is(addErr, dataset.ErrCutShort) && msg != "":
 		// The helper stopped inside a file: its own word says why (the
 		// file shrank or went while it was read).
@@ -224,6 +266,40 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 		return nil, fmt.Errorf("pack: %v: %s", waitErr, msg)
 	}
 	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
+}
+
+// packStall is how long the agent waits on a pack helper that sends
+// nothing before it kills it. A helper reading a checkpoint sends as it
+// reads; one the workload stopped sends nothing for ever.
+var packStall = 30 * time.Second
+
+// stallWatch notes since when the agent has been waiting on the helper (a
+// read from its output, or its exit) without an answer.
+type stallWatch struct{ since atomic.Int64 }
+
+func (w *stallWatch) block()   { w.since.Store(time.Now().UnixNano()) }
+func (w *stallWatch) unblock() { w.since.Store(0) }
+
+// blockedFor is how long the current wait has lasted (0: none).
+func (w *stallWatch) blockedFor() time.Duration {
+	if at := w.since.Load(); at != 0 {
+		return time.Since(time.Unix(0, at))
+	}
+	return 0
+}
+
+// reader is r with each Read a wait on the helper.
+func (w *stallWatch) reader(r io.Reader) io.Reader { return watchedReader{r, w} }
+
+type watchedReader struct {
+	r io.Reader
+	w *stallWatch
+}
+
+func (r watchedReader) Read(p []byte) (int, error) {
+	r.w.block()
+	defer r.w.unblock()
+	return r.r.Read(p)
 }
 
 // limitedBuffer keeps the first n bytes written to it and drops the rest.

@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ type server struct {
 	t          *testing.T
 	manifest   Manifest
 	down       atomic.Bool // every route answers 503
+	stop       atomic.Bool // every answer asks the agent to stop the workload
 	checkpoint func(ref CheckpointRef, n int) int
 
 	mu      sync.Mutex
@@ -76,6 +79,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "refused", code)
 		return
 	}
+	if s.stop.Load() {
+		w.Write([]byte(`{"stop":true}`))
+		return
+	}
 	w.Write([]byte("{}"))
 }
 
@@ -83,6 +90,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // server with the given lease and returns the server, the agent's scratch,
 // a file counting the pack helper's runs, and a channel with Run's result.
 func startAgent(t *testing.T, script string, lease time.Duration, checkpoint func(CheckpointRef, int) int) (*server, string, string, <-chan [2]any) {
+	t.Helper()
+	return startAgentWith(t, script, "", lease, checkpoint)
+}
+
+// startAgentWith is startAgent with prelude, shell lines the pack helper
+// runs first (its arguments are __agent pack DIR NAME).
+func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int) (*server, string, string, <-chan [2]any) {
 	t.Helper()
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
@@ -106,7 +120,7 @@ func startAgent(t *testing.T, script string, lease time.Duration, checkpoint fun
 	}
 	count := filepath.Join(dir, "packs")
 	helper := filepath.Join(dir, "helper")
-	if err := os.WriteFile(helper, []byte(fmt.Sprintf("#!/bin/sh\necho \"$4\" >> %q\nexec %q \"$@\"\n", count, exe)), 0o700); err != nil {
+	if err := os.WriteFile(helper, []byte(fmt.Sprintf("#!/bin/sh\necho \"$4\" >> %q\n%s\nexec %q \"$@\"\n", count, prelude, exe)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	wd := filepath.Join(dir, "scratch")
@@ -293,5 +307,72 @@ head -c 1000 /dev/urandom > .tmp && mv .tmp step-20`
 	defer srv.mu.Unlock()
 	if n := len(srv.reports); n < 2 || srv.reports[n-1].Step != 20 || srv.reports[n-2].Step != 10 {
 		t.Errorf("reports %+v; want step 10 and then step 20 last", srv.reports)
+	}
+}
+
+// TestAgentStopsWhileAPackHangs: a pack helper that never finishes (the
+// workload, which runs as the helper's user, stopped it with SIGSTOP) does
+// not keep the agent from stopping the workload when the server asks, or
+// from fencing it when the lease lapses: the workload would otherwise run
+// on, cancelled or drained, at a site it must leave. The stopped helper is
+// killed, and the attempt still ends with its checkpoint reported.
+func TestAgentStopsWhileAPackHangs(t *testing.T) {
+	defer func(d time.Duration) { packStall = d }(packStall)
+	packStall = 2 * time.Second
+	for _, fence := range []bool{false, true} {
+		dir := t.TempDir()
+		pidFile, marker, helperPid := filepath.Join(dir, "pid"), filepath.Join(dir, "stopped-once"), filepath.Join(dir, "helper-pid")
+		// The first pack of step-1 stops itself, as the workload would
+		// stop it; a later one (at the attempt's end) goes through.
+		prelude := fmt.Sprintf(`if [ "$4" = step-1 ] && [ ! -e %q ]; then touch %q; echo $$ > %q; kill -STOP $$; fi`, marker, marker, helperPid)
+		script := fmt.Sprintf(`cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-1
+echo $$ > %q
+while :; do sleep 0.05; done`, pidFile)
+		lease := time.Duration(0)
+		if fence {
+			lease = time.Second
+		}
+		srv, _, _, done := startAgentWith(t, script, prelude, lease, nil)
+		t.Cleanup(func() {
+			// On failure nothing may be left running or stopped.
+			for _, f := range []string{pidFile, helperPid} {
+				if raw, err := os.ReadFile(f); err == nil {
+					if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 0 {
+						syscall.Kill(-pid, syscall.SIGKILL)
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+		})
+		started(t, pidFile)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(helperPid); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the pack helper did not start")
+			}
+		}
+		if fence {
+			srv.down.Store(true)
+		} else {
+			srv.stop.Store(true)
+		}
+		select {
+		case r := <-done:
+			code, _ := r[0].(int)
+			if fence && code != ExitLease {
+				t.Errorf("fenced: Run = %v; want exit %d", r, ExitLease)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("fence %v: the agent did not end the workload in 15 s while its pack helper hung", fence)
+		}
+		for _, f := range []string{pidFile, helperPid} {
+			raw, _ := os.ReadFile(f)
+			if st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
+				t.Errorf("fence %v: %s (pid %s) still runs: %s", fence, filepath.Base(f), strings.TrimSpace(string(raw)), st)
+			}
+		}
 	}
 }
