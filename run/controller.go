@@ -200,6 +200,13 @@ type Controller struct {
 	lawRetryRev int64
 	lawClock    func() time.Time
 	lawDone     *CheckResult
+	// docSeq is the last audit seq docUpdates read, docRead whether it
+	// has read the log once in this term; docDue says which registered
+	// document an owner updated since the last recorded check, "" when
+	// none. lawTick's loop's only.
+	docSeq  int64
+	docRead bool
+	docDue  string
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

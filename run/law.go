@@ -209,6 +209,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 		return
 	}
 	today := c.today()
+	// Owners' updates of registered documents, through any replica: the
+	// runs' cached worlds of their tenants are dropped before any check.
+	if err := c.docUpdates(ctx); err != nil {
+		c.lawFailed("law check: registered documents' updates", ln.Rev, err)
+		return
+	}
 	lastRev, lastDay, err := c.cfg.Store.LawCheck(ctx)
 	if err != nil {
 		c.lawFailed("law check", ln.Rev, err)
@@ -240,6 +246,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 				}
 			}
 		}
+	}
+	if why == "" && c.docDue != "" {
+		// An owner's update changes the facts runs and staged copies are
+		// judged by (an organisation's status, attributes or licences, a
+		// dataset's class or bases), as a new revision changes the rules.
+		why = c.docDue
 	}
 	if why == "" && lastDay != "" && c.factScan != today {
 		// The days a staged copy's own facts change (a licence of its
@@ -292,10 +304,53 @@ func (c *Controller) lawTick(ctx context.Context) {
 		return
 	}
 	// Checked as of today: no staged copy's fact changes after today
-	// until tomorrow.
+	// until tomorrow. Every update read before the check began is in it.
 	c.factScan = today
+	c.docDue = ""
 	c.lawFails = 0
 	c.lawDone = nil
+}
+
+// docUpdates reads the register entries (and law checks) recorded since
+// the last read, every replica's. An owner's update of a registered
+// Organization or Dataset sets docDue, so that the next law check judges
+// live runs and staged copies by the updated facts, and drops the cached
+// worlds of that tenant's runs (the replica that took the update dropped
+// only its own). In the first read of a term, an update followed by a
+// recorded law check was judged by that check.
+func (c *Controller) docUpdates(ctx context.Context) error {
+	first := !c.docRead
+	tenants := map[string]bool{}
+	for {
+		q := store.AuditQuery{Kinds: []string{KindRegister, KindLawCheck}, AllTenants: true, After: c.docSeq, Limit: 1000}
+		es, err := c.cfg.Store.AuditSelect(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			switch e.Kind {
+			case KindLawCheck:
+				if first {
+					c.docDue = ""
+				}
+			case KindRegister:
+				var p struct{ Kind, Name, Action string }
+				if json.Unmarshal(e.Payload, &p) == nil && p.Action == "updated" {
+					c.docDue = fmt.Sprintf("%s %s of tenant %s was updated", p.Kind, p.Name, tenantOr(e.Tenant))
+					tenants[tenantOr(e.Tenant)] = true
+				}
+			}
+			c.docSeq = max(c.docSeq, e.Seq)
+		}
+		if q.Next(es) == 0 {
+			break
+		}
+	}
+	c.docRead = true
+	for t := range tenants {
+		c.forgetWorlds(ctx, t)
+	}
+	return nil
 }
 
 // Law checks that fail in a row are retried on the next tick once, and

@@ -62,6 +62,9 @@ func (c *Controller) newTerm() {
 	// try again are of its last term: the loop's goroutine, which runs
 	// lawTick, is the one here.
 	c.lawFails, c.lawRetry, c.lawRetryRev, c.lawDone = 0, time.Time{}, 0, nil
+	// Owners' updates are read again from the start of the log: those
+	// after the last recorded check call for one (docUpdates).
+	c.docSeq, c.docRead, c.docDue = 0, false, ""
 }
 
 // Tick steps every active run until it stops changing, several runs at a
