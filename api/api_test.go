@@ -540,7 +540,7 @@ func FuzzReadTokensFile(f *testing.F) {
 			return
 		}
 		for _, e := range list {
-			if len(e.Token) < 32 || !tenantName.MatchString(e.Tenant) {
+			if len(e.Token) < 32 || !ValidTenant(e.Tenant) {
 				t.Fatalf("accepted %+v", e)
 			}
 		}

@@ -126,7 +126,7 @@ func IssueToken(ctx context.Context, st store.Tokens, tenant string, admin bool,
 // AddToken stores the hash of a given secret for tenant, audited (for
 // tokens brought from an older server's tokens.json, and for tests).
 func AddToken(ctx context.Context, st store.Tokens, tenant, secret string, admin bool, note, by string) (*store.Token, error) {
-	if !tenantName.MatchString(tenant) {
+	if !ValidTenant(tenant) {
 		return nil, fmt.Errorf("tenant %q: want a DNS label (lowercase letters, digits and '-', at most 63)", tenant)
 	}
 	if len(secret) < 32 {

@@ -10,8 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -28,10 +28,8 @@ type Token struct {
 	Admin  bool   `json:"admin,omitempty"`
 }
 
-var tenantName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // ValidTenant reports whether name is a tenant name (a DNS label).
-func ValidTenant(name string) bool { return tenantName.MatchString(name) }
+func ValidTenant(name string) bool { return catalog.ValidTenant(name) }
 
 // ReadTokensFile reads and checks a tokens.json file: tenants are DNS
 // labels, secrets at least 32 characters, the file readable by its owner
@@ -52,7 +50,7 @@ func ReadTokensFile(path string) ([]Token, error) {
 	}
 	seen := map[string]bool{}
 	for i, t := range f.Tokens {
-		if !tenantName.MatchString(t.Tenant) {
+		if !ValidTenant(t.Tenant) {
 			return nil, fmt.Errorf("%s: tokens[%d].tenant %q: want a DNS label", path, i, t.Tenant)
 		}
 		if len(t.Token) < 32 {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Access terms of a site (SCHEMA.md Site spec.access).
@@ -38,26 +39,62 @@ func (s *Site) NotionalPrice() bool { return s.AccessTerms() == AccessAllocation
 // can run is checked when the catalog loads (World.CheckBackends).
 func (s *Site) Runnable() bool { return s.Spec.Backend.Type != "" }
 
-// UsableBy says whether org may use the site, and if not, why: a
-// public-rental site is open to all; an allocation site to the
+// DefaultTenant is the tenant of the command line and of a state
+// directory's own documents (the first token a server makes).
+const DefaultTenant = "default"
+
+// OrgRef splits a catalog's name of an organisation ("NAME", or
+// "TENANT/NAME" for tenant TENANT's organisation NAME) into tenant and
+// name; the tenant of a name without one is DefaultTenant.
+func OrgRef(ref string) (tenant, name string) {
+	if t, n, ok := strings.Cut(ref, "/"); ok {
+		return t, n
+	}
+	return DefaultTenant, ref
+}
+
+// NamesOrg says whether ref, an organisation named in the operator's
+// catalog (a private site's accessOrganizations, a pool's owner), is
+// tenant's organisation org. Organisation names are each tenant's own:
+// another tenant may register the same name, so a name without a tenant
+// is DefaultTenant's only. A tenant of "" is DefaultTenant.
+func NamesOrg(ref, tenant, org string) bool {
+	if tenant == "" {
+		tenant = DefaultTenant
+	}
+	t, n := OrgRef(ref)
+	return t == tenant && n == org
+}
+
+// UsableBy says whether tenant's organisation org may use the site, and if
+// not, why: a public-rental site is open to all; an allocation site to the
 // organisations it names, or to anyone when includeAllocation is set (the
 // organisation says it can apply for one); a private site to the
-// organisations it names only.
-func (s *Site) UsableBy(org string, includeAllocation bool) (bool, string) {
-	named := slices.Contains(s.Spec.AccessOrganizations, org)
+// organisations it names only (NamesOrg).
+func (s *Site) UsableBy(tenant, org string, includeAllocation bool) (bool, string) {
+	named := slices.ContainsFunc(s.Spec.AccessOrganizations, func(ref string) bool { return NamesOrg(ref, tenant, org) })
 	switch s.AccessTerms() {
 	case AccessAllocation:
 		if named || includeAllocation {
 			return true, ""
 		}
-		return false, fmt.Sprintf("site %s is used through allocations (a national or research programme), not rented, and %s holds none there (plan --include-allocation counts allocation sites in)", s.Metadata.Name, org)
+		return false, fmt.Sprintf("site %s is used through allocations (a national or research programme), not rented, and %s holds none there (plan --include-allocation counts allocation sites in)%s", s.Metadata.Name, org, s.tenantHint(tenant, org))
 	case AccessPrivate:
 		if named {
 			return true, ""
 		}
-		return false, fmt.Sprintf("site %s is private to %v", s.Metadata.Name, s.Spec.AccessOrganizations)
+		return false, fmt.Sprintf("site %s is private to %v%s", s.Metadata.Name, s.Spec.AccessOrganizations, s.tenantHint(tenant, org))
 	}
 	return true, ""
+}
+
+// tenantHint explains a refusal where the site names org without a tenant
+// and org is another tenant's: the operator meant that tenant's, or not.
+func (s *Site) tenantHint(tenant, org string) string {
+	if tenant == "" || tenant == DefaultTenant || !slices.Contains(s.Spec.AccessOrganizations, org) {
+		return ""
+	}
+	return fmt.Sprintf(" (a name without a tenant is tenant %s's organisation; the operator names tenant %s's as %s/%s)", DefaultTenant, tenant, tenant, org)
 }
 
 // CheckBackends reports every site whose backend type is not one of

@@ -173,6 +173,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad access", "gbps: 10}", "gbps: 10}\n  access: rental", 31, "spec.access", `"rental" is not accepted`, []string{"public-rental", "allocation", "private"}},
 		{"private site without organisations", "gbps: 10}", "gbps: 10}\n  access: private", 31, "spec.access", "private needs spec.accessOrganizations", nil},
 		{"organisations on a public site", "gbps: 10}", "gbps: 10}\n  accessOrganizations: [lab]", 31, "spec.accessOrganizations", "only for access private or allocation", nil},
+		{"organisation with an empty tenant", "gbps: 10}", "gbps: 10}\n  access: private\n  accessOrganizations: [/lab]", 32, "spec.accessOrganizations[0]", "<tenant>/<name>", nil},
+		{"organisation with two tenants", "gbps: 10}", "gbps: 10}\n  access: private\n  accessOrganizations: [acme/x/lab]", 32, "spec.accessOrganizations[0]", "not an organisation name", nil},
+		{"pool owner with a bad tenant", "acquired: 2024-01-01", "acquired: 2024-01-01\n      owner: organization:Acme/lab", 30, "spec.pools[0].owner", "organization:<tenant>/<name>", nil},
 		// An unknown site in the job's constraints used to pass, and every
 		// candidate was then "rejected for constraint".
 		{"unknown site in constraints", "deadline: 14d", "deadline: 14d\n  constraints: {sites: {allow: [s-1, s1]}}", 42, "spec.constraints.sites.allow[1]", `no site named "s1" in the catalog (meridian catalog sites lists them); did you mean s-1`, nil},

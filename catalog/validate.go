@@ -20,6 +20,18 @@ var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]
 // subdomain such as qwen2.5-7b-sft.
 func ValidName(s string) bool { return len(s) <= 253 && dnsSubdomain.MatchString(s) }
 
+// ValidTenant reports whether s is a tenant name (a DNS label).
+func ValidTenant(s string) bool { return dnsLabel.MatchString(s) }
+
+// ValidOrgRef reports whether s names an organisation in the operator's
+// catalog: NAME, or TENANT/NAME (OrgRef).
+func ValidOrgRef(s string) bool {
+	if t, n, ok := strings.Cut(s, "/"); ok {
+		return ValidTenant(t) && ValidName(n)
+	}
+	return ValidName(s)
+}
+
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
 	maxParameters = 1e15 // a quadrillion parameters
@@ -230,8 +242,8 @@ func (v *validator) site(s *Site) {
 		}
 		v.number(s.Pos, res, f+".pricePerHour", p.PricePerHour, 0, maxPrice, "USD per accelerator-hour")
 		if p.Owner != "" && p.Owner != OwnerOperator {
-			if org := p.OwnerOrganization(); org == "" || !ValidName(org) {
-				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator or organization:<name>", p.Owner))
+			if org := p.OwnerOrganization(); org == "" || !ValidOrgRef(org) {
+				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator, organization:<name> or organization:<tenant>/<name>", p.Owner))
 			}
 		}
 	}
@@ -244,8 +256,8 @@ func (v *validator) site(s *Site) {
 		v.oneOf(s.Pos, res, "spec.access", s.Spec.Access, AccessValues)
 	}
 	for i, o := range s.Spec.AccessOrganizations {
-		if !ValidName(o) {
-			v.add(s.Pos, res, fmt.Sprintf("spec.accessOrganizations[%d]", i), fmt.Sprintf("%q is not an organisation name", o))
+		if !ValidOrgRef(o) {
+			v.add(s.Pos, res, fmt.Sprintf("spec.accessOrganizations[%d]", i), fmt.Sprintf("%q is not an organisation name (<name>, or <tenant>/<name> for a tenant's organisation)", o))
 		}
 	}
 	switch {

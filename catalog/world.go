@@ -31,6 +31,11 @@ type World struct {
 	Organizations map[string]*Organization
 	Datasets      map[string]*Dataset
 	Jobs          []*TrainingJob // in file order
+	// Tenant is whose Organizations and Datasets these are: names in the
+	// operator's catalog that name an organisation (a private site's
+	// accessOrganizations, a pool's owner) are read as that tenant's or
+	// another's by it (NamesOrg). "" on the command line: DefaultTenant.
+	Tenant string
 
 	siteByName map[string]*Site
 	// builtinSite marks the sites that came with the binary: a user's

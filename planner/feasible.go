@@ -91,7 +91,7 @@ func (ps *pass) siteFieldSource(s *catalog.Site, field string) string {
 // sites it holds no allocation at (unless Options.IncludeAllocation), and
 // sites private to others.
 func (ps *worker) checkAccess(c *candidate) outcome {
-	usable, why := c.site.UsableBy(ps.spec.Organization, ps.includeAllocation)
+	usable, why := c.site.UsableBy(ps.query.Tenant, ps.spec.Organization, ps.includeAllocation)
 	if usable {
 		if !ps.tracing(c) {
 			return outcome{} // the detail is for --explain only

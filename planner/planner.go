@@ -311,6 +311,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	}
 	q := policy.Query{
 		AsOf:          opts.AsOf,
+		Tenant:        w.Tenant,
 		Org:           org,
 		Job:           job,
 		Datasets:      p.datasets,

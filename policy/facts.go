@@ -194,7 +194,7 @@ func poolFacts(p *catalog.Pool, q *Query) facts {
 	}
 	pool["owner"] = p.Owner
 	pool["ownerKind"] = "organization"
-	if q.Org != nil && q.Org.Metadata.Name == name {
+	if q.Org != nil && catalog.NamesOrg(name, q.Tenant, q.Org.Metadata.Name) {
 		pool["ownerKind"] = "self"
 	}
 	return pool
@@ -216,14 +216,16 @@ func ownerOf(s *catalog.Site, p *catalog.Pool, q *Query) (owner facts) {
 	}
 	var o *catalog.Organization
 	kind := "organization"
-	if q.Org != nil && q.Org.Metadata.Name == name {
+	if q.Org != nil && catalog.NamesOrg(name, q.Tenant, q.Org.Metadata.Name) {
 		o, kind = q.Org, "self"
-	} else if q.Organizations != nil {
-		o = q.Organizations[name]
+	} else if _, n := catalog.OrgRef(name); q.Organizations != nil && catalog.NamesOrg(name, q.Tenant, n) {
+		// The querying tenant's own organisations are known; another
+		// tenant's organisation of the same name is not this one.
+		o = q.Organizations[n]
 	}
 	if o == nil {
-		// Unknown owner: only its name is known; rules that need its
-		// headquarters fail closed.
+		// Unknown owner (another tenant's, or not registered): only its
+		// name is known; rules that need its headquarters fail closed.
 		return facts{"kind": kind, "name": name}
 	}
 	owner = orgFacts(o, nil, q.Countries, q.AsOf)

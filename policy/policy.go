@@ -72,7 +72,13 @@ type Decision struct {
 
 // Query is what stays fixed across the candidates of one plan.
 type Query struct {
-	AsOf     catalog.Date
+	AsOf catalog.Date
+	// Tenant is the tenant whose organisation Org is ("" on the command
+	// line: catalog.DefaultTenant). Organisation names are each tenant's:
+	// a pool's owner in the operator's catalog is Org, or resolved from
+	// Organizations, only when it names this tenant's (catalog.NamesOrg),
+	// and Exports counts this tenant's exports only.
+	Tenant   string
 	Org      *catalog.Organization
 	Job      *catalog.TrainingJob // may be nil for a data-only question
 	Datasets []*catalog.Dataset

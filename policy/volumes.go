@@ -33,11 +33,16 @@ import (
 
 // Exports reports what was exported before: the transfer ledger.
 type Exports interface {
-	// Exported lists the datasets from origin that any of orgs sent out
-	// of origin on days from since to until, inclusive: one Export per
-	// organisation and dataset. It is called during evaluation and must
-	// be safe for concurrent use; an error fails closed.
-	Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]Export, error)
+	// Exported lists the datasets from origin that any of orgs, tenant's
+	// organisations ("" is catalog.DefaultTenant), sent out of origin on
+	// days from since to until, inclusive: one Export per organisation
+	// and dataset. Organisation names are each tenant's own, so another
+	// tenant's exports never count, whatever its organisations are
+	// called or whom they name as affiliates: they could neither swell a
+	// tenant's totals to block it nor be read in its findings. It is
+	// called during evaluation and must be safe for concurrent use; an
+	// error fails closed.
+	Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]Export, error)
 }
 
 // Export is one dataset an organisation exported from a country.
@@ -54,8 +59,9 @@ const VolumesJobFilesOnly = "meridian-volumes-job-files-only"
 
 // OrgGroup is the organisation and its group: its declared affiliates,
 // theirs, and every known organisation that declares one of them, by name,
-// sorted. Names not in known are kept (an affiliate may belong to another
-// tenant) but not followed.
+// sorted. Names not in known are kept (an affiliate registered later, or
+// no longer) but not followed. known is the querying tenant's: a group is
+// one tenant's organisations.
 func OrgGroup(org *catalog.Organization, known map[string]*catalog.Organization) []string {
 	if org == nil {
 		return nil
@@ -337,7 +343,7 @@ func (s *Session) exports(group bool, origin string, since catalog.Date) ([]coun
 		if group {
 			orgs = OrgGroup(s.q.Org, s.q.Organizations)
 		}
-		xs, err := s.q.Exports.Exported(s.ctx, orgs, origin, since, s.q.AsOf)
+		xs, err := s.q.Exports.Exported(s.ctx, s.q.Tenant, orgs, origin, since, s.q.AsOf)
 		if err != nil {
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}

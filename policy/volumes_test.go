@@ -24,7 +24,7 @@ type ledgerRow struct {
 // transfer package tests its ledger-backed Exports against a real ledger).
 type ledgerRows []ledgerRow
 
-func (l ledgerRows) Exported(_ context.Context, orgs []string, origin string, since, until catalog.Date) ([]Export, error) {
+func (l ledgerRows) Exported(_ context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]Export, error) {
 	var out []Export
 	for _, r := range l {
 		d := catalog.MustDate(r.Date)
@@ -37,7 +37,7 @@ func (l ledgerRows) Exported(_ context.Context, orgs []string, origin string, si
 
 type failingExports struct{}
 
-func (failingExports) Exported(context.Context, []string, string, catalog.Date, catalog.Date) ([]Export, error) {
+func (failingExports) Exported(context.Context, string, []string, string, catalog.Date, catalog.Date) ([]Export, error) {
 	return nil, errors.New("audit store unreachable")
 }
 

@@ -144,9 +144,18 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 		}
 	}
 	q := transfer.Query(w, asOf, org, ds)
+	// Volume thresholds count what the organisation exported before: the
+	// ledger. Without it, each staging was judged alone, so datasets of
+	// 999,999 people each went out of China one after another, none
+	// reaching the 1,000,000 that calls for an assessment.
+	probe := c.exportsProbe()
+	q.Exports = probe.exports()
 	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
 	if req.DryRun {
 		out.Decision = c.cfg.Stager.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		if err := probe.failed(); err != nil {
+			return nil, fmt.Errorf("transfer ledger: %w", err)
+		}
 		out.Allowed = out.Decision.Allowed
 		return out, nil
 	}
@@ -164,6 +173,11 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	}
 	defer unlock()
 	res, err := c.cfg.Stager.Stage(sctx, transfer.Request{Dataset: ds, Site: &dst, Tenant: tenant, SitePrefix: dataPrefix(tenant), Query: q})
+	if perr := probe.failed(); perr != nil {
+		// The volumes could not be read: the move was not judged, and a
+		// denial it caused is none.
+		return nil, fmt.Errorf("transfer ledger: %w", perr)
+	}
 	var denied *transfer.DeniedError
 	if errors.As(err, &denied) {
 		out.Decision = policy.Decision{Allowed: false, Denials: denied.Denials}

@@ -89,8 +89,8 @@ type exportsProbe struct {
 	err error
 }
 
-func (p *exportsProbe) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
-	xs, err := p.Exports.Exported(ctx, orgs, origin, since, until)
+func (p *exportsProbe) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	xs, err := p.Exports.Exported(ctx, tenant, orgs, origin, since, until)
 	if err != nil {
 		p.mu.Lock()
 		if p.err == nil {

@@ -474,7 +474,7 @@ type failingExports struct {
 	reads atomic.Int64
 }
 
-func (f *failingExports) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+func (f *failingExports) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	f.reads.Add(1)
 	if f.fail.Load() {
 		return nil, errors.New("database is locked")

@@ -695,6 +695,7 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request)
 	if err != nil {
 		return nil, nil, &InputError{"documents", err}
 	}
+	w.Tenant = tenantOr(tenant)
 	return w, nil, nil
 }
 

@@ -36,7 +36,7 @@ func BenchmarkLawCheckUnderVolumeRule(b *testing.B) {
 			}
 			var ex policy.Exports = transfer.AuditExports(f.st)
 			if side == "every-record" {
-				ex = transfer.LedgerExports{Entries: func(ctx context.Context) ([]transfer.Entry, error) {
+				ex = transfer.LedgerExports{Entries: func(ctx context.Context, _ string) ([]transfer.Entry, error) {
 					es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned}, AllTenants: true})
 					if err != nil {
 						return nil, err

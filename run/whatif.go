@@ -181,11 +181,12 @@ func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf
 	if err != nil {
 		return policy.Decision{}, nil, nil, false, nil
 	}
+	w.Tenant = tenantOr(cp.tenant)
 	site := w.Site(cp.site)
 	if site == nil {
 		return policy.Decision{}, nil, nil, false, nil
 	}
-	q := policy.Query{AsOf: asOf, Countries: w.Countries, Organizations: w.Organizations, Datasets: []*catalog.Dataset{ds}, Sites: map[string]*catalog.Site{}, Exports: ln.Exports}
+	q := policy.Query{AsOf: asOf, Tenant: w.Tenant, Countries: w.Countries, Organizations: w.Organizations, Datasets: []*catalog.Dataset{ds}, Sites: map[string]*catalog.Site{}, Exports: ln.Exports}
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
 	}

@@ -212,6 +212,9 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 	if err != nil {
 		return nil, nil, &InputError{"documents", err}
 	}
+	// Names of organisations in the operator's catalog are read as this
+	// tenant's, or another's (catalog.NamesOrg).
+	w.Tenant = tenantOr(tenant)
 	return w, fresh, nil
 }
 

@@ -224,19 +224,25 @@ func TestIndexRefusesARecordTwice(t *testing.T) {
 // TestExportIndexAgreesWithTheLedger appends a random history of copies by
 // several tenants (organisations, origins, destinations, dates, head
 // counts; some intents abandoned, some reconciled in part) and, every few
-// steps, asks an ExportIndex and LedgerExports over every record the same
-// volume questions: their answers must be the same, and the index must read
-// each record once.
+// steps, asks an ExportIndex and LedgerExports over the asking tenant's
+// records the same volume questions for each tenant: their answers must be
+// the same, and the index must read each record once. The tenants' own
+// organisations share names ("lab" at both), and neither's exports count
+// for the other.
 func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 	ctx := context.Background()
 	led, st := sqliteLedger(t)
 	reads := 0
 	ix := AuditExports(countingStore{st, &reads})
-	full := everyRecordExports(led)
+	full := ExportsOf(led)
 	rng := rand.New(rand.NewPCG(3, 5))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	class := map[string]string{"a": "personal", "b": "sensitive-personal", "c": "personal"}
-	var live []Intent
+	type liveIntent struct {
+		Intent
+		tenant string
+	}
+	var live []liveIntent
 	appended := 0
 	for step := range 400 {
 		switch n := rng.IntN(10); {
@@ -245,8 +251,8 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 			e := Entry{Kind: pick(KindDataset, KindDataset, KindCheckpoint), Dataset: ds, Site: "s", Organization: pick("lab", "sister", "other", ""),
 				Origin: pick("CN", "DE"), To: pick("CN", "SG", "MY"), AsOf: pick("2025-12-31", "2026-03-01", "2026-06-30", "2027-01-02"),
 				Classification: class[ds], Subjects: int64(10 * (1 + rng.IntN(3)))}
-			in := Intent{ID: fmt.Sprintf("i%d", step), Entry: e, Objects: []Object{{Key: "k", Bytes: 1}}}
-			if err := led.Append(ctx, pick("t1", "t2"), KindIntent, "", in); err != nil {
+			in := liveIntent{Intent{ID: fmt.Sprintf("i%d", step), Entry: e, Objects: []Object{{Key: "k", Bytes: 1}}}, pick("t1", "t2")}
+			if err := led.Append(ctx, in.tenant, KindIntent, "", in.Intent); err != nil {
 				t.Fatal(err)
 			}
 			live = append(live, in)
@@ -254,7 +260,7 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 			i := rng.IntN(len(live))
 			conf := live[i].Entry
 			conf.Intent, conf.ChunksSent = live[i].ID, 1
-			if err := led.Append(ctx, "t1", KindTransfer, "", conf); err != nil {
+			if err := led.Append(ctx, live[i].tenant, KindTransfer, "", conf); err != nil {
 				t.Fatal(err)
 			}
 			if rng.IntN(2) == 0 {
@@ -262,7 +268,7 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 			}
 		default:
 			i := rng.IntN(len(live))
-			if err := led.Append(ctx, "t2", KindAbandoned, "", Abandoned{Intent: live[i].ID, Dataset: live[i].Dataset, Site: "s"}); err != nil {
+			if err := led.Append(ctx, live[i].tenant, KindAbandoned, "", Abandoned{Intent: live[i].ID, Dataset: live[i].Dataset, Site: "s"}); err != nil {
 				t.Fatal(err)
 			}
 			live = append(live[:i], live[i+1:]...)
@@ -272,28 +278,30 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 			continue
 		}
 		before := reads
-		for _, q := range []struct {
-			orgs         []string
-			origin       string
-			since, until string
-		}{
-			{[]string{"lab"}, "CN", "2026-01-01", "2026-12-31"},
-			{[]string{"lab", "sister"}, "CN", "2025-01-01", "2027-12-31"},
-			{[]string{"sister", "other"}, "DE", "2026-03-01", "2026-03-01"},
-			{[]string{"nobody"}, "CN", "2025-01-01", "2027-12-31"},
-		} {
-			since, until := catalog.MustDate(q.since), catalog.MustDate(q.until)
-			want, err := full.Exported(ctx, q.orgs, q.origin, since, until)
-			if err != nil {
-				t.Fatal(err)
-			}
-			slices.SortFunc(want, func(a, b policy.Export) int { return strings.Compare(a.Org+"\x00"+a.Dataset, b.Org+"\x00"+b.Dataset) })
-			got, err := ix.Exported(ctx, q.orgs, q.origin, since, until)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Fatalf("step %d, %+v (-ledger +index):\n%s", step, q, diff)
+		for _, tenant := range []string{"t1", "t2", dataset.DefaultTenant} {
+			for _, q := range []struct {
+				orgs         []string
+				origin       string
+				since, until string
+			}{
+				{[]string{"lab"}, "CN", "2026-01-01", "2026-12-31"},
+				{[]string{"lab", "sister"}, "CN", "2025-01-01", "2027-12-31"},
+				{[]string{"sister", "other"}, "DE", "2026-03-01", "2026-03-01"},
+				{[]string{"nobody"}, "CN", "2025-01-01", "2027-12-31"},
+			} {
+				since, until := catalog.MustDate(q.since), catalog.MustDate(q.until)
+				want, err := full.Exported(ctx, tenant, q.orgs, q.origin, since, until)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.SortFunc(want, func(a, b policy.Export) int { return strings.Compare(a.Org+"\x00"+a.Dataset, b.Org+"\x00"+b.Dataset) })
+				got, err := ix.Exported(ctx, tenant, q.orgs, q.origin, since, until)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("step %d, tenant %s, %+v (-ledger +index):\n%s", step, tenant, q, diff)
+				}
 			}
 		}
 		if reads-before != appended {
@@ -310,11 +318,14 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 	}
 	year := [2]catalog.Date{catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")}
 	for _, l := range []policy.Exports{full, ix} {
-		if _, err := l.Exported(ctx, []string{"lab"}, "CN", year[0], year[1]); err == nil {
+		if _, err := l.Exported(ctx, "t1", []string{"lab"}, "CN", year[0], year[1]); err == nil {
 			t.Errorf("%T: an export with a bad date was counted or skipped", l)
 		}
-		if _, err := l.Exported(ctx, []string{"sister"}, "CN", year[0], year[1]); err != nil {
+		if _, err := l.Exported(ctx, "t1", []string{"sister"}, "CN", year[0], year[1]); err != nil {
 			t.Errorf("%T: another organisation's question failed: %v", l, err)
+		}
+		if _, err := l.Exported(ctx, "t2", []string{"lab"}, "CN", year[0], year[1]); err != nil {
+			t.Errorf("%T: another tenant's question failed: %v", l, err)
 		}
 	}
 }
@@ -322,7 +333,7 @@ func TestExportIndexAgreesWithTheLedger(t *testing.T) {
 // everyRecordExports is LedgerExports over every tenant's ledger records,
 // read whole for each question: what the server asked before ExportIndex.
 func everyRecordExports(l AuditLedger) LedgerExports {
-	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+	return LedgerExports{Entries: func(ctx context.Context, _ string) ([]Entry, error) {
 		recs, err := l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true})
 		if err != nil {
 			return nil, err

@@ -369,7 +369,8 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	return f.Close()
 }
 
-// Records implements Ledger.
+// Records implements Ledger. A record without a tenant is the default
+// tenant's, as in the audit log.
 func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -383,7 +384,7 @@ func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string
 	}
 	var out []Record
 	for _, r := range all {
-		if r.Tenant == tenant && want[r.Kind] {
+		if tenantOr(r.Tenant) == tenantOr(tenant) && want[r.Kind] {
 			out = append(out, r)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // The CLI's staging, the server's staging route and a run's staging all
 // ask the law with it, so that they ask the same question.
 func Query(w *catalog.World, asOf catalog.Date, org *catalog.Organization, datasets ...*catalog.Dataset) policy.Query {
-	q := policy.Query{AsOf: asOf, Org: org, Datasets: datasets, Countries: w.Countries, Organizations: w.Organizations,
+	q := policy.Query{AsOf: asOf, Tenant: w.Tenant, Org: org, Datasets: datasets, Countries: w.Countries, Organizations: w.Organizations,
 		Sites: make(map[string]*catalog.Site, len(w.Sites))}
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s

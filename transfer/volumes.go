@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
@@ -20,22 +21,38 @@ import (
 // nothing, so the audit log, a FileLedger or a database can feed it.
 type LedgerExports struct {
 	// Entries returns the transfer ledger's entries (KindTransfer
-	// payloads). It must be safe for concurrent use.
-	Entries func(ctx context.Context) ([]Entry, error)
+	// payloads) of tenant ("" is dataset.DefaultTenant), and of no other
+	// tenant. It must be safe for concurrent use.
+	Entries func(ctx context.Context, tenant string) ([]Entry, error)
 }
 
 // FileLedgerExports is LedgerExports over a FileLedger's file.
 func FileLedgerExports(path string) LedgerExports {
-	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
+	return LedgerExports{Entries: func(ctx context.Context, tenant string) ([]Entry, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		recs, err := readFileLedger(path)
+		all, err := readFileLedger(path)
 		if err != nil {
 			return nil, err
 		}
+		var recs []Record
+		for _, r := range all {
+			if tenantOr(r.Tenant) == tenantOr(tenant) {
+				recs = append(recs, r)
+			}
+		}
 		return ExportEntries(recs)
 	}}
+}
+
+// tenantOr is tenant, or dataset.DefaultTenant for "": records written
+// before tenants were recorded are the state directory's own.
+func tenantOr(tenant string) string {
+	if tenant == "" {
+		return dataset.DefaultTenant
+	}
+	return tenant
 }
 
 // ExportEntries picks from a ledger's records what the volume thresholds
@@ -86,23 +103,14 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 }
 
 // ExportsOf is LedgerExports over a Ledger's records (ExportEntries) of
-// the given tenants: a group's organisations may be registered by
-// different tenants, and the caller decides whose records may be counted.
-func ExportsOf(l Ledger, tenants ...string) LedgerExports {
-	return LedgerExports{Entries: func(ctx context.Context) ([]Entry, error) {
-		var out []Entry
-		for _, t := range tenants {
-			recs, err := l.Records(ctx, t, KindTransfer, KindIntent, KindAbandoned)
-			if err != nil {
-				return nil, err
-			}
-			ents, err := ExportEntries(recs)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ents...)
+// the tenant a query asks for.
+func ExportsOf(l Ledger) LedgerExports {
+	return LedgerExports{Entries: func(ctx context.Context, tenant string) ([]Entry, error) {
+		recs, err := l.Records(ctx, tenantOr(tenant), KindTransfer, KindIntent, KindAbandoned)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return ExportEntries(recs)
 	}}
 }
 
@@ -114,8 +122,8 @@ func ExportsOf(l Ledger, tenants ...string) LedgerExports {
 // organisation or origin (written before those fields existed) are not
 // counted: they cannot be attributed. An entry whose date does not parse
 // is an error, so the rules that asked fail closed.
-func (l LedgerExports) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
-	ents, err := l.Entries(ctx)
+func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	ents, err := l.Entries(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +168,7 @@ func orgName(o *catalog.Organization) string {
 }
 
 // ExportIndex is policy.Exports over the records of every tenant's ledger,
-// folded in memory and brought up to date from the records appended since
+// each tenant's counted for that tenant only, folded in memory and brought up to date from the records appended since
 // it last read (by seq, as Index does). LedgerExports over ExportEntries
 // reads every confirmation and intent ever recorded, each intent with its
 // list of chunks, for each volume rule a plan or a law check asks; this
@@ -185,10 +193,10 @@ type ExportIndex struct {
 }
 
 // exportFact is what the volumes count of an entry that moved a dataset
-// out of its origin for an organisation.
+// out of its origin for a tenant's organisation.
 type exportFact struct {
-	org, origin, dataset, asOf, class string
-	subjects                          int64
+	tenant, org, origin, dataset, asOf, class string
+	subjects                                  int64
 }
 
 type openFact struct {
@@ -197,14 +205,22 @@ type openFact struct {
 }
 
 // AuditExports is an ExportIndex over the audit log's ledger records of
-// every tenant: a group's organisations may be registered by several
-// tenants, and splitting exports between them must not escape a threshold.
+// every tenant, read once; each query counts its own tenant's. Counting
+// across tenants by organisation name let any tenant name an organisation
+// like another's, or declare it an affiliate, and so swell that tenant's
+// totals past a threshold (its runs held or moved) and read its datasets'
+// names and head counts in its own findings. A group is one tenant's
+// organisations; an operator gives one legal group one tenant.
 func AuditExports(st AuditStore) *ExportIndex {
 	l := AuditLedger{Store: st}
 	return NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
 		return l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
 	})
 }
+
+// openKey is the key of tenant's intent id among the open ones: a record
+// closes its own tenant's intents only.
+func openKey(tenant, id string) string { return tenantOr(tenant) + "/" + id }
 
 // NewExportIndex returns an ExportIndex that reads records with read.
 func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error)) *ExportIndex {
@@ -214,11 +230,11 @@ func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error
 // factOf is e's fact, and whether the volumes count it at all: an entry
 // that moved a checkpoint, names no exporter, or stayed in its origin
 // country is never counted, whatever the query.
-func factOf(e Entry) (exportFact, bool) {
+func factOf(tenant string, e Entry) (exportFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.To == e.Origin {
 		return exportFact{}, false
 	}
-	return exportFact{e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
+	return exportFact{tenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
 }
 
 // apply folds one record; on an error (a payload that does not decode)
@@ -231,13 +247,13 @@ func (x *ExportIndex) apply(r Record) error {
 			return err
 		}
 		seq := r.Seq
-		if o, ok := x.open[e.Intent]; ok {
+		if o, ok := x.open[openKey(r.Tenant, e.Intent)]; ok {
 			// The intent counted from its own seq; its confirmation
 			// carries the same fact on.
 			seq = min(seq, o.seq)
-			delete(x.open, e.Intent)
+			delete(x.open, openKey(r.Tenant, e.Intent))
 		}
-		if f, ok := factOf(e); ok {
+		if f, ok := factOf(r.Tenant, e); ok {
 			if first, seen := x.facts[f]; !seen || seq < first {
 				x.facts[f] = seq
 			}
@@ -250,22 +266,22 @@ func (x *ExportIndex) apply(r Record) error {
 		if err := r.decode(&in); err != nil {
 			return err
 		}
-		if f, ok := factOf(in.Entry); ok {
-			x.open[in.ID] = openFact{f, r.Seq}
+		if f, ok := factOf(r.Tenant, in.Entry); ok {
+			x.open[openKey(r.Tenant, in.ID)] = openFact{f, r.Seq}
 		}
 	case KindAbandoned:
 		var a Abandoned
 		if err := r.decode(&a); err != nil {
 			return err
 		}
-		delete(x.open, a.Intent)
+		delete(x.open, openKey(r.Tenant, a.Intent))
 	}
 	x.seq = max(x.seq, r.Seq)
 	return nil
 }
 
 // Exported implements policy.Exports, as LedgerExports.Exported does.
-func (x *ExportIndex) Exported(ctx context.Context, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	recs, err := x.read(ctx, x.seq)
@@ -281,7 +297,7 @@ func (x *ExportIndex) Exported(ctx context.Context, orgs []string, origin string
 	}
 	var cands []counted
 	consider := func(f exportFact, seq int64) {
-		if f.origin == origin && slices.Contains(orgs, f.org) {
+		if f.tenant == tenantOr(tenant) && f.origin == origin && slices.Contains(orgs, f.org) {
 			cands = append(cands, counted{f, seq})
 		}
 	}

@@ -91,8 +91,8 @@ func TestLedgerExportsFilter(t *testing.T) {
 		{Dataset: "f", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2025-12-31", Classification: "personal", Subjects: 7},
 		{Dataset: "g", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
 	}
-	l := LedgerExports{Entries: func(context.Context) ([]Entry, error) { return ents, nil }}
-	got, err := l.Exported(context.Background(), []string{"lab", "sister"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+	l := LedgerExports{Entries: func(context.Context, string) ([]Entry, error) { return ents, nil }}
+	got, err := l.Exported(context.Background(), "", []string{"lab", "sister"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +100,14 @@ func TestLedgerExportsFilter(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	bad := LedgerExports{Entries: func(context.Context) ([]Entry, error) {
+	bad := LedgerExports{Entries: func(context.Context, string) ([]Entry, error) {
 		return []Entry{{Dataset: "x", Organization: "lab", Origin: "CN", To: "SG", AsOf: "someday"}}, nil
 	}}
-	if _, err := bad.Exported(context.Background(), []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
+	if _, err := bad.Exported(context.Background(), "", []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
 		t.Error("an entry with a bad date must be an error")
 	}
-	down := LedgerExports{Entries: func(context.Context) ([]Entry, error) { return nil, errors.New("down") }}
-	if _, err := down.Exported(context.Background(), []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
+	down := LedgerExports{Entries: func(context.Context, string) ([]Entry, error) { return nil, errors.New("down") }}
+	if _, err := down.Exported(context.Background(), "", []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")); err == nil {
 		t.Error("a ledger that cannot be read must be an error")
 	}
 }
@@ -154,14 +154,14 @@ func TestOpenIntentCounts(t *testing.T) {
 	}
 	year := func(l LedgerExports) []policy.Export {
 		t.Helper()
-		got, err := l.Exported(ctx, []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+		got, err := l.Exported(ctx, "", []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
 	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000}}
-	for name, l := range map[string]LedgerExports{"file": FileLedgerExports(f.ledger.Path), "ledger": ExportsOf(f.ledger, "")} {
+	for name, l := range map[string]LedgerExports{"file": FileLedgerExports(f.ledger.Path), "ledger": ExportsOf(f.ledger)} {
 		if got := year(l); !slices.Equal(got, want) {
 			t.Errorf("%s: exports %+v, want the open intent's dataset %+v", name, got, want)
 		}

@@ -696,3 +696,113 @@ func TestAttackFIFOInSiteStore(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackOrganizationName: organisation names are each tenant's own, so
+// beta, by naming its organisation as alpha's ("lab"), neither uses a site
+// the operator keeps for alpha's lab, nor swells alpha's export totals
+// (which would hold alpha's Chinese data at home), nor reads alpha's
+// datasets in its own findings.
+func TestAttackOrganizationName(t *testing.T) {
+	cat := t.TempDir()
+	sites, err := os.ReadFile("../../examples/demo/sites/sites.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := `---
+apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: sg-lab-private}
+spec:
+  country: SG
+  city: Singapore
+  location: {lat: 1.30, lon: 103.80}
+  operator: {name: demo-dc, headquarters: SG}
+  access: private
+  accessOrganizations: [alpha-lab/lab]
+  pools:
+    - {accelerator: nvidia-h100-sxm, count: 16, available: 8, pricePerHour: 1.00, priceSource: "illustrative value for the test", acquired: 2024-06-01, owner: operator}
+  network: {egressPerGB: 0.08, gbps: 10}
+  backend: {type: local}
+  source: "test site; illustrative"
+`
+	// A name without a tenant is the default tenant's organisation.
+	private += strings.NewReplacer("sg-lab-private", "sg-default-private", "[alpha-lab/lab]", "[lab]").Replace(private)
+	if err := os.WriteFile(filepath.Join(cat, "sites.yaml"), append(sites, private...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tv := newTenants(t, "--catalog", cat)
+	ctx := context.Background()
+
+	// The private site: alpha's lab may use it, beta's lab may not.
+	job := []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "true")}}
+	placed := func(c *api.Client, site string) (bool, string) {
+		t.Helper()
+		p, err := c.Plan(ctx, run.PlanRequest{Documents: job}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pl := range p.Placements {
+			if pl.Site == site {
+				return true, ""
+			}
+		}
+		for _, r := range p.Rejected {
+			if r.Site == site && len(r.Reasons) > 0 {
+				return false, string(r.Kind) + ": " + r.Reasons[0].Message
+			}
+		}
+		return false, "neither placed nor rejected"
+	}
+	if ok, why := placed(tv.alpha, "sg-lab-private"); !ok {
+		t.Errorf("alpha's lab cannot use the site kept for it: %s", why)
+	}
+	if ok, why := placed(tv.beta, "sg-lab-private"); ok || !strings.Contains(why, "private") {
+		t.Errorf("beta's lab, named like alpha's: placed %v (%s); want an access rejection", ok, why)
+	}
+	for _, c := range []*api.Client{tv.alpha, tv.beta} {
+		if ok, why := placed(c, "sg-default-private"); ok || !strings.Contains(why, "tenant default's") {
+			t.Errorf("a site private to the default tenant's lab: placed %v (%s); want an access rejection that says whose", ok, why)
+		}
+	}
+
+	// Export totals: beta exports 999,999 Chinese people's data as "lab"
+	// under a security assessment; alpha's 600,000 need only a standard
+	// contract as long as beta's do not count for alpha's lab.
+	bdata, bkey := personalData(t, tv.home, "beta-cn", "CN", 999999, "cn-security-assessment", "cn-standard-contract")
+	org := []run.Document{{Name: "org.yaml", Content: strings.SplitN(jobFor("lab", "SG", nil, "true"), "---", 2)[0]}}
+	if _, err := tv.beta.Apply(ctx, append(org, run.Document{Name: "d.yaml", Content: bdata}), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.beta.PutKey(ctx, "beta-cn", bkey.String()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tv.beta.Stage(ctx, "beta-cn", run.StageRequest{Site: "sg-jurong-1", Organization: "lab"})
+	if err != nil || !res.Allowed {
+		t.Fatalf("beta's own staging: %+v %v", res, err)
+	}
+	adata, _ := personalData(t, tv.home, "alpha-cn", "CN", 600000, "cn-standard-contract")
+	if _, err := tv.alpha.Apply(ctx, append(org, run.Document{Name: "d.yaml", Content: adata}), false); err != nil {
+		t.Fatal(err)
+	}
+	ask, err := tv.alpha.Stage(ctx, "alpha-cn", run.StageRequest{Site: "sg-jurong-1", Organization: "lab", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := json.Marshal(ask.Decision)
+	if !ask.Allowed {
+		t.Errorf("alpha's 600,000 people were counted with beta's exports: %s", text)
+	}
+	if strings.Contains(string(text), "beta-cn") {
+		t.Errorf("alpha's decision names beta's dataset: %s", text)
+	}
+	// Beta's own next export does count its first: 999,999 + 2 passes
+	// 1,000,000, so without an assessment it is refused.
+	more, _ := personalData(t, tv.home, "beta-cn-2", "CN", 2, "cn-standard-contract")
+	if _, err := tv.beta.Apply(ctx, []run.Document{{Name: "d.yaml", Content: more}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tv.beta.Stage(ctx, "beta-cn-2", run.StageRequest{Site: "sg-jurong-1", Organization: "lab", DryRun: true}); err != nil || got.Allowed {
+		b, _ := json.Marshal(got)
+		t.Errorf("beta's second export, past 1,000,000 with its first: allowed %v %v\n%s", got.Allowed, err, b)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -72,15 +73,21 @@ the law about another date and moves nothing.`,
 			if err != nil {
 				return err
 			}
+			// Volume thresholds count what was exported before: the state
+			// directory's ledger. A dry run on a state directory without
+			// a database has none to read, and its advisory says so.
+			var db *auditDB
+			if _, serr := os.Stat(st.Database()); !dryRun || serr == nil {
+				if db, err = st.auditStore(cmd.Context()); err != nil {
+					return err
+				}
+				defer db.Close()
+				q.Exports = transfer.ExportsOf(transfer.AuditLedger{Store: db})
+			}
 			if dryRun {
 				return dryRunStage(cmd, out, lw, q, ds, site)
 			}
 			bar := &barProgress{w: cmd.ErrOrStderr()}
-			db, err := st.auditStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
 			dst := *site
 			dst.Spec.Store = run.SiteStore(st.Path, site)
 			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
