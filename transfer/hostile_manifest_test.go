@@ -44,7 +44,7 @@ func TestRestageHostileSiteManifestBounded(t *testing.T) {
 		t.Errorf("restaging allocated %d MiB because the site's manifest claims 1 GiB", got>>20)
 	}
 	if r.Reconciled != 0 || r.BytesSent != genuine {
-		t.Errorf("reconciled %d objects and sent %d bytes; want the forged manifest abandoned and the genuine one (%d bytes) sent again", r.Reconciled, r.BytesSent, genuine)
+		t.Errorf("reconciled %d objects and sent %d bytes; want the forged manifest not found intact and the genuine one (%d bytes) sent again", r.Reconciled, r.BytesSent, genuine)
 	}
 	if rep := f.verifyAtSite(t); !rep.Good() {
 		t.Errorf("verify at site after restaging: %+v", rep)

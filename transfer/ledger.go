@@ -70,8 +70,11 @@ type Entry struct {
 	Bytes      int64  `json:"bytes"`      // plaintext bytes in the dataset
 	BytesSent  int64  `json:"bytesSent"`  // sealed bytes this record confirms
 	// Reconciled marks a confirmation written after an interruption, for
-	// objects found intact at the destination.
+	// objects found at the destination; Damaged of them failed
+	// authentication there (they crossed; a copy deletes and sends them
+	// again).
 	Reconciled bool `json:"reconciled,omitempty"`
+	Damaged    int  `json:"damaged,omitempty"`
 	// Complete marks the last record of a copy, with its Totals.
 	Complete bool    `json:"complete,omitempty"`
 	Totals   *Totals `json:"totals,omitempty"`
@@ -143,10 +146,14 @@ func orDataset(k string) string {
 }
 
 // reconcile closes the intents an interrupted copy to this destination
-// left open: objects found intact there are confirmed (they did cross),
-// the rest are recorded as abandoned. After it, the bytes the ledger
-// confirms are the bytes at the destination. It returns how many objects it
-// confirmed.
+// left open: objects found at the destination are confirmed (they did
+// cross), the rest are recorded as abandoned. An object there that fails
+// authentication crossed too: it is confirmed, and counted as damaged on
+// its confirmation (a copy deletes and sends it again). Without a Sealer
+// (a copy being withdrawn, which needs no key to be deleted) an object
+// found there is confirmed unread. After it, the bytes the ledger confirms
+// are the bytes that reached the destination. It returns how many objects
+// it found intact (or, without a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
 	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
 	if err != nil {
@@ -157,14 +164,20 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var found []Object
 		var missing []string
 		var buf []byte
+		damaged := 0
 		for _, o := range in.Objects {
-			ok, err := c.intact(ctx, o, &buf)
+			st, err := c.arrived(ctx, o, &buf)
 			if err != nil {
 				return n, err
 			}
-			if ok {
+			switch st {
+			case objIntact:
+				n++
 				found = append(found, o)
-			} else {
+			case objDamaged:
+				damaged++
+				found = append(found, o)
+			default:
 				missing = append(missing, o.Key)
 			}
 		}
@@ -173,6 +186,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0
 			conf.Complete, conf.Totals = false, nil
+			conf.Damaged = damaged
 			for _, o := range found {
 				if o.Chunk != nil {
 					conf.ChunksSent++
@@ -182,7 +196,6 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
 				return n, err
 			}
-			n += len(found)
 		}
 		// The confirmation goes first: either record closes the intent, and
 		// a kill between the two must not leave bytes at the destination
@@ -198,38 +211,54 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// intact reports whether o is at the destination whole and authentic.
-func (c *copier) intact(ctx context.Context, o Object, buf *[]byte) (bool, error) {
-	if o.Chunk == nil {
-		// The intent recorded the manifest's size: a larger object there
+// What reconcile finds of an object at the destination.
+const (
+	objAbsent = iota
+	objIntact
+	objDamaged // there, but not authentic (or not of the size sent)
+)
+
+// arrived says whether o is at the destination, and whether it is whole
+// and authentic there. Without a Sealer, an object there is intact.
+func (c *copier) arrived(ctx context.Context, o Object, buf *[]byte) (int, error) {
+	if o.Chunk != nil && o.Key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
+		return objAbsent, nil // no copy writes there
+	}
+	if c.cr.Sealer == nil || o.Chunk == nil {
+		// The intent recorded the object's size: a larger object there
 		// is not it, and is not read.
 		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, o.Bytes)
-		if err != nil {
-			return false, ignoreAbsent(err)
+		switch {
+		case err != nil:
+			return presence(err)
+		case int64(len(raw)) != o.Bytes:
+			return objDamaged, nil
+		case c.cr.Sealer == nil:
+			return objIntact, nil
 		}
-		if int64(len(raw)) != o.Bytes {
-			return false, nil
+		if _, err := dataset.ParseManifest(raw, c.cr.Sealer); err != nil {
+			return objDamaged, nil
 		}
-		_, err = dataset.ParseManifest(raw, c.cr.Sealer)
-		return err == nil, nil
-	}
-	if o.Key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
-		return false, nil
+		return objIntact, nil
 	}
 	var err error
 	*buf, err = dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, c.cr.Name, *o.Chunk, (*buf)[:0])
 	if err != nil {
-		return false, ignoreAbsent(err)
+		return presence(err)
 	}
-	return true, nil
+	return objIntact, nil
 }
 
-// ignoreAbsent turns "not there" and "not authentic" into a plain false.
-func ignoreAbsent(err error) error {
-	if errors.Is(err, dataset.ErrNotFound) || errors.Is(err, dataset.ErrNotRegular) || errors.Is(err, dataset.ErrTooLarge) || isAuth(err) {
-		return nil
+// presence turns a failed read into what it says of the object: not there,
+// there but not authentic, or no answer (the error).
+func presence(err error) (int, error) {
+	switch {
+	case errors.Is(err, dataset.ErrNotFound) || errors.Is(err, dataset.ErrNotRegular):
+		return objAbsent, nil
+	case errors.Is(err, dataset.ErrTooLarge) || isAuth(err):
+		return objDamaged, nil
 	}
-	return err
+	return objAbsent, err
 }
 
 // Summary is what the ledger says crossed to one site for one dataset.
@@ -254,7 +283,9 @@ func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) 
 // Reconcile closes the open intents of one sealed dataset at one
 // destination (cr.Dst, named cr.Entry.Site) against what is there, as every
 // copy does first; `meridian dataset ledger` calls it so that the ledger it
-// shows matches the site. It returns how many objects it confirmed.
+// shows matches the site, and the law check before it withdraws a copy
+// (with no Sealer: whatever is there crossed, authentic or not). It returns
+// how many objects it found intact.
 func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
 	if cr.Entry.Site == "" {
 		return 0, errors.New("reconcile: entry site not set")
