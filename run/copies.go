@@ -23,38 +23,78 @@ type stagedCopy struct {
 	tenant, dataset, site, org string
 }
 
-// stagedCopies reads the ledger: every dataset copy confirmed at a site and
-// not withdrawn since.
+// stagedCopies reads the ledger: every dataset copy with objects at a site
+// since it was last withdrawn there, whole or not: a confirmation of any of
+// its objects, or an intent that nothing has closed (a staging cut short
+// may have left any of that intent's objects at the site).
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer, transfer.KindWithdrawn}, AllTenants: true})
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}, AllTenants: true})
 	if err != nil {
 		return nil, err
 	}
-	// The last record about a copy decides: confirmed there, or withdrawn.
-	at := map[stagedCopy]bool{}
+	// In order: a confirmation puts a copy there, and a withdrawal (which
+	// deletes whatever of it is at the site) takes it away, with the
+	// intents opened before it.
+	type state struct {
+		confirmed bool
+		open      map[string]bool // intents neither confirmed nor abandoned
+	}
+	at := map[stagedCopy]*state{}
+	get := func(k stagedCopy) *state {
+		if at[k] == nil {
+			at[k] = &state{open: map[string]bool{}}
+		}
+		return at[k]
+	}
 	org := map[stagedCopy]string{}
 	for _, e := range es {
 		switch e.Kind {
+		case transfer.KindIntent:
+			// Not its list of objects, which this does not need.
+			var in struct {
+				ID string `json:"id"`
+				transfer.Entry
+			}
+			if json.Unmarshal(e.Payload, &in) != nil || in.Kind == transfer.KindCheckpoint {
+				continue
+			}
+			k := stagedCopy{tenant: tenantOr(e.Tenant), dataset: in.Dataset, site: in.Site}
+			get(k).open[in.ID] = true
+			if in.Organization != "" {
+				org[k] = in.Organization
+			}
 		case transfer.KindTransfer:
 			var t transfer.Entry
-			if json.Unmarshal(e.Payload, &t) != nil || t.Kind == transfer.KindCheckpoint || t.BytesSent == 0 && !t.Complete {
+			if json.Unmarshal(e.Payload, &t) != nil || t.Kind == transfer.KindCheckpoint {
 				continue
 			}
 			k := stagedCopy{tenant: tenantOr(e.Tenant), dataset: t.Dataset, site: t.Site}
-			at[k] = true
+			st := get(k)
+			delete(st.open, t.Intent)
+			if t.BytesSent == 0 && !t.Complete {
+				continue
+			}
+			st.confirmed = true
 			if t.Organization != "" {
 				org[k] = t.Organization
+			}
+		case transfer.KindAbandoned:
+			var a transfer.Abandoned
+			if json.Unmarshal(e.Payload, &a) == nil {
+				if st := at[stagedCopy{tenant: tenantOr(e.Tenant), dataset: a.Dataset, site: a.Site}]; st != nil {
+					delete(st.open, a.Intent)
+				}
 			}
 		case transfer.KindWithdrawn:
 			var w transfer.Withdrawn
 			if json.Unmarshal(e.Payload, &w) == nil {
-				at[stagedCopy{tenant: tenantOr(e.Tenant), dataset: w.Dataset, site: w.Site}] = false
+				delete(at, stagedCopy{tenant: tenantOr(e.Tenant), dataset: w.Dataset, site: w.Site})
 			}
 		}
 	}
 	var out []stagedCopy
-	for k, there := range at {
-		if there {
+	for k, st := range at {
+		if st.confirmed || len(st.open) > 0 {
 			k.org = org[k]
 			out = append(out, k)
 		}
@@ -270,7 +310,17 @@ func hasCode(dec policy.Decision, code string) bool {
 	return false
 }
 
-// withdraw deletes a tenant's copy of a dataset at a site and records it.
+// copyLedger is a stager with the ledger the controller's stagings write:
+// its Reconcile closes the intents a withdrawn copy left open.
+func (c *Controller) copyLedger() *transfer.Stager {
+	if c.cfg.Stager != nil && c.cfg.Stager.Ledger != nil {
+		return c.cfg.Stager
+	}
+	return &transfer.Stager{Ledger: transfer.AuditLedger{Store: c.cfg.Store}}
+}
+
+// withdraw deletes a tenant's copy of a dataset at a site, whole or what a
+// staging cut short left of it, and records it.
 func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
 	// Not while a staging writes there (its objects would outlive the
 	// withdrawal, or its reconciliation would find them gone).
@@ -287,6 +337,14 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 	}
 	sub := b.Sub(DataPrefix(cp.tenant))
 	defer sub.Close()
+	// Intents a staging cut short left open are closed first: what of
+	// them is at the site crossed, and is confirmed before it is deleted;
+	// the rest never arrived. Left open, they would keep the copy on the
+	// ledger (stagedCopies) after it is gone.
+	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
+		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: cp.dataset, Site: cp.site}}); err != nil {
+		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
+	}
 	have, err := dataset.ListChunks(ctx, sub, cp.dataset)
 	if err != nil {
 		return 0, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -554,5 +555,120 @@ func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
 	}
 	if f := fails(); f != 0 {
 		t.Errorf("after the withdrawal, %d failures of the copy count", f)
+	}
+}
+
+// cutStaging is a staging's progress that cancels it once n objects have
+// reached the site and read back intact, when armed.
+type cutStaging struct {
+	n      int64
+	seen   atomic.Int64
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cutStaging) Start(string, int64) {}
+func (c *cutStaging) Done()               {}
+func (c *cutStaging) Add(int64) {
+	if f := c.cancel.Load(); f != nil && c.seen.Add(1) == c.n {
+		(*f)()
+	}
+}
+
+// TestCutCopyWithdrawn: a staging cut after its first chunk reached the
+// site leaves ciphertext there under an open intent, and no confirmation.
+// When the law then denies the site, the law check withdraws that partial
+// copy as it does a whole one: its objects are deleted, the withdrawal is
+// recorded, and the open intent is closed (the chunk that crossed
+// confirmed), so that the ledger says what crossed and nothing is left
+// pending at a site the data may not be.
+func TestCutCopyWithdrawn(t *testing.T) {
+	cut := &cutStaging{n: 1}
+	e, rs := lawEnv(t, func(c *Config) { c.Stager.Workers, c.Stager.Progress = 1, cut })
+	ctx := context.Background()
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, e.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	org := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: MY\n"
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "res.yaml", Content: org + ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cut.cancel.Store(&cancel)
+	if _, err := e.c.StageDataset(sctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err == nil {
+		t.Fatal("the cut staging succeeded")
+	}
+	site, err := e.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	atSite := func() int {
+		b, err := dataset.OpenStore(ctx, e.c.SiteStore(site))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		n := 0
+		for _, err := range b.Sub(DataPrefix("t1")).List(ctx, path.Dir(dataset.ManifestKey("corpus"))+"/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	if atSite() == 0 {
+		t.Fatal("the cut staging left nothing at the site")
+	}
+	led := transfer.AuditLedger{Store: e.st}
+	if open, err := transfer.OpenIntents(ctx, led, "t1", transfer.KindDataset, "corpus", "alpha"); err != nil || len(open) != 1 {
+		t.Fatalf("after the cut: %d open intents (%v), want 1", len(open), err)
+	}
+	confirmedBytes := func() int64 {
+		sums, err := transfer.Summarize(ctx, led, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, s := range sums {
+			n += s.BytesConfirmed
+		}
+		return n
+	}
+	if n := confirmedBytes(); n != 0 {
+		t.Fatalf("the cut staging confirmed %d bytes, want none (the case is an intent left open)", n)
+	}
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-no-sg-data", "SG")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Nudge()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rev, _, err := e.st.LawCheck(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no law check under the new revision")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := firstWithdrawal(t, e.st)
+	if w == nil || w.Dataset != "corpus" || w.Site != "alpha" || len(w.Rules) == 0 || w.Rules[0] != "test-no-sg-data" {
+		t.Errorf("withdrawal %+v, want corpus at alpha under test-no-sg-data", w)
+	}
+	if n := atSite(); n != 0 {
+		t.Errorf("%d objects of the cut copy left at a site the law now denies", n)
+	}
+	if open, err := transfer.OpenIntents(ctx, led, "t1", transfer.KindDataset, "corpus", "alpha"); err != nil || len(open) != 0 {
+		t.Errorf("after the withdrawal: %d intents still open (%v)", len(open), err)
+	}
+	if n := confirmedBytes(); n == 0 {
+		t.Error("the ledger confirms no byte of the chunk that crossed before the cut")
 	}
 }
