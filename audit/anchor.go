@@ -27,6 +27,31 @@ const Truncated = "truncated"
 // position is not the one the anchor recorded: history was rewritten.
 const Diverged = "diverged"
 
+// AnchorMissing is the Problem kind for a log that records the key of the
+// anchor guarding it while the anchor directory holds no anchor: anchor.json
+// (or the whole directory) was removed, which takes no key and would
+// otherwise let a cut tail verify as a log never anchored.
+const AnchorMissing = "anchor-missing"
+
+// AnchorReplaced is the Problem kind for a log that records an anchor key
+// other than the one in the anchor directory: the directory was replaced.
+const AnchorReplaced = "anchor-replaced"
+
+// KindAnchored is the kind of the entry that records which anchor key
+// guards the log (payload {"key": hex Ed25519 public key}). The server
+// appends it at start, once the anchor exists, when the log does not yet
+// record the key in use; from then on a missing or replaced anchor fails
+// verification instead of reading as a log never anchored.
+const KindAnchored = "audit-anchored"
+
+// ErrNoAnchor is returned by Extend when the directory holds no anchor.
+var ErrNoAnchor = errors.New("audit anchor: the anchor directory holds no anchor.json; only a start over a verified log writes the first one")
+
+// AnchoredPayload is the payload of a KindAnchored entry.
+type AnchoredPayload struct {
+	Key string `json:"key"`
+}
+
 // Anchor is a signed statement that the chain had Seq entries ending in
 // Head at Time. It is kept apart from the database (its own directory and
 // its own key), so that whoever edits the database cannot cut the log's
@@ -108,6 +133,16 @@ func trimSpace(b []byte) []byte {
 // Dir is the anchor directory.
 func (a *Anchors) Dir() string { return a.dir }
 
+// Key is the hex Ed25519 public key that signs this directory's anchors.
+func (a *Anchors) Key() string { return hex.EncodeToString(a.pub) }
+
+// KeyRecord is the KindAnchored record naming this directory's key. Append
+// it only once the anchor exists (Advance, Reset): an entry naming a key
+// whose anchor is missing fails verification.
+func (a *Anchors) KeyRecord() (Record, error) {
+	return NewRecord(KindAnchored, "", AnchoredPayload{Key: a.Key()})
+}
+
 // Read returns the anchor on disk, checking its signature; ok is false when
 // no anchor has been written yet.
 func (a *Anchors) Read() (Anchor, bool, error) {
@@ -138,8 +173,22 @@ type HashAt func(ctx context.Context, seq int64) (hash string, ok bool, err erro
 // refuses to move the anchor backwards or onto a history that does not hold
 // the previously anchored head at its position: those are exactly the
 // tamperings the anchor exists to catch. Advance to the anchored seq or
-// below is a no-op.
+// below is a no-op. When there is no anchor yet it writes the first one,
+// which is only right for a log just verified to record no anchor key
+// (VerifyAnchored found no anchor and succeeded); everything else uses
+// Extend.
 func (a *Anchors) Advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time) error {
+	return a.advance(ctx, seq, head, at, now, true)
+}
+
+// Extend is Advance that never writes a first anchor: with anchor.json
+// gone it returns ErrNoAnchor rather than anchoring whatever the log holds
+// now (which would bless a tail cut while the anchor was missing).
+func (a *Anchors) Extend(ctx context.Context, seq int64, head string, at HashAt, now time.Time) error {
+	return a.advance(ctx, seq, head, at, now, false)
+}
+
+func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time, create bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
@@ -151,10 +200,15 @@ func (a *Anchors) Advance(ctx context.Context, seq int64, head string, at HashAt
 	if err != nil {
 		return err
 	}
-	if ok {
-		if seq <= old.Seq {
-			return nil
-		}
+	if !ok && !create {
+		return ErrNoAnchor
+	}
+	if ok && seq <= old.Seq {
+		return nil
+	}
+	// An anchor at seq 0 (an empty log's) holds the genesis head, which
+	// every history extends.
+	if ok && old.Seq > 0 {
 		h, found, err := at(ctx, old.Seq)
 		if err != nil {
 			return fmt.Errorf("audit anchor: %w", err)
@@ -234,7 +288,16 @@ func short(h string) string {
 // consistent. The anchor is read first: other writers keep appending and
 // advancing it, and an anchor read after the entries may cover entries
 // committed since, which would read as a cut tail.
+//
+// A log whose last KindAnchored entry names a key must be guarded by that
+// key's anchor: with no anchor in the directory it fails as AnchorMissing,
+// with another key as AnchorReplaced. Without that entry a deleted
+// anchor.json would make a cut log read as one never anchored.
 func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
+	return c.verifyAnchored(read, anchors, true)
+}
+
+func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, retry bool) (Result, error) {
 	var an Anchor
 	ok := false
 	if anchors != nil {
@@ -248,19 +311,56 @@ func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (
 		return Result{}, err
 	}
 	r := c.Verify(entries)
-	if !r.OK || !ok {
+	if !r.OK || anchors == nil {
 		return r, nil
+	}
+	keyed := lastAnchored(entries)
+	var key string
+	if keyed != nil {
+		r.AnchorKeySeq = keyed.Seq
+		var p AnchoredPayload
+		// An entry of the chain's own key's making; one that does not
+		// parse names no key, which no anchor directory holds.
+		json.Unmarshal(keyed.Payload, &p)
+		key = p.Key
+	}
+	if !ok {
+		if keyed == nil {
+			return r, nil
+		}
+		// A server starting beside this read writes the anchor before the
+		// entry naming its key: an anchor that appeared since the read of
+		// the anchor is read again, before the entries.
+		if _, now, err := anchors.Read(); err == nil && now && retry {
+			return c.verifyAnchored(read, anchors, false)
+		}
+		return fail(r, keyed.Seq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyed.Seq, short(key), AnchorFile)), nil
 	}
 	r.Anchored = &an
 	if p := CheckAnchor(entries, an); p != nil {
 		return fail(r, p.Seq, p.Kind, p.Detail), nil
 	}
+	if keyed != nil && key != an.Key {
+		return fail(r, keyed.Seq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyed.Seq, short(key), short(an.Key))), nil
+	}
 	return r, nil
+}
+
+// lastAnchored returns the last KindAnchored entry of entries, or nil.
+func lastAnchored(entries []Entry) *Entry {
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Kind == KindAnchored {
+			return &entries[i]
+		}
+	}
+	return nil
 }
 
 // Follower keeps an anchor up to date with a log's head. Appends notify it;
 // it writes the anchor in the background, coalescing bursts, so that an
-// append never waits for the anchor's fsync. An append whose anchor has not
+// append never waits for the anchor's fsync. It only extends an anchor
+// that exists (Extend): the first is written by a start that verified the
+// log. An append whose anchor has not
 // been written yet when the process dies is covered by the next start,
 // which verifies the chain and anchors its head.
 type Follower struct {
@@ -321,7 +421,7 @@ func (f *Follower) flush() {
 	if !pending {
 		return
 	}
-	if err := f.a.Advance(context.Background(), seq, head, f.at, f.now()); err != nil && f.onErr != nil {
+	if err := f.a.Extend(context.Background(), seq, head, f.at, f.now()); err != nil && f.onErr != nil {
 		f.onErr(err)
 	}
 }

@@ -154,6 +154,9 @@ type Result struct {
 	Problem *Problem `json:"problem,omitempty"`
 	// Anchored is the anchor the chain was checked against, if any.
 	Anchored *Anchor `json:"anchored,omitempty"`
+	// AnchorKeySeq is the last entry recording which anchor key guards the
+	// log (KindAnchored), if any.
+	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
 }
 
 // Verify checks entries, given in seq order, and reports the first entry

@@ -619,6 +619,76 @@ func TestAttackAuditTruncation(t *testing.T) {
 	}
 }
 
+// TestAttackAuditAnchorRemoved: cutting the tail and removing anchor.json
+// (or the whole anchor directory), which takes no key, no longer passes
+// for a log never anchored: the log records the anchor key that guards
+// it. Only the operator's recorded acceptance brings the server back.
+func TestAttackAuditAnchorRemoved(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "sleep 30")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tv.alpha.Cancel(ctx, r.ID)
+		waitRun(t, tv.alpha, r.ID)
+	}
+	if res, err := tv.p.c.Verify(ctx); err != nil || !res.OK || res.AnchorKeySeq == 0 || res.AnchorKeySeq > 6 {
+		t.Fatalf("verify before the attack: %+v %v", res, err)
+	}
+	tv.p.stop()
+	key, _ := audit.LoadKey(tv.p.state)
+	db, err := store.OpenSQLite(ctx, filepath.Join(tv.p.state, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 6`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	anchorDir := filepath.Join(tv.p.state, "anchor")
+	if err := os.Remove(filepath.Join(anchorDir, audit.AnchorFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.p.tryStart(); err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) {
+		tv.p.stop()
+		t.Fatalf("serve on a cut log whose anchor.json was removed: %v", err)
+	}
+	out, err := exec.Command(tv.p.bin, "audit", "verify", "--state", tv.p.state).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "("+audit.AnchorMissing+")") {
+		t.Fatalf("verify of a cut log whose anchor.json was removed: exit %d\n%s", exitCode(err), out)
+	}
+	// The whole directory, key included: the same.
+	if err := os.RemoveAll(anchorDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.p.tryStart(); err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) {
+		tv.p.stop()
+		t.Fatalf("serve on a cut log whose anchor directory was removed: %v", err)
+	}
+	out, err = exec.Command(tv.p.bin, "audit", "verify", "--state", tv.p.state).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "("+audit.AnchorMissing+")") {
+		t.Fatalf("verify of a cut log whose anchor directory was removed: exit %d\n%s", exitCode(err), out)
+	}
+	// The operator accepts the log; the new key is recorded with it, and
+	// the next plain start verifies.
+	extra := tv.p.extra
+	tv.p.extra = append(append([]string(nil), extra...), "--accept-broken-audit")
+	tv.p.start()
+	tv.p.stop()
+	tv.p.extra = extra
+	tv.p.start()
+	res, err := tv.p.c.Verify(ctx)
+	if err != nil || !res.OK || res.AnchorKeySeq <= 6 || res.Anchored == nil {
+		t.Fatalf("verify after the accepted start: %+v %v", res, err)
+	}
+	es, err := tv.p.c.AuditAll(ctx)
+	if err != nil || len(es) < 8 || es[6].Kind != "audit-broken-accepted" || es[7].Kind != audit.KindAnchored {
+		t.Fatalf("the acceptance and the new key are not entries 7 and 8: %v", err)
+	}
+}
+
 // TestAttackSlowloris: thousands of connections that never finish their
 // headers, from one address, do not stop the server answering others.
 func TestAttackSlowloris(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -63,18 +64,28 @@ func (s state) keyrings() dataset.TenantKeyrings {
 type auditDB struct {
 	*store.SQLite
 	anchors *audit.Anchors
-	follow  *audit.Follower
+	// follow is nil when the CLI does not anchor this log (see auditStore).
+	follow *audit.Follower
 }
 
 // Close writes the anchor and closes the database.
 func (d *auditDB) Close() error {
-	d.follow.Close()
+	if d.follow != nil {
+		d.follow.Close()
+	}
 	return d.SQLite.Close()
 }
 
 // auditStore opens the state directory's database, whose audit log (the
 // chain `meridian audit verify` checks) holds the transfer ledger. SQLite
 // serialises writers, so this is safe beside a running `meridian serve`.
+//
+// The CLI extends the anchor in STATE/anchor. It writes a first anchor
+// there only for a log that records no anchor key (a state directory no
+// server of this version has started on): a log that does record one is
+// guarded by that key's anchor, and anchoring it here afresh would bless a
+// tail cut while anchor.json was missing. It does not record a key itself:
+// a server may keep its anchor elsewhere (--audit-anchor).
 func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	key, err := audit.LoadKey(s.Path)
 	if err != nil {
@@ -85,16 +96,56 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		return nil, err
 	}
 	d := &auditDB{anchors: anchors}
-	d.follow = audit.NewFollower(anchors, func(ctx context.Context, seq int64) (string, bool, error) {
+	follow := audit.NewFollower(anchors, func(ctx context.Context, seq int64) (string, bool, error) {
 		return d.SQLite.AuditHashAt(ctx, seq)
 	}, func(err error) { fmt.Fprintln(os.Stderr, "warning: audit anchor not advanced:", err) })
-	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, OnAudit: d.follow.Notify})
+	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, OnAudit: func(seq int64, head string) {
+		if d.follow != nil {
+			d.follow.Notify(seq, head)
+		}
+	}})
 	if err != nil {
 		return nil, err
 	}
 	d.SQLite = db
-	go d.follow.Run()
+	anchor, err := firstAnchor(ctx, db, anchors)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if anchor {
+		d.follow = follow
+		go d.follow.Run()
+	}
 	return d, nil
+}
+
+// firstAnchor says whether the CLI may anchor db's log in anchors, writing
+// the first anchor at its head when there is none and the log records no
+// anchor key.
+func firstAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (bool, error) {
+	if _, ok, err := anchors.Read(); err != nil || ok {
+		return err == nil, err
+	}
+	keyed, err := db.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
+	if err != nil {
+		return false, err
+	}
+	if n := len(keyed); n > 0 {
+		var p audit.AnchoredPayload
+		json.Unmarshal(keyed[n-1].Payload, &p)
+		if p.Key == anchors.Key() {
+			fmt.Fprintf(os.Stderr, "warning: audit entry %d records that this log is anchored with the key in %s, which holds no %s: it was removed; the server will refuse to start until the log is accepted (meridian audit verify --state)\n", keyed[n-1].Seq, anchors.Dir(), audit.AnchorFile)
+		}
+		// Otherwise the log is anchored elsewhere (serve --audit-anchor),
+		// or the directory was replaced; the server's start tells which.
+		return false, nil
+	}
+	seq, head, err := db.AuditHead(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC())
 }
 
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {

@@ -37,7 +37,10 @@ func (a *anchorer) close()                        { a.Close() }
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
-func checkAuditAtStart(ctx context.Context, st serverStore, anchors *audit.Anchors, accept bool, w io.Writer) error {
+// Either way the log then records the anchor key that guards it, so that a
+// removed anchor directory is noticed rather than read as a log never
+// anchored.
+func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept bool, w io.Writer) error {
 	res, err := st.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -47,7 +50,18 @@ func checkAuditAtStart(ctx context.Context, st serverStore, anchors *audit.Ancho
 			return fmt.Errorf("audit log does not verify: %v; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
 		fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
-		if err := audit.NewLog(st).Append(ctx, "audit-broken-accepted", "", map[string]any{"problem": res.Problem, "anchored": res.Anchored, "by": "operator (serve --accept-broken-audit)"}); err != nil {
+		accepted, err := audit.NewRecord("audit-broken-accepted", "", map[string]any{"problem": res.Problem, "anchored": res.Anchored, "by": "operator (serve --accept-broken-audit)"})
+		if err != nil {
+			return err
+		}
+		keyed, err := anchors.KeyRecord()
+		if err != nil {
+			return err
+		}
+		// One append: the acceptance and the key now in use (perhaps a new
+		// anchor directory's). Dying before the reset below leaves the log
+		// broken as it was, for the operator to accept again.
+		if err := st.AppendAudit(ctx, accepted, keyed); err != nil {
 			return err
 		}
 		seq, head, err := st.AuditHead(ctx)
@@ -56,11 +70,52 @@ func checkAuditAtStart(ctx context.Context, st serverStore, anchors *audit.Ancho
 		}
 		return anchors.Reset(seq, head, nowUTC())
 	}
+	return recordAnchorKey(ctx, st, anchors, res)
+}
+
+// anchoredStore is what anchoring a log needs of its store.
+type anchoredStore interface {
+	audit.Appender
+	VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error)
+	AuditHead(ctx context.Context) (int64, string, error)
+	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+}
+
+// recordAnchorKey anchors the head of a log res verified and, when the log
+// does not yet record the anchor's key, records it. The anchor is written
+// first: a log that names a key whose anchor is missing fails, so a crash
+// between the two must find the anchor there; a crash after the entry and
+// before the anchor moves over it leaves an anchor older than the log,
+// which is normal. A first anchor is written only when res found none (and
+// so no key entry); otherwise the anchor must still be there.
+func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Anchors, res audit.Result) error {
+	advance := anchors.Extend
+	if res.Anchored == nil {
+		advance = anchors.Advance
+	}
 	seq, head, err := st.AuditHead(ctx)
-	if err != nil || seq == 0 {
+	if err != nil {
 		return err
 	}
-	return anchors.Advance(ctx, seq, head, st.AuditHashAt, nowUTC())
+	if err := advance(ctx, seq, head, st.AuditHashAt, nowUTC()); err != nil {
+		return err
+	}
+	if res.AnchorKeySeq > 0 {
+		// The log records this key already: a different one would not
+		// have verified.
+		return nil
+	}
+	rec, err := anchors.KeyRecord()
+	if err != nil {
+		return err
+	}
+	if err := st.AppendAudit(ctx, rec); err != nil {
+		return err
+	}
+	if seq, head, err = st.AuditHead(ctx); err != nil {
+		return err
+	}
+	return anchors.Extend(ctx, seq, head, st.AuditHashAt, nowUTC())
 }
 
 // auditReader serves the API's audit routes, verifying against the anchor.
