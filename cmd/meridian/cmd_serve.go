@@ -59,6 +59,7 @@ run and tenant where there is one.
 
 Every start verifies the whole audit chain against its signed anchor
 (--audit-anchor) and refuses to serve a log that was edited or cut short,
+or whose anchor was removed or replaced (the log records its anchor key),
 unless --accept-broken-audit is given (which is itself recorded). Workloads
 never run as the server: as root, each tenant's run as that tenant's own
 unprivileged user, under Landlock where the kernel has it; otherwise under
