@@ -14,9 +14,16 @@ type bandCase struct {
 }
 
 var bandCases = []bandCase{
-	{rule: "us-doj-dsp-2025", threshold: "dojBulkSensitive", org: "cn-lab", asOf: "2025-07-20", to: "SG",
+	// The covered-person clause (access scope) holds though the data
+	// stays in the US: staging it for a China-headquartered lab there.
+	{rule: "us-doj-dsp-2025", threshold: "dojBulkSensitive", org: "cn-lab", asOf: "2025-07-20", to: "US",
 		below: "us-health-500", inside: "us-health", above: "us-health-200k"},
 	{rule: "us-doj-dsp-2025", threshold: "dojBulkIdentifiers", org: "cn-lab", asOf: "2025-07-20", to: "SG",
+		below: "us-users-50k", above: "us-users-200k"},
+	// The country-of-concern clause: a US lab sending the data to China.
+	{rule: "us-doj-dsp-2025-destination", threshold: "dojBulkSensitive", org: "us-lab", asOf: "2025-07-20", to: "CN",
+		below: "us-health-500", inside: "us-health", above: "us-health-200k"},
+	{rule: "us-doj-dsp-2025-destination", threshold: "dojBulkIdentifiers", org: "us-lab", asOf: "2025-07-20", to: "CN",
 		below: "us-users-50k", above: "us-users-200k"},
 }
 

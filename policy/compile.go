@@ -39,6 +39,9 @@ var scopeVars = map[string][]string{
 	ScopeCandidate: {"asOf", "org", "job", "site", "pool", "owner", "acc", "def", "threshold"},
 	ScopeTransfer:  {"asOf", "org", "job", "dataset", "transfer", "threshold", "ledger"},
 	ScopeDelivery:  {"asOf", "org", "job", "delivery", "threshold"},
+	// Access rules read no transfer, site or ledger: their verdict depends
+	// on the dataset and who runs the job, not on where the data goes.
+	ScopeAccess: {"asOf", "org", "job", "dataset", "threshold"},
 }
 
 // definitionVars are the variables a definition may read.

@@ -44,10 +44,16 @@ const (
 	// ScopeDelivery rules read delivery (one country of the job's
 	// weightsDelivery); they run once per session and delivery country.
 	ScopeDelivery = "delivery"
+	// ScopeAccess rules read dataset (with org, job and asOf): who gets
+	// the data, wherever it is placed. They run once per session and
+	// dataset, and their findings join every candidate's decision and
+	// every staging of the dataset, whether or not the data crosses a
+	// border (transfer rules judge only a move).
+	ScopeAccess = "access"
 )
 
 // Scopes lists the accepted scopes.
-var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob, ScopeDelivery}
+var Scopes = []string{ScopeCandidate, ScopeTransfer, ScopeJob, ScopeDelivery, ScopeAccess}
 
 // Confidence levels of a rule's facts.
 const (

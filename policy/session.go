@@ -61,8 +61,11 @@ type Session struct {
 	shown map[shownKey]shownFinding
 	// candRules are the candidate-scope rules in force on the query's date.
 	candRules []*compiled
-	// transfers caches transfer findings per destination country.
+	// transfers caches transfer findings per destination country (with
+	// the access findings of each dataset).
 	transfers map[string]transferResult
+	// accessBy caches the access-scope findings per dataset (access).
+	accessBy map[*catalog.Dataset]findings
 	// vol counts exports for the ledger functions (volumes.go).
 	vol volumes
 	// evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.

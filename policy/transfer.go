@@ -89,6 +89,8 @@ func (s *Session) transfersTo(to string) transferResult {
 	for _, ds := range s.q.Datasets {
 		f, t, counted := s.transfer(ds, to)
 		r.f.merge(f)
+		// Who gets the data is judged whether or not it moves.
+		r.f.merge(s.access(ds))
 		if t != nil {
 			r.transfers = append(r.transfers, *t)
 		}
@@ -105,6 +107,36 @@ func (s *Session) transfersTo(to string) transferResult {
 	s.transfers[to] = r
 	s.mu.Unlock()
 	return r
+}
+
+// access evaluates the access-scope rules on one dataset, once per
+// session: whether the organisation running the job may be given the data
+// at all. The verdict depends on the dataset and the query (organisation,
+// job, date), not on where the data goes or whether it moves, so every
+// destination country shares it.
+func (s *Session) access(ds *catalog.Dataset) findings {
+	if ds == nil {
+		return findings{} // transfer reports the missing dataset
+	}
+	s.mu.Lock()
+	f, ok := s.accessBy[ds]
+	s.mu.Unlock()
+	if ok {
+		return f
+	}
+	act := s.activation(map[string]any{"dataset": s.datasetFacts(ds)})
+	for _, c := range s.e.rules {
+		if c.Scope == ScopeAccess {
+			s.evalRule(c, act, &f)
+		}
+	}
+	s.mu.Lock()
+	if s.accessBy == nil {
+		s.accessBy = map[*catalog.Dataset]findings{}
+	}
+	s.accessBy[ds] = f
+	s.mu.Unlock()
+	return f
 }
 
 // transfer evaluates moving one dataset to a country. It returns no
@@ -160,9 +192,10 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer,
 
 // EvaluateTransfer says whether one dataset may move to a country on the
 // query's date, under which basis, and with which obligations. Only
-// transfer rules run (data staging asks this before moving bytes), with
-// the engine's findings on the organisation (an undetermined screening
-// denies here too).
+// transfer rules (when the data moves) and access rules (always: the
+// organisation gets the data wherever it is staged) run; data staging asks
+// this before moving bytes. The engine's findings on the organisation are
+// included (an undetermined screening denies here too).
 func (e *Engine) EvaluateTransfer(q Query, ds *catalog.Dataset, toCountry string) Decision {
 	return e.EvaluateTransferContext(context.Background(), q, ds, toCountry)
 }
@@ -184,6 +217,9 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	}
 	rf, t, origins := s.transfer(ds, toCountry)
 	f.merge(rf)
+	// Staging gives the organisation the data at the site even when it
+	// does not leave its country: the access rules judge that.
+	f.merge(s.access(ds))
 	if len(origins) > 0 && q.Exports == nil {
 		f.adv = append(f.adv, jobFilesOnly(origins))
 	}

@@ -51,6 +51,11 @@ func TestEvaluateTransfer(t *testing.T) {
 			obligations: []string{"cn-cbdf-2024-contract", "cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-300k-contract", From: "CN", To: "SG", Basis: "cn-standard-contract"}},
 		{name: "China 2,000,000 people with an assessment", asOf: "2025-07-20", org: "cn-lab", dataset: "cn-users-2m-assessed", to: "SG", allowed: true,
 			obligations: []string{"cn-cbdf-2024-assessment", "cn-pipl-39-consent"}, transfer: &Transfer{Dataset: "cn-users-2m-assessed", From: "CN", To: "SG", Basis: "cn-security-assessment"}},
+		{name: "bulk US health data staged in the US for a China-headquartered lab", asOf: "2025-07-20", org: "cn-lab", dataset: "us-health-200k", to: "US",
+			denials: []string{"us-doj-dsp-2025"}},
+		{name: "bulk US health data staged in the US for a US lab", asOf: "2025-07-20", org: "us-lab", dataset: "us-health-200k", to: "US", allowed: true},
+		{name: "bulk US health data sent to China by a US lab", asOf: "2025-07-20", org: "us-lab", dataset: "us-health-200k", to: "CN",
+			denials: []string{"us-doj-dsp-2025-destination"}, transfer: &Transfer{Dataset: "us-health-200k", From: "US", To: "CN"}},
 		{name: "unknown destination fails closed", asOf: "2025-07-20", org: "eu-lab", dataset: "eu-customers", to: "ZZ", denials: []string{EngineRule},
 			transfer: &Transfer{Dataset: "eu-customers", From: "DE", To: "ZZ"}},
 	}
