@@ -9,8 +9,10 @@ import (
 	"meridian.dev/meridian/policy"
 )
 
-// Law decides whether a dataset may be moved to a country. It is the part of
-// the policy engine that staging needs; *policy.Engine satisfies it.
+// Law decides whether a dataset may be moved to a country, and whether the
+// organisation may be given it there at all (even when it does not move).
+// It is the part of the policy engine that staging needs; *policy.Engine
+// satisfies it.
 // Implementations must fail closed: when in doubt, Allowed is false.
 type Law interface {
 	EvaluateTransfer(q policy.Query, ds *catalog.Dataset, toCountry string) policy.Decision
@@ -18,16 +20,17 @@ type Law interface {
 
 // RuleLister is an optional capability of a Law: the rules it holds and
 // their state on a date. When the Law has it, each ledger entry also lists
-// every transfer rule in force on the as-of date, that is every rule the
-// decision was evaluated against, not only those that reported a finding.
+// every transfer and access rule in force on the as-of date, that is every
+// rule the decision was evaluated against, not only those that reported a
+// finding.
 type RuleLister interface {
 	Rules(asOf catalog.Date) []policy.RuleStatus
 }
 
 var _ RuleLister = (*policy.Engine)(nil)
 
-// evaluatedRules lists the transfer rules in force on asOf, sorted, or nil
-// when the law cannot say.
+// evaluatedRules lists the transfer and access rules in force on asOf,
+// sorted, or nil when the law cannot say.
 func evaluatedRules(l Law, asOf catalog.Date) []string {
 	rl, ok := l.(RuleLister)
 	if !ok {
@@ -35,7 +38,7 @@ func evaluatedRules(l Law, asOf catalog.Date) []string {
 	}
 	ids := []string{}
 	for _, r := range rl.Rules(asOf) {
-		if r.Active && r.Scope == policy.ScopeTransfer {
+		if r.Active && (r.Scope == policy.ScopeTransfer || r.Scope == policy.ScopeAccess) {
 			ids = append(ids, r.ID)
 		}
 	}

@@ -58,7 +58,7 @@ type Entry struct {
 	FromSite  string   `json:"fromSite,omitempty"`
 	Basis     string   `json:"basis,omitempty"`
 	Rules     []string `json:"rules"`               // ids of the rules that reported a finding
-	Evaluated []string `json:"evaluated,omitempty"` // ids of every transfer rule in force on AsOf (when the law can list them)
+	Evaluated []string `json:"evaluated,omitempty"` // ids of every transfer and access rule in force on AsOf (when the law can list them)
 	AsOf      string   `json:"asOf"`
 	RunID     string   `json:"runId,omitempty"`
 	// Staging groups the records of one copy; Intent is the intent this

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 
@@ -64,5 +65,49 @@ func TestStageWithPolicyEngine(t *testing.T) {
 	}
 	if slices.Contains(res.Evaluated, "cn-secassess-2022") {
 		t.Errorf("expired rule cn-secassess-2022 listed as evaluated")
+	}
+}
+
+// TestStageCoveredPersonAtHome: bulk US health records staged at a US site
+// do not cross a border, but a China-headquartered lab that runs the job
+// gets them there: 28 CFR 202 refuses the staging and nothing reaches the
+// site. A US lab stages them, and the ledger lists the access rule among
+// those the staging was judged by.
+func TestStageCoveredPersonAtHome(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, 2, 300<<10, "")
+	f.ds.Spec.Origin, f.ds.Spec.Classification, f.ds.Spec.Subjects, f.ds.Spec.TransferBases = "US", catalog.ClassSensitivePersonal, 200000, nil
+	f.site.Spec.Country = "US"
+	st := f.stager()
+	st.Law = eng
+	req := f.request()
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	req.Query = policy.Query{AsOf: catalog.MustDate("2025-07-20"), Countries: countries, Org: lab}
+	_, err = st.Stage(context.Background(), req)
+	var de *DeniedError
+	if !errors.As(err, &de) {
+		t.Fatalf("Stage for a covered person: %v, want a denial", err)
+	}
+	if !slices.ContainsFunc(de.Denials, func(f policy.Finding) bool { return f.Rule == "us-doj-dsp-2025" && f.Code == policy.CodeDenied }) {
+		t.Fatalf("denials %+v lack us-doj-dsp-2025", de.Denials)
+	}
+	if entries, err := os.ReadDir(f.siteDir); err == nil && len(entries) > 0 {
+		t.Fatalf("a refused staging wrote to the site: %v", entries)
+	}
+
+	req.Query.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "us-lab"}, Spec: catalog.OrganizationSpec{Headquarters: "US"}}
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Stage for a US lab: %v", err)
+	}
+	if !slices.Contains(res.Evaluated, "us-doj-dsp-2025") {
+		t.Errorf("evaluated rules %v lack the access rule us-doj-dsp-2025", res.Evaluated)
 	}
 }
