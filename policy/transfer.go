@@ -76,7 +76,8 @@ func (s *Session) transferFacts(from, to string) facts {
 }
 
 // transfersTo evaluates the transfer of every dataset of the query to one
-// country, once per country.
+// country, once per country, with each dataset's access findings (the same
+// for every country).
 func (s *Session) transfersTo(to string) transferResult {
 	s.mu.Lock()
 	if r, ok := s.transfers[to]; ok {
