@@ -494,8 +494,8 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 			continue
 		}
 		r, err := c.decodeRow(row)
-		if err != nil || r.Hold == nil || r.Hold.Wait == "" {
-			continue
+		if err != nil || r.Hold == nil || r.Hold.Wait == "" || r.CancelRequested {
+			continue // a cancelled run is not admitted: its step ends it
 		}
 		waiting = append(waiting, r)
 	}

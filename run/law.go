@@ -790,7 +790,7 @@ func (c *Controller) notRunnable(ctx context.Context, r *Run, w *catalog.World, 
 func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u *usage, plan *planner.Plan, pl planner.Placement, rank int, skipped []Skipped, asOf catalog.Date, rev int64, note string) (bool, error) {
 	now := c.cfg.Now()
 	_, err := c.update(ctx, held.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Held {
+		if r.State != Held || r.CancelRequested {
 			return store.ErrNoChange
 		}
 		since := now

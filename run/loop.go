@@ -84,7 +84,8 @@ func (c *Controller) Tick(ctx context.Context) {
 	for _, row := range rows {
 		if row.State == string(Held) {
 			// A run waiting for room is the admission loop's (admit).
-			if r, err := c.decodeRow(row); err == nil && r.Hold != nil && r.Hold.Wait != "" {
+			// A cancelled one is stepped: it ends here.
+			if r, err := c.decodeRow(row); err == nil && r.Hold != nil && r.Hold.Wait != "" && !r.CancelRequested {
 				continue
 			}
 		}
@@ -176,6 +177,9 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	}
 	if c.longStepRunning(r) {
 		return false, nil
+	}
+	if r.CancelRequested && (r.State == Held || r.State == Migrating) {
+		return c.cancelMoving(ctx, r)
 	}
 	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
 		return c.longStep(ctx, r, c.stageData)

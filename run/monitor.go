@@ -308,3 +308,30 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 	}
 	return c.leaveForLaw(ctx, r, dec, ln.Rev, until)
 }
+
+// cancelMoving ends a cancelled run that has no attempt under way: held,
+// or moving between sites. The attempt a move leaves (draining, or at a
+// lost site) is stopped first, best effort: a lost site may not answer, and
+// its agent's lease stops it there.
+func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
+	if r.State == Migrating && r.Handle != "" {
+		if be, err := c.backendFor(r, r.Site); err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			be.Cancel(cctx, r.Handle)
+			cancel()
+		}
+		c.endAttempt(ctx, r)
+	}
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Held && r.State != Migrating {
+			return store.ErrNoChange
+		}
+		why := "cancelled by the user while held"
+		if r.State == Migrating {
+			why = "cancelled by the user while moving from " + r.Site
+		}
+		r.Hold, r.Migration = nil, nil
+		return transition(ch, r, Cancelled, why)
+	})
+	return err == nil, err
+}

@@ -43,7 +43,7 @@ const preemptedReason = "preempted"
 // tryPreempt looks for a run to preempt for waiting run w; it reports
 // whether it started one. active are the controller's decoded active runs.
 func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run) (bool, error) {
-	if w.Hold == nil || (w.Hold.Wait != WaitCapacity && w.Hold.Wait != WaitQuota) {
+	if w.Hold == nil || (w.Hold.Wait != WaitCapacity && w.Hold.Wait != WaitQuota) || w.CancelRequested {
 		return false, nil
 	}
 	var victim, lender *Run
