@@ -153,3 +153,39 @@ func TestAdmissionKeepsTenantPriority(t *testing.T) {
 		}
 	}
 }
+
+// TestPriorityDoesNotCrossTenants: a run's priority orders its own
+// tenant's runs only. Two tenants holding as little (the same share) are
+// admitted first come, first served, whatever priority the later one
+// gives its run; among one tenant's runs the higher priority still goes
+// first.
+func TestPriorityDoesNotCrossTenants(t *testing.T) {
+	ctx := context.Background()
+	c, holders := idleFleet(t)
+	first := submitHeldRun(t, c, "t1", "first", 0)
+	pushy := submitHeldRun(t, c, "t2", "pushy", 1000)
+	mine := submitHeldRun(t, c, "t2", "mine", 0)
+	holders = endHolderAt(t, c, holders, "fb")
+	if st := admitPass(t, c); st.Admitted != 1 {
+		t.Fatalf("pass after one run ended: %+v", st)
+	}
+	for tenant, want := range map[string]map[string]State{"t1": {first.ID: Migrating}, "t2": {pushy.ID: Held, mine.ID: Held}} {
+		for id, st := range want {
+			got, err := c.Get(ctx, tenant, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != st {
+				t.Errorf("%s's %s (priority %d): %s, want %s (%s)", tenant, got.Job, got.Priority, got.State, st, got.Reason)
+			}
+		}
+	}
+	// Next, t2's runs in the order of their priorities.
+	endHolderAt(t, c, holders, "fc")
+	if st := admitPass(t, c); st.Admitted != 1 {
+		t.Fatalf("second pass: %+v", st)
+	}
+	if got, err := c.Get(ctx, "t2", pushy.ID); err != nil || got.State != Migrating {
+		t.Fatalf("t2's priority 1000 run after the second pass: %+v %v", got, err)
+	}
+}

@@ -396,24 +396,49 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 // admissionOrder sorts waiting runs in the order they are admitted: the
 // tenant furthest below its nominal share of the accelerators it waits
 // for first (fair share across tenants; a tenant without a quota counts
-// what it holds), then higher priority, then first come.
+// what it holds), then first come, first served. A run's priority orders
+// its own tenant's runs only: the runs of one tenant at one share take
+// that tenant's places in arrival order, highest priority first, so that
+// no tenant moves its runs ahead of another's by its priorities.
 func (c *Controller) admissionOrder(u *usage, runs []*Run) {
 	share := make(map[*Run]float64, len(runs))
+	type group struct {
+		tenant string
+		share  float64
+	}
+	groups := map[group][]*Run{}
 	for _, r := range runs {
 		share[r] = c.share(u, r)
+		g := group{r.Tenant, share[r]}
+		groups[g] = append(groups[g], r)
+	}
+	arrival := func(a, b *Run) int {
+		if n := a.CreatedAt.Compare(b.CreatedAt); n != 0 {
+			return n
+		}
+		return strings.Compare(a.ID, b.ID)
+	}
+	// place is the run whose arrival r takes.
+	place := make(map[*Run]*Run, len(runs))
+	for _, g := range groups {
+		slots := slices.Clone(g)
+		slices.SortFunc(slots, arrival)
+		slices.SortFunc(g, func(a, b *Run) int {
+			if a.Priority != b.Priority {
+				return b.Priority - a.Priority
+			}
+			return arrival(a, b)
+		})
+		for i, r := range g {
+			place[r] = slots[i]
+		}
 	}
 	sort.SliceStable(runs, func(i, j int) bool {
 		a, b := runs[i], runs[j]
 		if share[a] != share[b] {
 			return share[a] < share[b]
 		}
-		if a.Priority != b.Priority {
-			return a.Priority > b.Priority
-		}
-		if !a.CreatedAt.Equal(b.CreatedAt) {
-			return a.CreatedAt.Before(b.CreatedAt)
-		}
-		return a.ID < b.ID
+		return arrival(place[a], place[b]) < 0
 	})
 }
 
