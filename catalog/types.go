@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -118,10 +119,15 @@ func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if strings.HasSuffix(s, "d") {
 		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || math.IsNaN(n) {
 			return 0, fmt.Errorf("duration %q: want a Go duration (36h, 90m) or days (14d)", s)
 		}
-		return Duration(time.Duration(n * float64(24*time.Hour))), nil
+		// A float64 past the range of int64 converts to whatever the
+		// machine gives (a negative duration on amd64).
+		if d := n * float64(24*time.Hour); d < math.MaxInt64 {
+			return Duration(time.Duration(d)), nil
+		}
+		return 0, fmt.Errorf("duration %q: over %d days", s, math.MaxInt64/int64(24*time.Hour))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
