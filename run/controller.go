@@ -124,6 +124,13 @@ type Config struct {
 	// HoldRetry is a held run's first retry interval, doubling to 10 min
 	// (default 5s).
 	HoldRetry time.Duration
+	// LostSiteBackoff is how long a site a run lost stays out of that
+	// run's plans (default 10 min), doubling with each loss of the same
+	// site to at most maxLostSiteBackoff. A site is lost for a while, not
+	// for good: a run whose every lawful site was lost once, a network
+	// blip past the silence limit at its only Slurm site, waited held for
+	// ever, even after the sites were back.
+	LostSiteBackoff time.Duration
 	// Exports is what the law counts of earlier exports (the transfer
 	// ledger), for yearly volume thresholds; nil: only the job's own moves.
 	Exports policy.Exports
@@ -285,6 +292,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.HoldRetry <= 0 {
 		cfg.HoldRetry = 5 * time.Second
+	}
+	if cfg.LostSiteBackoff <= 0 {
+		cfg.LostSiteBackoff = 10 * time.Minute
 	}
 	if cfg.Sandbox.UIDBase <= 0 {
 		cfg.Sandbox.UIDBase = 3000000

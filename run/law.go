@@ -753,7 +753,7 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	}
 	ln := c.lawNow()
 	asOf := c.today()
-	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, r.Excluded)
+	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
 	if err != nil {
 		return false, err
 	}
@@ -811,7 +811,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev}
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
-		if err := addPlan(ch, r.ID, "released from hold", r.Excluded, plan, pl, why); err != nil {
+		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why); err != nil {
 			return err
 		}
 		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))

@@ -149,7 +149,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		return c.fail(ctx, r, err.Error())
 	}
 	asOf := c.today()
-	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, r.Excluded)
+	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
 	if err != nil {
 		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
@@ -194,12 +194,12 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Migration.Target = &pl
 		r.Migration.AsOf = asOf.String()
-		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, r.Excluded)
+		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, c.excludedNow(r))
 		if len(skipped) > 0 {
 			why += "; " + skippedLine(skipped)
 		}
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
-		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, r.Excluded, plan, pl, why)
+		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, c.excludedNow(r), plan, pl, why)
 	})
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room between the plan and now: wait for it.

@@ -20,6 +20,13 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 			return store.ErrNoChange
 		}
 		r.Excluded = appendUnique(r.Excluded, r.Site)
+		if r.Losses == nil {
+			r.Losses = map[string]SiteLoss{}
+		}
+		l := r.Losses[r.Site]
+		l.Count++
+		l.Until = now.Add(c.lostSiteBackoff(l.Count))
+		r.Losses[r.Site] = l
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
 		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
 		return transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason)
@@ -40,6 +47,33 @@ func exitOf(r *Run) *int {
 		}
 	}
 	return nil
+}
+
+// maxLostSiteBackoff bounds how long one loss keeps a site out of a run's
+// plans.
+const maxLostSiteBackoff = 24 * time.Hour
+
+// lostSiteBackoff is how long a site lost for the n-th time stays out.
+func (c *Controller) lostSiteBackoff(n int) time.Duration {
+	d := c.cfg.LostSiteBackoff
+	for i := 1; i < n && d < maxLostSiteBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxLostSiteBackoff)
+}
+
+// excludedNow is the sites r's plans leave out now: those it lost whose
+// backoff has not passed. A site lost before losses were timed (no entry)
+// counts as lost long ago.
+func (c *Controller) excludedNow(r *Run) []string {
+	now := c.cfg.Now()
+	var out []string
+	for _, s := range r.Excluded {
+		if l, ok := r.Losses[s]; ok && now.Before(l.Until) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func appendUnique(list []string, s string) []string {

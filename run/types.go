@@ -60,6 +60,13 @@ type Progress struct {
 	TokensPerS float64 `json:"tokensPerS"`
 }
 
+// SiteLoss is how often a run lost a site, and until when its plans leave
+// the site out.
+type SiteLoss struct {
+	Count int       `json:"count"`
+	Until time.Time `json:"until"`
+}
+
 // Migration is a move in progress: after a site was lost, or because the
 // law no longer allows the run where it is (or will not from a known day).
 type Migration struct {
@@ -147,9 +154,12 @@ type Data struct {
 	AsOf      string            `json:"asOf"`
 	Rank      int               `json:"rank"`
 	Placement planner.Placement `json:"placement"`
-	Excluded  []string          `json:"excluded,omitempty"`
-	WorkDir   string            `json:"workDir,omitempty"`
-	Attempts  []Attempt         `json:"attempts,omitempty"`
+	// Excluded are the sites the run lost, sorted; Losses says how often
+	// and until when each stays out of its plans (excludedNow).
+	Excluded []string            `json:"excluded,omitempty"`
+	Losses   map[string]SiteLoss `json:"losses,omitempty"`
+	WorkDir  string              `json:"workDir,omitempty"`
+	Attempts []Attempt           `json:"attempts,omitempty"`
 	// Staged is the attempt whose datasets are at its site; submit waits
 	// for it to equal the current attempt.
 	Staged          int         `json:"staged,omitempty"`

@@ -127,7 +127,7 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 	wr.Outcome, wr.Rule, wr.LawfulUntil = after, rule, until
 	wr.Affected = before != after || beforeUntil != until
 	if after == "unlawful" || after == "held" {
-		p, err := plan(w, job, asOf, r.Excluded)
+		p, err := plan(w, job, asOf, c.excludedNow(r))
 		if err != nil {
 			return wr, err
 		}
