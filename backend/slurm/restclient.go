@@ -29,7 +29,9 @@ const (
 	// partition, a submit); a job is about 4 KB of JSON.
 	maxBody = 8 << 20
 	// maxListBody bounds the body of a list (all jobs, all nodes). Lists are
-	// decoded one element at a time, so memory stays small whatever the size.
+	// decoded one element at a time, each element (and each other field of
+	// the answer) bounded by maxBody, so memory stays small whatever the
+	// size.
 	maxListBody = 1 << 30
 	// maxErrorBody bounds what is read of an error answer.
 	maxErrorBody = 64 << 10
@@ -480,50 +482,86 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 // memory. Errors listed in the answer fail the call.
 func (c *restClient) list(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
 	return c.request(ctx, http.MethodGet, path, nil, maxListBody, func(r io.Reader) error {
-		dec := json.NewDecoder(r)
-		if err := expectDelim(dec, '{'); err != nil {
-			return err
-		}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
+		g := &gate{r: r}
+		dec := json.NewDecoder(g)
+		// Whatever the decoder holds at once (a key, an element, a field
+		// skipped) is at most maxBody past what it has consumed.
+		next := func() { g.limit = dec.InputOffset() + maxBody }
+		err := func() error {
+			next()
+			if err := expectDelim(dec, '{'); err != nil {
 				return err
 			}
-			name, _ := tok.(string)
-			switch name {
-			case key:
-				if err := expectDelim(dec, '['); err != nil {
+			for dec.More() {
+				next()
+				tok, err := dec.Token()
+				if err != nil {
 					return err
 				}
-				for dec.More() {
-					var raw json.RawMessage
-					if err := dec.Decode(&raw); err != nil {
+				name, _ := tok.(string)
+				next()
+				switch name {
+				case key:
+					if err := expectDelim(dec, '['); err != nil {
 						return err
 					}
-					if err := each(raw); err != nil {
+					for dec.More() {
+						var raw json.RawMessage
+						if err := dec.Decode(&raw); err != nil {
+							return err
+						}
+						if err := each(raw); err != nil {
+							return err
+						}
+						next()
+					}
+					if _, err := dec.Token(); err != nil {
 						return err
 					}
-				}
-				if _, err := dec.Token(); err != nil {
-					return err
-				}
-			case "errors":
-				var errs []apiError
-				if err := dec.Decode(&errs); err != nil {
-					return err
-				}
-				if len(errs) > 0 {
-					return &restError{method: http.MethodGet, path: path, status: http.StatusOK, errs: errs}
-				}
-			default:
-				var skip json.RawMessage
-				if err := dec.Decode(&skip); err != nil {
-					return err
+				case "errors":
+					var errs []apiError
+					if err := dec.Decode(&errs); err != nil {
+						return err
+					}
+					if len(errs) > 0 {
+						return &restError{method: http.MethodGet, path: path, status: http.StatusOK, errs: errs}
+					}
+				default:
+					var skip json.RawMessage
+					if err := dec.Decode(&skip); err != nil {
+						return err
+					}
 				}
 			}
+			return nil
+		}()
+		if g.over {
+			return fmt.Errorf("an element of the answer is larger than %d bytes", maxBody)
 		}
-		return nil
+		return err
 	})
+}
+
+// gate lets a reader be read up to limit bytes from its start, a limit
+// its user moves on as it consumes what it read.
+type gate struct {
+	r           io.Reader
+	read, limit int64
+	over        bool
+}
+
+func (g *gate) Read(p []byte) (int, error) {
+	left := g.limit - g.read
+	if left <= 0 {
+		g.over = true
+		return 0, errors.New("element too large")
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := g.r.Read(p)
+	g.read += int64(n)
+	return n, err
 }
 
 func expectDelim(dec *json.Decoder, d json.Delim) error {

@@ -219,3 +219,49 @@ func TestRESTBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestRESTListElementBounded: a list (jobs, nodes) is streamed so that a
+// cluster with many jobs costs time, not memory; one element of it is
+// bounded like a whole answer about one thing. A slurmrestd that answers
+// with a single job of hundreds of megabytes (a name, a reason) would
+// otherwise be held whole in memory, twice, by every poll.
+func TestRESTListElementBounded(t *testing.T) {
+	tok := writeToken(t, "list.token")
+	huge := func(w io.Writer) {
+		chunk := strings.Repeat("x", 1<<20)
+		for range 12 {
+			io.WriteString(w, chunk)
+		}
+	}
+	for _, tc := range []struct {
+		what string
+		body func(w io.Writer)
+	}{
+		{"a huge job", func(w io.Writer) {
+			io.WriteString(w, `{"errors":[],"jobs":[{"job_id":7,"name":"meridian-big-1"},{"job_id":8,"name":"`)
+			huge(w)
+			io.WriteString(w, `"}]}`)
+		}},
+		{"a huge field beside the list", func(w io.Writer) {
+			io.WriteString(w, `{"meta":{"x":"`)
+			huge(w)
+			io.WriteString(w, `"},"errors":[],"jobs":[]}`)
+		}},
+		{"a huge key", func(w io.Writer) {
+			io.WriteString(w, `{"`)
+			huge(w)
+			io.WriteString(w, `":1,"errors":[],"jobs":[]}`)
+		}},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tc.body(w)
+			}))
+			b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok}, t.TempDir(), trust)
+			_, _, err := b.Find(testCtx(t), "big", 1)
+			if err == nil || !strings.Contains(err.Error(), "larger than") {
+				t.Fatalf("Find with a 12 MiB element in the jobs list = %v, want a size error", err)
+			}
+		})
+	}
+}
