@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -477,9 +478,13 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 	writeAgentJSON(w, agent.Reply{})
 }
 
+// truncate cuts s to at most n bytes, at a character's start.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

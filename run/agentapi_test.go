@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // TestAgentCheckpointRefusesMalformedDigestAndSize: an agent (run by the
@@ -243,5 +246,44 @@ func TestFencedExitIsToldOnce(t *testing.T) {
 	}
 	if told != 1 {
 		t.Errorf("%d agent-exit events for five posts, want 1", told)
+	}
+}
+
+// TestSiteTextStoredOnPostgres: what an agent or a site says goes into the
+// run's timeline, which PostgreSQL keeps as text, refusing a NUL and a
+// character cut in two. An exit's detail is cut to 500 bytes, once in the
+// middle of a character; a site's status reason may carry a NUL (a pod's
+// termination message is the workload's to write). Either made the write
+// fail, every time it was tried: the exit was never recorded, the run never
+// left the state the site had ended.
+func TestSiteTextStoredOnPostgres(t *testing.T) {
+	pg, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	e := newEnv(t, func(c *Config) {
+		c.Store = pg
+		c.Stager.Ledger = transfer.AuditLedger{Store: pg}
+	})
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	detail := strings.Repeat("a", 499) + "データ" // byte 500 is inside デ
+	body, _ := json.Marshal(agent.Exit{Code: 3, Detail: detail})
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, body); code != http.StatusOK {
+		t.Fatalf("exit report with a %d-byte detail: %d %s", len(detail), code, msg)
+	}
+	got, err := e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := exitOf(got); x == nil || *x != 3 {
+		t.Fatalf("exit recorded: %v, want 3", x)
+	}
+	if _, err := e.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: "pod p disrupted: \x00\xff"})
+		return nil
+	}); err != nil {
+		t.Fatalf("an event carrying a site's NUL and a byte that is not UTF-8: %v", err)
 	}
 }

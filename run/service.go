@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -337,6 +338,18 @@ func toRow(r *Run) (*store.Run, error) {
 		Attempt: r.Attempt, Handle: r.Handle, Hold: holdOf(r), Data: data}, nil
 }
 
+// storable is s as a timeline keeps it. Reasons carry what sites and
+// agents said (a pod's termination message, a scheduler's reason, an
+// exit's detail), and PostgreSQL's text refuses a NUL and bytes that are
+// not UTF-8: either would fail the write each time it is tried, and the
+// run would never record the change.
+func storable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
 // update applies fn to run id in one transaction; a change of state is
 // logged once it is committed.
 func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *store.Change) error) (*Run, error) {
@@ -351,6 +364,9 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		var ch store.Change
 		if err := fn(r, &ch); err != nil {
 			return store.Change{}, err
+		}
+		for i := range ch.Events {
+			ch.Events[i].Reason, ch.Events[i].Data = storable(ch.Events[i].Reason), storable(ch.Events[i].Data)
 		}
 		nr, err := toRow(r)
 		if err != nil {
