@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -758,4 +759,61 @@ func TestAgentDoneIsNoLostSite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutOff answers Status and Cancel with an error while down is set, like a
+// site whose scheduler stopped answering.
+type cutOff struct {
+	backend.Backend
+	down *atomic.Bool
+}
+
+func (c cutOff) Status(ctx context.Context, h string) (backend.Status, error) {
+	if c.down.Load() {
+		return backend.Status{}, errors.New("connection refused")
+	}
+	return c.Backend.Status(ctx, h)
+}
+
+func (c cutOff) Cancel(ctx context.Context, h string) error {
+	if c.down.Load() {
+		return errors.New("connection refused")
+	}
+	return c.Backend.Cancel(ctx, h)
+}
+
+// TestCancelAtUnreachableSiteEndsTheRun: a run cancelled while its site does
+// not answer cannot be stopped there, and after the site timeout its site
+// counts as lost. The run must then end cancelled, not move: re-planning it
+// copied its checkpoint to another site (another country, through the
+// ledger) and started a second attempt for a run its tenant had cancelled.
+func TestCancelAtUnreachableSiteEndsTheRun(t *testing.T) {
+	var down atomic.Bool
+	e := newEnv(t, func(c *Config) {
+		c.SiteTimeout = 300 * time.Millisecond
+		inner := c.Backends
+		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if site.Metadata.Name == "alpha" {
+				return cutOff{b, &down}, err
+			}
+			return b, err
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("a checkpoint at alpha", 20*time.Second, func(r *Run) bool { return r.Site == "alpha" && r.Checkpoint != nil }, r.ID)
+	down.Store(true)
+	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 20*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	if r.State != Cancelled || len(r.Attempts) != 1 || contains(kinds(evs), "replanned") || contains(kinds(evs), "checkpoint-moved") {
+		t.Fatalf("ended %s at %s after %d attempts (%s); timeline %v", r.State, r.Site, len(r.Attempts), r.Reason, kinds(evs))
+	}
+	down.Store(false)
 }
