@@ -862,7 +862,7 @@ func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 // the state directory's record keeps it for this controller too.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationLost, reason)
+	patch := annotationPatch(AnnotationLost, reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = b.patchJob(pctx, job.Namespace, job.Name, patch)
@@ -915,7 +915,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		if err := b.saveFinal(handle, rec, cancelled); err != nil {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
 		}
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
+		patch := annotationPatch(AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
 		if err := b.patchJob(ctx, b.ns, handle, patch); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 		}
@@ -949,6 +949,14 @@ func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 		return nil, err
 	}
 	return &j, nil
+}
+
+// annotationPatch is the JSON merge patch that sets one annotation. The
+// value may quote the cluster (a pod's condition message), so it is
+// encoded as JSON, not quoted as Go does ("\x01" is no JSON).
+func annotationPatch(key, value string) string {
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	return string(b)
 }
 
 // patchJob applies a JSON merge patch to a Job.

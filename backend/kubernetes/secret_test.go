@@ -470,3 +470,46 @@ func TestSubmitRefusesAnImmutableSecret(t *testing.T) {
 		t.Fatal("a Job was created that would read a Secret Meridian could not write")
 	}
 }
+
+// A lost attempt's verdict is written on its Job (AnnotationLost), so that
+// it holds when the node returns. The reason quotes what the cluster said
+// of the pod; one with a control character was written as Go's quoting
+// ("\x01"), which is not JSON: the API server refused the patch and the
+// verdict was never kept on the Job.
+func TestLostVerdictWithAControlCharacterIsKept(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name + "-p", "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: name},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"]}}},
+		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
+		"status": map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": disruptionTarget, "status": "True",
+			"reason": "EvictionByEvictionAPI", "message": "evicted by \x01 tool"}}}})
+	f.mu.Lock()
+	meta(f.objs["pods"][name+"-p"])["uid"] = "pod-uid"
+	f.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := b.Status(context.Background(), name)
+		if err == nil && st.State == backend.Lost {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Status = %+v, %v; want Lost", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	job, _ = f.get("jobs", name)
+	ann, _ := meta(job)["annotations"].(map[string]any)
+	if got, _ := ann[AnnotationLost].(string); !strings.Contains(got, "evicted by \x01 tool") {
+		t.Fatalf("Job annotations %v: the lost verdict was not kept", ann)
+	}
+}
