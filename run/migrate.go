@@ -57,7 +57,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// Cancelled while its site could not be told (the cancel failing
 		// past the site timeout is what lost the site): the run ends here
 		// and goes nowhere else, its checkpoint copied nowhere.
-		return c.cancelLeaving(ctx, r)
+		return c.cancelMoving(ctx, r)
 	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
@@ -122,25 +122,6 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		c.cfg.Observer.Migrated(r.Site, target.Site)
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
 	}
-	return err == nil, err
-}
-
-// cancelLeaving ends a run its tenant cancelled while it was leaving its
-// site: the old attempt is stopped (best effort: the site may not answer)
-// and its scratch swept, as when the run moves.
-func (c *Controller) cancelLeaving(ctx context.Context, r *Run) (bool, error) {
-	if be, err := c.backendFor(r, r.Site); err == nil && r.Handle != "" {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		be.Cancel(cctx, r.Handle)
-		cancel()
-	}
-	c.endAttempt(ctx, r)
-	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Migrating {
-			return store.ErrNoChange
-		}
-		return transition(ch, r, Cancelled, fmt.Sprintf("cancelled by the user while leaving %s", r.Site))
-	})
 	return err == nil, err
 }
 
