@@ -2,7 +2,7 @@ package catalog
 
 import (
 	"fmt"
-	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -114,27 +114,41 @@ func (d *Date) UnmarshalText(b []byte) error {
 // the suffix "d" ("90d", "36h", "1h30m").
 type Duration time.Duration
 
-// ParseDuration reads a Go duration or a number of days written "Nd".
+// ParseDuration reads a Go duration or a number of days written "Nd" (N in
+// decimal digits, as the schema's pattern says). A length of time is
+// positive and fits a time.Duration (about 292 years): zero, NaN, an
+// infinity or an overflow would otherwise read as no deadline at all.
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
-	if strings.HasSuffix(s, "d") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n < 0 || math.IsNaN(n) {
-			return 0, fmt.Errorf("duration %q: want a Go duration (36h, 90m) or days (14d)", s)
+	bad := func() (Duration, error) {
+		return 0, fmt.Errorf("duration %q: want a positive Go duration (36h, 90m) or days (14d), at most %dd", s, maxDurationDays)
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if !dayCount.MatchString(days) {
+			return bad()
 		}
-		// A float64 past the range of int64 converts to whatever the
-		// machine gives (a negative duration on amd64).
-		if d := n * float64(24*time.Hour); d < math.MaxInt64 {
-			return Duration(time.Duration(d)), nil
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n > maxDurationDays {
+			return bad()
 		}
-		return 0, fmt.Errorf("duration %q: over %d days", s, math.MaxInt64/int64(24*time.Hour))
+		v := time.Duration(n * float64(24*time.Hour))
+		if v <= 0 {
+			return bad()
+		}
+		return Duration(v), nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("duration %q: want a Go duration (36h, 90m) or days (14d)", s)
+	if err != nil || v <= 0 {
+		return bad()
 	}
 	return Duration(v), nil
 }
+
+// dayCount is the number in a duration written in days; maxDurationDays
+// is the most whole days a time.Duration holds.
+var dayCount = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+const maxDurationDays = 106751 // math.MaxInt64 / int64(24*time.Hour)
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
