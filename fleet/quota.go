@@ -154,9 +154,12 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		errs = append(errs, name+": no Quota documents")
 	}
 	// A cohort's members must mean the same accelerators by a family name,
-	// or the cohort's sum would count different things.
+	// and count an accelerator in the same family, or the cohort's sum
+	// would count different things (one member's holds against another
+	// family's nominal).
 	famAccs := map[string]map[string]string{} // cohort → family → sorted accelerators
 	famWho := map[string]map[string]string{}
+	accFam := map[string]map[string][2]string{} // cohort → accelerator → family, tenant
 	for _, t := range slices.Sorted(mapsKeys(q.byTenant)) {
 		doc := q.byTenant[t]
 		for _, f := range doc.Spec.Families {
@@ -170,9 +173,17 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		}
 		q.cohorts[c] = append(q.cohorts[c], t)
 		if famAccs[c] == nil {
-			famAccs[c], famWho[c] = map[string]string{}, map[string]string{}
+			famAccs[c], famWho[c], accFam[c] = map[string]string{}, map[string]string{}, map[string][2]string{}
 		}
 		for j, f := range doc.Spec.Families {
+			for _, a := range f.Accelerators {
+				if prev, ok := accFam[c][a]; ok && prev[0] != f.Name {
+					errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
+						name, t, j, a, prev[0], prev[1], c))
+				} else if !ok {
+					accFam[c][a] = [2]string{f.Name, t}
+				}
+			}
 			accs := slices.Clone(f.Accelerators)
 			sort.Strings(accs)
 			key := strings.Join(accs, ",")

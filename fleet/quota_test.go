@@ -102,6 +102,12 @@ func TestQuotaErrors(t *testing.T) {
 		{"apiVersion: v9\nkind: Quota\nmetadata: {name: A}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n", "apiVersion"},
 		{head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n---\n" + head + "  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n", "metadata.name: tenant a has a Quota already"},
 		{head + "  cohort: c\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n---\n" + strings.Replace(head, "name: a", "name: b", 1) + "  cohort: c\n  families: [{name: h, accelerators: [nvidia-h100-pcie], nominal: 1}]\n", "differs from"},
+		// One accelerator in two families of one cohort: each family's
+		// cohort limit would count the other family's holds against its
+		// own members' nominal, so a member using its own quota would
+		// keep another from its guaranteed nominal.
+		{head + "  cohort: c\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 8}]\n---\n" + strings.Replace(head, "name: a", "name: b", 1) + "  cohort: c\n  families: [{name: g, accelerators: [nvidia-h100-sxm, nvidia-a100-80gb], nominal: 16}]\n",
+			"spec.families[0].accelerators: nvidia-h100-sxm is in family h of Quota/a of the same cohort c"},
 		{"", "no Quota documents"},
 	} {
 		_, err := ParseQuotas("q.yaml", []byte(tc.doc), accelerators(t))
