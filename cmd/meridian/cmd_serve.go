@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -121,8 +122,8 @@ its backend (local, slurm, kubernetes).`,
 			if opts.InsecureHTTP && !loopbackAddr(opts.Listen) && opts.TLSCert == "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --listen %s is reachable from other machines and --insecure-http serves it without TLS: tokens cross the network in clear\n", opts.Listen)
 			}
-			if rate < 0 || burst < 0 {
-				return badInput(fmt.Errorf("--rate-limit %v --rate-burst %d: want 0 or more", rate, burst))
+			if rate < 0 || burst < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+				return badInput(fmt.Errorf("--rate-limit %v --rate-burst %d: want 0 or more (--rate-limit 0: no limit)", rate, burst))
 			}
 			opts.RateLimit = api.RateLimit{Rate: rate, Burst: burst}
 			if maxStreams < 1 {
