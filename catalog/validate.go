@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// MaxScreeningNames bounds an Organization's aliases and its addresses:
+// restricted-party screening compares each with every name on the imported
+// list, so their number sets what screening one organisation costs.
+const MaxScreeningNames = 64
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
@@ -177,6 +182,12 @@ func (v *validator) organization(o *Organization) {
 		case a == o.Metadata.Name:
 			v.add(o.Pos, res, f, "an organisation is not its own affiliate")
 		}
+	}
+	if n := len(o.Spec.Aliases); n > MaxScreeningNames {
+		v.add(o.Pos, res, "spec.aliases", fmt.Sprintf("%d aliases, at most %d", n, MaxScreeningNames))
+	}
+	if n := len(o.Spec.Addresses); n > MaxScreeningNames {
+		v.add(o.Pos, res, "spec.addresses", fmt.Sprintf("%d addresses, at most %d", n, MaxScreeningNames))
 	}
 	for i, n := range append([]string{o.Spec.LegalName}, append(o.Spec.Aliases, o.Spec.Addresses...)...) {
 		if len(n) > 1024 {

@@ -41,25 +41,35 @@ func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.refresh()
 	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
 		return &policy.Screening{Status: catalog.RestrictedUndetermined,
-			Source: "the restricted-party screening list could not be read: " + s.err.Error()}
+			Source: "the restricted-party screening list could not be read: " + err.Error()}
 	}
 	if s.ix == nil {
+		s.mu.Unlock()
 		return nil
 	}
 	key := screenKey(org)
 	if sc, ok := s.memo[key]; ok {
+		s.mu.Unlock()
 		return sc
 	}
-	res := s.ix.screen(org, s.ds)
-	sc := res.Screening()
-	if len(s.memo) >= maxMemo {
-		s.memo = map[string]*policy.Screening{}
+	// Screening a new organisation reads the whole list: it runs outside
+	// the lock, so that other organisations' answers do not wait for it.
+	ix, ds := s.ix, s.ds
+	s.mu.Unlock()
+	sc := ix.screen(org, ds).Screening()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ix == ix { // the list and decisions it was screened against are still in force
+		if len(s.memo) >= maxMemo {
+			s.memo = map[string]*policy.Screening{}
+		}
+		s.memo[key] = sc
 	}
-	s.memo[key] = sc
 	return sc
 }
 

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -67,5 +68,44 @@ func BenchmarkScreenerHit(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		scr.Screening(o)
+	}
+}
+
+// TestScreenerSlowScreeningBlocksNoOne: screening an organisation the
+// screener has not seen reads the whole list (seconds on a large one);
+// another organisation's answer, already known, does not wait for it.
+func TestScreenerSlowScreeningBlocksNoOne(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("source,name,alt_names,addresses\n")
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, "Entity List (EL) - BIS,Zqx%d Northwind Research Institute %d,Alias%d One Corp; Other%d Holding,\"Tianjin, CN\"\n", i, i, i, i)
+	}
+	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Import("big.csv", []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	scr := &Screener{Store: s, Recheck: time.Hour}
+	known := org("known", "DE", "Known Lab GmbH")
+	scr.Screening(known)
+	var aliases []string
+	for i := 0; i < catalog.MaxScreeningNames; i++ {
+		aliases = append(aliases, fmt.Sprintf("Example Frontier Model Lab %d GmbH", i))
+	}
+	done := make(chan time.Duration)
+	start := time.Now()
+	go func() {
+		scr.Screening(org("new", "DE", "Example Frontier Model Lab", aliases...))
+		done <- time.Since(start)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	t0 := time.Now()
+	scr.Screening(known)
+	fast := time.Since(t0)
+	slow := <-done
+	if slow < time.Second {
+		t.Skipf("the slow screening took only %v: nothing to wait for", slow)
+	}
+	if fast > slow/2 {
+		t.Errorf("a known organisation's answer took %v, waiting for another's screening (%v)", fast, slow)
 	}
 }
