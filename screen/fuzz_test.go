@@ -26,6 +26,6 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted an entry without name, list or id: %+v", e)
 			}
 		}
-		_ = Screen(o, &List{Entries: es}, nil)
+		_ = Screen("", o, &List{Entries: es}, nil)
 	})
 }

@@ -1,6 +1,8 @@
 package screen
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -80,11 +82,11 @@ func newIndex(l *List) *index {
 // Screen compares an organisation's names, aliases and addresses with
 // every entry of the list, applies the decisions people have recorded,
 // and says what its restricted-party status is and why.
-func Screen(org *catalog.Organization, l *List, decisions []Decision) Result {
-	return newIndex(l).screen(org, decisions)
+func Screen(tenant string, org *catalog.Organization, l *List, decisions []Decision) Result {
+	return newIndex(l).screen(tenant, org, decisions)
 }
 
-func (ix *index) screen(org *catalog.Organization, decisions []Decision) Result {
+func (ix *index) screen(tenant string, org *catalog.Organization, decisions []Decision) Result {
 	res := Result{Org: org.Metadata.Name}
 	countries := []string{org.Spec.Headquarters}
 	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
@@ -144,7 +146,7 @@ func (ix *index) screen(org *catalog.Organization, decisions []Decision) Result 
 		}
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
-	applyDecisions(&res, decisions)
+	applyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
 	return res
 }
@@ -179,18 +181,38 @@ func wordSet(s string) map[string]bool {
 	return m
 }
 
-// applyDecisions attaches each match's latest decision for this
-// organisation.
-func applyDecisions(res *Result, decisions []Decision) {
+// applyDecisions attaches each match's latest decision for this tenant's
+// organisation as it is now (Decision).
+func applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
+	fp := Fingerprint(org)
 	for i := range res.Matches {
 		m := &res.Matches[i]
 		for j := range decisions {
 			d := &decisions[j]
-			if d.Org == res.Org && d.EntryID == m.Entry.ID {
+			if d.Org == res.Org && d.EntryID == m.Entry.ID && tenantOr(d.Tenant) == tenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
 				m.Decision = d // later decisions replace earlier ones
 			}
 		}
 	}
+}
+
+// Fingerprint is what screening reads of an organisation (its name,
+// country, parent's country, names and addresses), hashed: a decision
+// made about it holds while these stay the same.
+func Fingerprint(o *catalog.Organization) string {
+	if o == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(screenKey(o)))
+	return hex.EncodeToString(sum[:])
+}
+
+// tenantOr is tenant, or catalog.DefaultTenant for "".
+func tenantOr(tenant string) string {
+	if tenant == "" {
+		return catalog.DefaultTenant
+	}
+	return tenant
 }
 
 // status is what the matches say, strongest first: an exact or confirmed

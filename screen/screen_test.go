@@ -122,7 +122,7 @@ func TestScreen(t *testing.T) {
 	sdn := org("bluewater", "AE", "Blue Water Trading L.L.C.")
 	clean := org("clean-lab", "FR", "Laboratoire Propre SAS")
 	noCountry := org("john", "US", "John Example")
-	res, err := s.Screen(exactEL, alias, otherCountry, fuzzy, sdn, clean, noCountry)
+	res, err := s.Screen("", exactEL, alias, otherCountry, fuzzy, sdn, clean, noCountry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,23 +150,23 @@ func TestScreen(t *testing.T) {
 		t.Fatalf("exemplar matches: %+v", m)
 	}
 
-	if _, err := s.Decide("exemplar", "e1003", Dismiss, "", "different company"); err == nil {
+	if _, err := s.Decide("", fuzzy, "e1003", Dismiss, "", "different company"); err == nil {
 		t.Error("a decision without a person was accepted")
 	}
-	if _, err := s.Decide("exemplar", "nope", Dismiss, "a.person", "x"); err == nil {
+	if _, err := s.Decide("", fuzzy, "nope", Dismiss, "a.person", "x"); err == nil {
 		t.Error("a decision on an unknown entry was accepted")
 	}
-	if _, err := s.Decide("exemplar", "e1003", Dismiss, "a.person", "different register number (HRB 1)"); err != nil {
+	if _, err := s.Decide("", fuzzy, "e1003", Dismiss, "a.person", "different register number (HRB 1)"); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := s.Screen(fuzzy)
+	r, _ := s.Screen("", fuzzy)
 	if r[0].Status != catalog.RestrictedNone || !strings.Contains(r[0].Source, "dismissed by a.person on 2026-03-01: different register number (HRB 1)") {
 		t.Errorf("after dismissal: %+v", r[0])
 	}
-	if _, err := s.Decide("exemplar", "e1003", Confirm, "b.person", "same company, old spelling"); err != nil {
+	if _, err := s.Decide("", fuzzy, "e1003", Confirm, "b.person", "same company, old spelling"); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = s.Screen(fuzzy)
+	r, _ = s.Screen("", fuzzy)
 	if r[0].Status != catalog.RestrictedEntityList || !strings.Contains(r[0].Source, "confirmed by b.person on 2026-03-01: same company, old spelling") {
 		t.Errorf("after confirmation: %+v", r[0])
 	}
@@ -191,7 +191,7 @@ func TestDecideConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 10 {
-				if _, err := s.Decide(fmt.Sprintf("org-%d-%d", g, i), "e1003", Dismiss, "p", "r"); err != nil {
+				if _, err := s.Decide("", org(fmt.Sprintf("org-%d-%d", g, i), "DE", "Exemplar Lab GmbH"), "e1003", Dismiss, "p", "r"); err != nil {
 					t.Error(err)
 				}
 			}

@@ -32,11 +32,16 @@ type Screener struct {
 	memo    map[string]*policy.Screening
 }
 
-// Screening is org's screening result for the policy engine, or nil when
-// no list has been imported (the organisation's declared status then
-// stands). A list or decisions file that cannot be read gives an
-// undetermined status naming the problem: the law fails closed.
+// Screening is ScreeningFor the default tenant's organisation.
 func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
+	return s.ScreeningFor("", org)
+}
+
+// ScreeningFor is tenant's org's screening result for the policy engine,
+// or nil when no list has been imported (the organisation's declared
+// status then stands). A list or decisions file that cannot be read gives
+// an undetermined status naming the problem: the law fails closed.
+func (s *Screener) ScreeningFor(tenant string, org *catalog.Organization) *policy.Screening {
 	if s == nil || org == nil {
 		return nil
 	}
@@ -52,7 +57,7 @@ func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
 		s.mu.Unlock()
 		return nil
 	}
-	key := screenKey(org)
+	key := tenantOr(tenant) + "\x02" + screenKey(org)
 	if sc, ok := s.memo[key]; ok {
 		s.mu.Unlock()
 		return sc
@@ -61,7 +66,7 @@ func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
 	// the lock, so that other organisations' answers do not wait for it.
 	ix, ds := s.ix, s.ds
 	s.mu.Unlock()
-	sc := ix.screen(org, ds).Screening()
+	sc := ix.screen(tenant, org, ds).Screening()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ix == ix { // the list and decisions it was screened against are still in force
@@ -75,7 +80,7 @@ func (s *Screener) Screening(org *catalog.Organization) *policy.Screening {
 
 // Query returns q with the organisation's screening result set.
 func (s *Screener) Query(q policy.Query) policy.Query {
-	if sc := s.Screening(q.Org); sc != nil {
+	if sc := s.ScreeningFor(q.Tenant, q.Org); sc != nil {
 		q.Screening = sc
 	}
 	return q

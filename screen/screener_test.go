@@ -34,7 +34,7 @@ func TestScreener(t *testing.T) {
 	if other := scr.Screening(org("exemplar", "FR", "Laboratoire Propre SAS")); other == nil || other.Status != catalog.RestrictedNone {
 		t.Errorf("an organisation with the same name but other facts: %+v", other)
 	}
-	if _, err := s.Decide("exemplar", "e1003", Dismiss, "a.person", "different register number"); err != nil {
+	if _, err := s.Decide("", fuzzy, "e1003", Dismiss, "a.person", "different register number"); err != nil {
 		t.Fatal(err)
 	}
 	if sc := scr.Screening(fuzzy); sc == nil || sc.Status != catalog.RestrictedNone || !strings.Contains(sc.Source, "dismissed by a.person") {

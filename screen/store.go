@@ -37,15 +37,23 @@ const (
 )
 
 // Decision is a person's verdict on a possible match: the organisation is
-// (confirm) or is not (dismiss) the party of the entry.
+// (confirm) or is not (dismiss) the party of the entry. It is about one
+// tenant's organisation as it was when decided: Tenant and Fingerprint
+// (what screening reads of it, hashed) must match for it to count, so
+// that neither another tenant's organisation of the same name nor the same
+// organisation with other names, country or addresses inherits it. A
+// decision recorded before those fields existed has neither, and counts
+// for the default tenant's organisation of its name.
 type Decision struct {
-	Org     string    `json:"org"`
-	EntryID string    `json:"entryId"`
-	Entry   string    `json:"entry"` // the entry's list and name, as seen
-	Action  string    `json:"action"`
-	By      string    `json:"by"`
-	Reason  string    `json:"reason"`
-	Time    time.Time `json:"time"`
+	Org         string    `json:"org"`
+	Tenant      string    `json:"tenant,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	EntryID     string    `json:"entryId"`
+	Entry       string    `json:"entry"` // the entry's list and name, as seen
+	Action      string    `json:"action"`
+	By          string    `json:"by"`
+	Reason      string    `json:"reason"`
+	Time        time.Time `json:"time"`
 	// ListSHA256 is the list the decision was made against.
 	ListSHA256 string `json:"listSha256"`
 }
@@ -147,8 +155,12 @@ func (s *Store) Decisions() ([]Decision, error) {
 // entryID of the imported list. The entry must exist; who decided and why
 // are required. The history is rewritten atomically under a lock, so
 // concurrent decisions are all kept.
-func (s *Store) Decide(org, entryID, action, by, reason string) (Decision, error) {
+func (s *Store) Decide(tenant string, o *catalog.Organization, entryID, action, by, reason string) (Decision, error) {
 	var d Decision
+	org := ""
+	if o != nil {
+		org = o.Metadata.Name
+	}
 	switch {
 	case action != Confirm && action != Dismiss:
 		return d, fmt.Errorf("action %q: want %s or %s", action, Confirm, Dismiss)
@@ -172,7 +184,7 @@ func (s *Store) Decide(org, entryID, action, by, reason string) (Decision, error
 	if entry == nil {
 		return d, fmt.Errorf("no entry %q in the imported list (%s)", entryID, l.File)
 	}
-	d = Decision{Org: org, EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
+	d = Decision{Org: org, Tenant: tenantOr(tenant), Fingerprint: Fingerprint(o), EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
 		Time: s.now().UTC(), ListSHA256: l.SHA256}
 	unlock, err := s.lock()
 	if err != nil {
@@ -193,9 +205,9 @@ func (s *Store) Decide(org, entryID, action, by, reason string) (Decision, error
 	return d, nil
 }
 
-// Screen screens organisations against the imported list with the
-// recorded decisions, in name order.
-func (s *Store) Screen(orgs ...*catalog.Organization) ([]Result, error) {
+// Screen screens tenant's organisations against the imported list with
+// the recorded decisions, in name order.
+func (s *Store) Screen(tenant string, orgs ...*catalog.Organization) ([]Result, error) {
 	l, err := s.List()
 	if err != nil {
 		return nil, err
@@ -208,7 +220,7 @@ func (s *Store) Screen(orgs ...*catalog.Organization) ([]Result, error) {
 	ix := newIndex(l)
 	out := make([]Result, 0, len(orgs))
 	for _, o := range orgs {
-		out = append(out, ix.screen(o, ds))
+		out = append(out, ix.screen(tenant, o, ds))
 	}
 	return out, nil
 }

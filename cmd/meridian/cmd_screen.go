@@ -35,7 +35,7 @@ func screenedLaw(e *policy.Engine, org *catalog.Organization) (planner.Law, erro
 	if err != nil || org == nil {
 		return planner.PolicyLaw(e), nil
 	}
-	res, err := st.Screen(org)
+	res, err := st.Screen("", org)
 	if errors.Is(err, screen.ErrNoList) {
 		return planner.PolicyLaw(e), nil
 	}
@@ -82,7 +82,7 @@ any is listed or undetermined, 2 on bad input.`,
 			if err != nil {
 				return err
 			}
-			res, err := st.Screen(set.Organizations...)
+			res, err := st.Screen("", set.Organizations...)
 			if err != nil {
 				return badInput(err)
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,15 +11,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/store"
 )
 
 // newScreenDecideCmd is `screen confirm` or `screen dismiss`.
 func newScreenDecideCmd(action string) *cobra.Command {
-	var by, reason, out string
+	var by, reason, out, tenant string
+	var files []string
 	verb := map[string]string{screen.Confirm: "is", screen.Dismiss: "is not"}[action]
 	cmd := &cobra.Command{
-		Use:   action + " ORG ENTRY-ID --reason TEXT [--by NAME]",
+		Use:   action + " ORG ENTRY-ID --reason TEXT [--by NAME] [--tenant T | -f ORG-FILE]",
 		Short: fmt.Sprintf("Record that an organisation %s the party of a list entry", verb),
 		Long: fmt.Sprintf(`%s records a person's decision that organisation ORG %s the party of
 list entry ENTRY-ID (as 'meridian screen ORG-FILE' shows it), with who decided
@@ -25,18 +30,29 @@ and why. Decisions are kept, oldest first, in $MERIDIAN_HOME/screening/
 decisions.json, rewritten atomically under a lock, and each is written to the
 state directory's audit log (kind screening-decision), the hash-chained log
 'meridian audit verify' checks. The latest decision on an organisation and
-entry counts.`, action, verb),
+entry counts.
+
+A decision is about one tenant's organisation as it is now: the organisation
+registered to --tenant (default: the default tenant) in the state directory's
+database, or, with -f, the one of that name in ORG-FILE (the default tenant's).
+It holds while the organisation's names, country and addresses stay as they
+were; another tenant's organisation of the same name, or this one changed,
+is screened afresh.`, action, verb),
 		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --reason "register number differs (HRB 1)" --by a.person`, action),
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" {
 				by = os.Getenv("USER")
 			}
+			org, err := decidedOrg(cmd.Context(), args[0], tenant, files)
+			if err != nil {
+				return err
+			}
 			st, err := screenStore()
 			if err != nil {
 				return err
 			}
-			d, err := st.Decide(args[0], args[1], action, by, reason)
+			d, err := st.Decide(tenant, org, args[1], action, by, reason)
 			if err != nil {
 				return badInput(err)
 			}
@@ -52,8 +68,52 @@ entry counts.`, action, verb),
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
 	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER)")
+	cmd.Flags().StringVar(&tenant, "tenant", catalog.DefaultTenant, "the tenant whose registered organisation ORG is")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file with the Organization ORG (the default tenant's), instead of the registered one")
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// decidedOrg is the organisation a decision is about: name in files when
+// given, else the one registered to tenant in the state directory.
+func decidedOrg(ctx context.Context, name, tenant string, files []string) (*catalog.Organization, error) {
+	if len(files) > 0 {
+		if tenant != catalog.DefaultTenant {
+			return nil, badInput(errors.New("--tenant: the organisation of a file is the default tenant's; leave out -f for another tenant's registered one"))
+		}
+		w, err := loadWorld("", files...)
+		if err != nil {
+			return nil, badInput(err)
+		}
+		if o := w.Organizations[name]; o != nil {
+			return o, nil
+		}
+		return nil, badInput(fmt.Errorf("ORG %q: no Organization of that name in %v", name, files))
+	}
+	if !catalog.ValidTenant(tenant) {
+		return nil, badInput(fmt.Errorf("--tenant %q: not a tenant name", tenant))
+	}
+	st, err := openState()
+	if err != nil {
+		return nil, err
+	}
+	db, err := st.auditStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	res, err := db.GetResource(ctx, tenant, catalog.KindOrganization, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, badInput(fmt.Errorf("ORG %q: no Organization of that name registered to tenant %s (name its file with -f, or the tenant with --tenant)", name, tenant))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var o catalog.Organization
+	if err := json.Unmarshal(res.Doc, &o); err != nil {
+		return nil, fmt.Errorf("tenant %s's Organization %s: %w", tenant, name, err)
+	}
+	return &o, nil
 }
 
 // KindScreeningDecision is the audit kind of a person's screening decision.

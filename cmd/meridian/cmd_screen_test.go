@@ -78,10 +78,14 @@ spec:
 	if !isCode(err, exitNoPlacement) || !strings.Contains(out, "restricted-party status is undetermined") || !strings.Contains(out, "Examplar Lab GmbH") {
 		t.Fatalf("plan for an undetermined organisation: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person"); !isCode(err, exitBadInput) {
+	if _, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "-f", orgs, "--by", "a.person"); !isCode(err, exitBadInput) {
 		t.Fatalf("a decision without a reason: %v", err)
 	}
-	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person", "--reason", "register number differs")
+	// Without -f the organisation must be registered to the tenant.
+	if out, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person", "--reason", "r"); !isCode(err, exitBadInput) || !strings.Contains(out+err.Error(), "registered to tenant default") {
+		t.Fatalf("a decision on an organisation not registered: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs")
 	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")+" and the audit log") {
 		t.Fatalf("dismiss: %v\n%s", err, out)
 	}
@@ -109,6 +113,14 @@ spec:
 	out, err = runCLI(t, "screen", orgs)
 	if !isCode(err, exitNoPlacement) || !strings.Contains(out, "dismissed by a.person") {
 		t.Fatalf("screen after dismissal (exac is still listed): %v\n%s", err, out)
+	}
+	// The dismissal was about exemplar as it was: moved to another country,
+	// it is screened afresh.
+	moved := filepath.Join(dir, "moved.yaml")
+	b, _ := os.ReadFile(orgs)
+	os.WriteFile(moved, []byte(strings.Replace(string(b), "headquarters: DE", "headquarters: FR", 1)), 0o644)
+	if out, err := runCLI(t, "plan", "-f", moved, "-f", job, "--as-of", "2026-03-01", "-o", "json"); !isCode(err, exitNoPlacement) || !strings.Contains(out, "restricted-party status is undetermined") {
+		t.Fatalf("plan for the dismissed organisation with another country: %v\n%s", err, out)
 	}
 }
 

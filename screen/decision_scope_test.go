@@ -1,0 +1,65 @@
+package screen
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestDecisionIsAboutOneTenantsOrganisation: a dismissal holds for the
+// tenant's organisation it was made about, as it was then: not for another
+// tenant's organisation of the same name, not for the same organisation
+// once its names or country change. A decision from before tenants and
+// fingerprints were recorded still holds for the default tenant's
+// organisation of its name.
+func TestDecisionIsAboutOneTenantsOrganisation(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	fuzzy := org("exemplar", "DE", "Exemplar Lab GmbH")
+	status := func(tenant string, o *catalog.Organization) string {
+		t.Helper()
+		res, err := s.Screen(tenant, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0].Status
+	}
+	if got := status("acme", fuzzy); got != catalog.RestrictedUndetermined {
+		t.Fatalf("before any decision: %s", got)
+	}
+	if _, err := s.Decide("acme", fuzzy, "e1003", Dismiss, "a.person", "different register number"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tenant string
+		o      *catalog.Organization
+		want   string
+	}{
+		{"acme", fuzzy, catalog.RestrictedNone},
+		{"zeta", fuzzy, catalog.RestrictedUndetermined},
+		{"", fuzzy, catalog.RestrictedUndetermined},
+		{"acme", org("exemplar", "FR", "Exemplar Lab GmbH"), catalog.RestrictedUndetermined},
+		{"acme", org("exemplar", "DE", "Exemplar Lab GmbH", "Exemplar Labs"), catalog.RestrictedUndetermined},
+	} {
+		if got := status(c.tenant, c.o); got != c.want {
+			t.Errorf("tenant %q, %+v: %s, want %s", c.tenant, c.o.Spec, got, c.want)
+		}
+	}
+	// A decision of an older version: no tenant, no fingerprint.
+	old := Decision{Org: "exemplar", EntryID: "e1003", Action: Dismiss, By: "b.person", Reason: "checked", Time: s.now()}
+	b, _ := json.Marshal(map[string]any{"decisions": []Decision{old}})
+	if err := os.WriteFile(s.decisionsPath(), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("", fuzzy); got != catalog.RestrictedNone {
+		t.Errorf("an older decision, for the default tenant's exemplar: %s", got)
+	}
+	if got := status("acme", fuzzy); got != catalog.RestrictedUndetermined {
+		t.Errorf("an older decision, for another tenant's exemplar: %s", got)
+	}
+}
