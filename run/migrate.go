@@ -145,11 +145,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// Stop the old attempt in case the site comes back; best effort, and
 	// only after the loss is on record, so that a crash here cannot turn the
 	// loss into a cancellation.
-	if be, err := c.backendFor(r, r.Site); err == nil && r.Handle != "" {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		be.Cancel(cctx, r.Handle)
-		cancel()
-	}
+	c.stopAttempt(ctx, r, 5*time.Second)
 	w, job, err := c.worldJob(r)
 	if err != nil {
 		return c.fail(ctx, r, err.Error())

@@ -49,6 +49,32 @@ func exitOf(r *Run) *int {
 	return nil
 }
 
+// stopAttempt stops r's current attempt at its site, best effort, within
+// wait: by its handle, or, when none is recorded (the site took the Submit
+// but its answer was lost, and the site was lost before a retry got it),
+// by finding it (backend.Finder). Such a job ran on at the lost site, or,
+// on Kubernetes, kept its accelerators with a pod that could not start.
+func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration) {
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	h := r.Handle
+	if h == "" {
+		f, ok := be.(backend.Finder)
+		if !ok {
+			return
+		}
+		var found bool
+		if h, found, err = f.Find(cctx, r.ID, r.Attempt); err != nil || !found {
+			return
+		}
+	}
+	be.Cancel(cctx, h)
+}
+
 // maxLostSiteBackoff bounds how long one loss keeps a site out of a run's
 // plans.
 const maxLostSiteBackoff = 24 * time.Hour
@@ -348,12 +374,8 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // lost site) is stopped first, best effort: a lost site may not answer, and
 // its agent's lease stops it there.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
-	if r.State == Migrating && r.Handle != "" {
-		if be, err := c.backendFor(r, r.Site); err == nil {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			be.Cancel(cctx, r.Handle)
-			cancel()
-		}
+	if r.State == Migrating {
+		c.stopAttempt(ctx, r, 10*time.Second)
 		c.endAttempt(ctx, r)
 	}
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {

@@ -322,6 +322,7 @@ func stateRecord(ch *store.Change, runID string, from, to State, reason string) 
 
 // transition moves r to state to, recording the event and the audit entry.
 func transition(ch *store.Change, r *Run, to State, reason string) error {
+	reason = truncate(reason, maxReason)
 	from := r.State
 	r.State = to
 	r.Reason = reason
@@ -337,6 +338,12 @@ func toRow(r *Run) (*store.Run, error) {
 	return &store.Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: string(r.State), Site: r.Site,
 		Attempt: r.Attempt, Handle: r.Handle, Hold: holdOf(r), Data: data}, nil
 }
+
+// maxReason bounds a state's or an event's reason: they carry what sites
+// say (a scheduler's reason, a pod's termination message), which is theirs
+// to make as long as they like, and each is kept in the run's document and
+// its timeline and written to the audit log.
+const maxReason = 8 << 10
 
 // storable is s as a timeline keeps it. Reasons carry what sites and
 // agents said (a pod's termination message, a scheduler's reason, an
@@ -366,7 +373,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			return store.Change{}, err
 		}
 		for i := range ch.Events {
-			ch.Events[i].Reason, ch.Events[i].Data = storable(ch.Events[i].Reason), storable(ch.Events[i].Data)
+			ch.Events[i].Reason, ch.Events[i].Data = storable(truncate(ch.Events[i].Reason, maxReason)), storable(ch.Events[i].Data)
 		}
 		nr, err := toRow(r)
 		if err != nil {

@@ -1,0 +1,89 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
+)
+
+// answerLost takes every Submit and loses its answer, as a site whose
+// replies time out does.
+type answerLost struct{ backend.Backend }
+
+func (a answerLost) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if _, err := a.Backend.Submit(ctx, spec); err != nil {
+		return "", err
+	}
+	return "", errors.New("read: i/o timeout")
+}
+
+func (a answerLost) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	return a.Backend.(backend.Finder).Find(ctx, runID, attempt)
+}
+
+// TestSubmitAnswerLostJobStopped: a site that took an attempt's Submit but
+// whose answer never came is lost after the site timeout, and the run moves
+// on. The job it took is stopped there: with no handle on record it was left
+// to run (or, on Kubernetes, to hold its accelerators).
+func TestSubmitAnswerLostJobStopped(t *testing.T) {
+	e := newEnv(t, func(cfg *Config) {
+		cfg.SiteTimeout = 500 * time.Millisecond
+		inner := cfg.Backends
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if err == nil && site.Metadata.Name == "alpha" {
+				return answerLost{b}, nil
+			}
+			return b, err
+		}
+	})
+	ctx := context.Background()
+	// Long enough that attempt 1 cannot end at alpha by itself before the
+	// site is lost.
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 50)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" {
+		t.Fatalf("%s at %s: %s", r.State, r.Site, r.Reason)
+	}
+	alpha, err := local.New(catalog.BackendSpec{}, filepath.Join(e.dir, "sites", "alpha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok, err := alpha.Find(ctx, r.ID, 1)
+	if err != nil || !ok {
+		t.Fatalf("attempt 1's job at alpha: %v %v", ok, err)
+	}
+	st, err := alpha.Status(ctx, h)
+	if err != nil || st.State != backend.Cancelled {
+		t.Errorf("attempt 1's job at alpha is %s (%v), want cancelled", st.State, err)
+	}
+}
+
+// TestSiteReasonBounded: what a site says of a job it ended is kept to
+// maxReason in the run's reason and timeline, however long it was.
+func TestSiteReasonBounded(t *testing.T) {
+	var r Run
+	var ch store.Change
+	long := strings.Repeat("é", 3*maxReason)
+	if err := transition(&ch, &r, Failed, "site said: "+long); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.Reason); n > maxReason+len("…") || !utf8.ValidString(r.Reason) {
+		t.Errorf("reason of %d bytes (valid %v), want at most %d", n, utf8.ValidString(r.Reason), maxReason)
+	}
+	if n := len(ch.Events[0].Reason); n > maxReason+len("…") {
+		t.Errorf("event reason of %d bytes", n)
+	}
+}
