@@ -1,35 +1,22 @@
 package planner
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
 )
 
-// coveredPersonJob is a lab headquartered in hq training on 200,000 US
-// sensitive-personal records kept in the US.
-func coveredPersonJob(hq string) string {
-	return `apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: lab}
-spec: {headquarters: ` + hq + `}
----
-apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: us-health}
-spec: {origin: US, classification: sensitive-personal, subjects: 200000, sizeBytes: 1.0e11}
----
-apiVersion: meridian.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: j}
-spec:
-  organization: lab
-  datasets: [us-health]
-  model: {parameters: 1.0e9}
-  method: pretrain
-  tokens: 1.0e9
-`
+// coveredPersonJob is examples/us-health-cn-lab.yaml with the lab
+// headquartered in hq.
+func coveredPersonJob(t *testing.T, hq string) string {
+	t.Helper()
+	b, err := os.ReadFile("../examples/us-health-cn-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), "headquarters: CN", "headquarters: "+hq, 1)
 }
 
 // TestCoveredPersonHasNoPlacement: 28 CFR 202 forbids giving a covered
@@ -40,7 +27,7 @@ spec:
 // in the US.
 func TestCoveredPersonHasNoPlacement(t *testing.T) {
 	for _, hq := range []string{"CN", "US"} {
-		set, err := catalog.Decode("job.yaml", []byte(coveredPersonJob(hq)))
+		set, err := catalog.Decode("job.yaml", []byte(coveredPersonJob(t, hq)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"os"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
@@ -14,26 +15,11 @@ import (
 // China-headquartered lab's placement is unlawful from 2025-04-08, and a
 // run placed before then has that day, with the rule, as its horizon.
 func TestLawCheckCoveredPersonAtHome(t *testing.T) {
-	set, err := catalog.Decode("job.yaml", []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: lab}
-spec: {headquarters: CN}
----
-apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: us-health}
-spec: {origin: US, classification: sensitive-personal, subjects: 200000, sizeBytes: 1.0e11}
----
-apiVersion: meridian.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: j}
-spec:
-  organization: lab
-  datasets: [us-health]
-  model: {parameters: 1.0e9}
-  method: pretrain
-  tokens: 1.0e9
-`))
+	doc, err := os.ReadFile("../examples/us-health-cn-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := catalog.Decode("job.yaml", doc)
 	if err != nil {
 		t.Fatal(err)
 	}

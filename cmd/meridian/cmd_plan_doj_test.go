@@ -7,20 +7,6 @@ import (
 	"testing"
 )
 
-// planUSHealth is a job on 200,000 US sensitive-personal records kept in
-// the US, by an organisation headquartered in %HQ%.
-const planUSHealth = `apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: lab}
-spec: {headquarters: %HQ%}
----
-apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: us-health}
-spec: {origin: US, classification: sensitive-personal, subjects: 200000, sizeBytes: 1.0e11}
----
-` + planJob + "  datasets: [us-health]\n"
-
 // TestPlanCoveredPersonAtUSSite: a China-headquartered lab training on bulk
 // US sensitive personal data at a US site gets the data there, though it
 // crosses no border: 28 CFR 202 forbids that, so the plan has no placement
@@ -30,8 +16,12 @@ func TestPlanCoveredPersonAtUSSite(t *testing.T) {
 	sites := filepath.Join(dir, "sites")
 	os.Mkdir(sites, 0o755)
 	writePlanFile(t, sites, "site.yaml", strings.Replace(planSite, "%AVAIL%", "64", 1))
-	cn := writePlanFile(t, dir, "cn.yaml", strings.Replace(planUSHealth, "%HQ%", "CN", 1))
-	us := writePlanFile(t, dir, "us.yaml", strings.Replace(planUSHealth, "%HQ%", "US", 1))
+	example, err := os.ReadFile("../../examples/us-health-cn-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := writePlanFile(t, dir, "cn.yaml", string(example))
+	us := writePlanFile(t, dir, "us.yaml", strings.Replace(string(example), "headquarters: CN", "headquarters: US", 1))
 
 	for _, c := range []struct {
 		args []string

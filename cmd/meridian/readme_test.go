@@ -37,6 +37,7 @@ var readmeSteps = []readmeStep{
 	{cmd: "go run ./cmd/meridian demo", want: []string{"state succeeded", "audit log intact"}, limit: 5 * time.Minute},
 	{cmd: "bash scripts/test.sh", skip: "the test suite itself"},
 	{cmd: "go run ./cmd/meridian plan -f examples/qwen-offshore.yaml --as-of 2025-06-01", exit: 0, want: []string{"RANK", "Pareto front"}},
+	{cmd: "go run ./cmd/meridian plan -f examples/us-health-cn-lab.yaml --as-of 2025-06-01", exit: 3, want: []string{"No lawful, feasible placement", "us-doj-dsp-2025"}},
 	{cmd: "go run ./cmd/meridian estimate -f examples/qwen-offshore.yaml --accelerator nvidia-h100-sxm --count 64", want: []string{"80 %"}},
 	{cmd: "go run ./cmd/meridian estimate --calibration", want: []string{"published"}, limit: 4 * time.Minute},
 	{cmd: "go run ./cmd/meridian rules --as-of 2025-10-15 --rules examples/rules", want: []string{"2025-10-15"}},
