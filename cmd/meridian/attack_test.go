@@ -584,10 +584,9 @@ spec:
 	}
 }
 
-// TestAttackAuditTruncation: cutting the log's tail is noticed by the
-// anchor: the server refuses to start, verify names the cut.
-func TestAttackAuditTruncation(t *testing.T) {
-	tv := newTenants(t)
+// threeRuns submits and cancels three of alpha's runs: entries in the log.
+func threeRuns(t *testing.T, tv *tenants) {
+	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "sleep 30")}}})
@@ -597,19 +596,35 @@ func TestAttackAuditTruncation(t *testing.T) {
 		tv.alpha.Cancel(ctx, r.ID)
 		waitRun(t, tv.alpha, r.ID)
 	}
-	tv.p.stop()
+}
+
+// cutAuditAfter deletes the stopped server's audit entries after seq n, as
+// someone who can write the database would; what is left is an intact
+// chain, which is the attack.
+func cutAuditAfter(t *testing.T, tv *tenants, n int) {
+	t.Helper()
+	ctx := context.Background()
 	key, _ := audit.LoadKey(tv.p.state)
 	db, err := store.OpenSQLite(ctx, filepath.Join(tv.p.state, "meridian.db"), store.Options{AuditKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 6`); err != nil {
+	defer db.Close()
+	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > ?`, n); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := db.VerifyAudit(ctx); !res.OK {
 		t.Fatalf("the cut chain should be internally intact (that is the attack): %+v", res)
 	}
-	db.Close()
+}
+
+// TestAttackAuditTruncation: cutting the log's tail is noticed by the
+// anchor: the server refuses to start, verify names the cut.
+func TestAttackAuditTruncation(t *testing.T) {
+	tv := newTenants(t)
+	threeRuns(t, tv)
+	tv.p.stop()
+	cutAuditAfter(t, tv, 6)
 	if err := tv.p.tryStart(); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("serve on a truncated log: %v", err)
 	}
@@ -626,27 +641,12 @@ func TestAttackAuditTruncation(t *testing.T) {
 func TestAttackAuditAnchorRemoved(t *testing.T) {
 	tv := newTenants(t)
 	ctx := context.Background()
-	for i := 0; i < 3; i++ {
-		r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, "sleep 30")}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tv.alpha.Cancel(ctx, r.ID)
-		waitRun(t, tv.alpha, r.ID)
-	}
+	threeRuns(t, tv)
 	if res, err := tv.p.c.Verify(ctx); err != nil || !res.OK || res.AnchorKeySeq == 0 || res.AnchorKeySeq > 6 {
 		t.Fatalf("verify before the attack: %+v %v", res, err)
 	}
 	tv.p.stop()
-	key, _ := audit.LoadKey(tv.p.state)
-	db, err := store.OpenSQLite(ctx, filepath.Join(tv.p.state, "meridian.db"), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 6`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	cutAuditAfter(t, tv, 6)
 	anchorDir := filepath.Join(tv.p.state, "anchor")
 	if err := os.Remove(filepath.Join(anchorDir, audit.AnchorFile)); err != nil {
 		t.Fatal(err)
