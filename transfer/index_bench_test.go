@@ -65,13 +65,13 @@ func BenchmarkLedgerExports(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("%s/copies=%d", side, copies), func(b *testing.B) {
 				year := [2]catalog.Date{catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")}
-				if _, err := x.Exported(ctx, "", []string{"lab"}, "CN", year[0], year[1]); err != nil {
+				if _, err := x.Exported(ctx, "acme", []string{"lab"}, "CN", year[0], year[1]); err != nil {
 					b.Fatal(err)
 				}
 				for b.Loop() {
 					recordCopy(b, led, n)
 					n++
-					xs, err := x.Exported(ctx, "", []string{"lab"}, "CN", year[0], year[1])
+					xs, err := x.Exported(ctx, "acme", []string{"lab"}, "CN", year[0], year[1])
 					if err != nil || len(xs) != 10 {
 						b.Fatal(xs, err)
 					}
