@@ -17,6 +17,10 @@ import (
 
 // dirBucket keeps each object as a file under a directory, at the path its
 // key names ("meridian/d/chunks/ab/ab12…" is that file under the directory).
+// Every file operation goes through an os.Root of the directory: a link a
+// site (or whoever else may write the directory) puts where a directory of
+// keys should be is not followed out of it, so a staging cannot be made to
+// write, nor a withdrawal to delete, files elsewhere on the machine.
 type dirBucket struct {
 	dir string
 }
@@ -35,6 +39,10 @@ func openDir(dir string) (*dirBucket, error) {
 	}
 	return &dirBucket{dir: dir}, nil
 }
+
+// openRoot opens the directory as an os.Root for one operation (Stores are
+// shared by their Sub stores and not always closed, so none is held).
+func (b *dirBucket) openRoot() (*os.Root, error) { return os.OpenRoot(b.dir) }
 
 // path maps a key to its file, refusing keys that would leave the directory
 // or name it ambiguously: empty, absolute, with an empty, "." or ".."
@@ -57,15 +65,28 @@ func (b *dirBucket) path(key string) (string, error) {
 	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
 }
 
+// rel is key's file relative to the directory, for the Root's operations.
+func (b *dirBucket) rel(key string) (string, error) {
+	if _, err := b.path(key); err != nil {
+		return "", err
+	}
+	return filepath.FromSlash(key), nil
+}
+
 // get opens an object's file. Anything but a regular file is refused before
 // it is opened: a FIFO would block the reader forever, a device or a link
 // would read what the store's owner chose. S3 has no such objects.
 func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	path, err := b.path(key)
+	path, err := b.rel(key)
 	if err != nil {
 		return nil, 0, err
 	}
-	fi, err := os.Lstat(path)
+	root, err := b.openRoot()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer root.Close() // the file opened through it stays open
+	fi, err := root.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
@@ -78,7 +99,7 @@ func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, 
 	// O_NONBLOCK: were the name swapped for a FIFO after the look, the
 	// open returns at once instead of waiting for a writer (on a regular
 	// file the flag changes nothing). O_NOFOLLOW: nor is a link followed.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, err := root.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
@@ -110,12 +131,19 @@ func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, 
 // (bench/trust-overhead.sh) for no stronger promise: nothing refers to an
 // object before Flush, and every chunk is authenticated when read.
 func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
-	path, err := b.path(key)
+	path, err := b.rel(key)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+	root, err := b.openRoot()
+	if err != nil {
 		return err
+	}
+	defer root.Close()
+	if dir := filepath.Dir(path); dir != "." {
+		if err := root.MkdirAll(dir, 0o777); err != nil {
+			return err
+		}
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -123,7 +151,7 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 	// 0666 (less the umask), as the objects' directories are 0777: the
 	// store's contents are sealed, and whoever may read the directory may
 	// read the files.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
@@ -135,21 +163,26 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 		err = ctx.Err() // a cancelled write publishes nothing
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = root.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		root.Remove(tmp)
 		return err
 	}
 	return nil
 }
 
 func (b *dirBucket) del(ctx context.Context, key string) error {
-	path, err := b.path(key)
+	path, err := b.rel(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	root, err := b.openRoot()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -160,22 +193,26 @@ func (b *dirBucket) del(ctx context.Context, key string) error {
 // are not directories, whose keys start with the prefix.
 func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
-		base := ""
+		root := "."
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-			base = prefix[:i]
-		}
-		root := b.dir
-		if base != "" {
-			p, err := b.path(base)
-			if err != nil {
+			if _, err := b.path(prefix[:i]); err != nil {
 				yield(Object{}, err)
 				return
 			}
-			root = p
+			root = prefix[:i]
 		}
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		// Walked inside a Root: a link is listed as what it is, never
+		// followed out of the directory, even where a directory of keys
+		// should be.
+		r, err := b.openRoot()
+		if err != nil {
+			yield(Object{}, err)
+			return
+		}
+		defer r.Close()
+		err = fs.WalkDir(r.FS(), root, func(key string, d fs.DirEntry, err error) error {
 			if err != nil {
-				if path == root && errors.Is(err, fs.ErrNotExist) {
+				if key == root && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
 					return fs.SkipAll // nothing under the prefix yet
 				}
 				return err
@@ -183,14 +220,9 @@ func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, e
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rel, err := filepath.Rel(b.dir, path)
-			if err != nil {
-				return err
-			}
-			key := filepath.ToSlash(rel)
 			if d.IsDir() {
 				// Skip directories that cannot hold a key with the prefix.
-				if path != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				if key != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
 					return fs.SkipDir
 				}
 				return nil
