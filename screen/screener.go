@@ -113,7 +113,11 @@ func (s *Screener) refresh() {
 		s.ds, err = s.Store.Decisions()
 	}
 	if err != nil {
-		s.err = err
+		// Read again at the next look, whatever the files' stamps say: a
+		// passing error (an I/O error, a file being replaced on a network
+		// file system) left every organisation undetermined, every run
+		// held, until someone touched the files.
+		s.err, s.stamp = err, ""
 		return
 	}
 	s.ix = newIndex(l)

@@ -109,3 +109,45 @@ func TestScreenerSlowScreeningBlocksNoOne(t *testing.T) {
 		t.Errorf("a known organisation's answer took %v, waiting for another's screening (%v)", fast, slow)
 	}
 }
+
+// TestScreenerReadErrorPasses: a list or decisions file that could not be
+// read is read again at the next look, even when its size and time are as
+// before (the read failed, not the file changed): the organisations are
+// undetermined only while the error lasts.
+func TestScreenerReadErrorPasses(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	clean := org("clean-lab", "FR", "Laboratoire Propre SAS")
+	if _, err := s.Decide("", clean, "e1003", Dismiss, "a.person", "not them"); err != nil {
+		t.Fatal(err)
+	}
+	path := s.decisionsPath()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read that fails: the same size and time, bytes that do not parse.
+	bad := []byte(strings.Repeat("x", len(good)))
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	scr := &Screener{Store: s, Recheck: time.Nanosecond}
+	if sc := scr.Screening(clean); sc == nil || sc.Status != catalog.RestrictedUndetermined {
+		t.Fatalf("while the file cannot be read: %+v", sc)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	time.Sleep(time.Millisecond)
+	if sc := scr.Screening(clean); sc == nil || sc.Status != catalog.RestrictedNone {
+		t.Errorf("once the file reads again: %+v", sc)
+	}
+}
