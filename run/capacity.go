@@ -355,7 +355,9 @@ type QueueEntry struct {
 // room (capacity or quota) and those held by the law, each with its
 // reason.
 func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
+	// Every tenant's held runs, for the admission order; only those (any
+	// tenant may ask, and the running runs are most of the active ones).
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true})
 	if err != nil {
 		return nil, err
 	}

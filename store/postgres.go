@@ -387,6 +387,10 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.Final)
 		where = append(where, fmt.Sprintf("state <> ALL($%d)", len(args)))
 	}
+	if len(opts.States) > 0 {
+		args = append(args, opts.States)
+		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
+	}
 	if opts.After != "" {
 		args = append(args, opts.After)
 		where = append(where, fmt.Sprintf("(created_at, id) > (SELECT created_at, id FROM runs WHERE id = $%d)", len(args)))

@@ -548,6 +548,12 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 			args = append(args, f)
 		}
 	}
+	if len(opts.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(opts.States)-1)+")")
+		for _, st := range opts.States {
+			args = append(args, st)
+		}
+	}
 	if opts.After != "" {
 		where = append(where, "(created_at, id) > (SELECT created_at, id FROM runs WHERE id = ?)")
 		args = append(args, opts.After)

@@ -93,6 +93,8 @@ type ListOptions struct {
 	// Active lists only runs whose state is not in Final.
 	Active bool
 	Final  []string
+	// States, when set, lists only runs in one of these states.
+	States []string
 	// After, when set, lists only the runs after run After in the list's
 	// order (by creation, then id): the next page. A run of that id that
 	// does not exist lists none.

@@ -191,6 +191,13 @@ func list(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]string{"r0", "r1"}, ids(active)); diff != "" {
 		t.Errorf("active: %s", diff)
 	}
+	done, _ := s.ListRuns(ctx, store.ListOptions{States: []string{"succeeded", "failed"}, AllTenants: true})
+	if diff := cmp.Diff([]string{"r2"}, ids(done)); diff != "" {
+		t.Errorf("in states succeeded or failed: %s", diff)
+	}
+	if none, err := s.ListRuns(ctx, store.ListOptions{States: []string{"held"}, Tenant: "b"}); err != nil || len(none) != 0 {
+		t.Errorf("b's held runs: %v %v", ids(none), err)
+	}
 
 	// Versions: the tenant's runs, in the list's order, each at the
 	// version it holds; a change is a new version of that run only.
