@@ -43,6 +43,15 @@ func (s *Site) Runnable() bool { return s.Spec.Backend.Type != "" }
 // directory's own documents (the first token a server makes).
 const DefaultTenant = "default"
 
+// TenantOr is tenant, or DefaultTenant for "": records and requests made
+// before tenants were named are the state directory's own.
+func TenantOr(tenant string) string {
+	if tenant == "" {
+		return DefaultTenant
+	}
+	return tenant
+}
+
 // OrgRef splits a catalog's name of an organisation ("NAME", or
 // "TENANT/NAME" for tenant TENANT's organisation NAME) into tenant and
 // name; the tenant of a name without one is DefaultTenant.
@@ -59,11 +68,8 @@ func OrgRef(ref string) (tenant, name string) {
 // another tenant may register the same name, so a name without a tenant
 // is DefaultTenant's only. A tenant of "" is DefaultTenant.
 func NamesOrg(ref, tenant, org string) bool {
-	if tenant == "" {
-		tenant = DefaultTenant
-	}
 	t, n := OrgRef(ref)
-	return t == tenant && n == org
+	return t == TenantOr(tenant) && n == org
 }
 
 // UsableBy says whether tenant's organisation org may use the site, and if

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 )
@@ -132,7 +133,7 @@ func readPrivate(p string) ([]byte, error) {
 
 // DefaultTenant is the tenant of a state directory's own keyring: the one
 // `meridian dataset add` fills, and the first token's tenant.
-const DefaultTenant = "default"
+const DefaultTenant = catalog.DefaultTenant
 
 // TenantKeyrings keeps one keyring per tenant under a state directory: the
 // default tenant's in keyring/, every other tenant's in

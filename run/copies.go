@@ -58,7 +58,7 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 			if json.Unmarshal(e.Payload, &in) != nil || in.Kind == transfer.KindCheckpoint {
 				continue
 			}
-			k := stagedCopy{tenant: tenantOr(e.Tenant), dataset: in.Dataset, site: in.Site}
+			k := stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: in.Dataset, site: in.Site}
 			get(k).open[in.ID] = true
 			if in.Organization != "" {
 				org[k] = in.Organization
@@ -68,7 +68,7 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 			if json.Unmarshal(e.Payload, &t) != nil || t.Kind == transfer.KindCheckpoint {
 				continue
 			}
-			k := stagedCopy{tenant: tenantOr(e.Tenant), dataset: t.Dataset, site: t.Site}
+			k := stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: t.Dataset, site: t.Site}
 			st := get(k)
 			delete(st.open, t.Intent)
 			if t.BytesSent == 0 && !t.Complete {
@@ -81,14 +81,14 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 		case transfer.KindAbandoned:
 			var a transfer.Abandoned
 			if json.Unmarshal(e.Payload, &a) == nil {
-				if st := at[stagedCopy{tenant: tenantOr(e.Tenant), dataset: a.Dataset, site: a.Site}]; st != nil {
+				if st := at[stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: a.Dataset, site: a.Site}]; st != nil {
 					delete(st.open, a.Intent)
 				}
 			}
 		case transfer.KindWithdrawn:
 			var w transfer.Withdrawn
 			if json.Unmarshal(e.Payload, &w) == nil {
-				delete(at, stagedCopy{tenant: tenantOr(e.Tenant), dataset: w.Dataset, site: w.Site})
+				delete(at, stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: w.Dataset, site: w.Site})
 			}
 		}
 	}
@@ -109,13 +109,6 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 		return out[i].site < out[j].site
 	})
 	return out, nil
-}
-
-func tenantOr(t string) string {
-	if t == "" {
-		return dataset.DefaultTenant
-	}
-	return t
 }
 
 // recheckCopies asks the law in force whether each staged copy may still be

@@ -336,8 +336,8 @@ func (c *Controller) docUpdates(ctx context.Context) error {
 			case KindRegister:
 				var p struct{ Kind, Name, Action string }
 				if json.Unmarshal(e.Payload, &p) == nil && p.Action == "updated" {
-					c.docDue = fmt.Sprintf("%s %s of tenant %s was updated", p.Kind, p.Name, tenantOr(e.Tenant))
-					tenants[tenantOr(e.Tenant)] = true
+					c.docDue = fmt.Sprintf("%s %s of tenant %s was updated", p.Kind, p.Name, catalog.TenantOr(e.Tenant))
+					tenants[catalog.TenantOr(e.Tenant)] = true
 				}
 			}
 			c.docSeq = max(c.docSeq, e.Seq)

@@ -718,7 +718,7 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request)
 	if err != nil {
 		return nil, nil, &InputError{"documents", err}
 	}
-	w.Tenant = tenantOr(tenant)
+	w.Tenant = catalog.TenantOr(tenant)
 	return w, nil, nil
 }
 

@@ -181,7 +181,7 @@ func (c *Controller) copyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf
 	if err != nil {
 		return policy.Decision{}, nil, nil, false, nil
 	}
-	w.Tenant = tenantOr(cp.tenant)
+	w.Tenant = catalog.TenantOr(cp.tenant)
 	site := w.Site(cp.site)
 	if site == nil {
 		return policy.Decision{}, nil, nil, false, nil

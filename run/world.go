@@ -214,7 +214,7 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 	}
 	// Names of organisations in the operator's catalog are read as this
 	// tenant's, or another's (catalog.NamesOrg).
-	w.Tenant = tenantOr(tenant)
+	w.Tenant = catalog.TenantOr(tenant)
 	return w, fresh, nil
 }
 

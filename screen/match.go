@@ -189,7 +189,7 @@ func applyDecisions(res *Result, tenant string, org *catalog.Organization, decis
 		m := &res.Matches[i]
 		for j := range decisions {
 			d := &decisions[j]
-			if d.Org == res.Org && d.EntryID == m.Entry.ID && tenantOr(d.Tenant) == tenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
+			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
 				m.Decision = d // later decisions replace earlier ones
 			}
 		}
@@ -205,14 +205,6 @@ func Fingerprint(o *catalog.Organization) string {
 	}
 	sum := sha256.Sum256([]byte(screenKey(o)))
 	return hex.EncodeToString(sum[:])
-}
-
-// tenantOr is tenant, or catalog.DefaultTenant for "".
-func tenantOr(tenant string) string {
-	if tenant == "" {
-		return catalog.DefaultTenant
-	}
-	return tenant
 }
 
 // status is what the matches say, strongest first: an exact or confirmed

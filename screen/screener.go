@@ -57,7 +57,7 @@ func (s *Screener) ScreeningFor(tenant string, org *catalog.Organization) *polic
 		s.mu.Unlock()
 		return nil
 	}
-	key := tenantOr(tenant) + "\x02" + screenKey(org)
+	key := catalog.TenantOr(tenant) + "\x02" + screenKey(org)
 	if sc, ok := s.memo[key]; ok {
 		s.mu.Unlock()
 		return sc

@@ -184,7 +184,7 @@ func (s *Store) Decide(tenant string, o *catalog.Organization, entryID, action, 
 	if entry == nil {
 		return d, fmt.Errorf("no entry %q in the imported list (%s)", entryID, l.File)
 	}
-	d = Decision{Org: org, Tenant: tenantOr(tenant), Fingerprint: Fingerprint(o), EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
+	d = Decision{Org: org, Tenant: catalog.TenantOr(tenant), Fingerprint: Fingerprint(o), EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
 		Time: s.now().UTC(), ListSHA256: l.SHA256}
 	unlock, err := s.lock()
 	if err != nil {

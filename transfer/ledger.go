@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -415,7 +416,7 @@ func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string
 	}
 	var out []Record
 	for _, r := range all {
-		if tenantOr(r.Tenant) == tenantOr(tenant) && want[r.Kind] {
+		if catalog.TenantOr(r.Tenant) == catalog.TenantOr(tenant) && want[r.Kind] {
 			out = append(out, r)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
@@ -38,21 +37,12 @@ func FileLedgerExports(path string) LedgerExports {
 		}
 		var recs []Record
 		for _, r := range all {
-			if tenantOr(r.Tenant) == tenantOr(tenant) {
+			if catalog.TenantOr(r.Tenant) == catalog.TenantOr(tenant) {
 				recs = append(recs, r)
 			}
 		}
 		return ExportEntries(recs)
 	}}
-}
-
-// tenantOr is tenant, or dataset.DefaultTenant for "": records written
-// before tenants were recorded are the state directory's own.
-func tenantOr(tenant string) string {
-	if tenant == "" {
-		return dataset.DefaultTenant
-	}
-	return tenant
 }
 
 // ExportEntries picks from a ledger's records what the volume thresholds
@@ -106,7 +96,7 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 // the tenant a query asks for.
 func ExportsOf(l Ledger) LedgerExports {
 	return LedgerExports{Entries: func(ctx context.Context, tenant string) ([]Entry, error) {
-		recs, err := l.Records(ctx, tenantOr(tenant), KindTransfer, KindIntent, KindAbandoned)
+		recs, err := l.Records(ctx, catalog.TenantOr(tenant), KindTransfer, KindIntent, KindAbandoned)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +210,7 @@ func AuditExports(st AuditStore) *ExportIndex {
 
 // openKey is the key of tenant's intent id among the open ones: a record
 // closes its own tenant's intents only.
-func openKey(tenant, id string) string { return tenantOr(tenant) + "/" + id }
+func openKey(tenant, id string) string { return catalog.TenantOr(tenant) + "/" + id }
 
 // NewExportIndex returns an ExportIndex that reads records with read.
 func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error)) *ExportIndex {
@@ -234,7 +224,7 @@ func factOf(tenant string, e Entry) (exportFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.To == e.Origin {
 		return exportFact{}, false
 	}
-	return exportFact{tenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
+	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
 }
 
 // apply folds one record; on an error (a payload that does not decode)
@@ -297,7 +287,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	}
 	var cands []counted
 	consider := func(f exportFact, seq int64) {
-		if f.tenant == tenantOr(tenant) && f.origin == origin && slices.Contains(orgs, f.org) {
+		if f.tenant == catalog.TenantOr(tenant) && f.origin == origin && slices.Contains(orgs, f.org) {
 			cands = append(cands, counted{f, seq})
 		}
 	}
