@@ -178,6 +178,10 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if c.longStepRunning(r) {
 		return false, nil
 	}
+	// A cancelled run that is held or moving ends here, before migrate:
+	// one cancelled while its site could not be told (the cancel failing
+	// past the site timeout is what lost the site) goes nowhere else, its
+	// checkpoint copied nowhere.
 	if r.CancelRequested && (r.State == Held || r.State == Migrating) {
 		return c.cancelMoving(ctx, r)
 	}

@@ -53,12 +53,6 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		}
 		return err == nil, err
 	}
-	if r.CancelRequested {
-		// Cancelled while its site could not be told (the cancel failing
-		// past the site timeout is what lost the site): the run ends here
-		// and goes nowhere else, its checkpoint copied nowhere.
-		return c.cancelMoving(ctx, r)
-	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
 		return c.waitAfterPreemption(ctx, r)
