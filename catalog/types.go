@@ -576,6 +576,11 @@ type TrainingJobSpec struct {
 	// (mfu, goodput, dataEgressPerGB, …) by name; the accepted keys are the
 	// AssumptionKeys the loader is given.
 	Assumptions map[string]float64 `yaml:"assumptions,omitempty" json:"assumptions,omitempty"`
+	// LawFLOPs, when above 0, is the training compute the law judges the job
+	// on in place of its own: a re-plan of a run plans the work left after
+	// its checkpoint, and is judged on the whole run's. Set by the
+	// controller, never read from a document.
+	LawFLOPs float64 `yaml:"-" json:"-"`
 }
 
 // ConfidenceOrDefault returns the job's confidence, DefaultConfidence when unset.

@@ -325,6 +325,9 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
 	}
+	if job.Spec.LawFLOPs > q.TrainingFLOPs {
+		q.TrainingFLOPs = job.Spec.LawFLOPs
+	}
 	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared
 	// between goroutines. The first is opened now (its errors are the

@@ -707,3 +707,42 @@ func TestConfidence(t *testing.T) {
 }
 
 func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-300) }
+
+// TestLawFLOPs: a job whose spec carries LawFLOPs (the controller's re-plan
+// of the work left after a checkpoint) is judged on that compute, not on
+// its own tokens', so planning a smaller remainder cannot slip under a
+// compute threshold; a LawFLOPs below the job's own changes nothing.
+func TestLawFLOPs(t *testing.T) {
+	w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", "../examples/qwen-offshore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := func(job *catalog.TrainingJob) (with, placements int) {
+		t.Helper()
+		p, err := Make(w, job, Options{AsOf: catalog.MustDate("2026-01-05")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pl := range p.Placements {
+			for _, f := range pl.Obligations {
+				if f.Rule == "eu-ai-act-art52-notify" {
+					with++
+					break
+				}
+			}
+		}
+		return with, len(p.Placements)
+	}
+	job := *w.Jobs[0]
+	if n, all := notified(&job); all == 0 || n != 0 {
+		t.Fatalf("own compute (%g FLOP): %d of %d placements carry the 1e25 notification, want 0 of some", estimate.TrainingFLOPs(&job.Spec), n, all)
+	}
+	job.Spec.LawFLOPs = 2e25
+	if n, all := notified(&job); all == 0 || n != all {
+		t.Errorf("LawFLOPs 2e25: %d of %d placements carry the 1e25 notification, want all", n, all)
+	}
+	job.Spec.LawFLOPs = 1
+	if n, _ := notified(&job); n != 0 {
+		t.Errorf("LawFLOPs below the job's own: %d placements notified", n)
+	}
+}

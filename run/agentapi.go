@@ -266,7 +266,7 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 				if r.Attempt != a.N || r.State.Final() {
 					return store.ErrNoChange
 				}
-				r.Progress = &Progress{Step: p.Step, Loss: p.Loss, TokensPerS: p.TokensPerS}
+				r.Progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerS}
 				return nil
 			})
 			if err != nil {

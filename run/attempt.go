@@ -109,7 +109,7 @@ func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
 			return transition(ch, r, Cancelled, "cancelled before it was submitted")
 		}
 		r.Attempt = 1
-		r.Attempts = append(r.Attempts, Attempt{N: 1, Site: r.Site, Nonce: newNonce()})
+		r.Attempts = append(r.Attempts, Attempt{N: 1, Site: r.Site, Nonce: newNonce(), Count: r.Placement.Count, PricePerHour: r.Placement.PricePerHour})
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt 1 at %s", r.Site))
 	})
 	return err == nil, err

@@ -42,6 +42,8 @@ type entrant struct {
 	ranks []int // each option's rank in plan.Placements, from 1
 	asOf  catalog.Date
 	rev   int64
+	// left is what the plan took off the job (jobLeft).
+	left string
 	// byCost: the job ranks its placements by cost (its objective); the
 	// batch never gives a job that ranks by anything else a worse-ranked
 	// place than it would take admitted one at a time, to save cost.
@@ -318,9 +320,9 @@ func costEpsilon(x float64) float64 { return 1e-9 * math.Max(1, math.Abs(x)) }
 // law as of now. A run with no runnable placement with room is recorded as
 // still held (why, what it waits for) and enter returns nil.
 func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, error) {
-	w, job, err := c.worldJob(r)
+	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		_, err := c.fail(ctx, r, err.Error())
+		_, err := c.fail(ctx, r, leftErr(r, err))
 		return nil, err
 	}
 	ln := c.lawNow()
@@ -329,7 +331,7 @@ func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, err
 	if err != nil {
 		return nil, err
 	}
-	e := &entrant{r: r, w: w, plan: plan, asOf: asOf, rev: ln.Rev, byCost: job.Spec.ObjectiveOrDefault() == "cost"}
+	e := &entrant{r: r, w: w, plan: plan, asOf: asOf, rev: ln.Rev, left: left, byCost: job.Spec.ObjectiveOrDefault() == "cost"}
 	for i, pl := range plan.Placements {
 		if pl.Runnable && pl.Count > 0 {
 			e.opts = append(e.opts, pl)
@@ -372,7 +374,7 @@ func (b *batch) commit(ctx context.Context) (admitted int) {
 			}
 			skipped = append(skipped, Skipped{Rank: j + 1, Site: e.plan.Placements[j].Site, Reason: why})
 		}
-		ok, err := c.release(ctx, e.r, e.w, b.u, e.plan, pl, e.ranks[k], skipped, e.asOf, e.rev, note)
+		ok, err := c.release(ctx, e.r, e.w, b.u, e.plan, pl, e.ranks[k], skipped, e.asOf, e.rev, leftNote(note, e.left))
 		if err != nil {
 			c.cfg.Logger.Warn("admission", "run", e.r.ID, "tenant", e.r.Tenant, "err", err)
 		}

@@ -64,7 +64,7 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 		return policy.Decision{}, fmt.Errorf("accelerator %s is not known", pool.Accelerator)
 	}
 	q := transfer.JobQuery(w, job, asOf)
-	q.TrainingFLOPs = estimate.TrainingFLOPs(&job.Spec)
+	q.TrainingFLOPs = max(estimate.TrainingFLOPs(&job.Spec), job.Spec.LawFLOPs)
 	probe := newExportsProbe(exports)
 	q.Exports = probe.exports()
 	sess, err := law.Session(q)
@@ -747,9 +747,9 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	if !admitting && r.Hold != nil && c.cfg.Now().Before(r.Hold.NextTry) {
 		return false, nil
 	}
-	w, job, err := c.worldJob(r)
+	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.fail(ctx, r, leftErr(r, err))
 	}
 	ln := c.lawNow()
 	asOf := c.today()
@@ -761,7 +761,7 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	if !runnable {
 		return false, c.notRunnable(ctx, r, w, u, plan, asOf, ln.Rev)
 	}
-	return c.release(ctx, r, w, u, plan, pl, rank, skipped, asOf, ln.Rev, "")
+	return c.release(ctx, r, w, u, plan, pl, rank, skipped, asOf, ln.Rev, leftNote("", left))
 }
 
 // notRunnable records that held run r's plan has no runnable placement
@@ -808,7 +808,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		if r.Hold != nil && r.Hold.Wait != "" {
 			waited = fmt.Sprintf("admitted after waiting %s for %s", now.Sub(since).Round(time.Second), r.Hold.Wait)
 		}
-		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev}
+		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev, Done: doneShare(r)}
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
 		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why); err != nil {

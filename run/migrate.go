@@ -70,6 +70,19 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// the checkpoint is kept.
 		return false, err
 	}
+	if moved == nil && r.Migration.Done > 0 {
+		// The target was chosen for the work left after the checkpoint,
+		// which cannot go there: the whole job is planned again.
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
+				return store.ErrNoChange
+			}
+			r.Migration.Target, r.Migration.Done, r.Migration.Restart = nil, 0, true
+			ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; %s was chosen for the work left after the checkpoint, so the whole job is planned again", why, target.Site)})
+			return nil
+		})
+		return err == nil, err
+	}
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
 		ln := c.lawNow()
@@ -108,7 +121,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Law = next
 		r.Attempt++
 		r.Handle = ""
-		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce()})
+		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour})
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
@@ -140,9 +153,9 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// only after the loss is on record, so that a crash here cannot turn the
 	// loss into a cancellation.
 	c.stopAttempt(ctx, r, 5*time.Second)
-	w, job, err := c.worldJob(r)
+	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.fail(ctx, r, leftErr(r, err))
 	}
 	asOf := c.today()
 	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
@@ -190,10 +203,12 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Migration.Target = &pl
 		r.Migration.AsOf = asOf.String()
+		r.Migration.Done = doneShare(r)
 		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, c.excludedNow(r))
 		if len(skipped) > 0 {
 			why += "; " + skippedLine(skipped)
 		}
+		why = leftNote(why, left)
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
 		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, c.excludedNow(r), plan, pl, why)
 	})

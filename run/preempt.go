@@ -77,7 +77,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		return false, nil
 	}
 	// Would w fit in the victim's place?
-	ww, wjob, err := c.worldJob(w)
+	ww, wjob, _, err := c.jobLeft(w)
 	if err != nil {
 		return false, nil
 	}
@@ -103,7 +103,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		return false, nil
 	}
 	// Has the victim a lawful place to resume or wait?
-	vw, vjob, err := c.worldJob(victim)
+	vw, vjob, _, err := c.jobLeft(victim)
 	if err != nil {
 		return false, nil
 	}

@@ -372,6 +372,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		if err := fn(r, &ch); err != nil {
 			return store.Change{}, err
 		}
+		clockAttempt(r, from, c.cfg.Now())
 		for i := range ch.Events {
 			ch.Events[i].Reason, ch.Events[i].Data = storable(truncate(ch.Events[i].Reason, maxReason)), storable(ch.Events[i].Data)
 		}

@@ -55,7 +55,11 @@ type Checkpoint struct {
 
 // Progress is the last progress line parsed from the workload's output.
 type Progress struct {
-	Step       int64   `json:"step"`
+	Step int64 `json:"step"`
+	// Steps is the run's whole length in steps as the workload reported it
+	// (0: not reported); a re-plan reads Step/Steps of the checkpoint it
+	// resumes from as the share of the job already done.
+	Steps      int64   `json:"steps,omitempty"`
 	Loss       float64 `json:"loss"`
 	TokensPerS float64 `json:"tokensPerS"`
 }
@@ -86,6 +90,13 @@ type Migration struct {
 	// Until is the day from which the old placement is unlawful: the new one
 	// must be lawful then too.
 	Until string `json:"until,omitempty"`
+	// Done is the share of the job the target's plan took as done (the
+	// checkpoint's, doneShare); when the checkpoint then cannot move there
+	// the run plans the whole job again (Restart).
+	Done float64 `json:"done,omitempty"`
+	// Restart says the re-plan plans the whole job again: the checkpoint
+	// could not move to the target chosen for the work left after it.
+	Restart bool `json:"restart,omitempty"`
 	// PreemptedBy names the run whose higher priority moved this one, or
 	// that reclaimed the quota this one borrowed (Reclaimed).
 	PreemptedBy string `json:"preemptedBy,omitempty"`
@@ -145,6 +156,14 @@ type Attempt struct {
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).
 	StagedBytes int64 `json:"stagedBytes,omitempty"`
+	// Count and PricePerHour are the attempt's pool as planned; Started and
+	// Ended bound the time it held the pool (running or checkpointed, and a
+	// drain), as the controller saw it. They are what a re-plan subtracts
+	// from the job's budget and deadline (see Run.Spent).
+	Count        int       `json:"count,omitempty"`
+	PricePerHour float64   `json:"pricePerHour,omitempty"`
+	Started      time.Time `json:"started,omitempty"`
+	Ended        time.Time `json:"ended,omitempty"`
 }
 
 // Data is the run's durable document (store.Run.Data).

@@ -67,8 +67,15 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 	if len(r.Excluded) > 0 {
 		fmt.Fprintf(w, "Excluded:   %s\n", strings.Join(r.Excluded, ", "))
 	}
-	if r.Progress != nil {
-		fmt.Fprintf(w, "Progress:   step %d, loss %.4f, %.0f tokens/s\n", r.Progress.Step, r.Progress.Loss, r.Progress.TokensPerS)
+	if p := r.Progress; p != nil {
+		of := ""
+		if p.Steps > 0 {
+			of = fmt.Sprintf(" of %d", p.Steps)
+		}
+		fmt.Fprintf(w, "Progress:   step %d%s, loss %.4f, %.0f tokens/s\n", p.Step, of, p.Loss, p.TokensPerS)
+	}
+	if s := r.Spent(time.Now()); s.Hours > 0 {
+		fmt.Fprintf(w, "Used:       %.2f hours, %.2f accelerator-hours, $%.2f at the pools' prices (%d attempts)\n", s.Hours, s.AcceleratorHours, s.USD, len(r.Attempts))
 	}
 	if r.Checkpoint != nil {
 		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, r.Checkpoint.Path)

@@ -45,7 +45,7 @@ func Cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exc
 			continue
 		}
 		plan.Placements = append(plan.Placements, planner.Placement{Site: s.Metadata.Name, Country: s.Spec.Country,
-			Accelerator: p.Accelerator, Count: n, CostUSD: p.PricePerHour * float64(n), ComputeCostUSD: p.PricePerHour * float64(n),
+			Accelerator: p.Accelerator, Count: n, PricePerHour: p.PricePerHour, CostUSD: p.PricePerHour * float64(n), ComputeCostUSD: p.PricePerHour * float64(n),
 			Runnable: s.Runnable()})
 	}
 	sort.SliceStable(plan.Placements, func(i, j int) bool { return plan.Placements[i].CostUSD < plan.Placements[j].CostUSD })

@@ -1,0 +1,185 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+)
+
+// What a run's attempts used, and the job a re-plan plans: after a move the
+// budget and the deadline are what the attempts before it left, and the work
+// is what the checkpoint it resumes from did not do. Without this a run that
+// spent most of its budget would be placed again against the whole of it,
+// and one nearly done would be held because the whole job no longer fits
+// its deadline.
+
+// holdsPool says an attempt in state s holds its pool: its workload runs.
+func holdsPool(s State) bool { return s == Running || s == Checkpointed }
+
+// clockAttempt stamps the attempts' times after an update of r that found
+// it in state from: the current attempt starts when the run first holds its
+// pool, and an attempt ends when the run no longer does (a drain ends it
+// only once drained: the workload runs until then) or when a later attempt
+// has taken its place.
+func clockAttempt(r *Run, from State, now time.Time) {
+	draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
+	for i := range r.Attempts {
+		a := &r.Attempts[i]
+		current := a.N == r.Attempt
+		if current && a.Started.IsZero() && holdsPool(r.State) && !holdsPool(from) {
+			a.Started = now
+		}
+		if a.Started.IsZero() || !a.Ended.IsZero() {
+			continue
+		}
+		if !current || (!holdsPool(r.State) && !draining) {
+			a.Ended = now
+		}
+	}
+}
+
+// Spend is what a run's attempts used of their pools: wall hours,
+// accelerator-hours and their price at the pools' planned hourly prices.
+// Data moves are not in it.
+type Spend struct {
+	Hours            float64 `json:"hours"`
+	AcceleratorHours float64 `json:"acceleratorHours"`
+	USD              float64 `json:"usd"`
+}
+
+// Spent sums the attempts' use up to now (an attempt still running counts
+// to now). Attempts recorded before the controller stamped them count 0.
+func (r *Run) Spent(now time.Time) Spend {
+	var s Spend
+	for _, a := range r.Attempts {
+		if a.Started.IsZero() {
+			continue
+		}
+		end := a.Ended
+		if end.IsZero() {
+			end = now
+		}
+		h := end.Sub(a.Started).Hours()
+		if h <= 0 {
+			continue
+		}
+		s.Hours += h
+		s.AcceleratorHours += h * float64(a.Count)
+		s.USD += h * float64(a.Count) * a.PricePerHour
+	}
+	return s
+}
+
+// doneShare is the share of the job that the run's checkpoint holds, from
+// the step it was taken at and the run's length in steps as the workload
+// reported it: 0 without both, or when the re-plan is to start over. It is
+// below 1 by at least one step, so that a re-plan always plans some work.
+// The workload is the tenant's own, so a share it overstates misleads only
+// its own run's plan; the law is judged on the whole job either way.
+func doneShare(r *Run) float64 {
+	ck, p := r.Checkpoint, r.Progress
+	if ck == nil || ck.Name == "" || p == nil || p.Steps <= 0 || ck.Step <= 0 || (r.Migration != nil && r.Migration.Restart) {
+		return 0
+	}
+	step := min(ck.Step, p.Steps-1)
+	return float64(step) / float64(p.Steps)
+}
+
+// spentError says the attempts used up the job's budget or deadline: no
+// placement can meet what is left, so the run ends rather than wait.
+type spentError struct{ msg string }
+
+func (e *spentError) Error() string { return e.msg }
+
+// remaining returns job as a re-plan of r sees it at now, with done of the
+// work taken as done: its tokens less that share, its budget less what the
+// attempts cost and its deadline less the hours they ran. The job is a
+// copy; the law still reads the whole job's datasets and purpose. It says
+// what it took off, and returns a *spentError when the budget or the
+// deadline has nothing left.
+func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*catalog.TrainingJob, string, error) {
+	s := r.Spent(now)
+	left := *job
+	var notes []string
+	if done > 0 {
+		left.Spec.Tokens = job.Spec.Tokens * (1 - done)
+		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
+		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), r.Checkpoint.Step, r.Progress.Steps))
+	}
+	if b := job.Spec.BudgetUSD; b > 0 && s.USD > 0 {
+		if s.USD >= b {
+			return nil, "", &spentError{fmt.Sprintf("the budget of %s is spent: the attempts so far cost %s (%.2f accelerator-hours at their pools' prices)", usd(b), usd(s.USD), s.AcceleratorHours)}
+		}
+		left.Spec.BudgetUSD = b - s.USD
+		notes = append(notes, fmt.Sprintf("budget %s of %s left", usd(left.Spec.BudgetUSD), usd(b)))
+	}
+	if d := job.Spec.Deadline; d > 0 && s.Hours > 0 {
+		used := time.Duration(s.Hours * float64(time.Hour))
+		if used >= d.D() {
+			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: the attempts so far ran %.1f hours", d, s.Hours)}
+		}
+		left.Spec.Deadline = catalog.Duration(d.D() - used)
+		notes = append(notes, fmt.Sprintf("deadline %.1f hours of %s left", left.Spec.Deadline.Hours(), d))
+	}
+	why := ""
+	for i, n := range notes {
+		if i > 0 {
+			why += "; "
+		}
+		why += n
+	}
+	return &left, why, nil
+}
+
+// jobLeft is the world of run r and the job its next plan plans: the job
+// less what its attempts did and used (remaining, with the checkpoint's
+// share as done), and what was taken off. Every re-plan of a run that has
+// run reads it; the law, which judges the whole job, reads worldJob.
+func (c *Controller) jobLeft(r *Run) (*catalog.World, *catalog.TrainingJob, string, error) {
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	left, why, err := remaining(job, r, c.cfg.Now(), doneShare(r))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return w, left, why, nil
+}
+
+// leftErr is the reason a run ends when jobLeft fails for it: a used-up
+// budget or deadline with what the run leaves behind, or the error.
+func leftErr(r *Run, err error) string {
+	var se *spentError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	return fmt.Sprintf("not planned again: %s (last checkpoint: %s)", se.msg, ckText(r.Checkpoint))
+}
+
+// leftNote is what a placement's reason says of the work, budget and
+// deadline a re-plan took off (left as jobLeft returns it), added to note.
+func leftNote(note, left string) string {
+	if left == "" {
+		return note
+	}
+	if note != "" {
+		note += "; "
+	}
+	return note + "planned for what is left: " + left
+}
+
+// usd writes an amount of dollars to the cent, or to two significant
+// digits below a cent, and whole above $100.
+func usd(x float64) string {
+	switch {
+	case x >= 100:
+		return fmt.Sprintf("$%.0f", x)
+	case x >= 0.01:
+		return fmt.Sprintf("$%.2f", x)
+	}
+	return fmt.Sprintf("$%.2g", x)
+}

@@ -1,0 +1,225 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/internal/testplan"
+	"meridian.dev/meridian/planner"
+)
+
+// TestClockAttempt: an attempt's time starts when the run first holds its
+// pool and ends when it no longer does, a drain ending it only once
+// drained, and an attempt a later one replaced always ends.
+func TestClockAttempt(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour))) }
+	r := &Run{State: Queued, Attempt: 1}
+	r.Attempts = []Attempt{{N: 1, Site: "a", Count: 8, PricePerHour: 2}}
+	step := func(to State, h float64) {
+		from := r.State
+		r.State = to
+		clockAttempt(r, from, at(h))
+	}
+	step(Queued, 0.5) // not yet holding the pool
+	step(Running, 1)
+	step(Checkpointed, 2) // still holding: the start stays
+	if got := r.Attempts[0].Started; !got.Equal(at(1)) || !r.Attempts[0].Ended.IsZero() {
+		t.Fatalf("after running: started %v ended %v", got, r.Attempts[0].Ended)
+	}
+	// A move with a drain: the workload runs until drained.
+	r.Migration = &Migration{Drain: true}
+	step(Migrating, 3)
+	if !r.Attempts[0].Ended.IsZero() {
+		t.Fatalf("ended at %v while draining", r.Attempts[0].Ended)
+	}
+	r.Migration.Drain = false
+	step(Migrating, 3.5)
+	if got := r.Attempts[0].Ended; !got.Equal(at(3.5)) {
+		t.Fatalf("ended %v, want when drained (%v)", got, at(3.5))
+	}
+	// Attempt 2 runs and is replaced by attempt 3 without a stop in
+	// between being recorded: it ends when 3 begins.
+	r.Attempt = 2
+	r.Attempts = append(r.Attempts, Attempt{N: 2, Site: "b", Count: 4, PricePerHour: 1})
+	step(Staging, 4)
+	step(Running, 5)
+	r.Attempt = 3
+	r.Attempts = append(r.Attempts, Attempt{N: 3, Site: "c", Count: 1, PricePerHour: 10})
+	step(Staging, 6)
+	if got := r.Attempts[1].Ended; !got.Equal(at(6)) {
+		t.Fatalf("attempt 2 ended %v, want %v", got, at(6))
+	}
+	s := r.Spent(at(7))
+	// Attempt 1: 2.5 h × 8 × $2 = $40; attempt 2: 1 h × 4 × $1 = $4;
+	// attempt 3 never ran.
+	if want := (Spend{Hours: 3.5, AcceleratorHours: 24, USD: 44}); s != want {
+		t.Errorf("spent %+v, want %+v", s, want)
+	}
+	step(Running, 7)
+	if s := r.Spent(at(7.5)); s.USD != 49 || s.Hours != 4 {
+		t.Errorf("with attempt 3 running half an hour: %+v, want $49 over 4 h", s)
+	}
+}
+
+// TestRemaining: a re-plan plans the work after the checkpoint, the budget
+// less the attempts' cost and the deadline less their hours, is judged on
+// the whole job's compute, and refuses a used-up budget or deadline.
+func TestRemaining(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	job := &catalog.TrainingJob{}
+	job.Spec.Model.Parameters = 1e9
+	job.Spec.Tokens = 1e10
+	job.Spec.BudgetUSD = 1000
+	job.Spec.Deadline = catalog.Duration(48 * time.Hour)
+	r := &Run{Attempt: 1, Data: Data{
+		Attempts:   []Attempt{{N: 1, Count: 8, PricePerHour: 10, Started: t0, Ended: t0.Add(5 * time.Hour)}},
+		Checkpoint: &Checkpoint{Step: 300, Name: "ck-300"},
+		Progress:   &Progress{Step: 310, Steps: 1000},
+	}}
+	done := doneShare(r)
+	if done != 0.3 {
+		t.Fatalf("done %v, want 0.3", done)
+	}
+	left, why, err := remaining(job, r, t0.Add(6*time.Hour), done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left.Spec.Tokens != 7e9 || left.Spec.BudgetUSD != 600 || left.Spec.Deadline.D() != 43*time.Hour {
+		t.Errorf("left: tokens %g, budget %g, deadline %s; want 7e9, 600, 43h", left.Spec.Tokens, left.Spec.BudgetUSD, left.Spec.Deadline)
+	}
+	if whole := estimate.TrainingFLOPs(&job.Spec); left.Spec.LawFLOPs != whole || job.Spec.Tokens != 1e10 || job.Spec.LawFLOPs != 0 {
+		t.Errorf("law compute %g, want the whole job's %g; the job itself must not change (tokens %g)", left.Spec.LawFLOPs, whole, job.Spec.Tokens)
+	}
+	for _, want := range []string{"70 % of the work", "step 300 of 1000", "budget $600 of $1000", "deadline 43.0 hours of 2d"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("why %q lacks %q", why, want)
+		}
+	}
+	// A restart plans the whole work; a checkpoint past the reported end
+	// still leaves one step.
+	r.Migration = &Migration{Restart: true}
+	if d := doneShare(r); d != 0 {
+		t.Errorf("restart: done %v", d)
+	}
+	r.Migration = nil
+	r.Checkpoint.Step = 5000
+	if d := doneShare(r); d != 0.999 {
+		t.Errorf("checkpoint past the end: done %v, want 0.999", d)
+	}
+	r.Progress.Steps = 0
+	if d := doneShare(r); d != 0 {
+		t.Errorf("no length reported: done %v", d)
+	}
+	// Used up: the budget, then the deadline.
+	r.Attempts[0].Ended = t0.Add(12*time.Hour + 30*time.Minute) // $1,000
+	if _, _, err := remaining(job, r, t0, 0); !isSpent(err, "budget of $1000 is spent") {
+		t.Errorf("budget used up: %v", err)
+	}
+	job.Spec.BudgetUSD = 0
+	r.Attempts[0].Ended = t0.Add(48 * time.Hour)
+	if _, _, err := remaining(job, r, t0, 0); !isSpent(err, "deadline of 2d is used up") {
+		t.Errorf("deadline used up: %v", err)
+	}
+}
+
+func isSpent(err error, want string) bool {
+	var se *spentError
+	return errors.As(err, &se) && strings.Contains(se.msg, want)
+}
+
+// TestReplanPlansWhatIsLeft: after a site is lost, the re-plan is asked for
+// the work the moved checkpoint leaves, within the budget and deadline the
+// first attempt left, and judged on the whole job's compute; the run
+// finishes at the new site and says what it used.
+func TestReplanPlansWhatIsLeft(t *testing.T) {
+	var mu sync.Mutex
+	var asked []catalog.TrainingJobSpec
+	e := newEnv(t, func(c *Config) {
+		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			mu.Lock()
+			asked = append(asked, job.Spec)
+			mu.Unlock()
+			return testplan.Cheapest(w, job, asOf, exclude)
+		}
+	})
+	ctx := context.Background()
+	doc := jobDoc(60, 10)
+	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 100\n  deadline: 1d\n", 1)
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" {
+		t.Fatalf("ended %s at %s: %s", r.State, r.Site, r.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) < 2 {
+		t.Fatalf("%d plans, want the submission's and the re-plan's", len(asked))
+	}
+	first, again := asked[0], asked[len(asked)-1]
+	if first.Tokens != 1e6 || first.BudgetUSD != 100 || first.LawFLOPs != 0 {
+		t.Errorf("first plan: %+v", first)
+	}
+	a1 := r.Attempts[0]
+	if a1.Started.IsZero() || !a1.Ended.After(a1.Started) || a1.Count != 8 || a1.PricePerHour != 1 {
+		t.Fatalf("attempt 1 not clocked: %+v", a1)
+	}
+	// The re-plan's numbers, from what the run recorded of attempt 1.
+	if again.Tokens >= 1e6*(1-20.0/60)+1 || again.Tokens < 1e6/60 {
+		t.Errorf("re-plan tokens %g, want the work after a checkpoint at step 20 or later of 60", again.Tokens)
+	}
+	if again.LawFLOPs != estimate.TrainingFLOPs(&first) {
+		t.Errorf("re-plan judged on %g FLOP, want the whole job's %g", again.LawFLOPs, estimate.TrainingFLOPs(&first))
+	}
+	if again.BudgetUSD >= 100 || again.BudgetUSD <= 99 || again.Deadline >= first.Deadline || again.Deadline.D() < 23*time.Hour {
+		t.Errorf("re-plan budget %g, deadline %s: want a little less than $100 and 1d", again.BudgetUSD, again.Deadline)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	found := false
+	for _, ev := range evs {
+		if ev.Kind == "replanned" && strings.Contains(ev.Reason, "planned for what is left") && strings.Contains(ev.Reason, "of 60") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no replanned event says what was left: %v", kinds(evs))
+	}
+	if s := r.Spent(time.Now()); s.AcceleratorHours <= 0 || s.USD <= 0 || len(r.Attempts) != 2 || r.Attempts[1].Ended.IsZero() {
+		t.Errorf("spent %+v over attempts %+v", s, r.Attempts)
+	}
+}
+
+// TestSpentBudgetEndsRun: a run whose attempts used up its budget is not
+// placed again after a loss: it fails, saying so.
+func TestSpentBudgetEndsRun(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	doc := jobDoc(60, 10)
+	// 8 accelerators at $1 an hour spend $0.0005 in 0.23 s; a checkpoint at
+	// step 20 takes 0.3 s of 15 ms steps.
+	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 0.0005\n", 1)
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Failed || !strings.Contains(r.Reason, "budget of $0.0005 is spent") || !strings.Contains(r.Reason, "last checkpoint: step") {
+		t.Fatalf("ended %s: %s", r.State, r.Reason)
+	}
+	if e.found("bravo", r.ID, 2) {
+		t.Error("attempt 2 was launched at bravo")
+	}
+}
