@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -382,9 +384,19 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	_, statErr := os.Lstat(l.Path)
 	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new file: its name is durable only once its directory is
+		// synced, or a crash could lose the whole ledger with its first
+		// acknowledged record.
+		if err := atomicfile.SyncDir(filepath.Dir(l.Path)); err != nil {
+			f.Close()
+			return fmt.Errorf("ledger: %w", err)
+		}
 	}
 	if err := dropTornLine(f); err != nil {
 		f.Close()
