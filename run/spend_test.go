@@ -223,3 +223,46 @@ func TestSpentBudgetEndsRun(t *testing.T) {
 		t.Error("attempt 2 was launched at bravo")
 	}
 }
+
+// TestReplanRestartsWhenCheckpointStays: when the checkpoint cannot go to
+// the site chosen for the work left after it (here no stager can carry
+// it), the whole job is planned again before the run starts over there.
+func TestReplanRestartsWhenCheckpointStays(t *testing.T) {
+	var mu sync.Mutex
+	var tokens []float64
+	e := newEnv(t, func(c *Config) {
+		c.Stager = nil
+		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			mu.Lock()
+			tokens = append(tokens, job.Spec.Tokens)
+			mu.Unlock()
+			return testplan.Cheapest(w, job, asOf, exclude)
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(60, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("ended %s at %s attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The submission's plan, the re-plan of the work left, and the re-plan
+	// of the whole job once the checkpoint stayed.
+	if n := len(tokens); n < 3 || tokens[0] != 1e6 || tokens[n-2] >= 1e6 || tokens[n-1] != 1e6 {
+		t.Errorf("plans asked for %v tokens, want 1e6, then less, then 1e6 again", tokens)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	found := false
+	for _, ev := range evs {
+		found = found || (ev.Kind == "replanned" && strings.Contains(ev.Reason, "whole job is planned again") && strings.Contains(ev.Reason, "no stager"))
+	}
+	if !found {
+		t.Errorf("no event says the whole job is planned again: %v", kinds(evs))
+	}
+}
