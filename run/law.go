@@ -728,7 +728,8 @@ func (c *Controller) holdWait(ctx context.Context, r *Run, reason, code, rule st
 		if r.State.Final() || r.State == Held {
 			return store.ErrNoChange
 		}
-		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1, Wait: wait, Wants: wants}
+		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1, Wait: wait, Wants: wants,
+			Restart: r.Migration != nil && r.Migration.Restart}
 		r.Migration = nil
 		ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
 		return transition(ch, r, Held, reason)
@@ -808,7 +809,9 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		if r.Hold != nil && r.Hold.Wait != "" {
 			waited = fmt.Sprintf("admitted after waiting %s for %s", now.Sub(since).Round(time.Second), r.Hold.Wait)
 		}
-		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev, Done: doneShare(r)}
+		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
+			Restart: r.Hold != nil && r.Hold.Restart}
+		r.Migration.Done = doneShare(r)
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
 		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why); err != nil {

@@ -81,7 +81,8 @@ func (r *Run) Spent(now time.Time) Spend {
 // its own run's plan; the law is judged on the whole job either way.
 func doneShare(r *Run) float64 {
 	ck, p := r.Checkpoint, r.Progress
-	if ck == nil || ck.Name == "" || p == nil || p.Steps <= 0 || ck.Step <= 0 || (r.Migration != nil && r.Migration.Restart) {
+	restart := (r.Migration != nil && r.Migration.Restart) || (r.Hold != nil && r.Hold.Restart)
+	if ck == nil || ck.Name == "" || p == nil || p.Steps <= 0 || ck.Step <= 0 || restart {
 		return 0
 	}
 	step := min(ck.Step, p.Steps-1)

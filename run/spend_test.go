@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,5 +265,62 @@ func TestReplanRestartsWhenCheckpointStays(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no event says the whole job is planned again: %v", kinds(evs))
+	}
+}
+
+// TestReplanRestartHeldStaysWhole: a run whose checkpoint could not follow
+// the re-plan of the work left, and whose whole job then has no placement,
+// is held for the whole job: its retries do not plan the work left again
+// (which would place it, fail to move the checkpoint and hold it again,
+// without end, at the first retry's pace).
+func TestReplanRestartHeldStaysWhole(t *testing.T) {
+	var refuseWhole atomic.Bool
+	var mu sync.Mutex
+	var tokens []float64
+	e := newEnv(t, func(c *Config) {
+		c.Stager = nil
+		c.HoldRetry = 20 * time.Millisecond
+		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			mu.Lock()
+			tokens = append(tokens, job.Spec.Tokens)
+			mu.Unlock()
+			if refuseWhole.Load() && job.Spec.Tokens >= 1e6 {
+				return &planner.Plan{}, nil // the whole job fits nowhere now
+			}
+			return testplan.Cheapest(w, job, asOf, exclude)
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(60, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	refuseWhole.Store(true)
+	e.failSite("alpha")
+	e.waitFor("held", 30*time.Second, func(r *Run) bool { return r.State == Held }, r.ID)
+	// Many retries' worth of time.
+	time.Sleep(time.Second)
+	r, err = e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	released, restarts := 0, 0
+	for _, ev := range evs {
+		if ev.Kind == "released" {
+			released++
+		}
+		if ev.Kind == "replanned" && strings.Contains(ev.Reason, "whole job is planned again") {
+			restarts++
+		}
+	}
+	if r.State != Held || released != 0 || restarts != 1 {
+		t.Errorf("run %s, released %d times, restarted %d times (want held, 0, 1): %v", r.State, released, restarts, kinds(evs))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(tokens); tokens[n-1] != 1e6 {
+		t.Errorf("the held run's last plan asked for %g tokens, want the whole job's 1e6", tokens[n-1])
 	}
 }

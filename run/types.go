@@ -121,6 +121,12 @@ type Hold struct {
 	// admission loop, not the hold's retry timer, releases such a run.
 	Wait  string `json:"wait,omitempty"`
 	Wants []Want `json:"wants,omitempty"`
+	// Restart carries Migration.Restart through the hold: the checkpoint
+	// could not follow a plan of the work left after it, so the run's
+	// next plans are of the whole job. Without it each release would plan
+	// the work left again, place the run where its checkpoint cannot go,
+	// and hold it again, without end.
+	Restart bool `json:"restart,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
