@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,6 +105,14 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	}
 	// Has the victim a lawful place to resume or wait?
 	vw, vjob, _, err := c.jobLeft(victim)
+	var spent *spentError
+	if errors.As(err, &spent) {
+		// Its attempts used up its budget or deadline: its next plan ends
+		// it rather than place it. That must not keep it where it is (a
+		// borrower would keep lent quota for as long as its workload ran):
+		// it is judged on the whole job, as before any attempt ran.
+		vw, vjob, err = c.worldJob(victim)
+	}
 	if err != nil {
 		return false, nil
 	}

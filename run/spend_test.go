@@ -324,3 +324,40 @@ func TestReplanRestartHeldStaysWhole(t *testing.T) {
 		t.Errorf("the held run's last plan asked for %g tokens, want the whole job's 1e6", tokens[n-1])
 	}
 }
+
+// TestReclaimSpentBorrower: a borrower whose attempts used up its budget
+// (its estimate was small, its workload runs on) still gives lent quota
+// back at its checkpoint: a used-up budget does not make a run impossible
+// to preempt. It then ends at its re-plan, saying its budget is spent.
+func TestReclaimSpentBorrower(t *testing.T) {
+	quotas := testQuotas(t, "quotas.yaml", reclaimQuotas)
+	e := newEnv(t, func(c *Config) {
+		c.CatalogDir = "testdata/fleet-sites"
+		c.HoldRetry = 50 * time.Millisecond
+		c.Quotas = quotas
+	})
+	ctx := context.Background()
+	doc := pinnedJob("borrower", 4000, 10)
+	// 8 accelerators at $1 an hour spend $0.0001 in 45 ms.
+	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 0.0001\n", 1)
+	b, _, err := e.c.Submit(ctx, "t2", SubmitRequest{Documents: []Document{doc}})
+	if err != nil || b.State != Planned || b.Placement.Count != 8 {
+		t.Fatalf("borrower: %+v %v", b, err)
+	}
+	e.waitForTenant("t2", "the borrower's checkpoint", 30*time.Second, func(r *Run) bool {
+		return (r.State == Running || r.State == Checkpointed) && r.Checkpoint != nil && r.Checkpoint.Name != ""
+	}, b.ID)
+	l, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("lender", 20, 10)}})
+	if err != nil || l.State != Held || l.Hold.Wait != WaitQuota {
+		t.Fatalf("lender: %+v %v", l, err)
+	}
+	// The borrower alone would hold the quota for a minute.
+	l = e.waitFor("the reclaim, then the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, l.ID)
+	if l.State != Succeeded {
+		t.Fatalf("lender's run ended %s: %s", l.State, l.Reason)
+	}
+	b = e.waitForTenant("t2", "the borrower's end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
+	if b.State != Failed || !strings.Contains(b.Reason, "budget of $0.0001 is spent") {
+		t.Fatalf("borrower ended %s: %s", b.State, b.Reason)
+	}
+}
