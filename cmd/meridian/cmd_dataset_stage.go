@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -75,18 +76,27 @@ the law about another date and moves nothing.`,
 			}
 			// Volume thresholds count what was exported before: the state
 			// directory's ledger. A dry run on a state directory without
-			// a database has none to read, and its advisory says so.
-			var db *auditDB
-			if _, serr := os.Stat(st.Database()); !dryRun || serr == nil {
-				if db, err = st.auditStore(cmd.Context()); err != nil {
-					return err
-				}
-				defer db.Close()
-				q.Exports = transfer.ExportsOf(transfer.AuditLedger{Store: db})
-			}
+			// a database has none to read, and its advisory says so. A
+			// dry run reads the ledger read-only: opening the audit store
+			// would anchor the log (a first anchor, the anchor key, a
+			// key entry), and a dry run writes nothing.
 			if dryRun {
+				if _, serr := os.Stat(st.Database()); serr == nil {
+					r, err := store.OpenAuditReader(cmd.Context(), st.Database())
+					if err != nil {
+						return err
+					}
+					defer r.Close()
+					q.Exports = transfer.ExportsOf(transfer.AuditLedger{Store: r})
+				}
 				return dryRunStage(cmd, out, lw, q, ds, site)
 			}
+			db, err := st.auditStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			q.Exports = transfer.ExportsOf(transfer.AuditLedger{Store: db})
 			bar := &barProgress{w: cmd.ErrOrStderr()}
 			dst := *site
 			dst.Spec.Store = run.SiteStore(st.Path, site)

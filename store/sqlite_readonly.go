@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"meridian.dev/meridian/audit"
+)
+
+// AuditReader reads a SQLite database's audit log without writing to it:
+// no migration, no schema, no append. Commands that only look (a dry run
+// asking the law, which counts what the ledger says was exported) use it,
+// so that looking leaves the state directory as it was.
+type AuditReader struct{ db *sql.DB }
+
+// ErrReadOnly is returned by AuditReader's AppendAudit.
+var ErrReadOnly = errors.New("audit log opened read-only")
+
+// OpenAuditReader opens the existing database at path for queries only; a
+// missing file is an error, not a new database. The connection is not
+// SQLite's read-only mode (mode=ro): that cannot remove the WAL and
+// shared-memory files it has to create beside a WAL database, and would
+// leave them behind. query_only refuses every change to the database, and
+// the last connection to close removes those files as it found them absent.
+func OpenAuditReader(ctx context.Context, path string) (*AuditReader, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &AuditReader{db: db}, nil
+}
+
+// AuditSelect returns the entries q selects, in seq order.
+func (r *AuditReader) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	query, args, err := auditSelect(q, func(int) string { return "?" })
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanAudit(rows, q.MaxBytes)
+}
+
+// AppendAudit refuses: the reader writes nothing.
+func (r *AuditReader) AppendAudit(context.Context, ...audit.Record) error { return ErrReadOnly }
+
+// Close closes the database.
+func (r *AuditReader) Close() error { return r.db.Close() }
