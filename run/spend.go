@@ -106,7 +106,10 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 	left := *job
 	var notes []string
 	if done > 0 {
-		left.Spec.Tokens = job.Spec.Tokens * (1 - done)
+		// At least the loader's least: a share reported near enough to 1
+		// (a length in steps past what a float64 tells apart from one
+		// step less) would leave no work, which no estimate expects.
+		left.Spec.Tokens = max(job.Spec.Tokens*(1-done), 1)
 		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
 		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), r.Checkpoint.Step, r.Progress.Steps))
 	}
@@ -118,11 +121,17 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		notes = append(notes, fmt.Sprintf("budget %s of %s left", usd(left.Spec.BudgetUSD), usd(b)))
 	}
 	if d := job.Spec.Deadline; d > 0 && s.Hours > 0 {
-		used := time.Duration(s.Hours * float64(time.Hour))
-		if used >= d.D() {
+		// Compared as hours first: hours past what a time.Duration holds
+		// would wrap around in the conversion. What is left must be above
+		// 0, which a plan would read as no deadline at all.
+		var rest time.Duration
+		if s.Hours < d.D().Hours() {
+			rest = d.D() - time.Duration(s.Hours*float64(time.Hour))
+		}
+		if rest <= 0 {
 			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: the attempts so far ran %.1f hours", d, s.Hours)}
 		}
-		left.Spec.Deadline = catalog.Duration(d.D() - used)
+		left.Spec.Deadline = catalog.Duration(rest)
 		notes = append(notes, fmt.Sprintf("deadline %.1f hours of %s left", left.Spec.Deadline.Hours(), d))
 	}
 	why := ""

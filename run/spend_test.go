@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,5 +360,38 @@ func TestReclaimSpentBorrower(t *testing.T) {
 	b = e.waitForTenant("t2", "the borrower's end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
 	if b.State != Failed || !strings.Contains(b.Reason, "budget of $0.0001 is spent") {
 		t.Fatalf("borrower ended %s: %s", b.State, b.Reason)
+	}
+}
+
+// TestRemainingBounds: what the workload reports (its length in steps,
+// its checkpoint's step) and what the attempts ran cannot make the job
+// left one the loader would refuse: at least one token is left however
+// near the end the checkpoint claims to be, and hours beyond what a
+// time.Duration holds use the deadline up rather than wrap around.
+func TestRemainingBounds(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	job := &catalog.TrainingJob{}
+	job.Spec.Model.Parameters = 1e9
+	job.Spec.Tokens = 1e10
+	job.Spec.Deadline = catalog.Duration(48 * time.Hour)
+	r := &Run{Attempt: 1, Data: Data{
+		Checkpoint: &Checkpoint{Step: math.MaxInt64 - 1, Name: "ck"},
+		Progress:   &Progress{Step: math.MaxInt64 - 1, Steps: math.MaxInt64},
+	}}
+	left, _, err := remaining(job, r, t0, doneShare(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left.Spec.Tokens < 1 || estimate.TrainingFLOPs(&left.Spec) <= 0 {
+		t.Errorf("a checkpoint one step before the end of %d steps leaves %g tokens", r.Progress.Steps, left.Spec.Tokens)
+	}
+	// Two attempts of two centuries each: more than a Duration holds.
+	long := func(n int) Attempt {
+		s := t0.AddDate(-400+200*n, 0, 0)
+		return Attempt{N: n + 1, Count: 1, Started: s, Ended: s.AddDate(200, 0, 0)}
+	}
+	r = &Run{Attempt: 2, Data: Data{Attempts: []Attempt{long(0), long(1)}}}
+	if _, _, err := remaining(job, r, t0, 0); !isSpent(err, "deadline of 2d is used up") {
+		t.Errorf("four centuries against a deadline of 2 days: %v", err)
 	}
 }
