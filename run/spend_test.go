@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -393,5 +394,21 @@ func TestRemainingBounds(t *testing.T) {
 	r = &Run{Attempt: 2, Data: Data{Attempts: []Attempt{long(0), long(1)}}}
 	if _, _, err := remaining(job, r, t0, 0); !isSpent(err, "deadline of 2d is used up") {
 		t.Errorf("four centuries against a deadline of 2 days: %v", err)
+	}
+}
+
+// TestAttemptJSONOmitsUnsetTimes: an attempt that has not held its pool,
+// or holds it still, says nothing of when it started or ended (not year 1).
+func TestAttemptJSONOmitsUnsetTimes(t *testing.T) {
+	b, err := json.Marshal(Attempt{N: 1, Site: "a", Count: 8, PricePerHour: 2, Started: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, `"started":"2026-12-01T00:00:00Z"`) || strings.Contains(s, `"ended"`) {
+		t.Errorf("a running attempt's JSON: %s", s)
+	}
+	b, _ = json.Marshal(Attempt{N: 2, Site: "b"})
+	if s := string(b); strings.Contains(s, `"started"`) || strings.Contains(s, `"ended"`) {
+		t.Errorf("an attempt that has not run: %s", s)
 	}
 }

@@ -168,8 +168,8 @@ type Attempt struct {
 	// from the job's budget and deadline (see Run.Spent).
 	Count        int       `json:"count,omitempty"`
 	PricePerHour float64   `json:"pricePerHour,omitempty"`
-	Started      time.Time `json:"started,omitempty"`
-	Ended        time.Time `json:"ended,omitempty"`
+	Started      time.Time `json:"started,omitzero"`
+	Ended        time.Time `json:"ended,omitzero"`
 }
 
 // Data is the run's durable document (store.Run.Data).
