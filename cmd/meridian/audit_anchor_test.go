@@ -5,10 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/statedir"
+	"meridian.dev/meridian/store"
 )
 
 // TestAuditCLIDoesNotReanchorKeyedLog: the CLI's appends (the transfer
@@ -42,12 +45,13 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 		}
 		return res
 	}
-	// A state directory only the CLI used is anchored as before.
+	// A state directory only the CLI used is anchored, and its log names
+	// the key (entry 1), as a server's start would have it.
 	appendCLI(2)
-	if res := verify(); !res.OK || res.Anchored == nil || res.Anchored.Seq != 2 || res.AnchorKeySeq != 0 {
+	if res := verify(); !res.OK || res.Anchored == nil || res.Anchored.Seq != 3 || res.AnchorKeySeq != 1 {
 		t.Fatalf("CLI-only log: %+v", res)
 	}
-	// A server starts on it: the key is recorded, and the CLI goes on.
+	// A server starts on it: the key is recorded already, and the CLI goes on.
 	d, err := st.auditStore(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +62,7 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	d.Close()
 	appendCLI(4)
 	res := verify()
-	if !res.OK || res.AnchorKeySeq != 3 || res.Anchored == nil || res.Anchored.Seq != 7 {
+	if !res.OK || res.AnchorKeySeq != 1 || res.Anchored == nil || res.Anchored.Seq != 7 {
 		t.Fatalf("after a server start and CLI appends: %+v", res)
 	}
 	// The tail is cut and anchor.json removed; then the CLI appends.
@@ -77,7 +81,136 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(st.Anchor(), audit.AnchorFile)); !os.IsNotExist(err) {
 		t.Fatalf("the CLI wrote a new anchor over a log that names its key: %v", err)
 	}
-	if res := verify(); res.OK || res.Problem == nil || res.Problem.Kind != audit.AnchorMissing || res.Problem.Seq != 3 {
+	if res := verify(); res.OK || res.Problem == nil || res.Problem.Kind != audit.AnchorMissing || res.Problem.Seq != 1 {
 		t.Fatalf("cut log after a CLI append: %+v", res)
+	}
+}
+
+// TestAuditCLIOnlyStateRecordsAnchorKey: a state directory only the CLI
+// has used (no server ever started there) is anchored as a server's start
+// anchors one: the log records the anchor key, so cutting its tail and
+// removing anchor.json (or the whole anchor directory) fails verification
+// instead of reading as a log never anchored.
+func TestAuditCLIOnlyStateRecordsAnchorKey(t *testing.T) {
+	ctx := context.Background()
+	for _, removed := range []string{audit.AnchorFile, ""} {
+		st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+		d, err := st.auditStore(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			if err := audit.NewLog(d).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.Close()
+		res, err := verifyOffline(ctx, st.Path, "")
+		if err != nil || !res.OK || res.AnchorKeySeq == 0 || res.Anchored == nil || res.Anchored.Seq != res.Entries {
+			t.Fatalf("CLI-only log: %+v %v", res, err)
+		}
+		keySeq := res.AnchorKeySeq
+		// The attack: the tail cut, the anchor removed, no key needed.
+		d, err = st.auditStore(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DB().Exec(`DELETE FROM audit WHERE seq > ?`, res.Entries-2); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if err := os.RemoveAll(filepath.Join(st.Anchor(), removed)); err != nil {
+			t.Fatal(err)
+		}
+		res, err = verifyOffline(ctx, st.Path, "")
+		if err != nil || res.OK || res.Problem == nil || res.Problem.Kind != audit.AnchorMissing || res.Problem.Seq != keySeq {
+			t.Fatalf("CLI-only log cut with anchor/%s removed: %+v %v", removed, res, err)
+		}
+	}
+}
+
+// TestAuditCLIRecordsKeyOfOlderCLIAnchor: a state directory an older CLI
+// anchored without recording the key gets the key entry at the next CLI
+// command, after its log verified against that anchor.
+func TestAuditCLIRecordsKeyOfOlderCLIAnchor(t *testing.T) {
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	key, err := audit.LoadKey(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := audit.NewLog(db).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, head, err := db.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	d, err := st.auditStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	res, err := verifyOffline(ctx, st.Path, "")
+	if err != nil || !res.OK || res.AnchorKeySeq != 4 || res.Anchored == nil || res.Anchored.Seq != 4 {
+		t.Fatalf("after a CLI command on a log an older CLI anchored: %+v %v", res, err)
+	}
+}
+
+// TestServeAnchorElsewhereAfterCLI: the log of a state directory the CLI
+// used names the key in STATE/anchor. A server started on it with
+// --audit-anchor elsewhere finds no anchor there and refuses, saying where
+// the anchor is; moved there, key included, it serves.
+func TestServeAnchorElsewhereAfterCLI(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	st := state{Dir: statedir.Dir{Path: filepath.Join(dir, "state")}}
+	d, err := st.auditStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.NewLog(d).Append(ctx, KindScreeningDecision, "", map[string]int{"i": 1}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	elsewhere := filepath.Join(dir, "anchor-elsewhere")
+	opts := serverOptions{StateDir: st.Path, AnchorDir: elsewhere, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard}
+	if s, err := startServer(opts); err == nil {
+		s.Close()
+		t.Fatal("a server started with its anchor where the log's is not")
+	} else if !strings.Contains(err.Error(), audit.AnchorMissing) || !strings.Contains(err.Error(), "move that directory, key included, to "+elsewhere) {
+		t.Fatalf("start with the anchor elsewhere: %v", err)
+	}
+	if err := os.RemoveAll(elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(st.Anchor(), elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(opts)
+	if err != nil {
+		t.Fatalf("start with the anchor moved: %v", err)
+	}
+	s.Close()
+	res, err := verifyOffline(ctx, st.Path, elsewhere)
+	if err != nil || !res.OK || res.AnchorKeySeq != 1 || res.Anchored == nil {
+		t.Fatalf("verify against the moved anchor: %+v %v", res, err)
 	}
 }

@@ -80,12 +80,9 @@ func (d *auditDB) Close() error {
 // chain `meridian audit verify` checks) holds the transfer ledger. SQLite
 // serialises writers, so this is safe beside a running `meridian serve`.
 //
-// The CLI extends the anchor in STATE/anchor. It writes a first anchor
-// there only for a log that records no anchor key (a state directory no
-// server of this version has started on): a log that does record one is
-// guarded by that key's anchor, and anchoring it here afresh would bless a
-// tail cut while anchor.json was missing. It does not record a key itself:
-// a server may keep its anchor elsewhere (--audit-anchor).
+// The CLI anchors the log in STATE/anchor as a server's start does (see
+// cliAnchor): a state directory no server has started on is guarded the
+// same way, the log naming the anchor key.
 func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	key, err := audit.LoadKey(s.Path)
 	if err != nil {
@@ -108,7 +105,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		return nil, err
 	}
 	d.SQLite = db
-	anchor, err := firstAnchor(ctx, db, anchors)
+	anchor, err := cliAnchor(ctx, db, anchors)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -120,18 +117,32 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	return d, nil
 }
 
-// firstAnchor says whether the CLI may anchor db's log in anchors, writing
-// the first anchor at its head when there is none and the log records no
-// anchor key.
-func firstAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (bool, error) {
-	if _, ok, err := anchors.Read(); err != nil || ok {
-		return err == nil, err
+// cliAnchor says whether the CLI follows db's log into anchors. A log that
+// names no anchor key is anchored as a server's start anchors it
+// (recordAnchorKey): verified against the anchor, if there is one, then
+// anchored (a first anchor when there is none) and the key recorded. Until
+// the key is recorded, removing anchor.json and cutting the tail leaves a
+// log that reads as never anchored; a CLI that only anchored (as it once
+// did) left every state directory no server started on open to that.
+//
+// A log that names a key is followed only when the anchor is there: with
+// it gone the log is anchored elsewhere (serve --audit-anchor) or the
+// anchor was removed, and anchoring the log afresh would bless a tail cut
+// meanwhile. The key entry binds the log to STATE/anchor: a server started
+// later with --audit-anchor elsewhere needs that directory moved there.
+func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (bool, error) {
+	_, ok, err := anchors.Read()
+	if err != nil {
+		return false, err
 	}
 	keyed, err := db.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
 	if err != nil {
 		return false, err
 	}
 	if n := len(keyed); n > 0 {
+		if ok {
+			return true, nil
+		}
 		var p audit.AnchoredPayload
 		json.Unmarshal(keyed[n-1].Payload, &p)
 		if p.Key == anchors.Key() {
@@ -141,11 +152,17 @@ func firstAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) 
 		// or the directory was replaced; the server's start tells which.
 		return false, nil
 	}
-	seq, head, err := db.AuditHead(ctx)
+	res, err := db.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
 		return false, err
 	}
-	return true, anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC())
+	if !res.OK {
+		// The server refuses to start on such a log until the operator
+		// accepts it; the CLI goes on but neither anchors nor names a key.
+		fmt.Fprintf(os.Stderr, "warning: audit log does not verify (%v); not anchoring it (meridian audit verify --state)\n", res.Problem)
+		return false, nil
+	}
+	return true, recordAnchorKey(ctx, db, anchors, res)
 }
 
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {

@@ -344,7 +344,7 @@ func startServer(opts serverOptions) (*server, error) {
 	closers = append(closers, func() { st.Close() })
 	anchorer.st = st
 	if err := checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw); err != nil {
-		return nil, err
+		return nil, anchorMovedHint(err, anchorDir, dir.Anchor())
 	}
 	go anchorer.run()
 	closers = append(closers, anchorer.close)

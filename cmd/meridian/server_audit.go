@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -47,7 +50,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	}
 	if !res.OK {
 		if !accept {
-			return fmt.Errorf("audit log does not verify: %v; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
+			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
 		fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
 		accepted, err := audit.NewRecord("audit-broken-accepted", "", map[string]any{"problem": res.Problem, "anchored": res.Anchored, "by": "operator (serve --accept-broken-audit)"})
@@ -71,6 +74,23 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		return anchors.Reset(seq, head, nowUTC())
 	}
 	return recordAnchorKey(ctx, st, anchors, res)
+}
+
+// anchorMovedHint adds to a start refused because the anchor is missing,
+// when --audit-anchor points away from the state directory's own anchor
+// directory and that one holds an anchor, how to go on: the log may name
+// the key there (the CLI anchors a state directory's log in it, as does a
+// start without --audit-anchor), and moving an anchor means moving its
+// directory, key included. A new key would be a replaced anchor.
+func anchorMovedHint(err error, anchorDir, stateAnchor string) error {
+	var p *audit.Problem
+	if !errors.As(err, &p) || p.Kind != audit.AnchorMissing || filepath.Clean(anchorDir) == filepath.Clean(stateAnchor) {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(stateAnchor, audit.AnchorFile)); serr != nil {
+		return err
+	}
+	return fmt.Errorf("%w; %s holds an anchor: if the log is anchored there, move that directory, key included, to %s (or start without --audit-anchor)", err, stateAnchor, anchorDir)
 }
 
 // anchoredStore is what anchoring a log needs of its store.
