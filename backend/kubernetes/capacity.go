@@ -32,8 +32,9 @@ import (
 //
 // One poll is one list of the selected nodes and, for each Ready one, one
 // list of its pods (field selector spec.nodeName, which the API server's
-// watch cache indexes), a few nodes at a time: fresh answers, not the
-// backend's watch cache, so a cordon or a new pod counts at the next poll. Listing pods of every namespace needs the
+// watch cache indexes), a few nodes at a time, each list read in pages
+// (listPages): fresh answers, not the backend's watch cache, so a cordon
+// or a new pod counts at the next poll. Listing pods of every namespace needs the
 // kubeconfig's user to be allowed to list pods cluster-wide; without that
 // Capacity fails, saying so, and the catalog's figure stands.
 
@@ -55,22 +56,22 @@ const (
 // Capacity reports how many of the site's GPU resource its jobs can have
 // now (see above), keyed backend.SiteAccelerator.
 func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
-	var list apiNodeList
-	err := b.cs.core.Get().Resource(resourceNodes).
-		VersionedParams(&metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, metav1.ParameterCodec).
-		Do(ctx).Into(&list)
+	var nodes []*apiNode
+	err := listPages(ctx, b.cs.core, resourceNodes, "",
+		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
+			if len(nodes)+len(list.Items) > maxCapacityNodes {
+				return fmt.Errorf("backend.nodeSelector picks more than %d nodes", maxCapacityNodes)
+			}
+			for i := range list.Items {
+				nodes = append(nodes, &list.Items[i])
+			}
+			return nil
+		})
 	if apierrors.IsForbidden(err) {
 		return nil, fmt.Errorf("kubernetes capacity: backend.kubeconfig: the user may not list nodes: %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes capacity: nodes: %w", err)
-	}
-	if len(list.Items) > maxCapacityNodes {
-		return nil, fmt.Errorf("kubernetes capacity: backend.nodeSelector picks %d nodes, more than %d", len(list.Items), maxCapacityNodes)
-	}
-	nodes := make([]*apiNode, len(list.Items))
-	for i := range list.Items {
-		nodes[i] = &list.Items[i]
 	}
 	var (
 		mu    sync.Mutex
@@ -114,36 +115,35 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
 		}
 		alloc = v
 	}
-	var pods apiPodList
 	sel := fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", n.Name),
 		fields.OneTermNotEqualSelector("status.phase", podSucceeded),
 		fields.OneTermNotEqualSelector("status.phase", podFailed)).String()
-	err := b.cs.core.Get().Resource(resourcePods).
-		VersionedParams(&metav1.ListOptions{FieldSelector: sel}, metav1.ParameterCodec).
-		Do(ctx).Into(&pods)
+	used, own, listed := 0, 0, 0
+	err := listPages(ctx, b.cs.core, resourcePods, "", metav1.ListOptions{FieldSelector: sel}, func(pods *apiPodList) error {
+		if listed += len(pods.Items); listed > maxPodsPerNode {
+			return fmt.Errorf("more than %d pods listed", maxPodsPerNode)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Spec.NodeName != n.Name || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+				continue
+			}
+			req, err := podRequest(p, b.gpu)
+			if err != nil {
+				return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
+			}
+			used += req
+			if p.Namespace == b.ns && p.Labels[LabelManagedBy] == managedBy {
+				own += req
+			}
+		}
+		return nil
+	})
 	if apierrors.IsForbidden(err) {
 		return 0, fmt.Errorf("backend.kubeconfig: the user may not list pods in every namespace, which reporting the site's free %s needs: %w", b.gpu, err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("node %s: pods: %w", n.Name, err)
-	}
-	if len(pods.Items) > maxPodsPerNode {
-		return 0, fmt.Errorf("node %s: %d pods listed, more than %d", n.Name, len(pods.Items), maxPodsPerNode)
-	}
-	used, own := 0, 0
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Spec.NodeName != n.Name || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
-			continue
-		}
-		req, err := podRequest(p, b.gpu)
-		if err != nil {
-			return 0, fmt.Errorf("node %s: pod %s/%s: %w", n.Name, p.Namespace, p.Name, err)
-		}
-		used += req
-		if p.Namespace == b.ns && p.Labels[LabelManagedBy] == managedBy {
-			own += req
-		}
 	}
 	free := 0
 	if b.takesPods(n) && alloc > used {

@@ -20,6 +20,7 @@ import (
 // the setting to fix.
 func (b *Backend) Check(ctx context.Context) error {
 	if _, err := b.cs.core.Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
+		err = tooLarge(err)
 		if apierrors.IsUnauthorized(err) {
 			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
 		}
@@ -45,7 +46,7 @@ func (b *Backend) Check(ctx context.Context) error {
 		err := b.cs.authz.Post().Resource(resourceAccessCheck).
 			Body(&accessReview{Spec: accessReviewSpec{ResourceAttributes: &a}}).Do(ctx).Into(&r)
 		if err != nil {
-			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", err)
+			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", tooLarge(err))
 		}
 		if !r.Status.Allowed {
 			what := a.Verb + " " + a.Resource

@@ -29,6 +29,11 @@
 // Job for DefaultOrphanGrace (sweep.go). The user therefore needs list on
 // Secrets, which Check asks for.
 //
+// The site's API server is not trusted: every answer is read within the
+// bounds of limits.go (an object, a list page, a watch event, a pod's log),
+// lists are read in pages, and an answer past its bound is refused with
+// an error naming it.
+//
 // Cancel deletes the Job with foreground propagation; Logs reads pods/log.
 // The backend's state directory (on the controller's machine, never the
 // site's) keeps a small record per Job so that the final state of a Job

@@ -203,6 +203,9 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 		// One limit for all the backend's requests, whatever their group.
 		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
 	}
+	// Every answer of the site's API server is read within the bounds of
+	// limits.go.
+	rc.Wrap(boundResponses)
 	cs, err := newClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
@@ -475,6 +478,7 @@ func (b *Backend) deleteSecret(ctx context.Context, name string) {
 // explain turns API errors about the namespace into errors naming the
 // setting.
 func (b *Backend) explain(err error) error {
+	err = tooLarge(err)
 	switch {
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("backend.namespace %q: forbidden for the kubeconfig's user: %w", b.ns, err)
@@ -497,18 +501,20 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	}
 	if readyNodes == 0 && len(nodes) > 0 {
 		// The cache may trail a node that just came back: ask once.
-		var list apiNodeList
-		lerr := b.cs.core.Get().Resource(resourceNodes).
-			VersionedParams(&metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, metav1.ParameterCodec).
-			Do(ctx).Into(&list)
-		if lerr == nil {
-			nodes = nodes[:0]
-			for i := range list.Items {
-				nodes = append(nodes, &list.Items[i])
-				if nodeReady(&list.Items[i]) {
-					readyNodes++
+		var listed []*apiNode
+		ready := 0
+		lerr := listPages(ctx, b.cs.core, resourceNodes, "",
+			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
+				for i := range list.Items {
+					listed = append(listed, &list.Items[i])
+					if nodeReady(&list.Items[i]) {
+						ready++
+					}
 				}
-			}
+				return nil
+			})
+		if lerr == nil {
+			nodes, readyNodes = listed, ready
 		}
 	}
 	if len(nodes) == 0 {
@@ -946,7 +952,7 @@ func nodeReady(n *apiNode) bool {
 func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 	var j apiJob
 	if err := b.cs.batch.Get().Namespace(b.ns).Resource(resourceJobs).Name(name).Do(ctx).Into(&j); err != nil {
-		return nil, err
+		return nil, tooLarge(err)
 	}
 	return &j, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,7 +14,9 @@ import (
 
 // Logs streams the output of the attempt's Pods from pods/log, one Pod
 // after the other (by completion index); with several Pods each one's
-// output starts with a "==> pod NAME <==" line. A Pod not started yet, or
+// output starts with a "==> pod NAME <==" line. Of each Pod's log the
+// first maxPodLogBytes are read (limitBytes); an API server that sends
+// more fails the read with an error naming the Pod. A Pod not started yet, or
 // deleted (a cancelled Job), contributes nothing.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	if err := validHandle(handle); err != nil {
@@ -72,8 +75,13 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 			pod := l.pods[0]
 			l.pods = l.pods[1:]
+			// The API server is asked for maxPodLogBytes at most, and
+			// what it sends past that (and a little slack) is refused.
+			ctx := withResponseLimit(l.ctx, maxPodLogBytes+podLogSlack, "log of pod "+pod.Name,
+				"answer to limitBytes "+sizeString(maxPodLogBytes))
 			rc, err := l.b.cs.core.Get().Namespace(pod.Namespace).Resource(resourcePods).Name(pod.Name).
-				SubResource("log").Param("container", ContainerName).Stream(l.ctx)
+				SubResource("log").Param("container", ContainerName).
+				Param("limitBytes", strconv.Itoa(maxPodLogBytes)).Stream(ctx)
 			if apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) {
 				continue // deleted, or its container has not started
 			}

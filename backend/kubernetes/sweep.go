@@ -30,8 +30,6 @@ const (
 	DefaultOrphanGrace = 10 * time.Minute
 	// DefaultSweepEvery is how often the sweep lists the Secrets.
 	DefaultSweepEvery = 5 * time.Minute
-	// sweepPage is how many Secrets one list call answers.
-	sweepPage = 500
 	// maxOrphansSeen bounds what the sweep remembers: anyone who may create
 	// Secrets in the namespace can label them as Meridian's. Those past it
 	// are remembered by a later sweep, once earlier ones are gone.
@@ -92,30 +90,25 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	now := time.Now()
 	present := map[string]bool{}
-	cont := ""
-	for {
-		var list apiSecretList
-		req := b.cs.core.Get().Namespace(b.ns).Resource(resourceSecrets).
-			Param("labelSelector", sel).Param("limit", strconv.Itoa(sweepPage))
-		if cont != "" {
-			req = req.Param("continue", cont)
-		}
-		if err := req.Do(ctx).Into(&list); err != nil {
-			return res, fmt.Errorf("list Secrets in %s: %w", b.ns, b.explain(err))
-		}
+	var sweepErr error
+	err := listPages(ctx, b.cs.core, resourceSecrets, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiSecretList) error {
 		for i := range list.Items {
 			sec := &list.Items[i]
 			res.Listed++
 			if len(sec.OwnerReferences) > 0 {
 				continue
 			}
-			if err := b.sweepOne(ctx, sec, grace, now, present, &res); err != nil {
-				return res, err
+			if sweepErr = b.sweepOne(ctx, sec, grace, now, present, &res); sweepErr != nil {
+				return sweepErr
 			}
 		}
-		if cont = list.Continue; cont == "" {
-			break
-		}
+		return nil
+	})
+	if sweepErr != nil {
+		return res, sweepErr
+	}
+	if err != nil {
+		return res, fmt.Errorf("list Secrets in %s: %w", b.ns, b.explain(err))
 	}
 	b.sweep.mu.Lock()
 	for name := range b.sweep.seen {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -39,7 +41,12 @@ type watcher struct {
 
 	mu       sync.Mutex
 	failures map[string]failure // by resource ("jobs", "pods", "nodes")
-	down     map[string]downNode
+	// counts holds, by resource, about how many objects its cache holds.
+	counts map[string]*atomic.Int64
+	// broken holds, by resource, a watch event or list the backend refused
+	// (too large, too many objects) and has not seen a good one since.
+	broken map[string]failure
+	down   map[string]downNode
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -60,14 +67,15 @@ const podsByJob = "job"
 func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
-		failures: map[string]failure{}, down: map[string]downNode{}}
+		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
+		counts: map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}}}
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	nodeSel := labels.SelectorFromSet(b.selector).String()
 
-	w.jobs = cache.NewSharedIndexInformer(w.listWatch(b.cs.batch, resourceJobs, b.ns, managed),
+	w.jobs = cache.NewSharedIndexInformer(listWatch[apiJobList](w, b.cs.batch, resourceJobs, b.ns, managed),
 		&apiJob{}, 0, cache.Indexers{})
 
-	w.pods = cache.NewSharedIndexInformer(w.listWatch(b.cs.core, resourcePods, b.ns, managed),
+	w.pods = cache.NewSharedIndexInformer(listWatch[apiPodList](w, b.cs.core, resourcePods, b.ns, managed),
 		&apiPod{}, 0, cache.Indexers{podsByJob: func(obj any) ([]string, error) {
 			p, ok := obj.(*apiPod)
 			if !ok {
@@ -79,30 +87,160 @@ func newWatcher(b *Backend) *watcher {
 			return nil, nil
 		}})
 
-	w.nodesI = cache.NewSharedIndexInformer(w.listWatch(b.cs.core, resourceNodes, "", nodeSel),
+	w.nodesI = cache.NewSharedIndexInformer(listWatch[apiNodeList](w, b.cs.core, resourceNodes, "", nodeSel),
 		&apiNode{}, 0, cache.Indexers{})
 	return w
 }
 
 // listWatch lists and watches one resource (in namespace ns, or cluster
-// wide with ns "") through client-go's ListWatch, with selector as its label
-// selector; the failures of list and watch calls (and the next success)
-// tell whether the API server can be reached.
-func (w *watcher) listWatch(c *rest.RESTClient, resource, ns, selector string) *cache.ListWatch {
+// wide with ns "") with selector as its label selector; the failures of
+// list and watch calls (and the next success) tell whether the API server
+// can be reached. Lists are read in pages (listWhole) and watches event by
+// event within the bounds of limits.go, and a watch that would have the
+// cache hold more than maxCachedObjects is ended.
+//
+// The reflector is told that this ListerWatcher does not speak the
+// watch-list protocol, so that it lists (in bounded pages) rather than
+// opening a watch that starts with every object as an event, which no
+// page count bounds.
+func listWatch[L any, PL interface {
+	*L
+	runtime.Object
+	GetContinue() string
+}](w *watcher, c *rest.RESTClient, resource, ns, selector string) cache.ListerWatcher {
 	lw := cache.NewFilteredListWatchFromClient(c, resource, ns, func(o *metav1.ListOptions) { o.LabelSelector = selector })
-	list, watchFn := lw.ListWithContextFunc, lw.WatchFuncWithContext
-	return &cache.ListWatch{
+	watchFn := lw.WatchFuncWithContext
+	return pagedListWatch{&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			obj, err := list(ctx, o)
+			o.LabelSelector = selector
+			if o.ResourceVersion == "0" {
+				// At version 0 the API server answers from its cache,
+				// whole, whatever page size was asked for; with none it
+				// pages.
+				o.ResourceVersion = ""
+				o.ResourceVersionMatch = ""
+			}
+			obj, err := listWhole[L, PL](ctx, c, resource, ns, o)
 			w.observe(resource, err)
+			if err == nil {
+				w.observeStream(resource, nil)
+			}
 			return obj, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			wi, err := watchFn(ctx, o)
+			ctx = context.WithValue(ctx, watchRefusedKey{}, func(err error) { w.observeStream(resource, err) })
+			wi, err := watchFn(withResponseLimit(ctx, maxWatchEventBytes, "watch of "+resource, "event"), o)
 			w.observe(resource, err)
-			return wi, err
+			if err != nil {
+				return wi, err
+			}
+			return w.boundWatch(resource, wi), nil
 		},
+	}}
+}
+
+// pagedListWatch is a ListWatch that the reflector must not use for the
+// watch-list protocol (see listWatch).
+type pagedListWatch struct{ *cache.ListWatch }
+
+func (pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
+
+// boundWatch passes on the events of a watch of resource, ending it with
+// an error event where one more object would have the cache hold more
+// than maxCachedObjects. An event that arrives whole clears a refusal of
+// an earlier one (observeStream).
+func (w *watcher) boundWatch(resource string, in watch.Interface) watch.Interface {
+	bw := &boundedWatch{in: in, out: make(chan watch.Event), done: make(chan struct{})}
+	go func() {
+		defer close(bw.out)
+		for {
+			var ev watch.Event
+			var ok bool
+			select {
+			case ev, ok = <-in.ResultChan():
+			case <-bw.done:
+				return
+			}
+			if !ok {
+				return
+			}
+			switch ev.Type {
+			case watch.Added:
+				if n := w.cached(resource); n >= maxCachedObjects {
+					err := fmt.Errorf("kubernetes API server: watch of %s: more than %d objects, the most the backend keeps; refused", resource, maxCachedObjects)
+					w.observeStream(resource, err)
+					ev = watch.Event{Type: watch.Error, Object: &metav1.Status{Status: metav1.StatusFailure, Message: err.Error()}}
+					select {
+					case bw.out <- ev:
+					case <-bw.done:
+					}
+					bw.Stop()
+					return
+				}
+				w.observeStream(resource, nil)
+			case watch.Modified, watch.Deleted:
+				w.observeStream(resource, nil)
+			}
+			select {
+			case bw.out <- ev:
+			case <-bw.done:
+				return
+			}
+		}
+	}()
+	return bw
+}
+
+type boundedWatch struct {
+	in   watch.Interface
+	out  chan watch.Event
+	done chan struct{}
+	once sync.Once
+}
+
+func (bw *boundedWatch) Stop() {
+	bw.once.Do(func() {
+		close(bw.done)
+		bw.in.Stop()
+	})
+}
+
+func (bw *boundedWatch) ResultChan() <-chan watch.Event { return bw.out }
+
+// watchRefusedKey carries, in a watch request's context, what to call when
+// the transport refuses one of its events (boundResponses).
+type watchRefusedKey struct{}
+
+// cached is about how many objects the watch cache of resource holds:
+// its event handlers count what was added and deleted (counting the store
+// itself at each event would cost in proportion to its size).
+func (w *watcher) cached(resource string) int64 {
+	if c, ok := w.counts[resource]; ok {
+		return c.Load()
 	}
+	return 0
+}
+
+// observeStream records that the API server sent resource's watch (or
+// list) something the backend refused (err), or, with nil, something it
+// took: a watch that keeps failing this way leaves the cache behind, and
+// Status says so rather than report what it last knew.
+func (w *watcher) observeStream(what string, err error) {
+	if w.ctx.Err() != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		delete(w.broken, what)
+		return
+	}
+	f, ok := w.broken[what]
+	if !ok {
+		f.since = time.Now()
+	}
+	f.err = err
+	w.broken[what] = f
 }
 
 func (w *watcher) observe(what string, err error) {
@@ -127,17 +265,22 @@ func (w *watcher) observe(what string, err error) {
 func (w *watcher) healthErr() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.failures) == 0 {
-		return nil
-	}
-	whats := make([]string, 0, len(w.failures))
-	for k := range w.failures {
-		whats = append(whats, k)
-	}
-	sort.Strings(whats)
-	f := w.failures[whats[0]]
 	b := w.b
+	if len(w.failures) == 0 {
+		if len(w.broken) == 0 {
+			return nil
+		}
+		whats := slices.Sorted(maps.Keys(w.broken))
+		f := w.broken[whats[0]]
+		return fmt.Errorf("kubernetes API server at %s: the watch of %s has failed for %s, so what the backend knows of them is stale: %w",
+			b.host, whats[0], time.Since(f.since).Round(time.Second), f.err)
+	}
+	whats := slices.Sorted(maps.Keys(w.failures))
+	f := w.failures[whats[0]]
+	var tl *tooLargeError
 	switch {
+	case errors.As(f.err, &tl):
+		return fmt.Errorf("kubernetes API server at %s: %w", b.host, tl)
 	case apierrors.IsForbidden(f.err) && whats[0] == "nodes":
 		return fmt.Errorf("backend.kubeconfig: the user may not list and watch nodes, which Meridian needs to notice a lost node: %w", f.err)
 	case apierrors.IsForbidden(f.err):
@@ -208,6 +351,13 @@ func (w *watcher) start() {
 			podNotify(obj)
 		},
 	})
+	for resource, inf := range map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI} {
+		c := w.counts[resource]
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { c.Add(1) },
+			DeleteFunc: func(any) { c.Add(-1) },
+		})
+	}
 	go w.jobs.RunWithContext(w.ctx)
 	go w.pods.RunWithContext(w.ctx)
 	go w.nodesI.RunWithContext(w.ctx)
@@ -306,7 +456,8 @@ func (w *watcher) ready(ctx context.Context) error {
 // isTransient reports errors that waiting may cure (connection refused),
 // as opposed to refusals (forbidden, unauthorized).
 func isTransient(err error) bool {
-	return !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err)
+	var tl *tooLargeError
+	return !errors.As(err, &tl) && !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err)
 }
 
 func (w *watcher) job(name string) (*apiJob, bool) {

@@ -1,0 +1,315 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+)
+
+// Bounds on what the backend reads from the site's API server. The site is
+// not trusted: a broken or hostile API server could answer a get, a list, a
+// log or a watch with any number of bytes, and client-go reads a whole
+// answer (or a whole watch event) into memory before decoding it. Every
+// answer therefore passes through boundResponses (the transport of every
+// request the backend makes), which refuses the bytes past its bound with a
+// tooLargeError naming the request. The bounds count the bytes after
+// the transport has undone any compression, so a compressed answer that
+// would expand past them is refused too.
+const (
+	// maxObjectBytes bounds the answer to a request for one object (get,
+	// create, patch, delete, an access review, /version) and one event of a
+	// watch. The API server keeps no object over about 1.5 MiB (etcd's
+	// default request limit) and takes no request body over 3 MiB; its JSON
+	// may be somewhat larger than what etcd stores (byte fields become
+	// base64), so 4 MiB holds any real object.
+	maxObjectBytes = 4 << 20
+	// maxWatchEventBytes bounds one event of a watch stream: an object
+	// (maxObjectBytes) and the few bytes of its envelope
+	// ({"type":...,"object":...}), rounded up. A watch lives for minutes and
+	// carries any number of events, so its stream as a whole is not
+	// bounded, each event is.
+	maxWatchEventBytes = 5 << 20
+	// listPageSize is how many objects one page of a list asks for
+	// (client-go's pager asks for 500; smaller pages keep each answer a
+	// fraction of maxListPageBytes).
+	listPageSize = 250
+	// maxListPageBytes bounds one page of a list: listPageSize objects of up
+	// to 64 KiB each. A Node with its status (images, conditions) and
+	// managedFields is typically 10–40 KiB and a Pod 5–20 KiB, so a real
+	// page is a few MiB; a single page of listPageSize objects each near
+	// maxObjectBytes would be no real cluster's.
+	maxListPageBytes = 16 << 20
+	// maxListPages bounds the pages of one list, and with listPageSize the
+	// objects it returns (50,000): more than the nodes a site may select for
+	// capacity (maxCapacityNodes) or the Jobs, Pods and Secrets Meridian
+	// keeps in one namespace. It also ends a list whose API server answers
+	// each page with another continue token.
+	maxListPages = 200
+	// maxCachedObjects bounds the objects each of the backend's watch
+	// caches (Jobs, Pods, Nodes) holds: what maxListPages pages list.
+	maxCachedObjects = maxListPages * listPageSize
+	// maxPodLogBytes is how much of one Pod's log the backend reads: the
+	// limitBytes it asks of the API server, which is also the run
+	// controller's default bound on the output it keeps of an attempt.
+	maxPodLogBytes = 16 << 20
+	// podLogSlack is what the API server may send past limitBytes (its
+	// documentation says the answer "may return slightly more"; the kubelet
+	// cuts at a line's end); an answer longer than maxPodLogBytes plus this
+	// is refused.
+	podLogSlack = 1 << 20
+)
+
+// tooLargeError says which answer of the API server was larger than the
+// backend accepts.
+type tooLargeError struct{ msg string }
+
+func (e *tooLargeError) Error() string { return e.msg }
+
+// errTooLarge is the error for an answer to what (a request, "list of
+// pods", "watch of jobs") whose unit ("answer", "event", "page") is larger
+// than limit bytes.
+func errTooLarge(what, unit string, limit int64) *tooLargeError {
+	return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: %s larger than %s, the most the backend reads; refused",
+		what, unit, sizeString(limit))}
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// tooLarge returns the tooLargeError that err carries, or err itself:
+// client-go wraps a failed read of an answer in "unexpected error when
+// reading response body. Please retry", which retrying does not cure.
+func tooLarge(err error) error {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		return tl
+	}
+	return err
+}
+
+// responseLimit is the bound a caller sets, through the request's context,
+// on the answer to one request that is not a watch.
+type responseLimit struct {
+	max  int64
+	what string
+	unit string
+}
+
+type responseLimitKey struct{}
+
+// withResponseLimit has the requests made with ctx accept answers of up to
+// max bytes (in place of maxObjectBytes), described as what in errors.
+func withResponseLimit(ctx context.Context, max int64, what, unit string) context.Context {
+	return context.WithValue(ctx, responseLimitKey{}, responseLimit{max: max, what: what, unit: unit})
+}
+
+// boundResponses wraps the transport of the backend's REST clients so that
+// no answer is read past its bound: a watch (watch=true) event by event,
+// up to maxWatchEventBytes each; any other answer whole, up to the bound
+// its context sets (withResponseLimit) or maxObjectBytes.
+func boundResponses(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.Body == nil {
+			return resp, err
+		}
+		if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
+			what := "watch " + req.URL.Path
+			if lim, ok := req.Context().Value(responseLimitKey{}).(responseLimit); ok {
+				what = lim.what
+			}
+			refused, _ := req.Context().Value(watchRefusedKey{}).(func(error))
+			resp.Body = &eventLimit{rc: resp.Body, max: maxWatchEventBytes, what: what, refused: refused}
+			return resp, nil
+		}
+		lim, ok := req.Context().Value(responseLimitKey{}).(responseLimit)
+		if !ok {
+			lim = responseLimit{max: maxObjectBytes, what: req.Method + " " + req.URL.Path, unit: "answer"}
+		}
+		resp.Body = &sizeLimit{rc: resp.Body, left: lim.max, limit: lim.max, declared: resp.ContentLength,
+			err: errTooLarge(lim.what, lim.unit, lim.max)}
+		return resp, nil
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// sizeLimit reads an answer up to left bytes; a byte more is an error. An
+// answer whose Content-Length is already over is refused before any of it
+// is read.
+type sizeLimit struct {
+	rc       io.ReadCloser
+	left     int64
+	declared int64
+	limit    int64
+	err      *tooLargeError
+	failed   bool
+}
+
+func (s *sizeLimit) Read(p []byte) (int, error) {
+	if s.failed || s.declared > s.limit {
+		s.failed = true
+		return 0, s.err
+	}
+	// Ask for one byte past the bound, to tell an answer that ends there
+	// from one that goes on.
+	if int64(len(p)) > s.left+1 {
+		p = p[:s.left+1]
+	}
+	n, err := s.rc.Read(p)
+	if int64(n) > s.left {
+		s.failed = true
+		n = int(s.left)
+		s.left = 0
+		return n, s.err
+	}
+	s.left -= int64(n)
+	return n, err
+}
+
+func (s *sizeLimit) Close() error { return s.rc.Close() }
+
+// eventLimit reads a watch stream (a sequence of JSON objects, one per
+// event), refusing one event of more than max bytes. It follows the JSON
+// structure (strings, escapes, nesting) just enough to see where each
+// top-level value ends; bytes between events count towards the next, so
+// that an endless run of whitespace or of anything that is not a JSON
+// object is refused too.
+type eventLimit struct {
+	rc   io.ReadCloser
+	max  int64
+	what string
+	// refused, when set, is told of the event refused.
+	refused func(error)
+	n       int64 // bytes since the end of the last event
+	depth   int
+	inStr   bool
+	esc     bool
+	err     error
+}
+
+func (e *eventLimit) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.rc.Read(p)
+	for i, c := range p[:n] {
+		if e.n++; e.n > e.max {
+			e.err = errTooLarge(e.what, "event", e.max)
+			if e.refused != nil {
+				e.refused(e.err)
+			}
+			return i, e.err
+		}
+		switch {
+		case e.inStr:
+			switch {
+			case e.esc:
+				e.esc = false
+			case c == '\\':
+				e.esc = true
+			case c == '"':
+				e.inStr = false
+			}
+		case c == '"':
+			e.inStr = true
+		case c == '{' || c == '[':
+			e.depth++
+		case c == '}' || c == ']':
+			if e.depth--; e.depth <= 0 {
+				e.depth = 0
+				e.n = 0
+			}
+		}
+	}
+	return n, err
+}
+
+func (e *eventLimit) Close() error { return e.rc.Close() }
+
+// listPages lists resource (in namespace ns, or cluster wide with ns "")
+// with opts' selectors, page by page: listPageSize objects and at most
+// maxListPageBytes a page, at most maxListPages pages. each is called
+// with every page.
+func listPages[L any, PL interface {
+	*L
+	runtime.Object
+	GetContinue() string
+}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions, each func(PL) error) error {
+	what := "list of " + resource
+	ctx = withResponseLimit(ctx, maxListPageBytes, what, fmt.Sprintf("a page (of %d objects)", listPageSize))
+	opts.Limit = listPageSize
+	opts.Continue = ""
+	for page := 1; ; page++ {
+		if page > maxListPages {
+			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: more than %d pages of %d objects, the most the backend reads; refused",
+				what, maxListPages, listPageSize)}
+		}
+		list := PL(new(L))
+		err := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
+			VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Into(list)
+		if err != nil {
+			return tooLarge(err)
+		}
+		if err := each(list); err != nil {
+			return err
+		}
+		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+			return nil
+		}
+		// A continued list is read at the first page's version, which the
+		// token carries; the API server refuses one that names it too.
+		opts.ResourceVersion = ""
+		opts.ResourceVersionMatch = ""
+	}
+}
+
+// listWhole is listPages for a watch cache: the pages in one list object,
+// as client-go's reflector wants it.
+func listWhole[L any, PL interface {
+	*L
+	runtime.Object
+	GetContinue() string
+}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions) (runtime.Object, error) {
+	var (
+		last  PL
+		items []runtime.Object
+	)
+	err := listPages(ctx, c, resource, ns, opts, func(page PL) error {
+		objs, err := apimeta.ExtractList(page)
+		if err != nil {
+			return err
+		}
+		items = append(items, objs...)
+		last = page
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := apimeta.SetList(last, items); err != nil {
+		return nil, err
+	}
+	lm, err := apimeta.ListAccessor(last)
+	if err != nil {
+		return nil, err
+	}
+	lm.SetContinue("")
+	return last, nil
+}

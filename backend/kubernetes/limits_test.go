@@ -1,0 +1,495 @@
+package kubernetes
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+)
+
+// The site's API server is not trusted. These tests play a hostile one:
+// the fake of secret_test.go, with some answers replaced by endless or
+// oversized ones, and check that the backend refuses each with an error
+// naming what was too large, reads no more than its bound (the server's
+// writes fail once the backend has closed the connection), and keeps
+// working with answers of normal size.
+
+// floodCap is where a flood stops when the client never does, so that a
+// backend without bounds fails these tests rather than hang them.
+const floodCap = 256 << 20
+
+// hostileAPI answers through answer when that returns true, else as the
+// fake does.
+type hostileAPI struct {
+	f      *fakeAPI
+	mu     sync.Mutex
+	answer func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func (h *hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	answer := h.answer
+	h.mu.Unlock()
+	if answer != nil && answer(w, r) {
+		return
+	}
+	h.f.ServeHTTP(w, r)
+}
+
+func (h *hostileAPI) set(answer func(w http.ResponseWriter, r *http.Request) bool) {
+	h.mu.Lock()
+	h.answer = answer
+	h.mu.Unlock()
+}
+
+const hostileRun = "hostile-run"
+
+var hostileJob = JobName(hostileRun, 1)
+
+// newHostile starts the fake holding one Job of Meridian's with one
+// running Pod, answering through answer (may be nil) from the start, and a
+// backend on it that has listed them.
+func newHostile(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool) (*hostileAPI, *Backend) {
+	f := newFakeAPI(t)
+	f.objs["jobs"][hostileJob] = map[string]any{"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": "1",
+			"labels":      map[string]any{LabelManagedBy: managedBy},
+			"annotations": map[string]any{AnnotationRunID: hostileRun}},
+		"spec": map[string]any{"parallelism": 1, "template": map[string]any{"spec": map[string]any{"containers": []any{}}}}}
+	f.objs["pods"][hostileJob+"-x"] = map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": hostileJob + "-x", "namespace": "ns", "uid": "pod-uid", "resourceVersion": "1",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: hostileJob},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid"}}},
+		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
+		"status": map[string]any{"phase": "Running"}}
+	h := &hostileAPI{f: f, answer: answer}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	// The watch-list protocol is left at client-go's default (on): the
+	// backend's watch caches must list in pages whatever it is.
+	b, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
+		t.TempDir(), &rest.Config{Host: srv.URL, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	st, err := b.Status(testContext(t), hostileJob)
+	if err != nil || st.State != backend.Running {
+		t.Fatalf("before any hostile answer: Status = %+v, %v; want Running", st, err)
+	}
+	return h, b
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// flooded is what one flood wrote and whether a write failed: the client
+// closed the connection before the end.
+type flooded struct {
+	written int64
+	cut     bool
+}
+
+// flood answers 200 with prefix and then filler without end (up to
+// floodCap), reporting on done when it stops. A contentLength above 0 is
+// declared in the header.
+func flood(w http.ResponseWriter, r *http.Request, contentLength int64, prefix string, filler byte, done chan<- flooded) {
+	w.Header().Set("Content-Type", "application/json")
+	if contentLength > 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(contentLength, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	floodBody(w, r, prefix, filler, done)
+}
+
+// floodBody is flood after the header.
+func floodBody(w http.ResponseWriter, r *http.Request, prefix string, filler byte, done chan<- flooded) {
+	chunk := []byte(strings.Repeat(string(filler), 64<<10))
+	var res flooded
+	n, err := io.WriteString(w, prefix)
+	res.written += int64(n)
+	for err == nil && res.written < floodCap && r.Context().Err() == nil {
+		n, err = w.Write(chunk)
+		res.written += int64(n)
+	}
+	res.cut = err != nil || r.Context().Err() != nil
+	select {
+	case done <- res:
+	default:
+	}
+}
+
+func waitFlood(t *testing.T, done <-chan flooded, limit int64) flooded {
+	t.Helper()
+	select {
+	case res := <-done:
+		if !res.cut {
+			t.Errorf("the server wrote all %d bytes: the backend read on to the end", res.written)
+		}
+		// What the backend read, plus what the sockets' buffers held when
+		// it closed the connection.
+		if res.written > limit+16<<20 {
+			t.Errorf("the server wrote %d bytes before the backend closed the connection; want at most the bound %d and the sockets' buffers", res.written, limit)
+		}
+		t.Logf("server wrote %.1f MiB before the connection closed (bound %.1f MiB)", float64(res.written)/(1<<20), float64(limit)/(1<<20))
+		return res
+	case <-time.After(30 * time.Second):
+		t.Fatal("the flood did not end within 30 s: the backend kept the connection open")
+	}
+	return flooded{}
+}
+
+func wantTooLarge(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var tl *tooLargeError
+	if !errors.As(err, &tl) {
+		t.Errorf("error %q carries no tooLargeError", err)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not say %q", err, p)
+		}
+	}
+	if strings.Contains(err.Error(), "Please retry") {
+		t.Errorf("error %q asks for a retry, which cannot help", err)
+	}
+}
+
+func TestHostileOversizedObject(t *testing.T) {
+	h, b := newHostile(t, nil)
+	for _, declared := range []int64{0, 1 << 30} {
+		t.Run(fmt.Sprintf("content-length=%d", declared), func(t *testing.T) {
+			done := make(chan flooded, 1)
+			h.set(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/jobs/"+hostileJob) {
+					return false
+				}
+				flood(w, r, declared, `{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"`+hostileJob+`","annotations":{"x":"`, 'a', done)
+				return true
+			})
+			defer h.set(nil)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err := b.getJob(testContext(t), hostileJob)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			wantTooLarge(t, err, "GET /apis/batch/v1/namespaces/ns/jobs/"+hostileJob, "larger than 4 MiB")
+			res := waitFlood(t, done, maxObjectBytes)
+			if declared > 0 && res.written > 16<<20 {
+				t.Errorf("an answer declared as %d bytes was read (%d written) before it was refused", declared, res.written)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("refused in %s, %.1f MiB allocated meanwhile", took.Round(time.Millisecond), float64(alloc)/(1<<20))
+			if alloc > 64<<20 {
+				t.Errorf("%d bytes allocated while reading a 4 MiB-bounded answer", alloc)
+			}
+		})
+	}
+	// The bound is on the answer, not on what follows it: the next get of
+	// a Job of normal size works on the same backend.
+	if _, err := b.getJob(testContext(t), hostileJob); err != nil {
+		t.Fatalf("get of a normal Job after the refusals: %v", err)
+	}
+}
+
+func TestHostileOversizedListPage(t *testing.T) {
+	h, b := newHostile(t, nil)
+	done := make(chan flooded, 1)
+	var limits []string
+	var mu sync.Mutex
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/api/v1/nodes" || r.URL.Query().Get("watch") != "" {
+			return false
+		}
+		mu.Lock()
+		limits = append(limits, r.URL.Query().Get("limit"))
+		mu.Unlock()
+		flood(w, r, 0, `{"apiVersion":"v1","kind":"NodeList","metadata":{},"items":[{"metadata":{"name":"n1","annotations":{"x":"`, 'a', done)
+		return true
+	})
+	_, err := b.Capacity(testContext(t))
+	wantTooLarge(t, err, "list of nodes", "page (of 250 objects) larger than 16 MiB")
+	waitFlood(t, done, maxListPageBytes)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(limits) != 1 || limits[0] != strconv.Itoa(listPageSize) {
+		t.Errorf("node lists asked for limit %q; want one list with limit=%d", limits, listPageSize)
+	}
+}
+
+func TestHostileEndlessListPages(t *testing.T) {
+	h, b := newHostile(t, nil)
+	var pages atomic.Int64
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/api/v1/nodes" || r.URL.Query().Get("watch") != "" {
+			return false
+		}
+		n := pages.Add(1)
+		if n > 1 && r.URL.Query().Get("continue") != fmt.Sprint("page-", n-1) {
+			t.Errorf("page %d asks for continue=%q", n, r.URL.Query().Get("continue"))
+		}
+		h.f.reply(w, 200, map[string]any{"apiVersion": "v1", "kind": "NodeList",
+			"metadata": map[string]any{"continue": fmt.Sprint("page-", n)}, "items": []any{}})
+		return true
+	})
+	_, err := b.Capacity(testContext(t))
+	wantTooLarge(t, err, "list of nodes", fmt.Sprintf("more than %d pages of %d objects", maxListPages, listPageSize))
+	if got := pages.Load(); got != maxListPages {
+		t.Errorf("%d pages asked for; want %d", got, maxListPages)
+	}
+}
+
+func TestHostileEndlessLog(t *testing.T) {
+	h, b := newHostile(t, nil)
+	done := make(chan flooded, 1)
+	var limitBytes atomic.Value
+	var honest atomic.Bool
+	honest.Store(true)
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/log") {
+			return false
+		}
+		limitBytes.Store(r.URL.Query().Get("limitBytes"))
+		if honest.Load() {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "hello\n")
+			return true
+		}
+		flood(w, r, 0, "", 'x', done)
+		return true
+	})
+	read := func() ([]byte, error) {
+		rc, err := b.Logs(testContext(t), hostileJob)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	// A log of normal size comes whole.
+	out, err := read()
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("honest log: %q, %v", out, err)
+	}
+	if got := limitBytes.Load(); got != strconv.Itoa(maxPodLogBytes) {
+		t.Errorf("log asked for with limitBytes=%v; want %d", got, maxPodLogBytes)
+	}
+	honest.Store(false)
+	out, err = read()
+	wantTooLarge(t, err, "log of pod "+hostileJob+"-x", "larger than 17 MiB")
+	if len(out) != maxPodLogBytes+podLogSlack {
+		t.Errorf("%d bytes of the log passed; want the bound, %d", len(out), maxPodLogBytes+podLogSlack)
+	}
+	waitFlood(t, done, maxPodLogBytes+podLogSlack)
+}
+
+// watchEvent writes one event of a watch of jobs: the Job at resource
+// version rv with an annotation of n bytes.
+func watchEvent(w io.Writer, typ string, rv int, n int) error {
+	// Braces, brackets, quotes and backslashes inside a string are no
+	// structure: the frame counter must not take them for any.
+	val := strings.Repeat(`a}]{["\`, n/7+1)[:n]
+	return json.NewEncoder(w).Encode(map[string]any{"type": typ, "object": map[string]any{
+		"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": strconv.Itoa(rv),
+			"labels":      map[string]any{LabelManagedBy: managedBy},
+			"annotations": map[string]any{AnnotationRunID: hostileRun, "seq": strconv.Itoa(rv), "pad": val}},
+		"spec": map[string]any{"parallelism": 1}}})
+}
+
+func TestHostileWatchEvents(t *testing.T) {
+	// First a watch of normal events that together far exceed one event's
+	// bound: it must stay open. Then one event larger than the bound, on
+	// that watch and on every watch after.
+	const events, size = 3000, 4 << 10
+	var watches atomic.Int64
+	var hostile atomic.Bool
+	oversized := make(chan bool, 1)
+	done := make(chan flooded, 1)
+	oversizedEvent := `{"type":"MODIFIED","object":{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"` + hostileJob + `","annotations":{"x":"`
+	_, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/jobs") || r.URL.Query().Get("watch") != "true" {
+			return false
+		}
+		watches.Add(1)
+		if hostile.Load() {
+			flood(w, r, 0, oversizedEvent, 'a', done)
+			return true
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for i := range events {
+			if err := watchEvent(w, "MODIFIED", 100+i, size); err != nil {
+				return true
+			}
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-oversized:
+			floodBody(w, r, oversizedEvent, 'a', done)
+		case <-r.Context().Done():
+		}
+		return true
+	})
+
+	last := strconv.Itoa(100 + events - 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		job, ok := b.watch.job(hostileJob)
+		if ok && job.Annotations["seq"] == last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache did not get event %s within 30 s (has %v)", last, job.Annotations["seq"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.watch.healthErr(); err != nil {
+		t.Fatalf("after %d events of %d KiB (%.1f MiB on one watch): %v", events, size>>10, float64(events*size)/(1<<20), err)
+	}
+	if n := watches.Load(); n != 1 {
+		t.Errorf("%d watches of jobs opened for %d normal events; want 1", n, events)
+	}
+
+	hostile.Store(true)
+	oversized <- true
+	waitFlood(t, done, maxWatchEventBytes)
+	for {
+		_, err := b.Status(testContext(t), hostileJob)
+		if err != nil {
+			wantTooLarge(t, err, "watch of jobs", "event larger than 5 MiB")
+			if !strings.Contains(err.Error(), "stale") {
+				t.Errorf("Status error %q does not say that what it knows is stale", err)
+			}
+			t.Logf("Status: %v", err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Status reports no error 30 s after the watch of jobs sent an oversized event")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatchCacheListsInPages(t *testing.T) {
+	// The Job list comes in two pages; the watch cache must hold both, and
+	// have asked for pages of listPageSize rather than the whole list at
+	// version 0 (which the API server answers whole from its cache).
+	second := JobName("second-page", 1)
+	var mu sync.Mutex
+	var asked []string
+	_, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/namespaces/ns/jobs") {
+			return false
+		}
+		q := r.URL.Query()
+		mu.Lock()
+		asked = append(asked, fmt.Sprintf("watch=%s limit=%s resourceVersion=%s continue=%s sendInitialEvents=%s",
+			q.Get("watch"), q.Get("limit"), q.Get("resourceVersion"), q.Get("continue"), q.Get("sendInitialEvents")))
+		mu.Unlock()
+		if q.Get("watch") != "" {
+			return false
+		}
+		job := func(name, uid string) map[string]any {
+			return map[string]any{"apiVersion": "batch/v1", "kind": "Job",
+				"metadata": map[string]any{"name": name, "namespace": "ns", "uid": uid, "resourceVersion": "1",
+					"labels": map[string]any{LabelManagedBy: managedBy}}}
+		}
+		switch q.Get("continue") {
+		case "":
+			j := job(hostileJob, "job-uid")
+			meta(j)["annotations"] = map[string]any{AnnotationRunID: hostileRun}
+			h := map[string]any{"apiVersion": "batch/v1", "kind": "JobList",
+				"metadata": map[string]any{"resourceVersion": "1", "continue": "page-2"}, "items": []any{j}}
+			(&fakeAPI{}).reply(w, 200, h)
+		case "page-2":
+			(&fakeAPI{}).reply(w, 200, map[string]any{"apiVersion": "batch/v1", "kind": "JobList",
+				"metadata": map[string]any{"resourceVersion": "1"}, "items": []any{job(second, "second-uid")}})
+		default:
+			(&fakeAPI{}).status(w, 410, "Expired", "no such continue token")
+		}
+		return true
+	})
+	for _, name := range []string{hostileJob, second} {
+		if _, ok := b.watch.job(name); !ok {
+			t.Errorf("the watch cache lacks Job %s", name)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"watch= limit=250 resourceVersion= continue= sendInitialEvents=",
+		"watch= limit=250 resourceVersion= continue=page-2 sendInitialEvents=",
+		"watch=true limit= resourceVersion=1 continue= sendInitialEvents=",
+	}
+	if len(asked) < len(want) || strings.Join(asked[:len(want)], "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests for jobs:\n%s\nwant first:\n%s", strings.Join(asked, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestHostileWatchOfEndlessObjects(t *testing.T) {
+	// A watch of nodes that adds one new node after another: the cache
+	// stops taking them at about maxCachedObjects, and Status says why.
+	var sent atomic.Int64
+	_, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/api/v1/nodes" || r.URL.Query().Get("watch") != "true" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		for i := 0; i < 2*maxCachedObjects && r.Context().Err() == nil; i++ {
+			_, err := fmt.Fprintf(bw, `{"type":"ADDED","object":{"apiVersion":"v1","kind":"Node","metadata":{"name":"flood-%d","resourceVersion":"%d"}}}`+"\n", i, 10+i)
+			if err != nil {
+				return true
+			}
+			sent.Add(1)
+		}
+		bw.Flush()
+		<-r.Context().Done()
+		return true
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := b.Status(testContext(t), hostileJob)
+		if err != nil {
+			if !strings.Contains(err.Error(), fmt.Sprintf("watch of nodes: more than %d objects", maxCachedObjects)) {
+				t.Fatalf("Status error %q does not say the watch of nodes sent too many objects", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no error within 60 s; the cache holds %d nodes", len(b.watch.nodesI.GetStore().ListKeys()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	held := len(b.watch.nodesI.GetStore().ListKeys())
+	t.Logf("the server sent %d new nodes; the cache holds %d", sent.Load(), held)
+	if held > maxCachedObjects+maxCachedObjects/10 {
+		t.Errorf("the cache holds %d nodes; want about %d at most", held, maxCachedObjects)
+	}
+}
