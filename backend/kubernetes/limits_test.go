@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,6 +215,33 @@ func TestHostileOversizedObject(t *testing.T) {
 	if _, err := b.getJob(testContext(t), hostileJob); err != nil {
 		t.Fatalf("get of a normal Job after the refusals: %v", err)
 	}
+}
+
+func TestHostileCompressedObject(t *testing.T) {
+	// 64 MiB of Job that gzip makes 64 KiB: the bound is on what the
+	// answer expands to.
+	h, b := newHostile(t, nil)
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	io.WriteString(zw, `{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"`+hostileJob+`","annotations":{"x":"`)
+	zw.Write(bytes.Repeat([]byte{'a'}, 64<<20))
+	io.WriteString(zw, `"}}}`)
+	zw.Close()
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/jobs/"+hostileJob) {
+			return false
+		}
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			t.Errorf("the request accepts no gzip (Accept-Encoding %q): the test shows nothing", r.Header.Get("Accept-Encoding"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(zipped.Bytes())
+		return true
+	})
+	_, err := b.getJob(testContext(t), hostileJob)
+	wantTooLarge(t, err, "GET /apis/batch/v1/namespaces/ns/jobs/"+hostileJob, "larger than 4 MiB")
+	t.Logf("a %d KiB gzip answer expanding to 64 MiB: %v", zipped.Len()>>10, err)
 }
 
 func TestHostileOversizedListPage(t *testing.T) {
