@@ -293,6 +293,12 @@ func short(h string) string {
 // key's anchor: with no anchor in the directory it fails as AnchorMissing,
 // with another key as AnchorReplaced. Without that entry a deleted
 // anchor.json would make a cut log read as one never anchored.
+//
+// A log that names no key verifies (a log from before anchoring, or one
+// whose first anchoring is under way) but Result.Unproven says why its
+// tail cannot be vouched for: cut back to before its first KindAnchored
+// entry, with the anchor removed or replaced by one of the cutter's own,
+// it would read exactly so.
 func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
 	return c.verifyAnchored(read, anchors, true)
 }
@@ -326,7 +332,7 @@ func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, r
 	}
 	if !ok {
 		if keyed == nil {
-			return r, nil
+			return unproven(r), nil
 		}
 		// A server starting beside this read writes the anchor before the
 		// entry naming its key: an anchor that appeared since the read of
@@ -343,7 +349,17 @@ func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, r
 	if keyed != nil && key != an.Key {
 		return fail(r, keyed.Seq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyed.Seq, short(key), short(an.Key))), nil
 	}
+	if keyed == nil {
+		return unproven(r), nil
+	}
 	return r, nil
+}
+
+// unproven marks a verified log that names no anchor key: its anchor, if
+// any, is not bound to it, so nothing shows that its tail is all there.
+func unproven(r Result) Result {
+	r.Unproven = fmt.Sprintf("the log records no anchor key (no %s entry), so a log cut back to before it was first anchored, its anchor removed or replaced, reads the same: whether entries were cut from its end cannot be shown", KindAnchored)
+	return r
 }
 
 // lastAnchored returns the last KindAnchored entry of entries, or nil.

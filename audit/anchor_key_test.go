@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -189,5 +190,58 @@ func TestAnchorKeyWhileAnotherStarts(t *testing.T) {
 	r, err := c.VerifyAnchored(read, an)
 	if err != nil || !r.OK || r.AnchorKeySeq != 4 || r.Anchored == nil {
 		t.Fatalf("verify beside a starting server: %+v %v", r, err)
+	}
+}
+
+// TestAnchorUnprovenWithoutKey: a log cut back to before its first
+// audit-anchored entry, with the anchor removed or replaced by one signing
+// the cut head, cannot be told from a log never anchored. Verify cannot
+// fail it without failing every log from before anchoring, but it must
+// not vouch for it either: Unproven says what it could not show, and a
+// log that names its key is not so marked.
+func TestAnchorUnprovenWithoutKey(t *testing.T) {
+	ctx := context.Background()
+	c := NewChain([]byte("0123456789abcdef"))
+	an, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []Entry
+	appendState(t, c, &es, 5) // written before anchoring
+	if err := an.Advance(ctx, 5, es[4].Hash, memHashes(&es), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := an.KeyRecord()
+	appendRec(t, c, &es, rec)
+	appendState(t, c, &es, 4)
+	if err := an.Extend(ctx, 10, es[9].Hash, memHashes(&es), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || r.AnchorKeySeq != 6 || r.Unproven != "" {
+		t.Fatalf("a log that names its key: %+v %v", r, err)
+	}
+	cut := append([]Entry(nil), es[:5]...)
+	// The anchor removed: no anchor, no key entry.
+	empty, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.VerifyAnchored(entriesOf(cut), empty); err != nil || !r.OK || r.Unproven == "" || !strings.Contains(r.Unproven, "cannot be shown") {
+		t.Fatalf("cut before the key entry, anchor removed: %+v %v", r, err)
+	}
+	// The anchor replaced by the cutter's own, signing the cut head.
+	own, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Advance(ctx, 5, cut[4].Hash, memHashes(&cut), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.VerifyAnchored(entriesOf(cut), own); err != nil || !r.OK || r.Anchored == nil || r.Unproven == "" {
+		t.Fatalf("cut before the key entry, anchor replaced: %+v %v", r, err)
+	}
+	// Without anchors (VerifyAudit) nothing is claimed about anchoring.
+	if r := c.Verify(cut); !r.OK || r.Unproven != "" {
+		t.Fatalf("plain verify: %+v", r)
 	}
 }

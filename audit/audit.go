@@ -157,6 +157,11 @@ type Result struct {
 	// AnchorKeySeq is the last entry recording which anchor key guards the
 	// log (KindAnchored), if any.
 	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
+	// Unproven, set by VerifyAnchored on a chain that verifies, says what
+	// the verification could not show: a log that names no anchor key may
+	// have been cut back to before it was first anchored, its anchor
+	// removed or replaced, and reads the same as one never anchored.
+	Unproven string `json:"unproven,omitempty"`
 }
 
 // Verify checks entries, given in seq order, and reports the first entry

@@ -214,3 +214,78 @@ func TestServeAnchorElsewhereAfterCLI(t *testing.T) {
 		t.Fatalf("verify against the moved anchor: %+v %v", res, err)
 	}
 }
+
+// TestAuditVerifyCutBeforeKeyFails: a log cut back to before its first
+// audit-anchored entry, with the anchor directory removed, is an intact
+// chain that names no key, as a log from before anchoring is. audit verify
+// used to print "intact" and exit 0 for it; it now exits 1 and says that
+// it cannot show whether entries were cut, and a server start over it
+// warns before anchoring it.
+func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	key, err := audit.LoadKey(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entries from before anchoring (an older version's), then the CLI
+	// anchors the log and records the key as entry 4.
+	db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := audit.NewLog(db).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	d, err := st.auditStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := audit.NewLog(d).Append(ctx, KindScreeningDecision, "", map[string]int{"j": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	if out, err := runCLI(t, "audit", "verify", "--state", st.Path); err != nil || !strings.Contains(out, "audit log intact: 6 entries") {
+		t.Fatalf("verify before the attack: %v\n%s", err, out)
+	}
+	// The attack: back to entry 3, anchor directory gone. No key needed.
+	if db, err = store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.RemoveAll(st.Anchor()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "audit", "verify", "--state", st.Path)
+	if !isCode(err, exitError) || !strings.Contains(out, "NOT PROVEN: 3 entries") || !strings.Contains(out, "cannot be shown") || strings.Contains(out, "intact") {
+		t.Fatalf("verify of a log cut before its key entry, anchor removed: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "audit", "verify", "--state", st.Path, "-o", "json")
+	if !isCode(err, exitError) || !strings.Contains(out, `"unproven"`) {
+		t.Fatalf("verify -o json of the cut log: %v\n%s", err, out)
+	}
+	// A server start over it warns, then anchors it.
+	if db, err = store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w strings.Builder
+	if err := checkAuditAtStart(ctx, db, anchors, false, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.String(), "warning: audit log of 3 entries records no anchor key") {
+		t.Fatalf("start over the cut log said: %q", w.String())
+	}
+}

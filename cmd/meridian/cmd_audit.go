@@ -71,8 +71,12 @@ func newAuditCmd() *cobra.Command {
 then checks the chain against its signed anchor (kept in the anchor
 directory, apart from the database), so that entries cut from the end are
 found too. Exit 0 when the chain is intact, 1 when it is broken (the first
-broken entry is printed). With --state it reads the state directory directly
-instead of asking a server.`,
+broken entry is printed). Exit 1 too, saying so, when the chain is intact but
+the log records no anchor key (no audit-anchored entry): a log cut back to
+before it was first anchored, with its anchor removed, reads the same, so
+nothing shows that its tail is all there. The first server start, or a CLI
+command that writes the log, anchors such a log and records the key. With
+--state it reads the state directory directly instead of asking a server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res audit.Result
@@ -94,7 +98,10 @@ instead of asking a server.`,
 			if err := render(cmd.OutOrStdout(), vout, res, func(w io.Writer) error { return printVerify(w, res) }); err != nil {
 				return err
 			}
-			if !res.OK {
+			// A chain that verifies but names no anchor key fails too: a
+			// log cut back to before it was first anchored, its anchor
+			// removed, reads exactly so, and exit 0 would vouch for it.
+			if !res.OK || res.Unproven != "" {
 				return &codeError{code: exitError, err: errSilent}
 			}
 			return nil
@@ -138,6 +145,10 @@ func printVerify(w io.Writer, res audit.Result) error {
 		anchored := ""
 		if res.Anchored != nil {
 			anchored = fmt.Sprintf(" (anchored at entry %d, %s)", res.Anchored.Seq, res.Anchored.Time)
+		}
+		if res.Unproven != "" {
+			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries chain correctly, head %s%s, but %s; a server start or a CLI command that writes the log anchors it and records the key\n", res.Entries, res.Head, anchored, res.Unproven)
+			return err
 		}
 		_, err := fmt.Fprintf(w, "audit log intact: %d entries, head %s%s\n", res.Entries, res.Head, anchored)
 		return err

@@ -73,6 +73,12 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		}
 		return anchors.Reset(seq, head, nowUTC())
 	}
+	if res.Unproven != "" && res.Entries > 0 {
+		// An upgrade's first start, or a log cut back to before it was
+		// first anchored with the anchor removed: only the operator can
+		// tell, and only if told.
+		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
+	}
 	return recordAnchorKey(ctx, st, anchors, res)
 }
 
