@@ -3,6 +3,7 @@ package run
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -134,14 +135,7 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		left.Spec.Deadline = catalog.Duration(rest)
 		notes = append(notes, fmt.Sprintf("deadline %.1f hours of %s left", left.Spec.Deadline.Hours(), d))
 	}
-	why := ""
-	for i, n := range notes {
-		if i > 0 {
-			why += "; "
-		}
-		why += n
-	}
-	return &left, why, nil
+	return &left, strings.Join(notes, "; "), nil
 }
 
 // jobLeft is the world of run r and the job its next plan plans: the job

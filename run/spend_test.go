@@ -153,15 +153,7 @@ func TestReplanPlansWhatIsLeft(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	doc := jobDoc(60, 10)
-	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 100\n  deadline: 1d\n", 1)
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
-	e.failSite("alpha")
-	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	r := e.loseAfterCheckpoint("  budgetUSD: 100\n  deadline: 1d\n")
 	if r.State != Succeeded || r.Site != "bravo" {
 		t.Fatalf("ended %s at %s: %s", r.State, r.Site, r.Reason)
 	}
@@ -207,18 +199,9 @@ func TestReplanPlansWhatIsLeft(t *testing.T) {
 // placed again after a loss: it fails, saying so.
 func TestSpentBudgetEndsRun(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx := context.Background()
-	doc := jobDoc(60, 10)
 	// 8 accelerators at $1 an hour spend $0.0005 in 0.23 s; a checkpoint at
 	// step 20 takes 0.3 s of 15 ms steps.
-	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 0.0005\n", 1)
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
-	e.failSite("alpha")
-	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	r := e.loseAfterCheckpoint("  budgetUSD: 0.0005\n")
 	if r.State != Failed || !strings.Contains(r.Reason, "budget of $0.0005 is spent") || !strings.Contains(r.Reason, "last checkpoint: step") {
 		t.Fatalf("ended %s: %s", r.State, r.Reason)
 	}
@@ -243,13 +226,7 @@ func TestReplanRestartsWhenCheckpointStays(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(60, 10)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
-	e.failSite("alpha")
-	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	r := e.loseAfterCheckpoint("")
 	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
 		t.Fatalf("ended %s at %s attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
 	}
@@ -411,4 +388,21 @@ func TestAttemptJSONOmitsUnsetTimes(t *testing.T) {
 	if s := string(b); strings.Contains(s, `"started"`) || strings.Contains(s, `"ended"`) {
 		t.Errorf("an attempt that has not run: %s", s)
 	}
+}
+
+// loseAfterCheckpoint submits a 60-step job for tenant t1 with spec lines
+// added after its tokens, loses site alpha once a checkpoint at step 20 or
+// later is on record, and returns the run once it has ended.
+func (e *env) loseAfterCheckpoint(spec string) *Run {
+	e.t.Helper()
+	doc := jobDoc(60, 10)
+	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n"+spec, 1)
+	r, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("a checkpoint", 20*time.Second, func(r *Run) bool { return r.Checkpoint != nil && r.Checkpoint.Step >= 20 }, r.ID)
+	e.failSite("alpha")
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	return r
 }
