@@ -99,7 +99,7 @@ func (c *Controller) siteBackend(site *catalog.Site) (backend.Backend, error) {
 // stage records the intent to submit attempt 1 at the planned site.
 func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
 	if _, _, err := c.worldSite(r, r.Site); err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.failJudged(ctx, r, err, err.Error())
 	}
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Planned {
@@ -113,6 +113,18 @@ func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt 1 at %s", r.Site))
 	})
 	return err == nil, err
+}
+
+// failJudged fails r for err with reason, unless err is a failure to read
+// the store (notJudged): that says nothing about the run, the same read may
+// work a moment later, and the step is tried again instead. Without it a
+// store that did not answer once (a restart of PostgreSQL) ended every run
+// whose world was read at that moment.
+func (c *Controller) failJudged(ctx context.Context, r *Run, err error, reason string) (bool, error) {
+	if notJudged(err) {
+		return false, err
+	}
+	return c.fail(ctx, r, reason)
 }
 
 func (c *Controller) fail(ctx context.Context, r *Run, reason string) (bool, error) {
@@ -186,7 +198,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	w, job, err := c.worldJob(r)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.failJudged(ctx, r, err, err.Error())
 	}
 	// The plan was lawful on its date; the attempt starts today.
 	if dec, checked, err := c.lawfulNow(r); err != nil {

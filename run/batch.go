@@ -322,7 +322,7 @@ func costEpsilon(x float64) float64 { return 1e-9 * math.Max(1, math.Abs(x)) }
 func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, error) {
 	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		_, err := c.fail(ctx, r, leftErr(r, err))
+		_, err := c.failJudged(ctx, r, err, leftErr(r, err))
 		return nil, err
 	}
 	ln := c.lawNow()

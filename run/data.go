@@ -41,7 +41,7 @@ func storedDatasets(w *catalog.World, job *catalog.TrainingJob) (stored, declare
 func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	w, job, err := c.worldJob(r)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.failJudged(ctx, r, err, err.Error())
 	}
 	site := w.Site(r.Site)
 	if site == nil {

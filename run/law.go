@@ -750,7 +750,7 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	}
 	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		return c.fail(ctx, r, leftErr(r, err))
+		return c.failJudged(ctx, r, err, leftErr(r, err))
 	}
 	ln := c.lawNow()
 	asOf := c.today()

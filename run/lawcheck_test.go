@@ -287,10 +287,12 @@ func TestLawCheckForCopyFactRetried(t *testing.T) {
 // while fail is set.
 type flakyResources struct {
 	store.Store
-	fail atomic.Bool
+	fail  atomic.Bool
+	reads atomic.Int64
 }
 
 func (s *flakyResources) ListResources(ctx context.Context, tenant, kind string) ([]*store.Resource, error) {
+	s.reads.Add(1)
 	if s.fail.Load() {
 		return nil, errors.New("connection reset by peer")
 	}

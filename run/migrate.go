@@ -155,7 +155,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	c.stopAttempt(ctx, r, 5*time.Second)
 	w, job, left, err := c.jobLeft(r)
 	if err != nil {
-		return c.fail(ctx, r, leftErr(r, err))
+		return c.failJudged(ctx, r, err, leftErr(r, err))
 	}
 	asOf := c.today()
 	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))

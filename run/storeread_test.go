@@ -1,0 +1,81 @@
+package run
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/store"
+)
+
+// TestStoreReadErrorKeepsRuns: a run's world is read from the tenant's
+// registered resources when a controller first meets the run (after a
+// restart, say). A store that cannot be read then says nothing about the
+// run: the step that needed the world is tried again, and the run is not
+// failed, whether it was about to start, held or moving. Once the store
+// reads again the same steps go on.
+func TestStoreReadErrorKeepsRuns(t *testing.T) {
+	ctx := context.Background()
+	var fs *flakyResources
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyResources{Store: st}; return fs })
+	r, _, err := f.stagingController(nil).Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Planned {
+		t.Fatalf("submitted: %s (%s)", r.State, r.Reason)
+	}
+	// step runs one step of r in a controller that has not yet read its
+	// world, with the store failing, and checks that the step reports a
+	// store read error and leaves the run in state want.
+	step := func(want State) {
+		t.Helper()
+		fs.fail.Store(true)
+		before := fs.reads.Load()
+		_, err := f.stagingController(nil).Step(ctx, r.ID)
+		fs.fail.Store(false)
+		if fs.reads.Load() == before {
+			t.Fatalf("%s: the step did not read the registered resources: the test tries nothing", want)
+		}
+		if !notJudged(err) {
+			t.Errorf("%s: step while the store fails: %v, want a store read error", want, err)
+		}
+		got, err := f.stagingController(nil).Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != want {
+			t.Fatalf("after a step while the store failed: %s (%s), want %s", got.State, got.Reason, want)
+		}
+	}
+	step(Planned)
+	// Held, due for a try.
+	c := f.stagingController(nil)
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Hold = &Hold{Reason: "test", Code: "not-now", Since: time.Now(), NextTry: time.Now().Add(-time.Minute)}
+		return transition(ch, r, Held, "test: held")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(Held)
+	// Moving after a lost site.
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Hold = nil
+		r.Migration = &Migration{From: "alpha", Reason: "test: site lost"}
+		return transition(ch, r, Migrating, "test: moving")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(Migrating)
+	// The store reads again: the re-plan places the run.
+	if _, err := f.stagingController(nil).Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Final() || got.Migration == nil || got.Migration.Target == nil {
+		t.Fatalf("re-plan once the store reads: %s (%s), migration %+v", got.State, got.Reason, got.Migration)
+	}
+}
