@@ -44,20 +44,28 @@ func clockAttempt(r *Run, from State, now time.Time) {
 
 // Spend is what a run's attempts used of their pools: wall hours,
 // accelerator-hours and their price at the pools' planned hourly prices.
-// Data moves are not in it.
+// Data moves are not in it. Elapsed is the wall time since the first
+// attempt started, which is what the run used of its deadline: it counts
+// the time between attempts too (held, staging, moving a checkpoint),
+// which costs nothing but delays the end all the same.
 type Spend struct {
 	Hours            float64 `json:"hours"`
 	AcceleratorHours float64 `json:"acceleratorHours"`
 	USD              float64 `json:"usd"`
+	Elapsed          float64 `json:"elapsedHours"`
 }
 
 // Spent sums the attempts' use up to now (an attempt still running counts
 // to now). Attempts recorded before the controller stamped them count 0.
 func (r *Run) Spent(now time.Time) Spend {
 	var s Spend
+	var first time.Time
 	for _, a := range r.Attempts {
 		if a.Started.IsZero() {
 			continue
+		}
+		if first.IsZero() || a.Started.Before(first) {
+			first = a.Started
 		}
 		end := a.Ended
 		if end.IsZero() {
@@ -70,6 +78,11 @@ func (r *Run) Spent(now time.Time) Spend {
 		s.Hours += h
 		s.AcceleratorHours += h * float64(a.Count)
 		s.USD += h * float64(a.Count) * a.PricePerHour
+	}
+	if !first.IsZero() {
+		// Never below the attempts' own hours, which a clock stepped back
+		// (now before an attempt's end) would otherwise undercut.
+		s.Elapsed = max(s.Hours, now.Sub(first).Hours())
 	}
 	return s
 }
@@ -98,10 +111,10 @@ func (e *spentError) Error() string { return e.msg }
 
 // remaining returns job as a re-plan of r sees it at now, with done of the
 // work taken as done: its tokens less that share, its budget less what the
-// attempts cost and its deadline less the hours they ran. The job is a
-// copy; the law still reads the whole job's datasets and purpose. It says
-// what it took off, and returns a *spentError when the budget or the
-// deadline has nothing left.
+// attempts cost and its deadline less the time since the first attempt
+// started (Spend.Elapsed). The job is a copy; the law still reads the whole
+// job's datasets and purpose. It says what it took off, and returns a
+// *spentError when the budget or the deadline has nothing left.
 func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*catalog.TrainingJob, string, error) {
 	s := r.Spent(now)
 	left := *job
@@ -121,16 +134,16 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		left.Spec.BudgetUSD = b - s.USD
 		notes = append(notes, fmt.Sprintf("budget %s of %s left", usd(left.Spec.BudgetUSD), usd(b)))
 	}
-	if d := job.Spec.Deadline; d > 0 && s.Hours > 0 {
+	if d := job.Spec.Deadline; d > 0 && s.Elapsed > 0 {
 		// Compared as hours first: hours past what a time.Duration holds
 		// would wrap around in the conversion. What is left must be above
 		// 0, which a plan would read as no deadline at all.
 		var rest time.Duration
-		if s.Hours < d.D().Hours() {
-			rest = d.D() - time.Duration(s.Hours*float64(time.Hour))
+		if s.Elapsed < d.D().Hours() {
+			rest = d.D() - time.Duration(s.Elapsed*float64(time.Hour))
 		}
 		if rest <= 0 {
-			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: the attempts so far ran %.1f hours", d, s.Hours)}
+			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: %.1f hours have passed since the first attempt started (%.1f of them running)", d, s.Elapsed, s.Hours)}
 		}
 		left.Spec.Deadline = catalog.Duration(rest)
 		notes = append(notes, fmt.Sprintf("deadline %.1f hours of %s left", left.Spec.Deadline.Hours(), d))

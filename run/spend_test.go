@@ -61,8 +61,9 @@ func TestClockAttempt(t *testing.T) {
 	}
 	s := r.Spent(at(7))
 	// Attempt 1: 2.5 h × 8 × $2 = $40; attempt 2: 1 h × 4 × $1 = $4;
-	// attempt 3 never ran.
-	if want := (Spend{Hours: 3.5, AcceleratorHours: 24, USD: 44}); s != want {
+	// attempt 3 never ran. Six hours have passed since attempt 1 started,
+	// the time between the attempts included.
+	if want := (Spend{Hours: 3.5, AcceleratorHours: 24, USD: 44, Elapsed: 6}); s != want {
 		t.Errorf("spent %+v, want %+v", s, want)
 	}
 	step(Running, 7)
@@ -94,13 +95,15 @@ func TestRemaining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if left.Spec.Tokens != 7e9 || left.Spec.BudgetUSD != 600 || left.Spec.Deadline.D() != 43*time.Hour {
-		t.Errorf("left: tokens %g, budget %g, deadline %s; want 7e9, 600, 43h", left.Spec.Tokens, left.Spec.BudgetUSD, left.Spec.Deadline)
+	// Six hours since the attempt started, one of them after it ended:
+	// the deadline counts both, the budget only the five it ran.
+	if left.Spec.Tokens != 7e9 || left.Spec.BudgetUSD != 600 || left.Spec.Deadline.D() != 42*time.Hour {
+		t.Errorf("left: tokens %g, budget %g, deadline %s; want 7e9, 600, 42h", left.Spec.Tokens, left.Spec.BudgetUSD, left.Spec.Deadline)
 	}
 	if whole := estimate.TrainingFLOPs(&job.Spec); left.Spec.LawFLOPs != whole || job.Spec.Tokens != 1e10 || job.Spec.LawFLOPs != 0 {
 		t.Errorf("law compute %g, want the whole job's %g; the job itself must not change (tokens %g)", left.Spec.LawFLOPs, whole, job.Spec.Tokens)
 	}
-	for _, want := range []string{"70 % of the work", "step 300 of 1000", "budget $600 of $1000", "deadline 43.0 hours of 2d"} {
+	for _, want := range []string{"70 % of the work", "step 300 of 1000", "budget $600 of $1000", "deadline 42.0 hours of 2d"} {
 		if !strings.Contains(why, want) {
 			t.Errorf("why %q lacks %q", why, want)
 		}
@@ -119,6 +122,22 @@ func TestRemaining(t *testing.T) {
 	r.Progress.Steps = 0
 	if d := doneShare(r); d != 0 {
 		t.Errorf("no length reported: done %v", d)
+	}
+	// Held after the attempt: a day on hold costs nothing but uses the
+	// deadline. A clock stepped back before the attempt's end still counts
+	// the hours it ran.
+	if left, _, err := remaining(job, r, t0.Add(30*time.Hour), 0); err != nil {
+		t.Errorf("after a day held: %v", err)
+	} else if left.Spec.BudgetUSD != 600 || left.Spec.Deadline.D() != 18*time.Hour {
+		t.Errorf("after a day held: budget %g, deadline %s; want 600, 18h", left.Spec.BudgetUSD, left.Spec.Deadline)
+	}
+	if left, _, err := remaining(job, r, t0.Add(time.Hour), 0); err != nil {
+		t.Errorf("clock before the attempt's end: %v", err)
+	} else if left.Spec.Deadline.D() != 43*time.Hour {
+		t.Errorf("clock before the attempt's end: deadline %s, want 43h", left.Spec.Deadline)
+	}
+	if _, _, err := remaining(job, r, t0.Add(48*time.Hour), 0); !isSpent(err, "48.0 hours have passed since the first attempt started (5.0 of them running)") {
+		t.Errorf("deadline passed while held: %v", err)
 	}
 	// Used up: the budget, then the deadline.
 	r.Attempts[0].Ended = t0.Add(12*time.Hour + 30*time.Minute) // $1,000
