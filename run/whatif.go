@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"meridian.dev/meridian/catalog"
@@ -18,7 +19,10 @@ type WhatIfRun struct {
 	Site    string `json:"site,omitempty"`
 	Country string `json:"country,omitempty"`
 	// Outcome is lawful, lawful-until (a proposed rule ends it on
-	// LawfulUntil), unlawful (it would leave now) or held (no lawful place).
+	// LawfulUntil), unlawful (it would leave now), held (no lawful place),
+	// released (a held run would be placed) or fails (it would have to
+	// move, but its attempts used up its budget or deadline). A move's
+	// NewCostUSD and NewHours are of the work its checkpoint leaves.
 	Outcome     string `json:"outcome"`
 	Rule        string `json:"rule,omitempty"`
 	Reason      string `json:"reason,omitempty"`
@@ -127,7 +131,20 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 	wr.Outcome, wr.Rule, wr.LawfulUntil = after, rule, until
 	wr.Affected = before != after || beforeUntil != until
 	if after == "unlawful" || after == "held" {
-		p, err := plan(w, job, asOf, c.excludedNow(r))
+		// As the controller would: the move plans what the run's attempts
+		// left (work, budget, deadline), and a run that used up its budget
+		// or deadline fails rather than moves, under either law.
+		left, note, err := remaining(job, r, c.cfg.Now(), doneShare(r))
+		var spent *spentError
+		if errors.As(err, &spent) {
+			wr.Outcome, wr.Reason = "fails", leftErr(r, err)
+			wr.Affected = before == "lawful" || before == "lawful-until"
+			return wr, nil
+		}
+		if err != nil {
+			return wr, err
+		}
+		p, err := plan(w, left, asOf, c.excludedNow(r))
 		if err != nil {
 			return wr, err
 		}
@@ -146,6 +163,7 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 			return wr, nil
 		}
 		wr.MoveTo, wr.MoveToCountry, wr.NewCostUSD, wr.NewHours = best.Site, best.Country, best.CostUSD, best.Hours
+		wr.Reason = leftNote(wr.Reason, note)
 		if after == "held" {
 			wr.Outcome, wr.Affected = "released", before != "released"
 		}

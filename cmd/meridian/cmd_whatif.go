@@ -119,6 +119,11 @@ func whatIfServer(cmd *cobra.Command, cf *clientFlags, ruleDirs []string, asOf, 
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		for _, r := range rep.Runs {
+			if r.Affected && r.Reason != "" {
+				fmt.Fprintf(w, "run %s: %s\n", r.Run, r.Reason)
+			}
+		}
 		for _, c := range rep.Copies {
 			fmt.Fprintf(w, "staged copy %s/%s at %s would be deleted: rule %s\n", c.Tenant, c.Dataset, c.Site, c.Rule)
 		}
