@@ -12,7 +12,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -63,8 +62,7 @@ func placementLaw(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site
 	if acc == nil {
 		return policy.Decision{}, fmt.Errorf("accelerator %s is not known", pool.Accelerator)
 	}
-	q := transfer.JobQuery(w, job, asOf)
-	q.TrainingFLOPs = max(estimate.TrainingFLOPs(&job.Spec), job.Spec.LawFLOPs)
+	q := transfer.JobQuery(w, job, asOf) // with the whole job's compute
 	probe := newExportsProbe(exports)
 	q.Exports = probe.exports()
 	sess, err := law.Session(q)

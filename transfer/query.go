@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
 )
 
@@ -31,5 +32,10 @@ func JobQuery(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) pol
 	}
 	q := Query(w, asOf, w.Organizations[job.Spec.Organization], ds...)
 	q.Job = job
+	// The job's compute, as the placement's law sees it (the whole job's
+	// when a re-plan plans less): a transfer rule that reads job.flops
+	// would otherwise find no fact and deny every staging and checkpoint
+	// move of the job, failing closed on a fact the job does give.
+	q.TrainingFLOPs = max(estimate.TrainingFLOPs(&job.Spec), job.Spec.LawFLOPs)
 	return q
 }

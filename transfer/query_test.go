@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/policy"
 )
 
 func TestQuery(t *testing.T) {
@@ -40,5 +42,56 @@ func TestQuery(t *testing.T) {
 	jq := JobQuery(w, job, day)
 	if jq.Job != job || jq.Org != b || len(jq.Datasets) != 1 || jq.Datasets[0] != ds || len(jq.Sites) != 2 {
 		t.Errorf("job query: %+v", jq)
+	}
+}
+
+// TestJobQueryCompute: a job's transfers are judged with its compute, the
+// whole job's when a re-plan plans less. A transfer rule on job.flops met
+// no fact before, and denied every staging and checkpoint move of the job
+// whatever its size (the law fails closed).
+func TestJobQueryCompute(t *testing.T) {
+	e, err := policy.New(policy.Options{NoBuiltin: true, Files: []policy.File{{Name: "big.yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: big}
+rules:
+  - id: test-big-runs-stay
+    title: Data of very large runs stays home
+    jurisdiction: ORG
+    kind: data-transfer
+    scope: transfer
+    effect: deny
+    effectiveFrom: 2020-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["test pack of transfer/query_test.go"]
+    message: dataset {dataset.name} would move to {transfer.to}
+    condition: "job.flops > 1e25"
+`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &catalog.Dataset{}
+	ds.Metadata.Name = "d1"
+	ds.Spec.Origin = "SG"
+	org := &catalog.Organization{}
+	org.Metadata.Name = "lab"
+	org.Spec.Headquarters = "SG"
+	w := &catalog.World{Countries: map[string]*catalog.Country{"SG": {}, "MY": {}},
+		Organizations: map[string]*catalog.Organization{"lab": org}, Datasets: map[string]*catalog.Dataset{"d1": ds}}
+	job := &catalog.TrainingJob{}
+	job.Spec.Organization, job.Spec.Datasets = "lab", []string{"d1"}
+	job.Spec.Model.Parameters, job.Spec.Tokens = 7e9, 1e12 // 4.2e22 FLOPs
+	day, _ := catalog.ParseDate("2026-03-01")
+	q := JobQuery(w, job, day)
+	if want := estimate.TrainingFLOPs(&job.Spec); q.TrainingFLOPs != want {
+		t.Fatalf("query compute %g, want the job's %g", q.TrainingFLOPs, want)
+	}
+	if dec := e.EvaluateTransfer(q, ds, "MY"); !dec.Allowed {
+		t.Errorf("a 4e22 FLOPs job's data: denied %+v", dec.Denials)
+	}
+	// The remainder of a 1e26 FLOPs job is judged as the whole job.
+	job.Spec.LawFLOPs = 1e26
+	if dec := e.EvaluateTransfer(JobQuery(w, job, day), ds, "MY"); dec.Allowed || len(dec.Denials) == 0 || dec.Denials[0].Rule != "test-big-runs-stay" {
+		t.Errorf("the remainder of a 1e26 FLOPs job's data: %+v", dec)
 	}
 }
