@@ -136,10 +136,22 @@ func (c *Client) Submit(ctx context.Context, req run.SubmitRequest) (*run.Run, e
 
 // List returns the tenant's runs, read a page at a time.
 func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
+	return c.listAfter(ctx, "", nil)
+}
+
+// listAfter reads the tenant's runs after run after (all of them from "")
+// a page at a time; seen holds the runs already read, which no page may
+// list again.
+func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bool) ([]*run.Run, error) {
 	var all []*run.Run
-	seen := map[string]bool{}
+	if seen == nil {
+		seen = map[string]bool{}
+	}
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(RunPage))
+	if after != "" {
+		q.Set("after", after)
+	}
 	for {
 		var page RunList
 		if _, _, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page); err != nil {

@@ -288,12 +288,19 @@ func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
 // The server-sent events of GET /v1/runs?follow=1:
 //
 //	event: runs   data: RunList, the tenant's runs as GET /v1/runs answers
+//	              without limit; with pages=1, its first page (RunPage runs)
+//	              and in next where the rest starts, for GET /v1/runs?after=
 //	event: run    data: one run (without documents), new or changed since
 //	              the stream last sent it
 //	: keepalive   a comment every Streams.Heartbeat
 //
-// The list comes first, then a run event for each run that changes. No
-// event has an id: a client that reconnects gets the whole list again.
+// The list comes first, then a run event for each run that changes after
+// it was read (for a paged list, after the stream opened: a run the client
+// reads in a later page that changed since comes as a run event too). No
+// event has an id: a client that reconnects gets the list again. Without
+// pages=1 a tenant with more than MaxRunPage runs is answered 400 naming
+// limit, as GET /v1/runs without limit is: never a first page passed off
+// as the whole, and never more than a page of runs read for one stream.
 const sseRuns = "runs"
 
 // followRuns streams tenant's runs: the list, then each run as it
@@ -318,10 +325,43 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		changed = tw.Changed()
 	}
-	runs, err := s.listRuns(ctx, tenant)
+	paged := false
+	switch v := r.URL.Query().Get("pages"); v {
+	case "":
+	case "1":
+		paged = true
+	default:
+		writeErr(w, http.StatusBadRequest, "invalid", "pages", fmt.Sprintf("%q: 1 (the list comes a page at a time) or absent", v))
+		return
+	}
+	size := MaxRunPage
+	if paged {
+		size = RunPage
+	}
+	// One more than the page tells whether another follows.
+	runs, err := s.c.ListPage(ctx, tenant, "", size+1)
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	next := ""
+	if len(runs) > size {
+		if !paged {
+			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+				"the tenant has more than %d runs, more than the stream's list holds: follow with pages=1 and read the rest of the list with GET /v1/runs?after=", MaxRunPage))
+			return
+		}
+		runs, next = runs[:size], runs[size-1].ID
+	}
+	vl, _ := s.c.(VersionLister)
+	// The versions of the runs after the page, as of now: the client reads
+	// them with GET, and the stream sends those that change from here on.
+	var rest []store.RunVersion
+	if next != "" && vl != nil {
+		if rest, err = vl.ListVersions(ctx, tenant); err != nil {
+			fail(w, err)
+			return
+		}
 	}
 	sw, err := s.openSSE(w)
 	if err != nil {
@@ -337,14 +377,17 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	sent := make(map[string]uint64, len(runs))
 	// vers holds the row version of each run as last read, for the check
 	// that reads only the runs whose version moved on.
-	vers := make(map[string]int64, len(runs))
+	vers := make(map[string]int64, len(runs)+len(rest))
+	for _, v := range rest {
+		vers[v.ID] = v.Version
+	}
 	live := map[string]bool{}
 	ll, _ := s.c.(LiveLister)
-	vl, _ := s.c.(VersionLister)
 	polls := 0
 	var list, buf bytes.Buffer
 	list.WriteString(`{"runs":[`)
 	for i, x := range runs {
+		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
 		b, err := json.Marshal(x)
 		if err != nil {
 			return
@@ -358,7 +401,13 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			live[x.ID] = true
 		}
 	}
-	list.WriteString("]}")
+	list.WriteString("]")
+	if next != "" {
+		nb, _ := json.Marshal(next)
+		list.WriteString(`,"next":`)
+		list.Write(nb)
+	}
+	list.WriteString("}")
 	frameRaw(&buf, sseRuns, "", list.Bytes())
 	// send frames x unless it is what the stream last sent of it.
 	send := func(x *run.Run) bool {
@@ -378,12 +427,21 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
+	// out writes what buf holds; the reads below call it as they go, so
+	// that the stream holds at most a page of runs' events, however many
+	// changed.
+	out := func() bool {
+		if buf.Len() == 0 {
+			return true
+		}
+		_, err := sw.Write(buf.Bytes())
+		buf.Reset()
+		beat.Reset(lim.Heartbeat)
+		return err == nil
+	}
 	for {
-		if buf.Len() > 0 {
-			if _, err := sw.Write(buf.Bytes()); err != nil {
-				return
-			}
-			beat.Reset(lim.Heartbeat)
+		if !out() {
+			return
 		}
 		polled, ok := waitChange(ctx, sw, changed, poll.C, nil, beat)
 		if !ok {
@@ -421,13 +479,25 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case full:
-			if runs, err = s.listRuns(ctx, tenant); err != nil {
-				return
-			}
-			for _, x := range runs {
-				if !send(x) {
+			// A page at a time: one stream holds at most a page of runs.
+			for after := ""; ; {
+				page, err := s.c.ListPage(ctx, tenant, after, RunPage)
+				if err != nil {
 					return
 				}
+				for _, x := range page {
+					x.Documents = nil
+					if !send(x) {
+						return
+					}
+				}
+				if !out() {
+					return
+				}
+				if len(page) < RunPage || page[len(page)-1].ID == after {
+					break
+				}
+				after = page[len(page)-1].ID
 			}
 			continue
 		case polled:
@@ -439,7 +509,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			for _, x := range runs {
 				x.Documents = nil
 				seen[x.ID] = true
-				if !send(x) {
+				if !send(x) || buf.Len() > maxStreamBuffer && !out() {
 					return
 				}
 			}
@@ -459,12 +529,16 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			x.Documents = nil
-			if !send(x) {
+			if !send(x) || buf.Len() > maxStreamBuffer && !out() {
 				return
 			}
 		}
 	}
 }
+
+// maxStreamBuffer is how many bytes of events a runs stream gathers before
+// it writes them.
+const maxStreamBuffer = 1 << 20
 
 // runHash is what followRuns remembers of a run it sent.
 func runHash(b []byte) uint64 {

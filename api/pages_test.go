@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
@@ -213,9 +217,14 @@ type manyRuns struct {
 	Controller
 	n           int
 	ignoreAfter bool
+	// most is the largest page asked for.
+	most atomic.Int64
 }
 
 func (m *manyRuns) ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error) {
+	if int64(limit) > m.most.Load() {
+		m.most.Store(int64(limit))
+	}
 	from := 0
 	if after != "" && !m.ignoreAfter {
 		var i int
@@ -311,5 +320,50 @@ func TestAuditPageBytes(t *testing.T) {
 	all, err := a.Audit(ctx, "")
 	if err != nil || len(all) != 4 {
 		t.Fatalf("every page: %d entries, %v", len(all), err)
+	}
+}
+
+// TestRunsStreamPages: the runs stream reads at most a page of the
+// tenant's runs, however many it has. Asked with pages=1 its list is the
+// first page with next, and the client reads the rest with GET; without
+// pages=1 a tenant with more runs than an answer without limit holds is
+// answered 400 naming limit, as GET /v1/runs is. Before, the stream read
+// and sent the whole list as one event: a tenant with many runs made the
+// server build it whole for each stream, and the client refused a line
+// that long.
+func TestRunsStreamPages(t *testing.T) {
+	many := &manyRuns{n: MaxRunPage + 1}
+	f := newFixtureWith(t, fixtureOptions{Streams: Streams{FullList: 1 << 30},
+		Hide: func(c Controller) Controller { many.Controller = c; return many }})
+	if _, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, ""); status != http.StatusBadRequest || e.Field != "limit" {
+		t.Errorf("%d runs streamed without pages: %d %+v, want a 400 naming limit", many.n, status, e)
+	}
+	if _, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1&pages=2", tokA, ""); status != http.StatusBadRequest || e.Field != "pages" {
+		t.Errorf("pages=2: %d %+v, want a 400 naming pages", status, e)
+	}
+	many.n = 2*RunPage + 3
+	many.most.Store(0)
+	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1&pages=1", tokA, "")
+	if status != http.StatusOK {
+		t.Fatalf("paged stream: %d %+v", status, e)
+	}
+	evs := rs.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event != "" })
+	ev := evs[len(evs)-1]
+	var first RunList
+	if err := json.Unmarshal([]byte(ev.Data), &first); err != nil || ev.Event != "runs" || len(first.Runs) != RunPage || first.Next != first.Runs[RunPage-1].ID {
+		t.Fatalf("first event %q: %d runs, next %q (%v)", ev.Event, len(first.Runs), first.Next, err)
+	}
+	rs.close()
+	stop := errors.New("seen")
+	var got []*run.Run
+	err := NewClient(f.srv.URL, tokA).FollowRuns(context.Background(), func(ev RunsStreamEvent) error {
+		got = ev.List
+		return stop
+	})
+	if err != stop || len(got) != many.n || got[0].ID != "run-000000" || got[len(got)-1].ID != fmt.Sprintf("run-%06d", many.n-1) {
+		t.Fatalf("FollowRuns of %d runs: %d runs (%v)", many.n, len(got), err)
+	}
+	if most := many.most.Load(); most > RunPage+1 {
+		t.Errorf("a page of %d runs was read for the paged stream and its client, want at most %d", most, RunPage+1)
 	}
 }

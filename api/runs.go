@@ -97,21 +97,6 @@ const (
 	MaxRunPage = 5000
 )
 
-// listRuns is the list GET /v1/runs answers.
-func (s *Server) listRuns(ctx context.Context, tenant string) ([]*run.Run, error) {
-	runs, err := s.c.List(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	if runs == nil {
-		runs = []*run.Run{}
-	}
-	for _, x := range runs {
-		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-	}
-	return runs, nil
-}
-
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	q, err := s.c.Queue(r.Context(), tenantOf(r))
 	if err != nil {

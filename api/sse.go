@@ -351,6 +351,26 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 	}
 }
 
+// restOfList is first, the first page of the runs stream's list, with the
+// runs after it read a page at a time.
+func (c *Client) restOfList(ctx context.Context, first []*run.Run, next string) ([]*run.Run, error) {
+	if len(first) == 0 || first[len(first)-1].ID != next {
+		return nil, fmt.Errorf("the list's next page starts after %q, not after its last run", next)
+	}
+	seen := make(map[string]bool, len(first))
+	for _, r := range first {
+		if seen[r.ID] {
+			return nil, fmt.Errorf("the list names run %s twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	rest, err := c.listAfter(ctx, next, seen)
+	if err != nil {
+		return nil, err
+	}
+	return append(first, rest...), nil
+}
+
 // RunsStreamEvent is one event of a tenant's runs stream, decoded: List,
 // all of the tenant's runs, comes first on each connection; then Run, a
 // run that is new or changed since the stream last sent it.
@@ -374,12 +394,13 @@ func (c *Client) FollowRuns(ctx context.Context, fn func(RunsStreamEvent) error)
 // followRunsOnce reads one connection's runs stream; a runs stream has no
 // end, so it returns when the stream breaks (err) or fn stops it (stop).
 func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn func(RunsStreamEvent) error) (ended, got bool, stop, err error) {
-	resp, err := c.openStream(ctx, "/v1/runs?follow=1", "")
+	resp, err := c.openStream(ctx, "/v1/runs?follow=1&pages=1", "")
 	if err != nil {
 		return false, false, nil, err
 	}
 	defer resp.Body.Close()
-	// The list is one line, as long as GET /v1/runs's answer may be.
+	// The list is one line, as long as GET /v1/runs's answer may be (a
+	// page of it, with pages=1).
 	rd := NewSSEReaderSize(resp.Body, maxAnswer)
 	for {
 		ev, err := nextEvent(rd, wait)
@@ -394,6 +415,11 @@ func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn fun
 			out.List = l.Runs
 			if out.List == nil {
 				out.List = []*run.Run{}
+			}
+			if err == nil && l.Next != "" {
+				// The list's first page: the rest is read with GET, and
+				// each run that changes from here on comes as a run event.
+				out.List, err = c.restOfList(ctx, out.List, l.Next)
 			}
 		case sseRun:
 			out.Run = &run.Run{}

@@ -761,9 +761,9 @@ type liveOnly struct {
 	whole, live atomic.Int64
 }
 
-func (c *liveOnly) List(ctx context.Context, tenant string) ([]*run.Run, error) {
+func (c *liveOnly) ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error) {
 	c.whole.Add(1)
-	return c.Controller.List(ctx, tenant)
+	return c.Controller.ListPage(ctx, tenant, after, limit)
 }
 
 func (c *liveOnly) ListLive(ctx context.Context, tenant string) ([]*run.Run, error) {
@@ -832,9 +832,9 @@ type versionsOnly struct {
 	whole, versions, gets atomic.Int64
 }
 
-func (c *versionsOnly) List(ctx context.Context, tenant string) ([]*run.Run, error) {
+func (c *versionsOnly) ListPage(ctx context.Context, tenant, after string, limit int) ([]*run.Run, error) {
 	c.whole.Add(1)
-	return c.Controller.List(ctx, tenant)
+	return c.Controller.ListPage(ctx, tenant, after, limit)
 }
 
 func (c *versionsOnly) ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error) {

@@ -62,12 +62,12 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   return (await r.json()) as T;
 }
 
-// listRuns reads the tenant's runs a page at a time (GET /v1/runs answers
+// listRuns reads the tenant's runs after run from (all of them from "") a
+// page at a time, none of them one already in seen (GET /v1/runs answers
 // a page; next is the after= of the page that follows).
-export async function listRuns(): Promise<Run[]> {
+export async function listRuns(from = "", seen = new Set<string>()): Promise<Run[]> {
   const all: Run[] = [];
-  const seen = new Set<string>();
-  let after = "";
+  let after = from;
   for (;;) {
     const r = await call<{ runs: Run[]; next?: string }>("GET", "/v1/runs?limit=1000" + (after ? "&after=" + encodeURIComponent(after) : ""));
     for (const x of r.runs) {

@@ -48,28 +48,51 @@ export function runsPage(main: HTMLElement): () => void {
       box.append(errorBox(err));
     }
   }
-  // The stream: the whole list, then each run as it changes. Redrawn at
-  // most once for the events that arrive together.
+  // The stream: the list's first page (the rest, when next says there is
+  // more, read with GET), then each run as it changes. A run an event
+  // brought is newer than the same run in a later page, which was read
+  // as of the stream's start or after: the page does not replace it.
+  // Redrawn at most once for the events that arrive together.
   let redraw = false;
+  let list = 0; // which "runs" event the pages being read belong to
+  let fromEvents = new Set<string>();
+  function later(): void {
+    if (!redraw) {
+      redraw = true;
+      queueMicrotask(() => {
+        redraw = false;
+        if (alive) show();
+      });
+    }
+  }
+  async function rest(n: number, next: string, seen: Set<string>): Promise<void> {
+    try {
+      const runs = await listRuns(next, seen);
+      if (!alive || n !== list) return;
+      for (const r of runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+      later();
+    } catch (err) {
+      if (alive && n === list) box.append(errorBox(err));
+    }
+  }
   const f = followOrPoll({
-    path: "/v1/runs?follow=1",
+    path: "/v1/runs?follow=1&pages=1",
     lastId: () => "",
     onEvent: (m) => {
       if (m.event === "runs") {
-        byId = new Map((JSON.parse(m.data) as { runs: Run[] }).runs.map((r) => [r.id, r]));
+        const l = JSON.parse(m.data) as { runs: Run[]; next?: string };
+        byId = new Map(l.runs.map((r) => [r.id, r]));
+        fromEvents = new Set<string>();
+        list++;
+        if (l.next) void rest(list, l.next, new Set(byId.keys()));
       } else if (m.event === "run") {
         const r = JSON.parse(m.data) as Run;
         byId.set(r.id, r);
+        fromEvents.add(r.id);
       } else {
         return;
       }
-      if (!redraw) {
-        redraw = true;
-        queueMicrotask(() => {
-          redraw = false;
-          if (alive) show();
-        });
-      }
+      later();
     },
     poll: load,
     every: LIST_POLL,
