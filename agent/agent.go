@@ -312,7 +312,9 @@ func (a *attempt) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := dataset.UnsealDir(ctx, dataStore, s, d.Name, filepath.Join(data, d.Name)); err != nil {
+		// Pinned to the version staged: the site's store could serve
+		// another genuine one (an older staging's) under the same name.
+		if _, err := dataset.UnsealDirPinned(ctx, dataStore, s, d.Name, filepath.Join(data, d.Name), d.ManifestSHA256); err != nil {
 			return fmt.Errorf("dataset %s: %w", d.Name, err)
 		}
 	}

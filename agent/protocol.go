@@ -74,6 +74,10 @@ type DatasetKey struct {
 	// Key is the dataset key (seal.Key text). It travels only in the answer
 	// to the attempt's own credential and is held in memory.
 	Key string `json:"key"`
+	// ManifestSHA256 is the hex SHA-256 of the manifest staged for the
+	// attempt; the agent refuses another (dataset.ErrManifestPin). Empty
+	// for an attempt staged before the controller recorded it.
+	ManifestSHA256 string `json:"manifestSha256,omitempty"`
 }
 
 // CheckpointRef names a sealed checkpoint in the site's store.

@@ -225,7 +225,7 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", name, err)
 		}
-		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String()})
+		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String(), ManifestSHA256: a.Manifests[name]})
 	}
 	rk, err := c.runKeys().GetOrCreate(r.ID)
 	if err != nil {

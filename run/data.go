@@ -118,7 +118,14 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		}
 		r.Staged = r.Attempt
 		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
-			r.Attempts[n-1].StagedBytes += sent
+			a := &r.Attempts[n-1]
+			a.StagedBytes += sent
+			for _, res := range results {
+				if a.Manifests == nil {
+					a.Manifests = map[string]string{}
+				}
+				a.Manifests[res.Dataset] = res.ManifestSHA256
+			}
 		}
 		ch.Events = append(ch.Events, events...)
 		return nil

@@ -162,6 +162,11 @@ type Attempt struct {
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).
 	StagedBytes int64 `json:"stagedBytes,omitempty"`
+	// Manifests holds, per dataset staged for this attempt, the hex
+	// SHA-256 of the manifest staged: the agent unseals that version only,
+	// so that a site cannot hand the job another genuine version of the
+	// dataset (an older one, say) in its place.
+	Manifests map[string]string `json:"manifests,omitempty"`
 	// Count and PricePerHour are the attempt's pool as planned; Started and
 	// Ended bound the time it held the pool (running or checkpointed, and a
 	// drain), as the controller saw it. They are what a re-plan subtracts

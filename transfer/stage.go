@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,6 +73,10 @@ type Result struct {
 	Damaged    int // chunks at the site that failed authentication and were sent again
 	Reconciled int // objects of earlier, interrupted stagings found at the site and confirmed
 	Decision   policy.Decision
+	// ManifestSHA256 is the hex SHA-256 of the manifest staged (its stored
+	// form): the version a job at the site must read (dataset's pin), not
+	// another genuine version the site's store may serve instead.
+	ManifestSHA256 string
 }
 
 // Today is the UTC date of now.
@@ -247,7 +252,8 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	out := e
 	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
 	out.Complete, out.Totals = true, totals
-	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
+	sum := sha256.Sum256(rawManifest)
+	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled, ManifestSHA256: hex.EncodeToString(sum[:])}, nil
 }
 
 // Totals sum a whole staging, on its completing record.
