@@ -650,7 +650,7 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		res = append(res, r)
 	}
 	// The documents must make a valid world with what is registered already.
-	if _, _, err := c.applyWorld(ctx, tenant, rq); err != nil {
+	if _, _, err := c.applyWorld(ctx, tenant, rq, res); err != nil {
 		return nil, err
 	}
 	var out []Resource
@@ -692,10 +692,14 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 }
 
 // applyWorld checks that docs, over what tenant registered, make a valid
-// world (a dataset's location names a catalog site, and so on).
-func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request) (*catalog.World, []store.Resource, error) {
+// world (a dataset's location names a catalog site, and so on), and that
+// res, their resources, fit in what a tenant may register.
+func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request, res []store.Resource) (*catalog.World, []store.Resource, error) {
 	reg, err := c.registry(ctx, tenant)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := reg.room(res); err != nil {
 		return nil, nil, err
 	}
 	for _, o := range rq.orgs {

@@ -101,6 +101,50 @@ type registry struct {
 	rows     map[string]*store.Resource // kind/name
 }
 
+// MaxResources and MaxResourceBytes bound what one tenant may register (its
+// Organizations and Datasets, as their canonical JSON): every plan of the
+// tenant's reads all of it, and GET /v1/resources answers all of it, so
+// without a bound a tenant could make both as large as it liked.
+const (
+	MaxResources     = 10000
+	MaxResourceBytes = 32 << 20
+)
+
+// The bounds room checks; tests lower them.
+var maxResources, maxResourceBytes = MaxResources, MaxResourceBytes
+
+// room refuses res, resources to register or to replace registered ones,
+// when they would take the tenant's registrations past MaxResources or
+// MaxResourceBytes. Requests in flight at once may each pass it: the bound
+// is exceeded by at most their documents.
+func (reg *registry) room(res []store.Resource) error {
+	n, size := len(reg.rows), 0
+	for _, r := range reg.rows {
+		size += len(r.Doc)
+	}
+	seen := map[string]bool{}
+	for _, r := range res {
+		k := r.Kind + "/" + r.Name
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if old := reg.rows[k]; old != nil {
+			size += len(r.Doc) - len(old.Doc)
+		} else {
+			n++
+			size += len(r.Doc)
+		}
+	}
+	switch {
+	case n > maxResources:
+		return &InputError{"documents", fmt.Errorf("they would make %d registered Organizations and Datasets, more than the %d a tenant may register", n, maxResources)}
+	case size > maxResourceBytes:
+		return &InputError{"documents", fmt.Errorf("they would make the tenant's registered Organizations and Datasets %d bytes (as JSON), more than the %d a tenant may register", size, maxResourceBytes)}
+	}
+	return nil
+}
+
 // storeReadError is a failure to read the store: it says nothing about a
 // run's documents or the law, and the same read may well work a moment
 // later (a law check does not fail a run closed on it).
@@ -203,6 +247,11 @@ func (c *Controller) requestWorld(ctx context.Context, tenant string, rq *reques
 	}
 	for _, name := range sortedKeys(reg.datasets) {
 		set.Datasets = append(set.Datasets, reg.datasets[name])
+	}
+	if len(fresh) > 0 {
+		if err := reg.room(fresh); err != nil {
+			return nil, nil, err
+		}
 	}
 	cs, err := c.catalog()
 	if err != nil {
