@@ -127,7 +127,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	id := newID()
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Planned, Site: pl.Site,
-		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: rank, Placement: pl, Priority: req.Priority}}
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Submitted: c.cfg.Now(), Rank: rank, Placement: pl, Priority: req.Priority}}
 	if ln.Law != nil {
 		d, rule, err := horizon(w, job, w.Site(pl.Site), pl.Pool, asOf, ln)
 		if err != nil {
@@ -204,7 +204,7 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	}
 	hold.Wants, hold.Reason = wants, reason
 	r := &Run{ID: id, Tenant: tenant, Job: job.Metadata.Name, State: Held,
-		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Rank: 1, Reason: reason, Priority: req.Priority, Hold: hold}}
+		Data: Data{Documents: req.Documents, AsOf: asOf.String(), Submitted: c.cfg.Now(), Rank: 1, Reason: reason, Priority: req.Priority, Hold: hold}}
 	var ch store.Change
 	ch.Register = fresh
 	for _, res := range fresh {

@@ -44,10 +44,12 @@ func clockAttempt(r *Run, from State, now time.Time) {
 
 // Spend is what a run's attempts used of their pools: wall hours,
 // accelerator-hours and their price at the pools' planned hourly prices.
-// Data moves are not in it. Elapsed is the wall time since the first
-// attempt started, which is what the run used of its deadline: it counts
-// the time between attempts too (held, staging, moving a checkpoint),
-// which costs nothing but delays the end all the same.
+// Data moves are not in it. Elapsed is the wall time since the run was
+// submitted (since its first attempt started, for a run recorded before
+// the controller stamped its submission), which is what the run used of
+// its deadline: it counts the waits too (for room, held by the law,
+// staging, moving a checkpoint), which cost nothing but delay the end all
+// the same.
 type Spend struct {
 	Hours            float64 `json:"hours"`
 	AcceleratorHours float64 `json:"acceleratorHours"`
@@ -78,6 +80,9 @@ func (r *Run) Spent(now time.Time) Spend {
 		s.Hours += h
 		s.AcceleratorHours += h * float64(a.Count)
 		s.USD += h * float64(a.Count) * a.PricePerHour
+	}
+	if !r.Submitted.IsZero() {
+		first = r.Submitted
 	}
 	if !first.IsZero() {
 		// Never below the attempts' own hours, which a clock stepped back
@@ -111,8 +116,8 @@ func (e *spentError) Error() string { return e.msg }
 
 // remaining returns job as a re-plan of r sees it at now, with done of the
 // work taken as done: its tokens less that share, its budget less what the
-// attempts cost and its deadline less the time since the first attempt
-// started (Spend.Elapsed). The job is a copy; the law still reads the whole
+// attempts cost and its deadline less the time since the run was submitted
+// (Spend.Elapsed). The job is a copy; the law still reads the whole
 // job's datasets and purpose. It says what it took off, and returns a
 // *spentError when the budget or the deadline has nothing left.
 func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*catalog.TrainingJob, string, error) {
@@ -143,7 +148,7 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 			rest = d.D() - time.Duration(s.Elapsed*float64(time.Hour))
 		}
 		if rest <= 0 {
-			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: %.1f hours have passed since the first attempt started (%.1f of them running)", d, s.Elapsed, s.Hours)}
+			return nil, "", &spentError{fmt.Sprintf("the deadline of %s is used up: %.1f hours have passed since the run was submitted (%.1f of them running)", d, s.Elapsed, s.Hours)}
 		}
 		left.Spec.Deadline = catalog.Duration(rest)
 		notes = append(notes, fmt.Sprintf("deadline %.1f hours of %s left", left.Spec.Deadline.Hours(), d))

@@ -136,8 +136,16 @@ func TestRemaining(t *testing.T) {
 	} else if left.Spec.Deadline.D() != 43*time.Hour {
 		t.Errorf("clock before the attempt's end: deadline %s, want 43h", left.Spec.Deadline)
 	}
-	if _, _, err := remaining(job, r, t0.Add(48*time.Hour), 0); !isSpent(err, "48.0 hours have passed since the first attempt started (5.0 of them running)") {
+	if _, _, err := remaining(job, r, t0.Add(48*time.Hour), 0); !isSpent(err, "48.0 hours have passed since the run was submitted (5.0 of them running)") {
 		t.Errorf("deadline passed while held: %v", err)
+	}
+	// A run that waited ten hours for room before it ever started: the
+	// wait counts against its deadline, not its budget.
+	waited := &Run{Data: Data{Submitted: t0}}
+	if left, why, err := remaining(job, waited, t0.Add(10*time.Hour), 0); err != nil {
+		t.Errorf("after ten hours waiting: %v", err)
+	} else if left.Spec.BudgetUSD != 1000 || left.Spec.Deadline.D() != 38*time.Hour || !strings.Contains(why, "deadline 38.0 hours of 2d left") {
+		t.Errorf("after ten hours waiting: budget %g, deadline %s (%s); want 1000, 38h", left.Spec.BudgetUSD, left.Spec.Deadline, why)
 	}
 	// Used up: the budget, then the deadline.
 	r.Attempts[0].Ended = t0.Add(12*time.Hour + 30*time.Minute) // $1,000

@@ -181,7 +181,10 @@ type Attempt struct {
 type Data struct {
 	Documents []Document `json:"documents"`
 	// AsOf is the date the run was planned: the day it was submitted.
-	AsOf      string            `json:"asOf"`
+	AsOf string `json:"asOf"`
+	// Submitted is when the controller accepted the run, by its clock: the
+	// job's deadline counts from it (Spend.Elapsed).
+	Submitted time.Time         `json:"submitted,omitzero"`
 	Rank      int               `json:"rank"`
 	Placement planner.Placement `json:"placement"`
 	// Excluded are the sites the run lost, sorted; Losses says how often
