@@ -335,6 +335,9 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Kubernetes sites' client logs go through the server's logger, in its
+	// format, rather than as klog's own lines on standard error.
+	kubernetes.RouteClientLogs(logger)
 	anchorer := newAnchorer(anchors, logger)
 	ctx := context.Background()
 	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
