@@ -137,7 +137,14 @@ func allZero(p []byte) bool {
 // before any of its bytes are written; on failure the stream stops with an
 // error and without the tar end marker, so `tar -x` reports it truncated.
 func UnsealTar(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer) (*Manifest, error) {
-	m, err := ReadManifest(ctx, b, s, name)
+	return UnsealTarPinned(ctx, b, s, name, w, "")
+}
+
+// UnsealTarPinned is UnsealTar for the version whose stored manifest has
+// the hex SHA-256 pin (see UnsealDirPinned); another is refused
+// (ErrManifestPin) before anything is written. An empty pin checks none.
+func UnsealTarPinned(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer, pin string) (*Manifest, error) {
+	m, err := readManifest(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
 	}

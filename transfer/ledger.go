@@ -78,9 +78,13 @@ type Entry struct {
 	// again).
 	Reconciled bool `json:"reconciled,omitempty"`
 	Damaged    int  `json:"damaged,omitempty"`
-	// Complete marks the last record of a copy, with its Totals.
-	Complete bool    `json:"complete,omitempty"`
-	Totals   *Totals `json:"totals,omitempty"`
+	// Complete marks the last record of a copy, with its Totals and the
+	// hex SHA-256 of the manifest it put at the site (stored form): the
+	// version that crossed, which the run's agent and a pinned
+	// `dataset unseal` read and no other.
+	Complete       bool    `json:"complete,omitempty"`
+	Totals         *Totals `json:"totals,omitempty"`
+	ManifestSHA256 string  `json:"manifestSha256,omitempty"`
 	// Who exported what, for volume thresholds that count a window of
 	// exports (policy.Exports, read by LedgerExports). Entries written
 	// before these fields existed lack them and are not counted.

@@ -73,10 +73,6 @@ type Result struct {
 	Damaged    int // chunks at the site that failed authentication and were sent again
 	Reconciled int // objects of earlier, interrupted stagings found at the site and confirmed
 	Decision   policy.Decision
-	// ManifestSHA256 is the hex SHA-256 of the manifest staged (its stored
-	// form): the version a job at the site must read (dataset's pin), not
-	// another genuine version the site's store may serve instead.
-	ManifestSHA256 string
 }
 
 // Today is the UTC date of now.
@@ -243,17 +239,18 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(m.UniqueChunks()) - len(missing), Damaged: damaged, Reconciled: reconciled}
+	sum := sha256.Sum256(rawManifest)
+	pin := hex.EncodeToString(sum[:])
 	if _, err := c.send(ctx, final, func(e *Entry) {
 		totals.BytesSent = sentBytes + e.BytesSent
-		e.Complete, e.Totals = true, totals
+		e.Complete, e.Totals, e.ManifestSHA256 = true, totals, pin
 	}, rawManifest); err != nil {
 		return nil, err
 	}
 	out := e
 	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
-	out.Complete, out.Totals = true, totals
-	sum := sha256.Sum256(rawManifest)
-	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled, ManifestSHA256: hex.EncodeToString(sum[:])}, nil
+	out.Complete, out.Totals, out.ManifestSHA256 = true, totals, pin
+	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
 }
 
 // Totals sum a whole staging, on its completing record.

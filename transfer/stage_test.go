@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
@@ -214,10 +216,13 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 		sealedTotal += int64(seal.SealedSize(int(c.Size)))
 	}
 	mfst := manifestBytes(t, f)
+	// The manifest that crossed is the home's, byte for byte.
+	sum := sha256.Sum256(homeManifest(t, f))
+	pin := hex.EncodeToString(sum[:])
 	want := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", Basis: "cn-standard-contract",
 		Rules: []string{}, AsOf: "2026-01-15", RunID: "run-1", Chunks: len(chunks), ChunksSent: len(chunks),
 		Bytes: 6 * 700 << 10, BytesSent: sealedTotal + mfst, Complete: true,
-		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst},
+		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst}, ManifestSHA256: pin,
 		Origin: "CN", Classification: "personal", Subjects: 1000}
 	if d := cmp.Diff(want, r1.Entry, cmpopts.IgnoreFields(Entry{}, "Staging")); d != "" {
 		t.Fatalf("first stage (-want +got):\n%s", d)
@@ -245,7 +250,7 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := ents[len(ents)-1]; !last.Complete || last.Totals == nil || last.Totals.BytesSent != 0 || last.Totals.Skipped != len(chunks) {
+	if last := ents[len(ents)-1]; !last.Complete || last.Totals == nil || last.Totals.BytesSent != 0 || last.Totals.Skipped != len(chunks) || last.ManifestSHA256 != pin {
 		t.Fatalf("second staging's record %+v, want complete with nothing sent", last)
 	}
 	if _, other, _ := ReadFileLedger(f.ledger.Path, "other"); len(other) != 0 {
@@ -463,6 +468,12 @@ func TestStageS3(t *testing.T) {
 // manifestBytes is the size of the fixture's sealed manifest.
 func manifestBytes(t *testing.T, f *fixture) int64 {
 	t.Helper()
+	return int64(len(homeManifest(t, f)))
+}
+
+// homeManifest is the stored form of f's dataset's manifest at its home.
+func homeManifest(t *testing.T, f *fixture) []byte {
+	t.Helper()
 	st, err := dataset.OpenStore(context.Background(), f.home)
 	if err != nil {
 		t.Fatal(err)
@@ -472,5 +483,5 @@ func manifestBytes(t *testing.T, f *fixture) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int64(len(b))
+	return b
 }

@@ -103,11 +103,12 @@ spec:
 		ChunksSent, Chunks int
 		Basis, From, To    string
 		RunID              string `json:"runId"`
+		Manifest           string `json:"manifestSha256"`
 	}
 	if err := json.Unmarshal([]byte(out), &ent); err != nil {
 		t.Fatal(err)
 	}
-	if ent.ChunksSent == 0 || ent.ChunksSent != ent.Chunks || ent.Basis != "cn-standard-contract" || ent.From != "CN" || ent.To != "MY" || ent.RunID != "run-7" {
+	if ent.ChunksSent == 0 || ent.ChunksSent != ent.Chunks || ent.Basis != "cn-standard-contract" || ent.From != "CN" || ent.To != "MY" || ent.RunID != "run-7" || !validPin(ent.Manifest) {
 		t.Fatalf("stage result %+v", ent)
 	}
 
@@ -142,7 +143,19 @@ spec:
 	keyFile := filepath.Join(dir, "job.key")
 	os.WriteFile(keyFile, keyData, 0o600)
 	outDir := filepath.Join(dir, "scratch")
-	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", keyFile, "--to", outDir); err != nil {
+	// Pinned to another version (the digest of another manifest): refused
+	// before anything is written, the key file kept for the next try.
+	other := strings.Repeat("0", 64)
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", keyFile, "--keep-key-file", "--manifest-sha256", other, "--to", outDir); err == nil || !strings.Contains(err.Error(), "not the version recorded") {
+		t.Fatalf("unseal pinned to another version: %v", err)
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) > 0 {
+		t.Fatalf("a refused version wrote %d entries", len(ents))
+	}
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", keyFile, "--keep-key-file", "--manifest-sha256", "ABC", "--to", outDir); err == nil || !strings.Contains(err.Error(), "--manifest-sha256") {
+		t.Fatalf("unseal with a malformed pin: %v", err)
+	}
+	if _, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+siteStore+"/t/default/data", "--key-file", keyFile, "--manifest-sha256", ent.Manifest, "--to", outDir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(keyFile); err == nil {

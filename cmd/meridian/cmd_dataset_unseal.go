@@ -11,7 +11,7 @@ import (
 )
 
 func newDatasetUnsealCmd() *cobra.Command {
-	var at, store, to, catalogDir string
+	var at, store, to, catalogDir, pin string
 	var files []string
 	var kf keyFlags
 	cmd := &cobra.Command{
@@ -21,7 +21,10 @@ func newDatasetUnsealCmd() *cobra.Command {
 --key-file (removed after reading), --key-stdin or $MERIDIAN_DATASET_KEY (or,
 for the owner, the keyring), authenticates every chunk and writes plaintext
 files into DIR, each renamed into place only when complete. With --to - it
-streams a tar archive to standard output instead.`,
+streams a tar archive to standard output instead. With --manifest-sha256 (the
+digest dataset stage printed, and the ledger records) it reads that version
+only: a site that serves another genuine version of the dataset in its place,
+an older staging's say, is refused before anything is written.`,
 		Example: `  MERIDIAN_DATASET_KEY=... meridian dataset unseal chat-logs --store "$SITE_STORE" --to "$SCRATCH/data"
   meridian dataset unseal chat-logs --at my-johor-1 --key-file key --to - | tar -x -C "$SCRATCH"`,
 		Args: cobra.ExactArgs(1),
@@ -29,6 +32,9 @@ streams a tar archive to standard output instead.`,
 			name := args[0]
 			if to == "" {
 				return badInput(errors.New("--to: required (a directory, or - for tar on stdout)"))
+			}
+			if pin != "" && !validPin(pin) {
+				return badInput(fmt.Errorf("--manifest-sha256 %q: want 64 lowercase hex digits", pin))
 			}
 			// A job's prologue names the store and the key file: it needs
 			// no Meridian state directory at the site, and makes none.
@@ -45,10 +51,10 @@ streams a tar archive to standard output instead.`,
 			}
 			defer b.Close()
 			if to == "-" {
-				_, err = dataset.UnsealTar(cmd.Context(), b, sealer, name, cmd.OutOrStdout())
+				_, err = dataset.UnsealTarPinned(cmd.Context(), b, sealer, name, cmd.OutOrStdout(), pin)
 				return err
 			}
-			m, err := dataset.UnsealDir(cmd.Context(), b, sealer, name, to)
+			m, err := dataset.UnsealDirPinned(cmd.Context(), b, sealer, name, to, pin)
 			if err != nil {
 				return err
 			}
@@ -59,8 +65,22 @@ streams a tar archive to standard output instead.`,
 	cmd.Flags().StringVar(&at, "at", "", "site whose store holds the dataset")
 	cmd.Flags().StringVar(&store, "store", "", "store URL instead of a site's")
 	cmd.Flags().StringVar(&to, "to", "", "directory to write (must be empty), or - for a tar stream on stdout")
+	cmd.Flags().StringVar(&pin, "manifest-sha256", "", "read only the version whose manifest has this SHA-256 (as dataset stage printed it)")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
 	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	kf.add(cmd)
 	return cmd
+}
+
+// validPin reports whether s is a hex SHA-256 as the ledger writes it.
+func validPin(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
