@@ -112,6 +112,40 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit anchor key: %w", err)
 	}
+	priv, err := parseAnchorKey(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
+}
+
+// ReadAnchors opens the anchor directory dir for reading only, as `audit
+// verify --state` needs it: it creates neither the directory nor its key.
+// With no key file the directory holds no anchor that can be checked: Read
+// reports no anchor when anchor.json is absent too, and an error when it
+// is there. The result cannot write anchors (Advance, Extend and Reset
+// refuse).
+func ReadAnchors(dir string) (*Anchors, error) {
+	if dir == "" {
+		return nil, errors.New("audit anchor: directory not set")
+	}
+	path := filepath.Join(dir, AnchorKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Anchors{dir: dir}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit anchor key: %w", err)
+	}
+	priv, err := parseAnchorKey(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return &Anchors{dir: dir, pub: priv.Public().(ed25519.PublicKey)}, nil
+}
+
+// parseAnchorKey checks the key file at path (0600, a hex Ed25519 seed).
+func parseAnchorKey(path string, b []byte) (ed25519.PrivateKey, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("audit anchor key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
 	}
@@ -119,9 +153,11 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("audit anchor key %s: want %d hex-encoded bytes", path, ed25519.SeedSize)
 	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
+	return ed25519.NewKeyFromSeed(seed), nil
 }
+
+// errReadOnlyAnchors is returned by the writes of ReadAnchors's result.
+var errReadOnlyAnchors = errors.New("audit anchor: the anchor directory was opened read-only")
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
@@ -140,6 +176,9 @@ func (a *Anchors) Key() string { return hex.EncodeToString(a.pub) }
 // it only once the anchor exists (Advance, Reset): an entry naming a key
 // whose anchor is missing fails verification.
 func (a *Anchors) KeyRecord() (Record, error) {
+	if a.priv == nil {
+		return Record{}, errReadOnlyAnchors
+	}
 	return NewRecord(KindAnchored, "", AnchoredPayload{Key: a.Key()})
 }
 
@@ -152,6 +191,9 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	}
 	if err != nil {
 		return Anchor{}, false, fmt.Errorf("audit anchor: %w", err)
+	}
+	if a.pub == nil {
+		return Anchor{}, false, fmt.Errorf("audit anchor %s: the directory holds no %s to check it with (it was removed, or the anchor was copied without it)", filepath.Join(a.dir, AnchorFile), AnchorKeyFile)
 	}
 	var an Anchor
 	if err := json.Unmarshal(b, &an); err != nil {
@@ -189,6 +231,9 @@ func (a *Anchors) Extend(ctx context.Context, seq int64, head string, at HashAt,
 }
 
 func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time, create bool) error {
+	if a.priv == nil {
+		return errReadOnlyAnchors
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
@@ -233,6 +278,9 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 // check. Only an operator's explicit acceptance of a broken log uses it, and
 // that acceptance is itself written to the log first.
 func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
+	if a.priv == nil {
+		return errReadOnlyAnchors
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
@@ -299,8 +347,20 @@ func short(h string) string {
 // tail cannot be vouched for: cut back to before its first KindAnchored
 // entry, with the anchor removed or replaced by one of the cutter's own,
 // it would read exactly so.
+//
+// A chain without its key (NewUnkeyedChain) checks the same, except each
+// entry's contents against its hash; Unproven says so on every result that
+// verifies.
 func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
-	return c.verifyAnchored(read, anchors, true)
+	r, err := c.verifyAnchored(read, anchors, true)
+	if err == nil && r.OK && c.unkeyed {
+		why := "the audit key (" + KeyFile + ") is missing, so no entry's contents were checked against its hash: an entry modified, or the history rewritten, cannot be told from an intact one; only the order and links of the entries and the anchor were checked"
+		if r.Unproven != "" {
+			why += "; also " + r.Unproven
+		}
+		r.Unproven = why
+	}
+	return r, err
 }
 
 func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, retry bool) (Result, error) {

@@ -88,10 +88,23 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // Chain seals records with a key. A nil or empty key means plain SHA-256,
 // which detects accidents but not an attacker with database access.
-type Chain struct{ key []byte }
+type Chain struct {
+	key []byte
+	// unkeyed: the key the log was sealed with is not at hand, so Verify
+	// checks only the order and the links, never an entry's own hash.
+	unkeyed bool
+}
 
 // NewChain returns a Chain keyed with key.
 func NewChain(key []byte) *Chain { return &Chain{key: append([]byte(nil), key...)} }
+
+// NewUnkeyedChain returns a Chain for verifying a log whose key is not at
+// hand (the key file is missing). It cannot seal, and its Verify checks
+// what needs no key: entries in order, none missing, each naming the hash
+// of the one before, and the anchor (VerifyAnchored). An entry's contents
+// are not checked against its hash, so every result it reports OK says so
+// in Result.Unproven and Result.Unkeyed.
+func NewUnkeyedChain() *Chain { return &Chain{unkeyed: true} }
 
 func (c *Chain) hasher() hash.Hash {
 	if len(c.key) == 0 {
@@ -102,6 +115,11 @@ func (c *Chain) hasher() hash.Hash {
 
 // Seal turns rec into the entry that follows prev (nil for the first entry).
 func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
+	if c.unkeyed {
+		// Sealing needs the key; a hash of another key's (or none) would
+		// break the chain for good.
+		panic("audit: Seal on a chain opened without its key")
+	}
 	e := Entry{Seq: 1, PrevHash: Genesis, Time: t.UTC().Format(TimeLayout), Kind: rec.Kind, RunID: rec.RunID,
 		Tenant: rec.Tenant, Payload: rec.Payload, Version: CurrentVersion}
 	if prev != nil {
@@ -162,12 +180,16 @@ type Result struct {
 	// have been cut back to before it was first anchored, its anchor
 	// removed or replaced, and reads the same as one never anchored.
 	Unproven string `json:"unproven,omitempty"`
+	// Unkeyed is set when the log was checked without its key (see
+	// NewUnkeyedChain): only the order and the links of its entries, and
+	// its anchor, were checked, not their contents.
+	Unkeyed bool `json:"unkeyed,omitempty"`
 }
 
 // Verify checks entries, given in seq order, and reports the first entry
 // that was modified, deleted or reordered.
 func (c *Chain) Verify(entries []Entry) Result {
-	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true}
+	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true, Unkeyed: c.unkeyed}
 	seqOf := make(map[string]int64, len(entries))
 	for _, e := range entries {
 		seqOf[e.Hash] = e.Seq
@@ -181,7 +203,7 @@ func (c *Chain) Verify(entries []Entry) Result {
 		if e.Seq < want {
 			return fail(r, e.Seq, Reordered, fmt.Sprintf("seq %d appears at position %d", e.Seq, want))
 		}
-		if c.sum(e, e.Seq) != e.Hash {
+		if !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
 			// position it was written at. The search is bounded by the
 			// log's length, never by a seq stored in it: a last entry
@@ -261,11 +283,20 @@ const KeyFile = "audit.key"
 // LoadKey reads the HMAC key from dir, creating a random 32-byte key in a
 // 0600 file on first use. A key file readable by group or others is refused.
 func LoadKey(dir string) ([]byte, error) {
+	key, err := ReadKey(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createKey(dir, filepath.Join(dir, KeyFile))
+	}
+	return key, err
+}
+
+// ReadKey reads the HMAC key from dir as LoadKey does, but never creates
+// it: a missing key file is an error that wraps fs.ErrNotExist. Commands
+// that only look (audit verify --state) use it, so that looking writes
+// nothing.
+func ReadKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return createKey(dir, path)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}

@@ -50,6 +50,64 @@ func (r *AuditReader) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.En
 	return scanAudit(rows, q.MaxBytes)
 }
 
+// VerifyAudit verifies the whole log with c against anchors (see
+// audit.Chain.VerifyAnchored), as SQLite.VerifyAuditAnchored does, without
+// writing: `audit verify --state` uses it. The reader applies no
+// migration, so a database an older version left is read as it is: an
+// audit table without the tenant and version columns holds version 1
+// entries of no tenant (the defaults the migration adding them gives), and
+// a database without the audit table holds no log.
+func (r *AuditReader) VerifyAudit(ctx context.Context, c *audit.Chain, anchors *audit.Anchors) (audit.Result, error) {
+	return c.VerifyAnchored(func() ([]audit.Entry, error) {
+		// One transaction reads the columns and the log in one snapshot,
+		// however many writers (a migrating server) go on beside it.
+		tx, err := r.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		cols, err := auditColumns(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if !cols["seq"] {
+			return nil, nil
+		}
+		tenant, version := "tenant", "version"
+		if !cols["tenant"] {
+			tenant = "''"
+		}
+		if !cols["version"] {
+			version = "1"
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT seq, time, kind, run_id, payload, prev_hash, hash, "+tenant+", "+version+" FROM audit ORDER BY seq")
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return scanAudit(rows, 0)
+	}, anchors)
+}
+
+// auditColumns names the audit table's columns (none when there is no
+// such table).
+func auditColumns(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info('audit')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		cols[name] = true
+	}
+	return cols, rows.Err()
+}
+
 // AppendAudit refuses: the reader writes nothing.
 func (r *AuditReader) AppendAudit(context.Context, ...audit.Record) error { return ErrReadOnly }
 

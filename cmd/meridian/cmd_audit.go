@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"text/tabwriter"
 
@@ -76,7 +78,11 @@ the log records no anchor key (no audit-anchored entry): a log cut back to
 before it was first anchored, with its anchor removed, reads the same, so
 nothing shows that its tail is all there. The first server start, or a CLI
 command that writes the log, anchors such a log and records the key. With
---state it reads the state directory directly instead of asking a server.`,
+--state it reads the state directory directly instead of asking a server,
+and writes nothing there: no key, anchor or database file is created or
+changed. A state directory without its audit key (audit.key) is checked
+only for the order and links of its entries and against its anchor, not
+for their contents; it exits 1, NOT PROVEN, saying so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res audit.Result
@@ -115,29 +121,38 @@ command that writes the log, anchors such a log and records the key. With
 	return cmd
 }
 
-// verifyOffline verifies a state directory's audit log and its anchor.
+// verifyOffline verifies a state directory's audit log and its anchor. It
+// writes nothing: the database is read through the read-only reader (no
+// migration, no WAL or shared-memory file left behind), and neither the
+// audit key nor the anchor directory and its key are created when they are
+// missing. Without the audit key only the order and links of the entries
+// and the anchor are checked, and the result says so (Unproven, Unkeyed).
 func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Result, error) {
-	key, err := audit.LoadKey(stateDir)
-	if err != nil {
+	path := statedir.Dir{Path: stateDir}.Database()
+	if _, err := os.Stat(path); err != nil {
+		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
+	}
+	chain := audit.NewUnkeyedChain()
+	key, err := audit.ReadKey(stateDir)
+	switch {
+	case err == nil:
+		chain = audit.NewChain(key)
+	case !errors.Is(err, fs.ErrNotExist):
 		return audit.Result{}, err
 	}
 	if anchorDir == "" {
 		anchorDir = statedir.Dir{Path: stateDir}.Anchor()
 	}
-	anchors, err := audit.OpenAnchors(anchorDir)
+	anchors, err := audit.ReadAnchors(anchorDir)
 	if err != nil {
 		return audit.Result{}, err
 	}
-	path := statedir.Dir{Path: stateDir}.Database()
-	if _, err := os.Stat(path); err != nil {
-		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
-	}
-	st, err := store.OpenSQLite(ctx, path, store.Options{AuditKey: key})
+	r, err := store.OpenAuditReader(ctx, path)
 	if err != nil {
 		return audit.Result{}, err
 	}
-	defer st.Close()
-	return st.VerifyAuditAnchored(ctx, anchors)
+	defer r.Close()
+	return r.VerifyAudit(ctx, chain, anchors)
 }
 
 func printVerify(w io.Writer, res audit.Result) error {
@@ -145,6 +160,10 @@ func printVerify(w io.Writer, res audit.Result) error {
 		anchored := ""
 		if res.Anchored != nil {
 			anchored = fmt.Sprintf(" (anchored at entry %d, %s)", res.Anchored.Seq, res.Anchored.Time)
+		}
+		if res.Unkeyed {
+			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries in order and linked, head %s%s, but %s; restore the audit key to verify (a server started without it makes a new key, under which every entry fails)\n", res.Entries, res.Head, anchored, res.Unproven)
+			return err
 		}
 		if res.Unproven != "" {
 			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries chain correctly, head %s%s, but %s; a server start or a CLI command that writes the log anchors it and records the key\n", res.Entries, res.Head, anchored, res.Unproven)

@@ -4,18 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
 )
 
-// snapshotTree maps every file under root to its mode and the SHA-256 of
-// its contents, so that a command that writes nothing leaves it equal.
+// snapshotTree maps every file under root to its mode, size, modification
+// time and the SHA-256 of its contents, so that a command that writes
+// nothing leaves it equal.
 func snapshotTree(t *testing.T, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -37,7 +40,7 @@ func snapshotTree(t *testing.T, root string) map[string]string {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		out[rel] = fi.Mode().String() + " " + hex.EncodeToString(sum[:])
+		out[rel] = fmt.Sprintf("%v %d %s %s", fi.Mode(), fi.Size(), fi.ModTime().Format(time.RFC3339Nano), hex.EncodeToString(sum[:]))
 		return nil
 	})
 	if err != nil {
