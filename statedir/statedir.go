@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"meridian.dev/meridian/internal/atomicfile"
 )
@@ -36,6 +37,7 @@ const (
 	AnchorDir   = "anchor"
 	ClientFile  = "client.json"
 	ServeLock   = "serve.lock"
+	AuditLock   = "audit.lock"
 	TLSDir      = "tls"
 	DatasetsDir = "datasets"
 	KeyringDir  = "keyring"
@@ -155,4 +157,32 @@ func (d Dir) WriteClient(c Client) error {
 		return err
 	}
 	return atomicfile.WriteFile(d.Join(ClientFile), append(b, '\n'), 0o600)
+}
+
+// LockAudit takes the state directory's audit lock (an exclusive flock on
+// audit.lock, waiting for it) and returns its release. Whoever may anchor
+// the log for the first time and record its anchor key (a server's start,
+// a CLI command that writes the log) holds it from reading the log to
+// recording the key: two that both found no key would otherwise both
+// anchor the log, perhaps in different anchor directories. The kernel
+// drops the lock when its holder dies.
+func (d Dir) LockAudit() (func(), error) {
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return nil, fmt.Errorf("audit lock: %w", err)
+	}
+	f, err := os.OpenFile(d.Join(AuditLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit lock %s: %w", d.Join(AuditLock), err)
+	}
+	return func() { f.Close() }, nil
 }

@@ -105,7 +105,15 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		return nil, err
 	}
 	d.SQLite = db
+	// A server starting on this directory anchors a log that names no key
+	// too: one at a time, so that the second finds the first's key entry.
+	unlock, err := s.LockAudit()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	anchor, err := cliAnchor(ctx, db, anchors)
+	unlock()
 	if err != nil {
 		db.Close()
 		return nil, err

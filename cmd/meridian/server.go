@@ -346,7 +346,16 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	closers = append(closers, func() { st.Close() })
 	anchorer.st = st
-	if err := checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw); err != nil {
+	// The CLI anchors a log that names no key as a start does (cliAnchor),
+	// and replicas sharing the directory start together: one at a time,
+	// so that only the first records the key and the others find it.
+	unlockAudit, err := dir.LockAudit()
+	if err != nil {
+		return nil, err
+	}
+	err = checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw)
+	unlockAudit()
+	if err != nil {
 		return nil, anchorMovedHint(err, anchorDir, dir.Anchor())
 	}
 	go anchorer.run()
