@@ -10,9 +10,31 @@
 // canonical fields and the previous entry's hash. Someone who can write the
 // database but cannot read the key file cannot edit, drop or reorder entries
 // and then recompute the chain: Verify finds the first break. Someone with
-// both the database and the key can rewrite history; keep the key on other
-// storage, or anchor the head hash (printed by Verify) somewhere they cannot
-// reach, to detect that too. Dropping entries from the end of the log leaves
-// a valid, shorter chain; compare the count and head hash with an anchored
-// copy to detect truncation.
+// both the database and the key can recompute the chain; the anchor below
+// still catches a rewrite of anchored entries, unless they can also remove
+// or replace the anchor. Keep the key, and the anchor, on other storage.
+//
+// # Anchors
+//
+// Dropping entries from the end leaves a valid, shorter chain, which the
+// chain alone cannot tell from an intact one. An anchor (Anchors) is a
+// signed statement of the chain's length and head hash, kept in its own
+// directory with its own Ed25519 key and moved only forward, onto a history
+// that still holds the entry it anchored. VerifyAnchored reads it and fails
+// a log that holds fewer entries than it records (Truncated) or another
+// entry at its position (Diverged). The log also names the key that guards
+// it, in a KindAnchored entry written once the first anchor exists; a log
+// that names a key fails when its anchor directory holds no anchor
+// (AnchorMissing: anchor.json or the whole directory removed, then the tail
+// cut) or another key's (AnchorReplaced).
+//
+// Still not detected: a log that names no key yet (written before its first
+// anchoring, or cut back to before its KindAnchored entry), with its anchor
+// removed or replaced by one of the cutter's own, reads as a log never
+// anchored; VerifyAnchored passes its chain but says, in Result.Unproven,
+// that its tail cannot be vouched for. Whoever holds the audit key and can
+// remove anchor.json can rewrite the chain without its KindAnchored entries
+// and get the same. Entries appended after the last anchor update and before
+// a crash are covered only by the next anchoring. Without the audit key
+// (NewUnkeyedChain) only order, links and the anchor are checked.
 package audit
