@@ -11,7 +11,7 @@ import (
 // (docs.nvidia.com NeMo 24.12 performance_summary; compute facts §3 rows
 // 41–42). These are steady-state benchmark throughputs of a tuned stack, so
 // the whole-run terms are switched off (goodput 1, run efficiency 1, no
-// warm-up, no checkpoint stalls) and tensor-parallel traffic is hidden behind the GEMMs, as NeMo's
+// warm-up, no checkpoint stalls, no stragglers) and tensor-parallel traffic is hidden behind the GEMMs, as NeMo's
 // performance recipes do (tp_comm_overlap); the global batch is not in the
 // facts, and Llama 2's 4M tokens is assumed, as this test always has.
 type nemoRow struct {
@@ -49,7 +49,7 @@ func TestNeMoThroughputSanity(t *testing.T) {
 			job := &catalog.TrainingJobSpec{
 				Model:  catalog.Model{Parameters: c.params, Layers: c.layers, HiddenSize: c.hidden, SequenceLength: c.seq},
 				Method: c.method, Tokens: 10e6, Precision: "fp8",
-				Assumptions: map[string]float64{"goodput": 1, "runEfficiency": 1, "warmupHours": 0, "globalBatchTokens": 4 << 20, "tensorParallelOverlap": 1, "checkpointWriteGBs": 1e6},
+				Assumptions: map[string]float64{"goodput": 1, "runEfficiency": 1, "warmupHours": 0, "globalBatchTokens": 4 << 20, "tensorParallelOverlap": 1, "checkpointWriteGBs": 1e6, "stragglerJitter": 0},
 			}
 			r, err := Estimate(Input{Job: job, Accelerator: h100, Count: c.count, SkipAssumptions: true})
 			if err != nil {
