@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -164,6 +165,12 @@ type Status struct {
 	State    State
 	ExitCode int
 	Reason   string
+	// Started and Ended are when the job's workload started and ended, as
+	// the site tells them; zero when the site does not say (or not yet).
+	// They are the site's word, on the site's clock: the controller bounds
+	// them by its own stamps before it counts them.
+	Started time.Time `json:",omitzero"`
+	Ended   time.Time `json:",omitzero"`
 }
 
 // Backend is a site scheduler. Implementations must be safe for concurrent use.

@@ -239,6 +239,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if err := c.stillLeading(ctx); err != nil {
 		return false, err
 	}
+	submitted := c.cfg.Now()
 	h, err := be.Submit(ctx, spec)
 	switch {
 	case errors.Is(err, backend.ErrSiteDown):
@@ -256,6 +257,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		r.Handle = h
 		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
 			r.Attempts[n-1].Handle = h
+			r.Attempts[n-1].Submitted = submitted
 		}
 		return transition(ch, r, Queued, fmt.Sprintf("attempt %d submitted to %s as %s", r.Attempt, r.Site, h))
 	})

@@ -308,6 +308,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		c.endAttempt(ctx, r)
 	}
 	now := c.cfg.Now()
+	attempt := r.Attempt
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Queued && r.State != Running && r.State != Checkpointed {
 			return store.ErrNoChange
@@ -318,6 +319,10 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		if err := transition(ch, r, to, reason); err != nil {
 			return err
 		}
+		// When the site says the job started and ended: the controller
+		// may have missed both (a short job between two looks, or one
+		// that ran while the controller was down).
+		siteClock(r, attempt, st.Started, st.Ended, now)
 		recovered(ch, r, now)
 		return nil
 	})

@@ -42,6 +42,61 @@ func clockAttempt(r *Run, from State, now time.Time) {
 	}
 }
 
+// siteClock takes into r's current attempt, numbered n, the times its
+// site reported that the attempt's job started and ended (zero where it
+// did not say), in the same write as the state change it reported, which
+// clockAttempt then leaves alone. It counts the time of a job that ran
+// between two looks of the controller (queued, then ended), and the part
+// of a job's run that the controller missed while it was down.
+//
+// A site is not trusted with the bill: a start is taken only between the
+// attempt's submission (or the previous attempt's end, if later) and now,
+// an end only between the start and now, both on the controller's clock,
+// and either only ever moves a stamp the controller made earlier, never
+// later. So nothing a site says makes an attempt count more than the wall
+// time since it was submitted. An attempt without a submission stamp
+// (recorded before there were any) has no lower bound and takes nothing.
+func siteClock(r *Run, n int, started, ended, now time.Time) {
+	for i := range r.Attempts {
+		a := &r.Attempts[i]
+		if a.N != n || r.Attempt != n {
+			continue
+		}
+		if a.Submitted.IsZero() {
+			return
+		}
+		lo := a.Submitted
+		if i > 0 && r.Attempts[i-1].Ended.After(lo) {
+			lo = r.Attempts[i-1].Ended
+		}
+		if lo.After(now) {
+			return
+		}
+		if !started.IsZero() {
+			if t := clamp(started, lo, now); a.Started.IsZero() || t.Before(a.Started) {
+				a.Started = t
+			}
+		}
+		if !ended.IsZero() && !a.Started.IsZero() && !holdsPool(r.State) {
+			if t := clamp(ended, a.Started, now); a.Ended.IsZero() || t.Before(a.Ended) {
+				a.Ended = t
+			}
+		}
+		return
+	}
+}
+
+// clamp is t within [lo, hi].
+func clamp(t, lo, hi time.Time) time.Time {
+	if t.Before(lo) {
+		return lo
+	}
+	if t.After(hi) {
+		return hi
+	}
+	return t
+}
+
 // Spend is what a run's attempts used of their pools: wall hours,
 // accelerator-hours and their price at the pools' planned hourly prices.
 // Data moves are not in it. Elapsed is the wall time since the run was

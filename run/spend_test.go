@@ -5,16 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // TestClockAttempt: an attempt's time starts when the run first holds its
@@ -412,7 +418,7 @@ func TestAttemptJSONOmitsUnsetTimes(t *testing.T) {
 		t.Errorf("a running attempt's JSON: %s", s)
 	}
 	b, _ = json.Marshal(Attempt{N: 2, Site: "b"})
-	if s := string(b); strings.Contains(s, `"started"`) || strings.Contains(s, `"ended"`) {
+	if s := string(b); strings.Contains(s, `"started"`) || strings.Contains(s, `"ended"`) || strings.Contains(s, `"submitted"`) {
 		t.Errorf("an attempt that has not run: %s", s)
 	}
 }
@@ -432,4 +438,175 @@ func (e *env) loseAfterCheckpoint(spec string) *Run {
 	e.failSite("alpha")
 	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	return r
+}
+
+// TestSiteClockClamps: the times a site reports for an attempt's job count
+// only within the controller's bounds: a start not before the attempt was
+// submitted (nor before the previous attempt ended) nor after now, an end
+// not before the start nor after now; and they only ever move the
+// controller's own stamps earlier. A hostile site cannot make the attempt
+// count more than the wall time since it was submitted.
+func TestSiteClockClamps(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour))) }
+	zero := time.Time{}
+	// A run whose attempt 2 was submitted at hour 10, after attempt 1
+	// ended at hour 9; it reports at hour 12, what the site says of the
+	// job's start and end.
+	fresh := func(state State) *Run {
+		r := &Run{State: state, Attempt: 2}
+		r.Attempts = []Attempt{
+			{N: 1, Count: 1, PricePerHour: 1, Submitted: at(0), Started: at(1), Ended: at(9)},
+			{N: 2, Count: 1, PricePerHour: 1, Submitted: at(10)},
+		}
+		return r
+	}
+	tests := []struct {
+		name               string
+		state              State
+		started, ended     time.Time
+		wantStart, wantEnd time.Time
+	}{
+		{"honest", Succeeded, at(10.5), at(11.5), at(10.5), at(11.5)},
+		{"a start before the submission", Succeeded, at(-100), at(11), at(10), at(11)},
+		{"a start in the future", Running, at(1000), zero, at(12), zero},
+		{"an end before the start", Succeeded, at(11), at(10.5), at(11), at(11)},
+		{"an end in the future", Failed, at(11), at(1e6), at(11), at(12)},
+		{"both long ago", Succeeded, at(-50), at(-40), at(10), at(10)},
+		{"an end while still running is not an end", Running, at(11), at(11.5), at(11), zero},
+		{"no times", Succeeded, zero, zero, zero, zero},
+		{"an end without a start", Succeeded, zero, at(11), zero, zero},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fresh(tt.state)
+			siteClock(r, 2, tt.started, tt.ended, at(12))
+			a := r.Attempts[1]
+			if !a.Started.Equal(tt.wantStart) || !a.Ended.Equal(tt.wantEnd) {
+				t.Fatalf("attempt from %v to %v, want %v to %v", a.Started, a.Ended, tt.wantStart, tt.wantEnd)
+			}
+			if s := r.Spent(at(12)); s.Hours-8 > 2+1e-9 {
+				t.Fatalf("spent %.2f h, more than attempt 1's 8 h and the 2 h since attempt 2 was submitted", s.Hours)
+			}
+		})
+	}
+
+	// The previous attempt's end bounds the start when it is later than
+	// the submission (a drain that went on past it).
+	r := fresh(Succeeded)
+	r.Attempts[0].Ended = at(11)
+	siteClock(r, 2, at(10.5), at(11.5), at(12))
+	if a := r.Attempts[1]; !a.Started.Equal(at(11)) || !a.Ended.Equal(at(11.5)) {
+		t.Errorf("after a drain to hour 11: from %v to %v, want from hour 11 to 11.5", a.Started, a.Ended)
+	}
+
+	// Stamps the controller made move earlier only.
+	r = fresh(Succeeded)
+	r.Attempts[1].Started, r.Attempts[1].Ended = at(11), at(11.5)
+	siteClock(r, 2, at(11.2), at(11.8), at(12))
+	if a := r.Attempts[1]; !a.Started.Equal(at(11)) || !a.Ended.Equal(at(11.5)) {
+		t.Errorf("later site times moved the controller's stamps: from %v to %v", a.Started, a.Ended)
+	}
+	siteClock(r, 2, at(10.2), at(11.1), at(12))
+	if a := r.Attempts[1]; !a.Started.Equal(at(10.2)) || !a.Ended.Equal(at(11.1)) {
+		t.Errorf("earlier site times: from %v to %v, want 10.2 to 11.1", a.Started, a.Ended)
+	}
+
+	// An attempt recorded without a submission stamp has no lower bound:
+	// the site's times are not taken. Nor are they for another attempt.
+	r = fresh(Succeeded)
+	r.Attempts[1].Submitted = zero
+	siteClock(r, 2, at(10.5), at(11.5), at(12))
+	if a := r.Attempts[1]; !a.Started.IsZero() || !a.Ended.IsZero() {
+		t.Errorf("without a submission stamp: from %v to %v, want nothing", a.Started, a.Ended)
+	}
+	r = fresh(Succeeded)
+	siteClock(r, 1, at(10.5), at(11.5), at(12))
+	if a := r.Attempts[1]; !a.Started.IsZero() || !r.Attempts[0].Started.Equal(at(1)) {
+		t.Errorf("times for attempt 1 while attempt 2 is current changed %+v", r.Attempts)
+	}
+}
+
+// TestShortJobBetweenPollsIsCounted: an attempt whose job runs from start
+// to end between two of the controller's looks (queued at one, ended at
+// the next) counts the time it ran, as its site (the local backend) tells
+// it: more than nothing, no more than the wall time since it was
+// submitted. The controller is stepped by hand, so that it does not look
+// while the job runs; the workload reports no checkpoint, which would
+// have shown the controller the run holding its pool.
+func TestShortJobBetweenPollsIsCounted(t *testing.T) {
+	dir := t.TempDir()
+	traversable(t, dir)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}}
+	var c *Controller
+	agentConfig(t, &cfg, func() *Controller { return c })
+	c = New(cfg)
+	t.Cleanup(func() { killLocalJobs(dir) })
+	doc := jobDoc(1, 1)
+	i := strings.Index(doc.Content, "    command:")
+	doc.Content = doc.Content[:i] + "    command: [/bin/sh, -c, \"sleep 0.5\"]\n"
+	ctx := context.Background()
+	before := time.Now()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10 && r.State != Queued; i++ {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.State != Queued {
+		t.Fatalf("run %s (%s), want queued", r.State, r.Reason)
+	}
+	// The site's own view of the job, until it has ended.
+	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs backend.Status
+	for deadline := time.Now().Add(30 * time.Second); !bs.State.Final() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if bs, err = be.Status(ctx, r.Handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bs.State != backend.Succeeded {
+		t.Fatalf("job at the site: %+v, want succeeded", bs)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Succeeded {
+		t.Fatalf("run %s (%s), want succeeded", r.State, r.Reason)
+	}
+	a := r.Attempts[0]
+	if a.Submitted.Before(before) || a.Submitted.After(after) {
+		t.Errorf("submitted %v, outside the test's [%v, %v]", a.Submitted, before, after)
+	}
+	s := r.Spent(after)
+	wall := after.Sub(before).Hours()
+	ran := time.Duration(s.Hours * float64(time.Hour))
+	t.Logf("attempt ran %v (from %v to %v); %v of wall time since submission", ran, a.Started, a.Ended, after.Sub(before))
+	if ran < 500*time.Millisecond || s.Hours > wall {
+		t.Fatalf("spent %v (%+v), want the workload's 0.5 s at least and at most the %v since it was submitted", ran, s, after.Sub(before))
+	}
+	if s.AcceleratorHours != s.Hours*float64(a.Count) || s.USD != s.AcceleratorHours*a.PricePerHour {
+		t.Errorf("spent %+v, not its hours at the pool's count (%d) and price (%g)", s, a.Count, a.PricePerHour)
+	}
 }

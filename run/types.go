@@ -169,12 +169,18 @@ type Attempt struct {
 	Manifests map[string]string `json:"manifests,omitempty"`
 	// Count and PricePerHour are the attempt's pool as planned; Started and
 	// Ended bound the time it held the pool (running or checkpointed, and a
-	// drain), as the controller saw it. They are what a re-plan subtracts
-	// from the job's budget and deadline (see Run.Spent).
+	// drain): when the site says its job started and ended, where it says
+	// so, within the controller's own bounds, else when the controller saw
+	// it (see clockAttempt and siteClock). They are what a re-plan
+	// subtracts from the job's budget and deadline (see Run.Spent).
 	Count        int       `json:"count,omitempty"`
 	PricePerHour float64   `json:"pricePerHour,omitempty"`
 	Started      time.Time `json:"started,omitzero"`
 	Ended        time.Time `json:"ended,omitzero"`
+	// Submitted is when the controller submitted the attempt's job, by its
+	// clock, just before it asked the site: the job cannot have started
+	// before it, so no start the site reports counts from earlier.
+	Submitted time.Time `json:"submitted,omitzero"`
 }
 
 // Data is the run's durable document (store.Run.Data).

@@ -197,6 +197,7 @@ type podStatus struct {
 	Message           string            `json:"message,omitempty"`
 	Reason            string            `json:"reason,omitempty"`
 	ContainerStatuses []containerStatus `json:"containerStatuses,omitempty"`
+	StartTime         *metav1.Time      `json:"startTime,omitempty"`
 }
 
 type containerStatus struct {
@@ -206,7 +207,12 @@ type containerStatus struct {
 
 type containerState struct {
 	Waiting    *containerWaiting    `json:"waiting,omitempty"`
+	Running    *containerRunning    `json:"running,omitempty"`
 	Terminated *containerTerminated `json:"terminated,omitempty"`
+}
+
+type containerRunning struct {
+	StartedAt metav1.Time `json:"startedAt,omitempty"`
 }
 
 type containerWaiting struct {
@@ -215,9 +221,11 @@ type containerWaiting struct {
 }
 
 type containerTerminated struct {
-	ExitCode int32  `json:"exitCode"`
-	Reason   string `json:"reason,omitempty"`
-	Message  string `json:"message,omitempty"`
+	ExitCode   int32       `json:"exitCode"`
+	Reason     string      `json:"reason,omitempty"`
+	Message    string      `json:"message,omitempty"`
+	StartedAt  metav1.Time `json:"startedAt,omitempty"`
+	FinishedAt metav1.Time `json:"finishedAt,omitempty"`
 }
 
 // apiNode is a core/v1 Node.
@@ -397,10 +405,12 @@ func (p *apiPod) deepCopy() *apiPod {
 	out := &apiPod{TypeMeta: p.TypeMeta, Spec: p.Spec.deepCopy(), Status: p.Status}
 	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	out.Status.Conditions = slices.Clone(p.Status.Conditions)
+	out.Status.StartTime = clonePtr(p.Status.StartTime)
 	if p.Status.ContainerStatuses != nil {
 		out.Status.ContainerStatuses = make([]containerStatus, len(p.Status.ContainerStatuses))
 		for i, cs := range p.Status.ContainerStatuses {
 			cs.State.Waiting = clonePtr(cs.State.Waiting)
+			cs.State.Running = clonePtr(cs.State.Running)
 			cs.State.Terminated = clonePtr(cs.State.Terminated)
 			out.Status.ContainerStatuses[i] = cs
 		}

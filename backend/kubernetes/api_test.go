@@ -200,6 +200,10 @@ func fill(v reflect.Value, path string) {
 	case quantityType:
 		v.Set(reflect.ValueOf(resource.MustParse(fmt.Sprint(len(path)))))
 		return
+	case timeType:
+		// Whole seconds: the API's times are written to the second.
+		v.Set(reflect.ValueOf(metav1.NewTime(time.Unix(1_800_000_000+int64(len(path)), 0).UTC())))
+		return
 	case typeMetaType:
 		return // set by the scheme's encoder
 	case listMetaType:

@@ -724,8 +724,62 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	return st, nil
 }
 
-// jobStatus maps a Job, its Pods and their Nodes to a backend state.
+// jobStatus maps a Job, its Pods and their Nodes to a backend state, with
+// when its workload ran.
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
+	return podTimes(b.jobState(ctx, job), b.watch.podsOf(job))
+}
+
+// podTimes adds to st when the Job's workload ran: from the first start of
+// its container in any of pods (its running or terminated state's
+// startedAt, else the pod's startTime) to the last finish, once st is
+// final and the container has finished in every pod that started it.
+func podTimes(st backend.Status, pods []*apiPod) backend.Status {
+	if st.State == backend.Pending {
+		return st
+	}
+	var first, last time.Time
+	finished := true
+	for _, p := range pods {
+		var start, end time.Time
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name != ContainerName {
+				continue
+			}
+			switch s := cs.State; {
+			case s.Running != nil:
+				start = s.Running.StartedAt.Time
+			case s.Terminated != nil:
+				start, end = s.Terminated.StartedAt.Time, s.Terminated.FinishedAt.Time
+			}
+		}
+		if start.IsZero() && p.Status.StartTime != nil {
+			start = p.Status.StartTime.Time
+		}
+		if start.IsZero() {
+			continue
+		}
+		if first.IsZero() || start.Before(first) {
+			first = start
+		}
+		if end.IsZero() {
+			finished = false
+		} else if end.After(last) {
+			last = end
+		}
+	}
+	if first.IsZero() {
+		return st
+	}
+	st.Started = first.UTC()
+	if st.State.Final() && finished && !last.Before(first) {
+		st.Ended = last.UTC()
+	}
+	return st
+}
+
+// jobState maps a Job, its Pods and their Nodes to a backend state.
+func (b *Backend) jobState(ctx context.Context, job *apiJob) backend.Status {
 	if r := job.Annotations[AnnotationLost]; r != "" {
 		return backend.Status{State: backend.Lost, Reason: r}
 	}

@@ -250,12 +250,36 @@ func (l *Local) existingJob(handle string) (string, error) {
 	return dir, nil
 }
 
-// Status reports the job's state from its files and its run lock.
+// Status reports the job's state from its files and its run lock, and
+// when it started and ended from when its wrapper wrote its pid and its
+// exit code.
 func (l *Local) Status(ctx context.Context, handle string) (backend.Status, error) {
 	dir, err := l.existingJob(handle)
 	if err != nil {
 		return backend.Status{}, err
 	}
+	st, err := l.status(dir)
+	if err != nil || st.State == backend.Pending {
+		return st, err
+	}
+	st.Started = modTime(filepath.Join(dir, "pid"))
+	if st.State.Final() && !st.Started.IsZero() {
+		st.Ended = modTime(filepath.Join(dir, "exitcode"))
+	}
+	return st, nil
+}
+
+// modTime is when the file at path was last written, or zero.
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime().UTC()
+}
+
+// status is the job's state from the files in dir and its run lock.
+func (l *Local) status(dir string) (backend.Status, error) {
 	cancelled := exists(filepath.Join(dir, "cancelled"))
 	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 		return st, err

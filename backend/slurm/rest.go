@@ -435,6 +435,8 @@ type apiJob struct {
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
 	ExitCode    json.RawMessage `json:"exit_code"`
+	StartTime   json.RawMessage `json:"start_time"`
+	EndTime     json.RawMessage `json:"end_time"`
 	Nodes       string          `json:"nodes"`
 	Resources   struct {
 		Allocated []struct {
@@ -461,6 +463,12 @@ func (s *jobState) UnmarshalJSON(b []byte) error {
 		*s = jobState(many[0])
 	}
 	return nil
+}
+
+// status maps the job to a Status, with its start and end.
+func (j *apiJob) status(code, sig int) backend.Status {
+	st := mapJobState(string(j.State), j.StateReason, code, sig)
+	return withTimes(st, string(j.State), epochTime(j.StartTime), epochTime(j.EndTime))
 }
 
 // exitCode is the job's wait status, an integer in openapi/v0.0.38.
@@ -539,7 +547,7 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
 	code, sig := job.exitCode()
-	st := mapJobState(string(job.State), job.StateReason, code, sig)
+	st := job.status(code, sig)
 	if st.State == backend.Running {
 		down, err := r.downNode(ctx, job.nodeNames())
 		if err != nil {

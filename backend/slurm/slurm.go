@@ -435,7 +435,7 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 
 // jobFields are the fields of `scontrol show job -o` that this backend
 // reads.
-var jobFields = []string{"JobState", "Reason", "ExitCode", "NodeList", "StdOut"}
+var jobFields = []string{"JobState", "Reason", "ExitCode", "NodeList", "StdOut", "StartTime", "EndTime"}
 
 // parseJob parses what `scontrol show job -o` prints of one job. Some
 // values (Comment) are the job owner's to set, and scontrol prints them

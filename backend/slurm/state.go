@@ -1,8 +1,10 @@
 package slurm
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -51,7 +53,72 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 // jobStatus maps the fields of `scontrol show job -o` to a Status.
 func jobStatus(job map[string]string) backend.Status {
 	code, sig := parseExitCode(job["ExitCode"])
-	return mapJobState(job["JobState"], job["Reason"], code, sig)
+	st := mapJobState(job["JobState"], job["Reason"], code, sig)
+	return withTimes(st, job["JobState"], parseTime(job["StartTime"]), parseTime(job["EndTime"]))
+}
+
+// pendingState reports a Slurm job state in which the job has not (or no
+// longer) started: its StartTime is then slurmctld's guess at a future
+// start, not a start.
+func pendingState(state string) bool {
+	switch state {
+	case "PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD":
+		return true
+	}
+	return false
+}
+
+// withTimes adds to st the start and end slurmctld gives a job in state
+// (its Slurm state): the start once the job has left the queue, the end
+// only once st is final (before that, EndTime is when the job's time
+// limit would end it).
+func withTimes(st backend.Status, state string, start, end time.Time) backend.Status {
+	if st.State == backend.Pending || pendingState(state) || start.IsZero() {
+		return st
+	}
+	st.Started = start
+	if st.State.Final() && !end.IsZero() && !end.Before(start) {
+		st.Ended = end
+	}
+	return st
+}
+
+// scontrolTime is how scontrol writes a time unless SLURM_TIME_FORMAT
+// says otherwise: in the local time zone of the process that runs it
+// (this one, which passes on its TZ), without a zone.
+const scontrolTime = "2006-01-02T15:04:05"
+
+// parseTime reads a time that scontrol printed: zero for "Unknown",
+// "None", "N/A", an empty value or one in any other format.
+func parseTime(v string) time.Time {
+	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.Local)
+	if err != nil || t.Year() < 1971 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// epochTime reads a time that slurmrestd gives as seconds since 1970: a
+// number in openapi/v0.0.38, {"set":…,"infinite":…,"number":…} in later
+// versions. Zero (unset) and anything else read as zero.
+func epochTime(raw json.RawMessage) time.Time {
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		var v struct {
+			Set      bool  `json:"set"`
+			Infinite bool  `json:"infinite"`
+			Number   int64 `json:"number"`
+		}
+		if json.Unmarshal(raw, &v) != nil || !v.Set || v.Infinite {
+			return time.Time{}
+		}
+		n = v.Number
+	}
+	// Before 1971 or past 9999: unset, or not a time.
+	if n < 365*24*3600 || n > 253402300799 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
 }
 
 // parseExitCode splits Slurm's "code:signal".
