@@ -135,19 +135,8 @@ func TestAuditCLIOnlyStateRecordsAnchorKey(t *testing.T) {
 func TestAuditCLIRecordsKeyOfOlderCLIAnchor(t *testing.T) {
 	ctx := context.Background()
 	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-	key, err := audit.LoadKey(st.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		if err := audit.NewLog(db).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := openStateDB(t, st)
+	appendUnanchored(t, db, 3)
 	anchors, err := audit.OpenAnchors(st.Anchor())
 	if err != nil {
 		t.Fatal(err)
@@ -224,21 +213,10 @@ func TestServeAnchorElsewhereAfterCLI(t *testing.T) {
 func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 	ctx := context.Background()
 	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-	key, err := audit.LoadKey(st.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Entries from before anchoring (an older version's), then the CLI
 	// anchors the log and records the key as entry 4.
-	db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		if err := audit.NewLog(db).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := openStateDB(t, st)
+	appendUnanchored(t, db, 3)
 	db.Close()
 	d, err := st.auditStore(ctx)
 	if err != nil {
@@ -254,13 +232,7 @@ func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 		t.Fatalf("verify before the attack: %v\n%s", err, out)
 	}
 	// The attack: back to entry 3, anchor directory gone. No key needed.
-	if db, err = store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq > 3`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	execState(t, st, `DELETE FROM audit WHERE seq > 3`)
 	if err := os.RemoveAll(st.Anchor()); err != nil {
 		t.Fatal(err)
 	}
@@ -273,9 +245,7 @@ func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 		t.Fatalf("verify -o json of the cut log: %v\n%s", err, out)
 	}
 	// A server start over it warns, then anchors it.
-	if db, err = store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key}); err != nil {
-		t.Fatal(err)
-	}
+	db = openStateDB(t, st)
 	defer db.Close()
 	anchors, err := audit.OpenAnchors(st.Anchor())
 	if err != nil {
@@ -287,5 +257,36 @@ func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 	}
 	if !strings.Contains(w.String(), "warning: audit log of 3 entries records no anchor key") {
 		t.Fatalf("start over the cut log said: %q", w.String())
+	}
+}
+
+// openStateDB opens the state directory's database with its audit key (made
+// when missing), as a server does; the caller closes it.
+func openStateDB(t testing.TB, st state) *store.SQLite {
+	t.Helper()
+	key, err := audit.LoadKey(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(context.Background(), st.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// appendUnanchored appends n entries to db's log as a version from before
+// anchoring left them: no anchor and no key entry.
+func appendUnanchored(t testing.TB, db *store.SQLite, n int) {
+	t.Helper()
+	recs := make([]audit.Record, n)
+	for i := range recs {
+		var err error
+		if recs[i], err = audit.NewRecord(KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AppendAudit(context.Background(), recs...); err != nil {
+		t.Fatal(err)
 	}
 }

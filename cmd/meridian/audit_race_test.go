@@ -50,25 +50,10 @@ func TestAuditFirstAnchorRace(t *testing.T) {
 				os.Chmod(d, 0o711) // workloads run as another user pass through
 			}
 			st := state{Dir: statedir.Dir{Path: filepath.Join(dir, "state")}}
-			key, err := audit.LoadKey(st.Path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
-			if err != nil {
-				t.Fatal(err)
-			}
 			// An upgrade's log: entries, no anchor, no key entry; long
 			// enough that verifying it takes a while.
-			recs := make([]audit.Record, 2000)
-			for j := range recs {
-				if recs[j], err = audit.NewRecord(KindScreeningDecision, "", map[string]int{"j": j}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.AppendAudit(ctx, recs...); err != nil {
-				t.Fatal(err)
-			}
+			db := openStateDB(t, st)
+			appendUnanchored(t, db, 2000)
 			db.Close()
 			anchorDir := ""
 			if elsewhere {

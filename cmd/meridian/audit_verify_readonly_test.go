@@ -9,7 +9,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/statedir"
-	"meridian.dev/meridian/store"
 )
 
 // verifyState runs `audit verify --state dir` and checks that it left
@@ -61,15 +60,7 @@ func cliState(t *testing.T, n int) state {
 // attacker with write access to it would.
 func execState(t *testing.T, st state, q string) {
 	t.Helper()
-	ctx := context.Background()
-	key, err := audit.LoadKey(st.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openStateDB(t, st)
 	defer db.Close()
 	if _, err := db.DB().Exec(q); err != nil {
 		t.Fatal(err)
@@ -98,21 +89,9 @@ func TestAuditVerifyStateWritesNothing(t *testing.T) {
 	})
 
 	t.Run("never anchored", func(t *testing.T) {
-		ctx := context.Background()
 		st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-		key, err := audit.LoadKey(st.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := store.OpenSQLite(ctx, st.Database(), store.Options{AuditKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 3; i++ {
-			if err := audit.NewLog(db).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		db := openStateDB(t, st)
+		appendUnanchored(t, db, 3)
 		db.Close()
 		out, err := verifyState(t, st.Path)
 		if !isCode(err, exitError) || !strings.Contains(out, "NOT PROVEN: 3 entries chain correctly") || !strings.Contains(out, "records no anchor key") {
