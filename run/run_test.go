@@ -134,12 +134,7 @@ type env struct {
 
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, dir := testStore(t)
 	traversable(t, dir)
 	e := &env{t: t, st: st, dir: dir}
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest, Poll: 20 * time.Millisecond,

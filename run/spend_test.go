@@ -19,7 +19,6 @@ import (
 	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
-	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -535,13 +534,8 @@ func TestSiteClockClamps(t *testing.T) {
 // while the job runs; the workload reports no checkpoint, which would
 // have shown the controller the run holding its pool.
 func TestShortJobBetweenPollsIsCounted(t *testing.T) {
-	dir := t.TempDir()
+	st, dir := testStore(t)
 	traversable(t, dir)
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)

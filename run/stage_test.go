@@ -382,13 +382,8 @@ func TestStageDeclaredOnly(t *testing.T) {
 // ledger, but the run still says it is staging. The restarted step stages
 // again, sends no byte, and goes on.
 func TestStageReenteredAfterCrash(t *testing.T) {
-	dir := t.TempDir()
+	st, dir := testStore(t)
 	traversable(t, dir)
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	tk := dataset.TenantKeyrings{Root: dir}
 	keys, _ := tk.For("t1")
 	// A controller without its loop, stepped by hand.
