@@ -22,21 +22,6 @@ import (
 func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	ctx := context.Background()
 	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-	appendCLI := func(n int) {
-		t.Helper()
-		d, err := st.auditStore(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < n; i++ {
-			if err := audit.NewLog(d).Append(ctx, KindScreeningDecision, "", map[string]int{"i": i}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	verify := func() audit.Result {
 		t.Helper()
 		res, err := verifyOffline(ctx, st.Path, "")
@@ -47,7 +32,7 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	}
 	// A state directory only the CLI used is anchored, and its log names
 	// the key (entry 1), as a server's start would have it.
-	appendCLI(2)
+	appendViaCLI(t, st, 2)
 	if res := verify(); !res.OK || res.Anchored == nil || res.Anchored.Seq != 3 || res.AnchorKeySeq != 1 {
 		t.Fatalf("CLI-only log: %+v", res)
 	}
@@ -60,7 +45,7 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	appendCLI(4)
+	appendViaCLI(t, st, 4)
 	res := verify()
 	if !res.OK || res.AnchorKeySeq != 1 || res.Anchored == nil || res.Anchored.Seq != 7 {
 		t.Fatalf("after a server start and CLI appends: %+v", res)
@@ -77,7 +62,7 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	if err := os.Remove(filepath.Join(st.Anchor(), audit.AnchorFile)); err != nil {
 		t.Fatal(err)
 	}
-	appendCLI(1)
+	appendViaCLI(t, st, 1)
 	if _, err := os.Stat(filepath.Join(st.Anchor(), audit.AnchorFile)); !os.IsNotExist(err) {
 		t.Fatalf("the CLI wrote a new anchor over a log that names its key: %v", err)
 	}

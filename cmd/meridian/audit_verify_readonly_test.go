@@ -39,8 +39,16 @@ func verifyState(t *testing.T, dir string, args ...string) (string, error) {
 // (entry 1).
 func cliState(t *testing.T, n int) state {
 	t.Helper()
-	ctx := context.Background()
 	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	appendViaCLI(t, st, n)
+	return st
+}
+
+// appendViaCLI appends n entries to st's log through the CLI's audit store
+// (which anchors the log as a command does).
+func appendViaCLI(t *testing.T, st state, n int) {
+	t.Helper()
+	ctx := context.Background()
 	d, err := st.auditStore(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +61,6 @@ func cliState(t *testing.T, n int) state {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return st
 }
 
 // execState runs one statement on the state directory's database, as an
