@@ -357,7 +357,10 @@ type QueueEntry struct {
 func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
 	// Every tenant's held runs, for the admission order; only those (any
 	// tenant may ask, and the running runs are most of the active ones).
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true})
+	// Without their documents, which the order does not read (and which
+	// the decoded runs the loop keeps must not lose: fromRow, not
+	// decodeRow).
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true, NoDocuments: true})
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +373,7 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 		if row.State != string(Held) {
 			continue
 		}
-		r, err := c.decodeRow(row)
+		r, err := fromRow(row)
 		if err != nil {
 			return nil, err
 		}

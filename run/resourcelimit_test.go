@@ -71,3 +71,31 @@ func TestResourceLimit(t *testing.T) {
 		t.Fatalf("100 KB of registrations over a bound of 64 KiB: %v, want an input error on bytes", err)
 	}
 }
+
+// TestListsCarryNoDocuments: the lists a tenant reads (and the queue) come
+// without the run's documents, which may be megabytes; the run itself
+// keeps them.
+func TestListsCarryNoDocuments(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.controller(nil)
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := map[string]func() ([]*Run, error){
+		"List":     func() ([]*Run, error) { return c.List(ctx, "t1") },
+		"ListPage": func() ([]*Run, error) { return c.ListPage(ctx, "t1", "", 10) },
+		"ListLive": func() ([]*Run, error) { return c.ListLive(ctx, "t1") },
+	}
+	for name, list := range lists {
+		rs, err := list()
+		if err != nil || len(rs) != 1 || rs[0].ID != r.ID || rs[0].Documents != nil || rs[0].Job != "tiny" {
+			t.Errorf("%s: %d runs, %v", name, len(rs), err)
+		}
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil || len(got.Documents) != 1 || !strings.Contains(got.Documents[0].Content, "kind: TrainingJob") {
+		t.Errorf("the run lost its documents: %v", err)
+	}
+}

@@ -416,9 +416,10 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 	return fromRow(row)
 }
 
-// List returns tenant's runs, oldest first.
+// List returns tenant's runs, oldest first. Lists carry no documents
+// (GET /v1/runs/{id} has them): a run's may be megabytes.
 func (c *Controller) List(ctx context.Context, tenant string) ([]*Run, error) {
-	return c.list(ctx, store.ListOptions{Tenant: tenant})
+	return c.list(ctx, store.ListOptions{Tenant: tenant, NoDocuments: true})
 }
 
 // ListPage returns at most limit of tenant's runs after run after (from
@@ -427,7 +428,7 @@ func (c *Controller) ListPage(ctx context.Context, tenant, after string, limit i
 	if limit <= 0 {
 		return nil, fmt.Errorf("list runs: limit %d: want 1 or more", limit)
 	}
-	return c.list(ctx, store.ListOptions{Tenant: tenant, After: after, Limit: limit})
+	return c.list(ctx, store.ListOptions{Tenant: tenant, After: after, Limit: limit, NoDocuments: true})
 }
 
 // ListVersions returns the id and row version of each of tenant's runs,
@@ -440,7 +441,7 @@ func (c *Controller) ListVersions(ctx context.Context, tenant string) ([]store.R
 // ListLive returns tenant's runs that have not ended, oldest first: the
 // ones that can still change.
 func (c *Controller) ListLive(ctx context.Context, tenant string) ([]*Run, error) {
-	return c.list(ctx, store.ListOptions{Tenant: tenant, Active: true, Final: FinalStates})
+	return c.list(ctx, store.ListOptions{Tenant: tenant, Active: true, Final: FinalStates, NoDocuments: true})
 }
 
 func (c *Controller) list(ctx context.Context, o store.ListOptions) ([]*Run, error) {

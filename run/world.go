@@ -323,7 +323,7 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 // forgetWorlds drops the cached worlds of a tenant's runs after its
 // registered resources changed.
 func (c *Controller) forgetWorlds(ctx context.Context, tenant string) {
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant})
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, NoDocuments: true})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {

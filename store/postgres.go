@@ -376,7 +376,7 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	q := `SELECT ` + runCols + ` FROM runs`
+	q := `SELECT ` + listCols(opts, `(data::jsonb - 'documents')::text`) + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {

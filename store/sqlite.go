@@ -481,6 +481,15 @@ type querier interface {
 
 const runCols = `id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count`
 
+// listCols are runCols for a list: with NoDocuments, data without its
+// documents, in expr's SQL (each database's JSON function).
+func listCols(o ListOptions, expr string) string {
+	if !o.NoDocuments {
+		return runCols
+	}
+	return strings.Replace(runCols, " data,", " "+expr+",", 1)
+}
+
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
 	var data, ca, ua string
@@ -535,7 +544,7 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	q := `SELECT ` + runCols + ` FROM runs`
+	q := `SELECT ` + listCols(opts, `json_remove(data, '$.documents')`) + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {

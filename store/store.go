@@ -101,6 +101,11 @@ type ListOptions struct {
 	After string
 	// Limit, when above 0, lists at most Limit runs.
 	Limit int
+	// NoDocuments leaves the request's documents out of each run's Data
+	// (the database drops them): the lists a tenant reads show none, and a
+	// run's documents may be megabytes, so a page of runs read with them
+	// could cost the server gigabytes.
+	NoDocuments bool
 }
 
 // RunVersion is a run's id and row version (Run.Version).

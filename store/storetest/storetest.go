@@ -5,8 +5,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -25,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
+	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -646,5 +649,50 @@ func lawCheck(t *testing.T, s store.Store) {
 	}
 	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 4 || day != "2026-01-02" {
 		t.Fatalf("after two checks: %d %q %v", rev, day, err)
+	}
+}
+
+// listWithoutDocuments: a list asked without documents has each run's Data
+// without its documents and with everything else, and the run itself keeps
+// them.
+func listWithoutDocuments(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	big := strings.Repeat("x", 1<<20)
+	r := newRun("r1", "a")
+	r.Data = []byte(`{"documents":[{"name":"job.yaml","content":"` + big + `"}],"asOf":"2026-12-01","attempts":[{"n":1,"site":"s1"}]}`)
+	if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		Documents []struct{ Content string }
+		AsOf      string
+		Attempts  []struct{ Site string }
+	}
+	for _, o := range []store.ListOptions{{Tenant: "a", NoDocuments: true}, {AllTenants: true, NoDocuments: true, States: []string{"planned"}}, {Tenant: "a", NoDocuments: true, Limit: 1}} {
+		rs, err := s.ListRuns(ctx, o)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("list %+v: %d runs, %v", o, len(rs), err)
+		}
+		if len(rs[0].Data) > 1000 {
+			t.Errorf("list %+v: data of %d bytes, want the documents left out", o, len(rs[0].Data))
+		}
+		data.Documents, data.AsOf, data.Attempts = nil, "", nil
+		if err := json.Unmarshal(rs[0].Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.Documents != nil || data.AsOf != "2026-12-01" || len(data.Attempts) != 1 || data.Attempts[0].Site != "s1" || rs[0].Version != 1 || rs[0].State != "planned" {
+			t.Errorf("list %+v: %s, version %d", o, rs[0].Data, rs[0].Version)
+		}
+	}
+	got, err := s.GetRun(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got.Data, &data); err != nil || len(data.Documents) != 1 || len(data.Documents[0].Content) != 1<<20 {
+		t.Errorf("the run itself lost its documents: %v", err)
+	}
+	all, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a"})
+	if err != nil || len(all) != 1 || len(all[0].Data) < 1<<20 {
+		t.Errorf("a list with documents: %v", err)
 	}
 }
