@@ -1,0 +1,42 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/store"
+)
+
+// BenchmarkListDocuments reads a page of 200 runs whose requests carried
+// 256 KiB of documents each, with the documents and without them (what
+// GET /v1/runs and the runs stream read).
+func BenchmarkListDocuments(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "m.db"), store.Options{AuditKey: []byte("bench key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	doc := strings.Repeat("x", 256<<10)
+	for i := range 200 {
+		r := &store.Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", Job: "j", State: "planned",
+			Data: []byte(`{"documents":[{"name":"job.yaml","content":"` + doc + `"}],"asOf":"2026-12-01"}`)}
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, without := range []bool{false, true} {
+		b.Run(fmt.Sprintf("noDocuments=%v", without), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rs, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", Limit: 200, NoDocuments: without})
+				if err != nil || len(rs) != 200 {
+					b.Fatal(len(rs), err)
+				}
+			}
+		})
+	}
+}
