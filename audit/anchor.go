@@ -97,8 +97,7 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		return nil, fmt.Errorf("audit anchor: %w", err)
 	}
 	path := filepath.Join(dir, AnchorKeyFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
 		if gerr != nil {
 			return nil, gerr
@@ -107,16 +106,15 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		if _, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("audit anchor key: %w", err)
 		}
-		b, err = os.ReadFile(path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("audit anchor key: %w", err)
-	}
-	priv, err := parseAnchorKey(path, b)
+	a, err := loadAnchors(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
+	if a.priv == nil {
+		return nil, fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
+	}
+	return a, nil
 }
 
 // ReadAnchors opens the anchor directory dir for reading only, as `audit
@@ -129,6 +127,17 @@ func ReadAnchors(dir string) (*Anchors, error) {
 	if dir == "" {
 		return nil, errors.New("audit anchor: directory not set")
 	}
+	a, err := loadAnchors(dir)
+	if err != nil {
+		return nil, err
+	}
+	a.priv = nil
+	return a, nil
+}
+
+// loadAnchors reads the anchor directory dir's key: an Anchors without
+// keys when the key file is missing.
+func loadAnchors(dir string) (*Anchors, error) {
 	path := filepath.Join(dir, AnchorKeyFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -141,7 +150,7 @@ func ReadAnchors(dir string) (*Anchors, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Anchors{dir: dir, pub: priv.Public().(ed25519.PublicKey)}, nil
+	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
 }
 
 // parseAnchorKey checks the key file at path (0600, a hex Ed25519 seed).

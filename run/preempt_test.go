@@ -221,21 +221,7 @@ func TestReclaimLentQuota(t *testing.T) {
 		c.Quotas = quotas
 	})
 	ctx := context.Background()
-	b, _, err := e.c.Submit(ctx, "t2", SubmitRequest{Documents: []Document{pinnedJob("borrower", 600, 10)}})
-	if err != nil || b.State != Planned || b.Placement.Count != 8 {
-		t.Fatalf("borrower: %+v %v", b, err)
-	}
-	e.waitForTenant("t2", "the borrower's checkpoint", 30*time.Second, func(r *Run) bool {
-		return (r.State == Running || r.State == Checkpointed) && r.Checkpoint != nil && r.Checkpoint.Name != ""
-	}, b.ID)
-	l, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("lender", 20, 10)}})
-	if err != nil || l.State != Held || l.Hold.Wait != WaitQuota {
-		t.Fatalf("lender: %+v %v", l, err)
-	}
-	l = e.waitFor("the reclaim, then the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, l.ID)
-	if l.State != Succeeded {
-		t.Fatalf("lender's run ended %s: %s", l.State, l.Reason)
-	}
+	b, l := e.lendThenReclaim(pinnedJob("borrower", 600, 10))
 	b = e.waitForTenant("t2", "the borrower's end", 90*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
 	if b.State != Succeeded || b.Attempt != 2 {
 		t.Fatalf("borrower ended %s after %d attempts: %s", b.State, b.Attempt, b.Reason)
@@ -303,4 +289,30 @@ func TestReclaimLentQuota(t *testing.T) {
 	if p.Run != l.ID || p.Reclaimed != ref || !strings.Contains(p.Why, "cohort lab") || strings.Contains(p.Why, b.ID) || strings.Contains(p.Why, "t2") {
 		t.Errorf("the lender's reclaim record: %+v (the borrower's names %s)", p, ref)
 	}
+}
+
+// lendThenReclaim submits borrower for tenant t2, whose 8 accelerators are
+// lent by t1's quota, waits for its first checkpoint, then submits t1's
+// lender, which waits for its quota, and waits for the lender to reclaim
+// it and succeed. It returns the borrower as submitted and the lender as
+// it ended.
+func (e *env) lendThenReclaim(borrower Document) (b, l *Run) {
+	e.t.Helper()
+	ctx := context.Background()
+	b, _, err := e.c.Submit(ctx, "t2", SubmitRequest{Documents: []Document{borrower}})
+	if err != nil || b.State != Planned || b.Placement.Count != 8 {
+		e.t.Fatalf("borrower: %+v %v", b, err)
+	}
+	e.waitForTenant("t2", "the borrower's checkpoint", 30*time.Second, func(r *Run) bool {
+		return (r.State == Running || r.State == Checkpointed) && r.Checkpoint != nil && r.Checkpoint.Name != ""
+	}, b.ID)
+	l, _, err = e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("lender", 20, 10)}})
+	if err != nil || l.State != Held || l.Hold.Wait != WaitQuota {
+		e.t.Fatalf("lender: %+v %v", l, err)
+	}
+	l = e.waitFor("the reclaim, then the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, l.ID)
+	if l.State != Succeeded {
+		e.t.Fatalf("lender's run ended %s: %s", l.State, l.Reason)
+	}
+	return b, l
 }

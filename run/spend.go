@@ -57,9 +57,12 @@ func clockAttempt(r *Run, from State, now time.Time) {
 // time since it was submitted. An attempt without a submission stamp
 // (recorded before there were any) has no lower bound and takes nothing.
 func siteClock(r *Run, n int, started, ended, now time.Time) {
+	if r.Attempt != n {
+		return
+	}
 	for i := range r.Attempts {
 		a := &r.Attempts[i]
-		if a.N != n || r.Attempt != n {
+		if a.N != n {
 			continue
 		}
 		if a.Submitted.IsZero() {

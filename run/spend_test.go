@@ -347,26 +347,11 @@ func TestReclaimSpentBorrower(t *testing.T) {
 		c.HoldRetry = 50 * time.Millisecond
 		c.Quotas = quotas
 	})
-	ctx := context.Background()
 	doc := pinnedJob("borrower", 4000, 10)
 	// 8 accelerators at $1 an hour spend $0.0001 in 45 ms.
 	doc.Content = strings.Replace(doc.Content, "  tokens: 1.0e6\n", "  tokens: 1.0e6\n  budgetUSD: 0.0001\n", 1)
-	b, _, err := e.c.Submit(ctx, "t2", SubmitRequest{Documents: []Document{doc}})
-	if err != nil || b.State != Planned || b.Placement.Count != 8 {
-		t.Fatalf("borrower: %+v %v", b, err)
-	}
-	e.waitForTenant("t2", "the borrower's checkpoint", 30*time.Second, func(r *Run) bool {
-		return (r.State == Running || r.State == Checkpointed) && r.Checkpoint != nil && r.Checkpoint.Name != ""
-	}, b.ID)
-	l, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("lender", 20, 10)}})
-	if err != nil || l.State != Held || l.Hold.Wait != WaitQuota {
-		t.Fatalf("lender: %+v %v", l, err)
-	}
 	// The borrower alone would hold the quota for a minute.
-	l = e.waitFor("the reclaim, then the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, l.ID)
-	if l.State != Succeeded {
-		t.Fatalf("lender's run ended %s: %s", l.State, l.Reason)
-	}
+	b, _ := e.lendThenReclaim(doc)
 	b = e.waitForTenant("t2", "the borrower's end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, b.ID)
 	if b.State != Failed || !strings.Contains(b.Reason, "budget of $0.0001 is spent") {
 		t.Fatalf("borrower ended %s: %s", b.State, b.Reason)

@@ -727,7 +727,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 // jobStatus maps a Job, its Pods and their Nodes to a backend state, with
 // when its workload ran.
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
-	return podTimes(b.jobState(ctx, job), b.watch.podsOf(job))
+	pods := b.watch.podsOf(job)
+	return podTimes(b.jobState(ctx, job, pods), pods)
 }
 
 // podTimes adds to st when the Job's workload ran: from the first start of
@@ -778,15 +779,14 @@ func podTimes(st backend.Status, pods []*apiPod) backend.Status {
 	return st
 }
 
-// jobState maps a Job, its Pods and their Nodes to a backend state.
-func (b *Backend) jobState(ctx context.Context, job *apiJob) backend.Status {
+// jobState maps a Job, its Pods (pods) and their Nodes to a backend state.
+func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) backend.Status {
 	if r := job.Annotations[AnnotationLost]; r != "" {
 		return backend.Status{State: backend.Lost, Reason: r}
 	}
 	if job.Annotations[AnnotationCancelled] != "" {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
 	}
-	pods := b.watch.podsOf(job)
 	for _, c := range job.Status.Conditions {
 		if c.Status != conditionTrue {
 			continue
