@@ -355,31 +355,10 @@ type QueueEntry struct {
 // room (capacity or quota) and those held by the law, each with its
 // reason.
 func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
-	// Every tenant's held runs, for the admission order; only those (any
-	// tenant may ask, and the running runs are most of the active ones).
-	// Without their documents, which the order does not read (and which
-	// the decoded runs the loop keeps must not lose: fromRow, not
-	// decodeRow).
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true, NoDocuments: true})
+	held, err := c.heldOrder(ctx)
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.usage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var held []*Run
-	for _, row := range rows {
-		if row.State != string(Held) {
-			continue
-		}
-		r, err := fromRow(row)
-		if err != nil {
-			return nil, err
-		}
-		held = append(held, r)
-	}
-	c.admissionOrder(u, held)
 	var out []QueueEntry
 	for _, r := range held {
 		if r.Tenant != tenant {
@@ -396,6 +375,64 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// queueFresh is how long an admission order computed for one GET
+// /v1/queue answers the next ones, of any tenant, while this controller
+// writes no run and reloads no quota: what another replica writes shows
+// within it.
+var queueFresh = time.Second
+
+// queueMemo is the admission order of every tenant's held runs that
+// heldOrder last computed: at, and writes (Controller.runWrites) when it
+// began reading (the age of what it read is counted from then). mu serialises the computing, so that calls arriving
+// together read the store once.
+type queueMemo struct {
+	mu     sync.Mutex
+	at     time.Time
+	writes uint64
+	held   []*Run
+}
+
+// heldOrder is every tenant's held runs in admission order. Any tenant
+// may ask, and each answer needs all of them (a run's place depends on
+// every tenant's share), so one computation answers every call within
+// queueFresh unless this controller changed a run or a quota since it
+// began. The runs it returns are shared: read, never written.
+func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
+	m := &c.queue
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	writes, now := c.runWrites.Load(), time.Now()
+	if m.held != nil && writes == m.writes && now.Sub(m.at) < queueFresh {
+		return m.held, nil
+	}
+	// Only the held runs (the running runs are most of the active ones),
+	// without their documents, which the order does not read (and which
+	// the decoded runs the loop keeps must not lose: fromRow, not
+	// decodeRow).
+	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true, NoDocuments: true})
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := []*Run{}
+	for _, row := range rows {
+		if row.State != string(Held) {
+			continue
+		}
+		r, err := fromRow(row)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, r)
+	}
+	c.admissionOrder(u, held)
+	m.at, m.writes, m.held = now, writes, held
+	return held, nil
 }
 
 // admissionOrder sorts waiting runs in the order they are admitted: the

@@ -256,6 +256,12 @@ type Controller struct {
 	quotaSet atomic.Pointer[fleet.Quotas]
 	quotaMu  sync.Mutex
 	quotaSum string
+
+	// runWrites counts the runs this controller created or changed and
+	// the quotas it loaded; queue is the admission order GET /v1/queue
+	// last read (heldOrder).
+	runWrites atomic.Uint64
+	queue     queueMemo
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -338,7 +344,10 @@ func (c *Controller) quotas() *fleet.Quotas { return c.quotaSet.Load() }
 // SetQuotas puts q (nil: none) in force from the next decision on. Holds
 // already taken stay: a run over a lowered quota keeps what it holds until
 // its attempt ends, and runs wait until the tenant is under it again.
-func (c *Controller) SetQuotas(q *fleet.Quotas) { c.quotaSet.Store(q) }
+func (c *Controller) SetQuotas(q *fleet.Quotas) {
+	c.quotaSet.Store(q)
+	c.runWrites.Add(1)
+}
 
 // InputError is a submission the user must fix; Field names what is wrong.
 type InputError struct {

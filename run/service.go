@@ -174,6 +174,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	ch.Limits = c.limits(w, tenant, row.Hold)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	c.runWrites.Add(1)
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room first (or a quota binds): wait.
 		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, ce)
@@ -228,6 +229,7 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 		return nil, false, err
 	}
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
+	c.runWrites.Add(1)
 	return c.createdRun(tenant, got, created, err)
 }
 
@@ -362,6 +364,7 @@ func storable(s string) string {
 func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *store.Change) error) (*Run, error) {
 	var out *Run
 	var from State
+	defer c.runWrites.Add(1)
 	_, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
 		r, err := fromRow(row)
 		if err != nil {

@@ -1,0 +1,132 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/store"
+)
+
+// heldReads counts the store reads of held runs, the read GET /v1/queue
+// makes, of the real store it wraps.
+type heldReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (h *heldReads) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	if len(o.States) == 1 && o.States[0] == string(Held) {
+		h.n.Add(1)
+	}
+	return h.Store.ListRuns(ctx, o)
+}
+
+// Every tenant's GET /v1/queue needs every tenant's held runs: calls that
+// arrive together read them once, a run this controller writes shows at
+// once, and one another replica writes within queueFresh.
+func TestQueueReadsHeldRunsOnce(t *testing.T) {
+	ctx := context.Background()
+	c, _ := idleFleet(t)
+	for tn := 1; tn <= 4; tn++ {
+		if r, _, err := c.Submit(ctx, fmt.Sprintf("t%d", tn), SubmitRequest{Documents: []Document{fleetJob("waiting")}}); err != nil || r.State != Held {
+			t.Fatalf("t%d: %+v %v", tn, r, err)
+		}
+	}
+	counted := &heldReads{Store: c.cfg.Store}
+	c.cfg.Store = counted
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tenant := fmt.Sprintf("t%d", i%5)
+			q, err := c.Queue(ctx, tenant)
+			if err == nil && (len(q) != 1 || q[0].Tenant != tenant || q[0].Position != 1) {
+				err = fmt.Errorf("%s's queue: %+v", tenant, q)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := counted.n.Load(); n != 1 {
+		t.Errorf("40 calls together read the held runs %d times, want 1", n)
+	}
+
+	// A run this controller submits is in the next answer.
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{fleetJob("second")}})
+	if err != nil || r.State != Held {
+		t.Fatalf("%+v %v", r, err)
+	}
+	before := time.Now()
+	q, err := c.Queue(ctx, "t1")
+	after := time.Now()
+	if err != nil || len(q) != 2 || q[1].Run != r.ID {
+		t.Fatalf("t1's queue after its second run: %+v %v", q, err)
+	}
+	if n := counted.n.Load(); n != 2 {
+		t.Errorf("held runs read %d times after a write, want 2", n)
+	}
+
+	// A run another replica ends (written to the store, not through
+	// this controller) leaves the answer once queueFresh has passed.
+	if _, err := counted.Store.UpdateRun(ctx, r.ID, func(row *store.Run) (store.Change, error) {
+		row.State = string(Cancelled)
+		return store.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q, err = c.Queue(ctx, "t1")
+	if time.Since(before) < queueFresh && (err != nil || len(q) != 2) {
+		t.Fatalf("within queueFresh of the last read: %+v %v, want the 2 read", q, err)
+	}
+	time.Sleep(time.Until(after.Add(queueFresh)))
+	if q, err := c.Queue(ctx, "t1"); err != nil || len(q) != 1 || q[0].Run == r.ID {
+		t.Fatalf("after queueFresh: %+v %v, want 1 without %s", q, err, r.ID)
+	}
+}
+
+// BenchmarkQueue is GET /v1/queue's work for 10,000 waiting runs of five
+// tenants, asked by the five at once: shared, one admission order answers
+// the calls of a second; each, every call computes its own (as before).
+func BenchmarkQueue(b *testing.B) {
+	n := 10_000
+	if testing.Short() {
+		n = 500
+	}
+	c, _ := benchQueue(b, n)
+	ctx := context.Background()
+	for _, shared := range []bool{true, false} {
+		name := "shared"
+		if !shared {
+			name = "each"
+		}
+		b.Run(name, func(b *testing.B) {
+			defer func(d time.Duration) { queueFresh = d }(queueFresh)
+			if !shared {
+				queueFresh = 0
+			}
+			var i atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				tenant := fmt.Sprintf("t%d", 1+i.Add(1)%5)
+				for pb.Next() {
+					if _, err := c.Queue(ctx, tenant); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
