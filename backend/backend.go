@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -171,6 +172,17 @@ type Status struct {
 	// them by its own stamps before it counts them.
 	Started time.Time `json:",omitzero"`
 	Ended   time.Time `json:",omitzero"`
+}
+
+// FileTime is when the file at path was last written, or zero when it
+// cannot be read: a job's start or end as a file its wrapper wrote tells
+// it, on the clock of the machine that wrote it.
+func FileTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime().UTC()
 }
 
 // Backend is a site scheduler. Implementations must be safe for concurrent use.

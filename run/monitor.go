@@ -14,7 +14,16 @@ import (
 
 // lose records that the run's site is lost and that a migration begins.
 func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, error) {
+	return c.loseSeen(ctx, r, reason, backend.Status{})
+}
+
+// loseSeen is lose of an attempt whose site last said site of its job:
+// when the job started, which the controller may not have seen (an agent
+// silent from the start of a job that began while the controller was
+// down), counts.
+func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site backend.Status) (bool, error) {
 	now := c.cfg.Now()
+	attempt := r.Attempt
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Migrating {
 			return store.ErrNoChange
@@ -29,7 +38,11 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 		r.Losses[r.Site] = l
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
 		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
-		return transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason)
+		if err := transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason); err != nil {
+			return err
+		}
+		siteClock(r, attempt, site.Started, site.Ended, now)
+		return nil
 	})
 	if err == nil {
 		c.cfg.Observer.SiteLost(r.Site)
@@ -221,12 +234,20 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		if err := be.Cancel(ctx, r.Handle); err != nil {
 			return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 		}
+		// When the job ran, as its site tells it now (best effort): it may
+		// have started, or ended, since the controller last looked.
+		site, _ := be.Status(ctx, r.Handle)
 		c.endAttempt(ctx, r)
+		now, attempt := c.cfg.Now(), r.Attempt
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			if r.State.Final() {
 				return store.ErrNoChange
 			}
-			return transition(ch, r, Cancelled, "cancelled by the user")
+			if err := transition(ch, r, Cancelled, "cancelled by the user"); err != nil {
+				return err
+			}
+			siteClock(r, attempt, site.Started, site.Ended, now)
+			return nil
 		})
 		return err == nil, err
 	}
@@ -260,14 +281,14 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 				return false, err
 			}
 			if code == nil {
-				return c.lose(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)))
+				return c.loseSeen(ctx, r, fmt.Sprintf("no report from attempt %d's agent for %s", r.Attempt, quiet.Round(time.Second)), st)
 			}
 			// A scheduler that still shows the job one agents' lease on is
 			// stuck (a node hung in its epilog): the site is lost, as it
 			// was at once before the agent's exit counted.
 			if quiet > c.exitLag() {
-				return c.lose(ctx, r, fmt.Sprintf("the scheduler still showed attempt %d's job running %s after its agent reported exit code %d",
-					r.Attempt, quiet.Round(time.Second), *code))
+				return c.loseSeen(ctx, r, fmt.Sprintf("the scheduler still showed attempt %d's job running %s after its agent reported exit code %d",
+					r.Attempt, quiet.Round(time.Second), *code), st)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -519,37 +520,10 @@ func TestSiteClockClamps(t *testing.T) {
 // while the job runs; the workload reports no checkpoint, which would
 // have shown the controller the run holding its pool.
 func TestShortJobBetweenPollsIsCounted(t *testing.T) {
-	st, dir := testStore(t)
-	traversable(t, dir)
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		},
-		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
-	t.Cleanup(func() { killLocalJobs(dir) })
-	doc := jobDoc(1, 1)
-	i := strings.Index(doc.Content, "    command:")
-	doc.Content = doc.Content[:i] + "    command: [/bin/sh, -c, \"sleep 0.5\"]\n"
+	c, dir := steppedLocal(t)
 	ctx := context.Background()
 	before := time.Now()
-	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10 && r.State != Queued; i++ {
-		if _, err := c.Step(ctx, r.ID); err != nil {
-			t.Fatal(err)
-		}
-		if r, err = c.Get(ctx, "t1", r.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if r.State != Queued {
-		t.Fatalf("run %s (%s), want queued", r.State, r.Reason)
-	}
+	r := queuedJob(t, c, "sleep 0.5")
 	// The site's own view of the job, until it has ended.
 	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
 	if err != nil {
@@ -587,5 +561,119 @@ func TestShortJobBetweenPollsIsCounted(t *testing.T) {
 	}
 	if s.AcceleratorHours != s.Hours*float64(a.Count) || s.USD != s.AcceleratorHours*a.PricePerHour {
 		t.Errorf("spent %+v, not its hours at the pool's count (%d) and price (%g)", s, a.Count, a.PricePerHour)
+	}
+}
+
+// steppedLocal is a controller over the local test sites whose loop does
+// not run (tests step it), and its state directory.
+func steppedLocal(t *testing.T) (*Controller, string) {
+	t.Helper()
+	st, dir := testStore(t)
+	traversable(t, dir)
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		},
+		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}}
+	var c *Controller
+	agentConfig(t, &cfg, func() *Controller { return c })
+	c = New(cfg)
+	t.Cleanup(func() { killLocalJobs(dir) })
+	return c, dir
+}
+
+// queuedJob submits tenant t1's job of one accelerator whose workload is
+// the shell command script, and steps it until its attempt is queued at
+// its site.
+func queuedJob(t *testing.T, c *Controller, script string) *Run {
+	t.Helper()
+	doc := jobDoc(1, 1)
+	i := strings.Index(doc.Content, "    command:")
+	doc.Content = doc.Content[:i] + fmt.Sprintf("    command: [/bin/sh, -c, %q]\n", script)
+	ctx := context.Background()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10 && r.State != Queued; i++ {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.State != Queued {
+		t.Fatalf("run %s (%s), want queued", r.State, r.Reason)
+	}
+	return r
+}
+
+// TestCancelCountsWhatTheSiteRan: a job that started after the controller
+// last looked (it saw the attempt queued) and is then cancelled counts the
+// time it ran, as its site tells it when the cancel reaches it: before,
+// the attempt had never been seen running and counted nothing.
+func TestCancelCountsWhatTheSiteRan(t *testing.T) {
+	c, dir := steppedLocal(t)
+	ctx := context.Background()
+	before := time.Now()
+	r := queuedJob(t, c, "sleep 60")
+	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs backend.Status
+	for deadline := time.Now().Add(30 * time.Second); (bs.State != backend.Running || bs.Started.IsZero()) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if bs, err = be.Status(ctx, r.Handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bs.State != backend.Running || bs.Started.IsZero() {
+		t.Fatalf("job at the site: %+v, want running since a time", bs)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r.State != Cancelled {
+		t.Fatalf("run %s (%s), want cancelled", r.State, r.Reason)
+	}
+	ran := time.Duration(r.Spent(after).Hours * float64(time.Hour))
+	t.Logf("cancelled attempt ran %v (from %v to %v)", ran, r.Attempts[0].Started, r.Attempts[0].Ended)
+	if ran < 300*time.Millisecond || ran > after.Sub(before) {
+		t.Fatalf("cancelled attempt counts %v, want the 0.3 s at least it ran and at most the %v since it was submitted", ran, after.Sub(before))
+	}
+}
+
+// TestLostQueuedAttemptCountsSiteStart: an attempt the controller saw only
+// queued, lost because its agent was silent while the site said its job
+// ran (the job started while the controller was down, say), counts from
+// the start the site gave to its loss.
+func TestLostQueuedAttemptCountsSiteStart(t *testing.T) {
+	c, _ := steppedLocal(t)
+	ctx := context.Background()
+	r := queuedJob(t, c, "sleep 60")
+	started := r.Attempts[0].Submitted.Add(10 * time.Millisecond)
+	time.Sleep(time.Until(started.Add(10 * time.Millisecond)))
+	if ok, err := c.loseSeen(ctx, r, "no report from attempt 1's agent", backend.Status{State: backend.Running, Started: started}); !ok || err != nil {
+		t.Fatalf("loseSeen = %v, %v", ok, err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got.Attempts[0]
+	if got.State != Migrating || !a.Started.Equal(started) || a.Ended.Before(started) {
+		t.Fatalf("run %s, attempt from %v to %v; want migrating, from the site's start %v to the loss", got.State, a.Started, a.Ended, started)
+	}
+	if got.Spent(a.Ended).Hours <= 0 {
+		t.Errorf("lost attempt counts %+v, want the time from its start", got.Spent(a.Ended))
 	}
 }

@@ -262,20 +262,11 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil || st.State == backend.Pending {
 		return st, err
 	}
-	st.Started = modTime(filepath.Join(dir, "pid"))
+	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
 	if st.State.Final() && !st.Started.IsZero() {
-		st.Ended = modTime(filepath.Join(dir, "exitcode"))
+		st.Ended = backend.FileTime(filepath.Join(dir, "exitcode"))
 	}
 	return st, nil
-}
-
-// modTime is when the file at path was last written, or zero.
-func modTime(path string) time.Time {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}
-	}
-	return fi.ModTime().UTC()
 }
 
 // status is the job's state from the files in dir and its run lock.

@@ -286,11 +286,14 @@ func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
 	return nil
 }
 
-// batchScript is the job: export the environment, run the command, record
-// its exit code atomically next to the output, exit with it.
+// batchScript is the job: mark its start, export the environment, run the
+// command, record its exit code atomically next to the output, exit with
+// it. The start mark's and the exit code's times are the job's start and
+// end once slurmctld has forgotten it (forgottenStatus).
 func batchScript(spec backend.Spec, dir, wd string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + "\n")
+	b.WriteString(": >" + quote(dir) + "/started\n")
 	b.WriteString("cd " + quote(wd) + " || exit 1\n")
 	vars := spec.JobEnv()
 	keys := make([]string, 0, len(vars))
@@ -387,14 +390,29 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	return st, nil
 }
 
-// forgottenStatus is the state of a job that slurmctld no longer knows.
+// forgottenStatus is the state of a job that slurmctld no longer knows,
+// with its start and end as the batch script's files tell them.
 func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 	key := s.rec.keyOf(handle)
 	if key == "" {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	data, err := os.ReadFile(filepath.Join(s.jobDir(key), "exitcode"))
-	if s.rec.cancelled(key) && (err != nil || strings.TrimSpace(string(data)) != "0") {
+	dir := s.jobDir(key)
+	st, err := exitFileStatus(filepath.Join(dir, "exitcode"), s.rec.cancelled(key))
+	if err != nil || st.State == backend.Lost {
+		return st, err
+	}
+	if st.Started = backend.FileTime(filepath.Join(dir, "started")); !st.Started.IsZero() {
+		st.Ended = backend.FileTime(filepath.Join(dir, "exitcode"))
+	}
+	return st, nil
+}
+
+// exitFileStatus is the final state the exit code file at path gives a
+// job slurmctld has forgotten (cancelled: the job was cancelled).
+func exitFileStatus(path string, cancelled bool) (backend.Status, error) {
+	data, err := os.ReadFile(path)
+	if cancelled && (err != nil || strings.TrimSpace(string(data)) != "0") {
 		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
 	}
 	if errors.Is(err, os.ErrNotExist) {
@@ -405,7 +423,7 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
-		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", key, data)
+		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", filepath.Base(filepath.Dir(path)), data)
 	}
 	if code == 0 {
 		return backend.Status{State: backend.Succeeded}, nil

@@ -195,6 +195,55 @@ func TestForgottenJobReadsExitFile(t *testing.T) {
 	}
 }
 
+// TestForgottenJobTimes: a job slurmctld has forgotten still tells when it
+// ran, by the files its batch script wrote on the node: the start mark's
+// time and the exit code's agree with the StartTime and EndTime slurmctld
+// gave while it knew the job (which count whole seconds).
+func TestForgottenJobTimes(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	spec := backend.Spec{RunID: uniqueRunID(t, "times"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "sleep 2"}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known backend.Status
+	for {
+		if known, err = b.Status(testCtx(t), h); err != nil {
+			t.Fatal(err)
+		}
+		if known.State.Final() {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if known.State != backend.Succeeded || known.Started.IsZero() || known.Ended.IsZero() {
+		t.Fatalf("Status of the finished job = %+v, want succeeded with its times", known)
+	}
+	// An id slurmctld never issued names the same job's files: it is the
+	// job once slurmctld has forgotten it.
+	const gone = "987654322"
+	if err := os.WriteFile(filepath.Join(dir, "handles", gone), []byte(spec.Key()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Status(testCtx(t), gone)
+	if err != nil || st.State != backend.Succeeded {
+		t.Fatalf("Status of the forgotten job = %+v, %v; want succeeded", st, err)
+	}
+	near := func(what string, got, want time.Time) {
+		if d := got.Sub(want); d < -2*time.Second || d > 2*time.Second {
+			t.Errorf("forgotten job's %s %s, slurmctld said %s", what, got, want)
+		}
+	}
+	near("start", st.Started, known.Started)
+	near("end", st.Ended, known.Ended)
+	if ran := st.Ended.Sub(st.Started); ran < 2*time.Second || ran > 10*time.Second {
+		t.Errorf("forgotten job ran %s by its files, its workload slept 2 s", ran)
+	}
+}
+
 // TestUnreachableIsAnError: when the Slurm controller cannot be reached,
 // calls fail with an error (the caller applies its own timeout before
 // declaring the site lost); they never report a state.
