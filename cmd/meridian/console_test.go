@@ -28,10 +28,12 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/bench/synth"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
 )
 
 // affiliateJob is the acceptance scenario's job: an organisation ≥ 50 %
@@ -732,6 +734,57 @@ func TestConsole(t *testing.T) {
 		b.forget(func(e string) bool { return strings.Contains(e, "status of 429") })
 	})
 
+	t.Run("runs-list-pages", func(t *testing.T) {
+		// More runs than the stream's first page: the list shows them all,
+		// the first page from the stream and the rest read with GET.
+		b.t = t
+		p := newServeProc(t)
+		base, token := consoleServer(t, p)
+		c := api.NewClient(base, token)
+		r, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(t, bin, p.state, 100000, 10, "20ms")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Cancel(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			got, err := c.Get(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State.Final() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s still %s a minute after its cancel", r.ID, got.State)
+			}
+		}
+		// Copies of the run, written while the server is stopped, as a
+		// tenant with a long history has them.
+		p.stop()
+		const copies = 1500
+		want := copyRuns(t, p.state, r.ID, copies)
+		p.start()
+
+		b.login(base, token, "runs")
+		b.waitJS("every run listed", fmt.Sprintf(`document.querySelectorAll("#runs-table a").length === %d`, copies+1))
+		var shown []string
+		b.eval("the listed runs", `[...document.querySelectorAll("#runs-table a")].map(a => a.textContent)`, &shown)
+		slices.Sort(shown)
+		want = append(want, r.ID)
+		slices.Sort(want)
+		if !slices.Equal(shown, want) {
+			t.Errorf("the list shows %d runs, not the tenant's %d", len(shown), len(want))
+		}
+		pages := evalJS[int](b, "later pages read", `performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.searchParams.get("limit") === "1000" && u.searchParams.has("after"); }).length`)
+		if pages == 0 {
+			t.Errorf("%d runs listed without reading a page after the stream's first", copies+1)
+		}
+		// Off the page before the server stops, which it would poll.
+		b.run("leave the list", chromedp.Navigate("about:blank"))
+	})
+
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the pages logged %d errors:\n%s", len(errs), strings.Join(errs, "\n"))
 	}
@@ -772,4 +825,48 @@ func writeLocatedSynthWorld(t *testing.T, n int) (catalogDir, jobFile string) {
 		}
 	}
 	return catalogDir, filepath.Join(dir, "job.yaml")
+}
+
+// copyRuns writes n copies of the stopped server's run id into its state
+// directory's database and returns their ids.
+func copyRuns(t *testing.T, state, id string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, filepath.Join(state, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	orig, err := db.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 16 {
+				cp := *orig
+				cp.ID = fmt.Sprintf("run-%012x", i)
+				ids[i] = cp.ID
+				if _, _, err := db.CreateRun(ctx, &cp, "", store.Change{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
