@@ -115,16 +115,22 @@ func TestCalibrationSet(t *testing.T) {
 // in-sample error rose to 16.3 % (phi-2 took 45 % less than predicted,
 // Granite 3.0 8B 45 % more), hence 17 %; the held-out error fell from
 // 19.6 % to 18.5 %. From size alone the held-out error rose to 24.4 % and
-// the held-out coverage fell to 69 %, below the 70 %: the bounds
-// hold that, not the goal.
+// the held-out coverage fell to 69 %, below the 70 %. Five more
+// (Skywork-13B, Nemotron-4 15B, Phi-3-mini as first released, Phi-3-small,
+// Phi-3.5-MoE), found in a later search and added by the same rule, moved
+// the Phi-3 family's first publication to April 2024 and with it, by the
+// split's rule, many later families between the halves. On those 64 runs,
+// as published: 12.5 % fitting, 21.6 % held-out (hence 14 % and 23 %);
+// from size alone: 10.6 % and 20.9 % (hence 12 % and 22 %), and the
+// held-out coverage 88 %, now above the 70 %.
 var calibrationBounds = map[Inputs][2]CalibrationSummary{
 	AsPublished: {
-		Fitting: {MdAPE: 0.17, Coverage: 0.80},
-		HeldOut: {MdAPE: 0.20, Coverage: 0.70},
+		Fitting: {MdAPE: 0.14, Coverage: 0.80},
+		HeldOut: {MdAPE: 0.23, Coverage: 0.80},
 	},
 	SizeOnly: {
-		Fitting: {MdAPE: 0.10, Coverage: 0.80},
-		HeldOut: {MdAPE: 0.25, Coverage: 0.65},
+		Fitting: {MdAPE: 0.12, Coverage: 0.80},
+		HeldOut: {MdAPE: 0.22, Coverage: 0.80},
 	},
 }
 
