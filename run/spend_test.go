@@ -525,16 +525,7 @@ func TestShortJobBetweenPollsIsCounted(t *testing.T) {
 	before := time.Now()
 	r := queuedJob(t, c, "sleep 0.5")
 	// The site's own view of the job, until it has ended.
-	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bs backend.Status
-	for deadline := time.Now().Add(30 * time.Second); !bs.State.Final() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if bs, err = be.Status(ctx, r.Handle); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State.Final() })
 	if bs.State != backend.Succeeded {
 		t.Fatalf("job at the site: %+v, want succeeded", bs)
 	}
@@ -542,7 +533,8 @@ func TestShortJobBetweenPollsIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := time.Now()
-	if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+	r, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if r.State != Succeeded {
@@ -582,6 +574,24 @@ func steppedLocal(t *testing.T) (*Controller, string) {
 	return c, dir
 }
 
+// siteStatusUntil reads the status of r's job from its local site, as the
+// site itself tells it, until done says it is what the caller waits for
+// (or 30 s have passed), and returns the last.
+func siteStatusUntil(t *testing.T, dir string, r *Run, done func(backend.Status) bool) backend.Status {
+	t.Helper()
+	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs backend.Status
+	for deadline := time.Now().Add(30 * time.Second); !done(bs) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if bs, err = be.Status(context.Background(), r.Handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bs
+}
+
 // queuedJob submits tenant t1's job of one accelerator whose workload is
 // the shell command script, and steps it until its attempt is queued at
 // its site.
@@ -618,16 +628,7 @@ func TestCancelCountsWhatTheSiteRan(t *testing.T) {
 	ctx := context.Background()
 	before := time.Now()
 	r := queuedJob(t, c, "sleep 60")
-	be, err := local.New(catalog.BackendSpec{}, filepath.Join(dir, "sites", r.Site))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bs backend.Status
-	for deadline := time.Now().Add(30 * time.Second); (bs.State != backend.Running || bs.Started.IsZero()) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if bs, err = be.Status(ctx, r.Handle); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State == backend.Running && !s.Started.IsZero() })
 	if bs.State != backend.Running || bs.Started.IsZero() {
 		t.Fatalf("job at the site: %+v, want running since a time", bs)
 	}
@@ -639,7 +640,8 @@ func TestCancelCountsWhatTheSiteRan(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := time.Now()
-	if r, err = c.Get(ctx, "t1", r.ID); err != nil {
+	r, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if r.State != Cancelled {

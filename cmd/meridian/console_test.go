@@ -28,11 +28,11 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"meridian.dev/meridian/api"
-	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/bench/synth"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 )
 
@@ -829,17 +829,10 @@ func writeLocatedSynthWorld(t *testing.T, n int) (catalogDir, jobFile string) {
 
 // copyRuns writes n copies of the stopped server's run id into its state
 // directory's database and returns their ids.
-func copyRuns(t *testing.T, state, id string, n int) []string {
+func copyRuns(t *testing.T, stateDir, id string, n int) []string {
 	t.Helper()
 	ctx := context.Background()
-	key, err := audit.LoadKey(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, filepath.Join(state, "meridian.db"), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openStateDB(t, state{Dir: statedir.Dir{Path: stateDir}})
 	defer db.Close()
 	orig, err := db.GetRun(ctx, id)
 	if err != nil {
