@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 
 	"meridian.dev/meridian/audit"
 )
@@ -19,13 +20,25 @@ type AuditReader struct{ db *sql.DB }
 var ErrReadOnly = errors.New("audit log opened read-only")
 
 // OpenAuditReader opens the existing database at path for queries only; a
-// missing file is an error, not a new database. The connection is not
-// SQLite's read-only mode (mode=ro): that cannot remove the WAL and
-// shared-memory files it has to create beside a WAL database, and would
-// leave them behind. query_only refuses every change to the database, and
-// the last connection to close removes those files as it found them absent.
+// missing file is an error, not a new database.
+//
+// Which connection depends on what lies beside the database. Without a
+// WAL (a server that closed cleanly, or none running), it is not SQLite's
+// read-only mode (mode=ro): that cannot remove the WAL and shared-memory
+// files it has to create beside a WAL database, and would leave them
+// behind; query_only refuses every change to the database, and the last
+// connection to close removes those files as it found them absent. With a
+// WAL (a server running, or one killed with entries not yet checkpointed),
+// it is mode=ro: a connection that can write checkpoints the WAL into the
+// database as it closes, which would change the database's file; a
+// read-only one reads the WAL's entries and leaves both files as they were
+// (the shared-memory index beside them may be rebuilt).
 func OpenAuditReader(ctx context.Context, path string) (*AuditReader, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	mode := "mode=rw&_pragma=query_only(1)"
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Mode().IsRegular() {
+		mode = "mode=ro"
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+mode+"&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
