@@ -239,7 +239,9 @@ func TestForgottenJobTimes(t *testing.T) {
 	}
 	near("start", st.Started, known.Started)
 	near("end", st.Ended, known.Ended)
-	if ran := st.Ended.Sub(st.Started); ran < 2*time.Second || ran > 10*time.Second {
+	// File times tick with the kernel's clock (a few milliseconds), not
+	// the nanoseconds they are written in.
+	if ran := st.Ended.Sub(st.Started); ran < 1900*time.Millisecond || ran > 10*time.Second {
 		t.Errorf("forgotten job ran %s by its files, its workload slept 2 s", ran)
 	}
 }
