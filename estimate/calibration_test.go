@@ -119,17 +119,18 @@ func TestCalibrationSet(t *testing.T) {
 // (Skywork-13B, Nemotron-4 15B, Phi-3-mini as first released, Phi-3-small,
 // Phi-3.5-MoE), found in a later search and added by the same rule, moved
 // the Phi-3 family's first publication to April 2024 and with it, by the
-// split's rule, many later families between the halves. On those 64 runs,
-// as published: 12.5 % fitting, 21.6 % held-out (hence 14 % and 23 %);
-// from size alone: 10.6 % and 20.9 % (hence 12 % and 22 %), and the
-// held-out coverage 88 %, now above the 70 %.
+// split's rule, many later families between the halves; four SEA-LION runs
+// from a third search were added the same way. On those 68 runs, as
+// published: 13.9 % fitting, 21.8 % held-out (hence 15 % and 23 %); from
+// size alone: 13.5 % and 21.1 % (hence 15 % and 22 %), and the held-out
+// coverage 85 %, above the 70 %.
 var calibrationBounds = map[Inputs][2]CalibrationSummary{
 	AsPublished: {
-		Fitting: {MdAPE: 0.14, Coverage: 0.80},
+		Fitting: {MdAPE: 0.15, Coverage: 0.80},
 		HeldOut: {MdAPE: 0.23, Coverage: 0.80},
 	},
 	SizeOnly: {
-		Fitting: {MdAPE: 0.12, Coverage: 0.80},
+		Fitting: {MdAPE: 0.15, Coverage: 0.80},
 		HeldOut: {MdAPE: 0.22, Coverage: 0.80},
 	},
 }
