@@ -379,8 +379,9 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 
 // queueFresh is how long an admission order computed for one GET
 // /v1/queue answers the next ones, of any tenant, while this controller
-// writes no run and reloads no quota: what another replica writes shows
-// within it.
+// makes no write that can move the order (a run created, a held run or a
+// run's hold changed, the quotas reloaded; not progress or checkpoints):
+// what another replica writes shows within it.
 var queueFresh = time.Second
 
 // queueMemo is the admission order of every tenant's held runs that
@@ -397,8 +398,8 @@ type queueMemo struct {
 // heldOrder is every tenant's held runs in admission order. Any tenant
 // may ask, and each answer needs all of them (a run's place depends on
 // every tenant's share), so one computation answers every call within
-// queueFresh unless this controller changed a run or a quota since it
-// began. The runs it returns are shared: read, never written.
+// queueFresh unless this controller made a write since it began that can
+// move the order. The runs it returns are shared: read, never written.
 func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
 	m := &c.queue
 	m.mu.Lock()

@@ -257,9 +257,10 @@ type Controller struct {
 	quotaMu  sync.Mutex
 	quotaSum string
 
-	// runWrites counts the runs this controller created or changed and
-	// the quotas it loaded; queue is the admission order GET /v1/queue
-	// last read (heldOrder).
+	// runWrites counts this controller's writes that can move the
+	// admission order (a run created, a held run or a run's hold changed,
+	// the quotas loaded); queue is the admission order GET /v1/queue last
+	// read (heldOrder).
 	runWrites atomic.Uint64
 	queue     queueMemo
 }

@@ -30,7 +30,7 @@ func (h *heldReads) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 // once, and one another replica writes within queueFresh.
 func TestQueueReadsHeldRunsOnce(t *testing.T) {
 	ctx := context.Background()
-	c, _ := idleFleet(t)
+	c, holders := idleFleet(t)
 	for tn := 1; tn <= 4; tn++ {
 		if r, _, err := c.Submit(ctx, fmt.Sprintf("t%d", tn), SubmitRequest{Documents: []Document{fleetJob("waiting")}}); err != nil || r.State != Held {
 			t.Fatalf("t%d: %+v %v", tn, r, err)
@@ -62,6 +62,21 @@ func TestQueueReadsHeldRunsOnce(t *testing.T) {
 	}
 	if n := counted.n.Load(); n != 1 {
 		t.Errorf("40 calls together read the held runs %d times, want 1", n)
+	}
+
+	// Progress of a running run, most of a busy fleet's writes, cannot
+	// move the order: the answer stands.
+	if _, err := c.update(ctx, holders[0], func(r *Run, ch *store.Change) error {
+		r.Progress = &Progress{Step: 10, Steps: 100}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Queue(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.n.Load(); n != 1 {
+		t.Errorf("held runs read %d times after a progress write, want still 1", n)
 	}
 
 	// A run this controller submits is in the next answer.

@@ -364,8 +364,17 @@ func storable(s string) string {
 func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *store.Change) error) (*Run, error) {
 	var out *Run
 	var from State
-	defer c.runWrites.Add(1)
+	// queued says the change can move the admission order GET /v1/queue
+	// reads (heldOrder): a held run changed, or a run's hold did. Progress
+	// and checkpoints, most of the writes of a busy fleet, cannot.
+	var queued bool
+	defer func() {
+		if queued {
+			c.runWrites.Add(1)
+		}
+	}()
 	_, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
+		queued = false
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err
@@ -391,6 +400,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			}
 			ch.Limits = append(ch.Limits, c.limits(w, r.Tenant, nr.Hold)...)
 		}
+		queued = from == Held || r.State == Held || nr.Hold != row.Hold
 		row.State, row.Site, row.Attempt, row.Handle, row.Data, row.Hold = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data, nr.Hold
 		out = r
 		return ch, nil
