@@ -69,3 +69,18 @@ func BenchmarkEstimateSizeOnly(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCalibrateAll is the work of `meridian estimate --calibration`:
+// every calibration run estimated both ways, and the fitting half's
+// families each predicted by a fit to the others.
+func BenchmarkCalibrateAll(b *testing.B) {
+	accs, err := catalog.BuiltinAccelerators()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := CalibrateAll(accs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

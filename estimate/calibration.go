@@ -236,16 +236,23 @@ type CalibrationReport struct {
 // Calibrate estimates every calibration run with the given inputs on the
 // accelerators of accs (the built-in catalog's) and summarises each half.
 func Calibrate(accs map[string]*catalog.Accelerator, in Inputs) (*CalibrationReport, error) {
+	reps, err := CalibrateAll(accs)
+	if err != nil {
+		return nil, err
+	}
+	return reps[in], nil
+}
+
+// CalibrateAll is Calibrate for both ways of estimating (indexed by
+// Inputs), with one cross-validation for both: each of its fits estimates
+// every run both ways.
+func CalibrateAll(accs map[string]*catalog.Accelerator) ([2]*CalibrationReport, error) {
+	var reps [2]*CalibrationReport
 	runs, np, err := CalibrationRuns()
 	if err != nil {
-		return nil, err
+		return reps, err
 	}
 	halves := Split(runs)
-	rep, err := calibrate(runs, halves, accs, in, nil)
-	if err != nil {
-		return nil, err
-	}
-	rep.NotPlaced = np
 	var fitting []CalibrationRun
 	for i, h := range halves {
 		if h == Fitting {
@@ -254,10 +261,18 @@ func Calibrate(accs map[string]*catalog.Accelerator, in Inputs) (*CalibrationRep
 	}
 	cv, err := crossValidate(accs, fitting)
 	if err != nil {
-		return nil, err
+		return reps, err
 	}
-	rep.CrossValidated = summarise(cv[in])
-	return rep, nil
+	for _, in := range []Inputs{AsPublished, SizeOnly} {
+		rep, err := calibrate(runs, halves, accs, in, nil)
+		if err != nil {
+			return reps, err
+		}
+		rep.NotPlaced = np
+		rep.CrossValidated = summarise(cv[in])
+		reps[in] = rep
+	}
+	return reps, nil
 }
 
 // calibrate is Calibrate over given runs, halves and extra assumptions (the

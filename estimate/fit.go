@@ -2,6 +2,8 @@ package estimate
 
 import (
 	"math"
+	"runtime"
+	"sync"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -104,9 +106,10 @@ func generationSequences(accs map[string]*catalog.Accelerator, runs []Calibratio
 }
 
 // crossValidate predicts each family of runs with a fit to the other
-// families, both ways of estimating.
+// families, both ways of estimating. The families' fits are independent,
+// so they run side by side on the machine's processors; the rows come out
+// in the families' order whatever the order the fits end in.
 func crossValidate(accs map[string]*catalog.Accelerator, runs []CalibrationRun) ([2][]CalibrationRow, error) {
-	var cv [2][]CalibrationRow
 	var families []string
 	seen := map[string]bool{}
 	for _, c := range runs {
@@ -115,28 +118,60 @@ func crossValidate(accs map[string]*catalog.Accelerator, runs []CalibrationRun) 
 			families = append(families, c.Family)
 		}
 	}
-	for _, fam := range families {
-		var rest, out []CalibrationRun
-		for _, c := range runs {
-			if c.Family == fam {
-				out = append(out, c)
-			} else {
-				rest = append(rest, c)
+	rows := make([][2][]CalibrationRow, len(families))
+	errs := make([]error, len(families))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(families)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				rows[i], errs[i] = predictFamily(accs, runs, families[i])
 			}
+		}()
+	}
+	for i := range families {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var cv [2][]CalibrationRow
+	for i := range families {
+		if errs[i] != nil {
+			return cv, errs[i]
 		}
-		f, err := fitRuns(accs, rest)
-		if err != nil {
-			return cv, err
-		}
-		for _, in := range []Inputs{AsPublished, SizeOnly} {
-			rep, err := calibrate(out, make([]Half, len(out)), accs, in, f.assumptions())
-			if err != nil {
-				return cv, err
-			}
-			cv[in] = append(cv[in], rep.Rows...)
+		for in := range cv {
+			cv[in] = append(cv[in], rows[i][in]...)
 		}
 	}
 	return cv, nil
+}
+
+// predictFamily estimates family fam's runs both ways with constants fitted
+// to the other runs.
+func predictFamily(accs map[string]*catalog.Accelerator, runs []CalibrationRun, fam string) ([2][]CalibrationRow, error) {
+	var out [2][]CalibrationRow
+	var rest, held []CalibrationRun
+	for _, c := range runs {
+		if c.Family == fam {
+			held = append(held, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	f, err := fitRuns(accs, rest)
+	if err != nil {
+		return out, err
+	}
+	for _, in := range []Inputs{AsPublished, SizeOnly} {
+		rep, err := calibrate(held, make([]Half, len(held)), accs, in, f.assumptions())
+		if err != nil {
+			return out, err
+		}
+		out[in] = rep.Rows
+	}
+	return out, nil
 }
 
 // predictionSpread is σ of a normal with median 0 for the prediction

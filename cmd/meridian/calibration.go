@@ -70,11 +70,12 @@ func runCalibration(w io.Writer, f *estimateFlags) error {
 		return err
 	}
 	out := calibrationOutput{SplitRule: splitRule, Interval: intervalRule}
+	reps, err := estimate.CalibrateAll(accs)
+	if err != nil {
+		return err
+	}
 	for _, in := range []estimate.Inputs{estimate.AsPublished, estimate.SizeOnly} {
-		rep, err := estimate.Calibrate(accs, in)
-		if err != nil {
-			return err
-		}
+		rep := reps[in]
 		cr := calibrationReport{Inputs: in.String(), Summary: map[string]calibrationSummary{}}
 		for _, row := range rep.Rows {
 			cr.Runs = append(cr.Runs, calibrationRun{Run: row.Run.Name, Half: row.Half.String(), Accelerator: row.Run.Accelerator,
