@@ -149,7 +149,13 @@
 // families reaches 0.6 in either way of estimating (the largest: tokens
 // per parameter −0.51 and −0.45, publication year −0.41 and −0.48, MoE
 // −0.34 and −0.57), nothing a term could carry without fitting a few
-// families' teams. A scale-out link of 25 or 12.5 GB/s for chips before
+// families' teams. Done again on the 34 fitting runs (20 families) of the
+// 68-run set, with model size, tokens and sequence length added: the
+// largest are tokens per parameter (−0.37 as published, −0.46 from size)
+// and tokens (−0.31, −0.46); none reaches 0.5. Weighting each family
+// equally in the fit, in place of each run, made the fitting half's
+// cross-validated error worse (30.3 % and 18.5 % against 21.4 % and 11.4 %
+// on the 59-run set), so the fit weighs runs. A scale-out link of 25 or 12.5 GB/s for chips before
 // 2022 (200 Gb/s HDR, or less, per GPU) leaves the fitting half's in-sample
 // error at 10.8 % or raises it to 11.3 % (as published; 8.7 % and 8.8 % from
 // size), because data-parallel traffic hides behind compute. The other
