@@ -385,8 +385,9 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 var queueFresh = time.Second
 
 // queueMemo is the admission order of every tenant's held runs that
-// heldOrder last computed: at, and writes (Controller.runWrites) when it
-// began reading (the age of what it read is counted from then). mu serialises the computing, so that calls arriving
+// heldOrder last computed, with the time and the count of writes
+// (Controller.runWrites) when it began reading: the age of what it read
+// counts from then. mu serialises the computing, so that calls arriving
 // together read the store once.
 type queueMemo struct {
 	mu     sync.Mutex
