@@ -521,7 +521,6 @@ func TestSiteClockClamps(t *testing.T) {
 // have shown the controller the run holding its pool.
 func TestShortJobBetweenPollsIsCounted(t *testing.T) {
 	c, dir := steppedLocal(t)
-	ctx := context.Background()
 	before := time.Now()
 	r := queuedJob(t, c, "sleep 0.5")
 	// The site's own view of the job, until it has ended.
@@ -529,17 +528,7 @@ func TestShortJobBetweenPollsIsCounted(t *testing.T) {
 	if bs.State != backend.Succeeded {
 		t.Fatalf("job at the site: %+v, want succeeded", bs)
 	}
-	if _, err := c.Step(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	after := time.Now()
-	r, err := c.Get(ctx, "t1", r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != Succeeded {
-		t.Fatalf("run %s (%s), want succeeded", r.State, r.Reason)
-	}
+	r, after := stepTo(t, c, r.ID, Succeeded)
 	a := r.Attempts[0]
 	if a.Submitted.Before(before) || a.Submitted.After(after) {
 		t.Errorf("submitted %v, outside the test's [%v, %v]", a.Submitted, before, after)
@@ -592,6 +581,25 @@ func siteStatusUntil(t *testing.T, dir string, r *Run, done func(backend.Status)
 	return bs
 }
 
+// stepTo steps tenant t1's run id once, which must leave it in state want,
+// and returns it with the time the step had ended.
+func stepTo(t *testing.T, c *Controller, id string, want State) (*Run, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Step(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	r, err := c.Get(ctx, "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != want {
+		t.Fatalf("run %s (%s), want %s", r.State, r.Reason, want)
+	}
+	return r, after
+}
+
 // queuedJob submits tenant t1's job of one accelerator whose workload is
 // the shell command script, and steps it until its attempt is queued at
 // its site.
@@ -636,17 +644,7 @@ func TestCancelCountsWhatTheSiteRan(t *testing.T) {
 	if _, err := c.Cancel(ctx, "t1", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Step(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	after := time.Now()
-	r, err := c.Get(ctx, "t1", r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != Cancelled {
-		t.Fatalf("run %s (%s), want cancelled", r.State, r.Reason)
-	}
+	r, after := stepTo(t, c, r.ID, Cancelled)
 	ran := time.Duration(r.Spent(after).Hours * float64(time.Hour))
 	t.Logf("cancelled attempt ran %v (from %v to %v)", ran, r.Attempts[0].Started, r.Attempts[0].Ended)
 	if ran < 300*time.Millisecond || ran > after.Sub(before) {
