@@ -116,7 +116,7 @@
 // 18.5 % and 24.4 % (59), 21.6 % and 20.9 % (64); the held-out coverage
 // from size alone 84 %, 69 % and 88 %. The new runs' own errors from size
 // alone run from −44 % (Phi-3-small, 18 days on 1,024 H100 for 4.8T
-// tokens, where its 14B sibling took 42 days on 512) to +67 % (Skywork-13B
+// tokens, where its 14B sibling took 42 days on 512) to +71 % (Skywork-13B
 // on A800); SEA-LION-v1-3B took 67 % more hours than predicted, its 7B
 // sibling on the same cluster 27 % more.
 // Before the runs published after July 2025 (Olmo 3 32B, Apertus
