@@ -214,6 +214,8 @@ type Controller struct {
 	docSeq  int64
 	docRead bool
 	docDue  string
+	// docDueSeq is the audit seq of the update docDue names.
+	docDueSeq int64
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

@@ -213,6 +213,10 @@ func (c *Controller) lawTick(ctx context.Context) {
 		c.lawFailed("law check: registered documents' updates", ln.Rev, err)
 		return
 	}
+	// A check begun now judges every update read so far: the updates up
+	// to this entry of the log, which its record names for a leader that
+	// reads it later (docUpdates).
+	through := c.docSeq
 	lastRev, lastDay, err := c.cfg.Store.LawCheck(ctx)
 	if err != nil {
 		c.lawFailed("law check", ln.Rev, err)
@@ -291,7 +295,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
-		"copiesUndetermined": res.CopiesUndetermined,
+		"copiesUndetermined": res.CopiesUndetermined, "documentsThrough": through,
 	})
 	if err == nil {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
@@ -314,8 +318,11 @@ func (c *Controller) lawTick(ctx context.Context) {
 // Organization or Dataset sets docDue, so that the next law check judges
 // live runs and staged copies by the updated facts, and drops the cached
 // worlds of that tenant's runs (the replica that took the update dropped
-// only its own). In the first read of a term, an update followed by a
-// recorded law check was judged by that check.
+// only its own). In the first read of a term, a recorded law check judged
+// the updates up to the entry its record names (documentsThrough): a
+// check the last leader began before an update, and recorded after it,
+// did not judge it. A check recorded without that name (by an older
+// version) is taken to have judged none.
 func (c *Controller) docUpdates(ctx context.Context) error {
 	first := !c.docRead
 	tenants := map[string]bool{}
@@ -328,13 +335,17 @@ func (c *Controller) docUpdates(ctx context.Context) error {
 		for _, e := range es {
 			switch e.Kind {
 			case KindLawCheck:
-				if first {
+				var p struct {
+					Through *int64 `json:"documentsThrough"`
+				}
+				if first && json.Unmarshal(e.Payload, &p) == nil && p.Through != nil && *p.Through >= c.docDueSeq {
 					c.docDue = ""
 				}
 			case KindRegister:
 				var p struct{ Kind, Name, Action string }
 				if json.Unmarshal(e.Payload, &p) == nil && p.Action == "updated" {
 					c.docDue = fmt.Sprintf("%s %s of tenant %s was updated", p.Kind, p.Name, catalog.TenantOr(e.Tenant))
+					c.docDueSeq = e.Seq
 					tenants[catalog.TenantOr(e.Tenant)] = true
 				}
 			}

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,32 @@ func TestDocumentUpdateMovesRun(t *testing.T) {
 	json.Unmarshal([]byte(move.Data), &data)
 	if data.Rule != "test-regulated-not-sg" {
 		t.Errorf("law-move names rule %q: %s", data.Rule, move.Reason)
+	}
+	// The check the update caused names the log entries it had read, the
+	// update among them, for a leader that takes over later.
+	es, err := e.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindRegister, KindLawCheck}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var update int64
+	checked := false
+	for _, a := range es {
+		var p struct {
+			Action, Why string
+			Through     *int64 `json:"documentsThrough"`
+		}
+		json.Unmarshal(a.Payload, &p)
+		switch {
+		case a.Kind == KindRegister && p.Action == "updated":
+			update = a.Seq
+		case a.Kind == KindLawCheck && update > 0 && strings.Contains(p.Why, "was updated"):
+			if p.Through == nil || *p.Through < update {
+				t.Errorf("the check the update caused names entries through %v, want %d or later", p.Through, update)
+			}
+			checked = true
+		}
+	}
+	if !checked {
+		t.Error("no recorded law check names the update")
 	}
 }
