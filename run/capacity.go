@@ -403,10 +403,14 @@ type queueMemo struct {
 // move the order. The runs it returns are shared: read, never written.
 func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
 	m := &c.queue
+	arrived := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	writes, now := c.runWrites.Load(), time.Now()
-	if m.held != nil && writes == m.writes && now.Sub(m.at) < queueFresh {
+	// An order whose reading began after this call arrived holds every
+	// write made before it: calls that waited for one computation take it,
+	// rather than each computing again for the writes of a busy fleet.
+	if m.held != nil && (!m.at.Before(arrived) || writes == m.writes && now.Sub(m.at) < queueFresh) {
 		return m.held, nil
 	}
 	// Only the held runs (the running runs are most of the active ones),

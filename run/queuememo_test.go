@@ -145,3 +145,60 @@ func BenchmarkQueue(b *testing.B) {
 		})
 	}
 }
+
+// slowHeldReads is heldReads whose read of the held runs takes a while,
+// as a large queue's does.
+type slowHeldReads struct{ heldReads }
+
+func (h *slowHeldReads) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	if len(o.States) == 1 && o.States[0] == string(Held) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return h.heldReads.ListRuns(ctx, o)
+}
+
+// TestQueueCallsShareAComputationUnderWrites: while writes that move the
+// order keep coming (a busy fleet's held runs being retried), calls that
+// arrive during one computation wait for it and take it, rather than each
+// computing again in turn for the writes made meanwhile.
+func TestQueueCallsShareAComputationUnderWrites(t *testing.T) {
+	ctx := context.Background()
+	c, _ := idleFleet(t)
+	counted := &slowHeldReads{heldReads{Store: c.cfg.Store}}
+	c.cfg.Store = counted
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.runWrites.Add(1) // as each write that can move the order does
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Queue(ctx, fmt.Sprintf("t%d", i%5)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	writer.Wait()
+	// The first call computes; those that arrived while it did take its
+	// order, or at most one more that began after they arrived.
+	n := counted.n.Load()
+	t.Logf("20 calls under constant writes read the held runs %d times", n)
+	if n > 3 {
+		t.Errorf("20 calls together read the held runs %d times under constant writes, want at most 3", n)
+	}
+}
