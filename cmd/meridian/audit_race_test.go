@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 )
@@ -106,6 +107,99 @@ func TestAuditFirstAnchorRace(t *testing.T) {
 			if err != nil || !res.OK || res.Unproven != "" || res.AnchorKeySeq != 2001 {
 				t.Fatalf("%s: verify against %q: %+v %v (server: %v)", name, against, res, err, serveErr)
 			}
+		}
+	}
+}
+
+// TestAuditFirstAnchorRaceReplicas: replicas of one PostgreSQL store that
+// start together each find a log that names no anchor key, and each would
+// record the key of their shared anchor directory. The state directory's
+// lock serialises them only where they share it through a file system
+// whose locks reach every machine: each replica here has a state
+// directory of its own (holding the same audit key). A lease in the store
+// lets one record the key and the others find it.
+func TestAuditFirstAnchorRaceReplicas(t *testing.T) {
+	pgtest.ServerURL(t)
+	ctx := context.Background()
+	for i := 0; i < 8; i++ {
+		db := pgtest.NewDatabase(t)
+		base := t.TempDir()
+		for _, d := range []string{filepath.Dir(base), base} {
+			os.Chmod(d, 0o711) // workloads run as another user pass through
+		}
+		anchorDir := filepath.Join(base, "anchor")
+		if _, err := audit.OpenAnchors(anchorDir); err != nil { // its key, as a deployment provisions it
+			t.Fatal(err)
+		}
+		var dirs []string
+		var key []byte
+		for r := 0; r < 3; r++ {
+			d := filepath.Join(base, fmt.Sprintf("state-%d", r))
+			if err := os.MkdirAll(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			if r == 0 {
+				var err error
+				if key, err = audit.LoadKey(d); err != nil {
+					t.Fatal(err)
+				}
+				// A log of entries from before anchoring: none names a key.
+				s, err := store.OpenPostgres(ctx, db, store.Options{AuditKey: key})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for n := 0; n < 200; n++ {
+					rec, _ := audit.NewRecord(KindScreeningDecision, "", map[string]int{"n": n})
+					if err := s.AppendAudit(ctx, rec); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.Close()
+			} else {
+				b, err := os.ReadFile(filepath.Join(dirs[0], "audit.key"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "audit.key"), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dirs = append(dirs, d)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, len(dirs))
+		for r, d := range dirs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s, err := startServer(serverOptions{StateDir: d, Store: db, AnchorDir: anchorDir, Replica: fmt.Sprintf("r%d", r),
+					Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard})
+				if err == nil {
+					s.Close()
+				}
+				errs[r] = err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("try %d: replica %d: %v", i, r, err)
+			}
+		}
+		s, err := store.OpenPostgres(ctx, db, store.Options{AuditKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := s.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 {
+			t.Fatalf("try %d: the log holds %d audit-anchored entries, want 1", i, len(es))
 		}
 	}
 }

@@ -353,7 +353,16 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Replicas with state directories of their own (or sharing one on a
+	// file system whose locks do not reach every machine) meet in the
+	// store: a lease there lets one anchor at a time.
+	releaseAnchoring, err := leaseAnchoring(ctx, st, opts.Replica)
+	if err != nil {
+		unlockAudit()
+		return nil, err
+	}
 	err = checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw)
+	releaseAnchoring()
 	unlockAudit()
 	if err != nil {
 		return nil, anchorMovedHint(err, anchorDir, dir.Anchor())
