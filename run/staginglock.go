@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"meridian.dev/meridian/store"
 )
 
 // stagingLeaseTTL is how long a staging lease lasts unrenewed; the holder
@@ -50,82 +52,17 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	holder := c.cfg.Replica + "/" + hex.EncodeToString(nonce[:])
-	pause := 50 * time.Millisecond
-	for {
-		start := time.Now() // the lease runs from (at the latest) here, by this machine's clock
-		l, err := c.cfg.Store.TryLease(ctx, name, holder, stagingLeaseTTL)
-		if err != nil {
-			unlockLocal()
-			return nil, nil, fmt.Errorf("staging lease for %s: %w", key, err)
-		}
-		if l.Holder == holder {
-			lctx, cancel := context.WithCancel(ctx)
-			// The work under the lease stops a third of the TTL before
-			// the lease could lapse unrenewed (the store's clock may run
-			// apart from this machine's, and the work takes a moment to
-			// stop).
-			valid := start.Add(2 * stagingLeaseTTL / 3)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				t := time.NewTicker(stagingLeaseTTL / 3)
-				defer t.Stop()
-				for {
-					select {
-					case <-lctx.Done():
-						return
-					case <-t.C:
-					}
-					// A renewal that has not come back by then is a
-					// lease that may have lapsed.
-					start := time.Now()
-					rctx, rcancel := context.WithDeadline(lctx, valid)
-					got, err := c.cfg.Store.TryLease(rctx, name, holder, stagingLeaseTTL)
-					rcancel()
-					switch {
-					case lctx.Err() != nil:
-						return
-					case err == nil && got.Holder == holder && got.Epoch == l.Epoch:
-						l, valid = got, start.Add(2*stagingLeaseTTL/3)
-						continue
-					case err == nil:
-						// Another holds it, or it lapsed and was taken
-						// again at a new epoch: another server may have
-						// held it in between (and reconciled this
-						// staging's open intent).
-						c.cfg.Logger.Error("staging lease lost", "key", key, "holder", got.Holder, "epoch", got.Epoch, "held", l.Epoch)
-						if got.Holder == holder {
-							l = got // taken again: unlock gives it back
-						}
-					case time.Now().Before(valid):
-						continue // tried again on the next tick
-					default:
-						c.cfg.Logger.Error("staging lease lost: not renewed before it could lapse", "key", key, "err", err)
-					}
-					cancel()
-					return
-				}
-			}()
-			unlock := func() {
-				cancel()
-				<-done
-				rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-				c.cfg.Store.ReleaseLease(rctx, name, holder, l.Epoch)
-				rcancel()
-				unlockLocal()
-			}
-			return lctx, unlock, nil
-		}
-		if !wait {
-			unlockLocal()
+	waitFor := time.Duration(0)
+	if wait {
+		waitFor = -1 // until ctx ends
+	}
+	lctx, release, err := store.HoldLease(ctx, c.cfg.Store, name, holder, stagingLeaseTTL, waitFor, c.cfg.Logger.With("key", key))
+	if err != nil {
+		unlockLocal()
+		if errors.Is(err, store.ErrLeaseBusy) {
 			return nil, nil, errStagingBusy
 		}
-		select {
-		case <-ctx.Done():
-			unlockLocal()
-			return nil, nil, ctx.Err()
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, time.Second)
+		return nil, nil, fmt.Errorf("staging lease for %s: %w", key, err)
 	}
+	return lctx, func() { release(); unlockLocal() }, nil
 }

@@ -356,12 +356,12 @@ func startServer(opts serverOptions) (*server, error) {
 	// Replicas with state directories of their own (or sharing one on a
 	// file system whose locks do not reach every machine) meet in the
 	// store: a lease there lets one anchor at a time.
-	releaseAnchoring, err := leaseAnchoring(ctx, st, opts.Replica)
+	actx, releaseAnchoring, err := leaseAnchoring(ctx, st, opts.Replica, logger)
 	if err != nil {
 		unlockAudit()
 		return nil, err
 	}
-	err = checkAuditAtStart(ctx, st, anchors, opts.AcceptBrokenAudit, logw)
+	err = checkAuditAtStart(actx, st, anchors, opts.AcceptBrokenAudit, logw)
 	releaseAnchoring()
 	unlockAudit()
 	if err != nil {

@@ -170,41 +170,29 @@ func raiseFileLimit() {
 }
 
 // anchoringLease is the store lease a server holds while it checks and
-// anchors the audit log at its start; anchoringTTL bounds how long a
-// server that died holding it keeps the others waiting, and anchoringWait
-// how long a start waits for it.
+// anchors the audit log at its start, renewed while it does; anchoringTTL
+// bounds how long a server that died holding it keeps the others waiting,
+// and anchoringWait how long a start waits for it.
 const (
 	anchoringLease = "audit-anchoring"
 	anchoringTTL   = time.Minute
 	anchoringWait  = 3 * time.Minute
 )
 
-// leaseAnchoring waits for the store's anchoring lease and returns its
-// release. Replicas of one store starting together each find a log that
-// names no anchor key; holding the lease, only the first records it, and
-// the next ones verify the log it left.
-func leaseAnchoring(ctx context.Context, st store.Leaser, replica string) (func(), error) {
+// leaseAnchoring waits for the store's anchoring lease and returns the
+// context to anchor under (it ends if the lease is lost) and the release.
+// Replicas of one store starting together each find a log that names no
+// anchor key; holding the lease, only the first records it, and the next
+// ones verify the log it left.
+func leaseAnchoring(ctx context.Context, st store.Leaser, replica string, log *slog.Logger) (context.Context, func(), error) {
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	holder := fmt.Sprintf("%s/%d/%x", replica, os.Getpid(), nonce)
-	deadline := time.Now().Add(anchoringWait)
-	for {
-		l, err := st.TryLease(ctx, anchoringLease, holder, anchoringTTL)
-		if err != nil {
-			return nil, fmt.Errorf("audit anchoring lease: %w", err)
-		}
-		if l.Holder == holder {
-			return func() { st.ReleaseLease(context.WithoutCancel(ctx), anchoringLease, holder, l.Epoch) }, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("audit anchoring lease: held by %s for %s; it frees itself %s after its holder stops", l.Holder, anchoringWait, anchoringTTL)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	lctx, release, err := store.HoldLease(ctx, st, anchoringLease, holder, anchoringTTL, anchoringWait, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit anchoring: %w; a lease its holder stopped holding frees itself %s after", err, anchoringTTL)
 	}
+	return lctx, release, nil
 }

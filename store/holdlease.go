@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// ErrLeaseBusy is HoldLease's answer when another holds the lease and the
+// caller would not wait (or waited as long as it would).
+var ErrLeaseBusy = errors.New("lease held by another")
+
+// HoldLease takes lease name for holder and keeps it, renewed every third
+// of ttl, until the returned release is called. wait says how long to wait
+// while another holds it: 0 not at all, below 0 until ctx ends; past it,
+// ErrLeaseBusy.
+//
+// The context returned ends when the lease may be lost: a renewal that has
+// not come back a third of the ttl before the lease could lapse (the
+// store's clock may run apart from this machine's, and the work takes a
+// moment to stop), or one that finds another holder, or the lease taken
+// again at a new epoch (another may have held it in between). The work
+// under the lease runs under that context, so that it stops. log reports
+// a loss.
+func HoldLease(ctx context.Context, l Leaser, name, holder string, ttl, wait time.Duration, log *slog.Logger) (context.Context, func(), error) {
+	pause := 50 * time.Millisecond
+	var deadline time.Time
+	if wait > 0 {
+		deadline = time.Now().Add(wait)
+	}
+	for {
+		start := time.Now() // the lease runs from (at the latest) here, by this machine's clock
+		got, err := l.TryLease(ctx, name, holder, ttl)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lease %s: %w", name, err)
+		}
+		if got.Holder == holder {
+			lctx, release := keepLease(ctx, l, got, start, ttl, log)
+			return lctx, release, nil
+		}
+		if wait == 0 || wait > 0 && time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("lease %s: %w (%s)", name, ErrLeaseBusy, got.Holder)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// keepLease renews held, taken at start, until release is called or it
+// may be lost; see HoldLease.
+func keepLease(ctx context.Context, l Leaser, held Lease, start time.Time, ttl time.Duration, log *slog.Logger) (context.Context, func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	valid := start.Add(2 * ttl / 3)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			// A renewal that has not come back by then is a lease that
+			// may have lapsed.
+			start := time.Now()
+			rctx, rcancel := context.WithDeadline(lctx, valid)
+			got, err := l.TryLease(rctx, held.Name, held.Holder, ttl)
+			rcancel()
+			switch {
+			case lctx.Err() != nil:
+				return
+			case err == nil && got.Holder == held.Holder && got.Epoch == held.Epoch:
+				held, valid = got, start.Add(2*ttl/3)
+				continue
+			case err == nil:
+				// Another holds it, or it lapsed and was taken again at a
+				// new epoch: another may have held it in between.
+				log.Error("lease lost", "lease", held.Name, "holder", got.Holder, "epoch", got.Epoch, "held", held.Epoch)
+				if got.Holder == held.Holder {
+					held = got // taken again: release gives it back
+				}
+			case time.Now().Before(valid):
+				continue // tried again on the next tick
+			default:
+				log.Error("lease lost: not renewed before it could lapse", "lease", held.Name, "err", err)
+			}
+			cancel()
+			return
+		}
+	}()
+	release := func() {
+		cancel()
+		<-done
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		l.ReleaseLease(rctx, held.Name, held.Holder, held.Epoch)
+		rcancel()
+	}
+	return lctx, release
+}
