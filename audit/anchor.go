@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 )
 
 // Truncated is the Problem kind for a log that holds fewer entries than its
@@ -307,15 +307,11 @@ func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
 }
 
 func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := flock.Lock(context.Background(), path)
 	if err != nil {
 		return nil, fmt.Errorf("audit anchor lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("audit anchor lock: %w", err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return unlock, nil
 }
 
 // CheckAnchor compares a verified chain (entries in seq order) with its

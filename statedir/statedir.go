@@ -13,6 +13,7 @@ package statedir
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -21,9 +22,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 )
 
 // Env names the state directory.
@@ -170,19 +171,9 @@ func (d Dir) LockAudit() (func(), error) {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("audit lock: %w", err)
 	}
-	f, err := os.OpenFile(d.Join(AuditLock), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := flock.Lock(context.Background(), d.Join(AuditLock))
 	if err != nil {
-		return nil, fmt.Errorf("audit lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("audit lock %s: %w", d.Join(AuditLock), err)
 	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"meridian.dev/meridian/backend/internal/flock"
+	"meridian.dev/meridian/internal/flock"
 )
 
 // Exclusive holds a machine-wide lock called name until the test ends, so

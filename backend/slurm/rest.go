@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/internal/flock"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/flock"
 )
 
 // REST submits jobs to one partition of a Slurm cluster through slurmrestd,

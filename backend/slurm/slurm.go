@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/internal/flock"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 )
 
 func init() { backend.Register("slurm", Factory) }
