@@ -116,10 +116,7 @@ func TestRESTJobStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.job, func(t *testing.T) {
-			var j apiJob
-			if err := json.Unmarshal([]byte(tt.job), &j); err != nil {
-				t.Fatal(err)
-			}
+			j := decodeAPIJob(t, tt.job)
 			code, sig := j.exitCode()
 			if diff := cmp.Diff(tt.want, mapJobState(string(j.State), j.StateReason, code, sig)); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
@@ -177,4 +174,14 @@ func FuzzRESTJob(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeAPIJob decodes a job as slurmrestd answers it.
+func decodeAPIJob(t *testing.T, s string) apiJob {
+	t.Helper()
+	var j apiJob
+	if err := json.Unmarshal([]byte(s), &j); err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

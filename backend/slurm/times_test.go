@@ -1,7 +1,6 @@
 package slurm
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -105,10 +104,7 @@ func TestStatusTimesREST(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.job, func(t *testing.T) {
-			var j apiJob
-			if err := json.Unmarshal([]byte(tt.job), &j); err != nil {
-				t.Fatal(err)
-			}
+			j := decodeAPIJob(t, tt.job)
 			code, sig := j.exitCode()
 			st := j.status(code, sig)
 			if !st.Started.Equal(tt.started) || !st.Ended.Equal(tt.ended) {
