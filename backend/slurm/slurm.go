@@ -398,7 +398,7 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	dir := s.jobDir(key)
-	st, err := exitFileStatus(filepath.Join(dir, "exitcode"), s.rec.cancelled(key))
+	st, err := exitFileStatus(dir, key, s.rec.cancelled(key))
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
@@ -408,10 +408,10 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 	return st, nil
 }
 
-// exitFileStatus is the final state the exit code file at path gives a
-// job slurmctld has forgotten (cancelled: the job was cancelled).
-func exitFileStatus(path string, cancelled bool) (backend.Status, error) {
-	data, err := os.ReadFile(path)
+// exitFileStatus is the final state the exit code file in dir gives the
+// job of key, which slurmctld has forgotten (cancelled: it was cancelled).
+func exitFileStatus(dir, key string, cancelled bool) (backend.Status, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "exitcode"))
 	if cancelled && (err != nil || strings.TrimSpace(string(data)) != "0") {
 		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
 	}
@@ -423,7 +423,7 @@ func exitFileStatus(path string, cancelled bool) (backend.Status, error) {
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
-		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", filepath.Base(filepath.Dir(path)), data)
+		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", key, data)
 	}
 	if code == 0 {
 		return backend.Status{State: backend.Succeeded}, nil
