@@ -12,7 +12,11 @@ import (
 )
 
 // TryLease implements Leaser by the database's clock: one statement takes
-// a free or expired lease (a new epoch) or renews the holder's own.
+// a free or expired lease (a new epoch) or renews the holder's own. A lease
+// given back holds -infinity (see ReleaseLease), which a time.Time cannot
+// take: both reads return it as expired at the Unix epoch instead. The
+// second read can meet it when the holder gives the lease back between
+// the two statements.
 func (s *Postgres) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
 	l := Lease{Name: name}
 	err := s.pool.QueryRow(ctx, `INSERT INTO leases AS l (name, holder, epoch, expires_at)
@@ -22,10 +26,10 @@ func (s *Postgres) TryLease(ctx context.Context, name, holder string, ttl time.D
 			epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp() THEN l.epoch ELSE l.epoch + 1 END,
 			expires_at = EXCLUDED.expires_at
 		WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
-		RETURNING holder, epoch, expires_at`, name, holder, ttl.Microseconds()).Scan(&l.Holder, &l.Epoch, &l.Expires)
+		RETURNING holder, epoch, GREATEST(expires_at, 'epoch')`, name, holder, ttl.Microseconds()).Scan(&l.Holder, &l.Epoch, &l.Expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Held by another, and live.
-		err = s.pool.QueryRow(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = $1`, name).Scan(&l.Holder, &l.Epoch, &l.Expires)
+		err = s.pool.QueryRow(ctx, `SELECT holder, epoch, GREATEST(expires_at, 'epoch') FROM leases WHERE name = $1`, name).Scan(&l.Holder, &l.Epoch, &l.Expires)
 	}
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease %s: %w", name, err)

@@ -20,6 +20,7 @@ import (
 func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("AuditAppendsFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedAudit(t, a, b) })
 	t.Run("LeaseHasOneHolder", func(t *testing.T) { a, b := open(t); sharedLease(t, a, b) })
+	t.Run("LeaseReleasedWhileContended", func(t *testing.T) { a, b := open(t); releasedWhileContended(t, a, b) })
 	t.Run("FencedWriterLosesToNewHolder", func(t *testing.T) { a, b := open(t); sharedFence(t, a, b) })
 	t.Run("UpdatesFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedUpdates(t, a, b) })
 	t.Run("IdempotentCreateFromTwoHandles", func(t *testing.T) { a, b := open(t); sharedIdempotency(t, a, b) })
@@ -308,6 +309,48 @@ func sharedLease(t *testing.T, a, b store.Store) {
 	}
 	if won != 1 {
 		t.Errorf("%d contenders think they hold the lease: %+v", won, holders)
+	}
+}
+
+// releasedWhileContended has one handle take and give back a lease over and
+// over while the other tries for it: a contender whose try meets a lease
+// given back a moment before must see it as free or held, never fail on
+// how a given-back lease is stored.
+func releasedWhileContended(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	const name, rounds = "contended", 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < rounds; i++ {
+			l, err := a.TryLease(ctx, name, "a", time.Minute)
+			if err != nil {
+				t.Errorf("holder, round %d: %v", i, err)
+				return
+			}
+			if l.Holder == "a" {
+				if err := a.ReleaseLease(ctx, name, "a", l.Epoch); err != nil {
+					t.Errorf("holder, round %d: release: %v", i, err)
+					return
+				}
+			}
+		}
+	}()
+	for tries := 0; ; tries++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		l, err := b.TryLease(ctx, name, "b", time.Minute)
+		if err == nil && l.Holder == "b" {
+			err = b.ReleaseLease(ctx, name, "b", l.Epoch)
+		}
+		if err != nil {
+			t.Errorf("contender, try %d: %v", tries, err)
+			<-done
+			return
+		}
 	}
 }
 
