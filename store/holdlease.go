@@ -53,14 +53,18 @@ func HoldLease(ctx context.Context, l Leaser, name, holder string, ttl, wait tim
 }
 
 // keepLease renews held, taken at start, until release is called or it
-// may be lost; see HoldLease.
+// may be lost; see HoldLease. A renewal is tried every third of ttl; one
+// that fails is tried again a fifteenth of ttl later, for as long as the
+// lease is surely still held, so that one failed statement (a dropped
+// connection) does not end the work: with a renewal every third, the next
+// would already be past the time the lease is surely held.
 func keepLease(ctx context.Context, l Leaser, held Lease, start time.Time, ttl time.Duration, log *slog.Logger) (context.Context, func()) {
 	lctx, cancel := context.WithCancel(ctx)
 	valid := start.Add(2 * ttl / 3)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(ttl / 3)
+		t := time.NewTimer(ttl / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -79,6 +83,7 @@ func keepLease(ctx context.Context, l Leaser, held Lease, start time.Time, ttl t
 				return
 			case err == nil && got.Holder == held.Holder && got.Epoch == held.Epoch:
 				held, valid = got, start.Add(2*ttl/3)
+				t.Reset(ttl / 3)
 				continue
 			case err == nil:
 				// Another holds it, or it lapsed and was taken again at a
@@ -88,7 +93,9 @@ func keepLease(ctx context.Context, l Leaser, held Lease, start time.Time, ttl t
 					held = got // taken again: release gives it back
 				}
 			case time.Now().Before(valid):
-				continue // tried again on the next tick
+				log.Warn("lease not renewed; trying again", "lease", held.Name, "err", err)
+				t.Reset(ttl / 15)
+				continue
 			default:
 				log.Error("lease lost: not renewed before it could lapse", "lease", held.Name, "err", err)
 			}
