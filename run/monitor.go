@@ -144,8 +144,10 @@ func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt in
 // first looked at the attempt at the earliest, so that neither a restart, a
 // new leader nor a new attempt makes an agent look silent. Silence is
 // elapsed time, so it is measured on the machine's clock (and the store's),
-// not on Config.Now (which says which day the law is asked about).
-func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) time.Duration {
+// not on Config.Now (which says which day the law is asked about). A store
+// that cannot be read is an error, not silence: an agent reporting to
+// another replica is heard only through the store.
+func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) (time.Duration, error) {
 	now := time.Now()
 	k := attemptKey(runID, attempt)
 	c.mu.Lock()
@@ -155,13 +157,17 @@ func (c *Controller) silentFor(ctx context.Context, runID string, attempt int) t
 	}
 	c.mu.Unlock()
 	if !ok {
-		return 0
+		return 0, nil
 	}
 	quiet := now.Sub(last)
-	if d, ok, err := c.cfg.Store.SilentFor(ctx, runID, attempt); err == nil && ok && d < quiet {
+	d, ok, err := c.cfg.Store.SilentFor(ctx, runID, attempt)
+	if err != nil {
+		return 0, fmt.Errorf("attempt %d's agent's last report: %w", attempt, err)
+	}
+	if ok && d < quiet {
 		quiet = d
 	}
-	return quiet
+	return quiet, nil
 }
 
 // silenceLimit is how long an attempt's agent may be silent while its job
@@ -268,7 +274,11 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if st.State == backend.Running {
 		// An agent is silent when it missed several heartbeats and the site
 		// timeout has passed: one late report is not a lost site.
-		if quiet := c.silentFor(ctx, r.ID, r.Attempt); quiet > c.silenceLimit() {
+		quiet, err := c.silentFor(ctx, r.ID, r.Attempt)
+		if err != nil {
+			return false, err
+		}
+		if quiet > c.silenceLimit() {
 			// An agent that reported its workload's exit stopped reporting
 			// because it is done: the scheduler has yet to see its job end
 			// (a Slurm epilog, a pod's termination, a slow status), and
