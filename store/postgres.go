@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at,
 			hold_site, hold_pool, hold_accelerator, hold_count)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13) RETURNING created_at`,
-			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, string(nr.Data), nr.Version,
+			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, jsonbSafe(nr.Data), nr.Version,
 			nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count).Scan(&nr.CreatedAt); err != nil {
 			return fmt.Errorf("insert run %s: %w", nr.ID, err)
 		}
@@ -283,7 +284,7 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		r.Version = old + 1
 		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now(),
 			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12
-			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, string(r.Data), r.Version, id, old,
+			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, jsonbSafe(r.Data), r.Version, id, old,
 			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count).Scan(&r.UpdatedAt); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrConflict
@@ -547,4 +548,37 @@ func pgErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, ErrConflict)
 	}
 	return err
+}
+
+// jsonbSafe is a run's JSON data as the runs table keeps it: each escaped
+// NUL (\u0000) in a string becomes U+FFFD. The list reads the data as
+// jsonb, which refuses that escape, and a run's data carries what sites
+// and workloads said (a pod's termination message, a scheduler's reason):
+// one NUL from them would fail every list of the tenant's runs. A
+// backslash that is itself escaped (\\u0000, the text "\u0000") is kept.
+func jsonbSafe(data []byte) string {
+	const nul = `\u0000`
+	if !bytes.Contains(data, []byte(nul)) {
+		return string(data)
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			out = append(out, data[i])
+			continue
+		}
+		if bytes.HasPrefix(data[i:], []byte(nul)) {
+			out = append(out, `\ufffd`...)
+			i += len(nul) - 1
+			continue
+		}
+		// Any other escape: the backslash and the character it escapes
+		// (a second backslash among them) go as they are.
+		out = append(out, data[i])
+		if i+1 < len(data) {
+			i++
+			out = append(out, data[i])
+		}
+	}
+	return string(out)
 }

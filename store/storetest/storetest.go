@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
+	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -694,5 +695,37 @@ func listWithoutDocuments(t *testing.T, s store.Store) {
 	all, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a"})
 	if err != nil || len(all) != 1 || len(all[0].Data) < 1<<20 {
 		t.Errorf("a list with documents: %v", err)
+	}
+}
+
+// nulInRunData: a run's data holding a NUL in a string (what a site or a
+// workload said) is kept and listed like any other, with or without its
+// documents; the text "\u0000" (an escaped backslash) is kept as it is.
+func nulInRunData(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := newRun("r1", "a")
+	r.Data = []byte(`{"reason":"before\u0000after","text":"\\u0000","documents":[]}`)
+	if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+		r.Data = []byte(`{"reason":"lost: \u0000\\\u0000","text":"\\u0000","documents":[]}`)
+		return store.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var data struct{ Reason, Text string }
+	for _, o := range []store.ListOptions{{Tenant: "a"}, {Tenant: "a", NoDocuments: true}} {
+		rs, err := s.ListRuns(ctx, o)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("list %+v: %d runs, %v", o, len(rs), err)
+		}
+		if err := json.Unmarshal(rs[0].Data, &data); err != nil {
+			t.Fatalf("list %+v: %s: %v", o, rs[0].Data, err)
+		}
+		// A store may keep the NUL or put U+FFFD in its place.
+		if want := strings.NewReplacer("\x00", "", "\uFFFD", "").Replace(data.Reason); want != `lost: \` || data.Text != `\u0000` {
+			t.Errorf("list %+v: reason %q, text %q; want the reason's NULs kept or replaced and the text as written", o, data.Reason, data.Text)
+		}
 	}
 }
