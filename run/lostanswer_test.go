@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/catalog"
@@ -85,5 +87,56 @@ func TestSiteReasonBounded(t *testing.T) {
 	}
 	if n := len(ch.Events[0].Reason); n > maxReason+len("…") {
 		t.Errorf("event reason of %d bytes", n)
+	}
+}
+
+// lostLoudly reports every job it runs lost, in a very long reason with
+// NULs in it: what a hostile or broken site may say.
+type lostLoudly struct{ backend.Backend }
+
+func (l lostLoudly) Status(ctx context.Context, h string) (backend.Status, error) {
+	return backend.Status{State: backend.Lost, Reason: "node down:\x00" + strings.Repeat("x\x00", 64<<10)}, nil
+}
+
+// TestSiteLossReasonBounded: what a site says when it loses a job is kept
+// to maxReason, without its NULs, in the run's migration and in the plan
+// the audit log records for the move, however long it was.
+func TestSiteLossReasonBounded(t *testing.T) {
+	e := newEnv(t, func(cfg *Config) {
+		inner := cfg.Backends
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if err == nil && site.Metadata.Name == "alpha" {
+				return lostLoudly{b}, nil
+			}
+			return b, err
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the move from alpha", 60*time.Second, func(r *Run) bool { return r.Site != "alpha" && r.Site != "" }, r.ID)
+	ents, err := e.st.AuditSelect(ctx, store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindPlan}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	for _, en := range ents {
+		var p struct{ Reason string }
+		if err := json.Unmarshal(en.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.Reason, "left alpha") {
+			continue
+		}
+		left++
+		if len(p.Reason) > maxReason+100 || strings.ContainsRune(p.Reason, 0) {
+			t.Errorf("the move's plan records a reason of %d bytes (NUL: %v), want at most about %d and no NUL", len(p.Reason), strings.ContainsRune(p.Reason, 0), maxReason)
+		}
+	}
+	if left == 0 {
+		t.Errorf("no plan recorded for the move from alpha among %d plans", len(ents))
 	}
 }

@@ -22,6 +22,10 @@ func (c *Controller) lose(ctx context.Context, r *Run, reason string) (bool, err
 // silent from the start of a job that began while the controller was
 // down), counts.
 func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site backend.Status) (bool, error) {
+	// The reason is often the site's own words (a scheduler's answer, a
+	// pod's message): bounded as a state's reason is, for it is kept in
+	// the run's migration and written to the audit log with its plan.
+	reason = truncate(storable(reason), maxReason)
 	now := c.cfg.Now()
 	attempt := r.Attempt
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {

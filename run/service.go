@@ -324,7 +324,7 @@ func stateRecord(ch *store.Change, runID string, from, to State, reason string) 
 
 // transition moves r to state to, recording the event and the audit entry.
 func transition(ch *store.Change, r *Run, to State, reason string) error {
-	reason = truncate(reason, maxReason)
+	reason = truncate(storable(reason), maxReason)
 	from := r.State
 	r.State = to
 	r.Reason = reason
@@ -386,7 +386,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		}
 		clockAttempt(r, from, c.cfg.Now())
 		for i := range ch.Events {
-			ch.Events[i].Reason, ch.Events[i].Data = storable(truncate(ch.Events[i].Reason, maxReason)), storable(ch.Events[i].Data)
+			ch.Events[i].Reason, ch.Events[i].Data = truncate(storable(ch.Events[i].Reason), maxReason), storable(ch.Events[i].Data)
 		}
 		nr, err := toRow(r)
 		if err != nil {
