@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -175,14 +176,54 @@ type Status struct {
 }
 
 // FileTime is when the file at path was last written, or zero when it
-// cannot be read: a job's start or end as a file its wrapper wrote tells
-// it, on the clock of the machine that wrote it.
+// cannot be read or is not a plain file (a link is not followed): a job's
+// start or end as a file its wrapper wrote tells it, on the clock of the
+// machine that wrote it.
 func FileTime(path string) time.Time {
-	fi, err := os.Stat(path)
-	if err != nil {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
 		return time.Time{}
 	}
 	return fi.ModTime().UTC()
+}
+
+// ErrNotPlainFile is ReadSmallFile's answer for a path that names a link, a
+// pipe, a device or a directory.
+var ErrNotPlainFile = errors.New("not a plain file")
+
+// ReadSmallFile reads the plain file at path, of at most max bytes. A job
+// directory's files (an exit code, a pid, a job id, a record) sit where
+// the job's workload may write: one that put a named pipe there would hang
+// the reader, a link to a device or to another file would feed it without
+// end or show it what it should not read, and a large file would fill the
+// server's memory. So a link is not followed (ErrNotPlainFile), the file
+// is opened without waiting on a pipe's writer and must be a plain file
+// (ErrNotPlainFile), and one larger than max is an error that names it.
+// A missing file is os.ErrNotExist, as os.ReadFile reports it.
+func ReadSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a link)", path, ErrNotPlainFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotPlainFile, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: larger than the %d bytes it may hold", path, max)
+	}
+	return data, nil
 }
 
 // Backend is a site scheduler. Implementations must be safe for concurrent use.

@@ -301,7 +301,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 
 // exitStatus reads the exit code file, if there is one.
 func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "exitcode"))
+	data, err := backend.ReadSmallFile(filepath.Join(dir, "exitcode"), 64)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
 	}
@@ -369,7 +369,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 }
 
 func readPid(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, "pid"))
+	data, err := backend.ReadSmallFile(filepath.Join(dir, "pid"), 64)
 	if err != nil {
 		return 0
 	}

@@ -36,7 +36,7 @@ func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(ke
 
 // recorded returns the job id recorded for key.
 func (r records) recorded(key string) (string, bool) {
-	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "jobid"))
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "jobid"), 64)
 	if err != nil {
 		return "", false
 	}
@@ -60,7 +60,7 @@ func (r records) keyOf(id string) string {
 	if !isJobID(id) {
 		return ""
 	}
-	data, err := os.ReadFile(filepath.Join(r.dir, "handles", id))
+	data, err := backend.ReadSmallFile(filepath.Join(r.dir, "handles", id), 1024)
 	if err != nil {
 		return ""
 	}
@@ -102,7 +102,7 @@ func (r records) saveFinal(key string, st backend.Status) error {
 
 // final returns the final status saved for key.
 func (r records) final(key string) (backend.Status, bool, error) {
-	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "final.json"))
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "final.json"), maxReasonFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
 	}
@@ -135,7 +135,7 @@ func (r records) saveSweep(key string, info sweepInfo) error {
 
 func (r records) sweep(key string) (sweepInfo, bool) {
 	var info sweepInfo
-	data, err := os.ReadFile(filepath.Join(r.jobDir(key), "sweep.json"))
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "sweep.json"), maxReasonFile)
 	if err != nil || json.Unmarshal(data, &info) != nil {
 		return sweepInfo{}, false
 	}

@@ -408,10 +408,19 @@ func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
 	return st, nil
 }
 
+// maxExitFile bounds the exit code file the batch script writes (a number
+// and a newline); maxReasonFile bounds the records this backend writes in a
+// job's directory (a final status with the site's reason, a sweep's
+// command).
+const (
+	maxExitFile   = 64
+	maxReasonFile = 1 << 20
+)
+
 // exitFileStatus is the final state the exit code file in dir gives the
 // job of key, which slurmctld has forgotten (cancelled: it was cancelled).
 func exitFileStatus(dir, key string, cancelled bool) (backend.Status, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "exitcode"))
+	data, err := backend.ReadSmallFile(filepath.Join(dir, "exitcode"), maxExitFile)
 	if cancelled && (err != nil || strings.TrimSpace(string(data)) != "0") {
 		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
 	}
