@@ -749,13 +749,13 @@ func podTimes(st backend.Status, pods []*apiPod) backend.Status {
 			}
 			switch s := cs.State; {
 			case s.Running != nil:
-				start = s.Running.StartedAt.Time
+				start = siteTime(s.Running.StartedAt.Time)
 			case s.Terminated != nil:
-				start, end = s.Terminated.StartedAt.Time, s.Terminated.FinishedAt.Time
+				start, end = siteTime(s.Terminated.StartedAt.Time), siteTime(s.Terminated.FinishedAt.Time)
 			}
 		}
 		if start.IsZero() && p.Status.StartTime != nil {
-			start = p.Status.StartTime.Time
+			start = siteTime(p.Status.StartTime.Time)
 		}
 		if start.IsZero() {
 			continue
@@ -777,6 +777,19 @@ func podTimes(st backend.Status, pods []*apiPod) backend.Status {
 		st.Ended = last.UTC()
 	}
 	return st
+}
+
+// siteTime is a time the API server gave, in UTC; zero when it is before
+// 1971 or past the year 9999 (RFC 3339 takes a zone offset of up to a day,
+// which can carry 9999-12-31 into the year 10000). Such a time is not a
+// job's, and one past 9999 would not even encode: the job's final record
+// could not be saved, and the job would read as a site that does not
+// answer.
+func siteTime(t time.Time) time.Time {
+	if t = t.UTC(); t.Year() < 1971 || t.Year() > 9999 {
+		return time.Time{}
+	}
+	return t
 }
 
 // jobState maps a Job, its Pods (pods) and their Nodes to a backend state.

@@ -83,3 +83,27 @@ func TestPodTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestPodTimesOutOfRange: a time the API server gives past the year 9999
+// (9999-12-31 with a zone offset a day behind UTC) or before 1971 is no
+// job's time: it is left out, and the status it would have been part of
+// still encodes, as the job's final record must.
+func TestPodTimesOutOfRange(t *testing.T) {
+	raw := `{"status":{"startTime":"1900-01-01T00:00:00Z","containerStatuses":[{"name":"` + ContainerName + `",
+		"state":{"terminated":{"exitCode":0,"startedAt":"2026-12-04T10:00:00Z","finishedAt":"9999-12-31T23:59:59-23:59"}}}]}}`
+	var p apiPod
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		t.Fatal(err)
+	}
+	st := podTimes(backend.Status{State: backend.Succeeded}, []*apiPod{&p})
+	if want := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC); !st.Started.Equal(want) || !st.Ended.IsZero() {
+		t.Errorf("started %s, ended %s; want %s and no end", st.Started, st.Ended, want)
+	}
+	if _, err := json.Marshal(st); err != nil {
+		t.Errorf("the status does not encode: %v", err)
+	}
+	p.Status.ContainerStatuses = nil
+	if st := podTimes(backend.Status{State: backend.Running}, []*apiPod{&p}); !st.Started.IsZero() {
+		t.Errorf("a pod started in 1900 gives a start of %s, want none", st.Started)
+	}
+}
