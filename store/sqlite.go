@@ -252,7 +252,11 @@ func (s *SQLite) commitBatch(batch []*createReq) {
 			if _, err := tx.Exec(`SAVEPOINT create_run`); err != nil {
 				return err
 			}
-			got, created, last, err := s.createRun(req.ctx, tx, req.r, req.key, req.ch)
+			// Past the check above the request runs to its end whatever its
+			// caller does: an INSERT that SQLite interrupts (its context
+			// ending mid-statement) undoes the whole transaction, every
+			// other request of the batch with it.
+			got, created, last, err := s.createRun(context.WithoutCancel(req.ctx), tx, req.r, req.key, req.ch)
 			if err == nil && last != nil {
 				head = last
 			}
