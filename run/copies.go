@@ -166,7 +166,7 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 	}
 	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
 	if err != nil {
-		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy)
+		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader)
 		if busy {
 			lvl = slog.LevelInfo
 		}
@@ -324,6 +324,12 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 		return 0, err
 	}
 	defer unlock()
+	// Checked under the lock, as a staging checks: a controller whose
+	// term has passed deletes nothing; the leader now judges the copy,
+	// under the law and the stagings since.
+	if err := c.stillLeading(ctx); err != nil {
+		return 0, err
+	}
 	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
 	if err != nil {
 		return 0, err

@@ -672,3 +672,26 @@ func TestCutCopyWithdrawn(t *testing.T) {
 		t.Error("the ledger confirms no byte of the chunk that crossed before the cut")
 	}
 }
+
+// TestDeposedLeaderWithdrawsNothing: a controller whose lease another took
+// (it froze past its term, and does not know yet) deletes no copy at a
+// site: another leads now, under whatever law or staging came since, and
+// the law check it would finish is that leader's to make.
+func TestDeposedLeaderWithdrawsNothing(t *testing.T) {
+	_, server, first, withdrawn, unlock := deferredCopy(t)
+	unlock()
+	first.mu.Lock()
+	first.deferredTry = time.Time{} // the retry is due
+	first.mu.Unlock()
+	// Its term's fence, of a lease it no longer holds.
+	deposed := store.WithFence(context.Background(), store.Fence{Lease: store.ControllerLease, Epoch: 1})
+	first.lawTick(deposed)
+	if withdrawn() {
+		t.Fatal("a controller no longer leading withdrew a copy")
+	}
+	// The one that leads now withdraws it.
+	server("next").lawTick(context.Background())
+	if !withdrawn() {
+		t.Fatal("the copy was not withdrawn by the leader")
+	}
+}
