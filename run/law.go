@@ -222,6 +222,15 @@ func (c *Controller) lawTick(ctx context.Context) {
 		c.lawFailed("law check", ln.Rev, err)
 		return
 	}
+	if lastRev > ln.Rev {
+		// Another server checked under a revision this one has not loaded
+		// yet (its refresh comes within a second) or cannot load: checking
+		// under older rules would record them as the law checked, and
+		// leave the law in force unenforced here. A new revision is
+		// checked at once when it loads.
+		c.lawFailed("law check", ln.Rev, fmt.Errorf("the last check was under rules revision %d; this server has revision %d", lastRev, ln.Rev))
+		return
+	}
 	why := ""
 	switch {
 	case lastDay == "":

@@ -660,3 +660,51 @@ func TestLedgerErrorAtStagingAndStart(t *testing.T) {
 		t.Errorf("after the re-plan that could not judge: %s (%v): %s", got.State, err, got.Reason)
 	}
 }
+
+// TestLawCheckNotUnderOlderRules: a controller that leads before it has
+// loaded the rules revision another server applied and checked under (it
+// took over within its refresh's second, or cannot load that revision)
+// does not check again under its older rules, which recorded the older
+// revision as the law checked and left the law in force unenforced by it.
+// Once it has the revision, it checks nothing again for it.
+func TestLawCheckNotUnderOlderRules(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.controller(nil)
+	c.lawTick(ctx) // the first check, under the rules this server has
+	// Another server applies a revision and checks under it.
+	other, err := rules.Open(ctx, f.st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-sg", "SG", "2020-01-01")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	newer := other.Current().Rev
+	otherCtl := f.controller(func(cfg *Config) {
+		cfg.LawNow = func() LawNow {
+			cur := other.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Dates: cur.Dates}
+		}
+	})
+	otherCtl.lawTick(ctx)
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != newer {
+		t.Fatalf("the other server's check: revision %d (%v), want %d", rev, err, newer)
+	}
+	if f.rs.Current().Rev >= newer {
+		t.Fatal("this server already has the new revision")
+	}
+	c.lawTick(ctx)
+	if rev, _, err := f.st.LawCheck(ctx); err != nil || rev != newer {
+		t.Errorf("after a tick under older rules the last check is of revision %d (%v), want %d still", rev, err, newer)
+	}
+	if err := f.rs.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
+	c.lawTick(ctx)
+	after, _ := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
+	if len(after) != len(before) {
+		t.Errorf("with the revision loaded, the tick checked again (%d checks, was %d)", len(after), len(before))
+	}
+}
