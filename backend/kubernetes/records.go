@@ -46,11 +46,19 @@ func (b *Backend) record(name string) (record, bool) {
 	}
 	if r.Final != nil {
 		b.recMu.Lock()
+		if len(b.finals) >= maxFinals {
+			// A server's life sees more finished Jobs than it needs to
+			// hold: the ones asked about again are read from disk again.
+			clear(b.finals)
+		}
 		b.finals[name] = r
 		b.recMu.Unlock()
 	}
 	return r, true
 }
+
+// maxFinals bounds the records with an end kept in memory.
+const maxFinals = 4096
 
 func (b *Backend) writeRecord(name string, r record) error {
 	data, err := json.MarshalIndent(r, "", "  ")

@@ -1,0 +1,47 @@
+package kubernetes
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// TestFinalsBounded: the records of finished Jobs a server reads are kept
+// in memory up to maxFinals, and each is still read right past that
+// bound (from disk): a long-lived server does not keep every Job it ever
+// saw end.
+func TestFinalsBounded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{stateDir: dir, ns: "lab", finals: map[string]record{}}
+	n := maxFinals + 10
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("job-%d", i)
+		data, err := json.Marshal(record{RunID: name, Attempt: 1, Namespace: "lab", Final: &backend.Status{State: backend.Failed, ExitCode: i % 200}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written as saveFinal writes them, less its fsync (4,000 of them).
+		if err := os.WriteFile(b.recordPath(name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("job-%d", i)
+			r, ok := b.record(name)
+			if !ok || r.RunID != name || r.Final == nil || r.Final.ExitCode != i%200 {
+				t.Fatalf("record of %s: %+v, %v", name, r, ok)
+			}
+		}
+	}
+	if len(b.finals) > maxFinals {
+		t.Errorf("%d finished Jobs held in memory, want at most %d", len(b.finals), maxFinals)
+	}
+}
