@@ -135,6 +135,12 @@ type agentMemo struct {
 	used     time.Time // the agent's last request
 	listedAt time.Time // by Config.Now
 	unlisted int       // checkpoints recorded since listedAt and not listed
+	// savedAt is when this server last saved the attempt's progress (by
+	// Config.Now), and finishing whether it saved its finishing progress:
+	// progress is saved at most once a second, and the last report before
+	// the workload ends once more.
+	savedAt   time.Time
+	finishing bool
 }
 
 // maxRemembered bounds Controller.agents: past it, the memos of agents
@@ -246,8 +252,9 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	return m, nil
 }
 
-// agentHeartbeat keeps the attempt's progress (saved at most once a second)
-// and answers whether the agent should stop.
+// agentHeartbeat keeps the attempt's progress (saved at most once a second,
+// and once more when its workload is finishing) and answers whether the
+// agent should stop.
 func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	var hb agent.Heartbeat
 	if !decodeReport(w, req, &hb) {
@@ -256,9 +263,11 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 	if p := hb.Progress; p != nil && (r.Progress == nil || p.Step != r.Progress.Step) {
 		now := c.cfg.Now()
 		c.mu.Lock()
-		due := now.Sub(c.lastSave[r.ID]) > time.Second || hb.Phase == "finishing"
+		m := c.memo(attemptKey(r.ID, a.N), time.Now())
+		last := hb.Phase == "finishing" && !m.finishing
+		due := now.Sub(m.savedAt) > time.Second || last
 		if due {
-			c.lastSave[r.ID] = now
+			m.savedAt, m.finishing = now, m.finishing || last
 		}
 		c.mu.Unlock()
 		if due {

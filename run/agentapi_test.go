@@ -287,3 +287,36 @@ func TestSiteTextStoredOnPostgres(t *testing.T) {
 		t.Fatalf("an event carrying a site's NUL and a byte that is not UTF-8: %v", err)
 	}
 }
+
+// TestFinishingProgressSavedOnce: an agent's progress is saved at most once
+// a second, and its finishing report once more; a holder of the
+// credential that sends every report as finishing, each with a new step,
+// costs the store no more writes than that. With a clock that does not
+// move.
+func TestFinishingProgressSavedOnce(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	e := newEnv(t, func(c *Config) { c.Now = clk.Now; c.SiteTimeout = time.Hour })
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 100000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	version := func() int64 {
+		t.Helper()
+		row, err := e.st.GetRun(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return row.Version
+	}
+	before := version()
+	for i := range 30 {
+		body, _ := json.Marshal(agent.Heartbeat{Phase: "finishing", Progress: &agent.Progress{Step: int64(1_000_000 + i), Steps: 2_000_000}})
+		if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, body); code != http.StatusOK {
+			t.Fatalf("heartbeat %d: %d %s", i, code, msg)
+		}
+	}
+	if got, _ := e.c.Get(ctx, "t1", r.ID); got.Progress == nil || got.Progress.Step < 1_000_000 {
+		t.Fatalf("the finishing progress was not saved: %+v", got.Progress)
+	}
+	if writes := version() - before; writes > 2 {
+		t.Errorf("30 finishing reports within a second wrote the run %d times, want at most 2", writes)
+	}
+}

@@ -243,7 +243,6 @@ type Controller struct {
 	// agents is what the agent API remembers of each attempt's agent,
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo
-	lastSave   map[string]time.Time
 	storeLocks map[string]*sync.Mutex
 	logMu      sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
@@ -334,7 +333,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		lastSave: map[string]time.Time{}, storeLocks: map[string]*sync.Mutex{}, long: map[string]longRun{}, siteDown: map[string]error{},
+		storeLocks: map[string]*sync.Mutex{}, long: map[string]longRun{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,11 +112,11 @@ func (c *Controller) Tick(ctx context.Context) {
 }
 
 // prune drops what is cached of runs that are no longer active: their
-// parsed worlds and decoded rows.
+// parsed worlds and decoded rows, and when their agents last reported.
 func (c *Controller) prune(active []*store.Run) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.worlds) <= len(active) && len(c.decoded) <= len(active) {
+	if len(c.worlds) <= len(active) && len(c.decoded) <= len(active) && len(c.heartbeats) <= len(active) {
 		return
 	}
 	keep := make(map[string]bool, len(active))
@@ -130,6 +131,11 @@ func (c *Controller) prune(active []*store.Run) {
 	for id := range c.decoded {
 		if !keep[id] {
 			delete(c.decoded, id)
+		}
+	}
+	for k := range c.heartbeats {
+		if i := strings.LastIndexByte(k, '/'); i < 0 || !keep[k[:i]] {
+			delete(c.heartbeats, k)
 		}
 	}
 }

@@ -132,12 +132,17 @@ func appendUnique(list []string, s string) []string {
 
 func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID, n) }
 
-// heard records that an attempt's agent reported now: in memory, and in
-// the store, where the leader sees it whichever server the agent reached.
+// heard records that an attempt's agent reported now: in the store, where
+// the leader sees it whichever server the agent reached, and, on the
+// leader, in memory. A server that does not lead keeps nothing in memory:
+// it would never read it (a term begins with none, newTerm), and it hears
+// every agent that reaches it.
 func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
-	c.mu.Lock()
-	c.heartbeats[attemptKey(runID, attempt)] = time.Now()
-	c.mu.Unlock()
+	if _, leading := c.Leading(); leading {
+		c.mu.Lock()
+		c.heartbeats[attemptKey(runID, attempt)] = time.Now()
+		c.mu.Unlock()
+	}
 	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
 		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
 	}

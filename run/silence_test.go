@@ -55,3 +55,33 @@ func TestUnreadableHeartbeatIsNoSilence(t *testing.T) {
 		t.Errorf("store unreadable: silent %s and no error; a failed read must not count as silence", q)
 	}
 }
+
+// TestHeartbeatsKeptOnlyWhileNeeded: a server that does not lead records an
+// agent's report in the store alone (it would never read a memory of it,
+// and hears every agent that reaches it); the leader keeps its memory of
+// an attempt's reports only while the attempt's run is active.
+func TestHeartbeatsKeptOnlyWhileNeeded(t *testing.T) {
+	ctx := context.Background()
+	st, dir := testStore(t)
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites"})
+	c.heard(ctx, "r1", "t1", 1)
+	if _, ok, err := st.SilentFor(ctx, "r1", 1); err != nil || !ok {
+		t.Fatalf("the report is not in the store: %v %v", ok, err)
+	}
+	c.mu.Lock()
+	n := len(c.heartbeats)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Errorf("a server that does not lead keeps %d reports in memory", n)
+	}
+	c.term.set(1, time.Now().Add(time.Minute))
+	c.heard(ctx, "r1", "t1", 1)
+	c.heard(ctx, "r2", "t1", 1)
+	c.heard(ctx, "r2", "t1", 2)
+	c.prune([]*store.Run{{ID: "r2"}})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.heartbeats[attemptKey("r1", 1)]; ok || len(c.heartbeats) != 2 {
+		t.Errorf("after r1 ended the leader remembers %v, want r2's two attempts", c.heartbeats)
+	}
+}
