@@ -249,8 +249,17 @@ func (e *restError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.status)
 	}
+	if len(msg) > maxErrorText {
+		// The site's words, which may run to megabytes in an answer of
+		// status 200: this error is logged at every poll and may become
+		// a run's reason.
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
 	return fmt.Sprintf("%s %s: HTTP %d: %s", e.method, e.path, e.status, msg)
 }
+
+// maxErrorText bounds what a restError says of slurmrestd's answer.
+const maxErrorText = 2 << 10
 
 // has reports whether slurmrestd answered with one of the Slurm errors nums.
 func (e *restError) has(nums ...int) bool {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/slurm"
@@ -137,6 +138,23 @@ func TestRESTBounds(t *testing.T) {
 		b := newREST(t, site(url), t.TempDir(), trust)
 		if _, err := b.Status(testCtx(t), "1"); err == nil || !strings.Contains(err.Error(), "larger than") {
 			t.Fatalf("Status with a 9 MiB answer = %v, want a size error", err)
+		}
+	})
+
+	t.Run("long errors", func(t *testing.T) {
+		// An answer of status 200 within maxBody whose errors run to 4 MiB:
+		// the error that reports them stays short.
+		url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"errors":[{"error":"`+strings.Repeat("é", 2<<20)+`","error_number":9999}],"jobs":[]}`)
+		}))
+		b := newREST(t, site(url), t.TempDir(), trust)
+		_, err := b.Status(testCtx(t), "1")
+		if err == nil || len(err.Error()) > 4<<10 || !utf8.ValidString(err.Error()) {
+			n := 0
+			if err != nil {
+				n = len(err.Error())
+			}
+			t.Fatalf("Status answered with 4 MiB of errors: an error of %d bytes (%v), want one under 4 KiB", n, err != nil)
 		}
 	})
 
