@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"meridian.dev/meridian/audit"
 )
@@ -46,7 +47,7 @@ func (s *Postgres) register(ctx context.Context, tx pgx.Tx, r *Resource) error {
 	tag, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())
 		ON CONFLICT (tenant, kind, name) DO NOTHING`, r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey)
 	if err != nil {
-		return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, pgErr(err))
+		return registerErr(r, err)
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
@@ -77,7 +78,25 @@ func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) err
 	case owner == r.Tenant && name == r.Name:
 		return nil
 	}
+	return storeKeyTaken(r)
+}
+
+// storeKeyTaken is the conflict of a dataset whose store and name another
+// registration holds.
+func storeKeyTaken(r *Resource) error {
 	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
+}
+
+// registerErr is the error of an INSERT of r: one that breaks the unique
+// index of store keys lost a race with another registration of the same
+// data, which storeKeyFree had not yet seen, and is told as storeKeyFree
+// tells it.
+func registerErr(r *Resource, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "resources_store" {
+		return storeKeyTaken(r)
+	}
+	return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, pgErr(err))
 }
 
 // GetResource implements Store.
@@ -125,7 +144,7 @@ func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())`,
 				r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey); err != nil {
-				return fmt.Errorf("register %s %s: %w", r.Kind, r.Name, pgErr(err))
+				return registerErr(r, err)
 			}
 		case err != nil:
 			return err
@@ -138,7 +157,7 @@ func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64
 			}
 			if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, hash = $2, store_key = $3, version = version + 1, updated_at = now()
 				WHERE tenant = $4 AND kind = $5 AND name = $6`, string(r.Doc), r.Hash, r.StoreKey, r.Tenant, r.Kind, r.Name); err != nil {
-				return pgErr(err)
+				return registerErr(r, err)
 			}
 		}
 		if rec.Tenant == "" {

@@ -28,6 +28,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("FencedLawCheck", func(t *testing.T) { a, b := open(t); sharedLawCheck(t, a, b) })
 	t.Run("LimitsFromTwoHandles", func(t *testing.T) { a, b := open(t); racingLimits(t, a, b) })
 	t.Run("LastAdminFromTwoHandles", func(t *testing.T) { a, b := open(t); racingAdmins(t, a, b) })
+	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
 }
 
 func lease(t *testing.T, s store.Store) {
@@ -634,6 +635,45 @@ func racingAdmins(t *testing.T, a, b store.Store) {
 			if _, err := a.RevokeTokens(ctx, tn, "", rec(t, "tenant", "", 5)); err != nil && !errors.Is(err, store.ErrNotFound) {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// racingStoreKey: tenants registering one dataset store and name at once,
+// through two handles, each with a run: one of them registers it, and
+// every other is told, as a tenant that came later is, that the data is
+// another's (a ResourceConflict), not that its write conflicted.
+func racingStoreKey(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	for round := 0; round < 10; round++ {
+		key := fmt.Sprintf("file:///shared|corpus-%d", round)
+		errs := make([]error, 6)
+		var wg sync.WaitGroup
+		for i := range errs {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Add(1)
+			go func(i int, s store.Store) {
+				defer wg.Done()
+				ds := res("", "Dataset", fmt.Sprintf("corpus-%d", round), fmt.Sprintf(`{"n":%d}`, i), key)
+				_, _, errs[i] = s.CreateRun(ctx, newRun(fmt.Sprintf("r%d-%d", round, i), fmt.Sprintf("t%d", i)), "", store.Change{Register: []store.Resource{ds}})
+			}(i, s)
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			var rc *store.ResourceConflict
+			switch {
+			case err == nil:
+				won++
+			case !errors.As(err, &rc):
+				t.Errorf("round %d, tenant %d: %v, want a ResourceConflict", round, i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("round %d: %d tenants registered one store and name", round, won)
 		}
 	}
 }
