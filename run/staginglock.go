@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"meridian.dev/meridian/store"
@@ -47,8 +48,6 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 	} else if unlockLocal = c.tryLockStore(key); unlockLocal == nil {
 		return nil, nil, errStagingBusy
 	}
-	sum := sha256.Sum256([]byte(key))
-	name := "staging:" + hex.EncodeToString(sum[:12])
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	holder := c.cfg.Replica + "/" + hex.EncodeToString(nonce[:])
@@ -56,7 +55,7 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 	if wait {
 		waitFor = -1 // until ctx ends
 	}
-	lctx, release, err := store.HoldLease(ctx, c.cfg.Store, name, holder, stagingLeaseTTL, waitFor, c.cfg.Logger.With("key", key))
+	lctx, release, err := holdStagingLease(ctx, c.cfg.Store, key, holder, waitFor, c.cfg.Logger.With("key", key))
 	if err != nil {
 		unlockLocal()
 		if errors.Is(err, store.ErrLeaseBusy) {
@@ -65,4 +64,22 @@ func (c *Controller) stagingLock(ctx context.Context, key string, wait bool) (co
 		return nil, nil, fmt.Errorf("staging lease for %s: %w", key, err)
 	}
 	return lctx, func() { release(); unlockLocal() }, nil
+}
+
+// HoldStagingLease takes, on st, the lease that gives its holder the only
+// right to write into one site store (siteStore, as SiteStore names it)
+// for one tenant: the lease the servers sharing st take for a staging or
+// the withdrawal of a copy (lockStaging), for the CLI's `dataset stage` and
+// the reconciliation `dataset ledger` makes, on the state directory's
+// database. wait is as store.HoldLease's; store.ErrLeaseBusy when another
+// holds it and the caller would not wait. The context returned ends if the
+// lease is lost; release gives it back.
+func HoldStagingLease(ctx context.Context, st store.Leaser, siteStore, tenant, holder string, wait time.Duration, log *slog.Logger) (context.Context, func(), error) {
+	return holdStagingLease(ctx, st, siteStore+"|"+tenant, holder, wait, log)
+}
+
+func holdStagingLease(ctx context.Context, st store.Leaser, key, holder string, wait time.Duration, log *slog.Logger) (context.Context, func(), error) {
+	sum := sha256.Sum256([]byte(key))
+	name := "staging:" + hex.EncodeToString(sum[:12])
+	return store.HoldLease(ctx, st, name, holder, stagingLeaseTTL, wait, log)
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	"github.com/dustin/go-humanize"
@@ -66,6 +69,28 @@ type auditDB struct {
 	anchors *audit.Anchors
 	// follow is nil when the CLI does not anchor this log (see auditStore).
 	follow *audit.Follower
+}
+
+// stagingLease takes, on the state directory's database, the lease of one
+// site store for the default tenant that a server's staging takes there
+// (run.HoldStagingLease): a CLI staging, or the reconciliation of open
+// intents, beside another staging into the same store would record as
+// abandoned the chunks still crossing for it, and the bytes would be at
+// the site with no record counting them. With wait it waits for a staging
+// under way, and says so on stderr; without, it answers
+// store.ErrLeaseBusy. The context returned ends if the lease is lost.
+func (d *auditDB) stagingLease(ctx context.Context, siteStore string, wait bool, stderr io.Writer) (context.Context, func(), error) {
+	host, _ := os.Hostname()
+	var nonce [6]byte
+	rand.Read(nonce[:])
+	holder := fmt.Sprintf("cli/%s/%d/%x", host, os.Getpid(), nonce)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lctx, release, err := run.HoldStagingLease(ctx, d.SQLite, siteStore, dataset.DefaultTenant, holder, 0, log)
+	if !wait || !errors.Is(err, store.ErrLeaseBusy) {
+		return lctx, release, err
+	}
+	fmt.Fprintf(stderr, "waiting for the staging under way into %s to end\n", siteStore)
+	return run.HoldStagingLease(ctx, d.SQLite, siteStore, dataset.DefaultTenant, holder, -1, log)
 }
 
 // Close writes the anchor and closes the database.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +53,7 @@ abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
 			defer db.Close()
 			led := transfer.AuditLedger{Store: db}
 			if !noReconcile {
-				if err := reconcileLedger(cmd.Context(), st, led, name, catalogDir, files); err != nil {
+				if err := reconcileLedger(cmd.Context(), st, db, led, name, catalogDir, files); err != nil {
 					return err
 				}
 			}
@@ -140,7 +141,7 @@ func orDataset(k string) string {
 
 // reconcileLedger closes the default tenant's open dataset intents (of one
 // dataset, or all) against the sites' stores.
-func reconcileLedger(ctx context.Context, st state, led transfer.Ledger, name, catalogDir string, files []string) error {
+func reconcileLedger(ctx context.Context, st state, db *auditDB, led transfer.Ledger, name, catalogDir string, files []string) error {
 	sums, err := transfer.Summarize(ctx, led, dataset.DefaultTenant)
 	if err != nil {
 		return err
@@ -168,18 +169,35 @@ func reconcileLedger(ctx context.Context, st state, led transfer.Ledger, name, c
 		if err != nil {
 			return err
 		}
-		b, err := dataset.OpenStore(ctx, run.SiteStore(st.Path, site))
+		siteStore := run.SiteStore(st.Path, site)
+		lctx, release, err := db.stagingLease(ctx, siteStore, false, os.Stderr)
+		if errors.Is(err, store.ErrLeaseBusy) {
+			// Its intents may be the staging's own, still crossing.
+			fmt.Fprintf(os.Stderr, "warning: a staging into %s is under way: %d open intents for %s left to it\n", x.Site, x.OpenIntents, x.Dataset)
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		dst := b.Sub(run.DataPrefix(dataset.DefaultTenant))
-		s := &transfer.Stager{Ledger: led}
-		_, err = s.Reconcile(ctx, transfer.CopyRequest{Name: x.Dataset, Sealer: sealer, Dst: dst, Tenant: dataset.DefaultTenant,
-			Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: x.Dataset, Site: x.Site}})
-		dst.Close()
+		err = reconcileAt(lctx, led, siteStore, sealer, x)
+		release()
 		if err != nil {
 			return fmt.Errorf("reconcile %s at %s: %w", x.Dataset, x.Site, err)
 		}
 	}
 	return nil
+}
+
+// reconcileAt closes the open intents of summary x's copy in siteStore.
+func reconcileAt(ctx context.Context, led transfer.Ledger, siteStore string, sealer *seal.Sealer, x transfer.Summary) error {
+	b, err := dataset.OpenStore(ctx, siteStore)
+	if err != nil {
+		return err
+	}
+	dst := b.Sub(run.DataPrefix(dataset.DefaultTenant))
+	defer dst.Close()
+	s := &transfer.Stager{Ledger: led}
+	_, err = s.Reconcile(ctx, transfer.CopyRequest{Name: x.Dataset, Sealer: sealer, Dst: dst, Tenant: dataset.DefaultTenant,
+		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: x.Dataset, Site: x.Site}})
+	return err
 }

@@ -101,7 +101,12 @@ the law about another date and moves nothing.`,
 			dst := *site
 			dst.Spec.Store = run.SiteStore(st.Path, site)
 			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
-			res, err := stager.Stage(cmd.Context(), transfer.Request{Dataset: ds, Site: &dst, RunID: runID, Query: q,
+			lctx, release, err := db.stagingLease(cmd.Context(), dst.Spec.Store, true, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer release()
+			res, err := stager.Stage(lctx, transfer.Request{Dataset: ds, Site: &dst, RunID: runID, Query: q,
 				Tenant: dataset.DefaultTenant, SitePrefix: run.DataPrefix(dataset.DefaultTenant)})
 			var denied *transfer.DeniedError
 			if errors.As(err, &denied) {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/transfer"
+)
+
+// TestCLIStagingTakesTheStoreLease: `dataset stage` and the reconciliation
+// `dataset ledger` makes take the lease of the site's store that a
+// server's staging takes on the state directory's database. Beside a
+// staging under way, the ledger leaves its open intent alone (reconciled,
+// it recorded as abandoned chunks still crossing, which then reached the
+// site with no record counting them), and a CLI staging waits for it.
+func TestCLIStagingTakesTheStoreLease(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("public record\n", 50000)), 0o644)
+	siteStore := "file://" + filepath.Join(dir, "sitestore")
+	siteFile := filepath.Join(dir, "site.yaml")
+	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: `+siteStore+"\n"), 0o644)
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	// A command that writes the log opens (and anchors) it first.
+	if _, err := runCLI(t, "dataset", "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	// A server's staging into the site's store: it holds the lease and
+	// has recorded its intent for a chunk still crossing.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, release, err := run.HoldStagingLease(ctx, db, siteStore, dataset.DefaultTenant, "server/1", 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := transfer.AuditLedger{Store: db}
+	in := transfer.Intent{ID: "crossing", Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: "pub", Site: "test-site", From: "SG", To: "MY"},
+		Objects: []transfer.Object{{Key: "meridian/pub/chunks/00", Bytes: 4096}}}
+	if err := led.Append(ctx, dataset.DefaultTenant, transfer.KindIntent, "", in); err != nil {
+		t.Fatal(err)
+	}
+	open := func() int {
+		t.Helper()
+		sums, err := transfer.Summarize(ctx, led, dataset.DefaultTenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range sums {
+			n += s.OpenIntents
+		}
+		return n
+	}
+	if _, err := runCLI(t, "dataset", "ledger", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	if n := open(); n != 1 {
+		t.Fatalf("the ledger reconciled a staging's intent while it held the store: %d open intents, want 1", n)
+	}
+	staged := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
+		staged <- err
+	}()
+	select {
+	case err := <-staged:
+		t.Fatalf("a CLI staging ran beside the server's (%v)", err)
+	case <-time.After(time.Second):
+	}
+	release()
+	select {
+	case err := <-staged:
+		if err != nil {
+			t.Fatalf("the CLI staging after the server's: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CLI staging still waits after the server's ended")
+	}
+	// Its reconciliation, first, closed the intent the server's left open.
+	if n := open(); n != 0 {
+		t.Errorf("%d open intents after the CLI staging", n)
+	}
+}
