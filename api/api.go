@@ -16,6 +16,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -145,6 +146,7 @@ type Server struct {
 	opts    Options
 	auth    *Auth
 	limit   *limiter
+	fails   *faillimit.Limiter
 	mux     *http.ServeMux
 	agents  http.Handler
 	routes  []*Route
@@ -162,7 +164,7 @@ type Server struct {
 // New returns the API handler.
 func New(c Controller, opts Options) *Server {
 	opts.Streams = opts.Streams.withDefaults()
-	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit),
+	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
 		streams: streams{open: map[string]int{}, done: make(chan struct{})}}
 	for _, r := range s.table() {
@@ -230,8 +232,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	p, ok := Principal{}, rt != nil && rt.Access == Public
 	if !ok {
+		p, ok = s.auth.Cached(bearer(r))
+	}
+	if !ok {
+		// A token the cache does not vouch for costs a read of the store
+		// before any tenant's rate limit applies: past its failures, an
+		// address waits. A request without a token costs none.
+		src := faillimit.Source(r.RemoteAddr)
+		if bearer(r) != "" && s.fails.Blocked(src, start) {
+			rw.Header().Set("Retry-After", "1")
+			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", "too many requests with tokens that are not recognised from this address; retry in 1s")
+			return
+		}
 		var err error
 		p, ok, err = s.authenticate(r)
+		if err == nil && !ok && bearer(r) != "" {
+			s.fails.Failed(src, start)
+		}
 		if err != nil {
 			// The caller has shown no valid token yet: the store's error
 			// (on PostgreSQL it names the database's host, user and
@@ -300,12 +317,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
+	tok := bearer(r)
+	if tok == "" {
 		return Principal{}, false, nil
 	}
 	return s.auth.Principal(r.Context(), tok)
 }
+
+// bearer is the request's bearer token, or "".
+func bearer(r *http.Request) string {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return tok
+}
+
+// failRate and failBurst bound the failed authentications of one address
+// (faillimit): a client whose token was revoked, or that guesses, is held
+// to twenty store reads a second after a burst of sixty.
+const (
+	failRate  = 20
+	failBurst = 60
+)
 
 func unauthorized(w http.ResponseWriter, r *http.Request) {
 	if _, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {

@@ -66,6 +66,22 @@ func NewAuth(st store.Tokens) *Auth {
 	return &Auth{Store: st, CacheFor: DefaultCacheFor, Now: time.Now, cache: map[string]cachedPrincipal{}}
 }
 
+// Cached returns the principal of secret when the cache vouches for it,
+// without asking the store.
+func (a *Auth) Cached(secret string) (Principal, bool) {
+	if secret == "" {
+		return Principal{}, false
+	}
+	h, now := store.HashToken(secret), a.Now()
+	a.mu.Lock()
+	c, hit := a.cache[h]
+	a.mu.Unlock()
+	if hit && now.Before(c.until) {
+		return c.p, true
+	}
+	return Principal{}, false
+}
+
 // Principal returns the principal of secret; ok is false for an unknown or
 // revoked token. err is a failure to ask the store.
 func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, error) {
@@ -89,7 +105,10 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 		return Principal{}, false, err
 	}
 	if t.RevokedAt != nil {
-		a.Forget()
+		// Revoked on another server, which may have revoked the
+		// tenant's other tokens with it (a tenant deleted): those are
+		// read again. Other tenants' stay cached.
+		a.forgetTenant(t.Tenant)
 		return Principal{}, false, nil
 	}
 	p := Principal{Tenant: t.Tenant, Admin: t.Admin, TokenID: t.ID}
@@ -102,6 +121,18 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 	}
 	a.mu.Unlock()
 	return p, true, nil
+}
+
+// forgetTenant drops tenant's cached principals.
+func (a *Auth) forgetTenant(tenant string) {
+	a.mu.Lock()
+	for h, c := range a.cache {
+		if c.p.Tenant == tenant {
+			delete(a.cache, h)
+		}
+	}
+	a.gen++
+	a.mu.Unlock()
 }
 
 // Forget drops every cached principal (after a revocation).
