@@ -20,6 +20,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -70,9 +71,27 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 			return
 		}
-		row, err := c.cfg.Store.GetRun(req.Context(), id)
-		if err != nil {
+		// The credential is checked against the run, read whole from the
+		// store: a credential this server has not seen work costs that
+		// read before any attempt's limit applies, so an address whose
+		// credentials keep failing waits (faillimit).
+		src, now := faillimit.Source(req.RemoteAddr), time.Now()
+		if !c.agentKnown(attemptKey(id, n), tok) && c.agentFails.Blocked(src, now) {
+			w.Header().Set("Retry-After", "1")
+			agentErr(w, http.StatusTooManyRequests, "too many requests with attempt credentials that are not recognised from this address")
+			return
+		}
+		refuse := func() {
+			c.agentFails.Failed(src, now)
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
+		}
+		row, err := c.cfg.Store.GetRun(req.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			refuse()
+			return
+		}
+		if err != nil {
+			agentErr(w, http.StatusServiceUnavailable, "cannot check the credential now: "+err.Error())
 			return
 		}
 		r, err := fromRow(row)
@@ -92,9 +111,10 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			want = c.credential(r.ID, a)
 		}
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 || want == "" {
-			agentErr(w, http.StatusUnauthorized, "credential not recognised")
+			refuse()
 			return
 		}
+		c.agentRemember(attemptKey(r.ID, n), tok)
 		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
 		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
 		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
@@ -125,6 +145,14 @@ const (
 	agentBurst = 60
 )
 
+// agentFailRate and agentFailBurst bound the attempt credentials that fail
+// from one address (faillimit): each costs a read of a run, documents and
+// all, before it fails.
+const (
+	agentFailRate  = 20
+	agentFailBurst = 60
+)
+
 // agentMemo is what the controller keeps in memory of an attempt's agent
 // between its requests: its request bucket (agentAllow), and when the
 // timeline last listed one of its checkpoints (agentCheckpoint). After a
@@ -141,6 +169,9 @@ type agentMemo struct {
 	// the workload ends once more.
 	savedAt   time.Time
 	finishing bool
+	// cred is the credential last seen to work for the attempt: a request
+	// that presents it is not held back by its address's failures.
+	cred string
 }
 
 // maxRemembered bounds Controller.agents: past it, the memos of agents
@@ -166,6 +197,22 @@ func (c *Controller) memo(key string, now time.Time) *agentMemo {
 		c.agents[key] = m
 	}
 	return m
+}
+
+// agentKnown says whether tok is the credential this server last saw work
+// for attempt key.
+func (c *Controller) agentKnown(key, tok string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.agents[key]
+	return m != nil && m.cred != "" && subtle.ConstantTimeCompare([]byte(m.cred), []byte(tok)) == 1
+}
+
+// agentRemember records that tok worked for attempt key.
+func (c *Controller) agentRemember(key, tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.memo(key, time.Now()).cred = tok
 }
 
 // agentAllow takes one request from attempt key's bucket.

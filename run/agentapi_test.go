@@ -320,3 +320,50 @@ func TestFinishingProgressSavedOnce(t *testing.T) {
 		t.Errorf("30 finishing reports within a second wrote the run %d times, want at most 2", writes)
 	}
 }
+
+// TestBadAgentCredentialsBounded: an attempt credential is checked against
+// its run, read whole from the store, before any attempt's limit applies;
+// past a burst of credentials that fail from one address, that address is
+// answered 429 without the read, while the attempt's own agent, whose
+// credential this server has seen work, is still heard from it.
+func TestBadAgentCredentialsBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	post := func(token string) int {
+		t.Helper()
+		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(e.c.credential(r.ID, a)); code != http.StatusOK {
+		t.Fatalf("the attempt's own credential: %d", code)
+	}
+	start := time.Now()
+	refused, limited := 0, 0
+	for i := range 3 * agentFailBurst {
+		switch code := post(fmt.Sprintf("forged-%d", i)); code {
+		case http.StatusUnauthorized: // read the run to find it forged
+			refused++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("forged credential: %d", code)
+		}
+	}
+	if most := int(agentFailBurst + agentFailRate*time.Since(start).Seconds() + 1); limited == 0 || refused > most {
+		t.Errorf("%d forged credentials: %d read the run and were refused, %d answered 429; want at most %d reads", 3*agentFailBurst, refused, limited, most)
+	}
+	if code := post(e.c.credential(r.ID, a)); code != http.StatusOK {
+		t.Errorf("the attempt's own credential during the flood: %d", code)
+	}
+	if got, _ := e.c.Get(ctx, "t1", r.ID); got.State != Running {
+		t.Errorf("after the flood the run is %s: %s", got.State, got.Reason)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/statedir"
@@ -243,6 +244,7 @@ type Controller struct {
 	// agents is what the agent API remembers of each attempt's agent,
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo
+	agentFails *faillimit.Limiter
 	storeLocks map[string]*sync.Mutex
 	logMu      sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
@@ -333,7 +335,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		storeLocks: map[string]*sync.Mutex{}, long: map[string]longRun{}, siteDown: map[string]error{},
+		storeLocks: map[string]*sync.Mutex{}, agentFails: faillimit.New(agentFailRate, agentFailBurst), long: map[string]longRun{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256
