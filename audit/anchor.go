@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -319,11 +321,24 @@ func lockFile(path string) (func(), error) {
 // (Truncated) or a different entry at the anchored position (Diverged).
 func CheckAnchor(entries []Entry, an Anchor) *Problem {
 	n := int64(len(entries))
-	if an.Seq > n {
-		return &Problem{Seq: n + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d", an.Time, an.Seq, short(an.Head), n)}
+	last := int64(0)
+	if n > 0 {
+		last = entries[n-1].Seq
 	}
-	if an.Seq > 0 && entries[an.Seq-1].Hash != an.Head {
-		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(entries[an.Seq-1].Hash), an.Time, short(an.Head))}
+	if an.Seq > last {
+		return &Problem{Seq: last + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d", an.Time, an.Seq, short(an.Head), n)}
+	}
+	if an.Seq <= 0 {
+		return nil
+	}
+	// By seq, not position: a log whose accepted break lost entries
+	// numbers them with a gap.
+	i, found := sort.Find(len(entries), func(i int) int { return cmp.Compare(an.Seq, entries[i].Seq) })
+	if !found {
+		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("the anchor of %s records entry %d, which the log does not hold", an.Time, an.Seq)}
+	}
+	if entries[i].Hash != an.Head {
+		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(entries[i].Hash), an.Time, short(an.Head))}
 	}
 	return nil
 }

@@ -184,24 +184,79 @@ type Result struct {
 	// NewUnkeyedChain): only the order and the links of its entries, and
 	// its anchor, were checked, not their contents.
 	Unkeyed bool `json:"unkeyed,omitempty"`
+	// Accepted lists the breaks the operator accepted, which the check
+	// went past (see Verify).
+	Accepted []Accepted `json:"accepted,omitempty"`
+}
+
+// KindBrokenAccepted is the kind of the entry a server writes when its
+// operator accepts a log that does not verify (serve
+// --accept-broken-audit); its payload (BrokenAccepted) names the break.
+const KindBrokenAccepted = "audit-broken-accepted"
+
+// BrokenAccepted is the payload of a KindBrokenAccepted entry.
+type BrokenAccepted struct {
+	Problem  *Problem `json:"problem"`
+	Anchored *Anchor  `json:"anchored,omitempty"`
+	By       string   `json:"by,omitempty"`
+}
+
+// Accepted is a break of the chain that a later entry of the chain
+// accepted (KindBrokenAccepted): Verify goes on past it.
+type Accepted struct {
+	Problem Problem `json:"problem"`
+	// At is the entry that accepted it.
+	At int64 `json:"at"`
 }
 
 // Verify checks entries, given in seq order, and reports the first entry
 // that was modified, deleted or reordered.
+//
+// A break that a later entry accepted (KindBrokenAccepted, sound under the
+// chain's key and naming the break's entry and kind) is listed in
+// Result.Accepted, and the check goes on from the entry the break was
+// found at, taken as it is: every entry after it is checked as before, so
+// that an entry changed or removed after the acceptance (or before it,
+// elsewhere) is still a break. Without that, one accepted break hid every
+// later one: the log read as broken at the same entry whatever was done
+// to it afterwards.
 func (c *Chain) Verify(entries []Entry) Result {
 	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true, Unkeyed: c.unkeyed}
 	seqOf := make(map[string]int64, len(entries))
 	for _, e := range entries {
 		seqOf[e.Hash] = e.Seq
 	}
-	prev := Genesis
-	for i, e := range entries {
-		want := int64(i) + 1
+	accepts := c.acceptances(entries)
+	prev, want := Genesis, int64(1)
+	// broke reports a break found at entry i: accepted, the check goes on
+	// from entry i (as it is) and broke returns true.
+	broke := func(i int, p Problem) bool {
+		at, ok := accepts[acceptKey{p.Seq, p.Kind}]
+		if !ok || at <= entries[i].Seq {
+			r = fail(r, p.Seq, p.Kind, p.Detail)
+			return false
+		}
+		r.Accepted = append(r.Accepted, Accepted{Problem: p, At: at})
+		prev, want = entries[i].Hash, entries[i].Seq+1
+		return true
+	}
+	for i := 0; i < len(entries); i++ {
+		e := entries[i]
 		if e.Seq > want {
-			return fail(r, want, Deleted, fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1))
+			if !broke(i, Problem{Seq: want, Kind: Deleted, Detail: fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1)}) {
+				return r
+			}
+			// The entry after the gap is itself checked, from the link
+			// the gap left it.
+			prev, want = e.PrevHash, e.Seq
+			i--
+			continue
 		}
 		if e.Seq < want {
-			return fail(r, e.Seq, Reordered, fmt.Sprintf("seq %d appears at position %d", e.Seq, want))
+			if !broke(i, Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("seq %d appears at position %d", e.Seq, want)}) {
+				return r
+			}
+			continue
 		}
 		if !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
@@ -209,25 +264,62 @@ func (c *Chain) Verify(entries []Entry) Result {
 			// log's length, never by a seq stored in it: a last entry
 			// claiming seq 2^60 would otherwise keep Verify (and the
 			// server's start) hashing for ever instead of reporting.
+			p := Problem{Seq: e.Seq, Kind: Modified, Detail: "its contents no longer match its hash"}
 			limit := 2*int64(len(entries)) + 1
 			if at, ok := c.origin(e, limit); ok && at != e.Seq {
+				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
 				if _, known := seqOf[e.PrevHash]; !known && e.PrevHash != prev {
-					return fail(r, e.Seq, Deleted, fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at))
+					p = Problem{Seq: e.Seq, Kind: Deleted, Detail: fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at)}
 				}
-				return fail(r, e.Seq, Reordered, fmt.Sprintf("holds the entry written as %d", at))
 			}
-			return fail(r, e.Seq, Modified, "its contents no longer match its hash")
+			if !broke(i, p) {
+				return r
+			}
+			continue
 		}
 		if e.PrevHash != prev {
+			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
 			if at, ok := seqOf[e.PrevHash]; ok {
-				return fail(r, e.Seq, Reordered, fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1))
+				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1)}
 			}
-			return fail(r, e.Seq, Deleted, "the entry it followed is gone or was replaced")
+			if !broke(i, p) {
+				return r
+			}
+			continue
 		}
-		prev = e.Hash
+		prev, want = e.Hash, e.Seq+1
 	}
 	r.Head = prev
 	return r
+}
+
+type acceptKey struct {
+	seq  int64
+	kind string
+}
+
+// acceptances are the breaks the chain's KindBrokenAccepted entries
+// accept, each with the first entry that accepted it. An acceptance counts
+// only when its own entry is sound under the chain's key (one forged
+// without the key accepts nothing); without the key (NewUnkeyedChain) none
+// can be told sound, and all count, as the result then proves nothing of
+// any entry's contents.
+func (c *Chain) acceptances(entries []Entry) map[acceptKey]int64 {
+	out := map[acceptKey]int64{}
+	for _, e := range entries {
+		if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
+			continue
+		}
+		var p BrokenAccepted
+		if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
+			continue
+		}
+		k := acceptKey{p.Problem.Seq, p.Problem.Kind}
+		if _, seen := out[k]; !seen {
+			out[k] = e.Seq
+		}
+	}
+	return out
 }
 
 // origin returns the position at which e hashes correctly, if any: an

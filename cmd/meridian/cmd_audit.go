@@ -156,6 +156,11 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 }
 
 func printVerify(w io.Writer, res audit.Result) error {
+	for _, a := range res.Accepted {
+		if _, err := fmt.Fprintf(w, "audit log broken at entry %d (%s: %s), accepted at entry %d; checked on past it\n", a.Problem.Seq, a.Problem.Kind, a.Problem.Detail, a.At); err != nil {
+			return err
+		}
+	}
 	if res.OK {
 		anchored := ""
 		if res.Anchored != nil {

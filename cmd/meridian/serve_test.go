@@ -756,6 +756,31 @@ func TestCLI(t *testing.T) {
 		}
 		t.Errorf("the acceptance is not the first entry after the %d there were: %v; %v", n, tail, err)
 	}
+	// Accepted once, the break is checked past: the next start needs no
+	// acceptance, verify says what was accepted, and a tail cut since the
+	// acceptance stops the server again (one accepted break used to hide
+	// every later one).
+	p.stop()
+	p.extra = nil
+	p.start()
+	if out := cli(0, "audit", "verify", "--state", p.state); !strings.Contains(out, "broken at entry 2 (modified") || !strings.Contains(out, fmt.Sprintf("accepted at entry %d", n+1)) || !strings.Contains(out, "audit log intact") {
+		t.Errorf("verify of the accepted log: %s", out)
+	}
+	p.stop()
+	key, _ := audit.LoadKey(p.state)
+	sdb, err := store.OpenSQLite(context.Background(), filepath.Join(p.state, "meridian.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdb.DB().Exec(`DELETE FROM audit WHERE seq > ?`, n+2)
+	sdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.tryStart(); err == nil || !strings.Contains(err.Error(), audit.Truncated) {
+		p.stop()
+		t.Fatalf("serve on an accepted log cut since: %v", err)
+	}
 }
 
 // TestDemo runs the README's main command end to end.

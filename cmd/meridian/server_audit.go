@@ -41,6 +41,8 @@ func (a *anchorer) close()                        { a.Close() }
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
+// The break accepted, later starts verify past it (audit.Verify): what is
+// done to the log afterwards stops the server again.
 // Either way the log then records the anchor key that guards it, so that a
 // removed anchor directory is noticed rather than read as a log never
 // anchored.
@@ -54,7 +56,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
 		fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
-		accepted, err := audit.NewRecord("audit-broken-accepted", "", map[string]any{"problem": res.Problem, "anchored": res.Anchored, "by": "operator (serve --accept-broken-audit)"})
+		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, By: "operator (serve --accept-broken-audit)"})
 		if err != nil {
 			return err
 		}
@@ -73,6 +75,9 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 			return err
 		}
 		return anchors.Reset(seq, head, nowUTC())
+	}
+	for _, a := range res.Accepted {
+		fmt.Fprintf(w, "note: audit log broken at entry %d (%s), accepted at entry %d; every entry since verifies\n", a.Problem.Seq, a.Problem.Kind, a.At)
 	}
 	if res.Unproven != "" && res.Entries > 0 {
 		// An upgrade's first start, or a log cut back to before it was
