@@ -38,6 +38,10 @@ const (
 	AnchorDir   = "anchor"
 	ClientFile  = "client.json"
 	ServeLock   = "serve.lock"
+	// SharedStore marks a state directory whose servers keep their state
+	// (the audit log and the ledger among it) in PostgreSQL, not in
+	// Database: the CLI's commands that write a log of their own refuse it.
+	SharedStore = "store.shared"
 	AuditLock   = "audit.lock"
 	TLSDir      = "tls"
 	DatasetsDir = "datasets"

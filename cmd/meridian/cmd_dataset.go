@@ -198,6 +198,20 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 	return true, recordAnchorKey(ctx, db, anchors, res)
 }
 
+// ledgerStore is auditStore for the commands that write the transfer
+// ledger (dataset stage, the reconciliation of dataset ledger). Servers on
+// PostgreSQL keep their ledger there: one of the CLI's own here would be a
+// second, which they never read. Bytes it recorded would count toward no
+// volume threshold, and a staging of theirs would find the chunks at the
+// site and record none. So on their state directory (statedir.SharedStore)
+// these commands refuse, naming the server's route.
+func (s state) ledgerStore(ctx context.Context) (*auditDB, error) {
+	if _, err := os.Stat(s.Join(statedir.SharedStore)); err == nil {
+		return nil, fmt.Errorf("state directory %s belongs to servers whose audit log and ledger are in PostgreSQL (serve --store postgres://…): this command would write a ledger of its own here, which they never read; stage through a server (POST /v1/datasets/NAME/stage) and read its ledger (GET /v1/ledger)", s.Path)
+	}
+	return s.auditStore(ctx)
+}
+
 func (s state) world(catalogDir string, files []string) (*catalog.World, error) {
 	return loadWorld(catalogDir, append([]string{s.Datasets()}, files...)...)
 }

@@ -46,7 +46,7 @@ abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
 			if len(args) == 1 {
 				name = args[0]
 			}
-			db, err := st.auditStore(cmd.Context())
+			db, err := st.ledgerStore(cmd.Context())
 			if err != nil {
 				return err
 			}

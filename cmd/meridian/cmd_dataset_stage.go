@@ -91,7 +91,7 @@ the law about another date and moves nothing.`,
 				}
 				return dryRunStage(cmd, out, lw, q, ds, site)
 			}
-			db, err := st.auditStore(cmd.Context())
+			db, err := st.ledgerStore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -24,6 +24,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -262,6 +263,9 @@ func startServer(opts serverOptions) (*server, error) {
 		return nil, err
 	}
 	shared := opts.Store != "" && opts.Store != "sqlite"
+	if err := markSharedStore(dir, shared); err != nil {
+		return nil, err
+	}
 	var lock *os.File
 	if !shared {
 		// One server per SQLite state directory: a second would race the
@@ -586,4 +590,18 @@ func passableAbove(stateDir string) error {
 			return nil
 		}
 	}
+}
+
+// markSharedStore marks dir as one whose servers keep their state in
+// PostgreSQL (statedir.SharedStore), or clears the mark for a server on the
+// directory's own database.
+func markSharedStore(dir statedir.Dir, shared bool) error {
+	path := dir.Join(statedir.SharedStore)
+	if !shared {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return atomicfile.WriteFile(path, []byte("the servers on this state directory keep their state in PostgreSQL (serve --store postgres://…)\n"), 0o644)
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -26,25 +28,7 @@ func TestCLIStagingTakesTheStoreLease(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("MERIDIAN_HOME", home)
 	t.Setenv("MERIDIAN_DATASET_KEY", "")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("public record\n", 50000)), 0o644)
-	siteStore := "file://" + filepath.Join(dir, "sitestore")
-	siteFile := filepath.Join(dir, "site.yaml")
-	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: test-site}
-spec:
-  country: MY
-  location: {lat: 1.5, lon: 103.7}
-  operator: {name: test-dc, headquarters: SG}
-  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
-  network: {egressPerGB: 0.08, gbps: 10}
-  store: `+siteStore+"\n"), 0o644)
-	if _, err := runCLI(t, "dataset", "add", "pub", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
-		t.Fatal(err)
-	}
+	siteStore, siteFile := publicDatasetAndSite(t)
 	// A command that writes the log opens (and anchors) it first.
 	if _, err := runCLI(t, "dataset", "ledger"); err != nil {
 		t.Fatal(err)
@@ -108,5 +92,82 @@ spec:
 	// Its reconciliation, first, closed the intent the server's left open.
 	if n := open(); n != 0 {
 		t.Errorf("%d open intents after the CLI staging", n)
+	}
+}
+
+// publicDatasetAndSite registers a public dataset, pub, in MERIDIAN_HOME
+// and writes a site, test-site, with a file store; it returns the store
+// and the site's file.
+func publicDatasetAndSite(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("public record\n", 50000)), 0o644)
+	siteStore := "file://" + filepath.Join(dir, "sitestore")
+	siteFile := filepath.Join(dir, "site.yaml")
+	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: `+siteStore+"\n"), 0o644)
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	return siteStore, siteFile
+}
+
+// TestCLILedgerRefusedBesidePostgres: a server whose state is in PostgreSQL
+// marks its state directory, and the CLI's commands that write the
+// transfer ledger refuse it: they wrote a ledger of their own into the
+// directory's SQLite database, which the servers never read (the bytes
+// counted toward no volume threshold, and a server's staging found the
+// chunks at the site and recorded none). A server on the directory's own
+// database clears the mark.
+func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	home := t.TempDir()
+	for _, d := range []string{filepath.Dir(home), home} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	t.Setenv("MERIDIAN_HOME", home)
+	opts := serverOptions{StateDir: home, Store: db, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard}
+	s, err := startServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, siteFile := publicDatasetAndSite(t)
+	_, err = runCLI(t, "dataset", "ledger")
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "/v1/datasets/NAME/stage") {
+		t.Fatalf("dataset ledger beside servers on PostgreSQL: %v", err)
+	}
+	_, err = runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("dataset stage beside servers on PostgreSQL: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, statedir.Database)); err == nil {
+		t.Error("a refused command left a database of its own in the state directory")
+	}
+	// A server on a directory's own database clears a mark left there.
+	fresh := t.TempDir()
+	for _, d := range []string{filepath.Dir(fresh), fresh} {
+		os.Chmod(d, 0o711)
+	}
+	if err := os.WriteFile(filepath.Join(fresh, statedir.SharedStore), []byte("left\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts.StateDir, opts.Store = fresh, ""
+	if s, err = startServer(opts); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(fresh, statedir.SharedStore)); err == nil {
+		t.Error("a server on the directory's own database left the mark of servers on PostgreSQL")
 	}
 }
