@@ -103,3 +103,39 @@ func beneathPrefix(p, scope string) bool {
 	p = strings.TrimSuffix(p, "/")
 	return p == scope || strings.HasPrefix(p, scope+"/")
 }
+
+// StoreKey is the key under which a store's data is owned: the URL as it
+// opens, so that two spellings of one place are one key. A file URL is its
+// directory, cleaned and absolute (file:///srv/store, file:///srv//store/
+// and file:///srv/store/. are one store); an s3 URL its bucket and its
+// parameters in order, the prefix without a trailing "/". A URL that does
+// not parse, or of another scheme, is itself.
+func StoreKey(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return raw
+	}
+	switch u.Scheme {
+	case "file":
+		if u.RawQuery != "" {
+			return raw
+		}
+		if dir, ok := fileDir(u); ok {
+			return "file://" + dir
+		}
+	case "s3":
+		if u.Host == "" || u.Path != "" && u.Path != "/" {
+			return raw
+		}
+		q := u.Query()
+		if p := q.Get("prefix"); p != "" {
+			q.Set("prefix", strings.TrimSuffix(p, "/"))
+		}
+		out := "s3://" + u.Host
+		if len(q) > 0 {
+			out += "?" + q.Encode()
+		}
+		return out
+	}
+	return raw
+}

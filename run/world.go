@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
 )
@@ -89,7 +90,9 @@ func resourceOf(kind, name string, v any, storeKey string) (store.Resource, erro
 func datasetResource(d *catalog.Dataset) (store.Resource, error) {
 	key := ""
 	if d.Spec.Store != "" {
-		key = d.Spec.Store + "|" + d.Metadata.Name
+		// By the store as it opens: another spelling of the same place
+		// (a trailing "/", a "." or a doubled "/") is the same data.
+		key = dataset.StoreKey(d.Spec.Store) + "|" + d.Metadata.Name
 	}
 	return resourceOf(catalog.KindDataset, d.Metadata.Name, d, key)
 }
