@@ -174,9 +174,10 @@ func (c *Controller) baseWorld() (*catalog.World, error) {
 
 // Sites returns the server's sites as tenants see them: what they offer,
 // with the operator's backend settings and store reduced to the backend's
-// type.
+// type. Its extra sites (serve's local site) are among them: plans place
+// runs there.
 func (c *Controller) Sites() ([]*catalog.Site, error) {
-	w, err := c.baseWorld()
+	w, err := c.capacityWorld()
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +191,7 @@ func (c *Controller) Sites() ([]*catalog.Site, error) {
 
 // Site returns one site as tenants see it, or ErrNotFound.
 func (c *Controller) Site(name string) (*catalog.Site, error) {
-	w, err := c.baseWorld()
+	w, err := c.capacityWorld()
 	if err != nil {
 		return nil, err
 	}
