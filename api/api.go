@@ -31,6 +31,9 @@ const MaxBodyBytes = 4 << 20
 type Runs interface {
 	Submit(ctx context.Context, tenant string, req run.SubmitRequest) (*run.Run, bool, error)
 	Get(ctx context.Context, tenant, id string) (*run.Run, error)
+	// Brief is Get without the run's documents: for the reads that ask
+	// only its owner, state or attempts.
+	Brief(ctx context.Context, tenant, id string) (*run.Run, error)
 	List(ctx context.Context, tenant string) ([]*run.Run, error)
 	// ListPage is at most limit of tenant's runs after run after (all
 	// from the first when after is empty), oldest first.

@@ -116,7 +116,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "invalid", field, err.Error())
 		return
 	}
-	if _, err := s.c.Get(ctx, tenant, id); err != nil {
+	if _, err := s.c.Brief(ctx, tenant, id); err != nil {
 		fail(w, err)
 		return
 	}
@@ -152,11 +152,10 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		// same row, updatedAt included) has no new event: most polls read
 		// the run alone. Every tenth wake reads the events regardless (two
 		// changes in one clock tick would leave updatedAt the same).
-		cur, err := s.c.Get(ctx, tenant, id)
+		cur, err := s.c.Brief(ctx, tenant, id) // as in the list: GET /v1/runs/{id} has the documents
 		if err != nil {
 			return
 		}
-		cur.Documents = nil // as in the list: GET /v1/runs/{id} has them
 		b, err := json.Marshal(cur)
 		if err != nil {
 			return
@@ -521,7 +520,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		for _, id := range ids {
-			x, err := s.c.Get(ctx, tenant, id)
+			x, err := s.c.Brief(ctx, tenant, id)
 			if errors.Is(err, run.ErrNotFound) {
 				continue
 			}

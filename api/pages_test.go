@@ -47,8 +47,8 @@ func (l *longLogs) LogsFrom(ctx context.Context, tenant, id string, off, limit i
 	return b, l.size, nil
 }
 
-// Get says the run ended, so that a followed log stops at its end.
-func (l *longLogs) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+// Brief says the run ended, so that a followed log stops at its end.
+func (l *longLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
 	return &run.Run{ID: id, Tenant: tenant, State: run.Succeeded}, nil
 }
 
@@ -240,7 +240,7 @@ func (m *manyRuns) ListPage(ctx context.Context, tenant, after string, limit int
 	return out, nil
 }
 
-func (m *manyRuns) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+func (m *manyRuns) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
 	return &run.Run{ID: id, Tenant: tenant, State: run.Succeeded}, nil
 }
 

@@ -59,7 +59,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	after := r.URL.Query().Get("after")
 	if after != "" {
-		if _, err := s.c.Get(r.Context(), tenant, after); errors.Is(err, run.ErrNotFound) {
+		if _, err := s.c.Brief(r.Context(), tenant, after); errors.Is(err, run.ErrNotFound) {
 			writeErr(w, http.StatusBadRequest, "invalid", "after", fmt.Sprintf("%q: no run of yours has that id", after))
 			return
 		} else if err != nil {
@@ -205,7 +205,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		}
-		got, err := s.c.Get(r.Context(), tenant, id)
+		got, err := s.c.Brief(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
 			// The output that arrived with the end, to its last byte.
 			for {
@@ -327,7 +327,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, AllTenants: all}
 	if id != "" {
-		if _, err := s.c.Get(r.Context(), tenant, id); err != nil {
+		if _, err := s.c.Brief(r.Context(), tenant, id); err != nil {
 			fail(w, err)
 			return
 		}

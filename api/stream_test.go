@@ -842,9 +842,9 @@ func (c *versionsOnly) ListVersions(ctx context.Context, tenant string) ([]store
 	return c.Controller.(VersionLister).ListVersions(ctx, tenant)
 }
 
-func (c *versionsOnly) Get(ctx context.Context, tenant, id string) (*run.Run, error) {
+func (c *versionsOnly) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
 	c.gets.Add(1)
-	return c.Controller.Get(ctx, tenant, id)
+	return c.Controller.Brief(ctx, tenant, id)
 }
 
 // TestRunsStreamChecksVersions: with no watch and a whole-list check at

@@ -238,6 +238,7 @@ type Controller struct {
 	mu          sync.Mutex
 	worlds      map[string]*catalog.World
 	decoded     map[string]*Run // by run id, at its row's version (decodeRow)
+	briefs      map[string]*Run // by run id, at its row's version, without documents (Brief)
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
@@ -335,7 +336,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
 		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
-		storeLocks: map[string]*sync.Mutex{}, agentFails: faillimit.New(agentFailRate, agentFailBurst), long: map[string]longRun{}, siteDown: map[string]error{},
+		briefs: map[string]*Run{}, storeLocks: map[string]*sync.Mutex{}, agentFails: faillimit.New(agentFailRate, agentFailBurst), long: map[string]longRun{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256

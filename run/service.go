@@ -429,6 +429,55 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 	return fromRow(row)
 }
 
+// Brief returns a run of tenant without its request's documents (as the
+// lists give runs): for the reads that ask only its owner, state or
+// attempts, which a followed stream makes every second, where a run's
+// documents may be megabytes. A run unchanged since this server last read
+// it (its row's version the same) is not read again: the store is asked
+// for the version alone.
+func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error) {
+	owner, version, err := c.cfg.Store.RunVersionOf(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if owner != tenant {
+		return nil, ErrNotFound
+	}
+	c.mu.Lock()
+	r := c.briefs[id]
+	c.mu.Unlock()
+	if r == nil || r.version != version {
+		row, err := c.cfg.Store.GetRun(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r, err = fromRow(row); err != nil {
+			return nil, err
+		}
+		r.Documents = nil
+		c.mu.Lock()
+		if len(c.briefs) >= maxBriefs {
+			clear(c.briefs)
+		}
+		c.briefs[id] = r
+		c.mu.Unlock()
+	}
+	if r.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	cp := *r
+	return &cp, nil
+}
+
+// maxBriefs bounds the runs Brief keeps: about as many as streams follow.
+const maxBriefs = 1024
+
 // List returns tenant's runs, oldest first. Lists carry no documents
 // (GET /v1/runs/{id} has them): a run's may be megabytes.
 func (c *Controller) List(ctx context.Context, tenant string) ([]*Run, error) {
@@ -478,7 +527,7 @@ func (c *Controller) list(ctx context.Context, o store.ListOptions) ([]*Run, err
 
 // Events returns the timeline of tenant's run id.
 func (c *Controller) Events(ctx context.Context, tenant, id string) ([]store.Event, error) {
-	if _, err := c.Get(ctx, tenant, id); err != nil {
+	if _, err := c.Brief(ctx, tenant, id); err != nil {
 		return nil, err
 	}
 	return c.cfg.Store.Events(ctx, id)
@@ -487,7 +536,7 @@ func (c *Controller) Events(ctx context.Context, tenant, id string) ([]store.Eve
 // EventsAfter is a page of the timeline of tenant's run id: the events
 // after seq after, at most limit of them (0: all).
 func (c *Controller) EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error) {
-	if _, err := c.Get(ctx, tenant, id); err != nil {
+	if _, err := c.Brief(ctx, tenant, id); err != nil {
 		return nil, err
 	}
 	return c.cfg.Store.EventsAfter(ctx, id, after, limit)
@@ -495,7 +544,7 @@ func (c *Controller) EventsAfter(ctx context.Context, tenant, id string, after i
 
 // Cancel asks the controller to stop tenant's run id.
 func (c *Controller) Cancel(ctx context.Context, tenant, id string) (*Run, error) {
-	if _, err := c.Get(ctx, tenant, id); err != nil {
+	if _, err := c.Brief(ctx, tenant, id); err != nil {
 		return nil, err
 	}
 	r, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
@@ -541,7 +590,7 @@ func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off, limit
 	if limit <= 0 {
 		return nil, 0, fmt.Errorf("log limit %d: want 1 or more", limit)
 	}
-	r, err := c.Get(ctx, tenant, id)
+	r, err := c.Brief(ctx, tenant, id)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
 )
 
 // TestDataOwnedWhateverItsSpelling: a tenant's dataset is its store and
@@ -70,5 +73,81 @@ spec:
 	}
 	if s, err := e.c.Site("local"); err != nil || s.Spec.Country != "SG" {
 		t.Errorf("site local: %+v %v", s, err)
+	}
+}
+
+// wholeReads counts the store's reads of whole runs, documents and all.
+type wholeReads struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (w wholeReads) GetRun(ctx context.Context, id string) (*store.Run, error) {
+	w.n.Add(1)
+	return w.Store.GetRun(ctx, id)
+}
+
+// TestTimelineAndLogsReadNoDocuments: a run's timeline and output, which a
+// followed stream asks for every second, read the run whole (its
+// documents may be megabytes) once, and then only its version while it
+// does not change; the run itself still has its documents.
+func TestTimelineAndLogsReadNoDocuments(t *testing.T) {
+	var whole atomic.Int64
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	before := whole.Load()
+	for range 10 {
+		if _, err := e.c.EventsAfter(ctx, "t1", r.ID, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.c.LogsFrom(ctx, "t1", r.ID, 0, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := e.c.Brief(ctx, "t1", r.ID); err != nil || len(b.Documents) != 0 || b.State != Succeeded {
+			t.Fatalf("brief: %+v %v", b, err)
+		}
+	}
+	if _, err := e.c.Brief(ctx, "t2", r.ID); err != ErrNotFound {
+		t.Errorf("another tenant's brief read: %v, want ErrNotFound", err)
+	}
+	if n := whole.Load() - before; n > 1 {
+		t.Errorf("30 reads of the timeline and output of a run that did not change read it whole %d times, want once", n)
+	}
+	if got, err := e.c.Get(ctx, "t1", r.ID); err != nil || len(got.Documents) == 0 {
+		t.Errorf("the run itself lost its documents: %v", err)
+	}
+}
+
+// BenchmarkBrief: a run with 4 MiB of documents, read as GET
+// /v1/runs/{id} reads it (whole) and as a followed stream reads it at every
+// poll (Brief: its version, then the run only when it changed).
+func BenchmarkBrief(b *testing.B) {
+	ctx := context.Background()
+	st, dir := testStore(b)
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites"})
+	doc := strings.Repeat("x", 4<<20)
+	row := &store.Run{ID: "r1", Tenant: "t1", Job: "j", State: string(Running),
+		Data: []byte(`{"documents":[{"name":"job.yaml","content":"` + doc + `"}],"asOf":"2026-12-01","attempts":[{"n":1,"site":"alpha"}]}`)}
+	if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, brief := range []bool{false, true} {
+		b.Run(fmt.Sprintf("brief=%v", brief), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				get := c.Get
+				if brief {
+					get = c.Brief
+				}
+				if _, err := get(ctx, "t1", "r1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -40,3 +40,37 @@ func BenchmarkListDocuments(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRunVersionOf: one run of 4 MiB of documents read whole, and
+// its version alone (what a followed stream asks at every poll, reading
+// the run only when it changed).
+func BenchmarkRunVersionOf(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "m.db"), store.Options{AuditKey: []byte("bench key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	doc := strings.Repeat("x", 4<<20)
+	r := &store.Run{ID: "r1", Tenant: "a", Job: "j", State: "running",
+		Data: []byte(`{"documents":[{"name":"job.yaml","content":"` + doc + `"}],"asOf":"2026-12-01","attempts":[{"n":1,"site":"s1"}]}`)}
+	if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.GetRun(ctx, "r1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("version", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := s.RunVersionOf(ctx, "r1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

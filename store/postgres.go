@@ -359,6 +359,17 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 	return pgGetRun(ctx, s.pool, id)
 }
 
+// RunVersionOf implements Store.
+func (s *Postgres) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	var tenant string
+	var version int64
+	err := s.pool.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return tenant, version, err
+}
+
 // RunVersions implements Store.
 func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
 	if err := tenantScope(tenant, false); err != nil {

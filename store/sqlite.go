@@ -530,6 +530,17 @@ func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 // GetRun implements Store.
 func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) { return getRun(ctx, s.db, id) }
 
+// RunVersionOf implements Store.
+func (s *SQLite) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	var tenant string
+	var version int64
+	err := s.db.QueryRowContext(ctx, `SELECT tenant, version FROM runs WHERE id = ?`, id).Scan(&tenant, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return tenant, version, err
+}
+
 // RunVersions implements Store.
 func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
 	if err := tenantScope(tenant, false); err != nil {

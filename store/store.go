@@ -165,6 +165,11 @@ type Store interface {
 	UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error)
 	// GetRun returns one run or ErrNotFound.
 	GetRun(ctx context.Context, id string) (*Run, error)
+	// RunVersionOf is run id's tenant and row version, without reading the
+	// run: a reader that holds that version of it (a followed stream,
+	// every second) need not read it again, and a run's documents may be
+	// megabytes. ErrNotFound when there is none.
+	RunVersionOf(ctx context.Context, id string) (tenant string, version int64, err error)
 	// RunByKey returns the run tenant created with idempotency key key, or
 	// ErrNotFound.
 	RunByKey(ctx context.Context, tenant, key string) (*Run, error)

@@ -696,6 +696,19 @@ func listWithoutDocuments(t *testing.T, s store.Store) {
 	if err != nil || len(all) != 1 || len(all[0].Data) < 1<<20 {
 		t.Errorf("a list with documents: %v", err)
 	}
+	// One run's tenant and version, without the run.
+	if tenant, v, err := s.RunVersionOf(ctx, "r1"); err != nil || tenant != "a" || v != got.Version {
+		t.Errorf("version of r1: %s %d %v, want a %d", tenant, v, err, got.Version)
+	}
+	if _, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) { r.State = "running"; return store.Change{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, v, err := s.RunVersionOf(ctx, "r1"); err != nil || v != got.Version+1 {
+		t.Errorf("version of r1 after an update: %d %v, want %d", v, err, got.Version+1)
+	}
+	if _, _, err := s.RunVersionOf(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("version of a run that does not exist: %v", err)
+	}
 }
 
 // nulInRunData: a run's data holding a NUL in a string (what a site or a
