@@ -157,6 +157,7 @@ type Server struct {
 	now     func() time.Time
 	rules   RulesService
 	streams streams
+	long    streams // the Long calls under way, by tenant
 
 	// verifying is the verification of the audit chain under way (nil
 	// when none is), which GET /v1/audit/verify requests share.
@@ -169,7 +170,7 @@ func New(c Controller, opts Options) *Server {
 	opts.Streams = opts.Streams.withDefaults()
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
-		streams: streams{open: map[string]int{}, done: make(chan struct{})}}
+		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}}}
 	for _, r := range s.table() {
 		s.Add(r)
 	}
@@ -287,6 +288,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
+	if rt.Long {
+		release, ok := s.long.acquire(p.Tenant, MaxLongCalls)
+		if !ok {
+			rw.Header().Set("Retry-After", "30")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_long_calls", "", fmt.Sprintf("tenant %s has %d stagings and verifications under way on this server, the most it may; wait for one to end", p.Tenant, MaxLongCalls))
+			return
+		}
+		defer release()
+	}
 	rc := http.NewResponseController(rw)
 	if rt.Streaming || rt.Follow && followed(r) {
 		// A stream ends when its source does, the client goes or the
@@ -332,6 +342,10 @@ func bearer(r *http.Request) string {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return tok
 }
+
+// MaxLongCalls is the most Long calls (stagings and verifications) one
+// tenant may have under way on one server.
+const MaxLongCalls = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held

@@ -54,6 +54,12 @@ type Route struct {
 	MaxBody int64
 	// Cost is what a call takes from the tenant's rate limit (1 when zero).
 	Cost int
+	// Long marks a route whose call may take an hour of the server's
+	// work and of a site store's reads (a staging, a verification of
+	// every chunk): each call holds one of its tenant's MaxLongCalls for as
+	// long as it runs, so that a tenant's rate limit (which a call pays
+	// once) is not all that bounds how many run at once.
+	Long bool
 	// Query lists the query parameters.
 	Query []Param
 	// Request and Response are values of the JSON body types (nil: none);
@@ -226,9 +232,9 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
 		{Method: "PUT", Path: "/v1/datasets/{name}/key", Summary: "Hand the server a registered dataset's key", MaxBody: 64 << 10,
 			Request: KeyRequest{}, Response: KeyStored{}, Errors: []int{400}, Handler: s.putKey},
-		{Method: "POST", Path: "/v1/datasets/{name}/stage", Summary: "Stage a dataset to a site if the law allows today (dryRun: ask only)", Cost: 5, Timeout: 2 * time.Hour,
+		{Method: "POST", Path: "/v1/datasets/{name}/stage", Summary: "Stage a dataset to a site if the law allows today (dryRun: ask only)", Cost: 5, Timeout: 2 * time.Hour, Long: true,
 			Request: run.StageRequest{}, Response: run.StageResult{}, Errors: []int{400, 404, 422}, Handler: s.stage},
-		{Method: "POST", Path: "/v1/datasets/{name}/verify", Summary: "Authenticate every chunk of a dataset staged at a site", Cost: 5, Timeout: time.Hour,
+		{Method: "POST", Path: "/v1/datasets/{name}/verify", Summary: "Authenticate every chunk of a dataset staged at a site", Cost: 5, Timeout: time.Hour, Long: true,
 			Request: VerifyRequest{}, Response: dataset.VerifyReport{}, Errors: []int{400, 404}, Handler: s.verifyDataset},
 		{Method: "GET", Path: "/v1/ledger", Summary: "A page of the tenant's transfer records, and the confirmed totals of its whole ledger",
 			Query: []Param{{"dataset", "only this dataset", "string"},
