@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -273,5 +274,31 @@ func appendUnanchored(t testing.TB, db *store.SQLite, n int) {
 	}
 	if err := db.AppendAudit(context.Background(), recs...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditCLIWarnsWhenItAnchorsUnkeyedLog: a CLI command that anchors a
+// log with entries that names no anchor key says so, as a server's start
+// does: an upgrade's first command, or a log cut back to before it was
+// first anchored with its anchor removed, which only the operator can tell
+// apart. It anchored such a log without a word.
+func TestAuditCLIWarnsWhenItAnchorsUnkeyedLog(t *testing.T) {
+	bin := binary(t)
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	db := openStateDB(t, st)
+	appendUnanchored(t, db, 5)
+	db.Close()
+	cmd := exec.Command(bin, "dataset", "ledger")
+	cmd.Env = append(os.Environ(), "MERIDIAN_HOME="+st.Path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dataset ledger: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "audit log of 5 entries records no anchor key") {
+		t.Errorf("no warning when the CLI anchored a log that named no key:\n%s", out)
+	}
+	out, err = exec.Command(bin, "audit", "verify", "--state", st.Path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "intact") {
+		t.Errorf("verify after: %v\n%s", err, out)
 	}
 }

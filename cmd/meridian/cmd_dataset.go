@@ -195,6 +195,12 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 		fmt.Fprintf(os.Stderr, "warning: audit log does not verify (%v); not anchoring it (meridian audit verify --state)\n", res.Problem)
 		return false, nil
 	}
+	if res.Unproven != "" && res.Entries > 0 {
+		// As a server's start says it: an upgrade's first command, or a
+		// log cut back to before it was first anchored with the anchor
+		// removed, which only the operator can tell apart.
+		fmt.Fprintf(os.Stderr, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
+	}
 	return true, recordAnchorKey(ctx, db, anchors, res)
 }
 
