@@ -59,7 +59,7 @@ func FuzzAddTar(f *testing.F) {
 		if total != res.Bytes {
 			t.Fatalf("the manifest holds %d bytes, AddTar said %d", total, res.Bytes)
 		}
-		if rep, err := Verify(ctx, store, s, "fuzz", 1); err != nil || len(rep.Missing)+len(rep.Altered) != 0 {
+		if rep, err := Verify(ctx, store, s, "fuzz", "", 1); err != nil || len(rep.Missing)+len(rep.Altered) != 0 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
 	})

@@ -151,7 +151,7 @@ func TestAddUnsealRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTree(t, src, out)
-	rep, err := Verify(ctx, store, s, "corpus", 2)
+	rep, err := Verify(ctx, store, s, "corpus", "", 2)
 	if err != nil || !rep.Good() || rep.OK != res.Chunks {
 		t.Fatalf("Verify: %+v %v", rep, err)
 	}
@@ -265,7 +265,7 @@ func TestVerifyNamesMissingAndAltered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, err := Verify(ctx, store, s, "d", 2)
+	rep, err := Verify(ctx, store, s, "d", "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -856,4 +856,35 @@ func BenchmarkUnsealSparse(b *testing.B) {
 		}
 	}
 	b.SetBytes(256 << 20)
+}
+
+// TestVerifyPinned: a pinned verify holds the store to the version whose
+// digest the caller recorded: the version after it, or the one before it
+// put back (whose chunks all authenticate), is reported replaced and fails
+// the report, where it read as every chunk good.
+func TestVerifyPinned(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t)
+	s := newSealer(t, "v")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "data"), []byte("version one"), 0o600)
+	first, err := Add(ctx, AddOptions{Name: "v", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "data"), []byte("version two, staged last"), 0o600)
+	second, err := Add(ctx, AddOptions{Name: "v", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(ctx, store, s, "v", second.ManifestSHA256, 2); err != nil || !rep.Good() || rep.OK != rep.Chunks || rep.Chunks == 0 {
+		t.Fatalf("the pinned version: %+v %v", rep, err)
+	}
+	rep, err := Verify(ctx, store, s, "v", first.ManifestSHA256, 2)
+	if err != nil || rep.Good() || !strings.Contains(rep.ManifestReplaced, first.ManifestSHA256) {
+		t.Fatalf("another version than the pinned one: %+v %v", rep, err)
+	}
+	if rep, err := Verify(ctx, store, s, "v", "", 2); err != nil || !rep.Good() {
+		t.Fatalf("unpinned: %+v %v", rep, err)
+	}
 }

@@ -56,7 +56,7 @@ func TestS3Store(t *testing.T) {
 	if err := Put(ctx, store, ChunkKey("s3-dataset", chunks[1].ID), data); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(ctx, store, s, "s3-dataset", 3)
+	rep, err := Verify(ctx, store, s, "s3-dataset", "", 3)
 	if err != nil {
 		t.Fatal(err)
 	}

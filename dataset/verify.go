@@ -27,17 +27,29 @@ type VerifyReport struct {
 	OK      int            `json:"ok"`
 	Missing []ChunkProblem `json:"missing"`
 	Altered []ChunkProblem `json:"altered"`
+	// ManifestReplaced says why the store's manifest is not the version
+	// Verify was pinned to (another version was put in its place); its
+	// chunks were not read.
+	ManifestReplaced string `json:"manifestReplaced,omitempty"`
 }
 
 // Good reports whether every chunk was present and genuine.
-func (r *VerifyReport) Good() bool { return len(r.Missing) == 0 && len(r.Altered) == 0 }
+func (r *VerifyReport) Good() bool {
+	return len(r.Missing) == 0 && len(r.Altered) == 0 && r.ManifestReplaced == ""
+}
 
 // Verify reads the manifest and every chunk of the dataset from a store and
 // authenticates each one. A missing or altered chunk is named in the report
 // rather than returned as an error; errors mean the check itself could not
-// run (no manifest, bad key, store unreachable).
-func Verify(ctx context.Context, b *Store, s *seal.Sealer, name string, workers int) (*VerifyReport, error) {
-	m, err := ReadManifest(ctx, b, s, name)
+// run (no manifest, bad key, store unreachable). With pin (the hex SHA-256
+// of the manifest as stored, which staging records) the store must hold
+// that version: another genuine manifest put in its place (an older
+// version, whose chunks would all read good) is reported as replaced.
+func Verify(ctx context.Context, b *Store, s *seal.Sealer, name, pin string, workers int) (*VerifyReport, error) {
+	m, err := readManifest(ctx, b, s, name, pin)
+	if errors.Is(err, ErrManifestPin) {
+		return &VerifyReport{Dataset: name, ManifestReplaced: err.Error()}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -285,7 +285,20 @@ func (c *Controller) VerifyDataset(ctx context.Context, tenant, name, siteName s
 	}
 	sub := b.Sub(dataPrefix(tenant))
 	defer sub.Close()
-	rep, err := dataset.Verify(ctx, sub, sealer, name, 4)
+	// The site must hold the version the ledger says the last staging
+	// put there: a host that put back an older genuine manifest (and its
+	// chunks) would otherwise pass.
+	pin := ""
+	sums, err := transfer.Summarize(ctx, c.copyLedger().Ledger, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: the ledger: %w", name, err)
+	}
+	for _, s := range sums {
+		if s.Kind == transfer.KindDataset && s.Dataset == name && s.Site == site.Metadata.Name {
+			pin = s.ManifestSHA256
+		}
+	}
+	rep, err := dataset.Verify(ctx, sub, sealer, name, pin, 4)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s at %s: %w", name, site.Metadata.Name, err)
 	}

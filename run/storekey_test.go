@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
 
@@ -149,5 +153,57 @@ func BenchmarkBrief(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyHoldsSiteToStagedVersion: the server's verification of a
+// staged dataset holds the site to the version its ledger says the last
+// staging put there: a host that puts back the version before it (a
+// genuine manifest whose chunks are there and authenticate) is reported
+// replaced, where every chunk read good.
+func TestVerifyHoldsSiteToStagedVersion(t *testing.T) {
+	e, _ := lawEnv(t, nil)
+	ctx := context.Background()
+	stageCorpus(t, e.c, e.dir)
+	site, err := e.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(strings.TrimPrefix(e.c.SiteStore(site), "file://"), filepath.FromSlash(DataPrefix("t1")+dataset.ManifestKey("corpus")))
+	first, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second version at home, staged.
+	keys, err := dataset.TenantKeyrings{Root: e.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(e.dir, "src-corpus")
+	if err := os.WriteFile(filepath.Join(src, "added.txt"), []byte("the second version\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := keys.GetOrCreate("corpus")
+	sealer, _ := seal.New(key, "corpus")
+	home, err := dataset.OpenStore(ctx, "file://"+filepath.Join(e.dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dataset.Add(ctx, dataset.AddOptions{Name: "corpus", Root: src, Store: home, Sealer: sealer}); err != nil {
+		t.Fatal(err)
+	}
+	home.Close()
+	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "alpha", Organization: "lab"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.c.VerifyDataset(ctx, "t1", "corpus", "alpha"); err != nil || !rep.Good() {
+		t.Fatalf("the staged version: %+v %v", rep, err)
+	}
+	if err := os.WriteFile(manifest, first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.c.VerifyDataset(ctx, "t1", "corpus", "alpha")
+	if err != nil || rep.Good() || rep.ManifestReplaced == "" {
+		t.Errorf("a site that holds the version before: %+v %v", rep, err)
 	}
 }

@@ -277,6 +277,10 @@ type Summary struct {
 	BytesConfirmed int64  `json:"bytesConfirmed"`
 	OpenIntents    int    `json:"openIntents"`
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
+	// ManifestSHA256 is the manifest the last complete copy put at the
+	// site (its Entry's), when the ledger records one: the version that
+	// should be there, which `dataset verify` holds the site to.
+	ManifestSHA256 string `json:"manifestSha256,omitempty"`
 }
 
 // Summarize adds up a tenant's confirmations per dataset and site, with the

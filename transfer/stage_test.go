@@ -134,7 +134,7 @@ func (f *fixture) verifyAtSite(t *testing.T) *dataset.VerifyReport {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rep, err := dataset.Verify(ctx, st, s, f.ds.Metadata.Name, 2)
+	rep, err := dataset.Verify(ctx, st, s, f.ds.Metadata.Name, "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

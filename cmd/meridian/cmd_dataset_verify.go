@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 func newDatasetVerifyCmd() *cobra.Command {
-	var at, store, catalogDir, out string
+	var at, storeURL, catalogDir, out, pin string
 	var files []string
 	var kf keyFlags
 	cmd := &cobra.Command{
@@ -21,7 +25,12 @@ func newDatasetVerifyCmd() *cobra.Command {
 		Short: "Re-read and authenticate every chunk of a dataset at a site",
 		Long: `Verify reads the dataset's manifest and every chunk from the site's store and
 authenticates each with the dataset key. It names every missing or altered
-chunk and the files that use it, and exits 1 if any is found.`,
+chunk and the files that use it, and exits 1 if any is found.
+
+The store must hold the version the ledger says the last staging to the site
+put there (or, with --manifest-sha256, that version): another genuine
+manifest in its place, such as an older version put back with its chunks,
+is reported as replaced, and verify exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -29,16 +38,28 @@ chunk and the files that use it, and exits 1 if any is found.`,
 			if err != nil {
 				return err
 			}
-			url, b, sealer, err := openSealed(cmd, st, name, at, store, catalogDir, files, &kf)
+			if pin != "" && !validPin(pin) {
+				return badInput(fmt.Errorf("--manifest-sha256 %q: want 64 lowercase hex digits", pin))
+			}
+			url, b, sealer, err := openSealed(cmd, st, name, at, storeURL, catalogDir, files, &kf)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			rep, err := dataset.Verify(cmd.Context(), b, sealer, name, 4)
+			if pin == "" && at != "" {
+				if pin, err = stagedManifest(cmd.Context(), st, name, at); err != nil {
+					return err
+				}
+			}
+			rep, err := dataset.Verify(cmd.Context(), b, sealer, name, pin, 4)
 			if err != nil {
 				return err
 			}
 			if err := render(cmd.OutOrStdout(), out, rep, func(w io.Writer) error {
+				if rep.ManifestReplaced != "" {
+					fmt.Fprintf(w, "dataset %s at %s: manifest replaced: %s\n", name, url, rep.ManifestReplaced)
+					return nil
+				}
 				fmt.Fprintf(w, "dataset %s at %s: %d of %d chunks good\n", name, url, rep.OK, rep.Chunks)
 				for _, l := range [][]dataset.ChunkProblem{rep.Missing, rep.Altered} {
 					for _, p := range l {
@@ -49,6 +70,9 @@ chunk and the files that use it, and exits 1 if any is found.`,
 			}); err != nil {
 				return err
 			}
+			if rep.ManifestReplaced != "" {
+				return &codeError{code: exitError, err: fmt.Errorf("dataset %s: the store's manifest is not the version staged there", name)}
+			}
 			if !rep.Good() {
 				return &codeError{code: exitError, err: fmt.Errorf("dataset %s: %d missing and %d altered chunks", name, len(rep.Missing), len(rep.Altered))}
 			}
@@ -56,10 +80,36 @@ chunk and the files that use it, and exits 1 if any is found.`,
 		},
 	}
 	cmd.Flags().StringVar(&at, "at", "", "site whose store to check")
-	cmd.Flags().StringVar(&store, "store", "", "store URL to check instead of a site's")
+	cmd.Flags().StringVar(&storeURL, "store", "", "store URL to check instead of a site's")
+	cmd.Flags().StringVar(&pin, "manifest-sha256", "", "the version the store must hold (default with --at: the one the ledger says the last staging put there)")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
 	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
 	kf.add(cmd)
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// stagedManifest is the manifest the state directory's ledger says the last
+// complete staging of dataset name put at site, or "" when it records
+// none (no staging there, or one from before manifests were recorded).
+// The ledger is read read-only: verify writes nothing.
+func stagedManifest(ctx context.Context, st state, name, site string) (string, error) {
+	if _, err := os.Stat(st.Database()); err != nil {
+		return "", nil
+	}
+	r, err := store.OpenAuditReader(ctx, st.Database())
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	sums, err := transfer.Summarize(ctx, transfer.AuditLedger{Store: r}, dataset.DefaultTenant)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range sums {
+		if s.Kind == transfer.KindDataset && s.Dataset == name && s.Site == site {
+			return s.ManifestSHA256, nil
+		}
+	}
+	return "", nil
 }

@@ -28,7 +28,7 @@ func TestCLIStagingTakesTheStoreLease(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("MERIDIAN_HOME", home)
 	t.Setenv("MERIDIAN_DATASET_KEY", "")
-	siteStore, siteFile := publicDatasetAndSite(t)
+	siteStore, siteFile, _ := publicDatasetAndSite(t)
 	// A command that writes the log opens (and anchors) it first.
 	if _, err := runCLI(t, "dataset", "ledger"); err != nil {
 		t.Fatal(err)
@@ -96,9 +96,9 @@ func TestCLIStagingTakesTheStoreLease(t *testing.T) {
 }
 
 // publicDatasetAndSite registers a public dataset, pub, in MERIDIAN_HOME
-// and writes a site, test-site, with a file store; it returns the store
-// and the site's file.
-func publicDatasetAndSite(t *testing.T) (string, string) {
+// and writes a site, test-site, with a file store; it returns the store,
+// the site's file and the dataset's source directory.
+func publicDatasetAndSite(t *testing.T) (string, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -119,7 +119,7 @@ spec:
 	if _, err := runCLI(t, "dataset", "add", "pub", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
 		t.Fatal(err)
 	}
-	return siteStore, siteFile
+	return siteStore, siteFile, src
 }
 
 // TestCLILedgerRefusedBesidePostgres: a server whose state is in PostgreSQL
@@ -142,7 +142,7 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, siteFile := publicDatasetAndSite(t)
+	_, siteFile, _ := publicDatasetAndSite(t)
 	_, err = runCLI(t, "dataset", "ledger")
 	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "/v1/datasets/NAME/stage") {
 		t.Fatalf("dataset ledger beside servers on PostgreSQL: %v", err)
@@ -169,5 +169,46 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	s.Close()
 	if _, err := os.Stat(filepath.Join(fresh, statedir.SharedStore)); err == nil {
 		t.Error("a server on the directory's own database left the mark of servers on PostgreSQL")
+	}
+}
+
+// TestDatasetVerifyHoldsSiteToStagedVersion: `dataset verify --at SITE`
+// holds the site's store to the version the ledger says the last staging
+// put there. A host that puts back the version before it (a genuine
+// manifest, whose chunks are all there and authenticate) is found out:
+// verify read every chunk good.
+func TestDatasetVerifyHoldsSiteToStagedVersion(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	siteStore, siteFile, root := publicDatasetAndSite(t)
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
+	old, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new version of the dataset, staged.
+	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile); err != nil || !strings.Contains(out, "chunks good") {
+		t.Fatalf("verify of the staged version: %v\n%s", err, out)
+	}
+	// The host puts the first version's manifest back.
+	if err := os.WriteFile(manifest, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile)
+	if err == nil || !strings.Contains(out, "manifest replaced") {
+		t.Errorf("verify of a site that holds an older version: %v\n%s", err, out)
 	}
 }
