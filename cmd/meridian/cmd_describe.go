@@ -84,7 +84,7 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its last move began\n", r.RecoveredIn.D().Round(time.Millisecond))
 	}
 	if r.Reason != "" {
-		fmt.Fprintf(w, "Reason:     %s\n", r.Reason)
+		fmt.Fprintf(w, "Reason:     %s\n", shown(r.Reason))
 	}
 	fmt.Fprintln(w, "\nEvents:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -94,7 +94,7 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		if e.Kind == "state" {
 			kind = e.From + " → " + e.To
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Time.UTC().Format("15:04:05.000"), kind, e.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Time.UTC().Format("15:04:05.000"), kind, shown(e.Reason))
 	}
 	return tw.Flush()
 }

@@ -138,5 +138,5 @@ func eventLine(e store.Event, color bool) string {
 			kind = paint(kind, stateColor(e.To))
 		}
 	}
-	return fmt.Sprintf("%s  %s  %s", e.Time.UTC().Format("15:04:05"), kind, e.Reason)
+	return fmt.Sprintf("%s  %s  %s", e.Time.UTC().Format("15:04:05"), kind, shown(e.Reason))
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -48,3 +50,26 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// shown is text a site or a workload wrote (a run's reason, an event's) as
+// a terminal may be given it: each control character (an escape sequence
+// could rewrite the screen, set a window's title or the clipboard, or hide
+// the lines before it), a newline and a tab among them, written as \xNN,
+// and bytes that are not UTF-8 (a lone 0x9b is an escape to some
+// terminals) as U+FFFD.
+func shown(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
