@@ -32,12 +32,12 @@ const Env = "MERIDIAN_HOME"
 
 // File and directory names in a state directory.
 const (
-	Database    = "meridian.db"
-	AuditKey    = "audit.key"
-	AgentKey    = "agent.key"
-	AnchorDir   = "anchor"
-	ClientFile  = "client.json"
-	ServeLock   = "serve.lock"
+	Database   = "meridian.db"
+	AuditKey   = "audit.key"
+	AgentKey   = "agent.key"
+	AnchorDir  = "anchor"
+	ClientFile = "client.json"
+	ServeLock  = "serve.lock"
 	// SharedStore marks a state directory whose servers keep their state
 	// (the audit log and the ledger among it) in PostgreSQL, not in
 	// Database: the CLI's commands that write a log of their own refuse it.
