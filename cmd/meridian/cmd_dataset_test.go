@@ -29,17 +29,7 @@ func TestDatasetCommands(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("record\n", 100000)), 0o644)
 	os.WriteFile(filepath.Join(src, "sub", "b.txt"), []byte("hello"), 0o644)
 	siteStore := filepath.Join(dir, "sitestore")
-	siteFile := filepath.Join(dir, "site.yaml")
-	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: test-site}
-spec:
-  country: MY
-  location: {lat: 1.5, lon: 103.7}
-  operator: {name: test-dc, headquarters: SG}
-  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
-  network: {egressPerGB: 0.08, gbps: 10}
-  store: file://`+siteStore+"\n"), 0o644)
+	siteFile := testSiteFile(t, dir, "file://"+siteStore)
 	// The exporter: staging personal data out of CN needs to know who
 	// exports it (CIIO status, yearly volumes).
 	orgFile := filepath.Join(dir, "org.yaml")

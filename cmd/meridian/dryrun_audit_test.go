@@ -62,17 +62,7 @@ func TestDatasetStageDryRunWritesNothing(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "a.txt"), []byte("hello\n"), 0o644)
-	siteFile := filepath.Join(dir, "site.yaml")
-	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: test-site}
-spec:
-  country: MY
-  location: {lat: 1.5, lon: 103.7}
-  operator: {name: test-dc, headquarters: SG}
-  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
-  network: {egressPerGB: 0.08, gbps: 10}
-  store: file://`+filepath.Join(dir, "sitestore")+"\n"), 0o644)
+	siteFile := testSiteFile(t, dir, "file://"+filepath.Join(dir, "sitestore"))
 	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,26 @@ func TestCLIStagingTakesTheStoreLease(t *testing.T) {
 	}
 }
 
+// testSiteFile writes, in dir, a Site test-site in MY whose store is
+// storeURL, and returns the file's path.
+func testSiteFile(t *testing.T, dir, storeURL string) string {
+	t.Helper()
+	path := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(path, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+  store: `+storeURL+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // publicDatasetAndSite registers a public dataset, pub, in MERIDIAN_HOME
 // and writes a site, test-site, with a file store; it returns the store,
 // the site's file and the dataset's source directory.
@@ -105,17 +125,7 @@ func publicDatasetAndSite(t *testing.T) (string, string, string) {
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("public record\n", 50000)), 0o644)
 	siteStore := "file://" + filepath.Join(dir, "sitestore")
-	siteFile := filepath.Join(dir, "site.yaml")
-	os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: test-site}
-spec:
-  country: MY
-  location: {lat: 1.5, lon: 103.7}
-  operator: {name: test-dc, headquarters: SG}
-  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
-  network: {egressPerGB: 0.08, gbps: 10}
-  store: `+siteStore+"\n"), 0o644)
+	siteFile := testSiteFile(t, dir, siteStore)
 	if _, err := runCLI(t, "dataset", "add", "pub", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
 		t.Fatal(err)
 	}

@@ -115,10 +115,7 @@ func racingLimits(t *testing.T, a, b store.Store) {
 	var mu sync.Mutex
 	won := 0
 	for i := range 40 {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
+		s := either(a, b, i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

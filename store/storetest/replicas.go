@@ -31,6 +31,15 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
 }
 
+// either is a for even i and b for odd: contenders spread over two
+// handles.
+func either(a, b store.Store, i int) store.Store {
+	if i%2 == 1 {
+		return b
+	}
+	return a
+}
+
 func lease(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const ttl = 300 * time.Millisecond
@@ -284,10 +293,7 @@ func sharedLease(t *testing.T, a, b store.Store) {
 	var wg sync.WaitGroup
 	holders := make([]store.Lease, 8)
 	for i := range holders {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
+		s := either(a, b, i)
 		wg.Add(1)
 		go func(i int, s store.Store) {
 			defer wg.Done()
@@ -439,10 +445,7 @@ func sharedIdempotency(t *testing.T, a, b store.Store) {
 	ids := make([]string, 10)
 	created := make([]bool, 10)
 	for i := range ids {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
+		s := either(a, b, i)
 		wg.Add(1)
 		go func(i int, s store.Store) {
 			defer wg.Done()
@@ -650,10 +653,7 @@ func racingStoreKey(t *testing.T, a, b store.Store) {
 		errs := make([]error, 6)
 		var wg sync.WaitGroup
 		for i := range errs {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
+			s := either(a, b, i)
 			wg.Add(1)
 			go func(i int, s store.Store) {
 				defer wg.Done()
