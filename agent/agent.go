@@ -443,18 +443,18 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
 		args[0] = exe
 	}
-	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, args)
-	if err != nil {
-		return ExitSetup, err
-	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	cmd.Env = nil
+	var envList []string
 	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
+		envList = append(envList, k+"="+env[k])
+	}
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, args, envList)
+	if err != nil {
+		return ExitSetup, err
 	}
 	cmd.Dir = a.wd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

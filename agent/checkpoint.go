@@ -190,11 +190,10 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if a.exe != "" {
 		h[0] = a.exe
 	}
-	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name))
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name), []string{"PATH=/usr/bin:/bin"})
 	if err != nil {
 		return nil, err
 	}
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{b: &stderr, n: 4 << 10}
 	out, err := cmd.StdoutPipe()

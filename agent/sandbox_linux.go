@@ -70,13 +70,14 @@ func helperArgs(cfg Config) []string {
 // the sandbox-exec helper applies the confinement to itself and then
 // executes args. The workload may write only its data, checkpoint and
 // temporary directories.
-func sandboxCommand(cfg Config, sb Sandbox, wd string, args []string) (*exec.Cmd, error) {
+func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*exec.Cmd, error) {
 	if sb.Mode == SandboxNone {
 		path, err := exec.LookPath(args[0])
 		if err != nil {
 			return nil, err
 		}
 		c := exec.Command(path, args[1:]...)
+		c.Env = env
 		return c, nil
 	}
 	exe := args[0]
@@ -95,9 +96,26 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args []string) (*exec.Cmd
 	if sb.Mode == SandboxLandlock && filepath.IsAbs(cfg.Exe) && cfg.Exe != exe {
 		hargs = append(hargs, "--ro", cfg.Exe)
 	}
-	hargs = append(hargs, "--")
+	// The command's environment reaches the helper by a pipe, not as its
+	// own: the dynamic loader reads LD_PRELOAD, LD_LIBRARY_PATH and the
+	// like when the helper starts, before it confines itself, and the
+	// environment is the tenant's to write. The helper starts with none
+	// and gives the command its environment at the exec.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	hargs = append(hargs, "--env-fd", "3", "--")
 	hargs = append(hargs, args...)
-	return exec.Command(h[0], hargs...), nil
+	c := exec.Command(h[0], hargs...)
+	c.Env = []string{}
+	c.ExtraFiles = []*os.File{r}
+	go func() {
+		// The pipe holds 64 KiB; the rest is taken as the helper reads.
+		w.Write([]byte(strings.Join(env, "\x00")))
+		w.Close()
+	}()
+	return c, nil
 }
 
 // workloadExe is the path by which the workload runs Meridian's own
@@ -181,8 +199,30 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	var rw, ro multi
 	fl.Var(&rw, "rw", "directory the command may write (repeatable)")
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
+	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
 	if err := fl.Parse(args); err != nil {
 		return 126
+	}
+	env := os.Environ()
+	if *envFD >= 0 {
+		f := os.NewFile(uintptr(*envFD), "env")
+		data, err := io.ReadAll(io.LimitReader(f, maxEnvBytes+1))
+		f.Close()
+		if err != nil || len(data) > maxEnvBytes {
+			fmt.Fprintln(stderr, "sandbox-exec: the command's environment could not be read whole:", err)
+			return 126
+		}
+		env = nil
+		if len(data) > 0 {
+			env = strings.Split(string(data), "\x00")
+		}
+		// The command is found by its own PATH, as exec would find it.
+		os.Setenv("PATH", "")
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				os.Setenv("PATH", v)
+			}
+		}
 	}
 	cmd := fl.Args()
 	if len(cmd) == 0 {
@@ -215,10 +255,14 @@ func SandboxExec(args []string, stderr io.Writer) int {
 			return 126
 		}
 	}
-	err = syscall.Exec(path, cmd, os.Environ())
+	err = syscall.Exec(path, cmd, env)
 	fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
 	return 127
 }
+
+// maxEnvBytes bounds the environment sandbox-exec reads (a job's command
+// and environment are at most 64 KiB; Meridian's variables add little).
+const maxEnvBytes = 1 << 20
 
 type multi []string
 

@@ -405,6 +405,59 @@ func TestAttackWorkloadReadsSecrets(t *testing.T) {
 	}
 }
 
+// TestAttackPreloadBeforeSandbox: a job whose environment names a library
+// to preload (LD_PRELOAD) has it loaded into its workload, confined, and
+// never into the agent's helper that confines the workload: the helper
+// started with the job's environment, so the dynamic loader ran the
+// library's constructor before any confinement, as root (uid mode) or as
+// the server's user, and it could write anywhere they could.
+func TestAttackPreloadBeforeSandbox(t *testing.T) {
+	if _, err := exec.LookPath("cc"); err != nil {
+		t.Fatal("a C compiler is needed to build the library (apt-get install gcc)")
+	}
+	for _, mode := range []string{"uid", "landlock"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "uid" && os.Geteuid() != 0 {
+				t.Skip("the uid sandbox needs root")
+			}
+			dir := t.TempDir()
+			os.Chmod(dir, 0o755) // the library is readable by the server and the tenant's user
+			marker := filepath.Join(dir, "marker")
+			src := filepath.Join(dir, "evil.c")
+			lib := filepath.Join(dir, "evil.so")
+			code := `#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void evil(void) {
+	FILE *f = fopen("` + marker + `", "a");
+	if (f) { fprintf(f, "uid %d\n", (int)getuid()); fclose(f); }
+}
+`
+			if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+				t.Fatalf("cc: %v\n%s", err, out)
+			}
+			os.Chmod(lib, 0o755)
+			tv := newTenants(t, "--workload-sandbox", mode)
+			job := jobFor("lab", "SG", nil, "echo workload-ran") + "    env: {LD_PRELOAD: " + lib + "}\n"
+			ctx := context.Background()
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = waitRun(t, tv.alpha, r.ID)
+			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+			if !bytes.Contains(logs, []byte("workload-ran")) {
+				t.Fatalf("the workload did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+			}
+			if got, err := os.ReadFile(marker); err == nil {
+				t.Errorf("the preloaded library ran outside the sandbox (%s)", strings.TrimSpace(string(got)))
+			}
+		})
+	}
+}
+
 // TestAttackLedgerUnderKill: `dataset stage` killed with SIGKILL at random
 // points, 100 times, then resumed; for every site, the bytes the ledger
 // confirms are the bytes at the site, and no intent stays open.
