@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
@@ -249,6 +250,10 @@ func SandboxExec(args []string, stderr io.Writer) int {
 			return 126
 		}
 	}
+	if err := denyNetwork(); err != nil {
+		fmt.Fprintln(stderr, "sandbox-exec: seccomp:", err)
+		return 126
+	}
 	if *mode == SandboxUID {
 		if err := dropTo(*uid, *gid); err != nil {
 			fmt.Fprintln(stderr, "sandbox-exec:", err)
@@ -290,10 +295,14 @@ func restrictSelf(rw, ro []string) error {
 		landlock.RWFiles(deviceFiles...).IgnoreIfMissing(),
 		landlock.RWDirs(rw...).WithRefer(),
 	}
-	// Every access right the kernel knows is handled, so anything not
-	// granted above is denied; scoping (ABI 6) also keeps the workload from
-	// signalling processes outside its domain, such as the server.
-	cfg := landlock.V7.BestEffort()
+	// Every access right the library knows (to ABI 11) is handled, as far
+	// as the kernel knows it, so anything not granted above is denied:
+	// scoping (ABI 6) keeps the workload from signalling processes outside
+	// its domain, such as the server; ABI 9 keeps it from connecting to
+	// Unix sockets outside its scratch (a user's D-Bus, munge, an agent's
+	// socket), ABI 10 from UDP. Older kernels lack these: the network is
+	// shut by denyNetwork whatever the kernel, Unix sockets are not.
+	cfg := landlock.V11.BestEffort()
 	fd, _, err := cfg.NewRulesetFD(rules...)
 	if err != nil {
 		return err
@@ -303,6 +312,32 @@ func restrictSelf(rw, ro []string) error {
 	}
 	defer syscall.Close(fd)
 	return llsys.LandlockRestrictSelf(fd, 0)
+}
+
+// denyNetwork keeps the workload off the network with a seccomp filter: it
+// may not open an IPv4 or IPv6 socket, nor set up io_uring (whose own
+// socket and connect operations a seccomp filter does not see). Landlock
+// refuses TCP connect and bind from ABI 4 on, but not Multipath TCP
+// (IPPROTO_MPTCP), which reaches TCP listeners, nor UDP before ABI 10:
+// through them a workload reached the site's services (slurmctld, whose
+// commands read every job's batch script and the attempt credentials in
+// them, and a cloud's metadata service). The filter is inherited across
+// the exec and by every process the workload starts.
+func denyNetwork() error {
+	inet := func(family uint64) seccomp.NameWithConditions {
+		return seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: family}}}
+	}
+	return seccomp.LoadFilter(seccomp.Filter{
+		NoNewPrivs: true,
+		Flag:       seccomp.FilterFlagTSync,
+		Policy: seccomp.Policy{
+			DefaultAction: seccomp.ActionAllow,
+			Syscalls: []seccomp.SyscallGroup{
+				{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6)}},
+				{Action: seccomp.ActionErrno, Names: []string{"io_uring_setup"}},
+			},
+		},
+	})
 }
 
 // dropTo switches the calling (locked) thread to uid and gid with no

@@ -929,3 +929,101 @@ spec:
 		t.Errorf("beta's second export, past 1,000,000 with its first: allowed %v %v\n%s", got.Allowed, err, b)
 	}
 }
+
+// TestAttackWorkloadReachesNetwork: a workload cannot reach a TCP service
+// beside it: not by TCP (Landlock refuses the connect), not by Multipath
+// TCP (IPPROTO_MPTCP, which Landlock let through to TCP listeners), not
+// by UDP, and not by io_uring. Through them it reached the site's services
+// (slurmctld, a cloud's metadata).
+func TestAttackWorkloadReachesNetwork(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o711) // the tenant's user reaches the probe
+	os.Chmod(dir, 0o755)
+	probe := filepath.Join(dir, "probe")
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte(`package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+func try(name string, domain, typ, proto int, port int) {
+	fd, err := syscall.Socket(domain, typ, proto)
+	if err != nil {
+		fmt.Println("DENIED", name, "socket:", err)
+		return
+	}
+	defer syscall.Close(fd)
+	err = syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	if err != nil {
+		fmt.Println("DENIED", name, "connect:", err)
+		return
+	}
+	if typ == syscall.SOCK_DGRAM {
+		if _, err := syscall.Write(fd, []byte("x")); err != nil {
+			fmt.Println("DENIED", name, "send:", err)
+			return
+		}
+	}
+	fmt.Println("REACHED", name)
+}
+
+func main() {
+	var port int
+	fmt.Sscan(os.Args[1], &port)
+	try("tcp", syscall.AF_INET, syscall.SOCK_STREAM, 0, port)
+	try("mptcp", syscall.AF_INET, syscall.SOCK_STREAM, 262, port)
+	try("udp", syscall.AF_INET, syscall.SOCK_DGRAM, 0, port)
+	_, _, e := syscall.Syscall(425, 8, 0, 0) // io_uring_setup
+	fmt.Println("io_uring:", e)
+	fmt.Println("done-probing")
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", probe, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the probe: %v\n%s", err, out)
+	}
+	os.Chmod(probe, 0o755)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, mode := range []string{"uid", "landlock"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "uid" && os.Geteuid() != 0 {
+				t.Skip("the uid sandbox needs root")
+			}
+			tv := newTenants(t, "--workload-sandbox", mode)
+			job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
+			ctx := context.Background()
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = waitRun(t, tv.alpha, r.ID)
+			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+			if !bytes.Contains(logs, []byte("done-probing")) {
+				t.Fatalf("the probe did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+			}
+			if bytes.Contains(logs, []byte("REACHED")) || !bytes.Contains(logs, []byte("io_uring: operation not permitted")) {
+				t.Errorf("the workload reached the network:\n%s", logs)
+			}
+		})
+	}
+}
