@@ -5,6 +5,9 @@ import "github.com/google/cel-go/common/types"
 // Engine holds compiled rules. It is safe for concurrent use. Build one
 // with New or Builtin; a failed load returns no engine.
 type Engine struct {
+	// digest is the SHA-256 of every file the engine was loaded from
+	// (built-in packs, directories, files), names and contents, in order.
+	digest     string
 	rules      []*compiled
 	byID       map[string]*compiled
 	defs       []*compiledDef
@@ -46,6 +49,12 @@ type Engine struct {
 type tuning struct {
 	exactDates bool // key on the exact acquisition date, not its band
 }
+
+// Digest is the hex SHA-256 of every rule file the engine was loaded from,
+// names and contents in load order: two engines with one digest hold the
+// same law, whatever revision each calls it (a built-in pack of another
+// binary, a pack of a rules directory edited between starts).
+func (e *Engine) Digest() string { return e.digest }
 
 // Rule returns the rule with the given id.
 func (e *Engine) Rule(id string) (*Rule, bool) {

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +59,12 @@ func New(opts Options) (*Engine, error) {
 	if err := ps.errOrNil(); err != nil {
 		return nil, err
 	}
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Data))
+		h.Write(f.Data)
+	}
+	e.digest = hex.EncodeToString(h.Sum(nil))
 	return e, nil
 }
 

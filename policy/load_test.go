@@ -239,3 +239,32 @@ func TestEnforcementStartsLate(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineDigest: engines loaded from the same files have one digest;
+// a changed or added file, or the built-in packs left out, give another.
+func TestEngineDigest(t *testing.T) {
+	pack := func(id string) File {
+		return File{Name: "extra.yaml", Data: []byte(strings.Replace(goodRule, "id: r1", "id: "+id, 1))}
+	}
+	digest := func(opts Options) string {
+		t.Helper()
+		e, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Digest()
+	}
+	a := digest(Options{Files: []File{pack("digest-one")}})
+	if a == "" || a != digest(Options{Files: []File{pack("digest-one")}}) {
+		t.Fatalf("one law, two digests (or none): %q", a)
+	}
+	if a == digest(Options{Files: []File{pack("digest-two")}}) {
+		t.Error("a changed file left the digest as it was")
+	}
+	if a == digest(Options{}) {
+		t.Error("a file left out left the digest as it was")
+	}
+	if a == digest(Options{NoBuiltin: true, Files: []File{pack("digest-one")}}) {
+		t.Error("the built-in packs left out left the digest as it was")
+	}
+}

@@ -217,6 +217,14 @@ type Controller struct {
 	docDue  string
 	// docDueSeq is the audit seq of the update docDue names.
 	docDueSeq int64
+	// checkedLaw is the digest of the law the last recorded check judged
+	// by (lawDigest), as the first read of a term found it or this term's
+	// check recorded it; "" when the record names none (an older
+	// version's). lawTick's loop's only.
+	checkedLaw string
+	// catDigest is the digest of the catalog the law reads (catalogDigest).
+	catDigestOnce sync.Once
+	catDigest     string
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

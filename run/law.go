@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -25,6 +27,14 @@ type LawNow struct {
 	Law      planner.Law
 	Transfer transfer.Law
 	Dates    []catalog.Date
+	// Digest names everything the law reads beyond its revision: the
+	// rule files' contents (built-in packs, rules directories, applied
+	// files) and the screening list and decisions. A law check records it
+	// (with the controller's catalog, lawDigest), and a law that no longer
+	// has the digest of the last check is checked again: a new binary's
+	// packs, a rules directory edited between starts, a screening import
+	// or decision change the law under the same revision.
+	Digest string
 	// Exports is what the law counts of earlier exports.
 	Exports policy.Exports
 }
@@ -258,6 +268,14 @@ func (c *Controller) lawTick(ctx context.Context) {
 			}
 		}
 	}
+	digest := c.lawDigest(ln)
+	if why == "" && lastDay != "" && digest != c.checkedLaw {
+		// The same revision, another law: a binary with other built-in
+		// packs or facts, a rules directory or the catalog edited between
+		// starts, a screening import or decision. Each may make a running
+		// placement or a staged copy unlawful.
+		why = "the law this server reads is not the one last checked (its rule files, catalog or screening changed)"
+	}
 	if why == "" && c.docDue != "" {
 		// An owner's update changes the facts runs and staged copies are
 		// judged by (an organisation's status, attributes or licences, a
@@ -304,7 +322,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
 		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
-		"copiesUndetermined": res.CopiesUndetermined, "documentsThrough": through,
+		"copiesUndetermined": res.CopiesUndetermined, "documentsThrough": through, "law": digest,
 	})
 	if err == nil {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
@@ -318,8 +336,40 @@ func (c *Controller) lawTick(ctx context.Context) {
 	// until tomorrow. Every update read before the check began is in it.
 	c.factScan = today
 	c.docDue = ""
+	c.checkedLaw = digest
 	c.lawFails = 0
 	c.lawDone = nil
+}
+
+// lawDigest names the law ln is, beyond its revision: the rule files and
+// screening (LawNow.Digest) and the catalog the law reads (sites,
+// accelerators, countries: catalogDigest), hashed.
+func (c *Controller) lawDigest(ln LawNow) string {
+	sum := sha256.Sum256([]byte(ln.Digest + "\x00" + c.catalogDigest()))
+	return hex.EncodeToString(sum[:16])
+}
+
+// catalogDigest is the digest of the world this controller's law reads of
+// its catalog: its sites (the catalog's and the extra ones), and the
+// accelerators and countries built in. It is read once: the catalog does
+// not change while the process runs.
+func (c *Controller) catalogDigest() string {
+	c.catDigestOnce.Do(func() {
+		h := sha256.New()
+		w, err := c.capacityWorld()
+		if err != nil {
+			fmt.Fprintf(h, "unreadable: %v", err)
+		} else {
+			enc := json.NewEncoder(h)
+			for _, v := range []any{w.Sites, w.Accelerators, w.Countries} {
+				if err := enc.Encode(v); err != nil {
+					fmt.Fprintf(h, "unencodable: %v", err)
+				}
+			}
+		}
+		c.catDigest = hex.EncodeToString(h.Sum(nil))
+	})
+	return c.catDigest
 }
 
 // docUpdates reads the register entries (and law checks) recorded since
@@ -346,9 +396,14 @@ func (c *Controller) docUpdates(ctx context.Context) error {
 			case KindLawCheck:
 				var p struct {
 					Through *int64 `json:"documentsThrough"`
+					Law     string `json:"law"`
 				}
-				if first && json.Unmarshal(e.Payload, &p) == nil && p.Through != nil && *p.Through >= c.docDueSeq {
+				ok := json.Unmarshal(e.Payload, &p) == nil
+				if first && ok && p.Through != nil && *p.Through >= c.docDueSeq {
 					c.docDue = ""
+				}
+				if first {
+					c.checkedLaw = p.Law
 				}
 			case KindRegister:
 				var p struct{ Kind, Name, Action string }

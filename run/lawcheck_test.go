@@ -708,3 +708,57 @@ func TestLawCheckNotUnderOlderRules(t *testing.T) {
 		t.Errorf("with the revision loaded, the tick checked again (%d checks, was %d)", len(after), len(before))
 	}
 }
+
+// TestLawCheckWhenTheLawChangesUnderOneRevision: the law a server reads
+// can change with no new rules revision (a new binary's built-in packs, a
+// rules directory or the catalog edited between starts, a screening
+// import or decision): its digest differs from the one the last check
+// recorded, and the server checks again; a server that takes over with the
+// law the last check judged by checks nothing again.
+func TestLawCheckWhenTheLawChangesUnderOneRevision(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	digest := "rules A, screening none"
+	withDigest := func(cfg *Config) {
+		cfg.LawNow = func() LawNow {
+			ln := f.lawNow()
+			ln.Digest = digest
+			return ln
+		}
+	}
+	checks := func() []string {
+		t.Helper()
+		es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var why []string
+		for _, e := range es {
+			var p struct{ Why string }
+			json.Unmarshal(e.Payload, &p)
+			why = append(why, p.Why)
+		}
+		return why
+	}
+	c := f.controller(withDigest)
+	c.lawTick(ctx)
+	c.lawTick(ctx)
+	if n := len(checks()); n != 1 {
+		t.Fatalf("%d checks of an unchanged law, want 1: %q", n, checks())
+	}
+	digest = "rules A, screening imported"
+	c.lawTick(ctx)
+	if w := checks(); len(w) != 2 || !strings.Contains(w[1], "not the one last checked") {
+		t.Fatalf("after the law changed under one revision: %q", w)
+	}
+	// Another server takes over, reading the law the last check judged by.
+	f.controller(withDigest).lawTick(ctx)
+	if n := len(checks()); n != 2 {
+		t.Errorf("a server that took over with the law last checked checked again: %q", checks())
+	}
+	digest = "rules B (a rules directory edited), screening imported"
+	f.controller(withDigest).lawTick(ctx)
+	if n := len(checks()); n != 3 {
+		t.Errorf("a server that took over with another law did not check: %q", checks())
+	}
+}

@@ -65,7 +65,7 @@ func (c *Controller) newTerm() {
 	c.lawFails, c.lawRetry, c.lawRetryRev, c.lawDone = 0, time.Time{}, 0, nil
 	// Owners' updates are read again from the start of the log: those
 	// after the last recorded check call for one (docUpdates).
-	c.docSeq, c.docRead, c.docDue = 0, false, ""
+	c.docSeq, c.docRead, c.docDue, c.checkedLaw = 0, false, "", ""
 }
 
 // Tick steps every active run until it stops changing, several runs at a

@@ -1,6 +1,9 @@
 package screen
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -26,6 +29,7 @@ type Screener struct {
 	mu      sync.Mutex
 	checked time.Time
 	stamp   string
+	digest  string // Digest: the files' contents as last read
 	ix      *index
 	ds      []Decision
 	err     error
@@ -78,6 +82,24 @@ func (s *Screener) ScreeningFor(tenant string, org *catalog.Organization) *polic
 	return sc
 }
 
+// Digest names what the screening answers now: the hex SHA-256 of the
+// list and decisions files as last read (after a look at them, as a
+// screening makes), "" when no list is imported. A law check records it,
+// so that an import or a decision since is a reason to check again: either
+// may change whether a running organisation is listed.
+func (s *Screener) Digest() string {
+	if s == nil {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh()
+	if s.err != nil {
+		return "unreadable: " + s.err.Error()
+	}
+	return s.digest
+}
+
 // Query returns q with the organisation's screening result set.
 func (s *Screener) Query(q policy.Query) policy.Query {
 	if sc := s.ScreeningFor(q.Tenant, q.Org); sc != nil {
@@ -104,7 +126,7 @@ func (s *Screener) refresh() {
 	if stamp == s.stamp && s.memo != nil {
 		return
 	}
-	s.stamp, s.memo, s.ix, s.ds, s.err = stamp, map[string]*policy.Screening{}, nil, nil, nil
+	s.stamp, s.memo, s.ix, s.ds, s.err, s.digest = stamp, map[string]*policy.Screening{}, nil, nil, nil, ""
 	l, err := s.Store.List()
 	if errors.Is(err, ErrNoList) {
 		return
@@ -121,6 +143,11 @@ func (s *Screener) refresh() {
 		return
 	}
 	s.ix = newIndex(l)
+	// Of what was read, not of the files again: they may change between.
+	h := sha256.New()
+	h.Write([]byte(l.SHA256 + "\n"))
+	json.NewEncoder(h).Encode(s.ds)
+	s.digest = hex.EncodeToString(h.Sum(nil))
 }
 
 // fileStamp identifies a file's version by size and modification time

@@ -1027,3 +1027,55 @@ func main() {
 		})
 	}
 }
+
+// TestScreeningImportRechecksRuns: a run of an organisation the law
+// allowed runs; a screening list imported afterwards finds the
+// organisation (its restricted-party status undetermined until a person
+// decides), and the running run is judged again and leaves its site. A
+// screening import or decision changes the law under the same rules
+// revision, and no check ran for it: the run went on.
+func TestScreeningImportRechecksRuns(t *testing.T) {
+	tv := newTenants(t)
+	ctx := context.Background()
+	job := strings.Replace(jobFor("exemplar", "DE", nil, "sleep 300"), "spec: {headquarters: DE}", `spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}`, 1)
+	r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for r.State != run.Running && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		if r, err = tv.alpha.Get(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.State != run.Running {
+		t.Fatalf("the run is %s (%s), want running", r.State, r.Reason)
+	}
+	imp := exec.Command(tv.p.bin, "screen", "import", filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv"))
+	imp.Env = append(os.Environ(), "MERIDIAN_HOME="+tv.p.state)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("screen import: %v\n%s", err, out)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for r.State == run.Running && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		if r, err = tv.alpha.Get(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.State == run.Running {
+		t.Fatalf("the run still runs a minute after the list that finds its organisation was imported")
+	}
+	evs, err := tv.alpha.Events(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var why []string
+	for _, e := range evs {
+		why = append(why, e.Kind+": "+e.Reason)
+	}
+	if !strings.Contains(strings.Join(why, "\n"), "restricted-party") {
+		t.Errorf("the run left its site (%s) without naming the screening:\n%s", r.State, strings.Join(why, "\n"))
+	}
+}
