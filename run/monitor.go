@@ -55,6 +55,31 @@ func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site b
 	return err == nil, err
 }
 
+// healHorizon computes and records the horizon of a live run that has
+// none, when the controller has a law; it says whether it recorded one.
+func (c *Controller) healHorizon(ctx context.Context, r *Run) (bool, error) {
+	ln := c.lawNow()
+	if ln.Law == nil {
+		return false, nil
+	}
+	st, err := c.lawStatus(r, ln)
+	if err != nil {
+		c.cfg.Logger.Warn("law horizon", "run", r.ID, "tenant", r.Tenant, "err", err)
+		return false, nil // tried again at the next step
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.Law != nil || r.State.Final() || r.State == Migrating || r.State == Held {
+			return store.ErrNoChange
+		}
+		r.Law = st
+		if st.LawfulUntil != "" {
+			ch.Events = append(ch.Events, lawEvent("lawful-until", lawUntilText(r.Site, st, ln.Rev), st.UntilRule, ln.Rev))
+		}
+		return nil
+	})
+	return err == nil, err
+}
+
 // exitOf returns the exit code the agent of r's current attempt reported,
 // or nil.
 func exitOf(r *Run) *int {
@@ -273,6 +298,15 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	c.reachable(r.ID)
 	if st.State == backend.Lost {
 		return c.lose(ctx, r, st.Reason)
+	}
+	if r.Law == nil && !st.State.Final() {
+		// A run without a horizon (its move could not compute one: the
+		// ledger unreadable for a moment) would run past its own
+		// licence's end, which no law check's day covers: computed again
+		// here until it is known.
+		if healed, err := c.healHorizon(ctx, r); healed || err != nil {
+			return healed, err
+		}
 	}
 	// A rule already loaded bites on a known day: leave ahead of it.
 	if l := r.Law; l != nil && !l.MoveBy.IsZero() && !c.cfg.Now().Before(l.MoveBy) && !st.State.Final() {

@@ -207,3 +207,26 @@ func TestVerifyHoldsSiteToStagedVersion(t *testing.T) {
 		t.Errorf("a site that holds the version before: %+v %v", rep, err)
 	}
 }
+
+// TestRunWithoutHorizonGetsOne: a live run with no horizon (its move could
+// not compute one, the ledger unreadable for a moment) has it computed
+// again by the controller's next look at it: without one, a run went on
+// past the end of its own organisation's licence, a day no law check
+// covers.
+func TestRunWithoutHorizonGetsOne(t *testing.T) {
+	e, _ := lawEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("running", 30*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+	if _, err := e.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error { r.Law = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitFor("a horizon again", 30*time.Second, func(r *Run) bool { return r.Law != nil }, r.ID)
+	if got.Law.CheckedOn == "" || got.State != Running {
+		t.Errorf("horizon %+v, state %s", got.Law, got.State)
+	}
+	e.c.Cancel(ctx, "t1", r.ID)
+}
