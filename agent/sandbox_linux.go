@@ -28,14 +28,19 @@ var systemReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64
 // deviceFiles are the device nodes a workload may use.
 var deviceFiles = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
-// landlockABI returns the kernel's Landlock ABI version, 0 when it has none.
-func landlockABI() int {
+// landlockABI returns the kernel's Landlock ABI version, 0 when it has none
+// (a variable, so that a test can stand in for an older kernel).
+var landlockABI = func() int {
 	v, err := llsys.LandlockGetABIVersion()
 	if err != nil {
 		return 0
 	}
 	return v
 }
+
+// minLandlockABI is the Landlock ABI the landlock sandbox needs: 6, for
+// its scoping of signals (and, before it, 4 for TCP and 3 for truncate).
+const minLandlockABI = 6
 
 // checkSandbox refuses a mode this agent cannot provide, before anything
 // runs: failing closed rather than running a workload unconfined.
@@ -51,6 +56,12 @@ func checkSandbox(sb Sandbox) error {
 	case SandboxLandlock:
 		if landlockABI() < 1 {
 			return errors.New("sandbox \"landlock\": this kernel has no Landlock; refusing to run the workload unconfined")
+		}
+		// The workload runs as the server's user here: only Landlock's
+		// scoping (ABI 6) keeps it from signalling the server and the
+		// other tenants' jobs, which an older ruleset silently left out.
+		if abi := landlockABI(); abi < minLandlockABI {
+			return fmt.Errorf("sandbox \"landlock\": this kernel's Landlock is ABI %d; ABI %d (Linux 6.12) is needed to keep the workload from signalling the server and other jobs of its user; refusing (run the server as root for the uid sandbox, or on a newer kernel)", abi, minLandlockABI)
 		}
 	case SandboxNone:
 	default:

@@ -116,6 +116,23 @@ type container struct {
 	Env          []envVar             `json:"env,omitempty"`
 	Resources    resourceRequirements `json:"resources,omitempty"`
 	VolumeMounts []volumeMount        `json:"volumeMounts,omitempty"`
+	// SecurityContext is what Meridian's container may not do (set on
+	// its own containers; read, not relied on, of others).
+	SecurityContext *securityContext `json:"securityContext,omitempty"`
+}
+
+type securityContext struct {
+	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation,omitempty"`
+	Capabilities             *capabilities   `json:"capabilities,omitempty"`
+	SeccompProfile           *seccompProfile `json:"seccompProfile,omitempty"`
+}
+
+type capabilities struct {
+	Drop []string `json:"drop,omitempty"`
+}
+
+type seccompProfile struct {
+	Type string `json:"type"`
 }
 
 type envVar struct {
@@ -380,6 +397,15 @@ func copyContainers(cs []container) []container {
 		}
 		c.Resources = resourceRequirements{Limits: c.Resources.Limits.deepCopy(), Requests: c.Resources.Requests.deepCopy()}
 		c.VolumeMounts = slices.Clone(c.VolumeMounts)
+		if sc := c.SecurityContext; sc != nil {
+			cp := *sc
+			cp.AllowPrivilegeEscalation = clonePtr(sc.AllowPrivilegeEscalation)
+			if sc.Capabilities != nil {
+				cp.Capabilities = &capabilities{Drop: slices.Clone(sc.Capabilities.Drop)}
+			}
+			cp.SeccompProfile = clonePtr(sc.SeccompProfile)
+			c.SecurityContext = &cp
+		}
 		out[i] = c
 	}
 	return out

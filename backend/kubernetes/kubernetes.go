@@ -639,6 +639,17 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 						WorkingDir:   workDir,
 						Resources:    res,
 						VolumeMounts: []volumeMount{{Name: ScratchVolume, MountPath: workDir}},
+						// The tenant's image runs the agent and the workload
+						// here (the container is the sandbox): it gains no
+						// privilege (no setuid binary, no file capability),
+						// holds no capability, and runs under the runtime's
+						// default seccomp profile, as Kubernetes' restricted
+						// Pod Security Standard asks of a container.
+						SecurityContext: &securityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							Capabilities:             &capabilities{Drop: []string{"ALL"}},
+							SeccompProfile:           &seccompProfile{Type: "RuntimeDefault"},
+						},
 					}},
 					Volumes: []volume{{Name: ScratchVolume, EmptyDir: &emptyDirSource{Medium: b.scratchIn}}},
 				},

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,13 @@ func TestJobShape(t *testing.T) {
 	if len(vols) != 1 || vols[0].EmptyDir == nil || vols[0].Name != kubernetes.ScratchVolume ||
 		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != vols[0].Name || c.VolumeMounts[0].MountPath != spec.WorkDir || c.WorkingDir != spec.WorkDir {
 		t.Errorf("scratch: volumes %+v, mounts %+v, workingDir %s: want one emptyDir mounted at %s", vols, c.VolumeMounts, c.WorkingDir, spec.WorkDir)
+	}
+	// The container gains no privilege, holds no capability and runs
+	// under the runtime's default seccomp profile: the tenant's image
+	// runs there.
+	if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("securityContext %+v: want no privilege escalation, every capability dropped, the runtime's default seccomp profile", sc)
 	}
 	if got := c.Resources.Limits[corev1.ResourceName(kubernetes.DefaultGPUResource)]; got.Value() != 2 {
 		t.Errorf("GPU limit %v, want 2 %s", got.String(), kubernetes.DefaultGPUResource)
