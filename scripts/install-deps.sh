@@ -6,6 +6,12 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/
 bash scripts/slurm-up.sh --install-only   # slurm-wlm and munge, with apt, when missing
 [ "${MERIDIAN_TEST_PG:-1}" = 0 ] || bash scripts/pg-up.sh --install-only   # postgresql, with apt, when missing
 go mod download
+# A C compiler: the sandbox's tests build a shared library to preload into a
+# job (cmd/meridian TestAttackPreloadBeforeSandbox).
+if ! command -v cc >/dev/null 2>&1; then
+	[ "$(id -u)" = 0 ] || { echo "install-deps: a C compiler is needed (apt-get install gcc)" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null
+fi
 # The console: Debian's chromium for its browser tests, npm for its bundle check.
 bash scripts/console-deps.sh
 # S3-compatible server for the s3:// store tests (see scripts/s3-up.sh).
