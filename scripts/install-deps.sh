@@ -10,6 +10,7 @@ go mod download
 # job (cmd/meridian TestAttackPreloadBeforeSandbox).
 if ! command -v cc >/dev/null 2>&1; then
 	[ "$(id -u)" = 0 ] || { echo "install-deps: a C compiler is needed (apt-get install gcc)" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null
 fi
 # The console: Debian's chromium for its browser tests, npm for its bundle check.
