@@ -350,59 +350,76 @@ spec:
 	}
 }
 
-// TestAttackWorkloadReadsSecrets: a workload tries the server's secrets,
-// its state directory, the server's and its agent's environment; under
-// either sandbox it reads none of them.
-func TestAttackWorkloadReadsSecrets(t *testing.T) {
+// eachSandbox runs test once for each workload sandbox a server offers:
+// uid (which needs root) and landlock.
+func eachSandbox(t *testing.T, test func(t *testing.T, mode string)) {
 	for _, mode := range []string{"uid", "landlock"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "uid" && os.Geteuid() != 0 {
 				t.Skip("the uid sandbox needs root")
 			}
-			tv := newTenants(t, "--workload-sandbox", mode)
-			state := tv.p.state
-			// Files are read (a path's existence is no secret); directories
-			// are listed.
-			files := []string{"tokens.json", "audit.key", "agent.key", "client.json", "meridian.db", "meridian.db-wal", "anchor/anchor.key", "anchor/anchor.json"}
-			dirs := []string{".", "keyring", "runkeys", "sites", "logs", "anchor"}
-			var script strings.Builder
-			for _, f := range files {
-				p := filepath.Join(state, f)
-				fmt.Fprintf(&script, "if head -c 1 %q >/dev/null 2>&1; then echo READ %s; else echo DENIED %s; fi; ", p, f, f)
-			}
-			for _, d := range dirs {
-				p := filepath.Join(state, d)
-				fmt.Fprintf(&script, "if ls %q >/dev/null 2>&1; then echo READ dir %s; else echo DENIED dir %s; fi; ", p, d, d)
-			}
-			script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
-			script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; `)
-			// What it is given it may use: Meridian's executable runs.
-			script.WriteString(`if "$MERIDIAN_EXE" --help >/dev/null 2>&1; then echo exe-runs; fi; echo done-probing`)
-			ctx := context.Background()
-			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, script.String())}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r = waitRun(t, tv.alpha, r.ID)
-			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
-			if !bytes.Contains(logs, []byte("done-probing")) {
-				t.Fatalf("the probe did not run (%s: %s):\n%s", r.State, r.Reason, logs)
-			}
-			if !bytes.Contains(logs, []byte("exe-runs")) {
-				t.Errorf("the workload cannot run $MERIDIAN_EXE:\n%s", logs)
-			}
-			for _, line := range strings.Split(string(logs), "\n") {
-				if strings.HasPrefix(line, "READ ") {
-					t.Errorf("workload could %s", line)
-				}
-			}
-			for _, tok := range []string{tv.tokA, tv.tokB} {
-				if bytes.Contains(logs, []byte(tok)) {
-					t.Error("a token appears in the workload's output")
-				}
-			}
+			test(t, mode)
 		})
 	}
+}
+
+// sandboxedRun submits job as alpha-lab on tv's server, waits for the run's
+// end and returns its output, which must hold ran (the workload got that
+// far).
+func sandboxedRun(t *testing.T, tv *tenants, job, ran string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitRun(t, tv.alpha, r.ID)
+	logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+	if !bytes.Contains(logs, []byte(ran)) {
+		t.Fatalf("the workload did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+	}
+	return logs
+}
+
+// TestAttackWorkloadReadsSecrets: a workload tries the server's secrets,
+// its state directory, the server's and its agent's environment; under
+// either sandbox it reads none of them.
+func TestAttackWorkloadReadsSecrets(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, mode string) {
+		tv := newTenants(t, "--workload-sandbox", mode)
+		state := tv.p.state
+		// Files are read (a path's existence is no secret); directories
+		// are listed.
+		files := []string{"tokens.json", "audit.key", "agent.key", "client.json", "meridian.db", "meridian.db-wal", "anchor/anchor.key", "anchor/anchor.json"}
+		dirs := []string{".", "keyring", "runkeys", "sites", "logs", "anchor"}
+		var script strings.Builder
+		for _, f := range files {
+			p := filepath.Join(state, f)
+			fmt.Fprintf(&script, "if head -c 1 %q >/dev/null 2>&1; then echo READ %s; else echo DENIED %s; fi; ", p, f, f)
+		}
+		for _, d := range dirs {
+			p := filepath.Join(state, d)
+			fmt.Fprintf(&script, "if ls %q >/dev/null 2>&1; then echo READ dir %s; else echo DENIED dir %s; fi; ", p, d, d)
+		}
+		script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
+		script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; `)
+		// What it is given it may use: Meridian's executable runs.
+		script.WriteString(`if "$MERIDIAN_EXE" --help >/dev/null 2>&1; then echo exe-runs; fi; echo done-probing`)
+		logs := sandboxedRun(t, tv, jobFor("lab", "SG", nil, script.String()), "done-probing")
+		if !bytes.Contains(logs, []byte("exe-runs")) {
+			t.Errorf("the workload cannot run $MERIDIAN_EXE:\n%s", logs)
+		}
+		for _, line := range strings.Split(string(logs), "\n") {
+			if strings.HasPrefix(line, "READ ") {
+				t.Errorf("workload could %s", line)
+			}
+		}
+		for _, tok := range []string{tv.tokA, tv.tokB} {
+			if bytes.Contains(logs, []byte(tok)) {
+				t.Error("a token appears in the workload's output")
+			}
+		}
+	})
 }
 
 // TestAttackPreloadBeforeSandbox: a job whose environment names a library
@@ -415,47 +432,33 @@ func TestAttackPreloadBeforeSandbox(t *testing.T) {
 	if _, err := exec.LookPath("cc"); err != nil {
 		t.Fatal("a C compiler is needed to build the library (apt-get install gcc)")
 	}
-	for _, mode := range []string{"uid", "landlock"} {
-		t.Run(mode, func(t *testing.T) {
-			if mode == "uid" && os.Geteuid() != 0 {
-				t.Skip("the uid sandbox needs root")
-			}
-			dir := t.TempDir()
-			os.Chmod(dir, 0o755) // the library is readable by the server and the tenant's user
-			marker := filepath.Join(dir, "marker")
-			src := filepath.Join(dir, "evil.c")
-			lib := filepath.Join(dir, "evil.so")
-			code := `#include <stdio.h>
+	eachSandbox(t, func(t *testing.T, mode string) {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755) // the library is readable by the server and the tenant's user
+		marker := filepath.Join(dir, "marker")
+		src := filepath.Join(dir, "evil.c")
+		lib := filepath.Join(dir, "evil.so")
+		code := `#include <stdio.h>
 #include <unistd.h>
 __attribute__((constructor)) static void evil(void) {
 	FILE *f = fopen("` + marker + `", "a");
 	if (f) { fprintf(f, "uid %d\n", (int)getuid()); fclose(f); }
 }
 `
-			if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
-				t.Fatalf("cc: %v\n%s", err, out)
-			}
-			os.Chmod(lib, 0o755)
-			tv := newTenants(t, "--workload-sandbox", mode)
-			job := jobFor("lab", "SG", nil, "echo workload-ran") + "    env: {LD_PRELOAD: " + lib + "}\n"
-			ctx := context.Background()
-			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r = waitRun(t, tv.alpha, r.ID)
-			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
-			if !bytes.Contains(logs, []byte("workload-ran")) {
-				t.Fatalf("the workload did not run (%s: %s):\n%s", r.State, r.Reason, logs)
-			}
-			if got, err := os.ReadFile(marker); err == nil {
-				t.Errorf("the preloaded library ran outside the sandbox (%s)", strings.TrimSpace(string(got)))
-			}
-		})
-	}
+		if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+			t.Fatalf("cc: %v\n%s", err, out)
+		}
+		os.Chmod(lib, 0o755)
+		tv := newTenants(t, "--workload-sandbox", mode)
+		job := jobFor("lab", "SG", nil, "echo workload-ran") + "    env: {LD_PRELOAD: " + lib + "}\n"
+		sandboxedRun(t, tv, job, "workload-ran")
+		if got, err := os.ReadFile(marker); err == nil {
+			t.Errorf("the preloaded library ran outside the sandbox (%s)", strings.TrimSpace(string(got)))
+		}
+	})
 }
 
 // TestAttackLedgerUnderKill: `dataset stage` killed with SIGKILL at random
@@ -1004,28 +1007,14 @@ func main() {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	for _, mode := range []string{"uid", "landlock"} {
-		t.Run(mode, func(t *testing.T) {
-			if mode == "uid" && os.Geteuid() != 0 {
-				t.Skip("the uid sandbox needs root")
-			}
-			tv := newTenants(t, "--workload-sandbox", mode)
-			job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
-			ctx := context.Background()
-			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r = waitRun(t, tv.alpha, r.ID)
-			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
-			if !bytes.Contains(logs, []byte("done-probing")) {
-				t.Fatalf("the probe did not run (%s: %s):\n%s", r.State, r.Reason, logs)
-			}
-			if bytes.Contains(logs, []byte("REACHED")) || !bytes.Contains(logs, []byte("io_uring: operation not permitted")) {
-				t.Errorf("the workload reached the network:\n%s", logs)
-			}
-		})
-	}
+	eachSandbox(t, func(t *testing.T, mode string) {
+		tv := newTenants(t, "--workload-sandbox", mode)
+		job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
+		logs := sandboxedRun(t, tv, job, "done-probing")
+		if bytes.Contains(logs, []byte("REACHED")) || !bytes.Contains(logs, []byte("io_uring: operation not permitted")) {
+			t.Errorf("the workload reached the network:\n%s", logs)
+		}
+	})
 }
 
 // TestScreeningImportRechecksRuns: a run of an organisation the law
