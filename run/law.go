@@ -567,6 +567,14 @@ func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, e
 	for _, row := range rows {
 		r, err := c.decodeRow(row)
 		if err != nil {
+			// A run whose stored document does not read cannot be judged:
+			// the check names it as undetermined, where it left it out and
+			// recorded a check that had judged every run.
+			c.cfg.Logger.Error("law check: a run's stored document does not read", "run", row.ID, "tenant", row.Tenant, "err", err)
+			mu.Lock()
+			res.Runs++
+			res.Undetermined = append(res.Undetermined, row.ID)
+			mu.Unlock()
 			continue
 		}
 		sem <- struct{}{}

@@ -762,3 +762,28 @@ func TestLawCheckWhenTheLawChangesUnderOneRevision(t *testing.T) {
 		t.Errorf("a server that took over with another law did not check: %q", checks())
 	}
 }
+
+// TestLawCheckNamesUnreadableRuns: a live run whose stored document does
+// not read cannot be judged; the law check names it as undetermined, where
+// it left it out of a check recorded as having judged every run.
+func TestLawCheckNamesUnreadableRuns(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.controller(nil)
+	if _, _, err := f.st.CreateRun(ctx, &store.Run{ID: "run-unreadable", Tenant: "t1", Job: "j", State: string(Running), Data: []byte(`{"documents": 7}`)}, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	c.lawTick(ctx)
+	es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("law checks: %d, %v", len(es), err)
+	}
+	var p struct {
+		Runs         int
+		Undetermined []string
+	}
+	json.Unmarshal(es[0].Payload, &p)
+	if p.Runs != 1 || len(p.Undetermined) != 1 || p.Undetermined[0] != "run-unreadable" {
+		t.Errorf("the check recorded %+v, want the unreadable run named as undetermined", p)
+	}
+}
