@@ -78,11 +78,50 @@ func helperArgs(cfg Config) []string {
 	return []string{cfg.Exe, "agent"}
 }
 
-// sandboxCommand returns the command that runs args confined as sb says:
-// the sandbox-exec helper applies the confinement to itself and then
-// executes args. The workload may write only its data, checkpoint and
-// temporary directories.
-func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*exec.Cmd, error) {
+// sandboxed is a command sandboxCommand made: started with Start, which
+// hands a confining helper the command's environment.
+type sandboxed struct {
+	*exec.Cmd
+	// env is the command's environment when the helper reads it from a
+	// pipe (fd 3), nil when the command has it as its own.
+	env []string
+}
+
+// Start starts the command. The environment reaches a confining helper by
+// a pipe, not as its own: the dynamic loader reads LD_PRELOAD,
+// LD_LIBRARY_PATH and the like when the helper starts, before it confines
+// itself, and the environment is the tenant's to write. The helper starts
+// with none and gives the command its environment at the exec. The parent
+// keeps no end of the pipe past the start: a helper that ends unread
+// fails the write (EPIPE), which ends its goroutine.
+func (s *sandboxed) Start() error {
+	if s.env == nil {
+		return s.Cmd.Start()
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	s.ExtraFiles = []*os.File{r} // fd 3: --env-fd 3
+	err = s.Cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
+		return err
+	}
+	go func() {
+		// The pipe holds 64 KiB; the rest is taken as the helper reads.
+		w.Write([]byte(strings.Join(s.env, "\x00")))
+		w.Close()
+	}()
+	return nil
+}
+
+// sandboxCommand returns the command that runs args confined as sb says,
+// with the environment env: the sandbox-exec helper applies the
+// confinement to itself and then executes args. The workload may write
+// only its data, checkpoint and temporary directories.
+func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*sandboxed, error) {
 	if sb.Mode == SandboxNone {
 		path, err := exec.LookPath(args[0])
 		if err != nil {
@@ -90,7 +129,7 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*exe
 		}
 		c := exec.Command(path, args[1:]...)
 		c.Env = env
-		return c, nil
+		return &sandboxed{Cmd: c}, nil
 	}
 	exe := args[0]
 	h := helperArgs(cfg)
@@ -108,26 +147,14 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*exe
 	if sb.Mode == SandboxLandlock && filepath.IsAbs(cfg.Exe) && cfg.Exe != exe {
 		hargs = append(hargs, "--ro", cfg.Exe)
 	}
-	// The command's environment reaches the helper by a pipe, not as its
-	// own: the dynamic loader reads LD_PRELOAD, LD_LIBRARY_PATH and the
-	// like when the helper starts, before it confines itself, and the
-	// environment is the tenant's to write. The helper starts with none
-	// and gives the command its environment at the exec.
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
 	hargs = append(hargs, "--env-fd", "3", "--")
 	hargs = append(hargs, args...)
 	c := exec.Command(h[0], hargs...)
-	c.Env = []string{}
-	c.ExtraFiles = []*os.File{r}
-	go func() {
-		// The pipe holds 64 KiB; the rest is taken as the helper reads.
-		w.Write([]byte(strings.Join(env, "\x00")))
-		w.Close()
-	}()
-	return c, nil
+	c.Env = []string{} // the helper's own: none (Start)
+	if env == nil {
+		env = []string{}
+	}
+	return &sandboxed{Cmd: c, env: env}, nil
 }
 
 // workloadExe is the path by which the workload runs Meridian's own
