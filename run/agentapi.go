@@ -91,7 +91,12 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			return
 		}
 		if err != nil {
-			agentErr(w, http.StatusServiceUnavailable, "cannot check the credential now: "+err.Error())
+			// The caller has shown no valid credential yet: the store's
+			// error (on PostgreSQL it names the database's host, user and
+			// database) goes to the server's log, not to it.
+			c.cfg.Logger.Error("agent credential check", "run", id, "remote", req.RemoteAddr, "err", err)
+			w.Header().Set("Retry-After", "5")
+			agentErr(w, http.StatusServiceUnavailable, "cannot check the credential now (the server's store did not answer); try again")
 			return
 		}
 		r, err := fromRow(row)

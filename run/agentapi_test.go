@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,5 +367,35 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 	}
 	if got, _ := e.c.Get(ctx, "t1", r.ID); got.State != Running {
 		t.Errorf("after the flood the run is %s: %s", got.State, got.Reason)
+	}
+}
+
+// runsDown fails GetRun, naming the database as PostgreSQL's errors do,
+// while down is set.
+type runsDown struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (r runsDown) GetRun(ctx context.Context, id string) (*store.Run, error) {
+	if r.down.Load() {
+		return nil, errors.New("failed to connect to `host=db.internal user=meridian database=meridian`: connection refused")
+	}
+	return r.Store.GetRun(ctx, id)
+}
+
+// TestAgentStoreErrorTellsNoInternals: an agent request the store cannot
+// check is answered 503 with Retry-After, which agents retry, and the
+// store's error (the database's host and user) goes to the server's log,
+// not to the caller, who has shown no valid credential yet.
+func TestAgentStoreErrorTellsNoInternals(t *testing.T) {
+	var down atomic.Bool
+	e := newEnv(t, func(c *Config) { c.Store = runsDown{Store: c.Store, down: &down} })
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	down.Store(true)
+	defer down.Store(false)
+	code, msg, h := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}"))
+	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || strings.Contains(msg, "db.internal") || strings.Contains(msg, "user=") {
+		t.Errorf("store down: %d %q (Retry-After %q), want 503 naming nothing of the store", code, msg, h.Get("Retry-After"))
 	}
 }
