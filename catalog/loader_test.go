@@ -130,6 +130,9 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong type: list for integer", "count: 8", "count: [8]", 26, "spec.pools[0].count", "want a whole number, got a list", nil},
 		{"wrong type: quoted number", "pricePerHour: 2", `pricePerHour: "2"`, 28, "spec.pools[0].pricePerHour", `want a number, got "2"`, nil},
 		{"wrong type: bool", "  headquarters: CN\n", "  headquarters: CN\n  usPerson: maybe\n", 8, "spec.usPerson", "want true or false", nil},
+		// An organisation headquartered in the US that said it was no US
+		// person escaped every rule on US persons (GP10's Ascend ban among them).
+		{"US headquarters unsaying US person", "  headquarters: CN\n", "  headquarters: US\n  usPerson: false\n", 8, "spec.usPerson", "contradicts spec.headquarters US", nil},
 		{"wrong type: scalar for list", "datasets: [data]", "datasets: data", 37, "spec.datasets", "want a list", nil},
 		{"wrong type: scalar for mapping", "model: {parameters: 7e9}", "model: 7e9", 38, "spec.model", "want a mapping", nil},
 		{"unknown country", "country: MY", "country: XX", 21, "spec.country", `"XX" is not a known country`, []string{"CN", "DE"}},

@@ -171,6 +171,12 @@ func (v *validator) organization(o *Organization) {
 	if o.Spec.RestrictedParty != "" {
 		v.oneOf(o.Pos, res, "spec.restrictedParty", o.Spec.RestrictedParty, RestrictedPartyValues)
 	}
+	if o.Spec.USPerson != nil && !*o.Spec.USPerson && o.Spec.Headquarters == "US" {
+		// An entity organised under US law is a US person (EAR §772.1):
+		// the flag is for a person the headquarters do not show (a US
+		// citizen's or a US branch's work abroad), never to unsay them.
+		v.add(o.Pos, res, "spec.usPerson", "false contradicts spec.headquarters US: an organisation headquartered in the US is a US person (15 CFR 772.1)")
+	}
 	for i, a := range o.Spec.Attributes {
 		v.oneOf(o.Pos, res, fmt.Sprintf("spec.attributes[%d]", i), a, OrgAttributeIDs)
 	}
