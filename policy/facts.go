@@ -26,7 +26,7 @@ import (
 //	acc       id, vendor, origin, dataCenter, tpp, pd, scaleUpGBs, memoryBandwidthGBs, bf16TFLOPS, fp8TFLOPS, memoryGB
 //	def       the packs' definitions, evaluated per candidate class
 //	dataset   name, origin, originEEA, location, class, personal, subjects,
-//	          originSubjects, originSensitiveSubjects, bases
+//	          originSubjects, originSensitiveSubjects, originDeidentifiedSubjects, bases
 //	transfer  from, to, toEEA, toEU, toGroups, toAdequacy (scopes adopted on asOf)
 //	delivery  to, toEEA, toEU, toGroups, toAdequacy (one country of job.weightsDelivery)
 //	threshold the packs' thresholds (evaluated under each reading)

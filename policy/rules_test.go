@@ -62,6 +62,7 @@ var ruleCases = []ruleCase{
 	{rule: "id-pp71-public-scope", want: Advisory, in: "2025-07-20", out: "2019-01-01", org: "eu-lab", site: "sg-1", datasets: []string{"id-users"}},
 	{rule: "my-pdpa-129", want: Obligation, in: "2025-07-20", out: "2025-03-01", org: "eu-lab", site: "sg-1", datasets: []string{"my-users"}},
 	{rule: "us-doj-dsp-2025", want: Deny, in: "2025-07-20", out: "2025-03-01", org: "cn-lab", site: "us-east-1", datasets: []string{"us-health-200k"}},
+	{rule: "us-doj-dsp-2025-deidentified", want: Advisory, in: "2025-07-20", out: "2025-03-01", org: "cn-lab", site: "us-east-1", datasets: []string{"us-deid-200k"}},
 	{rule: "us-doj-dsp-2025-destination", want: Deny, in: "2025-07-20", out: "2025-03-01", org: "us-lab", site: "cn-hangzhou-1", datasets: []string{"us-health-200k"}},
 	{rule: "eu-ai-act-art53", want: Obligation, in: "2025-08-10", out: "2025-07-01", org: "eu-lab", site: "de-frankfurt-1", job: jobSpec{Markets: []string{"EU"}}, flops: 5e23},
 	{rule: "eu-ai-act-art52-notify", want: Obligation, in: "2025-08-10", out: "2025-07-01", org: "eu-lab", site: "de-frankfurt-1", job: jobSpec{Markets: []string{"DE"}}, flops: 3e25},

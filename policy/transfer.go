@@ -44,7 +44,7 @@ func (s *Session) datasetFacts(ds *catalog.Dataset) facts {
 	}
 	bases := append([]string{}, ds.Spec.TransferBases...)
 	m["bases"] = bases
-	var personal, sensitive int64
+	var personal, sensitive, deidentified int64
 	seen := map[*catalog.Dataset]bool{}
 	all := append([]*catalog.Dataset{ds}, s.q.Datasets...)
 	for _, d := range all {
@@ -57,10 +57,13 @@ func (s *Session) datasetFacts(ds *catalog.Dataset) facts {
 			personal += d.Spec.Subjects
 		case catalog.ClassSensitivePersonal:
 			sensitive += d.Spec.Subjects
+		case catalog.ClassDeidentified:
+			deidentified += d.Spec.Subjects
 		}
 	}
 	m["originSubjects"] = personal
 	m["originSensitiveSubjects"] = sensitive
+	m["originDeidentifiedSubjects"] = deidentified
 	return m
 }
 

@@ -24,7 +24,7 @@ var factFields = map[string][]string{
 	"acc": {"id", "vendor", "origin", "dataCenter", "tpp", "pd", "dieAreaMM2", "scaleUpGBs", "memoryBandwidthGBs",
 		"bf16TFLOPS", "fp8TFLOPS", "memoryGB"},
 	"dataset": {"name", "origin", "originEEA", "location", "class", "personal", "subjects",
-		"originSubjects", "originSensitiveSubjects", "bases"},
+		"originSubjects", "originSensitiveSubjects", "originDeidentifiedSubjects", "bases"},
 	"transfer": {"from", "to", "toEEA", "toEU", "toGroups", "toAdequacy"},
 	"delivery": {"to", "toEEA", "toEU", "toGroups", "toAdequacy"},
 }
