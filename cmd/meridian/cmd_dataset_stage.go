@@ -170,7 +170,7 @@ func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query
 		}
 		fmt.Fprintf(w, "staging %s to %s (%s) as of %s %s (dry run: nothing moved)\n", ds.Metadata.Name, site.Metadata.Name, site.Spec.Country, q.AsOf, verdict)
 		for _, f := range dec.Denials {
-			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
 		}
 		return nil
 	})

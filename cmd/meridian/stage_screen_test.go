@@ -40,6 +40,10 @@ func TestDatasetStageScreensTheOrganisation(t *testing.T) {
 	if !isCode(err, exitNoPlacement) || !strings.Contains(out, "would be refused") || !strings.Contains(out, "restricted-party status is undetermined") {
 		t.Fatalf("dry run for an undetermined organisation: %v\n%s", err, out)
 	}
+	// Each denial names its rule once, as a staging's refusal does.
+	if strings.Contains(out, "meridian-fail-closed: meridian-fail-closed:") {
+		t.Errorf("the dry run names the rule twice:\n%s", out)
+	}
 	_, err = runCLI(t, "dataset", "stage", "logs", "--to", "test-site", "-f", siteFile, "-f", orgFile, "--org", "exemplar")
 	if !isCode(err, exitNoPlacement) || !strings.Contains(err.Error(), "restricted-party status is undetermined") || !strings.Contains(err.Error(), "Examplar Lab GmbH") {
 		t.Fatalf("stage for an undetermined organisation: %v", err)
