@@ -27,17 +27,27 @@ func newAuditCmd() *cobra.Command {
 	}
 	var cf clientFlags
 	var out, runID string
+	var all bool
 	logCmd := &cobra.Command{
-		Use:     "log [--run ID]",
-		Short:   "Print audit entries: plans with rule ids, decisions, state changes, checkpoint moves",
-		Example: "  meridian audit log --run run-3f9a1c2b7d4e -o json",
-		Args:    cobra.NoArgs,
+		Use:   "log [--run ID | --all]",
+		Short: "Print audit entries: plans with rule ids, decisions, state changes, checkpoint moves",
+		Example: `  meridian audit log --run run-3f9a1c2b7d4e -o json
+  meridian audit log --all        # the whole chain: other tenants' entries as their hashes only`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all && runID != "" {
+				return badInput(errors.New("--all and --run: give one (--all is the whole chain, --run one run's entries)"))
+			}
 			c, err := cf.client()
 			if err != nil {
 				return badInput(err)
 			}
-			es, err := c.Audit(cmd.Context(), runID)
+			var es []audit.Entry
+			if all {
+				es, err = c.AuditAll(cmd.Context())
+			} else {
+				es, err = c.Audit(cmd.Context(), runID)
+			}
 			if err != nil {
 				return apiErr(err)
 			}
@@ -48,6 +58,10 @@ func newAuditCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tRUN\tHASH\tPAYLOAD")
 				for _, e := range es {
+					if e.Redacted {
+						fmt.Fprintf(tw, "%d\t%s\t-\t-\t%s\t(another tenant's entry: its hash only)\n", e.Seq, shortTime(e.Time), e.Hash[:12])
+						continue
+					}
 					p := string(e.Payload)
 					if len(p) > 100 {
 						p = p[:97] + "..."
@@ -59,6 +73,7 @@ func newAuditCmd() *cobra.Command {
 		},
 	}
 	logCmd.Flags().StringVar(&runID, "run", "", "only this run's entries")
+	logCmd.Flags().BoolVar(&all, "all", false, "the whole chain, other tenants' entries as their hashes only (so that the chain can be followed); an admin token reads the server's own entries in full")
 	addClientFlags(logCmd, &cf)
 	addOutputFlag(logCmd, &out)
 

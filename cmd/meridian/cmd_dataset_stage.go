@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -74,6 +75,14 @@ the law about another date and moves nothing.`,
 			if err != nil {
 				return err
 			}
+			// The organisation is screened against the list imported into
+			// the state directory, as plan screens it and as the server
+			// screens every staging: an exporter that matches a listed
+			// party, or whose match awaits a person's decision, moves no
+			// data (the law fails closed). Without this, a staging from
+			// the command line went ahead for an organisation every plan
+			// refused.
+			q = (&screen.Screener{Store: &screen.Store{Dir: st.ScreeningDir()}}).Query(q)
 			// Volume thresholds count what was exported before: the state
 			// directory's ledger. A dry run on a state directory without
 			// a database has none to read, and its advisory says so. A
@@ -161,7 +170,7 @@ func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query
 		}
 		fmt.Fprintf(w, "staging %s to %s (%s) as of %s %s (dry run: nothing moved)\n", ds.Metadata.Name, site.Metadata.Name, site.Spec.Country, q.AsOf, verdict)
 		for _, f := range dec.Denials {
-			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, f.Message, f.Source)
+			fmt.Fprintf(w, "  rule %s: %s (source: %s)\n", f.Rule, planner.FindingMessage(f), f.Source)
 		}
 		return nil
 	})

@@ -17,12 +17,14 @@ import (
 
 // readRuleFiles reads rule files (a file, or a directory's *.yaml/*.yml)
 // for sending to a server, refusing what the server would refuse for size.
-func readRuleFiles(paths []string) ([]api.RuleFile, error) {
+// flag is the option that named the paths (-f for rules apply, --rules for
+// what-if), so that an error names what the user typed.
+func readRuleFiles(flag string, paths []string) ([]api.RuleFile, error) {
 	var out []api.RuleFile
 	for _, p := range paths {
 		fs, err := policy.ReadFiles(p)
 		if err != nil {
-			return nil, fmt.Errorf("-f %s: %w", p, err)
+			return nil, fmt.Errorf("%s %s: %w", flag, p, err)
 		}
 		for _, f := range fs {
 			out = append(out, api.RuleFile{Name: ruleFileName(f.Name), Content: string(f.Data)})
@@ -68,7 +70,7 @@ before that date. Takes the admin token.`,
 			if len(files) == 0 && len(remove) == 0 {
 				return badInput(errors.New("-f: give rule files or a directory (or --remove NAME)"))
 			}
-			rf, err := readRuleFiles(files)
+			rf, err := readRuleFiles("-f", files)
 			if err != nil {
 				return badInput(err)
 			}

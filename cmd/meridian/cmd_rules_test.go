@@ -76,6 +76,10 @@ func TestRulesBadInput(t *testing.T) {
 		{[]string{"rules", "show", "no-such-rule"}, `no rule "no-such-rule"`},
 		{[]string{"rules", "--rules", "does-not-exist"}, "does-not-exist"},
 		{[]string{"rules", "-o", "xml", "--as-of", "2025-01-01"}, "-o"},
+		// Proposed packs a server is asked about are named by the flag
+		// that gave them: what-if's --rules, rules apply's -f.
+		{[]string{"what-if", "--rules", "does-not-exist"}, "--rules does-not-exist:"},
+		{[]string{"rules", "apply", "-f", "does-not-exist", "--reason", "r"}, "-f does-not-exist:"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

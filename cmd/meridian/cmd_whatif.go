@@ -84,7 +84,7 @@ Exit 0 when nothing is affected, 3 when something is, 2 on bad input.`,
 }
 
 func whatIfServer(cmd *cobra.Command, cf *clientFlags, ruleDirs []string, asOf, out string) error {
-	rf, err := readRuleFiles(ruleDirs)
+	rf, err := readRuleFiles("--rules", ruleDirs)
 	if err != nil {
 		return badInput(err)
 	}

@@ -42,7 +42,7 @@ var readmeSteps = []readmeStep{
 	{cmd: "go run ./cmd/meridian estimate --calibration", want: []string{"published"}, limit: 4 * time.Minute},
 	{cmd: "go run ./cmd/meridian rules --as-of 2025-10-15 --rules examples/rules", want: []string{"2025-10-15"}},
 	{cmd: "go run ./cmd/meridian rules lint examples/provenance-rules", want: []string{"no problems"}},
-	{cmd: "go run ./cmd/meridian screen import screen/testdata/csl-sample.csv", want: []string{"csl-sample.csv"}},
+	{cmd: "MERIDIAN_HOME=$(mktemp -d) go run ./cmd/meridian screen import screen/testdata/csl-sample.csv", want: []string{"csl-sample.csv"}},
 	{cmd: "go run ./cmd/meridian catalog sites --country MY", want: []string{"my-johor-1", "ACCESS"}},
 	{cmd: "go run ./cmd/meridian validate -f examples/eu-personal.yaml", want: []string{"ok: 1 organizations, 1 datasets"}},
 
