@@ -13,10 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	seccomparch "github.com/elastic/go-seccomp-bpf/arch"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -365,17 +368,63 @@ func denyNetwork() error {
 	inet := func(family uint64) seccomp.NameWithConditions {
 		return seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: family}}}
 	}
-	return seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy: seccomp.Policy{
-			DefaultAction: seccomp.ActionAllow,
-			Syscalls: []seccomp.SyscallGroup{
-				{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6)}},
-				{Action: seccomp.ActionErrno, Names: []string{"io_uring_setup"}},
-			},
+	policy := seccomp.Policy{
+		DefaultAction: seccomp.ActionAllow,
+		Syscalls: []seccomp.SyscallGroup{
+			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6)}},
+			{Action: seccomp.ActionErrno, Names: []string{"io_uring_setup"}},
 		},
-	})
+	}
+	prog, err := nativeOnly(policy)
+	if err != nil {
+		return err
+	}
+	return loadSeccomp(prog)
+}
+
+// nativeOnly is policy's program behind a check that refuses every system
+// call made through another architecture's entry: the library's program
+// gives such a call its default action, which here allows, and a workload
+// on an x86-64 kernel made i386 calls (int $0x80: socket is 359 there) or
+// on arm64 32-bit ARM ones, past every rule written for the native
+// numbers. The library refuses x32 calls itself.
+func nativeOnly(policy seccomp.Policy) ([]bpf.RawInstruction, error) {
+	native, err := seccomparch.GetInfo("")
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	body, err := policy.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	const archOffset = 4 // seccomp_data.arch
+	prog := append([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: archOffset, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(native.ID), SkipTrue: 1},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+	}, body...)
+	return bpf.Assemble(prog)
+}
+
+// loadSeccomp sets no_new_privs and loads prog on every thread of the
+// process.
+func loadSeccomp(prog []bpf.RawInstruction) error {
+	if len(prog) == 0 || len(prog) > 4096 {
+		return fmt.Errorf("seccomp: a program of %d instructions", len(prog))
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("seccomp: no_new_privs: %w", err)
+	}
+	filters := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		filters[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filters)), Filter: &filters[0]}
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("seccomp: load the filter: %w", e)
+	}
+	runtime.KeepAlive(filters)
+	return nil
 }
 
 // dropTo switches the calling (locked) thread to uid and gid with no

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -981,12 +982,45 @@ func main() {
 	try("udp", syscall.AF_INET, syscall.SOCK_DGRAM, 0, port)
 	_, _, e := syscall.Syscall(425, 8, 0, 0) // io_uring_setup
 	fmt.Println("io_uring:", e)
+	compat()
 	fmt.Println("done-probing")
 }
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", probe, src)
+	// The same socket through the kernel's i386 entry (int $0x80, where
+	// socket is 359): a seccomp filter written for the native numbers let
+	// it through.
+	compat := "package main\n\nfunc compat() { println(\"compat: none on this architecture\") }\n"
+	if runtime.GOARCH == "amd64" {
+		compat = `package main
+
+import "fmt"
+
+func int80(trap, a1, a2, a3 uintptr) uintptr
+
+func compat() {
+	fd := int32(int80(359, 2, 1, 262)) // i386 socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)
+	if fd >= 0 {
+		fmt.Println("REACHED i386 socket: fd", fd)
+		return
+	}
+	fmt.Println("DENIED i386 socket: errno", -fd)
+}
+`
+		asm := "#include \"textflag.h\"\n\n" +
+			"TEXT ·int80(SB),NOSPLIT,$0-40\n" +
+			"\tMOVQ trap+0(FP), AX\n\tMOVQ a1+8(FP), BX\n\tMOVQ a2+16(FP), CX\n\tMOVQ a3+24(FP), DX\n" +
+			"\tINT $0x80\n\tMOVQ AX, ret+32(FP)\n\tRET\n"
+		if err := os.WriteFile(filepath.Join(dir, "int80_amd64.s"), []byte(asm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compat.go"), []byte(compat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", probe, ".")
+	build.Dir = dir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the probe: %v\n%s", err, out)
