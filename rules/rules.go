@@ -55,6 +55,10 @@ type State struct {
 
 	mu  sync.RWMutex
 	cur *Current
+	// behind is why the latest revision in the store does not load here
+	// (nil when it does): the law in force is then one this server cannot
+	// apply, and its plans and stagings fail closed until it can.
+	behind error
 	// applying serialises Apply in this process; the store's revision
 	// check serialises it between processes sharing the store.
 	applying sync.Mutex
@@ -80,16 +84,40 @@ func (s *State) Refresh(ctx context.Context) error {
 	if n := len(revs); n > 0 {
 		cur.Rev, cur.Hash, cur.Files = revs[n-1].Rev, revs[n-1].Hash, revs[n-1].Files
 	}
-	if old := s.Current(); old != nil && old.Rev == cur.Rev {
+	if old := s.Current(); old != nil && old.Rev >= cur.Rev {
+		s.setBehind(nil)
 		return nil
 	}
 	eng, err := s.load(cur.Files)
 	if err != nil {
-		return fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		err = fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		if s.Current() != nil {
+			// Another server applied it: it is the law in force, and
+			// planning on under the older revision here would ignore it.
+			s.setBehind(fmt.Errorf("this server cannot load rules revision %d, the law in force (it applies %d): %w", cur.Rev, s.Current().Rev, err))
+		}
+		return err
 	}
 	cur.Engine, cur.Dates = eng, eng.Dates()
 	s.advance(cur)
+	s.setBehind(nil)
 	return nil
+}
+
+func (s *State) setBehind(err error) {
+	s.mu.Lock()
+	s.behind = err
+	s.mu.Unlock()
+}
+
+// Behind says why this server cannot apply the law in force: the latest
+// revision in the store, which another server applied, does not load
+// here (a rule directory or a binary that differs). nil when it applies
+// it. Plans and law decisions through the state fail closed meanwhile.
+func (s *State) Behind() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.behind
 }
 
 // advance puts next in force unless the law in force is as new or newer:
@@ -325,6 +353,9 @@ func (s *State) Law() planner.Law { return stateLaw{s} }
 type stateLaw struct{ s *State }
 
 func (l stateLaw) Session(q policy.Query) (planner.Session, error) {
+	if err := l.s.Behind(); err != nil {
+		return nil, err
+	}
 	sess, err := l.s.Current().Engine.Session(q)
 	if err != nil {
 		return nil, err
@@ -336,6 +367,9 @@ func (l stateLaw) Dates() []catalog.Date { return l.s.Current().Dates }
 
 // EvaluateTransfer implements transfer.Law with the law in force.
 func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
+	if err := s.Behind(); err != nil {
+		return policy.Decision{Denials: []policy.Finding{policy.EngineFinding(err.Error())}}
+	}
 	return s.Current().Engine.EvaluateTransfer(q, ds, to)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -337,5 +338,64 @@ func TestApplyNeverRollsBack(t *testing.T) {
 	}
 	if _, ok := s.Current().Engine.Rule("test-later"); !ok {
 		t.Fatal("the newer revision's rule is not in force")
+	}
+}
+
+// TestBehindFailsClosed: a revision another server applied that does not
+// load here (this server's rules directory defines the same rule id) is
+// the law in force all the same. This server planned and staged on under
+// its older revision; it now refuses both, saying why, until a revision
+// it can load is applied.
+func TestBehindFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	dir := t.TempDir()
+	f := pack("clash.yaml", "test-clash", "MY", "2030-01-01")
+	if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	here, err := Open(ctx, st, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := policy.Query{AsOf: catalog.MustDate("2026-01-01"), Countries: countries}
+	ds := &catalog.Dataset{Metadata: catalog.Metadata{Name: "d"}, Spec: catalog.DatasetSpec{Origin: "DE", Classification: catalog.ClassPublic}}
+	if _, err := here.Law().Session(q); err != nil {
+		t.Fatalf("before any revision: %v", err)
+	}
+	if _, _, err := other.Apply(ctx, Change{Files: []policy.File{pack("clash.yaml", "test-clash", "SG", "2030-01-01")}}, "admin", "other server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err == nil {
+		t.Fatal("a revision whose rule id this server's directory also defines loaded")
+	}
+	if _, err := here.Law().Session(q); err == nil || !strings.Contains(err.Error(), "cannot load rules revision 1") {
+		t.Errorf("a plan under the older revision: err %v, want a refusal naming revision 1", err)
+	}
+	if d := here.EvaluateTransfer(q, ds, "FR"); d.Allowed || len(d.Denials) == 0 || !strings.Contains(d.Denials[0].Message, "cannot load rules revision 1") {
+		t.Errorf("a staging under the older revision: %+v, want denied naming revision 1", d)
+	}
+	if _, _, err := other.Apply(ctx, Change{Files: []policy.File{pack("other.yaml", "test-other", "SG", "2030-01-01")}, Remove: []string{"clash.yaml"}}, "admin", "other server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err != nil {
+		t.Fatalf("a revision that loads: %v", err)
+	}
+	if here.Behind() != nil || here.Current().Rev != 2 {
+		t.Fatalf("after revision 2: behind %v, revision %d", here.Behind(), here.Current().Rev)
+	}
+	if _, err := here.Law().Session(q); err != nil {
+		t.Errorf("under revision 2: %v", err)
+	}
+	if d := here.EvaluateTransfer(q, ds, "FR"); !d.Allowed {
+		t.Errorf("a public dataset to FR under revision 2: %+v", d)
 	}
 }

@@ -37,6 +37,10 @@ type LawNow struct {
 	Digest string
 	// Exports is what the law counts of earlier exports.
 	Exports policy.Exports
+	// Behind, when set, says why this server cannot apply the law in force
+	// (a newer rules revision does not load here): no law check runs or
+	// is recorded under the older revision meanwhile.
+	Behind error
 }
 
 // lawNow is the configured law in force (a static law with no dates when
@@ -210,6 +214,10 @@ func (c *Controller) lawTick(ctx context.Context) {
 		return
 	}
 	ln := c.lawNow()
+	if ln.Behind != nil {
+		c.lawFailed("law check", ln.Rev, ln.Behind)
+		return
+	}
 	if c.lawClock().Before(c.lawRetry) && ln.Rev == c.lawRetryRev {
 		// Waiting after failures (lawFailed); a new revision is checked
 		// at once, and deferred withdrawals keep their own pace.

@@ -787,3 +787,25 @@ func TestLawCheckNamesUnreadableRuns(t *testing.T) {
 		t.Errorf("the check recorded %+v, want the unreadable run named as undetermined", p)
 	}
 }
+
+// TestNoLawCheckWhileBehind: a server that cannot load the law in force (a
+// newer revision another server applied) neither checks under its older
+// rules nor records such a check as the law's.
+func TestNoLawCheckWhileBehind(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.controller(func(cfg *Config) {
+		cfg.LawNow = func() LawNow {
+			ln := f.lawNow()
+			ln.Behind = errors.New("this server cannot load rules revision 7")
+			return ln
+		}
+	})
+	c.lawTick(ctx)
+	if rev, day, err := f.st.LawCheck(ctx); err != nil || day != "" {
+		t.Fatalf("a server behind the law in force recorded a check (revision %d, day %q, err %v)", rev, day, err)
+	}
+	if c.lawFails == 0 {
+		t.Error("the tick did not count as a failed check")
+	}
+}

@@ -150,7 +150,7 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	return func() run.LawNow {
 		cur := rs.Current()
 		return run.LawNow{Rev: cur.Rev, Law: screenPlanLaw{planner.PolicyLaw(cur.Engine), scr}, Transfer: screenTransferLaw{cur.Engine, scr}, Dates: cur.Dates,
-			Digest: "rules " + cur.Engine.Digest() + ", screening " + scr.Digest()}
+			Digest: "rules " + cur.Engine.Digest() + ", screening " + scr.Digest(), Behind: rs.Behind()}
 	}
 }
 
