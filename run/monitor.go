@@ -45,7 +45,7 @@ func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site b
 		if err := transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason); err != nil {
 			return err
 		}
-		siteClock(r, attempt, site.Started, site.Ended, now)
+		siteClockEvent(ch, siteClock(r, attempt, site.Started, site.Ended, now))
 		return nil
 	})
 	if err == nil {
@@ -286,7 +286,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			if err := transition(ch, r, Cancelled, "cancelled by the user"); err != nil {
 				return err
 			}
-			siteClock(r, attempt, site.Started, site.Ended, now)
+			siteClockEvent(ch, siteClock(r, attempt, site.Started, site.Ended, now))
 			return nil
 		})
 		return err == nil, err
@@ -396,7 +396,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		// When the site says the job started and ended: the controller
 		// may have missed both (a short job between two looks, or one
 		// that ran while the controller was down).
-		siteClock(r, attempt, st.Started, st.Ended, now)
+		siteClockEvent(ch, siteClock(r, attempt, st.Started, st.Ended, now))
 		recovered(ch, r, now)
 		return nil
 	})

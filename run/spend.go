@@ -8,6 +8,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
+	"meridian.dev/meridian/store"
 )
 
 // What a run's attempts used, and the job a re-plan plans: after a move the
@@ -56,9 +57,18 @@ func clockAttempt(r *Run, from State, now time.Time) {
 // later. So nothing a site says makes an attempt count more than the wall
 // time since it was submitted. An attempt without a submission stamp
 // (recorded before there were any) has no lower bound and takes nothing.
-func siteClock(r *Run, n int, started, ended, now time.Time) {
+//
+// A site whose start is later than now, or than its own end, has a clock
+// that is off (or says nothing true): neither of its times is taken, and
+// the attempt counts by the controller's own stamps (clockAttempt: from
+// when it saw the run hold its pool to when it saw it stop). Taking such a
+// start as now, as a start in the future was before, stamped a job that
+// ended between two looks as having run no time at all, and cut an end
+// the controller would have stamped back to the start. siteClock then
+// returns a note for the run's events saying so; else "".
+func siteClock(r *Run, n int, started, ended, now time.Time) string {
 	if r.Attempt != n {
-		return
+		return ""
 	}
 	for i := range r.Attempts {
 		a := &r.Attempts[i]
@@ -66,14 +76,22 @@ func siteClock(r *Run, n int, started, ended, now time.Time) {
 			continue
 		}
 		if a.Submitted.IsZero() {
-			return
+			return ""
 		}
 		lo := a.Submitted
 		if i > 0 && r.Attempts[i-1].Ended.After(lo) {
 			lo = r.Attempts[i-1].Ended
 		}
 		if lo.After(now) {
-			return
+			return ""
+		}
+		if !started.IsZero() && (started.After(now) || (!ended.IsZero() && started.After(ended))) {
+			after := "the server's clock (" + now.UTC().Format(time.RFC3339) + ")"
+			if !started.After(now) {
+				after = "its end (" + ended.UTC().Format(time.RFC3339) + ")"
+			}
+			return fmt.Sprintf("site %s says attempt %d's job started at %s, after %s: its clock is off, so its times are not taken and the attempt counts by the server's clock",
+				a.Site, n, started.UTC().Format(time.RFC3339), after)
 		}
 		if !started.IsZero() {
 			if t := clamp(started, lo, now); a.Started.IsZero() || t.Before(a.Started) {
@@ -85,7 +103,15 @@ func siteClock(r *Run, n int, started, ended, now time.Time) {
 				a.Ended = t
 			}
 		}
-		return
+		return ""
+	}
+	return ""
+}
+
+// siteClockEvent records siteClock's note, if any, in the run's events.
+func siteClockEvent(ch *store.Change, note string) {
+	if note != "" {
+		ch.Events = append(ch.Events, store.Event{Kind: "site-clock", Reason: note})
 	}
 }
 

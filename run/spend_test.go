@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -427,9 +428,10 @@ func (e *env) loseAfterCheckpoint(spec string) *Run {
 
 // TestSiteClockClamps: the times a site reports for an attempt's job count
 // only within the controller's bounds: a start not before the attempt was
-// submitted (nor before the previous attempt ended) nor after now, an end
-// not before the start nor after now; and they only ever move the
-// controller's own stamps earlier. A hostile site cannot make the attempt
+// submitted (nor before the previous attempt ended), an end not after
+// now; a start after now or after the site's own end is not taken, nor
+// the end with it; and they only ever move the controller's own stamps
+// earlier. A hostile site cannot make the attempt
 // count more than the wall time since it was submitted.
 func TestSiteClockClamps(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -454,8 +456,12 @@ func TestSiteClockClamps(t *testing.T) {
 	}{
 		{"honest", Succeeded, at(10.5), at(11.5), at(10.5), at(11.5)},
 		{"a start before the submission", Succeeded, at(-100), at(11), at(10), at(11)},
-		{"a start in the future", Running, at(1000), zero, at(12), zero},
-		{"an end before the start", Succeeded, at(11), at(10.5), at(11), at(11)},
+		// A start in the future, or after the site's own end: the
+		// site's clock is off, and neither time is taken (the
+		// controller's own stamps count instead).
+		{"a start in the future", Running, at(1000), zero, zero, zero},
+		{"a start in the future, an end before now", Succeeded, at(1000), at(11.5), zero, zero},
+		{"an end before the start", Succeeded, at(11), at(10.5), zero, zero},
 		{"an end in the future", Failed, at(11), at(1e6), at(11), at(12)},
 		{"both long ago", Succeeded, at(-50), at(-40), at(10), at(10)},
 		{"an end while still running is not an end", Running, at(11), at(11.5), at(11), zero},
@@ -465,8 +471,11 @@ func TestSiteClockClamps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := fresh(tt.state)
-			siteClock(r, 2, tt.started, tt.ended, at(12))
+			note := siteClock(r, 2, tt.started, tt.ended, at(12))
 			a := r.Attempts[1]
+			if offClock := tt.started.After(at(12)) || (!tt.ended.IsZero() && tt.started.After(tt.ended)); offClock != (note != "") {
+				t.Errorf("note %q for a start at %v, an end at %v", note, tt.started, tt.ended)
+			}
 			if !a.Started.Equal(tt.wantStart) || !a.Ended.Equal(tt.wantEnd) {
 				t.Fatalf("attempt from %v to %v, want %v to %v", a.Started, a.Ended, tt.wantStart, tt.wantEnd)
 			}
@@ -495,6 +504,30 @@ func TestSiteClockClamps(t *testing.T) {
 	siteClock(r, 2, at(10.2), at(11.1), at(12))
 	if a := r.Attempts[1]; !a.Started.Equal(at(10.2)) || !a.Ended.Equal(at(11.1)) {
 		t.Errorf("earlier site times: from %v to %v, want 10.2 to 11.1", a.Started, a.Ended)
+	}
+
+	// A site whose clock puts the start in the future, or after its own
+	// end, leaves the attempt to the controller's own clock: one the
+	// controller saw running from hour 11 and sees ended at hour 12
+	// counts that hour. Taking the start as now (hour 12), as before,
+	// and the end no earlier than it, counted nothing.
+	for _, site := range [][2]time.Time{{at(1000), at(10.5)}, {at(1000), at(1001)}, {at(11.8), at(11.2)}} {
+		r = fresh(Running)
+		r.Attempts[1].Started = at(11)
+		r.State = Succeeded
+		note := siteClock(r, 2, site[0], site[1], at(12))
+		clockAttempt(r, Running, at(12))
+		if a := r.Attempts[1]; !a.Started.Equal(at(11)) || !a.Ended.Equal(at(12)) || !strings.Contains(note, "clock is off") {
+			t.Errorf("site start %v, end %v: attempt from %v to %v (note %q), want the controller's hour 11 to 12", site[0], site[1], a.Started, a.Ended, note)
+		}
+	}
+	// One it never saw running (queued, then ended between two looks)
+	// is not stamped as having started when the controller looked.
+	r = fresh(Succeeded)
+	siteClock(r, 2, at(1000), at(1001), at(12))
+	clockAttempt(r, Queued, at(12))
+	if a := r.Attempts[1]; !a.Started.IsZero() || !a.Ended.IsZero() {
+		t.Errorf("a start in the future stamped the attempt from %v to %v, want no stamp", a.Started, a.Ended)
 	}
 
 	// An attempt recorded without a submission stamp has no lower bound:
@@ -675,5 +708,60 @@ func TestLostQueuedAttemptCountsSiteStart(t *testing.T) {
 	}
 	if got.Spent(a.Ended).Hours <= 0 {
 		t.Errorf("lost attempt counts %+v, want the time from its start", got.Spent(a.Ended))
+	}
+}
+
+// TestSiteClockAheadCountsByControllerClock: a site whose clock says a job
+// started after it ended (here the local site, whose job's start and end
+// are its files' times) leaves the attempt to the controller's clock: the
+// controller saw it running and then ended, and that time counts, with an
+// event that says why. Before, the end was taken no earlier than the
+// start, the controller's own stamp, and the attempt counted no time.
+func TestSiteClockAheadCountsByControllerClock(t *testing.T) {
+	c, dir := steppedLocal(t)
+	ctx := context.Background()
+	r := queuedJob(t, c, "sleep 1")
+	siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State == backend.Running })
+	r, _ = stepTo(t, c, r.ID, Running)
+	seen := r.Attempts[0].Started
+	if seen.IsZero() {
+		t.Fatalf("running attempt without a start: %+v", r.Attempts[0])
+	}
+	bs := siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State.Final() })
+	if bs.State != backend.Succeeded {
+		t.Fatalf("job at the site: %+v, want succeeded", bs)
+	}
+	// The site's clock: the job started an hour from now and ended an
+	// hour before the controller saw it run.
+	job := filepath.Join(dir, "sites", r.Site, "jobs", r.Handle)
+	for name, at := range map[string]time.Time{"pid": time.Now().Add(time.Hour), "exitcode": seen.Add(-time.Hour)} {
+		if err := os.Chtimes(filepath.Join(job, name), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bs = siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State.Final() }); !bs.Started.After(time.Now()) || !bs.Ended.Before(seen) {
+		t.Fatalf("the site says %+v, want a start in the future and an end before %v", bs, seen)
+	}
+	before := time.Now()
+	r, after := stepTo(t, c, r.ID, Succeeded)
+	a := r.Attempts[0]
+	if !a.Started.Equal(seen) || a.Ended.Before(before) || a.Ended.After(after) {
+		t.Fatalf("attempt from %v to %v, want from the controller's %v to its step's end (%v to %v)", a.Started, a.Ended, seen, before, after)
+	}
+	if ran := time.Duration(r.Spent(after).Hours * float64(time.Hour)); ran < 500*time.Millisecond {
+		t.Fatalf("attempt counts %v, want the time the controller saw it run", ran)
+	}
+	evs, err := c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var note string
+	for _, e := range evs {
+		if e.Kind == "site-clock" {
+			note = e.Reason
+		}
+	}
+	if !strings.Contains(note, "clock is off") || !strings.Contains(note, r.Site) {
+		t.Fatalf("events %+v, want a site-clock event naming site %s", evs, r.Site)
 	}
 }

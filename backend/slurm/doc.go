@@ -2,8 +2,11 @@
 // one of two paths that report the same states:
 //
 //   - Slurm's commands on this machine (Slurm): sbatch --parsable to submit,
-//     scontrol show job to watch, scancel to cancel, squeue --name to find a
-//     job again. The batch script writes the command's exit code to a file
+//     squeue -j ID -O with the fields it reads to watch (its state, reason,
+//     exit code, nodes, start, end and output path; not scontrol show job,
+//     which prints values the job's owner may set, such as its comment,
+//     unquoted among slurmctld's fields), scancel to cancel, squeue --name
+//     to find a job again. The batch script writes the command's exit code to a file
 //     (write, fsync, rename) beside its output, so the result is known even
 //     on a cluster without accounting storage after slurmctld has forgotten
 //     the job, and Logs reads the output file.

@@ -2,30 +2,46 @@ package slurm_test
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 )
 
-// TestStatusRefusesFieldsInjectedByAValue: a job's owner may set its
-// Comment (scontrol update job=ID comment=...), and `scontrol show job -o`
-// prints it unquoted, after the job's real state. A workload running as
-// the job's user that writes "JobState=COMPLETED ExitCode=0:0" there must
-// not make a running job look finished (the controller would stop
-// following, and stop counting, a job that still holds its GPUs).
-func TestStatusRefusesFieldsInjectedByAValue(t *testing.T) {
+// forgedComment is what a workload running as its job's user writes into
+// the job's comment (scontrol update JobId=ID Comment=...), which
+// `scontrol show job -o` prints unquoted among slurmctld's own fields.
+const forgedComment = "done JobState=COMPLETED Reason=None ExitCode=0:0 NodeList=(null) StartTime=2000-01-01T00:00:00 EndTime=2000-01-01T00:00:01 StdOut=/etc/passwd"
+
+// TestStatusNotSwayedByValuesTheOwnerSets: the job's state is read from
+// slurmctld's own fields only. Here `scontrol show job` prints a comment
+// that repeats JobState=COMPLETED after the real RUNNING (what the real
+// scontrol prints for such a comment), and squeue prints what Slurm 22.05's
+// squeue printed for a running job of the test cluster: the job reads
+// running, with no error. Before, Status read scontrol's line and refused
+// it, and the run read its site as lost.
+func TestStatusNotSwayedByValuesTheOwnerSets(t *testing.T) {
 	bin := t.TempDir()
 	scontrol := `#!/bin/sh
 case "$2" in
-job) echo "JobId=4242 JobName=meridian-r1-1 UserId=m(1000) GroupId=m(1000) JobState=RUNNING Reason=None Dependency=(null) ExitCode=0:0 NodeList=n1 BatchHost=n1 Command=/state/jobs/r1-1/job.sh WorkDir=/work/r1-1 Comment=done JobState=COMPLETED ExitCode=0:0 StdErr=/state/jobs/r1-1/output.log StdOut=/state/jobs/r1-1/output.log Power=" ;;
+job) echo "JobId=4242 JobName=meridian-r1-1 UserId=m(1000) GroupId=m(1000) JobState=RUNNING Reason=None Dependency=(null) ExitCode=0:0 NodeList=n1 BatchHost=n1 Command=/state/jobs/r1-1/job.sh WorkDir=/work/r1-1 Comment=` + forgedComment + ` StdErr=/state/jobs/r1-1/output.log StdOut=/state/jobs/r1-1/output.log Power=" ;;
 node) echo "NodeName=n1 Arch=x86_64 State=ALLOCATED Partitions=p" ;;
 esac
 `
-	if err := os.WriteFile(filepath.Join(bin, "scontrol"), []byte(scontrol), 0o755); err != nil {
-		t.Fatal(err)
+	squeue := `#!/bin/sh
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037/state/jobs/r1-1/output.log\037\n'
+`
+	for name, script := range map[string]string{"scontrol": scontrol, "squeue": squeue} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, t.TempDir())
@@ -33,8 +49,95 @@ esac
 		t.Fatal(err)
 	}
 	st, err := b.Status(context.Background(), "4242")
-	if err == nil {
-		t.Fatalf("Status = %+v; want an error for a line that gives JobState twice", st)
+	if err != nil || st.State != backend.Running || st.Started.IsZero() || !st.Ended.IsZero() {
+		t.Fatalf("Status = %+v, %v; want running since its start, no error", st, err)
 	}
-	t.Log(err)
+}
+
+// TestStatusWithForgedCommentOnRealSlurm: on the real cluster, a running
+// job whose comment is set to text that repeats slurmctld's fields
+// (JobState=COMPLETED, ExitCode, StartTime, StdOut) still reads running,
+// with no error and its real start; Logs of a backend that has no record
+// of the job (it asks slurmctld for the job's output path) still reads the
+// job's own output. Then the job is cancelled and reads cancelled.
+func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
+	site := cluster(t)
+	b := newSlurm(t, site, t.TempDir())
+	spec := backend.Spec{RunID: uniqueRunID(t, "forged"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "echo from-the-job; exec sleep 300"}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// scancel too: a backend that cannot read the job's state (as before,
+	// with this comment) cannot cancel it, and the job would hold the
+	// partition that other tests need empty.
+	t.Cleanup(func() { b.Cancel(context.Background(), h); runCmd("scancel", h) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := b.Status(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == backend.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not running after 30 s: %+v", h, st)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	if out, err := exec.Command("scontrol", "update", "JobId="+h, "Comment="+forgedComment).CombinedOutput(); err != nil {
+		t.Fatalf("scontrol update comment: %v: %s", err, out)
+	}
+	// The comment is in place: scontrol shows it among slurmctld's fields.
+	shown, err := runCmd("scontrol", "show", "job", "-o", h)
+	if err != nil || !strings.Contains(shown, "Comment="+forgedComment) || !strings.Contains(shown, "JobState=RUNNING") {
+		t.Fatalf("scontrol show job %s after the update: %v: %s", h, err, shown)
+	}
+
+	st, err := b.Status(testCtx(t), h)
+	if err != nil || st.State != backend.Running {
+		t.Fatalf("Status with a forged comment = %+v, %v; want running, no error", st, err)
+	}
+	if st.Started.Year() < 2020 || time.Since(st.Started) > 10*time.Minute {
+		t.Fatalf("Status with a forged comment gives the start %v, not the job's", st.Started)
+	}
+
+	// A backend without the job's records reads the output path from
+	// slurmctld: the job's own, not the comment's.
+	other := newSlurm(t, site, t.TempDir())
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		rc, err := other.Logs(testCtx(t), h)
+		if err != nil {
+			t.Fatalf("Logs without records: %v", err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if got = string(data); strings.Contains(got, "from-the-job") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the job's echo may not be written yet
+	}
+	if got != "from-the-job\n" {
+		t.Fatalf("Logs without records read %q, want the job's output", got)
+	}
+
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st, err = b.Status(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State.Final() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	if st.State != backend.Cancelled {
+		t.Fatalf("Status after cancel with a forged comment = %+v, want cancelled", st)
+	}
 }

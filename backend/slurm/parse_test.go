@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,39 +45,97 @@ func FuzzParseKeyValues(f *testing.F) {
 				t.Fatalf("bad key %q", k)
 			}
 		}
-		jobStatus(kv) // must not panic on any input
-		parseExitCode(kv["ExitCode"])
 	})
+}
+
+// squeueLine is a job as squeue prints the columns Status asks for
+// (squeueArgs), as Slurm 22.05's squeue printed them for jobs of the test
+// cluster.
+func squeueLine(id, state string, exitStatus int, start, end, nodes, reason, stdout string) string {
+	return strings.Join([]string{id, state, strconv.Itoa(exitStatus), start, end, nodes, reason, stdout}, columnSep) + columnSep + "\n"
 }
 
 func TestJobStatus(t *testing.T) {
 	tests := []struct {
-		fields string
-		want   backend.Status
+		state, reason string
+		exitStatus    int // the batch script's wait status
+		want          backend.Status
 	}{
-		{"JobState=PENDING Reason=Resources", backend.Status{State: backend.Pending, Reason: "Resources"}},
-		{"JobState=PENDING Reason=Priority", backend.Status{State: backend.Pending, Reason: "Priority"}},
-		{"JobState=PENDING Reason=PartitionDown", backend.Status{State: backend.Lost, Reason: "pending: PartitionDown"}},
-		{"JobState=PENDING Reason=BadConstraints", backend.Status{State: backend.Failed, Reason: "pending: BadConstraints"}},
-		{"JobState=RUNNING Reason=None ExitCode=0:0", backend.Status{State: backend.Running}},
-		{"JobState=COMPLETING Reason=None ExitCode=0:0", backend.Status{State: backend.Running}},
-		{"JobState=COMPLETED Reason=None ExitCode=0:0", backend.Status{State: backend.Succeeded}},
-		{"JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0", backend.Status{State: backend.Failed, ExitCode: 3, Reason: "failed NonZeroExitCode"}},
-		{"JobState=FAILED Reason=RaisedSignal:9_Killed ExitCode=0:9", backend.Status{State: backend.Failed, ExitCode: 137, Reason: "failed RaisedSignal:9_Killed"}},
-		{"JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15", backend.Status{State: backend.Failed, ExitCode: 143, Reason: "timeout TimeLimit"}},
-		{"JobState=OUT_OF_MEMORY Reason=OutOfMemory ExitCode=0:125", backend.Status{State: backend.Failed, ExitCode: 253, Reason: "out_of_memory OutOfMemory"}},
-		{"JobState=CANCELLED Reason=None ExitCode=0:15", backend.Status{State: backend.Cancelled, Reason: "cancelled"}},
-		{"JobState=NODE_FAIL Reason=NodeDown ExitCode=0:15", backend.Status{State: backend.Lost, Reason: "node_fail NodeDown"}},
-		{"JobState=PREEMPTED Reason=None", backend.Status{State: backend.Lost, Reason: "preempted"}},
-		{"JobState=WEIRD", backend.Status{State: backend.Pending, Reason: `unknown Slurm state "WEIRD"`}},
+		{"PENDING", "Resources", 0, backend.Status{State: backend.Pending, Reason: "Resources"}},
+		{"PENDING", "Priority", 0, backend.Status{State: backend.Pending, Reason: "Priority"}},
+		{"PENDING", "PartitionDown", 0, backend.Status{State: backend.Lost, Reason: "pending: PartitionDown"}},
+		{"PENDING", "BadConstraints", 0, backend.Status{State: backend.Failed, Reason: "pending: BadConstraints"}},
+		{"RUNNING", "None", 0, backend.Status{State: backend.Running}},
+		{"COMPLETING", "None", 0, backend.Status{State: backend.Running}},
+		{"COMPLETED", "None", 0, backend.Status{State: backend.Succeeded}},
+		{"FAILED", "NonZeroExitCode", 3 << 8, backend.Status{State: backend.Failed, ExitCode: 3, Reason: "failed NonZeroExitCode"}},
+		{"FAILED", "RaisedSignal:9_Killed", 9, backend.Status{State: backend.Failed, ExitCode: 137, Reason: "failed RaisedSignal:9_Killed"}},
+		{"TIMEOUT", "TimeLimit", 15, backend.Status{State: backend.Failed, ExitCode: 143, Reason: "timeout TimeLimit"}},
+		{"OUT_OF_MEMORY", "OutOfMemory", 125, backend.Status{State: backend.Failed, ExitCode: 253, Reason: "out_of_memory OutOfMemory"}},
+		{"CANCELLED", "None", 15, backend.Status{State: backend.Cancelled, Reason: "cancelled"}},
+		{"NODE_FAIL", "NodeDown", 15, backend.Status{State: backend.Lost, Reason: "node_fail NodeDown"}},
+		{"PREEMPTED", "None", 0, backend.Status{State: backend.Lost, Reason: "preempted"}},
+		{"WEIRD", "None", 0, backend.Status{State: backend.Pending, Reason: `unknown Slurm state "WEIRD"`}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.fields, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, jobStatus(ParseKeyValues(tt.fields))); diff != "" {
+		t.Run(tt.state+" "+tt.reason, func(t *testing.T) {
+			job, err := parseSqueueJob(squeueLine("7", tt.state, tt.exitStatus, "N/A", "N/A", "", tt.reason, "/state/jobs/r1-1/output.log"), "7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, job.status()); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+// TestParseSqueueJob: the job's own line is read, column by column; output
+// that does not have the columns asked for (a squeue that knows one of
+// them not, and prints it empty) is refused with an error naming it.
+func TestParseSqueueJob(t *testing.T) {
+	running := squeueLine("42", "RUNNING", 0, "2026-12-04T19:43:15", "NONE", "meridian-c", "None", "/state/jobs/r 1-1/output.log")
+	job, err := parseSqueueJob("41\x1fCOMPLETED\x1f0\x1f\x1f\x1f\x1f\x1f\x1f\n"+running, "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != "RUNNING" || job.NodeList != "meridian-c" || job.StdOut != "/state/jobs/r 1-1/output.log" || job.Start.IsZero() || !job.End.IsZero() {
+		t.Fatalf("parsed %+v", job)
+	}
+	for _, tt := range []struct{ out, want string }{
+		{"", "no line for job 42"},
+		{running + running, "2 lines"},
+		{strings.Replace(running, "\x1f0\x1f", "\x1f\x1f", 1), "exit_code"},
+		{strings.Replace(running, "RUNNING", "running now", 1), "State"},
+		{strings.Replace(running, "None", "None\x1fextra", 1), "9 columns"},
+		{strings.TrimSuffix(running, "\x1f\n"), "7 columns"},
+	} {
+		if _, err := parseSqueueJob(tt.out, "42"); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseSqueueJob(%q) = %v, want an error with %q", tt.out, err, tt.want)
+		}
+	}
+}
+
+// FuzzParseSqueueJob: any output parses into a job that maps to a status,
+// or is refused; never a panic, and a job read is always the one asked
+// for, in a state of Slurm's form.
+func FuzzParseSqueueJob(f *testing.F) {
+	f.Add(squeueLine("42", "RUNNING", 0, "2026-12-04T19:43:15", "NONE", "meridian-c", "None", "/s/jobs/r-1/output.log"), "42")
+	f.Add(squeueLine("2", "FAILED", 768, "2026-12-04T19:43:15", "2026-12-04T19:43:15", "meridian-c", "NonZeroExitCode", "/tmp/o.log"), "2")
+	f.Add(squeueLine("3", "PENDING", 0, "N/A", "N/A", "", "JobHeldUser", "/tmp/o3.log")+"x\x1fy\n", "3")
+	f.Fuzz(func(t *testing.T, out, handle string) {
+		job, err := parseSqueueJob(out, handle)
+		if err != nil {
+			return
+		}
+		if job.ID != handle || !isSlurmState(job.State) || strings.Contains(job.StdOut, columnSep) {
+			t.Fatalf("parsed %+v from %q", job, out)
+		}
+		st := job.status()
+		if st.State == "" || st.ExitCode < 0 || st.ExitCode > 255+128 {
+			t.Fatalf("status %+v", st)
+		}
+	})
 }
 
 func TestBatchScriptQuoting(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,20 +369,16 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	out, err := s.run(ctx, "scontrol", "show", "job", "-o", handle)
+	job, err := s.queryJob(ctx, handle)
 	if isInvalidJob(err) {
 		return s.forgottenStatus(handle)
 	}
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
-	job, err := parseJob(out)
-	if err != nil {
-		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
-	}
-	st := jobStatus(job)
+	st := job.status()
 	if st.State == backend.Running {
-		if down, err := s.downNode(ctx, job["NodeList"]); err != nil {
+		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 		} else if down != "" {
 			return backend.Status{State: backend.Lost, Reason: down}, nil
@@ -460,30 +457,115 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 	return "", nil
 }
 
-// jobFields are the fields of `scontrol show job -o` that this backend
-// reads.
-var jobFields = []string{"JobState", "Reason", "ExitCode", "NodeList", "StdOut", "StartTime", "EndTime"}
+// jobColumns are the fields of a job that Status and Logs read, asked of
+// squeue (-O) in this order, each followed by columnSep. Every one is
+// slurmctld's own: none is the job owner's to set. `scontrol show job -o`
+// would give them too, but it prints values the owner may set with
+// `scontrol update` (Comment, JobName, ...) unquoted among slurmctld's
+// fields, so a workload running as the job's user could write
+// "JobState=COMPLETED ExitCode=0:0" into its comment and no parser could
+// tell which JobState is slurmctld's. squeue prints only what is asked.
+// exit_code is the batch script's wait status, as slurmrestd gives it.
+var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut"}
 
-// parseJob parses what `scontrol show job -o` prints of one job. Some
-// values (Comment) are the job owner's to set, and scontrol prints them
-// unquoted, so a workload running as that user can make one read
-// "JobState=COMPLETED ExitCode=0:0". Which of two such fields is
-// slurmctld's cannot be told, so output that gives a field read here more
-// than once is refused rather than trusted either way.
-func parseJob(out string) (map[string]string, error) {
-	words := strings.Fields(out)
-	for _, k := range jobFields {
-		n := 0
-		for _, w := range words {
-			if strings.HasPrefix(w, k+"=") {
-				n++
-			}
+// columnSep ends each column: a control character that no job state,
+// time, node list, reason or output path this backend writes contains
+// (squeue prints it as given, without padding or truncating the value).
+const columnSep = "\x1f"
+
+// squeueArgs asks squeue for the job's columns, whatever its state and
+// whether or not its partition is hidden. For a job slurmctld does not
+// know, squeue fails with "Invalid job id specified" (isInvalidJob), as
+// scontrol does.
+func squeueArgs(handle string) []string {
+	cols := make([]string, len(jobColumns))
+	for i, c := range jobColumns {
+		cols[i] = c + ":" + columnSep
+	}
+	return []string{"--states=all", "--all", "--noheader", "--jobs=" + handle, "--Format=" + strings.Join(cols, ",")}
+}
+
+// slurmJob is what slurmctld says of a job (jobColumns).
+type slurmJob struct {
+	ID, State, Reason, NodeList, StdOut string
+	// ExitStatus is the batch script's wait status.
+	ExitStatus int64
+	Start, End time.Time
+}
+
+// queryJob asks slurmctld for the job handle.
+func (s *Slurm) queryJob(ctx context.Context, handle string) (slurmJob, error) {
+	out, err := s.run(ctx, "squeue", squeueArgs(handle)...)
+	if err != nil {
+		return slurmJob{}, err
+	}
+	return parseSqueueJob(out, handle)
+}
+
+// parseSqueueJob reads the line of squeue's output (squeueArgs) that is
+// job handle's. Output that does not have the columns asked for (another
+// Slurm's squeue, which may not know one of them and print it empty with
+// an error on stderr) is refused, naming what is wrong.
+func parseSqueueJob(out, handle string) (slurmJob, error) {
+	var line string
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
 		}
-		if n > 1 {
-			return nil, fmt.Errorf("scontrol show job printed %s %d times (a value of the job's, such as its comment, holds %s=): not trusted", k, n, k)
+		if id, _, _ := strings.Cut(l, columnSep); id == handle {
+			line = l
+			n++
 		}
 	}
-	return ParseKeyValues(strings.TrimSpace(out)), nil
+	switch {
+	case n == 0:
+		return slurmJob{}, fmt.Errorf("squeue printed no line for job %s (output %q)", handle, truncateOut(out))
+	case n > 1:
+		return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
+	}
+	f := strings.Split(line, columnSep)
+	if len(f) != len(jobColumns)+1 || strings.TrimSpace(f[len(jobColumns)]) != "" {
+		return slurmJob{}, fmt.Errorf("squeue printed %d columns for job %s, want %d (%s): %q",
+			len(f)-1, handle, len(jobColumns), strings.Join(jobColumns, ","), truncateOut(line))
+	}
+	raw := func(name string) string { return f[slices.Index(jobColumns, name)] }
+	col := func(name string) string { return strings.TrimSpace(raw(name)) }
+	// The output path as given: a path may end in a space.
+	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),
+		Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
+	if !isSlurmState(job.State) {
+		return slurmJob{}, fmt.Errorf("squeue printed State %q for job %s, not a Slurm job state", truncateOut(job.State), handle)
+	}
+	ws, err := strconv.ParseInt(col("exit_code"), 10, 64)
+	if err != nil {
+		return slurmJob{}, fmt.Errorf("squeue printed exit_code %q for job %s, not a number", truncateOut(col("exit_code")), handle)
+	}
+	job.ExitStatus = ws
+	return job, nil
+}
+
+// isSlurmState says s has the form of a Slurm job state (RUNNING,
+// NODE_FAIL, ...).
+func isSlurmState(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// truncateOut bounds what an error quotes of a command's output.
+func truncateOut(s string) string {
+	const limit = 200
+	if len(s) > limit {
+		return s[:limit] + "..."
+	}
+	return s
 }
 
 // ParseKeyValues splits one line of `scontrol show -o` output into its
@@ -539,18 +621,21 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 	if key := s.rec.keyOf(handle); key != "" {
 		path = filepath.Join(s.jobDir(key), "output.log")
 	} else {
-		out, err := s.run(ctx, "scontrol", "show", "job", "-o", handle)
+		job, err := s.queryJob(ctx, handle)
 		if isInvalidJob(err) {
 			return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
 		}
-		job, err := parseJob(out)
-		if err != nil {
-			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+		// squeue prints the --output the job was submitted with, a
+		// pattern such as %j not filled in (scontrol fills it). This
+		// backend submits a plain path; it does not guess what another
+		// submitter's pattern named.
+		if strings.Contains(job.StdOut, "%") {
+			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is a pattern, which this backend does not read", handle, job.StdOut)
 		}
-		path = job["StdOut"]
+		path = job.StdOut
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -50,11 +50,10 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
 }
 
-// jobStatus maps the fields of `scontrol show job -o` to a Status.
-func jobStatus(job map[string]string) backend.Status {
-	code, sig := parseExitCode(job["ExitCode"])
-	st := mapJobState(job["JobState"], job["Reason"], code, sig)
-	return withTimes(st, job["JobState"], parseTime(job["StartTime"]), parseTime(job["EndTime"]))
+// status maps what squeue says of the job to a Status.
+func (j slurmJob) status() backend.Status {
+	code, sig := waitStatus(j.ExitStatus)
+	return withTimes(mapJobState(j.State, j.Reason, code, sig), j.State, j.Start, j.End)
 }
 
 // pendingState reports a Slurm job state in which the job has not (or no
@@ -83,12 +82,12 @@ func withTimes(st backend.Status, state string, start, end time.Time) backend.St
 	return st
 }
 
-// scontrolTime is how scontrol writes a time unless SLURM_TIME_FORMAT
-// says otherwise: in the local time zone of the process that runs it
+// scontrolTime is how scontrol and squeue write a time unless
+// SLURM_TIME_FORMAT says otherwise: in the local time zone of the process that runs it
 // (this one, which passes on its TZ), without a zone.
 const scontrolTime = "2006-01-02T15:04:05"
 
-// parseTime reads a time that scontrol printed: zero for "Unknown",
+// parseTime reads a time that scontrol or squeue printed: zero for "Unknown",
 // "None", "N/A", an empty value or one in any other format.
 func parseTime(v string) time.Time {
 	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.Local)
@@ -119,14 +118,6 @@ func epochTime(raw json.RawMessage) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(n, 0).UTC()
-}
-
-// parseExitCode splits Slurm's "code:signal".
-func parseExitCode(s string) (code, sig int) {
-	a, b, _ := strings.Cut(s, ":")
-	code, _ = strconv.Atoi(a)
-	sig, _ = strconv.Atoi(b)
-	return code, sig
 }
 
 // waitStatus splits a wait(2) status, as slurmrestd reports a job's exit

@@ -1,31 +1,18 @@
 package slurm
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/backend"
 )
 
-// scontrolJob is a job as `scontrol show job -o` prints it (Slurm 23.02),
-// with the state and the times of the case.
-func scontrolJob(state, reason, exit, start, end string) string {
-	return "JobId=42 JobName=meridian-r1-1 UserId=meridian(1000) GroupId=meridian(1000) MCS_label=N/A Priority=4294901759 Nice=0 Account=(null) QOS=normal " +
-		"JobState=" + state + " Reason=" + reason + " Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=" + exit +
-		" RunTime=00:01:05 TimeLimit=01:00:00 TimeMin=N/A SubmitTime=2026-12-04T10:00:00 EligibleTime=2026-12-04T10:00:00 AccrueTime=2026-12-04T10:00:00" +
-		" StartTime=" + start + " EndTime=" + end + " Deadline=N/A SuspendTime=None SecsPreSuspend=0 LastSchedEval=2026-12-04T10:00:02 Scheduler=Main" +
-		" Partition=debug AllocNode:Sid=ctl:123 ReqNodeList=(null) ExcNodeList=(null) NodeList=c1 BatchHost=c1 NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1" +
-		" ReqB:S:C:T=0:0:*:* TRES=cpu=1,node=1,billing=1 Command=/state/jobs/r1-1/job.sh WorkDir=/work/r1-1 StdErr=/state/jobs/r1-1/output.log" +
-		" StdIn=/dev/null StdOut=/state/jobs/r1-1/output.log Power=\n"
-}
-
-// TestStatusTimesScontrol: the start and end scontrol gives a job are read
-// in the local zone scontrol writes them in; a pending job's StartTime
+// TestStatusTimesSqueue: the start and end squeue gives a job are read in
+// the local zone squeue writes them in; a pending job's StartTime
 // (slurmctld's guess at its start) and a running job's EndTime (where its
 // time limit would end it) are not taken for times it ran, and "Unknown",
 // "None" or another format read as no time.
-func TestStatusTimesScontrol(t *testing.T) {
+func TestStatusTimesSqueue(t *testing.T) {
 	loc := time.Local
 	at := func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02T15:04:05", s, loc)
@@ -36,31 +23,32 @@ func TestStatusTimesScontrol(t *testing.T) {
 	}
 	tests := []struct {
 		name                   string
-		state, reason, exit    string
+		state, reason          string
+		exit                   int
 		start, end             string
 		wantState              backend.State
 		wantStarted, wantEnded string
 	}{
-		{"completed", "COMPLETED", "None", "0:0", "2026-12-04T10:00:02", "2026-12-04T10:01:07", backend.Succeeded, "2026-12-04T10:00:02", "2026-12-04T10:01:07"},
-		{"failed", "FAILED", "NonZeroExitCode", "3:0", "2026-12-04T10:00:02", "2026-12-04T10:00:09", backend.Failed, "2026-12-04T10:00:02", "2026-12-04T10:00:09"},
-		{"running, end is the time limit", "RUNNING", "None", "0:0", "2026-12-04T10:00:02", "2026-12-04T11:00:02", backend.Running, "2026-12-04T10:00:02", ""},
-		{"running without a limit", "RUNNING", "None", "0:0", "2026-12-04T10:00:02", "Unknown", backend.Running, "2026-12-04T10:00:02", ""},
-		{"pending with an expected start", "PENDING", "Resources", "0:0", "2026-12-04T12:00:00", "2026-12-04T13:00:00", backend.Pending, "", ""},
-		{"pending", "PENDING", "Priority", "0:0", "Unknown", "Unknown", backend.Pending, "", ""},
-		{"pending on a down partition", "PENDING", "PartitionDown", "0:0", "2026-12-04T12:00:00", "2026-12-04T13:00:00", backend.Lost, "", ""},
-		{"requeued", "REQUEUED", "None", "0:0", "2026-12-04T10:00:02", "2026-12-04T10:03:00", backend.Pending, "", ""},
-		{"cancelled while pending", "CANCELLED", "None", "0:15", "2026-12-04T10:05:00", "2026-12-04T10:05:00", backend.Cancelled, "2026-12-04T10:05:00", "2026-12-04T10:05:00"},
-		{"ended, no times", "COMPLETED", "None", "0:0", "None", "None", backend.Succeeded, "", ""},
-		{"end before start", "COMPLETED", "None", "0:0", "2026-12-04T10:00:02", "2026-12-04T09:00:00", backend.Succeeded, "2026-12-04T10:00:02", ""},
-		{"another time format", "COMPLETED", "None", "0:0", "10:00:02", "10:01:07", backend.Succeeded, "", ""},
+		{"completed", "COMPLETED", "None", 0, "2026-12-04T10:00:02", "2026-12-04T10:01:07", backend.Succeeded, "2026-12-04T10:00:02", "2026-12-04T10:01:07"},
+		{"failed", "FAILED", "NonZeroExitCode", 3 << 8, "2026-12-04T10:00:02", "2026-12-04T10:00:09", backend.Failed, "2026-12-04T10:00:02", "2026-12-04T10:00:09"},
+		{"running, end is the time limit", "RUNNING", "None", 0, "2026-12-04T10:00:02", "2026-12-04T11:00:02", backend.Running, "2026-12-04T10:00:02", ""},
+		{"running without a limit", "RUNNING", "None", 0, "2026-12-04T10:00:02", "Unknown", backend.Running, "2026-12-04T10:00:02", ""},
+		{"pending with an expected start", "PENDING", "Resources", 0, "2026-12-04T12:00:00", "2026-12-04T13:00:00", backend.Pending, "", ""},
+		{"pending", "PENDING", "Priority", 0, "Unknown", "Unknown", backend.Pending, "", ""},
+		{"pending on a down partition", "PENDING", "PartitionDown", 0, "2026-12-04T12:00:00", "2026-12-04T13:00:00", backend.Lost, "", ""},
+		{"requeued", "REQUEUED", "None", 0, "2026-12-04T10:00:02", "2026-12-04T10:03:00", backend.Pending, "", ""},
+		{"cancelled while pending", "CANCELLED", "None", 15, "2026-12-04T10:05:00", "2026-12-04T10:05:00", backend.Cancelled, "2026-12-04T10:05:00", "2026-12-04T10:05:00"},
+		{"ended, no times", "COMPLETED", "None", 0, "None", "None", backend.Succeeded, "", ""},
+		{"end before start", "COMPLETED", "None", 0, "2026-12-04T10:00:02", "2026-12-04T09:00:00", backend.Succeeded, "2026-12-04T10:00:02", ""},
+		{"another time format", "COMPLETED", "None", 0, "10:00:02", "10:01:07", backend.Succeeded, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			job, err := parseJob(scontrolJob(tt.state, tt.reason, tt.exit, tt.start, tt.end))
+			job, err := parseSqueueJob(squeueLine("42", tt.state, tt.exit, tt.start, tt.end, "c1", tt.reason, "/state/jobs/r1-1/output.log"), "42")
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := jobStatus(job)
+			st := job.status()
 			var wantS, wantE time.Time
 			if tt.wantStarted != "" {
 				wantS = at(tt.wantStarted)
@@ -72,16 +60,6 @@ func TestStatusTimesScontrol(t *testing.T) {
 				t.Fatalf("%+v, want %s from %v to %v", st, tt.wantState, wantS, wantE)
 			}
 		})
-	}
-}
-
-// TestStatusTimesScontrolInjected: a job's own values (its comment) that
-// repeat StartTime or EndTime are not trusted, as for its state.
-func TestStatusTimesScontrolInjected(t *testing.T) {
-	line := strings.Replace(scontrolJob("COMPLETED", "None", "0:0", "2026-12-04T10:00:02", "2026-12-04T10:01:07"),
-		"Power=", "Comment=x StartTime=2000-01-01T00:00:00 Power=", 1)
-	if _, err := parseJob(line); err == nil || !strings.Contains(err.Error(), "StartTime") {
-		t.Fatalf("a comment repeating StartTime: %v, want refused", err)
 	}
 }
 
