@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -452,12 +453,22 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	for _, k := range keys {
 		envList = append(envList, k+"="+env[k])
 	}
-	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, args, envList)
+	cmd, err := workloadCommand(a.cfg, a.m.Sandbox, a.wd, args, envList)
 	if err != nil {
 		return ExitSetup, err
 	}
 	cmd.Dir = a.wd
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The workload's reaper leads the process group the agent signals.
+	// Should the agent die (the scheduler kills it, SIGKILL), the reaper
+	// gets reapSignal and ends everything below it. That signal comes
+	// when the thread that started the reaper ends, so this goroutine
+	// keeps its thread until the reaper has ended.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: reapSignal}
+	// A process the reaper could not end (one stuck in the kernel, with
+	// SIGKILL pending) may hold the output open: Wait does not wait on it.
+	cmd.WaitDelay = 5 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -501,7 +512,8 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			pushing = nil
 		case err := <-waitErr:
 			<-outDone
-			// Nothing the workload started outlives it.
+			// The reaper has ended whatever the workload started; this
+			// is for a reaper that was itself killed.
 			syscall.Kill(-pgid, syscall.SIGKILL)
 			return exitCode(err), nil
 		case s := <-sig:
@@ -515,8 +527,16 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		case <-ckTick.C:
 			switch quiet := a.cl.quiet(); {
 			case !a.fenced.IsZero():
-				if time.Since(a.fenced) > fenceGrace(a.m.Lease) {
+				switch since := time.Since(a.fenced); {
+				case since > 2*fenceGrace(a.m.Lease):
+					// A reaper that has not ended everything in another
+					// grace: its group at least ends.
 					syscall.Kill(-pgid, syscall.SIGKILL)
+				case since > fenceGrace(a.m.Lease):
+					// Not SIGKILL to the group, which would end the
+					// reaper and leave what the workload started in a
+					// session of its own: the reaper kills its subtree.
+					syscall.Kill(pgid, reapSignal)
 				}
 			case a.m.Lease > 0 && quiet > a.m.Lease:
 				// The server has not answered for the lease, by which it

@@ -113,14 +113,15 @@ func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, c
 		Sandbox: Sandbox{Mode: SandboxNone}, Heartbeat: 50 * time.Millisecond, LogLimit: 1 << 20, Lease: lease}}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	// The pack helper is this test binary behind a script that counts it.
+	// The helpers are this test binary behind a script that counts the
+	// pack helper's runs (the workload's reaper starts by it too).
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	count := filepath.Join(dir, "packs")
 	helper := filepath.Join(dir, "helper")
-	if err := os.WriteFile(helper, []byte(fmt.Sprintf("#!/bin/sh\necho \"$4\" >> %q\n%s\nexec %q \"$@\"\n", count, prelude, exe)), 0o700); err != nil {
+	if err := os.WriteFile(helper, []byte(fmt.Sprintf("#!/bin/sh\nif [ \"$2\" = pack ]; then echo \"$4\" >> %q; fi\n%s\nexec %q \"$@\"\n", count, prelude, exe)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	wd := filepath.Join(dir, "scratch")

@@ -9,9 +9,10 @@ import (
 
 const syscallNoFollow = syscall.O_NOFOLLOW
 
-// Main is `meridian agent [sandbox-exec …|pack DIR NAME]`: with no
-// arguments it runs the attempt the environment names and returns the
-// workload's exit code; the subcommands are the agent's own helpers.
+// Main is `meridian agent [reap sandbox-exec …|sandbox-exec …|pack DIR
+// NAME]`: with no arguments it runs the attempt the environment names and
+// returns the workload's exit code; the subcommands are the agent's own
+// helpers.
 func Main(args []string) int { return MainAs("agent", args) }
 
 // MainAs is Main for an executable that starts the agent with word rather
@@ -20,6 +21,10 @@ func Main(args []string) int { return MainAs("agent", args) }
 func MainAs(word string, args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
+		case "reap":
+			// The reaper's child is this executable's own helper, started
+			// as the agent starts its helpers.
+			return Reap(append([]string{os.Args[0], word}, args[1:]...), os.Stderr)
 		case "sandbox-exec":
 			return SandboxExec(args[1:], os.Stderr)
 		case "pack":

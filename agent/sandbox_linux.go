@@ -125,7 +125,19 @@ func (s *sandboxed) Start() error {
 // confinement to itself and then executes args. The workload may write
 // only its data, checkpoint and temporary directories.
 func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*sandboxed, error) {
-	if sb.Mode == SandboxNone {
+	return helperCommand(cfg, sb, wd, args, env, false)
+}
+
+// workloadCommand is sandboxCommand for the workload itself, in every mode,
+// none included: the helper starts as the reaper (Reap), which runs
+// sandbox-exec as its child and, when the workload ends, ends whatever it
+// started, however it left the workload's process group.
+func workloadCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*sandboxed, error) {
+	return helperCommand(cfg, sb, wd, args, env, true)
+}
+
+func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap bool) (*sandboxed, error) {
+	if sb.Mode == SandboxNone && !reap {
 		path, err := exec.LookPath(args[0])
 		if err != nil {
 			return nil, err
@@ -136,7 +148,11 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*san
 	}
 	exe := args[0]
 	h := helperArgs(cfg)
-	hargs := append(h[1:], "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
+	hargs := h[1:]
+	if reap {
+		hargs = append(hargs, "reap")
+	}
+	hargs = append(hargs, "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
 	hargs = append(hargs, "--rw", wd)
 	for _, p := range sb.ReadOnly {
 		hargs = append(hargs, "--ro", p)
@@ -230,8 +246,10 @@ func chownTree(wd string, uid, gid int) error {
 // SandboxExec is the helper that confines itself and then becomes the
 // command: no new privileges, a Landlock ruleset (read-only system paths and
 // the --ro paths, read-write the --rw directories, nothing else), then for
-// --mode uid the tenant's user and group with no supplementary groups. It
-// never returns on success; on failure it prints why and returns 126.
+// --mode uid the tenant's user and group with no supplementary groups; for
+// --mode none nothing (it only hands the command its environment, as the
+// reaper's child). It never returns on success; on failure it prints why
+// and returns 126.
 func SandboxExec(args []string, stderr io.Writer) int {
 	fl := flag.NewFlagSet("sandbox-exec", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -278,6 +296,11 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	path, err := exec.LookPath(cmd[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)
+		return 127
+	}
+	if *mode == SandboxNone {
+		err = syscall.Exec(path, cmd, env)
+		fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
 		return 127
 	}
 	runtime.LockOSThread() // never unlocked: the restricted thread dies with the exec or the process

@@ -30,7 +30,12 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 
 // wrapper runs the job's command and records its exit code atomically. It
 // keeps the lock on fd 3 for its lifetime; the command itself does not get it.
+// It outlives a SIGTERM to its group (a trapped signal, which the command
+// gets back at its default by the exec): its lock is how Cancel knows the
+// job still runs and kills it after the grace. Ended by the SIGTERM, it
+// let go of the lock at once, and a command that ignored SIGTERM ran on.
 const wrapper = `d="$1"; shift
+trap : TERM
 printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"
 "$@" 3>&-
 c=$?

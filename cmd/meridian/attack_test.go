@@ -402,8 +402,13 @@ func TestAttackWorkloadReadsSecrets(t *testing.T) {
 			p := filepath.Join(state, d)
 			fmt.Fprintf(&script, "if ls %q >/dev/null 2>&1; then echo READ dir %s; else echo DENIED dir %s; fi; ", p, d, d)
 		}
-		script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
+		// Its parent is the reaper, and the agent the reaper's parent.
+		script.WriteString(`a=$(awk '{print $4}' /proc/$PPID/stat 2>/dev/null); `)
+		script.WriteString(`for p in /proc/` + strconv.Itoa(tv.p.cmd.Process.Pid) + `/environ /proc/$PPID/environ /proc/${a:-unknown}/environ; do if tr '\0' '\n' < $p >/dev/null 2>&1; then echo READ $p; else echo DENIED $p; fi; done; `)
 		script.WriteString(`if kill -0 ` + strconv.Itoa(tv.p.cmd.Process.Pid) + ` 2>/dev/null; then echo READ signal; else echo DENIED signal; fi; `)
+		// The workload's parent is its reaper, which ends what the
+		// workload leaves running: the workload may not end it first.
+		script.WriteString(`if kill -0 $PPID 2>/dev/null; then echo READ signal-reaper; else echo DENIED signal-reaper; fi; `)
 		// What it is given it may use: Meridian's executable runs.
 		script.WriteString(`if "$MERIDIAN_EXE" --help >/dev/null 2>&1; then echo exe-runs; fi; echo done-probing`)
 		logs := sandboxedRun(t, tv, jobFor("lab", "SG", nil, script.String()), "done-probing")
@@ -460,6 +465,83 @@ __attribute__((constructor)) static void evil(void) {
 			t.Errorf("the preloaded library ran outside the sandbox (%s)", strings.TrimSpace(string(got)))
 		}
 	})
+}
+
+// TestAttackWorkloadOutlivesAttempt: a workload starts processes in
+// sessions of their own (setsid, and a double-forked daemon), which the
+// agent's kill of the workload's process group did not reach: they ran on
+// after the attempt, as the tenant's user, with its GPU and scratch. Now
+// they are gone once the attempt ends, whether the workload ends by
+// itself or is cancelled and ignores SIGTERM (the backend then kills the
+// agent, SIGKILL). The workload cannot signal the reaper that ends them
+// (TestAttackWorkloadReadsSecrets).
+func TestAttackWorkloadOutlivesAttempt(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, mode string) {
+		tv := newTenants(t, "--workload-sandbox", mode)
+		ctx := context.Background()
+		for _, cancel := range []bool{false, true} {
+			// The agent expands $$ to $: the shell's $$ is $$$$ here.
+			script := `setsid sh -c 'echo $$$$ > p1; exec sleep 1000' </dev/null >/dev/null 2>&1 &
+( setsid sh -c 'echo $$$$ > p2; exec sleep 1000' </dev/null >/dev/null 2>&1 & )
+while [ ! -s p1 ] || [ ! -s p2 ]; do sleep 0.01; done
+echo ESCAPEE $(cat p1); echo ESCAPEE $(cat p2)
+`
+			if cancel {
+				script += "trap '' TERM; while :; do sleep 0.05; done"
+			}
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, script)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			for deadline := time.Now().Add(60 * time.Second); len(pids) < 2; time.Sleep(50 * time.Millisecond) {
+				logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+				pids = pids[:0]
+				for _, line := range strings.Split(string(logs), "\n") {
+					if f, ok := strings.CutPrefix(line, "ESCAPEE "); ok {
+						if pid, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && pid > 1 {
+							pids = append(pids, pid)
+						}
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the workload did not start its escapees:\n%s", logs)
+				}
+			}
+			for _, pid := range pids {
+				t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			}
+			if cancel {
+				if _, err := tv.alpha.Cancel(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			end := waitRun(t, tv.alpha, r.ID)
+			// The local backend kills the agent 5 s after a SIGTERM it
+			// ignored; the reaper needs far less.
+			deadline := time.Now().Add(15 * time.Second)
+			for _, pid := range pids {
+				for alive(pid) {
+					if time.Now().After(deadline) {
+						st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+						t.Errorf("cancelled %v: pid %d, started by the workload in a session of its own, runs on after the run ended (%s): %s", cancel, pid, end.State, st)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}
+	})
+}
+
+// alive reports whether pid runs: it exists and is no zombie.
+func alive(pid int) bool {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(st, ')')
+	return i < 0 || !bytes.HasPrefix(st[i:], []byte(") Z"))
 }
 
 // TestAttackLedgerUnderKill: `dataset stage` killed with SIGKILL at random
