@@ -1,7 +1,9 @@
 package screen
 
 import (
+	"strings"
 	"testing"
+	"unicode"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -27,5 +29,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		_ = Screen("", o, &List{Entries: es}, nil)
+	})
+}
+
+// FuzzNormalize: Normalize takes any text, gives lower-case letters and
+// digits in words separated by single spaces, without invisible
+// characters, and normalising its result changes nothing.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{
+		"Example Advanced Computing Co., Ltd.", "Ехаmрlе Аdvаnсеd Соmрutіng Co., Ltd.",
+		"E\u200bx\u200ba\u200bm\u200bp\u200bl\u200be", "Nоrthwіnd Suреrсоmрutіng Сеntеr", "ΕΧΑΜΡLΑR LΑΒ GmbH",
+		"Ｅｘａｍｐｌｅ", "Red Star Avi\u202eno\u202cics", "Tag\U000E0041s", "ООО «Северный Ветер»",
+		"深圳示例先进计算有限公司", "삼성전자 주식회사", "N0rthw1nd |", "ҙɮ ᗰ Ϲ", "\xff\xfe", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := Normalize(s)
+		if n != strings.TrimSpace(n) || strings.Contains(n, "  ") {
+			t.Fatalf("Normalize(%q) = %q: spaces at an end or doubled", s, n)
+		}
+		for _, r := range n {
+			if r != ' ' && (ignorable(r) || !unicode.IsLetter(r) && !unicode.IsDigit(r) || unicode.IsUpper(r)) {
+				t.Fatalf("Normalize(%q) = %q holds %U", s, n, r)
+			}
+		}
+		if n2 := Normalize(n); n2 != n {
+			t.Fatalf("Normalize(%q) = %q, normalised again %q", s, n, n2)
+		}
 	})
 }

@@ -45,7 +45,13 @@ type Match struct {
 	// is among the entry's address countries.
 	CountryMatch bool    `json:"countryMatch"`
 	AddressScore float64 `json:"addressScore,omitempty"`
-	Entry        Entry   `json:"entry"`
+	// LookAlike: the names are the same only once look-alike letters of
+	// other scripts are folded to the Latin ones they imitate.
+	LookAlike bool `json:"lookAlike,omitempty"`
+	// MixedScript: the organisation's name mixes scripts within a word
+	// (Latin and Cyrillic letters, say), so a near match is enough.
+	MixedScript bool  `json:"mixedScript,omitempty"`
+	Entry       Entry `json:"entry"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
 }
@@ -94,15 +100,19 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	}
 	var orgNames []string
 	raw := org.ScreeningNames()
-	for _, n := range raw {
+	mixed := make([]bool, len(raw))
+	for i, n := range raw {
 		orgNames = append(orgNames, Normalize(n))
+		mixed[i] = mixesScripts(n)
 	}
 	var orgAddr []string
 	for _, a := range org.Spec.Addresses {
 		orgAddr = append(orgAddr, Normalize(a))
 	}
 	for i, e := range ix.list.Entries {
-		best := Match{}
+		// best is the most similar pair of names; bestMixed the most
+		// similar of the organisation's names that mix scripts.
+		best, bestMixed := Match{}, Match{}
 		for oi, on := range orgNames {
 			for ei, en := range ix.names[i] {
 				score := 1.0
@@ -112,21 +122,33 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 					}
 					score = similarity(on, en)
 				}
+				matched := e.Name
+				if ei > 0 {
+					matched = e.AltNames[ei-1]
+				}
 				if score > best.Score {
-					matched := e.Name
-					if ei > 0 {
-						matched = e.AltNames[ei-1]
-					}
 					best = Match{Score: score, OrgName: raw[oi], Matched: matched}
 				}
+				if mixed[oi] && score > bestMixed.Score {
+					bestMixed = Match{Score: score, OrgName: raw[oi], Matched: matched, MixedScript: true}
+				}
 			}
+		}
+		if best.Score < FuzzyThreshold && bestMixed.Score >= corroboratedNameMin {
+			// A word that mixes scripts is never an honest spelling: a
+			// name with one that comes near a listed name is looked at
+			// even without an address to corroborate it.
+			best = bestMixed
 		}
 		if best.Score < corroboratedNameMin {
 			continue
 		}
 		best.AddressScore = addressScore(orgAddr, e.Addresses)
-		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold {
+		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
+		}
+		if best.Score == 1 {
+			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
 		}
 		for _, c := range e.Countries() {
 			if contains(countries, c) {
@@ -224,7 +246,7 @@ func (ix *index) status(res Result) (string, string) {
 				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s",
 					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason)
 			case m.Kind == Exact:
-				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country", m.Entry.Describe(), m.OrgName)
+				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m))
 			}
 		}
 	}
@@ -238,6 +260,10 @@ func (ix *index) status(res Result) (string, string) {
 		if m.Score == 1 {
 			why = "same name, but no country of the organisation among the entry's"
 		}
+		if m.MixedScript && m.Score < FuzzyThreshold {
+			why += ", a name that mixes scripts within a word"
+		}
+		why += lookAlikeNote(m)
 		undecided = append(undecided, fmt.Sprintf("possible match (%s) of %q with %s", why, m.OrgName, m.Entry.Describe()))
 	}
 	if len(undecided) > 0 {
@@ -252,6 +278,15 @@ func (ix *index) status(res Result) (string, string) {
 		src += " after possible matches were dismissed: " + strings.Join(dismissed, "; ")
 	}
 	return catalog.RestrictedNone, src
+}
+
+// lookAlikeNote tells the person reading a finding that the names are
+// the same only once look-alike letters are folded.
+func lookAlikeNote(m Match) string {
+	if m.LookAlike {
+		return ", written with look-alike letters of another script or symbols for letters"
+	}
+	return ""
 }
 
 func short(h string) string {

@@ -4,17 +4,23 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
-// Names are compared after normalising: letters folded to lower case
-// without accents, punctuation read as a space, and the words that only
-// say what kind of company it is (co, ltd, inc, gmbh, ...) left out, so
-// "Example Advanced Computing Co., Ltd." and "EXAMPLE ADVANCED COMPUTING"
-// are the same name.
+// Names are compared after normalising: invisible characters dropped,
+// letters folded to lower case without accents and look-alike letters of
+// other scripts to the Latin ones they imitate (lookalike.go),
+// punctuation read as a space, and the words that only say what kind of
+// company it is (co, ltd, inc, gmbh, ...) left out, so "Example Advanced
+// Computing Co., Ltd.", "EXAMPLE ADVANCED COMPUTING" and the same words
+// in Cyrillic look-alikes are the same name.
+//
+// The list's names are normalised when a list is read (newIndex), never
+// stored: a list imported by an older version is folded as a new one is.
 
 // legalForms are words that name a company's legal form, not the company.
 var legalForms = map[string]bool{
@@ -26,21 +32,75 @@ var legalForms = map[string]bool{
 	"the": true, "and": true, "of": true,
 }
 
-var fold = transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// legalFormSkeletons are the legal forms as Normalize's words are: folded
+// to their skeletons ("company" is "cornpany"), so that "Cо." with a
+// Cyrillic о is left out like "Co.".
+var legalFormSkeletons = func() map[string]bool {
+	m := map[string]bool{}
+	for w := range legalForms {
+		m[skeleton(w)] = true
+	}
+	return m
+}()
+
+var fold = transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 
 // Normalize returns a name as screening compares it.
 func Normalize(s string) string {
+	return normalize(s, true)
+}
+
+// normalize is Normalize, with look-alike letters folded or, for saying
+// whether a match needed that, not.
+func normalize(s string, lookAlike bool) string {
 	t, _, err := transform.String(fold, s)
 	if err != nil {
-		t = s
+		t = strings.Map(func(r rune) rune {
+			if ignorable(r) {
+				return -1
+			}
+			return r
+		}, s)
 	}
-	// Dots and apostrophes join what they separate: L.L.C. is llc,
-	// O'Brien is obrien.
-	t = strings.NewReplacer(".", "", "'", "", "\u2019", "").Replace(strings.ToLower(t))
-	words := strings.FieldsFunc(t, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	var b strings.Builder
+	b.Grow(len(t))
+	var look map[rune]string
+	if lookAlike {
+		look = lookAlikeRunes()
+	}
+	for _, r := range t {
+		switch {
+		case r == '.' || r == '\'' || r == '\u2019':
+			// Dots and apostrophes join what they separate: L.L.C. is
+			// llc, O'Brien is obrien.
+		case r < utf8.RuneSelf:
+			switch {
+			case 'A' <= r && r <= 'Z':
+				b.WriteRune(r + 'a' - 'A')
+			case 'a' <= r && r <= 'z' || '0' <= r && r <= '9':
+				b.WriteRune(r)
+			case lookAlike && asciiAlnum(asciiSkel[r]):
+				b.WriteString(asciiSkel[r]) // "|" is l
+			default:
+				b.WriteByte(' ')
+			}
+		case look[r] != "":
+			b.WriteString(look[r])
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			b.WriteByte(' ')
+		}
+	}
+	t = b.String()
+	forms := legalForms
+	if lookAlike {
+		t, forms = skeleton(t), legalFormSkeletons
+	}
+	words := strings.Fields(t)
 	kept := words[:0]
 	for _, w := range words {
-		if !legalForms[w] {
+		if !forms[w] {
 			kept = append(kept, w)
 		}
 	}

@@ -204,6 +204,9 @@ func TestDecideConcurrently(t *testing.T) {
 	}
 }
 
+// TestNormalize: the folding a person can read (case, accents,
+// punctuation, legal forms), then the look-alike folding on top of it:
+// names that look alike normalise alike, names that do not stay apart.
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
 		"Example Advanced Computing Co., Ltd.": "example advanced computing",
@@ -212,9 +215,33 @@ func TestNormalize(t *testing.T) {
 		"Blue Water Trading L.L.C.":            "blue water trading",
 		"Müller GmbH":                          "muller",
 		"The Company Ltd":                      "the company ltd",
+		"Ex\u200bam\u00adple\ufeff La\u2060b":  "example lab",
 	} {
-		if got := Normalize(in); got != want {
-			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		if got := normalize(in, false); got != want {
+			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"Example Advanced Computing Co., Ltd.", "EXAMPLE ADVANCED COMPUTING", true},
+		{"Example Advanced Computing Co., Ltd.", "Ехаmрlе Аdvаnсеd Соmрutіng Cо., Ltd.", true}, // Cyrillic, the legal form too
+		{"Example Lab", "ΕΧΑΜΡLΕ LΑΒ", true},                                                   // Greek capitals
+		{"Example Lab", "Ｅｘａｍｐｌｅ Ｌａｂ", true},                                                   // fullwidth
+		{"Example Lab", "E\u200bx\u200ba\u200bmple Lab", true},                                 // zero-width spaces
+		{"Example Lab", "Exa\U000E0020mple La\ufe0fb", true},                                   // a tag and a variation selector
+		{"Northwind", "NОRТНWІND", true},                                                       // Cyrillic capitals, Т and Н among them
+		{"Северный Ветер", "СЕВЕРНЫЙ ВЕТЕР", true},                                             // Russian, in either case
+		{"Αθηναϊκή Ναυτιλιακή", "ΑΘΗΝΑΪΚΗ ΝΑΥΤΙΛΙΑΚΗ", true},                                   // Greek, in either case
+		{"Cornwall", "Comwall", true},                                                          // rn and m look alike
+		{"Example Lab", "Examplar Lab", false},
+		{"Северный Ветер", "Южный Ветер", false},
+		{"示例先进计算", "示例科技", false},
+	} {
+		na, nb := Normalize(c.a), Normalize(c.b)
+		if (na == nb) != c.same {
+			t.Errorf("Normalize(%q) = %q, Normalize(%q) = %q: same %v, want %v", c.a, na, c.b, nb, na == nb, c.same)
 		}
 	}
 }

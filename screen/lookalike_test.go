@@ -1,0 +1,196 @@
+package screen
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestAttackLookAlikeNames: a tenant wrote a listed party's name with
+// letters of another script that look like Latin ones, or with invisible
+// characters between the letters, and screening found nothing, so the
+// listed party was placed on controlled chips. Each such name must now
+// match its entry (entity-list, listed or undetermined, never none), while
+// unrelated names, in Latin or in their own script, still match nothing.
+func TestAttackLookAlikeNames(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample.csv")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, hq, legal string
+		entry           string // the entry's name, "" for no match
+	}{
+		{"plain", "CN", "Example Advanced Computing Co., Ltd.", "Example Advanced Computing Co., Ltd."},
+		{"cyrillic", "CN", "Ехаmрlе Аdvаnсеd Соmрutіng Co., Ltd.", "Example Advanced Computing Co., Ltd."},
+		{"zero-width spaces", "CN", "E\u200bx\u200ba\u200bm\u200bp\u200bl\u200be A\u200bd\u200bv\u200ba\u200bn\u200bc\u200be\u200bd C\u200bo\u200bm\u200bp\u200bu\u200bt\u200bi\u200bn\u200bg", "Example Advanced Computing Co., Ltd."},
+		{"cyrillic northwind", "CN", "Nоrthwіnd Suреrсоmрutіng Сеntеr", "Northwind Supercomputing Center"},
+		{"cyrillic capitals", "CN", "NОRТНWІND SUРЕRСОМРUТІNG СЕNТЕR", "Northwind Supercomputing Center"},
+		{"greek omicron", "CN", "Nοrthwind Supercοmputing Center", "Northwind Supercomputing Center"},
+		{"greek capitals", "DE", "ΕΧΑΜΡLΑR LΑΒ GmbH", "Examplar Lab GmbH"},
+		{"fullwidth", "CN", "Ｅｘａｍｐｌｅ Ａｄｖａｎｃｅｄ Ｃｏｍｐｕｔｉｎｇ", "Example Advanced Computing Co., Ltd."},
+		{"soft hyphens", "CN", "North\u00adwind Super\u00adcomputing Cen\u00adter", "Northwind Supercomputing Center"},
+		{"byte order marks", "AE", "Blue\ufeffwater Tra\ufeffding L.L.C.", "BLUEWATER TRADING LLC"},
+		{"word joiners and variation selectors", "RU", "Red\u2060Star Avi\ufe0fonics Institute", "Red Star Avionics Institute"},
+		// Shown right to left, "no" reads "on": the name displays as Avionics.
+		{"right-to-left override", "RU", "Red Star Avi\u202eno\u202cics Institute", "Red Star Avionics Institute"},
+		{"tag characters", "RU", "Red Star Avionics Insti\U000E0041tute", "Red Star Avionics Institute"},
+		{"digits and pipes for letters", "CN", "N0rthw1nd Superc0mputing Cen|er", "Northwind Supercomputing Center"},
+
+		{"unrelated latin", "FR", "Laboratoire Propre SAS", ""},
+		{"unrelated russian", "RU", "ООО Ромашка", ""},
+		{"unrelated russian words", "RU", "Сибирский суперкомпьютерный центр", ""},
+		{"unrelated chinese", "CN", "北京示例科技有限公司", ""},
+		{"unrelated greek", "GR", "Ελληνική Εταιρεία Λογισμικού Α.Ε.", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := s.Screen("", org("o", c.hq, c.legal))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res[0]
+			if c.entry == "" {
+				if r.Status != catalog.RestrictedNone {
+					t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
+				}
+				return
+			}
+			if r.Status == catalog.RestrictedNone || len(r.Matches) == 0 || r.Matches[0].Entry.Name != c.entry {
+				t.Fatalf("%q screened %s (%s), want a match with %q", c.legal, r.Status, r.Source, c.entry)
+			}
+		})
+	}
+}
+
+// TestNativeScriptNames: names written in their own script (Chinese,
+// Russian, Greek) still match list entries written in that script, both
+// sides being folded alike, and do not match one another.
+func TestNativeScriptNames(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "n1", List: "EL", Source: "EL", Name: "深圳示例先进计算有限公司", Addresses: []Address{{Country: "CN"}}},
+		{ID: "n2", List: "EL", Source: "EL", Name: "ООО «Северный Ветер»", AltNames: []string{"Северный Ветер Суперкомпьютер"}, Addresses: []Address{{Country: "RU"}}},
+		{ID: "n3", List: "SDN", Source: "SDN", Name: "Αθηναϊκή Ναυτιλιακή Εταιρεία", Addresses: []Address{{Country: "GR"}}},
+	}}
+	for _, c := range []struct {
+		hq, legal, entry string
+	}{
+		{"CN", "深圳示例先进计算有限公司", "n1"},
+		{"RU", "ООО Северный Ветер", "n2"},
+		{"RU", "СЕВЕРНЫЙ ВЕТЕР СУПЕРКОМПЬЮТЕР", "n2"},
+		{"GR", "ΑΘΗΝΑΪΚΗ ΝΑΥΤΙΛΙΑΚΗ ΕΤΑΙΡΕΙΑ", "n3"},
+		{"CN", "北京示例科技有限公司", ""},
+		{"RU", "ООО Южный Берег", ""},
+		{"RU", "ООО Ромашка", ""},
+		{"GR", "Ελληνική Εταιρεία Λογισμικού", ""},
+	} {
+		r := Screen("", org("o", c.hq, c.legal), l, nil)
+		switch {
+		case c.entry == "" && r.Status != catalog.RestrictedNone:
+			t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
+		case c.entry != "" && (len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Matches[0].Kind != Exact):
+			t.Errorf("%q screened %s (%s), want an exact match with %s", c.legal, r.Status, r.Source, c.entry)
+		}
+	}
+}
+
+// TestLookAlikeSource: a match found only by folding look-alike letters
+// says so, so the person reading the finding knows what was matched.
+func TestLookAlikeSource(t *testing.T) {
+	l := &List{Entries: mustParse(t, "csl-sample.csv")}
+	r := Screen("", org("o", "CN", "Ехаmрlе Аdvаnсеd Соmрutіng"), l, nil)
+	if r.Status != catalog.RestrictedEntityList || !strings.Contains(r.Source, "look-alike letters") || !r.Matches[0].LookAlike {
+		t.Errorf("status %s source %q matches %+v", r.Status, r.Source, r.Matches)
+	}
+	r = Screen("", org("o", "CN", "Example Advanced Computing"), l, nil)
+	if r.Status != catalog.RestrictedEntityList || strings.Contains(r.Source, "look-alike") || r.Matches[0].LookAlike {
+		t.Errorf("a name as listed: status %s source %q", r.Status, r.Source)
+	}
+}
+
+// TestMixedScriptNearMatch: a word mixing Latin and Cyrillic letters is
+// never an honest spelling, so a name with one that comes near a listed
+// name is a possible match even below the usual threshold, while the same
+// near name in one script is not.
+func TestMixedScriptNearMatch(t *testing.T) {
+	l := &List{Entries: mustParse(t, "csl-sample.csv")}
+	mixed := Screen("", org("o", "CN", "Nоrthwіnd Hуреrсоmрutіng Grоuр"), l, nil)
+	plain := Screen("", org("o", "CN", "Northwind Hypercomputing Group"), l, nil)
+	if plain.Status != catalog.RestrictedNone {
+		t.Fatalf("the Latin near name: %s %s (the test needs a name below the threshold)", plain.Status, plain.Source)
+	}
+	if mixed.Status != catalog.RestrictedUndetermined || !strings.Contains(mixed.Source, "mixes scripts") {
+		t.Errorf("the mixed-script near name: %s %s", mixed.Status, mixed.Source)
+	}
+	far := Screen("", org("o", "CN", "Rеd Bаnnеr Shірріng"), l, nil)
+	if far.Status != catalog.RestrictedNone {
+		t.Errorf("a mixed-script name near no entry: %s %s", far.Status, far.Source)
+	}
+}
+
+func mustParse(t testing.TB, name string) []Entry {
+	t.Helper()
+	es, err := Parse(name, read(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// BenchmarkScreenOne is screening one organisation against the sample
+// list, normalising the list as a fresh index does (Store.Screen, a
+// Screener after an import).
+func BenchmarkScreenOne(b *testing.B) {
+	l := &List{Entries: mustParse(b, "csl-sample.csv")}
+	o := org("o", "CN", "Nоrthwіnd Suреrсоmрutіng Сеntеr", "Example Lab")
+	for b.Loop() {
+		Screen("", o, l, nil)
+	}
+}
+
+// BenchmarkIndexLargeList is normalising a list the size of the published
+// CSL (about 30,000 entries with aliases), as a Screener does once after
+// each import and Store.Screen on each call.
+func BenchmarkIndexLargeList(b *testing.B) {
+	words := []string{"Example", "Advanced", "Computing", "Northwind", "Supercomputing", "Center", "Trading", "Avionics",
+		"Institute", "Shenzhen", "Research", "Technology", "Co., Ltd.", "LLC", "Société", "Müller", "ООО", "Северный", "示例"}
+	es := make([]Entry, 30000)
+	for i := range es {
+		name := words[i%len(words)] + " " + words[(i/7)%len(words)] + " " + words[(i/49)%len(words)] + " " + words[(i/3)%len(words)]
+		es[i] = Entry{ID: "x", List: "SDN", Name: name, AltNames: []string{strings.ToUpper(name)}}
+	}
+	l := &List{Entries: es}
+	for b.Loop() {
+		newIndex(l)
+	}
+}
+
+// TestNormalizeEveryRune: for every code point, in a word and alone,
+// normalising a normalised name changes nothing, and a capital letter
+// folds as its small letter does (but for letters whose compatibility
+// form is another letter, as Greek Ϲ's is Σ).
+func TestNormalizeEveryRune(t *testing.T) {
+	bad := 0
+	for r := rune(0); r <= unicode.MaxRune && bad < 20; r++ {
+		if !utf8.ValidRune(r) || r > 0x3FFFF && r < 0xE0000 { // unassigned planes
+			continue
+		}
+		s := "a" + string(r) + "b " + string(r)
+		n := Normalize(s)
+		if n2 := Normalize(n); n2 != n {
+			bad++
+			t.Errorf("%U: Normalize(%q) = %q, normalised again %q", r, s, n, n2)
+		}
+		if unicode.IsUpper(r) && norm.NFKD.String(string(r)) == string(r) {
+			l := string(unicode.ToLower(r))
+			if nl := Normalize("a" + l + "b " + l); nl != n {
+				bad++
+				t.Errorf("%U %c: capital folds to %q, small letter %s to %q", r, r, n, l, nl)
+			}
+		}
+	}
+}
