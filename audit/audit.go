@@ -158,7 +158,40 @@ type Problem struct {
 	Seq    int64  `json:"seq"`
 	Kind   string `json:"kind"`
 	Detail string `json:"detail"`
+	// Found is what Verify found at the break, which an acceptance of the
+	// break records (see Verify); absent on anchor problems and on
+	// acceptances written before acceptances pinned their break.
+	Found *Found `json:"found,omitempty"`
 }
+
+// Found pins a break of the chain as Verify found it, so that accepting it
+// accepts that break and no other: a gap that grew, another entry where
+// the check resumes or an accepted entry changed again is a new break.
+type Found struct {
+	// Last is the last missing seq of a gap (Problem.Seq is the first);
+	// zero for every other break.
+	Last int64 `json:"last,omitempty"`
+	// Before is the hash the broken entry should have followed: that of
+	// the last entry before the break as the check had it (Genesis at the
+	// start of the log).
+	Before string `json:"before"`
+	// Entry is the seq of the entry the break was found at; for a gap, the
+	// entry after it, where the check resumes.
+	Entry int64 `json:"entry"`
+	// Hash is that entry's hash as stored.
+	Hash string `json:"hash"`
+	// Content is the SHA-256 of that entry's contents as found (see
+	// contentHash), so that a modified entry changed again no longer
+	// matches. It is not keyed on purpose: verification results are shown
+	// to whoever may have modified the entry, and the keyed hash of
+	// contents they chose would be a valid seal for them.
+	Content string `json:"content"`
+}
+
+// gapDetail is the Detail of a gap, first and last missing seq. An
+// acceptance from before Found names its gap's range only in its detail
+// (see matchAcceptance), so the wording stays.
+const gapDetail = "entries %d to %d are missing"
 
 func (p *Problem) Error() string {
 	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.Kind, p.Detail)
@@ -213,13 +246,19 @@ type Accepted struct {
 // that was modified, deleted or reordered.
 //
 // A break that a later entry accepted (KindBrokenAccepted, sound under the
-// chain's key and naming the break's entry and kind) is listed in
-// Result.Accepted, and the check goes on from the entry the break was
+// chain's key and naming the break exactly as found, see Found) is listed
+// in Result.Accepted, and the check goes on from the entry the break was
 // found at, taken as it is: every entry after it is checked as before, so
 // that an entry changed or removed after the acceptance (or before it,
 // elsewhere) is still a break. Without that, one accepted break hid every
 // later one: the log read as broken at the same entry whatever was done
-// to it afterwards.
+// to it afterwards. The acceptance must match the whole of Found, not
+// only the entry and kind: for a gap its range, the entry before it and
+// the entry after it (whose link to the missing entries is not checked);
+// for any other break the entry's stored hash and the hash of its
+// contents. An acceptance keyed by entry and kind alone accepted a wider
+// gap starting at the same entry (everything up to the acceptance could
+// be deleted) and any later rewrite of an accepted entry.
 func (c *Chain) Verify(entries []Entry) Result {
 	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true, Unkeyed: c.unkeyed}
 	seqOf := make(map[string]int64, len(entries))
@@ -231,19 +270,26 @@ func (c *Chain) Verify(entries []Entry) Result {
 	// broke reports a break found at entry i: accepted, the check goes on
 	// from entry i (as it is) and broke returns true.
 	broke := func(i int, p Problem) bool {
-		at, ok := accepts[acceptKey{p.Seq, p.Kind}]
-		if !ok || at <= entries[i].Seq {
-			r = fail(r, p.Seq, p.Kind, p.Detail)
+		e := entries[i]
+		p.Found = &Found{Before: prev, Entry: e.Seq, Hash: e.Hash}
+		if p.Kind == Deleted && e.Seq > want {
+			p.Found.Last = e.Seq - 1
+		}
+		p.Found.Content = contentHash(e)
+		at, why := accepted(accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
+		if at == 0 {
+			p.Detail += why
+			r = failWith(r, p)
 			return false
 		}
 		r.Accepted = append(r.Accepted, Accepted{Problem: p, At: at})
-		prev, want = entries[i].Hash, entries[i].Seq+1
+		prev, want = e.Hash, e.Seq+1
 		return true
 	}
 	for i := 0; i < len(entries); i++ {
 		e := entries[i]
 		if e.Seq > want {
-			if !broke(i, Problem{Seq: want, Kind: Deleted, Detail: fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1)}) {
+			if !broke(i, Problem{Seq: want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, want, e.Seq-1)}) {
 				return r
 			}
 			// The entry after the gap is itself checked, from the link
@@ -298,14 +344,32 @@ type acceptKey struct {
 	kind string
 }
 
+// contentHash is the plain SHA-256 of every stored field of e but its
+// hash, each length-prefixed, under a prefix of its own: no entry hash
+// (sum) of any key or none is ever equal to it.
+func contentHash(e Entry) string {
+	h := sha256.New()
+	for _, f := range []string{"meridian-audit-content-v1", strconv.Itoa(e.Version), strconv.FormatInt(e.Seq, 10), e.Time, e.Kind, e.RunID, e.Tenant, string(e.Payload), e.PrevHash} {
+		fmt.Fprintf(h, "%d:", len(f))
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// acceptance is the break one KindBrokenAccepted entry accepts.
+type acceptance struct {
+	at int64
+	p  Problem
+}
+
 // acceptances are the breaks the chain's KindBrokenAccepted entries
-// accept, each with the first entry that accepted it. An acceptance counts
-// only when its own entry is sound under the chain's key (one forged
-// without the key accepts nothing); without the key (NewUnkeyedChain) none
-// can be told sound, and all count, as the result then proves nothing of
-// any entry's contents.
-func (c *Chain) acceptances(entries []Entry) map[acceptKey]int64 {
-	out := map[acceptKey]int64{}
+// accept, by entry and kind, in log order. An acceptance counts only when
+// its own entry is sound under the chain's key (one forged without the key
+// accepts nothing); without the key (NewUnkeyedChain) none can be told
+// sound, and all count, as the result then proves nothing of any entry's
+// contents.
+func (c *Chain) acceptances(entries []Entry) map[acceptKey][]acceptance {
+	out := map[acceptKey][]acceptance{}
 	for _, e := range entries {
 		if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
 			continue
@@ -315,11 +379,81 @@ func (c *Chain) acceptances(entries []Entry) map[acceptKey]int64 {
 			continue
 		}
 		k := acceptKey{p.Problem.Seq, p.Problem.Kind}
-		if _, seen := out[k]; !seen {
-			out[k] = e.Seq
-		}
+		out[k] = append(out[k], acceptance{at: e.Seq, p: *p.Problem})
 	}
 	return out
+}
+
+// accepted returns the first entry after the broken one (seq) that accepts
+// p exactly, or 0 and why none does, to add to p's detail: an acceptance
+// of another break at the same entry, or one that cannot tell.
+func accepted(cands []acceptance, p Problem, seq int64) (int64, string) {
+	why := ""
+	for _, a := range cands {
+		if a.at <= seq {
+			continue
+		}
+		ok, w := matchAcceptance(a, p)
+		if ok {
+			return a.at, ""
+		}
+		why = w
+	}
+	return 0, why
+}
+
+// matchAcceptance reports whether a accepts p, the break as found now,
+// and if not, why.
+//
+// An acceptance written since Found was added matches only when every
+// field of Found matches. One written before has no Found: it names the
+// break's entry, kind and detail only. Of those, a gap's still matches the
+// gap its detail names, first and last missing entry alike, and no other:
+// the entry before the gap and the one after it, where the check resumes,
+// are then fixed by their seqs, and each is checked under the key as any
+// entry is (only the key's holder can seal another at either seq). Every
+// other older acceptance matches nothing: a modified entry's contents as
+// found are recorded nowhere, so one changed again could not be told from
+// the one accepted. Such a log fails until the operator, having checked
+// it, accepts the break again, which records it in the current form.
+func matchAcceptance(a acceptance, p Problem) (bool, string) {
+	f := p.Found
+	if a.p.Found == nil {
+		if first, last, ok := parseGap(a.p.Detail); ok && f.Last > 0 && first == p.Seq {
+			if last == f.Last {
+				return true, ""
+			}
+			return false, fmt.Sprintf("; not accepted: entry %d accepted only entries %d to %d missing", a.at, first, last)
+		}
+		return false, fmt.Sprintf("; not accepted: entry %d accepted a break at this entry, but was written by an older version that does not record what it found, so that break cannot be told from a later change; check the log and accept it again", a.at)
+	}
+	g := a.p.Found
+	if g.Last == f.Last && g.Before == f.Before && g.Entry == f.Entry && g.Hash == f.Hash && g.Content == f.Content {
+		return true, ""
+	}
+	return false, fmt.Sprintf("; not accepted: entry %d accepted only the break found then (%s), and this one differs", a.at, describeFound(a.p))
+}
+
+// parseGap reads a gap's first and last missing seq from its detail,
+// which must read exactly as gapDetail writes it.
+func parseGap(detail string) (first, last int64, ok bool) {
+	if _, err := fmt.Sscanf(detail, gapDetail, &first, &last); err != nil || fmt.Sprintf(gapDetail, first, last) != detail || first < 1 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
+}
+
+// describeFound says what an acceptance pinned, for an operator.
+func describeFound(p Problem) string {
+	f := p.Found
+	if f.Last > 0 {
+		return fmt.Sprintf("entries %d to %d missing between the entry hashed %s and entry %d hashed %s", p.Seq, f.Last, short(f.Before), f.Entry, short(f.Hash))
+	}
+	s := fmt.Sprintf("entry %d hashed %s after %s", f.Entry, short(f.Hash), short(f.Before))
+	if f.Content != "" {
+		s += fmt.Sprintf(", its contents hashing to %s", short(f.Content))
+	}
+	return s
 }
 
 // origin returns the position at which e hashes correctly, if any: an
@@ -335,8 +469,12 @@ func (c *Chain) origin(e Entry, limit int64) (int64, bool) {
 }
 
 func fail(r Result, seq int64, kind, detail string) Result {
+	return failWith(r, Problem{Seq: seq, Kind: kind, Detail: detail})
+}
+
+func failWith(r Result, p Problem) Result {
 	r.OK = false
-	r.Problem = &Problem{Seq: seq, Kind: kind, Detail: detail}
+	r.Problem = &p
 	r.Head = ""
 	return r
 }

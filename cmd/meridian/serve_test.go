@@ -768,15 +768,35 @@ func TestCLI(t *testing.T) {
 	}
 	p.stop()
 	key, _ := audit.LoadKey(p.state)
-	sdb, err := store.OpenSQLite(context.Background(), filepath.Join(p.state, "meridian.db"), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
+	sqlExec := func(q string, args ...any) {
+		t.Helper()
+		sdb, err := store.OpenSQLite(context.Background(), filepath.Join(p.state, "meridian.db"), store.Options{AuditKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = sdb.DB().Exec(q, args...)
+		sdb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err = sdb.DB().Exec(`DELETE FROM audit WHERE seq > ?`, n+2)
-	sdb.Close()
-	if err != nil {
-		t.Fatal(err)
+	// The accepted entry changed again is a new break, which the
+	// acceptance does not cover: it pinned the entry as it was found (it
+	// used to name only the entry and the kind). Put back as accepted, the
+	// log verifies again.
+	sqlExec(`UPDATE audit SET payload = '{"placement":"elsewhere again"}' WHERE seq = 2`)
+	if err := p.tryStart(); err == nil || !strings.Contains(err.Error(), "not accepted") {
+		p.stop()
+		t.Fatalf("serve on an accepted log whose accepted entry changed again: %v", err)
 	}
+	if out := cli(1, "audit", "verify", "--state", p.state); !strings.Contains(out, "BROKEN at entry 2 (modified)") || !strings.Contains(out, fmt.Sprintf("entry %d accepted only", n+1)) {
+		t.Errorf("verify after the accepted entry changed again: %s", out)
+	}
+	sqlExec(`UPDATE audit SET payload = '{"placement":"elsewhere"}' WHERE seq = 2`)
+	if out := cli(0, "audit", "verify", "--state", p.state); !strings.Contains(out, "audit log intact") {
+		t.Errorf("verify with the accepted entry put back: %s", out)
+	}
+	sqlExec(`DELETE FROM audit WHERE seq > ?`, n+2)
 	if err := p.tryStart(); err == nil || !strings.Contains(err.Error(), audit.Truncated) {
 		p.stop()
 		t.Fatalf("serve on an accepted log cut since: %v", err)
