@@ -241,9 +241,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// A token the cache does not vouch for costs a read of the store
 		// before any tenant's rate limit applies: past its failures, an
-		// address waits. A request without a token costs none.
+		// address waits, unless the token is one the store said was live
+		// lately (a client behind the same load balancer or NAT as the
+		// one failing). A request without a token costs none.
 		src := faillimit.Source(r.RemoteAddr)
-		if bearer(r) != "" && s.fails.Blocked(src, start) {
+		if tok := bearer(r); tok != "" && s.fails.Blocked(src, start) && !s.auth.Seen(tok) {
 			rw.Header().Set("Retry-After", "1")
 			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", "too many requests with tokens that are not recognised from this address; retry in 1s")
 			return

@@ -45,6 +45,12 @@ type Auth struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedPrincipal
+	// seen holds the hashes of tokens the store said were live within
+	// SeenFor, by tenant: such a token is read from the store again past
+	// CacheFor, but is not refused for its address's failures (Seen), so
+	// the clients behind one address (a load balancer, a NAT) keep being
+	// served while something beside them sends tokens that fail.
+	seen map[string]seenToken
 	// gen counts Forget calls: a lookup that began before one does not
 	// cache what it read, which may be a token revoked since.
 	gen uint64
@@ -55,15 +61,68 @@ type cachedPrincipal struct {
 	until time.Time
 }
 
+type seenToken struct {
+	tenant string
+	until  time.Time
+}
+
 // DefaultCacheFor is how long a token's principal is trusted unread.
 const DefaultCacheFor = 2 * time.Second
 
 // maxCached bounds the cache; it is emptied when full.
 const maxCached = 10000
 
+// SeenFor is how long a token the store said was live is let past its
+// address's failures (Seen); maxSeen bounds how many are, the one seen
+// longest ago making room.
+const (
+	SeenFor = 10 * time.Minute
+	maxSeen = 10000
+)
+
 // NewAuth returns an Auth over st.
 func NewAuth(st store.Tokens) *Auth {
-	return &Auth{Store: st, CacheFor: DefaultCacheFor, Now: time.Now, cache: map[string]cachedPrincipal{}}
+	return &Auth{Store: st, CacheFor: DefaultCacheFor, Now: time.Now, cache: map[string]cachedPrincipal{}, seen: map[string]seenToken{}}
+}
+
+// Seen says whether the store said secret was live within SeenFor, and no
+// revocation of its tenant's tokens was seen since. Its holder is let
+// past its address's failures: whether it is still live is then read
+// from the store, which costs at most one read a CacheFor for each such
+// token, and only its holder can make it.
+func (a *Auth) Seen(secret string) bool {
+	if secret == "" {
+		return false
+	}
+	h, now := store.HashToken(secret), a.Now()
+	a.mu.Lock()
+	s, ok := a.seen[h]
+	a.mu.Unlock()
+	return ok && now.Before(s.until)
+}
+
+// sawLive records that the store said h is tenant's live token; a.mu is
+// held.
+func (a *Auth) sawLive(h, tenant string, now time.Time) {
+	if a.seen == nil {
+		a.seen = map[string]seenToken{}
+	}
+	if _, ok := a.seen[h]; !ok && len(a.seen) >= maxSeen {
+		oldest, first := "", true
+		for k, v := range a.seen {
+			if !now.Before(v.until) {
+				delete(a.seen, k)
+				continue
+			}
+			if first || v.until.Before(a.seen[oldest].until) {
+				oldest, first = k, false
+			}
+		}
+		if len(a.seen) >= maxSeen {
+			delete(a.seen, oldest)
+		}
+	}
+	a.seen[h] = seenToken{tenant: tenant, until: now.Add(SeenFor)}
 }
 
 // Cached returns the principal of secret when the cache vouches for it,
@@ -118,12 +177,15 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 			a.cache = map[string]cachedPrincipal{}
 		}
 		a.cache[h] = cachedPrincipal{p: p, until: now.Add(a.CacheFor)}
+		a.sawLive(h, p.Tenant, now)
 	}
 	a.mu.Unlock()
 	return p, true, nil
 }
 
-// forgetTenant drops tenant's cached principals.
+// forgetTenant drops tenant's cached principals, and its tokens seen
+// live: after a revocation they are held to their address's failures
+// again until the store says they are live.
 func (a *Auth) forgetTenant(tenant string) {
 	a.mu.Lock()
 	for h, c := range a.cache {
@@ -131,14 +193,20 @@ func (a *Auth) forgetTenant(tenant string) {
 			delete(a.cache, h)
 		}
 	}
+	for h, s := range a.seen {
+		if s.tenant == tenant {
+			delete(a.seen, h)
+		}
+	}
 	a.gen++
 	a.mu.Unlock()
 }
 
-// Forget drops every cached principal (after a revocation).
+// Forget drops every cached principal and token seen live.
 func (a *Auth) Forget() {
 	a.mu.Lock()
 	a.cache = map[string]cachedPrincipal{}
+	a.seen = map[string]seenToken{}
 	a.gen++
 	a.mu.Unlock()
 }

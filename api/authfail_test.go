@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -93,4 +94,117 @@ func TestUnrecognisedTokensBounded(t *testing.T) {
 	if code := get(t, srv.URL, tokA); code != http.StatusOK {
 		t.Errorf("a's cached token from the same address during the flood: %d", code)
 	}
+}
+
+// TestValidTokensServedBesideAFlood: clients behind one address (the load
+// balancer in front of the replicas, a NAT) share its failures. A token
+// the store said was live is still served from an address that is
+// blocked, after its cached principal lapsed: the cache lasts
+// DefaultCacheFor and a blocked address got 429 for any token not in it,
+// so twenty garbage tokens a second from beside them refused every valid
+// client. A token whose tenant's tokens were revoked is held to the
+// address's failures again.
+func TestValidTokensServedBesideAFlood(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const tokC = "tenant-c-token-0123456789abcdef0123456789"
+	addTokens(t, f.st, Token{Tenant: "c", Token: tokC})
+	ct := &countingTokens{Tokens: f.st}
+	s := New(f.c, Options{Tokens: ct, Audit: f.st})
+	var ahead atomic.Int64 // how far the tokens' clock runs ahead
+	s.auth.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	for _, tok := range []string{tokA, tokC} {
+		if code := get(t, srv.URL, tok); code != http.StatusOK {
+			t.Fatalf("first request: %d", code)
+		}
+	}
+	flood := func() {
+		t.Helper()
+		limited := 0
+		for i := range 3 * failBurst {
+			if code := get(t, srv.URL, "not-a-token-"+string(rune('a'+i%26))); code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		if limited == 0 {
+			t.Fatalf("%d unrecognised tokens and none answered 429", 3*failBurst)
+		}
+	}
+	flood()
+	ahead.Add(int64(3 * DefaultCacheFor / 2))
+	flood()
+	before := ct.all.Load()
+	if code := get(t, srv.URL, tokA); code != http.StatusOK {
+		t.Errorf("a's token, past its cache, from the flooded address: %d, want 200", code)
+	}
+	if n := ct.all.Load() - before; n != 1 {
+		t.Errorf("a's token past its cache read the store %d times, want once", n)
+	}
+
+	// Revoked on another server: the store says so once, and from then
+	// on the token waits with the address.
+	rec, _ := audit.NewRecord(KindTenant, "", map[string]string{"action": "revoked"})
+	if _, err := f.st.RevokeTokens(ctx, "c", "", rec); err != nil {
+		t.Fatal(err)
+	}
+	ahead.Add(int64(3 * DefaultCacheFor / 2))
+	if code := get(t, srv.URL, tokC); code != http.StatusUnauthorized {
+		t.Errorf("c's revoked token, seen live before: %d, want 401", code)
+	}
+	flood()
+	before = ct.all.Load()
+	refused, limited := 0, 0
+	for range 10 {
+		switch code := get(t, srv.URL, tokC); code {
+		case http.StatusUnauthorized: // the address's bucket refilled by one meanwhile
+			refused++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("c's revoked token from the flooded address: %d, want 429", code)
+		}
+	}
+	if n := ct.all.Load() - before; limited < 5 || n != int64(refused) {
+		t.Errorf("c's revoked token from the flooded address: %d answered 429, %d read the store (%d reads); want it held to the address's failures", limited, refused, n)
+	}
+	if code := get(t, srv.URL, tokA); code != http.StatusOK {
+		t.Errorf("a's token beside c's revocation: %d, want 200", code)
+	}
+}
+
+// TestSeenTokensBounded: the tokens let past their address's failures
+// stay bounded however many are seen live, the one seen longest ago
+// making room, and lapse after SeenFor.
+func TestSeenTokensBounded(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	a := NewAuth(anyToken{})
+	a.Now = func() time.Time { return now }
+	ctx := context.Background()
+	secret := func(i int) string { return fmt.Sprintf("token-%040d", i) }
+	for i := range maxSeen + 500 {
+		now = now.Add(time.Millisecond)
+		if _, ok, err := a.Principal(ctx, secret(i)); !ok || err != nil {
+			t.Fatalf("token %d: %v %v", i, ok, err)
+		}
+	}
+	if n := len(a.seen); n > maxSeen {
+		t.Errorf("%d tokens seen live remembered, want at most %d", n, maxSeen)
+	}
+	if a.Seen(secret(0)) || !a.Seen(secret(maxSeen+499)) {
+		t.Error("the token seen longest ago stayed, or the newest did not")
+	}
+	now = now.Add(SeenFor)
+	if a.Seen(secret(maxSeen + 499)) {
+		t.Errorf("a token seen live %s ago is still let past its address's failures", SeenFor)
+	}
+}
+
+// anyToken says every token is tenant t's live token.
+type anyToken struct{ store.Tokens }
+
+func (anyToken) TokenByHash(ctx context.Context, h string) (*store.Token, error) {
+	return &store.Token{ID: store.TokenID(h), Tenant: "t", Hash: h}, nil
 }

@@ -137,7 +137,9 @@ func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	s.auth.Forget()
+	// Only tenant's tokens were revoked: the other tenants' stay cached,
+	// as they do when another server's revocation is found (Principal).
+	s.auth.forgetTenant(tenant)
 	writeJSON(w, http.StatusOK, Revoked{Tenant: tenant, Revoked: n})
 }
 

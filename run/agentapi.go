@@ -72,17 +72,36 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			return
 		}
 		// The credential is checked against the run, read whole from the
-		// store: a credential this server has not seen work costs that
-		// read before any attempt's limit applies, so an address whose
+		// store. One this server's key made for the attempt (its MAC
+		// checks), or one it has seen work, takes from the attempt's
+		// bucket before that read, so that even an ended attempt's
+		// credential costs no more than agentRate reads a second; it is
+		// not held back by its address's failures, so an agent is heard
+		// beside a workload that floods the server with bad credentials
+		// from the same address (a node's or a cluster's egress address),
+		// on any replica and after a restart. Any other credential costs
+		// the read before any attempt's limit applies, so an address whose
 		// credentials keep failing waits (faillimit).
+		key := attemptKey(id, n)
 		src, now := faillimit.Source(req.RemoteAddr), time.Now()
-		if !c.agentKnown(attemptKey(id, n), tok) && c.agentFails.Blocked(src, now) {
+		vouched := c.credentialMade(id, n, tok) || c.agentKnown(key, tok)
+		if !vouched && c.agentFails.Blocked(src, now) {
 			w.Header().Set("Retry-After", "1")
 			agentErr(w, http.StatusTooManyRequests, "too many requests with attempt credentials that are not recognised from this address")
 			return
 		}
+		overLimit := func() {
+			w.Header().Set("Retry-After", "1")
+			agentErr(w, http.StatusTooManyRequests, fmt.Sprintf("attempt %d of %s: over %d requests a second to the agent API", n, id, agentRate))
+		}
+		if vouched && !c.agentAllow(key) {
+			overLimit()
+			return
+		}
 		refuse := func() {
-			c.agentFails.Failed(src, now)
+			if !vouched {
+				c.agentFails.Failed(src, now)
+			}
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 		}
 		row, err := c.cfg.Store.GetRun(req.Context(), id)
@@ -111,25 +130,26 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 				a, found = x, true
 			}
 		}
-		want := ""
-		if found && a.Nonce != "" {
-			want = c.credential(r.ID, a)
-		}
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 || want == "" {
+		if !found || a.Nonce == "" ||
+			subtle.ConstantTimeCompare([]byte(tok), []byte(c.credential(r.ID, a))) != 1 &&
+				subtle.ConstantTimeCompare([]byte(tok), []byte(c.credentialV1(r.ID, a))) != 1 {
 			refuse()
 			return
 		}
-		c.agentRemember(attemptKey(r.ID, n), tok)
 		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
 		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
 		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
+		if live {
+			c.agentRemember(key, tok)
+		} else {
+			c.agentForget(key)
+		}
 		if !live && !(ended && recent) {
 			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
 			return
 		}
-		if !c.agentAllow(attemptKey(r.ID, n)) {
-			w.Header().Set("Retry-After", "1")
-			agentErr(w, http.StatusTooManyRequests, fmt.Sprintf("attempt %d of %s: over %d requests a second to the agent API", n, r.ID, agentRate))
+		if !vouched && !c.agentAllow(key) {
+			overLimit()
 			return
 		}
 		c.heard(req.Context(), r.ID, r.Tenant, n)
@@ -174,8 +194,11 @@ type agentMemo struct {
 	// the workload ends once more.
 	savedAt   time.Time
 	finishing bool
-	// cred is the credential last seen to work for the attempt: a request
-	// that presents it is not held back by its address's failures.
+	// cred is the credential last seen to work for the attempt while it
+	// was live: a request that presents it is not held back by its
+	// address's failures. Credentials this server's key made carry their
+	// proof (credentialMade); this serves those of attempts begun before
+	// they did.
 	cred string
 }
 
@@ -218,6 +241,16 @@ func (c *Controller) agentRemember(key, tok string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.memo(key, time.Now()).cred = tok
+}
+
+// agentForget drops the credential remembered for attempt key, which has
+// ended: it is held to its address's failures again.
+func (c *Controller) agentForget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.agents[key]; m != nil {
+		m.cred = ""
+	}
 }
 
 // agentAllow takes one request from attempt key's bucket.

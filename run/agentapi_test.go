@@ -326,8 +326,11 @@ func TestFinishingProgressSavedOnce(t *testing.T) {
 // TestBadAgentCredentialsBounded: an attempt credential is checked against
 // its run, read whole from the store, before any attempt's limit applies;
 // past a burst of credentials that fail from one address, that address is
-// answered 429 without the read, while the attempt's own agent, whose
-// credential this server has seen work, is still heard from it.
+// answered 429 without the read, while the attempt's own agent is still
+// heard from it: also when this server has not seen its credential work
+// (a restart, another replica, a new attempt), which it took for a forged
+// one, so that a workload flooding bad credentials from a cluster's
+// egress address failed every other run's agent behind it.
 func TestBadAgentCredentialsBounded(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
@@ -347,10 +350,25 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 	if code := post(e.c.credential(r.ID, a)); code != http.StatusOK {
 		t.Fatalf("the attempt's own credential: %d", code)
 	}
+	// An attempt begun by a server before credentials carried their
+	// nonce has the MAC alone: it still works, checked against the run.
+	if code := post(e.c.credentialV1(r.ID, a)); code != http.StatusOK {
+		t.Fatalf("the attempt's credential in its first form: %d", code)
+	}
+	if code := post(e.c.credentialV1(r.ID, Attempt{N: a.N, Nonce: a.Nonce + "0"})); code != http.StatusUnauthorized {
+		t.Fatalf("a credential in its first form for another nonce: %d, want 401", code)
+	}
 	start := time.Now()
 	refused, limited := 0, 0
+	forged := func(i int) string {
+		if i%2 == 0 {
+			return fmt.Sprintf("forged-%d", i)
+		}
+		// The form of a real one: a nonce and a MAC, not the key's.
+		return fmt.Sprintf("%032x.%064x", i, i)
+	}
 	for i := range 3 * agentFailBurst {
-		switch code := post(fmt.Sprintf("forged-%d", i)); code {
+		switch code := post(forged(i)); code {
 		case http.StatusUnauthorized: // read the run to find it forged
 			refused++
 		case http.StatusTooManyRequests:
@@ -364,6 +382,17 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 	}
 	if code := post(e.c.credential(r.ID, a)); code != http.StatusOK {
 		t.Errorf("the attempt's own credential during the flood: %d", code)
+	}
+	e.c.mu.Lock()
+	delete(e.c.agents, attemptKey(r.ID, a.N))
+	e.c.mu.Unlock()
+	for i := 0; post(forged(i)) != http.StatusTooManyRequests; i++ {
+		if i > 10*agentFailBurst {
+			t.Fatal("the address is not blocked again")
+		}
+	}
+	if code := post(e.c.credential(r.ID, a)); code != http.StatusOK {
+		t.Errorf("the attempt's own credential during the flood, on a server that has not seen it work: %d, want 200", code)
 	}
 	if got, _ := e.c.Get(ctx, "t1", r.ID); got.State != Running {
 		t.Errorf("after the flood the run is %s: %s", got.State, got.Reason)
@@ -397,5 +426,39 @@ func TestAgentStoreErrorTellsNoInternals(t *testing.T) {
 	code, msg, h := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}"))
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || strings.Contains(msg, "db.internal") || strings.Contains(msg, "user=") {
 		t.Errorf("store down: %d %q (Retry-After %q), want 503 naming nothing of the store", code, msg, h.Get("Retry-After"))
+	}
+}
+
+// TestEndedCredentialBounded: the credential of an attempt that ended
+// works no more (410), and whoever holds it (the site that ran it) can
+// make the server read the run no more than agentRate times a second:
+// the credential checked, it skipped its address's limit and the
+// attempt's bucket was taken only once the attempt was found live, so
+// each request cost a read of the run, documents and all.
+func TestEndedCredentialBounded(t *testing.T) {
+	var whole atomic.Int64
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	before := whole.Load()
+	start := time.Now()
+	gone, limited := 0, 0
+	for range 3 * agentBurst {
+		switch code, _, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}")); code {
+		case http.StatusGone:
+			gone++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("the ended attempt's heartbeat: %d", code)
+		}
+	}
+	reads := whole.Load() - before
+	if most := int64(agentBurst + agentRate*time.Since(start).Seconds() + 1); gone == 0 || limited == 0 || reads > most {
+		t.Errorf("%d requests with an ended attempt's credential: %d answered 410, %d 429, %d reads of the run; want at most %d reads", 3*agentBurst, gone, limited, reads, most)
 	}
 }

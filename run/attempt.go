@@ -138,14 +138,44 @@ func (c *Controller) fail(ctx context.Context, r *Run, reason string) (bool, err
 	return err == nil, err
 }
 
-// credential is the secret an attempt's agent proves itself with: an HMAC,
-// under the server's agent key, of the run, the attempt and its nonce. The
-// controller can derive it again after a restart, so a submit repeated after
-// a crash hands the same credential to the job it finds.
+// credential is the secret an attempt's agent proves itself with: the
+// attempt's nonce, a dot, and an HMAC, under the server's agent key, of the
+// run, the attempt and that nonce. The controller can derive it again
+// after a restart, so a submit repeated after a crash hands the same
+// credential to the job it finds; and any server that holds the key can
+// tell one it made from a forged one without reading the store
+// (credentialMade), so that a valid credential is never held back by its
+// address's failures and a forged one costs no read.
 func (c *Controller) credential(runID string, a Attempt) string {
+	return a.Nonce + "." + c.credentialMAC(runID, a.N, a.Nonce)
+}
+
+// credentialV1 is the credential of attempts begun by servers before
+// credentials carried their nonce: the MAC alone. It still works for them,
+// checked against the run in the store.
+func (c *Controller) credentialV1(runID string, a Attempt) string {
+	return c.credentialMAC(runID, a.N, a.Nonce)
+}
+
+func (c *Controller) credentialMAC(runID string, n int, nonce string) string {
 	m := hmac.New(sha256.New, c.cfg.AgentKey)
-	fmt.Fprintf(m, "meridian-attempt-v1\n%s\n%d\n%s\n", runID, a.N, a.Nonce)
+	fmt.Fprintf(m, "meridian-attempt-v1\n%s\n%d\n%s\n", runID, n, nonce)
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// maxNonce bounds the nonce a credential may carry (newNonce makes 32
+// characters), so that checking a forged one costs little.
+const maxNonce = 64
+
+// credentialMade says whether tok is a credential this server's agent key
+// made for attempt n of run runID, without asking the store whether that
+// attempt has that nonce (it is the run's, read afterwards).
+func (c *Controller) credentialMade(runID string, n int, tok string) bool {
+	nonce, mac, ok := strings.Cut(tok, ".")
+	if !ok || nonce == "" || len(nonce) > maxNonce || len(c.cfg.AgentKey) == 0 {
+		return false
+	}
+	return hmac.Equal([]byte(mac), []byte(c.credentialMAC(runID, n, nonce)))
 }
 
 func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {

@@ -462,8 +462,16 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 		}
 		r.Documents = nil
 		c.mu.Lock()
-		if len(c.briefs) >= maxBriefs {
-			clear(c.briefs)
+		if _, ok := c.briefs[id]; !ok && len(c.briefs) >= maxBriefs {
+			// One run makes room, the first a map's iteration gives,
+			// which starts at a random place: emptying the cache made
+			// nearly every poll a whole read once more runs than this
+			// were followed in turn, and forgetting the least recently
+			// read would too.
+			for k := range c.briefs {
+				delete(c.briefs, k)
+				break
+			}
 		}
 		c.briefs[id] = r
 		c.mu.Unlock()

@@ -137,6 +137,49 @@ func TestTimelineAndLogsReadNoDocuments(t *testing.T) {
 	}
 }
 
+// TestBriefsKeptPastTheirBound: with more runs followed than Brief keeps
+// (maxBriefs), read in turn as streams poll them, most reads still find
+// their run kept: one run makes room for another, where the whole cache
+// was emptied and nearly every read was a whole one.
+func TestBriefsKeptPastTheirBound(t *testing.T) {
+	ctx := context.Background()
+	st, dir := testStore(t)
+	var whole atomic.Int64
+	c := New(Config{Store: wholeReads{Store: st, n: &whole}, StateDir: dir, CatalogDir: "testdata/sites"})
+	const runs, rounds = maxBriefs + 76, 6
+	for i := range runs {
+		row := &store.Run{ID: fmt.Sprintf("r%d", i), Tenant: "t1", Job: "j", State: string(Running),
+			Data: []byte(`{"documents":[{"name":"job.yaml","content":"x"}],"asOf":"2026-12-01","attempts":[{"n":1,"site":"alpha"}]}`)}
+		if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reads, whole0 int64
+	for round := range rounds {
+		if round == 2 { // the first rounds fill the cache
+			whole0 = whole.Load()
+		}
+		for i := range runs {
+			if b, err := c.Brief(ctx, "t1", fmt.Sprintf("r%d", i)); err != nil || b.ID != fmt.Sprintf("r%d", i) {
+				t.Fatalf("brief r%d: %v", i, err)
+			}
+			if round >= 2 {
+				reads++
+			}
+		}
+	}
+	missed := whole.Load() - whole0
+	if hit := 1 - float64(missed)/float64(reads); hit < 0.7 {
+		t.Errorf("%d runs briefed in turn: %d of %d reads read the run whole (%.0f%% kept), want at least 70%% kept", runs, missed, reads, 100*hit)
+	}
+	c.mu.Lock()
+	n := len(c.briefs)
+	c.mu.Unlock()
+	if n > maxBriefs {
+		t.Errorf("%d runs kept, want at most %d", n, maxBriefs)
+	}
+}
+
 // BenchmarkBrief: a run with 4 MiB of documents, read as GET
 // /v1/runs/{id} reads it (whole) and as a followed stream reads it at every
 // poll (Brief: its version, then the run only when it changed).
