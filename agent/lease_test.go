@@ -171,7 +171,7 @@ func started(t *testing.T, pidFile string) {
 func TestAgentStopsWhenTheLeaseLapses(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	// The workload ignores SIGTERM, so only the kill after the grace ends it.
-	script := fmt.Sprintf("trap '' TERM; echo $$ > %q; while :; do sleep 0.05; done", pidFile)
+	script := fmt.Sprintf("trap '' TERM; echo $$$$ > %q; while :; do sleep 0.05; done", pidFile)
 	srv, _, _, done := startAgent(t, script, time.Second, nil)
 	started(t, pidFile)
 	cut := time.Now()
@@ -193,7 +193,7 @@ func TestAgentStopsWhenTheLeaseLapses(t *testing.T) {
 	// A workload that ends by itself after the server went: the reports
 	// at the end retry only for what is left of the lease, not 30 s each.
 	pidFile2 := filepath.Join(t.TempDir(), "pid")
-	srv, _, _, done = startAgent(t, fmt.Sprintf("echo $$ > %q; sleep 0.3", pidFile2), time.Second, nil)
+	srv, _, _, done = startAgent(t, fmt.Sprintf("echo $$$$ > %q; sleep 0.3", pidFile2), time.Second, nil)
 	started(t, pidFile2)
 	srv.down.Store(true)
 	cut = time.Now()
@@ -328,7 +328,7 @@ func TestAgentStopsWhileAPackHangs(t *testing.T) {
 		prelude := fmt.Sprintf(`if [ "$4" = step-1 ] && [ ! -e %q ]; then touch %q; echo $$ > %q; kill -STOP $$; fi`, marker, marker, helperPid)
 		script := fmt.Sprintf(`cd "$MERIDIAN_CHECKPOINT_DIR"
 head -c 1000 /dev/urandom > .tmp && mv .tmp step-1
-echo $$ > %q
+echo $$$$ > %q
 while :; do sleep 0.05; done`, pidFile)
 		lease := time.Duration(0)
 		if fence {
