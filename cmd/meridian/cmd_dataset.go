@@ -41,6 +41,11 @@ func openState() (state, error) {
 	if err := os.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}
+	// As a server names it (startServer): a site's default store, and so
+	// the staging lease of that store, is named after this path.
+	if d.Path, err = statedir.Canonical(d.Path); err != nil {
+		return state{}, err
+	}
 	st := state{Dir: d}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		data, err := os.ReadFile(p)

@@ -259,10 +259,18 @@ func startServer(opts serverOptions) (*server, error) {
 			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
 		}
 	}
-	dir := statedir.Dir{Path: opts.StateDir}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
+	// The directory as the CLI names it (openState): a site without
+	// spec.store keeps its store under it, and the staging lease of that
+	// store is named after the path, so both must spell it alike.
+	canon, err := statedir.Canonical(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.StateDir = canon
+	dir := statedir.Dir{Path: opts.StateDir}
 	shared := opts.Store != "" && opts.Store != "sqlite"
 	if err := markSharedStore(dir, shared); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/run"
@@ -220,5 +221,92 @@ func TestDatasetVerifyHoldsSiteToStagedVersion(t *testing.T) {
 	out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile)
 	if err == nil || !strings.Contains(out, "manifest replaced") {
 		t.Errorf("verify of a site that holds an older version: %v\n%s", err, out)
+	}
+}
+
+// TestStagingLeaseOneNameForEverySpelling: the staging lease of a site
+// without spec.store is named after its store, which lies under the state
+// directory. The server and the CLI name that directory alike however it
+// was spelled (relative, or through a symlink): they took different
+// leases, and a CLI staging ran beside a server's into the same store.
+func TestStagingLeaseOneNameForEverySpelling(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	real := filepath.Join(base, "state")
+	link := filepath.Join(base, "link")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	site := &catalog.Site{Metadata: catalog.Metadata{Name: "test-site"}}
+
+	// A server started on the symlink, the CLI on a relative spelling.
+	s, err := startServer(serverOptions{StateDir: link, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := s.Ctl.SiteStore(site)
+	s.Close()
+	t.Chdir(base)
+	t.Setenv("MERIDIAN_HOME", "state")
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cli := run.SiteStore(st.Path, site); cli != served {
+		t.Fatalf("one site's default store: the server names it %s, the CLI %s", served, cli)
+	}
+
+	// A staging holds the lease under the directory's real path; a CLI
+	// `dataset stage` on the symlink waits for it.
+	t.Setenv("MERIDIAN_HOME", link)
+	_, siteFile, _ := publicDatasetAndSite(t)
+	if err := os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, release, err := run.HoldStagingLease(ctx, db, run.SiteStore(real, site), dataset.DefaultTenant, "server/1", 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
+		staged <- err
+	}()
+	select {
+	case err := <-staged:
+		release()
+		t.Fatalf("a CLI staging on another spelling of the state directory ran beside the server's (%v)", err)
+	case <-time.After(time.Second):
+	}
+	release()
+	select {
+	case err := <-staged:
+		if err != nil {
+			t.Fatalf("the CLI staging after the server's: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CLI staging still waits after the server's ended")
 	}
 }
