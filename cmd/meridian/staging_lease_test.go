@@ -310,3 +310,59 @@ spec:
 		t.Fatal("the CLI staging still waits after the server's ended")
 	}
 }
+
+// TestDatasetVerifyRefusedBesidePostgres: on a state directory whose
+// servers keep their ledger in PostgreSQL (marked statedir.SharedStore),
+// `dataset verify --at SITE` cannot learn from the directory's own
+// database which version the last staging put at the site: the servers
+// never write there. It read it anyway, and held the site to no version (a
+// manifest put back passed) or to a stale one. It refuses, naming the
+// server's route and --manifest-sha256, and verifies with the pin given.
+func TestDatasetVerifyRefusedBesidePostgres(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	siteStore, siteFile, root := publicDatasetAndSite(t)
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
+	old, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, err := stagedManifest(context.Background(), st, "pub", "test-site")
+	if err != nil || pin == "" {
+		t.Fatalf("the staged version: %q %v", pin, err)
+	}
+	// The host puts the first version back, and the directory is now one
+	// whose servers keep their state in PostgreSQL: its own ledger is not
+	// theirs.
+	if err := os.WriteFile(manifest, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := markSharedStore(st.Dir, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile)
+	if exitStatus(err) != exitBadInput || !strings.Contains(err.Error(), "--manifest-sha256") || !strings.Contains(err.Error(), "/v1/datasets/pub/verify") {
+		t.Fatalf("verify --at beside servers on PostgreSQL: exit %d: %v", exitStatus(err), err)
+	}
+	out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile, "--manifest-sha256", pin)
+	if exitStatus(err) != exitError || !strings.Contains(out, "manifest replaced") {
+		t.Errorf("verify --at --manifest-sha256 beside servers on PostgreSQL: exit %d: %v\n%s", exitStatus(err), err, out)
+	}
+}
