@@ -138,8 +138,7 @@ func publicDatasetAndSite(t *testing.T) (string, string, string) {
 // transfer ledger refuse it: they wrote a ledger of their own into the
 // directory's SQLite database, which the servers never read (the bytes
 // counted toward no volume threshold, and a server's staging found the
-// chunks at the site and recorded none). A server on the directory's own
-// database clears the mark.
+// chunks at the site and recorded none).
 func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	home := t.TempDir()
@@ -165,22 +164,60 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, statedir.Database)); err == nil {
 		t.Error("a refused command left a database of its own in the state directory")
 	}
-	// A server on a directory's own database clears a mark left there.
-	fresh := t.TempDir()
-	for _, d := range []string{filepath.Dir(fresh), fresh} {
-		os.Chmod(d, 0o711)
+}
+
+// TestSQLiteServeKeepsSharedMark: a server started by mistake on the
+// directory's own database, beside servers that keep their state in
+// PostgreSQL, refuses and leaves their mark (statedir.SharedStore): it
+// removed it, and the CLI's commands then wrote a ledger of their own that
+// the servers never read, until one of them restarted. It says how to
+// clear the mark deliberately, and looks at it only once it holds the
+// directory's serve lock: a second server refused the lock answers that
+// the directory is in use.
+func TestSQLiteServeKeepsSharedMark(t *testing.T) {
+	home := t.TempDir()
+	for _, d := range []string{filepath.Dir(home), home} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
 	}
-	if err := os.WriteFile(filepath.Join(fresh, statedir.SharedStore), []byte("left\n"), 0o644); err != nil {
+	t.Setenv("MERIDIAN_HOME", home)
+	mark := filepath.Join(home, statedir.SharedStore)
+	opts := serverOptions{StateDir: home, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard}
+	first, err := startServer(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	opts.StateDir, opts.Store = fresh, ""
-	if s, err = startServer(opts); err != nil {
+	// Servers on PostgreSQL start on the directory (as their start marks it).
+	if err := markSharedStore(statedir.Dir{Path: home}, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = startServer(opts)
+	if err == nil || !strings.Contains(err.Error(), "in use by another meridian serve") {
+		t.Errorf("a second server on a directory whose lock is held: %v", err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("a server refused the directory's lock removed the mark first: %v", err)
+	}
+	first.Close()
+	_, err = startServer(opts)
+	if exitStatus(err) != exitBadInput || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "remove "+mark) {
+		t.Errorf("a server on the directory's own database beside servers on PostgreSQL: exit %d: %v", exitStatus(err), err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("a server on the directory's own database removed the mark of servers on PostgreSQL: %v", err)
+	}
+	if _, err := runCLI(t, "dataset", "ledger"); err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Errorf("dataset ledger after a refused server: %v", err)
+	}
+	// The operator removes the mark: a server on the directory's own
+	// database starts.
+	if err := os.Remove(mark); err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := os.Stat(filepath.Join(fresh, statedir.SharedStore)); err == nil {
-		t.Error("a server on the directory's own database left the mark of servers on PostgreSQL")
-	}
 }
 
 // TestDatasetVerifyHoldsSiteToStagedVersion: `dataset verify --at SITE`
