@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,5 +183,26 @@ func TestUnconfirmedFacts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEngineFindingsNameTheirSourceOnce: a line that prints a finding's
+// text and then its source (a staging's refusal, plan's explanation) names
+// the source once for the engine's own findings, as for a rule's. The
+// fail-closed denial's message cited "Meridian fails closed…" as its
+// source and the finding "Meridian policy engine", and such lines printed
+// "(source: Meridian fails closed…) (source: Meridian policy engine)".
+func TestEngineFindingsNameTheirSourceOnce(t *testing.T) {
+	for _, f := range []Finding{EngineFinding("country \"ZZ\" is not in the country table"), jobFilesOnly([]string{"SG"})} {
+		if n := strings.Count(f.Message, "(source: "); n != 1 {
+			t.Errorf("%s: the message names %d sources: %q", f.Rule, n, f.Message)
+		}
+		line := fmt.Sprintf("rule %s: %s (source: %s)", f.Rule, f.Text(), f.Source)
+		if n := strings.Count(line, "(source: "); n != 1 {
+			t.Errorf("%s: a finding's line names %d sources: %q", f.Rule, n, line)
+		}
+		if f.Rule == EngineRule && !strings.Contains(line, "Meridian fails closed when a needed fact is missing (source: Meridian policy engine)") {
+			t.Errorf("the fail-closed denial's line: %q", line)
+		}
 	}
 }

@@ -165,10 +165,16 @@ func (s *Session) Evaluations() int {
 // evaluated at all: the engine's rule, CodeUndetermined, failing closed.
 func EngineFinding(msg string) Finding { return engineFinding(msg) }
 
+// engineSource is the source of the engine's own findings.
+const engineSource = "Meridian policy engine"
+
 func engineFinding(msg string) Finding {
+	// The message ends with the finding's own source, as a rule's does, so
+	// that a line printing the finding and its source names it once; it
+	// cited another ("Meridian fails closed…"), and such lines named two.
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
-		Message: EngineRule + ": could not determine: " + msg + " (source: Meridian fails closed when a needed fact is missing)",
-		Source:  "Meridian policy engine", Confidence: Confirmed, Code: CodeUndetermined}
+		Message: EngineRule + ": could not determine: " + msg + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
+		Source:  engineSource, Confidence: Confirmed, Code: CodeUndetermined}
 }
 
 // verdict is what the rules say about a class, before any message is

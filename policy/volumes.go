@@ -376,7 +376,7 @@ func jobFilesOnly(origins []string) Finding {
 	sort.Strings(origins)
 	msg := fmt.Sprintf("%s: cumulative export volumes from %s were counted from this plan's job files only; "+
 		"exports by earlier runs are in the transfer ledger, which a plan without a server does not read "+
-		"(source: Meridian policy engine)", VolumesJobFilesOnly, strings.Join(origins, ", "))
+		"(source: %s)", VolumesJobFilesOnly, strings.Join(origins, ", "), engineSource)
 	return Finding{Rule: VolumesJobFilesOnly, Kind: "engine", Effect: Advisory, Message: msg,
-		Source: "Meridian policy engine", Confidence: Confirmed}
+		Source: engineSource, Confidence: Confirmed}
 }

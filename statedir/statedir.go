@@ -65,6 +65,26 @@ func Default() (Dir, error) {
 	return Dir{Path: filepath.Join(home, ".meridian")}, nil
 }
 
+// Canonical is the directory at path as every process names it: absolute,
+// with its symlinks resolved. The directory must exist. Names built from a
+// state directory's path are keys other processes must find equal: a site
+// without spec.store has its store under the directory, and the staging
+// lease the servers and the CLI take for that store is named after its URL.
+// Spelled "./state" by one and "/srv/state" (or through a symlink) by the
+// other, they took different leases, and a CLI staging ran beside a
+// server's into the same store.
+func Canonical(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("state directory %s: %w", path, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("state directory %s: %w", path, err)
+	}
+	return real, nil
+}
+
 // Join is a path inside the directory.
 func (d Dir) Join(elem ...string) string { return filepath.Join(append([]string{d.Path}, elem...)...) }
 

@@ -54,3 +54,28 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("mode %v", fi.Mode().Perm())
 	}
 }
+
+func TestCanonicalOneNameForEverySpelling(t *testing.T) {
+	base := t.TempDir()
+	real := base + "/state"
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, base+"/link"); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(base)
+	want, err := Canonical(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"state", "./state/", "link", base + "/link", base + "/state/../state"} {
+		got, err := Canonical(p)
+		if err != nil || got != want {
+			t.Errorf("Canonical(%q) = %q, %v; want %q", p, got, err, want)
+		}
+	}
+	if _, err := Canonical(base + "/missing"); err == nil {
+		t.Error("Canonical of a missing directory: no error")
+	}
+}

@@ -41,6 +41,11 @@ func openState() (state, error) {
 	if err := os.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}
+	// As a server names it (startServer): a site's default store, and so
+	// the staging lease of that store, is named after this path.
+	if d.Path, err = statedir.Canonical(d.Path); err != nil {
+		return state{}, err
+	}
 	st := state{Dir: d}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		data, err := os.ReadFile(p)
@@ -204,6 +209,14 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 	return true, recordAnchorKey(ctx, db, anchors, res)
 }
 
+// sharedStore says whether the directory's servers keep their state, the
+// ledger among it, in PostgreSQL (statedir.SharedStore): the directory's
+// own database is not their ledger.
+func (s state) sharedStore() bool {
+	_, err := os.Stat(s.Join(statedir.SharedStore))
+	return err == nil
+}
+
 // ledgerStore is auditStore for the commands that write the transfer
 // ledger (dataset stage, the reconciliation of dataset ledger). Servers on
 // PostgreSQL keep their ledger there: one of the CLI's own here would be a
@@ -212,7 +225,7 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 // site and record none. So on their state directory (statedir.SharedStore)
 // these commands refuse, naming the server's route.
 func (s state) ledgerStore(ctx context.Context) (*auditDB, error) {
-	if _, err := os.Stat(s.Join(statedir.SharedStore)); err == nil {
+	if s.sharedStore() {
 		return nil, fmt.Errorf("state directory %s belongs to servers whose audit log and ledger are in PostgreSQL (serve --store postgres://…): this command would write a ledger of its own here, which they never read; stage through a server (POST /v1/datasets/NAME/stage) and read its ledger (GET /v1/ledger)", s.Path)
 	}
 	return s.auditStore(ctx)

@@ -30,7 +30,11 @@ chunk and the files that use it, and exits 1 if any is found.
 The store must hold the version the ledger says the last staging to the site
 put there (or, with --manifest-sha256, that version): another genuine
 manifest in its place, such as an older version put back with its chunks,
-is reported as replaced, and verify exits 1.`,
+is reported as replaced, and verify exits 1. On a state directory whose
+servers keep their ledger in PostgreSQL, --at needs --manifest-sha256 (the
+version a server's ledger, GET /v1/ledger, names), or verify through a
+server (POST /v1/datasets/NAME/verify): the directory's own ledger is not
+theirs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -40,6 +44,14 @@ is reported as replaced, and verify exits 1.`,
 			}
 			if pin != "" && !validPin(pin) {
 				return badInput(fmt.Errorf("--manifest-sha256 %q: want 64 lowercase hex digits", pin))
+			}
+			if pin == "" && at != "" && st.sharedStore() {
+				// The version the site must hold is the one the last
+				// staging put there, which the ledger of the servers, in
+				// PostgreSQL, records: the directory's own database has
+				// none of their stagings, and read, it held the site to
+				// no version (a manifest put back passed) or to an old one.
+				return badInput(fmt.Errorf("state directory %s belongs to servers whose ledger is in PostgreSQL (serve --store postgres://…): the version the last staging put at %s is not recorded here; verify through a server (POST /v1/datasets/%s/verify), or pass the version a server's ledger names (GET /v1/ledger) as --manifest-sha256", st.Path, at, name))
 			}
 			url, b, sealer, err := openSealed(cmd, st, name, at, storeURL, catalogDir, files, &kf)
 			if err != nil {

@@ -201,8 +201,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		if t.FromSite != "" {
 			from = t.FromSite
 		}
-		fmt.Fprintf(w, "  #%d %-10s %-28s %s → %s (%s → %s), basis %s, as of %s: %d chunks sent (%s), %d already there\n",
-			e.Seq, orDataset(t.Kind), t.Dataset, from, t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, t.Totals.ChunksSent, humanBytes(t.Totals.BytesSent), t.Totals.Skipped)
+		fmt.Fprintln(w, ledgerLine(e.Seq, from, t))
 	}
 	all, err := c.AuditAll(ctx)
 	if err != nil {
@@ -402,4 +401,10 @@ func planOf(ctx context.Context, c *api.Client, id string) *planner.Plan {
 		}
 	}
 	return nil
+}
+
+// ledgerLine is one complete transfer of the ledger as the demo prints it.
+func ledgerLine(seq int64, from string, t transfer.Entry) string {
+	return fmt.Sprintf("  #%d %-10s %-28s %s → %s (%s → %s), basis %s, as of %s: %s sent (%s), %d already there",
+		seq, orDataset(t.Kind), t.Dataset, from, t.Site, t.From, t.To, orNone(t.Basis), t.AsOf, plural(t.Totals.ChunksSent, "chunk"), humanBytes(t.Totals.BytesSent), t.Totals.Skipped)
 }

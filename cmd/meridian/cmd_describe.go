@@ -75,10 +75,10 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		fmt.Fprintf(w, "Progress:   step %d%s, loss %.4f, %.0f tokens/s\n", p.Step, of, p.Loss, p.TokensPerS)
 	}
 	if s := r.Spent(time.Now()); s.Hours > 0 || s.Elapsed > 0 {
-		fmt.Fprintf(w, "Used:       %.2f hours, %.2f accelerator-hours, $%.2f at the pools' prices (%d attempts); %.2f hours of the deadline since it was submitted\n", s.Hours, s.AcceleratorHours, s.USD, len(r.Attempts), s.Elapsed)
+		fmt.Fprintf(w, "Used:       %.2f hours, %.2f accelerator-hours, $%.2f at the pools' prices (%s); %.2f hours of the deadline since it was submitted\n", s.Hours, s.AcceleratorHours, s.USD, plural(len(r.Attempts), "attempt"), s.Elapsed)
 	}
 	if r.Checkpoint != nil {
-		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, r.Checkpoint.Path)
+		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, shown(r.Checkpoint.Path))
 	}
 	if r.RecoveredIn > 0 {
 		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its last move began\n", r.RecoveredIn.D().Round(time.Millisecond))

@@ -118,7 +118,7 @@ func queueTable(w io.Writer, q []run.QueueEntry, wide bool) error {
 		if !e.Since.IsZero() {
 			since = ageOf(now.Sub(e.Since))
 		}
-		cells := []string{strconv.Itoa(e.Position), e.Run, e.Job, strconv.Itoa(e.Priority), e.Wait, since, e.Reason}
+		cells := []string{strconv.Itoa(e.Position), e.Run, e.Job, strconv.Itoa(e.Priority), e.Wait, since, shown(e.Reason)}
 		if wide {
 			pools := make([]string, len(e.Wants))
 			for i, p := range e.Wants {
@@ -173,7 +173,7 @@ func runRow(r *run.Run, wide bool, now time.Time) []string {
 		if r.Placement.Count > 0 {
 			accs = fmt.Sprintf("%s × %d", r.Placement.Accelerator, r.Placement.Count)
 		}
-		row = append(row, accs, r.AsOf, dash(r.Reason))
+		row = append(row, accs, r.AsOf, dash(shown(r.Reason)))
 	}
 	return row
 }

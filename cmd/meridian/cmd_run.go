@@ -57,7 +57,7 @@ skipped and why. --follow streams the run's events and output until it ends
 			}
 			err = render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
 				if r.State == run.Held {
-					_, err := fmt.Fprintf(w, "run %s: %s, held: %s\n", r.ID, r.Job, r.Reason)
+					_, err := fmt.Fprintf(w, "run %s: %s, held: %s\n", r.ID, r.Job, shown(r.Reason))
 					return err
 				}
 				_, err := fmt.Fprintf(w, "run %s: %s, %d × %s at %s (%s), placement %d as of %s\n",

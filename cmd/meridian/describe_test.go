@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // TestDescribeGolden renders a migrated run's description and timeline.
@@ -59,5 +61,30 @@ func TestDescribeGolden(t *testing.T) {
 	}
 	if diff := cmp.Diff(evs, back.Events); diff != "" {
 		t.Errorf("events JSON round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestCountsAgreeWithTheirNouns: one attempt and one chunk are written in
+// the singular ("1 attempts", "1 chunks sent" before), more in the plural.
+func TestCountsAgreeWithTheirNouns(t *testing.T) {
+	t0 := time.Now().Add(-2 * time.Hour)
+	for n, want := range map[int]string{1: "(1 attempt);", 2: "(2 attempts);"} {
+		r := &run.Run{ID: "run-1", Job: "j", State: run.Running}
+		for i := range n {
+			r.Attempts = append(r.Attempts, run.Attempt{N: i + 1, Site: "s", Count: 8, PricePerHour: 2, Started: t0, Ended: t0.Add(time.Hour)})
+		}
+		var b bytes.Buffer
+		if err := describeTable(&b, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("describe of a run with %d attempts: want %q in\n%s", n, want, b.String())
+		}
+	}
+	for n, want := range map[int]string{1: ": 1 chunk sent (", 3: ": 3 chunks sent ("} {
+		e := transfer.Entry{Kind: transfer.KindDataset, Dataset: "d", Site: "s", From: "SG", To: "MY", Totals: &transfer.Totals{ChunksSent: n, BytesSent: 4096}}
+		if got := ledgerLine(7, "home store", e); !strings.Contains(got, want) {
+			t.Errorf("the demo's ledger line for %d chunks: want %q in %q", n, want, got)
+		}
 	}
 }

@@ -60,7 +60,7 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 			fmt.Fprintf(errw, "run %s succeeded\n", id)
 			return nil
 		}
-		return fmt.Errorf("run %s %s: %s", id, end.State, end.Reason)
+		return fmt.Errorf("run %s %s: %s", id, end.State, shown(end.Reason))
 	}
 	stopLogs()
 	<-logsDone
@@ -118,7 +118,7 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 				fmt.Fprintf(errw, "run %s succeeded\n", r.ID)
 				return nil
 			}
-			return fmt.Errorf("run %s %s: %s", r.ID, r.State, r.Reason)
+			return fmt.Errorf("run %s %s: %s", r.ID, r.State, shown(r.Reason))
 		}
 		select {
 		case <-ctx.Done():

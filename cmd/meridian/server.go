@@ -259,14 +259,19 @@ func startServer(opts serverOptions) (*server, error) {
 			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
 		}
 	}
-	dir := statedir.Dir{Path: opts.StateDir}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	shared := opts.Store != "" && opts.Store != "sqlite"
-	if err := markSharedStore(dir, shared); err != nil {
+	// The directory as the CLI names it (openState): a site without
+	// spec.store keeps its store under it, and the staging lease of that
+	// store is named after the path, so both must spell it alike.
+	canon, err := statedir.Canonical(opts.StateDir)
+	if err != nil {
 		return nil, err
 	}
+	opts.StateDir = canon
+	dir := statedir.Dir{Path: opts.StateDir}
+	shared := opts.Store != "" && opts.Store != "sqlite"
 	var lock *os.File
 	if !shared {
 		// One server per SQLite state directory: a second would race the
@@ -295,6 +300,11 @@ func startServer(opts serverOptions) (*server, error) {
 			}
 		}
 	}()
+	// Only after the lock: a second SQLite server, refused it, must not
+	// have touched the mark first.
+	if err := markSharedStore(dir, shared); err != nil {
+		return nil, err
+	}
 	sandbox := opts.Sandbox
 	if sandbox == "" {
 		sandbox = agent.SandboxLandlock
@@ -594,15 +604,21 @@ func passableAbove(stateDir string) error {
 }
 
 // markSharedStore marks dir as one whose servers keep their state in
-// PostgreSQL (statedir.SharedStore), or clears the mark for a server on the
-// directory's own database.
+// PostgreSQL (statedir.SharedStore), for a server on PostgreSQL. A server
+// on the directory's own database refuses a directory so marked and leaves
+// the mark alone: started there by mistake, it removed the mark, and the
+// CLI then wrote a ledger of its own beside the servers' until one of them
+// restarted. Only the operator knows that no server uses PostgreSQL there
+// any more, and removes the mark.
 func markSharedStore(dir statedir.Dir, shared bool) error {
 	path := dir.Join(statedir.SharedStore)
 	if !shared {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(path); err == nil {
+			return badInput(fmt.Errorf("state directory %s is marked as one whose servers keep their state in PostgreSQL (%s): serve it with --store postgres://…, or, if no server keeps its state in PostgreSQL there any more, remove %s and start again", dir.Path, statedir.SharedStore, path))
+		} else if !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	return atomicfile.WriteFile(path, []byte("the servers on this state directory keep their state in PostgreSQL (serve --store postgres://…)\n"), 0o644)
+	return atomicfile.WriteFile(path, []byte("the servers on this state directory keep their state in PostgreSQL (serve --store postgres://…); remove this file only when none does any more\n"), 0o644)
 }

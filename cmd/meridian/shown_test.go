@@ -40,3 +40,54 @@ func TestDescribeShowsNoControlCharacters(t *testing.T) {
 		t.Errorf("plain text changed: %q", got)
 	}
 }
+
+// TestGetShowsNoControlCharacters: get -o wide, get --watch and get queue
+// print a run's reason, which a site or a workload may have written, as
+// describe does: an escape sequence in a pod's message is shown as text,
+// and a newline or a tab in it cannot start a row or a column of its own.
+// So does describe a checkpoint's name, which the workload gave it.
+func TestGetShowsNoControlCharacters(t *testing.T) {
+	hostile := "exit 1\x1b]52;c;ZXZpbA==\x07\x1b[2J\r\nfake\trow\u009b31m"
+	now := time.Now()
+	r := &run.Run{ID: "run-1", Tenant: "t1", Job: "j", State: run.Failed, CreatedAt: now}
+	r.Reason = hostile
+	r.Checkpoint = &run.Checkpoint{Step: 7, Site: "s", Path: "ck\u009b2J\x1b"}
+	clean := func(what, out string, rows int) {
+		t.Helper()
+		if strings.ContainsFunc(strings.ReplaceAll(out, "\n", ""), isControl) {
+			t.Errorf("%s: control characters reach the terminal: %q", what, out)
+		}
+		if !strings.Contains(out, `exit 1\x1b]52;c;ZXZpbA==\x07\x1b[2J\x0d\x0afake\x09row\x9b31m`) {
+			t.Errorf("%s: the reason is not shown as text: %q", what, out)
+		}
+		if n := strings.Count(out, "\n"); n != rows {
+			t.Errorf("%s: %d lines, want %d: %q", what, n, rows, out)
+		}
+	}
+	var b bytes.Buffer
+	if err := runTable(&b, []*run.Run{r}, true, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	clean("get -o wide", b.String(), 2)
+
+	b.Reset()
+	wt := &runWatch{w: &b, wide: true, last: map[string]string{}, ended: map[string]bool{}}
+	if err := wt.show([]*run.Run{r}); err != nil {
+		t.Fatal(err)
+	}
+	clean("get --watch -o wide", b.String(), 1)
+
+	b.Reset()
+	if err := queueTable(&b, []run.QueueEntry{{Run: "run-1", Job: "j", Position: 1, Wait: "capacity", Reason: hostile}}, false); err != nil {
+		t.Fatal(err)
+	}
+	clean("get queue", b.String(), 2)
+
+	b.Reset()
+	if err := describeTable(&b, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `(ck\x9b2J\x1b)`) || strings.ContainsFunc(strings.ReplaceAll(strings.ReplaceAll(b.String(), "\n", ""), "\t", ""), isControl) {
+		t.Errorf("describe: the checkpoint's name is not shown as text: %q", b.String())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/run"
@@ -137,8 +138,7 @@ func publicDatasetAndSite(t *testing.T) (string, string, string) {
 // transfer ledger refuse it: they wrote a ledger of their own into the
 // directory's SQLite database, which the servers never read (the bytes
 // counted toward no volume threshold, and a server's staging found the
-// chunks at the site and recorded none). A server on the directory's own
-// database clears the mark.
+// chunks at the site and recorded none).
 func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	home := t.TempDir()
@@ -164,22 +164,60 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, statedir.Database)); err == nil {
 		t.Error("a refused command left a database of its own in the state directory")
 	}
-	// A server on a directory's own database clears a mark left there.
-	fresh := t.TempDir()
-	for _, d := range []string{filepath.Dir(fresh), fresh} {
-		os.Chmod(d, 0o711)
+}
+
+// TestSQLiteServeKeepsSharedMark: a server started by mistake on the
+// directory's own database, beside servers that keep their state in
+// PostgreSQL, refuses and leaves their mark (statedir.SharedStore): it
+// removed it, and the CLI's commands then wrote a ledger of their own that
+// the servers never read, until one of them restarted. It says how to
+// clear the mark deliberately, and looks at it only once it holds the
+// directory's serve lock: a second server refused the lock answers that
+// the directory is in use.
+func TestSQLiteServeKeepsSharedMark(t *testing.T) {
+	home := t.TempDir()
+	for _, d := range []string{filepath.Dir(home), home} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
 	}
-	if err := os.WriteFile(filepath.Join(fresh, statedir.SharedStore), []byte("left\n"), 0o644); err != nil {
+	t.Setenv("MERIDIAN_HOME", home)
+	mark := filepath.Join(home, statedir.SharedStore)
+	opts := serverOptions{StateDir: home, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard}
+	first, err := startServer(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	opts.StateDir, opts.Store = fresh, ""
-	if s, err = startServer(opts); err != nil {
+	// Servers on PostgreSQL start on the directory (as their start marks it).
+	if err := markSharedStore(statedir.Dir{Path: home}, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = startServer(opts)
+	if err == nil || !strings.Contains(err.Error(), "in use by another meridian serve") {
+		t.Errorf("a second server on a directory whose lock is held: %v", err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("a server refused the directory's lock removed the mark first: %v", err)
+	}
+	first.Close()
+	_, err = startServer(opts)
+	if exitStatus(err) != exitBadInput || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "remove "+mark) {
+		t.Errorf("a server on the directory's own database beside servers on PostgreSQL: exit %d: %v", exitStatus(err), err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("a server on the directory's own database removed the mark of servers on PostgreSQL: %v", err)
+	}
+	if _, err := runCLI(t, "dataset", "ledger"); err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Errorf("dataset ledger after a refused server: %v", err)
+	}
+	// The operator removes the mark: a server on the directory's own
+	// database starts.
+	if err := os.Remove(mark); err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if _, err := os.Stat(filepath.Join(fresh, statedir.SharedStore)); err == nil {
-		t.Error("a server on the directory's own database left the mark of servers on PostgreSQL")
-	}
 }
 
 // TestDatasetVerifyHoldsSiteToStagedVersion: `dataset verify --at SITE`
@@ -220,5 +258,148 @@ func TestDatasetVerifyHoldsSiteToStagedVersion(t *testing.T) {
 	out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile)
 	if err == nil || !strings.Contains(out, "manifest replaced") {
 		t.Errorf("verify of a site that holds an older version: %v\n%s", err, out)
+	}
+}
+
+// TestStagingLeaseOneNameForEverySpelling: the staging lease of a site
+// without spec.store is named after its store, which lies under the state
+// directory. The server and the CLI name that directory alike however it
+// was spelled (relative, or through a symlink): they took different
+// leases, and a CLI staging ran beside a server's into the same store.
+func TestStagingLeaseOneNameForEverySpelling(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	real := filepath.Join(base, "state")
+	link := filepath.Join(base, "link")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	site := &catalog.Site{Metadata: catalog.Metadata{Name: "test-site"}}
+
+	// A server started on the symlink, the CLI on a relative spelling.
+	s, err := startServer(serverOptions{StateDir: link, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := s.Ctl.SiteStore(site)
+	s.Close()
+	t.Chdir(base)
+	t.Setenv("MERIDIAN_HOME", "state")
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cli := run.SiteStore(st.Path, site); cli != served {
+		t.Fatalf("one site's default store: the server names it %s, the CLI %s", served, cli)
+	}
+
+	// A staging holds the lease under the directory's real path; a CLI
+	// `dataset stage` on the symlink waits for it.
+	t.Setenv("MERIDIAN_HOME", link)
+	_, siteFile, _ := publicDatasetAndSite(t)
+	if err := os.WriteFile(siteFile, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: test-site}
+spec:
+  country: MY
+  location: {lat: 1.5, lon: 103.7}
+  operator: {name: test-dc, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
+  network: {egressPerGB: 0.08, gbps: 10}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, release, err := run.HoldStagingLease(ctx, db, run.SiteStore(real, site), dataset.DefaultTenant, "server/1", 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
+		staged <- err
+	}()
+	select {
+	case err := <-staged:
+		release()
+		t.Fatalf("a CLI staging on another spelling of the state directory ran beside the server's (%v)", err)
+	case <-time.After(time.Second):
+	}
+	release()
+	select {
+	case err := <-staged:
+		if err != nil {
+			t.Fatalf("the CLI staging after the server's: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CLI staging still waits after the server's ended")
+	}
+}
+
+// TestDatasetVerifyRefusedBesidePostgres: on a state directory whose
+// servers keep their ledger in PostgreSQL (marked statedir.SharedStore),
+// `dataset verify --at SITE` cannot learn from the directory's own
+// database which version the last staging put at the site: the servers
+// never write there. It read it anyway, and held the site to no version (a
+// manifest put back passed) or to a stale one. It refuses, naming the
+// server's route and --manifest-sha256, and verifies with the pin given.
+func TestDatasetVerifyRefusedBesidePostgres(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	siteStore, siteFile, root := publicDatasetAndSite(t)
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
+	old, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, err := stagedManifest(context.Background(), st, "pub", "test-site")
+	if err != nil || pin == "" {
+		t.Fatalf("the staged version: %q %v", pin, err)
+	}
+	// The host puts the first version back, and the directory is now one
+	// whose servers keep their state in PostgreSQL: its own ledger is not
+	// theirs.
+	if err := os.WriteFile(manifest, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := markSharedStore(st.Dir, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile)
+	if exitStatus(err) != exitBadInput || !strings.Contains(err.Error(), "--manifest-sha256") || !strings.Contains(err.Error(), "/v1/datasets/pub/verify") {
+		t.Fatalf("verify --at beside servers on PostgreSQL: exit %d: %v", exitStatus(err), err)
+	}
+	out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile, "--manifest-sha256", pin)
+	if exitStatus(err) != exitError || !strings.Contains(out, "manifest replaced") {
+		t.Errorf("verify --at --manifest-sha256 beside servers on PostgreSQL: exit %d: %v\n%s", exitStatus(err), err, out)
 	}
 }
