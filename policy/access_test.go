@@ -103,7 +103,7 @@ func TestAccessScopeFacts(t *testing.T) {
 	cases := []struct{ name, old, new, want string }{
 		{"transfer", "dataset.class == 'sensitive-personal' && org.hq == 'CN'", "transfer.to == 'CN'", "reads transfer, which is not available here"},
 		{"site", "dataset.class == 'sensitive-personal' && org.hq == 'CN'", "site.country == 'CN'", "reads site, which is not available here"},
-		{"ledger", "dataset.class == 'sensitive-personal' && org.hq == 'CN'", "ledger.subjectsExported('US', '2025-01-01') > 0", "reads ledger, which is not available here"},
+		{"delivery", "dataset.class == 'sensitive-personal' && org.hq == 'CN'", "delivery.to == 'CN'", "reads delivery, which is not available here"},
 		{"message", "may not be given to {org.name} ({org.hq})", "may not go to {transfer.to}", "transfer is not available to access-scope messages"},
 		{"basis", "    condition: dataset.class == 'sensitive-personal' && org.hq == 'CN'\n", "    condition: dataset.class == 'sensitive-personal' && org.hq == 'CN'\n    liftedBy: {bases: [eu-scc]}\n", "only transfer-scope rules can be lifted"},
 	}

@@ -39,9 +39,11 @@ var scopeVars = map[string][]string{
 	ScopeCandidate: {"asOf", "org", "job", "site", "pool", "owner", "acc", "def", "threshold"},
 	ScopeTransfer:  {"asOf", "org", "job", "dataset", "transfer", "threshold", "ledger"},
 	ScopeDelivery:  {"asOf", "org", "job", "delivery", "threshold"},
-	// Access rules read no transfer, site or ledger: their verdict depends
-	// on the dataset and who runs the job, not on where the data goes.
-	ScopeAccess: {"asOf", "org", "job", "dataset", "threshold"},
+	// Access rules read no transfer or site: their verdict depends on the
+	// dataset and who runs the job, not on where the data goes. They read
+	// the ledger: what the organisation was given before counts (the US
+	// bulk-data rule totals 12 months of it).
+	ScopeAccess: {"asOf", "org", "job", "dataset", "threshold", "ledger"},
 }
 
 // definitionVars are the variables a definition may read.

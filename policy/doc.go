@@ -22,7 +22,7 @@
 //	activation.go, facts.go  the variables a rule reads
 //	firing.go    a rule's outcome: fired, failed, lifted, weakened
 //	bands.go     thresholds evaluated under each reading
-//	volumes.go   ledger.subjectsExported: exports over a window (Exports)
+//	volumes.go   ledger.subjectsExported, subjectsGiven: exports and data given over a window (Exports)
 //	transfer.go, delivery.go  datasets moving, weights delivered
 //	template.go  messages; status.go  a rule's standing on a date
 //

@@ -30,7 +30,7 @@ import (
 //	transfer  from, to, toEEA, toEU, toGroups, toAdequacy (scopes adopted on asOf)
 //	delivery  to, toEEA, toEU, toGroups, toAdequacy (one country of job.weightsDelivery)
 //	threshold the packs' thresholds (evaluated under each reading)
-//	ledger    subjectsExported and groupSubjectsExported (volumes.go)
+//	ledger    subjectsExported, groupSubjectsExported and subjectsGiven (volumes.go)
 //
 // vocab.go lists the fields again (factFields) so the loader can refuse a
 // condition that names a field no variable has; keep the two in step.

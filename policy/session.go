@@ -65,7 +65,7 @@ type Session struct {
 	// the access findings of each dataset).
 	transfers map[string]transferResult
 	// accessBy caches the access-scope findings per dataset (access).
-	accessBy map[*catalog.Dataset]findings
+	accessBy map[*catalog.Dataset]accessResult
 	// vol counts exports for the ledger functions (volumes.go).
 	vol volumes
 	// evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.

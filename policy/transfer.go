@@ -94,11 +94,12 @@ func (s *Session) transfersTo(to string) transferResult {
 		f, t, counted := s.transfer(ds, to)
 		r.f.merge(f)
 		// Who gets the data is judged whether or not it moves.
-		r.f.merge(s.access(ds))
+		af, given := s.access(ds)
+		r.f.merge(af)
 		if t != nil {
 			r.transfers = append(r.transfers, *t)
 		}
-		for _, o := range counted {
+		for _, o := range append(counted, given...) {
 			if !contains(origins, o) {
 				origins = append(origins, o)
 			}
@@ -116,31 +117,48 @@ func (s *Session) transfersTo(to string) transferResult {
 // access evaluates the access-scope rules on one dataset, once per
 // session: whether the organisation running the job may be given the data
 // at all. The verdict depends on the dataset and the query (organisation,
-// job, date), not on where the data goes or whether it moves, so every
-// destination country shares it.
-func (s *Session) access(ds *catalog.Dataset) findings {
+// job, date, and what the ledger says it was given before), not on where
+// the data goes or whether it moves, so every destination country shares
+// it. It returns the origins whose totals its rules counted.
+func (s *Session) access(ds *catalog.Dataset) (findings, []string) {
 	if ds == nil {
-		return findings{} // transfer reports the missing dataset
+		return findings{}, nil // transfer reports the missing dataset
 	}
 	s.mu.Lock()
-	f, ok := s.accessBy[ds]
+	r, ok := s.accessBy[ds]
 	s.mu.Unlock()
 	if ok {
-		return f
+		return r.f, r.origins
 	}
 	act := s.activation(map[string]any{"dataset": s.datasetFacts(ds)})
 	for _, c := range s.e.rules {
-		if c.Scope == ScopeAccess {
-			s.evalRule(c, act, &f)
+		if c.Scope != ScopeAccess {
+			continue
+		}
+		// Each rule gets its own ledger, so its finding shows the totals
+		// it was given.
+		led := &ledgerVal{s: s}
+		s.evalRule(c, ledgerAct{act, led}, &r.f)
+		for _, o := range led.origins() {
+			if !contains(r.origins, o) {
+				r.origins = append(r.origins, o)
+			}
 		}
 	}
 	s.mu.Lock()
 	if s.accessBy == nil {
-		s.accessBy = map[*catalog.Dataset]findings{}
+		s.accessBy = map[*catalog.Dataset]accessResult{}
 	}
-	s.accessBy[ds] = f
+	s.accessBy[ds] = r
 	s.mu.Unlock()
-	return f
+	return r.f, r.origins
+}
+
+// accessResult is what the access rules found on one dataset, and the
+// origins whose totals they counted.
+type accessResult struct {
+	f       findings
+	origins []string
 }
 
 // transfer evaluates moving one dataset to a country. It returns no
@@ -223,7 +241,13 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	f.merge(rf)
 	// Staging gives the organisation the data at the site even when it
 	// does not leave its country: the access rules judge that.
-	f.merge(s.access(ds))
+	af, given := s.access(ds)
+	f.merge(af)
+	for _, o := range given {
+		if !contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
 	if len(origins) > 0 && q.Exports == nil {
 		f.adv = append(f.adv, jobFilesOnly(origins))
 	}

@@ -114,7 +114,7 @@ func vocabularyProblems(root celast.Expr) []string {
 					}
 				}
 			}
-		case call.IsMemberFunction() && strings.HasSuffix(fn, "ubjectsExported") && len(args) == 3:
+		case call.IsMemberFunction() && isLedgerCount(fn) && len(args) == 3:
 			if w, ok := stringLit(args[2]); ok {
 				check("dataset.class", w)
 			}

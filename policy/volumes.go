@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -17,13 +18,17 @@ import (
 
 // Volumes over time. Some thresholds count what an exporter sent out of a
 // country in a window (China: personal information of 1,000,000 people
-// since 1 January), not what one job moves. Transfer-scope rules read
-// such totals through the ledger variable:
+// since 1 January), or what one person was given in a window wherever it
+// was held (the US bulk-data rule: the preceding 12 months), not what one
+// job moves. Transfer- and access-scope rules read such totals through the
+// ledger variable:
 //
-//	ledger.subjectsExported(origin, since)               personal data, this organisation
+//	ledger.subjectsExported(origin, since)               personal data sent out of origin, this organisation
 //	ledger.subjectsExported(origin, since, class)        another classification
 //	ledger.groupSubjectsExported(origin, since[, class]) the organisation and its group
+//	ledger.subjectsGiven(origin, since[, class])         data from origin given to this organisation, in origin or abroad
 //	yearStart(asOf, 0)                                   1 January of the as-of year ('YYYY-01-01')
+//	monthsBefore(asOf, 12)                               the as-of date 12 months back ('YYYY-MM-DD')
 //
 // A total adds, per dataset, its subjects once: exporting the same dataset
 // again adds nobody. It counts the datasets of this query from that
@@ -34,9 +39,14 @@ import (
 // Exports reports what was exported before: the transfer ledger.
 type Exports interface {
 	// Exported lists the datasets from origin that any of orgs, tenant's
-	// organisations ("" is catalog.DefaultTenant), sent out of origin on
-	// days from since to until, inclusive: one Export per organisation
-	// and dataset. Organisation names are each tenant's own, so another
+	// organisations ("" is catalog.DefaultTenant), were given on days
+	// from since to until, inclusive: one Export per organisation and
+	// dataset that left origin (Within false), and one per organisation
+	// and dataset staged without leaving it (Within true), so that a
+	// staging at home never hides the same dataset's export. The totals of
+	// exports read only the first; the totals of data given read both (an
+	// implementation that reports no Within entries under-counts those).
+	// Organisation names are each tenant's own, so another
 	// tenant's exports never count, whatever its organisations are
 	// called or whom they name as affiliates: they could neither swell a
 	// tenant's totals to block it nor be read in its findings. It is
@@ -45,12 +55,16 @@ type Exports interface {
 	Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]Export, error)
 }
 
-// Export is one dataset an organisation exported from a country.
+// Export is one dataset an organisation exported from a country, or was
+// given there.
 type Export struct {
 	Org      string `json:"org"`
 	Dataset  string `json:"dataset"`
 	Class    string `json:"class"`
 	Subjects int64  `json:"subjects"`
+	// Within says the dataset was staged in its origin country and did not
+	// leave it: the organisation was given the data, nothing was exported.
+	Within bool `json:"within,omitempty"`
 }
 
 // VolumesJobFilesOnly is the id of the advisory that says a total was
@@ -108,14 +122,14 @@ var ledgerType = cel.OpaqueType("meridian.Ledger")
 // ledgerVal is the ledger variable of one rule's evaluation on one
 // transfer: it records the totals it gave, for the finding's message.
 type ledgerVal struct {
-	s     *Session // nil outside transfer scope
+	s     *Session // nil outside the transfer and access scopes
 	mu    sync.Mutex
 	calls []ledgerCall
 }
 
 // ledgerCall is one total a rule asked for.
 type ledgerCall struct {
-	group         bool
+	group, given  bool
 	origin, since string
 	class         string
 	total         int64
@@ -151,14 +165,14 @@ func (l *ledgerVal) text() string {
 		return ""
 	}
 	type window struct {
-		group         bool
+		group, given  bool
 		origin, since string
 	}
 	var order []window
 	totals := map[window][]string{}
 	sets := map[window][]counted{}
 	for _, c := range l.calls {
-		w := window{c.group, c.origin, c.since}
+		w := window{c.group, c.given, c.origin, c.since}
 		if _, ok := totals[w]; !ok {
 			order = append(order, w)
 			sets[w] = c.counted
@@ -181,15 +195,22 @@ func (l *ledgerVal) text() string {
 				break
 			}
 			from := "ledger"
-			if x.planned {
+			switch {
+			case x.planned:
 				from = "this plan"
+			case x.Within:
+				from = "ledger, staged in " + w.origin
 			}
 			ds = append(ds, fmt.Sprintf("%s of %s: %d %s, %s", x.Dataset, x.Org, x.Subjects, x.Class, from))
 		}
 		if len(ds) == 0 {
 			ds = []string{"no datasets"}
 		}
-		parts = append(parts, fmt.Sprintf("exported from %s since %s by %s: %s (%s)", w.origin, w.since, who,
+		what := fmt.Sprintf("exported from %s since %s by %s", w.origin, w.since, who)
+		if w.given {
+			what = fmt.Sprintf("data from %s given to %s since %s", w.origin, who, w.since)
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s (%s)", what,
 			strings.Join(totals[w], ", "), strings.Join(ds, "; ")))
 	}
 	return "counted " + strings.Join(parts, "; ")
@@ -221,11 +242,11 @@ func (l *ledgerVal) Type() ref.Type { return ledgerType }
 func (l *ledgerVal) Value() any { return l }
 
 func ledgerFunctions() []cel.EnvOption {
-	count := func(group bool) func(args ...ref.Val) ref.Val {
+	count := func(group, given bool) func(args ...ref.Val) ref.Val {
 		return func(args ...ref.Val) ref.Val {
 			l, ok := args[0].(*ledgerVal)
 			if !ok || l.s == nil {
-				return types.NewErr("the ledger is only available to transfer-scope rules")
+				return types.NewErr("the ledger is only available to transfer- and access-scope rules")
 			}
 			origin, _ := args[1].Value().(string)
 			since, _ := args[2].Value().(string)
@@ -233,23 +254,24 @@ func ledgerFunctions() []cel.EnvOption {
 			if len(args) == 4 {
 				class, _ = args[3].Value().(string)
 			}
-			n, err := l.total(group, origin, since, class)
+			n, err := l.total(group, given, origin, since, class)
 			if err != nil {
 				return types.NewErr("%s", err.Error())
 			}
 			return types.Int(n)
 		}
 	}
-	overloads := func(name string, group bool) cel.EnvOption {
+	overloads := func(name string, group, given bool) cel.EnvOption {
 		return cel.Function(name,
 			cel.MemberOverload("ledger_"+name+"_origin_since", []*cel.Type{ledgerType, cel.StringType, cel.StringType}, cel.IntType,
-				cel.FunctionBinding(count(group))),
+				cel.FunctionBinding(count(group, given))),
 			cel.MemberOverload("ledger_"+name+"_origin_since_class", []*cel.Type{ledgerType, cel.StringType, cel.StringType, cel.StringType}, cel.IntType,
-				cel.FunctionBinding(count(group))))
+				cel.FunctionBinding(count(group, given))))
 	}
 	return []cel.EnvOption{
-		overloads("subjectsExported", false),
-		overloads("groupSubjectsExported", true),
+		overloads("subjectsExported", false, false),
+		overloads("groupSubjectsExported", true, false),
+		overloads("subjectsGiven", false, true),
 		cel.Function("yearStart", cel.Overload("year_start_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.StringType,
 			cel.BinaryBinding(func(d, off ref.Val) ref.Val {
 				s, _ := d.Value().(string)
@@ -263,12 +285,43 @@ func ledgerFunctions() []cel.EnvOption {
 				}
 				return types.String(fmt.Sprintf("%04d-01-01", day.Year()+int(n)))
 			}))),
+		cel.Function("monthsBefore", cel.Overload("months_before_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.StringType,
+			cel.BinaryBinding(func(d, months ref.Val) ref.Val {
+				s, _ := d.Value().(string)
+				day, err := catalog.ParseDate(s)
+				if err != nil {
+					return types.NewErr("monthsBefore: %v", err)
+				}
+				n, _ := months.Value().(int64)
+				if n < 0 || n > 1200 {
+					return types.NewErr("monthsBefore: %d months is out of range (0 to 1200)", n)
+				}
+				return types.String(monthsBefore(day, int(n)))
+			}))),
 	}
 }
 
+// monthsBefore is the date n months before d, 'YYYY-MM-DD'. A day of the
+// month the earlier month lacks becomes its last day (31 March less one
+// month is 28 or 29 February), so the window never reaches into the month
+// after.
+func monthsBefore(d catalog.Date, n int) string {
+	m := d.Year()*12 + int(d.Month()) - 1 - n
+	y, mon := m/12, time.Month(m%12+1)
+	last := time.Date(y, mon+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	return fmt.Sprintf("%04d-%02d-%02d", y, int(mon), min(d.Day(), last))
+}
+
+// isLedgerCount says whether fn is one of the ledger's totals, whose
+// third argument is a classification.
+func isLedgerCount(fn string) bool {
+	return strings.HasSuffix(fn, "ubjectsExported") || fn == "subjectsGiven"
+}
+
 // total is the number of people in datasets of class exported from origin
-// since a date, up to the as-of date, by the organisation (or its group).
-func (l *ledgerVal) total(group bool, origin, since, class string) (int64, error) {
+// since a date, up to the as-of date, by the organisation (or its group);
+// with given, of those given to it, whether or not they left origin.
+func (l *ledgerVal) total(group, given bool, origin, since, class string) (int64, error) {
 	s := l.s
 	from, err := catalog.ParseDate(since)
 	if err != nil {
@@ -277,7 +330,7 @@ func (l *ledgerVal) total(group bool, origin, since, class string) (int64, error
 	if !contains(catalog.Classifications, class) {
 		return 0, fmt.Errorf("ledger: class %q is not a classification", class)
 	}
-	exports, err := s.exports(group, origin, from)
+	exports, err := s.exports(group, given, origin, from)
 	if err != nil {
 		return 0, err
 	}
@@ -288,7 +341,7 @@ func (l *ledgerVal) total(group bool, origin, since, class string) (int64, error
 		}
 	}
 	l.mu.Lock()
-	l.calls = append(l.calls, ledgerCall{group: group, origin: origin, since: since, class: class, total: n, counted: exports})
+	l.calls = append(l.calls, ledgerCall{group: group, given: given, origin: origin, since: since, class: class, total: n, counted: exports})
 	l.mu.Unlock()
 	return n, nil
 }
@@ -301,14 +354,16 @@ type volumes struct {
 
 type volKey struct {
 	group  bool
+	given  bool
 	origin string
 	since  catalog.Date
 }
 
 // exports merges the query's datasets from origin with what the ledger
-// reports, one entry per organisation and dataset.
-func (s *Session) exports(group bool, origin string, since catalog.Date) ([]counted, error) {
-	k := volKey{group, origin, since}
+// reports, one entry per organisation and dataset: the ledger's exports
+// abroad, and with given its stagings within origin too.
+func (s *Session) exports(group, given bool, origin string, since catalog.Date) ([]counted, error) {
+	k := volKey{group, given, origin, since}
 	s.vol.mu.Lock()
 	if x, ok := s.vol.lists[k]; ok {
 		s.vol.mu.Unlock()
@@ -348,6 +403,9 @@ func (s *Session) exports(group bool, origin string, since catalog.Date) ([]coun
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}
 		for _, x := range xs {
+			if x.Within && !given {
+				continue // given to the organisation, not exported
+			}
 			put(counted{Export: x})
 		}
 	}

@@ -18,6 +18,8 @@ type ledgerRow struct {
 	Class    string `yaml:"class"`
 	Subjects int64  `yaml:"subjects"`
 	Date     string `yaml:"date"`
+	// Within: staged in its origin country, not exported.
+	Within bool `yaml:"within"`
 }
 
 // ledgerRows is an in-memory Exports for tests of the engine (the
@@ -29,7 +31,7 @@ func (l ledgerRows) Exported(_ context.Context, tenant string, orgs []string, or
 	for _, r := range l {
 		d := catalog.MustDate(r.Date)
 		if r.Origin == origin && slices.Contains(orgs, r.Org) && !d.Before(since) && !d.After(until) {
-			out = append(out, Export{Org: r.Org, Dataset: r.Dataset, Class: r.Class, Subjects: r.Subjects})
+			out = append(out, Export{Org: r.Org, Dataset: r.Dataset, Class: r.Class, Subjects: r.Subjects, Within: r.Within})
 		}
 	}
 	return out, nil
@@ -132,5 +134,132 @@ func TestOrgGroup(t *testing.T) {
 	}
 	if got := OrgGroup(known["e"], known); !slices.Equal(got, []string{"e", "x"}) {
 		t.Errorf("an affiliate of another tenant keeps its name: %v", got)
+	}
+}
+
+// TestBulkGivenOverTwelveMonths: the DOJ bulk-data rule counts the US data
+// of the class given to the same covered person in the preceding 12
+// months, across stagings, wherever each was staged. A staging is judged
+// on its own dataset plus the ledger's.
+func TestBulkGivenOverTwelveMonths(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	row := func(date string, within bool) ledgerRow {
+		return ledgerRow{Org: "cn-lab", Dataset: "us-health-9999-a", Origin: "US", Class: "sensitive-personal", Subjects: 9999, Date: date, Within: within}
+	}
+	cases := []struct {
+		name   string
+		ledger ledgerRows
+		to     string
+		deny   bool
+	}{
+		{"staged in the US 11 months ago", ledgerRows{row("2025-08-20", true)}, "US", true},
+		{"staged abroad 11 months ago", ledgerRows{row("2025-08-20", false)}, "US", true},
+		{"on the first day of the 12 months", ledgerRows{row("2025-07-20", true)}, "US", true},
+		{"the day before the 12 months", ledgerRows{row("2025-07-19", true)}, "US", false},
+		{"the same dataset again adds nobody", ledgerRows{{Org: "cn-lab", Dataset: "us-health-9999-b", Origin: "US", Class: "sensitive-personal", Subjects: 9999, Date: "2025-08-20", Within: true}}, "US", false},
+		{"another class does not add", ledgerRows{{Org: "cn-lab", Dataset: "us-users", Origin: "US", Class: "personal", Subjects: 9999, Date: "2025-08-20", Within: true}}, "US", false},
+		{"to a country of concern too", ledgerRows{row("2025-08-20", true)}, "CN", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := w.query(t, "2026-07-20", "cn-lab", jobSpec{}, 0)
+			q.Exports = c.ledger
+			d := e.EvaluateTransfer(q, w.datasets["us-health-9999-b"], c.to)
+			f := findRule(d.Denials, "us-doj-dsp-2025")
+			if !c.deny {
+				if f != nil {
+					t.Fatalf("denied: %s", f.Message)
+				}
+				if findRule(d.Advisories, "us-doj-dsp-2025") == nil {
+					t.Fatalf("9,999 alone is inside the band and must advise: %+v", d.Advisories)
+				}
+				return
+			}
+			if f == nil {
+				t.Fatalf("19,998 in 12 months must be denied: %+v", d)
+			}
+			if !strings.Contains(f.Message, "given to this organisation since 2025-07-20: 19998 sensitive-personal") ||
+				!strings.Contains(f.Message, "us-health-9999-a of cn-lab: 9999 sensitive-personal, ledger") {
+				t.Errorf("the denial does not show what it counted: %q", f.Message)
+			}
+			if c.to == "CN" && findRule(d.Denials, "us-doj-dsp-2025-destination") == nil {
+				t.Errorf("the destination clause counts the same 12 months: %+v", d.Denials)
+			}
+		})
+	}
+	t.Run("an unreachable ledger fails closed at home", func(t *testing.T) {
+		q := w.query(t, "2026-07-20", "cn-lab", jobSpec{}, 0)
+		q.Exports = failingExports{}
+		d := e.EvaluateTransfer(q, w.datasets["us-health-500"], "US")
+		if f := findRule(d.Denials, "us-doj-dsp-2025"); d.Allowed || f == nil || !strings.Contains(f.Message, "audit store unreachable") {
+			t.Fatalf("a staging at home judged without the ledger: %+v", d)
+		}
+	})
+	t.Run("without a server the plan counts and says so", func(t *testing.T) {
+		q := w.query(t, "2026-07-20", "cn-lab", jobSpec{}, 0)
+		d := e.EvaluateTransfer(q, w.datasets["us-health-9999-b"], "US")
+		if !d.Allowed || findRule(d.Advisories, "us-doj-dsp-2025") == nil || findRule(d.Advisories, VolumesJobFilesOnly) == nil {
+			t.Fatalf("want the band's advisory and %s: %+v", VolumesJobFilesOnly, d)
+		}
+	})
+	t.Run("exports abroad do not count stagings at home", func(t *testing.T) {
+		q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+		q.Exports = ledgerRows{{Org: "cn-lab", Dataset: "cn-users-600k-a", Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01", Within: true}}
+		if d := e.EvaluateTransfer(q, w.datasets["cn-users-600k-b"], "SG"); !d.Allowed {
+			t.Fatalf("a staging inside China counted as an export: %+v", d.Denials)
+		}
+	})
+}
+
+func TestMonthsBefore(t *testing.T) {
+	for _, c := range []struct {
+		asOf string
+		n    int
+		want string
+	}{
+		{"2026-07-20", 12, "2025-07-20"},
+		{"2026-07-20", 0, "2026-07-20"},
+		{"2026-01-15", 1, "2025-12-15"},
+		{"2025-03-31", 1, "2025-02-28"},
+		{"2024-03-31", 1, "2024-02-29"},
+		{"2025-02-28", 12, "2024-02-28"},
+		{"2024-02-29", 12, "2023-02-28"},
+		{"2026-12-31", 13, "2025-11-30"},
+		{"2026-05-31", 100, "2018-01-31"},
+	} {
+		if got := monthsBefore(catalog.MustDate(c.asOf), c.n); got != c.want {
+			t.Errorf("monthsBefore(%s, %d) = %s, want %s", c.asOf, c.n, got, c.want)
+		}
+	}
+	// Out of range, the rule fails closed with an error naming the call.
+	pack := `apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: months}
+rules:
+  - id: far-back
+    title: Far back
+    jurisdiction: US
+    kind: data-transfer
+    scope: access
+    effect: deny
+    effectiveFrom: 2020-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["test"]
+    message: too far back for {dataset.name}
+    condition: monthsBefore(asOf, -1) > asOf
+`
+	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "m.yaml", Data: []byte(pack)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	d := e.EvaluateTransfer(w.query(t, "2026-07-20", "cn-lab", jobSpec{}, 0), w.datasets["us-health-500"], "US")
+	if f := findRule(d.Denials, "far-back"); d.Allowed || f == nil || !strings.Contains(f.Message, "monthsBefore: -1 months is out of range") {
+		t.Fatalf("want a fail-closed denial naming monthsBefore: %+v", d)
 	}
 }

@@ -42,7 +42,7 @@ type testData struct {
 func addDataset(t testing.TB, dir string, keys dataset.Keyring, d testData) string {
 	t.Helper()
 	spec := fmt.Sprintf("origin: %s\n  classification: %s\n  sizeBytes: 1.0e5", d.origin, d.class)
-	if d.class == catalog.ClassPersonal {
+	if d.class == catalog.ClassPersonal || d.class == catalog.ClassSensitivePersonal {
 		n := d.subjects
 		if n == 0 {
 			n = 1000

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -109,5 +111,74 @@ func TestStageCoveredPersonAtHome(t *testing.T) {
 	}
 	if !slices.Contains(res.Evaluated, "us-doj-dsp-2025") {
 		t.Errorf("evaluated rules %v lack the access rule us-doj-dsp-2025", res.Evaluated)
+	}
+}
+
+// TestStageBulkAcrossStagings: a China-headquartered lab stages 9,999 US
+// health records at a US site (inside the DOJ band: an advisory), then
+// another 9,999 of a different dataset five months later. The first never
+// left the US, but the lab was given it: 19,998 in 12 months is bulk, so
+// the second staging is refused and nothing of it reaches the site. Thirteen
+// months after the first, the second alone is inside the band again.
+func TestStageBulkAcrossStagings(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Metadata.Name = "health-a"
+	f.ds.Spec.Origin, f.ds.Spec.Classification, f.ds.Spec.Subjects, f.ds.Spec.TransferBases = "US", catalog.ClassSensitivePersonal, 9999, nil
+	f.add(t)
+	f.site.Spec.Country = "US"
+	st := f.stager()
+	st.Law = eng
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	req := f.request()
+	req.Query = policy.Query{Countries: countries, Org: lab, Exports: FileLedgerExports(f.ledger.Path)}
+	st.Now = func() time.Time { return time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC) }
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatalf("the first 9,999 are inside the band: %v", err)
+	}
+	if !slices.ContainsFunc(res.Decision.Advisories, func(f policy.Finding) bool { return f.Rule == "us-doj-dsp-2025" }) {
+		t.Fatalf("the first 9,999 must draw the band's advisory: %+v", res.Decision)
+	}
+
+	second := *f.ds
+	second.Metadata.Name = "health-b"
+	f.ds = &second
+	f.add(t)
+	req.Dataset = &second
+	st.Now = func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) }
+	_, err = st.Stage(context.Background(), req)
+	var de *DeniedError
+	if !errors.As(err, &de) {
+		t.Fatalf("the second 9,999 within 12 months: %v, want a denial", err)
+	}
+	i := slices.IndexFunc(de.Denials, func(f policy.Finding) bool { return f.Rule == "us-doj-dsp-2025" })
+	if i < 0 {
+		t.Fatalf("denials %+v lack us-doj-dsp-2025", de.Denials)
+	}
+	if m := de.Denials[i].Message; !strings.Contains(m, "19998 sensitive-personal") || !strings.Contains(m, "health-a of lab: 9999 sensitive-personal, ledger, staged in US") {
+		t.Errorf("the denial does not show what the ledger counted: %q", m)
+	}
+	recs, err := readFileLedger(f.ledger.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if strings.Contains(string(r.Payload), "health-b") {
+			t.Fatalf("a refused staging wrote to the ledger: %s", r.Payload)
+		}
+	}
+
+	q := req.Query
+	q.AsOf = catalog.MustDate("2027-02-16")
+	if d := eng.EvaluateTransfer(q, &second, "US"); !d.Allowed {
+		t.Fatalf("13 months after the first, the second alone is inside the band: %+v", d.Denials)
 	}
 }

@@ -14,9 +14,9 @@ import (
 
 // LedgerExports reads the transfer ledger for the policy engine's volume
 // thresholds that count a window of exports (policy.Exports): which
-// datasets an organisation and its group sent out of a country, and how
-// many people each covers. Each dataset counts once, however often it was
-// staged. It is small on purpose: it reads entries from Entries and keeps
+// datasets an organisation and its group sent out of a country, or
+// staged inside it, and how many people each covers. Each dataset counts
+// once, however often it was staged. It is small on purpose: it reads entries from Entries and keeps
 // nothing, so the audit log, a FileLedger or a database can feed it.
 type LedgerExports struct {
 	// Entries returns the transfer ledger's entries (KindTransfer
@@ -106,9 +106,12 @@ func ExportsOf(l Ledger) LedgerExports {
 
 // Exported implements policy.Exports. A confirmation counts when it moved
 // a dataset (not a checkpoint), names one of orgs as the exporter, its
-// dataset's origin is origin, it took the data out of origin, and its
-// as-of date is from since to until; the several confirmations of one copy
-// count once, as does the same dataset staged again. Entries without an
+// dataset's origin is origin, and its as-of date is from since to until;
+// the several confirmations of one copy count once, as does the same
+// dataset staged again. One that left origin is an export; one staged at
+// a site in origin is reported apart (Within), so that it never hides an
+// export of the same dataset: the organisation was given that data, but
+// it did not leave the country. Entries without an
 // organisation or origin (written before those fields existed) are not
 // counted: they cannot be attributed. An entry whose date does not parse
 // is an error, so the rules that asked fail closed.
@@ -117,11 +120,14 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ org, dataset string }
+	type key struct {
+		org, dataset string
+		within       bool
+	}
 	byKey := map[key]policy.Export{}
 	var order []key
 	for _, e := range ents {
-		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin || e.To == origin || !slices.Contains(orgs, e.Organization) {
+		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin || !slices.Contains(orgs, e.Organization) {
 			continue
 		}
 		d, err := catalog.ParseDate(e.AsOf)
@@ -131,13 +137,13 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		if d.Before(since) || d.After(until) {
 			continue
 		}
-		k := key{e.Organization, e.Dataset}
+		k := key{e.Organization, e.Dataset, e.To == origin}
 		prev, seen := byKey[k]
 		if !seen {
 			order = append(order, k)
 		}
 		if !seen || e.Subjects > prev.Subjects {
-			byKey[k] = policy.Export{Org: e.Organization, Dataset: e.Dataset, Class: e.Classification, Subjects: e.Subjects}
+			byKey[k] = policy.Export{Org: e.Organization, Dataset: e.Dataset, Class: e.Classification, Subjects: e.Subjects, Within: k.within}
 		}
 	}
 	out := make([]policy.Export, 0, len(order))
@@ -163,7 +169,8 @@ func orgName(o *catalog.Organization) string {
 // reads every confirmation and intent ever recorded, each intent with its
 // list of chunks, for each volume rule a plan or a law check asks; this
 // keeps what the volumes count, one fact per organisation, origin,
-// dataset, date, class and head count, and the intents still open.
+// dataset, date, class, head count and whether it stayed in the origin
+// country, and the intents still open.
 //
 // It answers what LedgerExports answers, sorted by organisation and
 // dataset. One difference, in a case no staging makes: an intent that is
@@ -183,10 +190,12 @@ type ExportIndex struct {
 }
 
 // exportFact is what the volumes count of an entry that moved a dataset
-// out of its origin for a tenant's organisation.
+// for a tenant's organisation: out of its origin, or (within) to a site
+// in it.
 type exportFact struct {
 	tenant, org, origin, dataset, asOf, class string
 	subjects                                  int64
+	within                                    bool
 }
 
 type openFact struct {
@@ -218,13 +227,14 @@ func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error
 }
 
 // factOf is e's fact, and whether the volumes count it at all: an entry
-// that moved a checkpoint, names no exporter, or stayed in its origin
-// country is never counted, whatever the query.
+// that moved a checkpoint or names no exporter is never counted, whatever
+// the query. One that stayed in its origin country is kept, marked
+// within: it gave the organisation the data without exporting it.
 func factOf(tenant string, e Entry) (exportFact, bool) {
-	if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.To == e.Origin {
+	if orDataset(e.Kind) != KindDataset || e.Organization == "" {
 		return exportFact{}, false
 	}
-	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects}, true
+	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects, e.To == e.Origin}, true
 }
 
 // apply folds one record; on an error (a payload that does not decode)
@@ -300,7 +310,10 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	// In the order first counted, so that of two facts with the same head
 	// count the first is the dataset's, as LedgerExports has it.
 	sort.Slice(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
-	type key struct{ org, dataset string }
+	type key struct {
+		org, dataset string
+		within       bool
+	}
 	byKey := map[key]policy.Export{}
 	for _, c := range cands {
 		d, err := catalog.ParseDate(c.f.asOf)
@@ -310,22 +323,29 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		if d.Before(since) || d.After(until) {
 			continue
 		}
-		k := key{c.f.org, c.f.dataset}
+		k := key{c.f.org, c.f.dataset, c.f.within}
 		if prev, seen := byKey[k]; !seen || c.f.subjects > prev.Subjects {
-			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects}
+			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within}
 		}
 	}
 	out := make([]policy.Export, 0, len(byKey))
 	for _, e := range byKey {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Org != out[j].Org {
-			return out[i].Org < out[j].Org
-		}
-		return out[i].Dataset < out[j].Dataset
-	})
+	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
+}
+
+// exportLess orders exports by organisation and dataset, the export
+// abroad before the staging within.
+func exportLess(a, b policy.Export) bool {
+	if a.Org != b.Org {
+		return a.Org < b.Org
+	}
+	if a.Dataset != b.Dataset {
+		return a.Dataset < b.Dataset
+	}
+	return !a.Within && b.Within
 }
 
 var _ policy.Exports = (*ExportIndex)(nil)

@@ -79,7 +79,9 @@ func findDenial(d policy.Decision, rule string) *policy.Finding {
 }
 
 // TestLedgerExportsFilter: only entries of the group's organisations, from
-// the origin, out of it and inside the window count, once per dataset.
+// the origin and inside the window count, once per dataset; a staging
+// within the origin is reported apart (Within), and never hides an export
+// of the same dataset, even with more people.
 func TestLedgerExportsFilter(t *testing.T) {
 	ents := []Entry{
 		{Dataset: "a", Organization: "lab", Origin: "CN", To: "MY", AsOf: "2026-02-01", Classification: "personal", Subjects: 10},
@@ -90,13 +92,15 @@ func TestLedgerExportsFilter(t *testing.T) {
 		{Dataset: "e", Organization: "lab", Origin: "CN", To: "CN", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
 		{Dataset: "f", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2025-12-31", Classification: "personal", Subjects: 7},
 		{Dataset: "g", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7},
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "CN", AsOf: "2026-04-01", Classification: "personal", Subjects: 12},
 	}
 	l := LedgerExports{Entries: func(context.Context, string) ([]Entry, error) { return ents, nil }}
 	got, err := l.Exported(context.Background(), "", []string{"lab", "sister"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []policy.Export{{Org: "lab", Dataset: "a", Class: "personal", Subjects: 10}, {Org: "sister", Dataset: "b", Class: "sensitive-personal", Subjects: 5}}
+	want := []policy.Export{{Org: "lab", Dataset: "a", Class: "personal", Subjects: 10}, {Org: "sister", Dataset: "b", Class: "sensitive-personal", Subjects: 5},
+		{Org: "lab", Dataset: "e", Class: "personal", Subjects: 7, Within: true}, {Org: "lab", Dataset: "a", Class: "personal", Subjects: 12, Within: true}}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

@@ -28,7 +28,8 @@ func TestPlanCoveredPersonAtUSSite(t *testing.T) {
 		want string
 	}{
 		{nil, "No lawful, feasible placement.\n\n0 of 1 candidates feasible; rejected for law: 1 (1 us-doj-dsp-2025)"},
-		{[]string{"--explain", "us-test-1"}, "us-doj-dsp-2025 [deny] dataset us-health (sensitive-personal, 200000 US people; 200000 sensitive-personal and 0 personal in all this plan's US data) would be accessible to a covered person: lab (headquarters CN"},
+		{[]string{"--explain", "us-test-1"}, "us-doj-dsp-2025 [deny] dataset us-health (sensitive-personal, 200000 US people) would be accessible to a covered person: lab (headquarters CN"},
+		{[]string{"--explain", "us-test-1"}, "counted data from US given to this organisation since 2024-06-01: 200000 sensitive-personal (us-health of lab: 200000 sensitive-personal, this plan)"},
 	} {
 		out, code, err := runPlanCLI(t, append([]string{"plan", "-f", cn, "--catalog", sites, "--as-of", "2025-06-01"}, c.args...)...)
 		if code != exitNoPlacement {
