@@ -126,8 +126,8 @@ the law about another date and moves nothing.`,
 				return err
 			}
 			return render(cmd.OutOrStdout(), out, res.Entry, func(w io.Writer) error {
-				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %d chunks sent, %s; %d already there\n",
-					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, res.Chunks, humanBytes(res.BytesSent), res.Skipped)
+				fmt.Fprintf(w, "staged %s to %s (%s → %s, basis %s, as of %s): %d of %s sent, %s; %d already there\n",
+					name, site.Metadata.Name, res.From, res.To, orNone(res.Basis), res.AsOf, res.ChunksSent, plural(res.Chunks, "chunk"), humanBytes(res.BytesSent), res.Skipped)
 				fmt.Fprintf(w, "  manifest SHA-256 %s (pass it to `dataset unseal --manifest-sha256` to read this version and no other)\n", res.ManifestSHA256)
 				if res.Damaged > 0 || res.Reconciled > 0 {
 					fmt.Fprintf(w, "  %d chunks at the site failed authentication and were sent again; %d objects of an interrupted staging were found intact and confirmed\n", res.Damaged, res.Reconciled)
