@@ -141,3 +141,36 @@ func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 		t.Fatalf("Status after cancel with a forged comment = %+v, want cancelled", st)
 	}
 }
+
+// TestFindNotSwayedByAForgedListingLine: a job's command is the path its
+// submitter gave sbatch, which may hold a newline and squeue's column
+// separator, so one job of the user can print a line of the listing that
+// pairs another job's id with the attempt's batch script. Here squeue
+// lists job 777 with the attempt's script only on such a line, and asked
+// for job 777 alone gives its real command: Find does not take job 777 for
+// the attempt.
+func TestFindNotSwayedByAForgedListingLine(t *testing.T) {
+	bin, dir := t.TempDir(), t.TempDir()
+	script := filepath.Join(dir, "jobs", "r1-1", "job.sh")
+	squeue := `#!/bin/sh
+for a in "$@"; do
+	case "$a" in
+	--jobs=777) printf '777\037/home/u/other.sh\037\n'; exit 0 ;;
+	--jobs=*) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
+	--name=*) exit 0 ;;
+	esac
+done
+printf '999\037/tmp/a\037\n777\037` + script + `\037\n777\037/home/u/other.sh\037\n'
+`
+	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := b.Find(context.Background(), "r1", 1); err != nil || ok {
+		t.Fatalf("Find = %q, %v, %v; want not found: job 777's command is not the attempt's script", id, ok, err)
+	}
+}
