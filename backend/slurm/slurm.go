@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -522,8 +523,10 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 }
 
 // jobColumns are the fields of a job that Status and Logs read, asked of
-// squeue (-O) in this order, each followed by columnSep. Every one is
-// slurmctld's own: none is the job owner's to set. `scontrol show job -o`
+// squeue (-O) in this order, each followed by columnSep. The owner cannot
+// set any of them on a running job; StdOut it may change while the job is
+// pending, so Logs reads only a path of this backend's shape (isJobOutputPath).
+// `scontrol show job -o`
 // would give them too, but it prints values the owner may set with
 // `scontrol update` (Comment, JobName, ...) unquoted among slurmctld's
 // fields, so a workload running as the job's user could write
@@ -699,13 +702,26 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 		if strings.Contains(job.StdOut, "%") {
 			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is a pattern, which this backend does not read", handle, job.StdOut)
 		}
+		// The owner may change a pending job's output path (scontrol
+		// update StdOut=): only a path of the shape this backend submits,
+		// STATE/jobs/KEY/output.log, is read, and never through a link.
+		if !isJobOutputPath(job.StdOut) {
+			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is not a job output of this backend's shape (…/jobs/KEY/output.log): not read", handle, job.StdOut)
+		}
 		path = job.StdOut
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	return f, err
+}
+
+// isJobOutputPath says whether p is a clean absolute path of the shape
+// this backend gives its jobs' output: DIR/jobs/KEY/output.log.
+func isJobOutputPath(p string) bool {
+	return filepath.IsAbs(p) && filepath.Clean(p) == p && filepath.Base(p) == "output.log" &&
+		filepath.Base(filepath.Dir(filepath.Dir(p))) == "jobs"
 }
 
 // FailSite simulates the loss of the site: the partition is set DOWN (new
