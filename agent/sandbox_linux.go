@@ -391,10 +391,14 @@ func denyNetwork() error {
 	inet := func(family uint64) seccomp.NameWithConditions {
 		return seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: family}}}
 	}
+	// The kernel reads socket's family as a 32-bit int, the filter sees
+	// all 64 bits: a family with high bits set (1<<32|AF_INET) matched
+	// no rule above and opened an IPv4 socket. No family needs them.
+	highBits := seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.GreaterOrEqual, Value: 1 << 32}}}
 	policy := seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls: []seccomp.SyscallGroup{
-			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6)}},
+			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6), highBits}},
 			{Action: seccomp.ActionErrno, Names: []string{"io_uring_setup"}},
 		},
 	}
@@ -443,8 +447,14 @@ func loadSeccomp(prog []bpf.RawInstruction) error {
 		filters[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	fprog := unix.SockFprog{Len: uint16(len(filters)), Filter: &filters[0]}
-	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+	r, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	if e != 0 {
 		return fmt.Errorf("seccomp: load the filter: %w", e)
+	}
+	if r != 0 {
+		// TSYNC could not bring thread r under the filter: none was
+		// loaded, and the workload would run without it.
+		return fmt.Errorf("seccomp: thread %d could not take the filter: none loaded", r)
 	}
 	runtime.KeepAlive(filters)
 	return nil

@@ -5,8 +5,9 @@
 //     squeue -j ID -O with the fields it reads to watch (its state, reason,
 //     exit code, nodes, start, end and output path; not scontrol show job,
 //     which prints values the job's owner may set, such as its comment,
-//     unquoted among slurmctld's fields), scancel to cancel, squeue --name
-//     to find a job again. The batch script writes the command's exit code to a file
+//     unquoted among slurmctld's fields), scancel to cancel, squeue --me
+//     -O JobID,Command to find a job again by its batch script's path (see
+//     below). The batch script writes the command's exit code to a file
 //     (write, fsync, rename) beside its output, so the result is known even
 //     on a cluster without accounting storage after slurmctld has forgotten
 //     the job, and Logs reads the output file.
@@ -23,11 +24,20 @@
 //     their work directories must be writable by that user. It speaks
 //     openapi/v0.0.38, which Slurm 22.05 serves.
 //
-// Each job is named meridian-<run>-<attempt>, so a restarted controller finds
-// the job it submitted instead of submitting it twice; each path records the
-// job id in its state directory (on the controller's machine) and, when a
-// submit was interrupted before the id was recorded, asks Slurm by name
-// before submitting again. Jobs are submitted without requeue: when a node
+// Each job is named meridian-<run>-<attempt>. Each path records the job id
+// in its state directory (on the controller's machine) and, when a submit
+// was interrupted before the id was recorded (or Find is asked for an
+// attempt without a record), asks Slurm before submitting again. The
+// command path does not trust the name for that: the job's owner, as whom
+// its workload runs, may rename the job at any time, so a lookup by name
+// could miss the attempt's job and submit it twice, or take another job
+// named like it. It finds the job by its command, the path of the batch
+// script (<state>/jobs/<run>-<attempt>/job.sh), which slurmctld fixes at
+// submission and does not let even the owner update (the working directory
+// and output path the owner may change while the job is pending); a job
+// that bears the attempt's name but has another script makes the lookup
+// fail rather than answer "not found". The REST path still searches
+// slurmrestd's job list by name. Jobs are submitted without requeue: when a node
 // fails the job ends NODE_FAIL and is reported Lost, and Meridian, not
 // Slurm, decides where it runs next.
 //

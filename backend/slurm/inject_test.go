@@ -2,6 +2,7 @@ package slurm_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -139,5 +140,102 @@ func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 	}
 	if st.State != backend.Cancelled {
 		t.Fatalf("Status after cancel with a forged comment = %+v, want cancelled", st)
+	}
+}
+
+// TestFindNotSwayedByAForgedListingLine: a job's command is the path its
+// submitter gave sbatch, which may hold a newline and squeue's column
+// separator, so one job of the user can print a line of the listing that
+// pairs another job's id with the attempt's batch script. Here squeue
+// lists job 777 with the attempt's script only on such a line, and asked
+// for job 777 alone gives its real command: Find does not take job 777 for
+// the attempt.
+func TestFindNotSwayedByAForgedListingLine(t *testing.T) {
+	bin, dir := t.TempDir(), t.TempDir()
+	script := filepath.Join(dir, "jobs", "r1-1", "job.sh")
+	squeue := `#!/bin/sh
+for a in "$@"; do
+	case "$a" in
+	--jobs=777) printf '777\037/home/u/other.sh\037\n'; exit 0 ;;
+	--jobs=*) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
+	--name=*) exit 0 ;;
+	esac
+done
+printf '999\037/tmp/a\037\n777\037` + script + `\037\n777\037/home/u/other.sh\037\n'
+`
+	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := b.Find(context.Background(), "r1", 1); err != nil || ok {
+		t.Fatalf("Find = %q, %v, %v; want not found: job 777's command is not the attempt's script", id, ok, err)
+	}
+}
+
+// TestLogsReadsOnlyAJobOutputPath: the owner of a pending job may point
+// its output path anywhere (scontrol update StdOut=); a backend with no
+// record of the job read whatever file slurmctld then named, as the
+// server's user. It now reads only a path of the shape it submits, and
+// never through a link.
+func TestLogsReadsOnlyAJobOutputPath(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "st", "jobs", "r1-1", "output.log")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, []byte("from-the-job\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("the server's secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "st", "jobs", "r1-2", "output.log")
+	if err := os.MkdirAll(filepath.Dir(linked), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, linked); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		stdout string
+		want   string // "" for a refusal
+	}{
+		{out, "from-the-job\n"},
+		{secret, ""},
+		{linked, ""},
+		{filepath.Join(dir, "st", "jobs", "r1-1", "..", "..", "..", "secret"), ""},
+	} {
+		bin := t.TempDir()
+		squeue := fmt.Sprintf("#!/bin/sh\nprintf '4242\\037PENDING\\0370\\037N/A\\037N/A\\037\\037None\\037%s\\037\\n'\n", c.stdout)
+		if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := b.Logs(context.Background(), "4242")
+		if c.want == "" {
+			if err == nil {
+				data, _ := io.ReadAll(rc)
+				rc.Close()
+				t.Errorf("output path %s: read %q, want a refusal", c.stdout, data)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("output path %s: %v", c.stdout, err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(data) != c.want {
+			t.Errorf("output path %s: read %q, want %q", c.stdout, data, c.want)
+		}
 	}
 }

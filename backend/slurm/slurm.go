@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -161,7 +162,8 @@ func isInvalidJob(err error) bool {
 // Submit writes the batch script and submits it, unless this attempt was
 // submitted before: the job id recorded in the state directory answers that,
 // and when an earlier submit was interrupted between writing its script and
-// recording the id, slurmctld is asked by job name. (squeue is slow on a
+// recording the id, slurmctld is asked for the job whose command is that
+// script (findByScript). (squeue is slow on a
 // cluster with many jobs, so it is not asked for every new job; a controller
 // that lost its state directory calls Find first, which asks slurmctld and
 // records what it finds.)
@@ -189,7 +191,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if id, ok := s.rec.recorded(key); ok {
 		return id, nil
 	}
-	script := filepath.Join(dir, "job.sh")
+	script := s.scriptPath(key)
 	if _, err := os.Stat(script); err == nil {
 		// An earlier submit got as far as writing the script, and maybe
 		// through sbatch, but did not record a job id: ask slurmctld.
@@ -326,7 +328,8 @@ func batchScript(spec backend.Spec, dir, wd string) string {
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Find returns the job id for runID and attempt: the one recorded in the
-// state directory, else one that slurmctld knows by the job's name.
+// state directory, else the job that slurmctld knows by its batch script,
+// this state directory's script of the attempt (findByScript).
 func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
@@ -334,33 +337,95 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	return s.find(ctx, runID, attempt)
 }
 
+// scriptPath is the batch script of the attempt of key, the path sbatch is
+// given and slurmctld keeps as the job's command.
+func (s *Slurm) scriptPath(key string) string { return filepath.Join(s.jobDir(key), "job.sh") }
+
 func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	if id, ok := s.rec.recorded(key); ok {
 		return id, true, nil
 	}
-	out, err := s.run(ctx, "squeue", "-h", "-t", "all", "--name="+JobName(runID, attempt), "-o", "%i")
-	if err != nil {
-		return "", false, fmt.Errorf("find %s: %w", key, err)
-	}
-	ids := strings.Fields(out)
-	if len(ids) == 0 {
-		return "", false, nil
-	}
-	// The oldest job of that name is the one that counts.
-	sort.Slice(ids, func(i, j int) bool {
-		a, _ := strconv.ParseUint(ids[i], 10, 64)
-		b, _ := strconv.ParseUint(ids[j], 10, 64)
-		return a < b
-	})
-	id := ids[0]
-	if !isJobID(id) {
-		return "", false, fmt.Errorf("find %s: squeue printed %q, not a job id", key, id)
+	id, ok, err := s.findByScript(ctx, runID, attempt)
+	if err != nil || !ok {
+		return "", false, err
 	}
 	if err := s.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
 	return id, true, nil
+}
+
+// findByScript asks slurmctld for the job of the attempt that has no
+// recorded id. The job is told by its command, the path of the batch script
+// sbatch was given (in this state directory, named after the attempt):
+// slurmctld fixes it at submission and refuses to update it, even for the
+// job's owner. Not by its name: the owner may rename a job at any time
+// (scontrol update JobId=N Name=...), and a workload runs as that owner, so
+// a job found by name could be renamed away (and the attempt submitted
+// twice) or be another job given the attempt's name. Its working directory
+// and output path are no better: the owner may change both while the job is
+// pending.
+//
+// Only this user's jobs are listed (squeue --me: jobs of another user were
+// not submitted by this backend, and slurmctld then filters them itself). A
+// command may hold a newline and the column separator, so a line of the
+// listing could be forged by another job's command: each job whose line
+// names the script is asked for again on its own, and counts only if that
+// answer is exactly its id and the script. Of several such jobs the oldest
+// counts. When no job has the script but one of this user's jobs bears the
+// attempt's name, the lookup fails rather than answering "not found": the
+// job may be the attempt's, submitted from another state directory (its
+// path changed), and a caller told "not found" would submit it again.
+func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	script := s.scriptPath(key)
+	if strings.ContainsAny(script, "\n"+columnSep) {
+		return "", false, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
+	}
+	format := "--Format=JobID:" + columnSep + ",Command:" + columnSep
+	out, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", format)
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	var ids []uint64
+	for _, line := range strings.Split(out, "\n") {
+		id, ok := strings.CutSuffix(line, columnSep+script+columnSep)
+		if !ok || !isJobID(id) {
+			continue
+		}
+		// The line may be the tail of another job's command: ask for the
+		// job by its id, and take it only if its command is the script.
+		one, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", "--jobs="+id, format)
+		if isInvalidJob(err) {
+			continue // no such job, or it is no longer known
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("find %s: %w", key, err)
+		}
+		if one != id+columnSep+script+columnSep+"\n" {
+			continue
+		}
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			return "", false, fmt.Errorf("find %s: squeue printed job id %q, not a number", key, id)
+		}
+		ids = append(ids, n)
+	}
+	if len(ids) > 0 {
+		return strconv.FormatUint(slices.Min(ids), 10), true, nil
+	}
+	// Job ids only: a name, which the owner sets, is never parsed.
+	named, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", "--name="+JobName(runID, attempt), "--format=%i")
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	if others := strings.Fields(named); len(others) > 0 {
+		return "", false, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
+			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
+			key, truncateOut(strings.Join(others, ",")), JobName(runID, attempt), script)
+	}
+	return "", false, nil
 }
 
 // Status asks slurmctld for the job; once slurmctld has forgotten it, the
@@ -458,8 +523,10 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 }
 
 // jobColumns are the fields of a job that Status and Logs read, asked of
-// squeue (-O) in this order, each followed by columnSep. Every one is
-// slurmctld's own: none is the job owner's to set. `scontrol show job -o`
+// squeue (-O) in this order, each followed by columnSep. The owner cannot
+// set any of them on a running job; StdOut it may change while the job is
+// pending, so Logs reads only a path of this backend's shape (isJobOutputPath).
+// `scontrol show job -o`
 // would give them too, but it prints values the owner may set with
 // `scontrol update` (Comment, JobName, ...) unquoted among slurmctld's
 // fields, so a workload running as the job's user could write
@@ -635,13 +702,26 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 		if strings.Contains(job.StdOut, "%") {
 			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is a pattern, which this backend does not read", handle, job.StdOut)
 		}
+		// The owner may change a pending job's output path (scontrol
+		// update StdOut=): only a path of the shape this backend submits,
+		// STATE/jobs/KEY/output.log, is read, and never through a link.
+		if !isJobOutputPath(job.StdOut) {
+			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is not a job output of this backend's shape (…/jobs/KEY/output.log): not read", handle, job.StdOut)
+		}
 		path = job.StdOut
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	return f, err
+}
+
+// isJobOutputPath says whether p is a clean absolute path of the shape
+// this backend gives its jobs' output: DIR/jobs/KEY/output.log.
+func isJobOutputPath(p string) bool {
+	return filepath.IsAbs(p) && filepath.Clean(p) == p && filepath.Base(p) == "output.log" &&
+		filepath.Base(filepath.Dir(filepath.Dir(p))) == "jobs"
 }
 
 // FailSite simulates the loss of the site: the partition is set DOWN (new

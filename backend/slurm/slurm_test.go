@@ -79,49 +79,124 @@ func uniqueRunID(t *testing.T, name string) string {
 	return fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
 }
 
-// TestFindsJobByNameWithoutState: a controller that lost its own records
-// (fresh state directory) still finds the job by its Slurm job name, and no
-// path submits it a second time.
-func TestFindsJobByNameWithoutState(t *testing.T) {
+// TestFindsRenamedJobWithoutRecords: a controller that lost its records of
+// a running job (its state directory kept the attempt's batch script, as
+// after a submit interrupted before the job id was written, but not the id)
+// finds the job even though the job's owner, as whom its workload runs,
+// renamed it; and Submit returns that job instead of submitting the attempt
+// a second time. Before, the job was looked up by its name only: Find found
+// nothing and Submit ran the attempt twice.
+func TestFindsRenamedJobWithoutRecords(t *testing.T) {
 	site := cluster(t)
-	spec := backend.Spec{RunID: uniqueRunID(t, "byname"), Attempt: 3,
+	dir := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID(t, "renamed"), Attempt: 2,
 		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	name := slurm.JobName(spec.RunID, spec.Attempt)
+	renamed := "renamed-" + spec.RunID
+	first := newSlurm(t, site, dir)
+	h, err := first.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By name too: a second job submitted by mistake bears the first name.
+	t.Cleanup(func() { runCmd("scancel", h); runCmd("scancel", "--name="+name) })
+	waitRunning(t, first, h)
+
+	if out, err := exec.Command("scontrol", "update", "JobId="+h, "Name="+renamed).CombinedOutput(); err != nil {
+		t.Fatalf("scontrol update name: %v: %s", err, out)
+	}
+	if out, err := runCmd("squeue", "-h", "-j", h, "-O", "Name:|"); err != nil || out != renamed+"|\n" {
+		t.Fatalf("squeue gives job %s the name %q after the update (%v), want %q", h, out, err, renamed)
+	}
+
+	key := spec.Key()
+	forget := func() {
+		t.Helper()
+		for _, p := range []string{filepath.Join(dir, "jobs", key, "jobid"), filepath.Join(dir, "handles", h)} {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	forget()
+	got, ok, err := newSlurm(t, site, dir).Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != h {
+		t.Fatalf("Find of the renamed job without records = %q, %v, %v; want %q", got, ok, err, h)
+	}
+	forget()
+	if got, err := newSlurm(t, site, dir).Submit(testCtx(t), spec); err != nil || got != h {
+		t.Fatalf("Submit of the renamed job's attempt without records = %q, %v; want the existing job %q", got, err, h)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "--name="+name, "-o", "%i"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("squeue lists jobs %q (%v) under the attempt's name, want none: the attempt was submitted again", out, err)
+	}
+	if st, err := first.Status(testCtx(t), h); err != nil || st.State != backend.Running {
+		t.Fatalf("Status of the renamed job = %+v, %v; want running", st, err)
+	}
+}
+
+// TestJobOfAnotherStateDirIsNotTaken: a job that bears an attempt's name but
+// was not submitted with this state directory's batch script (here another
+// backend's, which any job of the same user could equally be) is neither
+// taken for the attempt nor ignored: Find and a Submit that must ask
+// slurmctld fail, naming the job, and nothing is submitted. Before, a
+// backend without records took any job of that name for its own.
+func TestJobOfAnotherStateDirIsNotTaken(t *testing.T) {
+	site := cluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "other"), Attempt: 3,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	name := slurm.JobName(spec.RunID, spec.Attempt)
 	first := newSlurm(t, site, t.TempDir())
 	h, err := first.Submit(testCtx(t), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { first.Cancel(context.Background(), h) })
+	t.Cleanup(func() { runCmd("scancel", h); runCmd("scancel", "--name="+name) })
 
-	second := newSlurm(t, site, t.TempDir())
-	got, ok, err := second.Find(testCtx(t), spec.RunID, spec.Attempt)
-	if err != nil || !ok || got != h {
-		t.Fatalf("Find by name = %q, %v, %v; want %q", got, ok, err, h)
+	second := t.TempDir()
+	if got, ok, err := newSlurm(t, site, second).Find(testCtx(t), spec.RunID, spec.Attempt); err == nil || ok || !strings.Contains(err.Error(), "job "+h+" bears the attempt's name") {
+		t.Fatalf("Find of another state directory's job = %q, %v, %v; want an error naming job %s", got, ok, err, h)
 	}
-	// Find recorded what it found: Submit now returns the existing job.
-	again, err := second.Submit(testCtx(t), spec)
-	if err != nil || again != h {
-		t.Fatalf("Submit after Find = %q, %v; want the existing job %q", again, err, h)
-	}
-	// A third controller whose state holds the script of an interrupted
-	// submit (written before sbatch) but no job id asks slurmctld too.
-	third := t.TempDir()
+	// A controller whose state holds the script of an interrupted submit
+	// (written before sbatch) but no job id asks slurmctld, and refuses.
 	key := spec.Key()
-	if err := os.MkdirAll(filepath.Join(third, "jobs", key), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(second, "jobs", key), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(third, "jobs", key, "job.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(second, "jobs", key, "job.sh"), []byte("#!/bin/sh\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := newSlurm(t, site, third).Submit(testCtx(t), spec); err != nil || got != h {
-		t.Fatalf("Submit after an interrupted submit = %q, %v; want the existing job %q", got, err, h)
+	if got, err := newSlurm(t, site, second).Submit(testCtx(t), spec); err == nil || got != "" {
+		t.Fatalf("Submit after an interrupted submit, with another state directory's job of the name = %q, %v; want an error", got, err)
 	}
-	out, err := exec.Command("squeue", "-h", "-t", "all", "--name="+slurm.JobName(spec.RunID, spec.Attempt), "-o", "%i").Output()
+	if _, err := os.Stat(filepath.Join(second, "jobs", key, "jobid")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a job id was recorded for the attempt (%v)", err)
+	}
+	out, err := runCmd("squeue", "-h", "-t", "all", "--name="+name, "-o", "%i")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids := strings.Fields(string(out)); len(ids) != 1 || ids[0] != h {
+	if ids := strings.Fields(out); len(ids) != 1 || ids[0] != h {
 		t.Fatalf("squeue lists jobs %q under the job name, want only %s", ids, h)
+	}
+}
+
+// waitRunning waits until slurmctld runs job h.
+func waitRunning(t *testing.T, b *slurm.Slurm, h string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := b.Status(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == backend.Running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not running after 30 s: %+v", h, st)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
 	}
 }
 
