@@ -27,7 +27,7 @@ const reapSignal = syscall.SIGUSR2
 // SIGKILL pending and runs nothing of its own again.
 const reapGiveUp = 10 * time.Second
 
-// Reap is `meridian agent reap ARGS…`, the agent's step between itself and
+// Reap is `meridian agent reap --parent PID ARGS…`, the agent's step between itself and
 // every workload. It makes itself the subreaper of what it starts, starts
 // ARGS (this executable's sandbox-exec, which confines itself and becomes
 // the workload) as its child, in the reaper's process group, with its own
@@ -46,13 +46,43 @@ const reapGiveUp = 10 * time.Second
 // scoping or running as its tenant's user cannot signal or trace it.
 // SIGTERM, SIGINT and SIGUSR1, which the agent sends to the whole process
 // group, reach the workload directly; the reaper outlives them.
+//
+// PID is the agent's own: a reaper whose parent is no longer the agent
+// when it is ready to catch the agent's death exits at once, starting
+// nothing.
 func Reap(argv []string, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 16)
 	// SIGPIPE too: once the agent is gone, a write to its output pipe
 	// must fail rather than end the reaper before it has killed anything.
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, reapSignal, syscall.SIGHUP, syscall.SIGPIPE)
+	if len(argv) < 4 || argv[2] != "--parent" {
+		fmt.Fprintln(stderr, "reap: --parent PID (the agent's pid) must come first")
+		return 126
+	}
+	parent, err := strconv.Atoi(argv[3])
+	if err != nil || parent < 1 {
+		fmt.Fprintf(stderr, "reap: --parent %q is not the pid of an agent\n", argv[3])
+		return 126
+	}
+	argv = append(argv[:2:2], argv[4:]...)
 	if len(argv) < 3 {
 		fmt.Fprintln(stderr, "reap: no command")
+		return 126
+	}
+	// The parent-death signal the agent set survives the exec, but a Go
+	// program ignores it until signal.Notify above: an agent killed in
+	// that window leaves this process re-parented (to init, or to the
+	// scheduler's step daemon) with no signal to come. Set it again (an
+	// exec that raised privileges would have cleared it), then make sure
+	// the agent is still the parent: one that is gone can neither watch
+	// nor stop the workload, so the workload must not start. From here on
+	// the agent's death reaches sigs.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(reapSignal), 0, 0, 0); err != nil {
+		fmt.Fprintln(stderr, "reap: cannot set the parent-death signal:", err)
+		return 126
+	}
+	if ppid := os.Getppid(); ppid != parent {
+		fmt.Fprintf(stderr, "reap: the agent (pid %d) that started this reaper is gone (its parent is now pid %d); not starting the workload\n", parent, ppid)
 		return 126
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,5 +129,70 @@ func TestWorkloadLeavesNothingBehind(t *testing.T) {
 			t.Errorf("Run = %d; want %d", code, ExitLease)
 		}
 		assertGone(t, "a workload killed when the lease lapsed", pids, bound)
+	})
+}
+
+// TestReaperWithoutAgentStartsNothing: the reaper's parent-death signal
+// is lost when the agent dies between the reaper's exec and its
+// signal.Notify (the Go runtime ignores the signal until then), and the
+// reaper, re-parented, went on to start the workload, which then ran to
+// its end with no agent to watch or stop it. Now a reaper whose parent is
+// not the agent that started it exits at once, starting nothing. The
+// reaper is made as the agent makes it, naming this process as its agent;
+// started by a shell that forks it (so its parent is not the agent, as
+// after a re-parenting), it must not start the workload, while started by
+// this process itself it does.
+func TestReaperWithoutAgentStartsNothing(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	start := func(t *testing.T, viaShell bool) (string, int, string) {
+		t.Helper()
+		dir := t.TempDir()
+		marker := filepath.Join(dir, "started")
+		cmd, err := workloadCommand(cfg, Sandbox{Mode: SandboxNone}, dir, []string{"/bin/sh", "-c", `echo $$ > "$0"`, marker}, []string{"PATH=/usr/bin:/bin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if viaShell {
+			// The shell runs the reaper as its child and waits, so
+			// that it is the reaper's parent; it keeps fd 3, the
+			// environment pipe, open for the reaper.
+			cmd.Args = append([]string{"/bin/sh", "-c", `"$@"; exit $?`, "sh"}, cmd.Args...)
+			cmd.Path = "/bin/sh"
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		return marker, cmd.ProcessState.ExitCode(), out.String()
+	}
+	t.Run("parent-is-agent", func(t *testing.T) {
+		marker, code, out := start(t, false)
+		if _, err := os.Stat(marker); err != nil || code != 0 {
+			t.Fatalf("the reaper started by its agent did not run the workload: exit %d, %v, output %q", code, err, out)
+		}
+	})
+	t.Run("bad-parent", func(t *testing.T) {
+		for _, args := range [][]string{{"reap", "sandbox-exec"}, {"reap", "--parent", "x", "sandbox-exec"}, {"reap", "--parent", "0", "sandbox-exec"}} {
+			cmd := exec.Command(exe, append([]string{"__agent"}, args...)...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "--parent") {
+				t.Errorf("%q: %v, output %q; want a failure naming --parent", args, err, out)
+			}
+		}
+	})
+	t.Run("parent-is-not-agent", func(t *testing.T) {
+		marker, code, out := start(t, true)
+		if raw, err := os.ReadFile(marker); err == nil {
+			t.Fatalf("a reaper whose parent is not its agent started the workload (pid %s); exit %d, output %q", strings.TrimSpace(string(raw)), code, out)
+		}
+		if code == 0 || !strings.Contains(out, "not starting the workload") {
+			t.Errorf("reaper without its agent: exit %d, output %q; want a non-zero exit saying it starts nothing", code, out)
+		}
 	})
 }

@@ -150,7 +150,9 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	h := helperArgs(cfg)
 	hargs := h[1:]
 	if reap {
-		hargs = append(hargs, "reap")
+		// The reaper checks that its parent is still this process
+		// before it starts anything (Reap).
+		hargs = append(hargs, "reap", "--parent", strconv.Itoa(os.Getpid()))
 	}
 	hargs = append(hargs, "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
 	hargs = append(hargs, "--rw", wd)

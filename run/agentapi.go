@@ -1,6 +1,7 @@
 package run
 
 import (
+	"container/list"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -74,9 +75,9 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		// The credential is checked against the run, read whole from the
 		// store. One this server's key made for the attempt (its MAC
 		// checks), or one it has seen work, takes from the attempt's
-		// bucket before that read, so that even an ended attempt's
-		// credential costs no more than agentRate reads a second; it is
-		// not held back by its address's failures, so an agent is heard
+		// bucket before that read (an ended attempt's, once found
+		// ended, is refused before either: agentEnded); it is not held
+		// back by its address's failures, so an agent is heard
 		// beside a workload that floods the server with bad credentials
 		// from the same address (a node's or a cluster's egress address),
 		// on any replica and after a restart. Any other credential costs
@@ -84,7 +85,19 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		// credentials keep failing waits (faillimit).
 		key := attemptKey(id, n)
 		src, now := faillimit.Source(req.RemoteAddr), time.Now()
-		vouched := c.credentialMade(id, n, tok) || c.agentKnown(key, tok)
+		made := c.credentialMade(id, n, tok)
+		// A credential this server's key made for an attempt already
+		// found ended for good is refused with no read at all: a
+		// tenant keeps every credential its workloads ever got, and
+		// each would otherwise cost agentRate reads of its run a
+		// second, for ever.
+		if made {
+			if state, gone := c.agentEnded(key, ended); gone {
+				agentErr(w, http.StatusGone, endedMessage(n, id, state))
+				return
+			}
+		}
+		vouched := made || c.agentKnown(key, tok)
 		if !vouched && c.agentFails.Blocked(src, now) {
 			w.Header().Set("Retry-After", "1")
 			agentErr(w, http.StatusTooManyRequests, "too many requests with attempt credentials that are not recognised from this address")
@@ -145,7 +158,19 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			c.agentForget(key)
 		}
 		if !live && !(ended && recent) {
-			agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, r.ID, r.State))
+			// An attempt the run has moved past, or of a run that has
+			// finished, never works again: remembered, so that its
+			// credential's next requests are refused before the read.
+			// The last output and exit code of a finished run's
+			// attempt are still read until logGrace has passed.
+			if r.Attempt > n || r.State.Final() {
+				var grace time.Time
+				if r.Attempt == n {
+					grace = row.UpdatedAt.Add(logGrace)
+				}
+				c.agentEnd(key, string(r.State), grace)
+			}
+			agentErr(w, http.StatusGone, endedMessage(n, r.ID, string(r.State)))
 			return
 		}
 		if !vouched && !c.agentAllow(key) {
@@ -200,6 +225,9 @@ type agentMemo struct {
 	// proof (credentialMade); this serves those of attempts begun before
 	// they did.
 	cred string
+	// key and elem place the memo in Controller.agentOrder.
+	key  string
+	elem *list.Element
 }
 
 // maxRemembered bounds Controller.agents: past it, the memos of agents
@@ -207,24 +235,97 @@ type agentMemo struct {
 // their next checkpoint would be listed).
 const maxRemembered = 4096
 
+// maxEnded bounds Controller.endedAgents, the attempts found ended for
+// good: past it the one found longest ago is forgotten, and its
+// credential's next request reads the run once more.
+const maxEnded = 1 << 16
+
+// endedAgent is an attempt found ended for good: its run's state then,
+// and until when (by Config.Now) its agent may still send its last output
+// and exit code (zero: never).
+type endedAgent struct {
+	key   string
+	state string
+	grace time.Time
+}
+
 // memo is attempt key's memo, made when new; c.mu is held.
 func (c *Controller) memo(key string, now time.Time) *agentMemo {
 	if c.agents == nil {
 		c.agents = map[string]*agentMemo{}
+		c.agentOrder = list.New()
 	}
 	m := c.agents[key]
 	if m == nil {
-		if len(c.agents) >= maxRemembered {
-			for k, v := range c.agents {
-				if now.Sub(v.used) > time.Minute {
-					delete(c.agents, k)
-				}
+		// c.agentOrder holds the memos in the order of their last use,
+		// the least recent last: past the bound, those not used for a
+		// minute are dropped from that end, looking at no other.
+		for len(c.agents) >= maxRemembered {
+			last := c.agentOrder.Back()
+			old := last.Value.(*agentMemo)
+			if now.Sub(old.used) <= time.Minute {
+				break
 			}
+			c.dropMemo(old.key)
 		}
-		m = &agentMemo{lim: rate.NewLimiter(agentRate, agentBurst), used: now}
+		m = &agentMemo{lim: rate.NewLimiter(agentRate, agentBurst), used: now, key: key}
+		m.elem = c.agentOrder.PushFront(m)
 		c.agents[key] = m
 	}
 	return m
+}
+
+// dropMemo forgets attempt key's memo; c.mu is held.
+func (c *Controller) dropMemo(key string) {
+	if m := c.agents[key]; m != nil {
+		c.agentOrder.Remove(m.elem)
+		delete(c.agents, key)
+	}
+}
+
+// agentEnd remembers that attempt key has ended for good, the run being in
+// state, with its agent's last output and exit code taken until grace;
+// its memo is dropped, as its agent is heard no more.
+func (c *Controller) agentEnd(key, state string, grace time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropMemo(key)
+	if c.endedAgents == nil {
+		c.endedAgents = map[string]*list.Element{}
+		c.endedOrder = list.New()
+	}
+	if e := c.endedAgents[key]; e != nil {
+		e.Value = endedAgent{key: key, state: state, grace: grace}
+		return
+	}
+	if len(c.endedAgents) >= maxEnded {
+		last := c.endedOrder.Back()
+		delete(c.endedAgents, last.Value.(endedAgent).key)
+		c.endedOrder.Remove(last)
+	}
+	c.endedAgents[key] = c.endedOrder.PushFront(endedAgent{key: key, state: state, grace: grace})
+}
+
+// agentEnded says whether attempt key is known to have ended for good, and
+// the run's state then; for a route that takes an ended attempt's last
+// words (ended), only once its grace has passed.
+func (c *Controller) agentEnded(key string, ended bool) (string, bool) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.endedAgents[key]
+	if e == nil {
+		return "", false
+	}
+	ea := e.Value.(endedAgent)
+	if ended && now.Before(ea.grace) {
+		return "", false
+	}
+	return ea.state, true
+}
+
+func endedMessage(n int, runID, state string) string {
+	return fmt.Sprintf("attempt %d of %s has ended (%s); its credential no longer works", n, runID, state)
 }
 
 // agentKnown says whether tok is the credential this server last saw work
@@ -260,6 +361,7 @@ func (c *Controller) agentAllow(key string) bool {
 	defer c.mu.Unlock()
 	m := c.memo(key, now)
 	m.used = now
+	c.agentOrder.MoveToFront(m.elem)
 	return m.lim.AllowN(now, 1)
 }
 

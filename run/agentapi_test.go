@@ -384,7 +384,7 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 		t.Errorf("the attempt's own credential during the flood: %d", code)
 	}
 	e.c.mu.Lock()
-	delete(e.c.agents, attemptKey(r.ID, a.N))
+	e.c.dropMemo(attemptKey(r.ID, a.N))
 	e.c.mu.Unlock()
 	for i := 0; post(forged(i)) != http.StatusTooManyRequests; i++ {
 		if i > 10*agentFailBurst {
@@ -431,10 +431,9 @@ func TestAgentStoreErrorTellsNoInternals(t *testing.T) {
 
 // TestEndedCredentialBounded: the credential of an attempt that ended
 // works no more (410), and whoever holds it (the site that ran it) can
-// make the server read the run no more than agentRate times a second:
-// the credential checked, it skipped its address's limit and the
-// attempt's bucket was taken only once the attempt was found live, so
-// each request cost a read of the run, documents and all.
+// make the server read the run once, however often it tries: each of its
+// requests cost a read of the run, documents and all, up to agentRate a
+// second, for ever.
 func TestEndedCredentialBounded(t *testing.T) {
 	var whole atomic.Int64
 	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
@@ -445,20 +444,106 @@ func TestEndedCredentialBounded(t *testing.T) {
 	}
 	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	before := whole.Load()
-	start := time.Now()
-	gone, limited := 0, 0
 	for range 3 * agentBurst {
-		switch code, _, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}")); code {
-		case http.StatusGone:
-			gone++
-		case http.StatusTooManyRequests:
-			limited++
-		default:
-			t.Fatalf("the ended attempt's heartbeat: %d", code)
+		if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}")); code != http.StatusGone || !strings.Contains(msg, "has ended (cancelled)") {
+			t.Fatalf("the ended attempt's heartbeat: %d %s; want 410 naming its end", code, msg)
 		}
 	}
-	reads := whole.Load() - before
-	if most := int64(agentBurst + agentRate*time.Since(start).Seconds() + 1); gone == 0 || limited == 0 || reads > most {
-		t.Errorf("%d requests with an ended attempt's credential: %d answered 410, %d 429, %d reads of the run; want at most %d reads", 3*agentBurst, gone, limited, reads, most)
+	if reads := whole.Load() - before; reads > 1 {
+		t.Errorf("%d requests with an ended attempt's credential: %d reads of the run; want at most 1", 3*agentBurst, reads)
+	}
+}
+
+// TestEndedCredentialsReadOnce: a tenant keeps the credential of every
+// attempt its workloads ever ran; with several ended attempts it made the
+// server read whole runs agentRate times a second for each. Each ended
+// attempt's credential now costs one read, on the request that finds it
+// ended; the rest are refused before any read. The exit route, which
+// takes an ended attempt's last words for logGrace, still reads and
+// answers until then.
+func TestEndedCredentialsReadOnce(t *testing.T) {
+	var whole atomic.Int64
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	ctx := context.Background()
+	type ran struct {
+		r *Run
+		a Attempt
+	}
+	var runs []ran
+	for range 3 { // one after the other: the pool takes one at a time
+		r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+		if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+		runs = append(runs, ran{r, a})
+	}
+	before := whole.Load()
+	const each = 40
+	gone, limited := 0, 0
+	for range each {
+		for _, x := range runs {
+			switch code, msg, _ := agentPost(t, e, x.r, x.a, agent.RouteHeartbeat, []byte("{}")); code {
+			case http.StatusGone:
+				gone++
+			case http.StatusTooManyRequests:
+				limited++
+			default:
+				t.Fatalf("an ended attempt's heartbeat: %d %s", code, msg)
+			}
+		}
+	}
+	if reads := whole.Load() - before; gone != each*len(runs) || reads > int64(len(runs)) {
+		t.Errorf("%d requests with the credentials of %d ended attempts: %d answered 410, %d 429, %d reads of their runs; want all 410 and at most %d reads", each*len(runs), len(runs), gone, limited, reads, len(runs))
+	}
+	// Within logGrace the exit route is still read and answered.
+	before = whole.Load()
+	if code, msg, _ := agentPost(t, e, runs[0].r, runs[0].a, agent.RouteExit, []byte(`{"code": 143}`)); code != http.StatusOK {
+		t.Errorf("an ended attempt's exit within its grace: %d %s; want 200", code, msg)
+	}
+	if whole.Load() == before {
+		t.Error("the exit within its grace was answered without reading the run")
+	}
+}
+
+// TestAgentMemosBounded: the attempts remembered as ended are at most
+// maxEnded, the one found longest ago forgotten first; and past
+// maxRemembered, a new attempt's memo drops the least recently used one
+// that is a minute old, keeping those in use.
+func TestAgentMemosBounded(t *testing.T) {
+	c := &Controller{cfg: Config{Now: time.Now}}
+	for i := range maxEnded + 10 {
+		c.agentEnd(attemptKey(fmt.Sprint("r", i), 1), "cancelled", time.Time{})
+	}
+	if n := len(c.endedAgents); n != maxEnded || c.endedOrder.Len() != maxEnded {
+		t.Errorf("%d attempts found ended: %d remembered (%d in order); want %d", maxEnded+10, n, c.endedOrder.Len(), maxEnded)
+	}
+	if _, gone := c.agentEnded(attemptKey("r0", 1), false); gone {
+		t.Error("the first attempt found ended is still remembered past the bound")
+	}
+	if st, gone := c.agentEnded(attemptKey(fmt.Sprint("r", maxEnded+9), 1), false); !gone || st != "cancelled" {
+		t.Errorf("the last attempt found ended: %q, %v; want cancelled, true", st, gone)
+	}
+
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range maxRemembered {
+		used := now // in use, but for the first two
+		if i < 2 {
+			used = now.Add(-2 * time.Minute)
+		}
+		c.memo(fmt.Sprint("a", i), used)
+	}
+	c.memo("new", now)
+	_, first := c.agents["a0"]
+	_, second := c.agents["a1"]
+	if len(c.agents) != maxRemembered || c.agentOrder.Len() != maxRemembered || first || !second {
+		t.Errorf("a new memo past the bound: %d memos (%d in order), the oldest kept %v, the next %v; want %d, the oldest dropped", len(c.agents), c.agentOrder.Len(), first, second, maxRemembered)
+	}
+	c.memo("newer", now)
+	c.memo("newest", now)
+	if _, second = c.agents["a1"]; second || len(c.agents) != maxRemembered+1 {
+		t.Errorf("%d memos, the second oldest kept %v; want it dropped, and the memos in use kept (%d)", len(c.agents), second, maxRemembered+1)
 	}
 }

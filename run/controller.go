@@ -1,6 +1,7 @@
 package run
 
 import (
+	"container/list"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -253,9 +254,14 @@ type Controller struct {
 	// agents is what the agent API remembers of each attempt's agent,
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo
-	agentFails *faillimit.Limiter
-	storeLocks map[string]*sync.Mutex
-	logMu      sync.Mutex
+	agentOrder *list.List // of *agentMemo, the most recently used first
+	// endedAgents holds the attempts found ended for good, by attempt,
+	// in endedOrder (of endedAgent, the latest found first).
+	endedAgents map[string]*list.Element
+	endedOrder  *list.List
+	agentFails  *faillimit.Limiter
+	storeLocks  map[string]*sync.Mutex
+	logMu       sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error
