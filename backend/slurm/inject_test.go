@@ -74,20 +74,7 @@ func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 	// with this comment) cannot cancel it, and the job would hold the
 	// partition that other tests need empty.
 	t.Cleanup(func() { b.Cancel(context.Background(), h); runCmd("scancel", h) })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := b.Status(testCtx(t), h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.State == backend.Running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s not running after 30 s: %+v", h, st)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+	waitRunning(t, b, h)
 	if out, err := exec.Command("scontrol", "update", "JobId="+h, "Comment="+forgedComment).CombinedOutput(); err != nil {
 		t.Fatalf("scontrol update comment: %v: %s", err, out)
 	}

@@ -226,28 +226,7 @@ func TestSQLiteServeKeepsSharedMark(t *testing.T) {
 // manifest, whose chunks are all there and authenticate) is found out:
 // verify read every chunk good.
 func TestDatasetVerifyHoldsSiteToStagedVersion(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("MERIDIAN_HOME", home)
-	t.Setenv("MERIDIAN_DATASET_KEY", "")
-	siteStore, siteFile, root := publicDatasetAndSite(t)
-	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
-	old, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A new version of the dataset, staged.
-	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
-		t.Fatal(err)
-	}
+	manifest, old, siteFile := stageTwoVersions(t)
 	if out, err := runCLI(t, "dataset", "verify", "pub", "--at", "test-site", "-f", siteFile); err != nil || !strings.Contains(out, "chunks good") {
 		t.Fatalf("verify of the staged version: %v\n%s", err, out)
 	}
@@ -356,27 +335,7 @@ spec:
 // manifest put back passed) or to a stale one. It refuses, naming the
 // server's route and --manifest-sha256, and verifies with the pin given.
 func TestDatasetVerifyRefusedBesidePostgres(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("MERIDIAN_HOME", home)
-	t.Setenv("MERIDIAN_DATASET_KEY", "")
-	siteStore, siteFile, root := publicDatasetAndSite(t)
-	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
-	old, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
-		t.Fatal(err)
-	}
+	manifest, old, siteFile := stageTwoVersions(t)
 	st, err := openState()
 	if err != nil {
 		t.Fatal(err)
@@ -402,4 +361,33 @@ func TestDatasetVerifyRefusedBesidePostgres(t *testing.T) {
 	if exitStatus(err) != exitError || !strings.Contains(out, "manifest replaced") {
 		t.Errorf("verify --at --manifest-sha256 beside servers on PostgreSQL: exit %d: %v\n%s", exitStatus(err), err, out)
 	}
+}
+
+// stageTwoVersions stages the public dataset pub to test-site, then a
+// second version of it, under a fresh MERIDIAN_HOME: it returns the
+// manifest's path at the site, the first version's manifest and the
+// site's file.
+func stageTwoVersions(t *testing.T) (manifest string, first []byte, siteFile string) {
+	t.Helper()
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	siteStore, siteFile, root := publicDatasetAndSite(t)
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	manifest = filepath.Join(strings.TrimPrefix(siteStore, "file://"), filepath.FromSlash(run.DataPrefix(dataset.DefaultTenant)+dataset.ManifestKey("pub")))
+	first, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "b.txt"), []byte("a second version\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "add", "pub", "--from", root, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile); err != nil {
+		t.Fatal(err)
+	}
+	return manifest, first, siteFile
 }
