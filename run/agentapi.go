@@ -170,6 +170,14 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 				}
 				c.agentEnd(key, string(r.State), grace)
 			}
+			if !vouched {
+				// A credential in the older form (the MAC alone, before
+				// credentials carried their nonce) cannot be told ended
+				// without the read: it counts against its address as a
+				// failure does, or each request would cost a read, bounded
+				// by nothing.
+				c.agentFails.Failed(src, now)
+			}
 			agentErr(w, http.StatusGone, endedMessage(n, r.ID, string(r.State)))
 			return
 		}

@@ -454,6 +454,48 @@ func TestEndedCredentialBounded(t *testing.T) {
 	}
 }
 
+// TestEndedOldCredentialBounded: an ended attempt's credential in the
+// older form (the MAC alone, handed out before credentials carried their
+// nonce) cannot be told ended without reading the run, and each request
+// with it read the run, documents and all, with no bound: it did not count
+// against its address. It now counts as a failure does (a burst, then
+// agentFailRate a second), and is then refused before the read.
+func TestEndedOldCredentialBounded(t *testing.T) {
+	var whole atomic.Int64
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+	before, start := whole.Load(), time.Now()
+	const sent = 3 * agentFailBurst
+	gone, limited := 0, 0
+	for range sent {
+		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+e.c.credentialV1(r.ID, a))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusGone:
+			gone++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("an ended attempt's old-form credential: %d", resp.StatusCode)
+		}
+	}
+	allowed := int64(agentFailBurst) + int64(agentFailRate*time.Since(start).Seconds()) + 1
+	if reads := whole.Load() - before; reads > allowed || gone == 0 || limited == 0 {
+		t.Errorf("%d requests with an ended attempt's old-form credential: %d reads of the run (want at most %d), %d answered 410, %d 429", sent, reads, allowed, gone, limited)
+	}
+}
+
 // TestEndedCredentialsReadOnce: a tenant keeps the credential of every
 // attempt its workloads ever ran; with several ended attempts it made the
 // server read whole runs agentRate times a second for each. Each ended
