@@ -69,7 +69,8 @@ type seenToken struct {
 // DefaultCacheFor is how long a token's principal is trusted unread.
 const DefaultCacheFor = 2 * time.Second
 
-// maxCached bounds the cache; it is emptied when full.
+// maxCached bounds the cache; when full, expired entries make room, or
+// else one entry does.
 const maxCached = 10000
 
 // SeenFor is how long a token the store said was live is let past its
@@ -174,13 +175,31 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 	a.mu.Lock()
 	if a.gen == gen {
 		if len(a.cache) >= maxCached {
-			a.cache = map[string]cachedPrincipal{}
+			a.makeRoom(now)
 		}
 		a.cache[h] = cachedPrincipal{p: p, until: now.Add(a.CacheFor)}
 		a.sawLive(h, p.Tenant, now)
 	}
 	a.mu.Unlock()
 	return p, true, nil
+}
+
+// makeRoom frees a place in the full cache: the expired entries, or else
+// one entry. Emptying it whole, as before, sent every client's next
+// request to the store at once. Called with a.mu held.
+func (a *Auth) makeRoom(now time.Time) {
+	for h, c := range a.cache {
+		if !now.Before(c.until) {
+			delete(a.cache, h)
+		}
+	}
+	if len(a.cache) < maxCached {
+		return
+	}
+	for h := range a.cache { // map order: an arbitrary entry
+		delete(a.cache, h)
+		return
+	}
 }
 
 // forgetTenant drops tenant's cached principals, and its tokens seen

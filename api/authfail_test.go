@@ -208,3 +208,52 @@ type anyToken struct{ store.Tokens }
 func (anyToken) TokenByHash(ctx context.Context, h string) (*store.Token, error) {
 	return &store.Token{ID: store.TokenID(h), Tenant: "t", Hash: h}, nil
 }
+
+// countedTokens is anyToken counting its reads.
+type countedTokens struct {
+	anyToken
+	reads *int
+}
+
+func (c countedTokens) TokenByHash(ctx context.Context, h string) (*store.Token, error) {
+	*c.reads++
+	return c.anyToken.TokenByHash(ctx, h)
+}
+
+// TestPrincipalCacheFullKeepsTheRest: a full principal cache was emptied
+// whole, so one new token sent every client's next request to the store
+// at once. It now makes room with expired entries, or else one entry.
+func TestPrincipalCacheFullKeepsTheRest(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	reads := 0
+	a := NewAuth(countedTokens{reads: &reads})
+	a.Now = func() time.Time { return now }
+	ctx := context.Background()
+	secret := func(i int) string { return fmt.Sprintf("token-%040d", i) }
+	for i := range maxCached + 1 {
+		if _, ok, err := a.Principal(ctx, secret(i)); !ok || err != nil {
+			t.Fatalf("token %d: %v %v", i, ok, err)
+		}
+	}
+	if n := len(a.cache); n > maxCached {
+		t.Fatalf("%d principals cached, want at most %d", n, maxCached)
+	}
+	reads = 0
+	for i := range 1000 {
+		if _, ok, err := a.Principal(ctx, secret(i)); !ok || err != nil {
+			t.Fatalf("token %d again: %v %v", i, ok, err)
+		}
+	}
+	if reads > 2 {
+		t.Errorf("1,000 cached tokens asked again after the cache filled: %d store reads, want at most 2", reads)
+	}
+	// Expired entries make room first: past CacheFor, a new token leaves
+	// the cache with only itself.
+	now = now.Add(a.CacheFor)
+	if _, ok, err := a.Principal(ctx, secret(maxCached+1)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if n := len(a.cache); n != 1 {
+		t.Errorf("%d principals cached after every other expired, want 1", n)
+	}
+}
