@@ -59,13 +59,20 @@ func New(opts Options) (*Engine, error) {
 	if err := ps.errOrNil(); err != nil {
 		return nil, err
 	}
+	e.digest = FilesDigest(files)
+	return e, nil
+}
+
+// FilesDigest is the hex SHA-256 of files, each name and content
+// length-prefixed, in the order given: the same files give the same
+// digest, and no two sets of files run together into one.
+func FilesDigest(files []File) string {
 	h := sha256.New()
 	for _, f := range files {
 		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Data))
 		h.Write(f.Data)
 	}
-	e.digest = hex.EncodeToString(h.Sum(nil))
-	return e, nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Lint runs every check New runs and returns every problem found (nil when

@@ -99,11 +99,7 @@ func (s *Session) transfersTo(to string) transferResult {
 		if t != nil {
 			r.transfers = append(r.transfers, *t)
 		}
-		for _, o := range append(counted, given...) {
-			if !contains(origins, o) {
-				origins = append(origins, o)
-			}
-		}
+		origins = addNew(addNew(origins, counted...), given...)
 	}
 	if len(origins) > 0 && s.q.Exports == nil {
 		r.f.adv = append(r.f.adv, jobFilesOnly(origins))
@@ -139,11 +135,7 @@ func (s *Session) access(ds *catalog.Dataset) (findings, []string) {
 		// it was given.
 		led := &ledgerVal{s: s}
 		s.evalRule(c, ledgerAct{act, led}, &r.f)
-		for _, o := range led.origins() {
-			if !contains(r.origins, o) {
-				r.origins = append(r.origins, o)
-			}
-		}
+		r.origins = addNew(r.origins, led.origins()...)
 	}
 	s.mu.Lock()
 	if s.accessBy == nil {
@@ -195,11 +187,7 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer,
 		// it was given.
 		led := &ledgerVal{s: s}
 		s.evalRule(c, ledgerAct{act, led}, &rf)
-		for _, o := range led.origins() {
-			if !contains(origins, o) {
-				origins = append(origins, o)
-			}
-		}
+		origins = addNew(origins, led.origins()...)
 	}
 	t := &Transfer{Dataset: ds.Metadata.Name, From: from, To: to}
 	if len(rf.deny) == 0 {
@@ -243,11 +231,7 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	// does not leave its country: the access rules judge that.
 	af, given := s.access(ds)
 	f.merge(af)
-	for _, o := range given {
-		if !contains(origins, o) {
-			origins = append(origins, o)
-		}
-	}
+	origins = addNew(origins, given...)
 	if len(origins) > 0 && q.Exports == nil {
 		f.adv = append(f.adv, jobFilesOnly(origins))
 	}
@@ -262,4 +246,14 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 type transferResult struct {
 	f         findings
 	transfers []Transfer
+}
+
+// addNew appends to dst the strings of src it does not hold yet.
+func addNew(dst []string, src ...string) []string {
+	for _, x := range src {
+		if !contains(dst, x) {
+			dst = append(dst, x)
+		}
+	}
+	return dst
 }

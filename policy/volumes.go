@@ -315,7 +315,11 @@ func monthsBefore(d catalog.Date, n int) string {
 // isLedgerCount says whether fn is one of the ledger's totals, whose
 // third argument is a classification.
 func isLedgerCount(fn string) bool {
-	return strings.HasSuffix(fn, "ubjectsExported") || fn == "subjectsGiven"
+	switch fn {
+	case "subjectsExported", "groupSubjectsExported", "subjectsGiven":
+		return true
+	}
+	return false
 }
 
 // total is the number of people in datasets of class exported from origin

@@ -154,12 +154,7 @@ func toFiles(m map[string]string) []policy.File {
 // Hash is the content hash of a set of files: SHA-256 over each name and
 // content, length-prefixed, in name order.
 func Hash(files map[string]string) string {
-	h := sha256.New()
-	for _, f := range toFiles(files) {
-		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Data))
-		h.Write(f.Data)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return policy.FilesDigest(toFiles(files))
 }
 
 // Current returns the law in force.
