@@ -163,6 +163,40 @@ printf '999\037/tmp/a\037\n777\037` + script + `\037\n777\037/home/u/other.sh\03
 	}
 }
 
+// TestFindBoundsForgedListingLines: a job whose command forges many lines
+// ending in the attempt's script made the lookup ask slurmctld about each,
+// one command apiece; past a few it now fails without asking.
+func TestFindBoundsForgedListingLines(t *testing.T) {
+	bin, dir := t.TempDir(), t.TempDir()
+	script := filepath.Join(dir, "jobs", "r1-1", "job.sh")
+	calls := filepath.Join(dir, "calls")
+	squeue := `#!/bin/sh
+echo x >> ` + calls + `
+for a in "$@"; do
+	case "$a" in
+	--jobs=*) echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1 ;;
+	esac
+done
+i=1000
+while [ $i -lt 1100 ]; do printf '%d\037` + script + `\037\n' $i; i=$((i+1)); done
+`
+	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := b.Find(context.Background(), "r1", 1); err == nil || ok {
+		t.Fatalf("Find = %q, %v, %v; want an error: 100 listing lines end in the attempt's script", id, ok, err)
+	}
+	data, _ := os.ReadFile(calls)
+	if n := strings.Count(string(data), "x"); n > 10 {
+		t.Errorf("the lookup ran squeue %d times for 100 forged lines", n)
+	}
+}
+
 // TestLogsReadsOnlyAJobOutputPath: the owner of a pending job may point
 // its output path anywhere (scontrol update StdOut=); a backend with no
 // record of the job read whatever file slurmctld then named, as the

@@ -377,6 +377,11 @@ func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bo
 // attempt's name, the lookup fails rather than answering "not found": the
 // job may be the attempt's, submitted from another state directory (its
 // path changed), and a caller told "not found" would submit it again.
+// maxFindCandidates bounds the jobs findByScript asks slurmctld about one
+// by one: the attempt's own job is one, a resubmission after a crash
+// another.
+const maxFindCandidates = 8
+
 func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	script := s.scriptPath(key)
@@ -384,15 +389,23 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 		return "", false, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
 	}
 	format := "--Format=JobID:" + columnSep + ",Command:" + columnSep
-	out, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", format)
+	// Every job of this user that slurmctld knows: bounded as a capacity
+	// poll's answer is, as the user's other jobs may be many.
+	out, err := s.runLimited(ctx, "squeue", "--me", "--states=all", "--noheader", format)
 	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
 	var ids []uint64
+	asked := 0
 	for _, line := range strings.Split(out, "\n") {
 		id, ok := strings.CutSuffix(line, columnSep+script+columnSep)
 		if !ok || !isJobID(id) {
 			continue
+		}
+		// Each candidate costs a command; a job's command that forges
+		// many such lines must not make the lookup run for ever.
+		if asked++; asked > maxFindCandidates {
+			return "", false, fmt.Errorf("find %s: more than %d jobs' listings end in the attempt's batch script %s; not trusting any", key, maxFindCandidates, script)
 		}
 		// The line may be the tail of another job's command: ask for the
 		// job by its id, and take it only if its command is the script.
