@@ -437,12 +437,7 @@ func TestAgentStoreErrorTellsNoInternals(t *testing.T) {
 func TestEndedCredentialBounded(t *testing.T) {
 	var whole atomic.Int64
 	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
-	ctx := context.Background()
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	r, a := cancelledAttempt(t, e)
 	before := whole.Load()
 	for range 3 * agentBurst {
 		if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte("{}")); code != http.StatusGone || !strings.Contains(msg, "has ended (cancelled)") {
@@ -454,6 +449,17 @@ func TestEndedCredentialBounded(t *testing.T) {
 	}
 }
 
+// cancelledAttempt runs an attempt and cancels its run, to its end.
+func cancelledAttempt(t *testing.T, e *env) (*Run, Attempt) {
+	t.Helper()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	if _, err := e.c.Cancel(context.Background(), "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	return r, a
+}
+
 // TestEndedOldCredentialBounded: an ended attempt's credential in the
 // older form (the MAC alone, handed out before credentials carried their
 // nonce) cannot be told ended without reading the run, and each request
@@ -463,12 +469,7 @@ func TestEndedCredentialBounded(t *testing.T) {
 func TestEndedOldCredentialBounded(t *testing.T) {
 	var whole atomic.Int64
 	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
-	ctx := context.Background()
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	r, a := cancelledAttempt(t, e)
 	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
 	before, start := whole.Load(), time.Now()
 	const sent = 3 * agentFailBurst
@@ -506,18 +507,13 @@ func TestEndedOldCredentialBounded(t *testing.T) {
 func TestEndedCredentialsReadOnce(t *testing.T) {
 	var whole atomic.Int64
 	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
-	ctx := context.Background()
 	type ran struct {
 		r *Run
 		a Attempt
 	}
 	var runs []ran
 	for range 3 { // one after the other: the pool takes one at a time
-		r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-		if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
-			t.Fatal(err)
-		}
-		e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+		r, a := cancelledAttempt(t, e)
 		runs = append(runs, ran{r, a})
 	}
 	before := whole.Load()

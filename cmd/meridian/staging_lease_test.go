@@ -71,25 +71,7 @@ func TestCLIStagingTakesTheStoreLease(t *testing.T) {
 	if n := open(); n != 1 {
 		t.Fatalf("the ledger reconciled a staging's intent while it held the store: %d open intents, want 1", n)
 	}
-	staged := make(chan error, 1)
-	go func() {
-		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
-		staged <- err
-	}()
-	select {
-	case err := <-staged:
-		t.Fatalf("a CLI staging ran beside the server's (%v)", err)
-	case <-time.After(time.Second):
-	}
-	release()
-	select {
-	case err := <-staged:
-		if err != nil {
-			t.Fatalf("the CLI staging after the server's: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the CLI staging still waits after the server's ended")
-	}
+	stageWaitsFor(t, siteFile, release, "a CLI staging ran beside the server's")
 	// Its reconciliation, first, closed the intent the server's left open.
 	if n := open(); n != 0 {
 		t.Errorf("%d open intents after the CLI staging", n)
@@ -305,26 +287,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	staged := make(chan error, 1)
-	go func() {
-		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
-		staged <- err
-	}()
-	select {
-	case err := <-staged:
-		release()
-		t.Fatalf("a CLI staging on another spelling of the state directory ran beside the server's (%v)", err)
-	case <-time.After(time.Second):
-	}
-	release()
-	select {
-	case err := <-staged:
-		if err != nil {
-			t.Fatalf("the CLI staging after the server's: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the CLI staging still waits after the server's ended")
-	}
+	stageWaitsFor(t, siteFile, release, "a CLI staging on another spelling of the state directory ran beside the server's")
 }
 
 // TestDatasetVerifyRefusedBesidePostgres: on a state directory whose
@@ -390,4 +353,31 @@ func stageTwoVersions(t *testing.T) (manifest string, first []byte, siteFile str
 		t.Fatal(err)
 	}
 	return manifest, first, siteFile
+}
+
+// stageWaitsFor runs `dataset stage pub --to test-site` while a staging
+// lease is held: it must still wait a second later (else ran, the
+// failure), and end well once release gives the lease back.
+func stageWaitsFor(t *testing.T, siteFile string, release func(), ran string) {
+	t.Helper()
+	staged := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile)
+		staged <- err
+	}()
+	select {
+	case err := <-staged:
+		release()
+		t.Fatalf("%s (%v)", ran, err)
+	case <-time.After(time.Second):
+	}
+	release()
+	select {
+	case err := <-staged:
+		if err != nil {
+			t.Fatalf("the CLI staging after the server's: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CLI staging still waits after the server's ended")
+	}
 }
