@@ -209,7 +209,7 @@ func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
 func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.failJudged(ctx, r, err, err.Error())
 	}
 	if r.CancelRequested {
 		if f, ok := be.(backend.Finder); ok {

@@ -102,7 +102,7 @@ type usage struct {
 func (c *Controller) usage(ctx context.Context) (*usage, error) {
 	hs, err := c.cfg.Store.Holds(ctx)
 	if err != nil {
-		return nil, err
+		return nil, &storeReadError{fmt.Errorf("accelerators held: %w", err)}
 	}
 	u := &usage{pool: map[poolKey]int{}, tenant: map[string]map[string]int{}}
 	for _, h := range hs {

@@ -63,6 +63,9 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 	}
 	var results []*transfer.Result
 	if len(stored) > 0 {
+		if err := c.lawBehind(); err != nil {
+			return false, err
+		}
 		if c.cfg.Stager == nil {
 			return c.fail(ctx, r, fmt.Sprintf("datasets %v must be staged to %s but this controller has no stager", stored, r.Site))
 		}

@@ -49,6 +49,12 @@ func (c *Controller) lawNow() LawNow {
 	if c.cfg.LawNow != nil {
 		ln := c.cfg.LawNow()
 		ln.Exports = c.exports()
+		if ln.Behind != nil {
+			// The revision this server could load is not the law: every
+			// placement asked of it is not judged, so nothing starts,
+			// moves or fails under it until the law in force loads.
+			ln.Law = behindLaw{&behindError{ln.Behind}}
+		}
 		return ln
 	}
 	ln := LawNow{Law: c.cfg.Law, Exports: c.exports()}
@@ -56,6 +62,26 @@ func (c *Controller) lawNow() LawNow {
 		ln.Transfer = c.cfg.Stager.Law
 	}
 	return ln
+}
+
+// behindLaw is the law of a server behind the law in force: no session
+// opens under it.
+type behindLaw struct{ err *behindError }
+
+func (l behindLaw) Session(policy.Query) (planner.Session, error) { return nil, l.err }
+
+// lawBehind is a behindError when this server cannot load the law in
+// force, else nil: staging, moving a checkpoint and planning again wait
+// for it rather than act on the older rules, or fail the run on the
+// denial the stager's law gives meanwhile.
+func (c *Controller) lawBehind() error {
+	if c.cfg.LawNow == nil {
+		return nil
+	}
+	if ln := c.cfg.LawNow(); ln.Behind != nil {
+		return &behindError{ln.Behind}
+	}
+	return nil
 }
 
 // KindLawCheck is the audit kind of one re-check of every live run and
@@ -780,6 +806,11 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, error) {
 		return true, nil
 	}
 	be, err := c.backendFor(r, r.Site)
+	if notJudged(err) {
+		// The world could not be read: the drain is not over for that,
+		// and its grace is not cut short; the step is tried again.
+		return false, err
+	}
 	if err != nil {
 		return true, nil
 	}

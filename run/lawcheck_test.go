@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -289,6 +290,15 @@ type flakyResources struct {
 	store.Store
 	fail  atomic.Bool
 	reads atomic.Int64
+	// failHolds fails the read of what the runs hold.
+	failHolds atomic.Bool
+}
+
+func (s *flakyResources) Holds(ctx context.Context) ([]store.TenantHold, error) {
+	if s.failHolds.Load() {
+		return nil, errors.New("connection reset by peer")
+	}
+	return s.Store.Holds(ctx)
 }
 
 func (s *flakyResources) ListResources(ctx context.Context, tenant, kind string) ([]*store.Resource, error) {
@@ -808,4 +818,108 @@ func TestNoLawCheckWhileBehind(t *testing.T) {
 	if c.lawFails == 0 {
 		t.Error("the tick did not count as a failed check")
 	}
+}
+
+// TestBehindStartsMovesAndFailsNothing: a server that cannot load the law
+// in force (another server applied a revision whose rule id this server's
+// rules directory also defines) judges nothing under its older rules. A
+// run about to start is not submitted under them; a run about to stage is
+// not refused on the stager's fail-closed denial; a run moving off a lost
+// site is not failed because no plan can be made. Each waits, and goes on
+// once the law in force loads.
+func TestBehindStartsMovesAndFailsNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	dir := t.TempDir()
+	clash := licencedTransferPack("test-clash", "FR")
+	if err := os.WriteFile(filepath.Join(dir, clash.Name), clash.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	here, err := rules.Open(ctx, f.st, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.stagingController(func(cfg *Config) {
+		law := here.Law()
+		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		}
+		cfg.Stager.Law = here
+		cfg.LawNow = func() LawNow {
+			cur := here.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates, Behind: here.Behind()}
+		}
+	})
+	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, f.dir, keys, testData{name: "corpus", origin: "MY", class: catalog.ClassPublic, stored: true})
+	withData, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"corpus"}, false, ds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepTo := func(id string, want State) {
+		t.Helper()
+		for i := 0; i < 5; i++ {
+			got, err := c.Get(ctx, "t1", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State == want && (want != Staging || got.Staged == got.Attempt || id == withData.ID) {
+				return
+			}
+			if _, err := c.Step(ctx, id); err != nil {
+				t.Fatalf("step %s: %v", id, err)
+			}
+		}
+		got, _ := c.Get(ctx, "t1", id)
+		t.Fatalf("run %s: %s (%s), want %s", id, got.State, got.Reason, want)
+	}
+	stepTo(withData.ID, Staging)
+	stepTo(bare.ID, Staging)
+	if _, err := c.update(ctx, moving.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: site lost"}
+		return transition(ch, r, Migrating, "test: moving")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Another server applies the revision that does not load here.
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-clash", "SG")}}, "admin", "other server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err == nil || here.Behind() == nil {
+		t.Fatalf("the clashing revision loaded here (%v): the test tries nothing", err)
+	}
+	for _, id := range []string{withData.ID, bare.ID, moving.ID} {
+		for i := 0; i < 3; i++ {
+			if _, err := c.Step(ctx, id); !notJudged(err) {
+				t.Errorf("run %s: step while behind the law: %v, want not judged", id, err)
+			}
+		}
+		got, err := c.Get(ctx, "t1", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State.Final() || got.Handle != "" || (got.State != Staging && got.State != Migrating) {
+			t.Errorf("run %s while behind the law in force: %s, handle %q (%s)", id, got.State, got.Handle, got.Reason)
+		}
+	}
+	// The other server takes the clash back: the law loads here, and the
+	// runs go on.
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Remove: []string{clash.Name}}, "admin", "other server", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err != nil || here.Behind() != nil {
+		t.Fatalf("refresh once the clash is gone: %v (behind: %v)", err, here.Behind())
+	}
+	stepTo(bare.ID, Queued)
 }

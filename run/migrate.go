@@ -157,10 +157,13 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return c.failJudged(ctx, r, err, leftErr(r, err))
 	}
+	if err := c.lawBehind(); err != nil {
+		return false, err
+	}
 	asOf := c.today()
 	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
 	if err != nil {
-		return c.fail(ctx, r, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
+		return c.failJudged(ctx, r, err, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
 	ln := c.lawNow()
 	placements := plan.Placements
@@ -248,6 +251,9 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	}
 	if c.cfg.Stager == nil {
 		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning", nil
+	}
+	if err := c.lawBehind(); err != nil {
+		return nil, "", err
 	}
 	dec, err := c.checkpointLaw(w, job, from, to)
 	if notJudged(err) {

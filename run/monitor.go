@@ -268,7 +268,7 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return c.fail(ctx, r, err.Error())
+		return c.failJudged(ctx, r, err, err.Error())
 	}
 	if r.CancelRequested {
 		if err := be.Cancel(ctx, r.Handle); err != nil {

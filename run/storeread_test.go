@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +79,64 @@ func TestStoreReadErrorKeepsRuns(t *testing.T) {
 	if got.State.Final() || got.Migration == nil || got.Migration.Target == nil {
 		t.Fatalf("re-plan once the store reads: %s (%s), migration %+v", got.State, got.Reason, got.Migration)
 	}
+}
+
+// TestStoreReadErrorKeepsLiveAttempts: the same for a run about to submit
+// its attempt and a running one: the backend is found through the run's
+// world, and a store that cannot be read then must not end the attempt
+// for good (its checkpoint given up, its job left at the site). Nor does a
+// re-plan that cannot read what the runs hold fail the moving run.
+func TestStoreReadErrorKeepsLiveAttempts(t *testing.T) {
+	ctx := context.Background()
+	var fs *flakyResources
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyResources{Store: st}; return fs })
+	r, _, err := f.stagingController(nil).Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.stagingController(nil)
+	set := func(state State, mod func(*Run)) {
+		t.Helper()
+		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			mod(r)
+			return transition(ch, r, state, "test: "+string(state))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// step runs one step in a controller that has not read the run's
+	// world yet, while fail says what of the store fails.
+	step := func(want State, fail *atomic.Bool) {
+		t.Helper()
+		fail.Store(true)
+		_, err := f.stagingController(nil).Step(ctx, r.ID)
+		fail.Store(false)
+		if !notJudged(err) {
+			t.Errorf("%s: step while the store fails: %v, want a store read error", want, err)
+		}
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != want {
+			t.Fatalf("after a step while the store failed: %s (%s), want %s", got.State, got.Reason, want)
+		}
+	}
+	set(Staging, func(r *Run) {
+		r.Attempt, r.Staged = 1, 1
+		r.Attempts = []Attempt{{N: 1, Site: r.Site, Nonce: newNonce(), Count: r.Placement.Count}}
+	})
+	step(Staging, &fs.fail)
+	set(Running, func(r *Run) { r.Handle = "12345" })
+	step(Running, &fs.fail)
+	// Draining for a rule: the attempt keeps its grace to checkpoint.
+	set(Migrating, func(r *Run) {
+		r.Migration = &Migration{From: r.Site, Reason: "test: rule", Drain: true, DrainBy: time.Now().Add(time.Hour)}
+	})
+	step(Migrating, &fs.fail)
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.Migration == nil || !got.Migration.Drain {
+		t.Fatalf("a drain whose backend could not be found for a store read error was taken as over: %+v (%v)", got.Migration, err)
+	}
+	set(Migrating, func(r *Run) { r.Migration = &Migration{From: r.Site, Reason: "test: site lost"} })
+	step(Migrating, &fs.failHolds)
 }

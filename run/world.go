@@ -156,11 +156,21 @@ type storeReadError struct{ err error }
 func (e *storeReadError) Error() string { return e.err.Error() }
 func (e *storeReadError) Unwrap() error { return e.err }
 
-// notJudged reports whether err is a store read error: what it stopped was
-// not judged, and is tried again rather than acted on.
+// behindError says that this server cannot load the rules revision in
+// force (LawNow.Behind): like a store read error it judges nothing, and
+// what it stopped waits for a revision this server can load.
+type behindError struct{ err error }
+
+func (e *behindError) Error() string { return e.err.Error() }
+func (e *behindError) Unwrap() error { return e.err }
+
+// notJudged reports whether err is a store read error, or a law this
+// server cannot load: what it stopped was not judged, and is tried again
+// rather than acted on.
 func notJudged(err error) bool {
 	var rerr *storeReadError
-	return errors.As(err, &rerr)
+	var berr *behindError
+	return errors.As(err, &rerr) || errors.As(err, &berr)
 }
 
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
