@@ -369,7 +369,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(stale, old, old)
 	os.Chtimes(keep, old, old)
-	n, err := RemoveStaleTemps(context.Background(), store, "d", time.Hour)
+	n, err := RemoveStaleTemps(context.Background(), store, "d", time.Hour, ListBound(0))
 	if err != nil || n != 1 {
 		t.Fatalf("RemoveStaleTemps = %d, %v; want 1", n, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -175,19 +176,9 @@ func (m *Manifest) Validate() error {
 	if err := CheckName(m.Dataset); err != nil {
 		return fmt.Errorf("manifest: field dataset: %w", err)
 	}
-	paths := make(map[string]bool, len(m.Files))
-	for _, f := range m.Files {
-		paths[f.Path] = true
-	}
 	for i, f := range m.Files {
 		if err := CheckPath(f.Path); err != nil {
 			return fmt.Errorf("manifest: files[%d].path: %w", i, err)
-		}
-		// A checked path is relative and clean, so this walk ends at ".".
-		for dir := path.Dir(f.Path); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if paths[dir] {
-				return fmt.Errorf("manifest: files[%d].path %q: %q is both a file and a directory", i, f.Path, dir)
-			}
 		}
 		if i > 0 && m.Files[i-1].Path >= f.Path {
 			return fmt.Errorf("manifest: files[%d].path %q: paths must be unique and sorted", i, f.Path)
@@ -204,6 +195,20 @@ func (m *Manifest) Validate() error {
 		}
 		if f.Size < 0 || sum != f.Size {
 			return fmt.Errorf("manifest: files[%d] %q: size %d but chunks add up to %d", i, f.Path, f.Size, sum)
+		}
+	}
+	// No file may also be a directory of another. The paths are sorted,
+	// so those beneath a file "d" (starting "d/") lie together, and a
+	// binary search finds the first of them: the cost is a few
+	// comparisons a file. Walking each path's parents instead cost time
+	// in its depth times its length, 20 ms for each 4 KiB path of 2,000
+	// parts, so a manifest of such paths (a checkpoint's, sealed from a
+	// workload's tar) held a core for hours.
+	for i, f := range m.Files {
+		dir := f.Path + "/"
+		j := i + 1 + sort.Search(len(m.Files)-i-1, func(k int) bool { return m.Files[i+1+k].Path >= dir })
+		if j < len(m.Files) && strings.HasPrefix(m.Files[j].Path, dir) {
+			return fmt.Errorf("manifest: files[%d].path %q: %q is both a file and a directory", j, m.Files[j].Path, f.Path)
 		}
 	}
 	return nil

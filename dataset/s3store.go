@@ -132,7 +132,7 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, BucketLookup: lookup, Transport: tr})
+	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: region, BucketLookup: lookup, Transport: boundedBodies{tr}})
 	if err != nil {
 		return nil, err
 	}
@@ -200,3 +200,51 @@ func (b *s3Bucket) close() error {
 	b.tr.CloseIdleConnections()
 	return nil
 }
+
+// MaxS3Response is the most an S3 server's answer may hold, except an
+// object's content (which ReadObject reads within the size the caller
+// expects): a page of a listing (at most 1,000 keys, about 300 KB at S3),
+// an error, a bucket's region.
+const MaxS3Response = 16 << 20
+
+// ErrResponseTooLarge means an S3 server sent more than MaxS3Response in
+// an answer that should be small: a faulty or hostile server.
+var ErrResponseTooLarge = errors.New("S3 answer larger than any genuine one")
+
+// boundedBodies is the S3 client's transport, which cuts every answer but
+// an object's content at MaxS3Response. The client decodes a listing's
+// page, and an error, whole into memory: a site's server could send one
+// without end.
+type boundedBodies struct{ rt http.RoundTripper }
+
+func (b boundedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := b.rt.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	content := r.Method == http.MethodGet && r.URL.RawQuery == "" && resp.StatusCode/100 == 2
+	if !content && resp.Body != nil {
+		resp.Body = &capped{rc: resp.Body, left: MaxS3Response}
+	}
+	return resp, nil
+}
+
+// capped reads at most left bytes of rc, then fails.
+type capped struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("over %d bytes: %w", MaxS3Response, ErrResponseTooLarge)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.rc.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *capped) Close() error { return c.rc.Close() }

@@ -186,6 +186,43 @@ func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, 
 	return out, nil
 }
 
+// ErrListTooLong means a store listed more objects under a dataset than
+// any staging of it leaves there: a faulty or hostile store.
+var ErrListTooLong = errors.New("the store lists more objects than a dataset's copy holds")
+
+// ListBound is how many objects a listing of a dataset's objects at a
+// store that does not belong to its owner (a site's) may yield before it
+// is refused with ErrListTooLong: 16 for each chunk of the version being
+// staged (older versions leave theirs) and a million besides. A site
+// whose listing never ends, or names billions of keys, would otherwise
+// hold a staging until its deadline and fill memory with them.
+func ListBound(chunks int) int { return 1<<20 + 16*chunks }
+
+// ChunksPresent returns which of the chunks in want a store holds, with
+// their stored sizes, reading at most limit listed objects (ListBound).
+// Only the wanted chunks are kept, so what it holds is bounded by want,
+// whatever the store lists.
+func ChunksPresent(ctx context.Context, b *Store, name string, want []ChunkRef, limit int) (map[seal.ID]int64, error) {
+	wanted := make(map[seal.ID]bool, len(want))
+	for _, c := range want {
+		wanted[c.ID] = true
+	}
+	out := map[seal.ID]int64{}
+	n := 0
+	for obj, err := range b.List(ctx, ChunkPrefix(name)) {
+		if err != nil {
+			return nil, fmt.Errorf("list chunks of %s: %w", name, err)
+		}
+		if n++; n > limit {
+			return nil, fmt.Errorf("list chunks of %s: over %d objects: %w", name, limit, ErrListTooLong)
+		}
+		if id, ok := chunkIDFromKey(name, obj.Key); ok && wanted[id] {
+			out[id] = obj.Size
+		}
+	}
+	return out, nil
+}
+
 // Put writes one object so that readers see either nothing (or the old
 // object) or all of it: nothing is published on any error.
 func Put(ctx context.Context, b *Store, key string, data []byte) error {
@@ -260,13 +297,18 @@ func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c Chu
 // RemoveStaleTemps deletes temporary objects (names ending in ".tmp") under
 // the dataset's prefix that are older than age: what a writer killed in the
 // middle of a write leaves behind on a file:// store. They were never
-// visible under a chunk's name. It returns how many it removed.
-func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Duration) (int, error) {
+// visible under a chunk's name. It reads at most limit listed objects
+// (ListBound), past which it stops with ErrListTooLong. It returns how
+// many it removed.
+func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Duration, limit int) (int, error) {
 	cutoff := time.Now().Add(-age)
-	n := 0
+	n, listed := 0, 0
 	for obj, err := range b.List(ctx, rootPrefix+name+"/") {
 		if err != nil {
 			return n, fmt.Errorf("list %s: %w", name, err)
+		}
+		if listed++; listed > limit {
+			return n, fmt.Errorf("list %s: over %d objects: %w", name, limit, ErrListTooLong)
 		}
 		if !strings.HasSuffix(obj.Key, ".tmp") || obj.ModTime.After(cutoff) {
 			continue

@@ -50,6 +50,9 @@ type Stager struct {
 	// 64 MiB when zero.
 	Batch      int
 	BatchBytes int64
+	// MaxListed bounds the objects a listing of the dataset at the
+	// destination may yield (dataset.ListBound of its chunks when zero).
+	MaxListed int
 }
 
 // Request is one dataset to one site.
@@ -86,6 +89,15 @@ func (s *Stager) today() catalog.Date {
 		return Today(s.Now())
 	}
 	return Today(time.Now())
+}
+
+// listBound is how many objects a listing of m's dataset at a
+// destination may yield.
+func (s *Stager) listBound(m *dataset.Manifest) int {
+	if s.MaxListed > 0 {
+		return s.MaxListed
+	}
+	return dataset.ListBound(len(m.UniqueChunks()))
 }
 
 func (s *Stager) open(ctx context.Context, url string) (*dataset.Store, error) {
@@ -204,7 +216,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 		return nil, err
 	}
 	// Temporary files of a copy killed more than an hour ago are garbage.
-	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour); err != nil {
+	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour, s.listBound(m)); err != nil {
 		return nil, err
 	}
 	missing, damaged, err := c.missing(ctx, m)
@@ -279,12 +291,15 @@ func newID() string {
 // first, so that the copy replaces them), and how many were damaged.
 func (c *copier) missing(ctx context.Context, m *dataset.Manifest) ([]Object, int, error) {
 	name := c.cr.Name
-	have, err := dataset.ListChunks(ctx, c.cr.Dst, name)
+	// The destination is the site's: its listing is read within a bound,
+	// and only the manifest's chunks are kept of it.
+	chunks := m.UniqueChunks()
+	have, err := dataset.ChunksPresent(ctx, c.cr.Dst, name, chunks, c.s.listBound(m))
 	if err != nil {
 		return nil, 0, err
 	}
 	var out, present []Object
-	for _, ch := range m.UniqueChunks() {
+	for _, ch := range chunks {
 		ch := ch
 		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
 		if size, ok := have[ch.ID]; ok && size == o.Bytes {
