@@ -579,8 +579,16 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 		}
 	}
 	if opts.After != "" {
-		where = append(where, "(created_at, id) > (SELECT created_at, id FROM runs WHERE id = ?)")
+		// The cursor is a run of the tenant listed: another tenant's run
+		// is, to this list, one that does not exist (none listed), not a
+		// place in the order that tells its creation time.
+		cursor := "SELECT created_at, id FROM runs WHERE id = ?"
 		args = append(args, opts.After)
+		if opts.Tenant != "" {
+			cursor += " AND tenant = ?"
+			args = append(args, opts.Tenant)
+		}
+		where = append(where, "(created_at, id) > ("+cursor+")")
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -97,7 +97,7 @@ type ListOptions struct {
 	States []string
 	// After, when set, lists only the runs after run After in the list's
 	// order (by creation, then id): the next page. A run of that id that
-	// does not exist lists none.
+	// does not exist, or is not Tenant's, lists none.
 	After string
 	// Limit, when above 0, lists at most Limit runs.
 	Limit int

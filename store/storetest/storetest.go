@@ -280,6 +280,14 @@ func listPages(t *testing.T, s store.Store) {
 	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope", AllTenants: true}); err != nil || len(got) != 0 {
 		t.Errorf("after a run that does not exist: %v %v", ids(got), err)
 	}
+	// Another tenant's run is, to a tenant's list, a run that does not
+	// exist: its place in the order (its creation time) is not a cursor
+	// the tenant may page from, nor a way to learn that it exists.
+	for _, o := range []store.ListOptions{{Tenant: "a", After: "r09"}, {Tenant: "a", After: "r09", Active: true, Final: []string{"succeeded"}}} {
+		if got, err := s.ListRuns(ctx, o); err != nil || len(got) != 0 {
+			t.Errorf("%+v, after another tenant's run: %v %v, want none", o, ids(got), err)
+		}
+	}
 	for _, bad := range []store.ListOptions{{}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", AllTenants: true}} {
 		if got, err := s.ListRuns(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
 			t.Errorf("%+v: %d runs, error %v, want ErrNoTenant", bad, len(got), err)
