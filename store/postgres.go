@@ -90,8 +90,10 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err = p.Up(ctx); err != nil {
+		return err
+	}
+	return schemaKnown(ctx, p)
 }
 
 // Pool exposes the connection pool for tests and tools.

@@ -189,8 +189,32 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err = p.Up(ctx); err != nil {
+		return err
+	}
+	return schemaKnown(ctx, p)
+}
+
+// ErrSchemaNewer refuses a database a newer version of Meridian migrated.
+var ErrSchemaNewer = errors.New("the database's schema is newer than this version of meridian knows")
+
+// schemaKnown refuses a database whose schema has migrations this binary
+// does not have. goose applies nothing to it and says nothing, and the
+// binary would then write rows without what the newer schema keeps
+// beside them and read its tables without knowing what they now mean.
+func schemaKnown(ctx context.Context, p *goose.Provider) error {
+	db, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	var known int64
+	for _, src := range p.ListSources() {
+		known = max(known, src.Version)
+	}
+	if db > known {
+		return fmt.Errorf("%w: it is at migration %d, this binary's last is %d; run the version that migrated it, or a newer one", ErrSchemaNewer, db, known)
+	}
+	return nil
 }
 
 // DB exposes the handle for tests and tools that inspect the tables.
