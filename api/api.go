@@ -231,6 +231,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if id := r.PathValue("id"); id != "" {
 				attrs = append(attrs, "run", id)
 			}
+			if rw.cause != nil {
+				attrs = append(attrs, "err", rw.cause.Error())
+				s.opts.Logger.Error("request", attrs...)
+				return
+			}
 			s.opts.Logger.Info("request", attrs...)
 		}
 	}()
@@ -384,6 +389,8 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 type recorder struct {
 	http.ResponseWriter
 	status int
+	// cause is the error an internal failure's answer left out (logCause).
+	cause error
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -484,9 +491,33 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		writeErr(w, http.StatusServiceUnavailable, "timeout", "", "the request ran past its route's deadline: "+err.Error())
+		// The error may be the database driver's, which wraps the
+		// deadline: its text stays in the server's log (internal).
+		logCause(w, err)
+		writeErr(w, http.StatusServiceUnavailable, "timeout", "", "the request ran past its route's deadline; try again")
 	default:
-		writeErr(w, http.StatusInternalServerError, "internal", "", err.Error())
+		// A fault of the server's (its database, its disk), not of the
+		// request: its text names what the tenant must not see, such as
+		// the database's host, user and name, or the server's paths, so
+		// it goes to the server's request log and the answer says so.
+		logCause(w, err)
+		writeErr(w, http.StatusInternalServerError, "internal", "", "the server could not answer (a fault on its side, which its log records); try again later")
+	}
+}
+
+// logCause gives the request's log line the error an answer did not
+// show; w is the ResponseWriter ServeHTTP handed the route.
+func logCause(w http.ResponseWriter, err error) {
+	for {
+		switch rw := w.(type) {
+		case *recorder:
+			rw.cause = err
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = rw.Unwrap()
+		default:
+			return
+		}
 	}
 }
 

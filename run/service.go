@@ -724,7 +724,11 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 	if _, _, err := c.applyWorld(ctx, tenant, rq, res); err != nil {
 		return nil, err
 	}
+	// Every resource is checked first and then all are written in one
+	// transaction: a request refused for one of them registers none.
 	var out []Resource
+	var puts []store.ResourcePut
+	var at []int // where each put's resource goes in out
 	for _, r := range res {
 		r.Tenant = tenant
 		var ifVersion int64
@@ -748,7 +752,12 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		if err != nil {
 			return nil, err
 		}
-		saved, err := c.cfg.Store.PutResource(ctx, &r, ifVersion, rec)
+		puts = append(puts, store.ResourcePut{Resource: &r, IfVersion: ifVersion, Audit: rec})
+		at = append(at, len(out))
+		out = append(out, Resource{})
+	}
+	if len(puts) > 0 {
+		saved, err := c.cfg.Store.PutResources(ctx, puts)
 		var rc *store.ResourceConflict
 		if errors.As(err, &rc) {
 			return nil, conflict(rc)
@@ -756,7 +765,9 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Resource{Kind: saved.Kind, Name: saved.Name, Version: saved.Version, SHA256: saved.Hash, Spec: saved.Doc})
+		for i, sv := range saved {
+			out[at[i]] = Resource{Kind: sv.Kind, Name: sv.Name, Version: sv.Version, SHA256: sv.Hash, Spec: sv.Doc}
+		}
 	}
 	c.forgetWorlds(ctx, tenant)
 	return out, nil

@@ -90,8 +90,10 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err = p.Up(ctx); err != nil {
+		return err
+	}
+	return schemaKnown(ctx, p)
 }
 
 // Pool exposes the connection pool for tests and tools.
@@ -404,8 +406,14 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
 	}
 	if opts.After != "" {
+		// As in SQLite's: the cursor is a run of the tenant listed.
 		args = append(args, opts.After)
-		where = append(where, fmt.Sprintf("(created_at, id) > (SELECT created_at, id FROM runs WHERE id = $%d)", len(args)))
+		cursor := fmt.Sprintf("SELECT created_at, id FROM runs WHERE id = $%d", len(args))
+		if opts.Tenant != "" {
+			args = append(args, opts.Tenant)
+			cursor += fmt.Sprintf(" AND tenant = $%d", len(args))
+		}
+		where = append(where, "(created_at, id) > ("+cursor+")")
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

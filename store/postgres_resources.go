@@ -130,50 +130,74 @@ func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*R
 
 // PutResource implements Store.
 func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error) {
+	out, err := s.PutResources(ctx, []ResourcePut{{Resource: r, IfVersion: ifVersion, Audit: rec}})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PutResources implements Store.
+func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
 	var head *audit.Entry
-	var out *Resource
+	var out []*Resource
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			if ifVersion != 0 {
-				return fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
-			}
-			if err := s.storeKeyFree(ctx, tx, r); err != nil {
+		out = make([]*Resource, len(puts))
+		for i, p := range puts {
+			last, got, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
+			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())`,
-				r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey); err != nil {
-				return registerErr(r, err)
-			}
-		case err != nil:
-			return err
-		default:
-			if got.Version != ifVersion {
-				return fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
-			}
-			if err := s.storeKeyFree(ctx, tx, r); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, hash = $2, store_key = $3, version = version + 1, updated_at = now()
-				WHERE tenant = $4 AND kind = $5 AND name = $6`, string(r.Doc), r.Hash, r.StoreKey, r.Tenant, r.Kind, r.Name); err != nil {
-				return registerErr(r, err)
-			}
+			head, out[i] = last, got
 		}
-		if rec.Tenant == "" {
-			rec.Tenant = r.Tenant
-		}
-		if head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec}); err != nil {
-			return err
-		}
-		out, err = pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, false)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.notify(head)
 	return out, nil
+}
+
+// putResource writes one of PutResources' resources in tx and returns the
+// audit chain's new head and the resource as written.
+func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVersion int64, rec audit.Record) (*audit.Entry, *Resource, error) {
+	got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if ifVersion != 0 {
+			return nil, nil, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+		}
+		if err := s.storeKeyFree(ctx, tx, r); err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())`,
+			r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey); err != nil {
+			return nil, nil, registerErr(r, err)
+		}
+	case err != nil:
+		return nil, nil, err
+	default:
+		if got.Version != ifVersion {
+			return nil, nil, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+		}
+		if err := s.storeKeyFree(ctx, tx, r); err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, hash = $2, store_key = $3, version = version + 1, updated_at = now()
+			WHERE tenant = $4 AND kind = $5 AND name = $6`, string(r.Doc), r.Hash, r.StoreKey, r.Tenant, r.Kind, r.Name); err != nil {
+			return nil, nil, registerErr(r, err)
+		}
+	}
+	if rec.Tenant == "" {
+		rec.Tenant = r.Tenant
+	}
+	head, err := s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, false)
+	return head, out, err
 }
 
 // TenantUID implements Store. Allocation takes a table lock so that two

@@ -195,44 +195,71 @@ func copyResources(rows []*Resource) []*Resource {
 
 // PutResource implements Store.
 func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error) {
+	out, err := s.PutResources(ctx, []ResourcePut{{Resource: r, IfVersion: ifVersion, Audit: rec}})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PutResources implements Store.
+func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		got, err := getResource(ctx, tx, r.Tenant, r.Kind, r.Name)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			if ifVersion != 0 {
-				return fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
-			}
-			if err := s.insertResource(ctx, tx, now, r); err != nil {
+		for _, p := range puts {
+			last, err := s.putResource(ctx, tx, now, p.Resource, p.IfVersion, p.Audit)
+			if err != nil {
 				return err
 			}
-		case err != nil:
-			return err
-		default:
-			if got.Version != ifVersion {
-				return fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
-			}
-			if err := s.storeKeyFree(ctx, tx, r); err != nil {
-				return err
-			}
-			s.res.changed()
-			if _, err := tx.ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ?, store_key = ?, version = version + 1, updated_at = ?
-				WHERE tenant = ? AND kind = ? AND name = ?`, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), r.Tenant, r.Kind, r.Name); err != nil {
-				return err
-			}
+			head = last
 		}
-		if rec.Tenant == "" {
-			rec.Tenant = r.Tenant
-		}
-		head, err = s.appendAudit(ctx, tx, now, []audit.Record{rec})
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.notify(head)
-	return s.GetResource(ctx, r.Tenant, r.Kind, r.Name)
+	out := make([]*Resource, len(puts))
+	for i, p := range puts {
+		if out[i], err = s.GetResource(ctx, p.Resource.Tenant, p.Resource.Kind, p.Resource.Name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// putResource writes one of PutResources' resources in tx and returns the
+// audit chain's new head.
+func (s *SQLite) putResource(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource, ifVersion int64, rec audit.Record) (*audit.Entry, error) {
+	got, err := getResource(ctx, tx, r.Tenant, r.Kind, r.Name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if ifVersion != 0 {
+			return nil, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+		}
+		if err := s.insertResource(ctx, tx, now, r); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if got.Version != ifVersion {
+			return nil, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+		}
+		if err := s.storeKeyFree(ctx, tx, r); err != nil {
+			return nil, err
+		}
+		s.res.changed()
+		if _, err := tx.ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ?, store_key = ?, version = version + 1, updated_at = ?
+			WHERE tenant = ? AND kind = ? AND name = ?`, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), r.Tenant, r.Kind, r.Name); err != nil {
+			return nil, err
+		}
+	}
+	if rec.Tenant == "" {
+		rec.Tenant = r.Tenant
+	}
+	return s.appendAudit(ctx, tx, now, []audit.Record{rec})
 }
 
 // TenantUID implements Store.

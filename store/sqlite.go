@@ -189,8 +189,32 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err = p.Up(ctx); err != nil {
+		return err
+	}
+	return schemaKnown(ctx, p)
+}
+
+// ErrSchemaNewer refuses a database a newer version of Meridian migrated.
+var ErrSchemaNewer = errors.New("the database's schema is newer than this version of meridian knows")
+
+// schemaKnown refuses a database whose schema has migrations this binary
+// does not have. goose applies nothing to it and says nothing, and the
+// binary would then write rows without what the newer schema keeps
+// beside them and read its tables without knowing what they now mean.
+func schemaKnown(ctx context.Context, p *goose.Provider) error {
+	db, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	var known int64
+	for _, src := range p.ListSources() {
+		known = max(known, src.Version)
+	}
+	if db > known {
+		return fmt.Errorf("%w: it is at migration %d, this binary's last is %d; run the version that migrated it, or a newer one", ErrSchemaNewer, db, known)
+	}
+	return nil
 }
 
 // DB exposes the handle for tests and tools that inspect the tables.
@@ -579,8 +603,16 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 		}
 	}
 	if opts.After != "" {
-		where = append(where, "(created_at, id) > (SELECT created_at, id FROM runs WHERE id = ?)")
+		// The cursor is a run of the tenant listed: another tenant's run
+		// is, to this list, one that does not exist (none listed), not a
+		// place in the order that tells its creation time.
+		cursor := "SELECT created_at, id FROM runs WHERE id = ?"
 		args = append(args, opts.After)
+		if opts.Tenant != "" {
+			cursor += " AND tenant = ?"
+			args = append(args, opts.Tenant)
+		}
+		where = append(where, "(created_at, id) > ("+cursor+")")
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -69,6 +69,15 @@ type Resource struct {
 	UpdatedAt time.Time
 }
 
+// ResourcePut is one resource of PutResources: registered, or replacing
+// the registered copy at IfVersion (0: must not exist yet), with its audit
+// record.
+type ResourcePut struct {
+	Resource  *Resource
+	IfVersion int64
+	Audit     audit.Record
+}
+
 // ResourceConflict is returned when a request's copy of a resource differs
 // from the registered one, or names data another tenant registered.
 type ResourceConflict struct {
@@ -97,7 +106,7 @@ type ListOptions struct {
 	States []string
 	// After, when set, lists only the runs after run After in the list's
 	// order (by creation, then id): the next page. A run of that id that
-	// does not exist lists none.
+	// does not exist, or is not Tenant's, lists none.
 	After string
 	// Limit, when above 0, lists at most Limit runs.
 	Limit int
@@ -208,6 +217,11 @@ type Store interface {
 	// ifVersion equals its version (0: must not exist yet), with its audit
 	// record, in one transaction. A lost race is ErrConflict.
 	PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error)
+	// PutResources is PutResource for several resources in one
+	// transaction: every one is written, with its audit record, or none
+	// is (the first refusal's error). It returns them as written, in
+	// order.
+	PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error)
 	// TenantUID returns the user id a tenant's workloads run as, allocating
 	// the next free one at or above base the first time.
 	TenantUID(ctx context.Context, tenant string, base int) (int, error)

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuditSelect", func(t *testing.T) { auditSelect(t, open(t)) })
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
+	t.Run("PutResources", func(t *testing.T) { putResources(t, open(t)) })
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
 	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })
 	t.Run("Fence", func(t *testing.T) { fence(t, open(t)) })
@@ -279,6 +280,14 @@ func listPages(t *testing.T, s store.Store) {
 	}
 	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope", AllTenants: true}); err != nil || len(got) != 0 {
 		t.Errorf("after a run that does not exist: %v %v", ids(got), err)
+	}
+	// Another tenant's run is, to a tenant's list, a run that does not
+	// exist: its place in the order (its creation time) is not a cursor
+	// the tenant may page from, nor a way to learn that it exists.
+	for _, o := range []store.ListOptions{{Tenant: "a", After: "r09"}, {Tenant: "a", After: "r09", Active: true, Final: []string{"succeeded"}}} {
+		if got, err := s.ListRuns(ctx, o); err != nil || len(got) != 0 {
+			t.Errorf("%+v, after another tenant's run: %v %v, want none", o, ids(got), err)
+		}
 	}
 	for _, bad := range []store.ListOptions{{}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", AllTenants: true}} {
 		if got, err := s.ListRuns(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
@@ -601,6 +610,63 @@ func putResource(t *testing.T, s store.Store) {
 	if len(es) != 2 || es[1].Tenant != "a" {
 		t.Errorf("audit of puts: %+v", es)
 	}
+}
+
+// putResources: several resources are put in one transaction: one that is
+// refused (a stale version, another tenant's data) leaves none of the
+// others written, nor any audit record.
+func putResources(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	owned := res("b", "Dataset", "chat", `{"x":1}`, "file:///b|chat")
+	if _, err := s.PutResource(ctx, &owned, 0, rec(t, "register", "", 0)); err != nil {
+		t.Fatal(err)
+	}
+	lab := res("a", "Organization", "lab", `{"hq":"SG"}`, "")
+	if _, err := s.PutResource(ctx, &lab, 0, rec(t, "register", "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	before := auditCount(t, s)
+	fresh := res("a", "Organization", "lab2", `{"hq":"DE"}`, "")
+	moved := res("a", "Organization", "lab", `{"hq":"CN"}`, "")
+	stolen := res("a", "Dataset", "mine", `{"x":2}`, "file:///b|chat")
+	for name, refused := range map[string]store.ResourcePut{
+		"a stale version":          {Resource: &moved, IfVersion: 7, Audit: rec(t, "update", "", 2)},
+		"another tenant's data":    {Resource: &stolen, Audit: rec(t, "register", "", 3)},
+		"a resource that is there": {Resource: &moved, Audit: rec(t, "register", "", 4)},
+	} {
+		got, err := s.PutResources(ctx, []store.ResourcePut{{Resource: &fresh, Audit: rec(t, "register", "", 5)}, refused})
+		if err == nil {
+			t.Errorf("%s: put %+v", name, got)
+		}
+		if r, err := s.GetResource(ctx, "a", "Organization", "lab2"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s refused, the resource put before it was written: %+v %v", name, r, err)
+		}
+		if r, err := s.GetResource(ctx, "a", "Organization", "lab"); err != nil || r.Version != 1 {
+			t.Errorf("%s refused, lab is %+v %v", name, r, err)
+		}
+		if after := auditCount(t, s); after != before {
+			t.Errorf("%s refused, the audit log went from %d to %d entries", name, before, after)
+		}
+	}
+	got, err := s.PutResources(ctx, []store.ResourcePut{{Resource: &fresh, Audit: rec(t, "register", "", 5)}, {Resource: &moved, IfVersion: 1, Audit: rec(t, "update", "", 6)}})
+	if err != nil || len(got) != 2 || got[0].Name != "lab2" || got[0].Version != 1 || got[1].Name != "lab" || got[1].Version != 2 {
+		t.Fatalf("both put: %+v %v", got, err)
+	}
+	if list, err := s.ListResources(ctx, "a", ""); err != nil || len(list) != 2 {
+		t.Errorf("list after both: %+v %v", list, err)
+	}
+	if after := auditCount(t, s); after != before+2 {
+		t.Errorf("audit after both: %d entries, want %d", after, before+2)
+	}
+}
+
+func auditCount(t *testing.T, s store.Store) int {
+	t.Helper()
+	es, err := s.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
 }
 
 func tenantUID(t *testing.T, s store.Store) {
