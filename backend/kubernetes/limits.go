@@ -1,7 +1,9 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -261,10 +263,22 @@ func listPages[L any, PL interface {
 			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: more than %d pages of %d objects, the most the backend reads; refused",
 				what, maxListPages, listPageSize)}
 		}
-		list := PL(new(L))
-		err := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
-			VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Into(list)
+		res := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
+			VersionedParams(&opts, metav1.ParameterCodec).Do(ctx)
+		raw, err := res.Raw()
 		if err != nil {
+			return tooLarge(err)
+		}
+		// The byte bound alone does not bound the objects: a page of empty
+		// ones ("{},") holds millions, each decoded into a struct hundreds
+		// of times its size. The API server never sends more than the
+		// limit asked for, so more is refused before anything is decoded.
+		if n, err := countItems(raw, listPageSize); err == nil && n > listPageSize {
+			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: a page of more than %d objects, the most asked for; refused",
+				what, listPageSize)}
+		}
+		list := PL(new(L))
+		if err := res.Into(list); err != nil {
 			return tooLarge(err)
 		}
 		if err := each(list); err != nil {
@@ -312,4 +326,44 @@ func listWhole[L any, PL interface {
 	}
 	lm.SetContinue("")
 	return last, nil
+}
+
+// countItems counts the elements of the top-level "items" array of a list
+// answer, stopping past max (it then returns max+1). An answer that is not
+// JSON is left for the decoder to refuse (err).
+func countItems(raw []byte, max int) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, errors.New("not a JSON object")
+	}
+	n := 0
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return 0, err
+		}
+		if key != "items" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+			return 0, errors.New("items is not an array")
+		}
+		for dec.More() {
+			if n++; n > max {
+				return n, nil
+			}
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }

@@ -522,3 +522,38 @@ func TestHostileWatchOfEndlessObjects(t *testing.T) {
 		t.Errorf("the cache holds %d nodes; want about %d at most", held, maxCachedObjects)
 	}
 }
+
+func TestHostileListPageOfTooManyObjects(t *testing.T) {
+	// A page within its byte bound but of far more objects than asked
+	// for: 3 MiB of empty nodes ("{},") is a million of them, each a
+	// decoded struct hundreds of times its 3 bytes. The page is refused
+	// before it is decoded, not after the million are in memory (or in a
+	// watch cache that maxCachedObjects is to bound).
+	const objects = 1 << 20
+	h, b := newHostile(t, nil)
+	page := `{"apiVersion":"v1","kind":"NodeList","metadata":{},"items":[` +
+		strings.TrimSuffix(strings.Repeat(`{},`, objects), ",") + `]}`
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/api/v1/nodes" || r.URL.Query().Get("watch") != "" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, page)
+		return true
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := b.Capacity(testContext(t))
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %.1f MiB page of %d nodes: %.1f MiB allocated; %v", float64(len(page))/(1<<20), objects, float64(alloc)/(1<<20), err)
+	wantTooLarge(t, err, "list of nodes", fmt.Sprintf("more than %d objects", listPageSize))
+	if alloc > 64<<20 {
+		t.Errorf("%.1f MiB allocated for a %.1f MiB page", float64(alloc)/(1<<20), float64(len(page))/(1<<20))
+	}
+	// A page of what was asked for is read as before.
+	h.set(nil)
+	if _, err := b.Capacity(testContext(t)); err != nil {
+		t.Fatalf("Capacity with an honest node list: %v", err)
+	}
+}
