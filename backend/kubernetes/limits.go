@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,6 +68,16 @@ const (
 	// is refused.
 	podLogSlack = 1 << 20
 )
+
+// answerWait bounds how long the backend's watch caches wait on the API
+// server: for a watch to start (the API server sends a watch's header at
+// once, before any event) and for each page of a list. The API server ends
+// a request it has not answered within its own request timeout (60 s by
+// default); one that neither answers nor ends it (a stuck server, a
+// connection gone dead) would otherwise leave a cache waiting for ever,
+// reporting what it last held as if the site were quiet. A variable, so
+// that tests can shorten it.
+var answerWait = 2 * time.Minute
 
 // tooLargeError says which answer of the API server was larger than the
 // backend accepts.
@@ -263,10 +274,15 @@ func listPages[L any, PL interface {
 			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: more than %d pages of %d objects, the most the backend reads; refused",
 				what, maxListPages, listPageSize)}
 		}
+		pctx, cancel := context.WithTimeout(ctx, answerWait)
 		res := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
-			VersionedParams(&opts, metav1.ParameterCodec).Do(ctx)
+			VersionedParams(&opts, metav1.ParameterCodec).Do(pctx)
+		cancel()
 		raw, err := res.Raw()
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("kubernetes API server: %s: no answer within %s", what, answerWait)
+			}
 			return tooLarge(err)
 		}
 		// The byte bound alone does not bound the objects: a page of empty

@@ -178,7 +178,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 				return
-			case ev := <-c:
+			case ev, ok := <-c:
+				if !ok {
+					return // endWatches
+				}
 				if ev.Type != "DELETED" && !matches(ev.Object, q.Get("labelSelector")) {
 					continue
 				}
@@ -288,6 +291,19 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, 200, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Success"})
 	default:
 		f.status(w, 405, "MethodNotAllowed", r.Method)
+	}
+}
+
+// endWatches ends every open watch, as an API server does when a watch's
+// timeoutSeconds has passed.
+func (f *fakeAPI) endWatches() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for r, cs := range f.watchers {
+		for _, c := range cs {
+			close(c)
+		}
+		delete(f.watchers, r)
 	}
 }
 
