@@ -178,6 +178,13 @@ var (
 	imageRef        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$`)
 )
 
+// ValidImageRef reports whether s can be a container image reference (a
+// registry path with a tag or digest): at most 512 characters, none of
+// them space or a control character.
+func ValidImageRef(s string) bool {
+	return len(s) <= 512 && imageRef.MatchString(s)
+}
+
 // Toleration operators and taint effects Kubernetes accepts.
 var (
 	TolerationOperators = []string{"Equal", "Exists"}
@@ -226,7 +233,7 @@ func (b BackendSpec) kubernetesProblems() []BackendProblem {
 	}
 	if strings.TrimSpace(b.Image) == "" {
 		add("image", "required for type kubernetes: the container image the site's Jobs run")
-	} else if len(b.Image) > 512 || !imageRef.MatchString(b.Image) {
+	} else if !ValidImageRef(b.Image) {
 		add("image", "%q is not an image reference", b.Image)
 	}
 	if b.Namespace != "" && !dnsLabel.MatchString(b.Namespace) {

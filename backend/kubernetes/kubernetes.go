@@ -311,6 +311,12 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		return "", fmt.Errorf("kubernetes submit %s (Job %s/%s): %w", spec.Key(), b.ns, name, err)
 	}
 	image := spec.Image
+	if image != "" && !catalog.ValidImageRef(image) {
+		// The tenant's job names it. The API server refuses only space
+		// around it and the kubelet the rest, leaving the pod waiting
+		// (InvalidImageName) for as long as the run lets it.
+		return fail(fmt.Errorf("%w: image: %.80q is not an image reference", backend.ErrInvalid, image))
+	}
 	if image == "" {
 		image = b.image
 	}

@@ -1,11 +1,14 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +68,16 @@ const (
 	// is refused.
 	podLogSlack = 1 << 20
 )
+
+// answerWait bounds how long the backend's watch caches wait on the API
+// server: for a watch to start (the API server sends a watch's header at
+// once, before any event) and for each page of a list. The API server ends
+// a request it has not answered within its own request timeout (60 s by
+// default); one that neither answers nor ends it (a stuck server, a
+// connection gone dead) would otherwise leave a cache waiting for ever,
+// reporting what it last held as if the site were quiet. A variable, so
+// that tests can shorten it.
+var answerWait = 2 * time.Minute
 
 // tooLargeError says which answer of the API server was larger than the
 // backend accepts.
@@ -261,10 +274,27 @@ func listPages[L any, PL interface {
 			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: more than %d pages of %d objects, the most the backend reads; refused",
 				what, maxListPages, listPageSize)}
 		}
-		list := PL(new(L))
-		err := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
-			VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Into(list)
+		pctx, cancel := context.WithTimeout(ctx, answerWait)
+		res := c.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
+			VersionedParams(&opts, metav1.ParameterCodec).Do(pctx)
+		cancel()
+		raw, err := res.Raw()
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("kubernetes API server: %s: no answer within %s", what, answerWait)
+			}
+			return tooLarge(err)
+		}
+		// The byte bound alone does not bound the objects: a page of empty
+		// ones ("{},") holds millions, each decoded into a struct hundreds
+		// of times its size. The API server never sends more than the
+		// limit asked for, so more is refused before anything is decoded.
+		if n, err := countItems(raw, listPageSize); err == nil && n > listPageSize {
+			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: a page of more than %d objects, the most asked for; refused",
+				what, listPageSize)}
+		}
+		list := PL(new(L))
+		if err := res.Into(list); err != nil {
 			return tooLarge(err)
 		}
 		if err := each(list); err != nil {
@@ -312,4 +342,44 @@ func listWhole[L any, PL interface {
 	}
 	lm.SetContinue("")
 	return last, nil
+}
+
+// countItems counts the elements of the top-level "items" array of a list
+// answer, stopping past max (it then returns max+1). An answer that is not
+// JSON is left for the decoder to refuse (err).
+func countItems(raw []byte, max int) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, errors.New("not a JSON object")
+	}
+	n := 0
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return 0, err
+		}
+		if key != "items" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+			return 0, errors.New("items is not an array")
+		}
+		for dec.More() {
+			if n++; n > max {
+				return n, nil
+			}
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }

@@ -68,6 +68,13 @@ var hostileJob = JobName(hostileRun, 1)
 // running Pod, answering through answer (may be nil) from the start, and a
 // backend on it that has listed them.
 func newHostile(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool) (*hostileAPI, *Backend) {
+	return newHostileTimeout(t, answer, 30*time.Second)
+}
+
+// newHostileTimeout is newHostile with the client's request timeout
+// (rest.Config.Timeout) set to timeout; 0, as a kubeconfig leaves it, is
+// none.
+func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool, timeout time.Duration) (*hostileAPI, *Backend) {
 	f := newFakeAPI(t)
 	f.objs["jobs"][hostileJob] = map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": "1",
@@ -86,7 +93,7 @@ func newHostile(t *testing.T, answer func(w http.ResponseWriter, r *http.Request
 	// The watch-list protocol is left at client-go's default (on): the
 	// backend's watch caches must list in pages whatever it is.
 	b, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
-		t.TempDir(), &rest.Config{Host: srv.URL, Timeout: 30 * time.Second})
+		t.TempDir(), &rest.Config{Host: srv.URL, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,5 +527,107 @@ func TestHostileWatchOfEndlessObjects(t *testing.T) {
 	t.Logf("the server sent %d new nodes; the cache holds %d", sent.Load(), held)
 	if held > maxCachedObjects+maxCachedObjects/10 {
 		t.Errorf("the cache holds %d nodes; want about %d at most", held, maxCachedObjects)
+	}
+}
+
+func TestHostileListPageOfTooManyObjects(t *testing.T) {
+	// A page within its byte bound but of far more objects than asked
+	// for: 3 MiB of empty nodes ("{},") is a million of them, each a
+	// decoded struct hundreds of times its 3 bytes. The page is refused
+	// before it is decoded, not after the million are in memory (or in a
+	// watch cache that maxCachedObjects is to bound).
+	const objects = 1 << 20
+	h, b := newHostile(t, nil)
+	page := `{"apiVersion":"v1","kind":"NodeList","metadata":{},"items":[` +
+		strings.TrimSuffix(strings.Repeat(`{},`, objects), ",") + `]}`
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/api/v1/nodes" || r.URL.Query().Get("watch") != "" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, page)
+		return true
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := b.Capacity(testContext(t))
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %.1f MiB page of %d nodes: %.1f MiB allocated; %v", float64(len(page))/(1<<20), objects, float64(alloc)/(1<<20), err)
+	wantTooLarge(t, err, "list of nodes", fmt.Sprintf("more than %d objects", listPageSize))
+	if alloc > 64<<20 {
+		t.Errorf("%.1f MiB allocated for a %.1f MiB page", float64(alloc)/(1<<20), float64(len(page))/(1<<20))
+	}
+	// A page of what was asked for is read as before.
+	h.set(nil)
+	if _, err := b.Capacity(testContext(t)); err != nil {
+		t.Fatalf("Capacity with an honest node list: %v", err)
+	}
+}
+
+func TestHostileSilentAPIServer(t *testing.T) {
+	// An API server that takes requests and never answers them: once the
+	// watches in progress end (as each does after its timeoutSeconds), the
+	// backend's new watches and lists wait on it. Status must then say
+	// that the site does not answer, not go on reporting what the cache
+	// last held (the Job Running, though it has finished meanwhile), and
+	// the backend must recover once the server answers again, however
+	// many of its requests it left hanging.
+	defer func(w time.Duration) { answerWait = w }(answerWait)
+	answerWait = time.Second
+	var silent atomic.Bool
+	// No client timeout, as a kubeconfig sets none.
+	h, b := newHostileTimeout(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !silent.Load() || r.Method != http.MethodGet {
+			return false
+		}
+		<-r.Context().Done()
+		return true
+	}, 0)
+	// The watches end as they do in a cluster, after minutes: past the
+	// second within which the reflector takes an end for a failure and
+	// lists again, so that it watches again.
+	time.Sleep(1500 * time.Millisecond)
+	silent.Store(true)
+	h.f.endWatches()
+	h.f.mu.Lock()
+	h.f.objs["jobs"][hostileJob]["status"] = map[string]any{"conditions": []any{map[string]any{"type": jobComplete, "status": conditionTrue}}}
+	h.f.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := b.Status(testContext(t), hostileJob)
+		if err != nil {
+			t.Logf("Status while the server is silent: %v", err)
+			if !strings.Contains(err.Error(), "no answer within") {
+				t.Errorf("Status error %q does not say the server did not answer", err)
+			}
+			break
+		}
+		if st.State != backend.Running {
+			t.Fatalf("Status = %+v while the server answers nothing; want Running from the cache, then an error", st)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Status still reports the cached Job Running, with no error, 20 s after the server stopped answering")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Silent for a while longer, so that the reflectors, refused their
+	// watch, list again and wait on those lists too.
+	for end := time.Now().Add(4 * answerWait); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if st, err := b.Status(testContext(t), hostileJob); err == nil {
+			t.Fatalf("Status = %+v while the server answers nothing; want an error", st)
+		}
+	}
+	silent.Store(false)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		st, err := b.Status(testContext(t), hostileJob)
+		if err == nil && st.State == backend.Succeeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the server answers again: Status = %+v, %v; want Succeeded", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

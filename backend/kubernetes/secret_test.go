@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -178,7 +179,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 				return
-			case ev := <-c:
+			case ev, ok := <-c:
+				if !ok {
+					return // endWatches
+				}
 				if ev.Type != "DELETED" && !matches(ev.Object, q.Get("labelSelector")) {
 					continue
 				}
@@ -288,6 +292,19 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, 200, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Success"})
 	default:
 		f.status(w, 405, "MethodNotAllowed", r.Method)
+	}
+}
+
+// endWatches ends every open watch, as an API server does when a watch's
+// timeoutSeconds has passed.
+func (f *fakeAPI) endWatches() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for r, cs := range f.watchers {
+		for _, c := range cs {
+			close(c)
+		}
+		delete(f.watchers, r)
 	}
 }
 
@@ -511,5 +528,33 @@ func TestLostVerdictWithAControlCharacterIsKept(t *testing.T) {
 	ann, _ := meta(job)["annotations"].(map[string]any)
 	if got, _ := ann[AnnotationLost].(string); !strings.Contains(got, "evicted by \x01 tool") {
 		t.Fatalf("Job annotations %v: the lost verdict was not kept", ann)
+	}
+}
+
+// The image an attempt's spec names comes from the tenant's job. One that
+// is no image reference never runs (the API server refuses surrounding
+// space, the kubelet the rest, leaving the pod waiting with
+// InvalidImageName): Submit refuses it as invalid, naming the field, and
+// creates nothing (neither the Job nor the Secret with the credential).
+func TestSubmitRefusesAnImageThatIsNoReference(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	for _, image := range []string{"trainer:1.4 ", "trainer\n:1.4", "ghcr.io/x/trainer:1.4\x1b[2J", strings.Repeat("a", 513)} {
+		spec := secretSpec()
+		spec.Image = image
+		_, err := b.Submit(testContext(t), spec)
+		if !errors.Is(err, backend.ErrInvalid) || !strings.Contains(err.Error(), "image") {
+			t.Errorf("Submit with image %.60q: %v; want backend.ErrInvalid naming the image", image, err)
+		}
+		for _, r := range []string{"jobs", "secrets"} {
+			if _, ok := f.get(r, JobName(spec.RunID, spec.Attempt)); ok {
+				t.Errorf("image %.60q: a %s object was created", image, r)
+			}
+		}
+	}
+	spec := secretSpec()
+	spec.Image = "ghcr.io/example/trainer:1.4@sha256:" + strings.Repeat("0", 64)
+	if _, err := b.Submit(testContext(t), spec); err != nil {
+		t.Fatalf("Submit with a valid image reference: %v", err)
 	}
 }

@@ -129,12 +129,22 @@ func listWatch[L any, PL interface {
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			ctx = context.WithValue(ctx, watchRefusedKey{}, func(err error) { w.observeStream(resource, err) })
-			wi, err := watchFn(withResponseLimit(ctx, maxWatchEventBytes, "watch of "+resource, "event"), o)
+			// A watch that has not started within answerWait is given up
+			// (its context lives on with the watch, and ends with it).
+			wctx, cancel := context.WithCancel(ctx)
+			timer := time.AfterFunc(answerWait, cancel)
+			wi, err := watchFn(withResponseLimit(wctx, maxWatchEventBytes, "watch of "+resource, "event"), o)
+			if late := !timer.Stop(); err != nil && late && ctx.Err() == nil {
+				err = fmt.Errorf("kubernetes API server: watch of %s: no answer within %s", resource, answerWait)
+			}
 			w.observe(resource, err)
 			if err != nil {
+				cancel()
 				return wi, err
 			}
-			return w.boundWatch(resource, wi), nil
+			bw := w.boundWatch(resource, wi)
+			bw.cancel = cancel
+			return bw, nil
 		},
 	}}
 }
@@ -149,7 +159,7 @@ func (pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 // an error event where one more object would have the cache hold more
 // than maxCachedObjects. An event that arrives whole clears a refusal of
 // an earlier one (observeStream).
-func (w *watcher) boundWatch(resource string, in watch.Interface) watch.Interface {
+func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch {
 	bw := &boundedWatch{in: in, out: make(chan watch.Event), done: make(chan struct{})}
 	go func() {
 		defer close(bw.out)
@@ -192,16 +202,20 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) watch.Interfac
 }
 
 type boundedWatch struct {
-	in   watch.Interface
-	out  chan watch.Event
-	done chan struct{}
-	once sync.Once
+	in     watch.Interface
+	out    chan watch.Event
+	done   chan struct{}
+	once   sync.Once
+	cancel context.CancelFunc // the watch request's context, or nil
 }
 
 func (bw *boundedWatch) Stop() {
 	bw.once.Do(func() {
 		close(bw.done)
 		bw.in.Stop()
+		if bw.cancel != nil {
+			bw.cancel()
+		}
 	})
 }
 
