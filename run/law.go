@@ -673,6 +673,8 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 			return nil
 		})
 		return "held", err
+	case Migrating:
+		return c.recheckTarget(ctx, r, ln)
 	case Planned, Staging, Queued, Running, Checkpointed:
 	default:
 		return "", nil
@@ -720,6 +722,53 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 		return "scheduled", nil
 	}
 	return "lawful", nil
+}
+
+// recheckTarget judges the target a moving run has chosen under ln: one
+// the law in force no longer allows is given up, and the run is planned
+// again under that law. Without it the run went on to the target chosen
+// under the older revision, where its staging was refused and the run
+// failed, its checkpoint with it.
+func (c *Controller) recheckTarget(ctx context.Context, r *Run, ln LawNow) (string, error) {
+	if r.Migration == nil || r.Migration.Target == nil {
+		return "", nil // planned under the law in force when it is planned
+	}
+	target := *r.Migration.Target
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		if notJudged(err) {
+			return "", err
+		}
+		return "", nil // the re-plan meets the same error and holds the run
+	}
+	dec, err := placementLaw(w, job, w.Site(target.Site), target.Pool, c.today(), ln.Law, ln.Exports)
+	if notJudged(err) {
+		return "", err
+	}
+	if err == nil && dec.Allowed {
+		return "", nil
+	}
+	why := fmt.Sprintf("the target %s is not lawful under rules revision %d", target.Site, ln.Rev)
+	rule := firstRule(dec)
+	if err != nil {
+		why = fmt.Sprintf("the target %s could not be judged under rules revision %d (failing closed): %v", target.Site, ln.Rev, err)
+	} else if rule != "" {
+		why += " (rule " + rule + ")"
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		m := r.Migration
+		if r.State != Migrating || m == nil || m.Target == nil || m.Target.Site != target.Site || m.Target.Pool != target.Pool {
+			return store.ErrNoChange
+		}
+		m.Target, m.Done = nil, 0
+		ch.Events = append(ch.Events, lawEvent("replanned", why+"; the run is planned again", rule, ln.Rev))
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	c.Nudge()
+	return "moving", nil
 }
 
 // leaveUnjudged moves a run whose placement the law in force could not be

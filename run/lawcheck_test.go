@@ -923,3 +923,72 @@ func TestBehindStartsMovesAndFailsNothing(t *testing.T) {
 	}
 	stepTo(bare.ID, Queued)
 }
+
+// TestRevisionWhileMovingJudgesTheTarget: a run moving off a lost site has
+// chosen its target under one rules revision; a revision that forbids the
+// target before the run gets there gives the target up, and the run is
+// planned again under the law in force. It used to go on to the target,
+// where its staging was refused and the run failed.
+func TestRevisionWhileMovingJudgesTheTarget(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.stagingController(nil)
+	keys, err := dataset.TenantKeyrings{Root: f.dir}.For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := addDataset(t, f.dir, keys, testData{name: "corpus", origin: "SG", class: catalog.ClassPublic, stored: true})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 1, []string{"corpus"}, false, ds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "alpha" {
+		t.Fatalf("planned at %s, want alpha", r.Site)
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _, err := c.planFor(ctx, "t1", w, job, c.today(), []string{"alpha"})
+	if err != nil || len(plan.Placements) == 0 || plan.Placements[0].Site != "bravo" {
+		t.Fatalf("plan without alpha: %+v (%v), want bravo first", plan, err)
+	}
+	target := plan.Placements[0]
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: "alpha", Reason: "test: site lost", LostAt: time.Now(), Target: &target, AsOf: c.today().String()}
+		return transition(ch, r, Migrating, "test: moving to bravo")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-my", "No data to MY", "transfer.to == 'MY'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rev := f.rs.Current().Rev
+	c.lawTick(ctx)
+	if got, _, err := f.st.LawCheck(ctx); err != nil || got != rev {
+		t.Fatalf("law check recorded for revision %d (%v), want %d", got, err, rev)
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Final() || got.Site == "bravo" || (got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == "bravo") {
+		t.Fatalf("after a revision that forbids the target: %s at %s (%s), migration %+v", got.State, got.Site, got.Reason, got.Migration)
+	}
+	evs, err := c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || e.Kind == "replanned" && strings.Contains(e.Reason, fmt.Sprintf("bravo is not lawful under rules revision %d", rev)) && strings.Contains(e.Data, "test-no-my")
+	}
+	if !found {
+		t.Errorf("no event says the target was given up for rule test-no-my: %+v", evs)
+	}
+}
