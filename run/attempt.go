@@ -329,21 +329,45 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 // left (its scratch: plaintext data and checkpoints), through the site's
 // backend when it can; best effort, since a lost site may not answer. The
 // attempt's credential already stops working once the run moves on.
+//
+// The attempts before it are asked again, in case their site was lost
+// when they ended and is back (a site's Clean does nothing to a job it
+// still runs, and says so by no error, so no answer marks an attempt
+// done); they share one wait as long as the current attempt's, so that a
+// run that has left a site many times, which hangs now, still gets on with
+// its step. Each wait used to be the current attempt's: seven of them
+// spent the step's whole minute, every time.
 func (c *Controller) endAttempt(ctx context.Context, r *Run) {
+	wait := c.cleanWait
+	if wait <= 0 {
+		wait = cleanTimeout
+	}
+	pctx, pcancel := context.WithTimeout(ctx, wait)
+	defer pcancel()
 	for _, a := range r.Attempts {
 		if a.Handle == "" {
 			continue
+		}
+		actx := pctx
+		if a.N == r.Attempt {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeout(ctx, wait)
+			defer cancel()
+		} else if pctx.Err() != nil {
+			continue // asked again at the run's next end
 		}
 		be, err := c.backendFor(r, a.Site)
 		if err != nil {
 			continue
 		}
 		if cl, ok := be.(backend.Cleaner); ok {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := cl.Clean(cctx, a.Handle); err != nil {
+			if err := cl.Clean(actx, a.Handle); err != nil {
 				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
 			}
-			cancel()
 		}
 	}
 }
+
+// cleanTimeout is how long endAttempt waits for a site to remove the
+// current attempt's scratch, and for all the attempts before it.
+const cleanTimeout = 10 * time.Second

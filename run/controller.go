@@ -260,8 +260,11 @@ type Controller struct {
 	endedAgents map[string]*list.Element
 	endedOrder  *list.List
 	agentFails  *faillimit.Limiter
-	storeLocks  map[string]*sync.Mutex
-	logMu       sync.Mutex
+	// cleanWait bounds endAttempt's waits for a site's cleanup
+	// (cleanTimeout when zero).
+	cleanWait  time.Duration
+	storeLocks map[string]*sync.Mutex
+	logMu      sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error

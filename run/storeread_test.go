@@ -2,10 +2,13 @@ package run
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -139,4 +142,62 @@ func TestStoreReadErrorKeepsLiveAttempts(t *testing.T) {
 	}
 	set(Migrating, func(r *Run) { r.Migration = &Migration{From: r.Site, Reason: "test: site lost"} })
 	step(Migrating, &fs.failHolds)
+}
+
+// hangingCleaner is a site whose cleanup of an ended attempt never
+// answers (a scheduler that hangs while the site is down).
+type hangingCleaner struct {
+	backend.Backend
+	calls atomic.Int64
+}
+
+func (h *hangingCleaner) Clean(ctx context.Context, handle string) error {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestManyAttemptsAtAHangingSiteStillMove: a run that has left a flaky
+// site many times asks the site to clean each earlier attempt again when
+// an attempt ends. With the site hanging, those waits must not use up the
+// step: the run moving off it is planned again.
+func TestManyAttemptsAtAHangingSiteStillMove(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	hang := &hangingCleaner{}
+	c := f.stagingController(func(cfg *Config) {
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := backend.For(site.Spec.Backend, root)
+			hang.Backend = b
+			return hang, err
+		}
+	})
+	c.cleanWait = 200 * time.Millisecond
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		for n := 1; n <= 7; n++ {
+			r.Attempts = append(r.Attempts, Attempt{N: n, Site: "alpha", Nonce: newNonce(), Handle: fmt.Sprintf("h%d", n), Count: r.Placement.Count})
+		}
+		r.Attempt, r.Handle = 7, "h7"
+		r.Migration = &Migration{From: "alpha", Reason: "test: site lost", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: site lost")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatalf("step of a run moving off a hanging site: %v", err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Migration == nil || got.Migration.Target == nil {
+		t.Fatalf("after the step: %s (%s), migration %+v; want a target", got.State, got.Reason, got.Migration)
+	}
+	if hang.calls.Load() == 0 {
+		t.Error("no attempt was cleaned: the test tries nothing")
+	}
 }
