@@ -164,6 +164,20 @@ func (t TenantKeyrings) Get(tenant, name string) (seal.Key, error) {
 	return k.Get(name)
 }
 
+// Remove removes the dataset's key, plain or wrapped; a key that is not
+// there is no error.
+func (k Keyring) Remove(name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	for _, p := range []string{k.path(name), k.path(name) + ".age"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // Put stores key as tenant's key for name (replacing any), in a 0600 file.
 func (k Keyring) Put(name string, key seal.Key) error {
 	if err := CheckName(name); err != nil {

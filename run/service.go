@@ -826,16 +826,31 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 	if err != nil {
 		return err
 	}
-	if err := kr.Put(name, key); err != nil {
-		return err
-	}
 	sum := sha256.Sum256([]byte(key.String()))
 	rec, err := audit.NewRecord(KindKey, "", map[string]string{"dataset": name, "fingerprint": hex.EncodeToString(sum[:8]), "by": "tenant " + tenant})
 	if err != nil {
 		return err
 	}
 	rec.Tenant = tenant
-	return c.cfg.Store.AppendAudit(ctx, rec)
+	prev, prevErr := kr.Get(name)
+	if prevErr != nil && !errors.Is(prevErr, dataset.ErrNoKey) {
+		// The key it would replace cannot be read, so could not be put
+		// back were the change not recorded.
+		return fmt.Errorf("dataset %s: the key held now: %w", name, prevErr)
+	}
+	if err := kr.Put(name, key); err != nil {
+		return err
+	}
+	if err := c.cfg.Store.AppendAudit(ctx, rec); err != nil {
+		// A key the audit log does not record is not kept: the key it
+		// replaced is put back, or none.
+		undo := kr.Remove(name)
+		if prevErr == nil {
+			undo = kr.Put(name, prev)
+		}
+		return errors.Join(fmt.Errorf("dataset %s: the key's change could not be recorded, so it was not kept: %w", name, err), undo)
+	}
+	return nil
 }
 
 // keyrings is where the tenants' dataset keys are.

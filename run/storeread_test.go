@@ -2,13 +2,17 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
 
@@ -199,5 +203,68 @@ func TestManyAttemptsAtAHangingSiteStillMove(t *testing.T) {
 	}
 	if hang.calls.Load() == 0 {
 		t.Error("no attempt was cleaned: the test tries nothing")
+	}
+}
+
+// failingAudit is a store whose audit log refuses appends while fail is
+// set.
+type failingAudit struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingAudit) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	if s.fail.Load() {
+		return errors.New("connection reset by peer")
+	}
+	return s.Store.AppendAudit(ctx, recs...)
+}
+
+// TestPutKeyNotRecordedNotKept: a dataset key whose change the audit log
+// could not record is not kept: the key it replaced is back, or there is
+// none. It used to stay, used for stagings the log never said it had.
+func TestPutKeyNotRecordedNotKept(t *testing.T) {
+	ctx := context.Background()
+	var fa *failingAudit
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { fa = &failingAudit{Store: st}; return fa })
+	c := f.stagingController(nil)
+	ds := "apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: corpus}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5}\n"
+	if _, err := c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := c.keyrings().For("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.fail.Store(true)
+	if err := c.PutKey(ctx, "t1", "corpus", k1.String()); err == nil {
+		t.Fatal("a key whose change was not recorded: no error")
+	}
+	if _, err := kr.Get("corpus"); !errors.Is(err, dataset.ErrNoKey) {
+		t.Fatalf("after a first key not recorded: %v, want no key", err)
+	}
+	fa.fail.Store(false)
+	if err := c.PutKey(ctx, "t1", "corpus", k1.String()); err != nil {
+		t.Fatal(err)
+	}
+	fa.fail.Store(true)
+	if err := c.PutKey(ctx, "t1", "corpus", k2.String()); err == nil {
+		t.Fatal("a replacing key whose change was not recorded: no error")
+	}
+	fa.fail.Store(false)
+	got, err := kr.Get("corpus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != k1.String() {
+		t.Error("after a replacing key not recorded: the keyring holds it, want the key it replaced")
 	}
 }
