@@ -29,7 +29,7 @@ func TestAgentCheckpointRefusesMalformedDigestAndSize(t *testing.T) {
 	ctx := context.Background()
 	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	const step = 1 << 40 // past any checkpoint the workload writes
-	good := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
+	good := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID, a.N), step), Path: "step-1",
 		Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
 	post := func(ref agent.CheckpointRef) (int, string) {
 		t.Helper()
@@ -124,7 +124,7 @@ func TestCheckpointsListedAtMostOnceAMinute(t *testing.T) {
 	r, a := runningAttempt(t, e, jobDoc(100000, 5), "the attempt's first checkpoint", func(r *Run) bool { return r.State == Checkpointed })
 	post := func(step int64) {
 		t.Helper()
-		ref := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID), step), Path: "step-1",
+		ref := agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID, a.N), step), Path: "step-1",
 			Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)}
 		body, _ := json.Marshal(ref)
 		if code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body); code != http.StatusOK {
@@ -583,5 +583,44 @@ func TestAgentMemosBounded(t *testing.T) {
 	c.memo("newest", now)
 	if _, second = c.agents["a1"]; second || len(c.agents) != maxRemembered+1 {
 		t.Errorf("%d memos, the second oldest kept %v; want it dropped, and the memos in use kept (%d)", len(c.agents), second, maxRemembered+1)
+	}
+}
+
+// TestCheckpointNamesAreTheAttempts: each attempt seals its checkpoints
+// under names of its own, so that an earlier attempt still running at the
+// same site (past its lease, say) cannot overwrite, under the same name,
+// the checkpoint the run resumes from. The server takes an attempt's
+// report under its own names, and under the names attempts begun before
+// this change used; not under another attempt's.
+func TestCheckpointNamesAreTheAttempts(t *testing.T) {
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	m, err := e.c.manifest(context.Background(), r, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := Attempt{N: a.N + 1, Site: a.Site, Nonce: a.Nonce}
+	mNext, err := e.c.manifest(context.Background(), r, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf(m.CheckpointName, 7) == fmt.Sprintf(mNext.CheckpointName, 7) {
+		t.Fatalf("attempts %d and %d seal step 7 under one name, %q", a.N, next.N, fmt.Sprintf(m.CheckpointName, 7))
+	}
+	post := func(name string, step int64) (int, string) {
+		t.Helper()
+		body, _ := json.Marshal(agent.CheckpointRef{Step: step, Name: name, Path: "step-1", Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)})
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body)
+		return code, msg
+	}
+	const step = 1 << 40
+	if code, msg := post(fmt.Sprintf(mNext.CheckpointName, step), step); code != http.StatusBadRequest {
+		t.Errorf("a report under another attempt's name: %d %s, want 400", code, msg)
+	}
+	if code, msg := post(fmt.Sprintf(m.CheckpointName, step), step); code != http.StatusOK {
+		t.Errorf("a report under the attempt's own name: %d %s", code, msg)
+	}
+	if code, msg := post(fmt.Sprintf(legacyCheckpointName(r.ID), step+1), step+1); code != http.StatusOK {
+		t.Errorf("a report under the name attempts used before: %d %s", code, msg)
 	}
 }

@@ -55,8 +55,17 @@ func CheckpointPrefix(tenant string) string { return "t/" + tenant + "/ckpt/" }
 func dataPrefix(tenant string) string       { return DataPrefix(tenant) }
 func checkpointPrefix(tenant string) string { return CheckpointPrefix(tenant) }
 
-// checkpointName is the sealed name pattern of a run's checkpoints.
-func checkpointName(runID string) string { return "ckpt-" + runID + "-%d" }
+// checkpointName is the sealed name pattern of attempt n's checkpoints.
+// Each attempt names its own, so that an earlier attempt that outlives its
+// lease at the same site cannot overwrite, under the same name, the
+// checkpoint the run now resumes from.
+func checkpointName(runID string, n int) string {
+	return "ckpt-" + runID + "-a" + strconv.Itoa(n) + "-%d"
+}
+
+// legacyCheckpointName is the pattern of attempts begun by servers before
+// checkpointName named the attempt: their agents still report under it.
+func legacyCheckpointName(runID string) string { return "ckpt-" + runID + "-%d" }
 
 func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error) {
 	_, site, err := c.worldSite(r, siteName)
