@@ -490,6 +490,10 @@ func (b *Backend) explain(err error) error {
 		return fmt.Errorf("backend.namespace %q: forbidden for the kubeconfig's user: %w", b.ns, err)
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("backend.namespace %q: %w", b.ns, err)
+	case apierrors.IsInvalid(err):
+		// The API server refused the object as it is (422): asking again
+		// gets the same answer, so this is no unreachable site.
+		return fmt.Errorf("%w: %w", backend.ErrInvalid, err)
 	}
 	return err
 }

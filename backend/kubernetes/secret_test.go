@@ -558,3 +558,27 @@ func TestSubmitRefusesAnImageThatIsNoReference(t *testing.T) {
 		t.Fatalf("Submit with a valid image reference: %v", err)
 	}
 }
+
+// TestSubmitInvalidJobIsInvalid: a Job the API server refuses as invalid
+// (422) is backend.ErrInvalid, which fails the attempt at once; it was
+// taken for an unreachable site, tried again until the site timeout, and
+// the run moved on to meet the same refusal elsewhere. The attempt's
+// Secret does not stay behind.
+func TestSubmitInvalidJobIsInvalid(t *testing.T) {
+	f := newFakeAPI(t)
+	f.onCreate = func(resource string, _ map[string]any) (int, string) {
+		if resource == "jobs" {
+			return http.StatusUnprocessableEntity, "Invalid"
+		}
+		return 0, ""
+	}
+	b := f.start(t)
+	spec := secretSpec()
+	_, err := b.Submit(testContext(t), spec)
+	if !errors.Is(err, backend.ErrInvalid) {
+		t.Fatalf("Submit of a Job the API server refuses as invalid: %v; want backend.ErrInvalid", err)
+	}
+	if _, ok := f.get("secrets", JobName(spec.RunID, spec.Attempt)); ok {
+		t.Error("the attempt's Secret stayed behind")
+	}
+}
