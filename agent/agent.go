@@ -669,28 +669,39 @@ func (l *logShipper) add(b []byte, limit int64) {
 
 func (a *attempt) shipLogs(ctx context.Context, final bool) {
 	l := &a.logs
-	l.mu.Lock()
-	data := append([]byte(nil), l.pending...)
-	off := l.offset
-	l.mu.Unlock()
-	if len(data) == 0 {
-		return
+	// The server reads at most MaxLogPost bytes of a post and refuses a
+	// longer one whole: what piled up (a burst of output between two
+	// polls, or while the server did not answer) goes in posts of that
+	// size, or it would be refused at every poll and nothing written after
+	// it would reach the server. A poll sends one post, as the agent API's
+	// rate expects; the end sends everything.
+	for {
+		l.mu.Lock()
+		data := append([]byte(nil), l.pending[:min(len(l.pending), MaxLogPost)]...)
+		off := l.offset
+		l.mu.Unlock()
+		if len(data) == 0 {
+			return
+		}
+		patience := time.Duration(0)
+		if final {
+			patience = a.finalPatience()
+		}
+		var rep Reply
+		err := retry(ctx, patience, func(ctx context.Context) (err error) {
+			rep, err = a.cl.postLogs(ctx, off, data)
+			return err
+		})
+		if err != nil {
+			return
+		}
+		a.pass(rep)
+		l.mu.Lock()
+		l.pending = l.pending[len(data):]
+		l.offset += int64(len(data))
+		l.mu.Unlock()
+		if !final {
+			return
+		}
 	}
-	patience := time.Duration(0)
-	if final {
-		patience = a.finalPatience()
-	}
-	var rep Reply
-	err := retry(ctx, patience, func(ctx context.Context) (err error) {
-		rep, err = a.cl.postLogs(ctx, off, data)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	a.pass(rep)
-	l.mu.Lock()
-	l.pending = l.pending[len(data):]
-	l.offset += int64(len(data))
-	l.mu.Unlock()
 }
