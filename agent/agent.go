@@ -624,6 +624,12 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 	if a.fenced.IsZero() {
 		a.pushCheckpoint(ctx, a.finalPatience())
 	}
+	if a.ck.failed != 0 && a.store != nil {
+		// The last checkpoint that failed to seal is not tried again.
+		rctx, cancel := context.WithTimeout(ctx, maxFinalRetry)
+		a.dropFailed(rctx)
+		cancel()
+	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
 	p := a.progress

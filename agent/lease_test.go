@@ -446,3 +446,45 @@ head -c %d /dev/zero | tr '\0' y | fold -w 99; echo; echo the-end`, burst, gate,
 		}
 	}
 }
+
+// TestAgentRemovesAFailedSeal: what a checkpoint that could not be sealed
+// left in the site's store (the chunks sent before the pack helper
+// failed: here at a link the workload put in it) is removed once a newer
+// checkpoint is sealed instead, and at the attempt's end. Nothing refers to
+// it; it stayed for good, so that a workload could fill the site's store by
+// writing checkpoints that fail.
+func TestAgentRemovesAFailedSeal(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b && mv .tmp step-1
+sleep 0.6
+mkdir .tmp && head -c 1000 /dev/urandom > .tmp/a && mv .tmp step-2
+sleep 0.6
+mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b && mv .tmp step-3`
+	srv, storeDir, count, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if packs, _ := os.ReadFile(count); !strings.Contains(string(packs), "step-1") || !strings.Contains(string(packs), "step-3") {
+		t.Fatalf("the pack helper ran for %q; want the failing checkpoints among them", packs)
+	}
+	srv.mu.Lock()
+	if len(srv.reports) != 1 || srv.reports[0].Step != 2 {
+		t.Errorf("reports %+v; want step 2 only", srv.reports)
+	}
+	srv.mu.Unlock()
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := st.Sub("t1/checkpoints/")
+	for step, want := range map[int]bool{1: false, 2: true, 3: false} {
+		name := fmt.Sprintf("ckpt-run-1-%d", step)
+		chunks, err := dataset.ListChunks(context.Background(), ck, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(chunks) > 0) != want {
+			t.Errorf("checkpoint %d has %d chunks in the store; want kept %v", step, len(chunks), want)
+		}
+	}
+}
