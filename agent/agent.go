@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,6 +58,11 @@ func FromEnv() (Config, error) {
 		hc, err := tlspin.HTTPClient(fp, time.Minute)
 		if err != nil {
 			return cfg, fmt.Errorf("%s: %w", EnvServerFingerprint, err)
+		}
+		// A pinned server is reached over HTTPS only (the client refuses
+		// anything else): say so now rather than retry for minutes.
+		if u, err := url.Parse(cfg.Server); err != nil || u.Scheme != "https" {
+			return cfg, fmt.Errorf("%s=%q: %s is set, so the server is reached over HTTPS only; want an https:// address", EnvServer, cfg.Server, EnvServerFingerprint)
 		}
 		cfg.HTTP = hc
 	}
