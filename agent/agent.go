@@ -603,16 +603,21 @@ func exitCode(err error) int {
 // scheduler's log), keeps it for the server, and follows progress lines.
 func (a *attempt) readOutput(r io.Reader) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	// A line longer than the buffer comes in pieces: only a piece that
+	// starts a line may be a progress line, not one from the middle of a
+	// long line (text the workload printed from its data, say).
+	whole := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			a.cfg.Stdout.Write(line)
 			a.logs.add(line, a.m.LogLimit)
-			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok {
+			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
 				a.mu.Lock()
 				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
 				a.mu.Unlock()
 			}
+			whole = line[len(line)-1] == '\n'
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
