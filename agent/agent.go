@@ -660,6 +660,9 @@ type logShipper struct {
 	offset  int64 // bytes acknowledged
 	total   int64 // bytes produced
 	dropped bool
+	// skipped counts the bytes left out since the last kept, while
+	// pending was full.
+	skipped int64
 }
 
 // maxPending bounds the output held while the server does not answer.
@@ -668,20 +671,29 @@ const maxPending = 8 << 20
 func (l *logShipper) add(b []byte, limit int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if limit > 0 && l.total+int64(len(b)) > limit {
-		if !l.dropped {
-			note := []byte("meridian agent: output over the server's limit; the rest is in the site's own log\n")
-			l.pending = append(l.pending, note...)
-			l.total += int64(len(note))
-			l.dropped = true
-		}
+	if l.dropped {
 		return
 	}
-	if len(l.pending)+len(b) > maxPending {
+	// Output left out while pending was full is marked where it was, so
+	// that the server's copy never reads as whole across a gap.
+	var note []byte
+	if l.skipped > 0 {
+		note = fmt.Appendf(nil, "meridian agent: %d bytes of output left out here (the server did not take them in time); the site's own log has them\n", l.skipped)
+	}
+	if limit > 0 && l.total+int64(len(note)+len(b)) > limit {
+		note := []byte("meridian agent: output over the server's limit; the rest is in the site's own log\n")
+		l.pending = append(l.pending, note...)
+		l.total += int64(len(note))
+		l.dropped = true
 		return
 	}
-	l.pending = append(l.pending, b...)
-	l.total += int64(len(b))
+	if len(l.pending)+len(note)+len(b) > maxPending {
+		l.skipped += int64(len(b))
+		return
+	}
+	l.pending = append(append(l.pending, note...), b...)
+	l.total += int64(len(note) + len(b))
+	l.skipped = 0
 }
 
 func (a *attempt) shipLogs(ctx context.Context, final bool) {

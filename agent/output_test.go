@@ -30,3 +30,38 @@ func TestProgressOnlyFromWholeLines(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputLeftOutIsMarked: output the agent could not hold while the
+// server did not take it (past maxPending) is marked where it was left
+// out, with its size, so that the server's copy of the log does not read
+// as whole across the gap; what comes after is kept. Once over the log's
+// limit nothing more is kept, a shorter line included.
+func TestOutputLeftOutIsMarked(t *testing.T) {
+	var l logShipper
+	line := []byte(strings.Repeat("x", 1<<20-1) + "\n")
+	for range 10 {
+		l.add(line, 1<<30)
+	}
+	if len(l.pending) != maxPending {
+		t.Fatalf("%d bytes pending; want the %d held", len(l.pending), maxPending)
+	}
+	// The server takes it all.
+	l.offset += int64(len(l.pending))
+	l.pending = l.pending[:0]
+	l.add([]byte("after the gap\n"), 1<<30)
+	want := "meridian agent: 2097152 bytes of output left out here (the server did not take them in time); the site's own log has them\nafter the gap\n"
+	if string(l.pending) != want {
+		t.Errorf("after the gap the agent holds %q; want %q", l.pending, want)
+	}
+	if l.total != l.offset+int64(len(l.pending)) {
+		t.Errorf("total %d, offset %d and %d pending do not add up", l.total, l.offset, len(l.pending))
+	}
+
+	var m logShipper
+	m.add([]byte("0123456789\n"), 16)
+	m.add([]byte("0123456789\n"), 16)
+	m.add([]byte("0\n"), 16)
+	if got := string(m.pending); got != "0123456789\nmeridian agent: output over the server's limit; the rest is in the site's own log\n" {
+		t.Errorf("past the limit the agent holds %q", got)
+	}
+}
