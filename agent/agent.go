@@ -668,6 +668,10 @@ type logShipper struct {
 // maxPending bounds the output held while the server does not answer.
 const maxPending = 8 << 20
 
+// overLimitNote ends the output the server keeps once it reaches the
+// manifest's LogLimit.
+const overLimitNote = "meridian agent: output over the server's limit; the rest is in the site's own log\n"
+
 func (l *logShipper) add(b []byte, limit int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -680,10 +684,12 @@ func (l *logShipper) add(b []byte, limit int64) {
 	if l.skipped > 0 {
 		note = fmt.Appendf(nil, "meridian agent: %d bytes of output left out here (the server did not take them in time); the site's own log has them\n", l.skipped)
 	}
-	if limit > 0 && l.total+int64(len(note)+len(b)) > limit {
-		note := []byte("meridian agent: output over the server's limit; the rest is in the site's own log\n")
-		l.pending = append(l.pending, note...)
-		l.total += int64(len(note))
+	// The note that output went over the server's limit fits within it:
+	// the server keeps no byte past the limit, and cut there the note
+	// read as a broken line rather than saying why the log ends.
+	if limit > 0 && l.total+int64(len(note)+len(b)) > limit-int64(len(overLimitNote)) {
+		l.pending = append(l.pending, overLimitNote...)
+		l.total += int64(len(overLimitNote))
 		l.dropped = true
 		return
 	}

@@ -57,11 +57,18 @@ func TestOutputLeftOutIsMarked(t *testing.T) {
 		t.Errorf("total %d, offset %d and %d pending do not add up", l.total, l.offset, len(l.pending))
 	}
 
+	// The limit: the note that says the rest was left out is whole within
+	// it (the server keeps nothing past the limit), and nothing is kept
+	// after it, a shorter line included.
+	const limit = 1000
 	var m logShipper
-	m.add([]byte("0123456789\n"), 16)
-	m.add([]byte("0123456789\n"), 16)
-	m.add([]byte("0\n"), 16)
-	if got := string(m.pending); got != "0123456789\nmeridian agent: output over the server's limit; the rest is in the site's own log\n" {
-		t.Errorf("past the limit the agent holds %q", got)
+	for _, n := range []int{600, 390, 2, 200} {
+		m.add([]byte(strings.Repeat("y", n-1)+"\n"), limit)
+	}
+	if got := string(m.pending); !strings.HasSuffix(got, "y\n"+overLimitNote) || strings.Count(got, "y") != 599 {
+		t.Errorf("past the limit the agent holds %d bytes ending %q", len(got), got[max(len(got)-100, 0):])
+	}
+	if m.total > limit {
+		t.Errorf("the agent sends %d bytes; the server keeps %d, cutting the note", m.total, limit)
 	}
 }
