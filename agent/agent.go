@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,6 +58,11 @@ func FromEnv() (Config, error) {
 		hc, err := tlspin.HTTPClient(fp, time.Minute)
 		if err != nil {
 			return cfg, fmt.Errorf("%s: %w", EnvServerFingerprint, err)
+		}
+		// A pinned server is reached over HTTPS only (the client refuses
+		// anything else): say so now rather than retry for minutes.
+		if u, err := url.Parse(cfg.Server); err != nil || u.Scheme != "https" {
+			return cfg, fmt.Errorf("%s=%q: %s is set, so the server is reached over HTTPS only; want an https:// address", EnvServer, cfg.Server, EnvServerFingerprint)
 		}
 		cfg.HTTP = hc
 	}
@@ -597,16 +603,21 @@ func exitCode(err error) int {
 // scheduler's log), keeps it for the server, and follows progress lines.
 func (a *attempt) readOutput(r io.Reader) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	// A line longer than the buffer comes in pieces: only a piece that
+	// starts a line may be a progress line, not one from the middle of a
+	// long line (text the workload printed from its data, say).
+	whole := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			a.cfg.Stdout.Write(line)
 			a.logs.add(line, a.m.LogLimit)
-			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok {
+			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
 				a.mu.Lock()
 				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
 				a.mu.Unlock()
 			}
+			whole = line[len(line)-1] == '\n'
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
@@ -623,6 +634,12 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 	a.setPhase("finishing")
 	if a.fenced.IsZero() {
 		a.pushCheckpoint(ctx, a.finalPatience())
+	}
+	if a.ck.failed != 0 && a.store != nil {
+		// The last checkpoint that failed to seal is not tried again.
+		rctx, cancel := context.WithTimeout(ctx, maxFinalRetry)
+		a.dropFailed(rctx)
+		cancel()
 	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
@@ -643,54 +660,83 @@ type logShipper struct {
 	offset  int64 // bytes acknowledged
 	total   int64 // bytes produced
 	dropped bool
+	// skipped counts the bytes left out since the last kept, while
+	// pending was full.
+	skipped int64
 }
 
 // maxPending bounds the output held while the server does not answer.
 const maxPending = 8 << 20
 
+// overLimitNote ends the output the server keeps once it reaches the
+// manifest's LogLimit.
+const overLimitNote = "meridian agent: output over the server's limit; the rest is in the site's own log\n"
+
 func (l *logShipper) add(b []byte, limit int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if limit > 0 && l.total+int64(len(b)) > limit {
-		if !l.dropped {
-			note := []byte("meridian agent: output over the server's limit; the rest is in the site's own log\n")
-			l.pending = append(l.pending, note...)
-			l.total += int64(len(note))
-			l.dropped = true
-		}
+	if l.dropped {
 		return
 	}
-	if len(l.pending)+len(b) > maxPending {
+	// Output left out while pending was full is marked where it was, so
+	// that the server's copy never reads as whole across a gap.
+	var note []byte
+	if l.skipped > 0 {
+		note = fmt.Appendf(nil, "meridian agent: %d bytes of output left out here (the server did not take them in time); the site's own log has them\n", l.skipped)
+	}
+	// The note that output went over the server's limit fits within it:
+	// the server keeps no byte past the limit, and cut there the note
+	// read as a broken line rather than saying why the log ends.
+	if limit > 0 && l.total+int64(len(note)+len(b)) > limit-int64(len(overLimitNote)) {
+		l.pending = append(l.pending, overLimitNote...)
+		l.total += int64(len(overLimitNote))
+		l.dropped = true
 		return
 	}
-	l.pending = append(l.pending, b...)
-	l.total += int64(len(b))
+	if len(l.pending)+len(note)+len(b) > maxPending {
+		l.skipped += int64(len(b))
+		return
+	}
+	l.pending = append(append(l.pending, note...), b...)
+	l.total += int64(len(note) + len(b))
+	l.skipped = 0
 }
 
 func (a *attempt) shipLogs(ctx context.Context, final bool) {
 	l := &a.logs
-	l.mu.Lock()
-	data := append([]byte(nil), l.pending...)
-	off := l.offset
-	l.mu.Unlock()
-	if len(data) == 0 {
-		return
+	// The server reads at most MaxLogPost bytes of a post and refuses a
+	// longer one whole: what piled up (a burst of output between two
+	// polls, or while the server did not answer) goes in posts of that
+	// size, or it would be refused at every poll and nothing written after
+	// it would reach the server. A poll sends one post, as the agent API's
+	// rate expects; the end sends everything.
+	for {
+		l.mu.Lock()
+		data := append([]byte(nil), l.pending[:min(len(l.pending), MaxLogPost)]...)
+		off := l.offset
+		l.mu.Unlock()
+		if len(data) == 0 {
+			return
+		}
+		patience := time.Duration(0)
+		if final {
+			patience = a.finalPatience()
+		}
+		var rep Reply
+		err := retry(ctx, patience, func(ctx context.Context) (err error) {
+			rep, err = a.cl.postLogs(ctx, off, data)
+			return err
+		})
+		if err != nil {
+			return
+		}
+		a.pass(rep)
+		l.mu.Lock()
+		l.pending = l.pending[len(data):]
+		l.offset += int64(len(data))
+		l.mu.Unlock()
+		if !final {
+			return
+		}
 	}
-	patience := time.Duration(0)
-	if final {
-		patience = a.finalPatience()
-	}
-	var rep Reply
-	err := retry(ctx, patience, func(ctx context.Context) (err error) {
-		rep, err = a.cl.postLogs(ctx, off, data)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	a.pass(rep)
-	l.mu.Lock()
-	l.pending = l.pending[len(data):]
-	l.offset += int64(len(data))
-	l.mu.Unlock()
 }

@@ -90,6 +90,10 @@ func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
 			if step == a.ck.failed && patience == 0 && time.Now().Before(a.ck.seal.at) {
 				return
 			}
+			if a.ck.failed != 0 && step != a.ck.failed {
+				// A newer checkpoint stands in for the one that failed.
+				a.dropFailed(ctx)
+			}
 			ref, err := a.seal(ctx, ckpt, name, step)
 			if err != nil {
 				a.logf("checkpoint %s: %v", name, err)
@@ -144,6 +148,22 @@ func (a *attempt) reportPending(ctx context.Context, patience time.Duration) boo
 		a.names = a.names[1:]
 	}
 	return true
+}
+
+// dropFailed removes from the site's store what the checkpoint whose seal
+// failed last left there: the chunks sent before the pack helper failed
+// (the workload can make it fail: a link in the checkpoint, a file that
+// shrinks), and a manifest when the archive ended early. Nothing refers to
+// it, and the controller never removes a run's checkpoints from a site's
+// store, so a workload that kept writing checkpoints that fail would fill
+// that store. It is kept while the same checkpoint may be sealed again,
+// which reuses the chunks already there.
+func (a *attempt) dropFailed(ctx context.Context) {
+	name := fmt.Sprintf(a.m.CheckpointName, a.ck.failed)
+	if err := dataset.Remove(ctx, a.store, name); err != nil {
+		a.logf("remove what the failed checkpoint %s left: %v", name, err)
+	}
+	a.ck.failed = 0
 }
 
 // ckState is the agent's checkpoint push between polls.

@@ -44,6 +44,8 @@ type server struct {
 	reports []CheckpointRef
 	exits   []Exit
 	beats   int
+	logs    []byte // the output kept, as the server keeps it
+	posts   []int  // the size of each post of output
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -74,6 +76,20 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.exits = append(s.exits, ex)
 	case strings.HasSuffix(p, "/heartbeat"):
 		s.beats++
+	case strings.HasSuffix(p, "/logs"):
+		// As the server does: a post of more than it reads is refused,
+		// one from an offset it has not reached is a conflict, and what
+		// it already has is not kept twice.
+		s.posts = append(s.posts, len(body))
+		off, err := strconv.ParseInt(req.URL.Query().Get("offset"), 10, 64)
+		switch {
+		case len(body) > MaxLogPost:
+			code = http.StatusRequestEntityTooLarge
+		case err != nil || off < 0 || off > int64(len(s.logs)):
+			code = http.StatusConflict
+		case off+int64(len(body)) > int64(len(s.logs)):
+			s.logs = append(s.logs, body[int64(len(s.logs))-off:]...)
+		}
 	}
 	if code != http.StatusOK {
 		http.Error(w, "refused", code)
@@ -98,6 +114,13 @@ func startAgent(t *testing.T, script string, lease time.Duration, checkpoint fun
 // runs first (its arguments are __agent pack DIR NAME).
 func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int) (*server, string, string, <-chan [2]any) {
 	t.Helper()
+	return startAgentManifest(t, script, prelude, lease, checkpoint, nil)
+}
+
+// startAgentManifest is startAgentWith with tweak, which changes the
+// manifest before the agent asks for it.
+func startAgentManifest(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int, tweak func(*Manifest)) (*server, string, string, <-chan [2]any) {
+	t.Helper()
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
 	if err := os.Mkdir(storeDir, 0o700); err != nil {
@@ -111,6 +134,9 @@ func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, c
 		Command: []string{"/bin/sh", "-c", script}, Store: "file://" + storeDir, DataPrefix: "t1/data/",
 		CheckpointPrefix: "t1/checkpoints/", RunKey: key.String(), CheckpointName: "ckpt-run-1-%d",
 		Sandbox: Sandbox{Mode: SandboxNone}, Heartbeat: 50 * time.Millisecond, LogLimit: 1 << 20, Lease: lease}}
+	if tweak != nil {
+		tweak(&srv.manifest)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	// The helpers are this test binary behind a script that counts the
@@ -374,6 +400,91 @@ while :; do sleep 0.05; done`, pidFile)
 			if st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
 				t.Errorf("fence %v: %s (pid %s) still runs: %s", fence, filepath.Base(f), strings.TrimSpace(string(raw)), st)
 			}
+		}
+	}
+}
+
+// TestAgentShipsABurstOfOutput: output that piles up past what one post
+// may carry (a burst between two polls, or while the server did not
+// answer) reaches the server whole, in posts it takes, while the workload
+// runs and at its end. It was sent as one post, which the server refused
+// at every poll, so that nothing the workload wrote after the burst
+// reached it.
+func TestAgentShipsABurstOfOutput(t *testing.T) {
+	const burst = 3 << 20
+	gate := filepath.Join(t.TempDir(), "gate")
+	script := fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x | fold -w 99; echo; echo after-the-burst
+while [ ! -e %q ]; do sleep 0.02; done
+head -c %d /dev/zero | tr '\0' y | fold -w 99; echo; echo the-end`, burst, gate, burst)
+	srv, _, _, done := startAgentManifest(t, script, "", 0, nil, func(m *Manifest) { m.LogLimit = 64 << 20 })
+	// While the workload runs: the output after the burst arrives.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		srv.mu.Lock()
+		got := strings.Contains(string(srv.logs), "after-the-burst")
+		srv.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Error("15 s after a burst of output, what the workload wrote after it has not reached the server")
+			break
+		}
+	}
+	os.WriteFile(gate, nil, 0o600)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if x, y := strings.Count(string(srv.logs), "x"), strings.Count(string(srv.logs), "y"); x != burst || y != burst || !strings.HasSuffix(string(srv.logs), "\nthe-end\n") {
+		t.Errorf("the server kept %d bytes of output, %d and %d of the bursts' %d, ending %q", len(srv.logs), x, y, burst, srv.logs[max(len(srv.logs)-20, 0):])
+	}
+	for _, n := range srv.posts {
+		if n > MaxLogPost {
+			t.Errorf("a post of %d bytes of output; the server reads %d", n, MaxLogPost)
+			break
+		}
+	}
+}
+
+// TestAgentRemovesAFailedSeal: what a checkpoint that could not be sealed
+// left in the site's store (the chunks sent before the pack helper
+// failed: here at a link the workload put in it) is removed once a newer
+// checkpoint is sealed instead, and at the attempt's end. Nothing refers to
+// it; it stayed for good, so that a workload could fill the site's store by
+// writing checkpoints that fail.
+func TestAgentRemovesAFailedSeal(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b && mv .tmp step-1
+sleep 0.6
+mkdir .tmp && head -c 1000 /dev/urandom > .tmp/a && mv .tmp step-2
+sleep 0.6
+mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b && mv .tmp step-3`
+	srv, storeDir, count, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if packs, _ := os.ReadFile(count); !strings.Contains(string(packs), "step-1") || !strings.Contains(string(packs), "step-3") {
+		t.Fatalf("the pack helper ran for %q; want the failing checkpoints among them", packs)
+	}
+	srv.mu.Lock()
+	if len(srv.reports) != 1 || srv.reports[0].Step != 2 {
+		t.Errorf("reports %+v; want step 2 only", srv.reports)
+	}
+	srv.mu.Unlock()
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := st.Sub("t1/checkpoints/")
+	for step, want := range map[int]bool{1: false, 2: true, 3: false} {
+		name := fmt.Sprintf("ckpt-run-1-%d", step)
+		chunks, err := dataset.ListChunks(context.Background(), ck, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(chunks) > 0) != want {
+			t.Errorf("checkpoint %d has %d chunks in the store; want kept %v", step, len(chunks), want)
 		}
 	}
 }

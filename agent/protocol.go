@@ -41,6 +41,10 @@ const (
 	RouteExit       = "/v1/agent/runs/{run}/attempts/{attempt}/exit"
 )
 
+// MaxLogPost bounds the output one post to RouteLogs carries: the server
+// reads no more of one, and refuses a longer one whole.
+const MaxLogPost = 1 << 20
+
 // Sandbox modes: how the workload is kept away from everything but its own
 // scratch directory.
 const (

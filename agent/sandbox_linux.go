@@ -381,26 +381,33 @@ func restrictSelf(rw, ro []string) error {
 }
 
 // denyNetwork keeps the workload off the network with a seccomp filter: it
-// may not open an IPv4 or IPv6 socket, nor set up io_uring (whose own
-// socket and connect operations a seccomp filter does not see). Landlock
-// refuses TCP connect and bind from ABI 4 on, but not Multipath TCP
-// (IPPROTO_MPTCP), which reaches TCP listeners, nor UDP before ABI 10:
-// through them a workload reached the site's services (slurmctld, whose
-// commands read every job's batch script and the attempt credentials in
-// them, and a cloud's metadata service). The filter is inherited across
-// the exec and by every process the workload starts.
+// may open Unix sockets (IPC, which Landlock scopes) and netlink ones (the
+// list of the machine's interfaces, which libraries read) and no other
+// family, nor set up io_uring (whose own socket and connect operations a
+// seccomp filter does not see). Landlock refuses TCP connect and bind from
+// ABI 4 on, but not Multipath TCP (IPPROTO_MPTCP), which reaches TCP
+// listeners, nor UDP before ABI 10: through them a workload reached the
+// site's services (slurmctld, whose commands read every job's batch script
+// and the attempt credentials in them, and a cloud's metadata service).
+// The families are allowed by name, not refused by name: a list of those
+// to refuse (IPv4 and IPv6) left AF_SMC, whose connect falls back to TCP
+// over a socket of the kernel's own that neither Landlock nor this filter
+// sees, AF_VSOCK, which reaches a virtual machine's host, and AF_RDS and
+// AF_TIPC with their IP transports, any of which a kernel loads its module
+// for at an unprivileged process's first socket of that family. The filter
+// is inherited across the exec and by every process the workload starts.
 func denyNetwork() error {
-	inet := func(family uint64) seccomp.NameWithConditions {
-		return seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: family}}}
-	}
 	// The kernel reads socket's family as a 32-bit int, the filter sees
-	// all 64 bits: a family with high bits set (1<<32|AF_INET) matched
-	// no rule above and opened an IPv4 socket. No family needs them.
-	highBits := seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.GreaterOrEqual, Value: 1 << 32}}}
+	// all 64 bits: a family with high bits set (1<<32|AF_INET) is neither
+	// of these and is refused, whatever the kernel would make of it.
+	otherFamily := seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{
+		{Argument: 0, Operation: seccomp.NotEqual, Value: unix.AF_UNIX},
+		{Argument: 0, Operation: seccomp.NotEqual, Value: unix.AF_NETLINK},
+	}}
 	policy := seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls: []seccomp.SyscallGroup{
-			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{inet(unix.AF_INET), inet(unix.AF_INET6), highBits}},
+			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{otherFamily}},
 			{Action: seccomp.ActionErrno, Names: []string{"io_uring_setup"}},
 		},
 	}

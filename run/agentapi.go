@@ -26,10 +26,11 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// maxReport bounds a JSON report from an agent; maxLogPost one log post.
+// maxReport bounds a JSON report from an agent; maxLogPost one log post
+// (the agent sends its output in posts of at most that).
 const (
 	maxReport  = 64 << 10
-	maxLogPost = 1 << 20
+	maxLogPost = agent.MaxLogPost
 )
 
 // logGrace is how long after its attempt ended an agent may still send its

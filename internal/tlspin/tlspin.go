@@ -75,7 +75,11 @@ func ClientConfig(fp string) (*tls.Config, error) {
 }
 
 // HTTPClient is an http.Client with timeout that trusts the pinned
-// certificate when fp is set.
+// certificate when fp is set. A pinned client speaks only HTTPS: the pin
+// says the server has that certificate, so a plain http:// address (a
+// server address that was downgraded) or a redirect to one is refused
+// rather than sent the caller's credential in the clear, with no
+// certificate checked at all.
 func HTTPClient(fp string, timeout time.Duration) (*http.Client, error) {
 	cfg, err := ClientConfig(fp)
 	if err != nil {
@@ -86,7 +90,21 @@ func HTTPClient(fp string, timeout time.Duration) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
-	return &http.Client{Timeout: timeout, Transport: tr}, nil
+	return &http.Client{Timeout: timeout, Transport: httpsOnly{tr}}, nil
+}
+
+// httpsOnly refuses any request that is not over HTTPS, redirects
+// included (each goes through the transport).
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%s://%s: the server's certificate is pinned, so this client speaks only HTTPS; plain HTTP would send the credential in the clear", req.URL.Scheme, req.URL.Host)
+	}
+	return h.next.RoundTrip(req)
 }
 
 // Certificate and key file names in a self-signed certificate's directory.

@@ -86,3 +86,64 @@ func TestSelfSignedOncePerDirectory(t *testing.T) {
 		t.Errorf("file fingerprint %s, returned %s", got, fps[0])
 	}
 }
+
+// TestPinnedClientSpeaksOnlyHTTPS: a client that pins a certificate never
+// sends a request over plain HTTP, where the credential it carries would
+// cross in the clear and no certificate would be checked: not to an
+// http:// address it was given (a downgraded server address), nor after
+// a redirect to one.
+func TestPinnedClientSpeaksOnlyHTTPS(t *testing.T) {
+	var plainHits int
+	var mu sync.Mutex
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		plainHits++
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	}))
+	defer plain.Close()
+	dir := t.TempDir()
+	cert, key, fp, _, err := SelfSigned(dir, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := httptest.NewUnstartedServer(http.RedirectHandler(plain.URL+"/elsewhere", http.StatusTemporaryRedirect))
+	secure.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	secure.StartTLS()
+	defer secure.Close()
+
+	pinned, err := HTTPClient(fp, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", plain.URL, nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	if resp, err := pinned.Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("a pinned client asked %s over plain HTTP", plain.URL)
+	} else if !strings.Contains(err.Error(), "HTTPS") {
+		t.Errorf("plain HTTP refused with %v; want a word on why", err)
+	}
+	req, _ = http.NewRequest("GET", secure.URL, nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	if resp, err := pinned.Do(req); err == nil {
+		resp.Body.Close()
+		t.Error("a pinned client followed a redirect to plain HTTP")
+	}
+	mu.Lock()
+	if plainHits != 0 {
+		t.Errorf("the plain HTTP server was asked %d times", plainHits)
+	}
+	mu.Unlock()
+	// Without a pin, plain HTTP is the caller's choice (a loopback server).
+	unpinned, _ := HTTPClient("", 5*time.Second)
+	if resp, err := unpinned.Get(plain.URL); err != nil {
+		t.Errorf("unpinned client: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+}

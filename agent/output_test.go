@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestProgressOnlyFromWholeLines: a progress line counts only from the
+// start of a line. A line longer than the agent's buffer is read in pieces;
+// a piece from the middle of one (text the workload printed from its data,
+// say) that happens to read "step=… loss=…" is not the workload's progress.
+func TestProgressOnlyFromWholeLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		want      int64
+	}{
+		{"a long line's tail", "step=5 loss=1.5\n" + strings.Repeat("a", 64<<10) + "step=999999 loss=0.01\n", 5},
+		{"a long line's tail, the buffer twice over", "step=5 loss=1.5\n" + strings.Repeat("a", 128<<10) + "step=999999 loss=0.01\nmore\n", 5},
+		{"after a long line", strings.Repeat("a", 100<<10) + "\nstep=7 loss=1.5\n", 7},
+		{"a line cut at the end", "step=5 loss=1.5\n" + strings.Repeat("a", 64<<10) + "step=999999 loss=0.01", 5},
+	} {
+		a := &attempt{cfg: Config{Stdout: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+		a.readOutput(strings.NewReader(tc.out))
+		if a.progress == nil || a.progress.Step != tc.want {
+			t.Errorf("%s: progress %+v; want step %d", tc.name, a.progress, tc.want)
+		}
+		if got := string(a.logs.pending); got != tc.out {
+			t.Errorf("%s: %d bytes kept of %d", tc.name, len(got), len(tc.out))
+		}
+	}
+}
+
+// TestOutputLeftOutIsMarked: output the agent could not hold while the
+// server did not take it (past maxPending) is marked where it was left
+// out, with its size, so that the server's copy of the log does not read
+// as whole across the gap; what comes after is kept. Once over the log's
+// limit nothing more is kept, a shorter line included.
+func TestOutputLeftOutIsMarked(t *testing.T) {
+	var l logShipper
+	line := []byte(strings.Repeat("x", 1<<20-1) + "\n")
+	for range 10 {
+		l.add(line, 1<<30)
+	}
+	if len(l.pending) != maxPending {
+		t.Fatalf("%d bytes pending; want the %d held", len(l.pending), maxPending)
+	}
+	// The server takes it all.
+	l.offset += int64(len(l.pending))
+	l.pending = l.pending[:0]
+	l.add([]byte("after the gap\n"), 1<<30)
+	want := "meridian agent: 2097152 bytes of output left out here (the server did not take them in time); the site's own log has them\nafter the gap\n"
+	if string(l.pending) != want {
+		t.Errorf("after the gap the agent holds %q; want %q", l.pending, want)
+	}
+	if l.total != l.offset+int64(len(l.pending)) {
+		t.Errorf("total %d, offset %d and %d pending do not add up", l.total, l.offset, len(l.pending))
+	}
+
+	// The limit: the note that says the rest was left out is whole within
+	// it (the server keeps nothing past the limit), and nothing is kept
+	// after it, a shorter line included.
+	const limit = 1000
+	var m logShipper
+	for _, n := range []int{600, 390, 2, 200} {
+		m.add([]byte(strings.Repeat("y", n-1)+"\n"), limit)
+	}
+	if got := string(m.pending); !strings.HasSuffix(got, "y\n"+overLimitNote) || strings.Count(got, "y") != 599 {
+		t.Errorf("past the limit the agent holds %d bytes ending %q", len(got), got[max(len(got)-100, 0):])
+	}
+	if m.total > limit {
+		t.Errorf("the agent sends %d bytes; the server keeps %d, cutting the note", m.total, limit)
+	}
+}
