@@ -746,3 +746,29 @@ func TestLawFLOPs(t *testing.T) {
 		t.Errorf("LawFLOPs below the job's own: %d placements notified", n)
 	}
 }
+
+// TestZeroAssumptionsAreValues: spec.assumptions accepts 0 for
+// dataEgressPerGB and pricePerHour (data that leaves for free, chips the
+// job pays nothing for), and `meridian estimate` reads a price of 0 as 0.
+// The planner read both as unset: the egress became the 0.09 default and
+// the cost the pool's price, so a budget the job meets was refused.
+func TestZeroAssumptionsAreValues(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		dataset("d", "", 1e12), job("  datasets: [d]", "  budgetUSD: 1", "  assumptions: {dataEgressPerGB: 0, pricePerHour: 0}"))
+	if err := w.Validate(AssumptionKeys()); err != nil {
+		t.Fatalf("the job does not validate: %v", err)
+	}
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) == 0 {
+		t.Fatalf("no placement within a budget of $1 at a price of 0; rejected: %+v", p.Rejected)
+	}
+	pl := p.Placements[0]
+	if pl.DataCostUSD != 0 || pl.ComputeCostUSD != 0 || pl.CostUSD != 0 {
+		t.Errorf("costs with a price and egress of 0: data %g, compute %g, total %g; want 0", pl.DataCostUSD, pl.ComputeCostUSD, pl.CostUSD)
+	}
+	for _, a := range p.Assumptions {
+		if strings.Contains(a, "dataEgressPerGB = 0.09") {
+			t.Errorf("the default egress was used: %q", a)
+		}
+	}
+}
