@@ -772,3 +772,38 @@ func TestZeroAssumptionsAreValues(t *testing.T) {
 		}
 	}
 }
+
+// liveLaw is a law that a revision may replace at any moment (a server's
+// law in force): every session it opens itself is refused, so a plan must
+// judge through the one snapshot it takes.
+type liveLaw struct {
+	snap      Law
+	snapshots int
+}
+
+func (l *liveLaw) Session(policy.Query) (Session, error) {
+	return nil, errors.New("a session of the live law: a revision applied meanwhile would judge part of the plan")
+}
+
+func (l *liveLaw) Snapshot() Law { l.snapshots++; return l.snap }
+
+// TestOnePlanOneLaw: a plan opens a session per worker as work reaches it
+// and one per horizon day; under a server's law each was opened from the
+// law in force at that moment, so a rules revision applied during a plan
+// judged some of its pools (or its horizon) under the old revision and the
+// rest under the new. Every session now comes from one snapshot.
+func TestOnePlanOneLaw(t *testing.T) {
+	var pools []string
+	for i := range 64 {
+		pools = append(pools, site(fmt.Sprintf("s%d", i), "MY", 100, 0.05, pool("test-fast", 64, 64, 2)))
+	}
+	w := testWorld(t, append([]string{testOrg, job()}, pools...)...)
+	law := &liveLaw{snap: &tableLaw{}}
+	p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2026-01-01"), Rules: law, Estimator: &sixND{mfu: 0.5}})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if len(p.Placements) != 64 || law.snapshots != 1 {
+		t.Errorf("%d placements from %d snapshots, want 64 from 1", len(p.Placements), law.snapshots)
+	}
+}

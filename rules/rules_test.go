@@ -14,6 +14,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
@@ -397,5 +398,59 @@ func TestBehindFailsClosed(t *testing.T) {
 	}
 	if d := here.EvaluateTransfer(q, ds, "FR"); !d.Allowed {
 		t.Errorf("a public dataset to FR under revision 2: %+v", d)
+	}
+}
+
+// TestSnapshotKeepsOneRevision: the law in force, as a plan snapshots it,
+// stays the revision it was when a later revision is applied (its sessions
+// and its dates), while the law in force moves on; a server that is behind
+// gives a snapshot that refuses every session.
+func TestSnapshotKeepsOneRevision(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, openStore(t, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := w.Site("my-johor-1")
+	acc := w.Accelerators[site.Spec.Pools[0].Accelerator]
+	org := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "SG"}}
+	job := &catalog.TrainingJob{Metadata: catalog.Metadata{Name: "j"}, Spec: catalog.TrainingJobSpec{Organization: "lab", Method: catalog.MethodPretrain, Tokens: 1e9, Model: catalog.Model{Parameters: 1e8}}}
+	q := policy.Query{AsOf: catalog.MustDate("2032-01-01"), Countries: w.Countries, Org: org, Job: job, TrainingFLOPs: 6e17}
+	allowed := func(l planner.Law) bool {
+		t.Helper()
+		sess, err := l.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.Evaluate(site, &site.Spec.Pools[0], acc).Allowed
+	}
+
+	snap := s.Law().(planner.SnapshotLaw).Snapshot()
+	if !allowed(snap) {
+		t.Fatal("my-johor-1 is denied before any revision")
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{pack("no-my.yaml", "test-no-my", "MY", "2031-03-04")}}, "admin", "test: Malaysia closes", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if allowed(s.Law()) {
+		t.Error("the law in force allows my-johor-1 after revision 1 denies MY")
+	}
+	if !allowed(snap) {
+		t.Error("a snapshot taken under revision 0 judged under revision 1")
+	}
+	if hasDate(snap.(planner.DatedLaw).Dates(), "2031-03-04") {
+		t.Error("a snapshot taken under revision 0 has revision 1's dates")
+	}
+	if !hasDate(s.Law().(planner.DatedLaw).Dates(), "2031-03-04") {
+		t.Error("the law in force lacks revision 1's dates")
+	}
+
+	s.setBehind(errors.New("test: this server cannot load revision 2"))
+	if _, err := s.Law().(planner.SnapshotLaw).Snapshot().Session(q); err == nil || !strings.Contains(err.Error(), "cannot load revision 2") {
+		t.Errorf("a snapshot of a server that is behind: %v, want the refusal", err)
 	}
 }
