@@ -225,8 +225,13 @@ func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
 	if _, priced := ps.spec.Assumptions[assumePriceKey]; !priced {
 		compute = r.AcceleratorHours * c.pool.PricePerHour
 	}
-	if math.IsInf(compute, 0) || math.IsNaN(compute) {
-		return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+	// A time, cost or spread that is not a finite number would pass the
+	// deadline and budget checks (NaN compares false with every limit) and
+	// tie with every option in the ranking: the candidate is refused.
+	for _, x := range [...]float64{compute, r.Hours, r.AcceleratorHours, r.Spread.Low, r.Spread.High} {
+		if math.IsInf(x, 0) || math.IsNaN(x) || x < 0 {
+			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+		}
 	}
 	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
 		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}, nil

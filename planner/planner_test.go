@@ -807,3 +807,18 @@ func TestOnePlanOneLaw(t *testing.T) {
 		t.Errorf("%d placements from %d snapshots, want 64 from 1", len(p.Placements), law.snapshots)
 	}
 }
+
+// TestNotANumberMeetsNoLimit: an estimator (Options.Estimator) whose spread
+// is not a number made the deadline and budget quantiles NaN, which compare
+// false with every limit: a job with a deadline and a budget got placements
+// nobody could say met either. Such a candidate is refused as unestimable.
+func TestNotANumberMeetsNoLimit(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		job("  deadline: 1h", "  budgetUSD: 1"))
+	for _, sp := range []estimate.Spread{{Low: math.NaN(), High: math.NaN()}, {Low: 0.1, High: math.Inf(1)}} {
+		p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5, spread: sp}, Options{})
+		if len(p.Placements) != 0 {
+			t.Errorf("spread %v: placement %+v within a 1 h deadline and a $1 budget", sp, p.Placements[0])
+		}
+	}
+}
