@@ -822,3 +822,27 @@ func TestNotANumberMeetsNoLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialsNameRuleAndSource: every rejection reason names a rule and a
+// source (SCHEMA.md). A law that denied without a reason, or with findings
+// that named neither, gave reasons with an empty source or rule.
+func TestDenialsNameRuleAndSource(t *testing.T) {
+	w := testWorld(t, testOrg, site("cn", "CN", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		site("my", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)), job())
+	for _, law := range []*tableLaw{
+		{deny: map[string]policy.Finding{"CN/*": {Message: "no"}, "MY/*": {Rule: "r", Message: "no"}}},
+		{silentDeny: true},
+	} {
+		p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{})
+		if len(p.Rejected) != 2 {
+			t.Fatalf("rejected %+v, want both sites", p.Rejected)
+		}
+		for _, r := range p.Rejected {
+			for _, f := range r.Reasons {
+				if f.Rule == "" || f.Source == "" {
+					t.Errorf("%s: reason %+v lacks its rule or source", r.Site, f)
+				}
+			}
+		}
+	}
+}
