@@ -271,6 +271,7 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	rec, err := audit.NewRecord(KindRevision, "", map[string]any{
 		"revision": cur.Rev + 1, "sha256": hash, "files": fileHashes(files), "by": who, "reason": reason,
 		"added": d.Added, "removed": d.Removed, "changed": d.changedIDs(),
+		"definitions": names(d.Definitions), "thresholds": names(d.Thresholds),
 	})
 	if err != nil {
 		return nil, nil, err

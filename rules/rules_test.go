@@ -454,3 +454,71 @@ func TestSnapshotKeepsOneRevision(t *testing.T) {
 		t.Errorf("a snapshot of a server that is behind: %v, want the refusal", err)
 	}
 }
+
+// defsPack is a rule file whose rule reads a definition and a threshold.
+func defsPack(country string, reading int) policy.File {
+	return policy.File{Name: "defs.yaml", Data: []byte(fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: test-defs}
+definitions:
+  - name: inTier
+    expr: "site.country in ['%s']"
+    source: "rules_test.go"
+thresholds:
+  - name: bulk
+    unit: FLOP
+    confidence: unconfirmed
+    readings:
+      - {value: %d, source: "reading A"}
+rules:
+  - id: test-defs
+    jurisdiction: ORG
+    kind: org-policy
+    effect: deny
+    effectiveFrom: 2024-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["rules_test.go"]
+    message: "site {site.name} is in {site.country}"
+    condition: "def.inTier && job.flops > threshold.bulk"
+`, country, reading))}
+}
+
+// TestDiffShowsDefinitionsAndThresholds: a revision that changed only a
+// pack's definition (which countries def.inTier covers) or a threshold's
+// reading changed what its rule denies, yet the diff, `rules diff` and the
+// revision's audit record said no rule changed.
+func TestDiffShowsDefinitionsAndThresholds(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	s, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{defsPack("MY", 1000)}}, "admin", "test: the tier", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, d, err := s.Apply(ctx, Change{Files: []policy.File{defsPack("SG", 10)}}, "admin", "test: another tier", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Empty() || len(d.Definitions) != 1 || d.Definitions[0].Field != "inTier" || !strings.Contains(d.Definitions[0].To, "SG") ||
+		len(d.Thresholds) != 1 || d.Thresholds[0].Field != "bulk" || !strings.Contains(d.Thresholds[0].From, "1000") {
+		t.Fatalf("diff %+v, want the definition inTier and the threshold bulk", d)
+	}
+	es, err := st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	for _, e := range es {
+		if e.Kind == KindRevision {
+			if err := json.Unmarshal(e.Payload, &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if fmt.Sprint(rec["definitions"]) != "[inTier]" || fmt.Sprint(rec["thresholds"]) != "[bulk]" {
+		t.Errorf("revision's audit record: %v, want the changed definition and threshold named", rec)
+	}
+}
