@@ -270,10 +270,17 @@ func (v *validator) organization(o *Organization) {
 	if n := len(o.Spec.Addresses); n > MaxScreeningNames {
 		v.add(o.Pos, res, "spec.addresses", fmt.Sprintf("%d addresses, at most %d", n, MaxScreeningNames))
 	}
-	for i, n := range append([]string{o.Spec.LegalName}, append(o.Spec.Aliases, o.Spec.Addresses...)...) {
+	long := func(field, n string) {
 		if len(n) > 1024 {
-			v.add(o.Pos, res, "spec.legalName, aliases or addresses", fmt.Sprintf("entry %d is longer than 1024 bytes", i))
+			v.add(o.Pos, res, field, fmt.Sprintf("%d bytes, longer than 1024", len(n)))
 		}
+	}
+	long("spec.legalName", o.Spec.LegalName)
+	for i, n := range o.Spec.Aliases {
+		long(fmt.Sprintf("spec.aliases[%d]", i), n)
+	}
+	for i, n := range o.Spec.Addresses {
+		long(fmt.Sprintf("spec.addresses[%d]", i), n)
 	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {
