@@ -350,3 +350,60 @@ func TestAttackDates(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackManyProblems: each validation problem parsed its document
+// again to find its line, and listed the country codes afresh, so a 10 KB
+// job naming 5,000 unknown countries cost seconds and gigabytes to refuse
+// (10,000: 15 s, 12 GB), and a 1 MB site name in a job's site list 22 s of
+// edit distances. At most MaxErrorsPerResource problems are listed per
+// resource, the rest counted; the document is parsed once; suggestions are
+// made for names a site could have.
+func TestAttackManyProblems(t *testing.T) {
+	job := func(cons string) string {
+		return "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: CN}\n---\n" +
+			"apiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: j}\nspec:\n  organization: lab\n  model: {parameters: 1e9}\n" +
+			"  method: pretrain\n  tokens: 1e9\n  constraints:\n    " + cons + "\n"
+	}
+	countries := strings.TrimSuffix(strings.Repeat("XX,", 5000), ",")
+	for name, doc := range map[string]string{
+		"countries": job("countries: {allow: [" + countries + "]}"),
+		"long site": job("sites: {deny: [" + strings.Repeat("a", 900_000) + "]}"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			set, err := Decode("job.yaml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err = Assemble(nil, nil, set)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 || len(es) > MaxErrorsPerResource+1 {
+				t.Fatalf("%d errors, want 1 to %d: %.300v", len(es), MaxErrorsPerResource+1, err)
+			}
+			for _, e := range es {
+				if e.File != "job.yaml" || e.Line == 0 || e.Resource != "TrainingJob/j" {
+					t.Errorf("error without its file, line or resource: %.200v", e)
+				}
+			}
+			if name == "countries" {
+				counted, first := false, false
+				for _, e := range es {
+					counted = counted || strings.Contains(e.Msg, "4900 more problems not shown")
+					first = first || e.Field == "spec.constraints.countries.allow[0]" && e.Line == 15 && strings.Contains(e.Msg, `"XX" is not a known country`)
+				}
+				if !counted || !first {
+					t.Errorf("want the first problem at its line and the count of those left out; got %.400v", err)
+				}
+			}
+			if a := after.TotalAlloc - before.TotalAlloc; a > 64<<20 {
+				t.Errorf("refusing allocated %d MB, want under 64 MB", a>>20)
+			}
+			t.Logf("refused in %v", took)
+		})
+	}
+}

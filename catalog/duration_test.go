@@ -27,3 +27,37 @@ func TestDurationRefusesNonsense(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDateAndDuration: whatever ParseDate and ParseDuration accept is in
+// range and reads back the same from its printed form: a date is a UTC
+// midnight between MinDateYear and MaxDateYear, a duration is positive.
+// Deadlines, licence expiries and rule dates are compared as these values,
+// so a form that parsed to another day or to a non-positive length would
+// move or remove a limit.
+func FuzzDateAndDuration(f *testing.F) {
+	for _, s := range []string{"2025-06-01", "1900-01-01", "2199-12-31", "0000-01-01", "2025-02-29", " 2024-02-29 ", "2025-6-1",
+		"14d", "1.5d", "106751d", "106752d", "36h", "1h30m", "0.0000001d", "9223372036854775807ns", "-1h", "1e3d", ".5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ParseDate(s); err == nil {
+			if y := d.Year(); y < MinDateYear || y > MaxDateYear {
+				t.Fatalf("ParseDate(%q) = %s, outside the years %d to %d", s, d, MinDateYear, MaxDateYear)
+			}
+			if d.Location() != time.UTC || d.Time != d.Truncate(24*time.Hour) {
+				t.Fatalf("ParseDate(%q) = %v, not a UTC midnight", s, d.Time)
+			}
+			if again, err := ParseDate(d.String()); err != nil || !again.Equal(d.Time) {
+				t.Fatalf("ParseDate(%q) = %s, which reads back as %v, %v", s, d, again, err)
+			}
+		}
+		if d, err := ParseDuration(s); err == nil {
+			if d <= 0 {
+				t.Fatalf("ParseDuration(%q) = %d, not positive", s, d)
+			}
+			if again, err := ParseDuration(d.String()); err != nil || again != d {
+				t.Fatalf("ParseDuration(%q) = %s, which reads back as %v, %v", s, d, again, err)
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,4 +43,26 @@ func loadDoc(t *testing.T, doc string) (*World, error) {
 		t.Fatal(err)
 	}
 	return Load(testKeys, "", path)
+}
+
+// TestLongScreeningNameNamesItsField: a name over 1,024 bytes was reported
+// as "spec.legalName, aliases or addresses: entry 3", counting through the
+// three lists; the error names the field and index the user wrote.
+func TestLongScreeningNameNamesItsField(t *testing.T) {
+	long := strings.Repeat("n", 1025)
+	doc := "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: DE\n" +
+		"  legalName: " + long + "\n  aliases: [a, b]\n  addresses: [c, " + long + "]\n"
+	_, err := loadDoc(t, doc)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("got %v, want two errors", err)
+	}
+	for i, want := range []struct {
+		field string
+		line  int
+	}{{"spec.legalName", 6}, {"spec.addresses[1]", 8}} {
+		if es[i].Field != want.field || es[i].Line != want.line || !strings.Contains(es[i].Msg, "1025 bytes") {
+			t.Errorf("error %d: %s:%d %q, want %s on line %d", i, es[i].Field, es[i].Line, es[i].Msg, want.field, want.line)
+		}
+	}
 }

@@ -49,8 +49,13 @@ func TestBuiltinSites(t *testing.T) {
 	var ascend, cambricon, preBan bool
 	for _, s := range w.Sites {
 		t.Run(s.Metadata.Name, func(t *testing.T) {
-			if !strings.Contains(strings.ToLower(s.Spec.Source), "illustrative") && s.Metadata.Name != "my-johor-1" {
+			// Every number is sourced or labelled: the contract's example
+			// site too, which plans rank like any other.
+			if !strings.Contains(strings.ToLower(s.Spec.Source), "illustrative") {
 				t.Errorf("source %q does not label the site's numbers as illustrative", s.Spec.Source)
+			}
+			if s.Spec.Network.Source == "" {
+				t.Errorf("network: egressPerGB %g and gbps %g have no source", s.Spec.Network.EgressPerGB, s.Spec.Network.Gbps)
 			}
 			if s.Spec.City == "" || s.Spec.Operator.Name == "" {
 				t.Errorf("city and operator are required for built-in sites")

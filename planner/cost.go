@@ -25,6 +25,9 @@ const (
 	// defaultLinkEfficiency is the share of a link's nominal rate a bulk
 	// transfer achieves (facts: compute.md, worked transfer times, 80 %).
 	defaultLinkEfficiency = 0.8
+	// assumePriceKey is the estimator's key for a price the job sets
+	// itself, in place of every pool's.
+	assumePriceKey = "pricePerHour"
 )
 
 // plannerKeys are the spec.assumptions keys the planner itself reads.
@@ -51,8 +54,11 @@ func (p *planner) assume(key string, def float64, text string) float64 {
 	if v, ok := p.assumed[key]; ok {
 		return v
 	}
+	// Zero is a value a job may set (free egress); only a key the job does
+	// not give, or a value outside the key's range (the loader refuses one),
+	// falls back to the default.
 	v, set := p.spec.Assumptions[key]
-	if set && v > 0 {
+	if k, known := plannerKeys.Lookup(key); set && known && k.Accepts(v) {
 		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", key, v)] = true
 	} else {
 		v = def
@@ -212,12 +218,20 @@ func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
 		return option{}, e.err
 	}
 	r := &e.r
+	// The estimate has no price, so its cost is 0, unless the job sets
+	// spec.assumptions.pricePerHour, whose value (0 included) wins over the
+	// pool's as it does in `meridian estimate`.
 	compute := r.CostUSD
-	if compute == 0 {
+	if _, priced := ps.spec.Assumptions[assumePriceKey]; !priced {
 		compute = r.AcceleratorHours * c.pool.PricePerHour
 	}
-	if math.IsInf(compute, 0) || math.IsNaN(compute) {
-		return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+	// A time, cost or spread that is not a finite number would pass the
+	// deadline and budget checks (NaN compares false with every limit) and
+	// tie with every option in the ranking: the candidate is refused.
+	for _, x := range [...]float64{compute, r.Hours, r.AcceleratorHours, r.Spread.Low, r.Spread.High} {
+		if math.IsInf(x, 0) || math.IsNaN(x) || x < 0 {
+			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+		}
 	}
 	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
 		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}, nil

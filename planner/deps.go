@@ -47,6 +47,17 @@ type DatedLaw interface {
 	Dates() []catalog.Date
 }
 
+// SnapshotLaw is a Law that changes while the program runs: a server's law
+// in force, which a rules revision replaces. Snapshot returns the law as it
+// stands now, fixed. Make takes one snapshot per plan and opens every
+// session from it (one per worker, opened as work reaches them, and one per
+// horizon day), so that one plan never judges some pools under one revision
+// and the rest, or its horizon, under the next.
+type SnapshotLaw interface {
+	Law
+	Snapshot() Law
+}
+
 // LawFunc adapts a function to Law.
 type LawFunc func(q policy.Query) (Session, error)
 

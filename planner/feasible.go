@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -171,18 +172,44 @@ func (ps *worker) checkLaw(c *candidate) outcome {
 	}
 	if !d.Allowed {
 		if len(d.Denials) == 0 {
-			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, "",
+			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, unnamedLawSource,
 				"the law engine denied class %s without a reason", c.class())}, notes: notes}
 		}
+		reasons := named(d.Denials)
 		if !ps.tracing(c) {
-			return outcome{reject: d.Denials} // the detail is for --explain only
+			return outcome{reject: reasons} // the detail is for --explain only
 		}
-		return outcome{reject: d.Denials, detail: "denied for class " + c.class(), notes: notes}
+		return outcome{reject: reasons, detail: "denied for class " + c.class(), notes: notes}
 	}
 	if !ps.tracing(c) {
 		return outcome{}
 	}
 	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
+}
+
+// unnamedLawSource is the source of a law denial that came without one.
+const unnamedLawSource = "Meridian planner: the law denied this without naming a rule or a source"
+
+// named gives every denial a rule and a source, which a rejection reason
+// must carry (SCHEMA.md): a law that leaves them out (an embedder's, or a
+// pack's bug) still denies, under the planner's own code and source.
+func named(denials []policy.Finding) []policy.Finding {
+	for i, f := range denials {
+		if f.Rule != "" && f.Source != "" {
+			continue
+		}
+		out := slices.Clone(denials)
+		for j := i; j < len(out); j++ {
+			if out[j].Rule == "" {
+				out[j].Rule = CodeLawUndecided
+			}
+			if out[j].Source == "" {
+				out[j].Source = unnamedLawSource
+			}
+		}
+		return out
+	}
+	return denials
 }
 
 // minCountFor is the estimator's memory answer per accelerator, computed

@@ -40,7 +40,21 @@ func (p *planner) horizons(pl *Plan) error {
 		return nil
 	}
 	slices.SortFunc(ahead, func(a, b catalog.Date) int { return a.Time.Compare(b.Time) })
-	end := func(pc *Placement) time.Time { return p.asOf.Time.Add(time.Duration(pc.Hours * float64(time.Hour))) }
+	// A run longer than the window ends, for this purpose, after it: its
+	// length in a time.Duration would overflow (past 292 years) and wrap to
+	// an end before the plan's date, and no day would be looked at.
+	end := func(pc *Placement) time.Time {
+		if pc.Hours >= horizonAhead.Hours() || !(pc.Hours >= 0) {
+			return limit.Add(24 * time.Hour)
+		}
+		return p.asOf.Time.Add(time.Duration(pc.Hours * float64(time.Hour)))
+	}
+	endText := func(pc *Placement) string {
+		if end(pc).After(limit) {
+			return "more than three years after " + p.asOf.String()
+		}
+		return "about " + end(pc).UTC().Format("2006-01-02 15:04Z")
+	}
 	sessions := make([]Session, len(ahead))
 	for i := range pl.Placements {
 		pc := &pl.Placements[i]
@@ -83,8 +97,8 @@ func (p *planner) horizons(pl *Plan) error {
 		if short(pc) {
 			moved = true
 			pc.Advisories = append(slices.Clip(pc.Advisories), policy.Finding{Rule: RuleHorizon, Effect: policy.Advisory,
-				Message: fmt.Sprintf("%s: lawful only until %s (rule %s), before the run would end (about %s): ranked below placements that stay lawful",
-					RuleHorizon, pc.LawfulUntil, pc.LawfulUntilRule, end(pc).UTC().Format("2006-01-02 15:04Z")),
+				Message: fmt.Sprintf("%s: lawful only until %s (rule %s), before the run would end (%s): ranked below placements that stay lawful",
+					RuleHorizon, pc.LawfulUntil, pc.LawfulUntilRule, endText(pc)),
 				Source: "Meridian planner: the rules already loaded and their dates"})
 		}
 	}

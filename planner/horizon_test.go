@@ -45,6 +45,9 @@ spec:
 	}{
 		{"short run: ends before the rule comes back", "1.0e9", false},
 		{"long run: would outlast the suspension", "4.0e12", true},
+		// Over 292 years of run time overflowed a time.Duration, wrapped
+		// to an end before the plan's date, and no day was looked at.
+		{"run too long to count in a duration", "1.0e16", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := job(tc.tokens)

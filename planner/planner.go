@@ -270,6 +270,12 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		}
 		opts.Rules = PolicyLaw(eng)
 	}
+	if sl, ok := opts.Rules.(SnapshotLaw); ok {
+		opts.Rules = sl.Snapshot()
+		if opts.Rules == nil {
+			return nil, errors.New("planner: the law in force gave no snapshot")
+		}
+	}
 	res := "TrainingJob/" + job.Metadata.Name
 	org := w.Organizations[job.Spec.Organization]
 	if org == nil {

@@ -746,3 +746,103 @@ func TestLawFLOPs(t *testing.T) {
 		t.Errorf("LawFLOPs below the job's own: %d placements notified", n)
 	}
 }
+
+// TestZeroAssumptionsAreValues: spec.assumptions accepts 0 for
+// dataEgressPerGB and pricePerHour (data that leaves for free, chips the
+// job pays nothing for), and `meridian estimate` reads a price of 0 as 0.
+// The planner read both as unset: the egress became the 0.09 default and
+// the cost the pool's price, so a budget the job meets was refused.
+func TestZeroAssumptionsAreValues(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		dataset("d", "", 1e12), job("  datasets: [d]", "  budgetUSD: 1", "  assumptions: {dataEgressPerGB: 0, pricePerHour: 0}"))
+	if err := w.Validate(AssumptionKeys()); err != nil {
+		t.Fatalf("the job does not validate: %v", err)
+	}
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) == 0 {
+		t.Fatalf("no placement within a budget of $1 at a price of 0; rejected: %+v", p.Rejected)
+	}
+	pl := p.Placements[0]
+	if pl.DataCostUSD != 0 || pl.ComputeCostUSD != 0 || pl.CostUSD != 0 {
+		t.Errorf("costs with a price and egress of 0: data %g, compute %g, total %g; want 0", pl.DataCostUSD, pl.ComputeCostUSD, pl.CostUSD)
+	}
+	for _, a := range p.Assumptions {
+		if strings.Contains(a, "dataEgressPerGB = 0.09") {
+			t.Errorf("the default egress was used: %q", a)
+		}
+	}
+}
+
+// liveLaw is a law that a revision may replace at any moment (a server's
+// law in force): every session it opens itself is refused, so a plan must
+// judge through the one snapshot it takes.
+type liveLaw struct {
+	snap      Law
+	snapshots int
+}
+
+func (l *liveLaw) Session(policy.Query) (Session, error) {
+	return nil, errors.New("a session of the live law: a revision applied meanwhile would judge part of the plan")
+}
+
+func (l *liveLaw) Snapshot() Law { l.snapshots++; return l.snap }
+
+// TestOnePlanOneLaw: a plan opens a session per worker as work reaches it
+// and one per horizon day; under a server's law each was opened from the
+// law in force at that moment, so a rules revision applied during a plan
+// judged some of its pools (or its horizon) under the old revision and the
+// rest under the new. Every session now comes from one snapshot.
+func TestOnePlanOneLaw(t *testing.T) {
+	var pools []string
+	for i := range 64 {
+		pools = append(pools, site(fmt.Sprintf("s%d", i), "MY", 100, 0.05, pool("test-fast", 64, 64, 2)))
+	}
+	w := testWorld(t, append([]string{testOrg, job()}, pools...)...)
+	law := &liveLaw{snap: &tableLaw{}}
+	p, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2026-01-01"), Rules: law, Estimator: &sixND{mfu: 0.5}})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if len(p.Placements) != 64 || law.snapshots != 1 {
+		t.Errorf("%d placements from %d snapshots, want 64 from 1", len(p.Placements), law.snapshots)
+	}
+}
+
+// TestNotANumberMeetsNoLimit: an estimator (Options.Estimator) whose spread
+// is not a number made the deadline and budget quantiles NaN, which compare
+// false with every limit: a job with a deadline and a budget got placements
+// nobody could say met either. Such a candidate is refused as unestimable.
+func TestNotANumberMeetsNoLimit(t *testing.T) {
+	w := testWorld(t, testOrg, site("s", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		job("  deadline: 1h", "  budgetUSD: 1"))
+	for _, sp := range []estimate.Spread{{Low: math.NaN(), High: math.NaN()}, {Low: 0.1, High: math.Inf(1)}} {
+		p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5, spread: sp}, Options{})
+		if len(p.Placements) != 0 {
+			t.Errorf("spread %v: placement %+v within a 1 h deadline and a $1 budget", sp, p.Placements[0])
+		}
+	}
+}
+
+// TestDenialsNameRuleAndSource: every rejection reason names a rule and a
+// source (SCHEMA.md). A law that denied without a reason, or with findings
+// that named neither, gave reasons with an empty source or rule.
+func TestDenialsNameRuleAndSource(t *testing.T) {
+	w := testWorld(t, testOrg, site("cn", "CN", 100, 0.05, pool("test-fast", 64, 64, 2)),
+		site("my", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)), job())
+	for _, law := range []*tableLaw{
+		{deny: map[string]policy.Finding{"CN/*": {Message: "no"}, "MY/*": {Rule: "r", Message: "no"}}},
+		{silentDeny: true},
+	} {
+		p := mustMake(t, w, law, &sixND{mfu: 0.5}, Options{})
+		if len(p.Rejected) != 2 {
+			t.Fatalf("rejected %+v, want both sites", p.Rejected)
+		}
+		for _, r := range p.Rejected {
+			for _, f := range r.Reasons {
+				if f.Rule == "" || f.Source == "" {
+					t.Errorf("%s: reason %+v lacks its rule or source", r.Site, f)
+				}
+			}
+		}
+	}
+}

@@ -271,6 +271,7 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	rec, err := audit.NewRecord(KindRevision, "", map[string]any{
 		"revision": cur.Rev + 1, "sha256": hash, "files": fileHashes(files), "by": who, "reason": reason,
 		"added": d.Added, "removed": d.Removed, "changed": d.changedIDs(),
+		"definitions": names(d.Definitions), "thresholds": names(d.Thresholds),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -359,6 +360,35 @@ func (l stateLaw) Session(q policy.Query) (planner.Session, error) {
 }
 
 func (l stateLaw) Dates() []catalog.Date { return l.s.Current().Dates }
+
+// Snapshot is the law in force now, fixed (planner.SnapshotLaw): a plan
+// opens a session per worker as its work reaches them, and one per day of
+// its horizon, and a revision applied meanwhile must not judge part of one
+// plan. A server that is behind gives a law that fails closed.
+func (l stateLaw) Snapshot() planner.Law {
+	if err := l.s.Behind(); err != nil {
+		return failedLaw{err}
+	}
+	return pinnedLaw{l.s.Current()}
+}
+
+// pinnedLaw is one revision's law.
+type pinnedLaw struct{ cur *Current }
+
+func (l pinnedLaw) Session(q policy.Query) (planner.Session, error) {
+	sess, err := l.cur.Engine.Session(q)
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (l pinnedLaw) Dates() []catalog.Date { return l.cur.Dates }
+
+// failedLaw refuses every session with why the law cannot be applied.
+type failedLaw struct{ err error }
+
+func (l failedLaw) Session(policy.Query) (planner.Session, error) { return nil, l.err }
 
 // EvaluateTransfer implements transfer.Law with the law in force.
 func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {

@@ -14,6 +14,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
@@ -397,5 +398,127 @@ func TestBehindFailsClosed(t *testing.T) {
 	}
 	if d := here.EvaluateTransfer(q, ds, "FR"); !d.Allowed {
 		t.Errorf("a public dataset to FR under revision 2: %+v", d)
+	}
+}
+
+// TestSnapshotKeepsOneRevision: the law in force, as a plan snapshots it,
+// stays the revision it was when a later revision is applied (its sessions
+// and its dates), while the law in force moves on; a server that is behind
+// gives a snapshot that refuses every session.
+func TestSnapshotKeepsOneRevision(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, openStore(t, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := w.Site("my-johor-1")
+	acc := w.Accelerators[site.Spec.Pools[0].Accelerator]
+	org := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "SG"}}
+	job := &catalog.TrainingJob{Metadata: catalog.Metadata{Name: "j"}, Spec: catalog.TrainingJobSpec{Organization: "lab", Method: catalog.MethodPretrain, Tokens: 1e9, Model: catalog.Model{Parameters: 1e8}}}
+	q := policy.Query{AsOf: catalog.MustDate("2032-01-01"), Countries: w.Countries, Org: org, Job: job, TrainingFLOPs: 6e17}
+	allowed := func(l planner.Law) bool {
+		t.Helper()
+		sess, err := l.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.Evaluate(site, &site.Spec.Pools[0], acc).Allowed
+	}
+
+	snap := s.Law().(planner.SnapshotLaw).Snapshot()
+	if !allowed(snap) {
+		t.Fatal("my-johor-1 is denied before any revision")
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{pack("no-my.yaml", "test-no-my", "MY", "2031-03-04")}}, "admin", "test: Malaysia closes", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if allowed(s.Law()) {
+		t.Error("the law in force allows my-johor-1 after revision 1 denies MY")
+	}
+	if !allowed(snap) {
+		t.Error("a snapshot taken under revision 0 judged under revision 1")
+	}
+	if hasDate(snap.(planner.DatedLaw).Dates(), "2031-03-04") {
+		t.Error("a snapshot taken under revision 0 has revision 1's dates")
+	}
+	if !hasDate(s.Law().(planner.DatedLaw).Dates(), "2031-03-04") {
+		t.Error("the law in force lacks revision 1's dates")
+	}
+
+	s.setBehind(errors.New("test: this server cannot load revision 2"))
+	if _, err := s.Law().(planner.SnapshotLaw).Snapshot().Session(q); err == nil || !strings.Contains(err.Error(), "cannot load revision 2") {
+		t.Errorf("a snapshot of a server that is behind: %v, want the refusal", err)
+	}
+}
+
+// defsPack is a rule file whose rule reads a definition and a threshold.
+func defsPack(country string, reading int) policy.File {
+	return policy.File{Name: "defs.yaml", Data: []byte(fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: test-defs}
+definitions:
+  - name: inTier
+    expr: "site.country in ['%s']"
+    source: "rules_test.go"
+thresholds:
+  - name: bulk
+    unit: FLOP
+    confidence: unconfirmed
+    readings:
+      - {value: %d, source: "reading A"}
+rules:
+  - id: test-defs
+    jurisdiction: ORG
+    kind: org-policy
+    effect: deny
+    effectiveFrom: 2024-01-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["rules_test.go"]
+    message: "site {site.name} is in {site.country}"
+    condition: "def.inTier && job.flops > threshold.bulk"
+`, country, reading))}
+}
+
+// TestDiffShowsDefinitionsAndThresholds: a revision that changed only a
+// pack's definition (which countries def.inTier covers) or a threshold's
+// reading changed what its rule denies, yet the diff, `rules diff` and the
+// revision's audit record said no rule changed.
+func TestDiffShowsDefinitionsAndThresholds(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	s, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{defsPack("MY", 1000)}}, "admin", "test: the tier", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, d, err := s.Apply(ctx, Change{Files: []policy.File{defsPack("SG", 10)}}, "admin", "test: another tier", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Empty() || len(d.Definitions) != 1 || d.Definitions[0].Field != "inTier" || !strings.Contains(d.Definitions[0].To, "SG") ||
+		len(d.Thresholds) != 1 || d.Thresholds[0].Field != "bulk" || !strings.Contains(d.Thresholds[0].From, "1000") {
+		t.Fatalf("diff %+v, want the definition inTier and the threshold bulk", d)
+	}
+	es, err := st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	for _, e := range es {
+		if e.Kind == KindRevision {
+			if err := json.Unmarshal(e.Payload, &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if fmt.Sprint(rec["definitions"]) != "[inTier]" || fmt.Sprint(rec["thresholds"]) != "[bulk]" {
+		t.Errorf("revision's audit record: %v, want the changed definition and threshold named", rec)
 	}
 }

@@ -120,6 +120,13 @@ func printDiff(w io.Writer, d *rules.Diff) error {
 			fmt.Fprintf(w, "    %s: %q → %q\n", f.Field, f.From, f.To)
 		}
 	}
+	// A definition or threshold changes what the rules reading it decide.
+	for _, f := range d.Definitions {
+		fmt.Fprintf(w, "~ def.%s: %q → %q\n", f.Field, f.From, f.To)
+	}
+	for _, f := range d.Thresholds {
+		fmt.Fprintf(w, "~ threshold.%s: %q → %q\n", f.Field, f.From, f.To)
+	}
 	return nil
 }
 

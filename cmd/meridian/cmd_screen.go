@@ -140,6 +140,15 @@ func (l screenPlanLaw) Session(q policy.Query) (planner.Session, error) {
 	return l.law.Session(l.scr.Query(q))
 }
 
+// Snapshot keeps the wrapped law's snapshot (planner.SnapshotLaw), so that
+// a plan through the server's screening judges under one rules revision.
+func (l screenPlanLaw) Snapshot() planner.Law {
+	if sl, ok := l.law.(planner.SnapshotLaw); ok {
+		return screenPlanLaw{sl.Snapshot(), l.scr}
+	}
+	return l
+}
+
 func (l screenPlanLaw) Dates() []catalog.Date {
 	if dl, ok := l.law.(planner.DatedLaw); ok {
 		return dl.Dates()
