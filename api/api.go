@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				attrs = append(attrs, "run", id)
 			}
 			if rw.cause != nil {
-				attrs = append(attrs, "err", rw.cause.Error())
+				attrs = append(attrs, "fault", rw.fault, "err", rw.cause.Error())
 				s.opts.Logger.Error("request", attrs...)
 				return
 			}
@@ -389,8 +391,10 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 type recorder struct {
 	http.ResponseWriter
 	status int
-	// cause is the error an internal failure's answer left out (logCause).
+	// cause is the error an internal failure's answer left out, and fault
+	// the id the answer gave it (logCause).
 	cause error
+	fault string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -493,30 +497,35 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		// The error may be the database driver's, which wraps the
 		// deadline: its text stays in the server's log (internal).
-		logCause(w, err)
-		writeErr(w, http.StatusServiceUnavailable, "timeout", "", "the request ran past its route's deadline; try again")
+		id := logCause(w, err)
+		writeErr(w, http.StatusServiceUnavailable, "timeout", "", "the request ran past its route's deadline; try again (fault "+id+" in the server's log)")
 	default:
 		// A fault of the server's (its database, its disk), not of the
 		// request: its text names what the tenant must not see, such as
 		// the database's host, user and name, or the server's paths, so
 		// it goes to the server's request log and the answer says so.
-		logCause(w, err)
-		writeErr(w, http.StatusInternalServerError, "internal", "", "the server could not answer (a fault on its side, which its log records); try again later")
+		id := logCause(w, err)
+		writeErr(w, http.StatusInternalServerError, "internal", "", "the server could not answer (a fault on its side, which its log records as fault "+id+"); try again later, or give the operator the fault's id")
 	}
 }
 
 // logCause gives the request's log line the error an answer did not
-// show; w is the ResponseWriter ServeHTTP handed the route.
-func logCause(w http.ResponseWriter, err error) {
+// show, under a fault id it returns for the answer, so that a tenant can
+// point the operator at the line; w is the ResponseWriter ServeHTTP
+// handed the route.
+func logCause(w http.ResponseWriter, err error) string {
+	var b [6]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
 	for {
 		switch rw := w.(type) {
 		case *recorder:
-			rw.cause = err
-			return
+			rw.cause, rw.fault = err, id
+			return id
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = rw.Unwrap()
 		default:
-			return
+			return id
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,9 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// faultID finds the fault id in an internal error's answer.
+var faultID = regexp.MustCompile(`fault ([0-9a-f]{12})\b`)
 
 // TestStoreFailureNamesNoServerDetail: a tenant whose request meets a
 // failing database (here PostgreSQL refusing new connections, with the
@@ -79,6 +83,14 @@ func TestStoreFailureNamesNoServerDetail(t *testing.T) {
 		}
 		if e.Message == "" {
 			t.Errorf("GET %s: %d without a message", path, code)
+		}
+		// The answer names the fault, and the log line with the cause
+		// has the same id: the tenant can point the operator at it.
+		id := faultID.FindStringSubmatch(e.Message)
+		if id == nil {
+			t.Errorf("GET %s: the answer %q names no fault id", path, e.Message)
+		} else if !strings.Contains(logged.String(), "fault="+id[1]) {
+			t.Errorf("GET %s: fault %s is not in the server's log:\n%s", path, id[1], logged.String())
 		}
 	}
 	if log := logged.String(); !strings.Contains(log, dbName) {
