@@ -3,7 +3,9 @@ package run
 import (
 	"container/list"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +53,23 @@ func (c *Controller) AgentHandler() http.Handler {
 }
 
 type agentHandler func(w http.ResponseWriter, r *http.Request, run *Run, a Attempt)
+
+// agentFault answers an agent's request that met a fault of the server's
+// own (its store, its disk) with status and a fault id, and logs the
+// error under that id. The error's text stays out of the answer: the
+// agent writes what it is answered into the run's output, which the
+// tenant reads, and a store's error names the database's host, user and
+// name, a disk's the server's paths.
+func (c *Controller) agentFault(w http.ResponseWriter, req *http.Request, status int, what string, err error) {
+	var b [6]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	c.cfg.Logger.Error("agent request", "what", what, "path", req.URL.Path, "remote", req.RemoteAddr, "fault", id, "err", err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	agentErr(w, status, fmt.Sprintf("%s: the server could not do it now (fault %s in its log); try again", what, id))
+}
 
 func agentErr(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -134,7 +153,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		}
 		r, err := fromRow(row)
 		if err != nil {
-			agentErr(w, http.StatusInternalServerError, err.Error())
+			c.agentFault(w, req, http.StatusInternalServerError, "reading the run", err)
 			return
 		}
 		var a Attempt
@@ -397,7 +416,7 @@ func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
 func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	m, err := c.manifest(req.Context(), r, a)
 	if err != nil {
-		agentErr(w, http.StatusInternalServerError, err.Error())
+		c.agentFault(w, req, http.StatusInternalServerError, "the attempt's manifest", err)
 		return
 	}
 	writeAgentJSON(w, m)
@@ -475,7 +494,7 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 				return nil
 			})
 			if err != nil {
-				agentErr(w, http.StatusServiceUnavailable, err.Error())
+				c.agentFault(w, req, http.StatusServiceUnavailable, "recording the heartbeat", err)
 				return
 			}
 		}
@@ -549,7 +568,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return nil
 	})
 	if err != nil {
-		agentErr(w, http.StatusServiceUnavailable, err.Error())
+		c.agentFault(w, req, http.StatusServiceUnavailable, "recording the checkpoint", err)
 		return
 	}
 	if changed {
@@ -607,12 +626,12 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	defer c.logMu.Unlock()
 	path := c.logPath(r.ID, a.N)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		agentErr(w, http.StatusInternalServerError, err.Error())
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		agentErr(w, http.StatusInternalServerError, err.Error())
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
 	defer f.Close()
@@ -620,12 +639,12 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// attempt's output at once (an agent's retry reaching another): the
 	// file lock makes their check-and-append one step.
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		agentErr(w, http.StatusInternalServerError, err.Error())
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		agentErr(w, http.StatusInternalServerError, err.Error())
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
 	have := fi.Size()
@@ -639,7 +658,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			data = data[:max(room, 0)]
 		}
 		if _, err := f.Write(data); err != nil {
-			agentErr(w, http.StatusInternalServerError, err.Error())
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
 		}
 	}
@@ -676,7 +695,7 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 		return store.ErrNoChange
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		agentErr(w, http.StatusServiceUnavailable, err.Error())
+		c.agentFault(w, req, http.StatusServiceUnavailable, "recording the exit", err)
 		return
 	}
 	c.Nudge()

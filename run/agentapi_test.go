@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -623,4 +626,56 @@ func TestCheckpointNamesAreTheAttempts(t *testing.T) {
 	if code, msg := post(fmt.Sprintf(legacyCheckpointName(r.ID), step+1), step+1); code != http.StatusOK {
 		t.Errorf("a report under the name attempts used before: %d %s", code, msg)
 	}
+}
+
+// TestAgentFaultNamesNoServerDetail: an agent's report that meets a fault
+// of the server's (its database failing) is answered without the error's
+// text, which the agent writes into the run's output for the tenant to
+// read; the answer names a fault id, which the server's log carries with
+// the error.
+func TestAgentFaultNamesNoServerDetail(t *testing.T) {
+	var fu *failingUpdates
+	var logged lockedLog
+	e := newEnv(t, func(c *Config) {
+		fu = &failingUpdates{Store: c.Store}
+		c.Store = fu
+		c.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	fu.fail.Store(true)
+	defer fu.fail.Store(false)
+	const step = 1 << 40
+	body, _ := json.Marshal(agent.CheckpointRef{Step: step, Name: fmt.Sprintf(checkpointName(r.ID, a.N), step), Path: "step-1", Bytes: 1234, SHA256: strings.Repeat("0123456789abcdef", 4)})
+	code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body)
+	if code < 500 {
+		t.Fatalf("a checkpoint report while the store fails: %d %s, want a 5xx", code, msg)
+	}
+	if strings.Contains(msg, "disk I/O error") {
+		t.Errorf("the answer carries the store's error: %s", msg)
+	}
+	id := regexp.MustCompile(`fault ([0-9a-f]{12})`).FindStringSubmatch(msg)
+	if id == nil {
+		t.Fatalf("the answer names no fault id: %s", msg)
+	}
+	if log := logged.String(); !strings.Contains(log, "fault="+id[1]) || !strings.Contains(log, "disk I/O error") {
+		t.Errorf("the server's log lacks fault %s with its error:\n%s", id[1], log)
+	}
+}
+
+// lockedLog is a log sink the server's goroutines may write at once.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
