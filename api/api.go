@@ -21,6 +21,7 @@ import (
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -477,6 +478,7 @@ func fail(w http.ResponseWriter, err error) {
 	var ie *run.InputError
 	var mbe *http.MaxBytesError
 	var denied *run.DeniedError
+	var behind *rules.BehindError
 	switch {
 	case errors.As(err, &mbe):
 		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("request body over %d bytes", mbe.Limit))
@@ -494,6 +496,20 @@ func fail(w http.ResponseWriter, err error) {
 		writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		// A race lost to another request (two applies of one resource,
+		// say): trying again reads what the other wrote. The store's text
+		// (the database's, on PostgreSQL) goes to the log.
+		logCause(w, err)
+		writeErr(w, http.StatusConflict, "conflict", "", "another request changed the same thing first; read it again and retry")
+	case errors.As(err, &behind):
+		// Not the request's fault, nor a passing one of the server's: a
+		// newer rules revision does not load here (a rolling upgrade, a
+		// rules directory that differs). The revision is no secret; why it
+		// does not load (paths, rule files) goes to the log.
+		logCause(w, err)
+		w.Header().Set("Retry-After", "30")
+		writeErr(w, http.StatusServiceUnavailable, "law_unavailable", "", fmt.Sprintf("this server cannot apply rules revision %d, the law in force (it applies %d), and plans and stages nothing until it can; try again later or on another server", behind.Rev, behind.Applies))
 	case errors.Is(err, context.DeadlineExceeded):
 		// The error may be the database driver's, which wraps the
 		// deadline: its text stays in the server's log (internal).

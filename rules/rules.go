@@ -94,7 +94,7 @@ func (s *State) Refresh(ctx context.Context) error {
 		if s.Current() != nil {
 			// Another server applied it: it is the law in force, and
 			// planning on under the older revision here would ignore it.
-			s.setBehind(fmt.Errorf("this server cannot load rules revision %d, the law in force (it applies %d): %w", cur.Rev, s.Current().Rev, err))
+			s.setBehind(&BehindError{Rev: cur.Rev, Applies: s.Current().Rev, Err: err})
 		}
 		return err
 	}
@@ -103,6 +103,20 @@ func (s *State) Refresh(ctx context.Context) error {
 	s.setBehind(nil)
 	return nil
 }
+
+// BehindError says that this server cannot load the rules revision in
+// force (Rev), which another server applied, and still holds the older
+// one it applies: it plans and stages nothing meanwhile.
+type BehindError struct {
+	Rev, Applies int64
+	Err          error // why Rev does not load here
+}
+
+func (e *BehindError) Error() string {
+	return fmt.Sprintf("this server cannot load rules revision %d, the law in force (it applies %d): %v", e.Rev, e.Applies, e.Err)
+}
+
+func (e *BehindError) Unwrap() error { return e.Err }
 
 func (s *State) setBehind(err error) {
 	s.mu.Lock()

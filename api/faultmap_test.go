@@ -1,0 +1,53 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
+)
+
+// behindPlanner is a controller on a server that cannot load the rules
+// revision in force: its plans fail as the planner's do then. Its applies
+// lose a race to another request.
+type behindPlanner struct{ Controller }
+
+const behindCause = "rule test-clash is defined twice: /etc/meridian/rules/clash.yaml and revision 7"
+
+func (behindPlanner) Plan(context.Context, string, run.PlanRequest) (*planner.Plan, error) {
+	return nil, fmt.Errorf("planner: open law session: %w", &rules.BehindError{Rev: 7, Applies: 6, Err: fmt.Errorf("rules revision 7 no longer loads: %s", behindCause)})
+}
+
+func (behindPlanner) Apply(context.Context, string, []run.Document, bool) ([]run.Resource, error) {
+	return nil, fmt.Errorf("resource Organization/lab: registered version is 3, not 2: %w", store.ErrConflict)
+}
+
+// TestFaultsTheTenantCanActOn: two errors that are not faults of the
+// server's, and that a tenant can act on, are answered for what they are,
+// with none of their inner text: a server behind the law in force (another
+// server applied a rules revision that does not load here) answers 503
+// law_unavailable naming the revisions, as docs/rules.md says, and a lost
+// race 409 conflict. Both were bare 500s.
+func TestFaultsTheTenantCanActOn(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { return behindPlanner{c} }})
+	b, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: "kind: TrainingJob"}}})
+	code, e := f.raw(t, "POST", "/v1/plans", tokA, string(b))
+	if code != http.StatusServiceUnavailable || e.Code != "law_unavailable" || !strings.Contains(e.Message, "rules revision 7") {
+		t.Errorf("a plan on a server behind the law: %d %+v, want 503 law_unavailable naming revision 7", code, e)
+	}
+	if strings.Contains(e.Message, "/etc/meridian") {
+		t.Errorf("the answer names the server's rules files: %s", e.Message)
+	}
+	ab, _ := json.Marshal(ApplyRequest{Documents: []run.Document{orgDoc("lab", "SG")}})
+	code, e = f.raw(t, "POST", "/v1/resources", tokA, string(ab))
+	if code != http.StatusConflict || e.Code != "conflict" {
+		t.Errorf("an apply that lost a race: %d %+v, want 409 conflict", code, e)
+	}
+}
