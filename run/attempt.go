@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -342,39 +343,62 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 // The attempts before it are asked again, in case their site was lost
 // when they ended and is back (a site's Clean does nothing to a job it
 // still runs, and says so by no error, so no answer marks an attempt
-// done); they share one wait as long as the current attempt's, so that a
-// run that has left a site many times, which hangs now, still gets on with
-// its step. Each wait used to be the current attempt's: seven of them
-// spent the step's whole minute, every time.
+// done). They are asked site by site at once, each site's in turn, all
+// within one wait as long as the current attempt's: a run that has left a
+// now-hanging site many times still gets on with its step (each wait used
+// to be the current attempt's, and seven of them spent the step's whole
+// minute, every time), and a site that hangs does not keep another's
+// attempts from being asked.
 func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 	wait := c.cleanWait
 	if wait <= 0 {
 		wait = cleanTimeout
 	}
-	pctx, pcancel := context.WithTimeout(ctx, wait)
-	defer pcancel()
-	for _, a := range r.Attempts {
-		if a.Handle == "" {
-			continue
-		}
-		actx := pctx
-		if a.N == r.Attempt {
-			var cancel context.CancelFunc
-			actx, cancel = context.WithTimeout(ctx, wait)
-			defer cancel()
-		} else if pctx.Err() != nil {
-			continue // asked again at the run's next end
-		}
+	clean := func(ctx context.Context, a Attempt) {
 		be, err := c.backendFor(r, a.Site)
 		if err != nil {
-			continue
+			return
 		}
 		if cl, ok := be.(backend.Cleaner); ok {
-			if err := cl.Clean(actx, a.Handle); err != nil {
+			if err := cl.Clean(ctx, a.Handle); err != nil {
 				c.cfg.Logger.Warn("clean attempt", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
 			}
 		}
 	}
+	earlier := map[string][]Attempt{}
+	var current *Attempt
+	for i, a := range r.Attempts {
+		switch {
+		case a.Handle == "":
+		case a.N == r.Attempt:
+			current = &r.Attempts[i]
+		default:
+			earlier[a.Site] = append(earlier[a.Site], a)
+		}
+	}
+	var wg sync.WaitGroup
+	if len(earlier) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		for _, as := range earlier {
+			wg.Add(1)
+			go func(as []Attempt) {
+				defer wg.Done()
+				for _, a := range as {
+					if pctx.Err() != nil {
+						return // asked again at the run's next end
+					}
+					clean(pctx, a)
+				}
+			}(as)
+		}
+	}
+	if current != nil {
+		cctx, cancel := context.WithTimeout(ctx, wait)
+		clean(cctx, *current)
+		cancel()
+	}
+	wg.Wait()
 }
 
 // cleanTimeout is how long endAttempt waits for a site to remove the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,13 +152,22 @@ func TestStoreReadErrorKeepsLiveAttempts(t *testing.T) {
 
 // hangingCleaner is a site whose cleanup of an ended attempt never
 // answers (a scheduler that hangs while the site is down).
+// Handles that start with "ok-" are cleaned at once, and listed in ok.
 type hangingCleaner struct {
 	backend.Backend
 	calls atomic.Int64
+	mu    sync.Mutex
+	ok    []string
 }
 
 func (h *hangingCleaner) Clean(ctx context.Context, handle string) error {
 	h.calls.Add(1)
+	if strings.HasPrefix(handle, "ok-") {
+		h.mu.Lock()
+		h.ok = append(h.ok, handle)
+		h.mu.Unlock()
+		return nil
+	}
 	<-ctx.Done()
 	return ctx.Err()
 }
@@ -185,7 +196,11 @@ func TestManyAttemptsAtAHangingSiteStillMove(t *testing.T) {
 		for n := 1; n <= 7; n++ {
 			r.Attempts = append(r.Attempts, Attempt{N: n, Site: "alpha", Nonce: newNonce(), Handle: fmt.Sprintf("h%d", n), Count: r.Placement.Count})
 		}
-		r.Attempt, r.Handle = 7, "h7"
+		// An earlier attempt at a site that answers, after those at the
+		// hanging one.
+		r.Attempts = append(r.Attempts, Attempt{N: 8, Site: "bravo", Nonce: newNonce(), Handle: "ok-8", Count: r.Placement.Count})
+		r.Attempts = append(r.Attempts, Attempt{N: 9, Site: "alpha", Nonce: newNonce(), Handle: "h9", Count: r.Placement.Count})
+		r.Attempt, r.Handle = 9, "h9"
 		r.Migration = &Migration{From: "alpha", Reason: "test: site lost", LostAt: time.Now()}
 		return transition(ch, r, Migrating, "test: site lost")
 	}); err != nil {
@@ -203,6 +218,11 @@ func TestManyAttemptsAtAHangingSiteStillMove(t *testing.T) {
 	}
 	if hang.calls.Load() == 0 {
 		t.Error("no attempt was cleaned: the test tries nothing")
+	}
+	hang.mu.Lock()
+	defer hang.mu.Unlock()
+	if len(hang.ok) != 1 {
+		t.Errorf("the earlier attempt at the site that answers was asked %d times, want once: the hanging site kept it from being asked", len(hang.ok))
 	}
 }
 
