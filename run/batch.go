@@ -267,18 +267,6 @@ func (b *batch) oneAtATime() (pick []int, waiting int) {
 	return pick, waiting
 }
 
-// tenants counts the tenants whose runs are in the batch. A note that
-// every run's release carries gives its counts and costs only when they
-// are all one tenant's: a tenant learns nothing of other tenants' runs,
-// how many were admitted beside its own, nor what they cost.
-func (b *batch) tenants() int {
-	seen := map[string]bool{}
-	for _, e := range b.in {
-		seen[e.r.Tenant] = true
-	}
-	return len(seen)
-}
-
 // settle fixes where the batch's runs go: the cheapest complete
 // arrangement found, where admitting them one at a time in admission order
 // is kept unless another is strictly cheaper and gives no run whose job
@@ -306,15 +294,12 @@ func (b *batch) settle() (note string, err error) {
 			b.resim()
 			return "", nil
 		}
-		note = fmt.Sprintf("placed by the fleet assignment of %d waiting runs: $%.2f in all, against $%.2f admitted one at a time", len(b.in), bestCost, seqCost)
-		if b.tenants() > 1 {
-			note = "placed by the fleet assignment of the waiting runs, which costs less in all than admitting them one at a time"
-		}
+		// Every run's release carries the note, so it gives no counts or
+		// costs: a tenant learns nothing of other tenants' runs, not even
+		// whether any were in the batch beside its own.
+		note = "placed by the fleet assignment of the waiting runs, which costs less in all than admitting them one at a time"
 	} else {
-		note = fmt.Sprintf("placed by the fleet assignment of %d waiting runs, which places all of them where admitting them one at a time would leave %d waiting", len(b.in), waiting)
-		if b.tenants() > 1 {
-			note = "placed by the fleet assignment of the waiting runs, which places all of them where admitting them one at a time would leave some waiting"
-		}
+		note = "placed by the fleet assignment of the waiting runs, which places all of them where admitting them one at a time would leave some waiting"
 	}
 	b.pick = best
 	b.resim()
