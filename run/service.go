@@ -832,6 +832,11 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 		return err
 	}
 	rec.Tenant = tenant
+	// One key change of a dataset at a time here, so that the undo below
+	// cannot put back a key over another request's recorded change.
+	l := c.storeLock("key|" + tenant + "|" + name)
+	l.Lock()
+	defer l.Unlock()
 	prev, prevErr := kr.Get(name)
 	if prevErr != nil && !errors.Is(prevErr, dataset.ErrNoKey) {
 		// The key it would replace cannot be read, so could not be put
