@@ -438,7 +438,7 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	m := &agent.Manifest{Run: r.ID, Attempt: a.N, Site: a.Site, Tenant: r.Tenant,
 		Command: job.Spec.Workload.Command, Env: job.Spec.Workload.Env,
 		Store: c.SiteStore(site), DataPrefix: dataPrefix(r.Tenant), CheckpointPrefix: checkpointPrefix(r.Tenant),
-		CheckpointName: checkpointName(r.ID, a.N), Heartbeat: c.cfg.Heartbeat, LogLimit: c.cfg.LogLimit,
+		CheckpointName: checkpointPattern(r.ID, a), Heartbeat: c.cfg.Heartbeat, LogLimit: c.cfg.LogLimit,
 		Lease: c.agentLease()}
 	keys := c.keyrings()
 	for _, name := range stored {
@@ -517,7 +517,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	if !decodeReport(w, req, &ref) {
 		return
 	}
-	if ref.Step < 0 || ref.Name != fmt.Sprintf(checkpointName(r.ID, a.N), ref.Step) && ref.Name != fmt.Sprintf(legacyCheckpointName(r.ID), ref.Step) {
+	if ref.Step < 0 || ref.Name != fmt.Sprintf(checkpointPattern(r.ID, a), ref.Step) {
 		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint name %q is not this run's name for step %d", ref.Name, ref.Step))
 		return
 	}

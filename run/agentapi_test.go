@@ -593,17 +593,22 @@ func TestAgentMemosBounded(t *testing.T) {
 // under names of its own, so that an earlier attempt still running at the
 // same site (past its lease, say) cannot overwrite, under the same name,
 // the checkpoint the run resumes from. The server takes an attempt's
-// report under its own names, and under the names attempts begun before
-// this change used; not under another attempt's.
+// report under its own names only; an attempt begun before attempts had
+// their own names (no ownCheckpointNames in its record) under the run's
+// older names only.
 func TestCheckpointNamesAreTheAttempts(t *testing.T) {
 	e := newEnv(t, nil)
+	ctx := context.Background()
 	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	m, err := e.c.manifest(context.Background(), r, a)
+	if !a.OwnCheckpointNames {
+		t.Fatalf("a new attempt: %+v, want ownCheckpointNames", a)
+	}
+	m, err := e.c.manifest(ctx, r, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := Attempt{N: a.N + 1, Site: a.Site, Nonce: a.Nonce}
-	mNext, err := e.c.manifest(context.Background(), r, next)
+	next := Attempt{N: a.N + 1, Site: a.Site, Nonce: a.Nonce, OwnCheckpointNames: true}
+	mNext, err := e.c.manifest(ctx, r, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,14 +622,31 @@ func TestCheckpointNamesAreTheAttempts(t *testing.T) {
 		return code, msg
 	}
 	const step = 1 << 40
+	legacy := legacyCheckpointName(r.ID)
 	if code, msg := post(fmt.Sprintf(mNext.CheckpointName, step), step); code != http.StatusBadRequest {
 		t.Errorf("a report under another attempt's name: %d %s, want 400", code, msg)
+	}
+	if code, msg := post(fmt.Sprintf(legacy, step), step); code != http.StatusBadRequest {
+		t.Errorf("a new attempt's report under the run's older names: %d %s, want 400", code, msg)
 	}
 	if code, msg := post(fmt.Sprintf(m.CheckpointName, step), step); code != http.StatusOK {
 		t.Errorf("a report under the attempt's own name: %d %s", code, msg)
 	}
-	if code, msg := post(fmt.Sprintf(legacyCheckpointName(r.ID), step+1), step+1); code != http.StatusOK {
-		t.Errorf("a report under the name attempts used before: %d %s", code, msg)
+	// The same attempt as an older server recorded it.
+	if _, err := e.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Attempts[len(r.Attempts)-1].OwnCheckpointNames = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := e.c.manifest(ctx, r, Attempt{N: a.N, Site: a.Site, Nonce: a.Nonce}); err != nil || old.CheckpointName != legacy {
+		t.Errorf("an older attempt's manifest names %q (%v), want %q", old.CheckpointName, err, legacy)
+	}
+	if code, msg := post(fmt.Sprintf(legacy, step+1), step+1); code != http.StatusOK {
+		t.Errorf("an older attempt's report under the run's older names: %d %s", code, msg)
+	}
+	if code, msg := post(fmt.Sprintf(m.CheckpointName, step+2), step+2); code != http.StatusBadRequest {
+		t.Errorf("an older attempt's report under a new attempt's names: %d %s, want 400", code, msg)
 	}
 }
 

@@ -68,6 +68,15 @@ func checkpointName(runID string, n int) string {
 // checkpointName named the attempt: their agents still report under it.
 func legacyCheckpointName(runID string) string { return "ckpt-" + runID + "-%d" }
 
+// checkpointPattern is the name pattern attempt a seals under, and the
+// only one its reports are taken under.
+func checkpointPattern(runID string, a Attempt) string {
+	if a.OwnCheckpointNames {
+		return checkpointName(runID, a.N)
+	}
+	return legacyCheckpointName(runID)
+}
+
 func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error) {
 	_, site, err := c.worldSite(r, siteName)
 	if err != nil {
@@ -119,7 +128,7 @@ func (c *Controller) stage(ctx context.Context, r *Run) (bool, error) {
 			return transition(ch, r, Cancelled, "cancelled before it was submitted")
 		}
 		r.Attempt = 1
-		r.Attempts = append(r.Attempts, Attempt{N: 1, Site: r.Site, Nonce: newNonce(), Count: r.Placement.Count, PricePerHour: r.Placement.PricePerHour})
+		r.Attempts = append(r.Attempts, Attempt{N: 1, Site: r.Site, Nonce: newNonce(), Count: r.Placement.Count, PricePerHour: r.Placement.PricePerHour, OwnCheckpointNames: true})
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt 1 at %s", r.Site))
 	})
 	return err == nil, err

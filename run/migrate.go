@@ -121,7 +121,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Law = next
 		r.Attempt++
 		r.Handle = ""
-		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour})
+		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})

@@ -155,6 +155,11 @@ type Attempt struct {
 	Nonce string `json:"nonce,omitempty"`
 	// Exit is the workload's exit code as the agent reported it.
 	Exit *int `json:"exit,omitempty"`
+	// OwnCheckpointNames says the attempt seals its checkpoints under
+	// names of its own (checkpointName); attempts begun before that used
+	// one name per step for the whole run (legacyCheckpointName), which
+	// the server still takes from them and from no other.
+	OwnCheckpointNames bool `json:"ownCheckpointNames,omitempty"`
 	// Fenced says the agent reported stopping the workload itself, for its
 	// lease: that exit is on the timeline, not in Exit (it is not the
 	// workload's own end), and is recorded once.
