@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 
 	"meridian.dev/meridian/internal/tlspin"
 	"meridian.dev/meridian/statedir"
@@ -35,6 +36,12 @@ func loopbackAddr(listen string) bool {
 func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config, string, error) {
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
 		return nil, "", badInput(errors.New("--tls-cert and --tls-key: give both or neither"))
+	}
+	tlsOn := opts.TLSCert != "" || opts.SelfSigned || !(loopbackAddr(opts.Listen) || opts.InsecureHTTP)
+	if u, err := url.Parse(opts.Advertise); opts.Advertise != "" && tlsOn && !opts.InsecureHTTP && (err != nil || !strings.EqualFold(u.Scheme, "https")) {
+		// Agents and the CLI pin this server's certificate, and a client
+		// that pins speaks only HTTPS: every agent would stop at its start.
+		return nil, "", badInput(fmt.Errorf("--advertise %q: this server speaks TLS and its clients pin its certificate; give an https:// address", opts.Advertise))
 	}
 	certFile, keyFile, fp := opts.TLSCert, opts.TLSKey, ""
 	switch {
