@@ -187,8 +187,10 @@ func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, 
 }
 
 // ErrListTooLong means a store listed more objects under a dataset than
-// any staging of it leaves there: a faulty or hostile store.
-var ErrListTooLong = errors.New("the store lists more objects than a dataset's copy holds")
+// a staging of it should find there: a faulty or hostile store, or, for a
+// dataset staged in very many versions, the chunks older versions left
+// (a site's copy is not pruned of them).
+var ErrListTooLong = errors.New("the store lists more objects than a dataset's copy holds (a faulty or hostile store, or the chunks of very many older versions of the dataset left there: remove them at the site and stage again)")
 
 // ListBound is how many objects a listing of a dataset's objects at a
 // store that does not belong to its owner (a site's) may yield before it
