@@ -113,8 +113,45 @@ func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration
 		if h, found, err = f.Find(cctx, r.ID, r.Attempt); err != nil || !found {
 			return
 		}
+		c.recordFound(ctx, r, h)
 	}
 	be.Cancel(cctx, h)
+}
+
+// recordFound records h as the job of r's current attempt, which its site
+// ran though the run holds no submission of it: the server stopped between
+// handing it to the site and recording it, and the run left the site
+// before a restart's submit step found it. The timeline then says that the
+// attempt ran there, and the attempt's handle lets its scratch (plaintext
+// data, checkpoints) be cleaned like any other's; r is updated too, for
+// the cleanup that follows in the same step.
+func (c *Controller) recordFound(ctx context.Context, r *Run, h string) {
+	n, site := r.Attempt, r.Site
+	for i := range r.Attempts {
+		if r.Attempts[i].N == n && r.Attempts[i].Handle == "" {
+			r.Attempts[i].Handle = h
+		}
+	}
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.Attempt != n || r.Site != site || r.State.Final() {
+			return store.ErrNoChange
+		}
+		for i := range r.Attempts {
+			if r.Attempts[i].N != n {
+				continue
+			}
+			if r.Attempts[i].Handle != "" {
+				return store.ErrNoChange
+			}
+			r.Attempts[i].Handle = h
+			ch.Events = append(ch.Events, store.Event{Kind: "attempt-found", Reason: fmt.Sprintf("attempt %d submitted to %s as %s, found there: the server stopped before recording the submission; stopped as the run leaves %s", n, site, h, site)})
+			return nil
+		}
+		return store.ErrNoChange
+	})
+	if err != nil {
+		c.cfg.Logger.Warn("record a found attempt", "run", r.ID, "tenant", r.Tenant, "attempt", n, "handle", h, "err", err)
+	}
 }
 
 // maxLostSiteBackoff bounds how long one loss keeps a site out of a run's

@@ -288,3 +288,76 @@ func TestPutKeyNotRecordedNotKept(t *testing.T) {
 		t.Error("after a replacing key not recorded: the keyring holds it, want the key it replaced")
 	}
 }
+
+// TestFoundAttemptRecordedWhenLeaving: a server that handed an attempt to
+// its site and stopped before recording the submission leaves a job the
+// run does not know of. When the run leaves the site before a restart's
+// submit step finds it (a rule made the site unlawful meanwhile), the job
+// is found and stopped, and now recorded: the timeline says the attempt
+// ran there, and its handle lets its scratch be cleaned. It used to be
+// stopped with no trace, its scratch never cleaned.
+func TestFoundAttemptRecordedWhenLeaving(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.stagingController(nil)
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == Staging && got.Staged == got.Attempt {
+			r = got
+			break
+		}
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.State != Staging || r.Staged != r.Attempt {
+		t.Fatalf("run %s (%d staged of attempt %d), want staged and about to submit", r.State, r.Staged, r.Attempt)
+	}
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The submission the server made and did not record.
+	h, err := be.Submit(ctx, backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Cancel(context.Background(), h) })
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: the site is not lawful now", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: leaving for the law")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got.Attempts[0]; a.Handle != h {
+		t.Errorf("attempt 1's handle is %q, want the job found, %q", a.Handle, h)
+	}
+	evs, err := c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || e.Kind == "attempt-found" && strings.Contains(e.Reason, "attempt 1 submitted to alpha as "+h)
+	}
+	if !found {
+		t.Errorf("no event records the attempt found at alpha: %+v", evs)
+	}
+	if st, err := be.Status(ctx, h); err != nil || !st.State.Final() {
+		t.Errorf("the found job: %+v (%v), want it stopped", st, err)
+	}
+}

@@ -57,3 +57,38 @@ func TestCancelKillsAJobIgnoringSIGTERM(t *testing.T) {
 		t.Errorf("Status = %+v, %v; want cancelled", st, err)
 	}
 }
+
+// TestCancelRightAfterSubmit: a Cancel that comes while the wrapper is
+// still starting (its pid written, its command not yet begun) signals the
+// wrapper alone, which outlives SIGTERM; the command then began and ran
+// until the grace's SIGKILL, or, with a deadline shorter than the grace,
+// on for good. Cancelled before its command began, the job does not begin
+// it.
+func TestCancelRightAfterSubmit(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	for i := 0; i < 20; i++ {
+		h, err := b.Submit(ctx, backend.Spec{RunID: "quick", Attempt: i + 1, Command: []string{"sleep", "60"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Cancel as soon as the wrapper is known to live, as a controller
+		// that finds the job at once does.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if st, err := b.Status(ctx, h); err == nil && st.State == backend.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the job did not start")
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = b.Cancel(cctx, h)
+		cancel()
+		if err != nil {
+			b.Cancel(ctx, h) // within the minute's grace: SIGKILL
+			t.Fatalf("try %d: Cancel right after the job started: %v; the job ran on past its deadline", i, err)
+		}
+	}
+}

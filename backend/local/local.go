@@ -34,11 +34,19 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // gets back at its default by the exec): its lock is how Cancel knows the
 // job still runs and kills it after the grace. Ended by the SIGTERM, it
 // let go of the lock at once, and a command that ignored SIGTERM ran on.
+// A SIGTERM (or Cancel's mark) that comes before the command begins stops
+// the job there: the signal reached the wrapper alone, and the command,
+// begun after it, ran until the grace's SIGKILL.
 const wrapper = `d="$1"; shift
-trap : TERM
+stop=
+trap 'stop=1' TERM
 printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"
-"$@" 3>&-
-c=$?
+if [ -n "$stop" ] || [ -e "$d/cancelled" ]; then
+	c=143
+else
+	"$@" 3>&-
+	c=$?
+fi
 printf '%s\n' "$c" >"$d/.exitcode.tmp"
 sync "$d/.exitcode.tmp" 2>/dev/null
 mv -f "$d/.exitcode.tmp" "$d/exitcode"

@@ -382,12 +382,14 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 		}
 		// Every launched attempt was recorded as submitted exactly once; an
 		// attempt whose site was lost before its submission is recorded
-		// without one.
+		// without one. One the server handed to its site and was killed
+		// before recording is recorded as found when the run left the site
+		// before a restart's submit step found it.
 		submitted := map[string]int{}
 		for _, e := range evs {
 			var n int
 			var site string
-			if e.Kind == "state" && e.To == string(run.Queued) {
+			if e.Kind == "state" && e.To == string(run.Queued) || e.Kind == "attempt-found" {
 				if _, err := fmt.Sscanf(e.Reason, "attempt %d submitted to %s", &n, &site); err != nil {
 					t.Errorf("run %s: submission event %q does not name its attempt", r.ID, e.Reason)
 				}
