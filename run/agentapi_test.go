@@ -447,8 +447,12 @@ func TestEndedCredentialBounded(t *testing.T) {
 			t.Fatalf("the ended attempt's heartbeat: %d %s; want 410 naming its end", code, msg)
 		}
 	}
-	if reads := whole.Load() - before; reads > 1 {
-		t.Errorf("%d requests with an ended attempt's credential: %d reads of the run; want at most 1", 3*agentBurst, reads)
+	// One read finds the attempt ended. The attempt's own agent, stopped
+	// by the cancel, may still send its last output and exit code within
+	// its grace, a read each, while the loop runs: the bound allows them
+	// (each request read the run before, 180 here).
+	if reads := whole.Load() - before; reads > 3 {
+		t.Errorf("%d requests with an ended attempt's credential: %d reads of the run; want at most 3", 3*agentBurst, reads)
 	}
 }
 
