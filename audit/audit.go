@@ -304,6 +304,14 @@ func (c *Chain) Verify(entries []Entry) Result {
 			}
 			continue
 		}
+		if why := formatProblem(e); why != "" {
+			// Neither the format nor, in format 1, the tenant is inside
+			// the hash: checked here, or either could be changed freely.
+			if !broke(i, Problem{Seq: e.Seq, Kind: Modified, Detail: why}) {
+				return r
+			}
+			continue
+		}
 		if !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
 			// position it was written at. The search is bounded by the
@@ -337,6 +345,23 @@ func (c *Chain) Verify(entries []Entry) Result {
 	}
 	r.Head = prev
 	return r
+}
+
+// formatProblem says what is wrong with e's hash format, or "": the
+// format (Version) picks which fields are hashed and is not hashed
+// itself, so only those Meridian wrote are valid (0 and 1 hash alike), and
+// a format 1 entry, written before entries named their tenant, names none.
+// Otherwise a tenant written onto an old entry would hand it to that
+// tenant's view and ledger, and any format above 2 would read as 2, all
+// verifying.
+func formatProblem(e Entry) string {
+	switch {
+	case e.Version < 0 || e.Version > CurrentVersion:
+		return fmt.Sprintf("hash format %d is not one Meridian writes (0 to %d)", e.Version, CurrentVersion)
+	case e.Version < 2 && e.Tenant != "":
+		return fmt.Sprintf("a format %d entry names tenant %q, which its hash does not cover (entries named their tenant from format 2 on)", e.Version, e.Tenant)
+	}
+	return ""
 }
 
 type acceptKey struct {
