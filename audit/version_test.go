@@ -6,7 +6,7 @@ import (
 )
 
 // v1ChainOf is a chain of n entries in hash format 1, as written before
-// entries named their tenant (the migration gave them tenant ” and
+// entries named their tenant (the migration gave them an empty tenant and
 // version 1).
 func v1ChainOf(c *Chain, n int) []Entry {
 	var out []Entry
