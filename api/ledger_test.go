@@ -213,3 +213,52 @@ func BenchmarkLedgerRoute(b *testing.B) {
 		srv.Close()
 	}
 }
+
+// TestLedgerDefaultTenantOlderRecords: transfer records written before
+// records named their tenant are the default tenant's (the state
+// directory's own), as its totals, its staging's open intents and the CLI's
+// dataset ledger count them. GET /v1/ledger listed only the records naming
+// the tenant, so its totals counted bytes that no listed record confirmed.
+func TestLedgerDefaultTenantOlderRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	led := transfer.AuditLedger{Store: st}
+	c := run.New(run.Config{Store: st, StateDir: dir, Stager: &transfer.Stager{Ledger: transfer.NewIndex(led)}})
+	addTokens(t, st, Token{Tenant: dataset.DefaultTenant, Token: tokA}, Token{Tenant: "b", Token: tokB})
+	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st, RateLimit: RateLimit{Rate: 1e6, Burst: 1e6}}))
+	t.Cleanup(srv.Close)
+	for i, tenant := range []string{"", dataset.DefaultTenant, "b"} {
+		e := transfer.Entry{Kind: transfer.KindDataset, Dataset: "d1", Site: "s1", Intent: fmt.Sprintf("i%d", i), ChunksSent: 1, BytesSent: 100}
+		if err := led.Append(ctx, tenant, transfer.KindTransfer, "", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindTransfer}, AllTenants: true})
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("%d records: %v", len(recs), err)
+	}
+	l, err := NewClient(srv.URL, tokA).Ledger(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, r := range l.Entries {
+		seqs = append(seqs, r.Seq)
+	}
+	if diff := cmp.Diff([]int64{recs[0].Seq, recs[1].Seq}, seqs); diff != "" || len(l.Totals) != 1 || l.Totals[0].BytesConfirmed != 200 {
+		t.Errorf("default tenant's records (-want +got):\n%s\ntotals %+v", diff, l.Totals)
+	}
+	// Another tenant sees none of them.
+	l, err = NewClient(srv.URL, tokB).Ledger(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Entries) != 1 || l.Entries[0].Seq != recs[2].Seq || len(l.Totals) != 1 || l.Totals[0].BytesConfirmed != 100 {
+		t.Errorf("tenant b: %+v", l)
+	}
+}

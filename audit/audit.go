@@ -304,6 +304,14 @@ func (c *Chain) Verify(entries []Entry) Result {
 			}
 			continue
 		}
+		if why := formatProblem(e); why != "" {
+			// Neither the format nor, in format 1, the tenant is inside
+			// the hash: checked here, or either could be changed freely.
+			if !broke(i, Problem{Seq: e.Seq, Kind: Modified, Detail: why}) {
+				return r
+			}
+			continue
+		}
 		if !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
 			// position it was written at. The search is bounded by the
@@ -312,7 +320,7 @@ func (c *Chain) Verify(entries []Entry) Result {
 			// server's start) hashing for ever instead of reporting.
 			p := Problem{Seq: e.Seq, Kind: Modified, Detail: "its contents no longer match its hash"}
 			limit := 2*int64(len(entries)) + 1
-			if at, ok := c.origin(e, limit); ok && at != e.Seq {
+			if at, ok := c.origin(e, limit, seqOf); ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
 				if _, known := seqOf[e.PrevHash]; !known && e.PrevHash != prev {
 					p = Problem{Seq: e.Seq, Kind: Deleted, Detail: fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at)}
@@ -337,6 +345,23 @@ func (c *Chain) Verify(entries []Entry) Result {
 	}
 	r.Head = prev
 	return r
+}
+
+// formatProblem says what is wrong with e's hash format, or "": the
+// format (Version) picks which fields are hashed and is not hashed
+// itself, so only those Meridian wrote are valid (0 and 1 hash alike), and
+// a format 1 entry, written before entries named their tenant, names none.
+// Otherwise a tenant written onto an old entry would hand it to that
+// tenant's view and ledger, and any format above 2 would read as 2, all
+// verifying.
+func formatProblem(e Entry) string {
+	switch {
+	case e.Version < 0 || e.Version > CurrentVersion:
+		return fmt.Sprintf("hash format %d is not one Meridian writes (0 to %d)", e.Version, CurrentVersion)
+	case e.Version < 2 && e.Tenant != "":
+		return fmt.Sprintf("a format %d entry names tenant %q, which its hash does not cover (entries named their tenant from format 2 on)", e.Version, e.Tenant)
+	}
+	return ""
 }
 
 type acceptKey struct {
@@ -456,13 +481,38 @@ func describeFound(p Problem) string {
 	return s
 }
 
+// originBudget bounds the bytes origin hashes: each position tried hashes
+// the whole entry, and an entry may be megabytes (a transfer intent lists
+// every chunk of its dataset).
+const originBudget = 256 << 20
+
 // origin returns the position at which e hashes correctly, if any: an
-// intact entry that was moved still carries the seq it was written at inside
-// its hash. It is called once, at the first break, so a linear search is fine.
-func (c *Chain) origin(e Entry, limit int64) (int64, bool) {
-	for at := int64(1); at <= limit; at++ {
-		if c.sum(e, at) == e.Hash {
-			return at, true
+// intact entry that was moved still carries the seq it was written at
+// inside its hash. It tries first the position after the entry e names as
+// the one before it (seqOf, the log's entries by hash), then positions
+// outward from e.Seq up to limit, within originBudget bytes hashed: a
+// moved entry is most often near where it was written, and trying every
+// position up to limit cost the log's length times the entry's size (a
+// large entry in a long log kept the server's start hashing for hours).
+// Past the budget e is reported as modified, which it is too.
+func (c *Chain) origin(e Entry, limit int64, seqOf map[string]int64) (int64, bool) {
+	if e.PrevHash == Genesis && c.sum(e, 1) == e.Hash {
+		return 1, true
+	}
+	if s, ok := seqOf[e.PrevHash]; ok && s+1 >= 1 && s+1 <= limit && c.sum(e, s+1) == e.Hash {
+		return s + 1, true
+	}
+	size := int64(len(e.Time)+len(e.Kind)+len(e.RunID)+len(e.Tenant)+len(e.Payload)+len(e.PrevHash)) + 128
+	tries := max(originBudget/size, 16)
+	for d := int64(1); tries > 0 && (e.Seq-d >= 1 || e.Seq+d <= limit); d++ {
+		for _, at := range [2]int64{e.Seq - d, e.Seq + d} {
+			if at < 1 || at > limit {
+				continue
+			}
+			tries--
+			if c.sum(e, at) == e.Hash {
+				return at, true
+			}
 		}
 	}
 	return 0, false

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,3 +26,56 @@ func TestVerifyHostileSeqBounded(t *testing.T) {
 		t.Fatal("Verify did not finish within 5 s on a log whose last entry claims seq 2^60")
 	}
 }
+
+// A log of many entries, one of them large (a transfer intent lists every
+// chunk of its dataset), and that one edited: the search for where the
+// edited entry was written hashed it at every position up to twice the
+// log's length, its whole payload each time (here 40,000 times 4 MiB,
+// minutes of hashing), and the server's start waited for it. The search
+// is bounded in bytes hashed, and a moved entry is still placed.
+func TestVerifyLargeEditedEntryBounded(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	const n, big = 20000, 9999
+	es := make([]Entry, 0, n)
+	var prev *Entry
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		payload := map[string]any{"i": i}
+		if i == big {
+			payload["objects"] = strings.Repeat("c", 4<<20)
+		}
+		rec, err := NewRecord(KindIntentForTest, "", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, c.Seal(prev, t0.Add(time.Duration(i)*time.Millisecond), rec))
+		prev = &es[len(es)-1]
+	}
+	es[big].Payload = []byte(strings.Replace(string(es[big].Payload), "ccc", "ddd", 1))
+	done := make(chan Result, 1)
+	start := time.Now()
+	go func() { done <- c.Verify(es) }()
+	select {
+	case got := <-done:
+		if got.OK || got.Problem == nil || got.Problem.Seq != big+1 || got.Problem.Kind != Modified {
+			t.Fatalf("got %+v, want entry %d modified", got.Problem, big+1)
+		}
+		t.Logf("verified %d entries, one of 4 MiB edited, in %v", n, time.Since(start))
+	case <-time.After(30 * time.Second):
+		t.Fatal("Verify did not finish within 30 s on a log of 20,000 entries with one 4 MiB entry edited")
+	}
+
+	// An intact entry moved elsewhere is still found where it was written.
+	moved := append([]Entry(nil), es[:n/2]...)
+	moved = append(moved[:100:100], moved[101:]...)
+	for i := 100; i < len(moved); i++ {
+		moved[i].Seq--
+	}
+	got := c.Verify(moved)
+	if got.OK || got.Problem.Seq != 101 || got.Problem.Kind != Deleted || !strings.Contains(got.Problem.Detail, "written as 102") {
+		t.Fatalf("entry 101 deleted and later ones renumbered: %+v", got.Problem)
+	}
+}
+
+// KindIntentForTest stands for the transfer package's intents.
+const KindIntentForTest = "transfer-intent"

@@ -234,6 +234,13 @@ func (c *Controller) DatasetLedger(ctx context.Context, tenant, name string, pag
 		return nil, fmt.Errorf("transfer ledger: after %d, limit %d: want an after of 0 or more and a limit of 1 or more", page.After, page.Limit)
 	}
 	q := store.AuditQuery{Kinds: []string{transfer.KindTransfer}, Tenant: tenant, After: page.After, Limit: page.Limit, MaxBytes: page.MaxBytes}
+	if tenant == dataset.DefaultTenant {
+		// Records written before records named their tenant are the
+		// default tenant's, as its totals below (the ledger's Records)
+		// count them: listed without them, the totals counted bytes that
+		// no listed record confirmed.
+		q.Untenanted = store.AllUntenanted
+	}
 	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err

@@ -162,3 +162,26 @@ func TestAuditVerifyStateWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditVerifyStateSharedStore: the servers of a state directory marked
+// statedir.SharedStore keep their audit log in PostgreSQL; the directory's
+// own database holds only what CLI commands wrote there. audit verify
+// --state read that one and printed "audit log intact", exit 0, whatever
+// had been done to the servers' log. It now refuses, naming where their
+// log is and how to verify it.
+func TestAuditVerifyStateSharedStore(t *testing.T) {
+	st := cliState(t, 3)
+	if out, err := verifyState(t, st.Path); err != nil || !strings.Contains(out, "intact") {
+		t.Fatalf("the CLI's own log: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(st.Join(statedir.SharedStore), []byte("postgres\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := verifyState(t, st.Path)
+	if err == nil || strings.Contains(out, "intact") {
+		t.Fatalf("a directory whose servers log in PostgreSQL verified from its own database: %v\n%s", err, out)
+	}
+	if !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "meridian audit verify") {
+		t.Errorf("the refusal does not say where the log is and how to verify it: %v", err)
+	}
+}

@@ -93,8 +93,9 @@ the log records no anchor key (no audit-anchored entry): a log cut back to
 before it was first anchored, with its anchor removed, reads the same, so
 nothing shows that its tail is all there. The first server start, or a CLI
 command that writes the log, anchors such a log and records the key. With
---state it reads the state directory directly instead of asking a server,
-and writes nothing there: no key, anchor or database file is created or
+--state it reads the state directory directly instead of asking a server
+(a directory whose servers keep their log in PostgreSQL, store.shared, is
+refused), and writes nothing there: no key, anchor or database file is created or
 changed. A state directory without its audit key (audit.key) is checked
 only for the order and links of its entries and against its anchor, not
 for their contents; it exits 1, NOT PROVEN, saying so.`,
@@ -146,6 +147,12 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 	path := statedir.Dir{Path: stateDir}.Database()
 	if _, err := os.Stat(path); err != nil {
 		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
+	}
+	if (state{Dir: statedir.Dir{Path: stateDir}}).sharedStore() {
+		// The servers' log is not in this directory: verifying the
+		// database here and printing it intact vouched for a log that
+		// may have been cut or edited.
+		return audit.Result{}, badInput(fmt.Errorf("--state %s: this directory's servers keep their audit log in PostgreSQL (%s), not in its own database; verify theirs through a server: meridian audit verify (GET /v1/audit/verify)", stateDir, statedir.SharedStore))
 	}
 	chain := audit.NewUnkeyedChain()
 	key, err := audit.ReadKey(stateDir)
