@@ -184,7 +184,20 @@ type attempt struct {
 	// fenced is when the workload was stopped because the server had not
 	// answered for the lease (zero while it has).
 	fenced time.Time
+	// sealBy is, once the workload has ended, when the agent gives up
+	// sealing checkpoints (zero while it runs).
+	sealBy time.Time
 }
+
+// finalSeal bounds how long the agent goes on sealing checkpoints once the
+// workload has ended: the one in progress then and the last one. A seal is
+// otherwise bounded only by the checkpoint's size (MaxCheckpointBytes), and
+// the workload decides what the pack helper reads (a sparse file of
+// terabytes reads as zeros at the disk's pace, or faster): it could hold
+// an ended attempt, and the site's resources, open for hours. A seal given
+// up is handled as one that failed: its partial chunks are removed from
+// the site's store and the run keeps its last checkpoint reported.
+var finalSeal = 10 * time.Minute
 
 // maxFinalRetry bounds how long each report at the attempt's end retries.
 const maxFinalRetry = 30 * time.Second
@@ -500,16 +513,28 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// often the workload's last checkpoint), then finish pushes whatever
 	// is newer; one running when the workload was stopped for the lease
 	// is cancelled, as nothing is pushed then.
-	pushCtx, cancelPush := context.WithCancel(ctx)
-	defer cancelPush()
+	// A push still running finalSeal after the workload ended is cancelled
+	// too: its seal is given up.
+	pushCtx, cancelPush := context.WithCancelCause(ctx)
+	defer cancelPush(nil)
 	var pushing chan struct{} // open while a push runs
 	defer func() {
+		if pushing == nil {
+			return
+		}
 		if !a.fenced.IsZero() {
-			cancelPush()
+			cancelPush(errors.New("the workload was stopped for the lease"))
+		} else if !a.sealBy.IsZero() {
+			t := time.NewTimer(time.Until(a.sealBy))
+			defer t.Stop()
+			select {
+			case <-pushing:
+				return
+			case <-t.C:
+				cancelPush(errSealLate)
+			}
 		}
-		if pushing != nil {
-			<-pushing
-		}
+		<-pushing
 	}()
 	pgid := cmd.Process.Pid
 	for {
@@ -521,6 +546,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			// The reaper has ended whatever the workload started; this
 			// is for a reaper that was itself killed.
 			syscall.Kill(-pgid, syscall.SIGKILL)
+			a.sealBy = time.Now().Add(finalSeal)
 			return exitCode(err), nil
 		case s := <-sig:
 			if s == syscall.SIGUSR1 {
@@ -556,7 +582,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 					pushing = make(chan struct{})
 					go func(done chan struct{}) {
 						defer close(done)
-						a.pushCheckpoint(pushCtx, 0)
+						a.pushCheckpoint(pushCtx, 0, time.Time{})
 					}(pushing)
 				}
 				a.shipLogs(ctx, false)
@@ -633,7 +659,7 @@ func (a *attempt) readOutput(r io.Reader) {
 func (a *attempt) finish(ctx context.Context, code int, err error) {
 	a.setPhase("finishing")
 	if a.fenced.IsZero() {
-		a.pushCheckpoint(ctx, a.finalPatience())
+		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
 	}
 	if a.ck.failed != 0 && a.store != nil {
 		// The last checkpoint that failed to seal is not tried again.

@@ -77,8 +77,9 @@ const maxCheckpointFiles = 100000
 // poll nor a growing pile of unreported ones in the site's store. A
 // checkpoint that cannot be sealed is tried again, backing off, until a
 // newer one appears. patience is how long one call may retry the report
-// (0 in the loop, which retries across polls).
-func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
+// (0 in the loop, which retries across polls). A checkpoint is not sealed
+// past sealBy (when not zero): one whose seal runs past it is given up.
+func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration, sealBy time.Time) {
 	for {
 		sealedNow := false
 		if a.ck.pending == nil {
@@ -94,7 +95,12 @@ func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
 				// A newer checkpoint stands in for the one that failed.
 				a.dropFailed(ctx)
 			}
-			ref, err := a.seal(ctx, ckpt, name, step)
+			sctx, cancel := ctx, context.CancelFunc(func() {})
+			if !sealBy.IsZero() {
+				sctx, cancel = context.WithDeadlineCause(ctx, sealBy, errSealLate)
+			}
+			ref, err := a.seal(sctx, ckpt, name, step)
+			cancel()
 			if err != nil {
 				a.logf("checkpoint %s: %v", name, err)
 				if step != a.ck.failed {
@@ -199,6 +205,9 @@ func (b *backoff) later(most time.Duration) {
 }
 
 func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pack: %w", context.Cause(ctx))
+	}
 	objName := fmt.Sprintf(a.m.CheckpointName, step)
 	s, err := seal.New(a.runKey, objName)
 	if err != nil {
@@ -286,6 +295,10 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	}
 	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
 }
+
+// errSealLate is why a seal still running finalSeal after the workload
+// ended was given up.
+var errSealLate = errors.New("not sealed within the time the agent gives checkpoints once the workload has ended: given up, and what it stored is removed")
 
 // packStall is how long the agent waits on a pack helper that sends
 // nothing before it kills it. A helper reading a checkpoint sends as it

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -486,5 +488,62 @@ mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b 
 		if (len(chunks) > 0) != want {
 			t.Errorf("checkpoint %d has %d chunks in the store; want kept %v", step, len(chunks), want)
 		}
+	}
+}
+
+// TestAgentGivesUpASealAfterTheWorkloadEnds: a checkpoint whose seal never
+// ends (here a pack helper that sends a file of a terabyte of zeros, slowly
+// but without a stall, as a sparse file or a replaced helper would) does
+// not hold the attempt open once the workload has ended: after finalSeal
+// the seal is given up, its partial chunks are removed from the site's
+// store, and the attempt reports its exit. The agent waited for the seal,
+// bounded only by the checkpoint's size.
+func TestAgentGivesUpASealAfterTheWorkloadEnds(t *testing.T) {
+	defer func(d time.Duration) { finalSeal = d }(finalSeal)
+	finalSeal = 2 * time.Second
+	dir := t.TempDir()
+	var hdr bytes.Buffer
+	if err := tar.NewWriter(&hdr).WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "step-1", Mode: 0o600, Size: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	hdrFile, helperPid := filepath.Join(dir, "hdr"), filepath.Join(dir, "helper-pid")
+	if err := os.WriteFile(hdrFile, hdr.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prelude := fmt.Sprintf(`if [ "$2" = pack ]; then echo $$ > %q; cat %q; while :; do head -c 65536 /dev/zero; sleep 0.02; done; fi`, helperPid, hdrFile)
+	t.Cleanup(func() {
+		if raw, err := os.ReadFile(helperPid); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-1
+sleep 0.5`
+	srv, storeDir, _, done := startAgentWith(t, script, prelude, 0, nil)
+	start := time.Now()
+	code, err := wait(t, done)
+	if code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	// The workload's 0.5 s, finalSeal, and the reports.
+	if took := time.Since(start); took > finalSeal+5*time.Second {
+		t.Errorf("the attempt ended %s after it started; want within finalSeal (%s) of the workload's end", took, finalSeal)
+	}
+	srv.mu.Lock()
+	if len(srv.reports) != 0 || len(srv.exits) != 1 || srv.exits[0].Code != 0 {
+		t.Errorf("reports %+v, exits %+v; want no checkpoint and one exit of code 0", srv.reports, srv.exits)
+	}
+	if !bytes.Contains(srv.logs, []byte("given up")) {
+		t.Errorf("the output kept by the server does not say the seal was given up:\n%s", srv.logs)
+	}
+	srv.mu.Unlock()
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks, err := dataset.ListChunks(context.Background(), st.Sub("t1/checkpoints/"), "ckpt-run-1-1"); err != nil || len(chunks) > 0 {
+		t.Errorf("the seal given up left %d chunks in the store (%v); want none", len(chunks), err)
 	}
 }
