@@ -174,7 +174,11 @@ type attempt struct {
 	progress *Progress
 	phase    string
 	exe      string // Meridian's executable as the sandboxed user reaches it
-	reported int64  // last checkpoint step reported
+	// exeFile is exe, opened before the workload started: the pack
+	// helper runs from it, since the workload may have put a program of
+	// its own at exe by then.
+	exeFile  *os.File
+	reported int64 // last checkpoint step reported
 	ck       ckState
 	names    []string
 	logs     logShipper
@@ -279,6 +283,9 @@ func (a *attempt) wipe() {
 	}
 	if a.store != nil {
 		a.store.Close()
+	}
+	if a.exeFile != nil {
+		a.exeFile.Close()
 	}
 }
 
@@ -453,6 +460,9 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	}
 	env[EnvExe] = exe
 	a.exe = exe
+	if a.exeFile, err = os.Open(exe); err != nil {
+		return ExitSetup, err
+	}
 	args := make([]string, len(a.m.Command))
 	for i, s := range a.m.Command {
 		args[i] = Expand(s, env)

@@ -219,7 +219,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if a.exe != "" {
 		h[0] = a.exe
 	}
-	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name), []string{"PATH=/usr/bin:/bin"})
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name), []string{"PATH=/usr/bin:/bin"}, a.exeFile)
 	if err != nil {
 		return nil, err
 	}
