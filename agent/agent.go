@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/internal/tlspin"
 
@@ -300,7 +302,7 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 // logf writes an agent message to the site's log and, with the workload's
 // output, to the server's.
 func (a *attempt) logf(format string, args ...any) {
-	line := fmt.Sprintf("meridian agent: "+format+"\n", args...)
+	line := fmt.Sprintf(agentPrefix+" "+format+"\n", args...)
 	fmt.Fprint(a.cfg.Stderr, line)
 	a.logs.add([]byte(line), a.m.LogLimit)
 }
@@ -646,8 +648,9 @@ func (a *attempt) readOutput(r io.Reader) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			a.cfg.Stdout.Write(line)
-			a.logs.add(line, a.m.LogLimit)
+			shown := markAgentLike(line)
+			a.cfg.Stdout.Write(shown)
+			a.logs.add(shown, a.m.LogLimit)
 			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
 				a.mu.Lock()
 				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
@@ -659,6 +662,45 @@ func (a *attempt) readOutput(r io.Reader) {
 			return
 		}
 	}
+}
+
+// agentPrefix begins each line the agent writes to the run's log.
+const agentPrefix = "meridian agent:"
+
+// workloadMark begins a line of the workload's output that holds
+// agentPrefix.
+const workloadMark = "(workload) "
+
+// markAgentLike returns a line (or a piece of a long one) of the
+// workload's output as the run's log gets it. One that holds agentPrefix
+// could pass for the agent's own (a checkpoint sealed, a lease, the output
+// cut short): it gets workloadMark before it, and its control characters
+// and bytes that are not UTF-8 are written as \xNN, so that neither a
+// carriage return nor an escape sequence shown by a terminal puts the
+// prefix back at the start of a line. Every other line is kept as written.
+func markAgentLike(line []byte) []byte {
+	if !bytes.Contains(line, []byte(agentPrefix)) {
+		return line
+	}
+	body, end := line, ""
+	if b, ok := bytes.CutSuffix(body, []byte("\n")); ok {
+		body, end = b, "\n"
+	}
+	out := make([]byte, 0, len(workloadMark)+len(line)+16)
+	out = append(out, workloadMark...)
+	for len(body) > 0 {
+		r, n := utf8.DecodeRune(body)
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20 && r != '\t', r >= 0x7f && r < 0xa0:
+			for _, c := range body[:n] {
+				out = fmt.Appendf(out, "\\x%02x", c)
+			}
+		default:
+			out = append(out, body[:n]...)
+		}
+		body = body[n:]
+	}
+	return append(out, end...)
 }
 
 // finish pushes the last checkpoint and output and reports the end. Each
