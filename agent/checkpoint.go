@@ -4,59 +4,131 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
 )
 
-var stepInName = regexp.MustCompile(`(\d+)`)
-
 // StepOf returns the step a checkpoint's name carries (its last number), or
 // false for a name that is not a complete checkpoint: hidden, temporary
 // (.tmp, .partial) or without a number.
-func StepOf(name string) (int64, bool) {
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".partial") {
+func StepOf(name string) (int64, bool) { return stepOf(name) }
+
+// stepOf is StepOf for a name as a string or as the bytes of a directory
+// entry, read in place.
+func stepOf[T ~string | ~[]byte](name T) (int64, bool) {
+	if len(name) == 0 || name[0] == '.' || hasSuffix(name, ".tmp") || hasSuffix(name, ".partial") {
 		return 0, false
 	}
-	ms := stepInName.FindAllString(name, -1)
-	if len(ms) == 0 {
+	end := len(name)
+	for end > 0 && !isDigit(name[end-1]) {
+		end--
+	}
+	if end == 0 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(ms[len(ms)-1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
+	start := end
+	for start > 0 && isDigit(name[start-1]) {
+		start--
+	}
+	var n int64
+	for i := start; i < end; i++ {
+		d := int64(name[i] - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false // past int64: no step
+		}
+		n = n*10 + d
 	}
 	return n, true
 }
 
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func hasSuffix[T ~string | ~[]byte](s T, suffix string) bool {
+	if len(s) < len(suffix) {
+		return false
+	}
+	for i := range len(suffix) {
+		if s[len(s)-len(suffix)+i] != suffix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // newest returns the newest complete checkpoint in dir, as its entry name
-// and step. Links and special files are never checkpoints.
+// and step (of two with the same step, the name first in byte order).
+// Links and special files are never checkpoints. The directory is the
+// workload's and is read every poll: it is read a batch of entries at a
+// time into one buffer, keeping only the newest so far, so that a
+// directory of millions of entries costs the agent time to read, not
+// memory in proportion (a list of every entry, sorted).
 func newest(dir string) (string, int64, bool) {
-	ents, err := os.ReadDir(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, false
 	}
+	defer unix.Close(fd)
+	buf := make([]byte, 32<<10)
 	best, bestStep, found := "", int64(-1), false
-	for _, e := range ents {
-		if t := e.Type(); !t.IsRegular() && !t.IsDir() {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
 			continue
 		}
-		if step, ok := StepOf(e.Name()); ok && step > bestStep {
-			best, bestStep, found = e.Name(), step, true
+		if err != nil {
+			return "", 0, false
+		}
+		if n <= 0 {
+			return best, bestStep, found
+		}
+		// Each entry: inode (8 bytes), offset (8), length (2), type (1),
+		// then the name, NUL-terminated.
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen < 19 || off+reclen > n {
+				return "", 0, false
+			}
+			typ, name := buf[off+18], buf[off+19:off+reclen]
+			off += reclen
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			step, ok := stepOf(name)
+			if !ok || step < bestStep || step == bestStep && string(name) >= best {
+				continue
+			}
+			switch typ {
+			case unix.DT_REG, unix.DT_DIR:
+			case unix.DT_UNKNOWN:
+				// A file system that does not say: asked of the
+				// entry itself, never following a link.
+				var st unix.Stat_t
+				if unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+					continue
+				}
+				if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+					continue
+				}
+			default:
+				continue
+			}
+			best, bestStep, found = string(name), step, true
 		}
 	}
-	return best, bestStep, found
 }
 
 // keepCheckpoints is how many sealed checkpoints of an attempt stay in the
