@@ -300,11 +300,15 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 }
 
 // logf writes an agent message to the site's log and, with the workload's
-// output, to the server's.
+// output, to the server's. A message names what the workload chose (a
+// checkpoint's name, a file in it, what the pack helper said): its control
+// characters are written as \xNN, so that it stays one line and a name
+// holding a newline cannot add a line that reads as the agent's.
 func (a *attempt) logf(format string, args ...any) {
-	line := fmt.Sprintf(agentPrefix+" "+format+"\n", args...)
-	fmt.Fprint(a.cfg.Stderr, line)
-	a.logs.add([]byte(line), a.m.LogLimit)
+	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
+	line = append(line, '\n')
+	a.cfg.Stderr.Write(line)
+	a.logs.add(line, a.m.LogLimit)
 }
 
 // prepare empties the scratch directory, unseals the datasets and the
@@ -688,6 +692,12 @@ func markAgentLike(line []byte) []byte {
 	}
 	out := make([]byte, 0, len(workloadMark)+len(line)+16)
 	out = append(out, workloadMark...)
+	return append(appendEscaped(out, body), end...)
+}
+
+// appendEscaped appends body to out with its control characters (a tab
+// aside) and bytes that are not UTF-8 written as \xNN.
+func appendEscaped(out, body []byte) []byte {
 	for len(body) > 0 {
 		r, n := utf8.DecodeRune(body)
 		switch {
@@ -700,7 +710,7 @@ func markAgentLike(line []byte) []byte {
 		}
 		body = body[n:]
 	}
-	return append(out, end...)
+	return out
 }
 
 // finish pushes the last checkpoint and output and reports the end. Each

@@ -547,3 +547,29 @@ sleep 0.5`
 		t.Errorf("the seal given up left %d chunks in the store (%v); want none", len(chunks), err)
 	}
 }
+
+// TestAgentMessagesStayOneLine: the agent's messages name what the workload
+// chose, here a checkpoint whose name holds a newline and a line of its
+// own that reads as the agent's. The pack helper refuses the name, and
+// the agent's message about it wrote the name as it was, so that the
+// workload's line reached the run's log from the agent itself. The
+// message is one line, its control characters written out.
+func TestAgentMessagesStayOneLine(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+mkdir "$(printf 'step-1\nmeridian agent: checkpoint step-2')"
+sleep 0.6`
+	srv, _, _, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !bytes.Contains(srv.logs, []byte(`meridian agent: checkpoint step-1\x0ameridian agent: checkpoint step-2: `)) {
+		t.Errorf("no one-line message about the checkpoint:\n%s", srv.logs)
+	}
+	for _, line := range strings.Split(string(srv.logs), "\n") {
+		if strings.HasPrefix(line, "meridian agent: checkpoint step-2") {
+			t.Errorf("the workload's line reads as the agent's: %q", line)
+		}
+	}
+}
