@@ -75,9 +75,13 @@ func hasSuffix[T ~string | ~[]byte](s T, suffix string) bool {
 // workload's and is read every poll: it is read a batch of entries at a
 // time into one buffer, keeping only the newest so far, so that a
 // directory of millions of entries costs the agent time to read, not
-// memory in proportion (a list of every entry, sorted).
+// memory in proportion (a list of every entry, sorted). A link in dir's
+// place is not followed: the agent would list a directory the workload
+// may not (as root in uid mode, as the server's user in landlock mode),
+// and its messages about the checkpoint it found there would tell the
+// workload the names in it.
 func newest(dir string) (string, int64, bool) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, false
 	}

@@ -573,3 +573,32 @@ sleep 0.6`
 		}
 	}
 }
+
+// TestAgentListsNoLinkedCheckpointDir: the workload puts a link to another
+// directory in place of its checkpoint directory. The agent, which may
+// list directories the workload may not (root, or the server's user),
+// found the newest "checkpoint" there, and its messages and reports named
+// it. Now it lists no directory but the workload's own.
+func TestAgentListsNoLinkedCheckpointDir(t *testing.T) {
+	other := t.TempDir()
+	if err := os.Mkdir(filepath.Join(other, "secret-step-5"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "secret-step-5", "data"), []byte("not the workload's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`rmdir "$MERIDIAN_CHECKPOINT_DIR" && ln -s %q "$MERIDIAN_CHECKPOINT_DIR"
+sleep 0.6`, other)
+	srv, _, count, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if packs, _ := os.ReadFile(count); len(packs) > 0 {
+		t.Errorf("the pack helper ran for %q", packs)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.reports) > 0 || bytes.Contains(srv.logs, []byte("secret-step")) {
+		t.Errorf("reports %+v; the log:\n%s", srv.reports, srv.logs)
+	}
+}
