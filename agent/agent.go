@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/internal/tlspin"
 
@@ -174,7 +176,11 @@ type attempt struct {
 	progress *Progress
 	phase    string
 	exe      string // Meridian's executable as the sandboxed user reaches it
-	reported int64  // last checkpoint step reported
+	// exeFile is exe, opened before the workload started: the pack
+	// helper runs from it, since the workload may have put a program of
+	// its own at exe by then.
+	exeFile  *os.File
+	reported int64 // last checkpoint step reported
 	ck       ckState
 	names    []string
 	logs     logShipper
@@ -184,7 +190,20 @@ type attempt struct {
 	// fenced is when the workload was stopped because the server had not
 	// answered for the lease (zero while it has).
 	fenced time.Time
+	// sealBy is, once the workload has ended, when the agent gives up
+	// sealing checkpoints (zero while it runs).
+	sealBy time.Time
 }
+
+// finalSeal bounds how long the agent goes on sealing checkpoints once the
+// workload has ended: the one in progress then and the last one. A seal is
+// otherwise bounded only by the checkpoint's size (MaxCheckpointBytes), and
+// the workload decides what the pack helper reads (a sparse file of
+// terabytes reads as zeros at the disk's pace, or faster): it could hold
+// an ended attempt, and the site's resources, open for hours. A seal given
+// up is handled as one that failed: its partial chunks are removed from
+// the site's store and the run keeps its last checkpoint reported.
+var finalSeal = 10 * time.Minute
 
 // maxFinalRetry bounds how long each report at the attempt's end retries.
 const maxFinalRetry = 30 * time.Second
@@ -267,6 +286,9 @@ func (a *attempt) wipe() {
 	if a.store != nil {
 		a.store.Close()
 	}
+	if a.exeFile != nil {
+		a.exeFile.Close()
+	}
 }
 
 func (a *attempt) report(ctx context.Context, route string, v any) Reply {
@@ -278,11 +300,15 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 }
 
 // logf writes an agent message to the site's log and, with the workload's
-// output, to the server's.
+// output, to the server's. A message names what the workload chose (a
+// checkpoint's name, a file in it, what the pack helper said): its control
+// characters are written as \xNN, so that it stays one line and a name
+// holding a newline cannot add a line that reads as the agent's.
 func (a *attempt) logf(format string, args ...any) {
-	line := fmt.Sprintf("meridian agent: "+format+"\n", args...)
-	fmt.Fprint(a.cfg.Stderr, line)
-	a.logs.add([]byte(line), a.m.LogLimit)
+	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
+	line = append(line, '\n')
+	a.cfg.Stderr.Write(line)
+	a.logs.add(line, a.m.LogLimit)
 }
 
 // prepare empties the scratch directory, unseals the datasets and the
@@ -440,6 +466,9 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	}
 	env[EnvExe] = exe
 	a.exe = exe
+	if a.exeFile, err = os.Open(exe); err != nil {
+		return ExitSetup, err
+	}
 	args := make([]string, len(a.m.Command))
 	for i, s := range a.m.Command {
 		args[i] = Expand(s, env)
@@ -500,16 +529,28 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// often the workload's last checkpoint), then finish pushes whatever
 	// is newer; one running when the workload was stopped for the lease
 	// is cancelled, as nothing is pushed then.
-	pushCtx, cancelPush := context.WithCancel(ctx)
-	defer cancelPush()
+	// A push still running finalSeal after the workload ended is cancelled
+	// too: its seal is given up.
+	pushCtx, cancelPush := context.WithCancelCause(ctx)
+	defer cancelPush(nil)
 	var pushing chan struct{} // open while a push runs
 	defer func() {
+		if pushing == nil {
+			return
+		}
 		if !a.fenced.IsZero() {
-			cancelPush()
+			cancelPush(errors.New("the workload was stopped for the lease"))
+		} else if !a.sealBy.IsZero() {
+			t := time.NewTimer(time.Until(a.sealBy))
+			defer t.Stop()
+			select {
+			case <-pushing:
+				return
+			case <-t.C:
+				cancelPush(errSealLate)
+			}
 		}
-		if pushing != nil {
-			<-pushing
-		}
+		<-pushing
 	}()
 	pgid := cmd.Process.Pid
 	for {
@@ -521,6 +562,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			// The reaper has ended whatever the workload started; this
 			// is for a reaper that was itself killed.
 			syscall.Kill(-pgid, syscall.SIGKILL)
+			a.sealBy = time.Now().Add(finalSeal)
 			return exitCode(err), nil
 		case s := <-sig:
 			if s == syscall.SIGUSR1 {
@@ -556,7 +598,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 					pushing = make(chan struct{})
 					go func(done chan struct{}) {
 						defer close(done)
-						a.pushCheckpoint(pushCtx, 0)
+						a.pushCheckpoint(pushCtx, 0, time.Time{})
 					}(pushing)
 				}
 				a.shipLogs(ctx, false)
@@ -610,8 +652,9 @@ func (a *attempt) readOutput(r io.Reader) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			a.cfg.Stdout.Write(line)
-			a.logs.add(line, a.m.LogLimit)
+			shown := markAgentLike(line)
+			a.cfg.Stdout.Write(shown)
+			a.logs.add(shown, a.m.LogLimit)
 			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
 				a.mu.Lock()
 				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
@@ -625,6 +668,51 @@ func (a *attempt) readOutput(r io.Reader) {
 	}
 }
 
+// agentPrefix begins each line the agent writes to the run's log.
+const agentPrefix = "meridian agent:"
+
+// workloadMark begins a line of the workload's output that holds
+// agentPrefix.
+const workloadMark = "(workload) "
+
+// markAgentLike returns a line (or a piece of a long one) of the
+// workload's output as the run's log gets it. One that holds agentPrefix
+// could pass for the agent's own (a checkpoint sealed, a lease, the output
+// cut short): it gets workloadMark before it, and its control characters
+// and bytes that are not UTF-8 are written as \xNN, so that neither a
+// carriage return nor an escape sequence shown by a terminal puts the
+// prefix back at the start of a line. Every other line is kept as written.
+func markAgentLike(line []byte) []byte {
+	if !bytes.Contains(line, []byte(agentPrefix)) {
+		return line
+	}
+	body, end := line, ""
+	if b, ok := bytes.CutSuffix(body, []byte("\n")); ok {
+		body, end = b, "\n"
+	}
+	out := make([]byte, 0, len(workloadMark)+len(line)+16)
+	out = append(out, workloadMark...)
+	return append(appendEscaped(out, body), end...)
+}
+
+// appendEscaped appends body to out with its control characters (a tab
+// aside) and bytes that are not UTF-8 written as \xNN.
+func appendEscaped(out, body []byte) []byte {
+	for len(body) > 0 {
+		r, n := utf8.DecodeRune(body)
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20 && r != '\t', r >= 0x7f && r < 0xa0:
+			for _, c := range body[:n] {
+				out = fmt.Appendf(out, "\\x%02x", c)
+			}
+		default:
+			out = append(out, body[:n]...)
+		}
+		body = body[n:]
+	}
+	return out
+}
+
 // finish pushes the last checkpoint and output and reports the end. Each
 // report retries for at most what is left of the lease since the server
 // last answered: an agent the server cannot hear ends within the lease, as
@@ -633,7 +721,7 @@ func (a *attempt) readOutput(r io.Reader) {
 func (a *attempt) finish(ctx context.Context, code int, err error) {
 	a.setPhase("finishing")
 	if a.fenced.IsZero() {
-		a.pushCheckpoint(ctx, a.finalPatience())
+		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
 	}
 	if a.ck.failed != 0 && a.store != nil {
 		// The last checkpoint that failed to seal is not tried again.

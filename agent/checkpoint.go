@@ -4,59 +4,135 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
 )
 
-var stepInName = regexp.MustCompile(`(\d+)`)
-
 // StepOf returns the step a checkpoint's name carries (its last number), or
 // false for a name that is not a complete checkpoint: hidden, temporary
 // (.tmp, .partial) or without a number.
-func StepOf(name string) (int64, bool) {
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".partial") {
+func StepOf(name string) (int64, bool) { return stepOf(name) }
+
+// stepOf is StepOf for a name as a string or as the bytes of a directory
+// entry, read in place.
+func stepOf[T ~string | ~[]byte](name T) (int64, bool) {
+	if len(name) == 0 || name[0] == '.' || hasSuffix(name, ".tmp") || hasSuffix(name, ".partial") {
 		return 0, false
 	}
-	ms := stepInName.FindAllString(name, -1)
-	if len(ms) == 0 {
+	end := len(name)
+	for end > 0 && !isDigit(name[end-1]) {
+		end--
+	}
+	if end == 0 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(ms[len(ms)-1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
+	start := end
+	for start > 0 && isDigit(name[start-1]) {
+		start--
+	}
+	var n int64
+	for i := start; i < end; i++ {
+		d := int64(name[i] - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false // past int64: no step
+		}
+		n = n*10 + d
 	}
 	return n, true
 }
 
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func hasSuffix[T ~string | ~[]byte](s T, suffix string) bool {
+	if len(s) < len(suffix) {
+		return false
+	}
+	for i := range len(suffix) {
+		if s[len(s)-len(suffix)+i] != suffix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // newest returns the newest complete checkpoint in dir, as its entry name
-// and step. Links and special files are never checkpoints.
+// and step (of two with the same step, the name first in byte order).
+// Links and special files are never checkpoints. The directory is the
+// workload's and is read every poll: it is read a batch of entries at a
+// time into one buffer, keeping only the newest so far, so that a
+// directory of millions of entries costs the agent time to read, not
+// memory in proportion (a list of every entry, sorted). A link in dir's
+// place is not followed: the agent would list a directory the workload
+// may not (as root in uid mode, as the server's user in landlock mode),
+// and its messages about the checkpoint it found there would tell the
+// workload the names in it.
 func newest(dir string) (string, int64, bool) {
-	ents, err := os.ReadDir(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, false
 	}
+	defer unix.Close(fd)
+	buf := make([]byte, 32<<10)
 	best, bestStep, found := "", int64(-1), false
-	for _, e := range ents {
-		if t := e.Type(); !t.IsRegular() && !t.IsDir() {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
 			continue
 		}
-		if step, ok := StepOf(e.Name()); ok && step > bestStep {
-			best, bestStep, found = e.Name(), step, true
+		if err != nil {
+			return "", 0, false
+		}
+		if n <= 0 {
+			return best, bestStep, found
+		}
+		// Each entry: inode (8 bytes), offset (8), length (2), type (1),
+		// then the name, NUL-terminated.
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen < 19 || off+reclen > n {
+				return "", 0, false
+			}
+			typ, name := buf[off+18], buf[off+19:off+reclen]
+			off += reclen
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			step, ok := stepOf(name)
+			if !ok || step < bestStep || step == bestStep && string(name) >= best {
+				continue
+			}
+			switch typ {
+			case unix.DT_REG, unix.DT_DIR:
+			case unix.DT_UNKNOWN:
+				// A file system that does not say: asked of the
+				// entry itself, never following a link.
+				var st unix.Stat_t
+				if unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+					continue
+				}
+				if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+					continue
+				}
+			default:
+				continue
+			}
+			best, bestStep, found = string(name), step, true
 		}
 	}
-	return best, bestStep, found
 }
 
 // keepCheckpoints is how many sealed checkpoints of an attempt stay in the
@@ -77,8 +153,9 @@ const maxCheckpointFiles = 100000
 // poll nor a growing pile of unreported ones in the site's store. A
 // checkpoint that cannot be sealed is tried again, backing off, until a
 // newer one appears. patience is how long one call may retry the report
-// (0 in the loop, which retries across polls).
-func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
+// (0 in the loop, which retries across polls). A checkpoint is not sealed
+// past sealBy (when not zero): one whose seal runs past it is given up.
+func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration, sealBy time.Time) {
 	for {
 		sealedNow := false
 		if a.ck.pending == nil {
@@ -94,7 +171,12 @@ func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration) {
 				// A newer checkpoint stands in for the one that failed.
 				a.dropFailed(ctx)
 			}
-			ref, err := a.seal(ctx, ckpt, name, step)
+			sctx, cancel := ctx, context.CancelFunc(func() {})
+			if !sealBy.IsZero() {
+				sctx, cancel = context.WithDeadlineCause(ctx, sealBy, errSealLate)
+			}
+			ref, err := a.seal(sctx, ckpt, name, step)
+			cancel()
 			if err != nil {
 				a.logf("checkpoint %s: %v", name, err)
 				if step != a.ck.failed {
@@ -199,6 +281,9 @@ func (b *backoff) later(most time.Duration) {
 }
 
 func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pack: %w", context.Cause(ctx))
+	}
 	objName := fmt.Sprintf(a.m.CheckpointName, step)
 	s, err := seal.New(a.runKey, objName)
 	if err != nil {
@@ -210,7 +295,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if a.exe != "" {
 		h[0] = a.exe
 	}
-	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name), []string{"PATH=/usr/bin:/bin"})
+	cmd, err := sandboxCommand(a.cfg, a.m.Sandbox, a.wd, append(h, "pack", dir, name), []string{"PATH=/usr/bin:/bin"}, a.exeFile)
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +371,10 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	}
 	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
 }
+
+// errSealLate is why a seal still running finalSeal after the workload
+// ended was given up.
+var errSealLate = errors.New("not sealed within the time the agent gives checkpoints once the workload has ended: given up, and what it stored is removed")
 
 // packStall is how long the agent waits on a pack helper that sends
 // nothing before it kills it. A helper reading a checkpoint sends as it

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -486,5 +488,117 @@ mkdir .tmp && head -c 2000000 /dev/urandom > .tmp/a && ln -s /etc/passwd .tmp/b 
 		if (len(chunks) > 0) != want {
 			t.Errorf("checkpoint %d has %d chunks in the store; want kept %v", step, len(chunks), want)
 		}
+	}
+}
+
+// TestAgentGivesUpASealAfterTheWorkloadEnds: a checkpoint whose seal never
+// ends (here a pack helper that sends a file of a terabyte of zeros, slowly
+// but without a stall, as a sparse file or a replaced helper would) does
+// not hold the attempt open once the workload has ended: after finalSeal
+// the seal is given up, its partial chunks are removed from the site's
+// store, and the attempt reports its exit. The agent waited for the seal,
+// bounded only by the checkpoint's size.
+func TestAgentGivesUpASealAfterTheWorkloadEnds(t *testing.T) {
+	defer func(d time.Duration) { finalSeal = d }(finalSeal)
+	finalSeal = 2 * time.Second
+	dir := t.TempDir()
+	var hdr bytes.Buffer
+	if err := tar.NewWriter(&hdr).WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "step-1", Mode: 0o600, Size: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	hdrFile, helperPid := filepath.Join(dir, "hdr"), filepath.Join(dir, "helper-pid")
+	if err := os.WriteFile(hdrFile, hdr.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prelude := fmt.Sprintf(`if [ "$2" = pack ]; then echo $$ > %q; cat %q; while :; do head -c 65536 /dev/zero; sleep 0.02; done; fi`, helperPid, hdrFile)
+	t.Cleanup(func() {
+		if raw, err := os.ReadFile(helperPid); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-1
+sleep 0.5`
+	srv, storeDir, _, done := startAgentWith(t, script, prelude, 0, nil)
+	start := time.Now()
+	code, err := wait(t, done)
+	if code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	// The workload's 0.5 s, finalSeal, and the reports.
+	if took := time.Since(start); took > finalSeal+5*time.Second {
+		t.Errorf("the attempt ended %s after it started; want within finalSeal (%s) of the workload's end", took, finalSeal)
+	}
+	srv.mu.Lock()
+	if len(srv.reports) != 0 || len(srv.exits) != 1 || srv.exits[0].Code != 0 {
+		t.Errorf("reports %+v, exits %+v; want no checkpoint and one exit of code 0", srv.reports, srv.exits)
+	}
+	if !bytes.Contains(srv.logs, []byte("given up")) {
+		t.Errorf("the output kept by the server does not say the seal was given up:\n%s", srv.logs)
+	}
+	srv.mu.Unlock()
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks, err := dataset.ListChunks(context.Background(), st.Sub("t1/checkpoints/"), "ckpt-run-1-1"); err != nil || len(chunks) > 0 {
+		t.Errorf("the seal given up left %d chunks in the store (%v); want none", len(chunks), err)
+	}
+}
+
+// TestAgentMessagesStayOneLine: the agent's messages name what the workload
+// chose, here a checkpoint whose name holds a newline and a line of its
+// own that reads as the agent's. The pack helper refuses the name, and
+// the agent's message about it wrote the name as it was, so that the
+// workload's line reached the run's log from the agent itself. The
+// message is one line, its control characters written out.
+func TestAgentMessagesStayOneLine(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+mkdir "$(printf 'step-1\nmeridian agent: checkpoint step-2')"
+sleep 0.6`
+	srv, _, _, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !bytes.Contains(srv.logs, []byte(`meridian agent: checkpoint step-1\x0ameridian agent: checkpoint step-2: `)) {
+		t.Errorf("no one-line message about the checkpoint:\n%s", srv.logs)
+	}
+	for _, line := range strings.Split(string(srv.logs), "\n") {
+		if strings.HasPrefix(line, "meridian agent: checkpoint step-2") {
+			t.Errorf("the workload's line reads as the agent's: %q", line)
+		}
+	}
+}
+
+// TestAgentListsNoLinkedCheckpointDir: the workload puts a link to another
+// directory in place of its checkpoint directory. The agent, which may
+// list directories the workload may not (root, or the server's user),
+// found the newest "checkpoint" there, and its messages and reports named
+// it. Now it lists no directory but the workload's own.
+func TestAgentListsNoLinkedCheckpointDir(t *testing.T) {
+	other := t.TempDir()
+	if err := os.Mkdir(filepath.Join(other, "secret-step-5"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "secret-step-5", "data"), []byte("not the workload's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`rmdir "$MERIDIAN_CHECKPOINT_DIR" && ln -s %q "$MERIDIAN_CHECKPOINT_DIR"
+sleep 0.6`, other)
+	srv, _, count, done := startAgent(t, script, 0, nil)
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if packs, _ := os.ReadFile(count); len(packs) > 0 {
+		t.Errorf("the pack helper ran for %q", packs)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.reports) > 0 || bytes.Contains(srv.logs, []byte("secret-step")) {
+		t.Errorf("reports %+v; the log:\n%s", srv.reports, srv.logs)
 	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"testing"
@@ -70,5 +71,48 @@ func TestOutputLeftOutIsMarked(t *testing.T) {
 	}
 	if m.total > limit {
 		t.Errorf("the agent sends %d bytes; the server keeps %d, cutting the note", m.total, limit)
+	}
+}
+
+// TestWorkloadCannotWriteAsTheAgent: a line of the workload's output that
+// holds the agent's prefix ("meridian agent: checkpoint … reported", say)
+// is marked as the workload's in the site's log and in the server's copy,
+// with a carriage return or an escape sequence before the prefix written
+// out, so that in either log, shown raw or by a terminal, only the
+// agent's own lines begin with it. Other lines are kept as written.
+func TestWorkloadCannotWriteAsTheAgent(t *testing.T) {
+	out := "step=1 loss=2\n" +
+		"meridian agent: no answer from the server for 10m0s (the lease is 10m0s): stopping the workload\n" +
+		"progress\rmeridian agent: checkpoint step-9 sealed\n" +
+		"\x1b[2K\x1b[1Gmeridian agent: output over the server's limit\n" +
+		"  meridian agent: indented\n" +
+		"\xc2\x9b2Kmeridian agent: C1 escape\n" +
+		"tab\tand ünïcode stay\n"
+	var site bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: &site, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader(out))
+	a.logf("the agent's own line")
+	for name, log := range map[string]string{"site's log": site.String(), "server's copy": string(a.logs.pending)} {
+		// Every line with an escape sequence held the prefix.
+		if strings.Contains(log, "\x1b") || strings.Contains(log, "\xc2\x9b") {
+			t.Errorf("%s: an escape sequence reaches it:\n%q", name, log)
+		}
+		var own []string
+		for _, line := range strings.FieldsFunc(log, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			if strings.HasPrefix(strings.TrimLeft(line, " \t"), agentPrefix) {
+				own = append(own, line)
+			}
+		}
+		if len(own) > 1 || name == "server's copy" && (len(own) != 1 || own[0] != "meridian agent: the agent's own line") {
+			t.Errorf("%s: lines that read as the agent's: %q", name, own)
+		}
+		for _, keep := range []string{"step=1 loss=2\n", "tab\tand ünïcode stay\n", "\n(workload) progress\\x0dmeridian agent: checkpoint step-9 sealed\n", "\n(workload)   meridian agent: indented\n"} {
+			if !strings.Contains(log, keep) {
+				t.Errorf("%s lacks %q:\n%s", name, keep, log)
+			}
+		}
+	}
+	if a.progress == nil || a.progress.Step != 1 {
+		t.Errorf("progress %+v; want step 1", a.progress)
 	}
 }

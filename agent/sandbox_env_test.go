@@ -23,7 +23,7 @@ func TestSandboxedStartKeepsNoPipe(t *testing.T) {
 	}
 	before := fds()
 	for i := 0; i < 20; i++ {
-		cmd, err := sandboxCommand(cfg, Sandbox{Mode: SandboxLandlock}, dir, []string{"/bin/true"}, []string{"A=1", "B=two words"})
+		cmd, err := sandboxCommand(cfg, Sandbox{Mode: SandboxLandlock}, dir, []string{"/bin/true"}, []string{"A=1", "B=two words"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

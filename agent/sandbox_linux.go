@@ -88,6 +88,8 @@ type sandboxed struct {
 	// env is the command's environment when the helper reads it from a
 	// pipe (fd 3), nil when the command has it as its own.
 	env []string
+	// prog, when set, is the command's program, open (fd 4: --exec-fd 4).
+	prog *os.File
 }
 
 // Start starts the command. The environment reaches a confining helper by
@@ -106,6 +108,9 @@ func (s *sandboxed) Start() error {
 		return err
 	}
 	s.ExtraFiles = []*os.File{r} // fd 3: --env-fd 3
+	if s.prog != nil {
+		s.ExtraFiles = append(s.ExtraFiles, s.prog) // fd 4: --exec-fd 4
+	}
 	err = s.Cmd.Start()
 	r.Close()
 	if err != nil {
@@ -123,9 +128,13 @@ func (s *sandboxed) Start() error {
 // sandboxCommand returns the command that runs args confined as sb says,
 // with the environment env: the sandbox-exec helper applies the
 // confinement to itself and then executes args. The workload may write
-// only its data, checkpoint and temporary directories.
-func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*sandboxed, error) {
-	return helperCommand(cfg, sb, wd, args, env, false)
+// only its data, checkpoint and temporary directories. prog, when not nil,
+// is the program to run, opened before the workload started: args[0] is
+// then only its name. A path may name by now a program of the workload's
+// own (in uid mode the agent's executable is a link in the workload's
+// scratch), which would run in place of the agent's helper.
+func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string, prog *os.File) (*sandboxed, error) {
+	return helperCommand(cfg, sb, wd, args, env, false, prog)
 }
 
 // workloadCommand is sandboxCommand for the workload itself, in every mode,
@@ -133,10 +142,12 @@ func sandboxCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*san
 // sandbox-exec as its child and, when the workload ends, ends whatever it
 // started, however it left the workload's process group.
 func workloadCommand(cfg Config, sb Sandbox, wd string, args, env []string) (*sandboxed, error) {
-	return helperCommand(cfg, sb, wd, args, env, true)
+	return helperCommand(cfg, sb, wd, args, env, true, nil)
 }
 
-func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap bool) (*sandboxed, error) {
+func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap bool, prog *os.File) (*sandboxed, error) {
+	// Without a sandbox the workload runs as the agent's user and could
+	// change any of the agent's files: the program is found by its path.
 	if sb.Mode == SandboxNone && !reap {
 		path, err := exec.LookPath(args[0])
 		if err != nil {
@@ -168,14 +179,18 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	if sb.Mode == SandboxLandlock && filepath.IsAbs(cfg.Exe) && cfg.Exe != exe {
 		hargs = append(hargs, "--ro", cfg.Exe)
 	}
-	hargs = append(hargs, "--env-fd", "3", "--")
+	hargs = append(hargs, "--env-fd", "3")
+	if prog != nil {
+		hargs = append(hargs, "--exec-fd", "4")
+	}
+	hargs = append(hargs, "--")
 	hargs = append(hargs, args...)
 	c := exec.Command(h[0], hargs...)
 	c.Env = []string{} // the helper's own: none (Start)
 	if env == nil {
 		env = []string{}
 	}
-	return &sandboxed{Cmd: c, env: env}, nil
+	return &sandboxed{Cmd: c, env: env, prog: prog}, nil
 }
 
 // workloadExe is the path by which the workload runs Meridian's own
@@ -262,6 +277,7 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	fl.Var(&rw, "rw", "directory the command may write (repeatable)")
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
 	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
+	execFD := fl.Int("exec-fd", -1, "file descriptor of the program to run (the command's first word is then only its name)")
 	if err := fl.Parse(args); err != nil {
 		return 126
 	}
@@ -295,8 +311,15 @@ func SandboxExec(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)
 		return 126
 	}
-	path, err := exec.LookPath(cmd[0])
-	if err != nil {
+	var path string
+	var err error
+	if *execFD >= 0 {
+		// The open file, whatever its path names now: through /proc, the
+		// kernel runs the file the descriptor holds. The descriptor stays
+		// open across the exec, as an interpreter (#!) reads the file by
+		// that path.
+		path = "/proc/self/fd/" + strconv.Itoa(*execFD)
+	} else if path, err = exec.LookPath(cmd[0]); err != nil {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)
 		return 127
 	}

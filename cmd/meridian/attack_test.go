@@ -467,6 +467,38 @@ __attribute__((constructor)) static void evil(void) {
 	})
 }
 
+// TestAttackWorkloadReplacesPackHelper: the workload swaps the executable
+// it is given ($MERIDIAN_EXE, which in uid mode is a link in its own
+// scratch) for a program of its own, then writes a checkpoint. The agent
+// ran its pack helper by that path, so the workload's program ran in its
+// place and decided what was sealed as the checkpoint (or sent zeros for
+// ever). The helper the agent runs is the file it opened before the
+// workload started, whatever the path names by then.
+func TestAttackWorkloadReplacesPackHelper(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, mode string) {
+		tv := newTenants(t, "--workload-sandbox", mode)
+		script := `f="$MERIDIAN_EXE"
+if rm -f "$f" 2>/dev/null && printf '#!/bin/sh\necho HELPER-REPLACED >&2\nexit 1\n' > "$f" && chmod 755 "$f"; then echo exe-replaced; fi
+cd "$MERIDIAN_CHECKPOINT_DIR" && echo state > .tmp && mv .tmp step-7 && sleep 1 && echo workload-ran`
+		ctx := context.Background()
+		r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobFor("lab", "SG", nil, script)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = waitRun(t, tv.alpha, r.ID)
+		logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+		if !bytes.Contains(logs, []byte("workload-ran")) {
+			t.Fatalf("the workload did not run (%s: %s):\n%s", r.State, r.Reason, logs)
+		}
+		if bytes.Contains(logs, []byte("HELPER-REPLACED")) {
+			t.Errorf("the agent ran the workload's program as its pack helper:\n%s", logs)
+		}
+		if r.Checkpoint == nil || r.Checkpoint.Step != 7 {
+			t.Errorf("the run's checkpoint is %+v; want step 7, sealed by the agent's own helper:\n%s", r.Checkpoint, logs)
+		}
+	})
+}
+
 // TestAttackWorkloadOutlivesAttempt: a workload starts processes in
 // sessions of their own (setsid, and a double-forked daemon), which the
 // agent's kill of the workload's process group did not reach: they ran on
