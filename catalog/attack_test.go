@@ -122,6 +122,19 @@ func TestAttackAliasBomb(t *testing.T) {
 		errs, allocs := loadBoth(t, "bomb.yaml", []byte(long))
 		wantRefused(t, errs, allocs, "bomb.yaml", "aliases expand to more than", 64<<20)
 	})
+	// Readers of other YAML files (rule packs) go through CheckYAML first:
+	// it counted nodes only, and 12,000 aliases are within its limit.
+	t.Run("long string, CheckYAML", func(t *testing.T) {
+		err := CheckYAML("bomb.yaml", []byte(long))
+		if err == nil || !strings.Contains(err.Error(), "line 7: aliases add more than 1048576 bytes of text") {
+			t.Errorf("want the 96 MB expansion refused at the aliases' line, got %v", err)
+		}
+		// The same string used a hundred times (800 KB) is within it.
+		ok := strings.Replace(long, strings.Repeat(",*s", 12000-100), "", 1)
+		if err := CheckYAML("ok.yaml", []byte(ok)); err != nil {
+			t.Errorf("a hundred aliases of 8,000 bytes: %v", err)
+		}
+	})
 	// Merged mappings copy their keys: nine levels of ten merges each.
 	var m strings.Builder
 	m.WriteString("apiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: j}\nx0: &a0 {")

@@ -534,9 +534,10 @@ func fileType(m os.FileMode) string {
 
 // CheckYAML parses data, a file of YAML documents, under the loader's
 // limits on nesting, nodes and alias expansion (MaxDepth, MaxNodes,
-// MaxAliasExpansion) and returns the first syntax error or broken limit,
-// with its line. Readers of other YAML files (rule packs) call it first,
-// so that a hostile file costs them no more than it would cost the loader.
+// MaxAliasExpansion, MaxAliasExpansionBytes) and returns the first syntax
+// error or broken limit, with its line. Readers of other YAML files (rule
+// packs) call it first, so that a hostile file costs them no more than it
+// would cost the loader.
 func CheckYAML(name string, data []byte) error {
 	chunks, err := splitDocuments(name, data)
 	if err != nil {
@@ -549,26 +550,67 @@ func CheckYAML(name string, data []byte) error {
 		if err != nil {
 			return err
 		}
-		if expandedSize(n, map[*node]int{}) > MaxNodes+MaxAliasExpansion {
+		memo := map[*node]expansion{}
+		if expandedSize(n, memo).nodes > MaxNodes+MaxAliasExpansion {
 			return &parseError{c.line, fmt.Sprintf("aliases expand to more than %d values; refused", MaxAliasExpansion)}
+		}
+		// One long anchored string used many times is few nodes but costs
+		// every reader that copies or prints the values (a rule's sources
+		// as JSON) its length that many times.
+		added := 0
+		if line := aliasBytesOver(n, memo, &added); line != 0 {
+			return &parseError{line, fmt.Sprintf("aliases add more than %d bytes of text to the document; refused", MaxAliasExpansionBytes)}
 		}
 	}
 	return nil
 }
 
-// expandedSize is how many nodes n stands for with its aliases expanded,
-// counted once per node (memo), so a bomb is sized without expanding it.
-func expandedSize(n *node, memo map[*node]int) int {
+// aliasBytesOver walks n as written, adding to added the text each alias
+// stands for, and returns the line of the alias that takes it past
+// MaxAliasExpansionBytes, or 0. memo is expandedSize's.
+func aliasBytesOver(n *node, memo map[*node]expansion, added *int) int {
 	if n == nil {
 		return 0
+	}
+	if n.kind == aliasNode {
+		if *added += expandedSize(n.target, memo).bytes; *added > MaxAliasExpansionBytes {
+			return n.line
+		}
+		return 0
+	}
+	for _, it := range n.items {
+		if line := aliasBytesOver(it, memo, added); line != 0 {
+			return line
+		}
+	}
+	return 0
+}
+
+// expansion is what a node stands for with its aliases expanded: how many
+// nodes, and how many bytes of scalar text.
+type expansion struct{ nodes, bytes int }
+
+// expandedSize is n's expansion, each node sized once (memo), so that a
+// bomb is sized without expanding it.
+func expandedSize(n *node, memo map[*node]expansion) expansion {
+	if n == nil {
+		return expansion{}
 	}
 	if v, ok := memo[n]; ok {
 		return v
 	}
-	memo[n] = 1 // an alias cannot refer to its own ancestor; this guards it anyway
-	size := 1 + expandedSize(n.target, memo)
+	memo[n] = expansion{1, 0} // an alias cannot refer to its own ancestor; this guards it anyway
+	size := expansion{nodes: 1}
+	if n.kind == aliasNode {
+		t := expandedSize(n.target, memo)
+		size = expansion{1 + t.nodes, t.bytes}
+	} else if n.kind == scalarNode {
+		size.bytes = len(n.value)
+	}
 	for _, it := range n.items {
-		size = min(size+expandedSize(it, memo), 1<<40)
+		e := expandedSize(it, memo)
+		size.nodes = min(size.nodes+e.nodes, 1<<40)
+		size.bytes = min(size.bytes+e.bytes, 1<<40)
 	}
 	memo[n] = size
 	return size

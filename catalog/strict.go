@@ -247,15 +247,34 @@ func (d *decoder) decode(n *node, v reflect.Value, at int) {
 }
 
 // text checks a string value: no control characters but tab and newline
-// (a NUL or a terminal escape in a name or a path is never meant).
+// (a NUL or a terminal escape in a name or a path is never meant), and no
+// explicit bidirectional controls (BidiControl).
 func (d *decoder) text(line int, key, s string) bool {
-	i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' })
+	i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' || BidiControl(r) })
 	if i < 0 {
 		return true
 	}
 	r := []rune(s[i:])[0]
+	if BidiControl(r) {
+		d.add(line, "", fmt.Sprintf("holds the bidirectional control %U, which would display the text after it in another order than it is stored; refused", r))
+		return false
+	}
 	d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
 	return false
+}
+
+// BidiControl reports whether r is an explicit bidirectional formatting
+// character: an embedding or override (U+202A to U+202E) or an isolate
+// (U+2066 to U+2069). Each reorders how the text after it is displayed,
+// up to its closing character or the end of the line, so a name holding
+// one can show in a table, an audit record or a terminal as other text
+// than it is (the "Trojan Source" trick). The marks (U+200E, U+200F,
+// U+061C) are not among them: each acts as one invisible letter of its
+// direction, reordering no more than a Hebrew or a Latin letter in its
+// place would, and names written right to left need them to place
+// digits and punctuation.
+func BidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 // pair is one key and value of a mapping.

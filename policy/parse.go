@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -53,6 +56,15 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	if err := catalog.CheckYAML(name, data); err != nil {
 		return nil, whole("%v", err)
 	}
+	// A bidirectional override, embedding or isolate makes a rule display
+	// as other text than it is: a condition or a message that reads one
+	// way in a review, a table or an audit record and acts another (the
+	// "Trojan Source" trick). Written as such, one is refused anywhere in
+	// the file, comments included; written as an escape ("\u202e"), in the
+	// decoded values below.
+	if line, r := bidiLine(data); line > 0 {
+		return nil, Problems{{File: name, Line: line, Message: bidiMessage(r)}}
+	}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, whole("%s", yaml.FormatError(err, false, false))
@@ -75,6 +87,9 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 		ps = append(ps, Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
 	}
 	pos := func(path string) string { return fmt.Sprintf("%s:%d", name, lineOf(file, path)) }
+	bidiValues(reflect.ValueOf(p), "$", func(path string, r rune) {
+		bad(path, "", strings.TrimPrefix(path, "$."), "%s", bidiMessage(r))
+	})
 	if p.APIVersion != catalog.APIVersion {
 		bad("$.apiVersion", "", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
 	}
@@ -236,6 +251,52 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 		}
 	}
 	return &p, ps
+}
+
+func bidiMessage(r rune) string {
+	return fmt.Sprintf("holds the bidirectional control %U, which would display the text after it in another order than it is written; refused", r)
+}
+
+// bidiLine is the line of data's first bidirectional control
+// (catalog.BidiControl) and the control, or 0.
+func bidiLine(data []byte) (int, rune) {
+	for line, rest := 1, data; len(rest) > 0; line++ {
+		l, next, _ := bytes.Cut(rest, []byte("\n"))
+		if i := bytes.IndexFunc(l, catalog.BidiControl); i >= 0 {
+			r, _ := utf8.DecodeRune(l[i:])
+			return line, r
+		}
+		rest = next
+	}
+	return 0, 0
+}
+
+// bidiValues calls found with the YAML path of each string in v, a
+// decoded pack, that holds a bidirectional control, and the control.
+func bidiValues(v reflect.Value, path string, found func(path string, r rune)) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			bidiValues(v.Elem(), path, found)
+		}
+	case reflect.String:
+		if i := strings.IndexFunc(v.String(), catalog.BidiControl); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(v.String()[i:])
+			found(path, r)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			bidiValues(v.Index(i), fmt.Sprintf("%s[%d]", path, i), found)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if t.Field(i).IsExported() && name != "" && name != "-" {
+				bidiValues(v.Field(i), path+"."+name, found)
+			}
+		}
+	}
 }
 
 func lineOf(file *ast.File, path string) int {

@@ -96,11 +96,10 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		return nil, false, &InputError{"priority", fmt.Errorf("%d: want -1000 to 1000", req.Priority)}
 	}
 	asOf := c.today()
-	plan, u, err := c.planFor(ctx, tenant, w, job, asOf, nil)
+	plan, u, ln, err := c.planUnderOneRev(ctx, tenant, w, job, asOf)
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
-	ln := c.lawNow()
 	if len(plan.Placements) == 0 && !waitable(plan) {
 		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected%s)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected), firstRejection(plan))
 	}
@@ -180,6 +179,33 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, ce)
 	}
 	return c.createdRun(tenant, got, created, err)
+}
+
+// planTries is how many times Submit plans while rules revisions keep
+// landing during its plans before it gives up.
+const planTries = 3
+
+// planUnderOneRev plans as planFor does and returns the law in force the
+// plan was judged under. The planner takes its own snapshot of the law
+// while it plans, so the revision read before planning is that snapshot's
+// only when no revision was applied meanwhile (revisions only go up): when
+// one was, the plan is made again, so that a run never records a revision
+// its plan was not judged under.
+func (c *Controller) planUnderOneRev(ctx context.Context, tenant string, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) (*planner.Plan, *usage, LawNow, error) {
+	for try := 1; ; try++ {
+		ln := c.lawNow()
+		plan, u, err := c.planFor(ctx, tenant, w, job, asOf, nil)
+		if err != nil {
+			return nil, nil, LawNow{}, err
+		}
+		now := c.lawNow().Rev
+		if now == ln.Rev {
+			return plan, u, ln, nil
+		}
+		if try == planTries {
+			return nil, nil, LawNow{}, fmt.Errorf("the rules changed during each of %d plans (revision %d to %d); submit again", planTries, ln.Rev, now)
+		}
+	}
 }
 
 // submitHeld records a run that waits in the held state for a lawful

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // Output formats accepted by -o: wide is the table with more columns,
@@ -56,20 +58,29 @@ func writeJSON(w io.Writer, v any) error {
 // could rewrite the screen, set a window's title or the clipboard, or hide
 // the lines before it), a newline and a tab among them, written as \xNN,
 // and bytes that are not UTF-8 (a lone 0x9b is an escape to some
-// terminals) as U+FFFD.
+// terminals) as U+FFFD. A bidirectional control (an override, an
+// embedding or an isolate: catalog.BidiControl) is written as \uNNNN: a
+// terminal or a log viewer that applies it would show the rest of the line
+// in another order than it was written.
 func shown(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, escaped) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if isControl(r) {
+		switch {
+		case isControl(r):
 			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
+		case catalog.BidiControl(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }
+
+// escaped is a character shown writes out.
+func escaped(r rune) bool { return isControl(r) || catalog.BidiControl(r) }
 
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }

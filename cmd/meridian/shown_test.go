@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -89,5 +90,36 @@ func TestGetShowsNoControlCharacters(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `(ck\x9b2J\x1b)`) || strings.ContainsFunc(strings.ReplaceAll(strings.ReplaceAll(b.String(), "\n", ""), "\t", ""), isControl) {
 		t.Errorf("describe: the checkpoint's name is not shown as text: %q", b.String())
+	}
+}
+
+// TestShownEscapesBidiControls: a reason holding a right-to-left override
+// or an isolate (a workload's message, a name stored before the loader
+// refused them) would show the rest of its line reversed on a terminal
+// that applies them; shown writes each out as \uNNNN, in describe, get and
+// a followed timeline alike, and leaves the marks that right-to-left text
+// needs as they are.
+func TestShownEscapesBidiControls(t *testing.T) {
+	hostile := "denied at site \u202eeno-gnal\u202c, \u2067isolated\u2069 \u202a\u202b\u202d\u2066\u2068"
+	r := &run.Run{ID: "run-1", Tenant: "t1", Job: "j", State: run.Failed, CreatedAt: time.Now()}
+	r.Reason = hostile
+	evs := []store.Event{{Time: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC), Kind: "state", From: "running", To: "failed", Reason: hostile}}
+	var b bytes.Buffer
+	if err := describeTable(&b, r, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := runTable(&b, []*run.Run{r}, true, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String() + eventLine(evs[0], false)
+	if strings.ContainsFunc(out, catalog.BidiControl) {
+		t.Errorf("bidirectional controls reach the terminal: %q", out)
+	}
+	want := `denied at site \u202eeno-gnal\u202c, \u2067isolated\u2069 \u202a\u202b\u202d\u2066\u2068`
+	if n := strings.Count(out, want); n != 4 {
+		t.Errorf("the reason is shown escaped %d times, want 4 (describe, its event, get, a followed line): %q", n, out)
+	}
+	if got := shown("دبي\u200f (Dubai) op\u200e \u061c"); got != "دبي\u200f (Dubai) op\u200e \u061c" {
+		t.Errorf("marks changed: %q", got)
 	}
 }

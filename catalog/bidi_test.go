@@ -1,0 +1,72 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAttackBidiControls: an operator's, a city's or an organisation's
+// legal name holding a right-to-left override or an isolate displays, in a
+// table or an audit record, as other text than it is ("Trojan Source").
+// The loader refuses the explicit bidirectional controls in every text
+// field, naming the field; the marks, which right-to-left names need, are
+// still accepted.
+func TestAttackBidiControls(t *testing.T) {
+	org := func(legal string) string {
+		return "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: CN\n  legalName: \"" + legal + "\"\n"
+	}
+	site := func(city, operator string) string {
+		return strings.Replace(siteDoc("s-1", "  city: \""+city+"\"\n"), "operator: {name: op,", "operator: {name: \""+operator+"\",", 1)
+	}
+	controls := []rune{0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069}
+	for _, r := range controls {
+		esc := fmt.Sprintf(`\u%04X`, r)
+		for _, c := range []struct {
+			what, doc, field string
+			line             int
+		}{
+			{"city", site("Johor "+esc+"urahB", "op"), "spec.city", 11},
+			{"operator", site("Johor Bahru", "test"+esc+"cd-"), "spec.operator.name", 7},
+			{"legal name", org("Red Star Avi" + esc + "no\u202cics"), "spec.legalName", 6},
+		} {
+			t.Run(fmt.Sprintf("%s %U", c.what, r), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "doc.yaml")
+				if err := os.WriteFile(path, []byte(c.doc), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				_, err := Load(testKeys, path)
+				var fe *FieldError
+				want := fmt.Sprintf("bidirectional control %U", r)
+				if !errors.As(err, &fe) || fe.Field != c.field || fe.Line != c.line || !strings.Contains(fe.Msg, want) {
+					t.Errorf("want %s refused at line %d for its %s, got %v", c.field, c.line, want, err)
+				}
+			})
+		}
+	}
+	// A key is text too.
+	path := filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(path, []byte(siteDoc("s-1", "  \"ci\u202ety\": x\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(testKeys, path); err == nil || !strings.Contains(err.Error(), "bidirectional control U+202E") {
+		t.Errorf("a key with an override: %v", err)
+	}
+	// The marks are allowed: an Arabic city name with a right-to-left mark
+	// before its Latin gloss, an operator with a left-to-right mark and an
+	// Arabic letter mark.
+	path = filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(path, []byte(site("دبي\u200f (Dubai)", "op\u200e-\u061c1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(testKeys, path)
+	if err != nil {
+		t.Fatalf("marks in names: %v", err)
+	}
+	if s := w.Site("s-1"); s == nil || s.Spec.City != "دبي\u200f (Dubai)" || s.Spec.Operator.Name != "op\u200e-\u061c1" {
+		t.Errorf("marks not kept: %+v", s)
+	}
+}
