@@ -26,17 +26,7 @@ import (
 // in neither. A record appended between two reads is in the next totals.
 func TestLedgerPages(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	led := transfer.AuditLedger{Store: st}
-	c := run.New(run.Config{Store: st, StateDir: dir, Stager: &transfer.Stager{Ledger: transfer.NewIndex(led)}})
-	addTokens(t, st, Token{Tenant: "a", Token: tokA}, Token{Tenant: "b", Token: tokB})
-	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st, RateLimit: RateLimit{Rate: 1e6, Burst: 1e6}}))
-	t.Cleanup(srv.Close)
+	st, led, srv := ledgerServer(t, "a")
 
 	// Tenant a: 7 confirmations at s1, 4 of d1 and 3 of d2; tenant b: 3 of d1.
 	var want []int64
@@ -221,17 +211,7 @@ func BenchmarkLedgerRoute(b *testing.B) {
 // the tenant, so its totals counted bytes that no listed record confirmed.
 func TestLedgerDefaultTenantOlderRecords(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	led := transfer.AuditLedger{Store: st}
-	c := run.New(run.Config{Store: st, StateDir: dir, Stager: &transfer.Stager{Ledger: transfer.NewIndex(led)}})
-	addTokens(t, st, Token{Tenant: dataset.DefaultTenant, Token: tokA}, Token{Tenant: "b", Token: tokB})
-	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st, RateLimit: RateLimit{Rate: 1e6, Burst: 1e6}}))
-	t.Cleanup(srv.Close)
+	st, led, srv := ledgerServer(t, dataset.DefaultTenant)
 	for i, tenant := range []string{"", dataset.DefaultTenant, "b"} {
 		e := transfer.Entry{Kind: transfer.KindDataset, Dataset: "d1", Site: "s1", Intent: fmt.Sprintf("i%d", i), ChunksSent: 1, BytesSent: 100}
 		if err := led.Append(ctx, tenant, transfer.KindTransfer, "", e); err != nil {
@@ -261,4 +241,22 @@ func TestLedgerDefaultTenantOlderRecords(t *testing.T) {
 	if len(l.Entries) != 1 || l.Entries[0].Seq != recs[2].Seq || len(l.Totals) != 1 || l.Totals[0].BytesConfirmed != 100 {
 		t.Errorf("tenant b: %+v", l)
 	}
+}
+
+// ledgerServer serves the API over a SQLite store whose ledger is its
+// audit log, with tokA for tenant and tokB for tenant b.
+func ledgerServer(t *testing.T, tenant string) (*store.SQLite, transfer.AuditLedger, *httptest.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	led := transfer.AuditLedger{Store: st}
+	c := run.New(run.Config{Store: st, StateDir: dir, Stager: &transfer.Stager{Ledger: transfer.NewIndex(led)}})
+	addTokens(t, st, Token{Tenant: tenant, Token: tokA}, Token{Tenant: "b", Token: tokB})
+	srv := httptest.NewServer(New(c, Options{Tokens: st, Audit: st, RateLimit: RateLimit{Rate: 1e6, Burst: 1e6}}))
+	t.Cleanup(srv.Close)
+	return st, led, srv
 }

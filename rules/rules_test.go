@@ -94,18 +94,7 @@ func TestApplyIsARevision(t *testing.T) {
 	if err != nil || len(hist) != 1 || hist[0].Who != "admin of tenant t1" || hist[0].Reason != "test: Malaysia closes" || hist[0].Hash != cur.Hash {
 		t.Fatalf("history %+v %v", hist, err)
 	}
-	es, err := st.AuditEntries(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	for _, e := range es {
-		if e.Kind == KindRevision {
-			if err := json.Unmarshal(e.Payload, &rec); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	rec := lastRevisionRecord(t, st)
 	if rec == nil || rec["sha256"] != cur.Hash || rec["revision"] != float64(1) || rec["reason"] != "test: Malaysia closes" {
 		t.Fatalf("audit record of the revision: %v", rec)
 	}
@@ -506,7 +495,17 @@ func TestDiffShowsDefinitionsAndThresholds(t *testing.T) {
 		len(d.Thresholds) != 1 || d.Thresholds[0].Field != "bulk" || !strings.Contains(d.Thresholds[0].From, "1000") {
 		t.Fatalf("diff %+v, want the definition inTier and the threshold bulk", d)
 	}
-	es, err := st.AuditEntries(ctx, "")
+	rec := lastRevisionRecord(t, st)
+	if fmt.Sprint(rec["definitions"]) != "[inTier]" || fmt.Sprint(rec["thresholds"]) != "[bulk]" {
+		t.Errorf("revision's audit record: %v, want the changed definition and threshold named", rec)
+	}
+}
+
+// lastRevisionRecord is the payload of the last rules revision's audit
+// record in st.
+func lastRevisionRecord(t *testing.T, st store.Store) map[string]any {
+	t.Helper()
+	es, err := st.AuditEntries(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +517,5 @@ func TestDiffShowsDefinitionsAndThresholds(t *testing.T) {
 			}
 		}
 	}
-	if fmt.Sprint(rec["definitions"]) != "[inTier]" || fmt.Sprint(rec["thresholds"]) != "[bulk]" {
-		t.Errorf("revision's audit record: %v, want the changed definition and threshold named", rec)
-	}
+	return rec
 }
