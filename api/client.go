@@ -42,7 +42,7 @@ const DefaultStreamIdle = 4 * 15 * time.Second
 // NewClient returns a client for the server at base (http://host:port, or
 // https:// with a certificate the system trusts).
 func NewClient(base, token string) *Client {
-	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second, CheckRedirect: tlspin.NoRedirects}}
 }
 
 // NewPinnedClient returns a client that trusts exactly the server
