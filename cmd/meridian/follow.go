@@ -131,9 +131,9 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 
 // eventLine is one event of a run's timeline: time, what happened, why.
 func eventLine(e store.Event, color bool) string {
-	kind := e.Kind
+	kind := shown(e.Kind)
 	if e.Kind == "state" {
-		kind = e.From + " → " + e.To
+		kind = shown(e.From + " → " + e.To)
 		if color {
 			kind = paint(kind, stateColor(e.To))
 		}
