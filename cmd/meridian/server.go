@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,7 +242,17 @@ func openStore(ctx context.Context, url string, dir statedir.Dir, opts store.Opt
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
 		return store.OpenPostgres(ctx, url, opts)
 	}
-	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", url))
+	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", redactedURL(url)))
+}
+
+// redactedURL is u with any password in it replaced by xxxxx, for errors
+// and logs; a u that does not parse is not shown at all.
+func redactedURL(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return p.Redacted()
 }
 
 func startServer(opts serverOptions) (*server, error) {
