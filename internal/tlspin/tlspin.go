@@ -143,6 +143,11 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(certFile); err == nil {
+		// Whoever can read the key can be this server to every client
+		// that pinned its certificate.
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return "", "", "", false, fmt.Errorf("%s: mode %v lets others read the server's private key; want 0600 (chmod 600 %s)", keyFile, fi.Mode().Perm(), keyFile)
+		}
 		fp, err := FileFingerprint(certFile)
 		return certFile, keyFile, fp, false, err
 	}
