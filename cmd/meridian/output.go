@@ -87,3 +87,7 @@ func shownLines(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// shortHash is the first 12 digits of a hash the server returned, as
+// text; a shorter one (a server answering in another form) whole.
+func shortHash(h string) string { return shown(short12(h)) }
