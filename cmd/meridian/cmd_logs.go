@@ -25,6 +25,9 @@ func newLogsCmd() *cobra.Command {
 			var off int64
 			for {
 				off, err = c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
+				if err != nil && follow && cmd.Context().Err() != nil {
+					return nil // interrupted: stop following
+				}
 				if err != nil {
 					return apiErr(err)
 				}
@@ -32,6 +35,9 @@ func newLogsCmd() *cobra.Command {
 					return nil
 				}
 				r, err := c.Get(cmd.Context(), args[0])
+				if err != nil && cmd.Context().Err() != nil {
+					return nil
+				}
 				if err != nil {
 					return apiErr(err)
 				}

@@ -28,8 +28,9 @@ func newServeCmd() *cobra.Command {
 	var rate float64
 	var burst, maxStreams int
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the controller and the HTTP API on this machine",
+		Use:         "serve",
+		Annotations: map[string]string{ownsSignals: "yes"},
+		Short:       "Run the controller and the HTTP API on this machine",
 		Long: `Serve keeps runs going: it submits them to their sites, follows progress and
 checkpoints, moves a run when its site is lost, and answers the API. State
 lives in SQLite in the state directory ($MERIDIAN_HOME, default ~/.meridian),

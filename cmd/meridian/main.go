@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Exit codes that scripts rely on (SCHEMA.md).
@@ -35,7 +37,9 @@ func badInput(err error) error {
 }
 
 func main() {
-	os.Exit(report(os.Stderr, newRootCmd().Execute()))
+	ctx, release := interruptible(context.Background(), os.Stderr)
+	releaseSignals = sync.OnceFunc(release)
+	os.Exit(report(os.Stderr, newRootCmd().ExecuteContext(ctx)))
 }
 
 // report prints err, as text a terminal is safe to be given (a server's
