@@ -72,8 +72,8 @@ func ReadTokensFile(path string) ([]Token, error) {
 // without importing again. The tokens the file marks admin stay admins; a
 // file that marks none (written before tokens had the mark) makes the first
 // token of tenant "default" (or the first token) the admin. It returns how
-// many tokens it imported and an admin's secret; none when there is no file
-// or the table already has tokens.
+// many tokens it imported and an admin's secret (a live one, for a file
+// imported before); none when there is no file.
 func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, string, error) {
 	path := filepath.Join(dir, TokensFile)
 	list, err := ReadTokensFile(path)
