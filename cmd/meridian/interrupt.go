@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // ownsSignals is the annotation of a command that handles SIGINT and
@@ -15,34 +16,35 @@ import (
 // workload).
 const ownsSignals = "meridian/owns-signals"
 
-// interruptible returns a context that ends on the first SIGINT or SIGTERM,
-// so that a command stops the way it stops on an error: a staging releases
-// its lease of the site's store and writes the audit anchor, a followed run
-// says it stopped following. Without it the signal's default action ended
-// the process at once, and none of that ran. A second signal has its
-// default action, for a command that does not stop. The function returned
-// gives the signals back their default action (for a command that owns
-// them).
-func interruptible(parent context.Context, errw io.Writer) (context.Context, func()) {
+// catchInterrupts is set by main: commands run in this process's tests
+// keep the signals' default action.
+var catchInterrupts bool
+
+// interruptible gives cmd a context that ends on the first SIGINT or
+// SIGTERM, so that the command stops the way it stops on an error: a
+// staging releases its lease of the site's store and writes the audit
+// anchor, a followed run says it stopped following. Without it the
+// signal's default action ended the process at once, and none of that ran.
+// A second signal has its default action, for a command that does not
+// stop. Commands that own the signals are left alone, and so is a process
+// that did not start in main.
+func interruptible(cmd *cobra.Command) {
+	if !catchInterrupts || cmd.Annotations[ownsSignals] != "" {
+		return
+	}
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	sig := make(chan os.Signal, 1)
-	done := make(chan struct{})
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	errw := cmd.ErrOrStderr()
 	go func() {
-		select {
-		case s := <-sig:
-			signal.Stop(sig)
-			fmt.Fprintf(errw, "%s: stopping (send it again to stop at once)\n", s)
-			cancel(fmt.Errorf("interrupted by %s", s))
-		case <-done:
-		}
-	}()
-	return ctx, func() {
+		s := <-sig
 		signal.Stop(sig)
-		close(done)
-	}
+		fmt.Fprintf(errw, "%s: stopping (send it again to stop at once)\n", s)
+		cancel(fmt.Errorf("interrupted by %s", s))
+	}()
+	cmd.SetContext(ctx)
 }
-
-// releaseSignals gives SIGINT and SIGTERM back their default action; main
-// sets it.
-var releaseSignals = func() {}

@@ -3,12 +3,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sync"
 )
 
 // Exit codes that scripts rely on (SCHEMA.md).
@@ -37,9 +35,8 @@ func badInput(err error) error {
 }
 
 func main() {
-	ctx, release := interruptible(context.Background(), os.Stderr)
-	releaseSignals = sync.OnceFunc(release)
-	os.Exit(report(os.Stderr, newRootCmd().ExecuteContext(ctx)))
+	catchInterrupts = true
+	os.Exit(report(os.Stderr, newRootCmd().Execute()))
 }
 
 // report prints err, as text a terminal is safe to be given (a server's
