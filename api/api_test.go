@@ -439,6 +439,7 @@ func TestImportTokensFile(t *testing.T) {
 		}
 	}
 	// A second file once the table has tokens is refused, not merged.
+	b, _ = json.Marshal(map[string]any{"tokens": []Token{{Tenant: "gamma", Token: strings.Repeat("c", 40)}}})
 	os.WriteFile(filepath.Join(dir, TokensFile), b, 0o600)
 	if _, _, err := ImportTokensFile(ctx, st, dir); err == nil {
 		t.Error("a tokens.json beside a filled table was imported")

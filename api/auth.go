@@ -244,16 +244,32 @@ func IssueToken(ctx context.Context, st store.Tokens, tenant string, admin bool,
 // AddToken stores the hash of a given secret for tenant, audited (for
 // tokens brought from an older server's tokens.json, and for tests).
 func AddToken(ctx context.Context, st store.Tokens, tenant, secret string, admin bool, note, by string) (*store.Token, error) {
-	if !ValidTenant(tenant) {
-		return nil, fmt.Errorf("tenant %q: want a DNS label (lowercase letters, digits and '-', at most 63)", tenant)
-	}
-	if len(secret) < 32 {
-		return nil, fmt.Errorf("token for %s: want at least 32 characters", tenant)
-	}
-	h := store.HashToken(secret)
-	rec, err := audit.NewRecord(KindTenant, "", map[string]any{"action": "token-added", "tenant": tenant, "token": store.TokenID(h), "admin": admin, "note": note, "by": by})
+	out, err := putTokens(ctx, st, []Token{{Tenant: tenant, Token: secret, Admin: admin}}, note, by)
 	if err != nil {
 		return nil, err
 	}
-	return st.PutToken(ctx, &store.Token{Tenant: tenant, Hash: h, Admin: admin, Note: note}, rec)
+	return out[0], nil
+}
+
+// putTokens stores the hashes of list's secrets, each audited, in one
+// transaction: all of them or none.
+func putTokens(ctx context.Context, st store.Tokens, list []Token, note, by string) ([]*store.Token, error) {
+	ts := make([]*store.Token, len(list))
+	recs := make([]audit.Record, len(list))
+	for i, t := range list {
+		if !ValidTenant(t.Tenant) {
+			return nil, fmt.Errorf("tenant %q: want a DNS label (lowercase letters, digits and '-', at most 63)", t.Tenant)
+		}
+		if len(t.Token) < 32 {
+			return nil, fmt.Errorf("token for %s: want at least 32 characters", t.Tenant)
+		}
+		h := store.HashToken(t.Token)
+		rec, err := audit.NewRecord(KindTenant, "", map[string]any{"action": "token-added", "tenant": t.Tenant, "token": store.TokenID(h), "admin": t.Admin, "note": note, "by": by})
+		if err != nil {
+			return nil, err
+		}
+		ts[i] = &store.Token{Tenant: t.Tenant, Hash: h, Admin: t.Admin, Note: note}
+		recs[i] = rec
+	}
+	return st.PutTokens(ctx, ts, recs)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -42,7 +43,7 @@ const DefaultStreamIdle = 4 * 15 * time.Second
 // NewClient returns a client for the server at base (http://host:port, or
 // https:// with a certificate the system trusts).
 func NewClient(base, token string) *Client {
-	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second, CheckRedirect: tlspin.NoRedirects}}
 }
 
 // NewPinnedClient returns a client that trusts exactly the server
@@ -67,6 +68,37 @@ func (e *StatusError) Error() string {
 		return fmt.Sprintf("%s: %s (HTTP %d)", e.Err.Field, e.Err.Message, e.Status)
 	}
 	return fmt.Sprintf("%s (HTTP %d)", e.Err.Message, e.Status)
+}
+
+// maxErrorText bounds the text of an error answer the client keeps: it
+// becomes the message a CLI prints, and a proxy's page or a hostile server
+// could make it megabytes long.
+const maxErrorText = 1024
+
+// statusError is the error of an answer with status >= 400 and body data:
+// the server's message (the body itself when it is not an API error), cut
+// to maxErrorText bytes.
+func statusError(status int, data []byte) *StatusError {
+	var e ErrorBody
+	if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
+		e.Error.Message = strings.TrimSpace(string(data))
+	}
+	e.Error.Message = clipText(e.Error.Message)
+	e.Error.Field = clipText(e.Error.Field)
+	e.Error.Code = clipText(e.Error.Code)
+	return &StatusError{Status: status, Err: e.Error}
+}
+
+// clipText cuts s to maxErrorText bytes, on a rune boundary, saying so.
+func clipText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	n := maxErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s… (cut; %d bytes in all)", s[:n], len(s))
 }
 
 // maxAnswer bounds what the client reads of one answer, and of the
@@ -111,13 +143,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 			method, path, ErrAnswerTooLarge, resp.StatusCode, maxAnswer, maxAnswer>>20)
 	}
 	if resp.StatusCode >= 400 {
-		var e struct {
-			Error Error `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = strings.TrimSpace(string(data))
-		}
-		return resp, data, &StatusError{Status: resp.StatusCode, Err: e.Error}
+		return resp, data, statusError(resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -477,11 +503,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.W
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e ErrorBody
-		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = strings.TrimSpace(string(data))
-		}
-		return &StatusError{Status: resp.StatusCode, Err: e.Error}
+		return statusError(resp.StatusCode, data)
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err

@@ -236,11 +236,7 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (resp *htt
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e ErrorBody
-		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = strings.TrimSpace(string(data))
-		}
-		return nil, &StatusError{Status: resp.StatusCode, Err: e.Error}
+		return nil, statusError(resp.StatusCode, data)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		resp.Body.Close()

@@ -64,13 +64,16 @@ func ReadTokensFile(path string) ([]Token, error) {
 	return f.Tokens, nil
 }
 
-// ImportTokensFile moves dir's tokens.json into an empty token table: each
-// token is stored hashed (audited), and the file is removed. The tokens the
-// file marks admin stay admins; a file that marks none (written before
-// tokens had the mark) makes the first token of tenant "default" (or the
-// first token) the admin. It returns how many tokens it imported and an
-// admin's secret; none when there is no file or the table already has
-// tokens.
+// ImportTokensFile moves dir's tokens.json into an empty token table: the
+// tokens are stored hashed (audited) in one transaction, so that a failure
+// or a crash imports all of them or none, and then the file is removed. A
+// file whose tokens the table already holds, each for the same tenant (an
+// import that committed but stopped before removing the file), is removed
+// without importing again. The tokens the file marks admin stay admins; a
+// file that marks none (written before tokens had the mark) makes the first
+// token of tenant "default" (or the first token) the admin. It returns how
+// many tokens it imported and an admin's secret (a live one, for a file
+// imported before); none when there is no file.
 func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, string, error) {
 	path := filepath.Join(dir, TokensFile)
 	list, err := ReadTokensFile(path)
@@ -83,9 +86,6 @@ func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, st
 	have, err := st.ListTokens(ctx)
 	if err != nil {
 		return 0, "", err
-	}
-	if len(have) > 0 {
-		return 0, "", fmt.Errorf("%s: the server's token table is not empty; manage tokens with `meridian tenant`, and remove this file", path)
 	}
 	marked := false
 	for _, t := range list {
@@ -101,20 +101,52 @@ func ImportTokensFile(ctx context.Context, st store.Tokens, dir string) (int, st
 		}
 		list[admin].Admin = true
 	}
-	secret := ""
-	for i, t := range list {
-		if _, err := AddToken(ctx, st, t.Tenant, t.Token, t.Admin, "imported from "+TokensFile, "server start"); err != nil {
-			return i, "", fmt.Errorf("import %s: tokens[%d]: %w", path, i, err)
+	n := 0
+	if len(have) > 0 {
+		if !alreadyImported(list, have) {
+			return 0, "", fmt.Errorf("%s: the server's token table is not empty; manage tokens with `meridian tenant`, and remove this file", path)
 		}
+		// Only live admin tokens may become client.json's token.
+		live := map[string]bool{}
+		for _, t := range have {
+			live[t.Hash] = t.Admin && t.RevokedAt == nil
+		}
+		for i, t := range list {
+			list[i].Admin = t.Admin && live[store.HashToken(t.Token)]
+		}
+	} else {
+		if _, err := putTokens(ctx, st, list, "imported from "+TokensFile, "server start"); err != nil {
+			return 0, "", fmt.Errorf("import %s: %w", path, err)
+		}
+		n = len(list)
+	}
+	secret := ""
+	for _, t := range list {
 		// client.json's token is the default tenant's admin, when there is one.
 		if t.Admin && (secret == "" || t.Tenant == "default") {
 			secret = t.Token
 		}
 	}
 	if err := os.Remove(path); err != nil {
-		return len(list), secret, fmt.Errorf("imported %s but could not remove it: %w", path, err)
+		return n, secret, fmt.Errorf("imported %s but could not remove it: %w", path, err)
 	}
-	return len(list), secret, nil
+	return n, secret, nil
+}
+
+// alreadyImported reports whether the table have holds every token of list,
+// each for the same tenant and imported from a tokens.json.
+func alreadyImported(list []Token, have []*store.Token) bool {
+	byHash := map[string]*store.Token{}
+	for _, t := range have {
+		byHash[t.Hash] = t
+	}
+	for _, t := range list {
+		h, ok := byHash[store.HashToken(t.Token)]
+		if !ok || h.Tenant != t.Tenant || h.Note != "imported from "+TokensFile {
+			return false
+		}
+	}
+	return true
 }
 
 // NewToken returns a random 256-bit token, hex-encoded.

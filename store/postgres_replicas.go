@@ -108,25 +108,45 @@ func scanPgToken(row pgx.Row) (*Token, error) {
 
 // PutToken implements Tokens.
 func (s *Postgres) PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error) {
-	nt := *t
-	nt.ID = TokenID(t.Hash)
-	nt.RevokedAt = nil
+	out, err := s.PutTokens(ctx, []*Token{t}, []audit.Record{rec})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PutTokens implements Tokens.
+func (s *Postgres) PutTokens(ctx context.Context, ts []*Token, recs []audit.Record) ([]*Token, error) {
+	if len(ts) != len(recs) {
+		return nil, fmt.Errorf("add tokens: %d tokens but %d audit records", len(ts), len(recs))
+	}
+	out := make([]*Token, len(ts))
+	for i, t := range ts {
+		nt := *t
+		nt.ID = TokenID(t.Hash)
+		nt.RevokedAt = nil
+		out[i] = &nt
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, now(), NULL) RETURNING created_at`,
-			nt.ID, nt.Tenant, nt.Hash, nt.Admin, nt.Note).Scan(&nt.CreatedAt); err != nil {
-			return fmt.Errorf("add token: %w", pgErr(err))
+		for _, nt := range out {
+			if err := tx.QueryRow(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, now(), NULL) RETURNING created_at`,
+				nt.ID, nt.Tenant, nt.Hash, nt.Admin, nt.Note).Scan(&nt.CreatedAt); err != nil {
+				return fmt.Errorf("add token: %w", pgErr(err))
+			}
 		}
 		var err error
-		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
+		head, err = s.appendAudit(ctx, tx, time.Time{}, recs)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	nt.CreatedAt = nt.CreatedAt.UTC()
+	for _, nt := range out {
+		nt.CreatedAt = nt.CreatedAt.UTC()
+	}
 	s.notify(head)
-	return &nt, nil
+	return out, nil
 }
 
 // TokenByHash implements Tokens.

@@ -133,29 +133,48 @@ func scanToken(sc interface{ Scan(...any) error }) (*Token, error) {
 
 // PutToken implements Tokens.
 func (s *SQLite) PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error) {
-	nt := *t
-	nt.ID = TokenID(t.Hash)
-	nt.CreatedAt = s.now()
-	nt.RevokedAt = nil
+	out, err := s.PutTokens(ctx, []*Token{t}, []audit.Record{rec})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PutTokens implements Tokens.
+func (s *SQLite) PutTokens(ctx context.Context, ts []*Token, recs []audit.Record) ([]*Token, error) {
+	if len(ts) != len(recs) {
+		return nil, fmt.Errorf("add tokens: %d tokens but %d audit records", len(ts), len(recs))
+	}
+	now := s.now()
+	out := make([]*Token, len(ts))
+	for i, t := range ts {
+		nt := *t
+		nt.ID = TokenID(t.Hash)
+		nt.CreatedAt = now
+		nt.RevokedAt = nil
+		out[i] = &nt
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		admin := 0
-		if nt.Admin {
-			admin = 1
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, NULL)`,
-			nt.ID, nt.Tenant, nt.Hash, admin, nt.Note, fmtTime(nt.CreatedAt)); err != nil {
-			return fmt.Errorf("add token: %w", err)
+		for _, nt := range out {
+			admin := 0
+			if nt.Admin {
+				admin = 1
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, NULL)`,
+				nt.ID, nt.Tenant, nt.Hash, admin, nt.Note, fmtTime(nt.CreatedAt)); err != nil {
+				return fmt.Errorf("add token: %w", err)
+			}
 		}
 		var err error
-		head, err = s.appendAudit(ctx, tx, nt.CreatedAt, []audit.Record{rec})
+		head, err = s.appendAudit(ctx, tx, now, recs)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.notify(head)
-	return &nt, nil
+	return out, nil
 }
 
 // TokenByHash implements Tokens.

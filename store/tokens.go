@@ -47,6 +47,9 @@ type Tokens interface {
 	// PutToken adds t (t.Hash set; ID and CreatedAt are filled in) with its
 	// audit record, in one transaction.
 	PutToken(ctx context.Context, t *Token, rec audit.Record) (*Token, error)
+	// PutTokens adds every token of ts, with recs (one audit record each),
+	// in one transaction: all of them or, on an error, none.
+	PutTokens(ctx context.Context, ts []*Token, recs []audit.Record) ([]*Token, error)
 	// TokenByHash returns the token with hash h, revoked or not, or
 	// ErrNotFound.
 	TokenByHash(ctx context.Context, h string) (*Token, error)

@@ -12,8 +12,9 @@ func init() { register(newAgentCmd) }
 
 func newAgentCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "agent",
-		Short: "Run one attempt at a site (started by the site's scheduler, not by hand)",
+		Use:         "agent",
+		Annotations: map[string]string{ownsSignals: "yes"},
+		Short:       "Run one attempt at a site (started by the site's scheduler, not by hand)",
 		Long: `Agent is the entrypoint of every attempt at every site. The controller
 gives the site's scheduler only the server's address, the run, the attempt
 and a credential that works for that attempt alone; the agent fetches the

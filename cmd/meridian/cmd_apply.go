@@ -48,7 +48,7 @@ Sites come from the server's catalog, and jobs are run, not applied.`,
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "KIND\tNAME\tVERSION\tSHA256")
 				for _, r := range got {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Kind, r.Name, r.Version, r.SHA256[:12])
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", shown(r.Kind), shown(r.Name), r.Version, shortHash(r.SHA256))
 				}
 				return tw.Flush()
 			})

@@ -59,14 +59,14 @@ func newAuditCmd() *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tRUN\tHASH\tPAYLOAD")
 				for _, e := range es {
 					if e.Redacted {
-						fmt.Fprintf(tw, "%d\t%s\t-\t-\t%s\t(another tenant's entry: its hash only)\n", e.Seq, shortTime(e.Time), e.Hash[:12])
+						fmt.Fprintf(tw, "%d\t%s\t-\t-\t%s\t(another tenant's entry: its hash only)\n", e.Seq, shown(shortTime(e.Time)), shortHash(e.Hash))
 						continue
 					}
 					p := string(e.Payload)
 					if len(p) > 100 {
 						p = p[:97] + "..."
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, shortTime(e.Time), e.Kind, e.RunID, e.Hash[:12], p)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, shown(shortTime(e.Time)), shown(e.Kind), shown(e.RunID), shortHash(e.Hash), shown(p))
 				}
 				return tw.Flush()
 			})

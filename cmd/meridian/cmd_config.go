@@ -17,7 +17,8 @@ func newConfigCmd() *cobra.Command {
 		Long: `The configuration file ($MERIDIAN_CONFIG, default meridian/config.yaml in
 your configuration directory, mode 0600) holds named contexts, each a server,
 its token (or a tokenFile) and a default catalog directory, and the context in
-use. Client verbs find their server and token from --server/--token, then
+use. A token in a file (this one or a tokenFile) that others may read is
+refused. Client verbs find their server and token from --server/--token, then
 MERIDIAN_SERVER/MERIDIAN_TOKEN, then the context (--context NAME or the
 current one), then the client.json that serve writes into $MERIDIAN_HOME.
 Plan, validate, catalog and dataset use the context's catalog when given no

@@ -55,17 +55,17 @@ func newDescribeCmd() *cobra.Command {
 }
 
 func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
-	fmt.Fprintf(w, "Run:        %s\n", r.ID)
-	fmt.Fprintf(w, "Job:        %s\n", r.Job)
-	state := string(r.State)
+	fmt.Fprintf(w, "Run:        %s\n", shown(r.ID))
+	fmt.Fprintf(w, "Job:        %s\n", shown(r.Job))
+	state := shown(string(r.State))
 	if colorOn(w) {
 		state = paint(state, stateColor(state))
 	}
 	fmt.Fprintf(w, "State:      %s\n", state)
-	fmt.Fprintf(w, "Site:       %s (%s), %d × %s, attempt %d\n", r.Site, r.Placement.Country, r.Placement.Count, r.Placement.Accelerator, r.Attempt)
-	fmt.Fprintf(w, "Planned:    as of %s, placement %d\n", r.AsOf, r.Rank)
+	fmt.Fprintf(w, "Site:       %s (%s), %d × %s, attempt %d\n", shown(r.Site), shown(r.Placement.Country), r.Placement.Count, shown(r.Placement.Accelerator), r.Attempt)
+	fmt.Fprintf(w, "Planned:    as of %s, placement %d\n", shown(r.AsOf), r.Rank)
 	if len(r.Excluded) > 0 {
-		fmt.Fprintf(w, "Excluded:   %s\n", strings.Join(r.Excluded, ", "))
+		fmt.Fprintf(w, "Excluded:   %s\n", shown(strings.Join(r.Excluded, ", ")))
 	}
 	if p := r.Progress; p != nil {
 		of := ""
@@ -78,7 +78,7 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		fmt.Fprintf(w, "Used:       %.2f hours, %.2f accelerator-hours, $%.2f at the pools' prices (%s); %.2f hours of the deadline since it was submitted\n", s.Hours, s.AcceleratorHours, s.USD, plural(len(r.Attempts), "attempt"), s.Elapsed)
 	}
 	if r.Checkpoint != nil {
-		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, r.Checkpoint.Site, shown(r.Checkpoint.Path))
+		fmt.Fprintf(w, "Checkpoint: step %d at %s (%s)\n", r.Checkpoint.Step, shown(r.Checkpoint.Site), shown(r.Checkpoint.Path))
 	}
 	if r.RecoveredIn > 0 {
 		fmt.Fprintf(w, "Recovered:  running elsewhere %s after its last move began\n", r.RecoveredIn.D().Round(time.Millisecond))
@@ -94,7 +94,7 @@ func describeTable(w io.Writer, r *run.Run, evs []store.Event) error {
 		if e.Kind == "state" {
 			kind = e.From + " → " + e.To
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Time.UTC().Format("15:04:05.000"), kind, shown(e.Reason))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Time.UTC().Format("15:04:05.000"), shown(kind), shown(e.Reason))
 	}
 	return tw.Flush()
 }

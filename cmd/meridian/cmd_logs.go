@@ -25,6 +25,9 @@ func newLogsCmd() *cobra.Command {
 			var off int64
 			for {
 				off, err = c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
+				if err != nil && follow && cmd.Context().Err() != nil {
+					return nil // interrupted: stop following
+				}
 				if err != nil {
 					return apiErr(err)
 				}
@@ -32,11 +35,18 @@ func newLogsCmd() *cobra.Command {
 					return nil
 				}
 				r, err := c.Get(cmd.Context(), args[0])
+				if err != nil && cmd.Context().Err() != nil {
+					return nil
+				}
 				if err != nil {
 					return apiErr(err)
 				}
 				if r.State.Final() {
-					c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
+					// Without this last read the output lacks its end:
+					// an error, not a quiet success.
+					if _, err := c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout()); err != nil {
+						return fmt.Errorf("run %s %s, but the end of its output was not read: %w", r.ID, r.State, apiErr(err))
+					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", r.ID, r.State)
 					return nil
 				}

@@ -151,7 +151,7 @@ func newRulesHistoryCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "REVISION\tTIME\tBY\tSHA256\tFILES\tREASON")
 				for _, r := range h {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Revision, r.Time.Format("2006-01-02T15:04:05Z"), r.By, short12(r.SHA256), strings.Join(r.Files, ","), r.Reason)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Revision, r.Time.Format("2006-01-02T15:04:05Z"), shown(r.By), shortHash(r.SHA256), shown(strings.Join(r.Files, ",")), shown(r.Reason))
 				}
 				return tw.Flush()
 			})

@@ -28,8 +28,9 @@ func newServeCmd() *cobra.Command {
 	var rate float64
 	var burst, maxStreams int
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the controller and the HTTP API on this machine",
+		Use:         "serve",
+		Annotations: map[string]string{ownsSignals: "yes"},
+		Short:       "Run the controller and the HTTP API on this machine",
 		Long: `Serve keeps runs going: it submits them to their sites, follows progress and
 checkpoints, moves a run when its site is lost, and answers the API. State
 lives in SQLite in the state directory ($MERIDIAN_HOME, default ~/.meridian),
@@ -71,7 +72,9 @@ Out of the box (without --catalog) the server offers one runnable site,
 "local", whose jobs run as local processes on this machine; its country
 (--local-country, default US) decides the law of its runs, so set it to
 where this machine is. A --catalog gives the sites that run jobs, each with
-its backend (local, slurm, kubernetes).`,
+its backend (local, slurm, kubernetes). The catalog, --rules packs and the
+--quotas file decide where runs go and under what law: one that other users
+may write (o+w, or in a directory they may write) is refused.`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \

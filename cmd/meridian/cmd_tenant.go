@@ -99,7 +99,7 @@ func newTenantListCmd() *cobra.Command {
 						if k.RevokedAt != nil {
 							revoked = k.RevokedAt.UTC().Format("2006-01-02 15:04")
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", t.Tenant, k.ID, k.Admin, k.CreatedAt.UTC().Format("2006-01-02 15:04"), revoked, k.Note)
+						fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", shown(t.Tenant), shown(k.ID), k.Admin, k.CreatedAt.UTC().Format("2006-01-02 15:04"), revoked, shown(k.Note))
 					}
 				}
 				return tw.Flush()

@@ -114,14 +114,14 @@ func whatIfServer(cmd *cobra.Command, cf *clientFlags, ruleDirs []string, asOf, 
 				cost = fmt.Sprintf("$%.0f → $%.0f", r.CostUSD, r.NewCostUSD)
 				hours = fmt.Sprintf("%.1f → %.1f", r.Hours, r.NewHours)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Run, r.Tenant, r.State, orNone(r.Site), out, orNone(r.Rule), move, cost, hours)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shown(r.Run), shown(r.Tenant), shown(string(r.State)), shown(orNone(r.Site)), shown(out), shown(orNone(r.Rule)), shown(move), cost, hours)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		for _, r := range rep.Runs {
 			if r.Affected && r.Reason != "" {
-				fmt.Fprintf(w, "run %s: %s\n", r.Run, r.Reason)
+				fmt.Fprintf(w, "run %s: %s\n", shown(r.Run), shown(r.Reason))
 			}
 		}
 		for _, c := range rep.Copies {

@@ -36,6 +36,11 @@ type cliContext struct {
 	// Catalog is the default --catalog for plan, validate, catalog and
 	// dataset on this context.
 	Catalog string `yaml:"catalog,omitempty"`
+
+	// file and perm are the configuration file's name and mode, for the
+	// refusal of a token that file gives away.
+	file string
+	perm fs.FileMode
 }
 
 type serveConfig struct {
@@ -83,8 +88,13 @@ func loadConfig() (*cliConfig, string, error) {
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
 	}
+	var perm fs.FileMode
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
 	seen := map[string]bool{}
 	for i, c := range cfg.Contexts {
+		cfg.Contexts[i].file, cfg.Contexts[i].perm = path, perm
 		switch {
 		case c.Name == "":
 			return nil, path, fmt.Errorf("%s: contexts[%d]: name is required", path, i)
@@ -146,6 +156,10 @@ func (c *cliConfig) names() []string {
 // token returns the context's token, read from TokenFile when it names one.
 func (x *cliContext) token() (string, error) {
 	if x.TokenFile == "" {
+		// A token kept in the file is as secret as a tokenFile.
+		if x.Token != "" && x.perm&0o077 != 0 {
+			return "", fmt.Errorf("context %s: %s holds its token and its mode %o lets others read it; want 0600 (chmod 600 %s)", x.Name, x.file, x.perm, x.file)
+		}
 		return x.Token, nil
 	}
 	p := expandHome(x.TokenFile)

@@ -24,6 +24,7 @@ func conventions(root *cobra.Command) {
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		switch colorMode {
 		case "auto", "always", "never":
+			interruptible(cmd)
 			return nil
 		}
 		return badInput(fmt.Errorf("--color %q: want auto, always or never", colorMode))

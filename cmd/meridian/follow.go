@@ -53,7 +53,10 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 		// The log stream ends with the run, with its last output; when it
 		// broke or was refused, what it missed is read now.
 		if err := <-logsDone; err != nil {
-			c.CopyLogs(ctx, id, out.n, w)
+			if _, err := c.CopyLogs(ctx, id, out.n, w); err != nil {
+				stopLogs()
+				return fmt.Errorf("run %s %s, but the end of its output was not read: %w", id, end.State, apiErr(err))
+			}
 		}
 		stopLogs()
 		if end.State == "succeeded" {
@@ -107,8 +110,12 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 			return apiErr(err)
 		}
 		if r.State.Final() {
-			// What arrived between the last read and the end.
-			c.CopyLogs(ctx, id, off, w)
+			// What arrived between the last read and the end. Without it
+			// the output shown lacks its end: that is an error, not a
+			// quiet success.
+			if _, err := c.CopyLogs(ctx, id, off, w); err != nil {
+				return fmt.Errorf("run %s %s, but the end of its output was not read: %w", r.ID, r.State, apiErr(err))
+			}
 			if evs, err := c.Events(ctx, id); err == nil {
 				for _, e := range evs[min(seen, len(evs)):] {
 					fmt.Fprintln(errw, eventLine(e, color))
@@ -131,9 +138,9 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 
 // eventLine is one event of a run's timeline: time, what happened, why.
 func eventLine(e store.Event, color bool) string {
-	kind := e.Kind
+	kind := shown(e.Kind)
 	if e.Kind == "state" {
-		kind = e.From + " → " + e.To
+		kind = shown(e.From + " → " + e.To)
 		if color {
 			kind = paint(kind, stateColor(e.To))
 		}

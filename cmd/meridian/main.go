@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -34,20 +35,25 @@ func badInput(err error) error {
 }
 
 func main() {
-	root := newRootCmd()
-	err := root.Execute()
+	catchInterrupts = true
+	os.Exit(report(os.Stderr, newRootCmd().Execute()))
+}
+
+// report prints err, as text a terminal is safe to be given (a server's
+// error message is the server's words), and returns the exit code.
+func report(w io.Writer, err error) int {
 	if err == nil {
-		os.Exit(exitOK)
+		return exitOK
 	}
 	var ce *codeError
 	if errors.As(err, &ce) {
 		if ce.err != errSilent {
-			fmt.Fprintln(os.Stderr, "error:", ce.err)
+			fmt.Fprintln(w, "error:", shownLines(ce.err.Error()))
 		}
-		os.Exit(ce.code)
+		return ce.code
 	}
-	fmt.Fprintln(os.Stderr, "error:", err)
-	os.Exit(exitStatus(err))
+	fmt.Fprintln(w, "error:", shownLines(err.Error()))
+	return exitStatus(err)
 }
 
 // errSilent is used when a command has already printed what the user needs.

@@ -84,3 +84,21 @@ func shown(s string) string {
 func escaped(r rune) bool { return isControl(r) || catalog.BidiControl(r) }
 
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
+
+// shownLines is shown for text of several lines (an error message): its
+// newlines and tabs are kept, every other control character written out.
+func shownLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		cells := strings.Split(l, "\t")
+		for j, c := range cells {
+			cells[j] = shown(c)
+		}
+		lines[i] = strings.Join(cells, "\t")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// shortHash is the first 12 digits of a hash the server returned, as
+// text; a shorter one (a server answering in another form) whole.
+func shortHash(h string) string { return shown(short12(h)) }

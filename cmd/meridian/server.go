@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,10 +243,75 @@ func openStore(ctx context.Context, url string, dir statedir.Dir, opts store.Opt
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
 		return store.OpenPostgres(ctx, url, opts)
 	}
-	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", url))
+	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", redactedURL(url)))
+}
+
+// redactedURL is u with any password in it replaced by xxxxx, for errors
+// and logs; a u that does not parse is not shown at all.
+func redactedURL(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return p.Redacted()
+}
+
+// othersMayWrite names the first file or directory at or under path that
+// any local user may write (mode o+w), or path's directory when others may
+// replace what is in it (o+w without the sticky bit); "" when there is none.
+func othersMayWrite(path string) (string, error) {
+	parent := filepath.Dir(filepath.Clean(path))
+	if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return parent, nil
+	}
+	found := ""
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(p) // a link counts as what it names
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o002 != 0 {
+			found = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found, err
+}
+
+// checkServeFiles refuses serve's catalog, rule packs and quota file when a
+// local user other than their owner may change them: they decide where
+// runs go, under what law and with what share.
+func checkServeFiles(opts serverOptions) error {
+	var paths [][2]string
+	if opts.CatalogDir != "" {
+		paths = append(paths, [2]string{"--catalog", opts.CatalogDir})
+	}
+	for _, d := range opts.RuleDirs {
+		paths = append(paths, [2]string{"--rules", d})
+	}
+	if opts.Quotas != "" {
+		paths = append(paths, [2]string{"--quotas", opts.Quotas})
+	}
+	for _, fp := range paths {
+		bad, err := othersMayWrite(fp[1])
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", fp[0], fp[1], err)
+		}
+		if bad != "" {
+			return fmt.Errorf("%s %s: %s lets others write it; want it writable by its owner only (chmod o-w %s)", fp[0], fp[1], bad, bad)
+		}
+	}
+	return nil
 }
 
 func startServer(opts serverOptions) (*server, error) {
+	if err := checkServeFiles(opts); err != nil {
+		return nil, badInput(err)
+	}
 	var extra []*catalog.Site
 	if opts.LocalSite != nil {
 		extra = append(extra, opts.LocalSite)

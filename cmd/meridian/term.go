@@ -34,6 +34,14 @@ func (t *table) Write(p []byte) (int, error) { return t.buf.Write(p) }
 func (t *table) Flush() error {
 	rows := textfit.Parse(t.buf.String())
 	t.buf.Reset()
+	// Cells are mostly the server's words (names, ids, reasons): none may
+	// carry a control character to the terminal. Colour is added after,
+	// by style.
+	for _, r := range rows {
+		for i, c := range r {
+			r[i] = shown(c)
+		}
+	}
 	shrink := t.shrink
 	if shrink == nil {
 		shrink = []int{-1}

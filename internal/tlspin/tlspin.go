@@ -79,18 +79,27 @@ func ClientConfig(fp string) (*tls.Config, error) {
 // says the server has that certificate, so a plain http:// address (a
 // server address that was downgraded) or a redirect to one is refused
 // rather than sent the caller's credential in the clear, with no
-// certificate checked at all.
+// certificate checked at all. No client follows a redirect (NoRedirects).
 func HTTPClient(fp string, timeout time.Duration) (*http.Client, error) {
 	cfg, err := ClientConfig(fp)
 	if err != nil {
 		return nil, err
 	}
 	if cfg == nil {
-		return &http.Client{Timeout: timeout}, nil
+		return &http.Client{Timeout: timeout, CheckRedirect: NoRedirects}, nil
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
-	return &http.Client{Timeout: timeout, Transport: httpsOnly{tr}}, nil
+	return &http.Client{Timeout: timeout, Transport: httpsOnly{tr}, CheckRedirect: NoRedirects}, nil
+}
+
+// NoRedirects is a CheckRedirect that follows none. Meridian's API never
+// redirects, and Go's client keeps the Authorization header on a redirect
+// to the same host name whatever its port or scheme: following one would
+// hand the token to another service on that machine, or send it in the
+// clear.
+func NoRedirects(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("the server answered with a redirect to %s://%s%s; the API does not redirect, so the client does not follow it (it would carry the token)", req.URL.Scheme, req.URL.Host, req.URL.Path)
 }
 
 // httpsOnly refuses any request that is not over HTTPS, redirects
@@ -134,6 +143,11 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(certFile); err == nil {
+		// Whoever can read the key can be this server to every client
+		// that pinned its certificate.
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return "", "", "", false, fmt.Errorf("%s: mode %v lets others read the server's private key; want 0600 (chmod 600 %s)", keyFile, fi.Mode().Perm(), keyFile)
+		}
 		fp, err := FileFingerprint(certFile)
 		return certFile, keyFile, fp, false, err
 	}

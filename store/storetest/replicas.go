@@ -170,6 +170,15 @@ func tokens(t *testing.T, s store.Store) {
 	if _, err := s.PutToken(ctx, &store.Token{Tenant: "zeta", Hash: h2}, rec(t, "tenant", "", 4)); err == nil {
 		t.Error("the same token hash was added twice")
 	}
+	// A batch that fails on one token adds none of them, and audits nothing.
+	h4 := store.HashToken("secret-four")
+	batch := []*store.Token{{Tenant: "zeta", Hash: h4}, {Tenant: "zeta", Hash: h2}}
+	if _, err := s.PutTokens(ctx, batch, []audit.Record{rec(t, "tenant", "", 4), rec(t, "tenant", "", 4)}); err == nil {
+		t.Error("a batch repeating a stored token hash was added")
+	}
+	if _, err := s.TokenByHash(ctx, h4); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed batch kept its first token: %v", err)
+	}
 	got, err := s.TokenByHash(ctx, h2)
 	if err != nil || got.Tenant != "acme" || got.Admin || got.RevokedAt != nil {
 		t.Fatalf("by hash: %+v %v", got, err)

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// copyTree copies the files of src (one level deep) into a new dir.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	es, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestServeRefusesFilesOthersMayWrite: the catalog (sites and their
+// backends), rule packs and quotas decide where runs go, under what law
+// and with what share; a file or directory among them that any local user
+// may write lets that user change them. serve refuses to start on one,
+// naming the flag and the path, as it refuses keys others may read.
+func TestServeRefusesFilesOthersMayWrite(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	cat := filepath.Join(base, "sites")
+	copyTree(t, "../../examples/demo/sites", cat)
+	rules := filepath.Join(base, "rules")
+	copyTree(t, "../../examples/demo/rules", rules)
+	quotas := filepath.Join(base, "quotas.yaml")
+	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(quotas, b, 0o644)
+	ruleFiles, _ := filepath.Glob(filepath.Join(rules, "*"))
+	catFiles, _ := filepath.Glob(filepath.Join(cat, "*"))
+	for _, tc := range []struct{ flag, path string }{
+		{"--catalog", cat}, {"--catalog", catFiles[0]}, {"--rules", rules}, {"--rules", ruleFiles[0]}, {"--quotas", quotas},
+	} {
+		os.Chmod(tc.path, 0o777)
+		opts := serverOptions{StateDir: filepath.Join(t.TempDir(), "state"), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond,
+			SiteTimeout: 5 * time.Second, Log: io.Discard, CatalogDir: cat, RuleDirs: []string{rules}, Quotas: quotas}
+		s, err := startServer(opts)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s %s of mode 0777: the server started", tc.flag, tc.path)
+		} else if !strings.Contains(err.Error(), tc.flag) || !strings.Contains(err.Error(), tc.path) || !strings.Contains(err.Error(), "others") {
+			t.Errorf("%s %s of mode 0777: %v, want a refusal naming the flag and the path", tc.flag, tc.path, err)
+		}
+		mode := os.FileMode(0o644)
+		if fi, _ := os.Stat(tc.path); fi.IsDir() {
+			mode = 0o755
+		}
+		os.Chmod(tc.path, mode)
+	}
+	// As they were: the server starts.
+	opts := serverOptions{StateDir: filepath.Join(t.TempDir(), "state"), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond,
+		SiteTimeout: 5 * time.Second, Log: io.Discard, CatalogDir: cat, RuleDirs: []string{rules}, Quotas: quotas}
+	s, err := startServer(opts)
+	if err != nil {
+		t.Fatalf("files only their owner may write: %v", err)
+	}
+	s.Close()
+}
