@@ -502,6 +502,9 @@ func fail(w http.ResponseWriter, err error) {
 		// (the database's, on PostgreSQL) goes to the log.
 		logCause(w, err)
 		writeErr(w, http.StatusConflict, "conflict", "", "another request changed the same thing first; read it again and retry")
+	case errors.Is(err, run.ErrRulesChanging):
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, http.StatusServiceUnavailable, "rules_changing", "", "rules revisions kept landing while the request was planned, so nothing was decided; try again")
 	case errors.As(err, &behind):
 		// Not the request's fault, nor a passing one of the server's: a
 		// newer rules revision does not load here (a rolling upgrade, a

@@ -25,6 +25,10 @@ func (behindPlanner) Plan(context.Context, string, run.PlanRequest) (*planner.Pl
 	return nil, fmt.Errorf("planner: open law session: %w", &rules.BehindError{Rev: 7, Applies: 6, Err: fmt.Errorf("rules revision 7 no longer loads: %s", behindCause)})
 }
 
+func (behindPlanner) Submit(context.Context, string, run.SubmitRequest) (*run.Run, bool, error) {
+	return nil, false, fmt.Errorf("the rules changed during each of 3 plans (revision 4 to 7); try again: %w", run.ErrRulesChanging)
+}
+
 func (behindPlanner) Apply(context.Context, string, []run.Document, bool) ([]run.Resource, error) {
 	return nil, fmt.Errorf("resource Organization/lab: registered version is 3, not 2: %w", store.ErrConflict)
 }
@@ -44,6 +48,11 @@ func TestFaultsTheTenantCanActOn(t *testing.T) {
 	}
 	if strings.Contains(e.Message, "/etc/meridian") {
 		t.Errorf("the answer names the server's rules files: %s", e.Message)
+	}
+	sb, _ := json.Marshal(run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: "kind: TrainingJob"}}})
+	code, e = f.raw(t, "POST", "/v1/runs", tokA, string(sb))
+	if code != http.StatusServiceUnavailable || e.Code != "rules_changing" {
+		t.Errorf("a submission planned while revisions kept landing: %d %+v, want 503 rules_changing", code, e)
 	}
 	ab, _ := json.Marshal(ApplyRequest{Documents: []run.Document{orgDoc("lab", "SG")}})
 	code, e = f.raw(t, "POST", "/v1/resources", tokA, string(ab))

@@ -161,11 +161,15 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		return false, err
 	}
 	asOf := c.today()
-	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
+	// The revision the moving run records is the one its plan was judged
+	// under, as a submitted run's is.
+	plan, u, ln, err := c.planUnderOneRev(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
+	if errors.Is(err, ErrRulesChanging) {
+		return false, err // not judged: the re-plan is tried again
+	}
 	if err != nil {
 		return c.failJudged(ctx, r, err, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
-	ln := c.lawNow()
 	placements := plan.Placements
 	if until, err := catalog.ParseDate(r.Migration.Until); err == nil && !until.IsZero() {
 		// Moving ahead of a rule's date: the new place must be lawful then too.

@@ -96,7 +96,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		return nil, false, &InputError{"priority", fmt.Errorf("%d: want -1000 to 1000", req.Priority)}
 	}
 	asOf := c.today()
-	plan, u, ln, err := c.planUnderOneRev(ctx, tenant, w, job, asOf)
+	plan, u, ln, err := c.planUnderOneRev(ctx, tenant, w, job, asOf, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
@@ -191,10 +191,10 @@ const planTries = 3
 // only when no revision was applied meanwhile (revisions only go up): when
 // one was, the plan is made again, so that a run never records a revision
 // its plan was not judged under.
-func (c *Controller) planUnderOneRev(ctx context.Context, tenant string, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) (*planner.Plan, *usage, LawNow, error) {
+func (c *Controller) planUnderOneRev(ctx context.Context, tenant string, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, *usage, LawNow, error) {
 	for try := 1; ; try++ {
 		ln := c.lawNow()
-		plan, u, err := c.planFor(ctx, tenant, w, job, asOf, nil)
+		plan, u, err := c.planFor(ctx, tenant, w, job, asOf, exclude)
 		if err != nil {
 			return nil, nil, LawNow{}, err
 		}
@@ -203,10 +203,15 @@ func (c *Controller) planUnderOneRev(ctx context.Context, tenant string, w *cata
 			return plan, u, ln, nil
 		}
 		if try == planTries {
-			return nil, nil, LawNow{}, fmt.Errorf("the rules changed during each of %d plans (revision %d to %d); submit again", planTries, ln.Rev, now)
+			return nil, nil, LawNow{}, fmt.Errorf("the rules changed during each of %d plans (revision %d to %d); try again: %w", planTries, ln.Rev, now, ErrRulesChanging)
 		}
 	}
 }
+
+// ErrRulesChanging says that rules revisions kept landing while a plan was
+// made, so no plan could be tied to one revision: nothing was decided, and
+// the same request a moment later is judged under the revision then.
+var ErrRulesChanging = errors.New("rules revisions kept landing during the plan")
 
 // submitHeld records a run that waits in the held state for a lawful
 // placement to have room (every lawful candidate was full, or the store

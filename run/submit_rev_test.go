@@ -88,3 +88,54 @@ func TestSubmitRefusesWhileRulesKeepChanging(t *testing.T) {
 		t.Fatalf("%d runs stored (%v), want none", len(runs), err)
 	}
 }
+
+// TestReplanRecordsRevisionOfItsPlan: the same for a run moving off a
+// site: a revision that lands while its re-plan is made (forbidding the
+// place that plan chose) must not be recorded as the law the target was
+// chosen under; the run is planned again under it.
+func TestReplanRecordsRevisionOfItsPlan(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	law := f.rs.Law()
+	moving, applied, chosen := false, int64(0), ""
+	c := f.stagingController(func(cfg *Config) {
+		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+			if moving && applied == 0 && err == nil && len(p.Placements) > 0 {
+				// The revision lands after the re-plan's snapshot was
+				// taken, and forbids the country it chose.
+				chosen = p.Placements[0].Site
+				rev, _, aerr := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-chosen", p.Placements[0].Country, "2020-01-01")}}, "admin", "test", time.Now())
+				if aerr != nil {
+					t.Fatal(aerr)
+				}
+				applied = rev.Rev
+			}
+			return p, err
+		}
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: moving")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	moving = true
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 {
+		t.Fatal("no revision was applied during the re-plan: the test tries nothing")
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == chosen {
+		t.Fatalf("the run moves to %s, which revision %d forbids, chosen under the older law", chosen, applied)
+	}
+}
