@@ -79,6 +79,14 @@ const (
 // that tests can shorten it.
 var answerWait = 2 * time.Minute
 
+// podLogWait bounds how long the logs of one attempt (all its Pods, one
+// after the other) take to read, from the call of Logs: limitBytes bounds
+// what a log holds, not how slowly it comes, and a kubelet that sends a
+// byte at a time would otherwise hold the caller (a user's request for a
+// run's output) for as long as the caller waits. An honest API server
+// sends maxPodLogBytes in seconds. A variable, so that tests can shorten it.
+var podLogWait = time.Minute
+
 // tooLargeError says which answer of the API server was larger than the
 // backend accepts.
 type tooLargeError struct{ msg string }

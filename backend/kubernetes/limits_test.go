@@ -342,6 +342,93 @@ func TestHostileEndlessLog(t *testing.T) {
 	waitFlood(t, done, maxPodLogBytes+podLogSlack)
 }
 
+// A log that trickles in, well within limitBytes (a kubelet that sends a
+// byte at a time), held the reader, and with it a user's request for a
+// run's output, for as long as the caller waited. It is cut podLogWait
+// after the call: what came is kept, a line says where and why it was cut,
+// the error names the pod, and the connection is closed.
+func TestHostileTricklingLog(t *testing.T) {
+	defer func(w time.Duration) { podLogWait = w }(podLogWait)
+	podLogWait = 500 * time.Millisecond
+	stopped := make(chan bool, 1)
+	// No client timeout, as a kubeconfig leaves it.
+	h, b := newHostileTimeout(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/log") {
+			return false
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "started\n")
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		giveUp := time.After(20 * time.Second)
+		for {
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				stopped <- true
+				return true
+			case <-giveUp:
+				stopped <- false
+				return true
+			case <-tick.C:
+				io.WriteString(w, "x")
+			}
+		}
+	}, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	rc, err := b.Logs(ctx, hostileJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	rc.Close()
+	took := time.Since(start)
+	if took > 5*time.Second {
+		t.Fatalf("reading a trickling log took %s (%v); want it cut after podLogWait, %s", took.Round(time.Millisecond), err, podLogWait)
+	}
+	pod := hostileJob + "-x"
+	if err == nil || !strings.Contains(err.Error(), "log of pod "+pod+": not sent whole within 500ms") {
+		t.Errorf("error %v; want one naming the pod and the time it had", err)
+	}
+	cut := "\n==> log of pod " + pod + " cut: not sent whole within 500ms <==\n"
+	if !strings.HasPrefix(string(out), "started\nx") || !strings.HasSuffix(string(out), cut) ||
+		strings.Trim(strings.TrimSuffix(strings.TrimPrefix(string(out), "started\n"), cut), "x") != "" {
+		t.Errorf("output %q; want what came, then %q", out, cut)
+	}
+	select {
+	case closed := <-stopped:
+		if !closed {
+			t.Error("the backend never closed the log's connection")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the server still writes the log 5 s after the read ended")
+	}
+
+	// A log that never starts (no answer at all) is cut the same way.
+	h.set(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/log") {
+			return false
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+		return true
+	})
+	start = time.Now()
+	if rc, err = b.Logs(ctx, hostileJob); err != nil {
+		t.Fatal(err)
+	}
+	out, err = io.ReadAll(rc)
+	rc.Close()
+	if took := time.Since(start); took > 5*time.Second || err == nil || string(out) != cut[1:] {
+		t.Errorf("a log never answered: %q, %v after %s; want %q and an error within about %s", out, err, took.Round(time.Millisecond), cut[1:], podLogWait)
+	}
+}
+
 // watchEvent writes one event of a watch of jobs: the Job at resource
 // version rv with an annotation of n bytes.
 func watchEvent(w io.Writer, typ string, rv int, n int) error {

@@ -16,8 +16,10 @@ import (
 // after the other (by completion index); with several Pods each one's
 // output starts with a "==> pod NAME <==" line. Of each Pod's log the
 // first maxPodLogBytes are read (limitBytes); an API server that sends
-// more fails the read with an error naming the Pod. A Pod not started yet, or
-// deleted (a cancelled Job), contributes nothing.
+// more fails the read with an error naming the Pod. The logs must come
+// within podLogWait of the call: what has not come by then is cut, with a
+// line that says so in the output and an error naming the Pod. A Pod not
+// started yet, or deleted (a cancelled Job), contributes nothing.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	if err := validHandle(handle); err != nil {
 		return nil, err
@@ -40,7 +42,9 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 			return nil, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
 		}
 	}
-	return &podLogs{ctx: ctx, b: b, pods: b.startedPods(job), header: len(b.watch.podsOf(job)) > 1}, nil
+	tctx, cancel := context.WithTimeout(ctx, podLogWait)
+	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: b.startedPods(job),
+		header: len(b.watch.podsOf(job)) > 1, last: '\n'}, nil
 }
 
 func (b *Backend) startedPods(job *apiJob) []*apiPod {
@@ -56,16 +60,28 @@ func (b *Backend) startedPods(job *apiJob) []*apiPod {
 // podLogs reads the logs of pods in turn, opening each stream when the
 // previous one ends.
 type podLogs struct {
-	ctx    context.Context
+	ctx    context.Context // the caller's, ending podLogWait after the call
+	caller context.Context
+	cancel context.CancelFunc
 	b      *Backend
 	pods   []*apiPod
 	header bool
 	cur    io.ReadCloser
-	err    error
+	pod    string // whose log cur is
+	last   byte   // the last byte passed on
+	// cut is the line that ends the output where podLogWait ran out, not
+	// yet passed on; err follows it.
+	cut []byte
+	err error
 }
 
 func (l *podLogs) Read(p []byte) (int, error) {
 	for {
+		if len(l.cut) > 0 {
+			n := copy(p, l.cut)
+			l.cut = l.cut[n:]
+			return n, nil
+		}
 		if l.err != nil {
 			return 0, l.err
 		}
@@ -75,6 +91,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 			pod := l.pods[0]
 			l.pods = l.pods[1:]
+			l.pod = pod.Name
 			// The API server is asked for maxPodLogBytes at most, and
 			// what it sends past that (and a little slack) is refused.
 			ctx := withResponseLimit(l.ctx, maxPodLogBytes+podLogSlack, "log of pod "+pod.Name,
@@ -84,6 +101,9 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				Param("limitBytes", strconv.Itoa(maxPodLogBytes)).Stream(ctx)
 			if apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) {
 				continue // deleted, or its container has not started
+			}
+			if err != nil && l.timedOut() {
+				continue
 			}
 			if err != nil {
 				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
@@ -95,6 +115,15 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 		}
 		n, err := l.cur.Read(p)
+		if n > 0 {
+			l.last = p[n-1]
+		}
+		if err != nil && err != io.EOF && l.timedOut() {
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
 		if err == io.EOF {
 			l.cur.Close()
 			l.cur = nil
@@ -107,7 +136,28 @@ func (l *podLogs) Read(p []byte) (int, error) {
 	}
 }
 
+// timedOut reports whether podLogWait has run out (and the caller still
+// waits); if so, the stream is closed and the line and the error that say
+// so are set.
+func (l *podLogs) timedOut() bool {
+	if l.ctx.Err() == nil || l.caller.Err() != nil {
+		return false
+	}
+	if l.cur != nil {
+		l.cur.Close()
+		l.cur = nil
+	}
+	if l.last != '\n' {
+		l.cut = append(l.cut, '\n')
+	}
+	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod, podLogWait)
+	l.err = fmt.Errorf("kubernetes API server: log of pod %s: not sent whole within %s, the most the backend waits for an attempt's logs; cut there",
+		l.pod, podLogWait)
+	return true
+}
+
 func (l *podLogs) Close() error {
+	l.cancel()
 	if l.cur != nil {
 		return l.cur.Close()
 	}

@@ -46,7 +46,13 @@ type watcher struct {
 	// broken holds, by resource, a watch event or list the backend refused
 	// (too large, too many objects) and has not seen a good one since.
 	broken map[string]failure
-	down   map[string]downNode
+	// down holds, by Node name, since when a Node has been seen not Ready
+	// or gone: for the Nodes in the cache that are not Ready, and for
+	// those outside it (deleted, or not picked by the selector) that an
+	// unfinished Pod of Meridian's still names. An entry of the second kind
+	// goes with the last such Pod (forgetNode), or the names of the
+	// Nodes an autoscaler made and removed would stay for good.
+	down map[string]downNode
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -62,7 +68,10 @@ type downNode struct {
 	why   string
 }
 
-const podsByJob = "job"
+const (
+	podsByJob  = "job"
+	podsByNode = "node"
+)
 
 func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,16 +85,8 @@ func newWatcher(b *Backend) *watcher {
 		&apiJob{}, 0, cache.Indexers{})
 
 	w.pods = cache.NewSharedIndexInformer(listWatch[apiPodList](w, b.cs.core, resourcePods, b.ns, managed),
-		&apiPod{}, 0, cache.Indexers{podsByJob: func(obj any) ([]string, error) {
-			p, ok := obj.(*apiPod)
-			if !ok {
-				return nil, nil
-			}
-			if j := p.Labels[jobNameLabel]; j != "" {
-				return []string{j}, nil
-			}
-			return nil, nil
-		}})
+		&apiPod{}, 0, cache.Indexers{podsByJob: indexPod(func(p *apiPod) string { return p.Labels[jobNameLabel] }),
+			podsByNode: indexPod(func(p *apiPod) string { return p.Spec.NodeName })})
 
 	w.nodesI = cache.NewSharedIndexInformer(listWatch[apiNodeList](w, b.cs.core, resourceNodes, "", nodeSel),
 		&apiNode{}, 0, cache.Indexers{})
@@ -331,12 +332,19 @@ func (w *watcher) start() {
 			}
 			if n, ok := obj.(*apiNode); ok {
 				w.mu.Lock()
-				if _, seen := w.down[n.Name]; !seen {
-					w.down[n.Name] = downNode{since: time.Now(), why: "was deleted"}
-				} else {
-					w.down[n.Name] = downNode{since: w.down[n.Name].since, why: "was deleted"}
+				defer w.mu.Unlock()
+				if w.nodeInCache(n.Name) {
+					return // deleted and made again under its name
 				}
-				w.mu.Unlock()
+				if !w.nodeInUse(n.Name) {
+					delete(w.down, n.Name)
+					return
+				}
+				since := time.Now()
+				if d, seen := w.down[n.Name]; seen {
+					since = d.since
+				}
+				w.down[n.Name] = downNode{since: since, why: "was deleted"}
 			}
 		},
 	})
@@ -356,11 +364,19 @@ func (w *watcher) start() {
 		}
 	}
 	_, _ = w.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    podNotify,
-		UpdateFunc: func(_, obj any) { podNotify(obj) },
+		AddFunc: podNotify,
+		UpdateFunc: func(_, obj any) {
+			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
+				w.forgetNode(p.Spec.NodeName)
+			}
+			podNotify(obj)
+		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
+			}
+			if p, ok := obj.(*apiPod); ok {
+				w.forgetNode(p.Spec.NodeName)
 			}
 			podNotify(obj)
 		},
@@ -548,7 +564,7 @@ func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
 	if down {
 		return d.since, d.why, true
 	}
-	if _, ok, _ := w.nodesI.GetStore().GetByKey(name); !ok {
+	if !w.nodeInCache(name) {
 		// Not in the cache and never seen: the pod's node does not match the
 		// site's selector (or was deleted before this controller started).
 		w.mu.Lock()
@@ -556,8 +572,64 @@ func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
 		if d, down := w.down[name]; down {
 			return d.since, d.why, true
 		}
-		w.down[name] = downNode{since: time.Now(), why: "is not among the site's nodes"}
-		return w.down[name].since, w.down[name].why, true
+		d := downNode{since: time.Now(), why: "is not among the site's nodes"}
+		// Kept only while a Pod in the cache names the Node: one that has
+		// just gone (its forgetNode may have run already) would leave the
+		// entry behind for good.
+		if w.nodeInUse(name) {
+			w.down[name] = d
+		}
+		return d.since, d.why, true
 	}
 	return time.Time{}, "", false
+}
+
+// indexPod is an index of Pods by what key says of each (none for "").
+func indexPod(key func(*apiPod) string) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		if p, ok := obj.(*apiPod); ok && key(p) != "" {
+			return []string{key(p)}, nil
+		}
+		return nil, nil
+	}
+}
+
+func (w *watcher) nodeInCache(name string) bool {
+	_, ok, _ := w.nodesI.GetStore().GetByKey(name)
+	return ok
+}
+
+// nodeInUse reports whether an unfinished Pod in the cache is on the Node.
+func (w *watcher) nodeInUse(name string) bool {
+	objs, _ := w.pods.GetIndexer().ByIndex(podsByNode, name)
+	for _, o := range objs {
+		if p, ok := o.(*apiPod); ok && p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetNode drops what w.down holds of a Node outside the cache once no
+// unfinished Pod in the cache is on it: called when a Pod ends or goes,
+// after the cache has taken the change. Checking and dropping under w.mu
+// (as nodeDown checks and records) leaves no entry behind for a Pod that
+// goes while its Job's status is being read.
+func (w *watcher) forgetNode(name string) {
+	if name == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.down[name]; !ok || w.nodeInCache(name) || w.nodeInUse(name) {
+		return
+	}
+	delete(w.down, name)
+}
+
+// downCount is how many Nodes w.down holds.
+func (w *watcher) downCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.down)
 }
