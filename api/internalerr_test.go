@@ -1,38 +1,19 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/internal/syncbuf"
 )
-
-// lockedBuffer is a log sink the server's goroutines may write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // faultID finds the fault id in an internal error's answer.
 var faultID = regexp.MustCompile(`fault ([0-9a-f]{12})\b`)
@@ -50,7 +31,7 @@ func TestStoreFailureNamesNoServerDetail(t *testing.T) {
 	}
 	dbName := strings.TrimPrefix(u.Path, "/")
 	f := newFixtureWith(t, fixtureOptions{Postgres: dbURL})
-	var logged lockedBuffer
+	var logged syncbuf.Buffer
 	f.h.opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 	if code := get(t, f.srv.URL, tokA); code != http.StatusOK {
 		t.Fatalf("GET /v1/runs: %d", code)

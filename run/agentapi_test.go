@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
@@ -661,7 +661,7 @@ func TestCheckpointNamesAreTheAttempts(t *testing.T) {
 // the error.
 func TestAgentFaultNamesNoServerDetail(t *testing.T) {
 	var fu *failingUpdates
-	var logged lockedLog
+	var logged syncbuf.Buffer
 	e := newEnv(t, func(c *Config) {
 		fu = &failingUpdates{Store: c.Store}
 		c.Store = fu
@@ -686,22 +686,4 @@ func TestAgentFaultNamesNoServerDetail(t *testing.T) {
 	if log := logged.String(); !strings.Contains(log, "fault="+id[1]) || !strings.Contains(log, "disk I/O error") {
 		t.Errorf("the server's log lacks fault %s with its error:\n%s", id[1], log)
 	}
-}
-
-// lockedLog is a log sink the server's goroutines may write at once.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"io/fs"
@@ -11,30 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a bytes.Buffer safe to write from a process's pipe and
-// read from the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestInterruptStopsCleanly: SIGINT or SIGTERM to a client command ends it
 // the way the command ends on its own (here `logs -f`, which stops
@@ -61,7 +40,7 @@ func TestInterruptStopsCleanly(t *testing.T) {
 	for _, s := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		cmd := exec.Command(bin, "logs", "r1", "-f", "--server", srv.URL, "--token", strings.Repeat("a", 40))
 		cmd.Env = append(cmd.Environ(), "MERIDIAN_CONFIG="+filepath.Join(t.TempDir(), "none.yaml"))
-		var out, errOut lockedBuffer
+		var out, errOut syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -123,7 +102,7 @@ func TestInterruptedStagingReleasesTheStore(t *testing.T) {
 		return n
 	}
 	stage := meridianCmd(bin, env, "dataset", "stage", "pub", "--to", "test-site", "-f", siteFile, "--workers", "1")
-	var errOut lockedBuffer
+	var errOut syncBuffer
 	stage.Stderr = &errOut
 	if err := stage.Start(); err != nil {
 		t.Fatal(err)

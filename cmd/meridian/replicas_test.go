@@ -7,7 +7,6 @@ package main
 // launched twice, and that the audit log and its shared anchor verify.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,28 +35,14 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/pgtest"
+	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
 
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
+// syncBuffer is a buffer safe for a process's writes and the test's
 // reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // balancer is the load balancer a platform team puts in front of replicas:
 // round robin over the backends whose /healthz answered within 250 ms in
