@@ -47,16 +47,7 @@ func TestDenyNetworkWholeArgument(t *testing.T) {
 		}
 		os.Exit(0)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDenyNetworkWholeArgument$")
-	cmd.Env = append(os.Environ(), "MERIDIAN_TEST_SECCOMP_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	got := string(out)
-	if strings.Contains(got, "LOAD ") {
-		t.Fatalf("the filter did not load:\n%s", got)
-	}
+	got := seccompChild(t, "TestDenyNetworkWholeArgument", "1")
 	for _, name := range []string{"inet", "inet-high", "inet6-udp-high", "inet-all-high"} {
 		if !strings.Contains(got, "DENIED "+name+" ") {
 			t.Errorf("socket %s was not refused:\n%s", name, got)
@@ -113,16 +104,7 @@ func TestDenyNetworkOtherFamilies(t *testing.T) {
 		}
 		os.Exit(0)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDenyNetworkOtherFamilies$")
-	cmd.Env = append(os.Environ(), "MERIDIAN_TEST_SECCOMP_CHILD=2")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	got := string(out)
-	if strings.Contains(got, "LOAD ") {
-		t.Fatalf("the filter did not load:\n%s", got)
-	}
+	got := seccompChild(t, "TestDenyNetworkOtherFamilies", "2")
 	// The filter's own answer, whatever the kernel has of each family.
 	for _, c := range families {
 		if !strings.Contains(got, c.name+" "+unix.EPERM.Error()+"\n") {
@@ -134,4 +116,22 @@ func TestDenyNetworkOtherFamilies(t *testing.T) {
 			t.Errorf("a %s socket was refused too:\n%s", name, got)
 		}
 	}
+}
+
+// seccompChild runs test again in a child process with
+// MERIDIAN_TEST_SECCOMP_CHILD=n, where it loads the filter and probes, and
+// returns what the child printed; it fails when the filter did not load.
+func seccompChild(t *testing.T, test, n string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), "MERIDIAN_TEST_SECCOMP_CHILD="+n)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	got := string(out)
+	if strings.Contains(got, "LOAD ") {
+		t.Fatalf("the filter did not load:\n%s", got)
+	}
+	return got
 }

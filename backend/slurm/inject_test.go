@@ -29,7 +29,6 @@ const forgedComment = "done JobState=COMPLETED Reason=None ExitCode=0:0 NodeList
 // running, with no error. Before, Status read scontrol's line and refused
 // it, and the run read its site as lost.
 func TestStatusNotSwayedByValuesTheOwnerSets(t *testing.T) {
-	bin := t.TempDir()
 	scontrol := `#!/bin/sh
 case "$2" in
 job) echo "JobId=4242 JobName=meridian-r1-1 UserId=m(1000) GroupId=m(1000) JobState=RUNNING Reason=None Dependency=(null) ExitCode=0:0 NodeList=n1 BatchHost=n1 Command=/state/jobs/r1-1/job.sh WorkDir=/work/r1-1 Comment=` + forgedComment + ` StdErr=/state/jobs/r1-1/output.log StdOut=/state/jobs/r1-1/output.log Power=" ;;
@@ -39,16 +38,7 @@ esac
 	squeue := `#!/bin/sh
 printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037/state/jobs/r1-1/output.log\037\n'
 `
-	for name, script := range map[string]string{"scontrol": scontrol, "squeue": squeue} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fakeSlurm(t, t.TempDir(), map[string]string{"scontrol": scontrol, "squeue": squeue})
 	st, err := b.Status(context.Background(), "4242")
 	if err != nil || st.State != backend.Running || st.Started.IsZero() || !st.Ended.IsZero() {
 		t.Fatalf("Status = %+v, %v; want running since its start, no error", st, err)
@@ -138,7 +128,7 @@ func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 // for job 777 alone gives its real command: Find does not take job 777 for
 // the attempt.
 func TestFindNotSwayedByAForgedListingLine(t *testing.T) {
-	bin, dir := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
 	script := filepath.Join(dir, "jobs", "r1-1", "job.sh")
 	squeue := `#!/bin/sh
 for a in "$@"; do
@@ -150,14 +140,7 @@ for a in "$@"; do
 done
 printf '999\037/tmp/a\037\n777\037` + script + `\037\n777\037/home/u/other.sh\037\n'
 `
-	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fakeSlurm(t, dir, map[string]string{"squeue": squeue})
 	if id, ok, err := b.Find(context.Background(), "r1", 1); err != nil || ok {
 		t.Fatalf("Find = %q, %v, %v; want not found: job 777's command is not the attempt's script", id, ok, err)
 	}
@@ -167,7 +150,7 @@ printf '999\037/tmp/a\037\n777\037` + script + `\037\n777\037/home/u/other.sh\03
 // ending in the attempt's script made the lookup ask slurmctld about each,
 // one command apiece; past a few it now fails without asking.
 func TestFindBoundsForgedListingLines(t *testing.T) {
-	bin, dir := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
 	script := filepath.Join(dir, "jobs", "r1-1", "job.sh")
 	calls := filepath.Join(dir, "calls")
 	squeue := `#!/bin/sh
@@ -180,14 +163,7 @@ done
 i=1000
 while [ $i -lt 1100 ]; do printf '%d\037` + script + `\037\n' $i; i=$((i+1)); done
 `
-	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fakeSlurm(t, dir, map[string]string{"squeue": squeue})
 	if id, ok, err := b.Find(context.Background(), "r1", 1); err == nil || ok {
 		t.Fatalf("Find = %q, %v, %v; want an error: 100 listing lines end in the attempt's script", id, ok, err)
 	}
@@ -231,16 +207,8 @@ func TestLogsReadsOnlyAJobOutputPath(t *testing.T) {
 		{linked, ""},
 		{filepath.Join(dir, "st", "jobs", "r1-1", "..", "..", "..", "secret"), ""},
 	} {
-		bin := t.TempDir()
 		squeue := fmt.Sprintf("#!/bin/sh\nprintf '4242\\037PENDING\\0370\\037N/A\\037N/A\\037\\037None\\037%s\\037\\n'\n", c.stdout)
-		if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(squeue), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-		b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := fakeSlurm(t, t.TempDir(), map[string]string{"squeue": squeue})
 		rc, err := b.Logs(context.Background(), "4242")
 		if c.want == "" {
 			if err == nil {
@@ -259,4 +227,22 @@ func TestLogsReadsOnlyAJobOutputPath(t *testing.T) {
 			t.Errorf("output path %s: read %q, want %q", c.stdout, data, c.want)
 		}
 	}
+}
+
+// fakeSlurm is a Slurm backend over stateDir whose Slurm commands are the
+// given shell scripts, by name, put first on PATH for the test.
+func fakeSlurm(t *testing.T, stateDir string, scripts map[string]string) *slurm.Slurm {
+	t.Helper()
+	bin := t.TempDir()
+	for name, script := range scripts {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/slurm"
-	"meridian.dev/meridian/catalog"
 )
 
 // TestBatchScriptKeepsTheCredentialPrivate: the batch script exports the
@@ -17,16 +15,8 @@ import (
 // the cluster's other users (other tenants' workloads among them) reach.
 // The script and the job's directory are its owner's alone.
 func TestBatchScriptKeepsTheCredentialPrivate(t *testing.T) {
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho 4242\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	state := t.TempDir()
-	b, err := slurm.New(catalog.BackendSpec{Type: "slurm"}, state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fakeSlurm(t, state, map[string]string{"sbatch": "#!/bin/sh\necho 4242\n"})
 	const secret = "attempt-credential-0123456789abcdef"
 	id, err := b.Submit(context.Background(), backend.Spec{RunID: "private", Attempt: 1,
 		Command: []string{"agent"}, Env: map[string]string{"MERIDIAN_ATTEMPT_TOKEN": secret}})
