@@ -109,20 +109,7 @@ func TestAcceptedGap(t *testing.T) {
 	if r.OK || r.Problem.Seq != 3 || r.Problem.Kind != Deleted {
 		t.Fatalf("the break: %+v", r)
 	}
-	acc, _ := NewRecord(KindBrokenAccepted, "", BrokenAccepted{Problem: r.Problem})
-	es = appendTo(t, c, es, acc)
-	es = appendTo(t, c, es, states(t, 5)...)
-	an, err := OpenAnchors(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := es[len(es)-1]
-	if err := an.Reset(last.Seq, last.Hash, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || len(r.Accepted) != 1 {
-		t.Fatalf("the accepted log: %+v %v", r, err)
-	}
+	es, an := acceptAndGuard(t, c, es, r.Problem)
 	if r, _ := c.VerifyAnchored(entriesOf(es[:len(es)-2]), an); r.OK || r.Problem.Kind != Truncated {
 		t.Errorf("tail cut: %+v, want truncated", r)
 	}
