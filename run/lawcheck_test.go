@@ -992,3 +992,39 @@ func TestRevisionWhileMovingJudgesTheTarget(t *testing.T) {
 		t.Errorf("no event says the target was given up for rule test-no-my: %+v", evs)
 	}
 }
+
+// TestReplanMeetingBehindWaits: a re-plan whose planner meets a rules
+// revision this server cannot load (applied by another server after the
+// step checked) has judged nothing: the moving run waits, and is not
+// failed on the planner's refusal.
+func TestReplanMeetingBehindWaits(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	var behind atomic.Bool
+	c := f.stagingController(func(cfg *Config) {
+		law := f.rs.Law()
+		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			if behind.Load() {
+				return nil, fmt.Errorf("planner: open law session: %w", &rules.BehindError{Rev: 2, Applies: 1, Err: errors.New("rule test-clash defined twice")})
+			}
+			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		}
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: moving")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	behind.Store(true)
+	if _, err := c.Step(ctx, r.ID); !notJudged(err) {
+		t.Errorf("a re-plan that met an unloadable revision: %v, want not judged", err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
+		t.Fatalf("after the re-plan: %s (%v): %s, want still moving", got.State, err, got.Reason)
+	}
+}

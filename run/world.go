@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/store"
 )
 
@@ -170,7 +171,10 @@ func (e *behindError) Unwrap() error { return e.err }
 func notJudged(err error) bool {
 	var rerr *storeReadError
 	var berr *behindError
-	return errors.As(err, &rerr) || errors.As(err, &berr)
+	// The rules' own refusal while behind (a plan that met it after the
+	// step's check of LawNow.Behind) is the same.
+	var rberr *rules.BehindError
+	return errors.As(err, &rerr) || errors.As(err, &berr) || errors.As(err, &rberr)
 }
 
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
