@@ -103,8 +103,8 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		cfg.Stderr = os.Stderr
 	}
 	if cfg.HTTP == nil {
-		// No redirects: the credential goes to the server only.
-		cfg.HTTP = &http.Client{Timeout: time.Minute, CheckRedirect: tlspin.NoRedirects}
+		// No pin, and no redirects: the credential goes to the server only.
+		cfg.HTTP, _ = tlspin.HTTPClient("", time.Minute)
 	}
 	if cfg.Patience <= 0 {
 		cfg.Patience = 2 * time.Minute

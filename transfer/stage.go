@@ -91,13 +91,13 @@ func (s *Stager) today() catalog.Date {
 	return Today(time.Now())
 }
 
-// listBound is how many objects a listing of m's dataset at a
-// destination may yield.
-func (s *Stager) listBound(m *dataset.Manifest) int {
+// listBound is how many objects a listing at a destination of a dataset
+// version of that many chunks may yield.
+func (s *Stager) listBound(chunks int) int {
 	if s.MaxListed > 0 {
 		return s.MaxListed
 	}
-	return dataset.ListBound(len(m.UniqueChunks()))
+	return dataset.ListBound(chunks)
 }
 
 func (s *Stager) open(ctx context.Context, url string) (*dataset.Store, error) {
@@ -209,17 +209,18 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	staging := newID()
 	e := cr.Entry
 	e.Staging = staging
-	e.Chunks, e.Bytes = len(m.UniqueChunks()), m.TotalBytes()
+	chunks := m.UniqueChunks()
+	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
 	c := &copier{s: s, cr: cr, e: e}
 	reconciled, err := c.reconcile(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// Temporary files of a copy killed more than an hour ago are garbage.
-	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour, s.listBound(m)); err != nil {
+	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour, s.listBound(len(chunks))); err != nil {
 		return nil, err
 	}
-	missing, damaged, err := c.missing(ctx, m)
+	missing, damaged, err := c.missing(ctx, chunks)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +251,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	if err != nil || !same {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
 	}
-	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(m.UniqueChunks()) - len(missing), Damaged: damaged, Reconciled: reconciled}
+	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(chunks) - len(missing), Damaged: damaged, Reconciled: reconciled}
 	sum := sha256.Sum256(rawManifest)
 	pin := hex.EncodeToString(sum[:])
 	if _, err := c.send(ctx, final, func(e *Entry) {
@@ -289,12 +290,11 @@ func newID() string {
 
 // missing lists the chunks Dst lacks or holds damaged (which it deletes
 // first, so that the copy replaces them), and how many were damaged.
-func (c *copier) missing(ctx context.Context, m *dataset.Manifest) ([]Object, int, error) {
+func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Object, int, error) {
 	name := c.cr.Name
 	// The destination is the site's: its listing is read within a bound,
 	// and only the manifest's chunks are kept of it.
-	chunks := m.UniqueChunks()
-	have, err := dataset.ChunksPresent(ctx, c.cr.Dst, name, chunks, c.s.listBound(m))
+	have, err := dataset.ChunksPresent(ctx, c.cr.Dst, name, chunks, c.s.listBound(len(chunks)))
 	if err != nil {
 		return nil, 0, err
 	}
