@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/faillimit"
+	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -533,9 +532,7 @@ func fail(w http.ResponseWriter, err error) {
 // point the operator at the line; w is the ResponseWriter ServeHTTP
 // handed the route.
 func logCause(w http.ResponseWriter, err error) string {
-	var b [6]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := faultid.New()
 	for {
 		switch rw := w.(type) {
 		case *recorder:

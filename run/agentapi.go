@@ -3,9 +3,7 @@ package run
 import (
 	"container/list"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/faillimit"
+	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -61,9 +60,7 @@ type agentHandler func(w http.ResponseWriter, r *http.Request, run *Run, a Attem
 // tenant reads, and a store's error names the database's host, user and
 // name, a disk's the server's paths.
 func (c *Controller) agentFault(w http.ResponseWriter, req *http.Request, status int, what string, err error) {
-	var b [6]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := faultid.New()
 	c.cfg.Logger.Error("agent request", "what", what, "path", req.URL.Path, "remote", req.RemoteAddr, "fault", id, "err", err)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
