@@ -203,13 +203,9 @@ var ErrSchemaNewer = errors.New("the database's schema is newer than this versio
 // binary would then write rows without what the newer schema keeps
 // beside them and read its tables without knowing what they now mean.
 func schemaKnown(ctx context.Context, p *goose.Provider) error {
-	db, err := p.GetDBVersion(ctx)
+	db, known, err := p.GetVersions(ctx)
 	if err != nil {
 		return err
-	}
-	var known int64
-	for _, src := range p.ListSources() {
-		known = max(known, src.Version)
 	}
 	if db > known {
 		return fmt.Errorf("%w: it is at migration %d, this binary's last is %d; run the version that migrated it, or a newer one", ErrSchemaNewer, db, known)
