@@ -144,6 +144,10 @@ type Config struct {
 	// the file as it was read.
 	QuotaFile   string
 	QuotaSHA256 string
+	// CheckQuotaFile, when set, judges the quota file before each reload
+	// reads it (serve: that no other local user may write it), as the
+	// server's start did; an error refuses the reload.
+	CheckQuotaFile func(path string) error
 }
 
 // Observer is told what the controller did, after it is recorded.

@@ -64,6 +64,11 @@ func (c *Controller) ReloadQuotas(ctx context.Context, by string) (*QuotaReload,
 		}
 		return nil, &QuotaError{Err: err}
 	}
+	if c.cfg.CheckQuotaFile != nil {
+		if err := c.cfg.CheckQuotaFile(path); err != nil {
+			return refuse(err)
+		}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return refuse(fmt.Errorf("%s: %w", path, err))

@@ -111,6 +111,13 @@ func TestQuotaReloadSignal(t *testing.T) {
 	if res.Changed || res.SHA256 != digest(good) || res.Previous != digest(good) || len(res.Tenants) != 1 {
 		t.Fatalf("reload of the file in force: %+v", res)
 	}
+	// A file others may now write is refused on reload, as at start.
+	if err := os.Chmod(file, 0o606); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.c.ReloadQuotas(ctx); err == nil || !strings.Contains(err.Error(), "lets others write it") {
+		t.Fatalf("reload of a file others may write: %v, want a refusal", err)
+	}
 }
 
 // startingServe is `serve --quotas FILE` caught while it starts: started,

@@ -297,13 +297,22 @@ func checkServeFiles(opts serverOptions) error {
 		paths = append(paths, [2]string{"--quotas", opts.Quotas})
 	}
 	for _, fp := range paths {
-		bad, err := othersMayWrite(fp[1])
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", fp[0], fp[1], err)
+		if err := ownerWritesOnly(fp[0], fp[1]); err != nil {
+			return err
 		}
-		if bad != "" {
-			return fmt.Errorf("%s %s: %s lets others write it; want it writable by its owner only (chmod o-w %s)", fp[0], fp[1], bad, bad)
-		}
+	}
+	return nil
+}
+
+// ownerWritesOnly refuses path, given with flag, when othersMayWrite
+// finds anything of it a local user other than its owner may change.
+func ownerWritesOnly(flag, path string) error {
+	bad, err := othersMayWrite(path)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	if bad != "" {
+		return fmt.Errorf("%s %s: %s lets others write it; want it writable by its owner only (chmod o-w %s)", flag, path, bad, bad)
 	}
 	return nil
 }
@@ -498,7 +507,8 @@ func startServer(opts serverOptions) (*server, error) {
 		return nil, err
 	}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
-		Plan: plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
+		CheckQuotaFile: func(p string) error { return ownerWritesOnly("--quotas", p) },
+		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
