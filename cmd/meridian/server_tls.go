@@ -37,12 +37,6 @@ func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
 		return nil, "", badInput(errors.New("--tls-cert and --tls-key: give both or neither"))
 	}
-	tlsOn := opts.TLSCert != "" || opts.SelfSigned || !(loopbackAddr(opts.Listen) || opts.InsecureHTTP)
-	if u, err := url.Parse(opts.Advertise); opts.Advertise != "" && tlsOn && !opts.InsecureHTTP && (err != nil || !strings.EqualFold(u.Scheme, "https")) {
-		// Agents and the CLI pin this server's certificate, and a client
-		// that pins speaks only HTTPS: every agent would stop at its start.
-		return nil, "", badInput(fmt.Errorf("--advertise %q: this server speaks TLS and its clients pin its certificate; give an https:// address", opts.Advertise))
-	}
 	certFile, keyFile, fp := opts.TLSCert, opts.TLSKey, ""
 	switch {
 	case certFile != "":
@@ -74,6 +68,12 @@ func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config
 		if certFile, keyFile, fp, _, err = tlspin.SelfSigned(dir.TLS(), hosts); err != nil {
 			return nil, "", fmt.Errorf("self-signed certificate: %w", err)
 		}
+	}
+	// Past the switch the server speaks TLS. Agents and the CLI pin its
+	// certificate, and a client that pins speaks only HTTPS: every agent
+	// would stop at its start.
+	if u, err := url.Parse(opts.Advertise); opts.Advertise != "" && (err != nil || !strings.EqualFold(u.Scheme, "https")) {
+		return nil, "", badInput(fmt.Errorf("--advertise %q: this server speaks TLS and its clients pin its certificate; give an https:// address", opts.Advertise))
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {

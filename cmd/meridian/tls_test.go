@@ -49,6 +49,7 @@ func TestServerTLSDecision(t *testing.T) {
 		{"both plain and self-signed", serverOptions{Listen: "127.0.0.1:7420", SelfSigned: true, InsecureHTTP: true}, false, "", "give one"},
 		{"TLS advertised as plain HTTP", serverOptions{Listen: "0.0.0.0:7420", Advertise: "http://lb.example:7420"}, false, "", "--advertise"},
 		{"the operator's TLS advertised as plain HTTP", serverOptions{Listen: "0.0.0.0:7420", TLSCert: cert, TLSKey: key, Advertise: "http://lb.example"}, false, "", "--advertise"},
+		{"the operator's TLS beside --insecure-http, advertised as plain HTTP", serverOptions{Listen: "0.0.0.0:7420", TLSCert: cert, TLSKey: key, InsecureHTTP: true, Advertise: "http://lb.example"}, false, "", "--advertise"},
 		{"TLS advertised as HTTPS", serverOptions{Listen: "0.0.0.0:7420", Advertise: "https://lb.example:7420"}, true, "", ""},
 		{"plain advertised as plain", serverOptions{Listen: "127.0.0.1:7420", Advertise: "http://127.0.0.1:7420"}, false, "", ""},
 	}
