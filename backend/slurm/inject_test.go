@@ -48,12 +48,14 @@ printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037/st
 // TestStatusWithForgedCommentOnRealSlurm: on the real cluster, a running
 // job whose comment is set to text that repeats slurmctld's fields
 // (JobState=COMPLETED, ExitCode, StartTime, StdOut) still reads running,
-// with no error and its real start; Logs of a backend that has no record
-// of the job (it asks slurmctld for the job's output path) still reads the
-// job's own output. Then the job is cancelled and reads cancelled.
+// with no error and its real start; Logs of a backend of the same state
+// directory that has no record of the job (it asks slurmctld for the job's
+// batch script) still reads the job's own output, and one of another state
+// directory reads nothing. Then the job is cancelled and reads cancelled.
 func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 	site := cluster(t)
-	b := newSlurm(t, site, t.TempDir())
+	stateDir := t.TempDir()
+	b := newSlurm(t, site, stateDir)
 	spec := backend.Spec{RunID: uniqueRunID(t, "forged"), Attempt: 1,
 		Command: []string{"/bin/sh", "-c", "echo from-the-job; exec sleep 300"}, WorkDir: t.TempDir()}
 	h, err := b.Submit(testCtx(t), spec)
@@ -82,9 +84,19 @@ func TestStatusWithForgedCommentOnRealSlurm(t *testing.T) {
 		t.Fatalf("Status with a forged comment gives the start %v, not the job's", st.Started)
 	}
 
-	// A backend without the job's records reads the output path from
-	// slurmctld: the job's own, not the comment's.
-	other := newSlurm(t, site, t.TempDir())
+	// A backend of another state directory does not read the job's output
+	// (before, it read any path of the shape .../jobs/KEY/output.log that
+	// slurmctld named). One of the same state directory that lost its
+	// record of the job asks slurmctld which attempt the job is (its batch
+	// script, not the comment) and reads that attempt's output.
+	if rc, err := newSlurm(t, site, t.TempDir()).Logs(testCtx(t), h); err == nil {
+		rc.Close()
+		t.Fatalf("Logs of another state directory's job: no error, want a refusal")
+	}
+	if err := os.Remove(filepath.Join(stateDir, "handles", h)); err != nil {
+		t.Fatal(err)
+	}
+	other := newSlurm(t, site, stateDir)
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		rc, err := other.Logs(testCtx(t), h)
@@ -173,59 +185,111 @@ while [ $i -lt 1100 ]; do printf '%d\037` + script + `\037\n' $i; i=$((i+1)); do
 	}
 }
 
-// TestLogsReadsOnlyAJobOutputPath: the owner of a pending job may point
-// its output path anywhere (scontrol update StdOut=); a backend with no
-// record of the job read whatever file slurmctld then named, as the
-// server's user. It now reads only a path of the shape it submits, and
-// never through a link.
-func TestLogsReadsOnlyAJobOutputPath(t *testing.T) {
+// TestLogsReadsOnlyItsOwnJobOutput: the owner of a pending job may point
+// its output path anywhere (scontrol update StdOut=), and a job runs as
+// this backend's user, who may put links in its state directory. A
+// backend with no record of a job read whatever path of the shape
+// .../jobs/KEY/output.log slurmctld then named, another state directory's
+// included, and followed a link at any directory on the way, with a record
+// too. It now reads only its own state directory's output of the attempt
+// whose batch script the job runs, one component at a time without
+// following a link.
+func TestLogsReadsOnlyItsOwnJobOutput(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "st", "jobs", "r1-1", "output.log")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		t.Fatal(err)
+	st := filepath.Join(dir, "st")
+	write := func(p, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(out, []byte("from-the-job\n"), 0o644); err != nil {
-		t.Fatal(err)
+	link := func(target, p string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
 	}
+	own := func(key string) (script, out string) {
+		return filepath.Join(st, "jobs", key, "job.sh"), filepath.Join(st, "jobs", key, "output.log")
+	}
+	script1, out1 := own("r1-1")
+	write(out1, "from-the-job\n")
 	secret := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secret, []byte("the server's secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	linked := filepath.Join(dir, "st", "jobs", "r1-2", "output.log")
-	if err := os.MkdirAll(filepath.Dir(linked), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(secret, linked); err != nil {
-		t.Fatal(err)
-	}
+	write(secret, "the server's secret\n")
+	// Another backend's state directory, on the same machine.
+	otherScript := filepath.Join(dir, "other", "jobs", "r9-1", "job.sh")
+	otherOut := filepath.Join(dir, "other", "jobs", "r9-1", "output.log")
+	write(otherOut, "another backend's job\n")
+	// A link as the output file, and a link as the attempt's directory.
+	script2, out2 := own("r1-2")
+	link(secret, out2)
+	write(filepath.Join(dir, "elsewhere", "output.log"), "through a linked directory\n")
+	link(filepath.Join(dir, "elsewhere"), filepath.Join(st, "jobs", "r1-3"))
+	script3, out3 := own("r1-3")
+	// A directory that no attempt's key names.
+	write(filepath.Join(st, "jobs", "notakey", "output.log"), "not an attempt's\n")
+
 	for _, c := range []struct {
-		stdout string
-		want   string // "" for a refusal
+		name            string
+		command, stdout string // "" command: not this user's job
+		want            string // "" for a refusal
 	}{
-		{out, "from-the-job\n"},
-		{secret, ""},
-		{linked, ""},
-		{filepath.Join(dir, "st", "jobs", "r1-1", "..", "..", "..", "secret"), ""},
+		{"own attempt", script1, out1, "from-the-job\n"},
+		{"another state directory", otherScript, otherOut, ""},
+		{"output pointed at a secret", script1, secret, ""},
+		{"output pointed at another attempt's", script2, out1, ""},
+		{"output file a link", script2, out2, ""},
+		{"attempt directory a link", script3, out3, ""},
+		{"not a key", filepath.Join(st, "jobs", "notakey", "job.sh"), filepath.Join(st, "jobs", "notakey", "output.log"), ""},
+		{"dot-dot", script1, filepath.Join(st, "jobs", "r1-1", "..", "..", "..", "secret"), ""},
+		{"another user's job", "", out1, ""},
 	} {
-		squeue := fmt.Sprintf("#!/bin/sh\nprintf '4242\\037PENDING\\0370\\037N/A\\037N/A\\037\\037None\\037%s\\037\\n'\n", c.stdout)
-		b := fakeSlurm(t, t.TempDir(), map[string]string{"squeue": squeue})
+		cmdLine := ""
+		if c.command != "" {
+			cmdLine = fmt.Sprintf("printf '4242\\037%s\\037\\n'", c.command)
+		}
+		squeue := fmt.Sprintf(`#!/bin/sh
+for a in "$@"; do
+	case "$a" in
+	--Format=JobID:*Command:*) %s; exit 0 ;;
+	esac
+done
+printf '4242\037PENDING\0370\037N/A\037N/A\037\037None\037%%s\037\n' '%s'
+`, cmdLine, c.stdout)
+		b := fakeSlurm(t, st, map[string]string{"squeue": squeue})
 		rc, err := b.Logs(context.Background(), "4242")
 		if c.want == "" {
 			if err == nil {
 				data, _ := io.ReadAll(rc)
 				rc.Close()
-				t.Errorf("output path %s: read %q, want a refusal", c.stdout, data)
+				t.Errorf("%s: read %q, want a refusal", c.name, data)
 			}
 			continue
 		}
 		if err != nil {
-			t.Fatalf("output path %s: %v", c.stdout, err)
+			t.Fatalf("%s: %v", c.name, err)
 		}
 		data, _ := io.ReadAll(rc)
 		rc.Close()
 		if string(data) != c.want {
-			t.Errorf("output path %s: read %q, want %q", c.stdout, data, c.want)
+			t.Errorf("%s: read %q, want %q", c.name, data, c.want)
 		}
+	}
+
+	// With a record of the job, a link at the attempt's directory is not
+	// followed either.
+	write(filepath.Join(st, "handles", "4343"), "r1-3\n")
+	b := fakeSlurm(t, st, nil)
+	if rc, err := b.Logs(context.Background(), "4343"); err == nil {
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		t.Errorf("recorded job whose directory is a link: read %q, want a refusal", data)
 	}
 }
 

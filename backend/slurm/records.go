@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -31,6 +34,64 @@ func newRecords(stateDir string) (records, error) {
 }
 
 func (r records) jobDir(key string) string { return filepath.Join(r.dir, "jobs", key) }
+
+// validKey says whether key is one this backend makes for an attempt
+// (backend.Spec.Key: a valid run id, a dash, the attempt in decimal), so
+// that it names one directory under jobs and nothing else.
+func validKey(key string) bool {
+	i := strings.LastIndexByte(key, '-')
+	if i < 0 || backend.ValidRunID(key[:i]) != nil {
+		return false
+	}
+	n, err := strconv.Atoi(key[i+1:])
+	return err == nil && n >= 0 && strconv.Itoa(n) == key[i+1:]
+}
+
+// openJobFile opens the plain file name in the directory of the attempt
+// key for reading, one component at a time below the state directory
+// (jobs, key, name), each opened without following a link: a job runs as
+// this backend's user and may replace any of them with a link to a file
+// that user can read, such as another attempt's output or the server's
+// own secrets. A FIFO is refused too, rather than waited on.
+func (r records) openJobFile(key, name string) (*os.File, error) {
+	if !validKey(key) {
+		return nil, fmt.Errorf("job key %q: not an attempt's key (RUN-ATTEMPT)", key)
+	}
+	full := filepath.Join(r.jobDir(key), name)
+	fd, err := unix.Open(r.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: r.dir, Err: err}
+	}
+	for _, dir := range []string{"jobs", key} {
+		next, err := unix.Openat(fd, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil, fmt.Errorf("%s: %s is a link or not a directory: %w", full, dir, backend.ErrNotPlainFile)
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: full, Err: err}
+		}
+		fd = next
+	}
+	ffd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	unix.Close(fd)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a link)", full, backend.ErrNotPlainFile)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: full, Err: err}
+	}
+	f := os.NewFile(uintptr(ffd), full)
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w (%s)", full, backend.ErrNotPlainFile, fi.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
 
 func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o700) }
 

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -538,7 +537,7 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // jobColumns are the fields of a job that Status and Logs read, asked of
 // squeue (-O) in this order, each followed by columnSep. The owner cannot
 // set any of them on a running job; StdOut it may change while the job is
-// pending, so Logs reads only a path of this backend's shape (isJobOutputPath).
+// pending, so Logs never opens the path as such (jobKey).
 // `scontrol show job -o`
 // would give them too, but it prints values the owner may set with
 // `scontrol update` (Comment, JobName, ...) unquoted among slurmctld's
@@ -692,49 +691,80 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	return nil
 }
 
-// Logs returns the job's output file.
+// Logs returns the job's output file, read from this backend's state
+// directory only: STATE/jobs/KEY/output.log, KEY an attempt's key, opened
+// one component at a time without following a link (records.openJobFile).
+// For a job with no record here, slurmctld is asked which attempt the job
+// is (jobKey); the job's owner can point a pending job's output anywhere
+// (scontrol update StdOut=), another state directory's or another
+// attempt's output included, so the path slurmctld prints is never opened
+// as such.
 func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	if !isJobID(handle) {
 		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	path := ""
-	if key := s.rec.keyOf(handle); key != "" {
-		path = filepath.Join(s.jobDir(key), "output.log")
-	} else {
-		job, err := s.queryJob(ctx, handle)
-		if isInvalidJob(err) {
-			return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
-		}
+	key := s.rec.keyOf(handle)
+	if key == "" {
+		k, err := s.jobKey(ctx, handle)
 		if err != nil {
-			return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+			return nil, err
 		}
-		// squeue prints the --output the job was submitted with, a
-		// pattern such as %j not filled in (scontrol fills it). This
-		// backend submits a plain path; it does not guess what another
-		// submitter's pattern named.
-		if strings.Contains(job.StdOut, "%") {
-			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is a pattern, which this backend does not read", handle, job.StdOut)
-		}
-		// The owner may change a pending job's output path (scontrol
-		// update StdOut=): only a path of the shape this backend submits,
-		// STATE/jobs/KEY/output.log, is read, and never through a link.
-		if !isJobOutputPath(job.StdOut) {
-			return nil, fmt.Errorf("slurm logs %s: the job's output path %q is not a job output of this backend's shape (…/jobs/KEY/output.log): not read", handle, job.StdOut)
-		}
-		path = job.StdOut
+		key = k
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := s.rec.openJobFile(key, "output.log")
 	if errors.Is(err, os.ErrNotExist) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	return f, err
+	if err != nil {
+		return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
+	}
+	return f, nil
 }
 
-// isJobOutputPath says whether p is a clean absolute path of the shape
-// this backend gives its jobs' output: DIR/jobs/KEY/output.log.
-func isJobOutputPath(p string) bool {
-	return filepath.IsAbs(p) && filepath.Clean(p) == p && filepath.Base(p) == "output.log" &&
-		filepath.Base(filepath.Dir(filepath.Dir(p))) == "jobs"
+// jobKey is the attempt of a job this backend has no record of, as
+// slurmctld tells it: the job must be this user's (squeue --me), its
+// command (which slurmctld fixes at submission and lets no one update)
+// must be the batch script of an attempt in this state directory, and its
+// output path must still be the one that attempt was submitted with. Any
+// other job is refused, naming why.
+func (s *Slurm) jobKey(ctx context.Context, handle string) (string, error) {
+	job, err := s.queryJob(ctx, handle)
+	if isInvalidJob(err) {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("slurm logs %s: %w", handle, err)
+	}
+	out, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", "--jobs="+handle,
+		"--Format=JobID:"+columnSep+",Command:"+columnSep)
+	if isInvalidJob(err) {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("slurm logs %s: %w", handle, err)
+	}
+	if strings.TrimSpace(out) == "" {
+		return "", fmt.Errorf("slurm logs %s: the job is not this user's, so not one this backend submitted: not read", handle)
+	}
+	cmd, ok := strings.CutPrefix(out, handle+columnSep)
+	if ok {
+		cmd, ok = strings.CutSuffix(cmd, columnSep+"\n")
+	}
+	if !ok || strings.ContainsAny(cmd, "\n"+columnSep) {
+		return "", fmt.Errorf("slurm logs %s: squeue printed %q for the job's command, not one line with its id and command", handle, truncateOut(out))
+	}
+	jobs := filepath.Join(s.rec.dir, "jobs")
+	key, ok := strings.CutPrefix(cmd, jobs+string(filepath.Separator))
+	if ok {
+		key, ok = strings.CutSuffix(key, string(filepath.Separator)+"job.sh")
+	}
+	if !ok || !validKey(key) {
+		return "", fmt.Errorf("slurm logs %s: the job's batch script %q is not an attempt's in this backend's state directory (%s/KEY/job.sh): not read", handle, truncateOut(cmd), jobs)
+	}
+	if want := filepath.Join(s.jobDir(key), "output.log"); job.StdOut != want {
+		return "", fmt.Errorf("slurm logs %s: the job's output path is %q, not %s, where attempt %s was submitted to write it: not read", handle, truncateOut(job.StdOut), want, key)
+	}
+	return key, nil
 }
 
 // FailSite simulates the loss of the site: the partition is set DOWN (new
