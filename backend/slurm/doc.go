@@ -13,7 +13,7 @@
 //     the job, and Logs reads the output file.
 //   - slurmrestd across the network (REST), when the site sets restURL:
 //     POST job/submit, GET job/{id}, DELETE job/{id}, GET jobs to find a job
-//     by name, GET nodes to tell that a running job's node is down. Over
+//     again (see below), GET nodes to tell that a running job's node is down. Over
 //     unix:///path slurmrestd authenticates the connecting user
 //     (rest_auth/local); over https the JWT in tokenFile is sent as
 //     X-SLURM-USER-TOKEN, with X-SLURM-USER-NAME when user is set. This path
@@ -36,10 +36,16 @@
 // submission and does not let even the owner update (the working directory
 // and output path the owner may change while the job is pending); a job
 // that bears the attempt's name but has another script makes the lookup
-// fail rather than answer "not found". The REST path still searches
-// slurmrestd's job list by name. Jobs are submitted without requeue: when a node
-// fails the job ends NODE_FAIL and is reported Lost, and Meridian, not
-// Slurm, decides where it runs next.
+// fail rather than answer "not found". slurmrestd lists nothing of a job
+// that its owner cannot change, so the REST path searches its job list for
+// a job of the attempt's name that is the user's jobs run as (the user
+// slurmrestd runs as over its socket; backend.user, else the token's user,
+// over https: any user may name a job like the attempt's) and bears the
+// comment, working directory and output it was submitted with; a job of
+// that user with the name but not the rest makes the lookup fail. A job
+// its owner renamed is not found there. Jobs are submitted without
+// requeue: when a node fails the job ends NODE_FAIL and is reported Lost,
+// and Meridian, not Slurm, decides where it runs next.
 //
 // Both paths report the site's capacity (Capacity, for the controller's
 // run.CapacityReporter): the partition's free GRES of the site's kind on

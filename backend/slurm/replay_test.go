@@ -450,16 +450,19 @@ func serve(w http.ResponseWriter, ex exchange) {
 
 // TestRESTReplayJWT runs the scenario over https with a JWT against the
 // answers the real slurmrestd gave, checking the token headers on every
-// request and that the requests are the recorded ones.
+// request and that the requests are the recorded ones. The token and
+// backend.user name the user the recorded jobs ran as (slurmrestd's own,
+// "slurm"), since a lookup takes only that user's jobs.
 func TestRESTReplayJWT(t *testing.T) {
 	rec := loadRecording(t, exchangesFile)
-	const token = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJhbGljZSJ9.replay-token"
+	// Its claims are {"sun":"slurm"}.
+	const token = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJzbHVybSJ9.replay-token"
 	tok := writeToken(t, "SLURM_JWT="+token) // as `scontrol token` prints it
-	p := &replayer{t: t, prefix: "/gw", token: func() string { return token }, user: "alice", exs: rec.Exchanges}
+	p := &replayer{t: t, prefix: "/gw", token: func() string { return token }, user: "slurm", exs: rec.Exchanges}
 	srvURL, trust := tlsServer(t, p)
 	url := srvURL + p.prefix // behind a gateway's path
 	restScenario(t, func(partition string) *slurm.REST {
-		b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, User: "alice", Partition: partition, Gres: rec.Gres}, t.TempDir(), trust)
+		b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, User: "slurm", Partition: partition, Gres: rec.Gres}, t.TempDir(), trust)
 		b.NodeTTL = 0
 		return b
 	}, rec.RunPrefix, recordedWorkRoot, rec.Partition, 0)

@@ -272,7 +272,8 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 // Submit submits the attempt unless it was submitted before: the job id
 // recorded in the state directory answers that, and when an earlier submit
 // was interrupted after telling slurmrestd and before recording the id,
-// slurmrestd's job list is searched by the job's name. A failed submit is
+// slurmrestd's job list is searched for this user's job of the attempt
+// (find). A failed submit is
 // never retried by itself, as its answer may be all that was lost.
 func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
@@ -327,7 +328,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		Script: restScript(spec, wd),
 		Job: submitJob{
 			Name:      JobName(spec.RunID, spec.Attempt),
-			Comment:   fmt.Sprintf("meridian run %s attempt %d", spec.RunID, spec.Attempt),
+			Comment:   restComment(spec.RunID, spec.Attempt),
 			Partition: partition,
 			Gres:      gresRequest(r.gres, spec.GresType, spec.Accelerators),
 			// Meridian, not Slurm, decides where a lost job runs next. (22.05
@@ -386,8 +387,9 @@ func restScript(spec backend.Spec, wd string) string {
 }
 
 // Find returns the job id for runID and attempt: the one recorded in the
-// state directory, else the oldest job of its name that slurmrestd lists
-// (filtered here: the API filters jobs by nothing but update time).
+// state directory, else the oldest job that slurmrestd lists as this
+// backend would have submitted the attempt (restFindable; filtered here:
+// the API filters jobs by nothing but update time).
 func (r *REST) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
@@ -395,30 +397,86 @@ func (r *REST) Find(ctx context.Context, runID string, attempt int) (string, boo
 	return r.find(ctx, runID, attempt)
 }
 
+// restComment is the comment a job of the attempt is submitted with.
+func restComment(runID string, attempt int) string {
+	return fmt.Sprintf("meridian run %s attempt %d", runID, attempt)
+}
+
+// restListedJob is what find reads of a job in slurmrestd's list.
+type restListedJob struct {
+	JobID    int64  `json:"job_id"`
+	Name     string `json:"name"`
+	UserID   *int64 `json:"user_id"`
+	UserName string `json:"user_name"`
+	Comment  string `json:"comment"`
+	Cwd      string `json:"current_working_directory"`
+	Stdout   string `json:"standard_output"`
+}
+
+// find looks for the attempt's job among the jobs slurmrestd lists. A job
+// counts only if it is the user's that jobs submitted through slurmrestd
+// run as (restClient.jobUser): any user may name a job like the attempt's,
+// and a job of another user was never submitted by this backend. Of this
+// user's jobs with the attempt's name, one counts only if its comment,
+// working directory and output are what Submit gave it; the owner may
+// change those (a workload runs as that owner), so a job that bears the
+// name but not the rest makes the lookup fail rather than answer "not
+// found": it may be the attempt's, and a caller told "not found" would
+// submit it again. A job renamed by its owner is not found: slurmrestd
+// shows nothing of a job that its owner cannot change (its batch script is
+// not listed), unlike the command path's lookup by script.
 func (r *REST) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	if id, ok := r.rec.recorded(key); ok {
 		return id, true, nil
 	}
-	name := JobName(runID, attempt)
-	var oldest int64
+	name, comment := JobName(runID, attempt), restComment(runID, attempt)
+	var (
+		oldest   int64
+		odd      []string
+		owner    *jobOwner
+		ownerErr error
+	)
 	err := r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j struct {
-			JobID int64  `json:"job_id"`
-			Name  string `json:"name"`
-		}
+		var j restListedJob
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return err
 		}
-		if j.Name == name && j.JobID > 0 && (oldest == 0 || j.JobID < oldest) {
+		if j.Name != name || j.JobID <= 0 {
+			return nil
+		}
+		if owner == nil && ownerErr == nil {
+			// Known once the list's request has reached slurmrestd.
+			o, err := r.c.jobUser()
+			owner, ownerErr = &o, err
+		}
+		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
+			return nil
+		}
+		if j.Comment != comment || j.Cwd != "/" || j.Stdout != "/dev/null" {
+			if len(odd) < maxFindCandidates {
+				odd = append(odd, strconv.FormatInt(j.JobID, 10))
+			}
+			return nil
+		}
+		if oldest == 0 || j.JobID < oldest {
 			oldest = j.JobID
 		}
 		return nil
 	})
+	if err == nil {
+		// Whose the jobs of the attempt's name are cannot be told.
+		err = ownerErr
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
 	if oldest == 0 {
+		if len(odd) > 0 {
+			return "", false, fmt.Errorf("find %s: job %s bears the attempt's name %s, but not the comment %q, working directory / and output /dev/null this backend submits the attempt with; "+
+				"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
+				key, strings.Join(odd, ","), name, comment)
+		}
 		return "", false, nil
 	}
 	id := strconv.FormatInt(oldest, 10)

@@ -2,12 +2,15 @@ package slurm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,5 +441,117 @@ func TestRESTForgottenJob(t *testing.T) {
 	}
 	if err := b.Cancel(testCtx(t), id); err != nil {
 		t.Fatalf("Cancel of a forgotten finished job: %v", err)
+	}
+}
+
+// fakeRESTJobs serves GET jobs (the list find reads) on a unix socket, as
+// slurmrestd does, from the test's own process: slurmrestd's user, as the
+// backend reads it from the socket, is this process's. It returns the
+// socket's restURL.
+func fakeRESTJobs(t *testing.T, jobs []map[string]any) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: jobsHandler(jobs)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "unix://" + sock
+}
+
+// jobsHandler answers GET jobs with jobs, and nothing else.
+func jobsHandler(jobs []map[string]any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet || req.URL.Path != "/slurm/v0.0.38/jobs" {
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"jobs": jobs, "errors": []any{}})
+	})
+}
+
+// TestRESTFindTakesOnlyThisUsersJobAsSubmitted: a controller without a
+// record of an attempt's job looked it up in slurmrestd's list by name
+// alone, and any user may name a job like the attempt's; the job's owner
+// may rename one of its own jobs so. It took the oldest such job, another
+// user's included, for the attempt. Now a job counts only if it is the
+// user's that slurmrestd runs jobs as and bears the comment, working
+// directory and output it was submitted with; such a job of that user
+// that bears only the name makes the lookup fail rather than answer "not
+// found".
+func TestRESTFindTakesOnlyThisUsersJobAsSubmitted(t *testing.T) {
+	me, other := os.Getuid(), os.Getuid()+1
+	name := slurm.JobName("r1", 1)
+	job := func(id, uid int, comment, cwd, stdout string) map[string]any {
+		return map[string]any{"job_id": id, "name": name, "user_id": uid, "user_name": "u" + strconv.Itoa(uid),
+			"comment": comment, "current_working_directory": cwd, "standard_output": stdout}
+	}
+	const comment = "meridian run r1 attempt 1"
+	for _, c := range []struct {
+		what   string
+		jobs   []map[string]any
+		want   string // "" with wantErr false: not found
+		errors bool
+	}{
+		{"another user's job of the attempt's name only", []map[string]any{job(10, other, comment, "/", "/dev/null")}, "", false},
+		{"this user's job, older than another user's", []map[string]any{job(20, me, comment, "/", "/dev/null"), job(10, other, comment, "/", "/dev/null")}, "20", false},
+		{"this user's job of the name, another comment", []map[string]any{job(30, me, "mine", "/", "/dev/null")}, "", true},
+		{"this user's job of the name, another working directory", []map[string]any{job(31, me, comment, "/home/u", "/dev/null")}, "", true},
+		{"this user's job of the name, another output", []map[string]any{job(32, me, comment, "/", "/home/u/out")}, "", true},
+		{"a job without a user", []map[string]any{{"job_id": 40, "name": name, "comment": comment, "current_working_directory": "/", "standard_output": "/dev/null"}}, "", false},
+	} {
+		site := catalog.BackendSpec{Type: "slurm", RestURL: fakeRESTJobs(t, c.jobs)}
+		b := newREST(t, site, t.TempDir())
+		id, ok, err := b.Find(context.Background(), "r1", 1)
+		switch {
+		case c.errors:
+			if err == nil {
+				t.Errorf("%s: Find = %q, %v, no error; want an error", c.what, id, ok)
+			}
+		case err != nil:
+			t.Errorf("%s: Find: %v", c.what, err)
+		case c.want == "" && ok:
+			t.Errorf("%s: Find = %q; want not found", c.what, id)
+		case c.want != "" && (!ok || id != c.want):
+			t.Errorf("%s: Find = %q, %v; want %s", c.what, id, ok, c.want)
+		}
+	}
+}
+
+// TestRESTFindOverHTTPSTakesOnlyTheTokensUsersJob: over https the jobs run
+// as the user the requests name (backend.user), else the token's user (its
+// "sun" claim); a job of the attempt's name of another user is not taken,
+// even when it is the oldest.
+func TestRESTFindOverHTTPSTakesOnlyTheTokensUsersJob(t *testing.T) {
+	name := slurm.JobName("r1", 1)
+	job := func(id int, user string) map[string]any {
+		return map[string]any{"job_id": id, "name": name, "user_id": 1000 + id, "user_name": user,
+			"comment": "meridian run r1 attempt 1", "current_working_directory": "/", "standard_output": "/dev/null"}
+	}
+	url, trust := tlsServer(t, jobsHandler([]map[string]any{job(10, "mallory"), job(20, "alice"), job(30, "carol")}))
+	// {"alg":"HS256"}.{"sun":"alice"}
+	tok := writeToken(t, "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJhbGljZSJ9.signature")
+	for _, c := range []struct{ user, want string }{{"", "20"}, {"carol", "30"}} {
+		site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, User: c.user}
+		id, ok, err := newREST(t, site, t.TempDir(), trust).Find(context.Background(), "r1", 1)
+		if err != nil || !ok || id != c.want {
+			t.Errorf("backend.user %q: Find = %q, %v, %v; want %s", c.user, id, ok, err, c.want)
+		}
+	}
+	// A token that names no user, with no backend.user: the lookup fails
+	// rather than take any user's job.
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "opaque-token")}
+	if id, ok, err := newREST(t, site, t.TempDir(), trust).Find(context.Background(), "r1", 1); err == nil {
+		t.Errorf("a token without a user: Find = %q, %v, no error; want an error naming backend.user", id, ok)
+	} else if !strings.Contains(err.Error(), "backend.user") {
+		t.Errorf("a token without a user: %v; want it to name backend.user", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -56,6 +58,10 @@ type restClient struct {
 	timeout time.Duration
 	retries int
 	backoff time.Duration
+	// peerUID is the uid of the process at the other end of the unix
+	// socket (SO_PEERCRED), as last dialled; -1 until then, and over
+	// https. With rest_auth/local, jobs run as that user.
+	peerUID atomic.Int64
 }
 
 func newRESTClient(restURL, tokenPath, user string, wrap func(http.RoundTripper) http.RoundTripper) (*restClient, error) {
@@ -64,6 +70,7 @@ func newRESTClient(restURL, tokenPath, user string, wrap func(http.RoundTripper)
 		return nil, fmt.Errorf("backend.restURL: %q is not a URL: %v", restURL, err)
 	}
 	c := &restClient{restURL: restURL, user: user, timeout: 30 * time.Second, retries: 2, backoff: 100 * time.Millisecond}
+	c.peerUID.Store(-1)
 	tr := &http.Transport{
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:    10 * time.Second,
@@ -77,7 +84,17 @@ func newRESTClient(restURL, tokenPath, user string, wrap func(http.RoundTripper)
 		sock := u.Path
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
+			conn, err := d.DialContext(ctx, "unix", sock)
+			if err != nil {
+				return nil, err
+			}
+			uid, err := peerUID(conn)
+			if err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("backend.restURL %s: cannot tell which user slurmrestd runs as: %w", restURL, err)
+			}
+			c.peerUID.Store(uid)
+			return conn, nil
 		}
 		c.base = &url.URL{Scheme: "http", Host: "slurmrestd"}
 	case "https", "http":
@@ -167,6 +184,69 @@ func (f *tokenFile) get() (string, error) {
 	}
 	f.stamp, f.token = stamp, tok
 	return tok, nil
+}
+
+// jobUser says who the jobs submitted through slurmrestd run as, so that
+// a job of another user is never taken for one of this backend's: over
+// the unix socket (rest_auth/local) the user slurmrestd runs as, known once
+// a request has dialled it; over https the user the requests name
+// (backend.user), else the one the token names (its "sun" claim, which
+// `scontrol token` writes). It fails when it cannot tell.
+func (c *restClient) jobUser() (jobOwner, error) {
+	if c.token == nil {
+		uid := c.peerUID.Load()
+		if uid < 0 {
+			return jobOwner{}, fmt.Errorf("backend.restURL %s: the user slurmrestd runs as is not known (no connection made yet, or a system where a unix socket's peer cannot be read)", c.restURL)
+		}
+		return jobOwner{uid: uid}, nil
+	}
+	if c.user != "" {
+		return jobOwner{uid: -1, name: c.user}, nil
+	}
+	tok, err := c.token.get()
+	if err != nil {
+		return jobOwner{}, err
+	}
+	if name := tokenUser(tok); name != "" {
+		return jobOwner{uid: -1, name: name}, nil
+	}
+	return jobOwner{}, fmt.Errorf("backend.tokenFile %s: the token names no user (no \"sun\" claim); set backend.user to the user it authenticates", c.token.configured)
+}
+
+// jobOwner is a user by uid (uid >= 0) or by name.
+type jobOwner struct {
+	uid  int64
+	name string
+}
+
+// owns says whether a job of the given uid (nil: not given) and user name
+// is this user's.
+func (o jobOwner) owns(uid *int64, name string) bool {
+	if o.uid >= 0 {
+		return uid != nil && *uid == o.uid
+	}
+	return name != "" && name == o.name
+}
+
+// tokenUser is the user name a Slurm JWT names (its "sun" claim), or "".
+// The token is not verified here: slurmrestd does that; this only tells
+// whose jobs the token's requests make.
+func tokenUser(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	data, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sun string `json:"sun"`
+	}
+	if json.Unmarshal(data, &claims) != nil {
+		return ""
+	}
+	return claims.Sun
 }
 
 // current returns the token last read, or "".
