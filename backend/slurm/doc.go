@@ -27,7 +27,10 @@
 // Each job is named meridian-<run>-<attempt>. Each path records the job id
 // in its state directory (on the controller's machine) and, when a submit
 // was interrupted before the id was recorded (or Find is asked for an
-// attempt without a record), asks Slurm before submitting again. The
+// attempt without a record), asks Slurm before submitting again; the
+// command path also refuses to submit again when slurmctld knows no such
+// job but the attempt's directory shows that one ran (slurmctld forgets a
+// finished job after MinJobAge). The
 // command path does not trust the name for that: the job's owner, as whom
 // its workload runs, may rename the job at any time, so a lookup by name
 // could miss the attempt's job and submit it twice, or take another job

@@ -310,3 +310,45 @@ func fakeSlurm(t *testing.T, stateDir string, scripts map[string]string) *slurm.
 	}
 	return b
 }
+
+// TestSubmitDoesNotRerunAForgottenJob: a server that stopped between
+// sbatch and recording the job id, for longer than slurmctld keeps a
+// finished job, found no job of the attempt's batch script on restart and
+// submitted the attempt a second time, though the first job had run (its
+// start mark, exit code and output are in the attempt's directory). Submit
+// now refuses; an attempt whose earlier sbatch left only the script (it
+// failed, or never ran) is still submitted.
+func TestSubmitDoesNotRerunAForgottenJob(t *testing.T) {
+	for _, c := range []struct {
+		marks  []string
+		refuse bool
+	}{
+		{[]string{"started", "exitcode", "output.log"}, true},
+		{[]string{"output.log"}, true}, // killed before its first line
+		{nil, false},
+	} {
+		dir := t.TempDir()
+		calls := filepath.Join(dir, "sbatch-calls")
+		jobDir := filepath.Join(dir, "jobs", "r1-1")
+		if err := os.MkdirAll(jobDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range append([]string{"job.sh"}, c.marks...) {
+			if err := os.WriteFile(filepath.Join(jobDir, f), []byte("0\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := fakeSlurm(t, dir, map[string]string{
+			"squeue": "#!/bin/sh\nexit 0\n", // slurmctld has forgotten every job
+			"sbatch": "#!/bin/sh\necho x >> " + calls + "\necho 555\n",
+		})
+		id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+		data, _ := os.ReadFile(calls)
+		switch {
+		case c.refuse && (err == nil || len(data) > 0):
+			t.Errorf("marks %v: Submit = %q, %v, sbatch run %d times; want an error and no sbatch", c.marks, id, err, strings.Count(string(data), "x"))
+		case !c.refuse && (err != nil || id != "555"):
+			t.Errorf("marks %v: Submit = %q, %v; want job 555 submitted", c.marks, id, err)
+		}
+	}
+}

@@ -128,6 +128,18 @@ func (r records) keyOf(id string) string {
 	return strings.TrimSpace(string(data))
 }
 
+// ranMark names the first file in the directory of key that only a job of
+// the attempt that started writes (the batch script's start mark and exit
+// code, the output file slurmd opens for it), or "" when there is none.
+func (r records) ranMark(key string) string {
+	for _, name := range []string{"started", "exitcode", "output.log"} {
+		if _, err := os.Lstat(filepath.Join(r.jobDir(key), name)); err == nil {
+			return name
+		}
+	}
+	return ""
+}
+
 // markCancelled remembers that the job of key was cancelled, for when the
 // scheduler has forgotten it.
 func (r records) markCancelled(key string) error {

@@ -197,6 +197,15 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		if id, ok, err := s.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
 			return id, err
 		}
+		// slurmctld knows no job of the script, yet one may have run:
+		// slurmctld forgets a finished job (MinJobAge), and a server that
+		// stopped between sbatch and recording the id for longer than
+		// that finds nothing there. The job leaves its own marks here (the
+		// script's start mark and exit code, the output slurmd opens): the
+		// attempt is not run a second time then.
+		if mark := s.rec.ranMark(key); mark != "" {
+			return "", fmt.Errorf("slurm submit %s: a job of the attempt was submitted and ran (its %s is in the attempt's directory), but its id was never recorded and slurmctld no longer knows it; not running the attempt a second time", key, mark)
+		}
 	}
 	if partition != "" {
 		if err := s.partitionUp(ctx, partition); err != nil {
