@@ -508,38 +508,31 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 
 // runLimited is run with the output bounded by maxCapacityOutput.
 func (s *Slurm) runLimited(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
-	defer cancel()
-	cmd := s.command(ctx, nil, name, args...)
-	out := &capped{max: maxCapacityOutput}
-	var errb capped
-	errb.max = 64 << 10
-	cmd.Stdout, cmd.Stderr = out, &errb
-	err := cmd.Run()
-	if out.over {
-		return "", fmt.Errorf("%s: more than %d bytes of output", name, maxCapacityOutput)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
-		}
-		return "", &cmdError{cmd: name, err: err, stderr: strings.TrimSpace(errb.b.String())}
-	}
-	return out.b.String(), nil
+	return s.runCapped(ctx, nil, maxCapacityOutput, name, args...)
 }
 
-// capped keeps at most max bytes and notes whether more came.
+// errOverCap stops the copy of a client's output once it is over its bound.
+var errOverCap = errors.New("output over its bound")
+
+// capped keeps at most max bytes and notes whether more came. Past max it
+// fails the write, which closes the client's pipe (it gets SIGPIPE or
+// EPIPE) rather than reading on until it ends or times out; keepGoing
+// (for stderr, of which only the start is wanted) drops the rest instead.
 type capped struct {
-	b    bytes.Buffer
-	max  int
-	over bool
+	b         bytes.Buffer
+	max       int
+	over      bool
+	keepGoing bool
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	if room := c.max - c.b.Len(); len(p) > room {
 		c.over = true
 		c.b.Write(p[:max(room, 0)])
-		return len(p), nil
+		if c.keepGoing {
+			return len(p), nil
+		}
+		return 0, errOverCap
 	}
 	return c.b.Write(p)
 }

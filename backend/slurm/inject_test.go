@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -351,4 +352,28 @@ func TestSubmitDoesNotRerunAForgottenJob(t *testing.T) {
 			t.Errorf("marks %v: Submit = %q, %v; want job 555 submitted", c.marks, id, err)
 		}
 	}
+}
+
+// TestCommandOutputBounded: a Slurm client's output carries values others
+// set, and was read whole into memory, for as long as the client wrote
+// (up to the command timeout). Here squeue writes 256 MiB for one job's
+// status: Status now fails, saying the output is over its bound, having
+// kept at most a few MiB of it, and the client is stopped rather than
+// read to its end.
+func TestCommandOutputBounded(t *testing.T) {
+	squeue := "#!/bin/sh\nhead -c 268435456 /dev/zero | tr '\\0' x\n"
+	b := fakeSlurm(t, t.TempDir(), map[string]string{"squeue": squeue})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err := b.Status(context.Background(), "4242")
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("Status with 256 MiB of squeue output = %v, want an error saying the output is over its bound", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("Status allocated %d MiB for 256 MiB of squeue output, want at most 64", alloc>>20)
+	}
+	t.Logf("over the bound after %v, %d MiB allocated", took.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20)
 }

@@ -1,7 +1,6 @@
 package slurm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,21 +112,43 @@ func (s *Slurm) run(ctx context.Context, name string, args ...string) (string, e
 	return s.runEnv(ctx, nil, name, args...)
 }
 
+// maxCommandOutput bounds what is kept of one Slurm client's output (the
+// job listing for a lookup and a capacity poll's answers have their own
+// bound, maxCapacityOutput), and maxCommandStderr what is kept of its
+// stderr: a client's output carries values others set (a job's output
+// path, a node's reason), and each call must cost a bounded amount
+// whatever they are. A client that writes more is stopped (its output
+// pipe closes) and the call fails.
+const (
+	maxCommandOutput = 8 << 20
+	maxCommandStderr = 64 << 10
+)
+
 // runEnv is run with the environment env (nil: this process's).
 func (s *Slurm) runEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
+	return s.runCapped(ctx, env, maxCommandOutput, name, args...)
+}
+
+// runCapped runs one Slurm client in env (nil: this process's) with a
+// timeout, keeping at most limit bytes of its output; more fails the call.
+func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.CommandTimeout)
 	defer cancel()
 	cmd := s.command(ctx, env, name, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if ctx.Err() != nil {
-			return out.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
-		}
-		return out.String(), &cmdError{cmd: name, err: err, stderr: msg}
+	out := &capped{max: limit}
+	errb := &capped{max: maxCommandStderr, keepGoing: true}
+	cmd.Stdout, cmd.Stderr = out, errb
+	err := cmd.Run()
+	if out.over {
+		return "", fmt.Errorf("%s: more than %d bytes of output", name, limit)
 	}
-	return out.String(), nil
+	if err != nil {
+		if ctx.Err() != nil {
+			return out.b.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
+		}
+		return out.b.String(), &cmdError{cmd: name, err: err, stderr: strings.TrimSpace(errb.b.String())}
+	}
+	return out.b.String(), nil
 }
 
 // command is one Slurm client in the environment env (nil: this
