@@ -377,3 +377,31 @@ func TestCommandOutputBounded(t *testing.T) {
 	}
 	t.Logf("over the bound after %v, %d MiB allocated", took.Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>20)
 }
+
+// TestCleanTakesOnlyAnAttemptsKey: the record of a job id names the
+// attempt's key, and Clean removes the work directory of that key. A record
+// that named "../victim" made Clean remove a directory beside the work
+// root; a record that is not an attempt's key is now no record.
+func TestCleanTakesOnlyAnAttemptsKey(t *testing.T) {
+	dir := t.TempDir()
+	squeue := "#!/bin/sh\nprintf '777\\037COMPLETED\\0370\\0372026-01-01T00:00:00\\0372026-01-01T00:00:01\\037n1\\037None\\037/x/jobs/r1-1/output.log\\037\\n'\n"
+	b := fakeSlurm(t, filepath.Join(dir, "state"), map[string]string{"squeue": squeue})
+	work := b.WorkDir(backend.Spec{RunID: "r1", Attempt: 1})
+	victim := filepath.Join(filepath.Dir(filepath.Dir(work)), "victim")
+	if err := os.MkdirAll(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(filepath.Dir(work), victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state", "handles", "777"), []byte(rel+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Clean(context.Background(), "777"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("Clean of a job recorded as %q removed %s: %v", rel, victim, err)
+	}
+}

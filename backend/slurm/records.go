@@ -116,7 +116,10 @@ func (r records) record(key, id string) error {
 	return atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644)
 }
 
-// keyOf returns the key recorded for a job id, or "".
+// keyOf returns the key recorded for a job id, or "". A record that is not
+// an attempt's key (validKey) is no record: the key names directories
+// that are read and removed (Clean removes the attempt's work directory),
+// and "../x" would name one outside.
 func (r records) keyOf(id string) string {
 	if !isJobID(id) {
 		return ""
@@ -125,7 +128,10 @@ func (r records) keyOf(id string) string {
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(data))
+	if key := strings.TrimSpace(string(data)); validKey(key) {
+		return key
+	}
+	return ""
 }
 
 // ranMark names the first file in the directory of key that only a job of
