@@ -405,3 +405,34 @@ func TestCleanTakesOnlyAnAttemptsKey(t *testing.T) {
 		t.Fatalf("Clean of a job recorded as %q removed %s: %v", rel, victim, err)
 	}
 }
+
+// TestSubmitRepairsAHalfWrittenRecord: a submit records the job id under
+// the attempt, then the attempt under the job id. A server that crashed
+// between the two got the job id back from its next Submit, but once
+// slurmctld had forgotten the job, its status was "not found" (it goes by
+// the id's record to the job's exit code) and the run lost a job that had
+// succeeded. Submit now writes the missing half.
+func TestSubmitRepairsAHalfWrittenRecord(t *testing.T) {
+	dir := t.TempDir()
+	jobDir := filepath.Join(dir, "jobs", "r1-1")
+	if err := os.MkdirAll(jobDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"job.sh": "", "jobid": "555\n", "started": "", "exitcode": "0\n"} {
+		if err := os.WriteFile(filepath.Join(jobDir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := fakeSlurm(t, dir, map[string]string{
+		"squeue": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
+		"sbatch": "#!/bin/sh\necho 999\n",
+	})
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+	if err != nil || id != "555" {
+		t.Fatalf("Submit = %q, %v; want the recorded job 555", id, err)
+	}
+	st, err := b.Status(context.Background(), id)
+	if err != nil || st.State != backend.Succeeded {
+		t.Fatalf("Status of the recorded job once slurmctld forgot it = %+v, %v; want succeeded, from its exit code", st, err)
+	}
+}

@@ -95,14 +95,24 @@ func (r records) openJobFile(key, name string) (*os.File, error) {
 
 func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o700) }
 
-// recorded returns the job id recorded for key.
+// recorded returns the job id recorded for key. record writes the job id
+// first and the id's key second: after a crash between the two, the
+// second is written here, so that the job's status and output, which go
+// by the id's key once slurmctld has forgotten the job, are not lost to
+// the caller that takes the id (best effort: a failure leaves it as it was).
 func (r records) recorded(key string) (string, bool) {
 	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "jobid"), 64)
 	if err != nil {
 		return "", false
 	}
 	id := strings.TrimSpace(string(data))
-	return id, isJobID(id)
+	if !isJobID(id) {
+		return "", false
+	}
+	if _, err := os.Lstat(filepath.Join(r.dir, "handles", id)); errors.Is(err, os.ErrNotExist) {
+		atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644) //nolint:errcheck
+	}
+	return id, true
 }
 
 // record writes the job id of key, then the key of the job id.
