@@ -18,13 +18,15 @@ const horizonAhead = 3 * 366 * 24 * time.Hour
 const RuleHorizon = "meridian-lawful-horizon"
 
 // horizons gives each placement the first day (after the plan's date and
-// before the run's estimated end) on which a rule already loaded makes it
-// unlawful, when the law can say (DatedLaw). Those placements are ranked
+// before the run's end at the job's confidence quantile, ends[i] hours
+// after the plan's day for placement i, as the deadline check takes it) on
+// which a rule already loaded makes it unlawful, when the law can say
+// (DatedLaw). Those placements are ranked
 // below the others, with an advisory saying why; the order is otherwise
 // kept. Only dates inside a placement's own run are looked at: that bounds
 // the cost to the few rule dates a run spans, and a date after the run ends
 // does not touch it.
-func (p *planner) horizons(pl *Plan) error {
+func (p *planner) horizons(pl *Plan, ends []float64) error {
 	dl, ok := p.law.(DatedLaw)
 	if !ok || len(pl.Placements) == 0 {
 		return nil
@@ -43,17 +45,23 @@ func (p *planner) horizons(pl *Plan) error {
 	// A run longer than the window ends, for this purpose, after it: its
 	// length in a time.Duration would overflow (past 292 years) and wrap to
 	// an end before the plan's date, and no day would be looked at.
-	end := func(pc *Placement) time.Time {
-		if pc.Hours >= horizonAhead.Hours() || !(pc.Hours >= 0) {
-			return limit.Add(24 * time.Hour)
+	endTimes := make([]time.Time, len(pl.Placements))
+	for i := range pl.Placements {
+		h := pl.Placements[i].Hours
+		if i < len(ends) {
+			h = max(h, ends[i])
 		}
-		return p.asOf.Time.Add(time.Duration(pc.Hours * float64(time.Hour)))
+		if h >= horizonAhead.Hours() || !(h >= 0) {
+			endTimes[i] = limit.Add(24 * time.Hour)
+		} else {
+			endTimes[i] = p.asOf.Time.Add(time.Duration(h * float64(time.Hour)))
+		}
 	}
-	endText := func(pc *Placement) string {
-		if end(pc).After(limit) {
+	endText := func(i int) string {
+		if endTimes[i].After(limit) {
 			return "more than three years after " + p.asOf.String()
 		}
-		return "about " + end(pc).UTC().Format("2006-01-02 15:04Z")
+		return "about " + endTimes[i].UTC().Format("2006-01-02 15:04Z") + " at the job's confidence"
 	}
 	sessions := make([]Session, len(ahead))
 	for i := range pl.Placements {
@@ -65,7 +73,7 @@ func (p *planner) horizons(pl *Plan) error {
 		pool := &site.Spec.Pools[pc.Pool]
 		acc := p.w.Accelerators[pool.Accelerator]
 		for j, d := range ahead {
-			if !d.Time.Before(end(pc)) {
+			if !d.Time.Before(endTimes[i]) {
 				break // ahead is sorted: the rest fall after the run
 			}
 			if sessions[j] == nil {
@@ -98,7 +106,7 @@ func (p *planner) horizons(pl *Plan) error {
 			moved = true
 			pc.Advisories = append(slices.Clip(pc.Advisories), policy.Finding{Rule: RuleHorizon, Effect: policy.Advisory,
 				Message: fmt.Sprintf("%s: lawful only until %s (rule %s), before the run would end (%s): ranked below placements that stay lawful",
-					RuleHorizon, pc.LawfulUntil, pc.LawfulUntilRule, endText(pc)),
+					RuleHorizon, pc.LawfulUntil, pc.LawfulUntilRule, endText(i)),
 				Source: "Meridian planner: the rules already loaded and their dates"})
 		}
 	}

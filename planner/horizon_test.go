@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"fmt"
+	"math"
 	"meridian.dev/meridian/policy"
 	"os"
 	"path/filepath"
@@ -149,4 +151,66 @@ func hasRule(findings []policy.Finding, id string) bool {
 		}
 	}
 	return false
+}
+
+// TestHorizonAtTheJobsConfidence: a run's horizon is looked for up to the
+// end the deadline check takes, the job's confidence quantile of its
+// time, not the central estimate: a run that is likely (here 90 %) to be
+// still running when a rule ends its placement is demoted and says so,
+// and one that ends before the rule even at that quantile is not.
+func TestHorizonAtTheJobsConfidence(t *testing.T) {
+	law := builtinLaw(t)
+	asOf := catalog.MustDate("2026-10-01")
+	until := catalog.MustDate("2026-11-10").Time.Sub(asOf.Time).Hours()
+	between := 0
+	for tokens := 1.0e11; tokens < 4e12; tokens *= 1.15 {
+		w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", writeJob(t, fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: affiliate-lab}
+spec: {headquarters: CN, restrictedParty: affiliate-of-listed}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: long-run}
+spec:
+  organization: affiliate-lab
+  model: {parameters: 7.0e9}
+  method: pretrain
+  tokens: %g
+  objective: cost
+  confidence: 0.9
+  constraints: {maxAccelerators: 8}
+`, tokens)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Make(w, w.Jobs[0], Options{AsOf: asOf, Rules: law})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pl := range p.Placements {
+			if w.Accelerators[pl.Accelerator].Origin != "US" {
+				continue
+			}
+			// HoursHigh is the 90th percentile, rounded to hundredths:
+			// too near the rule's day to tell, the placement says nothing.
+			if math.Abs(pl.HoursHigh-until) < 0.02 {
+				continue
+			}
+			if pl.Hours < until && pl.HoursHigh > until {
+				between++
+			}
+			want := pl.HoursHigh > until
+			if got := pl.LawfulUntil != nil; got != want {
+				t.Errorf("tokens %g, %s %s: %.0f h central, %.0f h at the 90th percentile, rule from hour %.0f: lawful until %v, want a horizon: %v",
+					tokens, pl.Site, pl.Accelerator, pl.Hours, pl.HoursHigh, until, pl.LawfulUntil, want)
+			}
+			if want && !hasRule(pl.Advisories, RuleHorizon) {
+				t.Errorf("tokens %g, %s: demoted without saying why", tokens, pl.Site)
+			}
+		}
+	}
+	if between == 0 {
+		t.Fatal("no placement's central end fell before the rule's day and its 90th percentile after: the test tries nothing")
+	}
 }

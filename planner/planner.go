@@ -193,7 +193,7 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	main.wantPoints = opts.Points
 	main.timings = opts.Timings
 	pl := main.plan()
-	if err := p.horizons(pl); err != nil {
+	if err := p.horizons(pl, main.ends); err != nil {
 		return nil, err
 	}
 	if s := sovereigntyOf(spec.Constraints); len(s) > 0 {
@@ -386,6 +386,9 @@ type pass struct {
 	total      int // candidates considered
 
 	overBudget, pastDeadline *Choice // see Summary
+	// ends[i] is when placement i's run would end at the job's confidence
+	// quantile, in hours from the plan's day (choose).
+	ends []float64
 }
 
 func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
@@ -428,7 +431,8 @@ func (ps *pass) plan() *Plan {
 // assemble builds the Plan from the ranked options (every feasible one, or
 // the best of each pool) and the rejections.
 func (ps *pass) assemble(ranked []option) *Plan {
-	placements := choose(ranked)
+	placements, ends := choose(ranked, estimate.NormalQuantile(ps.spec.ConfidenceOrDefault()))
+	ps.ends = ends
 	rej, byKind, byRule := ps.rejected.list()
 	return &Plan{
 		Job:        ps.job.Metadata.Name,

@@ -139,7 +139,11 @@ func markPareto(opts []option) {
 // the objective, as placements ranked from 1; a placement is marked Pareto
 // when its option is on the front of all counts. Other counts stay in
 // Plan.All for plots.
-func choose(ranked []option) []Placement {
+//
+// ends[i] is placement i's hours (data moves included) at the quantile
+// whose standard normal quantile is zEnd: when the run would end at the
+// job's confidence, for its horizon.
+func choose(ranked []option, zEnd float64) (placements []Placement, ends []float64) {
 	seen := map[*candidate]bool{}
 	keep := make([]int32, 0, 64)
 	for i := range ranked {
@@ -151,9 +155,12 @@ func choose(ranked []option) []Placement {
 		keep = append(keep, int32(i))
 	}
 	out := make([]Placement, len(keep))
+	ends = make([]float64, len(keep))
 	fill := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			out[i] = ranked[keep[i]].placement(i + 1)
+			o := &ranked[keep[i]]
+			out[i] = o.placement(i + 1)
+			ends[i], _ = o.at(zEnd)
 		}
 	}
 	// Thousands of placements are built on every core: each is its own
@@ -165,7 +172,7 @@ func choose(ranked []option) []Placement {
 	}
 	fill(0, len(keep)/k)
 	wg.Wait()
-	return out
+	return out, ends
 }
 
 // points is every ranked option for plots, when asked for.

@@ -921,9 +921,10 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	if err != nil {
 		return c.failJudged(ctx, r, err, leftErr(r, err))
 	}
-	ln := c.lawNow()
 	asOf := c.today()
-	plan, u, err := c.planFor(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
+	// The run is released under the revision its plan was judged under:
+	// one that lands while the plan is made has it made again.
+	plan, u, ln, err := c.planUnderOneRev(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
 	if err != nil {
 		return false, err
 	}

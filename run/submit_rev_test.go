@@ -139,3 +139,55 @@ func TestReplanRecordsRevisionOfItsPlan(t *testing.T) {
 		t.Fatalf("the run moves to %s, which revision %d forbids, chosen under the older law", chosen, applied)
 	}
 }
+
+// TestReleaseRecordsRevisionOfItsPlan: the same for a held run released to
+// a placement. A revision that lands while its plan is made, after the
+// planner took its snapshot of the law, forbids the site the older law
+// chose: the run must not be released there as if it were lawful now.
+func TestReleaseRecordsRevisionOfItsPlan(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	law := f.rs.Law()
+	held, applied, chosen := false, int64(0), ""
+	c := f.stagingController(func(cfg *Config) {
+		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+			if held && applied == 0 && err == nil && len(p.Placements) > 0 {
+				chosen = p.Placements[0].Site
+				rev, _, aerr := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-chosen", p.Placements[0].Country, "2020-01-01")}}, "admin", "test", time.Now())
+				if aerr != nil {
+					t.Fatal(aerr)
+				}
+				applied = rev.Rev
+			}
+			return p, err
+		}
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Hold = &Hold{Reason: "test", Code: "not-now", Since: time.Now(), NextTry: time.Now().Add(-time.Minute)}
+		return transition(ch, r, Held, "test: held")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	held = true
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 {
+		t.Fatal("no revision was applied during the held run's plan: the test tries nothing")
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == chosen {
+		t.Fatalf("the held run is released to %s, which revision %d forbids, chosen under the older law (recorded revision %d)", chosen, applied, got.Migration.Revision)
+	}
+	if got.State == Migrating && (got.Migration == nil || got.Migration.Revision < applied) {
+		t.Fatalf("released under revision %+v, want at least %d", got.Migration, applied)
+	}
+}
