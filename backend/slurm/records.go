@@ -174,6 +174,17 @@ func (r records) markIntent(key string) error {
 	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitting"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
 }
 
+// clearIntent removes key's intent record once the scheduler has refused
+// the submit outright: no job of it can exist. A crash before the removal
+// leaves the record, which only makes the next submit look first.
+func (r records) clearIntent(key string) error {
+	err := os.Remove(filepath.Join(r.jobDir(key), "submitting"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 func (r records) intent(key string) bool {
 	_, err := os.Stat(filepath.Join(r.jobDir(key), "submitting"))
 	return err == nil

@@ -306,6 +306,14 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		if id, ok, err := r.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
 			return id, err
 		}
+		// An earlier submit reached slurmrestd, or may have, and its
+		// answer was lost, yet slurmrestd lists no job of the attempt.
+		// The job may have run to its end and been forgotten (slurmctld
+		// keeps a finished job MinJobAge), and nothing the site shows
+		// over the API tells that apart from a submit that never made a
+		// job: the attempt is not run a second time. (A submit the
+		// scheduler refused outright clears the record below.)
+		return "", fmt.Errorf("slurm submit %s: an earlier submit of the attempt may have reached the scheduler and its answer was lost, and slurmrestd lists no job of it: the job may have run and been forgotten; not running the attempt a second time", key)
 	}
 	if partition != "" {
 		state, err := r.partitionState(ctx, partition)
@@ -349,6 +357,13 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		JobID int64 `json:"job_id"`
 	}
 	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
+		if refusedOutright(err) {
+			// The scheduler said why it made no job: a later submit of
+			// the attempt need not look for one first.
+			if cerr := r.rec.clearIntent(key); cerr != nil {
+				err = fmt.Errorf("%w (and the submit's record stays: %v)", err, cerr)
+			}
+		}
 		if hasSlurmError(err, errNodeConfigUnavail, errInvalidGres, errInvalidGresType, errUnsupportedGres, errInsufficientGres) {
 			return "", fmt.Errorf("slurm submit %s: %w (check backend.gres %q and backend.partition %q)", key, err, r.gres, partition)
 		}
@@ -764,4 +779,21 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		return fmt.Errorf("slurm sweep after %s: %w", key, err)
 	}
 	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
+}
+
+// refusedOutright says whether err is slurmrestd's answer that the
+// scheduler refused a submit: Slurm's own error numbers in the answer, so
+// no job was made. Any other failure (a lost connection, a proxy's 502, an
+// answer that is not Slurm's) leaves open whether a job was made.
+func refusedOutright(err error) bool {
+	re, ok := asRESTError(err)
+	if !ok {
+		return false
+	}
+	for _, e := range re.errs {
+		if e.num() != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -553,5 +554,75 @@ func TestRESTFindOverHTTPSTakesOnlyTheTokensUsersJob(t *testing.T) {
 		t.Errorf("a token without a user: Find = %q, %v, no error; want an error naming backend.user", id, ok)
 	} else if !strings.Contains(err.Error(), "backend.user") {
 		t.Errorf("a token without a user: %v; want it to name backend.user", err)
+	}
+}
+
+// TestRESTSubmitAfterALostAnswerDoesNotRunTwice: a submit whose answer was
+// lost may have made a job, and slurmctld forgets a finished job after
+// MinJobAge, so a later submit of the attempt that finds no job in
+// slurmrestd's list cannot tell a job that ran from none: it used to
+// submit the attempt again. It now refuses. A submit the scheduler refused
+// outright (Slurm's error in the answer) made no job, and the next submit
+// goes ahead.
+func TestRESTSubmitAfterALostAnswerDoesNotRunTwice(t *testing.T) {
+	var posts atomic.Int32
+	var answer atomic.Value // "drop", "refuse" or "ok"
+	mux := http.NewServeMux()
+	mux.Handle("GET /slurm/v0.0.38/jobs", jobsHandler([]map[string]any{}))
+	mux.HandleFunc("POST /slurm/v0.0.38/job/submit", func(w http.ResponseWriter, req *http.Request) {
+		posts.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		switch answer.Load() {
+		case "drop":
+			// The connection ends before any answer: the job may exist.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		case "refuse":
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"error": "Invalid account or account/partition combination specified", "error_number": 2045}}})
+		default:
+			json.NewEncoder(w).Encode(map[string]any{"job_id": 77, "errors": []any{}})
+		}
+	})
+	dir, err := os.MkdirTemp("", "rest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	site := catalog.BackendSpec{Type: "slurm", RestURL: "unix://" + filepath.Join(dir, "s")}
+	spec := func(attempt int) backend.Spec {
+		return backend.Spec{RunID: "r1", Attempt: attempt, Command: []string{"/bin/true"}, WorkDir: "/scratch/job"}
+	}
+
+	state := t.TempDir()
+	answer.Store("drop")
+	if h, err := newREST(t, site, state).Submit(context.Background(), spec(1)); err == nil {
+		t.Fatalf("a submit whose connection dropped returned %q", h)
+	}
+	answer.Store("ok")
+	before := posts.Load()
+	h, err := newREST(t, site, state).Submit(context.Background(), spec(1))
+	if err == nil || posts.Load() != before {
+		t.Fatalf("after a lost answer and no job listed: Submit = %q, %v, with %d more submits; want an error and none", h, err, posts.Load()-before)
+	}
+	if !strings.Contains(err.Error(), "not running the attempt a second time") {
+		t.Errorf("the refusal does not say why: %v", err)
+	}
+
+	answer.Store("refuse")
+	if h, err := newREST(t, site, state).Submit(context.Background(), spec(2)); err == nil {
+		t.Fatalf("a refused submit returned %q", h)
+	}
+	answer.Store("ok")
+	if h, err := newREST(t, site, state).Submit(context.Background(), spec(2)); err != nil || h != "77" {
+		t.Fatalf("after a refused submit: Submit = %q, %v; want job 77", h, err)
 	}
 }
