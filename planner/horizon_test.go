@@ -19,28 +19,7 @@ import (
 // and a run that ends before it is not touched.
 func TestHorizonFromSuspendedRule(t *testing.T) {
 	law := builtinLaw(t)
-	job := func(tokens string) *catalog.World {
-		w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", writeJob(t, `apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: affiliate-lab}
-spec: {headquarters: CN, restrictedParty: affiliate-of-listed}
----
-apiVersion: meridian.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: long-run}
-spec:
-  organization: affiliate-lab
-  model: {parameters: 7.0e9}
-  method: pretrain
-  tokens: `+tokens+`
-  objective: cost
-  constraints: {maxAccelerators: 8}
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	job := func(tokens string) *catalog.World { return affiliateWorld(t, tokens, "") }
 	for _, tc := range []struct {
 		name, tokens string
 		demoted      bool
@@ -164,26 +143,7 @@ func TestHorizonAtTheJobsConfidence(t *testing.T) {
 	until := catalog.MustDate("2026-11-10").Time.Sub(asOf.Time).Hours()
 	between := 0
 	for tokens := 1.0e11; tokens < 4e12; tokens *= 1.15 {
-		w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", writeJob(t, fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: affiliate-lab}
-spec: {headquarters: CN, restrictedParty: affiliate-of-listed}
----
-apiVersion: meridian.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: long-run}
-spec:
-  organization: affiliate-lab
-  model: {parameters: 7.0e9}
-  method: pretrain
-  tokens: %g
-  objective: cost
-  confidence: 0.9
-  constraints: {maxAccelerators: 8}
-`, tokens)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := affiliateWorld(t, fmt.Sprintf("%g", tokens), "  confidence: 0.9\n")
 		p, err := Make(w, w.Jobs[0], Options{AsOf: asOf, Rules: law})
 		if err != nil {
 			t.Fatal(err)
@@ -213,4 +173,31 @@ spec:
 	if between == 0 {
 		t.Fatal("no placement's central end fell before the rule's day and its 90th percentile after: the test tries nothing")
 	}
+}
+
+// affiliateWorld loads the test sites with an affiliate of a listed party
+// and its 7B pretraining job of the given tokens, extra being more lines of
+// the job's spec.
+func affiliateWorld(t *testing.T, tokens, extra string) *catalog.World {
+	t.Helper()
+	w, err := catalog.Load(AssumptionKeys(), "testdata/world/sites", writeJob(t, `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: affiliate-lab}
+spec: {headquarters: CN, restrictedParty: affiliate-of-listed}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: long-run}
+spec:
+  organization: affiliate-lab
+  model: {parameters: 7.0e9}
+  method: pretrain
+  tokens: `+tokens+`
+  objective: cost
+`+extra+`  constraints: {maxAccelerators: 8}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

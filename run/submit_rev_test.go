@@ -89,105 +89,68 @@ func TestSubmitRefusesWhileRulesKeepChanging(t *testing.T) {
 	}
 }
 
-// TestReplanRecordsRevisionOfItsPlan: the same for a run moving off a
-// site: a revision that lands while its re-plan is made (forbidding the
-// place that plan chose) must not be recorded as the law the target was
-// chosen under; the run is planned again under it.
-func TestReplanRecordsRevisionOfItsPlan(t *testing.T) {
-	ctx := context.Background()
-	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	law := f.rs.Law()
-	moving, applied, chosen := false, int64(0), ""
-	c := f.stagingController(func(cfg *Config) {
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-			if moving && applied == 0 && err == nil && len(p.Placements) > 0 {
-				// The revision lands after the re-plan's snapshot was
-				// taken, and forbids the country it chose.
-				chosen = p.Placements[0].Site
-				rev, _, aerr := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-chosen", p.Placements[0].Country, "2020-01-01")}}, "admin", "test", time.Now())
-				if aerr != nil {
-					t.Fatal(aerr)
+// TestReplanAndReleaseRecordRevisionOfTheirPlan: the same for a run moving
+// off a site and for a held run released to a placement: a revision that
+// lands while the run's plan is made, after the planner took its snapshot
+// of the law, forbids the place that plan chose. The run must not go
+// there as if it were lawful now, nor record an older revision than the
+// one its plan was judged under; it is planned again under the newer.
+func TestReplanAndReleaseRecordRevisionOfTheirPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(r *Run, ch *store.Change) error
+	}{
+		{"moving off a lost site", func(r *Run, ch *store.Change) error {
+			r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
+			return transition(ch, r, Migrating, "test: moving")
+		}},
+		{"released from hold", func(r *Run, ch *store.Change) error {
+			r.Hold = &Hold{Reason: "test", Code: "not-now", Since: time.Now(), NextTry: time.Now().Add(-time.Minute)}
+			return transition(ch, r, Held, "test: held")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+			law := f.rs.Law()
+			armed, applied, chosen := false, int64(0), ""
+			c := f.stagingController(func(cfg *Config) {
+				cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+					p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
+					if armed && applied == 0 && err == nil && len(p.Placements) > 0 {
+						// The revision lands after the plan's snapshot was
+						// taken, and forbids the country it chose.
+						chosen = p.Placements[0].Site
+						rev, _, aerr := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-chosen", p.Placements[0].Country, "2020-01-01")}}, "admin", "test", time.Now())
+						if aerr != nil {
+							t.Fatal(aerr)
+						}
+						applied = rev.Rev
+					}
+					return p, err
 				}
-				applied = rev.Rev
+			})
+			r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+			if err != nil {
+				t.Fatal(err)
 			}
-			return p, err
-		}
-	})
-	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
-		return transition(ch, r, Migrating, "test: moving")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	moving = true
-	if _, err := c.Step(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if applied == 0 {
-		t.Fatal("no revision was applied during the re-plan: the test tries nothing")
-	}
-	got, err := c.Get(ctx, "t1", r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == chosen {
-		t.Fatalf("the run moves to %s, which revision %d forbids, chosen under the older law", chosen, applied)
-	}
-}
-
-// TestReleaseRecordsRevisionOfItsPlan: the same for a held run released to
-// a placement. A revision that lands while its plan is made, after the
-// planner took its snapshot of the law, forbids the site the older law
-// chose: the run must not be released there as if it were lawful now.
-func TestReleaseRecordsRevisionOfItsPlan(t *testing.T) {
-	ctx := context.Background()
-	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	law := f.rs.Law()
-	held, applied, chosen := false, int64(0), ""
-	c := f.stagingController(func(cfg *Config) {
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
-			if held && applied == 0 && err == nil && len(p.Placements) > 0 {
-				chosen = p.Placements[0].Site
-				rev, _, aerr := f.rs.Apply(ctx, rules.Change{Files: []policy.File{denyPack("test-no-chosen", p.Placements[0].Country, "2020-01-01")}}, "admin", "test", time.Now())
-				if aerr != nil {
-					t.Fatal(aerr)
-				}
-				applied = rev.Rev
+			if _, err := c.update(ctx, r.ID, tc.set); err != nil {
+				t.Fatal(err)
 			}
-			return p, err
-		}
-	})
-	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		r.Hold = &Hold{Reason: "test", Code: "not-now", Since: time.Now(), NextTry: time.Now().Add(-time.Minute)}
-		return transition(ch, r, Held, "test: held")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	held = true
-	if _, err := c.Step(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if applied == 0 {
-		t.Fatal("no revision was applied during the held run's plan: the test tries nothing")
-	}
-	got, err := c.Get(ctx, "t1", r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == chosen {
-		t.Fatalf("the held run is released to %s, which revision %d forbids, chosen under the older law (recorded revision %d)", chosen, applied, got.Migration.Revision)
-	}
-	if got.State == Migrating && (got.Migration == nil || got.Migration.Revision < applied) {
-		t.Fatalf("released under revision %+v, want at least %d", got.Migration, applied)
+			armed = true
+			if _, err := c.Step(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if applied == 0 {
+				t.Fatal("no revision was applied during the run's plan: the test tries nothing")
+			}
+			got, err := c.Get(ctx, "t1", r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Migration != nil && got.Migration.Target != nil && got.Migration.Target.Site == chosen {
+				t.Fatalf("the run moves to %s, which revision %d forbids, chosen under the older law", chosen, applied)
+			}
+		})
 	}
 }
