@@ -427,7 +427,8 @@ type verifyCall struct {
 const verifyTimeout = 2 * time.Minute
 
 // verify answers whether the whole chain verifies. A verification reads
-// the whole log into memory, so one runs at a time: a request that comes
+// the whole log (a page at a time) and hashes every entry, so one runs at
+// a time: a request that comes
 // while one is under way (from any tenant) waits for it and shares its
 // answer, which covers the chain as it was when that one began, instead of
 // reading another copy of the log. The verification is not bound to the

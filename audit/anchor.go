@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -320,25 +318,44 @@ func lockFile(path string) (func(), error) {
 // anchor and reports the first problem: entries cut from the end
 // (Truncated) or a different entry at the anchored position (Diverged).
 func CheckAnchor(entries []Entry, an Anchor) *Problem {
-	n := int64(len(entries))
-	last := int64(0)
-	if n > 0 {
-		last = entries[n-1].Seq
+	var t anchorTail
+	for _, e := range entries {
+		t.see(e, an)
 	}
-	if an.Seq > last {
-		return &Problem{Seq: last + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d", an.Time, an.Seq, short(an.Head), n)}
+	return t.check(an)
+}
+
+// anchorTail is what checking a log against its anchor needs of it,
+// gathered as the log is read: its length, its last seq and the hash of
+// the entry at the anchored seq.
+type anchorTail struct {
+	n, last int64
+	atHash  string
+	atFound bool
+}
+
+func (t *anchorTail) see(e Entry, an Anchor) {
+	t.n++
+	t.last = e.Seq
+	// By seq, not position: a log whose accepted break lost entries
+	// numbers them with a gap.
+	if e.Seq == an.Seq && !t.atFound {
+		t.atHash, t.atFound = e.Hash, true
+	}
+}
+
+func (t *anchorTail) check(an Anchor) *Problem {
+	if an.Seq > t.last {
+		return &Problem{Seq: t.last + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d", an.Time, an.Seq, short(an.Head), t.n)}
 	}
 	if an.Seq <= 0 {
 		return nil
 	}
-	// By seq, not position: a log whose accepted break lost entries
-	// numbers them with a gap.
-	i, found := sort.Find(len(entries), func(i int) int { return cmp.Compare(an.Seq, entries[i].Seq) })
-	if !found {
+	if !t.atFound {
 		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("the anchor of %s records entry %d, which the log does not hold", an.Time, an.Seq)}
 	}
-	if entries[i].Hash != an.Head {
-		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(entries[i].Hash), an.Time, short(an.Head))}
+	if t.atHash != an.Head {
+		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(t.atHash), an.Time, short(an.Head))}
 	}
 	return nil
 }
@@ -350,12 +367,29 @@ func short(h string) string {
 	return h
 }
 
-// VerifyAnchored reads the chain with read, verifies it with c and then
-// against the anchor in anchors (when one has been written), so a cut tail
-// or a rewritten history fails even when the remaining chain is internally
-// consistent. The anchor is read first: other writers keep appending and
-// advancing it, and an anchor read after the entries may cover entries
-// committed since, which would read as a cut tail.
+// Snapshot passes fn a Source reading one state of the log (a database
+// snapshot) and closes it when fn returns; each call reads the log anew.
+type Snapshot func(fn func(Source) error) error
+
+// VerifyAnchored is VerifySnapshot over the entries read returns, held in
+// memory.
+func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
+	return c.VerifySnapshot(func(fn func(Source) error) error {
+		entries, err := read()
+		if err != nil {
+			return err
+		}
+		return fn(SliceSource(entries))
+	}, anchors)
+}
+
+// VerifySnapshot reads the chain from a snapshot of the log, verifies it
+// with c (VerifySource: a page at a time) and then against the anchor in
+// anchors (when one has been written), so a cut tail or a rewritten
+// history fails even when the remaining chain is internally consistent.
+// The anchor is read first: other writers keep appending and advancing it,
+// and an anchor read after the entries may cover entries committed since,
+// which would read as a cut tail.
 //
 // A log whose last KindAnchored entry names a key must be guarded by that
 // key's anchor: with no anchor in the directory it fails as AnchorMissing,
@@ -371,8 +405,8 @@ func short(h string) string {
 // A chain without its key (NewUnkeyedChain) checks the same, except each
 // entry's contents against its hash; Unproven says so on every result that
 // verifies.
-func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (Result, error) {
-	r, err := c.verifyAnchored(read, anchors, true)
+func (c *Chain) VerifySnapshot(snap Snapshot, anchors *Anchors) (Result, error) {
+	r, err := c.verifyAnchored(snap, anchors, true)
 	if err == nil && r.OK && c.unkeyed {
 		why := "the audit key (" + KeyFile + ") is missing, so no entry's contents were checked against its hash: an entry modified, or the history rewritten, cannot be told from an intact one; only the order and links of the entries and the anchor were checked"
 		if r.Unproven != "" {
@@ -383,7 +417,7 @@ func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (
 	return r, err
 }
 
-func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, retry bool) (Result, error) {
+func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Result, error) {
 	var an Anchor
 	ok := false
 	if anchors != nil {
@@ -392,44 +426,57 @@ func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, r
 			return Result{}, err
 		}
 	}
-	entries, err := read()
+	var r Result
+	var tail anchorTail
+	// The last KindAnchored entry: its seq and payload (the key it names).
+	var keyed bool
+	var keyedSeq int64
+	var keyedPayload []byte
+	err := snap(func(src Source) error {
+		var err error
+		r, err = c.verifySource(src, func(e Entry) {
+			tail.see(e, an)
+			if e.Kind == KindAnchored {
+				keyed, keyedSeq, keyedPayload = true, e.Seq, append(keyedPayload[:0], e.Payload...)
+			}
+		})
+		return err
+	})
 	if err != nil {
 		return Result{}, err
 	}
-	r := c.Verify(entries)
 	if !r.OK || anchors == nil {
 		return r, nil
 	}
-	keyed := lastAnchored(entries)
 	var key string
-	if keyed != nil {
-		r.AnchorKeySeq = keyed.Seq
+	if keyed {
+		r.AnchorKeySeq = keyedSeq
 		var p AnchoredPayload
 		// An entry of the chain's own key's making; one that does not
 		// parse names no key, which no anchor directory holds.
-		json.Unmarshal(keyed.Payload, &p)
+		json.Unmarshal(keyedPayload, &p)
 		key = p.Key
 	}
 	if !ok {
-		if keyed == nil {
+		if !keyed {
 			return unproven(r), nil
 		}
 		// A server starting beside this read writes the anchor before the
 		// entry naming its key: an anchor that appeared since the read of
-		// the anchor is read again, before the entries.
+		// the anchor is read again, before the entries (a new snapshot).
 		if _, now, err := anchors.Read(); err == nil && now && retry {
-			return c.verifyAnchored(read, anchors, false)
+			return c.verifyAnchored(snap, anchors, false)
 		}
-		return fail(r, keyed.Seq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyed.Seq, short(key), AnchorFile)), nil
+		return fail(r, keyedSeq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyedSeq, short(key), AnchorFile)), nil
 	}
 	r.Anchored = &an
-	if p := CheckAnchor(entries, an); p != nil {
+	if p := tail.check(an); p != nil {
 		return fail(r, p.Seq, p.Kind, p.Detail), nil
 	}
-	if keyed != nil && key != an.Key {
-		return fail(r, keyed.Seq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyed.Seq, short(key), short(an.Key))), nil
+	if keyed && key != an.Key {
+		return fail(r, keyedSeq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyedSeq, short(key), short(an.Key))), nil
 	}
-	if keyed == nil {
+	if !keyed {
 		return unproven(r), nil
 	}
 	return r, nil
@@ -440,16 +487,6 @@ func (c *Chain) verifyAnchored(read func() ([]Entry, error), anchors *Anchors, r
 func unproven(r Result) Result {
 	r.Unproven = fmt.Sprintf("the log records no anchor key (no %s entry), so a log cut back to before it was first anchored, its anchor removed or replaced, reads the same: whether entries were cut from its end cannot be shown", KindAnchored)
 	return r
-}
-
-// lastAnchored returns the last KindAnchored entry of entries, or nil.
-func lastAnchored(entries []Entry) *Entry {
-	for i := len(entries) - 1; i >= 0; i-- {
-		if entries[i].Kind == KindAnchored {
-			return &entries[i]
-		}
-	}
-	return nil
 }
 
 // Follower keeps an anchor up to date with a log's head. Appends notify it;

@@ -243,7 +243,78 @@ type Accepted struct {
 }
 
 // Verify checks entries, given in seq order, and reports the first entry
-// that was modified, deleted or reordered.
+// that was modified, deleted or reordered. It is VerifySource over the
+// entries in memory; a store verifies its log with VerifySource, a page at
+// a time.
+func (c *Chain) Verify(entries []Entry) Result {
+	// A slice source never fails.
+	r, _ := c.VerifySource(SliceSource(entries))
+	return r
+}
+
+// Source is a log to verify, read a page at a time, so that verifying
+// holds one page of the log in memory, never the whole of it: a log grows
+// without bound, and the server verifies it at start and whenever a
+// tenant asks. Every method must read the same state of the log (one
+// snapshot of the database).
+type Source interface {
+	// Read calls fn with the log's entries in seq order, one page after
+	// another, until the log ends or fn returns an error, which Read
+	// returns. kind, when set, keeps only the entries of that kind.
+	Read(kind string, fn func(page []Entry) error) error
+	// SeqOf returns the seq of the last entry whose hash is hash; ok is
+	// false when no entry has it. Verify asks only at a break.
+	SeqOf(hash string) (seq int64, ok bool, err error)
+	// Count returns how many entries the log holds.
+	Count() (int64, error)
+}
+
+// SliceSource is a Source over entries held in memory.
+func SliceSource(entries []Entry) Source { return &sliceSource{entries: entries} }
+
+type sliceSource struct {
+	entries []Entry
+	seqOf   map[string]int64
+}
+
+func (s *sliceSource) Read(kind string, fn func([]Entry) error) error {
+	page := s.entries
+	if kind != "" {
+		page = nil
+		for _, e := range s.entries {
+			if e.Kind == kind {
+				page = append(page, e)
+			}
+		}
+	}
+	if len(page) == 0 {
+		return nil
+	}
+	return fn(page)
+}
+
+func (s *sliceSource) SeqOf(hash string) (int64, bool, error) {
+	if s.seqOf == nil {
+		s.seqOf = make(map[string]int64, len(s.entries))
+		for _, e := range s.entries {
+			s.seqOf[e.Hash] = e.Seq
+		}
+	}
+	seq, ok := s.seqOf[hash]
+	return seq, ok, nil
+}
+
+func (s *sliceSource) Count() (int64, error) { return int64(len(s.entries)), nil }
+
+// errStop ends a Read at the first break that is not accepted.
+var errStop = errors.New("audit: verification stopped at a break")
+
+// VerifySource checks the log src reads and reports the first entry that
+// was modified, deleted or reordered. It holds one page of src at a time,
+// the acceptances of breaks (KindBrokenAccepted entries, read first) and
+// nothing else of the log: what it needs of other entries at a break (the
+// entry a broken one names as its predecessor, the log's length) it asks
+// src for.
 //
 // A break that a later entry accepted (KindBrokenAccepted, sound under the
 // chain's key and naming the break exactly as found, see Found) is listed
@@ -259,92 +330,157 @@ type Accepted struct {
 // contents. An acceptance keyed by entry and kind alone accepted a wider
 // gap starting at the same entry (everything up to the acceptance could
 // be deleted) and any later rewrite of an accepted entry.
-func (c *Chain) Verify(entries []Entry) Result {
-	r := Result{Entries: int64(len(entries)), Head: Genesis, OK: true, Unkeyed: c.unkeyed}
-	seqOf := make(map[string]int64, len(entries))
-	for _, e := range entries {
-		seqOf[e.Hash] = e.Seq
+func (c *Chain) VerifySource(src Source) (Result, error) {
+	return c.verifySource(src, nil)
+}
+
+// verifySource is VerifySource that also shows see every entry read, in
+// order, before it is checked.
+func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
+	accepts, err := c.acceptances(src)
+	if err != nil {
+		return Result{}, err
 	}
-	accepts := c.acceptances(entries)
-	prev, want := Genesis, int64(1)
-	// broke reports a break found at entry i: accepted, the check goes on
-	// from entry i (as it is) and broke returns true.
-	broke := func(i int, p Problem) bool {
-		e := entries[i]
-		p.Found = &Found{Before: prev, Entry: e.Seq, Hash: e.Hash}
-		if p.Kind == Deleted && e.Seq > want {
-			p.Found.Last = e.Seq - 1
+	v := &verifier{c: c, src: src, accepts: accepts, prev: Genesis, want: 1, total: -1,
+		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
+	err = src.Read("", func(page []Entry) error {
+		for _, e := range page {
+			v.r.Entries++
+			if see != nil {
+				see(e)
+			}
+			ok, err := v.check(e)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errStop
+			}
 		}
-		p.Found.Content = contentHash(e)
-		at, why := accepted(accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
-		if at == 0 {
-			p.Detail += why
-			r = failWith(r, p)
-			return false
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop):
+		// A broken log's result gives its length, as a whole one's does,
+		// not how far the check read.
+		if v.r.Entries, err = v.count(); err != nil {
+			return Result{}, err
 		}
-		r.Accepted = append(r.Accepted, Accepted{Problem: p, At: at})
-		prev, want = e.Hash, e.Seq+1
-		return true
+		return v.r, nil
+	case err != nil:
+		return Result{}, err
 	}
-	for i := 0; i < len(entries); i++ {
-		e := entries[i]
-		if e.Seq > want {
-			if !broke(i, Problem{Seq: want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, want, e.Seq-1)}) {
-				return r
+	v.r.Head = v.prev
+	return v.r, nil
+}
+
+// verifier is the state of one verification: the hash the next entry
+// must follow (prev) and the seq it must have (want).
+type verifier struct {
+	c       *Chain
+	src     Source
+	accepts map[acceptKey][]acceptance
+	prev    string
+	want    int64
+	total   int64
+	r       Result
+}
+
+// count is the log's length, asked of the source once.
+func (v *verifier) count() (int64, error) {
+	if v.total < 0 {
+		n, err := v.src.Count()
+		if err != nil {
+			return 0, err
+		}
+		v.total = n
+	}
+	return v.total, nil
+}
+
+// broke reports a break found at entry e: accepted, the check goes on
+// from e (as it is) and broke returns true.
+func (v *verifier) broke(e Entry, p Problem) bool {
+	p.Found = &Found{Before: v.prev, Entry: e.Seq, Hash: e.Hash}
+	if p.Kind == Deleted && e.Seq > v.want {
+		p.Found.Last = e.Seq - 1
+	}
+	p.Found.Content = contentHash(e)
+	at, why := accepted(v.accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
+	if at == 0 {
+		p.Detail += why
+		v.r = failWith(v.r, p)
+		return false
+	}
+	v.r.Accepted = append(v.r.Accepted, Accepted{Problem: p, At: at})
+	v.prev, v.want = e.Hash, e.Seq+1
+	return true
+}
+
+// check checks entry e, the next in the log; false when it is a break
+// that no entry accepted.
+func (v *verifier) check(e Entry) (bool, error) {
+	for {
+		if e.Seq > v.want {
+			if !v.broke(e, Problem{Seq: v.want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, v.want, e.Seq-1)}) {
+				return false, nil
 			}
 			// The entry after the gap is itself checked, from the link
 			// the gap left it.
-			prev, want = e.PrevHash, e.Seq
-			i--
+			v.prev, v.want = e.PrevHash, e.Seq
 			continue
 		}
-		if e.Seq < want {
-			if !broke(i, Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("seq %d appears at position %d", e.Seq, want)}) {
-				return r
-			}
-			continue
+		if e.Seq < v.want {
+			return v.broke(e, Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("seq %d appears at position %d", e.Seq, v.want)}), nil
 		}
 		if why := formatProblem(e); why != "" {
 			// Neither the format nor, in format 1, the tenant is inside
 			// the hash: checked here, or either could be changed freely.
-			if !broke(i, Problem{Seq: e.Seq, Kind: Modified, Detail: why}) {
-				return r
-			}
-			continue
+			return v.broke(e, Problem{Seq: e.Seq, Kind: Modified, Detail: why}), nil
 		}
-		if !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
+		if !v.c.unkeyed && v.c.sum(e, e.Seq) != e.Hash {
 			// An intact entry moved from elsewhere hashes correctly at the
 			// position it was written at. The search is bounded by the
 			// log's length, never by a seq stored in it: a last entry
 			// claiming seq 2^60 would otherwise keep Verify (and the
 			// server's start) hashing for ever instead of reporting.
 			p := Problem{Seq: e.Seq, Kind: Modified, Detail: "its contents no longer match its hash"}
-			limit := 2*int64(len(entries)) + 1
-			if at, ok := c.origin(e, limit, seqOf); ok && at != e.Seq {
+			n, err := v.count()
+			if err != nil {
+				return false, err
+			}
+			at, ok, err := v.c.origin(e, 2*n+1, v.src.SeqOf)
+			if err != nil {
+				return false, err
+			}
+			if ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
-				if _, known := seqOf[e.PrevHash]; !known && e.PrevHash != prev {
-					p = Problem{Seq: e.Seq, Kind: Deleted, Detail: fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at)}
+				if e.PrevHash != v.prev {
+					_, known, err := v.src.SeqOf(e.PrevHash)
+					if err != nil {
+						return false, err
+					}
+					if !known {
+						p = Problem{Seq: e.Seq, Kind: Deleted, Detail: fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at)}
+					}
 				}
 			}
-			if !broke(i, p) {
-				return r
-			}
-			continue
+			return v.broke(e, p), nil
 		}
-		if e.PrevHash != prev {
+		if e.PrevHash != v.prev {
 			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
-			if at, ok := seqOf[e.PrevHash]; ok {
+			at, ok, err := v.src.SeqOf(e.PrevHash)
+			if err != nil {
+				return false, err
+			}
+			if ok {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1)}
 			}
-			if !broke(i, p) {
-				return r
-			}
-			continue
+			return v.broke(e, p), nil
 		}
-		prev, want = e.Hash, e.Seq+1
+		v.prev, v.want = e.Hash, e.Seq+1
+		return true, nil
 	}
-	r.Head = prev
-	return r
 }
 
 // formatProblem says what is wrong with e's hash format, or "": the
@@ -388,25 +524,29 @@ type acceptance struct {
 }
 
 // acceptances are the breaks the chain's KindBrokenAccepted entries
-// accept, by entry and kind, in log order. An acceptance counts only when
+// accept, by entry and kind, in log order, read from src before the
+// check (an acceptance follows the break it accepts). An acceptance counts only when
 // its own entry is sound under the chain's key (one forged without the key
 // accepts nothing); without the key (NewUnkeyedChain) none can be told
 // sound, and all count, as the result then proves nothing of any entry's
 // contents.
-func (c *Chain) acceptances(entries []Entry) map[acceptKey][]acceptance {
+func (c *Chain) acceptances(src Source) (map[acceptKey][]acceptance, error) {
 	out := map[acceptKey][]acceptance{}
-	for _, e := range entries {
-		if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
-			continue
+	err := src.Read(KindBrokenAccepted, func(page []Entry) error {
+		for _, e := range page {
+			if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			var p BrokenAccepted
+			if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
+				continue
+			}
+			k := acceptKey{p.Problem.Seq, p.Problem.Kind}
+			out[k] = append(out[k], acceptance{at: e.Seq, p: *p.Problem})
 		}
-		var p BrokenAccepted
-		if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
-			continue
-		}
-		k := acceptKey{p.Problem.Seq, p.Problem.Kind}
-		out[k] = append(out[k], acceptance{at: e.Seq, p: *p.Problem})
-	}
-	return out
+		return nil
+	})
+	return out, err
 }
 
 // accepted returns the first entry after the broken one (seq) that accepts
@@ -489,18 +629,22 @@ const originBudget = 256 << 20
 // origin returns the position at which e hashes correctly, if any: an
 // intact entry that was moved still carries the seq it was written at
 // inside its hash. It tries first the position after the entry e names as
-// the one before it (seqOf, the log's entries by hash), then positions
+// the one before it (seqOf finds an entry by hash), then positions
 // outward from e.Seq up to limit, within originBudget bytes hashed: a
 // moved entry is most often near where it was written, and trying every
 // position up to limit cost the log's length times the entry's size (a
 // large entry in a long log kept the server's start hashing for hours).
 // Past the budget e is reported as modified, which it is too.
-func (c *Chain) origin(e Entry, limit int64, seqOf map[string]int64) (int64, bool) {
+func (c *Chain) origin(e Entry, limit int64, seqOf func(hash string) (int64, bool, error)) (int64, bool, error) {
 	if e.PrevHash == Genesis && c.sum(e, 1) == e.Hash {
-		return 1, true
+		return 1, true, nil
 	}
-	if s, ok := seqOf[e.PrevHash]; ok && s+1 >= 1 && s+1 <= limit && c.sum(e, s+1) == e.Hash {
-		return s + 1, true
+	s, ok, err := seqOf(e.PrevHash)
+	if err != nil {
+		return 0, false, err
+	}
+	if ok && s+1 >= 1 && s+1 <= limit && c.sum(e, s+1) == e.Hash {
+		return s + 1, true, nil
 	}
 	size := int64(len(e.Time)+len(e.Kind)+len(e.RunID)+len(e.Tenant)+len(e.Payload)+len(e.PrevHash)) + 128
 	tries := max(originBudget/size, 16)
@@ -511,11 +655,11 @@ func (c *Chain) origin(e Entry, limit int64, seqOf map[string]int64) (int64, boo
 			}
 			tries--
 			if c.sum(e, at) == e.Hash {
-				return at, true
+				return at, true, nil
 			}
 		}
 	}
-	return 0, false
+	return 0, false, nil
 }
 
 func fail(r Result, seq int64, kind, detail string) Result {

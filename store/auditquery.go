@@ -1,7 +1,11 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"meridian.dev/meridian/audit"
@@ -116,7 +120,7 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		}
 		return ""
 	}
-	const cols = `seq, time, kind, run_id, payload, prev_hash, hash, tenant, version`
+	const cols = auditCols
 	// Each query is built before args is returned: the calls that build
 	// it append to args.
 	var query string
@@ -142,4 +146,123 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()
 	query = "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit()
 	return query, args, nil
+}
+
+// Verification reads the log a page at a time: at most verifyPage
+// entries, cut short after the entry that brings its payloads to
+// verifyPageBytes (an entry may be megabytes). What a verification holds
+// is a page, whatever the log's length.
+const (
+	verifyPage      = 1000
+	verifyPageBytes = 4 << 20
+)
+
+// auditSource is an audit.Source over one snapshot of a database's audit
+// table (a transaction of its own): each page is one query whose rows are
+// closed before the verification looks at them, so the lookups it makes
+// at a break may use the same connection.
+type auditSource struct {
+	// cols is the select list scanAudit reads.
+	cols string
+	// ph writes the nth placeholder (? for SQLite, $n for PostgreSQL).
+	ph func(n int) string
+	// query runs a query in the snapshot; done closes its rows.
+	query func(q string, args ...any) (rows rowScanner, done func(), err error)
+}
+
+// Read implements audit.Source.
+func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
+	q := "SELECT " + s.cols + " FROM audit WHERE seq > " + s.ph(1)
+	if kind != "" {
+		q += " AND kind = " + s.ph(2)
+	}
+	q += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	// From the lowest seq there can be: an entry moved below 1 is shown
+	// by the log's readers, and must be read, and reported, here too.
+	after := int64(math.MinInt64)
+	for {
+		args := []any{after}
+		if kind != "" {
+			args = append(args, kind)
+		}
+		rows, done, err := s.query(q, args...)
+		if err != nil {
+			return err
+		}
+		page, err := scanAudit(rows, verifyPageBytes)
+		done()
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+// SeqOf implements audit.Source. The table has no index on hash: this
+// reads it whole, which Verify does only at a break.
+func (s auditSource) SeqOf(hash string) (int64, bool, error) {
+	var seq int64
+	ok, err := s.one(&seq, "SELECT seq FROM audit WHERE hash = "+s.ph(1)+" ORDER BY seq DESC LIMIT 1", hash)
+	return seq, ok, err
+}
+
+// Count implements audit.Source.
+func (s auditSource) Count() (int64, error) {
+	var n int64
+	_, err := s.one(&n, "SELECT COUNT(*) FROM audit")
+	return n, err
+}
+
+// one scans the first row of q into dst; false when there is none.
+func (s auditSource) one(dst any, q string, args ...any) (bool, error) {
+	rows, done, err := s.query(q, args...)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	if !rows.Next() {
+		return false, rows.Err()
+	}
+	if err := rows.Scan(dst); err != nil {
+		return false, err
+	}
+	return true, rows.Err()
+}
+
+// auditCols is the select list of the audit table's columns that
+// scanAudit reads.
+const auditCols = `seq, time, kind, run_id, payload, prev_hash, hash, tenant, version`
+
+// sqlAuditSnapshot is an audit.Snapshot over a read transaction of db
+// (SQLite): the transaction's first read fixes what every later one sees.
+// cols is the select list (see auditSource).
+func sqlAuditSnapshot(ctx context.Context, db *sql.DB, cols func(tx *sql.Tx) (string, bool, error)) audit.Snapshot {
+	return func(fn func(audit.Source) error) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		sel, ok, err := cols(tx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// No audit table: no log.
+			return fn(audit.SliceSource(nil))
+		}
+		return fn(auditSource{cols: sel, ph: func(int) string { return "?" }, query: func(q string, args ...any) (rowScanner, func(), error) {
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rows, func() { rows.Close() }, nil
+		}})
+	}
 }

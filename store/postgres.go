@@ -509,9 +509,41 @@ func (s *Postgres) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	return s.VerifyAuditAnchored(ctx, nil)
 }
 
-// VerifyAuditAnchored implements Store.
+// VerifyAuditAnchored implements Store. The log is read a page at a time
+// (see auditSource) in one read-only repeatable-read transaction: every
+// page, and every lookup at a break, sees the same snapshot.
 func (s *Postgres) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) { return s.AuditEntries(ctx, "") }, anchors)
+	return s.chain.VerifySnapshot(s.auditSnapshot(ctx), anchors)
+}
+
+// verifyIdleTimeout is how long a verification's transaction may sit idle
+// between its reads: the verification hashes each page between them, and
+// at a break looks for where the broken entry was written, hashing up to
+// 256 MiB, which takes more than the store's idle timeout (2 s) on a busy
+// host. The transaction is read-only and holds no row lock, so a server
+// paused inside it stalls no other replica's writes.
+const verifyIdleTimeout = "60s"
+
+// auditSnapshot is the log as one read-only repeatable-read transaction
+// sees it.
+func (s *Postgres) auditSnapshot(ctx context.Context) audit.Snapshot {
+	return func(fn func(audit.Source) error) error {
+		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = '"+verifyIdleTimeout+"'"); err != nil {
+			return err
+		}
+		return fn(auditSource{cols: auditCols, ph: func(n int) string { return "$" + strconv.Itoa(n) }, query: func(q string, args ...any) (rowScanner, func(), error) {
+			rows, err := tx.Query(ctx, q, args...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rows, rows.Close, nil
+		}})
+	}
 }
 
 // AuditHead implements Store: the last entry, not the head row, so that a

@@ -734,20 +734,10 @@ func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
 // and holds an anchor, that the log still reaches the anchored head. The
 // log is read on rdb: a read of all of it takes a second a gigabyte, and
 // on db it would hold the one connection every write and token check
-// waits for (any tenant may ask for a verification). One query reads one
-// snapshot: the chain as of the last commit, which reaches the anchor,
-// written only after the commits it covers.
+// waits for (any tenant may ask for a verification). One read transaction
+// reads one snapshot, a page at a time (see auditSource): the chain as of
+// the last commit, which reaches the anchor, written only after the
+// commits it covers.
 func (s *SQLite) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	return s.chain.VerifyAnchored(func() ([]audit.Entry, error) {
-		query, args, err := auditSelect(AuditQuery{AllTenants: true}, func(int) string { return "?" })
-		if err != nil {
-			return nil, err
-		}
-		rows, err := s.rdb.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		return scanAudit(rows, 0)
-	}, anchors)
+	return s.chain.VerifySnapshot(sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil }), anchors)
 }

@@ -71,20 +71,12 @@ func (r *AuditReader) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.En
 // entries of no tenant (the defaults the migration adding them gives), and
 // a database without the audit table holds no log.
 func (r *AuditReader) VerifyAudit(ctx context.Context, c *audit.Chain, anchors *audit.Anchors) (audit.Result, error) {
-	return c.VerifyAnchored(func() ([]audit.Entry, error) {
-		// One transaction reads the columns and the log in one snapshot,
-		// however many writers (a migrating server) go on beside it.
-		tx, err := r.db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		defer tx.Rollback()
+	// One transaction reads the columns and the log in one snapshot,
+	// however many writers (a migrating server) go on beside it.
+	return c.VerifySnapshot(sqlAuditSnapshot(ctx, r.db, func(tx *sql.Tx) (string, bool, error) {
 		cols, err := auditColumns(ctx, tx)
-		if err != nil {
-			return nil, err
-		}
-		if !cols["seq"] {
-			return nil, nil
+		if err != nil || !cols["seq"] {
+			return "", false, err
 		}
 		tenant, version := "tenant", "version"
 		if !cols["tenant"] {
@@ -93,13 +85,8 @@ func (r *AuditReader) VerifyAudit(ctx context.Context, c *audit.Chain, anchors *
 		if !cols["version"] {
 			version = "1"
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT seq, time, kind, run_id, payload, prev_hash, hash, "+tenant+", "+version+" FROM audit ORDER BY seq")
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		return scanAudit(rows, 0)
-	}, anchors)
+		return "seq, time, kind, run_id, payload, prev_hash, hash, " + tenant + ", " + version, true, nil
+	}), anchors)
 }
 
 // auditColumns names the audit table's columns (none when there is no
