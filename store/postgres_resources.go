@@ -143,14 +143,21 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 	var out []*Resource
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = make([]*Resource, len(puts))
+		recs := make([]audit.Record, len(puts))
 		for i, p := range puts {
-			last, got, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
+			got, rec, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
 			if err != nil {
 				return err
 			}
-			head, out[i] = last, got
+			out[i], recs[i] = got, rec
 		}
-		return nil
+		// The entries are appended together once every resource is
+		// written: the audit head is locked once, and only for the
+		// commit, not while the batch waits for a resource another
+		// transaction holds (every replica's appends would wait too).
+		var err error
+		head, err = s.appendAudit(ctx, tx, time.Time{}, recs)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -159,45 +166,42 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 	return out, nil
 }
 
-// putResource writes one of PutResources' resources in tx and returns the
-// audit chain's new head and the resource as written.
-func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVersion int64, rec audit.Record) (*audit.Entry, *Resource, error) {
+// putResource writes one of PutResources' resources in tx and returns it
+// as written and its audit record, owned by the resource's tenant, for the
+// caller to append.
+func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVersion int64, rec audit.Record) (*Resource, audit.Record, error) {
 	got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if ifVersion != 0 {
-			return nil, nil, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+			return nil, audit.Record{}, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
 		}
 		if err := s.storeKeyFree(ctx, tx, r); err != nil {
-			return nil, nil, err
+			return nil, audit.Record{}, err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now())`,
 			r.Tenant, r.Kind, r.Name, string(r.Doc), r.Hash, r.StoreKey); err != nil {
-			return nil, nil, registerErr(r, err)
+			return nil, audit.Record{}, registerErr(r, err)
 		}
 	case err != nil:
-		return nil, nil, err
+		return nil, audit.Record{}, err
 	default:
 		if got.Version != ifVersion {
-			return nil, nil, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+			return nil, audit.Record{}, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
 		}
 		if err := s.storeKeyFree(ctx, tx, r); err != nil {
-			return nil, nil, err
+			return nil, audit.Record{}, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, hash = $2, store_key = $3, version = version + 1, updated_at = now()
 			WHERE tenant = $4 AND kind = $5 AND name = $6`, string(r.Doc), r.Hash, r.StoreKey, r.Tenant, r.Kind, r.Name); err != nil {
-			return nil, nil, registerErr(r, err)
+			return nil, audit.Record{}, registerErr(r, err)
 		}
 	}
 	if rec.Tenant == "" {
 		rec.Tenant = r.Tenant
 	}
-	head, err := s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
-	if err != nil {
-		return nil, nil, err
-	}
 	out, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, false)
-	return head, out, err
+	return out, rec, err
 }
 
 // TenantUID implements Store. Allocation takes a table lock so that two

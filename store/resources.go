@@ -207,14 +207,19 @@ func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resou
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		for _, p := range puts {
-			last, err := s.putResource(ctx, tx, now, p.Resource, p.IfVersion, p.Audit)
+		recs := make([]audit.Record, len(puts))
+		for i, p := range puts {
+			rec, err := s.putResource(ctx, tx, now, p.Resource, p.IfVersion, p.Audit)
 			if err != nil {
 				return err
 			}
-			head = last
+			recs[i] = rec
 		}
-		return nil
+		// The entries are appended together, after one read of the
+		// chain's head, in the order of the resources.
+		var err error
+		head, err = s.appendAudit(ctx, tx, now, recs)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -229,37 +234,37 @@ func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resou
 	return out, nil
 }
 
-// putResource writes one of PutResources' resources in tx and returns the
-// audit chain's new head.
-func (s *SQLite) putResource(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource, ifVersion int64, rec audit.Record) (*audit.Entry, error) {
+// putResource writes one of PutResources' resources in tx and returns its
+// audit record, owned by the resource's tenant, for the caller to append.
+func (s *SQLite) putResource(ctx context.Context, tx *sql.Tx, now time.Time, r *Resource, ifVersion int64, rec audit.Record) (audit.Record, error) {
 	got, err := getResource(ctx, tx, r.Tenant, r.Kind, r.Name)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if ifVersion != 0 {
-			return nil, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
+			return audit.Record{}, fmt.Errorf("%s %s: not registered: %w", r.Kind, r.Name, ErrConflict)
 		}
 		if err := s.insertResource(ctx, tx, now, r); err != nil {
-			return nil, err
+			return audit.Record{}, err
 		}
 	case err != nil:
-		return nil, err
+		return audit.Record{}, err
 	default:
 		if got.Version != ifVersion {
-			return nil, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
+			return audit.Record{}, fmt.Errorf("%s %s: registered version is %d, not %d: %w", r.Kind, r.Name, got.Version, ifVersion, ErrConflict)
 		}
 		if err := s.storeKeyFree(ctx, tx, r); err != nil {
-			return nil, err
+			return audit.Record{}, err
 		}
 		s.res.changed()
 		if _, err := tx.ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ?, store_key = ?, version = version + 1, updated_at = ?
 			WHERE tenant = ? AND kind = ? AND name = ?`, string(r.Doc), r.Hash, r.StoreKey, fmtTime(now), r.Tenant, r.Kind, r.Name); err != nil {
-			return nil, err
+			return audit.Record{}, err
 		}
 	}
 	if rec.Tenant == "" {
 		rec.Tenant = r.Tenant
 	}
-	return s.appendAudit(ctx, tx, now, []audit.Record{rec})
+	return rec, nil
 }
 
 // TenantUID implements Store.
