@@ -317,20 +317,29 @@ func listPages[L any, PL interface {
 }
 
 // listWhole is listPages for a watch cache: the pages in one list object,
-// as client-go's reflector wants it.
+// as client-go's reflector wants it. Each object is cut as its page
+// arrives (keep, which returns what the object holds then), so that the
+// pages together hold no more than the cache will; the list is refused
+// once they hold more than maxCachedBytes.
 func listWhole[L any, PL interface {
 	*L
 	runtime.Object
 	GetContinue() string
-}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions) (runtime.Object, error) {
+}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions, keep func(runtime.Object) int64) (runtime.Object, error) {
 	var (
 		last  PL
 		items []runtime.Object
+		held  int64
 	)
 	err := listPages(ctx, c, resource, ns, opts, func(page PL) error {
 		objs, err := apimeta.ExtractList(page)
 		if err != nil {
 			return err
+		}
+		for _, o := range objs {
+			if held += keep(o); held > maxCachedBytes {
+				return errCacheFull("list of " + resource)
+			}
 		}
 		items = append(items, objs...)
 		last = page
