@@ -344,7 +344,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if !ours(job, spec.RunID, spec.Attempt) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
-		if len(spec.Secret) > 0 {
+		if len(spec.Secret) > 0 && !jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
 			// without an owner; one whose Job create failed on an answer
 			// the API server had carried out (a timeout) deleted it, and
@@ -1025,6 +1025,20 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 	}
 	return nil
+}
+
+// jobFinished reports a Job whose pods will start no more: complete or
+// failed, or cancelled, lost or being deleted by Meridian's verdict.
+func jobFinished(job *apiJob) bool {
+	if job.DeletionTimestamp != nil || job.Annotations[AnnotationLost] != "" || job.Annotations[AnnotationCancelled] != "" {
+		return true
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Status == conditionTrue && (c.Type == jobComplete || c.Type == jobFailed) {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeReady(n *apiNode) bool {

@@ -582,3 +582,66 @@ func TestSubmitInvalidJobIsInvalid(t *testing.T) {
 		t.Error("the attempt's Secret stayed behind")
 	}
 }
+
+// A finished Job stays (with its pods' logs) until someone deletes it, and
+// the Secret it owns, with the attempt's credential, stayed as long. The
+// sweep deletes the Secret of a finished Job and leaves a running one's,
+// and a Submit of the finished attempt (a controller restarted) does not
+// write it again.
+func TestSweepDeletesTheSecretOfAFinishedJob(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	done, running := secretSpec(), secretSpec()
+	running.RunID = "run-still"
+	for _, s := range []backend.Spec{done, running} {
+		if _, err := b.Submit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doneJob, runningJob := JobName(done.RunID, done.Attempt), JobName(running.RunID, running.Attempt)
+	for _, name := range []string{doneJob, runningJob} {
+		sec, ok := f.get("secrets", name)
+		job, _ := f.get("jobs", name)
+		if !ok || !secretOwnedBy(sec, job) {
+			t.Fatalf("after Submit, Secret %s is not there and owned by its Job: %v", name, sec)
+		}
+	}
+	// The Job controller marks the first Job complete.
+	f.mu.Lock()
+	job := f.objs["jobs"][doneJob]
+	f.rv++
+	meta(job)["resourceVersion"] = strconv.Itoa(f.rv)
+	job["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}
+	f.notify("jobs", "MODIFIED", job)
+	f.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := b.Status(ctx, doneJob); err == nil && st.State == backend.Succeeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Job's completion never reached the watch cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := b.SweepSecrets(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, ok := f.get("secrets", doneJob); ok {
+		t.Errorf("the sweep left the Secret of the finished Job (with the credential): %v", meta(sec))
+	}
+	if _, ok := f.get("secrets", runningJob); !ok {
+		t.Error("the sweep deleted the Secret of a running Job")
+	}
+	if res.Finished != 1 || res.Deleted != 0 {
+		t.Errorf("sweep %+v; want 1 Secret of a finished Job deleted and no orphan", res)
+	}
+	if h, err := b.Submit(ctx, done); err != nil || h != doneJob {
+		t.Fatalf("Submit of the finished attempt again: %q, %v", h, err)
+	}
+	if _, ok := f.get("secrets", doneJob); ok {
+		t.Error("a Submit of the finished attempt wrote its Secret again")
+	}
+}
