@@ -286,6 +286,22 @@ func ours(job *apiJob, runID string, attempt int) bool {
 	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
 }
 
+// replaced reports a Job of the attempt's name that is not the attempt's
+// on record: Meridian's was deleted and another made under its name by
+// someone who may write Jobs in the namespace. Its state, pods and logs
+// are not the attempt's, and Cancel must not delete it.
+func replaced(job *apiJob, rec record) bool {
+	if rec.RunID == "" {
+		return false
+	}
+	if job.Annotations[AnnotationRunID] != rec.RunID {
+		return true
+	}
+	return rec.Attempt != 0 && job.Labels[LabelAttempt] != strconv.Itoa(rec.Attempt)
+}
+
+const replacedReason = "the attempt's Job was deleted at the site and another made under its name"
+
 // shape splits n accelerators over pods of at most perNode each: the fewest
 // pods that divide n evenly.
 func shape(n, perNode int64) (pods, each int64) {
@@ -734,6 +750,16 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		job = got
 	}
+	if rec, hasRec := b.record(handle); hasRec && replaced(job, rec) {
+		if rec.Final != nil {
+			return *rec.Final, nil
+		}
+		st := backend.Status{State: backend.Lost, Reason: replacedReason}
+		if err := b.saveFinal(handle, rec, st); err != nil {
+			return backend.Status{}, err
+		}
+		return st, nil
+	}
 	st := b.jobStatus(ctx, job)
 	if st.State.Final() {
 		if rec, hasRec := b.record(handle); hasRec && rec.Final == nil {
@@ -988,6 +1014,13 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 			return b.explain(err)
 		}
 		job = got
+	}
+	if hasRec && replaced(job, rec) {
+		// Not the attempt's: it is someone else's to delete.
+		if rec.Final == nil {
+			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})
+		}
+		return nil
 	}
 	if !hasRec {
 		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -643,5 +644,72 @@ func TestSweepDeletesTheSecretOfAFinishedJob(t *testing.T) {
 	}
 	if _, ok := f.get("secrets", doneJob); ok {
 		t.Error("a Submit of the finished attempt wrote its Secret again")
+	}
+}
+
+// Someone who may write Jobs in the namespace deletes the attempt's Job and
+// makes another under its name (with Meridian's label, so that the watch
+// takes it in), which completes. That Job is not the attempt's: Status does
+// not report its success as the attempt's but the attempt lost, Logs do not
+// hand its pods' output to the attempt's user, and Cancel leaves it alone.
+func TestAJobMadeAgainUnderTheAttemptsNameIsNotTheAttempts(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := secretSpec()
+	h, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	old := f.objs["jobs"][h]
+	delete(f.objs["jobs"], h)
+	f.notify("jobs", "DELETED", old)
+	f.mu.Unlock()
+	f.put("jobs", map[string]any{"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": h, "namespace": "ns",
+			"labels":      map[string]any{LabelManagedBy: managedBy, LabelAttempt: strconv.Itoa(spec.Attempt)},
+			"annotations": map[string]any{AnnotationRunID: "someone-else"}},
+		"spec":   map[string]any{"parallelism": 1},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}})
+	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": h + "-x", "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: h},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": h, "uid": "planted-uid"}}},
+		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
+		"status": map[string]any{"phase": "Succeeded"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		job, ok := b.watch.job(h)
+		if ok && job.UID == "planted-uid" && len(b.watch.podsOf(job)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other Job and its pod never reached the watch cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := b.Status(ctx, h)
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "another made under its name") {
+		t.Errorf("Status = %+v, %v; want Lost, saying the Job was made again by another", st, err)
+	}
+	// (The fake answers a pod's log with the pod.)
+	rc, err := b.Logs(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || len(out) != 0 {
+		t.Errorf("Logs handed over %d bytes of the other Job's pods (%.80q), %v; want none", len(out), out, err)
+	}
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.get("jobs", h); !ok {
+		t.Error("Cancel deleted the other Job")
+	}
+	if st, err := b.Status(ctx, h); err != nil || st.State != backend.Lost {
+		t.Errorf("Status after Cancel = %+v, %v; want Lost still", st, err)
 	}
 }

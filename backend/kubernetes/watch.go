@@ -447,7 +447,7 @@ func (w *watcher) jobDeleted(obj any) {
 	}
 	b := w.b
 	rec, hasRec := b.record(job.Name)
-	if hasRec && rec.Final == nil {
+	if hasRec && rec.Final == nil && !replaced(job, rec) {
 		switch {
 		case job.Annotations[AnnotationLost] != "":
 			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})
