@@ -493,8 +493,14 @@ func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) err
 
 // deleteSecret removes the attempt's Secret, best effort: a Submit whose
 // Job was refused leaves no credential behind.
+//
+// The caller's context is often what ended the Submit (its deadline passed
+// while the Job was being created): the delete is sent all the same, within
+// a bound of its own, or the credential would wait for the sweep's grace.
 func (b *Backend) deleteSecret(ctx context.Context, name string) {
-	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx) //nolint:errcheck
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(dctx) //nolint:errcheck
 }
 
 // explain turns API errors about the namespace into errors naming the

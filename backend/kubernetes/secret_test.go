@@ -713,3 +713,33 @@ func TestAJobMadeAgainUnderTheAttemptsNameIsNotTheAttempts(t *testing.T) {
 		t.Errorf("Status after Cancel = %+v, %v; want Lost still", st, err)
 	}
 }
+
+// A Submit whose context ends while its Job is being created (the caller's
+// deadline) and whose Job the API server did not create deletes the Secret
+// it wrote all the same, rather than leave the credential for the sweep's
+// grace.
+func TestSubmitCutOffLeavesNoSecret(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.onCreate = func(resource string, obj map[string]any) (int, string) {
+		if resource != "jobs" {
+			return 0, ""
+		}
+		// Not created after all, and the caller gives up meanwhile.
+		delete(f.objs["jobs"], fmt.Sprint(meta(obj)["name"]))
+		f.notify("jobs", "DELETED", obj)
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+		return http.StatusInternalServerError, "InternalError"
+	}
+	spec := secretSpec()
+	if _, err := b.Submit(ctx, spec); err == nil {
+		t.Fatal("Submit succeeded; the fake refused its Job")
+	}
+	name := JobName(spec.RunID, spec.Attempt)
+	if sec, ok := f.get("secrets", name); ok {
+		t.Fatalf("the Submit cut off left its Secret (with the credential): %v", meta(sec))
+	}
+}
