@@ -13,11 +13,14 @@ import (
 
 // Check asks the cluster whether the site's settings can work: the API
 // server answers and accepts the credentials, the namespace exists and the
-// user may do there what the backend does (create, watch and delete Jobs,
-// create, read, list, update, patch and delete the attempts' Secrets, watch Pods and read
-// their logs; watch Nodes), and some node that
+// user may do there what the backend does (create, read, list, watch,
+// patch and delete Jobs; create, read, list, update, patch and delete the
+// attempts' Secrets; list and watch Pods and read their logs; list and
+// watch Nodes: docs/kubernetes-rbac.md), and some node that
 // backend.nodeSelector picks offers backend.gpuResource. Each error names
-// the setting to fix.
+// the setting to fix. The watch caches list before they watch, so a user
+// who may watch but not list passed a check that asked for watch alone and
+// failed at the first Status.
 func (b *Backend) Check(ctx context.Context) error {
 	if _, err := b.cs.core.Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
 		err = tooLarge(err)
@@ -29,6 +32,8 @@ func (b *Backend) Check(ctx context.Context) error {
 	var problems []string
 	for _, a := range []resourceAttributes{
 		{Namespace: b.ns, Verb: "create", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "get", Group: "batch", Resource: "jobs"},
+		{Namespace: b.ns, Verb: "list", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "watch", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "patch", Group: "batch", Resource: "jobs"},
 		{Namespace: b.ns, Verb: "delete", Group: "batch", Resource: "jobs"},
@@ -38,8 +43,10 @@ func (b *Backend) Check(ctx context.Context) error {
 		{Namespace: b.ns, Verb: "update", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "patch", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "delete", Resource: "secrets"},
+		{Namespace: b.ns, Verb: "list", Resource: "pods"},
 		{Namespace: b.ns, Verb: "watch", Resource: "pods"},
 		{Namespace: b.ns, Verb: "get", Resource: "pods", Subresource: "log"},
+		{Verb: "list", Resource: "nodes"},
 		{Verb: "watch", Resource: "nodes"},
 	} {
 		var r accessReview

@@ -26,8 +26,10 @@
 // Secret and creating the Job (or giving it the Secret) leaves one that no
 // Job owns; every DefaultSweepEvery the backend gives such a Secret to its
 // Job where one exists, and deletes it once it has stayed unchanged with no
-// Job for DefaultOrphanGrace (sweep.go). The user therefore needs list on
-// Secrets, which Check asks for.
+// Job for DefaultOrphanGrace (sweep.go). A finished Job stays until someone
+// deletes it, so the sweep also deletes the Secret of a Job that has
+// finished: nothing needs the credential once its pods have started. The
+// user therefore needs list and delete on Secrets, which Check asks for.
 //
 // The site's API server is not trusted: every answer is read within the
 // bounds of limits.go (an object, a list page, a watch event, a pod's log),

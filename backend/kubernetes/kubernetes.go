@@ -286,6 +286,22 @@ func ours(job *apiJob, runID string, attempt int) bool {
 	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
 }
 
+// replaced reports a Job of the attempt's name that is not the attempt's
+// on record: Meridian's was deleted and another made under its name by
+// someone who may write Jobs in the namespace. Its state, pods and logs
+// are not the attempt's, and Cancel must not delete it.
+func replaced(job *apiJob, rec record) bool {
+	if rec.RunID == "" {
+		return false
+	}
+	if job.Annotations[AnnotationRunID] != rec.RunID {
+		return true
+	}
+	return rec.Attempt != 0 && job.Labels[LabelAttempt] != strconv.Itoa(rec.Attempt)
+}
+
+const replacedReason = "the attempt's Job was deleted at the site and another made under its name"
+
 // shape splits n accelerators over pods of at most perNode each: the fewest
 // pods that divide n evenly.
 func shape(n, perNode int64) (pods, each int64) {
@@ -344,7 +360,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if !ours(job, spec.RunID, spec.Attempt) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
-		if len(spec.Secret) > 0 {
+		if len(spec.Secret) > 0 && !jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
 			// without an owner; one whose Job create failed on an answer
 			// the API server had carried out (a timeout) deleted it, and
@@ -477,8 +493,14 @@ func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) err
 
 // deleteSecret removes the attempt's Secret, best effort: a Submit whose
 // Job was refused leaves no credential behind.
+//
+// The caller's context is often what ended the Submit (its deadline passed
+// while the Job was being created): the delete is sent all the same, within
+// a bound of its own, or the credential would wait for the sweep's grace.
 func (b *Backend) deleteSecret(ctx context.Context, name string) {
-	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx) //nolint:errcheck
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(dctx) //nolint:errcheck
 }
 
 // explain turns API errors about the namespace into errors naming the
@@ -733,6 +755,16 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 			return backend.Status{}, b.explain(err)
 		}
 		job = got
+	}
+	if rec, hasRec := b.record(handle); hasRec && replaced(job, rec) {
+		if rec.Final != nil {
+			return *rec.Final, nil
+		}
+		st := backend.Status{State: backend.Lost, Reason: replacedReason}
+		if err := b.saveFinal(handle, rec, st); err != nil {
+			return backend.Status{}, err
+		}
+		return st, nil
 	}
 	st := b.jobStatus(ctx, job)
 	if st.State.Final() {
@@ -989,6 +1021,13 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		}
 		job = got
 	}
+	if hasRec && replaced(job, rec) {
+		// Not the attempt's: it is someone else's to delete.
+		if rec.Final == nil {
+			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})
+		}
+		return nil
+	}
 	if !hasRec {
 		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns}
 		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
@@ -1025,6 +1064,20 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 	}
 	return nil
+}
+
+// jobFinished reports a Job whose pods will start no more: complete or
+// failed, or cancelled, lost or being deleted by Meridian's verdict.
+func jobFinished(job *apiJob) bool {
+	if job.DeletionTimestamp != nil || job.Annotations[AnnotationLost] != "" || job.Annotations[AnnotationCancelled] != "" {
+		return true
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Status == conditionTrue && (c.Type == jobComplete || c.Type == jobFailed) {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeReady(n *apiNode) bool {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // Bounds on what the backend reads from the site's API server. The site is
@@ -293,17 +295,13 @@ func listPages[L any, PL interface {
 			}
 			return tooLarge(err)
 		}
-		// The byte bound alone does not bound the objects: a page of empty
-		// ones ("{},") holds millions, each decoded into a struct hundreds
-		// of times its size. The API server never sends more than the
-		// limit asked for, so more is refused before anything is decoded.
-		if n, err := countItems(raw, listPageSize); err == nil && n > listPageSize {
-			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: a page of more than %d objects, the most asked for; refused",
-				what, listPageSize)}
-		}
 		list := PL(new(L))
-		if err := res.Into(list); err != nil {
-			return tooLarge(err)
+		if err := decodePage(raw, list, listPageSize); err != nil {
+			if errors.Is(err, errTooManyItems) {
+				return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: a page of more than %d objects, the most asked for; refused",
+					what, listPageSize)}
+			}
+			return fmt.Errorf("kubernetes API server: %s: %w", what, err)
 		}
 		if err := each(list); err != nil {
 			return err
@@ -319,20 +317,29 @@ func listPages[L any, PL interface {
 }
 
 // listWhole is listPages for a watch cache: the pages in one list object,
-// as client-go's reflector wants it.
+// as client-go's reflector wants it. Each object is cut as its page
+// arrives (keep, which returns what the object holds then), so that the
+// pages together hold no more than the cache will; the list is refused
+// once they hold more than maxCachedBytes.
 func listWhole[L any, PL interface {
 	*L
 	runtime.Object
 	GetContinue() string
-}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions) (runtime.Object, error) {
+}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions, keep func(runtime.Object) int64) (runtime.Object, error) {
 	var (
 		last  PL
 		items []runtime.Object
+		held  int64
 	)
 	err := listPages(ctx, c, resource, ns, opts, func(page PL) error {
 		objs, err := apimeta.ExtractList(page)
 		if err != nil {
 			return err
+		}
+		for _, o := range objs {
+			if held += keep(o); held > maxCachedBytes {
+				return errCacheFull("list of " + resource)
+			}
 		}
 		items = append(items, objs...)
 		last = page
@@ -352,42 +359,100 @@ func listWhole[L any, PL interface {
 	return last, nil
 }
 
-// countItems counts the elements of the top-level "items" array of a list
-// answer, stopping past max (it then returns max+1). An answer that is not
-// JSON is left for the decoder to refuse (err).
-func countItems(raw []byte, max int) (int, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
+// errTooManyItems is decodePage's error for a page of more items than
+// asked for.
+var errTooManyItems = errors.New("more items than asked for")
+
+// decodePage decodes a list answer (raw) into list (a pointer to one of
+// api.go's list types: TypeMeta, ListMeta and Items) in one pass, item by
+// item, as client-go's JSON decoder would (case-sensitive field names).
+// The byte bound of a page does not bound its objects: a page of empty
+// ones ("{},") holds millions, each decoded into a struct hundreds of
+// times its size. The API server never sends more than the limit asked
+// for, so the item past limit is refused (errTooManyItems) as it begins,
+// before it is decoded. Decoding the page whole first (or
+// counting its items in a pass of their own) read every byte twice.
+func decodePage(raw []byte, list runtime.Object, limit int) error {
+	v := reflect.ValueOf(list).Elem()
+	items := v.FieldByName("Items")
+	listMeta := v.FieldByName("ListMeta")
+	if !items.IsValid() || items.Kind() != reflect.Slice || !listMeta.IsValid() {
+		return fmt.Errorf("%T is no list type", list)
+	}
+	wantKind := ""
+	if gvks, _, err := scheme.ObjectKinds(list); err == nil && len(gvks) > 0 {
+		wantKind = gvks[0].Kind
+	}
+	dec := sigsjson.NewDecoderCaseSensitivePreserveInts(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, errors.New("not a JSON object")
+		return errors.New("the answer is not a JSON object")
 	}
-	n := 0
+	sawItems := false
 	for dec.More() {
-		key, err := dec.Token()
+		t, err := dec.Token()
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if key != "items" {
+		key, _ := t.(string)
+		switch key {
+		case "metadata":
+			if err := dec.Decode(listMeta.Addr().Interface()); err != nil {
+				return fmt.Errorf("metadata: %w", err)
+			}
+		case "kind":
+			var kind string
+			if err := dec.Decode(&kind); err != nil {
+				return fmt.Errorf("kind: %w", err)
+			}
+			if wantKind != "" && kind != "" && kind != wantKind {
+				return fmt.Errorf("kind %.80q, want %s", kind, wantKind)
+			}
+		case "items":
+			if sawItems {
+				return errors.New("items given twice")
+			}
+			sawItems = true
+			t, err := dec.Token()
+			if err != nil {
+				return fmt.Errorf("items: %w", err)
+			}
+			if t == nil {
+				continue // null: no items
+			}
+			if t != json.Delim('[') {
+				return errors.New("items is not an array")
+			}
+			n := 0
+			for dec.More() {
+				if n == limit {
+					return errTooManyItems
+				}
+				if n == items.Cap() {
+					items.Grow(min(limit, max(16, 2*n)) - n)
+				}
+				items.SetLen(n + 1)
+				if err := dec.Decode(items.Index(n).Addr().Interface()); err != nil {
+					return fmt.Errorf("items[%d]: %w", n, err)
+				}
+				n++
+			}
+			if _, err := dec.Token(); err != nil {
+				return fmt.Errorf("items: %w", err)
+			}
+		default:
+			// apiVersion (the client's, which it does not keep), and what
+			// the backend does not read.
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return 0, err
+				return fmt.Errorf("%.80q: %w", key, err)
 			}
-			continue
-		}
-		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-			return 0, errors.New("items is not an array")
-		}
-		for dec.More() {
-			if n++; n > max {
-				return n, nil
-			}
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return 0, err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return 0, err
 		}
 	}
-	return n, nil
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more after the list object")
+	}
+	return nil
 }

@@ -482,11 +482,11 @@ func TestHostileWatchEvents(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		job, ok := b.watch.job(hostileJob)
-		if ok && job.Annotations["seq"] == last {
+		if ok && job.ResourceVersion == last {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the cache did not get event %s within 30 s (has %v)", last, job.Annotations["seq"])
+			t.Fatalf("the cache did not get event %s within 30 s (has %v)", last, job.ResourceVersion)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

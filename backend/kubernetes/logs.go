@@ -42,6 +42,11 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 			return nil, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
 		}
 	}
+	if rec, hasRec := b.record(handle); hasRec && replaced(job, rec) {
+		// Another's Job under the attempt's name: its pods' output is not
+		// the attempt's, and not the attempt's user's to read.
+		return io.NopCloser(strings.NewReader("")), nil
+	}
 	tctx, cancel := context.WithTimeout(ctx, podLogWait)
 	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: b.startedPods(job),
 		header: len(b.watch.podsOf(job)) > 1, last: '\n'}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -580,5 +581,165 @@ func TestSubmitInvalidJobIsInvalid(t *testing.T) {
 	}
 	if _, ok := f.get("secrets", JobName(spec.RunID, spec.Attempt)); ok {
 		t.Error("the attempt's Secret stayed behind")
+	}
+}
+
+// A finished Job stays (with its pods' logs) until someone deletes it, and
+// the Secret it owns, with the attempt's credential, stayed as long. The
+// sweep deletes the Secret of a finished Job and leaves a running one's,
+// and a Submit of the finished attempt (a controller restarted) does not
+// write it again.
+func TestSweepDeletesTheSecretOfAFinishedJob(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	done, running := secretSpec(), secretSpec()
+	running.RunID = "run-still"
+	for _, s := range []backend.Spec{done, running} {
+		if _, err := b.Submit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doneJob, runningJob := JobName(done.RunID, done.Attempt), JobName(running.RunID, running.Attempt)
+	for _, name := range []string{doneJob, runningJob} {
+		sec, ok := f.get("secrets", name)
+		job, _ := f.get("jobs", name)
+		if !ok || !secretOwnedBy(sec, job) {
+			t.Fatalf("after Submit, Secret %s is not there and owned by its Job: %v", name, sec)
+		}
+	}
+	// The Job controller marks the first Job complete.
+	f.mu.Lock()
+	job := f.objs["jobs"][doneJob]
+	f.rv++
+	meta(job)["resourceVersion"] = strconv.Itoa(f.rv)
+	job["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}
+	f.notify("jobs", "MODIFIED", job)
+	f.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := b.Status(ctx, doneJob); err == nil && st.State == backend.Succeeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Job's completion never reached the watch cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := b.SweepSecrets(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, ok := f.get("secrets", doneJob); ok {
+		t.Errorf("the sweep left the Secret of the finished Job (with the credential): %v", meta(sec))
+	}
+	if _, ok := f.get("secrets", runningJob); !ok {
+		t.Error("the sweep deleted the Secret of a running Job")
+	}
+	if res.Finished != 1 || res.Deleted != 0 {
+		t.Errorf("sweep %+v; want 1 Secret of a finished Job deleted and no orphan", res)
+	}
+	if h, err := b.Submit(ctx, done); err != nil || h != doneJob {
+		t.Fatalf("Submit of the finished attempt again: %q, %v", h, err)
+	}
+	if _, ok := f.get("secrets", doneJob); ok {
+		t.Error("a Submit of the finished attempt wrote its Secret again")
+	}
+}
+
+// Someone who may write Jobs in the namespace deletes the attempt's Job and
+// makes another under its name (with Meridian's label, so that the watch
+// takes it in), which completes. That Job is not the attempt's: Status does
+// not report its success as the attempt's but the attempt lost, Logs do not
+// hand its pods' output to the attempt's user, and Cancel leaves it alone.
+func TestAJobMadeAgainUnderTheAttemptsNameIsNotTheAttempts(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := secretSpec()
+	h, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	old := f.objs["jobs"][h]
+	delete(f.objs["jobs"], h)
+	f.notify("jobs", "DELETED", old)
+	f.mu.Unlock()
+	f.put("jobs", map[string]any{"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": h, "namespace": "ns",
+			"labels":      map[string]any{LabelManagedBy: managedBy, LabelAttempt: strconv.Itoa(spec.Attempt)},
+			"annotations": map[string]any{AnnotationRunID: "someone-else"}},
+		"spec":   map[string]any{"parallelism": 1},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}})
+	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": h + "-x", "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: h},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": h, "uid": "planted-uid"}}},
+		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
+		"status": map[string]any{"phase": "Succeeded"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		job, ok := b.watch.job(h)
+		if ok && job.UID == "planted-uid" && len(b.watch.podsOf(job)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other Job and its pod never reached the watch cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := b.Status(ctx, h)
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "another made under its name") {
+		t.Errorf("Status = %+v, %v; want Lost, saying the Job was made again by another", st, err)
+	}
+	// (The fake answers a pod's log with the pod.)
+	rc, err := b.Logs(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || len(out) != 0 {
+		t.Errorf("Logs handed over %d bytes of the other Job's pods (%.80q), %v; want none", len(out), out, err)
+	}
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.get("jobs", h); !ok {
+		t.Error("Cancel deleted the other Job")
+	}
+	if st, err := b.Status(ctx, h); err != nil || st.State != backend.Lost {
+		t.Errorf("Status after Cancel = %+v, %v; want Lost still", st, err)
+	}
+}
+
+// A Submit whose context ends while its Job is being created (the caller's
+// deadline) and whose Job the API server did not create deletes the Secret
+// it wrote all the same, rather than leave the credential for the sweep's
+// grace.
+func TestSubmitCutOffLeavesNoSecret(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.onCreate = func(resource string, obj map[string]any) (int, string) {
+		if resource != "jobs" {
+			return 0, ""
+		}
+		// Not created after all, and the caller gives up meanwhile.
+		delete(f.objs["jobs"], fmt.Sprint(meta(obj)["name"]))
+		f.notify("jobs", "DELETED", obj)
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+		return http.StatusInternalServerError, "InternalError"
+	}
+	spec := secretSpec()
+	if _, err := b.Submit(ctx, spec); err == nil {
+		t.Fatal("Submit succeeded; the fake refused its Job")
+	}
+	name := JobName(spec.RunID, spec.Attempt)
+	if sec, ok := f.get("secrets", name); ok {
+		t.Fatalf("the Submit cut off left its Secret (with the credential): %v", meta(sec))
 	}
 }

@@ -22,6 +22,13 @@ import (
 // either gives them to their Job, where one of the attempt exists, or
 // deletes them once they have stayed unchanged, with no Job, for
 // OrphanGrace.
+//
+// A Secret its Job owns goes only with the Job, and a finished Job stays
+// (with its pods' logs) until someone deletes it: its Secret, with the
+// attempt's credential, would stay as long. The credential is refused once
+// the attempt has ended, but nothing needs it then either, so the sweep
+// also deletes the Secret of a Job that has finished (complete, failed,
+// cancelled or lost): its pods have read it when they started.
 
 const (
 	// DefaultOrphanGrace is how long a Secret with no Job must stay
@@ -73,7 +80,9 @@ type SweepResult struct {
 	Listed  int // Secrets the backend made, in the namespace
 	Owned   int // given to their attempt's Job
 	Deleted int // ownerless, with no Job, unchanged for the grace
-	Waiting int // ownerless, with no Job, still within the grace
+	// Finished counts the Secrets deleted because their Job has finished.
+	Finished int
+	Waiting  int // ownerless, with no Job, still within the grace
 }
 
 // SweepSecrets runs one sweep of the namespace's Secrets that the backend
@@ -96,6 +105,9 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 			sec := &list.Items[i]
 			res.Listed++
 			if len(sec.OwnerReferences) > 0 {
+				if sweepErr = b.sweepFinished(ctx, sec, &res); sweepErr != nil {
+					return sweepErr
+				}
 				continue
 			}
 			if sweepErr = b.sweepOne(ctx, sec, grace, now, present, &res); sweepErr != nil {
@@ -118,6 +130,44 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 	}
 	b.sweep.mu.Unlock()
 	return res, nil
+}
+
+// sweepFinished deletes sec, a Secret with owners, when it is the Secret of
+// a Job of the attempt that has finished, at the version listed.
+func (b *Backend) sweepFinished(ctx context.Context, sec *apiSecret, res *SweepResult) error {
+	job, ok := b.watch.job(sec.Name)
+	if !ok || !jobFinished(job) {
+		return nil
+	}
+	attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
+	if err != nil || !ours(job, sec.Annotations[AnnotationRunID], attempt) {
+		return nil
+	}
+	owned := false
+	for _, r := range sec.OwnerReferences {
+		owned = owned || r.UID == job.UID
+	}
+	if !owned {
+		return nil
+	}
+	b.sweep.mu.Lock()
+	inflight := b.sweep.inflight[sec.Name] > 0
+	b.sweep.mu.Unlock()
+	if inflight {
+		return nil
+	}
+	rv := sec.ResourceVersion
+	err = b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(sec.Name).
+		Body(&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &sec.UID, ResourceVersion: &rv}}).
+		Do(ctx).Error()
+	switch {
+	case err == nil:
+		res.Finished++
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+	default:
+		return fmt.Errorf("delete Secret %s/%s of a finished Job: %w", b.ns, sec.Name, b.explain(err))
+	}
+	return nil
 }
 
 func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Duration, now time.Time,

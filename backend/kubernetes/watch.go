@@ -41,8 +41,10 @@ type watcher struct {
 
 	mu       sync.Mutex
 	failures map[string]failure // by resource ("jobs", "pods", "nodes")
-	// counts holds, by resource, about how many objects its cache holds.
+	// counts holds, by resource, about how many objects its cache holds,
+	// and bytes what they hold (keptBytes).
 	counts map[string]*atomic.Int64
+	bytes  map[string]*atomic.Int64
 	// broken holds, by resource, a watch event or list the backend refused
 	// (too large, too many objects) and has not seen a good one since.
 	broken map[string]failure
@@ -77,7 +79,8 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
-		counts: map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}}}
+		counts: map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}},
+		bytes:  map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}}}
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	nodeSel := labels.SelectorFromSet(b.selector).String()
 
@@ -97,8 +100,10 @@ func newWatcher(b *Backend) *watcher {
 // wide with ns "") with selector as its label selector; the failures of
 // list and watch calls (and the next success) tell whether the API server
 // can be reached. Lists are read in pages (listWhole) and watches event by
-// event within the bounds of limits.go, and a watch that would have the
-// cache hold more than maxCachedObjects is ended.
+// event within the bounds of limits.go; each object is cut to what the
+// backend reads (trimCached) before the cache takes it, and a list or watch
+// that would have the cache hold more than maxCachedObjects, or more than
+// maxCachedBytes, is refused (a watch is ended).
 //
 // The reflector is told that this ListerWatcher does not speak the
 // watch-list protocol, so that it lists (in bounded pages) rather than
@@ -121,7 +126,9 @@ func listWatch[L any, PL interface {
 				o.ResourceVersion = ""
 				o.ResourceVersionMatch = ""
 			}
-			obj, err := listWhole[L, PL](ctx, c, resource, ns, o)
+			obj, err := listWhole[L, PL](ctx, c, resource, ns, o, func(o runtime.Object) int64 {
+				return keptBytes(trimCached(o, w.b.gpu))
+			})
 			w.observe(resource, err)
 			if err == nil {
 				w.observeStream(resource, nil)
@@ -156,10 +163,12 @@ type pagedListWatch struct{ *cache.ListWatch }
 
 func (pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
-// boundWatch passes on the events of a watch of resource, ending it with
-// an error event where one more object would have the cache hold more
-// than maxCachedObjects. An event that arrives whole clears a refusal of
-// an earlier one (observeStream).
+// boundWatch passes on the events of a watch of resource, each object cut
+// to what the cache keeps (trimCached), ending it with an error event
+// where one more object would have the cache hold more than
+// maxCachedObjects, or an object added or changed more than maxCachedBytes.
+// An event that arrives whole clears a refusal of an earlier one
+// (observeStream).
 func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch {
 	bw := &boundedWatch{in: in, out: make(chan watch.Event), done: make(chan struct{})}
 	go func() {
@@ -175,12 +184,18 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 			if !ok {
 				return
 			}
+			var refuse error
 			switch ev.Type {
-			case watch.Added:
-				if n := w.cached(resource); n >= maxCachedObjects {
-					err := fmt.Errorf("kubernetes API server: watch of %s: more than %d objects, the most the backend keeps; refused", resource, maxCachedObjects)
-					w.observeStream(resource, err)
-					ev = watch.Event{Type: watch.Error, Object: &metav1.Status{Status: metav1.StatusFailure, Message: err.Error()}}
+			case watch.Added, watch.Modified:
+				ev.Object = trimCached(ev.Object, w.b.gpu)
+				if ev.Type == watch.Added && w.cached(resource) >= maxCachedObjects {
+					refuse = fmt.Errorf("kubernetes API server: watch of %s: more than %d objects, the most the backend keeps; refused", resource, maxCachedObjects)
+				} else if w.bytes[resource].Load()-w.keptNow(resource, ev.Object)+keptBytes(ev.Object) > maxCachedBytes {
+					refuse = errCacheFull("watch of " + resource)
+				}
+				if refuse != nil {
+					w.observeStream(resource, refuse)
+					ev = watch.Event{Type: watch.Error, Object: &metav1.Status{Status: metav1.StatusFailure, Message: refuse.Error()}}
 					select {
 					case bw.out <- ev:
 					case <-bw.done:
@@ -189,7 +204,7 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 					return
 				}
 				w.observeStream(resource, nil)
-			case watch.Modified, watch.Deleted:
+			case watch.Deleted:
 				w.observeStream(resource, nil)
 			}
 			select {
@@ -225,6 +240,20 @@ func (bw *boundedWatch) ResultChan() <-chan watch.Event { return bw.out }
 // watchRefusedKey carries, in a watch request's context, what to call when
 // the transport refuses one of its events (boundResponses).
 type watchRefusedKey struct{}
+
+// keptNow is what the cache of resource holds (keptBytes) of the object
+// obj is a version of, or 0.
+func (w *watcher) keptNow(resource string, obj runtime.Object) int64 {
+	inf := map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI}[resource]
+	if inf == nil {
+		return 0
+	}
+	old, ok, err := inf.GetStore().Get(obj)
+	if err != nil || !ok {
+		return 0
+	}
+	return keptBytes(old)
+}
 
 // cached is about how many objects the watch cache of resource holds:
 // its event handlers count what was added and deleted (counting the store
@@ -382,10 +411,17 @@ func (w *watcher) start() {
 		},
 	})
 	for resource, inf := range map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI} {
-		c := w.counts[resource]
+		c, size := w.counts[resource], w.bytes[resource]
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { c.Add(1) },
-			DeleteFunc: func(any) { c.Add(-1) },
+			AddFunc:    func(obj any) { c.Add(1); size.Add(keptBytes(obj)) },
+			UpdateFunc: func(old, obj any) { size.Add(keptBytes(obj) - keptBytes(old)) },
+			DeleteFunc: func(obj any) {
+				c.Add(-1)
+				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = d.Obj
+				}
+				size.Add(-keptBytes(obj))
+			},
 		})
 	}
 	go w.jobs.RunWithContext(w.ctx)
@@ -411,7 +447,7 @@ func (w *watcher) jobDeleted(obj any) {
 	}
 	b := w.b
 	rec, hasRec := b.record(job.Name)
-	if hasRec && rec.Final == nil {
+	if hasRec && rec.Final == nil && !replaced(job, rec) {
 		switch {
 		case job.Annotations[AnnotationLost] != "":
 			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})

@@ -1,0 +1,221 @@
+package kubernetes
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// What the watch caches keep of each object. The caches live as long as
+// the backend and hold up to maxCachedObjects objects each, and what the
+// API server sends of one object is bounded only by maxWatchEventBytes: a
+// few Pods with megabytes of annotations, labels or status messages (which
+// anyone who may write Pods in the namespace can give them, or a hostile
+// API server send) would otherwise stay in memory for as long as they
+// exist. So each object is cut, before the cache takes it, to the fields
+// the backend reads (the labels, annotations, conditions and container
+// states it looks at, not managedFields, the pod template or the other
+// keys), each string of it to maxKeptString bytes; and keptBytes, an
+// estimate of what a cut object holds, bounds what a cache holds in all
+// (maxCachedBytes).
+
+const (
+	// maxKeptString bounds each string a cached object keeps: a name, a
+	// label or annotation value, a condition's reason or message, a
+	// container's termination message. The kubelet keeps no termination
+	// message over 4 KiB; the backend reports reasons and messages, and
+	// more of one says nothing more.
+	maxKeptString = 4 << 10
+	// maxKeptItems bounds the owner references and container statuses a
+	// cached Pod keeps, and the conditions of each type an object keeps
+	// (one: the first).
+	maxKeptItems = 4
+	// objectOverhead is what keptBytes counts for an object beside its
+	// strings: its structs, maps and slices.
+	objectOverhead = 1 << 10
+)
+
+// maxCachedBytes bounds what each watch cache holds, counted by keptBytes:
+// an honest cut Pod, Job or Node counts 1–2 KiB, so a cache of
+// maxCachedObjects of them stays well within it. A variable, so that
+// tests can lower it.
+var maxCachedBytes int64 = 128 << 20
+
+// Labels and annotations the backend reads of a cached object.
+var (
+	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel}
+	keptAnnotations = []string{AnnotationRunID, AnnotationLost, AnnotationCancelled, completionIndexAnnotation}
+)
+
+// cut bounds a string to maxKeptString bytes. Copying it lets go of the
+// (larger) buffer it was decoded from.
+func cut(s string) string {
+	if len(s) <= maxKeptString {
+		return s
+	}
+	return string([]byte(s[:maxKeptString]))
+}
+
+// trimMeta keeps of an object's metadata what the backend reads.
+func trimMeta(m *metav1.ObjectMeta) {
+	*m = metav1.ObjectMeta{
+		Name:              cut(m.Name),
+		Namespace:         cut(m.Namespace),
+		UID:               m.UID,
+		ResourceVersion:   cut(m.ResourceVersion),
+		CreationTimestamp: m.CreationTimestamp,
+		DeletionTimestamp: m.DeletionTimestamp,
+		Labels:            keepKeys(m.Labels, keptLabels),
+		Annotations:       keepKeys(m.Annotations, keptAnnotations),
+		OwnerReferences:   trimOwners(m.OwnerReferences),
+	}
+	if len(m.UID) > maxKeptString {
+		m.UID = m.UID[:maxKeptString]
+	}
+}
+
+func keepKeys(in map[string]string, keys []string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := in[k]; ok {
+			if out == nil {
+				out = make(map[string]string, len(keys))
+			}
+			out[k] = cut(v)
+		}
+	}
+	return out
+}
+
+// trimOwners keeps the first maxKeptItems owner references that name a
+// Job, which is what podsOf matches a Pod's owner on (by UID).
+func trimOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	var out []metav1.OwnerReference
+	for _, r := range refs {
+		if len(out) == maxKeptItems {
+			break
+		}
+		if r.Kind == "Job" && len(r.UID) <= maxKeptString {
+			out = append(out, metav1.OwnerReference{Kind: r.Kind, UID: r.UID})
+		}
+	}
+	return out
+}
+
+// trimConditions keeps the first condition of each of types.
+func trimConditions(in []condition, types ...string) []condition {
+	var out []condition
+	for _, t := range types {
+		for _, c := range in {
+			if c.Type == t {
+				out = append(out, condition{Type: t, Status: cut(c.Status), Reason: cut(c.Reason), Message: cut(c.Message)})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// trimCached cuts an object a watch cache is to keep (in place) and returns
+// it; an object of another type is returned as it is. gpu is the site's
+// GPU resource, the one of a Node's allocatable resources kept.
+func trimCached(obj runtime.Object, gpu string) runtime.Object {
+	switch o := obj.(type) {
+	case *apiJob:
+		trimMeta(&o.ObjectMeta)
+		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Suspend: o.Spec.Suspend}
+		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
+	case *apiPod:
+		trimMeta(&o.ObjectMeta)
+		o.Spec = podSpec{NodeName: cut(o.Spec.NodeName)}
+		st := podStatus{
+			Phase:      cut(o.Status.Phase),
+			Conditions: trimConditions(o.Status.Conditions, podScheduled, disruptionTarget),
+			Message:    cut(o.Status.Message),
+			Reason:     cut(o.Status.Reason),
+			StartTime:  o.Status.StartTime,
+		}
+		for _, cs := range o.Status.ContainerStatuses {
+			if len(st.ContainerStatuses) == maxKeptItems {
+				break
+			}
+			k := containerStatus{Name: cut(cs.Name)}
+			if w := cs.State.Waiting; w != nil {
+				k.State.Waiting = &containerWaiting{Reason: cut(w.Reason), Message: cut(w.Message)}
+			}
+			k.State.Running = cs.State.Running
+			if t := cs.State.Terminated; t != nil {
+				k.State.Terminated = &containerTerminated{ExitCode: t.ExitCode, Reason: cut(t.Reason), Message: cut(t.Message),
+					StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+			}
+			st.ContainerStatuses = append(st.ContainerStatuses, k)
+		}
+		o.Status = st
+	case *apiNode:
+		trimMeta(&o.ObjectMeta)
+		o.Spec = nodeSpec{}
+		alloc := o.Status.Allocatable
+		o.Status = nodeStatus{Conditions: trimConditions(o.Status.Conditions, nodeReadyCondition)}
+		// placement reads the site's GPU resource, and nothing else.
+		if q, ok := alloc[gpu]; ok {
+			o.Status.Allocatable = resourceList{gpu: q}
+		}
+	}
+	return obj
+}
+
+// keptBytes estimates what a cut object (trimCached) holds: its strings
+// and objectOverhead.
+func keptBytes(obj any) int64 {
+	n := int64(objectOverhead)
+	meta := func(m *metav1.ObjectMeta) {
+		n += int64(len(m.Name) + len(m.Namespace) + len(m.UID) + len(m.ResourceVersion))
+		for k, v := range m.Labels {
+			n += int64(len(k) + len(v))
+		}
+		for k, v := range m.Annotations {
+			n += int64(len(k) + len(v))
+		}
+		for _, r := range m.OwnerReferences {
+			n += int64(len(r.Kind)+len(r.UID)) + 64
+		}
+	}
+	conds := func(cs []condition) {
+		for _, c := range cs {
+			n += int64(len(c.Type)+len(c.Status)+len(c.Reason)+len(c.Message)) + 64
+		}
+	}
+	switch o := obj.(type) {
+	case *apiJob:
+		meta(&o.ObjectMeta)
+		conds(o.Status.Conditions)
+	case *apiPod:
+		meta(&o.ObjectMeta)
+		n += int64(len(o.Spec.NodeName) + len(o.Status.Phase) + len(o.Status.Message) + len(o.Status.Reason))
+		conds(o.Status.Conditions)
+		for _, cs := range o.Status.ContainerStatuses {
+			n += int64(len(cs.Name)) + 128
+			if w := cs.State.Waiting; w != nil {
+				n += int64(len(w.Reason) + len(w.Message))
+			}
+			if t := cs.State.Terminated; t != nil {
+				n += int64(len(t.Reason) + len(t.Message))
+			}
+		}
+	case *apiNode:
+		meta(&o.ObjectMeta)
+		conds(o.Status.Conditions)
+		for k := range o.Status.Allocatable {
+			n += int64(len(k)) + 64
+		}
+	}
+	return n
+}
+
+// errCacheFull is the error of a watch or list (what) whose objects would
+// have its cache hold more than maxCachedBytes.
+func errCacheFull(what string) error {
+	return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: objects of more than %s in all, the most the backend keeps; refused",
+		what, sizeString(maxCachedBytes))}
+}

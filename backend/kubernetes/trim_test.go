@@ -1,0 +1,145 @@
+package kubernetes
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hugePod is a Pod of hostileJob's, pod i, with about size bytes in each of
+// an annotation, a label, its status message and its container's
+// termination message: what anyone who may write Pods in the namespace
+// (or a hostile API server) can send, within maxObjectBytes.
+func hugePod(i, size int) map[string]any {
+	pad := strings.Repeat("x", size)
+	name := fmt.Sprintf("%s-huge-%d", hostileJob, i)
+	return map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: hostileJob, "pad": pad},
+			"annotations":     map[string]any{"pad": pad},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid"}}},
+		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
+		"status": map[string]any{"phase": "Failed", "message": pad, "containerStatuses": []any{map[string]any{"name": ContainerName,
+			"state": map[string]any{"terminated": map[string]any{"exitCode": 3, "message": pad}}}}}}
+}
+
+func TestWatchCacheKeepsOnlyWhatItReads(t *testing.T) {
+	// A few Pods of megabytes each (annotations, labels, status): the
+	// cache keeps what the backend reads of them, each string cut, not
+	// the megabytes, which would stay in memory as long as the Pods exist.
+	const pods, size = 8, 3 << 20 / 4
+	h, b := newHostile(t, nil)
+	for i := range pods {
+		h.f.put("pods", hugePod(i, size))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		job, ok := b.watch.job(hostileJob)
+		if ok && len(b.watch.podsOf(job)) == 1+pods {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache did not take the %d pods within 30 s", pods)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	job, _ := b.watch.job(hostileJob)
+	kept := 0
+	for _, p := range b.watch.podsOf(job) {
+		data, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept += len(data)
+	}
+	t.Logf("%d pods of %.1f MiB sent: the cache's pods are %d bytes of JSON", pods, float64(4*size)/(1<<20), kept)
+	if want := (1 + pods) * 4 * (maxKeptString + 1024); kept > want {
+		t.Errorf("the cache's pods are %d bytes of JSON; want at most %d", kept, want)
+	}
+	// What the backend reads of them is still there: the exit code, and
+	// the start of the termination message.
+	for _, p := range b.watch.podsOf(job) {
+		if !strings.Contains(p.Name, "-huge-") {
+			continue
+		}
+		if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Terminated == nil {
+			t.Fatalf("pod %s: the cache lost its container's state: %+v", p.Name, p.Status.ContainerStatuses)
+		}
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		if term.ExitCode != 3 || term.Message != strings.Repeat("x", maxKeptString) {
+			t.Errorf("pod %s: kept exit code %d and a message of %d bytes; want 3 and its first %d bytes",
+				p.Name, term.ExitCode, len(term.Message), maxKeptString)
+		}
+	}
+}
+
+func TestWatchCacheBytesBounded(t *testing.T) {
+	// Many Pods, each within every other bound, that together hold more
+	// than the cache keeps: the watch is refused and Status says so.
+	old := maxCachedBytes
+	maxCachedBytes = 256 << 10
+	t.Cleanup(func() { maxCachedBytes = old })
+	h, b := newHostile(t, nil)
+	for i := 0; i < 64; i++ {
+		h.f.put("pods", hugePod(i, 64<<10))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := b.Status(testContext(t), hostileJob)
+		if err != nil {
+			wantTooLarge(t, err, "pods", "objects of more than 256 KiB in all")
+			t.Logf("Status: %v", err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no error within 30 s; the cache holds %d bytes of pods", b.watch.bytes[resourcePods].Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.watch.bytes[resourcePods].Load(); n > maxCachedBytes {
+		t.Errorf("the cache holds %d bytes of pods; want at most %d", n, maxCachedBytes)
+	}
+}
+
+func TestWatchCacheKeepsTheNodesGPUResource(t *testing.T) {
+	// A Node offering many resources: the cache keeps the site's GPU
+	// resource of them, which placement reads, and only that.
+	f := newFakeAPI(t)
+	alloc := map[string]any{DefaultGPUResource: "8"}
+	for i := range 64 {
+		alloc[fmt.Sprintf("example.com/device-%d", i)] = "1"
+	}
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = alloc
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Accelerators = 8
+	if _, err := b.Submit(testContext(t), spec); err != nil {
+		t.Fatalf("Submit of 8 GPUs on a node of 8: %v", err)
+	}
+	nodes := b.watch.nodes()
+	if len(nodes) != 1 || len(nodes[0].Status.Allocatable) != 1 {
+		t.Fatalf("the cache's nodes: %+v; want n1 with its GPU resource alone", nodes)
+	}
+	if q := nodes[0].Status.Allocatable[DefaultGPUResource]; q.Value() != 8 {
+		t.Errorf("the cache's n1 offers %s of %s; want 8", q.String(), DefaultGPUResource)
+	}
+}
+
+func TestWatchCacheListBytesBounded(t *testing.T) {
+	// The same Pods there before the backend starts: its first list of
+	// them, page by page, is refused once they hold more than the cache
+	// keeps, and Status says so.
+	old := maxCachedBytes
+	maxCachedBytes = 256 << 10
+	t.Cleanup(func() { maxCachedBytes = old })
+	f := newFakeAPI(t)
+	for i := 0; i < 64; i++ {
+		f.put("pods", hugePod(i, 32<<10)) // a page of 8 MiB
+	}
+	b := f.start(t)
+	_, err := b.Status(testContext(t), hostileJob)
+	wantTooLarge(t, err, "list of pods", "objects of more than 256 KiB in all")
+	t.Logf("Status: %v", err)
+}
