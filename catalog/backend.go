@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // BackendProblem is one setting of a BackendSpec that cannot work: Field is
@@ -197,6 +199,7 @@ func (b BackendSpec) kubernetesOnly() map[string]bool {
 		"kubeconfig": b.Kubeconfig != "", "context": b.Context != "", "namespace": b.Namespace != "",
 		"image": b.Image != "", "gpuResource": b.GPUResource != "", "nodeSelector": len(b.NodeSelector) > 0,
 		"tolerations": len(b.Tolerations) > 0, "queueName": b.QueueName != "", "scratchMedium": b.ScratchMedium != "",
+		"scratchSize": b.ScratchSize != "",
 	}
 }
 
@@ -305,7 +308,25 @@ func (b BackendSpec) kubernetesProblems() []BackendProblem {
 	if b.ScratchMedium != "" && b.ScratchMedium != ScratchMemory {
 		out = append(out, BackendProblem{Field: "scratchMedium", Msg: fmt.Sprintf("%q is not accepted (empty: the node's disk)", b.ScratchMedium), Accepted: []string{ScratchMemory}})
 	}
+	if b.ScratchSize != "" {
+		if _, err := ParseScratchSize(b.ScratchSize); err != nil {
+			add("scratchSize", "%v", err)
+		}
+	}
 	return out
+}
+
+// ParseScratchSize reads backend.scratchSize: a Kubernetes quantity of
+// bytes, at least 1 MiB.
+func ParseScratchSize(s string) (resource.Quantity, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return q, fmt.Errorf("%q is not a Kubernetes quantity of bytes (such as 500Gi)", s)
+	}
+	if q.Cmp(resource.MustParse("1Mi")) < 0 {
+		return q, fmt.Errorf("%q is less than 1Mi: no workload could run in it", s)
+	}
+	return q, nil
 }
 
 // ScratchMemory is the scratchMedium of an attempt's scratch in a tmpfs.

@@ -53,6 +53,11 @@ func TestBackendProblems(t *testing.T) {
 		{"scratch in memory", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchMedium: "Memory"}, "", ""},
 		{"unknown scratch medium", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchMedium: "tmpfs"}, "scratchMedium", "not accepted"},
 		{"scratch medium on slurm", BackendSpec{Type: BackendSlurm, ScratchMedium: "Memory"}, "scratchMedium", "only for type kubernetes"},
+		{"scratch size", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "500Gi"}, "", ""},
+		{"scratch size not a quantity", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "500 GB"}, "scratchSize", "not a Kubernetes quantity"},
+		{"scratch size negative", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "-1Gi"}, "scratchSize", "less than 1Mi"},
+		{"scratch size too small", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "100Ki"}, "scratchSize", "less than 1Mi"},
+		{"scratch size on slurm", BackendSpec{Type: BackendSlurm, ScratchSize: "1Gi"}, "scratchSize", "only for type kubernetes"},
 		{"uid through slurmrestd", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Sandbox: "uid"}, "sandbox", "run as the user it authenticates"},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 )
 
 // This file holds the part of the Kubernetes API that the backend reads and
@@ -100,7 +101,8 @@ type volume struct {
 }
 
 type emptyDirSource struct {
-	Medium string `json:"medium,omitempty"`
+	Medium    string             `json:"medium,omitempty"`
+	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`
 }
 
 type volumeMount struct {
@@ -173,6 +175,10 @@ type apiSecretList struct {
 }
 
 type resourceList map[string]resource.Quantity
+
+// ephemeralStorage is the resource of a pod's local disk: its emptyDir
+// volumes, its containers' writable layers and logs.
+const ephemeralStorage = "ephemeral-storage"
 
 type resourceRequirements struct {
 	Limits   resourceList `json:"limits,omitempty"`
@@ -369,7 +375,13 @@ func (s podSpec) deepCopy() podSpec {
 	if s.Volumes != nil {
 		out.Volumes = make([]volume, len(s.Volumes))
 		for i, v := range s.Volumes {
-			v.EmptyDir = clonePtr(v.EmptyDir)
+			if v.EmptyDir != nil {
+				e := *v.EmptyDir
+				if e.SizeLimit != nil {
+					e.SizeLimit = ptr.To(e.SizeLimit.DeepCopy())
+				}
+				v.EmptyDir = &e
+			}
 			out.Volumes[i] = v
 		}
 	}

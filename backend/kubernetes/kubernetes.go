@@ -87,10 +87,13 @@ type Backend struct {
 	queue     string
 	workRoot  string
 	scratchIn string // the scratch volume's emptyDir medium ("" or Memory)
-	stateDir  string
-	watch     *watcher
-	sweep     sweeper
-	closeOnce sync.Once
+	// scratchSize bounds what one pod may write (backend.scratchSize);
+	// nil: no bound.
+	scratchSize *resource.Quantity
+	stateDir    string
+	watch       *watcher
+	sweep       sweeper
+	closeOnce   sync.Once
 
 	recMu  sync.Mutex        // serialises record files
 	finals map[string]record // records with an end, by Job name
@@ -168,6 +171,13 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		scratchIn:     site.ScratchMedium,
 		stateDir:      abs,
 		finals:        map[string]record{},
+	}
+	if site.ScratchSize != "" {
+		q, err := catalog.ParseScratchSize(site.ScratchSize)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes backend: backend.scratchSize: %w", err)
+		}
+		b.scratchSize = &q
 	}
 	if b.ns == "" {
 		b.ns = "default"
@@ -637,11 +647,27 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		envVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
 	)
 	env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
-	res := resourceRequirements{}
+	res := resourceRequirements{Limits: resourceList{}, Requests: resourceList{}}
 	if each > 0 {
 		q := *resource.NewQuantity(each, resource.DecimalSI)
-		res.Limits = resourceList{b.gpu: q}
-		res.Requests = resourceList{b.gpu: q}
+		res.Limits[b.gpu] = q
+		res.Requests[b.gpu] = q
+	}
+	scratch := &emptyDirSource{Medium: b.scratchIn}
+	if b.scratchSize != nil {
+		scratch.SizeLimit = ptr.To(b.scratchSize.DeepCopy())
+		if b.scratchIn == "" {
+			// On the node's disk the scratch counts against the pod's
+			// ephemeral storage: the request makes the scheduler place
+			// the pod where that much is free, the limit has the kubelet
+			// evict a pod past it. (In memory, sizeLimit bounds the tmpfs
+			// and the pod's memory counts it.)
+			res.Limits[ephemeralStorage] = b.scratchSize.DeepCopy()
+			res.Requests[ephemeralStorage] = b.scratchSize.DeepCopy()
+		}
+	}
+	if len(res.Limits) == 0 {
+		res = resourceRequirements{}
 	}
 	j := &apiJob{
 		ObjectMeta: metav1.ObjectMeta{
@@ -683,7 +709,7 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 							SeccompProfile:           &seccompProfile{Type: "RuntimeDefault"},
 						},
 					}},
-					Volumes: []volume{{Name: ScratchVolume, EmptyDir: &emptyDirSource{Medium: b.scratchIn}}},
+					Volumes: []volume{{Name: ScratchVolume, EmptyDir: scratch}},
 				},
 			},
 		},
@@ -861,6 +887,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 		case jobComplete:
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
+			if st, over := overStorageLimit(pods); over {
+				return st
+			}
 			if reason, lost := disrupted(pods); lost {
 				return b.markLost(ctx, job, reason)
 			}
@@ -869,6 +898,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	}
 	if job.DeletionTimestamp != nil {
 		return b.markLost(ctx, job, "the Job is being deleted at the site")
+	}
+	if st, over := overStorageLimit(pods); over {
+		return st
 	}
 	if reason, lost := b.lostPods(pods); lost {
 		return b.markLost(ctx, job, reason)
@@ -947,6 +979,43 @@ func failedStatus(c condition, pods []*apiPod) backend.Status {
 		}
 	}
 	return st
+}
+
+// ownStorageEvictions are the words with which the kubelet evicts a pod
+// for what the pod itself wrote past its limits (an emptyDir past its
+// sizeLimit, a container or the pod past its ephemeral-storage limit),
+// not for its node running short, which says "The node was low on
+// resource". They have read so since Kubernetes 1.8.
+var ownStorageEvictions = []string{
+	"Usage of EmptyDir volume",
+	"exceeded its local ephemeral storage limit",
+	"ephemeral local storage usage exceeds the total limit of containers",
+}
+
+// overStorageLimit reports a Pod the kubelet evicted for writing past its
+// own limits (backend.scratchSize): the attempt failed, by its workload's
+// doing, and would do the same at another site; it is not lost.
+func overStorageLimit(pods []*apiPod) (backend.Status, bool) {
+	for _, p := range pods {
+		msgs := []string{}
+		if p.Status.Reason == "Evicted" {
+			msgs = append(msgs, p.Status.Message)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == disruptionTarget && c.Status == conditionTrue {
+				msgs = append(msgs, c.Message)
+			}
+		}
+		for _, m := range msgs {
+			for _, w := range ownStorageEvictions {
+				if strings.Contains(m, w) {
+					return backend.Status{State: backend.Failed, ExitCode: 1,
+						Reason: fmt.Sprintf("pod %s evicted for writing past its storage limit (backend.scratchSize): %s", p.Name, strings.TrimSpace(m))}, true
+				}
+			}
+		}
+	}
+	return backend.Status{}, false
 }
 
 // disrupted reports a Pod that Kubernetes evicted or otherwise disrupted.

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
@@ -94,6 +95,38 @@ func TestJobShape(t *testing.T) {
 	}
 	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
 		t.Fatalf("status %+v, want succeeded", st)
+	}
+}
+
+// TestScratchSizeOnTheCluster: the API server takes a Job whose scratch
+// is bounded (backend.scratchSize) as Submit writes it, and keeps the
+// bound: the volume's sizeLimit and the container's ephemeral-storage
+// request and limit.
+func TestScratchSizeOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	s := site(kc)
+	s.ScratchSize = "3Gi"
+	b := newBackend(t, s, t.TempDir())
+	spec := backend.Spec{RunID: uniqueRunID("scratch-size"), Attempt: 1, Command: []string{"/bin/sh", "-c", "exit 0"}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(context.Background(), h) })
+	job, err := adminClient(t, kc).BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := resource.MustParse("3Gi")
+	vols := job.Spec.Template.Spec.Volumes
+	if len(vols) != 1 || vols[0].EmptyDir == nil || vols[0].EmptyDir.SizeLimit == nil || vols[0].EmptyDir.SizeLimit.Cmp(want) != 0 {
+		t.Errorf("scratch volume %+v: want sizeLimit 3Gi", vols)
+	}
+	c := job.Spec.Template.Spec.Containers[0]
+	for what, l := range map[string]corev1.ResourceList{"limits": c.Resources.Limits, "requests": c.Resources.Requests} {
+		if got := l[corev1.ResourceEphemeralStorage]; got.Cmp(want) != 0 {
+			t.Errorf("container %s ephemeral-storage %s, want 3Gi", what, got.String())
+		}
 	}
 }
 

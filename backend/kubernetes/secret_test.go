@@ -59,13 +59,16 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-func (f *fakeAPI) start(t *testing.T) *Backend {
+func (f *fakeAPI) start(t *testing.T, settings ...func(*catalog.BackendSpec)) *Backend {
 	// The watch-list protocol is not spoken here: plain list, then watch.
 	t.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	b, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
-		t.TempDir(), &rest.Config{Host: srv.URL, Timeout: 10 * time.Second})
+	site := catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"}
+	for _, set := range settings {
+		set(&site)
+	}
+	b, err := NewFromConfig(site, t.TempDir(), &rest.Config{Host: srv.URL, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
