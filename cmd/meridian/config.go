@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // cliConfig is the CLI's configuration file, in the manner of kubeconfig:
@@ -75,15 +76,12 @@ func loadConfig() (*cliConfig, string, error) {
 		return nil, "", err
 	}
 	var cfg cliConfig
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &cfg, path, nil
 	}
 	if err != nil {
 		return nil, path, err
-	}
-	if len(b) > maxConfigBytes {
-		return nil, path, fmt.Errorf("%s: %d bytes, over %d", path, len(b), maxConfigBytes)
 	}
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
@@ -170,9 +168,9 @@ func (x *cliContext) token() (string, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
 	}
-	b, err := os.ReadFile(p)
+	b, err := plainfile.Read(p, maxKeyBytes)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
