@@ -15,7 +15,9 @@ import (
 // submitted while the first held the local site was refused so. Once the
 // first run ends, the admission loop admits the waiting one to the runnable
 // site. A run that its constraints (or the law) keep from the runnable site
-// is still refused, and the refusal now says why.
+// is still refused, and the refusal now says why; so is one that only a
+// full planning site could take, which was held for room that no run of
+// this server would ever be given.
 func TestSubmitWaitsBesidePlanningSites(t *testing.T) {
 	e := newBatchEnvAt(t, "testdata/planning-sites")
 	first := e.submit("t1", batchJob("first", 1e9), 0, Planned)
@@ -37,9 +39,15 @@ func TestSubmitWaitsBesidePlanningSites(t *testing.T) {
 		t.Fatalf("second run after admission: %s at %+v", r.State, r.Migration)
 	}
 
-	// Only the planning site allowed: nothing can ever run it here.
-	_, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{batchJob("planning-only", 1e9, "cp")}})
+	// Only the planning sites allowed: nothing can ever run it here, and
+	// the full one (cz) is no reason to wait.
+	_, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{batchJob("planning-only", 1e9, "cp", "cz")}})
 	if err == nil || !strings.Contains(err.Error(), "no configured backend") || !strings.Contains(err.Error(), "at runnable site ca: constraint") {
-		t.Fatalf("a job allowed only at a planning site: %v, want a refusal saying so and why the runnable site ca was rejected", err)
+		t.Fatalf("a job allowed only at planning sites: %v, want a refusal saying so and why the runnable site ca was rejected", err)
+	}
+	// Only the full planning site: no placement at all, and still no
+	// reason to wait (it was held, for ever).
+	if r, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{batchJob("full-planning", 1e9, "cz")}}); err == nil {
+		t.Fatalf("a job allowed only at a full planning site: %s (%s), want a refusal", r.State, r.Reason)
 	}
 }

@@ -100,7 +100,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
-	if len(plan.Placements) == 0 && !waitable(plan) {
+	if len(plan.Placements) == 0 && !waitable(plan, w) {
 		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected%s)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected), firstRejection(plan))
 	}
 	if len(plan.Placements) == 0 {
@@ -119,8 +119,9 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		// placements at sites for planning only do not make it
 		// unrunnable: a server's catalog holds such sites beside its
 		// runnable ones, and a full runnable site would otherwise refuse
-		// every run until it emptied.
-		if wants, _ := c.wantsOf(u, w, tenant, plan); len(wants) > 0 {
+		// every run until it emptied. Room at a planning site is no
+		// reason to wait: nothing would ever start the run there.
+		if wants, _ := c.wantsOf(u, w, tenant, plan); runnableWant(w, wants) {
 			return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, nil)
 		}
 		return nil, false, fmt.Errorf("%s as of %s: %w: the %d placements are at sites with no configured backend (planning only); the server's catalog configures the sites that run jobs%s", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Placements), runnableRejection(plan, w))
