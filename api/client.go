@@ -110,6 +110,51 @@ const maxAnswer = 64 << 20
 // ErrAnswerTooLarge is the error of an answer longer than the client reads.
 var ErrAnswerTooLarge = errors.New("answer too large")
 
+// MaxListBytes and MaxListPages bound what the client reads for one
+// listing that comes in pages (runs, a run's events, audit entries, the
+// ledger): each answer is bounded by itself, but a server that kept naming
+// a next page would otherwise be read for ever, and every page kept, until
+// the machine ran out of memory. A real server's pages hold up to a
+// thousand items or 16 MiB, so a listing that reaches either bound is far
+// longer than any the client can usefully hold: it is refused
+// (ErrListTooLong), naming the bound.
+const (
+	MaxListBytes = 256 << 20
+	MaxListPages = 4096
+)
+
+// ErrListTooLong is the error of a listing longer than the client reads.
+var ErrListTooLong = errors.New("listing too long")
+
+// listing counts the pages of one listing read so far.
+type listing struct {
+	what  string // what is listed, for errors: "runs", "audit"
+	pages int
+	bytes int64
+	items int
+}
+
+// page counts a page of n items read as data; more says the page names a
+// next one. A page that names a next one must hold an item, or the pages
+// would never end; and the pages read together must stay within
+// MaxListPages and MaxListBytes.
+func (l *listing) page(data []byte, n int, more bool) error {
+	l.pages++
+	l.bytes += int64(len(data))
+	l.items += n
+	switch {
+	case more && n == 0:
+		return fmt.Errorf("%s: the server's page %d is empty but names a next page: the pages would never end", l.what, l.pages)
+	case l.bytes > MaxListBytes:
+		return fmt.Errorf("%s: %w: the server's pages came to over %d bytes (%d MiB; %d items in %d pages), the most the client reads for one listing",
+			l.what, ErrListTooLong, MaxListBytes, MaxListBytes>>20, l.items, l.pages)
+	case more && l.pages >= MaxListPages:
+		return fmt.Errorf("%s: %w: the server named a next page after %d pages (%d items), the most the client reads for one listing",
+			l.what, ErrListTooLong, MaxListPages, l.items)
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -178,9 +223,14 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 	if after != "" {
 		q.Set("after", after)
 	}
+	l := listing{what: "runs"}
 	for {
 		var page RunList
-		if _, _, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page); err != nil {
+		_, data, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Runs), page.Next != ""); err != nil {
 			return nil, err
 		}
 		for _, r := range page.Runs {
@@ -218,13 +268,18 @@ func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
 func (c *Client) Events(ctx context.Context, id string) ([]store.Event, error) {
 	out := []store.Event{}
 	var after int64
+	l := listing{what: "events of " + id}
 	for {
 		var page EventList
 		p := "/v1/runs/" + url.PathEscape(id) + "/events"
 		if after > 0 {
 			p += "?after=" + strconv.FormatInt(after, 10)
 		}
-		if _, _, err := c.do(ctx, http.MethodGet, p, nil, &page); err != nil {
+		_, data, err := c.do(ctx, http.MethodGet, p, nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Events), page.Next > after); err != nil {
 			return nil, err
 		}
 		out = append(out, page.Events...)
@@ -310,12 +365,17 @@ func (c *Client) Audit(ctx context.Context, id string) ([]audit.Entry, error) {
 func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, error) {
 	var all []audit.Entry
 	var after int64
+	l := listing{what: "audit"}
 	for {
 		if after > 0 {
 			q.Set("after", strconv.FormatInt(after, 10))
 		}
 		var page AuditList
-		if _, _, err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
+		_, data, err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Entries), page.Next != 0); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Entries...)
@@ -430,6 +490,7 @@ func (c *Client) VerifyDataset(ctx context.Context, name, site string) (*dataset
 func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
 	out := &run.Ledger{Entries: []run.LedgerRow{}}
 	var after int64
+	l := listing{what: "ledger"}
 	for {
 		q := url.Values{}
 		if name != "" {
@@ -443,7 +504,11 @@ func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
 			p += "?" + q.Encode()
 		}
 		var page run.Ledger
-		if _, _, err := c.do(ctx, http.MethodGet, p, nil, &page); err != nil {
+		_, data, err := c.do(ctx, http.MethodGet, p, nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Entries), page.Next > after); err != nil {
 			return nil, err
 		}
 		out.Entries = append(out.Entries, page.Entries...)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/store"
 )
 
@@ -31,11 +32,14 @@ type Token struct {
 // ValidTenant reports whether name is a tenant name (a DNS label).
 func ValidTenant(name string) bool { return catalog.ValidTenant(name) }
 
+// maxTokensFileBytes bounds tokens.json: tens of thousands of tokens.
+const maxTokensFileBytes = 16 << 20
+
 // ReadTokensFile reads and checks a tokens.json file: tenants are DNS
 // labels, secrets at least 32 characters, the file readable by its owner
 // only. Errors name the file and the entry.
 func ReadTokensFile(path string) ([]Token, error) {
-	data, err := os.ReadFile(path)
+	data, err := plainfile.Read(path, maxTokensFileBytes)
 	if err != nil {
 		return nil, err
 	}

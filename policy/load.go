@@ -11,6 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
+
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 //go:embed packs/*.yaml
@@ -173,14 +176,24 @@ func ReadFiles(path string) ([]File, error) {
 }
 
 // readLimited reads a file of at most MaxPackBytes without reading more
-// than one byte past the limit, so a huge file costs nothing.
+// than one byte past the limit, so a huge file costs nothing. It opens
+// without waiting and refuses anything but a regular file: a FIFO named as
+// a rule file would otherwise hang the open, and /dev/zero says it holds 0
+// bytes.
 func readLimited(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > MaxPackBytes {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w (%s); refused", plainfile.ErrNotRegular, plainfile.Kind(st.Mode()))
+	}
+	if st.Size() > MaxPackBytes {
 		return nil, fmt.Errorf("file is %d bytes, over the %d-byte limit for a rule file", st.Size(), MaxPackBytes)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxPackBytes+1))

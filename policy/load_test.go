@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -69,6 +71,31 @@ func TestFileSizeLimit(t *testing.T) {
 	_, err = New(Options{NoBuiltin: true, Files: []File{{Name: "mem.yaml", Data: make([]byte, 50<<20)}}})
 	if err == nil || !strings.Contains(err.Error(), "mem.yaml: file is 52428800 bytes, over the") {
 		t.Fatalf("an in-memory 50 MB file: %v", err)
+	}
+}
+
+// TestRuleFileNotRegular: a FIFO named as a rule file is refused at once,
+// naming it, rather than waited on in its open for a writer; /dev/zero is
+// refused as a device.
+func TestRuleFileNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, kind string }{{fifo, "a FIFO"}, {"/dev/zero", "a character device"}} {
+		done := make(chan Problems, 1)
+		go func() { done <- Lint(Options{NoBuiltin: true, Dirs: []string{c.path}}) }()
+		select {
+		case ps := <-done:
+			if len(ps) != 1 || ps[0].File != c.path || !strings.Contains(ps[0].Message, "not a regular file ("+c.kind+")") {
+				t.Errorf("%s: %v, want one problem naming it as %s", c.path, ps, c.kind)
+			}
+		case <-time.After(10 * time.Second):
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+			t.Fatalf("%s: still reading after 10s", c.path)
+		}
 	}
 }
 

@@ -1074,10 +1074,15 @@ func firstRejection(plan *planner.Plan) string {
 }
 
 // waitable reports whether a plan without placements is worth waiting for:
-// some candidate was refused only for capacity.
-func waitable(plan *planner.Plan) bool {
+// some candidate at a runnable site of w was refused only for capacity (or
+// its scheduler's state). Room at a site for planning only is not: nothing
+// would ever start the run there.
+func waitable(plan *planner.Plan, w *catalog.World) bool {
 	for _, rj := range plan.Rejected {
-		if rj.Kind == planner.KindCapacity || rj.Kind == planner.KindSite {
+		if rj.Kind != planner.KindCapacity && rj.Kind != planner.KindSite {
+			continue
+		}
+		if s := w.Site(rj.Site); s != nil && s.Runnable() {
 			return true
 		}
 	}

@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // KindQuota is the audit kind of a reload of the quota file.
@@ -69,9 +70,9 @@ func (c *Controller) ReloadQuotas(ctx context.Context, by string) (*QuotaReload,
 			return refuse(err)
 		}
 	}
-	data, err := os.ReadFile(path)
+	data, err := plainfile.Read(path, catalog.MaxFileBytes)
 	if err != nil {
-		return refuse(fmt.Errorf("%s: %w", path, err))
+		return refuse(err)
 	}
 	w, err := c.capacityWorld()
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func quotaDoc(nominal string) string {
@@ -71,6 +73,24 @@ func TestReloadQuotas(t *testing.T) {
 	if _, err = e.c.ReloadQuotas(ctx, "test admin"); !errors.As(err, &qe) || !strings.Contains(err.Error(), file) {
 		t.Fatalf("missing file: %v", err)
 	}
+	// A FIFO put where the file was is refused at once: the read waited
+	// in its open for a writer, holding the reload (and SIGHUP's) for ever.
+	if err := syscall.Mkfifo(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.c.ReloadQuotas(ctx, "test admin"); done <- err }()
+	select {
+	case err = <-done:
+		if !errors.As(err, &qe) || !strings.Contains(err.Error(), file+": not a regular file (a FIFO)") {
+			t.Fatalf("a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		if f, err := os.OpenFile(file, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		t.Fatal("a FIFO: the reload still waits after 10s")
+	}
 	if n, _ := e.c.quotas().Nominal("t1", "nvidia-h100-sxm"); n != 16 {
 		t.Fatalf("nominal %d in force after refused reloads, want 16", n)
 	}
@@ -94,7 +114,7 @@ func TestReloadQuotas(t *testing.T) {
 		}
 		actions = append(actions, p["action"].(string))
 	}
-	if strings.Join(actions, ",") != "reloaded,reload-refused,reload-refused" {
+	if strings.Join(actions, ",") != "reloaded,reload-refused,reload-refused,reload-refused" {
 		t.Errorf("audited: %v", actions)
 	}
 

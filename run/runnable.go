@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 )
 
@@ -62,4 +63,33 @@ func skippedLine(skipped []Skipped) string {
 		parts = append(parts, fmt.Sprintf("%s (%s): %s", ranks, strings.Join(names, ", "), r))
 	}
 	return "skipped " + strings.Join(parts, "; ")
+}
+
+// runnableRejection says why the plan's first rejected candidate at a
+// runnable site was rejected ("; at runnable site S: KIND: message"), or
+// "" when none was: what a submitter needs to read when every placement
+// is at a site for planning only.
+func runnableRejection(plan *planner.Plan, w *catalog.World) string {
+	for _, rj := range plan.Rejected {
+		if s := w.Site(rj.Site); s == nil || !s.Runnable() || len(rj.Reasons) == 0 {
+			continue
+		}
+		f := rj.Reasons[0]
+		rule := ""
+		if f.Rule != "" {
+			rule = " by " + f.Rule
+		}
+		return fmt.Sprintf("; at runnable site %s: %s%s: %s", rj.Site, rj.Kind, rule, f.Message)
+	}
+	return ""
+}
+
+// runnableWant reports whether any of wants is a pool at a runnable site.
+func runnableWant(w *catalog.World, wants []Want) bool {
+	for _, wt := range wants {
+		if s := w.Site(wt.Site); s != nil && s.Runnable() {
+			return true
+		}
+	}
+	return false
 }

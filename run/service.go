@@ -100,7 +100,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, fmt.Errorf("plan %s: %w", job.Metadata.Name, err)
 	}
-	if len(plan.Placements) == 0 && !waitable(plan) {
+	if len(plan.Placements) == 0 && !waitable(plan, w) {
 		return nil, false, fmt.Errorf("%s as of %s: %w (%d candidates rejected%s)", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Rejected), firstRejection(plan))
 	}
 	if len(plan.Placements) == 0 {
@@ -114,7 +114,17 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	// placement, or the one the user chose if it is runnable.
 	pl, best, skipped, runnable := bestRunnable(plan.Placements)
 	if !runnable {
-		return nil, false, fmt.Errorf("%s as of %s: %w: the %d placements are at sites with no configured backend (planning only); the server's catalog configures the sites that run jobs", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Placements))
+		// Lawful pools at runnable sites that lack only room: the run
+		// waits for them, as a held run's retry does (notRunnable). The
+		// placements at sites for planning only do not make it
+		// unrunnable: a server's catalog holds such sites beside its
+		// runnable ones, and a full runnable site would otherwise refuse
+		// every run until it emptied. Room at a planning site is no
+		// reason to wait: nothing would ever start the run there.
+		if wants, _ := c.wantsOf(u, w, tenant, plan); runnableWant(w, wants) {
+			return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, nil)
+		}
+		return nil, false, fmt.Errorf("%s as of %s: %w: the %d placements are at sites with no configured backend (planning only); the server's catalog configures the sites that run jobs%s", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Placements), runnableRejection(plan, w))
 	}
 	if req.Placement > 0 {
 		if pl = plan.Placements[rank-1]; !pl.Runnable {

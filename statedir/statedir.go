@@ -25,6 +25,7 @@ import (
 
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Env names the state directory.
@@ -112,13 +113,19 @@ func (d Dir) HomeStore() string { return "file://" + d.Join(HomeStore) }
 // ScreeningDir holds imported restricted-party lists.
 func (d Dir) ScreeningDir() string { return d.Join(Screening) }
 
+// maxSmallFile bounds client.json and a secret's file. Every client
+// command reads client.json from the directory $MERIDIAN_HOME names: a
+// FIFO there hung each of them in its open, and a link to /dev/zero read
+// until memory ran out.
+const maxSmallFile = 1 << 20
+
 // Secret reads a hex secret of at least 16 bytes from name, creating a
 // random 32-byte one (0600) on first use; one that others may read is
 // refused. Servers starting together on a shared directory get one secret:
 // the first to create the file wins and the others read it.
 func (d Dir) Secret(name string) ([]byte, error) {
 	path := d.Join(name)
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -134,7 +141,7 @@ func (d Dir) Secret(name string) ([]byte, error) {
 		if created {
 			return key, nil
 		}
-		b, err = os.ReadFile(path)
+		b, err = plainfile.Read(path, maxSmallFile)
 	}
 	if err != nil {
 		return nil, err
@@ -162,7 +169,7 @@ type Client struct {
 func (d Dir) ReadClient() (Client, error) {
 	var c Client
 	path := d.Join(ClientFile)
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxSmallFile)
 	if err != nil {
 		return c, err
 	}

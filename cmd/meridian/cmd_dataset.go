@@ -16,6 +16,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
@@ -48,7 +49,7 @@ func openState() (state, error) {
 	}
 	st := state{Dir: d}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
-		data, err := os.ReadFile(p)
+		data, err := plainfile.Read(p, maxAgeIdentityBytes)
 		if err != nil {
 			return state{}, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -27,13 +28,21 @@ func (k *keyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity `FILE` that unwraps an age-wrapped key (made by: dataset key --age-recipient)")
 }
 
+// maxKeyBytes bounds a file that holds one secret (a dataset key, a
+// token), as --key-stdin bounds standard input; maxAgeIdentityBytes an
+// age identity file, which may hold several identities and comments.
+const (
+	maxKeyBytes         = 64 << 10
+	maxAgeIdentityBytes = 1 << 20
+)
+
 // parse reads a delivered key: plain text, or age-wrapped when it is armored.
 func (k *keyFlags) parse(data []byte) (seal.Key, error) {
 	if seal.IsWrapped(data) {
 		if k.ageIdentity == "" {
 			return seal.Key{}, badInput(errors.New("the key is wrapped with age: give --age-identity FILE"))
 		}
-		id, err := os.ReadFile(k.ageIdentity)
+		id, err := plainfile.Read(k.ageIdentity, maxAgeIdentityBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--age-identity: %w", err))
 		}
@@ -53,12 +62,12 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
-		if !fi.Mode().IsRegular() {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: not a regular file", k.keyFile))
-		}
-		data, err := os.ReadFile(k.keyFile)
+		// Stat above gives the mode to judge; the read itself refuses
+		// what is not a regular file, opened, so that a FIFO put there
+		// after the Stat does not hang it either.
+		data, err := plainfile.Read(k.keyFile, maxKeyBytes)
 		if err != nil {
-			return seal.Key{}, err
+			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
 		// A key in clear must not be readable by others; an age-wrapped
 		// one is ciphertext for the identity's holder, as a shell's

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/fleet"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 )
@@ -48,7 +49,7 @@ func runFleetPlan(w io.Writer, f planFlags) error {
 		if !fleet.ValidTenant(f.tenant) {
 			return badInput(fmt.Errorf("--tenant %q: want a tenant name (lower-case letters, digits, '.', '_', '-'; up to 63)", f.tenant))
 		}
-		data, err := os.ReadFile(f.quotas)
+		data, err := plainfile.Read(f.quotas, catalog.MaxFileBytes)
 		if err != nil {
 			return badInput(fmt.Errorf("--quotas: %w", err))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/run"
 )
 
@@ -107,12 +108,9 @@ func readDocuments(paths []string) ([]run.Document, error) {
 			sort.Strings(names)
 		}
 		for _, n := range names {
-			b, err := os.ReadFile(n)
+			b, err := plainfile.Read(n, catalog.MaxFileBytes)
 			if err != nil {
-				return nil, err
-			}
-			if len(b) > catalog.MaxFileBytes {
-				return nil, fmt.Errorf("-f %s: %d bytes, over the %d-byte limit", n, len(b), catalog.MaxFileBytes)
+				return nil, fmt.Errorf("-f: %w", err)
 			}
 			docs = append(docs, run.Document{Name: filepath.Base(n), Content: string(b)})
 		}

@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/screen"
 )
 
@@ -24,14 +24,7 @@ file that does not parse changes nothing; errors name the line or record.`,
   meridian screen import consolidated.json -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fi, err := os.Stat(args[0])
-			if err != nil {
-				return badInput(err)
-			}
-			if fi.Size() > screen.MaxFileBytes {
-				return badInput(fmt.Errorf("%s: file is %d bytes, over the %d-byte limit", args[0], fi.Size(), screen.MaxFileBytes))
-			}
-			data, err := os.ReadFile(args[0])
+			data, err := plainfile.Read(args[0], screen.MaxFileBytes)
 			if err != nil {
 				return badInput(err)
 			}

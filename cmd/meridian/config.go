@@ -12,30 +12,32 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // cliConfig is the CLI's configuration file, in the manner of kubeconfig:
 // named contexts (a server, its token and a default catalog) and the one in
-// use. $MERIDIAN_CONFIG names it; by default it is meridian/config.yaml in
+// use. Its JSON keys are its YAML keys: config view prints it through JSON,
+// and what it prints must read back as the file. $MERIDIAN_CONFIG names it; by default it is meridian/config.yaml in
 // the user's configuration directory (~/.config on Linux).
 type cliConfig struct {
-	CurrentContext string       `yaml:"currentContext,omitempty"`
-	Contexts       []cliContext `yaml:"contexts,omitempty"`
+	CurrentContext string       `yaml:"currentContext,omitempty" json:"currentContext,omitempty"`
+	Contexts       []cliContext `yaml:"contexts,omitempty" json:"contexts,omitempty"`
 	// Serve holds defaults of `meridian serve` on this machine.
-	Serve serveConfig `yaml:"serve,omitempty"`
+	Serve serveConfig `yaml:"serve,omitempty" json:"serve,omitzero"`
 }
 
 // cliContext is one server the CLI talks to.
 type cliContext struct {
-	Name   string `yaml:"name"`
-	Server string `yaml:"server,omitempty"`
+	Name   string `yaml:"name" json:"name"`
+	Server string `yaml:"server,omitempty" json:"server,omitempty"`
 	// Token is the bearer token; TokenFile a file holding it (mode 0600),
 	// read when used. Give one, not both.
-	Token     string `yaml:"token,omitempty"`
-	TokenFile string `yaml:"tokenFile,omitempty"`
+	Token     string `yaml:"token,omitempty" json:"token,omitempty"`
+	TokenFile string `yaml:"tokenFile,omitempty" json:"tokenFile,omitempty"`
 	// Catalog is the default --catalog for plan, validate, catalog and
 	// dataset on this context.
-	Catalog string `yaml:"catalog,omitempty"`
+	Catalog string `yaml:"catalog,omitempty" json:"catalog,omitempty"`
 
 	// file and perm are the configuration file's name and mode, for the
 	// refusal of a token that file gives away.
@@ -45,7 +47,7 @@ type cliContext struct {
 
 type serveConfig struct {
 	// LocalCountry is the country of serve's local site.
-	LocalCountry string `yaml:"localCountry,omitempty"`
+	LocalCountry string `yaml:"localCountry,omitempty" json:"localCountry,omitempty"`
 }
 
 // contextFlag is --context: the context to use instead of the current one.
@@ -75,15 +77,12 @@ func loadConfig() (*cliConfig, string, error) {
 		return nil, "", err
 	}
 	var cfg cliConfig
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &cfg, path, nil
 	}
 	if err != nil {
 		return nil, path, err
-	}
-	if len(b) > maxConfigBytes {
-		return nil, path, fmt.Errorf("%s: %d bytes, over %d", path, len(b), maxConfigBytes)
 	}
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
@@ -170,9 +169,9 @@ func (x *cliContext) token() (string, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
 	}
-	b, err := os.ReadFile(p)
+	b, err := plainfile.Read(p, maxKeyBytes)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -27,6 +27,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -187,7 +188,7 @@ func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, eve
 func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	k := dataset.TenantKeyrings{Root: stateDir}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
-		data, err := os.ReadFile(p)
+		data, err := plainfile.Read(p, maxAgeIdentityBytes)
 		if err != nil {
 			return k, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
 		}
@@ -612,7 +613,7 @@ func loadQuotas(path string) (*fleet.Quotas, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := plainfile.Read(path, catalog.MaxFileBytes)
 	if err != nil {
 		return nil, "", fmt.Errorf("--quotas: %w", err)
 	}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// endlessPages is a hostile server: each answer of every paged listing is
+// a page of one item that names a next page, for far more pages than the
+// client reads (stop, after which it ends the listing, so that a client
+// without a bound returns rather than hangs); with pad set each page also
+// carries that many bytes in a field the client does not keep.
+type endlessPages struct {
+	stop  int64
+	pad   int
+	empty bool // pages hold no item, yet name a next one
+	asked atomic.Int64
+}
+
+func (e *endlessPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := e.asked.Add(1)
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	if r.URL.Query().Get("after") != "" && r.URL.Path == "/v1/runs" {
+		after, _ = strconv.ParseInt(strings.TrimPrefix(r.URL.Query().Get("after"), "run-"), 10, 64)
+	}
+	seq := after + 1
+	page := map[string]any{"pad": strings.Repeat("x", e.pad)}
+	more := n < e.stop
+	var item any
+	switch r.URL.Path {
+	case "/v1/runs":
+		id := fmt.Sprintf("run-%d", seq)
+		item = map[string]any{"id": id}
+		page["runs"] = []any{item}
+		if more {
+			page["next"] = id
+		}
+	case "/v1/audit", "/v1/ledger":
+		item = map[string]any{"seq": seq}
+		page["entries"] = []any{item}
+	default: // a run's events
+		item = map[string]any{"seq": seq}
+		page["events"] = []any{item}
+	}
+	if r.URL.Path != "/v1/runs" && more {
+		page["next"] = seq
+	}
+	if e.empty {
+		for _, k := range []string{"runs", "entries", "events"} {
+			if _, ok := page[k]; ok {
+				page[k] = []any{}
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(page)
+}
+
+// TestListingsBounded: a server that never stops naming a next page, in
+// pages of one item or of many megabytes, or in empty pages, is read up to
+// MaxListPages pages or MaxListBytes bytes, and then refused with an error
+// that names the bound; before, the client read every page the server
+// gave, keeping them all, and a server that never stopped filled the
+// memory of whoever pointed the CLI at it.
+func TestListingsBounded(t *testing.T) {
+	ctx := context.Background()
+	lists := map[string]func(c *Client) (int, error){
+		"runs": func(c *Client) (int, error) { l, err := c.List(ctx); return len(l), err },
+		"events": func(c *Client) (int, error) {
+			l, err := c.Events(ctx, "run-1")
+			return len(l), err
+		},
+		"audit": func(c *Client) (int, error) { l, err := c.AuditAll(ctx); return len(l), err },
+		"ledger": func(c *Client) (int, error) {
+			l, err := c.Ledger(ctx, "")
+			if l == nil {
+				return 0, err
+			}
+			return len(l.Entries), err
+		},
+	}
+	for name, list := range lists {
+		t.Run(name+"/pages", func(t *testing.T) {
+			e := &endlessPages{stop: 2 * MaxListPages}
+			srv := httptest.NewServer(e)
+			defer srv.Close()
+			n, err := list(NewClient(srv.URL, tokA))
+			if !errors.Is(err, ErrListTooLong) || !strings.Contains(err.Error(), strconv.Itoa(MaxListPages)+" pages") {
+				t.Fatalf("%d pages of one item: %d items, error %v; want ErrListTooLong naming %d pages", e.stop, n, err, MaxListPages)
+			}
+			if got := e.asked.Load(); got != MaxListPages {
+				t.Errorf("the client asked for %d pages, want %d", got, MaxListPages)
+			}
+		})
+		t.Run(name+"/bytes", func(t *testing.T) {
+			pad := 8 << 20
+			e := &endlessPages{stop: MaxListBytes/int64(pad) + 8, pad: pad}
+			srv := httptest.NewServer(e)
+			defer srv.Close()
+			n, err := list(NewClient(srv.URL, tokA))
+			if !errors.Is(err, ErrListTooLong) || !strings.Contains(err.Error(), "over "+strconv.Itoa(MaxListBytes)+" bytes") {
+				t.Fatalf("%d pages of %d bytes: %d items, error %v; want ErrListTooLong naming %d bytes", e.stop, pad, n, err, MaxListBytes)
+			}
+			if got, most := e.asked.Load(), int64(MaxListBytes/pad+1); got > most {
+				t.Errorf("the client asked for %d pages of %d bytes, want at most %d", got, pad, most)
+			}
+		})
+		t.Run(name+"/empty", func(t *testing.T) {
+			e := &endlessPages{stop: 2 * MaxListPages, empty: true}
+			srv := httptest.NewServer(e)
+			defer srv.Close()
+			_, err := list(NewClient(srv.URL, tokA))
+			if err == nil || !strings.Contains(err.Error(), "empty but names a next page") {
+				t.Fatalf("empty pages that name a next one: error %v, want one saying so", err)
+			}
+			if got := e.asked.Load(); got != 1 {
+				t.Errorf("the client asked for %d empty pages, want 1", got)
+			}
+		})
+	}
+	// A listing within the bounds is read whole.
+	e := &endlessPages{stop: 50}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	for name, list := range lists {
+		e.asked.Store(0)
+		if n, err := list(NewClient(srv.URL, tokA)); err != nil || n != 50 {
+			t.Errorf("%s: 50 pages of one item: %d items, %v", name, n, err)
+		}
+	}
+}
