@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,3 +69,58 @@ func TestAttackEndlessS3Page(t *testing.T) {
 
 // bigObject is larger than any S3 answer but an object's content may be.
 const bigObject = MaxS3Response + 1<<20
+
+// TestAttackEndlessListingRemove: removing a dataset from a site's store
+// whose listing never ends (every page a thousand new keys under the
+// dataset, and one of another dataset, with more said to follow) stops at
+// the bound the caller gives, with ErrListTooLong, having deleted only
+// keys of that dataset. Remove used to send a delete for every key the
+// store named until the caller's deadline.
+func TestAttackEndlessListingRemove(t *testing.T) {
+	var pages, deletes, strays atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodDelete:
+			deletes.Add(1)
+			if !strings.HasPrefix(r.URL.Path, "/bkt/meridian/d/") {
+				strays.Add(1)
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case r.Method != http.MethodGet || r.URL.Query().Get("list-type") != "2":
+			w.WriteHeader(http.StatusNotImplemented)
+			return
+		}
+		page := pages.Add(1)
+		var b strings.Builder
+		fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><KeyCount>1001</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>p%d</NextContinuationToken>`, page)
+		fmt.Fprintf(&b, `<Contents><Key>meridian/other/chunks/%064x</Key><Size>1</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>`, page)
+		for i := range 1000 {
+			fmt.Fprintf(&b, `<Contents><Key>meridian/d/chunks/%016x%048x</Key><Size>1</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>`, page, i)
+		}
+		b.WriteString(`</ListBucketResult>`)
+		w.Header().Set("Content-Type", "application/xml")
+		w.Write([]byte(b.String()))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := Remove(ctx, st, "d", 5000)
+	if !errors.Is(err, ErrListTooLong) || !strings.Contains(err.Error(), "over 5000 objects") {
+		t.Fatalf("remove from a listing without end: %v (after %d pages, %d deletes), want ErrListTooLong naming the bound", err, pages.Load(), deletes.Load())
+	}
+	if p := pages.Load(); p > 8 {
+		t.Fatalf("read %d pages of a listing bounded at 5,000 objects", p)
+	}
+	if d := deletes.Load(); d > 5001 || int64(n) != d {
+		t.Fatalf("%d deletes sent, %d counted, for a bound of 5,000 objects", d, n)
+	}
+	if s := strays.Load(); s != 0 {
+		t.Fatalf("%d deletes of keys outside the dataset the store listed", s)
+	}
+}

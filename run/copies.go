@@ -344,11 +344,12 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: cp.dataset, Site: cp.site}}); err != nil {
 		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
 	}
-	have, err := dataset.ListChunks(ctx, sub, cp.dataset)
+	// The site's listing is read within a bound, and nothing of it is
+	// kept: a store whose listing never ends is refused (ErrListTooLong)
+	// and the withdrawal tried again later, which also goes on removing a
+	// genuine copy of more objects than the bound where the last stopped.
+	n, err := dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
 	if err != nil {
-		return 0, err
-	}
-	if err := dataset.Remove(ctx, sub, cp.dataset); err != nil {
 		return 0, err
 	}
 	rules := []string{}
@@ -356,10 +357,10 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 		rules = append(rules, f.Rule)
 	}
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, "", transfer.Withdrawn{Dataset: cp.dataset, Site: cp.site, From: ds.Spec.Origin,
-		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: len(have) + 1})
+		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: n})
 	if err != nil {
 		return 0, err
 	}
 	rec.Tenant = cp.tenant
-	return len(have) + 1, c.cfg.Store.AppendAudit(ctx, rec)
+	return n, c.cfg.Store.AppendAudit(ctx, rec)
 }
