@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -49,5 +50,50 @@ func TestManifestFileUnderFileApart(t *testing.T) {
 	m.Files[0].Path = "A"
 	if err := m.Validate(); err != nil {
 		t.Fatalf("no file under another: %v", err)
+	}
+}
+
+// TestAttackLargeManifestMemory: checking a large manifest (a workload
+// makes a checkpoint's as large as it likes, up to MaxManifestBytes, and
+// both the agent and the server check it) allocates little beyond what the
+// manifest describes. The decoders used to buffer the stored form whole,
+// twice, and copy the body besides: some six bytes allocated for each byte
+// of manifest, 6 GiB at the peak for a manifest of 1 GiB.
+func TestAttackLargeManifestMemory(t *testing.T) {
+	s := newSealer(t, "big")
+	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
+	for i := range 2000 {
+		f := File{Path: fmt.Sprintf("shard-%05d/model.pt", i), Mode: 0o644}
+		for j := range 200 {
+			c := ChunkRef{Size: 1<<20 + int64(j)}
+			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
+			f.Chunks = append(f.Chunks, c)
+			f.Size += c.Size
+		}
+		m.Files = append(m.Files, f)
+	}
+	enc, err := m.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got, err := ParseManifest(enc, s)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.UniqueChunks()); n != 400000 {
+		t.Fatalf("%d chunks parsed, want 400,000", n)
+	}
+	// What the manifest describes: 40 bytes a chunk reference, held in
+	// slices grown as they are read, so up to twice that.
+	described := uint64(400000 * 40 * 2)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("manifest of %d bytes: %d bytes allocated (%.2f a byte), %d of them for what it describes", len(enc), alloc, float64(alloc)/float64(len(enc)), described)
+	if alloc > described+uint64(len(enc)) {
+		t.Fatalf("checking a manifest of %d MiB allocated %d MiB", len(enc)>>20, alloc>>20)
 	}
 }
