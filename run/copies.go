@@ -312,24 +312,15 @@ func (c *Controller) copyLedger() *transfer.Stager {
 	return &transfer.Stager{Ledger: transfer.AuditLedger{Store: c.cfg.Store}}
 }
 
-// withdraw deletes a tenant's copy of a dataset at a site, whole or what a
-// staging cut short left of it, and records it.
-func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
-	// Not while a staging writes there (its objects would outlive the
-	// withdrawal, or its reconciliation would find them gone).
-	// The law check does not wait for a staging (it could take hours):
-	// a busy store is errStagingBusy, and the copy is tried again later.
-	ctx, unlock, err := c.tryLockStaging(ctx, c.SiteStore(site)+"|"+cp.tenant)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	// Checked under the lock, as a staging checks: a controller whose
-	// term has passed deletes nothing; the leader now judges the copy,
-	// under the law and the stagings since.
-	if err := c.stillLeading(ctx); err != nil {
-		return 0, err
-	}
+// withdrawTimeout bounds one withdrawal's work at a site's store.
+var withdrawTimeout = time.Minute
+
+// errWithdrawSlow is why a withdrawal stopped at its deadline.
+var errWithdrawSlow = errors.New("the site's store did not complete the withdrawal in time (it is tried again later)")
+
+// removeCopy closes the copy's open intents and deletes its objects at the
+// site, and says how many it deleted.
+func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, error) {
 	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
 	if err != nil {
 		return 0, err
@@ -348,8 +339,39 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 	// kept: a store whose listing never ends is refused (ErrListTooLong)
 	// and the withdrawal tried again later, which also goes on removing a
 	// genuine copy of more objects than the bound where the last stopped.
-	n, err := dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+	return dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+}
+
+// withdraw deletes a tenant's copy of a dataset at a site, whole or what a
+// staging cut short left of it, and records it.
+func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
+	// Not while a staging writes there (its objects would outlive the
+	// withdrawal, or its reconciliation would find them gone).
+	// The law check does not wait for a staging (it could take hours):
+	// a busy store is errStagingBusy, and the copy is tried again later.
+	ctx, unlock, err := c.tryLockStaging(ctx, c.SiteStore(site)+"|"+cp.tenant)
 	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	// Checked under the lock, as a staging checks: a controller whose
+	// term has passed deletes nothing; the leader now judges the copy,
+	// under the law and the stagings since.
+	if err := c.stillLeading(ctx); err != nil {
+		return 0, err
+	}
+	// The work at the site's store has a deadline: the law check runs
+	// on the controller's loop, and a store that answers slowly, or
+	// drips a listing without end, would hold every run's steps.
+	// What was removed by then stays removed; the copy is tried again
+	// later and the next try goes on where this one stopped.
+	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
+	defer cancel()
+	n, err := c.removeCopy(sctx, cp, site)
+	if err != nil {
+		if context.Cause(sctx) == errWithdrawSlow {
+			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
+		}
 		return 0, err
 	}
 	rules := []string{}
