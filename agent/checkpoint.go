@@ -142,6 +142,13 @@ const keepCheckpoints = 2
 // maxCheckpointFiles bounds the files of one checkpoint.
 const maxCheckpointFiles = 100000
 
+// checkpointListBound is how many objects a listing of one sealed
+// checkpoint in the site's store may yield when the agent removes it: each
+// chunk the largest checkpoint can have (a checkpoint is sealed once, so
+// no older version leaves chunks under its name) and a million besides.
+// A store whose listing never ends does not hold the agent past it.
+const checkpointListBound = 1<<20 + int(MaxCheckpointBytes/dataset.MinChunk) + maxCheckpointFiles
+
 // pushCheckpoint seals the newest checkpoint the workload completed since
 // the last one reported, stores it at the site, and reports it. The files
 // are read by the pack helper inside the workload's own sandbox, so the
@@ -213,7 +220,7 @@ func (a *attempt) reportPending(ctx context.Context, patience time.Duration) boo
 		// The server will not take it: nothing refers to the sealed copy.
 		a.ck.pending, a.ck.refused, a.ck.report = nil, ref.Step, backoff{}
 		if !errors.Is(err, errAuth) {
-			if err := dataset.Remove(ctx, a.store, ref.Name); err != nil {
+			if _, err := dataset.Remove(ctx, a.store, ref.Name, checkpointListBound); err != nil {
 				a.logf("remove refused checkpoint %s: %v", ref.Name, err)
 			}
 		}
@@ -224,7 +231,7 @@ func (a *attempt) reportPending(ctx context.Context, patience time.Duration) boo
 	a.pass(rep)
 	a.names = append(a.names, ref.Name)
 	for len(a.names) > keepCheckpoints {
-		if err := dataset.Remove(ctx, a.store, a.names[0]); err != nil {
+		if _, err := dataset.Remove(ctx, a.store, a.names[0], checkpointListBound); err != nil {
 			a.logf("remove old checkpoint %s: %v", a.names[0], err)
 		}
 		a.names = a.names[1:]
@@ -242,7 +249,7 @@ func (a *attempt) reportPending(ctx context.Context, patience time.Duration) boo
 // which reuses the chunks already there.
 func (a *attempt) dropFailed(ctx context.Context) {
 	name := fmt.Sprintf(a.m.CheckpointName, a.ck.failed)
-	if err := dataset.Remove(ctx, a.store, name); err != nil {
+	if _, err := dataset.Remove(ctx, a.store, name, checkpointListBound); err != nil {
 		a.logf("remove what the failed checkpoint %s left: %v", name, err)
 	}
 	a.ck.failed = 0

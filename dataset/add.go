@@ -333,21 +333,39 @@ func hexSum(b []byte) string {
 }
 
 // Remove deletes a dataset from a store: the manifest first, so no reader
-// finds a manifest whose chunks are going, then every object under its prefix.
-func Remove(ctx context.Context, b *Store, name string) error {
+// finds a manifest whose chunks are going, then every object under its
+// prefix. It returns how many objects it deleted, the manifest counted.
+// It reads at most limit listed objects (ListBound), past which it stops
+// with ErrListTooLong: a site's store whose listing never ends would
+// otherwise hold the call, sending a delete for every key it names, until
+// the caller's deadline. What it deleted before stopping stays deleted, so
+// on a genuine store holding more than limit objects, calling it again
+// goes on where it stopped.
+func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) {
 	if err := CheckName(name); err != nil {
-		return err
+		return 0, err
 	}
 	if err := b.Delete(ctx, ManifestKey(name)); err != nil {
-		return fmt.Errorf("remove %s: %w", name, err)
+		return 0, fmt.Errorf("remove %s: %w", name, err)
 	}
-	for obj, err := range b.List(ctx, rootPrefix+name+"/") {
+	prefix := rootPrefix + name + "/"
+	n, listed := 1, 0
+	for obj, err := range b.List(ctx, prefix) {
 		if err != nil {
-			return fmt.Errorf("remove %s: %w", name, err)
+			return n, fmt.Errorf("remove %s: %w", name, err)
+		}
+		if listed++; listed > limit {
+			return n, fmt.Errorf("remove %s: list: over %d objects: %w", name, limit, ErrListTooLong)
+		}
+		// A store may answer with keys it was not asked about: only the
+		// dataset's own are deleted.
+		if !strings.HasPrefix(obj.Key, prefix) {
+			continue
 		}
 		if err := b.Delete(ctx, obj.Key); err != nil {
-			return fmt.Errorf("remove %s: %w", obj.Key, err)
+			return n, fmt.Errorf("remove %s: %w", obj.Key, err)
 		}
+		n++
 	}
-	return nil
+	return n, nil
 }

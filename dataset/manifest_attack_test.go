@@ -1,7 +1,9 @@
 package dataset
 
 import (
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -49,5 +51,97 @@ func TestManifestFileUnderFileApart(t *testing.T) {
 	m.Files[0].Path = "A"
 	if err := m.Validate(); err != nil {
 		t.Fatalf("no file under another: %v", err)
+	}
+}
+
+// TestAttackLargeManifestMemory: checking a large manifest (a workload
+// makes a checkpoint's as large as it likes, up to MaxManifestBytes, and
+// both the agent and the server check it) allocates little beyond what the
+// manifest describes. The decoders used to buffer the stored form whole,
+// twice, and copy the body besides: some six bytes allocated for each byte
+// of manifest, 6 GiB at the peak for a manifest of 1 GiB.
+func TestAttackLargeManifestMemory(t *testing.T) {
+	s := newSealer(t, "big")
+	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
+	for i := range 2000 {
+		f := File{Path: fmt.Sprintf("shard-%05d/model.pt", i), Mode: 0o644}
+		for j := range 200 {
+			c := ChunkRef{Size: 1<<20 + int64(j)}
+			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
+			f.Chunks = append(f.Chunks, c)
+			f.Size += c.Size
+		}
+		m.Files = append(m.Files, f)
+	}
+	enc, err := m.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got, err := ParseManifest(enc, s)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.UniqueChunks()); n != 400000 {
+		t.Fatalf("%d chunks parsed, want 400,000", n)
+	}
+	// What the manifest describes: 40 bytes a chunk reference, held in
+	// slices grown as they are read, so up to twice that.
+	described := uint64(400000 * 40 * 2)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("manifest of %d bytes: %d bytes allocated (%.2f a byte), %d of them for what it describes", len(enc), alloc, float64(alloc)/float64(len(enc)), described)
+	if alloc > described+uint64(len(enc)) {
+		t.Fatalf("checking a manifest of %d MiB allocated %d MiB", len(enc)>>20, alloc>>20)
+	}
+}
+
+// TestAttackLargeManifestEncode: sealing a large manifest (the agent seals
+// a checkpoint's, which the workload makes as large as it likes) allocates
+// little more than the stored form, and writes the bytes the standard
+// encoder wrote. Marshalling the body whole and then the envelope around
+// it allocated nine and a half bytes for each byte written.
+func TestAttackLargeManifestEncode(t *testing.T) {
+	s := newSealer(t, "big")
+	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
+	for i := range 2000 {
+		f := File{Path: fmt.Sprintf("shard-%05d/<model>&.pt", i), Mode: 0o644}
+		for j := range 200 {
+			c := ChunkRef{Size: 1<<20 + int64(j)}
+			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
+			f.Chunks = append(f.Chunks, c)
+			f.Size += c.Size
+		}
+		m.Files = append(m.Files, f)
+	}
+	m.Files = append(m.Files, File{Path: "zz-empty", Mode: 0o600})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	enc, err := m.Encode(s)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("manifest of %d bytes: %d bytes allocated (%.2f a byte)", len(enc), alloc, float64(alloc)/float64(len(enc)))
+	if alloc > uint64(len(enc))*3/2 {
+		t.Fatalf("encoding a manifest of %d MiB allocated %d MiB", len(enc)>>20, alloc>>20)
+	}
+	// The standard encoder's bytes, as every manifest stored so far has
+	// them: the MAC and the pins recorded of them hold.
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("{\"manifest\":%s,\"mac\":\"%x\"}\n", body, s.MAC(body))
+	if string(enc) != want {
+		t.Fatalf("Encode differs from the standard encoder's form")
+	}
+	if got, err := ParseManifest(enc, s); err != nil || len(got.Files) != len(m.Files) {
+		t.Fatalf("ParseManifest(Encode(m)): %v", err)
 	}
 }

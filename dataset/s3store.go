@@ -187,11 +187,31 @@ func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, er
 				yield(Object{}, o.Err)
 				return
 			}
+			// S3 lists only keys with the prefix asked; a server that names
+			// others is faulty or hostile, and its keys would be taken as
+			// ours under another name (trimmed of a prefix they lack) and
+			// deleted or counted as there.
+			if !strings.HasPrefix(o.Key, b.prefix+prefix) {
+				yield(Object{}, fmt.Errorf("the server listed %q, which is not under the prefix %q asked: %w", clipKey(o.Key), b.prefix+prefix, ErrForeignKey))
+				return
+			}
 			if !yield(Object{Key: strings.TrimPrefix(o.Key, b.prefix), Size: o.Size, ModTime: o.LastModified}, nil) {
 				return
 			}
 		}
 	}
+}
+
+// ErrForeignKey means a store's listing named a key outside the prefix it
+// was asked for: a faulty or hostile store.
+var ErrForeignKey = errors.New("a listing named a key it was not asked for")
+
+// clipKey shortens a key a server chose, for an error message.
+func clipKey(k string) string {
+	if len(k) > 200 {
+		return k[:200] + "…"
+	}
+	return k
 }
 
 // close drops the store's idle connections: each store has its own

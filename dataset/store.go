@@ -372,11 +372,16 @@ func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte,
 	// and beyond that the buffer grows as bytes arrive, so a store that
 	// declares 1 GiB and sends little costs little. One byte more than
 	// declared is read, to notice an object longer than the store said.
+	// The buffer doubles, up to the declared size and one: grown by
+	// append's smaller steps near 1 GiB (a large manifest), it left some
+	// four times the object in discarded buffers, and overshot the size.
 	size = max(size, 0)
 	buf := make([]byte, 0, min(size, int64(seal.SealedSize(MaxChunk)))+1)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), size+1))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), size+1)])
 		buf = buf[:len(buf)+n]

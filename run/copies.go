@@ -312,6 +312,36 @@ func (c *Controller) copyLedger() *transfer.Stager {
 	return &transfer.Stager{Ledger: transfer.AuditLedger{Store: c.cfg.Store}}
 }
 
+// withdrawTimeout bounds one withdrawal's work at a site's store.
+var withdrawTimeout = time.Minute
+
+// errWithdrawSlow is why a withdrawal stopped at its deadline.
+var errWithdrawSlow = errors.New("the site's store did not complete the withdrawal in time (it is tried again later)")
+
+// removeCopy closes the copy's open intents and deletes its objects at the
+// site, and says how many it deleted.
+func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, error) {
+	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
+	if err != nil {
+		return 0, err
+	}
+	sub := b.Sub(DataPrefix(cp.tenant))
+	defer sub.Close()
+	// Intents a staging cut short left open are closed first: what of
+	// them is at the site crossed, and is confirmed before it is deleted;
+	// the rest never arrived. Left open, they would keep the copy on the
+	// ledger (stagedCopies) after it is gone.
+	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
+		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: cp.dataset, Site: cp.site}}); err != nil {
+		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
+	}
+	// The site's listing is read within a bound, and nothing of it is
+	// kept: a store whose listing never ends is refused (ErrListTooLong)
+	// and the withdrawal tried again later, which also goes on removing a
+	// genuine copy of more objects than the bound where the last stopped.
+	return dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+}
+
 // withdraw deletes a tenant's copy of a dataset at a site, whole or what a
 // staging cut short left of it, and records it.
 func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
@@ -330,25 +360,18 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 	if err := c.stillLeading(ctx); err != nil {
 		return 0, err
 	}
-	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
+	// The work at the site's store has a deadline: the law check runs
+	// on the controller's loop, and a store that answers slowly, or
+	// drips a listing without end, would hold every run's steps.
+	// What was removed by then stays removed; the copy is tried again
+	// later and the next try goes on where this one stopped.
+	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
+	defer cancel()
+	n, err := c.removeCopy(sctx, cp, site)
 	if err != nil {
-		return 0, err
-	}
-	sub := b.Sub(DataPrefix(cp.tenant))
-	defer sub.Close()
-	// Intents a staging cut short left open are closed first: what of
-	// them is at the site crossed, and is confirmed before it is deleted;
-	// the rest never arrived. Left open, they would keep the copy on the
-	// ledger (stagedCopies) after it is gone.
-	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
-		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: cp.dataset, Site: cp.site}}); err != nil {
-		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
-	}
-	have, err := dataset.ListChunks(ctx, sub, cp.dataset)
-	if err != nil {
-		return 0, err
-	}
-	if err := dataset.Remove(ctx, sub, cp.dataset); err != nil {
+		if context.Cause(sctx) == errWithdrawSlow {
+			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
+		}
 		return 0, err
 	}
 	rules := []string{}
@@ -356,10 +379,10 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 		rules = append(rules, f.Rule)
 	}
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, "", transfer.Withdrawn{Dataset: cp.dataset, Site: cp.site, From: ds.Spec.Origin,
-		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: len(have) + 1})
+		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: n})
 	if err != nil {
 		return 0, err
 	}
 	rec.Tenant = cp.tenant
-	return len(have) + 1, c.cfg.Store.AppendAudit(ctx, rec)
+	return n, c.cfg.Store.AppendAudit(ctx, rec)
 }

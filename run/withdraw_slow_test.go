@@ -1,0 +1,60 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/transfer"
+)
+
+// TestAttackSlowSiteStoreWithdrawal: a site's store that takes every
+// request and never answers holds a withdrawal only until its deadline,
+// which says why; nothing is recorded as withdrawn. The law check runs on
+// the controller's loop, and such a store held it, and with it every
+// run's steps, for as long as the server's requests could wait.
+func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
+	var reqs atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	e := newEnv(t, nil)
+	old := withdrawTimeout
+	withdrawTimeout = time.Second
+	defer func() { withdrawTimeout = old }()
+	site := &catalog.Site{}
+	site.Metadata.Name = "slow"
+	site.Spec.Country = "SG"
+	site.Spec.Store = "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint=" + srv.URL
+	ds := &catalog.Dataset{}
+	ds.Metadata.Name = "corpus"
+	ds.Spec.Origin = "CN"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus", site: "slow"}, ds, site, policy.Decision{}, 1)
+	took := time.Since(start)
+	if !errors.Is(err, errWithdrawSlow) || took > 10*time.Second {
+		t.Fatalf("withdrawal from a store that never answers: %v after %v (%d requests); want errWithdrawSlow within seconds", err, took, reqs.Load())
+	}
+	if reqs.Load() == 0 {
+		t.Fatal("the withdrawal sent the store no request")
+	}
+	es, err := e.st.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range es {
+		if a.Kind == transfer.KindWithdrawn {
+			t.Fatalf("a withdrawal that did not complete was recorded: %s", a.Payload)
+		}
+	}
+}
