@@ -101,7 +101,9 @@ type CheckpointRef struct {
 // 16 TiB holds the whole training state of a trillion-parameter model
 // (bf16 weights, fp32 master weights and two fp32 Adam moments: about 14
 // bytes a parameter) with room for the data loader's and RNG state; a
-// checkpoint larger than that is a runaway, not a model.
+// checkpoint larger than that is a runaway, not a model. Its manifest
+// bounds it too (dataset.MaxManifestBytes, some 11 million chunks): one of
+// 16 TiB in small chunks can pass that first, and its seal then fails.
 const MaxCheckpointBytes int64 = 16 << 40
 
 // Manifest is what an attempt needs from the server.

@@ -28,10 +28,12 @@ const MaxManifestBytes = 1 << 30
 // Limits on what a manifest may describe; larger inputs are refused before
 // any allocation proportional to them.
 const (
-	maxManifestBytes = MaxManifestBytes
-	maxChunkSize     = 64 << 20
-	maxPathLen       = 4096
+	maxChunkSize = 64 << 20
+	maxPathLen   = 4096
 )
+
+// maxManifestBytes is MaxManifestBytes, lowered by tests.
+var maxManifestBytes = MaxManifestBytes
 
 // Manifest lists a dataset's files, in path order, and the chunks that make
 // each one, in order. It is stored beside the chunks, authenticated with the
@@ -197,6 +199,11 @@ func (m *Manifest) Encode(s *seal.Sealer) ([]byte, error) {
 	out.WriteString(`,"mac":"`)
 	out.WriteString(hex.EncodeToString(mac))
 	out.WriteString("\"}\n")
+	if out.Len() > maxManifestBytes {
+		// No reader would take it: the dataset (or checkpoint) would be
+		// stored and never read back. Its writer is told now.
+		return nil, fmt.Errorf("manifest: %d bytes for %d files, over the %d bytes any reader accepts: too many files or chunks for one dataset (split it)", out.Len(), len(m.Files), maxManifestBytes)
+	}
 	return out.Bytes(), nil
 }
 

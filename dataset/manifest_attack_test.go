@@ -1,8 +1,11 @@
 package dataset
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -143,5 +146,30 @@ func TestAttackLargeManifestEncode(t *testing.T) {
 	}
 	if got, err := ParseManifest(enc, s); err != nil || len(got.Files) != len(m.Files) {
 		t.Fatalf("ParseManifest(Encode(m)): %v", err)
+	}
+}
+
+// TestManifestOverTheReadersLimitIsNotWritten: a manifest no reader would
+// accept (over MaxManifestBytes: a dataset or checkpoint of too many files
+// or chunks) was encoded and stored all the same, and the dataset was
+// added, or the checkpoint sealed, only for every read to refuse it. Its
+// writer is now told, naming the limit, and no manifest is stored.
+func TestManifestOverTheReadersLimitIsNotWritten(t *testing.T) {
+	old := maxManifestBytes
+	maxManifestBytes = 16 << 10
+	t.Cleanup(func() { maxManifestBytes = old })
+	src := t.TempDir()
+	for i := range 200 {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("file-%03d.txt", i)), []byte(fmt.Sprintf("content %d\n", i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, _ := newStore(t)
+	_, err := Add(context.Background(), AddOptions{Name: "many", Root: src, Store: store, Sealer: newSealer(t, "many")})
+	if err == nil || !strings.Contains(err.Error(), "any reader accepts") {
+		t.Fatalf("Add of a dataset whose manifest is over the readers' limit: %v, want a refusal naming the limit", err)
+	}
+	if _, err := ReadObject(context.Background(), store, ManifestKey("many"), int64(old)); err == nil {
+		t.Fatal("a manifest no reader accepts was stored")
 	}
 }

@@ -259,7 +259,7 @@ func CheckPin(name string, stored []byte, pin string) error {
 // readManifest is ReadManifest; when pin is set (the hex SHA-256 of the
 // manifest's stored form), a manifest with another digest is refused.
 func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, error) {
-	data, err := ReadObject(ctx, b, ManifestKey(name), maxManifestBytes)
+	data, err := ReadObject(ctx, b, ManifestKey(name), int64(maxManifestBytes))
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
