@@ -200,3 +200,14 @@ spec:
 		t.Errorf("--catalog should replace the built-in sites:\n%s", out)
 	}
 }
+
+// TestAtUnknownSiteNamesTheWayOut: a site the catalog here does not have
+// (a server's local site, say) is refused naming the flag, and the refusal
+// says how to reach its store instead.
+func TestAtUnknownSiteNamesTheWayOut(t *testing.T) {
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	_, err := runCLI(t, "dataset", "verify", "demo-text", "--at", "local")
+	if err == nil || !strings.Contains(err.Error(), `--at "local"`) || !strings.Contains(err.Error(), "--store") {
+		t.Fatalf("dataset verify --at an unknown site: %v, want an error naming --at and --store", err)
+	}
+}

@@ -290,7 +290,9 @@ func siteStore(st state, at, store, catalogDir string, files []string) (string, 
 	}
 	site := w.Site(at)
 	if site == nil {
-		return "", badInput(fmt.Errorf("--at %q: no such site", at))
+		// A server's own local site is known to the server only: its
+		// store can still be named here.
+		return "", badInput(fmt.Errorf("--at %q: no such site in the catalog here (a server's local site is not in it: name the site's store with --store URL)", at))
 	}
 	return run.SiteStore(st.Path, site), nil
 }
