@@ -350,22 +350,37 @@ func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) 
 	}
 	prefix := rootPrefix + name + "/"
 	n, listed := 1, 0
+	// Keys are deleted a batch at a time as the listing goes: what is
+	// kept of it is one batch, whatever the dataset's size.
+	batch := make([]string, 0, deleteBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := b.deleteMany(ctx, batch); err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
 	for obj, err := range b.List(ctx, prefix) {
 		if err != nil {
-			return n, fmt.Errorf("remove %s: %w", name, err)
+			return n, errors.Join(fmt.Errorf("remove %s: %w", name, err), flush())
 		}
 		if listed++; listed > limit {
-			return n, fmt.Errorf("remove %s: list: over %d objects: %w", name, limit, ErrListTooLong)
+			return n, errors.Join(fmt.Errorf("remove %s: list: over %d objects: %w", name, limit, ErrListTooLong), flush())
 		}
 		// A store may answer with keys it was not asked about: only the
 		// dataset's own are deleted.
 		if !strings.HasPrefix(obj.Key, prefix) {
 			continue
 		}
-		if err := b.Delete(ctx, obj.Key); err != nil {
-			return n, fmt.Errorf("remove %s: %w", obj.Key, err)
+		if batch = append(batch, obj.Key); len(batch) == deleteBatch {
+			if err := flush(); err != nil {
+				return n, err
+			}
 		}
-		n++
 	}
-	return n, nil
+	return n, flush()
 }

@@ -191,6 +191,18 @@ func (b *dirBucket) del(ctx context.Context, key string) error {
 // list walks the directory that holds every key with the prefix (the
 // prefix up to its last slash) and yields the files, and other things that
 // are not directories, whose keys start with the prefix.
+func (b *dirBucket) delMany(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.del(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
 		root := "."

@@ -20,6 +20,7 @@ func (b lyingBucket) get(context.Context, string) (io.ReadCloser, int64, error) 
 }
 func (lyingBucket) put(context.Context, string, []byte) error { return errors.New("read-only") }
 func (lyingBucket) del(context.Context, string) error         { return errors.New("read-only") }
+func (lyingBucket) delMany(context.Context, []string) error   { return errors.New("read-only") }
 func (lyingBucket) list(context.Context, string) iter.Seq2[Object, error] {
 	return func(func(Object, error) bool) {}
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -24,6 +25,9 @@ type s3Bucket struct {
 	tr     *http.Transport // the client's own, closed with the store
 	bucket string
 	prefix string // the URL's prefix parameter, on every key
+	// noMultiDelete is set once the server answered DeleteObjects as not
+	// implemented.
+	noMultiDelete atomic.Bool
 }
 
 // s3Params are the query parameters an s3:// store URL accepts.
@@ -174,6 +178,44 @@ func (b *s3Bucket) del(ctx context.Context, key string) error {
 		return nil
 	}
 	return err
+}
+
+// delMany removes keys with S3's DeleteObjects, a thousand a request,
+// where one DELETE each took a round trip per object. A server that does
+// not implement it (some S3-compatible ones) gets one DELETE each, from
+// then on.
+func (b *s3Bucket) delMany(ctx context.Context, keys []string) error {
+	if !b.noMultiDelete.Load() {
+		objs := make(chan minio.ObjectInfo, len(keys))
+		for _, k := range keys {
+			objs <- minio.ObjectInfo{Key: b.prefix + k}
+		}
+		close(objs)
+		var first error
+		unsupported := false
+		for e := range b.c.RemoveObjectsWithResult(ctx, b.bucket, objs, minio.RemoveObjectsOptions{}) {
+			if e.Err == nil || notFound(e.Err) {
+				continue
+			}
+			if r := minio.ToErrorResponse(e.Err); r.Code == "NotImplemented" || r.StatusCode == http.StatusNotImplemented {
+				unsupported = true
+				continue
+			}
+			if first == nil {
+				first = fmt.Errorf("%s: %w", e.ObjectName, e.Err)
+			}
+		}
+		if !unsupported || first != nil {
+			return first
+		}
+		b.noMultiDelete.Store(true)
+	}
+	for _, k := range keys {
+		if err := b.del(ctx, k); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {

@@ -40,6 +40,9 @@ type bucket interface {
 	put(ctx context.Context, key string, data []byte) error
 	// del removes an object; removing a missing one is not an error.
 	del(ctx context.Context, key string) error
+	// delMany removes objects as del does, as many at once as the system
+	// takes (S3's DeleteObjects: a thousand a request).
+	delMany(ctx context.Context, keys []string) error
 	// list yields every object whose key starts with prefix.
 	list(ctx context.Context, prefix string) iter.Seq2[Object, error]
 	close() error
@@ -74,6 +77,23 @@ func (s *Store) Close() error { return s.b.close() }
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.b.del(ctx, s.prefix+key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// deleteBatch is how many keys Remove hands the store at once: S3's
+// DeleteObjects takes up to a thousand a request.
+const deleteBatch = 1000
+
+// deleteMany removes the objects keys (relative to the store's prefix), as
+// Delete does each.
+func (s *Store) deleteMany(ctx context.Context, keys []string) error {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = s.prefix + k
+	}
+	if err := s.b.delMany(ctx, full); err != nil {
+		return fmt.Errorf("delete %d objects from %s: %w", len(keys), keys[0], err)
 	}
 	return nil
 }
