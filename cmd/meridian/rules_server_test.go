@@ -85,6 +85,11 @@ func TestRulesThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The run's workload outlives the test otherwise, and its agent went
+	// on writing under the state directory while the test's temporary
+	// directories were removed (before the server stops: cleanups run
+	// last registered first).
+	t.Cleanup(func() { cancelAndWait(t, tv.alpha, r.ID) })
 	country := r.Placement.Country
 	good := denyCountryPack(t, dir, "test-no-here", country, "2020-01-01")
 
@@ -266,4 +271,19 @@ func TestWhatIfJobFiles(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want 2 with a message", args, code, stderr)
 		}
 	}
+}
+
+// cancelAndWait cancels run id and waits up to a minute for it to end.
+func cancelAndWait(t *testing.T, c *api.Client, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Cancel(ctx, id); err != nil {
+		t.Logf("cancel %s: %v", id, err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got, err := c.Get(ctx, id); err == nil && got.State.Final() {
+			return
+		}
+	}
+	t.Errorf("run %s did not end within a minute of its cancellation", id)
 }
