@@ -43,3 +43,35 @@ func TestReadObjectDeclaredSizeIsNotAllocated(t *testing.T) {
 		t.Errorf("reading 10 bytes allocated %d MiB because the store declared 1 GiB", n>>20)
 	}
 }
+
+// unsizedBucket serves every object without declaring its length, as a
+// server streaming its answer does.
+type unsizedBucket struct{ lyingBucket }
+
+func (b unsizedBucket) get(context.Context, string) (io.ReadCloser, int64, error) {
+	return io.NopCloser(strings.NewReader(b.body)), -1, nil
+}
+
+// An object whose length the store does not declare is read up to the
+// caller's limit: it was taken as declared empty, and every such object
+// refused as longer than declared.
+func TestReadObjectOfUndeclaredLength(t *testing.T) {
+	st := &Store{b: unsizedBucket{lyingBucket{body: "0123456789"}}, URL: "s3://streams"}
+	got, err := ReadObject(context.Background(), st, ManifestKey("d"), 64)
+	if err != nil || string(got) != "0123456789" {
+		t.Fatalf("ReadObject = %q, %v; want the 10 bytes sent", got, err)
+	}
+	if got, err := ReadObject(context.Background(), st, ManifestKey("d"), 9); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("ReadObject over its limit = %q, %v; want ErrTooLarge", got, err)
+	}
+}
+
+// SameObject compares an object of undeclared length by reading it.
+func TestSameObjectOfUndeclaredLength(t *testing.T) {
+	st := &Store{b: unsizedBucket{lyingBucket{body: "0123456789"}}, URL: "s3://streams"}
+	for want, same := range map[string]bool{"0123456789": true, "012345678": false, "0123456789a": false} {
+		if got, err := SameObject(context.Background(), st, "k", []byte(want)); err != nil || got != same {
+			t.Errorf("SameObject(%q) = %v, %v; want %v", want, got, err, same)
+		}
+	}
+}

@@ -356,7 +356,8 @@ func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, e
 		return false, err
 	}
 	defer r.Close()
-	if size != int64(len(want)) {
+	// An undeclared length (-1) is found out by reading.
+	if size >= 0 && size != int64(len(want)) {
 		return false, nil
 	}
 	var piece [64 << 10]byte
@@ -395,7 +396,12 @@ func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte,
 	// The buffer doubles, up to the declared size and one: grown by
 	// append's smaller steps near 1 GiB (a large manifest), it left some
 	// four times the object in discarded buffers, and overshot the size.
-	size = max(size, 0)
+	// A store that streams the object without declaring its length (-1)
+	// is read up to the caller's limit.
+	declared := size >= 0
+	if !declared {
+		size = limit
+	}
 	buf := make([]byte, 0, min(size, int64(seal.SealedSize(MaxChunk)))+1)
 	for {
 		if len(buf) == cap(buf) {
@@ -406,6 +412,8 @@ func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte,
 		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), size+1)])
 		buf = buf[:len(buf)+n]
 		switch {
+		case int64(len(buf)) > size && !declared:
+			return nil, fmt.Errorf("%s: over %d bytes: %w (%w)", key, limit, ErrTooLarge, seal.ErrAuth)
 		case int64(len(buf)) > size:
 			return nil, fmt.Errorf("%s: longer than the %d bytes the store declared: %w (%w)", key, size, ErrTooLarge, seal.ErrAuth)
 		case err == io.EOF:
