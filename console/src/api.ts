@@ -81,6 +81,16 @@ export async function listRuns(from = "", seen = new Set<string>()): Promise<Run
   }
 }
 
+// logSize is the size in bytes of a run's output so far (the X-Log-Size
+// of a one-byte page of it); runPath is the run's /v1/runs/ID.
+export async function logSize(runPath: string, signal: AbortSignal): Promise<number> {
+  const r = await fetch(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal });
+  if (!r.ok) throw await failure(r);
+  await r.arrayBuffer();
+  const n = Number(r.headers.get("X-Log-Size"));
+  return isFinite(n) && n > 0 ? n : 0;
+}
+
 // stream reads a streamed answer (a run's logs with follow=1) chunk by
 // chunk until it ends or signal aborts it.
 export async function stream(path: string, onText: (s: string) => void, signal: AbortSignal): Promise<void> {
