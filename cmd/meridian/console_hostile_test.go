@@ -153,3 +153,52 @@ func TestConsoleHostileOutput(t *testing.T) {
 		t.Errorf("the page logged errors: %s", fmt.Sprint(errs))
 	}
 }
+
+// TestConsoleSignOutForgets: signing out, or a token the server no longer
+// takes, leaves nothing of the tenant in the tab: the next person to sign
+// in there, maybe another tenant, does not find the job documents the
+// last one planned (before, the plan page showed them again).
+func TestConsoleSignOutForgets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	base, token := consoleServer(t, newServeProc(t))
+	plan := func() {
+		t.Helper()
+		b.run("give the job and plan",
+			chromedp.WaitVisible(chromedp.ID("job-docs")),
+			chromedp.SetValue(chromedp.ID("job-docs"), affiliateJob),
+			chromedp.Click(chromedp.ID("plan-btn")))
+		b.waitJS("the plan on the map", `!!document.querySelector("#map").dataset.asOf`)
+		if n := evalJS[int](b, "kept", `sessionStorage.length`); n < 2 {
+			t.Fatalf("the tab keeps %d items after a plan, want the token and the job", n)
+		}
+	}
+	kept := func(when string) {
+		t.Helper()
+		var items []string
+		b.eval("the tab's storage", `Object.keys(sessionStorage)`, &items)
+		if len(items) != 0 {
+			t.Errorf("%s the tab keeps %v", when, items)
+		}
+	}
+
+	b.login(base, token, "plan")
+	plan()
+	b.waitJS("the sign-out button", `[...document.querySelectorAll("#who button")].some(b => b.textContent === "Sign out")`)
+	b.run("sign out", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#who button")].find(b => b.textContent === "Sign out").click()`))
+	b.waitJS("the sign-in form", `!!document.querySelector("#token")`)
+	kept("signed out,")
+	b.run("sign in again", chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("job-docs")))
+	if got := evalJS[string](b, "the job box", `document.querySelector("#job-docs").value`); got != "" {
+		t.Errorf("signed in again, the plan page holds the last job:\n%s", got)
+	}
+
+	// The token stops working (revoked): the next answer, a 401, forgets
+	// it and the job.
+	plan()
+	b.run("a token the server does not take", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("meridian.token", "revoked-token-0000000000000000000000000000"); location.hash = "#/runs"`))
+	b.waitJS("the sign-in form", `!!document.querySelector("#token")`)
+	kept("after a 401,")
+}

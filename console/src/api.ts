@@ -12,8 +12,11 @@ export function setToken(t: string): void {
   sessionStorage.setItem(KEY, t.trim());
 }
 
+// clearToken forgets the token and everything else the tab kept (the job
+// the plan page was given): whoever signs in next in this tab, after a
+// sign-out or a token the server no longer takes, may be another tenant.
 export function clearToken(): void {
-  sessionStorage.removeItem(KEY);
+  sessionStorage.clear();
 }
 
 export class ApiError extends Error {
