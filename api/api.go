@@ -284,6 +284,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.noRoute(rw, r)
 		return
 	}
+	if rt.Access != Public {
+		// An answer to a token is its tenant's (a run's output, the
+		// metrics): no browser or proxy cache may keep it for the next
+		// user of the machine, and no browser may read it as another type
+		// than it says (a workload's output as HTML). JSON answers set the
+		// same; this covers the rest (text, streams, the metrics).
+		rw.Header().Set("Cache-Control", "no-store")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+	}
 	if rt.Access == Admin && !p.Admin {
 		writeErr(rw, http.StatusForbidden, "forbidden", "", fmt.Sprintf("%s %s needs an admin token", r.Method, rt.Path))
 		return

@@ -381,6 +381,13 @@ func (mx *matrix) requests() map[string]request {
 
 func (mx *matrix) do(t *testing.T, method, path, token, body string) (int, []byte) {
 	t.Helper()
+	status, _, b := mx.doH(t, method, path, token, body)
+	return status, b
+}
+
+// doH is do with the answer's headers.
+func (mx *matrix) doH(t *testing.T, method, path, token, body string) (int, http.Header, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(method, mx.srv.URL+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -391,7 +398,7 @@ func (mx *matrix) do(t *testing.T, method, path, token, body string) (int, []byt
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 func runMatrix(t *testing.T, mx *matrix) {
@@ -408,8 +415,20 @@ func runMatrix(t *testing.T, mx *matrix) {
 		for _, c := range callers {
 			t.Run(strings.ReplaceAll(pat, "/", "_")+"/"+c.who, func(t *testing.T) {
 				beforeAll, beforeOwner := mx.snapshot(t)
-				status, body := mx.do(t, rt.Method, rq.path, c.token, rq.body)
+				status, hdr, body := mx.doH(t, rt.Method, rq.path, c.token, rq.body)
 				want := rq.want[c.who]
+				// Every answer to a token holds what only that token's
+				// tenant may see: no cache may keep it (a browser's, a
+				// proxy's), and no browser may read it as anything but
+				// the type it says (a workload's output as HTML).
+				if rt.Access != Public {
+					if cc := hdr.Get("Cache-Control"); cc != "no-store" {
+						t.Errorf("%s answered %d with Cache-Control %q, want no-store", pat, status, cc)
+					}
+					if hdr.Get("X-Content-Type-Options") != "nosniff" {
+						t.Errorf("%s answered %d without X-Content-Type-Options: nosniff", pat, status)
+					}
+				}
 				if c.who == "none" || c.who == "wrong" {
 					want = http.StatusUnauthorized
 					if rt.Access == Public {
@@ -508,6 +527,9 @@ func runStreamMatrix(t *testing.T, mx *matrix) {
 						t.Errorf("a refused stream changed the server's state")
 					}
 					return
+				}
+				if cc, ns := resp.Header.Get("Cache-Control"), resp.Header.Get("X-Content-Type-Options"); cc != "no-store" || ns != "nosniff" {
+					t.Errorf("the stream's Cache-Control is %q and X-Content-Type-Options %q, want no-store and nosniff", cc, ns)
 				}
 				if len(rt.StreamEvents) == 0 {
 					// A plain stream (a followed log): its type is the route's.

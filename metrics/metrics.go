@@ -87,16 +87,24 @@ func New(src Sources) *Metrics {
 			desc: prometheus.NewDesc("meridian_runs", "Runs by state and site, read from the store.", []string{"state", "site"}, nil)})
 	}
 	if src.AuditHead != nil {
+		// A counter that reads 0 when the store does not answer would go
+		// down and up again, which Prometheus takes for two resets: the
+		// whole chain counted again as appended at once. The last length
+		// read stands in for one that cannot be read.
+		var mu sync.Mutex
+		var last int64
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meridian_audit_appends_total", Help: "Entries appended to the audit chain, by every server (its length).",
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			seq, _, err := src.AuditHead(ctx)
-			if err != nil {
-				return 0
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && seq > last {
+				last = seq
 			}
-			return float64(seq)
+			return float64(last)
 		}))
 	}
 	if src.Leading != nil {

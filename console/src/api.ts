@@ -12,8 +12,11 @@ export function setToken(t: string): void {
   sessionStorage.setItem(KEY, t.trim());
 }
 
+// clearToken forgets the token and everything else the tab kept (the job
+// the plan page was given): whoever signs in next in this tab, after a
+// sign-out or a token the server no longer takes, may be another tenant.
 export function clearToken(): void {
-  sessionStorage.removeItem(KEY);
+  sessionStorage.clear();
 }
 
 export class ApiError extends Error {
@@ -79,6 +82,16 @@ export async function listRuns(from = "", seen = new Set<string>()): Promise<Run
     if (!r.next) return all;
     after = r.next;
   }
+}
+
+// logSize is the size in bytes of a run's output so far (the X-Log-Size
+// of a one-byte page of it); runPath is the run's /v1/runs/ID.
+export async function logSize(runPath: string, signal: AbortSignal): Promise<number> {
+  const r = await fetch(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal });
+  if (!r.ok) throw await failure(r);
+  await r.arrayBuffer();
+  const n = Number(r.headers.get("X-Log-Size"));
+  return isFinite(n) && n > 0 ? n : 0;
 }
 
 // stream reads a streamed answer (a run's logs with follow=1) chunk by

@@ -6,8 +6,8 @@
 // cannot be had the page polls (the list every 5 seconds, the run every 2)
 // and tries the stream again.
 
-import { call, followOrPoll, listRuns, stream, Run, RunEvent, Site } from "./api";
-import { h, clear, errorBox, table } from "./dom";
+import { call, followOrPoll, listRuns, logSize, stream, Run, RunEvent, Site } from "./api";
+import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap } from "./map";
 
 function fmtTime(t: string): string {
@@ -110,6 +110,11 @@ export function runsPage(main: HTMLElement): () => void {
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
+// LOG_KEEP is about how much of a run's output the page shows: its last
+// MiB. A workload may print gigabytes, and a page that read and held them
+// all would stop answering; the API (meridian logs) keeps all of it.
+const LOG_KEEP = 1 << 20;
+
 // POLL is how often the run's page reads the run when it has no stream.
 const POLL = 2000;
 
@@ -124,6 +129,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const moves = h("div", { id: "run-moves" });
   const timeline = h("ol", { id: "run-timeline", class: "timeline" });
   const logBox = h("pre", { id: "run-logs", class: "logs", tabindex: 0, "aria-label": "Run output" });
+  const logText = document.createTextNode("");
+  logBox.append(logText);
+  const logNote = h("p", { id: "run-logs-note", class: "help", hidden: true });
   const cancelBtn = h("button", { type: "button", id: "cancel", text: "Cancel run…" }) as HTMLButtonElement;
   const cancelMsg = h("span", { "aria-live": "polite" });
   let confirming = false;
@@ -155,6 +163,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     h("h3", { text: "Timeline" }),
     timeline,
     h("h3", { text: "Logs" }),
+    logNote,
     logBox,
   );
 
@@ -162,9 +171,22 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   async function follow(): Promise<void> {
     if (following) return;
     following = true;
+    // Only the output's last LOG_KEEP bytes are read, and the page keeps
+    // at most twice that, cutting it back to LOG_KEEP.
+    const shorten = () => {
+      logNote.hidden = false;
+      logNote.textContent = `Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${id} prints all of it.`;
+    };
     try {
-      await stream(runPath + "/logs?follow=1", (s) => {
-        logBox.append(s);
+      const size = await logSize(runPath, logs.signal);
+      const from = Math.max(0, size - LOG_KEEP);
+      if (from > 0) shorten();
+      await stream(runPath + "/logs?follow=1&offset=" + from, (s) => {
+        logText.appendData(s);
+        if (logText.length > 2 * LOG_KEEP) {
+          logText.deleteData(0, logText.length - LOG_KEEP);
+          shorten();
+        }
         logBox.scrollTop = logBox.scrollHeight;
       }, logs.signal);
     } catch (err) {
