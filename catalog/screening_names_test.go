@@ -66,3 +66,20 @@ func TestLongScreeningNameNamesItsField(t *testing.T) {
 		}
 	}
 }
+
+// TestOrganizationScreeningTextBounded: 64 aliases of a kilobyte each
+// made one screening against a 10,000-entry list take over ten minutes,
+// as its cost grows with the length of every name compared. The legal
+// name and aliases together are bounded, the error naming the field and
+// the bound.
+func TestOrganizationScreeningTextBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: DE\n  aliases:\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "    - Example Frontier Model Laboratory of Applied Research Nr %d\n", i)
+	}
+	_, err := loadDoc(t, b.String())
+	if err == nil || !strings.Contains(err.Error(), "spec.aliases") || !strings.Contains(err.Error(), fmt.Sprint(MaxScreeningText)) {
+		t.Errorf("got %v, want an error naming spec.aliases and the bound %d", err, MaxScreeningText)
+	}
+}

@@ -14,6 +14,14 @@ import (
 // list, so their number sets what screening one organisation costs.
 const MaxScreeningNames = 64
 
+// MaxScreeningText bounds the length in bytes of an Organization's legal
+// name and aliases together: screening compares each of them with every
+// name of the list, at a cost that grows with their length, so a tenant
+// giving 64 aliases of a kilobyte each made one screening against a
+// 10,000-entry list take over ten minutes (about ten seconds at this
+// bound).
+const MaxScreeningText = 2048
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
@@ -270,8 +278,10 @@ func (v *validator) organization(o *Organization) {
 	if n := len(o.Spec.Addresses); n > MaxScreeningNames {
 		v.add(o.Pos, res, "spec.addresses", fmt.Sprintf("%d addresses, at most %d", n, MaxScreeningNames))
 	}
+	tooLong := false
 	long := func(field, n string) {
 		if len(n) > 1024 {
+			tooLong = true
 			v.add(o.Pos, res, field, fmt.Sprintf("%d bytes, longer than 1024", len(n)))
 		}
 	}
@@ -281,6 +291,9 @@ func (v *validator) organization(o *Organization) {
 	}
 	for i, n := range o.Spec.Addresses {
 		long(fmt.Sprintf("spec.addresses[%d]", i), n)
+	}
+	if n := o.ScreeningText(); n > MaxScreeningText && !tooLong {
+		v.add(o.Pos, res, "spec.aliases", fmt.Sprintf("the legal name and aliases are %d bytes together, at most %d", n, MaxScreeningText))
 	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {

@@ -69,17 +69,21 @@ func (r Result) Screening() *policy.Screening {
 	return &policy.Screening{Status: r.Status, Source: r.Source}
 }
 
-// index holds a list's names normalised once.
+// index holds a list's names and addresses normalised once.
 type index struct {
 	list  *List
-	names [][]string // per entry: normalised name, then aliases
+	names [][]prepared // per entry: normalised name, then aliases
+	addrs [][]map[string]bool
 }
 
 func newIndex(l *List) *index {
-	ix := &index{list: l, names: make([][]string, len(l.Entries))}
+	ix := &index{list: l, names: make([][]prepared, len(l.Entries)), addrs: make([][]map[string]bool, len(l.Entries))}
 	for i, e := range l.Entries {
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
-			ix.names[i] = append(ix.names[i], Normalize(n))
+			ix.names[i] = append(ix.names[i], prepare(Normalize(n)))
+		}
+		for _, a := range e.Addresses {
+			ix.addrs[i] = append(ix.addrs[i], wordSet(Normalize(a.String())))
 		}
 	}
 	return ix
@@ -92,45 +96,72 @@ func Screen(tenant string, org *catalog.Organization, l *List, decisions []Decis
 	return newIndex(l).screen(tenant, org, decisions)
 }
 
+// orgName is one of an organisation's names as screening compares it.
+type orgName struct {
+	raw   string
+	mixed bool // it mixes scripts within a word
+	prepared
+}
+
 func (ix *index) screen(tenant string, org *catalog.Organization, decisions []Decision) Result {
 	res := Result{Org: org.Metadata.Name}
+	raw := org.ScreeningNames()
+	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
+		// The cost of a screening grows with the length of the names
+		// compared; the catalog refuses such an organisation, and one that
+		// got here by another way is not screened but held, failing closed.
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases are %d bytes, over the %d the screening compares; shorten them", n, catalog.MaxScreeningText)
+		return res
+	}
 	countries := []string{org.Spec.Headquarters}
 	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
 		countries = append(countries, p)
 	}
-	var orgNames []string
-	raw := org.ScreeningNames()
-	mixed := make([]bool, len(raw))
-	for i, n := range raw {
-		orgNames = append(orgNames, Normalize(n))
-		mixed[i] = mixesScripts(n)
+	// Names that normalise alike score alike: each is compared once.
+	var names []orgName
+	type nameKey struct {
+		norm  string
+		mixed bool
 	}
-	var orgAddr []string
+	seen := map[nameKey]bool{}
+	for _, n := range raw {
+		key := nameKey{Normalize(n), mixesScripts(n)}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepare(key.norm)})
+	}
+	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
-		orgAddr = append(orgAddr, Normalize(a))
+		orgAddr = append(orgAddr, wordSet(Normalize(a)))
 	}
+	var sc jwScratch
 	for i, e := range ix.list.Entries {
 		// best is the most similar pair of names; bestMixed the most
 		// similar of the organisation's names that mix scripts.
 		best, bestMixed := Match{}, Match{}
-		for oi, on := range orgNames {
-			for ei, en := range ix.names[i] {
+		for oi := range names {
+			on := &names[oi]
+			for ei := range ix.names[i] {
+				en := &ix.names[i][ei]
 				score := 1.0
-				if on != en {
-					if len(on) < minFuzzyLen || len(en) < minFuzzyLen {
+				if on.norm != en.norm {
+					if len(on.norm) < minFuzzyLen || len(en.norm) < minFuzzyLen {
 						continue
 					}
-					score = similarity(on, en)
+					score = sc.similarity(&on.prepared, en, corroboratedNameMin)
 				}
 				matched := e.Name
 				if ei > 0 {
 					matched = e.AltNames[ei-1]
 				}
 				if score > best.Score {
-					best = Match{Score: score, OrgName: raw[oi], Matched: matched}
+					best = Match{Score: score, OrgName: on.raw, Matched: matched}
 				}
-				if mixed[oi] && score > bestMixed.Score {
-					bestMixed = Match{Score: score, OrgName: raw[oi], Matched: matched, MixedScript: true}
+				if on.mixed && score > bestMixed.Score {
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true}
 				}
 			}
 		}
@@ -143,7 +174,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if best.Score < corroboratedNameMin {
 			continue
 		}
-		best.AddressScore = addressScore(orgAddr, e.Addresses)
+		best.AddressScore = addressScore(orgAddr, ix.addrs[i])
 		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
 		}
@@ -175,12 +206,10 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 
 // addressScore is the largest share of words two addresses have in
 // common (Jaccard), over the organisation's and the entry's addresses.
-func addressScore(orgAddr []string, addrs []Address) float64 {
+func addressScore(orgAddr, addrs []map[string]bool) float64 {
 	best := 0.0
-	for _, oa := range orgAddr {
-		ow := wordSet(oa)
-		for _, a := range addrs {
-			aw := wordSet(Normalize(a.String()))
+	for _, ow := range orgAddr {
+		for _, aw := range addrs {
 			inter := 0
 			for w := range ow {
 				if aw[w] {

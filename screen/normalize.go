@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -125,29 +126,76 @@ func sortedWords(n string) string {
 // word in the other name, weighted by length, both ways), so that one
 // misspelt word in a long name costs what it should.
 func similarity(a, b string) float64 {
-	if a == b {
+	var sc jwScratch
+	x, y := prepare(a), prepare(b)
+	return sc.similarity(&x, &y, 0)
+}
+
+// prepared is a normalised name split as similarity reads it, made once
+// per name (a list's when it is read, an organisation's once per
+// screening): comparing the same names again allocates nothing.
+type prepared struct {
+	norm   string
+	runes  []rune
+	sorted []rune   // its words in order, joined by spaces
+	words  [][]rune // its words
+	weight int      // its letters: the sum of the words' lengths
+}
+
+func prepare(n string) prepared {
+	p := prepared{norm: n, runes: []rune(n), sorted: []rune(sortedWords(n))}
+	for _, w := range strings.Fields(n) {
+		r := []rune(w)
+		p.words = append(p.words, r)
+		p.weight += len(r)
+	}
+	return p
+}
+
+// jwScratch holds the buffers of Jaro–Winkler, reused between pairs.
+type jwScratch struct{ ma, mb []bool }
+
+// similarity is the similarity of two prepared names when it is at least
+// floor; below it, it may be any lower value (screening has no use for a
+// score under corroboratedNameMin, and skips the word-by-word comparison
+// once it cannot reach it).
+func (sc *jwScratch) similarity(a, b *prepared, floor float64) float64 {
+	if a.norm == b.norm {
 		return 1
 	}
-	best := max(JaroWinkler(a, b), JaroWinkler(sortedWords(a), sortedWords(b)))
-	wa, wb := strings.Fields(a), strings.Fields(b)
-	return max(best, min(wordScore(wa, wb), wordScore(wb, wa)))
+	best := sc.jaroWinkler(a.runes, b.runes)
+	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
+		best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
+	}
+	floor = max(floor, best)
+	if w := sc.wordScore(a, b, floor); w >= floor {
+		return max(best, min(w, sc.wordScore(b, a, floor)))
+	}
+	return best
 }
 
 // wordScore is the length-weighted mean, over the words of a, of each
-// word's best Jaro–Winkler score against the words of b.
-func wordScore(a, b []string) float64 {
-	var sum, weight float64
-	for _, x := range a {
-		bestW := 0.0
-		for _, y := range b {
-			bestW = max(bestW, JaroWinkler(x, y))
-		}
-		w := float64(len([]rune(x)))
-		sum += w * bestW
-		weight += w
-	}
-	if weight == 0 {
+// word's best Jaro–Winkler score against the words of b; or, once it
+// is sure to be below floor, 0.
+func (sc *jwScratch) wordScore(a, b *prepared, floor float64) float64 {
+	if a.weight == 0 {
 		return 0
+	}
+	weight := float64(a.weight)
+	// lost is what the words so far fell short of a perfect score by:
+	// past (1-floor) of the weight, the mean is below floor.
+	var sum, lost float64
+	for _, x := range a.words {
+		bestW := 0.0
+		for _, y := range b.words {
+			if bestW = max(bestW, sc.jaroWinkler(x, y)); bestW == 1 {
+				break
+			}
+		}
+		sum += float64(len(x)) * bestW
+		if lost += float64(len(x)) * (1 - bestW); lost > (1-floor)*weight && floor > 0 {
+			return 0
+		}
 	}
 	return sum / weight
 }
@@ -156,7 +204,11 @@ func wordScore(a, b []string) float64 {
 // likeness) to 1 (equal), with the usual prefix scale 0.1 over at most
 // four characters.
 func JaroWinkler(a, b string) float64 {
-	ra, rb := []rune(a), []rune(b)
+	var sc jwScratch
+	return sc.jaroWinkler([]rune(a), []rune(b))
+}
+
+func (sc *jwScratch) jaroWinkler(ra, rb []rune) float64 {
 	if len(ra) == 0 && len(rb) == 0 {
 		return 1
 	}
@@ -167,8 +219,8 @@ func JaroWinkler(a, b string) float64 {
 	if window < 0 {
 		window = 0
 	}
-	ma := make([]bool, len(ra))
-	mb := make([]bool, len(rb))
+	sc.ma, sc.mb = falses(sc.ma, len(ra)), falses(sc.mb, len(rb))
+	ma, mb := sc.ma, sc.mb
 	matches := 0
 	for i := range ra {
 		lo, hi := max(0, i-window), min(len(rb), i+window+1)
@@ -203,4 +255,14 @@ func JaroWinkler(a, b string) float64 {
 		prefix++
 	}
 	return jaro + float64(prefix)*0.1*(1-jaro)
+}
+
+// falses is buf, grown to n if need be, with its first n values false.
+func falses(buf []bool, n int) []bool {
+	if cap(buf) < n {
+		return make([]bool, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
