@@ -14,6 +14,30 @@ import (
 // list, so their number sets what screening one organisation costs.
 const MaxScreeningNames = 64
 
+// MaxFactItems bounds the lists of an Organization and a TrainingJob that
+// the law reads as facts (attributes, affiliates, licenses, release
+// markets, weights delivery), and the length in bytes of the base model's
+// name and of a licence's rule id: the policy engine bounds the cost of
+// every rule by facts of at most this size (policy.maxFactSize). A job
+// naming one weights-delivery country half a million times took seconds
+// of rule evaluation for each plan and each law check, and copied the
+// list into every finding that shows it.
+const MaxFactItems = 256
+
+// items refuses a list of more than MaxFactItems.
+func (v *validator) items(pos Position, res, field string, n int) {
+	if n > MaxFactItems {
+		v.add(pos, res, field, fmt.Sprintf("%d items, at most %d", n, MaxFactItems))
+	}
+}
+
+// short refuses a fact of more than MaxFactItems bytes.
+func (v *validator) short(pos Position, res, field, s string) {
+	if len(s) > MaxFactItems {
+		v.add(pos, res, field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxFactItems))
+	}
+}
+
 // MaxScreeningText bounds the length in bytes of an Organization's legal
 // name and aliases together: screening compares each of them with every
 // name of the list, at a cost that grows with their length, so a tenant
@@ -260,6 +284,9 @@ func (v *validator) organization(o *Organization) {
 		// citizen's or a US branch's work abroad), never to unsay them.
 		v.add(o.Pos, res, "spec.usPerson", "false contradicts spec.headquarters US: an organisation headquartered in the US is a US person (15 CFR 772.1)")
 	}
+	v.items(o.Pos, res, "spec.attributes", len(o.Spec.Attributes))
+	v.items(o.Pos, res, "spec.affiliates", len(o.Spec.Affiliates))
+	v.items(o.Pos, res, "spec.licenses", len(o.Spec.Licenses))
 	for i, a := range o.Spec.Attributes {
 		v.oneOf(o.Pos, res, fmt.Sprintf("spec.attributes[%d]", i), a, OrgAttributeIDs)
 	}
@@ -299,6 +326,7 @@ func (v *validator) organization(o *Organization) {
 		if strings.TrimSpace(l.Rule) == "" {
 			v.add(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), "required: the id of the rule this licence lifts")
 		}
+		v.short(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), l.Rule)
 	}
 }
 
@@ -412,12 +440,14 @@ func (v *validator) job(j *TrainingJob) {
 		if strings.TrimSpace(b.Name) == "" {
 			v.add(j.Pos, res, "spec.model.base.name", "required: the base model's name, e.g. qwen2.5-7b")
 		}
+		v.short(j.Pos, res, "spec.model.base.name", b.Name)
 		v.country(j.Pos, res, "spec.model.base.origin", b.Origin, false)
 		if b.License != "" {
 			v.oneOf(j.Pos, res, "spec.model.base.license", b.License, ModelLicenceIDs)
 		}
 		v.number(j.Pos, res, "spec.model.base.trainingFLOPs", b.TrainingFLOPs, 0, maxBaseFLOPs, "FLOP")
 	}
+	v.items(j.Pos, res, "spec.weightsDelivery", len(sp.WeightsDelivery))
 	for i, c := range sp.WeightsDelivery {
 		v.country(j.Pos, res, fmt.Sprintf("spec.weightsDelivery[%d]", i), c, true)
 	}
@@ -446,6 +476,7 @@ func (v *validator) job(j *TrainingJob) {
 		v.number(j.Pos, res, "spec.confidence", sp.Confidence, MinConfidence, MaxConfidence,
 			"the one-sided quantile of the estimate that the deadline and budget must hold at")
 	}
+	v.items(j.Pos, res, "spec.release.markets", len(sp.Release.Markets))
 	for i, m := range sp.Release.Markets {
 		if !contains(marketBlocs, m) {
 			v.country(j.Pos, res, fmt.Sprintf("spec.release.markets[%d]", i), m, true)
