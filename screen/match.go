@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,6 +56,9 @@ type Match struct {
 	Entry       Entry `json:"entry"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
+	// Changed: the match stands only by a confirmation made before the
+	// organisation changed its names, country or addresses.
+	Changed bool `json:"changed,omitempty"`
 }
 
 // Result is one organisation's screening.
@@ -199,7 +204,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
-	applyDecisions(&res, tenant, org, decisions)
+	ix.applyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
 	return res
 }
@@ -233,15 +238,46 @@ func wordSet(s string) map[string]bool {
 }
 
 // applyDecisions attaches each match's latest decision for this tenant's
-// organisation as it is now (Decision).
-func applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
+// organisation as it is now (Decision). A confirmation is the exception:
+// when the latest decision on an entry for the tenant's organisation of
+// this name confirms it, the match stands whatever the organisation has
+// changed since, names included, until a person dismisses it. Held to the
+// fingerprint, a confirmed listed party only had to respell its legal
+// name until screening found no match, and was cleared.
+func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
 	fp := Fingerprint(org)
+	latest := map[string]*Decision{} // by entry, whatever the fingerprint
 	for i := range res.Matches {
 		m := &res.Matches[i]
 		for j := range decisions {
 			d := &decisions[j]
 			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
 				m.Decision = d // later decisions replace earlier ones
+			}
+		}
+	}
+	for j := range decisions {
+		if d := &decisions[j]; d.Org == res.Org && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) {
+			latest[d.EntryID] = d
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(latest)) {
+		d := latest[id]
+		if d.Action != Confirm {
+			continue
+		}
+		i := slices.IndexFunc(res.Matches, func(m Match) bool { return m.Entry.ID == id })
+		if i >= 0 {
+			res.Matches[i].Decision = d
+			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
+			continue
+		}
+		// The organisation no longer matches the entry by name: the
+		// confirmation still stands, while the entry is on the list.
+		for _, e := range ix.list.Entries {
+			if e.ID == id {
+				res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
+				break
 			}
 		}
 	}
@@ -272,8 +308,12 @@ func (ix *index) status(res Result) (string, string) {
 			switch {
 			case d != nil && d.Action == Dismiss:
 			case d != nil && d.Action == Confirm:
-				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s",
-					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason)
+				changed := ""
+				if m.Changed {
+					changed = " (the organisation's names, country or addresses have changed since; a confirmation stands until a person dismisses it)"
+				}
+				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s%s",
+					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason, changed)
 			case m.Kind == Exact:
 				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m))
 			}
