@@ -31,6 +31,105 @@ var legalForms = map[string]bool{
 	"srl": true, "spa": true, "bv": true, "nv": true, "ab": true, "oy": true, "as": true, "kk": true,
 	"ooo": true, "oao": true, "zao": true, "pao": true, "jsc": true, "ojsc": true, "cjsc": true,
 	"the": true, "and": true, "of": true,
+	// The words of the long forms (Limited Liability Company, Public Joint
+	// Stock Company, Private Limited) and the abbreviations of other
+	// countries' forms: a listed "Example Limited Liability Company" is
+	// "Example PJSC", "Example KG", "Example Sp. z o.o." too, which each
+	// matched nothing.
+	"liability": true, "joint": true, "stock": true, "public": true, "private": true, "pvt": true,
+	"pjsc": true, "ao": true, "tov": true, "kg": true, "kgaa": true, "ohg": true, "ug": true, "mbh": true,
+	"sp": true, "z": true, "oo": true, "sro": true, "doo": true, "kft": true, "zrt": true, "nyrt": true,
+	"ltda": true, "sl": true, "slu": true, "de": true, "cv": true, "eireli": true, "sasu": true, "eurl": true,
+	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
+}
+
+// cjkLegalForms are legal forms written, in Chinese, Japanese and Korean,
+// as part of the word they follow or precede: "示例科技有限公司" is the
+// name "示例科技". Longer forms come first.
+var cjkLegalForms = []string{
+	"股份有限公司", "有限责任公司", "有限責任公司", "有限公司", "株式会社", "有限会社", "合同会社", "주식회사", "유한회사", "公司",
+}
+
+// cjkLegalFormSkeletons are cjkLegalForms as Normalize's words are.
+var cjkLegalFormSkeletons = func() []string {
+	var out []string
+	for _, f := range cjkLegalForms {
+		out = append(out, skeleton(f))
+	}
+	return out
+}()
+
+// isHanKana: Chinese and Japanese write a name without spaces, so a space
+// between two of these letters is spelling, not a word break.
+func isHanKana(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana)
+}
+
+// joinCJK joins words where one ends and the next starts with Han or kana
+// ("示例 科技 有限 公司" is "示例科技有限公司").
+func joinCJK(words []string) []string {
+	out := words[:0]
+	for _, w := range words {
+		if n := len(out); n > 0 {
+			last, _ := utf8.DecodeLastRuneInString(out[n-1])
+			first, _ := utf8.DecodeRuneInString(w)
+			if isHanKana(last) && isHanKana(first) {
+				out[n-1] += w
+				continue
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// cjkContains: one of two names has a word of Han or kana letters, at
+// least minCJKContained long, within a word of the other. Chinese names
+// are registered with the place before them (深圳市示例科技 is 示例科技 of
+// Shenzhen), which the list may leave out.
+func cjkContains(a, b *prepared) bool {
+	for _, x := range a.words {
+		for _, y := range b.words {
+			short, long := x, y
+			if len(short) > len(long) {
+				short, long = long, short
+			}
+			if len(short) >= minCJKContained && isHanKana(short[0]) && isHanKana(long[0]) && containsRunes(long, short) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// minCJKContained is the shortest name of Han or kana letters that counts
+// as contained in another (two letters name too much by chance).
+const minCJKContained = 3
+
+// containsRunes says whether sub is within r.
+func containsRunes(r, sub []rune) bool {
+	for i := 0; i+len(sub) <= len(r); i++ {
+		if slices.Equal(r[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// trimCJKForms strips legal forms from the ends of a word, while
+// something is left of it.
+func trimCJKForms(w string, forms []string) string {
+	for again := true; again; {
+		again = false
+		for _, f := range forms {
+			if r, ok := strings.CutSuffix(w, f); ok && r != "" {
+				w, again = r, true
+			} else if r, ok := strings.CutPrefix(w, f); ok && r != "" {
+				w, again = r, true
+			}
+		}
+	}
+	return w
 }
 
 // legalFormSkeletons are the legal forms as Normalize's words are: folded
@@ -94,14 +193,18 @@ func normalize(s string, lookAlike bool) string {
 		}
 	}
 	t = b.String()
-	forms := legalForms
+	forms, cjk := legalForms, cjkLegalForms
 	if lookAlike {
-		t, forms = skeleton(t), legalFormSkeletons
+		t, forms, cjk = skeleton(t), legalFormSkeletons, cjkLegalFormSkeletons
 	}
-	words := strings.Fields(t)
-	kept := words[:0]
-	for _, w := range words {
-		if !forms[w] {
+	words := joinCJK(strings.Fields(t))
+	kept := make([]string, 0, len(words))
+	for i, w := range words {
+		if w[0] >= utf8.RuneSelf && !slices.Contains(cjk, w) {
+			w = trimCJKForms(w, cjk)
+			words[i] = w
+		}
+		if !forms[w] && !slices.Contains(cjk, w) {
 			kept = append(kept, w)
 		}
 	}
@@ -140,6 +243,7 @@ type prepared struct {
 	sorted []rune   // its words in order, joined by spaces
 	words  [][]rune // its words
 	weight int      // its letters: the sum of the words' lengths
+	cjk    bool     // a word of it starts with Han or kana (cjkContains)
 }
 
 func prepare(n string) prepared {
@@ -148,6 +252,7 @@ func prepare(n string) prepared {
 		r := []rune(w)
 		p.words = append(p.words, r)
 		p.weight += len(r)
+		p.cjk = p.cjk || isHanKana(r[0])
 	}
 	return p
 }
@@ -166,6 +271,9 @@ func (sc *jwScratch) similarity(a, b *prepared, floor float64) float64 {
 	best := sc.jaroWinkler(a.runes, b.runes)
 	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
 		best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
+	}
+	if best < FuzzyThreshold && a.cjk && b.cjk && cjkContains(a, b) {
+		best = FuzzyThreshold
 	}
 	floor = max(floor, best)
 	if w := sc.wordScore(a, b, floor); w >= floor {
