@@ -52,8 +52,11 @@ type Match struct {
 	LookAlike bool `json:"lookAlike,omitempty"`
 	// MixedScript: the organisation's name mixes scripts within a word
 	// (Latin and Cyrillic letters, say), so a near match is enough.
-	MixedScript bool  `json:"mixedScript,omitempty"`
-	Entry       Entry `json:"entry"`
+	MixedScript bool `json:"mixedScript,omitempty"`
+	// Romanised: the names are this alike once the organisation's
+	// Cyrillic letters are romanised.
+	Romanised bool  `json:"romanised,omitempty"`
+	Entry     Entry `json:"entry"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
 	// Changed: the match stands only by a confirmation made before the
@@ -103,8 +106,9 @@ func Screen(tenant string, org *catalog.Organization, l *List, decisions []Decis
 
 // orgName is one of an organisation's names as screening compares it.
 type orgName struct {
-	raw   string
-	mixed bool // it mixes scripts within a word
+	raw       string
+	mixed     bool // it mixes scripts within a word
+	romanised bool // compared with its Cyrillic letters romanised
 	prepared
 }
 
@@ -132,11 +136,19 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	seen := map[nameKey]bool{}
 	for _, n := range raw {
 		key := nameKey{Normalize(n), mixesScripts(n)}
-		if seen[key] {
-			continue
+		if !seen[key] {
+			seen[key] = true
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepare(key.norm)})
 		}
-		seen[key] = true
-		names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepare(key.norm)})
+		// A name in Cyrillic is compared romanised too, as the lists
+		// give their names in Latin letters.
+		if lat, ok := transliterate(n); ok {
+			key := nameKey{Normalize(lat), key.mixed}
+			if !seen[key] {
+				seen[key] = true
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepare(key.norm)})
+			}
+		}
 	}
 	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
@@ -163,10 +175,10 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 					matched = e.AltNames[ei-1]
 				}
 				if score > best.Score {
-					best = Match{Score: score, OrgName: on.raw, Matched: matched}
+					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised}
 				}
 				if on.mixed && score > bestMixed.Score {
-					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true}
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised}
 				}
 			}
 		}
@@ -183,7 +195,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
 		}
-		if best.Score == 1 {
+		if best.Score == 1 && !best.Romanised {
 			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
 		}
 		for _, c := range e.Countries() {
@@ -352,6 +364,9 @@ func (ix *index) status(res Result) (string, string) {
 // lookAlikeNote tells the person reading a finding that the names are
 // the same only once look-alike letters are folded.
 func lookAlikeNote(m Match) string {
+	if m.Romanised {
+		return ", its Cyrillic letters romanised"
+	}
 	if m.LookAlike {
 		return ", written with look-alike letters of another script or symbols for letters"
 	}
