@@ -125,6 +125,10 @@ func TestFactListsBounded(t *testing.T) {
 			}
 		}
 	}
+	bases := doc("", "  datasets: [d]\n") + "---\napiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: d}\nspec: {origin: DE, classification: public, transferBases: " + list("eu-scc", MaxFactItems+1) + "}\n"
+	if _, err := loadDoc(t, bases); err == nil || !strings.Contains(err.Error(), "spec.transferBases: ") {
+		t.Errorf("a dataset with %d transfer bases: got %.300v, want an error naming spec.transferBases", MaxFactItems+1, err)
+	}
 	long := strings.Replace(doc("", ""), "model: {parameters: 1e9}", "model: {parameters: 1e9, base: {name: "+strings.Repeat("b", MaxFactItems+1)+"}}", 1)
 	if _, err := loadDoc(t, long); err == nil || !strings.Contains(err.Error(), "spec.model.base.name") {
 		t.Errorf("a base model name of %d bytes: got %v, want an error naming spec.model.base.name", MaxFactItems+1, err)

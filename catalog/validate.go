@@ -16,7 +16,7 @@ const MaxScreeningNames = 64
 
 // MaxFactItems bounds the lists of an Organization and a TrainingJob that
 // the law reads as facts (attributes, affiliates, licenses, release
-// markets, weights delivery), and the length in bytes of the base model's
+// markets, weights delivery, a Dataset's transfer bases), and the length in bytes of the base model's
 // name and of a licence's rule id: the policy engine bounds the cost of
 // every rule by facts of at most this size (policy.maxFactSize). A job
 // naming one weights-delivery country half a million times took seconds
@@ -349,6 +349,7 @@ func (v *validator) dataset(d *Dataset) {
 	if d.IsPersonal() && d.Spec.Subjects == 0 {
 		v.add(d.Pos, res, "spec.subjects", "required for "+d.Spec.Classification+" data: the number of people the data covers")
 	}
+	v.items(d.Pos, res, "spec.transferBases", len(d.Spec.TransferBases))
 	for i, b := range d.Spec.TransferBases {
 		f := fmt.Sprintf("spec.transferBases[%d]", i)
 		if why, retired := RetiredBases[b]; retired {

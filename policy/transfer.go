@@ -32,6 +32,10 @@ func (s *Session) fromCountry(ds *catalog.Dataset) (string, error) {
 // accepted) a dataset of personal data was no personal data to any rule,
 // and moved wherever a public one may.
 func unknownClass(ds *catalog.Dataset) string {
+	if n := len(ds.Spec.TransferBases); n > maxFactSize {
+		// dataset.bases is a fact: see Session.oversized.
+		return fmt.Sprintf("dataset %s: dataset.bases has %d items, more than the %d the rules' cost is bounded for", ds.Metadata.Name, n, maxFactSize)
+	}
 	if contains(catalog.Classifications, ds.Spec.Classification) {
 		return ""
 	}

@@ -172,3 +172,24 @@ func TestUnknownClassificationDenies(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedDatasetBasesDeny: dataset.bases is a fact like the
+// organisation's and job's lists (TestOversizedFactsDeny): a dataset
+// listing a basis 300 times was judged as any other.
+func TestOversizedDatasetBasesDeny(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	ds := *w.datasets["eu-customers-scc"]
+	ds.Spec.TransferBases = make([]string, maxFactSize+44)
+	for i := range ds.Spec.TransferBases {
+		ds.Spec.TransferBases[i] = "eu-scc"
+	}
+	d := e.EvaluateTransfer(w.query(t, "2025-07-20", "eu-lab", jobSpec{}, 0), &ds, "US")
+	f := findRule(d.Denials, EngineRule)
+	if d.Allowed || f == nil || !strings.Contains(f.Message, "dataset.bases has 300 items") {
+		t.Errorf("allowed %v, denials %+v; want the engine's denial naming dataset.bases", d.Allowed, d.Denials)
+	}
+}
