@@ -49,3 +49,30 @@ func TestLegalFormsOfOtherCountries(t *testing.T) {
 		t.Errorf("another name with the same legal form: %s (%s)", r.Status, r.Source)
 	}
 }
+
+// TestListedNameWithinLongerName: a listed name of two words or more,
+// every word of it in the organisation's name, is a possible match
+// however many words stand around it. "Global Northwind Supercomputing
+// Center Research Institute International" scored too low by its letters
+// and its words alike, and was cleared; so was the listed name's words in
+// another order among others.
+func TestListedNameWithinLongerName(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "a", List: "EL", Name: "Northwind Supercomputing Center", Addresses: []Address{{City: "Tianjin", Country: "CN"}}},
+		{ID: "b", List: "EL", Name: "Beta Avionics", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+	}}
+	for _, name := range []string{
+		"Global Northwind Supercomputing Center Research Institute International",
+		"Avionics Beta Moscow Plant Number Two",
+	} {
+		r := Screen("", org("x", "CN", name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != Possible || r.Status != catalog.RestrictedUndetermined {
+			t.Errorf("%q: %s (%s), want a possible match", name, r.Status, r.Source)
+		}
+	}
+	for _, name := range []string{"Northwind Trading Research Institute", "Beta Research Institute"} {
+		if r := Screen("", org("x", "CN", name), l, nil); r.Status != catalog.RestrictedNone {
+			t.Errorf("%q, with only some of a listed name's words: %s (%s)", name, r.Status, r.Source)
+		}
+	}
+}

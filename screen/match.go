@@ -104,6 +104,17 @@ func Screen(tenant string, org *catalog.Organization, l *List, decisions []Decis
 	return newIndex(l).screen(tenant, org, decisions)
 }
 
+// prepareOrg prepares one of an organisation's names, with the set of its
+// words: each is compared with every name of the list.
+func prepareOrg(n string) prepared {
+	p := prepare(n)
+	p.set = make(map[string]bool, len(p.texts))
+	for _, w := range p.texts {
+		p.set[w] = true
+	}
+	return p
+}
+
 // orgName is one of an organisation's names as screening compares it.
 type orgName struct {
 	raw       string
@@ -138,7 +149,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		key := nameKey{Normalize(n), mixesScripts(n)}
 		if !seen[key] {
 			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepare(key.norm)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -146,7 +157,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			key := nameKey{Normalize(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepare(key.norm)})
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm)})
 			}
 		}
 	}

@@ -83,6 +83,26 @@ func joinCJK(words []string) []string {
 	return out
 }
 
+// wordsWithin: every word of b, a name of two words or more, is a word of
+// a. A listed name with words around it ("Global Northwind Supercomputing
+// Center Research Institute") scored too low by the letters and by the
+// words alike, and matched nothing.
+func wordsWithin(a, b *prepared) bool {
+	if len(b.texts) < 2 || len(b.texts) > len(a.texts) {
+		return false
+	}
+	for _, w := range b.texts {
+		if a.set != nil {
+			if !a.set[w] {
+				return false
+			}
+		} else if !slices.Contains(a.texts, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // cjkContains: one of two names has a word of Han or kana letters, at
 // least minCJKContained long, within a word of the other. Chinese names
 // are registered with the place before them (深圳市示例科技 is 示例科技 of
@@ -244,6 +264,10 @@ type prepared struct {
 	words  [][]rune // its words
 	weight int      // its letters: the sum of the words' lengths
 	cjk    bool     // a word of it starts with Han or kana (cjkContains)
+	// texts are its words as strings; set holds them, for an
+	// organisation's names only (wordsWithin).
+	texts []string
+	set   map[string]bool
 }
 
 func prepare(n string) prepared {
@@ -251,6 +275,7 @@ func prepare(n string) prepared {
 	for _, w := range strings.Fields(n) {
 		r := []rune(w)
 		p.words = append(p.words, r)
+		p.texts = append(p.texts, w)
 		p.weight += len(r)
 		p.cjk = p.cjk || isHanKana(r[0])
 	}
@@ -272,7 +297,7 @@ func (sc *jwScratch) similarity(a, b *prepared, floor float64) float64 {
 	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
 		best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
 	}
-	if best < FuzzyThreshold && a.cjk && b.cjk && cjkContains(a, b) {
+	if best < FuzzyThreshold && (a.cjk && b.cjk && cjkContains(a, b) || wordsWithin(a, b) || wordsWithin(b, a)) {
 		best = FuzzyThreshold
 	}
 	floor = max(floor, best)
