@@ -57,3 +57,34 @@ func TestOversizedFactsDeny(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownMarketDenies: the rules read whether a job's model is
+// offered in the EU and in which countries; a market the country table
+// does not know ("Eu") was no EU market to them, and the job's placement
+// was allowed without the EU's obligations. The engine denies, naming the
+// market, as it does a weights-delivery country it does not know.
+func TestUnknownMarketDenies(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	for _, markets := range [][]string{{"EU"}, {"DE", "EEA"}} {
+		s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{Markets: markets}, 1e21))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := findRule(s.Evaluate(site, pool, acc).Denials, EngineRule); f != nil {
+			t.Errorf("markets %v denied by the engine: %s", markets, f.Message)
+		}
+	}
+	s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{Markets: []string{"US", "Eu"}}, 1e26))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Evaluate(site, pool, acc)
+	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil || !strings.Contains(f.Message, `release market "Eu"`) {
+		t.Errorf("allowed %v, denials %+v; want the engine's denial naming the market", d.Allowed, d.Denials)
+	}
+}

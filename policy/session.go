@@ -108,6 +108,16 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	for _, msg := range big {
 		s.jobF.deny = append(s.jobF.deny, engineFinding(msg))
 	}
+	if len(big) == 0 && q.Job != nil {
+		for _, m := range q.Job.Spec.Release.Markets {
+			// The rules read whether the EU is among the markets, and
+			// which countries are: a market the country table does not
+			// know ("Eu", a code since retired) could be either.
+			if _, ok := q.Countries[m]; !ok && m != "EU" && m != "EEA" {
+				s.jobF.deny = append(s.jobF.deny, engineFinding(fmt.Sprintf("release market %q is neither EU, EEA nor in the country table, so the rules on where the model is offered cannot be determined", m)))
+			}
+		}
+	}
 	act := s.activation(nil)
 	for _, c := range e.rules {
 		if c.Scope == ScopeJob {
