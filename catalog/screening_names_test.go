@@ -66,3 +66,71 @@ func TestLongScreeningNameNamesItsField(t *testing.T) {
 		}
 	}
 }
+
+// TestOrganizationScreeningTextBounded: 64 aliases of a kilobyte each
+// made one screening against a 10,000-entry list take over ten minutes,
+// as its cost grows with the length of every name compared. The legal
+// name and aliases together are bounded, the error naming the field and
+// the bound.
+func TestOrganizationScreeningTextBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: DE\n  aliases:\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "    - Example Frontier Model Laboratory of Applied Research Nr %d\n", i)
+	}
+	_, err := loadDoc(t, b.String())
+	if err == nil || !strings.Contains(err.Error(), "spec.aliases") || !strings.Contains(err.Error(), fmt.Sprint(MaxScreeningText)) {
+		t.Errorf("got %v, want an error naming spec.aliases and the bound %d", err, MaxScreeningText)
+	}
+}
+
+// TestFactListsBounded: the lists the law reads as facts are bounded
+// (MaxFactItems), as the policy engine bounds a rule's cost for facts of
+// that size; a job naming a weights-delivery country half a million times
+// cost seconds of rule evaluation per plan. The bound itself is accepted;
+// over it, the error names the field.
+func TestFactListsBounded(t *testing.T) {
+	list := func(item string, n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(item+", ", n), ", ") + "]"
+	}
+	doc := func(orgSpec, jobSpec string) string {
+		return "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: DE\n" + orgSpec +
+			"---\napiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: j}\nspec:\n  organization: lab\n  model: {parameters: 1e9}\n" +
+			"  method: pretrain\n  tokens: 1e9\n" + jobSpec
+	}
+	for _, c := range []struct{ field, org, job string }{
+		{"spec.attributes", "  attributes: %s\n", ""},
+		{"spec.affiliates", "  affiliates: %s\n", ""},
+		{"spec.licenses", "  licenses: %s\n", ""},
+		{"spec.weightsDelivery", "", "  weightsDelivery: %s\n"},
+		{"spec.release.markets", "", "  release: {markets: %s}\n"},
+	} {
+		item := map[string]string{"spec.attributes": "state-funded", "spec.affiliates": "other-lab", "spec.licenses": "{rule: r1}"}[c.field]
+		if item == "" {
+			item = "US"
+		}
+		for _, n := range []int{MaxFactItems, MaxFactItems + 1} {
+			o, j := c.org, c.job
+			if o != "" {
+				o = fmt.Sprintf(o, list(item, n))
+			} else {
+				j = fmt.Sprintf(j, list(item, n))
+			}
+			_, err := loadDoc(t, doc(o, j))
+			switch {
+			case n == MaxFactItems && err != nil:
+				t.Errorf("%s: %d items refused: %v", c.field, n, err)
+			case n > MaxFactItems && (err == nil || !strings.Contains(err.Error(), c.field+": ")):
+				t.Errorf("%s: %d items: got %v, want an error naming %s", c.field, n, err, c.field)
+			}
+		}
+	}
+	bases := doc("", "  datasets: [d]\n") + "---\napiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: d}\nspec: {origin: DE, classification: public, transferBases: " + list("eu-scc", MaxFactItems+1) + "}\n"
+	if _, err := loadDoc(t, bases); err == nil || !strings.Contains(err.Error(), "spec.transferBases: ") {
+		t.Errorf("a dataset with %d transfer bases: got %.300v, want an error naming spec.transferBases", MaxFactItems+1, err)
+	}
+	long := strings.Replace(doc("", ""), "model: {parameters: 1e9}", "model: {parameters: 1e9, base: {name: "+strings.Repeat("b", MaxFactItems+1)+"}}", 1)
+	if _, err := loadDoc(t, long); err == nil || !strings.Contains(err.Error(), "spec.model.base.name") {
+		t.Errorf("a base model name of %d bytes: got %v, want an error naming spec.model.base.name", MaxFactItems+1, err)
+	}
+}

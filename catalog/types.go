@@ -263,6 +263,16 @@ func (o *Organization) ScreeningNames() []string {
 	return append([]string{name}, o.Spec.Aliases...)
 }
 
+// ScreeningText is the length in bytes of the names screening compares
+// (ScreeningNames), which MaxScreeningText bounds.
+func (o *Organization) ScreeningText() int {
+	n := 0
+	for _, s := range o.ScreeningNames() {
+		n += len(s)
+	}
+	return n
+}
+
 // ParentHQ is the ultimate parent's headquarters, defaulting to the organisation's own.
 func (o *Organization) ParentHQ() string {
 	if o.Spec.UltimateParentHeadquarters != "" {

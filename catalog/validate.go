@@ -14,6 +14,38 @@ import (
 // list, so their number sets what screening one organisation costs.
 const MaxScreeningNames = 64
 
+// MaxFactItems bounds the lists of an Organization and a TrainingJob that
+// the law reads as facts (attributes, affiliates, licenses, release
+// markets, weights delivery, a Dataset's transfer bases), and the length in bytes of the base model's
+// name and of a licence's rule id: the policy engine bounds the cost of
+// every rule by facts of at most this size (policy.maxFactSize). A job
+// naming one weights-delivery country half a million times took seconds
+// of rule evaluation for each plan and each law check, and copied the
+// list into every finding that shows it.
+const MaxFactItems = 256
+
+// items refuses a list of more than MaxFactItems.
+func (v *validator) items(pos Position, res, field string, n int) {
+	if n > MaxFactItems {
+		v.add(pos, res, field, fmt.Sprintf("%d items, at most %d", n, MaxFactItems))
+	}
+}
+
+// short refuses a fact of more than MaxFactItems bytes.
+func (v *validator) short(pos Position, res, field, s string) {
+	if len(s) > MaxFactItems {
+		v.add(pos, res, field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxFactItems))
+	}
+}
+
+// MaxScreeningText bounds the length in bytes of an Organization's legal
+// name and aliases together: screening compares each of them with every
+// name of the list, at a cost that grows with their length, so a tenant
+// giving 64 aliases of a kilobyte each made one screening against a
+// 10,000-entry list take over ten minutes (about ten seconds at this
+// bound).
+const MaxScreeningText = 2048
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // dnsSubdomain is Kubernetes' rule for resource names (RFC 1123
@@ -252,6 +284,9 @@ func (v *validator) organization(o *Organization) {
 		// citizen's or a US branch's work abroad), never to unsay them.
 		v.add(o.Pos, res, "spec.usPerson", "false contradicts spec.headquarters US: an organisation headquartered in the US is a US person (15 CFR 772.1)")
 	}
+	v.items(o.Pos, res, "spec.attributes", len(o.Spec.Attributes))
+	v.items(o.Pos, res, "spec.affiliates", len(o.Spec.Affiliates))
+	v.items(o.Pos, res, "spec.licenses", len(o.Spec.Licenses))
 	for i, a := range o.Spec.Attributes {
 		v.oneOf(o.Pos, res, fmt.Sprintf("spec.attributes[%d]", i), a, OrgAttributeIDs)
 	}
@@ -270,8 +305,10 @@ func (v *validator) organization(o *Organization) {
 	if n := len(o.Spec.Addresses); n > MaxScreeningNames {
 		v.add(o.Pos, res, "spec.addresses", fmt.Sprintf("%d addresses, at most %d", n, MaxScreeningNames))
 	}
+	tooLong := false
 	long := func(field, n string) {
 		if len(n) > 1024 {
+			tooLong = true
 			v.add(o.Pos, res, field, fmt.Sprintf("%d bytes, longer than 1024", len(n)))
 		}
 	}
@@ -282,10 +319,14 @@ func (v *validator) organization(o *Organization) {
 	for i, n := range o.Spec.Addresses {
 		long(fmt.Sprintf("spec.addresses[%d]", i), n)
 	}
+	if n := o.ScreeningText(); n > MaxScreeningText && !tooLong {
+		v.add(o.Pos, res, "spec.aliases", fmt.Sprintf("the legal name and aliases are %d bytes together, at most %d", n, MaxScreeningText))
+	}
 	for i, l := range o.Spec.Licenses {
 		if strings.TrimSpace(l.Rule) == "" {
 			v.add(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), "required: the id of the rule this licence lifts")
 		}
+		v.short(o.Pos, res, fmt.Sprintf("spec.licenses[%d].rule", i), l.Rule)
 	}
 }
 
@@ -308,6 +349,7 @@ func (v *validator) dataset(d *Dataset) {
 	if d.IsPersonal() && d.Spec.Subjects == 0 {
 		v.add(d.Pos, res, "spec.subjects", "required for "+d.Spec.Classification+" data: the number of people the data covers")
 	}
+	v.items(d.Pos, res, "spec.transferBases", len(d.Spec.TransferBases))
 	for i, b := range d.Spec.TransferBases {
 		f := fmt.Sprintf("spec.transferBases[%d]", i)
 		if why, retired := RetiredBases[b]; retired {
@@ -399,12 +441,14 @@ func (v *validator) job(j *TrainingJob) {
 		if strings.TrimSpace(b.Name) == "" {
 			v.add(j.Pos, res, "spec.model.base.name", "required: the base model's name, e.g. qwen2.5-7b")
 		}
+		v.short(j.Pos, res, "spec.model.base.name", b.Name)
 		v.country(j.Pos, res, "spec.model.base.origin", b.Origin, false)
 		if b.License != "" {
 			v.oneOf(j.Pos, res, "spec.model.base.license", b.License, ModelLicenceIDs)
 		}
 		v.number(j.Pos, res, "spec.model.base.trainingFLOPs", b.TrainingFLOPs, 0, maxBaseFLOPs, "FLOP")
 	}
+	v.items(j.Pos, res, "spec.weightsDelivery", len(sp.WeightsDelivery))
 	for i, c := range sp.WeightsDelivery {
 		v.country(j.Pos, res, fmt.Sprintf("spec.weightsDelivery[%d]", i), c, true)
 	}
@@ -433,6 +477,7 @@ func (v *validator) job(j *TrainingJob) {
 		v.number(j.Pos, res, "spec.confidence", sp.Confidence, MinConfidence, MaxConfidence,
 			"the one-sided quantile of the estimate that the deadline and budget must hold at")
 	}
+	v.items(j.Pos, res, "spec.release.markets", len(sp.Release.Markets))
 	for i, m := range sp.Release.Markets {
 		if !contains(marketBlocs, m) {
 			v.country(j.Pos, res, fmt.Sprintf("spec.release.markets[%d]", i), m, true)

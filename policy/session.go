@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/google/cel-go/common/types/ref"
@@ -102,14 +104,68 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 		}
 	}
 	s.jobF.merge(s.orgFindings())
+	big := s.oversized()
+	for _, msg := range big {
+		s.jobF.deny = append(s.jobF.deny, engineFinding(msg))
+	}
+	if len(big) == 0 && q.Job != nil {
+		for _, m := range q.Job.Spec.Release.Markets {
+			// The rules read whether the EU is among the markets, and
+			// which countries are: a market the country table does not
+			// know ("Eu", a code since retired) could be either.
+			if _, ok := q.Countries[m]; !ok && m != "EU" && m != "EEA" {
+				s.jobF.deny = append(s.jobF.deny, engineFinding(fmt.Sprintf("release market %q is neither EU, EEA nor in the country table, so the rules on where the model is offered cannot be determined", m)))
+			}
+		}
+	}
 	act := s.activation(nil)
 	for _, c := range e.rules {
 		if c.Scope == ScopeJob {
 			s.evalRule(c, act, &s.jobF)
 		}
 	}
-	s.jobF.merge(s.deliveries())
+	if len(big) == 0 {
+		s.jobF.merge(s.deliveries())
+	}
 	return s, nil
+}
+
+// oversized names the organisation's and job's facts larger than
+// maxFactSize (items of a list, bytes of a string). The packs are bounded
+// at load by CEL's estimate of their cost with facts of that size, and
+// the built-in ones are not metered as they run, so a larger fact would
+// let a tenant make every evaluation cost what it likes (and copy it into
+// every finding that shows it). The catalog refuses such documents
+// (catalog.MaxFactItems); one that comes another way is denied, failing
+// closed, and no rule reads it.
+func (s *Session) oversized() []string {
+	var out []string
+	for _, v := range []struct {
+		name string
+		m    facts
+	}{{"org", s.org}, {"job", s.job}} {
+		for _, k := range slices.Sorted(maps.Keys(v.m)) {
+			switch x := v.m[k].(type) {
+			case []string:
+				if len(x) > maxFactSize {
+					out = append(out, fmt.Sprintf("%s.%s has %d items, more than the %d the rules' cost is bounded for", v.name, k, len(x), maxFactSize))
+					continue
+				}
+				for _, item := range x {
+					if len(item) > maxFactSize {
+						out = append(out, fmt.Sprintf("%s.%s has an item of %d bytes, more than the %d the rules' cost is bounded for", v.name, k, len(item), maxFactSize))
+						break
+					}
+				}
+			case string:
+				// The screening's source is the engine's own text.
+				if len(x) > maxFactSize && k != "restrictedSource" {
+					out = append(out, fmt.Sprintf("%s.%s is %d bytes, more than the %d the rules' cost is bounded for", v.name, k, len(x), maxFactSize))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // newSession holds what every kind of evaluation needs.

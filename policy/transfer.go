@@ -25,6 +25,24 @@ func (s *Session) fromCountry(ds *catalog.Dataset) (string, error) {
 	return "", fmt.Errorf("dataset %s: location %q is not a known site, so where the data is now cannot be determined", ds.Metadata.Name, loc)
 }
 
+// unknownClass says why a dataset's classification cannot be judged, or
+// "". transfer denies it; access, always asked beside transfer, does not
+// again. The rules read dataset.personal and count subjects by class: under a
+// class outside the vocabulary ("Personal", "pii", one an older version
+// accepted) a dataset of personal data was no personal data to any rule,
+// and moved wherever a public one may.
+func unknownClass(ds *catalog.Dataset) string {
+	if n := len(ds.Spec.TransferBases); n > maxFactSize {
+		// dataset.bases is a fact: see Session.oversized.
+		return fmt.Sprintf("dataset %s: dataset.bases has %d items, more than the %d the rules' cost is bounded for", ds.Metadata.Name, n, maxFactSize)
+	}
+	if contains(catalog.Classifications, ds.Spec.Classification) {
+		return ""
+	}
+	return fmt.Sprintf("dataset %s: classification %q is not one of %s, so the rules on its data cannot be determined",
+		ds.Metadata.Name, ds.Spec.Classification, strings.Join(catalog.Classifications, ", "))
+}
+
 // datasetFacts builds the dataset variable, with the volumes of personal
 // data from the same origin across the whole query (PIPL counts what an
 // exporter sends in a window, not per job).
@@ -160,6 +178,10 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer,
 	var f findings
 	if ds == nil {
 		f.deny = append(f.deny, engineFinding("a dataset of the query is missing"))
+		return f, nil, nil
+	}
+	if msg := unknownClass(ds); msg != "" {
+		f.deny = append(f.deny, engineFinding(msg))
 		return f, nil, nil
 	}
 	from, err := s.fromCountry(ds)

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -145,4 +147,49 @@ func TestClassification(t *testing.T) {
 			t.Fatalf("H100 that reached Hong Kong in 2024 must be denied as China: %+v", d)
 		}
 	})
+}
+
+// TestUnknownClassificationDenies: a dataset whose classification is not
+// in the vocabulary (a spelling the catalog refuses, or one an older
+// version accepted, from a store) was no personal data to any rule:
+// 50,000 people's data moved from the EU to the US, which the same
+// dataset classified personal may not. The engine denies, naming the
+// dataset and its classification.
+func TestUnknownClassificationDenies(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	for _, class := range []string{"Personal", "pii", ""} {
+		ds := *w.datasets["eu-customers"]
+		ds.Spec.Classification = class
+		q := w.query(t, "2025-07-20", "eu-lab", jobSpec{}, 0)
+		d := e.EvaluateTransfer(q, &ds, "US")
+		f := findRule(d.Denials, EngineRule)
+		if d.Allowed || f == nil || !strings.Contains(f.Message, fmt.Sprintf("classification %q", class)) {
+			t.Errorf("class %q: allowed %v, denials %+v; want the engine's denial naming the classification", class, d.Allowed, d.Denials)
+		}
+	}
+}
+
+// TestOversizedDatasetBasesDeny: dataset.bases is a fact like the
+// organisation's and job's lists (TestOversizedFactsDeny): a dataset
+// listing a basis 300 times was judged as any other.
+func TestOversizedDatasetBasesDeny(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	ds := *w.datasets["eu-customers-scc"]
+	ds.Spec.TransferBases = make([]string, maxFactSize+44)
+	for i := range ds.Spec.TransferBases {
+		ds.Spec.TransferBases[i] = "eu-scc"
+	}
+	d := e.EvaluateTransfer(w.query(t, "2025-07-20", "eu-lab", jobSpec{}, 0), &ds, "US")
+	f := findRule(d.Denials, EngineRule)
+	if d.Allowed || f == nil || !strings.Contains(f.Message, "dataset.bases has 300 items") {
+		t.Errorf("allowed %v, denials %+v; want the engine's denial naming dataset.bases", d.Allowed, d.Denials)
+	}
 }

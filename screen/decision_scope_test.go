@@ -3,6 +3,7 @@ package screen
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,51 @@ func TestDecisionIsAboutOneTenantsOrganisation(t *testing.T) {
 	}
 	if got := status("acme", fuzzy); got != catalog.RestrictedUndetermined {
 		t.Errorf("an older decision, for another tenant's exemplar: %s", got)
+	}
+}
+
+// TestConfirmationSurvivesRespelling: once a person confirms that a
+// tenant's organisation is a listed party, respelling its legal name until
+// screening finds no match, or moving it, does not clear it: the
+// confirmation stands, saying the organisation changed since, until a
+// person dismisses the entry for it. It cleared at once, the fingerprint
+// of the confirmed organisation no longer matching. Another tenant's
+// organisation of that name is not touched.
+func TestConfirmationSurvivesRespelling(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	screen := func(tenant string, o *catalog.Organization) Result {
+		t.Helper()
+		res, err := s.Screen(tenant, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	confirmed := org("exemplar", "DE", "Exemplar Lab GmbH")
+	if _, err := s.Decide("acme", confirmed, "e1003", Confirm, "a.person", "same register number"); err != nil {
+		t.Fatal(err)
+	}
+	if r := screen("acme", confirmed); r.Status != catalog.RestrictedEntityList {
+		t.Fatalf("confirmed: %s (%s)", r.Status, r.Source)
+	}
+	respelt := org("exemplar", "DE", "Quartz Dynamics Research GmbH")
+	moved := org("exemplar", "FR", "Exemplar Lab GmbH")
+	for name, o := range map[string]*catalog.Organization{"respelt": respelt, "moved": moved} {
+		r := screen("acme", o)
+		if r.Status != catalog.RestrictedEntityList || !strings.Contains(r.Source, "confirmed by a.person") || !strings.Contains(r.Source, "changed since") {
+			t.Errorf("%s after the confirmation: %s (%s), want entity-list by the confirmation, saying the organisation changed", name, r.Status, r.Source)
+		}
+	}
+	if r := screen("zeta", respelt); r.Status != catalog.RestrictedNone {
+		t.Errorf("another tenant's organisation of that name: %s (%s)", r.Status, r.Source)
+	}
+	if _, err := s.Decide("acme", respelt, "e1003", Dismiss, "b.person", "renamed after a sale; not the listed party now"); err != nil {
+		t.Fatal(err)
+	}
+	if r := screen("acme", respelt); r.Status != catalog.RestrictedNone {
+		t.Errorf("after a person dismissed the entry: %s (%s)", r.Status, r.Source)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -50,10 +52,16 @@ type Match struct {
 	LookAlike bool `json:"lookAlike,omitempty"`
 	// MixedScript: the organisation's name mixes scripts within a word
 	// (Latin and Cyrillic letters, say), so a near match is enough.
-	MixedScript bool  `json:"mixedScript,omitempty"`
-	Entry       Entry `json:"entry"`
+	MixedScript bool `json:"mixedScript,omitempty"`
+	// Romanised: the names are this alike once the organisation's
+	// Cyrillic letters are romanised.
+	Romanised bool  `json:"romanised,omitempty"`
+	Entry     Entry `json:"entry"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
+	// Changed: the match stands only by a confirmation made before the
+	// organisation changed its names, country or addresses.
+	Changed bool `json:"changed,omitempty"`
 }
 
 // Result is one organisation's screening.
@@ -69,17 +77,21 @@ func (r Result) Screening() *policy.Screening {
 	return &policy.Screening{Status: r.Status, Source: r.Source}
 }
 
-// index holds a list's names normalised once.
+// index holds a list's names and addresses normalised once.
 type index struct {
 	list  *List
-	names [][]string // per entry: normalised name, then aliases
+	names [][]prepared // per entry: normalised name, then aliases
+	addrs [][]map[string]bool
 }
 
 func newIndex(l *List) *index {
-	ix := &index{list: l, names: make([][]string, len(l.Entries))}
+	ix := &index{list: l, names: make([][]prepared, len(l.Entries)), addrs: make([][]map[string]bool, len(l.Entries))}
 	for i, e := range l.Entries {
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
-			ix.names[i] = append(ix.names[i], Normalize(n))
+			ix.names[i] = append(ix.names[i], prepare(Normalize(n)))
+		}
+		for _, a := range e.Addresses {
+			ix.addrs[i] = append(ix.addrs[i], wordSet(Normalize(a.String())))
 		}
 	}
 	return ix
@@ -92,45 +104,92 @@ func Screen(tenant string, org *catalog.Organization, l *List, decisions []Decis
 	return newIndex(l).screen(tenant, org, decisions)
 }
 
+// prepareOrg prepares one of an organisation's names, with the set of its
+// words: each is compared with every name of the list.
+func prepareOrg(n string) prepared {
+	p := prepare(n)
+	p.set = make(map[string]bool, len(p.texts))
+	for _, w := range p.texts {
+		p.set[w] = true
+	}
+	return p
+}
+
+// orgName is one of an organisation's names as screening compares it.
+type orgName struct {
+	raw       string
+	mixed     bool // it mixes scripts within a word
+	romanised bool // compared with its Cyrillic letters romanised
+	prepared
+}
+
 func (ix *index) screen(tenant string, org *catalog.Organization, decisions []Decision) Result {
 	res := Result{Org: org.Metadata.Name}
+	raw := org.ScreeningNames()
+	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
+		// The cost of a screening grows with the length of the names
+		// compared; the catalog refuses such an organisation, and one that
+		// got here by another way is not screened but held, failing closed.
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases are %d bytes, over the %d the screening compares; shorten them", n, catalog.MaxScreeningText)
+		return res
+	}
 	countries := []string{org.Spec.Headquarters}
 	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
 		countries = append(countries, p)
 	}
-	var orgNames []string
-	raw := org.ScreeningNames()
-	mixed := make([]bool, len(raw))
-	for i, n := range raw {
-		orgNames = append(orgNames, Normalize(n))
-		mixed[i] = mixesScripts(n)
+	// Names that normalise alike score alike: each is compared once.
+	var names []orgName
+	type nameKey struct {
+		norm  string
+		mixed bool
 	}
-	var orgAddr []string
+	seen := map[nameKey]bool{}
+	for _, n := range raw {
+		key := nameKey{Normalize(n), mixesScripts(n)}
+		if !seen[key] {
+			seen[key] = true
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm)})
+		}
+		// A name in Cyrillic is compared romanised too, as the lists
+		// give their names in Latin letters.
+		if lat, ok := transliterate(n); ok {
+			key := nameKey{Normalize(lat), key.mixed}
+			if !seen[key] {
+				seen[key] = true
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm)})
+			}
+		}
+	}
+	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
-		orgAddr = append(orgAddr, Normalize(a))
+		orgAddr = append(orgAddr, wordSet(Normalize(a)))
 	}
+	var sc jwScratch
 	for i, e := range ix.list.Entries {
 		// best is the most similar pair of names; bestMixed the most
 		// similar of the organisation's names that mix scripts.
 		best, bestMixed := Match{}, Match{}
-		for oi, on := range orgNames {
-			for ei, en := range ix.names[i] {
+		for oi := range names {
+			on := &names[oi]
+			for ei := range ix.names[i] {
+				en := &ix.names[i][ei]
 				score := 1.0
-				if on != en {
-					if len(on) < minFuzzyLen || len(en) < minFuzzyLen {
+				if on.norm != en.norm {
+					if len(on.norm) < minFuzzyLen || len(en.norm) < minFuzzyLen {
 						continue
 					}
-					score = similarity(on, en)
+					score = sc.similarity(&on.prepared, en, corroboratedNameMin)
 				}
 				matched := e.Name
 				if ei > 0 {
 					matched = e.AltNames[ei-1]
 				}
 				if score > best.Score {
-					best = Match{Score: score, OrgName: raw[oi], Matched: matched}
+					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised}
 				}
-				if mixed[oi] && score > bestMixed.Score {
-					bestMixed = Match{Score: score, OrgName: raw[oi], Matched: matched, MixedScript: true}
+				if on.mixed && score > bestMixed.Score {
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised}
 				}
 			}
 		}
@@ -143,11 +202,11 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if best.Score < corroboratedNameMin {
 			continue
 		}
-		best.AddressScore = addressScore(orgAddr, e.Addresses)
+		best.AddressScore = addressScore(orgAddr, ix.addrs[i])
 		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
 		}
-		if best.Score == 1 {
+		if best.Score == 1 && !best.Romanised {
 			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
 		}
 		for _, c := range e.Countries() {
@@ -168,19 +227,17 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
-	applyDecisions(&res, tenant, org, decisions)
+	ix.applyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
 	return res
 }
 
 // addressScore is the largest share of words two addresses have in
 // common (Jaccard), over the organisation's and the entry's addresses.
-func addressScore(orgAddr []string, addrs []Address) float64 {
+func addressScore(orgAddr, addrs []map[string]bool) float64 {
 	best := 0.0
-	for _, oa := range orgAddr {
-		ow := wordSet(oa)
-		for _, a := range addrs {
-			aw := wordSet(Normalize(a.String()))
+	for _, ow := range orgAddr {
+		for _, aw := range addrs {
 			inter := 0
 			for w := range ow {
 				if aw[w] {
@@ -204,15 +261,46 @@ func wordSet(s string) map[string]bool {
 }
 
 // applyDecisions attaches each match's latest decision for this tenant's
-// organisation as it is now (Decision).
-func applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
+// organisation as it is now (Decision). A confirmation is the exception:
+// when the latest decision on an entry for the tenant's organisation of
+// this name confirms it, the match stands whatever the organisation has
+// changed since, names included, until a person dismisses it. Held to the
+// fingerprint, a confirmed listed party only had to respell its legal
+// name until screening found no match, and was cleared.
+func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
 	fp := Fingerprint(org)
+	latest := map[string]*Decision{} // by entry, whatever the fingerprint
 	for i := range res.Matches {
 		m := &res.Matches[i]
 		for j := range decisions {
 			d := &decisions[j]
 			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
 				m.Decision = d // later decisions replace earlier ones
+			}
+		}
+	}
+	for j := range decisions {
+		if d := &decisions[j]; d.Org == res.Org && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) {
+			latest[d.EntryID] = d
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(latest)) {
+		d := latest[id]
+		if d.Action != Confirm {
+			continue
+		}
+		i := slices.IndexFunc(res.Matches, func(m Match) bool { return m.Entry.ID == id })
+		if i >= 0 {
+			res.Matches[i].Decision = d
+			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
+			continue
+		}
+		// The organisation no longer matches the entry by name: the
+		// confirmation still stands, while the entry is on the list.
+		for _, e := range ix.list.Entries {
+			if e.ID == id {
+				res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
+				break
 			}
 		}
 	}
@@ -243,8 +331,12 @@ func (ix *index) status(res Result) (string, string) {
 			switch {
 			case d != nil && d.Action == Dismiss:
 			case d != nil && d.Action == Confirm:
-				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s",
-					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason)
+				changed := ""
+				if m.Changed {
+					changed = " (the organisation's names, country or addresses have changed since; a confirmation stands until a person dismisses it)"
+				}
+				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s%s",
+					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason, changed)
 			case m.Kind == Exact:
 				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m))
 			}
@@ -283,6 +375,9 @@ func (ix *index) status(res Result) (string, string) {
 // lookAlikeNote tells the person reading a finding that the names are
 // the same only once look-alike letters are folded.
 func lookAlikeNote(m Match) string {
+	if m.Romanised {
+		return ", its Cyrillic letters romanised"
+	}
 	if m.LookAlike {
 		return ", written with look-alike letters of another script or symbols for letters"
 	}

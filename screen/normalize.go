@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -30,6 +31,125 @@ var legalForms = map[string]bool{
 	"srl": true, "spa": true, "bv": true, "nv": true, "ab": true, "oy": true, "as": true, "kk": true,
 	"ooo": true, "oao": true, "zao": true, "pao": true, "jsc": true, "ojsc": true, "cjsc": true,
 	"the": true, "and": true, "of": true,
+	// The words of the long forms (Limited Liability Company, Public Joint
+	// Stock Company, Private Limited) and the abbreviations of other
+	// countries' forms: a listed "Example Limited Liability Company" is
+	// "Example PJSC", "Example KG", "Example Sp. z o.o." too, which each
+	// matched nothing.
+	"liability": true, "joint": true, "stock": true, "public": true, "private": true, "pvt": true,
+	"pjsc": true, "ao": true, "tov": true, "kg": true, "kgaa": true, "ohg": true, "ug": true, "mbh": true,
+	"sp": true, "z": true, "oo": true, "sro": true, "doo": true, "kft": true, "zrt": true, "nyrt": true,
+	"ltda": true, "sl": true, "slu": true, "de": true, "cv": true, "eireli": true, "sasu": true, "eurl": true,
+	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
+}
+
+// cjkLegalForms are legal forms written, in Chinese, Japanese and Korean,
+// as part of the word they follow or precede: "示例科技有限公司" is the
+// name "示例科技". Longer forms come first.
+var cjkLegalForms = []string{
+	"股份有限公司", "有限责任公司", "有限責任公司", "有限公司", "株式会社", "有限会社", "合同会社", "주식회사", "유한회사", "公司",
+}
+
+// cjkLegalFormSkeletons are cjkLegalForms as Normalize's words are.
+var cjkLegalFormSkeletons = func() []string {
+	var out []string
+	for _, f := range cjkLegalForms {
+		out = append(out, skeleton(f))
+	}
+	return out
+}()
+
+// isHanKana: Chinese and Japanese write a name without spaces, so a space
+// between two of these letters is spelling, not a word break.
+func isHanKana(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana)
+}
+
+// joinCJK joins words where one ends and the next starts with Han or kana
+// ("示例 科技 有限 公司" is "示例科技有限公司").
+func joinCJK(words []string) []string {
+	out := words[:0]
+	for _, w := range words {
+		if n := len(out); n > 0 {
+			last, _ := utf8.DecodeLastRuneInString(out[n-1])
+			first, _ := utf8.DecodeRuneInString(w)
+			if isHanKana(last) && isHanKana(first) {
+				out[n-1] += w
+				continue
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// wordsWithin: every word of b, a name of two words or more, is a word of
+// a. A listed name with words around it ("Global Northwind Supercomputing
+// Center Research Institute") scored too low by the letters and by the
+// words alike, and matched nothing.
+func wordsWithin(a, b *prepared) bool {
+	if len(b.texts) < 2 || len(b.texts) > len(a.texts) {
+		return false
+	}
+	for _, w := range b.texts {
+		if a.set != nil {
+			if !a.set[w] {
+				return false
+			}
+		} else if !slices.Contains(a.texts, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// cjkContains: one of two names has a word of Han or kana letters, at
+// least minCJKContained long, within a word of the other. Chinese names
+// are registered with the place before them (深圳市示例科技 is 示例科技 of
+// Shenzhen), which the list may leave out.
+func cjkContains(a, b *prepared) bool {
+	for _, x := range a.words {
+		for _, y := range b.words {
+			short, long := x, y
+			if len(short) > len(long) {
+				short, long = long, short
+			}
+			if len(short) >= minCJKContained && isHanKana(short[0]) && isHanKana(long[0]) && containsRunes(long, short) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// minCJKContained is the shortest name of Han or kana letters that counts
+// as contained in another (two letters name too much by chance).
+const minCJKContained = 3
+
+// containsRunes says whether sub is within r.
+func containsRunes(r, sub []rune) bool {
+	for i := 0; i+len(sub) <= len(r); i++ {
+		if slices.Equal(r[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// trimCJKForms strips legal forms from the ends of a word, while
+// something is left of it.
+func trimCJKForms(w string, forms []string) string {
+	for again := true; again; {
+		again = false
+		for _, f := range forms {
+			if r, ok := strings.CutSuffix(w, f); ok && r != "" {
+				w, again = r, true
+			} else if r, ok := strings.CutPrefix(w, f); ok && r != "" {
+				w, again = r, true
+			}
+		}
+	}
+	return w
 }
 
 // legalFormSkeletons are the legal forms as Normalize's words are: folded
@@ -93,14 +213,18 @@ func normalize(s string, lookAlike bool) string {
 		}
 	}
 	t = b.String()
-	forms := legalForms
+	forms, cjk := legalForms, cjkLegalForms
 	if lookAlike {
-		t, forms = skeleton(t), legalFormSkeletons
+		t, forms, cjk = skeleton(t), legalFormSkeletons, cjkLegalFormSkeletons
 	}
-	words := strings.Fields(t)
-	kept := words[:0]
-	for _, w := range words {
-		if !forms[w] {
+	words := joinCJK(strings.Fields(t))
+	kept := make([]string, 0, len(words))
+	for i, w := range words {
+		if w[0] >= utf8.RuneSelf && !slices.Contains(cjk, w) {
+			w = trimCJKForms(w, cjk)
+			words[i] = w
+		}
+		if !forms[w] && !slices.Contains(cjk, w) {
 			kept = append(kept, w)
 		}
 	}
@@ -125,29 +249,86 @@ func sortedWords(n string) string {
 // word in the other name, weighted by length, both ways), so that one
 // misspelt word in a long name costs what it should.
 func similarity(a, b string) float64 {
-	if a == b {
+	var sc jwScratch
+	x, y := prepare(a), prepare(b)
+	return sc.similarity(&x, &y, 0)
+}
+
+// prepared is a normalised name split as similarity reads it, made once
+// per name (a list's when it is read, an organisation's once per
+// screening): comparing the same names again allocates nothing.
+type prepared struct {
+	norm   string
+	runes  []rune
+	sorted []rune   // its words in order, joined by spaces
+	words  [][]rune // its words
+	weight int      // its letters: the sum of the words' lengths
+	cjk    bool     // a word of it starts with Han or kana (cjkContains)
+	// texts are its words as strings; set holds them, for an
+	// organisation's names only (wordsWithin).
+	texts []string
+	set   map[string]bool
+}
+
+func prepare(n string) prepared {
+	p := prepared{norm: n, runes: []rune(n), sorted: []rune(sortedWords(n))}
+	for _, w := range strings.Fields(n) {
+		r := []rune(w)
+		p.words = append(p.words, r)
+		p.texts = append(p.texts, w)
+		p.weight += len(r)
+		p.cjk = p.cjk || isHanKana(r[0])
+	}
+	return p
+}
+
+// jwScratch holds the buffers of Jaro–Winkler, reused between pairs.
+type jwScratch struct{ ma, mb []bool }
+
+// similarity is the similarity of two prepared names when it is at least
+// floor; below it, it may be any lower value (screening has no use for a
+// score under corroboratedNameMin, and skips the word-by-word comparison
+// once it cannot reach it).
+func (sc *jwScratch) similarity(a, b *prepared, floor float64) float64 {
+	if a.norm == b.norm {
 		return 1
 	}
-	best := max(JaroWinkler(a, b), JaroWinkler(sortedWords(a), sortedWords(b)))
-	wa, wb := strings.Fields(a), strings.Fields(b)
-	return max(best, min(wordScore(wa, wb), wordScore(wb, wa)))
+	best := sc.jaroWinkler(a.runes, b.runes)
+	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
+		best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
+	}
+	if best < FuzzyThreshold && (a.cjk && b.cjk && cjkContains(a, b) || wordsWithin(a, b) || wordsWithin(b, a)) {
+		best = FuzzyThreshold
+	}
+	floor = max(floor, best)
+	if w := sc.wordScore(a, b, floor); w >= floor {
+		return max(best, min(w, sc.wordScore(b, a, floor)))
+	}
+	return best
 }
 
 // wordScore is the length-weighted mean, over the words of a, of each
-// word's best Jaro–Winkler score against the words of b.
-func wordScore(a, b []string) float64 {
-	var sum, weight float64
-	for _, x := range a {
-		bestW := 0.0
-		for _, y := range b {
-			bestW = max(bestW, JaroWinkler(x, y))
-		}
-		w := float64(len([]rune(x)))
-		sum += w * bestW
-		weight += w
-	}
-	if weight == 0 {
+// word's best Jaro–Winkler score against the words of b; or, once it
+// is sure to be below floor, 0.
+func (sc *jwScratch) wordScore(a, b *prepared, floor float64) float64 {
+	if a.weight == 0 {
 		return 0
+	}
+	weight := float64(a.weight)
+	// lost is what the words so far fell short of a perfect score by:
+	// past (1-floor) of the weight, the mean is below floor.
+	var sum, lost float64
+	for _, x := range a.words {
+		bestW := 0.0
+		for _, y := range b.words {
+			if bestW = max(bestW, sc.jaroWinkler(x, y)); bestW == 1 {
+				break
+			}
+		}
+		sum += float64(len(x)) * bestW
+		if lost += float64(len(x)) * (1 - bestW); lost > (1-floor)*weight && floor > 0 {
+			return 0
+		}
 	}
 	return sum / weight
 }
@@ -156,7 +337,11 @@ func wordScore(a, b []string) float64 {
 // likeness) to 1 (equal), with the usual prefix scale 0.1 over at most
 // four characters.
 func JaroWinkler(a, b string) float64 {
-	ra, rb := []rune(a), []rune(b)
+	var sc jwScratch
+	return sc.jaroWinkler([]rune(a), []rune(b))
+}
+
+func (sc *jwScratch) jaroWinkler(ra, rb []rune) float64 {
 	if len(ra) == 0 && len(rb) == 0 {
 		return 1
 	}
@@ -167,8 +352,8 @@ func JaroWinkler(a, b string) float64 {
 	if window < 0 {
 		window = 0
 	}
-	ma := make([]bool, len(ra))
-	mb := make([]bool, len(rb))
+	sc.ma, sc.mb = falses(sc.ma, len(ra)), falses(sc.mb, len(rb))
+	ma, mb := sc.ma, sc.mb
 	matches := 0
 	for i := range ra {
 		lo, hi := max(0, i-window), min(len(rb), i+window+1)
@@ -203,4 +388,14 @@ func JaroWinkler(a, b string) float64 {
 		prefix++
 	}
 	return jaro + float64(prefix)*0.1*(1-jaro)
+}
+
+// falses is buf, grown to n if need be, with its first n values false.
+func falses(buf []bool, n int) []bool {
+	if cap(buf) < n {
+		return make([]bool, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }

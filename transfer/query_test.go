@@ -72,7 +72,7 @@ rules:
 	}
 	ds := &catalog.Dataset{}
 	ds.Metadata.Name = "d1"
-	ds.Spec.Origin = "SG"
+	ds.Spec.Origin, ds.Spec.Classification = "SG", catalog.ClassPublic
 	org := &catalog.Organization{}
 	org.Metadata.Name = "lab"
 	org.Spec.Headquarters = "SG"

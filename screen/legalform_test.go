@@ -1,0 +1,78 @@
+package screen
+
+import (
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestLegalFormsOfOtherCountries: a listed party's name with another
+// country's legal form, or its Chinese form written into the word, is the
+// same name. "Beta Avionics PJSC", "... KG" and "... Sp. z o.o." matched
+// nothing of a listed "Beta Avionics Limited Liability Company", whose
+// "liability" was kept; "示例科技股份有限公司" or the name written with
+// spaces between its letters was only a possible match of "示例科技有限公司",
+// and the same name with its city before it comes near enough to be
+// looked at.
+func TestLegalFormsOfOtherCountries(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "ru1", List: "EL", Name: "Beta Avionics Limited Liability Company", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "cn1", List: "EL", Name: "示例科技有限公司", Addresses: []Address{{City: "Shenzhen", Country: "CN"}}},
+	}}
+	for _, c := range []struct{ name, hq, want string }{
+		{"Beta Avionics LLC", "RU", Exact},
+		{"Beta Avionics PJSC", "RU", Exact},
+		{"Beta Avionics Public Joint Stock Company", "RU", Exact},
+		{"Beta Avionics KG", "RU", Exact},
+		{"Beta Avionics Sp. z o.o.", "RU", Exact},
+		{"Beta Avionics Ltda", "RU", Exact},
+		{"Beta Avionics Pvt Ltd", "RU", Exact},
+		{"示例科技股份有限公司", "CN", Exact},
+		{"示例科技", "CN", Exact},
+		{"示例 科技 有限 公司", "CN", Exact},
+		{"Beispiel 示例科技有限公司", "CN", Possible},
+		{"深圳市示例科技有限公司", "CN", Possible},
+	} {
+		r := Screen("", org("x", c.hq, c.name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != c.want {
+			t.Errorf("%q: %s (%s), want a match of kind %s", c.name, r.Status, r.Source, c.want)
+		}
+		if r.Status == catalog.RestrictedNone {
+			t.Errorf("%q: cleared", c.name)
+		}
+	}
+	// Legal forms alone are no match: a name made only of them keeps them.
+	if n := Normalize("有限公司"); n != "有限公司" {
+		t.Errorf("Normalize(有限公司) = %q", n)
+	}
+	if r := Screen("", org("x", "CN", "华夏有限公司"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("another name with the same legal form: %s (%s)", r.Status, r.Source)
+	}
+}
+
+// TestListedNameWithinLongerName: a listed name of two words or more,
+// every word of it in the organisation's name, is a possible match
+// however many words stand around it. "Global Northwind Supercomputing
+// Center Research Institute International" scored too low by its letters
+// and its words alike, and was cleared; so was the listed name's words in
+// another order among others.
+func TestListedNameWithinLongerName(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "a", List: "EL", Name: "Northwind Supercomputing Center", Addresses: []Address{{City: "Tianjin", Country: "CN"}}},
+		{ID: "b", List: "EL", Name: "Beta Avionics", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+	}}
+	for _, name := range []string{
+		"Global Northwind Supercomputing Center Research Institute International",
+		"Avionics Beta Moscow Plant Number Two",
+	} {
+		r := Screen("", org("x", "CN", name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != Possible || r.Status != catalog.RestrictedUndetermined {
+			t.Errorf("%q: %s (%s), want a possible match", name, r.Status, r.Source)
+		}
+	}
+	for _, name := range []string{"Northwind Trading Research Institute", "Beta Research Institute"} {
+		if r := Screen("", org("x", "CN", name), l, nil); r.Status != catalog.RestrictedNone {
+			t.Errorf("%q, with only some of a listed name's words: %s (%s)", name, r.Status, r.Source)
+		}
+	}
+}
