@@ -355,9 +355,18 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 
 // stopGroup signals the job's process group while its wrapper lives (so the
 // group id cannot have been reused), escalating to SIGKILL after grace.
+//
+// The wrapper may be between its check for a stop and the start of its
+// command when the signal comes: the command, begun just after, missed the
+// signal and ran until the grace's SIGKILL. A child of the wrapper that was
+// not there when the group was signalled is that command: it gets the
+// signal too, twice 100 ms apart, as a signal landing between its fork and
+// its exec is taken by the wrapper's trap in the child.
 func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) error {
 	deadline := time.Now().Add(grace)
 	sent := false
+	var before map[int]bool     // the wrapper's children when first signalled
+	late := map[int]time.Time{} // children begun since, when first signalled
 	for {
 		held, err := runLockHeld(dir)
 		if err != nil || !held {
@@ -368,10 +377,26 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			if sent {
 				sig = syscall.SIGKILL
 			}
+			if !sent {
+				before = setOf(children(pid))
+			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 				return fmt.Errorf("signal job group %d: %w", pid, err)
 			}
 			sent = true
+		} else if pid > 0 && sent && sig == syscall.SIGTERM {
+			for _, c := range children(pid) {
+				first, seen := late[c]
+				switch {
+				case before[c]:
+				case !seen:
+					late[c] = time.Now()
+					syscall.Kill(c, sig)
+				case !first.IsZero() && time.Since(first) >= 100*time.Millisecond:
+					late[c] = time.Time{}
+					syscall.Kill(c, sig)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -379,6 +404,31 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// children lists process pid's children (Linux: /proc/PID/task/PID/children;
+// none where the kernel does not say).
+func children(pid int) []int {
+	p := strconv.Itoa(pid)
+	data, err := backend.ReadSmallFile("/proc/"+p+"/task/"+p+"/children", 64<<10)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if c, err := strconv.Atoi(f); err == nil && c > 1 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func setOf(xs []int) map[int]bool {
+	m := make(map[int]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
 
 func readPid(dir string) int {
