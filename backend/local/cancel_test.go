@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +90,44 @@ func TestCancelRightAfterSubmit(t *testing.T) {
 		if err != nil {
 			b.Cancel(ctx, h) // within the minute's grace: SIGKILL
 			t.Fatalf("try %d: Cancel right after the job started: %v; the job ran on past its deadline", i, err)
+		}
+	}
+}
+
+// TestCancelKeepsTheCommandsExitCode: a command that takes SIGTERM and
+// ends with a code of its own has that code recorded: the wrapper's own
+// commands that record it, begun after the signal, are not stopped by it.
+func TestCancelKeepsTheCommandsExitCode(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	for i := 0; i < 10; i++ {
+		h, err := b.Submit(ctx, backend.Spec{RunID: "own-code", Attempt: i + 1,
+			Command: []string{"/bin/sh", "-c", `trap 'exit 42' TERM; echo ready; sleep 60 & wait`}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			r, err := b.Logs(ctx, h)
+			if err == nil {
+				out, _ := io.ReadAll(r)
+				r.Close()
+				if strings.Contains(string(out), "ready") {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the job did not start")
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = b.Cancel(cctx, h)
+		cancel()
+		if err != nil {
+			t.Fatalf("try %d: %v", i, err)
+		}
+		if st, err := b.Status(ctx, h); err != nil || st.State != backend.Cancelled || st.ExitCode != 42 {
+			t.Fatalf("try %d: Status = %+v, %v; want cancelled with the command's exit code 42", i, st, err)
 		}
 	}
 }

@@ -36,7 +36,9 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // let go of the lock at once, and a command that ignored SIGTERM ran on.
 // A SIGTERM (or Cancel's mark) that comes before the command begins stops
 // the job there: the signal reached the wrapper alone, and the command,
-// begun after it, ran until the grace's SIGKILL.
+// begun after it, ran until the grace's SIGKILL. Once the command has
+// ended, the commands that record its exit code ignore SIGTERM (stopGroup
+// signals children of the wrapper it did not see at first).
 const wrapper = `d="$1"; shift
 stop=
 trap 'stop=1' TERM
@@ -47,6 +49,7 @@ else
 	"$@" 3>&-
 	c=$?
 fi
+trap '' TERM
 printf '%s\n' "$c" >"$d/.exitcode.tmp"
 sync "$d/.exitcode.tmp" 2>/dev/null
 mv -f "$d/.exitcode.tmp" "$d/exitcode"
