@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func TestAuditTamperAcrossPages(t *testing.T) {
 		// log's readers, so it must not escape verification.
 		{"last moved to seq 0", []string{fmt.Sprintf(`UPDATE audit SET seq = 0 WHERE seq = %d`, n)}, 0, audit.Reordered},
 		{"last moved to a negative seq", []string{fmt.Sprintf(`UPDATE audit SET seq = -7 WHERE seq = %d`, n)}, -7, audit.Reordered},
+		{"last moved to the lowest seq there is", []string{fmt.Sprintf(`UPDATE audit SET seq = %d WHERE seq = %d`, math.MinInt64, n)}, math.MinInt64, audit.Reordered},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -172,16 +171,26 @@ type auditSource struct {
 
 // Read implements audit.Source.
 func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
-	q := "SELECT " + s.cols + " FROM audit WHERE seq > " + s.ph(1)
+	// The first page has no lower bound: an entry moved below 1, to the
+	// lowest seq there is included, is shown by the log's readers, and
+	// must be read, and reported, here too. (A row without a seq fails
+	// the scan: the verification errs rather than pass it by.)
+	first := "SELECT " + s.cols + " FROM audit"
 	if kind != "" {
-		q += " AND kind = " + s.ph(2)
+		first += " WHERE kind = " + s.ph(1)
 	}
-	q += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
-	// From the lowest seq there can be: an entry moved below 1 is shown
-	// by the log's readers, and must be read, and reported, here too.
-	after := int64(math.MinInt64)
+	first += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	next := "SELECT " + s.cols + " FROM audit WHERE seq > " + s.ph(1)
+	if kind != "" {
+		next += " AND kind = " + s.ph(2)
+	}
+	next += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	var after *int64
 	for {
-		args := []any{after}
+		q, args := first, []any{}
+		if after != nil {
+			q, args = next, []any{*after}
+		}
 		if kind != "" {
 			args = append(args, kind)
 		}
@@ -200,7 +209,8 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 		if err := fn(page); err != nil {
 			return err
 		}
-		after = page[len(page)-1].Seq
+		last := page[len(page)-1].Seq
+		after = &last
 	}
 }
 
