@@ -244,6 +244,10 @@ type Controller struct {
 	// store (its site's store failing), when it may be tried again.
 	deferredFails   int
 	deferredBackoff map[stagedCopy]copyBackoff
+	// slowStores are the site stores whose withdrawal ran out of time in
+	// this pass of the law check's withdrawals: their other copies wait
+	// for a later pass (withdraw).
+	slowStores map[string]bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

@@ -127,6 +127,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 	}
 	c.mu.Lock()
 	c.deferred, c.deferredFails, c.deferredBackoff = map[stagedCopy]bool{}, 0, nil
+	c.slowStores = nil
 	c.mu.Unlock()
 	var readErr error
 	for _, cp := range copies {
@@ -248,6 +249,7 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	failed := false
 	c.mu.Lock()
 	c.deferred = map[stagedCopy]bool{}
+	c.slowStores = nil
 	c.mu.Unlock()
 	for _, cp := range copies {
 		k := cp
@@ -365,11 +367,27 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 	// drips a listing without end, would hold every run's steps.
 	// What was removed by then stays removed; the copy is tried again
 	// later and the next try goes on where this one stopped.
+	// A store that ran out of time once in this pass is not tried again
+	// for the pass's other copies there: each would hold the loop for
+	// the whole deadline in turn.
+	store := c.SiteStore(site)
+	c.mu.Lock()
+	slow := c.slowStores[store]
+	c.mu.Unlock()
+	if slow {
+		return 0, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
+	}
 	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
 	defer cancel()
 	n, err := c.removeCopy(sctx, cp, site)
 	if err != nil {
 		if context.Cause(sctx) == errWithdrawSlow {
+			c.mu.Lock()
+			if c.slowStores == nil {
+				c.slowStores = map[string]bool{}
+			}
+			c.slowStores[store] = true
+			c.mu.Unlock()
 			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}
 		return 0, err

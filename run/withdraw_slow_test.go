@@ -48,6 +48,15 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	if reqs.Load() == 0 {
 		t.Fatal("the withdrawal sent the store no request")
 	}
+	// Another copy at the same store in the same pass is not tried: each
+	// would hold the controller's loop for the whole deadline in turn.
+	before := reqs.Load()
+	start = time.Now()
+	_, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-2", site: "slow"}, ds, site, policy.Decision{}, 1)
+	if took := time.Since(start); !errors.Is(err, errWithdrawSlow) || took > withdrawTimeout/2 || reqs.Load() != before {
+		t.Fatalf("a second copy at the store that timed out: %v after %v (%d more requests); want errWithdrawSlow at once, with no request",
+			err, took, reqs.Load()-before)
+	}
 	es, err := e.st.AuditEntries(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
