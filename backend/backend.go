@@ -288,6 +288,12 @@ var ErrNotFound = errors.New("job not found")
 // ErrSiteDown is returned (wrapped) by Submit when the site is failed.
 var ErrSiteDown = errors.New("site is down")
 
+// ErrAttemptUnknown is returned (wrapped) by Submit when an earlier submit
+// of the same attempt may have made a job whose outcome the site no longer
+// knows (it ran and was forgotten): the attempt is not run a second time,
+// and the controller gives it up as lost.
+var ErrAttemptUnknown = errors.New("the attempt's earlier job may have run; its outcome is unknown")
+
 // ErrInvalid is returned (wrapped) by Submit for a job the site can never
 // take as it is (a spec it refuses, an argument list too long): retrying
 // cannot help.

@@ -291,7 +291,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	submitted := c.cfg.Now()
 	h, err := be.Submit(ctx, spec)
 	switch {
-	case errors.Is(err, backend.ErrSiteDown):
+	case errors.Is(err, backend.ErrSiteDown), errors.Is(err, backend.ErrAttemptUnknown):
 		return c.lose(ctx, r, fmt.Sprintf("site %s refused attempt %d: %v", r.Site, r.Attempt, err))
 	case permanentSubmit(err):
 		return c.fail(ctx, r, fmt.Sprintf("site %s cannot take attempt %d: %v", r.Site, r.Attempt, err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,5 +139,43 @@ func TestSiteLossReasonBounded(t *testing.T) {
 	}
 	if left == 0 {
 		t.Errorf("no plan recorded for the move from alpha among %d plans", len(ents))
+	}
+}
+
+// attemptUnknown refuses every Submit as a site does whose record says an
+// earlier submit of the attempt may have made a job it has since forgotten.
+type attemptUnknown struct{ backend.Backend }
+
+func (a attemptUnknown) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	return "", fmt.Errorf("slurm submit %s: not running the attempt a second time: %w", spec.Key(), backend.ErrAttemptUnknown)
+}
+
+// TestAttemptUnknownIsLostAtOnce: a site that will not run an attempt a
+// second time (its earlier job may have run and been forgotten) makes the
+// attempt lost at once, with that reason, and the run moves on; it was
+// taken for an unreachable site and tried again until the site timeout,
+// then recorded as unreachable.
+func TestAttemptUnknownIsLostAtOnce(t *testing.T) {
+	e := newEnv(t, func(cfg *Config) {
+		cfg.SiteTimeout = time.Hour
+		inner := cfg.Backends
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if err == nil && site.Metadata.Name == "alpha" {
+				return attemptUnknown{b}, nil
+			}
+			return b, err
+		}
+	})
+	r, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" {
+		t.Fatalf("%s at %s: %s", r.State, r.Site, r.Reason)
+	}
+	if r.Losses["alpha"].Count == 0 {
+		t.Errorf("alpha's refusal is not recorded as a loss there: %+v", r.Losses)
 	}
 }

@@ -33,8 +33,10 @@
 // finished job after MinJobAge). The REST path cannot see that directory:
 // it refuses to submit again whenever an earlier submit's answer was lost
 // and slurmrestd lists no job of the attempt, unless the scheduler had
-// refused that submit outright (Slurm's error in the answer); the
-// controller then gives the attempt up and makes a new one. The
+// refused that submit outright (slurmctld's or slurmrestd's own refusal in
+// the answer, not a timeout between them); both paths then answer
+// backend.ErrAttemptUnknown, and the controller gives the attempt up as
+// lost at once and makes a new one. The
 // command path does not trust the name for that: the job's owner, as whom
 // its workload runs, may rename the job at any time, so a lookup by name
 // could miss the attempt's job and submit it twice, or take another job

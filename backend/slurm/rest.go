@@ -313,7 +313,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		// over the API tells that apart from a submit that never made a
 		// job: the attempt is not run a second time. (A submit the
 		// scheduler refused outright clears the record below.)
-		return "", fmt.Errorf("slurm submit %s: an earlier submit of the attempt may have reached the scheduler and its answer was lost, and slurmrestd lists no job of it: the job may have run and been forgotten; not running the attempt a second time", key)
+		return "", fmt.Errorf("slurm submit %s: an earlier submit of the attempt may have reached the scheduler and its answer was lost, and slurmrestd lists no job of it: the job may have run and been forgotten; not running the attempt a second time: %w", key, backend.ErrAttemptUnknown)
 	}
 	if partition != "" {
 		state, err := r.partitionState(ctx, partition)
@@ -782,18 +782,23 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 }
 
 // refusedOutright says whether err is slurmrestd's answer that the
-// scheduler refused a submit: Slurm's own error numbers in the answer, so
-// no job was made. Any other failure (a lost connection, a proxy's 502, an
-// answer that is not Slurm's) leaves open whether a job was made.
+// scheduler refused a submit, so that no job was made: slurmctld's own
+// refusals (ESLURM_*, 2000 to 2999) or slurmrestd's of the request itself
+// (ESLURM_DATA_* and ESLURM_REST_*, 9000 to 9999), and nothing else in the
+// answer. A communication error (1000 to 1999, 5000 to 5999: a timeout
+// talking to slurmctld, which may have queued the job meanwhile), a lost
+// connection, a proxy's 502, or an answer that is not Slurm's, leaves open
+// whether a job was made.
 func refusedOutright(err error) bool {
 	re, ok := asRESTError(err)
-	if !ok {
+	if !ok || len(re.errs) == 0 {
 		return false
 	}
 	for _, e := range re.errs {
-		if e.num() != 0 {
-			return true
+		n := e.num()
+		if !(n >= 2000 && n < 3000 || n >= 9000 && n < 10000) {
+			return false
 		}
 	}
-	return false
+	return true
 }

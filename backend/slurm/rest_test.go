@@ -581,6 +581,11 @@ func TestRESTSubmitAfterALostAnswerDoesNotRunTwice(t *testing.T) {
 			}
 		case "refuse":
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"error": "Invalid account or account/partition combination specified", "error_number": 2045}}})
+		case "timeout":
+			// slurmrestd gave up waiting for slurmctld, which may have
+			// queued the job meanwhile.
+			w.WriteHeader(http.StatusInternalServerError)
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"error": "Socket timed out on send/recv operation", "error_number": 5004}}})
 		default:
 			json.NewEncoder(w).Encode(map[string]any{"job_id": 77, "errors": []any{}})
 		}
@@ -613,8 +618,20 @@ func TestRESTSubmitAfterALostAnswerDoesNotRunTwice(t *testing.T) {
 	if err == nil || posts.Load() != before {
 		t.Fatalf("after a lost answer and no job listed: Submit = %q, %v, with %d more submits; want an error and none", h, err, posts.Load()-before)
 	}
-	if !strings.Contains(err.Error(), "not running the attempt a second time") {
-		t.Errorf("the refusal does not say why: %v", err)
+	if !strings.Contains(err.Error(), "not running the attempt a second time") || !errors.Is(err, backend.ErrAttemptUnknown) {
+		t.Errorf("the refusal does not say why, or is not ErrAttemptUnknown: %v", err)
+	}
+
+	// A timeout between slurmrestd and slurmctld is no refusal: the job
+	// may have been queued, and the attempt is not submitted again.
+	answer.Store("timeout")
+	if h, err := newREST(t, site, state).Submit(context.Background(), spec(3)); err == nil {
+		t.Fatalf("a submit answered with a timeout returned %q", h)
+	}
+	answer.Store("ok")
+	before = posts.Load()
+	if h, err := newREST(t, site, state).Submit(context.Background(), spec(3)); err == nil || posts.Load() != before {
+		t.Fatalf("after a timeout answer and no job listed: Submit = %q, %v, with %d more submits; want an error and none", h, err, posts.Load()-before)
 	}
 
 	answer.Store("refuse")

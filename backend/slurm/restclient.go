@@ -198,7 +198,11 @@ func (c *restClient) jobUser() (jobOwner, error) {
 		if uid < 0 {
 			return jobOwner{}, fmt.Errorf("backend.restURL %s: the user slurmrestd runs as is not known (no connection made yet, or a system where a unix socket's peer cannot be read)", c.restURL)
 		}
-		return jobOwner{uid: uid}, nil
+		// With rest_auth/local slurmrestd takes connections from the user
+		// it runs as, and jobs run as that user; one started by root
+		// (socket activation, become_user) runs them as the connecting
+		// user, this process's. Either is this backend's.
+		return jobOwner{uid: uid, alsoUID: int64(os.Geteuid())}, nil
 	}
 	if c.user != "" {
 		return jobOwner{uid: -1, name: c.user}, nil
@@ -213,17 +217,17 @@ func (c *restClient) jobUser() (jobOwner, error) {
 	return jobOwner{}, fmt.Errorf("backend.tokenFile %s: the token names no user (no \"sun\" claim); set backend.user to the user it authenticates", c.token.configured)
 }
 
-// jobOwner is a user by uid (uid >= 0) or by name.
+// jobOwner is a user by uid (uid >= 0, or alsoUID when set) or by name.
 type jobOwner struct {
-	uid  int64
-	name string
+	uid, alsoUID int64
+	name         string
 }
 
 // owns says whether a job of the given uid (nil: not given) and user name
 // is this user's.
 func (o jobOwner) owns(uid *int64, name string) bool {
 	if o.uid >= 0 {
-		return uid != nil && *uid == o.uid
+		return uid != nil && (*uid == o.uid || o.alsoUID > 0 && *uid == o.alsoUID)
 	}
 	return name != "" && name == o.name
 }

@@ -225,7 +225,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		// script's start mark and exit code, the output slurmd opens): the
 		// attempt is not run a second time then.
 		if mark := s.rec.ranMark(key); mark != "" {
-			return "", fmt.Errorf("slurm submit %s: a job of the attempt was submitted and ran (its %s is in the attempt's directory), but its id was never recorded and slurmctld no longer knows it; not running the attempt a second time", key, mark)
+			return "", fmt.Errorf("slurm submit %s: a job of the attempt was submitted and ran (its %s is in the attempt's directory), but its id was never recorded and slurmctld no longer knows it; not running the attempt a second time: %w", key, mark, backend.ErrAttemptUnknown)
 		}
 	}
 	if partition != "" {
