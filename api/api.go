@@ -241,9 +241,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.Logger.Info("request", attrs...)
 		}
 	}()
+	// The token is hashed once, here: the cache, the address's failures
+	// and the store are each asked about its hash.
+	tok, h := bearer(r), ""
 	p, ok := Principal{}, rt != nil && rt.Access == Public
-	if !ok {
-		p, ok = s.auth.Cached(bearer(r))
+	if !ok && tok != "" {
+		h = s.auth.hashOf(tok)
+		p, ok = s.auth.cachedHash(h)
 	}
 	if !ok {
 		// A token the cache does not vouch for costs a read of the store
@@ -252,14 +256,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// lately (a client behind the same load balancer or NAT as the
 		// one failing). A request without a token costs none.
 		src := faillimit.Source(r.RemoteAddr)
-		if tok := bearer(r); tok != "" && s.fails.Blocked(src, start) && !s.auth.Seen(tok) {
+		if tok != "" && s.fails.Blocked(src, start) && !s.auth.seenHash(h) {
 			rw.Header().Set("Retry-After", "1")
 			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", "too many requests with tokens that are not recognised from this address; retry in 1s")
 			return
 		}
 		var err error
-		p, ok, err = s.authenticate(r)
-		if err == nil && !ok && bearer(r) != "" {
+		if tok != "" {
+			p, ok, err = s.auth.principalHash(r.Context(), h)
+		}
+		if err == nil && !ok && tok != "" {
 			s.fails.Failed(src, start)
 		}
 		if err != nil {
@@ -336,14 +342,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	s.mux.ServeHTTP(rw, r)
-}
-
-func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
-	tok := bearer(r)
-	if tok == "" {
-		return Principal{}, false, nil
-	}
-	return s.auth.Principal(r.Context(), tok)
 }
 
 // bearer is the request's bearer token, or "".
