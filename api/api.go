@@ -160,6 +160,7 @@ type Server struct {
 	rules   RulesService
 	streams streams
 	long    streams // the Long calls under way, by tenant
+	plans   streams // the Plans calls under way, by tenant
 
 	// verifying is the verification of the audit chain under way (nil
 	// when none is), which GET /v1/audit/verify requests share.
@@ -172,7 +173,8 @@ func New(c Controller, opts Options) *Server {
 	opts.Streams = opts.Streams.withDefaults()
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
-		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}}}
+		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
+		plans: streams{open: map[string]int{}}}
 	for _, r := range s.table() {
 		s.Add(r)
 	}
@@ -312,6 +314,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if rt.Plans {
+		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
+		if !ok {
+			rw.Header().Set("Retry-After", "1")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions and estimates under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			return
+		}
+		defer release()
+	}
 	rc := http.NewResponseController(rw)
 	if rt.Streaming || rt.Follow && followed(r) {
 		// A stream ends when its source does, the client goes or the
@@ -353,6 +364,12 @@ func bearer(r *http.Request) string {
 // MaxLongCalls is the most Long calls (stagings and verifications) one
 // tenant may have under way on one server.
 const MaxLongCalls = 4
+
+// MaxPlanCalls is the most Plans calls (plans, submissions, estimates) one
+// tenant may have under way on one server: a plan over thousands of sites
+// keeps a processor busy for a while, and a client that leaves does not
+// stop it.
+const MaxPlanCalls = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held

@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/run"
 )
 
 // slowVerify is a Controller whose verifications wait until released, as
@@ -86,4 +89,95 @@ func TestLongCallsBounded(t *testing.T) {
 	close(sv.release)
 	wg.Wait()
 	<-other
+}
+
+// slowPlan is a Controller whose plans wait until released, as one over
+// thousands of sites, or of a large request, keeps a processor busy.
+type slowPlan struct {
+	Controller
+	started chan struct{}
+	release chan struct{}
+}
+
+func (c *slowPlan) Plan(ctx context.Context, tenant string, req run.PlanRequest) (*planner.Plan, error) {
+	c.started <- struct{}{}
+	// The planner does not watch the request's context: a plan runs to
+	// its end whoever waits for it.
+	<-c.release
+	return c.Controller.Plan(ctx, tenant, req)
+}
+
+// TestPlanCallsBounded: a tenant has at most MaxPlanCalls plans,
+// submissions and estimates under way on a server; one more is answered
+// 429 at once, over a real connection, and another tenant's plan is not
+// held back. Only the rate limit bounded them, which lets a tenant start
+// ten plans a second, each running to its end on the server's processors
+// whether or not its client waits.
+func TestPlanCallsBounded(t *testing.T) {
+	sp := &slowPlan{started: make(chan struct{}, 16), release: make(chan struct{})}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sp.Controller = c; return sp }})
+	body, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	call := func(token string) int {
+		code, _ := f.raw(t, "POST", "/v1/plans", token, string(body))
+		return code
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, MaxPlanCalls+1)
+	for range MaxPlanCalls {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes <- call(tokA) }()
+	}
+	for range MaxPlanCalls {
+		select {
+		case <-sp.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first plans did not start")
+		}
+	}
+	extra := make(chan int, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); extra <- call(tokA) }()
+	select {
+	case code := <-extra:
+		if code != http.StatusTooManyRequests {
+			t.Errorf("a plan past the tenant's %d under way: %d, want 429", MaxPlanCalls, code)
+		}
+	case <-sp.started:
+		t.Errorf("a plan past the tenant's %d under way was let in", MaxPlanCalls)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer to a plan past the tenant's limit")
+	}
+	// A submission and an estimate take from the same count.
+	for _, rq := range []struct{ path, body string }{
+		{"/v1/runs", `{"documents": []}`},
+		{"/v1/estimates", `{"documents": []}`},
+	} {
+		code, e := f.raw(t, "POST", rq.path, tokA, rq.body)
+		if code != http.StatusTooManyRequests || e.Code != "too_many_plans" {
+			t.Errorf("POST %s beside %d plans under way: %d %+v, want 429 too_many_plans", rq.path, MaxPlanCalls, code, e)
+		}
+	}
+	other := make(chan int, 1)
+	go func() { other <- call(tokB) }()
+	select {
+	case <-sp.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("another tenant's plan was held back")
+	}
+	sp.release <- struct{}{}
+	if code := <-codes; code != http.StatusOK {
+		t.Errorf("a plan that ran: %d", code)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); codes <- call(tokA) }()
+	select {
+	case <-sp.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a plan after one ended did not start")
+	}
+	close(sp.release)
+	wg.Wait()
+	if code := <-other; code != http.StatusOK {
+		t.Errorf("the other tenant's plan: %d", code)
+	}
 }
