@@ -318,7 +318,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
 		if !ok {
 			rw.Header().Set("Retry-After", "1")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions and estimates under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
 			return
 		}
 		defer release()
@@ -365,10 +365,10 @@ func bearer(r *http.Request) string {
 // tenant may have under way on one server.
 const MaxLongCalls = 4
 
-// MaxPlanCalls is the most Plans calls (plans, submissions, estimates) one
-// tenant may have under way on one server: a plan over thousands of sites
-// keeps a processor busy for a while, and a client that leaves does not
-// stop it.
+// MaxPlanCalls is the most Plans calls (plans, submissions, estimates,
+// rules diffs) one tenant may have under way on one server: a plan over
+// thousands of sites, or the law compiled for a diff, keeps a processor
+// busy for a while, and a client that leaves does not stop it.
 const MaxPlanCalls = 4
 
 // failRate and failBurst bound the failed authentications of one address

@@ -10,6 +10,7 @@ import (
 
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 )
 
@@ -116,6 +117,7 @@ func (c *slowPlan) Plan(ctx context.Context, tenant string, req run.PlanRequest)
 func TestPlanCallsBounded(t *testing.T) {
 	sp := &slowPlan{started: make(chan struct{}, 16), release: make(chan struct{})}
 	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sp.Controller = c; return sp }})
+	f.h.SetRules(diffOnly{})
 	body, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
 	call := func(token string) int {
 		code, _ := f.raw(t, "POST", "/v1/plans", token, string(body))
@@ -147,15 +149,19 @@ func TestPlanCallsBounded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no answer to a plan past the tenant's limit")
 	}
-	// A submission and an estimate take from the same count.
-	for _, rq := range []struct{ path, body string }{
-		{"/v1/runs", `{"documents": []}`},
-		{"/v1/estimates", `{"documents": []}`},
+	// A submission, an estimate and a rules diff take from the same count.
+	for _, rq := range []struct{ method, path, body string }{
+		{"POST", "/v1/runs", `{"documents": []}`},
+		{"POST", "/v1/estimates", `{"documents": []}`},
+		{"GET", "/v1/rules/diff?from=0", ""},
 	} {
-		code, e := f.raw(t, "POST", rq.path, tokA, rq.body)
+		code, e := f.raw(t, rq.method, rq.path, tokA, rq.body)
 		if code != http.StatusTooManyRequests || e.Code != "too_many_plans" {
-			t.Errorf("POST %s beside %d plans under way: %d %+v, want 429 too_many_plans", rq.path, MaxPlanCalls, code, e)
+			t.Errorf("%s %s beside %d plans under way: %d %+v, want 429 too_many_plans", rq.method, rq.path, MaxPlanCalls, code, e)
 		}
+	}
+	if code, _ := f.raw(t, "GET", "/v1/rules/diff?from=0", tokB, ""); code != http.StatusOK {
+		t.Errorf("another tenant's rules diff beside a's plans: %d, want 200", code)
 	}
 	other := make(chan int, 1)
 	go func() { other <- call(tokB) }()
@@ -180,4 +186,11 @@ func TestPlanCallsBounded(t *testing.T) {
 	if code := <-other; code != http.StatusOK {
 		t.Errorf("the other tenant's plan: %d", code)
 	}
+}
+
+// diffOnly serves the rules routes' diff with an empty one.
+type diffOnly struct{ RulesService }
+
+func (diffOnly) Diff(ctx context.Context, from, to int64) (*rules.Diff, error) {
+	return &rules.Diff{}, nil
 }

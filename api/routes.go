@@ -61,8 +61,9 @@ type Route struct {
 	// once) is not all that bounds how many run at once.
 	Long bool
 	// Plans marks a route whose call plans (a plan, a submission, an
-	// estimate): the planner works until it is done, past the route's
-	// deadline and its client's leaving, on the server's processors. Each
+	// estimate) or compiles the law (a rules diff): the work goes on until
+	// it is done, past the route's deadline and its client's leaving, on
+	// the server's processors. Each
 	// call holds one of its tenant's MaxPlanCalls for as long as it runs,
 	// so that one tenant's plans, which its rate limit lets it start ten a
 	// second, cannot take every processor from the others.

@@ -12,8 +12,8 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// TestRulesDiffCompilesOnce: any tenant may ask GET /v1/rules/diff, at
-// the rate limit's cheapest cost. Loading a revision compiles every rule
+// TestRulesDiffCompilesOnce: any tenant may ask GET /v1/rules/diff, at a
+// plan's cost of the rate limit. Loading a revision compiles every rule
 // (some 300,000 allocations and tens of milliseconds here), so a diff of
 // revisions other than the current one may not do that on every request:
 // asked again, it costs a small part of one compile.
