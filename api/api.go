@@ -147,20 +147,22 @@ type VersionLister interface {
 
 // Server serves the API.
 type Server struct {
-	c       Controller
-	opts    Options
-	auth    *Auth
-	limit   *limiter
-	fails   *faillimit.Limiter
-	mux     *http.ServeMux
-	agents  http.Handler
-	routes  []*Route
-	byPat   map[string]*Route
-	now     func() time.Time
-	rules   RulesService
-	streams streams
-	long    streams // the Long calls under way, by tenant
-	plans   streams // the Plans calls under way, by tenant
+	c      Controller
+	opts   Options
+	auth   *Auth
+	limit  *limiter
+	fails  *faillimit.Limiter
+	mux    *http.ServeMux
+	agents http.Handler
+	routes []*Route
+	byPat  map[string]*Route
+	now    func() time.Time
+	rules  RulesService
+	// agentTimeout bounds an agent's request (DefaultTimeout when zero).
+	agentTimeout time.Duration
+	streams      streams
+	long         streams // the Long calls under way, by tenant
+	plans        streams // the Plans calls under way, by tenant
 
 	// verifying is the verification of the audit chain under way (nil
 	// when none is), which GET /v1/audit/verify requests share.
@@ -212,6 +214,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/agent/") {
+		// An agent's request has a deadline as a route's has: it had
+		// none but its client's leaving, so that a request the store
+		// did not answer held its goroutine and connection for as long
+		// as the site's agent, or whoever holds its credential, waited.
+		d := s.agentTimeout
+		if d <= 0 {
+			d = DefaultTimeout
+		}
+		http.NewResponseController(w).SetWriteDeadline(s.now().Add(d + 5*time.Second))
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		r = r.WithContext(ctx)
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		s.agents.ServeHTTP(w, r)
 		return

@@ -194,3 +194,55 @@ type diffOnly struct{ RulesService }
 func (diffOnly) Diff(ctx context.Context, from, to int64) (*rules.Diff, error) {
 	return &rules.Diff{}, nil
 }
+
+// stuckAgents is a Controller whose agent API waits for its request's
+// context to end, as a handler does whose store does not answer, and says
+// when it did.
+type stuckAgents struct {
+	Controller
+	ended chan error
+}
+
+func (c *stuckAgents) AgentHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		c.ended <- r.Context().Err()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+}
+
+// TestAgentRequestsHaveADeadline: a request to the agent API ends at its
+// deadline, over a real connection whose client waits on: it had no
+// deadline but its client's leaving, so whoever holds an attempt's
+// credential held a goroutine and a connection of the server's for as long
+// as the store did not answer.
+func TestAgentRequestsHaveADeadline(t *testing.T) {
+	sa := &stuckAgents{ended: make(chan error, 1)}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sa.Controller = c; return sa }})
+	f.h.agentTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/agent/runs/run-x/attempts/1/heartbeat", nil)
+	req.Header.Set("Authorization", "Bearer some-credential")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case err := <-sa.ended:
+		if err != context.DeadlineExceeded {
+			t.Errorf("the agent's request ended with %v, want its deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an agent's request that its handler could not answer was still under way after 10 s (deadline 200 ms)")
+	}
+	if code := <-done; code != http.StatusServiceUnavailable {
+		t.Errorf("the agent's answer: %d", code)
+	}
+}
