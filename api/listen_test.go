@@ -100,3 +100,55 @@ func TestHTTP2StreamsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowBodyCutAtReadTimeout: a client that sends its headers and then
+// trickles its body, a byte at a time, holds its connection no longer than
+// the read timeout, over a real connection; one that never finishes its
+// headers, no longer than the header timeout.
+func TestSlowBodyCutAtReadTimeout(t *testing.T) {
+	lim := DefaultLimits
+	lim.ReadHeader, lim.Read = 200*time.Millisecond, 500*time.Millisecond
+	f := newFixtureWith(t, fixtureOptions{Limits: &lim})
+	addr := f.srv.URL[len("http://"):]
+	for _, tc := range []struct {
+		what, head string
+		most       time.Duration
+	}{
+		{"a trickled body", "POST /v1/plans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tokA + "\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", lim.Read},
+		{"unfinished headers", "POST /v1/plans HTTP/1.1\r\nHost: x\r\n", lim.ReadHeader},
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := c.Write([]byte(tc.head)); err != nil {
+			t.Fatal(err)
+		}
+		// Trickle until the server closes the connection (a write or a
+		// read fails), for at most 10 s.
+		closed := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, c)
+			close(closed)
+		}()
+		tick := time.NewTicker(50 * time.Millisecond)
+	trickle:
+		for time.Since(start) < 10*time.Second {
+			select {
+			case <-closed:
+				break trickle
+			case <-tick.C:
+				if _, err := c.Write([]byte(" ")); err != nil {
+					break trickle
+				}
+			}
+		}
+		tick.Stop()
+		took := time.Since(start)
+		c.Close()
+		if took > tc.most+2*time.Second {
+			t.Errorf("%s held its connection %s, past the server's limit of %s", tc.what, took.Round(time.Millisecond), tc.most)
+		}
+	}
+}
