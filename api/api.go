@@ -147,19 +147,22 @@ type VersionLister interface {
 
 // Server serves the API.
 type Server struct {
-	c       Controller
-	opts    Options
-	auth    *Auth
-	limit   *limiter
-	fails   *faillimit.Limiter
-	mux     *http.ServeMux
-	agents  http.Handler
-	routes  []*Route
-	byPat   map[string]*Route
-	now     func() time.Time
-	rules   RulesService
-	streams streams
-	long    streams // the Long calls under way, by tenant
+	c      Controller
+	opts   Options
+	auth   *Auth
+	limit  *limiter
+	fails  *faillimit.Limiter
+	mux    *http.ServeMux
+	agents http.Handler
+	routes []*Route
+	byPat  map[string]*Route
+	now    func() time.Time
+	rules  RulesService
+	// agentTimeout bounds an agent's request (DefaultTimeout when zero).
+	agentTimeout time.Duration
+	streams      streams
+	long         streams // the Long calls under way, by tenant
+	plans        streams // the Plans calls under way, by tenant
 
 	// verifying is the verification of the audit chain under way (nil
 	// when none is), which GET /v1/audit/verify requests share.
@@ -172,7 +175,8 @@ func New(c Controller, opts Options) *Server {
 	opts.Streams = opts.Streams.withDefaults()
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
-		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}}}
+		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
+		plans: streams{open: map[string]int{}}}
 	for _, r := range s.table() {
 		s.Add(r)
 	}
@@ -210,6 +214,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/agent/") {
+		// An agent's request has a deadline as a route's has: it had
+		// none but its client's leaving, so that a request the store
+		// did not answer held its goroutine and connection for as long
+		// as the site's agent, or whoever holds its credential, waited.
+		d := s.agentTimeout
+		if d <= 0 {
+			d = DefaultTimeout
+		}
+		http.NewResponseController(w).SetWriteDeadline(s.now().Add(d + 5*time.Second))
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		r = r.WithContext(ctx)
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		s.agents.ServeHTTP(w, r)
 		return
@@ -241,9 +257,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.Logger.Info("request", attrs...)
 		}
 	}()
+	// The token is hashed once, here: the cache, the address's failures
+	// and the store are each asked about its hash.
+	tok, h := bearer(r), ""
 	p, ok := Principal{}, rt != nil && rt.Access == Public
-	if !ok {
-		p, ok = s.auth.Cached(bearer(r))
+	if !ok && tok != "" {
+		h = s.auth.hashOf(tok)
+		p, ok = s.auth.cachedHash(h)
 	}
 	if !ok {
 		// A token the cache does not vouch for costs a read of the store
@@ -252,14 +272,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// lately (a client behind the same load balancer or NAT as the
 		// one failing). A request without a token costs none.
 		src := faillimit.Source(r.RemoteAddr)
-		if tok := bearer(r); tok != "" && s.fails.Blocked(src, start) && !s.auth.Seen(tok) {
+		if tok != "" && s.fails.Blocked(src, start) && !s.auth.seenHash(h) {
 			rw.Header().Set("Retry-After", "1")
 			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", "too many requests with tokens that are not recognised from this address; retry in 1s")
 			return
 		}
 		var err error
-		p, ok, err = s.authenticate(r)
-		if err == nil && !ok && bearer(r) != "" {
+		if tok != "" {
+			p, ok, err = s.auth.principalHash(r.Context(), h)
+		}
+		if err == nil && !ok && tok != "" {
 			s.fails.Failed(src, start)
 		}
 		if err != nil {
@@ -315,6 +337,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if rt.Plans {
+		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
+		if !ok {
+			rw.Header().Set("Retry-After", "1")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			return
+		}
+		defer release()
+	}
 	rc := http.NewResponseController(rw)
 	if rt.Streaming || rt.Follow && followed(r) {
 		// A stream ends when its source does, the client goes or the
@@ -347,14 +378,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rw, r)
 }
 
-func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
-	tok := bearer(r)
-	if tok == "" {
-		return Principal{}, false, nil
-	}
-	return s.auth.Principal(r.Context(), tok)
-}
-
 // bearer is the request's bearer token, or "".
 func bearer(r *http.Request) string {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -364,6 +387,12 @@ func bearer(r *http.Request) string {
 // MaxLongCalls is the most Long calls (stagings and verifications) one
 // tenant may have under way on one server.
 const MaxLongCalls = 4
+
+// MaxPlanCalls is the most Plans calls (plans, submissions, estimates,
+// rules diffs) one tenant may have under way on one server: a plan over
+// thousands of sites, or the law compiled for a diff, keeps a processor
+// busy for a while, and a client that leaves does not stop it.
+const MaxPlanCalls = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held

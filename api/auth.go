@@ -54,6 +54,8 @@ type Auth struct {
 	// gen counts Forget calls: a lookup that began before one does not
 	// cache what it read, which may be a token revoked since.
 	gen uint64
+	// hash is the stored form of a secret (store.HashToken when nil).
+	hash func(string) string
 }
 
 type cachedPrincipal struct {
@@ -95,7 +97,22 @@ func (a *Auth) Seen(secret string) bool {
 	if secret == "" {
 		return false
 	}
-	h, now := store.HashToken(secret), a.Now()
+	return a.seenHash(a.hashOf(secret))
+}
+
+// hashOf is the stored form of secret. A request's token is hashed once
+// (ServeHTTP) and the hash asked about from then on: the cache, the
+// address's failures and the store each hashed it again.
+func (a *Auth) hashOf(secret string) string {
+	if a.hash != nil {
+		return a.hash(secret)
+	}
+	return store.HashToken(secret)
+}
+
+// seenHash is Seen of the secret whose hash is h.
+func (a *Auth) seenHash(h string) bool {
+	now := a.Now()
 	a.mu.Lock()
 	s, ok := a.seen[h]
 	a.mu.Unlock()
@@ -132,7 +149,12 @@ func (a *Auth) Cached(secret string) (Principal, bool) {
 	if secret == "" {
 		return Principal{}, false
 	}
-	h, now := store.HashToken(secret), a.Now()
+	return a.cachedHash(a.hashOf(secret))
+}
+
+// cachedHash is Cached of the secret whose hash is h.
+func (a *Auth) cachedHash(h string) (Principal, bool) {
+	now := a.Now()
 	a.mu.Lock()
 	c, hit := a.cache[h]
 	a.mu.Unlock()
@@ -148,7 +170,11 @@ func (a *Auth) Principal(ctx context.Context, secret string) (Principal, bool, e
 	if secret == "" {
 		return Principal{}, false, nil
 	}
-	h := store.HashToken(secret)
+	return a.principalHash(ctx, a.hashOf(secret))
+}
+
+// principalHash is Principal of the secret whose hash is h.
+func (a *Auth) principalHash(ctx context.Context, h string) (Principal, bool, error) {
 	now := a.Now()
 	a.mu.Lock()
 	c, hit := a.cache[h]

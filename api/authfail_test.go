@@ -257,3 +257,48 @@ func TestPrincipalCacheFullKeepsTheRest(t *testing.T) {
 		t.Errorf("%d principals cached after every other expired, want 1", n)
 	}
 }
+
+// TestTokenHashedOncePerRequest: a request's token is hashed once, however
+// far its check goes. A token the cache did not vouch for was hashed for
+// the cache, again for the store and, from an address past its failures,
+// a third time to ask whether it was seen live.
+func TestTokenHashedOncePerRequest(t *testing.T) {
+	f := newFixture(t)
+	s := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	var hashes atomic.Int64
+	s.auth.hash = func(secret string) string { hashes.Add(1); return store.HashToken(secret) }
+	var ahead atomic.Int64 // how far the tokens' clock runs ahead
+	s.auth.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	check := func(what, tok string, want int) {
+		t.Helper()
+		before := hashes.Load()
+		if code := get(t, srv.URL, tok); code != want {
+			t.Fatalf("%s: status %d, want %d", what, code, want)
+		}
+		if n := hashes.Load() - before; n != 1 {
+			t.Errorf("%s: the token was hashed %d times, want once", what, n)
+		}
+	}
+	check("a token the cache has not seen", tokA, http.StatusOK)
+	check("a token the cache vouches for", tokA, http.StatusOK)
+	check("an unknown token", "not-a-token-0", http.StatusUnauthorized)
+	for i := 0; get(t, srv.URL, "not-a-token-1") != http.StatusTooManyRequests; i++ {
+		if i > 10*failBurst {
+			t.Fatal("the address is not blocked")
+		}
+	}
+	ahead.Add(int64(3 * DefaultCacheFor / 2))
+	check("a token seen live, past its cache, from an address past its failures", tokA, http.StatusOK)
+	check("an unknown token from an address past its failures", "not-a-token-2", http.StatusTooManyRequests)
+	before := hashes.Load()
+	resp, err := http.Get(srv.URL + "/v1/runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || hashes.Load() != before {
+		t.Errorf("no token: status %d, %d hashes; want 401 and none", resp.StatusCode, hashes.Load()-before)
+	}
+}

@@ -19,17 +19,27 @@ type Limits struct {
 	// Write the answer, Idle a kept-alive connection between requests.
 	ReadHeader, Read, Write, Idle time.Duration
 	MaxHeaderBytes                int
+	// MaxStreamsPerConn is the most requests at once on one HTTP/2
+	// connection (served over TLS): an HTTP/1.1 connection carries one
+	// at a time, and without it each of an address's connections carried
+	// 250, so that MaxConnsPerIP bounded nothing of its requests at once.
+	MaxStreamsPerConn int
 }
 
 // DefaultLimits are the limits `meridian serve` uses.
 var DefaultLimits = Limits{MaxConns: 1024, MaxConnsPerIP: 128, ReadHeader: 5 * time.Second, Read: 30 * time.Second,
-	Write: 2 * time.Minute, Idle: 30 * time.Second, MaxHeaderBytes: 32 << 10}
+	Write: 2 * time.Minute, Idle: 30 * time.Second, MaxHeaderBytes: 32 << 10, MaxStreamsPerConn: 16}
 
 // NewHTTPServer returns an http.Server for h with l's timeouts, and wraps ln
 // so that l's connection limits hold.
 func NewHTTPServer(h http.Handler, ln net.Listener, l Limits) (*http.Server, net.Listener) {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeader, ReadTimeout: l.Read, WriteTimeout: l.Write,
 		IdleTimeout: l.Idle, MaxHeaderBytes: l.MaxHeaderBytes}
+	streams := l.MaxStreamsPerConn
+	if streams <= 0 {
+		streams = DefaultLimits.MaxStreamsPerConn
+	}
+	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
 	// Shutdown waits for every handler to return: streams must end first.
 	if e, ok := h.(interface{ EndStreams() }); ok {
 		hs.RegisterOnShutdown(e.EndStreams)

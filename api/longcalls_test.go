@@ -2,12 +2,16 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/run"
 )
 
 // slowVerify is a Controller whose verifications wait until released, as
@@ -86,4 +90,159 @@ func TestLongCallsBounded(t *testing.T) {
 	close(sv.release)
 	wg.Wait()
 	<-other
+}
+
+// slowPlan is a Controller whose plans wait until released, as one over
+// thousands of sites, or of a large request, keeps a processor busy.
+type slowPlan struct {
+	Controller
+	started chan struct{}
+	release chan struct{}
+}
+
+func (c *slowPlan) Plan(ctx context.Context, tenant string, req run.PlanRequest) (*planner.Plan, error) {
+	c.started <- struct{}{}
+	// The planner does not watch the request's context: a plan runs to
+	// its end whoever waits for it.
+	<-c.release
+	return c.Controller.Plan(ctx, tenant, req)
+}
+
+// TestPlanCallsBounded: a tenant has at most MaxPlanCalls plans,
+// submissions and estimates under way on a server; one more is answered
+// 429 at once, over a real connection, and another tenant's plan is not
+// held back. Only the rate limit bounded them, which lets a tenant start
+// ten plans a second, each running to its end on the server's processors
+// whether or not its client waits.
+func TestPlanCallsBounded(t *testing.T) {
+	sp := &slowPlan{started: make(chan struct{}, 16), release: make(chan struct{})}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sp.Controller = c; return sp }})
+	f.h.SetRules(diffOnly{})
+	body, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+	call := func(token string) int {
+		code, _ := f.raw(t, "POST", "/v1/plans", token, string(body))
+		return code
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, MaxPlanCalls+1)
+	for range MaxPlanCalls {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes <- call(tokA) }()
+	}
+	for range MaxPlanCalls {
+		select {
+		case <-sp.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first plans did not start")
+		}
+	}
+	extra := make(chan int, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); extra <- call(tokA) }()
+	select {
+	case code := <-extra:
+		if code != http.StatusTooManyRequests {
+			t.Errorf("a plan past the tenant's %d under way: %d, want 429", MaxPlanCalls, code)
+		}
+	case <-sp.started:
+		t.Errorf("a plan past the tenant's %d under way was let in", MaxPlanCalls)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer to a plan past the tenant's limit")
+	}
+	// A submission, an estimate and a rules diff take from the same count.
+	for _, rq := range []struct{ method, path, body string }{
+		{"POST", "/v1/runs", `{"documents": []}`},
+		{"POST", "/v1/estimates", `{"documents": []}`},
+		{"GET", "/v1/rules/diff?from=0", ""},
+	} {
+		code, e := f.raw(t, rq.method, rq.path, tokA, rq.body)
+		if code != http.StatusTooManyRequests || e.Code != "too_many_plans" {
+			t.Errorf("%s %s beside %d plans under way: %d %+v, want 429 too_many_plans", rq.method, rq.path, MaxPlanCalls, code, e)
+		}
+	}
+	if code, _ := f.raw(t, "GET", "/v1/rules/diff?from=0", tokB, ""); code != http.StatusOK {
+		t.Errorf("another tenant's rules diff beside a's plans: %d, want 200", code)
+	}
+	other := make(chan int, 1)
+	go func() { other <- call(tokB) }()
+	select {
+	case <-sp.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("another tenant's plan was held back")
+	}
+	sp.release <- struct{}{}
+	if code := <-codes; code != http.StatusOK {
+		t.Errorf("a plan that ran: %d", code)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); codes <- call(tokA) }()
+	select {
+	case <-sp.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a plan after one ended did not start")
+	}
+	close(sp.release)
+	wg.Wait()
+	if code := <-other; code != http.StatusOK {
+		t.Errorf("the other tenant's plan: %d", code)
+	}
+}
+
+// diffOnly serves the rules routes' diff with an empty one.
+type diffOnly struct{ RulesService }
+
+func (diffOnly) Diff(ctx context.Context, from, to int64) (*rules.Diff, error) {
+	return &rules.Diff{}, nil
+}
+
+// stuckAgents is a Controller whose agent API waits for its request's
+// context to end, as a handler does whose store does not answer, and says
+// when it did.
+type stuckAgents struct {
+	Controller
+	ended chan error
+}
+
+func (c *stuckAgents) AgentHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		c.ended <- r.Context().Err()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+}
+
+// TestAgentRequestsHaveADeadline: a request to the agent API ends at its
+// deadline, over a real connection whose client waits on: it had no
+// deadline but its client's leaving, so whoever holds an attempt's
+// credential held a goroutine and a connection of the server's for as long
+// as the store did not answer.
+func TestAgentRequestsHaveADeadline(t *testing.T) {
+	sa := &stuckAgents{ended: make(chan error, 1)}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sa.Controller = c; return sa }})
+	f.h.agentTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/agent/runs/run-x/attempts/1/heartbeat", nil)
+	req.Header.Set("Authorization", "Bearer some-credential")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case err := <-sa.ended:
+		if err != context.DeadlineExceeded {
+			t.Errorf("the agent's request ended with %v, want its deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an agent's request that its handler could not answer was still under way after 10 s (deadline 200 ms)")
+	}
+	if code := <-done; code != http.StatusServiceUnavailable {
+		t.Errorf("the agent's answer: %d", code)
+	}
 }

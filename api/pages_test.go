@@ -367,3 +367,52 @@ func TestRunsStreamPages(t *testing.T) {
 		t.Errorf("a page of %d runs was read for the paged stream and its client, want at most %d", most, RunPage+1)
 	}
 }
+
+// TestLogPageReadInPieces: a page of the output, up to MaxLogPage, is read
+// from the run a piece of at most followRead bytes at a time, each written
+// before the next is read, over a real connection: a request held the
+// whole page in memory for as long as its client took to read it, so a
+// tenant's hundred requests for its long output held gigabytes. The
+// answer is the page, byte for byte, with its length.
+func TestLogPageReadInPieces(t *testing.T) {
+	long := &longLogs{size: MaxLogPage + 3<<20 + 7}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { long.Controller = c; return long }})
+	for _, tc := range []struct {
+		what        string
+		off, length int64
+		query       string
+	}{
+		{"a page of the most an answer holds", 11, MaxLogPage, fmt.Sprintf("offset=11&limit=%d", MaxLogPage)},
+		{"the rest, without limit", long.size - MaxLogPage + 3, MaxLogPage - 3, fmt.Sprintf("offset=%d", long.size-MaxLogPage+3)},
+		{"a short page", 100, 1000, "offset=100&limit=1000"},
+		{"past the end", long.size + 5, 0, fmt.Sprintf("offset=%d&limit=10", long.size+5)},
+	} {
+		long.mu.Lock()
+		long.most = 0
+		long.mu.Unlock()
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/run-long/logs?"+tc.query, nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &checkWriter{at: tc.off}
+		n, err := io.Copy(w, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || n != tc.length || w.bad != 0 {
+			t.Errorf("%s: %d, %d bytes of %d (%v), first wrong byte at %d", tc.what, resp.StatusCode, n, tc.length, err, w.bad-1)
+		}
+		if cl := resp.Header.Get("Content-Length"); cl != strconv.FormatInt(tc.length, 10) {
+			t.Errorf("%s: Content-Length %q, want %d", tc.what, cl, tc.length)
+		}
+		if resp.Header.Get("X-Log-Size") != strconv.FormatInt(long.size, 10) {
+			t.Errorf("%s: X-Log-Size %q, want %d", tc.what, resp.Header.Get("X-Log-Size"), long.size)
+		}
+		long.mu.Lock()
+		most := long.most
+		long.mu.Unlock()
+		if most > followRead {
+			t.Errorf("%s: the route read %d bytes of the output at once, want at most %d", tc.what, most, followRead)
+		}
+	}
+}

@@ -60,6 +60,14 @@ type Route struct {
 	// long as it runs, so that a tenant's rate limit (which a call pays
 	// once) is not all that bounds how many run at once.
 	Long bool
+	// Plans marks a route whose call plans (a plan, a submission, an
+	// estimate) or compiles the law (a rules diff): the work goes on until
+	// it is done, past the route's deadline and its client's leaving, on
+	// the server's processors. Each
+	// call holds one of its tenant's MaxPlanCalls for as long as it runs,
+	// so that one tenant's plans, which its rate limit lets it start ten a
+	// second, cannot take every processor from the others.
+	Plans bool
 	// Query lists the query parameters.
 	Query []Param
 	// Request and Response are values of the JSON body types (nil: none);
@@ -191,7 +199,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/healthz", Summary: "Check the token: who it speaks for", Response: Health{}, Handler: s.health},
 		{Method: "GET", Path: "/v1/openapi.json", Summary: "This API's OpenAPI 3.1 document", Access: Public, Response: map[string]any{}, Handler: s.openapi},
 
-		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long,
+		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long, Plans: true,
 			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs, oldest first, a page at a time; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
@@ -215,11 +223,11 @@ func (s *Server) table() []Route {
 			Follow: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
-		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long,
+		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long, Plans: true,
 			Query: []Param{{"top", "placements to include (default 50; 0 for all); summary.placements is always the total", "integer"},
 				{"brief", "1: findings without their message and source (rule ids, kinds, effects), for an overview of many sites; the request's explain site keeps its whole story", "string"}},
 			Request: run.PlanRequest{}, Response: planner.Plan{}, Errors: []int{400, 409}, Handler: s.plan},
-		{Method: "POST", Path: "/v1/estimates", Summary: "Estimate a job on a number of one accelerator", Cost: 2,
+		{Method: "POST", Path: "/v1/estimates", Summary: "Estimate a job on a number of one accelerator", Cost: 2, Plans: true,
 			Request: run.EstimateRequest{}, Response: run.Estimate{}, Errors: []int{400, 409}, Handler: s.estimate},
 		{Method: "GET", Path: "/v1/catalog/sites", Summary: "The server's sites", Response: SiteList{}, Handler: s.sites},
 		{Method: "GET", Path: "/v1/catalog/sites/{name}", Summary: "One site", Response: catalog.Site{}, Errors: []int{404}, Handler: s.site},

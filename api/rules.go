@@ -71,7 +71,10 @@ func (s *Server) SetRules(rs RulesService) {
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
 			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
 		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
-		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)",
+		// A diff of revisions the server has not compiled lately compiles
+		// the law of each (about a quarter of a second of a processor
+		// for the built-in packs): it costs and is bounded as a plan is.
+		{Method: "GET", Path: "/v1/rules/diff", Summary: "What changed between two revisions (from: the one before to; to: the current)", Cost: 5, Plans: true,
 			Query: []Param{{"from", "revision (0: no rules applied)", "integer"}, {"to", "revision", "integer"}}, Response: rules.Diff{}, Errors: []int{400}, Handler: s.rulesDiff},
 		{Method: "POST", Path: "/v1/rules/what-if", Summary: "What a proposed change would do to every tenant's live runs and staged data", Access: Admin, Timeout: long, Cost: 5,
 			Request: WhatIfRequest{}, Response: map[string]any{}, Errors: []int{400}, CrossTenant: true, Handler: s.rulesWhatIf},

@@ -156,24 +156,44 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if !paged {
 			limit = MaxLogPage
 		}
-		// Each read is of the output from off on, not the whole log again.
-		b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, limit)
+		// Each read is of the output from off on, not the whole log again,
+		// and of at most followRead bytes, written before the next: a
+		// page read whole held up to MaxLogPage in memory for as long as
+		// its client took to read it, for each of a tenant's requests.
+		b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, min(limit, followRead))
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		if rest := size - min(off, size); !paged && rest > int64(len(b)) {
+		rest := size - min(off, size)
+		if !paged && rest > MaxLogPage {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
 				"the output from offset %d is %d bytes, more than an answer without limit holds (%d MiB): read it in pages of at most %d bytes with limit",
 				off, rest, MaxLogPage>>20, MaxLogPage))
 			return
 		}
+		want := min(limit, rest) // what the answer carries
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("X-Log-Size", strconv.FormatInt(size, 10))
+		// A piece that cannot be read after the first leaves the answer
+		// short of its length, which its client sees as an error.
+		w.Header().Set("Content-Length", strconv.FormatInt(want, 10))
 		w.WriteHeader(http.StatusOK)
-		w.Write(b)
-		return
+		for {
+			b = b[:min(int64(len(b)), want)]
+			if _, err := w.Write(b); err != nil || len(b) == 0 {
+				return
+			}
+			want -= int64(len(b))
+			off += int64(len(b))
+			if want == 0 {
+				return
+			}
+			if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, min(want, followRead)); err != nil {
+				return
+			}
+		}
 	}
 	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, followRead)
 	if err != nil {

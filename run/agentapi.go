@@ -102,7 +102,12 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		// credentials keep failing waits (faillimit).
 		key := attemptKey(id, n)
 		src, now := faillimit.Source(req.RemoteAddr), time.Now()
-		made := c.credentialMade(id, n, tok)
+		// A credential this server has seen work for the attempt is
+		// vouched for by that alone: its MAC was checked then, and is not
+		// computed again on each of the agent's requests (twice, before:
+		// here and against the run).
+		knownNonce, known := c.agentKnown(key, tok)
+		made := !known && c.credentialMade(id, n, tok)
 		// A credential this server's key made for an attempt already
 		// found ended for good is refused with no read at all: a
 		// tenant keeps every credential its workloads ever got, and
@@ -114,7 +119,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 				return
 			}
 		}
-		vouched := made || c.agentKnown(key, tok)
+		vouched := made || known
 		if !vouched && c.agentFails.Blocked(src, now) {
 			w.Header().Set("Retry-After", "1")
 			agentErr(w, http.StatusTooManyRequests, "too many requests with attempt credentials that are not recognised from this address")
@@ -160,9 +165,8 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 				a, found = x, true
 			}
 		}
-		if !found || a.Nonce == "" ||
-			subtle.ConstantTimeCompare([]byte(tok), []byte(c.credential(r.ID, a))) != 1 &&
-				subtle.ConstantTimeCompare([]byte(tok), []byte(c.credentialV1(r.ID, a))) != 1 {
+		// made and known were found for the run named id, which r must be.
+		if !found || a.Nonce == "" || r.ID != id || !c.credentialOf(tok, r.ID, a, known, knownNonce, made) {
 			refuse()
 			return
 		}
@@ -170,7 +174,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
 		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
 		if live {
-			c.agentRemember(key, tok)
+			c.agentRemember(key, tok, a.Nonce)
 		} else {
 			c.agentForget(key)
 		}
@@ -245,11 +249,14 @@ type agentMemo struct {
 	savedAt   time.Time
 	finishing bool
 	// cred is the credential last seen to work for the attempt while it
-	// was live: a request that presents it is not held back by its
-	// address's failures. Credentials this server's key made carry their
+	// was live, and nonce the attempt's nonce it was checked against: a
+	// request that presents it is not held back by its address's
+	// failures, and its MAC is not computed again while the attempt's
+	// nonce is the same. Credentials this server's key made carry their
 	// proof (credentialMade); this serves those of attempts begun before
-	// they did.
-	cred string
+	// they did too.
+	cred  string
+	nonce string
 	// key and elem place the memo in Controller.agentOrder.
 	key  string
 	elem *list.Element
@@ -354,19 +361,24 @@ func endedMessage(n int, runID, state string) string {
 }
 
 // agentKnown says whether tok is the credential this server last saw work
-// for attempt key.
-func (c *Controller) agentKnown(key, tok string) bool {
+// for attempt key, and returns the attempt's nonce it was checked against.
+func (c *Controller) agentKnown(key, tok string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.agents[key]
-	return m != nil && m.cred != "" && subtle.ConstantTimeCompare([]byte(m.cred), []byte(tok)) == 1
+	if m != nil && m.cred != "" && subtle.ConstantTimeCompare([]byte(m.cred), []byte(tok)) == 1 {
+		return m.nonce, true
+	}
+	return "", false
 }
 
-// agentRemember records that tok worked for attempt key.
-func (c *Controller) agentRemember(key, tok string) {
+// agentRemember records that tok worked for attempt key, whose nonce is
+// nonce.
+func (c *Controller) agentRemember(key, tok, nonce string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.memo(key, time.Now()).cred = tok
+	m := c.memo(key, time.Now())
+	m.cred, m.nonce = tok, nonce
 }
 
 // agentForget drops the credential remembered for attempt key, which has

@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/internal/pgtest"
@@ -685,5 +688,118 @@ func TestAgentFaultNamesNoServerDetail(t *testing.T) {
 	}
 	if log := logged.String(); !strings.Contains(log, "fault="+id[1]) || !strings.Contains(log, "disk I/O error") {
 		t.Errorf("the server's log lacks fault %s with its error:\n%s", id[1], log)
+	}
+}
+
+// TestAgentCredentialMACOnce: an agent's credential is checked by its MAC
+// once, on the first request this server sees it make; its later requests,
+// vouched for by the credential remembered with the attempt's nonce, cost
+// no MAC (each cost two: one before the read of the run, one after).
+// Credentials that are not the attempt's are still refused, however the
+// remembered one is.
+func TestAgentCredentialMACOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	key := attemptKey(r.ID, a.N)
+	e.c.mu.Lock()
+	e.c.dropMemo(key) // as on a server that has not seen the agent yet
+	e.c.mu.Unlock()
+	get := func(tok string) int {
+		t.Helper()
+		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cred := e.c.credential(r.ID, a)
+	before := e.c.credentialMACs.Load()
+	if code := get(cred); code != http.StatusOK {
+		t.Fatalf("the attempt's credential: %d", code)
+	}
+	if n := e.c.credentialMACs.Load() - before; n != 1 {
+		t.Errorf("the first request with the credential computed %d MACs, want 1", n)
+	}
+	before = e.c.credentialMACs.Load()
+	for range 10 {
+		if code := get(cred); code != http.StatusOK {
+			t.Fatalf("the attempt's credential again: %d", code)
+		}
+	}
+	if n := e.c.credentialMACs.Load() - before; n != 0 {
+		t.Errorf("10 more requests with the credential computed %d MACs, want none", n)
+	}
+	// Others are refused beside it: another nonce's credential, one of
+	// another attempt, a forged MAC for the attempt's nonce.
+	for _, tok := range []string{
+		e.c.credential(r.ID, Attempt{N: a.N, Nonce: a.Nonce + "0"}),
+		e.c.credentialV1(r.ID, Attempt{N: a.N, Nonce: a.Nonce + "0"}),
+		e.c.credential(r.ID, Attempt{N: a.N + 1, Nonce: a.Nonce}),
+		a.Nonce + "." + strings.Repeat("0", 64),
+		strings.Repeat("0", 64),
+	} {
+		if code := get(tok); code != http.StatusUnauthorized {
+			t.Errorf("credential %.20s…: %d, want 401", tok, code)
+		}
+	}
+	// The first form (the MAC alone) still works, and once seen costs
+	// none either.
+	v1 := e.c.credentialV1(r.ID, a)
+	if code := get(v1); code != http.StatusOK {
+		t.Fatalf("the credential in its first form: %d", code)
+	}
+	before = e.c.credentialMACs.Load()
+	if code := get(v1); code != http.StatusOK {
+		t.Fatalf("the credential in its first form again: %d", code)
+	}
+	if n := e.c.credentialMACs.Load() - before; n != 0 {
+		t.Errorf("the credential in its first form, seen before, computed %d MACs, want none", n)
+	}
+}
+
+// BenchmarkAgentGet is an agent's whole call, GET of its manifest over a
+// real connection to the agent API on a SQLite store, with the attempt's
+// credential (the attempt's bucket set aside, which would answer 429
+// past 60).
+//
+//	go test ./run -run '^$' -bench AgentGet -benchtime 2000x
+func BenchmarkAgentGet(b *testing.B) {
+	e := newEnv(b, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+	b.Cleanup(func() { e.c.Cancel(ctx, "t1", r.ID) })
+	a := r.Attempts[len(r.Attempts)-1]
+	srv := httptest.NewServer(e.c.AgentHandler())
+	defer srv.Close()
+	url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+	do := func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	do()
+	e.c.mu.Lock()
+	e.c.agents[attemptKey(r.ID, a.N)].lim = rate.NewLimiter(rate.Inf, 1)
+	e.c.mu.Unlock()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		do()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -177,6 +178,7 @@ func (c *Controller) credentialV1(runID string, a Attempt) string {
 }
 
 func (c *Controller) credentialMAC(runID string, n int, nonce string) string {
+	c.credentialMACs.Add(1)
 	m := hmac.New(sha256.New, c.cfg.AgentKey)
 	fmt.Fprintf(m, "meridian-attempt-v1\n%s\n%d\n%s\n", runID, n, nonce)
 	return hex.EncodeToString(m.Sum(nil))
@@ -195,6 +197,26 @@ func (c *Controller) credentialMade(runID string, n int, tok string) bool {
 		return false
 	}
 	return hmac.Equal([]byte(mac), []byte(c.credentialMAC(runID, n, nonce)))
+}
+
+// credentialOf says whether tok is attempt a's credential for run runID,
+// in either form, computing the MAC at most once. A credential this server
+// saw work for the attempt (known, checked then against knownNonce) is the
+// attempt's while its nonce is the same; one whose MAC checked for the
+// nonce it carries (made) is the attempt's when that nonce is the
+// attempt's; any other is compared with both forms of the credential, made
+// from one MAC.
+func (c *Controller) credentialOf(tok, runID string, a Attempt, known bool, knownNonce string, made bool) bool {
+	switch {
+	case known:
+		return subtle.ConstantTimeCompare([]byte(knownNonce), []byte(a.Nonce)) == 1
+	case made:
+		nonce, _, _ := strings.Cut(tok, ".")
+		return subtle.ConstantTimeCompare([]byte(nonce), []byte(a.Nonce)) == 1
+	}
+	mac := c.credentialMAC(runID, a.N, a.Nonce)
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(a.Nonce+"."+mac)) == 1 ||
+		subtle.ConstantTimeCompare([]byte(tok), []byte(mac)) == 1
 }
 
 func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {

@@ -268,6 +268,9 @@ type Controller struct {
 	endedAgents map[string]*list.Element
 	endedOrder  *list.List
 	agentFails  *faillimit.Limiter
+	// credentialMACs counts the MACs computed to check attempt
+	// credentials: an agent's steady requests should cost none.
+	credentialMACs atomic.Int64
 	// cleanWait bounds endAttempt's waits for a site's cleanup
 	// (cleanTimeout when zero).
 	cleanWait  time.Duration

@@ -27,12 +27,17 @@ type rulesService struct {
 	now func() time.Time
 
 	// engines keeps the engines of the revisions diffs asked for: loading
-	// one compiles every rule (tens of milliseconds), and any tenant may
-	// ask for a diff. A revision never changes, so its engine may be kept;
-	// compiles happen one at a time (loading holds the lock), so that
-	// diffs of revisions not kept take one core at most.
+	// one compiles every rule (a quarter of a second for the built-in
+	// packs), and any tenant may ask for a diff. A revision never changes,
+	// so its engine may be kept; compiles happen one at a time (compiling
+	// holds compile), so that diffs of revisions not kept take one core
+	// at most. mu guards engines only: a diff of kept revisions does not
+	// wait behind another's compile, as it did when the compile held mu.
 	mu      sync.Mutex
 	engines map[int64]*policy.Engine
+	compile sync.Mutex
+	// load is rs.EngineAt (tests wrap it).
+	load func(ctx context.Context, rev int64) (*policy.Engine, error)
 }
 
 // maxDiffEngines bounds rulesService.engines; it is emptied when full.
@@ -43,15 +48,29 @@ func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine,
 	if cur := s.rs.Current(); cur.Rev == rev {
 		return cur.Engine, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.engines[rev]; e != nil {
+	kept := func() *policy.Engine {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.engines[rev]
+	}
+	if e := kept(); e != nil {
 		return e, nil
 	}
-	e, err := s.rs.EngineAt(ctx, rev)
+	s.compile.Lock()
+	defer s.compile.Unlock()
+	if e := kept(); e != nil { // compiled while this one waited
+		return e, nil
+	}
+	load := s.load
+	if load == nil {
+		load = s.rs.EngineAt
+	}
+	e, err := load(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.engines == nil || len(s.engines) >= maxDiffEngines {
 		s.engines = map[int64]*policy.Engine{}
 	}

@@ -12,8 +12,8 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// TestRulesDiffCompilesOnce: any tenant may ask GET /v1/rules/diff, at
-// the rate limit's cheapest cost. Loading a revision compiles every rule
+// TestRulesDiffCompilesOnce: any tenant may ask GET /v1/rules/diff, at a
+// plan's cost of the rate limit. Loading a revision compiles every rule
 // (some 300,000 allocations and tens of milliseconds here), so a diff of
 // revisions other than the current one may not do that on every request:
 // asked again, it costs a small part of one compile.
@@ -54,5 +54,65 @@ func TestRulesDiffCompilesOnce(t *testing.T) {
 	})
 	if again > load/20 {
 		t.Errorf("a repeated diff of revisions 1 and 2 (current: 3) makes %.0f allocations; loading one revision makes %.0f", again, load)
+	}
+}
+
+// TestRulesDiffKeptNotBehindACompile: a diff of revisions the server keeps
+// compiled answers while another diff compiles a revision it does not
+// keep: the compile held the lock the kept engines are read under, so
+// every tenant's diffs waited a quarter of a second behind each compile
+// of a revision someone asked for in turn.
+func TestRulesDiffKeptNotBehindACompile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"fr", "de", "it"} {
+		b, err := os.ReadFile(denyCountryPack(t, dir, "deny-"+c, c, "2026-01-01"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{{Name: "deny-" + c + ".yaml", Data: b}}}, "test", "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started, release := make(chan int64, 4), make(chan struct{})
+	s := &rulesService{rs: rs, load: func(ctx context.Context, rev int64) (*policy.Engine, error) {
+		if rev == 0 { // the slow compile
+			started <- rev
+			<-release
+		}
+		return rs.EngineAt(ctx, rev)
+	}}
+	if _, err := s.Diff(ctx, 1, 2); err != nil { // revisions 1 and 2 kept
+		t.Fatal(err)
+	}
+	slow := make(chan error, 1)
+	go func() { _, err := s.Diff(ctx, 0, 1); slow <- err }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the compile of revision 0 did not start")
+	}
+	kept := make(chan error, 1)
+	go func() { _, err := s.Diff(ctx, 1, 2); kept <- err }()
+	select {
+	case err := <-kept:
+		if err != nil {
+			t.Errorf("the diff of kept revisions: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the diff of kept revisions 1 and 2 waited behind the compile of revision 0")
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Errorf("the diff that compiled: %v", err)
 	}
 }
