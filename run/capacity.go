@@ -190,8 +190,10 @@ func (c *Controller) wantsOf(u *usage, w *catalog.World, tenant string, plan *pl
 		if rj.Kind != planner.KindCapacity {
 			continue
 		}
+		// Room at a site for planning only is nothing to wait for:
+		// nothing would start the run there.
 		s := w.Site(rj.Site)
-		if s == nil {
+		if s == nil || !s.Runnable() {
 			continue
 		}
 		for i, p := range s.Spec.Pools {

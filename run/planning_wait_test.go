@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,32 @@ func TestSubmitWaitsBesidePlanningSites(t *testing.T) {
 	// reason to wait (it was held, for ever).
 	if r, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{batchJob("full-planning", 1e9, "cz")}}); err == nil {
 		t.Fatalf("a job allowed only at a full planning site: %s (%s), want a refusal", r.State, r.Reason)
+	}
+}
+
+// TestSubmitWaitsForARunnableSiteThatIsDown: the only runnable site failing
+// the server's check (its scheduler cannot take work now) is a reason to
+// wait, as it is when the plan has no placement at all: with placements at
+// sites for planning only beside it, the run was refused. What it waits
+// for names no pool at a planning site.
+func TestSubmitWaitsForARunnableSiteThatIsDown(t *testing.T) {
+	e := newBatchEnvAt(t, "testdata/planning-sites")
+	e.c.mu.Lock()
+	if e.c.siteDown == nil {
+		e.c.siteDown = map[string]error{}
+	}
+	e.c.siteDown["ca"] = errors.New("test: the scheduler does not answer")
+	e.c.mu.Unlock()
+	r, _, err := e.c.Submit(context.Background(), "t1", SubmitRequest{Documents: []Document{batchJob("while-down", 1e9)}})
+	if err != nil {
+		t.Fatalf("a job whose runnable site is down: %v, want it held", err)
+	}
+	if r.State != Held {
+		t.Fatalf("a job whose runnable site is down: %s (%s), want held", r.State, r.Reason)
+	}
+	for _, wt := range r.Hold.Wants {
+		if wt.Site != "ca" {
+			t.Errorf("the held run waits for %s pool %d, at a site for planning only", wt.Site, wt.Pool)
+		}
 	}
 }

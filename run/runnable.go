@@ -83,13 +83,3 @@ func runnableRejection(plan *planner.Plan, w *catalog.World) string {
 	}
 	return ""
 }
-
-// runnableWant reports whether any of wants is a pool at a runnable site.
-func runnableWant(w *catalog.World, wants []Want) bool {
-	for _, wt := range wants {
-		if s := w.Site(wt.Site); s != nil && s.Runnable() {
-			return true
-		}
-	}
-	return false
-}
