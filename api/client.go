@@ -112,12 +112,12 @@ var ErrAnswerTooLarge = errors.New("answer too large")
 
 // MaxListBytes and MaxListPages bound what the client reads for one
 // listing that comes in pages (runs, a run's events, audit entries, the
-// ledger): each answer is bounded by itself, but a server that kept naming
-// a next page would otherwise be read for ever, and every page kept, until
-// the machine ran out of memory. A real server's pages hold up to a
-// thousand items or 16 MiB, so a listing that reaches either bound is far
-// longer than any the client can usefully hold: it is refused
-// (ErrListTooLong), naming the bound.
+// ledger) and that it returns whole: each answer is bounded by itself, but
+// a server that kept naming a next page would otherwise be read for ever,
+// and every page kept, until the machine ran out of memory. A real
+// server's pages hold up to a thousand items or 16 MiB, so a listing that
+// reaches either bound is far longer than any the client can usefully hold
+// at once: it is refused (ErrListTooLong), naming the bound.
 const (
 	MaxListBytes = 256 << 20
 	MaxListPages = 4096
@@ -135,16 +135,17 @@ type listing struct {
 }
 
 // page counts a page of n items read as data; more says the page names a
-// next one. A page that names a next one must hold an item, or the pages
-// would never end; and the pages read together must stay within
-// MaxListPages and MaxListBytes.
+// next one. A listing the client keeps whole must stay within MaxListPages
+// and MaxListBytes. A page may be empty and still name a next one (the
+// ledger of one dataset is the tenant's records filtered page by page, so
+// a page of other datasets' records is empty): what ends every listing is
+// that each caller checks the next page's cursor lies strictly after the
+// page's, so that a server cannot name the same page again.
 func (l *listing) page(data []byte, n int, more bool) error {
 	l.pages++
 	l.bytes += int64(len(data))
 	l.items += n
 	switch {
-	case more && n == 0:
-		return fmt.Errorf("%s: the server's page %d is empty but names a next page: the pages would never end", l.what, l.pages)
 	case l.bytes > MaxListBytes:
 		return fmt.Errorf("%s: %w: the server's pages came to over %d bytes (%d MiB; %d items in %d pages), the most the client reads for one listing",
 			l.what, ErrListTooLong, MaxListBytes, MaxListBytes>>20, l.items, l.pages)
@@ -243,7 +244,13 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 		if page.Next == "" {
 			return all, nil
 		}
-		if len(page.Runs) == 0 || page.Next != page.Runs[len(page.Runs)-1].ID {
+		// The server's next page starts after the page's last run, so
+		// an empty page cannot name one (and one that did could name the
+		// same page for ever).
+		if len(page.Runs) == 0 {
+			return nil, fmt.Errorf("runs: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
+		}
+		if page.Next != page.Runs[len(page.Runs)-1].ID {
 			return nil, fmt.Errorf("runs: the server's next page starts after %q, not after the page's last run", page.Next)
 		}
 		q.Set("after", page.Next)
@@ -486,7 +493,10 @@ func (c *Client) VerifyDataset(ctx context.Context, name, site string) (*dataset
 }
 
 // Ledger returns the tenant's transfer ledger (of one dataset when set),
-// every page of it, with the totals of the last.
+// every page of it, with the totals of the last. With a dataset named, a
+// page holds the records of that dataset among the tenant's records it
+// covers, so it can be empty and still name a next page: the tenant's
+// first thousand records may all be of another dataset.
 func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
 	out := &run.Ledger{Entries: []run.LedgerRow{}}
 	var after int64
