@@ -117,7 +117,9 @@ var ErrAnswerTooLarge = errors.New("answer too large")
 // and every page kept, until the machine ran out of memory. A real
 // server's pages hold up to a thousand items or 16 MiB, so a listing that
 // reaches either bound is far longer than any the client can usefully hold
-// at once: it is refused (ErrListTooLong), naming the bound.
+// at once: it is refused (ErrListTooLong), naming the bound. A listing
+// handed on a page at a time (AuditEach, AuditAllEach) keeps no page, so
+// it is not held to them: its memory is one page's, however long it is.
 const (
 	MaxListBytes = 256 << 20
 	MaxListPages = 4096
@@ -132,6 +134,9 @@ type listing struct {
 	pages int
 	bytes int64
 	items int
+	// each says the caller hands every page on and keeps none: the
+	// listing is not held to MaxListPages and MaxListBytes.
+	each bool
 }
 
 // page counts a page of n items read as data; more says the page names a
@@ -146,6 +151,7 @@ func (l *listing) page(data []byte, n int, more bool) error {
 	l.bytes += int64(len(data))
 	l.items += n
 	switch {
+	case l.each:
 	case l.bytes > MaxListBytes:
 		return fmt.Errorf("%s: %w: the server's pages came to over %d bytes (%d MiB; %d items in %d pages), the most the client reads for one listing",
 			l.what, ErrListTooLong, MaxListBytes, MaxListBytes>>20, l.items, l.pages)
@@ -359,20 +365,38 @@ func (c *Client) LogsPage(ctx context.Context, id string, offset, limit int64) (
 	return data, size, nil
 }
 
-// Audit returns audit entries, of one run when id is set.
+// Audit returns audit entries, of one run when id is set, every page of
+// them (at most MaxListPages and MaxListBytes: AuditEach has no such
+// bound).
 func (c *Client) Audit(ctx context.Context, id string) ([]audit.Entry, error) {
+	var all []audit.Entry
+	err := c.auditPages(ctx, auditQuery(id), &listing{what: "audit"}, func(page []audit.Entry) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// AuditEach calls fn with each page of the audit entries, of one run when
+// id is set, in seq order, and keeps none of them: a log of any length is
+// read in the memory of one page (1,000 entries or 16 MiB). An error of fn
+// ends the reading and is returned.
+func (c *Client) AuditEach(ctx context.Context, id string, fn func(page []audit.Entry) error) error {
+	return c.auditPages(ctx, auditQuery(id), &listing{what: "audit", each: true}, fn)
+}
+
+func auditQuery(id string) url.Values {
 	q := url.Values{}
 	if id != "" {
 		q.Set("run", id)
 	}
-	return c.auditPages(ctx, q)
+	return q
 }
 
-// auditPages reads GET /v1/audit?q a page at a time to the last page.
-func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, error) {
-	var all []audit.Entry
+// auditPages reads GET /v1/audit?q a page at a time to the last page,
+// handing each to fn.
+func (c *Client) auditPages(ctx context.Context, q url.Values, l *listing, fn func([]audit.Entry) error) error {
 	var after int64
-	l := listing{what: "audit"}
 	for {
 		if after > 0 {
 			q.Set("after", strconv.FormatInt(after, 10))
@@ -380,17 +404,19 @@ func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, e
 		var page AuditList
 		_, data, err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := l.page(data, len(page.Entries), page.Next != 0); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, page.Entries...)
+		if page.Next != 0 && page.Next <= after {
+			return fmt.Errorf("audit: the server's next page starts after %d, not after %d: it would never end", page.Next, after)
+		}
+		if err := fn(page.Entries); err != nil {
+			return err
+		}
 		if page.Next == 0 {
-			return all, nil
-		}
-		if page.Next <= after {
-			return nil, fmt.Errorf("audit: the server's next page starts after %d, not after %d: it would never end", page.Next, after)
+			return nil
 		}
 		after = page.Next
 	}
@@ -406,7 +432,17 @@ func (c *Client) Verify(ctx context.Context) (audit.Result, error) {
 // AuditAll returns the whole chain as the tenant may see it: its own
 // entries in full, others' as hashes.
 func (c *Client) AuditAll(ctx context.Context) ([]audit.Entry, error) {
-	return c.auditPages(ctx, url.Values{"all": {"1"}})
+	var all []audit.Entry
+	err := c.auditPages(ctx, url.Values{"all": {"1"}}, &listing{what: "audit"}, func(page []audit.Entry) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// AuditAllEach is AuditAll a page at a time, as AuditEach.
+func (c *Client) AuditAllEach(ctx context.Context, fn func(page []audit.Entry) error) error {
+	return c.auditPages(ctx, url.Values{"all": {"1"}}, &listing{what: "audit", each: true}, fn)
 }
 
 // Apply registers (or, with update, replaces) Organization and Dataset

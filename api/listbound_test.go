@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"meridian.dev/meridian/audit"
 )
 
 // endlessPages is a hostile server: each answer of every paged listing is
@@ -169,5 +171,43 @@ func TestListingsBounded(t *testing.T) {
 		if n, err := list(NewClient(srv.URL, tokA)); err != nil || n != 50 {
 			t.Errorf("%s: 50 pages of one item: %d items, %v", name, n, err)
 		}
+	}
+}
+
+// TestAuditEachUnbounded: AuditEach and AuditAllEach hand each page on and
+// keep none, so they read a log of more than MaxListPages pages whole; a
+// server that names the same page again is still not read again.
+func TestAuditEachUnbounded(t *testing.T) {
+	ctx := context.Background()
+	each := map[string]func(c *Client, fn func([]audit.Entry) error) error{
+		"one tenant's": func(c *Client, fn func([]audit.Entry) error) error { return c.AuditEach(ctx, "", fn) },
+		"whole chain":  func(c *Client, fn func([]audit.Entry) error) error { return c.AuditAllEach(ctx, fn) },
+	}
+	for name, read := range each {
+		e := &endlessPages{stop: MaxListPages + 5}
+		srv := httptest.NewServer(e)
+		n, pages := 0, 0
+		err := read(NewClient(srv.URL, tokA), func(p []audit.Entry) error { n += len(p); pages++; return nil })
+		if err != nil || n != MaxListPages+5 || pages != MaxListPages+5 {
+			t.Errorf("%s: %d entries in %d pages, %v; want %d", name, n, pages, err, MaxListPages+5)
+		}
+		srv.Close()
+
+		e = &endlessPages{stop: 2 * MaxListPages, stuck: true}
+		srv = httptest.NewServer(e)
+		err = read(NewClient(srv.URL, tokA), func([]audit.Entry) error { return nil })
+		if err == nil || e.asked.Load() > 2 {
+			t.Errorf("%s: a server that names the same page again: asked %d pages, error %v", name, e.asked.Load(), err)
+		}
+		srv.Close()
+
+		// An error of fn ends the reading.
+		e = &endlessPages{stop: 10}
+		srv = httptest.NewServer(e)
+		stop := errors.New("stop")
+		if err := read(NewClient(srv.URL, tokA), func([]audit.Entry) error { return stop }); err != stop || e.asked.Load() != 1 {
+			t.Errorf("%s: fn's error: %v after %d pages", name, err, e.asked.Load())
+		}
+		srv.Close()
 	}
 }
