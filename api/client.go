@@ -112,12 +112,14 @@ var ErrAnswerTooLarge = errors.New("answer too large")
 
 // MaxListBytes and MaxListPages bound what the client reads for one
 // listing that comes in pages (runs, a run's events, audit entries, the
-// ledger): each answer is bounded by itself, but a server that kept naming
-// a next page would otherwise be read for ever, and every page kept, until
-// the machine ran out of memory. A real server's pages hold up to a
-// thousand items or 16 MiB, so a listing that reaches either bound is far
-// longer than any the client can usefully hold: it is refused
-// (ErrListTooLong), naming the bound.
+// ledger) and that it returns whole: each answer is bounded by itself, but
+// a server that kept naming a next page would otherwise be read for ever,
+// and every page kept, until the machine ran out of memory. A real
+// server's pages hold up to a thousand items or 16 MiB, so a listing that
+// reaches either bound is far longer than any the client can usefully hold
+// at once: it is refused (ErrListTooLong), naming the bound. A listing
+// handed on a page at a time (AuditEach, AuditAllEach) keeps no page, so
+// it is not held to them: its memory is one page's, however long it is.
 const (
 	MaxListBytes = 256 << 20
 	MaxListPages = 4096
@@ -132,19 +134,24 @@ type listing struct {
 	pages int
 	bytes int64
 	items int
+	// each says the caller hands every page on and keeps none: the
+	// listing is not held to MaxListPages and MaxListBytes.
+	each bool
 }
 
 // page counts a page of n items read as data; more says the page names a
-// next one. A page that names a next one must hold an item, or the pages
-// would never end; and the pages read together must stay within
-// MaxListPages and MaxListBytes.
+// next one. A listing the client keeps whole must stay within MaxListPages
+// and MaxListBytes. A page may be empty and still name a next one (the
+// ledger of one dataset is the tenant's records filtered page by page, so
+// a page of other datasets' records is empty): what ends every listing is
+// that each caller checks the next page's cursor lies strictly after the
+// page's, so that a server cannot name the same page again.
 func (l *listing) page(data []byte, n int, more bool) error {
 	l.pages++
 	l.bytes += int64(len(data))
 	l.items += n
 	switch {
-	case more && n == 0:
-		return fmt.Errorf("%s: the server's page %d is empty but names a next page: the pages would never end", l.what, l.pages)
+	case l.each:
 	case l.bytes > MaxListBytes:
 		return fmt.Errorf("%s: %w: the server's pages came to over %d bytes (%d MiB; %d items in %d pages), the most the client reads for one listing",
 			l.what, ErrListTooLong, MaxListBytes, MaxListBytes>>20, l.items, l.pages)
@@ -243,7 +250,13 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 		if page.Next == "" {
 			return all, nil
 		}
-		if len(page.Runs) == 0 || page.Next != page.Runs[len(page.Runs)-1].ID {
+		// The server's next page starts after the page's last run, so
+		// an empty page cannot name one (and one that did could name the
+		// same page for ever).
+		if len(page.Runs) == 0 {
+			return nil, fmt.Errorf("runs: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
+		}
+		if page.Next != page.Runs[len(page.Runs)-1].ID {
 			return nil, fmt.Errorf("runs: the server's next page starts after %q, not after the page's last run", page.Next)
 		}
 		q.Set("after", page.Next)
@@ -352,20 +365,38 @@ func (c *Client) LogsPage(ctx context.Context, id string, offset, limit int64) (
 	return data, size, nil
 }
 
-// Audit returns audit entries, of one run when id is set.
+// Audit returns audit entries, of one run when id is set, every page of
+// them (at most MaxListPages and MaxListBytes: AuditEach has no such
+// bound).
 func (c *Client) Audit(ctx context.Context, id string) ([]audit.Entry, error) {
+	var all []audit.Entry
+	err := c.auditPages(ctx, auditQuery(id), &listing{what: "audit"}, func(page []audit.Entry) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// AuditEach calls fn with each page of the audit entries, of one run when
+// id is set, in seq order, and keeps none of them: a log of any length is
+// read in the memory of one page (1,000 entries or 16 MiB). An error of fn
+// ends the reading and is returned.
+func (c *Client) AuditEach(ctx context.Context, id string, fn func(page []audit.Entry) error) error {
+	return c.auditPages(ctx, auditQuery(id), &listing{what: "audit", each: true}, fn)
+}
+
+func auditQuery(id string) url.Values {
 	q := url.Values{}
 	if id != "" {
 		q.Set("run", id)
 	}
-	return c.auditPages(ctx, q)
+	return q
 }
 
-// auditPages reads GET /v1/audit?q a page at a time to the last page.
-func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, error) {
-	var all []audit.Entry
+// auditPages reads GET /v1/audit?q a page at a time to the last page,
+// handing each to fn.
+func (c *Client) auditPages(ctx context.Context, q url.Values, l *listing, fn func([]audit.Entry) error) error {
 	var after int64
-	l := listing{what: "audit"}
 	for {
 		if after > 0 {
 			q.Set("after", strconv.FormatInt(after, 10))
@@ -373,17 +404,19 @@ func (c *Client) auditPages(ctx context.Context, q url.Values) ([]audit.Entry, e
 		var page AuditList
 		_, data, err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := l.page(data, len(page.Entries), page.Next != 0); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, page.Entries...)
+		if page.Next != 0 && page.Next <= after {
+			return fmt.Errorf("audit: the server's next page starts after %d, not after %d: it would never end", page.Next, after)
+		}
+		if err := fn(page.Entries); err != nil {
+			return err
+		}
 		if page.Next == 0 {
-			return all, nil
-		}
-		if page.Next <= after {
-			return nil, fmt.Errorf("audit: the server's next page starts after %d, not after %d: it would never end", page.Next, after)
+			return nil
 		}
 		after = page.Next
 	}
@@ -399,7 +432,17 @@ func (c *Client) Verify(ctx context.Context) (audit.Result, error) {
 // AuditAll returns the whole chain as the tenant may see it: its own
 // entries in full, others' as hashes.
 func (c *Client) AuditAll(ctx context.Context) ([]audit.Entry, error) {
-	return c.auditPages(ctx, url.Values{"all": {"1"}})
+	var all []audit.Entry
+	err := c.auditPages(ctx, url.Values{"all": {"1"}}, &listing{what: "audit"}, func(page []audit.Entry) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// AuditAllEach is AuditAll a page at a time, as AuditEach.
+func (c *Client) AuditAllEach(ctx context.Context, fn func(page []audit.Entry) error) error {
+	return c.auditPages(ctx, url.Values{"all": {"1"}}, &listing{what: "audit", each: true}, fn)
 }
 
 // Apply registers (or, with update, replaces) Organization and Dataset
@@ -486,7 +529,10 @@ func (c *Client) VerifyDataset(ctx context.Context, name, site string) (*dataset
 }
 
 // Ledger returns the tenant's transfer ledger (of one dataset when set),
-// every page of it, with the totals of the last.
+// every page of it, with the totals of the last. With a dataset named, a
+// page holds the records of that dataset among the tenant's records it
+// covers, so it can be empty and still name a next page: the tenant's
+// first thousand records may all be of another dataset.
 func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
 	out := &run.Ledger{Entries: []run.LedgerRow{}}
 	var after int64

@@ -260,3 +260,41 @@ func ledgerServer(t *testing.T, tenant string) (*store.SQLite, transfer.AuditLed
 	t.Cleanup(srv.Close)
 	return st, led, srv
 }
+
+// TestLedgerOneDatasetEmptyPages: with ?dataset= a page of the ledger is
+// the tenant's records it covers that are of that dataset, so a tenant
+// whose first thousand records (a whole page) are all of d1 gets an empty
+// first page of d2 that names a next one. The client refused that answer
+// ("page 1 is empty but names a next page"), so the ledger of d2 could not
+// be read at all; it reads on while the pages' cursor moves forward.
+func TestLedgerOneDatasetEmptyPages(t *testing.T) {
+	ctx := context.Background()
+	_, led, srv := ledgerServer(t, "a")
+	add := func(ds string, i int) {
+		t.Helper()
+		e := transfer.Entry{Kind: transfer.KindDataset, Dataset: ds, Site: "s1", Intent: fmt.Sprintf("%s-%d", ds, i), ChunksSent: 1, BytesSent: 10}
+		if err := led.Append(ctx, "a", transfer.KindTransfer, "", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range AuditPage + 5 {
+		add("d1", i)
+	}
+	add("d2", 0)
+	add("d2", 1)
+	cl := NewClient(srv.URL, tokA)
+	l, err := cl.Ledger(ctx, "d2")
+	if err != nil {
+		t.Fatalf("ledger of d2, whose records all come after a page of d1's: %v", err)
+	}
+	if len(l.Entries) != 2 || l.Entries[0].Intent != "d2-0" || l.Entries[1].Intent != "d2-1" {
+		t.Errorf("ledger of d2: %+v, want its 2 records", l.Entries)
+	}
+	if len(l.Totals) != 1 || l.Totals[0].BytesConfirmed != 20 {
+		t.Errorf("ledger of d2: totals %+v", l.Totals)
+	}
+	all, err := cl.Ledger(ctx, "")
+	if err != nil || len(all.Entries) != AuditPage+7 {
+		t.Errorf("whole ledger: %v, %d records", err, len(all.Entries))
+	}
+}

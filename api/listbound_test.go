@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"meridian.dev/meridian/audit"
 )
 
 // endlessPages is a hostile server: each answer of every paged listing is
@@ -22,6 +24,7 @@ type endlessPages struct {
 	stop  int64
 	pad   int
 	empty bool // pages hold no item, yet name a next one
+	stuck bool // each page names as the next the page just read
 	asked atomic.Int64
 }
 
@@ -32,6 +35,9 @@ func (e *endlessPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		after, _ = strconv.ParseInt(strings.TrimPrefix(r.URL.Query().Get("after"), "run-"), 10, 64)
 	}
 	seq := after + 1
+	if e.stuck && after > 0 {
+		seq = after
+	}
 	page := map[string]any{"pad": strings.Repeat("x", e.pad)}
 	more := n < e.stop
 	var item any
@@ -113,16 +119,46 @@ func TestListingsBounded(t *testing.T) {
 				t.Errorf("the client asked for %d pages of %d bytes, want at most %d", got, pad, most)
 			}
 		})
+		// An empty page may name a next one (the ledger of one dataset
+		// is the tenant's records filtered page by page): the client
+		// reads on while the cursor moves forward, within the same
+		// bounds. A run list's next page starts after the page's last
+		// run, so an empty page of runs cannot name one.
 		t.Run(name+"/empty", func(t *testing.T) {
 			e := &endlessPages{stop: 2 * MaxListPages, empty: true}
 			srv := httptest.NewServer(e)
 			defer srv.Close()
 			_, err := list(NewClient(srv.URL, tokA))
-			if err == nil || !strings.Contains(err.Error(), "empty but names a next page") {
-				t.Fatalf("empty pages that name a next one: error %v, want one saying so", err)
+			if name == "runs" {
+				if err == nil || !strings.Contains(err.Error(), "empty but names a next page") {
+					t.Fatalf("empty pages of runs that name a next one: error %v, want one saying so", err)
+				}
+				if got := e.asked.Load(); got != 1 {
+					t.Errorf("the client asked for %d empty pages of runs, want 1", got)
+				}
+				return
 			}
-			if got := e.asked.Load(); got != 1 {
-				t.Errorf("the client asked for %d empty pages, want 1", got)
+			if !errors.Is(err, ErrListTooLong) {
+				t.Fatalf("endless empty pages: error %v, want ErrListTooLong", err)
+			}
+			if got := e.asked.Load(); got != MaxListPages {
+				t.Errorf("the client asked for %d empty pages, want %d", got, MaxListPages)
+			}
+			e = &endlessPages{stop: 50, empty: true}
+			srv2 := httptest.NewServer(e)
+			defer srv2.Close()
+			if n, err := list(NewClient(srv2.URL, tokA)); err != nil || n != 0 {
+				t.Errorf("49 empty pages that name a next one, then an empty last page: %d items, %v", n, err)
+			}
+		})
+		// A server that names the same page again is not read again.
+		t.Run(name+"/stuck", func(t *testing.T) {
+			e := &endlessPages{stop: 2 * MaxListPages, stuck: true}
+			srv := httptest.NewServer(e)
+			defer srv.Close()
+			list(NewClient(srv.URL, tokA))
+			if got := e.asked.Load(); got > 2 {
+				t.Errorf("the client asked for %d pages of a server that names the same page again, want at most 2", got)
 			}
 		})
 	}
@@ -135,5 +171,43 @@ func TestListingsBounded(t *testing.T) {
 		if n, err := list(NewClient(srv.URL, tokA)); err != nil || n != 50 {
 			t.Errorf("%s: 50 pages of one item: %d items, %v", name, n, err)
 		}
+	}
+}
+
+// TestAuditEachUnbounded: AuditEach and AuditAllEach hand each page on and
+// keep none, so they read a log of more than MaxListPages pages whole; a
+// server that names the same page again is still not read again.
+func TestAuditEachUnbounded(t *testing.T) {
+	ctx := context.Background()
+	each := map[string]func(c *Client, fn func([]audit.Entry) error) error{
+		"one tenant's": func(c *Client, fn func([]audit.Entry) error) error { return c.AuditEach(ctx, "", fn) },
+		"whole chain":  func(c *Client, fn func([]audit.Entry) error) error { return c.AuditAllEach(ctx, fn) },
+	}
+	for name, read := range each {
+		e := &endlessPages{stop: MaxListPages + 5}
+		srv := httptest.NewServer(e)
+		n, pages := 0, 0
+		err := read(NewClient(srv.URL, tokA), func(p []audit.Entry) error { n += len(p); pages++; return nil })
+		if err != nil || n != MaxListPages+5 || pages != MaxListPages+5 {
+			t.Errorf("%s: %d entries in %d pages, %v; want %d", name, n, pages, err, MaxListPages+5)
+		}
+		srv.Close()
+
+		e = &endlessPages{stop: 2 * MaxListPages, stuck: true}
+		srv = httptest.NewServer(e)
+		err = read(NewClient(srv.URL, tokA), func([]audit.Entry) error { return nil })
+		if err == nil || e.asked.Load() > 2 {
+			t.Errorf("%s: a server that names the same page again: asked %d pages, error %v", name, e.asked.Load(), err)
+		}
+		srv.Close()
+
+		// An error of fn ends the reading.
+		e = &endlessPages{stop: 10}
+		srv = httptest.NewServer(e)
+		stop := errors.New("stop")
+		if err := read(NewClient(srv.URL, tokA), func([]audit.Entry) error { return stop }); err != stop || e.asked.Load() != 1 {
+			t.Errorf("%s: fn's error: %v after %d pages", name, err, e.asked.Load())
+		}
+		srv.Close()
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -42,34 +41,22 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
-			var es []audit.Entry
+			// The entries are printed a page at a time as they come,
+			// and none is kept: a log of any length prints in the
+			// memory of one page (a transfer intent can be megabytes).
+			o, err := newPagedOut(cmd.OutOrStdout(), out, "entries", "SEQ\tTIME\tKIND\tRUN\tHASH\tPAYLOAD", auditRow)
+			if err != nil {
+				return err
+			}
 			if all {
-				es, err = c.AuditAll(cmd.Context())
+				err = c.AuditAllEach(cmd.Context(), o.page)
 			} else {
-				es, err = c.Audit(cmd.Context(), runID)
+				err = c.AuditEach(cmd.Context(), runID, o.page)
 			}
 			if err != nil {
 				return apiErr(err)
 			}
-			if es == nil {
-				es = []audit.Entry{}
-			}
-			return render(cmd.OutOrStdout(), out, map[string]any{"entries": es}, func(w io.Writer) error {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tRUN\tHASH\tPAYLOAD")
-				for _, e := range es {
-					if e.Redacted {
-						fmt.Fprintf(tw, "%d\t%s\t-\t-\t%s\t(another tenant's entry: its hash only)\n", e.Seq, shown(shortTime(e.Time)), shortHash(e.Hash))
-						continue
-					}
-					p := string(e.Payload)
-					if len(p) > 100 {
-						p = p[:97] + "..."
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, shown(shortTime(e.Time)), shown(e.Kind), shown(e.RunID), shortHash(e.Hash), shown(p))
-				}
-				return tw.Flush()
-			})
+			return o.end()
 		},
 	}
 	logCmd.Flags().StringVar(&runID, "run", "", "only this run's entries")
@@ -175,6 +162,18 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 	}
 	defer r.Close()
 	return r.VerifyAudit(ctx, chain, anchors)
+}
+
+// auditRow is an audit entry as audit log's table prints it.
+func auditRow(e audit.Entry) string {
+	if e.Redacted {
+		return fmt.Sprintf("%d\t%s\t-\t-\t%s\t(another tenant's entry: its hash only)", e.Seq, shown(shortTime(e.Time)), shortHash(e.Hash))
+	}
+	p := string(e.Payload)
+	if len(p) > 100 {
+		p = p[:97] + "..."
+	}
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", e.Seq, shown(shortTime(e.Time)), shown(e.Kind), shown(e.RunID), shortHash(e.Hash), shown(p))
 }
 
 func printVerify(w io.Writer, res audit.Result) error {

@@ -49,7 +49,11 @@ func openState() (state, error) {
 	}
 	st := state{Dir: d}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
-		data, err := plainfile.Read(p, maxAgeIdentityBytes)
+		// The person running the command names the identity in their
+		// own environment, and it may be a pipe that keeps it off the
+		// disk (MERIDIAN_AGE_IDENTITY=<(op read …)). A server's
+		// (serverKeyrings) is read as a regular file only.
+		data, err := plainfile.ReadNamed(p, maxAgeIdentityBytes)
 		if err != nil {
 			return state{}, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
 		}

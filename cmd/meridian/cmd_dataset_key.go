@@ -42,7 +42,9 @@ func (k *keyFlags) parse(data []byte) (seal.Key, error) {
 		if k.ageIdentity == "" {
 			return seal.Key{}, badInput(errors.New("the key is wrapped with age: give --age-identity FILE"))
 		}
-		id, err := plainfile.Read(k.ageIdentity, maxAgeIdentityBytes)
+		// The identity may come through a pipe, never written to disk:
+		// --age-identity <(op read …).
+		id, err := plainfile.ReadNamed(k.ageIdentity, maxAgeIdentityBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--age-identity: %w", err))
 		}
@@ -64,7 +66,9 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 		}
 		// Stat above gives the mode to judge; the read itself refuses
 		// what is not a regular file, opened, so that a FIFO put there
-		// after the Stat does not hang it either.
+		// after the Stat does not hang it either. A pipe is refused
+		// here, unlike --age-identity: the file is removed once read,
+		// which a pipe cannot be, and --key-stdin reads one.
 		data, err := plainfile.Read(k.keyFile, maxKeyBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))

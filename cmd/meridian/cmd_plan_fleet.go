@@ -49,7 +49,8 @@ func runFleetPlan(w io.Writer, f planFlags) error {
 		if !fleet.ValidTenant(f.tenant) {
 			return badInput(fmt.Errorf("--tenant %q: want a tenant name (lower-case letters, digits, '.', '_', '-'; up to 63)", f.tenant))
 		}
-		data, err := plainfile.Read(f.quotas, catalog.MaxFileBytes)
+		// Named on the command line, and read once: a pipe will do.
+		data, err := plainfile.ReadNamed(f.quotas, catalog.MaxFileBytes)
 		if err != nil {
 			return badInput(fmt.Errorf("--quotas: %w", err))
 		}

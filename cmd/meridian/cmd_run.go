@@ -108,7 +108,16 @@ func readDocuments(paths []string) ([]run.Document, error) {
 			sort.Strings(names)
 		}
 		for _, n := range names {
-			b, err := plainfile.Read(n, catalog.MaxFileBytes)
+			// A file named on the command line may be a pipe (-f
+			// <(envsubst < job.yaml), -f /dev/stdin); the files found in
+			// a directory it names must be regular files, since anyone
+			// who can write there could leave a FIFO that holds the
+			// command for ever.
+			read := plainfile.ReadNamed
+			if fi.IsDir() {
+				read = plainfile.Read
+			}
+			b, err := read(n, catalog.MaxFileBytes)
 			if err != nil {
 				return nil, fmt.Errorf("-f: %w", err)
 			}

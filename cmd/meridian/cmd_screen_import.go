@@ -24,7 +24,8 @@ file that does not parse changes nothing; errors name the line or record.`,
   meridian screen import consolidated.json -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := plainfile.Read(args[0], screen.MaxFileBytes)
+			// The file named may be a pipe: screen import <(curl …).
+			data, err := plainfile.ReadNamed(args[0], screen.MaxFileBytes)
 			if err != nil {
 				return badInput(err)
 			}

@@ -77,6 +77,8 @@ func loadConfig() (*cliConfig, string, error) {
 		return nil, "", err
 	}
 	var cfg cliConfig
+	// A regular file only: every command reads it, from a path it
+	// chose itself, and config commands write it back.
 	b, err := plainfile.Read(path, maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &cfg, path, nil
@@ -169,6 +171,8 @@ func (x *cliContext) token() (string, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
 	}
+	// A regular file only: its mode is checked above, and it is named
+	// in the configuration file, not by the person at the command line.
 	b, err := plainfile.Read(p, maxKeyBytes)
 	if err != nil {
 		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)

@@ -188,6 +188,9 @@ func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, eve
 func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	k := dataset.TenantKeyrings{Root: stateDir}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
+		// A regular file only: a server runs unattended, from a unit
+		// file or a container's environment, where a FIFO in place of
+		// the identity is someone else's doing.
 		data, err := plainfile.Read(p, maxAgeIdentityBytes)
 		if err != nil {
 			return k, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
@@ -613,6 +616,10 @@ func loadQuotas(path string) (*fleet.Quotas, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
+	// A regular file only, though named on serve's command line: the
+	// server reads it again on each reload (run.Quotas), where a pipe
+	// would be read empty, and a FIFO left in its place would hold the
+	// reload.
 	data, err := plainfile.Read(path, catalog.MaxFileBytes)
 	if err != nil {
 		return nil, "", fmt.Errorf("--quotas: %w", err)

@@ -7,7 +7,9 @@
 // until memory runs out; a size checked with os.Stat first does not help,
 // since a device or a pipe says it holds 0 bytes. Read opens without
 // waiting, refuses anything but a regular file, and reads at most its
-// bound.
+// bound. ReadNamed, for a file a person names on the command line, also
+// reads a pipe or a character device (bash's <(…) gives /dev/fd/N, a
+// pipe; -f /dev/stdin), within the same bound.
 package plainfile
 
 import (
@@ -27,8 +29,27 @@ var ErrTooLarge = errors.New("file too large")
 
 // Read returns the contents of the regular file at path (a link to one is
 // followed), refusing anything else and any file over max bytes. Its
-// errors name the path.
+// errors name the path. It is for files that someone other than the
+// person running the command may have put in place (the state directory,
+// a tokens file, a file a server reads again on a reload), where a FIFO
+// planted there must not be read as the file.
 func Read(path string, max int64) ([]byte, error) {
+	return read(path, max, false)
+}
+
+// ReadNamed is Read for a file the person running the command named
+// (on its command line, or in their own environment): a pipe, a FIFO or
+// a character device is read too, up to max bytes, as a regular file is,
+// so that `-f <(envsubst < job.yaml)`, `-f /dev/stdin` and
+// `--age-identity <(op read …)` work. A FIFO that no one has open for
+// writing reads as empty rather than waiting for a writer; one with a
+// writer is read until the writer closes it. A directory, a socket or a
+// block device is refused (ErrNotRegular).
+func ReadNamed(path string, max int64) ([]byte, error) {
+	return read(path, max, true)
+}
+
+func read(path string, max int64, streams bool) ([]byte, error) {
 	// O_NONBLOCK makes the open of a FIFO return at once rather than
 	// wait for a writer; a regular file ignores it.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -40,13 +61,27 @@ func Read(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s); refused", path, ErrNotRegular, Kind(fi.Mode()))
+	m := fi.Mode()
+	switch {
+	case m.IsRegular():
+		if fi.Size() > max {
+			return nil, fmt.Errorf("%s: %w: %d bytes, over the %d-byte limit", path, ErrTooLarge, fi.Size(), max)
+		}
+	case streams && (m&os.ModeNamedPipe != 0 || m&os.ModeCharDevice != 0):
+		// Reads in non-blocking mode would fail at once on a pipe whose
+		// writer has not written yet (or on a terminal), so the
+		// descriptor goes back to blocking for the read: a pipe with a
+		// live writer is read to its end, and one with no writer reads
+		// as empty. (Fd puts the file in blocking mode too; the call
+		// below says so where it matters.)
+		if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w (%s); refused", path, ErrNotRegular, Kind(m))
 	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: %w: %d bytes, over the %d-byte limit", path, ErrTooLarge, fi.Size(), max)
-	}
-	// The file may grow after Stat: read one byte past the bound to tell.
+	// A regular file may grow after Stat, and a pipe or a device says
+	// nothing of its size: read one byte past the bound to tell.
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -2,6 +2,7 @@ package plainfile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,5 +51,96 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(filepath.Join(dir, "missing"), 10); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+// readWithin runs ReadNamed(path, max) and fails the test when it has not
+// returned within 10 seconds.
+func readWithin(t *testing.T, path string, max int64) ([]byte, error) {
+	t.Helper()
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { b, err := ReadNamed(path, max); done <- result{b, err} }()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("ReadNamed(%s) still waiting after 10s", path)
+		return nil, nil
+	}
+}
+
+// TestReadNamedPipes: a file named on the command line may be a pipe
+// (bash's <(…) is /dev/fd/N), a FIFO or a character device (/dev/stdin on
+// a terminal). Read refused each of them, which broke `run -f
+// <(envsubst < job.yaml)` and `--age-identity <(op read …)`. ReadNamed
+// reads a pipe whose writer writes in parts to its end, and a FIFO with a
+// writer likewise; a FIFO with no writer reads as empty without waiting;
+// /dev/zero is read only to the bound; a directory is still refused.
+func TestReadNamedPipes(t *testing.T) {
+	const want = "apiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\n"
+	// writeSlowly writes want in two parts, the second after the reader
+	// has had time to find the pipe empty, then closes w.
+	writeSlowly := func(w *os.File) {
+		w.WriteString(want[:10])
+		time.Sleep(200 * time.Millisecond)
+		w.WriteString(want[10:])
+		w.Close()
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go writeSlowly(w)
+	path := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	if b, err := readWithin(t, path, 1<<20); err != nil || string(b) != want {
+		t.Errorf("a pipe whose writer writes in two parts, as %s: %q, %v; want %q", path, b, err, want)
+	}
+
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Opened read-write, the writer holds the FIFO open for writing
+	// before the reader opens it, as a writer blocked in its open does.
+	fw, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go writeSlowly(fw)
+	if b, err := readWithin(t, fifo, 1<<20); err != nil || string(b) != want {
+		t.Errorf("a FIFO with a writer: %q, %v; want %q", b, err, want)
+	}
+
+	if b, err := readWithin(t, fifo, 1<<20); err != nil || len(b) != 0 {
+		t.Errorf("a FIFO with no writer: %q, %v; want it read as empty", b, err)
+	}
+
+	if b, err := readWithin(t, "/dev/zero", 1<<20); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/zero") || len(b) != 0 {
+		t.Errorf("/dev/zero read with a bound of 1 MiB: %d bytes, %v; want ErrTooLarge naming it", len(b), err)
+	}
+	if b, err := readWithin(t, "/dev/null", 10); err != nil || len(b) != 0 {
+		t.Errorf("/dev/null: %q, %v", b, err)
+	}
+	if _, err := readWithin(t, dir, 10); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "a directory") {
+		t.Errorf("a directory: %v, want it refused", err)
+	}
+
+	// Read, for files that others may have put in place, still refuses
+	// a pipe.
+	r2, w2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	defer w2.Close()
+	if _, err := Read(fmt.Sprintf("/dev/fd/%d", r2.Fd()), 10); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Read of a pipe: %v, want ErrNotRegular", err)
 	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/goccy/go-yaml"
+)
+
+// pagedOut writes a listing that arrives a page at a time ({"key": [...]})
+// as it arrives, in render's formats: the JSON and YAML are byte for byte
+// what render writes for the whole listing, and the table is printed a
+// page at a time with its columns kept from one page to the next. Only
+// the page being written is held, so a listing of any length prints in
+// the memory of one page.
+type pagedOut[T any] struct {
+	w      io.Writer
+	bw     *bufio.Writer
+	format string
+	key    string
+	// header and row are the table: its header line and an element's
+	// line, tab-separated.
+	header string
+	row    func(T) string
+	n      int  // elements written
+	headed bool // the table's header is written
+	p      jsonPiece
+	cols   []int
+	yamlIn []byte // the list's indentation under its key in YAML
+}
+
+func newPagedOut[T any](w io.Writer, format, key, header string, row func(T) string) (*pagedOut[T], error) {
+	switch format {
+	case "json", "yaml", "table", "wide", "":
+	default:
+		return nil, badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", format))
+	}
+	return &pagedOut[T]{w: w, bw: bufio.NewWriterSize(w, 64<<10), format: format, key: key, header: header, row: row}, nil
+}
+
+// page writes the elements of one page and flushes them out.
+func (o *pagedOut[T]) page(items []T) error {
+	switch o.format {
+	case "json":
+		for _, it := range items {
+			if o.n == 0 {
+				if err := o.jsonHead(); err != nil {
+					return err
+				}
+				o.bw.WriteString("\n")
+			} else {
+				o.bw.WriteString(",\n")
+			}
+			b, err := o.p.encode(it, "    ")
+			if err != nil {
+				return err
+			}
+			o.bw.WriteString("    ")
+			o.bw.Write(b)
+			o.n++
+		}
+	case "yaml":
+		for _, it := range items {
+			if o.n == 0 {
+				// "key:\n- 0\n": keep the key line, then write each
+				// element as a one-element list, indented as the list
+				// is under its key.
+				head, err := yaml.JSONToYAML(mustJSON(map[string][]int{o.key: {0}}))
+				if err != nil {
+					return err
+				}
+				nl := bytes.IndexByte(head, '\n') + 1
+				o.bw.Write(head[:nl])
+				o.yamlIn = head[nl : nl+len(head[nl:])-len(bytes.TrimLeft(head[nl:], " "))]
+			}
+			b, err := o.p.encode([]any{it}, "")
+			if err != nil {
+				return err
+			}
+			y, err := yaml.JSONToYAML(b)
+			if err != nil {
+				return err
+			}
+			for len(y) > 0 {
+				line := y[:bytes.IndexByte(y, '\n')+1]
+				if len(line) == 0 {
+					line = y
+				}
+				o.bw.Write(o.yamlIn)
+				o.bw.Write(line)
+				y = y[len(line):]
+			}
+			o.n++
+		}
+	default:
+		if err := o.bw.Flush(); err != nil {
+			return err
+		}
+		tw := newTab(o.w)
+		tw.cols = &o.cols
+		if !o.headed {
+			io.WriteString(tw, o.header+"\n")
+			o.headed = true
+		}
+		for _, it := range items {
+			io.WriteString(tw, o.row(it)+"\n")
+			o.n++
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return o.bw.Flush()
+}
+
+// jsonHead writes the listing's opening, up to its list's "[".
+func (o *pagedOut[T]) jsonHead() error {
+	key, err := o.p.encode(o.key, "")
+	if err != nil {
+		return err
+	}
+	o.bw.WriteString("{\n  ")
+	o.bw.Write(key)
+	o.bw.WriteString(": [")
+	return nil
+}
+
+// end closes the listing once its last page is written.
+func (o *pagedOut[T]) end() error {
+	switch o.format {
+	case "json":
+		if o.n == 0 {
+			if err := o.jsonHead(); err != nil {
+				return err
+			}
+			o.bw.WriteString("]\n}\n")
+		} else {
+			o.bw.WriteString("\n  ]\n}\n")
+		}
+	case "yaml":
+		if o.n == 0 {
+			y, err := yaml.JSONToYAML(mustJSON(map[string][]int{o.key: {}}))
+			if err != nil {
+				return err
+			}
+			o.bw.Write(y)
+		}
+	default:
+		if !o.headed {
+			return o.page(nil)
+		}
+	}
+	return o.bw.Flush()
+}
