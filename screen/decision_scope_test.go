@@ -110,3 +110,50 @@ func TestConfirmationSurvivesRespelling(t *testing.T) {
 		t.Errorf("after a person dismissed the entry: %s (%s)", r.Status, r.Source)
 	}
 }
+
+// TestConfirmationStandsForTheTenantsOtherOrganisations: a tenant whose
+// organisation was confirmed a listed party registers another
+// organisation, respelt, and runs its jobs under that one: it came out
+// clear. A confirmation now stands for each of a server tenant's
+// organisations until a person dismisses the entry for that one; another
+// tenant's, and the default tenant's unrelated organisations, are not
+// touched.
+func TestConfirmationStandsForTheTenantsOtherOrganisations(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	screen := func(tenant string, o *catalog.Organization) Result {
+		t.Helper()
+		res, err := s.Screen(tenant, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	confirmed := org("exemplar", "DE", "Exemplar Lab GmbH")
+	other := org("exemplar-group", "DE", "Quartz Dynamics Research GmbH")
+	for _, tenant := range []string{"acme", ""} {
+		if _, err := s.Decide(tenant, confirmed, "e1003", Confirm, "a.person", "same register number"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := screen("acme", other); r.Status != catalog.RestrictedEntityList || !strings.Contains(r.Source, "confirmed for the tenant's organisation exemplar") {
+		t.Errorf("the tenant's other organisation: %s (%s), want entity-list by the confirmation, naming the organisation it was made for", r.Status, r.Source)
+	}
+	if r := screen("zeta", other); r.Status != catalog.RestrictedNone {
+		t.Errorf("another tenant's organisation: %s (%s)", r.Status, r.Source)
+	}
+	if r := screen("", other); r.Status != catalog.RestrictedNone {
+		t.Errorf("the default tenant's other organisation: %s (%s)", r.Status, r.Source)
+	}
+	if _, err := s.Decide("acme", other, "e1003", Dismiss, "b.person", "a different company"); err != nil {
+		t.Fatal(err)
+	}
+	if r := screen("acme", other); r.Status != catalog.RestrictedNone {
+		t.Errorf("after a person dismissed the entry for it: %s (%s)", r.Status, r.Source)
+	}
+	if r := screen("acme", confirmed); r.Status != catalog.RestrictedEntityList {
+		t.Errorf("the confirmed organisation after another's dismissal: %s (%s)", r.Status, r.Source)
+	}
+}

@@ -76,3 +76,18 @@ func TestListedNameWithinLongerName(t *testing.T) {
 		}
 	}
 }
+
+// TestShortNameBesideItsLegalForm: a name short once its legal form is
+// left out ("Kas PJSC" is "kas") was compared only exactly, where with the
+// form kept it came near a listed "Kaz PJSC": the pair is compared with
+// their forms kept when either is too short to compare alone.
+func TestShortNameBesideItsLegalForm(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "k1", List: "EL", Name: "Kaz PJSC", Addresses: []Address{{City: "Kazan", Country: "RU"}}}}}
+	if r := Screen("", org("x", "RU", "Kas PJSC"), l, nil); r.Status == catalog.RestrictedNone {
+		t.Errorf("%q beside a listed %q: cleared (%s)", "Kas PJSC", "Kaz PJSC", r.Source)
+	}
+	// A short name against an unrelated one stays clear.
+	if r := Screen("", org("x", "RU", "Zet Ltd"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("%q: %s (%s), want none", "Zet Ltd", r.Status, r.Source)
+	}
+}

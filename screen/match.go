@@ -88,7 +88,7 @@ func newIndex(l *List) *index {
 	ix := &index{list: l, names: make([][]prepared, len(l.Entries)), addrs: make([][]map[string]bool, len(l.Entries))}
 	for i, e := range l.Entries {
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
-			ix.names[i] = append(ix.names[i], prepare(Normalize(n)))
+			ix.names[i] = append(ix.names[i], prepare(Normalize(n)).withFull(n))
 		}
 		for _, a := range e.Addresses {
 			ix.addrs[i] = append(ix.addrs[i], wordSet(Normalize(a.String())))
@@ -149,7 +149,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		key := nameKey{Normalize(n), mixesScripts(n)}
 		if !seen[key] {
 			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm).withFull(n)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -157,7 +157,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			key := nameKey{Normalize(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm)})
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm).withFull(lat)})
 			}
 		}
 	}
@@ -176,10 +176,22 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 				en := &ix.names[i][ei]
 				score := 1.0
 				if on.norm != en.norm {
-					if len(on.norm) < minFuzzyLen || len(en.norm) < minFuzzyLen {
-						continue
+					a, b := &on.prepared, en
+					if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+						// Too short to compare by letters: with their
+						// legal forms kept, where that makes them long
+						// enough ("Kas PJSC" and "Kaz PJSC").
+						if a.full != nil {
+							a = a.full
+						}
+						if b.full != nil {
+							b = b.full
+						}
+						if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+							continue
+						}
 					}
-					score = sc.similarity(&on.prepared, en, corroboratedNameMin)
+					score = sc.similarity(a, b, corroboratedNameMin)
 				}
 				matched := e.Name
 				if ei > 0 {
@@ -279,8 +291,20 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 			}
 		}
 	}
+	// A tenant of a server registers organisations as it likes: one
+	// confirmed as a listed party would otherwise only have to run its
+	// jobs under another organisation's name. A confirmation for any of
+	// such a tenant's organisations stands for each of them, until a
+	// person dismisses the entry for that one (later decisions win). The
+	// default tenant's organisations are the operator's own, often of
+	// unrelated parties (a consultant's clients): each stands alone.
+	crossOrg := catalog.TenantOr(tenant) != catalog.DefaultTenant
 	for j := range decisions {
-		if d := &decisions[j]; d.Org == res.Org && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) {
+		d := &decisions[j]
+		if catalog.TenantOr(d.Tenant) != catalog.TenantOr(tenant) {
+			continue
+		}
+		if d.Org == res.Org || crossOrg && d.Action == Confirm {
 			latest[d.EntryID] = d
 		}
 	}
@@ -332,7 +356,10 @@ func (ix *index) status(res Result) (string, string) {
 			case d != nil && d.Action == Dismiss:
 			case d != nil && d.Action == Confirm:
 				changed := ""
-				if m.Changed {
+				switch {
+				case d.Org != res.Org:
+					changed = fmt.Sprintf(" (confirmed for the tenant's organisation %s; a confirmation stands for each of the tenant's organisations until a person dismisses it for this one)", d.Org)
+				case m.Changed:
 					changed = " (the organisation's names, country or addresses have changed since; a confirmation stands until a person dismisses it)"
 				}
 				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s%s",

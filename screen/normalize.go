@@ -173,6 +173,17 @@ func Normalize(s string) string {
 // normalize is Normalize, with look-alike letters folded or, for saying
 // whether a match needed that, not.
 func normalize(s string, lookAlike bool) string {
+	return normalizeForms(s, lookAlike, true)
+}
+
+// withForms is Normalize keeping the legal forms: what a name too short
+// without them (minFuzzyLen) is compared by.
+func withForms(s string) string {
+	return normalizeForms(s, true, false)
+}
+
+// normalizeForms is normalize, leaving legal forms out when dropForms.
+func normalizeForms(s string, lookAlike, dropForms bool) string {
 	t, _, err := transform.String(fold, s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
@@ -228,7 +239,7 @@ func normalize(s string, lookAlike bool) string {
 			kept = append(kept, w)
 		}
 	}
-	if len(kept) == 0 {
+	if len(kept) == 0 || !dropForms {
 		// A name made only of such words keeps them.
 		return strings.Join(words, " ")
 	}
@@ -268,6 +279,22 @@ type prepared struct {
 	// organisation's names only (wordsWithin).
 	texts []string
 	set   map[string]bool
+	// full is the name with its legal forms kept, when it is too short
+	// to compare by letters without them (minFuzzyLen) and long enough
+	// with them; nil otherwise.
+	full *prepared
+}
+
+// withFull sets p.full from raw, the name p was normalised from.
+func (p prepared) withFull(raw string) prepared {
+	if len(p.norm) >= minFuzzyLen {
+		return p
+	}
+	if f := withForms(raw); f != p.norm && len(f) >= minFuzzyLen {
+		full := prepare(f)
+		p.full = &full
+	}
+	return p
 }
 
 func prepare(n string) prepared {
