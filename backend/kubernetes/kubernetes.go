@@ -685,15 +685,16 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	scratch := &emptyDirSource{Medium: b.scratchIn}
 	if b.scratchSize != nil {
 		scratch.SizeLimit = ptr.To(b.scratchSize.DeepCopy())
-		if b.scratchIn == "" {
-			// On the node's disk the scratch counts against the pod's
-			// ephemeral storage: the request makes the scheduler place
-			// the pod where that much is free, the limit has the kubelet
-			// evict a pod past it. (In memory, sizeLimit bounds the tmpfs
-			// and the pod's memory counts it.)
-			res.Limits[ephemeralStorage] = b.scratchSize.DeepCopy()
-			res.Requests[ephemeralStorage] = b.scratchSize.DeepCopy()
-		}
+		// The container's ephemeral storage is its writable layer (/tmp,
+		// anything written outside the scratch) and its log, and, on the
+		// node's disk, the scratch: the request makes the scheduler place
+		// the pod where that much is free, the limit has the kubelet
+		// evict a pod past it. Set in memory too, where the tmpfs is
+		// counted against the pod's memory, not here (sizeLimit bounds
+		// it): without it the writable layer and the log could still fill
+		// the node's disk.
+		res.Limits[ephemeralStorage] = b.scratchSize.DeepCopy()
+		res.Requests[ephemeralStorage] = b.scratchSize.DeepCopy()
 	}
 	if len(res.Limits) == 0 {
 		res = resourceRequirements{}
