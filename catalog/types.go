@@ -489,12 +489,15 @@ type BackendSpec struct {
 	ScratchMedium string `yaml:"scratchMedium,omitempty" json:"scratchMedium,omitempty"`
 	// ScratchSize bounds what one pod of a Kubernetes attempt may write, a
 	// Kubernetes quantity such as 500Gi: the scratch volume's sizeLimit
-	// and, on the node's disk, the container's ephemeral-storage request
-	// and limit (the scratch, the container's own writes and its log
-	// together). The scheduler then places a pod only where that much is
-	// free, and the kubelet evicts a pod past it, which fails the attempt
-	// (a pod evicted because its node ran short is lost instead). Empty:
-	// no bound, and a workload may fill the node's disk.
+	// and the container's ephemeral-storage request and limit, which
+	// count the container's own writes outside the scratch (its writable
+	// layer: /tmp and the rest) and its log, and, on the node's disk, the
+	// scratch too (in memory the tmpfs counts against the pod's memory
+	// instead, bounded by the sizeLimit). The scheduler then places a pod
+	// only where that much disk is free, and the kubelet evicts a pod past
+	// it, which fails the attempt (a pod evicted because its node ran short
+	// is lost instead). Empty: no bound, and a workload may fill the
+	// node's disk, or with the scratch in memory the node's memory.
 	ScratchSize string `yaml:"scratchSize,omitempty" json:"scratchSize,omitempty"`
 	// QueueName is the Kueue LocalQueue of the site's Jobs: they carry the
 	// label kueue.x-k8s.io/queue-name and are created suspended, for Kueue

@@ -299,15 +299,41 @@ func ours(job *apiJob, runID string, attempt int) bool {
 // replaced reports a Job of the attempt's name that is not the attempt's
 // on record: Meridian's was deleted and another made under its name by
 // someone who may write Jobs in the namespace. Its state, pods and logs
-// are not the attempt's, and Cancel must not delete it.
+// are not the attempt's, and Cancel must not delete it. Such a Job can
+// carry the attempt's annotation and label, copied, but not its UID: a
+// record with the UID is matched by it, one without (written before the
+// Job's creation was answered, or by an older version) by the annotation
+// and label.
 func replaced(job *apiJob, rec record) bool {
 	if rec.RunID == "" {
 		return false
+	}
+	if rec.UID != "" {
+		return job.UID != rec.UID
 	}
 	if job.Annotations[AnnotationRunID] != rec.RunID {
 		return true
 	}
 	return rec.Attempt != 0 && job.Labels[LabelAttempt] != strconv.Itoa(rec.Attempt)
+}
+
+// replacedJob reports whether job, of the attempt's name, is not the
+// attempt's on record (replaced). A record without the Job's UID takes it
+// from the first Job it matches by annotation and label, so that a Job made
+// later under the name is told from the attempt's by its UID.
+func (b *Backend) replacedJob(handle string, job *apiJob) bool {
+	rec, hasRec := b.record(handle)
+	if !hasRec {
+		return false
+	}
+	if replaced(job, rec) {
+		return true
+	}
+	if rec.UID == "" && rec.Final == nil && rec.RunID != "" {
+		// Best effort: without it the next call matches as this one did.
+		_ = b.keepUID(handle, job.UID)
+	}
+	return false
 }
 
 const replacedReason = "the attempt's Job was deleted at the site and another made under its name"
@@ -367,7 +393,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	b.sweep.begin(name)
 	defer b.sweep.end(name)
 	if job, ok := b.watch.job(name); ok {
-		if !ours(job, spec.RunID, spec.Attempt) {
+		if rec, hasRec := b.record(name); !ours(job, spec.RunID, spec.Attempt) || hasRec && replaced(job, rec) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
 		if len(spec.Secret) > 0 && !jobFinished(job) {
@@ -408,7 +434,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if gerr != nil {
 			return fail(gerr)
 		}
-		if !ours(got, spec.RunID, spec.Attempt) {
+		if rec, hasRec := b.record(name); !ours(got, spec.RunID, spec.Attempt) || hasRec && replaced(got, rec) {
 			// The Secret just written is this attempt's, and no Job of
 			// this attempt will own it.
 			if len(spec.Secret) > 0 {
@@ -425,6 +451,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 		return fail(b.explain(err))
 	}
+	// Best effort: the Job is made, and a record left without its UID
+	// takes it at the Job's first sight (replacedJob).
+	_ = b.keepUID(name, created.UID)
 	if len(spec.Secret) > 0 {
 		// Owned by the Job, the Secret goes when the Job goes (deleted
 		// by Cancel, or by whoever cleans the namespace).
@@ -656,15 +685,16 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	scratch := &emptyDirSource{Medium: b.scratchIn}
 	if b.scratchSize != nil {
 		scratch.SizeLimit = ptr.To(b.scratchSize.DeepCopy())
-		if b.scratchIn == "" {
-			// On the node's disk the scratch counts against the pod's
-			// ephemeral storage: the request makes the scheduler place
-			// the pod where that much is free, the limit has the kubelet
-			// evict a pod past it. (In memory, sizeLimit bounds the tmpfs
-			// and the pod's memory counts it.)
-			res.Limits[ephemeralStorage] = b.scratchSize.DeepCopy()
-			res.Requests[ephemeralStorage] = b.scratchSize.DeepCopy()
-		}
+		// The container's ephemeral storage is its writable layer (/tmp,
+		// anything written outside the scratch) and its log, and, on the
+		// node's disk, the scratch: the request makes the scheduler place
+		// the pod where that much is free, the limit has the kubelet
+		// evict a pod past it. Set in memory too, where the tmpfs is
+		// counted against the pod's memory, not here (sizeLimit bounds
+		// it): without it the writable layer and the log could still fill
+		// the node's disk.
+		res.Limits[ephemeralStorage] = b.scratchSize.DeepCopy()
+		res.Requests[ephemeralStorage] = b.scratchSize.DeepCopy()
 	}
 	if len(res.Limits) == 0 {
 		res = resourceRequirements{}
@@ -782,7 +812,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		job = got
 	}
-	if rec, hasRec := b.record(handle); hasRec && replaced(job, rec) {
+	if b.replacedJob(handle, job) {
+		rec, _ := b.record(handle)
 		if rec.Final != nil {
 			return *rec.Final, nil
 		}
@@ -1090,7 +1121,8 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		}
 		job = got
 	}
-	if hasRec && replaced(job, rec) {
+	if hasRec && b.replacedJob(handle, job) {
+		rec, _ = b.record(handle)
 		// Not the attempt's: it is someone else's to delete.
 		if rec.Final == nil {
 			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})

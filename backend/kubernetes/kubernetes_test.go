@@ -99,13 +99,19 @@ func TestJobShape(t *testing.T) {
 }
 
 // TestScratchSizeOnTheCluster: the API server takes a Job whose scratch
-// is bounded (backend.scratchSize) as Submit writes it, and keeps the
-// bound: the volume's sizeLimit and the container's ephemeral-storage
-// request and limit.
+// is bounded (backend.scratchSize) as Submit writes it, on the node's disk
+// or in memory, and keeps the bound: the volume's sizeLimit and the
+// container's ephemeral-storage request and limit.
 func TestScratchSizeOnTheCluster(t *testing.T) {
+	for _, medium := range []string{"", catalog.ScratchMemory} {
+		t.Run("medium "+medium, func(t *testing.T) { scratchSizeOnTheCluster(t, medium) })
+	}
+}
+
+func scratchSizeOnTheCluster(t *testing.T, medium string) {
 	kc := lab(t)
 	s := site(kc)
-	s.ScratchSize = "3Gi"
+	s.ScratchSize, s.ScratchMedium = "3Gi", medium
 	b := newBackend(t, s, t.TempDir())
 	spec := backend.Spec{RunID: uniqueRunID("scratch-size"), Attempt: 1, Command: []string{"/bin/sh", "-c", "exit 0"}, WorkDir: t.TempDir()}
 	h, err := b.Submit(testCtx(t), spec)
@@ -119,8 +125,9 @@ func TestScratchSizeOnTheCluster(t *testing.T) {
 	}
 	want := resource.MustParse("3Gi")
 	vols := job.Spec.Template.Spec.Volumes
-	if len(vols) != 1 || vols[0].EmptyDir == nil || vols[0].EmptyDir.SizeLimit == nil || vols[0].EmptyDir.SizeLimit.Cmp(want) != 0 {
-		t.Errorf("scratch volume %+v: want sizeLimit 3Gi", vols)
+	if len(vols) != 1 || vols[0].EmptyDir == nil || vols[0].EmptyDir.SizeLimit == nil || vols[0].EmptyDir.SizeLimit.Cmp(want) != 0 ||
+		string(vols[0].EmptyDir.Medium) != medium {
+		t.Errorf("scratch volume %+v: want sizeLimit 3Gi, medium %q", vols, medium)
 	}
 	c := job.Spec.Template.Spec.Containers[0]
 	for what, l := range map[string]corev1.ResourceList{"limits": c.Resources.Limits, "requests": c.Resources.Requests} {

@@ -42,7 +42,7 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 			return nil, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
 		}
 	}
-	if rec, hasRec := b.record(handle); hasRec && replaced(job, rec) {
+	if b.replacedJob(handle, job) {
 		// Another's Job under the attempt's name: its pods' output is not
 		// the attempt's, and not the attempt's user's to read.
 		return io.NopCloser(strings.NewReader("")), nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/internal/atomicfile"
 )
@@ -16,9 +18,15 @@ import (
 // submitted it and, once known, how it ended. The end matters after the Job
 // is deleted (by Cancel), when the cluster no longer has it.
 type record struct {
-	RunID     string          `json:"runID"`
-	Attempt   int             `json:"attempt"`
-	Namespace string          `json:"namespace"`
+	RunID     string `json:"runID"`
+	Attempt   int    `json:"attempt"`
+	Namespace string `json:"namespace"`
+	// UID is the attempt's Job's, from the API server's answer to its
+	// creation (or, for a record written before the creation was answered
+	// or by an older version, from the first sight of the Job): the
+	// annotation and label that name the attempt can be copied by anyone
+	// who may create Jobs in the namespace, the UID cannot (replaced).
+	UID       types.UID       `json:"uid,omitempty"`
 	Submitted time.Time       `json:"submitted,omitzero"`
 	Final     *backend.Status `json:"final,omitempty"`
 }
@@ -74,9 +82,15 @@ func (b *Backend) writeRecord(name string, r record) error {
 }
 
 // saveFinal records how the Job ended, unless an end is on record already.
+// The Job's UID on record is kept: a Job made later under the name is told
+// from the attempt's by it.
 func (b *Backend) saveFinal(name string, r record, st backend.Status) error {
-	if cur, ok := b.record(name); ok && cur.Final != nil {
+	cur, ok := b.record(name)
+	if ok && cur.Final != nil {
 		return nil
+	}
+	if ok && r.UID == "" {
+		r.UID = cur.UID
 	}
 	r.Namespace = b.ns
 	r.Final = &st
@@ -92,4 +106,32 @@ func (b *Backend) removeRecordIfUnfinished(name string) {
 			return
 		}
 	}
+}
+
+// keepUID records the UID of the attempt's Job in its record, unless the
+// record has one or an end already. The record is read and written under
+// recMu, so that an end written meanwhile (saveFinal, which also writes
+// under it) is not undone.
+func (b *Backend) keepUID(name string, uid types.UID) error {
+	if uid == "" {
+		return nil
+	}
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	data, err := os.ReadFile(b.recordPath(name))
+	if err != nil {
+		return nil // no record: the Job is not one this controller submitted
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.UID != "" || r.Final != nil {
+		return nil
+	}
+	r.UID = uid
+	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o644); err != nil {
+		return fmt.Errorf("record of job %s: %w", name, err)
+	}
+	return nil
 }

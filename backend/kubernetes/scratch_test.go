@@ -11,16 +11,18 @@ import (
 )
 
 // TestScratchSizeBoundsThePod: backend.scratchSize becomes the scratch
-// volume's sizeLimit and, on the node's disk, the container's
-// ephemeral-storage request and limit; in memory only the sizeLimit (the
-// pod's memory counts the tmpfs). Without it the pod asks for no storage.
+// volume's sizeLimit and the container's ephemeral-storage request and
+// limit, with the scratch in memory too: the pod's memory counts the tmpfs,
+// but the container's writable layer (/tmp) and its log are on the node's
+// disk whatever the scratch's medium. Without it the pod asks for no
+// storage.
 func TestScratchSizeBoundsThePod(t *testing.T) {
 	for _, tc := range []struct {
 		name, size, medium string
 		wantLimit, wantEph string
 	}{
 		{"on disk", "20Gi", "", "20Gi", "20Gi"},
-		{"in memory", "2Gi", catalog.ScratchMemory, "2Gi", ""},
+		{"in memory", "2Gi", catalog.ScratchMemory, "2Gi", "2Gi"},
 		{"unset", "", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,3 +143,47 @@ func TestWatchCacheListBytesBounded(t *testing.T) {
 	wantTooLarge(t, err, "list of pods", "objects of more than 256 KiB in all")
 	t.Logf("Status: %v", err)
 }
+
+func TestWatchCacheBytesComeBackAfterDeletes(t *testing.T) {
+	// Pods of the label with big annotations, made and deleted: the cache
+	// counted what it kept of each, and a Deleted event carries the whole
+	// object. What the counters hold after the deletes is what they held
+	// before, not less (each cycle would lower the bound of what the cache
+	// may hold by the difference). A Deleted event for a Pod the cache never
+	// held (as a hostile API server may send) takes nothing off either.
+	const pods, size = 8, 256 << 10
+	h, b := newHostile(t, nil)
+	w := b.watch
+	count, bytes := w.counts[resourcePods], w.bytes[resourcePods]
+	beforeCount, beforeBytes := count.Load(), bytes.Load()
+	for i := range pods {
+		h.f.put("pods", hugePod(i, size))
+	}
+	eventually(t, "the huge pods are not all counted", func() bool { return count.Load() == beforeCount+pods })
+	t.Logf("%d pods of %d KiB: the cache counts %d bytes of pods, %d before", pods, 4*size>>10, bytes.Load(), beforeBytes)
+	for i := range pods {
+		h.f.drop("pods", fmt.Sprintf("%s-huge-%d", hostileJob, i))
+	}
+	eventually(t, "the deleted pods are still counted", func() bool { return count.Load() == beforeCount })
+	if n := bytes.Load(); n != beforeBytes {
+		t.Fatalf("after the pods were made and deleted, the cache counts %d bytes of pods; want %d, as before", n, beforeBytes)
+	}
+
+	// A deletion of a Pod never sent, then one Pod made: the count is one
+	// more than before, and the bytes what that Pod counts.
+	h.f.mu.Lock()
+	never := hugePod(pods, size)
+	meta(never)["name"] = hostileJob + "-never"
+	h.f.notify("pods", "DELETED", never)
+	h.f.mu.Unlock()
+	h.f.put("pods", fakePod(hostileJob+"-marker", hostileJob, "job-uid", "n1", podRunning))
+	eventually(t, fmt.Sprintf("the cache counts %d pods; want %d", count.Load(), beforeCount+1),
+		func() bool { return count.Load() == beforeCount+1 })
+	obj, ok, err := w.pods.GetStore().GetByKey("ns/" + hostileJob + "-marker")
+	if err != nil || !ok {
+		t.Fatalf("the marker pod is not in the cache: %v", err)
+	}
+	if n, want := bytes.Load(), beforeBytes+keptBytes(obj); n != want {
+		t.Errorf("after a deletion of a pod never sent and one pod made, the cache counts %d bytes of pods; want %d", n, want)
+	}
+}

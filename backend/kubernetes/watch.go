@@ -205,6 +205,9 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 				}
 				w.observeStream(resource, nil)
 			case watch.Deleted:
+				// Cut too, so that what the handlers are given of a
+				// deleted object is what the cache held of it.
+				ev.Object = trimCached(ev.Object, w.b.gpu)
 				w.observeStream(resource, nil)
 			}
 			select {
@@ -412,15 +415,41 @@ func (w *watcher) start() {
 	})
 	for resource, inf := range map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI} {
 		c, size := w.counts[resource], w.bytes[resource]
+		// kept holds, by cache key, what was counted of each object the
+		// cache holds, and a deletion takes off what was counted of its
+		// object: the object a Deleted event carries is not necessarily
+		// what the cache took (it may be bigger), and one that names an
+		// object the cache never held still reaches the handlers, so
+		// counting it instead would let such events wear the counters
+		// down and the bounds away. A handler's calls come one at a
+		// time, from one goroutine, so kept needs no lock.
+		kept := map[string]int64{}
+		set := func(obj any) {
+			key, err := cache.MetaNamespaceKeyFunc(obj)
+			if err != nil {
+				return
+			}
+			n := keptBytes(obj)
+			old, had := kept[key]
+			if !had {
+				c.Add(1)
+			}
+			kept[key] = n
+			size.Add(n - old)
+		}
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { c.Add(1); size.Add(keptBytes(obj)) },
-			UpdateFunc: func(old, obj any) { size.Add(keptBytes(obj) - keptBytes(old)) },
+			AddFunc:    set,
+			UpdateFunc: func(_, obj any) { set(obj) },
 			DeleteFunc: func(obj any) {
-				c.Add(-1)
-				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-					obj = d.Obj
+				key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+				if err != nil {
+					return
 				}
-				size.Add(-keptBytes(obj))
+				if n, had := kept[key]; had {
+					delete(kept, key)
+					c.Add(-1)
+					size.Add(-n)
+				}
 			},
 		})
 	}
