@@ -162,7 +162,17 @@ func ReadFiles(path string) ([]File, error) {
 	var files []File
 	var ps Problems
 	for _, name := range names {
-		data, err := readLimited(name)
+		var data []byte
+		var err error
+		if st.IsDir() {
+			data, err = readLimited(name)
+		} else {
+			// One file named by the person (rules apply -f, --rules,
+			// rules lint): a pipe is read too (-f <(envsubst < pack.yaml)).
+			// Files found in a directory stay regular files only: anyone
+			// who may write there could leave a FIFO that never ends.
+			data, err = plainfile.ReadNamed(name, MaxPackBytes)
+		}
 		if err != nil {
 			ps = append(ps, Problem{File: name, Message: err.Error()})
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,16 +79,18 @@ func TestFileSizeLimit(t *testing.T) {
 // naming it, rather than waited on in its open for a writer; /dev/zero is
 // refused as a device.
 func TestRuleFileNotRegular(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "rules.yaml")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "rules.yaml")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ path, kind string }{{fifo, "a FIFO"}, {"/dev/zero", "a character device"}} {
+	// A FIFO found in a directory of rule files is refused.
+	for _, c := range []struct{ path, kind string }{{dir, "a FIFO"}} {
 		done := make(chan Problems, 1)
 		go func() { done <- Lint(Options{NoBuiltin: true, Dirs: []string{c.path}}) }()
 		select {
 		case ps := <-done:
-			if len(ps) != 1 || ps[0].File != c.path || !strings.Contains(ps[0].Message, "not a regular file ("+c.kind+")") {
+			if len(ps) != 1 || ps[0].File != fifo || !strings.Contains(ps[0].Message, "not a regular file ("+c.kind+")") {
 				t.Errorf("%s: %v, want one problem naming it as %s", c.path, ps, c.kind)
 			}
 		case <-time.After(10 * time.Second):
@@ -293,5 +296,30 @@ func TestEngineDigest(t *testing.T) {
 	}
 	if a == digest(Options{NoBuiltin: true, Files: []File{pack("digest-one")}}) {
 		t.Error("the built-in packs left out left the digest as it was")
+	}
+}
+
+// TestRuleFileNamedMayBeAPipe: one rule file the person names may be a
+// pipe (rules apply -f <(envsubst < pack.yaml)), read within the limit; it
+// was refused as not a regular file. /dev/zero is bounded.
+func TestRuleFileNamedMayBeAPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		w.Write([]byte(goodRule))
+		w.Close()
+	}()
+	files, err := ReadFiles("/proc/self/fd/" + strconv.Itoa(int(r.Fd())))
+	if err != nil || len(files) != 1 || string(files[0].Data) != goodRule {
+		t.Fatalf("a rule file from a pipe: %v, %d files", err, len(files))
+	}
+	if _, err := New(Options{NoBuiltin: true, Files: files}); err != nil {
+		t.Fatalf("the piped pack does not load: %v", err)
+	}
+	if ps := Lint(Options{NoBuiltin: true, Dirs: []string{"/dev/zero"}}); len(ps) != 1 || !strings.Contains(ps[0].Message, "limit") {
+		t.Errorf("/dev/zero as a rule file: %v, want one problem naming the limit", ps)
 	}
 }
