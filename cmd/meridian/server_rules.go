@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -35,7 +36,11 @@ type rulesService struct {
 	// wait behind another's compile, as it did when the compile held mu.
 	mu      sync.Mutex
 	engines map[int64]*policy.Engine
-	compile sync.Mutex
+	// compile holds a token while a revision compiles; a diff waits for
+	// it only as long as its request may (each waiting diff holds one of
+	// its tenant's plan slots).
+	compileOnce sync.Once
+	compile     chan struct{}
 	// load is rs.EngineAt (tests wrap it).
 	load func(ctx context.Context, rev int64) (*policy.Engine, error)
 }
@@ -56,8 +61,13 @@ func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine,
 	if e := kept(); e != nil {
 		return e, nil
 	}
-	s.compile.Lock()
-	defer s.compile.Unlock()
+	s.compileOnce.Do(func() { s.compile = make(chan struct{}, 1) })
+	select {
+	case s.compile <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another revision's compile: %w", context.Cause(ctx))
+	}
+	defer func() { <-s.compile }()
 	if e := kept(); e != nil { // compiled while this one waited
 		return e, nil
 	}

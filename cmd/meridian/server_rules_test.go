@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,6 +112,20 @@ func TestRulesDiffKeptNotBehindACompile(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the diff of kept revisions 1 and 2 waited behind the compile of revision 0")
 	}
+	// A diff that must compile too waits only as long as its request
+	// may: it held its tenant's plan slot while waiting for ever.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	waited := make(chan error, 1)
+	go func() { _, err := s.Diff(short, 0, 3); waited <- err }()
+	select {
+	case err := <-waited:
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a diff waiting for the compile past its deadline: %v, want the deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a diff waiting for the compile outlived its deadline")
+	}
+	cancel()
 	close(release)
 	if err := <-slow; err != nil {
 		t.Errorf("the diff that compiled: %v", err)
