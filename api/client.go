@@ -163,25 +163,45 @@ func (l *listing) page(data []byte, n int, more bool) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (*http.Response, []byte, error) {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, nil, err
 		}
-		rd = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
+	var resp *http.Response
+	for try := 1; ; try++ {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err = c.HTTP.Do(req)
+		if err != nil {
+			return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
+		}
+		wait, again := retryAfter(resp, try)
+		if !again {
+			break
+		}
+		// The server turned the request away before doing anything with
+		// it (its rate or its plans under way): asked again when it said.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		resp.Body.Close()
+		select {
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		case <-time.After(wait):
+		}
 	}
 	defer resp.Body.Close()
 	// One byte more than the limit tells a longer answer from one that is
@@ -664,4 +684,25 @@ func (c *Client) WhatIf(ctx context.Context, req WhatIfRequest) (*run.WhatIfRepo
 	var out run.WhatIfReport
 	_, _, err := c.do(ctx, http.MethodPost, "/v1/rules/what-if", req, &out)
 	return &out, err
+}
+
+// Answers 429 (too many requests) are asked again, up to tooManyTries in
+// all, after the wait the server names in Retry-After (at most
+// tooManyWaitMax; a second when it names none).
+const (
+	tooManyTries   = 4
+	tooManyWaitMax = 30 * time.Second
+)
+
+// retryAfter says whether resp, the answer to try, is to be asked again,
+// and after how long.
+func retryAfter(resp *http.Response, try int) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests || try >= tooManyTries {
+		return 0, false
+	}
+	wait := time.Second
+	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
+		wait = time.Duration(s) * time.Second
+	}
+	return min(wait, tooManyWaitMax), true
 }
