@@ -73,18 +73,7 @@ func TestDecisionIsAboutOneTenantsOrganisation(t *testing.T) {
 // of the confirmed organisation no longer matching. Another tenant's
 // organisation of that name is not touched.
 func TestConfirmationSurvivesRespelling(t *testing.T) {
-	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
-	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
-		t.Fatal(err)
-	}
-	screen := func(tenant string, o *catalog.Organization) Result {
-		t.Helper()
-		res, err := s.Screen(tenant, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res[0]
-	}
+	s, screen := sampleScreen(t)
 	confirmed := org("exemplar", "DE", "Exemplar Lab GmbH")
 	if _, err := s.Decide("acme", confirmed, "e1003", Confirm, "a.person", "same register number"); err != nil {
 		t.Fatal(err)
@@ -119,18 +108,7 @@ func TestConfirmationSurvivesRespelling(t *testing.T) {
 // tenant's, and the default tenant's unrelated organisations, are not
 // touched.
 func TestConfirmationStandsForTheTenantsOtherOrganisations(t *testing.T) {
-	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
-	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
-		t.Fatal(err)
-	}
-	screen := func(tenant string, o *catalog.Organization) Result {
-		t.Helper()
-		res, err := s.Screen(tenant, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res[0]
-	}
+	s, screen := sampleScreen(t)
 	confirmed := org("exemplar", "DE", "Exemplar Lab GmbH")
 	other := org("exemplar-group", "DE", "Quartz Dynamics Research GmbH")
 	for _, tenant := range []string{"acme", ""} {
@@ -155,5 +133,23 @@ func TestConfirmationStandsForTheTenantsOtherOrganisations(t *testing.T) {
 	}
 	if r := screen("acme", confirmed); r.Status != catalog.RestrictedEntityList {
 		t.Errorf("the confirmed organisation after another's dismissal: %s (%s)", r.Status, r.Source)
+	}
+}
+
+// sampleScreen is a store holding the sample list, and a screening of one
+// organisation against it for a tenant.
+func sampleScreen(t *testing.T) (*Store, func(tenant string, o *catalog.Organization) Result) {
+	t.Helper()
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	return s, func(tenant string, o *catalog.Organization) Result {
+		t.Helper()
+		res, err := s.Screen(tenant, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
 	}
 }

@@ -79,14 +79,8 @@ func TestEvictedForItsOwnStorageFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			job, _ := f.get("jobs", name)
-			f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
-				"metadata": map[string]any{"name": name + "-p", "namespace": "ns", "uid": "pod-uid",
-					"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: name},
-					"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"]}}},
-				"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
-				"status": map[string]any{"phase": "Failed", "reason": "Evicted", "message": tc.message,
-					"conditions": []any{map[string]any{"type": disruptionTarget, "status": "True", "reason": "TerminationByKubelet", "message": tc.message}}}})
+			f.putPodOf(name, map[string]any{"phase": "Failed", "reason": "Evicted", "message": tc.message,
+				"conditions": []any{map[string]any{"type": disruptionTarget, "status": "True", "reason": "TerminationByKubelet", "message": tc.message}}})
 			var st backend.Status
 			deadline := time.Now().Add(10 * time.Second)
 			for {
@@ -105,7 +99,7 @@ func TestEvictedForItsOwnStorageFails(t *testing.T) {
 			if tc.want == backend.Failed && !strings.Contains(st.Reason, "backend.scratchSize") {
 				t.Errorf("reason %q does not name the setting", st.Reason)
 			}
-			job, _ = f.get("jobs", name)
+			job, _ := f.get("jobs", name)
 			ann, _ := meta(job)["annotations"].(map[string]any)
 			if _, lost := ann[AnnotationLost]; lost != (tc.want == backend.Lost) {
 				t.Errorf("Job annotations %v: lost verdict written %v, want %v", ann, lost, tc.want == backend.Lost)

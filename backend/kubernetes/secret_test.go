@@ -506,14 +506,8 @@ func TestLostVerdictWithAControlCharacterIsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, _ := f.get("jobs", name)
-	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{"name": name + "-p", "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: name},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"]}}},
-		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
-		"status": map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": disruptionTarget, "status": "True",
-			"reason": "EvictionByEvictionAPI", "message": "evicted by \x01 tool"}}}})
+	f.putPodOf(name, map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": disruptionTarget, "status": "True",
+		"reason": "EvictionByEvictionAPI", "message": "evicted by \x01 tool"}}})
 	f.mu.Lock()
 	meta(f.objs["pods"][name+"-p"])["uid"] = "pod-uid"
 	f.mu.Unlock()
@@ -528,7 +522,7 @@ func TestLostVerdictWithAControlCharacterIsKept(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	job, _ = f.get("jobs", name)
+	job, _ := f.get("jobs", name)
 	ann, _ := meta(job)["annotations"].(map[string]any)
 	if got, _ := ann[AnnotationLost].(string); !strings.Contains(got, "evicted by \x01 tool") {
 		t.Fatalf("Job annotations %v: the lost verdict was not kept", ann)
@@ -745,4 +739,15 @@ func TestSubmitCutOffLeavesNoSecret(t *testing.T) {
 	if sec, ok := f.get("secrets", name); ok {
 		t.Fatalf("the Submit cut off left its Secret (with the credential): %v", meta(sec))
 	}
+}
+
+// putPodOf puts the pod NAME-p of Job name, on node n1, with status.
+func (f *fakeAPI) putPodOf(name string, status map[string]any) {
+	job, _ := f.get("jobs", name)
+	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name + "-p", "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: name},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"]}}},
+		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
+		"status": status})
 }

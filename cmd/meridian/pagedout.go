@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 
@@ -64,33 +63,14 @@ func (o *pagedOut[T]) page(items []T) error {
 	case "yaml":
 		for _, it := range items {
 			if o.n == 0 {
-				// "key:\n- 0\n": keep the key line, then write each
-				// element as a one-element list, indented as the list
-				// is under its key.
-				head, err := yaml.JSONToYAML(mustJSON(map[string][]int{o.key: {0}}))
+				in, err := yamlListKey(o.bw, o.key)
 				if err != nil {
 					return err
 				}
-				nl := bytes.IndexByte(head, '\n') + 1
-				o.bw.Write(head[:nl])
-				o.yamlIn = head[nl : nl+len(head[nl:])-len(bytes.TrimLeft(head[nl:], " "))]
+				o.yamlIn = in
 			}
-			b, err := o.p.encode([]any{it}, "")
-			if err != nil {
+			if err := yamlListElem(o.bw, &o.p, o.yamlIn, it); err != nil {
 				return err
-			}
-			y, err := yaml.JSONToYAML(b)
-			if err != nil {
-				return err
-			}
-			for len(y) > 0 {
-				line := y[:bytes.IndexByte(y, '\n')+1]
-				if len(line) == 0 {
-					line = y
-				}
-				o.bw.Write(o.yamlIn)
-				o.bw.Write(line)
-				y = y[len(line):]
 			}
 			o.n++
 		}

@@ -277,40 +277,58 @@ func writeYAMLStream(w io.Writer, v any) error {
 			bw.Write(y)
 			continue
 		}
-		head, err := yaml.JSONToYAML(mustJSON(map[string][]int{f.name: {0}}))
+		indent, err := yamlListKey(bw, f.name)
 		if err != nil {
 			return err
 		}
-		// "name:\n- 0\n": keep the key line, then write each element as
-		// a one-element list, indented as the list is under its key.
-		nl := bytes.IndexByte(head, '\n') + 1
-		bw.Write(head[:nl])
-		indent := head[nl : nl+len(head[nl:])-len(bytes.TrimLeft(head[nl:], " "))]
 		err = eachInOrder(bw, f.value, func(p *jsonPiece, out *bytes.Buffer, _ int, elem any) error {
-			b, err := p.encode([]any{elem}, "")
-			if err != nil {
-				return err
-			}
-			y, err := yaml.JSONToYAML(b)
-			if err != nil {
-				return err
-			}
-			for len(y) > 0 {
-				line := y[:bytes.IndexByte(y, '\n')+1]
-				if len(line) == 0 {
-					line = y
-				}
-				out.Write(indent)
-				out.Write(line)
-				y = y[len(line):]
-			}
-			return nil
+			return yamlListElem(out, p, indent, elem)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// yamlListKey writes the key line of a YAML list under key and returns
+// the indent its elements take: "key:\n- 0\n" is written as the key line,
+// then each element as a one-element list (yamlListElem), indented as the
+// list is under its key.
+func yamlListKey(w io.Writer, key string) ([]byte, error) {
+	head, err := yaml.JSONToYAML(mustJSON(map[string][]int{key: {0}}))
+	if err != nil {
+		return nil, err
+	}
+	nl := bytes.IndexByte(head, '\n') + 1
+	if _, err := w.Write(head[:nl]); err != nil {
+		return nil, err
+	}
+	return head[nl : nl+len(head[nl:])-len(bytes.TrimLeft(head[nl:], " "))], nil
+}
+
+// yamlListElem writes elem as one element of the list yamlListKey began.
+func yamlListElem(w io.Writer, p *jsonPiece, indent []byte, elem any) error {
+	b, err := p.encode([]any{elem}, "")
+	if err != nil {
+		return err
+	}
+	y, err := yaml.JSONToYAML(b)
+	if err != nil {
+		return err
+	}
+	for len(y) > 0 {
+		line := y[:bytes.IndexByte(y, '\n')+1]
+		if len(line) == 0 {
+			line = y
+		}
+		w.Write(indent)
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		y = y[len(line):]
+	}
+	return nil
 }
 
 // listBatch is how many list elements one goroutine encodes at a time.
