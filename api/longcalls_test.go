@@ -44,32 +44,7 @@ func TestLongCallsBounded(t *testing.T) {
 		code, _ := f.raw(t, "POST", "/v1/datasets/corpus/verify", token, `{"site": "alpha"}`)
 		return code
 	}
-	var wg sync.WaitGroup
-	codes := make(chan int, MaxLongCalls)
-	for range MaxLongCalls {
-		wg.Add(1)
-		go func() { defer wg.Done(); codes <- call(tokA) }()
-	}
-	for range MaxLongCalls {
-		select {
-		case <-sv.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the first verifications did not start")
-		}
-	}
-	extra := make(chan int, 1)
-	wg.Add(1)
-	go func() { defer wg.Done(); extra <- call(tokA) }()
-	select {
-	case code := <-extra:
-		if code != http.StatusTooManyRequests {
-			t.Errorf("a verification past the tenant's %d under way: %d, want 429", MaxLongCalls, code)
-		}
-	case <-sv.started:
-		t.Errorf("a verification past the tenant's %d under way was let in", MaxLongCalls)
-	case <-time.After(5 * time.Second):
-		t.Fatal("no answer to a verification past the tenant's limit")
-	}
+	wg, codes := fillThenOverflow(t, MaxLongCalls, sv.started, func() int { return call(tokA) }, "verification")
 	other := make(chan int, 1)
 	go func() { other <- call(tokB) }()
 	select {
@@ -123,32 +98,7 @@ func TestPlanCallsBounded(t *testing.T) {
 		code, _ := f.raw(t, "POST", "/v1/plans", token, string(body))
 		return code
 	}
-	var wg sync.WaitGroup
-	codes := make(chan int, MaxPlanCalls+1)
-	for range MaxPlanCalls {
-		wg.Add(1)
-		go func() { defer wg.Done(); codes <- call(tokA) }()
-	}
-	for range MaxPlanCalls {
-		select {
-		case <-sp.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the first plans did not start")
-		}
-	}
-	extra := make(chan int, 1)
-	wg.Add(1)
-	go func() { defer wg.Done(); extra <- call(tokA) }()
-	select {
-	case code := <-extra:
-		if code != http.StatusTooManyRequests {
-			t.Errorf("a plan past the tenant's %d under way: %d, want 429", MaxPlanCalls, code)
-		}
-	case <-sp.started:
-		t.Errorf("a plan past the tenant's %d under way was let in", MaxPlanCalls)
-	case <-time.After(5 * time.Second):
-		t.Fatal("no answer to a plan past the tenant's limit")
-	}
+	wg, codes := fillThenOverflow(t, MaxPlanCalls, sp.started, func() int { return call(tokA) }, "plan")
 	// A submission, an estimate and a rules diff take from the same count.
 	for _, rq := range []struct{ method, path, body string }{
 		{"POST", "/v1/runs", `{"documents": []}`},
@@ -245,4 +195,39 @@ func TestAgentRequestsHaveADeadline(t *testing.T) {
 	if code := <-done; code != http.StatusServiceUnavailable {
 		t.Errorf("the agent's answer: %d", code)
 	}
+}
+
+// fillThenOverflow starts limit calls of one tenant, waits until each has
+// started (started hears of each), and checks that one more is answered
+// 429 without starting. The first calls' answers come on codes once they
+// are let go; wg counts them.
+func fillThenOverflow(t *testing.T, limit int, started chan struct{}, call func() int, what string) (*sync.WaitGroup, chan int) {
+	t.Helper()
+	wg := &sync.WaitGroup{}
+	codes := make(chan int, limit+1)
+	for range limit {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes <- call() }()
+	}
+	for range limit {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the first %ss did not start", what)
+		}
+	}
+	extra := make(chan int, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); extra <- call() }()
+	select {
+	case code := <-extra:
+		if code != http.StatusTooManyRequests {
+			t.Errorf("a %s past the tenant's %d under way: %d, want 429", what, limit, code)
+		}
+	case <-started:
+		t.Errorf("a %s past the tenant's %d under way was let in", what, limit)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no answer to a %s past the tenant's limit", what)
+	}
+	return wg, codes
 }

@@ -65,17 +65,7 @@ func TestManifestFileUnderFileApart(t *testing.T) {
 // of manifest, 6 GiB at the peak for a manifest of 1 GiB.
 func TestAttackLargeManifestMemory(t *testing.T) {
 	s := newSealer(t, "big")
-	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
-	for i := range 2000 {
-		f := File{Path: fmt.Sprintf("shard-%05d/model.pt", i), Mode: 0o644}
-		for j := range 200 {
-			c := ChunkRef{Size: 1<<20 + int64(j)}
-			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
-			f.Chunks = append(f.Chunks, c)
-			f.Size += c.Size
-		}
-		m.Files = append(m.Files, f)
-	}
+	m := bigManifest("shard-%05d/model.pt")
 	enc, err := m.Encode(s)
 	if err != nil {
 		t.Fatal(err)
@@ -109,17 +99,7 @@ func TestAttackLargeManifestMemory(t *testing.T) {
 // it allocated nine and a half bytes for each byte written.
 func TestAttackLargeManifestEncode(t *testing.T) {
 	s := newSealer(t, "big")
-	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
-	for i := range 2000 {
-		f := File{Path: fmt.Sprintf("shard-%05d/<model>&.pt", i), Mode: 0o644}
-		for j := range 200 {
-			c := ChunkRef{Size: 1<<20 + int64(j)}
-			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
-			f.Chunks = append(f.Chunks, c)
-			f.Size += c.Size
-		}
-		m.Files = append(m.Files, f)
-	}
+	m := bigManifest("shard-%05d/<model>&.pt")
 	m.Files = append(m.Files, File{Path: "zz-empty", Mode: 0o600})
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -172,4 +152,21 @@ func TestManifestOverTheReadersLimitIsNotWritten(t *testing.T) {
 	if _, err := ReadObject(context.Background(), store, ManifestKey("many"), int64(old)); err == nil {
 		t.Fatal("a manifest no reader accepts was stored")
 	}
+}
+
+// bigManifest describes 2,000 files (paths from the format and the file's
+// number) of 200 chunks each: some 34 MiB stored.
+func bigManifest(path string) *Manifest {
+	m := &Manifest{Version: ManifestVersion, Dataset: "big"}
+	for i := range 2000 {
+		f := File{Path: fmt.Sprintf(path, i), Mode: 0o644}
+		for j := range 200 {
+			c := ChunkRef{Size: 1<<20 + int64(j)}
+			c.ID[0], c.ID[1], c.ID[2] = byte(i), byte(i>>8), byte(j)
+			f.Chunks = append(f.Chunks, c)
+			f.Size += c.Size
+		}
+		m.Files = append(m.Files, f)
+	}
+	return m
 }

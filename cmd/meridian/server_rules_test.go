@@ -20,25 +20,7 @@ import (
 // asked again, it costs a small part of one compile.
 func TestRulesDiffCompilesOnce(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rs, err := rules.Open(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{"fr", "de", "it"} {
-		b, err := os.ReadFile(denyCountryPack(t, dir, "deny-"+c, c, "2026-01-01"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{{Name: "deny-" + c + ".yaml", Data: b}}}, "test", "test", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rs := threeRevisions(t)
 	s := &rulesService{rs: rs}
 	load := testing.AllocsPerRun(1, func() {
 		if _, err := rs.EngineAt(ctx, 1); err != nil {
@@ -65,25 +47,7 @@ func TestRulesDiffCompilesOnce(t *testing.T) {
 // of a revision someone asked for in turn.
 func TestRulesDiffKeptNotBehindACompile(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rs, err := rules.Open(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{"fr", "de", "it"} {
-		b, err := os.ReadFile(denyCountryPack(t, dir, "deny-"+c, c, "2026-01-01"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{{Name: "deny-" + c + ".yaml", Data: b}}}, "test", "test", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rs := threeRevisions(t)
 	started, release := make(chan int64, 4), make(chan struct{})
 	s := &rulesService{rs: rs, load: func(ctx context.Context, rev int64) (*policy.Engine, error) {
 		if rev == 0 { // the slow compile
@@ -130,4 +94,31 @@ func TestRulesDiffKeptNotBehindACompile(t *testing.T) {
 	if err := <-slow; err != nil {
 		t.Errorf("the diff that compiled: %v", err)
 	}
+}
+
+// threeRevisions is the rules of a fresh SQLite store with three revisions
+// applied, each denying one more country (fr, de, it).
+func threeRevisions(t *testing.T) *rules.State {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rs, err := rules.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"fr", "de", "it"} {
+		b, err := os.ReadFile(denyCountryPack(t, dir, "deny-"+c, c, "2026-01-01"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{{Name: "deny-" + c + ".yaml", Data: b}}}, "test", "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rs
 }
