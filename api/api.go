@@ -319,15 +319,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(rw, http.StatusForbidden, "forbidden", "", fmt.Sprintf("%s %s needs an admin token", r.Method, rt.Path))
 		return
 	}
-	if rt.Access != Public {
-		if ok, wait := s.limit.allow(p.Tenant, rt.cost(), s.now()); !ok {
-			s.opts.Metrics.RateLimited(label)
-			rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
-			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("tenant %s is over its rate limit; retry in %s", p.Tenant, wait))
-			return
-		}
-	}
-	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
+	// The slots of calls under way are taken before the rate is charged:
+	// a call turned away for want of one did no work, and charged, each of
+	// a client's retries of it would drain the tenant's rate as a plan.
 	if rt.Long {
 		release, ok := s.long.acquire(p.Tenant, MaxLongCalls)
 		if !ok {
@@ -346,6 +340,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if rt.Access != Public {
+		if ok, wait := s.limit.allow(p.Tenant, rt.cost(), s.now()); !ok {
+			s.opts.Metrics.RateLimited(label)
+			rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("tenant %s is over its rate limit; retry in %s", p.Tenant, wait))
+			return
+		}
+	}
+	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
 	rc := http.NewResponseController(rw)
 	if rt.Streaming || rt.Follow && followed(r) {
 		// A stream ends when its source does, the client goes or the

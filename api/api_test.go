@@ -99,6 +99,8 @@ type fixtureOptions struct {
 	// Postgres, when set, is the URL of an empty database the fixture keeps
 	// its state in, instead of a SQLite file.
 	Postgres string
+	// RateLimit is the tenants' rate limit (none when zero).
+	RateLimit RateLimit
 }
 
 func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
@@ -148,7 +150,7 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 	if o.Hide != nil {
 		api = o.Hide(c)
 	}
-	h = New(api, Options{Tokens: st, Audit: st, Streams: o.Streams})
+	h = New(api, Options{Tokens: st, Audit: st, Streams: o.Streams, RateLimit: o.RateLimit})
 	f := &fixture{srv: srv, st: st, c: c, h: h}
 	if o.Limits != nil {
 		hs, lln := NewHTTPServer(h, ln, *o.Limits)

@@ -91,7 +91,7 @@ func (c *slowPlan) Plan(ctx context.Context, tenant string, req run.PlanRequest)
 // whether or not its client waits.
 func TestPlanCallsBounded(t *testing.T) {
 	sp := &slowPlan{started: make(chan struct{}, 16), release: make(chan struct{})}
-	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sp.Controller = c; return sp }})
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { sp.Controller = c; return sp }, RateLimit: DefaultRateLimit})
 	f.h.SetRules(diffOnly{})
 	body, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
 	call := func(token string) int {
@@ -108,6 +108,16 @@ func TestPlanCallsBounded(t *testing.T) {
 		code, e := f.raw(t, rq.method, rq.path, tokA, rq.body)
 		if code != http.StatusTooManyRequests || e.Code != "too_many_plans" {
 			t.Errorf("%s %s beside %d plans under way: %d %+v, want 429 too_many_plans", rq.method, rq.path, MaxPlanCalls, code, e)
+		}
+	}
+	// A plan turned away for want of a slot did no work and costs nothing
+	// of the rate: charged, a client's retries of it drained the tenant's
+	// rate as many plans would, and it was then refused as rate limited.
+	// (The bucket holds 100, a plan costs 5: 40 plans are more.)
+	for i := range 40 {
+		if code, e := f.raw(t, "POST", "/v1/plans", tokA, string(body)); code != http.StatusTooManyRequests || e.Code != "too_many_plans" {
+			t.Errorf("turned-away plan %d: %d %+v, want 429 too_many_plans (not the rate)", i, code, e)
+			break
 		}
 	}
 	if code, _ := f.raw(t, "GET", "/v1/rules/diff?from=0", tokB, ""); code != http.StatusOK {
