@@ -314,17 +314,6 @@ func lockFile(path string) (func(), error) {
 	return unlock, nil
 }
 
-// CheckAnchor compares a verified chain (entries in seq order) with its
-// anchor and reports the first problem: entries cut from the end
-// (Truncated) or a different entry at the anchored position (Diverged).
-func CheckAnchor(entries []Entry, an Anchor) *Problem {
-	var t anchorTail
-	for _, e := range entries {
-		t.see(e, an)
-	}
-	return t.check(an)
-}
-
 // anchorTail is what checking a log against its anchor needs of it,
 // gathered as the log is read: its length, its last seq and the hash of
 // the entry at the anchored seq.

@@ -188,9 +188,7 @@ func (b *dirBucket) del(ctx context.Context, key string) error {
 	return nil
 }
 
-// list walks the directory that holds every key with the prefix (the
-// prefix up to its last slash) and yields the files, and other things that
-// are not directories, whose keys start with the prefix.
+// delMany removes keys one at a time: a directory has no batch delete.
 func (b *dirBucket) delMany(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
@@ -203,6 +201,9 @@ func (b *dirBucket) delMany(ctx context.Context, keys []string) error {
 	return nil
 }
 
+// list walks the directory that holds every key with the prefix (the
+// prefix up to its last slash) and yields the files, and other things that
+// are not directories, whose keys start with the prefix.
 func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
 		root := "."

@@ -202,7 +202,7 @@ func (b *s3Bucket) delMany(ctx context.Context, keys []string) error {
 				continue
 			}
 			if first == nil {
-				first = fmt.Errorf("%s: %w", e.ObjectName, e.Err)
+				first = fmt.Errorf("%s: %w", clipKey(e.ObjectName), e.Err)
 			}
 		}
 		if !unsupported || first != nil {

@@ -47,10 +47,7 @@ func (p *planner) horizons(pl *Plan, ends []float64) error {
 	// an end before the plan's date, and no day would be looked at.
 	endTimes := make([]time.Time, len(pl.Placements))
 	for i := range pl.Placements {
-		h := pl.Placements[i].Hours
-		if i < len(ends) {
-			h = max(h, ends[i])
-		}
+		h := ends[i]
 		if h >= horizonAhead.Hours() || !(h >= 0) {
 			endTimes[i] = limit.Add(24 * time.Hour)
 		} else {

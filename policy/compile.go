@@ -12,6 +12,8 @@ import (
 	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types/ref"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // MaxExprCost bounds the cost of one condition or definition, in CEL's
@@ -27,7 +29,7 @@ const MaxExprCost = 100_000
 // maxFactSize is the largest size (characters of a string, items of a
 // list) the cost estimate assumes for a fact. Facts are short: country
 // codes, group lists, dates, names.
-const maxFactSize = 256
+const maxFactSize = catalog.MaxFactItems
 
 // interruptEvery is how many comprehension iterations run between checks
 // of an evaluation's context.

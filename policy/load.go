@@ -6,12 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
+	"strings"
 
 	"meridian.dev/meridian/internal/plainfile"
 )
@@ -165,7 +164,7 @@ func ReadFiles(path string) ([]File, error) {
 		var data []byte
 		var err error
 		if st.IsDir() {
-			data, err = readLimited(name)
+			data, err = plainfile.Read(name, MaxPackBytes)
 		} else {
 			// One file named by the person (rules apply -f, --rules,
 			// rules lint): a pipe is read too (-f <(envsubst < pack.yaml)).
@@ -174,7 +173,8 @@ func ReadFiles(path string) ([]File, error) {
 			data, err = plainfile.ReadNamed(name, MaxPackBytes)
 		}
 		if err != nil {
-			ps = append(ps, Problem{File: name, Message: err.Error()})
+			// The problem names the file already.
+			ps = append(ps, Problem{File: name, Message: strings.TrimPrefix(err.Error(), name+": ")})
 			continue
 		}
 		files = append(files, File{Name: name, Data: data})
@@ -183,37 +183,6 @@ func ReadFiles(path string) ([]File, error) {
 		return files, ps
 	}
 	return files, nil
-}
-
-// readLimited reads a file of at most MaxPackBytes without reading more
-// than one byte past the limit, so a huge file costs nothing. It opens
-// without waiting and refuses anything but a regular file: a FIFO named as
-// a rule file would otherwise hang the open, and /dev/zero says it holds 0
-// bytes.
-func readLimited(name string) ([]byte, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w (%s); refused", plainfile.ErrNotRegular, plainfile.Kind(st.Mode()))
-	}
-	if st.Size() > MaxPackBytes {
-		return nil, fmt.Errorf("file is %d bytes, over the %d-byte limit for a rule file", st.Size(), MaxPackBytes)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxPackBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxPackBytes {
-		return nil, fmt.Errorf("file is over the %d-byte limit for a rule file", MaxPackBytes)
-	}
-	return data, nil
 }
 
 // load parses every file and compiles the packs that parsed, collecting

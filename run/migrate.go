@@ -164,9 +164,6 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// The revision the moving run records is the one its plan was judged
 	// under, as a submitted run's is.
 	plan, u, ln, err := c.planUnderOneRev(ctx, r.Tenant, w, job, asOf, c.excludedNow(r))
-	if errors.Is(err, ErrRulesChanging) {
-		return false, err // not judged: the re-plan is tried again
-	}
 	if err != nil {
 		return c.failJudged(ctx, r, err, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}

@@ -123,7 +123,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 		// reason to wait: nothing would ever start the run there.
 		// So is a runnable site whose scheduler cannot take work now
 		// (waitable): the run waits for it, as with no placement at all.
-		if wants, _ := c.wantsOf(u, w, tenant, plan); len(wants) > 0 || waitable(plan, w) {
+		if waitable(plan, w) {
 			return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, nil)
 		}
 		return nil, false, fmt.Errorf("%s as of %s: %w: the %d placements are at sites with no configured backend (planning only); the server's catalog configures the sites that run jobs%s", job.Metadata.Name, asOf, ErrNoPlacement, len(plan.Placements), runnableRejection(plan, w))

@@ -174,7 +174,9 @@ func notJudged(err error) bool {
 	// The rules' own refusal while behind (a plan that met it after the
 	// step's check of LawNow.Behind) is the same.
 	var rberr *rules.BehindError
-	return errors.As(err, &rerr) || errors.As(err, &berr) || errors.As(err, &rberr)
+	// So are plans that kept meeting new revisions (ErrRulesChanging):
+	// nothing was decided, and the same step a moment later is judged.
+	return errors.As(err, &rerr) || errors.As(err, &berr) || errors.As(err, &rberr) || errors.Is(err, ErrRulesChanging)
 }
 
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {

@@ -254,17 +254,6 @@ func sortedWords(n string) string {
 	return strings.Join(w, " ")
 }
 
-// similarity is how alike two normalised names are: the best of the
-// Jaro–Winkler score of the whole names, of their words in sorted order,
-// and of their words matched one by one (each word to its most similar
-// word in the other name, weighted by length, both ways), so that one
-// misspelt word in a long name costs what it should.
-func similarity(a, b string) float64 {
-	var sc jwScratch
-	x, y := prepare(a), prepare(b)
-	return sc.similarity(&x, &y, 0)
-}
-
 // prepared is a normalised name split as similarity reads it, made once
 // per name (a list's when it is read, an organisation's once per
 // screening): comparing the same names again allocates nothing.

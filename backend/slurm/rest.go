@@ -342,8 +342,8 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			// Meridian, not Slurm, decides where a lost job runs next. (22.05
 			// reads "requeue": false as --requeue; no_requeue is honoured.)
 			NoRequeue:   true,
-			Cwd:         "/",
-			Stdout:      "/dev/null", // the script sends its output to OutputName in its directory
+			Cwd:         restCwd,
+			Stdout:      restStdout, // the script sends its output to OutputName in its directory
 			Environment: env,
 		},
 	}
@@ -412,6 +412,14 @@ func (r *REST) Find(ctx context.Context, runID string, attempt int) (string, boo
 	return r.find(ctx, runID, attempt)
 }
 
+// A job of an attempt is submitted working in restCwd, its output to
+// restStdout (its script sends the output beside its working directory);
+// find takes a job as the attempt's only with both.
+const (
+	restCwd    = "/"
+	restStdout = "/dev/null"
+)
+
 // restComment is the comment a job of the attempt is submitted with.
 func restComment(runID string, attempt int) string {
 	return fmt.Sprintf("meridian run %s attempt %d", runID, attempt)
@@ -468,7 +476,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
 			return nil
 		}
-		if j.Comment != comment || j.Cwd != "/" || j.Stdout != "/dev/null" {
+		if j.Comment != comment || j.Cwd != restCwd || j.Stdout != restStdout {
 			if len(odd) < maxFindCandidates {
 				odd = append(odd, strconv.FormatInt(j.JobID, 10))
 			}

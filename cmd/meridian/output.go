@@ -37,8 +37,13 @@ func render(w io.Writer, format string, v any, table func(io.Writer) error) erro
 	case "table", "wide", "":
 		return table(w)
 	default:
-		return badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", format))
+		return badFormat(format)
 	}
+}
+
+// badFormat is the error of an -o that no command writes.
+func badFormat(format string) error {
+	return badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", format))
 }
 
 // renderTable is render for a verb whose table has a wide form (-o wide).

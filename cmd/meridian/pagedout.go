@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 
 	"github.com/goccy/go-yaml"
@@ -34,7 +33,7 @@ func newPagedOut[T any](w io.Writer, format, key, header string, row func(T) str
 	switch format {
 	case "json", "yaml", "table", "wide", "":
 	default:
-		return nil, badInput(fmt.Errorf("-o %q: want one of table, wide, json, yaml", format))
+		return nil, badFormat(format)
 	}
 	return &pagedOut[T]{w: w, bw: bufio.NewWriterSize(w, 64<<10), format: format, key: key, header: header, row: row}, nil
 }
