@@ -98,7 +98,14 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			return store.ErrNoChange
 		}
 		from := r.Site
-		if moved != nil {
+		switch {
+		case moved != nil && r.Checkpoint != nil && r.Checkpoint.Site == target.Site:
+			// Already in the target's store: nothing crosses a border, so
+			// the audit log records no move (and no law was asked of one).
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: fmt.Sprintf("checkpoint at step %d is already in %s's store (sha256 %s): nothing moved",
+				moved.Step, target.Site, short(moved.SHA256))})
+			r.Checkpoint = moved
+		case moved != nil:
 			rec, err := audit.NewRecord(audit.KindCheckpoint, r.ID, map[string]any{
 				"step": moved.Step, "bytes": moved.Bytes, "sha256": moved.SHA256, "name": moved.Name,
 				"fromSite": from, "toSite": target.Site, "toCountry": target.Country,
@@ -112,7 +119,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: fmt.Sprintf("checkpoint at step %d copied from %s's store to %s's (%s), sealed, sha256 %s",
 				moved.Step, r.Checkpoint.Site, target.Site, target.Country, short(moved.SHA256))})
 			r.Checkpoint = moved
-		} else {
+		default:
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: why})
 			r.Checkpoint = nil
 		}
