@@ -190,6 +190,70 @@ func horizon(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poo
 	return catalog.Date{}, "", nil
 }
 
+// dropLeftAtOnce moves out of plan's placements, into its rejections (as
+// the law's), those a run would have to leave as soon as it got there: a
+// rule already loaded makes the placement unlawful on a day within the move
+// margin from now, so its horizon's MoveBy has passed and monitor moves the
+// run on at once (moveBeforeRule). Placed there, a run left again at once;
+// a run held because no place stays lawful was released there by its next
+// retry, which plans as of today only, and held again: a new attempt, a
+// drain and a checkpoint's round trip for each retry, without end. The
+// placement is asked about each of the law's days in that window; one the
+// law cannot judge is rejected too (failing closed), unless the store could
+// not be read, which is an error (not judged: the caller tries again).
+func (c *Controller) dropLeftAtOnce(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, plan *planner.Plan) error {
+	if len(plan.Placements) == 0 {
+		return nil
+	}
+	ln := c.lawNow()
+	if ln.Law == nil {
+		return nil
+	}
+	by := c.cfg.Now().Add(c.cfg.MoveMargin)
+	var days []catalog.Date
+	for _, d := range policy.MergeDates(ln.Dates, policy.QueryDates(transfer.JobQuery(w, job, asOf))) {
+		if d.After(asOf) && !d.Time.After(by) {
+			days = append(days, d)
+		}
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	keep := make([]planner.Placement, 0, len(plan.Placements))
+	for _, p := range plan.Placements {
+		var why *policy.Finding
+		for _, d := range days {
+			dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, d, ln.Law, ln.Exports)
+			if notJudged(err) {
+				return err
+			}
+			if err != nil {
+				why = &policy.Finding{Rule: policy.EngineRule, Kind: string(planner.KindLaw), Code: policy.CodeUndetermined,
+					Message: fmt.Sprintf("%s pool %d cannot be judged for %s, within the move margin (%s) of now: %v", p.Site, p.Pool, d, c.cfg.MoveMargin, err)}
+				break
+			}
+			if !dec.Allowed {
+				why = &policy.Finding{Rule: firstRule(dec), Kind: string(planner.KindLaw), Code: policy.CodeDenied,
+					Message: fmt.Sprintf("%s is not lawful from %s (%s), within the move margin (%s) of now: a run placed there would have to leave at once", p.Site, d, denialText(dec), c.cfg.MoveMargin)}
+				break
+			}
+		}
+		if why == nil {
+			keep = append(keep, p)
+			continue
+		}
+		plan.Rejected = append(plan.Rejected, planner.Rejection{Site: p.Site, Country: p.Country, Accelerator: p.Accelerator,
+			Kind: planner.KindLaw, Resolution: planner.KindLaw.Resolution(), Candidates: 1, Reasons: []policy.Finding{*why}})
+		if plan.Summary.RejectedByKind == nil {
+			plan.Summary.RejectedByKind = map[string]int{}
+		}
+		plan.Summary.RejectedByKind[string(planner.KindLaw)]++
+	}
+	plan.Summary.Placements -= len(plan.Placements) - len(keep)
+	plan.Placements = keep
+	return nil
+}
+
 func firstRule(dec policy.Decision) string {
 	if len(dec.Denials) == 0 {
 		return policy.EngineRule

@@ -233,8 +233,22 @@ func (c *Controller) recheckSites(ctx context.Context) {
 
 // plan plans the job without the excluded sites and without the sites
 // whose last check failed; each of those appears among the rejections with
-// the check's error, as not-now (the run may wait for it).
+// the check's error, as not-now (the run may wait for it). A placement the
+// run would have to leave as soon as it got there is rejected too
+// (dropLeftAtOnce).
 func (c *Controller) plan(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+	plan, err := c.planSites(w, job, asOf, exclude)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.dropLeftAtOnce(w, job, asOf, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// planSites is plan without dropLeftAtOnce.
+func (c *Controller) planSites(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 	c.mu.Lock()
 	var down []string
 	why := map[string]string{}
