@@ -83,3 +83,36 @@ func BenchmarkScreenOneName(b *testing.B) {
 		ix.screen("", o, nil)
 	}
 }
+
+// BenchmarkApplyDecisions is attaching decisions to an organisation's
+// 2,000 matches from a history of 10,000 decisions (a tenant's names may
+// come near thousands of entries; the history only grows), by the
+// matcher as it was (reference: each match against each decision) and as
+// it is (one pass).
+func BenchmarkApplyDecisions(b *testing.B) {
+	l := syntheticList(10000)
+	ix := newIndex(l)
+	o := org("lab", "CN", "Example Lab")
+	res := Result{Org: "lab"}
+	for i := 0; i < 2000; i++ {
+		res.Matches = append(res.Matches, Match{Kind: Possible, Score: 0.9, Entry: l.Entries[i*5]})
+	}
+	var ds []Decision
+	for i := 0; i < 10000; i++ {
+		d := Decision{Org: []string{"lab", "other"}[i%2], Tenant: "acme", Fingerprint: Fingerprint(o), EntryID: l.Entries[(i*7)%len(l.Entries)].ID,
+			Action: []string{Dismiss, Confirm, Dismiss}[i%3]}
+		ds = append(ds, d)
+	}
+	for _, c := range []struct {
+		name  string
+		apply func(*Result, string, *catalog.Organization, []Decision)
+	}{{"reference", ix.refApplyDecisions}, {"now", ix.applyDecisions}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				r := res
+				r.Matches = append([]Match(nil), res.Matches...)
+				c.apply(&r, "acme", o, ds)
+			}
+		})
+	}
+}
