@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -156,5 +157,57 @@ func TestScreenerReadErrorPasses(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	if sc := scr.Screening(clean); sc == nil || sc.Status != catalog.RestrictedNone {
 		t.Errorf("once the file reads again: %+v", sc)
+	}
+}
+
+// TestStoredListThatIsNoListDenies: a list file that decodes but holds no
+// list (null, no entries, fewer entries than its counts say, an entry
+// without a name or id) is a list that failed to load: every organisation
+// is undetermined, naming the problem, and the command line's screening
+// fails. It was read as a list of no entries, against which the listed
+// party below, and every other, screened none.
+func TestStoredListThatIsNoListDenies(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	l, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := org("exac", "CN", "Example Advanced Computing Co., Ltd.")
+	cut := *l
+	cut.Entries = l.Entries[:3]
+	noName := *l
+	noName.Entries = append([]Entry{}, l.Entries...)
+	noName.Entries[0].Name = " "
+	noID := *l
+	noID.Entries = append([]Entry{}, l.Entries...)
+	noID.Entries[1].ID = ""
+	noCounts := *l
+	noCounts.Counts = nil
+	for name, doc := range map[string]any{"null": nil, "an empty object": map[string]any{}, "no entries": List{File: l.File, SHA256: l.SHA256, Counts: map[string]int{}},
+		"fewer entries than counted": cut, "an entry without a name": noName, "an entry without an id": noID, "no counts": noCounts} {
+		t.Run(name, func(t *testing.T) {
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(s.listPath(), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			scr := &Screener{Store: s}
+			if sc := scr.Screening(listed); sc == nil || sc.Status != catalog.RestrictedUndetermined || !strings.Contains(sc.Source, "could not be read") {
+				t.Errorf("screening %s: %+v, want undetermined, the list unreadable", name, sc)
+			}
+			if _, err := s.Screen("", listed); err == nil || !strings.Contains(err.Error(), "list.json") {
+				t.Errorf("Store.Screen: %v, want an error naming the file", err)
+			}
+		})
+	}
+	// The list as imported reads.
+	good, _ := json.Marshal(l)
+	if err := os.WriteFile(s.listPath(), good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sc := (&Screener{Store: s}).Screening(listed); sc == nil || sc.Status != catalog.RestrictedEntityList {
+		t.Errorf("the list as imported: %+v", sc)
 	}
 }
