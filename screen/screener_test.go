@@ -2,6 +2,7 @@ package screen
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -209,5 +210,38 @@ func TestStoredListThatIsNoListDenies(t *testing.T) {
 	}
 	if sc := (&Screener{Store: s}).Screening(listed); sc == nil || sc.Status != catalog.RestrictedEntityList {
 		t.Errorf("the list as imported: %+v", sc)
+	}
+}
+
+// TestListLostAfterDecisionsDenies: decisions are only recorded against
+// an imported list, so a state directory with decisions and no list file
+// lost its list (a partial restore, a file removed by hand): every
+// organisation is undetermined, saying so, and the command line's
+// screening fails. It was read as "no list imported", and the listed
+// party below screened as the status it declares, none.
+func TestListLostAfterDecisionsDenies(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Decide("", org("exemplar", "DE", "Exemplar Lab GmbH"), "e1003", Dismiss, "a.person", "different register number"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.listPath()); err != nil {
+		t.Fatal(err)
+	}
+	listed := org("exac", "CN", "Example Advanced Computing Co., Ltd.")
+	if sc := (&Screener{Store: s}).Screening(listed); sc == nil || sc.Status != catalog.RestrictedUndetermined || !strings.Contains(sc.Source, "list.json") {
+		t.Errorf("the list lost, decisions kept: %+v, want undetermined naming the missing list", sc)
+	}
+	if _, err := s.Screen("", listed); err == nil || errors.Is(err, ErrNoList) {
+		t.Errorf("Store.Screen: %v, want an error other than no list imported", err)
+	}
+	// With neither file, no list was ever imported: screening is off.
+	if err := os.Remove(s.decisionsPath()); err != nil {
+		t.Fatal(err)
+	}
+	if sc := (&Screener{Store: s}).Screening(listed); sc != nil {
+		t.Errorf("no list ever imported: %+v, want no screening", sc)
 	}
 }

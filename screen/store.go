@@ -122,6 +122,17 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 func (s *Store) List() (*List, error) {
 	data, err := os.ReadFile(s.listPath())
 	if errors.Is(err, fs.ErrNotExist) {
+		// Decisions are recorded only against an imported list: with
+		// them and no list, the list was lost, not never imported, and
+		// reading it as none turned screening off (the organisations'
+		// declared statuses stood).
+		switch _, derr := os.Stat(s.decisionsPath()); {
+		case derr == nil:
+			return nil, fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
+				s.listPath(), s.decisionsPath())
+		case !errors.Is(derr, fs.ErrNotExist):
+			return nil, fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
+		}
 		return nil, ErrNoList
 	}
 	if err != nil {
