@@ -2,6 +2,7 @@ package screen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,37 @@ func TestScreeningCostBounded(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("screening %d bytes of names against 2,000 entries took over 10s", o.ScreeningText())
+	}
+}
+
+// TestScreeningAddressesBounded: an organisation with more addresses, or
+// longer ones, than the catalog accepts (one that reached the screener
+// without its checks) is held undetermined at once, saying why, as one
+// with too long names is: its addresses are compared with those of every
+// entry its names come near. Within the bounds it is screened.
+func TestScreeningAddressesBounded(t *testing.T) {
+	ix := newIndex(syntheticList(2000))
+	within := org("lab", "DE", "Example Frontier Lab")
+	for i := 0; i < catalog.MaxScreeningNames; i++ {
+		within.Spec.Addresses = append(within.Spec.Addresses, strings.Repeat(fmt.Sprintf("Road %d ", i), 200)[:catalog.MaxScreeningField])
+	}
+	if r := ix.screen("", within, nil); strings.Contains(r.Source, "not screened") {
+		t.Fatalf("an organisation within the bounds: %s", r.Source)
+	}
+	many := *within
+	many.Spec.Addresses = append(slices.Clone(within.Spec.Addresses), "1 Harbour Road Tianjin")
+	long := *within
+	long.Spec.Addresses = slices.Clone(within.Spec.Addresses)
+	long.Spec.Addresses[3] = strings.Repeat("Harbour Road ", 100000)
+	for name, o := range map[string]*catalog.Organization{"too many addresses": &many, "an address too long": &long} {
+		start := time.Now()
+		r := ix.screen("", o, nil)
+		if r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") {
+			t.Errorf("%s: %s (%s), want undetermined, not screened", name, r.Status, r.Source)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
 	}
 }
 

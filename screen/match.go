@@ -140,6 +140,21 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		res.Source = fmt.Sprintf("not screened: its legal name and aliases are %d bytes, over the %d the screening compares; shorten them", n, catalog.MaxScreeningText)
 		return res
 	}
+	// Its addresses are compared with those of every entry its names come
+	// near, at a cost that grows with their number and length: held the
+	// same way past the catalog's bounds.
+	if n := len(org.Spec.Addresses); n > catalog.MaxScreeningNames {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: it has %d addresses, over the %d the screening compares; remove some", n, catalog.MaxScreeningNames)
+		return res
+	}
+	for i, a := range org.Spec.Addresses {
+		if len(a) > catalog.MaxScreeningField {
+			res.Status = catalog.RestrictedUndetermined
+			res.Source = fmt.Sprintf("not screened: its address %d is %d bytes, over the %d the screening compares; shorten it", i+1, len(a), catalog.MaxScreeningField)
+			return res
+		}
+	}
 	countries := []string{org.Spec.Headquarters}
 	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
 		countries = append(countries, p)
