@@ -2,6 +2,7 @@ package screen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,37 @@ func TestScreeningCostBounded(t *testing.T) {
 	}
 }
 
+// TestScreeningAddressesBounded: an organisation with more addresses, or
+// longer ones, than the catalog accepts (one that reached the screener
+// without its checks) is held undetermined at once, saying why, as one
+// with too long names is: its addresses are compared with those of every
+// entry its names come near. Within the bounds it is screened.
+func TestScreeningAddressesBounded(t *testing.T) {
+	ix := newIndex(syntheticList(2000))
+	within := org("lab", "DE", "Example Frontier Lab")
+	for i := 0; i < catalog.MaxScreeningNames; i++ {
+		within.Spec.Addresses = append(within.Spec.Addresses, strings.Repeat(fmt.Sprintf("Road %d ", i), 200)[:catalog.MaxScreeningField])
+	}
+	if r := ix.screen("", within, nil); strings.Contains(r.Source, "not screened") {
+		t.Fatalf("an organisation within the bounds: %s", r.Source)
+	}
+	many := *within
+	many.Spec.Addresses = append(slices.Clone(within.Spec.Addresses), "1 Harbour Road Tianjin")
+	long := *within
+	long.Spec.Addresses = slices.Clone(within.Spec.Addresses)
+	long.Spec.Addresses[3] = strings.Repeat("Harbour Road ", 100000)
+	for name, o := range map[string]*catalog.Organization{"too many addresses": &many, "an address too long": &long} {
+		start := time.Now()
+		r := ix.screen("", o, nil)
+		if r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") {
+			t.Errorf("%s: %s (%s), want undetermined, not screened", name, r.Status, r.Source)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+	}
+}
+
 // BenchmarkScreenLargestOrg is screening an organisation with as many
 // and as long names as the catalog accepts against a 10,000-entry list
 // (the published Consolidated Screening List has about 30,000 names with
@@ -81,5 +113,38 @@ func BenchmarkScreenOneName(b *testing.B) {
 	o := org("lab", "DE", "Example Frontier Model Laboratory")
 	for b.Loop() {
 		ix.screen("", o, nil)
+	}
+}
+
+// BenchmarkApplyDecisions is attaching decisions to an organisation's
+// 2,000 matches from a history of 10,000 decisions (a tenant's names may
+// come near thousands of entries; the history only grows), by the
+// matcher as it was (reference: each match against each decision) and as
+// it is (one pass).
+func BenchmarkApplyDecisions(b *testing.B) {
+	l := syntheticList(10000)
+	ix := newIndex(l)
+	o := org("lab", "CN", "Example Lab")
+	res := Result{Org: "lab"}
+	for i := 0; i < 2000; i++ {
+		res.Matches = append(res.Matches, Match{Kind: Possible, Score: 0.9, Entry: l.Entries[i*5]})
+	}
+	var ds []Decision
+	for i := 0; i < 10000; i++ {
+		d := Decision{Org: []string{"lab", "other"}[i%2], Tenant: "acme", Fingerprint: Fingerprint(o), EntryID: l.Entries[(i*7)%len(l.Entries)].ID,
+			Action: []string{Dismiss, Confirm, Dismiss}[i%3]}
+		ds = append(ds, d)
+	}
+	for _, c := range []struct {
+		name  string
+		apply func(*Result, string, *catalog.Organization, []Decision)
+	}{{"reference", ix.refApplyDecisions}, {"now", ix.applyDecisions}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				r := res
+				r.Matches = append([]Match(nil), res.Matches...)
+				c.apply(&r, "acme", o, ds)
+			}
+		})
 	}
 }

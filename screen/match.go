@@ -77,16 +77,22 @@ func (r Result) Screening() *policy.Screening {
 	return &policy.Screening{Status: r.Status, Source: r.Source}
 }
 
-// index holds a list's names and addresses normalised once.
+// index holds a list's names and addresses normalised once, and where
+// each entry id first appears.
 type index struct {
 	list  *List
 	names [][]prepared // per entry: normalised name, then aliases
 	addrs [][]map[string]bool
+	byID  map[string]int
 }
 
 func newIndex(l *List) *index {
-	ix := &index{list: l, names: make([][]prepared, len(l.Entries)), addrs: make([][]map[string]bool, len(l.Entries))}
+	ix := &index{list: l, names: make([][]prepared, len(l.Entries)), addrs: make([][]map[string]bool, len(l.Entries)),
+		byID: make(map[string]int, len(l.Entries))}
 	for i, e := range l.Entries {
+		if _, ok := ix.byID[e.ID]; !ok {
+			ix.byID[e.ID] = i
+		}
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
 			ix.names[i] = append(ix.names[i], prepare(Normalize(n)).withFull(n))
 		}
@@ -133,6 +139,21 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		res.Status = catalog.RestrictedUndetermined
 		res.Source = fmt.Sprintf("not screened: its legal name and aliases are %d bytes, over the %d the screening compares; shorten them", n, catalog.MaxScreeningText)
 		return res
+	}
+	// Its addresses are compared with those of every entry its names come
+	// near, at a cost that grows with their number and length: held the
+	// same way past the catalog's bounds.
+	if n := len(org.Spec.Addresses); n > catalog.MaxScreeningNames {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: it has %d addresses, over the %d the screening compares; remove some", n, catalog.MaxScreeningNames)
+		return res
+	}
+	for i, a := range org.Spec.Addresses {
+		if len(a) > catalog.MaxScreeningField {
+			res.Status = catalog.RestrictedUndetermined
+			res.Source = fmt.Sprintf("not screened: its address %d is %d bytes, over the %d the screening compares; shorten it", i+1, len(a), catalog.MaxScreeningField)
+			return res
+		}
 	}
 	countries := []string{org.Spec.Headquarters}
 	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
@@ -279,18 +300,14 @@ func wordSet(s string) map[string]bool {
 // changed since, names included, until a person dismisses it. Held to the
 // fingerprint, a confirmed listed party only had to respell its legal
 // name until screening found no match, and was cleared.
+//
+// One pass over the decisions, the latest of each kind kept by entry: the
+// decisions file only grows, and an organisation's names may match
+// thousands of entries, so comparing every match with every decision cost
+// their product.
 func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
 	fp := Fingerprint(org)
-	latest := map[string]*Decision{} // by entry, whatever the fingerprint
-	for i := range res.Matches {
-		m := &res.Matches[i]
-		for j := range decisions {
-			d := &decisions[j]
-			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
-				m.Decision = d // later decisions replace earlier ones
-			}
-		}
-	}
+	tenant = catalog.TenantOr(tenant)
 	// A tenant of a server registers organisations as it likes: one
 	// confirmed as a listed party would otherwise only have to run its
 	// jobs under another organisation's name. A confirmation for any of
@@ -298,14 +315,29 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 	// person dismisses the entry for that one (later decisions win). The
 	// default tenant's organisations are the operator's own, often of
 	// unrelated parties (a consultant's clients): each stands alone.
-	crossOrg := catalog.TenantOr(tenant) != catalog.DefaultTenant
+	crossOrg := tenant != catalog.DefaultTenant
+	current := map[string]*Decision{} // by entry: about the organisation as it is now
+	latest := map[string]*Decision{}  // by entry, whatever the fingerprint
 	for j := range decisions {
 		d := &decisions[j]
-		if catalog.TenantOr(d.Tenant) != catalog.TenantOr(tenant) {
+		if catalog.TenantOr(d.Tenant) != tenant {
 			continue
+		}
+		if d.Org == res.Org && (d.Fingerprint == "" || d.Fingerprint == fp) {
+			current[d.EntryID] = d // later decisions replace earlier ones
 		}
 		if d.Org == res.Org || crossOrg && d.Action == Confirm {
 			latest[d.EntryID] = d
+		}
+	}
+	first := map[string]int{} // by entry: its first match
+	for i := range res.Matches {
+		m := &res.Matches[i]
+		if d, ok := current[m.Entry.ID]; ok {
+			m.Decision = d
+		}
+		if _, ok := first[m.Entry.ID]; !ok {
+			first[m.Entry.ID] = i
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(latest)) {
@@ -313,19 +345,16 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 		if d.Action != Confirm {
 			continue
 		}
-		i := slices.IndexFunc(res.Matches, func(m Match) bool { return m.Entry.ID == id })
-		if i >= 0 {
+		if i, ok := first[id]; ok {
 			res.Matches[i].Decision = d
 			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
 			continue
 		}
 		// The organisation no longer matches the entry by name: the
 		// confirmation still stands, while the entry is on the list.
-		for _, e := range ix.list.Entries {
-			if e.ID == id {
-				res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
-				break
-			}
+		if i, ok := ix.byID[id]; ok {
+			e := ix.list.Entries[i]
+			res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
 		}
 	}
 }

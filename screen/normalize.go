@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -268,6 +269,12 @@ type prepared struct {
 	// organisation's names only (wordsWithin).
 	texts []string
 	set   map[string]bool
+	// reordered: sorted differs from runes.
+	reordered bool
+	// letters counts its letters (spaces included), by letter in order
+	// (mayReach); wordLetters are each word's letters (wordMayReach).
+	letters     []letterCount
+	wordLetters []letterSet
 	// full is the name with its legal forms kept, when it is too short
 	// to compare by letters without them (minFuzzyLen) and long enough
 	// with them; nil otherwise.
@@ -288,18 +295,144 @@ func (p prepared) withFull(raw string) prepared {
 
 func prepare(n string) prepared {
 	p := prepared{norm: n, runes: []rune(n), sorted: []rune(sortedWords(n))}
+	p.reordered = !slices.Equal(p.sorted, p.runes)
 	for _, w := range strings.Fields(n) {
 		r := []rune(w)
 		p.words = append(p.words, r)
 		p.texts = append(p.texts, w)
 		p.weight += len(r)
 		p.cjk = p.cjk || isHanKana(r[0])
+		p.wordLetters = append(p.wordLetters, lettersOf(r))
 	}
+	p.letters = countLetters(p.runes)
 	return p
 }
 
+// letterCount is how many times a letter occurs in a name.
+type letterCount struct {
+	r rune
+	n int32
+}
+
+// countLetters counts the letters of r, by letter in order.
+func countLetters(r []rune) []letterCount {
+	s := slices.Clone(r)
+	slices.Sort(s)
+	var out []letterCount
+	for _, c := range s {
+		if n := len(out); n > 0 && out[n-1].r == c {
+			out[n-1].n++
+			continue
+		}
+		out = append(out, letterCount{c, 1})
+	}
+	return out
+}
+
+// commonLetters is how many letters two names have in common, counted
+// with repeats: no more of them can match (Jaro's m).
+func commonLetters(a, b []letterCount) int {
+	c := 0
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i].r < b[j].r:
+			i++
+		case a[i].r > b[j].r:
+			j++
+		default:
+			c += int(min(a[i].n, b[j].n))
+			i++
+			j++
+		}
+	}
+	return c
+}
+
+// letterSet is a word's letters hashed to 64 bits (each ASCII letter and
+// digit its own, other letters sharing the rest): once holds the bits of
+// letters it has, twice of those it has twice or more, more of those it
+// has three times or more. Two words have no more letters in common,
+// counted with repeats, than their sets share bits in once and twice,
+// unless they share one in more (commonBound).
+type letterSet struct{ once, twice, more uint64 }
+
+func lettersOf(r []rune) letterSet {
+	var s letterSet
+	for _, c := range r {
+		var bit uint
+		switch {
+		case 'a' <= c && c <= 'z':
+			bit = uint(c - 'a')
+		case '0' <= c && c <= '9':
+			bit = 26 + uint(c-'0')
+		default:
+			bit = 36 + uint(c)%28
+		}
+		m := uint64(1) << bit
+		s.more |= s.twice & m
+		s.twice |= s.once & m
+		s.once |= m
+	}
+	return s
+}
+
+// wordMayReach is an upper bound on the Jaro–Winkler score of two words,
+// from the letters they can have in common and their common prefix:
+// Jaro's matches are at most the letters in common, its transpositions
+// at least none. Words with no letter in common score 0.
+func wordMayReach(x, y []rune, sx, sy letterSet) float64 {
+	if sx.once&sy.once == 0 {
+		return 0
+	}
+	n := min(len(x), len(y))
+	c := n
+	if sx.more&sy.more == 0 {
+		c = min(n, bits.OnesCount64(sx.once&sy.once)+bits.OnesCount64(sx.twice&sy.twice))
+	}
+	m := float64(c)
+	jaro := min(1, (m/float64(len(x))+m/float64(len(y))+1)/3)
+	prefix := 0
+	for prefix < min(4, n) && x[prefix] == y[prefix] {
+		prefix++
+	}
+	return min(1, jaro+float64(prefix)*0.1*(1-jaro)+1e-9)
+}
+
+// mayReach reports whether the Jaro–Winkler score of a's and b's letters,
+// in their order or with their words sorted, can be floor or more. Jaro's
+// matches m are at most the letters the names have in common, c, so its
+// score is at most (c/|a| + c/|b| + 1)/3, and Winkler's prefix bonus at
+// most four tenths of what is left. A name shares too few letters with
+// most names of a list to come near them: those are not compared letter
+// by letter at all. The margin keeps rounding from ever pruning a pair
+// that reaches floor.
+func mayReach(a, b *prepared, floor float64) bool {
+	if len(a.runes) == 0 || len(b.runes) == 0 {
+		return false // one is empty, the other not (equal names score 1 before this): 0
+	}
+	c := float64(commonLetters(a.letters, b.letters))
+	jaro := min(1, (c/float64(len(a.runes))+c/float64(len(b.runes))+1)/3)
+	if c == 0 {
+		jaro = 0
+	}
+	return jaro+0.4*(1-jaro) >= floor-1e-9
+}
+
 // jwScratch holds the buffers of Jaro–Winkler, reused between pairs.
-type jwScratch struct{ ma, mb []bool }
+type jwScratch struct {
+	// used marks the positions of b already matched, one bit each.
+	used []uint64
+	// masks holds, for each distinct letter of b, the positions where it
+	// occurs (nw words each); an ASCII letter's is found by asciiAt, valid
+	// while asciiGen is gen, another's by other.
+	masks    []uint64
+	asciiAt  [utf8.RuneSelf]int32
+	asciiGen [utf8.RuneSelf]uint32
+	gen      uint32
+	other    map[rune]int32
+	// matchedA are a's matched letters in order (for transpositions).
+	matchedA []rune
+}
 
 // similarity is the similarity of two prepared names when it is at least
 // floor; below it, it may be any lower value (screening has no use for a
@@ -309,9 +442,15 @@ func (sc *jwScratch) similarity(a, b *prepared, floor float64) float64 {
 	if a.norm == b.norm {
 		return 1
 	}
-	best := sc.jaroWinkler(a.runes, b.runes)
-	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
-		best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
+	// Below floor, the names' own score may be taken as 0: the score
+	// returned is then floor or more only by the words (below), and is
+	// the same as with the letters' score (under floor) taken into account.
+	best := 0.0
+	if mayReach(a, b, floor) {
+		best = sc.jaroWinkler(a.runes, b.runes)
+		if a.reordered || b.reordered {
+			best = max(best, sc.jaroWinkler(a.sorted, b.sorted))
+		}
 	}
 	if best < FuzzyThreshold && (a.cjk && b.cjk && cjkContains(a, b) || wordsWithin(a, b) || wordsWithin(b, a)) {
 		best = FuzzyThreshold
@@ -334,9 +473,29 @@ func (sc *jwScratch) wordScore(a, b *prepared, floor float64) float64 {
 	// lost is what the words so far fell short of a perfect score by:
 	// past (1-floor) of the weight, the mean is below floor.
 	var sum, lost float64
-	for _, x := range a.words {
+	if floor > 0 {
+		// The same with each word's score bounded from its letters
+		// (wordMayReach) costs a fraction of it, and settles most pairs
+		// of names: no bound reaching floor, no score does.
+		for xi, x := range a.words {
+			bound := 0.0
+			for yi, y := range b.words {
+				if bound = max(bound, wordMayReach(x, y, a.wordLetters[xi], b.wordLetters[yi])); bound == 1 {
+					break
+				}
+			}
+			if lost += float64(len(x)) * (1 - bound); lost > (1-floor)*weight {
+				return 0
+			}
+		}
+		lost = 0
+	}
+	for xi, x := range a.words {
 		bestW := 0.0
-		for _, y := range b.words {
+		for yi, y := range b.words {
+			if a.wordLetters[xi].once&b.wordLetters[yi].once == 0 {
+				continue // no letter in common: 0
+			}
 			if bestW = max(bestW, sc.jaroWinkler(x, y)); bestW == 1 {
 				break
 			}
@@ -357,6 +516,14 @@ func JaroWinkler(a, b string) float64 {
 	return sc.jaroWinkler([]rune(a), []rune(b))
 }
 
+// jaroWinkler is the textbook greedy Jaro matching (each letter of a, in
+// order, takes the first letter of b within the window that equals it and
+// is not yet taken), computed with bit sets: the letters of b that equal
+// a letter of a are a mask, the taken ones another, and the first free
+// one in the window is the lowest bit of the two combined. That is the
+// same match, letter for letter, at a cost of a's length times the
+// window's words instead of times the window's letters: screening an
+// organisation's names against a list's spent nearly all its time here.
 func (sc *jwScratch) jaroWinkler(ra, rb []rune) float64 {
 	if len(ra) == 0 && len(rb) == 0 {
 		return 1
@@ -368,34 +535,127 @@ func (sc *jwScratch) jaroWinkler(ra, rb []rune) float64 {
 	if window < 0 {
 		window = 0
 	}
-	sc.ma, sc.mb = falses(sc.ma, len(ra)), falses(sc.mb, len(rb))
-	ma, mb := sc.ma, sc.mb
-	matches := 0
-	for i := range ra {
+	if len(rb) <= 64 && 2*window+1 <= shortWindow {
+		return sc.jaroWinklerShort(ra, rb, window)
+	}
+	nw := (len(rb) + 63) >> 6
+	// Index b's letters: distinct letter k's positions are
+	// masks[k*nw : (k+1)*nw].
+	sc.gen++
+	if sc.gen == 0 {
+		// The generation wrapped: forget every letter.
+		clear(sc.asciiGen[:])
+		sc.gen = 1
+	}
+	if len(sc.other) > 0 {
+		clear(sc.other)
+	}
+	sc.masks = sc.masks[:0]
+	distinct := int32(0)
+	for j, r := range rb {
+		var k int32
+		if r < utf8.RuneSelf {
+			if sc.asciiGen[r] != sc.gen {
+				sc.asciiGen[r], sc.asciiAt[r] = sc.gen, distinct
+				sc.masks = appendZeros(sc.masks, nw)
+				distinct++
+			}
+			k = sc.asciiAt[r]
+		} else {
+			if sc.other == nil {
+				sc.other = map[rune]int32{}
+			}
+			var ok bool
+			if k, ok = sc.other[r]; !ok {
+				k = distinct
+				sc.other[r] = k
+				sc.masks = appendZeros(sc.masks, nw)
+				distinct++
+			}
+		}
+		sc.masks[int(k)*nw+j>>6] |= 1 << (uint(j) & 63)
+	}
+	if cap(sc.used) < nw {
+		sc.used = make([]uint64, nw)
+	}
+	used := sc.used[:nw]
+	clear(used)
+	sc.matchedA = sc.matchedA[:0]
+	for i, r := range ra {
+		k := int32(-1)
+		if r < utf8.RuneSelf {
+			if sc.asciiGen[r] == sc.gen {
+				k = sc.asciiAt[r]
+			}
+		} else if v, ok := sc.other[r]; ok {
+			k = v
+		}
+		if k < 0 {
+			continue
+		}
 		lo, hi := max(0, i-window), min(len(rb), i+window+1)
-		for j := lo; j < hi; j++ {
-			if !mb[j] && ra[i] == rb[j] {
-				ma[i], mb[j] = true, true
-				matches++
+		if lo >= hi {
+			continue
+		}
+		m := sc.masks[int(k)*nw : int(k+1)*nw]
+		for w, last := lo>>6, (hi-1)>>6; w <= last; w++ {
+			free := m[w] &^ used[w]
+			if w == lo>>6 {
+				free &= ^uint64(0) << (uint(lo) & 63)
+			}
+			if w == last {
+				free &= ^uint64(0) >> (63 - uint(hi-1)&63)
+			}
+			if free != 0 {
+				used[w] |= free & -free
+				sc.matchedA = append(sc.matchedA, r)
 				break
 			}
 		}
 	}
+	return sc.jaroWinklerOf(ra, rb, used)
+}
+
+// shortWindow is the widest window (in letters) that jaroWinkler scans
+// letter by letter: for words of a few letters, indexing b costs more
+// than it saves.
+const shortWindow = 9
+
+// jaroWinklerShort is jaroWinkler for b of at most 64 letters and a
+// narrow window: the same greedy matching, scanning the window.
+func (sc *jwScratch) jaroWinklerShort(ra, rb []rune, window int) float64 {
+	var used uint64
+	sc.matchedA = sc.matchedA[:0]
+	for i, r := range ra {
+		for j, hi := max(0, i-window), min(len(rb), i+window+1); j < hi; j++ {
+			if used&(1<<uint(j)) == 0 && rb[j] == r {
+				used |= 1 << uint(j)
+				sc.matchedA = append(sc.matchedA, r)
+				break
+			}
+		}
+	}
+	return sc.jaroWinklerOf(ra, rb, []uint64{used})
+}
+
+// jaroWinklerOf is the score of a matching: a's matched letters in order
+// (sc.matchedA) and b's (the bits of used).
+func (sc *jwScratch) jaroWinklerOf(ra, rb []rune, used []uint64) float64 {
+	matches := len(sc.matchedA)
 	if matches == 0 {
 		return 0
 	}
-	transpositions, j := 0, 0
-	for i := range ra {
-		if !ma[i] {
-			continue
+	// Transpositions: a's matched letters against b's, both in order.
+	transpositions, n := 0, 0
+	for w, taken := range used {
+		for taken != 0 {
+			j := w<<6 + bits.TrailingZeros64(taken)
+			taken &= taken - 1
+			if sc.matchedA[n] != rb[j] {
+				transpositions++
+			}
+			n++
 		}
-		for !mb[j] {
-			j++
-		}
-		if ra[i] != rb[j] {
-			transpositions++
-		}
-		j++
 	}
 	m := float64(matches)
 	jaro := (m/float64(len(ra)) + m/float64(len(rb)) + (m-float64(transpositions)/2)/m) / 3
@@ -406,12 +666,10 @@ func (sc *jwScratch) jaroWinkler(ra, rb []rune) float64 {
 	return jaro + float64(prefix)*0.1*(1-jaro)
 }
 
-// falses is buf, grown to n if need be, with its first n values false.
-func falses(buf []bool, n int) []bool {
-	if cap(buf) < n {
-		return make([]bool, n)
+// appendZeros is buf with n zero words more.
+func appendZeros(buf []uint64, n int) []uint64 {
+	for range n {
+		buf = append(buf, 0)
 	}
-	buf = buf[:n]
-	clear(buf)
 	return buf
 }

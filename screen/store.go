@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -121,6 +122,17 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 func (s *Store) List() (*List, error) {
 	data, err := os.ReadFile(s.listPath())
 	if errors.Is(err, fs.ErrNotExist) {
+		// Decisions are recorded only against an imported list: with
+		// them and no list, the list was lost, not never imported, and
+		// reading it as none turned screening off (the organisations'
+		// declared statuses stood).
+		switch _, derr := os.Stat(s.decisionsPath()); {
+		case derr == nil:
+			return nil, fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
+				s.listPath(), s.decisionsPath())
+		case !errors.Is(derr, fs.ErrNotExist):
+			return nil, fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
+		}
 		return nil, ErrNoList
 	}
 	if err != nil {
@@ -130,7 +142,36 @@ func (s *Store) List() (*List, error) {
 	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.listPath(), err)
 	}
+	if err := l.whole(); err != nil {
+		return nil, fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
+	}
 	return &l, nil
+}
+
+// whole checks that a stored list is one Import wrote: entries, each
+// with an id and a name, as many of each list as it counted. A file that
+// decodes to less (null, {}, entries cut or blanked) was read as a list
+// of no or fewer entries, and every organisation screened clear against
+// it: it is a list that failed to load, and screening fails closed.
+func (l *List) whole() error {
+	if len(l.Entries) == 0 {
+		return errors.New("holds no entries")
+	}
+	got := map[string]int{}
+	for i := range l.Entries {
+		e := &l.Entries[i]
+		if strings.TrimSpace(e.ID) == "" {
+			return fmt.Errorf("entries[%d]: id: empty", i)
+		}
+		if err := e.check(); err != nil {
+			return fmt.Errorf("entries[%d] (%s): %w", i, e.ID, err)
+		}
+		got[e.List]++
+	}
+	if !maps.Equal(got, l.Counts) {
+		return fmt.Errorf("holds %d entries by list %v, but the import counted %v", len(l.Entries), got, l.Counts)
+	}
+	return nil
 }
 
 // Decisions reads the recorded decisions, oldest first.

@@ -1,0 +1,291 @@
+package screen
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// The matcher as it was before it was made cheaper (Jaro–Winkler by bit
+// sets, pairs of names and words ruled out by the letters they share,
+// decisions applied in one pass): kept here, unchanged but for its names,
+// as the reference the matcher must agree with on every result
+// (TestMatcherAgreesWithReference).
+
+// refScratch holds the reference Jaro–Winkler's buffers.
+type refScratch struct{ ma, mb []bool }
+
+func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions []Decision) Result {
+	res := Result{Org: org.Metadata.Name}
+	raw := org.ScreeningNames()
+	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
+		// The cost of a screening grows with the length of the names
+		// compared; the catalog refuses such an organisation, and one that
+		// got here by another way is not screened but held, failing closed.
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases are %d bytes, over the %d the screening compares; shorten them", n, catalog.MaxScreeningText)
+		return res
+	}
+	countries := []string{org.Spec.Headquarters}
+	if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
+		countries = append(countries, p)
+	}
+	// Names that normalise alike score alike: each is compared once.
+	var names []orgName
+	type nameKey struct {
+		norm  string
+		mixed bool
+	}
+	seen := map[nameKey]bool{}
+	for _, n := range raw {
+		key := nameKey{Normalize(n), mixesScripts(n)}
+		if !seen[key] {
+			seen[key] = true
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm).withFull(n)})
+		}
+		// A name in Cyrillic is compared romanised too, as the lists
+		// give their names in Latin letters.
+		if lat, ok := transliterate(n); ok {
+			key := nameKey{Normalize(lat), key.mixed}
+			if !seen[key] {
+				seen[key] = true
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm).withFull(lat)})
+			}
+		}
+	}
+	var orgAddr []map[string]bool
+	for _, a := range org.Spec.Addresses {
+		orgAddr = append(orgAddr, wordSet(Normalize(a)))
+	}
+	var sc refScratch
+	for i, e := range ix.list.Entries {
+		// best is the most similar pair of names; bestMixed the most
+		// similar of the organisation's names that mix scripts.
+		best, bestMixed := Match{}, Match{}
+		for oi := range names {
+			on := &names[oi]
+			for ei := range ix.names[i] {
+				en := &ix.names[i][ei]
+				score := 1.0
+				if on.norm != en.norm {
+					a, b := &on.prepared, en
+					if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+						// Too short to compare by letters: with their
+						// legal forms kept, where that makes them long
+						// enough ("Kas PJSC" and "Kaz PJSC").
+						if a.full != nil {
+							a = a.full
+						}
+						if b.full != nil {
+							b = b.full
+						}
+						if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+							continue
+						}
+					}
+					score = sc.refSimilarity(a, b, corroboratedNameMin)
+				}
+				matched := e.Name
+				if ei > 0 {
+					matched = e.AltNames[ei-1]
+				}
+				if score > best.Score {
+					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised}
+				}
+				if on.mixed && score > bestMixed.Score {
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised}
+				}
+			}
+		}
+		if best.Score < FuzzyThreshold && bestMixed.Score >= corroboratedNameMin {
+			// A word that mixes scripts is never an honest spelling: a
+			// name with one that comes near a listed name is looked at
+			// even without an address to corroborate it.
+			best = bestMixed
+		}
+		if best.Score < corroboratedNameMin {
+			continue
+		}
+		best.AddressScore = addressScore(orgAddr, ix.addrs[i])
+		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
+			continue
+		}
+		if best.Score == 1 && !best.Romanised {
+			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
+		}
+		for _, c := range e.Countries() {
+			if contains(countries, c) {
+				best.CountryMatch = true
+			}
+		}
+		best.Kind = Possible
+		if best.Score == 1 && best.CountryMatch {
+			best.Kind = Exact
+		}
+		best.Entry = e
+		res.Matches = append(res.Matches, best)
+	}
+	sort.SliceStable(res.Matches, func(i, j int) bool {
+		if res.Matches[i].Kind != res.Matches[j].Kind {
+			return res.Matches[i].Kind == Exact
+		}
+		return res.Matches[i].Score > res.Matches[j].Score
+	})
+	ix.refApplyDecisions(&res, tenant, org, decisions)
+	res.Status, res.Source = ix.status(res)
+	return res
+}
+
+func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Organization, decisions []Decision) {
+	fp := Fingerprint(org)
+	latest := map[string]*Decision{} // by entry, whatever the fingerprint
+	for i := range res.Matches {
+		m := &res.Matches[i]
+		for j := range decisions {
+			d := &decisions[j]
+			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
+				m.Decision = d // later decisions replace earlier ones
+			}
+		}
+	}
+	// A tenant of a server registers organisations as it likes: one
+	// confirmed as a listed party would otherwise only have to run its
+	// jobs under another organisation's name. A confirmation for any of
+	// such a tenant's organisations stands for each of them, until a
+	// person dismisses the entry for that one (later decisions win). The
+	// default tenant's organisations are the operator's own, often of
+	// unrelated parties (a consultant's clients): each stands alone.
+	crossOrg := catalog.TenantOr(tenant) != catalog.DefaultTenant
+	for j := range decisions {
+		d := &decisions[j]
+		if catalog.TenantOr(d.Tenant) != catalog.TenantOr(tenant) {
+			continue
+		}
+		if d.Org == res.Org || crossOrg && d.Action == Confirm {
+			latest[d.EntryID] = d
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(latest)) {
+		d := latest[id]
+		if d.Action != Confirm {
+			continue
+		}
+		i := slices.IndexFunc(res.Matches, func(m Match) bool { return m.Entry.ID == id })
+		if i >= 0 {
+			res.Matches[i].Decision = d
+			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
+			continue
+		}
+		// The organisation no longer matches the entry by name: the
+		// confirmation still stands, while the entry is on the list.
+		for _, e := range ix.list.Entries {
+			if e.ID == id {
+				res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
+				break
+			}
+		}
+	}
+}
+
+func (sc *refScratch) refSimilarity(a, b *prepared, floor float64) float64 {
+	if a.norm == b.norm {
+		return 1
+	}
+	best := sc.refJaroWinkler(a.runes, b.runes)
+	if !slices.Equal(a.sorted, a.runes) || !slices.Equal(b.sorted, b.runes) {
+		best = max(best, sc.refJaroWinkler(a.sorted, b.sorted))
+	}
+	if best < FuzzyThreshold && (a.cjk && b.cjk && cjkContains(a, b) || wordsWithin(a, b) || wordsWithin(b, a)) {
+		best = FuzzyThreshold
+	}
+	floor = max(floor, best)
+	if w := sc.refWordScore(a, b, floor); w >= floor {
+		return max(best, min(w, sc.refWordScore(b, a, floor)))
+	}
+	return best
+}
+
+func (sc *refScratch) refWordScore(a, b *prepared, floor float64) float64 {
+	if a.weight == 0 {
+		return 0
+	}
+	weight := float64(a.weight)
+	// lost is what the words so far fell short of a perfect score by:
+	// past (1-floor) of the weight, the mean is below floor.
+	var sum, lost float64
+	for _, x := range a.words {
+		bestW := 0.0
+		for _, y := range b.words {
+			if bestW = max(bestW, sc.refJaroWinkler(x, y)); bestW == 1 {
+				break
+			}
+		}
+		sum += float64(len(x)) * bestW
+		if lost += float64(len(x)) * (1 - bestW); lost > (1-floor)*weight && floor > 0 {
+			return 0
+		}
+	}
+	return sum / weight
+}
+
+func (sc *refScratch) refJaroWinkler(ra, rb []rune) float64 {
+	if len(ra) == 0 && len(rb) == 0 {
+		return 1
+	}
+	if len(ra) == 0 || len(rb) == 0 {
+		return 0
+	}
+	window := max(len(ra), len(rb))/2 - 1
+	if window < 0 {
+		window = 0
+	}
+	sc.ma, sc.mb = falses(sc.ma, len(ra)), falses(sc.mb, len(rb))
+	ma, mb := sc.ma, sc.mb
+	matches := 0
+	for i := range ra {
+		lo, hi := max(0, i-window), min(len(rb), i+window+1)
+		for j := lo; j < hi; j++ {
+			if !mb[j] && ra[i] == rb[j] {
+				ma[i], mb[j] = true, true
+				matches++
+				break
+			}
+		}
+	}
+	if matches == 0 {
+		return 0
+	}
+	transpositions, j := 0, 0
+	for i := range ra {
+		if !ma[i] {
+			continue
+		}
+		for !mb[j] {
+			j++
+		}
+		if ra[i] != rb[j] {
+			transpositions++
+		}
+		j++
+	}
+	m := float64(matches)
+	jaro := (m/float64(len(ra)) + m/float64(len(rb)) + (m-float64(transpositions)/2)/m) / 3
+	prefix := 0
+	for prefix < min(4, len(ra), len(rb)) && ra[prefix] == rb[prefix] {
+		prefix++
+	}
+	return jaro + float64(prefix)*0.1*(1-jaro)
+}
+
+// falses is buf, grown to n if need be, with its first n values false.
+func falses(buf []bool, n int) []bool {
+	if cap(buf) < n {
+		return make([]bool, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
