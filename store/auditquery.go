@@ -147,6 +147,21 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	return query, args, nil
 }
 
+// byteBounded is query, which selects cols from the audit table in seq
+// order, ended by the database after the entry whose payload brings the
+// payloads selected to maxBytes, as scanAudit ends it: the entries whose
+// payloads before them sum to less. A client that stops reading rows at
+// the bound does not stop PostgreSQL sending them: closing the rows reads
+// and drops the rest, so a page cut at 16 MiB of a query allowed 5,000
+// rows of megabytes each moved gigabytes. The sizes are of the stored
+// values (octet_length reads a large value's size from its TOAST pointer,
+// not the value), and a row past the bound is never sent.
+func byteBounded(query, cols string, maxBytes int64) string {
+	return "SELECT " + cols + " FROM (SELECT " + cols +
+		", SUM(octet_length(payload)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS bytes_before FROM (" +
+		query + ") AS page) AS sized WHERE bytes_before < " + strconv.FormatInt(maxBytes, 10) + " ORDER BY seq"
+}
+
 // Verification reads the log a page at a time: at most verifyPage
 // entries, cut short after the entry that brings its payloads to
 // verifyPageBytes (an entry may be megabytes). What a verification holds
@@ -167,6 +182,10 @@ type auditSource struct {
 	ph func(n int) string
 	// query runs a query in the snapshot; done closes its rows.
 	query func(q string, args ...any) (rows rowScanner, done func(), err error)
+	// cutInDB has the database end each page at verifyPageBytes
+	// (byteBounded): PostgreSQL, which sends every row a query selects
+	// whether or not they are read. SQLite reads a row only when asked.
+	cutInDB bool
 }
 
 // Read implements audit.Source.
@@ -193,6 +212,9 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 		}
 		if kind != "" {
 			args = append(args, kind)
+		}
+		if s.cutInDB {
+			q = byteBounded(q, s.cols, verifyPageBytes)
 		}
 		rows, done, err := s.query(q, args...)
 		if err != nil {

@@ -496,6 +496,9 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if err != nil {
 		return nil, err
 	}
+	if q.MaxBytes > 0 {
+		query = byteBounded(query, auditCols, q.MaxBytes)
+	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -542,7 +545,7 @@ func (s *Postgres) auditSnapshot(ctx context.Context) audit.Snapshot {
 				return nil, nil, err
 			}
 			return rows, rows.Close, nil
-		}})
+		}, cutInDB: true})
 	}
 }
 
