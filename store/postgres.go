@@ -507,6 +507,19 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	return scanAudit(rows, q.MaxBytes)
 }
 
+// AuditSelectPage implements Store.
+func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error) {
+	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
+		func(query string, args ...any) (int64, bool, error) {
+			var v int64
+			err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, false, nil
+			}
+			return v, err == nil, err
+		})
+}
+
 // VerifyAudit implements Store.
 func (s *Postgres) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	return s.VerifyAuditAnchored(ctx, nil)

@@ -699,6 +699,19 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 	return scanAudit(rows, q.MaxBytes)
 }
 
+// AuditSelectPage implements Store.
+func (s *SQLite) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error) {
+	return auditSelectPage(q, func(int) string { return "?" }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
+		func(query string, args ...any) (int64, bool, error) {
+			var v int64
+			err := s.db.QueryRowContext(ctx, query, args...).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, false, nil
+			}
+			return v, err == nil, err
+		})
+}
+
 // rowScanner is what database/sql's and pgx's result rows have in common.
 type rowScanner interface {
 	Next() bool
