@@ -384,6 +384,30 @@ type verifier struct {
 	want    int64
 	total   int64
 	r       Result
+	// found is the last answer of src.SeqOf (see seqOf).
+	found struct {
+		hash string
+		seq  int64
+		ok   bool
+	}
+}
+
+// seqOf is src.SeqOf, remembering its last answer: at a break of an entry
+// moved from elsewhere, the hash it names as its predecessor is asked once
+// to find where it was written (origin) and again to tell a reorder from a
+// deletion, and a store answers each by reading its whole log (the table
+// has no index on hash: SeqOf is asked only at a break, and an index would
+// cost every append).
+func (v *verifier) seqOf(hash string) (int64, bool, error) {
+	if v.found.hash != "" && v.found.hash == hash {
+		return v.found.seq, v.found.ok, nil
+	}
+	seq, ok, err := v.src.SeqOf(hash)
+	if err != nil {
+		return 0, false, err
+	}
+	v.found.hash, v.found.seq, v.found.ok = hash, seq, ok
+	return seq, ok, nil
 }
 
 // count is the log's length, asked of the source once.
@@ -449,14 +473,14 @@ func (v *verifier) check(e Entry) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			at, ok, err := v.c.origin(e, 2*n+1, v.src.SeqOf)
+			at, ok, err := v.c.origin(e, 2*n+1, v.seqOf)
 			if err != nil {
 				return false, err
 			}
 			if ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
 				if e.PrevHash != v.prev {
-					_, known, err := v.src.SeqOf(e.PrevHash)
+					_, known, err := v.seqOf(e.PrevHash)
 					if err != nil {
 						return false, err
 					}
@@ -469,7 +493,7 @@ func (v *verifier) check(e Entry) (bool, error) {
 		}
 		if e.PrevHash != v.prev {
 			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
-			at, ok, err := v.src.SeqOf(e.PrevHash)
+			at, ok, err := v.seqOf(e.PrevHash)
 			if err != nil {
 				return false, err
 			}
