@@ -92,6 +92,7 @@ type Controller interface {
 // AuditReader reads and verifies the audit chain.
 type AuditReader interface {
 	AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error)
+	AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error)
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 }
 

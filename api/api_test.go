@@ -769,6 +769,82 @@ func TestAuditPages(t *testing.T) {
 	}
 }
 
+// TestAuditLegacyLogPages: on a log from before entries named their
+// tenant (another tenant's run's entries, without a tenant, all of it but
+// the end), a page of the tenant's entries looks at a window of the
+// entries without a tenant, not the rest of the log, and names the next
+// page even when the window held none of the tenant's; the client reads
+// on to the tenant's entry at the end.
+func TestAuditLegacyLogPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := NewClient(f.srv.URL, tokA)
+	for _, r := range []*store.Run{{ID: "old-a", Tenant: "a"}, {ID: "old-b", Tenant: "b"}} {
+		r.Job, r.State, r.Data = "j", "done", []byte(`{}`)
+		if _, _, err := f.st.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const w = store.AuditUntenantedWindow
+	var recs []audit.Record
+	for i := 0; i <= w+5; i++ {
+		run := "old-b"
+		if i == w+5 {
+			run = "old-a"
+		}
+		r, err := audit.NewRecord(audit.KindState, run, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs = append(recs, r); len(recs) == 1000 || i == w+5 {
+			if err := f.st.AppendAudit(ctx, recs...); err != nil {
+				t.Fatal(err)
+			}
+			recs = nil
+		}
+	}
+	chain, err := f.st.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var untenanted []int64
+	for _, e := range chain {
+		if e.Seq > int64(f.base) && e.Tenant == "" {
+			untenanted = append(untenanted, e.Seq)
+		}
+	}
+	req, _ := http.NewRequest("GET", f.srv.URL+fmt.Sprintf("/v1/audit?after=%d", f.base), nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l AuditList
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&l) != nil {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if len(l.Entries) != 0 || l.Next != untenanted[w-1] {
+		t.Errorf("first page: %d entries, next %d; want none, next %d (the window's last entry)", len(l.Entries), l.Next, untenanted[w-1])
+	}
+	got, err := a.Audit(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotSeqs []int64
+	for _, e := range got {
+		if e.Seq > int64(f.base) {
+			gotSeqs = append(gotSeqs, e.Seq)
+		}
+		if e.RunID == "old-b" || e.Tenant != "" && e.Tenant != "a" {
+			t.Errorf("a was given entry %d of run %q, tenant %q", e.Seq, e.RunID, e.Tenant)
+		}
+	}
+	if last := chain[len(chain)-1].Seq; len(gotSeqs) != 1 || gotSeqs[0] != last {
+		t.Errorf("a's entries after the fixture's: %v, want the log's last, %d", gotSeqs, last)
+	}
+}
+
 // TestAReadForNoTenantIsForbidden: a read the store refuses for naming no
 // tenant is answered 403, not 500 and never with rows.
 func TestAReadForNoTenantIsForbidden(t *testing.T) {
@@ -780,7 +856,7 @@ func TestAReadForNoTenantIsForbidden(t *testing.T) {
 }
 
 // auditBytes is the fixture's store as the API's AuditReader, counting
-// the payload bytes each AuditSelect answered.
+// the payload bytes each AuditSelect and AuditSelectPage answered.
 type auditBytes struct {
 	AuditReader
 	mu    sync.Mutex
@@ -789,6 +865,17 @@ type auditBytes struct {
 
 func (a *auditBytes) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
 	es, err := a.AuditReader.AuditSelect(ctx, q)
+	a.count(es)
+	return es, err
+}
+
+func (a *auditBytes) AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error) {
+	es, next, err := a.AuditReader.AuditSelectPage(ctx, q)
+	a.count(es)
+	return es, next, err
+}
+
+func (a *auditBytes) count(es []audit.Entry) {
 	n := 0
 	for _, e := range es {
 		n += len(e.Payload)
@@ -796,7 +883,6 @@ func (a *auditBytes) AuditSelect(ctx context.Context, q store.AuditQuery) ([]aud
 	a.mu.Lock()
 	a.reads = append(a.reads, n)
 	a.mu.Unlock()
-	return es, err
 }
 
 // TestAuditAllPageReadsBounded: a page of the whole chain (all=1) reads
@@ -845,6 +931,53 @@ func TestAuditAllPageReadsBounded(t *testing.T) {
 	for i, n := range ab.reads {
 		if n > MaxAuditPageBytes+big+64 {
 			t.Errorf("read %d of the page answered %d bytes, over the page's bound of %d", i, n, MaxAuditPageBytes+big+64)
+		}
+	}
+}
+
+// TestAuditAllPageLegacyAfterPage: telling which of a page of the whole
+// chain are the tenant's reads only the page's range. It read the
+// tenant's entries from the page on up to the page's length, its runs'
+// entries without a tenant among them: on a log from before entries named
+// their tenant, entries after the page, whole (and, to find them, every
+// entry without a tenant after the page).
+func TestAuditAllPageLegacyAfterPage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	log := audit.NewLog(f.st)
+	for i := 0; i < 10; i++ {
+		if err := log.AppendFor(ctx, "b", "note", "", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.st.CreateRun(ctx, &store.Run{ID: "legacy-a", Tenant: "a", Job: "j", State: "done", Data: []byte(`{}`)}, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	const big = 1 << 20
+	for i := 0; i < 3; i++ {
+		// Of a's run, without a tenant: as written before entries named
+		// their tenant.
+		if err := log.Append(ctx, "note", "legacy-a", strings.Repeat("x", big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ab := &auditBytes{AuditReader: f.st}
+	srv := httptest.NewServer(New(f.c, Options{Tokens: f.st, Audit: ab}))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+fmt.Sprintf("/v1/audit?all=1&limit=10&after=%d", f.base), nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l AuditList
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&l) != nil || len(l.Entries) != 10 {
+		t.Fatalf("status %d, %d entries, want b's 10", resp.StatusCode, len(l.Entries))
+	}
+	for i, n := range ab.reads {
+		if n > 1<<10 {
+			t.Errorf("read %d of a page of 10 small entries answered %d bytes: entries after the page", i, n)
 		}
 	}
 }

@@ -360,7 +360,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		// entries named their tenant.
 		q.Tenant, q.Untenanted = tenant, store.UntenantedOfRuns
 	}
-	entries, err := s.opts.Audit.AuditSelect(r.Context(), q)
+	// A tenant's page looks at a bounded number of the entries without a
+	// tenant (store.AuditUntenantedWindow), and may end before the limit
+	// with a next page.
+	entries, next, err := s.opts.Audit.AuditSelectPage(r.Context(), q)
 	if err != nil {
 		fail(w, err)
 		return
@@ -368,7 +371,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []audit.Entry{}
 	}
-	out := AuditList{Entries: entries, Next: q.Next(entries)}
+	out := AuditList{Entries: entries, Next: next}
 	if !all {
 		writeJSON(w, http.StatusOK, out)
 		return
@@ -379,14 +382,15 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	// other tenants' runs: the admin reads them in full.
 	// Which of the page's entries are the tenant's is the store's rule
 	// (its runs' entries without a tenant included), asked once for the
-	// page's range of seqs. That read has the page's byte bound too: the
-	// tenant's entries up to the page's last are among the page's, which
-	// that bound did not cut short, so it reads them all, and not the
-	// tenant's entries after the page whole (intents of megabytes each).
+	// page's range of seqs, and only that range (Through): the entries
+	// without a tenant after it are not looked at (on a log from before
+	// entries named their tenant, all the rest of the log). That read has
+	// the page's byte bound too: the tenant's entries up to the page's
+	// last are among the page's, which that bound did not cut short.
 	mine := map[int64]bool{}
 	if len(entries) > 0 {
 		last := entries[len(entries)-1].Seq
-		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Limit: len(entries), MaxBytes: MaxAuditPageBytes})
+		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Through: last, Limit: len(entries), MaxBytes: MaxAuditPageBytes})
 		if err != nil {
 			fail(w, err)
 			return

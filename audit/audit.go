@@ -11,10 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
@@ -133,16 +137,33 @@ func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
 // sum hashes e's canonical fields as if it were at position seq. Each field
 // is length-prefixed so no two field lists hash alike. Version 2 adds the
 // tenant; version 1 entries (Version 0 or 1) hash as they were written.
+//
+// The fields are written to the hash as they are, the payload without a
+// copy: verification hashes every entry of the log while it holds its
+// snapshot of the database, and copying each payload (twice) to hash it
+// made the garbage collector's work most of that time.
 func (c *Chain) sum(e Entry, seq int64) string {
 	h := c.hasher()
-	fields := []string{"meridian-audit-v1", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, string(e.Payload), e.PrevHash}
+	var num [24]byte
+	str := func(f string) {
+		h.Write(append(strconv.AppendInt(num[:0], int64(len(f)), 10), ':'))
+		io.WriteString(h, f)
+	}
 	if e.Version >= 2 {
-		fields = []string{"meridian-audit-v2", strconv.FormatInt(seq, 10), e.Time, e.Kind, e.RunID, e.Tenant, string(e.Payload), e.PrevHash}
+		str("meridian-audit-v2")
+	} else {
+		str("meridian-audit-v1")
 	}
-	for _, f := range fields {
-		fmt.Fprintf(h, "%d:", len(f))
-		h.Write([]byte(f))
+	str(strconv.FormatInt(seq, 10))
+	str(e.Time)
+	str(e.Kind)
+	str(e.RunID)
+	if e.Version >= 2 {
+		str(e.Tenant)
 	}
+	h.Write(append(strconv.AppendInt(num[:0], int64(len(e.Payload)), 10), ':'))
+	h.Write(e.Payload)
+	str(e.PrevHash)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -344,12 +365,13 @@ func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
 	v := &verifier{c: c, src: src, accepts: accepts, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
 	err = src.Read("", func(page []Entry) error {
-		for _, e := range page {
+		sound := c.soundPage(page)
+		for i, e := range page {
 			v.r.Entries++
 			if see != nil {
 				see(e)
 			}
-			ok, err := v.check(e)
+			ok, err := v.check(e, sound[i])
 			if err != nil {
 				return err
 			}
@@ -384,6 +406,30 @@ type verifier struct {
 	want    int64
 	total   int64
 	r       Result
+	// found is the last answer of src.SeqOf (see seqOf).
+	found struct {
+		hash string
+		seq  int64
+		ok   bool
+	}
+}
+
+// seqOf is src.SeqOf, remembering its last answer: at a break of an entry
+// moved from elsewhere, the hash it names as its predecessor is asked once
+// to find where it was written (origin) and again to tell a reorder from a
+// deletion, and a store answers each by reading its whole log (the table
+// has no index on hash: SeqOf is asked only at a break, and an index would
+// cost every append).
+func (v *verifier) seqOf(hash string) (int64, bool, error) {
+	if v.found.hash != "" && v.found.hash == hash {
+		return v.found.seq, v.found.ok, nil
+	}
+	seq, ok, err := v.src.SeqOf(hash)
+	if err != nil {
+		return 0, false, err
+	}
+	v.found.hash, v.found.seq, v.found.ok = hash, seq, ok
+	return seq, ok, nil
 }
 
 // count is the log's length, asked of the source once.
@@ -417,9 +463,43 @@ func (v *verifier) broke(e Entry, p Problem) bool {
 	return true
 }
 
-// check checks entry e, the next in the log; false when it is a break
-// that no entry accepted.
-func (v *verifier) check(e Entry) (bool, error) {
+// soundPage reports, for each entry of page, whether it hashes as sealed
+// at its own seq (always true without the key, which checks no entry's
+// contents), on several cores: hashing is most of a verification's time,
+// during which a store holds its snapshot of the database (on PostgreSQL
+// that keeps every row version that died since from vacuum), and each
+// entry's hash depends on that entry alone. What the page's entries are
+// checked for in turn (their order and links) is cheap and stays in order.
+func (c *Chain) soundPage(page []Entry) []bool {
+	sound := make([]bool, len(page))
+	if c.unkeyed {
+		return sound
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxVerifyWorkers, len(page))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(page) {
+					return
+				}
+				sound[i] = c.sum(page[i], page[i].Seq) == page[i].Hash
+			}
+		})
+	}
+	wg.Wait()
+	return sound
+}
+
+// maxVerifyWorkers bounds the cores one verification hashes on, leaving
+// the others to the server's requests.
+const maxVerifyWorkers = 8
+
+// check checks entry e, the next in the log, which soundPage found sound
+// or not; false when it is a break that no entry accepted.
+func (v *verifier) check(e Entry, sound bool) (bool, error) {
 	for {
 		if e.Seq > v.want {
 			if !v.broke(e, Problem{Seq: v.want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, v.want, e.Seq-1)}) {
@@ -438,7 +518,7 @@ func (v *verifier) check(e Entry) (bool, error) {
 			// the hash: checked here, or either could be changed freely.
 			return v.broke(e, Problem{Seq: e.Seq, Kind: Modified, Detail: why}), nil
 		}
-		if !v.c.unkeyed && v.c.sum(e, e.Seq) != e.Hash {
+		if !v.c.unkeyed && !sound {
 			// An intact entry moved from elsewhere hashes correctly at the
 			// position it was written at. The search is bounded by the
 			// log's length, never by a seq stored in it: a last entry
@@ -449,14 +529,14 @@ func (v *verifier) check(e Entry) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			at, ok, err := v.c.origin(e, 2*n+1, v.src.SeqOf)
+			at, ok, err := v.c.origin(e, 2*n+1, v.seqOf)
 			if err != nil {
 				return false, err
 			}
 			if ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
 				if e.PrevHash != v.prev {
-					_, known, err := v.src.SeqOf(e.PrevHash)
+					_, known, err := v.seqOf(e.PrevHash)
 					if err != nil {
 						return false, err
 					}
@@ -469,7 +549,7 @@ func (v *verifier) check(e Entry) (bool, error) {
 		}
 		if e.PrevHash != v.prev {
 			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
-			at, ok, err := v.src.SeqOf(e.PrevHash)
+			at, ok, err := v.seqOf(e.PrevHash)
 			if err != nil {
 				return false, err
 			}

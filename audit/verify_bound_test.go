@@ -79,3 +79,63 @@ func TestVerifyLargeEditedEntryBounded(t *testing.T) {
 
 // KindIntentForTest stands for the transfer package's intents.
 const KindIntentForTest = "transfer-intent"
+
+// seqOfCount is a Source that counts its SeqOf calls by hash.
+type seqOfCount struct {
+	Source
+	calls map[string]int
+}
+
+func (s *seqOfCount) SeqOf(hash string) (int64, bool, error) {
+	s.calls[hash]++
+	return s.Source.SeqOf(hash)
+}
+
+// At a break Verify asks the log where the entry the broken one names as
+// its predecessor is; a store answers by reading its whole log (it has no
+// index on hash). An entry moved from elsewhere had that asked twice for
+// the same hash: once to find where the entry was written, once to tell a
+// reorder from a deletion.
+func TestVerifyLooksUpEachHashOnce(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	for _, tc := range []struct {
+		name   string
+		edit   func(es []Entry) []Entry
+		seq    int64
+		kind   string
+		detail string
+	}{
+		{"moved", func(es []Entry) []Entry {
+			es[2], es[4] = es[4], es[2]
+			es[2].Seq, es[4].Seq = 3, 5
+			return es
+		}, 3, Reordered, "holds the entry written as 5"},
+		{"deleted and renumbered", func(es []Entry) []Entry {
+			es = append(es[:2], es[3:]...)
+			for i := 2; i < len(es); i++ {
+				es[i].Seq--
+			}
+			return es
+		}, 3, Deleted, "holds the entry written as 4; the one before it is gone and later entries were renumbered"},
+		{"predecessor replaced", func(es []Entry) []Entry {
+			es[3].PrevHash = es[0].Hash
+			return es
+		}, 4, Modified, "its contents no longer match its hash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &seqOfCount{Source: SliceSource(tc.edit(chainOf(t, c, 8))), calls: map[string]int{}}
+			r, err := c.VerifySource(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK || r.Problem.Seq != tc.seq || r.Problem.Kind != tc.kind || r.Problem.Detail != tc.detail {
+				t.Fatalf("got %+v, want entry %d %s: %s", r.Problem, tc.seq, tc.kind, tc.detail)
+			}
+			for h, n := range src.calls {
+				if n > 1 {
+					t.Errorf("hash %s looked up %d times", h[:8], n)
+				}
+			}
+		})
+	}
+}

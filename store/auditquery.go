@@ -27,9 +27,11 @@ type AuditQuery struct {
 	// every tenant's entries.
 	AllTenants bool
 	// After keeps the entries after this seq; Limit keeps at most this
-	// many (0: no limit).
-	After int64
-	Limit int
+	// many (0: no limit). Through, when above 0, keeps the entries up to
+	// this seq.
+	After   int64
+	Limit   int
+	Through int64
 	// MaxBytes, when above 0, ends the selection after the entry whose
 	// payload brings the payloads read to MaxBytes: a page of large
 	// entries (a transfer intent lists every chunk) is cut short, and
@@ -39,7 +41,9 @@ type AuditQuery struct {
 
 // Next is the After of the page that follows page, the entries q
 // selected: the last entry's seq when the page is full (Limit entries) or
-// was cut at MaxBytes, and 0 when nothing more can follow.
+// was cut at MaxBytes, and 0 when nothing more can follow (Through, when
+// set, ends the selection). AuditSelectPage says where the next page of a
+// query it bounded starts.
 func (q AuditQuery) Next(page []audit.Entry) int64 {
 	if len(page) == 0 {
 		return 0
@@ -71,14 +75,73 @@ const (
 // MaxAuditKinds bounds AuditQuery.Kinds.
 const MaxAuditKinds = 16
 
+// AuditUntenantedWindow bounds the entries without a tenant that one page
+// of a tenant's entries with UntenantedOfRuns looks at (AuditSelectPage).
+// Which of them are the tenant's is known only from the runs table, so the
+// query reads each one after After until it has a page: on a log written
+// before entries named their tenant (all of it without one) a tenant with
+// few entries there had every request read the whole log (a million
+// entries: about a second on SQLite, the one connection every write waits
+// for held meanwhile), and any tenant could ask for it again and again.
+const AuditUntenantedWindow = 10000
+
+// untenantedWindowEnd is the SQL that finds the seq of the
+// AuditUntenantedWindow-th entry without a tenant after q.After (up to
+// q.Through), from the tenant index alone: no row is read.
+func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
+	args := []any{q.After}
+	query := "SELECT seq FROM audit WHERE tenant = '' AND seq > " + ph(1)
+	if q.Through > 0 {
+		args = append(args, q.Through)
+		query += " AND seq <= " + ph(2)
+	}
+	args = append(args, AuditUntenantedWindow-1)
+	query += " ORDER BY seq LIMIT 1 OFFSET " + ph(len(args))
+	return query, args
+}
+
+// auditSelectPage is AuditSelectPage over a store's AuditSelect (sel) and
+// a query of one int64 (one: false when there is no row).
+func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) ([]audit.Entry, error), one func(query string, args ...any) (int64, bool, error)) ([]audit.Entry, int64, error) {
+	if q.Tenant == "" || q.Untenanted != UntenantedOfRuns {
+		page, err := sel(q)
+		if err != nil {
+			return nil, 0, err
+		}
+		return page, q.Next(page), nil
+	}
+	if _, _, err := auditSelect(q, ph); err != nil {
+		return nil, 0, err
+	}
+	wq, wargs := untenantedWindowEnd(q, ph)
+	end, windowed, err := one(wq, wargs...)
+	if err != nil {
+		return nil, 0, err
+	}
+	if windowed {
+		q.Through = end
+	}
+	page, err := sel(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	next := q.Next(page)
+	if next == 0 && windowed {
+		// The window ended the page, not the log: the next page starts
+		// after it, holding fewer entries than the limit, or none.
+		next = end
+	}
+	return page, next, nil
+}
+
 // auditSelect is q as SQL and its arguments, with the placeholder style
 // ph gives (? for SQLite, $n for PostgreSQL).
 func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	if len(q.Kinds) > MaxAuditKinds {
 		return "", nil, fmt.Errorf("audit query: %d kinds, at most %d", len(q.Kinds), MaxAuditKinds)
 	}
-	if q.Limit < 0 || q.After < 0 {
-		return "", nil, fmt.Errorf("audit query: after %d, limit %d: want 0 or more", q.After, q.Limit)
+	if q.Limit < 0 || q.After < 0 || q.Through < 0 {
+		return "", nil, fmt.Errorf("audit query: after %d, limit %d, through %d: want 0 or more", q.After, q.Limit, q.Through)
 	}
 	if err := tenantScope(q.Tenant, q.AllTenants); err != nil {
 		return "", nil, fmt.Errorf("audit query: %w", err)
@@ -94,6 +157,9 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		var w []string
 		if q.After > 0 {
 			w = append(w, "seq > "+arg(q.After))
+		}
+		if q.Through > 0 {
+			w = append(w, "seq <= "+arg(q.Through))
 		}
 		if q.RunID != "" {
 			w = append(w, "run_id = "+arg(q.RunID))
@@ -147,6 +213,21 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	return query, args, nil
 }
 
+// byteBounded is query, which selects cols from the audit table in seq
+// order, ended by the database after the entry whose payload brings the
+// payloads selected to maxBytes, as scanAudit ends it: the entries whose
+// payloads before them sum to less. A client that stops reading rows at
+// the bound does not stop PostgreSQL sending them: closing the rows reads
+// and drops the rest, so a page cut at 16 MiB of a query allowed 5,000
+// rows of megabytes each moved gigabytes. The sizes are of the stored
+// values (octet_length reads a large value's size from its TOAST pointer,
+// not the value), and a row past the bound is never sent.
+func byteBounded(query, cols string, maxBytes int64) string {
+	return "SELECT " + cols + " FROM (SELECT " + cols +
+		", SUM(octet_length(payload)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS bytes_before FROM (" +
+		query + ") AS page) AS sized WHERE bytes_before < " + strconv.FormatInt(maxBytes, 10) + " ORDER BY seq"
+}
+
 // Verification reads the log a page at a time: at most verifyPage
 // entries, cut short after the entry that brings its payloads to
 // verifyPageBytes (an entry may be megabytes). What a verification holds
@@ -167,6 +248,10 @@ type auditSource struct {
 	ph func(n int) string
 	// query runs a query in the snapshot; done closes its rows.
 	query func(q string, args ...any) (rows rowScanner, done func(), err error)
+	// cutInDB has the database end each page at verifyPageBytes
+	// (byteBounded): PostgreSQL, which sends every row a query selects
+	// whether or not they are read. SQLite reads a row only when asked.
+	cutInDB bool
 }
 
 // Read implements audit.Source.
@@ -193,6 +278,9 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 		}
 		if kind != "" {
 			args = append(args, kind)
+		}
+		if s.cutInDB {
+			q = byteBounded(q, s.cols, verifyPageBytes)
 		}
 		rows, done, err := s.query(q, args...)
 		if err != nil {

@@ -496,12 +496,28 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if err != nil {
 		return nil, err
 	}
+	if q.MaxBytes > 0 {
+		query = byteBounded(query, auditCols, q.MaxBytes)
+	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	return scanAudit(rows, q.MaxBytes)
+}
+
+// AuditSelectPage implements Store.
+func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error) {
+	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
+		func(query string, args ...any) (int64, bool, error) {
+			var v int64
+			err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, false, nil
+			}
+			return v, err == nil, err
+		})
 }
 
 // VerifyAudit implements Store.
@@ -542,7 +558,7 @@ func (s *Postgres) auditSnapshot(ctx context.Context) audit.Snapshot {
 				return nil, nil, err
 			}
 			return rows, rows.Close, nil
-		}})
+		}, cutInDB: true})
 	}
 }
 

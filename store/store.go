@@ -200,6 +200,12 @@ type Store interface {
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
 	// AuditSelect returns the entries q selects, in seq order.
 	AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error)
+	// AuditSelectPage returns a page of the entries q selects, in seq
+	// order, and the After of the next page (0: none). A tenant's page
+	// with UntenantedOfRuns looks at AuditUntenantedWindow entries without
+	// a tenant at most, and may hold fewer than q.Limit entries, or none,
+	// with a next page.
+	AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error)
 	// VerifyAudit checks the whole chain.
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 	// AuditHead returns the last entry's seq and hash (0 and audit.Genesis

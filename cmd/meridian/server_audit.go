@@ -160,6 +160,10 @@ func (a auditReader) AuditSelect(ctx context.Context, q store.AuditQuery) ([]aud
 	return a.st.AuditSelect(ctx, q)
 }
 
+func (a auditReader) AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error) {
+	return a.st.AuditSelectPage(ctx, q)
+}
+
 func (a auditReader) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	return a.st.VerifyAuditAnchored(ctx, a.anchors)
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
 	t.Run("AuditSelect", func(t *testing.T) { auditSelect(t, open(t)) })
+	t.Run("AuditSelectPageUntenanted", func(t *testing.T) { auditSelectPageUntenanted(t, open(t)) })
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
 	t.Run("PutResources", func(t *testing.T) { putResources(t, open(t)) })
@@ -505,6 +506,108 @@ func auditSelect(t *testing.T, s store.Store) {
 		if got, err := s.AuditSelect(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
 			t.Errorf("%+v: %d entries, error %v, want ErrNoTenant", bad, len(got), err)
 		}
+	}
+}
+
+// auditSelectPageUntenanted pages through a tenant's entries on a log
+// most of which has no tenant (written before entries named it), with
+// AuditSelectPage: each page looks at AuditUntenantedWindow entries
+// without a tenant at most, and together the pages hold exactly the
+// tenant's entries, its runs' untenanted ones among them, and nothing of
+// the other tenant's.
+func auditSelectPageUntenanted(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, r := range []*store.Run{newRun("ra", "acme"), newRun("rb", "zeta")} {
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, r.ID, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const w = store.AuditUntenantedWindow
+	n := 2*w + 600
+	var recs []audit.Record
+	for i := 0; i < n; i++ {
+		r := rec(t, audit.KindState, "rb", i) // the other tenant's run, without a tenant
+		switch {
+		case i == 3 || i == w+250 || i == n-1:
+			r = rec(t, audit.KindState, "ra", i) // the tenant's run, without a tenant
+		case i%997 == 0:
+			r = rec(t, audit.KindDecision, "ra", i)
+			r.Tenant = "acme"
+		case i%1999 == 0:
+			r = rec(t, "law-check", "", i) // the server's own
+		case i%1003 == 0:
+			r.Tenant = "zeta"
+		}
+		recs = append(recs, r)
+		if len(recs) == 1000 || i == n-1 {
+			if err := s.AppendAudit(ctx, recs...); err != nil {
+				t.Fatal(err)
+			}
+			recs = nil
+		}
+	}
+	all, err := s.AuditEntries(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runTenant := map[string]string{"ra": "acme", "rb": "zeta"}
+	for _, c := range []struct {
+		name string
+		q    store.AuditQuery
+		keep func(e audit.Entry) bool
+	}{
+		{"tenant", store.AuditQuery{Tenant: "acme", Untenanted: store.UntenantedOfRuns, Limit: 50}, func(e audit.Entry) bool {
+			return e.Tenant == "acme" || e.Tenant == "" && runTenant[e.RunID] == "acme"
+		}},
+		{"tenant's run", store.AuditQuery{Tenant: "acme", Untenanted: store.UntenantedOfRuns, RunID: "ra", Kinds: []string{audit.KindState}, Limit: 50}, func(e audit.Entry) bool {
+			return e.RunID == "ra" && e.Kind == audit.KindState
+		}},
+		{"other tenant", store.AuditQuery{Tenant: "zeta", Untenanted: store.UntenantedOfRuns, Limit: 5000}, func(e audit.Entry) bool {
+			return e.Tenant == "zeta" || e.Tenant == "" && runTenant[e.RunID] == "zeta"
+		}},
+	} {
+		var got []int64
+		q := c.q
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatalf("%s: over 100 pages", c.name)
+			}
+			page, next, err := s.AuditSelectPage(ctx, q)
+			if err != nil {
+				t.Fatalf("%s: page after %d: %v", c.name, q.After, err)
+			}
+			// The entries without a tenant the page looked at: those
+			// after After up to its next, or to the log's end.
+			looked := 0
+			for _, e := range all {
+				if e.Seq > q.After && (next == 0 || e.Seq <= next) && e.Tenant == "" {
+					looked++
+				}
+			}
+			if looked > w {
+				t.Errorf("%s: the page after %d (next %d) spans %d entries without a tenant, want at most %d", c.name, q.After, next, looked, w)
+			}
+			for _, e := range page {
+				if e.Seq <= q.After || next != 0 && e.Seq > next {
+					t.Fatalf("%s: page after %d, next %d, holds %d", c.name, q.After, next, e.Seq)
+				}
+				got = append(got, e.Seq)
+			}
+			if next == 0 {
+				break
+			}
+			q.After = next
+		}
+		var want []int64
+		for _, e := range filterEntries(all, c.keep) {
+			want = append(want, e.Seq)
+		}
+		if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("%s: seqs (-want +got):\n%s", c.name, d)
+		}
+	}
+	if _, _, err := s.AuditSelectPage(ctx, store.AuditQuery{Tenant: "acme", Untenanted: store.UntenantedOfRuns, Through: -1}); err == nil {
+		t.Error("through -1: no error")
 	}
 }
 
