@@ -488,6 +488,22 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 	if owner != tenant {
 		return nil, ErrNotFound
 	}
+	r, err := c.briefAt(ctx, id, version)
+	if err != nil {
+		return nil, err
+	}
+	if r.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	return r, nil
+}
+
+// briefAt returns run id without its documents as it is at row version
+// version, which the store has just given: from what this server keeps
+// of the run when that is of the same version, otherwise read whole
+// (once a version) and kept. What it returns is a copy of the run, whose
+// slices and maps are shared: not to be changed.
+func (c *Controller) briefAt(ctx context.Context, id string, version int64) (*Run, error) {
 	c.mu.Lock()
 	r := c.briefs[id]
 	c.mu.Unlock()
@@ -500,7 +516,7 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 			return nil, err
 		}
 		if r, err = fromRow(row); err != nil {
-			return nil, err
+			return nil, &badRow{err}
 		}
 		r.Documents = nil
 		c.mu.Lock()
@@ -518,14 +534,12 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 		c.briefs[id] = r
 		c.mu.Unlock()
 	}
-	if r.Tenant != tenant {
-		return nil, ErrNotFound
-	}
 	cp := *r
 	return &cp, nil
 }
 
-// maxBriefs bounds the runs Brief keeps: about as many as streams follow.
+// maxBriefs bounds the runs Brief and the agent API keep: about as many
+// as streams follow and agents report on.
 const maxBriefs = 1024
 
 // List returns tenant's runs, oldest first. Lists carry no documents
