@@ -45,9 +45,10 @@ type Runs interface {
 	// most limit of them (0: all).
 	EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error)
 	Cancel(ctx context.Context, tenant, id string) (*run.Run, error)
-	// LogsFrom is at most limit bytes of a run's output from byte off on,
-	// and the size of the whole output so far.
-	LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error)
+	// OpenLogs opens at most limit bytes of a run's output from byte off
+	// on, and returns the size of the whole output so far: the run is
+	// read once, and its output as the reader is read.
+	OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error)
 	Apply(ctx context.Context, tenant string, docs []run.Document, update bool) ([]run.Resource, error)
 	Resources(ctx context.Context, tenant string) ([]run.Resource, error)
 	PutKey(ctx context.Context, tenant, dataset, key string) error

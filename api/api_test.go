@@ -76,6 +76,8 @@ type fixture struct {
 	// hs serves h when the fixture was made with limits (a real
 	// http.Server from NewHTTPServer).
 	hs *http.Server
+	// dir is the controller's state directory.
+	dir string
 	// base is how many audit entries the fixture's own setup wrote (the
 	// tokens it added); counts reports those after it.
 	base int
@@ -101,6 +103,9 @@ type fixtureOptions struct {
 	Postgres string
 	// RateLimit is the tenants' rate limit (none when zero).
 	RateLimit RateLimit
+	// Store, when set, wraps the store the controller is given (to count
+	// its reads).
+	Store func(fixtureStore) fixtureStore
 }
 
 func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
@@ -120,6 +125,9 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if o.Store != nil {
+		st = o.Store(st)
+	}
 	var h *Server
 	var srv *httptest.Server
 	var ln net.Listener
@@ -151,7 +159,7 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 		api = o.Hide(c)
 	}
 	h = New(api, Options{Tokens: st, Audit: st, Streams: o.Streams, RateLimit: o.RateLimit})
-	f := &fixture{srv: srv, st: st, c: c, h: h}
+	f := &fixture{srv: srv, st: st, c: c, h: h, dir: dir}
 	if o.Limits != nil {
 		hs, lln := NewHTTPServer(h, ln, *o.Limits)
 		go hs.Serve(lln)

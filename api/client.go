@@ -237,6 +237,14 @@ func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
 	return c.listAfter(ctx, "", nil)
 }
 
+// ListEach calls fn with each page of the tenant's runs, oldest first, and
+// keeps none of them (only their ids, to tell a page that lists a run
+// again): a tenant's runs of any number are read in the memory of a page.
+// An error of fn ends the reading and is returned.
+func (c *Client) ListEach(ctx context.Context, fn func(page []*run.Run) error) error {
+	return c.runPages(ctx, "", map[string]bool{}, &listing{what: "runs", each: true}, fn)
+}
+
 // listAfter reads the tenant's runs after run after (all of them from "")
 // a page at a time; seen holds the runs already read, which no page may
 // list again.
@@ -245,39 +253,54 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 	if seen == nil {
 		seen = map[string]bool{}
 	}
+	err := c.runPages(ctx, after, seen, &listing{what: "runs"}, func(page []*run.Run) error {
+		all = append(all, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// runPages reads GET /v1/runs a page at a time from after run after to
+// the last page, handing each to fn; seen holds the runs already read,
+// which no page may list again.
+func (c *Client) runPages(ctx context.Context, after string, seen map[string]bool, l *listing, fn func([]*run.Run) error) error {
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(RunPage))
 	if after != "" {
 		q.Set("after", after)
 	}
-	l := listing{what: "runs"}
 	for {
 		var page RunList
 		_, data, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := l.page(data, len(page.Runs), page.Next != ""); err != nil {
-			return nil, err
+			return err
 		}
 		for _, r := range page.Runs {
 			if seen[r.ID] {
-				return nil, fmt.Errorf("runs: the server listed run %s twice: the pages would never end", r.ID)
+				return fmt.Errorf("runs: the server listed run %s twice: the pages would never end", r.ID)
 			}
 			seen[r.ID] = true
-		}
-		all = append(all, page.Runs...)
-		if page.Next == "" {
-			return all, nil
 		}
 		// The server's next page starts after the page's last run, so
 		// an empty page cannot name one (and one that did could name the
 		// same page for ever).
-		if len(page.Runs) == 0 {
-			return nil, fmt.Errorf("runs: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
+		if page.Next != "" && len(page.Runs) == 0 {
+			return fmt.Errorf("runs: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
 		}
-		if page.Next != page.Runs[len(page.Runs)-1].ID {
-			return nil, fmt.Errorf("runs: the server's next page starts after %q, not after the page's last run", page.Next)
+		if page.Next != "" && page.Next != page.Runs[len(page.Runs)-1].ID {
+			return fmt.Errorf("runs: the server's next page starts after %q, not after the page's last run", page.Next)
+		}
+		if err := fn(page.Runs); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
 		}
 		q.Set("after", page.Next)
 	}
@@ -300,8 +323,27 @@ func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
 // Events returns a run's timeline, every page of it.
 func (c *Client) Events(ctx context.Context, id string) ([]store.Event, error) {
 	out := []store.Event{}
+	err := c.eventPages(ctx, id, &listing{what: "events of " + id}, func(page []store.Event) error {
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EventsEach calls fn with each page of a run's timeline, in order, and
+// keeps none of them: a timeline of any length is read in the memory of
+// a page. An error of fn ends the reading and is returned.
+func (c *Client) EventsEach(ctx context.Context, id string, fn func(page []store.Event) error) error {
+	return c.eventPages(ctx, id, &listing{what: "events of " + id, each: true}, fn)
+}
+
+// eventPages reads a run's timeline a page at a time to the last page,
+// handing each to fn.
+func (c *Client) eventPages(ctx context.Context, id string, l *listing, fn func([]store.Event) error) error {
 	var after int64
-	l := listing{what: "events of " + id}
 	for {
 		var page EventList
 		p := "/v1/runs/" + url.PathEscape(id) + "/events"
@@ -310,14 +352,16 @@ func (c *Client) Events(ctx context.Context, id string) ([]store.Event, error) {
 		}
 		_, data, err := c.do(ctx, http.MethodGet, p, nil, &page)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := l.page(data, len(page.Events), page.Next > after); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, page.Events...)
+		if err := fn(page.Events); err != nil {
+			return err
+		}
 		if page.Next <= after {
-			return out, nil
+			return nil
 		}
 		after = page.Next
 	}

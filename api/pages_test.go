@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,35 +19,58 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/store"
 )
 
 // longLogs serves one run's output of size bytes, made up as it is read
 // (byte p is logByte(p)), so that the route's paging and streaming can be
 // tried on more than an answer holds without writing it anywhere. The real
-// reader of kept output is run's (TestLogsFrom).
+// reader of kept output is run's (TestLogsFrom, TestLogPageReadsRunOnce).
 type longLogs struct {
 	Controller
-	size int64
-	mu   sync.Mutex
-	most int64 // the largest limit asked for
+	size  int64
+	mu    sync.Mutex
+	most  int64 // the largest limit asked for
+	read  int   // the most of the output read at once
+	opens int   // how often the output was opened (the run read)
 }
 
 func logByte(p int64) byte { return byte('a' + p%23) }
 
-func (l *longLogs) LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error) {
+func (l *longLogs) OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error) {
 	if off < 0 || limit <= 0 {
 		return nil, 0, fmt.Errorf("offset %d, limit %d", off, limit)
 	}
 	l.mu.Lock()
 	l.most = max(l.most, limit)
+	l.opens++
 	l.mu.Unlock()
 	from := min(off, l.size)
-	b := make([]byte, min(limit, l.size-from))
-	for i := range b {
-		b[i] = logByte(from + int64(i))
-	}
-	return b, l.size, nil
+	return &madeUpLog{l: l, at: from, end: from + min(limit, l.size-from)}, l.size, nil
 }
+
+// madeUpLog reads longLogs' output from at to end.
+type madeUpLog struct {
+	l       *longLogs
+	at, end int64
+}
+
+func (m *madeUpLog) Read(b []byte) (int, error) {
+	if m.at >= m.end {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(b)), m.end-m.at))
+	for i := range b[:n] {
+		b[i] = logByte(m.at + int64(i))
+	}
+	m.at += int64(n)
+	m.l.mu.Lock()
+	m.l.read = max(m.l.read, n)
+	m.l.mu.Unlock()
+	return n, nil
+}
+
+func (m *madeUpLog) Close() error { return nil }
 
 // Brief says the run ended, so that a followed log stops at its end.
 func (l *longLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
@@ -108,13 +133,13 @@ func TestLogsInPages(t *testing.T) {
 	}
 
 	// A followed log streams it all, in pieces.
-	long.most = 0
+	long.read = 0
 	w = &checkWriter{at: 5}
 	if err := a.FollowLogs(ctx, "run-long", 5, w); err != nil || w.at != long.size || w.bad != 0 {
 		t.Fatalf("FollowLogs: %v, wrote to %d of %d, first wrong byte at %d", err, w.at, long.size, w.bad-1)
 	}
-	if long.most > followRead {
-		t.Errorf("the followed log read %d bytes at once, want at most %d", long.most, followRead)
+	if long.read > followChunk {
+		t.Errorf("the followed log read %d bytes at once, want at most %d", long.read, followChunk)
 	}
 
 	// A short output is answered whole without limit.
@@ -368,8 +393,8 @@ func TestRunsStreamPages(t *testing.T) {
 	}
 }
 
-// TestLogPageReadInPieces: a page of the output, up to MaxLogPage, is read
-// from the run a piece of at most followRead bytes at a time, each written
+// TestLogPageReadInPieces: a page of the output, up to MaxLogPage, is
+// opened once and read from the run a followChunk at a time, each written
 // before the next is read, over a real connection: a request held the
 // whole page in memory for as long as its client took to read it, so a
 // tenant's hundred requests for its long output held gigabytes. The
@@ -388,7 +413,7 @@ func TestLogPageReadInPieces(t *testing.T) {
 		{"past the end", long.size + 5, 0, fmt.Sprintf("offset=%d&limit=10", long.size+5)},
 	} {
 		long.mu.Lock()
-		long.most = 0
+		long.read, long.opens = 0, 0
 		long.mu.Unlock()
 		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/run-long/logs?"+tc.query, nil)
 		req.Header.Set("Authorization", "Bearer "+tokA)
@@ -409,10 +434,80 @@ func TestLogPageReadInPieces(t *testing.T) {
 			t.Errorf("%s: X-Log-Size %q, want %d", tc.what, resp.Header.Get("X-Log-Size"), long.size)
 		}
 		long.mu.Lock()
-		most := long.most
+		read, opens := long.read, long.opens
 		long.mu.Unlock()
-		if most > followRead {
-			t.Errorf("%s: the route read %d bytes of the output at once, want at most %d", tc.what, most, followRead)
+		if read > followChunk || opens != 1 {
+			t.Errorf("%s: the route opened the output %d times and read %d bytes of it at once, want once and at most %d", tc.what, opens, read, followChunk)
 		}
+	}
+}
+
+// runReads counts the store's reads of runs: of their owner and version,
+// and of them whole.
+type runReads struct {
+	fixtureStore
+	n atomic.Int64
+}
+
+func (c *runReads) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	c.n.Add(1)
+	return c.fixtureStore.RunVersionOf(ctx, id)
+}
+
+func (c *runReads) GetRun(ctx context.Context, id string) (*store.Run, error) {
+	c.n.Add(1)
+	return c.fixtureStore.GetRun(ctx, id)
+}
+
+// TestLogPageReadsRunOnce: a page of a run's output longer than one read
+// of it reads the run from the store once, however many pieces it is
+// written in (it read it again for each 16 MiB piece, with its attempts
+// and the site's output of them), and is the output as the controller
+// keeps it, byte for byte.
+func TestLogPageReadsRunOnce(t *testing.T) {
+	reads := &runReads{}
+	f := newFixtureWith(t, fixtureOptions{Store: func(st fixtureStore) fixtureStore { reads.fixtureStore = st; return reads }})
+	ctx := context.Background()
+	data, _ := json.Marshal(run.Data{Attempts: []run.Attempt{{N: 1, Site: "alpha"}, {N: 2, Site: "beta"}}})
+	if _, _, err := f.st.CreateRun(ctx, &store.Run{ID: "run-long-out", Tenant: "a", Job: "j", State: string(run.Succeeded), Data: data}, "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	// Attempt 1 kept 40 MiB of output (sparse: zeros), attempt 2 a line.
+	logs := filepath.Join(f.dir, "logs", "run-long-out")
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	big := int64(40 << 20)
+	if err := os.WriteFile(filepath.Join(logs, "attempt-1.log"), []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(logs, "attempt-1.log"), big); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logs, "attempt-2.log"), []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h1, h2 := "=== attempt 1 at alpha ===\n", "=== attempt 2 at beta ===\n"
+	whole := h1 + "first\n" + strings.Repeat("\x00", int(big)-len("first\n")) + h2 + "second\n"
+	for _, off := range []int64{0, 5, big - 3} {
+		reads.n.Store(0)
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/runs/run-long-out/logs?offset=%d&limit=%d", f.srv.URL, off, MaxLogPage), nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(got) != whole[off:] || resp.Header.Get("X-Log-Size") != strconv.Itoa(len(whole)) {
+			t.Fatalf("from %d: %d, %d bytes of %d, size %s (%v)", off, resp.StatusCode, len(got), len(whole)-int(off), resp.Header.Get("X-Log-Size"), err)
+		}
+		if n := reads.n.Load(); n > 2 {
+			t.Errorf("a page from %d of %d bytes read the run %d times, want once (its owner and version, and once whole when this server has not read that version)", off, len(got), n)
+		}
+	}
+	// Another tenant reads none of it.
+	if code, _ := f.raw(t, "GET", "/v1/runs/run-long-out/logs?limit=10", tokB, ""); code != http.StatusNotFound {
+		t.Errorf("another tenant's page: %d, want 404", code)
 	}
 }

@@ -125,14 +125,10 @@ const followPoll = 500 * time.Millisecond
 // limit a page may ask for, and what an answer without limit may hold.
 const MaxLogPage = 64 << 20
 
-// followRead is the most a followed log reads at a time, and followChunk
-// the most it writes at a time. A read of output the site's scheduler
-// keeps (an attempt whose agent sent none) reads all of it to find the
-// offset, so reads are fewer and larger than writes.
-const (
-	followRead  = 16 << 20
-	followChunk = 1 << 20
-)
+// followChunk is the most the logs route reads and writes at a time, a
+// page or a followed log: what it holds of the output besides what the
+// run's reader holds (run.OpenLogs).
+const followChunk = 1 << 20
 
 // logs answers a run's output from ?offset= on, at most ?limit= bytes of
 // it; without limit, all of it when that fits in MaxLogPage, and a 400
@@ -156,15 +152,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if !paged {
 			limit = MaxLogPage
 		}
-		// Each read is of the output from off on, not the whole log again,
-		// and of at most followRead bytes, written before the next: a
-		// page read whole held up to MaxLogPage in memory for as long as
-		// its client took to read it, for each of a tenant's requests.
-		b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, min(limit, followRead))
+		// The run is read once, and the page written as it is read, a
+		// followChunk at a time: a page read whole held up to MaxLogPage
+		// in memory for as long as its client took to read it, for each
+		// of a tenant's requests, and one read in pieces read the run
+		// (and the site's scheduler's output of it) again for each.
+		rc, size, err := s.c.OpenLogs(r.Context(), tenant, id, off, limit)
 		if err != nil {
 			fail(w, err)
 			return
 		}
+		defer rc.Close()
 		rest := size - min(off, size)
 		if !paged && rest > MaxLogPage {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
@@ -175,26 +173,16 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		want := min(limit, rest) // what the answer carries
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Log-Size", strconv.FormatInt(size, 10))
-		// A piece that cannot be read after the first leaves the answer
+		// Output that cannot be read after the headers leaves the answer
 		// short of its length, which its client sees as an error.
 		w.Header().Set("Content-Length", strconv.FormatInt(want, 10))
 		w.WriteHeader(http.StatusOK)
-		for {
-			b = b[:min(int64(len(b)), want)]
-			if _, err := w.Write(b); err != nil || len(b) == 0 {
-				return
-			}
-			want -= int64(len(b))
-			off += int64(len(b))
-			if want == 0 {
-				return
-			}
-			if b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, min(want, followRead)); err != nil {
-				return
-			}
-		}
+		copyLog(w, rc, want)
+		return
 	}
-	b, size, err := s.c.LogsFrom(r.Context(), tenant, id, off, followRead)
+	// Each round of a followed log reads the run once and writes what
+	// arrived since the last, all of it.
+	rc, size, err := s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
 	if err != nil {
 		fail(w, err)
 		return
@@ -207,34 +195,27 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	sw := s.streamWriter(w)
 	sw.extend()
 	if sw.rc.Flush() != nil { // the headers, before any output
+		rc.Close()
 		return
 	}
 	for {
-		if len(b) > 0 {
-			if !writeChunks(sw, b) {
-				return
-			}
-			off += int64(len(b))
-			if off < size {
-				// More is there already: the next piece, now.
-				if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead); err != nil {
-					return
-				}
-				continue
-			}
+		n, ok := copyLog(sw, rc, size-off)
+		rc.Close()
+		if off += n; !ok {
+			return
 		}
 		got, err := s.c.Brief(r.Context(), tenant, id)
 		if err != nil || got.State.Final() {
 			// The output that arrived with the end, to its last byte.
 			for {
-				b, _, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead)
-				if err != nil || len(b) == 0 {
+				if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
 					return
 				}
-				if !writeChunks(sw, b) {
+				n, ok := copyLog(sw, rc, size-off)
+				rc.Close()
+				if off += n; !ok || n == 0 {
 					return
 				}
-				off += int64(len(b))
 			}
 		}
 		select {
@@ -242,23 +223,31 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(followPoll):
 		}
-		if b, size, err = s.c.LogsFrom(r.Context(), tenant, id, off, followRead); err != nil {
+		if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
 			return
 		}
 	}
 }
 
-// writeChunks writes b to w followChunk bytes at a time, each write with
-// its own deadline; false when a write failed.
-func writeChunks(w io.Writer, b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), followChunk)
-		if _, err := w.Write(b[:n]); err != nil {
-			return false
+// copyLog writes at most n bytes of rc to w, followChunk bytes at a time,
+// each write with its own deadline; it returns what it wrote, and false
+// when a write or a read failed (or the output ended short of n).
+func copyLog(w io.Writer, rc io.Reader, n int64) (int64, bool) {
+	buf := make([]byte, min(n, followChunk))
+	var done int64
+	for done < n {
+		k, err := io.ReadFull(rc, buf[:min(n-done, int64(len(buf)))])
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return done, false
+			}
+			done += int64(k)
 		}
-		b = b[n:]
+		if err != nil {
+			return done, false
+		}
 	}
-	return true
+	return done, true
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {

@@ -43,11 +43,14 @@ const logGrace = 2 * time.Minute
 // its attempt is the run's current, unfinished one.
 func (c *Controller) AgentHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, c.agentManifest))
-	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, c.agentHeartbeat))
-	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, c.agentCheckpoint))
-	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, c.agentLogs))
-	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, c.agentExit))
+	// Only the manifest needs the run's documents (its job): the other
+	// routes, which an agent calls several times a second, read the run
+	// without them, and not at all while it has not changed.
+	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, true, c.agentManifest))
+	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, false, c.agentHeartbeat))
+	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, false, c.agentCheckpoint))
+	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, false, c.agentLogs))
+	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, false, c.agentExit))
 	return mux
 }
 
@@ -75,8 +78,14 @@ func agentErr(w http.ResponseWriter, status int, msg string) {
 }
 
 // agentRoute authenticates the attempt credential. ended allows an attempt
-// that ended within logGrace (its last output and exit code).
-func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
+// that ended within logGrace (its last output and exit code). docs says
+// the handler needs the run's documents: without, it is given the run as
+// Brief reads it, the store asked for the run's version alone while this
+// server has read that version (a run with a long history of attempts is
+// otherwise decoded whole for each heartbeat and post of output). The
+// credential is checked against the run as the store has it now either
+// way: its current version.
+func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
@@ -89,7 +98,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 			return
 		}
-		// The credential is checked against the run, read whole from the
+		// The credential is checked against the run, read from the
 		// store. One this server's key made for the attempt (its MAC
 		// checks), or one it has seen work, takes from the attempt's
 		// bucket before that read (an ended attempt's, once found
@@ -139,9 +148,14 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			}
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 		}
-		row, err := c.cfg.Store.GetRun(req.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
+		r, err := c.agentRun(req.Context(), id, docs)
+		if errors.Is(err, ErrNotFound) {
 			refuse()
+			return
+		}
+		var bad *badRow
+		if errors.As(err, &bad) {
+			c.agentFault(w, req, http.StatusInternalServerError, "reading the run", bad.err)
 			return
 		}
 		if err != nil {
@@ -151,11 +165,6 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			c.cfg.Logger.Error("agent credential check", "run", id, "remote", req.RemoteAddr, "err", err)
 			w.Header().Set("Retry-After", "5")
 			agentErr(w, http.StatusServiceUnavailable, "cannot check the credential now (the server's store did not answer); try again")
-			return
-		}
-		r, err := fromRow(row)
-		if err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "reading the run", err)
 			return
 		}
 		var a Attempt
@@ -172,7 +181,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		}
 		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
 		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
-		recent := r.Attempt == n && c.cfg.Now().Sub(row.UpdatedAt) < logGrace
+		recent := r.Attempt == n && c.cfg.Now().Sub(r.UpdatedAt) < logGrace
 		if live {
 			c.agentRemember(key, tok, a.Nonce)
 		} else {
@@ -187,7 +196,7 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 			if r.Attempt > n || r.State.Final() {
 				var grace time.Time
 				if r.Attempt == n {
-					grace = row.UpdatedAt.Add(logGrace)
+					grace = r.UpdatedAt.Add(logGrace)
 				}
 				c.agentEnd(key, string(r.State), grace)
 			}
@@ -209,6 +218,40 @@ func (c *Controller) agentRoute(ended bool, h agentHandler) http.HandlerFunc {
 		c.heard(req.Context(), r.ID, r.Tenant, n)
 		h(w, req, r, a)
 	}
+}
+
+// badRow is a run the store gave that could not be decoded: the server's
+// fault, not the caller's.
+type badRow struct{ err error }
+
+func (e *badRow) Error() string { return e.err.Error() }
+
+// agentRun reads run id for the agent API: whole when docs is set, else
+// without its documents, by its version (briefAt). ErrNotFound when there
+// is none; a *badRow when it cannot be decoded.
+func (c *Controller) agentRun(ctx context.Context, id string, docs bool) (*Run, error) {
+	if docs {
+		row, err := c.cfg.Store.GetRun(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := fromRow(row)
+		if err != nil {
+			return nil, &badRow{err}
+		}
+		return r, nil
+	}
+	_, version, err := c.cfg.Store.RunVersionOf(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.briefAt(ctx, id, version)
 }
 
 // agentRate and agentBurst bound the requests of each attempt's

@@ -515,8 +515,8 @@ func TestEndedOldCredentialBounded(t *testing.T) {
 // takes an ended attempt's last words for logGrace, still reads and
 // answers until then.
 func TestEndedCredentialsReadOnce(t *testing.T) {
-	var whole atomic.Int64
-	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	var whole, asked atomic.Int64
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole, v: &asked} })
 	type ran struct {
 		r *Run
 		a Attempt
@@ -544,12 +544,14 @@ func TestEndedCredentialsReadOnce(t *testing.T) {
 	if reads := whole.Load() - before; gone != each*len(runs) || reads > int64(len(runs)) {
 		t.Errorf("%d requests with the credentials of %d ended attempts: %d answered 410, %d 429, %d reads of their runs; want all 410 and at most %d reads", each*len(runs), len(runs), gone, limited, reads, len(runs))
 	}
-	// Within logGrace the exit route is still read and answered.
-	before = whole.Load()
+	// Within logGrace the exit route still asks the store for the run (its
+	// version, and the run whole when this server has not read that
+	// version) and answers.
+	before = whole.Load() + asked.Load()
 	if code, msg, _ := agentPost(t, e, runs[0].r, runs[0].a, agent.RouteExit, []byte(`{"code": 143}`)); code != http.StatusOK {
 		t.Errorf("an ended attempt's exit within its grace: %d %s; want 200", code, msg)
 	}
-	if whole.Load() == before {
+	if whole.Load()+asked.Load() == before {
 		t.Error("the exit within its grace was answered without reading the run")
 	}
 }
@@ -801,5 +803,142 @@ func BenchmarkAgentGet(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		do()
+	}
+}
+
+// longHistory gives run id n earlier attempts before its own, each with
+// the manifests of three datasets, as a run that moved often has.
+func longHistory(t testing.TB, e *env, id string, n int) {
+	t.Helper()
+	_, err := e.c.update(context.Background(), id, func(r *Run, ch *store.Change) error {
+		old := make([]Attempt, 0, n+len(r.Attempts))
+		for i := range n {
+			sum := fmt.Sprintf("%064x", i)
+			old = append(old, Attempt{N: 100000 + i, Site: "alpha", Handle: fmt.Sprintf("job-%d", i), Nonce: sum[:32],
+				Manifests: map[string]string{"corpus": sum, "eval": sum, "tokenizer": sum}, StagedBytes: 1 << 30})
+		}
+		r.Attempts = append(old, r.Attempts...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAgentCallsReadRunByVersion: an agent's heartbeats and posts of
+// output, several a second for as long as its workload runs, read the
+// run's version and not the run itself while it has not changed (each
+// decoded the run whole, documents and every attempt of its history);
+// a change to the run (a cancel) is in the next answer, and a credential
+// the run has moved past is refused at once.
+func TestAgentCallsReadRunByVersion(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	longHistory(t, e, r.ID, 500)
+	// A second server on the same store answers the calls, so that only
+	// its reads are counted, not those of the first one's loop.
+	var whole atomic.Int64
+	cfg := e.c.cfg
+	cfg.Store = wholeReads{Store: cfg.Store, n: &whole}
+	srv := httptest.NewServer(New(cfg).AgentHandler())
+	defer srv.Close()
+	post := func(route string, body []byte) (int, string) {
+		t.Helper()
+		url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+	versions := map[int64]bool{}
+	seen := func() {
+		if _, v, err := e.st.RunVersionOf(ctx, r.ID); err == nil {
+			versions[v] = true
+		}
+	}
+	hb, _ := json.Marshal(agent.Heartbeat{})
+	for i := range 20 {
+		seen()
+		if code, msg := post(agent.RouteHeartbeat, hb); code != http.StatusOK {
+			t.Fatalf("heartbeat %d: %d %s", i, code, msg)
+		}
+		if code, msg := post(agent.RouteLogs+"?offset=0", nil); code != http.StatusOK {
+			t.Fatalf("post of output %d: %d %s", i, code, msg)
+		}
+	}
+	seen()
+	if n := whole.Load(); n > int64(len(versions)) {
+		t.Errorf("40 calls of the agent read its run whole %d times, over %d versions of it; want at most once a version", n, len(versions))
+	}
+	// A cancel is in the next heartbeat's answer.
+	if _, err := e.c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := post(agent.RouteHeartbeat, hb)
+	var reply agent.Reply
+	if code != http.StatusOK || json.Unmarshal([]byte(msg), &reply) != nil || !reply.Stop {
+		t.Errorf("the heartbeat after a cancel: %d %s, want stop", code, msg)
+	}
+	// Once the run has ended, a heartbeat of its attempt is refused.
+	e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if code, msg := post(agent.RouteHeartbeat, hb); code != http.StatusGone {
+		t.Errorf("a heartbeat of the ended run: %d %s, want 410", code, msg)
+	}
+}
+
+// BenchmarkAgentHeartbeat is an agent's heartbeat (no progress to save)
+// over a real connection to the agent API on a SQLite store, for a run
+// with a history of earlier attempts.
+//
+//	go test ./run -run '^$' -bench AgentHeartbeat -benchtime 2000x
+func BenchmarkAgentHeartbeat(b *testing.B) {
+	for _, n := range []int{0, 2000} {
+		b.Run(fmt.Sprintf("attempts=%d", n+1), func(b *testing.B) {
+			e := newEnv(b, nil)
+			ctx := context.Background()
+			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r = e.waitFor("the attempt to run", 20*time.Second, func(r *Run) bool { return r.State == Running }, r.ID)
+			b.Cleanup(func() { e.c.Cancel(ctx, "t1", r.ID) })
+			a := r.Attempts[len(r.Attempts)-1]
+			if n > 0 {
+				longHistory(b, e, r.ID, n)
+			}
+			srv := httptest.NewServer(e.c.AgentHandler())
+			defer srv.Close()
+			url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+			body, _ := json.Marshal(agent.Heartbeat{})
+			tok := e.c.credential(r.ID, a)
+			do := func() {
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			do()
+			e.c.mu.Lock()
+			e.c.agents[attemptKey(r.ID, a.N)].lim = rate.NewLimiter(rate.Inf, 1)
+			e.c.mu.Unlock()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				do()
+			}
+		})
 	}
 }

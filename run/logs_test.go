@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -233,4 +238,95 @@ func BenchmarkTimelineRead(b *testing.B) {
 			}
 		}
 	})
+}
+
+// schedulerLogs is a backend whose scheduler keeps size bytes of output
+// for every job (byte p is byte(p%251)), and counts its reads of it.
+type schedulerLogs struct {
+	backend.Backend
+	size  int64
+	reads *atomic.Int64
+}
+
+func (s schedulerLogs) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	s.reads.Add(1)
+	return io.NopCloser(io.LimitReader(&madeUpOutput{}, s.size)), nil
+}
+
+type madeUpOutput struct{ at int64 }
+
+func (m *madeUpOutput) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte((m.at + int64(i)) % 251)
+	}
+	m.at += int64(len(b))
+	return len(b), nil
+}
+
+// TestOpenLogsOfScheduler: the output the site's scheduler keeps of an
+// attempt whose agent sent none is read once to open a page of it, and
+// held while the part of it the page wants fits in logHold; a page of
+// more than that reads it once more, as the page is read, holding none
+// of it. Each page is the output from its offset, byte for byte.
+func TestOpenLogsOfScheduler(t *testing.T) {
+	var reads atomic.Int64
+	size := int64(logHold + 8<<20)
+	e := newEnv(t, func(c *Config) {
+		c.LogLimit = size
+		made := c.Backends
+		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := made(site, root)
+			return schedulerLogs{Backend: b, size: size, reads: &reads}, err
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(5, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	// What the agent sent is gone: the scheduler's output is all there is.
+	if err := os.RemoveAll(filepath.Dir(e.c.logPath(r.ID, 1))); err != nil {
+		t.Fatal(err)
+	}
+	var whole bytes.Buffer
+	for _, a := range r.Attempts {
+		fmt.Fprintf(&whole, "=== attempt %d at %s ===\n", a.N, a.Site)
+		if a.Handle != "" {
+			io.Copy(&whole, io.LimitReader(&madeUpOutput{}, size))
+		}
+	}
+	if whole.Len() < int(size) {
+		t.Fatalf("the run's attempts %+v had no job at a site", r.Attempts)
+	}
+	for _, tc := range []struct {
+		off, limit int64
+		reads      int64
+	}{
+		{0, 1000, 1},
+		{size / 2, logHold, 1},
+		{3, math.MaxInt64, 2},
+		{size - 10, math.MaxInt64, 1},
+		{int64(whole.Len()) + 5, 10, 1},
+	} {
+		reads.Store(0)
+		rc, got, err := e.c.OpenLogs(ctx, "t1", r.ID, tc.off, tc.limit)
+		if err != nil || got != int64(whole.Len()) {
+			t.Fatalf("open from %d: size %d of %d, %v", tc.off, got, whole.Len(), err)
+		}
+		var page bytes.Buffer
+		_, err = io.CopyBuffer(&page, rc, make([]byte, 1<<20))
+		rc.Close()
+		from := min(tc.off, int64(whole.Len()))
+		want := whole.Bytes()[from:min(from+min(tc.limit, int64(whole.Len())), int64(whole.Len()))]
+		if err != nil || !bytes.Equal(page.Bytes(), want) {
+			t.Errorf("from %d, at most %d: %d bytes, want %d (%v)", tc.off, tc.limit, page.Len(), len(want), err)
+		}
+		if n := reads.Load(); n != tc.reads {
+			t.Errorf("from %d, at most %d: the scheduler's output read %d times, want %d", tc.off, tc.limit, n, tc.reads)
+		}
+	}
+	if _, _, err := e.c.OpenLogs(ctx, "t2", r.ID, 0, 10); err != ErrNotFound {
+		t.Errorf("another tenant opened the output: %v, want ErrNotFound", err)
+	}
 }

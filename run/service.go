@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -489,6 +488,22 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 	if owner != tenant {
 		return nil, ErrNotFound
 	}
+	r, err := c.briefAt(ctx, id, version)
+	if err != nil {
+		return nil, err
+	}
+	if r.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	return r, nil
+}
+
+// briefAt returns run id without its documents as it is at row version
+// version, which the store has just given: from what this server keeps
+// of the run when that is of the same version, otherwise read whole
+// (once a version) and kept. What it returns is a copy of the run, whose
+// slices and maps are shared: not to be changed.
+func (c *Controller) briefAt(ctx context.Context, id string, version int64) (*Run, error) {
 	c.mu.Lock()
 	r := c.briefs[id]
 	c.mu.Unlock()
@@ -501,7 +516,7 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 			return nil, err
 		}
 		if r, err = fromRow(row); err != nil {
-			return nil, err
+			return nil, &badRow{err}
 		}
 		r.Documents = nil
 		c.mu.Lock()
@@ -519,14 +534,12 @@ func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error)
 		c.briefs[id] = r
 		c.mu.Unlock()
 	}
-	if r.Tenant != tenant {
-		return nil, ErrNotFound
-	}
 	cp := *r
 	return &cp, nil
 }
 
-// maxBriefs bounds the runs Brief keeps: about as many as streams follow.
+// maxBriefs bounds the runs Brief and the agent API keep: about as many
+// as streams follow and agents report on.
 const maxBriefs = 1024
 
 // List returns tenant's runs, oldest first. Lists carry no documents
@@ -630,84 +643,16 @@ func (c *Controller) Logs(ctx context.Context, tenant, id string) ([]byte, error
 }
 
 // LogsFrom is at most limit bytes of a run's output (as Logs gives it)
-// from byte off on, and the size of the whole output so far. Output the
-// server keeps is read from off and no further than limit, not from its
-// start: a followed log reads what arrived since the last read, not the
-// whole log again, and a page of a long log reads that page.
+// from byte off on, and the size of the whole output so far: OpenLogs
+// read whole.
 func (c *Controller) LogsFrom(ctx context.Context, tenant, id string, off, limit int64) ([]byte, int64, error) {
-	if off < 0 {
-		return nil, 0, fmt.Errorf("log offset %d: want 0 or more", off)
-	}
-	if limit <= 0 {
-		return nil, 0, fmt.Errorf("log limit %d: want 1 or more", limit)
-	}
-	r, err := c.Brief(ctx, tenant, id)
+	rc, size, err := c.OpenLogs(ctx, tenant, id, off, limit)
 	if err != nil {
 		return nil, 0, err
 	}
-	end := off + min(limit, math.MaxInt64-off) // where the answer stops
-	var out []byte
-	var pos int64 // where the next piece starts in the whole output
-	add := func(b []byte) {
-		if from, to := max(off-pos, 0), min(end-pos, int64(len(b))); to > from {
-			out = append(out, b[from:to]...)
-		}
-		pos += int64(len(b))
-	}
-	for _, a := range r.Attempts {
-		add(fmt.Appendf(nil, "=== attempt %d at %s ===\n", a.N, a.Site))
-		if n, err := c.readKeptLog(r.ID, a.N, pos, off, end, &out); err == nil && n > 0 {
-			pos += n
-			continue
-		}
-		if a.Handle == "" {
-			continue
-		}
-		be, err := c.backendFor(r, a.Site)
-		if err != nil {
-			add(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
-			continue
-		}
-		rc, err := be.Logs(ctx, a.Handle)
-		if err != nil {
-			add(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
-			continue
-		}
-		b, _ := io.ReadAll(io.LimitReader(rc, c.cfg.LogLimit))
-		rc.Close()
-		add(b)
-	}
-	return out, pos, nil
-}
-
-// readKeptLog appends to out the part from off to end of the output the
-// server keeps of an attempt, which starts at pos in the whole output, and
-// returns its size (0 when it keeps none). Only that part is read.
-func (c *Controller) readKeptLog(runID string, attempt int, pos, off, end int64, out *[]byte) (int64, error) {
-	f, err := os.Open(c.logPath(runID, attempt))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return 0, err
-	}
-	n := fi.Size() // a file grown since is read no further
-	from, to := max(off-pos, 0), min(max(end-pos, 0), n)
-	if from < to {
-		buf := make([]byte, to-from)
-		got, err := f.ReadAt(buf, from)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		*out = append(*out, buf[:got]...)
-		if got < len(buf) {
-			// The file is shorter than it was: the whole output ends here.
-			n = from + int64(got)
-		}
-	}
-	return n, nil
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	return b, size, err
 }
 
 // Resource is a registered organisation or dataset as the API shows it.

@@ -80,10 +80,18 @@ spec:
 	}
 }
 
-// wholeReads counts the store's reads of whole runs, documents and all.
+// wholeReads counts the store's reads of whole runs, documents and all,
+// in n, and, when v is set, of their owner and version in v.
 type wholeReads struct {
 	store.Store
-	n *atomic.Int64
+	n, v *atomic.Int64
+}
+
+func (w wholeReads) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	if w.v != nil {
+		w.v.Add(1)
+	}
+	return w.Store.RunVersionOf(ctx, id)
 }
 
 func (w wholeReads) GetRun(ctx context.Context, id string) (*store.Run, error) {

@@ -35,18 +35,27 @@ func newDescribeCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
+			if out == "json" || out == "yaml" {
+				// The run, then its timeline a page at a time as it
+				// comes, none kept: byte for byte what render prints of
+				// {"run": …, "events": [...]}.
+				o, err := newPagedOut[store.Event](cmd.OutOrStdout(), out, "events", "", nil)
+				if err != nil {
+					return err
+				}
+				o.lead("run", r)
+				if err := c.EventsEach(cmd.Context(), args[1], o.page); err != nil {
+					return apiErr(err)
+				}
+				return o.end()
+			}
+			// The table of events is aligned over all of them, so it is
+			// printed once every page is read.
 			evs, err := c.Events(cmd.Context(), args[1])
 			if err != nil {
 				return apiErr(err)
 			}
-			if evs == nil {
-				evs = []store.Event{}
-			}
-			view := struct {
-				Run    *run.Run      `json:"run"`
-				Events []store.Event `json:"events"`
-			}{r, evs}
-			return render(cmd.OutOrStdout(), out, view, func(w io.Writer) error { return describeTable(w, r, evs) })
+			return render(cmd.OutOrStdout(), out, nil, func(w io.Writer) error { return describeTable(w, r, evs) })
 		},
 	}
 	addClientFlags(cmd, &cf)

@@ -83,11 +83,16 @@ quota or law) and why, with the lawful pools it waits for.`,
 			if err != nil {
 				return badInput(err)
 			}
+			w := cmd.OutOrStdout()
+			if out == "json" || out == "yaml" {
+				return printRunPages(cmd.Context(), w, c, out, ids)
+			}
+			// The table is aligned over all its rows (and a watch keeps
+			// its columns), so it is printed once every page is read.
 			runs, err := fetchRuns(cmd.Context(), c, ids)
 			if err != nil {
 				return apiErr(err)
 			}
-			w := cmd.OutOrStdout()
 			wide := out == "wide"
 			var cols []int // the table's, which a watch's rows keep
 			if err := render(w, out, map[string]any{"runs": runs}, func(w io.Writer) error {
@@ -136,6 +141,35 @@ func queueTable(w io.Writer, q []run.QueueEntry, wide bool) error {
 		return err
 	}
 	return nil
+}
+
+// printRunPages prints the tenant's runs, or the ones named, in JSON or
+// YAML as each page (each named run) comes, byte for byte as render prints
+// the whole list, and keeps none: a tenant's runs of any number print in
+// the memory of a page, where they were all held (within the listing's
+// bounds) before the first was printed.
+func printRunPages(ctx context.Context, w io.Writer, c *api.Client, format string, ids []string) error {
+	o, err := newPagedOut[*run.Run](w, format, "runs", "", nil)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		err = c.ListEach(ctx, o.page)
+	}
+	for _, id := range ids {
+		r, gerr := c.Get(ctx, id)
+		if gerr != nil {
+			err = fmt.Errorf("run %s: %w", id, gerr)
+			break
+		}
+		if err = o.page([]*run.Run{r}); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return apiErr(err)
+	}
+	return o.end()
 }
 
 // fetchRuns returns the tenant's runs, or the ones named, in that order.

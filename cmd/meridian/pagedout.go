@@ -27,7 +27,20 @@ type pagedOut[T any] struct {
 	p      jsonPiece
 	cols   []int
 	yamlIn []byte // the list's indentation under its key in YAML
+	// leads are the fields written before the list ({"run": …, "key":
+	// [...]}), in order.
+	leads []leadField
 }
+
+// leadField is a field of the listing's object before its list.
+type leadField struct {
+	name string
+	v    any
+}
+
+// lead adds a field written before the list, as render writes a struct
+// field before the list's: call it before the first page.
+func (o *pagedOut[T]) lead(name string, v any) { o.leads = append(o.leads, leadField{name, v}) }
 
 func newPagedOut[T any](w io.Writer, format, key, header string, row func(T) string) (*pagedOut[T], error) {
 	switch format {
@@ -62,6 +75,9 @@ func (o *pagedOut[T]) page(items []T) error {
 	case "yaml":
 		for _, it := range items {
 			if o.n == 0 {
+				if err := o.yamlLeads(); err != nil {
+					return err
+				}
 				in, err := yamlListKey(o.bw, o.key)
 				if err != nil {
 					return err
@@ -96,13 +112,45 @@ func (o *pagedOut[T]) page(items []T) error {
 
 // jsonHead writes the listing's opening, up to its list's "[".
 func (o *pagedOut[T]) jsonHead() error {
+	o.bw.WriteString("{\n")
+	for _, f := range o.leads {
+		key, err := o.p.encode(f.name, "")
+		if err != nil {
+			return err
+		}
+		o.bw.WriteString("  ")
+		o.bw.Write(key)
+		o.bw.WriteString(": ")
+		b, err := o.p.encode(f.v, "  ")
+		if err != nil {
+			return err
+		}
+		o.bw.Write(b)
+		o.bw.WriteString(",\n")
+	}
 	key, err := o.p.encode(o.key, "")
 	if err != nil {
 		return err
 	}
-	o.bw.WriteString("{\n  ")
+	o.bw.WriteString("  ")
 	o.bw.Write(key)
 	o.bw.WriteString(": [")
+	return nil
+}
+
+// yamlLeads writes the fields before the list in YAML, as render does.
+func (o *pagedOut[T]) yamlLeads() error {
+	for _, f := range o.leads {
+		b, err := o.p.encode(map[string]any{f.name: f.v}, "")
+		if err != nil {
+			return err
+		}
+		y, err := yaml.JSONToYAML(b)
+		if err != nil {
+			return err
+		}
+		o.bw.Write(y)
+	}
 	return nil
 }
 
@@ -120,6 +168,9 @@ func (o *pagedOut[T]) end() error {
 		}
 	case "yaml":
 		if o.n == 0 {
+			if err := o.yamlLeads(); err != nil {
+				return err
+			}
 			y, err := yaml.JSONToYAML(mustJSON(map[string][]int{o.key: {}}))
 			if err != nil {
 				return err

@@ -1,0 +1,209 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"meridian.dev/meridian/backend"
+)
+
+// logHold is the most of the site's scheduler's output (an attempt whose
+// agent sent none) a reader of a run's output holds from its opening to
+// its reading. What a read asks for past it is read from the scheduler
+// again when reached, streamed, not held.
+const logHold = 16 << 20
+
+// OpenLogs opens at most limit bytes of a run's output (as Logs gives it)
+// from byte off on, and returns the size of the whole output as it was
+// when opened. The run is read once, here: its reader reads the output
+// the server keeps from the attempts' files as it is asked for, no
+// further than each file's size when opened, and holds little of it, so
+// that an answer of a long page is written as it is read, not held whole,
+// without reading the run again for each piece. The output the site's
+// scheduler keeps is read once here to find its size (and held, up to
+// logHold, where the read wants it). ctx bounds the reads.
+func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error) {
+	if off < 0 {
+		return nil, 0, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("log limit %d: want 1 or more", limit)
+	}
+	r, err := c.Brief(ctx, tenant, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	lr := &logReader{ctx: ctx, pos: off, end: off + min(limit, math.MaxInt64-off)}
+	var at int64 // where the next part starts in the whole output
+	held := 0    // bytes of the scheduler's output held
+	note := func(b []byte) {
+		lr.parts = append(lr.parts, logPart{at: at, n: int64(len(b)), b: b, bAt: at})
+		at += int64(len(b))
+	}
+	for _, a := range r.Attempts {
+		note(fmt.Appendf(nil, "=== attempt %d at %s ===\n", a.N, a.Site))
+		path := c.logPath(r.ID, a.N)
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			lr.parts = append(lr.parts, logPart{at: at, n: fi.Size(), path: path})
+			at += fi.Size()
+			continue
+		}
+		if a.Handle == "" {
+			continue
+		}
+		be, err := c.backendFor(r, a.Site)
+		if err != nil {
+			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			continue
+		}
+		rc, err := be.Logs(ctx, a.Handle)
+		if err != nil {
+			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			continue
+		}
+		// Its size, and what of it the read wants while that fits in
+		// what may be held.
+		win := &logWindow{pos: at, from: max(lr.pos, at), to: lr.end, room: logHold - held}
+		_, err = io.Copy(win, io.LimitReader(rc, c.cfg.LogLimit))
+		rc.Close()
+		if err != nil {
+			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			continue
+		}
+		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, limit: c.cfg.LogLimit}
+		if !win.over {
+			p.b, p.bAt = win.kept, win.from
+			held += len(win.kept)
+		}
+		lr.parts = append(lr.parts, p)
+		at = win.pos
+	}
+	lr.end = min(lr.end, at)
+	return lr, at, nil
+}
+
+// logPart is one piece of a run's output: from at, n bytes. b holds the
+// part's bytes from bAt on (a header line, a note, or what a read wants of
+// the scheduler's output); otherwise they are read from path, the output
+// the server keeps, or from the site's scheduler (be, handle) again.
+type logPart struct {
+	at, n  int64
+	b      []byte
+	bAt    int64
+	path   string
+	be     backend.Backend
+	handle string
+	limit  int64 // of the scheduler's output read
+}
+
+// logWindow counts the bytes written to it from pos on and keeps those
+// from from to to while they fit in room; over says they did not.
+type logWindow struct {
+	pos, from, to int64
+	room          int
+	kept          []byte
+	over          bool
+}
+
+func (w *logWindow) Write(b []byte) (int, error) {
+	if lo, hi := max(w.from-w.pos, 0), min(w.to-w.pos, int64(len(b))); lo < hi && !w.over {
+		if len(w.kept)+int(hi-lo) > w.room {
+			w.kept, w.over = nil, true
+		} else {
+			w.kept = append(w.kept, b[lo:hi]...)
+		}
+	}
+	w.pos += int64(len(b))
+	return len(b), nil
+}
+
+// logReader reads a run's output from pos to end, a part at a time.
+type logReader struct {
+	ctx      context.Context
+	parts    []logPart
+	pos, end int64
+	cur      int           // the part pos is in, or past
+	f        *os.File      // the current part's file, open
+	rc       io.ReadCloser // the current part's scheduler output, at pos
+}
+
+func (lr *logReader) Read(b []byte) (int, error) {
+	for lr.pos < lr.end {
+		if lr.cur >= len(lr.parts) {
+			break
+		}
+		p := &lr.parts[lr.cur]
+		if lr.pos >= p.at+p.n {
+			lr.closePart()
+			lr.cur++
+			continue
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		want := min(int64(len(b)), lr.end-lr.pos, p.at+p.n-lr.pos)
+		rel := lr.pos - p.at
+		var n int
+		var err error
+		switch {
+		case p.b != nil || (p.path == "" && p.be == nil):
+			n = copy(b[:want], p.b[lr.pos-p.bAt:])
+		case p.path != "":
+			if lr.f == nil {
+				if lr.f, err = os.Open(p.path); err != nil {
+					return 0, err
+				}
+			}
+			n, err = lr.f.ReadAt(b[:want], rel)
+		default:
+			if lr.rc == nil {
+				rc, err := p.be.Logs(lr.ctx, p.handle)
+				if err != nil {
+					return 0, err
+				}
+				lr.rc = struct {
+					io.Reader
+					io.Closer
+				}{io.LimitReader(rc, p.limit), rc}
+				if _, err := io.CopyN(io.Discard, lr.rc, rel); err != nil {
+					return 0, fmt.Errorf("the site's output of the run is shorter than it was: %w", err)
+				}
+			}
+			n, err = lr.rc.Read(b[:want])
+		}
+		lr.pos += int64(n)
+		if n > 0 {
+			return n, nil
+		}
+		if errors.Is(err, io.EOF) {
+			// Shorter than it was when opened: the output ends here.
+			lr.end = lr.pos
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	lr.closePart()
+	return 0, io.EOF
+}
+
+func (lr *logReader) closePart() {
+	if lr.f != nil {
+		lr.f.Close()
+		lr.f = nil
+	}
+	if lr.rc != nil {
+		lr.rc.Close()
+		lr.rc = nil
+	}
+}
+
+func (lr *logReader) Close() error {
+	lr.closePart()
+	return nil
+}
