@@ -95,8 +95,9 @@ type Backend struct {
 	sweep       sweeper
 	closeOnce   sync.Once
 
-	recMu  sync.Mutex        // serialises record files
-	finals map[string]record // records with an end, by Job name
+	recMu  sync.Mutex           // serialises record files
+	finals map[string]record    // records with an end, by Job name
+	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
 }
 
 var (
@@ -171,6 +172,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		scratchIn:     site.ScratchMedium,
 		stateDir:      abs,
 		finals:        map[string]record{},
+		uids:          map[string]types.UID{},
 	}
 	if site.ScratchSize != "" {
 		q, err := catalog.ParseScratchSize(site.ScratchSize)
@@ -322,6 +324,11 @@ func replaced(job *apiJob, rec record) bool {
 // from the first Job it matches by annotation and label, so that a Job made
 // later under the name is told from the attempt's by its UID.
 func (b *Backend) replacedJob(handle string, job *apiJob) bool {
+	if uid, ok := b.knownUID(handle); ok {
+		// What every poll of an attempt past its first asks: answered
+		// from memory, not the record's file.
+		return job.UID != uid
+	}
 	rec, hasRec := b.record(handle)
 	if !hasRec {
 		return false

@@ -27,7 +27,7 @@ import (
 // Jobs and Secrets in one namespace, with list, watch, get, create, update,
 // merge patch and delete. Objects are kept as JSON maps.
 type fakeAPI struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 	rv int
 	// objs by resource ("nodes", "pods", "jobs", "secrets"), then name.
@@ -47,7 +47,7 @@ var fakeKinds = map[string][2]string{
 	"nodes": {"v1", "Node"}, "pods": {"v1", "Pod"}, "secrets": {"v1", "Secret"}, "jobs": {"batch/v1", "Job"},
 }
 
-func newFakeAPI(t *testing.T) *fakeAPI {
+func newFakeAPI(t testing.TB) *fakeAPI {
 	f := &fakeAPI{t: t, objs: map[string]map[string]map[string]any{}, watchers: map[string][]chan fakeEvent{}}
 	for r := range fakeKinds {
 		f.objs[r] = map[string]map[string]any{}
@@ -59,7 +59,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-func (f *fakeAPI) start(t *testing.T, settings ...func(*catalog.BackendSpec)) *Backend {
+func (f *fakeAPI) start(t testing.TB, settings ...func(*catalog.BackendSpec)) *Backend {
 	// The watch-list protocol is not spoken here: plain list, then watch.
 	t.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	srv := httptest.NewServer(f)
