@@ -408,7 +408,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			// without an owner; one whose Job create failed on an answer
 			// the API server had carried out (a timeout) deleted it, and
 			// the Job's pod cannot start without it.
-			if err := b.putSecret(ctx, spec, name, job.UID); err != nil {
+			if _, err := b.putSecret(ctx, spec, name, job.UID); err != nil {
 				return fail(err)
 			}
 		}
@@ -428,8 +428,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(err)
 		}
 	}
+	var secretUID types.UID
 	if len(spec.Secret) > 0 {
-		if err := b.putSecret(ctx, spec, name, ""); err != nil {
+		if secretUID, err = b.putSecret(ctx, spec, name, ""); err != nil {
 			b.removeRecordIfUnfinished(name)
 			return fail(err)
 		}
@@ -445,7 +446,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			// The Secret just written is this attempt's, and no Job of
 			// this attempt will own it.
 			if len(spec.Secret) > 0 {
-				b.deleteSecret(ctx, name)
+				b.deleteSecret(ctx, name, secretUID)
 			}
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
@@ -454,7 +455,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if err != nil {
 		b.removeRecordIfUnfinished(name)
 		if len(spec.Secret) > 0 {
-			b.deleteSecret(ctx, name)
+			b.deleteSecret(ctx, name, secretUID)
 		}
 		return fail(b.explain(err))
 	}
@@ -464,7 +465,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if len(spec.Secret) > 0 {
 		// Owned by the Job, the Secret goes when the Job goes (deleted
 		// by Cancel, or by whoever cleans the namespace).
-		if err := b.ownSecret(ctx, name, created.UID); err != nil {
+		if err := b.ownSecret(ctx, name, created.UID, secretUID); err != nil {
 			return fail(fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err)))
 		}
 	}
@@ -479,8 +480,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 // else of an existing Secret is kept: not its other labels or annotations
 // (which may have another controller copy it elsewhere), finalizers or
 // owners, nor other keys. One that cannot be rewritten whole (immutable, or
-// of another type) is none that Meridian made.
-func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string, owner types.UID) error {
+// of another type) is none that Meridian made. It returns the UID of the
+// Secret written, by which it is told from one made later under its name.
+func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string, owner types.UID) (types.UID, error) {
 	data := make(map[string][]byte, len(spec.Secret))
 	for k, v := range spec.Secret {
 		data[k] = []byte(v)
@@ -495,30 +497,31 @@ func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string,
 	if owner != "" {
 		sec.OwnerReferences = []metav1.OwnerReference{jobOwner(name, owner)}
 	}
-	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Error()
+	var written apiSecret
+	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Into(&written)
 	if !apierrors.IsAlreadyExists(err) {
 		if err != nil {
-			return fmt.Errorf("create Secret %s/%s: %w", b.ns, name, b.explain(err))
+			return "", fmt.Errorf("create Secret %s/%s: %w", b.ns, name, b.explain(err))
 		}
-		return nil
+		return written.UID, nil
 	}
 	var got apiSecret
 	if err := b.cs.core.Get().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx).Into(&got); err != nil {
-		return fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
+		return "", fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
 	if got.Annotations[AnnotationRunID] != spec.RunID || got.Labels[LabelAttempt] != strconv.Itoa(spec.Attempt) ||
 		got.Labels[LabelManagedBy] != managedBy || ptr.Deref(got.Immutable, false) ||
 		got.Type != "" && got.Type != secretTypeOpaque {
-		return fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
+		return "", fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
 	}
 	// An update, not a patch: it replaces the whole object, and fails if
 	// the Secret changed since it was read.
 	sec.ResourceVersion = got.ResourceVersion
 	if err := b.cs.core.Put().Namespace(b.ns).Resource(resourceSecrets).Name(name).
-		Body(sec).Do(ctx).Error(); err != nil {
-		return fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
+		Body(sec).Do(ctx).Into(&written); err != nil {
+		return "", fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
-	return nil
+	return written.UID, nil
 }
 
 // jobOwner is the owner reference to the attempt's Job.
@@ -527,9 +530,13 @@ func jobOwner(name string, uid types.UID) metav1.OwnerReference {
 }
 
 // ownSecret makes the Job (uid) the owner of the attempt's Secret, so that
-// the garbage collector deletes the Secret with the Job.
-func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{jobOwner(name, uid)}}})
+// the garbage collector deletes the Secret with the Job. The patch carries
+// the Secret's UID (secretUID), which the API server refuses to change
+// (422 Invalid): a Secret made under the name since it was written or
+// listed is another's, and is not given to the Job, to go with it.
+func (b *Backend) ownSecret(ctx context.Context, name string, uid, secretUID types.UID) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": secretUID,
+		"ownerReferences": []metav1.OwnerReference{jobOwner(name, uid)}}})
 	if err != nil {
 		return err
 	}
@@ -537,16 +544,20 @@ func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) err
 		Body(patch).Do(ctx).Error()
 }
 
-// deleteSecret removes the attempt's Secret, best effort: a Submit whose
-// Job was refused leaves no credential behind.
+// deleteSecret removes the attempt's Secret, the one its Submit wrote
+// (uid), best effort: a Submit whose Job was refused leaves no credential
+// behind. The delete is conditional on the UID: a Secret made under the
+// name since is another's, and the API server refuses its delete
+// (409 Conflict), which leaves it alone.
 //
 // The caller's context is often what ended the Submit (its deadline passed
 // while the Job was being created): the delete is sent all the same, within
 // a bound of its own, or the credential would wait for the sweep's grace.
-func (b *Backend) deleteSecret(ctx context.Context, name string) {
+func (b *Backend) deleteSecret(ctx context.Context, name string, uid types.UID) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(dctx) //nolint:errcheck
+	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}).Do(dctx) //nolint:errcheck
 }
 
 // explain turns API errors about the namespace into errors naming the
@@ -1092,13 +1103,14 @@ func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 
 // markLost records on the Job that the attempt is lost, so that the verdict
 // holds when the node returns and its Pods end some other way. Best effort:
-// the state directory's record keeps it for this controller too.
+// the state directory's record keeps it for this controller too. The patch
+// is the Job's, by UID: one deleted and made again under its name since
+// the cache saw it is refused (patchJob), and is not taken for lost.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
-	patch := annotationPatch(AnnotationLost, reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_ = b.patchJob(pctx, job.Namespace, job.Name, patch)
+	_ = b.patchJob(pctx, job.Name, job.UID, AnnotationLost, reason)
 	return st
 }
 
@@ -1156,8 +1168,14 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		if err := b.saveFinal(handle, rec, cancelled); err != nil {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
 		}
-		patch := annotationPatch(AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
-		if err := b.patchJob(ctx, b.ns, handle, patch); err != nil && !apierrors.IsNotFound(err) {
+		err := b.patchJob(ctx, handle, job.UID, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
+		switch {
+		case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
+			// Gone, or deleted and made again under its name by someone
+			// else (the UID differs): no Job of the attempt is left to
+			// stop, and the other is not Meridian's to mark or delete.
+			return nil
+		case err != nil:
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 		}
 	}
@@ -1206,16 +1224,25 @@ func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 	return &j, nil
 }
 
-// annotationPatch is the JSON merge patch that sets one annotation. The
-// value may quote the cluster (a pod's condition message), so it is
-// encoded as JSON, not quoted as Go does ("\x01" is no JSON).
-func annotationPatch(key, value string) string {
-	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
-	return string(b)
+// annotationPatch is the JSON merge patch that sets one annotation of the
+// object whose UID is uid. The value may quote the cluster (a pod's
+// condition message), so it is encoded as JSON, not quoted as Go does
+// ("\x01" is no JSON).
+//
+// The UID is a precondition: metadata.uid cannot change, so the API server
+// refuses (422 Invalid) a patch whose UID is not the object's, that is, a
+// patch meant for an object deleted since and made again under its name.
+// (A merge patch has no preconditions of its own, as a delete has; the
+// Kubernetes controllers guard theirs the same way.)
+func annotationPatch(uid types.UID, key, value string) []byte {
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": map[string]string{key: value}}})
+	return b
 }
 
-// patchJob applies a JSON merge patch to a Job.
-func (b *Backend) patchJob(ctx context.Context, ns, name, patch string) error {
-	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(ns).Resource(resourceJobs).Name(name).
-		Body([]byte(patch)).Do(ctx).Error()
+// patchJob sets one annotation of the Job name whose UID is uid
+// (annotationPatch); a Job of that name with another UID is left as it is,
+// with an Invalid error.
+func (b *Backend) patchJob(ctx context.Context, name string, uid types.UID, key, value string) error {
+	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceJobs).Name(name).
+		Body(annotationPatch(uid, key, value)).Do(ctx).Error()
 }

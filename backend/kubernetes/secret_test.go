@@ -215,6 +215,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodDelete {
+		// DeleteOptions, if any.
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && err != io.EOF {
+			f.status(w, 400, "BadRequest", err.Error())
+			return
+		}
+	}
 	old, exists := store[name]
 	immutableChange := func(o map[string]any) bool {
 		return resource == "secrets" && exists && old["immutable"] == true &&
@@ -271,6 +278,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
 		}
+		// A UID in the patch is a precondition: the API server refuses to
+		// change an object's UID (metadata.uid is immutable).
+		if uid, ok := meta(body)["uid"]; ok && uid != meta(old)["uid"] {
+			f.status(w, 422, "Invalid", fmt.Sprintf("metadata.uid: Invalid value: %q: field is immutable", uid))
+			return
+		}
 		o := clone(old)
 		applyMergePatch(o, body)
 		if immutableChange(o) {
@@ -284,6 +297,15 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		pre, _ := body["preconditions"].(map[string]any)
+		if uid, ok := pre["uid"]; ok && uid != meta(old)["uid"] {
+			f.status(w, 409, "Conflict", fmt.Sprintf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, meta(old)["uid"]))
+			return
+		}
+		if rv, ok := pre["resourceVersion"]; ok && rv != meta(old)["resourceVersion"] {
+			f.status(w, 409, "Conflict", fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", rv, meta(old)["resourceVersion"]))
 			return
 		}
 		if fin, _ := meta(old)["finalizers"].([]any); len(fin) > 0 {

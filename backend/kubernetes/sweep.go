@@ -176,7 +176,13 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 	if job, ok := b.watch.job(name); ok {
 		attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
 		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) {
-			if err := b.ownSecret(ctx, name, job.UID); err != nil && !apierrors.IsNotFound(err) {
+			err := b.ownSecret(ctx, name, job.UID, sec.UID)
+			switch {
+			case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
+				// Gone, or made again under its name since the list:
+				// the next sweep looks again.
+				return nil
+			case err != nil:
 				return fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err))
 			}
 			res.Owned++
