@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +59,11 @@ const (
 	AnnotationWritten = "meridian.dev/written"
 	// AnnotationCancelled records a cancellation before the Job is deleted.
 	AnnotationCancelled = "meridian.dev/cancelled"
+	// AnnotationSubmission holds a random value that Submit also keeps in
+	// the attempt's record before it creates the Job: it tells the Job
+	// Submit created from one made by someone else under its name while
+	// the record does not have the Job's UID yet (attemptsJob).
+	AnnotationSubmission = "meridian.dev/submission"
 	// KueueQueueLabel names the Kueue LocalQueue of a Job.
 	KueueQueueLabel = "kueue.x-k8s.io/queue-name"
 	// DefaultGPUResource is the extended resource requested when the site
@@ -298,31 +304,71 @@ func ours(job *apiJob, runID string, attempt int) bool {
 	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
 }
 
+// attemptsJob reports whether job, of the attempt's name, is the Job that
+// Submit created for the attempt of record rec. Anyone who may write Jobs
+// in the namespace can make one under the name, before Submit (the next
+// attempt's name is known from the run's first) or after its Job was
+// deleted, and copy onto it everything Meridian's carries that they can
+// read: the annotation and labels that name the attempt, and (from a Job
+// of Meridian's they saw) its submission value. What they cannot give it:
+//
+//   - Its UID, which the API server chooses. A record with the UID (from
+//     the answer to the create, or from the first Job that matched as
+//     below) matches by it alone.
+//   - The submission value before Meridian's Job exists: Submit draws it
+//     and writes it in the record, on the controller's disk, before it
+//     creates the Job, and nowhere else (not in the Secret, which more
+//     users can read through a pod). A record without the UID (the
+//     create's answer was lost: the server stopped, the call timed out)
+//     matches a Job that carries its value. A Job made before Meridian's
+//     cannot carry it; one made after Meridian's was deleted can, if it
+//     was copied from Meridian's, and is then taken for the attempt's:
+//     the record has no UID to tell them apart by, and the attempt's Job
+//     was gone anyway.
+//   - Its creation time, which the API server sets: for a record of an
+//     older version (no submission value, no UID) a Job made before the
+//     record (less olderRecordSkew for the two machines' clocks) is not
+//     the attempt's. Such a record is only one written before an upgrade
+//     whose Job has not been seen since.
+//
+// Not used: the Secret's owner reference (given by Meridian after the
+// create answered, when the UID is on record anyway) and the Secret itself
+// (the Job only names it, and anyone may name it).
+func attemptsJob(job *apiJob, rec record) bool {
+	switch {
+	case rec.UID != "":
+		return job.UID == rec.UID
+	case !ours(job, rec.RunID, rec.Attempt):
+		return false
+	case rec.Nonce != "":
+		return job.Annotations[AnnotationSubmission] == rec.Nonce
+	default:
+		return !rec.Submitted.IsZero() &&
+			!job.CreationTimestamp.Time.Before(rec.Submitted.Truncate(time.Second).Add(-olderRecordSkew))
+	}
+}
+
+// olderRecordSkew is how far the API server's clock may be behind the
+// controller's for a record of an older version (attemptsJob).
+const olderRecordSkew = 30 * time.Second
+
 // replaced reports a Job of the attempt's name that is not the attempt's
-// on record: Meridian's was deleted and another made under its name by
-// someone who may write Jobs in the namespace. Its state, pods and logs
-// are not the attempt's, and Cancel must not delete it. Such a Job can
-// carry the attempt's annotation and label, copied, but not its UID: a
-// record with the UID is matched by it, one without (written before the
-// Job's creation was answered, or by an older version) by the annotation
-// and label.
+// on record (attemptsJob): Meridian's was deleted and another made under
+// its name by someone who may write Jobs in the namespace, or another was
+// there before it. Its state, pods and logs are not the attempt's, and
+// Cancel must not delete it. A record that names neither a Job nor a run
+// (none of Meridian's) judges no Job.
 func replaced(job *apiJob, rec record) bool {
-	if rec.RunID == "" {
+	if rec.UID == "" && rec.RunID == "" {
 		return false
 	}
-	if rec.UID != "" {
-		return job.UID != rec.UID
-	}
-	if job.Annotations[AnnotationRunID] != rec.RunID {
-		return true
-	}
-	return rec.Attempt != 0 && job.Labels[LabelAttempt] != strconv.Itoa(rec.Attempt)
+	return !attemptsJob(job, rec)
 }
 
 // replacedJob reports whether job, of the attempt's name, is not the
 // attempt's on record (replaced). A record without the Job's UID takes it
-// from the first Job it matches by annotation and label, so that a Job made
-// later under the name is told from the attempt's by its UID.
+// from the first Job it matches (attemptsJob), so that a Job made later
+// under the name is told from the attempt's by its UID.
 func (b *Backend) replacedJob(handle string, job *apiJob) bool {
 	if uid, ok := b.knownUID(handle); ok {
 		// What every poll of an attempt past its first asks: answered
@@ -400,8 +446,16 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	b.sweep.begin(name)
 	defer b.sweep.end(name)
 	if job, ok := b.watch.job(name); ok {
-		if rec, hasRec := b.record(name); !ours(job, spec.RunID, spec.Attempt) || hasRec && replaced(job, rec) {
+		// Submit writes the attempt's record before it creates the Job:
+		// a Job of the name without one is not this attempt's, whatever
+		// it carries (attemptsJob).
+		rec, hasRec := b.record(name)
+		if !hasRec || !ours(job, spec.RunID, spec.Attempt) || replaced(job, rec) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+		}
+		if rec.Final == nil {
+			// Best effort, as in replacedJob.
+			_ = b.keepUID(name, job.UID)
 		}
 		if len(spec.Secret) > 0 && !jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
@@ -421,17 +475,31 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if err != nil {
 		return fail(err)
 	}
-	job := b.jobFor(spec, name, image, workDir, pods, each)
-	if _, ok := b.record(name); !ok {
-		if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
-			Submitted: time.Now().UTC()}); err != nil {
+	// The record comes first: it is what tells the Job this Submit
+	// creates from one made by someone else under its name (attemptsJob),
+	// after a crash too. Of Submits of the attempt at once (controllers
+	// sharing the state directory), one writes it and the others use it.
+	rec, hasRec := b.record(name)
+	wroteRecord := false
+	if !hasRec {
+		rec = record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+			Nonce: newNonce(), Submitted: time.Now().UTC()}
+		if wroteRecord, err = b.createRecord(name, rec); err != nil {
 			return fail(err)
 		}
+		if !wroteRecord {
+			if rec, hasRec = b.record(name); !hasRec {
+				return fail(fmt.Errorf("record of job %s: written by another Submit and unreadable", name))
+			}
+		}
 	}
+	job := b.jobFor(spec, name, image, workDir, pods, each, rec.Nonce)
 	var secretUID types.UID
 	if len(spec.Secret) > 0 {
 		if secretUID, err = b.putSecret(ctx, spec, name, ""); err != nil {
-			b.removeRecordIfUnfinished(name)
+			if wroteRecord {
+				b.removeRecordIfUnfinished(name)
+			}
 			return fail(err)
 		}
 	}
@@ -442,7 +510,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if gerr != nil {
 			return fail(gerr)
 		}
-		if rec, hasRec := b.record(name); !ours(got, spec.RunID, spec.Attempt) || hasRec && replaced(got, rec) {
+		if !ours(got, spec.RunID, spec.Attempt) || replaced(got, rec) {
 			// The Secret just written is this attempt's, and no Job of
 			// this attempt will own it.
 			if len(spec.Secret) > 0 {
@@ -453,7 +521,12 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		created, err = *got, nil
 	}
 	if err != nil {
-		b.removeRecordIfUnfinished(name)
+		if wroteRecord && createRefused(err) {
+			// Kept otherwise: the API server may have created the Job
+			// all the same (a timeout), and the next Submit or Find
+			// takes it by the record's submission value.
+			b.removeRecordIfUnfinished(name)
+		}
 		if len(spec.Secret) > 0 {
 			b.deleteSecret(ctx, name, secretUID)
 		}
@@ -470,6 +543,21 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 	}
 	return name, nil
+}
+
+// newNonce draws an attempt's submission value (AnnotationSubmission).
+func newNonce() string {
+	return rand.Text()
+}
+
+// createRefused reports an answer to a create that says the API server did
+// not create the object; other errors (a timeout, a connection cut, a
+// server error) leave it unknown.
+func createRefused(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) ||
+		apierrors.IsRequestEntityTooLargeError(err) || apierrors.IsNotAcceptable(err) ||
+		apierrors.IsUnsupportedMediaType(err)
 }
 
 // putSecret creates the attempt's Secret (named as its Job) holding
@@ -654,7 +742,7 @@ const DefaultScratch = "/meridian/scratch"
 const ScratchVolume = "scratch"
 
 // jobFor builds the Job of one attempt.
-func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *apiJob {
+func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64, nonce string) *apiJob {
 	lbl := map[string]string{
 		LabelManagedBy: managedBy,
 		LabelRun:       runLabel(spec.RunID),
@@ -765,16 +853,35 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	if pods > 1 {
 		j.Spec.CompletionMode = ptr.To(indexedCompletion)
 	}
+	if nonce != "" {
+		j.Annotations[AnnotationSubmission] = nonce
+	}
 	return j
 }
 
-// Find returns the handle of the attempt's Job if it exists, or existed and
-// its end is on record.
+// Find returns the handle of the attempt's Job if it exists, or existed:
+// what the attempt's record in the state directory says, as strictly as
+// Status judges a Job (attemptsJob). Submit writes the record before it
+// creates the Job, so an attempt without one was never submitted through
+// this state directory, whatever Job of its name carries its annotation
+// and label. A record with an end or with the Job's UID says the Job was
+// created: its handle is found even when the Job has gone or another is
+// under its name since (Status then reports the attempt lost, and Cancel
+// leaves the other alone), and without asking the API server. A record
+// with neither (the create's answer never came) is the attempt's only if
+// the Job of the name carries the record's submission value.
 func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
 	}
 	name := JobName(runID, attempt)
+	rec, hasRec := b.record(name)
+	if !hasRec || rec.RunID != runID || rec.Attempt != attempt {
+		return "", false, nil
+	}
+	if rec.Final != nil || rec.UID != "" {
+		return name, true, nil
+	}
 	if err := b.watch.ready(ctx); err != nil {
 		return "", false, err
 	}
@@ -783,19 +890,19 @@ func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, 
 		// Another controller may have created it an instant ago.
 		got, err := b.getJob(ctx, name)
 		switch {
-		case err == nil:
-			job, ok = got, true
-		case !apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err):
+			return "", false, nil
+		case err != nil:
 			return "", false, b.explain(err)
 		}
+		job = got
 	}
-	if ok {
-		return name, ours(job, runID, attempt), nil
+	if !attemptsJob(job, rec) {
+		return "", false, nil
 	}
-	if rec, ok := b.record(name); ok && rec.Final != nil && rec.RunID == runID && rec.Attempt == attempt {
-		return name, true, nil
-	}
-	return "", false, nil
+	// Best effort, as in replacedJob.
+	_ = b.keepUID(name, job.UID)
+	return name, true, nil
 }
 
 // Status reports the attempt's state from the watched Job, Pods and Nodes.
@@ -1149,7 +1256,8 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		return nil
 	}
 	if !hasRec {
-		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns}
+		// The end is recorded as this Job's, by its UID.
+		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns, UID: job.UID}
 		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
 	}
 	st := b.jobStatus(ctx, job)

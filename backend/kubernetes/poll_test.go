@@ -71,14 +71,23 @@ func TestStatusPollReadsNoRecordFile(t *testing.T) {
 		t.Errorf("10 polls read the record file %d times; want none", n)
 	}
 
-	again, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
-		be.stateDir, be.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { again.Close() })
+	again := restarted(t, be)
 	replaceJob(t, f, again, name)
 	if st, err := again.Status(ctx, name); err != nil || st.State != backend.Lost || st.Reason != replacedReason {
 		t.Errorf("after a restart, a Job made again under the name: Status = %+v, %v; want Lost: %s", st, err, replacedReason)
 	}
+}
+
+// restarted is a backend started again on b's state directory and API
+// server, as after a restart of the controller: it knows only what the
+// state directory has.
+func restarted(t testing.TB, b *Backend) *Backend {
+	t.Helper()
+	again, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: b.ns, Image: b.image},
+		b.stateDir, b.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
 }

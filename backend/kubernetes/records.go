@@ -26,7 +26,10 @@ type record struct {
 	// or by an older version, from the first sight of the Job): the
 	// annotation and label that name the attempt can be copied by anyone
 	// who may create Jobs in the namespace, the UID cannot (replaced).
-	UID       types.UID       `json:"uid,omitempty"`
+	UID types.UID `json:"uid,omitempty"`
+	// Nonce is the attempt's submission value (AnnotationSubmission),
+	// drawn when the record is created, before the Job.
+	Nonce     string          `json:"nonce,omitempty"`
 	Submitted time.Time       `json:"submitted,omitzero"`
 	Final     *backend.Status `json:"final,omitempty"`
 }
@@ -119,6 +122,22 @@ func (b *Backend) writeRecord(name string, r record) error {
 	return nil
 }
 
+// createRecord writes the Job's record unless it has one; created is false
+// when another Submit wrote one first.
+func (b *Backend) createRecord(name string, r record) (created bool, err error) {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	created, err = atomicfile.CreateFile(b.recordPath(name), data, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("record of job %s: %w", name, err)
+	}
+	return created, nil
+}
+
 // saveFinal records how the Job ended, unless an end is on record already.
 // The Job's UID on record is kept: a Job made later under the name is told
 // from the attempt's by it.
@@ -136,8 +155,9 @@ func (b *Backend) saveFinal(name string, r record, st backend.Status) error {
 }
 
 // removeRecordIfUnfinished drops the record of a Job whose creation failed.
+// A record with the Job's UID is kept: the Job was created.
 func (b *Backend) removeRecordIfUnfinished(name string) {
-	if r, ok := b.record(name); ok && r.Final == nil {
+	if r, ok := b.record(name); ok && r.Final == nil && r.UID == "" {
 		b.recMu.Lock()
 		defer b.recMu.Unlock()
 		if err := os.Remove(b.recordPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {

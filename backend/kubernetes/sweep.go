@@ -175,7 +175,11 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 	name := sec.Name
 	if job, ok := b.watch.job(name); ok {
 		attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
-		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) {
+		// Where the attempt's record is here, it judges the Job as
+		// Status does (attemptsJob): a Job made under the name by
+		// someone else does not get the attempt's Secret.
+		rec, hasRec := b.record(name)
+		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) && !(hasRec && replaced(job, rec)) {
 			err := b.ownSecret(ctx, name, job.UID, sec.UID)
 			switch {
 			case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
