@@ -54,7 +54,7 @@ func TestFindAfterACutOffSubmitTakesNoLookAlike(t *testing.T) {
 	}
 	f.setOnCreate(nil)
 	f.put("jobs", lookAlike(spec))
-	again := restarted(t, b)
+	again := restarted(t, f, b)
 	eventually(t, "the look-alike is not in the cache", func() bool {
 		_, ok := again.watch.job(name)
 		return ok
@@ -113,7 +113,7 @@ func TestFindAfterTheCreatesAnswerWasLost(t *testing.T) {
 		t.Fatal("Submit succeeded; the fake answered with a timeout")
 	}
 	f.setOnCreate(nil)
-	again := restarted(t, b)
+	again := restarted(t, f, b)
 	h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt)
 	if err != nil || !ok || h != name {
 		t.Fatalf("Find = %q, %v, %v; want %q", h, ok, err, name)
@@ -151,7 +151,7 @@ func TestSubmitAgainAfterACutOffSubmit(t *testing.T) {
 		t.Fatal("Submit succeeded; the fake did not create its Job")
 	}
 	f.setOnCreate(nil)
-	again := restarted(t, b)
+	again := restarted(t, f, b)
 	if h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
 		t.Fatalf("Find before the Job exists = %q, %v, %v; want nothing", h, ok, err)
 	}
@@ -178,7 +178,7 @@ func TestFindOfAnAttemptWhoseJobWasDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.drop("jobs", name)
-	again := restarted(t, b)
+	again := restarted(t, f, b)
 	h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt)
 	if err != nil || !ok || h != name {
 		t.Fatalf("Find = %q, %v, %v; want %q", h, ok, err, name)

@@ -71,7 +71,7 @@ func TestStatusPollReadsNoRecordFile(t *testing.T) {
 		t.Errorf("10 polls read the record file %d times; want none", n)
 	}
 
-	again := restarted(t, be)
+	again := restarted(t, f, be)
 	replaceJob(t, f, again, name)
 	if st, err := again.Status(ctx, name); err != nil || st.State != backend.Lost || st.Reason != replacedReason {
 		t.Errorf("after a restart, a Job made again under the name: Status = %+v, %v; want Lost: %s", st, err, replacedReason)
@@ -79,15 +79,26 @@ func TestStatusPollReadsNoRecordFile(t *testing.T) {
 }
 
 // restarted is a backend started again on b's state directory and API
-// server, as after a restart of the controller: it knows only what the
-// state directory has.
-func restarted(t testing.TB, b *Backend) *Backend {
+// server f, as after a restart of the controller: it knows only what the
+// state directory has. It returns once the new backend watches Jobs and
+// Pods (the fake does not replay what a watch missed).
+func restarted(t testing.TB, f *fakeAPI, b *Backend) *Backend {
 	t.Helper()
+	watching := func() (int, int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.watchers["jobs"]), len(f.watchers["pods"])
+	}
+	jobs, pods := watching()
 	again, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: b.ns, Image: b.image},
 		b.stateDir, b.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { again.Close() })
+	eventually(t, "the backend started again does not watch Jobs and Pods", func() bool {
+		j, p := watching()
+		return j > jobs && p > pods
+	})
 	return again
 }

@@ -57,7 +57,7 @@ func TestReplacedJobWithCopiedAnnotationsIsNotTheAttempts(t *testing.T) {
 					Submitted: time.Now().Add(-time.Minute).UTC()}); err != nil {
 					t.Fatal(err)
 				}
-				b = restarted(t, b)
+				b = restarted(t, f, b)
 			}
 			eventually(t, "the attempt's Job is not in the cache", func() bool {
 				_, ok := b.watch.job(name)
@@ -130,7 +130,7 @@ func TestReplacedJobAfterTheEndAndWithoutUID(t *testing.T) {
 	if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns}); err != nil {
 		t.Fatal(err)
 	}
-	b = restarted(t, b)
+	b = restarted(t, f, b)
 	orig, _ := f.get("jobs", name)
 	meta(orig)["annotations"].(map[string]any)[AnnotationRunID] = "another-run"
 	f.drop("jobs", name)
