@@ -26,7 +26,9 @@ import (
 // containers' sum and its largest init container (a container's request,
 // or its limit when it sets none, as for extended resources). Own pods are
 // those in the site's namespace with the label app.kubernetes.io/managed-by
-// =meridian (another server using the same namespace counts as own). A
+// =meridian whose owner is the Job of an attempt on record in the state
+// directory (ownPod): a server on another state directory using the same
+// namespace does not count as own, nor does a pod anyone else labelled. A
 // NotReady node gives nothing, its pods included: they may stay there
 // Terminating for as long as the node is away.
 //
@@ -133,7 +135,7 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
 				return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 			}
 			used += req
-			if p.Namespace == b.ns && p.Labels[LabelManagedBy] == managedBy {
+			if req > 0 && b.ownPod(p) {
 				own += req
 			}
 		}
@@ -150,6 +152,38 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
 		free = alloc - used
 	}
 	return free + own, nil
+}
+
+// ownPod reports whether p is a pod of one of the backend's attempts: in
+// the site's namespace, with Meridian's label, and owned by the Job whose
+// UID the attempt's record has (the Job it names by the Job controller's
+// label). The label and the name are anyone's to give a pod who may write
+// Pods in the namespace, and would have the GPUs such a pod holds counted
+// as Meridian's, so reported free; the UID on record is not. A pod of a Job
+// whose UID is not on record yet is not counted: the capacity is then
+// reported short, not long.
+func (b *Backend) ownPod(p *apiPod) bool {
+	if p.Namespace != b.ns || p.Labels[LabelManagedBy] != managedBy {
+		return false
+	}
+	name := p.Labels[jobNameLabel]
+	if validHandle(name) != nil {
+		return false
+	}
+	uid, ok := b.knownUID(name)
+	if !ok {
+		rec, hasRec := b.record(name)
+		if !hasRec || rec.UID == "" {
+			return false
+		}
+		uid = rec.UID
+	}
+	for _, r := range p.OwnerReferences {
+		if r.Kind == "Job" && r.UID == uid {
+			return true
+		}
+	}
+	return false
 }
 
 // takesPods reports whether the scheduler places the site's new pods on

@@ -39,5 +39,12 @@
 // Cancel deletes the Job with foreground propagation; Logs reads pods/log.
 // The backend's state directory (on the controller's machine, never the
 // site's) keeps a small record per Job so that the final state of a Job
-// that was deleted (cancelled) is still known.
+// that was deleted (cancelled) is still known. The record is written before
+// the Job is created and is what makes a Job of the attempt's name the
+// attempt's: its UID once known, until then a random submission value that
+// Submit also puts on the Job (attemptsJob). Anyone who may write Jobs in
+// the namespace can copy the annotation and labels, so Submit and Find take
+// no Job of the name without a matching record, and Status reads the
+// attempt of one that does not match lost; every patch and delete of an
+// attempt's Job or Secret names its UID.
 package kubernetes

@@ -34,7 +34,7 @@ func fakePod(name, job, jobUID, node, phase string) map[string]any {
 		"status": map[string]any{"phase": phase}}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -3,13 +3,16 @@ package kubernetes
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"meridian.dev/meridian/backend"
 )
 
 // WriteSecretForTest writes the attempt's Secret as Submit does before it
 // creates the Job: what a Submit cut off at that point leaves.
 func (b *Backend) WriteSecretForTest(ctx context.Context, spec backend.Spec) error {
-	return b.putSecret(ctx, spec, JobName(spec.RunID, spec.Attempt), "")
+	_, err := b.putSecret(ctx, spec, JobName(spec.RunID, spec.Attempt), "")
+	return err
 }
 
 // SubmitUnderWayForTest marks the attempt's Submit as under way in this
@@ -18,4 +21,22 @@ func (b *Backend) SubmitUnderWayForTest(spec backend.Spec) (done func()) {
 	name := JobName(spec.RunID, spec.Attempt)
 	b.sweep.begin(name)
 	return func() { b.sweep.end(name) }
+}
+
+// PatchJobForTest sets one annotation of the Job name whose UID is uid, as
+// markLost and Cancel do.
+func (b *Backend) PatchJobForTest(ctx context.Context, name string, uid types.UID, key, value string) error {
+	return b.patchJob(ctx, name, uid, key, value)
+}
+
+// OwnSecretForTest gives the Secret name whose UID is secretUID to the Job
+// jobUID, as Submit and the sweep do.
+func (b *Backend) OwnSecretForTest(ctx context.Context, name string, jobUID, secretUID types.UID) error {
+	return b.ownSecret(ctx, name, jobUID, secretUID)
+}
+
+// DeleteSecretForTest deletes the Secret name whose UID is uid, as a
+// refused Submit does.
+func (b *Backend) DeleteSecretForTest(ctx context.Context, name string, uid types.UID) {
+	b.deleteSecret(ctx, name, uid)
 }

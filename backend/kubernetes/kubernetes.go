@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +59,11 @@ const (
 	AnnotationWritten = "meridian.dev/written"
 	// AnnotationCancelled records a cancellation before the Job is deleted.
 	AnnotationCancelled = "meridian.dev/cancelled"
+	// AnnotationSubmission holds a random value that Submit also keeps in
+	// the attempt's record before it creates the Job: it tells the Job
+	// Submit created from one made by someone else under its name while
+	// the record does not have the Job's UID yet (attemptsJob).
+	AnnotationSubmission = "meridian.dev/submission"
 	// KueueQueueLabel names the Kueue LocalQueue of a Job.
 	KueueQueueLabel = "kueue.x-k8s.io/queue-name"
 	// DefaultGPUResource is the extended resource requested when the site
@@ -95,8 +101,9 @@ type Backend struct {
 	sweep       sweeper
 	closeOnce   sync.Once
 
-	recMu  sync.Mutex        // serialises record files
-	finals map[string]record // records with an end, by Job name
+	recMu  sync.Mutex           // serialises record files
+	finals map[string]record    // records with an end, by Job name
+	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
 }
 
 var (
@@ -171,6 +178,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		scratchIn:     site.ScratchMedium,
 		stateDir:      abs,
 		finals:        map[string]record{},
+		uids:          map[string]types.UID{},
 	}
 	if site.ScratchSize != "" {
 		q, err := catalog.ParseScratchSize(site.ScratchSize)
@@ -296,32 +304,77 @@ func ours(job *apiJob, runID string, attempt int) bool {
 	return job.Annotations[AnnotationRunID] == runID && job.Labels[LabelAttempt] == strconv.Itoa(attempt)
 }
 
+// attemptsJob reports whether job, of the attempt's name, is the Job that
+// Submit created for the attempt of record rec. Anyone who may write Jobs
+// in the namespace can make one under the name, before Submit (the next
+// attempt's name is known from the run's first) or after its Job was
+// deleted, and copy onto it everything Meridian's carries that they can
+// read: the annotation and labels that name the attempt, and (from a Job
+// of Meridian's they saw) its submission value. What they cannot give it:
+//
+//   - Its UID, which the API server chooses. A record with the UID (from
+//     the answer to the create, or from the first Job that matched as
+//     below) matches by it alone.
+//   - The submission value before Meridian's Job exists: Submit draws it
+//     and writes it in the record, on the controller's disk, before it
+//     creates the Job, and nowhere else (not in the Secret, which more
+//     users can read through a pod). A record without the UID (the
+//     create's answer was lost: the server stopped, the call timed out)
+//     matches a Job that carries its value. A Job made before Meridian's
+//     cannot carry it; one made after Meridian's was deleted can, if it
+//     was copied from Meridian's, and is then taken for the attempt's:
+//     the record has no UID to tell them apart by, and the attempt's Job
+//     was gone anyway.
+//   - Its creation time, which the API server sets: for a record of an
+//     older version (no submission value, no UID) a Job made before the
+//     record (less olderRecordSkew for the two machines' clocks) is not
+//     the attempt's. Such a record is only one written before an upgrade
+//     whose Job has not been seen since.
+//
+// Not used: the Secret's owner reference (given by Meridian after the
+// create answered, when the UID is on record anyway) and the Secret itself
+// (the Job only names it, and anyone may name it).
+func attemptsJob(job *apiJob, rec record) bool {
+	switch {
+	case rec.UID != "":
+		return job.UID == rec.UID
+	case !ours(job, rec.RunID, rec.Attempt):
+		return false
+	case rec.Nonce != "":
+		return job.Annotations[AnnotationSubmission] == rec.Nonce
+	default:
+		return !rec.Submitted.IsZero() &&
+			!job.CreationTimestamp.Time.Before(rec.Submitted.Truncate(time.Second).Add(-olderRecordSkew))
+	}
+}
+
+// olderRecordSkew is how far the API server's clock may be behind the
+// controller's for a record of an older version (attemptsJob).
+const olderRecordSkew = 30 * time.Second
+
 // replaced reports a Job of the attempt's name that is not the attempt's
-// on record: Meridian's was deleted and another made under its name by
-// someone who may write Jobs in the namespace. Its state, pods and logs
-// are not the attempt's, and Cancel must not delete it. Such a Job can
-// carry the attempt's annotation and label, copied, but not its UID: a
-// record with the UID is matched by it, one without (written before the
-// Job's creation was answered, or by an older version) by the annotation
-// and label.
+// on record (attemptsJob): Meridian's was deleted and another made under
+// its name by someone who may write Jobs in the namespace, or another was
+// there before it. Its state, pods and logs are not the attempt's, and
+// Cancel must not delete it. A record that names neither a Job nor a run
+// (none of Meridian's) judges no Job.
 func replaced(job *apiJob, rec record) bool {
-	if rec.RunID == "" {
+	if rec.UID == "" && rec.RunID == "" {
 		return false
 	}
-	if rec.UID != "" {
-		return job.UID != rec.UID
-	}
-	if job.Annotations[AnnotationRunID] != rec.RunID {
-		return true
-	}
-	return rec.Attempt != 0 && job.Labels[LabelAttempt] != strconv.Itoa(rec.Attempt)
+	return !attemptsJob(job, rec)
 }
 
 // replacedJob reports whether job, of the attempt's name, is not the
 // attempt's on record (replaced). A record without the Job's UID takes it
-// from the first Job it matches by annotation and label, so that a Job made
-// later under the name is told from the attempt's by its UID.
+// from the first Job it matches (attemptsJob), so that a Job made later
+// under the name is told from the attempt's by its UID.
 func (b *Backend) replacedJob(handle string, job *apiJob) bool {
+	if uid, ok := b.knownUID(handle); ok {
+		// What every poll of an attempt past its first asks: answered
+		// from memory, not the record's file.
+		return job.UID != uid
+	}
 	rec, hasRec := b.record(handle)
 	if !hasRec {
 		return false
@@ -393,15 +446,23 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	b.sweep.begin(name)
 	defer b.sweep.end(name)
 	if job, ok := b.watch.job(name); ok {
-		if rec, hasRec := b.record(name); !ours(job, spec.RunID, spec.Attempt) || hasRec && replaced(job, rec) {
+		// Submit writes the attempt's record before it creates the Job:
+		// a Job of the name without one is not this attempt's, whatever
+		// it carries (attemptsJob).
+		rec, hasRec := b.record(name)
+		if !hasRec || !ours(job, spec.RunID, spec.Attempt) || replaced(job, rec) {
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+		}
+		if rec.Final == nil {
+			// Best effort, as in replacedJob.
+			_ = b.keepUID(name, job.UID)
 		}
 		if len(spec.Secret) > 0 && !jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
 			// without an owner; one whose Job create failed on an answer
 			// the API server had carried out (a timeout) deleted it, and
 			// the Job's pod cannot start without it.
-			if err := b.putSecret(ctx, spec, name, job.UID); err != nil {
+			if _, err := b.putSecret(ctx, spec, name, job.UID); err != nil {
 				return fail(err)
 			}
 		}
@@ -414,16 +475,31 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if err != nil {
 		return fail(err)
 	}
-	job := b.jobFor(spec, name, image, workDir, pods, each)
-	if _, ok := b.record(name); !ok {
-		if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
-			Submitted: time.Now().UTC()}); err != nil {
+	// The record comes first: it is what tells the Job this Submit
+	// creates from one made by someone else under its name (attemptsJob),
+	// after a crash too. Of Submits of the attempt at once (controllers
+	// sharing the state directory), one writes it and the others use it.
+	rec, hasRec := b.record(name)
+	wroteRecord := false
+	if !hasRec {
+		rec = record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+			Nonce: newNonce(), Submitted: time.Now().UTC()}
+		if wroteRecord, err = b.createRecord(name, rec); err != nil {
 			return fail(err)
 		}
+		if !wroteRecord {
+			if rec, hasRec = b.record(name); !hasRec {
+				return fail(fmt.Errorf("record of job %s: written by another Submit and unreadable", name))
+			}
+		}
 	}
+	job := b.jobFor(spec, name, image, workDir, pods, each, rec.Nonce)
+	var secretUID types.UID
 	if len(spec.Secret) > 0 {
-		if err := b.putSecret(ctx, spec, name, ""); err != nil {
-			b.removeRecordIfUnfinished(name)
+		if secretUID, err = b.putSecret(ctx, spec, name, ""); err != nil {
+			if wroteRecord {
+				b.removeRecordIfUnfinished(name)
+			}
 			return fail(err)
 		}
 	}
@@ -434,20 +510,25 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if gerr != nil {
 			return fail(gerr)
 		}
-		if rec, hasRec := b.record(name); !ours(got, spec.RunID, spec.Attempt) || hasRec && replaced(got, rec) {
+		if !ours(got, spec.RunID, spec.Attempt) || replaced(got, rec) {
 			// The Secret just written is this attempt's, and no Job of
 			// this attempt will own it.
 			if len(spec.Secret) > 0 {
-				b.deleteSecret(ctx, name)
+				b.deleteSecret(ctx, name, secretUID)
 			}
 			return fail(errors.New("a Job of that name exists and is not this attempt's"))
 		}
 		created, err = *got, nil
 	}
 	if err != nil {
-		b.removeRecordIfUnfinished(name)
+		if wroteRecord && createRefused(err) {
+			// Kept otherwise: the API server may have created the Job
+			// all the same (a timeout), and the next Submit or Find
+			// takes it by the record's submission value.
+			b.removeRecordIfUnfinished(name)
+		}
 		if len(spec.Secret) > 0 {
-			b.deleteSecret(ctx, name)
+			b.deleteSecret(ctx, name, secretUID)
 		}
 		return fail(b.explain(err))
 	}
@@ -457,11 +538,26 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if len(spec.Secret) > 0 {
 		// Owned by the Job, the Secret goes when the Job goes (deleted
 		// by Cancel, or by whoever cleans the namespace).
-		if err := b.ownSecret(ctx, name, created.UID); err != nil {
+		if err := b.ownSecret(ctx, name, created.UID, secretUID); err != nil {
 			return fail(fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err)))
 		}
 	}
 	return name, nil
+}
+
+// newNonce draws an attempt's submission value (AnnotationSubmission).
+func newNonce() string {
+	return rand.Text()
+}
+
+// createRefused reports an answer to a create that says the API server did
+// not create the object; other errors (a timeout, a connection cut, a
+// server error) leave it unknown.
+func createRefused(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) ||
+		apierrors.IsRequestEntityTooLargeError(err) || apierrors.IsNotAcceptable(err) ||
+		apierrors.IsUnsupportedMediaType(err)
 }
 
 // putSecret creates the attempt's Secret (named as its Job) holding
@@ -472,8 +568,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 // else of an existing Secret is kept: not its other labels or annotations
 // (which may have another controller copy it elsewhere), finalizers or
 // owners, nor other keys. One that cannot be rewritten whole (immutable, or
-// of another type) is none that Meridian made.
-func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string, owner types.UID) error {
+// of another type) is none that Meridian made. It returns the UID of the
+// Secret written, by which it is told from one made later under its name.
+func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string, owner types.UID) (types.UID, error) {
 	data := make(map[string][]byte, len(spec.Secret))
 	for k, v := range spec.Secret {
 		data[k] = []byte(v)
@@ -488,30 +585,31 @@ func (b *Backend) putSecret(ctx context.Context, spec backend.Spec, name string,
 	if owner != "" {
 		sec.OwnerReferences = []metav1.OwnerReference{jobOwner(name, owner)}
 	}
-	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Error()
+	var written apiSecret
+	err := b.cs.core.Post().Namespace(b.ns).Resource(resourceSecrets).Body(sec).Do(ctx).Into(&written)
 	if !apierrors.IsAlreadyExists(err) {
 		if err != nil {
-			return fmt.Errorf("create Secret %s/%s: %w", b.ns, name, b.explain(err))
+			return "", fmt.Errorf("create Secret %s/%s: %w", b.ns, name, b.explain(err))
 		}
-		return nil
+		return written.UID, nil
 	}
 	var got apiSecret
 	if err := b.cs.core.Get().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(ctx).Into(&got); err != nil {
-		return fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
+		return "", fmt.Errorf("read Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
 	if got.Annotations[AnnotationRunID] != spec.RunID || got.Labels[LabelAttempt] != strconv.Itoa(spec.Attempt) ||
 		got.Labels[LabelManagedBy] != managedBy || ptr.Deref(got.Immutable, false) ||
 		got.Type != "" && got.Type != secretTypeOpaque {
-		return fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
+		return "", fmt.Errorf("a Secret %s/%s exists and is not this attempt's", b.ns, name)
 	}
 	// An update, not a patch: it replaces the whole object, and fails if
 	// the Secret changed since it was read.
 	sec.ResourceVersion = got.ResourceVersion
 	if err := b.cs.core.Put().Namespace(b.ns).Resource(resourceSecrets).Name(name).
-		Body(sec).Do(ctx).Error(); err != nil {
-		return fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
+		Body(sec).Do(ctx).Into(&written); err != nil {
+		return "", fmt.Errorf("update Secret %s/%s: %w", b.ns, name, b.explain(err))
 	}
-	return nil
+	return written.UID, nil
 }
 
 // jobOwner is the owner reference to the attempt's Job.
@@ -520,9 +618,13 @@ func jobOwner(name string, uid types.UID) metav1.OwnerReference {
 }
 
 // ownSecret makes the Job (uid) the owner of the attempt's Secret, so that
-// the garbage collector deletes the Secret with the Job.
-func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{jobOwner(name, uid)}}})
+// the garbage collector deletes the Secret with the Job. The patch carries
+// the Secret's UID (secretUID), which the API server refuses to change
+// (422 Invalid): a Secret made under the name since it was written or
+// listed is another's, and is not given to the Job, to go with it.
+func (b *Backend) ownSecret(ctx context.Context, name string, uid, secretUID types.UID) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": secretUID,
+		"ownerReferences": []metav1.OwnerReference{jobOwner(name, uid)}}})
 	if err != nil {
 		return err
 	}
@@ -530,16 +632,20 @@ func (b *Backend) ownSecret(ctx context.Context, name string, uid types.UID) err
 		Body(patch).Do(ctx).Error()
 }
 
-// deleteSecret removes the attempt's Secret, best effort: a Submit whose
-// Job was refused leaves no credential behind.
+// deleteSecret removes the attempt's Secret, the one its Submit wrote
+// (uid), best effort: a Submit whose Job was refused leaves no credential
+// behind. The delete is conditional on the UID: a Secret made under the
+// name since is another's, and the API server refuses its delete
+// (409 Conflict), which leaves it alone.
 //
 // The caller's context is often what ended the Submit (its deadline passed
 // while the Job was being created): the delete is sent all the same, within
 // a bound of its own, or the credential would wait for the sweep's grace.
-func (b *Backend) deleteSecret(ctx context.Context, name string) {
+func (b *Backend) deleteSecret(ctx context.Context, name string, uid types.UID) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).Do(dctx) //nolint:errcheck
+	b.cs.core.Delete().Namespace(b.ns).Resource(resourceSecrets).Name(name).
+		Body(&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}).Do(dctx) //nolint:errcheck
 }
 
 // explain turns API errors about the namespace into errors naming the
@@ -636,7 +742,7 @@ const DefaultScratch = "/meridian/scratch"
 const ScratchVolume = "scratch"
 
 // jobFor builds the Job of one attempt.
-func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64) *apiJob {
+func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, each int64, nonce string) *apiJob {
 	lbl := map[string]string{
 		LabelManagedBy: managedBy,
 		LabelRun:       runLabel(spec.RunID),
@@ -747,16 +853,35 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	if pods > 1 {
 		j.Spec.CompletionMode = ptr.To(indexedCompletion)
 	}
+	if nonce != "" {
+		j.Annotations[AnnotationSubmission] = nonce
+	}
 	return j
 }
 
-// Find returns the handle of the attempt's Job if it exists, or existed and
-// its end is on record.
+// Find returns the handle of the attempt's Job if it exists, or existed:
+// what the attempt's record in the state directory says, as strictly as
+// Status judges a Job (attemptsJob). Submit writes the record before it
+// creates the Job, so an attempt without one was never submitted through
+// this state directory, whatever Job of its name carries its annotation
+// and label. A record with an end or with the Job's UID says the Job was
+// created: its handle is found even when the Job has gone or another is
+// under its name since (Status then reports the attempt lost, and Cancel
+// leaves the other alone), and without asking the API server. A record
+// with neither (the create's answer never came) is the attempt's only if
+// the Job of the name carries the record's submission value.
 func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
 	}
 	name := JobName(runID, attempt)
+	rec, hasRec := b.record(name)
+	if !hasRec || rec.RunID != runID || rec.Attempt != attempt {
+		return "", false, nil
+	}
+	if rec.Final != nil || rec.UID != "" {
+		return name, true, nil
+	}
 	if err := b.watch.ready(ctx); err != nil {
 		return "", false, err
 	}
@@ -765,19 +890,19 @@ func (b *Backend) Find(ctx context.Context, runID string, attempt int) (string, 
 		// Another controller may have created it an instant ago.
 		got, err := b.getJob(ctx, name)
 		switch {
-		case err == nil:
-			job, ok = got, true
-		case !apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err):
+			return "", false, nil
+		case err != nil:
 			return "", false, b.explain(err)
 		}
+		job = got
 	}
-	if ok {
-		return name, ours(job, runID, attempt), nil
+	if !attemptsJob(job, rec) {
+		return "", false, nil
 	}
-	if rec, ok := b.record(name); ok && rec.Final != nil && rec.RunID == runID && rec.Attempt == attempt {
-		return name, true, nil
-	}
-	return "", false, nil
+	// Best effort, as in replacedJob.
+	_ = b.keepUID(name, job.UID)
+	return name, true, nil
 }
 
 // Status reports the attempt's state from the watched Job, Pods and Nodes.
@@ -1085,13 +1210,14 @@ func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 
 // markLost records on the Job that the attempt is lost, so that the verdict
 // holds when the node returns and its Pods end some other way. Best effort:
-// the state directory's record keeps it for this controller too.
+// the state directory's record keeps it for this controller too. The patch
+// is the Job's, by UID: one deleted and made again under its name since
+// the cache saw it is refused (patchJob), and is not taken for lost.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
-	patch := annotationPatch(AnnotationLost, reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_ = b.patchJob(pctx, job.Namespace, job.Name, patch)
+	_ = b.patchJob(pctx, job.Name, job.UID, AnnotationLost, reason)
 	return st
 }
 
@@ -1130,7 +1256,8 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		return nil
 	}
 	if !hasRec {
-		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns}
+		// The end is recorded as this Job's, by its UID.
+		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns, UID: job.UID}
 		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
 	}
 	st := b.jobStatus(ctx, job)
@@ -1149,8 +1276,14 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		if err := b.saveFinal(handle, rec, cancelled); err != nil {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
 		}
-		patch := annotationPatch(AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
-		if err := b.patchJob(ctx, b.ns, handle, patch); err != nil && !apierrors.IsNotFound(err) {
+		err := b.patchJob(ctx, handle, job.UID, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
+		switch {
+		case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
+			// Gone, or deleted and made again under its name by someone
+			// else (the UID differs): no Job of the attempt is left to
+			// stop, and the other is not Meridian's to mark or delete.
+			return nil
+		case err != nil:
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 		}
 	}
@@ -1199,16 +1332,25 @@ func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 	return &j, nil
 }
 
-// annotationPatch is the JSON merge patch that sets one annotation. The
-// value may quote the cluster (a pod's condition message), so it is
-// encoded as JSON, not quoted as Go does ("\x01" is no JSON).
-func annotationPatch(key, value string) string {
-	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
-	return string(b)
+// annotationPatch is the JSON merge patch that sets one annotation of the
+// object whose UID is uid. The value may quote the cluster (a pod's
+// condition message), so it is encoded as JSON, not quoted as Go does
+// ("\x01" is no JSON).
+//
+// The UID is a precondition: metadata.uid cannot change, so the API server
+// refuses (422 Invalid) a patch whose UID is not the object's, that is, a
+// patch meant for an object deleted since and made again under its name.
+// (A merge patch has no preconditions of its own, as a delete has; the
+// Kubernetes controllers guard theirs the same way.)
+func annotationPatch(uid types.UID, key, value string) []byte {
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": map[string]string{key: value}}})
+	return b
 }
 
-// patchJob applies a JSON merge patch to a Job.
-func (b *Backend) patchJob(ctx context.Context, ns, name, patch string) error {
-	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(ns).Resource(resourceJobs).Name(name).
-		Body([]byte(patch)).Do(ctx).Error()
+// patchJob sets one annotation of the Job name whose UID is uid
+// (annotationPatch); a Job of that name with another UID is left as it is,
+// with an Invalid error.
+func (b *Backend) patchJob(ctx context.Context, name string, uid types.UID, key, value string) error {
+	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceJobs).Name(name).
+		Body(annotationPatch(uid, key, value)).Do(ctx).Error()
 }

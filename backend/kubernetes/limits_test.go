@@ -105,7 +105,7 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 	return h, b
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -26,7 +26,10 @@ type record struct {
 	// or by an older version, from the first sight of the Job): the
 	// annotation and label that name the attempt can be copied by anyone
 	// who may create Jobs in the namespace, the UID cannot (replaced).
-	UID       types.UID       `json:"uid,omitempty"`
+	UID types.UID `json:"uid,omitempty"`
+	// Nonce is the attempt's submission value (AnnotationSubmission),
+	// drawn when the record is created, before the Job.
+	Nonce     string          `json:"nonce,omitempty"`
 	Submitted time.Time       `json:"submitted,omitzero"`
 	Final     *backend.Status `json:"final,omitempty"`
 }
@@ -34,6 +37,9 @@ type record struct {
 func (b *Backend) recordPath(name string) string {
 	return filepath.Join(b.stateDir, "jobs", name+".json")
 }
+
+// readRecordFile reads a record file; tests count its calls.
+var readRecordFile = os.ReadFile
 
 // record reads the Job's record; a missing or unreadable one is absent.
 // Records with an end never change and are kept in memory.
@@ -44,7 +50,7 @@ func (b *Backend) record(name string) (record, bool) {
 	if ok {
 		return fin, true
 	}
-	data, err := os.ReadFile(b.recordPath(name))
+	data, err := readRecordFile(b.recordPath(name))
 	if err != nil {
 		return record{}, false
 	}
@@ -62,11 +68,43 @@ func (b *Backend) record(name string) (record, bool) {
 		b.finals[name] = r
 		b.recMu.Unlock()
 	}
+	if r.UID != "" {
+		b.rememberUID(name, r.UID)
+	}
 	return r, true
 }
 
-// maxFinals bounds the records with an end kept in memory.
+// maxFinals bounds the records with an end kept in memory, and the UIDs
+// (knownUID).
 const maxFinals = 4096
+
+// knownUID is the UID of the attempt's Job as its record has it, from
+// memory: Status asks for it at every poll of every attempt, and a record's
+// UID, once written, never changes (keepUID and saveFinal keep it; a record
+// with a UID is never removed). The record stays the source: a UID not in
+// memory (after a restart, or written by another process sharing the state
+// directory) is read from it, by record, which remembers it.
+func (b *Backend) knownUID(name string) (types.UID, bool) {
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	uid, ok := b.uids[name]
+	return uid, ok
+}
+
+func (b *Backend) rememberUID(name string, uid types.UID) {
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	b.rememberUIDLocked(name, uid)
+}
+
+// rememberUIDLocked is rememberUID with recMu held.
+func (b *Backend) rememberUIDLocked(name string, uid types.UID) {
+	if _, ok := b.uids[name]; !ok && len(b.uids) >= maxFinals {
+		// Those forgotten are read from their records again.
+		clear(b.uids)
+	}
+	b.uids[name] = uid
+}
 
 func (b *Backend) writeRecord(name string, r record) error {
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -78,7 +116,26 @@ func (b *Backend) writeRecord(name string, r record) error {
 	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o644); err != nil {
 		return fmt.Errorf("record of job %s: %w", name, err)
 	}
+	if r.UID != "" {
+		b.rememberUIDLocked(name, r.UID)
+	}
 	return nil
+}
+
+// createRecord writes the Job's record unless it has one; created is false
+// when another Submit wrote one first.
+func (b *Backend) createRecord(name string, r record) (created bool, err error) {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	created, err = atomicfile.CreateFile(b.recordPath(name), data, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("record of job %s: %w", name, err)
+	}
+	return created, nil
 }
 
 // saveFinal records how the Job ended, unless an end is on record already.
@@ -98,8 +155,9 @@ func (b *Backend) saveFinal(name string, r record, st backend.Status) error {
 }
 
 // removeRecordIfUnfinished drops the record of a Job whose creation failed.
+// A record with the Job's UID is kept: the Job was created.
 func (b *Backend) removeRecordIfUnfinished(name string) {
-	if r, ok := b.record(name); ok && r.Final == nil {
+	if r, ok := b.record(name); ok && r.Final == nil && r.UID == "" {
 		b.recMu.Lock()
 		defer b.recMu.Unlock()
 		if err := os.Remove(b.recordPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -118,7 +176,7 @@ func (b *Backend) keepUID(name string, uid types.UID) error {
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	data, err := os.ReadFile(b.recordPath(name))
+	data, err := readRecordFile(b.recordPath(name))
 	if err != nil {
 		return nil // no record: the Job is not one this controller submitted
 	}
@@ -133,5 +191,6 @@ func (b *Backend) keepUID(name string, uid types.UID) error {
 	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o644); err != nil {
 		return fmt.Errorf("record of job %s: %w", name, err)
 	}
+	b.rememberUIDLocked(name, uid)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -50,10 +51,13 @@ func TestReplacedJobWithCopiedAnnotationsIsNotTheAttempts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if older {
-				// What an older version wrote: no UID.
-				if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns}); err != nil {
+				// What an older version wrote: no UID, no submission
+				// value; read by a controller started again.
+				if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+					Submitted: time.Now().Add(-time.Minute).UTC()}); err != nil {
 					t.Fatal(err)
 				}
+				b = restarted(t, f, b)
 			}
 			eventually(t, "the attempt's Job is not in the cache", func() bool {
 				_, ok := b.watch.job(name)
@@ -126,6 +130,7 @@ func TestReplacedJobAfterTheEndAndWithoutUID(t *testing.T) {
 	if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns}); err != nil {
 		t.Fatal(err)
 	}
+	b = restarted(t, f, b)
 	orig, _ := f.get("jobs", name)
 	meta(orig)["annotations"].(map[string]any)[AnnotationRunID] = "another-run"
 	f.drop("jobs", name)

@@ -27,7 +27,7 @@ import (
 // Jobs and Secrets in one namespace, with list, watch, get, create, update,
 // merge patch and delete. Objects are kept as JSON maps.
 type fakeAPI struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 	rv int
 	// objs by resource ("nodes", "pods", "jobs", "secrets"), then name.
@@ -47,7 +47,7 @@ var fakeKinds = map[string][2]string{
 	"nodes": {"v1", "Node"}, "pods": {"v1", "Pod"}, "secrets": {"v1", "Secret"}, "jobs": {"batch/v1", "Job"},
 }
 
-func newFakeAPI(t *testing.T) *fakeAPI {
+func newFakeAPI(t testing.TB) *fakeAPI {
 	f := &fakeAPI{t: t, objs: map[string]map[string]map[string]any{}, watchers: map[string][]chan fakeEvent{}}
 	for r := range fakeKinds {
 		f.objs[r] = map[string]map[string]any{}
@@ -59,7 +59,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-func (f *fakeAPI) start(t *testing.T, settings ...func(*catalog.BackendSpec)) *Backend {
+func (f *fakeAPI) start(t testing.TB, settings ...func(*catalog.BackendSpec)) *Backend {
 	// The watch-list protocol is not spoken here: plain list, then watch.
 	t.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	srv := httptest.NewServer(f)
@@ -215,6 +215,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodDelete {
+		// DeleteOptions, if any.
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && err != io.EOF {
+			f.status(w, 400, "BadRequest", err.Error())
+			return
+		}
+	}
 	old, exists := store[name]
 	immutableChange := func(o map[string]any) bool {
 		return resource == "secrets" && exists && old["immutable"] == true &&
@@ -271,6 +278,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
 		}
+		// A UID in the patch is a precondition: the API server refuses to
+		// change an object's UID (metadata.uid is immutable).
+		if uid, ok := meta(body)["uid"]; ok && uid != meta(old)["uid"] {
+			f.status(w, 422, "Invalid", fmt.Sprintf("metadata.uid: Invalid value: %q: field is immutable", uid))
+			return
+		}
 		o := clone(old)
 		applyMergePatch(o, body)
 		if immutableChange(o) {
@@ -284,6 +297,15 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodDelete:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
+			return
+		}
+		pre, _ := body["preconditions"].(map[string]any)
+		if uid, ok := pre["uid"]; ok && uid != meta(old)["uid"] {
+			f.status(w, 409, "Conflict", fmt.Sprintf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, meta(old)["uid"]))
+			return
+		}
+		if rv, ok := pre["resourceVersion"]; ok && rv != meta(old)["resourceVersion"] {
+			f.status(w, 409, "Conflict", fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", rv, meta(old)["resourceVersion"]))
 			return
 		}
 		if fin, _ := meta(old)["finalizers"].([]any); len(fin) > 0 {

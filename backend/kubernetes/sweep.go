@@ -175,8 +175,18 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 	name := sec.Name
 	if job, ok := b.watch.job(name); ok {
 		attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
-		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) {
-			if err := b.ownSecret(ctx, name, job.UID); err != nil && !apierrors.IsNotFound(err) {
+		// Where the attempt's record is here, it judges the Job as
+		// Status does (attemptsJob): a Job made under the name by
+		// someone else does not get the attempt's Secret.
+		rec, hasRec := b.record(name)
+		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) && !(hasRec && replaced(job, rec)) {
+			err := b.ownSecret(ctx, name, job.UID, sec.UID)
+			switch {
+			case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
+				// Gone, or made again under its name since the list:
+				// the next sweep looks again.
+				return nil
+			case err != nil:
 				return fmt.Errorf("Secret %s/%s: give it to its Job: %w", b.ns, name, b.explain(err))
 			}
 			res.Owned++

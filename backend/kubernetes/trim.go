@@ -45,7 +45,7 @@ var maxCachedBytes int64 = 128 << 20
 // Labels and annotations the backend reads of a cached object.
 var (
 	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel}
-	keptAnnotations = []string{AnnotationRunID, AnnotationLost, AnnotationCancelled, completionIndexAnnotation}
+	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, completionIndexAnnotation}
 )
 
 // cut bounds a string to maxKeptString bytes. Copying it lets go of the

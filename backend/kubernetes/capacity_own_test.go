@@ -1,0 +1,48 @@
+package kubernetes
+
+import (
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// gpuPod is a running pod on n1 in namespace ns, with Meridian's label,
+// named as Job job's and owned by jobUID, that holds n GPUs.
+func gpuPod(name, job, jobUID string, n string) map[string]any {
+	return map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "ns",
+			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: job},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": jobUID}}},
+		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img",
+			"resources": map[string]any{"requests": map[string]any{DefaultGPUResource: n}, "limits": map[string]any{DefaultGPUResource: n}}}}},
+		"status": map[string]any{"phase": podRunning}}
+}
+
+// Capacity counts the GPUs that Meridian's own pods hold as the site's:
+// only those of the pods of its attempts' Jobs (by the UID on record), not
+// of any pod that carries its label, which anyone who may write Pods in the
+// namespace can give one, to have GPUs it holds reported free.
+func TestCapacityCountsOnlyItsOwnPods(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	f.put("pods", gpuPod(name+"-p", name, meta(job)["uid"].(string), "4"))
+	// Labelled as Meridian's, named as its Job, owned by another Job.
+	f.put("pods", gpuPod("other-p", name, "someone-elses-job-uid", "4"))
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 GPUs, all held: 4 by the attempt's pod (Meridian's to place
+	// again), 4 by another's.
+	if got[backend.SiteAccelerator] != 4 {
+		t.Errorf("Capacity = %v; want 4: the attempt's pod's GPUs, not the other pod's", got)
+	}
+}
