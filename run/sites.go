@@ -234,7 +234,7 @@ func (c *Controller) recheckSites(ctx context.Context) {
 // plan plans the job without the excluded sites and without the sites
 // whose last check failed; each of those appears among the rejections with
 // the check's error, as not-now (the run may wait for it).
-func (c *Controller) plan(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+func (c *Controller) plan(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 	c.mu.Lock()
 	var down []string
 	why := map[string]string{}
@@ -246,10 +246,10 @@ func (c *Controller) plan(w *catalog.World, job *catalog.TrainingJob, asOf catal
 	}
 	c.mu.Unlock()
 	if len(down) == 0 {
-		return c.cfg.Plan(w, job, asOf, exclude)
+		return c.cfg.Plan(ctx, w, job, asOf, exclude)
 	}
 	sort.Strings(down)
-	plan, err := c.cfg.Plan(w, job, asOf, append(append([]string(nil), exclude...), down...))
+	plan, err := c.cfg.Plan(ctx, w, job, asOf, append(append([]string(nil), exclude...), down...))
 	if err != nil {
 		return nil, err
 	}
