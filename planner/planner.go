@@ -286,10 +286,10 @@ type planner struct {
 	decisions map[*catalog.Pool]policy.Decision
 	// keepDecisions records decisions for a later pass.
 	keepDecisions bool
-	minCount      map[string]int        // by accelerator id
-	moves         map[string][]DataMove // by site name
-	assumptions   map[string]bool       // texts for Plan.Assumptions
-	assumed       map[string]float64    // values by key
+	minCount      map[string]int       // by accelerator id
+	moves         map[string]siteMoves // by site name
+	assumptions   map[string]bool      // texts for Plan.Assumptions
+	assumed       map[string]float64   // values by key
 
 	includeAllocation bool
 	// jobAt is "file:line" of each of jobFields; siteAt caches the
@@ -333,7 +333,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 		exclude:     map[string]bool{},
 		decisions:   map[*catalog.Pool]policy.Decision{},
 		minCount:    map[string]int{},
-		moves:       map[string][]DataMove{},
+		moves:       map[string]siteMoves{},
 		assumptions: map[string]bool{},
 		assumed:     map[string]float64{},
 
