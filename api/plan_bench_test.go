@@ -80,7 +80,7 @@ func benchAPIPlan(b *testing.B, sites int, jobName string) {
 	law := planner.PolicyLaw(eng)
 	var planning time.Duration
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: catDir,
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		},
 		PlanWith: func(w *catalog.World, job *catalog.TrainingJob, opts planner.Options) (*planner.Plan, error) {

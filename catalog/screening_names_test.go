@@ -129,6 +129,27 @@ func TestFactListsBounded(t *testing.T) {
 	if _, err := loadDoc(t, bases); err == nil || !strings.Contains(err.Error(), "spec.transferBases: ") {
 		t.Errorf("a dataset with %d transfer bases: got %.300v, want an error naming spec.transferBases", MaxFactItems+1, err)
 	}
+	// The job's datasets: each is judged for every candidate's country,
+	// and counted with the others of its origin.
+	var datasets strings.Builder
+	names := make([]string, MaxFactItems+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("d%d", i)
+		fmt.Fprintf(&datasets, "---\napiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: %s}\nspec: {origin: DE, classification: public}\n", names[i])
+	}
+	for _, n := range []int{MaxFactItems, MaxFactItems + 1} {
+		_, err := loadDoc(t, doc("", "  datasets: ["+strings.Join(names[:n], ", ")+"]\n")+datasets.String())
+		switch {
+		case n == MaxFactItems && err != nil:
+			t.Errorf("spec.datasets: %d datasets refused: %.300v", n, err)
+		case n > MaxFactItems && (err == nil || !strings.Contains(err.Error(), "spec.datasets: ")):
+			t.Errorf("spec.datasets: %d datasets: got %.300v, want an error naming spec.datasets", n, err)
+		}
+	}
+	twice := doc("", "  datasets: [d0, d1, d0]\n") + datasets.String()
+	if _, err := loadDoc(t, twice); err == nil || !strings.Contains(err.Error(), `spec.datasets[2]: "d0" is listed already (spec.datasets[0])`) {
+		t.Errorf("a job naming a dataset twice: got %.300v, want an error naming spec.datasets[2]", err)
+	}
 	long := strings.Replace(doc("", ""), "model: {parameters: 1e9}", "model: {parameters: 1e9, base: {name: "+strings.Repeat("b", MaxFactItems+1)+"}}", 1)
 	if _, err := loadDoc(t, long); err == nil || !strings.Contains(err.Error(), "spec.model.base.name") {
 		t.Errorf("a base model name of %d bytes: got %v, want an error naming spec.model.base.name", MaxFactItems+1, err)

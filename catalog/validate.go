@@ -16,7 +16,7 @@ const MaxScreeningNames = 64
 
 // MaxFactItems bounds the lists of an Organization and a TrainingJob that
 // the law reads as facts (attributes, affiliates, licenses, release
-// markets, weights delivery, a Dataset's transfer bases), and the length in bytes of the base model's
+// markets, weights delivery, the job's datasets, a Dataset's transfer bases), and the length in bytes of the base model's
 // name and of a licence's rule id: the policy engine bounds the cost of
 // every rule by facts of at most this size (policy.maxFactSize). A job
 // naming one weights-delivery country half a million times took seconds
@@ -425,7 +425,18 @@ func (v *validator) job(j *TrainingJob) {
 	} else if _, ok := v.w.Organizations[sp.Organization]; !ok {
 		v.add(j.Pos, res, "spec.organization", fmt.Sprintf("no Organization named %q was given (pass its file with -f)", sp.Organization), sortedKeys(v.w.Organizations)...)
 	}
+	// The law judges moving each dataset to each candidate's country, and
+	// counts each one's subjects with every other's of its origin: a job
+	// naming one dataset 100,000 times (a 4 MiB request) made that
+	// minutes of work per country and counted its subjects 100,000 times.
+	v.items(j.Pos, res, "spec.datasets", len(sp.Datasets))
+	listed := map[string]int{}
 	for i, d := range sp.Datasets {
+		if first, dup := listed[d]; dup {
+			v.add(j.Pos, res, fmt.Sprintf("spec.datasets[%d]", i), fmt.Sprintf("%q is listed already (spec.datasets[%d]); name each dataset once", d, first))
+			continue
+		}
+		listed[d] = i
 		if _, ok := v.w.Datasets[d]; !ok {
 			v.add(j.Pos, res, fmt.Sprintf("spec.datasets[%d]", i), fmt.Sprintf("no Dataset named %q was given (pass its file with -f)", d), sortedKeys(v.w.Datasets)...)
 		}

@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"context"
+
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/estimate"
 	"meridian.dev/meridian/policy"
@@ -13,6 +15,15 @@ type Law interface {
 	// (date, organisation, job, datasets). It fails when the rules cannot
 	// be evaluated; the planner then fails closed.
 	Session(q policy.Query) (Session, error)
+}
+
+// ContextLaw is a Law whose sessions stop with a context: once it is
+// done, an evaluation in progress is interrupted and every candidate not
+// yet judged is denied (failing closed). The planner opens its sessions
+// with Options.Context through it when the law has it.
+type ContextLaw interface {
+	Law
+	SessionContext(ctx context.Context, q policy.Query) (Session, error)
 }
 
 // Session says whether one site and pool is lawful for the query it was
@@ -31,6 +42,14 @@ type engineLaw struct{ e *policy.Engine }
 
 func (l engineLaw) Session(q policy.Query) (Session, error) {
 	s, err := l.e.Session(q)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (l engineLaw) SessionContext(ctx context.Context, q policy.Query) (Session, error) {
+	s, err := l.e.SessionContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,9 @@ func (p *planner) horizons(pl *Plan, ends []float64) error {
 	}
 	sessions := make([]Session, len(ahead))
 	for i := range pl.Placements {
+		if err := p.stopped(); err != nil {
+			return err
+		}
 		pc := &pl.Placements[i]
 		site := p.w.Site(pc.Site)
 		if site == nil || pc.Pool < 0 || pc.Pool >= len(site.Spec.Pools) {
@@ -76,7 +79,7 @@ func (p *planner) horizons(pl *Plan, ends []float64) error {
 			if sessions[j] == nil {
 				q := p.query
 				q.AsOf = d
-				s, err := p.law.Session(q)
+				s, err := p.openSession(q)
 				if err != nil {
 					return fmt.Errorf("planner: law as of %s: %w", d, err)
 				}

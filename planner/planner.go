@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -16,6 +17,13 @@ import (
 // Options tune one planning call.
 type Options struct {
 	AsOf catalog.Date
+	// Context is the request the plan answers (nil: none). Once it is
+	// done (the client went away, the deadline passed), Make stops
+	// between candidates and returns its error, never a plan: a ranking
+	// of the candidates judged so far would look complete, and the rest
+	// of the work is wasted on nobody. The law sessions are opened with it
+	// too (ContextLaw), so an evaluation in progress stops and denies.
+	Context context.Context
 	// ExcludeSites are never considered (a lost site during recovery).
 	ExcludeSites []string
 	// Rules is the law engine; nil means the policy package's built-in
@@ -178,6 +186,9 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := p.stopped(); err != nil {
+		return nil, err
+	}
 	spec := &job.Spec
 	if spec.Deadline > 0 || spec.BudgetUSD > 0 {
 		src := "spec.confidence"
@@ -192,7 +203,10 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	main := p.pass(spec.Constraints, opts.Explain)
 	main.wantPoints = opts.Points
 	main.timings = opts.Timings
-	pl := main.plan()
+	pl, err := main.plan()
+	if err != nil {
+		return nil, err
+	}
 	if err := p.horizons(pl, main.ends); err != nil {
 		return nil, err
 	}
@@ -201,11 +215,37 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 		relaxed.Countries, relaxed.Accelerators = catalog.AllowDeny{}, catalog.AllowDeny{}
 		free := p.pass(relaxed, "")
 		free.timings = opts.Timings
-		freePlan := free.plan()
+		freePlan, err := free.plan()
+		if err != nil {
+			return nil, err
+		}
 		pl.Summary.CostOfSovereignty = costOfSovereignty(s, pl, freePlan)
 	}
 	pl.Assumptions = append(p.assumptionList(), p.estimateAssumptions(pl)...)
+	// A law session whose context ended denies what it had not judged:
+	// a plan finished after that would rank only what was judged before.
+	if err := p.stopped(); err != nil {
+		return nil, err
+	}
 	return pl, nil
+}
+
+// stopped is the plan's context's error, wrapped to say where it
+// stopped, or nil while the plan may go on.
+func (p *planner) stopped() error {
+	if err := p.ctx.Err(); err != nil {
+		return fmt.Errorf("planner: plan of TrainingJob/%s stopped: %w", p.job.Metadata.Name, err)
+	}
+	return nil
+}
+
+// openSession opens a law session for q under the plan's context, when
+// the law takes one (ContextLaw).
+func (p *planner) openSession(q policy.Query) (Session, error) {
+	if cl, ok := p.law.(ContextLaw); ok {
+		return cl.SessionContext(p.ctx, q)
+	}
+	return p.law.Session(q)
 }
 
 // estimatePrefix begins each of the estimator's assumptions in Plan.Assumptions.
@@ -231,6 +271,7 @@ func (p *planner) estimateAssumptions(pl *Plan) []string {
 
 // planner holds what stays fixed across the passes of one Make call.
 type planner struct {
+	ctx      context.Context // Options.Context, never nil
 	w        *catalog.World
 	job      *catalog.TrainingJob
 	spec     *catalog.TrainingJobSpec
@@ -245,10 +286,10 @@ type planner struct {
 	decisions map[*catalog.Pool]policy.Decision
 	// keepDecisions records decisions for a later pass.
 	keepDecisions bool
-	minCount      map[string]int        // by accelerator id
-	moves         map[string][]DataMove // by site name
-	assumptions   map[string]bool       // texts for Plan.Assumptions
-	assumed       map[string]float64    // values by key
+	minCount      map[string]int       // by accelerator id
+	moves         map[string]siteMoves // by site name
+	assumptions   map[string]bool      // texts for Plan.Assumptions
+	assumed       map[string]float64   // values by key
 
 	includeAllocation bool
 	// jobAt is "file:line" of each of jobFields; siteAt caches the
@@ -281,13 +322,18 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	if org == nil {
 		return nil, fmt.Errorf("%s: %s: spec.organization: no Organization named %q", job.Pos, res, job.Spec.Organization)
 	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	p := &planner{
-		w: w, job: job, spec: &job.Spec, asOf: opts.AsOf,
+		ctx: ctx,
+		w:   w, job: job, spec: &job.Spec, asOf: opts.AsOf,
 		est:         opts.Estimator,
 		exclude:     map[string]bool{},
 		decisions:   map[*catalog.Pool]policy.Decision{},
 		minCount:    map[string]int{},
-		moves:       map[string][]DataMove{},
+		moves:       map[string]siteMoves{},
 		assumptions: map[string]bool{},
 		assumed:     map[string]float64{},
 
@@ -339,7 +385,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	// between goroutines. The first is opened now (its errors are the
 	// plan's); the others when a stage has work for them (session).
 	p.sessions = make([]Session, runtime.GOMAXPROCS(0))
-	sess, err := opts.Rules.Session(q)
+	sess, err := p.openSession(q)
 	if err != nil {
 		return nil, fmt.Errorf("planner: open law session: %w", err)
 	}
@@ -355,7 +401,7 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 // the worker on the first: a policy session is safe for concurrent use.
 func (p *planner) session(i int) Session {
 	if p.sessions[i] == nil {
-		if s, err := p.law.Session(p.query); err == nil && s != nil {
+		if s, err := p.openSession(p.query); err == nil && s != nil {
 			p.sessions[i] = s
 		} else {
 			p.sessions[i] = p.sessions[0]
@@ -404,13 +450,21 @@ func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
 	return ps
 }
 
-// plan runs the stages and assembles the Plan.
-func (ps *pass) plan() *Plan {
+// plan runs the stages and assembles the Plan. It fails, with no plan,
+// once the plan's context is done: the stages stop between candidates,
+// and what they left out must not read as rejected or never there.
+func (ps *pass) plan() (*Plan, error) {
 	t0 := time.Now()
 	cands := ps.candidates()      // 1. every (site, pool) not excluded
 	pools := ps.checkPools(cands) // 2. constraint, law, memory, capacity
+	if err := ps.stopped(); err != nil {
+		return nil, err
+	}
 	t1 := time.Now()
 	ps.estimateCounts(pools) // 3. each count: estimate, deadline, budget
+	if err := ps.stopped(); err != nil {
+		return nil, err
+	}
 	t2 := time.Now()
 	var ranked []option // 4. objective, Pareto front
 	if ps.wantPoints {
@@ -425,7 +479,7 @@ func (ps *pass) plan() *Plan {
 		t.Estimate += t2.Sub(t1)
 		t.Rank += time.Since(t2)
 	}
-	return pl
+	return pl, nil
 }
 
 // assemble builds the Plan from the ranked options (every feasible one, or

@@ -96,6 +96,9 @@ func (ps *pass) checkPools(cands []*candidate) []*candidate {
 	ps.prepareMinCounts(cands)
 	sinks := ps.fanOut(byClass(cands, ps.workersFor(len(cands), 256)), func(w *worker, run []*candidate) {
 		for _, c := range run {
+			if w.ctx.Err() != nil {
+				return // plan sees it and fails: nothing of this run is kept
+			}
 			if w.checkPool(c) {
 				w.out.passed = append(w.out.passed, c)
 			}
@@ -159,6 +162,9 @@ func (ps *pass) estimateCounts(pools []*candidate) {
 		}
 		w.out.feasible = all[base+start : base+start : base+ends[w.run]]
 		for _, c := range run {
+			if w.ctx.Err() != nil {
+				return // plan sees it and fails
+			}
 			w.considerCounts(c, w.out)
 		}
 	})

@@ -88,3 +88,93 @@ func TestUnknownMarketDenies(t *testing.T) {
 		t.Errorf("allowed %v, denials %+v; want the engine's denial naming the market", d.Allowed, d.Denials)
 	}
 }
+
+// everyScope is a pack with one rule of each scope that fires on every
+// question, so a finding of it shows the rules ran.
+const everyScope = `apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: every}
+rules:
+  - {id: job-ran, scope: job, jurisdiction: ORG, kind: org-policy, effect: advisory, effectiveFrom: 2024-01-01, enforcement: in-force, confidence: confirmed, sources: [t], message: "ran for {job.name}", condition: "true"}
+  - {id: candidate-ran, scope: candidate, jurisdiction: ORG, kind: org-policy, effect: advisory, effectiveFrom: 2024-01-01, enforcement: in-force, confidence: confirmed, sources: [t], message: "ran for {job.name}", condition: "true"}
+  - {id: transfer-ran, scope: transfer, jurisdiction: ORG, kind: org-policy, effect: advisory, effectiveFrom: 2024-01-01, enforcement: in-force, confidence: confirmed, sources: [t], message: "ran for {job.name}", condition: "true"}
+  - {id: access-ran, scope: access, jurisdiction: ORG, kind: org-policy, effect: advisory, effectiveFrom: 2024-01-01, enforcement: in-force, confidence: confirmed, sources: [t], message: "ran for {job.name}", condition: "true"}
+`
+
+// TestOversizedFactsStopEvaluation: a query denied for a fact over the
+// bound went on to run every job, candidate, transfer and access rule on
+// it (the built-in packs unmetered), for findings that changed no
+// decision: a job naming a weights-delivery country half a million times
+// cost seconds per plan though every placement was already denied. And a
+// transfer asked on its own (staging) did not look at the sizes at all:
+// it ran the rules on them and could allow. Now each stops at the
+// engine's denial, and no rule runs.
+func TestOversizedFactsStopEvaluation(t *testing.T) {
+	e, err := New(Options{Files: []File{{Name: "every.yaml", Data: []byte(everyScope)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	many := make([]string, maxFactSize+44)
+	for i := range many {
+		many[i] = "US"
+	}
+	ran := func(d Decision) []string {
+		var out []string
+		for _, fs := range [][]Finding{d.Denials, d.Obligations, d.Advisories} {
+			for _, f := range fs {
+				if strings.HasSuffix(f.Rule, "-ran") {
+					out = append(out, f.Rule)
+				}
+			}
+		}
+		return out
+	}
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	ok := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21, "eu-customers-scc")
+	s, err := e.Session(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ran(s.Evaluate(site, pool, acc)); len(got) != 4 {
+		t.Fatalf("a query of facts within the bound: the rules %v ran, want all four", got)
+	}
+	if got := ran(e.EvaluateTransfer(ok, w.datasets["eu-customers-scc"], "US")); len(got) != 2 {
+		t.Fatalf("a transfer of facts within the bound: the rules %v ran, want transfer and access", got)
+	}
+
+	big := w.query(t, "2025-07-20", "us-lab", jobSpec{WeightsDelivery: many}, 1e21, "eu-customers-scc")
+	s, err = e.Session(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Evaluate(site, pool, acc)
+	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil || !strings.Contains(f.Message, "job.weightsDelivery has 300 items") {
+		t.Fatalf("allowed %v, denials %+v; want the engine's denial naming the fact", d.Allowed, d.Denials)
+	}
+	if got := ran(d); len(got) > 0 {
+		t.Errorf("a query denied for a fact over the bound ran the rules %v", got)
+	}
+
+	org := *ok.Org
+	org.Spec.Attributes = many
+	bigOrg := ok
+	bigOrg.Org = &org
+	d = e.EvaluateTransfer(bigOrg, w.datasets["eu-customers-scc"], "US")
+	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil || !strings.Contains(f.Message, "org.attributes has 300 items") {
+		t.Errorf("a transfer for an organisation with a fact over the bound: allowed %v, denials %+v; want the engine's denial naming the fact", d.Allowed, d.Denials)
+	}
+	if got := ran(d); len(got) > 0 {
+		t.Errorf("a transfer denied for a fact over the bound ran the rules %v", got)
+	}
+
+	ds := *w.datasets["eu-customers-scc"]
+	ds.Spec.TransferBases = many
+	d = e.EvaluateTransfer(ok, &ds, "US")
+	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil {
+		t.Errorf("a dataset with a fact over the bound: allowed %v, denials %+v; want the engine's denial", d.Allowed, d.Denials)
+	}
+	if got := ran(d); len(got) > 0 {
+		t.Errorf("a transfer of a dataset denied for a fact over the bound ran the rules %v", got)
+	}
+}

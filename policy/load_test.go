@@ -102,7 +102,11 @@ func TestRuleFileNotRegular(t *testing.T) {
 
 // TestCostLimit: a condition too costly to evaluate is refused at load;
 // one whose facts turn out far larger than any real fact stops at the
-// runtime limit and fails closed.
+// runtime limit and fails closed. The querying organisation's and job's
+// facts are checked for size before any rule runs (TestOversizedFactsDeny),
+// so the list that turns out large is the facts of a pool's owner, another
+// organisation of the tenant's, which only user packs read, under the
+// meter.
 func TestCostLimit(t *testing.T) {
 	nested := strings.Replace(goodRule, "condition: site.country == 'SG'",
 		"condition: org.licences.all(a, org.licences.all(b, org.licences.all(c, a + b != c)))", 1)
@@ -110,23 +114,27 @@ func TestCostLimit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `n.yaml:5: rule "r1": condition: too costly`) {
 		t.Fatalf("a nested comprehension over facts: %v", err)
 	}
-	scan := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: org.licences.exists(l, l == 'never')", 1)
+	scan := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: owner.licences.exists(l, l == 'never')", 1)
 	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "s.yaml", Data: []byte(scan)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := loadTestWorld(t)
 	q := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 0)
-	org := *q.Org
+	big := &catalog.Organization{Spec: catalog.OrganizationSpec{Headquarters: "SG"}}
+	big.Metadata.Name = "big"
 	for i := range 200_000 {
-		org.Spec.Licenses = append(org.Spec.Licenses, catalog.License{Rule: "x" + string(rune('a'+i%26))})
+		big.Spec.Licenses = append(big.Spec.Licenses, catalog.License{Rule: "x" + string(rune('a'+i%26))})
 	}
-	q.Org = &org
+	q.Organizations = map[string]*catalog.Organization{"big": big}
 	s, err := e.Session(q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := s.Evaluate(w.candidate(t, "sg-1", 0))
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	owned := *pool
+	owned.Owner = "organization:big"
+	d := s.Evaluate(site, &owned, acc)
 	f := findRule(d.Denials, "r1")
 	if d.Allowed || f == nil || !strings.Contains(f.Message, "cost limit") {
 		t.Fatalf("an evaluation over the cost limit must fail closed, naming the limit: %+v", d)

@@ -28,7 +28,10 @@ type Session struct {
 	org  facts
 	job  facts
 	jobF findings // job- and delivery-scope findings, computed once
-	mu   sync.Mutex
+	// oversize is set when a fact of the organisation or job is over
+	// maxFactSize: jobF denies every candidate, and no rule runs.
+	oversize bool
+	mu       sync.Mutex
 	// verdicts holds the classes' verdicts by coarse key.
 	verdicts map[classKey]*verdict
 	// decisions caches a class's decisions by decision key, when its
@@ -108,7 +111,15 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	for _, msg := range big {
 		s.jobF.deny = append(s.jobF.deny, engineFinding(msg))
 	}
-	if len(big) == 0 && q.Job != nil {
+	if len(big) > 0 {
+		// Every candidate is denied for the fact, whatever the rules say:
+		// running them would only cost what the fact's size lets it (the
+		// built-in packs are not metered), for findings that change no
+		// decision. Evaluate answers with the denial alone.
+		s.oversize = true
+		return s, nil
+	}
+	if q.Job != nil {
 		for _, m := range q.Job.Spec.Release.Markets {
 			// The rules read whether the EU is among the markets, and
 			// which countries are: a market the country table does not
@@ -124,9 +135,7 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 			s.evalRule(c, act, &s.jobF)
 		}
 	}
-	if len(big) == 0 {
-		s.jobF.merge(s.deliveries())
-	}
+	s.jobF.merge(s.deliveries())
 	return s, nil
 }
 
@@ -268,6 +277,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	if acc == nil {
 		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
+	}
+	if s.oversize {
+		return decide(s.jobF, nil)
 	}
 	s.mu.Lock()
 	full := s.fullKey(site, pool, acc)

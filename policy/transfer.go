@@ -135,8 +135,11 @@ func (s *Session) transfersTo(to string) transferResult {
 // the data goes or whether it moves, so every destination country shares
 // it. It returns the origins whose totals its rules counted.
 func (s *Session) access(ds *catalog.Dataset) (findings, []string) {
-	if ds == nil {
-		return findings{}, nil // transfer reports the missing dataset
+	if ds == nil || unknownClass(ds) != "" {
+		// transfer reports the missing dataset, and denies one whose
+		// facts the rules cannot judge (or are over the bound, which
+		// the access rules would read as they are, unmetered).
+		return findings{}, nil
 	}
 	s.mu.Lock()
 	r, ok := s.accessBy[ds]
@@ -246,6 +249,15 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	var f findings
 	if q.Org != nil {
 		f.merge(s.orgFindings())
+	}
+	// The transfer and access rules read the organisation and the job as
+	// the candidate rules do: a fact over the bound denies here too, and
+	// no rule runs on it (Session.oversized).
+	if big := s.oversized(); len(big) > 0 {
+		for _, msg := range big {
+			f.deny = append(f.deny, engineFinding(msg))
+		}
+		return decide(f, nil)
 	}
 	rf, t, origins := s.transfer(ds, toCountry)
 	f.merge(rf)

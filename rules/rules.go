@@ -363,10 +363,15 @@ func (s *State) Law() planner.Law { return stateLaw{s} }
 type stateLaw struct{ s *State }
 
 func (l stateLaw) Session(q policy.Query) (planner.Session, error) {
+	return l.SessionContext(context.Background(), q)
+}
+
+// SessionContext is Session stopping with ctx (planner.ContextLaw).
+func (l stateLaw) SessionContext(ctx context.Context, q policy.Query) (planner.Session, error) {
 	if err := l.s.Behind(); err != nil {
 		return nil, err
 	}
-	sess, err := l.s.Current().Engine.Session(q)
+	sess, err := l.s.Current().Engine.SessionContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +395,13 @@ func (l stateLaw) Snapshot() planner.Law {
 type pinnedLaw struct{ cur *Current }
 
 func (l pinnedLaw) Session(q policy.Query) (planner.Session, error) {
-	sess, err := l.cur.Engine.Session(q)
+	return l.SessionContext(context.Background(), q)
+}
+
+// SessionContext is Session stopping with ctx (planner.ContextLaw): a
+// plan's sessions end with its request.
+func (l pinnedLaw) SessionContext(ctx context.Context, q policy.Query) (planner.Session, error) {
+	sess, err := l.cur.Engine.SessionContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +414,10 @@ func (l pinnedLaw) Dates() []catalog.Date { return l.cur.Dates }
 type failedLaw struct{ err error }
 
 func (l failedLaw) Session(policy.Query) (planner.Session, error) { return nil, l.err }
+
+func (l failedLaw) SessionContext(context.Context, policy.Query) (planner.Session, error) {
+	return nil, l.err
+}
 
 // EvaluateTransfer implements transfer.Law with the law in force.
 func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {

@@ -31,7 +31,7 @@ func idleFleet(tb testing.TB) (*Controller, []string) {
 	}
 	tb.Cleanup(func() { st.Close() })
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/fleet-sites", Workers: 2,
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
 		},
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {

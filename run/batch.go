@@ -330,7 +330,7 @@ func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, err
 	}
 	ln := c.lawNow()
 	asOf := c.today()
-	plan, err := c.plan(c.freeWorld(b.u, w, r.Tenant), job, asOf, c.excludedNow(r))
+	plan, err := c.plan(ctx, c.freeWorld(b.u, w, r.Tenant), job, asOf, c.excludedNow(r))
 	if err != nil {
 		return nil, err
 	}

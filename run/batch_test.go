@@ -29,7 +29,7 @@ func newBatchEnvAt(t *testing.T, catalogDir string) *batchEnv {
 	t.Helper()
 	st, dir := testStore(t)
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Workers: 2,
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
 		},
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {

@@ -720,7 +720,7 @@ func (c *Controller) planFor(ctx context.Context, tenant string, w *catalog.Worl
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := c.plan(c.freeWorld(u, w, tenant), job, asOf, exclude)
+	plan, err := c.plan(ctx, c.freeWorld(u, w, tenant), job, asOf, exclude)
 	return plan, u, err
 }
 

@@ -35,7 +35,7 @@ func benchRuns(b *testing.B, n int) (*Controller, *rules.State) {
 	}
 	law := rs.Law()
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Workers: 2,
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		},
 		LawNow: func() LawNow {

@@ -67,7 +67,7 @@ func lawEnv(t testing.TB, mod func(*Config)) (*env, *rules.State) {
 			t.Fatal(err)
 		}
 		law := rs.Law()
-		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		c.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		}
 		c.LawNow = func() LawNow {

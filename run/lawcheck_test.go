@@ -84,7 +84,7 @@ func (f *lawCheckFixture) lawNow() LawNow {
 func (f *lawCheckFixture) controller(mod func(*Config)) *Controller {
 	law := f.rs.Law()
 	cfg := Config{Store: f.wrapped, StateDir: f.dir, CatalogDir: "testdata/sites",
-		Plan: func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		},
 		LawNow: f.lawNow}
@@ -841,7 +841,7 @@ func TestBehindStartsMovesAndFailsNothing(t *testing.T) {
 	}
 	c := f.stagingController(func(cfg *Config) {
 		law := here.Law()
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 		}
 		cfg.Stager.Law = here
@@ -1003,7 +1003,7 @@ func TestReplanMeetingBehindWaits(t *testing.T) {
 	var behind atomic.Bool
 	c := f.stagingController(func(cfg *Config) {
 		law := f.rs.Law()
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			if behind.Load() {
 				return nil, fmt.Errorf("planner: open law session: %w", &rules.BehindError{Rev: 2, Applies: 1, Err: errors.New("rule test-clash defined twice")})
 			}
@@ -1023,6 +1023,46 @@ func TestReplanMeetingBehindWaits(t *testing.T) {
 	behind.Store(true)
 	if _, err := c.Step(ctx, r.ID); !notJudged(err) {
 		t.Errorf("a re-plan that met an unloadable revision: %v, want not judged", err)
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
+		t.Fatalf("after the re-plan: %s (%v): %s, want still moving", got.State, err, got.Reason)
+	}
+}
+
+// TestReplanStoppedWaits: a re-plan stopped by its context (the step's
+// deadline passed, the server is stopping) has judged nothing: the
+// planner returns the context's error and no plan. The moving run was
+// failed on that error, as on a plan that found no lawful place; it waits
+// and is re-planned.
+func TestReplanStoppedWaits(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	var stop atomic.Bool
+	c := f.stagingController(func(cfg *Config) {
+		law := f.rs.Law()
+		cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+			if stop.Load() {
+				// The plan's own context ends; the step's goes on.
+				pctx, cancel := context.WithCancel(ctx)
+				cancel()
+				ctx = pctx
+			}
+			return planner.Make(w, job, planner.Options{Context: ctx, AsOf: asOf, ExcludeSites: exclude, Rules: law})
+		}
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: moving")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	if _, err := c.Step(ctx, r.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("a re-plan stopped by its context: %v, want its error", err)
 	}
 	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
 		t.Fatalf("after the re-plan: %s (%v): %s, want still moving", got.State, err, got.Reason)

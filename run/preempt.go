@@ -84,7 +84,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	}
 	freed := u.without(holdOf(victim), victim.Tenant)
 	asOf := c.today()
-	plan, err := c.plan(c.freeWorld(freed, ww, w.Tenant), wjob, asOf, c.excludedNow(w))
+	plan, err := c.plan(ctx, c.freeWorld(freed, ww, w.Tenant), wjob, asOf, c.excludedNow(w))
 	if err != nil {
 		return false, err
 	}
@@ -116,7 +116,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if err != nil {
 		return false, nil
 	}
-	vplan, err := c.plan(vw, vjob, asOf, c.excludedNow(victim))
+	vplan, err := c.plan(ctx, vw, vjob, asOf, c.excludedNow(victim))
 	if err != nil {
 		return false, err
 	}

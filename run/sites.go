@@ -236,8 +236,8 @@ func (c *Controller) recheckSites(ctx context.Context) {
 // the check's error, as not-now (the run may wait for it). A placement the
 // run would have to leave as soon as it got there is rejected too
 // (dropLeftAtOnce).
-func (c *Controller) plan(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-	plan, err := c.planSites(w, job, asOf, exclude)
+func (c *Controller) plan(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+	plan, err := c.planSites(ctx, w, job, asOf, exclude)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (c *Controller) plan(w *catalog.World, job *catalog.TrainingJob, asOf catal
 }
 
 // planSites is plan without dropLeftAtOnce.
-func (c *Controller) planSites(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+func (c *Controller) planSites(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 	c.mu.Lock()
 	var down []string
 	why := map[string]string{}
@@ -260,10 +260,10 @@ func (c *Controller) planSites(w *catalog.World, job *catalog.TrainingJob, asOf 
 	}
 	c.mu.Unlock()
 	if len(down) == 0 {
-		return c.cfg.Plan(w, job, asOf, exclude)
+		return c.cfg.Plan(ctx, w, job, asOf, exclude)
 	}
 	sort.Strings(down)
-	plan, err := c.cfg.Plan(w, job, asOf, append(append([]string(nil), exclude...), down...))
+	plan, err := c.cfg.Plan(ctx, w, job, asOf, append(append([]string(nil), exclude...), down...))
 	if err != nil {
 		return nil, err
 	}

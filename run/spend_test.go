@@ -179,11 +179,11 @@ func TestReplanPlansWhatIsLeft(t *testing.T) {
 	var mu sync.Mutex
 	var asked []catalog.TrainingJobSpec
 	e := newEnv(t, func(c *Config) {
-		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		c.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			mu.Lock()
 			asked = append(asked, job.Spec)
 			mu.Unlock()
-			return testplan.Cheapest(w, job, asOf, exclude)
+			return testplan.Cheapest(ctx, w, job, asOf, exclude)
 		}
 	})
 	ctx := context.Background()
@@ -252,11 +252,11 @@ func TestReplanRestartsWhenCheckpointStays(t *testing.T) {
 	var tokens []float64
 	e := newEnv(t, func(c *Config) {
 		c.Stager = nil
-		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		c.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			mu.Lock()
 			tokens = append(tokens, job.Spec.Tokens)
 			mu.Unlock()
-			return testplan.Cheapest(w, job, asOf, exclude)
+			return testplan.Cheapest(ctx, w, job, asOf, exclude)
 		}
 	})
 	ctx := context.Background()
@@ -293,14 +293,14 @@ func TestReplanRestartHeldStaysWhole(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.Stager = nil
 		c.HoldRetry = 20 * time.Millisecond
-		c.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		c.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			mu.Lock()
 			tokens = append(tokens, job.Spec.Tokens)
 			mu.Unlock()
 			if refuseWhole.Load() && job.Spec.Tokens >= 1e6 {
 				return &planner.Plan{}, nil // the whole job fits nowhere now
 			}
-			return testplan.Cheapest(w, job, asOf, exclude)
+			return testplan.Cheapest(ctx, w, job, asOf, exclude)
 		}
 	})
 	ctx := context.Background()

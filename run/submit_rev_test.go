@@ -25,7 +25,7 @@ func TestSubmitRecordsRevisionOfItsPlan(t *testing.T) {
 	law := f.rs.Law()
 	plans, applied := 0, int64(0)
 	c := f.controller(func(cfg *Config) {
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			plans++
 			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 			if plans == 1 {
@@ -66,7 +66,7 @@ func TestSubmitRefusesWhileRulesKeepChanging(t *testing.T) {
 	law := f.rs.Law()
 	plans := 0
 	c := f.controller(func(cfg *Config) {
-		cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 			plans++
 			p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 			id := fmt.Sprintf("test-no-zz%d", plans)
@@ -115,7 +115,7 @@ func TestReplanAndReleaseRecordRevisionOfTheirPlan(t *testing.T) {
 			law := f.rs.Law()
 			armed, applied, chosen := false, int64(0), ""
 			c := f.stagingController(func(cfg *Config) {
-				cfg.Plan = func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+				cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 					p, err := planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 					if armed && applied == 0 && err == nil && len(p.Placements) > 0 {
 						// The revision lands after the plan's snapshot was

@@ -70,7 +70,7 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 		if err != nil {
 			return nil, err
 		}
-		wr, err := c.whatIfRun(r, cur, proposed, plan, asOf)
+		wr, err := c.whatIfRun(ctx, r, cur, proposed, plan, asOf)
 		if err != nil {
 			wr = WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Outcome: "undetermined", Reason: err.Error(), Affected: true}
 		}
@@ -96,7 +96,7 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 	return rep, nil
 }
 
-func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf catalog.Date) (WhatIfRun, error) {
+func (c *Controller) whatIfRun(ctx context.Context, r *Run, cur, proposed LawNow, plan Planner, asOf catalog.Date) (WhatIfRun, error) {
 	wr := WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Site: r.Site, Country: r.Placement.Country,
 		CostUSD: r.Placement.CostUSD, Hours: r.Placement.Hours}
 	w, job, err := c.worldJob(r)
@@ -144,7 +144,7 @@ func (c *Controller) whatIfRun(r *Run, cur, proposed LawNow, plan Planner, asOf 
 		if err != nil {
 			return wr, err
 		}
-		p, err := plan(w, left, asOf, c.excludedNow(r))
+		p, err := plan(ctx, w, left, asOf, c.excludedNow(r))
 		if err != nil {
 			return wr, err
 		}

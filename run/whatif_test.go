@@ -40,7 +40,7 @@ func TestWhatIfPlansWhatIsLeft(t *testing.T) {
 	}
 	law := planner.PolicyLaw(eng)
 	proposed := LawNow{Rev: f.rs.Current().Rev + 1, Law: law, Dates: eng.Dates()}
-	plan := func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+	plan := func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: law})
 	}
 	asOf := c.today()

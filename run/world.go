@@ -42,8 +42,10 @@ func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 }
 
 // Planner plans job in w as of a date, never placing it at an excluded
-// site. `meridian serve` wires planner.Make with the law engine.
-type Planner func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error)
+// site. `meridian serve` wires planner.Make with the law engine. ctx is
+// the request's, or the controller's for its own re-plans: once it is
+// done the plan stops and fails with its error (planner.Options.Context).
+type Planner func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error)
 
 // maxDocuments bounds the files of one request.
 const maxDocuments = 64
@@ -176,7 +178,10 @@ func notJudged(err error) bool {
 	var rberr *rules.BehindError
 	// So are plans that kept meeting new revisions (ErrRulesChanging):
 	// nothing was decided, and the same step a moment later is judged.
-	return errors.As(err, &rerr) || errors.As(err, &berr) || errors.As(err, &rberr) || errors.Is(err, ErrRulesChanging)
+	// And a plan stopped by its context (the step's deadline, the server
+	// stopping): the planner returns no plan once it is done.
+	return errors.As(err, &rerr) || errors.As(err, &berr) || errors.As(err, &rberr) || errors.Is(err, ErrRulesChanging) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -138,6 +139,15 @@ type screenPlanLaw struct {
 
 func (l screenPlanLaw) Session(q policy.Query) (planner.Session, error) {
 	return l.law.Session(l.scr.Query(q))
+}
+
+// SessionContext passes a plan's context on to the wrapped law when it
+// takes one (planner.ContextLaw), so the plan's sessions stop with it.
+func (l screenPlanLaw) SessionContext(ctx context.Context, q policy.Query) (planner.Session, error) {
+	if cl, ok := l.law.(planner.ContextLaw); ok {
+		return cl.SessionContext(ctx, l.scr.Query(q))
+	}
+	return l.Session(q)
 }
 
 // Snapshot keeps the wrapped law's snapshot (planner.SnapshotLaw), so that

@@ -143,8 +143,8 @@ func planUnder(law planner.Law, m *metrics.Metrics, via string) run.PlanWith {
 
 // planner is a PlanWith as the controller's Planner.
 func plannerOf(with run.PlanWith) run.Planner {
-	return func(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return with(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+	return func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		return with(w, job, planner.Options{Context: ctx, AsOf: asOf, ExcludeSites: exclude})
 	}
 }
 

@@ -36,6 +36,10 @@ type rulesService struct {
 	// wait behind another's compile, as it did when the compile held mu.
 	mu      sync.Mutex
 	engines map[int64]*policy.Engine
+	// kept is the SizeEstimate of engines together, held to maxBytes
+	// (maxDiffEngineBytes when 0; tests set less).
+	kept     int64
+	maxBytes int64
 	// compile holds a token while a revision compiles; a diff waits for
 	// it only as long as its request may (each waiting diff holds one of
 	// its tenant's plan slots).
@@ -45,8 +49,17 @@ type rulesService struct {
 	load func(ctx context.Context, rev int64) (*policy.Engine, error)
 }
 
-// maxDiffEngines bounds rulesService.engines; it is emptied when full.
-const maxDiffEngines = 8
+// maxDiffEngines and maxDiffEngineBytes bound rulesService.engines, in
+// engines and in their SizeEstimate together: the built-in packs take
+// about a megabyte compiled, but a revision at the loader's bounds (256
+// files, 16 MiB) took gigabytes (a pack of comprehensions, about 150
+// bytes a byte of file), so eight of the largest would take tens of
+// gigabytes. Engines are let go, any of them, until a new one fits; one
+// larger than the whole bound is not kept (each diff of it compiles it).
+const (
+	maxDiffEngines     = 8
+	maxDiffEngineBytes = 256 << 20
+)
 
 // engineAt is rs.EngineAt through s.engines.
 func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
@@ -79,13 +92,39 @@ func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine,
 	if err != nil {
 		return nil, err
 	}
+	s.keep(rev, e)
+	return e, nil
+}
+
+// keep adds rev's engine to s.engines, letting others go until it fits
+// both bounds.
+func (s *rulesService) keep(rev int64, e *policy.Engine) {
+	limit := s.maxBytes
+	if limit <= 0 {
+		limit = maxDiffEngineBytes
+	}
+	size := e.SizeEstimate()
+	if size > limit {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.engines == nil || len(s.engines) >= maxDiffEngines {
+	if s.engines == nil {
 		s.engines = map[int64]*policy.Engine{}
 	}
+	if old, ok := s.engines[rev]; ok {
+		delete(s.engines, rev)
+		s.kept -= old.SizeEstimate()
+	}
+	for r, old := range s.engines {
+		if len(s.engines) < maxDiffEngines && s.kept+size <= limit {
+			break
+		}
+		delete(s.engines, r)
+		s.kept -= old.SizeEstimate()
+	}
 	s.engines[rev] = e
-	return e, nil
+	s.kept += size
 }
 
 func (s *rulesService) clock() time.Time {

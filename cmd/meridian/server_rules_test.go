@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +95,72 @@ func TestRulesDiffKeptNotBehindACompile(t *testing.T) {
 	close(release)
 	if err := <-slow; err != nil {
 		t.Errorf("the diff that compiled: %v", err)
+	}
+}
+
+// TestRulesDiffKeepsBoundedBytes: the diff cache kept up to eight
+// compiled revisions whatever their size, and a revision at the loader's
+// bounds takes gigabytes compiled (a file of comprehensions, about 150
+// bytes a byte): eight of them were tens of gigabytes, kept for any
+// tenant's diff. It keeps engines up to a bound on their SizeEstimate
+// together, and none larger than the bound.
+func TestRulesDiffKeepsBoundedBytes(t *testing.T) {
+	ctx := context.Background()
+	rs := threeRevisions(t)
+	// Each revision's engine holds a pack of comprehensions, of a few
+	// megabytes compiled.
+	big := func(rev int64) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, "apiVersion: meridian.dev/v1alpha1\nkind: RulePack\nmetadata: {name: big-%d}\nrules:\n", rev)
+		cond := strings.Repeat("[0].all(x,x<1)&&", 23) + "[0].all(x,x<1)"
+		for i := range 40 {
+			fmt.Fprintf(&b, "  - {id: big-%d-%d, jurisdiction: ORG, kind: org-policy, effect: deny, effectiveFrom: 2024-01-01, enforcement: in-force, confidence: confirmed, sources: [t], message: \"site {site.country}\", condition: \"%s\"}\n", rev, i, cond)
+		}
+		return []byte(b.String())
+	}
+	loaded := map[int64]int{}
+	s := &rulesService{rs: rs, load: func(ctx context.Context, rev int64) (*policy.Engine, error) {
+		loaded[rev]++
+		return policy.New(policy.Options{Files: []policy.File{{Name: "big.yaml", Data: big(rev)}}})
+	}}
+	one, err := s.load(ctx, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for two of them, not three.
+	s.maxBytes = 2*one.SizeEstimate() + one.SizeEstimate()/2
+	for _, p := range [][2]int64{{0, 1}, {1, 2}, {0, 2}, {2, 1}} {
+		if _, err := s.Diff(ctx, p[0], p[1]); err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, e := range s.engines {
+			sum += e.SizeEstimate()
+		}
+		if sum > s.maxBytes || len(s.engines) > 2 {
+			t.Fatalf("after the diff of %d and %d: %d engines kept, %d bytes, over the bound of %d", p[0], p[1], len(s.engines), sum, s.maxBytes)
+		}
+		if sum != s.kept {
+			t.Fatalf("the engines kept take %d bytes, counted as %d", sum, s.kept)
+		}
+	}
+	// The engines are still kept while they fit: the last diff's two
+	// revisions are not compiled again.
+	before := loaded[1] + loaded[2]
+	if _, err := s.Diff(ctx, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if loaded[1]+loaded[2] != before {
+		t.Errorf("the diff of kept revisions 1 and 2 compiled them again")
+	}
+	// An engine larger than the whole bound is not kept.
+	s.maxBytes = one.SizeEstimate() / 2
+	s.engines, s.kept = nil, 0
+	if _, err := s.Diff(ctx, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.engines) != 0 {
+		t.Errorf("%d engines kept, each larger than the bound", len(s.engines))
 	}
 }
 

@@ -7,6 +7,7 @@
 package testplan
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -16,7 +17,7 @@ import (
 )
 
 // Cheapest plans job over w's sites as described in the package comment.
-func Cheapest(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+func Cheapest(_ context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 	plan := &planner.Plan{Job: job.Metadata.Name, AsOf: asOf.String(), Summary: planner.Summary{RejectedByKind: map[string]int{}}}
 	skip := map[string]bool{}
 	for _, s := range exclude {
