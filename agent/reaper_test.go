@@ -196,3 +196,107 @@ func TestReaperWithoutAgentStartsNothing(t *testing.T) {
 		}
 	})
 }
+
+// spareEnv, set in a test reaper's environment (the helper script's
+// prelude exports it), names a program whose processes that reaper does
+// not kill, and shortens its bound to a second: it stands in for a kernel
+// that does not let a process end (one stuck in an uninterruptible wait,
+// which no unprivileged test can make). The process spared is real and
+// goes on running.
+const spareEnv = "MERIDIAN_TEST_REAP_SPARE"
+
+// spareInReaper applies spareEnv in a test binary started as a reaper.
+func spareInReaper() {
+	name := os.Getenv(spareEnv)
+	if name == "" {
+		return
+	}
+	reapGiveUp = time.Second
+	kill := killProcess
+	killProcess = func(pid int, start uint64) {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == name {
+			return
+		}
+		kill(pid, start)
+	}
+}
+
+// TestKilledReaperLeavesNothing: in sandbox mode none the workload runs as
+// the agent's user and can kill or stop its reaper. Killed, the reaper left
+// what the workload had started in sessions of its own running (re-parented
+// to init), and the attempt ended as if the reaper had done its work;
+// stopped, it neither reaped nor killed, and the agent waited on it for
+// ever. Now the agent is a subreaper too: it kills a stopped reaper, ends
+// whatever a dead one left, and the attempt fails (never succeeds), saying
+// why, though the workload's last word was exit 0.
+func TestKilledReaperLeavesNothing(t *testing.T) {
+	for _, sig := range []string{"KILL", "STOP"} {
+		t.Run(sig, func(t *testing.T) {
+			dir := t.TempDir()
+			// The workload's shell is the reaper's child: $PPID is the
+			// reaper.
+			srv, _, _, done := startAgent(t, escapeScript(dir, false, "kill -"+sig+" $$PPID\nexit 0"), 0, nil)
+			pids := escapees(t, dir)
+			code, err := wait(t, done)
+			if code == 0 || err == nil || !strings.Contains(err.Error(), "reaper") {
+				t.Errorf("Run = %d, %v; want a failure saying the reaper was ended", code, err)
+			}
+			assertGone(t, "a workload that ended its reaper with SIG"+sig, pids, 5*time.Second)
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			if len(srv.exits) != 1 || srv.exits[0].Code == 0 || !strings.Contains(srv.exits[0].Detail, "reaper") {
+				t.Errorf("exit reports %+v; want one, not 0, saying the reaper was ended", srv.exits)
+			}
+		})
+	}
+}
+
+// TestStuckProcessIsNoFinishedAttempt: a process the workload started that
+// outlives the reaper's kills (stuck in the kernel with SIGKILL pending, as
+// a driver's uninterruptible wait leaves it) still holds what it held. The
+// reaper gave up on it after its bound and exited with the workload's code,
+// and the attempt was reported finished, a success for a workload that
+// exited 0, while the process ran on. Now the agent exits with ExitLost and
+// reports the attempt lost, not ended, naming what is left.
+func TestStuckProcessIsNoFinishedAttempt(t *testing.T) {
+	dir := t.TempDir()
+	// A program of its own name, which the test reaper spares.
+	stuck := filepath.Join(dir, "stuckprog")
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stuck, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`cd %q
+setsid sh -c 'echo $$$$ > p; exec ./stuckprog 1000' </dev/null >/dev/null 2>&1 &
+while [ ! -s p ]; do sleep 0.01; done
+exit 0`, dir)
+	srv, _, _, done := startAgentWith(t, script, "export "+spareEnv+"=stuckprog", 0, nil)
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0; time.Sleep(10 * time.Millisecond) {
+		raw, _ := os.ReadFile(filepath.Join(dir, "p"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		if time.Now().After(deadline) {
+			t.Fatal("the workload did not start its process")
+		}
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	code, err := wait(t, done)
+	if !running(pid) {
+		t.Fatal("the spared process ended: the test stands for nothing")
+	}
+	if code != ExitLost || err == nil || !strings.Contains(err.Error(), "1 processes") {
+		t.Errorf("Run = %d, %v; want %d (lost), naming the one process left", code, err, ExitLost)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.exits) != 1 || !srv.exits[0].Lost || srv.exits[0].Code != 0 {
+		t.Errorf("exit reports %+v; want one, lost, with the workload's own code 0", srv.exits)
+	}
+}
