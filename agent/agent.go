@@ -166,16 +166,16 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitSetup, fmt.Errorf("agent: %w", err)
 	}
 	code, err := a.runWorkload(ctx)
-	if a.lost && a.fenced.IsZero() {
-		a.finish(ctx, code, err)
-		return ExitLost, fmt.Errorf("agent: %w", err)
-	}
 	if !a.fenced.IsZero() {
 		err = fmt.Errorf("stopped the workload (exit code %d): no answer from the server for the lease (%s)", code, a.m.Lease)
-		a.finish(ctx, code, err)
-		return ExitLease, fmt.Errorf("agent: %w", err)
 	}
-	a.finish(ctx, code, err)
+	err = a.finish(ctx, code, err)
+	switch {
+	case !a.fenced.IsZero():
+		return ExitLease, fmt.Errorf("agent: %w", err)
+	case a.lost:
+		return ExitLost, fmt.Errorf("agent: %w", err)
+	}
 	return code, err
 }
 
@@ -674,7 +674,7 @@ func (a *attempt) reaped(cmd *sandboxed, err error) (int, error) {
 		if code == 0 {
 			code = ExitLost
 		}
-		if n := sweepOrphans(reapGiveUp); n > 0 {
+		if _, n := sweepOrphans(reapGiveUp); n > 0 {
 			a.lost = true
 			return code, fmt.Errorf("the workload's reaper %s, and %d processes the workload started still ran %s after SIGKILL", how, n, reapGiveUp)
 		}
@@ -689,20 +689,23 @@ func (a *attempt) reaped(cmd *sandboxed, err error) (int, error) {
 }
 
 // sweepOrphans ends every process below the agent but its helpers and
-// theirs (helpers): what a reaper that was killed left, which came to the
-// agent, its subreaper. It kills until none is left, waiting for those
-// that are the agent's children, for at most bound, and returns how many
-// still run then.
-func sweepOrphans(bound time.Duration) int {
+// theirs (helpers): what a reaper that was killed, or a helper, left,
+// which came to the agent, its subreaper. It kills until none is left,
+// waiting for those that are the agent's children, for at most bound, and
+// returns how many it found at first and how many still run then.
+func sweepOrphans(bound time.Duration) (found, left int) {
 	self := os.Getpid()
 	deadline := time.Now().Add(bound)
-	for {
+	for first := true; ; first = false {
 		helpers.Lock()
 		procs := descendants(self, helpers.pids)
 		for p, info := range procs {
 			killProcess(p, info.start)
 		}
 		helpers.Unlock()
+		if first {
+			found = len(procs)
+		}
 		for p, info := range procs {
 			// The agent's own children here are orphans it adopted,
 			// which nothing else waits for: they would stay zombies.
@@ -712,13 +715,22 @@ func sweepOrphans(bound time.Duration) int {
 			}
 		}
 		if len(procs) == 0 {
-			return 0
+			return found, 0
 		}
 		if time.Now().After(deadline) {
-			return liveCount(procs)
+			return found, liveCount(procs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sweepAtEnd is sweepOrphans at the attempt's end, unless the attempt is
+// lost already: what is left then was given its time.
+func (a *attempt) sweepAtEnd() (found, left int) {
+	if a.lost {
+		return 0, 0
+	}
+	return sweepOrphans(reapGiveUp)
 }
 
 // procState is the state letter of process pid (/proc/PID/stat's third
@@ -834,12 +846,13 @@ func appendEscaped(out, body []byte) []byte {
 	return out
 }
 
-// finish pushes the last checkpoint and output and reports the end. Each
-// report retries for at most what is left of the lease since the server
-// last answered: an agent the server cannot hear ends within the lease, as
-// the server expects, rather than retrying for minutes at a site the run
-// has left.
-func (a *attempt) finish(ctx context.Context, code int, err error) {
+// finish pushes the last checkpoint and output, ends what is left below
+// the agent, and reports the end, returning err with what could not be
+// ended. Each report retries for at most what is left of the lease since
+// the server last answered: an agent the server cannot hear ends within
+// the lease, as the server expects, rather than retrying for minutes at a
+// site the run has left.
+func (a *attempt) finish(ctx context.Context, code int, err error) error {
 	a.setPhase("finishing")
 	if a.fenced.IsZero() {
 		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
@@ -849,6 +862,17 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 		rctx, cancel := context.WithTimeout(ctx, maxFinalRetry)
 		a.dropFailed(rctx)
 		cancel()
+	}
+	// The pack helper runs as the workload's user, in its sandbox, and
+	// what it started (a helper the workload took over, in sandbox mode
+	// none or where Landlock is missing) came to the agent when it ended:
+	// nothing outlives the attempt, whichever helper started it.
+	// (After the reaper's leftovers, already given their time, nothing.)
+	if found, left := a.sweepAtEnd(); left > 0 {
+		a.lost = true
+		err = errors.Join(err, fmt.Errorf("%d processes left below the agent still ran %s after SIGKILL (stuck in the kernel): the attempt did not end", left, reapGiveUp))
+	} else if found > 0 {
+		a.logf("ended %d processes left below the agent", found)
 	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
@@ -860,6 +884,7 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 		detail = err.Error()
 	}
 	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail, Fenced: !a.fenced.IsZero(), Lost: a.lost && a.fenced.IsZero()})
+	return err
 }
 
 // logShipper keeps the output the server has not acknowledged.

@@ -300,3 +300,32 @@ exit 0`, dir)
 		t.Errorf("exit reports %+v; want one, lost, with the workload's own code 0", srv.exits)
 	}
 }
+
+// TestHelperLeavesNothingBehind: the pack helper runs as the workload's
+// user, and the workload may take it over where nothing else keeps it out
+// (sandbox mode none; uid mode on a kernel without Landlock). A process it
+// started in a session of its own outlived the attempt: the helper is the
+// agent's child, not the reaper's. Now what a helper leaves comes to the
+// agent, which ends it before it reports the attempt's end.
+func TestHelperLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "p1")
+	// The helper script's prelude runs in every helper; in the pack
+	// helper it starts a process that outlives it.
+	prelude := fmt.Sprintf(`if [ "$2" = pack ] && [ ! -s %[1]q ]; then setsid sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 1000' %[1]q </dev/null >/dev/null 2>&1 &
+while [ ! -s %[1]q ]; do sleep 0.01; done; fi`, pidFile)
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-10`
+	_, _, _, done := startAgentWith(t, script, prelude, 0, nil)
+	code, err := wait(t, done)
+	raw, rerr := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if rerr != nil || pid <= 0 {
+		t.Fatalf("the pack helper did not start its process: %v %q", rerr, raw)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if code != 0 || err != nil {
+		t.Errorf("Run = %d, %v; want 0", code, err)
+	}
+	assertGone(t, "a process the pack helper started", []int{pid}, 5*time.Second)
+}
