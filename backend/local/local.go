@@ -38,11 +38,17 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // the job there: the signal reached the wrapper alone, and the command,
 // begun after it, ran until the grace's SIGKILL. Once the command has
 // ended, the commands that record its exit code ignore SIGTERM (stopGroup
-// signals children of the wrapper it did not see at first).
+// signals children of the wrapper it did not see at first). A wrapper that
+// cannot record its pid (a full or failing disk) does not start the
+// command, which nothing could then stop (stopGroup signals the group the
+// pid names), and ends recording nothing: the job reads as lost.
 const wrapper = `d="$1"; shift
 stop=
 trap 'stop=1' TERM
-printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"
+if ! { printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+	echo "meridian-job: cannot record the job's pid; not starting it" >&2
+	exit 125
+fi
 if [ -n "$stop" ] || [ -e "$d/cancelled" ]; then
 	c=143
 else
@@ -237,7 +243,12 @@ func launched(dir string) bool {
 // runLockHeld reports whether a wrapper (or a launching controller) holds
 // the job's run lock. A shared probe never blocks another probe.
 func runLockHeld(dir string) (bool, error) {
-	f, err := os.Open(filepath.Join(dir, "run.lock"))
+	return lockHeld(filepath.Join(dir, "run.lock"))
+}
+
+// lockHeld reports whether someone holds the lock on the file at path.
+func lockHeld(path string) (bool, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -305,14 +316,37 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 		return st, err
 	}
-	switch {
-	case cancelled:
+	if cancelled {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
-	case !exists(filepath.Join(dir, "pid")):
-		return backend.Status{State: backend.Pending, Reason: "starting"}, nil
-	default:
-		return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
 	}
+	if !exists(filepath.Join(dir, "pid")) {
+		// Starting while a Submit holds the job's lock: it launches the
+		// wrapper, which takes the run lock over before Submit lets go.
+		// With neither held, the wrapper ended without recording its pid
+		// (it could not, or it was killed first, or the host restarted
+		// before the pid reached the disk), or was never launched: the
+		// job would read as starting for ever.
+		submitting, err := lockHeld(filepath.Join(dir, "lock"))
+		if err != nil {
+			return backend.Status{}, err
+		}
+		if submitting {
+			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
+		}
+		// A Submit may have launched the wrapper and let go since the
+		// first look: a wrapper seen now is the job's, running or ended.
+		if held, err := runLockHeld(dir); err != nil || held {
+			return backend.Status{State: backend.Running}, err
+		}
+		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+			return st, err
+		}
+		if exists(filepath.Join(dir, "pid")) {
+			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+		}
+		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
+	}
+	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
 }
 
 // exitStatus reads the exit code file, if there is one.
