@@ -395,15 +395,22 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 //
 // The wrapper may be between its check for a stop and the start of its
 // command when the signal comes: the command, begun just after, missed the
-// signal and ran until the grace's SIGKILL. A child of the wrapper that was
-// not there when the group was signalled is that command: it gets the
-// signal too, twice 100 ms apart, as a signal landing between its fork and
-// its exec is taken by the wrapper's trap in the child.
+// signal and ran until the grace's SIGKILL. And a signal that lands in a
+// child of the wrapper between its fork and its exec is taken by the
+// wrapper's trap, which the child keeps until the exec: the command then
+// ran on, though it was there (forked) when the group was signalled, or
+// though it got the signal again 100 ms later, still not exec'd on a busy
+// machine. A child of the wrapper is therefore signalled again once it
+// runs its command (its command line is no longer the wrapper's), unless
+// it already ran it when the group was signalled.
 func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) error {
 	deadline := time.Now().Add(grace)
 	sent := false
-	var before map[int]bool     // the wrapper's children when first signalled
-	late := map[int]time.Time{} // children begun since, when first signalled
+	var wrapperLine string
+	// The wrapper's children: false once signalled in their command, or
+	// seen running it when the group was signalled; true while they may
+	// yet take a signal in the wrapper's trap.
+	pending := map[int]bool{}
 	for {
 		held, err := runLockHeld(dir)
 		if err != nil || !held {
@@ -415,7 +422,10 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 				sig = syscall.SIGKILL
 			}
 			if !sent {
-				before = setOf(children(pid))
+				wrapperLine = cmdline(pid)
+				for _, c := range children(pid) {
+					pending[c] = wrapperLine == "" || cmdline(c) == wrapperLine
+				}
 			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 				return fmt.Errorf("signal job group %d: %w", pid, err)
@@ -423,14 +433,17 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			sent = true
 		} else if pid > 0 && sent && sig == syscall.SIGTERM {
 			for _, c := range children(pid) {
-				first, seen := late[c]
+				line := cmdline(c)
+				wait, seen := pending[c]
 				switch {
-				case before[c]:
-				case !seen:
-					late[c] = time.Now()
-					syscall.Kill(c, sig)
-				case !first.IsZero() && time.Since(first) >= 100*time.Millisecond:
-					late[c] = time.Time{}
+				case line == "": // ended
+				case line == wrapperLine:
+					pending[c] = true // not exec'd yet
+				case !seen || wait:
+					// Begun since the signal, or exec'd since: it runs
+					// the command (or, once the command has ended, the
+					// wrapper's own commands, which ignore SIGTERM).
+					pending[c] = false
 					syscall.Kill(c, sig)
 				}
 			}
@@ -441,6 +454,16 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// cmdline is process pid's command line, "" when it cannot be read (it
+// has ended) or is empty (a zombie).
+func cmdline(pid int) string {
+	data, err := backend.ReadSmallFile("/proc/"+strconv.Itoa(pid)+"/cmdline", 256<<10)
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }
 
 // children lists process pid's children (Linux: /proc/PID/task/PID/children;
@@ -458,14 +481,6 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-func setOf(xs []int) map[int]bool {
-	m := make(map[int]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
-	}
-	return m
 }
 
 func readPid(dir string) int {
