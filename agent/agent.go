@@ -657,6 +657,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 // could not be ended.
 func (a *attempt) reaped(cmd *sandboxed, err error) (int, error) {
 	code := exitCode(err)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The reaper ended well, but its output stayed open past
+		// WaitDelay: a process it could not end holds it (its report
+		// says so). The code is the reaper's, not a failed start's.
+		code = 0
+	}
 	var rep []byte
 	select {
 	case rep = <-cmd.report:
