@@ -22,6 +22,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
+
 	"meridian.dev/meridian/internal/tlspin"
 
 	"meridian.dev/meridian/backend"
@@ -90,6 +92,15 @@ const ExitSetup = 121
 // takes it as the site's loss, not the run's failure.
 const ExitLease = 122
 
+// ExitLost is the agent's exit code when it could not vouch that the
+// workload and everything it started had ended: processes it started still
+// ran when the reaper, and then the agent, gave up killing them (stuck in
+// the kernel, with SIGKILL pending, and holding what they held: a GPU,
+// memory, files). The attempt is not finished; the controller takes it as
+// the site's loss, as it does ExitLease, and the run resumes from its last
+// checkpoint.
+const ExitLost = 123
+
 // Run runs the attempt: fetch the manifest, unseal the datasets and the
 // checkpoint to resume from, run the workload in its sandbox while pushing
 // each new checkpoint (sealed with the run's key) to the site's store and
@@ -157,10 +168,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	code, err := a.runWorkload(ctx)
 	if !a.fenced.IsZero() {
 		err = fmt.Errorf("stopped the workload (exit code %d): no answer from the server for the lease (%s)", code, a.m.Lease)
-		a.finish(ctx, code, err)
-		return ExitLease, fmt.Errorf("agent: %w", err)
 	}
-	a.finish(ctx, code, err)
+	err = a.finish(ctx, code, err)
+	switch {
+	case !a.fenced.IsZero():
+		return ExitLease, fmt.Errorf("agent: %w", err)
+	case a.lost:
+		return ExitLost, fmt.Errorf("agent: %w", err)
+	}
 	return code, err
 }
 
@@ -194,6 +209,9 @@ type attempt struct {
 	// sealBy is, once the workload has ended, when the agent gives up
 	// sealing checkpoints (zero while it runs).
 	sealBy time.Time
+	// lost says processes the workload started were still running when
+	// the agent gave up on them: the attempt did not end (ExitLost).
+	lost bool
 }
 
 // finalSeal bounds how long the agent goes on sealing checkpoints once the
@@ -502,6 +520,13 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: reapSignal}
+	// The reaper can be killed or stopped (in sandbox mode none by the
+	// workload, which runs as this user; anywhere by the kernel's
+	// out-of-memory killer or an operator): what it leaves then comes to
+	// the agent, not to init, for the agent to end (sweepOrphans).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return ExitSetup, fmt.Errorf("agent: cannot become a subreaper: %w", err)
+	}
 	// A process the reaper could not end (one stuck in the kernel, with
 	// SIGKILL pending) may hold the output open: Wait does not wait on it.
 	cmd.WaitDelay = 5 * time.Second
@@ -564,7 +589,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			// is for a reaper that was itself killed.
 			syscall.Kill(-pgid, syscall.SIGKILL)
 			a.sealBy = time.Now().Add(finalSeal)
-			return exitCode(err), nil
+			return a.reaped(cmd, err)
 		case s := <-sig:
 			if s == syscall.SIGUSR1 {
 				syscall.Kill(-pgid, syscall.SIGUSR1)
@@ -574,6 +599,14 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
+			if state := procState(pgid); state == 'T' || state == 't' {
+				// Only the workload (in sandbox mode none) or an
+				// operator stops the reaper: stopped, it neither
+				// reaps nor kills, and the agent would wait on it for
+				// ever. It is killed; what it leaves comes to the agent.
+				a.logf("the workload's reaper (pid %d) was stopped: killing it and ending what the workload started", pgid)
+				cmd.Process.Signal(syscall.SIGKILL) // by pidfd: never another process given its pid
+			}
 			switch quiet := a.cl.quiet(); {
 			case !a.fenced.IsZero():
 				switch since := time.Since(a.fenced); {
@@ -613,6 +646,111 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			}
 		}
 	}
+}
+
+// reaped is the attempt's outcome once the workload's reaper has ended
+// with err: the workload's exit code, as the reaper reported it. A reaper
+// that ended without its report, or with another exit code than it
+// reported, was killed (by signal, or a crash): the workload's end is not
+// known, and what it started may run on, now below the agent, which ends
+// it. Its attempt fails (never a success), and is lost when something
+// could not be ended.
+func (a *attempt) reaped(cmd *sandboxed, err error) (int, error) {
+	code := exitCode(err)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The reaper ended well, but its output stayed open past
+		// WaitDelay: a process it could not end holds it (its report
+		// says so). The code is the reaper's, not a failed start's.
+		code = 0
+	}
+	var rep []byte
+	select {
+	case rep = <-cmd.report:
+	case <-time.After(5 * time.Second):
+	}
+	var said, left int
+	n, _ := fmt.Sscanf(string(rep), "%d %d\n", &said, &left)
+	switch {
+	case n != 2 || said != code:
+		how := "exited with code " + strconv.Itoa(code)
+		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			how = "was killed by " + st.Signal().String()
+		}
+		a.logf("the workload's reaper %s without saying how the workload ended: ending what the workload started", how)
+		if code == 0 {
+			code = ExitLost
+		}
+		if _, n := sweepOrphans(reapGiveUp); n > 0 {
+			a.lost = true
+			return code, fmt.Errorf("the workload's reaper %s, and %d processes the workload started still ran %s after SIGKILL", how, n, reapGiveUp)
+		}
+		return code, fmt.Errorf("the workload's reaper %s before the workload's end was known; the agent ended what the workload had started", how)
+	case left > 0:
+		// Stuck in the kernel past the reaper's bound: they are the
+		// agent's children now, with SIGKILL pending; nothing more to do.
+		a.lost = true
+		return code, fmt.Errorf("the workload exited with code %d, but %d processes it started still ran %s after SIGKILL (stuck in the kernel): the attempt did not end", code, left, reapGiveUp)
+	}
+	return code, nil
+}
+
+// sweepOrphans ends every process below the agent but its helpers and
+// theirs (helpers): what a reaper that was killed, or a helper, left,
+// which came to the agent, its subreaper. It kills until none is left,
+// waiting for those that are the agent's children, for at most bound, and
+// returns how many it found at first and how many still run then.
+func sweepOrphans(bound time.Duration) (found, left int) {
+	self := os.Getpid()
+	deadline := time.Now().Add(bound)
+	for first := true; ; first = false {
+		helpers.Lock()
+		procs := descendants(self, helpers.pids)
+		for p, info := range procs {
+			killProcess(p, info.start)
+		}
+		helpers.Unlock()
+		if first {
+			found = len(procs)
+		}
+		for p, info := range procs {
+			// The agent's own children here are orphans it adopted,
+			// which nothing else waits for: they would stay zombies.
+			if info.ppid == self {
+				var ws syscall.WaitStatus
+				syscall.Wait4(p, &ws, syscall.WNOHANG, nil)
+			}
+		}
+		if len(procs) == 0 {
+			return found, 0
+		}
+		if time.Now().After(deadline) {
+			return found, liveCount(procs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sweepAtEnd is sweepOrphans at the attempt's end, unless the attempt is
+// lost already: what is left then was given its time.
+func (a *attempt) sweepAtEnd() (found, left int) {
+	if a.lost {
+		return 0, 0
+	}
+	return sweepOrphans(reapGiveUp)
+}
+
+// procState is the state letter of process pid (/proc/PID/stat's third
+// field), 0 when it cannot be read.
+func procState(pid int) byte {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 >= len(data) {
+		return 0
+	}
+	return data[i+2]
 }
 
 // fenceGrace is how long a workload stopped for a lapsed lease has to end
@@ -714,12 +852,13 @@ func appendEscaped(out, body []byte) []byte {
 	return out
 }
 
-// finish pushes the last checkpoint and output and reports the end. Each
-// report retries for at most what is left of the lease since the server
-// last answered: an agent the server cannot hear ends within the lease, as
-// the server expects, rather than retrying for minutes at a site the run
-// has left.
-func (a *attempt) finish(ctx context.Context, code int, err error) {
+// finish pushes the last checkpoint and output, ends what is left below
+// the agent, and reports the end, returning err with what could not be
+// ended. Each report retries for at most what is left of the lease since
+// the server last answered: an agent the server cannot hear ends within
+// the lease, as the server expects, rather than retrying for minutes at a
+// site the run has left.
+func (a *attempt) finish(ctx context.Context, code int, err error) error {
 	a.setPhase("finishing")
 	if a.fenced.IsZero() {
 		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
@@ -730,6 +869,17 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 		a.dropFailed(rctx)
 		cancel()
 	}
+	// The pack helper runs as the workload's user, in its sandbox, and
+	// what it started (a helper the workload took over, in sandbox mode
+	// none or where Landlock is missing) came to the agent when it ended:
+	// nothing outlives the attempt, whichever helper started it.
+	// (After the reaper's leftovers, already given their time, nothing.)
+	if found, left := a.sweepAtEnd(); left > 0 {
+		a.lost = true
+		err = errors.Join(err, fmt.Errorf("%d processes left below the agent still ran %s after SIGKILL (stuck in the kernel): the attempt did not end", left, reapGiveUp))
+	} else if found > 0 {
+		a.logf("ended %d processes left below the agent", found)
+	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
 	p := a.progress
@@ -739,7 +889,8 @@ func (a *attempt) finish(ctx context.Context, code int, err error) {
 	if err != nil {
 		detail = err.Error()
 	}
-	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail, Fenced: !a.fenced.IsZero()})
+	a.report(ctx, RouteExit, Exit{Code: code, Detail: detail, Fenced: !a.fenced.IsZero(), Lost: a.lost && a.fenced.IsZero()})
+	return err
 }
 
 // logShipper keeps the output the server has not acknowledged.

@@ -27,6 +27,9 @@ import (
 // agent starts its pack helper as `<exe> __agent pack DIR NAME`.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
+		if len(os.Args) > 2 && os.Args[2] == "reap" {
+			spareInReaper()
+		}
 		os.Exit(MainAs("__agent", os.Args[2:]))
 	}
 	os.Exit(m.Run())

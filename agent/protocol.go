@@ -165,6 +165,10 @@ type Exit struct {
 	// server had not answered for the lease: Code is then not the
 	// workload's own end, and the run is to move on.
 	Fenced bool `json:"fenced,omitempty"`
+	// Lost says processes the workload started still ran when the agent
+	// gave up on them (ExitLost): Code is the workload's, but the attempt
+	// did not end, and the run is to move on as from a lost site.
+	Lost bool `json:"lost,omitempty"`
 }
 
 // Reply is the server's answer to a report: Stop asks the agent to stop the

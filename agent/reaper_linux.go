@@ -24,10 +24,22 @@ const reapSignal = syscall.SIGUSR2
 // reapGiveUp bounds how long the reaper goes on killing what is below it
 // once the workload has ended: a process stuck in the kernel (a device
 // driver's uninterruptible wait) cannot end before it returns, but it has
-// SIGKILL pending and runs nothing of its own again.
-const reapGiveUp = 10 * time.Second
+// SIGKILL pending and runs nothing of its own again. It still holds what
+// it held (a GPU, memory, open files), so the reaper then says how many
+// are left, and the attempt is not reported finished (ExitLost). A
+// variable, so that a test binary can shorten it in its reapers.
+var reapGiveUp = 10 * time.Second
 
-// Reap is `meridian agent reap --parent PID ARGS…`, the agent's step between itself and
+// reapStatusFD is the descriptor on which the agent hands the reaper the
+// write end of a pipe (--status-fd) for its report (reapReport): how the
+// workload ended and how many of its processes were left running. The
+// reaper's exit code alone cannot tell the agent that: a workload's own
+// exit code may be anything, and a reaper that was killed, which in
+// sandbox mode none the workload can do, exits with a code that reads as
+// the workload's.
+const reapStatusFD = 4
+
+// Reap is `meridian agent reap --parent PID [--status-fd N] ARGS…`, the agent's step between itself and
 // every workload. It makes itself the subreaper of what it starts, starts
 // ARGS (this executable's sandbox-exec, which confines itself and becomes
 // the workload) as its child, in the reaper's process group, with its own
@@ -49,7 +61,8 @@ const reapGiveUp = 10 * time.Second
 //
 // PID is the agent's own: a reaper whose parent is no longer the agent
 // when it is ready to catch the agent's death exits at once, starting
-// nothing.
+// nothing. N, when given, is the descriptor the reaper writes its report
+// to as it exits (reapReport); the workload never gets it.
 func Reap(argv []string, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 16)
 	// SIGPIPE too: once the agent is gone, a write to its output pipe
@@ -64,10 +77,45 @@ func Reap(argv []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "reap: --parent %q is not the pid of an agent\n", argv[3])
 		return 126
 	}
-	argv = append(argv[:2:2], argv[4:]...)
+	rest := argv[4:]
+	var reportTo *os.File
+	if len(rest) >= 2 && rest[0] == "--status-fd" {
+		fd, err := strconv.Atoi(rest[1])
+		if err != nil || fd < 3 {
+			fmt.Fprintf(stderr, "reap: --status-fd %q is not a descriptor above 2\n", rest[1])
+			return 126
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			fmt.Fprintf(stderr, "reap: --status-fd %d: %v\n", fd, err)
+			return 126
+		}
+		// Closed at the exec: the workload must not write the report.
+		syscall.CloseOnExec(fd)
+		reportTo = os.NewFile(uintptr(fd), "status")
+		rest = rest[2:]
+	}
+	// report sends the agent how the workload ended and how many of its
+	// processes still run, and returns code, the reaper's exit code.
+	report := func(code, left int) int {
+		if reportTo != nil {
+			fmt.Fprintf(reportTo, "%d %d\n", code, left)
+			reportTo.Close()
+		}
+		return code
+	}
+	argv = append(argv[:2:2], rest...)
 	if len(argv) < 3 {
 		fmt.Fprintln(stderr, "reap: no command")
-		return 126
+		return report(126, 0)
+	}
+	// In sandbox mode none the workload runs as the reaper's user: not
+	// dumpable, the reaper cannot be traced by it, nor its descriptors
+	// (the report's pipe) opened through /proc. (It can still signal the
+	// reaper; the agent notices a reaper that ends without its report or
+	// stops, and ends what it left itself.)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintln(stderr, "reap: cannot make itself undumpable:", err)
+		return report(126, 0)
 	}
 	// The parent-death signal the agent set survives the exec, but a Go
 	// program ignores it until signal.Notify above: an agent killed in
@@ -79,15 +127,15 @@ func Reap(argv []string, stderr io.Writer) int {
 	// the agent's death reaches sigs.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(reapSignal), 0, 0, 0); err != nil {
 		fmt.Fprintln(stderr, "reap: cannot set the parent-death signal:", err)
-		return 126
+		return report(126, 0)
 	}
 	if ppid := os.Getppid(); ppid != parent {
 		fmt.Fprintf(stderr, "reap: the agent (pid %d) that started this reaper is gone (its parent is now pid %d); not starting the workload\n", parent, ppid)
-		return 126
+		return report(126, 0)
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(stderr, "reap: cannot become a subreaper:", err)
-		return 126
+		return report(126, 0)
 	}
 	files := []uintptr{0, 1, 2}
 	envPipe := false
@@ -104,7 +152,7 @@ func Reap(argv []string, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "reap: start:", err)
-		return 126
+		return report(126, 0)
 	}
 	self := os.Getpid()
 	ended := make(chan syscall.WaitStatus, 1)
@@ -137,8 +185,8 @@ func Reap(argv []string, stderr io.Writer) int {
 			tick = time.NewTicker(20 * time.Millisecond).C
 			killing = time.Now()
 		}
-		for p, start := range descendants(self) {
-			killProcess(p, start)
+		for p, info := range descendants(self, nil) {
+			killProcess(p, info.start)
 		}
 	}
 	for {
@@ -155,9 +203,11 @@ func Reap(argv []string, stderr io.Writer) int {
 			killAll()
 		case <-tick:
 			if time.Since(killing) > reapGiveUp {
-				n := len(descendants(self))
+				// Zombies (a process someone else traces stays one
+				// until its tracer waits for it) hold nothing.
+				n := liveCount(descendants(self, nil))
 				fmt.Fprintf(stderr, "reap: %d processes the workload started have not ended %s after SIGKILL (stuck in the kernel); leaving them\n", n, reapGiveUp)
-				return exitStatus(status)
+				return report(exitStatus(status), n)
 			}
 			// Again: a process may have forked between the scan and
 			// its kill; its child is the reaper's now.
@@ -170,7 +220,7 @@ func Reap(argv []string, stderr io.Writer) int {
 				default:
 				}
 			}
-			return exitStatus(status)
+			return report(exitStatus(status), 0)
 		}
 	}
 }
@@ -190,35 +240,53 @@ func exitStatus(ws *syscall.WaitStatus) int {
 	}
 }
 
-// descendants returns every process below pid, by /proc, each with its
-// start time (which tells it from a later process given the same pid).
-func descendants(pid int) map[int]uint64 {
+// procInfo is what descendants says of a process.
+type procInfo struct {
+	ppid   int
+	start  uint64 // tells it from a later process given the same pid
+	zombie bool   // ended, not yet waited for
+}
+
+// liveCount is how many of procs have not ended.
+func liveCount(procs map[int]procInfo) int {
+	n := 0
+	for _, p := range procs {
+		if !p.zombie {
+			n++
+		}
+	}
+	return n
+}
+
+// descendants returns every process below pid, by /proc, leaving out the
+// processes in skip and everything below them.
+func descendants(pid int, skip map[int]bool) map[int]procInfo {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	children := map[int][]int{}
-	start := map[int]uint64{}
+	info := map[int]procInfo{}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		ppid, st, ok := procStat(p)
+		st, ok := readProc(p)
 		if !ok {
 			continue
 		}
-		children[ppid] = append(children[ppid], p)
-		start[p] = st
+		children[st.ppid] = append(children[st.ppid], p)
+		info[p] = st
 	}
-	out := map[int]uint64{}
+	out := map[int]procInfo{}
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
-			if _, seen := out[c]; !seen && c != pid {
-				out[c] = start[c]
+			if _, seen := out[c]; !seen && c != pid && !skip[c] {
+				out[c] = info[c]
 				queue = append(queue, c)
 			}
 		}
@@ -228,29 +296,38 @@ func descendants(pid int) map[int]uint64 {
 
 // procStat reads a process's parent and start time from /proc/PID/stat.
 func procStat(pid int) (ppid int, start uint64, ok bool) {
+	st, ok := readProc(pid)
+	return st.ppid, st.start, ok
+}
+
+// readProc reads a process's parent, start time and whether it is a
+// zombie from /proc/PID/stat.
+func readProc(pid int) (procInfo, bool) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return procInfo{}, false
 	}
 	// The command name, in parentheses, may hold anything: the fields
 	// are counted from its last closing parenthesis (field 3, the state).
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, 0, false
+		return procInfo{}, false
 	}
 	f := strings.Fields(string(data[i+1:]))
 	if len(f) < 20 {
-		return 0, 0, false
+		return procInfo{}, false
 	}
 	ppid, err1 := strconv.Atoi(f[1])                // field 4
 	start, err2 := strconv.ParseUint(f[19], 10, 64) // field 22
-	return ppid, start, err1 == nil && err2 == nil
+	return procInfo{ppid: ppid, start: start, zombie: f[0] == "Z" || f[0] == "X"}, err1 == nil && err2 == nil
 }
 
 // killProcess sends SIGKILL to pid if it is still the process that started
 // at start: through a pidfd, so that a pid reused since the scan (the
-// process ended and its parent reaped it) is never signalled.
-func killProcess(pid int, start uint64) {
+// process ended and its parent reaped it) is never signalled. A variable,
+// so that a test binary's reaper can stand in for a kernel that does not
+// let a process end.
+var killProcess = func(pid int, start uint64) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, syscall.ENOSYS) {
 		// A kernel before 5.3: the start time narrows the race.

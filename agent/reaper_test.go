@@ -196,3 +196,154 @@ func TestReaperWithoutAgentStartsNothing(t *testing.T) {
 		}
 	})
 }
+
+// spareEnv, set in a test reaper's environment (the helper script's
+// prelude exports it), names a program whose processes that reaper does
+// not kill, and shortens its bound to a second: it stands in for a kernel
+// that does not let a process end (one stuck in an uninterruptible wait,
+// which no unprivileged test can make). The process spared is real and
+// goes on running.
+const spareEnv = "MERIDIAN_TEST_REAP_SPARE"
+
+// spareInReaper applies spareEnv in a test binary started as a reaper.
+func spareInReaper() {
+	name := os.Getenv(spareEnv)
+	if name == "" {
+		return
+	}
+	reapGiveUp = time.Second
+	kill := killProcess
+	killProcess = func(pid int, start uint64) {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == name {
+			return
+		}
+		kill(pid, start)
+	}
+}
+
+// TestKilledReaperLeavesNothing: in sandbox mode none the workload runs as
+// the agent's user and can kill or stop its reaper. Killed, the reaper left
+// what the workload had started in sessions of its own running (re-parented
+// to init), and the attempt ended as if the reaper had done its work;
+// stopped, it neither reaped nor killed, and the agent waited on it for
+// ever. Now the agent is a subreaper too: it kills a stopped reaper, ends
+// whatever a dead one left, and the attempt fails (never succeeds), saying
+// why, though the workload's last word was exit 0.
+func TestKilledReaperLeavesNothing(t *testing.T) {
+	for _, sig := range []string{"KILL", "STOP"} {
+		t.Run(sig, func(t *testing.T) {
+			dir := t.TempDir()
+			// The workload's shell is the reaper's child: $PPID is the
+			// reaper.
+			srv, _, _, done := startAgent(t, escapeScript(dir, false, "kill -"+sig+" $$PPID\nexit 0"), 0, nil)
+			pids := escapees(t, dir)
+			code, err := wait(t, done)
+			if code == 0 || err == nil || !strings.Contains(err.Error(), "reaper") {
+				t.Errorf("Run = %d, %v; want a failure saying the reaper was ended", code, err)
+			}
+			assertGone(t, "a workload that ended its reaper with SIG"+sig, pids, 5*time.Second)
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			if len(srv.exits) != 1 || srv.exits[0].Code == 0 || !strings.Contains(srv.exits[0].Detail, "reaper") {
+				t.Errorf("exit reports %+v; want one, not 0, saying the reaper was ended", srv.exits)
+			}
+		})
+	}
+}
+
+// TestStuckProcessIsNoFinishedAttempt: a process the workload started that
+// outlives the reaper's kills (stuck in the kernel with SIGKILL pending, as
+// a driver's uninterruptible wait leaves it) still holds what it held. The
+// reaper gave up on it after its bound and exited with the workload's code,
+// and the attempt was reported finished, a success for a workload that
+// exited 0, while the process ran on. Now the agent exits with ExitLost and
+// reports the attempt lost, not ended, naming what is left.
+func TestStuckProcessIsNoFinishedAttempt(t *testing.T) {
+	// keeps-output: the process also keeps the workload's output open,
+	// so the agent's wait for the reaper ends by its WaitDelay, which read
+	// as a reaper that failed to start (ExitSetup) and ended without its
+	// report.
+	for _, keep := range []bool{false, true} {
+		name := "closes-output"
+		if keep {
+			name = "keeps-output"
+		}
+		t.Run(name, func(t *testing.T) { stuckProcess(t, keep) })
+	}
+}
+
+func stuckProcess(t *testing.T, keepOutput bool) {
+	redirect := "</dev/null >/dev/null 2>&1"
+	if keepOutput {
+		redirect = "</dev/null"
+	}
+	dir := t.TempDir()
+	// A program of its own name, which the test reaper spares.
+	stuck := filepath.Join(dir, "stuckprog")
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stuck, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`cd %q
+setsid sh -c 'echo $$$$ > p; exec ./stuckprog 1000' %s &
+while [ ! -s p ]; do sleep 0.01; done
+exit 0`, dir, redirect)
+	srv, _, _, done := startAgentWith(t, script, "export "+spareEnv+"=stuckprog", 0, nil)
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0; time.Sleep(10 * time.Millisecond) {
+		raw, _ := os.ReadFile(filepath.Join(dir, "p"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		if time.Now().After(deadline) {
+			t.Fatal("the workload did not start its process")
+		}
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	code, err := wait(t, done)
+	if code != ExitLost || err == nil || !strings.Contains(err.Error(), "stuck in the kernel") {
+		t.Errorf("Run = %d, %v; want %d (lost), saying a process is stuck", code, err, ExitLost)
+	}
+	if !running(pid) {
+		t.Fatal("the spared process ended: the reaper was taken for dead, or the test stands for nothing")
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.exits) != 1 || !srv.exits[0].Lost || srv.exits[0].Code != 0 {
+		t.Errorf("exit reports %+v; want one, lost, with the workload's own code 0", srv.exits)
+	}
+}
+
+// TestHelperLeavesNothingBehind: the pack helper runs as the workload's
+// user, and the workload may take it over where nothing else keeps it out
+// (sandbox mode none; uid mode on a kernel without Landlock). A process it
+// started in a session of its own outlived the attempt: the helper is the
+// agent's child, not the reaper's. Now what a helper leaves comes to the
+// agent, which ends it before it reports the attempt's end.
+func TestHelperLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "p1")
+	// The helper script's prelude runs in every helper; in the pack
+	// helper it starts a process that outlives it.
+	prelude := fmt.Sprintf(`if [ "$2" = pack ] && [ ! -s %[1]q ]; then setsid sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 1000' %[1]q </dev/null >/dev/null 2>&1 &
+while [ ! -s %[1]q ]; do sleep 0.01; done; fi`, pidFile)
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+head -c 1000 /dev/urandom > .tmp && mv .tmp step-10`
+	_, _, _, done := startAgentWith(t, script, prelude, 0, nil)
+	code, err := wait(t, done)
+	raw, rerr := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if rerr != nil || pid <= 0 {
+		t.Fatalf("the pack helper did not start its process: %v %q", rerr, raw)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if code != 0 || err != nil {
+		t.Errorf("Run = %d, %v; want 0", code, err)
+	}
+	assertGone(t, "a process the pack helper started", []int{pid}, 5*time.Second)
+}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -90,6 +91,31 @@ type sandboxed struct {
 	env []string
 	// prog, when set, is the command's program, open (fd 4: --exec-fd 4).
 	prog *os.File
+	// reap says the command is the workload's reaper, which gets the
+	// write end of a pipe for its report (fd 4: --status-fd 4); report
+	// then carries what was read from it once the reaper has ended.
+	reap   bool
+	report chan []byte
+}
+
+// helpers is every helper process this agent started and has not yet
+// waited for: the workload's reaper and the pack helper. The agent is a
+// subreaper too (runWorkload): what its reaper leaves when it dies comes
+// to it, and its sweep (sweepOrphans) ends everything below it but these.
+// A helper is started with the lock held, so that a sweep never sees it
+// before it is listed.
+var helpers = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+// Wait waits for the command and takes it off the list of helpers.
+func (s *sandboxed) Wait() error {
+	err := s.Cmd.Wait()
+	helpers.Lock()
+	delete(helpers.pids, s.Process.Pid)
+	helpers.Unlock()
+	return err
 }
 
 // Start starts the command. The environment reaches a confining helper by
@@ -100,8 +126,14 @@ type sandboxed struct {
 // keeps no end of the pipe past the start: a helper that ends unread
 // fails the write (EPIPE), which ends its goroutine.
 func (s *sandboxed) Start() error {
+	helpers.Lock()
+	defer helpers.Unlock()
 	if s.env == nil {
-		return s.Cmd.Start()
+		if err := s.Cmd.Start(); err != nil {
+			return err
+		}
+		helpers.pids[s.Process.Pid] = true
+		return nil
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -111,11 +143,37 @@ func (s *sandboxed) Start() error {
 	if s.prog != nil {
 		s.ExtraFiles = append(s.ExtraFiles, s.prog) // fd 4: --exec-fd 4
 	}
+	var sr, sw *os.File
+	if s.reap {
+		if sr, sw, err = os.Pipe(); err != nil {
+			r.Close()
+			w.Close()
+			return err
+		}
+		s.ExtraFiles = append(s.ExtraFiles, sw) // fd 4: --status-fd 4
+	}
 	err = s.Cmd.Start()
 	r.Close()
+	if sw != nil {
+		sw.Close()
+	}
 	if err != nil {
 		w.Close()
+		if sr != nil {
+			sr.Close()
+		}
 		return err
+	}
+	helpers.pids[s.Process.Pid] = true
+	if sr != nil {
+		s.report = make(chan []byte, 1)
+		go func() {
+			// A report is one short line; the pipe's other end is the
+			// reaper's alone and closes when it ends.
+			b, _ := io.ReadAll(io.LimitReader(sr, 64))
+			sr.Close()
+			s.report <- b
+		}()
 	}
 	go func() {
 		// The pipe holds 64 KiB; the rest is taken as the helper reads.
@@ -163,7 +221,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	if reap {
 		// The reaper checks that its parent is still this process
 		// before it starts anything (Reap).
-		hargs = append(hargs, "reap", "--parent", strconv.Itoa(os.Getpid()))
+		hargs = append(hargs, "reap", "--parent", strconv.Itoa(os.Getpid()), "--status-fd", strconv.Itoa(reapStatusFD))
 	}
 	hargs = append(hargs, "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
 	hargs = append(hargs, "--rw", wd)
@@ -190,7 +248,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	if env == nil {
 		env = []string{}
 	}
-	return &sandboxed{Cmd: c, env: env, prog: prog}, nil
+	return &sandboxed{Cmd: c, env: env, prog: prog, reap: reap}, nil
 }
 
 // workloadExe is the path by which the workload runs Meridian's own

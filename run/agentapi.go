@@ -719,8 +719,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 
 // agentExit records the workload's exit code as the agent saw it; the
 // attempt's state still comes from the site's scheduler. The exit of a
-// workload its agent stopped for the lease (Fenced) is told, but not
-// recorded as the workload's own end: the run moves on from that site.
+// workload its agent stopped for the lease (Fenced), or one whose
+// processes the agent could not end (Lost), is told, but not recorded as
+// the workload's own end: the run moves on from that site.
 func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	var ex agent.Exit
 	if !decodeReport(w, req, &ex) {
@@ -731,10 +732,14 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
 				code := ex.Code
 				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
-				if ex.Fenced {
+				switch {
+				case ex.Fenced:
 					r.Attempts[i].Fenced = true
 					reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", a.N, code)
-				} else {
+				case ex.Lost:
+					r.Attempts[i].Fenced = true
+					reason = fmt.Sprintf("attempt %d's workload exited with code %d, but its agent could not end every process it started: the attempt did not end", a.N, code)
+				default:
 					r.Attempts[i].Exit = &code
 				}
 				if ex.Detail != "" {

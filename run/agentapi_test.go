@@ -257,6 +257,44 @@ func TestFencedExitIsToldOnce(t *testing.T) {
 	}
 }
 
+// TestLostExitIsNoWorkloadExit: an exit the agent reports with lost (it
+// could not end every process the workload started) was recorded as the
+// workload's own end, exit code 0 here: the attempt read as finished. It
+// now goes on the timeline once, saying so, and is not the workload's exit.
+func TestLostExitIsNoWorkloadExit(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	for range 3 {
+		if code, body, _ := agentPost(t, e, r, a, agent.RouteExit, []byte(`{"code": 0, "lost": true}`)); code != http.StatusOK {
+			t.Fatalf("lost exit: %d %s", code, body)
+		}
+	}
+	cur, err := e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := exitOf(cur); x != nil {
+		t.Errorf("exit recorded: %d; want none", *x)
+	}
+	evs, err := e.c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := 0
+	for _, ev := range evs {
+		if ev.Kind == "agent-exit" {
+			told++
+			if !strings.Contains(ev.Reason, "could not end every process") {
+				t.Errorf("agent-exit %q, want it to say the agent could not end the workload's processes", ev.Reason)
+			}
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d agent-exit events for three posts, want 1", told)
+	}
+}
+
 // TestSiteTextStoredOnPostgres: what an agent or a site says goes into the
 // run's timeline, which PostgreSQL keeps as text, refusing a NUL and a
 // character cut in two. An exit's detail is cut to 500 bytes, once in the

@@ -392,18 +392,25 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	case backend.Succeeded:
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
 	case backend.Failed:
-		if st.ExitCode == agent.ExitLease {
+		if st.ExitCode == agent.ExitLease || st.ExitCode == agent.ExitLost {
 			// The agent stopped the workload because it could not reach
 			// this server: the site is cut off, the run is not at fault.
-			// A workload that itself exits with that code is told apart by
-			// the exit its agent reported (read again: it may have come in
-			// since this step read the run).
+			// Or processes the workload started still ran when the agent
+			// gave up on them (stuck in the kernel): the attempt has not
+			// ended, and they hold the site's resources. A workload that
+			// itself exits with either code is told apart by the exit its
+			// agent reported (read again: it may have come in since this
+			// step read the run).
 			code, err := c.reportedExit(ctx, r)
 			if err != nil {
 				return false, err
 			}
-			if code == nil || *code != agent.ExitLease {
-				return c.lose(ctx, r, fmt.Sprintf("attempt %d's agent stopped its workload: it had no answer from the server for its lease", r.Attempt))
+			if code == nil || *code != st.ExitCode {
+				why := "stopped its workload: it had no answer from the server for its lease"
+				if st.ExitCode == agent.ExitLost {
+					why = "could not end every process its workload started: the attempt did not end"
+				}
+				return c.lose(ctx, r, fmt.Sprintf("attempt %d's agent %s", r.Attempt, why))
 			}
 		}
 		to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: %s", r.Attempt, r.Site, st.Reason)

@@ -627,12 +627,13 @@ func benchRecovery(b *testing.B, catalogDir string, alphaSpec catalog.BackendSpe
 }
 
 // TestWorkloadFailure: a workload that fails fails the run, even when its
-// exit code is the one an agent exits with after its lease lapsed: the exit
-// its agent reported tells them apart.
+// exit code is the one an agent exits with after its lease lapsed, or when
+// it could not end the workload's processes: the exit its agent reported
+// tells them apart.
 func TestWorkloadFailure(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	for _, code := range []int{3, agent.ExitLease} {
+	for _, code := range []int{3, agent.ExitLease, agent.ExitLost} {
 		doc := jobDoc(10, 5)
 		doc.Content = strings.Replace(doc.Content, "command: [", fmt.Sprintf(`command: [/bin/sh, -c, "echo failing; exit %d", `, code), 1)
 		r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
@@ -643,6 +644,66 @@ func TestWorkloadFailure(t *testing.T) {
 		if r.State != Failed || !strings.Contains(r.Reason, fmt.Sprint(code)) || r.Attempt != 1 {
 			t.Errorf("exit %d: ended %s after %d attempts: %s", code, r.State, r.Attempt, r.Reason)
 		}
+	}
+}
+
+// unended shows the first job it sees end as a site shows the job of an
+// agent that could not end every process its workload started: failed,
+// with agent.ExitLost.
+type unended struct {
+	backend.Backend
+	mu    sync.Mutex
+	first string
+}
+
+func (u *unended) Status(ctx context.Context, h string) (backend.Status, error) {
+	st, err := u.Backend.Status(ctx, h)
+	if err != nil || !st.State.Final() {
+		return st, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.first == "" {
+		u.first = h
+	}
+	if h == u.first {
+		st.State, st.ExitCode, st.Reason = backend.Failed, agent.ExitLost, fmt.Sprintf("exit code %d", agent.ExitLost)
+	}
+	return st, nil
+}
+
+// TestUnendedAttemptMovesTheRun: an agent that could not end every process
+// its workload started (one stuck in the kernel, holding the site's GPU)
+// exits with agent.ExitLost and reports the attempt lost. The server took
+// that exit as the workload's failure and failed the run; it now takes it
+// as the site's loss: the run resumes at the next site.
+func TestUnendedAttemptMovesTheRun(t *testing.T) {
+	e := newEnv(t, func(cfg *Config) {
+		inner := cfg.Backends
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if err == nil && site.Metadata.Name == "alpha" {
+				return &unended{Backend: b}, nil
+			}
+			return b, err
+		}
+	})
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("%s at %s after %d attempts (%s), want succeeded at bravo after 2: %v", r.State, r.Site, r.Attempt, r.Reason, kinds(evs))
+	}
+	said := false
+	for _, ev := range evs {
+		said = said || strings.Contains(ev.Reason, "could not end every process")
+	}
+	if !said {
+		t.Errorf("no event says why alpha was lost: %v", kinds(evs))
 	}
 }
 

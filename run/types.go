@@ -161,8 +161,9 @@ type Attempt struct {
 	// the server still takes from them and from no other.
 	OwnCheckpointNames bool `json:"ownCheckpointNames,omitempty"`
 	// Fenced says the agent reported stopping the workload itself, for its
-	// lease: that exit is on the timeline, not in Exit (it is not the
-	// workload's own end), and is recorded once.
+	// lease, or that it could not end every process the workload started
+	// (agent.Exit's Lost): that exit is on the timeline, not in Exit (it is
+	// not the workload's own end), and is recorded once.
 	Fenced bool `json:"fenced,omitempty"`
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).

@@ -38,11 +38,17 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // the job there: the signal reached the wrapper alone, and the command,
 // begun after it, ran until the grace's SIGKILL. Once the command has
 // ended, the commands that record its exit code ignore SIGTERM (stopGroup
-// signals children of the wrapper it did not see at first).
+// signals children of the wrapper it did not see at first). A wrapper that
+// cannot record its pid (a full or failing disk) does not start the
+// command, which nothing could then stop (stopGroup signals the group the
+// pid names), and ends recording nothing: the job reads as lost.
 const wrapper = `d="$1"; shift
 stop=
 trap 'stop=1' TERM
-printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"
+if ! { printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+	echo "meridian-job: cannot record the job's pid; not starting it" >&2
+	exit 125
+fi
 if [ -n "$stop" ] || [ -e "$d/cancelled" ]; then
 	c=143
 else
@@ -237,7 +243,12 @@ func launched(dir string) bool {
 // runLockHeld reports whether a wrapper (or a launching controller) holds
 // the job's run lock. A shared probe never blocks another probe.
 func runLockHeld(dir string) (bool, error) {
-	f, err := os.Open(filepath.Join(dir, "run.lock"))
+	return lockHeld(filepath.Join(dir, "run.lock"))
+}
+
+// lockHeld reports whether someone holds the lock on the file at path.
+func lockHeld(path string) (bool, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -305,14 +316,37 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 		return st, err
 	}
-	switch {
-	case cancelled:
+	if cancelled {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
-	case !exists(filepath.Join(dir, "pid")):
-		return backend.Status{State: backend.Pending, Reason: "starting"}, nil
-	default:
-		return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
 	}
+	if !exists(filepath.Join(dir, "pid")) {
+		// Starting while a Submit holds the job's lock: it launches the
+		// wrapper, which takes the run lock over before Submit lets go.
+		// With neither held, the wrapper ended without recording its pid
+		// (it could not, or it was killed first, or the host restarted
+		// before the pid reached the disk), or was never launched: the
+		// job would read as starting for ever.
+		submitting, err := lockHeld(filepath.Join(dir, "lock"))
+		if err != nil {
+			return backend.Status{}, err
+		}
+		if submitting {
+			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
+		}
+		// A Submit may have launched the wrapper and let go since the
+		// first look: a wrapper seen now is the job's, running or ended.
+		if held, err := runLockHeld(dir); err != nil || held {
+			return backend.Status{State: backend.Running}, err
+		}
+		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+			return st, err
+		}
+		if exists(filepath.Join(dir, "pid")) {
+			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+		}
+		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
+	}
+	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
 }
 
 // exitStatus reads the exit code file, if there is one.
@@ -361,15 +395,22 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 //
 // The wrapper may be between its check for a stop and the start of its
 // command when the signal comes: the command, begun just after, missed the
-// signal and ran until the grace's SIGKILL. A child of the wrapper that was
-// not there when the group was signalled is that command: it gets the
-// signal too, twice 100 ms apart, as a signal landing between its fork and
-// its exec is taken by the wrapper's trap in the child.
+// signal and ran until the grace's SIGKILL. And a signal that lands in a
+// child of the wrapper between its fork and its exec is taken by the
+// wrapper's trap, which the child keeps until the exec: the command then
+// ran on, though it was there (forked) when the group was signalled, or
+// though it got the signal again 100 ms later, still not exec'd on a busy
+// machine. A child of the wrapper is therefore signalled again once it
+// runs its command (its command line is no longer the wrapper's), unless
+// it already ran it when the group was signalled.
 func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) error {
 	deadline := time.Now().Add(grace)
 	sent := false
-	var before map[int]bool     // the wrapper's children when first signalled
-	late := map[int]time.Time{} // children begun since, when first signalled
+	var wrapperLine string
+	// The wrapper's children: false once signalled in their command, or
+	// seen running it when the group was signalled; true while they may
+	// yet take a signal in the wrapper's trap.
+	pending := map[int]bool{}
 	for {
 		held, err := runLockHeld(dir)
 		if err != nil || !held {
@@ -381,7 +422,10 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 				sig = syscall.SIGKILL
 			}
 			if !sent {
-				before = setOf(children(pid))
+				wrapperLine = cmdline(pid)
+				for _, c := range children(pid) {
+					pending[c] = wrapperLine == "" || cmdline(c) == wrapperLine
+				}
 			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 				return fmt.Errorf("signal job group %d: %w", pid, err)
@@ -389,14 +433,17 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			sent = true
 		} else if pid > 0 && sent && sig == syscall.SIGTERM {
 			for _, c := range children(pid) {
-				first, seen := late[c]
+				line := cmdline(c)
+				wait, seen := pending[c]
 				switch {
-				case before[c]:
-				case !seen:
-					late[c] = time.Now()
-					syscall.Kill(c, sig)
-				case !first.IsZero() && time.Since(first) >= 100*time.Millisecond:
-					late[c] = time.Time{}
+				case line == "": // ended
+				case line == wrapperLine:
+					pending[c] = true // not exec'd yet
+				case !seen || wait:
+					// Begun since the signal, or exec'd since: it runs
+					// the command (or, once the command has ended, the
+					// wrapper's own commands, which ignore SIGTERM).
+					pending[c] = false
 					syscall.Kill(c, sig)
 				}
 			}
@@ -407,6 +454,16 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// cmdline is process pid's command line, "" when it cannot be read (it
+// has ended) or is empty (a zombie).
+func cmdline(pid int) string {
+	data, err := backend.ReadSmallFile("/proc/"+strconv.Itoa(pid)+"/cmdline", 256<<10)
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }
 
 // children lists process pid's children (Linux: /proc/PID/task/PID/children;
@@ -424,14 +481,6 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-func setOf(xs []int) map[int]bool {
-	m := make(map[int]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
-	}
-	return m
 }
 
 func readPid(dir string) int {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,5 +183,42 @@ func TestInterruptedSubmit(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(spec.WorkDir, "runs.txt"))
 	if err != nil || string(data) != "run\n" {
 		t.Fatalf("runs.txt = %q, %v; want exactly one run", data, err)
+	}
+}
+
+// TestWrapperThatCannotRecordItsPid: a wrapper that could not write its
+// pid (a full or failing disk; here a directory stands where it writes it
+// first) started the job's command all the same, which nothing could then
+// stop, as Cancel signals the group the pid names; and once the wrapper
+// ended without a pid or an exit code, the job read as starting for ever,
+// as it does after a host restart that lost the pid file. Now such a
+// wrapper starts nothing, and a job with no pid, no exit code and neither
+// a Submit nor a wrapper holding it is lost.
+func TestWrapperThatCannotRecordItsPid(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	wd := t.TempDir()
+	spec := backend.Spec{RunID: "nopid", Attempt: 1, Command: []string{"/bin/sh", "-c", "echo $$ > ran; exec sleep 1000"}, WorkDir: wd}
+	if err := os.MkdirAll(filepath.Join(state, "jobs", spec.Key(), ".pid.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if raw, err := os.ReadFile(filepath.Join(wd, "ran")); err == nil {
+			var pid int
+			if _, err := fmt.Sscan(string(raw), &pid); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	st := backendtest.WaitFinal(t, b, h)
+	if st.State != backend.Lost {
+		t.Errorf("status %+v; want lost", st)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "ran")); err == nil {
+		t.Error("the wrapper started the job's command without recording its pid")
 	}
 }
