@@ -54,7 +54,7 @@ type Runs interface {
 	PutKey(ctx context.Context, tenant, dataset, key string) error
 	// Queue lists the tenant's held runs in admission order, with why
 	// each waits.
-	Queue(ctx context.Context, tenant string) ([]run.QueueEntry, error)
+	QueuePage(ctx context.Context, tenant string, after, limit int) ([]run.QueueEntry, bool, error)
 	// ReloadQuotas reads the server's quota file again and puts it in
 	// force once it passes every check (admin; by is written to the audit
 	// log).

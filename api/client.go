@@ -306,11 +306,44 @@ func (c *Client) runPages(ctx context.Context, after string, seen map[string]boo
 	}
 }
 
-// Queue returns the tenant's held runs in admission order.
+// Queue returns the tenant's held runs in admission order, read a page at
+// a time within the listing's bounds. The queue moves between pages; each
+// page is the order as of its request, and positions only go forward, so a
+// run admitted meanwhile may shift one later run into a page already read.
 func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
-	var out QueueList
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/queue", nil, &out)
-	return out.Queue, err
+	out := []run.QueueEntry{}
+	l := &listing{what: "queue"}
+	after := 0
+	for {
+		q := url.Values{}
+		q.Set("limit", strconv.Itoa(RunPage))
+		if after > 0 {
+			q.Set("after", strconv.Itoa(after))
+		}
+		var page QueueList
+		_, data, err := c.do(ctx, http.MethodGet, "/v1/queue?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Queue), page.Next != ""); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Queue...)
+		if page.Next == "" {
+			return out, nil
+		}
+		// The next page starts after the page's last position, which lies
+		// after the page before's: a server naming the same page again
+		// could make the pages never end.
+		if len(page.Queue) == 0 {
+			return nil, fmt.Errorf("queue: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
+		}
+		next, err := strconv.Atoi(page.Next)
+		if err != nil || next != page.Queue[len(page.Queue)-1].Position || next <= after {
+			return nil, fmt.Errorf("queue: the server's page %d names a next page (after %q) that does not start after its last entry: the pages would never end", l.pages, page.Next)
+		}
+		after = next
+	}
 }
 
 // Get returns one run.

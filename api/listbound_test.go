@@ -49,6 +49,12 @@ func (e *endlessPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if more {
 			page["next"] = id
 		}
+	case "/v1/queue":
+		item = map[string]any{"position": seq, "run": fmt.Sprintf("run-%d", seq)}
+		page["queue"] = []any{item}
+		if more {
+			page["next"] = strconv.FormatInt(seq, 10)
+		}
 	case "/v1/audit", "/v1/ledger":
 		item = map[string]any{"seq": seq}
 		page["entries"] = []any{item}
@@ -56,11 +62,11 @@ func (e *endlessPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		item = map[string]any{"seq": seq}
 		page["events"] = []any{item}
 	}
-	if r.URL.Path != "/v1/runs" && more {
+	if r.URL.Path != "/v1/runs" && r.URL.Path != "/v1/queue" && more {
 		page["next"] = seq
 	}
 	if e.empty {
-		for _, k := range []string{"runs", "entries", "events"} {
+		for _, k := range []string{"runs", "entries", "events", "queue"} {
 			if _, ok := page[k]; ok {
 				page[k] = []any{}
 			}
@@ -79,7 +85,8 @@ func (e *endlessPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestListingsBounded(t *testing.T) {
 	ctx := context.Background()
 	lists := map[string]func(c *Client) (int, error){
-		"runs": func(c *Client) (int, error) { l, err := c.List(ctx); return len(l), err },
+		"runs":  func(c *Client) (int, error) { l, err := c.List(ctx); return len(l), err },
+		"queue": func(c *Client) (int, error) { l, err := c.Queue(ctx); return len(l), err },
 		"events": func(c *Client) (int, error) {
 			l, err := c.Events(ctx, "run-1")
 			return len(l), err
@@ -129,12 +136,12 @@ func TestListingsBounded(t *testing.T) {
 			srv := httptest.NewServer(e)
 			defer srv.Close()
 			_, err := list(NewClient(srv.URL, tokA))
-			if name == "runs" {
+			if name == "runs" || name == "queue" {
 				if err == nil || !strings.Contains(err.Error(), "empty but names a next page") {
-					t.Fatalf("empty pages of runs that name a next one: error %v, want one saying so", err)
+					t.Fatalf("empty pages of %s that name a next one: error %v, want one saying so", name, err)
 				}
 				if got := e.asked.Load(); got != 1 {
-					t.Errorf("the client asked for %d empty pages of runs, want 1", got)
+					t.Errorf("the client asked for %d empty pages of %s, want 1", got, name)
 				}
 				return
 			}

@@ -143,8 +143,13 @@ type (
 		Next string `json:"next,omitempty"`
 	}
 	// QueueList is GET /v1/queue.
+	// Next, when set, is the after= of the next page: the position of
+	// the page's last entry. The queue moves between pages (runs are
+	// admitted, others held), so pages read one after another are each the
+	// order as of their own request.
 	QueueList struct {
 		Queue []run.QueueEntry `json:"queue"`
+		Next  string           `json:"next,omitempty"`
 	}
 	// EventList is GET /v1/runs/{id}/events: a page of the timeline.
 	// Next, when set, is the after= of the next page.
@@ -208,7 +213,10 @@ func (s *Server) table() []Route {
 				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs", RunPage, MaxRunPage), "string"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
-		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why", Response: QueueList{}, Handler: s.queue},
+		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",
+			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d; without it, the whole queue when it fits in %d runs and a 400 when it does not", MaxRunPage, MaxRunPage), "integer"},
+				{"after", "the position after which the page starts: the next of the page before", "integer"}},
+			Response: QueueList{}, Errors: []int{400}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A page of a run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},

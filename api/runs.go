@@ -98,15 +98,39 @@ const (
 )
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
-	q, err := s.c.Queue(r.Context(), tenantOf(r))
+	limit, ok := queryInt(w, r, "limit", 0, 1, MaxRunPage, fmt.Sprintf("a number of held runs from 1 to %d", MaxRunPage))
+	if !ok {
+		return
+	}
+	after, ok := queryInt(w, r, "after", 0, 0, math.MaxInt32, "a position in the queue (a number from 0), the next of the page before")
+	if !ok {
+		return
+	}
+	// As GET /v1/runs: without limit (a client from before pages), the
+	// whole queue when it fits in MaxRunPage and a 400 naming limit when it
+	// does not, never its first page passed off as the whole.
+	paged := limit > 0
+	if !paged {
+		limit = MaxRunPage
+	}
+	q, more, err := s.c.QueuePage(r.Context(), tenantOf(r), int(after), int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if q == nil {
-		q = []run.QueueEntry{}
+	if more && !paged {
+		writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+			"more than %d runs of yours are held, more than an answer without limit holds: read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPage))
+		return
 	}
-	writeJSON(w, http.StatusOK, QueueList{Queue: q})
+	out := QueueList{Queue: q}
+	if out.Queue == nil {
+		out.Queue = []run.QueueEntry{}
+	}
+	if more {
+		out.Next = strconv.Itoa(q[len(q)-1].Position)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

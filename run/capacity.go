@@ -357,16 +357,33 @@ type QueueEntry struct {
 // room (capacity or quota) and those held by the law, each with its
 // reason.
 func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, error) {
+	q, _, err := c.QueuePage(ctx, tenant, 0, -1)
+	return q, err
+}
+
+// QueuePage is the part of Queue after position after (0: from the first),
+// at most limit entries (a negative limit: all of them); more says entries
+// follow the page. Only the page's entries are made: a tenant with many
+// held runs costs a request the walk of the admission order, not an entry
+// of each.
+func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit int) (page []QueueEntry, more bool, err error) {
 	held, err := c.heldOrder(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []QueueEntry
+	pos := 0
 	for _, r := range held {
 		if r.Tenant != tenant {
 			continue
 		}
-		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: len(out) + 1, Wait: "law"}
+		pos++
+		if pos <= after {
+			continue
+		}
+		if limit >= 0 && len(page) == limit {
+			return page, true, nil
+		}
+		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: pos, Wait: "law"}
 		if r.Hold != nil {
 			e.Since, e.Wants = r.Hold.Since, r.Hold.Wants
 			if r.Hold.Wait != "" {
@@ -374,9 +391,9 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 			}
 			e.Reason = r.Hold.Reason
 		}
-		out = append(out, e)
+		page = append(page, e)
 	}
-	return out, nil
+	return page, false, nil
 }
 
 // queueFresh is how long an admission order computed for one GET
