@@ -164,7 +164,14 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: state directory: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "jobs"), 0o755); err != nil {
+	// The records hold each submission's nonce (the annotation that makes
+	// a Job the attempt's) and the Jobs' UIDs: only this server's user
+	// reads them. A directory made by an older version (0755) is narrowed.
+	jobs := filepath.Join(abs, "jobs")
+	if err := os.MkdirAll(jobs, 0o700); err != nil {
+		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	}
+	if err := os.Chmod(jobs, 0o700); err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
 	}
 	b := &Backend{

@@ -113,7 +113,7 @@ func (b *Backend) writeRecord(name string, r record) error {
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
 		return fmt.Errorf("record of job %s: %w", name, err)
 	}
 	if r.UID != "" {
@@ -131,7 +131,7 @@ func (b *Backend) createRecord(name string, r record) (created bool, err error) 
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	created, err = atomicfile.CreateFile(b.recordPath(name), data, 0o644)
+	created, err = atomicfile.CreateFile(b.recordPath(name), data, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("record of job %s: %w", name, err)
 	}
@@ -188,7 +188,7 @@ func (b *Backend) keepUID(name string, uid types.UID) error {
 	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
 		return fmt.Errorf("record of job %s: %w", name, err)
 	}
 	b.rememberUIDLocked(name, uid)

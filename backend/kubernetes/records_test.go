@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -43,5 +44,40 @@ func TestFinalsBounded(t *testing.T) {
 	}
 	if len(b.finals) > maxFinals {
 		t.Errorf("%d finished Jobs held in memory, want at most %d", len(b.finals), maxFinals)
+	}
+}
+
+// TestRecordsReadableOnlyByTheServer: an attempt's record holds its
+// submission's nonce, the value that makes a Job the attempt's, and the
+// Job's UID; another user of the controller's machine who read it could
+// copy the nonce onto a Job of their own. The records' directory is the
+// server's user's alone, a directory left 0755 by an older version
+// included, and each record is 0600.
+func TestRecordsReadableOnlyByTheServer(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	b.Close()
+	jobs := filepath.Join(b.stateDir, "jobs")
+	if err := os.Chmod(jobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b = restarted(t, f, b)
+	st, err := os.Stat(jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 {
+		t.Errorf("the records' directory is %v, want 0700", st.Mode().Perm())
+	}
+	spec := secretSpec()
+	if _, err := b.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	st, err = os.Stat(b.recordPath(JobName(spec.RunID, spec.Attempt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("the attempt's record is %v, want 0600", st.Mode().Perm())
 	}
 }
