@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -262,7 +263,52 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	})
 	ix.applyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
+	holdUncomparable(&res, org, raw)
 	return res
+}
+
+// holdUncomparable holds undetermined an organisation none of whose names
+// has a Latin letter as screening compares it (Cyrillic romanised, other
+// scripts as written), unless a match in its own script already set a
+// status: the lists write their parties' names in Latin letters, so such
+// an organisation matches none of them, and a listed party registered
+// under its Chinese or Arabic name alone screened none. The result says
+// which fields to give a name in Latin letters.
+func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
+	if res.Status != catalog.RestrictedNone && res.Status != catalog.RestrictedUndetermined || hasLatinName(names) {
+		return
+	}
+	fields := fmt.Sprintf("spec.legalName %q", org.Spec.LegalName)
+	if org.Spec.LegalName == "" {
+		fields = fmt.Sprintf("metadata.name %q", org.Metadata.Name)
+	}
+	switch n := len(org.Spec.Aliases); n {
+	case 0:
+	case 1:
+		fields += fmt.Sprintf(" and its spec.aliases %q", org.Spec.Aliases[0])
+	default:
+		fields += fmt.Sprintf(" and its %d spec.aliases", n)
+	}
+	msg := fmt.Sprintf("not comparable with the list: no name of it has a Latin letter (%s), and the list writes its parties' names in Latin letters, "+
+		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", fields)
+	res.Status, res.Source = catalog.RestrictedUndetermined, msg+"; in its own script: "+res.Source
+}
+
+// hasLatinName reports whether one of names has a Latin letter as
+// screening compares it: folded (accents and width), Cyrillic romanised,
+// legal forms left out ("示例科技 Co., Ltd." has none). Look-alike folding
+// is not counted: it turns some Greek letters into Latin ones, and a
+// Greek name is no more comparable with a Latin one for it.
+func hasLatinName(names []string) bool {
+	for _, n := range names {
+		if lat, ok := transliterate(n); ok {
+			n = lat
+		}
+		if strings.ContainsFunc(normalize(n, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // addressScore is the largest share of words two addresses have in

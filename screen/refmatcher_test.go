@@ -136,6 +136,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 	})
 	ix.refApplyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
+	holdUncomparable(&res, org, raw)
 	return res
 }
 
