@@ -135,15 +135,22 @@ func BenchmarkApplyDecisions(b *testing.B) {
 			Action: []string{Dismiss, Confirm, Dismiss}[i%3]}
 		ds = append(ds, d)
 	}
+	// The same decisions made against the entries as they are: each
+	// dismissal is checked against its entry's content.
+	hashed := slices.Clone(ds)
+	for i := range hashed {
+		hashed[i].EntrySHA256 = l.Entries[(i*7)%len(l.Entries)].ContentHash()
+	}
 	for _, c := range []struct {
 		name  string
 		apply func(*Result, string, *catalog.Organization, []Decision)
-	}{{"reference", ix.refApplyDecisions}, {"now", ix.applyDecisions}} {
+		ds    []Decision
+	}{{"reference", ix.refApplyDecisions, ds}, {"now", ix.applyDecisions, ds}, {"now-entry-hashes", ix.applyDecisions, hashed}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				r := res
 				r.Matches = append([]Match(nil), res.Matches...)
-				c.apply(&r, "acme", o, ds)
+				c.apply(&r, "acme", o, c.ds)
 			}
 		})
 	}

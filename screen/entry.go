@@ -1,6 +1,9 @@
 package screen
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -114,6 +117,44 @@ func (e *Entry) Describe() string {
 		s += ", " + e.FRNotice
 	}
 	return s
+}
+
+// ContentHash is the hex SHA-256 of everything the entry holds (its id,
+// list, names, addresses, programmes, dates, licence terms, notice and
+// links), each field length-prefixed in a fixed order: a decision records
+// it, and a dismissal lapses when the entry no longer has it. A field
+// added to Entry must be added here (TestEntryContentHashReadsEveryField).
+func (e *Entry) ContentHash() string {
+	// One buffer hashed at once: a screening hashes the entry of every
+	// dismissed match it shows.
+	b := make([]byte, 0, 512)
+	put := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	putAll := func(ss []string) {
+		b = binary.AppendUvarint(b, uint64(len(ss)))
+		for _, s := range ss {
+			put(s)
+		}
+	}
+	put("csl-entry/1")
+	for _, s := range []string{e.ID, e.Source, e.List, e.EntityNumber, e.Type, e.Name} {
+		put(s)
+	}
+	putAll(e.AltNames)
+	b = binary.AppendUvarint(b, uint64(len(e.Addresses)))
+	for _, a := range e.Addresses {
+		for _, s := range []string{a.Address, a.City, a.State, a.PostalCode, a.Country} {
+			put(s)
+		}
+	}
+	putAll(e.Programs)
+	for _, s := range []string{e.StartDate, e.LicenseRequirement, e.LicensePolicy, e.FRNotice, e.SourceListURL} {
+		put(s)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // check refuses entries a list file must not hold.

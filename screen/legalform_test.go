@@ -45,7 +45,8 @@ func TestLegalFormsOfOtherCountries(t *testing.T) {
 	if n := Normalize("有限公司"); n != "有限公司" {
 		t.Errorf("Normalize(有限公司) = %q", n)
 	}
-	if r := Screen("", org("x", "CN", "华夏有限公司"), l, nil); r.Status != catalog.RestrictedNone {
+	// (With no Latin name it is held undetermined, matching nothing.)
+	if r := Screen("", org("x", "CN", "华夏有限公司", "Huaxia Co., Ltd."), l, nil); r.Status != catalog.RestrictedNone || len(r.Matches) > 0 {
 		t.Errorf("another name with the same legal form: %s (%s)", r.Status, r.Source)
 	}
 }
@@ -89,5 +90,53 @@ func TestShortNameBesideItsLegalForm(t *testing.T) {
 	// A short name against an unrelated one stays clear.
 	if r := Screen("", org("x", "RU", "Zet Ltd"), l, nil); r.Status != catalog.RestrictedNone {
 		t.Errorf("%q: %s (%s), want none", "Zet Ltd", r.Status, r.Source)
+	}
+}
+
+// TestRussianLegalFormsSpeltOut: the lists write a Russian company's legal
+// form spelt out in Latin letters ("OBSHCHESTVO S OGRANICHENNOI
+// OTVETSTVENNOSTYU ACHIM" is OOO Achim), in the transliteration variants
+// they use. Those words were kept as words of the name, so "ООО Ачим",
+// "Achim LLC" or the name spelt out in Cyrillic scored too low against
+// the listed name and screened clear: they are the company's legal form,
+// left out as the abbreviations are.
+func TestRussianLegalFormsSpeltOut(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "r1", List: "SDN", Name: "OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "r2", List: "SDN", Name: "OBSHCHESTVO S OGRANICHENNOY OTVETSTVENNOSTIU TEKHNOPROM", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "r3", List: "EL", Name: "AKTSIONERNOE OBSHCHESTVO KONTSERN VEGA", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "r4", List: "SDN", Name: "ZAKRYTOE AKTSIONERNOE OBSHCHESTVO PRIBOR", Addresses: []Address{{City: "Tula", Country: "RU"}}},
+		{ID: "r5", List: "SDN", Name: "OTKRYTOYE AKTSIONERNOYE OBSHCHESTVO SIBSTAL", Addresses: []Address{{City: "Omsk", Country: "RU"}}},
+		{ID: "r6", List: "SDN", Name: "PUBLICHNOE AKTSIONERNOE OBSHCHESTVO MAGNITOGORSK", Addresses: []Address{{City: "Magnitogorsk", Country: "RU"}}},
+	}}
+	for _, c := range []struct{ name, entry string }{
+		{"ООО Ачим", "r1"},
+		{"Achim LLC", "r1"},
+		{"Общество с ограниченной ответственностью «Ачим»", "r1"},
+		{"Tekhnoprom OOO", "r2"},
+		{"АО Концерн Вега", "r3"},
+		{"ZAO Pribor", "r4"},
+		{"Sibstal OJSC", "r5"},
+		{"ПАО Магнитогорск", "r6"},
+	} {
+		r := Screen("", org("x", "RU", c.name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Matches[0].Kind != Exact {
+			t.Errorf("%q: %s (%s), want an exact match with %s", c.name, r.Status, r.Source, c.entry)
+		}
+	}
+	// The words of the forms alone are no name, and "s" is left out only
+	// within the form: "S Trading" is not "Trading".
+	for in, want := range map[string]string{
+		"OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM":  "achirn", // m is rn, as a skeleton
+		"Obshchestvo s Ogranichennoj Otvetstvennost'ju Achim": "achirn",
+		"S Trading":                "s trading",
+		"AKTSIONERNOE OBSHCHESTVO": "aktsionernoe obshchestvo",
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if r := Screen("", org("x", "RU", "ООО Ромашка"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("another company with the same form: %s (%s)", r.Status, r.Source)
 	}
 }

@@ -17,6 +17,10 @@ import (
 // listed party was placed on controlled chips. Each such name must now
 // match its entry (entity-list, listed or undetermined, never none), while
 // unrelated names, in Latin or in their own script, still match nothing.
+// An unrelated name in a script that is neither Latin nor romanised
+// (Chinese, Greek) matches nothing but is held undetermined, asking for
+// its Latin name (TestNamesWithoutLatinLettersHeld); given one, it screens
+// none.
 func TestAttackLookAlikeNames(t *testing.T) {
 	s := &Store{Dir: t.TempDir()}
 	if _, err := s.Import("consolidated.csv", read(t, "csl-sample.csv")); err != nil {
@@ -54,6 +58,16 @@ func TestAttackLookAlikeNames(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := res[0]
+			if c.name == "unrelated chinese" || c.name == "unrelated greek" {
+				if len(r.Matches) > 0 || r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "Latin letters") {
+					t.Errorf("%q, on no list and without a Latin name, screened %s (%d matches): %s", c.legal, r.Status, len(r.Matches), r.Source)
+				}
+				res, err = s.Screen("", org("o", c.hq, c.legal, "Hellas Software Beijing"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = res[0]
+			}
 			if c.entry == "" {
 				if r.Status != catalog.RestrictedNone {
 					t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
@@ -69,7 +83,11 @@ func TestAttackLookAlikeNames(t *testing.T) {
 
 // TestNativeScriptNames: names written in their own script (Chinese,
 // Russian, Greek) still match list entries written in that script, both
-// sides being folded alike, and do not match one another.
+// sides being folded alike, and do not match one another. The Chinese and
+// Greek names that match nothing used to screen none; with no name in
+// Latin letters they cannot be compared with the list's Latin names, and
+// are held undetermined (TestNamesWithoutLatinLettersHeld). The Russian
+// ones are compared romanised, and stay none.
 func TestNativeScriptNames(t *testing.T) {
 	l := &List{Entries: []Entry{
 		{ID: "n1", List: "EL", Source: "EL", Name: "深圳示例先进计算有限公司", Addresses: []Address{{Country: "CN"}}},
@@ -78,19 +96,23 @@ func TestNativeScriptNames(t *testing.T) {
 	}}
 	for _, c := range []struct {
 		hq, legal, entry string
+		held             bool // no match, and no name in Latin letters
 	}{
-		{"CN", "深圳示例先进计算有限公司", "n1"},
-		{"RU", "ООО Северный Ветер", "n2"},
-		{"RU", "СЕВЕРНЫЙ ВЕТЕР СУПЕРКОМПЬЮТЕР", "n2"},
-		{"GR", "ΑΘΗΝΑΪΚΗ ΝΑΥΤΙΛΙΑΚΗ ΕΤΑΙΡΕΙΑ", "n3"},
-		{"CN", "北京示例科技有限公司", ""},
-		{"RU", "ООО Южный Берег", ""},
-		{"RU", "ООО Ромашка", ""},
-		{"GR", "Ελληνική Εταιρεία Λογισμικού", ""},
+		{"CN", "深圳示例先进计算有限公司", "n1", false},
+		{"RU", "ООО Северный Ветер", "n2", false},
+		{"RU", "СЕВЕРНЫЙ ВЕТЕР СУПЕРКОМПЬЮТЕР", "n2", false},
+		{"GR", "ΑΘΗΝΑΪΚΗ ΝΑΥΤΙΛΙΑΚΗ ΕΤΑΙΡΕΙΑ", "n3", false},
+		{"CN", "北京示例科技有限公司", "", true},
+		{"RU", "ООО Южный Берег", "", false},
+		{"RU", "ООО Ромашка", "", false},
+		{"GR", "Ελληνική Εταιρεία Λογισμικού", "", true},
 	} {
 		r := Screen("", org("o", c.hq, c.legal), l, nil)
+		held := c.held
 		switch {
-		case c.entry == "" && r.Status != catalog.RestrictedNone:
+		case c.entry == "" && held && (len(r.Matches) > 0 || r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "Latin letters")):
+			t.Errorf("%q, on no list and without a Latin name, screened %s (%d matches): %s", c.legal, r.Status, len(r.Matches), r.Source)
+		case c.entry == "" && !held && r.Status != catalog.RestrictedNone:
 			t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
 		case c.entry != "" && (len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Matches[0].Kind != Exact):
 			t.Errorf("%q screened %s (%s), want an exact match with %s", c.legal, r.Status, r.Source, c.entry)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -62,6 +63,10 @@ type Match struct {
 	// Changed: the match stands only by a confirmation made before the
 	// organisation changed its names, country or addresses.
 	Changed bool `json:"changed,omitempty"`
+	// Lapsed is a dismissal of this match that no longer applies: the
+	// entry has changed since it was made (Decision.EntrySHA256), so the
+	// match needs a person's review again.
+	Lapsed *Decision `json:"lapsedDismissal,omitempty"`
 }
 
 // Result is one organisation's screening.
@@ -262,7 +267,52 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	})
 	ix.applyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
+	holdUncomparable(&res, org, raw)
 	return res
+}
+
+// holdUncomparable holds undetermined an organisation none of whose names
+// has a Latin letter as screening compares it (Cyrillic romanised, other
+// scripts as written), unless a match in its own script already set a
+// status: the lists write their parties' names in Latin letters, so such
+// an organisation matches none of them, and a listed party registered
+// under its Chinese or Arabic name alone screened none. The result says
+// which fields to give a name in Latin letters.
+func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
+	if res.Status != catalog.RestrictedNone && res.Status != catalog.RestrictedUndetermined || hasLatinName(names) {
+		return
+	}
+	fields := fmt.Sprintf("spec.legalName %q", org.Spec.LegalName)
+	if org.Spec.LegalName == "" {
+		fields = fmt.Sprintf("metadata.name %q", org.Metadata.Name)
+	}
+	switch n := len(org.Spec.Aliases); n {
+	case 0:
+	case 1:
+		fields += fmt.Sprintf(" and its spec.aliases %q", org.Spec.Aliases[0])
+	default:
+		fields += fmt.Sprintf(" and its %d spec.aliases", n)
+	}
+	msg := fmt.Sprintf("not comparable with the list: no name of it has a Latin letter (%s), and the list writes its parties' names in Latin letters, "+
+		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", fields)
+	res.Status, res.Source = catalog.RestrictedUndetermined, msg+"; in its own script: "+res.Source
+}
+
+// hasLatinName reports whether one of names has a Latin letter as
+// screening compares it: folded (accents and width), Cyrillic romanised,
+// legal forms left out ("示例科技 Co., Ltd." has none). Look-alike folding
+// is not counted: it turns some Greek letters into Latin ones, and a
+// Greek name is no more comparable with a Latin one for it.
+func hasLatinName(names []string) bool {
+	for _, n := range names {
+		if lat, ok := transliterate(n); ok {
+			n = lat
+		}
+		if strings.ContainsFunc(normalize(n, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // addressScore is the largest share of words two addresses have in
@@ -334,7 +384,11 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 	for i := range res.Matches {
 		m := &res.Matches[i]
 		if d, ok := current[m.Entry.ID]; ok {
-			m.Decision = d
+			if lapsed(d, &m.Entry) {
+				m.Lapsed = d
+			} else {
+				m.Decision = d
+			}
 		}
 		if _, ok := first[m.Entry.ID]; !ok {
 			first[m.Entry.ID] = i
@@ -346,7 +400,7 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 			continue
 		}
 		if i, ok := first[id]; ok {
-			res.Matches[i].Decision = d
+			res.Matches[i].Decision, res.Matches[i].Lapsed = d, nil
 			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
 			continue
 		}
@@ -357,6 +411,15 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 			res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
 		}
 	}
+}
+
+// lapsed: d dismisses a match with the entry as it was when decided, and
+// the entry has changed since (a later import gave it, say, an alias equal
+// to the organisation's name): the dismissal no longer applies. A
+// confirmation applies whatever the entry became, failing closed, and a
+// decision recorded before entries were hashed applies as it did.
+func lapsed(d *Decision, e *Entry) bool {
+	return d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != e.ContentHash()
 }
 
 // Fingerprint is what screening reads of an organisation (its name,
@@ -394,7 +457,7 @@ func (ix *index) status(res Result) (string, string) {
 				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s%s",
 					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason, changed)
 			case m.Kind == Exact:
-				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m))
+				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m), lapsedNote(m))
 			}
 		}
 	}
@@ -412,7 +475,7 @@ func (ix *index) status(res Result) (string, string) {
 			why += ", a name that mixes scripts within a word"
 		}
 		why += lookAlikeNote(m)
-		undecided = append(undecided, fmt.Sprintf("possible match (%s) of %q with %s", why, m.OrgName, m.Entry.Describe()))
+		undecided = append(undecided, fmt.Sprintf("possible match (%s) of %q with %s%s", why, m.OrgName, m.Entry.Describe(), lapsedNote(m)))
 	}
 	if len(undecided) > 0 {
 		if len(undecided) > 3 {
@@ -436,6 +499,16 @@ func lookAlikeNote(m Match) string {
 	}
 	if m.LookAlike {
 		return ", written with look-alike letters of another script or symbols for letters"
+	}
+	return ""
+}
+
+// lapsedNote says a match was dismissed against an earlier version of
+// the entry, which no longer clears it.
+func lapsedNote(m Match) string {
+	if d := m.Lapsed; d != nil {
+		return fmt.Sprintf("; dismissed by %s on %s, but the entry has changed since the dismissal, which no longer applies",
+			d.By, d.Time.UTC().Format("2006-01-02"))
 	}
 	return ""
 }

@@ -201,7 +201,9 @@ func matcherCorpus(seed uint64, entries, orgs int) (*List, []*catalog.Organizati
 // gives every organisation of a generated corpus the same result as the
 // matcher before it (refmatcher_test.go): the same matches, scores to the
 // bit, decisions, status and source, for two tenants, with decisions that
-// confirm and dismiss, for the organisation as it is and as it was. The
+// confirm and dismiss, for the organisation as it is and as it was, made
+// against the entry as it is, as it was, and before entries were hashed
+// (a dismissal of a changed entry lapses, in both). The
 // corpus must produce matches of every kind, or the agreement shows
 // nothing.
 func TestMatcherAgreesWithReference(t *testing.T) {
@@ -221,8 +223,11 @@ func TestMatcherAgreesWithReference(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				fp = "an-older-version"
 			}
+			// Made against the entry as it is, as it was (the list
+			// changed since), or before entries were hashed.
+			entry := pick3(rng, m.Entry.ContentHash(), "an-older-entry", "")
 			ds = append(ds, Decision{Org: o.Metadata.Name, Tenant: pick3(rng, "acme", "", "zeta"), Fingerprint: fp, EntryID: m.Entry.ID,
-				Action: pick3(rng, Confirm, Dismiss, Dismiss), By: "a.person", Reason: "checked", Time: at})
+				Action: pick3(rng, Confirm, Dismiss, Dismiss), By: "a.person", Reason: "checked", Time: at, EntrySHA256: entry})
 		}
 		if len(r.Matches) > 0 && i%8 == 0 {
 			// A person changes their mind: the later decision counts.
@@ -253,7 +258,7 @@ func TestMatcherAgreesWithReference(t *testing.T) {
 				for _, m := range got.Matches {
 					kinds[m.Kind]++
 					for k, on := range map[string]bool{"romanised": m.Romanised, "look-alike": m.LookAlike, "mixed-script": m.MixedScript,
-						"decided": m.Decision != nil, "changed": m.Changed, "fuzzy": m.Score < 1 && m.Score >= FuzzyThreshold,
+						"decided": m.Decision != nil, "changed": m.Changed, "lapsed": m.Lapsed != nil, "fuzzy": m.Score < 1 && m.Score >= FuzzyThreshold,
 						"corroborated": m.Score < FuzzyThreshold && m.AddressScore >= addressThreshold} {
 						if on {
 							kinds[k]++
@@ -265,7 +270,7 @@ func TestMatcherAgreesWithReference(t *testing.T) {
 		}
 	}
 	t.Logf("%d decisions; matches and results by kind: %v", len(ds), kinds)
-	for _, k := range []string{Exact, Possible, "romanised", "look-alike", "mixed-script", "decided", "changed", "fuzzy", "corroborated",
+	for _, k := range []string{Exact, Possible, "romanised", "look-alike", "mixed-script", "decided", "changed", "lapsed", "fuzzy", "corroborated",
 		"status " + catalog.RestrictedNone, "status " + catalog.RestrictedEntityList, "status " + catalog.RestrictedListed, "status " + catalog.RestrictedUndetermined} {
 		if kinds[k] == 0 {
 			t.Errorf("the corpus gave no %s: it does not show the matchers agree there", k)

@@ -42,6 +42,27 @@ var legalForms = map[string]bool{
 	"sp": true, "z": true, "oo": true, "sro": true, "doo": true, "kft": true, "zrt": true, "nyrt": true,
 	"ltda": true, "sl": true, "slu": true, "de": true, "cv": true, "eireli": true, "sasu": true, "eurl": true,
 	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
+	// Russian legal forms spelt out, as the lists romanise them (OOO is
+	// "Obshchestvo s Ogranichennoi Otvetstvennostyu", AO "Aktsionernoe
+	// Obshchestvo", ZAO, OAO, PAO and NAO that with Zakrytoe, Otkrytoe,
+	// Publichnoe, Nepublichnoe before it), in the transliterations the
+	// lists and registries use, and as a Cyrillic name romanises: a listed
+	// "OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM" kept the four
+	// words as its name's and matched no "OOO Achim". The "s" (with) of
+	// the first is a form only between two of these words (formWith).
+	"obshchestvo": true, "obshestvo": true, "obschestvo": true,
+	"ogranichennoi": true, "ogranichennoy": true, "ogranichennoj": true,
+	"otvetstvennostyu": true, "otvetstvennostiu": true, "otvetstvennostju": true,
+	"aktsionernoe": true, "aktsionernoye": true, "aktsionernoje": true, "akcionernoe": true,
+	"zakrytoe": true, "zakrytoye": true, "zakrytoje": true, "otkrytoe": true, "otkrytoye": true, "otkrytoje": true,
+	"publichnoe": true, "publichnoye": true, "publichnoje": true, "nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true,
+}
+
+// formWith: "s" (Russian "with") is part of the legal form it stands
+// within ("Obshchestvo s Ogranichennoi Otvetstvennostyu"), and a word of
+// the name anywhere else ("S Trading").
+func formWith(words []string, i int, forms map[string]bool) bool {
+	return words[i] == "s" && i > 0 && i+1 < len(words) && forms[words[i-1]] && forms[words[i+1]]
 }
 
 // cjkLegalForms are legal forms written, in Chinese, Japanese and Korean,
@@ -236,7 +257,7 @@ func normalizeForms(s string, lookAlike, dropForms bool) string {
 			w = trimCJKForms(w, cjk)
 			words[i] = w
 		}
-		if !forms[w] && !slices.Contains(cjk, w) {
+		if !forms[w] && !slices.Contains(cjk, w) && !formWith(words, i, forms) {
 			kept = append(kept, w)
 		}
 	}

@@ -11,9 +11,11 @@ import (
 
 // The matcher as it was before it was made cheaper (Jaro–Winkler by bit
 // sets, pairs of names and words ruled out by the letters they share,
-// decisions applied in one pass): kept here, unchanged but for its names,
-// as the reference the matcher must agree with on every result
-// (TestMatcherAgreesWithReference).
+// decisions applied in one pass): kept here, unchanged but for its names
+// and for changes of behaviour made to both on purpose (an organisation
+// with no name in Latin letters held, holdUncomparable; a dismissal of an
+// entry that changed since no longer applying), as the reference the
+// matcher must agree with on every result (TestMatcherAgreesWithReference).
 
 // refScratch holds the reference Jaro–Winkler's buffers.
 type refScratch struct{ ma, mb []bool }
@@ -136,6 +138,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 	})
 	ix.refApplyDecisions(&res, tenant, org, decisions)
 	res.Status, res.Source = ix.status(res)
+	holdUncomparable(&res, org, raw)
 	return res
 }
 
@@ -149,6 +152,11 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 			if d.Org == res.Org && d.EntryID == m.Entry.ID && catalog.TenantOr(d.Tenant) == catalog.TenantOr(tenant) && (d.Fingerprint == "" || d.Fingerprint == fp) {
 				m.Decision = d // later decisions replace earlier ones
 			}
+		}
+		// A dismissal made against the entry as it was no longer
+		// applies once the entry has changed.
+		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() {
+			m.Decision, m.Lapsed = nil, d
 		}
 	}
 	// A tenant of a server registers organisations as it likes: one
@@ -175,7 +183,7 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 		}
 		i := slices.IndexFunc(res.Matches, func(m Match) bool { return m.Entry.ID == id })
 		if i >= 0 {
-			res.Matches[i].Decision = d
+			res.Matches[i].Decision, res.Matches[i].Lapsed = d, nil
 			res.Matches[i].Changed = d.Fingerprint != "" && d.Fingerprint != fp
 			continue
 		}

@@ -57,6 +57,13 @@ type Decision struct {
 	Time        time.Time `json:"time"`
 	// ListSHA256 is the list the decision was made against.
 	ListSHA256 string `json:"listSha256"`
+	// EntrySHA256 is the entry's content as the decision saw it
+	// (Entry.ContentHash). A dismissal holds only while the entry is the
+	// same: a later import that changes it (a new alias, address or
+	// programme) shows the match for review again. A confirmation holds
+	// whatever the entry became. Decisions recorded before it was kept
+	// have none, and apply as they did.
+	EntrySHA256 string `json:"entrySha256,omitempty"`
 }
 
 // Store keeps the imported list and the decisions in a directory (the
@@ -226,7 +233,7 @@ func (s *Store) Decide(tenant string, o *catalog.Organization, entryID, action, 
 		return d, fmt.Errorf("no entry %q in the imported list (%s)", entryID, l.File)
 	}
 	d = Decision{Org: org, Tenant: catalog.TenantOr(tenant), Fingerprint: Fingerprint(o), EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
-		Time: s.now().UTC(), ListSHA256: l.SHA256}
+		Time: s.now().UTC(), ListSHA256: l.SHA256, EntrySHA256: entry.ContentHash()}
 	unlock, err := s.lock()
 	if err != nil {
 		return d, err

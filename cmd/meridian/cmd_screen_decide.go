@@ -37,7 +37,9 @@ registered to --tenant (default: the default tenant) in the state directory's
 database, or, with -f, the one of that name in ORG-FILE (the default tenant's).
 It holds while the organisation's names, country and addresses stay as they
 were; another tenant's organisation of the same name, or this one changed,
-is screened afresh.`, action, verb),
+is screened afresh. A dismissal also holds only while the list entry is as it
+was when dismissed: a later import that changes the entry (a new alias or
+address, say) shows the match for a decision again.`, action, verb),
 		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --reason "register number differs (HRB 1)" --by a.person`, action),
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -1,0 +1,73 @@
+package screen
+
+import (
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestNamesWithoutLatinLettersHeld: the lists write their parties' names
+// in Latin letters. A listed party registered under its name in Chinese,
+// Arabic, Persian, Greek, Japanese or Korean alone was compared in that
+// script, matched nothing, and screened none: it is held undetermined,
+// the source naming the fields and asking for its Latin name as an alias.
+// Given one, it is screened by it; a name in Cyrillic is compared
+// romanised and is not held; a match in its own script stands.
+func TestNamesWithoutLatinLettersHeld(t *testing.T) {
+	l := &List{File: "consolidated.csv", Entries: []Entry{
+		{ID: "e1", List: "EL", Name: "Shenzhen Example Advanced Computing Co., Ltd.", Addresses: []Address{{City: "Shenzhen", Country: "CN"}}},
+		{ID: "e2", List: "SDN", Name: "SANAYE HAFTOME TIR", Addresses: []Address{{City: "Tehran", Country: "IR"}}},
+		{ID: "e3", List: "EL", Name: "ALMAZ ANTEY", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "n1", List: "EL", Name: "北方计算技术有限公司", Addresses: []Address{{City: "Beijing", Country: "CN"}}},
+		{ID: "n2", List: "SDN", Name: "北方计算科技研究院", Addresses: []Address{{City: "Beijing", Country: "CN"}}},
+	}}
+	for _, c := range []struct {
+		why         string
+		o           *catalog.Organization
+		wantFields  []string // held, naming these
+		wantStatus  string   // otherwise
+		wantEntry   string
+		wantInCause string
+	}{
+		{why: "Chinese", o: org("szeac", "CN", "深圳示例先进计算有限公司"), wantFields: []string{`spec.legalName "深圳示例先进计算有限公司"`}},
+		{why: "Persian", o: org("tir", "IR", "صنایع هفتم تیر"), wantFields: []string{"spec.legalName"}},
+		{why: "Arabic, Korean and Japanese aliases", o: org("many", "AE", "شركة المثال", "예시 주식회사", "株式会社エグザンプル"),
+			wantFields: []string{"spec.legalName", "its 2 spec.aliases"}},
+		{why: "Greek, one alias", o: org("gr", "GR", "Ελληνική Εταιρεία Λογισμικού", "Ελληνικό Λογισμικό"), wantFields: []string{`spec.aliases "Ελληνικό Λογισμικό"`}},
+		{why: "Latin letters only in the legal form", o: org("cn2", "CN", "示例科技 Co., Ltd."), wantFields: []string{"spec.legalName"}},
+		{why: "no legal name, a name of digits", o: org("4711", "CN", ""), wantFields: []string{`metadata.name "4711"`}},
+
+		{why: "its Latin name as an alias", o: org("szeac", "CN", "深圳示例先进计算有限公司", "Shenzhen Example Advanced Computing"),
+			wantStatus: catalog.RestrictedEntityList, wantEntry: "e1"},
+		{why: "an unrelated Latin alias", o: org("hx", "CN", "华夏有限公司", "Huaxia Co., Ltd."), wantStatus: catalog.RestrictedNone},
+		{why: "Cyrillic, romanised", o: org("aa", "RU", "ООО Алмаз-Антей"), wantStatus: catalog.RestrictedEntityList, wantEntry: "e3"},
+		{why: "Cyrillic, unrelated", o: org("rk", "RU", "ООО Ромашка"), wantStatus: catalog.RestrictedNone},
+		{why: "an exact match in its own script", o: org("bf", "CN", "北方计算技术有限公司"), wantStatus: catalog.RestrictedEntityList, wantEntry: "n1"},
+		// A possible match in its own script keeps its finding, and the
+		// source says the Latin name is missing too.
+		{why: "a possible match in its own script", o: org("bf2", "CN", "北京北方计算科技研究院"), wantStatus: catalog.RestrictedUndetermined,
+			wantEntry: "n2", wantInCause: "Latin letters"},
+	} {
+		r := Screen("", c.o, l, nil)
+		if c.wantFields != nil {
+			if r.Status != catalog.RestrictedUndetermined || len(r.Matches) > 0 || !strings.Contains(r.Source, "no name of it has a Latin letter") ||
+				!strings.Contains(r.Source, "to spec.aliases") {
+				t.Errorf("%s: %s (%s), want held undetermined for want of a Latin name", c.why, r.Status, r.Source)
+			}
+			for _, f := range c.wantFields {
+				if !strings.Contains(r.Source, f) {
+					t.Errorf("%s: the source %q does not name %s", c.why, r.Source, f)
+				}
+			}
+			continue
+		}
+		if r.Status != c.wantStatus || c.wantEntry != "" && (len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.wantEntry) ||
+			!strings.Contains(r.Source, c.wantInCause) {
+			t.Errorf("%s: %s (%s), want %s by %q", c.why, r.Status, r.Source, c.wantStatus, c.wantEntry)
+		}
+		if c.wantInCause == "" && strings.Contains(r.Source, "no name of it has a Latin letter") {
+			t.Errorf("%s: held for want of a Latin name: %s", c.why, r.Source)
+		}
+	}
+}
