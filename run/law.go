@@ -1045,6 +1045,9 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		}
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
+		if r.Hold != nil {
+			r.Migration.MoveTries = r.Hold.MoveTries
+		}
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))

@@ -53,6 +53,11 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		}
 		return err == nil, err
 	}
+	if r.Migration.Target != nil && c.cfg.Now().Before(r.Migration.MoveNext) {
+		// The checkpoint's copy failed on a store's passing fault: it
+		// waits for its next try (moveFailed).
+		return false, nil
+	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
 		return c.waitAfterPreemption(ctx, r)
@@ -65,6 +70,11 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		return false, err
 	}
 	moved, why, err := c.moveCheckpoint(ctx, r, target)
+	if retry := (*moveRetryError)(nil); errors.As(err, &retry) {
+		// A store failed for a while (a timeout, a 5xx answer): the
+		// checkpoint is kept and its copy tried again later.
+		return c.moveFailed(ctx, r, target, retry.err)
+	}
 	if err != nil {
 		// Not judged for want of a read: the step is tried again, and
 		// the checkpoint is kept.
@@ -231,13 +241,99 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	return err == nil, err
 }
 
+// maxMoveTries is how many tries of a checkpoint's copy a store's passing
+// failure may stop before the run waits held (moveFailed). With the
+// default hold retry (5 s, doubling to 10 min) they span about half an
+// hour.
+const maxMoveTries = 10
+
+// moveHoldMax bounds the wait between the tries of a run held because its
+// checkpoint could not be copied.
+const moveHoldMax = time.Hour
+
+// moveRetryError is a checkpoint's copy that a store's passing failure
+// stopped (dataset.Transient, or the step's deadline): the checkpoint is
+// kept and the copy tried again, rather than the run started over.
+type moveRetryError struct{ err error }
+
+func (e *moveRetryError) Error() string { return e.err.Error() }
+func (e *moveRetryError) Unwrap() error { return e.err }
+
+// copyFailed sorts an error of the checkpoint's copy: a store's passing
+// failure (moveRetryError), this step ended from outside (shutdown, the
+// lease lost: returned as it is, and nothing is counted), or nil when it
+// is a refusal that no later try would get past.
+func copyFailed(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	if dataset.Transient(err) || ctx.Err() != nil {
+		return &moveRetryError{err}
+	}
+	return nil
+}
+
+// moveFailed records a try of the checkpoint's copy to target that a
+// store's passing failure stopped. The checkpoint is kept: starting over
+// would throw away, and pay again for, every hour it holds. The copy is
+// tried again with the held runs' backoff (Config.HoldRetry, doubling to
+// 10 min); after maxMoveTries the run waits held, still with its
+// checkpoint, and each release (an hour apart at most) tries the copy once
+// more, to the target its plan then picks. The run's timeline says so at
+// each try. A user who would rather start over cancels it and submits the
+// job again; its deadline, as for any held run, ends the wait.
+func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Placement, cause error) (bool, error) {
+	if ctx.Err() != nil {
+		// The step's own deadline is what ran out: the failure is still
+		// recorded.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+	}
+	now := c.cfg.Now()
+	tries := r.Migration.MoveTries + 1
+	what := fmt.Sprintf("checkpoint at step %d could not be copied from %s's store to %s's (%v)", r.Checkpoint.Step, r.Checkpoint.Site, target.Site, cause)
+	c.cfg.Logger.Warn("checkpoint move failed", "run", r.ID, "tenant", r.Tenant, "to", target.Site, "try", tries, "err", cause)
+	if tries < maxMoveTries {
+		wait := c.holdBackoff(tries)
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+				return store.ErrNoChange
+			}
+			r.Migration.MoveTries, r.Migration.MoveNext = tries, now.Add(wait)
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: fmt.Sprintf("%s; try %d of %d: the checkpoint is kept and the copy tried again in %s",
+				what, tries, maxMoveTries, wait)})
+			return nil
+		})
+		return err == nil, err
+	}
+	wait := c.cfg.HoldRetry
+	for i := 0; i < tries && wait < moveHoldMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, moveHoldMax)
+	reason := fmt.Sprintf("%s; %d tries failed: the run waits held with its checkpoint rather than start again from the beginning, and tries again in %s", what, tries, wait)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+			return store.ErrNoChange
+		}
+		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
+			Restart: r.Migration.Restart, MoveTries: tries}
+		r.Migration = nil
+		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: reason})
+		return transition(ch, r, Held, reason)
+	})
+	return err == nil, err
+}
+
 // moveCheckpoint copies the run's latest sealed checkpoint from its site's
 // store to the target site's store, store to store, through the ledger. A
 // checkpoint carries what the run's datasets carry: it moves only where the
 // transfer law lets each of them go from the site it is at. It returns the
 // moved checkpoint, or nil and why the run starts over; or an error when
-// the store could not be read to judge the move (storeReadError): the
-// caller tries again later rather than give the checkpoint up.
+// the store could not be read to judge the move (storeReadError), or a
+// store failed for a while (moveRetryError): the caller tries again later
+// rather than give the checkpoint up.
 func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, string, error) {
 	ck := r.Checkpoint
 	if ck == nil || ck.Name == "" {
@@ -280,12 +376,18 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	}
 	srcBase, err := dataset.OpenStore(ctx, c.SiteStore(from))
 	if err != nil {
+		if retry := copyFailed(ctx, err); retry != nil {
+			return nil, "", retry
+		}
 		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", from.Metadata.Name, err), nil
 	}
 	src := srcBase.Sub(checkpointPrefix(r.Tenant))
 	defer src.Close()
 	dstBase, err := dataset.OpenStore(ctx, c.SiteStore(to))
 	if err != nil {
+		if retry := copyFailed(ctx, err); retry != nil {
+			return nil, "", retry
+		}
 		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", to.Metadata.Name, err), nil
 	}
 	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
@@ -294,6 +396,12 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
 	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
 	if err != nil {
+		// A refusal (the law's, a digest that does not match, the
+		// checkpoint gone from its store) gives the checkpoint up; a
+		// store's passing failure does not.
+		if retry := copyFailed(ctx, err); retry != nil && !errors.As(err, new(*transfer.DeniedError)) {
+			return nil, "", retry
+		}
 		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err), nil
 	}
 	_ = res

@@ -103,6 +103,12 @@ type Migration struct {
 	// Reclaimed says the move gave lent quota back to another tenant of the
 	// run's cohort, whose run is then not named to this run's tenant.
 	Reclaimed bool `json:"reclaimed,omitempty"`
+	// MoveTries counts the tries of the checkpoint's copy to Target that
+	// a store's passing failure stopped (dataset.Transient); the next is
+	// not before MoveNext. Past maxMoveTries the run waits held with its
+	// checkpoint (moveFailed).
+	MoveTries int       `json:"moveTries,omitempty"`
+	MoveNext  time.Time `json:"moveNext,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
@@ -127,6 +133,10 @@ type Hold struct {
 	// the work left again, place the run where its checkpoint cannot go,
 	// and hold it again, without end.
 	Restart bool `json:"restart,omitempty"`
+	// MoveTries carries Migration.MoveTries through a hold the checkpoint's
+	// copy failing put the run in: each release then tries the copy once
+	// more, an hour apart at most, rather than ten times again.
+	MoveTries int `json:"moveTries,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
