@@ -49,8 +49,9 @@ type Config struct {
 	Stdout      io.Writer
 	Stderr      io.Writer
 	HTTP        *http.Client
-	// Patience bounds how long the agent retries the server when it does not
-	// answer (default 2 minutes at start, 30 s for the final reports).
+	// Patience bounds how long the agent retries the server for its
+	// manifest when it does not answer (default DefaultPatience, at most
+	// MaxPatience); the final reports have their own bound (maxFinalRetry).
 	Patience time.Duration
 }
 
@@ -70,6 +71,13 @@ func FromEnv() (Config, error) {
 		}
 		cfg.HTTP = hc
 	}
+	if v := os.Getenv(EnvPatience); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("%s=%q: want a positive duration such as 20m", EnvPatience, v)
+		}
+		cfg.Patience = d
+	}
 	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
 	if err != nil || n < 1 {
 		return cfg, fmt.Errorf("%s=%q: want the attempt number", EnvAttempt, os.Getenv(EnvAttempt))
@@ -88,8 +96,9 @@ func FromEnv() (Config, error) {
 const ExitSetup = 121
 
 // ExitLease is the agent's exit code when it stopped the workload because
-// the server had not answered for the manifest's lease. The controller
-// takes it as the site's loss, not the run's failure.
+// the server had not answered for the manifest's lease, or gave up on its
+// manifest because the server had not answered for its patience. The
+// controller takes it as the site's loss, not the run's failure.
 const ExitLease = 122
 
 // ExitLost is the agent's exit code when it could not vouch that the
@@ -118,8 +127,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		cfg.HTTP, _ = tlspin.HTTPClient("", time.Minute)
 	}
 	if cfg.Patience <= 0 {
-		cfg.Patience = 2 * time.Minute
+		cfg.Patience = DefaultPatience
 	}
+	cfg.Patience = min(cfg.Patience, MaxPatience)
 	if cfg.Exe == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -154,6 +164,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	cl := &client{base: cfg.Server, run: cfg.Run, attempt: cfg.Attempt, token: cfg.Token, http: cfg.HTTP}
 	m, err := cl.manifest(ctx, cfg.Patience)
 	if err != nil {
+		if ctx.Err() == nil && !permanent(err) {
+			// The server did not answer for the whole patience: the site
+			// is cut off from it, and the run is not at fault. The exit
+			// code says so, as the lease's does: the controller counts the
+			// site lost (the run moves on) rather than the run failed.
+			return ExitLease, fmt.Errorf("agent: manifest: no answer from the server for %s: %w", cfg.Patience, err)
+		}
 		return ExitSetup, fmt.Errorf("agent: manifest: %w", err)
 	}
 	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}

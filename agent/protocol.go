@@ -16,7 +16,22 @@ const (
 	// server's self-signed certificate: the agent trusts exactly that
 	// certificate on an https:// server.
 	EnvServerFingerprint = "MERIDIAN_SERVER_FINGERPRINT"
+	// EnvPatience, when set, is how long the agent retries the server for
+	// its manifest before it gives up (a Go duration, "20m"): the server
+	// sets it from its site timeout, so that an agent does not give up on
+	// a server that would not yet count its site lost. It is bounded by
+	// MaxPatience.
+	EnvPatience = "MERIDIAN_AGENT_PATIENCE"
 )
+
+// DefaultPatience is how long the agent retries the server for its
+// manifest when neither EnvPatience nor Config.Patience says.
+const DefaultPatience = 2 * time.Minute
+
+// MaxPatience bounds the agent's wait for its manifest, whatever it is
+// told: until the server answers, the attempt holds its accelerators at
+// the site and runs nothing.
+const MaxPatience = time.Hour
 
 // Environment the agent gives the workload.
 const (

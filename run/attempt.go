@@ -291,6 +291,10 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		agent.EnvServer:  c.cfg.ServerURL,
 		agent.EnvRun:     r.ID,
 		agent.EnvAttempt: strconv.Itoa(r.Attempt),
+		// The agent waits for its manifest as long as this server would
+		// take to count the site lost, so that a site cut off from it
+		// for a while is lost, not the run failed (agentPatience).
+		agent.EnvPatience: c.agentPatience().String(),
 	}
 	// The credential is kept out of what the site shows of the job (a
 	// Kubernetes Job's spec is readable by more users than its Secrets).

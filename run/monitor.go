@@ -248,6 +248,17 @@ func (c *Controller) silenceLimit() time.Duration {
 	return max(c.cfg.SiteTimeout, 5*c.cfg.Heartbeat)
 }
 
+// agentPatience is how long an attempt's agent retries this server for its
+// manifest before it gives up (agent.EnvPatience): twice the silence limit,
+// so that while the site's scheduler runs the job the server counts the
+// site lost (and cancels the job) before its agent gives up, and never
+// less than the agent's own default; at most agent.MaxPatience, which an
+// agent would cut it to anyway. An agent that gives up for want of an
+// answer exits agent.ExitLease, which is read as the site's loss too.
+func (c *Controller) agentPatience() time.Duration {
+	return min(max(agent.DefaultPatience, 2*c.silenceLimit()), agent.MaxPatience)
+}
+
 // DefaultAgentLease is the agents' lease unless Config.AgentLease says
 // otherwise. It is an assumption an operator may override (serve
 // --agent-lease): long enough to ride out a server's restart or upgrade

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,13 +17,16 @@ import (
 	"time"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 )
 
 // partition stands between agents and the agent API and can cut an
 // attempt off: "cut" answers 503 without passing the request on (the site
 // cannot reach the server); "deaf" passes it on and answers 503 (the
-// server hears the agent, the agent never hears back). The manifest always
-// goes through, so the agent starts.
+// server hears the agent, the agent never hears back). The manifest goes
+// through, so the agent starts, unless the mode is "down": then every
+// request of the attempt is cut, the manifest's too.
 type partition struct {
 	upstream string
 	mu       sync.Mutex
@@ -48,13 +52,16 @@ func (p *partition) set(attempt int, mode string) {
 
 func (p *partition) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	mode := ""
-	if m := attemptInPath.FindStringSubmatch(req.URL.Path); m != nil && req.Method != http.MethodGet {
+	if m := attemptInPath.FindStringSubmatch(req.URL.Path); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		p.mu.Lock()
 		mode = p.modes[n]
 		p.mu.Unlock()
 	}
-	if mode == "cut" {
+	if req.Method == http.MethodGet && mode != "down" {
+		mode = ""
+	}
+	if mode == "cut" || mode == "down" {
 		http.Error(w, "cut off", http.StatusServiceUnavailable)
 		return
 	}
@@ -170,5 +177,78 @@ func TestAgentLeaseBounds(t *testing.T) {
 		if got := ctl.agentLease(); got != c.want {
 			t.Errorf("lease %s, site timeout %s: agents get %s, want %s", c.lease, c.siteTimeout, got, c.want)
 		}
+	}
+}
+
+// patienceAt is a site's backend that keeps the agent patience the
+// controller gave each job, and gives the job's agent a shorter one (a
+// test cannot wait the hour a site timeout of an hour calls for).
+type patienceAt struct {
+	backend.Backend
+	mu    sync.Mutex
+	given []string
+}
+
+func (b *patienceAt) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	env := maps.Clone(spec.Env)
+	b.mu.Lock()
+	b.given = append(b.given, env[agent.EnvPatience])
+	b.mu.Unlock()
+	env[agent.EnvPatience] = "2s"
+	spec.Env = env
+	return b.Backend.Submit(ctx, spec)
+}
+
+// TestAgentWithoutAManifestLosesTheSite: an agent that cannot reach the
+// server for its manifest, at a site whose timeout is set above the
+// agent's old fixed 2 minutes, waits as long as the server tells it and
+// then gives up as for its lease: the site is lost and the run moves on
+// to the next site, where it succeeds. The agent exited 121 (setup failed)
+// after 2 minutes, and the controller failed the run there.
+func TestAgentWithoutAManifestLosesTheSite(t *testing.T) {
+	var p *partition
+	alpha := &patienceAt{}
+	e := newEnv(t, func(c *Config) {
+		c.SiteTimeout = time.Hour
+		p = partitionAgents(t, c)
+		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := backend.For(site.Spec.Backend, root)
+			if err != nil || site.Metadata.Name != "alpha" {
+				return b, err
+			}
+			alpha.mu.Lock()
+			defer alpha.mu.Unlock()
+			alpha.Backend = b
+			return alpha, nil
+		}
+	})
+	p.set(1, "down")
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
+		t.Fatalf("%s at %s after %d attempts: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
+		t.Errorf("the agent at alpha exited %d, want %d", code, agent.ExitLease)
+	}
+	evs, _ := e.c.Events(ctx, "t1", r.ID)
+	if !contains(kinds(evs), "site-lost") {
+		t.Errorf("no site-lost event: %v", kinds(evs))
+	}
+	// The patience the server gave follows its site timeout: the agent
+	// does not give up before the server would count the site lost
+	// (agent.MaxPatience bounds it).
+	alpha.mu.Lock()
+	defer alpha.mu.Unlock()
+	if len(alpha.given) == 0 {
+		t.Fatal("alpha's backend was given no job")
+	}
+	d, err := time.ParseDuration(alpha.given[0])
+	if err != nil || d < min(time.Hour, agent.MaxPatience) || d > agent.MaxPatience {
+		t.Errorf("agent patience %q under a site timeout of 1h: want at least the timeout, at most %s", alpha.given[0], agent.MaxPatience)
 	}
 }

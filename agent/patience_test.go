@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestAgentWaitsForTheServerAsToldAndCountsAsLost: an agent whose server
+// does not answer retries for the patience the server gave it in its
+// environment, not a fixed 2 minutes, and then exits with ExitLease, which
+// the controller takes as the site's loss. It gave up after 2 minutes
+// with ExitSetup, and the controller failed the run: a site cut off from
+// the server for longer than that failed every run there, under a site
+// timeout set above it, instead of counting as lost.
+func TestAgentWaitsForTheServerAsToldAndCountsAsLost(t *testing.T) {
+	var reqs atomic.Int64
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		http.Error(w, "server restarting", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	t.Setenv(EnvServer, down.URL)
+	t.Setenv(EnvRun, "run-1")
+	t.Setenv(EnvAttempt, "1")
+	t.Setenv(EnvToken, "tok")
+	t.Setenv(EnvPatience, "3s")
+	cfg, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.WorkDir, cfg.Stdout, cfg.Stderr = t.TempDir(), io.Discard, io.Discard
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	code, err := Run(ctx, cfg)
+	took := time.Since(start)
+	if code != ExitLease || err == nil || !strings.Contains(err.Error(), "no answer from the server") {
+		t.Fatalf("Run = %d, %v after %s; want exit %d naming the server's silence", code, err, took, ExitLease)
+	}
+	if took < 3*time.Second || took > 15*time.Second || reqs.Load() < 3 {
+		t.Errorf("gave up after %s and %d requests; want about the 3 s it was told, retrying", took, reqs.Load())
+	}
+
+	// A server that refuses the credential is an answer: no patience, and
+	// the attempt's own setup failure.
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "attempt over", http.StatusGone)
+	}))
+	defer refuse.Close()
+	cfg.Server = refuse.URL
+	if code, err := Run(ctx, cfg); code != ExitSetup || err == nil {
+		t.Errorf("refused: Run = %d, %v; want exit %d", code, err, ExitSetup)
+	}
+}
+
+// TestFromEnvPatience: the patience the server gives is read, bad values
+// are refused naming the variable.
+func TestFromEnvPatience(t *testing.T) {
+	t.Setenv(EnvServer, "http://127.0.0.1:7420")
+	t.Setenv(EnvRun, "run-1")
+	t.Setenv(EnvAttempt, "1")
+	t.Setenv(EnvToken, "tok")
+	t.Setenv(EnvPatience, "20m")
+	if cfg, err := FromEnv(); err != nil || cfg.Patience != 20*time.Minute {
+		t.Errorf("%s=20m: patience %s, %v", EnvPatience, cfg.Patience, err)
+	}
+	for _, bad := range []string{"soon", "-1m", "0s", "20"} {
+		t.Setenv(EnvPatience, bad)
+		if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), EnvPatience) {
+			t.Errorf("%s=%q: %v; want an error naming it", EnvPatience, bad, err)
+		}
+	}
+}
