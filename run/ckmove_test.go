@@ -126,6 +126,13 @@ type ckMoveFixture struct {
 
 func newCkMoveFixture(t *testing.T) *ckMoveFixture {
 	t.Helper()
+	return newCkMoveFixtureWith(t, nil, jobDoc(100, 10))
+}
+
+// newCkMoveFixtureWith is newCkMoveFixture with mod applied to the
+// controller's configuration, and doc submitted.
+func newCkMoveFixtureWith(t *testing.T, mod func(*Config), doc Document) *ckMoveFixture {
+	t.Helper()
 	// One request per S3 call: the client's own retries (ten, backing off
 	// to a second) would only slow the test down.
 	old := minio.MaxRetry
@@ -155,9 +162,12 @@ func newCkMoveFixture(t *testing.T) *ckMoveFixture {
 		}}
 	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}, Now: f.clk.Now}
 	agentConfig(t, &cfg, func() *Controller { return f.c })
+	if mod != nil {
+		mod(&cfg)
+	}
 	f.c = New(cfg)
 	ctx := context.Background()
-	r, _, err := f.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
+	r, _, err := f.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -18,15 +19,32 @@ import (
 	"meridian.dev/meridian/transfer"
 )
 
-// stagedCopy is a dataset of a tenant that the ledger says is at a site.
+// stagedCopy is a dataset of a tenant that the ledger says is at a site,
+// or (kind transfer.KindCheckpoint) a run's sealed checkpoint that a move
+// copied there: dataset is then the checkpoint's name, and run its run.
 type stagedCopy struct {
 	tenant, dataset, site, org string
+	kind, run                  string
+}
+
+// checkpoint reports whether the copy is a run's checkpoint.
+func (cp stagedCopy) checkpoint() bool { return cp.kind == transfer.KindCheckpoint }
+
+// copyKey is the copy an entry of the ledger names.
+func copyKey(tenant, kind, name, site, run string) stagedCopy {
+	k := stagedCopy{tenant: catalog.TenantOr(tenant), dataset: name, site: site}
+	if kind == transfer.KindCheckpoint {
+		k.kind, k.run = kind, run
+	}
+	return k
 }
 
 // stagedCopies reads the ledger: every dataset copy with objects at a site
 // since it was last withdrawn there, whole or not: a confirmation of any of
 // its objects, or an intent that nothing has closed (a staging cut short
-// may have left any of that intent's objects at the site).
+// may have left any of that intent's objects at the site). Checkpoints a
+// move copied to a site count alike: weights trained on the data are
+// judged as the data is (checkpointCopyLaw).
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}, AllTenants: true})
 	if err != nil {
@@ -47,6 +65,9 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 		return at[k]
 	}
 	org := map[stagedCopy]string{}
+	// The copy each intent is of: an abandonment names the intent, not
+	// whether it was a dataset's or a checkpoint's.
+	intentOf := map[string]stagedCopy{}
 	for _, e := range es {
 		switch e.Kind {
 		case transfer.KindIntent:
@@ -55,20 +76,21 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 				ID string `json:"id"`
 				transfer.Entry
 			}
-			if json.Unmarshal(e.Payload, &in) != nil || in.Kind == transfer.KindCheckpoint {
+			if json.Unmarshal(e.Payload, &in) != nil {
 				continue
 			}
-			k := stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: in.Dataset, site: in.Site}
+			k := copyKey(e.Tenant, in.Kind, in.Dataset, in.Site, in.RunID)
 			get(k).open[in.ID] = true
+			intentOf[in.ID] = k
 			if in.Organization != "" {
 				org[k] = in.Organization
 			}
 		case transfer.KindTransfer:
 			var t transfer.Entry
-			if json.Unmarshal(e.Payload, &t) != nil || t.Kind == transfer.KindCheckpoint {
+			if json.Unmarshal(e.Payload, &t) != nil {
 				continue
 			}
-			k := stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: t.Dataset, site: t.Site}
+			k := copyKey(e.Tenant, t.Kind, t.Dataset, t.Site, t.RunID)
 			st := get(k)
 			delete(st.open, t.Intent)
 			if t.BytesSent == 0 && !t.Complete {
@@ -81,14 +103,18 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 		case transfer.KindAbandoned:
 			var a transfer.Abandoned
 			if json.Unmarshal(e.Payload, &a) == nil {
-				if st := at[stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: a.Dataset, site: a.Site}]; st != nil {
+				k, ok := intentOf[a.Intent]
+				if !ok {
+					k = copyKey(e.Tenant, "", a.Dataset, a.Site, "")
+				}
+				if st := at[k]; st != nil {
 					delete(st.open, a.Intent)
 				}
 			}
 		case transfer.KindWithdrawn:
 			var w transfer.Withdrawn
 			if json.Unmarshal(e.Payload, &w) == nil {
-				delete(at, stagedCopy{tenant: catalog.TenantOr(e.Tenant), dataset: w.Dataset, site: w.Site})
+				delete(at, copyKey(e.Tenant, w.Kind, w.Dataset, w.Site, w.Run))
 			}
 		}
 	}
@@ -106,7 +132,10 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 		if out[i].dataset != out[j].dataset {
 			return out[i].dataset < out[j].dataset
 		}
-		return out[i].site < out[j].site
+		if out[i].site != out[j].site {
+			return out[i].site < out[j].site
+		}
+		return out[i].kind < out[j].kind
 	})
 	return out, nil
 }
@@ -155,7 +184,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 // store a staging holds is deferred: the controller tries it again on its
 // next ticks (retryWithdrawals).
 func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool, error) {
-	dec, ds, site, ok, err := c.copyLaw(ctx, cp, ln, c.today())
+	dec, from, site, resume, ok, err := c.copyDecision(ctx, cp, ln, c.today())
 	if err != nil {
 		return "", false, err
 	}
@@ -165,9 +194,18 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 	if dec.Allowed || !hasCode(dec, policy.CodeDenied) {
 		return "", dec.Allowed, nil
 	}
-	n, err := c.withdraw(ctx, cp, ds, site, dec, ln.Rev)
+	n := 0
+	if resume {
+		// The checkpoint the run resumes from: it is not deleted before
+		// the run has moved it elsewhere (the law check that found its
+		// site unlawful moves the run too), and is tried again at the
+		// pace of a copy a staging holds.
+		err = errResuming
+	} else {
+		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev)
+	}
 	if err != nil {
-		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader)
+		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, errResuming)
 		if busy {
 			lvl = slog.LevelInfo
 		}
@@ -197,6 +235,85 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		return "", true, nil
 	}
 	return fmt.Sprintf("%s/%s@%s (%d objects)", cp.tenant, cp.dataset, cp.site, n), true, nil
+}
+
+// errResuming is why the checkpoint a run resumes from is not withdrawn
+// yet.
+var errResuming = errors.New("the run resumes from this checkpoint: it is withdrawn once the run has moved it")
+
+// copyDecision is the law in force (ln, as of asOf) on a copy: a dataset's
+// (copyLaw) or a run's checkpoint (checkpointCopyLaw). from is where the
+// data it holds comes from, for the record of a withdrawal; resume says
+// the copy is the checkpoint its run, not yet ended, resumes from.
+func (c *Controller) copyDecision(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (dec policy.Decision, from string, site *catalog.Site, resume, ok bool, err error) {
+	if !cp.checkpoint() {
+		dec, ds, site, ok, err := c.copyLaw(ctx, cp, ln, asOf)
+		if !ok || err != nil {
+			return dec, "", nil, false, ok, err
+		}
+		return dec, ds.Spec.Origin, site, false, true, nil
+	}
+	return c.checkpointCopyLaw(ctx, cp, ln, asOf)
+}
+
+// checkpointCopyLaw judges a run's checkpoint copy as the data it was
+// trained on: it may stay at its site only where the transfer law lets
+// each of the run's datasets be (a GDPR or PIPL dataset's weights go
+// where that data may go, and no further). A copy whose run, job,
+// dataset or site can no longer be read is not judged (ok false), as a
+// dataset's copy is not.
+func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, string, *catalog.Site, bool, bool, error) {
+	none := policy.Decision{}
+	if ln.Transfer == nil || cp.run == "" {
+		return none, "", nil, false, false, nil
+	}
+	row, err := c.cfg.Store.GetRun(ctx, cp.run)
+	if errors.Is(err, store.ErrNotFound) {
+		return none, "", nil, false, false, nil
+	}
+	if err != nil {
+		return none, "", nil, false, false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
+	}
+	r, err := fromRow(row)
+	if err != nil || catalog.TenantOr(r.Tenant) != cp.tenant {
+		return none, "", nil, false, false, nil
+	}
+	w, job, err := c.worldJob(r)
+	if notJudged(err) {
+		return none, "", nil, false, false, err
+	}
+	if err != nil {
+		return none, "", nil, false, false, nil
+	}
+	site := w.Site(cp.site)
+	if site == nil {
+		return none, "", nil, false, false, nil
+	}
+	q := transfer.JobQuery(w, job, asOf)
+	probe := newExportsProbe(ln.Exports)
+	q.Exports = probe.exports()
+	all := policy.Decision{Allowed: true}
+	var origins []string
+	for _, name := range job.Spec.Datasets {
+		ds := w.Datasets[name]
+		if ds == nil {
+			return none, "", nil, false, false, nil
+		}
+		origins = appendUnique(origins, ds.Spec.Origin)
+		dec := ln.Transfer.EvaluateTransfer(q, ds, site.Spec.Country)
+		if err := probe.failed(); err != nil {
+			return none, "", nil, false, false, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
+		}
+		if !dec.Allowed {
+			all.Allowed = false
+			for _, f := range dec.Denials {
+				f.Message = fmt.Sprintf("checkpoint of run %s, trained on dataset %s: %s", r.ID, name, f.Message)
+				all.Denials = append(all.Denials, f)
+			}
+		}
+	}
+	resume := !r.State.Final() && r.Checkpoint != nil && r.Checkpoint.Name == cp.dataset && r.Checkpoint.Site == cp.site
+	return all, strings.Join(origins, ","), site, resume, true, nil
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again while a
@@ -327,14 +444,18 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 	if err != nil {
 		return 0, err
 	}
-	sub := b.Sub(DataPrefix(cp.tenant))
+	prefix, kind := DataPrefix(cp.tenant), transfer.KindDataset
+	if cp.checkpoint() {
+		prefix, kind = CheckpointPrefix(cp.tenant), transfer.KindCheckpoint
+	}
+	sub := b.Sub(prefix)
 	defer sub.Close()
 	// Intents a staging cut short left open are closed first: what of
 	// them is at the site crossed, and is confirmed before it is deleted;
 	// the rest never arrived. Left open, they would keep the copy on the
 	// ledger (stagedCopies) after it is gone.
 	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
-		Entry: transfer.Entry{Kind: transfer.KindDataset, Dataset: cp.dataset, Site: cp.site}}); err != nil {
+		Entry: transfer.Entry{Kind: kind, Dataset: cp.dataset, Site: cp.site, RunID: cp.run}}); err != nil {
 		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
 	}
 	// The site's listing is read within a bound, and nothing of it is
@@ -344,9 +465,10 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 	return dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
 }
 
-// withdraw deletes a tenant's copy of a dataset at a site, whole or what a
-// staging cut short left of it, and records it.
-func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Dataset, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
+// withdraw deletes a tenant's copy of a dataset (or a run's checkpoint) at
+// a site, whole or what a staging cut short left of it, and records it;
+// from is where the data comes from.
+func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
 	// Not while a staging writes there (its objects would outlive the
 	// withdrawal, or its reconciliation would find them gone).
 	// The law check does not wait for a staging (it could take hours):
@@ -396,7 +518,7 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, ds *catalog.Da
 	for _, f := range dec.Denials {
 		rules = append(rules, f.Rule)
 	}
-	rec, err := audit.NewRecord(transfer.KindWithdrawn, "", transfer.Withdrawn{Dataset: cp.dataset, Site: cp.site, From: ds.Spec.Origin,
+	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
 		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: n})
 	if err != nil {
 		return 0, err

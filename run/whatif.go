@@ -84,7 +84,7 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 		return nil, err
 	}
 	for _, cp := range copies {
-		dec, _, _, ok, err := c.copyLaw(ctx, cp, proposed, asOf)
+		dec, _, _, _, ok, err := c.copyDecision(ctx, cp, proposed, asOf)
 		if err != nil {
 			return nil, err
 		}

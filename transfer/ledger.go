@@ -547,6 +547,11 @@ var _ SeqLedger = AuditLedger{}
 
 // Withdrawn is the payload of KindWithdrawn.
 type Withdrawn struct {
+	// Kind is KindCheckpoint for a run's sealed checkpoint copy (Dataset
+	// is then the checkpoint's name, and Run its run), empty for a
+	// dataset's copy.
+	Kind     string   `json:"kind,omitempty"`
+	Run      string   `json:"run,omitempty"`
 	Dataset  string   `json:"dataset"`
 	Site     string   `json:"site"`
 	From     string   `json:"from"`

@@ -1,0 +1,106 @@
+package run
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// TestCheckpointCopyWithdrawnWithItsData: a checkpoint a move copied to a
+// site is judged as the data it was trained on. Once the law no longer
+// lets that data be at the site, the copy is withdrawn there and the audit
+// log records it, in the run's own entries, as a dataset's withdrawal is;
+// but not while the run still resumes from it (the run is moved first).
+// The law check skipped checkpoint copies, so weights trained on data the
+// law had taken off a site stayed there, while the data's own copies went.
+func TestCheckpointCopyWithdrawnWithItsData(t *testing.T) {
+	var rs *rules.State
+	doc := jobDoc(100, 10)
+	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
+		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
+	f := newCkMoveFixtureWith(t, func(c *Config) {
+		var err error
+		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.LawNow = func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+		}
+		c.Stager.Law = rs
+	}, doc)
+	ctx := context.Background()
+	// The move copies the checkpoint to bravo (MY), lawfully then.
+	r := f.step(t)
+	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
+		t.Fatalf("after the move: %s, checkpoint %+v (%s)", r.State, r.Checkpoint, r.Reason)
+	}
+	manifest := CheckpointPrefix("t1") + dataset.ManifestKey(f.ck.Name)
+	atBravo := func() bool {
+		f.s3.mu.Lock()
+		defer f.s3.mu.Unlock()
+		_, ok := f.s3.objs[manifest]
+		return ok
+	}
+	if !atBravo() {
+		t.Fatal("the moved checkpoint is not in bravo's store")
+	}
+	// No data to MY from now on.
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-my", "No data to MY", "transfer.to == 'MY'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The run resumes from that copy: it stays until the run has moved it.
+	removed, unjudged, err := f.c.recheckCopies(ctx, f.c.lawNow())
+	if err != nil || len(removed) != 0 || !atBravo() {
+		t.Fatalf("the checkpoint the run resumes from: removed %v (unjudged %v, %v), still at bravo %v; want it kept", removed, unjudged, err, atBravo())
+	}
+	if w := firstWithdrawal(t, f.st); w != nil {
+		t.Fatalf("withdrawal recorded of the checkpoint the run resumes from: %+v", w)
+	}
+	// The run ends (cancelled): nothing resumes from the copy, which goes
+	// at the next try of the withdrawals deferred, not at the next change
+	// of the law.
+	if _, err := f.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		return transition(ch, r, Cancelled, "test: cancelled")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.c.retryWithdrawals(ctx, f.c.lawNow())
+	if atBravo() {
+		t.Fatal("the checkpoint's manifest is still in bravo's store after its run ended")
+	}
+	f.s3.mu.Lock()
+	for k := range f.s3.objs {
+		if strings.HasPrefix(k, CheckpointPrefix("t1")) {
+			t.Errorf("object %s of the checkpoint left at bravo", k)
+		}
+	}
+	f.s3.mu.Unlock()
+	es, err := f.st.AuditEntries(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w *transfer.Withdrawn
+	for _, a := range es {
+		if a.Kind == transfer.KindWithdrawn {
+			w = firstWithdrawal(t, f.st)
+		}
+	}
+	if w == nil || w.Kind != transfer.KindCheckpoint || w.Run != r.ID || w.Dataset != f.ck.Name || w.Site != "bravo" || w.To != "MY" ||
+		len(w.Rules) != 1 || w.Rules[0] != "test-no-my" || w.Objects == 0 || !strings.Contains(w.Reason, "people") {
+		t.Errorf("the run's withdrawal record: %+v; want the checkpoint at bravo under test-no-my, naming dataset people", w)
+	}
+	// Withdrawn, it is no longer on the ledger's list of copies.
+	if removed, _, err := f.c.recheckCopies(ctx, f.c.lawNow()); err != nil || len(removed) != 0 {
+		t.Errorf("a second check: removed %v, %v; want nothing", removed, err)
+	}
+}
