@@ -404,8 +404,9 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease || st.ExitCode == agent.ExitLost {
-			// The agent stopped the workload because it could not reach
-			// this server: the site is cut off, the run is not at fault.
+			// The agent stopped the workload, or gave up before starting
+			// it, because it could not reach this server: the site is cut
+			// off, the run is not at fault.
 			// Or processes the workload started still ran when the agent
 			// gave up on them (stuck in the kernel): the attempt has not
 			// ended, and they hold the site's resources. A workload that
@@ -417,7 +418,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 				return false, err
 			}
 			if code == nil || *code != st.ExitCode {
-				why := "stopped its workload: it had no answer from the server for its lease"
+				why := "stopped: it had no answer from the server for its lease (or, before its workload started, for its manifest)"
 				if st.ExitCode == agent.ExitLost {
 					why = "could not end every process its workload started: the attempt did not end"
 				}
