@@ -71,6 +71,11 @@ type Session struct {
 	transfers map[string]transferResult
 	// accessBy caches the access-scope findings per dataset (access).
 	accessBy map[*catalog.Dataset]accessResult
+	// originTotals are the subjects of the query's datasets by origin,
+	// and inQuery the datasets counted in them (datasetFacts), made once.
+	totalsOnce   sync.Once
+	originTotals map[string]subjectTotals
+	inQuery      map[*catalog.Dataset]bool
 	// vol counts exports for the ledger functions (volumes.go).
 	vol volumes
 	// evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -108,6 +113,9 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	}
 	s.jobF.merge(s.orgFindings())
 	big := s.oversized()
+	if msg := datasetsProblem(q.Datasets, maxQueryDatasets); msg != "" {
+		big = append(big, msg)
+	}
 	for _, msg := range big {
 		s.jobF.deny = append(s.jobF.deny, engineFinding(msg))
 	}
