@@ -232,7 +232,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.agents.ServeHTTP(w, r)
 		return
 	}
-	rw := &recorder{ResponseWriter: w}
+	rw := &recorder{ResponseWriter: w, client: r.Context()}
 	_, pattern := s.mux.Handler(r)
 	rt := s.byPat[pattern]
 	label := pattern
@@ -250,6 +250,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			if id := r.PathValue("id"); id != "" {
 				attrs = append(attrs, "run", id)
+			}
+			if rw.gone {
+				attrs = append(attrs, "canceled", "the client went away before the answer")
 			}
 			if rw.cause != nil {
 				attrs = append(attrs, "fault", rw.fault, "err", rw.cause.Error())
@@ -438,6 +441,11 @@ type recorder struct {
 	// the id the answer gave it (logCause).
 	cause error
 	fault string
+	// client is the request's own context, which net/http cancels when
+	// the client closes the connection or resets its stream; gone says
+	// an answer was cut short by that (clientGone).
+	client context.Context
+	gone   bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -555,6 +563,16 @@ func fail(w http.ResponseWriter, err error) {
 		logCause(w, err)
 		w.Header().Set("Retry-After", "30")
 		writeErr(w, http.StatusServiceUnavailable, "law_unavailable", "", fmt.Sprintf("this server cannot apply rules revision %d, the law in force (it applies %d), and plans and stages nothing until it can; try again later or on another server", behind.Rev, behind.Applies))
+	case errors.Is(err, context.Canceled) && clientGone(w):
+		// The client closed the connection (or reset its stream) before
+		// the answer: no fault of the server's, and nothing to log as one.
+		// Nobody reads the answer, but it is written as net/http's own
+		// TimeoutHandler would answer a request it gave up on (503):
+		// writing to a closed connection costs nothing, and the request's
+		// log line and metrics then count a request that ended unanswered,
+		// not a success (200, had nothing been written) nor the server's
+		// fault (500). 499, which some proxies log, is no HTTP status.
+		writeErr(w, http.StatusServiceUnavailable, "canceled", "", "the request was cancelled before the server answered")
 	case errors.Is(err, context.DeadlineExceeded):
 		// The error may be the database driver's, which wraps the
 		// deadline: its text stays in the server's log (internal).
@@ -567,6 +585,27 @@ func fail(w http.ResponseWriter, err error) {
 		// it goes to the server's request log and the answer says so.
 		id := logCause(w, err)
 		writeErr(w, http.StatusInternalServerError, "internal", "", "the server could not answer (a fault on its side, which its log records as fault "+id+"); try again later, or give the operator the fault's id")
+	}
+}
+
+// clientGone reports whether the client of the request w answers went
+// away (its context, which only the client ends while the route runs, is
+// cancelled), and marks the request's log line so. A cancellation the
+// client did not cause is a fault of the server's.
+func clientGone(w http.ResponseWriter) bool {
+	for {
+		switch rw := w.(type) {
+		case *recorder:
+			if rw.client == nil || !errors.Is(rw.client.Err(), context.Canceled) {
+				return false
+			}
+			rw.gone = true
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = rw.Unwrap()
+		default:
+			return false
+		}
 	}
 }
 

@@ -776,11 +776,11 @@ func (r *testRules) Diff(ctx context.Context, from, to int64) (*rules.Diff, erro
 		to = r.rs.Current().Rev
 	}
 	from = max(from, 0)
-	a, err := r.rs.EngineAt(ctx, from)
+	a, err := r.rs.WrittenAt(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.rs.EngineAt(ctx, to)
+	b, err := r.rs.WrittenAt(ctx, to)
 	if err != nil {
 		return nil, err
 	}

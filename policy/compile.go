@@ -177,7 +177,6 @@ func compile(packs []*Pack) (*Engine, Problems) {
 				bad(d.Pos, who, "expr", "%s", msg)
 			}
 			e.noteCondition(x.reads, x.acq)
-			e.nodes += x.nodes
 			e.defsWhole = e.defsWhole || x.reads["def.*"]
 			defNames[d.Name] = true
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
@@ -230,7 +229,6 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		bad("condition", "%v", err)
 		return nil, ps
 	}
-	e.nodes += x.nodes
 	for _, msg := range e.checkReads(x.reads, defNames, e.thresholds) {
 		bad("condition", "%s", msg)
 	}
@@ -368,10 +366,6 @@ type expr struct {
 	vocab []string
 	// cost is CEL's worst-case estimate of its cost.
 	cost uint64
-	// nodes counts its checked expression's nodes (macros expanded):
-	// what it takes in memory, compiled twice, grows with them
-	// (Engine.SizeEstimate).
-	nodes int
 	// track: a user pack's expression, evaluated under the cost limit and
 	// interruptible by the context inside comprehensions.
 	track bool
@@ -413,7 +407,6 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 	selects := map[string]int{}
 	root := checked.NativeRep().Expr()
 	celast.PostOrderVisit(root, celast.NewExprVisitor(func(n celast.Expr) {
-		x.nodes++
 		switch n.Kind() {
 		case celast.IdentKind:
 			idents[n.AsIdent()]++

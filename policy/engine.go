@@ -35,10 +35,6 @@ type Engine struct {
 	// projDims are the distinct projections of a coarse key that
 	// candidate rules (keyDims) and definitions (dims) are cached by.
 	projDims []dims
-	// nodes counts the nodes of every compiled expression, and srcBytes
-	// the bytes of the files the engine was loaded from (SizeEstimate).
-	nodes    int
-	srcBytes int
 	// tune switches cache refinements off, for the benchmark that
 	// measures what each is worth (BenchmarkCacheRefinements).
 	tune tuning
@@ -59,26 +55,6 @@ type tuning struct {
 // same law, whatever revision each calls it (a built-in pack of another
 // binary, a pack of a rules directory edited between starts).
 func (e *Engine) Digest() string { return e.digest }
-
-// Bytes an engine takes in memory, per node of its compiled expressions
-// and per byte of the files it was loaded from (SizeEstimate). Measured
-// on the built-in packs and on packs of many small rules, of long chains
-// of comparisons and of comprehensions (TestSizeEstimate): a compiled
-// expression took 150 to 300 bytes a node, twice compiled (for partial
-// evaluation too), and the rules' own texts, templates and lookups about
-// 16 bytes per byte of file.
-const (
-	bytesPerNode    = 320
-	bytesPerSrcByte = 16
-)
-
-// SizeEstimate is about how many bytes the engine takes in memory, an
-// upper bound in the packs measured: caches of engines are bounded by it,
-// as one revision of the largest rule files the loader allows takes
-// gigabytes (a file of comprehensions compiles to about 150 bytes a byte).
-func (e *Engine) SizeEstimate() int64 {
-	return int64(e.nodes)*bytesPerNode + int64(e.srcBytes)*bytesPerSrcByte
-}
 
 // Rule returns the rule with the given id.
 func (e *Engine) Rule(id string) (*Rule, bool) {

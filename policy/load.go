@@ -62,9 +62,6 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.digest = FilesDigest(files)
-	for _, f := range files {
-		e.srcBytes += len(f.Data)
-	}
 	return e, nil
 }
 

@@ -102,11 +102,12 @@ func TestRuleFileNotRegular(t *testing.T) {
 
 // TestCostLimit: a condition too costly to evaluate is refused at load;
 // one whose facts turn out far larger than any real fact stops at the
-// runtime limit and fails closed. The querying organisation's and job's
-// facts are checked for size before any rule runs (TestOversizedFactsDeny),
-// so the list that turns out large is the facts of a pool's owner, another
-// organisation of the tenant's, which only user packs read, under the
-// meter.
+// runtime limit and fails closed. The lists of the querying organisation,
+// the job and a pool's owner are checked for size before any rule runs
+// (TestOversizedFactsDeny, TestOversizedOwnerDenies), so the fact that
+// turns out large here is a string of the site's, which the meter stops
+// at a cost linear in its length (CEL counts a tenth of a unit a byte
+// scanned).
 func TestCostLimit(t *testing.T) {
 	nested := strings.Replace(goodRule, "condition: site.country == 'SG'",
 		"condition: org.licences.all(a, org.licences.all(b, org.licences.all(c, a + b != c)))", 1)
@@ -114,6 +115,40 @@ func TestCostLimit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `n.yaml:5: rule "r1": condition: too costly`) {
 		t.Fatalf("a nested comprehension over facts: %v", err)
 	}
+	scan := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: site.city.contains('never')", 1)
+	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "s.yaml", Data: []byte(scan)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	near := *site
+	near.Spec.City = "Singapore"
+	if d := s.Evaluate(&near, pool, acc); findRule(d.Denials, "r1") != nil {
+		t.Fatalf("a site of a short city name: %+v", d)
+	}
+	far := near
+	far.Metadata.Name = "far"
+	far.Spec.City = strings.Repeat("x", 2<<20)
+	d := s.Evaluate(&far, pool, acc)
+	f := findRule(d.Denials, "r1")
+	if d.Allowed || f == nil || !strings.Contains(f.Message, "cost limit") {
+		t.Fatalf("an evaluation over the cost limit must fail closed, naming the limit: %+v", d)
+	}
+}
+
+// TestOversizedOwnerDenies: the facts of a pool's owner, an organisation
+// of the tenant's, were not checked for size: a user pack's rule scanning
+// owner.licences met 200,000 of them under the runtime meter alone, whose
+// own tracking of a list's cost grows with the square of its length (1 to
+// 2 s of CPU each evaluation before it stopped it). The candidate is
+// denied, naming the site and the owner's fact, and no rule runs on it;
+// another owner's pools are judged as before.
+func TestOversizedOwnerDenies(t *testing.T) {
 	scan := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: owner.licences.exists(l, l == 'never')", 1)
 	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "s.yaml", Data: []byte(scan)}}})
 	if err != nil {
@@ -126,7 +161,9 @@ func TestCostLimit(t *testing.T) {
 	for i := range 200_000 {
 		big.Spec.Licenses = append(big.Spec.Licenses, catalog.License{Rule: "x" + string(rune('a'+i%26))})
 	}
-	q.Organizations = map[string]*catalog.Organization{"big": big}
+	small := &catalog.Organization{Spec: catalog.OrganizationSpec{Headquarters: "SG", Licenses: []catalog.License{{Rule: "xa"}}}}
+	small.Metadata.Name = "small"
+	q.Organizations = map[string]*catalog.Organization{"big": big, "small": small}
 	s, err := e.Session(q)
 	if err != nil {
 		t.Fatal(err)
@@ -134,10 +171,21 @@ func TestCostLimit(t *testing.T) {
 	site, pool, acc := w.candidate(t, "sg-1", 0)
 	owned := *pool
 	owned.Owner = "organization:big"
-	d := s.Evaluate(site, &owned, acc)
-	f := findRule(d.Denials, "r1")
-	if d.Allowed || f == nil || !strings.Contains(f.Message, "cost limit") {
-		t.Fatalf("an evaluation over the cost limit must fail closed, naming the limit: %+v", d)
+	start := time.Now()
+	for _, d := range []Decision{s.Evaluate(site, &owned, acc), s.evaluate(site, &owned, acc)} {
+		f := findRule(d.Denials, EngineRule)
+		if d.Allowed || f == nil || !strings.Contains(f.Message, "site sg-1: pool owner organization:big: owner.licences has 200000 items, more than the 256") {
+			t.Fatalf("a pool whose owner has 200,000 licences: %+v", d)
+		}
+		if findRule(d.Denials, "r1") != nil {
+			t.Errorf("the rule ran on the oversized owner: %+v", d)
+		}
+	}
+	t.Logf("two evaluations of a candidate whose owner has 200,000 licences: %s", time.Since(start))
+	other := owned
+	other.Owner = "organization:small"
+	if d := s.Evaluate(site, &other, acc); !d.Allowed {
+		t.Errorf("a pool of an owner with one licence: %+v", d)
 	}
 }
 

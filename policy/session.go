@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/cel-go/common/types/ref"
@@ -46,6 +47,9 @@ type Session struct {
 	celGroups map[*catalog.Country]ref.Val
 	// pools shares pool facts between candidates (poolFacts).
 	pools map[poolKey]facts
+	// ownerChecks are the checks of organisations owning pools, by the
+	// class-key id of pool.Owner (oversizedOwner).
+	ownerChecks []ownerCheck
 	// celAsOf, celOrg and celJob are asOf, org and job converted for CEL
 	// once (celFacts), for candidate-scope evaluations.
 	celAsOf        ref.Val
@@ -71,6 +75,11 @@ type Session struct {
 	transfers map[string]transferResult
 	// accessBy caches the access-scope findings per dataset (access).
 	accessBy map[*catalog.Dataset]accessResult
+	// originTotals are the subjects of the query's datasets by origin,
+	// and inQuery the datasets counted in them (datasetFacts), made once.
+	totalsOnce   sync.Once
+	originTotals map[string]subjectTotals
+	inQuery      map[*catalog.Dataset]bool
 	// vol counts exports for the ledger functions (volumes.go).
 	vol volumes
 	// evaluations counts rule-set evaluations (cache misses), for tests and benchmarks.
@@ -108,6 +117,9 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 	}
 	s.jobF.merge(s.orgFindings())
 	big := s.oversized()
+	if msg := datasetsProblem(q.Datasets, maxQueryDatasets); msg != "" {
+		big = append(big, msg)
+	}
 	for _, msg := range big {
 		s.jobF.deny = append(s.jobF.deny, engineFinding(msg))
 	}
@@ -148,33 +160,78 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 // (catalog.MaxFactItems); one that comes another way is denied, failing
 // closed, and no rule reads it.
 func (s *Session) oversized() []string {
+	return append(oversizedFacts("org", s.org), oversizedFacts("job", s.job)...)
+}
+
+// oversizedFacts names the facts of m, the variable name, over
+// maxFactSize (Session.oversized).
+func oversizedFacts(name string, m facts) []string {
 	var out []string
-	for _, v := range []struct {
-		name string
-		m    facts
-	}{{"org", s.org}, {"job", s.job}} {
-		for _, k := range slices.Sorted(maps.Keys(v.m)) {
-			switch x := v.m[k].(type) {
-			case []string:
-				if len(x) > maxFactSize {
-					out = append(out, fmt.Sprintf("%s.%s has %d items, more than the %d the rules' cost is bounded for", v.name, k, len(x), maxFactSize))
-					continue
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch x := m[k].(type) {
+		case []string:
+			if len(x) > maxFactSize {
+				out = append(out, fmt.Sprintf("%s.%s has %d items, more than the %d the rules' cost is bounded for", name, k, len(x), maxFactSize))
+				continue
+			}
+			for _, item := range x {
+				if len(item) > maxFactSize {
+					out = append(out, fmt.Sprintf("%s.%s has an item of %d bytes, more than the %d the rules' cost is bounded for", name, k, len(item), maxFactSize))
+					break
 				}
-				for _, item := range x {
-					if len(item) > maxFactSize {
-						out = append(out, fmt.Sprintf("%s.%s has an item of %d bytes, more than the %d the rules' cost is bounded for", v.name, k, len(item), maxFactSize))
-						break
-					}
-				}
-			case string:
-				// The screening's source is the engine's own text.
-				if len(x) > maxFactSize && k != "restrictedSource" {
-					out = append(out, fmt.Sprintf("%s.%s is %d bytes, more than the %d the rules' cost is bounded for", v.name, k, len(x), maxFactSize))
-				}
+			}
+		case string:
+			// The screening's source is the engine's own text.
+			if len(x) > maxFactSize && k != "restrictedSource" {
+				out = append(out, fmt.Sprintf("%s.%s is %d bytes, more than the %d the rules' cost is bounded for", name, k, len(x), maxFactSize))
 			}
 		}
 	}
 	return out
+}
+
+// ownerCheck is whether the facts of a pool's owning organisation were
+// checked against maxFactSize, and what is over it ("" when nothing).
+type ownerCheck struct {
+	checked bool
+	big     string
+}
+
+// oversizedOwner says which facts of the organisation that owns the pool
+// are over maxFactSize, or "", checking each owner once a session by its
+// class-key id (owner, the id of pool.Owner); s.mu is held. The owner is
+// an organisation of the tenant's (or another's, known by name only): the
+// catalog bounds its lists as it bounds the querying organisation's, but
+// the engine does not rely on that (Session.oversized), and unlike the
+// built-in packs' facts a user pack's rule would read an oversized one
+// under the runtime cost meter only, whose own tracking takes seconds of
+// CPU on a list of 100,000 items before it stops the evaluation. A pool
+// its site's operator owns has the operator's name and headquarters as
+// owner facts, which the site's facts hold too: those are strings, which
+// the meter stops at a cost linear in their length.
+func (s *Session) oversizedOwner(owner uint32, site *catalog.Site, pool *catalog.Pool) string {
+	if pool.OwnerOrganization() == "" {
+		return ""
+	}
+	if int(owner) >= len(s.ownerChecks) {
+		s.ownerChecks = append(s.ownerChecks, make([]ownerCheck, int(owner)+1-len(s.ownerChecks))...)
+	}
+	c := &s.ownerChecks[owner]
+	if !c.checked {
+		c.checked = true
+		c.big = strings.Join(oversizedFacts("owner", ownerOf(site, pool, &s.q)), "; ")
+	}
+	return c.big
+}
+
+// ownerDenied is the decision on a candidate whose pool's owner has a
+// fact over the bound (oversizedOwner): denied, failing closed, without
+// running the rules on it.
+func (s *Session) ownerDenied(site *catalog.Site, pool *catalog.Pool, big string) Decision {
+	var f findings
+	f.merge(s.jobF)
+	f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: pool owner %s: %s", site.Metadata.Name, pool.Owner, big)))
+	return decide(f, nil)
 }
 
 // newSession holds what every kind of evaluation needs.
@@ -283,6 +340,10 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	s.mu.Lock()
 	full := s.fullKey(site, pool, acc)
+	if big := s.oversizedOwner(full.owner, site, pool); big != "" {
+		s.mu.Unlock()
+		return s.ownerDenied(site, pool, big)
+	}
 	coarse := s.e.coarse(full)
 	v := s.verdicts[coarse]
 	if v != nil {
@@ -330,6 +391,12 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 
 // evaluate is an uncached evaluation of one candidate.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
+	s.mu.Lock()
+	big := s.oversizedOwner(s.id(pool.Owner), site, pool)
+	s.mu.Unlock()
+	if big != "" {
+		return s.ownerDenied(site, pool, big)
+	}
 	v, vars := s.judge(site, pool, acc, classKey{}, false)
 	return s.render(v, vars, site, pool, acc, nil)
 }

@@ -62,27 +62,68 @@ func (s *Session) datasetFacts(ds *catalog.Dataset) facts {
 	}
 	bases := append([]string{}, ds.Spec.TransferBases...)
 	m["bases"] = bases
-	var personal, sensitive, deidentified int64
-	seen := map[*catalog.Dataset]bool{}
-	all := append([]*catalog.Dataset{ds}, s.q.Datasets...)
-	for _, d := range all {
-		if d == nil || seen[d] || d.Spec.Origin != ds.Spec.Origin {
-			continue
+	s.totalsOnce.Do(func() {
+		s.originTotals, s.inQuery = map[string]subjectTotals{}, map[*catalog.Dataset]bool{}
+		for _, d := range s.q.Datasets {
+			if d != nil && !s.inQuery[d] {
+				s.inQuery[d] = true
+				s.originTotals[d.Spec.Origin] = s.originTotals[d.Spec.Origin].add(d)
+			}
 		}
-		seen[d] = true
-		switch d.Spec.Classification {
-		case catalog.ClassPersonal:
-			personal += d.Spec.Subjects
-		case catalog.ClassSensitivePersonal:
-			sensitive += d.Spec.Subjects
-		case catalog.ClassDeidentified:
-			deidentified += d.Spec.Subjects
-		}
+	})
+	// The totals were made once for the session: each dataset's facts
+	// scanned every dataset of the query, which made a query's transfers
+	// quadratic in its datasets.
+	t := s.originTotals[ds.Spec.Origin]
+	if !s.inQuery[ds] {
+		t = t.add(ds)
 	}
-	m["originSubjects"] = personal
-	m["originSensitiveSubjects"] = sensitive
-	m["originDeidentifiedSubjects"] = deidentified
+	m["originSubjects"] = t.personal
+	m["originSensitiveSubjects"] = t.sensitive
+	m["originDeidentifiedSubjects"] = t.deidentified
 	return m
+}
+
+// subjectTotals are the data subjects of datasets, by class.
+type subjectTotals struct{ personal, sensitive, deidentified int64 }
+
+func (t subjectTotals) add(d *catalog.Dataset) subjectTotals {
+	switch d.Spec.Classification {
+	case catalog.ClassPersonal:
+		t.personal += d.Spec.Subjects
+	case catalog.ClassSensitivePersonal:
+		t.sensitive += d.Spec.Subjects
+	case catalog.ClassDeidentified:
+		t.deidentified += d.Spec.Subjects
+	}
+	return t
+}
+
+// maxQueryDatasets bounds the datasets of a query, as the catalog bounds
+// a job's spec.datasets (catalog.MaxFactItems).
+const maxQueryDatasets = catalog.MaxFactItems
+
+// datasetsProblem says why the query's datasets cannot be judged, or "":
+// more than limit (maxQueryDatasets), or one named twice. The catalog refuses
+// such a job, but the engine does not rely on its caller having loaded the
+// job through it: the access and transfer rules run per dataset and
+// destination country, so the datasets bound a plan's work, and a dataset
+// named twice would count its subjects twice in its origin's totals.
+func datasetsProblem(dss []*catalog.Dataset, limit int) string {
+	if len(dss) > limit {
+		return fmt.Sprintf("the query names %d datasets, more than the %d the rules' cost is bounded for", len(dss), limit)
+	}
+	seen := make(map[string]bool, len(dss))
+	for _, d := range dss {
+		if d == nil {
+			continue // transfer denies a missing dataset
+		}
+		if seen[d.Metadata.Name] {
+			return fmt.Sprintf("dataset %s is named twice in the query: name each dataset once", d.Metadata.Name)
+		}
+		seen[d.Metadata.Name] = true
+	}
+	return ""
 }
 
 func (s *Session) transferFacts(from, to string) facts {
@@ -241,9 +282,16 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	if q.AsOf.IsZero() || q.Countries == nil {
 		return decide(findings{deny: []Finding{engineFinding("query has no as-of date or country table")}}, nil)
 	}
+	msg := datasetsProblem(q.Datasets, maxQueryDatasets)
 	if ds != nil && !slices.Contains(q.Datasets, ds) {
 		// The dataset moving is one of this query's planned moves.
 		q.Datasets = append(append([]*catalog.Dataset{}, q.Datasets...), ds)
+		if msg == "" {
+			msg = datasetsProblem(q.Datasets, maxQueryDatasets+1) // another of its name
+		}
+	}
+	if msg != "" {
+		return decide(findings{deny: []Finding{engineFinding(msg)}}, nil)
 	}
 	s := e.newSession(ctx, q)
 	var f findings

@@ -60,7 +60,18 @@ func (d *Diff) changedIDs() []string {
 	return out
 }
 
-func ids(e *policy.Engine) map[string]*policy.Rule {
+// Written is what a diff reads of a law: its rules, definitions and
+// thresholds as their files write them. A compiled *policy.Engine is one;
+// so is a *policy.Written, the files parsed without compiling a condition
+// (State.WrittenAt), which is all a diff needs.
+type Written interface {
+	Rules(asOf catalog.Date) []policy.RuleStatus
+	Rule(id string) (*policy.Rule, bool)
+	Definitions() []*policy.Definition
+	Thresholds() map[string]*policy.Threshold
+}
+
+func ids(e Written) map[string]*policy.Rule {
 	out := map[string]*policy.Rule{}
 	for _, st := range e.Rules(catalog.Date{}) {
 		if r, ok := e.Rule(st.ID); ok {
@@ -71,7 +82,7 @@ func ids(e *policy.Engine) map[string]*policy.Rule {
 }
 
 // Compare returns what changed from a to b.
-func Compare(a, b *policy.Engine) *Diff {
+func Compare(a, b Written) *Diff {
 	ra, rb := ids(a), ids(b)
 	d := &Diff{Added: []string{}, Removed: []string{}, Changed: []RuleChange{}}
 	for id := range rb {

@@ -330,28 +330,49 @@ func (s *State) History(ctx context.Context) ([]*store.RuleRevision, error) {
 	return s.st.RuleRevisions(ctx)
 }
 
-// EngineAt loads the law of revision rev (0: no applied files).
+// EngineAt loads the law of revision rev (0: no applied files), compiled.
 func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
 	if rev == s.Current().Rev {
 		return s.Current().Engine, nil
 	}
-	files := map[string]string{}
-	if rev != 0 {
-		revs, err := s.st.RuleRevisions(ctx)
-		if err != nil {
-			return nil, err
-		}
-		found := false
-		for _, r := range revs {
-			if r.Rev == rev {
-				files, found = r.Files, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("no rules revision %d", rev)
-		}
+	files, err := s.filesAt(ctx, rev)
+	if err != nil {
+		return nil, err
 	}
 	return s.load(files)
+}
+
+// WrittenAt is the law of revision rev (0: no applied files) as its files
+// write it, parsed without compiling a condition (policy.Parse): what a
+// diff reads. Compiling a revision at the loader's bounds takes minutes
+// and gigabytes, and a diff asks for it on any tenant's request; parsing
+// stops with ctx. The current revision's is its engine, compiled already.
+func (s *State) WrittenAt(ctx context.Context, rev int64) (Written, error) {
+	if cur := s.Current(); rev == cur.Rev {
+		return cur.Engine, nil
+	}
+	files, err := s.filesAt(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Parse(ctx, policy.Options{Dirs: s.dirs, Files: toFiles(files)})
+}
+
+// filesAt is the files revision rev applied (none for 0).
+func (s *State) filesAt(ctx context.Context, rev int64) (map[string]string, error) {
+	if rev == 0 {
+		return map[string]string{}, nil
+	}
+	revs, err := s.st.RuleRevisions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range revs {
+		if r.Rev == rev {
+			return r.Files, nil
+		}
+	}
+	return nil, fmt.Errorf("no rules revision %d", rev)
 }
 
 // The law in force, as the planner, the stager and the controller ask it.

@@ -27,104 +27,80 @@ type rulesService struct {
 	ctl *run.Controller
 	now func() time.Time
 
-	// engines keeps the engines of the revisions diffs asked for: loading
-	// one compiles every rule (a quarter of a second for the built-in
-	// packs), and any tenant may ask for a diff. A revision never changes,
-	// so its engine may be kept; compiles happen one at a time (compiling
-	// holds compile), so that diffs of revisions not kept take one core
-	// at most. mu guards engines only: a diff of kept revisions does not
-	// wait behind another's compile, as it did when the compile held mu.
-	mu      sync.Mutex
-	engines map[int64]*policy.Engine
-	// kept is the SizeEstimate of engines together, held to maxBytes
-	// (maxDiffEngineBytes when 0; tests set less).
-	kept     int64
-	maxBytes int64
-	// compile holds a token while a revision compiles; a diff waits for
-	// it only as long as its request may (each waiting diff holds one of
-	// its tenant's plan slots).
-	compileOnce sync.Once
-	compile     chan struct{}
-	// load is rs.EngineAt (tests wrap it).
-	load func(ctx context.Context, rev int64) (*policy.Engine, error)
+	// laws keeps the laws of the revisions diffs asked for, as their
+	// files write them (rules.State.WrittenAt): a diff compiles nothing,
+	// but parsing a revision still takes half a second to a second a MiB
+	// of rule files, and any tenant may ask for a diff. A revision never
+	// changes, so its law may be kept; parses happen one at a time
+	// (parsing holds parse), so that diffs of revisions not kept take one
+	// core at most.
+	// mu guards laws only: a diff of kept revisions does not wait behind
+	// another's parse.
+	mu   sync.Mutex
+	laws map[int64]rules.Written
+	// parse holds a token while a revision is parsed; a diff waits for it
+	// only as long as its request may (each waiting diff holds one of its
+	// tenant's plan slots).
+	parseOnce sync.Once
+	parse     chan struct{}
+	// load is rs.WrittenAt (tests wrap it).
+	load func(ctx context.Context, rev int64) (rules.Written, error)
 }
 
-// maxDiffEngines and maxDiffEngineBytes bound rulesService.engines, in
-// engines and in their SizeEstimate together: the built-in packs take
-// about a megabyte compiled, but a revision at the loader's bounds (256
-// files, 16 MiB) took gigabytes (a pack of comprehensions, about 150
-// bytes a byte of file), so eight of the largest would take tens of
-// gigabytes. Engines are let go, any of them, until a new one fits; one
-// larger than the whole bound is not kept (each diff of it compiles it).
-const (
-	maxDiffEngines     = 8
-	maxDiffEngineBytes = 256 << 20
-)
+// maxDiffLaws bounds rulesService.laws. A law parsed takes at most three
+// bytes on the heap a byte of its files (policy.TestWrittenSize: 1.3 for
+// the built-in packs, 2.5 for packs of the shortest definitions and
+// thresholds), and the files a revision applies are at most
+// rules.MaxTotalBytes (16 MiB) beside the built-in packs' 50 KB, so four
+// kept take under 200 MiB: their number bounds them, where compiled
+// engines needed a bound on their bytes too (one revision at the loader's
+// bounds took gigabytes).
+const maxDiffLaws = 4
 
-// engineAt is rs.EngineAt through s.engines.
-func (s *rulesService) engineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
+// writtenAt is rs.WrittenAt through s.laws.
+func (s *rulesService) writtenAt(ctx context.Context, rev int64) (rules.Written, error) {
 	if cur := s.rs.Current(); cur.Rev == rev {
 		return cur.Engine, nil
 	}
-	kept := func() *policy.Engine {
+	kept := func() rules.Written {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.engines[rev]
+		return s.laws[rev]
 	}
-	if e := kept(); e != nil {
-		return e, nil
+	if w := kept(); w != nil {
+		return w, nil
 	}
-	s.compileOnce.Do(func() { s.compile = make(chan struct{}, 1) })
+	s.parseOnce.Do(func() { s.parse = make(chan struct{}, 1) })
 	select {
-	case s.compile <- struct{}{}:
+	case s.parse <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for another revision's compile: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("waiting for another revision's parse: %w", context.Cause(ctx))
 	}
-	defer func() { <-s.compile }()
-	if e := kept(); e != nil { // compiled while this one waited
-		return e, nil
+	defer func() { <-s.parse }()
+	if w := kept(); w != nil { // parsed while this one waited
+		return w, nil
 	}
 	load := s.load
 	if load == nil {
-		load = s.rs.EngineAt
+		load = s.rs.WrittenAt
 	}
-	e, err := load(ctx, rev)
+	w, err := load(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	s.keep(rev, e)
-	return e, nil
-}
-
-// keep adds rev's engine to s.engines, letting others go until it fits
-// both bounds.
-func (s *rulesService) keep(rev int64, e *policy.Engine) {
-	limit := s.maxBytes
-	if limit <= 0 {
-		limit = maxDiffEngineBytes
-	}
-	size := e.SizeEstimate()
-	if size > limit {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.engines == nil {
-		s.engines = map[int64]*policy.Engine{}
+	if s.laws == nil {
+		s.laws = map[int64]rules.Written{}
 	}
-	if old, ok := s.engines[rev]; ok {
-		delete(s.engines, rev)
-		s.kept -= old.SizeEstimate()
-	}
-	for r, old := range s.engines {
-		if len(s.engines) < maxDiffEngines && s.kept+size <= limit {
+	for r := range s.laws {
+		if len(s.laws) < maxDiffLaws {
 			break
 		}
-		delete(s.engines, r)
-		s.kept -= old.SizeEstimate()
+		delete(s.laws, r) // any of them
 	}
-	s.engines[rev] = e
-	s.kept += size
+	s.laws[rev] = w
+	return w, nil
 }
 
 func (s *rulesService) clock() time.Time {
@@ -201,15 +177,25 @@ func (s *rulesService) Diff(ctx context.Context, from, to int64) (*rules.Diff, e
 	if from < 0 {
 		from = max(to-1, 0)
 	}
-	a, err := s.engineAt(ctx, from)
+	a, err := s.writtenAt(ctx, from)
 	if err != nil {
-		return nil, &api.InputError{Field: "from", Err: err}
+		return nil, diffError("from", err)
 	}
-	b, err := s.engineAt(ctx, to)
+	b, err := s.writtenAt(ctx, to)
 	if err != nil {
-		return nil, &api.InputError{Field: "to", Err: err}
+		return nil, diffError("to", err)
 	}
 	return rules.Compare(a, b), nil
+}
+
+// diffError is why a diff's revision could not be read: the request's
+// end as itself (answered 503, not as the request's fault), else a
+// revision the request named that does not exist or does not load.
+func diffError(field string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &api.InputError{Field: field, Err: err}
 }
 
 func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, error) {
