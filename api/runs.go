@@ -255,8 +255,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 // copyLog writes at most n bytes of rc to w, followChunk bytes at a time,
 // each write with its own deadline; it returns what it wrote, and false
-// when a write or a read failed (or the output ended short of n).
+// when a write or a read failed (or the output ended short of n). An n of
+// 0 or less writes nothing: a followed log's output can get shorter than
+// what was sent (a scheduler's copy of a cancelled run's output, a rotated
+// pod log), and what was sent stays sent.
 func copyLog(w io.Writer, rc io.Reader, n int64) (int64, bool) {
+	if n <= 0 {
+		return 0, true
+	}
 	buf := make([]byte, min(n, followChunk))
 	var done int64
 	for done < n {
