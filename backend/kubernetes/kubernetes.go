@@ -171,8 +171,12 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 	if err := os.MkdirAll(jobs, 0o700); err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
 	}
-	if err := os.Chmod(jobs, 0o700); err != nil {
+	if st, err := os.Stat(jobs); err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	} else if st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(jobs, 0o700); err != nil {
+			return nil, fmt.Errorf("kubernetes backend: the records' directory %s is open to other users (%v) and could not be narrowed to 0700: %w", jobs, st.Mode().Perm(), err)
+		}
 	}
 	b := &Backend{
 		NodeLostAfter: 30 * time.Second,
@@ -1285,11 +1289,14 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		}
 		err := b.patchJob(ctx, handle, job.UID, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
 		switch {
-		case apierrors.IsNotFound(err), apierrors.IsInvalid(err):
-			// Gone, or deleted and made again under its name by someone
-			// else (the UID differs): no Job of the attempt is left to
-			// stop, and the other is not Meridian's to mark or delete.
-			return nil
+		case apierrors.IsNotFound(err):
+			return nil // gone: no Job of the attempt is left to stop
+		case apierrors.IsInvalid(err):
+			// The Job was made again under its name by someone else (the
+			// UID differs), or the mark was refused for another reason
+			// (an admission policy on Job updates, annotations padded
+			// past their bound): the delete below, by the attempt's UID,
+			// tells them apart, deleting only the attempt's Job.
 		case err != nil:
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 		}

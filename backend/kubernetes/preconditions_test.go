@@ -153,3 +153,39 @@ func TestSubmitGivesItsJobOnlyItsOwnSecret(t *testing.T) {
 		t.Errorf("the Submit gave its Job a Secret it did not write: owners %v", owners)
 	}
 }
+
+// TestCancelDeletesAJobItCannotMark: a 422 to Cancel's "cancelled"
+// annotation does not say the Job was made again under the attempt's name:
+// an admission policy refusing updates of Jobs, or annotations padded past
+// their bound by someone who may write Jobs, answer it too. Cancel still
+// deletes the attempt's Job (by its UID); before, it took any 422 for a
+// Job made again and returned success with the workload still running.
+func TestCancelDeletesAJobItCannotMark(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the attempt's Job is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
+	f.mu.Lock()
+	f.onPatch = func(resource string, _ map[string]any) (int, string) {
+		if resource == "jobs" {
+			return 422, "Invalid"
+		}
+		return 0, ""
+	}
+	f.mu.Unlock()
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if job, ok := f.get("jobs", name); ok && meta(job)["deletionTimestamp"] == nil {
+		t.Fatalf("Cancel returned with the attempt's Job neither deleted nor being deleted")
+	}
+}

@@ -36,6 +36,9 @@ type fakeAPI struct {
 	// onCreate, when set, may answer a create itself: it is called after
 	// the object is stored, and a non-zero code is answered instead.
 	onCreate func(resource string, obj map[string]any) (code int, reason string)
+	// onPatch, when set, may answer a merge patch itself (an admission
+	// policy's refusal, say) before it is applied.
+	onPatch func(resource string, patch map[string]any) (code int, reason string)
 }
 
 type fakeEvent struct {
@@ -277,6 +280,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
+		}
+		if f.onPatch != nil {
+			if code, reason := f.onPatch(resource, body); code != 0 {
+				f.status(w, code, reason, "refused by the test's policy")
+				return
+			}
 		}
 		// A UID in the patch is a precondition: the API server refuses to
 		// change an object's UID (metadata.uid is immutable).
