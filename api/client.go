@@ -308,10 +308,13 @@ func (c *Client) runPages(ctx context.Context, after string, seen map[string]boo
 
 // Queue returns the tenant's held runs in admission order, read a page at
 // a time within the listing's bounds. The queue moves between pages; each
-// page is the order as of its request, and positions only go forward, so a
-// run admitted meanwhile may shift one later run into a page already read.
+// page is the order as of its request, and positions only go forward: a
+// run admitted meanwhile shifts one later run into a page already read
+// (not shown), and a run held meanwhile ahead of the page shifts one
+// already shown into the next (shown once, where it was first seen).
 func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
 	out := []run.QueueEntry{}
+	seen := map[string]bool{}
 	l := &listing{what: "queue"}
 	after := 0
 	for {
@@ -328,7 +331,12 @@ func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
 		if err := l.page(data, len(page.Queue), page.Next != ""); err != nil {
 			return nil, err
 		}
-		out = append(out, page.Queue...)
+		for _, e := range page.Queue {
+			if !seen[e.Run] {
+				seen[e.Run] = true
+				out = append(out, e)
+			}
+		}
 		if page.Next == "" {
 			return out, nil
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,37 @@ func TestQueuePages(t *testing.T) {
 	}
 	if len(q) != len(all) || len(q) <= MaxRunPage {
 		t.Errorf("the client read %d held runs of a's %d", len(q), len(all))
+	}
+}
+
+// shiftingQueue answers the first page of the queue, then, as if a run
+// had been held ahead of them meanwhile, a second page that starts with
+// the first page's last run again.
+type shiftingQueue struct{ asked int }
+
+func (s *shiftingQueue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.asked++
+	page := QueueList{Queue: []run.QueueEntry{{Run: "run-1", Position: 1}, {Run: "run-2", Position: 2}}, Next: "2"}
+	if s.asked > 1 {
+		page = QueueList{Queue: []run.QueueEntry{{Run: "run-2", Position: 3}, {Run: "run-3", Position: 4}}}
+	}
+	json.NewEncoder(w).Encode(page)
+}
+
+// TestQueueShownOnce: a run the queue moved into the next page between
+// two requests is listed once, where the client first saw it.
+func TestQueueShownOnce(t *testing.T) {
+	srv := httptest.NewServer(&shiftingQueue{})
+	defer srv.Close()
+	q, err := NewClient(srv.URL, tokA).Queue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []string
+	for _, e := range q {
+		runs = append(runs, e.Run)
+	}
+	if strings.Join(runs, " ") != "run-1 run-2 run-3" {
+		t.Errorf("the client listed %v, want run-1 run-2 run-3, each once", runs)
 	}
 }
