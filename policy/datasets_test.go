@@ -75,12 +75,16 @@ func TestQueryDatasetsBounded(t *testing.T) {
 			t.Errorf("%s: staging %+v, want a denial %q", c.name, tr, c.want)
 		}
 	}
-	// The dataset staged, when not among the query's, may not carry
-	// another's name either.
+	// A query's dataset asked about as it stands elsewhere (a checkpoint's
+	// move places each of its job's datasets at the checkpoint's site) is
+	// judged in that dataset's place: it was denied as named twice, so no
+	// checkpoint ever moved under the engine.
 	q := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 0)
 	q.Datasets = copies(w, 3)
-	if tr := e.EvaluateTransfer(q, copies(w, 2)[1], "SG"); tr.Allowed || !hasDenial(tr, "named twice") {
-		t.Errorf("staging a second ds-1: %+v", tr)
+	moved := *q.Datasets[1]
+	moved.Spec.Location = "sg-1"
+	if tr := e.EvaluateTransfer(q, &moved, "SG"); hasDenial(tr, "named twice") || hasDenial(tr, "datasets") {
+		t.Errorf("a query's ds-1 moved to sg-1: %+v", tr.Denials)
 	}
 }
 

@@ -284,10 +284,20 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	}
 	msg := datasetsProblem(q.Datasets, maxQueryDatasets)
 	if ds != nil && !slices.Contains(q.Datasets, ds) {
-		// The dataset moving is one of this query's planned moves.
-		q.Datasets = append(append([]*catalog.Dataset{}, q.Datasets...), ds)
+		// The dataset moving is one of this query's planned moves, or one
+		// of its datasets as it stands elsewhere (a checkpoint's move asks
+		// about each of its job's datasets placed at the checkpoint's
+		// site): it is judged in that one's place, not beside it, which
+		// would count its subjects twice and name it twice.
+		list := append([]*catalog.Dataset{}, q.Datasets...)
+		if i := slices.IndexFunc(list, func(d *catalog.Dataset) bool { return d != nil && d.Metadata.Name == ds.Metadata.Name }); i >= 0 {
+			list[i] = ds
+		} else {
+			list = append(list, ds)
+		}
+		q.Datasets = list
 		if msg == "" {
-			msg = datasetsProblem(q.Datasets, maxQueryDatasets+1) // another of its name
+			msg = datasetsProblem(q.Datasets, maxQueryDatasets+1)
 		}
 	}
 	if msg != "" {
