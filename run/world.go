@@ -334,6 +334,13 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	// Registered copies, not the request's, decide: the request's were
 	// equal when it was accepted, and an owner's later update counts.
 	rq.orgs, rq.datasets = nil, nil
+	// A run accepted before the catalog refused a job naming a dataset
+	// twice is read with each named once, which is what it meant: refused
+	// now, the run would fail at its next step for a job it was let in
+	// with.
+	for _, j := range rq.jobs {
+		j.Spec.Datasets = onceEach(j.Spec.Datasets)
+	}
 	w, _, err = c.requestWorld(context.Background(), r.Tenant, rq)
 	if err != nil {
 		return nil, err
@@ -436,4 +443,17 @@ func PickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
 		return w.Jobs[0], nil
 	}
 	return nil, fmt.Errorf("the files hold %d TrainingJobs; name one of: %s", len(w.Jobs), strings.Join(names, ", "))
+}
+
+// onceEach is names without the repeats, in the order first named.
+func onceEach(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
