@@ -107,6 +107,11 @@ const ExitLost = 123
 // reporting progress and output, then wipe the scratch directory. It returns
 // the workload's exit code.
 func Run(ctx context.Context, cfg Config) (int, error) {
+	// Before the manifest brings the keys (MainAs has done it before the
+	// environment was read; this is for a caller that starts here).
+	if err := undumpable(); err != nil {
+		return ExitSetup, err
+	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
 	}

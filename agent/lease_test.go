@@ -26,6 +26,9 @@ import (
 // TestMain lets the test binary stand in for Meridian's executable: the
 // agent starts its pack helper as `<exe> __agent pack DIR NAME`.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "__peek" {
+		os.Exit(peekMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
 		if len(os.Args) > 2 && os.Args[2] == "reap" {
 			spareInReaper()
