@@ -46,6 +46,8 @@ type server struct {
 	manifest   Manifest
 	down       atomic.Bool // every route answers 503
 	stop       atomic.Bool // every answer asks the agent to stop the workload
+	kill       atomic.Bool // and says its time to stop has passed
+	gone       atomic.Bool // every route answers 410: the attempt is over
 	checkpoint func(ref CheckpointRef, n int) int
 
 	mu      sync.Mutex
@@ -59,6 +61,10 @@ type server struct {
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.gone.Load() {
+		http.Error(w, "the attempt has ended", http.StatusGone)
 		return
 	}
 	body, _ := io.ReadAll(req.Body)
@@ -104,7 +110,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if s.stop.Load() {
-		w.Write([]byte(`{"stop":true}`))
+		json.NewEncoder(w).Encode(Reply{Stop: true, Kill: s.kill.Load()})
 		return
 	}
 	w.Write([]byte("{}"))

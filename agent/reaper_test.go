@@ -410,3 +410,54 @@ func TestReaperCountsAForkHopper(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentKillsWhenTheStopIsOverdue: the agent answered the server's stop
+// with SIGTERM alone and left the rest to the site's scheduler, so a
+// workload that ignored SIGTERM at a site whose scheduler the server could
+// not reach ran on for as long as the server kept answering "stop", and
+// after it had ended the attempt. Now a stop leaves the workload its time
+// (a drain to checkpoint in), and the agent has the reaper kill it and all
+// it started once the server says that time has passed (kill), or once
+// the server has refused the attempt's credential for a grace.
+func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
+	for _, how := range []string{"kill", "gone"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			srv, _, _, done := startAgent(t, "trap '' TERM\n"+escapeScript(dir, false, "echo $$$$ > main\nwhile :; do sleep 0.05; done"), 0, nil)
+			pids := escapees(t, dir)
+			started(t, filepath.Join(dir, "main"))
+			raw, _ := os.ReadFile(filepath.Join(dir, "main"))
+			main, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+			pids = append(pids, main)
+			srv.stop.Store(true)
+			// Asked to stop, the workload has its time: well past a
+			// heartbeat (50 ms) and the agent's grace (1 s), nothing is
+			// killed.
+			time.Sleep(1500 * time.Millisecond)
+			for _, pid := range pids {
+				if !running(pid) {
+					t.Fatalf("pid %d of the workload ended while the server only asked it to stop", pid)
+				}
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("the agent returned %v while the server only asked the workload to stop", r)
+			default:
+			}
+			if how == "kill" {
+				srv.kill.Store(true)
+			} else {
+				srv.gone.Store(true)
+			}
+			select {
+			case r := <-done:
+				if code := r[0].(int); code != 128+int(syscall.SIGKILL) {
+					t.Errorf("Run = %v; want %d, the workload killed", r, 128+int(syscall.SIGKILL))
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the workload, ignoring SIGTERM, runs on 20 s after the server said %s", how)
+			}
+			assertGone(t, "a workload whose time to stop had passed", pids, 5*time.Second)
+		})
+	}
+}
