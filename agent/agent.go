@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -116,6 +117,11 @@ const ExitLost = 123
 // reporting progress and output, then wipe the scratch directory. It returns
 // the workload's exit code.
 func Run(ctx context.Context, cfg Config) (int, error) {
+	// Before the manifest brings the keys (MainAs has done it before the
+	// environment was read; this is for a caller that starts here).
+	if err := undumpable(); err != nil {
+		return ExitSetup, err
+	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
 	}
@@ -229,6 +235,12 @@ type attempt struct {
 	// lost says processes the workload started were still running when
 	// the agent gave up on them: the attempt did not end (ExitLost).
 	lost bool
+	// refused is when the server began refusing the attempt's credential
+	// (Unix nanoseconds; 0 while it takes it): the attempt is over there.
+	refused atomic.Int64
+	// killed is when the agent had the reaper kill the workload and all
+	// it started because its time to stop had passed (zero until then).
+	killed time.Time
 }
 
 // finalSeal bounds how long the agent goes on sealing checkpoints once the
@@ -276,10 +288,12 @@ func (a *attempt) beat(ctx context.Context) {
 		a.mu.Unlock()
 		rep, err := a.cl.postJSON(ctx, RouteHeartbeat, hb, 0)
 		if err == nil {
+			a.refused.Store(0)
 			a.pass(rep)
 		}
 		if errors.Is(err, errAuth) {
 			// The attempt is over as far as the server knows.
+			a.refused.CompareAndSwap(0, time.Now().UnixNano())
 			select {
 			case a.control <- Reply{Stop: true}:
 			default:
@@ -298,7 +312,7 @@ func (a *attempt) beat(ctx context.Context) {
 // a run that must leave hears it within one log shipment or checkpoint, not
 // only at the next heartbeat.
 func (a *attempt) pass(rep Reply) {
-	if rep.Stop || rep.Checkpoint {
+	if rep.Stop || rep.Checkpoint || rep.Kill {
 		select {
 		case a.control <- rep:
 		default:
@@ -624,6 +638,18 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				a.logf("the workload's reaper (pid %d) was stopped: killing it and ending what the workload started", pgid)
 				cmd.Process.Signal(syscall.SIGKILL) // by pidfd: never another process given its pid
 			}
+			if refused := a.refused.Load(); refused != 0 && a.killed.IsZero() && time.Since(time.Unix(0, refused)) > fenceGrace(a.m.Lease) {
+				// The server has ended the attempt (it answers so only
+				// once a move's drain deadline has passed, or the run
+				// was cancelled or has finished): it asked for the stop
+				// long enough ago.
+				a.kill(cmd, "the server has ended the attempt")
+			}
+			if !a.killed.IsZero() && time.Since(a.killed) > fenceGrace(a.m.Lease) {
+				// A reaper that has not ended everything in a grace:
+				// its group at least ends.
+				syscall.Kill(-pgid, syscall.SIGKILL)
+			}
 			switch quiet := a.cl.quiet(); {
 			case !a.fenced.IsZero():
 				switch since := time.Since(a.fenced); {
@@ -661,8 +687,22 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			if rep.Stop {
 				syscall.Kill(-pgid, syscall.SIGTERM)
 			}
+			if rep.Kill && a.killed.IsZero() {
+				a.kill(cmd, "the server says the time the workload had to stop has passed")
+			}
 		}
 	}
+}
+
+// kill has the reaper end the workload and everything it started at once
+// (SIGKILL; not to the group, which would end the reaper and leave what
+// the workload started in a session of its own): a workload asked to stop
+// may ignore SIGTERM, and at a site whose scheduler the server cannot
+// reach nothing else would end it.
+func (a *attempt) kill(cmd *sandboxed, why string) {
+	a.killed = time.Now()
+	a.logf("%s: killing the workload and everything it started", why)
+	cmd.Process.Signal(reapSignal) // by pidfd: never another process given its pid
 }
 
 // reaped is the attempt's outcome once the workload's reaper has ended

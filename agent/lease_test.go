@@ -26,6 +26,9 @@ import (
 // TestMain lets the test binary stand in for Meridian's executable: the
 // agent starts its pack helper as `<exe> __agent pack DIR NAME`.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "__peek" {
+		os.Exit(peekMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
 		if len(os.Args) > 2 && os.Args[2] == "reap" {
 			spareInReaper()
@@ -43,6 +46,8 @@ type server struct {
 	manifest   Manifest
 	down       atomic.Bool // every route answers 503
 	stop       atomic.Bool // every answer asks the agent to stop the workload
+	kill       atomic.Bool // and says its time to stop has passed
+	gone       atomic.Bool // every route answers 410: the attempt is over
 	checkpoint func(ref CheckpointRef, n int) int
 
 	mu      sync.Mutex
@@ -56,6 +61,10 @@ type server struct {
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.gone.Load() {
+		http.Error(w, "the attempt has ended", http.StatusGone)
 		return
 	}
 	body, _ := io.ReadAll(req.Body)
@@ -101,7 +110,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if s.stop.Load() {
-		w.Write([]byte(`{"stop":true}`))
+		json.NewEncoder(w).Encode(Reply{Stop: true, Kill: s.kill.Load()})
 		return
 	}
 	w.Write([]byte("{}"))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 const syscallNoFollow = syscall.O_NOFOLLOW
@@ -36,6 +38,16 @@ func MainAs(word string, args []string) int {
 			return 2
 		}
 	}
+	// The attempt's credential is in this process's environment from its
+	// exec on, and the run's and datasets' keys come into its memory.
+	// Dumpable, the agent let any process of its user (the workload, in
+	// sandbox mode none; another job of the site's user) read
+	// /proc/PID/environ and /proc/PID/mem, or trace it. It stops being
+	// dumpable before it reads anything.
+	if err := undumpable(); err != nil {
+		fmt.Fprintln(os.Stderr, "meridian agent:", err)
+		return ExitSetup
+	}
 	cfg, err := FromEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meridian agent:", err)
@@ -55,4 +67,16 @@ func RunMain(ctx context.Context, cfg Config) int {
 		fmt.Fprintln(os.Stderr, "meridian agent:", err)
 	}
 	return code
+}
+
+// undumpable makes this process not dumpable: a process of the same user
+// without CAP_SYS_PTRACE can then neither trace it nor open its
+// /proc/PID/environ, mem or fds, and it leaves no core dump. The flag is
+// the process's, for all its threads; an exec resets it, so the helpers
+// the agent starts (the workload's among them) are not affected.
+func undumpable() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("cannot make the agent undumpable: %w", err)
+	}
+	return nil
 }

@@ -192,4 +192,11 @@ type Exit struct {
 type Reply struct {
 	Stop       bool `json:"stop,omitempty"`
 	Checkpoint bool `json:"checkpoint,omitempty"`
+	// Kill says the time the workload had to stop has passed (a move's
+	// drain deadline, a cancel's grace): the agent kills it and everything
+	// it started (SIGKILL, through the reaper). It comes with Stop. An
+	// agent that predates it ignores it, and a server that predates it
+	// never sends it; the site's scheduler's own kill is then the only
+	// one, as before.
+	Kill bool `json:"kill,omitempty"`
 }

@@ -347,3 +347,117 @@ head -c 1000 /dev/urandom > .tmp && mv .tmp step-10`
 	}
 	assertGone(t, "a process the pack helper started", []int{pid}, 5*time.Second)
 }
+
+// hopperScript is a fork-hopper: a shell that forks itself and exits, its
+// child doing the same, for as long as the file go is in its directory,
+// so that at any moment one process of it runs, under another pid a
+// fraction of a millisecond later. (Every 500 generations it starts
+// afresh by an exec, as the shell's function calls nest.)
+const hopperScript = `f() {
+	n=$((n+1))
+	[ -e go ] || exit 0
+	if [ "$n" -ge 500 ]; then exec ./hopsh hop.sh; fi
+	f &
+}
+n=0
+f
+`
+
+// TestReaperCountsAForkHopper: when the reaper gives up on what it could
+// not end, it counted what was left by one look through /proc, and a
+// fork-hopper is gone by the time a look reads its stat, its child never
+// listed: the look found nothing most times, and the reaper reported that
+// nothing was left while the hopper ran on. The agent then took the
+// workload's end for the attempt's. Now the reaper asks the kernel whether
+// a child of its own still runs, which no hopper escapes, and the attempt
+// is lost. The hopper stands for one that outruns the reaper's kills: the
+// test reaper spares it (spareEnv), as one stuck in the kernel is. Three
+// rounds, as one look found the hopper in about one try in four: the
+// test fails then nearly every time, and with the kernel's word never.
+func TestReaperCountsAForkHopper(t *testing.T) {
+	sh, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 3; round++ {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "hopsh"), raw, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "hop.sh"), []byte(hopperScript), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		goFile := filepath.Join(dir, "go")
+		if err := os.WriteFile(goFile, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(goFile) })
+		script := fmt.Sprintf("cd %q\n./hopsh hop.sh </dev/null >/dev/null 2>&1 &\nsleep 0.2\nexit 0", dir)
+		srv, _, _, done := startAgentWith(t, script, "export "+spareEnv+"=hopsh", 0, nil)
+		code, err := wait(t, done)
+		if code != ExitLost || err == nil || !strings.Contains(err.Error(), "still ran") {
+			t.Fatalf("round %d: Run = %d, %v; want %d (lost): the hopper ran when the reaper gave up", round, code, err, ExitLost)
+		}
+		srv.mu.Lock()
+		exits := srv.exits
+		srv.mu.Unlock()
+		if len(exits) != 1 || !exits[0].Lost {
+			t.Fatalf("round %d: exit reports %+v; want one, lost", round, exits)
+		}
+	}
+}
+
+// TestAgentKillsWhenTheStopIsOverdue: the agent answered the server's stop
+// with SIGTERM alone and left the rest to the site's scheduler, so a
+// workload that ignored SIGTERM at a site whose scheduler the server could
+// not reach ran on for as long as the server kept answering "stop", and
+// after it had ended the attempt. Now a stop leaves the workload its time
+// (a drain to checkpoint in), and the agent has the reaper kill it and all
+// it started once the server says that time has passed (kill), or once
+// the server has refused the attempt's credential for a grace.
+func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
+	for _, how := range []string{"kill", "gone"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			srv, _, _, done := startAgent(t, "trap '' TERM\n"+escapeScript(dir, false, "echo $$$$ > main\nwhile :; do sleep 0.05; done"), 0, nil)
+			pids := escapees(t, dir)
+			started(t, filepath.Join(dir, "main"))
+			raw, _ := os.ReadFile(filepath.Join(dir, "main"))
+			main, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+			pids = append(pids, main)
+			srv.stop.Store(true)
+			// Asked to stop, the workload has its time: well past a
+			// heartbeat (50 ms) and the agent's grace (1 s), nothing is
+			// killed.
+			time.Sleep(1500 * time.Millisecond)
+			for _, pid := range pids {
+				if !running(pid) {
+					t.Fatalf("pid %d of the workload ended while the server only asked it to stop", pid)
+				}
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("the agent returned %v while the server only asked the workload to stop", r)
+			default:
+			}
+			if how == "kill" {
+				srv.kill.Store(true)
+			} else {
+				srv.gone.Store(true)
+			}
+			select {
+			case r := <-done:
+				if code := r[0].(int); code != 128+int(syscall.SIGKILL) {
+					t.Errorf("Run = %v; want %d, the workload killed", r, 128+int(syscall.SIGKILL))
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the workload, ignoring SIGTERM, runs on 20 s after the server said %s", how)
+			}
+			assertGone(t, "a workload whose time to stop had passed", pids, 5*time.Second)
+		})
+	}
+}

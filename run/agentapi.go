@@ -291,6 +291,10 @@ type agentMemo struct {
 	// the workload ends once more.
 	savedAt   time.Time
 	finishing bool
+	// stopAsked is when this server first answered the attempt's agent
+	// to stop its workload for a cancel, or a drain with no deadline
+	// (time.Now): past DrainGrace the answer says to kill it (stopReply).
+	stopAsked time.Time
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -551,7 +555,7 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 			}
 		}
 	}
-	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+	writeAgentJSON(w, c.stopReply(r, a))
 }
 
 // stopWanted says whether an attempt's agent should stop its workload: the
@@ -559,6 +563,37 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 // SIGTERM before it exits).
 func stopWanted(r *Run) bool {
 	return r.CancelRequested || r.State == Migrating && r.Migration != nil && r.Migration.Drain
+}
+
+// stopReply is the answer to a report of attempt a's agent: stop while
+// stopWanted, and kill once the time the workload had to stop has passed:
+// a move's drain deadline, or DrainGrace after this server first asked a
+// cancelled run's agent to stop (a cancel records no deadline; a server
+// that restarts counts afresh, later, never sooner). The site's scheduler
+// kills a job that ignores SIGTERM when the server cancels it there, but a
+// scheduler the server cannot reach does not, and the agent, told only to
+// stop, sent SIGTERM again and again while the workload ran on.
+func (c *Controller) stopReply(r *Run, a Attempt) agent.Reply {
+	if !stopWanted(r) {
+		return agent.Reply{}
+	}
+	now := time.Now() // elapsed time, on the machine's clock, as DrainBy
+	var by time.Time
+	if r.State == Migrating && r.Migration != nil && r.Migration.Drain && !r.Migration.DrainBy.IsZero() {
+		by = r.Migration.DrainBy
+	}
+	if r.CancelRequested || by.IsZero() {
+		c.mu.Lock()
+		m := c.memo(attemptKey(r.ID, a.N), now)
+		if m.stopAsked.IsZero() {
+			m.stopAsked = now
+		}
+		if asked := m.stopAsked.Add(c.cfg.DrainGrace); by.IsZero() || asked.Before(by) {
+			by = asked
+		}
+		c.mu.Unlock()
+	}
+	return agent.Reply{Stop: true, Kill: !now.Before(by)}
 }
 
 // agentCheckpoint records a checkpoint the agent sealed into the site's
@@ -626,7 +661,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	if changed {
 		c.noteListing(key, now, listed)
 	}
-	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+	writeAgentJSON(w, c.stopReply(r, a))
 }
 
 // checkpointListEvery bounds how often a run's timeline lists the
@@ -714,7 +749,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
-	writeAgentJSON(w, agent.Reply{Stop: stopWanted(r)})
+	writeAgentJSON(w, c.stopReply(r, a))
 }
 
 // agentExit records the workload's exit code as the agent saw it; the

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -70,6 +72,11 @@ type Local struct {
 	workRoot string
 	// CancelGrace is how long Cancel waits after SIGTERM before SIGKILL.
 	CancelGrace time.Duration
+	// TreeWait bounds how long Cancel and Clean wait, once the job's
+	// wrapper has ended, for the rest of what the job started to end
+	// (treeLeft): the agent's reaper goes on killing what the workload
+	// left for up to 10 s after the agent is gone.
+	TreeWait time.Duration
 }
 
 var (
@@ -100,7 +107,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
-	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second}, nil
+	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 15 * time.Second}, nil
 }
 
 // record is what job.json holds.
@@ -373,7 +380,9 @@ func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
 }
 
 // Cancel marks the job cancelled and stops its process group: SIGTERM, then
-// SIGKILL after CancelGrace. It returns once the group's wrapper has ended.
+// SIGKILL after CancelGrace. It returns once the group's wrapper has ended
+// and what the job started has too, or TreeWait after the wrapper if some
+// of it has not (Clean then says so, and keeps the job's directory).
 func (l *Local) Cancel(ctx context.Context, handle string) error {
 	dir, err := l.existingJob(handle)
 	if err != nil {
@@ -387,7 +396,177 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 			return fmt.Errorf("local cancel %s: %w", handle, err)
 		}
 	}
-	return stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
+	killAt := time.Now().Add(l.CancelGrace)
+	if err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace); err != nil {
+		return err
+	}
+	// The wrapper has ended, but what the job started may not have: the
+	// agent's reaper, in a process group of its own, goes on killing what
+	// the workload left once the agent is gone, and a process of the job's
+	// group that ignored SIGTERM outlives a wrapper whose command ended.
+	// What Cancel returns to may remove the job's directory under them.
+	// The job is cancelled whatever is left: Clean says so.
+	waitTree(ctx, readPid(dir), killAt, l.TreeWait)
+	return nil
+}
+
+// treeProc is a process of a job's tree that waitTree follows.
+type treeProc struct {
+	start uint64 // tells it from a later process given the same pid
+	pgid  int
+}
+
+// waitTree waits, for at most bound, until nothing is left of the job
+// whose wrapper had pid (and led its session): the processes of that
+// session and every process below one of them (a process that left the
+// session, below the agent's reaper, which stays in it), followed by
+// their start times. Unless killAt is zero, what is left of the wrapper's
+// own process group gets SIGTERM (once: one forked as the group was
+// signalled missed it) and, from killAt on, SIGKILL (the job's command
+// ignoring SIGTERM); never the reaper, which leads a group of its own and
+// ends what is below it itself. It returns how many were left at the end.
+//
+// A session's id is its leader's pid, which the kernel gives no other
+// process while a member of the session lives; once the last has ended
+// it may, and a later session under the same id is then waited for as
+// the job's, at most for bound.
+func waitTree(ctx context.Context, pid int, killAt time.Time, bound time.Duration) (int, error) {
+	if pid <= 1 {
+		return 0, nil
+	}
+	deadline := time.Now().Add(bound)
+	known := map[int]treeProc{}
+	termed := map[int]uint64{}
+	for {
+		left := treeLeft(pid, known)
+		if len(left) == 0 {
+			return 0, nil
+		}
+		for p, tp := range left {
+			switch {
+			case tp.pgid != pid || killAt.IsZero():
+			case !time.Now().Before(killAt):
+				signalStarted(p, tp.start, unix.SIGKILL)
+			case termed[p] != tp.start:
+				// Begun after the group's SIGTERM (forked by the
+				// command as the signal came), it has not had one.
+				termed[p] = tp.start
+				signalStarted(p, tp.start, unix.SIGTERM)
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return len(left), nil
+		}
+		select {
+		case <-ctx.Done():
+			return len(left), ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// procStat is what waitTree reads of a process in /proc/PID/stat.
+type procStat struct {
+	ppid, pgid, sid int
+	start           uint64
+	zombie          bool
+}
+
+// readStat reads /proc/PID/stat's fields waitTree needs.
+func readStat(pid int) (procStat, bool) {
+	data, err := backend.ReadSmallFile("/proc/"+strconv.Itoa(pid)+"/stat", 4096)
+	if err != nil {
+		return procStat{}, false
+	}
+	// The command name, in parentheses, may hold anything: the fields
+	// are counted from its last closing parenthesis (field 3, the state).
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 {
+		return procStat{}, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])                // field 4
+	pgid, err2 := strconv.Atoi(f[2])                // field 5
+	sid, err3 := strconv.Atoi(f[3])                 // field 6
+	start, err4 := strconv.ParseUint(f[19], 10, 64) // field 22
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return procStat{}, false
+	}
+	return procStat{ppid: ppid, pgid: pgid, sid: sid, start: start, zombie: f[0] == "Z" || f[0] == "X"}, true
+}
+
+// treeLeft is what runs of the tree of the job whose wrapper had pid: the
+// processes of its session, and those below a process of the tree, known
+// holding those seen before (a process that left the session is found
+// below its parent while that lives, and followed by its start time
+// after). Zombies hold nothing and are left out.
+func treeLeft(pid int, known map[int]treeProc) map[int]treeProc {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	stats := map[int]procStat{}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(p); ok {
+			stats[p] = st
+			children[st.ppid] = append(children[st.ppid], p)
+		}
+	}
+	in := map[int]bool{}
+	var queue []int
+	for p, st := range stats {
+		if k, ok := known[p]; st.sid == pid || ok && k.start == st.start {
+			in[p] = true
+			queue = append(queue, p)
+		}
+	}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !in[c] {
+				in[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	left := map[int]treeProc{}
+	for p := range known {
+		if !in[p] {
+			delete(known, p)
+		}
+	}
+	for p := range in {
+		st := stats[p]
+		known[p] = treeProc{start: st.start, pgid: st.pgid}
+		if !st.zombie {
+			left[p] = known[p]
+		}
+	}
+	return left
+}
+
+// signalStarted sends sig to pid if it is still the process that started
+// at start: through a pidfd, so that a pid reused since it was read is
+// never signalled.
+func signalStarted(pid int, start uint64, sig unix.Signal) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // ended already (or a kernel before 5.3: it is left be)
+	}
+	defer unix.Close(fd)
+	if st, ok := readStat(pid); !ok || st.start != start {
+		return
+	}
+	unix.PidfdSendSignal(fd, sig, nil, 0)
 }
 
 // stopGroup signals the job's process group while its wrapper lives (so the
@@ -559,7 +738,11 @@ func exists(path string) bool {
 }
 
 // Clean removes the working directory of an ended job: what the agent
-// would have wiped had it not been killed. A running job is left alone.
+// would have wiped had it not been killed. A running job is left alone, and
+// so is the directory of a job whose wrapper has ended while processes it
+// started have not (the agent's reaper still killing what the workload
+// left): Clean waits TreeWait for them, and if some still run then, keeps
+// the directory and says so.
 func (l *Local) Clean(ctx context.Context, handle string) error {
 	dir, err := l.existingJob(handle)
 	if err != nil {
@@ -567,6 +750,13 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
+	}
+	// Nothing is killed here: a job that ended by itself is not stopped.
+	if left, err := waitTree(ctx, readPid(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
+		if err == nil {
+			err = fmt.Errorf("%d processes it started still run %s after its wrapper ended; its working directory is kept", left, l.TreeWait)
+		}
+		return fmt.Errorf("clean %s: %w", handle, err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "job.json"))
 	if err != nil {

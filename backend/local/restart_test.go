@@ -27,6 +27,9 @@ const controllerEnv = "MERIDIAN_LOCAL_TEST_CONTROLLER"
 const jobScript = `echo started; while [ ! -e release ]; do sleep 0.02; done; echo finished; exit 7`
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "__linger" {
+		os.Exit(linger(os.Args[2]))
+	}
 	if dir := os.Getenv(controllerEnv); dir != "" {
 		b, err := local.New(catalog.BackendSpec{}, dir)
 		if err != nil {
