@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -167,8 +168,15 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 	// The records hold each submission's nonce (the annotation that makes
 	// a Job the attempt's) and the Jobs' UIDs: only this server's user
 	// reads them. A directory made by an older version (0755) is narrowed.
+	// Only the records' own directory is private: the state directory and
+	// those above it, made here when missing, stay as open as before (a
+	// local site's sandboxed workloads traverse the server's state
+	// directory, of which this one is part, to reach their scratch).
 	jobs := filepath.Join(abs, "jobs")
-	if err := os.MkdirAll(jobs, 0o700); err != nil {
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	}
+	if err := os.Mkdir(jobs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
 	}
 	if st, err := os.Stat(jobs); err != nil {

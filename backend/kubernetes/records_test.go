@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 )
 
 // TestFinalsBounded: the records of finished Jobs a server reads are kept
@@ -79,5 +80,23 @@ func TestRecordsReadableOnlyByTheServer(t *testing.T) {
 	}
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("the attempt's record is %v, want 0600", st.Mode().Perm())
+	}
+	// The directories made above the records' are not narrowed with it:
+	// the server's state directory holds local sites' scratch, which
+	// sandboxed workloads traverse (made 0700, they could not).
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewFromConfig(catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"},
+		filepath.Join(root, "sites", "kube-a"), b.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	for _, d := range []string{filepath.Join(root, "sites"), filepath.Join(root, "sites", "kube-a")} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm()&0o011 != 0o011 {
+			t.Errorf("%s made by the backend: %v, %v; want others to traverse it", d, st.Mode().Perm(), err)
+		}
 	}
 }
