@@ -170,11 +170,15 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	cl := &client{base: cfg.Server, run: cfg.Run, attempt: cfg.Attempt, token: cfg.Token, http: cfg.HTTP}
 	m, err := cl.manifest(ctx, cfg.Patience)
 	if err != nil {
-		if ctx.Err() == nil && !permanent(err) {
+		if ctx.Err() == nil && unanswered(err) {
 			// The server did not answer for the whole patience: the site
 			// is cut off from it, and the run is not at fault. The exit
 			// code says so, as the lease's does: the controller counts the
-			// site lost (the run moves on) rather than the run failed.
+			// site lost (the run moves on) rather than the run failed. A
+			// server that answered with its own fault every time (a
+			// dataset's key gone, a site taken out of its catalog) was
+			// reached: that is the attempt's setup failing, or every site
+			// would be lost in turn for it.
 			return ExitLease, fmt.Errorf("agent: manifest: no answer from the server for %s: %w", cfg.Patience, err)
 		}
 		return ExitSetup, fmt.Errorf("agent: manifest: %w", err)

@@ -89,6 +89,22 @@ func permanent(err error) bool {
 	return errors.Is(err, errAuth) || errors.As(err, &se) && se.code >= 400 && se.code < 500 && se.code != http.StatusTooManyRequests
 }
 
+// unanswered reports whether err says the server could not be reached, or
+// was reached only through something that stood in for it (a proxy's
+// 502 or 504, a 503 while it restarts, a 429 asking to come back later),
+// rather than that it answered the request with a fault of its own.
+func unanswered(err error) bool {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return !errors.Is(err, errAuth)
+	}
+	switch se.code {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
 // retry calls fn until it succeeds, fails permanently, or patience runs out,
 // backing off from 100 ms to 5 s.
 func retry(ctx context.Context, patience time.Duration, fn func(context.Context) error) error {

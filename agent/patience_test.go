@@ -57,6 +57,19 @@ func TestAgentWaitsForTheServerAsToldAndCountsAsLost(t *testing.T) {
 	if code, err := Run(ctx, cfg); code != ExitSetup || err == nil {
 		t.Errorf("refused: Run = %d, %v; want exit %d", code, err, ExitSetup)
 	}
+
+	// A server that answers with its own fault for the whole patience was
+	// reached: the attempt's setup failed, not the site (which, lost for
+	// it, would send the run round every site in turn).
+	faulty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "the server holds no key for dataset people", http.StatusInternalServerError)
+	}))
+	defer faulty.Close()
+	cfg.Server = faulty.URL
+	cfg.Patience = time.Second
+	if code, err := Run(ctx, cfg); code != ExitSetup || err == nil {
+		t.Errorf("a server's own fault: Run = %d, %v; want exit %d", code, err, ExitSetup)
+	}
 }
 
 // TestFromEnvPatience: the patience the server gives is read, bad values
