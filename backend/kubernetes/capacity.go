@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"meridian.dev/meridian/backend"
 )
@@ -29,6 +31,13 @@ import (
 // =meridian whose owner is the Job of an attempt on record in the state
 // directory (ownPod): a server on another state directory using the same
 // namespace does not count as own, nor does a pod anyone else labelled. A
+// pod's owner reference is not authenticated, though, and the Job's UID is
+// readable by anyone who may read Jobs: a pod that copies it is taken for
+// the Job's. So what one Job's pods add back, over all nodes, is bounded by
+// what the Job itself asks (ownBudget): its parallelism times what its pod
+// template requests, nothing for a Job suspended or finished, or one the
+// watch cache does not hold. A copier can then have counted as free only
+// GPUs that the Job asks for and its own pods do not hold at the moment. A
 // NotReady node gives nothing, its pods included: they may stay there
 // Terminating for as long as the node is away.
 //
@@ -81,6 +90,7 @@ func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 		first error
 		wg    sync.WaitGroup
 		sem   = make(chan struct{}, capacityLists)
+		own   = &ownBudget{b: b, left: map[types.UID]int{}}
 	)
 	for _, n := range nodes {
 		if !nodeReady(n) {
@@ -90,7 +100,7 @@ func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			got, err := b.nodeCapacity(ctx, n)
+			got, err := b.nodeCapacity(ctx, n, own)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -107,8 +117,9 @@ func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 }
 
 // nodeCapacity is what one Ready node gives: its free accelerators when
-// it takes new pods, plus what Meridian's own pods hold there.
-func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
+// it takes new pods, plus what Meridian's own pods hold there, within what
+// their Jobs ask (budget, shared by the nodes of one poll).
+func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudget) (int, error) {
 	alloc := 0
 	if q, ok := n.Status.Allocatable[b.gpu]; ok {
 		v, err := gpuCount(q)
@@ -135,8 +146,11 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
 				return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 			}
 			used += req
-			if req > 0 && b.ownPod(p) {
-				own += req
+			if req == 0 {
+				continue
+			}
+			if job, uid, ok := b.ownPod(p); ok {
+				own += budget.take(job, uid, req)
 			}
 		}
 		return nil
@@ -154,36 +168,81 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode) (int, error) {
 	return free + own, nil
 }
 
-// ownPod reports whether p is a pod of one of the backend's attempts: in
-// the site's namespace, with Meridian's label, and owned by the Job whose
-// UID the attempt's record has (the Job it names by the Job controller's
-// label). The label and the name are anyone's to give a pod who may write
-// Pods in the namespace, and would have the GPUs such a pod holds counted
-// as Meridian's, so reported free; the UID on record is not. A pod of a Job
-// whose UID is not on record yet is not counted: the capacity is then
-// reported short, not long.
-func (b *Backend) ownPod(p *apiPod) bool {
+// ownPod reports whether p is a pod of one of the backend's attempts, and
+// of which Job (its name and UID): in the site's namespace, with Meridian's
+// label, and owned by the Job whose UID the attempt's record has (the Job
+// it names by the Job controller's label). A pod of a Job whose UID is not
+// on record yet is not counted: the capacity is then reported short, not
+// long. The label, the name and the owner reference are all anyone's to
+// give a pod who may write Pods in the namespace (the UID is not secret:
+// whoever may read Jobs reads it), so a pod that passes is not trusted to
+// hold what it says: ownBudget bounds what the Job's pods add back.
+func (b *Backend) ownPod(p *apiPod) (job string, uid types.UID, ok bool) {
 	if p.Namespace != b.ns || p.Labels[LabelManagedBy] != managedBy {
-		return false
+		return "", "", false
 	}
 	name := p.Labels[jobNameLabel]
 	if validHandle(name) != nil {
-		return false
+		return "", "", false
 	}
-	uid, ok := b.knownUID(name)
+	uid, ok = b.knownUID(name)
 	if !ok {
 		rec, hasRec := b.record(name)
 		if !hasRec || rec.UID == "" {
-			return false
+			return "", "", false
 		}
 		uid = rec.UID
 	}
 	for _, r := range p.OwnerReferences {
 		if r.Kind == "Job" && r.UID == uid {
-			return true
+			return name, uid, true
 		}
 	}
-	return false
+	return "", "", false
+}
+
+// ownBudget is what each of Meridian's Jobs may still add back in one
+// capacity poll, by Job UID: at first what the Job asks (jobAsks), less
+// what its pods seen so far added. The nodes of a poll are counted at once
+// and take from it under mu. However the pods are ordered, one Job's pods
+// add back min(what they request, what the Job asks) in all.
+type ownBudget struct {
+	b    *Backend
+	mu   sync.Mutex
+	left map[types.UID]int
+}
+
+// take is what a pod of Job job (uid) that requests req adds back.
+func (o *ownBudget) take(job string, uid types.UID, req int) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	left, seen := o.left[uid]
+	if !seen {
+		left = 0
+		if j, ok := o.b.watch.job(job); ok && j.UID == uid {
+			left = jobAsks(j, o.b.gpu)
+		}
+	}
+	n := min(req, left)
+	o.left[uid] = left - n
+	return n
+}
+
+// jobAsks is how many of resource gpu a Job asks for at once: its
+// parallelism times what its pod template requests (podRequest; the watch
+// cache keeps that much of the template, trimCached); nothing once it is
+// suspended (its pods are deleted) or finished.
+func jobAsks(j *apiJob, gpu string) int {
+	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) {
+		return 0
+	}
+	par := int64(ptr.Deref(j.Spec.Parallelism, 1))
+	each, err := specRequest(&j.Spec.Template.Spec, gpu)
+	if par <= 0 || err != nil || each <= 0 {
+		return 0
+	}
+	// No poll counts more than maxCapacityNodes nodes of maxGPUsPerNode.
+	return int(min(par*int64(each), maxCapacityNodes*maxGPUsPerNode))
 }
 
 // takesPods reports whether the scheduler places the site's new pods on
@@ -228,8 +287,13 @@ func tolerated(ts []toleration, t taint) bool {
 // requesting: the larger of its containers' sum and its largest init
 // container.
 func podRequest(p *apiPod, gpu string) (int, error) {
+	return specRequest(&p.Spec, gpu)
+}
+
+// specRequest is podRequest of a pod of spec s.
+func specRequest(s *podSpec, gpu string) (int, error) {
 	sum := 0
-	for _, c := range p.Spec.Containers {
+	for _, c := range s.Containers {
 		n, err := containerRequest(c, gpu)
 		if err != nil {
 			return 0, err
@@ -238,7 +302,7 @@ func podRequest(p *apiPod, gpu string) (int, error) {
 			return 0, fmt.Errorf("requests more than %d %s", maxGPUsPerNode, gpu)
 		}
 	}
-	for _, c := range p.Spec.InitContainers {
+	for _, c := range s.InitContainers {
 		n, err := containerRequest(c, gpu)
 		if err != nil {
 			return 0, err

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -44,5 +45,61 @@ func TestCapacityCountsOnlyItsOwnPods(t *testing.T) {
 	// again), 4 by another's.
 	if got[backend.SiteAccelerator] != 4 {
 		t.Errorf("Capacity = %v; want 4: the attempt's pod's GPUs, not the other pod's", got)
+	}
+}
+
+// A pod's owner reference is anyone's to write, and a Job's UID anyone's
+// to read who may read Jobs: a pod with Meridian's label, named as its
+// Job's and owned by that Job's UID, copied, is taken for one of the Job's
+// pods. What all of them add back, over every node of the poll (counted at
+// once), is what the Job asks: its parallelism times what its template
+// requests, here one pod of 4.
+func TestCapacityOwnPodsAddBackNoMoreThanTheirJobAsks(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	n2 := clone(f.objs["nodes"]["n1"])
+	meta(n2)["name"], meta(n2)["uid"] = "n2", "node2-uid"
+	f.objs["nodes"]["n2"] = n2
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if j, ok := b.watch.job(name); ok && string(j.UID) == uid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watch cache did not take the attempt's Job within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 16 GPUs; the attempt's pod holds 4, Meridian's to place again.
+	if got[backend.SiteAccelerator] != 16 {
+		t.Fatalf("Capacity with the attempt's pod alone = %v; want 16", got)
+	}
+	// Another's pod on n2 that copies the label, the name and the UID.
+	spoof := gpuPod("spoof-p", name, uid, "4")
+	spoof["spec"].(map[string]any)["nodeName"] = "n2"
+	f.put("pods", spoof)
+	for range 3 { // the nodes are counted at once, in no set order
+		got, err = b.Capacity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 16 GPUs, 8 held: 4 by the attempt's pod, 4 by another's.
+		if got[backend.SiteAccelerator] != 12 {
+			t.Fatalf("Capacity = %v; want 12: the copier's 4 GPUs are not free, whatever its owner reference says", got)
+		}
 	}
 }

@@ -1,11 +1,14 @@
 package kubernetes
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 )
@@ -216,4 +219,101 @@ func TestSweepGivesNoLookAlikeTheSecret(t *testing.T) {
 	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
 		t.Errorf("sweep %+v gave the attempt's Secret to the look-alike: owners %v", res, meta(sec)["ownerReferences"])
 	}
+}
+
+// A Job of the attempt's name with no record in the state directory (an
+// older version's whose create timed out but was carried out, or one left
+// from before a state directory was restored from a backup) is not taken
+// for the attempt's: Submit refuses, naming the Job's UID, creation time
+// and labels, so that the run's timeline tells an operator which Job to
+// clean up. The labels are anyone's to write (and a hostile API server's
+// to send): each is shown quoted and cut, and only so many of them.
+func TestSubmitRefusalNamesTheJobWithoutARecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// cached: the Job carries Meridian's label, so the watch cache
+		// holds it (and keeps only some of its labels); otherwise it is
+		// met by the create (AlreadyExists).
+		cached bool
+	}{{"in the watch cache", true}, {"met by the create", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			spec := secretSpec()
+			name := JobName(spec.RunID, spec.Attempt)
+			old := lookAlike(spec)
+			lbl := meta(old)["labels"].(map[string]any)
+			if !tc.cached {
+				delete(lbl, LabelManagedBy)
+			}
+			lbl["evil"] = "\x1b[2J\u202eraw" + strings.Repeat("v", 4<<10)
+			for i := range 20 {
+				lbl["z-pad-"+strconv.Itoa(i)] = "p"
+			}
+			meta(old)["creationTimestamp"] = "2026-03-04T05:06:07Z"
+			f.put("jobs", old)
+			b := f.start(t)
+			// Asked again (the run controller retries a site that
+			// refuses), it says the same: the refused Submit left no
+			// record of its own.
+			for try := 1; try <= 2; try++ {
+				refusedNamingTheJob(t, b, spec, lbl)
+			}
+			if _, ok := f.get("jobs", name); !ok {
+				t.Error("the refused Submit deleted the Job")
+			}
+		})
+	}
+}
+
+// refusedNamingTheJob checks that Submit of spec refuses the Job of its
+// name whose labels are lbl, naming it as TestSubmitRefusalNamesTheJobWithoutARecord says.
+func refusedNamingTheJob(t *testing.T, b *Backend, spec backend.Spec, lbl map[string]any) {
+	t.Helper()
+	_, err := b.Submit(testContext(t), spec)
+	if err == nil {
+		t.Fatal("Submit took a Job of the attempt's name that its state directory has no record of")
+	}
+	msg := err.Error()
+	t.Logf("%d bytes: %s", len(msg), msg)
+	for _, want := range []string{"not this attempt's", "no record", `uid "planted-uid"`, "created 2026-03-04T05:06:07Z",
+		strconv.Quote(LabelRun) + ": " + strconv.Quote(runLabel(spec.RunID)),
+		strconv.Quote(LabelAttempt) + ": " + strconv.Quote(strconv.Itoa(spec.Attempt)),
+		`"evil": "\x1b[2J\u202eraw` + strings.Repeat("v", shownBytes-len("\x1b[2J\u202eraw")) + `"...`,
+		fmt.Sprintf("and %d more", len(lbl)-shownLabels)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the refusal does not say %q", want)
+		}
+	}
+	if strings.ContainsAny(msg, "\x1b\u202e") {
+		t.Error("the refusal carries a label's control characters as they are")
+	}
+	if len(msg) > 2<<10 {
+		t.Errorf("the refusal is %d bytes; want at most 2 KiB", len(msg))
+	}
+}
+
+// However long and many a Job's labels and however odd their bytes, what
+// Submit's refusal names of them stays within a few KiB (the run's
+// timeline keeps 8 KiB of a reason), and ASCII.
+func TestNotAttemptsJobIsBounded(t *testing.T) {
+	odd := strings.Repeat("\xff\U0001F600\x00", 4<<10)
+	job := &apiJob{}
+	job.UID = types.UID(odd)
+	job.Labels = map[string]string{}
+	for i := range 100 {
+		job.Labels[strconv.Itoa(i)+odd] = odd
+	}
+	msg := notAttemptsJob(job, false, secretSpec()).Error()
+	if len(msg) > 5<<10 {
+		t.Errorf("the refusal is %d bytes; want at most 5 KiB", len(msg))
+	}
+	for i := range len(msg) {
+		if msg[i] < 0x20 || msg[i] > 0x7e {
+			t.Fatalf("the refusal has byte %#x at %d: %.200q", msg[i], i, msg)
+		}
+	}
+	if !strings.Contains(msg, "and 92 more") {
+		t.Errorf("the refusal does not say how many labels it leaves out: %.300s", msg)
+	}
+	t.Logf("%d bytes", len(msg))
 }

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -470,7 +472,12 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		// it carries (attemptsJob).
 		rec, hasRec := b.record(name)
 		if !hasRec || !ours(job, spec.RunID, spec.Attempt) || replaced(job, rec) {
-			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+			// The cache keeps few of the Job's labels: the API server's
+			// copy names them all, or, failing that, the cache's does.
+			if got, err := b.getJob(ctx, name); err == nil {
+				job = got
+			}
+			return fail(notAttemptsJob(job, hasRec, spec))
 		}
 		if rec.Final == nil {
 			// Best effort, as in replacedJob.
@@ -535,7 +542,13 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			if len(spec.Secret) > 0 {
 				b.deleteSecret(ctx, name, secretUID)
 			}
-			return fail(errors.New("a Job of that name exists and is not this attempt's"))
+			// No Job of this attempt was made: a record this Submit
+			// wrote goes (as for any create refused), and the next
+			// Submit finds the state directory as this one did.
+			if wroteRecord {
+				b.removeRecordIfUnfinished(name)
+			}
+			return fail(notAttemptsJob(got, !wroteRecord, spec))
 		}
 		created, err = *got, nil
 	}
@@ -562,6 +575,69 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 	}
 	return name, nil
+}
+
+// Bounds on what a refusal names of a Job (notAttemptsJob).
+const (
+	// shownLabels is how many of its labels are shown.
+	shownLabels = 8
+	// shownBytes bounds each label key and value, and its UID, as shown.
+	shownBytes = 64
+)
+
+// notAttemptsJob is Submit's refusal of a Job of the attempt's name that
+// is not the attempt's (attemptsJob), saying why and naming the Job by its
+// UID, creation time and labels, so that an operator reading the run's
+// timeline can tell which Job to look at: one made by someone else, or
+// one of Meridian's left without a record (an older version's Job whose
+// create timed out but was carried out, a state directory restored from a
+// backup). It is not taken for the attempt's. Everything shown is anyone's
+// to write who may write Jobs in the namespace: each string is cut to
+// shownBytes and quoted (control and invisible characters escaped), and
+// at most shownLabels labels are shown, in key order. hasRec tells
+// whether the state directory had a record of the attempt before this
+// Submit.
+func notAttemptsJob(job *apiJob, hasRec bool, spec backend.Spec) error {
+	var why string
+	switch mine := ours(job, spec.RunID, spec.Attempt); {
+	case !hasRec && mine:
+		why = "the state directory has no record of the attempt's Job, though this one's run-id annotation and attempt label are the attempt's"
+	case !hasRec:
+		why = "the state directory has no record of the attempt's Job, and this one's run-id annotation or attempt label are not the attempt's"
+	case !mine:
+		why = "its run-id annotation or attempt label are not the attempt's"
+	default:
+		why = "it is not the Job the attempt's record names"
+	}
+	created := "at a time not given"
+	if !job.CreationTimestamp.IsZero() {
+		created = job.CreationTimestamp.UTC().Format(time.RFC3339)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "a Job of that name exists and is not this attempt's (%s): uid %s, created %s, labels {",
+		why, shown(string(job.UID)), created)
+	keys := slices.Sorted(maps.Keys(job.Labels))
+	for i, k := range keys {
+		if i == shownLabels {
+			fmt.Fprintf(&sb, ", and %d more", len(keys)-i)
+			break
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(shown(k) + ": " + shown(job.Labels[k]))
+	}
+	sb.WriteString("}; it is left as it is")
+	return errors.New(sb.String())
+}
+
+// shown is s, cut to shownBytes, quoted as Go does, with every character
+// that is not printable ASCII escaped.
+func shown(s string) string {
+	if len(s) > shownBytes {
+		return strconv.QuoteToASCII(s[:shownBytes]) + "..."
+	}
+	return strconv.QuoteToASCII(s)
 }
 
 // newNonce draws an attempt's submission value (AnnotationSubmission).

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -16,9 +17,10 @@ import (
 // exist. So each object is cut, before the cache takes it, to the fields
 // the backend reads (the labels, annotations, conditions and container
 // states it looks at, not managedFields, the pod template or the other
-// keys), each string of it to maxKeptString bytes; and keptBytes, an
-// estimate of what a cut object holds, bounds what a cache holds in all
-// (maxCachedBytes).
+// keys; of a Job's pod template, what each pod requests of the site's GPU
+// resource, as one container's request), each string of it to
+// maxKeptString bytes; and keptBytes, an estimate of what a cut object
+// holds, bounds what a cache holds in all (maxCachedBytes).
 
 const (
 	// maxKeptString bounds each string a cached object keeps: a name, a
@@ -124,7 +126,17 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 	switch o := obj.(type) {
 	case *apiJob:
 		trimMeta(&o.ObjectMeta)
-		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Suspend: o.Spec.Suspend}
+		// Of the pod template, what each pod requests of the site's GPU
+		// resource, which capacity reads (jobAsks): as the request of one
+		// container, so that the Job read from the cache is read as one
+		// read from the API server. A template whose request is none
+		// (negative, too large) keeps no container.
+		var tmpl podTemplateSpec
+		if n, err := specRequest(&o.Spec.Template.Spec, gpu); err == nil && n > 0 {
+			tmpl.Spec.Containers = []container{{Name: ContainerName, Resources: resourceRequirements{
+				Requests: resourceList{gpu: *resource.NewQuantity(int64(n), resource.DecimalSI)}}}}
+		}
+		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Suspend: o.Spec.Suspend, Template: tmpl}
 		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
@@ -190,6 +202,9 @@ func keptBytes(obj any) int64 {
 	case *apiJob:
 		meta(&o.ObjectMeta)
 		conds(o.Status.Conditions)
+		for _, c := range o.Spec.Template.Spec.Containers {
+			n += int64(len(c.Name)) + 128
+		}
 	case *apiPod:
 		meta(&o.ObjectMeta)
 		n += int64(len(o.Spec.NodeName) + len(o.Status.Phase) + len(o.Status.Message) + len(o.Status.Reason))
