@@ -426,7 +426,19 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 		}
 		moved := *ds
 		moved.Spec.Location = from.Metadata.Name
-		dec := law.EvaluateTransfer(q, &moved, to.Spec.Country)
+		// The query names the moving copy in the dataset's place: the
+		// engine takes a dataset it is not given as one more of the
+		// query's, and one named twice is denied (fail closed), which
+		// gave up every checkpoint of a job with datasets.
+		mq := q
+		mq.Datasets = make([]*catalog.Dataset, len(q.Datasets))
+		for i, d := range q.Datasets {
+			if d == ds {
+				d = &moved
+			}
+			mq.Datasets[i] = d
+		}
+		dec := law.EvaluateTransfer(mq, &moved, to.Spec.Country)
 		if err := probe.failed(); err != nil {
 			return all, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
 		}
