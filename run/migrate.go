@@ -260,14 +260,16 @@ func (e *moveRetryError) Error() string { return e.err.Error() }
 func (e *moveRetryError) Unwrap() error { return e.err }
 
 // copyFailed sorts an error of the checkpoint's copy: a store's passing
-// failure (moveRetryError), this step ended from outside (shutdown, the
+// failure, or the server's own ledger's (transfer.Transient: the user's
+// checkpoint is not given up because the server could not write its own
+// records) (moveRetryError), this step ended from outside (shutdown, the
 // lease lost: returned as it is, and nothing is counted), or nil when it
 // is a refusal that no later try would get past.
 func copyFailed(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
-	if dataset.Transient(err) || ctx.Err() != nil {
+	if transfer.Transient(err) || ctx.Err() != nil {
 		return &moveRetryError{err}
 	}
 	return nil
