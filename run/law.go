@@ -1046,7 +1046,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
 		if r.Hold != nil {
-			r.Migration.MoveTries = r.Hold.MoveTries
+			r.Migration.MoveTries, r.Migration.StageTries = r.Hold.MoveTries, r.Hold.StageTries
 		}
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil

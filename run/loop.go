@@ -192,6 +192,11 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		return c.cancelMoving(ctx, r)
 	}
 	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
+		if c.cfg.Now().Before(r.StageNext) {
+			// A store's passing failure stopped the last try: the next
+			// waits for its time (stageFailed).
+			return false, nil
+		}
 		return c.longStep(ctx, r, c.stageData)
 	}
 	if r.State == Migrating && r.Migration != nil && r.Migration.Target != nil {

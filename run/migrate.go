@@ -139,6 +139,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Attempt++
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
+		// The new attempt's staging starts afresh, but for a release from
+		// a hold that failing stagings put the run in.
+		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
@@ -251,6 +254,17 @@ const maxMoveTries = 10
 // checkpoint could not be copied.
 const moveHoldMax = time.Hour
 
+// storeHoldWait is how long a run waits held after tries copies (a
+// checkpoint's or a staging's) a store's passing failure stopped: the
+// held runs' wait doubled once a try, at most moveHoldMax.
+func (c *Controller) storeHoldWait(tries int) time.Duration {
+	wait := c.cfg.HoldRetry
+	for i := 0; i < tries && wait < moveHoldMax; i++ {
+		wait *= 2
+	}
+	return min(wait, moveHoldMax)
+}
+
 // moveRetryError is a checkpoint's copy that a store's passing failure
 // stopped (dataset.Transient, or the step's deadline): the checkpoint is
 // kept and the copy tried again, rather than the run started over.
@@ -309,11 +323,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 		})
 		return err == nil, err
 	}
-	wait := c.cfg.HoldRetry
-	for i := 0; i < tries && wait < moveHoldMax; i++ {
-		wait *= 2
-	}
-	wait = min(wait, moveHoldMax)
+	wait := c.storeHoldWait(tries)
 	reason := fmt.Sprintf("%s; %d tries failed: the run waits held with its checkpoint rather than start again from the beginning, and tries again in %s", what, tries, wait)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {

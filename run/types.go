@@ -109,6 +109,9 @@ type Migration struct {
 	// checkpoint (moveFailed).
 	MoveTries int       `json:"moveTries,omitempty"`
 	MoveNext  time.Time `json:"moveNext,omitempty"`
+	// StageTries carries Hold.StageTries from a release to the attempt
+	// the move starts (stageFailed).
+	StageTries int `json:"stageTries,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
@@ -137,6 +140,10 @@ type Hold struct {
 	// copy failing put the run in: each release then tries the copy once
 	// more, an hour apart at most, rather than ten times again.
 	MoveTries int `json:"moveTries,omitempty"`
+	// StageTries likewise carries Data.StageTries through a hold a
+	// staging's passing failures put the run in: the attempt a release
+	// starts tries its staging once before it is held again.
+	StageTries int `json:"stageTries,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
@@ -217,7 +224,13 @@ type Data struct {
 	Attempts []Attempt           `json:"attempts,omitempty"`
 	// Staged is the attempt whose datasets are at its site; submit waits
 	// for it to equal the current attempt.
-	Staged          int         `json:"staged,omitempty"`
+	Staged int `json:"staged,omitempty"`
+	// StageTries counts the current attempt's stagings in a row that a
+	// passing failure stopped (a store's or the ledger's:
+	// transfer.Transient); the next is not before StageNext. Past
+	// maxStageTries the run waits held (stageFailed).
+	StageTries      int         `json:"stageTries,omitempty"`
+	StageNext       time.Time   `json:"stageNext,omitzero"`
 	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
 	Progress        *Progress   `json:"progress,omitempty"`
 	CancelRequested bool        `json:"cancelRequested,omitempty"`
