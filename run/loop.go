@@ -184,6 +184,11 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if c.longStepRunning(r) {
 		return false, nil
 	}
+	if len(r.Swept) > 0 {
+		// A site the run left may keep its checkpoints: removed there
+		// where the law no longer lets its data be (sweepCheckpoints).
+		c.sweepCheckpoints(ctx, r.ID)
+	}
 	// A cancelled run that is held or moving ends here, before migrate:
 	// one cancelled while its site could not be told (the cancel failing
 	// past the site timeout is what lost the site) goes nowhere else, its

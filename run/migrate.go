@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -108,6 +109,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			return store.ErrNoChange
 		}
 		from := r.Site
+		left := []string{from}
+		if r.Checkpoint != nil {
+			left = append(left, r.Checkpoint.Site)
+		}
 		switch {
 		case moved != nil && r.Checkpoint != nil && r.Checkpoint.Site == target.Site:
 			// Already in the target's store: nothing crosses a border, so
@@ -133,6 +138,15 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: why})
 			r.Checkpoint = nil
 		}
+		// The sites left may keep the run's checkpoints, which the law
+		// check does not see: judged and cleared once this is written,
+		// when the checkpoint the run resumes from is no longer needed
+		// there (sweepCheckpoints).
+		for _, s := range left {
+			if s != "" && s != target.Site && !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == s }) {
+				r.Swept = append(r.Swept, Sweep{Site: s, AsOf: r.Migration.Until})
+			}
+		}
 		r.Site = target.Site
 		r.Placement = target
 		r.Law = next
@@ -148,6 +162,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if err == nil {
 		c.cfg.Observer.Migrated(r.Site, target.Site)
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
+		c.sweepCheckpoints(ctx, r.ID)
 	}
 	return err == nil, err
 }

@@ -114,6 +114,14 @@ type Migration struct {
 	StageTries int `json:"stageTries,omitempty"`
 }
 
+// Sweep is a site the run left whose store may hold its checkpoints, and
+// the day from which the law is asked about them there (AsOf, when a move
+// ahead of a rule's date left the site; else the day the sweep runs).
+type Sweep struct {
+	Site string `json:"site"`
+	AsOf string `json:"asOf,omitempty"`
+}
+
 // Hold says why a run waits and when it next tries.
 type Hold struct {
 	Reason string `json:"reason"`
@@ -229,13 +237,20 @@ type Data struct {
 	// passing failure stopped (a store's or the ledger's:
 	// transfer.Transient); the next is not before StageNext. Past
 	// maxStageTries the run waits held (stageFailed).
-	StageTries      int         `json:"stageTries,omitempty"`
-	StageNext       time.Time   `json:"stageNext,omitzero"`
-	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
-	Progress        *Progress   `json:"progress,omitempty"`
-	CancelRequested bool        `json:"cancelRequested,omitempty"`
-	Migration       *Migration  `json:"migration,omitempty"`
-	Reason          string      `json:"reason,omitempty"`
+	StageTries int         `json:"stageTries,omitempty"`
+	StageNext  time.Time   `json:"stageNext,omitzero"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Swept are sites the run has left (a move's source, and where its
+	// checkpoint was) whose stores may still hold its checkpoints: each
+	// is judged as a checkpoint copy is, and where the law no longer lets
+	// the run's data be, the run's checkpoints there are removed and the
+	// withdrawals recorded (sweepCheckpoints); then the site leaves the
+	// list.
+	Swept           []Sweep    `json:"swept,omitempty"`
+	Progress        *Progress  `json:"progress,omitempty"`
+	CancelRequested bool       `json:"cancelRequested,omitempty"`
+	Migration       *Migration `json:"migration,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
 	// RecoveredIn is the time from the last move's start (a site lost, or the
 	// law no longer allowing it there) to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`
