@@ -243,8 +243,9 @@ func (a *attempt) reportPending(ctx context.Context, patience time.Duration) boo
 // failed last left there: the chunks sent before the pack helper failed
 // (the workload can make it fail: a link in the checkpoint, a file that
 // shrinks), and a manifest when the archive ended early. Nothing refers to
-// it, and the controller never removes a run's checkpoints from a site's
-// store, so a workload that kept writing checkpoints that fail would fill
+// it, and the controller removes a run's checkpoints from a site's store
+// only once the run has left a site the law no longer lets its data be
+// at, so a workload that kept writing checkpoints that fail would fill
 // that store. It is kept while the same checkpoint may be sealed again,
 // which reuses the chunks already there.
 func (a *attempt) dropFailed(ctx context.Context) {

@@ -384,3 +384,43 @@ func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) 
 	}
 	return n, flush()
 }
+
+// NamesWithPrefix lists the datasets in a store whose names begin with
+// prefix (a sealed checkpoint's run, say), sorted: every name under which
+// the store holds any object, a manifest or only chunks. It reads at most
+// limit listed objects; past that it returns the names found so far with
+// ErrListTooLong, so that a caller that removes them and lists again goes
+// on where it stopped. Keys that do not name a valid dataset are skipped.
+func NamesWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	listed := 0
+	var err error
+	for obj, lerr := range b.List(ctx, rootPrefix+prefix) {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		if listed++; listed > limit {
+			err = fmt.Errorf("list %s: over %d objects: %w", prefix, limit, ErrListTooLong)
+			break
+		}
+		// A store may answer with keys it was not asked about.
+		rest, ok := strings.CutPrefix(obj.Key, rootPrefix+prefix)
+		if !ok {
+			continue
+		}
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			continue
+		}
+		name := prefix + rest[:i]
+		if seen[name] || CheckName(name) != nil {
+			continue
+		}
+		seen[name] = true
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, err
+}

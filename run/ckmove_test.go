@@ -32,12 +32,14 @@ import (
 // fakeS3 is one bucket ("bkt") of an S3 server held in memory: as much of
 // S3 as a checkpoint's copy asks of a site's store (path-style listing,
 // GET, HEAD, PUT, DELETE). While fail is set it answers every request 500,
-// as a store that is down for a while does.
+// as a store that is down for a while does; while refuse is set it
+// answers 403, as a store that no longer lets the server in does.
 type fakeS3 struct {
-	mu   sync.Mutex
-	objs map[string][]byte
-	fail atomic.Bool
-	reqs atomic.Int64
+	mu     sync.Mutex
+	objs   map[string][]byte
+	fail   atomic.Bool
+	refuse atomic.Bool
+	reqs   atomic.Int64
 }
 
 func (f *fakeS3) s3Error(w http.ResponseWriter, status int, code string) {
@@ -50,6 +52,10 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.reqs.Add(1)
 	if f.fail.Load() {
 		f.s3Error(w, http.StatusInternalServerError, "InternalError")
+		return
+	}
+	if f.refuse.Load() {
+		f.s3Error(w, http.StatusForbidden, "AccessDenied")
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/bkt")
@@ -133,6 +139,14 @@ func newCkMoveFixture(t *testing.T) *ckMoveFixture {
 // controller's configuration, and doc submitted.
 func newCkMoveFixtureWith(t *testing.T, mod func(*Config), doc Document) *ckMoveFixture {
 	t.Helper()
+	return newCkMoveFixtureFor(t, mod, func(*Config) Document { return doc })
+}
+
+// newCkMoveFixtureFor is newCkMoveFixtureWith with the document made for
+// the controller's configuration (a dataset in its state directory's
+// store, say).
+func newCkMoveFixtureFor(t *testing.T, mod func(*Config), docFor func(*Config) Document) *ckMoveFixture {
+	t.Helper()
 	// One request per S3 call: the client's own retries (ten, backing off
 	// to a second) would only slow the test down.
 	old := minio.MaxRetry
@@ -167,7 +181,7 @@ func newCkMoveFixtureWith(t *testing.T, mod func(*Config), doc Document) *ckMove
 	}
 	f.c = New(cfg)
 	ctx := context.Background()
-	r, _, err := f.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{doc}})
+	r, _, err := f.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{docFor(&cfg)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,3 +104,59 @@ func TestCheckpointCopyWithdrawnWithItsData(t *testing.T) {
 		t.Errorf("a second check: removed %v, %v; want nothing", removed, err)
 	}
 }
+
+// TestCheckpointCopyJudgedWhenItsOrganisationsLicenceEnds: a checkpoint
+// a move copied to a site under a licence of the run's organisation is
+// judged again the day after that licence ends, though no rule changes
+// then, and is withdrawn. The ledger's entry of a checkpoint's move names
+// no organisation, so the days a licence ends were looked for only among
+// the datasets' copies, and such a checkpoint stayed where its data no
+// longer could be. The organisation is the run's, as registered.
+func TestCheckpointCopyJudgedWhenItsOrganisationsLicenceEnds(t *testing.T) {
+	var rs *rules.State
+	doc := jobDoc(100, 10)
+	doc.Content = strings.Replace(doc.Content, "spec: {headquarters: SG}\n", "spec:\n  headquarters: SG\n  licenses:\n    - {rule: test-licenced-my, expires: 2026-06-15}\n", 1)
+	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
+		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
+	f := newCkMoveFixtureWith(t, func(c *Config) {
+		var err error
+		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.LawNow = func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+		}
+		c.Stager.Law = rs
+	}, doc)
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-licenced-my", "No data to MY without a licence", "transfer.to == 'MY'", "    liftedBy: {licence: true}\n")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The move copies the checkpoint to bravo (MY) under lab's licence.
+	r := f.step(t)
+	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
+		t.Fatalf("after the move: %s, checkpoint %+v (%s)", r.State, r.Checkpoint, r.Reason)
+	}
+	// The run ends: nothing resumes from the copy.
+	if _, err := f.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		return transition(ch, r, Cancelled, "test: cancelled")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// While the licence is in force nothing changes; the day after it
+	// ends is a day the copies' facts change.
+	if what, err := f.c.copyFactDay(ctx, catalog.MustDate("2026-06-10"), catalog.MustDate("2026-06-15")); err != nil || what != "" {
+		t.Fatalf("while the licence is in force: %q, %v; want no change", what, err)
+	}
+	what, err := f.c.copyFactDay(ctx, catalog.MustDate("2026-06-15"), catalog.MustDate("2026-06-16"))
+	if err != nil || !strings.Contains(what, "licence of organisation lab") || !strings.Contains(what, "2026-06-16") {
+		t.Fatalf("the day after the licence ended: %q, %v; want the end of lab's licence", what, err)
+	}
+	// The check it calls for withdraws the copy.
+	f.clk.set(time.Date(2026, 6, 16, 12, 0, 0, 0, time.UTC))
+	removed, _, err := f.c.recheckCopies(ctx, f.c.lawNow())
+	if err != nil || len(removed) != 1 || !strings.Contains(removed[0], f.ck.Name+"@bravo") {
+		t.Fatalf("the check after the licence ended: removed %v, %v; want the checkpoint at bravo", removed, err)
+	}
+}

@@ -248,6 +248,10 @@ type Controller struct {
 	// this pass of the law check's withdrawals: their other copies wait
 	// for a later pass (withdraw).
 	slowStores map[string]bool
+	// sweepWait holds, per run whose sweep of a left site's checkpoints
+	// failed (its store, or the ledger), when it may be tried again
+	// (under mu; sweepCheckpoints).
+	sweepWait map[string]copyBackoff
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

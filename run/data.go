@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -104,6 +105,10 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// Cut short (shutdown, the step's time limit, or the staging
 			// lease lost): the next step resumes where this one stopped.
 			return false, err
+		case err != nil && transfer.Transient(err):
+			// A store answering 500 or not at all, or the ledger not
+			// written: the same staging may well pass a while later.
+			return c.stageFailed(ctx, r, err)
 		case err != nil:
 			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
 		}
@@ -120,6 +125,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return store.ErrNoChange
 		}
 		r.Staged = r.Attempt
+		r.StageTries, r.StageNext = 0, time.Time{}
 		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
 			a := &r.Attempts[n-1]
 			a.StagedBytes += sent
@@ -132,6 +138,59 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		}
 		ch.Events = append(ch.Events, events...)
 		return nil
+	})
+	return err == nil, err
+}
+
+// maxStageTries is how many tries of an attempt's staging a store's
+// passing failure may stop before the run waits held (stageFailed), as
+// maxMoveTries is for a checkpoint's copy.
+const maxStageTries = maxMoveTries
+
+// stageFailed records a try of the attempt's staging that a passing
+// failure stopped (a store's, or the server's own ledger's:
+// transfer.Transient). Such a failure said nothing about the run, and
+// failing it threw away its place and, for a moved run, the checkpoint it
+// resumes from. The staging is tried again with the held runs' backoff
+// (Config.HoldRetry, doubling to 10 min); what it sent stays at the site
+// and the next try sends only what is missing. After maxStageTries the run
+// waits held, and each release (an hour apart at most) tries the staging
+// once more, at the placement its plan then picks. The timeline says so
+// at each try. A refusal (the law's, a key or object that does not
+// authenticate, a 4xx answer, an object gone) still fails the run.
+func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool, error) {
+	now := c.cfg.Now()
+	tries, attempt := r.StageTries+1, r.Attempt
+	what := fmt.Sprintf("staging attempt %d to %s could not finish (%v)", r.Attempt, r.Site, cause)
+	c.cfg.Logger.Warn("staging failed", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "try", tries, "err", cause)
+	same := func(r *Run) bool {
+		return r.State == Staging && !r.CancelRequested && r.Attempt == attempt && r.Staged != attempt && r.StageTries == tries-1
+	}
+	if tries < maxStageTries {
+		wait := c.holdBackoff(tries)
+		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			if !same(r) {
+				return store.ErrNoChange
+			}
+			r.StageTries, r.StageNext = tries, now.Add(wait)
+			ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: fmt.Sprintf("%s; try %d of %d: what reached the site is kept and the staging tried again in %s",
+				what, tries, maxStageTries, wait)})
+			return nil
+		})
+		return err == nil, err
+	}
+	wait := c.storeHoldWait(tries)
+	reason := fmt.Sprintf("%s; %d tries failed: the run waits held rather than fail, and tries again in %s", what, tries, wait)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if !same(r) {
+			return store.ErrNoChange
+		}
+		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1, StageTries: tries,
+			Restart: r.Migration != nil && r.Migration.Restart}
+		r.Migration = nil
+		r.StageTries, r.StageNext = 0, time.Time{}
+		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
+		return transition(ch, r, Held, reason)
 	})
 	return err == nil, err
 }

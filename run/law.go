@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -567,7 +568,29 @@ func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) 
 	}
 	seen := map[string]bool{}
 	regs := map[string]*registry{} // each tenant's, read once
+	runs := map[string]bool{}      // each checkpoint's run, read once
 	for _, cp := range copies {
+		if cp.checkpoint() {
+			// A move's ledger entry names no organisation: the run's job
+			// does, as registered now (checkpointCopyLaw judges the copy
+			// under that organisation).
+			if runs[cp.run] {
+				continue
+			}
+			runs[cp.run] = true
+			o, err := c.runOrg(ctx, cp)
+			if err != nil {
+				return "", err
+			}
+			if o == nil || seen[cp.tenant+"/"+o.Metadata.Name] {
+				continue
+			}
+			seen[cp.tenant+"/"+o.Metadata.Name] = true
+			if d := licenceEnd(o, last, today); d != "" {
+				return fmt.Sprintf("a licence of organisation %s (tenant %s, run %s's) ended on %s", o.Metadata.Name, cp.tenant, cp.run, d), nil
+			}
+			continue
+		}
 		if cp.org == "" || seen[cp.tenant+"/"+cp.org] {
 			continue
 		}
@@ -584,13 +607,52 @@ func (c *Controller) copyFactDay(ctx context.Context, last, today catalog.Date) 
 		if o == nil {
 			continue
 		}
-		for _, d := range policy.QueryDates(policy.Query{Org: o}) {
-			if d.After(last) && !d.After(today) {
-				return fmt.Sprintf("a licence of organisation %s (tenant %s) ended on %s", cp.org, cp.tenant, d), nil
-			}
+		if d := licenceEnd(o, last, today); d != "" {
+			return fmt.Sprintf("a licence of organisation %s (tenant %s) ended on %s", cp.org, cp.tenant, d), nil
 		}
 	}
 	return "", nil
+}
+
+// licenceEnd is the first day in (last, today] on which a licence of o
+// has ended, or "".
+func licenceEnd(o *catalog.Organization, last, today catalog.Date) string {
+	for _, d := range policy.QueryDates(policy.Query{Org: o}) {
+		if d.After(last) && !d.After(today) {
+			return d.String()
+		}
+	}
+	return ""
+}
+
+// runOrg is the organisation of the job of checkpoint copy cp's run, as
+// the run's world has it (the tenant's registered organisations): nil
+// when the run, its job or the organisation is gone, as
+// checkpointCopyLaw then does not judge the copy either. It fails only
+// when the store could not be read.
+func (c *Controller) runOrg(ctx context.Context, cp stagedCopy) (*catalog.Organization, error) {
+	if cp.run == "" {
+		return nil, nil
+	}
+	row, err := c.cfg.Store.GetRun(ctx, cp.run)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
+	}
+	r, err := fromRow(row)
+	if err != nil || catalog.TenantOr(r.Tenant) != cp.tenant {
+		return nil, nil
+	}
+	w, job, err := c.worldJob(r)
+	if notJudged(err) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, nil
+	}
+	return w.Organizations[job.Spec.Organization], nil
 }
 
 // CheckResult says what one law check found.
@@ -1046,7 +1108,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
 		if r.Hold != nil {
-			r.Migration.MoveTries = r.Hold.MoveTries
+			r.Migration.MoveTries, r.Migration.StageTries = r.Hold.MoveTries, r.Hold.StageTries
 		}
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil

@@ -184,6 +184,11 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if c.longStepRunning(r) {
 		return false, nil
 	}
+	if len(r.Swept) > 0 {
+		// A site the run left may keep its checkpoints: removed there
+		// where the law no longer lets its data be (sweepCheckpoints).
+		c.sweepCheckpoints(ctx, r.ID)
+	}
 	// A cancelled run that is held or moving ends here, before migrate:
 	// one cancelled while its site could not be told (the cancel failing
 	// past the site timeout is what lost the site) goes nowhere else, its
@@ -192,6 +197,11 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		return c.cancelMoving(ctx, r)
 	}
 	if r.State == Staging && r.Staged != r.Attempt && !r.CancelRequested {
+		if c.cfg.Now().Before(r.StageNext) {
+			// A store's passing failure stopped the last try: the next
+			// waits for its time (stageFailed).
+			return false, nil
+		}
 		return c.longStep(ctx, r, c.stageData)
 	}
 	if r.State == Migrating && r.Migration != nil && r.Migration.Target != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -108,6 +109,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			return store.ErrNoChange
 		}
 		from := r.Site
+		left := []string{from}
+		if r.Checkpoint != nil {
+			left = append(left, r.Checkpoint.Site)
+		}
 		switch {
 		case moved != nil && r.Checkpoint != nil && r.Checkpoint.Site == target.Site:
 			// Already in the target's store: nothing crosses a border, so
@@ -133,18 +138,31 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: why})
 			r.Checkpoint = nil
 		}
+		// The sites left may keep the run's checkpoints, which the law
+		// check does not see: judged and cleared once this is written,
+		// when the checkpoint the run resumes from is no longer needed
+		// there (sweepCheckpoints).
+		for _, s := range left {
+			if s != "" && s != target.Site && !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == s }) {
+				r.Swept = append(r.Swept, Sweep{Site: s, AsOf: r.Migration.Until})
+			}
+		}
 		r.Site = target.Site
 		r.Placement = target
 		r.Law = next
 		r.Attempt++
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
+		// The new attempt's staging starts afresh, but for a release from
+		// a hold that failing stagings put the run in.
+		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
 		r.Migration.Target = nil
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
 	if err == nil {
 		c.cfg.Observer.Migrated(r.Site, target.Site)
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
+		c.sweepCheckpoints(ctx, r.ID)
 	}
 	return err == nil, err
 }
@@ -251,6 +269,17 @@ const maxMoveTries = 10
 // checkpoint could not be copied.
 const moveHoldMax = time.Hour
 
+// storeHoldWait is how long a run waits held after tries copies (a
+// checkpoint's or a staging's) a store's passing failure stopped: the
+// held runs' wait doubled once a try, at most moveHoldMax.
+func (c *Controller) storeHoldWait(tries int) time.Duration {
+	wait := c.cfg.HoldRetry
+	for i := 0; i < tries && wait < moveHoldMax; i++ {
+		wait *= 2
+	}
+	return min(wait, moveHoldMax)
+}
+
 // moveRetryError is a checkpoint's copy that a store's passing failure
 // stopped (dataset.Transient, or the step's deadline): the checkpoint is
 // kept and the copy tried again, rather than the run started over.
@@ -260,14 +289,16 @@ func (e *moveRetryError) Error() string { return e.err.Error() }
 func (e *moveRetryError) Unwrap() error { return e.err }
 
 // copyFailed sorts an error of the checkpoint's copy: a store's passing
-// failure (moveRetryError), this step ended from outside (shutdown, the
+// failure, or the server's own ledger's (transfer.Transient: the user's
+// checkpoint is not given up because the server could not write its own
+// records) (moveRetryError), this step ended from outside (shutdown, the
 // lease lost: returned as it is, and nothing is counted), or nil when it
 // is a refusal that no later try would get past.
 func copyFailed(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
-	if dataset.Transient(err) || ctx.Err() != nil {
+	if transfer.Transient(err) || ctx.Err() != nil {
 		return &moveRetryError{err}
 	}
 	return nil
@@ -307,11 +338,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 		})
 		return err == nil, err
 	}
-	wait := c.cfg.HoldRetry
-	for i := 0; i < tries && wait < moveHoldMax; i++ {
-		wait *= 2
-	}
-	wait = min(wait, moveHoldMax)
+	wait := c.storeHoldWait(tries)
 	reason := fmt.Sprintf("%s; %d tries failed: the run waits held with its checkpoint rather than start again from the beginning, and tries again in %s", what, tries, wait)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
@@ -426,7 +453,19 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 		}
 		moved := *ds
 		moved.Spec.Location = from.Metadata.Name
-		dec := law.EvaluateTransfer(q, &moved, to.Spec.Country)
+		// The query names the moving copy in the dataset's place: the
+		// engine takes a dataset it is not given as one more of the
+		// query's, and one named twice is denied (fail closed), which
+		// gave up every checkpoint of a job with datasets.
+		mq := q
+		mq.Datasets = make([]*catalog.Dataset, len(q.Datasets))
+		for i, d := range q.Datasets {
+			if d == ds {
+				d = &moved
+			}
+			mq.Datasets[i] = d
+		}
+		dec := law.EvaluateTransfer(mq, &moved, to.Spec.Country)
 		if err := probe.failed(); err != nil {
 			return all, &storeReadError{fmt.Errorf("transfer ledger: %w", err)}
 		}

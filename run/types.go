@@ -109,6 +109,17 @@ type Migration struct {
 	// checkpoint (moveFailed).
 	MoveTries int       `json:"moveTries,omitempty"`
 	MoveNext  time.Time `json:"moveNext,omitempty"`
+	// StageTries carries Hold.StageTries from a release to the attempt
+	// the move starts (stageFailed).
+	StageTries int `json:"stageTries,omitempty"`
+}
+
+// Sweep is a site the run left whose store may hold its checkpoints, and
+// the day from which the law is asked about them there (AsOf, when a move
+// ahead of a rule's date left the site; else the day the sweep runs).
+type Sweep struct {
+	Site string `json:"site"`
+	AsOf string `json:"asOf,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
@@ -137,6 +148,10 @@ type Hold struct {
 	// copy failing put the run in: each release then tries the copy once
 	// more, an hour apart at most, rather than ten times again.
 	MoveTries int `json:"moveTries,omitempty"`
+	// StageTries likewise carries Data.StageTries through a hold a
+	// staging's passing failures put the run in: the attempt a release
+	// starts tries its staging once before it is held again.
+	StageTries int `json:"stageTries,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
@@ -217,12 +232,25 @@ type Data struct {
 	Attempts []Attempt           `json:"attempts,omitempty"`
 	// Staged is the attempt whose datasets are at its site; submit waits
 	// for it to equal the current attempt.
-	Staged          int         `json:"staged,omitempty"`
-	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
-	Progress        *Progress   `json:"progress,omitempty"`
-	CancelRequested bool        `json:"cancelRequested,omitempty"`
-	Migration       *Migration  `json:"migration,omitempty"`
-	Reason          string      `json:"reason,omitempty"`
+	Staged int `json:"staged,omitempty"`
+	// StageTries counts the current attempt's stagings in a row that a
+	// passing failure stopped (a store's or the ledger's:
+	// transfer.Transient); the next is not before StageNext. Past
+	// maxStageTries the run waits held (stageFailed).
+	StageTries int         `json:"stageTries,omitempty"`
+	StageNext  time.Time   `json:"stageNext,omitzero"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Swept are sites the run has left (a move's source, and where its
+	// checkpoint was) whose stores may still hold its checkpoints: each
+	// is judged as a checkpoint copy is, and where the law no longer lets
+	// the run's data be, the run's checkpoints there are removed and the
+	// withdrawals recorded (sweepCheckpoints); then the site leaves the
+	// list.
+	Swept           []Sweep    `json:"swept,omitempty"`
+	Progress        *Progress  `json:"progress,omitempty"`
+	CancelRequested bool       `json:"cancelRequested,omitempty"`
+	Migration       *Migration `json:"migration,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
 	// RecoveredIn is the time from the last move's start (a site lost, or the
 	// law no longer allowing it there) to running elsewhere.
 	RecoveredIn catalog.Duration `json:"recoveredIn,omitempty"`

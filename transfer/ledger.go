@@ -42,6 +42,23 @@ const (
 	KindWithdrawn = "transfer-withdrawn"
 )
 
+// ErrLedger marks a copy stopped because the ledger itself (the server's
+// audit log, or a ledger file) could not record or read what the copy
+// needs. It is the server's own failure, not the data's or the site's:
+// the copy is tried again later (Transient), and a caller never takes it
+// for leave to move bytes without their records.
+var ErrLedger = errors.New("the transfer ledger could not be written or read")
+
+// Transient reports whether a copy's error is a passing one, which the
+// same copy may well get past a while later: a store's (dataset.Transient)
+// or the ledger's own (ErrLedger). The law's refusal never is.
+func Transient(err error) bool {
+	if err == nil || errors.As(err, new(*DeniedError)) {
+		return false
+	}
+	return errors.Is(err, ErrLedger) || dataset.Transient(err)
+}
+
 // What a ledger entry moved.
 const (
 	KindDataset    = "dataset"
@@ -164,7 +181,7 @@ func orDataset(k string) string {
 func (c *copier) reconcile(ctx context.Context) (int, error) {
 	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
 	}
 	n := 0
 	for _, in := range open {
@@ -201,7 +218,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				conf.BytesSent += o.Bytes
 			}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
-				return n, err
+				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
 		}
 		// The confirmation goes first: either record closes the intent, and
@@ -211,7 +228,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
 				Reason: "interrupted before these objects reached the destination"}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
-				return n, err
+				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
 		}
 	}

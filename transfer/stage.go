@@ -410,8 +410,11 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	led := c.s.Ledger
 	in := Intent{ID: newID(), Entry: c.e, Objects: batch}
 	if len(batch) > 0 {
+		// Nothing is sent before its intent is on the ledger: a ledger
+		// that cannot be written stops the copy here (ErrLedger, a passing
+		// failure the caller tries again), never lets it go on unrecorded.
 		if err := led.Append(ctx, c.cr.Tenant, KindIntent, c.e.RunID, in); err != nil {
-			return 0, fmt.Errorf("ledger intent: %w", err)
+			return 0, fmt.Errorf("%w: the intent of %d objects to %s: %w", ErrLedger, len(batch), c.e.Site, err)
 		}
 	}
 	var sent atomic.Int64
@@ -472,7 +475,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		conf.Intent = ""
 	}
 	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
-		return 0, fmt.Errorf("data is at %s but the ledger confirmation failed: %w", c.e.Site, err)
+		// The intent stays open: the next copy to the site reconciles it
+		// against what is there and confirms what arrived.
+		return 0, fmt.Errorf("%w: data is at %s but its confirmation was not recorded: %w", ErrLedger, c.e.Site, err)
 	}
 	return conf.BytesSent, nil
 }

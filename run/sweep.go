@@ -1,0 +1,159 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
+)
+
+// The checkpoints an agent seals at its attempt's site are in that site's
+// store but not on the transfer ledger (they crossed no border), so the law
+// check, which judges the copies the ledger lists, never sees them. When a
+// run leaves a site, each site it leaves (the attempt's, and the one its
+// checkpoint was at) is put on the run's Swept list in the same write that
+// moves the run; once that write is durable the checkpoint the run resumes
+// from is at its new site (or given up), and the left site is judged as a
+// checkpoint copy is (checkpointCopyLaw: the run's datasets' transfer law
+// to its country). Where the law no longer lets the data be there, every
+// checkpoint of the run in that store is removed, each recorded as a
+// transfer-withdrawn audit entry of kind checkpoint; where it does, they
+// are kept, as checkpoints are kept after their run ends (docs/rules.md).
+
+// sweepCheckpoints works through run id's Swept list, now or, after a
+// failure (a site's store, the ledger, a staging holding the store), at
+// the next of its steps once a wait that doubles from withdrawRetry has
+// passed. Failures are logged, not returned: the run's own step goes on.
+func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	b, waits := c.sweepWait[id]
+	c.mu.Unlock()
+	if waits && now.Before(b.next) {
+		return
+	}
+	err := c.sweep(ctx, id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		delete(c.sweepWait, id)
+		return
+	}
+	if c.sweepWait == nil {
+		c.sweepWait = map[string]copyBackoff{}
+	}
+	b.fails++
+	b.next = now.Add(withdrawWait(b.fails))
+	c.sweepWait[id] = b
+	lvl := slog.LevelWarn
+	if errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, store.ErrFenced) {
+		lvl = slog.LevelInfo
+	}
+	c.cfg.Logger.Log(ctx, lvl, "checkpoints at a left site: removal deferred", "run", id, "err", err, "retryIn", withdrawWait(b.fails))
+}
+
+// sweep judges and clears each site on run id's Swept list, read afresh,
+// and takes it off the list once done.
+func (c *Controller) sweep(ctx context.Context, id string) error {
+	row, err := c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	r, err := fromRow(row)
+	if err != nil {
+		return err
+	}
+	if len(r.Swept) == 0 {
+		return nil
+	}
+	if err := c.lawBehind(); err != nil {
+		return err
+	}
+	ln := c.lawNow()
+	for _, sw := range r.Swept {
+		if err := c.sweepSite(ctx, r, sw, ln); err != nil {
+			return err
+		}
+		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			i := slices.Index(r.Swept, sw)
+			if i < 0 {
+				return store.ErrNoChange
+			}
+			r.Swept = slices.Delete(r.Swept, i, i+1)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepSite removes run r's checkpoints from the store of site sw.Site
+// when the law in force (as of sw.AsOf, or today if later) no longer lets
+// the run's datasets be there. It keeps them where the law does, where it
+// cannot judge them (a fact missing, the run's documents or the site no
+// longer readable), and never touches the checkpoint the run resumes from
+// in the store it is in, nor a store the run's current site shares (its
+// attempt writes its checkpoints there).
+func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow) error {
+	w, err := c.world(r)
+	if notJudged(err) {
+		return err
+	}
+	if err != nil {
+		return nil
+	}
+	site := w.Site(sw.Site)
+	if site == nil {
+		return nil
+	}
+	url := c.SiteStore(site)
+	if cur := w.Site(r.Site); cur != nil && c.SiteStore(cur) == url {
+		return nil
+	}
+	asOf := c.today()
+	if d, err := catalog.ParseDate(sw.AsOf); err == nil && d.After(asOf) {
+		asOf = d
+	}
+	cp := stagedCopy{tenant: catalog.TenantOr(r.Tenant), site: sw.Site, kind: transfer.KindCheckpoint, run: r.ID}
+	dec, from, _, _, ok, err := c.checkpointCopyLaw(ctx, cp, ln, asOf)
+	if err != nil {
+		return err
+	}
+	if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
+		return nil
+	}
+	b, err := dataset.OpenStore(ctx, url)
+	if err != nil {
+		return err
+	}
+	sub := b.Sub(CheckpointPrefix(cp.tenant))
+	defer sub.Close()
+	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
+	// The listing is bounded: past the bound, what was found is removed
+	// and the next try lists what is left.
+	names, lerr := dataset.NamesWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	cancel()
+	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
+		return lerr
+	}
+	for _, name := range names {
+		if ck := r.Checkpoint; ck != nil && ck.Name == name {
+			if at := w.Site(ck.Site); at == nil || c.SiteStore(at) == url {
+				continue // the checkpoint the run resumes from, here
+			}
+		}
+		k := cp
+		k.dataset = name
+		if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev); err != nil {
+			return err
+		}
+	}
+	return lerr
+}
