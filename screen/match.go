@@ -99,7 +99,7 @@ func newIndex(l *List) *index {
 			ix.byID[e.ID] = i
 		}
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
-			ix.names[i] = append(ix.names[i], prepare(Normalize(n)).withFull(n))
+			ix.names[i] = append(ix.names[i], prepareName(n, Normalize(n), keepingSpelled(n), false))
 		}
 		for _, a := range e.Addresses {
 			ix.addrs[i] = append(ix.addrs[i], wordSet(Normalize(a.String())))
@@ -167,23 +167,23 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	// Names that normalise alike score alike: each is compared once.
 	var names []orgName
 	type nameKey struct {
-		norm  string
-		mixed bool
+		norm, kept string
+		mixed      bool
 	}
 	seen := map[nameKey]bool{}
 	for _, n := range raw {
-		key := nameKey{Normalize(n), mixesScripts(n)}
+		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
 		if !seen[key] {
 			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm).withFull(n)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
 		if lat, ok := transliterate(n); ok {
-			key := nameKey{Normalize(lat), key.mixed}
+			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm).withFull(lat)})
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
 			}
 		}
 	}
@@ -200,24 +200,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			on := &names[oi]
 			for ei := range ix.names[i] {
 				en := &ix.names[i][ei]
-				score := 1.0
-				if on.norm != en.norm {
-					a, b := &on.prepared, en
-					if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-						// Too short to compare by letters: with their
-						// legal forms kept, where that makes them long
-						// enough ("Kas PJSC" and "Kaz PJSC").
-						if a.full != nil {
-							a = a.full
-						}
-						if b.full != nil {
-							b = b.full
-						}
-						if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-							continue
-						}
-					}
-					score = sc.similarity(a, b, corroboratedNameMin)
+				score, ok := sc.pairScore(&on.prepared, en)
+				if !ok {
+					continue
 				}
 				matched := e.Name
 				if ei > 0 {
@@ -269,6 +254,41 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	res.Status, res.Source = ix.status(res)
 	holdUncomparable(&res, org, raw)
 	return res
+}
+
+// pairScore is how alike an organisation's name a and a listed name b
+// are: the higher of their scores with the Russian legal forms spelt out
+// left out and kept (spelledForms), so that leaving them out never lowers
+// a score. ok is false when the names are too short to compare.
+func (sc *jwScratch) pairScore(a, b *prepared) (score float64, ok bool) {
+	score, ok = sc.versionScore(a, b)
+	if score < 1 && (a.kept != nil || b.kept != nil) {
+		if k, kok := sc.versionScore(a.keptOr(), b.keptOr()); kok && (!ok || k > score) {
+			score, ok = k, true
+		}
+	}
+	return score, ok
+}
+
+// versionScore is pairScore for one version of each name.
+func (sc *jwScratch) versionScore(a, b *prepared) (float64, bool) {
+	if a.norm == b.norm {
+		return 1, true
+	}
+	if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+		// Too short to compare by letters: with their legal forms kept,
+		// where that makes them long enough ("Kas PJSC" and "Kaz PJSC").
+		if a.full != nil {
+			a = a.full
+		}
+		if b.full != nil {
+			b = b.full
+		}
+		if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+			return 0, false
+		}
+	}
+	return sc.similarity(a, b, corroboratedNameMin), true
 }
 
 // holdUncomparable holds undetermined an organisation none of whose names
