@@ -320,15 +320,19 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 
 // hasLatinName reports whether one of names has a Latin letter as
 // screening compares it: folded (accents and width), Cyrillic romanised,
-// legal forms left out ("示例科技 Co., Ltd." has none). Look-alike folding
-// is not counted: it turns some Greek letters into Latin ones, and a
-// Greek name is no more comparable with a Latin one for it.
+// legal forms left out ("示例科技 Co., Ltd." has none), even when nothing
+// else is left: a name that is only a legal form ("Co., Ltd.", "LLC",
+// "S.A."), which Normalize keeps whole, names no party, and an alias of
+// it made an organisation written in Chinese comparable, and cleared.
+// Look-alike folding is not counted: it turns some Greek letters into
+// Latin ones, and a Greek name is no more comparable with a Latin one for
+// it.
 func hasLatinName(names []string) bool {
 	for _, n := range names {
 		if lat, ok := transliterate(n); ok {
 			n = lat
 		}
-		if strings.ContainsFunc(normalize(n, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+		if strings.ContainsFunc(formsLeftOut(n), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
 			return true
 		}
 	}

@@ -241,6 +241,25 @@ func normalizeForms(s string, lookAlike, dropForms bool) string {
 // normalizeWith is normalizeForms, leaving the Russian forms spelt out
 // among them only when spelled.
 func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
+	words, kept := normalizeWords(s, lookAlike, spelled)
+	if len(kept) == 0 || !dropForms {
+		// A name made only of such words keeps them.
+		return strings.Join(words, " ")
+	}
+	return strings.Join(kept, " ")
+}
+
+// formsLeftOut is normalize without look-alike folding and with every
+// legal form left out, even when nothing is left: what says whether a
+// name has Latin letters (hasLatinName).
+func formsLeftOut(s string) string {
+	_, kept := normalizeWords(s, false, true)
+	return strings.Join(kept, " ")
+}
+
+// normalizeWords is a name's words, normalised, and those of them that
+// are no legal form.
+func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 	t, _, err := transform.String(fold, s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
@@ -293,8 +312,8 @@ func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
 			forms = shortFormSkeletons
 		}
 	}
-	words := joinCJK(strings.Fields(t))
-	kept := make([]string, 0, len(words))
+	words = joinCJK(strings.Fields(t))
+	kept = make([]string, 0, len(words))
 	for i, w := range words {
 		if w[0] >= utf8.RuneSelf && !slices.Contains(cjk, w) {
 			w = trimCJKForms(w, cjk)
@@ -304,11 +323,7 @@ func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
 			kept = append(kept, w)
 		}
 	}
-	if len(kept) == 0 || !dropForms {
-		// A name made only of such words keeps them.
-		return strings.Join(words, " ")
-	}
-	return strings.Join(kept, " ")
+	return words, kept
 }
 
 // sortedWords is a normalised name with its words in order, so that
