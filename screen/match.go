@@ -443,7 +443,7 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 // confirmation applies whatever the entry became, failing closed, and a
 // decision recorded before entries were hashed applies as it did.
 func lapsed(d *Decision, e *Entry) bool {
-	return d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != e.ContentHash()
+	return d.Action == Dismiss && d.EntrySHA256 != "" && !e.hashedAs(d.EntrySHA256)
 }
 
 // Fingerprint is what screening reads of an organisation (its name,

@@ -14,7 +14,8 @@ import (
 // decisions applied in one pass): kept here, unchanged but for its names
 // and for changes of behaviour made to both on purpose (an organisation
 // with no name in Latin letters held, holdUncomparable; a dismissal of an
-// entry that changed since no longer applying; names scored with the
+// entry that changed since no longer applying, its hash left to what
+// changes a match, the older hash still read; names scored with the
 // Russian legal forms spelt out both left out and kept), as the reference the
 // matcher must agree with on every result (TestMatcherAgreesWithReference).
 
@@ -148,7 +149,7 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 		}
 		// A dismissal made against the entry as it was no longer
 		// applies once the entry has changed.
-		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() {
+		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV1() {
 			m.Decision, m.Lapsed = nil, d
 		}
 	}
