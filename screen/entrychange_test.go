@@ -277,3 +277,54 @@ func TestDismissalKeptWhenTheEntryIsRepublished(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionNamesTheEntryReviewed: a decision was recorded against the
+// entry as it was when the command ran, which may be a version nobody
+// reviewed (an import ran between the screening and the dismissal). Each
+// match shows its entry's hash, and a decision naming it (whole or its
+// first 12 digits) is refused, naming the field, once the entry has
+// changed; one naming no hash is recorded against the entry as it is.
+func TestDecisionNamesTheEntryReviewed(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	lab := org("example-lab", "DE", "Example Lab")
+	imp := func(alt ...string) {
+		t.Helper()
+		if _, err := s.Import("consolidated.json", cslJSON(t, cslRecord("e1", elSource, "Exampel Lab", alt, "CN"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp()
+	r, err := s.Screen("", lab)
+	if err != nil || len(r[0].Matches) != 1 {
+		t.Fatalf("the fixture's match: %v %+v", err, r)
+	}
+	reviewed := r[0].Matches[0].EntrySHA256
+	if reviewed != r[0].Matches[0].Entry.ContentHash() {
+		t.Fatalf("the match shows the entry's hash as %q", reviewed)
+	}
+	for _, bad := range []string{"abc", "not-a-hash-at-all", reviewed + "0"} {
+		if _, err := s.DecideSeen("", lab, "e1", bad, Dismiss, "a.person", "checked"); err == nil || !strings.Contains(err.Error(), "--entry-sha256") {
+			t.Errorf("a decision naming the entry as %q: %v", bad, err)
+		}
+	}
+	// An import adds an alias before the person dismisses what they saw.
+	imp("Example Lab Ltd")
+	for _, h := range []string{reviewed, reviewed[:12]} {
+		_, err := s.DecideSeen("", lab, "e1", h, Dismiss, "a.person", "checked")
+		if err == nil || !strings.Contains(err.Error(), "--entry-sha256") || !strings.Contains(err.Error(), "no longer the one screening showed") {
+			t.Errorf("a dismissal of the entry as it was (%s): %v", h, err)
+		}
+	}
+	if ds, _ := s.Decisions(); len(ds) != 0 {
+		t.Fatalf("refused decisions recorded: %+v", ds)
+	}
+	r, _ = s.Screen("", lab)
+	now := r[0].Matches[0].EntrySHA256
+	d, err := s.DecideSeen("", lab, "e1", now[:12], Dismiss, "a.person", "checked the alias too")
+	if err != nil || d.EntrySHA256 != now {
+		t.Fatalf("a dismissal of the entry as reviewed: %v %+v", err, d)
+	}
+	if r, _ := s.Screen("", lab); r[0].Status != catalog.RestrictedNone {
+		t.Errorf("after the dismissal: %s (%s)", r[0].Status, r[0].Source)
+	}
+}

@@ -58,6 +58,10 @@ type Match struct {
 	// Cyrillic letters are romanised.
 	Romanised bool  `json:"romanised,omitempty"`
 	Entry     Entry `json:"entry"`
+	// EntrySHA256 is the entry's hash as this screening saw it
+	// (Entry.ContentHash): a decision can name it (DecideSeen), so that
+	// it is refused if the entry changes before it is recorded.
+	EntrySHA256 string `json:"entrySha256"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
 	// Changed: the match stands only by a confirmation made before the
@@ -251,6 +255,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
 	ix.applyDecisions(&res, tenant, org, decisions)
+	hashEntries(&res)
 	res.Status, res.Source = ix.status(res)
 	holdUncomparable(&res, org, raw)
 	return res
@@ -434,6 +439,14 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 			e := ix.list.Entries[i]
 			res.Matches = append(res.Matches, Match{Kind: Possible, OrgName: org.ScreeningNames()[0], Matched: e.Name, Entry: e, Decision: d, Changed: true})
 		}
+	}
+}
+
+// hashEntries gives each match the hash of its entry, for a person to
+// name in a decision.
+func hashEntries(res *Result) {
+	for i := range res.Matches {
+		res.Matches[i].EntrySHA256 = res.Matches[i].Entry.ContentHash()
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 // and for changes of behaviour made to both on purpose (an organisation
 // with no name in Latin letters held, holdUncomparable; a dismissal of an
 // entry that changed since no longer applying, its hash left to what
-// changes a match, the older hash still read; names scored with the
+// changes a match, the older hash still read, and shown with each match;
+// names scored with the
 // Russian legal forms spelt out both left out and kept), as the reference the
 // matcher must agree with on every result (TestMatcherAgreesWithReference).
 
@@ -131,6 +132,9 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
 	ix.refApplyDecisions(&res, tenant, org, decisions)
+	for i := range res.Matches {
+		res.Matches[i].EntrySHA256 = res.Matches[i].Entry.ContentHash()
+	}
 	res.Status, res.Source = ix.status(res)
 	holdUncomparable(&res, org, raw)
 	return res
