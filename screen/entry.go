@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
@@ -119,14 +120,76 @@ func (e *Entry) Describe() string {
 	return s
 }
 
-// ContentHash is the hex SHA-256 of everything the entry holds (its id,
-// list, names, addresses, programmes, dates, licence terms, notice and
-// links), each field length-prefixed in a fixed order: a decision records
-// it, and a dismissal lapses when the entry no longer has it. A field
-// added to Entry must be added here (TestEntryContentHashReadsEveryField).
+// ContentHash is the hex SHA-256 of what of the entry a match reads or
+// means: its id, list, entity type, name, alternate names, addresses,
+// programmes, listing date and licence terms, each field length-prefixed
+// in a fixed order, the alternate names, addresses and programmes as sets
+// (sorted, without repeats) and runs of spaces as one. A decision records
+// it, and a dismissal lapses when the entry no longer has it. The list's
+// published name (Source; List is its code), the entity number, the
+// Federal Register notice and the source link are left out: a feed that
+// republishes an entry with those changed, or its alternate names in
+// another order, changes no match, and lapsed every dismissal at once. A
+// field added to Entry must be hashed here or deliberately left out
+// (TestEntryContentHashReadsEveryField).
 func (e *Entry) ContentHash() string {
 	// One buffer hashed at once: a screening hashes the entry of every
 	// dismissed match it shows.
+	b := make([]byte, 0, 512)
+	put := func(s string) {
+		s = strings.Join(strings.Fields(s), " ")
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	putSet := func(ss []string) {
+		set := make([]string, 0, len(ss))
+		for _, s := range ss {
+			set = append(set, strings.Join(strings.Fields(s), " "))
+		}
+		slices.Sort(set)
+		set = slices.Compact(set)
+		b = binary.AppendUvarint(b, uint64(len(set)))
+		for _, s := range set {
+			put(s)
+		}
+	}
+	put("csl-entry/2")
+	for _, s := range []string{e.ID, e.List, e.Type, e.Name} {
+		put(s)
+	}
+	putSet(e.AltNames)
+	addrs := make([]string, 0, len(e.Addresses))
+	for _, a := range e.Addresses {
+		// Each address as its parts, length-prefixed, so that the set
+		// is of whole addresses.
+		var ab []byte
+		for _, s := range []string{a.Address, a.City, a.State, a.PostalCode, a.Country} {
+			s = strings.Join(strings.Fields(s), " ")
+			ab = binary.AppendUvarint(ab, uint64(len(s)))
+			ab = append(ab, s...)
+		}
+		addrs = append(addrs, string(ab))
+	}
+	putSet(addrs)
+	putSet(e.Programs)
+	for _, s := range []string{e.StartDate, e.LicenseRequirement, e.LicensePolicy} {
+		put(s)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// hashedAs reports whether a decision's entrySha256 is the entry's as it
+// is: its ContentHash, or the hash of everything the entry held in fixed
+// order that decisions recorded before (contentHashV1), so that the
+// change of hash lapses no dismissal of an entry still as it was.
+func (e *Entry) hashedAs(h string) bool {
+	return h == e.ContentHash() || h == e.contentHashV1()
+}
+
+// contentHashV1 is the hash decisions recorded before ContentHash left out
+// what changes no match: every field, alternate names in their order.
+func (e *Entry) contentHashV1() string {
 	b := make([]byte, 0, 512)
 	put := func(s string) {
 		b = binary.AppendUvarint(b, uint64(len(s)))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,24 +133,51 @@ func TestDismissalLapsesWhenTheEntryChanges(t *testing.T) {
 	}
 }
 
+// notHashed are the fields of Entry that ContentHash leaves out, with
+// why: they change no match nor what a match means, and a feed that
+// republished an entry with them changed lapsed every dismissal of it.
+// Every other field, and any field added to Entry later, must change the
+// hash (TestEntryContentHashReadsEveryField): one is left out only by
+// being listed here.
+var notHashed = map[string]string{
+	"Source":        "the list's published name; List, its code, is hashed",
+	"EntityNumber":  "the list's own record number, renumbered when it is republished; the id is hashed",
+	"FRNotice":      "the citation of the notice that last amended the entry; what it amended is hashed",
+	"SourceListURL": "a link to the publisher's page",
+}
+
 // TestEntryContentHashReadsEveryField: the hash a decision records
-// changes with every field of the entry and of its addresses, and is the
-// same for the entry as the list file stores it and reads it back.
+// changes with every field of the entry and of its addresses but those
+// listed in notHashed, which leave it as it is; alternate names,
+// addresses and programmes are sets, in any order and with repeats; and
+// it is the same for the entry as the list file stores it and reads it
+// back.
 func TestEntryContentHashReadsEveryField(t *testing.T) {
-	base := Entry{ID: "e1", List: "EL", Name: "Example", AltNames: []string{"Ex"}, Addresses: []Address{{Country: "CN"}}, Programs: []string{"EAR"}}
+	base := Entry{ID: "e1", List: "EL", Name: "Example", AltNames: []string{"Ex", "Exa"}, Addresses: []Address{{Country: "CN"}, {City: "Wuhan", Country: "CN"}},
+		Programs: []string{"EAR", "SDN"}}
 	seen := map[string]string{base.ContentHash(): "the base entry"}
 	vary := func(what string, e Entry) {
 		h := e.ContentHash()
+		if reason, ok := notHashed[what]; ok {
+			if h != base.ContentHash() {
+				t.Errorf("%s, left out of the hash (%s), changes it", what, reason)
+			}
+			return
+		}
 		if prev, ok := seen[h]; ok {
-			t.Errorf("%s: the same hash as %s", what, prev)
+			t.Errorf("%s: the same hash as %s (hash it, or list it in notHashed saying why it changes no match)", what, prev)
 		}
 		seen[h] = what
+	}
+	clone := func() Entry {
+		e := base
+		e.AltNames, e.Programs, e.Addresses = slices.Clone(base.AltNames), slices.Clone(base.Programs), slices.Clone(base.Addresses)
+		return e
 	}
 	et := reflect.TypeOf(base)
 	for i := range et.NumField() {
 		f := et.Field(i)
-		e := base
-		e.AltNames, e.Programs, e.Addresses = append([]string(nil), base.AltNames...), append([]string(nil), base.Programs...), append([]Address(nil), base.Addresses...)
+		e := clone()
 		v := reflect.ValueOf(&e).Elem().Field(i)
 		switch f.Type.Kind() {
 		case reflect.String:
@@ -159,8 +187,7 @@ func TestEntryContentHashReadsEveryField(t *testing.T) {
 				v.Set(reflect.Append(v, reflect.ValueOf("x")))
 			} else {
 				for j := range f.Type.Elem().NumField() {
-					e2 := e
-					e2.Addresses = append([]Address(nil), base.Addresses...)
+					e2 := clone()
 					a := reflect.ValueOf(&e2.Addresses[0]).Elem().Field(j)
 					a.SetString(a.String() + "x")
 					vary(f.Name+"."+f.Type.Elem().Field(j).Name, e2)
@@ -172,8 +199,29 @@ func TestEntryContentHashReadsEveryField(t *testing.T) {
 		}
 		vary(f.Name, e)
 	}
-	// Words moved from one field to the next are another entry.
-	vary("a name split differently", Entry{ID: "e1", List: "EL", Name: "Exam", AltNames: []string{"pleEx"}, Addresses: base.Addresses, Programs: base.Programs})
+	for name := range notHashed {
+		if _, ok := et.FieldByName(name); !ok {
+			t.Errorf("notHashed lists %s, which Entry has no more", name)
+		}
+	}
+	// Words moved from one field to the next are another entry, and so
+	// are an address's parts moved from one address to another.
+	vary("a name split differently", Entry{ID: "e1", List: "EL", Name: "Exam", AltNames: []string{"pleEx", "Exa"}, Addresses: base.Addresses, Programs: base.Programs})
+	moved := clone()
+	moved.Addresses = []Address{{City: "Wuhan"}, {Country: "CN"}, {Country: "CN"}}
+	vary("a country moved to another address", moved)
+	// The sets in another order, with repeats, or spaces run together:
+	// the same entry.
+	same := clone()
+	slices.Reverse(same.AltNames)
+	slices.Reverse(same.Programs)
+	slices.Reverse(same.Addresses)
+	same.AltNames = append(same.AltNames, "Ex")
+	same.Name = " Example  "
+	same.Source, same.FRNotice, same.SourceListURL, same.EntityNumber = "Entity List (EL)", "89 FR 1234", "https://example.org/el", "17"
+	if same.ContentHash() != base.ContentHash() {
+		t.Error("the entry republished with its sets in another order, its name spaced otherwise, its notice and links changed: another hash")
+	}
 	data, err := json.Marshal(base)
 	if err != nil {
 		t.Fatal(err)
@@ -184,5 +232,99 @@ func TestEntryContentHashReadsEveryField(t *testing.T) {
 	}
 	if back.ContentHash() != base.ContentHash() {
 		t.Error("the entry read back from the list file hashes differently")
+	}
+}
+
+// TestDismissalKeptWhenTheEntryIsRepublished: a feed that republishes an
+// entry with another notice, link or list title, or its alternate names
+// in another order, changes no match: the dismissals of it stand (they
+// all lapsed at once). A dismissal recorded with the hash of every field
+// that decisions recorded before stands while the entry is as it was,
+// and lapses when it changes.
+func TestDismissalKeptWhenTheEntryIsRepublished(t *testing.T) {
+	e := Entry{ID: "e1", Source: elSource, List: "EL", Name: "Exampel Lab", AltNames: []string{"Exampel Laboratory", "Exampel Labs"},
+		Addresses: []Address{{City: "Wuhan", Country: "CN"}}, FRNotice: "85 FR 100", SourceListURL: "https://example.org/el"}
+	lab := org("example-lab", "DE", "Example Lab")
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	dismiss := func(hash string) []Decision {
+		return []Decision{{Org: "example-lab", EntryID: "e1", Action: Dismiss, By: "a.person", Reason: "other company", Time: at, EntrySHA256: hash}}
+	}
+	screenWith := func(e Entry, ds []Decision) Result {
+		l := &List{Entries: []Entry{e}}
+		r := Screen("", lab, l, ds)
+		if want := newIndex(l).refScreen("", lab, ds); !reflect.DeepEqual(want, r) {
+			t.Errorf("the matcher and the reference differ: %s (%s) and %s (%s)", r.Status, r.Source, want.Status, want.Source)
+		}
+		return r
+	}
+	if r := screenWith(e, nil); r.Status != catalog.RestrictedUndetermined {
+		t.Fatalf("the fixture's possible match: %s (%s)", r.Status, r.Source)
+	}
+	re := e
+	re.Source, re.FRNotice, re.SourceListURL = "Entity List (EL) - Bureau of Industry and Security, Commerce", "89 FR 2000", "https://example.org/el2"
+	re.AltNames = []string{"Exampel Labs", "Exampel Laboratory"}
+	if r := screenWith(re, dismiss(e.ContentHash())); r.Status != catalog.RestrictedNone || r.Matches[0].Lapsed != nil {
+		t.Errorf("a dismissal after the entry was republished: %s (%s)", r.Status, r.Source)
+	}
+	if r := screenWith(e, dismiss(e.contentHashV1())); r.Status != catalog.RestrictedNone {
+		t.Errorf("a dismissal recorded with the older hash, the entry as it was: %s (%s)", r.Status, r.Source)
+	}
+	changed := e
+	changed.AltNames = append(slices.Clone(e.AltNames), "Example Lab")
+	for _, h := range []string{e.ContentHash(), e.contentHashV1()} {
+		if r := screenWith(changed, dismiss(h)); r.Status != catalog.RestrictedUndetermined || len(r.Matches) == 0 || r.Matches[0].Lapsed == nil {
+			t.Errorf("a dismissal after the entry gained an alias: %s (%s)", r.Status, r.Source)
+		}
+	}
+}
+
+// TestDecisionNamesTheEntryReviewed: a decision was recorded against the
+// entry as it was when the command ran, which may be a version nobody
+// reviewed (an import ran between the screening and the dismissal). Each
+// match shows its entry's hash, and a decision naming it (whole or its
+// first 12 digits) is refused, naming the field, once the entry has
+// changed; one naming no hash is recorded against the entry as it is.
+func TestDecisionNamesTheEntryReviewed(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	lab := org("example-lab", "DE", "Example Lab")
+	imp := func(alt ...string) {
+		t.Helper()
+		if _, err := s.Import("consolidated.json", cslJSON(t, cslRecord("e1", elSource, "Exampel Lab", alt, "CN"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp()
+	r, err := s.Screen("", lab)
+	if err != nil || len(r[0].Matches) != 1 {
+		t.Fatalf("the fixture's match: %v %+v", err, r)
+	}
+	reviewed := r[0].Matches[0].EntrySHA256
+	if reviewed != r[0].Matches[0].Entry.ContentHash() {
+		t.Fatalf("the match shows the entry's hash as %q", reviewed)
+	}
+	for _, bad := range []string{"abc", "not-a-hash-at-all", reviewed + "0"} {
+		if _, err := s.DecideSeen("", lab, "e1", bad, Dismiss, "a.person", "checked"); err == nil || !strings.Contains(err.Error(), "--entry-sha256") {
+			t.Errorf("a decision naming the entry as %q: %v", bad, err)
+		}
+	}
+	// An import adds an alias before the person dismisses what they saw.
+	imp("Example Lab Ltd")
+	for _, h := range []string{reviewed, reviewed[:12]} {
+		_, err := s.DecideSeen("", lab, "e1", h, Dismiss, "a.person", "checked")
+		if err == nil || !strings.Contains(err.Error(), "--entry-sha256") || !strings.Contains(err.Error(), "no longer the one screening showed") {
+			t.Errorf("a dismissal of the entry as it was (%s): %v", h, err)
+		}
+	}
+	if ds, _ := s.Decisions(); len(ds) != 0 {
+		t.Fatalf("refused decisions recorded: %+v", ds)
+	}
+	r, _ = s.Screen("", lab)
+	now := r[0].Matches[0].EntrySHA256
+	d, err := s.DecideSeen("", lab, "e1", now[:12], Dismiss, "a.person", "checked the alias too")
+	if err != nil || d.EntrySHA256 != now {
+		t.Fatalf("a dismissal of the entry as reviewed: %v %+v", err, d)
+	}
+	if r, _ := s.Screen("", lab); r[0].Status != catalog.RestrictedNone {
+		t.Errorf("after the dismissal: %s (%s)", r[0].Status, r[0].Source)
 	}
 }

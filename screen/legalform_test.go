@@ -1,7 +1,11 @@
 package screen
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -138,5 +142,95 @@ func TestRussianLegalFormsSpeltOut(t *testing.T) {
 	}
 	if r := Screen("", org("x", "RU", "ООО Ромашка"), l, nil); r.Status != catalog.RestrictedNone {
 		t.Errorf("another company with the same form: %s (%s)", r.Status, r.Source)
+	}
+}
+
+// TestRussianLegalFormsNeverLowerAScore: the Russian forms spelt out were
+// left out word by word, so a name that spelt them in a way not listed
+// (GOST 7.79's "shh", ISO 9's "ŝ" and "č", a typing error) kept part of
+// the phrase and lost the rest, and no longer came near the listed name it
+// had scored 0.98 against with the phrase kept: "Publichnoe aktsionernoe
+// obshhestvo KAMAZ" screened none. A name is scored both with the forms
+// left out and kept, and the common spellings are forms.
+func TestRussianLegalFormsNeverLowerAScore(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "r1", List: "SDN", Name: "OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+		{ID: "k1", List: "SDN", Name: "PUBLICHNOE AKTSIONERNOE OBSHCHESTVO KAMAZ", Addresses: []Address{{City: "Naberezhnye Chelny", Country: "RU"}}},
+		{ID: "s1", List: "EL", Name: "OTKRYTOE AKTSIONERNOE OBSHCHESTVO SEVERNY ZAVOD", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+	}}
+	for _, c := range []struct{ name, entry string }{
+		{"Publichnoe aktsionernoe obshhestvo KAMAZ", "k1"},
+		{"Obshhestvo s ogranichennoj otvetstvennostju Achim", "r1"},
+		{"Obŝestvo s ograničennoj otvetstvennostʹû Ačim", "r1"},
+		{"Otkrytoye Aktsionernoye Obshhestvo Severny Zavod", "s1"},
+		{"Obshhestvo s ogranichennoj otvetstvennost`yu Achim", "r1"},
+		// Spelt in no way the forms list: near with the phrase kept.
+		{"Obshchestvo s Ogranichenoi Otvetstvenostyu Achim", "r1"},
+		{"Publichnoye Aktsyonernoye Obshchestvo Kamaz", "k1"},
+	} {
+		r := Screen("", org("x", "RU", c.name), l, nil)
+		if r.Status == catalog.RestrictedNone || len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry {
+			t.Errorf("%q: %s (%s), want a match with %s", c.name, r.Status, r.Source, c.entry)
+		}
+	}
+	// The same holds the other way round, the list spelling it anyhow.
+	l2 := &List{Entries: []Entry{{ID: "r9", List: "SDN", Name: "OBSHCHESTVO S OGRANICHENOI OTVETSTVENOSTYU ACHIM", Addresses: []Address{{City: "Moscow", Country: "RU"}}}}}
+	if r := Screen("", org("x", "RU", "Obshchestvo s Ogranichennoi Otvetstvennostyu Achim"), l2, nil); r.Status == catalog.RestrictedNone {
+		t.Errorf("a listed name with the form misspelt: %s (%s)", r.Status, r.Source)
+	}
+	// Scored both ways, a pair of names never scores lower than with the
+	// forms kept, as before they were forms, or left out.
+	names := []string{"OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM", "Obshchestvo s Ogranichenoi Otvetstvenostyu Achim",
+		"ООО Ачим", "Achim LLC", "Aktsionernoe Obshchestvo Achim Trading", "Zakrytoye Aktsionernoye Obshchestvo Achimov", "Achim"}
+	var sc jwScratch
+	for _, a := range names {
+		for _, b := range names {
+			pa := prepareName(a, Normalize(a), keepingSpelled(a), true)
+			pb := prepareName(b, Normalize(b), keepingSpelled(b), false)
+			got, _ := sc.pairScore(&pa, &pb)
+			for _, v := range []struct {
+				what   string
+				pa, pb prepared
+			}{
+				{"left out", prepareOrg(Normalize(a)).withFull(a), prepare(Normalize(b)).withFull(b)},
+				{"kept", prepareOrg(keepingSpelled(a)).withFull(a), prepare(keepingSpelled(b)).withFull(b)},
+			} {
+				if s, ok := sc.versionScore(&v.pa, &v.pb); ok && s >= corroboratedNameMin && got < s {
+					t.Errorf("%q ~ %q: %.3f, below %.3f with the forms %s", a, b, got, s, v.what)
+				}
+			}
+		}
+	}
+}
+
+// TestMatcherAgreesWithReferenceOnSpelledForms: the matcher and the
+// reference score names with the Russian legal forms spelt out alike, in
+// the spellings the forms list and in others.
+func TestMatcherAgreesWithReferenceOnSpelledForms(t *testing.T) {
+	forms := []string{"", "OOO", "Obshchestvo s Ogranichennoi Otvetstvennostyu", "Obshhestvo s ogranichennoj otvetstvennostju",
+		"Obshchestvo s Ogranichenoi Otvetstvenostju", "Aktsionernoe Obshchestvo", "Zakrytoye Aktsyonernoye Obshchestvo", "Publichnoe aktsionernoe obshhestvo"}
+	bases := []string{"Achim", "Kamaz", "Severny Zavod", "Tekhnoprom", "Vega Kontsern", "Ra"}
+	l := &List{File: "generated.csv", SHA256: "generated"}
+	for i, b := range bases {
+		f := forms[(i*3)%len(forms)]
+		l.Entries = append(l.Entries, Entry{ID: fmt.Sprint("e", i), List: "SDN", Name: strings.ToUpper(f + " " + b),
+			AltNames: []string{b + " " + forms[(i*5+1)%len(forms)]}, Addresses: []Address{{City: "Moscow", Country: "RU"}}})
+	}
+	ix := newIndex(l)
+	matched := 0
+	for _, f := range forms {
+		for _, b := range bases {
+			for _, name := range []string{f + " " + b, b + " " + f, f + " " + b + "a"} {
+				o := org("x", "RU", name)
+				want, got := ix.refScreen("", o, nil), ix.screen("", o, nil)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("%q: the matcher and the reference differ (-reference +matcher):\n%s", name, diff)
+				}
+				matched += len(got.Matches)
+			}
+		}
+	}
+	if matched == 0 {
+		t.Fatal("no match: the test shows nothing")
 	}
 }

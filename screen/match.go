@@ -58,6 +58,10 @@ type Match struct {
 	// Cyrillic letters are romanised.
 	Romanised bool  `json:"romanised,omitempty"`
 	Entry     Entry `json:"entry"`
+	// EntrySHA256 is the entry's hash as this screening saw it
+	// (Entry.ContentHash): a decision can name it (DecideSeen), so that
+	// it is refused if the entry changes before it is recorded.
+	EntrySHA256 string `json:"entrySha256"`
 	// Decision is a person's confirmation or dismissal, when made.
 	Decision *Decision `json:"decision,omitempty"`
 	// Changed: the match stands only by a confirmation made before the
@@ -99,7 +103,7 @@ func newIndex(l *List) *index {
 			ix.byID[e.ID] = i
 		}
 		for _, n := range append([]string{e.Name}, e.AltNames...) {
-			ix.names[i] = append(ix.names[i], prepare(Normalize(n)).withFull(n))
+			ix.names[i] = append(ix.names[i], prepareName(n, Normalize(n), keepingSpelled(n), false))
 		}
 		for _, a := range e.Addresses {
 			ix.addrs[i] = append(ix.addrs[i], wordSet(Normalize(a.String())))
@@ -167,23 +171,23 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	// Names that normalise alike score alike: each is compared once.
 	var names []orgName
 	type nameKey struct {
-		norm  string
-		mixed bool
+		norm, kept string
+		mixed      bool
 	}
 	seen := map[nameKey]bool{}
 	for _, n := range raw {
-		key := nameKey{Normalize(n), mixesScripts(n)}
+		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
 		if !seen[key] {
 			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm).withFull(n)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
 		if lat, ok := transliterate(n); ok {
-			key := nameKey{Normalize(lat), key.mixed}
+			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm).withFull(lat)})
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
 			}
 		}
 	}
@@ -200,24 +204,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			on := &names[oi]
 			for ei := range ix.names[i] {
 				en := &ix.names[i][ei]
-				score := 1.0
-				if on.norm != en.norm {
-					a, b := &on.prepared, en
-					if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-						// Too short to compare by letters: with their
-						// legal forms kept, where that makes them long
-						// enough ("Kas PJSC" and "Kaz PJSC").
-						if a.full != nil {
-							a = a.full
-						}
-						if b.full != nil {
-							b = b.full
-						}
-						if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-							continue
-						}
-					}
-					score = sc.similarity(a, b, corroboratedNameMin)
+				score, ok := sc.pairScore(&on.prepared, en)
+				if !ok {
+					continue
 				}
 				matched := e.Name
 				if ei > 0 {
@@ -266,9 +255,45 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
 	ix.applyDecisions(&res, tenant, org, decisions)
+	hashEntries(&res)
 	res.Status, res.Source = ix.status(res)
 	holdUncomparable(&res, org, raw)
 	return res
+}
+
+// pairScore is how alike an organisation's name a and a listed name b
+// are: the higher of their scores with the Russian legal forms spelt out
+// left out and kept (spelledForms), so that leaving them out never lowers
+// a score. ok is false when the names are too short to compare.
+func (sc *jwScratch) pairScore(a, b *prepared) (score float64, ok bool) {
+	score, ok = sc.versionScore(a, b)
+	if score < 1 && (a.kept != nil || b.kept != nil) {
+		if k, kok := sc.versionScore(a.keptOr(), b.keptOr()); kok && (!ok || k > score) {
+			score, ok = k, true
+		}
+	}
+	return score, ok
+}
+
+// versionScore is pairScore for one version of each name.
+func (sc *jwScratch) versionScore(a, b *prepared) (float64, bool) {
+	if a.norm == b.norm {
+		return 1, true
+	}
+	if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+		// Too short to compare by letters: with their legal forms kept,
+		// where that makes them long enough ("Kas PJSC" and "Kaz PJSC").
+		if a.full != nil {
+			a = a.full
+		}
+		if b.full != nil {
+			b = b.full
+		}
+		if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+			return 0, false
+		}
+	}
+	return sc.similarity(a, b, corroboratedNameMin), true
 }
 
 // holdUncomparable holds undetermined an organisation none of whose names
@@ -300,15 +325,19 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 
 // hasLatinName reports whether one of names has a Latin letter as
 // screening compares it: folded (accents and width), Cyrillic romanised,
-// legal forms left out ("示例科技 Co., Ltd." has none). Look-alike folding
-// is not counted: it turns some Greek letters into Latin ones, and a
-// Greek name is no more comparable with a Latin one for it.
+// legal forms left out ("示例科技 Co., Ltd." has none), even when nothing
+// else is left: a name that is only a legal form ("Co., Ltd.", "LLC",
+// "S.A."), which Normalize keeps whole, names no party, and an alias of
+// it made an organisation written in Chinese comparable, and cleared.
+// Look-alike folding is not counted: it turns some Greek letters into
+// Latin ones, and a Greek name is no more comparable with a Latin one for
+// it.
 func hasLatinName(names []string) bool {
 	for _, n := range names {
 		if lat, ok := transliterate(n); ok {
 			n = lat
 		}
-		if strings.ContainsFunc(normalize(n, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+		if strings.ContainsFunc(formsLeftOut(n), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
 			return true
 		}
 	}
@@ -413,13 +442,21 @@ func (ix *index) applyDecisions(res *Result, tenant string, org *catalog.Organiz
 	}
 }
 
+// hashEntries gives each match the hash of its entry, for a person to
+// name in a decision.
+func hashEntries(res *Result) {
+	for i := range res.Matches {
+		res.Matches[i].EntrySHA256 = res.Matches[i].Entry.ContentHash()
+	}
+}
+
 // lapsed: d dismisses a match with the entry as it was when decided, and
 // the entry has changed since (a later import gave it, say, an alias equal
 // to the organisation's name): the dismissal no longer applies. A
 // confirmation applies whatever the entry became, failing closed, and a
 // decision recorded before entries were hashed applies as it did.
 func lapsed(d *Decision, e *Entry) bool {
-	return d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != e.ContentHash()
+	return d.Action == Dismiss && d.EntrySHA256 != "" && !e.hashedAs(d.EntrySHA256)
 }
 
 // Fingerprint is what screening reads of an organisation (its name,

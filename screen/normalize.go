@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"maps"
 	"math/bits"
 	"slices"
 	"sort"
@@ -24,8 +25,16 @@ import (
 // The list's names are normalised when a list is read (newIndex), never
 // stored: a list imported by an older version is folded as a new one is.
 
-// legalForms are words that name a company's legal form, not the company.
-var legalForms = map[string]bool{
+// legalForms are words that name a company's legal form, not the company:
+// shortForms and spelledForms.
+var legalForms = func() map[string]bool {
+	m := maps.Clone(shortForms)
+	maps.Copy(m, spelledForms)
+	return m
+}()
+
+// shortForms are the legal forms but the Russian ones spelt out.
+var shortForms = map[string]bool{
 	"co": true, "company": true, "corp": true, "corporation": true, "inc": true, "incorporated": true,
 	"ltd": true, "limited": true, "llc": true, "llp": true, "lp": true, "plc": true, "pte": true,
 	"pty": true, "bhd": true, "sdn": true, "gmbh": true, "ag": true, "sa": true, "sas": true, "sarl": true,
@@ -42,20 +51,32 @@ var legalForms = map[string]bool{
 	"sp": true, "z": true, "oo": true, "sro": true, "doo": true, "kft": true, "zrt": true, "nyrt": true,
 	"ltda": true, "sl": true, "slu": true, "de": true, "cv": true, "eireli": true, "sasu": true, "eurl": true,
 	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
-	// Russian legal forms spelt out, as the lists romanise them (OOO is
-	// "Obshchestvo s Ogranichennoi Otvetstvennostyu", AO "Aktsionernoe
-	// Obshchestvo", ZAO, OAO, PAO and NAO that with Zakrytoe, Otkrytoe,
-	// Publichnoe, Nepublichnoe before it), in the transliterations the
-	// lists and registries use, and as a Cyrillic name romanises: a listed
-	// "OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU ACHIM" kept the four
-	// words as its name's and matched no "OOO Achim". The "s" (with) of
-	// the first is a form only between two of these words (formWith).
-	"obshchestvo": true, "obshestvo": true, "obschestvo": true,
-	"ogranichennoi": true, "ogranichennoy": true, "ogranichennoj": true,
-	"otvetstvennostyu": true, "otvetstvennostiu": true, "otvetstvennostju": true,
-	"aktsionernoe": true, "aktsionernoye": true, "aktsionernoje": true, "akcionernoe": true,
+}
+
+// spelledForms are the Russian legal forms spelt out, as the lists
+// romanise them (OOO is "Obshchestvo s Ogranichennoi Otvetstvennostyu",
+// AO "Aktsionernoe Obshchestvo", ZAO, OAO, PAO and NAO that with
+// Zakrytoe, Otkrytoe, Publichnoe, Nepublichnoe before it), in the
+// transliterations the lists, registries and standards use (BGN/PCGN,
+// GOST 7.79 "shh" and "j", ISO 9 "ŝ" and "č" folded to "s" and "c") and
+// as a Cyrillic name romanises: a listed "OBSHCHESTVO S OGRANICHENNOI
+// OTVETSTVENNOSTYU ACHIM" kept the four words as its name's and matched
+// no "OOO Achim". The "s" (with) of the first is a form only between two
+// of these words (formWith).
+//
+// They are legal forms (legalForms), but a name is also compared with
+// them kept (prepared.kept), taking the higher score: dropped word by
+// word, a spelling not listed here kept part of the phrase and lost the
+// rest, and the name then scored lower than with the whole phrase kept.
+// Leaving them out can so only add matches.
+var spelledForms = map[string]bool{
+	"obshchestvo": true, "obshestvo": true, "obschestvo": true, "obshhestvo": true, "obsestvo": true, "obscestvo": true,
+	"ogranichennoi": true, "ogranichennoy": true, "ogranichennoj": true, "ogranicennoj": true, "ogranicennoi": true, "ogranicennoy": true,
+	"otvetstvennostyu": true, "otvetstvennostiu": true, "otvetstvennostju": true, "otvetstvennostu": true, "otvetstvennostiyu": true,
+	"aktsionernoe": true, "aktsionernoye": true, "aktsionernoje": true, "akcionernoe": true, "akcionernoye": true, "akcionernoje": true,
 	"zakrytoe": true, "zakrytoye": true, "zakrytoje": true, "otkrytoe": true, "otkrytoye": true, "otkrytoje": true,
-	"publichnoe": true, "publichnoye": true, "publichnoje": true, "nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true,
+	"publichnoe": true, "publichnoye": true, "publichnoje": true, "publicnoe": true,
+	"nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true, "nepublicnoe": true,
 }
 
 // formWith: "s" (Russian "with") is part of the legal form it stands
@@ -177,13 +198,15 @@ func trimCJKForms(w string, forms []string) string {
 // legalFormSkeletons are the legal forms as Normalize's words are: folded
 // to their skeletons ("company" is "cornpany"), so that "Cо." with a
 // Cyrillic о is left out like "Co.".
-var legalFormSkeletons = func() map[string]bool {
+var legalFormSkeletons, shortFormSkeletons = skeletons(legalForms), skeletons(shortForms)
+
+func skeletons(forms map[string]bool) map[string]bool {
 	m := map[string]bool{}
-	for w := range legalForms {
+	for w := range forms {
 		m[skeleton(w)] = true
 	}
 	return m
-}()
+}
 
 var fold = transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 
@@ -204,8 +227,39 @@ func withForms(s string) string {
 	return normalizeForms(s, true, false)
 }
 
+// keepingSpelled is Normalize keeping the Russian legal forms spelt out
+// (spelledForms): the version of a name a match is also scored by.
+func keepingSpelled(s string) string {
+	return normalizeWith(s, true, true, false)
+}
+
 // normalizeForms is normalize, leaving legal forms out when dropForms.
 func normalizeForms(s string, lookAlike, dropForms bool) string {
+	return normalizeWith(s, lookAlike, dropForms, true)
+}
+
+// normalizeWith is normalizeForms, leaving the Russian forms spelt out
+// among them only when spelled.
+func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
+	words, kept := normalizeWords(s, lookAlike, spelled)
+	if len(kept) == 0 || !dropForms {
+		// A name made only of such words keeps them.
+		return strings.Join(words, " ")
+	}
+	return strings.Join(kept, " ")
+}
+
+// formsLeftOut is normalize without look-alike folding and with every
+// legal form left out, even when nothing is left: what says whether a
+// name has Latin letters (hasLatinName).
+func formsLeftOut(s string) string {
+	_, kept := normalizeWords(s, false, true)
+	return strings.Join(kept, " ")
+}
+
+// normalizeWords is a name's words, normalised, and those of them that
+// are no legal form.
+func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 	t, _, err := transform.String(fold, s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
@@ -223,9 +277,11 @@ func normalizeForms(s string, lookAlike, dropForms bool) string {
 	}
 	for _, r := range t {
 		switch {
-		case r == '.' || r == '\'' || r == '\u2019':
+		case r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc':
 			// Dots and apostrophes join what they separate: L.L.C. is
-			// llc, O'Brien is obrien.
+			// llc, O'Brien is obrien. So do the marks romanisations
+			// write the soft and hard signs with (GOST 7.79's backtick,
+			// ISO 9's primes): "otvetstvennost`yu" is one word.
 		case r < utf8.RuneSelf:
 			switch {
 			case 'A' <= r && r <= 'Z':
@@ -250,8 +306,14 @@ func normalizeForms(s string, lookAlike, dropForms bool) string {
 	if lookAlike {
 		t, forms, cjk = skeleton(t), legalFormSkeletons, cjkLegalFormSkeletons
 	}
-	words := joinCJK(strings.Fields(t))
-	kept := make([]string, 0, len(words))
+	if !spelled {
+		forms = shortForms
+		if lookAlike {
+			forms = shortFormSkeletons
+		}
+	}
+	words = joinCJK(strings.Fields(t))
+	kept = make([]string, 0, len(words))
 	for i, w := range words {
 		if w[0] >= utf8.RuneSelf && !slices.Contains(cjk, w) {
 			w = trimCJKForms(w, cjk)
@@ -261,11 +323,7 @@ func normalizeForms(s string, lookAlike, dropForms bool) string {
 			kept = append(kept, w)
 		}
 	}
-	if len(kept) == 0 || !dropForms {
-		// A name made only of such words keeps them.
-		return strings.Join(words, " ")
-	}
-	return strings.Join(kept, " ")
+	return words, kept
 }
 
 // sortedWords is a normalised name with its words in order, so that
@@ -300,6 +358,33 @@ type prepared struct {
 	// to compare by letters without them (minFuzzyLen) and long enough
 	// with them; nil otherwise.
 	full *prepared
+	// kept is the name with the Russian legal forms spelt out kept
+	// (spelledForms), when it has any; nil otherwise.
+	kept *prepared
+}
+
+// keptOr is p with the Russian legal forms spelt out kept.
+func (p *prepared) keptOr() *prepared {
+	if p.kept != nil {
+		return p.kept
+	}
+	return p
+}
+
+// prepareName prepares raw, one of a list's names or (org) an
+// organisation's, from norm, raw normalised, and kept, raw normalised
+// keeping the Russian legal forms spelt out (keepingSpelled).
+func prepareName(raw, norm, kept string, org bool) prepared {
+	mk := prepare
+	if org {
+		mk = prepareOrg
+	}
+	p := mk(norm).withFull(raw)
+	if kept != norm {
+		k := mk(kept).withFull(raw)
+		p.kept = &k
+	}
+	return p
 }
 
 // withFull sets p.full from raw, the name p was normalised from.

@@ -14,7 +14,10 @@ import (
 // decisions applied in one pass): kept here, unchanged but for its names
 // and for changes of behaviour made to both on purpose (an organisation
 // with no name in Latin letters held, holdUncomparable; a dismissal of an
-// entry that changed since no longer applying), as the reference the
+// entry that changed since no longer applying, its hash left to what
+// changes a match, the older hash still read, and shown with each match;
+// names scored with the
+// Russian legal forms spelt out both left out and kept), as the reference the
 // matcher must agree with on every result (TestMatcherAgreesWithReference).
 
 // refScratch holds the reference Jaro–Winkler's buffers.
@@ -38,23 +41,23 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 	// Names that normalise alike score alike: each is compared once.
 	var names []orgName
 	type nameKey struct {
-		norm  string
-		mixed bool
+		norm, kept string
+		mixed      bool
 	}
 	seen := map[nameKey]bool{}
 	for _, n := range raw {
-		key := nameKey{Normalize(n), mixesScripts(n)}
+		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
 		if !seen[key] {
 			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareOrg(key.norm).withFull(n)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
 		if lat, ok := transliterate(n); ok {
-			key := nameKey{Normalize(lat), key.mixed}
+			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareOrg(key.norm).withFull(lat)})
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
 			}
 		}
 	}
@@ -71,24 +74,16 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 			on := &names[oi]
 			for ei := range ix.names[i] {
 				en := &ix.names[i][ei]
-				score := 1.0
-				if on.norm != en.norm {
-					a, b := &on.prepared, en
-					if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-						// Too short to compare by letters: with their
-						// legal forms kept, where that makes them long
-						// enough ("Kas PJSC" and "Kaz PJSC").
-						if a.full != nil {
-							a = a.full
-						}
-						if b.full != nil {
-							b = b.full
-						}
-						if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
-							continue
-						}
+				// The higher score of the names with the Russian legal
+				// forms spelt out left out and kept (spelledForms).
+				score, ok := sc.refVersionScore(&on.prepared, en)
+				if on.kept != nil || en.kept != nil {
+					if k, kok := sc.refVersionScore(on.keptOr(), en.keptOr()); kok && (!ok || k > score) {
+						score, ok = k, true
 					}
-					score = sc.refSimilarity(a, b, corroboratedNameMin)
+				}
+				if !ok {
+					continue
 				}
 				matched := e.Name
 				if ei > 0 {
@@ -137,6 +132,9 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		return res.Matches[i].Score > res.Matches[j].Score
 	})
 	ix.refApplyDecisions(&res, tenant, org, decisions)
+	for i := range res.Matches {
+		res.Matches[i].EntrySHA256 = res.Matches[i].Entry.ContentHash()
+	}
 	res.Status, res.Source = ix.status(res)
 	holdUncomparable(&res, org, raw)
 	return res
@@ -155,7 +153,7 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 		}
 		// A dismissal made against the entry as it was no longer
 		// applies once the entry has changed.
-		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() {
+		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV1() {
 			m.Decision, m.Lapsed = nil, d
 		}
 	}
@@ -196,6 +194,26 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 			}
 		}
 	}
+}
+
+func (sc *refScratch) refVersionScore(a, b *prepared) (float64, bool) {
+	if a.norm == b.norm {
+		return 1, true
+	}
+	if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+		// Too short to compare by letters: with their legal forms kept,
+		// where that makes them long enough ("Kas PJSC" and "Kaz PJSC").
+		if a.full != nil {
+			a = a.full
+		}
+		if b.full != nil {
+			b = b.full
+		}
+		if len(a.norm) < minFuzzyLen || len(b.norm) < minFuzzyLen {
+			return 0, false
+		}
+	}
+	return sc.refSimilarity(a, b, corroboratedNameMin), true
 }
 
 func (sc *refScratch) refSimilarity(a, b *prepared, floor float64) float64 {

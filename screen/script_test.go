@@ -13,7 +13,8 @@ import (
 // script, matched nothing, and screened none: it is held undetermined,
 // the source naming the fields and asking for its Latin name as an alias.
 // Given one, it is screened by it; a name in Cyrillic is compared
-// romanised and is not held; a match in its own script stands.
+// romanised and is not held; a match in its own script stands. A name
+// that is only a legal form ("Co., Ltd.") gives no Latin name.
 func TestNamesWithoutLatinLettersHeld(t *testing.T) {
 	l := &List{File: "consolidated.csv", Entries: []Entry{
 		{ID: "e1", List: "EL", Name: "Shenzhen Example Advanced Computing Co., Ltd.", Addresses: []Address{{City: "Shenzhen", Country: "CN"}}},
@@ -37,6 +38,12 @@ func TestNamesWithoutLatinLettersHeld(t *testing.T) {
 		{why: "Greek, one alias", o: org("gr", "GR", "Ελληνική Εταιρεία Λογισμικού", "Ελληνικό Λογισμικό"), wantFields: []string{`spec.aliases "Ελληνικό Λογισμικό"`}},
 		{why: "Latin letters only in the legal form", o: org("cn2", "CN", "示例科技 Co., Ltd."), wantFields: []string{"spec.legalName"}},
 		{why: "no legal name, a name of digits", o: org("4711", "CN", ""), wantFields: []string{`metadata.name "4711"`}},
+		// An alias that is only a legal form names no party: "Co., Ltd."
+		// beside a Chinese name made it comparable, and it was cleared.
+		{why: "an alias that is only a legal form", o: org("hw", "CN", "华为技术有限公司", "Co., Ltd."), wantFields: []string{`spec.aliases "Co., Ltd."`}},
+		{why: "aliases that are only legal forms", o: org("hw2", "CN", "华为技术有限公司", "LLC", "S.A."), wantFields: []string{"its 2 spec.aliases"}},
+		{why: "a legal name that is only a legal form", o: org("hw3", "CN", "Limited Liability Company"), wantFields: []string{"spec.legalName"}},
+		{why: "Cyrillic, only a legal form", o: org("ooo", "RU", "ООО"), wantFields: []string{"spec.legalName"}},
 
 		{why: "its Latin name as an alias", o: org("szeac", "CN", "深圳示例先进计算有限公司", "Shenzhen Example Advanced Computing"),
 			wantStatus: catalog.RestrictedEntityList, wantEntry: "e1"},

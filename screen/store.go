@@ -200,11 +200,29 @@ func (s *Store) Decisions() ([]Decision, error) {
 }
 
 // Decide records a person's decision on a match of org with the entry
-// entryID of the imported list. The entry must exist; who decided and why
-// are required. The history is rewritten atomically under a lock, so
-// concurrent decisions are all kept.
+// entryID of the imported list, as the entry is now. The entry must exist;
+// who decided and why are required. The history is rewritten atomically
+// under a lock, so concurrent decisions are all kept.
 func (s *Store) Decide(tenant string, o *catalog.Organization, entryID, action, by, reason string) (Decision, error) {
+	return s.DecideSeen(tenant, o, entryID, "", action, by, reason)
+}
+
+// MinEntryHashPrefix is the fewest hex digits of an entry's hash a
+// decision may name it by (screening's table shows as many).
+const MinEntryHashPrefix = 12
+
+// DecideSeen is Decide about the entry as the person saw it: seen, when
+// given, is its hash as screening showed it (Match.EntrySHA256, whole or
+// its first MinEntryHashPrefix hex digits or more), and the decision is
+// refused when the entry has changed since. Decide records whatever the
+// entry is at the moment of the command, which a person who reviewed an
+// earlier version (an import ran in between) may never have seen.
+func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen, action, by, reason string) (Decision, error) {
 	var d Decision
+	seen = strings.ToLower(strings.TrimSpace(seen))
+	if seen != "" && (len(seen) < MinEntryHashPrefix || len(seen) > sha256.Size*2 || strings.Trim(seen, "0123456789abcdef") != "") {
+		return d, fmt.Errorf("--entry-sha256 %q: want the entry's SHA-256 as screening shows it (entrySha256), %d to %d hex digits", seen, MinEntryHashPrefix, sha256.Size*2)
+	}
 	org := ""
 	if o != nil {
 		org = o.Metadata.Name
@@ -232,8 +250,13 @@ func (s *Store) Decide(tenant string, o *catalog.Organization, entryID, action, 
 	if entry == nil {
 		return d, fmt.Errorf("no entry %q in the imported list (%s)", entryID, l.File)
 	}
+	hash := entry.ContentHash()
+	if seen != "" && !strings.HasPrefix(hash, seen) {
+		return d, fmt.Errorf("--entry-sha256 %s: entry %s is no longer the one screening showed, it is now %s (the list imported %s, %s, changed it); screen again and decide on the entry as it is",
+			seen, entryID, short(hash), l.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), l.File)
+	}
 	d = Decision{Org: org, Tenant: catalog.TenantOr(tenant), Fingerprint: Fingerprint(o), EntryID: entryID, Entry: entry.List + " " + entry.Name, Action: action, By: by, Reason: reason,
-		Time: s.now().UTC(), ListSHA256: l.SHA256, EntrySHA256: entry.ContentHash()}
+		Time: s.now().UTC(), ListSHA256: l.SHA256, EntrySHA256: hash}
 	unlock, err := s.lock()
 	if err != nil {
 		return d, err

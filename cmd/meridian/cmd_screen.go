@@ -65,7 +65,8 @@ An exact match of a name or alias together with a country sets the
 organisation's restricted-party status (entity-list for the Entity List,
 listed for the other lists) with the entry as its source. Any weaker match is
 undetermined: plans fail closed until a person runs 'meridian screen confirm'
-or 'meridian screen dismiss'. Exit 0 when every organisation is clear, 3 when
+or 'meridian screen dismiss', naming the entry as reviewed with its hash
+(ENTRY-SHA256, entrySha256 in -o json) by --entry-sha256. Exit 0 when every organisation is clear, 3 when
 any is listed or undetermined, 2 on bad input.`,
 		Example: `  meridian screen import consolidated.csv
   meridian screen examples/qwen-offshore.yaml
@@ -105,18 +106,20 @@ any is listed or undetermined, 2 on bad input.`,
 
 func screenTable(w io.Writer, res []screen.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tLIST\tCOUNTRIES\tDECISION")
+	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tENTRY-SHA256\tLIST\tCOUNTRIES\tDECISION")
 	for _, r := range res {
 		if len(r.Matches) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\n", r.Org, r.Status)
+			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\t\n", r.Org, r.Status)
 		}
 		for _, m := range r.Matches {
 			dec := ""
 			if d := m.Decision; d != nil {
 				dec = fmt.Sprintf("%sed by %s %s", d.Action, d.By, d.Time.Format("2006-01-02"))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%v\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
-				m.Entry.ID, m.Entry.List, m.Entry.Countries(), dec)
+			// The hash's first digits, as many as a decision may name
+			// it by (--entry-sha256): -o json shows it whole.
+			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%s\t%v\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
+				m.Entry.ID, m.EntrySHA256[:min(len(m.EntrySHA256), screen.MinEntryHashPrefix)], m.Entry.List, m.Entry.Countries(), dec)
 		}
 	}
 	if err := tw.Flush(); err != nil {

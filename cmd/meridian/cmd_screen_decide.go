@@ -18,11 +18,11 @@ import (
 
 // newScreenDecideCmd is `screen confirm` or `screen dismiss`.
 func newScreenDecideCmd(action string) *cobra.Command {
-	var by, reason, out, tenant string
+	var by, reason, out, tenant, seen string
 	var files []string
 	verb := map[string]string{screen.Confirm: "is", screen.Dismiss: "is not"}[action]
 	cmd := &cobra.Command{
-		Use:   action + " ORG ENTRY-ID --reason TEXT [--by NAME] [--tenant T | -f ORG-FILE]",
+		Use:   action + " ORG ENTRY-ID --reason TEXT [--entry-sha256 HASH] [--by NAME] [--tenant T | -f ORG-FILE]",
 		Short: fmt.Sprintf("Record that an organisation %s the party of a list entry", verb),
 		Long: fmt.Sprintf(`%s records a person's decision that organisation ORG %s the party of
 list entry ENTRY-ID (as 'meridian screen ORG-FILE' shows it), with who decided
@@ -39,8 +39,15 @@ It holds while the organisation's names, country and addresses stay as they
 were; another tenant's organisation of the same name, or this one changed,
 is screened afresh. A dismissal also holds only while the list entry is as it
 was when dismissed: a later import that changes the entry (a new alias or
-address, say) shows the match for a decision again.`, action, verb),
-		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --reason "register number differs (HRB 1)" --by a.person`, action),
+address, say) shows the match for a decision again.
+
+A decision is recorded against the entry as it is when the command runs.
+Give --entry-sha256 the entry's hash as the screening you reviewed showed it
+(ENTRY-SHA256 in the table, entrySha256 in -o json; the first 12 hex digits
+are enough) to have it refused if an import changed the entry since, so a
+dismissal is never tied to a version of the entry nobody saw. Without it, the
+output says which version of the entry (its hash) the decision is about.`, action, verb),
+		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --entry-sha256 3f2a9c0d1b7e --reason "register number differs (HRB 1)" --by a.person`, action),
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" {
@@ -54,7 +61,7 @@ address, say) shows the match for a decision again.`, action, verb),
 			if err != nil {
 				return err
 			}
-			d, err := st.Decide(tenant, org, args[1], action, by, reason)
+			d, err := st.DecideSeen(tenant, org, args[1], seen, action, by, reason)
 			if err != nil {
 				return badInput(err)
 			}
@@ -62,14 +69,19 @@ address, say) shows the match for a decision again.`, action, verb),
 				return fmt.Errorf("the decision is recorded in %s but not in the audit log: %w", st.DecisionsPath(), err)
 			}
 			return render(cmd.OutOrStdout(), out, d, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s: %s %s entry %s (%s), by %s at %s: %s\nrecorded in %s and the audit log\n",
-					action, d.Org, verb, d.EntryID, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, st.DecisionsPath())
+				version := fmt.Sprintf("entry %s as it is now (entry sha256 %s; not checked against the screening reviewed: give --entry-sha256 to have a changed entry refused)", d.EntryID, d.EntrySHA256)
+				if seen != "" {
+					version = fmt.Sprintf("entry %s as reviewed (entry sha256 %s)", d.EntryID, d.EntrySHA256)
+				}
+				_, err := fmt.Fprintf(w, "%s: %s %s %s (%s), by %s at %s: %s\nrecorded in %s and the audit log\n",
+					action, d.Org, verb, version, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, st.DecisionsPath())
 				return err
 			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
 	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER)")
+	cmd.Flags().StringVar(&seen, "entry-sha256", "", "the entry's hash as the screening reviewed showed it (12 to 64 hex digits); refused when the entry has changed since")
 	cmd.Flags().StringVar(&tenant, "tenant", catalog.DefaultTenant, "the tenant whose registered organisation ORG is")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file with the Organization ORG (the default tenant's), instead of the registered one")
 	addOutputFlag(cmd, &out)

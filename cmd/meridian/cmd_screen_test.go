@@ -51,14 +51,33 @@ spec: {headquarters: FR}
 		t.Fatalf("screen with matches: %v, want exit %d", err, exitNoPlacement)
 	}
 	var res struct {
-		Results []struct{ Org, Status, Source string }
+		Results []struct {
+			Org, Status, Source string
+			Matches             []struct {
+				Entry       struct{ ID string }
+				EntrySHA256 string `json:"entrySha256"`
+			}
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
 	status := map[string]string{}
+	entryHash := "" // exemplar's match with e1003, as screening shows it
 	for _, r := range res.Results {
 		status[r.Org] = r.Status
+		for _, m := range r.Matches {
+			if r.Org == "exemplar" && m.Entry.ID == "e1003" {
+				entryHash = m.EntrySHA256
+			}
+		}
+	}
+	if len(entryHash) != 64 {
+		t.Fatalf("exemplar's match with e1003 shows no entrySha256: %q\n%s", entryHash, out)
+	}
+	// The table shows the hash's first 12 digits, enough to name it.
+	if out, _ := runCLI(t, "screen", orgs); !strings.Contains(out, "ENTRY-SHA256") || !strings.Contains(out, " "+entryHash[:12]+" ") {
+		t.Fatalf("the table shows no entry hash %s:\n%s", entryHash[:12], out)
 	}
 	if status["exac"] != "entity-list" || status["exemplar"] != "undetermined" || status["clean-lab"] != "none" {
 		t.Fatalf("statuses %v", status)
@@ -85,9 +104,24 @@ spec:
 	if out, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "--by", "a.person", "--reason", "r"); !isCode(err, exitBadInput) || !strings.Contains(out+err.Error(), "registered to tenant default") {
 		t.Fatalf("a decision on an organisation not registered: %v\n%s", err, out)
 	}
+	// A dismissal naming a version of the entry other than the one
+	// imported now is refused, naming the flag; one not a hash too.
+	for _, h := range []string{"0123456789ab", "e1003", entryHash[:8]} {
+		if out, err := runCLI(t, "screen", "dismiss", "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "r", "--entry-sha256", h); !isCode(err, exitBadInput) ||
+			!strings.Contains(out+err.Error(), "--entry-sha256") {
+			t.Fatalf("a dismissal of entry version %s: %v\n%s", h, err, out)
+		}
+	}
+	// Without the flag it is recorded against the entry as it is, saying
+	// which version that is; with it, against the one reviewed.
 	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs")
-	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")+" and the audit log") {
+	if err != nil || !strings.Contains(out, "recorded in "+filepath.Join(home, "screening", "decisions.json")+" and the audit log") ||
+		!strings.Contains(out, "entry sha256 "+entryHash+"; not checked against the screening reviewed") {
 		t.Fatalf("dismiss: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "screen", "dismiss", "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs", "--entry-sha256", strings.ToUpper(entryHash[:12]))
+	if err != nil || !strings.Contains(out, "as reviewed (entry sha256 "+entryHash+")") {
+		t.Fatalf("dismiss naming the entry's version: %v\n%s", err, out)
 	}
 	// The decision is in the hash-chained audit log, and the log verifies.
 	db, err := store.OpenSQLite(context.Background(), filepath.Join(home, "meridian.db"), store.Options{})
