@@ -2,6 +2,8 @@ package dataset
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -24,16 +26,8 @@ import (
 // Those would be met again, and a caller that waits for them waits for
 // nothing.
 func Transient(err error) bool {
-	if err == nil {
+	if err == nil || Refused(err) {
 		return false
-	}
-	// What the store answered about the data counts first, even when a
-	// network error is wrapped along with it.
-	for _, p := range []error{ErrNotFound, ErrManifestPin, ErrManifestAuth, seal.ErrAuth, ErrTooLarge,
-		ErrListTooLong, ErrForeignKey, ErrResponseTooLarge, ErrNotRegular, ErrEscape} {
-		if errors.Is(err, p) {
-			return false
-		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
@@ -58,4 +52,27 @@ func Transient(err error) bool {
 		}
 	}
 	return false
+}
+
+// Refused reports whether err holds an answer that would be met again
+// however long one waited, whatever else it holds: what the store said
+// about the data (an object that is not there, a manifest that does not
+// authenticate or is not the version recorded, an object larger than it
+// should be, a listing without end), or a certificate the connection
+// does not trust (a store's TLS that fails verification is a
+// configuration or an interception, not a passing fault).
+func Refused(err error) bool {
+	for _, p := range []error{ErrNotFound, ErrManifestPin, ErrManifestAuth, seal.ErrAuth, ErrTooLarge,
+		ErrListTooLong, ErrForeignKey, ErrResponseTooLarge, ErrNotRegular, ErrEscape} {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		host      x509.HostnameError
+		verify    *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify)
 }

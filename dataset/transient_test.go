@@ -77,3 +77,22 @@ func TestTransient(t *testing.T) {
 		t.Errorf("a manifest that is not the version recorded counts as transient: %v", pin)
 	}
 }
+
+// TestCertificateNotTrustedIsNoPassingFailure: a store whose TLS fails
+// verification is met again however long one waits (a configuration, or
+// someone in between); it was a network error like any other, so a
+// staging into it was held and tried again for ever rather than failed.
+func TestCertificateNotTrustedIsNoPassingFailure(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, err := http.Get(srv.URL) // the server's certificate is trusted by no one here
+	if err == nil {
+		t.Fatal("a GET of a server with an untrusted certificate succeeded")
+	}
+	if Transient(err) || !Refused(err) {
+		t.Errorf("%v: transient %v, refused %v; want a refusal", err, Transient(err), Refused(err))
+	}
+	if joined := errors.Join(err, context.DeadlineExceeded); Transient(joined) {
+		t.Errorf("an untrusted certificate joined with a deadline counts as passing")
+	}
+}

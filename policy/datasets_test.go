@@ -83,8 +83,19 @@ func TestQueryDatasetsBounded(t *testing.T) {
 	q.Datasets = copies(w, 3)
 	moved := *q.Datasets[1]
 	moved.Spec.Location = "sg-1"
-	if tr := e.EvaluateTransfer(q, &moved, "SG"); hasDenial(tr, "named twice") || hasDenial(tr, "datasets") {
+	if tr := e.EvaluateTransfer(q, &moved, "SG"); hasDenial(tr, "named twice") || hasDenial(tr, "datasets") || hasDenial(tr, "differs") {
 		t.Errorf("a query's ds-1 moved to sg-1: %+v", tr.Denials)
+	}
+	// Another dataset under a query's dataset's name is not judged in its
+	// place, which would drop the query's (maybe stricter) facts.
+	other := *q.Datasets[1]
+	other.Spec.Location = "sg-1"
+	other.Spec.Classification = catalog.ClassPublic
+	if q.Datasets[1].Spec.Classification == catalog.ClassPublic {
+		other.Spec.Classification = catalog.ClassPersonal
+	}
+	if tr := e.EvaluateTransfer(q, &other, "SG"); tr.Allowed || !hasDenial(tr, "differs from the query's dataset") {
+		t.Errorf("another dataset named ds-1: %+v", tr)
 	}
 }
 

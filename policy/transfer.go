@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -266,6 +267,14 @@ func (s *Session) transfer(ds *catalog.Dataset, to string) (findings, *Transfer,
 	return f, t, origins
 }
 
+// elsewhere reports whether b is a as it stands at another place: the
+// same dataset in everything but spec.location.
+func elsewhere(a, b *catalog.Dataset) bool {
+	moved := b.Spec
+	moved.Location = a.Spec.Location
+	return a.Metadata.Name == b.Metadata.Name && reflect.DeepEqual(a.Spec, moved)
+}
+
 // EvaluateTransfer says whether one dataset may move to a country on the
 // query's date, under which basis, and with which obligations. Only
 // transfer rules (when the data moves) and access rules (always: the
@@ -289,8 +298,14 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 		// about each of its job's datasets placed at the checkpoint's
 		// site): it is judged in that one's place, not beside it, which
 		// would count its subjects twice and name it twice.
+		// Only where it stands may differ: another dataset under the name
+		// would have its facts judged in place of the query's, which may
+		// be the stricter.
 		list := append([]*catalog.Dataset{}, q.Datasets...)
 		if i := slices.IndexFunc(list, func(d *catalog.Dataset) bool { return d != nil && d.Metadata.Name == ds.Metadata.Name }); i >= 0 {
+			if !elsewhere(list[i], ds) && msg == "" {
+				msg = fmt.Sprintf("dataset %s asked about differs from the query's dataset of that name in more than where it is: name each dataset once", ds.Metadata.Name)
+			}
 			list[i] = ds
 		} else {
 			list = append(list, ds)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/testplan"
@@ -45,5 +46,19 @@ func TestStoredJobNamingADatasetTwice(t *testing.T) {
 	}
 	if got := w.Job(old.Job).Spec.Datasets; len(got) != 1 || got[0] != "corpus-c" {
 		t.Errorf("the stored job's datasets read as %v, want [corpus-c]", got)
+	}
+}
+
+// TestLocalTreeWaitWithinCleanTimeout: the local backend's wait for what a
+// job left (TreeWait) ends within the time the controller gives Clean and
+// Cancel; waiting 15 s under a 10 s bound, a Clean that found processes
+// still running ran out of its caller's time instead of saying so.
+func TestLocalTreeWaitWithinCleanTimeout(t *testing.T) {
+	l, err := local.New(catalog.BackendSpec{Type: catalog.BackendLocal}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.TreeWait >= cleanTimeout {
+		t.Errorf("local TreeWait %s, not within the controller's %s for Clean and Cancel", l.TreeWait, cleanTimeout)
 	}
 }

@@ -53,7 +53,9 @@ var ErrLedger = errors.New("the transfer ledger could not be written or read")
 // same copy may well get past a while later: a store's (dataset.Transient)
 // or the ledger's own (ErrLedger). The law's refusal never is.
 func Transient(err error) bool {
-	if err == nil || errors.As(err, new(*DeniedError)) {
+	// A refusal that would be met again counts first, even joined with a
+	// failure of the ledger's.
+	if err == nil || errors.As(err, new(*DeniedError)) || dataset.Refused(err) {
 		return false
 	}
 	return errors.Is(err, ErrLedger) || dataset.Transient(err)

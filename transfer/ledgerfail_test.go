@@ -3,12 +3,14 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
 )
 
 // brokenLedger is a FileLedger whose appends of one kind fail while
@@ -104,5 +106,20 @@ func TestLedgerFailureIsPassingAndSendsNothing(t *testing.T) {
 		if Transient(e) {
 			t.Errorf("Transient(%v) = true", e)
 		}
+	}
+}
+
+// TestLedgerFailureWithARefusalIsNoPassingFailure: a copy whose error
+// holds both a failure of the ledger's and a refusal that would be met
+// again (a manifest that does not authenticate) is refused, not tried
+// again: the ledger's failure counted first, and such a staging was held
+// and tried again hourly for ever.
+func TestLedgerFailureWithARefusalIsNoPassingFailure(t *testing.T) {
+	err := errors.Join(fmt.Errorf("ledger confirmation: %w", ErrLedger), fmt.Errorf("chunk 3: %w", seal.ErrAuth))
+	if Transient(err) {
+		t.Errorf("%v counts as passing", err)
+	}
+	if !Transient(fmt.Errorf("ledger intent: %w", ErrLedger)) {
+		t.Error("a failure of the ledger's alone does not count as passing")
 	}
 }

@@ -75,7 +75,10 @@ type Local struct {
 	// TreeWait bounds how long Cancel and Clean wait, once the job's
 	// wrapper has ended, for the rest of what the job started to end
 	// (treeLeft): the agent's reaper goes on killing what the workload
-	// left for up to 10 s after the agent is gone.
+	// left for up to 10 s after the agent is gone. It stays under the 10 s
+	// the run controller gives a Cancel or a Clean, so that one that waits
+	// it out still says why it kept the directory rather than running out
+	// of its caller's time.
 	TreeWait time.Duration
 }
 
@@ -107,7 +110,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
-	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 15 * time.Second}, nil
+	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second}, nil
 }
 
 // record is what job.json holds.

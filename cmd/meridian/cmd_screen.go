@@ -106,7 +106,9 @@ any is listed or undetermined, 2 on bad input.`,
 
 func screenTable(w io.Writer, res []screen.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tENTRY-SHA256\tLIST\tCOUNTRIES\tDECISION")
+	// ENTRY-SHA256 last: scripts that read the columns before it by their
+	// place read them where they were.
+	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tLIST\tCOUNTRIES\tDECISION\tENTRY-SHA256")
 	for _, r := range res {
 		if len(r.Matches) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\t\n", r.Org, r.Status)
@@ -118,8 +120,8 @@ func screenTable(w io.Writer, res []screen.Result) error {
 			}
 			// The hash's first digits, as many as a decision may name
 			// it by (--entry-sha256): -o json shows it whole.
-			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%s\t%v\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
-				m.Entry.ID, m.EntrySHA256[:min(len(m.EntrySHA256), screen.MinEntryHashPrefix)], m.Entry.List, m.Entry.Countries(), dec)
+			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%v\t%s\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
+				m.Entry.ID, m.Entry.List, m.Entry.Countries(), dec, m.EntrySHA256[:min(len(m.EntrySHA256), screen.MinEntryHashPrefix)])
 		}
 	}
 	if err := tw.Flush(); err != nil {

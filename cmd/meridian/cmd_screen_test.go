@@ -75,9 +75,11 @@ spec: {headquarters: FR}
 	if len(entryHash) != 64 {
 		t.Fatalf("exemplar's match with e1003 shows no entrySha256: %q\n%s", entryHash, out)
 	}
-	// The table shows the hash's first 12 digits, enough to name it.
-	if out, _ := runCLI(t, "screen", orgs); !strings.Contains(out, "ENTRY-SHA256") || !strings.Contains(out, " "+entryHash[:12]+" ") {
-		t.Fatalf("the table shows no entry hash %s:\n%s", entryHash[:12], out)
+	// The table shows the hash's first 12 digits, enough to name it, in
+	// its last column: the columns scripts read by place stay where they
+	// were.
+	if out, _ := runCLI(t, "screen", orgs); !strings.HasSuffix(strings.SplitN(out, "\n", 2)[0], "DECISION  ENTRY-SHA256") || !strings.Contains(out, " "+entryHash[:12]+"\n") {
+		t.Fatalf("the table shows no entry hash %s in its last column:\n%s", entryHash[:12], out)
 	}
 	if status["exac"] != "entity-list" || status["exemplar"] != "undetermined" || status["clean-lab"] != "none" {
 		t.Fatalf("statuses %v", status)
