@@ -128,10 +128,21 @@ func retry(ctx context.Context, patience time.Duration, fn func(context.Context)
 
 func (c *client) manifest(ctx context.Context, patience time.Duration) (*Manifest, error) {
 	var m Manifest
+	// The last answer the server itself gave (a fault of its own), if
+	// any: an attempt whose server answered with its own fault within the
+	// patience reached it, even if its last try then timed out.
+	var answered error
 	err := retry(ctx, patience, func(ctx context.Context) error {
-		return c.do(ctx, http.MethodGet, RouteManifest, nil, "", &m)
+		err := c.do(ctx, http.MethodGet, RouteManifest, nil, "", &m)
+		if err != nil && !unanswered(err) {
+			answered = err
+		}
+		return err
 	})
 	if err != nil {
+		if answered != nil && unanswered(err) {
+			return nil, errors.Join(answered, err)
+		}
 		return nil, err
 	}
 	return &m, nil

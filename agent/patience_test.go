@@ -70,6 +70,23 @@ func TestAgentWaitsForTheServerAsToldAndCountsAsLost(t *testing.T) {
 	if code, err := Run(ctx, cfg); code != ExitSetup || err == nil {
 		t.Errorf("a server's own fault: Run = %d, %v; want exit %d", code, err, ExitSetup)
 	}
+
+	// One that answered with its own fault, then stopped answering, was
+	// reached too: its last try's silence does not make it the site's
+	// loss.
+	var n atomic.Int64
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			http.Error(w, "the server holds no key for dataset people", http.StatusInternalServerError)
+			return
+		}
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
+	}))
+	defer flaky.Close()
+	cfg.Server = flaky.URL
+	if code, err := Run(ctx, cfg); code != ExitSetup || err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("a server's own fault, then silence: Run = %d, %v; want exit %d naming the fault", code, err, ExitSetup)
+	}
 }
 
 // TestFromEnvPatience: the patience the server gives is read, bad values

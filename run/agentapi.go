@@ -472,7 +472,15 @@ func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
 func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	m, err := c.manifest(req.Context(), r, a)
 	if err != nil {
-		c.agentFault(w, req, http.StatusInternalServerError, "the attempt's manifest", err)
+		// A store the server cannot read now is the server unavailable,
+		// which the agent waits out (and, past its patience, takes for the
+		// site cut off); any other fault is this attempt's, which the
+		// agent reports as its setup failing.
+		code := http.StatusInternalServerError
+		if errors.As(err, new(*storeReadError)) {
+			code = http.StatusServiceUnavailable
+		}
+		c.agentFault(w, req, code, "the attempt's manifest", err)
 		return
 	}
 	writeAgentJSON(w, m)
@@ -516,7 +524,7 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	if m.Sandbox.Mode == agent.SandboxUID {
 		uid, err := c.cfg.Store.TenantUID(ctx, r.Tenant, c.cfg.Sandbox.UIDBase)
 		if err != nil {
-			return nil, err
+			return nil, &storeReadError{fmt.Errorf("the tenant's user id: %w", err)}
 		}
 		m.Sandbox.UID, m.Sandbox.GID = uid, uid
 	}

@@ -980,3 +980,43 @@ func BenchmarkAgentHeartbeat(b *testing.B) {
 		})
 	}
 }
+
+// uidDown fails TenantUID, as a database that cannot be reached does,
+// while down is set.
+type uidDown struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (u uidDown) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
+	if u.down.Load() {
+		return 0, errors.New("connection refused")
+	}
+	return u.Store.TenantUID(ctx, tenant, base)
+}
+
+// TestManifestStoreDownIsUnavailable: a manifest the server cannot make
+// for want of its store is answered 503 (the server unavailable, which the
+// agent waits out), not 500, which the agent now reads as the attempt's
+// own setup failing.
+func TestManifestStoreDownIsUnavailable(t *testing.T) {
+	var down atomic.Bool
+	e := newEnv(t, func(c *Config) {
+		c.Store = uidDown{Store: c.Store, down: &down}
+		c.Sandbox.Mode = agent.SandboxUID
+	})
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	down.Store(true)
+	defer down.Store(false)
+	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("manifest with the store down: %d, want 503", resp.StatusCode)
+	}
+}
