@@ -104,8 +104,14 @@ func runningAttempt(t *testing.T, e *env, doc Document, what string, cond func(*
 // agentPost posts body to route as attempt a's agent, with its credential.
 func agentPost(t *testing.T, e *env, r *Run, a Attempt, route string, body []byte) (int, string, http.Header) {
 	t.Helper()
+	return agentCall(t, e, r, a, "POST", route, body)
+}
+
+// agentCall is agentPost with any method.
+func agentCall(t *testing.T, e *env, r *Run, a Attempt, method, route string, body []byte) (int, string, http.Header) {
+	t.Helper()
 	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -1008,15 +1014,7 @@ func TestManifestStoreDownIsUnavailable(t *testing.T) {
 	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	down.Store(true)
 	defer down.Store(false)
-	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("manifest with the store down: %d, want 503", resp.StatusCode)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("manifest with the store down: %d %q, want 503", code, msg)
 	}
 }
