@@ -33,14 +33,12 @@ func (f *fakeAPI) setOnCreate(h func(resource string, obj map[string]any) (int, 
 	f.onCreate = h
 }
 
-// A Submit cut off before its Job was created (the API server did not
-// create it, and the controller stopped) leaves the attempt's record; a Job
-// made under the attempt's name afterwards, with all that names the
-// attempt, is not the attempt's for the controller started again: Find
-// does not find it, and Submit does not take it.
-func TestFindAfterACutOffSubmitTakesNoLookAlike(t *testing.T) {
-	f := newFakeAPI(t)
-	spec := secretSpec()
+// cutOffSubmit submits spec to a backend started on f as a Submit cut off
+// before its Job was created: the API server answers the Job's create with
+// 503 and does not keep the Job. It fails the test if Submit succeeds, and
+// returns the backend, with f creating Jobs again.
+func cutOffSubmit(t *testing.T, f *fakeAPI, spec backend.Spec) *Backend {
+	t.Helper()
 	name := JobName(spec.RunID, spec.Attempt)
 	f.onCreate = func(resource string, obj map[string]any) (int, string) {
 		if resource != "jobs" {
@@ -51,17 +49,27 @@ func TestFindAfterACutOffSubmitTakesNoLookAlike(t *testing.T) {
 		return http.StatusServiceUnavailable, "ServiceUnavailable"
 	}
 	b := f.start(t)
-	ctx := testContext(t)
-	if _, err := b.Submit(ctx, spec); err == nil {
+	if _, err := b.Submit(testContext(t), spec); err == nil {
 		t.Fatal("Submit succeeded; the fake did not create its Job")
 	}
 	f.setOnCreate(nil)
+	return b
+}
+
+// A Submit cut off before its Job was created (the API server did not
+// create it, and the controller stopped) leaves the attempt's record; a Job
+// made under the attempt's name afterwards, with all that names the
+// attempt, is not the attempt's for the controller started again: Find
+// does not find it, and Submit does not take it.
+func TestFindAfterACutOffSubmitTakesNoLookAlike(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	b := cutOffSubmit(t, f, spec)
+	ctx := testContext(t)
 	f.put("jobs", lookAlike(spec))
 	again := restarted(t, f, b)
-	eventually(t, "the look-alike is not in the cache", func() bool {
-		_, ok := again.watch.job(name)
-		return ok
-	})
+	waitJobCached(t, again, name, "the look-alike")
 	if h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
 		t.Errorf("Find = %q, %v, %v; want the look-alike not found", h, ok, err)
 	}
@@ -80,10 +88,7 @@ func TestSubmitTakesNoJobMadeBeforeIt(t *testing.T) {
 	f.put("jobs", lookAlike(spec))
 	b := f.start(t)
 	ctx := testContext(t)
-	eventually(t, "the look-alike is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
+	waitJobCached(t, b, name, "the look-alike")
 	if h, err := b.Submit(ctx, spec); err == nil || !strings.Contains(err.Error(), "not this attempt's") {
 		t.Fatalf("Submit = %q, %v; want the Job made before it refused", h, err)
 	}
@@ -140,20 +145,8 @@ func TestSubmitAgainAfterACutOffSubmit(t *testing.T) {
 	f := newFakeAPI(t)
 	spec := secretSpec()
 	name := JobName(spec.RunID, spec.Attempt)
-	f.onCreate = func(resource string, obj map[string]any) (int, string) {
-		if resource != "jobs" {
-			return 0, ""
-		}
-		delete(f.objs["jobs"], name)
-		f.notify("jobs", "DELETED", obj)
-		return http.StatusServiceUnavailable, "ServiceUnavailable"
-	}
-	b := f.start(t)
+	b := cutOffSubmit(t, f, spec)
 	ctx := testContext(t)
-	if _, err := b.Submit(ctx, spec); err == nil {
-		t.Fatal("Submit succeeded; the fake did not create its Job")
-	}
-	f.setOnCreate(nil)
 	again := restarted(t, f, b)
 	if h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
 		t.Fatalf("Find before the Job exists = %q, %v, %v; want nothing", h, ok, err)
@@ -172,14 +165,8 @@ func TestSubmitAgainAfterACutOffSubmit(t *testing.T) {
 // not submitted again under a record that names the deleted Job.
 func TestFindOfAnAttemptWhoseJobWasDeleted(t *testing.T) {
 	f := newFakeAPI(t)
-	b := f.start(t)
+	b, spec, name := submittedWithoutSecret(t, f)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f.drop("jobs", name)
 	again := restarted(t, f, b)
 	h, ok, err := again.Find(ctx, spec.RunID, spec.Attempt)
@@ -208,10 +195,7 @@ func TestSweepGivesNoLookAlikeTheSecret(t *testing.T) {
 	if err := b.WriteSecretForTest(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the look-alike is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
+	waitJobCached(t, b, name, "the look-alike")
 	res, err := b.SweepSecrets(ctx, time.Hour)
 	if err != nil {
 		t.Fatal(err)

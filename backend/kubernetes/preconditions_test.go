@@ -40,19 +40,38 @@ func annotations(o map[string]any) map[string]any {
 	return a
 }
 
+// submittedWithoutSecret starts a backend on f and submits an attempt with
+// no Secret (what is tested is its Job), failing the test if Submit fails.
+// It returns the backend, the spec and the attempt's Job name.
+func submittedWithoutSecret(t *testing.T, f *fakeAPI) (*Backend, backend.Spec, string) {
+	t.Helper()
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, spec, name
+}
+
+// waitJobCached waits for b's watch cache to hold a Job named name; what
+// names that Job in the failure.
+func waitJobCached(t testing.TB, b *Backend, name, what string) {
+	t.Helper()
+	eventually(t, what+" is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
+}
+
 // The attempt is lost (its pod disrupted); by the time the verdict is
 // written on its Job, the Job has been deleted and another made under its
 // name. The verdict is the attempt's: it must not land on the other Job.
 func TestLostVerdictLandsOnlyOnTheAttemptsJob(t *testing.T) {
 	f := newFakeAPI(t)
-	b := f.start(t)
+	b, _, name := submittedWithoutSecret(t, f)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f.putPodOf(name, map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": disruptionTarget, "status": "True",
 		"reason": "EvictionByEvictionAPI", "message": "evicted"}}})
 	eventually(t, "the Job's disrupted pod is not in the cache", func() bool {
@@ -77,18 +96,9 @@ func TestLostVerdictLandsOnlyOnTheAttemptsJob(t *testing.T) {
 // after the backend last saw it neither marks nor deletes the other Job.
 func TestCancelLeavesAJobMadeAgainUnseen(t *testing.T) {
 	f := newFakeAPI(t)
-	b := f.start(t)
+	b, _, name := submittedWithoutSecret(t, f)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the attempt's Job is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
+	waitJobCached(t, b, name, "the attempt's Job")
 	other := f.swapUnseen("jobs", name)
 	if err := b.Cancel(ctx, name); err != nil {
 		t.Fatalf("Cancel: %v", err)
@@ -162,18 +172,9 @@ func TestSubmitGivesItsJobOnlyItsOwnSecret(t *testing.T) {
 // Job made again and returned success with the workload still running.
 func TestCancelDeletesAJobItCannotMark(t *testing.T) {
 	f := newFakeAPI(t)
-	b := f.start(t)
+	b, _, name := submittedWithoutSecret(t, f)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the attempt's Job is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
+	waitJobCached(t, b, name, "the attempt's Job")
 	f.mu.Lock()
 	f.onPatch = func(resource string, _ map[string]any) (int, string) {
 		if resource == "jobs" {
