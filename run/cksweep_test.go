@@ -25,11 +25,21 @@ import (
 // sealed there as agents seal them (on no ledger).
 func newSweepFixture(t *testing.T) (*ckMoveFixture, *rules.State, []string) {
 	t.Helper()
+	return newSweepFixtureWith(t, nil)
+}
+
+// newSweepFixtureWith is newSweepFixture with mod applied to the
+// controller's configuration first.
+func newSweepFixtureWith(t *testing.T, mod func(*Config)) (*ckMoveFixture, *rules.State, []string) {
+	t.Helper()
 	var rs *rules.State
 	doc := jobDoc(100, 10)
 	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
 		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "MY", class: catalog.ClassPublic})
 	f := newCkMoveFixtureWith(t, func(c *Config) {
+		if mod != nil {
+			mod(c)
+		}
 		var err error
 		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
 			t.Fatal(err)
@@ -131,6 +141,8 @@ func TestCheckpointsRemovedFromTheSiteTheLawLeft(t *testing.T) {
 	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" || r.Checkpoint.Name != resume {
 		t.Fatalf("after the move: %s (%s), checkpoint %+v; want staging from the checkpoint at bravo", r.State, r.Reason, r.Checkpoint)
 	}
+	// The left site is swept at the run's next step.
+	r = f.step(t)
 	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
 		t.Errorf("checkpoints at alpha after the move: %v; want only another run's %s", got, other)
 	}
@@ -172,6 +184,7 @@ func TestCheckpointsKeptAtALeftSiteTheLawAllows(t *testing.T) {
 	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
 		t.Fatalf("after the move: %s (%s), checkpoint %+v", r.State, r.Reason, r.Checkpoint)
 	}
+	r = f.step(t)
 	if got := checkpointsAt(t, f, "alpha"); len(got) != 3 {
 		t.Errorf("checkpoints at alpha: %v; want all three kept", got)
 	}

@@ -184,7 +184,8 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 // store a staging holds is deferred: the controller tries it again on its
 // next ticks (retryWithdrawals).
 func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool, error) {
-	dec, from, site, resume, ok, err := c.copyDecision(ctx, cp, ln, c.today())
+	today := c.today()
+	dec, from, site, resume, ok, err := c.copyDecision(ctx, cp, ln, today)
 	if err != nil {
 		return "", false, err
 	}
@@ -202,7 +203,7 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		// pace of a copy a staging holds.
 		err = errResuming
 	} else {
-		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev)
+		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev, today)
 	}
 	if err != nil {
 		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, errResuming)
@@ -467,8 +468,9 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 
 // withdraw deletes a tenant's copy of a dataset (or a run's checkpoint) at
 // a site, whole or what a staging cut short left of it, and records it;
-// from is where the data comes from.
-func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64) (int, error) {
+// from is where the data comes from; asOf is the day the law was judged
+// as of (zero: today).
+func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date) (int, error) {
 	// Not while a staging writes there (its objects would outlive the
 	// withdrawal, or its reconciliation would find them gone).
 	// The law check does not wait for a staging (it could take hours):
@@ -518,11 +520,20 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	for _, f := range dec.Denials {
 		rules = append(rules, f.Rule)
 	}
+	if asOf.IsZero() {
+		asOf = c.today()
+	}
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: n})
+		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: asOf.String(), Objects: n})
 	if err != nil {
 		return 0, err
 	}
 	rec.Tenant = cp.tenant
-	return n, c.cfg.Store.AppendAudit(ctx, rec)
+	// The objects are gone: the record of it is written even if the
+	// caller's context ends now (a long step the loop stops), within its
+	// own bound. Lost, it would never be written: the next try finds
+	// nothing left to remove.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	defer cancel()
+	return n, c.cfg.Store.AppendAudit(actx, rec)
 }

@@ -186,8 +186,11 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	}
 	if len(r.Swept) > 0 {
 		// A site the run left may keep its checkpoints: removed there
-		// where the law no longer lets its data be (sweepCheckpoints).
-		c.sweepCheckpoints(ctx, r.ID)
+		// where the law no longer lets its data be (sweepCheckpoints),
+		// within a step's bound.
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		c.sweepCheckpoints(sctx, r.ID)
+		cancel()
 	}
 	// A cancelled run that is held or moving ends here, before migrate:
 	// one cancelled while its site could not be told (the cancel failing

@@ -139,9 +139,9 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			r.Checkpoint = nil
 		}
 		// The sites left may keep the run's checkpoints, which the law
-		// check does not see: judged and cleared once this is written,
-		// when the checkpoint the run resumes from is no longer needed
-		// there (sweepCheckpoints).
+		// check does not see: judged and cleared at the run's next step,
+		// once this is written and the checkpoint the run resumes from is
+		// no longer needed there (sweepCheckpoints).
 		for _, s := range left {
 			if s != "" && s != target.Site && !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == s }) {
 				r.Swept = append(r.Swept, Sweep{Site: s, AsOf: r.Migration.Until})
@@ -162,7 +162,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if err == nil {
 		c.cfg.Observer.Migrated(r.Site, target.Site)
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
-		c.sweepCheckpoints(ctx, r.ID)
+		// The left sites are swept at the run's next step, not here: this
+		// may be a long step, whose context the loop cancels once it sees
+		// the run has moved on (longStepRunning), and a removal cut short
+		// by that would leave objects deleted with no record of it.
 	}
 	return err == nil, err
 }

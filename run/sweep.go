@@ -19,12 +19,15 @@ import (
 // run leaves a site, each site it leaves (the attempt's, and the one its
 // checkpoint was at) is put on the run's Swept list in the same write that
 // moves the run; once that write is durable the checkpoint the run resumes
-// from is at its new site (or given up), and the left site is judged as a
-// checkpoint copy is (checkpointCopyLaw: the run's datasets' transfer law
-// to its country). Where the law no longer lets the data be there, every
-// checkpoint of the run in that store is removed, each recorded as a
-// transfer-withdrawn audit entry of kind checkpoint; where it does, they
-// are kept, as checkpoints are kept after their run ends (docs/rules.md).
+// from is at its new site (or given up), and at the run's next step (not
+// in the move's own, a long step the loop stops once the run has moved
+// on) the left site is judged as a checkpoint copy is (checkpointCopyLaw:
+// the run's datasets' transfer law to its country). Where the law no
+// longer lets the data be there, every checkpoint of the run in that store
+// is removed, each recorded as a transfer-withdrawn audit entry of kind
+// checkpoint (as of the day the site was judged as of); where it does,
+// they are kept, as checkpoints are kept after their run ends
+// (docs/rules.md).
 
 // sweepCheckpoints works through run id's Swept list, now or, after a
 // failure (a site's store, the ledger, a staging holding the store), at
@@ -151,7 +154,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 		k := cp
 		k.dataset = name
-		if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev); err != nil {
+		if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
 			return err
 		}
 	}

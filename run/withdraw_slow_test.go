@@ -40,7 +40,7 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1)
+	_, err := e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{})
 	took := time.Since(start)
 	if !errors.Is(err, errWithdrawSlow) || took > 10*time.Second {
 		t.Fatalf("withdrawal from a store that never answers: %v after %v (%d requests); want errWithdrawSlow within seconds", err, took, reqs.Load())
@@ -52,7 +52,7 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	// would hold the controller's loop for the whole deadline in turn.
 	before := reqs.Load()
 	start = time.Now()
-	_, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-2", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1)
+	_, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-2", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{})
 	if took := time.Since(start); !errors.Is(err, errWithdrawSlow) || took > withdrawTimeout/2 || reqs.Load() != before {
 		t.Fatalf("a second copy at the store that timed out: %v after %v (%d more requests); want errWithdrawSlow at once, with no request",
 			err, took, reqs.Load()-before)
