@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,89 @@ func TestCheckpointWithdrawalRecordsTheDayJudged(t *testing.T) {
 	}
 	if got := w[older].AsOf; got != "2026-07-01" {
 		t.Errorf("withdrawal of %s as of %q; want 2026-07-01, the day alpha was judged as of (today is %s)", older, got, f.c.today())
+	}
+}
+
+// endWhileSweepWaits moves the run of a cut-sweep fixture while a staging
+// holds alpha's store, so that its sweep of alpha waits, and cancels it:
+// the run ends with alpha still on its swept list. The lock is released.
+func endWhileSweepWaits(t *testing.T, f *ckMoveFixture) {
+	t.Helper()
+	ctx := context.Background()
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, unlock, err := f.c.lockStaging(ctx, f.c.SiteStore(alpha)+"|t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	f.step(t)
+	if _, err := f.c.Cancel(ctx, "t1", f.r.ID); err != nil {
+		t.Fatal(err)
+	}
+	var r *Run
+	for range 4 {
+		if r = f.step(t); r.State.Final() {
+			break
+		}
+	}
+	if r.State != Cancelled || !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == "alpha" }) {
+		t.Fatalf("after the cancel: %s (%s), swept %+v; want cancelled with alpha still to sweep", r.State, r.Reason, r.Swept)
+	}
+}
+
+// TestEndedRunsLeftSiteSwept: a run that ends while the removal at a site
+// it left waits to be tried again (a staging held the store) is no longer
+// stepped; the loop still sweeps that site once the wait is over.
+func TestEndedRunsLeftSiteSwept(t *testing.T) {
+	f, _, names := newCutSweepFixture(t)
+	other := names[2]
+	endWhileSweepWaits(t, f)
+	f.clk.set(f.clk.Now().Add(10 * time.Minute))
+	f.c.Tick(context.Background())
+	r, err := f.c.Get(context.Background(), "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
+		t.Errorf("checkpoints at alpha after the ended run's wait: %v; want only another run's %s", got, other)
+	}
+	if w := checkpointWithdrawals(t, f, "alpha"); len(w) != 2 {
+		t.Errorf("withdrawals recorded at alpha: %+v; want the run's two", w)
+	}
+	if len(r.Swept) != 0 {
+		t.Errorf("swept list %+v; want it done", r.Swept)
+	}
+}
+
+// TestEndedRunsLeftSiteSweptAfterARestart: the same, by a controller that
+// started after the run ended (a restart, or another server leading),
+// which knows of no wait: it finds the run among the ended ones.
+func TestEndedRunsLeftSiteSweptAfterARestart(t *testing.T) {
+	var cfg *Config
+	cs := &cutStore{}
+	f, rs, names := newSweepFixtureWith(t, func(c *Config) {
+		cs.Store = c.Store
+		c.Store = cs
+		cfg = c
+	})
+	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	other := names[2]
+	endWhileSweepWaits(t, f)
+	f.c = New(*cfg)
+	f.c.Tick(context.Background())
+	r, err := f.c.Get(context.Background(), "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
+		t.Errorf("checkpoints at alpha after a restart: %v; want only another run's %s", got, other)
+	}
+	if len(r.Swept) != 0 {
+		t.Errorf("swept list %+v; want it done", r.Swept)
 	}
 }

@@ -252,6 +252,12 @@ type Controller struct {
 	// failed (its store, or the ledger), when it may be tried again
 	// (under mu; sweepCheckpoints).
 	sweepWait map[string]copyBackoff
+	// sweepScanAfter is where the loop's scan of ended runs for sites
+	// still to sweep goes on from (a page a tick, sweepEnded), and
+	// sweepScanned says it has read them all in this term. The loop's
+	// goroutine's alone.
+	sweepScanAfter string
+	sweepScanned   bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

@@ -66,6 +66,9 @@ func (c *Controller) newTerm() {
 	// Owners' updates are read again from the start of the log: those
 	// after the last recorded check call for one (docUpdates).
 	c.docSeq, c.docRead, c.docDue, c.checkedLaw = 0, false, "", ""
+	// Runs that ended with sites still to sweep, by whichever leader:
+	// read again from the start (sweepEnded).
+	c.sweepScanAfter, c.sweepScanned = "", false
 }
 
 // Tick steps every active run until it stops changing, several runs at a
@@ -109,6 +112,7 @@ func (c *Controller) Tick(ctx context.Context) {
 		}(row.ID, row.Tenant)
 	}
 	wg.Wait()
+	c.sweepEnded(ctx)
 }
 
 // prune drops what is cached of runs that are no longer active: their

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -30,9 +31,11 @@ import (
 // (docs/rules.md).
 
 // sweepCheckpoints works through run id's Swept list, now or, after a
-// failure (a site's store, the ledger, a staging holding the store), at
-// the next of its steps once a wait that doubles from withdrawRetry has
-// passed. Failures are logged, not returned: the run's own step goes on.
+// failure (a site's store, the ledger, a staging holding the store), once
+// a wait that doubles from withdrawRetry has passed: at the next of its
+// steps, or, for a run that takes none (ended, or held waiting for room),
+// the loop's (sweepEnded). Failures are logged, not returned: the run's
+// own step goes on.
 func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 	now := c.cfg.Now()
 	c.mu.Lock()
@@ -44,7 +47,7 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 	err := c.sweep(ctx, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err == nil {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
 		delete(c.sweepWait, id)
 		return
 	}
@@ -159,4 +162,68 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 	}
 	return lerr
+}
+
+// sweepScanPage is how many ended runs one tick reads in its scan for
+// sites still to sweep (sweepEnded).
+const sweepScanPage = 200
+
+// sweepEnded sweeps the runs no step of Tick's reaches whose sweep is due:
+// a run that ended (finished, failed, cancelled) while a removal at a
+// site it left was waiting to be tried again, or one held waiting for
+// room. The runs whose sweep failed are known (sweepWait); those that
+// ended so under another leader, or before a restart, are found by a scan
+// of the ended runs, a page a tick, once a term. At most Config.Workers
+// runs are swept a tick, each within a step's bound.
+func (c *Controller) sweepEnded(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // the term is over: the next leader's loop goes on
+	}
+	if !c.sweepScanned {
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{AllTenants: true, States: FinalStates, After: c.sweepScanAfter, Limit: sweepScanPage, NoDocuments: true})
+		if err != nil {
+			c.cfg.Logger.Warn("list ended runs for sites still to sweep", "err", err)
+		} else {
+			c.mu.Lock()
+			for _, row := range rows {
+				if r, err := fromRow(row); err == nil && len(r.Swept) > 0 {
+					if _, known := c.sweepWait[row.ID]; !known {
+						if c.sweepWait == nil {
+							c.sweepWait = map[string]copyBackoff{}
+						}
+						c.sweepWait[row.ID] = copyBackoff{}
+					}
+				}
+			}
+			c.mu.Unlock()
+			if len(rows) < sweepScanPage {
+				c.sweepScanned = true
+			} else {
+				c.sweepScanAfter = rows[len(rows)-1].ID
+			}
+		}
+	}
+	now := c.cfg.Now()
+	var due []string
+	c.mu.Lock()
+	for id, b := range c.sweepWait {
+		if len(due) == c.cfg.Workers {
+			break
+		}
+		if _, busy := c.long[id]; !busy && !now.Before(b.next) {
+			due = append(due, id)
+		}
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+			defer cancel()
+			c.sweepCheckpoints(sctx, id)
+		}()
+	}
+	wg.Wait()
 }
