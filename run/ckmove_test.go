@@ -40,6 +40,9 @@ type fakeS3 struct {
 	fail   atomic.Bool
 	refuse atomic.Bool
 	reqs   atomic.Int64
+	// onPut, when set, is called with the key of each PUT before it is
+	// stored (outside the lock: other requests go on meanwhile).
+	onPut atomic.Pointer[func(key string)]
 }
 
 func (f *fakeS3) s3Error(w http.ResponseWriter, status int, code string) {
@@ -85,6 +88,11 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case key == "":
 		f.s3Error(w, http.StatusNotImplemented, "NotImplemented")
 	case r.Method == http.MethodPut:
+		if hook := f.onPut.Load(); hook != nil {
+			f.mu.Unlock()
+			(*hook)(key)
+			f.mu.Lock()
+		}
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			f.s3Error(w, http.StatusBadRequest, "IncompleteBody")

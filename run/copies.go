@@ -312,8 +312,40 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 			}
 		}
 	}
-	resume := !r.State.Final() && r.Checkpoint != nil && r.Checkpoint.Name == cp.dataset && r.Checkpoint.Site == cp.site
+	resume := checkpointInUse(r, cp)
 	return all, strings.Join(origins, ","), site, resume, true, nil
+}
+
+// checkpointInUse reports whether cp is the checkpoint r, not yet ended,
+// resumes from: at its site, or at the site its move is copying it to
+// (the copy is the one the move goes on with, and the run resumes from it
+// once the move is written).
+func checkpointInUse(r *Run, cp stagedCopy) bool {
+	if r.State.Final() || r.Checkpoint == nil || r.Checkpoint.Name != cp.dataset {
+		return false
+	}
+	if r.Checkpoint.Site == cp.site {
+		return true
+	}
+	m := r.Migration
+	return r.State == Migrating && m != nil && m.Target != nil && m.Target.Site == cp.site
+}
+
+// checkpointStillInUse reads cp's run again and says whether it resumes
+// from cp (checkpointInUse); a run that is gone does not.
+func (c *Controller) checkpointStillInUse(ctx context.Context, cp stagedCopy) (bool, error) {
+	row, err := c.cfg.Store.GetRun(ctx, cp.run)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
+	}
+	r, err := fromRow(row)
+	if err != nil || catalog.TenantOr(r.Tenant) != cp.tenant {
+		return false, nil
+	}
+	return checkpointInUse(r, cp), nil
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again while a
@@ -483,6 +515,18 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	// under the law and the stagings since.
 	if err := c.stillLeading(ctx); err != nil {
 		return 0, err
+	}
+	if cp.checkpoint() && cp.run != "" {
+		// Judged again under the lock: a move copies a checkpoint under
+		// the same lock, and the run may have set out to copy it here,
+		// or written that it resumes from it here, since it was judged.
+		inUse, err := c.checkpointStillInUse(ctx, cp)
+		if err != nil {
+			return 0, err
+		}
+		if inUse {
+			return 0, errResuming
+		}
 	}
 	// The work at the site's store has a deadline: the law check runs
 	// on the controller's loop, and a store that answers slowly, or
