@@ -155,7 +155,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 		return nil, nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	c.mu.Lock()
-	c.deferred, c.deferredFails, c.deferredBackoff = map[stagedCopy]bool{}, 0, nil
+	c.deferred, c.deferredFails, c.deferredBackoff, c.resumeRuns = map[stagedCopy]bool{}, 0, nil, nil
 	c.slowStores = nil
 	c.mu.Unlock()
 	var readErr error
@@ -205,8 +205,9 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev)
 	}
 	if err != nil {
-		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, errResuming)
-		if busy {
+		resuming := errors.Is(err, errResuming)
+		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader)
+		if busy || resuming {
 			lvl = slog.LevelInfo
 		}
 		c.cfg.Logger.Log(ctx, lvl, "law check: withdrawal deferred", "dataset", cp.dataset, "site", cp.site, "err", err)
@@ -217,10 +218,29 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			c.deferred = map[stagedCopy]bool{}
 		}
 		c.deferred[k] = true
-		if busy {
+		switch {
+		case resuming:
+			// The run may resume from this checkpoint for days (held,
+			// say): each try reads the whole ledger, so the tries are
+			// spaced out, doubling to an hour, and the write that ends
+			// the run or moves its checkpoint makes the copy due at once
+			// (wakeResumeWaits).
+			if c.deferredBackoff == nil {
+				c.deferredBackoff = map[stagedCopy]copyBackoff{}
+			}
+			if c.resumeRuns == nil {
+				c.resumeRuns = map[string]bool{}
+			}
+			b := c.deferredBackoff[k]
+			b.fails++
+			b.resume = true
+			b.next = c.lawClock().Add(resumeWait(b.fails))
+			c.deferredBackoff[k] = b
+			c.resumeRuns[k.run] = true
+		case busy:
 			// A staging holds the store: tried again at the usual pace.
 			delete(c.deferredBackoff, k)
-		} else {
+		default:
 			// The site's store failed: this copy waits longer each time,
 			// without holding back the others.
 			if c.deferredBackoff == nil {
@@ -228,6 +248,7 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			}
 			b := c.deferredBackoff[k]
 			b.fails++
+			b.resume = false
 			b.next = c.lawClock().Add(withdrawWait(b.fails))
 			c.deferredBackoff[k] = b
 		}
@@ -363,10 +384,51 @@ func withdrawWait(n int) time.Duration {
 	return min(withdrawRetry<<min(n, 10), withdrawRetryMax)
 }
 
-// copyBackoff is when a copy whose withdrawal failed may be tried again.
+// resumeRetryMax bounds the wait between the tries of a checkpoint copy
+// deferred because its run resumes from it.
+const resumeRetryMax = time.Hour
+
+// resumeWait is the wait after the n-th try (from 1) that found the run
+// still resuming from its checkpoint copy: withdrawRetry, doubling, at
+// most resumeRetryMax.
+func resumeWait(n int) time.Duration {
+	return min(withdrawRetry<<min(max(n-1, 0), 10), resumeRetryMax)
+}
+
+// copyBackoff is when a copy whose withdrawal failed may be tried again;
+// resume says it waits for its run to stop resuming from it.
 type copyBackoff struct {
-	fails int
-	next  time.Time
+	fails  int
+	next   time.Time
+	resume bool
+}
+
+// wakeResumeWaits makes due at once the checkpoint copies of run r that
+// were deferred because r resumed from them, and no longer does (it
+// ended, or its checkpoint is now elsewhere): they are withdrawn at the
+// next try of the deferred withdrawals rather than at the end of their
+// wait.
+func (c *Controller) wakeResumeWaits(r *Run) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.resumeRuns[r.ID] {
+		return
+	}
+	left := false
+	for k, b := range c.deferredBackoff {
+		if !b.resume || k.run != r.ID {
+			continue
+		}
+		if checkpointInUse(r, k) {
+			left = true
+			continue
+		}
+		b.next = time.Time{}
+		c.deferredBackoff[k] = b
+	}
+	if !left {
+		delete(c.resumeRuns, r.ID)
+	}
 }
 
 // retryWithdrawals tries again the withdrawals a law check could not make
@@ -384,6 +446,22 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	if todo != nil && len(todo) == 0 || now.Sub(c.deferredTry) < withdrawWait(c.deferredFails) {
 		c.mu.Unlock()
 		return
+	}
+	if todo != nil {
+		// Reading the ledger costs the whole of it: not while every copy
+		// deferred waits for a later time (a run resuming from its
+		// checkpoint, a store failing).
+		due := false
+		for k := range todo {
+			if b, waits := c.deferredBackoff[k]; !waits || !now.Before(b.next) {
+				due = true
+				break
+			}
+		}
+		if !due {
+			c.mu.Unlock()
+			return
+		}
 	}
 	c.deferredTry = now
 	c.mu.Unlock()
