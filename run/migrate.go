@@ -47,7 +47,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 				if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
 					return store.ErrNoChange
 				}
-				r.Migration.Drain, r.Migration.Target = false, nil
+				r.Migration.Drain = false
+				r.Migration.setTarget(nil)
 				ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s); the chosen target has no room now, so the run is planned again", r.Attempt, r.Site, ckText(r.Checkpoint))})
 				return nil
 			})
@@ -94,7 +95,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
 				return store.ErrNoChange
 			}
-			r.Migration.Target, r.Migration.Done, r.Migration.Restart = nil, 0, true
+			r.Migration.Done, r.Migration.Restart = 0, true
+			r.Migration.setTarget(nil)
 			ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; %s was chosen for the work left after the checkpoint, so the whole job is planned again", why, target.Site)})
 			return nil
 		})
@@ -168,7 +170,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// The new attempt's staging starts afresh, but for a release from
 		// a hold that failing stagings put the run in.
 		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
-		r.Migration.Target = nil
+		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
 	if err == nil && !wrote {
@@ -256,7 +258,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		if r.Migration == nil {
 			r.Migration = &Migration{From: r.Site, LostAt: c.cfg.Now()}
 		}
-		r.Migration.Target = &pl
+		r.Migration.setTarget(&pl)
 		r.Migration.AsOf = asOf.String()
 		r.Migration.Done = doneShare(r)
 		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, c.excludedNow(r))
@@ -344,7 +346,9 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 	if tries < maxMoveTries {
 		wait := c.holdBackoff(tries)
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+			// Not charged to a target a law check or a replan chose
+			// while this copy was tried.
+			if !movingTo(r, target) || r.Migration.MoveTries != tries-1 {
 				return store.ErrNoChange
 			}
 			r.Migration.MoveTries, r.Migration.MoveNext = tries, now.Add(wait)
@@ -357,7 +361,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 	wait := c.storeHoldWait(tries)
 	reason := fmt.Sprintf("%s; %d tries failed: the run waits held with its checkpoint rather than start again from the beginning, and tries again in %s", what, tries, wait)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+		if !movingTo(r, target) || r.Migration.MoveTries != tries-1 {
 			return store.ErrNoChange
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
