@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,7 +47,14 @@ func copyKey(tenant, kind, name, site, run string) stagedCopy {
 // move copied to a site count alike: weights trained on the data are
 // judged as the data is (checkpointCopyLaw).
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}, AllTenants: true})
+	return c.ledgerCopies(ctx, store.AuditQuery{AllTenants: true})
+}
+
+// ledgerCopies is stagedCopies over the ledger entries q selects (one
+// run's, say).
+func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]stagedCopy, error) {
+	q.Kinds = []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}
+	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -280,9 +288,9 @@ func (c *Controller) copyDecision(ctx context.Context, cp stagedCopy, ln LawNow,
 // checkpointCopyLaw judges a run's checkpoint copy as the data it was
 // trained on: it may stay at its site only where the transfer law lets
 // each of the run's datasets be (a GDPR or PIPL dataset's weights go
-// where that data may go, and no further). A copy whose run, job,
-// dataset or site can no longer be read is not judged (ok false), as a
-// dataset's copy is not.
+// where that data may go, and no further). A copy whose job, dataset or
+// site can no longer be read is not judged (ok false), as a dataset's
+// copy is not; one whose run is gone is withdrawn (orphanCheckpoint).
 func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, string, *catalog.Site, bool, bool, error) {
 	none := policy.Decision{}
 	if ln.Transfer == nil || cp.run == "" {
@@ -290,7 +298,7 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 	}
 	row, err := c.cfg.Store.GetRun(ctx, cp.run)
 	if errors.Is(err, store.ErrNotFound) {
-		return none, "", nil, false, false, nil
+		return c.orphanCheckpoint(cp)
 	}
 	if err != nil {
 		return none, "", nil, false, false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
@@ -335,6 +343,31 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 	}
 	resume := checkpointInUse(r, cp)
 	return all, strings.Join(origins, ","), site, resume, true, nil
+}
+
+// orphanCheckpoint judges a checkpoint copy whose run is gone from the
+// store. Nothing can resume from it, and the data it was trained on (the
+// run's job) can no longer be read to judge where it may be: left as
+// undetermined, it stayed at its site for ever, named by every law check.
+// It is withdrawn, failing closed, and the withdrawal's record says why.
+// A site the catalog no longer has cannot be reached: that copy is left
+// undetermined.
+func (c *Controller) orphanCheckpoint(cp stagedCopy) (policy.Decision, string, *catalog.Site, bool, bool, error) {
+	none := policy.Decision{}
+	w, err := c.capacityWorld()
+	if notJudged(err) {
+		return none, "", nil, false, false, err
+	}
+	if err != nil {
+		return none, "", nil, false, false, nil
+	}
+	site := w.Site(cp.site)
+	if site == nil {
+		return none, "", nil, false, false, nil
+	}
+	dec := policy.Decision{Denials: []policy.Finding{{Code: policy.CodeDenied,
+		Message: fmt.Sprintf("checkpoint of run %s, which is no longer on record: nothing resumes from it, and the data it was trained on cannot be read to judge it (failing closed)", cp.run)}}}
+	return dec, "", site, false, true, nil
 }
 
 // checkpointInUse reports whether cp is the checkpoint r, not yet ended,
@@ -548,11 +581,12 @@ var withdrawTimeout = time.Minute
 var errWithdrawSlow = errors.New("the site's store did not complete the withdrawal in time (it is tried again later)")
 
 // removeCopy closes the copy's open intents and deletes its objects at the
-// site, and says how many it deleted.
-func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, error) {
+// site, and says how many it deleted (the manifest counted whether or not
+// it was there), and whether any of them was there.
+func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, bool, error) {
 	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	prefix, kind := DataPrefix(cp.tenant), transfer.KindDataset
 	if cp.checkpoint() {
@@ -566,13 +600,25 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 	// ledger (stagedCopies) after it is gone.
 	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
 		Entry: transfer.Entry{Kind: kind, Dataset: cp.dataset, Site: cp.site, RunID: cp.run}}); err != nil {
-		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
+		return 0, false, fmt.Errorf("close the open intents of the copy: %w", err)
+	}
+	// Whether the manifest is there: Remove counts it either way.
+	manifest := false
+	for obj, err := range sub.List(ctx, dataset.ManifestKey(cp.dataset)) {
+		if err != nil {
+			return 0, false, err
+		}
+		if obj.Key == dataset.ManifestKey(cp.dataset) {
+			manifest = true
+			break
+		}
 	}
 	// The site's listing is read within a bound, and nothing of it is
 	// kept: a store whose listing never ends is refused (ErrListTooLong)
 	// and the withdrawal tried again later, which also goes on removing a
 	// genuine copy of more objects than the bound where the last stopped.
-	return dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+	n, err := dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+	return n, manifest || n > 1, err
 }
 
 // withdraw deletes a tenant's copy of a dataset (or a run's checkpoint) at
@@ -614,34 +660,59 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	// A store that ran out of time once in this pass is not tried again
 	// for the pass's other copies there: each would hold the loop for
 	// the whole deadline in turn.
-	store := c.SiteStore(site)
+	storeURL := c.SiteStore(site)
 	c.mu.Lock()
-	slow := c.slowStores[store]
+	slow := c.slowStores[storeURL]
 	c.mu.Unlock()
 	if slow {
 		return 0, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
 	defer cancel()
-	n, err := c.removeCopy(sctx, cp, site)
+	n, found, err := c.removeCopy(sctx, cp, site)
 	if err != nil {
 		if context.Cause(sctx) == errWithdrawSlow {
 			c.mu.Lock()
 			if c.slowStores == nil {
 				c.slowStores = map[string]bool{}
 			}
-			c.slowStores[store] = true
+			c.slowStores[storeURL] = true
 			c.mu.Unlock()
 			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}
 		return 0, err
 	}
-	rules := []string{}
+	if !found && cp.checkpoint() && cp.run != "" {
+		// Nothing of it was there: removed already by the law check or
+		// by the sweep of a site its run left, which can both come to
+		// the same checkpoint. The second records nothing, unless the
+		// ledger still lists the copy (its objects gone some other way),
+		// which only a withdrawal takes it off.
+		listed, err := c.ledgerCopies(ctx, store.AuditQuery{RunID: cp.run, AllTenants: true})
+		if err != nil {
+			return 0, err
+		}
+		k := cp
+		k.org = ""
+		if !slices.ContainsFunc(listed, func(l stagedCopy) bool { l.org = ""; return l == k }) {
+			return 0, nil
+		}
+	}
+	rules, reasons := []string{}, []string{}
 	for _, f := range dec.Denials {
+		if f.Rule == "" {
+			// Not a rule's denial (an orphan's): the message says why.
+			reasons = append(reasons, f.Message)
+			continue
+		}
 		rules = append(rules, f.Rule)
 	}
+	reason := denialText(dec)
+	if len(rules) == 0 && len(reasons) > 0 {
+		reason = strings.Join(reasons, "; ")
+	}
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: c.today().String(), Objects: n})
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: c.today().String(), Objects: n})
 	if err != nil {
 		return 0, err
 	}
