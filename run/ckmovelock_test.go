@@ -22,18 +22,25 @@ func newCkLawFixture(t *testing.T) (*ckMoveFixture, *rules.State) {
 	doc := jobDoc(100, 10)
 	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
 		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
-	f := newCkMoveFixtureWith(t, func(c *Config) {
-		var err error
-		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
+	f := newCkMoveFixtureWith(t, rulesInForce(t, &rs), doc)
+	return f, rs
+}
+
+// rulesInForce makes a controller's law the rules state on its store,
+// which it opens into *rs.
+func rulesInForce(t *testing.T, rs **rules.State) func(*Config) {
+	return func(c *Config) {
+		st, err := rules.Open(context.Background(), c.Store, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		*rs = st
 		c.LawNow = func() LawNow {
-			cur := rs.Current()
+			cur := st.Current()
 			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
 		}
-		c.Stager.Law = rs
-	}, doc)
-	return f, rs
+		c.Stager.Law = st
+	}
 }
 
 // TestCheckpointCopyInFlightIsWithdrawnWhenItsTargetTurnsUnlawful: a

@@ -370,6 +370,24 @@ func (c *Controller) orphanCheckpoint(cp stagedCopy) (policy.Decision, string, *
 	return dec, "", site, false, true, nil
 }
 
+// withdrawalWhy is the rules a withdrawal under dec names, and its
+// reason. A denial that is no rule's (an orphan checkpoint's) adds no
+// rule, and its message alone says why.
+func withdrawalWhy(dec policy.Decision) ([]string, string) {
+	rules, reasons := []string{}, []string{}
+	for _, f := range dec.Denials {
+		if f.Rule == "" {
+			reasons = append(reasons, f.Message)
+			continue
+		}
+		rules = append(rules, f.Rule)
+	}
+	if len(rules) == 0 && len(reasons) > 0 {
+		return rules, strings.Join(reasons, "; ")
+	}
+	return rules, denialText(dec)
+}
+
 // checkpointInUse reports whether cp is the checkpoint r, not yet ended,
 // resumes from: at its site, or at the site its move is copying it to
 // (the copy is the one the move goes on with, and the run resumes from it
@@ -698,19 +716,7 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 			return 0, nil
 		}
 	}
-	rules, reasons := []string{}, []string{}
-	for _, f := range dec.Denials {
-		if f.Rule == "" {
-			// Not a rule's denial (an orphan's): the message says why.
-			reasons = append(reasons, f.Message)
-			continue
-		}
-		rules = append(rules, f.Rule)
-	}
-	reason := denialText(dec)
-	if len(rules) == 0 && len(reasons) > 0 {
-		reason = strings.Join(reasons, "; ")
-	}
+	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
 		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: c.today().String(), Objects: n})
 	if err != nil {
