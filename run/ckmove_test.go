@@ -40,6 +40,11 @@ type fakeS3 struct {
 	fail   atomic.Bool
 	refuse atomic.Bool
 	reqs   atomic.Int64
+	// onPut, when set, is called with the key of each PUT before it is
+	// stored (outside the lock: other requests go on meanwhile).
+	onPut atomic.Pointer[func(key string)]
+	// onReq, when set, is called with each request before it is answered.
+	onReq atomic.Pointer[func(r *http.Request)]
 }
 
 func (f *fakeS3) s3Error(w http.ResponseWriter, status int, code string) {
@@ -50,6 +55,9 @@ func (f *fakeS3) s3Error(w http.ResponseWriter, status int, code string) {
 
 func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.reqs.Add(1)
+	if hook := f.onReq.Load(); hook != nil {
+		(*hook)(r)
+	}
 	if f.fail.Load() {
 		f.s3Error(w, http.StatusInternalServerError, "InternalError")
 		return
@@ -85,6 +93,11 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case key == "":
 		f.s3Error(w, http.StatusNotImplemented, "NotImplemented")
 	case r.Method == http.MethodPut:
+		if hook := f.onPut.Load(); hook != nil {
+			f.mu.Unlock()
+			(*hook)(key)
+			f.mu.Lock()
+		}
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			f.s3Error(w, http.StatusBadRequest, "IncompleteBody")

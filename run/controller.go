@@ -244,6 +244,11 @@ type Controller struct {
 	// store (its site's store failing), when it may be tried again.
 	deferredFails   int
 	deferredBackoff map[stagedCopy]copyBackoff
+	// resumeRuns are the runs with a checkpoint copy deferred because
+	// the run resumes from it (under mu): a write of such a run after
+	// which it no longer does makes the copy due at once
+	// (wakeResumeWaits).
+	resumeRuns map[string]bool
 	// slowStores are the site stores whose withdrawal ran out of time in
 	// this pass of the law check's withdrawals: their other copies wait
 	// for a later pass (withdraw).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,7 +47,14 @@ func copyKey(tenant, kind, name, site, run string) stagedCopy {
 // move copied to a site count alike: weights trained on the data are
 // judged as the data is (checkpointCopyLaw).
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{Kinds: []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}, AllTenants: true})
+	return c.ledgerCopies(ctx, store.AuditQuery{AllTenants: true})
+}
+
+// ledgerCopies is stagedCopies over the ledger entries q selects (one
+// run's, say).
+func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]stagedCopy, error) {
+	q.Kinds = []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}
+	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +163,7 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 		return nil, nil, fmt.Errorf("read the ledger of staged copies: %w", err)
 	}
 	c.mu.Lock()
-	c.deferred, c.deferredFails, c.deferredBackoff = map[stagedCopy]bool{}, 0, nil
+	c.deferred, c.deferredFails, c.deferredBackoff, c.resumeRuns = map[stagedCopy]bool{}, 0, nil, nil
 	c.slowStores = nil
 	c.mu.Unlock()
 	var readErr error
@@ -206,8 +214,9 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev, today)
 	}
 	if err != nil {
-		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, errResuming)
-		if busy {
+		resuming := errors.Is(err, errResuming)
+		lvl, busy := slog.LevelError, errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader)
+		if busy || resuming {
 			lvl = slog.LevelInfo
 		}
 		c.cfg.Logger.Log(ctx, lvl, "law check: withdrawal deferred", "dataset", cp.dataset, "site", cp.site, "err", err)
@@ -218,10 +227,29 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			c.deferred = map[stagedCopy]bool{}
 		}
 		c.deferred[k] = true
-		if busy {
+		switch {
+		case resuming:
+			// The run may resume from this checkpoint for days (held,
+			// say): each try reads the whole ledger, so the tries are
+			// spaced out, doubling to an hour, and the write that ends
+			// the run or moves its checkpoint makes the copy due at once
+			// (wakeResumeWaits).
+			if c.deferredBackoff == nil {
+				c.deferredBackoff = map[stagedCopy]copyBackoff{}
+			}
+			if c.resumeRuns == nil {
+				c.resumeRuns = map[string]bool{}
+			}
+			b := c.deferredBackoff[k]
+			b.fails++
+			b.resume = true
+			b.next = c.lawClock().Add(resumeWait(b.fails))
+			c.deferredBackoff[k] = b
+			c.resumeRuns[k.run] = true
+		case busy:
 			// A staging holds the store: tried again at the usual pace.
 			delete(c.deferredBackoff, k)
-		} else {
+		default:
 			// The site's store failed: this copy waits longer each time,
 			// without holding back the others.
 			if c.deferredBackoff == nil {
@@ -229,6 +257,7 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 			}
 			b := c.deferredBackoff[k]
 			b.fails++
+			b.resume = false
 			b.next = c.lawClock().Add(withdrawWait(b.fails))
 			c.deferredBackoff[k] = b
 		}
@@ -260,9 +289,9 @@ func (c *Controller) copyDecision(ctx context.Context, cp stagedCopy, ln LawNow,
 // checkpointCopyLaw judges a run's checkpoint copy as the data it was
 // trained on: it may stay at its site only where the transfer law lets
 // each of the run's datasets be (a GDPR or PIPL dataset's weights go
-// where that data may go, and no further). A copy whose run, job,
-// dataset or site can no longer be read is not judged (ok false), as a
-// dataset's copy is not.
+// where that data may go, and no further). A copy whose job, dataset or
+// site can no longer be read is not judged (ok false), as a dataset's
+// copy is not; one whose run is gone is withdrawn (orphanCheckpoint).
 func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln LawNow, asOf catalog.Date) (policy.Decision, string, *catalog.Site, bool, bool, error) {
 	none := policy.Decision{}
 	if ln.Transfer == nil || cp.run == "" {
@@ -270,7 +299,7 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 	}
 	row, err := c.cfg.Store.GetRun(ctx, cp.run)
 	if errors.Is(err, store.ErrNotFound) {
-		return none, "", nil, false, false, nil
+		return c.orphanCheckpoint(cp)
 	}
 	if err != nil {
 		return none, "", nil, false, false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
@@ -313,8 +342,83 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 			}
 		}
 	}
-	resume := !r.State.Final() && r.Checkpoint != nil && r.Checkpoint.Name == cp.dataset && r.Checkpoint.Site == cp.site
+	resume := checkpointInUse(r, cp)
 	return all, strings.Join(origins, ","), site, resume, true, nil
+}
+
+// orphanCheckpoint judges a checkpoint copy whose run is gone from the
+// store. Nothing can resume from it, and the data it was trained on (the
+// run's job) can no longer be read to judge where it may be: left as
+// undetermined, it stayed at its site for ever, named by every law check.
+// It is withdrawn, failing closed, and the withdrawal's record says why.
+// A site the catalog no longer has cannot be reached: that copy is left
+// undetermined.
+func (c *Controller) orphanCheckpoint(cp stagedCopy) (policy.Decision, string, *catalog.Site, bool, bool, error) {
+	none := policy.Decision{}
+	w, err := c.capacityWorld()
+	if notJudged(err) {
+		return none, "", nil, false, false, err
+	}
+	if err != nil {
+		return none, "", nil, false, false, nil
+	}
+	site := w.Site(cp.site)
+	if site == nil {
+		return none, "", nil, false, false, nil
+	}
+	dec := policy.Decision{Denials: []policy.Finding{{Code: policy.CodeDenied,
+		Message: fmt.Sprintf("checkpoint of run %s, which is no longer on record: nothing resumes from it, and the data it was trained on cannot be read to judge it (failing closed)", cp.run)}}}
+	return dec, "", site, false, true, nil
+}
+
+// withdrawalWhy is the rules a withdrawal under dec names, and its
+// reason. A denial that is no rule's (an orphan checkpoint's) adds no
+// rule, and its message alone says why.
+func withdrawalWhy(dec policy.Decision) ([]string, string) {
+	rules, reasons := []string{}, []string{}
+	for _, f := range dec.Denials {
+		if f.Rule == "" {
+			reasons = append(reasons, f.Message)
+			continue
+		}
+		rules = append(rules, f.Rule)
+	}
+	if len(rules) == 0 && len(reasons) > 0 {
+		return rules, strings.Join(reasons, "; ")
+	}
+	return rules, denialText(dec)
+}
+
+// checkpointInUse reports whether cp is the checkpoint r, not yet ended,
+// resumes from: at its site, or at the site its move is copying it to
+// (the copy is the one the move goes on with, and the run resumes from it
+// once the move is written).
+func checkpointInUse(r *Run, cp stagedCopy) bool {
+	if r.State.Final() || r.Checkpoint == nil || r.Checkpoint.Name != cp.dataset {
+		return false
+	}
+	if r.Checkpoint.Site == cp.site {
+		return true
+	}
+	m := r.Migration
+	return r.State == Migrating && m != nil && m.Target != nil && m.Target.Site == cp.site
+}
+
+// checkpointStillInUse reads cp's run again and says whether it resumes
+// from cp (checkpointInUse); a run that is gone does not.
+func (c *Controller) checkpointStillInUse(ctx context.Context, cp stagedCopy) (bool, error) {
+	row, err := c.cfg.Store.GetRun(ctx, cp.run)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
+	}
+	r, err := fromRow(row)
+	if err != nil || catalog.TenantOr(r.Tenant) != cp.tenant {
+		return false, nil
+	}
+	return checkpointInUse(r, cp), nil
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again while a
@@ -332,10 +436,51 @@ func withdrawWait(n int) time.Duration {
 	return min(withdrawRetry<<min(n, 10), withdrawRetryMax)
 }
 
-// copyBackoff is when a copy whose withdrawal failed may be tried again.
+// resumeRetryMax bounds the wait between the tries of a checkpoint copy
+// deferred because its run resumes from it.
+const resumeRetryMax = time.Hour
+
+// resumeWait is the wait after the n-th try (from 1) that found the run
+// still resuming from its checkpoint copy: withdrawRetry, doubling, at
+// most resumeRetryMax.
+func resumeWait(n int) time.Duration {
+	return min(withdrawRetry<<min(max(n-1, 0), 10), resumeRetryMax)
+}
+
+// copyBackoff is when a copy whose withdrawal failed may be tried again;
+// resume says it waits for its run to stop resuming from it.
 type copyBackoff struct {
-	fails int
-	next  time.Time
+	fails  int
+	next   time.Time
+	resume bool
+}
+
+// wakeResumeWaits makes due at once the checkpoint copies of run r that
+// were deferred because r resumed from them, and no longer does (it
+// ended, or its checkpoint is now elsewhere): they are withdrawn at the
+// next try of the deferred withdrawals rather than at the end of their
+// wait.
+func (c *Controller) wakeResumeWaits(r *Run) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.resumeRuns[r.ID] {
+		return
+	}
+	left := false
+	for k, b := range c.deferredBackoff {
+		if !b.resume || k.run != r.ID {
+			continue
+		}
+		if checkpointInUse(r, k) {
+			left = true
+			continue
+		}
+		b.next = time.Time{}
+		c.deferredBackoff[k] = b
+	}
+	if !left {
+		delete(c.resumeRuns, r.ID)
+	}
 }
 
 // retryWithdrawals tries again the withdrawals a law check could not make
@@ -353,6 +498,22 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	if todo != nil && len(todo) == 0 || now.Sub(c.deferredTry) < withdrawWait(c.deferredFails) {
 		c.mu.Unlock()
 		return
+	}
+	if todo != nil {
+		// Reading the ledger costs the whole of it: not while every copy
+		// deferred waits for a later time (a run resuming from its
+		// checkpoint, a store failing).
+		due := false
+		for k := range todo {
+			if b, waits := c.deferredBackoff[k]; !waits || !now.Before(b.next) {
+				due = true
+				break
+			}
+		}
+		if !due {
+			c.mu.Unlock()
+			return
+		}
 	}
 	c.deferredTry = now
 	c.mu.Unlock()
@@ -439,11 +600,12 @@ var withdrawTimeout = time.Minute
 var errWithdrawSlow = errors.New("the site's store did not complete the withdrawal in time (it is tried again later)")
 
 // removeCopy closes the copy's open intents and deletes its objects at the
-// site, and says how many it deleted.
-func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, error) {
+// site, and says how many it deleted (the manifest counted whether or not
+// it was there), and whether any of them was there.
+func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, bool, error) {
 	b, err := dataset.OpenStore(ctx, c.SiteStore(site))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	prefix, kind := DataPrefix(cp.tenant), transfer.KindDataset
 	if cp.checkpoint() {
@@ -457,13 +619,25 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 	// ledger (stagedCopies) after it is gone.
 	if _, err := c.copyLedger().Reconcile(ctx, transfer.CopyRequest{Name: cp.dataset, Dst: sub, Tenant: cp.tenant,
 		Entry: transfer.Entry{Kind: kind, Dataset: cp.dataset, Site: cp.site, RunID: cp.run}}); err != nil {
-		return 0, fmt.Errorf("close the open intents of the copy: %w", err)
+		return 0, false, fmt.Errorf("close the open intents of the copy: %w", err)
+	}
+	// Whether the manifest is there: Remove counts it either way.
+	manifest := false
+	for obj, err := range sub.List(ctx, dataset.ManifestKey(cp.dataset)) {
+		if err != nil {
+			return 0, false, err
+		}
+		if obj.Key == dataset.ManifestKey(cp.dataset) {
+			manifest = true
+			break
+		}
 	}
 	// The site's listing is read within a bound, and nothing of it is
 	// kept: a store whose listing never ends is refused (ErrListTooLong)
 	// and the withdrawal tried again later, which also goes on removing a
 	// genuine copy of more objects than the bound where the last stopped.
-	return dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+	n, err := dataset.Remove(ctx, sub, cp.dataset, dataset.ListBound(0))
+	return n, manifest || n > 1, err
 }
 
 // withdraw deletes a tenant's copy of a dataset (or a run's checkpoint) at
@@ -486,6 +660,18 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	if err := c.stillLeading(ctx); err != nil {
 		return 0, err
 	}
+	if cp.checkpoint() && cp.run != "" {
+		// Judged again under the lock: a move copies a checkpoint under
+		// the same lock, and the run may have set out to copy it here,
+		// or written that it resumes from it here, since it was judged.
+		inUse, err := c.checkpointStillInUse(ctx, cp)
+		if err != nil {
+			return 0, err
+		}
+		if inUse {
+			return 0, errResuming
+		}
+	}
 	// The work at the site's store has a deadline: the law check runs
 	// on the controller's loop, and a store that answers slowly, or
 	// drips a listing without end, would hold every run's steps.
@@ -494,37 +680,50 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	// A store that ran out of time once in this pass is not tried again
 	// for the pass's other copies there: each would hold the loop for
 	// the whole deadline in turn.
-	store := c.SiteStore(site)
+	storeURL := c.SiteStore(site)
 	c.mu.Lock()
-	slow := c.slowStores[store]
+	slow := c.slowStores[storeURL]
 	c.mu.Unlock()
 	if slow {
 		return 0, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
 	defer cancel()
-	n, err := c.removeCopy(sctx, cp, site)
+	n, found, err := c.removeCopy(sctx, cp, site)
 	if err != nil {
 		if context.Cause(sctx) == errWithdrawSlow {
 			c.mu.Lock()
 			if c.slowStores == nil {
 				c.slowStores = map[string]bool{}
 			}
-			c.slowStores[store] = true
+			c.slowStores[storeURL] = true
 			c.mu.Unlock()
 			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}
 		return 0, err
 	}
-	rules := []string{}
-	for _, f := range dec.Denials {
-		rules = append(rules, f.Rule)
+	if !found && cp.checkpoint() && cp.run != "" {
+		// Nothing of it was there: removed already by the law check or
+		// by the sweep of a site its run left, which can both come to
+		// the same checkpoint. The second records nothing, unless the
+		// ledger still lists the copy (its objects gone some other way),
+		// which only a withdrawal takes it off.
+		listed, err := c.ledgerCopies(ctx, store.AuditQuery{RunID: cp.run, AllTenants: true})
+		if err != nil {
+			return 0, err
+		}
+		k := cp
+		k.org = ""
+		if !slices.ContainsFunc(listed, func(l stagedCopy) bool { l.org = ""; return l == k }) {
+			return 0, nil
+		}
 	}
 	if asOf.IsZero() {
 		asOf = c.today()
 	}
+	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: denialText(dec), Revision: rev, AsOf: asOf.String(), Objects: n})
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
 	if err != nil {
 		return 0, err
 	}

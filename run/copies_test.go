@@ -497,8 +497,9 @@ func TestDeferredWithdrawalBacksOff(t *testing.T) {
 
 // TestDeferredWithdrawalBacksOffPerCopy: a copy whose site's store fails
 // waits longer after each failed withdrawal (10 s, 20 s, …), while the
-// retries of the others keep their 5 s pace: the ledger is still read
-// every 5 s. Once the store is back the copy is withdrawn.
+// retries of the others keep their 5 s pace. The ledger, read whole, is
+// not read while no deferred copy is due. Once the store is back the copy
+// is withdrawn.
 func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
 	first, fl, withdrawn, retryAfter := retryOnClock(t)
 	site, err := first.Site("alpha")
@@ -532,10 +533,10 @@ func TestDeferredWithdrawalBacksOffPerCopy(t *testing.T) {
 		fails int
 	}{
 		{0, 1, 1},                // tried: the store fails
-		{6 * time.Second, 2, 1},  // the ledger is read; the copy waits 10 s
-		{5 * time.Second, 3, 2},  // tried again
-		{6 * time.Second, 4, 2},  // waits 20 s
-		{15 * time.Second, 5, 3}, // tried again
+		{6 * time.Second, 1, 1},  // the copy waits 10 s: nothing is due
+		{5 * time.Second, 2, 2},  // tried again
+		{6 * time.Second, 2, 2},  // waits 20 s
+		{15 * time.Second, 3, 3}, // tried again
 	} {
 		if r, f := at(step.after); r != step.reads || f != step.fails {
 			t.Fatalf("step %d (+%s): %d ledger reads, %d failures of the copy; want %d and %d", i, step.after, r, f, step.reads, step.fails)

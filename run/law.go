@@ -886,7 +886,8 @@ func (c *Controller) recheckTarget(ctx context.Context, r *Run, ln LawNow) (stri
 		if r.State != Migrating || m == nil || m.Target == nil || m.Target.Site != target.Site || m.Target.Pool != target.Pool {
 			return store.ErrNoChange
 		}
-		m.Target, m.Done = nil, 0
+		m.Done = 0
+		m.setTarget(nil)
 		ch.Events = append(ch.Events, lawEvent("replanned", why+"; the run is planned again", rule, ln.Rev))
 		return nil
 	})

@@ -47,7 +47,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 				if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
 					return store.ErrNoChange
 				}
-				r.Migration.Drain, r.Migration.Target = false, nil
+				r.Migration.Drain = false
+				r.Migration.setTarget(nil)
 				ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s); the chosen target has no room now, so the run is planned again", r.Attempt, r.Site, ckText(r.Checkpoint))})
 				return nil
 			})
@@ -76,6 +77,12 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// checkpoint is kept and its copy tried again later.
 		return c.moveFailed(ctx, r, target, retry.err)
 	}
+	if errors.Is(err, errTargetChanged) {
+		// A law check gave the target up meanwhile: the next step plans
+		// the move again.
+		c.cfg.Logger.Info("checkpoint not copied: the run's target changed", "run", r.ID, "tenant", r.Tenant, "target", target.Site)
+		return false, nil
+	}
 	if err != nil {
 		// Not judged for want of a read: the step is tried again, and
 		// the checkpoint is kept.
@@ -88,7 +95,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
 				return store.ErrNoChange
 			}
-			r.Migration.Target, r.Migration.Done, r.Migration.Restart = nil, 0, true
+			r.Migration.Done, r.Migration.Restart = 0, true
+			r.Migration.setTarget(nil)
 			ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; %s was chosen for the work left after the checkpoint, so the whole job is planned again", why, target.Site)})
 			return nil
 		})
@@ -104,10 +112,16 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			}
 		}
 	}
+	wrote := false
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil {
+		// A law check (or a replan) may have given this target up while
+		// the checkpoint was copied: the copy is then not the run's, and
+		// the withdrawal the law check deferred removes it.
+		if !movingTo(r, target) {
+			wrote = false
 			return store.ErrNoChange
 		}
+		wrote = true
 		from := r.Site
 		left := []string{from}
 		if r.Checkpoint != nil {
@@ -156,9 +170,13 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// The new attempt's staging starts afresh, but for a release from
 		// a hold that failing stagings put the run in.
 		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
-		r.Migration.Target = nil
+		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
+	if err == nil && !wrote {
+		c.cfg.Logger.Info("checkpoint copied, but the run's target changed meanwhile: the move is planned again", "run", r.ID, "tenant", r.Tenant, "target", target.Site)
+		return false, nil
+	}
 	if err == nil {
 		c.cfg.Observer.Migrated(r.Site, target.Site)
 		c.cfg.Logger.Info("migrated", "run", r.ID, "tenant", r.Tenant, "from", r.Site, "to", target.Site)
@@ -243,7 +261,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		if r.Migration == nil {
 			r.Migration = &Migration{From: r.Site, LostAt: c.cfg.Now()}
 		}
-		r.Migration.Target = &pl
+		r.Migration.setTarget(&pl)
 		r.Migration.AsOf = asOf.String()
 		r.Migration.Done = doneShare(r)
 		why := fmt.Sprintf("rank %d of %d as of %s (rules revision %d), excluding %v", rank, len(placements), asOf, ln.Rev, c.excludedNow(r))
@@ -331,7 +349,9 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 	if tries < maxMoveTries {
 		wait := c.holdBackoff(tries)
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-			if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+			// Not charged to a target a law check or a replan chose
+			// while this copy was tried.
+			if !movingTo(r, target) || r.Migration.MoveTries != tries-1 {
 				return store.ErrNoChange
 			}
 			r.Migration.MoveTries, r.Migration.MoveNext = tries, now.Add(wait)
@@ -344,7 +364,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 	wait := c.storeHoldWait(tries)
 	reason := fmt.Sprintf("%s; %d tries failed: the run waits held with its checkpoint rather than start again from the beginning, and tries again in %s", what, tries, wait)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.MoveTries != tries-1 {
+		if !movingTo(r, target) || r.Migration.MoveTries != tries-1 {
 			return store.ErrNoChange
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
@@ -422,14 +442,36 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	}
 	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
 	defer dst.Close()
+	// The copy holds the target store's staging lock from its first
+	// object to its manifest, as a staging does: a law check that finds
+	// the target unlawful meanwhile cannot withdraw the copy half-way
+	// (its withdrawal finds the store busy and is deferred), only to have
+	// the rest of the chunks and the manifest land after it.
+	lctx, unlock, err := c.lockStaging(ctx, c.SiteStore(to)+"|"+catalog.TenantOr(r.Tenant))
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	if err := c.stillLeading(lctx); err != nil {
+		return nil, "", err
+	}
+	// Read again under the lock: a law check may have given the target up
+	// since this step read the run, and withdrawn what was at it. The copy
+	// is then not made: nothing would withdraw it before the next change
+	// of the law.
+	if err := c.stillMovingTo(lctx, r.ID, target); err != nil {
+		return nil, "", err
+	}
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
-	res, err := c.cfg.Stager.Copy(ctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
+	res, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
 	if err != nil {
 		// A refusal (the law's, a digest that does not match, the
 		// checkpoint gone from its store) gives the checkpoint up; a
-		// store's passing failure does not.
-		if retry := copyFailed(ctx, err); retry != nil && !errors.As(err, new(*transfer.DeniedError)) {
+		// store's passing failure does not, nor the lock's lease lost
+		// (lctx ended: the copy was cut short, and copyFailed returns
+		// that as it is).
+		if retry := copyFailed(lctx, err); retry != nil && !errors.As(err, new(*transfer.DeniedError)) {
 			return nil, "", retry
 		}
 		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err), nil
@@ -438,6 +480,33 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	moved := *ck
 	moved.Site = target.Site
 	return &moved, "", nil
+}
+
+// errTargetChanged is why a checkpoint's copy was not made: the run's
+// move no longer goes to the target the step set out for.
+var errTargetChanged = errors.New("the run's move no longer goes to that target")
+
+// stillMovingTo reads run id again and says whether it is still moving to
+// target (site and pool): errTargetChanged when not.
+func (c *Controller) stillMovingTo(ctx context.Context, id string, target planner.Placement) error {
+	row, err := c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	r, err := fromRow(row)
+	if err != nil {
+		return err
+	}
+	if !movingTo(r, target) {
+		return errTargetChanged
+	}
+	return nil
+}
+
+// movingTo reports whether r is moving to target (its site and pool).
+func movingTo(r *Run, target planner.Placement) bool {
+	m := r.Migration
+	return r.State == Migrating && m != nil && m.Target != nil && m.Target.Site == target.Site && m.Target.Pool == target.Pool
 }
 
 // checkpointLaw asks whether each of the job's datasets may go from the

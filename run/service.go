@@ -449,6 +449,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 	})
 	if err == nil && out != nil {
 		c.watch.runChanged(out.Tenant, id)
+		c.wakeResumeWaits(out)
 	}
 	if err == nil && out != nil && out.State != from {
 		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)

@@ -114,6 +114,16 @@ type Migration struct {
 	StageTries int `json:"stageTries,omitempty"`
 }
 
+// setTarget gives the move a new target (or none), and starts its
+// counts of failed tries afresh: they were of the copy to, and the
+// stagings at, the target given up, and would otherwise send the run
+// held after fewer tries at the new one, or make it wait for a time set
+// for the old.
+func (m *Migration) setTarget(pl *planner.Placement) {
+	m.Target = pl
+	m.MoveTries, m.MoveNext, m.StageTries = 0, time.Time{}, 0
+}
+
 // Sweep is a site the run left whose store may hold its checkpoints, and
 // the day from which the law is asked about them there (AsOf, when a move
 // ahead of a rule's date left the site; else the day the sweep runs).

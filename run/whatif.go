@@ -37,10 +37,17 @@ type WhatIfRun struct {
 	NewHours      float64 `json:"newHours,omitempty"`
 }
 
-// WhatIfCopy is a staged dataset copy a proposed law would remove.
+// WhatIfCopy is a staged copy a proposed law would remove: a dataset's
+// (Kind empty), or a run's checkpoint a move copied to the site (Kind
+// "checkpoint": Dataset is then the checkpoint's name, and Run its run).
+// Kind is left out for a dataset's copy, as the ledger's entries leave it
+// out, so that a reader written before checkpoints were listed reads a
+// dataset's copy as it did.
 type WhatIfCopy struct {
 	Tenant  string `json:"tenant"`
+	Kind    string `json:"kind,omitempty"`
 	Dataset string `json:"dataset"`
+	Run     string `json:"run,omitempty"`
 	Site    string `json:"site"`
 	Rule    string `json:"rule"`
 	Reason  string `json:"reason"`
@@ -89,7 +96,12 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 			return nil, err
 		}
 		if ok && !dec.Allowed && hasCode(dec, policy.CodeDenied) {
-			rep.Copies = append(rep.Copies, WhatIfCopy{Tenant: cp.tenant, Dataset: cp.dataset, Site: cp.site, Rule: firstRule(dec), Reason: denialText(dec)})
+			rules, reason := withdrawalWhy(dec)
+			rule := ""
+			if len(rules) > 0 {
+				rule = rules[0]
+			}
+			rep.Copies = append(rep.Copies, WhatIfCopy{Tenant: cp.tenant, Kind: cp.kind, Dataset: cp.dataset, Run: cp.run, Site: cp.site, Rule: rule, Reason: reason})
 			rep.Affected++
 		}
 	}

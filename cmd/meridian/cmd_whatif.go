@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/transfer"
 )
 
 func init() { register(newWhatIfCmd) }
@@ -125,7 +126,15 @@ func whatIfServer(cmd *cobra.Command, cf *clientFlags, ruleDirs []string, asOf, 
 			}
 		}
 		for _, c := range rep.Copies {
-			fmt.Fprintf(w, "staged copy %s/%s at %s would be deleted: rule %s\n", c.Tenant, c.Dataset, c.Site, c.Rule)
+			what := fmt.Sprintf("staged copy %s/%s", shown(c.Tenant), shown(c.Dataset))
+			if c.Kind == transfer.KindCheckpoint {
+				what = fmt.Sprintf("checkpoint %s of run %s/%s", shown(c.Dataset), shown(c.Tenant), shown(c.Run))
+			}
+			why := "rule " + shown(c.Rule)
+			if c.Rule == "" {
+				why = shown(c.Reason)
+			}
+			fmt.Fprintf(w, "%s at %s would be deleted: %s\n", what, shown(c.Site), why)
 		}
 		return nil
 	})
