@@ -249,10 +249,11 @@ type Controller struct {
 	// which it no longer does makes the copy due at once
 	// (wakeResumeWaits).
 	resumeRuns map[string]bool
-	// slowStores are the site stores whose withdrawal ran out of time in
-	// this pass of the law check's withdrawals: their other copies wait
-	// for a later pass (withdraw).
-	slowStores map[string]bool
+	// slowStores are the site stores whose withdrawal ran out of time,
+	// with when: their other copies wait for a later pass of the law
+	// check's withdrawals, or, for a sweep of a run's left site, which
+	// comes in no pass, until the mark is older than slowFor (withdraw).
+	slowStores map[string]time.Time
 	// sweepWait holds, per run whose sweep of a left site's checkpoints
 	// failed (its store, or the ledger), when it may be tried again
 	// (under mu; sweepCheckpoints).

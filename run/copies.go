@@ -596,6 +596,12 @@ func (c *Controller) copyLedger() *transfer.Stager {
 // withdrawTimeout bounds one withdrawal's work at a site's store.
 var withdrawTimeout = time.Minute
 
+// slowFor is how long a store whose withdrawal ran out of time is not
+// tried again, when no pass of the law check clears the mark before: a
+// sweep of a run's left site comes in none, and a store marked by one was
+// refused to every later sweep until the next rules revision or rule day.
+func slowFor() time.Duration { return 2 * withdrawTimeout }
+
 // errWithdrawSlow is why a withdrawal stopped at its deadline.
 var errWithdrawSlow = errors.New("the site's store did not complete the withdrawal in time (it is tried again later)")
 
@@ -682,9 +688,9 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	// the whole deadline in turn.
 	storeURL := c.SiteStore(site)
 	c.mu.Lock()
-	slow := c.slowStores[storeURL]
+	at, marked := c.slowStores[storeURL]
 	c.mu.Unlock()
-	if slow {
+	if marked && time.Since(at) < slowFor() {
 		return 0, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
@@ -694,9 +700,9 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 		if context.Cause(sctx) == errWithdrawSlow {
 			c.mu.Lock()
 			if c.slowStores == nil {
-				c.slowStores = map[string]bool{}
+				c.slowStores = map[string]time.Time{}
 			}
-			c.slowStores[storeURL] = true
+			c.slowStores[storeURL] = time.Now()
 			c.mu.Unlock()
 			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}

@@ -57,6 +57,14 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 		t.Fatalf("a second copy at the store that timed out: %v after %v (%d more requests); want errWithdrawSlow at once, with no request",
 			err, took, reqs.Load()-before)
 	}
+	// Nor is it refused for ever: a withdrawal in no pass of the law
+	// check (the sweep of a run's left site) tries the store again once
+	// the mark is older than slowFor.
+	time.Sleep(slowFor() + 100*time.Millisecond)
+	before = reqs.Load()
+	if _, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-3", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{}); !errors.Is(err, errWithdrawSlow) || reqs.Load() == before {
+		t.Fatalf("a copy at the store after the slow mark's time: %v (%d more requests); want the store tried again", err, reqs.Load()-before)
+	}
 	es, err := e.st.AuditEntries(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
