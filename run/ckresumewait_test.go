@@ -3,15 +3,12 @@ package run
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
-	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/store"
@@ -39,24 +36,11 @@ func (s *ledgerReads) AuditSelect(ctx context.Context, q store.AuditQuery) ([]au
 // an hour the tries are a handful; once the run ends, the copy is
 // withdrawn at the next try, not at the end of its wait.
 func TestResumedCheckpointCopyNotPolledEveryFewSeconds(t *testing.T) {
-	var rs *rules.State
 	var lr *ledgerReads
-	doc := jobDoc(100, 10)
-	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
-		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
-	f := newCkMoveFixtureWith(t, func(c *Config) {
+	f, rs := newLawCkMoveFixture(t, peopleJob(t, "SG", nil), func(c *Config) {
 		lr = &ledgerReads{Store: c.Store}
 		c.Store = lr
-		var err error
-		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
-			t.Fatal(err)
-		}
-		c.LawNow = func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
-		}
-		c.Stager.Law = rs
-	}, doc)
+	})
 	ctx := context.Background()
 	r := f.step(t)
 	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {

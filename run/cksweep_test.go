@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
-	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/seal"
@@ -32,24 +30,7 @@ func newSweepFixture(t *testing.T) (*ckMoveFixture, *rules.State, []string) {
 // controller's configuration first.
 func newSweepFixtureWith(t *testing.T, mod func(*Config)) (*ckMoveFixture, *rules.State, []string) {
 	t.Helper()
-	var rs *rules.State
-	doc := jobDoc(100, 10)
-	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
-		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "MY", class: catalog.ClassPublic})
-	f := newCkMoveFixtureWith(t, func(c *Config) {
-		if mod != nil {
-			mod(c)
-		}
-		var err error
-		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
-			t.Fatal(err)
-		}
-		c.LawNow = func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
-		}
-		c.Stager.Law = rs
-	}, doc)
+	f, rs := newLawCkMoveFixture(t, peopleJob(t, "MY", nil), mod)
 	older := "ckpt-" + f.r.ID + "-a1-30"
 	other := "ckpt-run-000000000000-a1-10"
 	for _, name := range []string{older, other} {

@@ -23,21 +23,7 @@ import (
 // The law check skipped checkpoint copies, so weights trained on data the
 // law had taken off a site stayed there, while the data's own copies went.
 func TestCheckpointCopyWithdrawnWithItsData(t *testing.T) {
-	var rs *rules.State
-	doc := jobDoc(100, 10)
-	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
-		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
-	f := newCkMoveFixtureWith(t, func(c *Config) {
-		var err error
-		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
-			t.Fatal(err)
-		}
-		c.LawNow = func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
-		}
-		c.Stager.Law = rs
-	}, doc)
+	f, rs := newLawCkMoveFixture(t, peopleJob(t, "SG", nil), nil)
 	ctx := context.Background()
 	// The move copies the checkpoint to bravo (MY), lawfully then.
 	r := f.step(t)
@@ -113,22 +99,10 @@ func TestCheckpointCopyWithdrawnWithItsData(t *testing.T) {
 // the datasets' copies, and such a checkpoint stayed where its data no
 // longer could be. The organisation is the run's, as registered.
 func TestCheckpointCopyJudgedWhenItsOrganisationsLicenceEnds(t *testing.T) {
-	var rs *rules.State
-	doc := jobDoc(100, 10)
-	doc.Content = strings.Replace(doc.Content, "spec: {headquarters: SG}\n", "spec:\n  headquarters: SG\n  licenses:\n    - {rule: test-licenced-my, expires: 2026-06-15}\n", 1)
-	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
-		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: "SG", class: catalog.ClassPublic})
-	f := newCkMoveFixtureWith(t, func(c *Config) {
-		var err error
-		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
-			t.Fatal(err)
-		}
-		c.LawNow = func() LawNow {
-			cur := rs.Current()
-			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
-		}
-		c.Stager.Law = rs
-	}, doc)
+	licensed := func(content string) string {
+		return strings.Replace(content, "spec: {headquarters: SG}\n", "spec:\n  headquarters: SG\n  licenses:\n    - {rule: test-licenced-my, expires: 2026-06-15}\n", 1)
+	}
+	f, rs := newLawCkMoveFixture(t, peopleJob(t, "SG", licensed), nil)
 	ctx := context.Background()
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-licenced-my", "No data to MY without a licence", "transfer.to == 'MY'", "    liftedBy: {licence: true}\n")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
@@ -159,4 +133,41 @@ func TestCheckpointCopyJudgedWhenItsOrganisationsLicenceEnds(t *testing.T) {
 	if err != nil || len(removed) != 1 || !strings.Contains(removed[0], f.ck.Name+"@bravo") {
 		t.Fatalf("the check after the licence ended: removed %v, %v; want the checkpoint at bravo", removed, err)
 	}
+}
+
+// peopleJob is jobDoc naming dataset people of origin (registered beside
+// it, public data), with edit applied to the document first when given.
+func peopleJob(t *testing.T, origin string, edit func(string) string) Document {
+	t.Helper()
+	doc := jobDoc(100, 10)
+	if edit != nil {
+		doc.Content = edit(doc.Content)
+	}
+	doc.Content = strings.Replace(doc.Content, "  organization: lab\n", "  organization: lab\n  datasets: [people]\n", 1) +
+		addDataset(t, t.TempDir(), dataset.Keyring{}, testData{name: "people", origin: origin, class: catalog.ClassPublic})
+	return doc
+}
+
+// newLawCkMoveFixture is newCkMoveFixtureWith under the rules state in the
+// controller's store, as a server's law: plans, transfers and checkpoint
+// moves judged by it. mod, when set, is applied to the configuration
+// first.
+func newLawCkMoveFixture(t *testing.T, doc Document, mod func(*Config)) (*ckMoveFixture, *rules.State) {
+	t.Helper()
+	var rs *rules.State
+	f := newCkMoveFixtureWith(t, func(c *Config) {
+		if mod != nil {
+			mod(c)
+		}
+		var err error
+		if rs, err = rules.Open(context.Background(), c.Store, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.LawNow = func() LawNow {
+			cur := rs.Current()
+			return LawNow{Rev: cur.Rev, Law: planner.PolicyLaw(cur.Engine), Transfer: cur.Engine, Dates: cur.Dates}
+		}
+		c.Stager.Law = rs
+	}, doc)
+	return f, rs
 }
