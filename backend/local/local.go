@@ -400,7 +400,8 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 		}
 	}
 	killAt := time.Now().Add(l.CancelGrace)
-	if err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace); err != nil {
+	heldAt, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
+	if err != nil {
 		return err
 	}
 	// The wrapper has ended, but what the job started may not have: the
@@ -409,14 +410,51 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// group that ignored SIGTERM outlives a wrapper whose command ended.
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
-	waitTree(ctx, readPid(dir), killAt, l.TreeWait)
+	waitTree(ctx, readPid(dir), max(wrapperSeen(dir), heldAt), killAt, l.TreeWait)
 	return nil
+}
+
+// wrapperSeen is the latest time (CLOCK_BOOTTIME, in clock ticks) at
+// which the job's wrapper is known to have been alive: when it wrote its
+// pid file and its exit code file (their modification times). 0 when
+// neither is there.
+func wrapperSeen(dir string) uint64 {
+	var seen uint64
+	for _, name := range []string{"pid", "exitcode"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			seen = max(seen, bootTicksAt(fi.ModTime()))
+		}
+	}
+	return seen
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's start
+// time: 100 on every architecture Linux runs on today.
+const clockTicks = 100
+
+// bootTicksAt is wall-clock time t on the clock of /proc/PID/stat's start
+// times (CLOCK_BOOTTIME, in clock ticks), rounded down; 0 when it cannot
+// be told or lies before the boot.
+func bootTicksAt(t time.Time) uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	at := time.Duration(ts.Nano()) - time.Since(t)
+	if at <= 0 {
+		return 0
+	}
+	return uint64(at / (time.Second / clockTicks))
 }
 
 // treeProc is a process of a job's tree that waitTree follows.
 type treeProc struct {
 	start uint64 // tells it from a later process given the same pid
 	pgid  int
+	// sure says the process is known to be the job's; one that may be
+	// another session's under the job's old id (see waitTree) is waited
+	// for but never signalled.
+	sure bool
 }
 
 // waitTree waits, for at most bound, until nothing is left of the job
@@ -431,9 +469,24 @@ type treeProc struct {
 //
 // A session's id is its leader's pid, which the kernel gives no other
 // process while a member of the session lives; once the last has ended
-// it may, and a later session under the same id is then waited for as
-// the job's, at most for bound.
-func waitTree(ctx context.Context, pid int, killAt time.Time, bound time.Duration) (int, error) {
+// it may. A later session under the same id, another job's (each job's
+// wrapper leads its own session and group) or anything's that called
+// setsid, was waited for as the job's, and its members in the group of
+// the same id got SIGTERM and SIGKILL from Cancel: a Cancel of a job lost
+// long ago (its wrapper killed, the host restarted) killed whatever now
+// led a session under the old pid. Now a member of the session is the
+// job's for sure only if it began before aliveAt (CLOCK_BOOTTIME, in
+// clock ticks), a time the wrapper was known to live: no process could
+// have the id as its session's from before the wrapper began (the id was
+// free then), and while the wrapper lived only its own session's members
+// could. While such a member lives, the id has been the job's all along,
+// and every member is. A process holding the id as its pid that began
+// after aliveAt is not the wrapper: the id has been another's since, and
+// no member is the job's. Any other member (one begun after aliveAt, with
+// none of the sure ones left: the job's, or a later session's whose
+// leader has gone) is waited for, never signalled. A process below one
+// that is the job's is the job's.
+func waitTree(ctx context.Context, pid int, aliveAt uint64, killAt time.Time, bound time.Duration) (int, error) {
 	if pid <= 1 {
 		return 0, nil
 	}
@@ -441,13 +494,13 @@ func waitTree(ctx context.Context, pid int, killAt time.Time, bound time.Duratio
 	known := map[int]treeProc{}
 	termed := map[int]uint64{}
 	for {
-		left := treeLeft(pid, known)
+		left := treeLeft(pid, aliveAt, known)
 		if len(left) == 0 {
 			return 0, nil
 		}
 		for p, tp := range left {
 			switch {
-			case tp.pgid != pid || killAt.IsZero():
+			case tp.pgid != pid || killAt.IsZero() || !tp.sure:
 			case !time.Now().Before(killAt):
 				signalStarted(p, tp.start, unix.SIGKILL)
 			case termed[p] != tp.start:
@@ -502,11 +555,12 @@ func readStat(pid int) (procStat, bool) {
 }
 
 // treeLeft is what runs of the tree of the job whose wrapper had pid: the
-// processes of its session, and those below a process of the tree, known
-// holding those seen before (a process that left the session is found
-// below its parent while that lives, and followed by its start time
-// after). Zombies hold nothing and are left out.
-func treeLeft(pid int, known map[int]treeProc) map[int]treeProc {
+// processes of its session (sure, or not: see waitTree), and those below
+// a process of the tree, known holding those seen before (a process that
+// left the session is found below its parent while that lives, and
+// followed by its start time after). Zombies hold nothing and are left
+// out.
+func treeLeft(pid int, aliveAt uint64, known map[int]treeProc) map[int]treeProc {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -523,33 +577,51 @@ func treeLeft(pid int, known map[int]treeProc) map[int]treeProc {
 			children[st.ppid] = append(children[st.ppid], p)
 		}
 	}
-	in := map[int]bool{}
+	// Read again after the scan: what holds the id, and whether a member
+	// begun before aliveAt has lived through the scan.
+	reused, through := false, false
+	if st, ok := readStat(pid); ok && st.start > aliveAt {
+		reused = true
+	}
+	for p, st := range stats {
+		if st.sid == pid && st.start < aliveAt && !through {
+			now, ok := readStat(p)
+			through = ok && now.start == st.start
+		}
+	}
+	in := map[int]bool{} // true: the job's for sure
 	var queue []int
 	for p, st := range stats {
-		if k, ok := known[p]; st.sid == pid || ok && k.start == st.start {
-			in[p] = true
-			queue = append(queue, p)
+		k, ok := known[p]
+		switch {
+		case ok && k.start == st.start:
+			in[p] = k.sure
+		case st.sid == pid && !reused:
+			in[p] = st.start < aliveAt || through
+		default:
+			continue
 		}
+		queue = append(queue, p)
 	}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
-			if !in[c] {
-				in[c] = true
+			if sure, seen := in[c]; !seen || in[p] && !sure {
+				in[c] = in[p]
 				queue = append(queue, c)
 			}
 		}
 	}
 	left := map[int]treeProc{}
 	for p := range known {
-		if !in[p] {
+		if _, ok := in[p]; !ok {
 			delete(known, p)
 		}
 	}
-	for p := range in {
+	for p, sure := range in {
 		st := stats[p]
-		known[p] = treeProc{start: st.start, pgid: st.pgid}
+		known[p] = treeProc{start: st.start, pgid: st.pgid, sure: sure}
 		if !st.zombie {
 			left[p] = known[p]
 		}
@@ -585,7 +657,11 @@ func signalStarted(pid int, start uint64, sig unix.Signal) {
 // machine. A child of the wrapper is therefore signalled again once it
 // runs its command (its command line is no longer the wrapper's), unless
 // it already ran it when the group was signalled.
-func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) error {
+//
+// It returns when it last found the wrapper alive (CLOCK_BOOTTIME, in
+// clock ticks; 0 if it never did), for waitTree.
+func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) (uint64, error) {
+	var heldAt uint64
 	deadline := time.Now().Add(grace)
 	sent := false
 	var wrapperLine string
@@ -594,10 +670,12 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 	// yet take a signal in the wrapper's trap.
 	pending := map[int]bool{}
 	for {
+		now := bootTicksAt(time.Now())
 		held, err := runLockHeld(dir)
 		if err != nil || !held {
-			return err
+			return heldAt, err
 		}
+		heldAt = now
 		pid := readPid(dir)
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
@@ -610,7 +688,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 				}
 			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("signal job group %d: %w", pid, err)
+				return heldAt, fmt.Errorf("signal job group %d: %w", pid, err)
 			}
 			sent = true
 		} else if pid > 0 && sent && sig == syscall.SIGTERM {
@@ -632,7 +710,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return heldAt, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -718,7 +796,7 @@ func (l *Local) FailSite(ctx context.Context) error {
 		return fmt.Errorf("fail site: %w", err)
 	}
 	for _, e := range entries {
-		if err := stopGroup(ctx, filepath.Join(l.stateDir, "jobs", e.Name()), syscall.SIGKILL, 0); err != nil {
+		if _, err := stopGroup(ctx, filepath.Join(l.stateDir, "jobs", e.Name()), syscall.SIGKILL, 0); err != nil {
 			return fmt.Errorf("fail site: job %s: %w", e.Name(), err)
 		}
 	}
@@ -755,7 +833,7 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 		return err
 	}
 	// Nothing is killed here: a job that ended by itself is not stopped.
-	if left, err := waitTree(ctx, readPid(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
+	if left, err := waitTree(ctx, readPid(dir), wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
 		if err == nil {
 			err = fmt.Errorf("%d processes it started still run %s after its wrapper ended; its working directory is kept", left, l.TreeWait)
 		}

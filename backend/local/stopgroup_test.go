@@ -54,7 +54,7 @@ sleep 60 3>&-`
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	err = stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
+	_, err = stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
 	if err != nil {
 		t.Fatalf("stopGroup: %v after %s; the command begun after the signal ran on (children of the wrapper: %v)",
 			err, time.Since(start).Round(time.Millisecond), children(cmd.Process.Pid))

@@ -1,0 +1,136 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+)
+
+// TestCancelLeavesASessionThatReusedTheJobsId: a job whose wrapper was
+// killed (the job lost) left its pid file naming a pid the kernel may give
+// to any later process. Cancel and Clean took every process of the session
+// under that id for the job's: Cancel sent SIGTERM and SIGKILL to the
+// group of a later session leader that got the pid (another job's
+// wrapper, a daemon), and Clean waited for it and kept the job's
+// directory. Here the reuse is played by a session leader begun after the
+// wrapper ended, named in the pid file the wrapper wrote (its time kept).
+func TestCancelLeavesASessionThatReusedTheJobsId(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 100 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	spec := backend.Spec{RunID: "lost", Attempt: 1, Command: []string{"sleep", "60"}}
+	h, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
+	wrapper := readPid(t, b, h)
+	fi, err := os.Stat(pidPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-wrapper, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.WaitFinal(t, b, h)
+
+	// A later session, its leader under the id the pid file names.
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(pidPath, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if !running(other.Process.Pid) {
+		t.Fatalf("Cancel of a lost job killed pid %d, a later session's leader under the job's old id", other.Process.Pid)
+	}
+	if err := b.Clean(ctx, h); err != nil {
+		t.Errorf("Clean of a lost job waited for a later session under the job's old id: %v", err)
+	}
+	if _, err := os.Stat(b.WorkDir(spec)); !os.IsNotExist(err) {
+		t.Errorf("the working directory is still there after Clean: %v", err)
+	}
+	if !running(other.Process.Pid) {
+		t.Fatalf("pid %d, a later session's leader under the job's old id, has ended", other.Process.Pid)
+	}
+}
+
+// TestCancelLeavesADaemonsSessionUnderTheJobsId: a later session under a
+// lost job's old id need not have its leader: a daemon forks, its child
+// calls setsid, forks again and exits, and the grandchild runs on in the
+// session and group of the child's id, which no process has as its own.
+// Cancel killed it as the job's. Now it is waited for at most (Clean
+// keeps the job's directory and says so), and never signalled.
+func TestCancelLeavesADaemonsSessionUnderTheJobsId(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 100 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	spec := backend.Spec{RunID: "lost", Attempt: 1, Command: []string{"sleep", "60"}}
+	h, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
+	wrapper := readPid(t, b, h)
+	fi, err := os.Stat(pidPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-wrapper, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.WaitFinal(t, b, h)
+
+	// The session's leader prints its child's pid and exits.
+	leader := exec.Command("/bin/sh", "-c", `sleep 60 </dev/null >/dev/null 2>&1 & echo $!`)
+	leader.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := leader.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, err := strconv.Atoi(string(bytes.TrimSpace(out)))
+	if err != nil {
+		t.Fatalf("the leader said %q", out)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(leader.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(pidPath, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if !running(daemon) {
+		t.Fatalf("Cancel of a lost job killed pid %d, of a later session under the job's old id", daemon)
+	}
+	b.Clean(ctx, h)
+	if !running(daemon) {
+		t.Fatalf("pid %d, of a later session under the job's old id, has ended", daemon)
+	}
+}
