@@ -193,8 +193,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitSetup, fmt.Errorf("agent: %w", err)
 	}
 	code, err := a.runWorkload(ctx)
-	if !a.fenced.IsZero() {
+	switch {
+	case !a.fenced.IsZero():
 		err = fmt.Errorf("stopped the workload (exit code %d): no answer from the server for the lease (%s)", code, a.m.Lease)
+	case !a.killed.IsZero() && a.cl.over():
+		err = errors.Join(err, fmt.Errorf("killed the workload (exit code %d): the server answered that the attempt has ended", code))
 	}
 	err = a.finish(ctx, code, err)
 	switch {
@@ -296,10 +299,11 @@ func (a *attempt) beat(ctx context.Context) {
 			a.pass(rep)
 		}
 		if errors.Is(err, errAuth) {
-			// The attempt is over as far as the server knows.
+			// The attempt is over as far as the server knows. Said
+			// outright (errEnded), its time to stop has passed too.
 			a.refused.CompareAndSwap(0, time.Now().UnixNano())
 			select {
-			case a.control <- Reply{Stop: true}:
+			case a.control <- Reply{Stop: true, Kill: errors.Is(err, errEnded)}:
 			default:
 			}
 		}
@@ -565,6 +569,11 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// A process the reaper could not end (one stuck in the kernel, with
 	// SIGKILL pending) may hold the output open: Wait does not wait on it.
 	cmd.WaitDelay = 5 * time.Second
+	if a.cl.over() {
+		// Answered while the datasets were unsealed: another attempt
+		// may run already.
+		return ExitSetup, errors.New("the server answered that the attempt has ended before its workload started")
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -601,6 +610,8 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		}
 		if !a.fenced.IsZero() {
 			cancelPush(errors.New("the workload was stopped for the lease"))
+		} else if a.cl.over() {
+			cancelPush(errAttemptEnded)
 		} else if !a.sealBy.IsZero() {
 			t := time.NewTimer(time.Until(a.sealBy))
 			defer t.Stop()
@@ -642,12 +653,24 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				a.logf("the workload's reaper (pid %d) was stopped: killing it and ending what the workload started", pgid)
 				cmd.Process.Signal(syscall.SIGKILL) // by pidfd: never another process given its pid
 			}
+			if a.cl.over() {
+				// The server has ended the attempt for good: the run
+				// has another attempt (which may run already, on the
+				// same data), or has ended. It asked for the stop
+				// before, and gave the workload its time to drain.
+				// Not a grace more: the workload is killed now, and no
+				// checkpoint is sealed for a run that no longer takes
+				// this attempt's.
+				cancelPush(errAttemptEnded)
+				if a.killed.IsZero() {
+					a.kill(cmd, "the server answered that the attempt has ended")
+				}
+			}
 			if refused := a.refused.Load(); refused != 0 && a.killed.IsZero() && time.Since(time.Unix(0, refused)) > fenceGrace(a.m.Lease) {
-				// The server has ended the attempt (it answers so only
-				// once a move's drain deadline has passed, or the run
-				// was cancelled or has finished): it asked for the stop
-				// long enough ago.
-				a.kill(cmd, "the server has ended the attempt")
+				// The server has refused the attempt's credential (not
+				// recognised: it may be something in front of the
+				// server that answered) for a grace.
+				a.kill(cmd, "the server has refused the attempt's credential")
 			}
 			if !a.killed.IsZero() && time.Since(a.killed) > fenceGrace(a.m.Lease) {
 				// A reaper that has not ended everything in a grace:
@@ -667,6 +690,9 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 					// session of its own: the reaper kills its subtree.
 					syscall.Kill(pgid, reapSignal)
 				}
+			case a.cl.over():
+				// Nothing more is pushed or shipped: the server takes
+				// nothing from this attempt.
 			case a.m.Lease > 0 && quiet > a.m.Lease:
 				// The server has not answered for the lease, by which it
 				// has counted this attempt lost and may have started
@@ -921,7 +947,7 @@ func appendEscaped(out, body []byte) []byte {
 // site the run has left.
 func (a *attempt) finish(ctx context.Context, code int, err error) error {
 	a.setPhase("finishing")
-	if a.fenced.IsZero() {
+	if a.fenced.IsZero() && !a.cl.over() {
 		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
 	}
 	if a.ck.failed != 0 && a.store != nil {

@@ -164,6 +164,10 @@ const checkpointListBound = 1<<20 + int(MaxCheckpointBytes/dataset.MinChunk) + m
 // past sealBy (when not zero): one whose seal runs past it is given up.
 func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration, sealBy time.Time) {
 	for {
+		if a.cl.over() {
+			// The server takes no checkpoint of an ended attempt.
+			return
+		}
 		sealedNow := false
 		if a.ck.pending == nil {
 			_, ckpt, _ := a.dirs()
@@ -379,6 +383,10 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	}
 	return &CheckpointRef{Step: step, Name: objName, Path: name, Bytes: res.Bytes, SHA256: res.ManifestSHA256}, nil
 }
+
+// errAttemptEnded cancels a seal once the server has answered that the
+// attempt has ended: what it stored is removed, as a failed seal's is.
+var errAttemptEnded = errors.New("the server answered that the attempt has ended: not sealed, and what it stored is removed")
 
 // errSealLate is why a seal still running finalSeal after the workload
 // ended was given up.

@@ -24,6 +24,9 @@ type client struct {
 	// heard is when the server last answered a request with success, in
 	// Unix nanoseconds.
 	heard atomic.Int64
+	// ended is when the server first answered that the attempt has ended
+	// (errEnded), in Unix nanoseconds; 0 until it has.
+	ended atomic.Int64
 }
 
 // quiet is how long the server has not answered with success.
@@ -34,6 +37,17 @@ func (c *client) quiet() time.Duration {
 // errAuth means the server refused the credential: the attempt is over (or
 // was never this one), and retrying cannot help.
 var errAuth = errors.New("the server refused the attempt credential")
+
+// errEnded, beside errAuth, means the server answered that the attempt has
+// ended (410 Gone): the run has moved on to another attempt, which may run
+// already, or has ended. The server says so only once the attempt is over
+// for good, and never takes its credential again. A refusal without it
+// (401, 403: a credential the server does not recognise) may come from
+// something that stands in front of the server, and says less.
+var errEnded = errors.New("the attempt has ended")
+
+// over reports whether the server has answered that the attempt has ended.
+func (c *client) over() bool { return c.ended.Load() != 0 }
 
 func (c *client) url(route string) string {
 	r := strings.ReplaceAll(route, "{run}", c.run)
@@ -64,7 +78,10 @@ func (c *client) do(ctx context.Context, method, route string, body io.Reader, c
 		return err
 	}
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone:
+	case resp.StatusCode == http.StatusGone:
+		c.ended.CompareAndSwap(0, time.Now().UnixNano())
+		return fmt.Errorf("%s %s: %w: %w (%s)", method, route, errAuth, errEnded, strings.TrimSpace(string(b)))
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%s %s: %w (%s)", method, route, errAuth, strings.TrimSpace(string(b)))
 	case resp.StatusCode >= 300:
 		return &statusError{code: resp.StatusCode, msg: strings.TrimSpace(string(b))}

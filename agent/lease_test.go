@@ -42,13 +42,15 @@ func TestMain(m *testing.M) {
 // need it: it hands out one manifest and records what the agent reports.
 // checkpoint decides each checkpoint report's answer (nil: 200).
 type server struct {
-	t          *testing.T
-	manifest   Manifest
-	down       atomic.Bool // every route answers 503
-	stop       atomic.Bool // every answer asks the agent to stop the workload
-	kill       atomic.Bool // and says its time to stop has passed
-	gone       atomic.Bool // every route answers 410: the attempt is over
-	checkpoint func(ref CheckpointRef, n int) int
+	t        *testing.T
+	manifest Manifest
+	down     atomic.Bool // every route answers 503
+	stop     atomic.Bool // every answer asks the agent to stop the workload
+	kill     atomic.Bool // and says its time to stop has passed
+	gone     atomic.Bool // every route answers 410: the attempt is over
+	// goneAnswers counts the answers of 410.
+	goneAnswers atomic.Int64
+	checkpoint  func(ref CheckpointRef, n int) int
 
 	mu      sync.Mutex
 	reports []CheckpointRef
@@ -64,6 +66,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if s.gone.Load() {
+		s.goneAnswers.Add(1)
 		http.Error(w, "the attempt has ended", http.StatusGone)
 		return
 	}

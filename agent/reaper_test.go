@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"meridian.dev/meridian/dataset"
 )
 
 // escapeScript is a workload that starts two processes which leave its
@@ -459,5 +462,62 @@ func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
 			}
 			assertGone(t, "a workload whose time to stop had passed", pids, 5*time.Second)
 		})
+	}
+}
+
+// TestAgentKillsAtOnceWhenTheAttemptHasEnded: a server that answers that
+// the attempt has ended (410) has moved the run on to another attempt,
+// which may run already on the same data, or ended it; it asked for the
+// stop and gave the drain its time before. The agent still sent SIGTERM
+// alone and left a workload that ignored it running for a grace (half the
+// lease, up to 30 s), sealing its new checkpoints into the site's store
+// for a run that took none of them. Now it kills the workload and all it
+// started at once, and seals nothing more.
+func TestAgentKillsAtOnceWhenTheAttemptHasEnded(t *testing.T) {
+	dir := t.TempDir()
+	// After the end, the workload writes a checkpoint.
+	rest := `echo $$$$ > main
+while :; do
+  if [ -e go ] && [ ! -e "$MERIDIAN_CHECKPOINT_DIR/step-7" ]; then
+    head -c 1000 /dev/urandom > "$MERIDIAN_CHECKPOINT_DIR/.tmp" && mv "$MERIDIAN_CHECKPOINT_DIR/.tmp" "$MERIDIAN_CHECKPOINT_DIR/step-7"
+  fi
+  sleep 0.05
+done`
+	// A lease of ten minutes: the grace after a refusal is 30 s.
+	srv, storeDir, count, done := startAgent(t, "trap '' TERM\n"+escapeScript(dir, false, rest), 10*time.Minute, nil)
+	pids := escapees(t, dir)
+	started(t, filepath.Join(dir, "main"))
+	raw, _ := os.ReadFile(filepath.Join(dir, "main"))
+	main, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	pids = append(pids, main)
+	srv.gone.Store(true)
+	for deadline := time.Now().Add(10 * time.Second); srv.goneAnswers.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent has not asked the server anything in 10 s")
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		code, _ := r[0].(int)
+		err, _ := r[1].(error)
+		if code != 128+int(syscall.SIGKILL) || err == nil || !strings.Contains(err.Error(), "attempt has ended") {
+			t.Errorf("Run = %d, %v; want %d, the workload killed because the attempt has ended", code, err, 128+int(syscall.SIGKILL))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the workload, ignoring SIGTERM, runs on 15 s after the server answered that its attempt has ended")
+	}
+	assertGone(t, "the workload of an attempt that has ended", pids, 5*time.Second)
+	if packs, _ := os.ReadFile(count); strings.Contains(string(packs), "step-7") {
+		t.Errorf("the pack helper ran for %q after the attempt had ended", packs)
+	}
+	st, err := dataset.OpenStore(context.Background(), "file://"+storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dataset.ReadObject(context.Background(), st.Sub("t1/checkpoints/"), dataset.ManifestKey("ckpt-run-1-7"), 1<<20); err == nil {
+		t.Error("a checkpoint written after the attempt had ended was sealed into the site's store")
 	}
 }
