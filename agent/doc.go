@@ -11,4 +11,33 @@
 //
 // Keys travel only in the answer to the attempt's own credential and stay in
 // the agent's memory; the credential stops working when the attempt ends.
+//
+// # Sandbox mode none
+//
+// Mode none is for sites whose scheduler isolates each attempt itself (a
+// container per attempt, a cgroup the scheduler owns and empties when the
+// job ends). The workload then runs as the agent's and its reaper's user,
+// and the agent cannot keep it from:
+//
+//   - killing the agent and the reaper together (their pids are in /proc):
+//     nothing of the agent's is left to end what the workload started,
+//     and the server hears of it only as the agent's silence, counting
+//     the site lost after its silence limit, or as the agent's end by
+//     SIGKILL where the site's scheduler reports how it ended. What the
+//     workload left runs on until the site's scheduler ends the job's
+//     container or cgroup; at a site that has neither, for good (the
+//     local backend's Clean then keeps the job's directory and says how
+//     many of its processes still run).
+//   - stopping or killing the reaper alone, or one of the agent's helpers:
+//     the agent notices (a reaper that is stopped, or ends without its
+//     report) and ends what is left below it itself.
+//   - reading or changing any file of that user, the agent's executable
+//     included, and signalling its other processes; the agent is not
+//     dumpable, so its memory, environment and descriptors are not among
+//     them.
+//
+// Without privileges the agent has no way around the first: every process
+// it could watch from runs as the same user, and a PID namespace of its
+// own needs a user namespace, which many sites do not allow. Sites that
+// run workloads they do not trust use mode uid or landlock.
 package agent
