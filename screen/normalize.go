@@ -277,7 +277,7 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 	}
 	for _, r := range t {
 		switch {
-		case r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc':
+		case joinsWords(r):
 			// Dots and apostrophes join what they separate: L.L.C. is
 			// llc, O'Brien is obrien. So do the marks romanisations
 			// write the soft and hard signs with (GOST 7.79's backtick,
@@ -324,6 +324,53 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 		}
 	}
 	return words, kept
+}
+
+// joinsWords: dots and apostrophes join what they separate (normalizeWords).
+func joinsWords(r rune) bool {
+	return r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc'
+}
+
+// cosmetic is s as far as only what can change how it screens: folded as
+// normalizeWords folds it (invisible characters dropped, compatibility
+// forms and accents taken apart, dots and apostrophes dropped), each
+// character that normalizeWords reads as a space one space, runs of them
+// one, and letters in small form; every other character as written,
+// look-alikes unfolded and legal forms kept. Two texts with one cosmetic
+// form are the same text to every normalisation screening makes of them
+// (Normalize, keepingSpelled, withForms, with or without look-alike
+// folding): normalizeWords maps a letter and its small form alike, and
+// each character kept here to no space.
+func cosmetic(s string) string {
+	t, _, err := transform.String(fold, s)
+	if err != nil {
+		t = strings.Map(func(r rune) rune {
+			if ignorable(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	look := lookAlikeRunes()
+	var b strings.Builder
+	b.Grow(len(t))
+	space := true // none at the start
+	for _, r := range t {
+		switch {
+		case joinsWords(r):
+			continue
+		case r < utf8.RuneSelf && !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]),
+			r >= utf8.RuneSelf && look[r] == "" && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			if !space {
+				b.WriteByte(' ')
+				space = true
+			}
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+		space = false
+	}
+	return strings.TrimSuffix(b.String(), " ")
 }
 
 // sortedWords is a normalised name with its words in order, so that

@@ -153,7 +153,7 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 		}
 		// A dismissal made against the entry as it was no longer
 		// applies once the entry has changed.
-		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV1() {
+		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV2() && d.EntrySHA256 != m.Entry.contentHashV1() {
 			m.Decision, m.Lapsed = nil, d
 		}
 	}
