@@ -183,13 +183,27 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
-		if lat, ok := transliterate(n); ok {
+		// Each of its romanisations (translit.go) is compared.
+		for _, lat := range romanisations(n) {
 			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
 				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
 			}
 		}
+	}
+	// Romanised in each system, a Cyrillic name is compared up to four
+	// times, at a cost that grows with the letters compared: past twice
+	// the letters of the longest names the catalog accepts in Latin
+	// letters, it is held as a too long name is.
+	letters := 0
+	for i := range names {
+		letters += len(names[i].runes)
+	}
+	if letters > maxComparedLetters {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d letters, over the %d the screening compares; shorten them, or give fewer aliases", letters, maxComparedLetters)
+		return res
 	}
 	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
@@ -260,6 +274,11 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	holdUncomparable(&res, org, raw)
 	return res
 }
+
+// maxComparedLetters bounds the letters of an organisation's names as
+// screening compares them, romanisations included: twice what the
+// catalog's bound on their bytes allows in Latin letters.
+const maxComparedLetters = 2 * catalog.MaxScreeningText
 
 // pairScore is how alike an organisation's name a and a listed name b
 // are: the higher of their scores with the Russian legal forms spelt out
@@ -332,13 +351,24 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 // Look-alike folding is not counted: it turns some Greek letters into
 // Latin ones, and a Greek name is no more comparable with a Latin one for
 // it.
+//
+// A Cyrillic name counts by its romanisations, but not one that leaves a
+// Cyrillic letter no table has (translit.go) and has no Latin letter of
+// its own: romanised in part ("ҷumҳurii"), it is compared with no name a
+// list would write.
 func hasLatinName(names []string) bool {
+	latin := func(s string) bool {
+		return strings.ContainsFunc(formsLeftOut(s), func(r rune) bool { return unicode.Is(unicode.Latin, r) })
+	}
 	for _, n := range names {
-		if lat, ok := transliterate(n); ok {
-			n = lat
-		}
-		if strings.ContainsFunc(formsLeftOut(n), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+		own := latin(n)
+		if own {
 			return true
+		}
+		for _, lat := range romanisations(n) {
+			if latin(lat) && !strings.ContainsFunc(lat, isCyrillic) {
+				return true
+			}
 		}
 	}
 	return false

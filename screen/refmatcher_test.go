@@ -53,7 +53,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
-		if lat, ok := transliterate(n); ok {
+		for _, lat := range romanisations(n) {
 			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
 			if !seen[key] {
 				seen[key] = true
