@@ -53,7 +53,9 @@ var shortForms = map[string]bool{
 	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
 }
 
-// spelledForms are the Russian legal forms spelt out, as the lists
+// spelledForms are the legal forms of Russia and its neighbours spelt out
+// (Russian, Ukrainian, Belarusian, Kazakh; their abbreviations that other
+// words spell too, PAT, VAT, TOO, are not taken for forms), as the lists
 // romanise them (OOO is "Obshchestvo s Ogranichennoi Otvetstvennostyu",
 // AO "Aktsionernoe Obshchestvo", ZAO, OAO, PAO and NAO that with
 // Zakrytoe, Otkrytoe, Publichnoe, Nepublichnoe before it), in the
@@ -77,6 +79,39 @@ var spelledForms = map[string]bool{
 	"zakrytoe": true, "zakrytoye": true, "zakrytoje": true, "otkrytoe": true, "otkrytoye": true, "otkrytoje": true,
 	"publichnoe": true, "publichnoye": true, "publichnoje": true, "publicnoe": true,
 	"nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true, "nepublicnoe": true,
+	// Russian state enterprises and institutions: FGUP (Federalnoe
+	// Gosudarstvennoe Unitarnoe Predpriyatie), GUP, MUP, FKP (Kazennoe),
+	// FGBU (Byudzhetnoe Uchrezhdenie), ANO (Avtonomnaya Nekommercheskaya
+	// Organizatsiya), and the Kazakh TOO (Tovarishchestvo s Ogranichennoi
+	// Otvetstvennostyu).
+	"federalnoe": true, "federalnoye": true, "gosudarstvennoe": true, "gosudarstvennoye": true, "gosudarstvennoje": true,
+	"unitarnoe": true, "unitarnoye": true, "munitsipalnoe": true, "munitsipalnoye": true, "kazennoe": true, "kazennoye": true,
+	"predpriyatie": true, "predpriiatie": true, "predprijatie": true, "predpriyatiye": true,
+	"byudzhetnoe": true, "biudzhetnoe": true, "uchrezhdenie": true, "uchrezhdeniye": true,
+	"avtonomnaya": true, "avtonomnaia": true, "nekommercheskaya": true, "nekommercheskaia": true,
+	"tovarishchestvo": true, "tovarishestvo": true, "tovarischestvo": true, "tovarishhestvo": true,
+	// Ukrainian, in the national system, BGN/PCGN's earlier one and the
+	// Russian reading: TOV (Tovarystvo z Obmezhenoiu Vidpovidalnistiu),
+	// AT, PAT, PrAT, VAT, ZAT (Aktsionerne Tovarystvo, Publichne,
+	// Pryvatne, Vidkryte, Zakryte) and DP (Derzhavne Pidpryiemstvo).
+	"tovarystvo": true, "tovaristvo": true,
+	"obmezhenoiu": true, "obmezhenoyu": true, "obmezhenoju": true, "obmezhenou": true,
+	"vidpovidalnistiu": true, "vidpovidalnistyu": true, "vidpovidalnistju": true, "vidpovidalnistu": true,
+	"aktsionerne": true, "akcionerne": true, "publichne": true, "pryvatne": true, "privatne": true,
+	"vidkryte": true, "vidkrite": true, "zakryte": true, "zakrite": true, "derzhavne": true,
+	"pidpryiemstvo": true, "pidpryyemstvo": true, "pidpriyemstvo": true, "pidpriiemstvo": true,
+	// Belarusian (BGN/PCGN, ICAO Doc 9303): TAA (Tavarystva z Abmezhavanai
+	// Adkaznastsyu), AAT, ZAT, PrAT (Adkrytae, Zakrytae, Pryvatnae
+	// Aktsyyanernae Tavarystva), UP (Unitarnae Pradpryemstva).
+	"tavarystva": true, "abmezhavanay": true, "abmezhavanai": true, "abmezhavanaj": true,
+	"adkaznastsyu": true, "adkaznastsiu": true, "adkaznastsju": true, "adkaznasciu": true,
+	"adkrytae": true, "zakrytae": true, "pryvatnae": true,
+	"aktsyyanernae": true, "aktsyianernae": true, "akcyjanernae": true,
+	"unitarnae": true, "pradpryemstva": true, "pradpryyemstva": true,
+	// Kazakh (BGN/PCGN and the Russian reading): ZhShS (Zhauapkershiligi
+	// Shekteuli Seriktestik) and AQ (Aktsionerlik Qogamy).
+	"zhauapkershiligi": true, "shekteuli": true, "seriktestik": true, "seriktestigi": true,
+	"aktsionerlik": true, "qoghamy": true, "kogamy": true, "qogamy": true,
 }
 
 // formWith: "s" (Russian "with") is part of the legal form it stands
