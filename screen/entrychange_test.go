@@ -381,7 +381,7 @@ func TestDismissalKeptThroughCosmeticRepublication(t *testing.T) {
 // names from letters, their capitals and look-alikes, punctuation and
 // invisible characters, grouped by their cosmetic form.
 func TestEntryHashFollowsTheMatch(t *testing.T) {
-	alphabet := []rune("aAbBlLmMiI01 .,-|'’`()&/\u00a0\u200b\u00ad–…ﬁéÉНнОоΗηKǅǆßẞİⓐⒶ∣ı")
+	alphabet := []rune("aAbBlLmMiI01 .,-|'’`()&/\u00a0\u200b\u00ad–…ﬁéÉНнОоΗηKǅǆßẞİⓐⒶ∣ı🅰🅐🇦")
 	rng := rand.New(rand.NewPCG(7, 11))
 	versions := func(s string) [4]string {
 		return [4]string{Normalize(s), keepingSpelled(s), withForms(s), normalize(s, false)}

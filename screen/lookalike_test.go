@@ -216,3 +216,18 @@ func TestNormalizeEveryRune(t *testing.T) {
 		}
 	}
 }
+
+// TestEnclosedLettersRead: the negative circled and squared Latin letters
+// and the regional indicators show a Latin letter each, and compatibility
+// decomposition leaves them as they are: read as punctuation, "🆁🅾🆂🆃🅴🅲
+// Trading" was the name "Trading" and cleared, and a name of them alone
+// was held for want of a Latin letter.
+func TestEnclosedLettersRead(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: "Rostec Trading LLC", Addresses: []Address{{Country: "RU"}}}}}
+	for _, n := range []string{"🆁🅾🆂🆃🅴🅲 Trading", "🅡🅞🅢🅣🅔🅒 Trading", "🇷🇴🇸🇹🇪🇨 Trading", "🆁🅾🆂🆃🅴🅲 🆃🆁🅰🅳🅸🅽🅶"} {
+		r := Screen("", org("x", "RU", n), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != Exact || r.Status != catalog.RestrictedListed {
+			t.Errorf("%q: %s (%s), want an exact match", n, r.Status, r.Source)
+		}
+	}
+}

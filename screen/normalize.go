@@ -328,6 +328,8 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 			default:
 				b.WriteByte(' ')
 			}
+		case enclosedLatin(r) != 0:
+			b.WriteRune(enclosedLatin(r))
 		case look[r] != "":
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
@@ -359,6 +361,26 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 		}
 	}
 	return words, kept
+}
+
+// enclosedLatin is the Latin letter r shows, for the symbols that are a
+// Latin letter in a box or circle and that compatibility decomposition
+// leaves as they are (the negative circled and squared letters, 🅐 and
+// 🅰, and the regional indicators 🇦, which show as letters in boxes
+// where no flag is drawn), else 0. Read as punctuation, "🆁🅾🆂🆃🅴🅲
+// Trading" was the name "Trading", and cleared.
+func enclosedLatin(r rune) rune {
+	switch {
+	case r < 0x1F150:
+		return 0
+	case r <= 0x1F169:
+		return 'a' + r - 0x1F150
+	case 0x1F170 <= r && r <= 0x1F189:
+		return 'a' + r - 0x1F170
+	case 0x1F1E6 <= r && r <= 0x1F1FF:
+		return 'a' + r - 0x1F1E6
+	}
+	return 0
 }
 
 // joinsWords: dots and apostrophes join what they separate (normalizeWords).
@@ -395,7 +417,7 @@ func cosmetic(s string) string {
 		case joinsWords(r):
 			continue
 		case r < utf8.RuneSelf && !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]),
-			r >= utf8.RuneSelf && look[r] == "" && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r):
 			if !space {
 				b.WriteByte(' ')
 				space = true
