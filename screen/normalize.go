@@ -383,6 +383,40 @@ func enclosedLatin(r rune) rune {
 	return 0
 }
 
+// joinSpacedLetters is s with each run of two or more one-letter words
+// written as one word ("R O S T E C Trading", "R-O-S-T-E-C Trading" are
+// "ROSTEC Trading"), or "" when it has none. An organisation's name is
+// compared so too: a person reads the spaced letters as the name, and as
+// one-letter words they came near no listed name.
+func joinSpacedLetters(s string) string {
+	words := strings.FieldsFunc(s, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r) && enclosedLatin(r) == 0 && !ignorable(r)
+	})
+	single := func(w string) bool {
+		n := 0
+		for _, r := range w {
+			if !unicode.Is(unicode.M, r) && !ignorable(r) {
+				n++
+			}
+		}
+		return n == 1
+	}
+	var out []string
+	joined := false
+	for i, w := range words {
+		if i > 0 && single(w) && single(words[i-1]) {
+			out[len(out)-1] += w
+			joined = true
+			continue
+		}
+		out = append(out, w)
+	}
+	if !joined {
+		return ""
+	}
+	return strings.Join(out, " ")
+}
+
 // joinsWords: dots and apostrophes join what they separate (normalizeWords).
 func joinsWords(r rune) bool {
 	return r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc'
