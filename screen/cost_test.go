@@ -155,3 +155,34 @@ func BenchmarkApplyDecisions(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScreenLargestCyrillicOrg is BenchmarkScreenLargestOrg with the
+// names in Cyrillic, each compared as written and in each romanisation:
+// the longest such names screening compares (maxComparedLetters).
+func BenchmarkScreenLargestCyrillicOrg(b *testing.B) {
+	ix := newIndex(syntheticList(10000))
+	mk := func(i, size int) string {
+		var s strings.Builder
+		for w := 0; s.Len() < size; w++ {
+			fmt.Fprintf(&s, "Щюгя%dз ", i*100+w)
+		}
+		return strings.TrimSpace(strings.ToValidUTF8(s.String()[:size], ""))
+	}
+	cyrillic := func(size int) *catalog.Organization {
+		var aliases []string
+		for i := 0; i < catalog.MaxScreeningNames; i++ {
+			aliases = append(aliases, mk(i, size))
+		}
+		return org("hostile", "UA", mk(catalog.MaxScreeningNames, size), aliases...)
+	}
+	size := catalog.MaxScreeningText/(catalog.MaxScreeningNames+1) - 1
+	for ; size > 0 && ix.screen("", cyrillic(size), nil).Status != catalog.RestrictedNone; size-- {
+	}
+	o := cyrillic(size)
+	b.Logf("%d bytes of names", o.ScreeningText())
+	for b.Loop() {
+		if r := ix.screen("", o, nil); r.Status != catalog.RestrictedNone {
+			b.Fatal(r.Source)
+		}
+	}
+}

@@ -124,17 +124,78 @@ func (e *Entry) Describe() string {
 // means: its id, list, entity type, name, alternate names, addresses,
 // programmes, listing date and licence terms, each field length-prefixed
 // in a fixed order, the alternate names, addresses and programmes as sets
-// (sorted, without repeats) and runs of spaces as one. A decision records
-// it, and a dismissal lapses when the entry no longer has it. The list's
-// published name (Source; List is its code), the entity number, the
-// Federal Register notice and the source link are left out: a feed that
-// republishes an entry with those changed, or its alternate names in
-// another order, changes no match, and lapsed every dismissal at once. A
-// field added to Entry must be hashed here or deliberately left out
+// (sorted, without repeats). A decision records it, and a dismissal lapses
+// when the entry no longer has it. The text is hashed as screening reads
+// it (cosmetic): in small letters, without accents or invisible
+// characters, punctuation that screening reads as a space read as one and
+// runs of spaces as one; the id, list code and countries are hashed as
+// written, as they are compared. The list's published name (Source; List
+// is its code), the entity number, the Federal Register notice and the
+// source link are left out. A feed that republishes an entry in capitals,
+// with "Co., Ltd." for "Co. Ltd", or its alternate names in another order,
+// changes no match, and lapsed every dismissal at once; a change that can
+// change a match changes the hash (TestEntryHashFollowsTheMatch). A field
+// added to Entry must be hashed here or deliberately left out
 // (TestEntryContentHashReadsEveryField).
+//
+// Decisions recorded before hold the earlier hashes (contentHashV2, then
+// contentHashV1): hashedAs accepts each, so a stored dismissal stands
+// while the entry is as it was when decided, by the hash it recorded.
 func (e *Entry) ContentHash() string {
 	// One buffer hashed at once: a screening hashes the entry of every
 	// dismissed match it shows.
+	b := make([]byte, 0, 512)
+	put := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	putSet := func(set []string) {
+		slices.Sort(set)
+		set = slices.Compact(set)
+		b = binary.AppendUvarint(b, uint64(len(set)))
+		for _, s := range set {
+			put(s)
+		}
+	}
+	exact := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	put("csl-entry/3")
+	put(exact(e.ID))
+	put(exact(e.List))
+	put(cosmetic(e.Type))
+	put(cosmetic(e.Name))
+	alts := make([]string, 0, len(e.AltNames))
+	for _, s := range e.AltNames {
+		alts = append(alts, cosmetic(s))
+	}
+	putSet(alts)
+	addrs := make([]string, 0, len(e.Addresses))
+	for _, a := range e.Addresses {
+		// Each address as its parts, length-prefixed, so that the set
+		// is of whole addresses.
+		var ab []byte
+		for _, s := range []string{cosmetic(a.Address), cosmetic(a.City), cosmetic(a.State), cosmetic(a.PostalCode), exact(a.Country)} {
+			ab = binary.AppendUvarint(ab, uint64(len(s)))
+			ab = append(ab, s...)
+		}
+		addrs = append(addrs, string(ab))
+	}
+	putSet(addrs)
+	progs := make([]string, 0, len(e.Programs))
+	for _, s := range e.Programs {
+		progs = append(progs, cosmetic(s))
+	}
+	putSet(progs)
+	for _, s := range []string{e.StartDate, e.LicenseRequirement, e.LicensePolicy} {
+		put(cosmetic(s))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// contentHashV2 is the hash decisions recorded before ContentHash read
+// the text as screening does: the same fields and sets, with only runs of
+// spaces as one.
+func (e *Entry) contentHashV2() string {
 	b := make([]byte, 0, 512)
 	put := func(s string) {
 		s = strings.Join(strings.Fields(s), " ")
@@ -160,8 +221,6 @@ func (e *Entry) ContentHash() string {
 	putSet(e.AltNames)
 	addrs := make([]string, 0, len(e.Addresses))
 	for _, a := range e.Addresses {
-		// Each address as its parts, length-prefixed, so that the set
-		// is of whole addresses.
 		var ab []byte
 		for _, s := range []string{a.Address, a.City, a.State, a.PostalCode, a.Country} {
 			s = strings.Join(strings.Fields(s), " ")
@@ -180,11 +239,14 @@ func (e *Entry) ContentHash() string {
 }
 
 // hashedAs reports whether a decision's entrySha256 is the entry's as it
-// is: its ContentHash, or the hash of everything the entry held in fixed
-// order that decisions recorded before (contentHashV1), so that the
-// change of hash lapses no dismissal of an entry still as it was.
+// is: its ContentHash, or one of the hashes decisions recorded before
+// (contentHashV2, contentHashV1), so that a change of hash lapses no
+// dismissal of an entry still as it was. A decision keeps the hash it
+// recorded: one recorded with an earlier hash lapses on what that hash
+// read (a republication in capitals, say), one recorded now only on what
+// can change a match.
 func (e *Entry) hashedAs(h string) bool {
-	return h == e.ContentHash() || h == e.contentHashV1()
+	return h == e.ContentHash() || h == e.contentHashV2() || h == e.contentHashV1()
 }
 
 // contentHashV1 is the hash decisions recorded before ContentHash left out

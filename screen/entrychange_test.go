@@ -2,6 +2,7 @@ package screen
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"slices"
@@ -326,5 +327,81 @@ func TestDecisionNamesTheEntryReviewed(t *testing.T) {
 	}
 	if r, _ := s.Screen("", lab); r[0].Status != catalog.RestrictedNone {
 		t.Errorf("after the dismissal: %s (%s)", r[0].Status, r[0].Source)
+	}
+}
+
+// TestDismissalKeptThroughCosmeticRepublication: a feed that republishes
+// an entry in capitals, with its punctuation or spacing changed, changes
+// no match; every dismissal of it lapsed at once, and each match had to be
+// reviewed again. A change that screening reads (a letter, a dot that
+// joins two words, a country's code) still lapses it.
+func TestDismissalKeptThroughCosmeticRepublication(t *testing.T) {
+	e := Entry{ID: "e1", Source: elSource, List: "EL", Type: "Entity", Name: "Exampel Lab Co., Ltd.", AltNames: []string{"Exampel Laboratory (Wuhan)", "Exampel-Labs"},
+		Addresses: []Address{{Address: "No. 1, Hi-Tech Road", City: "Wuhan", State: "Hubei", Country: "CN"}}, Programs: []string{"EAR"}, StartDate: "2020-06-05"}
+	lab := org("example-lab", "DE", "Example Lab")
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	ds := []Decision{{Org: "example-lab", EntryID: "e1", Action: Dismiss, By: "a.person", Reason: "other company", Time: at, EntrySHA256: e.ContentHash()}}
+	screenWith := func(e Entry) Result {
+		l := &List{Entries: []Entry{e}}
+		r := Screen("", lab, l, ds)
+		if want := newIndex(l).refScreen("", lab, ds); !reflect.DeepEqual(want, r) {
+			t.Errorf("the matcher and the reference differ: %s (%s) and %s (%s)", r.Status, r.Source, want.Status, want.Source)
+		}
+		return r
+	}
+	if r := screenWith(e); r.Status != catalog.RestrictedNone || len(r.Matches) != 1 {
+		t.Fatalf("the fixture's dismissed match: %s (%s)", r.Status, r.Source)
+	}
+	re := e
+	re.Type, re.Name, re.AltNames = "ENTITY", "EXAMPEL LAB CO, LTD", []string{"EXAMPEL LABS", "Exampel  Laboratory - Wuhan"}
+	re.Addresses = []Address{{Address: "NO 1 HI TECH ROAD", City: "WUHAN", State: "HUBEI,", Country: "CN"}}
+	re.Programs, re.StartDate = []string{"ear"}, "2020 06 05"
+	if r := screenWith(re); r.Status != catalog.RestrictedNone || r.Matches[0].Lapsed != nil {
+		t.Errorf("a dismissal after the entry was republished in capitals and other punctuation: %s (%s)", r.Status, r.Source)
+	}
+	for why, f := range map[string]func(*Entry){
+		"a letter of the name":     func(c *Entry) { c.Name = "Example Lab Co., Ltd." },
+		"a dot joining two words":  func(c *Entry) { c.AltNames = []string{"Exampel.Laboratory (Wuhan)", "Exampel-Labs"} },
+		"a bar that reads as an l": func(c *Entry) { c.AltNames = []string{"Exampe| Laboratory (Wuhan)", "Exampel-Labs"} },
+		"the country's code": func(c *Entry) {
+			c.Addresses = []Address{{Address: "No. 1, Hi-Tech Road", City: "Wuhan", State: "Hubei", Country: "cn"}}
+		},
+	} {
+		c := e
+		f(&c)
+		if r := screenWith(c); len(r.Matches) != 1 || r.Matches[0].Lapsed == nil {
+			t.Errorf("%s changed: the dismissal still applies: %s (%s)", why, r.Status, r.Source)
+		}
+	}
+}
+
+// TestEntryHashFollowsTheMatch: two names that hash alike (cosmetic) are
+// the same name to every normalisation screening makes of them, so that
+// a dismissal never survives a change that can change a match. Random
+// names from letters, their capitals and look-alikes, punctuation and
+// invisible characters, grouped by their cosmetic form.
+func TestEntryHashFollowsTheMatch(t *testing.T) {
+	alphabet := []rune("aAbBlLmMiI01 .,-|'’`()&/\u00a0\u200b\u00ad–…ﬁéÉНнОоΗηKǅǆßẞİⓐⒶ∣ı🅰🅐🇦")
+	rng := rand.New(rand.NewPCG(7, 11))
+	versions := func(s string) [4]string {
+		return [4]string{Normalize(s), keepingSpelled(s), withForms(s), normalize(s, false)}
+	}
+	groups := map[string][4]string{}
+	example := map[string]string{}
+	for range 50000 {
+		r := make([]rune, 1+rng.IntN(5))
+		for i := range r {
+			r[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(r)
+		c := cosmetic(s)
+		v := versions(s)
+		if w, ok := groups[c]; ok && w != v {
+			t.Fatalf("%q and %q have one cosmetic form %q but screen as %q and %q", example[c], s, c, w, v)
+		}
+		groups[c], example[c] = v, s
+	}
+	if len(groups) < 1000 {
+		t.Fatalf("only %d cosmetic forms", len(groups))
 	}
 }

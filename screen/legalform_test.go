@@ -234,3 +234,46 @@ func TestMatcherAgreesWithReferenceOnSpelledForms(t *testing.T) {
 		t.Fatal("no match: the test shows nothing")
 	}
 }
+
+// TestNeighbouringLegalFormsSpeltOut: the lists spell out the legal forms
+// of Ukraine, Belarus and Kazakhstan, and Russia's state enterprises, as
+// they do Russia's companies ("TOVARYSTVO Z OBMEZHENOIU VIDPOVIDALNISTIU
+// SKIF" is TOV Skif). Those words were kept as the name's, so a short
+// name ("Skif LLC", "ТОВ Скіф") scored too low against the listed one and
+// screened clear. They are forms now, scored both left out and kept.
+func TestNeighbouringLegalFormsSpeltOut(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "u1", List: "SDN", Name: "TOVARYSTVO Z OBMEZHENOIU VIDPOVIDALNISTIU SKIF", Addresses: []Address{{City: "Kyiv", Country: "UA"}}},
+		{ID: "u2", List: "SDN", Name: "PUBLICHNE AKTSIONERNE TOVARYSTVO ORIYA", Addresses: []Address{{City: "Kharkiv", Country: "UA"}}},
+		{ID: "u3", List: "SDN", Name: "DERZHAVNE PIDPRYIEMSTVO IVCHENKO", Addresses: []Address{{City: "Zaporizhzhia", Country: "UA"}}},
+		{ID: "b1", List: "SDN", Name: "ADKRYTAE AKTSYYANERNAE TAVARYSTVA PELENG", Addresses: []Address{{City: "Minsk", Country: "BY"}}},
+		{ID: "b2", List: "SDN", Name: "TAVARYSTVA Z ABMEZHAVANAI ADKAZNASTSIU SYNTEZ", Addresses: []Address{{City: "Minsk", Country: "BY"}}},
+		{ID: "k1", List: "SDN", Name: "ZHAUAPKERSHILIGI SHEKTEULI SERIKTESTIK ORDA", Addresses: []Address{{City: "Almaty", Country: "KZ"}}},
+		{ID: "k2", List: "SDN", Name: "TOVARISHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTYU STEPNOY", Addresses: []Address{{City: "Almaty", Country: "KZ"}}},
+		{ID: "r1", List: "EL", Name: "FEDERALNOE GOSUDARSTVENNOE UNITARNOE PREDPRIYATIE ZVEZDA", Addresses: []Address{{City: "Moscow", Country: "RU"}}},
+	}}
+	for _, c := range []struct{ name, country, entry string }{
+		{"Skif LLC", "UA", "u1"},
+		{"ТОВ Скіф", "UA", "u1"},
+		{"Товариство з обмеженою відповідальністю «Скіф»", "UA", "u1"},
+		{"Oriya PJSC", "UA", "u2"},
+		{"Публічне акціонерне товариство Орія", "UA", "u2"},
+		{"Ivchenko", "UA", "u3"},
+		{"Peleng OJSC", "BY", "b1"},
+		{"Адкрытае акцыянернае таварыства Пеленг", "BY", "b1"},
+		{"Syntez LLC", "BY", "b2"},
+		{"Orda LLP", "KZ", "k1"},
+		{"Жауапкершілігі шектеулі серіктестік Орда", "KZ", "k1"},
+		{"Stepnoy LLP", "KZ", "k2"},
+		{"Zvezda", "RU", "r1"},
+		{"Федеральное государственное унитарное предприятие Звезда", "RU", "r1"},
+	} {
+		r := Screen("", org("x", c.country, c.name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Matches[0].Kind != Exact {
+			t.Errorf("%q: %s (%s), want an exact match with %s", c.name, r.Status, r.Source, c.entry)
+		}
+	}
+	if r := Screen("", org("x", "UA", "ТОВ Ромашка"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("another company with the same form: %s (%s)", r.Status, r.Source)
+	}
+}

@@ -216,3 +216,44 @@ func TestNormalizeEveryRune(t *testing.T) {
 		}
 	}
 }
+
+// TestEnclosedLettersRead: the negative circled and squared Latin letters
+// and the regional indicators show a Latin letter each, and compatibility
+// decomposition leaves them as they are: read as punctuation, "🆁🅾🆂🆃🅴🅲
+// Trading" was the name "Trading" and cleared, and a name of them alone
+// was held for want of a Latin letter.
+func TestEnclosedLettersRead(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: "Rostec Trading LLC", Addresses: []Address{{Country: "RU"}}}}}
+	for _, n := range []string{"🆁🅾🆂🆃🅴🅲 Trading", "🅡🅞🅢🅣🅔🅒 Trading", "🇷🇴🇸🇹🇪🇨 Trading", "🆁🅾🆂🆃🅴🅲 🆃🆁🅰🅳🅸🅽🅶"} {
+		r := Screen("", org("x", "RU", n), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != Exact || r.Status != catalog.RestrictedListed {
+			t.Errorf("%q: %s (%s), want an exact match", n, r.Status, r.Source)
+		}
+	}
+}
+
+// TestSpacedLettersJoined: a name written with its letters spaced apart
+// ("R O S T E C Trading", "R-O-S-T-E-C") reads as the name to a person,
+// and was a row of one-letter words to the matcher, near no listed name:
+// it cleared. The organisation's names are compared with such letters
+// joined too, the finding saying so.
+func TestSpacedLettersJoined(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "x1", List: "SDN", Name: "Rostec Trading LLC", Addresses: []Address{{Country: "RU"}}},
+		{ID: "x2", List: "EL", Name: "Example Advanced Computing", Addresses: []Address{{Country: "CN"}}},
+	}}
+	for _, c := range []struct{ name, country, entry string }{
+		{"R O S T E C Trading", "RU", "x1"},
+		{"R-O-S-T-E-C Trading", "RU", "x1"},
+		{"Р О С Т Е К Trading", "RU", "x1"},
+		{"E x a m p l e  A d v a n c e d Computing", "CN", "x2"},
+	} {
+		r := Screen("", org("x", c.country, c.name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Status == catalog.RestrictedNone || !strings.Contains(r.Source, "spaced letters joined") {
+			t.Errorf("%q: %s (%s), want a match with %s, saying the letters were joined", c.name, r.Status, r.Source, c.entry)
+		}
+	}
+	if r := Screen("", org("x", "RU", "A B Consulting"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("an unrelated name with initials: %s (%s)", r.Status, r.Source)
+	}
+}

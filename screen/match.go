@@ -56,8 +56,11 @@ type Match struct {
 	MixedScript bool `json:"mixedScript,omitempty"`
 	// Romanised: the names are this alike once the organisation's
 	// Cyrillic letters are romanised.
-	Romanised bool  `json:"romanised,omitempty"`
-	Entry     Entry `json:"entry"`
+	Romanised bool `json:"romanised,omitempty"`
+	// SpacedLetters: the names are this alike once the one-letter words
+	// of the organisation's name are joined ("R O S T E C").
+	SpacedLetters bool  `json:"spacedLetters,omitempty"`
+	Entry         Entry `json:"entry"`
 	// EntrySHA256 is the entry's hash as this screening saw it
 	// (Entry.ContentHash): a decision can name it (DecideSeen), so that
 	// it is refused if the entry changes before it is recorded.
@@ -135,6 +138,7 @@ type orgName struct {
 	raw       string
 	mixed     bool // it mixes scripts within a word
 	romanised bool // compared with its Cyrillic letters romanised
+	spaced    bool // compared with its spaced letters joined
 	prepared
 }
 
@@ -183,13 +187,38 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
-		if lat, ok := transliterate(n); ok {
-			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
+		// Each of its romanisations (translit.go) is compared, and each
+		// version with its spaced letters joined (joinSpacedLetters).
+		mixed := key.mixed
+		add := func(v string, romanised, spaced bool) {
+			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
 			if !seen[key] {
 				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
+				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, prepared: prepareName(v, key.norm, key.kept, true)})
 			}
 		}
+		if j := joinSpacedLetters(n); j != "" {
+			add(j, false, true)
+		}
+		for _, lat := range romanisations(n) {
+			add(lat, true, false)
+			if j := joinSpacedLetters(lat); j != "" {
+				add(j, true, true)
+			}
+		}
+	}
+	// Romanised in each system, a Cyrillic name is compared up to four
+	// times, at a cost that grows with the letters compared: past twice
+	// the letters of the longest names the catalog accepts in Latin
+	// letters, it is held as a too long name is.
+	letters := 0
+	for i := range names {
+		letters += len(names[i].runes)
+	}
+	if letters > maxComparedLetters {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d letters, over the %d the screening compares; shorten them, or give fewer aliases", letters, maxComparedLetters)
+		return res
 	}
 	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
@@ -213,10 +242,10 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 					matched = e.AltNames[ei-1]
 				}
 				if score > best.Score {
-					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised}
+					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 				if on.mixed && score > bestMixed.Score {
-					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised}
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
 		}
@@ -233,7 +262,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
 		}
-		if best.Score == 1 && !best.Romanised {
+		if best.Score == 1 && !best.Romanised && !best.SpacedLetters {
 			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
 		}
 		for _, c := range e.Countries() {
@@ -260,6 +289,11 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	holdUncomparable(&res, org, raw)
 	return res
 }
+
+// maxComparedLetters bounds the letters of an organisation's names as
+// screening compares them, romanisations included: twice what the
+// catalog's bound on their bytes allows in Latin letters.
+const maxComparedLetters = 2 * catalog.MaxScreeningText
 
 // pairScore is how alike an organisation's name a and a listed name b
 // are: the higher of their scores with the Russian legal forms spelt out
@@ -332,13 +366,24 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 // Look-alike folding is not counted: it turns some Greek letters into
 // Latin ones, and a Greek name is no more comparable with a Latin one for
 // it.
+//
+// A Cyrillic name counts by its romanisations, but not one that leaves a
+// Cyrillic letter no table has (translit.go) and has no Latin letter of
+// its own: romanised in part ("ҷumҳurii"), it is compared with no name a
+// list would write.
 func hasLatinName(names []string) bool {
+	latin := func(s string) bool {
+		return strings.ContainsFunc(formsLeftOut(s), func(r rune) bool { return unicode.Is(unicode.Latin, r) })
+	}
 	for _, n := range names {
-		if lat, ok := transliterate(n); ok {
-			n = lat
-		}
-		if strings.ContainsFunc(formsLeftOut(n), func(r rune) bool { return unicode.Is(unicode.Latin, r) }) {
+		own := latin(n)
+		if own {
 			return true
+		}
+		for _, lat := range romanisations(n) {
+			if latin(lat) && !strings.ContainsFunc(lat, isCyrillic) {
+				return true
+			}
 		}
 	}
 	return false
@@ -531,8 +576,15 @@ func (ix *index) status(res Result) (string, string) {
 // lookAlikeNote tells the person reading a finding that the names are
 // the same only once look-alike letters are folded.
 func lookAlikeNote(m Match) string {
+	note := ""
+	if m.SpacedLetters {
+		note = ", its spaced letters joined"
+	}
 	if m.Romanised {
-		return ", its Cyrillic letters romanised"
+		return note + ", its Cyrillic letters romanised"
+	}
+	if note != "" {
+		return note
 	}
 	if m.LookAlike {
 		return ", written with look-alike letters of another script or symbols for letters"

@@ -53,7 +53,9 @@ var shortForms = map[string]bool{
 	"snc": true, "asa": true, "aps": true, "oyj": true, "sti": true, "gk": true, "tbk": true, "pt": true,
 }
 
-// spelledForms are the Russian legal forms spelt out, as the lists
+// spelledForms are the legal forms of Russia and its neighbours spelt out
+// (Russian, Ukrainian, Belarusian, Kazakh; their abbreviations that other
+// words spell too, PAT, VAT, TOO, are not taken for forms), as the lists
 // romanise them (OOO is "Obshchestvo s Ogranichennoi Otvetstvennostyu",
 // AO "Aktsionernoe Obshchestvo", ZAO, OAO, PAO and NAO that with
 // Zakrytoe, Otkrytoe, Publichnoe, Nepublichnoe before it), in the
@@ -77,6 +79,39 @@ var spelledForms = map[string]bool{
 	"zakrytoe": true, "zakrytoye": true, "zakrytoje": true, "otkrytoe": true, "otkrytoye": true, "otkrytoje": true,
 	"publichnoe": true, "publichnoye": true, "publichnoje": true, "publicnoe": true,
 	"nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true, "nepublicnoe": true,
+	// Russian state enterprises and institutions: FGUP (Federalnoe
+	// Gosudarstvennoe Unitarnoe Predpriyatie), GUP, MUP, FKP (Kazennoe),
+	// FGBU (Byudzhetnoe Uchrezhdenie), ANO (Avtonomnaya Nekommercheskaya
+	// Organizatsiya), and the Kazakh TOO (Tovarishchestvo s Ogranichennoi
+	// Otvetstvennostyu).
+	"federalnoe": true, "federalnoye": true, "gosudarstvennoe": true, "gosudarstvennoye": true, "gosudarstvennoje": true,
+	"unitarnoe": true, "unitarnoye": true, "munitsipalnoe": true, "munitsipalnoye": true, "kazennoe": true, "kazennoye": true,
+	"predpriyatie": true, "predpriiatie": true, "predprijatie": true, "predpriyatiye": true,
+	"byudzhetnoe": true, "biudzhetnoe": true, "uchrezhdenie": true, "uchrezhdeniye": true,
+	"avtonomnaya": true, "avtonomnaia": true, "nekommercheskaya": true, "nekommercheskaia": true,
+	"tovarishchestvo": true, "tovarishestvo": true, "tovarischestvo": true, "tovarishhestvo": true,
+	// Ukrainian, in the national system, BGN/PCGN's earlier one and the
+	// Russian reading: TOV (Tovarystvo z Obmezhenoiu Vidpovidalnistiu),
+	// AT, PAT, PrAT, VAT, ZAT (Aktsionerne Tovarystvo, Publichne,
+	// Pryvatne, Vidkryte, Zakryte) and DP (Derzhavne Pidpryiemstvo).
+	"tovarystvo": true, "tovaristvo": true,
+	"obmezhenoiu": true, "obmezhenoyu": true, "obmezhenoju": true, "obmezhenou": true,
+	"vidpovidalnistiu": true, "vidpovidalnistyu": true, "vidpovidalnistju": true, "vidpovidalnistu": true,
+	"aktsionerne": true, "akcionerne": true, "publichne": true, "pryvatne": true, "privatne": true,
+	"vidkryte": true, "vidkrite": true, "zakryte": true, "zakrite": true, "derzhavne": true,
+	"pidpryiemstvo": true, "pidpryyemstvo": true, "pidpriyemstvo": true, "pidpriiemstvo": true,
+	// Belarusian (BGN/PCGN, ICAO Doc 9303): TAA (Tavarystva z Abmezhavanai
+	// Adkaznastsyu), AAT, ZAT, PrAT (Adkrytae, Zakrytae, Pryvatnae
+	// Aktsyyanernae Tavarystva), UP (Unitarnae Pradpryemstva).
+	"tavarystva": true, "abmezhavanay": true, "abmezhavanai": true, "abmezhavanaj": true,
+	"adkaznastsyu": true, "adkaznastsiu": true, "adkaznastsju": true, "adkaznasciu": true,
+	"adkrytae": true, "zakrytae": true, "pryvatnae": true,
+	"aktsyyanernae": true, "aktsyianernae": true, "akcyjanernae": true,
+	"unitarnae": true, "pradpryemstva": true, "pradpryyemstva": true,
+	// Kazakh (BGN/PCGN and the Russian reading): ZhShS (Zhauapkershiligi
+	// Shekteuli Seriktestik) and AQ (Aktsionerlik Qogamy).
+	"zhauapkershiligi": true, "shekteuli": true, "seriktestik": true, "seriktestigi": true,
+	"aktsionerlik": true, "qoghamy": true, "kogamy": true, "qogamy": true,
 }
 
 // formWith: "s" (Russian "with") is part of the legal form it stands
@@ -277,7 +312,7 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 	}
 	for _, r := range t {
 		switch {
-		case r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc':
+		case joinsWords(r):
 			// Dots and apostrophes join what they separate: L.L.C. is
 			// llc, O'Brien is obrien. So do the marks romanisations
 			// write the soft and hard signs with (GOST 7.79's backtick,
@@ -293,6 +328,8 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 			default:
 				b.WriteByte(' ')
 			}
+		case enclosedLatin(r) != 0:
+			b.WriteRune(enclosedLatin(r))
 		case look[r] != "":
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
@@ -324,6 +361,107 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 		}
 	}
 	return words, kept
+}
+
+// enclosedLatin is the Latin letter r shows, for the symbols that are a
+// Latin letter in a box or circle and that compatibility decomposition
+// leaves as they are (the negative circled and squared letters, 🅐 and
+// 🅰, and the regional indicators 🇦, which show as letters in boxes
+// where no flag is drawn), else 0. Read as punctuation, "🆁🅾🆂🆃🅴🅲
+// Trading" was the name "Trading", and cleared.
+func enclosedLatin(r rune) rune {
+	switch {
+	case r < 0x1F150:
+		return 0
+	case r <= 0x1F169:
+		return 'a' + r - 0x1F150
+	case 0x1F170 <= r && r <= 0x1F189:
+		return 'a' + r - 0x1F170
+	case 0x1F1E6 <= r && r <= 0x1F1FF:
+		return 'a' + r - 0x1F1E6
+	}
+	return 0
+}
+
+// joinSpacedLetters is s with each run of two or more one-letter words
+// written as one word ("R O S T E C Trading", "R-O-S-T-E-C Trading" are
+// "ROSTEC Trading"), or "" when it has none. An organisation's name is
+// compared so too: a person reads the spaced letters as the name, and as
+// one-letter words they came near no listed name.
+func joinSpacedLetters(s string) string {
+	words := strings.FieldsFunc(s, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r) && enclosedLatin(r) == 0 && !ignorable(r)
+	})
+	single := func(w string) bool {
+		n := 0
+		for _, r := range w {
+			if !unicode.Is(unicode.M, r) && !ignorable(r) {
+				n++
+			}
+		}
+		return n == 1
+	}
+	var out []string
+	joined := false
+	for i, w := range words {
+		if i > 0 && single(w) && single(words[i-1]) {
+			out[len(out)-1] += w
+			joined = true
+			continue
+		}
+		out = append(out, w)
+	}
+	if !joined {
+		return ""
+	}
+	return strings.Join(out, " ")
+}
+
+// joinsWords: dots and apostrophes join what they separate (normalizeWords).
+func joinsWords(r rune) bool {
+	return r == '.' || r == '\'' || r == '\u2019' || r == '`' || r == '\u02b9' || r == '\u02ba' || r == '\u02bc'
+}
+
+// cosmetic is s as far as only what can change how it screens: folded as
+// normalizeWords folds it (invisible characters dropped, compatibility
+// forms and accents taken apart, dots and apostrophes dropped), each
+// character that normalizeWords reads as a space one space, runs of them
+// one, and letters in small form; every other character as written,
+// look-alikes unfolded and legal forms kept. Two texts with one cosmetic
+// form are the same text to every normalisation screening makes of them
+// (Normalize, keepingSpelled, withForms, with or without look-alike
+// folding): normalizeWords maps a letter and its small form alike, and
+// each character kept here to no space.
+func cosmetic(s string) string {
+	t, _, err := transform.String(fold, s)
+	if err != nil {
+		t = strings.Map(func(r rune) rune {
+			if ignorable(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	look := lookAlikeRunes()
+	var b strings.Builder
+	b.Grow(len(t))
+	space := true // none at the start
+	for _, r := range t {
+		switch {
+		case joinsWords(r):
+			continue
+		case r < utf8.RuneSelf && !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]),
+			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			if !space {
+				b.WriteByte(' ')
+				space = true
+			}
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+		space = false
+	}
+	return strings.TrimSuffix(b.String(), " ")
 }
 
 // sortedWords is a normalised name with its words in order, so that

@@ -53,11 +53,19 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
-		if lat, ok := transliterate(n); ok {
-			key := nameKey{Normalize(lat), keepingSpelled(lat), key.mixed}
-			if !seen[key] {
-				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: true, prepared: prepareName(lat, key.norm, key.kept, true)})
+		// And with its spaced letters joined, romanised or not.
+		versions := []orgName{{raw: joinSpacedLetters(n), spaced: true}}
+		for _, lat := range romanisations(n) {
+			versions = append(versions, orgName{raw: lat, romanised: true}, orgName{raw: joinSpacedLetters(lat), romanised: true, spaced: true})
+		}
+		for _, v := range versions {
+			if v.raw == "" {
+				continue
+			}
+			k := nameKey{Normalize(v.raw), keepingSpelled(v.raw), key.mixed}
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: v.romanised, spaced: v.spaced, prepared: prepareName(v.raw, k.norm, k.kept, true)})
 			}
 		}
 	}
@@ -90,10 +98,10 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 					matched = e.AltNames[ei-1]
 				}
 				if score > best.Score {
-					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised}
+					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 				if on.mixed && score > bestMixed.Score {
-					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised}
+					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
 		}
@@ -110,7 +118,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		if best.Score < FuzzyThreshold && best.AddressScore < addressThreshold && !best.MixedScript {
 			continue
 		}
-		if best.Score == 1 && !best.Romanised {
+		if best.Score == 1 && !best.Romanised && !best.SpacedLetters {
 			best.LookAlike = normalize(best.OrgName, false) != normalize(best.Matched, false)
 		}
 		for _, c := range e.Countries() {
@@ -153,7 +161,7 @@ func (ix *index) refApplyDecisions(res *Result, tenant string, org *catalog.Orga
 		}
 		// A dismissal made against the entry as it was no longer
 		// applies once the entry has changed.
-		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV1() {
+		if d := m.Decision; d != nil && d.Action == Dismiss && d.EntrySHA256 != "" && d.EntrySHA256 != m.Entry.ContentHash() && d.EntrySHA256 != m.Entry.contentHashV2() && d.EntrySHA256 != m.Entry.contentHashV1() {
 			m.Decision, m.Lapsed = nil, d
 		}
 	}

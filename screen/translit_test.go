@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -32,5 +33,61 @@ func TestCyrillicNamesRomanised(t *testing.T) {
 	}
 	if r := Screen("", org("x", "RU", "Северный Ветер"), l, nil); r.Status != catalog.RestrictedNone {
 		t.Errorf("another Cyrillic name: %s (%s)", r.Status, r.Source)
+	}
+}
+
+// TestCyrillicRomanisedByEachSystem: the lists romanise a party's name by
+// BGN/PCGN's Russian system, by ICAO Doc 9303's (passports) or by its own
+// language's; the Russian reading alone gave Ukrainian г and и as g and
+// i, Bulgarian ъ as nothing and щ as shch, and left Kazakh letters in
+// Cyrillic, so a name written as the list romanises it in one of those
+// systems was no exact match, or none at all. Each system's reading is
+// compared and the best counts.
+func TestCyrillicRomanisedByEachSystem(t *testing.T) {
+	for _, c := range []struct{ why, listed, cyrillic string }{
+		{"Ukrainian national system", "Ukrhazvydobuvannia", "Укргазвидобування"},
+		{"Ukrainian, a word starting with я", "Yasynuvatskyi Mashynobudivnyi Zavod", "Ясинуватський Машинобудівний Завод"},
+		{"ICAO Doc 9303", "Iuzhnyi Ural", "Южный Урал"},
+		{"Belarusian, BGN/PCGN", "Hrodna Azot Wskhod", "Гродна Азот Ўсход"},
+		{"Kazakh, BGN/PCGN", "Qazaqgaz", "ҚазақГаз"},
+		{"Kazakh, the Russian reading", "Kazakhtelekom", "Қазахтелеком"},
+		{"Serbian Latin alphabet", "Djuro Djakovic Specijalna Vozila", "Ђуро Ђаковић Специјална Возила"},
+		{"Bulgarian Streamlined System", "Darzhavna Kompania Shtit", "Държавна Компания Щит"},
+	} {
+		l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: c.listed, Addresses: []Address{{Country: "XX"}}}}}
+		r := Screen("", org("o", "XX", c.cyrillic), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Kind != Exact {
+			t.Errorf("%s: %q against a listed %q: %s (%s), want an exact match", c.why, c.cyrillic, c.listed, r.Status, r.Source)
+		}
+	}
+	// A name with Cyrillic letters no system here has (Tajik ҷ, ҳ, ӣ) is
+	// romanised in part only: held for want of a Latin name, as a
+	// Chinese one is.
+	l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: "Almaz Antey", Addresses: []Address{{Country: "RU"}}}}}
+	if r := Screen("", org("tj", "TJ", "Ҷумҳурии Тоҷикистон"), l, nil); r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "Latin letter") {
+		t.Errorf("a Tajik name: %s (%s), want held for want of a Latin name", r.Status, r.Source)
+	}
+	if r := Screen("", org("kz", "KZ", "Қазақ Газ"), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("an unrelated Kazakh name: %s (%s), want screened and cleared", r.Status, r.Source)
+	}
+}
+
+// TestRomanisedNamesBounded: romanised in each system, a Cyrillic name
+// is compared up to four times; names whose versions together are over
+// maxComparedLetters are held, not compared at several times the cost of
+// the longest Latin names the catalog accepts.
+func TestRomanisedNamesBounded(t *testing.T) {
+	long := strings.Repeat("Юрий Щюгя ", 50)
+	var aliases []string
+	for range 1 {
+		aliases = append(aliases, long)
+	}
+	o := org("ru", "RU", long+"Завод", aliases...)
+	if o.ScreeningText() > catalog.MaxScreeningText {
+		t.Fatalf("the fixture is over the catalog's bound: %d bytes", o.ScreeningText())
+	}
+	r := Screen("", o, &List{Entries: []Entry{{ID: "x", List: "SDN", Name: "Almaz Antey"}}}, nil)
+	if r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") || !strings.Contains(r.Source, fmt.Sprint(maxComparedLetters)) {
+		t.Errorf("%s (%s), want held, not screened", r.Status, r.Source)
 	}
 }
