@@ -1008,6 +1008,17 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	if err := b.watch.ready(ctx); err != nil {
 		return backend.Status{}, err
 	}
+	// A Job of the name that the state directory has no record of was
+	// never submitted through it (attemptsJob), whatever it carries: its
+	// state is no attempt's, in the watch cache or not. A UID in memory
+	// is one read from or written to the record (knownUID), which is
+	// never removed once it has one: what every poll past the first
+	// asks is answered without reading the file.
+	if _, known := b.knownUID(handle); !known {
+		if _, hasRec := b.record(handle); !hasRec {
+			return backend.Status{}, fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+		}
+	}
 	job, ok := b.watch.job(handle)
 	if !ok {
 		rec, hasRec := b.record(handle)
@@ -1327,33 +1338,33 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	if err := b.watch.ready(ctx); err != nil {
 		return err
 	}
+	// Submit writes the attempt's record before it creates the Job: a Job
+	// of the name without one was never submitted through this state
+	// directory, whatever it carries (attemptsJob), and is not Meridian's
+	// to mark or delete. Nor is a record of its end written for it, which
+	// would have Find and Status take it for the attempt's from then on.
 	rec, hasRec := b.record(handle)
+	if !hasRec {
+		return fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+	}
 	job, ok := b.watch.job(handle)
 	if !ok {
 		got, err := b.getJob(ctx, handle)
 		switch {
 		case apierrors.IsNotFound(err):
-			if hasRec {
-				return nil // gone already
-			}
-			return fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
+			return nil // gone already
 		case err != nil:
 			return b.explain(err)
 		}
 		job = got
 	}
-	if hasRec && b.replacedJob(handle, job) {
+	if b.replacedJob(handle, job) {
 		rec, _ = b.record(handle)
 		// Not the attempt's: it is someone else's to delete.
 		if rec.Final == nil {
 			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})
 		}
 		return nil
-	}
-	if !hasRec {
-		// The end is recorded as this Job's, by its UID.
-		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns, UID: job.UID}
-		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
 	}
 	st := b.jobStatus(ctx, job)
 	switch {

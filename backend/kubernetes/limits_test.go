@@ -98,6 +98,10 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	// Submitted through the backend's state directory.
+	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid"}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := b.Status(testContext(t), hostileJob)
 	if err != nil || st.State != backend.Running {
 		t.Fatalf("before any hostile answer: Status = %+v, %v; want Running", st, err)
