@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -56,5 +57,30 @@ func TestStatusCancelAndLogsLeaveAJobWithoutARecord(t *testing.T) {
 	}
 	if h, ok, err := b.Find(ctx, spec.RunID, spec.Attempt); ok || err != nil {
 		t.Errorf("Find after Cancel = %q, %v, %v; want none", h, ok, err)
+	}
+}
+
+// A Secret of Meridian's left without an owner and without a record (a
+// Submit whose Job create was refused removed its record, and the delete
+// of its Secret failed) is not given to a Job that someone else then made
+// under the attempt's name: that Job is none that Submit made, and would
+// keep the credential for as long as its maker keeps it.
+func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	f.put("jobs", lookAlike(spec))
+	b := f.start(t)
+	ctx := testContext(t)
+	if err := b.WriteSecretForTest(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitJobCached(t, b, name, "the look-alike")
+	res, err := b.SweepSecrets(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
+		t.Errorf("sweep %+v gave the Secret to a Job without a record: owners %v", res, meta(sec)["ownerReferences"])
 	}
 }
