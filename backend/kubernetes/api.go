@@ -44,12 +44,15 @@ type apiJob struct {
 }
 
 type jobSpec struct {
-	Parallelism    *int32          `json:"parallelism,omitempty"`
-	Completions    *int32          `json:"completions,omitempty"`
-	BackoffLimit   *int32          `json:"backoffLimit,omitempty"`
-	Template       podTemplateSpec `json:"template"`
-	CompletionMode *string         `json:"completionMode,omitempty"`
-	Suspend        *bool           `json:"suspend,omitempty"`
+	Parallelism  *int32 `json:"parallelism,omitempty"`
+	Completions  *int32 `json:"completions,omitempty"`
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+	// ActiveDeadlineSeconds is never set by Meridian; read to tell a Job
+	// changed at the site (changedAtSite).
+	ActiveDeadlineSeconds *int64          `json:"activeDeadlineSeconds,omitempty"`
+	Template              podTemplateSpec `json:"template"`
+	CompletionMode        *string         `json:"completionMode,omitempty"`
+	Suspend               *bool           `json:"suspend,omitempty"`
 }
 
 // Job condition types and completion modes.
@@ -346,11 +349,12 @@ func (j *apiJob) deepCopy() *apiJob {
 	out := &apiJob{TypeMeta: j.TypeMeta}
 	j.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	out.Spec = jobSpec{
-		Parallelism:    clonePtr(j.Spec.Parallelism),
-		Completions:    clonePtr(j.Spec.Completions),
-		BackoffLimit:   clonePtr(j.Spec.BackoffLimit),
-		CompletionMode: clonePtr(j.Spec.CompletionMode),
-		Suspend:        clonePtr(j.Spec.Suspend),
+		Parallelism:           clonePtr(j.Spec.Parallelism),
+		Completions:           clonePtr(j.Spec.Completions),
+		BackoffLimit:          clonePtr(j.Spec.BackoffLimit),
+		ActiveDeadlineSeconds: clonePtr(j.Spec.ActiveDeadlineSeconds),
+		CompletionMode:        clonePtr(j.Spec.CompletionMode),
+		Suspend:               clonePtr(j.Spec.Suspend),
 	}
 	j.Spec.Template.ObjectMeta.DeepCopyInto(&out.Spec.Template.ObjectMeta)
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()

@@ -233,7 +233,9 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 // cache keeps that much of the template, trimCached); nothing once it is
 // suspended (its pods are deleted) or finished.
 func jobAsks(j *apiJob, gpu string) int {
-	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) {
+	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) || changedAtSite(j) != "" {
+		// A Job changed at the site (its parallelism raised) is not what
+		// Submit placed: none of what its pods hold is added back.
 		return 0
 	}
 	par := int64(ptr.Deref(j.Spec.Parallelism, 1))

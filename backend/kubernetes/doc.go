@@ -46,5 +46,10 @@
 // the namespace can copy the annotation and labels, so Submit and Find take
 // no Job of the name without a matching record, and Status reads the
 // attempt of one that does not match lost; every patch and delete of an
-// attempt's Job or Secret names its UID.
+// attempt's Job or Secret names its UID. Status, Logs and Cancel of a Job
+// without a record answer ErrNotFound. The same writers can change what a
+// running Job lets change (its parallelism, completions, retries,
+// deadline): an attempt whose Job differs there from what its immutable
+// pod template says it was submitted with is lost, and its pods add
+// nothing to Capacity (changedAtSite).
 package kubernetes

@@ -874,7 +874,7 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		envVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},
 		envVar{Name: "MERIDIAN_ATTEMPT", Value: strconv.Itoa(spec.Attempt)},
 		envVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
-		envVar{Name: "MERIDIAN_NODES", Value: strconv.FormatInt(pods, 10)},
+		envVar{Name: envNodes, Value: strconv.FormatInt(pods, 10)},
 	)
 	env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
 	res := resourceRequirements{Limits: resourceList{}, Requests: resourceList{}}
@@ -954,6 +954,66 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	return j
 }
 
+// envNodes is the variable that tells the attempt's workload how many pods
+// it has: what the Job was submitted with (changedAtSite).
+const envNodes = "MERIDIAN_NODES"
+
+// submittedPods is how many pods the Job of pod template spec was
+// submitted with, from its container's envNodes; false when it does not
+// say. A Job's pod template cannot be changed (the API server refuses
+// it, but for the scheduling directives of a suspended Job), so this is
+// what Submit gave it, whoever has written the Job since.
+func submittedPods(spec *podSpec) (int32, bool) {
+	for _, c := range spec.Containers {
+		if c.Name != ContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == envNodes && e.ValueFrom == nil {
+				n, err := strconv.ParseInt(e.Value, 10, 32)
+				return int32(n), err == nil && n >= 1
+			}
+		}
+	}
+	return 0, false
+}
+
+// changedAtSite says how the attempt's Job was changed since Submit made
+// it, or "" when it was not. Anyone who may update Jobs in the namespace
+// can change what the API server lets change of a running Job: its
+// parallelism (and an Indexed Job's completions with it), its retries and
+// its deadline. The Job would then run more or fewer pods than the
+// attempt was placed with (and complete with fewer), retry what failed,
+// or fail on a deadline Meridian never set: its state is not the
+// attempt's, nor is what its pods hold the attempt's (Capacity). What
+// Submit gave it is read from its pod template, which cannot be changed
+// (submittedPods).
+func changedAtSite(job *apiJob) string {
+	n, ok := submittedPods(&job.Spec.Template.Spec)
+	if !ok {
+		return "the Job's pod template does not say how many pods it was submitted with (" + envNodes + ")"
+	}
+	const changed = "the attempt's Job was changed at the site: "
+	switch s := job.Spec; {
+	case s.Parallelism == nil || *s.Parallelism != n:
+		return changed + fmt.Sprintf("parallelism %s, submitted with %d", int32String(s.Parallelism), n)
+	case s.Completions == nil || *s.Completions != n:
+		return changed + fmt.Sprintf("completions %s, submitted with %d", int32String(s.Completions), n)
+	case s.BackoffLimit == nil || *s.BackoffLimit != 0:
+		return changed + fmt.Sprintf("backoffLimit %s, submitted with 0", int32String(s.BackoffLimit))
+	case s.ActiveDeadlineSeconds != nil:
+		return changed + fmt.Sprintf("activeDeadlineSeconds %d, submitted with none", *s.ActiveDeadlineSeconds)
+	}
+	return ""
+}
+
+func int32String(p *int32) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(int(*p))
+}
+
 // Find returns the handle of the attempt's Job if it exists, or existed:
 // what the attempt's record in the state directory says, as strictly as
 // Status judges a Job (attemptsJob). Submit writes the record before it
@@ -1007,6 +1067,17 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	}
 	if err := b.watch.ready(ctx); err != nil {
 		return backend.Status{}, err
+	}
+	// A Job of the name that the state directory has no record of was
+	// never submitted through it (attemptsJob), whatever it carries: its
+	// state is no attempt's, in the watch cache or not. A UID in memory
+	// is one read from or written to the record (knownUID), which is
+	// never removed once it has one: what every poll past the first
+	// asks is answered without reading the file.
+	if _, known := b.knownUID(handle); !known {
+		if _, hasRec := b.record(handle); !hasRec {
+			return backend.Status{}, fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+		}
 	}
 	job, ok := b.watch.job(handle)
 	if !ok {
@@ -1129,6 +1200,11 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	}
 	if job.Annotations[AnnotationCancelled] != "" {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+	}
+	if why := changedAtSite(job); why != "" {
+		// Whatever its conditions and pods say: a Job that completed
+		// with fewer pods than the attempt's did not run the attempt.
+		return b.markLost(ctx, job, why)
 	}
 	for _, c := range job.Status.Conditions {
 		if c.Status != conditionTrue {
@@ -1327,33 +1403,33 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	if err := b.watch.ready(ctx); err != nil {
 		return err
 	}
+	// Submit writes the attempt's record before it creates the Job: a Job
+	// of the name without one was never submitted through this state
+	// directory, whatever it carries (attemptsJob), and is not Meridian's
+	// to mark or delete. Nor is a record of its end written for it, which
+	// would have Find and Status take it for the attempt's from then on.
 	rec, hasRec := b.record(handle)
+	if !hasRec {
+		return fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+	}
 	job, ok := b.watch.job(handle)
 	if !ok {
 		got, err := b.getJob(ctx, handle)
 		switch {
 		case apierrors.IsNotFound(err):
-			if hasRec {
-				return nil // gone already
-			}
-			return fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
+			return nil // gone already
 		case err != nil:
 			return b.explain(err)
 		}
 		job = got
 	}
-	if hasRec && b.replacedJob(handle, job) {
+	if b.replacedJob(handle, job) {
 		rec, _ = b.record(handle)
 		// Not the attempt's: it is someone else's to delete.
 		if rec.Final == nil {
 			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})
 		}
 		return nil
-	}
-	if !hasRec {
-		// The end is recorded as this Job's, by its UID.
-		rec = record{RunID: job.Annotations[AnnotationRunID], Namespace: b.ns, UID: job.UID}
-		rec.Attempt, _ = strconv.Atoi(job.Labels[LabelAttempt])
 	}
 	st := b.jobStatus(ctx, job)
 	switch {

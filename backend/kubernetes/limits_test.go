@@ -80,7 +80,7 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": "1",
 			"labels":      map[string]any{LabelManagedBy: managedBy},
 			"annotations": map[string]any{AnnotationRunID: hostileRun}},
-		"spec": map[string]any{"parallelism": 1, "template": map[string]any{"spec": map[string]any{"containers": []any{}}}}}
+		"spec": hostileJobSpec()}
 	f.objs["pods"][hostileJob+"-x"] = map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": hostileJob + "-x", "namespace": "ns", "uid": "pod-uid", "resourceVersion": "1",
 			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: hostileJob},
@@ -98,6 +98,10 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	// Submitted through the backend's state directory.
+	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid"}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := b.Status(testContext(t), hostileJob)
 	if err != nil || st.State != backend.Running {
 		t.Fatalf("before any hostile answer: Status = %+v, %v; want Running", st, err)
@@ -440,7 +444,14 @@ func watchEvent(w io.Writer, typ string, rv int, n int) error {
 		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": strconv.Itoa(rv),
 			"labels":      map[string]any{LabelManagedBy: managedBy},
 			"annotations": map[string]any{AnnotationRunID: hostileRun, "seq": strconv.Itoa(rv), "pad": val}},
-		"spec": map[string]any{"parallelism": 1}}})
+		"spec": hostileJobSpec()}})
+}
+
+// hostileJobSpec is the spec of the hostile API server's Job of Meridian's:
+// one pod, as Submit makes it.
+func hostileJobSpec() map[string]any {
+	return map[string]any{"parallelism": 1, "completions": 1, "backoffLimit": 0, "template": map[string]any{"spec": map[string]any{
+		"containers": []any{map[string]any{"name": ContainerName, "env": []any{map[string]any{"name": envNodes, "value": "1"}}}}}}}
 }
 
 func TestHostileWatchEvents(t *testing.T) {
@@ -545,6 +556,7 @@ func TestWatchCacheListsInPages(t *testing.T) {
 		case "":
 			j := job(hostileJob, "job-uid")
 			meta(j)["annotations"] = map[string]any{AnnotationRunID: hostileRun}
+			j["spec"] = hostileJobSpec()
 			h := map[string]any{"apiVersion": "batch/v1", "kind": "JobList",
 				"metadata": map[string]any{"resourceVersion": "1", "continue": "page-2"}, "items": []any{j}}
 			(&fakeAPI{}).reply(w, 200, h)

@@ -27,20 +27,22 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 	if err := b.watch.ready(ctx); err != nil {
 		return nil, err
 	}
+	// A Job of the name that the state directory has no record of was
+	// never submitted through it (attemptsJob): its pods' output is not
+	// an attempt's, and not the caller's to read.
+	if _, hasRec := b.record(handle); !hasRec {
+		return nil, fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+	}
 	job, ok := b.watch.job(handle)
 	if !ok {
 		got, err := b.getJob(ctx, handle)
 		switch {
-		case err == nil:
-			job = got
-		case !apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err):
+			return io.NopCloser(strings.NewReader("")), nil
+		case err != nil:
 			return nil, b.explain(err)
-		default:
-			if _, hasRec := b.record(handle); hasRec {
-				return io.NopCloser(strings.NewReader("")), nil
-			}
-			return nil, fmt.Errorf("job %s/%s: %w", b.ns, handle, backend.ErrNotFound)
 		}
+		job = got
 	}
 	if b.replacedJob(handle, job) {
 		// Another's Job under the attempt's name: its pods' output is not

@@ -179,7 +179,10 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 		// Status does (attemptsJob): a Job made under the name by
 		// someone else does not get the attempt's Secret.
 		rec, hasRec := b.record(name)
-		if err == nil && ours(job, sec.Annotations[AnnotationRunID], attempt) && !(hasRec && replaced(job, rec)) {
+		// Without a record, the Job is none that Submit made (attemptsJob):
+		// a Submit whose create was refused removes its record, and the
+		// delete of its Secret may have failed.
+		if err == nil && hasRec && ours(job, sec.Annotations[AnnotationRunID], attempt) && !replaced(job, rec) {
 			err := b.ownSecret(ctx, name, job.UID, sec.UID)
 			switch {
 			case apierrors.IsNotFound(err), apierrors.IsInvalid(err):

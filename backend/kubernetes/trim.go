@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -132,11 +133,23 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		// read from the API server. A template whose request is none
 		// (negative, too large) keeps no container.
 		var tmpl podTemplateSpec
+		var kept container
 		if n, err := specRequest(&o.Spec.Template.Spec, gpu); err == nil && n > 0 {
-			tmpl.Spec.Containers = []container{{Name: ContainerName, Resources: resourceRequirements{
-				Requests: resourceList{gpu: *resource.NewQuantity(int64(n), resource.DecimalSI)}}}}
+			kept.Resources = resourceRequirements{
+				Requests: resourceList{gpu: *resource.NewQuantity(int64(n), resource.DecimalSI)}}
 		}
-		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Suspend: o.Spec.Suspend, Template: tmpl}
+		// What the Job was submitted with, to tell one changed since
+		// (changedAtSite): a number, or nothing.
+		if n, ok := submittedPods(&o.Spec.Template.Spec); ok {
+			kept.Env = []envVar{{Name: envNodes, Value: strconv.Itoa(int(n))}}
+		}
+		if kept.Resources.Requests != nil || kept.Env != nil {
+			kept.Name = ContainerName
+			tmpl.Spec.Containers = []container{kept}
+		}
+		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
+			BackoffLimit: o.Spec.BackoffLimit, ActiveDeadlineSeconds: o.Spec.ActiveDeadlineSeconds,
+			Suspend: o.Spec.Suspend, Template: tmpl}
 		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
@@ -204,6 +217,9 @@ func keptBytes(obj any) int64 {
 		conds(o.Status.Conditions)
 		for _, c := range o.Spec.Template.Spec.Containers {
 			n += int64(len(c.Name)) + 128
+			for _, e := range c.Env {
+				n += int64(len(e.Name)+len(e.Value)) + 32
+			}
 		}
 	case *apiPod:
 		meta(&o.ObjectMeta)

@@ -1,0 +1,119 @@
+package kubernetes
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	"meridian.dev/meridian/backend"
+)
+
+// changeJob applies a merge patch to the Job name as someone who may
+// update Jobs in the namespace can, telling the watchers.
+func (f *fakeAPI) changeJob(name string, patch map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.objs["jobs"][name]
+	if !ok {
+		f.t.Fatalf("no Job %s to change", name)
+	}
+	o = clone(o)
+	applyMergePatch(o, patch)
+	f.rv++
+	meta(o)["resourceVersion"] = strconv.Itoa(f.rv)
+	f.objs["jobs"][name] = o
+	f.notify("jobs", "MODIFIED", o)
+}
+
+// An attempt placed as an Indexed Job of two pods, whose Job someone who
+// may update Jobs in the namespace scales down to one pod (parallelism and
+// completions together, as the API server lets them change an Indexed
+// Job's), and which then completes with that one pod, did not run the
+// attempt: it is Lost, not Succeeded. The same for retries and a deadline
+// given to a Job Meridian submitted without either.
+func TestStatusOfAJobChangedAtTheSite(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		patch  map[string]any
+		status map[string]any
+		want   string
+	}{
+		{"scaled down and complete", map[string]any{"spec": map[string]any{"parallelism": 1, "completions": 1}},
+			map[string]any{"conditions": []any{map[string]any{"type": jobComplete, "status": "True"}}}, "parallelism 1, submitted with 2"},
+		{"fewer running", map[string]any{"spec": map[string]any{"parallelism": 1}}, nil, "parallelism 1, submitted with 2"},
+		{"retries", map[string]any{"spec": map[string]any{"backoffLimit": 6}}, nil, "backoffLimit 6"},
+		{"deadline", map[string]any{"spec": map[string]any{"activeDeadlineSeconds": 1}},
+			map[string]any{"conditions": []any{map[string]any{"type": jobFailed, "status": "True", "reason": "DeadlineExceeded"}}},
+			"activeDeadlineSeconds 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "1"}
+			b := f.start(t)
+			ctx := testContext(t)
+			spec := backend.Spec{RunID: "run-two", Attempt: 1, Command: []string{"true"}, Accelerators: 2}
+			name, err := b.Submit(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.putPodOf(name, map[string]any{"phase": podRunning})
+			eventually(t, "the attempt's pod is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && len(b.watch.podsOf(j)) == 1
+			})
+			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Pending {
+				t.Fatalf("Status with one of the two pods running = %+v, %v; want Pending", st, err)
+			}
+			patch := clone(tc.patch)
+			if tc.status != nil {
+				patch["status"] = tc.status
+			}
+			f.changeJob(name, patch)
+			eventually(t, "the changed Job is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && changedAtSite(j) != ""
+			})
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, tc.want) {
+				t.Fatalf("Status of the changed Job = %+v, %v; want Lost naming %q", st, err, tc.want)
+			}
+		})
+	}
+}
+
+// Someone who may update Jobs in the namespace raises the attempt's Job's
+// parallelism and runs a pod of their own that copies its label, name and
+// owner reference: what the Job's pods add back to the site's free GPUs
+// stays what Submit placed (none, now that the Job is not what it
+// submitted), so the copier's GPUs are not reported free.
+func TestCapacityOwnPodsIgnoreARaisedParallelism(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
+	f.put("pods", gpuPod("spoof-p", name, uid, "4"))
+	f.changeJob(name, map[string]any{"spec": map[string]any{"parallelism": 2}})
+	eventually(t, "the changed Job is not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && ptr.Deref(j.Spec.Parallelism, 0) == 2
+	})
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 GPUs, all held; the spoof's 4 are not free whatever the Job's
+	// parallelism says.
+	if got[backend.SiteAccelerator] > 4 {
+		t.Fatalf("Capacity = %v; want at most 4: the copier's GPUs are not free", got)
+	}
+}

@@ -1,0 +1,86 @@
+package kubernetes
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+)
+
+// A running Job of an attempt's name that the state directory has no
+// record of (made by someone who may write Jobs in the namespace, with the
+// run-id annotation and labels copied) is not the attempt's, though the
+// watch cache holds it: Status does not report its state, Logs does not
+// read its pods' output, and Cancel neither marks nor deletes it, nor
+// writes a record that would have Find and Status take it for the
+// attempt's from then on. All three answer ErrNotFound.
+func TestStatusCancelAndLogsLeaveAJobWithoutARecord(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	other := lookAlike(spec)
+	meta(other)["uid"] = "planted-uid"
+	other["status"] = map[string]any{}
+	f.put("jobs", other)
+	f.put("pods", fakePod(name+"-p", name, "planted-uid", "n1", podRunning))
+	b := f.start(t)
+	ctx := testContext(t)
+	eventually(t, "the planted Job and its pod are not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && len(b.watch.podsOf(j)) == 1
+	})
+
+	if st, err := b.Status(ctx, name); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Status of a Job without a record = %+v, %v; want ErrNotFound", st, err)
+	}
+	rc, err := b.Logs(ctx, name)
+	if err == nil {
+		rc.Close()
+	}
+	if !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Logs of a Job without a record: %v; want ErrNotFound", err)
+	}
+	if err := b.Cancel(ctx, name); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Cancel of a Job without a record: %v; want ErrNotFound", err)
+	}
+	job, ok := f.get("jobs", name)
+	if !ok || meta(job)["uid"] != "planted-uid" {
+		t.Fatal("Cancel deleted a Job its state directory has no record of")
+	}
+	if v, ok := annotations(job)[AnnotationCancelled]; ok {
+		t.Errorf("Cancel marked a Job it has no record of cancelled: %s=%v", AnnotationCancelled, v)
+	}
+	if _, err := os.Stat(b.recordPath(name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Cancel wrote a record for a Job it has no record of: %v", err)
+	}
+	if h, ok, err := b.Find(ctx, spec.RunID, spec.Attempt); ok || err != nil {
+		t.Errorf("Find after Cancel = %q, %v, %v; want none", h, ok, err)
+	}
+}
+
+// A Secret of Meridian's left without an owner and without a record (a
+// Submit whose Job create was refused removed its record, and the delete
+// of its Secret failed) is not given to a Job that someone else then made
+// under the attempt's name: that Job is none that Submit made, and would
+// keep the credential for as long as its maker keeps it.
+func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	f.put("jobs", lookAlike(spec))
+	b := f.start(t)
+	ctx := testContext(t)
+	if err := b.WriteSecretForTest(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitJobCached(t, b, name, "the look-alike")
+	res, err := b.SweepSecrets(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
+		t.Errorf("sweep %+v gave the Secret to a Job without a record: owners %v", res, meta(sec)["ownerReferences"])
+	}
+}
