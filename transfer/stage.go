@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -246,14 +245,15 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	// are not all there; an identical one already there is not sent again.
 	// It is compared as it is read, so a site's object claiming any size
 	// costs no buffer of that size.
+	// Its intent records its digest, so that a reconcile after a cut
+	// tells it from another version already there.
+	pin := hexSHA256(rawManifest)
 	same, err := dataset.SameObject(ctx, cr.Dst, dataset.ManifestKey(name), rawManifest)
 	final := []Object{}
 	if err != nil || !same {
-		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
+		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest)), SHA256: pin})
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(chunks) - len(missing), Damaged: damaged, Reconciled: reconciled}
-	sum := sha256.Sum256(rawManifest)
-	pin := hex.EncodeToString(sum[:])
 	if _, err := c.send(ctx, final, func(e *Entry) {
 		totals.BytesSent = sentBytes + e.BytesSent
 		e.Complete, e.Totals, e.ManifestSHA256 = true, totals, pin
