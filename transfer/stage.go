@@ -298,13 +298,17 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
-	var out, present []Object
+	var out, present, wrongSize []Object
 	for _, ch := range chunks {
 		ch := ch
 		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
-		if size, ok := have[ch.ID]; ok && size == o.Bytes {
+		size, ok := have[ch.ID]
+		switch {
+		case ok && size == o.Bytes:
 			present = append(present, o)
-		} else {
+		case ok:
+			wrongSize = append(wrongSize, o)
+		default:
 			out = append(out, o)
 		}
 	}
@@ -317,6 +321,11 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
+	// An object of the wrong length under a chunk's name is damaged too,
+	// and goes before the intent that replaces it, as the others do: left
+	// there, a copy cut before replacing it was reconciled as having sent
+	// it, bytes that never left counted as crossed.
+	bad = append(bad, wrongSize...)
 	for _, o := range bad {
 		if err := c.cr.Dst.Delete(ctx, o.Key); err != nil {
 			return nil, 0, fmt.Errorf("remove damaged %s at the destination: %w", o.Key, err)
