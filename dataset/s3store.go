@@ -164,11 +164,16 @@ func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, e
 	return body, info.Size, nil
 }
 
-// put sends data in one PUT (multipart above 16 MiB); either way S3 shows
-// the object only once all of it has arrived.
+// put sends data in one PUT, whatever its size (S3 takes up to 5 GiB so;
+// a manifest is at most 1 GiB, a chunk far less), and S3 shows the object
+// only once all of it has arrived. The client would send an object over
+// 16 MiB in parts, and a write cut between them left the parts already
+// sent at the site: sealed bytes that crossed, which no listing shows and
+// no reconcile finds, kept (and billed) there until someone aborts the
+// upload, for the client does not.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 	return err
 }
 
