@@ -198,7 +198,31 @@ func (k Keyring) Put(name string, key seal.Key) error {
 		if err != nil {
 			return err
 		}
-		return atomicfile.WriteFile(k.path(name)+".age", wrapped, 0o600)
+		if err := atomicfile.WriteFile(k.path(name)+".age", wrapped, 0o600); err != nil {
+			return err
+		}
+		return removeOld(k.path(name))
 	}
-	return atomicfile.WriteFile(k.path(name), []byte(key.String()+"\n"), 0o600)
+	if err := atomicfile.WriteFile(k.path(name), []byte(key.String()+"\n"), 0o600); err != nil {
+		return err
+	}
+	return removeOld(k.path(name) + ".age")
+}
+
+// removeOld removes the key file p that a key just put in the other form
+// replaces. Left there, a wrapped key would still be the one Get reads
+// (the wrapped form comes first), and a plain one would stay on disk
+// unwrapped. It is removed only once the new key is durable, so a crash
+// between the two never leaves the dataset without a key (which
+// GetOrCreate would fill with a new one).
+func removeOld(p string) error {
+	err := os.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Made durable, or a crash could bring the old key back.
+	return atomicfile.SyncDir(filepath.Dir(p))
 }

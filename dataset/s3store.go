@@ -164,11 +164,16 @@ func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, e
 	return body, info.Size, nil
 }
 
-// put sends data in one PUT (multipart above 16 MiB); either way S3 shows
-// the object only once all of it has arrived.
+// put sends data in one PUT, whatever its size (S3 takes up to 5 GiB so;
+// a manifest is at most 1 GiB, a chunk far less), and S3 shows the object
+// only once all of it has arrived. The client would send an object over
+// 16 MiB in parts, and a write cut between them left the parts already
+// sent at the site: sealed bytes that crossed, which no listing shows and
+// no reconcile finds, kept (and billed) there until someone aborts the
+// upload, for the client does not.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 	return err
 }
 
@@ -222,13 +227,20 @@ func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, er
 	return func(yield func(Object, error) bool) {
 		// The listing runs ahead of the consumer; cancelling stops it when
 		// the consumer stops early.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		// The transport counts the listing's pages (listPages).
+		lp := &listPages{cancel: cancel}
+		ctx = context.WithValue(ctx, listPagesKey{}, lp)
 		for o := range b.c.ListObjectsIter(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}) {
 			if o.Err != nil {
+				if cause := context.Cause(ctx); errors.Is(cause, ErrListTooLong) {
+					o.Err = cause
+				}
 				yield(Object{}, o.Err)
 				return
 			}
+			lp.keyed.Store(lp.pages.Load())
 			// S3 lists only keys with the prefix asked; a server that names
 			// others is faulty or hostile, and its keys would be taken as
 			// ours under another name (trimmed of a prefix they lack) and
@@ -241,7 +253,38 @@ func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, er
 				return
 			}
 		}
+		// The client's listing ends quietly when its context is done
+		// before it asks for the next page: that listing is cut short,
+		// not whole, and a caller must not take it for all there is.
+		if err := context.Cause(ctx); err != nil {
+			yield(Object{}, err)
+		}
 	}
+}
+
+// listPages counts one listing's requests for pages, as the transport
+// sends them, against the keys the listing has yielded: a server that
+// answers page after page with no key, each saying more follow, yields
+// nothing that a bound on the listing's keys would count.
+type listPages struct {
+	pages  atomic.Int64 // pages asked for
+	keyed  atomic.Int64 // pages asked for when the listing last yielded a key
+	cancel context.CancelCauseFunc
+}
+
+// listPagesKey carries a listing's *listPages in its context.
+type listPagesKey struct{}
+
+// count counts a request for a page, and ends the listing (its context,
+// so that the client does not try again) once MaxEmptyPages pages in a
+// row have held no key.
+func (lp *listPages) count() error {
+	if n := lp.pages.Add(1); n-lp.keyed.Load() > MaxEmptyPages {
+		err := fmt.Errorf("%d pages in a row without a key: %w", MaxEmptyPages, ErrListTooLong)
+		lp.cancel(err)
+		return err
+	}
+	return nil
 }
 
 // ErrForeignKey means a store's listing named a key outside the prefix it
@@ -280,6 +323,11 @@ var ErrResponseTooLarge = errors.New("S3 answer larger than any genuine one")
 type boundedBodies struct{ rt http.RoundTripper }
 
 func (b boundedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if lp, ok := r.Context().Value(listPagesKey{}).(*listPages); ok && r.URL.Query().Get("list-type") != "" {
+		if err := lp.count(); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := b.rt.RoundTrip(r)
 	if err != nil {
 		return resp, err
@@ -310,3 +358,9 @@ func (c *capped) Read(p []byte) (int, error) {
 }
 
 func (c *capped) Close() error { return c.rc.Close() }
+
+// MaxEmptyPages is how many pages in a row a listing may be answered with
+// no key before it is refused (ErrListTooLong). S3 fills every page but
+// the last with up to a thousand keys; a page or two without one, and
+// the client's retries of a page, fit well within it.
+const MaxEmptyPages = 64

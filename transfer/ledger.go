@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,6 +120,10 @@ type Object struct {
 	Key   string            `json:"key"`
 	Bytes int64             `json:"bytes"`
 	Chunk *dataset.ChunkRef `json:"chunk,omitempty"` // nil for the manifest
+	// SHA256 is the hex SHA-256 of the manifest's bytes as sent (empty
+	// for a chunk, whose name and authentication already say which bytes
+	// it is, and in intents recorded before it was kept).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Intent is the payload of KindIntent: the objects about to be sent.
@@ -265,6 +271,13 @@ func (c *copier) arrived(ctx context.Context, o Object, buf *[]byte) (int, error
 		if _, err := dataset.ParseManifest(raw, c.cr.Sealer); err != nil {
 			return objDamaged, nil
 		}
+		if o.SHA256 != "" && hexSHA256(raw) != o.SHA256 {
+			// A genuine manifest, but not the one the intent was to send:
+			// the version an earlier copy put there (of the same length,
+			// as when a file changed in place), whose bytes its own
+			// confirmation counted. The intent's never arrived.
+			return objAbsent, nil
+		}
 		return objIntact, nil
 	}
 	var err error
@@ -322,6 +335,12 @@ func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
 	}
 	c := &copier{s: s, cr: cr, e: cr.Entry}
 	return c.reconcile(ctx)
+}
+
+// hexSHA256 is the hex SHA-256 of b.
+func hexSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func isAuth(err error) bool {

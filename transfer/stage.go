@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -246,14 +245,15 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	// are not all there; an identical one already there is not sent again.
 	// It is compared as it is read, so a site's object claiming any size
 	// costs no buffer of that size.
+	// Its intent records its digest, so that a reconcile after a cut
+	// tells it from another version already there.
+	pin := hexSHA256(rawManifest)
 	same, err := dataset.SameObject(ctx, cr.Dst, dataset.ManifestKey(name), rawManifest)
 	final := []Object{}
 	if err != nil || !same {
-		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest))})
+		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest)), SHA256: pin})
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(chunks) - len(missing), Damaged: damaged, Reconciled: reconciled}
-	sum := sha256.Sum256(rawManifest)
-	pin := hex.EncodeToString(sum[:])
 	if _, err := c.send(ctx, final, func(e *Entry) {
 		totals.BytesSent = sentBytes + e.BytesSent
 		e.Complete, e.Totals, e.ManifestSHA256 = true, totals, pin
@@ -298,13 +298,17 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
-	var out, present []Object
+	var out, present, wrongSize []Object
 	for _, ch := range chunks {
 		ch := ch
 		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
-		if size, ok := have[ch.ID]; ok && size == o.Bytes {
+		size, ok := have[ch.ID]
+		switch {
+		case ok && size == o.Bytes:
 			present = append(present, o)
-		} else {
+		case ok:
+			wrongSize = append(wrongSize, o)
+		default:
 			out = append(out, o)
 		}
 	}
@@ -317,6 +321,11 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
+	// An object of the wrong length under a chunk's name is damaged too,
+	// and goes before the intent that replaces it, as the others do: left
+	// there, a copy cut before replacing it was reconciled as having sent
+	// it, bytes that never left counted as crossed.
+	bad = append(bad, wrongSize...)
 	for _, o := range bad {
 		if err := c.cr.Dst.Delete(ctx, o.Key); err != nil {
 			return nil, 0, fmt.Errorf("remove damaged %s at the destination: %w", o.Key, err)
