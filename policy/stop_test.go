@@ -121,3 +121,14 @@ func BenchmarkParseAbandoned(b *testing.B) {
 		_, _ = Parse(newEndsAfter(3), Options{NoBuiltin: true, Files: files})
 	}
 }
+
+// BenchmarkParsePackLarge reads one rule file near the bounds in full.
+func BenchmarkParsePackLarge(b *testing.B) {
+	data := paddedRules(4000, 700)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParsePack("many.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
