@@ -247,6 +247,16 @@ func TestOversizedSiteFactsDeny(t *testing.T) {
 			}
 		}
 	}
+	// A pool whose accelerator the catalog does not know is denied before
+	// anything else is looked at: that denial names the site and the
+	// accelerator by their start only.
+	st, pl := *site, *pool
+	st.Metadata.Name, pl.Accelerator = big, big+"x"
+	for _, f := range s.Evaluate(&st, &pl, nil).Denials {
+		if strings.Contains(f.Message, big[:200]) {
+			t.Errorf("an unknown accelerator: a denial carries the oversized value (%d bytes): %.120s…", len(f.Message), f.Message)
+		}
+	}
 	d := e.EvaluateTransfer(q, w.datasets["eu-customers-scc"], big)
 	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil || !strings.Contains(f.Message, "transfer.to is 1000 bytes") || ran(d) {
 		t.Errorf("a transfer to a country of 1000 bytes: allowed %v, rules ran %v, denials %.300v; want the engine's denial naming transfer.to", d.Allowed, ran(d), d.Denials)

@@ -383,7 +383,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		return decide(findings{deny: []Finding{engineFinding("no site or pool given")}}, nil)
 	}
 	if acc == nil {
-		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
+		// Both names are the site's to write: shown by their start only
+		// (oversizedSite).
+		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", nameStart(pool.Accelerator), nameStart(site.Metadata.Name)))}}, nil)
 	}
 	if s.oversize {
 		return decide(s.jobF, nil)
