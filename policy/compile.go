@@ -137,9 +137,26 @@ func problemAt(pos, rule, field, format string, a ...any) Problem {
 
 // compile builds an engine from parsed packs, collecting every problem.
 func compile(packs []*Pack) (*Engine, Problems) {
+	e, ps, _ := compileContext(context.Background(), packs)
+	return e, ps
+}
+
+// compileContext is compile stopping with ctx before each definition and
+// rule it compiles (a condition can take milliseconds to check and
+// estimate, and a load holds thousands). The error is ctx's end.
+func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, error) {
+	stop := func() error {
+		if ctx.Err() == nil {
+			return nil
+		}
+		return fmt.Errorf("compiling the rules stopped: %w", context.Cause(ctx))
+	}
+	if err := stop(); err != nil {
+		return nil, nil, err
+	}
 	env, err := newEnv()
 	if err != nil {
-		return nil, Problems{{File: "policy engine", Message: err.Error()}}
+		return nil, Problems{{File: "policy engine", Message: err.Error()}}, nil
 	}
 	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}, adapter: env.CELTypeAdapter()}
 	var ps Problems
@@ -160,6 +177,9 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	defNames := map[string]bool{}
 	for _, p := range packs {
 		for _, d := range p.Definitions {
+			if err := stop(); err != nil {
+				return nil, nil, err
+			}
 			who := "definition " + d.Name
 			if defNames[d.Name] {
 				bad(d.Pos, who, "name", "defined in another pack too")
@@ -184,6 +204,9 @@ func compile(packs []*Pack) (*Engine, Problems) {
 	}
 	for _, p := range packs {
 		for _, r := range p.Rules {
+			if err := stop(); err != nil {
+				return nil, nil, err
+			}
 			if prev, dup := e.byID[r.ID]; dup {
 				bad(r.Pos, r.ID, "id", "already used at %s", prev.Pos)
 				continue
@@ -210,9 +233,9 @@ func compile(packs []*Pack) (*Engine, Problems) {
 		}
 	}
 	if len(ps) > 0 {
-		return nil, ps
+		return nil, ps, nil
 	}
-	return e, nil
+	return e, nil, nil
 }
 
 type fieldProblem struct{ field, msg string }

@@ -178,3 +178,87 @@ func TestOversizedFactsStopEvaluation(t *testing.T) {
 		t.Errorf("a transfer of a dataset denied for a fact over the bound ran the rules %v", got)
 	}
 }
+
+// TestOversizedSiteFactsDeny: the catalog bounds an organisation's and a
+// job's facts, not the strings a site's registration or files bring (its
+// name, city, country, operator, the owner of a pool). Those reached the
+// rules as they came: the built-in packs read them unmetered, a user
+// pack's rule under the meter alone, and findings copied them whole into
+// their messages. A candidate with one over the bound is denied by the
+// engine, naming the field, no rule runs on it, and the denial does not
+// carry the value; so is a transfer to such a country.
+func TestOversizedSiteFactsDeny(t *testing.T) {
+	e, err := New(Options{Files: []File{{Name: "every.yaml", Data: []byte(everyScope)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	q := w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21, "eu-customers-scc")
+	ran := func(d Decision) bool {
+		for _, fs := range [][]Finding{d.Denials, d.Obligations, d.Advisories} {
+			for _, f := range fs {
+				if f.Rule == "candidate-ran" || f.Rule == "transfer-ran" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Evaluate(site, pool, acc); !d.Allowed || !ran(d) {
+		t.Fatalf("the candidate as registered: allowed %v, rules ran %v; want both", d.Allowed, ran(d))
+	}
+	big := strings.Repeat("é", 500) // 1000 bytes
+	for _, c := range []struct {
+		field string
+		edit  func(*catalog.Site, *catalog.Pool)
+	}{
+		{"site.name", func(s *catalog.Site, _ *catalog.Pool) { s.Metadata.Name = big }},
+		{"site.city", func(s *catalog.Site, _ *catalog.Pool) { s.Spec.City = big }},
+		{"site.country", func(s *catalog.Site, _ *catalog.Pool) { s.Spec.Country = big }},
+		{"site.operator", func(s *catalog.Site, _ *catalog.Pool) { s.Spec.Operator.Name = big }},
+		{"site.operatorHQ", func(s *catalog.Site, _ *catalog.Pool) { s.Spec.Operator.Headquarters = big }},
+		{"pool.owner", func(_ *catalog.Site, p *catalog.Pool) { p.Owner = big }},
+	} {
+		st, pl := *site, *pool
+		c.edit(&st, &pl)
+		s, err := e.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range map[string]Decision{"cached": s.Evaluate(&st, &pl, acc), "uncached": s.evaluate(&st, &pl, acc)} {
+			f := findRule(d.Denials, EngineRule)
+			want := c.field + " is 1000 bytes"
+			if d.Allowed || f == nil || !strings.Contains(f.Message, want) {
+				t.Errorf("%s (%s): allowed %v, denials %+v; want the engine's denial saying %q", c.field, name, d.Allowed, d.Denials, want)
+				continue
+			}
+			if ran(d) {
+				t.Errorf("%s (%s): the rules ran on a fact over the bound", c.field, name)
+			}
+			for _, f := range d.Denials {
+				if strings.Contains(f.Message, big[:200]) {
+					t.Errorf("%s (%s): a denial carries the oversized value (%d bytes): %.120s…", c.field, name, len(f.Message), f.Message)
+				}
+			}
+		}
+	}
+	// A pool whose accelerator the catalog does not know is denied before
+	// anything else is looked at: that denial names the site and the
+	// accelerator by their start only.
+	st, pl := *site, *pool
+	st.Metadata.Name, pl.Accelerator = big, big+"x"
+	for _, f := range s.Evaluate(&st, &pl, nil).Denials {
+		if strings.Contains(f.Message, big[:200]) {
+			t.Errorf("an unknown accelerator: a denial carries the oversized value (%d bytes): %.120s…", len(f.Message), f.Message)
+		}
+	}
+	d := e.EvaluateTransfer(q, w.datasets["eu-customers-scc"], big)
+	if f := findRule(d.Denials, EngineRule); d.Allowed || f == nil || !strings.Contains(f.Message, "transfer.to is 1000 bytes") || ran(d) {
+		t.Errorf("a transfer to a country of 1000 bytes: allowed %v, rules ran %v, denials %.300v; want the engine's denial naming transfer.to", d.Allowed, ran(d), d.Denials)
+	}
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -55,8 +56,21 @@ func Builtin() (*Engine, error) { return New(Options{}) }
 // listing them all with file, line, rule and field; no engine is returned,
 // so a caller that swaps engines changes nothing on failure.
 func New(opts Options) (*Engine, error) {
+	return NewContext(context.Background(), opts)
+}
+
+// NewContext is New stopping with ctx: between files, within a file
+// between its stages and its rules, and between the conditions it
+// compiles. A load at the bounds (MaxPackBytes a file) takes seconds of
+// CPU, and a server loads on a request's behalf (rules apply, what-if).
+// When ctx ends first the error wraps its cause (errors.Is
+// context.Canceled or DeadlineExceeded) and is not Problems.
+func NewContext(ctx context.Context, opts Options) (*Engine, error) {
 	files, ps := gather(opts)
-	e, more := load(files)
+	e, more, err := load(ctx, files)
+	if err != nil {
+		return nil, err
+	}
 	ps = append(ps, more...)
 	if err := ps.errOrNil(); err != nil {
 		return nil, err
@@ -83,7 +97,7 @@ func FilesDigest(files []File) string {
 // definitions it would meet.
 func Lint(opts Options) Problems {
 	files, ps := gather(opts)
-	_, more := load(files)
+	_, more, _ := load(context.Background(), files)
 	return append(ps, more...).sorted()
 }
 
@@ -186,12 +200,16 @@ func ReadFiles(path string) ([]File, error) {
 }
 
 // load parses every file and compiles the packs that parsed, collecting
-// every problem. The engine is nil when there is any problem.
-func load(files []File) (*Engine, Problems) {
+// every problem. The engine is nil when there is any problem. The error
+// is ctx's end (see NewContext).
+func load(ctx context.Context, files []File) (*Engine, Problems, error) {
 	var packs []*Pack
 	var ps Problems
 	for _, f := range files {
-		p, err := ParsePack(f.Name, f.Data)
+		p, err := parsePackContext(ctx, f.Name, f.Data)
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("loading the rule files stopped: %w", context.Cause(ctx))
+		}
 		if err != nil {
 			var more Problems
 			if errors.As(err, &more) {
@@ -204,10 +222,13 @@ func load(files []File) (*Engine, Problems) {
 		p.builtin = f.builtin
 		packs = append(packs, p)
 	}
-	e, more := compile(packs)
+	e, more, err := compileContext(ctx, packs)
+	if err != nil {
+		return nil, nil, err
+	}
 	ps = append(ps, more...)
 	if len(ps) > 0 {
-		return nil, ps
+		return nil, ps, nil
 	}
-	return e, nil
+	return e, nil, nil
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"reflect"
@@ -30,6 +31,15 @@ var (
 // which the engine checks when it compiles. Errors are Problems naming
 // file:line, the rule and the field.
 func ParsePack(name string, data []byte) (p *Pack, err error) {
+	return parsePackContext(context.Background(), name, data)
+}
+
+// parsePackContext is ParsePack stopping with ctx: between the stages of
+// reading the YAML and between rules, definitions and thresholds. A file
+// at MaxPackBytes takes seconds to read, and a request that ends (a
+// client gone, a deadline) must not keep a core busy for it. The error
+// is then ctx's cause, not Problems: the file is not at fault.
+func parsePackContext(ctx context.Context, name string, data []byte) (p *Pack, err error) {
 	// The YAML library has panicked on some malformed inputs (found by
 	// fuzzing); a rule file must never crash the program.
 	defer func() {
@@ -37,24 +47,41 @@ func ParsePack(name string, data []byte) (p *Pack, err error) {
 			p, err = nil, Problems{{File: name, Message: fmt.Sprintf("malformed YAML (%v)", r)}}
 		}
 	}()
-	p, ps := parsePack(name, data)
+	p, ps, err := parsePack(ctx, name, data)
+	if err != nil {
+		return nil, err
+	}
 	if len(ps) > 0 {
 		return nil, ps.sorted()
 	}
 	return p, nil
 }
 
-func parsePack(name string, data []byte) (*Pack, Problems) {
+// stopped is ctx's cause, as the error of reading name, when ctx is done.
+func stopped(ctx context.Context, name string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("reading rule file %s stopped: %w", name, context.Cause(ctx))
+}
+
+func parsePack(ctx context.Context, name string, data []byte) (*Pack, Problems, error) {
 	whole := func(format string, a ...any) Problems {
 		return Problems{{File: name, Message: fmt.Sprintf(format, a...)}}
 	}
+	if err := stopped(ctx, name); err != nil {
+		return nil, nil, err
+	}
 	if len(data) > MaxPackBytes {
-		return nil, whole("file is %d bytes, over the %d-byte limit for a rule file", len(data), MaxPackBytes)
+		return nil, whole("file is %d bytes, over the %d-byte limit for a rule file", len(data), MaxPackBytes), nil
 	}
 	// The YAML library below takes minutes on a few kilobytes nested
 	// tens of thousands deep; the loader's bounded parser goes first.
 	if err := catalog.CheckYAML(name, data); err != nil {
-		return nil, whole("%v", err)
+		return nil, whole("%v", err), nil
+	}
+	if err := stopped(ctx, name); err != nil {
+		return nil, nil, err
 	}
 	// A bidirectional override, embedding or isolate makes a rule display
 	// as other text than it is: a condition or a message that reads one
@@ -63,24 +90,34 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	// the file, comments included; written as an escape ("\u202e"), in the
 	// decoded values below.
 	if line, r := bidiLine(data); line > 0 {
-		return nil, Problems{{File: name, Line: line, Message: bidiMessage(r)}}
+		return nil, Problems{{File: name, Line: line, Message: bidiMessage(r)}}, nil
 	}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, whole("%s", yaml.FormatError(err, false, false))
+		return nil, whole("%s", yaml.FormatError(err, false, false)), nil
+	}
+	if err := stopped(ctx, name); err != nil {
+		return nil, nil, err
 	}
 	var docs int
+	var body ast.Node
 	for _, d := range file.Docs {
 		if d != nil && d.Body != nil {
 			docs++
+			body = d.Body
 		}
 	}
 	if docs != 1 {
-		return nil, whole("want exactly one YAML document (a %s), found %d", PackKind, docs)
+		return nil, whole("want exactly one YAML document (a %s), found %d", PackKind, docs), nil
 	}
+	// Decoded from the tree just parsed: parsing the bytes again took as
+	// long again (a second of CPU for a file near MaxPackBytes).
 	var p Pack
-	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
-		return nil, whole("%s", yaml.FormatError(err, false, false))
+	if err := yaml.NodeToValue(body, &p, yaml.DisallowUnknownField()); err != nil {
+		return nil, whole("%s", yaml.FormatError(err, false, false)), nil
+	}
+	if err := stopped(ctx, name); err != nil {
+		return nil, nil, err
 	}
 	var ps Problems
 	bad := func(path, rule, field, format string, a ...any) {
@@ -112,6 +149,9 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	}
 	seenDef := map[string]bool{}
 	for i, d := range p.Definitions {
+		if err := stopped(ctx, name); err != nil {
+			return nil, nil, err
+		}
 		path := fmt.Sprintf("$.definitions[%d]", i)
 		if d == nil {
 			bad(path, "", fmt.Sprintf("definitions[%d]", i), "empty entry")
@@ -129,6 +169,9 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	}
 	seenTh := map[string]bool{}
 	for i, t := range p.Thresholds {
+		if err := stopped(ctx, name); err != nil {
+			return nil, nil, err
+		}
 		path := fmt.Sprintf("$.thresholds[%d]", i)
 		if t == nil {
 			bad(path, "", fmt.Sprintf("thresholds[%d]", i), "empty entry")
@@ -164,6 +207,9 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 	}
 	seen := map[string]bool{}
 	for i, r := range p.Rules {
+		if err := stopped(ctx, name); err != nil {
+			return nil, nil, err
+		}
 		path := fmt.Sprintf("$.rules[%d]", i)
 		if r == nil {
 			bad(path, "", fmt.Sprintf("rules[%d]", i), "empty entry")
@@ -250,7 +296,7 @@ func parsePack(name string, data []byte) (*Pack, Problems) {
 			}
 		}
 	}
-	return &p, ps
+	return &p, ps, nil
 }
 
 func bidiMessage(r rune) string {

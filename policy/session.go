@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types/ref"
 
@@ -190,6 +191,55 @@ func oversizedFacts(name string, m facts) []string {
 	return out
 }
 
+// oversizedSite names the facts of a candidate's site and pool that its
+// site's registration or files bring (a site's operator writes them, and
+// an agent reports them) and that are over maxFactSize bytes, or "". The
+// catalog bounds an organisation's and a job's facts, not a site's; the
+// built-in packs read these unmetered, a user pack's under the runtime
+// meter only (so that a deny would depend on where the meter stops), and
+// the findings copy them into every message that shows them. Such a
+// candidate is denied, failing closed, and no rule reads it.
+func oversizedSite(site *catalog.Site, pool *catalog.Pool) string {
+	var out []string
+	for _, f := range []struct{ name, v string }{
+		{"site.name", site.Metadata.Name},
+		{"site.country", site.Spec.Country},
+		{"site.city", site.Spec.City},
+		{"site.operator", site.Spec.Operator.Name},
+		{"site.operatorHQ", site.Spec.Operator.Headquarters},
+		{"pool.owner", pool.Owner},
+	} {
+		if len(f.v) > maxFactSize {
+			out = append(out, fmt.Sprintf("%s is %d bytes, more than the %d the rules' cost is bounded for", f.name, len(f.v), maxFactSize))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// siteDenied is the decision on a candidate whose site or pool has a
+// fact over the bound (oversizedSite). The site is named by the start of
+// its name only: the message must not carry what is too large.
+func (s *Session) siteDenied(site *catalog.Site, big string) Decision {
+	var f findings
+	f.merge(s.jobF)
+	f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: %s", nameStart(site.Metadata.Name), big)))
+	return decide(f, nil)
+}
+
+// nameStart is v cut to at most 64 bytes, at a character boundary, marked
+// with "…" when cut.
+func nameStart(v string) string {
+	const most = 64
+	if len(v) <= most {
+		return v
+	}
+	i := most
+	for i > 0 && !utf8.RuneStart(v[i]) {
+		i--
+	}
+	return v[:i] + "…"
+}
+
 // ownerCheck is whether the facts of a pool's owning organisation were
 // checked against maxFactSize, and what is over it ("" when nothing).
 type ownerCheck struct {
@@ -333,10 +383,15 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 		return decide(findings{deny: []Finding{engineFinding("no site or pool given")}}, nil)
 	}
 	if acc == nil {
-		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", pool.Accelerator, site.Metadata.Name))}}, nil)
+		// Both names are the site's to write: shown by their start only
+		// (oversizedSite).
+		return decide(findings{deny: []Finding{engineFinding(fmt.Sprintf("accelerator %q of site %s is not in the catalog, so it cannot be classified", nameStart(pool.Accelerator), nameStart(site.Metadata.Name)))}}, nil)
 	}
 	if s.oversize {
 		return decide(s.jobF, nil)
+	}
+	if big := oversizedSite(site, pool); big != "" {
+		return s.siteDenied(site, big)
 	}
 	s.mu.Lock()
 	full := s.fullKey(site, pool, acc)
@@ -394,6 +449,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.Accelerator) Decision {
 	if s.oversize {
 		return decide(s.jobF, nil)
+	}
+	if big := oversizedSite(site, pool); big != "" {
+		return s.siteDenied(site, big)
 	}
 	s.mu.Lock()
 	big := s.oversizedOwner(s.id(pool.Owner), site, pool)

@@ -315,6 +315,12 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 			msg = datasetsProblem(q.Datasets, maxQueryDatasets+1)
 		}
 	}
+	if msg == "" && len(toCountry) > maxFactSize {
+		// The country the data goes to is a site's (Session.Evaluate
+		// bounds it as site.country, oversizedSite); the rules read it
+		// as transfer.to.
+		msg = fmt.Sprintf("transfer.to is %d bytes, more than the %d the rules' cost is bounded for", len(toCountry), maxFactSize)
+	}
 	if msg != "" {
 		return decide(findings{deny: []Finding{engineFinding(msg)}}, nil)
 	}

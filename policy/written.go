@@ -23,9 +23,8 @@ type Written struct {
 }
 
 // Parse reads the files New would load from opts and checks them as New
-// does, short of compiling. It stops with ctx between files (a file
-// parses in a few seconds at most, at MaxPackBytes). Any problem fails it,
-// with Problems as New's.
+// does, short of compiling. It stops with ctx as NewContext does, between
+// files and within one. Any problem fails it, with Problems as New's.
 func Parse(ctx context.Context, opts Options) (*Written, error) {
 	files, ps := gather(opts)
 	w := &Written{byID: map[string]*Rule{}, thresholds: map[string]*Threshold{}}
@@ -34,7 +33,10 @@ func Parse(ctx context.Context, opts Options) (*Written, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("reading the rule files: %w", context.Cause(ctx))
 		}
-		p, err := ParsePack(f.Name, f.Data)
+		p, err := parsePackContext(ctx, f.Name, f.Data)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("reading the rule files: %w", context.Cause(ctx))
+		}
 		if err != nil {
 			var more Problems
 			if errors.As(err, &more) {

@@ -88,8 +88,13 @@ func (s *State) Refresh(ctx context.Context) error {
 		s.setBehind(nil)
 		return nil
 	}
-	eng, err := s.load(cur.Files)
+	eng, err := s.load(ctx, cur.Files)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller's end, not the revision's fault: whether it
+			// loads here is for the next refresh to find out.
+			return err
+		}
 		err = fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
 		if s.Current() != nil {
 			// Another server applied it: it is the law in force, and
@@ -147,9 +152,10 @@ func (s *State) advance(next *Current) {
 }
 
 // load builds an engine from the built-in packs, the state's directories
-// and files.
-func (s *State) load(files map[string]string) (*policy.Engine, error) {
-	return policy.New(policy.Options{Dirs: s.dirs, Files: toFiles(files)})
+// and files. It stops with ctx: a load at the bounds takes seconds, and a
+// request that ended has no use for it.
+func (s *State) load(ctx context.Context, files map[string]string) (*policy.Engine, error) {
+	return policy.NewContext(ctx, policy.Options{Dirs: s.dirs, Files: toFiles(files)})
 }
 
 func toFiles(m map[string]string) []policy.File {
@@ -216,10 +222,16 @@ func CheckFileName(n string) error {
 // Proposed returns the files the change would leave applied, and an engine
 // loaded from them, checked in full. It stores nothing.
 func (s *State) Proposed(ch Change) (map[string]string, *policy.Engine, error) {
-	return s.proposed(s.Current(), ch)
+	return s.ProposedContext(context.Background(), ch)
 }
 
-func (s *State) proposed(cur *Current, ch Change) (map[string]string, *policy.Engine, error) {
+// ProposedContext is Proposed stopping with ctx (policy.NewContext): a
+// request's proposed law is not loaded on after the request ends.
+func (s *State) ProposedContext(ctx context.Context, ch Change) (map[string]string, *policy.Engine, error) {
+	return s.proposed(ctx, s.Current(), ch)
+}
+
+func (s *State) proposed(ctx context.Context, cur *Current, ch Change) (map[string]string, *policy.Engine, error) {
 	files := map[string]string{}
 	for n, c := range cur.Files {
 		files[n] = c
@@ -249,7 +261,7 @@ func (s *State) proposed(cur *Current, ch Change) (map[string]string, *policy.En
 	if total > MaxTotalBytes {
 		return nil, nil, &FieldError{"files", fmt.Errorf("the applied rule files would hold %d bytes, over the limit of %d", total, MaxTotalBytes)}
 	}
-	eng, err := s.load(files)
+	eng, err := s.load(ctx, files)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -273,7 +285,7 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 		return nil, nil, err
 	}
 	cur := s.Current()
-	files, eng, err := s.proposed(cur, ch)
+	files, eng, err := s.proposed(ctx, cur, ch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -339,7 +351,7 @@ func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.load(files)
+	return s.load(ctx, files)
 }
 
 // WrittenAt is the law of revision rev (0: no applied files) as its files

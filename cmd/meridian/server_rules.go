@@ -203,7 +203,7 @@ func (s *rulesService) WhatIf(ctx context.Context, req api.WhatIfRequest) (any, 
 	if err != nil {
 		return nil, err
 	}
-	_, eng, err := s.rs.Proposed(ch)
+	_, eng, err := s.rs.ProposedContext(ctx, ch)
 	if err != nil {
 		return nil, inputError(err)
 	}
