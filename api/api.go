@@ -55,6 +55,11 @@ type Runs interface {
 	// Queue lists the tenant's held runs in admission order, with why
 	// each waits.
 	QueuePage(ctx context.Context, tenant string, after, limit int) ([]run.QueueEntry, bool, error)
+	// QueueAfter is the tenant's queue after the place key after names
+	// (nil: from the first), with the key of the page's last entry: the
+	// next page starts there however many runs were held or left the
+	// queue ahead of it meanwhile.
+	QueueAfter(ctx context.Context, tenant string, after *run.QueueKey, limit int) ([]run.QueueEntry, run.QueueKey, bool, error)
 	// ReloadQuotas reads the server's quota file again and puts it in
 	// force once it passes every check (admin; by is written to the audit
 	// log).

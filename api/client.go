@@ -308,19 +308,24 @@ func (c *Client) runPages(ctx context.Context, after string, seen map[string]boo
 
 // Queue returns the tenant's held runs in admission order, read a page at
 // a time within the listing's bounds. The queue moves between pages; each
-// page is the order as of its request, and positions only go forward: a
-// run admitted meanwhile shifts one later run into a page already read
-// (not shown), and a run held meanwhile ahead of the page shifts one
-// already shown into the next (shown once, where it was first seen).
+// page is the order as of its request. Each page starts after the place
+// of the page before's last entry (its cursor), which runs admitted or
+// held meanwhile do not move; a server from before cursors is read by
+// position, where a run admitted meanwhile shifts one later run into a
+// page already read (not shown). A run shown already (the order itself
+// changed: a tenant's share of one family rose past another's) is shown
+// once, where it was first seen.
 func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
 	out := []run.QueueEntry{}
 	seen := map[string]bool{}
 	l := &listing{what: "queue"}
-	after := 0
+	after, cursor := 0, ""
 	for {
 		q := url.Values{}
 		q.Set("limit", strconv.Itoa(RunPage))
-		if after > 0 {
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		} else if after > 0 {
 			q.Set("after", strconv.Itoa(after))
 		}
 		var page QueueList
@@ -340,17 +345,24 @@ func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
 		if page.Next == "" {
 			return out, nil
 		}
-		// The next page starts after the page's last position, which lies
+		// The next page starts after the page's last entry, which lies
 		// after the page before's: a server naming the same page again
 		// could make the pages never end.
 		if len(page.Queue) == 0 {
 			return nil, fmt.Errorf("queue: the server's page %d is empty but names a next page (after %q): the pages would never end", l.pages, page.Next)
 		}
+		if page.Cursor != "" {
+			if page.Cursor == cursor {
+				return nil, fmt.Errorf("queue: the server's page %d names itself as the next page: the pages would never end", l.pages)
+			}
+			cursor = page.Cursor
+			continue
+		}
 		next, err := strconv.Atoi(page.Next)
 		if err != nil || next != page.Queue[len(page.Queue)-1].Position || next <= after {
 			return nil, fmt.Errorf("queue: the server's page %d names a next page (after %q) that does not start after its last entry: the pages would never end", l.pages, page.Next)
 		}
-		after = next
+		after, cursor = next, ""
 	}
 }
 

@@ -163,7 +163,10 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		buf.Reset()
 		if moved := !bytes.Equal(b, sent); moved || wakes%10 == 0 {
 			// The events not sent yet, a page at a time: not the whole
-			// timeline on every change.
+			// timeline on every change. Each full page is written before
+			// the next is read: a client that starts from the beginning
+			// of a long timeline held it all in the server's memory
+			// before the first byte of it was sent.
 			for {
 				evs, err := s.c.EventsAfter(ctx, tenant, id, last, EventPage)
 				if err != nil {
@@ -176,6 +179,11 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 				if len(evs) < EventPage {
 					break
 				}
+				if _, err := sw.Write(buf.Bytes()); err != nil {
+					return
+				}
+				buf.Reset()
+				beat.Reset(lim.Heartbeat)
 			}
 			if moved {
 				frameRaw(&buf, sseRun, "", b)

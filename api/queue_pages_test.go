@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,7 +48,9 @@ func TestQueuePages(t *testing.T) {
 	if len(page.Queue) != 10 || page.Queue[0].Position != 6 || page.Next != "15" {
 		t.Errorf("limit=10 after=5: %d entries from position %d, next %q; want 10 from 6, next 15", len(page.Queue), page.Queue[0].Position, page.Next)
 	}
-	for _, bad := range []string{"after=-1", "after=x", "limit=0", fmt.Sprintf("limit=%d", MaxRunPage+1)} {
+	cursor := base64.RawURLEncoding.EncodeToString([]byte(`{"r":"run-000001"}`))
+	for _, bad := range []string{"after=-1", "after=x", "limit=0", fmt.Sprintf("limit=%d", MaxRunPage+1),
+		"cursor=%21", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{}`)), "cursor=" + strings.Repeat("e30", 400), "after=3&cursor=" + cursor} {
 		if status, e := f.raw(t, "GET", "/v1/queue?"+bad, tokA, ""); status != http.StatusBadRequest || e.Field == "" {
 			t.Errorf("%s: %d %+v; want 400 naming the field", bad, status, e)
 		}
@@ -102,5 +105,80 @@ func TestQueueShownOnce(t *testing.T) {
 	}
 	if strings.Join(runs, " ") != "run-1 run-2 run-3" {
 		t.Errorf("the client listed %v, want run-1 run-2 run-3, each once", runs)
+	}
+}
+
+// TestQueuePagesAcrossChanges: runs admitted or cancelled (ahead of the
+// page's end, and the page's last run itself) and runs newly held (ahead
+// of it and behind it) between two pages neither hide a run held
+// throughout from the client's listing nor show one twice; before, the
+// next page started at a position, which each of those shifted.
+func TestQueuePagesAcrossChanges(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{})
+	ctx := context.Background()
+	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	hold := func(id string, priority int) {
+		t.Helper()
+		data, _ := json.Marshal(run.Data{AsOf: "2026-12-01", Priority: priority, Hold: &run.Hold{Reason: "waiting for capacity", Wait: run.WaitCapacity, Since: since, NextTry: since.Add(time.Hour)}})
+		r := &store.Run{ID: id, Tenant: "a", Job: "j", State: string(run.Held), Data: data}
+		if _, _, err := f.st.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = RunPage + 30
+	for i := range n {
+		hold(fmt.Sprintf("run-%06d", i), 0)
+	}
+	var first QueueList
+	if _, _, err := NewClient(f.srv.URL, tokA).do(ctx, http.MethodGet, fmt.Sprintf("/v1/queue?limit=%d", RunPage), nil, &first); err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Queue) != RunPage {
+		t.Fatalf("the first page: %d entries, want %d", len(first.Queue), RunPage)
+	}
+	// What leaves the queue after the first page: two runs ahead of its
+	// end, its last run, and one run of the next page.
+	gone := map[string]bool{first.Queue[0].Run: true, first.Queue[RunPage/2].Run: true, first.Queue[RunPage-1].Run: true, fmt.Sprintf("run-%06d", RunPage+5): true}
+	changed := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.h.ServeHTTP(w, r)
+		if r.URL.Path != "/v1/queue" || changed {
+			return
+		}
+		changed = true
+		for id := range gone {
+			if _, err := f.st.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
+				row.State = string(run.Succeeded)
+				return store.Change{}, nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}
+		hold("run-new-first", 5) // ahead of every run
+		hold("run-new-last", 0)  // behind every run
+		// A write of the server's own to a held run, after which the
+		// queue is read again at once.
+		if _, err := f.c.Cancel(ctx, "a", fmt.Sprintf("run-%06d", RunPage+10)); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer srv.Close()
+
+	q, err := NewClient(srv.URL, tokA).Queue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]int{}
+	for _, e := range q {
+		shown[e.Run]++
+	}
+	for i := range n {
+		id := fmt.Sprintf("run-%06d", i)
+		if c := shown[id]; c != 1 && !gone[id] {
+			t.Errorf("%s, held throughout, was shown %d times", id, c)
+		}
+	}
+	if shown["run-new-last"] != 1 {
+		t.Errorf("the run held behind the page's end was shown %d times, want once", shown["run-new-last"])
 	}
 }

@@ -147,9 +147,13 @@ type (
 	// the page's last entry. The queue moves between pages (runs are
 	// admitted, others held), so pages read one after another are each the
 	// order as of their own request.
+	// Cursor, set with Next, is the cursor= of the next page: where the
+	// page's last entry stands in the order, which runs held or leaving
+	// the queue meanwhile do not move (a position does).
 	QueueList struct {
-		Queue []run.QueueEntry `json:"queue"`
-		Next  string           `json:"next,omitempty"`
+		Queue  []run.QueueEntry `json:"queue"`
+		Next   string           `json:"next,omitempty"`
+		Cursor string           `json:"cursor,omitempty"`
 	}
 	// EventList is GET /v1/runs/{id}/events: a page of the timeline.
 	// Next, when set, is the after= of the next page.
@@ -215,7 +219,8 @@ func (s *Server) table() []Route {
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",
 			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d; without it, the whole queue when it fits in %d runs and a 400 when it does not", MaxRunPage, MaxRunPage), "integer"},
-				{"after", "the position after which the page starts: the next of the page before", "integer"}},
+				{"after", "the position after which the page starts: the next of the page before", "integer"},
+				{"cursor", "the page starts after the place this names in the order (the cursor of the page before): a run held or leaving the queue meanwhile shifts no other across it, as it does a position", "string"}},
 			Response: QueueList{}, Errors: []int{400}, Handler: s.queue},
 		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A page of a run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",

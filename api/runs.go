@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +115,25 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	if !paged {
 		limit = MaxRunPage
 	}
-	q, more, err := s.c.QueuePage(r.Context(), tenantOf(r), int(after), int(limit))
+	var (
+		q    []run.QueueEntry
+		last run.QueueKey
+		more bool
+		err  error
+	)
+	key, ok := queueCursor(w, r)
+	switch {
+	case !ok:
+		return
+	case key != nil && after > 0:
+		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "give cursor or after, not both")
+		return
+	case after > 0:
+		// A client from before cursors: pages by position.
+		q, more, err = s.c.QueuePage(r.Context(), tenantOf(r), int(after), int(limit))
+	default:
+		q, last, more, err = s.c.QueueAfter(r.Context(), tenantOf(r), key, int(limit))
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -129,8 +149,40 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	}
 	if more {
 		out.Next = strconv.Itoa(q[len(q)-1].Position)
+		if last.Run != "" {
+			b, err := json.Marshal(last)
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			out.Cursor = base64.RawURLEncoding.EncodeToString(b)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxQueueCursor bounds the cursor= of GET /v1/queue.
+const maxQueueCursor = 1024
+
+// queueCursor reads GET /v1/queue's cursor= (nil when absent): the
+// QueueKey of the page before's last entry. A key names a place in the
+// tenant's own order only, so a made-up one shows the tenant nothing but
+// its own runs. A bad one is answered 400 and ok is false.
+func queueCursor(w http.ResponseWriter, r *http.Request) (*run.QueueKey, bool) {
+	v := r.URL.Query().Get("cursor")
+	if v == "" {
+		return nil, true
+	}
+	var k run.QueueKey
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err == nil && len(v) <= maxQueueCursor {
+		err = json.Unmarshal(b, &k)
+	}
+	if err != nil || len(v) > maxQueueCursor || k.Run == "" {
+		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "not a cursor of this queue: give the cursor of the page before")
+		return nil, false
+	}
+	return &k, true
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

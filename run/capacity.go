@@ -367,7 +367,7 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 // held runs costs a request the walk of the admission order, not an entry
 // of each.
 func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit int) (page []QueueEntry, more bool, err error) {
-	held, err := c.heldOrder(ctx)
+	held, _, err := c.heldOrder(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -383,15 +383,7 @@ func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit 
 		if limit >= 0 && len(page) == limit {
 			return page, true, nil
 		}
-		e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: pos, Wait: "law"}
-		if r.Hold != nil {
-			e.Since, e.Wants = r.Hold.Since, r.Hold.Wants
-			if r.Hold.Wait != "" {
-				e.Wait = r.Hold.Wait
-			}
-			e.Reason = r.Hold.Reason
-		}
-		page = append(page, e)
+		page = append(page, queueEntry(r, pos))
 	}
 	return page, false, nil
 }
@@ -413,14 +405,16 @@ type queueMemo struct {
 	at     time.Time
 	writes uint64
 	held   []*Run
+	u      *usage // what the order was computed from
 }
 
 // heldOrder is every tenant's held runs in admission order. Any tenant
 // may ask, and each answer needs all of them (a run's place depends on
 // every tenant's share), so one computation answers every call within
 // queueFresh unless this controller made a write since it began that can
-// move the order. The runs it returns are shared: read, never written.
-func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
+// move the order. The runs it returns are shared: read, never written, and
+// so is u, the accelerators held that the order was computed from.
+func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err error) {
 	m := &c.queue
 	arrived := time.Now()
 	m.mu.Lock()
@@ -430,7 +424,7 @@ func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
 	// write made before it: calls that waited for one computation take it,
 	// rather than each computing again for the writes of a busy fleet.
 	if m.held != nil && (!m.at.Before(arrived) || writes == m.writes && now.Sub(m.at) < queueFresh) {
-		return m.held, nil
+		return m.held, m.u, nil
 	}
 	// Only the held runs (the running runs are most of the active ones),
 	// without their documents, which the order does not read (and which
@@ -438,26 +432,25 @@ func (c *Controller) heldOrder(ctx context.Context) ([]*Run, error) {
 	// decodeRow).
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true, NoDocuments: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	u, err := c.usage(ctx)
-	if err != nil {
-		return nil, err
+	if u, err = c.usage(ctx); err != nil {
+		return nil, nil, err
 	}
-	held := []*Run{}
+	held = []*Run{}
 	for _, row := range rows {
 		if row.State != string(Held) {
 			continue
 		}
 		r, err := fromRow(row)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		held = append(held, r)
 	}
 	c.admissionOrder(u, held)
-	m.at, m.writes, m.held = now, writes, held
-	return held, nil
+	m.at, m.writes, m.held, m.u = now, writes, held, u
+	return held, u, nil
 }
 
 // admissionOrder sorts waiting runs in the order they are admitted: the
