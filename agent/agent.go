@@ -708,7 +708,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				// Without a lease, a refusal of the credential that
 				// persists stops the workload as the lease does: the
 				// server has heard nothing from the attempt for as long,
-				// and counted it lost.
+				// and the exit code (ExitLease) says so to it.
 				a.logf("the attempt's credential refused for %d heartbeats in a row and no answer from the server for %s: stopping the workload", a.refusals.Load(), quiet.Round(time.Millisecond))
 				a.fenced, a.fenceWhy = time.Now(), fmt.Sprintf("the attempt's credential refused, and no answer from the server, for %s", refusalLimit)
 				syscall.Kill(-pgid, syscall.SIGTERM)
