@@ -195,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	code, err := a.runWorkload(ctx)
 	switch {
 	case !a.fenced.IsZero():
-		err = fmt.Errorf("stopped the workload (exit code %d): no answer from the server for the lease (%s)", code, a.m.Lease)
+		err = fmt.Errorf("stopped the workload (exit code %d): %s", code, a.fenceWhy)
 	case !a.killed.IsZero() && a.cl.over():
 		err = errors.Join(err, fmt.Errorf("killed the workload (exit code %d): the server answered that the attempt has ended", code))
 	}
@@ -242,9 +242,14 @@ type attempt struct {
 	// lost says processes the workload started were still running when
 	// the agent gave up on them: the attempt did not end (ExitLost).
 	lost bool
-	// refused is when the server began refusing the attempt's credential
-	// (Unix nanoseconds; 0 while it takes it): the attempt is over there.
-	refused atomic.Int64
+	// refusals counts the heartbeats in a row whose credential was
+	// refused (401, 403) since the last one the server took. Such a
+	// refusal is no answer from the server (something in front of it may
+	// give it for a while): it stops the workload only once it persists
+	// (refusalPersists).
+	refusals atomic.Int64
+	// fenceWhy says why the workload was stopped when fenced is set.
+	fenceWhy string
 	// killed is when the agent had the reaper kill the workload and all
 	// it started because its time to stop had passed (zero until then).
 	killed time.Time
@@ -294,17 +299,22 @@ func (a *attempt) beat(ctx context.Context) {
 		hb := Heartbeat{Phase: a.phase, Progress: a.progress}
 		a.mu.Unlock()
 		rep, err := a.cl.postJSON(ctx, RouteHeartbeat, hb, 0)
-		if err == nil {
-			a.refused.Store(0)
+		switch {
+		case err == nil:
+			a.refusals.Store(0)
 			a.pass(rep)
-		}
-		if errors.Is(err, errAuth) {
-			// The attempt is over as far as the server knows. Said
-			// outright (errEnded), its time to stop has passed too.
-			a.refused.CompareAndSwap(0, time.Now().UnixNano())
+		case errors.Is(err, errEnded):
+			// The attempt is over for good: its time to stop has
+			// passed too.
 			select {
-			case a.control <- Reply{Stop: true, Kill: errors.Is(err, errEnded)}:
+			case a.control <- Reply{Stop: true, Kill: true}:
 			default:
+			}
+		case refusal(err):
+			// Not the server's word that the attempt is over: counted
+			// as no answer until it persists (refusalPersists).
+			if a.refusals.Add(1) == 1 {
+				a.logf("heartbeat: %v: taken as no answer from the server until it persists", err)
 			}
 		}
 		select {
@@ -666,12 +676,6 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 					a.kill(cmd, "the server answered that the attempt has ended")
 				}
 			}
-			if refused := a.refused.Load(); refused != 0 && a.killed.IsZero() && time.Since(time.Unix(0, refused)) > fenceGrace(a.m.Lease) {
-				// The server has refused the attempt's credential (not
-				// recognised: it may be something in front of the
-				// server that answered) for a grace.
-				a.kill(cmd, "the server has refused the attempt's credential")
-			}
 			if !a.killed.IsZero() && time.Since(a.killed) > fenceGrace(a.m.Lease) {
 				// A reaper that has not ended everything in a grace:
 				// its group at least ends.
@@ -698,7 +702,15 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				// has counted this attempt lost and may have started
 				// another: the workload stops rather than run on without it.
 				a.logf("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
-				a.fenced = time.Now()
+				a.fenced, a.fenceWhy = time.Now(), fmt.Sprintf("no answer from the server for the lease (%s)", a.m.Lease)
+				syscall.Kill(-pgid, syscall.SIGTERM)
+			case a.refusalPersists(quiet):
+				// Without a lease, a refusal of the credential that
+				// persists stops the workload as the lease does: the
+				// server has heard nothing from the attempt for as long,
+				// and the exit code (ExitLease) says so to it.
+				a.logf("the attempt's credential refused for %d heartbeats in a row and no answer from the server for %s: stopping the workload", a.refusals.Load(), quiet.Round(time.Millisecond))
+				a.fenced, a.fenceWhy = time.Now(), fmt.Sprintf("the attempt's credential refused, and no answer from the server, for %s", refusalLimit)
 				syscall.Kill(-pgid, syscall.SIGTERM)
 			default:
 				if pushing == nil {
@@ -838,6 +850,29 @@ func procState(pid int) byte {
 		return 0
 	}
 	return data[i+2]
+}
+
+// refusalLimit is how long refusals of the attempt's credential (401,
+// 403) with no answer from the server between them stop the workload of
+// an attempt without a lease. With a lease, a refusal is no answer, and
+// the lease stops the workload (after at least twice the server's
+// silence limit, by which the server has counted the attempt lost); an
+// operator who turned leases off lets a cut-off workload run on, but a
+// credential refused for this long is not something in front of the
+// server recovering.
+var refusalLimit = 10 * time.Minute
+
+// minRefusals is how many heartbeats in a row must be refused before the
+// refusal counts as persisting: a few refused requests in a burst (the
+// agent's heartbeat and reports at once) are one passing answer.
+const minRefusals = 3
+
+// refusalPersists reports whether the credential has been refused long
+// enough to stop the workload of an attempt without a lease: at least
+// minRefusals heartbeats in a row, with no answer from the server
+// (quiet) for refusalLimit.
+func (a *attempt) refusalPersists(quiet time.Duration) bool {
+	return a.m.Lease <= 0 && a.refusals.Load() >= minRefusals && quiet > refusalLimit
 }
 
 // fenceGrace is how long a workload stopped for a lapsed lease has to end

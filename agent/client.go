@@ -34,9 +34,17 @@ func (c *client) quiet() time.Duration {
 	return time.Since(time.Unix(0, c.heard.Load()))
 }
 
-// errAuth means the server refused the credential: the attempt is over (or
-// was never this one), and retrying cannot help.
+// errAuth means the attempt's credential was refused: 401 or 403 (not
+// recognised), or 410 (errEnded beside it).
 var errAuth = errors.New("the server refused the attempt credential")
+
+// refusal reports whether err is a refusal of the credential that does not
+// say the attempt has ended (401, 403). Something in front of the server
+// (a proxy whose token cache was flushed, one restarting) answers so too,
+// for a while, and a server that has lost no attempt never forgets a
+// credential it made: the agent takes it as no answer from the server,
+// retries it as it retries a 503, and stops only once it persists.
+func refusal(err error) bool { return errors.Is(err, errAuth) && !errors.Is(err, errEnded) }
 
 // errEnded, beside errAuth, means the server answered that the attempt has
 // ended (410 Gone): the run has moved on to another attempt, which may run
@@ -100,10 +108,12 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("server answered %d: %s", e.code, e.msg) }
 
-// permanent reports whether retrying err cannot help.
+// permanent reports whether retrying err cannot help: the attempt has
+// ended, or the server refused the request itself. A refusal of the
+// credential alone (refusal) is retried.
 func permanent(err error) bool {
 	var se *statusError
-	return errors.Is(err, errAuth) || errors.As(err, &se) && se.code >= 400 && se.code < 500 && se.code != http.StatusTooManyRequests
+	return errors.Is(err, errEnded) || errors.As(err, &se) && se.code >= 400 && se.code < 500 && se.code != http.StatusTooManyRequests
 }
 
 // unanswered reports whether err says the server could not be reached, or
@@ -147,11 +157,14 @@ func (c *client) manifest(ctx context.Context, patience time.Duration) (*Manifes
 	var m Manifest
 	// The last answer the server itself gave (a fault of its own), if
 	// any: an attempt whose server answered with its own fault within the
-	// patience reached it, even if its last try then timed out.
+	// patience reached it, even if its last try then timed out. A refusal
+	// of the credential that then cleared is not one: what is in front of
+	// the server may have said it. One that lasts to the end of the
+	// patience is the answer (the attempt's own failure to start).
 	var answered error
 	err := retry(ctx, patience, func(ctx context.Context) error {
 		err := c.do(ctx, http.MethodGet, RouteManifest, nil, "", &m)
-		if err != nil && !unanswered(err) {
+		if err != nil && !unanswered(err) && !refusal(err) {
 			answered = err
 		}
 		return err

@@ -50,7 +50,14 @@ type server struct {
 	gone     atomic.Bool // every route answers 410: the attempt is over
 	// goneAnswers counts the answers of 410.
 	goneAnswers atomic.Int64
-	checkpoint  func(ref CheckpointRef, n int) int
+	// refuse, while set, has every route answer 401, as a proxy in
+	// front of the server that does not recognise the credential;
+	// refuseNext answers 401 to that many requests more.
+	refuse     atomic.Bool
+	refuseNext atomic.Int64
+	// refusedAnswers counts the answers of 401.
+	refusedAnswers atomic.Int64
+	checkpoint     func(ref CheckpointRef, n int) int
 
 	mu      sync.Mutex
 	reports []CheckpointRef
@@ -63,6 +70,11 @@ type server struct {
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.refuse.Load() || s.refuseNext.Add(-1) >= 0 {
+		s.refusedAnswers.Add(1)
+		http.Error(w, "credential not recognised", http.StatusUnauthorized)
 		return
 	}
 	if s.gone.Load() {

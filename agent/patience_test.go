@@ -107,3 +107,41 @@ func TestFromEnvPatience(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentRetriesARefusedManifest: a refusal of the credential (401, 403)
+// may come from something in front of the server for a while. The agent
+// took the first one for its answer and exited with ExitSetup, failing the
+// run at a site only its proxy had hiccuped at. Now it retries a refusal
+// as it retries no answer: one that clears into silence is the site cut
+// off (ExitLease), and only one that lasts the whole patience is the
+// attempt's own failure to start (ExitSetup).
+func TestAgentRetriesARefusedManifest(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		refused int64 // requests answered 401 before 503s
+		want    int
+	}{{"passing", 2, ExitLease}, {"persistent", 1 << 30, ExitSetup}} {
+		t.Run(c.name, func(t *testing.T) {
+			var reqs atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if reqs.Add(1) <= c.refused {
+					http.Error(w, "credential not recognised", http.StatusUnauthorized)
+					return
+				}
+				http.Error(w, "cut off", http.StatusServiceUnavailable)
+			}))
+			defer srv.Close()
+			cfg := Config{Server: srv.URL, Run: "run-1", Attempt: 1, Token: "tok", WorkDir: t.TempDir(),
+				Stdout: io.Discard, Stderr: io.Discard, Patience: 2 * time.Second}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			code, err := Run(ctx, cfg)
+			if code != c.want || err == nil {
+				t.Errorf("Run = %d, %v; want exit %d", code, err, c.want)
+			}
+			if n := reqs.Load(); n < 4 {
+				t.Errorf("gave up after %d requests; want the patience's retries", n)
+			}
+		})
+	}
+}

@@ -420,8 +420,8 @@ func TestReaperCountsAForkHopper(t *testing.T) {
 // not reach ran on for as long as the server kept answering "stop", and
 // after it had ended the attempt. Now a stop leaves the workload its time
 // (a drain to checkpoint in), and the agent has the reaper kill it and all
-// it started once the server says that time has passed (kill), or once
-// the server has refused the attempt's credential for a grace.
+// it started once the server says that time has passed (kill), or that
+// the attempt has ended (410).
 func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
 	for _, how := range []string{"kill", "gone"} {
 		t.Run(how, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,13 +32,27 @@ type partition struct {
 	upstream string
 	mu       sync.Mutex
 	modes    map[int]string
+	// manifests is the status of each answer to an attempt's manifest
+	// request that was passed on.
+	manifests map[int][]int
+	// holdManifest, when set, is called before an attempt's manifest
+	// request is passed on (an agent slow to start).
+	holdManifest func(attempt int)
+}
+
+// manifestAnswers returns the statuses the server answered attempt's
+// manifest requests with.
+func (p *partition) manifestAnswers(attempt int) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.manifests[attempt])
 }
 
 var attemptInPath = regexp.MustCompile(`/attempts/(\d+)`)
 
 // partitionAgents puts a partition in front of the test's agent API.
 func partitionAgents(t testing.TB, c *Config) *partition {
-	p := &partition{upstream: c.ServerURL, modes: map[int]string{}}
+	p := &partition{upstream: c.ServerURL, modes: map[int]string{}, manifests: map[int][]int{}}
 	ts := httptest.NewServer(p)
 	t.Cleanup(ts.Close)
 	c.ServerURL = ts.URL
@@ -51,12 +66,16 @@ func (p *partition) set(attempt int, mode string) {
 }
 
 func (p *partition) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	mode := ""
+	mode, n := "", 0
 	if m := attemptInPath.FindStringSubmatch(req.URL.Path); m != nil {
-		n, _ := strconv.Atoi(m[1])
+		n, _ = strconv.Atoi(m[1])
 		p.mu.Lock()
 		mode = p.modes[n]
 		p.mu.Unlock()
+	}
+	manifest := req.Method == http.MethodGet && n > 0 && mode != "down"
+	if manifest && p.holdManifest != nil {
+		p.holdManifest(n)
 	}
 	if req.Method == http.MethodGet && mode != "down" {
 		mode = ""
@@ -79,6 +98,11 @@ func (p *partition) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(resp.Body)
+	if manifest {
+		p.mu.Lock()
+		p.manifests[n] = append(p.manifests[n], resp.StatusCode)
+		p.mu.Unlock()
+	}
 	if mode == "deaf" {
 		http.Error(w, "the answer was lost", http.StatusServiceUnavailable)
 		return
@@ -129,14 +153,22 @@ func TestDeafAgentStopsAndTheRunMoves(t *testing.T) {
 		p = partitionAgents(t, c)
 	})
 	p.set(1, "deaf")
-	e.cutOffAtAlpha("lease")
+	e.cutOffAtAlpha(p, "lease")
 }
 
 // cutOffAtAlpha runs a job planned at alpha whose first attempt the test
 // cut off from the server, and checks that it ended at bravo, that alpha's
 // agent stopped its workload for its lease (2 s here, which the workload
 // outlasts), and that alpha's loss was recorded with a reason naming why.
-func (e *env) cutOffAtAlpha(why string) {
+//
+// An agent that asked for its manifest only once alpha was lost (one slow
+// to start) was answered 410 and started nothing: it exits ExitSetup, as
+// for any answer that refuses the attempt. The server reads a job's exit
+// code only while the job's attempt is the run's live one (monitor, for a
+// run queued, running or checkpointed, states its agent is never answered
+// 410 in); for an attempt it has already lost, 121 and 122 mean the same
+// to it, and the run's end checked here is the same either way.
+func (e *env) cutOffAtAlpha(p *partition, why string) {
 	e.t.Helper()
 	ctx := context.Background()
 	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(300, 5)}})
@@ -147,8 +179,14 @@ func (e *env) cutOffAtAlpha(why string) {
 	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
 		e.t.Fatalf("%s at %s after %d attempts: %s", r.State, r.Site, r.Attempt, r.Reason)
 	}
-	if code := e.exitCodeAt("alpha"); code != agent.ExitLease {
-		e.t.Errorf("the agent at alpha exited %d, want %d", code, agent.ExitLease)
+	code := e.exitCodeAt("alpha")
+	answers := p.manifestAnswers(1)
+	want := agent.ExitLease
+	if slices.Contains(answers, http.StatusGone) {
+		want = agent.ExitSetup
+	}
+	if code != want {
+		e.t.Errorf("the agent at alpha exited %d, want %d (its manifest was answered %v)", code, want, answers)
 	}
 	evs, _ := e.c.Events(ctx, "t1", r.ID)
 	for _, ev := range evs {

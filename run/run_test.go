@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -451,23 +452,45 @@ func (failing) Cancel(context.Context, string) error { return errors.New("connec
 // timeout and the run moves on. The cut-off agent stops its workload by
 // itself once its lease lapses: nothing tells it to, and the run runs on
 // elsewhere.
+//
+// slow: an agent that asks for its manifest only once its site is lost
+// (one slow to start: under load, past the site timeout of 300 ms) is
+// answered 410 and exits ExitSetup, starting nothing. The run ends at the
+// next site as when the agent stops for its lease.
 func TestUnreachableSiteIsLost(t *testing.T) {
-	var p *partition
-	e := newEnv(t, func(c *Config) {
-		p = partitionAgents(t, c)
-		c.SiteTimeout = 300 * time.Millisecond
-		c.AgentLease = 2 * time.Second
-		inner := c.Backends
-		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-			b, err := inner(site, root)
-			if site.Metadata.Name == "alpha" {
-				return failing{b}, err
+	for _, slow := range []bool{false, true} {
+		t.Run(fmt.Sprint("slow=", slow), func(t *testing.T) {
+			var p *partition
+			e := newEnv(t, func(c *Config) {
+				p = partitionAgents(t, c)
+				c.SiteTimeout = 300 * time.Millisecond
+				c.AgentLease = 2 * time.Second
+				inner := c.Backends
+				c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+					b, err := inner(site, root)
+					if site.Metadata.Name == "alpha" {
+						return failing{b}, err
+					}
+					return b, err
+				}
+			})
+			if slow {
+				p.holdManifest = func(attempt int) {
+					for deadline := time.Now().Add(20 * time.Second); attempt == 1 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+						runs, _ := e.st.ListRuns(context.Background(), store.ListOptions{AllTenants: true})
+						if len(runs) == 1 && runs[0].Attempt > 1 {
+							return
+						}
+					}
+				}
 			}
-			return b, err
-		}
-	})
-	p.set(1, "cut")
-	e.cutOffAtAlpha("unreachable")
+			p.set(1, "cut")
+			e.cutOffAtAlpha(p, "unreachable")
+			if got := p.manifestAnswers(1); slow && !slices.Contains(got, http.StatusGone) {
+				t.Errorf("alpha's agent's manifest, asked for once the site was lost, was answered %v; want 410", got)
+			}
+		})
+	}
 }
 
 func TestSubmitBadInput(t *testing.T) {
