@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -250,6 +251,11 @@ type Data struct {
 	StageTries int         `json:"stageTries,omitempty"`
 	StageNext  time.Time   `json:"stageNext,omitzero"`
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Older are earlier checkpoints of the run that may still be in their
+	// stores, newest first (setCheckpoint bounds them): a move falls back
+	// to them when the latest cannot go where the run goes
+	// (moveCheckpoint).
+	Older []Checkpoint `json:"olderCheckpoints,omitempty"`
 	// Swept are sites the run has left (a move's source, and where its
 	// checkpoint was) whose stores may still hold its checkpoints: each
 	// is judged as a checkpoint copy is, and where the law no longer lets
@@ -299,4 +305,47 @@ func fromRow(r *store.Run) (*Run, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// maxOlder bounds Data.Older, and maxOlderAt the entries of it at one
+// site: a workload that checkpoints every second would otherwise keep
+// only checkpoints seconds apart in one store, and none at the sites the
+// run ran at before, which are what a move the law refuses from the
+// latest's site falls back to.
+const (
+	maxOlder   = 6
+	maxOlderAt = 2
+)
+
+// setCheckpoint makes ck the run's latest checkpoint and keeps the one it
+// replaces among the older ones (Older), within their bounds, oldest
+// dropped first.
+func (r *Run) setCheckpoint(ck *Checkpoint) {
+	prev := r.Checkpoint
+	r.Checkpoint = ck
+	same := func(a, b *Checkpoint) bool { return a != nil && b != nil && a.Site == b.Site && a.Name == b.Name }
+	if ck == nil || same(prev, ck) {
+		return
+	}
+	older := make([]Checkpoint, 0, len(r.Older)+1)
+	if prev != nil && prev.Name != "" {
+		older = append(older, *prev)
+	}
+	for _, o := range r.Older {
+		if !same(&o, ck) && !same(&o, prev) {
+			older = append(older, o)
+		}
+	}
+	at := map[string]int{}
+	kept := older[:0]
+	for _, o := range older {
+		if at[o.Site] < maxOlderAt && len(kept) < maxOlder {
+			at[o.Site]++
+			kept = append(kept, o)
+		}
+	}
+	r.Older = slices.Clip(kept)
+	if len(r.Older) == 0 {
+		r.Older = nil
+	}
 }
