@@ -131,6 +131,11 @@ func (m *Migration) setTarget(pl *planner.Placement) {
 type Sweep struct {
 	Site string `json:"site"`
 	AsOf string `json:"asOf,omitempty"`
+	// Fails counts the sweeps in a row that the site's store failed (not
+	// reachable, refusing, out of time); at maxSweepFails the sweep is
+	// given up and the checkpoints left there are recorded
+	// (sweepAbandoned).
+	Fails int `json:"fails,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
