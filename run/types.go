@@ -168,6 +168,12 @@ type Hold struct {
 	// staging's passing failures put the run in: the attempt a release
 	// starts tries its staging once before it is held again.
 	StageTries int `json:"stageTries,omitempty"`
+	// Until and UntilRule carry Migration.Until and Migration.Rule through
+	// a hold that a move ahead of a rule's date ran into: a release then
+	// places the run only where it is lawful on that day too, not only
+	// today.
+	Until     string `json:"until,omitempty"`
+	UntilRule string `json:"untilRule,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
