@@ -155,7 +155,7 @@ const maxStageTries = maxMoveTries
 // (Config.HoldRetry, doubling to 10 min); what it sent stays at the site
 // and the next try sends only what is missing. After maxStageTries the run
 // waits held, and each release (an hour apart at most) tries the staging
-// once more, at the placement its plan then picks. The timeline says so
+// again, its tries counted afresh, at the placement its plan then picks. The timeline says so
 // at each try. A refusal (the law's, a key or object that does not
 // authenticate, a 4xx answer, an object gone) still fails the run.
 func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool, error) {

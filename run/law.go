@@ -1157,8 +1157,13 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		}
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
+		// The counts of failed tries (the checkpoint's copy, the
+		// staging) start afresh: the hold was the wait after the last
+		// round of them, and a release carrying them was held again by
+		// the first passing failure, one try an hour, for a store that
+		// makes progress with each try (a staging sends only what is
+		// missing).
 		if r.Hold != nil {
-			r.Migration.MoveTries, r.Migration.StageTries = r.Hold.MoveTries, r.Hold.StageTries
 			// Still ahead of the rule day the run was moving for: the
 			// move keeps it (its sweep of the site left judges as of it).
 			if until, err := catalog.ParseDate(r.Hold.Until); err == nil && until.After(asOf) {

@@ -180,9 +180,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Attempt++
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
-		// The new attempt's staging starts afresh, but for a release from
-		// a hold that failing stagings put the run in.
-		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
+		// The new attempt's staging starts afresh.
+		r.StageTries, r.StageNext = 0, time.Time{}
 		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
@@ -343,8 +342,8 @@ func copyFailed(ctx context.Context, err error) error {
 // would throw away, and pay again for, every hour it holds. The copy is
 // tried again with the held runs' backoff (Config.HoldRetry, doubling to
 // 10 min); after maxMoveTries the run waits held, still with its
-// checkpoint, and each release (an hour apart at most) tries the copy once
-// more, to the target its plan then picks. The run's timeline says so at
+// checkpoint, and each release (an hour apart at most) tries the copy
+// again, its tries counted afresh, to the target its plan then picks. The run's timeline says so at
 // each try. A user who would rather start over cancels it and submits the
 // job again; its deadline, as for any held run, ends the wait.
 func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Placement, cause error) (bool, error) {

@@ -110,9 +110,6 @@ type Migration struct {
 	// checkpoint (moveFailed).
 	MoveTries int       `json:"moveTries,omitempty"`
 	MoveNext  time.Time `json:"moveNext,omitempty"`
-	// StageTries carries Hold.StageTries from a release to the attempt
-	// the move starts (stageFailed).
-	StageTries int `json:"stageTries,omitempty"`
 }
 
 // setTarget gives the move a new target (or none), and starts its
@@ -122,7 +119,7 @@ type Migration struct {
 // for the old.
 func (m *Migration) setTarget(pl *planner.Placement) {
 	m.Target = pl
-	m.MoveTries, m.MoveNext, m.StageTries = 0, time.Time{}, 0
+	m.MoveTries, m.MoveNext = 0, time.Time{}
 }
 
 // Sweep is a site the run left whose store may hold its checkpoints, and
@@ -160,13 +157,10 @@ type Hold struct {
 	// the work left again, place the run where its checkpoint cannot go,
 	// and hold it again, without end.
 	Restart bool `json:"restart,omitempty"`
-	// MoveTries carries Migration.MoveTries through a hold the checkpoint's
-	// copy failing put the run in: each release then tries the copy once
-	// more, an hour apart at most, rather than ten times again.
-	MoveTries int `json:"moveTries,omitempty"`
-	// StageTries likewise carries Data.StageTries through a hold a
-	// staging's passing failures put the run in: the attempt a release
-	// starts tries its staging once before it is held again.
+	// MoveTries is how many tries of the checkpoint's copy failed before
+	// the hold, StageTries how many of a staging: a release counts its
+	// own tries afresh.
+	MoveTries  int `json:"moveTries,omitempty"`
 	StageTries int `json:"stageTries,omitempty"`
 	// Until and UntilRule carry Migration.Until and Migration.Rule through
 	// a hold that a move ahead of a rule's date ran into: a release then
