@@ -61,6 +61,12 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// waits for its next try (moveFailed).
 		return false, nil
 	}
+	if r.Migration.Target != nil && r.Migration.Unreserved {
+		// The target's pool was given up for the wait: taken again first.
+		if took, err := c.reacquire(ctx, r); err != nil || !took {
+			return err == nil, err
+		}
+	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
 		return c.waitAfterPreemption(ctx, r)
@@ -181,7 +187,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
 		// The new attempt's staging starts afresh.
-		r.StageTries, r.StageNext = 0, time.Time{}
+		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
@@ -367,6 +373,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 				return store.ErrNoChange
 			}
 			r.Migration.MoveTries, r.Migration.MoveNext = tries, now.Add(wait)
+			r.Migration.Unreserved = wait > reserveWait
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: fmt.Sprintf("%s; try %d of %d: the checkpoint is kept and the copy tried again in %s",
 				what, tries, maxMoveTries, wait)})
 			return nil

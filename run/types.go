@@ -110,6 +110,10 @@ type Migration struct {
 	// checkpoint (moveFailed).
 	MoveTries int       `json:"moveTries,omitempty"`
 	MoveNext  time.Time `json:"moveNext,omitempty"`
+	// Unreserved says the run gave its target's pool up while it waits
+	// for MoveNext (a wait longer than reserveWait): the next try takes
+	// it again, or plans the move again when it is gone (reacquire).
+	Unreserved bool `json:"unreserved,omitempty"`
 }
 
 // setTarget gives the move a new target (or none), and starts its
@@ -119,7 +123,7 @@ type Migration struct {
 // for the old.
 func (m *Migration) setTarget(pl *planner.Placement) {
 	m.Target = pl
-	m.MoveTries, m.MoveNext = 0, time.Time{}
+	m.MoveTries, m.MoveNext, m.Unreserved = 0, time.Time{}, false
 }
 
 // Sweep is a site the run left whose store may hold its checkpoints, and
@@ -253,9 +257,13 @@ type Data struct {
 	// passing failure stopped (a store's or the ledger's:
 	// transfer.Transient); the next is not before StageNext. Past
 	// maxStageTries the run waits held (stageFailed).
-	StageTries int         `json:"stageTries,omitempty"`
-	StageNext  time.Time   `json:"stageNext,omitzero"`
-	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	StageTries int       `json:"stageTries,omitempty"`
+	StageNext  time.Time `json:"stageNext,omitzero"`
+	// StageUnreserved says the run gave its pool up while it waits for
+	// StageNext (a wait longer than reserveWait); the next try takes it
+	// again first, or waits held for room (reacquire).
+	StageUnreserved bool        `json:"stageUnreserved,omitempty"`
+	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
 	// Older are earlier checkpoints of the run that may still be in their
 	// stores, newest first (setCheckpoint bounds them): a move falls back
 	// to them when the latest cannot go where the run goes
