@@ -115,3 +115,44 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestSweepGoesOnPastAFailingStore: a left site whose store fails does
+// not hold up the sweep of the run's other left sites: they are judged
+// and taken off the list, the failing one counted and kept. The first
+// failing store stopped the whole sweep, for as long as it failed.
+func TestSweepGoesOnPastAFailingStore(t *testing.T) {
+	f, rs, _ := newSweepFixture(t)
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// alpha's store is gone; bravo, the run's site now, shares its
+	// store with the run's attempt and needs no removal.
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}, {Site: "bravo"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.c.sweepCheckpoints(ctx, f.r.ID)
+	r, err := f.c.Get(ctx, "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Swept) != 1 || r.Swept[0].Site != "alpha" {
+		t.Fatalf("after a sweep whose first store failed: swept %+v; want only alpha left", r.Swept)
+	}
+}

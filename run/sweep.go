@@ -86,6 +86,7 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 		return err
 	}
 	ln := c.lawNow()
+	var failed error
 	for _, sw := range r.Swept {
 		err := c.sweepSite(ctx, r, sw, ln)
 		abandon := ""
@@ -106,7 +107,11 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 				}); uerr != nil {
 					return errors.Join(err, uerr)
 				}
-				return err
+				// The other sites are swept meanwhile: one store down
+				// does not keep the run's checkpoints where the law no
+				// longer lets them be at the others.
+				failed = errors.Join(failed, err)
+				continue
 			}
 			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", fails, se.err)
 		case err != nil:
@@ -126,7 +131,7 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return nil
+	return failed
 }
 
 // maxSweepFails is how many sweeps in a row a left site's store may fail
