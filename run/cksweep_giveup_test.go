@@ -156,3 +156,38 @@ func TestSweepGoesOnPastAFailingStore(t *testing.T) {
 		t.Fatalf("after a sweep whose first store failed: swept %+v; want only alpha left", r.Swept)
 	}
 }
+
+// TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord: a left site no
+// longer in the catalog is tried again as a failing store is (it may be
+// put back), and then given up on record. It was taken off the list at
+// once, its checkpoints left in its store with no word of them.
+func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
+	f, _, _ := newSweepFixture(t)
+	ctx := context.Background()
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Swept = []Sweep{{Site: "gone"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= maxSweepFails; i++ {
+		f.c.sweepCheckpoints(ctx, f.r.ID)
+		r, err := f.c.Get(ctx, "t1", f.r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < maxSweepFails && (len(r.Swept) != 1 || r.Swept[0].Fails != i) {
+			t.Fatalf("after %d sweeps: swept %+v; want the site kept, %d failures counted", i, r.Swept, i)
+		}
+		if i == maxSweepFails && len(r.Swept) != 0 {
+			t.Fatalf("after %d sweeps: swept %+v; want it given up", i, r.Swept)
+		}
+		f.c.mu.Lock()
+		next := f.c.sweepWait[f.r.ID].next
+		f.c.mu.Unlock()
+		f.clk.set(next)
+	}
+	if got := eventsOf(t, f.c, f.r.ID, "checkpoints-left"); len(got) != 1 || !strings.Contains(got[0], "gone") || !strings.Contains(got[0], "catalog") {
+		t.Errorf("timeline's checkpoints-left: %q; want one naming the site and why", got)
+	}
+}

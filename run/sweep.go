@@ -92,8 +92,6 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 		abandon := ""
 		var se *sweepStoreError
 		switch {
-		case errors.Is(err, errSweepSiteGone):
-			abandon = "the site is no longer in the catalog, so its store cannot be found"
 		case errors.As(err, &se):
 			fails := sw.Fails + 1
 			if fails < maxSweepFails {
@@ -216,7 +214,9 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	}
 	site := w.Site(sw.Site)
 	if site == nil {
-		return errSweepSiteGone
+		// Counted as its store failing: a site taken out of the catalog
+		// by mistake, and put back, is swept then.
+		return &sweepStoreError{errSweepSiteGone}
 	}
 	url := c.SiteStore(site)
 	if cur := w.Site(r.Site); cur != nil && c.SiteStore(cur) == url {
