@@ -645,7 +645,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 			return store.ErrNoChange
 		}
 		first := r.State == Queued || r.State == Running
-		r.Checkpoint = &Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes}
+		r.setCheckpoint(&Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes})
 		changed = true
 		if listed = first || now.Sub(listedAt) >= checkpointListEvery; listed {
 			why := fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)

@@ -334,6 +334,13 @@ func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, err
 	if err != nil {
 		return nil, err
 	}
+	plan, held, err := c.lawfulOnRuleDay(r, w, job, plan, ln)
+	if err != nil {
+		return nil, err
+	}
+	if held != "" {
+		return nil, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, r.Hold.UntilRule, ln.Rev, "", nil)
+	}
 	e := &entrant{r: r, w: w, plan: plan, asOf: asOf, rev: ln.Rev, left: left, byCost: job.Spec.ObjectiveOrDefault() == "cost"}
 	for i, pl := range plan.Placements {
 		if pl.Runnable && pl.Count > 0 {

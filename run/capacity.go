@@ -13,6 +13,7 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
@@ -52,6 +53,9 @@ func holdOf(r *Run) store.Hold {
 	}
 	switch r.State {
 	case Planned, Staging, Queued, Running, Checkpointed:
+		if r.State == Staging && r.StageUnreserved && r.StageTries > 0 {
+			return store.Hold{} // waiting to try its staging again
+		}
 		return pl(r.Site, r.Placement)
 	case Migrating:
 		if r.Migration == nil {
@@ -61,10 +65,76 @@ func holdOf(r *Run) store.Hold {
 			return pl(r.Site, r.Placement)
 		}
 		if t := r.Migration.Target; t != nil {
+			if r.Migration.Unreserved && r.Migration.MoveTries > 0 {
+				return store.Hold{} // waiting to try its copy again
+			}
 			return pl(t.Site, *t)
 		}
 	}
 	return store.Hold{}
+}
+
+// reserveWait is the longest wait before a retry (a staging's, a
+// checkpoint's copy) for which a run keeps its pool. A run that waits
+// for a store for seconds keeps it: given up, another run could take it
+// between the tries and the run would lose its place for a passing fault.
+// One that waits minutes gives it up for the wait, rather than keep
+// accelerators idle that other runs could use for all that time, and
+// takes it again when it tries (reacquire).
+const reserveWait = 2 * time.Minute
+
+// reacquire takes again the pool run r gave up while it waited to retry
+// its staging or its checkpoint's copy, through the store's check of the
+// pool's and the quotas' limits, and says whether it did (r then says so
+// too): the try goes on in the same step. When the pool is gone, a
+// staging run waits held for room, and a move plans again; when the run
+// changed meanwhile, nothing is written: the next step reads it again.
+func (c *Controller) reacquire(ctx context.Context, r *Run) (bool, error) {
+	staging := r.State == Staging
+	attempt := r.Attempt
+	took := false
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		took = false
+		switch {
+		case staging && r.State == Staging && r.Attempt == attempt && r.StageUnreserved:
+			r.StageUnreserved = false
+		case !staging && r.State == Migrating && r.Migration != nil && r.Migration.Target != nil && r.Migration.Unreserved:
+			r.Migration.Unreserved = false
+		default:
+			return store.ErrNoChange
+		}
+		took = true
+		return nil
+	})
+	if err == nil && took {
+		if staging {
+			r.StageUnreserved = false
+		} else {
+			r.Migration.Unreserved = false
+		}
+		return true, nil
+	}
+	ce, full := capacityErr(err)
+	if !full {
+		return false, err
+	}
+	if staging {
+		rev := c.lawNow().Rev
+		wants := []Want{{Site: r.Site, Pool: r.Placement.Pool, Accelerator: r.Placement.Accelerator}}
+		why := fmt.Sprintf("the pool at %s, given up while staging attempt %d waited to be tried again, has no room now: %s", r.Site, r.Attempt, ce.Error())
+		_, err := c.holdWait(ctx, r, why, policy.CodeNotNow, "", rev, waitOf(ce), wants)
+		return false, err
+	}
+	target := *r.Migration.Target
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if !movingTo(r, target) || !r.Migration.Unreserved {
+			return store.ErrNoChange
+		}
+		r.Migration.setTarget(nil)
+		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("the pool at %s, given up while the checkpoint's copy waited to be tried again, has no room now (%s): the move is planned again", target.Site, ce.Error())})
+		return nil
+	})
+	return false, err
 }
 
 // capacityWorld is the server's catalog with its extra sites (serve's

@@ -25,7 +25,7 @@ func TestMoveTriesStartAfreshAtANewTarget(t *testing.T) {
 	failed := func() {
 		t.Helper()
 		if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
-			r.Migration.MoveTries, r.Migration.MoveNext, r.Migration.StageTries = maxMoveTries-1, f.clk.Now().Add(time.Hour), 2
+			r.Migration.MoveTries, r.Migration.MoveNext = maxMoveTries-1, f.clk.Now().Add(time.Hour)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -46,8 +46,8 @@ func TestMoveTriesStartAfreshAtANewTarget(t *testing.T) {
 	if r.State != Migrating || r.Migration == nil || r.Migration.Target != nil {
 		t.Fatalf("after the law check: %s, migration %+v; want moving without a target", r.State, r.Migration)
 	}
-	if m := r.Migration; m.MoveTries != 0 || !m.MoveNext.IsZero() || m.StageTries != 0 {
-		t.Errorf("the target given up, the move still counts %d failed copies (next %s) and %d stagings", m.MoveTries, m.MoveNext, m.StageTries)
+	if m := r.Migration; m.MoveTries != 0 || !m.MoveNext.IsZero() {
+		t.Errorf("the target given up, the move still counts %d failed copies (next %s)", m.MoveTries, m.MoveNext)
 	}
 	// Counts left on a move without a target (written before this
 	// change, say) do not pass to the target the re-plan picks.
@@ -56,8 +56,8 @@ func TestMoveTriesStartAfreshAtANewTarget(t *testing.T) {
 	if r.State != Migrating || r.Migration == nil || r.Migration.Target == nil || r.Migration.Target.Site != "alpha" {
 		t.Fatalf("after the re-plan: %s, migration %+v (%s); want moving to alpha", r.State, r.Migration, r.Reason)
 	}
-	if m := r.Migration; m.MoveTries != 0 || !m.MoveNext.IsZero() || m.StageTries != 0 {
-		t.Errorf("the new target alpha starts with %d failed copies (next %s) and %d stagings counted", m.MoveTries, m.MoveNext, m.StageTries)
+	if m := r.Migration; m.MoveTries != 0 || !m.MoveNext.IsZero() {
+		t.Errorf("the new target alpha starts with %d failed copies (next %s)", m.MoveTries, m.MoveNext)
 	}
 }
 

@@ -431,6 +431,13 @@ const (
 	withdrawRetryMax = 5 * time.Minute
 )
 
+// removeError is a withdrawal that its site's store failed: the copy's
+// objects could not be listed or removed there.
+type removeError struct{ err error }
+
+func (e *removeError) Error() string { return e.err.Error() }
+func (e *removeError) Unwrap() error { return e.err }
+
 // withdrawWait is the wait after n failures in a row.
 func withdrawWait(n int) time.Duration {
 	return min(withdrawRetry<<min(n, 10), withdrawRetryMax)
@@ -706,7 +713,7 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 			c.mu.Unlock()
 			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}
-		return 0, err
+		return 0, &removeError{err}
 	}
 	if !found && cp.checkpoint() && cp.run != "" {
 		// Nothing of it was there: removed already by the law check or

@@ -125,7 +125,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return store.ErrNoChange
 		}
 		r.Staged = r.Attempt
-		r.StageTries, r.StageNext = 0, time.Time{}
+		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].N == r.Attempt {
 			a := &r.Attempts[n-1]
 			a.StagedBytes += sent
@@ -155,7 +155,7 @@ const maxStageTries = maxMoveTries
 // (Config.HoldRetry, doubling to 10 min); what it sent stays at the site
 // and the next try sends only what is missing. After maxStageTries the run
 // waits held, and each release (an hour apart at most) tries the staging
-// once more, at the placement its plan then picks. The timeline says so
+// again, its tries counted afresh, at the placement its plan then picks. The timeline says so
 // at each try. A refusal (the law's, a key or object that does not
 // authenticate, a 4xx answer, an object gone) still fails the run.
 func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool, error) {
@@ -173,6 +173,7 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 				return store.ErrNoChange
 			}
 			r.StageTries, r.StageNext = tries, now.Add(wait)
+			r.StageUnreserved = wait > reserveWait
 			ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: fmt.Sprintf("%s; try %d of %d: what reached the site is kept and the staging tried again in %s",
 				what, tries, maxStageTries, wait)})
 			return nil
@@ -188,7 +189,7 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1, StageTries: tries,
 			Restart: r.Migration != nil && r.Migration.Restart}
 		r.Migration = nil
-		r.StageTries, r.StageNext = 0, time.Time{}
+		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
 		return transition(ch, r, Held, reason)
 	})

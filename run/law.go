@@ -1026,6 +1026,7 @@ func (c *Controller) holdWait(ctx context.Context, r *Run, reason, code, rule st
 		}
 		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1, Wait: wait, Wants: wants,
 			Restart: r.Migration != nil && r.Migration.Restart}
+		r.Hold.keepUntil(r.Migration)
 		r.Migration = nil
 		ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
 		return transition(ch, r, Held, reason)
@@ -1055,11 +1056,59 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	if err != nil {
 		return false, err
 	}
+	plan, held, err := c.lawfulOnRuleDay(r, w, job, plan, ln)
+	if err != nil {
+		return false, err
+	}
+	if held != "" {
+		return false, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, r.Hold.UntilRule, ln.Rev, "", nil)
+	}
 	pl, rank, skipped, runnable := bestRunnable(plan.Placements)
 	if !runnable {
 		return false, c.notRunnable(ctx, r, w, u, plan, asOf, ln.Rev)
 	}
 	return c.release(ctx, r, w, u, plan, pl, rank, skipped, asOf, ln.Rev, leftNote("", left))
+}
+
+// keepUntil carries the rule day a move was ahead of (m.Until, m.Rule)
+// into the hold it ran into.
+func (h *Hold) keepUntil(m *Migration) {
+	if m != nil && m.Until != "" {
+		h.Until, h.UntilRule = m.Until, m.Rule
+	}
+}
+
+// lawfulOnRuleDay keeps, of held run r's plan, the placements that are
+// lawful on the rule day its hold carries (Hold.Until) as well as today,
+// as a move ahead of that day requires (replan). The plan is returned as
+// it is when the hold carries no day, or the day has come (the plan, as of
+// today, is already judged under it). When the plan had placements and
+// none stays lawful then, held says why the run stays held. An error is a
+// judgement that could not be made (a read failed): the run is tried again.
+func (c *Controller) lawfulOnRuleDay(r *Run, w *catalog.World, job *catalog.TrainingJob, plan *planner.Plan, ln LawNow) (out *planner.Plan, held string, err error) {
+	if r.Hold == nil || r.Hold.Until == "" || len(plan.Placements) == 0 {
+		return plan, "", nil
+	}
+	until, err := catalog.ParseDate(r.Hold.Until)
+	if err != nil || until.IsZero() || !until.After(c.today()) {
+		return plan, "", nil
+	}
+	var keep []planner.Placement
+	for _, p := range plan.Placements {
+		dec, err := placementLaw(w, job, w.Site(p.Site), p.Pool, until, ln.Law, ln.Exports)
+		if notJudged(err) {
+			return nil, "", err
+		}
+		if err == nil && dec.Allowed {
+			keep = append(keep, p)
+		}
+	}
+	if len(keep) == 0 {
+		return plan, fmt.Sprintf("no placement stays lawful from %s (rules revision %d)", r.Hold.Until, ln.Rev), nil
+	}
+	cp := *plan
+	cp.Placements = keep
+	return &cp, "", nil
 }
 
 // notRunnable records that held run r's plan has no runnable placement
@@ -1108,8 +1157,18 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		}
 		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
+		// The counts of failed tries (the checkpoint's copy, the
+		// staging) start afresh: the hold was the wait after the last
+		// round of them, and a release carrying them was held again by
+		// the first passing failure, one try an hour, for a store that
+		// makes progress with each try (a staging sends only what is
+		// missing).
 		if r.Hold != nil {
-			r.Migration.MoveTries, r.Migration.StageTries = r.Hold.MoveTries, r.Hold.StageTries
+			// Still ahead of the rule day the run was moving for: the
+			// move keeps it (its sweep of the site left judges as of it).
+			if until, err := catalog.ParseDate(r.Hold.Until); err == nil && until.After(asOf) {
+				r.Migration.Until, r.Migration.Rule = r.Hold.Until, r.Hold.UntilRule
+			}
 		}
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil

@@ -650,7 +650,7 @@ func TestLedgerErrorAtStagingAndStart(t *testing.T) {
 	// A checkpoint about to move to bravo: the law of its move cannot be
 	// judged, so it is kept for the next try, not given up.
 	got.Checkpoint = &Checkpoint{Name: "ck-" + got.ID, Site: "alpha", Step: 3}
-	moved, why, err := c.moveCheckpoint(ctx, got, planner.Placement{Site: "bravo", Pool: 0})
+	moved, _, why, err := c.moveCheckpoint(ctx, got, planner.Placement{Site: "bravo", Pool: 0})
 	if rerr := (*storeReadError)(nil); !errors.As(err, &rerr) || moved != nil {
 		t.Fatalf("moving a checkpoint while the ledger fails: %v, %q, %v; want a store read error", moved, why, err)
 	}

@@ -209,6 +209,12 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 			// waits for its time (stageFailed).
 			return false, nil
 		}
+		if r.StageUnreserved {
+			// The pool was given up for the wait: taken again first.
+			if took, err := c.reacquire(ctx, r); err != nil || !took {
+				return err == nil, err
+			}
+		}
 		return c.longStep(ctx, r, c.stageData)
 	}
 	if r.State == Migrating && r.Migration != nil && r.Migration.Target != nil {

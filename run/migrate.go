@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -60,6 +61,12 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// waits for its next try (moveFailed).
 		return false, nil
 	}
+	if r.Migration.Target != nil && r.Migration.Unreserved {
+		// The target's pool was given up for the wait: taken again first.
+		if took, err := c.reacquire(ctx, r); err != nil || !took {
+			return err == nil, err
+		}
+	}
 	c.endAttempt(ctx, r)
 	if r.Migration.Target == nil && r.Migration.PreemptedBy != "" {
 		return c.waitAfterPreemption(ctx, r)
@@ -71,7 +78,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if err := c.stillLeading(ctx); err != nil {
 		return false, err
 	}
-	moved, why, err := c.moveCheckpoint(ctx, r, target)
+	moved, src, why, err := c.moveCheckpoint(ctx, r, target)
 	if retry := (*moveRetryError)(nil); errors.As(err, &retry) {
 		// A store failed for a while (a timeout, a 5xx answer): the
 		// checkpoint is kept and its copy tried again later.
@@ -127,18 +134,27 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		if r.Checkpoint != nil {
 			left = append(left, r.Checkpoint.Site)
 		}
+		if src != nil {
+			left = append(left, src.Site)
+		}
+		if moved != nil && why != "" {
+			// An older checkpoint than the latest moves: the timeline says
+			// which were passed over, and why.
+			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-fallback", Reason: fmt.Sprintf("%s; the run resumes from its checkpoint at step %d at %s instead",
+				why, src.Step, src.Site)})
+		}
 		switch {
-		case moved != nil && r.Checkpoint != nil && r.Checkpoint.Site == target.Site:
+		case moved != nil && src.Site == target.Site:
 			// Already in the target's store: nothing crosses a border, so
 			// the audit log records no move (and no law was asked of one).
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: fmt.Sprintf("checkpoint at step %d is already in %s's store (sha256 %s): nothing moved",
 				moved.Step, target.Site, short(moved.SHA256))})
-			r.Checkpoint = moved
+			r.setCheckpoint(moved)
 		case moved != nil:
 			rec, err := audit.NewRecord(audit.KindCheckpoint, r.ID, map[string]any{
 				"step": moved.Step, "bytes": moved.Bytes, "sha256": moved.SHA256, "name": moved.Name,
-				"fromSite": from, "toSite": target.Site, "toCountry": target.Country,
-				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", r.Checkpoint.Site, target.Country, c.today(), r.Migration.AsOf),
+				"fromSite": src.Site, "toSite": target.Site, "toCountry": target.Country,
+				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", src.Site, target.Country, c.today(), r.Migration.AsOf),
 				"dataMoves": target.DataMoves,
 			})
 			if err != nil {
@@ -146,11 +162,14 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			}
 			ch.Audit = append(ch.Audit, rec)
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: fmt.Sprintf("checkpoint at step %d copied from %s's store to %s's (%s), sealed, sha256 %s",
-				moved.Step, r.Checkpoint.Site, target.Site, target.Country, short(moved.SHA256))})
-			r.Checkpoint = moved
+				moved.Step, src.Site, target.Site, target.Country, short(moved.SHA256))})
+			// The copy it was made from stays in its store: one more the
+			// run may fall back to.
+			r.setCheckpoint(src)
+			r.setCheckpoint(moved)
 		default:
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-moved", Reason: why})
-			r.Checkpoint = nil
+			r.Checkpoint, r.Older = nil, nil
 		}
 		// The sites left may keep the run's checkpoints, which the law
 		// check does not see: judged and cleared at the run's next step,
@@ -167,9 +186,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Attempt++
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
-		// The new attempt's staging starts afresh, but for a release from
-		// a hold that failing stagings put the run in.
-		r.StageTries, r.StageNext = r.Migration.StageTries, time.Time{}
+		// The new attempt's staging starts afresh.
+		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
@@ -330,8 +348,8 @@ func copyFailed(ctx context.Context, err error) error {
 // would throw away, and pay again for, every hour it holds. The copy is
 // tried again with the held runs' backoff (Config.HoldRetry, doubling to
 // 10 min); after maxMoveTries the run waits held, still with its
-// checkpoint, and each release (an hour apart at most) tries the copy once
-// more, to the target its plan then picks. The run's timeline says so at
+// checkpoint, and each release (an hour apart at most) tries the copy
+// again, its tries counted afresh, to the target its plan then picks. The run's timeline says so at
 // each try. A user who would rather start over cancels it and submits the
 // job again; its deadline, as for any held run, ends the wait.
 func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Placement, cause error) (bool, error) {
@@ -355,6 +373,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 				return store.ErrNoChange
 			}
 			r.Migration.MoveTries, r.Migration.MoveNext = tries, now.Add(wait)
+			r.Migration.Unreserved = wait > reserveWait
 			ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: fmt.Sprintf("%s; try %d of %d: the checkpoint is kept and the copy tried again in %s",
 				what, tries, maxMoveTries, wait)})
 			return nil
@@ -369,6 +388,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
 			Restart: r.Migration.Restart, MoveTries: tries}
+		r.Hold.keepUntil(r.Migration)
 		r.Migration = nil
 		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: reason})
 		return transition(ch, r, Held, reason)
@@ -379,32 +399,69 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 // moveCheckpoint copies the run's latest sealed checkpoint from its site's
 // store to the target site's store, store to store, through the ledger. A
 // checkpoint carries what the run's datasets carry: it moves only where the
-// transfer law lets each of them go from the site it is at. It returns the
-// moved checkpoint, or nil and why the run starts over; or an error when
-// the store could not be read to judge the move (storeReadError), or a
-// store failed for a while (moveRetryError): the caller tries again later
+// transfer law lets each of them go from the site it is at. When the
+// latest cannot move (the law refuses it, its digest differs, it is gone
+// from its store), the older checkpoints the run keeps (Data.Older) are
+// tried in turn, newest first: the first that moves intact is the one the
+// run resumes from, and why each newer one was passed over is said. It
+// returns the moved checkpoint, the one it was copied from, and why any
+// were passed over (all: why the run starts over); or an error when a
+// store could not be read to judge the move (storeReadError), or a store
+// failed for a while (moveRetryError): the caller tries again later
 // rather than give the checkpoint up.
-func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, string, error) {
+func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.Placement) (*Checkpoint, *Checkpoint, string, error) {
 	ck := r.Checkpoint
 	if ck == nil || ck.Name == "" {
-		return nil, "no checkpoint yet; the run starts from the beginning", nil
+		return nil, nil, "no checkpoint yet; the run starts from the beginning", nil
 	}
+	var passed []string
+	for _, cand := range checkpointCandidates(r) {
+		moved, why, err := c.moveOne(ctx, r, cand, target)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if moved != nil {
+			return moved, cand, strings.Join(passed, "; "), nil
+		}
+		passed = append(passed, why)
+	}
+	return nil, nil, strings.Join(passed, "; ") + "; the run starts from the beginning", nil
+}
+
+// checkpointCandidates is the run's latest checkpoint and then its older
+// ones, newest first, each once.
+func checkpointCandidates(r *Run) []*Checkpoint {
+	out := []*Checkpoint{r.Checkpoint}
+	for i := range r.Older {
+		o := &r.Older[i]
+		if o.Name == "" || slices.ContainsFunc(out, func(c *Checkpoint) bool { return c.Site == o.Site && c.Name == o.Name }) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// moveOne copies checkpoint ck of run r to target's store. It returns the
+// moved checkpoint, or nil and why ck cannot move (a refusal no later try
+// gets past), or an error as moveCheckpoint does.
+func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target planner.Placement) (*Checkpoint, string, error) {
 	w, job, err := c.worldJob(r)
 	if notJudged(err) {
 		return nil, "", err
 	}
 	if err != nil {
-		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning", nil
+		return nil, "checkpoint not moved (" + err.Error() + ")", nil
 	}
 	from, to := w.Site(ck.Site), w.Site(target.Site)
 	if from == nil || to == nil {
-		return nil, "checkpoint not moved (a site left the catalog); the run starts from the beginning", nil
+		return nil, fmt.Sprintf("checkpoint at step %d not moved (a site left the catalog)", ck.Step), nil
 	}
 	if ck.Site == target.Site {
 		return ck, "", nil
 	}
 	if c.cfg.Stager == nil {
-		return nil, "checkpoint not moved (this controller has no stager); the run starts from the beginning", nil
+		return nil, "checkpoint not moved (this controller has no stager)", nil
 	}
 	if err := c.lawBehind(); err != nil {
 		return nil, "", err
@@ -414,22 +471,22 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		return nil, "", err
 	}
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint at step %d not moved: %v; the run starts from the beginning", ck.Step, err), nil
+		return nil, fmt.Sprintf("checkpoint at step %d at %s not moved: %v", ck.Step, ck.Site, err), nil
 	}
 	key, err := c.runKeys().Get(r.ID)
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint not moved (run key: %v); the run starts from the beginning", err), nil
+		return nil, fmt.Sprintf("checkpoint not moved (run key: %v)", err), nil
 	}
 	sealer, err := seal.New(key, ck.Name)
 	if err != nil {
-		return nil, "checkpoint not moved (" + err.Error() + "); the run starts from the beginning", nil
+		return nil, fmt.Sprintf("checkpoint at step %d not moved (%v)", ck.Step, err), nil
 	}
 	srcBase, err := dataset.OpenStore(ctx, c.SiteStore(from))
 	if err != nil {
 		if retry := copyFailed(ctx, err); retry != nil {
 			return nil, "", retry
 		}
-		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", from.Metadata.Name, err), nil
+		return nil, fmt.Sprintf("checkpoint at step %d not moved (store of %s: %v)", ck.Step, from.Metadata.Name, err), nil
 	}
 	src := srcBase.Sub(checkpointPrefix(r.Tenant))
 	defer src.Close()
@@ -438,7 +495,7 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		if retry := copyFailed(ctx, err); retry != nil {
 			return nil, "", retry
 		}
-		return nil, fmt.Sprintf("checkpoint not moved (store of %s: %v); the run starts from the beginning", to.Metadata.Name, err), nil
+		return nil, fmt.Sprintf("checkpoint at step %d not moved (store of %s: %v)", ck.Step, to.Metadata.Name, err), nil
 	}
 	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
 	defer dst.Close()
@@ -464,19 +521,17 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 	}
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
-	res, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
-	if err != nil {
+	if _, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256}); err != nil {
 		// A refusal (the law's, a digest that does not match, the
-		// checkpoint gone from its store) gives the checkpoint up; a
+		// checkpoint gone from its store) gives this checkpoint up; a
 		// store's passing failure does not, nor the lock's lease lost
 		// (lctx ended: the copy was cut short, and copyFailed returns
 		// that as it is).
 		if retry := copyFailed(lctx, err); retry != nil && !errors.As(err, new(*transfer.DeniedError)) {
 			return nil, "", retry
 		}
-		return nil, fmt.Sprintf("checkpoint at step %d could not be moved (%v); the run starts from the beginning", ck.Step, err), nil
+		return nil, fmt.Sprintf("checkpoint at step %d at %s could not be moved (%v)", ck.Step, ck.Site, err), nil
 	}
-	_ = res
 	moved := *ck
 	moved.Site = target.Site
 	return &moved, "", nil

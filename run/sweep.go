@@ -3,10 +3,14 @@ package run
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
@@ -55,13 +59,13 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 		c.sweepWait = map[string]copyBackoff{}
 	}
 	b.fails++
-	b.next = now.Add(withdrawWait(b.fails))
+	b.next = now.Add(sweepWaitAfter(b.fails))
 	c.sweepWait[id] = b
 	lvl := slog.LevelWarn
 	if errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, store.ErrFenced) {
 		lvl = slog.LevelInfo
 	}
-	c.cfg.Logger.Log(ctx, lvl, "checkpoints at a left site: removal deferred", "run", id, "err", err, "retryIn", withdrawWait(b.fails))
+	c.cfg.Logger.Log(ctx, lvl, "checkpoints at a left site: removal deferred", "run", id, "err", err, "retryIn", sweepWaitAfter(b.fails))
 }
 
 // sweep judges and clears each site on run id's Swept list, read afresh,
@@ -82,21 +86,114 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 		return err
 	}
 	ln := c.lawNow()
+	var failed error
 	for _, sw := range r.Swept {
-		if err := c.sweepSite(ctx, r, sw, ln); err != nil {
+		err := c.sweepSite(ctx, r, sw, ln)
+		abandon := ""
+		var se *sweepStoreError
+		switch {
+		case errors.As(err, &se):
+			fails := sw.Fails + 1
+			if fails < maxSweepFails {
+				if _, uerr := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+					i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
+					if i < 0 || r.Swept[i].Fails != sw.Fails {
+						return store.ErrNoChange
+					}
+					r.Swept[i].Fails = fails
+					return nil
+				}); uerr != nil {
+					return errors.Join(err, uerr)
+				}
+				// The other sites are swept meanwhile: one store down
+				// does not keep the run's checkpoints where the law no
+				// longer lets them be at the others.
+				failed = errors.Join(failed, err)
+				continue
+			}
+			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", fails, se.err)
+		case err != nil:
 			return err
 		}
 		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-			i := slices.Index(r.Swept, sw)
-			if i < 0 {
+			i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
+			if i < 0 || r.Swept[i].Fails != sw.Fails {
 				return store.ErrNoChange
 			}
 			r.Swept = slices.Delete(r.Swept, i, i+1)
+			if abandon != "" {
+				return sweepAbandoned(ch, r, sw, abandon)
+			}
 			return nil
 		}); err != nil {
 			return err
 		}
 	}
+	return failed
+}
+
+// maxSweepFails is how many sweeps in a row a left site's store may fail
+// before the sweep there is given up. With the sweep's wait doubling from
+// withdrawRetry to sweepRetryMax they span about half a day: a store
+// down for maintenance is swept once it is back; one gone for good is
+// not tried every few minutes for ever.
+const maxSweepFails = 20
+
+// sweepRetryMax bounds the wait between a run's sweeps that failed.
+const sweepRetryMax = time.Hour
+
+// sweepWaitAfter is the wait after n sweeps of a run in a row that
+// failed.
+func sweepWaitAfter(n int) time.Duration {
+	return min(withdrawRetry<<min(n, 20), sweepRetryMax)
+}
+
+// KindCheckpointsLeft is the audit kind of a sweep given up: the run's
+// checkpoints at a site it left that could not be judged and cleared, so
+// may still be there.
+const KindCheckpointsLeft = "checkpoints-left"
+
+// errSweepSiteGone is a site to sweep that the run's catalog no longer
+// has.
+var errSweepSiteGone = errors.New("the site is no longer in the catalog")
+
+// sweepStoreError is a left site's store failing its sweep: it could not
+// be opened, listed or cleared.
+type sweepStoreError struct{ err error }
+
+func (e *sweepStoreError) Error() string { return "store: " + e.err.Error() }
+func (e *sweepStoreError) Unwrap() error { return e.err }
+
+// sweepAbandoned records, in the write that takes sw off run r's list,
+// that the sweep of sw.Site was given up and why: an event on the run's
+// timeline and an audit record naming what may be left there (the
+// checkpoints of the run known to be at the site, and the prefix under
+// which all of them are), for an operator to clear by hand.
+func sweepAbandoned(ch *store.Change, r *Run, sw Sweep, why string) error {
+	var known []string
+	for _, ck := range append([]Checkpoint{}, r.Older...) {
+		if ck.Site == sw.Site {
+			known = append(known, ck.Name)
+		}
+	}
+	if ck := r.Checkpoint; ck != nil && ck.Site == sw.Site {
+		known = append(known, ck.Name)
+	}
+	tenant := catalog.TenantOr(r.Tenant)
+	prefix := CheckpointPrefix(tenant) + "ckpt-" + r.ID + "-"
+	rec, err := audit.NewRecord(KindCheckpointsLeft, r.ID, map[string]any{
+		"site": sw.Site, "prefix": prefix, "checkpoints": known, "reason": why, "fails": sw.Fails,
+	})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = tenant
+	ch.Audit = append(ch.Audit, rec)
+	msg := fmt.Sprintf("the run's checkpoints at %s, a site it left, are no longer swept: %s; what is under %s in its store stays there", sw.Site, why, prefix)
+	if len(known) > 0 {
+		msg += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
+	}
+	ch.Events = append(ch.Events, store.Event{Kind: "checkpoints-left", Reason: msg})
 	return nil
 }
 
@@ -117,7 +214,9 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	}
 	site := w.Site(sw.Site)
 	if site == nil {
-		return nil
+		// Counted as its store failing: a site taken out of the catalog
+		// by mistake, and put back, is swept then.
+		return &sweepStoreError{errSweepSiteGone}
 	}
 	url := c.SiteStore(site)
 	if cur := w.Site(r.Site); cur != nil && c.SiteStore(cur) == url {
@@ -137,7 +236,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	}
 	b, err := dataset.OpenStore(ctx, url)
 	if err != nil {
-		return err
+		return &sweepStoreError{err}
 	}
 	sub := b.Sub(CheckpointPrefix(cp.tenant))
 	defer sub.Close()
@@ -147,7 +246,10 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	names, lerr := dataset.NamesWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
 	cancel()
 	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
-		return lerr
+		if ctx.Err() != nil {
+			return lerr // this step ended, not the store
+		}
+		return &sweepStoreError{lerr}
 	}
 	for _, name := range names {
 		if ck := r.Checkpoint; ck != nil && ck.Name == name {
@@ -158,6 +260,9 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		k := cp
 		k.dataset = name
 		if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
+			if ctx.Err() == nil && (errors.Is(err, errWithdrawSlow) || errors.As(err, new(*removeError))) {
+				return &sweepStoreError{err}
+			}
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -109,9 +110,10 @@ type Migration struct {
 	// checkpoint (moveFailed).
 	MoveTries int       `json:"moveTries,omitempty"`
 	MoveNext  time.Time `json:"moveNext,omitempty"`
-	// StageTries carries Hold.StageTries from a release to the attempt
-	// the move starts (stageFailed).
-	StageTries int `json:"stageTries,omitempty"`
+	// Unreserved says the run gave its target's pool up while it waits
+	// for MoveNext (a wait longer than reserveWait): the next try takes
+	// it again, or plans the move again when it is gone (reacquire).
+	Unreserved bool `json:"unreserved,omitempty"`
 }
 
 // setTarget gives the move a new target (or none), and starts its
@@ -121,7 +123,7 @@ type Migration struct {
 // for the old.
 func (m *Migration) setTarget(pl *planner.Placement) {
 	m.Target = pl
-	m.MoveTries, m.MoveNext, m.StageTries = 0, time.Time{}, 0
+	m.MoveTries, m.MoveNext, m.Unreserved = 0, time.Time{}, false
 }
 
 // Sweep is a site the run left whose store may hold its checkpoints, and
@@ -130,6 +132,11 @@ func (m *Migration) setTarget(pl *planner.Placement) {
 type Sweep struct {
 	Site string `json:"site"`
 	AsOf string `json:"asOf,omitempty"`
+	// Fails counts the sweeps in a row that the site's store failed (not
+	// reachable, refusing, out of time); at maxSweepFails the sweep is
+	// given up and the checkpoints left there are recorded
+	// (sweepAbandoned).
+	Fails int `json:"fails,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
@@ -154,14 +161,17 @@ type Hold struct {
 	// the work left again, place the run where its checkpoint cannot go,
 	// and hold it again, without end.
 	Restart bool `json:"restart,omitempty"`
-	// MoveTries carries Migration.MoveTries through a hold the checkpoint's
-	// copy failing put the run in: each release then tries the copy once
-	// more, an hour apart at most, rather than ten times again.
-	MoveTries int `json:"moveTries,omitempty"`
-	// StageTries likewise carries Data.StageTries through a hold a
-	// staging's passing failures put the run in: the attempt a release
-	// starts tries its staging once before it is held again.
+	// MoveTries is how many tries of the checkpoint's copy failed before
+	// the hold, StageTries how many of a staging: a release counts its
+	// own tries afresh.
+	MoveTries  int `json:"moveTries,omitempty"`
 	StageTries int `json:"stageTries,omitempty"`
+	// Until and UntilRule carry Migration.Until and Migration.Rule through
+	// a hold that a move ahead of a rule's date ran into: a release then
+	// places the run only where it is lawful on that day too, not only
+	// today.
+	Until     string `json:"until,omitempty"`
+	UntilRule string `json:"untilRule,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
@@ -247,9 +257,18 @@ type Data struct {
 	// passing failure stopped (a store's or the ledger's:
 	// transfer.Transient); the next is not before StageNext. Past
 	// maxStageTries the run waits held (stageFailed).
-	StageTries int         `json:"stageTries,omitempty"`
-	StageNext  time.Time   `json:"stageNext,omitzero"`
-	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	StageTries int       `json:"stageTries,omitempty"`
+	StageNext  time.Time `json:"stageNext,omitzero"`
+	// StageUnreserved says the run gave its pool up while it waits for
+	// StageNext (a wait longer than reserveWait); the next try takes it
+	// again first, or waits held for room (reacquire).
+	StageUnreserved bool        `json:"stageUnreserved,omitempty"`
+	Checkpoint      *Checkpoint `json:"checkpoint,omitempty"`
+	// Older are earlier checkpoints of the run that may still be in their
+	// stores, newest first (setCheckpoint bounds them): a move falls back
+	// to them when the latest cannot go where the run goes
+	// (moveCheckpoint).
+	Older []Checkpoint `json:"olderCheckpoints,omitempty"`
 	// Swept are sites the run has left (a move's source, and where its
 	// checkpoint was) whose stores may still hold its checkpoints: each
 	// is judged as a checkpoint copy is, and where the law no longer lets
@@ -299,4 +318,47 @@ func fromRow(r *store.Run) (*Run, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// maxOlder bounds Data.Older, and maxOlderAt the entries of it at one
+// site: a workload that checkpoints every second would otherwise keep
+// only checkpoints seconds apart in one store, and none at the sites the
+// run ran at before, which are what a move the law refuses from the
+// latest's site falls back to.
+const (
+	maxOlder   = 6
+	maxOlderAt = 2
+)
+
+// setCheckpoint makes ck the run's latest checkpoint and keeps the one it
+// replaces among the older ones (Older), within their bounds, oldest
+// dropped first.
+func (r *Run) setCheckpoint(ck *Checkpoint) {
+	prev := r.Checkpoint
+	r.Checkpoint = ck
+	same := func(a, b *Checkpoint) bool { return a != nil && b != nil && a.Site == b.Site && a.Name == b.Name }
+	if ck == nil || same(prev, ck) {
+		return
+	}
+	older := make([]Checkpoint, 0, len(r.Older)+1)
+	if prev != nil && prev.Name != "" {
+		older = append(older, *prev)
+	}
+	for _, o := range r.Older {
+		if !same(&o, ck) && !same(&o, prev) {
+			older = append(older, o)
+		}
+	}
+	at := map[string]int{}
+	kept := older[:0]
+	for _, o := range older {
+		if at[o.Site] < maxOlderAt && len(kept) < maxOlder {
+			at[o.Site]++
+			kept = append(kept, o)
+		}
+	}
+	r.Older = slices.Clip(kept)
+	if len(r.Older) == 0 {
+		r.Older = nil
+	}
 }

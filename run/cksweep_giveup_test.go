@@ -1,0 +1,193 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/rules"
+	"meridian.dev/meridian/store"
+)
+
+// TestSweepOfAGoneStoreIsGivenUpOnRecord: the store of a site the run left
+// is gone for good (a file where its directory was). The sweep of it is
+// tried again, each wait longer than the last, and after maxSweepFails
+// failures in a row it is given up: the site leaves the run's list, and the
+// timeline and an audit record say which checkpoints may be left there.
+// It was tried every five minutes for ever, and never said so but in the
+// log.
+func TestSweepOfAGoneStoreIsGivenUpOnRecord(t *testing.T) {
+	f, rs, names := newSweepFixture(t)
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The run has left alpha for bravo, its checkpoints left at alpha.
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		r.Older = []Checkpoint{{Step: 30, Name: names[0], Site: "alpha"}}
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *Run {
+		r, err := f.c.Get(ctx, "t1", f.r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	var waits []time.Duration
+	for i := 1; i < maxSweepFails; i++ {
+		f.c.sweepCheckpoints(ctx, f.r.ID)
+		r := get()
+		if len(r.Swept) != 1 || r.Swept[0].Fails != i {
+			t.Fatalf("after %d failed sweeps: swept %+v; want alpha still on the list with %d failures", i, r.Swept, i)
+		}
+		f.c.mu.Lock()
+		next := f.c.sweepWait[f.r.ID].next
+		f.c.mu.Unlock()
+		waits = append(waits, next.Sub(f.clk.Now()))
+		f.clk.set(next)
+	}
+	if first, last := waits[0], waits[len(waits)-1]; last <= withdrawRetryMax || last > sweepRetryMax || first >= last {
+		t.Errorf("waits between sweeps %v; want growing past %s, to at most %s", waits, withdrawRetryMax, sweepRetryMax)
+	}
+	if got := eventsOf(t, f.c, f.r.ID, "checkpoints-left"); len(got) != 0 {
+		t.Fatalf("given up before %d failures: %q", maxSweepFails, got)
+	}
+	f.c.sweepCheckpoints(ctx, f.r.ID)
+	if r := get(); len(r.Swept) != 0 {
+		t.Fatalf("after %d failed sweeps: swept %+v; want the sweep given up", maxSweepFails, r.Swept)
+	}
+	got := eventsOf(t, f.c, f.r.ID, "checkpoints-left")
+	if len(got) != 1 || !strings.Contains(got[0], "alpha") || !strings.Contains(got[0], names[0]) {
+		t.Errorf("timeline's checkpoints-left: %q; want one naming alpha and %s", got, names[0])
+	}
+	es, err := f.st.AuditEntries(ctx, f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []map[string]any
+	for _, a := range es {
+		if a.Kind == KindCheckpointsLeft {
+			var m map[string]any
+			if err := json.Unmarshal(a.Payload, &m); err != nil {
+				t.Fatal(err)
+			}
+			left = append(left, m)
+		}
+	}
+	if len(left) != 1 || left[0]["site"] != "alpha" || !strings.HasSuffix(left[0]["prefix"].(string), "ckpt-"+f.r.ID+"-") || !strings.Contains(string(mustJSON(t, left[0]["checkpoints"])), names[0]) {
+		t.Errorf("audit records of checkpoints left: %v; want one naming alpha, the run's prefix and %s", left, names[0])
+	}
+	// Nothing is tried again.
+	f.c.mu.Lock()
+	_, waiting := f.c.sweepWait[f.r.ID]
+	f.c.mu.Unlock()
+	if waiting {
+		t.Error("the run's sweep still waits to be tried again")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSweepGoesOnPastAFailingStore: a left site whose store fails does
+// not hold up the sweep of the run's other left sites: they are judged
+// and taken off the list, the failing one counted and kept. The first
+// failing store stopped the whole sweep, for as long as it failed.
+func TestSweepGoesOnPastAFailingStore(t *testing.T) {
+	f, rs, _ := newSweepFixture(t)
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// alpha's store is gone; bravo, the run's site now, shares its
+	// store with the run's attempt and needs no removal.
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}, {Site: "bravo"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.c.sweepCheckpoints(ctx, f.r.ID)
+	r, err := f.c.Get(ctx, "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Swept) != 1 || r.Swept[0].Site != "alpha" {
+		t.Fatalf("after a sweep whose first store failed: swept %+v; want only alpha left", r.Swept)
+	}
+}
+
+// TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord: a left site no
+// longer in the catalog is tried again as a failing store is (it may be
+// put back), and then given up on record. It was taken off the list at
+// once, its checkpoints left in its store with no word of them.
+func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
+	f, _, _ := newSweepFixture(t)
+	ctx := context.Background()
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Swept = []Sweep{{Site: "gone"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= maxSweepFails; i++ {
+		f.c.sweepCheckpoints(ctx, f.r.ID)
+		r, err := f.c.Get(ctx, "t1", f.r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < maxSweepFails && (len(r.Swept) != 1 || r.Swept[0].Fails != i) {
+			t.Fatalf("after %d sweeps: swept %+v; want the site kept, %d failures counted", i, r.Swept, i)
+		}
+		if i == maxSweepFails && len(r.Swept) != 0 {
+			t.Fatalf("after %d sweeps: swept %+v; want it given up", i, r.Swept)
+		}
+		f.c.mu.Lock()
+		next := f.c.sweepWait[f.r.ID].next
+		f.c.mu.Unlock()
+		f.clk.set(next)
+	}
+	if got := eventsOf(t, f.c, f.r.ID, "checkpoints-left"); len(got) != 1 || !strings.Contains(got[0], "gone") || !strings.Contains(got[0], "catalog") {
+		t.Errorf("timeline's checkpoints-left: %q; want one naming the site and why", got)
+	}
+}
