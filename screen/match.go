@@ -178,11 +178,15 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		norm, kept string
 		mixed      bool
 	}
-	seen := map[nameKey]bool{}
+	seen := map[nameKey]int{} // where in names
 	for _, n := range raw {
 		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
-		if !seen[key] {
-			seen[key] = true
+		if i, ok := seen[key]; ok && names[i].spaced {
+			// An earlier name read with its letters joined is this
+			// name as written: a match by it may be exact.
+			names[i] = orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)}
+		} else if !ok {
+			seen[key] = len(names)
 			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
@@ -192,8 +196,8 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		mixed := key.mixed
 		add := func(v string, romanised, spaced bool) {
 			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
-			if !seen[key] {
-				seen[key] = true
+			if _, ok := seen[key]; !ok {
+				seen[key] = len(names)
 				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, prepared: prepareName(v, key.norm, key.kept, true)})
 			}
 		}
@@ -241,10 +245,12 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 				if ei > 0 {
 					matched = e.AltNames[ei-1]
 				}
-				if score > best.Score {
+				// On a tie, a name as written beats one read with
+				// its spaced letters joined, which is never exact.
+				if score > best.Score || score == best.Score && best.SpacedLetters && !on.spaced {
 					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
-				if on.mixed && score > bestMixed.Score {
+				if on.mixed && (score > bestMixed.Score || score == bestMixed.Score && bestMixed.SpacedLetters && !on.spaced) {
 					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
@@ -270,8 +276,11 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 				best.CountryMatch = true
 			}
 		}
+		// Letters are joined where a name may only have been spaced
+		// ("Example Sp. z o.o." reads "Example Zoo"): a match found so
+		// asks a person, and sets no status by itself.
 		best.Kind = Possible
-		if best.Score == 1 && best.CountryMatch {
+		if best.Score == 1 && best.CountryMatch && !best.SpacedLetters {
 			best.Kind = Exact
 		}
 		best.Entry = e
@@ -552,6 +561,9 @@ func (ix *index) status(res Result) (string, string) {
 		why := fmt.Sprintf("score %.2f", m.Score)
 		if m.Score == 1 {
 			why = "same name, but no country of the organisation among the entry's"
+			if m.SpacedLetters && m.CountryMatch {
+				why = "same name and country, for a person to confirm"
+			}
 		}
 		if m.MixedScript && m.Score < FuzzyThreshold {
 			why += ", a name that mixes scripts within a word"
