@@ -361,8 +361,15 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 	default:
 		fields += fmt.Sprintf(" and its %d spec.aliases", n)
 	}
-	msg := fmt.Sprintf("not comparable with the list: no name of it has a Latin letter (%s), and the list writes its parties' names in Latin letters, "+
-		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", fields)
+	why := "no name of it has a Latin letter"
+	if onlyLegalForms(names) {
+		// "Obshchestvo s Ogranichennoi Otvetstvennostyu", "LLC": it has
+		// Latin letters, but they only say what kind of company it is,
+		// and a person told it has none would look for no fix.
+		why = "its names have Latin letters, as written or romanised, only in legal forms (\"Co., Ltd.\", \"LLC\", \"Obshchestvo s Ogranichennoi Otvetstvennostyu\"), which name no party"
+	}
+	msg := fmt.Sprintf("not comparable with the list: %s (%s), and the list writes its parties' names in Latin letters, "+
+		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", why, fields)
 	res.Status, res.Source = catalog.RestrictedUndetermined, msg+"; in its own script: "+res.Source
 }
 
@@ -387,6 +394,26 @@ func hasLatinName(names []string) bool {
 	for _, n := range names {
 		own := latin(n)
 		if own {
+			return true
+		}
+		for _, lat := range romanisations(n) {
+			if latin(lat) && !strings.ContainsFunc(lat, isCyrillic) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// onlyLegalForms reports whether one of names, which hasLatinName has
+// none of, has Latin letters with its legal forms kept: they are all in
+// legal forms.
+func onlyLegalForms(names []string) bool {
+	latin := func(s string) bool {
+		return strings.ContainsFunc(normalizeForms(s, false, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) })
+	}
+	for _, n := range names {
+		if latin(n) {
 			return true
 		}
 		for _, lat := range romanisations(n) {
