@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -139,6 +140,9 @@ type orgName struct {
 	mixed     bool // it mixes scripts within a word
 	romanised bool // compared with its Cyrillic letters romanised
 	spaced    bool // compared with its spaced letters joined
+	// written is the letters of the version compared, as written before
+	// normalising (romanised, if it is): what bounds its cost.
+	written int
 	prepared
 }
 
@@ -184,10 +188,10 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if i, ok := seen[key]; ok && names[i].spaced {
 			// An earlier name read with its letters joined is this
 			// name as written: a match by it may be exact.
-			names[i] = orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)}
+			names[i] = orgName{raw: n, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)}
 		} else if !ok {
 			seen[key] = len(names)
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
+			names = append(names, orgName{raw: n, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -198,7 +202,8 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
 			if _, ok := seen[key]; !ok {
 				seen[key] = len(names)
-				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, prepared: prepareName(v, key.norm, key.kept, true)})
+				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
+					prepared: prepareName(v, key.norm, key.kept, true)})
 			}
 		}
 		if j := joinSpacedLetters(n); j != "" {
@@ -212,12 +217,25 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 	}
 	// Romanised in each system, a Cyrillic name is compared up to four
-	// times, at a cost that grows with the letters compared: past twice
-	// the letters of the longest names the catalog accepts in Latin
-	// letters, it is held as a too long name is.
-	letters := 0
+	// times, and each comparison costs a pass over the list, more for
+	// longer names: the versions compared (as written and romanised, not
+	// counting those with spaced letters joined, at most one more each)
+	// are bounded as a Latin organisation's names are by the catalog, in
+	// number and in letters (maxComparedNames, maxComparedLetters). Past
+	// them, it is held as a too long name is. Bounded by twice the
+	// letters alone, many short Cyrillic names cost four times, and the
+	// longest twice, what the costliest Latin ones do.
+	letters, versions := 0, 0
 	for i := range names {
-		letters += len(names[i].runes)
+		if !names[i].spaced {
+			letters += names[i].written
+			versions++
+		}
+	}
+	if versions > maxComparedNames {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d names, over the %d the screening compares; give fewer aliases in Cyrillic letters (one in Latin letters counts once)", versions, maxComparedNames)
+		return res
 	}
 	if letters > maxComparedLetters {
 		res.Status = catalog.RestrictedUndetermined
@@ -300,9 +318,15 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 }
 
 // maxComparedLetters bounds the letters of an organisation's names as
-// screening compares them, romanisations included: twice what the
-// catalog's bound on their bytes allows in Latin letters.
-const maxComparedLetters = 2 * catalog.MaxScreeningText
+// screening compares them, romanisations included, spaced letters joined
+// not: what the catalog's bound on their bytes allows in Latin letters.
+const maxComparedLetters = catalog.MaxScreeningText
+
+// maxComparedNames bounds the versions of an organisation's names that
+// screening compares, as written and romanised, but not counting those
+// with spaced letters joined: as many as the names of an organisation in
+// Latin letters can be.
+const maxComparedNames = catalog.MaxScreeningNames + 1
 
 // pairScore is how alike an organisation's name a and a listed name b
 // are: the higher of their scores with the Russian legal forms spelt out
