@@ -282,3 +282,23 @@ func TestSpacedLettersNeverExact(t *testing.T) {
 		t.Errorf("its listed name as an alias: %s (%s), want exact", r.Status, r.Source)
 	}
 }
+
+// TestEnclosedLettersNeverLowerAScore: letters in boxes and circles were
+// read as punctuation, and are now read as letters; flags are two of them
+// ("🇷🇺" is the letters R and U). Read only as letters, a listed Rostec
+// registered as "Rostec 🇷🇺🇨🇳🇮🇷" was "rostec rucnir", too far from
+// "Rostec" to match, and cleared where it had been an exact match. The
+// name is compared with them dropped too, as it was.
+func TestEnclosedLettersNeverLowerAScore(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: "Rostec", Addresses: []Address{{Country: "RU"}}}}}
+	for _, n := range []string{"Rostec 🇷🇺🇨🇳🇮🇷", "Rostec 🅰🅱🅲🅳🅴🅵🅶🅷", "R O S T E C 🇷🇺🇨🇳🇮🇷"} {
+		r := Screen("", org("x", "RU", n), l, nil)
+		want, status := Exact, catalog.RestrictedListed
+		if strings.HasPrefix(n, "R O") {
+			want, status = Possible, catalog.RestrictedUndetermined
+		}
+		if len(r.Matches) == 0 || r.Matches[0].Kind != want || r.Status != status {
+			t.Errorf("%q: %s (%s), want a match, %s", n, r.Status, r.Source, want)
+		}
+	}
+}

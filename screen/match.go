@@ -183,15 +183,16 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		mixed      bool
 	}
 	seen := map[nameKey]int{} // where in names
-	for _, n := range raw {
+	for _, rn := range withSymbolsDropped(raw) {
+		shown, n := rn[0], rn[1]
 		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
 		if i, ok := seen[key]; ok && names[i].spaced {
 			// An earlier name read with its letters joined is this
 			// name as written: a match by it may be exact.
-			names[i] = orgName{raw: n, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)}
+			names[i] = orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)}
 		} else if !ok {
 			seen[key] = len(names)
-			names = append(names, orgName{raw: n, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)})
+			names = append(names, orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -202,7 +203,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
 			if _, ok := seen[key]; !ok {
 				seen[key] = len(names)
-				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
+				names = append(names, orgName{raw: shown, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
 					prepared: prepareName(v, key.norm, key.kept, true)})
 			}
 		}

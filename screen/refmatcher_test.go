@@ -45,13 +45,14 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		mixed      bool
 	}
 	seen := map[nameKey]int{}
-	for _, n := range raw {
+	for _, rn := range withSymbolsDropped(raw) {
+		shown, n := rn[0], rn[1]
 		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
 		if i, ok := seen[key]; ok && names[i].spaced {
-			names[i] = orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)}
+			names[i] = orgName{raw: shown, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)}
 		} else if !ok {
 			seen[key] = len(names)
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
+			names = append(names, orgName{raw: shown, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -67,7 +68,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 			k := nameKey{Normalize(v.raw), keepingSpelled(v.raw), key.mixed}
 			if _, ok := seen[k]; !ok {
 				seen[k] = len(names)
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: v.romanised, spaced: v.spaced, prepared: prepareName(v.raw, k.norm, k.kept, true)})
+				names = append(names, orgName{raw: shown, mixed: key.mixed, romanised: v.romanised, spaced: v.spaced, prepared: prepareName(v.raw, k.norm, k.kept, true)})
 			}
 		}
 	}
