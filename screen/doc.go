@@ -14,7 +14,8 @@
 // together with a country sets the organisation's restricted-party status
 // (entity-list for the Entity List, listed for the other lists), with the
 // list entry as its source. Any weaker match, an exact name in another
-// country, or an entry without a country, makes the status undetermined:
+// country, a name equal only once its spaced letters are joined, or an
+// entry without a country, makes the status undetermined:
 // Meridian fails closed until a person confirms or dismisses the match
 // (Store.Decide), and that decision is recorded with who, when and why.
 package screen

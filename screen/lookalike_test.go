@@ -257,3 +257,48 @@ func TestSpacedLettersJoined(t *testing.T) {
 		t.Errorf("an unrelated name with initials: %s (%s)", r.Status, r.Source)
 	}
 }
+
+// TestSpacedLettersNeverExact: letters are joined where a name may only
+// have been spaced: "Example Sp. z o.o." is a Polish limited company, and
+// read joined it is "Example Zoo", the same name as a listed party of the
+// same country. Such a match was exact and listed the organisation with
+// no person involved; it is a possible match, for a person to confirm.
+// The same name as written, as an alias, still makes the match exact.
+func TestSpacedLettersNeverExact(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "z1", List: "EL", Name: "Example Zoo", Addresses: []Address{{Country: "PL"}}}}}
+	for _, n := range []string{"Example Sp. z o.o.", "R O S T E C"} {
+		o := org("x", "PL", n)
+		if n == "R O S T E C" {
+			l.Entries = append(l.Entries, Entry{ID: "r1", List: "SDN", Name: "Rostec", Addresses: []Address{{Country: "PL"}}})
+		}
+		r := Screen("", o, l, nil)
+		if len(r.Matches) == 0 || !r.Matches[0].SpacedLetters || r.Matches[0].Kind != Possible || r.Status != catalog.RestrictedUndetermined ||
+			!strings.Contains(r.Source, "awaiting a person's decision") {
+			t.Errorf("%q: %s (%s) %+v, want a possible match only, awaiting a person", n, r.Status, r.Source, r.Matches)
+		}
+	}
+	r := Screen("", org("x", "PL", "Example Sp. z o.o.", "Example Zoo"), l, nil)
+	if len(r.Matches) == 0 || r.Matches[0].Kind != Exact || r.Matches[0].SpacedLetters || r.Status != catalog.RestrictedEntityList {
+		t.Errorf("its listed name as an alias: %s (%s), want exact", r.Status, r.Source)
+	}
+}
+
+// TestEnclosedLettersNeverLowerAScore: letters in boxes and circles were
+// read as punctuation, and are now read as letters; flags are two of them
+// ("🇷🇺" is the letters R and U). Read only as letters, a listed Rostec
+// registered as "Rostec 🇷🇺🇨🇳🇮🇷" was "rostec rucnir", too far from
+// "Rostec" to match, and cleared where it had been an exact match. The
+// name is compared with them dropped too, as it was.
+func TestEnclosedLettersNeverLowerAScore(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "x1", List: "SDN", Name: "Rostec", Addresses: []Address{{Country: "RU"}}}}}
+	for _, n := range []string{"Rostec 🇷🇺🇨🇳🇮🇷", "Rostec 🅰🅱🅲🅳🅴🅵🅶🅷", "R O S T E C 🇷🇺🇨🇳🇮🇷"} {
+		r := Screen("", org("x", "RU", n), l, nil)
+		want, status := Exact, catalog.RestrictedListed
+		if strings.HasPrefix(n, "R O") {
+			want, status = Possible, catalog.RestrictedUndetermined
+		}
+		if len(r.Matches) == 0 || r.Matches[0].Kind != want || r.Status != status {
+			t.Errorf("%q: %s (%s), want a match, %s", n, r.Status, r.Source, want)
+		}
+	}
+}

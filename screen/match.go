@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -139,6 +140,9 @@ type orgName struct {
 	mixed     bool // it mixes scripts within a word
 	romanised bool // compared with its Cyrillic letters romanised
 	spaced    bool // compared with its spaced letters joined
+	// written is the letters of the version compared, as written before
+	// normalising (romanised, if it is): what bounds its cost.
+	written int
 	prepared
 }
 
@@ -178,12 +182,17 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		norm, kept string
 		mixed      bool
 	}
-	seen := map[nameKey]bool{}
-	for _, n := range raw {
+	seen := map[nameKey]int{} // where in names
+	for _, rn := range withSymbolsDropped(raw) {
+		shown, n := rn[0], rn[1]
 		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
-		if !seen[key] {
-			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
+		if i, ok := seen[key]; ok && names[i].spaced {
+			// An earlier name read with its letters joined is this
+			// name as written: a match by it may be exact.
+			names[i] = orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)}
+		} else if !ok {
+			seen[key] = len(names)
+			names = append(names, orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -192,9 +201,10 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		mixed := key.mixed
 		add := func(v string, romanised, spaced bool) {
 			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
-			if !seen[key] {
-				seen[key] = true
-				names = append(names, orgName{raw: n, mixed: mixed, romanised: romanised, spaced: spaced, prepared: prepareName(v, key.norm, key.kept, true)})
+			if _, ok := seen[key]; !ok {
+				seen[key] = len(names)
+				names = append(names, orgName{raw: shown, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
+					prepared: prepareName(v, key.norm, key.kept, true)})
 			}
 		}
 		if j := joinSpacedLetters(n); j != "" {
@@ -208,12 +218,25 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		}
 	}
 	// Romanised in each system, a Cyrillic name is compared up to four
-	// times, at a cost that grows with the letters compared: past twice
-	// the letters of the longest names the catalog accepts in Latin
-	// letters, it is held as a too long name is.
-	letters := 0
+	// times, and each comparison costs a pass over the list, more for
+	// longer names: the versions compared (as written and romanised, not
+	// counting those with spaced letters joined, at most one more each)
+	// are bounded as a Latin organisation's names are by the catalog, in
+	// number and in letters (maxComparedNames, maxComparedLetters). Past
+	// them, it is held as a too long name is. Bounded by twice the
+	// letters alone, many short Cyrillic names cost four times, and the
+	// longest twice, what the costliest Latin ones do.
+	letters, versions := 0, 0
 	for i := range names {
-		letters += len(names[i].runes)
+		if !names[i].spaced {
+			letters += names[i].written
+			versions++
+		}
+	}
+	if versions > maxComparedNames {
+		res.Status = catalog.RestrictedUndetermined
+		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d names, over the %d the screening compares; give fewer aliases in Cyrillic letters (one in Latin letters counts once)", versions, maxComparedNames)
+		return res
 	}
 	if letters > maxComparedLetters {
 		res.Status = catalog.RestrictedUndetermined
@@ -241,10 +264,12 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 				if ei > 0 {
 					matched = e.AltNames[ei-1]
 				}
-				if score > best.Score {
+				// On a tie, a name as written beats one read with
+				// its spaced letters joined, which is never exact.
+				if score > best.Score || score == best.Score && best.SpacedLetters && !on.spaced {
 					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
-				if on.mixed && score > bestMixed.Score {
+				if on.mixed && (score > bestMixed.Score || score == bestMixed.Score && bestMixed.SpacedLetters && !on.spaced) {
 					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
@@ -270,8 +295,11 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 				best.CountryMatch = true
 			}
 		}
+		// Letters are joined where a name may only have been spaced
+		// ("Example Sp. z o.o." reads "Example Zoo"): a match found so
+		// asks a person, and sets no status by itself.
 		best.Kind = Possible
-		if best.Score == 1 && best.CountryMatch {
+		if best.Score == 1 && best.CountryMatch && !best.SpacedLetters {
 			best.Kind = Exact
 		}
 		best.Entry = e
@@ -291,9 +319,15 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 }
 
 // maxComparedLetters bounds the letters of an organisation's names as
-// screening compares them, romanisations included: twice what the
-// catalog's bound on their bytes allows in Latin letters.
-const maxComparedLetters = 2 * catalog.MaxScreeningText
+// screening compares them, romanisations included, spaced letters joined
+// not: what the catalog's bound on their bytes allows in Latin letters.
+const maxComparedLetters = catalog.MaxScreeningText
+
+// maxComparedNames bounds the versions of an organisation's names that
+// screening compares, as written and romanised, but not counting those
+// with spaced letters joined: as many as the names of an organisation in
+// Latin letters can be.
+const maxComparedNames = catalog.MaxScreeningNames + 1
 
 // pairScore is how alike an organisation's name a and a listed name b
 // are: the higher of their scores with the Russian legal forms spelt out
@@ -352,8 +386,15 @@ func holdUncomparable(res *Result, org *catalog.Organization, names []string) {
 	default:
 		fields += fmt.Sprintf(" and its %d spec.aliases", n)
 	}
-	msg := fmt.Sprintf("not comparable with the list: no name of it has a Latin letter (%s), and the list writes its parties' names in Latin letters, "+
-		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", fields)
+	why := "no name of it has a Latin letter"
+	if onlyLegalForms(names) {
+		// "Obshchestvo s Ogranichennoi Otvetstvennostyu", "LLC": it has
+		// Latin letters, but they only say what kind of company it is,
+		// and a person told it has none would look for no fix.
+		why = "its names have Latin letters, as written or romanised, only in legal forms (\"Co., Ltd.\", \"LLC\", \"Obshchestvo s Ogranichennoi Otvetstvennostyu\"), which name no party"
+	}
+	msg := fmt.Sprintf("not comparable with the list: %s (%s), and the list writes its parties' names in Latin letters, "+
+		"so none of them could match; add the name it uses in Latin letters (its English name, or the romanisation on its registration or export documents) to spec.aliases", why, fields)
 	res.Status, res.Source = catalog.RestrictedUndetermined, msg+"; in its own script: "+res.Source
 }
 
@@ -378,6 +419,26 @@ func hasLatinName(names []string) bool {
 	for _, n := range names {
 		own := latin(n)
 		if own {
+			return true
+		}
+		for _, lat := range romanisations(n) {
+			if latin(lat) && !strings.ContainsFunc(lat, isCyrillic) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// onlyLegalForms reports whether one of names, which hasLatinName has
+// none of, has Latin letters with its legal forms kept: they are all in
+// legal forms.
+func onlyLegalForms(names []string) bool {
+	latin := func(s string) bool {
+		return strings.ContainsFunc(normalizeForms(s, false, false), func(r rune) bool { return unicode.Is(unicode.Latin, r) })
+	}
+	for _, n := range names {
+		if latin(n) {
 			return true
 		}
 		for _, lat := range romanisations(n) {
@@ -552,6 +613,9 @@ func (ix *index) status(res Result) (string, string) {
 		why := fmt.Sprintf("score %.2f", m.Score)
 		if m.Score == 1 {
 			why = "same name, but no country of the organisation among the entry's"
+			if m.SpacedLetters && m.CountryMatch {
+				why = "same name and country, for a person to confirm"
+			}
 		}
 		if m.MixedScript && m.Score < FuzzyThreshold {
 			why += ", a name that mixes scripts within a word"

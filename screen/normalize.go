@@ -383,6 +383,28 @@ func enclosedLatin(r rune) rune {
 	return 0
 }
 
+// withSymbolsDropped is names, each as written and as compared, and after
+// each with letters in boxes and circles (enclosedLatin) dropped, as they
+// were before they were read as letters, when it has any: read as
+// letters, "Rostec 🇷🇺🇨🇳" is "Rostec rucn", no longer the same name
+// as a listed Rostec, and a name with enough of them matched nothing.
+// Compared both ways, reading them can only add matches.
+func withSymbolsDropped(names []string) [][2]string {
+	out := make([][2]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, [2]string{n, n})
+		if strings.ContainsFunc(n, func(r rune) bool { return enclosedLatin(r) != 0 }) {
+			out = append(out, [2]string{n, strings.Map(func(r rune) rune {
+				if enclosedLatin(r) != 0 {
+					return ' '
+				}
+				return r
+			}, n)})
+		}
+	}
+	return out
+}
+
 // joinSpacedLetters is s with each run of two or more one-letter words
 // written as one word ("R O S T E C Trading", "R-O-S-T-E-C Trading" are
 // "ROSTEC Trading"), or "" when it has none. An organisation's name is

@@ -44,12 +44,15 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		norm, kept string
 		mixed      bool
 	}
-	seen := map[nameKey]bool{}
-	for _, n := range raw {
+	seen := map[nameKey]int{}
+	for _, rn := range withSymbolsDropped(raw) {
+		shown, n := rn[0], rn[1]
 		key := nameKey{Normalize(n), keepingSpelled(n), mixesScripts(n)}
-		if !seen[key] {
-			seen[key] = true
-			names = append(names, orgName{raw: n, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
+		if i, ok := seen[key]; ok && names[i].spaced {
+			names[i] = orgName{raw: shown, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)}
+		} else if !ok {
+			seen[key] = len(names)
+			names = append(names, orgName{raw: shown, mixed: key.mixed, prepared: prepareName(n, key.norm, key.kept, true)})
 		}
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
@@ -63,9 +66,9 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 				continue
 			}
 			k := nameKey{Normalize(v.raw), keepingSpelled(v.raw), key.mixed}
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, orgName{raw: n, mixed: key.mixed, romanised: v.romanised, spaced: v.spaced, prepared: prepareName(v.raw, k.norm, k.kept, true)})
+			if _, ok := seen[k]; !ok {
+				seen[k] = len(names)
+				names = append(names, orgName{raw: shown, mixed: key.mixed, romanised: v.romanised, spaced: v.spaced, prepared: prepareName(v.raw, k.norm, k.kept, true)})
 			}
 		}
 	}
@@ -97,10 +100,12 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 				if ei > 0 {
 					matched = e.AltNames[ei-1]
 				}
-				if score > best.Score {
+				// On a tie, a name as written beats one read with
+				// its spaced letters joined, which is never exact.
+				if score > best.Score || score == best.Score && best.SpacedLetters && !on.spaced {
 					best = Match{Score: score, OrgName: on.raw, Matched: matched, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
-				if on.mixed && score > bestMixed.Score {
+				if on.mixed && (score > bestMixed.Score || score == bestMixed.Score && bestMixed.SpacedLetters && !on.spaced) {
 					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
@@ -127,7 +132,7 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 			}
 		}
 		best.Kind = Possible
-		if best.Score == 1 && best.CountryMatch {
+		if best.Score == 1 && best.CountryMatch && !best.SpacedLetters {
 			best.Kind = Exact
 		}
 		best.Entry = e

@@ -91,3 +91,42 @@ func TestRomanisedNamesBounded(t *testing.T) {
 		t.Errorf("%s (%s), want held, not screened", r.Status, r.Source)
 	}
 }
+
+// TestRomanisedNamesBoundedInNumber: each version of a name compared is a
+// pass over the list, at about the same cost whatever its length. Short
+// Cyrillic names, each compared as written and in three romanisations,
+// were four times as many comparisons as the most names the catalog
+// accepts in Latin letters, within the bound on letters: held, saying
+// why. An organisation with as many names, and as long, in Latin letters
+// as the catalog accepts, spaced letters and letters that normalise to
+// two ("m" is "rn") included, is never held by these bounds.
+func TestRomanisedNamesBoundedInNumber(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "x", List: "SDN", Name: "Almaz Antey"}}}
+	var aliases []string
+	for i := range catalog.MaxScreeningNames {
+		aliases = append(aliases, fmt.Sprintf("Щюгя %d", i))
+	}
+	o := org("ua", "UA", "Щюгя", aliases...)
+	r := Screen("", o, l, nil)
+	if r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") || !strings.Contains(r.Source, fmt.Sprint(maxComparedNames)) {
+		t.Errorf("%d short Cyrillic names: %s (%s), want held, not screened", len(aliases)+1, r.Status, r.Source)
+	}
+	// Fewer of them are screened.
+	if r := Screen("", org("ua", "UA", "Щюгя", aliases[:10]...), l, nil); r.Status != catalog.RestrictedNone {
+		t.Errorf("11 short Cyrillic names: %s (%s), want screened", r.Status, r.Source)
+	}
+	size := catalog.MaxScreeningText/(catalog.MaxScreeningNames+1) - 1
+	for _, pattern := range []string{"Mammoth Mining %d ", "M a m m o t h %d "} {
+		var latin []string
+		for i := range catalog.MaxScreeningNames + 1 {
+			latin = append(latin, strings.Repeat(fmt.Sprintf(pattern, i), size)[:size])
+		}
+		o := org("lat", "DE", latin[0], latin[1:]...)
+		if n := o.ScreeningText(); n > catalog.MaxScreeningText {
+			t.Fatalf("the fixture is over the catalog's bound: %d bytes", n)
+		}
+		if r := Screen("", o, l, nil); r.Status != catalog.RestrictedNone {
+			t.Errorf("names in Latin letters at the catalog's bounds (%q): %s (%s), want screened", pattern, r.Status, r.Source)
+		}
+	}
+}
