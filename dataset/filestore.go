@@ -204,6 +204,15 @@ func (b *dirBucket) delMany(ctx context.Context, keys []string) error {
 // list walks the directory that holds every key with the prefix (the
 // prefix up to its last slash) and yields the files, and other things that
 // are not directories, whose keys start with the prefix.
+//
+// Each directory is read a batch of entries at a time, never whole, and
+// the walk is bounded: the caller counts the keys it is given, and the
+// walk counts every entry that is not one (a directory, a name without
+// the prefix), refusing (ErrListTooLong) once they pass listDirBudget and
+// one for each key yielded, and a tree deeper than maxListDepth. A site's
+// directory holding millions of empty directories, or one directory of
+// millions of names, used to be read whole, level by level, into memory
+// and walked until the caller's deadline, since only keys were counted.
 func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
 		root := "."
@@ -223,42 +232,110 @@ func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, e
 			return
 		}
 		defer r.Close()
-		err = fs.WalkDir(r.FS(), root, func(key string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if key == root && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-					return fs.SkipAll // nothing under the prefix yet
-				}
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if d.IsDir() {
-				// Skip directories that cannot hold a key with the prefix.
-				if key != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if !strings.HasPrefix(key, prefix) {
-				return nil
-			}
-			fi, err := d.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while listing
-			}
-			if err != nil {
-				return err
-			}
-			if !yield(Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil) {
-				return errStopList
-			}
-			return nil
-		})
-		if err != nil && err != errStopList {
+		w := &dirWalk{r: r, prefix: prefix, root: root, yield: yield}
+		if err := w.walk(ctx, root, 0); err != nil && err != errStopList {
 			yield(Object{}, err)
 		}
 	}
+}
+
+// listDirBudget is how many entries that are not keys (directories, names
+// without the prefix asked) a listing of a file store may read, besides
+// one for each key it yields, before it is refused: a dataset's chunks
+// are spread over 256 directories, and removing a dataset leaves its
+// empty ones, so a store holding thousands of datasets, removed or not,
+// stays far within it.
+var listDirBudget = 1 << 20
+
+// maxListDepth is how deep below the directory listed a file store's walk
+// goes before it is refused: a key is a few segments deep, a site's
+// prefix and a tenant's a few more.
+const maxListDepth = 64
+
+// listBatch is how many entries of a directory are read at a time.
+const listBatch = 256
+
+// dirWalk is one listing of a file store.
+type dirWalk struct {
+	r            *os.Root
+	prefix, root string
+	yield        func(Object, error) bool
+	keys, others int
+}
+
+// walk lists dir (a slash-separated path inside the root), depth levels
+// below the directory listed.
+func (w *dirWalk) walk(ctx context.Context, dir string, depth int) error {
+	if depth > maxListDepth {
+		return fmt.Errorf("%s: directories more than %d deep: %w", clipKey(dir), maxListDepth, ErrListTooLong)
+	}
+	f, err := w.r.Open(filepath.FromSlash(dir))
+	if err != nil {
+		if dir == w.root && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
+			return nil // nothing under the prefix yet
+		}
+		if dir != w.root && errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while listing
+		}
+		return err
+	}
+	defer f.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ents, err := f.ReadDir(listBatch)
+		for _, d := range ents {
+			if err := w.entry(ctx, dir, d, depth); err != nil {
+				return err
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil && len(ents) == 0 && dir == w.root && errors.Is(err, syscall.ENOTDIR):
+			return nil // the prefix names a file's directory part
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// entry lists one entry of dir: a key it yields, a directory it walks, or
+// another it counts against the budget.
+func (w *dirWalk) entry(ctx context.Context, dir string, d fs.DirEntry, depth int) error {
+	key := d.Name()
+	if dir != "." {
+		key = dir + "/" + key
+	}
+	isKey := !d.IsDir() && strings.HasPrefix(key, w.prefix)
+	if !isKey {
+		if w.others++; w.others > listDirBudget+w.keys {
+			return fmt.Errorf("over %d directories and other entries that are not objects: %w", listDirBudget+w.keys, ErrListTooLong)
+		}
+	}
+	if d.IsDir() {
+		// Skip directories that cannot hold a key with the prefix.
+		if !strings.HasPrefix(key+"/", w.prefix) && !strings.HasPrefix(w.prefix, key+"/") {
+			return nil
+		}
+		return w.walk(ctx, key, depth+1)
+	}
+	if !isKey {
+		return nil
+	}
+	fi, err := d.Info()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed while listing
+	}
+	if err != nil {
+		return err
+	}
+	w.keys++
+	if !w.yield(Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil) {
+		return errStopList
+	}
+	return nil
 }
 
 // errStopList ends a walk whose consumer stopped early.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -25,6 +26,9 @@ type s3Bucket struct {
 	tr     *http.Transport // the client's own, closed with the store
 	bucket string
 	prefix string // the URL's prefix parameter, on every key
+	// idle bounds how long an object's read may go without a byte
+	// arriving (the read_idle parameter; DefaultReadIdle).
+	idle time.Duration
 	// noMultiDelete is set once the server answered DeleteObjects as not
 	// implemented.
 	noMultiDelete atomic.Bool
@@ -39,6 +43,7 @@ var s3Params = map[string]string{
 	"profile":        "the profile to read from the shared credentials file (~/.aws/credentials)",
 	"anonymous":      "true: send unsigned requests (public buckets)",
 	"prefix":         "a key prefix under which the store's objects live",
+	"read_idle":      "how long reading an object may go without a byte arriving before it fails (a Go duration: 30s, 5m); default 2m",
 }
 
 // openS3 opens s3://bucket?… . Credentials come, first found first, from
@@ -111,6 +116,14 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 		}
 		host, secure = e.Host, e.Scheme == "https"
 	}
+	idle := DefaultReadIdle
+	if v := q.Get("read_idle"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("s3 URL parameter read_idle=%q: want a positive duration (30s, 5m)", v)
+		}
+		idle = d
+	}
 	region := q.Get("region")
 	if region == "" {
 		region = os.Getenv("AWS_REGION")
@@ -140,7 +153,7 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix")}, nil
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle}, nil
 }
 
 // notFound reports whether an S3 error says the object is not there. Only
@@ -153,15 +166,67 @@ func notFound(err error) bool {
 
 // get sends one GET; the size comes from its answer and the body is read
 // from the same response.
+//
+// The read fails (ErrReadIdle) once the server has sent nothing for the
+// store's idle bound, from the request until the body ends: a server that
+// sends an object a byte a minute would otherwise hold a staging, and the
+// connection, until the staging's own deadline, an hour on.
 func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	idleErr := fmt.Errorf("store s3://%s at %s sent nothing of %s for %v: %w", b.bucket, b.c.EndpointURL().Host, clipKey(b.prefix+key), b.idle, ErrReadIdle)
+	t := time.AfterFunc(b.idle, func() { cancel(idleErr) })
 	body, info, _, err := minio.Core{Client: b.c}.GetObject(ctx, b.bucket, b.prefix+key, minio.GetObjectOptions{})
 	if err != nil {
+		t.Stop()
+		if cause := context.Cause(ctx); cause == idleErr {
+			err = cause
+		}
+		cancel(nil)
 		if notFound(err) {
 			return nil, 0, ErrNotFound
 		}
 		return nil, 0, err
 	}
-	return body, info.Size, nil
+	return &idleBody{rc: body, ctx: ctx, cancel: cancel, t: t, idle: b.idle}, info.Size, nil
+}
+
+// DefaultReadIdle is how long reading an S3 object may go without a byte
+// arriving, unless the store's URL says otherwise (read_idle): far longer
+// than any working server pauses, far shorter than a staging's deadline.
+const DefaultReadIdle = 2 * time.Minute
+
+// ErrReadIdle means a store stopped sending an object's bytes, for longer
+// than its idle bound, before the object ended.
+var ErrReadIdle = errors.New("the store stopped sending the object")
+
+// idleBody is an object's content whose request is cancelled (with the
+// idle error as the cause) once no byte has arrived for idle.
+type idleBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	t      *time.Timer
+	idle   time.Duration
+}
+
+func (r *idleBody) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if n > 0 {
+		r.t.Reset(r.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(r.ctx); errors.Is(cause, ErrReadIdle) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (r *idleBody) Close() error {
+	r.t.Stop()
+	err := r.rc.Close()
+	r.cancel(nil)
+	return err
 }
 
 // put sends data in one PUT, whatever its size (S3 takes up to 5 GiB so;

@@ -279,24 +279,32 @@ func CheckPin(name string, stored []byte, pin string) error {
 // readManifest is ReadManifest; when pin is set (the hex SHA-256 of the
 // manifest's stored form), a manifest with another digest is refused.
 func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, error) {
+	m, _, err := readManifestStored(ctx, b, s, name, pin)
+	return m, err
+}
+
+// readManifestStored is readManifest, also returning the hex SHA-256 of
+// the manifest's stored form.
+func readManifestStored(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, string, error) {
 	data, err := ReadObject(ctx, b, ManifestKey(name), int64(maxManifestBytes))
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
+			return nil, "", fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
 		}
-		return nil, fmt.Errorf("dataset %s: read manifest: %w", name, err)
+		return nil, "", fmt.Errorf("dataset %s: read manifest: %w", name, err)
 	}
 	if err := CheckPin(name, data, pin); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	m, err := ParseManifest(data, s)
 	if err != nil {
-		return nil, fmt.Errorf("dataset %s: %w", name, err)
+		return nil, "", fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if m.Dataset != name {
-		return nil, fmt.Errorf("dataset %s: manifest names dataset %q", name, m.Dataset)
+		return nil, "", fmt.Errorf("dataset %s: manifest names dataset %q", name, m.Dataset)
 	}
-	return m, nil
+	sum := sha256.Sum256(data)
+	return m, hex.EncodeToString(sum[:]), nil
 }
 
 // ErrNotFound means a manifest or chunk is not in the store.

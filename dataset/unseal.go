@@ -2,21 +2,38 @@ package dataset
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/seal"
 )
 
 // UnsealDir decrypts the dataset from a store into dir, which must be empty
-// or absent. Each file is written under a temporary name, fsynced and renamed
+// or absent, or hold what an unseal of the same version cut short left
+// there. Each file is written under a temporary name, fsynced and renamed
 // into place only after every chunk in it has authenticated, so a failure
 // leaves no partial file under its real name.
+//
+// While it runs, dir holds a marker (unsealMarker) naming the version
+// being unsealed, removed once every file is in place and every directory
+// synced. An unseal cut short (a crash, a store that stopped answering)
+// leaves the marker, and a later unseal of the same version into dir goes
+// on: files already in place that match the manifest are kept, the others
+// and the temporary files are written again. A directory that holds
+// anything the manifest does not name, or whose marker names another
+// version, is refused as a non-empty one is.
 func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) (*Manifest, error) {
 	return UnsealDirPinned(ctx, b, s, name, dir, "")
 }
@@ -26,24 +43,39 @@ func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) 
 // computes it), and a stored manifest with another digest is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, pin string) (*Manifest, error) {
-	m, err := readManifest(ctx, b, s, name, pin)
+	m, sum, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	marker := unsealMarker(m, sum)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	kept := map[string]bool{} // files a cut unseal left, already whole
 	if len(ents) > 0 {
-		return nil, fmt.Errorf("--to %s: directory is not empty", dir)
+		if kept, err = resumable(s, m, dir, marker); err != nil {
+			return nil, fmt.Errorf("--to %s: directory is not empty: %w", dir, err)
+		}
+	} else {
+		if err := writeMarker(dir, marker); err != nil {
+			return nil, fmt.Errorf("--to %s: %w", dir, err)
+		}
 	}
 	var buf []byte
+	dirs := map[string]bool{dir: true} // every directory a file went into, and those above it
 	for _, f := range m.Files {
 		// Paths were checked by ParseManifest (relative, no "..").
 		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		for d := filepath.Dir(dst); d != dir && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+		if kept[f.Path] {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return nil, err
 		}
@@ -51,7 +83,173 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 			return nil, err
 		}
 	}
+	// The renames, and the directories made, are durable before the marker
+	// goes: a crash before then leaves the marker, and an unseal after it
+	// checks every file again.
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, marker)); err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// unsealMarker is the name of the marker an unseal of m keeps in its
+// directory while it runs: ".meridian-unseal." and sum, the hex SHA-256 of
+// the manifest's stored form, so that the name says which version (an
+// empty file takes no room on a full disk); should the dataset hold a
+// file or directory of that name, the first with ".1", ".2", … added that
+// it does not.
+func unsealMarker(m *Manifest, sum string) string {
+	top := map[string]bool{}
+	for _, f := range m.Files {
+		first, _, _ := strings.Cut(f.Path, "/")
+		top[first] = true
+	}
+	name := ".meridian-unseal." + sum
+	for i := 1; top[name]; i++ {
+		name = ".meridian-unseal." + sum + "." + strconv.Itoa(i)
+	}
+	return name
+}
+
+// writeMarker creates the (empty) marker in dir, and makes it durable,
+// with dir's own entry in its parent.
+func writeMarker(dir, marker string) error {
+	f, err := os.OpenFile(filepath.Join(dir, marker), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// resumable checks that dir holds only what an unseal of m cut short
+// wrote there: its marker, naming this version, the manifest's files and
+// the directories above them, and temporary files beside them, which it
+// removes. It returns the files that are whole (the manifest's size, mode
+// and chunks); the others are to be written again.
+func resumable(s *seal.Sealer, m *Manifest, dir, marker string) (map[string]bool, error) {
+	if fi, err := os.Lstat(filepath.Join(dir, marker)); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.New("it holds no unseal of this version cut short")
+	}
+	files := make(map[string]*File, len(m.Files))
+	parents := map[string]bool{}
+	for i := range m.Files {
+		p := m.Files[i].Path
+		files[p] = &m.Files[i]
+		for d := path.Dir(p); d != "." && !parents[d]; d = path.Dir(d) {
+			parents[d] = true
+		}
+	}
+	// Temporary files are named "." + the file's name + ".<random>.tmp",
+	// beside it (writeFileFromChunks).
+	isTemp := func(rel string) bool {
+		d, base := path.Split(rel)
+		if !strings.HasPrefix(base, ".") || !strings.HasSuffix(base, ".tmp") {
+			return false
+		}
+		stem := strings.TrimSuffix(base[1:], ".tmp")
+		i := strings.LastIndexByte(stem, '.')
+		if i < 0 {
+			return false
+		}
+		return files[d+stem[:i]] != nil
+	}
+	kept := map[string]bool{}
+	seen := 0
+	var buf []byte
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if seen++; seen > 2*len(m.Files)+len(parents)+1 {
+			return errors.New("it holds more than an unseal of the dataset writes")
+		}
+		r, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel := filepath.ToSlash(r)
+		switch {
+		case rel == marker:
+			return nil
+		case d.IsDir() && parents[rel]:
+			return nil
+		case d.Type().IsRegular() && files[rel] != nil:
+			ok, err := sameFile(s, p, files[rel], &buf)
+			if err != nil {
+				return err
+			}
+			kept[rel] = ok
+			return nil
+		case d.Type().IsRegular() && isTemp(rel):
+			return os.Remove(p)
+		}
+		return fmt.Errorf("it holds %s, which the dataset does not", rel)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kept, nil
+}
+
+// sameFile reports whether the regular file at p holds f: its size, its
+// mode and, chunk by chunk, its content.
+func sameFile(s *seal.Sealer, p string, f *File, buf *[]byte) (bool, error) {
+	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != f.Size || fi.Mode().Perm() != os.FileMode(f.Mode)&0o700 {
+		return false, nil
+	}
+	r := bufio.NewReaderSize(fh, 1<<20)
+	for _, c := range f.Chunks {
+		if int64(cap(*buf)) < c.Size {
+			*buf = make([]byte, c.Size)
+		}
+		piece := (*buf)[:c.Size]
+		if _, err := io.ReadFull(r, piece); err != nil {
+			return false, nil
+		}
+		if s.ChunkID(piece) != c.ID {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// syncDir makes dir's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {

@@ -183,7 +183,8 @@ func orDataset(k string) string {
 // authentication crossed too: it is confirmed, and counted as damaged on
 // its confirmation (a copy deletes and sends it again). Without a Sealer
 // (a copy being withdrawn, which needs no key to be deleted) an object
-// found there is confirmed unread. After it, the bytes the ledger confirms
+// found there is confirmed unauthenticated, a manifest only if its bytes
+// have the digest its intent recorded. After it, the bytes the ledger confirms
 // are the bytes that reached the destination. It returns how many objects
 // it found intact (or, without a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
@@ -265,6 +266,12 @@ func (c *copier) arrived(ctx context.Context, o Object, buf *[]byte) (int, error
 			return presence(err)
 		case int64(len(raw)) != o.Bytes:
 			return objDamaged, nil
+		case c.cr.Sealer == nil && o.SHA256 != "" && hexSHA256(raw) != o.SHA256:
+			// Without the key, the digest the intent recorded still says
+			// whether these are its bytes: others of the same length are
+			// the manifest an earlier copy put there (confirmed by its own
+			// record) or bytes no copy wrote. The intent's never arrived.
+			return objAbsent, nil
 		case c.cr.Sealer == nil:
 			return objIntact, nil
 		}

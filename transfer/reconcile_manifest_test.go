@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"meridian.dev/meridian/dataset"
@@ -38,7 +39,13 @@ func (l *cutAtManifest) Append(ctx context.Context, tenant, kind, runID string, 
 // whose bytes the ledger already confirmed. Reconciling must not confirm
 // them again as the bytes of version 2's intent: the manifest bytes that
 // crossed are version 1's once and version 2's once.
-func TestReconcileOlderManifestNotConfirmed(t *testing.T) {
+// stageCutAtManifest stages version 1 of a dataset, then version 2 (one
+// file changed in place, so its manifest has the same length), cut after
+// the manifest's intent and before the manifest is sent. It returns the
+// fixture, version 1's result, version 2's manifest and the site's store,
+// which still holds version 1's manifest.
+func stageCutAtManifest(t *testing.T) (*fixture, *Result, []byte, *dataset.Store) {
+	t.Helper()
 	ctx := context.Background()
 	f := newFixture(t, 3, 100<<10, "")
 	v1 := homeManifest(t, f)
@@ -72,11 +79,17 @@ func TestReconcileOlderManifestNotConfirmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer site.Close()
 	if same, err := dataset.SameObject(ctx, site, dataset.ManifestKey("chat-logs"), v1); err != nil || !same {
 		t.Fatalf("after the cut the site does not hold version 1's manifest (%v)", err)
 	}
 
+	return f, r1, v2, site
+}
+
+func TestReconcileOlderManifestNotConfirmed(t *testing.T) {
+	ctx := context.Background()
+	f, r1, v2, site := stageCutAtManifest(t)
+	defer site.Close()
 	if _, err := f.stager().Stage(ctx, f.request()); err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +126,49 @@ func TestReconcileOlderManifestNotConfirmed(t *testing.T) {
 	}
 	if len(sums) != 1 || sums[0].OpenIntents != 0 || sums[0].BytesConfirmed != confirmed {
 		t.Fatalf("summary: %+v", sums)
+	}
+}
+
+// TestReconcileWithoutKeyOlderManifestNotConfirmed: as above, but the open
+// intent is closed without the dataset's key, as a withdrawal of the copy
+// does. The manifest there has the length the intent recorded but not its
+// digest: it is version 1's, already confirmed, and must not be confirmed
+// again as version 2's.
+func TestReconcileWithoutKeyOlderManifestNotConfirmed(t *testing.T) {
+	ctx := context.Background()
+	f, _, _, site := stageCutAtManifest(t)
+	defer site.Close()
+	open, err := OpenIntents(ctx, f.ledger, "", KindDataset, "chat-logs", f.site.Metadata.Name)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("open intents after the cut: %d (%v), want 1", len(open), err)
+	}
+	if _, err := f.stager().Reconcile(ctx, CopyRequest{Name: "chat-logs", Dst: site,
+		Entry: Entry{Kind: KindDataset, Dataset: "chat-logs", Site: f.site.Metadata.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := f.ledger.Records(ctx, "", KindTransfer, KindAbandoned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandoned := false
+	for _, r := range recs {
+		if r.Kind == KindAbandoned {
+			var ab Abandoned
+			if err := json.Unmarshal(r.Payload, &ab); err != nil {
+				t.Fatal(err)
+			}
+			abandoned = ab.Intent == open[0].ID && slices.Contains(ab.Missing, dataset.ManifestKey("chat-logs"))
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(r.Payload, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Intent == open[0].ID {
+			t.Errorf("reconciling without the key confirmed %d bytes of an intent whose manifest never left (the site holds version 1's)", e.BytesSent)
+		}
+	}
+	if !abandoned {
+		t.Error("the intent's manifest is not recorded as abandoned")
 	}
 }
