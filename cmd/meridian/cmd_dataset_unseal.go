@@ -64,7 +64,7 @@ an older staging's say, is refused before anything is written.`,
 	}
 	cmd.Flags().StringVar(&at, "at", "", "site whose store holds the dataset")
 	cmd.Flags().StringVar(&store, "store", "", "store URL instead of a site's")
-	cmd.Flags().StringVar(&to, "to", "", "directory to write (must be empty), or - for a tar stream on stdout")
+	cmd.Flags().StringVar(&to, "to", "", "directory to write (must be empty, or hold an unseal of the same version cut short, which is finished), or - for a tar stream on stdout")
 	cmd.Flags().StringVar(&pin, "manifest-sha256", "", "read only the version whose manifest has this SHA-256 (as dataset stage printed it)")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory with sites (repeatable)")
 	cmd.Flags().StringVar(&catalogDir, "catalog", "", "directory of Site files that replace the built-in sites")
