@@ -191,3 +191,59 @@ func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
 		t.Errorf("timeline's checkpoints-left: %q; want one naming the site and why", got)
 	}
 }
+
+// TestSweepFailuresCountedAcrossARestart: a left site's store down for
+// hours is not given up early because the server restarted meanwhile. Its
+// failures are on the run's record, and the wait before the next sweep is
+// as long after a restart as before it. The wait started again from
+// seconds while the failures went on counting, so a restart late in the
+// outage spent the rest of maxSweepFails within the hour and gave up a
+// store that was only down for maintenance.
+func TestSweepFailuresCountedAcrossARestart(t *testing.T) {
+	f, rs, _ := newSweepFixture(t)
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Half the failures, each at its time.
+	for i := 0; i < maxSweepFails/2; i++ {
+		f.c.sweepCheckpoints(ctx, f.r.ID)
+		f.c.mu.Lock()
+		next := f.c.sweepWait[f.r.ID].next
+		f.c.mu.Unlock()
+		f.clk.set(next)
+	}
+	// The server restarts: a controller on the same store, and two hours
+	// of its steps, a minute apart.
+	c := New(f.c.cfg)
+	for range 120 {
+		c.sweepCheckpoints(ctx, f.r.ID)
+		f.clk.set(f.clk.Now().Add(time.Minute))
+	}
+	r, err := c.Get(ctx, "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Swept) != 1 || r.Swept[0].Fails >= maxSweepFails/2+4 {
+		t.Errorf("two hours after a restart, %d failures before it: swept %+v, timeline %q; want alpha still on the list, swept about hourly", maxSweepFails/2, r.Swept, eventsOf(t, c, r.ID, "checkpoints-left"))
+	}
+}

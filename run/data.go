@@ -188,6 +188,9 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1, StageTries: tries,
 			Restart: r.Migration != nil && r.Migration.Restart}
+		// A move ahead of a rule's day that this staging ends keeps the
+		// day through the hold, as a move held before its copy does.
+		r.Hold.keepUntil(r.Migration)
 		r.Migration = nil
 		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})

@@ -48,7 +48,7 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 	if waits && now.Before(b.next) {
 		return
 	}
-	err := c.sweep(ctx, id)
+	fails, err := c.sweep(ctx, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil || errors.Is(err, store.ErrNotFound) {
@@ -58,7 +58,10 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 	if c.sweepWait == nil {
 		c.sweepWait = map[string]copyBackoff{}
 	}
-	b.fails++
+	// The failures on the run's record count too: after a restart (or
+	// under another leader) the wait goes on from where it was, rather
+	// than from seconds while the record counts on towards maxSweepFails.
+	b.fails = max(b.fails+1, fails)
 	b.next = now.Add(sweepWaitAfter(b.fails))
 	c.sweepWait[id] = b
 	lvl := slog.LevelWarn
@@ -69,21 +72,22 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 }
 
 // sweep judges and clears each site on run id's Swept list, read afresh,
-// and takes it off the list once done.
-func (c *Controller) sweep(ctx context.Context, id string) error {
+// and takes it off the list once done. fails is the most failures in a
+// row on record of a site whose store failed this sweep.
+func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error) {
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r, err := fromRow(row)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(r.Swept) == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := c.lawBehind(); err != nil {
-		return err
+		return 0, err
 	}
 	ln := c.lawNow()
 	var failed error
@@ -93,27 +97,28 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 		var se *sweepStoreError
 		switch {
 		case errors.As(err, &se):
-			fails := sw.Fails + 1
-			if fails < maxSweepFails {
+			n := sw.Fails + 1
+			if n < maxSweepFails {
 				if _, uerr := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 					i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
 					if i < 0 || r.Swept[i].Fails != sw.Fails {
 						return store.ErrNoChange
 					}
-					r.Swept[i].Fails = fails
+					r.Swept[i].Fails = n
 					return nil
 				}); uerr != nil {
-					return errors.Join(err, uerr)
+					return fails, errors.Join(err, uerr)
 				}
+				fails = max(fails, n)
 				// The other sites are swept meanwhile: one store down
 				// does not keep the run's checkpoints where the law no
 				// longer lets them be at the others.
 				failed = errors.Join(failed, err)
 				continue
 			}
-			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", fails, se.err)
+			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", n, se.err)
 		case err != nil:
-			return err
+			return fails, err
 		}
 		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
@@ -126,10 +131,10 @@ func (c *Controller) sweep(ctx context.Context, id string) error {
 			}
 			return nil
 		}); err != nil {
-			return err
+			return fails, err
 		}
 	}
-	return failed
+	return fails, failed
 }
 
 // maxSweepFails is how many sweeps in a row a left site's store may fail
