@@ -420,3 +420,34 @@ func TestAttackManyProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteFactsBounded: a site whose operator name, city or pool owner was
+// over the bound the policy engine prices rules for loaded without a word,
+// and every placement at the site was then denied. The catalog now refuses
+// it when loaded, naming the field.
+func TestSiteFactsBounded(t *testing.T) {
+	long := strings.Repeat("ж", MaxFactItems/2+1) // MaxFactItems+2 bytes
+	for field, doc := range map[string]string{
+		"spec.operator.name":  strings.Replace(siteDoc("s-1", ""), "operator: {name: op,", "operator: {name: "+long+",", 1),
+		"spec.city":           siteDoc("s-1", "  city: "+long+"\n"),
+		"spec.pools[0].owner": strings.Replace(siteDoc("s-1", ""), "pricePerHour: 2}", "pricePerHour: 2, owner: organization:"+strings.Repeat("a", MaxFactItems)+"}", 1),
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(testKeys, dir)
+		if err == nil || !strings.Contains(err.Error(), field+": ") || !strings.Contains(err.Error(), "at most 256") {
+			t.Errorf("a site with %s over %d bytes: got %.400v, want an error naming the field", field, MaxFactItems, err)
+		}
+	}
+	// At the bound it loads.
+	ok := strings.Replace(siteDoc("s-1", "  city: "+strings.Repeat("c", MaxFactItems)+"\n"), "operator: {name: op,", "operator: {name: "+strings.Repeat("o", MaxFactItems)+",", 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(ok), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(testKeys, dir); err != nil {
+		t.Errorf("a site with facts at the bound: %v", err)
+	}
+}

@@ -373,6 +373,12 @@ func (v *validator) site(s *Site) {
 	if s.Spec.Operator.Name == "" {
 		v.add(s.Pos, res, "spec.operator.name", "required")
 	}
+	// The law reads these as facts of every candidate at the site, and the
+	// engine denies a candidate whose fact is over the bound it prices
+	// rules for: refused here, the operator learns it when the catalog is
+	// loaded rather than from every placement at the site being denied.
+	v.short(s.Pos, res, "spec.operator.name", s.Spec.Operator.Name)
+	v.short(s.Pos, res, "spec.city", s.Spec.City)
 	v.country(s.Pos, res, "spec.operator.headquarters", s.Spec.Operator.Headquarters, true)
 	if len(s.Spec.Pools) == 0 {
 		v.add(s.Pos, res, "spec.pools", "required: at least one pool of accelerators")
@@ -386,6 +392,7 @@ func (v *validator) site(s *Site) {
 			v.add(s.Pos, res, f+".available", fmt.Sprintf("%d is more than the %d installed (count)", p.Available, p.Count))
 		}
 		v.number(s.Pos, res, f+".pricePerHour", p.PricePerHour, 0, maxPrice, "USD per accelerator-hour")
+		v.short(s.Pos, res, f+".owner", p.Owner)
 		if p.Owner != "" && p.Owner != OwnerOperator {
 			if org := p.OwnerOrganization(); org == "" || !ValidOrgRef(org) {
 				v.add(s.Pos, res, f+".owner", fmt.Sprintf("%q: want operator, organization:<name> or organization:<tenant>/<name>", p.Owner))
