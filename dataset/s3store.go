@@ -425,7 +425,10 @@ func (c *capped) Read(p []byte) (int, error) {
 func (c *capped) Close() error { return c.rc.Close() }
 
 // MaxEmptyPages is how many pages in a row a listing may be answered with
-// no key before it is refused (ErrListTooLong). S3 fills every page but
-// the last with up to a thousand keys; a page or two without one, and
-// the client's retries of a page, fit well within it.
-const MaxEmptyPages = 64
+// no key before it is refused (ErrListTooLong). S3 fills most pages with
+// up to a thousand keys, but a versioned bucket may answer pages that
+// skipped only delete markers with no key and more to follow, so the
+// bound leaves room for a prefix with a million of them in a row; it is
+// there to end a server that answers empty pages for ever, each page a
+// round trip, long before the caller's deadline would.
+const MaxEmptyPages = 1024
