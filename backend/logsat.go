@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -19,8 +20,11 @@ type LogInfo struct {
 	Size int64
 	// ID names this output, not its content: it stays the same while the
 	// output grows and changes when the output is replaced by another (a
-	// file rotated or written anew, a pod's container restarted). Empty
-	// when the backend cannot tell.
+	// file rotated or written anew, a pod's container restarted). It is a
+	// list of entries, each ended by ';', one for each piece the output
+	// is made of in order (a file; a job's pods): an output that only
+	// gained pieces at its end (a job's next pod started) is the same
+	// output grown. Empty when the backend cannot tell.
 	ID string
 	// Head is the output's first bytes (at most LogHeadSize): an output
 	// whose head differs from what an earlier opening found was replaced,
@@ -33,7 +37,7 @@ type LogInfo struct {
 // where both have bytes. An output only shortened (a cancelled job's,
 // emptied) is not replaced: what was read of it stays read.
 func (prev LogInfo) Replaced(cur LogInfo) bool {
-	if prev.ID != "" && cur.ID != "" && prev.ID != cur.ID {
+	if prev.ID != "" && cur.ID != "" && !strings.HasPrefix(cur.ID, prev.ID) {
 		return true
 	}
 	n := min(len(prev.Head), len(cur.Head))
@@ -103,7 +107,7 @@ func FileLogsAt(f *os.File, off int64) (io.ReadCloser, LogInfo, error) {
 		// The birth of the inode is not kept by every file system; a
 		// hash of the head (below) tells a file truncated and written
 		// again, or an inode reused after a file was removed.
-		info.ID = fmt.Sprintf("file %d:%d", st.Dev, st.Ino)
+		info.ID = fmt.Sprintf("file %d:%d;", st.Dev, st.Ino)
 	}
 	head := make([]byte, min(info.Size, LogHeadSize))
 	n, err := f.ReadAt(head, 0)

@@ -47,18 +47,19 @@ func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.Read
 	return rc, info, nil
 }
 
-// podLogsID names the logs of pods: each pod's name and UID, and its
-// container's ID and restart count, those that have one.
+// podLogsID names the logs of pods (backend.LogInfo.ID): of each pod whose
+// container has started, in the order their logs are read, its name and
+// UID and its container's ID and restart count. A pod whose container has
+// not started has no log yet; when it starts, its entry is added, and one
+// after the last is the output grown, not replaced.
 func podLogsID(pods []*apiPod) string {
 	var b strings.Builder
 	for _, p := range pods {
-		fmt.Fprintf(&b, "%s/%s", p.Name, p.UID)
 		for _, cs := range p.Status.ContainerStatuses {
-			if cs.Name == ContainerName {
-				fmt.Fprintf(&b, "/%s/%d", cs.ContainerID, cs.RestartCount)
+			if cs.Name == ContainerName && cs.ContainerID != "" {
+				fmt.Fprintf(&b, "%s/%s/%s/%d;", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
 			}
 		}
-		b.WriteByte(';')
 	}
 	return b.String()
 }

@@ -81,7 +81,7 @@ func TestLogsAtTellsRestartedContainer(t *testing.T) {
 		}
 	}
 	h.f.changePod(pod, containerStarted("containerd://one", 0))
-	first, _ := waitID(pod + "/pod-uid;") // its container not started yet
+	first, _ := waitID("") // its container not started yet
 	if _, got := open(2); got != "rst\n" {
 		t.Errorf("LogsAt(2): %q, want the log from byte 2", got)
 	}
