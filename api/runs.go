@@ -256,19 +256,51 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		copyLog(w, rc, want)
 		return
 	}
-	// Each round of a followed log reads the run once and writes what
-	// arrived since the last, all of it.
-	rc, size, err := s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
+	// Each round of a followed log opens the run's output at what was
+	// sent and writes what arrived since the last, all of it. A site's
+	// output of an attempt that was replaced since the last round (a file
+	// written anew, a pod's container started again), not grown, is
+	// followed again from its start, after a line that says so: its new
+	// bytes are not spliced on at the old one's length. Each write moves
+	// the write deadline on (a followed log outlives the server's write
+	// timeout) and is flushed.
+	sw := s.streamWriter(w)
+	var marks run.LogMarks
+	var rc io.ReadCloser
+	var size int64
+	var err error
+	open := func() error {
+		if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
+			return err
+		}
+		m, ok := rc.(interface{ Marks() run.LogMarks })
+		if !ok {
+			return nil
+		}
+		at, replaced, next := m.Marks().Replaced(marks)
+		marks = next
+		if !replaced || at >= off {
+			return nil
+		}
+		rc.Close()
+		if _, err = fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced (written anew, or its container started again): following the new output from its start <==\n", at); err != nil {
+			return err
+		}
+		off = at
+		rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
+		return err
+	}
+	rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
 	if err != nil {
 		fail(w, err)
 		return
 	}
+	if m, ok := rc.(interface{ Marks() run.LogMarks }); ok {
+		marks = m.Marks()
+	}
 	off = min(off, size)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	// Each write moves the write deadline on (a followed log outlives the
-	// server's write timeout) and is flushed.
-	sw := s.streamWriter(w)
 	sw.extend()
 	if sw.rc.Flush() != nil { // the headers, before any output
 		rc.Close()
@@ -284,7 +316,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if err != nil || got.State.Final() {
 			// The output that arrived with the end, to its last byte.
 			for {
-				if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
+				if open() != nil {
 					return
 				}
 				n, ok := copyLog(sw, rc, size-off)
@@ -299,7 +331,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(followPoll):
 		}
-		if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
+		if open() != nil {
 			return
 		}
 	}

@@ -60,9 +60,21 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
 			continue
 		}
-		rc, err := be.Logs(ctx, a.Handle)
+		rc, info, err := backend.LogsAt(ctx, be, a.Handle, 0)
 		if err != nil {
 			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			continue
+		}
+		if info.Size >= 0 {
+			// A backend that tells the output's size without reading
+			// it: nothing is read now, and a read reads from where it
+			// starts, not from the output's start (a followed log's
+			// poll reads what arrived, not the whole output again).
+			rc.Close()
+			n := min(info.Size, c.cfg.LogLimit)
+			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, limit: c.cfg.LogLimit, sized: true, id: info.ID})
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info})
+			at += n
 			continue
 		}
 		// Its size, and what of it the read wants while that fits in
@@ -80,6 +92,8 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			held += len(win.kept)
 		}
 		lr.parts = append(lr.parts, p)
+		info.Size, info.Head = p.n, win.head
+		lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info})
 		at = win.pos
 	}
 	lr.end = min(lr.end, at)
@@ -98,6 +112,56 @@ type logPart struct {
 	be     backend.Backend
 	handle string
 	limit  int64 // of the scheduler's output read
+	// sized: the backend told the output's size without reading it, and
+	// opens it at an offset (backend.LogsAt); id is the output it found.
+	sized bool
+	id    string
+}
+
+// LogMark is what an opening of a run's output found of one attempt's
+// output at the site's scheduler: where it starts in the run's output
+// (At), and its size and identity.
+type LogMark struct {
+	Attempt int
+	At      int64
+	Info    backend.LogInfo
+}
+
+// LogMarks is what an opening of a run's output found of the outputs the
+// sites' schedulers keep of its attempts (the output the server keeps
+// itself only grows), to tell a later opening's output grown from output
+// replaced. A reader OpenLogs returns has a Marks method that returns them.
+type LogMarks []LogMark
+
+// Replaced compares m, a later opening's marks, with prev, an earlier's:
+// at is where in the run's output the first attempt's output that was
+// replaced since prev starts (a site's file written anew, a pod's
+// container started again), and ok says there was one. next is what a
+// follower compares its next opening with: m, keeping of each attempt's
+// output whose head only got shorter (emptied, not replaced) the head
+// prev saw, so that output written anew after it was emptied still shows
+// as replaced.
+func (m LogMarks) Replaced(prev LogMarks) (at int64, ok bool, next LogMarks) {
+	next = append(LogMarks(nil), m...)
+	for i := range next {
+		cur := &next[i]
+		for _, p := range prev {
+			if p.Attempt != cur.Attempt {
+				continue
+			}
+			if p.Info.Replaced(cur.Info) {
+				if !ok {
+					at, ok = cur.At, true
+				}
+				break
+			}
+			if len(p.Info.Head) > len(cur.Info.Head) && (p.Info.ID == "" || p.Info.ID == cur.Info.ID) {
+				cur.Info.Head = p.Info.Head
+			}
+			break
+		}
+	}
+	return at, ok, next
 }
 
 // logWindow counts the bytes written to it from pos on and keeps those
@@ -107,9 +171,13 @@ type logWindow struct {
 	room          int
 	kept          []byte
 	over          bool
+	head          []byte // the first bytes, up to backend.LogHeadSize
 }
 
 func (w *logWindow) Write(b []byte) (int, error) {
+	if room := backend.LogHeadSize - len(w.head); room > 0 {
+		w.head = append(w.head, b[:min(room, len(b))]...)
+	}
 	if lo, hi := max(w.from-w.pos, 0), min(w.to-w.pos, int64(len(b))); lo < hi && !w.over {
 		if len(w.kept)+int(hi-lo) > w.room {
 			w.kept, w.over = nil, true
@@ -125,6 +193,7 @@ func (w *logWindow) Write(b []byte) (int, error) {
 type logReader struct {
 	ctx      context.Context
 	parts    []logPart
+	marks    LogMarks
 	pos, end int64
 	cur      int           // the part pos is in, or past
 	f        *os.File      // the current part's file, open
@@ -159,6 +228,19 @@ func (lr *logReader) Read(b []byte) (int, error) {
 				}
 			}
 			n, err = lr.f.ReadAt(b[:want], rel)
+		case p.sized:
+			if lr.rc == nil {
+				rc, info, err := backend.LogsAt(lr.ctx, p.be, p.handle, rel)
+				if err != nil {
+					return 0, err
+				}
+				if p.id != "" && info.ID != p.id {
+					rc.Close()
+					return 0, errors.New("the site's output of the run was replaced while it was read")
+				}
+				lr.rc = rc
+			}
+			n, err = lr.rc.Read(b[:want])
 		default:
 			if lr.rc == nil {
 				rc, err := p.be.Logs(lr.ctx, p.handle)
@@ -202,6 +284,10 @@ func (lr *logReader) closePart() {
 		lr.rc = nil
 	}
 }
+
+// Marks returns what the opening found of the outputs the sites'
+// schedulers keep of the run's attempts.
+func (lr *logReader) Marks() LogMarks { return lr.marks }
 
 func (lr *logReader) Close() error {
 	lr.closePart()

@@ -67,6 +67,49 @@ func RunWith(t *testing.T, factory Factory, opts Options) {
 	t.Run("UnknownHandle", s.unknown)
 	t.Run("BadSpec", s.badSpec)
 	t.Run("SiteLoss", s.siteLoss)
+	t.Run("LogsAtOffset", s.logsAt)
+}
+
+// logsAt: a backend that opens a job's output at an offset
+// (backend.OffsetLogger) gives the output Logs gives from that offset on,
+// byte for byte, nothing past its end, its size where it tells it, and the
+// same identity for the same output opened twice.
+func (s *suite) logsAt(t *testing.T) {
+	b := s.factory(t, t.TempDir())
+	ol, ok := b.(backend.OffsetLogger)
+	if !ok {
+		t.Skip("the backend opens no output at an offset")
+	}
+	h, err := b.Submit(ctx(t), s.spec(t, "logsat", "i=0; while [ $i -lt 200 ]; do echo line-$i-of-the-output; i=$((i+1)); done"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b, h, backend.Succeeded)
+	s.waitOutput(t, b, h, "line-199-of-the-output\n")
+	whole := s.logs(t, b, h)
+	var first backend.LogInfo
+	for i, off := range []int{0, 1, len(whole) / 2, len(whole) - 1, len(whole), len(whole) + 100} {
+		rc, info, err := ol.LogsAt(ctx(t), h, int64(off))
+		if err != nil {
+			t.Fatalf("LogsAt(%d): %v", off, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if want := whole[min(off, len(whole)):]; err != nil || string(got) != want {
+			t.Errorf("LogsAt(%d): %d bytes (%v), want the %d of Logs from there", off, len(got), err, len(want))
+		}
+		if info.Size >= 0 && info.Size != int64(len(whole)) {
+			t.Errorf("LogsAt(%d): size %d, want %d", off, info.Size, len(whole))
+		}
+		if i == 0 {
+			first = info
+		} else if info.ID != first.ID || first.Replaced(info) {
+			t.Errorf("LogsAt(%d): output %q (head %q), the first opening's %q (head %q): the same output reads as replaced", off, info.ID, info.Head, first.ID, first.Head)
+		}
+	}
+	if _, _, err := ol.LogsAt(ctx(t), h, -1); err == nil {
+		t.Error("LogsAt(-1) opened the output")
+	}
 }
 
 type suite struct {

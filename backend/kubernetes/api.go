@@ -227,8 +227,10 @@ type podStatus struct {
 }
 
 type containerStatus struct {
-	Name  string         `json:"name"`
-	State containerState `json:"state,omitempty"`
+	Name         string         `json:"name"`
+	State        containerState `json:"state,omitempty"`
+	ContainerID  string         `json:"containerID,omitempty"`
+	RestartCount int32          `json:"restartCount"`
 }
 
 type containerState struct {

@@ -21,37 +21,83 @@ import (
 // line that says so in the output and an error naming the Pod. A Pod not
 // started yet, or deleted (a cancelled Job), contributes nothing.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	rc, _, err := b.openLogs(ctx, handle)
+	return rc, err
+}
+
+// LogsAt is Logs from byte off on. Pods' logs cannot be read from an
+// offset, so the output is read from its start and the first off bytes
+// dropped, as for any backend (backend.LogsAt); what LogsAt adds is the
+// output's identity, the pods read and their containers (ID and restart
+// count), so that a follower of the output sees a pod's container started
+// again, or a pod replaced, as output replaced, not grown.
+func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCloser, backend.LogInfo, error) {
+	if off < 0 {
+		return nil, backend.LogInfo{}, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
+	rc, pods, err := b.openLogs(ctx, handle)
+	if err != nil {
+		return nil, backend.LogInfo{}, err
+	}
+	info := backend.LogInfo{Size: -1, ID: podLogsID(pods)}
+	if _, err := io.CopyN(io.Discard, rc, off); err != nil && err != io.EOF {
+		rc.Close()
+		return nil, backend.LogInfo{}, err
+	}
+	return rc, info, nil
+}
+
+// podLogsID names the logs of pods (backend.LogInfo.ID): of each pod whose
+// container has started, in the order their logs are read, its name and
+// UID and its container's ID and restart count. A pod whose container has
+// not started has no log yet; when it starts, its entry is added, and one
+// after the last is the output grown, not replaced.
+func podLogsID(pods []*apiPod) string {
+	var b strings.Builder
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == ContainerName && cs.ContainerID != "" {
+				fmt.Fprintf(&b, "%s/%s/%s/%d;", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
+			}
+		}
+	}
+	return b.String()
+}
+
+// openLogs is Logs, and the pods whose logs it reads.
+func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, []*apiPod, error) {
 	if err := validHandle(handle); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := b.watch.ready(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A Job of the name that the state directory has no record of was
 	// never submitted through it (attemptsJob): its pods' output is not
 	// an attempt's, and not the caller's to read.
 	if _, hasRec := b.record(handle); !hasRec {
-		return nil, fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
+		return nil, nil, fmt.Errorf("job %s/%s: no record of it in the state directory: %w", b.ns, handle, backend.ErrNotFound)
 	}
 	job, ok := b.watch.job(handle)
 	if !ok {
 		got, err := b.getJob(ctx, handle)
 		switch {
 		case apierrors.IsNotFound(err):
-			return io.NopCloser(strings.NewReader("")), nil
+			return io.NopCloser(strings.NewReader("")), nil, nil
 		case err != nil:
-			return nil, b.explain(err)
+			return nil, nil, b.explain(err)
 		}
 		job = got
 	}
 	if b.replacedJob(handle, job) {
 		// Another's Job under the attempt's name: its pods' output is not
 		// the attempt's, and not the attempt's user's to read.
-		return io.NopCloser(strings.NewReader("")), nil
+		return io.NopCloser(strings.NewReader("")), nil, nil
 	}
 	tctx, cancel := context.WithTimeout(ctx, podLogWait)
-	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: b.startedPods(job),
-		header: len(b.watch.podsOf(job)) > 1, last: '\n'}, nil
+	pods := b.startedPods(job)
+	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: pods,
+		header: len(b.watch.podsOf(job)) > 1, last: '\n'}, pods, nil
 }
 
 func (b *Backend) startedPods(job *apiJob) []*apiPod {

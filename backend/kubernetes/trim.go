@@ -165,7 +165,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 			if len(st.ContainerStatuses) == maxKeptItems {
 				break
 			}
-			k := containerStatus{Name: cut(cs.Name)}
+			k := containerStatus{Name: cut(cs.Name), ContainerID: cut(cs.ContainerID), RestartCount: cs.RestartCount}
 			if w := cs.State.Waiting; w != nil {
 				k.State.Waiting = &containerWaiting{Reason: cut(w.Reason), Message: cut(w.Message)}
 			}

@@ -768,6 +768,28 @@ func (l *Local) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 	return f, err
 }
 
+// LogsAt is Logs from byte off on: it seeks, reading nothing before off,
+// and names the file it opened (backend.FileLogsAt), so that a follower
+// of the output sees a file written anew as such. The file must be a plain
+// file, not a link.
+func (l *Local) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCloser, backend.LogInfo, error) {
+	if off < 0 {
+		return nil, backend.LogInfo{}, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
+	dir, err := l.existingJob(handle)
+	if err != nil {
+		return nil, backend.LogInfo{}, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return io.NopCloser(strings.NewReader("")), backend.LogInfo{}, nil
+	}
+	if err != nil {
+		return nil, backend.LogInfo{}, err
+	}
+	return backend.FileLogsAt(f, off)
+}
+
 // Find returns the handle of the job for runID and attempt, if it was
 // launched.
 func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {

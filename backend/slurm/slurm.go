@@ -730,6 +730,38 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 // attempt's output included, so the path slurmctld prints is never opened
 // as such.
 func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	f, err := s.openOutput(ctx, handle)
+	if f == nil && err == nil {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return f, err
+}
+
+// LogsAt is Logs from byte off on, the file found by the same path Logs
+// takes: it seeks, reading nothing before off, and names the file it
+// opened (backend.FileLogsAt), so that a follower of the output sees a
+// file written anew (a job requeued, its output truncated) as such.
+func (s *Slurm) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCloser, backend.LogInfo, error) {
+	if off < 0 {
+		return nil, backend.LogInfo{}, fmt.Errorf("log offset %d: want 0 or more", off)
+	}
+	f, err := s.openOutput(ctx, handle)
+	if err != nil {
+		return nil, backend.LogInfo{}, err
+	}
+	if f == nil {
+		return io.NopCloser(strings.NewReader("")), backend.LogInfo{}, nil
+	}
+	rc, info, err := backend.FileLogsAt(f, off)
+	if err != nil {
+		return nil, backend.LogInfo{}, fmt.Errorf("slurm logs %s: %w", handle, err)
+	}
+	return rc, info, nil
+}
+
+// openOutput opens the job's output file as Logs describes; nil without
+// error when the job has written none yet.
+func (s *Slurm) openOutput(ctx context.Context, handle string) (*os.File, error) {
 	if !isJobID(handle) {
 		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
@@ -743,7 +775,7 @@ func (s *Slurm) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 	}
 	f, err := s.rec.openJobFile(key, "output.log")
 	if errors.Is(err, os.ErrNotExist) {
-		return io.NopCloser(strings.NewReader("")), nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("slurm logs %s: %w", handle, err)
