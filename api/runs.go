@@ -197,6 +197,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 // followPoll is how often a followed log is read again.
 const followPoll = 500 * time.Millisecond
 
+// maxFollowRestarts is how many times one followed log is sent again from
+// a replaced output's start before the stream ends, saying so: a job that
+// writes its output file anew at every poll made the server send up to the
+// log limit (16 MiB by default) every half second for as long as its
+// client followed. The client may follow again from the offset it has.
+const maxFollowRestarts = 8
+
 // MaxLogPage is the most one answer of GET /v1/runs/{id}/logs carries: the
 // limit a page may ask for, and what an answer without limit may hold.
 const MaxLogPage = 64 << 20
@@ -266,6 +273,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	// timeout) and is flushed.
 	sw := s.streamWriter(w)
 	var marks run.LogMarks
+	restarts := 0
 	var rc io.ReadCloser
 	var size int64
 	var err error
@@ -283,6 +291,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		rc.Close()
+		if restarts++; restarts > maxFollowRestarts {
+			fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced again: %d times while followed, the most one follow sends again; follow again to read it <==\n", at, maxFollowRestarts)
+			return errFollowRestarts
+		}
 		if _, err = fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced (written anew, or its container started again): following the new output from its start <==\n", at); err != nil {
 			return err
 		}
@@ -336,6 +348,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// errFollowRestarts ends a followed log replaced more than
+// maxFollowRestarts times.
+var errFollowRestarts = errors.New("the followed output was replaced too many times")
 
 // copyLog writes at most n bytes of rc to w, followChunk bytes at a time,
 // each write with its own deadline; it returns what it wrote, and false
