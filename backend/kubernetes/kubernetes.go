@@ -515,7 +515,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 		if !wroteRecord {
 			if rec, hasRec = b.record(name); !hasRec {
-				return fail(fmt.Errorf("record of job %s: written by another Submit and unreadable", name))
+				// Unreadable, or not written by Submit (record): left for
+				// the operator, as nothing tells whose it is.
+				return fail(fmt.Errorf("record of job %s: unreadable, or not written by a Submit", name))
 			}
 		}
 	}

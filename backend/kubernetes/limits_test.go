@@ -99,7 +99,7 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 	}
 	t.Cleanup(func() { b.Close() })
 	// Submitted through the backend's state directory.
-	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid"}); err != nil {
+	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid", Submitted: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := b.Status(testContext(t), hostileJob)
