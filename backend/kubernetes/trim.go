@@ -141,7 +141,12 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		// What the Job was submitted with, to tell one changed since
 		// (changedAtSite): a number, or nothing.
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok {
-			kept.Env = []envVar{{Name: envNodes, Value: strconv.Itoa(int(n))}}
+			kept.Env = append(kept.Env, envVar{Name: envNodes, Value: strconv.Itoa(int(n))})
+		}
+		// And what it asked of each pod, which bounds what its pods
+		// add back (jobAsks).
+		if n, ok := submittedEach(&o.Spec.Template.Spec); ok {
+			kept.Env = append(kept.Env, envVar{Name: envAccelerators, Value: strconv.FormatInt(n, 10)})
 		}
 		if kept.Resources.Requests != nil || kept.Env != nil {
 			kept.Name = ContainerName
