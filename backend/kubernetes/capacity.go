@@ -193,10 +193,8 @@ func (b *Backend) ownPod(p *apiPod) (job string, uid types.UID, ok bool) {
 		}
 		uid = rec.UID
 	}
-	for _, r := range p.OwnerReferences {
-		if r.Kind == "Job" && r.UID == uid {
-			return name, uid, true
-		}
+	if controlledBy(p, uid) {
+		return name, uid, true
 	}
 	return "", "", false
 }

@@ -75,6 +75,10 @@ const (
 	// ContainerName is the name of the one container of every Pod.
 	ContainerName = "main"
 	jobNameLabel  = "batch.kubernetes.io/job-name"
+	// The Job controller's selector label on a Job's pods, the Job's UID
+	// (the one before Kubernetes 1.27 too, for pods of Jobs made then).
+	controllerUIDLabel       = "batch.kubernetes.io/controller-uid"
+	legacyControllerUIDLabel = "controller-uid"
 )
 
 // Backend runs attempts as Jobs on one Kubernetes cluster (one site). It is
