@@ -103,3 +103,35 @@ func TestCapacityOwnPodsAddBackNoMoreThanTheirJobAsks(t *testing.T) {
 		}
 	}
 }
+
+// A pod labelled as Meridian's and named as the attempt's Job's that names
+// the Job's UID in an owner reference that is not the controller's, or
+// without the controller-uid label, is not one the Job controller counts:
+// its GPUs are not added back as the attempt's.
+func TestCapacityAddsBackOnlyPodsTheJobControls(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	notController := gpuPod("other-a", name, uid, "4")
+	delete(meta(notController)["ownerReferences"].([]any)[0].(map[string]any), "controller")
+	noLabel := gpuPod("other-b", name, uid, "4")
+	delete(meta(noLabel)["labels"].(map[string]any), controllerUIDLabel)
+	f.put("pods", notController)
+	f.put("pods", noLabel)
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 GPUs, all held by pods that are not the attempt's.
+	if got[backend.SiteAccelerator] != 0 {
+		t.Errorf("Capacity = %v; want 0: no pod the Job controls holds any", got)
+	}
+}
