@@ -193,10 +193,8 @@ func (b *Backend) ownPod(p *apiPod) (job string, uid types.UID, ok bool) {
 		}
 		uid = rec.UID
 	}
-	for _, r := range p.OwnerReferences {
-		if r.Kind == "Job" && r.UID == uid {
-			return name, uid, true
-		}
+	if controlledBy(p, uid) {
+		return name, uid, true
 	}
 	return "", "", false
 }
@@ -230,7 +228,8 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 
 // jobAsks is how many of resource gpu a Job asks for at once: its
 // parallelism times what its pod template requests (podRequest; the watch
-// cache keeps that much of the template, trimCached); nothing once it is
+// cache keeps that much of the template, trimCached), at most what Submit
+// asked of each pod (submittedEach); nothing once it is
 // suspended (its pods are deleted) or finished.
 func jobAsks(j *apiJob, gpu string) int {
 	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) || changedAtSite(j) != "" {
@@ -240,6 +239,15 @@ func jobAsks(j *apiJob, gpu string) int {
 	}
 	par := int64(ptr.Deref(j.Spec.Parallelism, 1))
 	each, err := specRequest(&j.Spec.Template.Spec, gpu)
+	// The template's request may have been raised while the Job was
+	// suspended (the API server lets container resources change then):
+	// no more is added back than Submit asked of each pod, which the
+	// template's environment keeps.
+	asked, ok := submittedEach(&j.Spec.Template.Spec)
+	if !ok {
+		return 0
+	}
+	each = int(min(int64(each), asked))
 	if par <= 0 || err != nil || each <= 0 {
 		return 0
 	}

@@ -12,8 +12,8 @@ import (
 func gpuPod(name, job, jobUID string, n string) map[string]any {
 	return map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: job},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": jobUID}}},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: jobUID, jobNameLabel: job},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": jobUID, "controller": true}}},
 		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img",
 			"resources": map[string]any{"requests": map[string]any{DefaultGPUResource: n}, "limits": map[string]any{DefaultGPUResource: n}}}}},
 		"status": map[string]any{"phase": podRunning}}
@@ -101,5 +101,37 @@ func TestCapacityOwnPodsAddBackNoMoreThanTheirJobAsks(t *testing.T) {
 		if got[backend.SiteAccelerator] != 12 {
 			t.Fatalf("Capacity = %v; want 12: the copier's 4 GPUs are not free, whatever its owner reference says", got)
 		}
+	}
+}
+
+// A pod labelled as Meridian's and named as the attempt's Job's that names
+// the Job's UID in an owner reference that is not the controller's, or
+// without the controller-uid label, is not one the Job controller counts:
+// its GPUs are not added back as the attempt's.
+func TestCapacityAddsBackOnlyPodsTheJobControls(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	notController := gpuPod("other-a", name, uid, "4")
+	delete(meta(notController)["ownerReferences"].([]any)[0].(map[string]any), "controller")
+	noLabel := gpuPod("other-b", name, uid, "4")
+	delete(meta(noLabel)["labels"].(map[string]any), controllerUIDLabel)
+	f.put("pods", notController)
+	f.put("pods", noLabel)
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 GPUs, all held by pods that are not the attempt's.
+	if got[backend.SiteAccelerator] != 0 {
+		t.Errorf("Capacity = %v; want 0: no pod the Job controls holds any", got)
 	}
 }

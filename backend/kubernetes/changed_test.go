@@ -117,3 +117,44 @@ func TestCapacityOwnPodsIgnoreARaisedParallelism(t *testing.T) {
 		t.Fatalf("Capacity = %v; want at most 4: the copier's GPUs are not free", got)
 	}
 }
+
+// Someone who may update Jobs in the namespace suspends the attempt's Job,
+// raises its container's GPU request (the API server lets a suspended
+// Job's container resources change) and resumes it: its pod now holds 8
+// GPUs of which Submit asked 2. What it adds back to the site's free GPUs
+// stays what Submit asked, which the template's environment (immutable)
+// keeps, so the 6 more are not reported free.
+func TestCapacityOwnPodsIgnoreARaisedRequest(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 2}
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	tmpl := clone(job["spec"].(map[string]any)["template"].(map[string]any))
+	c := tmpl["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+	c["resources"] = map[string]any{"limits": map[string]any{DefaultGPUResource: "8"},
+		"requests": map[string]any{DefaultGPUResource: "8"}}
+	f.changeJob(name, map[string]any{"spec": map[string]any{"template": tmpl}})
+	f.put("pods", gpuPod(name+"-p", name, uid, "8"))
+	eventually(t, "the changed Job and its pod are not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		if !ok || len(b.watch.podsOf(j)) != 1 {
+			return false
+		}
+		n, err := specRequest(&j.Spec.Template.Spec, DefaultGPUResource)
+		return err == nil && n == 8
+	})
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[backend.SiteAccelerator] > 2 {
+		t.Fatalf("Capacity = %v; want at most 2: the 6 GPUs Submit did not ask for are not free", got)
+	}
+}

@@ -51,5 +51,9 @@
 // running Job lets change (its parallelism, completions, retries,
 // deadline): an attempt whose Job differs there from what its immutable
 // pod template says it was submitted with is lost, and its pods add
-// nothing to Capacity (changedAtSite).
+// nothing to Capacity (changedAtSite). A suspended Job's container
+// resources can change too: its pods add back no more than the template's
+// environment says Submit asked of each (jobAsks). A pod is a Job's when
+// the Job controller would count it (ownedBy); anyone who may create pods
+// in the namespace can make one that it counts.
 package kubernetes

@@ -28,8 +28,8 @@ func fakeNode(name, ready string) map[string]any {
 func fakePod(name, job, jobUID, node, phase string) map[string]any {
 	return map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: job},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": jobUID}}},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: jobUID, jobNameLabel: job},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": jobUID, "controller": true}}},
 		"spec":   map[string]any{"nodeName": node, "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
 		"status": map[string]any{"phase": phase}}
 }

@@ -75,6 +75,10 @@ const (
 	// ContainerName is the name of the one container of every Pod.
 	ContainerName = "main"
 	jobNameLabel  = "batch.kubernetes.io/job-name"
+	// The Job controller's selector label on a Job's pods, the Job's UID
+	// (the one before Kubernetes 1.27 too, for pods of Jobs made then).
+	controllerUIDLabel       = "batch.kubernetes.io/controller-uid"
+	legacyControllerUIDLabel = "controller-uid"
 )
 
 // Backend runs attempts as Jobs on one Kubernetes cluster (one site). It is
@@ -515,7 +519,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 		if !wroteRecord {
 			if rec, hasRec = b.record(name); !hasRec {
-				return fail(fmt.Errorf("record of job %s: written by another Submit and unreadable", name))
+				// Unreadable, or not written by Submit (record): left for
+				// the operator, as nothing tells whose it is.
+				return fail(fmt.Errorf("record of job %s: unreadable, or not written by a Submit", name))
 			}
 		}
 	}
@@ -873,7 +879,7 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	env = append(env,
 		envVar{Name: "MERIDIAN_RUN_ID", Value: spec.RunID},
 		envVar{Name: "MERIDIAN_ATTEMPT", Value: strconv.Itoa(spec.Attempt)},
-		envVar{Name: "MERIDIAN_ACCELERATORS", Value: strconv.FormatInt(each, 10)},
+		envVar{Name: envAccelerators, Value: strconv.FormatInt(each, 10)},
 		envVar{Name: envNodes, Value: strconv.FormatInt(pods, 10)},
 	)
 	env = append(env, envVar{Name: "MERIDIAN_WORKDIR", Value: workDir})
@@ -958,20 +964,43 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 // it has: what the Job was submitted with (changedAtSite).
 const envNodes = "MERIDIAN_NODES"
 
+// envAccelerators is the variable that tells the attempt's workload how
+// many of the site's GPUs each of its pods has: what Submit asked of each
+// (jobAsks).
+const envAccelerators = "MERIDIAN_ACCELERATORS"
+
 // submittedPods is how many pods the Job of pod template spec was
 // submitted with, from its container's envNodes; false when it does not
-// say. A Job's pod template cannot be changed (the API server refuses
-// it, but for the scheduling directives of a suspended Job), so this is
-// what Submit gave it, whoever has written the Job since.
+// say. A Job's pod template cannot be changed but for a suspended Job's
+// scheduling directives and container resources (the API server refuses
+// any other change, of the environment too), so this is what Submit gave
+// it, whoever has written the Job since.
 func submittedPods(spec *podSpec) (int32, bool) {
+	n, ok := submittedValue(spec, envNodes)
+	return int32(n), ok && n >= 1
+}
+
+// submittedEach is how many of the site's GPUs Submit asked for each pod
+// of the Job of pod template spec, from its container's envAccelerators;
+// false when it does not say. Unlike the container's request, which
+// anyone who may update Jobs can change while the Job is suspended, the
+// variable is what Submit gave it (submittedPods).
+func submittedEach(spec *podSpec) (int64, bool) {
+	n, ok := submittedValue(spec, envAccelerators)
+	return n, ok && n >= 0
+}
+
+// submittedValue is the number that Meridian's container in spec is given
+// as variable name.
+func submittedValue(spec *podSpec, name string) (int64, bool) {
 	for _, c := range spec.Containers {
 		if c.Name != ContainerName {
 			continue
 		}
 		for _, e := range c.Env {
-			if e.Name == envNodes && e.ValueFrom == nil {
+			if e.Name == name && e.ValueFrom == nil {
 				n, err := strconv.ParseInt(e.Value, 10, 32)
-				return int32(n), err == nil && n >= 1
+				return n, err == nil
 			}
 		}
 	}

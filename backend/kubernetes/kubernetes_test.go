@@ -314,7 +314,8 @@ func TestNodeLossIsLost(t *testing.T) {
 	cs := adminClient(t, kc)
 	s := site(kc)
 	s.NodeSelector = map[string]string{"meridian.dev/site": "conformance-b"}
-	b := newBackend(t, s, t.TempDir())
+	stateDir := t.TempDir()
+	b := newBackend(t, s, stateDir)
 	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("nodeloss"), Attempt: 1, WorkDir: t.TempDir(),
 		Command: []string{"/bin/sh", "-c", "echo started; exec sleep 300"}, Accelerators: 8})
 	if err != nil {
@@ -337,7 +338,9 @@ func TestNodeLossIsLost(t *testing.T) {
 		pods, err := cs.CoreV1().Pods(labNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
 		return err == nil && len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodFailed
 	})
-	fresh := newBackend(t, s, t.TempDir())
+	// Started anew on the same state directory: one without the attempt's
+	// record takes no Job for the attempt's.
+	fresh := newBackend(t, s, stateDir)
 	if st, err := fresh.Status(testCtx(t), h); err != nil || st.State != backend.Lost {
 		t.Fatalf("a new controller sees %+v, %v; want lost", st, err)
 	}

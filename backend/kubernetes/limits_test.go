@@ -83,8 +83,8 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 		"spec": hostileJobSpec()}
 	f.objs["pods"][hostileJob+"-x"] = map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": hostileJob + "-x", "namespace": "ns", "uid": "pod-uid", "resourceVersion": "1",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: hostileJob},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid"}}},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "job-uid", jobNameLabel: hostileJob},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid", "controller": true}}},
 		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
 		"status": map[string]any{"phase": "Running"}}
 	h := &hostileAPI{f: f, answer: answer}
@@ -99,7 +99,7 @@ func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.
 	}
 	t.Cleanup(func() { b.Close() })
 	// Submitted through the backend's state directory.
-	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid"}); err != nil {
+	if err := b.writeRecord(hostileJob, record{RunID: hostileRun, Attempt: 1, Namespace: "ns", UID: "job-uid", Submitted: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := b.Status(testContext(t), hostileJob)

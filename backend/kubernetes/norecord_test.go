@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -82,5 +83,42 @@ func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
 	}
 	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
 		t.Errorf("sweep %+v gave the Secret to a Job without a record: owners %v", res, meta(sec)["ownerReferences"])
+	}
+}
+
+// An older Cancel, asked to cancel a Job of an attempt's name that it had
+// no record of (someone else's, made with the run-id annotation and
+// labels copied), wrote a record for it: its UID, ending Cancelled, and no
+// time of submission, which Submit has always written. Such a record left
+// in the state directory is not the attempt's: Find does not take the
+// attempt for submitted and cancelled, Status does not report it
+// Cancelled, and Submit does not answer with its handle as if the attempt
+// had ended.
+func TestARecordThatSubmitDidNotWriteIsNoAttempts(t *testing.T) {
+	f := newFakeAPI(t)
+	spec := secretSpec()
+	name := JobName(spec.RunID, spec.Attempt)
+	b := f.start(t)
+	ctx := testContext(t)
+	// As the older Cancel wrote it (saveFinal of a record made from the Job).
+	planted := record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns, UID: "planted-uid",
+		Final: &backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}}
+	data, err := json.Marshal(planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b.recordPath(name), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := b.Find(ctx, spec.RunID, spec.Attempt); ok || err != nil {
+		t.Errorf("Find with a record Submit did not write = %q, %v, %v; want none", h, ok, err)
+	}
+	if st, err := b.Status(ctx, name); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Status with a record Submit did not write = %+v, %v; want ErrNotFound", st, err)
+	}
+	if h, err := b.Submit(ctx, spec); err == nil {
+		if _, ok := f.get("jobs", name); !ok {
+			t.Errorf("Submit with a record Submit did not write = %q and created no Job: the attempt never runs", h)
+		}
 	}
 }

@@ -55,7 +55,13 @@ func (b *Backend) record(name string) (record, bool) {
 		return record{}, false
 	}
 	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns {
+	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() {
+		// Submit has always written the time of submission into the
+		// record it creates, before the Job; a record without it was not
+		// written by Submit. An older Cancel wrote one, ending Cancelled
+		// and holding the Job's UID, for a Job of the attempt's name that
+		// it had no record of: someone else's, whom it took for the
+		// attempt's. Such a record says nothing of the attempt.
 		return record{}, false
 	}
 	if r.Final != nil {

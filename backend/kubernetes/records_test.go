@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
@@ -25,7 +26,7 @@ func TestFinalsBounded(t *testing.T) {
 	n := maxFinals + 10
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("job-%d", i)
-		data, err := json.Marshal(record{RunID: name, Attempt: 1, Namespace: "lab", Final: &backend.Status{State: backend.Failed, ExitCode: i % 200}})
+		data, err := json.Marshal(record{RunID: name, Attempt: 1, Namespace: "lab", Submitted: time.Unix(1, 0), Final: &backend.Status{State: backend.Failed, ExitCode: i % 200}})
 		if err != nil {
 			t.Fatal(err)
 		}

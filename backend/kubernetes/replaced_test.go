@@ -127,7 +127,8 @@ func TestReplacedJobAfterTheEndAndWithoutUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns}); err != nil {
+	if err := b.writeRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
+		Submitted: time.Now().Add(-time.Minute).UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	b = restarted(t, f, b)

@@ -702,8 +702,8 @@ func TestAJobMadeAgainUnderTheAttemptsNameIsNotTheAttempts(t *testing.T) {
 		"status": map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True"}}}})
 	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": h + "-x", "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: h},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": h, "uid": "planted-uid"}}},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "planted-uid", jobNameLabel: h},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": h, "uid": "planted-uid", "controller": true}}},
 		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
 		"status": map[string]any{"phase": "Succeeded"}})
 	deadline := time.Now().Add(10 * time.Second)
@@ -777,8 +777,8 @@ func (f *fakeAPI) putPodOf(name string, status map[string]any) {
 	job, _ := f.get("jobs", name)
 	f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name + "-p", "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: name},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"]}}},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: meta(job)["uid"], jobNameLabel: name},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": meta(job)["uid"], "controller": true}}},
 		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName, "image": "img"}}},
 		"status": status})
 }

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 )
 
 // What the watch caches keep of each object. The caches live as long as
@@ -47,7 +48,7 @@ var maxCachedBytes int64 = 128 << 20
 
 // Labels and annotations the backend reads of a cached object.
 var (
-	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel}
+	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel, controllerUIDLabel, legacyControllerUIDLabel}
 	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, completionIndexAnnotation}
 )
 
@@ -92,7 +93,8 @@ func keepKeys(in map[string]string, keys []string) map[string]string {
 }
 
 // trimOwners keeps the first maxKeptItems owner references that name a
-// Job, which is what podsOf matches a Pod's owner on (by UID).
+// Job, which is what podsOf matches a Pod's owner on (ownedBy: by UID, and
+// whether the reference is the controller's).
 func trimOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
 	var out []metav1.OwnerReference
 	for _, r := range refs {
@@ -100,7 +102,7 @@ func trimOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
 			break
 		}
 		if r.Kind == "Job" && len(r.UID) <= maxKeptString {
-			out = append(out, metav1.OwnerReference{Kind: r.Kind, UID: r.UID})
+			out = append(out, metav1.OwnerReference{Kind: r.Kind, UID: r.UID, Controller: keepBool(r.Controller)})
 		}
 	}
 	return out
@@ -141,7 +143,12 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		// What the Job was submitted with, to tell one changed since
 		// (changedAtSite): a number, or nothing.
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok {
-			kept.Env = []envVar{{Name: envNodes, Value: strconv.Itoa(int(n))}}
+			kept.Env = append(kept.Env, envVar{Name: envNodes, Value: strconv.Itoa(int(n))})
+		}
+		// And what it asked of each pod, which bounds what its pods
+		// add back (jobAsks).
+		if n, ok := submittedEach(&o.Spec.Template.Spec); ok {
+			kept.Env = append(kept.Env, envVar{Name: envAccelerators, Value: strconv.FormatInt(n, 10)})
 		}
 		if kept.Resources.Requests != nil || kept.Env != nil {
 			kept.Name = ContainerName
@@ -249,4 +256,12 @@ func keptBytes(obj any) int64 {
 func errCacheFull(what string) error {
 	return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: objects of more than %s in all, the most the backend keeps; refused",
 		what, sizeString(maxCachedBytes))}
+}
+
+// keepBool copies an optional bool, letting go of what it points into.
+func keepBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	return ptr.To(*b)
 }

@@ -17,9 +17,9 @@ func hugePod(i, size int) map[string]any {
 	name := fmt.Sprintf("%s-huge-%d", hostileJob, i)
 	return map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "namespace": "ns",
-			"labels":          map[string]any{LabelManagedBy: managedBy, jobNameLabel: hostileJob, "pad": pad},
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "job-uid", jobNameLabel: hostileJob, "pad": pad},
 			"annotations":     map[string]any{"pad": pad},
-			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid"}}},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid", "controller": true}}},
 		"spec": map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
 		"status": map[string]any{"phase": "Failed", "message": pad, "containerStatuses": []any{map[string]any{"name": ContainerName,
 			"state": map[string]any{"terminated": map[string]any{"exitCode": 3, "message": pad}}}}}}

@@ -16,9 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	"meridian.dev/meridian/backend"
 )
@@ -591,10 +593,37 @@ func (w *watcher) podsOf(job *apiJob) []*apiPod {
 	return out
 }
 
+// ownedBy reports whether pod p is one that the Job controller counts as
+// job's: its controller reference (controller: true, kind Job) names the
+// Job's UID, and its controller-uid label, which the Job's selector
+// matches, does too. The Job controller releases a pod that does not match
+// the selector and ignores one the Job merely owns; a pod that owns up to
+// the Job only so (anyone who may create pods in the namespace can write
+// any owner reference) is not the attempt's.
+//
+// Nothing more can be asked: the API server checks neither the owner
+// reference nor the label of a pod at its creation against who creates it,
+// and the Job controller itself takes a pod that bears both for the Job's
+// (and adopts an ownerless one that bears the label). A pod so made by
+// someone who may create pods in the namespace is counted by the Job's own
+// status as well.
 func ownedBy(p *apiPod, job *apiJob) bool {
+	return controlledBy(p, job.UID)
+}
+
+// controlledBy is ownedBy of a Job of UID uid.
+func controlledBy(p *apiPod, uid types.UID) bool {
+	if uid == "" {
+		return false
+	}
+	if p.Labels[controllerUIDLabel] != string(uid) && p.Labels[legacyControllerUIDLabel] != string(uid) {
+		return false
+	}
 	for _, r := range p.OwnerReferences {
-		if r.UID == job.UID {
-			return true
+		if ptr.Deref(r.Controller, false) {
+			// At most one reference is the controller's (the API server
+			// validates that).
+			return r.Kind == "Job" && r.UID == uid
 		}
 	}
 	return false
