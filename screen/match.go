@@ -387,14 +387,25 @@ const maxComparedLetters = catalog.MaxScreeningText
 const maxComparedNames = catalog.MaxScreeningNames + 1
 
 // pairScore is how alike an organisation's name a and a listed name b
-// are: the higher of their scores with the Russian legal forms spelt out
-// left out and kept (spelledForms), so that leaving them out never lowers
-// a score. ok is false when the names are too short to compare.
+// are: the highest of their scores with the legal forms spelt out
+// (spelledForms) left out, kept, and left out only as the Russian
+// commercial ones were before the others were added (earlierSpelledForms),
+// so that leaving out a form never lowers a score below what either
+// found. Each version is pruned by its own letters (mayReach,
+// wordMayReach). ok is false when the names are too short to compare.
 func (sc *jwScratch) pairScore(a, b *prepared) (score float64, ok bool) {
 	score, ok = sc.versionScore(a, b)
 	if score < 1 && (a.kept != nil || b.kept != nil) {
 		if k, kok := sc.versionScore(a.keptOr(), b.keptOr()); kok && (!ok || k > score) {
 			score, ok = k, true
+		}
+	}
+	if score < 1 && (a.earlier != nil || b.earlier != nil) {
+		ea, eb := a.earlierOr(), b.earlierOr()
+		if ea != a.keptOr() || eb != b.keptOr() {
+			if e, eok := sc.versionScore(ea, eb); eok && (!ok || e > score) {
+				score, ok = e, true
+			}
 		}
 	}
 	return score, ok
