@@ -259,7 +259,7 @@ var earlierForms = func() map[string]bool {
 	return m
 }()
 
-var earlierFormSkeletons = skeletons(earlierForms)
+var earlierFormSkeletons, neighbourFormSkeletons = skeletons(earlierForms), skeletons(neighbourSpelledForms)
 
 // A formSet says which legal forms normalizeWords leaves out.
 type formSet int
@@ -600,6 +600,11 @@ func prepareName(raw, norm, kept string, org bool) prepared {
 	if kept != norm {
 		k := mk(kept).withFull(raw)
 		p.kept = &k
+	}
+	if !slices.ContainsFunc(strings.Fields(kept), func(w string) bool { return neighbourFormSkeletons[w] }) {
+		// Without a neighbour's form, the earlier forms leave out what
+		// all of them do.
+		return p
 	}
 	switch e := droppingEarlier(raw); {
 	case e == norm:
