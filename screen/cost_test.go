@@ -211,3 +211,45 @@ func benchLargestOrg(b *testing.B, ix *index, format string, screened func(*cata
 		}
 	}
 }
+
+// BenchmarkScreenOverBoundOrg screens the organisations past the bounds
+// on the versions compared (maxComparedNames, maxComparedLetters) that
+// cost the most: as many names as the catalog accepts, and as long, each
+// of a word in Latin letters and one in Cyrillic letters that romanises
+// to the list's common letters, so that each version is compared letter
+// by letter. Only the names as written and in the Russian reading are
+// compared, within the same bounds: no more than
+// BenchmarkScreenLargestOrgCommonLetters.
+func BenchmarkScreenOverBoundOrg(b *testing.B) {
+	ix := newIndex(syntheticList(10000))
+	for _, c := range []struct{ name, format string }{
+		{"latin-and-cyrillic", "Shchiugia%d Шчиугиа "},
+		{"cyrillic", "Шчиугиа%dз "},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			mk := func(i, size int) string {
+				var s strings.Builder
+				for w := 0; s.Len() < size; w++ {
+					fmt.Fprintf(&s, c.format, i*100+w)
+				}
+				return strings.TrimSpace(strings.ToValidUTF8(s.String()[:size], ""))
+			}
+			n := catalog.MaxScreeningNames
+			size := catalog.MaxScreeningText/(n+1) - 1
+			var as []string
+			for i := 0; i < n; i++ {
+				as = append(as, mk(i, size))
+			}
+			o := org("hostile", "UA", mk(n, size), as...)
+			if o.ScreeningText() > catalog.MaxScreeningText {
+				b.Fatalf("%d bytes, over the catalog's bound", o.ScreeningText())
+			}
+			b.Logf("%d names, %d bytes", n+1, o.ScreeningText())
+			for b.Loop() {
+				if r := ix.screen("", o, nil); r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") {
+					b.Fatal(r.Status, r.Source)
+				}
+			}
+		})
+	}
+}

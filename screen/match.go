@@ -143,6 +143,11 @@ type orgName struct {
 	// written is the letters of the version compared, as written before
 	// normalising (romanised, if it is): what bounds its cost.
 	written int
+	// tier is what compares it past the bounds (withinBounds): 0 a name
+	// as written, 1 in the Russian reading, as both were compared before
+	// the other versions were; 2 another romanisation or spaced letters
+	// joined, compared within the bounds only.
+	tier int
 	prepared
 }
 
@@ -190,7 +195,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			// An earlier name read with its letters joined is this
 			// name as written: a match by it may be exact.
 			names[i] = orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)}
-		} else if !ok {
+		} else if ok {
+			names[i].tier = 0
+		} else {
 			seen[key] = len(names)
 			names = append(names, orgName{raw: shown, mixed: key.mixed, written: utf8.RuneCountInString(n), prepared: prepareName(n, key.norm, key.kept, true)})
 		}
@@ -199,21 +206,27 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		// Each of its romanisations (translit.go) is compared, and each
 		// version with its spaced letters joined (joinSpacedLetters).
 		mixed := key.mixed
-		add := func(v string, romanised, spaced bool) {
+		add := func(v string, romanised, spaced bool, tier int) {
 			key := nameKey{Normalize(v), keepingSpelled(v), mixed}
-			if _, ok := seen[key]; !ok {
-				seen[key] = len(names)
-				names = append(names, orgName{raw: shown, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
-					prepared: prepareName(v, key.norm, key.kept, true)})
+			if i, ok := seen[key]; ok {
+				names[i].tier = min(names[i].tier, tier)
+				return
 			}
+			seen[key] = len(names)
+			names = append(names, orgName{raw: shown, mixed: mixed, romanised: romanised, spaced: spaced, written: utf8.RuneCountInString(v),
+				tier: tier, prepared: prepareName(v, key.norm, key.kept, true)})
 		}
 		if j := joinSpacedLetters(n); j != "" {
-			add(j, false, true)
+			add(j, false, true, 2)
 		}
-		for _, lat := range romanisations(n) {
-			add(lat, true, false)
+		for i, lat := range romanisations(n) {
+			tier := 2
+			if i == 0 {
+				tier = 1 // the Russian reading
+			}
+			add(lat, true, false, tier)
 			if j := joinSpacedLetters(lat); j != "" {
-				add(j, true, true)
+				add(j, true, true, 2)
 			}
 		}
 	}
@@ -222,10 +235,15 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	// longer names: the versions compared (as written and romanised, not
 	// counting those with spaced letters joined, at most one more each)
 	// are bounded as a Latin organisation's names are by the catalog, in
-	// number and in letters (maxComparedNames, maxComparedLetters). Past
-	// them, it is held as a too long name is. Bounded by twice the
-	// letters alone, many short Cyrillic names cost four times, and the
-	// longest twice, what the costliest Latin ones do.
+	// number and in letters (maxComparedNames, maxComparedLetters). Bounded
+	// by twice the letters alone, many short Cyrillic names cost four
+	// times, and the longest twice, what the costliest Latin ones do.
+	// Past them, only the names as written and in the Russian reading
+	// are compared, as they were before the other versions were, within
+	// the same bounds (withinBounds): a listed verdict they find is kept,
+	// and the organisation is otherwise held undetermined, saying the
+	// comparison was partial. Held without any comparison, one whose
+	// exact listed name is among its aliases was no longer listed.
 	letters, versions := 0, 0
 	for i := range names {
 		if !names[i].spaced {
@@ -233,15 +251,20 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			versions++
 		}
 	}
-	if versions > maxComparedNames {
-		res.Status = catalog.RestrictedUndetermined
-		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d names, over the %d the screening compares; give fewer aliases in Cyrillic letters (one in Latin letters counts once)", versions, maxComparedNames)
-		return res
+	partial := ""
+	switch {
+	case versions > maxComparedNames:
+		partial = fmt.Sprintf("not screened in full: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d names, over the %d the screening compares; give fewer aliases in Cyrillic letters (one in Latin letters counts once)", versions, maxComparedNames)
+	case letters > maxComparedLetters:
+		partial = fmt.Sprintf("not screened in full: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d letters, over the %d the screening compares; shorten them, or give fewer aliases", letters, maxComparedLetters)
 	}
-	if letters > maxComparedLetters {
-		res.Status = catalog.RestrictedUndetermined
-		res.Source = fmt.Sprintf("not screened: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d letters, over the %d the screening compares; shorten them, or give fewer aliases", letters, maxComparedLetters)
-		return res
+	if partial != "" {
+		var left int
+		names, left = withinBounds(names)
+		partial += "; they were compared as written and in the Russian reading only"
+		if left > 0 {
+			partial += fmt.Sprintf(", %d of those versions not at all", left)
+		}
 	}
 	var orgAddr []map[string]bool
 	for _, a := range org.Spec.Addresses {
@@ -314,8 +337,42 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	ix.applyDecisions(&res, tenant, org, decisions)
 	hashEntries(&res)
 	res.Status, res.Source = ix.status(res)
+	if partial != "" {
+		// A listed verdict stands; no match is no clearance.
+		switch res.Status {
+		case catalog.RestrictedNone:
+			res.Status, res.Source = catalog.RestrictedUndetermined, partial
+		case catalog.RestrictedUndetermined:
+			res.Source = partial + "; " + res.Source
+		}
+	}
 	holdUncomparable(&res, org, raw)
 	return res
+}
+
+// withinBounds is what of names is compared past the bounds: the names
+// as written, then in the Russian reading (tier 0, then 1), each while
+// the versions and their letters are within maxComparedNames and
+// maxComparedLetters, so that comparing them costs no more than the
+// costliest Latin organisation; left is how many of those did not fit.
+// The names as written always fit, being within the catalog's bounds,
+// unless symbols were dropped from some (withSymbolsDropped).
+func withinBounds(names []orgName) (kept []orgName, left int) {
+	letters := 0
+	for tier := range 2 {
+		for _, n := range names {
+			if n.tier != tier {
+				continue
+			}
+			if len(kept) >= maxComparedNames || letters+n.written > maxComparedLetters {
+				left++
+				continue
+			}
+			letters += n.written
+			kept = append(kept, n)
+		}
+	}
+	return kept, left
 }
 
 // maxComparedLetters bounds the letters of an organisation's names as
@@ -330,14 +387,25 @@ const maxComparedLetters = catalog.MaxScreeningText
 const maxComparedNames = catalog.MaxScreeningNames + 1
 
 // pairScore is how alike an organisation's name a and a listed name b
-// are: the higher of their scores with the Russian legal forms spelt out
-// left out and kept (spelledForms), so that leaving them out never lowers
-// a score. ok is false when the names are too short to compare.
+// are: the highest of their scores with the legal forms spelt out
+// (spelledForms) left out, kept, and left out only as the Russian
+// commercial ones were before the others were added (earlierSpelledForms),
+// so that leaving out a form never lowers a score below what either
+// found. Each version is pruned by its own letters (mayReach,
+// wordMayReach). ok is false when the names are too short to compare.
 func (sc *jwScratch) pairScore(a, b *prepared) (score float64, ok bool) {
 	score, ok = sc.versionScore(a, b)
 	if score < 1 && (a.kept != nil || b.kept != nil) {
 		if k, kok := sc.versionScore(a.keptOr(), b.keptOr()); kok && (!ok || k > score) {
 			score, ok = k, true
+		}
+	}
+	if score < 1 && (a.earlier != nil || b.earlier != nil) {
+		ea, eb := a.earlierOr(), b.earlierOr()
+		if ea != a.keptOr() || eb != b.keptOr() {
+			if e, eok := sc.versionScore(ea, eb); eok && (!ok || e > score) {
+				score, ok = e, true
+			}
 		}
 	}
 	return score, ok

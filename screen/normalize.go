@@ -71,7 +71,19 @@ var shortForms = map[string]bool{
 // word, a spelling not listed here kept part of the phrase and lost the
 // rest, and the name then scored lower than with the whole phrase kept.
 // Leaving them out can so only add matches.
-var spelledForms = map[string]bool{
+var spelledForms = func() map[string]bool {
+	m := maps.Clone(earlierSpelledForms)
+	maps.Copy(m, neighbourSpelledForms)
+	return m
+}()
+
+// earlierSpelledForms are the Russian commercial forms spelt out (OOO,
+// AO, ZAO, OAO, PAO, NAO), the spelledForms that were the only ones
+// before the others were added. A name is compared with only these left
+// out too (prepared.earlier): left out, the others ("Federalnoe Kazennoe
+// Predpriyatie", "Unitarnoe") lowered or removed matches that leaving
+// out these alone found.
+var earlierSpelledForms = map[string]bool{
 	"obshchestvo": true, "obshestvo": true, "obschestvo": true, "obshhestvo": true, "obsestvo": true, "obscestvo": true,
 	"ogranichennoi": true, "ogranichennoy": true, "ogranichennoj": true, "ogranicennoj": true, "ogranicennoi": true, "ogranicennoy": true,
 	"otvetstvennostyu": true, "otvetstvennostiu": true, "otvetstvennostju": true, "otvetstvennostu": true, "otvetstvennostiyu": true,
@@ -79,6 +91,10 @@ var spelledForms = map[string]bool{
 	"zakrytoe": true, "zakrytoye": true, "zakrytoje": true, "otkrytoe": true, "otkrytoye": true, "otkrytoje": true,
 	"publichnoe": true, "publichnoye": true, "publichnoje": true, "publicnoe": true,
 	"nepublichnoe": true, "nepublichnoye": true, "nepublichnoje": true, "nepublicnoe": true,
+}
+
+// neighbourSpelledForms are the spelledForms but the earlier ones.
+var neighbourSpelledForms = map[string]bool{
 	// Russian state enterprises and institutions: FGUP (Federalnoe
 	// Gosudarstvennoe Unitarnoe Predpriyatie), GUP, MUP, FKP (Kazennoe),
 	// FGBU (Byudzhetnoe Uchrezhdenie), ANO (Avtonomnaya Nekommercheskaya
@@ -235,6 +251,25 @@ func trimCJKForms(w string, forms []string) string {
 // Cyrillic о is left out like "Co.".
 var legalFormSkeletons, shortFormSkeletons = skeletons(legalForms), skeletons(shortForms)
 
+// earlierForms are the legal forms that were left out before the
+// neighbourSpelledForms were added: shortForms and earlierSpelledForms.
+var earlierForms = func() map[string]bool {
+	m := maps.Clone(shortForms)
+	maps.Copy(m, earlierSpelledForms)
+	return m
+}()
+
+var earlierFormSkeletons, neighbourFormSkeletons = skeletons(earlierForms), skeletons(neighbourSpelledForms)
+
+// A formSet says which legal forms normalizeWords leaves out.
+type formSet int
+
+const (
+	allForms    formSet = iota // legalForms
+	shortOnly                  // shortForms: the spelt-out forms kept
+	earlierOnly                // earlierForms: the neighbours' spelt-out forms kept
+)
+
 func skeletons(forms map[string]bool) map[string]bool {
 	m := map[string]bool{}
 	for w := range forms {
@@ -265,18 +300,24 @@ func withForms(s string) string {
 // keepingSpelled is Normalize keeping the Russian legal forms spelt out
 // (spelledForms): the version of a name a match is also scored by.
 func keepingSpelled(s string) string {
-	return normalizeWith(s, true, true, false)
+	return normalizeWith(s, true, true, shortOnly)
+}
+
+// droppingEarlier is Normalize leaving out, of the forms spelt out, only
+// the earlierSpelledForms: the third version a match is scored by.
+func droppingEarlier(s string) string {
+	return normalizeWith(s, true, true, earlierOnly)
 }
 
 // normalizeForms is normalize, leaving legal forms out when dropForms.
 func normalizeForms(s string, lookAlike, dropForms bool) string {
-	return normalizeWith(s, lookAlike, dropForms, true)
+	return normalizeWith(s, lookAlike, dropForms, allForms)
 }
 
-// normalizeWith is normalizeForms, leaving the Russian forms spelt out
-// among them only when spelled.
-func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
-	words, kept := normalizeWords(s, lookAlike, spelled)
+// normalizeWith is normalizeForms, leaving out of the legal forms those
+// of set.
+func normalizeWith(s string, lookAlike, dropForms bool, set formSet) string {
+	words, kept := normalizeWords(s, lookAlike, set)
 	if len(kept) == 0 || !dropForms {
 		// A name made only of such words keeps them.
 		return strings.Join(words, " ")
@@ -288,13 +329,13 @@ func normalizeWith(s string, lookAlike, dropForms, spelled bool) string {
 // legal form left out, even when nothing is left: what says whether a
 // name has Latin letters (hasLatinName).
 func formsLeftOut(s string) string {
-	_, kept := normalizeWords(s, false, true)
+	_, kept := normalizeWords(s, false, allForms)
 	return strings.Join(kept, " ")
 }
 
 // normalizeWords is a name's words, normalised, and those of them that
-// are no legal form.
-func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
+// are no legal form of set.
+func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string) {
 	t, _, err := transform.String(fold, s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
@@ -343,11 +384,15 @@ func normalizeWords(s string, lookAlike, spelled bool) (words, kept []string) {
 	if lookAlike {
 		t, forms, cjk = skeleton(t), legalFormSkeletons, cjkLegalFormSkeletons
 	}
-	if !spelled {
+	switch {
+	case set == shortOnly && lookAlike:
+		forms = shortFormSkeletons
+	case set == shortOnly:
 		forms = shortForms
-		if lookAlike {
-			forms = shortFormSkeletons
-		}
+	case set == earlierOnly && lookAlike:
+		forms = earlierFormSkeletons
+	case set == earlierOnly:
+		forms = earlierForms
 	}
 	words = joinCJK(strings.Fields(t))
 	kept = make([]string, 0, len(words))
@@ -521,12 +566,24 @@ type prepared struct {
 	// kept is the name with the Russian legal forms spelt out kept
 	// (spelledForms), when it has any; nil otherwise.
 	kept *prepared
+	// earlier is the name with only the earlierSpelledForms of them left
+	// out (droppingEarlier), when that differs from norm: kept itself,
+	// when it is the same as that.
+	earlier *prepared
 }
 
 // keptOr is p with the Russian legal forms spelt out kept.
 func (p *prepared) keptOr() *prepared {
 	if p.kept != nil {
 		return p.kept
+	}
+	return p
+}
+
+// earlierOr is p with only the earlierSpelledForms left out.
+func (p *prepared) earlierOr() *prepared {
+	if p.earlier != nil {
+		return p.earlier
 	}
 	return p
 }
@@ -543,6 +600,19 @@ func prepareName(raw, norm, kept string, org bool) prepared {
 	if kept != norm {
 		k := mk(kept).withFull(raw)
 		p.kept = &k
+	}
+	if !slices.ContainsFunc(strings.Fields(kept), func(w string) bool { return neighbourFormSkeletons[w] }) {
+		// Without a neighbour's form, the earlier forms leave out what
+		// all of them do.
+		return p
+	}
+	switch e := droppingEarlier(raw); {
+	case e == norm:
+	case e == kept:
+		p.earlier = p.kept
+	default:
+		v := mk(e).withFull(raw)
+		p.earlier = &v
 	}
 	return p
 }

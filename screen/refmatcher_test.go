@@ -17,7 +17,8 @@ import (
 // entry that changed since no longer applying, its hash left to what
 // changes a match, the older hash still read, and shown with each match;
 // names scored with the
-// Russian legal forms spelt out both left out and kept), as the reference the
+// legal forms spelt out left out, kept, and left out only as the earlier
+// Russian ones were), as the reference the
 // matcher must agree with on every result (TestMatcherAgreesWithReference).
 
 // refScratch holds the reference Jaro–Winkler's buffers.
@@ -85,11 +86,12 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 			on := &names[oi]
 			for ei := range ix.names[i] {
 				en := &ix.names[i][ei]
-				// The higher score of the names with the Russian legal
-				// forms spelt out left out and kept (spelledForms).
+				// The highest score of the names with the legal forms
+				// spelt out left out, kept (spelledForms), and left out
+				// only as the earlier ones were (earlierSpelledForms).
 				score, ok := sc.refVersionScore(&on.prepared, en)
-				if on.kept != nil || en.kept != nil {
-					if k, kok := sc.refVersionScore(on.keptOr(), en.keptOr()); kok && (!ok || k > score) {
+				for _, v := range [][2]*prepared{{on.keptOr(), en.keptOr()}, {on.earlierOr(), en.earlierOr()}} {
+					if k, kok := sc.refVersionScore(v[0], v[1]); kok && (!ok || k > score) {
 						score, ok = k, true
 					}
 				}

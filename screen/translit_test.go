@@ -130,3 +130,52 @@ func TestRomanisedNamesBoundedInNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestRomanisedNamesBoundKeepsVerdict: an organisation whose names are
+// within the catalog's bound but whose versions (each romanisation, with
+// spaced letters joined) are over maxComparedLetters is still compared as
+// written and in the Russian reading, as it was before those versions
+// were: its exact listed name finds it listed, where the bound had it
+// "not screened" and undetermined. Without that name it is held, saying
+// why.
+func TestRomanisedNamesBoundKeepsVerdict(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "1", List: "SDN", Name: "NPO Mashinostroyeniya", Addresses: []Address{{Country: "RU"}}}}}
+	base := []string{
+		"А.О. «В.П.К. «Н.П.О. машиностроения» г. Реутов Московской области",
+		"Н.П.О. машиностроения, О.К.Б.-52, Ц.К.Б.М., филиал в г. Реутов",
+		"В.П.К. Н.П.О. машиностроения, Ф.Г.У.П., Реутов",
+	}
+	var aliases []string
+	for i := range 12 {
+		aliases = append(aliases, fmt.Sprintf("%s филиал №%d", base[i%3], i))
+	}
+	held := org("npo", "RU", "А.О. «В.П.К. «Н.П.О. машиностроения»", aliases...)
+	listed := org("npo", "RU", "А.О. «В.П.К. «Н.П.О. машиностроения»", append(aliases, "NPO Mashinostroyeniya")...)
+	if n := listed.ScreeningText(); n > catalog.MaxScreeningText {
+		t.Fatalf("the fixture is over the catalog's bound: %d bytes", n)
+	}
+	r := Screen("", held, l, nil)
+	if r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") || !strings.Contains(r.Source, fmt.Sprint(maxComparedLetters)) {
+		t.Fatalf("without its listed name: %s (%s), want held over the bound", r.Status, r.Source)
+	}
+	if r := Screen("", listed, l, nil); r.Status != catalog.RestrictedListed {
+		t.Errorf("with its listed name: %s (%s), want listed", r.Status, r.Source)
+	}
+	// The same past the bound on the versions' number: many short
+	// Cyrillic names, and the listed one in Latin letters last. (One in
+	// Cyrillic among as many is compared as written but not read, the
+	// names as written filling the bounds: held, never cleared.)
+	var short []string
+	for i := range catalog.MaxScreeningNames - 1 {
+		short = append(short, fmt.Sprintf("Щюгя %d", i))
+	}
+	if r := Screen("", org("npo", "RU", "Щюгя", short...), l, nil); r.Status != catalog.RestrictedUndetermined || !strings.Contains(r.Source, "not screened") || !strings.Contains(r.Source, fmt.Sprint(maxComparedNames)) {
+		t.Errorf("many names without its listed name: %s (%s), want held over the bound", r.Status, r.Source)
+	}
+	if r := Screen("", org("npo", "RU", "Щюгя", append(short, "NPO Mashinostroyeniya")...), l, nil); r.Status != catalog.RestrictedListed {
+		t.Errorf("many names with its listed name: %s (%s), want listed", r.Status, r.Source)
+	}
+	if r := Screen("", org("npo", "RU", "Щюгя", append(short, "НПО Машиностроения")...), l, nil); r.Status != catalog.RestrictedUndetermined {
+		t.Errorf("many names with its listed name in Cyrillic: %s (%s), want held", r.Status, r.Source)
+	}
+}
