@@ -143,6 +143,14 @@ type Sweep struct {
 	// given up and the checkpoints left there are recorded
 	// (sweepAbandoned).
 	Fails int `json:"fails,omitempty"`
+	// Pending says why the last sweep could not judge the site (the run's
+	// documents or the site unreadable, a fact the law needs missing):
+	// its checkpoints there are not taken as lawful, and the site stays
+	// on the list until a sweep judges it. PendingKey is the law, rules
+	// revision and registered facts it was judged under (sweepKey): it is
+	// judged again once they change.
+	Pending    string `json:"pending,omitempty"`
+	PendingKey string `json:"pendingKey,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
