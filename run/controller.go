@@ -222,6 +222,13 @@ type Controller struct {
 	docDue  string
 	// docDueSeq is the audit seq of the update docDue names.
 	docDueSeq int64
+	// factsSeq is the audit seq of the latest owner's update of a
+	// registered document docUpdates read: a sweep that could not judge a
+	// left site judges it again once it moves (sweepKey).
+	factsSeq atomic.Int64
+	// sweepKeySeen is the sweepKey the loop's last scan of ended runs
+	// for sites to sweep was made under (sweepEnded).
+	sweepKeySeen string
 	// checkedLaw is the digest of the law the last recorded check judged
 	// by (lawDigest), as the first read of a term found it or this term's
 	// check recorded it; "" when the record names none (an older

@@ -509,6 +509,7 @@ func (c *Controller) docUpdates(ctx context.Context) error {
 				if json.Unmarshal(e.Payload, &p) == nil && p.Action == "updated" {
 					c.docDue = fmt.Sprintf("%s %s of tenant %s was updated", p.Kind, p.Name, catalog.TenantOr(e.Tenant))
 					c.docDueSeq = e.Seq
+					c.factsSeq.Store(max(c.factsSeq.Load(), e.Seq))
 					tenants[catalog.TenantOr(e.Tenant)] = true
 				}
 			}

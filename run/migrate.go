@@ -109,6 +109,39 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		})
 		return err == nil, err
 	}
+	if moved != nil && r.Migration.Done > stepShare(r, src.Step) {
+		// An older checkpoint than the one the target was chosen for is
+		// what moves: more work is left than the plan counted, and the
+		// target is judged again for it (its deadline and budget).
+		fits, left, err := c.fitsAfter(ctx, r, target, src.Step)
+		var se *spentError
+		if errors.As(err, &se) {
+			return c.failJudged(ctx, r, err, fmt.Sprintf("not planned again: %s (the checkpoint the run could resume from: %s)", se.msg, ckText(src)))
+		}
+		if err != nil {
+			// Not judged: the step is tried again, the checkpoint kept.
+			return false, err
+		}
+		if !fits {
+			_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+				if !movingTo(r, target) {
+					return store.ErrNoChange
+				}
+				// The copy made stays the run's, among its older
+				// checkpoints, and the latest stays its latest: another
+				// target may take it.
+				latest := r.Checkpoint
+				r.setCheckpoint(moved)
+				r.setCheckpoint(latest)
+				r.Migration.ResumeStep, r.Migration.Done = src.Step, 0
+				r.Migration.setTarget(nil)
+				ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; the run could resume only from its checkpoint at step %d, and %s, chosen for the work left after step %d, no longer meets the job's deadline or budget for %s: planned again for that work",
+					why, src.Step, target.Site, latest.Step, left)})
+				return nil
+			})
+			return err == nil, err
+		}
+	}
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
 		ln := c.lawNow()
@@ -426,6 +459,44 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 		passed = append(passed, why)
 	}
 	return nil, nil, strings.Join(passed, "; ") + "; the run starts from the beginning", nil
+}
+
+// fitsAfter judges target again for the work run r has left after its
+// checkpoint at step (an older one than its plan counted): whether a plan
+// of that work, its budget and deadline less what the run used, still
+// holds target's site, pool and count. The plan reads the catalog's
+// room, not the room left now: the run holds the target's room already.
+// It returns what the work left is, and a *spentError when the budget or
+// deadline is used up.
+func (c *Controller) fitsAfter(ctx context.Context, r *Run, target planner.Placement, step int64) (bool, string, error) {
+	at := *r
+	m := *r.Migration
+	m.ResumeStep, m.Restart = step, false
+	at.Migration = &m
+	w, job, err := c.worldJob(&at)
+	if err != nil {
+		return false, "", err
+	}
+	left, note, err := remaining(job, &at, c.cfg.Now(), doneShare(&at))
+	if err != nil {
+		return false, "", err
+	}
+	if err := c.lawBehind(); err != nil {
+		return false, "", err
+	}
+	plan, err := c.plan(ctx, w, left, c.today(), c.excludedNow(r))
+	if err != nil {
+		return false, "", err
+	}
+	if note == "" {
+		note = "the whole job"
+	}
+	for _, p := range plan.Placements {
+		if p.Site == target.Site && p.Pool == target.Pool && p.Count == target.Count {
+			return true, note, nil
+		}
+	}
+	return false, note, nil
 }
 
 // checkpointCandidates is the run's latest checkpoint and then its older

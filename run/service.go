@@ -410,13 +410,17 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 	// reads (heldOrder): a held run changed, or a run's hold did. Progress
 	// and checkpoints, most of the writes of a busy fleet, cannot.
 	var queued bool
+	// kept is the run as the call of fn that the store wrote left it
+	// (nil after a call that changed nothing): the brief this server
+	// keeps of it (keepBrief).
+	var kept *Run
 	defer func() {
 		if queued {
 			c.runWrites.Add(1)
 		}
 	}()
-	_, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
-		queued = false
+	written, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
+		queued, kept = false, nil
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err
@@ -444,12 +448,15 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		}
 		queued = from == Held || r.State == Held || nr.Hold != row.Hold
 		row.State, row.Site, row.Attempt, row.Handle, row.Data, row.Hold = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data, nr.Hold
-		out = r
+		out, kept = r, r
 		return ch, nil
 	})
 	if err == nil && out != nil {
 		c.watch.runChanged(out.Tenant, id)
 		c.wakeResumeWaits(out)
+		if kept != nil && written != nil {
+			c.keepBrief(kept, written)
+		}
 	}
 	if err == nil && out != nil && out.State != from {
 		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)
@@ -537,6 +544,38 @@ func (c *Controller) briefAt(ctx context.Context, id string, version int64) (*Ru
 	}
 	cp := *r
 	return &cp, nil
+}
+
+// keepBrief keeps r, as this server has just written it (row, of the
+// row's new version), for briefAt, when it keeps the run already (an agent reports
+// on it, or a stream follows it): the agent's next request then finds it
+// of the version the store gives, and does not read the run whole, its
+// documents with it, after each write of a busy run's progress. The
+// copy kept is r's own, without documents, shared with nothing.
+func (c *Controller) keepBrief(r *Run, row *store.Run) {
+	version := row.Version
+	c.mu.Lock()
+	old, ok := c.briefs[r.ID]
+	c.mu.Unlock()
+	if !ok || old.version >= version {
+		return
+	}
+	d := r.Data
+	d.Documents = nil
+	b, err := json.Marshal(d)
+	if err != nil {
+		return
+	}
+	cp := &Run{ID: row.ID, Tenant: row.Tenant, Job: row.Job, State: State(row.State), Site: row.Site, Attempt: row.Attempt,
+		Handle: row.Handle, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, version: version}
+	if err := json.Unmarshal(b, &cp.Data); err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.briefs[r.ID]; ok && cur.version < version {
+		c.briefs[r.ID] = cp
+	}
 }
 
 // maxBriefs bounds the runs Brief and the agent API keep: about as many

@@ -188,7 +188,21 @@ func doneShare(r *Run) float64 {
 	if ck == nil || ck.Name == "" || p == nil || p.Steps <= 0 || ck.Step <= 0 || restart {
 		return 0
 	}
-	step := min(ck.Step, p.Steps-1)
+	return stepShare(r, ck.Step)
+}
+
+// stepShare is the share of run r's job done at step (the workload's
+// reported length; 0 when none), capped by the step a failed move's
+// fallback left the run at (Migration.ResumeStep).
+func stepShare(r *Run, step int64) float64 {
+	p := r.Progress
+	if p == nil || p.Steps <= 0 || step <= 0 {
+		return 0
+	}
+	if r.Migration != nil && r.Migration.ResumeStep > 0 {
+		step = min(step, r.Migration.ResumeStep)
+	}
+	step = min(step, p.Steps-1)
 	return float64(step) / float64(p.Steps)
 }
 
@@ -214,7 +228,11 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		// step less) would leave no work, which no estimate expects.
 		left.Spec.Tokens = max(job.Spec.Tokens*(1-done), 1)
 		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
-		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), r.Checkpoint.Step, r.Progress.Steps))
+		at := r.Checkpoint.Step
+		if r.Migration != nil && r.Migration.ResumeStep > 0 {
+			at = min(at, r.Migration.ResumeStep)
+		}
+		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), at, r.Progress.Steps))
 	}
 	if b := job.Spec.BudgetUSD; b > 0 && s.USD > 0 {
 		if s.USD >= b {

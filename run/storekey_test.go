@@ -81,10 +81,14 @@ spec:
 }
 
 // wholeReads counts the store's reads of whole runs, documents and all,
-// in n, and, when v is set, of their owner and version in v.
+// in n, and, when v is set, of their owner and version in v. With
+// notLoop, the reads under the controller loop's fenced context (its
+// steps, law checks and sweeps) are not counted: only those of the
+// requests a test makes.
 type wholeReads struct {
 	store.Store
-	n, v *atomic.Int64
+	n, v    *atomic.Int64
+	notLoop bool
 }
 
 func (w wholeReads) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
@@ -95,7 +99,9 @@ func (w wholeReads) RunVersionOf(ctx context.Context, id string) (string, int64,
 }
 
 func (w wholeReads) GetRun(ctx context.Context, id string) (*store.Run, error) {
-	w.n.Add(1)
+	if _, fenced := store.FenceOf(ctx); !w.notLoop || !fenced {
+		w.n.Add(1)
+	}
 	return w.Store.GetRun(ctx, id)
 }
 
@@ -105,7 +111,11 @@ func (w wholeReads) GetRun(ctx context.Context, id string) (*store.Run, error) {
 // version; the run itself still has its documents.
 func TestTimelineAndLogsReadNoDocuments(t *testing.T) {
 	var whole atomic.Int64
-	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
+	// The loop's own reads are not the reads under test: a step of the
+	// run that the loop listed just before the run ended (or the step
+	// after the one that ended it) reads it whole once more, as it
+	// reads any run it steps, after the test saw the end.
+	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole, notLoop: true} })
 	ctx := context.Background()
 	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(20, 5)}})
 	if err != nil {

@@ -90,12 +90,37 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 		return 0, err
 	}
 	ln := c.lawNow()
+	key := c.sweepKey(ln)
 	var failed error
 	for _, sw := range r.Swept {
+		if sw.Pending != "" && sw.PendingKey == key {
+			// Not judged under this law and these facts: nothing has
+			// changed that could judge it now.
+			continue
+		}
 		err := c.sweepSite(ctx, r, sw, ln)
 		abandon := ""
 		var se *sweepStoreError
+		var pe *sweepPendingError
 		switch {
+		case errors.As(err, &pe):
+			if _, uerr := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+				i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
+				if i < 0 || r.Swept[i].Fails != sw.Fails || r.Swept[i].Pending != sw.Pending || r.Swept[i].PendingKey != sw.PendingKey {
+					return store.ErrNoChange
+				}
+				was := r.Swept[i].Pending
+				r.Swept[i].Pending, r.Swept[i].PendingKey, r.Swept[i].Fails = pe.why, key, 0
+				if was != pe.why {
+					ch.Events = append(ch.Events, store.Event{Kind: "checkpoints-pending", Reason: fmt.Sprintf(
+						"the run's checkpoints at %s, a site it left, could not be judged (%s): they are not taken as lawful, and are judged again when the law, its rules revision (now %d) or the registered facts change",
+						sw.Site, pe.why, ln.Rev)})
+				}
+				return nil
+			}); uerr != nil {
+				return fails, errors.Join(err, uerr)
+			}
+			continue
 		case errors.As(err, &se):
 			n := sw.Fails + 1
 			if n < maxSweepFails {
@@ -104,7 +129,8 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 					if i < 0 || r.Swept[i].Fails != sw.Fails {
 						return store.ErrNoChange
 					}
-					r.Swept[i].Fails = n
+					// Judged now: what kept it pending is past.
+					r.Swept[i].Fails, r.Swept[i].Pending, r.Swept[i].PendingKey = n, "", ""
 					return nil
 				}); uerr != nil {
 					return fails, errors.Join(err, uerr)
@@ -162,6 +188,33 @@ const KindCheckpointsLeft = "checkpoints-left"
 // has.
 var errSweepSiteGone = errors.New("the site is no longer in the catalog")
 
+// sweepPendingError is a left site the sweep could not judge: the run's
+// documents or the site could not be read, or the law could not
+// determine whether the run's data may be there (a fact missing). The
+// site stays on the run's list, pending, failing closed.
+type sweepPendingError struct{ why string }
+
+func (e *sweepPendingError) Error() string { return "not judged: " + e.why }
+
+// maxPendingWhy bounds what a pending site's record says of why: the
+// law's findings quote the run's documents.
+const maxPendingWhy = 1000
+
+func pendingErr(why string) *sweepPendingError {
+	if len(why) > maxPendingWhy {
+		why = strings.ToValidUTF8(why[:maxPendingWhy], "") + "…"
+	}
+	return &sweepPendingError{why}
+}
+
+// sweepKey names what a sweep judges by: the rules revision, the law
+// beyond it and the catalog (lawDigest), and the latest owner's update of
+// a registered document. A site a sweep could not judge is judged again
+// once it changes.
+func (c *Controller) sweepKey(ln LawNow) string {
+	return fmt.Sprintf("%d/%s/%d", ln.Rev, c.lawDigest(ln), c.factsSeq.Load())
+}
+
 // sweepStoreError is a left site's store failing its sweep: it could not
 // be opened, listed or cleared.
 type sweepStoreError struct{ err error }
@@ -206,16 +259,20 @@ func sweepAbandoned(ch *store.Change, r *Run, sw Sweep, why string) error {
 // when the law in force (as of sw.AsOf, or today if later) no longer lets
 // the run's datasets be there. It keeps them where the law does, where it
 // cannot judge them (a fact missing, the run's documents or the site no
-// longer readable), and never touches the checkpoint the run resumes from
+// longer readable: a *sweepPendingError, and the site stays on the
+// run's list to be judged again), and never touches the checkpoint the run resumes from
 // in the store it is in, nor a store the run's current site shares (its
 // attempt writes its checkpoints there).
 func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow) error {
+	if ln.Transfer == nil {
+		return nil // no transfer law here: nothing to judge the site by
+	}
 	w, err := c.world(r)
 	if notJudged(err) {
 		return err
 	}
 	if err != nil {
-		return nil
+		return pendingErr(fmt.Sprintf("the run's documents cannot be read: %v", err))
 	}
 	site := w.Site(sw.Site)
 	if site == nil {
@@ -236,8 +293,17 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	if err != nil {
 		return err
 	}
-	if !ok || dec.Allowed || !hasCode(dec, policy.CodeDenied) {
+	switch {
+	case !ok:
+		return pendingErr("the run, its job, a dataset it was trained on or the site can no longer be read")
+	case dec.Allowed:
 		return nil
+	case !hasCode(dec, policy.CodeDenied):
+		var msgs []string
+		for _, f := range dec.Denials {
+			msgs = append(msgs, f.Message)
+		}
+		return pendingErr("undetermined: " + strings.Join(msgs, "; "))
 	}
 	b, err := dataset.OpenStore(ctx, url)
 	if err != nil {
@@ -288,6 +354,12 @@ const sweepScanPage = 200
 func (c *Controller) sweepEnded(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // the term is over: the next leader's loop goes on
+	}
+	if key := c.sweepKey(c.lawNow()); key != c.sweepKeySeen {
+		// The law, its revision or a registered fact changed: the ended
+		// runs' left sites that could not be judged are judged again.
+		c.sweepKeySeen = key
+		c.sweepScanAfter, c.sweepScanned = "", false
 	}
 	if !c.sweepScanned {
 		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{AllTenants: true, States: FinalStates, After: c.sweepScanAfter, Limit: sweepScanPage, NoDocuments: true})

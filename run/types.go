@@ -98,6 +98,12 @@ type Migration struct {
 	// Restart says the re-plan plans the whole job again: the checkpoint
 	// could not move to the target chosen for the work left after it.
 	Restart bool `json:"restart,omitempty"`
+	// ResumeStep, when set, is the step of the older checkpoint the last
+	// move could use in place of the latest (which could not go to the
+	// target): the re-plan plans the work left after it, not after the
+	// latest (doneShare), so that no target is judged for work the run
+	// has not kept.
+	ResumeStep int64 `json:"resumeStep,omitempty"`
 	// PreemptedBy names the run whose higher priority moved this one, or
 	// that reclaimed the quota this one borrowed (Reclaimed).
 	PreemptedBy string `json:"preemptedBy,omitempty"`
@@ -137,6 +143,14 @@ type Sweep struct {
 	// given up and the checkpoints left there are recorded
 	// (sweepAbandoned).
 	Fails int `json:"fails,omitempty"`
+	// Pending says why the last sweep could not judge the site (the run's
+	// documents or the site unreadable, a fact the law needs missing):
+	// its checkpoints there are not taken as lawful, and the site stays
+	// on the list until a sweep judges it. PendingKey is the law, rules
+	// revision and registered facts it was judged under (sweepKey): it is
+	// judged again once they change.
+	Pending    string `json:"pending,omitempty"`
+	PendingKey string `json:"pendingKey,omitempty"`
 }
 
 // Hold says why a run waits and when it next tries.
