@@ -23,9 +23,7 @@ import (
 func TestSweepOfAGoneStoreIsGivenUpOnRecord(t *testing.T) {
 	f, rs, names := newSweepFixture(t)
 	ctx := context.Background()
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	noDataToSG(t, rs)
 	// The run has left alpha for bravo, its checkpoints left at alpha.
 	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
 		r.Site = "bravo"
@@ -36,17 +34,7 @@ func TestSweepOfAGoneStoreIsGivenUpOnRecord(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	alpha, err := f.c.Site("alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	alphaStoreGone(t, f)
 	get := func() *Run {
 		r, err := f.c.Get(ctx, "t1", f.r.ID)
 		if err != nil {
@@ -123,9 +111,7 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestSweepGoesOnPastAFailingStore(t *testing.T) {
 	f, rs, _ := newSweepFixture(t)
 	ctx := context.Background()
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	noDataToSG(t, rs)
 	// alpha's store is gone; bravo, the run's site now, shares its
 	// store with the run's attempt and needs no removal.
 	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
@@ -136,17 +122,7 @@ func TestSweepGoesOnPastAFailingStore(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	alpha, err := f.c.Site("alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	alphaStoreGone(t, f)
 	f.c.sweepCheckpoints(ctx, f.r.ID)
 	r, err := f.c.Get(ctx, "t1", f.r.ID)
 	if err != nil {
@@ -202,9 +178,7 @@ func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
 func TestSweepFailuresCountedAcrossARestart(t *testing.T) {
 	f, rs, _ := newSweepFixture(t)
 	ctx := context.Background()
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	noDataToSG(t, rs)
 	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
 		r.Site = "bravo"
 		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
@@ -213,17 +187,7 @@ func TestSweepFailuresCountedAcrossARestart(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	alpha, err := f.c.Site("alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	alphaStoreGone(t, f)
 	// Half the failures, each at its time.
 	for i := 0; i < maxSweepFails/2; i++ {
 		f.c.sweepCheckpoints(ctx, f.r.ID)
@@ -245,5 +209,30 @@ func TestSweepFailuresCountedAcrossARestart(t *testing.T) {
 	}
 	if len(r.Swept) != 1 || r.Swept[0].Fails >= maxSweepFails/2+4 {
 		t.Errorf("two hours after a restart, %d failures before it: swept %+v, timeline %q; want alpha still on the list, swept about hourly", maxSweepFails/2, r.Swept, eventsOf(t, c, r.ID, "checkpoints-left"))
+	}
+}
+
+// noDataToSG makes the law deny moving data to SG (alpha's country).
+func noDataToSG(t *testing.T, rs *rules.State) {
+	t.Helper()
+	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alphaStoreGone puts a plain file where alpha's store was: every open,
+// list and removal there fails.
+func alphaStoreGone(t *testing.T, f *ckMoveFixture) {
+	t.Helper()
+	alpha, err := f.c.Site("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(f.c.SiteStore(alpha), "file://")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a store"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
