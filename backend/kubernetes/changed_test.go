@@ -43,10 +43,10 @@ func TestStatusOfAJobChangedAtTheSite(t *testing.T) {
 		{"scaled down and complete", map[string]any{"spec": map[string]any{"parallelism": 1, "completions": 1}},
 			map[string]any{"conditions": []any{map[string]any{"type": jobComplete, "status": "True"}}}, "parallelism 1, submitted with 2"},
 		{"fewer running", map[string]any{"spec": map[string]any{"parallelism": 1}}, nil, "parallelism 1, submitted with 2"},
-		{"retries", map[string]any{"spec": map[string]any{"backoffLimit": 6}}, nil, "backoffLimit 6"},
+		{"retries", map[string]any{"spec": map[string]any{"backoffLimit": 6}}, nil, "given backoffLimit 6 at the site"},
 		{"deadline", map[string]any{"spec": map[string]any{"activeDeadlineSeconds": 1}},
 			map[string]any{"conditions": []any{map[string]any{"type": jobFailed, "status": "True", "reason": "DeadlineExceeded"}}},
-			"activeDeadlineSeconds 1"},
+			"deadline set at the site (activeDeadlineSeconds 1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t)
@@ -71,9 +71,13 @@ func TestStatusOfAJobChangedAtTheSite(t *testing.T) {
 				patch["status"] = tc.status
 			}
 			f.changeJob(name, patch)
+			if tc.name == "retries" {
+				// Its pod fails; the Job, not failed, would run it again.
+				f.putPodOf(name, map[string]any{"phase": podFailed})
+			}
 			eventually(t, "the changed Job is not in the cache", func() bool {
 				j, ok := b.watch.job(name)
-				return ok && changedAtSite(j) != ""
+				return ok && (changedAtSite(j) != "" || retriedOrTimedOut(j, b.watch.podsOf(j)) != "")
 			})
 			st, err := b.Status(ctx, name)
 			if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, tc.want) {
@@ -156,5 +160,29 @@ func TestCapacityOwnPodsIgnoreARaisedRequest(t *testing.T) {
 	}
 	if got[backend.SiteAccelerator] > 2 {
 		t.Fatalf("Capacity = %v; want at most 2: the 6 GPUs Submit did not ask for are not free", got)
+	}
+}
+
+// A cluster whose admission policy gives every Job a deadline and retries
+// when it is created runs the attempt as placed: such a Job is not lost
+// for having them (every attempt at such a site was, at its first poll),
+// only once they act (TestStatusOfAJobChangedAtTheSite).
+func TestSiteDefaultsThatDoNotActAreNoChange(t *testing.T) {
+	f := newFakeAPI(t)
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "1"}
+	b := f.start(t)
+	ctx := testContext(t)
+	name, err := b.Submit(ctx, backend.Spec{RunID: "run-defaults", Attempt: 1, Command: []string{"true"}, Accelerators: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.changeJob(name, map[string]any{"spec": map[string]any{"backoffLimit": 6, "activeDeadlineSeconds": 86400}})
+	f.putPodOf(name, map[string]any{"phase": podRunning})
+	eventually(t, "the Job's defaults and pod are not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && j.Spec.ActiveDeadlineSeconds != nil && len(b.watch.podsOf(j)) == 1
+	})
+	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
+		t.Fatalf("Status of a running Job with the site's defaults = %+v, %v; want Running", st, err)
 	}
 }

@@ -49,9 +49,12 @@
 // attempt's Job or Secret names its UID. Status, Logs and Cancel of a Job
 // without a record answer ErrNotFound. The same writers can change what a
 // running Job lets change (its parallelism, completions, retries,
-// deadline): an attempt whose Job differs there from what its immutable
-// pod template says it was submitted with is lost, and its pods add
-// nothing to Capacity (changedAtSite). A suspended Job's container
+// deadline): an attempt whose Job's parallelism or completions differ from
+// what its immutable pod template says it was submitted with is lost, and
+// its pods add nothing to Capacity (changedAtSite). Retries and a deadline
+// are judged by what they did, since a cluster's admission policy may set
+// them on every Job it creates: a Job that runs a failed pod again, or
+// fails on its deadline, is lost, not failed (retriedOrTimedOut). A suspended Job's container
 // resources can change too: its pods add back no more than the template's
 // environment says Submit asked of each (jobAsks). A pod is a Job's when
 // the Job controller would count it (ownedBy); anyone who may create pods

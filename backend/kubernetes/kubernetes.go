@@ -1010,13 +1010,18 @@ func submittedValue(spec *podSpec, name string) (int64, bool) {
 // changedAtSite says how the attempt's Job was changed since Submit made
 // it, or "" when it was not. Anyone who may update Jobs in the namespace
 // can change what the API server lets change of a running Job: its
-// parallelism (and an Indexed Job's completions with it), its retries and
-// its deadline. The Job would then run more or fewer pods than the
-// attempt was placed with (and complete with fewer), retry what failed,
-// or fail on a deadline Meridian never set: its state is not the
-// attempt's, nor is what its pods hold the attempt's (Capacity). What
-// Submit gave it is read from its pod template, which cannot be changed
-// (submittedPods).
+// parallelism (and an Indexed Job's completions with it). The Job would
+// then run more or fewer pods than the attempt was placed with (and
+// complete with fewer): its state is not the attempt's, nor is what its
+// pods hold the attempt's (Capacity). What Submit gave it is read from its
+// pod template, which cannot be changed (submittedPods).
+//
+// Its retries and its deadline can be changed too, but a cluster's own
+// admission policy may also set them on every Job when it is created
+// (a default deadline, a backoffLimit), and such a Job runs the attempt as
+// placed: judged by the fields, every attempt at such a site was lost at
+// its first poll. They are judged by what they did instead
+// (retriedOrTimedOut).
 func changedAtSite(job *apiJob) string {
 	n, ok := submittedPods(&job.Spec.Template.Spec)
 	if !ok {
@@ -1028,12 +1033,43 @@ func changedAtSite(job *apiJob) string {
 		return changed + fmt.Sprintf("parallelism %s, submitted with %d", int32String(s.Parallelism), n)
 	case s.Completions == nil || *s.Completions != n:
 		return changed + fmt.Sprintf("completions %s, submitted with %d", int32String(s.Completions), n)
-	case s.BackoffLimit == nil || *s.BackoffLimit != 0:
-		return changed + fmt.Sprintf("backoffLimit %s, submitted with 0", int32String(s.BackoffLimit))
-	case s.ActiveDeadlineSeconds != nil:
-		return changed + fmt.Sprintf("activeDeadlineSeconds %d, submitted with none", *s.ActiveDeadlineSeconds)
 	}
 	return ""
+}
+
+// retriedOrTimedOut says, or "", whether the site's retries or deadline
+// (set by whoever: Submit sets neither) acted on the attempt's Job: a pod
+// of it failed and the Job, not failed, goes on to run it again, or the
+// Job failed on its deadline. Either way the attempt did not end by its
+// workload's doing: it is lost to the site, not failed (a run that fails
+// is not tried again), and a retry runs the attempt twice.
+func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
+	failed := false
+	for _, c := range job.Status.Conditions {
+		if c.Type != jobFailed || c.Status != conditionTrue {
+			continue
+		}
+		if c.Reason == "DeadlineExceeded" {
+			return "the attempt's Job was ended by a deadline set at the site (activeDeadlineSeconds " + int64String(job.Spec.ActiveDeadlineSeconds) + "), not by its workload"
+		}
+		failed = true
+	}
+	if failed || job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit == 0 {
+		return ""
+	}
+	for _, p := range pods {
+		if p.Status.Phase == podFailed {
+			return fmt.Sprintf("a pod of the attempt's Job failed and the Job, given backoffLimit %d at the site (submitted with 0), runs it again", *job.Spec.BackoffLimit)
+		}
+	}
+	return ""
+}
+
+func int64String(p *int64) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.FormatInt(*p, 10)
 }
 
 func int32String(p *int32) string {
@@ -1233,6 +1269,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	if why := changedAtSite(job); why != "" {
 		// Whatever its conditions and pods say: a Job that completed
 		// with fewer pods than the attempt's did not run the attempt.
+		return b.markLost(ctx, job, why)
+	}
+	if why := retriedOrTimedOut(job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	for _, c := range job.Status.Conditions {
