@@ -229,6 +229,9 @@ type Controller struct {
 	// sweepKeySeen is the sweepKey the loop's last scan of ended runs
 	// for sites to sweep was made under (sweepEnded).
 	sweepKeySeen string
+	// sweepRescan says the scan under way starts over once it ends: the
+	// sweepKey changed while it read.
+	sweepRescan bool
 	// checkedLaw is the digest of the law the last recorded check judged
 	// by (lawDigest), as the first read of a term found it or this term's
 	// check recorded it; "" when the record names none (an older

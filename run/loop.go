@@ -68,7 +68,7 @@ func (c *Controller) newTerm() {
 	c.docSeq, c.docRead, c.docDue, c.checkedLaw = 0, false, "", ""
 	// Runs that ended with sites still to sweep, by whichever leader:
 	// read again from the start (sweepEnded).
-	c.sweepScanAfter, c.sweepScanned = "", false
+	c.sweepScanAfter, c.sweepScanned, c.sweepRescan = "", false, false
 }
 
 // Tick steps every active run until it stops changing, several runs at a

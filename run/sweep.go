@@ -357,9 +357,17 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 	}
 	if key := c.sweepKey(c.lawNow()); key != c.sweepKeySeen {
 		// The law, its revision or a registered fact changed: the ended
-		// runs' left sites that could not be judged are judged again.
+		// runs' left sites that could not be judged are judged again. A
+		// scan under way reads on to its end and then starts over:
+		// started over at each change, it never reached the runs past
+		// its first pages while documents were updated more often than
+		// it took to read them all.
 		c.sweepKeySeen = key
-		c.sweepScanAfter, c.sweepScanned = "", false
+		if c.sweepScanned {
+			c.sweepScanAfter, c.sweepScanned = "", false
+		} else {
+			c.sweepRescan = true
+		}
 	}
 	if !c.sweepScanned {
 		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{AllTenants: true, States: FinalStates, After: c.sweepScanAfter, Limit: sweepScanPage, NoDocuments: true})
@@ -378,9 +386,12 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 				}
 			}
 			c.mu.Unlock()
-			if len(rows) < sweepScanPage {
+			switch {
+			case len(rows) < sweepScanPage && c.sweepRescan:
+				c.sweepScanAfter, c.sweepRescan = "", false
+			case len(rows) < sweepScanPage:
 				c.sweepScanned = true
-			} else {
+			default:
 				c.sweepScanAfter = rows[len(rows)-1].ID
 			}
 		}

@@ -13,8 +13,9 @@ import (
 )
 
 // Logs streams the output of the attempt's Pods from pods/log, one Pod
-// after the other (by completion index); with several Pods each one's
-// output starts with a "==> pod NAME <==" line. Of each Pod's log the
+// after the other (by completion index); each Pod's output after the
+// first starts with a "==> pod NAME <==" line (the first has none, so that
+// a Job that gains a Pod only adds to its output). Of each Pod's log the
 // first maxPodLogBytes are read (limitBytes); an API server that sends
 // more fails the read with an error naming the Pod. The logs must come
 // within podLogWait of the call: what has not come by then is cut, with a
@@ -96,8 +97,7 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 	}
 	tctx, cancel := context.WithTimeout(ctx, podLogWait)
 	pods := b.startedPods(job)
-	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: pods,
-		header: len(b.watch.podsOf(job)) > 1, last: '\n'}, pods, nil
+	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: pods, last: '\n'}, pods, nil
 }
 
 func (b *Backend) startedPods(job *apiJob) []*apiPod {
@@ -118,7 +118,11 @@ type podLogs struct {
 	cancel context.CancelFunc
 	b      *Backend
 	pods   []*apiPod
-	header bool
+	// opened: a pod's log was read already. Each log after the first
+	// is headed by a line naming its pod; the first is not, so that the
+	// output of a Job that gains a pod (one that failed, replaced) only
+	// grows: what was read of it stays at the same offsets.
+	opened bool
 	cur    io.ReadCloser
 	pod    string // whose log cur is
 	last   byte   // the last byte passed on
@@ -163,9 +167,14 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				return 0, l.err
 			}
 			l.cur = rc
-			if l.header {
-				l.cur = readCloser{io.MultiReader(strings.NewReader("==> pod "+pod.Name+" <==\n"), rc), rc}
+			if l.opened {
+				head := "==> pod " + pod.Name + " <==\n"
+				if l.last != '\n' {
+					head = "\n" + head
+				}
+				l.cur = readCloser{io.MultiReader(strings.NewReader(head), rc), rc}
 			}
+			l.opened = true
 		}
 		n, err := l.cur.Read(p)
 		if n > 0 {

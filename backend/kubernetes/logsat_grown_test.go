@@ -1,0 +1,91 @@
+package kubernetes
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogsAtSecondPodIsGrowth: a Job's pod failed and the Job controller
+// made another. What a follower read of the first pod's log must stay as
+// it was, at the same offsets, once the Job has two pods: the second's log
+// is added after it, and the output is the same one grown, not replaced
+// (which sent the attempt's whole output again).
+func TestLogsAtSecondPodIsGrowth(t *testing.T) {
+	first, second := hostileJob+"-x", hostileJob+"-y"
+	h, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/log") {
+			return false
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		switch {
+		case strings.Contains(r.URL.Path, "/"+first+"/"):
+			io.WriteString(w, "from the first pod\n")
+		case strings.Contains(r.URL.Path, "/"+second+"/"):
+			io.WriteString(w, "from the second pod\n")
+		default:
+			http.NotFound(w, r)
+		}
+		return true
+	})
+	h.f.changePod(first, containerStarted("containerd://one", 0))
+	read := func() (string, string) {
+		t.Helper()
+		rc, info, err := b.LogsAt(testContext(t), hostileJob, 0)
+		if err != nil {
+			t.Fatalf("LogsAt: %v", err)
+		}
+		defer rc.Close()
+		got, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("LogsAt: read: %v", err)
+		}
+		return info.ID, string(got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if id, _ := read(); id != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling the watch cache
+	}
+	rc, before, err := b.LogsAt(testContext(t), hostileJob, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(was) != "from the first pod\n" {
+		t.Fatalf("one pod: read %q", was)
+	}
+
+	h.f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": second, "namespace": "ns", "creationTimestamp": "2030-01-01T00:00:00Z",
+			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "job-uid", jobNameLabel: hostileJob},
+			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid", "controller": true}}},
+		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},
+		"status": map[string]any{"phase": "Running", "containerStatuses": []any{map[string]any{"name": ContainerName, "containerID": "containerd://two"}}}})
+	for time.Now().Before(deadline.Add(10 * time.Second)) {
+		if id, _ := read(); strings.Contains(id, second) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling the watch cache
+	}
+	rc, after, err := b.LogsAt(testContext(t), hostileJob, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !strings.Contains(after.ID, second) {
+		t.Fatalf("the second pod never seen: ID %q", after.ID)
+	}
+	if !strings.HasPrefix(string(got), string(was)) || !strings.Contains(string(got), "from the second pod\n") {
+		t.Errorf("two pods: read %q; want what was read of the first pod (%q) at the same offsets, then the second's", got, was)
+	}
+	if before.Replaced(after) {
+		t.Errorf("the Job's second pod started: replaced (heads %q, was %q); want the same output grown", after.Head, before.Head)
+	}
+}
