@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/textfit"
 	"meridian.dev/meridian/internal/tlspin"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -94,11 +94,7 @@ func clipText(s string) string {
 	if len(s) <= maxErrorText {
 		return s
 	}
-	n := maxErrorText
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return fmt.Sprintf("%s… (cut; %d bytes in all)", s[:n], len(s))
+	return fmt.Sprintf("%s… (cut; %d bytes in all)", textfit.Prefix(s, maxErrorText), len(s))
 }
 
 // maxAnswer bounds what the client reads of one answer, and of the

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types/ref"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textfit"
 )
 
 // EngineRule is the rule id used for findings the engine itself makes when
@@ -229,15 +229,10 @@ func (s *Session) siteDenied(site *catalog.Site, big string) Decision {
 // nameStart is v cut to at most 64 bytes, at a character boundary, marked
 // with "…" when cut.
 func nameStart(v string) string {
-	const most = 64
-	if len(v) <= most {
-		return v
+	if p := textfit.Prefix(v, 64); len(p) < len(v) {
+		return p + "…"
 	}
-	i := most
-	for i > 0 && !utf8.RuneStart(v[i]) {
-		i--
-	}
-	return v[:i] + "…"
+	return v
 }
 
 // ownerCheck is whether the facts of a pool's owning organisation were

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -23,6 +22,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
+	"meridian.dev/meridian/internal/textfit"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -804,11 +804,8 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 
 // truncate cuts s to at most n bytes, at a character's start.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if p := textfit.Prefix(s, n); len(p) < len(s) {
+		return p + "…"
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return s
 }

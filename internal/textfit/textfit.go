@@ -6,6 +6,7 @@ package textfit
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
 )
@@ -37,6 +38,19 @@ type Table struct {
 
 // Width is the display width of s.
 func Width(s string) int { return uniseg.StringWidth(s) }
+
+// Prefix is the longest start of s of at most n bytes that ends at a
+// character's boundary: what a message may quote of a value it must not
+// carry whole.
+func Prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // Cut shortens s to at most w columns, ending in Ellipsis when cut.
 func Cut(s string, w int) string {

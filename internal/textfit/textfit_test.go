@@ -84,3 +84,22 @@ func TestMinWidths(t *testing.T) {
 		t.Errorf("widths %v after %v", got, ws)
 	}
 }
+
+// TestPrefix: a cut never splits a character, and never passes n bytes.
+func TestPrefix(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 2, "ab"},
+		{"жж", 3, "ж"},
+		{"жж", 1, ""},
+		{"日本", 4, "日"},
+	} {
+		if got := Prefix(c.s, c.n); got != c.want {
+			t.Errorf("Prefix(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}
