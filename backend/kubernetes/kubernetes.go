@@ -1030,9 +1030,9 @@ func changedAtSite(job *apiJob) string {
 	const changed = "the attempt's Job was changed at the site: "
 	switch s := job.Spec; {
 	case s.Parallelism == nil || *s.Parallelism != n:
-		return changed + fmt.Sprintf("parallelism %s, submitted with %d", int32String(s.Parallelism), n)
+		return changed + fmt.Sprintf("parallelism %s, submitted with %d", intString(s.Parallelism), n)
 	case s.Completions == nil || *s.Completions != n:
-		return changed + fmt.Sprintf("completions %s, submitted with %d", int32String(s.Completions), n)
+		return changed + fmt.Sprintf("completions %s, submitted with %d", intString(s.Completions), n)
 	}
 	return ""
 }
@@ -1050,7 +1050,7 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 			continue
 		}
 		if c.Reason == "DeadlineExceeded" {
-			return "the attempt's Job was ended by a deadline set at the site (activeDeadlineSeconds " + int64String(job.Spec.ActiveDeadlineSeconds) + "), not by its workload"
+			return "the attempt's Job was ended by a deadline set at the site (activeDeadlineSeconds " + intString(job.Spec.ActiveDeadlineSeconds) + "), not by its workload"
 		}
 		failed = true
 	}
@@ -1065,18 +1065,12 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
-func int64String(p *int64) string {
+// intString is *p in decimal, or "unset".
+func intString[T int32 | int64](p *T) string {
 	if p == nil {
 		return "unset"
 	}
-	return strconv.FormatInt(*p, 10)
-}
-
-func int32String(p *int32) string {
-	if p == nil {
-		return "unset"
-	}
-	return strconv.Itoa(int(*p))
+	return strconv.FormatInt(int64(*p), 10)
 }
 
 // Find returns the handle of the attempt's Job if it exists, or existed:
