@@ -62,18 +62,21 @@ func (s *cutStore) AppendAudit(ctx context.Context, recs ...audit.Record) error 
 }
 
 // newCutSweepFixture is newSweepFixture over a cutStore, with SG (alpha)
-// closed to the run's data from now on.
-func newCutSweepFixture(t *testing.T) (*ckMoveFixture, *cutStore, []string) {
+// closed to the run's data from now on. It returns the controller's
+// config too, for a second controller over the same state.
+func newCutSweepFixture(t *testing.T) (*ckMoveFixture, *cutStore, *Config, []string) {
 	t.Helper()
+	var cfg *Config
 	cs := &cutStore{}
 	f, rs, names := newSweepFixtureWith(t, func(c *Config) {
 		cs.Store = c.Store
 		c.Store = cs
+		cfg = c
 	})
 	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	return f, cs, names
+	return f, cs, cfg, names
 }
 
 // checkpointWithdrawals are the run's withdrawals of checkpoints recorded
@@ -100,13 +103,26 @@ func checkpointWithdrawals(t *testing.T, f *ckMoveFixture, site string) map[stri
 	return out
 }
 
+// checkAlphaSwept checks that the sweep of alpha the run r left is done:
+// of the checkpoints there only other's, another run's, is left, and r's
+// swept list is empty. when, if not empty, says after what, in a message.
+func checkAlphaSwept(t *testing.T, f *ckMoveFixture, r *Run, other, when string) {
+	t.Helper()
+	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
+		t.Errorf("checkpoints at alpha%s: %v; want only another run's %s", when, got, other)
+	}
+	if len(r.Swept) != 0 {
+		t.Errorf("swept list %+v; want it done", r.Swept)
+	}
+}
+
 // TestLeftSiteSweptAfterTheMoveStepIsCut: under the loop a move is a long
 // step, whose context the loop cancels once it sees the run has moved on.
 // The sweep of the site the run left is not done under that context but
 // at the run's next step: there, with no wait, the checkpoints the law no
 // longer lets be at alpha are removed and recorded.
 func TestLeftSiteSweptAfterTheMoveStepIsCut(t *testing.T) {
-	f, cs, names := newCutSweepFixture(t)
+	f, cs, _, names := newCutSweepFixture(t)
 	older, resume, other := names[0], names[1], names[2]
 	mctx, cut := context.WithCancel(context.Background())
 	defer cut()
@@ -122,15 +138,10 @@ func TestLeftSiteSweptAfterTheMoveStepIsCut(t *testing.T) {
 		t.Fatalf("after the move: %s (%s), checkpoint %+v; want staging from bravo", r.State, r.Reason, r.Checkpoint)
 	}
 	r = f.step(t)
-	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
-		t.Errorf("checkpoints at alpha at the step after the move: %v; want only another run's %s", got, other)
-	}
 	if w := checkpointWithdrawals(t, f, "alpha"); len(w) != 2 || w[older].Objects == 0 || w[resume].Objects == 0 {
 		t.Errorf("withdrawals recorded at alpha: %+v; want %s and %s", w, older, resume)
 	}
-	if len(r.Swept) != 0 {
-		t.Errorf("swept list %+v; want it done", r.Swept)
-	}
+	checkAlphaSwept(t, f, r, other, " at the step after the move")
 }
 
 // TestCheckpointWithdrawalRecordedWhenItsStepIsCut: a sweep whose step's
@@ -138,7 +149,7 @@ func TestLeftSiteSweptAfterTheMoveStepIsCut(t *testing.T) {
 // records the withdrawal. Lost, it would never be written: the next try
 // finds nothing left of that checkpoint to remove.
 func TestCheckpointWithdrawalRecordedWhenItsStepIsCut(t *testing.T) {
-	f, cs, names := newCutSweepFixture(t)
+	f, cs, _, names := newCutSweepFixture(t)
 	older, resume, other := names[0], names[1], names[2]
 	ctx := context.Background()
 	// A staging holds alpha's store while the run moves: its sweep waits.
@@ -168,15 +179,10 @@ func TestCheckpointWithdrawalRecordedWhenItsStepIsCut(t *testing.T) {
 		f.clk.set(f.clk.Now().Add(10 * time.Minute))
 		r = f.step(t)
 	}
-	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
-		t.Errorf("checkpoints at alpha: %v; want only another run's %s", got, other)
-	}
 	if w := checkpointWithdrawals(t, f, "alpha"); len(w) != 2 || w[older].Objects == 0 || w[resume].Objects == 0 {
 		t.Errorf("withdrawals recorded at alpha: %+v; want %s and %s, each with the objects it removed", w, older, resume)
 	}
-	if len(r.Swept) != 0 {
-		t.Errorf("swept list %+v; want it done", r.Swept)
-	}
+	checkAlphaSwept(t, f, r, other, "")
 }
 
 // TestCheckpointWithdrawalRecordsTheDayJudged: a site left ahead of a
@@ -247,7 +253,7 @@ func endWhileSweepWaits(t *testing.T, f *ckMoveFixture) {
 // it left waits to be tried again (a staging held the store) is no longer
 // stepped; the loop still sweeps that site once the wait is over.
 func TestEndedRunsLeftSiteSwept(t *testing.T) {
-	f, _, names := newCutSweepFixture(t)
+	f, _, _, names := newCutSweepFixture(t)
 	other := names[2]
 	endWhileSweepWaits(t, f)
 	f.clk.set(f.clk.Now().Add(10 * time.Minute))
@@ -256,31 +262,17 @@ func TestEndedRunsLeftSiteSwept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
-		t.Errorf("checkpoints at alpha after the ended run's wait: %v; want only another run's %s", got, other)
-	}
 	if w := checkpointWithdrawals(t, f, "alpha"); len(w) != 2 {
 		t.Errorf("withdrawals recorded at alpha: %+v; want the run's two", w)
 	}
-	if len(r.Swept) != 0 {
-		t.Errorf("swept list %+v; want it done", r.Swept)
-	}
+	checkAlphaSwept(t, f, r, other, " after the ended run's wait")
 }
 
 // TestEndedRunsLeftSiteSweptAfterARestart: the same, by a controller that
 // started after the run ended (a restart, or another server leading),
 // which knows of no wait: it finds the run among the ended ones.
 func TestEndedRunsLeftSiteSweptAfterARestart(t *testing.T) {
-	var cfg *Config
-	cs := &cutStore{}
-	f, rs, names := newSweepFixtureWith(t, func(c *Config) {
-		cs.Store = c.Store
-		c.Store = cs
-		cfg = c
-	})
-	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	f, _, cfg, names := newCutSweepFixture(t)
 	other := names[2]
 	endWhileSweepWaits(t, f)
 	f.c = New(*cfg)
@@ -289,10 +281,5 @@ func TestEndedRunsLeftSiteSweptAfterARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := checkpointsAt(t, f, "alpha"); len(got) != 1 || got[0] != other {
-		t.Errorf("checkpoints at alpha after a restart: %v; want only another run's %s", got, other)
-	}
-	if len(r.Swept) != 0 {
-		t.Errorf("swept list %+v; want it done", r.Swept)
-	}
+	checkAlphaSwept(t, f, r, other, " after a restart")
 }

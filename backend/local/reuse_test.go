@@ -13,6 +13,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
+	"meridian.dev/meridian/backend/local"
 )
 
 // TestCancelLeavesASessionThatReusedTheJobsId: a job whose wrapper was
@@ -25,25 +26,7 @@ import (
 // wrapper ended, named in the pid file the wrapper wrote (its time kept).
 func TestCancelLeavesASessionThatReusedTheJobsId(t *testing.T) {
 	ctx := context.Background()
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = 100 * time.Millisecond
-	b.TreeWait = 300 * time.Millisecond
-	spec := backend.Spec{RunID: "lost", Attempt: 1, Command: []string{"sleep", "60"}}
-	h, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
-	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
-	wrapper := readPid(t, b, h)
-	fi, err := os.Stat(pidPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(-wrapper, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	backendtest.WaitFinal(t, b, h)
+	b, spec, h, pidPath, mtime := submitLost(t)
 
 	// A later session, its leader under the id the pid file names.
 	other := exec.Command("sleep", "60")
@@ -52,12 +35,7 @@ func TestCancelLeavesASessionThatReusedTheJobsId(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(pidPath, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	namePid(t, pidPath, other.Process.Pid, mtime)
 
 	if err := b.Cancel(ctx, h); err != nil {
 		t.Fatal(err)
@@ -84,25 +62,7 @@ func TestCancelLeavesASessionThatReusedTheJobsId(t *testing.T) {
 // keeps the job's directory and says so), and never signalled.
 func TestCancelLeavesADaemonsSessionUnderTheJobsId(t *testing.T) {
 	ctx := context.Background()
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = 100 * time.Millisecond
-	b.TreeWait = 300 * time.Millisecond
-	spec := backend.Spec{RunID: "lost", Attempt: 1, Command: []string{"sleep", "60"}}
-	h, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
-	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
-	wrapper := readPid(t, b, h)
-	fi, err := os.Stat(pidPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(-wrapper, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	backendtest.WaitFinal(t, b, h)
+	b, _, h, pidPath, mtime := submitLost(t)
 
 	// The session's leader prints its child's pid and exits.
 	leader := exec.Command("/bin/sh", "-c", `sleep 60 </dev/null >/dev/null 2>&1 & echo $!`)
@@ -116,12 +76,7 @@ func TestCancelLeavesADaemonsSessionUnderTheJobsId(t *testing.T) {
 		t.Fatalf("the leader said %q", out)
 	}
 	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(leader.Process.Pid)+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(pidPath, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	namePid(t, pidPath, leader.Process.Pid, mtime)
 
 	if err := b.Cancel(ctx, h); err != nil {
 		t.Fatal(err)
@@ -132,5 +87,44 @@ func TestCancelLeavesADaemonsSessionUnderTheJobsId(t *testing.T) {
 	b.Clean(ctx, h)
 	if !running(daemon) {
 		t.Fatalf("pid %d, of a later session under the job's old id, has ended", daemon)
+	}
+}
+
+// submitLost submits a job to a new backend and, once it runs, kills its
+// wrapper's group: the job is lost, its pid file left. It returns the
+// backend, the job's spec and handle, and its pid file's path and time.
+func submitLost(t *testing.T) (b *local.Local, spec backend.Spec, h, pidPath string, mtime time.Time) {
+	t.Helper()
+	b = newLocal(t, t.TempDir())
+	b.CancelGrace = 100 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	spec = backend.Spec{RunID: "lost", Attempt: 1, Command: []string{"sleep", "60"}}
+	h, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	pidPath = filepath.Join(b.StateDir(), "jobs", h, "pid")
+	wrapper := readPid(t, b, h)
+	fi, err := os.Stat(pidPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-wrapper, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.WaitFinal(t, b, h)
+	return b, spec, h, pidPath, fi.ModTime()
+}
+
+// namePid rewrites the pid file at pidPath to name pid, its time kept at
+// mtime, as if the kernel had given the job's old id to pid.
+func namePid(t *testing.T, pidPath string, pid int, mtime time.Time) {
+	t.Helper()
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(pidPath, mtime, mtime); err != nil {
+		t.Fatal(err)
 	}
 }
