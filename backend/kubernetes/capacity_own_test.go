@@ -1,8 +1,8 @@
 package kubernetes
 
 import (
+	"context"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -19,22 +19,48 @@ func gpuPod(name, job, jobUID string, n string) map[string]any {
 		"status": map[string]any{"phase": podRunning}}
 }
 
-// Capacity counts the GPUs that Meridian's own pods hold as the site's:
-// only those of the pods of its attempts' Jobs (by the UID on record), not
-// of any pod that carries its label, which anyone who may write Pods in the
-// namespace can give one, to have GPUs it holds reported free.
-func TestCapacityCountsOnlyItsOwnPods(t *testing.T) {
+// gpuSite is a backend on the fake API whose node n1 has GPUs to
+// allocate, with one attempt submitted: its Job's name and UID.
+type gpuSite struct {
+	f         *fakeAPI
+	b         *Backend
+	ctx       context.Context
+	name, uid string
+}
+
+// submitOnGPUNode gives n1 of a fake API gpus GPUs to allocate, lets
+// nodes (if not nil) change the fake's nodes before the backend starts,
+// and submits spec.
+func submitOnGPUNode(t *testing.T, gpus string, spec backend.Spec, nodes func(*fakeAPI)) gpuSite {
+	t.Helper()
 	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: gpus}
+	if nodes != nil {
+		nodes(f)
+	}
 	b := f.start(t)
 	ctx := testContext(t)
-	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
 	name, err := b.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	job, _ := f.get("jobs", name)
-	f.put("pods", gpuPod(name+"-p", name, meta(job)["uid"].(string), "4"))
+	return gpuSite{f: f, b: b, ctx: ctx, name: name, uid: meta(job)["uid"].(string)}
+}
+
+// gpuSpec is an attempt of run-gpu asking n GPUs.
+func gpuSpec(n int) backend.Spec {
+	return backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: n}
+}
+
+// Capacity counts the GPUs that Meridian's own pods hold as the site's:
+// only those of the pods of its attempts' Jobs (by the UID on record), not
+// of any pod that carries its label, which anyone who may write Pods in the
+// namespace can give one, to have GPUs it holds reported free.
+func TestCapacityCountsOnlyItsOwnPods(t *testing.T) {
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name := s.f, s.b, s.ctx, s.name
+	f.put("pods", gpuPod(name+"-p", name, s.uid, "4"))
 	// Labelled as Meridian's, named as its Job, owned by another Job.
 	f.put("pods", gpuPod("other-p", name, "someone-elses-job-uid", "4"))
 	got, err := b.Capacity(ctx)
@@ -55,30 +81,16 @@ func TestCapacityCountsOnlyItsOwnPods(t *testing.T) {
 // once), is what the Job asks: its parallelism times what its template
 // requests, here one pod of 4.
 func TestCapacityOwnPodsAddBackNoMoreThanTheirJobAsks(t *testing.T) {
-	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
-	n2 := clone(f.objs["nodes"]["n1"])
-	meta(n2)["name"], meta(n2)["uid"] = "n2", "node2-uid"
-	f.objs["nodes"]["n2"] = n2
-	b := f.start(t)
-	ctx := testContext(t)
-	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if j, ok := b.watch.job(name); ok && string(j.UID) == uid {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the watch cache did not take the attempt's Job within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	s := submitOnGPUNode(t, "8", gpuSpec(4), func(f *fakeAPI) {
+		n2 := clone(f.objs["nodes"]["n1"])
+		meta(n2)["name"], meta(n2)["uid"] = "n2", "node2-uid"
+		f.objs["nodes"]["n2"] = n2
+	})
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
+	eventually(t, "the watch cache did not take the attempt's Job", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && string(j.UID) == uid
+	})
 	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
 	got, err := b.Capacity(ctx)
 	if err != nil {
@@ -109,17 +121,8 @@ func TestCapacityOwnPodsAddBackNoMoreThanTheirJobAsks(t *testing.T) {
 // without the controller-uid label, is not one the Job controller counts:
 // its GPUs are not added back as the attempt's.
 func TestCapacityAddsBackOnlyPodsTheJobControls(t *testing.T) {
-	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
-	b := f.start(t)
-	ctx := testContext(t)
-	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
 	notController := gpuPod("other-a", name, uid, "4")
 	delete(meta(notController)["ownerReferences"].([]any)[0].(map[string]any), "controller")
 	noLabel := gpuPod("other-b", name, uid, "4")

@@ -49,20 +49,10 @@ func TestStatusOfAJobChangedAtTheSite(t *testing.T) {
 			"deadline set at the site (activeDeadlineSeconds 1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeAPI(t)
-			f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "1"}
-			b := f.start(t)
-			ctx := testContext(t)
-			spec := backend.Spec{RunID: "run-two", Attempt: 1, Command: []string{"true"}, Accelerators: 2}
-			name, err := b.Submit(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := submitOnGPUNode(t, "1", backend.Spec{RunID: "run-two", Attempt: 1, Command: []string{"true"}, Accelerators: 2}, nil)
+			f, b, ctx, name := s.f, s.b, s.ctx, s.name
 			f.putPodOf(name, map[string]any{"phase": podRunning})
-			eventually(t, "the attempt's pod is not in the cache", func() bool {
-				j, ok := b.watch.job(name)
-				return ok && len(b.watch.podsOf(j)) == 1
-			})
+			waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
 			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Pending {
 				t.Fatalf("Status with one of the two pods running = %+v, %v; want Pending", st, err)
 			}
@@ -93,17 +83,8 @@ func TestStatusOfAJobChangedAtTheSite(t *testing.T) {
 // stays what Submit placed (none, now that the Job is not what it
 // submitted), so the copier's GPUs are not reported free.
 func TestCapacityOwnPodsIgnoreARaisedParallelism(t *testing.T) {
-	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
-	b := f.start(t)
-	ctx := testContext(t)
-	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 4}
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
 	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
 	f.put("pods", gpuPod("spoof-p", name, uid, "4"))
 	f.changeJob(name, map[string]any{"spec": map[string]any{"parallelism": 2}})
@@ -129,17 +110,9 @@ func TestCapacityOwnPodsIgnoreARaisedParallelism(t *testing.T) {
 // stays what Submit asked, which the template's environment (immutable)
 // keeps, so the 6 more are not reported free.
 func TestCapacityOwnPodsIgnoreARaisedRequest(t *testing.T) {
-	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
-	b := f.start(t)
-	ctx := testContext(t)
-	spec := backend.Spec{RunID: "run-gpu", Attempt: 1, Command: []string{"true"}, Accelerators: 2}
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := submitOnGPUNode(t, "8", gpuSpec(2), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
 	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
 	tmpl := clone(job["spec"].(map[string]any)["template"].(map[string]any))
 	c := tmpl["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
 	c["resources"] = map[string]any{"limits": map[string]any{DefaultGPUResource: "8"},
@@ -168,14 +141,8 @@ func TestCapacityOwnPodsIgnoreARaisedRequest(t *testing.T) {
 // for having them (every attempt at such a site was, at its first poll),
 // only once they act (TestStatusOfAJobChangedAtTheSite).
 func TestSiteDefaultsThatDoNotActAreNoChange(t *testing.T) {
-	f := newFakeAPI(t)
-	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "1"}
-	b := f.start(t)
-	ctx := testContext(t)
-	name, err := b.Submit(ctx, backend.Spec{RunID: "run-defaults", Attempt: 1, Command: []string{"true"}, Accelerators: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := submitOnGPUNode(t, "1", backend.Spec{RunID: "run-defaults", Attempt: 1, Command: []string{"true"}, Accelerators: 1}, nil)
+	f, b, ctx, name := s.f, s.b, s.ctx, s.name
 	f.changeJob(name, map[string]any{"spec": map[string]any{"backoffLimit": 6, "activeDeadlineSeconds": 86400}})
 	f.putPodOf(name, map[string]any{"phase": podRunning})
 	eventually(t, "the Job's defaults and pod are not in the cache", func() bool {

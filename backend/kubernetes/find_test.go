@@ -182,25 +182,13 @@ func TestFindOfAnAttemptWhoseJobWasDeleted(t *testing.T) {
 // its Job leaves the Secret without an owner; the sweep gives it to the
 // attempt's Job, but not to a Job that someone else made under the name.
 func TestSweepGivesNoLookAlikeTheSecret(t *testing.T) {
-	f := newFakeAPI(t)
-	spec := secretSpec()
-	name := JobName(spec.RunID, spec.Attempt)
-	f.put("jobs", lookAlike(spec))
-	b := f.start(t)
-	ctx := testContext(t)
-	if _, err := b.createRecord(name, record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns,
-		Nonce: newNonce(), Submitted: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WriteSecretForTest(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	waitJobCached(t, b, name, "the look-alike")
-	res, err := b.SweepSecrets(ctx, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
+	res, sec := sweepBesideLookAlike(t, func(b *Backend, spec backend.Spec) {
+		if _, err := b.createRecord(JobName(spec.RunID, spec.Attempt), record{RunID: spec.RunID, Attempt: spec.Attempt,
+			Namespace: b.ns, Nonce: newNonce(), Submitted: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
 		t.Errorf("sweep %+v gave the attempt's Secret to the look-alike: owners %v", res, meta(sec)["ownerReferences"])
 	}
 }

@@ -28,10 +28,7 @@ func TestStatusCancelAndLogsLeaveAJobWithoutARecord(t *testing.T) {
 	f.put("pods", fakePod(name+"-p", name, "planted-uid", "n1", podRunning))
 	b := f.start(t)
 	ctx := testContext(t)
-	eventually(t, "the planted Job and its pod are not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && len(b.watch.podsOf(j)) == 1
-	})
+	waitPodsCached(t, b, name, 1, "the planted Job and its pod are not in the cache")
 
 	if st, err := b.Status(ctx, name); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Status of a Job without a record = %+v, %v; want ErrNotFound", st, err)
@@ -61,18 +58,21 @@ func TestStatusCancelAndLogsLeaveAJobWithoutARecord(t *testing.T) {
 	}
 }
 
-// A Secret of Meridian's left without an owner and without a record (a
-// Submit whose Job create was refused removed its record, and the delete
-// of its Secret failed) is not given to a Job that someone else then made
-// under the attempt's name: that Job is none that Submit made, and would
-// keep the credential for as long as its maker keeps it.
-func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
+// sweepBesideLookAlike puts a look-alike of secretSpec's Job to a fake
+// API, starts a backend on it, runs before (if not nil), writes the
+// attempt's Secret, waits for the look-alike in the watch cache and
+// sweeps. It answers the sweep's result and the Secret after it.
+func sweepBesideLookAlike(t *testing.T, before func(*Backend, backend.Spec)) (SweepResult, map[string]any) {
+	t.Helper()
 	f := newFakeAPI(t)
 	spec := secretSpec()
 	name := JobName(spec.RunID, spec.Attempt)
 	f.put("jobs", lookAlike(spec))
 	b := f.start(t)
 	ctx := testContext(t)
+	if before != nil {
+		before(b, spec)
+	}
 	if err := b.WriteSecretForTest(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,18 @@ func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec, _ := f.get("secrets", name); res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
+	sec, _ := f.get("secrets", name)
+	return res, sec
+}
+
+// A Secret of Meridian's left without an owner and without a record (a
+// Submit whose Job create was refused removed its record, and the delete
+// of its Secret failed) is not given to a Job that someone else then made
+// under the attempt's name: that Job is none that Submit made, and would
+// keep the credential for as long as its maker keeps it.
+func TestSweepGivesNoJobWithoutARecordTheSecret(t *testing.T) {
+	res, sec := sweepBesideLookAlike(t, nil)
+	if res.Owned != 0 || meta(sec)["ownerReferences"] != nil {
 		t.Errorf("sweep %+v gave the Secret to a Job without a record: owners %v", res, meta(sec)["ownerReferences"])
 	}
 }

@@ -45,10 +45,7 @@ func TestPodsTheJobControllerDoesNotCountAreNotTheAttempts(t *testing.T) {
 	}
 
 	f.put("pods", fakePod(name+"-own", name, uid, "n1", podRunning))
-	eventually(t, "the Job's own pod is not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && len(b.watch.podsOf(j)) == 1
-	})
+	waitPodsCached(t, b, name, 1, "the Job's own pod is not in the cache")
 	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
 		t.Fatalf("Status with the Job's own pod running = %+v, %v; want Running", st, err)
 	}

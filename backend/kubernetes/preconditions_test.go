@@ -55,6 +55,16 @@ func submittedWithoutSecret(t *testing.T, f *fakeAPI) (*Backend, backend.Spec, s
 	return b, spec, name
 }
 
+// waitPodsCached waits for b's watch cache to hold the Job named name
+// with n pods; what is the failure's message.
+func waitPodsCached(t testing.TB, b *Backend, name string, n int, what string) {
+	t.Helper()
+	eventually(t, what, func() bool {
+		j, ok := b.watch.job(name)
+		return ok && len(b.watch.podsOf(j)) == n
+	})
+}
+
 // waitJobCached waits for b's watch cache to hold a Job named name; what
 // names that Job in the failure.
 func waitJobCached(t testing.TB, b *Backend, name, what string) {
@@ -74,10 +84,7 @@ func TestLostVerdictLandsOnlyOnTheAttemptsJob(t *testing.T) {
 	ctx := testContext(t)
 	f.putPodOf(name, map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": disruptionTarget, "status": "True",
 		"reason": "EvictionByEvictionAPI", "message": "evicted"}}})
-	eventually(t, "the Job's disrupted pod is not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && len(b.watch.podsOf(j)) == 1
-	})
+	waitPodsCached(t, b, name, 1, "the Job's disrupted pod is not in the cache")
 	other := f.swapUnseen("jobs", name)
 	st, err := b.Status(ctx, name)
 	if err != nil || st.State != backend.Lost {
