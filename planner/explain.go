@@ -90,6 +90,9 @@ func WriteExplanation(w io.Writer, e *Explanation) error {
 			if f.Source != "" {
 				fmt.Fprintf(&b, "          source: %s\n", f.Source)
 			}
+			if eff := f.Effective(); eff != "" {
+				fmt.Fprintf(&b, "          %s\n", eff)
+			}
 		}
 	}
 	if len(e.Steps) == 0 && !e.Excluded {

@@ -86,8 +86,9 @@ type compiled struct {
 	msgDims dims
 	// msgTmpl and oblTmpl are Message and the lifted obligation, parsed.
 	msgTmpl, oblTmpl template
-	// source is Source(), joined once.
-	source string
+	// source is Source(), joined once; from and until are the rule's
+	// dates as its findings print them.
+	source, from, until string
 	// track: see expr.track.
 	track bool
 	// bands are the thresholds the condition reads, by name, and corners
@@ -298,7 +299,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		}
 	}
 	c := &compiled{Rule: r, prg: x.prg, partial: x.partial, reads: x.reads, msgDims: dimsOf(msgReads, e.defs),
-		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), track: x.track,
+		msgTmpl: parseTemplate(r.Message), oblTmpl: parseTemplate(r.liftedObligation()), source: r.Source(), from: r.EffectiveFrom.String(), until: r.EffectiveUntil.String(), track: x.track,
 		idx: len(e.rules), keyDims: condDims | dimAcc}
 	var names []string
 	for rd := range x.reads {

@@ -125,7 +125,8 @@ func (s *Session) failure(c *compiled, err error, defErrs map[string]error) *Fin
 	if c.Effect == Advisory {
 		eff = Advisory
 	}
-	return &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.source, Confidence: c.Confidence, Code: CodeUndetermined}
+	return &Finding{Rule: c.ID, Kind: c.Kind, Effect: eff, Message: msg, Source: c.source, Confidence: c.Confidence, Code: CodeUndetermined,
+		EffectiveFrom: c.from, EffectiveUntil: c.until}
 }
 
 // missingKey finds the first "no such key: NAME" in a CEL error and
@@ -223,7 +224,8 @@ func (s *Session) judgeFiring(c *compiled, act interpreter.Activation, cc *candC
 func (fr firing) finding(c *compiled, act interpreter.Activation) (Effect, Finding) {
 	text := c.msgTmpl.fill(act)
 	src := c.Sources[0]
-	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Source: c.source, Confidence: c.Confidence}
+	fd := Finding{Rule: c.ID, Kind: c.Kind, Effect: fr.eff, Source: c.source, Confidence: c.Confidence,
+		EffectiveFrom: c.from, EffectiveUntil: c.until}
 	switch {
 	case fr.lift != "":
 		fd.Message = fmt.Sprintf("%s: %s; lifted by %s: %s (source: %s)", c.ID, text, fr.lift, c.oblTmpl.fill(act), src)

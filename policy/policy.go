@@ -29,6 +29,27 @@ type Finding struct {
 	// rule could not be evaluated: failing closed until the data is fixed)
 	// or CodeNotNow (capacity, money, time: it may change by itself).
 	Code string `json:"code,omitempty"`
+	// EffectiveFrom is the first day the finding's rule is law, and
+	// EffectiveUntil the first day it no longer is, both YYYY-MM-DD (empty
+	// for findings that are not a rule's, and EffectiveUntil for a rule
+	// with no end date): whoever reads a rejection can tell a new rule
+	// from an old one, and one about to lapse.
+	EffectiveFrom  string `json:"effectiveFrom,omitempty"`
+	EffectiveUntil string `json:"effectiveUntil,omitempty"`
+}
+
+// Effective says when the finding's rule is law, for people: "effective
+// from 2025-01-13", or with an end date "effective from 2023-01-01 until
+// 2024-03-22 (no longer law from that day)"; "" for a finding that is not
+// a rule's.
+func (f Finding) Effective() string {
+	switch {
+	case f.EffectiveFrom == "":
+		return ""
+	case f.EffectiveUntil == "":
+		return "effective from " + f.EffectiveFrom
+	}
+	return "effective from " + f.EffectiveFrom + " until " + f.EffectiveUntil + " (no longer law from that day)"
 }
 
 // Text is the finding's message without what a line that names its rule
