@@ -175,6 +175,9 @@ type Server struct {
 	// when none is), which GET /v1/audit/verify requests share.
 	verifyMu  sync.Mutex
 	verifying *verifyCall
+	// verifyNext is when each tenant whose verification ended lately may
+	// start its next one (Server.verify).
+	verifyNext map[string]time.Time
 }
 
 // New returns the API handler.

@@ -1056,10 +1056,11 @@ func TestAuditVerifyOneAtATime(t *testing.T) {
 	if vc.most != 1 {
 		t.Errorf("%d verifications of the whole chain at once (of %d), want 1", vc.most, vc.calls)
 	}
-	// A request after those is verified anew.
+	// A request after those is verified anew (another tenant's: the one
+	// that asked rests a while, TestAuditVerifyRestsPerTenant).
 	before := vc.calls
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
-	req.Header.Set("Authorization", "Bearer "+tokA)
+	req.Header.Set("Authorization", "Bearer "+tokB)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

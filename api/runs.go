@@ -567,25 +567,53 @@ type verifyCall struct {
 // verifyTimeout bounds one verification of the chain (the route's).
 const verifyTimeout = 2 * time.Minute
 
+// A tenant whose verification ended may start its next one verifyRest
+// later, or verifyRestFactor times as long as that one took when that is
+// longer. One verification at a time keeps the log read once however many
+// ask, but without a rest one tenant could start the next the moment the
+// last ended and keep the store reading the whole log without pause: with
+// it, the verifications each tenant starts keep the store reading the log
+// at most a fifth of the time, and start a minute apart at the most often.
+const (
+	verifyRest       = time.Minute
+	verifyRestFactor = 4
+)
+
 // verify answers whether the whole chain verifies. A verification reads
 // the whole log (a page at a time) and hashes every entry, so one runs at
 // a time: a request that comes
 // while one is under way (from any tenant) waits for it and shares its
 // answer, which covers the chain as it was when that one began, instead of
 // reading another copy of the log. The verification is not bound to the
-// request that started it, whose client may go.
+// request that started it, whose client may go. A tenant that would start
+// one before its rest after its last one is over (verifyRest) is answered
+// 429 with the seconds left in Retry-After; joining one under way costs
+// nothing and is never refused.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	tenant := tenantOf(r)
 	s.verifyMu.Lock()
 	call := s.verifying
 	if call == nil {
+		now := s.now()
+		if next, ok := s.verifyNext[tenant]; ok && now.Before(next) {
+			s.verifyMu.Unlock()
+			wait := next.Sub(now)
+			secs := int64(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			writeErr(w, http.StatusTooManyRequests, "verify_too_soon", "",
+				fmt.Sprintf("tenant %s verified the whole audit chain lately; a verification reads the whole log, so the next may start in %ds", tenant, secs))
+			return
+		}
 		call = &verifyCall{done: make(chan struct{})}
 		s.verifying = call
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), verifyTimeout)
 		go func() {
 			defer cancel()
 			call.res, call.err = s.opts.Audit.VerifyAudit(ctx)
+			end := s.now()
 			s.verifyMu.Lock()
 			s.verifying = nil
+			s.restVerify(tenant, now, end)
 			s.verifyMu.Unlock()
 			close(call.done)
 		}()
@@ -602,4 +630,19 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, call.res)
+}
+
+// restVerify records when tenant, whose verification ran from start to
+// end, may start its next one, and forgets the tenants whose rest is over
+// (the map holds only tenants resting now). s.verifyMu is held.
+func (s *Server) restVerify(tenant string, start, end time.Time) {
+	for t, next := range s.verifyNext {
+		if !end.Before(next) {
+			delete(s.verifyNext, t)
+		}
+	}
+	if s.verifyNext == nil {
+		s.verifyNext = map[string]time.Time{}
+	}
+	s.verifyNext[tenant] = end.Add(max(verifyRest, verifyRestFactor*max(end.Sub(start), 0)))
 }
