@@ -748,13 +748,43 @@ func (c *Client) RulesApply(ctx context.Context, req RulesApplyRequest) (*RulesA
 	return &out, err
 }
 
-// RulesHistory lists the server's rules revisions.
+// RulesHistory lists the server's rules revisions, oldest first, read a
+// page at a time within the listing's bounds (a server from before pages
+// answers them all at once).
 func (c *Client) RulesHistory(ctx context.Context) ([]RuleRevision, error) {
-	var out struct {
-		Revisions []RuleRevision `json:"revisions"`
+	out := []RuleRevision{}
+	l := &listing{what: "rules revisions"}
+	cursor := ""
+	for {
+		q := url.Values{}
+		q.Set("limit", strconv.Itoa(MaxRevisionPage))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page RuleHistory
+		_, data, err := c.do(ctx, http.MethodGet, "/v1/rules/revisions?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Revisions), page.Cursor != ""); err != nil {
+			return nil, err
+		}
+		// Each page starts after the page before's last revision: a
+		// server naming the same page again could make the pages never end.
+		for _, r := range page.Revisions {
+			if len(out) > 0 && r.Revision <= out[len(out)-1].Revision {
+				return nil, fmt.Errorf("rules revisions: the server's page %d holds revision %d after %d: the pages are not in order", l.pages, r.Revision, out[len(out)-1].Revision)
+			}
+			out = append(out, r)
+		}
+		if page.Cursor == "" {
+			return out, nil
+		}
+		if len(page.Revisions) == 0 || page.Cursor == cursor {
+			return nil, fmt.Errorf("rules revisions: the server's page %d names a next page that does not start after it: the pages would never end", l.pages)
+		}
+		cursor = page.Cursor
 	}
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/rules/revisions", nil, &out)
-	return out.Revisions, err
 }
 
 // RulesDiff compares two revisions (-1: the defaults, see the route).

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -70,7 +73,10 @@ func (s *Server) SetRules(rs RulesService) {
 			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
 			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
-		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions", Response: RuleHistory{}, Handler: s.rulesHistory},
+		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions, oldest first; a page at a time",
+			Query: []Param{{"limit", fmt.Sprintf("revisions per page, 1 to %d (%d when only cursor is given); without it and cursor, every revision when they fit in %d and a 400 when they do not", MaxRevisionPage, RevisionPage, MaxRevisionPage), "integer"},
+				{"cursor", "the page starts after the revision this names (the cursor of the page before)", "string"}},
+			Response: RuleHistory{}, Errors: []int{400}, Handler: s.rulesHistory},
 		// A diff of revisions the server has not compiled lately compiles
 		// the law of each (about a quarter of a second of a processor
 		// for the built-in packs): it costs and is bounded as a plan is.
@@ -83,9 +89,51 @@ func (s *Server) SetRules(rs RulesService) {
 	}
 }
 
-// RuleHistory is GET /v1/rules/revisions.
+// RuleHistory is GET /v1/rules/revisions. Cursor, when set, is the
+// cursor= of the next page; a page without it is the last.
 type RuleHistory struct {
 	Revisions []RuleRevision `json:"revisions"`
+	Cursor    string         `json:"cursor,omitempty"`
+}
+
+// RevisionPage is how many revisions a page of GET /v1/rules/revisions
+// holds when the request names a cursor and no limit, and MaxRevisionPage
+// the most one answer holds.
+const (
+	RevisionPage    = 100
+	MaxRevisionPage = 1000
+)
+
+// revisionKey is what a cursor of GET /v1/rules/revisions names: the
+// last revision of the page before.
+type revisionKey struct {
+	Revision int64 `json:"revision"`
+}
+
+// maxRevisionCursor bounds the cursor= of GET /v1/rules/revisions.
+const maxRevisionCursor = 128
+
+// revisionCursor reads GET /v1/rules/revisions's cursor= (0 and given
+// false when absent). A bad one is answered 400 and ok is false.
+func revisionCursor(w http.ResponseWriter, r *http.Request) (after int64, given, ok bool) {
+	v := r.URL.Query().Get("cursor")
+	if v == "" {
+		return 0, false, true
+	}
+	var k revisionKey
+	var err error
+	if len(v) > maxRevisionCursor {
+		err = errors.New("too long")
+	} else if b, derr := base64.RawURLEncoding.DecodeString(v); derr != nil {
+		err = derr
+	} else {
+		err = json.Unmarshal(b, &k)
+	}
+	if err != nil || k.Revision < 1 {
+		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "not a cursor of the rules revisions: give the cursor of the page before")
+		return 0, true, false
+	}
+	return k.Revision, true, true
 }
 
 // RuleList is GET /v1/rules: the console's rules timeline.
@@ -198,16 +246,61 @@ type InputError struct {
 func (e *InputError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
+// rulesHistory answers the revisions a page at a time (limit, cursor),
+// as GET /v1/queue does. A request with neither (a client from before
+// pages) gets every revision when they fit in MaxRevisionPage and a 400
+// naming limit when they do not, never the first page passed off as the
+// whole.
 func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
+	limit, ok := queryInt(w, r, "limit", 0, 1, MaxRevisionPage, fmt.Sprintf("a number of revisions from 1 to %d", MaxRevisionPage))
+	if !ok {
+		return
+	}
+	after, cursor, ok := revisionCursor(w, r)
+	if !ok {
+		return
+	}
+	paged := limit > 0 || cursor
+	switch {
+	case !paged:
+		limit = MaxRevisionPage
+	case limit == 0:
+		limit = RevisionPage
+	}
 	h, err := s.rules.History(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if h == nil {
-		h = []RuleRevision{}
+	// The revisions come oldest first: the page is those after the
+	// cursor's, up to limit.
+	page := make([]RuleRevision, 0, min(len(h), int(limit)))
+	more := false
+	for _, rev := range h {
+		if rev.Revision <= after {
+			continue
+		}
+		if len(page) == int(limit) {
+			more = true
+			break
+		}
+		page = append(page, rev)
 	}
-	writeJSON(w, http.StatusOK, RuleHistory{Revisions: h})
+	if more && !paged {
+		writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+			"there are more than %d rules revisions, more than an answer without limit holds: read them in pages with limit (at most %d) and cursor", MaxRevisionPage, MaxRevisionPage))
+		return
+	}
+	out := RuleHistory{Revisions: page}
+	if more {
+		b, err := json.Marshal(revisionKey{Revision: page[len(page)-1].Revision})
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out.Cursor = base64.RawURLEncoding.EncodeToString(b)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) rulesDiff(w http.ResponseWriter, r *http.Request) {
