@@ -421,7 +421,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
 			Restart: r.Migration.Restart, MoveTries: tries}
-		r.Hold.keepUntil(r.Migration)
+		r.Hold.keepMove(r.Migration)
 		r.Migration = nil
 		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: reason})
 		return transition(ch, r, Held, reason)

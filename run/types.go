@@ -190,6 +190,10 @@ type Hold struct {
 	// today.
 	Until     string `json:"until,omitempty"`
 	UntilRule string `json:"untilRule,omitempty"`
+	// ResumeStep carries Migration.ResumeStep through the hold: the run
+	// can resume only from its older checkpoint at that step, and its
+	// retries plan the work left after it, not after its latest.
+	ResumeStep int64 `json:"resumeStep,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
