@@ -133,3 +133,30 @@ func TestHeldFallbackKeepsItsStep(t *testing.T) {
 		t.Errorf("checkpoints copied while held for a budget no place meets: %q; want none after the hold", got[moves:])
 	}
 }
+
+// TestFallbackRejudgesTheCountBravoCanGive: the move to bravo (8
+// accelerators, for the work after step 90) falls back to step 40's
+// checkpoint, and bravo now says it can give Meridian only 6. The target
+// is judged again for the work left as a plan would judge it now, with
+// the room bravo has for the run (its own 8 counted as its): 6 at bravo
+// meet the job, and the run goes on there with 6. It was judged for the
+// 8 it had asked for, on the catalog's figure, and staged there with 8
+// of a pool that could give 6.
+func TestFallbackRejudgesTheCountBravoCanGive(t *testing.T) {
+	f, r := fallbackBudgetRun(t, "20")
+	if r.Migration.Target.Count != 8 {
+		t.Fatalf("target %+v; want 8 at bravo", r.Migration.Target)
+	}
+	bravo, err := f.c.Site("bravo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c.ReportCapacity(bravo, map[string]int{"nvidia-h100-sxm": 6}, f.clk.Now().Add(time.Second))
+	r = f.step(t)
+	if r.State != Staging || r.Site != "bravo" || r.Placement.Count != 6 || r.Checkpoint == nil || r.Checkpoint.Step != 40 {
+		t.Fatalf("bravo can give 6: %s at %s with %d, checkpoint %+v (%s); want staging at bravo with 6 from step 40", r.State, r.Site, r.Placement.Count, r.Checkpoint, r.Reason)
+	}
+	if got := eventsOf(t, f.c, r.ID, "checkpoint-fallback"); len(got) != 1 || !strings.Contains(got[0], "6 ") {
+		t.Errorf("timeline's checkpoint-fallback: %q; want it to say the count changed to 6", got)
+	}
+}
