@@ -105,3 +105,58 @@ func TestFallbackKeepsATargetThatStillFits(t *testing.T) {
 		t.Fatalf("a budget that covers the work after step 40: %s at %s, checkpoint %+v (%s); want staging at bravo from step 40", r.State, r.Site, r.Checkpoint, r.Reason)
 	}
 }
+
+// TestHeldFallbackKeepsItsStep: the run above, held because no place
+// meets the work left after step 40 within its budget, is tried again
+// for that work, not for the 10 % after its latest checkpoint (gone). Its
+// hold forgot the step it had fallen back to: each retry planned the 10 %,
+// sent the run to bravo, copied step 40's checkpoint there, judged bravo
+// again for the 60 % and held the run again, a copy each round for ever.
+func TestHeldFallbackKeepsItsStep(t *testing.T) {
+	f, _ := fallbackBudgetRun(t, "9")
+	r := f.step(t)
+	for i := 0; i < 3 && r.State == Migrating; i++ {
+		r = f.step(t)
+	}
+	if r.State != Held {
+		t.Fatalf("after the re-plan for the work left after step 40: %s (%s); want held", r.State, r.Reason)
+	}
+	moves := len(eventsOf(t, f.c, r.ID, "checkpoint-moved"))
+	for range 6 {
+		f.clk.set(f.clk.Now().Add(time.Hour))
+		r = f.step(t)
+		if r.State == Migrating && r.Migration != nil && r.Migration.Done > 0.6 {
+			t.Fatalf("held run released for %.0f %% of the work done, its checkpoint at step 90 gone: %s (%s)", 100*r.Migration.Done, r.State, r.Reason)
+		}
+	}
+	if got := eventsOf(t, f.c, r.ID, "checkpoint-moved"); len(got) != moves {
+		t.Errorf("checkpoints copied while held for a budget no place meets: %q; want none after the hold", got[moves:])
+	}
+}
+
+// TestFallbackRejudgesTheCountBravoCanGive: the move to bravo (8
+// accelerators, for the work after step 90) falls back to step 40's
+// checkpoint, and bravo now says it can give Meridian only 6. The target
+// is judged again for the work left as a plan would judge it now, with
+// the room bravo has for the run (its own 8 counted as its): 6 at bravo
+// meet the job, and the run goes on there with 6. It was judged for the
+// 8 it had asked for, on the catalog's figure, and staged there with 8
+// of a pool that could give 6.
+func TestFallbackRejudgesTheCountBravoCanGive(t *testing.T) {
+	f, r := fallbackBudgetRun(t, "20")
+	if r.Migration.Target.Count != 8 {
+		t.Fatalf("target %+v; want 8 at bravo", r.Migration.Target)
+	}
+	bravo, err := f.c.Site("bravo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c.ReportCapacity(bravo, map[string]int{"nvidia-h100-sxm": 6}, f.clk.Now().Add(time.Second))
+	r = f.step(t)
+	if r.State != Staging || r.Site != "bravo" || r.Placement.Count != 6 || r.Checkpoint == nil || r.Checkpoint.Step != 40 {
+		t.Fatalf("bravo can give 6: %s at %s with %d, checkpoint %+v (%s); want staging at bravo with 6 from step 40", r.State, r.Site, r.Placement.Count, r.Checkpoint, r.Reason)
+	}
+	if got := eventsOf(t, f.c, r.ID, "checkpoint-fallback"); len(got) != 1 || !strings.Contains(got[0], "6 ") {
+		t.Errorf("timeline's checkpoint-fallback: %q; want it to say the count changed to 6", got)
+	}
+}

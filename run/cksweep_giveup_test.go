@@ -236,3 +236,42 @@ func alphaStoreGone(t *testing.T, f *ckMoveFixture) {
 		t.Fatal(err)
 	}
 }
+
+// TestSweepWaitSurvivesRestarts: a server that restarts every minute
+// while a left site's store is down does not try that store at each start.
+// The wait after a failure is on the run's record, and a start keeps to
+// it: an hour of restarts spends a few of maxSweepFails, not sixty. Each
+// start tried every pending sweep at once and counted a failure, so a
+// crash-looping server gave up a store down for only twenty minutes.
+func TestSweepWaitSurvivesRestarts(t *testing.T) {
+	f, rs, _ := newSweepFixture(t)
+	ctx := context.Background()
+	noDataToSG(t, rs)
+	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alphaStoreGone(t, f)
+	start := f.clk.Now()
+	for range 60 {
+		New(f.c.cfg).sweepCheckpoints(ctx, f.r.ID)
+		f.clk.set(f.clk.Now().Add(time.Minute))
+	}
+	r, err := f.c.Get(ctx, "t1", f.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The waits double from withdrawRetry: the failures an hour allows.
+	want, at := 0, start
+	for !at.After(f.clk.Now()) {
+		want++
+		at = at.Add(sweepWaitAfter(want))
+	}
+	if len(r.Swept) != 1 || r.Swept[0].Fails > want {
+		t.Errorf("an hour of restarts a minute apart: swept %+v; want alpha still on the list with at most %d failures", r.Swept, want)
+	}
+}

@@ -190,7 +190,7 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 			Restart: r.Migration != nil && r.Migration.Restart}
 		// A move ahead of a rule's day that this staging ends keeps the
 		// day through the hold, as a move held before its copy does.
-		r.Hold.keepUntil(r.Migration)
+		r.Hold.keepMove(r.Migration)
 		r.Migration = nil
 		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
 		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})

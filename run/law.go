@@ -1027,7 +1027,7 @@ func (c *Controller) holdWait(ctx context.Context, r *Run, reason, code, rule st
 		}
 		r.Hold = &Hold{Reason: reason, Code: code, Rule: rule, Revision: rev, Since: now, NextTry: now.Add(c.holdBackoff(1)), Tries: 1, Wait: wait, Wants: wants,
 			Restart: r.Migration != nil && r.Migration.Restart}
-		r.Hold.keepUntil(r.Migration)
+		r.Hold.keepMove(r.Migration)
 		r.Migration = nil
 		ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
 		return transition(ch, r, Held, reason)
@@ -1071,11 +1071,15 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	return c.release(ctx, r, w, u, plan, pl, rank, skipped, asOf, ln.Rev, leftNote("", left))
 }
 
-// keepUntil carries the rule day a move was ahead of (m.Until, m.Rule)
-// into the hold it ran into.
-func (h *Hold) keepUntil(m *Migration) {
+// keepMove carries into the hold move m ran into the rule day it was
+// ahead of (m.Until, m.Rule) and the step of the older checkpoint it fell
+// back to (m.ResumeStep).
+func (h *Hold) keepMove(m *Migration) {
 	if m != nil && m.Until != "" {
 		h.Until, h.UntilRule = m.Until, m.Rule
+	}
+	if m != nil {
+		h.ResumeStep = m.ResumeStep
 	}
 }
 
@@ -1170,6 +1174,10 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 			if until, err := catalog.ParseDate(r.Hold.Until); err == nil && until.After(asOf) {
 				r.Migration.Until, r.Migration.Rule = r.Hold.Until, r.Hold.UntilRule
 			}
+			// The older checkpoint the run fell back to is still the
+			// one it resumes from: the move judges its target for the
+			// work left after it, as the release's plan did.
+			r.Migration.ResumeStep = r.Hold.ResumeStep
 		}
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil

@@ -109,11 +109,14 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		})
 		return err == nil, err
 	}
+	// fitted is the target as planned when the fallback below judged it
+	// again and took another count of its pool.
+	var fitted *planner.Placement
 	if moved != nil && r.Migration.Done > stepShare(r, src.Step) {
 		// An older checkpoint than the one the target was chosen for is
 		// what moves: more work is left than the plan counted, and the
 		// target is judged again for it (its deadline and budget).
-		fits, left, err := c.fitsAfter(ctx, r, target, src.Step)
+		fit, left, err := c.fitsAfter(ctx, r, target, src.Step)
 		var se *spentError
 		if errors.As(err, &se) {
 			return c.failJudged(ctx, r, err, fmt.Sprintf("not planned again: %s (the checkpoint the run could resume from: %s)", se.msg, ckText(src)))
@@ -122,24 +125,18 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			// Not judged: the step is tried again, the checkpoint kept.
 			return false, err
 		}
-		if !fits {
-			_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-				if !movingTo(r, target) {
-					return store.ErrNoChange
-				}
-				// The copy made stays the run's, among its older
-				// checkpoints, and the latest stays its latest: another
-				// target may take it.
-				latest := r.Checkpoint
-				r.setCheckpoint(moved)
-				r.setCheckpoint(latest)
-				r.Migration.ResumeStep, r.Migration.Done = src.Step, 0
-				r.Migration.setTarget(nil)
-				ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; the run could resume only from its checkpoint at step %d, and %s, chosen for the work left after step %d, no longer meets the job's deadline or budget for %s: planned again for that work",
-					why, src.Step, target.Site, latest.Step, left)})
-				return nil
-			})
-			return err == nil, err
+		if fit == nil {
+			return c.replanAfterFallback(ctx, r, target, moved, src, why, left)
+		}
+		if fit.Count != target.Count {
+			// Another count of the same pool meets the work left: the
+			// run goes on there with it, its room taken or given back
+			// in the write that moves it (a pool that no longer has it
+			// refuses the write, and the move is planned again).
+			why = fmt.Sprintf("%s; %s pool %d, judged again for the work left after step %d (%s), gives the run %d %s rather than %d",
+				why, target.Site, target.Pool, src.Step, left, fit.Count, fit.Accelerator, target.Count)
+			fitted = &target
+			target = *fit
 		}
 	}
 	var next *LawStatus
@@ -224,6 +221,10 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Migration.setTarget(nil)
 		return transition(ch, r, Staging, fmt.Sprintf("preparing attempt %d at %s after leaving %s", r.Attempt, target.Site, from))
 	})
+	if _, full := capacityErr(err); full && fitted != nil {
+		// The count the work left calls for is no longer there.
+		return c.replanAfterFallback(ctx, r, *fitted, moved, src, fmt.Sprintf("%s; %v", why, err), "the work left")
+	}
 	if err == nil && !wrote {
 		c.cfg.Logger.Info("checkpoint copied, but the run's target changed meanwhile: the move is planned again", "run", r.ID, "tenant", r.Tenant, "target", target.Site)
 		return false, nil
@@ -236,6 +237,29 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		// the run has moved on (longStepRunning), and a removal cut short
 		// by that would leave objects deleted with no record of it.
 	}
+	return err == nil, err
+}
+
+// replanAfterFallback plans run r's move again when target, chosen for
+// the work left after its latest checkpoint, does not meet the work left
+// after src, the older one that moved (moved, its copy at target): the
+// copy stays the run's, among its older checkpoints, and the re-plan
+// plans the work left after src's step.
+func (c *Controller) replanAfterFallback(ctx context.Context, r *Run, target planner.Placement, moved, src *Checkpoint, why, left string) (bool, error) {
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if !movingTo(r, target) {
+			return store.ErrNoChange
+		}
+		// The latest stays its latest: another target may take it.
+		latest := r.Checkpoint
+		r.setCheckpoint(moved)
+		r.setCheckpoint(latest)
+		r.Migration.ResumeStep, r.Migration.Done = src.Step, 0
+		r.Migration.setTarget(nil)
+		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("%s; the run could resume only from its checkpoint at step %d, and %s, chosen for the work left after step %d, no longer meets the job's deadline or budget for %s: planned again for that work",
+			why, src.Step, target.Site, latest.Step, left)})
+		return nil
+	})
 	return err == nil, err
 }
 
@@ -421,7 +445,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 		}
 		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1,
 			Restart: r.Migration.Restart, MoveTries: tries}
-		r.Hold.keepUntil(r.Migration)
+		r.Hold.keepMove(r.Migration)
 		r.Migration = nil
 		ch.Events = append(ch.Events, store.Event{Kind: "checkpoint-move-failed", Reason: reason})
 		return transition(ch, r, Held, reason)
@@ -462,41 +486,56 @@ func (c *Controller) moveCheckpoint(ctx context.Context, r *Run, target planner.
 }
 
 // fitsAfter judges target again for the work run r has left after its
-// checkpoint at step (an older one than its plan counted): whether a plan
-// of that work, its budget and deadline less what the run used, still
-// holds target's site, pool and count. The plan reads the catalog's
-// room, not the room left now: the run holds the target's room already.
-// It returns what the work left is, and a *spentError when the budget or
-// deadline is used up.
-func (c *Controller) fitsAfter(ctx context.Context, r *Run, target planner.Placement, step int64) (bool, string, error) {
+// checkpoint at step (an older one than its plan counted): the placement
+// at target's site and pool that a plan of that work, its budget and
+// deadline less what the run used, holds (nil: none). The plan reads the
+// room each pool has for the run now, as a re-plan's does (freeWorld),
+// with the room the run holds at its target counted as its own: target's
+// count when the plan still holds it, else the plan's best-ranked count
+// of that pool (the work left, or the room the pool now says it has,
+// may call for another). It returns what the work left is, and a
+// *spentError when the budget or deadline is used up.
+func (c *Controller) fitsAfter(ctx context.Context, r *Run, target planner.Placement, step int64) (*planner.Placement, string, error) {
 	at := *r
 	m := *r.Migration
 	m.ResumeStep, m.Restart = step, false
 	at.Migration = &m
 	w, job, err := c.worldJob(&at)
 	if err != nil {
-		return false, "", err
+		return nil, "", err
 	}
 	left, note, err := remaining(job, &at, c.cfg.Now(), doneShare(&at))
 	if err != nil {
-		return false, "", err
+		return nil, "", err
 	}
 	if err := c.lawBehind(); err != nil {
-		return false, "", err
+		return nil, "", err
 	}
-	plan, err := c.plan(ctx, w, left, c.today(), c.excludedNow(r))
+	u, err := c.usage(ctx)
 	if err != nil {
-		return false, "", err
+		return nil, "", err
+	}
+	u = u.without(holdOf(r), r.Tenant)
+	plan, err := c.plan(ctx, c.freeWorld(u, w, r.Tenant), left, c.today(), c.excludedNow(r))
+	if err != nil {
+		return nil, "", err
 	}
 	if note == "" {
 		note = "the whole job"
 	}
-	for _, p := range plan.Placements {
-		if p.Site == target.Site && p.Pool == target.Pool && p.Count == target.Count {
-			return true, note, nil
+	var best *planner.Placement
+	for i, p := range plan.Placements {
+		if p.Site != target.Site || p.Pool != target.Pool {
+			continue
+		}
+		if p.Count == target.Count {
+			return &plan.Placements[i], note, nil
+		}
+		if best == nil {
+			best = &plan.Placements[i]
 		}
 	}
-	return false, note, nil
+	return best, note, nil
 }
 
 // checkpointCandidates is the run's latest checkpoint and then its older

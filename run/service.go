@@ -420,7 +420,9 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		}
 	}()
 	written, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
-		queued, kept = false, nil
+		// The store may call this again (its write lost to another's):
+		// nothing of a call before is what it writes.
+		queued, kept, out = false, nil, nil
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err

@@ -193,17 +193,30 @@ func doneShare(r *Run) float64 {
 
 // stepShare is the share of run r's job done at step (the workload's
 // reported length; 0 when none), capped by the step a failed move's
-// fallback left the run at (Migration.ResumeStep).
+// fallback left the run at (resumeStep).
 func stepShare(r *Run, step int64) float64 {
 	p := r.Progress
 	if p == nil || p.Steps <= 0 || step <= 0 {
 		return 0
 	}
-	if r.Migration != nil && r.Migration.ResumeStep > 0 {
-		step = min(step, r.Migration.ResumeStep)
+	if at := resumeStep(r); at > 0 {
+		step = min(step, at)
 	}
 	step = min(step, p.Steps-1)
 	return float64(step) / float64(p.Steps)
+}
+
+// resumeStep is the step of the older checkpoint a failed move's
+// fallback left run r at, moving (Migration.ResumeStep) or held since
+// (Hold.ResumeStep); 0 when none.
+func resumeStep(r *Run) int64 {
+	switch {
+	case r.Migration != nil:
+		return r.Migration.ResumeStep
+	case r.Hold != nil:
+		return r.Hold.ResumeStep
+	}
+	return 0
 }
 
 // spentError says the attempts used up the job's budget or deadline: no
@@ -229,8 +242,8 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		left.Spec.Tokens = max(job.Spec.Tokens*(1-done), 1)
 		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
 		at := r.Checkpoint.Step
-		if r.Migration != nil && r.Migration.ResumeStep > 0 {
-			at = min(at, r.Migration.ResumeStep)
+		if rs := resumeStep(r); rs > 0 {
+			at = min(at, rs)
 		}
 		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), at, r.Progress.Steps))
 	}

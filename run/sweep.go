@@ -48,21 +48,30 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 	if waits && now.Before(b.next) {
 		return
 	}
-	fails, err := c.sweep(ctx, id)
+	fails, next, err := c.sweep(ctx, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err == nil || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && next.IsZero() {
 		delete(c.sweepWait, id)
 		return
 	}
 	if c.sweepWait == nil {
 		c.sweepWait = map[string]copyBackoff{}
 	}
+	if err == nil {
+		// Only sites whose store failed are left, each waiting for the
+		// time on the record.
+		c.sweepWait[id] = copyBackoff{fails: b.fails, next: next}
+		return
+	}
 	// The failures on the run's record count too: after a restart (or
 	// under another leader) the wait goes on from where it was, rather
 	// than from seconds while the record counts on towards maxSweepFails.
 	b.fails = max(b.fails+1, fails)
 	b.next = now.Add(sweepWaitAfter(b.fails))
+	if !next.IsZero() && next.After(b.next) {
+		b.next = next
+	}
 	c.sweepWait[id] = b
 	lvl := slog.LevelWarn
 	if errors.Is(err, errStagingBusy) || errors.Is(err, ErrNotLeader) || errors.Is(err, store.ErrFenced) {
@@ -73,29 +82,45 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 
 // sweep judges and clears each site on run id's Swept list, read afresh,
 // and takes it off the list once done. fails is the most failures in a
-// row on record of a site whose store failed this sweep.
-func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error) {
+// row on record of a site whose store failed this sweep; next is the
+// earliest time on record that a site whose store failed is next tried
+// (zero: none waits).
+func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time.Time, err error) {
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, next, err
 	}
 	r, err := fromRow(row)
 	if err != nil {
-		return 0, err
+		return 0, next, err
 	}
 	if len(r.Swept) == 0 {
-		return 0, nil
+		return 0, next, nil
 	}
 	if err := c.lawBehind(); err != nil {
-		return 0, err
+		return 0, next, err
 	}
 	ln := c.lawNow()
 	key := c.sweepKey(ln)
+	now := c.cfg.Now()
+	waitFor := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
 	var failed error
 	for _, sw := range r.Swept {
 		if sw.Pending != "" && sw.PendingKey == key {
 			// Not judged under this law and these facts: nothing has
 			// changed that could judge it now.
+			continue
+		}
+		if wait := sw.Next.Sub(now); sw.Fails > 0 && wait > 0 && wait <= sweepRetryMax {
+			// Its store failed and its wait, on the record, is not
+			// over: a restart (or another leader) does not shorten it.
+			// A wait longer than the longest is of a clock that was
+			// ahead, and not kept.
+			waitFor(sw.Next)
 			continue
 		}
 		err := c.sweepSite(ctx, r, sw, ln)
@@ -110,7 +135,7 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 					return store.ErrNoChange
 				}
 				was := r.Swept[i].Pending
-				r.Swept[i].Pending, r.Swept[i].PendingKey, r.Swept[i].Fails = pe.why, key, 0
+				r.Swept[i].Pending, r.Swept[i].PendingKey, r.Swept[i].Fails, r.Swept[i].Next = pe.why, key, 0, time.Time{}
 				if was != pe.why {
 					ch.Events = append(ch.Events, store.Event{Kind: "checkpoints-pending", Reason: fmt.Sprintf(
 						"the run's checkpoints at %s, a site it left, could not be judged (%s): they are not taken as lawful, and are judged again when the law, its rules revision (now %d) or the registered facts change",
@@ -118,12 +143,13 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 				}
 				return nil
 			}); uerr != nil {
-				return fails, errors.Join(err, uerr)
+				return fails, next, errors.Join(err, uerr)
 			}
 			continue
 		case errors.As(err, &se):
 			n := sw.Fails + 1
 			if n < maxSweepFails {
+				at := now.Add(sweepWaitAfter(n))
 				if _, uerr := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 					i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
 					if i < 0 || r.Swept[i].Fails != sw.Fails {
@@ -131,11 +157,13 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 					}
 					// Judged now: what kept it pending is past.
 					r.Swept[i].Fails, r.Swept[i].Pending, r.Swept[i].PendingKey = n, "", ""
+					r.Swept[i].Next = at
 					return nil
 				}); uerr != nil {
-					return fails, errors.Join(err, uerr)
+					return fails, next, errors.Join(err, uerr)
 				}
 				fails = max(fails, n)
+				waitFor(at)
 				// The other sites are swept meanwhile: one store down
 				// does not keep the run's checkpoints where the law no
 				// longer lets them be at the others.
@@ -144,7 +172,7 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 			}
 			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", n, se.err)
 		case err != nil:
-			return fails, err
+			return fails, next, err
 		}
 		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
@@ -157,10 +185,10 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, err error
 			}
 			return nil
 		}); err != nil {
-			return fails, err
+			return fails, next, err
 		}
 	}
-	return fails, failed
+	return fails, next, failed
 }
 
 // maxSweepFails is how many sweeps in a row a left site's store may fail

@@ -143,6 +143,10 @@ type Sweep struct {
 	// given up and the checkpoints left there are recorded
 	// (sweepAbandoned).
 	Fails int `json:"fails,omitempty"`
+	// Next is when the site is next tried after its store failed
+	// (sweepWaitAfter Fails): on the record, so that a server that
+	// restarts does not try it, and count a failure, at each start.
+	Next time.Time `json:"next,omitempty"`
 	// Pending says why the last sweep could not judge the site (the run's
 	// documents or the site unreadable, a fact the law needs missing):
 	// its checkpoints there are not taken as lawful, and the site stays
@@ -186,6 +190,10 @@ type Hold struct {
 	// today.
 	Until     string `json:"until,omitempty"`
 	UntilRule string `json:"untilRule,omitempty"`
+	// ResumeStep carries Migration.ResumeStep through the hold: the run
+	// can resume only from its older checkpoint at that step, and its
+	// retries plan the work left after it, not after its latest.
+	ResumeStep int64 `json:"resumeStep,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
