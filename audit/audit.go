@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Kinds of entry written by Meridian. Other packages may add their own.
@@ -800,7 +801,7 @@ func LoadKey(dir string) ([]byte, error) {
 // nothing.
 func ReadKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, KeyFile)
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxKeyFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
