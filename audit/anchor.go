@@ -17,6 +17,7 @@ import (
 
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Truncated is the Problem kind for a log that holds fewer entries than its
@@ -74,6 +75,18 @@ const (
 	AnchorFile    = "anchor.json"
 	AnchorKeyFile = "anchor.key"
 	anchorLock    = "anchor.lock"
+)
+
+// maxAnchorFileBytes and maxKeyFileBytes bound what is read of the anchor
+// and of a key file: an anchor is a few hundred bytes, a key under a
+// hundred. They are read with plainfile.Read, which refuses what is not a
+// regular file: whoever can write the anchor directory (or the state
+// directory) could put a FIFO there, whose open waits for a writer and
+// hung every verification and anchor update, or a link to /dev/zero or a
+// file of gigabytes, read whole into memory.
+const (
+	maxAnchorFileBytes = 64 << 10
+	maxKeyFileBytes    = 4 << 10
 )
 
 // Anchors keeps the anchor of one chain in a directory: the signed
@@ -139,7 +152,7 @@ func ReadAnchors(dir string) (*Anchors, error) {
 // keys when the key file is missing.
 func loadAnchors(dir string) (*Anchors, error) {
 	path := filepath.Join(dir, AnchorKeyFile)
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxKeyFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Anchors{dir: dir}, nil
 	}
@@ -194,7 +207,7 @@ func (a *Anchors) KeyRecord() (Record, error) {
 // Read returns the anchor on disk, checking its signature; ok is false when
 // no anchor has been written yet.
 func (a *Anchors) Read() (Anchor, bool, error) {
-	b, err := os.ReadFile(filepath.Join(a.dir, AnchorFile))
+	b, err := plainfile.Read(filepath.Join(a.dir, AnchorFile), maxAnchorFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Anchor{}, false, nil
 	}

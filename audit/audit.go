@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Kinds of entry written by Meridian. Other packages may add their own.
@@ -529,7 +530,7 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			at, ok, err := v.c.origin(e, 2*n+1, v.seqOf)
+			at, ok, err := v.c.origin(e, 2*n+1, originBudget, v.seqOf)
 			if err != nil {
 				return false, err
 			}
@@ -710,12 +711,15 @@ const originBudget = 256 << 20
 // intact entry that was moved still carries the seq it was written at
 // inside its hash. It tries first the position after the entry e names as
 // the one before it (seqOf finds an entry by hash), then positions
-// outward from e.Seq up to limit, within originBudget bytes hashed: a
-// moved entry is most often near where it was written, and trying every
+// outward from e.Seq up to limit, within budget bytes hashed (originBudget):
+// a moved entry is most often near where it was written, and trying every
 // position up to limit cost the log's length times the entry's size (a
 // large entry in a long log kept the server's start hashing for hours).
-// Past the budget e is reported as modified, which it is too.
-func (c *Chain) origin(e Entry, limit int64, seqOf func(hash string) (int64, bool, error)) (int64, bool, error) {
+// Past the budget e is reported as modified, which it is too. The budget
+// holds for an entry of any size: a floor of 16 positions let one entry of
+// a gigabyte, edited in the database, cost 16 GB of hashing at every
+// verification, each server start and each tenant's request alike.
+func (c *Chain) origin(e Entry, limit, budget int64, seqOf func(hash string) (int64, bool, error)) (int64, bool, error) {
 	if e.PrevHash == Genesis && c.sum(e, 1) == e.Hash {
 		return 1, true, nil
 	}
@@ -727,7 +731,7 @@ func (c *Chain) origin(e Entry, limit int64, seqOf func(hash string) (int64, boo
 		return s + 1, true, nil
 	}
 	size := int64(len(e.Time)+len(e.Kind)+len(e.RunID)+len(e.Tenant)+len(e.Payload)+len(e.PrevHash)) + 128
-	tries := max(originBudget/size, 16)
+	tries := budget / size
 	for d := int64(1); tries > 0 && (e.Seq-d >= 1 || e.Seq+d <= limit); d++ {
 		for _, at := range [2]int64{e.Seq - d, e.Seq + d} {
 			if at < 1 || at > limit {
@@ -800,7 +804,7 @@ func LoadKey(dir string) ([]byte, error) {
 // nothing.
 func ReadKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, KeyFile)
-	b, err := os.ReadFile(path)
+	b, err := plainfile.Read(path, maxKeyFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}

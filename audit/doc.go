@@ -34,7 +34,12 @@
 // anchored; VerifyAnchored passes its chain but says, in Result.Unproven,
 // that its tail cannot be vouched for. Whoever holds the audit key and can
 // remove anchor.json can rewrite the chain without its KindAnchored entries
-// and get the same. Entries appended after the last anchor update and before
-// a crash are covered only by the next anchoring. Without the audit key
-// (NewUnkeyedChain) only order, links and the anchor are checked.
+// and get the same. Nor is an older anchor.json put back, which takes no
+// key (any copy the directory once held, signed by its own key, is a valid
+// anchor), with the log cut back to the entry it names: the log and its
+// anchor then read as they were, consistent. Only storage where the anchor
+// cannot be rolled back keeps that out. Entries appended after the last
+// anchor update and before a crash are covered only by the next anchoring.
+// Without the audit key (NewUnkeyedChain) only order, links and the anchor
+// are checked.
 package audit

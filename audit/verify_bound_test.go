@@ -139,3 +139,25 @@ func TestVerifyLooksUpEachHashOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginKeepsToItsBudget: the search for where an unsound entry was
+// written hashes it at nearby positions within a budget of bytes, but
+// tried at least 16 positions whatever the entry's size: an entry of a
+// gigabyte edited in the database cost 16 GB of hashing at each
+// verification (every start, every tenant's request). Here the entry moved
+// three positions away is found with the budget Verify uses, and not
+// searched for with a budget below its size.
+func TestOriginKeepsToItsBudget(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	es := chainOf(t, c, 40)
+	moved := es[19] // written as entry 20
+	moved.Seq = 23
+	unknown := func(string) (int64, bool, error) { return 0, false, nil }
+	at, ok, err := c.origin(moved, 81, originBudget, unknown)
+	if err != nil || !ok || at != 20 {
+		t.Fatalf("within the budget: found at %d, %v, %v; want 20", at, ok, err)
+	}
+	if at, ok, err := c.origin(moved, 81, 1, unknown); err != nil || ok {
+		t.Fatalf("with a budget of 1 byte the entry was hashed at other positions (found at %d, %v, %v)", at, ok, err)
+	}
+}

@@ -251,6 +251,13 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 		dbNow = now
 	}
 	b := &pgx.Batch{}
+	// The anchor follows a commit's head once the commit returns. With
+	// synchronous_commit off (the server's, the database's or the URL's
+	// setting) a commit returns before its WAL is on disk: a database
+	// that crashed then lost entries the anchor already named, and every
+	// start after refused the log as cut. A commit that appends to the
+	// log waits for the local flush; others keep the setting.
+	b.Queue(`SELECT set_config('synchronous_commit', 'local', true) WHERE current_setting('synchronous_commit') = 'off'`)
 	for _, rec := range recs {
 		n := s.chain.Seal(prev, dbNow, rec)
 		b.Queue(`INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
