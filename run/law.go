@@ -234,8 +234,10 @@ func (c *Controller) dropLeftAtOnce(w *catalog.World, job *catalog.TrainingJob, 
 				break
 			}
 			if !dec.Allowed {
-				why = &policy.Finding{Rule: firstRule(dec), Kind: string(planner.KindLaw), Code: policy.CodeDenied,
-					Message: fmt.Sprintf("%s is not lawful from %s (%s), within the move margin (%s) of now: a run placed there would have to leave at once", p.Site, d, denialText(dec), c.cfg.MoveMargin)}
+				f := firstDenial(dec)
+				f.Kind, f.Code = string(planner.KindLaw), policy.CodeDenied
+				f.Message = fmt.Sprintf("%s is not lawful from %s (%s), within the move margin (%s) of now: a run placed there would have to leave at once", p.Site, d, denialText(dec), c.cfg.MoveMargin)
+				why = &f
 				break
 			}
 		}
@@ -253,6 +255,15 @@ func (c *Controller) dropLeftAtOnce(w *catalog.World, job *catalog.TrainingJob, 
 	plan.Summary.Placements -= len(plan.Placements) - len(keep)
 	plan.Placements = keep
 	return nil
+}
+
+// firstDenial is dec's first denial, its rule, source and dates, or the
+// engine's when it has none.
+func firstDenial(dec policy.Decision) policy.Finding {
+	if len(dec.Denials) == 0 {
+		return policy.Finding{Rule: policy.EngineRule}
+	}
+	return dec.Denials[0]
 }
 
 func firstRule(dec policy.Decision) string {
@@ -1240,7 +1251,7 @@ func holdReason(plan *planner.Plan, asOf catalog.Date, rev int64) (reason, code,
 	case undetermined != nil:
 		return fmt.Sprintf("no placement can be judged lawful as of %s until a missing fact is given: %s", asOf, undetermined.Message), policy.CodeUndetermined, undetermined.Rule
 	case denied != nil:
-		return fmt.Sprintf("no lawful placement as of %s under rules revision %d: %s", asOf, rev, denied.Message), policy.CodeDenied, denied.Rule
+		return fmt.Sprintf("no lawful placement as of %s under rules revision %d: %s%s", asOf, rev, denied.Message, effectiveNote(*denied)), policy.CodeDenied, denied.Rule
 	}
 	return fmt.Sprintf("no feasible placement as of %s (%d candidates rejected)", asOf, len(plan.Rejected)), policy.CodeNotNow, ""
 }
@@ -1268,7 +1279,16 @@ func firstRejection(plan *planner.Plan) string {
 	if pick.Rule != "" {
 		rule = " by " + pick.Rule
 	}
-	return fmt.Sprintf("; first: %s%s: %s", site, rule, pick.Message)
+	return fmt.Sprintf("; first: %s%s: %s%s", site, rule, pick.Message, effectiveNote(*pick))
+}
+
+// effectiveNote says when a finding's rule is law, for a reason's text: "
+// (rule R effective from D)", or "" for a finding that is no rule's.
+func effectiveNote(f policy.Finding) string {
+	if e := f.Effective(); e != "" {
+		return " (rule " + f.Rule + " " + e + ")"
+	}
+	return ""
 }
 
 // waitable reports whether a plan without placements is worth waiting for:

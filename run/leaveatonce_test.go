@@ -57,7 +57,9 @@ func TestNoPlaceItMustLeaveAtOnce(t *testing.T) {
 	if r.State != Held || r.Attempt != 1 || released != 0 {
 		t.Fatalf("after 3 s: %s at attempt %d, released %d times; timeline %v", r.State, r.Attempt, released, evs)
 	}
-	if r.Hold == nil || r.Hold.Code != policy.CodeDenied || !strings.Contains(r.Hold.Reason, "2026-06-11") {
+	// The reason says when the rule that denies became law (the rule's
+	// own date, not only the day the move was judged for).
+	if r.Hold == nil || r.Hold.Code != policy.CodeDenied || !strings.Contains(r.Hold.Reason, "effective from 2026-06-11") {
 		t.Errorf("hold %+v", r.Hold)
 	}
 	if r.Checkpoint == nil {
