@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -91,9 +92,41 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
+// ImportOptions are how Import takes a file.
+type ImportOptions struct {
+	// Partial accepts a file that lacks lists the stored list holds, or
+	// holds far fewer entries (under minImportedShare of them): an
+	// extract of some of the lists, which replaces them all.
+	Partial bool
+}
+
+// minImportedShare is the share of the stored list's entries a file
+// must hold to replace it without ImportOptions.Partial. The CSL gains
+// and loses a few entries an hour; a file with a tenth fewer is an
+// extract, or a download cut short.
+const minImportedShare = 0.9
+
+// ErrPartialImport is the error of an import refused as an extract of
+// some of the lists (ImportOptions.Partial).
+var ErrPartialImport = errors.New("not the whole list")
+
 // Import parses a CSL file and replaces the stored list with it. Nothing
-// is written when the file does not parse.
+// is written when the file does not parse, or when it lacks lists the
+// stored list holds or holds far fewer entries (ErrPartialImport): see
+// ImportWith.
 func (s *Store) Import(name string, data []byte) (*List, error) {
+	return s.ImportWith(name, data, ImportOptions{})
+}
+
+// ImportWith is Import with options. A file that lacks lists the stored
+// list holds, or holds fewer than minImportedShare of its entries, is
+// refused (ErrPartialImport), naming the lists missing and how many
+// entries fewer, unless opt.Partial says it is meant: the screening list
+// is the lists together, and an extract of one list replaced them all,
+// so that the parties of the others screened clear. With no stored list,
+// or one that cannot be read (an import is how it is repaired), there is
+// nothing to compare the file with.
+func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, error) {
 	es, err := Parse(name, data)
 	if err != nil {
 		return nil, err
@@ -119,10 +152,81 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 		return nil, err
 	}
 	defer unlock()
+	prev := s.storedList()
+	if prev != nil && !opt.Partial {
+		if err := partialImport(name, prev, l); err != nil {
+			return nil, err
+		}
+	}
 	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
 		return nil, fmt.Errorf("screening list: %w", err)
 	}
 	return l, nil
+}
+
+// storedList is the stored list as far as it decodes, or nil when there
+// is none or it cannot be read.
+func (s *Store) storedList() *List {
+	data, err := os.ReadFile(s.listPath())
+	if err != nil {
+		return nil
+	}
+	var l List
+	if json.Unmarshal(data, &l) != nil || len(l.Entries) == 0 {
+		return nil
+	}
+	return &l
+}
+
+// partialImport refuses next, a file of the name given, as an extract of
+// prev, the stored list: it lacks lists prev holds, or holds fewer than
+// minImportedShare of its entries.
+func partialImport(name string, prev, next *List) error {
+	had := map[string]int{}
+	for i := range prev.Entries {
+		had[prev.Entries[i].List]++
+	}
+	var missing, fewer []string
+	for _, c := range slices.Sorted(maps.Keys(had)) {
+		switch n := next.Counts[c]; {
+		case n == 0:
+			missing = append(missing, fmt.Sprintf("%s (%d entries)", c, had[c]))
+		case n < had[c]:
+			fewer = append(fewer, fmt.Sprintf("%s %d fewer", c, had[c]-n))
+		}
+	}
+	short := float64(len(next.Entries)) < minImportedShare*float64(len(prev.Entries))
+	if len(missing) == 0 && !short {
+		return nil
+	}
+	var why []string
+	if len(missing) > 0 {
+		why = append(why, fmt.Sprintf("it holds none of the lists %s", strings.Join(missing, ", ")))
+	}
+	if short {
+		w := fmt.Sprintf("it holds %d entries, %d fewer than the %d of the stored list", len(next.Entries), len(prev.Entries)-len(next.Entries), len(prev.Entries))
+		if len(fewer) > 0 {
+			w += " (" + strings.Join(fewer, ", ") + ")"
+		}
+		why = append(why, w)
+	}
+	return fmt.Errorf("%s: %w: against the stored list (imported %s from %s), %s; "+
+		"the screening list is the lists together, and this file would replace them all, clearing the parties of those it lacks; "+
+		"import the whole Consolidated Screening List, or say that the file is meant to replace it (meridian screen import --allow-partial FILE)",
+		name, ErrPartialImport, prev.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), prev.File, strings.Join(why, ", and "))
+}
+
+// writeDecisions rewrites the decisions file with ds, atomically; the
+// caller holds the lock.
+func (s *Store) writeDecisions(ds []Decision) error {
+	out, err := json.MarshalIndent(map[string]any{"decisions": ds}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
+		return fmt.Errorf("screening decisions: %w", err)
+	}
+	return nil
 }
 
 // List reads the imported list (ErrNoList when there is none).
@@ -266,12 +370,8 @@ func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen
 	if err != nil {
 		return d, err
 	}
-	out, err := json.MarshalIndent(map[string]any{"decisions": append(ds, d)}, "", "  ")
-	if err != nil {
+	if err := s.writeDecisions(append(ds, d)); err != nil {
 		return d, err
-	}
-	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
-		return d, fmt.Errorf("screening decisions: %w", err)
 	}
 	return d, nil
 }

@@ -13,15 +13,23 @@ import (
 
 func newScreenImportCmd() *cobra.Command {
 	var out string
+	var partial bool
 	cmd := &cobra.Command{
-		Use:   "import FILE [-o table|json|yaml]",
+		Use:   "import FILE [--allow-partial] [-o table|json|yaml]",
 		Short: "Import the Consolidated Screening List (CSV or JSON) into the state directory",
 		Long: `Import reads the US Consolidated Screening List as the International Trade
 Administration publishes it (consolidated.csv or consolidated.json, which you
 download yourself) and replaces the list kept in $MERIDIAN_HOME/screening. A
-file that does not parse changes nothing; errors name the line or record.`,
+file that does not parse changes nothing; errors name the line or record.
+
+The file replaces every list at once. A file that lacks lists the stored list
+holds (an extract of one list, say), or holds fewer than nine tenths of its
+entries (a download cut short), is refused and changes nothing: the error names
+the lists missing and how many entries fewer, as the parties of the lists left
+out would screen clear. --allow-partial imports it all the same.`,
 		Example: `  meridian screen import consolidated.csv
-  meridian screen import consolidated.json -o json`,
+  meridian screen import consolidated.json -o json
+  meridian screen import entity-list-only.csv --allow-partial`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
@@ -33,7 +41,7 @@ file that does not parse changes nothing; errors name the line or record.`,
 			if err != nil {
 				return err
 			}
-			l, err := st.Import(args[0], data)
+			l, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial})
 			if err != nil {
 				return badInput(err)
 			}
@@ -52,6 +60,7 @@ file that does not parse changes nothing; errors name the line or record.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&partial, "allow-partial", false, "import a file that lacks lists the stored list holds, or holds far fewer entries; it replaces the whole list")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
