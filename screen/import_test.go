@@ -43,7 +43,7 @@ func TestImportOfSomeListsRefused(t *testing.T) {
 		t.Fatalf("after a refused import, the stored list is %v %v", l, err)
 	}
 	// Meant: taken.
-	l, err := s.ImportWith("el.csv", []byte(extract), ImportOptions{Partial: true})
+	l, _, err := s.ImportWith("el.csv", []byte(extract), ImportOptions{Partial: true})
 	if err != nil || len(l.Entries) != 3 {
 		t.Fatalf("an extract said to be meant: %v", err)
 	}
