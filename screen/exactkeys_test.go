@@ -29,7 +29,7 @@ func TestExactKeysFindEveryExactPair(t *testing.T) {
 		for _, v := range versions {
 			p := prepareName(v, Normalize(v), keepingSpelled(v), true)
 			found := map[listedName]bool{}
-			exactKeys(&p, func(k exactKey) {
+			exactKeys(&p, func(k string) {
 				for _, ln := range exact[k] {
 					found[ln] = true
 				}

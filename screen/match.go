@@ -98,54 +98,55 @@ type index struct {
 	names [][]prepared // per entry: normalised name, then aliases
 	addrs [][]map[string]bool
 	byID  map[string]int
-	// exact finds the listed names that may equal a name (exactKeys),
-	// made the first time an organisation is screened past the bounds.
+	// exact finds the listed names that may equal a name by the keys of
+	// exactKeys, made the first time an organisation is screened past
+	// the bounds.
 	exactOnce sync.Once
-	exact     map[exactKey][]listedName
+	exact     map[string][]listedName
 }
 
 // listedName is one of an entry's names: ix.names[entry][name].
 type listedName struct{ entry, name int32 }
 
-// exactKey is one of the keys a name is found by for an exact match:
-// the set of the words of one version of it (how, 0 as normalised, 1 with
-// the Russian legal forms spelt out kept, 2 with only the earlier ones
-// left out), or of that version with its legal forms kept when it is too
-// short to compare without them.
-type exactKey struct {
-	how   int8
-	words string
-}
-
-// exactKeys are the keys of p: two names with none in common never score
-// 1 (pairScore). versionScore is 1 only when the versions compared (each
-// as normalised, or with its legal forms kept when short, p.full) are the
-// same name or the same words in any order or number (similarity): the
+// exactKeys are the keys a name is found by for an exact match: the set
+// of the words of each version of it (as normalised, with the Russian
+// legal forms spelt out kept, with only the earlier ones left out), and
+// of each with its legal forms kept when it is too short to compare
+// without them. Two names with no key in common never score 1
+// (pairScore): versionScore is 1 only when the versions compared (each as
+// normalised, or with its legal forms kept when short, p.full) are the
+// same name or the same words in any order or number (similarity), the
 // same set of words.
-func exactKeys(p *prepared, add func(exactKey)) {
-	for how, v := range []*prepared{p, p.keptOr(), p.earlierOr()} {
-		add(exactKey{int8(how), wordSetKey(v)})
-		if v.full != nil {
-			add(exactKey{int8(how), wordSetKey(v.full)})
+func exactKeys(p *prepared, add func(string)) {
+	var done []*prepared
+	for _, v := range []*prepared{p, p.keptOr(), p.earlierOr()} {
+		for _, w := range []*prepared{v, v.full} {
+			if w != nil && !slices.Contains(done, w) {
+				done = append(done, w)
+				add(wordSetKey(w))
+			}
 		}
 	}
 }
 
 // wordSetKey is the words of p, sorted, without repeats.
 func wordSetKey(p *prepared) string {
+	if len(p.texts) == 1 {
+		return p.texts[0]
+	}
 	ws := slices.Clone(p.texts)
 	slices.Sort(ws)
 	return strings.Join(slices.Compact(ws), " ")
 }
 
 // exactIndex is ix.exact, made once.
-func (ix *index) exactIndex() map[exactKey][]listedName {
+func (ix *index) exactIndex() map[string][]listedName {
 	ix.exactOnce.Do(func() {
-		ix.exact = map[exactKey][]listedName{}
+		ix.exact = map[string][]listedName{}
 		for i := range ix.names {
 			for ni := range ix.names[i] {
 				ln := listedName{int32(i), int32(ni)}
-				exactKeys(&ix.names[i][ni], func(k exactKey) {
+				exactKeys(&ix.names[i][ni], func(k string) {
 					if ls := ix.exact[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
 						ix.exact[k] = append(ls, ln)
 					}
@@ -337,7 +338,7 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		exactOnly = map[int][]*orgName{}
 		for ri := range rest {
 			on := &rest[ri]
-			exactKeys(&on.prepared, func(k exactKey) {
+			exactKeys(&on.prepared, func(k string) {
 				for _, ln := range exact[k] {
 					i := int(ln.entry)
 					if ons := exactOnly[i]; len(ons) == 0 || ons[len(ons)-1] != on {
