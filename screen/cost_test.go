@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,5 +252,16 @@ func BenchmarkScreenOverBoundOrg(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkExactIndex makes the index of listed names by their words
+// (index.exactIndex) that the first screening past the bounds on the
+// versions compared makes, for a 10,000-entry list.
+func BenchmarkExactIndex(b *testing.B) {
+	ix := newIndex(syntheticList(10000))
+	for b.Loop() {
+		ix.exactOnce = sync.Once{}
+		ix.exactIndex()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -97,6 +98,63 @@ type index struct {
 	names [][]prepared // per entry: normalised name, then aliases
 	addrs [][]map[string]bool
 	byID  map[string]int
+	// exact finds the listed names that may equal a name by the keys of
+	// exactKeys, made the first time an organisation is screened past
+	// the bounds.
+	exactOnce sync.Once
+	exact     map[string][]listedName
+}
+
+// listedName is one of an entry's names: ix.names[entry][name].
+type listedName struct{ entry, name int32 }
+
+// exactKeys are the keys a name is found by for an exact match: the set
+// of the words of each version of it (as normalised, with the Russian
+// legal forms spelt out kept, with only the earlier ones left out), and
+// of each with its legal forms kept when it is too short to compare
+// without them. Two names with no key in common never score 1
+// (pairScore): versionScore is 1 only when the versions compared (each as
+// normalised, or with its legal forms kept when short, p.full) are the
+// same name or the same words in any order or number (similarity), the
+// same set of words.
+func exactKeys(p *prepared, add func(string)) {
+	var done []*prepared
+	for _, v := range []*prepared{p, p.keptOr(), p.earlierOr()} {
+		for _, w := range []*prepared{v, v.full} {
+			if w != nil && !slices.Contains(done, w) {
+				done = append(done, w)
+				add(wordSetKey(w))
+			}
+		}
+	}
+}
+
+// wordSetKey is the words of p, sorted, without repeats.
+func wordSetKey(p *prepared) string {
+	if len(p.texts) == 1 {
+		return p.texts[0]
+	}
+	ws := slices.Clone(p.texts)
+	slices.Sort(ws)
+	return strings.Join(slices.Compact(ws), " ")
+}
+
+// exactIndex is ix.exact, made once.
+func (ix *index) exactIndex() map[string][]listedName {
+	ix.exactOnce.Do(func() {
+		ix.exact = map[string][]listedName{}
+		for i := range ix.names {
+			for ni := range ix.names[i] {
+				ln := listedName{int32(i), int32(ni)}
+				exactKeys(&ix.names[i][ni], func(k string) {
+					if ls := ix.exact[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
+						ix.exact[k] = append(ls, ln)
+					}
+				})
+			}
+		}
+	})
+	return ix.exact
 }
 
 func newIndex(l *List) *index {
@@ -239,11 +297,14 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	// by twice the letters alone, many short Cyrillic names cost four
 	// times, and the longest twice, what the costliest Latin ones do.
 	// Past them, only the names as written and in the Russian reading
-	// are compared, as they were before the other versions were, within
-	// the same bounds (withinBounds): a listed verdict they find is kept,
-	// and the organisation is otherwise held undetermined, saying the
-	// comparison was partial. Held without any comparison, one whose
-	// exact listed name is among its aliases was no longer listed.
+	// are compared with every entry, as they were before the other
+	// versions were, within the same bounds (withinBounds), and the
+	// versions left out only with the listed names they may equal
+	// (exactKeys): a listed verdict either finds is kept, and the
+	// organisation is otherwise held undetermined, saying the comparison
+	// was partial. Held without any comparison, one whose exact listed
+	// name is among its aliases was no longer listed; compared as written
+	// only, one whose alias is the listed name in Cyrillic letters.
 	letters, versions := 0, 0
 	for i := range names {
 		if !names[i].spaced {
@@ -258,12 +319,33 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	case letters > maxComparedLetters:
 		partial = fmt.Sprintf("not screened in full: its legal name and aliases, as screening compares them (as written, and romanised in each system the lists use), are %d letters, over the %d the screening compares; shorten them, or give fewer aliases", letters, maxComparedLetters)
 	}
+	// exactOnly are, past the bounds, the versions left out, each by the
+	// entries with a name it may equal (exactKeys): looked up, not
+	// compared with every entry, they cost a few lookups each, and a
+	// name of the organisation that is a listed name exactly, in its
+	// Russian reading or another, is listed, not held.
+	var exactOnly map[int][]*orgName
 	if partial != "" {
 		var left int
-		names, left = withinBounds(names)
-		partial += "; they were compared as written and in the Russian reading only"
+		var rest []orgName
+		names, rest, left = withinBounds(names)
+		partial += "; they were compared with every listed name as written and in the Russian reading only"
 		if left > 0 {
-			partial += fmt.Sprintf(", %d of those versions not at all", left)
+			partial += fmt.Sprintf(" (%d of those versions not)", left)
+		}
+		partial += ", the others only with the listed names they equal"
+		exact := ix.exactIndex()
+		exactOnly = map[int][]*orgName{}
+		for ri := range rest {
+			on := &rest[ri]
+			exactKeys(&on.prepared, func(k string) {
+				for _, ln := range exact[k] {
+					i := int(ln.entry)
+					if ons := exactOnly[i]; len(ons) == 0 || ons[len(ons)-1] != on {
+						exactOnly[i] = append(ons, on)
+					}
+				}
+			})
 		}
 	}
 	var orgAddr []map[string]bool
@@ -275,12 +357,18 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		// best is the most similar pair of names; bestMixed the most
 		// similar of the organisation's names that mix scripts.
 		best, bestMixed := Match{}, Match{}
-		for oi := range names {
-			on := &names[oi]
+		compared := len(names)
+		for oi := range compared + len(exactOnly[i]) {
+			var on *orgName
+			if oi < compared {
+				on = &names[oi]
+			} else {
+				on = exactOnly[i][oi-compared]
+			}
 			for ei := range ix.names[i] {
 				en := &ix.names[i][ei]
 				score, ok := sc.pairScore(&on.prepared, en)
-				if !ok {
+				if !ok || oi >= compared && score < 1 {
 					continue
 				}
 				matched := e.Name
@@ -350,29 +438,33 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	return res
 }
 
-// withinBounds is what of names is compared past the bounds: the names
-// as written, then in the Russian reading (tier 0, then 1), each while
-// the versions and their letters are within maxComparedNames and
-// maxComparedLetters, so that comparing them costs no more than the
-// costliest Latin organisation; left is how many of those did not fit.
+// withinBounds is what of names is compared with every entry past the
+// bounds: the names as written, then in the Russian reading (tier 0,
+// then 1), each while the versions and their letters are within
+// maxComparedNames and maxComparedLetters, so that comparing them costs
+// no more than the costliest Latin organisation; rest are the others,
+// left how many of rest are of tier 0 or 1.
 // The names as written always fit, being within the catalog's bounds,
 // unless symbols were dropped from some (withSymbolsDropped).
-func withinBounds(names []orgName) (kept []orgName, left int) {
+func withinBounds(names []orgName) (kept, rest []orgName, left int) {
 	letters := 0
-	for tier := range 2 {
+	for tier := range 3 {
 		for _, n := range names {
 			if n.tier != tier {
 				continue
 			}
-			if len(kept) >= maxComparedNames || letters+n.written > maxComparedLetters {
-				left++
+			if tier == 2 || len(kept) >= maxComparedNames || letters+n.written > maxComparedLetters {
+				if tier < 2 {
+					left++
+				}
+				rest = append(rest, n)
 				continue
 			}
 			letters += n.written
 			kept = append(kept, n)
 		}
 	}
-	return kept, left
+	return kept, rest, left
 }
 
 // maxComparedLetters bounds the letters of an organisation's names as

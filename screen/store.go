@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,6 +65,23 @@ type Decision struct {
 	// whatever the entry became. Decisions recorded before it was kept
 	// have none, and apply as they did.
 	EntrySHA256 string `json:"entrySha256,omitempty"`
+	// Rekeyed is set on a dismissal an import carried over to the
+	// entry's current hash: a copy of the person's decision, appended,
+	// the original kept above it.
+	Rekeyed *Rekeyed `json:"rekeyed,omitempty"`
+}
+
+// Rekeyed says how a dismissal recorded with an earlier hash of the entry
+// (contentHashV2, contentHashV1) was carried over to its ContentHash: an
+// import found the entry in the stored list still as dismissed, by the
+// hash the dismissal recorded (From), before replacing the list.
+type Rekeyed struct {
+	From string `json:"from"`
+	// ListSHA256 is the stored list that held the entry as dismissed,
+	// File the file whose import carried the dismissal over, and At when.
+	ListSHA256 string    `json:"listSha256"`
+	File       string    `json:"file"`
+	At         time.Time `json:"at"`
 }
 
 // Store keeps the imported list and the decisions in a directory (the
@@ -91,17 +109,64 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
+// ImportOptions are how Import takes a file.
+type ImportOptions struct {
+	// Partial accepts a file that lacks lists the stored list holds, or
+	// holds far fewer entries (under minImportedShare of them): an
+	// extract of some of the lists, which replaces them all.
+	Partial bool
+}
+
+// minImportedShare is the share of the stored list's entries a file
+// must hold to replace it without ImportOptions.Partial. The CSL gains
+// and loses a few entries an hour; a file with a tenth fewer is an
+// extract, or a download cut short.
+const minImportedShare = 0.9
+
+// ErrPartialImport is the error of an import refused as an extract of
+// some of the lists (ImportOptions.Partial).
+var ErrPartialImport = errors.New("not the whole list")
+
 // Import parses a CSL file and replaces the stored list with it. Nothing
-// is written when the file does not parse.
+// is written when the file does not parse, or when it lacks lists the
+// stored list holds or holds far fewer entries (ErrPartialImport): see
+// ImportWith.
 func (s *Store) Import(name string, data []byte) (*List, error) {
+	l, _, err := s.ImportWith(name, data, ImportOptions{})
+	return l, err
+}
+
+// ImportWith is Import with options. A file that lacks lists the stored
+// list holds, or holds fewer than minImportedShare of its entries, is
+// refused (ErrPartialImport), naming the lists missing and how many
+// entries fewer, unless opt.Partial says it is meant: the screening list
+// is the lists together, and an extract of one list replaced them all,
+// so that the parties of the others screened clear. With no stored list,
+// or one that cannot be read (an import is how it is repaired), there is
+// nothing to compare the file with.
+//
+// Before replacing the list, it carries each dismissal still recorded
+// with an earlier hash of its entry (contentHashV2, contentHashV1) over to
+// its ContentHash, when the stored list holds the entry as dismissed (its
+// hash is the one recorded): appended to the decisions as a copy, Rekeyed
+// saying from which hash, by which import, the person's decision kept
+// above it (rekey). It holds then through the cosmetic changes of a
+// republication (case, punctuation), which lapsed it; an entry that has
+// changed since the dismissal (its earlier hash no longer its) is never
+// carried over. The decisions are written before the list, each
+// atomically, under the directory's lock: a crash between the two leaves
+// the decisions carried over against the list they were checked against,
+// where their new hash holds as the old one did. The carried-over
+// decisions are returned, for an audit log.
+func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, []Decision, error) {
 	es, err := Parse(name, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	seen := map[string]bool{}
 	for _, e := range es {
 		if seen[e.ID] {
-			return nil, fmt.Errorf("%s: entry id %q appears twice; ids must name one entry", name, e.ID)
+			return nil, nil, fmt.Errorf("%s: entry id %q appears twice; ids must name one entry", name, e.ID)
 		}
 		seen[e.ID] = true
 	}
@@ -112,17 +177,159 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 	}
 	out, err := json.Marshal(l)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unlock, err := s.lock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
-	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
-		return nil, fmt.Errorf("screening list: %w", err)
+	prev := s.storedList()
+	if prev != nil && !opt.Partial {
+		if err := partialImport(name, prev, l); err != nil {
+			return nil, nil, err
+		}
 	}
-	return l, nil
+	var rekeyed []Decision
+	if prev != nil {
+		ds, err := s.Decisions()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w; nothing imported: the dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err)
+		}
+		if rekeyed = rekey(ds, prev, l); len(rekeyed) > 0 {
+			if err := s.writeDecisions(append(ds, rekeyed...)); err != nil {
+				return nil, nil, fmt.Errorf("%w; nothing imported", err)
+			}
+		}
+	}
+	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("screening list: %w", err)
+	}
+	return l, rekeyed, nil
+}
+
+// storedList is the stored list as far as it decodes, or nil when there
+// is none or it cannot be read.
+func (s *Store) storedList() *List {
+	data, err := os.ReadFile(s.listPath())
+	if err != nil {
+		return nil
+	}
+	var l List
+	if json.Unmarshal(data, &l) != nil || len(l.Entries) == 0 {
+		return nil
+	}
+	return &l
+}
+
+// partialImport refuses next, a file of the name given, as an extract of
+// prev, the stored list: it lacks lists prev holds, or holds fewer than
+// minImportedShare of its entries.
+func partialImport(name string, prev, next *List) error {
+	had := map[string]int{}
+	for i := range prev.Entries {
+		had[prev.Entries[i].List]++
+	}
+	var missing, fewer []string
+	for _, c := range slices.Sorted(maps.Keys(had)) {
+		switch n := next.Counts[c]; {
+		case n == 0:
+			missing = append(missing, fmt.Sprintf("%s (%d entries)", c, had[c]))
+		case n < had[c]:
+			fewer = append(fewer, fmt.Sprintf("%s %d fewer", c, had[c]-n))
+		}
+	}
+	short := float64(len(next.Entries)) < minImportedShare*float64(len(prev.Entries))
+	if len(missing) == 0 && !short {
+		return nil
+	}
+	var why []string
+	if len(missing) > 0 {
+		why = append(why, fmt.Sprintf("it holds none of the lists %s", strings.Join(missing, ", ")))
+	}
+	if short {
+		w := fmt.Sprintf("it holds %d entries, %d fewer than the %d of the stored list", len(next.Entries), len(prev.Entries)-len(next.Entries), len(prev.Entries))
+		if len(fewer) > 0 {
+			w += " (" + strings.Join(fewer, ", ") + ")"
+		}
+		why = append(why, w)
+	}
+	return fmt.Errorf("%s: %w: against the stored list (imported %s from %s), %s; "+
+		"the screening list is the lists together, and this file would replace them all, clearing the parties of those it lacks; "+
+		"import the whole Consolidated Screening List, or say that the file is meant to replace it (meridian screen import --allow-partial FILE)",
+		name, ErrPartialImport, prev.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), prev.File, strings.Join(why, ", and "))
+}
+
+// rekey is the dismissals of ds to carry over to their entry's
+// ContentHash before next replaces prev, the stored list, as copies to
+// append: each the latest decision on its entry for its organisation
+// that is a dismissal recorded with an earlier hash of the entry, when
+// prev holds the entry with that hash (it is as it was when dismissed:
+// the earlier hashes read all that ContentHash reads, and more).
+//
+// The copy, appended after every decision, must change what no
+// screening reads but the hash: applyDecisions takes the latest decision
+// on an entry for the organisation as it is (by fingerprint), and the
+// latest confirmation, of any organisation of the tenant on a server. A
+// dismissal is not carried over past a later decision on its entry for
+// its organisation that the copy would come after for some fingerprint
+// (one of them recorded without one, or both with the same), nor past a
+// later confirmation that stands for the organisation; such a dismissal
+// is no longer the decision that counts for it anyway.
+func rekey(ds []Decision, prev, next *List) []Decision {
+	entries := make(map[string]*Entry, len(prev.Entries))
+	for i := range prev.Entries {
+		entries[prev.Entries[i].ID] = &prev.Entries[i]
+	}
+	var out []Decision
+	for j := range ds {
+		d := ds[j]
+		if d.Action != Dismiss || d.EntrySHA256 == "" {
+			continue
+		}
+		e := entries[d.EntryID]
+		if e == nil {
+			continue
+		}
+		h := e.ContentHash()
+		if d.EntrySHA256 == h || d.EntrySHA256 != e.contentHashV2() && d.EntrySHA256 != e.contentHashV1() {
+			continue
+		}
+		if slices.ContainsFunc(ds[j+1:], func(k Decision) bool { return supersedes(&k, &d) }) {
+			continue
+		}
+		d.Rekeyed = &Rekeyed{From: d.EntrySHA256, ListSHA256: prev.SHA256, File: next.File, At: next.ImportedAt}
+		d.EntrySHA256 = h
+		out = append(out, d)
+	}
+	return out
+}
+
+// supersedes: k, recorded after d, is a decision on d's entry that
+// applyDecisions would read for an organisation d is about, in its
+// place or before it.
+func supersedes(k, d *Decision) bool {
+	tenant := catalog.TenantOr(d.Tenant)
+	if catalog.TenantOr(k.Tenant) != tenant || k.EntryID != d.EntryID {
+		return false
+	}
+	if k.Action == Confirm && (k.Org == d.Org || tenant != catalog.DefaultTenant) {
+		return true
+	}
+	return k.Org == d.Org && (d.Fingerprint == "" || k.Fingerprint == "" || k.Fingerprint == d.Fingerprint)
+}
+
+// writeDecisions rewrites the decisions file with ds, atomically; the
+// caller holds the lock.
+func (s *Store) writeDecisions(ds []Decision) error {
+	out, err := json.MarshalIndent(map[string]any{"decisions": ds}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
+		return fmt.Errorf("screening decisions: %w", err)
+	}
+	return nil
 }
 
 // List reads the imported list (ErrNoList when there is none).
@@ -266,12 +473,8 @@ func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen
 	if err != nil {
 		return d, err
 	}
-	out, err := json.MarshalIndent(map[string]any{"decisions": append(ds, d)}, "", "  ")
-	if err != nil {
+	if err := s.writeDecisions(append(ds, d)); err != nil {
 		return d, err
-	}
-	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
-		return d, fmt.Errorf("screening decisions: %w", err)
 	}
 	return d, nil
 }

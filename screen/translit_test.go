@@ -2,6 +2,7 @@ package screen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,5 +178,49 @@ func TestRomanisedNamesBoundKeepsVerdict(t *testing.T) {
 	}
 	if r := Screen("", org("npo", "RU", "Щюгя", append(short, "НПО Машиностроения")...), l, nil); r.Status != catalog.RestrictedUndetermined {
 		t.Errorf("many names with its listed name in Cyrillic: %s (%s), want held", r.Status, r.Source)
+	}
+}
+
+// TestPastTheBoundsListedNameInCyrillic: past the bound on the versions'
+// number, an organisation's names are compared with every entry as
+// written only, and one whose alias is its listed name in Cyrillic
+// letters (in the Russian reading or another romanisation the lists use)
+// was held undetermined, not listed. The versions left out are looked up
+// among the listed names: an exact match with country is listed, with
+// the entry named; a near one is still held, never cleared, saying why.
+func TestPastTheBoundsListedNameInCyrillic(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "1", List: "SDN", Name: "NPO Mashinostroeniya", Addresses: []Address{{Country: "RU"}}},
+		{ID: "2", List: "EL", Name: "Kyivskyi Zavod Shchiuhia", Addresses: []Address{{Country: "UA"}}},
+	}}
+	var short []string
+	for i := range catalog.MaxScreeningNames - 1 {
+		short = append(short, fmt.Sprintf("Щюгя %d", i))
+	}
+	for _, c := range []struct {
+		alias, hq, status, entry string
+	}{
+		{"НПО Машиностроения", "RU", catalog.RestrictedListed, "1"},
+		{"ООО «НПО Машиностроения»", "RU", catalog.RestrictedListed, "1"},
+		{"Машиностроения НПО", "RU", catalog.RestrictedListed, "1"},
+		// Only the Ukrainian national romanisation gives the listed name.
+		{"Київський Завод Щюгя", "UA", catalog.RestrictedEntityList, "2"},
+		// In another country: a possible match, for a person.
+		{"НПО Машиностроения", "DE", catalog.RestrictedUndetermined, "1"},
+		// Near, not equal: held as over the bound.
+		{"НПО Машиностроениа", "RU", catalog.RestrictedUndetermined, ""},
+	} {
+		o := org("npo", c.hq, "Щюгя", append(slices.Clone(short), c.alias)...)
+		r := Screen("", o, l, nil)
+		if r.Status != c.status {
+			t.Errorf("%q in %s among %d names: %s (%s), want %s", c.alias, c.hq, len(short)+2, r.Status, r.Source, c.status)
+			continue
+		}
+		if c.entry != "" && (len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || !r.Matches[0].Romanised) {
+			t.Errorf("%q: matches %+v, want entry %s romanised", c.alias, r.Matches, c.entry)
+		}
+		if c.status == catalog.RestrictedUndetermined && !strings.Contains(r.Source, "not screened in full") {
+			t.Errorf("%q: %s, want it to say it was not screened in full", c.alias, r.Source)
+		}
 	}
 }

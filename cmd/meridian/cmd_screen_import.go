@@ -13,15 +13,30 @@ import (
 
 func newScreenImportCmd() *cobra.Command {
 	var out string
+	var partial bool
 	cmd := &cobra.Command{
-		Use:   "import FILE [-o table|json|yaml]",
+		Use:   "import FILE [--allow-partial] [-o table|json|yaml]",
 		Short: "Import the Consolidated Screening List (CSV or JSON) into the state directory",
 		Long: `Import reads the US Consolidated Screening List as the International Trade
 Administration publishes it (consolidated.csv or consolidated.json, which you
 download yourself) and replaces the list kept in $MERIDIAN_HOME/screening. A
-file that does not parse changes nothing; errors name the line or record.`,
+file that does not parse changes nothing; errors name the line or record.
+
+The file replaces every list at once. A file that lacks lists the stored list
+holds (an extract of one list, say), or holds fewer than nine tenths of its
+entries (a download cut short), is refused and changes nothing: the error names
+the lists missing and how many entries fewer, as the parties of the lists left
+out would screen clear. --allow-partial imports it all the same.
+
+A dismissal recorded by an earlier version, with an earlier hash of its entry
+that reads the text as written, is carried over to the entry's hash now when
+the stored list still holds the entry as dismissed: a copy is appended to
+$MERIDIAN_HOME/screening/decisions.json, saying from which hash, and written to
+the audit log, so that the dismissal holds through a republication of the
+entry in capitals or other punctuation.`,
 		Example: `  meridian screen import consolidated.csv
-  meridian screen import consolidated.json -o json`,
+  meridian screen import consolidated.json -o json
+  meridian screen import entity-list-only.csv --allow-partial`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
@@ -33,13 +48,24 @@ file that does not parse changes nothing; errors name the line or record.`,
 			if err != nil {
 				return err
 			}
-			l, err := st.Import(args[0], data)
+			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial})
 			if err != nil {
 				return badInput(err)
 			}
-			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts}
+			for _, d := range rekeyed {
+				if err := auditDecision(cmd.Context(), d); err != nil {
+					return fmt.Errorf("the list is imported, and %d dismissals recorded with an earlier hash of their entry carried over to its hash now in %s, but not in the audit log: %w",
+						len(rekeyed), st.DecisionsPath(), err)
+				}
+			}
+			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts,
+				"dismissalsCarriedOver": len(rekeyed)}
 			return render(cmd.OutOrStdout(), out, info, func(w io.Writer) error {
 				fmt.Fprintf(w, "imported %d entries from %s (sha256 %s)\n", len(l.Entries), l.File, l.SHA256)
+				if len(rekeyed) > 0 {
+					fmt.Fprintf(w, "carried %d dismissals recorded with an earlier hash of their entry over to its hash now (recorded in %s and the audit log)\n",
+						len(rekeyed), st.DecisionsPath())
+				}
 				var lists []string
 				for k := range l.Counts {
 					lists = append(lists, k)
@@ -52,6 +78,7 @@ file that does not parse changes nothing; errors name the line or record.`,
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&partial, "allow-partial", false, "import a file that lacks lists the stored list holds, or holds far fewer entries; it replaces the whole list")
 	addOutputFlag(cmd, &out)
 	return cmd
 }

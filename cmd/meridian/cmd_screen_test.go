@@ -205,3 +205,37 @@ func isCode(err error, code int) bool {
 	var ce *codeError
 	return errors.As(err, &ce) && ce.code == code
 }
+
+// TestScreenImportOfSomeListsRefused: an import of a file that holds one
+// list of the several the stored list holds replaced them all, and the
+// parties of the others screened clear. It exits 2 naming the lists
+// missing and the flag, and changes nothing; --allow-partial takes it.
+func TestScreenImportOfSomeListsRefused(t *testing.T) {
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	full, err := os.ReadFile(filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(full), "\n")
+	extract := lines[0]
+	for _, ln := range lines[1:] {
+		if strings.Contains(ln, "(EL)") {
+			extract += ln
+		}
+	}
+	el := filepath.Join(t.TempDir(), "el.csv")
+	if err := os.WriteFile(el, []byte(extract), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "screen", "import", filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "screen", "import", el)
+	if !isCode(err, exitBadInput) || !strings.Contains(err.Error(), "SDN (1 entries)") || !strings.Contains(err.Error(), "--allow-partial") {
+		t.Fatalf("an import of the Entity List alone: %v, want refused naming the lists missing and the flag", err)
+	}
+	out, err := runCLI(t, "screen", "import", el, "--allow-partial")
+	if err != nil || !strings.Contains(out, "imported 3 entries") {
+		t.Fatalf("with --allow-partial: %v\n%s", err, out)
+	}
+}
