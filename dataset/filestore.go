@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // dirBucket keeps each object as a file under a directory, at the path its
@@ -428,5 +429,10 @@ func (w *dirWalk) entry(ctx context.Context, dir string, d fs.DirEntry, depth in
 
 // errStopList ends a walk whose consumer stopped early.
 var errStopList = errors.New("listing stopped")
+
+// abortUploads does nothing: a file store's writes are single files.
+func (b *dirBucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
+	return 0, nil
+}
 
 func (b *dirBucket) close() error { return nil }
