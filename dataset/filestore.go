@@ -205,8 +205,8 @@ const createTries = 16
 // directories and creating the file: where a remover may strike.
 var beforeCreate func()
 
-// del removes an object's file, then the directories above it that this
-// left empty: a dataset's chunks are spread over 256 directories, and a
+// del removes an object's file, then the directories of the layout above
+// it (layoutDirs) that this left empty: a dataset's chunks are spread over 256 directories, and a
 // removed dataset's empty ones, left behind, counted against every later
 // listing's budget (listDirBudget) until listings of the store failed.
 func (b *dirBucket) del(ctx context.Context, key string) error {
@@ -222,10 +222,27 @@ func (b *dirBucket) del(ctx context.Context, key string) error {
 	if err := root.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	for dir := filepath.Dir(path); dir != "."; dir = filepath.Dir(dir) {
+	for _, dir := range layoutDirs(path) {
 		if !removeEmptyDir(root, dir) {
 			break
 		}
+	}
+	return nil
+}
+
+// layoutDirs returns the directories above the file path (innermost
+// first) that the store's layout made for it: those below its nearest
+// "meridian" directory (a dataset's, its chunks', a chunk directory).
+// That directory and those above it (a tenant's, a site's prefix, which
+// an operator may have made, with permissions of their own) stay, and a
+// key outside the layout has none.
+func layoutDirs(path string) []string {
+	var dirs []string
+	for dir := filepath.Dir(path); dir != "."; dir = filepath.Dir(dir) {
+		if filepath.Base(dir) == strings.TrimSuffix(rootPrefix, "/") {
+			return dirs
+		}
+		dirs = append(dirs, dir)
 	}
 	return nil
 }

@@ -202,3 +202,36 @@ func TestFileStoreConcurrentPutDeleteList(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestFileStoreRemoveKeepsStoreDirs: a removal takes the emptied
+// directories of the store's layout only, never the "meridian" directory
+// or those above it (a tenant's prefix, which an operator may have made
+// with permissions of their own), nor those of a key outside the layout.
+func TestFileStoreRemoveKeepsStoreDirs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base, err := OpenStore(ctx, "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	st := base.Sub("t/acme/data/")
+	putChunks(t, st, "d", 2)
+	if _, err := Remove(ctx, st, "d", ListBound(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, base, "other/place/x", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.Delete(ctx, "other/place/x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"t/acme/data/meridian", "other/place"} {
+		if _, err := os.Stat(filepath.Join(dir, d)); err != nil {
+			t.Errorf("%s after the removal: %v", d, err)
+		}
+	}
+	if n := dirsUnder(t, filepath.Join(dir, "t/acme/data/meridian")); n != 0 {
+		t.Errorf("%d directories left in the layout", n)
+	}
+}
