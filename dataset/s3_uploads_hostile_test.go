@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 // same page again, or empty pages for ever, or more uploads than the
 // bound, is refused (ErrListTooLong) after a bounded number of requests;
 // one that names an upload outside the dataset's prefix is refused
-// (ErrForeignKey) and nothing of it aborted. A server that does not let
+// (ErrForeignKey) and nothing of it aborted. However large the caller's
+// bound on objects, at most MaxUploads uploads are read (each would be
+// aborted with a request of its own). A server that does not let
 // the store list uploads leaves the sweep to it, and the staging goes on.
 func TestAttackS3UploadListing(t *testing.T) {
 	const limit = 50
@@ -38,6 +41,15 @@ func TestAttackS3UploadListing(t *testing.T) {
 			return 200, fmt.Sprintf(`<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k%d</NextKeyMarker><NextUploadIdMarker>u</NextUploadIdMarker>`+
 				`<Upload><Key>meridian/d/manifest</Key><UploadId>u%d</UploadId><Initiated>%s</Initiated></Upload></ListMultipartUploadsResult>`, n, n, recent)
 		}, ErrListTooLong, limit + 2},
+		{"endless uploads, a large bound", func(n int64) (int, string) {
+			var b strings.Builder
+			fmt.Fprintf(&b, `<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k%d</NextKeyMarker><NextUploadIdMarker>u</NextUploadIdMarker>`, n)
+			for i := range 1000 {
+				fmt.Fprintf(&b, `<Upload><Key>meridian/d/manifest</Key><UploadId>u%d-%d</UploadId><Initiated>%s</Initiated></Upload>`, n, i, recent)
+			}
+			b.WriteString(`</ListMultipartUploadsResult>`)
+			return 200, b.String()
+		}, ErrListTooLong, MaxUploads/1000 + 1},
 		{"foreign key", func(n int64) (int, string) {
 			return 200, `<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>` +
 				`<Upload><Key>meridian/other/manifest</Key><UploadId>u</UploadId><Initiated>2001-01-01T00:00:00Z</Initiated></Upload></ListMultipartUploadsResult>`
@@ -72,7 +84,11 @@ func TestAttackS3UploadListing(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			_, err = RemoveStaleTemps(ctx, st, "d", 0, limit)
+			bound := limit
+			if strings.HasSuffix(tc.name, "a large bound") {
+				bound = ListBound(1 << 20) // a large dataset's bound on its objects
+			}
+			_, err = RemoveStaleTemps(ctx, st, "d", 0, bound)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("sweep: %v, want %v", err, tc.want)
 			}

@@ -306,13 +306,24 @@ func cannotListUploads(err error) bool {
 	return false
 }
 
+// MaxUploads is the most unfinished uploads abortUploads reads under a
+// prefix, whatever its caller's bound on a listing of objects: only an
+// object larger than the part size (a large manifest) goes in parts, and
+// a writer killed mid-way leaves one upload for each it was sending, so a
+// dataset has a few; each is aborted with a request of its own, so a
+// server listing a million would otherwise have a removal send a million.
+// Past it, the call fails with ErrListTooLong, and the next one goes on.
+const MaxUploads = 10000
+
 // abortUploads aborts the multipart uploads under prefix begun before
-// before, reading at most limit of them, and returns how many it aborted.
+// before, reading at most limit of them (and MaxUploads), and returns how
+// many it aborted.
 // A server that does not list uploads, or does not let the store's
 // credentials do so (cannotListUploads), leaves them to the bucket's
 // lifecycle rule: that is not an error, for a staging or a removal there
 // worked before uploads went in parts.
 func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
+	limit = min(limit, MaxUploads)
 	core := minio.Core{Client: b.c}
 	full := b.prefix + prefix
 	keyMarker, idMarker := "", ""
