@@ -206,9 +206,10 @@ const createTries = 16
 var beforeCreate func()
 
 // del removes an object's file, then the directories of the layout above
-// it (layoutDirs) that this left empty: a dataset's chunks are spread over 256 directories, and a
-// removed dataset's empty ones, left behind, counted against every later
-// listing's budget (listDirBudget) until listings of the store failed.
+// it (layoutDirs) that this left empty: a dataset's chunks are spread
+// over 256 directories, and a removed dataset's empty ones, left behind,
+// counted against every later listing's budget (listDirBudget) until
+// listings of the store failed.
 func (b *dirBucket) del(ctx context.Context, key string) error {
 	path, err := b.rel(key)
 	if err != nil {
