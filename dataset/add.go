@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/restic/chunker"
 
@@ -333,12 +334,13 @@ func hexSum(b []byte) string {
 }
 
 // Remove deletes a dataset from a store: the manifest first, so no reader
-// finds a manifest whose chunks are going, then every object under its
-// prefix. It returns how many objects it deleted, the manifest counted.
-// It reads at most limit listed objects (ListBound), past which it stops
-// with ErrListTooLong: a site's store whose listing never ends would
-// otherwise hold the call, sending a delete for every key it names, until
-// the caller's deadline. What it deleted before stopping stays deleted, so
+// finds a manifest whose chunks are going, then its unfinished uploads
+// (on S3) and every object under its prefix. It returns how many objects
+// it deleted, the manifest counted. It reads at most limit listed objects
+// (ListBound), and as many uploads, past which it stops with
+// ErrListTooLong: a site's store whose listing never ends would otherwise
+// hold the call, sending a delete for every key it names, until the
+// caller's deadline. What it deleted before stopping stays deleted, so
 // on a genuine store holding more than limit objects, calling it again
 // goes on where it stopped.
 func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) {
@@ -349,6 +351,11 @@ func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) 
 		return 0, fmt.Errorf("remove %s: %w", name, err)
 	}
 	prefix := rootPrefix + name + "/"
+	// Uploads a writer killed mid-way left hold parts of the dataset's
+	// objects that no listing of objects shows: they go too.
+	if _, err := b.b.abortUploads(ctx, b.prefix+prefix, time.Now(), limit); err != nil {
+		return 1, fmt.Errorf("remove %s: %w", name, err)
+	}
 	n, listed := 1, 0
 	// Keys are deleted a batch at a time as the listing goes: what is
 	// kept of it is one batch, whatever the dataset's size.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // dirBucket keeps each object as a file under a directory, at the path its
@@ -140,18 +141,10 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	defer root.Close()
-	if dir := filepath.Dir(path); dir != "." {
-		if err := root.MkdirAll(dir, 0o777); err != nil {
-			return err
-		}
-	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := path + "." + hex.EncodeToString(rnd[:]) + ".tmp"
-	// 0666 (less the umask), as the objects' directories are 0777: the
-	// store's contents are sealed, and whoever may read the directory may
-	// read the files.
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := createIn(root, tmp)
 	if err != nil {
 		return err
 	}
@@ -172,6 +165,51 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// createIn creates the new file name (a path inside root), and the
+// directories above it. Emptied directories are removed (del, and the
+// listing's walk): one removed between making it and creating the file in
+// it is made again, a few times, so a writer never loses to a remover.
+func createIn(root *os.Root, name string) (*os.File, error) {
+	dir := filepath.Dir(name)
+	for try := 0; ; try++ {
+		var err error
+		if dir != "." {
+			err = root.MkdirAll(dir, 0o777)
+		}
+		if err == nil && beforeCreate != nil {
+			beforeCreate()
+		}
+		if err == nil {
+			// 0666 (less the umask), as the objects' directories are 0777:
+			// the store's contents are sealed, and whoever may read the
+			// directory may read the files.
+			var f *os.File
+			if f, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
+				return f, nil
+			}
+		}
+		// Made, then removed before the file was in it: ErrNotExist, or
+		// ErrExist from MkdirAll when it went between being made and
+		// being looked at.
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) || try == createTries-1 {
+			return nil, err
+		}
+	}
+}
+
+// createTries is how many times createIn makes a file's directories, each
+// time another removed one of them as emptied before the file was in it.
+const createTries = 16
+
+// beforeCreate, set by tests, runs in createIn between making the
+// directories and creating the file: where a remover may strike.
+var beforeCreate func()
+
+// del removes an object's file, then the directories of the layout above
+// it (layoutDirs) that this left empty: a dataset's chunks are spread
+// over 256 directories, and a removed dataset's empty ones, left behind,
+// counted against every later listing's budget (listDirBudget) until
+// listings of the store failed.
 func (b *dirBucket) del(ctx context.Context, key string) error {
 	path, err := b.rel(key)
 	if err != nil {
@@ -185,7 +223,41 @@ func (b *dirBucket) del(ctx context.Context, key string) error {
 	if err := root.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	for _, dir := range layoutDirs(path) {
+		if !removeEmptyDir(root, dir) {
+			break
+		}
+	}
 	return nil
+}
+
+// layoutDirs returns the directories above the file path (innermost
+// first) that the store's layout made for it: those below its nearest
+// "meridian" directory (a dataset's, its chunks', a chunk directory).
+// That directory and those above it (a tenant's, a site's prefix, which
+// an operator may have made, with permissions of their own) stay, and a
+// key outside the layout has none.
+func layoutDirs(path string) []string {
+	var dirs []string
+	for dir := filepath.Dir(path); dir != "."; dir = filepath.Dir(dir) {
+		if filepath.Base(dir) == strings.TrimSuffix(rootPrefix, "/") {
+			return dirs
+		}
+		dirs = append(dirs, dir)
+	}
+	return nil
+}
+
+// removeEmptyDir removes dir (inside root) if it is an empty directory,
+// and reports whether it did. A directory that is not empty (a writer put
+// a file in it) stays; a writer that made it and is about to put a file
+// in it makes it again (createIn).
+func removeEmptyDir(root *os.Root, dir string) bool {
+	// Only a directory: a link where one was is not the store's to remove.
+	if fi, err := root.Lstat(dir); err != nil || !fi.IsDir() {
+		return false
+	}
+	return root.Remove(dir) == nil
 }
 
 // delMany removes keys one at a time: a directory has no batch delete.
@@ -213,6 +285,13 @@ func (b *dirBucket) delMany(ctx context.Context, keys []string) error {
 // directory holding millions of empty directories, or one directory of
 // millions of names, used to be read whole, level by level, into memory
 // and walked until the caller's deadline, since only keys were counted.
+//
+// A directory the walk finds empty, or empties of such directories, it
+// removes (below the directory listed), and up to listDirBudget of them
+// do not count: what removed datasets left before del removed emptied
+// directories, or a writer killed between making a directory and putting
+// its file there, would otherwise count against every listing for ever,
+// until a store holding enough of them could not be listed.
 func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
 	return func(yield func(Object, error) bool) {
 		root := "."
@@ -233,7 +312,7 @@ func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, e
 		}
 		defer r.Close()
 		w := &dirWalk{r: r, prefix: prefix, root: root, yield: yield}
-		if err := w.walk(ctx, root, 0); err != nil && err != errStopList {
+		if _, err := w.walk(ctx, root, 0); err != nil && err != errStopList {
 			yield(Object{}, err)
 		}
 	}
@@ -241,10 +320,10 @@ func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, e
 
 // listDirBudget is how many entries that are not keys (directories, names
 // without the prefix asked) a listing of a file store may read, besides
-// one for each key it yields, before it is refused: a dataset's chunks
-// are spread over 256 directories, and removing a dataset leaves its
-// empty ones, so a store holding thousands of datasets, removed or not,
-// stays far within it.
+// one for each key it yields and as many empty directories it removes,
+// before it is refused: a dataset's chunks are spread over 256
+// directories, so a store holding thousands of datasets stays far within
+// it.
 var listDirBudget = 1 << 20
 
 // maxListDepth is how deep below the directory listed a file store's walk
@@ -261,49 +340,72 @@ type dirWalk struct {
 	prefix, root string
 	yield        func(Object, error) bool
 	keys, others int
+	// removed is how many emptied directories the walk removed and did
+	// not count, at most listDirBudget.
+	removed int
 }
 
 // walk lists dir (a slash-separated path inside the root), depth levels
-// below the directory listed.
-func (w *dirWalk) walk(ctx context.Context, dir string, depth int) error {
+// below the directory listed, and reports whether it removed dir as empty
+// (never the directory listed itself) or found it gone.
+func (w *dirWalk) walk(ctx context.Context, dir string, depth int) (gone bool, err error) {
 	if depth > maxListDepth {
-		return fmt.Errorf("%s: directories more than %d deep: %w", clipKey(dir), maxListDepth, ErrListTooLong)
+		return false, fmt.Errorf("%s: directories more than %d deep: %w", clipKey(dir), maxListDepth, ErrListTooLong)
 	}
 	f, err := w.r.Open(filepath.FromSlash(dir))
 	if err != nil {
 		if dir == w.root && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-			return nil // nothing under the prefix yet
+			return false, nil // nothing under the prefix yet
 		}
 		if dir != w.root && errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while listing
+			return true, nil // removed while listing
 		}
-		return err
+		return false, err
 	}
-	defer f.Close()
+	// kept counts the entries still there: a directory none of whose
+	// entries stayed is empty now.
+	kept := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			f.Close()
+			return false, err
 		}
 		ents, err := f.ReadDir(listBatch)
 		for _, d := range ents {
-			if err := w.entry(ctx, dir, d, depth); err != nil {
-				return err
+			gone, err := w.entry(ctx, dir, d, depth)
+			if err != nil {
+				f.Close()
+				return false, err
+			}
+			if !gone {
+				kept++
 			}
 		}
 		switch {
 		case err == io.EOF:
-			return nil
+			f.Close()
+			if kept > 0 || dir == w.root {
+				return false, nil
+			}
+			return removeEmptyDir(w.r, filepath.FromSlash(dir)), nil
 		case err != nil && len(ents) == 0 && dir == w.root && errors.Is(err, syscall.ENOTDIR):
-			return nil // the prefix names a file's directory part
+			f.Close()
+			return false, nil // the prefix names a file's directory part
+		case err != nil && errors.Is(err, fs.ErrNotExist):
+			// Removed, emptied, while being read: nothing more is in it.
+			f.Close()
+			return dir != w.root, nil
 		case err != nil:
-			return err
+			f.Close()
+			return false, err
 		}
 	}
 }
 
 // entry lists one entry of dir: a key it yields, a directory it walks, or
-// another it counts against the budget.
-func (w *dirWalk) entry(ctx context.Context, dir string, d fs.DirEntry, depth int) error {
+// another it counts against the budget. It reports whether the entry was
+// a directory the walk removed as empty, or found gone.
+func (w *dirWalk) entry(ctx context.Context, dir string, d fs.DirEntry, depth int) (gone bool, err error) {
 	key := d.Name()
 	if dir != "." {
 		key = dir + "/" + key
@@ -311,34 +413,44 @@ func (w *dirWalk) entry(ctx context.Context, dir string, d fs.DirEntry, depth in
 	isKey := !d.IsDir() && strings.HasPrefix(key, w.prefix)
 	if !isKey {
 		if w.others++; w.others > listDirBudget+w.keys {
-			return fmt.Errorf("over %d directories and other entries that are not objects: %w", listDirBudget+w.keys, ErrListTooLong)
+			return false, fmt.Errorf("over %d directories and other entries that are not objects: %w", listDirBudget+w.keys, ErrListTooLong)
 		}
 	}
 	if d.IsDir() {
 		// Skip directories that cannot hold a key with the prefix.
 		if !strings.HasPrefix(key+"/", w.prefix) && !strings.HasPrefix(w.prefix, key+"/") {
-			return nil
+			return false, nil
 		}
-		return w.walk(ctx, key, depth+1)
+		gone, err := w.walk(ctx, key, depth+1)
+		if gone && w.removed < listDirBudget {
+			w.removed++
+			w.others--
+		}
+		return gone, err
 	}
 	if !isKey {
-		return nil
+		return false, nil
 	}
 	fi, err := d.Info()
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // removed while listing
+		return false, nil // removed while listing
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	w.keys++
 	if !w.yield(Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil) {
-		return errStopList
+		return false, errStopList
 	}
-	return nil
+	return false, nil
 }
 
 // errStopList ends a walk whose consumer stopped early.
 var errStopList = errors.New("listing stopped")
+
+// abortUploads does nothing: a file store's writes are single files.
+func (b *dirBucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
+	return 0, nil
+}
 
 func (b *dirBucket) close() error { return nil }

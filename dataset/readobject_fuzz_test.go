@@ -8,6 +8,7 @@ import (
 	"iter"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // claimBucket serves one object: the bytes body, declared to be size
@@ -36,6 +37,9 @@ func (claimBucket) del(context.Context, string) error         { return errors.Ne
 func (claimBucket) delMany(context.Context, []string) error   { return errors.New("read-only") }
 func (claimBucket) list(context.Context, string) iter.Seq2[Object, error] {
 	return func(func(Object, error) bool) {}
+}
+func (claimBucket) abortUploads(context.Context, string, time.Time, int) (int, error) {
+	return 0, nil
 }
 func (claimBucket) close() error { return nil }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lyingBucket declares every object 1 GiB long and sends a few bytes: a
@@ -23,6 +24,9 @@ func (lyingBucket) del(context.Context, string) error         { return errors.Ne
 func (lyingBucket) delMany(context.Context, []string) error   { return errors.New("read-only") }
 func (lyingBucket) list(context.Context, string) iter.Seq2[Object, error] {
 	return func(func(Object, error) bool) {}
+}
+func (lyingBucket) abortUploads(context.Context, string, time.Time, int) (int, error) {
+	return 0, nil
 }
 func (lyingBucket) close() error { return nil }
 

@@ -29,6 +29,9 @@ type s3Bucket struct {
 	// idle bounds how long an object's read may go without a byte
 	// arriving (the read_idle parameter; DefaultReadIdle).
 	idle time.Duration
+	// partSize is the size of an upload's parts (the part_size
+	// parameter; DefaultPartSize): an object larger goes in parts.
+	partSize int64
 	// noMultiDelete is set once the server answered DeleteObjects as not
 	// implemented.
 	noMultiDelete atomic.Bool
@@ -44,6 +47,7 @@ var s3Params = map[string]string{
 	"anonymous":      "true: send unsigned requests (public buckets)",
 	"prefix":         "a key prefix under which the store's objects live",
 	"read_idle":      "how long reading an object may go without a byte arriving before it fails (a Go duration: 30s, 5m); default 2m",
+	"part_size":      "the size of the parts an object larger than it is sent in, at most what a proxy before the server takes in one request (bytes, or with a MiB or GiB suffix: 5MiB to 5GiB); default 16MiB",
 }
 
 // openS3 opens s3://bucket?… . Credentials come, first found first, from
@@ -124,6 +128,14 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 		}
 		idle = d
 	}
+	partSize := int64(DefaultPartSize)
+	if v := q.Get("part_size"); v != "" {
+		n, err := parseSize(v)
+		if err != nil || n < minPartSize || n > maxPartSize {
+			return nil, fmt.Errorf("s3 URL parameter part_size=%q: want a size from 5MiB to 5GiB (bytes, or with a MiB or GiB suffix)", v)
+		}
+		partSize = n
+	}
 	region := q.Get("region")
 	if region == "" {
 		region = os.Getenv("AWS_REGION")
@@ -153,7 +165,35 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle}, nil
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle, partSize: partSize}, nil
+}
+
+// DefaultPartSize is the size of the parts an object larger than it is
+// sent in, unless the store's URL says otherwise (part_size): more than a
+// sealed chunk, so a chunk goes in one request, and less than the bodies
+// proxies before S3 servers are commonly set to take.
+const DefaultPartSize = 16 << 20
+
+// minPartSize and maxPartSize are S3's bounds on a part's size (all but
+// the last part).
+const (
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+)
+
+// parseSize reads a size in bytes, or in MiB or GiB with that suffix.
+func parseSize(v string) (int64, error) {
+	unit := int64(1)
+	if n, ok := strings.CutSuffix(v, "MiB"); ok {
+		v, unit = n, 1<<20
+	} else if n, ok := strings.CutSuffix(v, "GiB"); ok {
+		v, unit = n, 1<<30
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > maxPartSize/unit {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, MiB or GiB", v)
+	}
+	return n * unit, nil
 }
 
 // notFound reports whether an S3 error says the object is not there. Only
@@ -229,17 +269,105 @@ func (r *idleBody) Close() error {
 	return err
 }
 
-// put sends data in one PUT, whatever its size (S3 takes up to 5 GiB so;
-// a manifest is at most 1 GiB, a chunk far less), and S3 shows the object
-// only once all of it has arrived. The client would send an object over
-// 16 MiB in parts, and a write cut between them left the parts already
-// sent at the site: sealed bytes that crossed, which no listing shows and
-// no reconcile finds, kept (and billed) there until someone aborts the
-// upload, for the client does not.
+// put sends data in one PUT up to the store's part size, and in parts of
+// that size beyond it: a proxy before the server that takes bodies up to
+// some size refused a large manifest sent whole (S3 takes up to 5 GiB in
+// one PUT). Either way the parts are signed with their content's SHA-256
+// where the connection is not TLS, as a PUT is, and S3 shows the object
+// only once it is complete. An upload that fails or is cancelled is
+// aborted (by the client, on a context of its own), so its parts do not
+// stay at the site; what a writer killed mid-upload leaves, abortUploads
+// (RemoveStaleTemps, Remove) aborts later.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
-	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	if int64(len(data)) <= b.partSize {
+		opts.DisableMultipart = true
+	} else {
+		opts.PartSize = uint64(b.partSize)
+	}
+	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
 	return err
+}
+
+// cannotListUploads reports whether a server's answer to a listing of
+// uploads says it does not list them (S3-compatible servers without the
+// call answer 501, 405, 404 or 400) or does not let the store's
+// credentials do so (403: a policy without s3:ListBucketMultipartUploads).
+func cannotListUploads(err error) bool {
+	switch r := minio.ToErrorResponse(err); {
+	case r.Code == "NotImplemented" || r.Code == "AccessDenied":
+		return true
+	default:
+		switch r.StatusCode {
+		case http.StatusNotImplemented, http.StatusMethodNotAllowed, http.StatusNotFound, http.StatusBadRequest, http.StatusForbidden:
+			return true
+		}
+	}
+	return false
+}
+
+// MaxUploads is the most unfinished uploads abortUploads reads under a
+// prefix, whatever its caller's bound on a listing of objects: only an
+// object larger than the part size (a large manifest) goes in parts, and
+// a writer killed mid-way leaves one upload for each it was sending, so a
+// dataset has a few; each is aborted with a request of its own, so a
+// server listing a million would otherwise have a removal send a million.
+// Past it, the call fails with ErrListTooLong, and the next one goes on.
+const MaxUploads = 10000
+
+// abortUploads aborts the multipart uploads under prefix begun before
+// before, reading at most limit of them (and MaxUploads), and returns how
+// many it aborted.
+// A server that does not list uploads, or does not let the store's
+// credentials do so (cannotListUploads), leaves them to the bucket's
+// lifecycle rule: that is not an error, for a staging or a removal there
+// worked before uploads went in parts.
+func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
+	limit = min(limit, MaxUploads)
+	core := minio.Core{Client: b.c}
+	full := b.prefix + prefix
+	keyMarker, idMarker := "", ""
+	n, listed, empty := 0, 0, 0
+	for {
+		res, err := core.ListMultipartUploads(ctx, b.bucket, full, keyMarker, idMarker, "", 1000)
+		if err != nil {
+			if keyMarker == "" && idMarker == "" && cannotListUploads(err) {
+				return 0, nil
+			}
+			return n, fmt.Errorf("list uploads under %s: %w", clipKey(full), err)
+		}
+		for _, u := range res.Uploads {
+			if listed++; listed > limit {
+				return n, fmt.Errorf("list uploads under %s: over %d: %w", clipKey(full), limit, ErrListTooLong)
+			}
+			// As with objects: a key outside the prefix asked is not ours
+			// to abort.
+			if !strings.HasPrefix(u.Key, full) {
+				return n, fmt.Errorf("the server listed an upload to %q, which is not under the prefix %q asked: %w", clipKey(u.Key), full, ErrForeignKey)
+			}
+			if !u.Initiated.Before(before) {
+				continue
+			}
+			if err := core.AbortMultipartUpload(ctx, b.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+				return n, fmt.Errorf("abort the upload to %s: %w", clipKey(u.Key), err)
+			}
+			n++
+		}
+		if !res.IsTruncated {
+			return n, nil
+		}
+		// A page that names no upload, or a next page that is this one
+		// again, is a server listing for ever.
+		if len(res.Uploads) == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		if empty > MaxEmptyPages || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			return n, fmt.Errorf("list uploads under %s: the listing does not advance: %w", clipKey(full), ErrListTooLong)
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
 }
 
 func (b *s3Bucket) del(ctx context.Context, key string) error {

@@ -45,6 +45,10 @@ type bucket interface {
 	delMany(ctx context.Context, keys []string) error
 	// list yields every object whose key starts with prefix.
 	list(ctx context.Context, prefix string) iter.Seq2[Object, error]
+	// abortUploads aborts the unfinished multipart uploads under prefix
+	// begun before before (what a writer killed mid-upload left), reading
+	// at most limit, and returns how many it aborted.
+	abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error)
 	close() error
 }
 
@@ -327,9 +331,12 @@ func ReadChunk(ctx context.Context, b *Store, s *seal.Sealer, name string, c Chu
 // RemoveStaleTemps deletes temporary objects (names ending in ".tmp") under
 // the dataset's prefix that are older than age: what a writer killed in the
 // middle of a write leaves behind on a file:// store. They were never
-// visible under a chunk's name. It reads at most limit listed objects
-// (ListBound), past which it stops with ErrListTooLong. It returns how
-// many it removed.
+// visible under a chunk's name. On S3 it aborts the dataset's multipart
+// uploads begun longer than age ago, what a writer killed mid-upload
+// leaves: parts no listing of objects shows, kept (and billed) at the
+// site. It reads at most limit listed objects (ListBound), and as many
+// uploads, past which it stops with ErrListTooLong. It returns how many
+// temporary objects it removed and uploads it aborted.
 func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Duration, limit int) (int, error) {
 	cutoff := time.Now().Add(-age)
 	n, listed := 0, 0
@@ -347,6 +354,11 @@ func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Durat
 			return n, fmt.Errorf("remove stale %s: %w", obj.Key, err)
 		}
 		n++
+	}
+	aborted, err := b.b.abortUploads(ctx, b.prefix+rootPrefix+name+"/", cutoff, limit)
+	n += aborted
+	if err != nil {
+		return n, fmt.Errorf("abort stale uploads of %s: %w", name, err)
 	}
 	return n, nil
 }
