@@ -135,6 +135,16 @@ func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
 	return e
 }
 
+// Sealed reports whether e is as an append sealed it under c's key at its
+// own seq, in a format Meridian writes: a row written into the database
+// without the key, or an entry moved from another seq, is not. What a
+// reader relies on without verifying the whole chain (the anchor key an
+// entry records) must be sealed. A chain without its key cannot tell and
+// reports false.
+func (c *Chain) Sealed(e Entry) bool {
+	return !c.unkeyed && formatProblem(e) == "" && c.sum(e, e.Seq) == e.Hash
+}
+
 // sum hashes e's canonical fields as if it were at position seq. Each field
 // is length-prefixed so no two field lists hash alike. Version 2 adds the
 // tenant; version 1 entries (Version 0 or 1) hash as they were written.
