@@ -110,7 +110,11 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if dir == "" {
 		return nil, errors.New("audit anchor: directory not set")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Synced into its parent: otherwise a power loss after the first
+	// start could take the directory, key and anchor, while the log's
+	// entry naming the key survived, failing every later start as an
+	// anchor removed.
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit anchor: %w", err)
 	}
 	path := filepath.Join(dir, AnchorKeyFile)

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
@@ -835,7 +836,7 @@ func createKey(dir, path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	created, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
@@ -848,11 +849,42 @@ func createKey(dir, path string) ([]byte, error) {
 	return key, nil
 }
 
-// WriteFileAtomic creates dir (0700) when missing and writes data to path
-// atomically (write, fsync, rename, fsync the directory).
+// WriteFileAtomic creates dir (0700, synced into its parent) when missing
+// and writes data to path atomically (write, fsync, rename, fsync the
+// directory).
 func WriteFileAtomic(dir, path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, data, mode)
+}
+
+// syncDir is atomicfile.SyncDir; tests replace it to see what was synced.
+var syncDir = atomicfile.SyncDir
+
+// mkdirDurable creates dir (0700) and any missing parents, as os.MkdirAll
+// does, and fsyncs the parent of each directory it creates: until then a
+// new directory's entry is in memory only, and a power loss can take it
+// with everything written inside it since, synced or not.
+func mkdirDurable(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		// Another process may have made it just now, and not yet
+		// synced it: synced here too.
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return err
+		}
+	}
+	return syncDir(parent)
 }
