@@ -370,11 +370,11 @@ func (c *Chain) VerifySource(src Source) (Result, error) {
 // verifySource is VerifySource that also shows see every entry read, in
 // order, before it is checked.
 func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
-	accepts, err := c.acceptances(src)
+	accepts, unread, err := c.acceptances(src)
 	if err != nil {
 		return Result{}, err
 	}
-	v := &verifier{c: c, src: src, accepts: accepts, prev: Genesis, want: 1, total: -1,
+	v := &verifier{c: c, src: src, accepts: accepts, unread: unread, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
 	err = src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
@@ -414,10 +414,12 @@ type verifier struct {
 	c       *Chain
 	src     Source
 	accepts map[acceptKey][]acceptance
-	prev    string
-	want    int64
-	total   int64
-	r       Result
+	// unread is how many acceptances were past acceptances's bounds.
+	unread int
+	prev   string
+	want   int64
+	total  int64
+	r      Result
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -467,6 +469,9 @@ func (v *verifier) broke(e Entry, p Problem) bool {
 	at, why := accepted(v.accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
 	if at == 0 {
 		p.Detail += why
+		if v.unread > 0 {
+			p.Detail += fmt.Sprintf("; %d %s entries were not read (past the first %d, or over %d bytes)", v.unread, KindBrokenAccepted, maxAcceptances, maxAcceptancePayload)
+		}
 		v.r = failWith(v.r, p)
 		return false
 	}
@@ -615,30 +620,58 @@ type acceptance struct {
 	p  Problem
 }
 
+// maxAcceptances and maxAcceptancePayload bound the acceptances a
+// verification holds: the first maxAcceptances in log order, each of at
+// most maxAcceptancePayload bytes. An operator's acceptance is a few
+// hundred bytes, written once per start told to accept a broken log.
+// Without the key every acceptance in the log counts, forged ones too,
+// and all were held, as many and as large as whoever writes the database
+// cared to store. Past the bounds an acceptance accepts nothing: the
+// break it would have accepted fails the verification, saying so.
+const (
+	maxAcceptances       = 1024
+	maxAcceptancePayload = 16 << 10
+)
+
 // acceptances are the breaks the chain's KindBrokenAccepted entries
 // accept, by entry and kind, in log order, read from src before the
-// check (an acceptance follows the break it accepts). An acceptance counts only when
-// its own entry is sound under the chain's key (one forged without the key
-// accepts nothing); without the key (NewUnkeyedChain) none can be told
-// sound, and all count, as the result then proves nothing of any entry's
-// contents.
-func (c *Chain) acceptances(src Source) (map[acceptKey][]acceptance, error) {
-	out := map[acceptKey][]acceptance{}
-	err := src.Read(KindBrokenAccepted, func(page []Entry) error {
+// check (an acceptance follows the break it accepts), within
+// maxAcceptances and maxAcceptancePayload; unread counts those past them.
+// An acceptance counts only when its own entry is sound under the chain's
+// key (one forged without the key accepts nothing); without the key
+// (NewUnkeyedChain) none can be told sound, and all count, as the result
+// then proves nothing of any entry's contents.
+func (c *Chain) acceptances(src Source) (out map[acceptKey][]acceptance, unread int, err error) {
+	out = map[acceptKey][]acceptance{}
+	n := 0
+	err = src.Read(KindBrokenAccepted, func(page []Entry) error {
 		for _, e := range page {
 			if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			if n >= maxAcceptances || len(e.Payload) > maxAcceptancePayload {
+				unread++
 				continue
 			}
 			var p BrokenAccepted
 			if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
 				continue
 			}
-			k := acceptKey{p.Problem.Seq, p.Problem.Kind}
-			out[k] = append(out[k], acceptance{at: e.Seq, p: *p.Problem})
+			n++
+			a := acceptance{at: e.Seq, p: *p.Problem}
+			// Of the detail only an older acceptance's gap is ever read
+			// (matchAcceptance).
+			if a.p.Found != nil {
+				a.p.Detail = ""
+			} else if _, _, ok := parseGap(a.p.Detail); !ok {
+				a.p.Detail = ""
+			}
+			k := acceptKey{a.p.Seq, a.p.Kind}
+			out[k] = append(out[k], a)
 		}
 		return nil
 	})
-	return out, err
+	return out, unread, err
 }
 
 // accepted returns the first entry after the broken one (seq) that accepts
