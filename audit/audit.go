@@ -195,6 +195,10 @@ type Problem struct {
 	// break records (see Verify); absent on anchor problems and on
 	// acceptances written before acceptances pinned their break.
 	Found *Found `json:"found,omitempty"`
+	// Tenant is the tenant the broken entry names, which alone may see
+	// Found.Content (see Result.ForTenant). It is never written out: it
+	// would name one tenant to the others.
+	Tenant string `json:"-"`
 }
 
 // Found pins a break of the chain as Verify found it, so that accepting it
@@ -217,7 +221,9 @@ type Found struct {
 	// contentHash), so that a modified entry changed again no longer
 	// matches. It is not keyed on purpose: verification results are shown
 	// to whoever may have modified the entry, and the keyed hash of
-	// contents they chose would be a valid seal for them.
+	// contents they chose would be a valid seal for them. Being a plain
+	// hash, it would confirm a guess at a short payload: a tenant sees it
+	// only for its own entries (Result.ForTenant).
 	Content string `json:"content"`
 }
 
@@ -225,6 +231,37 @@ type Found struct {
 // acceptance from before Found names its gap's range only in its detail
 // (see matchAcceptance), so the wording stays.
 const gapDetail = "entries %d to %d are missing"
+
+// ForTenant returns r as a tenant may see it: the contents hash
+// (Found.Content) of a broken entry that does not name tenant is left out
+// of its problem and of the accepted breaks. Every tenant's verification
+// shows the same breaks, and the plain SHA-256 of another tenant's entry
+// would let a tenant test guesses at its contents (a decision, a short
+// payload) offline. The position and the keyed hashes stay. An entry that
+// names no tenant (a server's own, or one from before entries named
+// their tenant) is nobody's here. r itself is not changed.
+func (r Result) ForTenant(tenant string) Result {
+	hide := func(p Problem) Problem {
+		if p.Found != nil && (tenant == "" || p.Tenant != tenant) {
+			f := *p.Found
+			f.Content = ""
+			p.Found = &f
+		}
+		return p
+	}
+	if r.Problem != nil {
+		p := hide(*r.Problem)
+		r.Problem = &p
+	}
+	if r.Accepted != nil {
+		acc := make([]Accepted, len(r.Accepted))
+		for i, a := range r.Accepted {
+			acc[i] = Accepted{Problem: hide(a.Problem), At: a.At}
+		}
+		r.Accepted = acc
+	}
+	return r
+}
 
 func (p *Problem) Error() string {
 	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.Kind, p.Detail)
@@ -462,6 +499,7 @@ func (v *verifier) count() (int64, error) {
 // from e (as it is) and broke returns true.
 func (v *verifier) broke(e Entry, p Problem) bool {
 	p.Found = &Found{Before: v.prev, Entry: e.Seq, Hash: e.Hash}
+	p.Tenant = e.Tenant
 	if p.Kind == Deleted && e.Seq > v.want {
 		p.Found.Last = e.Seq - 1
 	}
@@ -741,7 +779,9 @@ func describeFound(p Problem) string {
 	}
 	s := fmt.Sprintf("entry %d hashed %s after %s", f.Entry, short(f.Hash), short(f.Before))
 	if f.Content != "" {
-		s += fmt.Sprintf(", its contents hashing to %s", short(f.Content))
+		// Not the contents hash itself: the detail is shown to every
+		// tenant (see Result.ForTenant).
+		s += ", its contents as they were then"
 	}
 	return s
 }
