@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -8,11 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
@@ -106,7 +110,11 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if dir == "" {
 		return nil, errors.New("audit anchor: directory not set")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Synced into its parent: otherwise a power loss after the first
+	// start could take the directory, key and anchor, while the log's
+	// entry naming the key survived, failing every later start as an
+	// anchor removed.
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit anchor: %w", err)
 	}
 	path := filepath.Join(dir, AnchorKeyFile)
@@ -258,7 +266,7 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
+	unlock, err := lockFile(ctx, filepath.Join(a.dir, anchorLock))
 	if err != nil {
 		return err
 	}
@@ -305,7 +313,9 @@ func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	unlock, err := lockFile(filepath.Join(a.dir, anchorLock))
+	// Its caller, a start the operator told to accept a broken log, has
+	// no deadline of its own: the lock's bound applies.
+	unlock, err := lockFile(context.Background(), filepath.Join(a.dir, anchorLock))
 	if err != nil {
 		return err
 	}
@@ -319,12 +329,74 @@ func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
 	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
 }
 
-func lockFile(path string) (func(), error) {
-	unlock, err := flock.Lock(context.Background(), path)
-	if err != nil {
-		return nil, fmt.Errorf("audit anchor lock: %w", err)
+// anchorLockWait bounds how long an anchor update waits for anchor.lock.
+// An update holds it for a read of the anchor, one read of the log and a
+// write of a few hundred bytes; a process that holds it past this bound is
+// stuck (stopped, or on a hung file system), and waiting on it for ever
+// stalled every anchor update and the server's start.
+var anchorLockWait = time.Minute
+
+// lockFile takes the anchor directory's lock at path, waiting at most
+// anchorLockWait and no longer than ctx allows. Its error names the lock
+// file and, where the system says (Linux's /proc/locks), the process that
+// holds it.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, anchorLockWait)
+	defer cancel()
+	unlock, err := flock.Lock(ctx, path)
+	if err == nil {
+		return unlock, nil
 	}
-	return unlock, nil
+	if ctx.Err() != nil {
+		holder := "another process (which one, the system does not say)"
+		if pid, ok := lockHolder(path); ok {
+			holder = "process " + strconv.Itoa(pid)
+			if b, err := plainfile.Read("/proc/"+strconv.Itoa(pid)+"/comm", 256); err == nil && len(trimSpace(b)) > 0 {
+				holder += " (" + string(trimSpace(b)) + ")"
+			}
+		}
+		return nil, fmt.Errorf("audit anchor lock %s: held by %s; gave up waiting: %w", path, holder, err)
+	}
+	return nil, fmt.Errorf("audit anchor lock %s: %w", path, err)
+}
+
+// maxProcLocksBytes bounds what is read of /proc/locks.
+const maxProcLocksBytes = 4 << 20
+
+// lockHolder returns the pid of the process holding a file lock on path,
+// from /proc/locks (Linux; false elsewhere, or when the holder is not
+// visible from this process's pid namespace).
+func lockHolder(path string) (int, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	dev := uint64(st.Dev)
+	major := (dev>>8)&0xfff | (dev>>32)&^uint64(0xfff)
+	minor := dev&0xff | (dev>>12)&^uint64(0xff)
+	id := fmt.Sprintf("%02x:%02x:%d", major, minor, st.Ino)
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, maxProcLocksBytes))
+	for sc.Scan() {
+		// "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
+		// line has "->" after the number.
+		col := strings.Fields(sc.Text())
+		if len(col) < 6 || col[1] == "->" || col[5] != id {
+			continue
+		}
+		if pid, err := strconv.Atoi(col[4]); err == nil && pid > 0 {
+			return pid, true
+		}
+	}
+	return 0, false
 }
 
 // anchorTail is what checking a log against its anchor needs of it,

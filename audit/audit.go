@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
@@ -135,6 +136,16 @@ func (c *Chain) Seal(prev *Entry, t time.Time, rec Record) Entry {
 	return e
 }
 
+// Sealed reports whether e is as an append sealed it under c's key at its
+// own seq, in a format Meridian writes: a row written into the database
+// without the key, or an entry moved from another seq, is not. What a
+// reader relies on without verifying the whole chain (the anchor key an
+// entry records) must be sealed. A chain without its key cannot tell and
+// reports false.
+func (c *Chain) Sealed(e Entry) bool {
+	return !c.unkeyed && formatProblem(e) == "" && c.sum(e, e.Seq) == e.Hash
+}
+
 // sum hashes e's canonical fields as if it were at position seq. Each field
 // is length-prefixed so no two field lists hash alike. Version 2 adds the
 // tenant; version 1 entries (Version 0 or 1) hash as they were written.
@@ -184,6 +195,10 @@ type Problem struct {
 	// break records (see Verify); absent on anchor problems and on
 	// acceptances written before acceptances pinned their break.
 	Found *Found `json:"found,omitempty"`
+	// Tenant is the tenant the broken entry names, which alone may see
+	// Found.Content (see Result.ForTenant). It is never written out: it
+	// would name one tenant to the others.
+	Tenant string `json:"-"`
 }
 
 // Found pins a break of the chain as Verify found it, so that accepting it
@@ -206,7 +221,9 @@ type Found struct {
 	// contentHash), so that a modified entry changed again no longer
 	// matches. It is not keyed on purpose: verification results are shown
 	// to whoever may have modified the entry, and the keyed hash of
-	// contents they chose would be a valid seal for them.
+	// contents they chose would be a valid seal for them. Being a plain
+	// hash, it would confirm a guess at a short payload: a tenant sees it
+	// only for its own entries (Result.ForTenant).
 	Content string `json:"content"`
 }
 
@@ -214,6 +231,37 @@ type Found struct {
 // acceptance from before Found names its gap's range only in its detail
 // (see matchAcceptance), so the wording stays.
 const gapDetail = "entries %d to %d are missing"
+
+// ForTenant returns r as a tenant may see it: the contents hash
+// (Found.Content) of a broken entry that does not name tenant is left out
+// of its problem and of the accepted breaks. Every tenant's verification
+// shows the same breaks, and the plain SHA-256 of another tenant's entry
+// would let a tenant test guesses at its contents (a decision, a short
+// payload) offline. The position and the keyed hashes stay. An entry that
+// names no tenant (a server's own, or one from before entries named
+// their tenant) is nobody's here. r itself is not changed.
+func (r Result) ForTenant(tenant string) Result {
+	hide := func(p Problem) Problem {
+		if p.Found != nil && (tenant == "" || p.Tenant != tenant) {
+			f := *p.Found
+			f.Content = ""
+			p.Found = &f
+		}
+		return p
+	}
+	if r.Problem != nil {
+		p := hide(*r.Problem)
+		r.Problem = &p
+	}
+	if r.Accepted != nil {
+		acc := make([]Accepted, len(r.Accepted))
+		for i, a := range r.Accepted {
+			acc[i] = Accepted{Problem: hide(a.Problem), At: a.At}
+		}
+		r.Accepted = acc
+	}
+	return r
+}
 
 func (p *Problem) Error() string {
 	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.Kind, p.Detail)
@@ -359,11 +407,11 @@ func (c *Chain) VerifySource(src Source) (Result, error) {
 // verifySource is VerifySource that also shows see every entry read, in
 // order, before it is checked.
 func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
-	accepts, err := c.acceptances(src)
+	accepts, unread, err := c.acceptances(src)
 	if err != nil {
 		return Result{}, err
 	}
-	v := &verifier{c: c, src: src, accepts: accepts, prev: Genesis, want: 1, total: -1,
+	v := &verifier{c: c, src: src, accepts: accepts, unread: unread, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
 	err = src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
@@ -403,10 +451,12 @@ type verifier struct {
 	c       *Chain
 	src     Source
 	accepts map[acceptKey][]acceptance
-	prev    string
-	want    int64
-	total   int64
-	r       Result
+	// unread is how many acceptances were past acceptances's bounds.
+	unread int
+	prev   string
+	want   int64
+	total  int64
+	r      Result
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -449,6 +499,7 @@ func (v *verifier) count() (int64, error) {
 // from e (as it is) and broke returns true.
 func (v *verifier) broke(e Entry, p Problem) bool {
 	p.Found = &Found{Before: v.prev, Entry: e.Seq, Hash: e.Hash}
+	p.Tenant = e.Tenant
 	if p.Kind == Deleted && e.Seq > v.want {
 		p.Found.Last = e.Seq - 1
 	}
@@ -456,6 +507,9 @@ func (v *verifier) broke(e Entry, p Problem) bool {
 	at, why := accepted(v.accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
 	if at == 0 {
 		p.Detail += why
+		if v.unread > 0 {
+			p.Detail += fmt.Sprintf("; %d %s entries were not read (past the first %d, or over %d bytes)", v.unread, KindBrokenAccepted, maxAcceptances, maxAcceptancePayload)
+		}
 		v.r = failWith(v.r, p)
 		return false
 	}
@@ -604,30 +658,58 @@ type acceptance struct {
 	p  Problem
 }
 
+// maxAcceptances and maxAcceptancePayload bound the acceptances a
+// verification holds: the first maxAcceptances in log order, each of at
+// most maxAcceptancePayload bytes. An operator's acceptance is a few
+// hundred bytes, written once per start told to accept a broken log.
+// Without the key every acceptance in the log counts, forged ones too,
+// and all were held, as many and as large as whoever writes the database
+// cared to store. Past the bounds an acceptance accepts nothing: the
+// break it would have accepted fails the verification, saying so.
+const (
+	maxAcceptances       = 1024
+	maxAcceptancePayload = 16 << 10
+)
+
 // acceptances are the breaks the chain's KindBrokenAccepted entries
 // accept, by entry and kind, in log order, read from src before the
-// check (an acceptance follows the break it accepts). An acceptance counts only when
-// its own entry is sound under the chain's key (one forged without the key
-// accepts nothing); without the key (NewUnkeyedChain) none can be told
-// sound, and all count, as the result then proves nothing of any entry's
-// contents.
-func (c *Chain) acceptances(src Source) (map[acceptKey][]acceptance, error) {
-	out := map[acceptKey][]acceptance{}
-	err := src.Read(KindBrokenAccepted, func(page []Entry) error {
+// check (an acceptance follows the break it accepts), within
+// maxAcceptances and maxAcceptancePayload; unread counts those past them.
+// An acceptance counts only when its own entry is sound under the chain's
+// key (one forged without the key accepts nothing); without the key
+// (NewUnkeyedChain) none can be told sound, and all count, as the result
+// then proves nothing of any entry's contents.
+func (c *Chain) acceptances(src Source) (out map[acceptKey][]acceptance, unread int, err error) {
+	out = map[acceptKey][]acceptance{}
+	n := 0
+	err = src.Read(KindBrokenAccepted, func(page []Entry) error {
 		for _, e := range page {
 			if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			if n >= maxAcceptances || len(e.Payload) > maxAcceptancePayload {
+				unread++
 				continue
 			}
 			var p BrokenAccepted
 			if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
 				continue
 			}
-			k := acceptKey{p.Problem.Seq, p.Problem.Kind}
-			out[k] = append(out[k], acceptance{at: e.Seq, p: *p.Problem})
+			n++
+			a := acceptance{at: e.Seq, p: *p.Problem}
+			// Of the detail only an older acceptance's gap is ever read
+			// (matchAcceptance).
+			if a.p.Found != nil {
+				a.p.Detail = ""
+			} else if _, _, ok := parseGap(a.p.Detail); !ok {
+				a.p.Detail = ""
+			}
+			k := acceptKey{a.p.Seq, a.p.Kind}
+			out[k] = append(out[k], a)
 		}
 		return nil
 	})
-	return out, err
+	return out, unread, err
 }
 
 // accepted returns the first entry after the broken one (seq) that accepts
@@ -697,7 +779,9 @@ func describeFound(p Problem) string {
 	}
 	s := fmt.Sprintf("entry %d hashed %s after %s", f.Entry, short(f.Hash), short(f.Before))
 	if f.Content != "" {
-		s += fmt.Sprintf(", its contents hashing to %s", short(f.Content))
+		// Not the contents hash itself: the detail is shown to every
+		// tenant (see Result.ForTenant).
+		s += ", its contents as they were then"
 	}
 	return s
 }
@@ -825,7 +909,7 @@ func createKey(dir, path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	created, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
@@ -838,11 +922,42 @@ func createKey(dir, path string) ([]byte, error) {
 	return key, nil
 }
 
-// WriteFileAtomic creates dir (0700) when missing and writes data to path
-// atomically (write, fsync, rename, fsync the directory).
+// WriteFileAtomic creates dir (0700, synced into its parent) when missing
+// and writes data to path atomically (write, fsync, rename, fsync the
+// directory).
 func WriteFileAtomic(dir, path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, data, mode)
+}
+
+// syncDir is atomicfile.SyncDir; tests replace it to see what was synced.
+var syncDir = atomicfile.SyncDir
+
+// mkdirDurable creates dir (0700) and any missing parents, as os.MkdirAll
+// does, and fsyncs the parent of each directory it creates: until then a
+// new directory's entry is in memory only, and a power loss can take it
+// with everything written inside it since, synced or not.
+func mkdirDurable(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		// Another process may have made it just now, and not yet
+		// synced it: synced here too.
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return err
+		}
+	}
+	return syncDir(parent)
 }

@@ -147,7 +147,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		db.Close()
 		return nil, err
 	}
-	anchor, err := cliAnchor(ctx, db, anchors)
+	anchor, err := cliAnchor(ctx, db, audit.NewChain(key), anchors, os.Stderr)
 	unlock()
 	if err != nil {
 		db.Close()
@@ -173,14 +173,27 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 // anchor was removed, and anchoring the log afresh would bless a tail cut
 // meanwhile. The key entry binds the log to STATE/anchor: a server started
 // later with --audit-anchor elsewhere needs that directory moved there.
-func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (bool, error) {
+//
+// Only key entries sealed under the log's key (chain) count: the CLI does
+// not verify a log that names a key, so a row written into the database
+// naming one would otherwise decide what it does (follow a log it never
+// verified, or leave one unanchored) and what it warns about. A log whose
+// key entries are all unsealed is verified as one that names none is,
+// which reports the forgery. w takes the warnings.
+func cliAnchor(ctx context.Context, db *store.SQLite, chain *audit.Chain, anchors *audit.Anchors, w io.Writer) (bool, error) {
 	_, ok, err := anchors.Read()
 	if err != nil {
 		return false, err
 	}
-	keyed, err := db.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
+	all, err := db.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
 	if err != nil {
 		return false, err
+	}
+	var keyed []audit.Entry
+	for _, e := range all {
+		if chain.Sealed(e) {
+			keyed = append(keyed, e)
+		}
 	}
 	if n := len(keyed); n > 0 {
 		if ok {
@@ -189,7 +202,7 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 		var p audit.AnchoredPayload
 		json.Unmarshal(keyed[n-1].Payload, &p)
 		if p.Key == anchors.Key() {
-			fmt.Fprintf(os.Stderr, "warning: audit entry %d records that this log is anchored with the key in %s, which holds no %s: it was removed; the server will refuse to start until the log is accepted (meridian audit verify --state)\n", keyed[n-1].Seq, anchors.Dir(), audit.AnchorFile)
+			fmt.Fprintf(w, "warning: audit entry %d records that this log is anchored with the key in %s, which holds no %s: it was removed; the server will refuse to start until the log is accepted (meridian audit verify --state)\n", keyed[n-1].Seq, anchors.Dir(), audit.AnchorFile)
 		}
 		// Otherwise the log is anchored elsewhere (serve --audit-anchor),
 		// or the directory was replaced; the server's start tells which.
@@ -202,14 +215,14 @@ func cliAnchor(ctx context.Context, db *store.SQLite, anchors *audit.Anchors) (b
 	if !res.OK {
 		// The server refuses to start on such a log until the operator
 		// accepts it; the CLI goes on but neither anchors nor names a key.
-		fmt.Fprintf(os.Stderr, "warning: audit log does not verify (%v); not anchoring it (meridian audit verify --state)\n", res.Problem)
+		fmt.Fprintf(w, "warning: audit log does not verify (%v); not anchoring it (meridian audit verify --state)\n", res.Problem)
 		return false, nil
 	}
 	if res.Unproven != "" && res.Entries > 0 {
 		// As a server's start says it: an upgrade's first command, or a
 		// log cut back to before it was first anchored with the anchor
 		// removed, which only the operator can tell apart.
-		fmt.Fprintf(os.Stderr, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
+		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
 	}
 	return true, recordAnchorKey(ctx, db, anchors, res)
 }
