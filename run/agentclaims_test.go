@@ -3,9 +3,14 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"testing"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/store"
 )
 
@@ -58,5 +63,73 @@ func TestCheckpointMoveAuditsTheBytesItMoved(t *testing.T) {
 	}
 	if moves != 1 {
 		t.Fatalf("%d checkpoint-move audit records, want 1", moves)
+	}
+}
+
+// agentOnlyController is a controller without its loop, serving the agent
+// API, with run t1's attempt 1 running at its site as the loop would leave
+// it: nothing takes from its wake channel but the test.
+func agentOnlyController(t *testing.T) (*Controller, *Run, Attempt) {
+	t.Helper()
+	st, dir := testStore(t)
+	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}}
+	var c *Controller
+	agentConfig(t, &cfg, func() *Controller { return c })
+	c = New(cfg)
+	ctx := context.Background()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Attempt = 1
+		r.Attempts = []Attempt{{N: 1, Site: r.Site, Nonce: newNonce(), OwnCheckpointNames: true}}
+		r.State = Running
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, r, r.Attempts[0]
+}
+
+// TestRepeatedExitWakesTheLoopOnce: an exit report wakes the controller's
+// loop, which then steps every active run (and asks their sites about
+// them) at once. Each post of it did, recorded or not: a credential's
+// holder that posted its exit over and over, within the agent API's rate,
+// kept the loop stepping every run of every tenant back to back. Only the
+// report that records the exit wakes it now.
+func TestRepeatedExitWakesTheLoopOnce(t *testing.T) {
+	c, r, a := agentOnlyController(t)
+	e := &env{t: t, c: c}
+	body, _ := json.Marshal(agent.Exit{Code: 0})
+	drain := func() int {
+		n := 0
+		for {
+			select {
+			case <-c.wake:
+				n++
+			default:
+				return n
+			}
+		}
+	}
+	drain()
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, body); code != http.StatusOK {
+		t.Fatalf("exit report: %d %s", code, msg)
+	}
+	if n := drain(); n != 1 {
+		t.Fatalf("the exit's first report woke the loop %d times, want 1", n)
+	}
+	for i := 0; i < 5; i++ {
+		if code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, body); code != http.StatusOK {
+			t.Fatalf("exit report again: %d %s", code, msg)
+		}
+		if n := drain(); n != 0 {
+			t.Fatalf("post %d of an exit already recorded woke the loop", i+2)
+		}
 	}
 }
