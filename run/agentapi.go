@@ -539,7 +539,10 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 	if !decodeReport(w, req, &hb) {
 		return
 	}
-	if p := hb.Progress; p != nil && (r.Progress == nil || p.Step != r.Progress.Step) {
+	// Progress with a negative field is none the agent parses from its
+	// workload's output (backend.ParseProgress): it is not kept.
+	if p := hb.Progress; p != nil && p.Step >= 0 && p.Steps >= 0 && p.Loss >= 0 && p.TokensPerS >= 0 &&
+		(r.Progress == nil || p.Step != r.Progress.Step) {
 		now := c.cfg.Now()
 		c.mu.Lock()
 		m := c.memo(attemptKey(r.ID, a.N), time.Now())

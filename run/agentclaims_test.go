@@ -133,3 +133,43 @@ func TestRepeatedExitWakesTheLoopOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeProgressNotKept: the agent parses a workload's progress
+// line into a step, a length in steps, a loss and a rate, none of them
+// negative (backend.ParseProgress). A heartbeat carrying a negative one is
+// no agent's parse: the run's record and its listing showed "step -5 of
+// -1" as the run's progress. It is not kept; the next sound report is.
+func TestNegativeProgressNotKept(t *testing.T) {
+	c, r, a := agentOnlyController(t)
+	e := &env{t: t, c: c}
+	ctx := context.Background()
+	for _, p := range []agent.Progress{
+		{Step: -5, Steps: 10, Loss: 1},
+		{Step: 5, Steps: -1, Loss: 1},
+		{Step: 6, Steps: 10, Loss: -1},
+		{Step: 7, Steps: 10, Loss: 1, TokensPerS: -100},
+	} {
+		body, _ := json.Marshal(agent.Heartbeat{Phase: "running", Progress: &p})
+		if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, body); code != http.StatusOK {
+			t.Fatalf("heartbeat: %d %s", code, msg)
+		}
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Progress != nil {
+			t.Fatalf("after a heartbeat with progress %+v the run records %+v, want none", p, *got.Progress)
+		}
+	}
+	body, _ := json.Marshal(agent.Heartbeat{Phase: "running", Progress: &agent.Progress{Step: 8, Steps: 10, Loss: 0.5}})
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, body); code != http.StatusOK {
+		t.Fatalf("heartbeat: %d %s", code, msg)
+	}
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Progress == nil || got.Progress.Step != 8 || got.Progress.Steps != 10 {
+		t.Fatalf("after a sound heartbeat the run records %+v, want step 8 of 10", got.Progress)
+	}
+}
