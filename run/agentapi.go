@@ -539,7 +539,10 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 	if !decodeReport(w, req, &hb) {
 		return
 	}
-	if p := hb.Progress; p != nil && (r.Progress == nil || p.Step != r.Progress.Step) {
+	// Progress with a negative field is none the agent parses from its
+	// workload's output (backend.ParseProgress): it is not kept.
+	if p := hb.Progress; p != nil && p.Step >= 0 && p.Steps >= 0 && p.Loss >= 0 && p.TokensPerS >= 0 &&
+		(r.Progress == nil || p.Step != r.Progress.Step) {
 		now := c.cfg.Now()
 		c.mu.Lock()
 		m := c.memo(attemptKey(r.ID, a.N), time.Now())
@@ -770,7 +773,9 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 	if !decodeReport(w, req, &ex) {
 		return
 	}
+	recorded := false
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
+		recorded = false
 		for i := range r.Attempts {
 			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
 				code := ex.Code
@@ -789,6 +794,7 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 					reason += ": " + truncate(ex.Detail, 500)
 				}
 				ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: reason})
+				recorded = true
 				return nil
 			}
 		}
@@ -798,7 +804,12 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 		c.agentFault(w, req, http.StatusServiceUnavailable, "recording the exit", err)
 		return
 	}
-	c.Nudge()
+	// Only an exit recorded wakes the loop, which then steps every active
+	// run: a report repeated (a retry, or a credential's holder posting
+	// it over and over) would otherwise keep it stepping them back to back.
+	if recorded {
+		c.Nudge()
+	}
 	writeAgentJSON(w, agent.Reply{})
 }
 

@@ -631,7 +631,8 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	}
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
-	if _, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256}); err != nil {
+	res, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
+	if err != nil {
 		// A refusal (the law's, a digest that does not match, the
 		// checkpoint gone from its store) gives this checkpoint up; a
 		// store's passing failure does not, nor the lock's lease lost
@@ -644,6 +645,10 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	}
 	moved := *ck
 	moved.Site = target.Site
+	// The size is the one the copy read from the checkpoint's manifest,
+	// which the digest pins: the one on the run is its agent's claim, and
+	// the move's audit record is written from this.
+	moved.Bytes = res.Bytes
 	return &moved, "", nil
 }
 
