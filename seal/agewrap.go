@@ -54,12 +54,22 @@ func UnwrapKey(wrapped []byte, identityFile string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("unwrap key: %w", err)
 	}
-	text, err := io.ReadAll(io.LimitReader(r, 4096))
+	// Read to the end: age authenticates the end of its stream only when a
+	// reader reaches it, so a prefix of a longer payload is never taken for
+	// the key. What WrapKey writes is far shorter than the bound.
+	text, err := io.ReadAll(io.LimitReader(r, maxWrappedText+1))
 	if err != nil {
 		return Key{}, fmt.Errorf("unwrap key: %w", err)
 	}
+	if len(text) > maxWrappedText {
+		return Key{}, fmt.Errorf("unwrap key: the wrapped text is over %d bytes: not a wrapped dataset key", maxWrappedText)
+	}
 	return ParseKey(string(text))
 }
+
+// maxWrappedText bounds the plaintext of a wrapped key: the key's text
+// form with room for surrounding space.
+const maxWrappedText = 4096
 
 // IsWrapped reports whether data looks like an armored age file.
 func IsWrapped(data []byte) bool {

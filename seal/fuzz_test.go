@@ -1,6 +1,9 @@
 package seal
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzParseKey: no input panics; an accepted key prints back to itself.
 func FuzzParseKey(f *testing.F) {
@@ -47,6 +50,45 @@ func FuzzOpen(f *testing.F) {
 			// A different valid sealing of "x" under the same key is only
 			// possible with the key; the fuzzer cannot find one.
 			t.Fatalf("forged chunk authenticated: %x", b)
+		}
+	})
+}
+
+// FuzzUnwrapKey: arbitrary bytes offered as a wrapped key never panic, and
+// nothing but a genuine wrapping (which only the seeds are: age
+// authenticates what it decrypts) yields a key, and then the wrapped one.
+func FuzzUnwrapKey(f *testing.F) {
+	want := Key{1, 2, 3}
+	good := wrapText(f, want.String())
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(wrapText(f, "meridian-dataset-key-v1:"))
+	f.Add(wrapText(f, want.String()+strings.Repeat(" ", 5000)))
+	f.Add([]byte("-----BEGIN AGE ENCRYPTED FILE-----\n-----END AGE ENCRYPTED FILE-----\n"))
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 AAAA\nAAAA\n--- AAAA\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		IsWrapped(b)
+		k, err := UnwrapKey(b, testIdentity)
+		if err == nil && k != want {
+			t.Fatalf("unwrapped a key that was never wrapped: %x", b)
+		}
+	})
+}
+
+// FuzzRecipientsOf: no identity file panics, and every recipient returned
+// is one WrapKey takes.
+func FuzzRecipientsOf(f *testing.F) {
+	f.Add(testIdentity)
+	f.Add("# created: 2026-01-01\n" + testIdentity + "\n")
+	f.Add("AGE-SECRET-KEY-1")
+	f.Add("AGE-PLUGIN-YUBIKEY-1QQQQQQ")
+	f.Fuzz(func(t *testing.T, s string) {
+		rs, err := RecipientsOf(s)
+		if err != nil {
+			return
+		}
+		if _, err := WrapKey(Key{}, rs...); err != nil {
+			t.Fatalf("RecipientsOf(%q) = %q, which WrapKey refuses: %v", s, rs, err)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"strings"
 
 	"github.com/zeebo/blake3"
@@ -39,6 +40,15 @@ const keyPrefix = "meridian-dataset-key-v1:"
 // the form keyring files and the MERIDIAN_DATASET_KEY variable hold.
 func (k Key) String() string {
 	return keyPrefix + base64.StdEncoding.EncodeToString(k[:])
+}
+
+// Format keeps the key out of whatever fmt prints (a log line, an error, a
+// struct dumped with %+v): every verb prints a fingerprint, the first 8
+// bytes of the SHA-256 of the text form, as the audit log records a key.
+// The text form is had only by calling String.
+func (k Key) Format(f fmt.State, verb rune) {
+	sum := sha256.Sum256([]byte(k.String()))
+	fmt.Fprintf(f, "seal.Key(fingerprint %x)", sum[:8])
 }
 
 // ParseKey reads the text form written by String; surrounding space is ignored.
@@ -109,6 +119,9 @@ type Sealer struct {
 	seed    []byte
 	aead    cipher.AEAD
 }
+
+// Format keeps the derived keys out of whatever fmt prints.
+func (s Sealer) Format(f fmt.State, verb rune) { io.WriteString(f, "seal.Sealer(keys not shown)") }
 
 // New derives a Sealer for the named dataset from its key. The dataset name
 // is bound into every derived key.

@@ -1,0 +1,51 @@
+package seal
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+)
+
+// testIdentity is an age identity made for these tests only.
+const testIdentity = "AGE-SECRET-KEY-13JLEM5VWU02XMKDN8X4WV4GUGQS00MEC9NES5UY4QFVS3ZL0W3YSE425JG"
+
+// wrapText wraps arbitrary text for testIdentity, as WrapKey wraps a key's.
+func wrapText(t testing.TB, text string) []byte {
+	t.Helper()
+	id, err := age.ParseX25519Identity(testIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, id.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, text)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A wrapped key is read to the end of its age stream: a payload longer than
+// any key's text is refused, not cut to its first bytes and taken for a key
+// without the stream's end ever being checked.
+func TestUnwrapKeyReadsToTheEnd(t *testing.T) {
+	k, _ := NewKey()
+	if got, err := UnwrapKey(wrapText(t, k.String()), testIdentity); err != nil || got != k {
+		t.Fatalf("genuine wrapped key: %v, %v", got, err)
+	}
+	long := wrapText(t, k.String()+strings.Repeat(" ", 100<<10))
+	if got, err := UnwrapKey(long, testIdentity); err == nil {
+		t.Fatalf("a wrapped payload of %d bytes was taken for key %v", len(k.String())+100<<10, got)
+	}
+}
