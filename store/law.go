@@ -126,29 +126,6 @@ func parseRuleListing(rev int64, s string) ([]RuleFileInfo, error) {
 	return out, nil
 }
 
-// RuleRevisions implements Store.
-func (s *SQLite) RuleRevisions(ctx context.Context) ([]*RuleRevision, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rev, hash, files, who, reason, created_at FROM rule_revisions ORDER BY rev`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*RuleRevision
-	for rows.Next() {
-		var r RuleRevision
-		var files, ca string
-		if err := rows.Scan(&r.Rev, &r.Hash, &files, &r.Who, &r.Reason, &ca); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
-			return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
-		}
-		r.CreatedAt = parseTime(ca)
-		out = append(out, &r)
-	}
-	return out, rows.Err()
-}
-
 // LawCheck implements Store.
 func (s *SQLite) LawCheck(ctx context.Context) (int64, string, error) {
 	var rev int64

@@ -104,29 +104,6 @@ func (s *Postgres) LastRuleRevision(ctx context.Context) (int64, error) {
 	return last, err
 }
 
-// RuleRevisions implements Store.
-func (s *Postgres) RuleRevisions(ctx context.Context) ([]*RuleRevision, error) {
-	rows, err := s.pool.Query(ctx, `SELECT rev, hash, files, who, reason, created_at FROM rule_revisions ORDER BY rev`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*RuleRevision
-	for rows.Next() {
-		var r RuleRevision
-		var files string
-		if err := rows.Scan(&r.Rev, &r.Hash, &files, &r.Who, &r.Reason, &r.CreatedAt); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
-			return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
-		}
-		r.CreatedAt = r.CreatedAt.UTC()
-		out = append(out, &r)
-	}
-	return out, rows.Err()
-}
-
 // LawCheck implements Store.
 func (s *Postgres) LawCheck(ctx context.Context) (int64, string, error) {
 	var rev int64

@@ -246,8 +246,6 @@ type Store interface {
 	// LastRuleRevision returns the newest revision's number (0 when there
 	// is none).
 	LastRuleRevision(ctx context.Context) (int64, error)
-	// RuleRevisions lists the revisions, oldest first (Files included).
-	RuleRevisions(ctx context.Context) ([]*RuleRevision, error)
 	// LawCheck returns the last law check (0 and "" before the first).
 	LawCheck(ctx context.Context) (rev int64, day string, err error)
 	// SetLawCheck records a law check with its audit record. When ctx
