@@ -298,11 +298,11 @@ func (mx *matrix) snapshot(t *testing.T) (all, owner string) {
 		t.Fatal(err)
 	}
 	a = append(a, fmt.Sprintf("audit %d %s", seq, head))
-	revs, err := mx.st.RuleRevisions(ctx)
+	revs, err := mx.st.LastRuleRevision(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a = append(a, fmt.Sprintf("rules %d", len(revs)))
+	a = append(a, fmt.Sprintf("rules %d", revs))
 	sort.Strings(a)
 	sort.Strings(o)
 	h := func(l []string) string {
@@ -759,8 +759,8 @@ func (r *testRules) Apply(ctx context.Context, req RulesApplyRequest, by string)
 
 func (r *testRules) Law() *policy.Engine { return r.rs.Current().Engine }
 
-func (r *testRules) History(ctx context.Context) ([]RuleRevision, error) {
-	h, err := r.rs.History(ctx)
+func (r *testRules) History(ctx context.Context, after int64, limit int) ([]RuleRevision, error) {
+	h, err := r.rs.History(ctx, after, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,9 @@ type WhatIfRequest struct {
 // RulesService is the server's law as the API changes and shows it.
 type RulesService interface {
 	Apply(ctx context.Context, req RulesApplyRequest, by string) (*RulesApplyResult, error)
-	History(ctx context.Context) ([]RuleRevision, error)
+	// History is at most limit revisions numbered after after, oldest
+	// first.
+	History(ctx context.Context, after int64, limit int) ([]RuleRevision, error)
 	Diff(ctx context.Context, from, to int64) (*rules.Diff, error)
 	WhatIf(ctx context.Context, req WhatIfRequest) (any, error)
 	// Law is the rules in force now (the current revision's engine).
@@ -267,13 +269,14 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 	case limit == 0:
 		limit = RevisionPage
 	}
-	h, err := s.rules.History(r.Context())
+	// The page is the revisions after the cursor's, oldest first, up to
+	// limit; the store is asked for one more, to know whether another
+	// page follows, and for no more: the history grows with every change.
+	h, err := s.rules.History(r.Context(), after, int(limit)+1)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	// The revisions come oldest first: the page is those after the
-	// cursor's, up to limit.
 	page := make([]RuleRevision, 0, min(len(h), int(limit)))
 	more := false
 	for _, rev := range h {

@@ -10,17 +10,20 @@ import (
 	"time"
 )
 
-// manyRevisions is a RulesService whose history holds n revisions.
+// manyRevisions is a RulesService whose history holds n revisions. asked
+// is the most revisions a request asked it for.
 type manyRevisions struct {
 	RulesService
-	n int
+	n     int
+	asked int
 }
 
-func (m *manyRevisions) History(ctx context.Context) ([]RuleRevision, error) {
-	out := make([]RuleRevision, m.n)
+func (m *manyRevisions) History(ctx context.Context, after int64, limit int) ([]RuleRevision, error) {
+	m.asked = max(m.asked, limit)
+	var out []RuleRevision
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range out {
-		out[i] = RuleRevision{Revision: int64(i + 1), SHA256: fmt.Sprintf("%064x", i+1), By: "ops", Reason: "r", Time: t0.Add(time.Duration(i) * time.Hour), Files: []string{"a.yaml"}}
+	for i := after; i < int64(m.n) && len(out) < limit; i++ {
+		out = append(out, RuleRevision{Revision: i + 1, SHA256: fmt.Sprintf("%064x", i+1), By: "ops", Reason: "r", Time: t0.Add(time.Duration(i) * time.Hour), Files: []string{"a.yaml"}})
 	}
 	return out, nil
 }
@@ -84,6 +87,11 @@ func TestRulesRevisionsPaged(t *testing.T) {
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7]" {
 		t.Errorf("pages of 3 held revisions %v, want 1 to 7 once each", got)
 	}
+	// A page asks for its revisions and one more (is there a next page?),
+	// never the whole history.
+	if revs.asked != 4 {
+		t.Errorf("pages of 3 asked the service for up to %d revisions, want 4", revs.asked)
+	}
 
 	for _, q := range []url.Values{
 		{"limit": {"0"}},
@@ -104,6 +112,9 @@ func TestRulesRevisionsPaged(t *testing.T) {
 	revs.n = MaxRevisionPage + 2
 	if code, _, e := getRevisions(t, f, nil); code != http.StatusBadRequest || e.Field != "limit" {
 		t.Errorf("unpaged, %d revisions: status %d, %+v; want 400 naming limit", MaxRevisionPage+2, code, e)
+	}
+	if revs.asked != MaxRevisionPage+1 {
+		t.Errorf("an unpaged request asked the service for up to %d revisions, want %d", revs.asked, MaxRevisionPage+1)
 	}
 	// The client reads every page.
 	all, err := NewClient(f.srv.URL, tokA).RulesHistory(context.Background())

@@ -30,7 +30,9 @@ import (
 // Store is what the state needs of the server's store.
 type Store interface {
 	PutRuleRevision(ctx context.Context, r *store.RuleRevision, after int64, rec audit.Record) (*store.RuleRevision, error)
-	RuleRevisions(ctx context.Context) ([]*store.RuleRevision, error)
+	ListRuleRevisions(ctx context.Context, after int64, limit int) ([]*store.RuleRevisionInfo, error)
+	GetRuleRevision(ctx context.Context, rev int64) (*store.RuleRevision, error)
+	LastRuleRevision(ctx context.Context) (int64, error)
 }
 
 // KindRevision is the audit kind of an accepted rules revision.
@@ -74,19 +76,29 @@ func Open(ctx context.Context, st Store, dirs []string) (*State, error) {
 }
 
 // Refresh makes the latest revision in the store the law in force, when
-// another process sharing the store applied it.
+// another process sharing the store applied it. It asks the store for the
+// latest number, and reads that revision's files only when it is newer
+// than the law in force: a server refreshes every second, and the
+// history holds megabytes of rule files a revision.
 func (s *State) Refresh(ctx context.Context) error {
-	revs, err := s.st.RuleRevisions(ctx)
+	last, err := s.st.LastRuleRevision(ctx)
 	if err != nil {
 		return err
 	}
-	cur := &Current{Files: map[string]string{}}
-	if n := len(revs); n > 0 {
-		cur.Rev, cur.Hash, cur.Files = revs[n-1].Rev, revs[n-1].Hash, revs[n-1].Files
-	}
-	if old := s.Current(); old != nil && old.Rev >= cur.Rev {
+	if old := s.Current(); old != nil && old.Rev >= last {
 		s.setBehind(nil)
 		return nil
+	}
+	cur := &Current{Files: map[string]string{}}
+	if last > 0 {
+		r, err := s.st.GetRuleRevision(ctx, last)
+		if err != nil {
+			return err
+		}
+		cur.Rev, cur.Hash = r.Rev, r.Hash
+		if r.Files != nil {
+			cur.Files = r.Files
+		}
 	}
 	eng, err := s.load(ctx, cur.Files)
 	if err != nil {
@@ -337,9 +349,10 @@ func fileHashes(files map[string]string) map[string]string {
 	return out
 }
 
-// History returns every revision, oldest first.
-func (s *State) History(ctx context.Context) ([]*store.RuleRevision, error) {
-	return s.st.RuleRevisions(ctx)
+// History returns at most limit revisions numbered after after, oldest
+// first, with their files' names and sizes but not their contents.
+func (s *State) History(ctx context.Context, after int64, limit int) ([]*store.RuleRevisionInfo, error) {
+	return s.st.ListRuleRevisions(ctx, after, limit)
 }
 
 // EngineAt loads the law of revision rev (0: no applied files), compiled.
@@ -375,16 +388,17 @@ func (s *State) filesAt(ctx context.Context, rev int64) (map[string]string, erro
 	if rev == 0 {
 		return map[string]string{}, nil
 	}
-	revs, err := s.st.RuleRevisions(ctx)
+	r, err := s.st.GetRuleRevision(ctx, rev)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no rules revision %d", rev)
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range revs {
-		if r.Rev == rev {
-			return r.Files, nil
-		}
+	if r.Files == nil {
+		return map[string]string{}, nil
 	}
-	return nil, fmt.Errorf("no rules revision %d", rev)
+	return r.Files, nil
 }
 
 // The law in force, as the planner, the stager and the controller ask it.

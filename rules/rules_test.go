@@ -90,7 +90,7 @@ func TestApplyIsARevision(t *testing.T) {
 	if !hasDate(s.Current().Dates, "2031-03-04") {
 		t.Fatalf("the law's dates lack the new rule's: %v", s.Current().Dates)
 	}
-	hist, err := s.History(ctx)
+	hist, err := s.History(ctx, 0, 1000)
 	if err != nil || len(hist) != 1 || hist[0].Who != "admin of tenant t1" || hist[0].Reason != "test: Malaysia closes" || hist[0].Hash != cur.Hash {
 		t.Fatalf("history %+v %v", hist, err)
 	}
@@ -206,7 +206,7 @@ func TestHostileChangesChangeNothing(t *testing.T) {
 			if after := s.Current(); after != before {
 				t.Errorf("the law in force changed: revision %d → %d", before.Rev, after.Rev)
 			}
-			if h, err := s.History(ctx); err != nil || len(h) != 1 {
+			if h, err := s.History(ctx, 0, 1000); err != nil || len(h) != 1 {
 				t.Errorf("history has %d revisions (%v)", len(h), err)
 			}
 			if n := entries(); n != nEntries {
@@ -254,7 +254,7 @@ func TestConcurrentApplies(t *testing.T) {
 	if _, _, err := other.Apply(ctx, Change{Files: []policy.File{pack("second.yaml", "test-second", "MY", "2030-01-01")}}, "admin", "second server", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	hist, err := s.History(ctx)
+	hist, err := s.History(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"meridian.dev/meridian/audit"
 )
@@ -13,6 +14,10 @@ import (
 // PutRuleRevision implements Store.
 func (s *SQLite) PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error) {
 	files, err := json.Marshal(r.Files)
+	if err != nil {
+		return nil, err
+	}
+	listing, err := json.Marshal(ruleListing(r.Files))
 	if err != nil {
 		return nil, err
 	}
@@ -28,8 +33,8 @@ func (s *SQLite) PutRuleRevision(ctx context.Context, r *RuleRevision, after int
 		}
 		now := s.now()
 		out.Rev, out.CreatedAt = last+1, now
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, files, who, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			out.Rev, out.Hash, string(files), out.Who, out.Reason, fmtTime(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, who, reason, created_at, listing, files) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			out.Rev, out.Hash, out.Who, out.Reason, fmtTime(now), string(listing), string(files)); err != nil {
 			return err
 		}
 		head, err = s.appendAudit(ctx, tx, now, []audit.Record{rec})
@@ -42,27 +47,83 @@ func (s *SQLite) PutRuleRevision(ctx context.Context, r *RuleRevision, after int
 	return &out, nil
 }
 
-// RuleRevisions implements Store.
-func (s *SQLite) RuleRevisions(ctx context.Context) ([]*RuleRevision, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rev, hash, files, who, reason, created_at FROM rule_revisions ORDER BY rev`)
+// ListRuleRevisions implements Store. It reads the listing column, never
+// the files: SQLite keeps a row's columns in the table's order, and the
+// files come last (migration 7), so the columns before them are read
+// without the pages of a revision's megabytes of rule files.
+func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) ([]*RuleRevisionInfo, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list rules revisions: limit %d, want at least 1", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT rev, hash, who, reason, created_at, listing FROM rule_revisions WHERE rev > ? ORDER BY rev LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*RuleRevision
+	out := []*RuleRevisionInfo{}
 	for rows.Next() {
-		var r RuleRevision
-		var files, ca string
-		if err := rows.Scan(&r.Rev, &r.Hash, &files, &r.Who, &r.Reason, &ca); err != nil {
+		var r RuleRevisionInfo
+		var ca, listing string
+		if err := rows.Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &ca, &listing); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
-			return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
+		if r.Files, err = parseRuleListing(r.Rev, listing); err != nil {
+			return nil, err
 		}
 		r.CreatedAt = parseTime(ca)
 		out = append(out, &r)
 	}
 	return out, rows.Err()
+}
+
+// GetRuleRevision implements Store.
+func (s *SQLite) GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision, error) {
+	var r RuleRevision
+	var files, ca string
+	err := s.db.QueryRowContext(ctx, `SELECT rev, hash, who, reason, created_at, files FROM rule_revisions WHERE rev = ?`, rev).
+		Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &ca, &files)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("rules revision %d: %w", rev, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
+		return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
+	}
+	r.CreatedAt = parseTime(ca)
+	return &r, nil
+}
+
+// LastRuleRevision implements Store.
+func (s *SQLite) LastRuleRevision(ctx context.Context) (int64, error) {
+	var last int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rev), 0) FROM rule_revisions`).Scan(&last)
+	return last, err
+}
+
+// ruleListing is the listing kept beside a revision's files: their names
+// and sizes, in name order.
+func ruleListing(files map[string]string) []RuleFileInfo {
+	out := make([]RuleFileInfo, 0, len(files))
+	for n, c := range files {
+		out = append(out, RuleFileInfo{Name: n, Bytes: int64(len(c))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// parseRuleListing reads a revision's listing column.
+func parseRuleListing(rev int64, s string) ([]RuleFileInfo, error) {
+	var out []RuleFileInfo
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("rules revision %d's listing: %w", rev, err)
+	}
+	if out == nil {
+		out = []RuleFileInfo{}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // LawCheck implements Store.

@@ -20,6 +20,10 @@ func (s *Postgres) PutRuleRevision(ctx context.Context, r *RuleRevision, after i
 	if err != nil {
 		return nil, err
 	}
+	listing, err := json.Marshal(ruleListing(r.Files))
+	if err != nil {
+		return nil, err
+	}
 	out := *r
 	var head *audit.Entry
 	err = s.tx(ctx, func(tx pgx.Tx) error {
@@ -31,8 +35,8 @@ func (s *Postgres) PutRuleRevision(ctx context.Context, r *RuleRevision, after i
 			return fmt.Errorf("rules revision %d came first: %w", last, ErrConflict)
 		}
 		out.Rev = last + 1
-		if err := tx.QueryRow(ctx, `INSERT INTO rule_revisions (rev, hash, files, who, reason, created_at) VALUES ($1, $2, $3, $4, $5, now()) RETURNING created_at`,
-			out.Rev, out.Hash, string(files), out.Who, out.Reason).Scan(&out.CreatedAt); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO rule_revisions (rev, hash, files, who, reason, created_at, listing) VALUES ($1, $2, $3, $4, $5, now(), $6) RETURNING created_at`,
+			out.Rev, out.Hash, string(files), out.Who, out.Reason, string(listing)).Scan(&out.CreatedAt); err != nil {
 			return pgErr(err)
 		}
 		head, err = s.appendAudit(ctx, tx, time.Time{}, []audit.Record{rec})
@@ -46,27 +50,58 @@ func (s *Postgres) PutRuleRevision(ctx context.Context, r *RuleRevision, after i
 	return &out, nil
 }
 
-// RuleRevisions implements Store.
-func (s *Postgres) RuleRevisions(ctx context.Context) ([]*RuleRevision, error) {
-	rows, err := s.pool.Query(ctx, `SELECT rev, hash, files, who, reason, created_at FROM rule_revisions ORDER BY rev`)
+// ListRuleRevisions implements Store. It reads the listing column, never
+// the files: PostgreSQL keeps a large value apart from its row (TOAST),
+// and a query that does not name it does not read it.
+func (s *Postgres) ListRuleRevisions(ctx context.Context, after int64, limit int) ([]*RuleRevisionInfo, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list rules revisions: limit %d, want at least 1", limit)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT rev, hash, who, reason, created_at, listing FROM rule_revisions WHERE rev > $1 ORDER BY rev LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*RuleRevision
+	out := []*RuleRevisionInfo{}
 	for rows.Next() {
-		var r RuleRevision
-		var files string
-		if err := rows.Scan(&r.Rev, &r.Hash, &files, &r.Who, &r.Reason, &r.CreatedAt); err != nil {
+		var r RuleRevisionInfo
+		var listing string
+		if err := rows.Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &r.CreatedAt, &listing); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
-			return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
+		if r.Files, err = parseRuleListing(r.Rev, listing); err != nil {
+			return nil, err
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
 		out = append(out, &r)
 	}
 	return out, rows.Err()
+}
+
+// GetRuleRevision implements Store.
+func (s *Postgres) GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision, error) {
+	var r RuleRevision
+	var files string
+	err := s.pool.QueryRow(ctx, `SELECT rev, hash, who, reason, created_at, files FROM rule_revisions WHERE rev = $1`, rev).
+		Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &r.CreatedAt, &files)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("rules revision %d: %w", rev, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
+		return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return &r, nil
+}
+
+// LastRuleRevision implements Store.
+func (s *Postgres) LastRuleRevision(ctx context.Context) (int64, error) {
+	var last int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(rev), 0) FROM rule_revisions`).Scan(&last)
+	return last, err
 }
 
 // LawCheck implements Store.

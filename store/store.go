@@ -236,8 +236,16 @@ type Store interface {
 	// 0 for the first) with its audit record, in one transaction; it returns
 	// the stored revision, or ErrConflict when another revision came first.
 	PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error)
-	// RuleRevisions lists the revisions, oldest first (Files included).
-	RuleRevisions(ctx context.Context) ([]*RuleRevision, error)
+	// ListRuleRevisions lists at most limit revisions numbered after
+	// after, oldest first, without their files' contents (each file's
+	// name and size): a page of a history whose revisions may each hold
+	// megabytes of rule files.
+	ListRuleRevisions(ctx context.Context, after int64, limit int) ([]*RuleRevisionInfo, error)
+	// GetRuleRevision returns revision rev with its files, or ErrNotFound.
+	GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision, error)
+	// LastRuleRevision returns the newest revision's number (0 when there
+	// is none).
+	LastRuleRevision(ctx context.Context) (int64, error)
 	// LawCheck returns the last law check (0 and "" before the first).
 	LawCheck(ctx context.Context) (rev int64, day string, err error)
 	// SetLawCheck records a law check with its audit record. When ctx
@@ -268,4 +276,22 @@ type RuleRevision struct {
 	Who       string
 	Reason    string
 	CreatedAt time.Time
+}
+
+// RuleRevisionInfo is a rules revision as a listing shows it: everything
+// but its files' contents.
+type RuleRevisionInfo struct {
+	Rev  int64
+	Hash string
+	// Files are the applied files' names and sizes, in name order.
+	Files     []RuleFileInfo
+	Who       string
+	Reason    string
+	CreatedAt time.Time
+}
+
+// RuleFileInfo is an applied rule file's name and size in bytes.
+type RuleFileInfo struct {
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
 }

@@ -156,14 +156,21 @@ func names(m map[string]string) []string {
 // Law is the current revision's rules.
 func (s *rulesService) Law() *policy.Engine { return s.rs.Current().Engine }
 
-func (s *rulesService) History(ctx context.Context) ([]api.RuleRevision, error) {
-	h, err := s.rs.History(ctx)
+// History lists a page of revisions from the store's listing: their
+// files' names, never their contents.
+func (s *rulesService) History(ctx context.Context, after int64, limit int) ([]api.RuleRevision, error) {
+	h, err := s.rs.History(ctx, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]api.RuleRevision, 0, len(h))
 	for _, r := range h {
-		out = append(out, api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: names(r.Files)})
+		files := make([]string, 0, len(r.Files))
+		for _, f := range r.Files {
+			files = append(files, f.Name)
+		}
+		sort.Strings(files)
+		out = append(out, api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: files})
 	}
 	return out, nil
 }

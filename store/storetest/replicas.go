@@ -502,14 +502,10 @@ func sharedRuleRevisions(t *testing.T, a, b store.Store) {
 		go func(g int, s store.Store) {
 			defer wg.Done()
 			for i := 0; i < tries; i++ {
-				revs, err := s.RuleRevisions(ctx)
+				after, err := s.LastRuleRevision(ctx)
 				if err != nil {
 					t.Error(err)
 					return
-				}
-				after := int64(0)
-				if len(revs) > 0 {
-					after = revs[len(revs)-1].Rev
 				}
 				who := fmt.Sprintf("w%d-%d", g, i)
 				got, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: who, Files: map[string]string{"r.yaml": who}, Who: who},
@@ -533,7 +529,7 @@ func sharedRuleRevisions(t *testing.T, a, b store.Store) {
 	}
 	wg.Wait()
 	for _, s := range []store.Store{a, b} {
-		revs, err := s.RuleRevisions(ctx)
+		revs, err := s.ListRuleRevisions(ctx, 0, len(won)+1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -541,8 +537,11 @@ func sharedRuleRevisions(t *testing.T, a, b store.Store) {
 			t.Fatalf("%d revisions stored, %d accepted", len(revs), len(won))
 		}
 		for i, r := range revs {
-			if r.Rev != int64(i+1) || won[r.Rev] != r.Who || r.Files["r.yaml"] != r.Who {
+			if r.Rev != int64(i+1) || won[r.Rev] != r.Who {
 				t.Errorf("revision %d: %+v, accepted from %s", i+1, r, won[r.Rev])
+			}
+			if full, err := s.GetRuleRevision(ctx, r.Rev); err != nil || full.Files["r.yaml"] != r.Who {
+				t.Errorf("revision %d: %+v (%v), accepted from %s", i+1, full, err, won[r.Rev])
 			}
 		}
 		res, err := s.VerifyAudit(ctx)

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Tokens", func(t *testing.T) { tokens(t, open(t)) })
 	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
 	t.Run("RuleRevisions", func(t *testing.T) { ruleRevisions(t, open(t)) })
+	t.Run("RuleRevisionPages", func(t *testing.T) { ruleRevisionPages(t, open(t)) })
 	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
 	t.Run("Limits", func(t *testing.T) { limits(t, open(t)) })
 	t.Run("RacingLimits", func(t *testing.T) { s := open(t); racingLimits(t, s, s) })
@@ -798,12 +799,102 @@ func ruleRevisions(t *testing.T, s store.Store) {
 	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h2", Files: map[string]string{"a.yaml": "y", "b.yaml": "z"}, Who: "admin", Reason: "second"}, 1, rec(t, "rules-revision", "", 2)); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.RuleRevisions(ctx)
-	if err != nil || len(all) != 2 || all[1].Rev != 2 || all[1].Files["b.yaml"] != "z" || all[0].Reason != "first" {
+	all, err := s.ListRuleRevisions(ctx, 0, 10)
+	if err != nil || len(all) != 2 || all[1].Rev != 2 || all[0].Reason != "first" {
 		t.Fatalf("revisions: %+v %v", all, err)
+	}
+	if r2, err := s.GetRuleRevision(ctx, 2); err != nil || r2.Files["b.yaml"] != "z" || r2.Reason != "second" {
+		t.Fatalf("revision 2: %+v %v", r2, err)
 	}
 	if es, _ := s.AuditEntries(ctx, ""); len(es) != 2 {
 		t.Errorf("%d audit entries, want one per accepted revision", len(es))
+	}
+}
+
+// ruleRevisionPages: the revisions are listed a page at a time after a
+// revision, oldest first, each with its files' names and sizes and
+// nothing of their contents; one revision is read with its files by
+// number; the last number is the newest revision's.
+func ruleRevisionPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if last, err := s.LastRuleRevision(ctx); err != nil || last != 0 {
+		t.Fatalf("last revision of none: %d %v", last, err)
+	}
+	if page, err := s.ListRuleRevisions(ctx, 0, 10); err != nil || len(page) != 0 {
+		t.Fatalf("revisions of none: %+v %v", page, err)
+	}
+	if _, err := s.GetRuleRevision(ctx, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revision 1 of none: %v, want ErrNotFound", err)
+	}
+	const n = 7
+	files := func(i int) map[string]string {
+		m := map[string]string{"b.yaml": strings.Repeat("b", 100*i), "é-ü.yaml": "ünï\n<>&\"" + fmt.Sprint(i)}
+		if i%2 == 0 {
+			m["a.yml"] = ""
+		}
+		return m
+	}
+	for i := 1; i <= n; i++ {
+		if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: fmt.Sprintf("h%d", i), Files: files(i), Who: fmt.Sprintf("w%d", i), Reason: fmt.Sprintf("r%d", i)},
+			int64(i-1), rec(t, "rules-revision", "", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last, err := s.LastRuleRevision(ctx); err != nil || last != n {
+		t.Fatalf("last revision: %d %v, want %d", last, err, n)
+	}
+	var got []int64
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatalf("pages never end: %v", got)
+		}
+		page, err := s.ListRuleRevisions(ctx, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("a page of 3 held %d", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			got = append(got, r.Rev)
+			i := int(r.Rev)
+			want := []store.RuleFileInfo{{Name: "b.yaml", Bytes: int64(100 * i)}, {Name: "é-ü.yaml", Bytes: int64(len(files(i)["é-ü.yaml"]))}}
+			if i%2 == 0 {
+				want = append([]store.RuleFileInfo{{Name: "a.yml", Bytes: 0}}, want...)
+			}
+			if diff := cmp.Diff(want, r.Files); diff != "" {
+				t.Errorf("revision %d's files (-want +got):\n%s", r.Rev, diff)
+			}
+			if r.Hash != fmt.Sprintf("h%d", i) || r.Who != fmt.Sprintf("w%d", i) || r.Reason != fmt.Sprintf("r%d", i) || r.CreatedAt.IsZero() {
+				t.Errorf("revision %d: %+v", r.Rev, r)
+			}
+		}
+		after = page[len(page)-1].Rev
+	}
+	if fmt.Sprint(got) != "[1 2 3 4 5 6 7]" {
+		t.Errorf("pages held revisions %v, want 1 to 7 once each, in order", got)
+	}
+	if page, err := s.ListRuleRevisions(ctx, 5, 100); err != nil || len(page) != 2 || page[0].Rev != 6 {
+		t.Errorf("after 5: %+v %v, want 6 and 7", page, err)
+	}
+	if _, err := s.ListRuleRevisions(ctx, 0, 0); err == nil {
+		t.Errorf("a page of 0 revisions was answered")
+	}
+	for i := 1; i <= n; i++ {
+		r, err := s.GetRuleRevision(ctx, int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(files(i), r.Files); diff != "" || r.Rev != int64(i) || r.Hash != fmt.Sprintf("h%d", i) || r.Who != fmt.Sprintf("w%d", i) || r.Reason != fmt.Sprintf("r%d", i) || r.CreatedAt.IsZero() {
+			t.Errorf("revision %d: %+v (files -want +got:\n%s)", i, r, diff)
+		}
+	}
+	if _, err := s.GetRuleRevision(ctx, n+1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revision %d of %d: %v, want ErrNotFound", n+1, n, err)
 	}
 }
 
