@@ -306,6 +306,15 @@ func cannotListUploads(err error) bool {
 	return false
 }
 
+// cannotAbortUploads reports whether a server's answer to an abort says
+// it does not let the store's credentials abort uploads (403: a policy
+// without s3:AbortMultipartUpload) or does not implement the call.
+func cannotAbortUploads(err error) bool {
+	r := minio.ToErrorResponse(err)
+	return r.Code == "AccessDenied" || r.Code == "NotImplemented" ||
+		r.StatusCode == http.StatusForbidden || r.StatusCode == http.StatusNotImplemented
+}
+
 // MaxUploads is the most unfinished uploads abortUploads reads under a
 // prefix, whatever its caller's bound on a listing of objects: only an
 // object larger than the part size (a large manifest) goes in parts, and
@@ -319,8 +328,8 @@ const MaxUploads = 10000
 // before, reading at most limit of them (and MaxUploads), and returns how
 // many it aborted.
 // A server that does not list uploads, or does not let the store's
-// credentials do so (cannotListUploads), leaves them to the bucket's
-// lifecycle rule: that is not an error, for a staging or a removal there
+// credentials do so (cannotListUploads) or abort them (cannotAbortUploads),
+// leaves them to the bucket's lifecycle rule: that is not an error, for a staging or a removal there
 // worked before uploads went in parts.
 func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
 	limit = min(limit, MaxUploads)
@@ -349,6 +358,13 @@ func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.
 				continue
 			}
 			if err := core.AbortMultipartUpload(ctx, b.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+				if cannotAbortUploads(err) {
+					// Credentials that may list uploads but not abort
+					// them: the rest are left to the lifecycle rule too,
+					// rather than failing every staging and removal for
+					// as long as one is there.
+					return n, nil
+				}
 				return n, fmt.Errorf("abort the upload to %s: %w", clipKey(u.Key), err)
 			}
 			n++
