@@ -121,3 +121,80 @@ func TestFollowedLogPastAnAttemptNeverReadAgain(t *testing.T) {
 		t.Errorf("followed log %q: want one line saying the output was replaced", got)
 	}
 }
+
+// failingLogs is a run's output, a line longer at each opening, whose
+// reader of the opening fails says fails before it gives a byte (the
+// output found replaced while read, a scheduler that broke off).
+type failingLogs struct {
+	Controller
+	fails  func(n int64) bool
+	until  int64
+	opened atomic.Int64
+}
+
+type failedRead struct{}
+
+func (failedRead) Read([]byte) (int, error) {
+	return 0, fmt.Errorf("the site's output of the run: %w", backend.ErrLogReplaced)
+}
+
+func (s *failingLogs) OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error) {
+	n := s.opened.Add(1)
+	whole := notedOut2(min(n, s.until))
+	if s.fails(n) && off < int64(len(whole)) {
+		return markedLog{failedRead{}, nil}, int64(len(whole)), nil
+	}
+	from := min(off, int64(len(whole)))
+	return markedLog{strings.NewReader(whole[from : from+min(limit, int64(len(whole))-from)]), nil}, int64(len(whole)), nil
+}
+
+func (s *failingLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
+	st := run.Running
+	if s.opened.Load() > s.until {
+		st = run.Succeeded
+	}
+	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
+}
+
+func followFailing(t *testing.T, s *failingLogs) string {
+	t.Helper()
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { s.Controller = c; return s }})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.until+maxFollowHeld+20)*followPoll)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/run-failing/logs?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d, %v (%d openings)", resp.StatusCode, err, s.opened.Load())
+	}
+	return string(got)
+}
+
+// TestFollowedLogReadFailsOnce: a poll whose read of the output failed
+// ended the followed log there, cleanly, as if the run's output ended:
+// the client missed the rest. The next poll now reads on from where the
+// follower was.
+func TestFollowedLogReadFailsOnce(t *testing.T) {
+	s := &failingLogs{fails: func(n int64) bool { return n == 2 }, until: 4}
+	if got, want := followFailing(t, s), notedOut2(s.until); got != want {
+		t.Errorf("followed log %q, want the run's output whole: %q", got, want)
+	}
+}
+
+// TestFollowedLogReadFailsAlways: a followed log whose reads fail at
+// every poll ends after maxFollowHeld of them in a row, saying so.
+func TestFollowedLogReadFailsAlways(t *testing.T) {
+	s := &failingLogs{fails: func(n int64) bool { return n > 1 }, until: 1 << 20}
+	got := followFailing(t, s)
+	if want := notedOut2(1) + "\n==> the run's output from byte"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "follow again to read it <==\n") {
+		t.Errorf("followed log %q, want the output read, then a line saying it could not be read", got)
+	}
+	if n := s.opened.Load(); n != maxFollowHeld+2 {
+		t.Errorf("opened %d times, want %d: once, then once per poll that failed", n, maxFollowHeld+2)
+	}
+}

@@ -82,7 +82,7 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			// poll reads what arrived, not the whole output again).
 			rc.Close()
 			n := min(info.Size, c.cfg.LogLimit)
-			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, limit: c.cfg.LogLimit, sized: true, id: info.ID})
+			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, limit: c.cfg.LogLimit, sized: true, info: info})
 			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: n})
 			at += n
 			continue
@@ -123,9 +123,9 @@ type logPart struct {
 	handle string
 	limit  int64 // of the scheduler's output read
 	// sized: the backend told the output's size without reading it, and
-	// opens it at an offset (backend.LogsAt); id is the output it found.
+	// opens it at an offset (backend.LogsAt); info is the output it found.
 	sized bool
-	id    string
+	info  backend.LogInfo
 }
 
 // LogMark is what an opening of a run's output found of one attempt's
@@ -325,9 +325,14 @@ func (lr *logReader) Read(b []byte) (int, error) {
 				if err != nil {
 					return 0, err
 				}
-				if p.id != "" && info.ID != p.id {
+				// Another output than the opening found (another
+				// file, or the file truncated in place and written
+				// again: its head differs, or it is shorter and has
+				// bytes where the read starts, perhaps new ones) is
+				// not read at the old one's offsets.
+				if p.info.Replaced(info) || (info.Size >= 0 && info.Size < p.n && info.Size > rel) {
 					rc.Close()
-					return 0, errors.New("the site's output of the run was replaced while it was read")
+					return 0, fmt.Errorf("the site's output of the run: %w", backend.ErrLogReplaced)
 				}
 				lr.rc = rc
 			}
