@@ -82,7 +82,7 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			// poll reads what arrived, not the whole output again).
 			rc.Close()
 			n := min(info.Size, c.cfg.LogLimit)
-			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, limit: c.cfg.LogLimit, sized: true, info: info})
+			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, sized: true, info: info})
 			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: n})
 			at += n
 			continue
@@ -96,13 +96,13 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			unread(err)
 			continue
 		}
-		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, limit: c.cfg.LogLimit}
+		info.Size, info.Head = win.pos-at, win.head
+		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, info: info}
 		if !win.over {
 			p.b, p.bAt = win.kept, win.from
 			held += len(win.kept)
 		}
 		lr.parts = append(lr.parts, p)
-		info.Size, info.Head = p.n, win.head
 		lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: p.n})
 		at = win.pos
 	}
@@ -121,9 +121,9 @@ type logPart struct {
 	path   string
 	be     backend.Backend
 	handle string
-	limit  int64 // of the scheduler's output read
 	// sized: the backend told the output's size without reading it, and
-	// opens it at an offset (backend.LogsAt); info is the output it found.
+	// opens it at an offset (backend.LogsAt). info is the output the
+	// opening found: a read finds the same, or reads none of it.
 	sized bool
 	info  backend.LogInfo
 }
@@ -339,17 +339,19 @@ func (lr *logReader) Read(b []byte) (int, error) {
 			n, err = lr.rc.Read(b[:want])
 		default:
 			if lr.rc == nil {
-				rc, err := p.be.Logs(lr.ctx, p.handle)
+				// Read again from its start, as the opening read it:
+				// another output than the opening found (a pod's
+				// container started again) is not read at the old
+				// one's offsets. Read no further than the part.
+				rc, info, err := backend.LogsAt(lr.ctx, p.be, p.handle, rel)
 				if err != nil {
 					return 0, err
 				}
-				lr.rc = struct {
-					io.Reader
-					io.Closer
-				}{io.LimitReader(rc, p.limit), rc}
-				if _, err := io.CopyN(io.Discard, lr.rc, rel); err != nil {
-					return 0, fmt.Errorf("the site's output of the run is shorter than it was: %w", err)
+				if p.info.Replaced(info) {
+					rc.Close()
+					return 0, fmt.Errorf("the site's output of the run: %w", backend.ErrLogReplaced)
 				}
+				lr.rc = rc
 			}
 			n, err = lr.rc.Read(b[:want])
 		}

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 )
 
 // TestOpenLogsFileTruncatedBeforeRead: a local site's output file of an
@@ -47,5 +49,48 @@ func TestOpenLogsFileTruncatedBeforeRead(t *testing.T) {
 		if !errors.Is(err, backend.ErrLogReplaced) || len(got) != 0 {
 			t.Errorf("%s: read %q (%v), want nothing and ErrLogReplaced", tc.name, got, err)
 		}
+	}
+}
+
+// rewrittenSchedulerLogs is a backend whose scheduler keeps size bytes of
+// output for every job and tells neither its size nor its identity: the
+// output of generation gen, byte p of it byte((p+gen)%251).
+type rewrittenSchedulerLogs struct {
+	backend.Backend
+	size int64
+	gen  *atomic.Int64
+}
+
+func (s rewrittenSchedulerLogs) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
+	return io.NopCloser(io.LimitReader(&madeUpOutput{at: s.gen.Load()}, s.size)), nil
+}
+
+// TestOpenLogsSchedulerOutputReplacedBeforeRead: a site's output of an
+// attempt, longer than a reader holds from its opening, is read again
+// when the read reaches it; written anew in between (a pod's container
+// started again), the new output's bytes were read at the old one's
+// offsets. The read now finds the output starts otherwise than the
+// opening found it and reads none of it (backend.ErrLogReplaced).
+func TestOpenLogsSchedulerOutputReplacedBeforeRead(t *testing.T) {
+	var gen atomic.Int64
+	size := int64(logHold + 1<<20)
+	e := newEnv(t, func(c *Config) {
+		c.LogLimit = size
+		made := c.Backends
+		c.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := made(site, root)
+			return rewrittenSchedulerLogs{Backend: b, size: size, gen: &gen}, err
+		}
+	})
+	r, header := endedRun(t, e)
+	rc, _, err := e.c.OpenLogs(context.Background(), "t1", r.ID, int64(len(header))+1000, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	gen.Store(7)
+	got, err := io.ReadAll(rc)
+	if !errors.Is(err, backend.ErrLogReplaced) || len(got) != 0 {
+		t.Errorf("read %d bytes (%v), want none and ErrLogReplaced", len(got), err)
 	}
 }
