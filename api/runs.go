@@ -309,7 +309,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced again: %d times while followed, the most one follow sends again; follow again to read it <==\n", at, maxFollowRestarts)
 			return errFollowRestarts
 		}
-		if _, err = fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced (written anew, its container started again, or read anew from elsewhere): following the new output from there <==\n", at); err != nil {
+		if _, err = fmt.Fprintf(sw, "\n==> the run's output from byte %d was replaced (a site's output written anew or its container started again, the output the attempt's agent sent read in place of the site's copy, or a note that it could not be read): following it again from there <==\n", at); err != nil {
 			return err
 		}
 		off = at
