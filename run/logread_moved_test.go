@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -77,5 +79,38 @@ func TestOpenLogsMarksOutputMovedByANote(t *testing.T) {
 	again, n := open()
 	if at, replaced, _ := again.Replaced(first); replaced || n != whole {
 		t.Errorf("read again: replaced %v at %d (%d bytes, was %d); want the output where it was", replaced, at, n, whole)
+	}
+}
+
+// TestOpenLogsMarksAgentOutputInPlaceOfSite: an attempt's output is read
+// from the site's copy (the scheduler's log: the agent's own lines and
+// the workload's) until its agent sends some, then from what it sent. A
+// follower that had read part of the site's copy read on in the agent's
+// output at the same offset, skipping its start. The marks now say the
+// output changed from where the attempt's starts.
+func TestOpenLogsMarksAgentOutputInPlaceOfSite(t *testing.T) {
+	e := newEnv(t, nil)
+	r, header := endedRun(t, e)
+	ctx := context.Background()
+	open := func() LogMarks {
+		t.Helper()
+		rc, _, err := e.c.OpenLogs(ctx, "t1", r.ID, 0, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		return rc.(interface{ Marks() LogMarks }).Marks()
+	}
+	site := open()
+	path := e.c.logPath(r.ID, 1)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("the workload's output, as the agent sent it\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at, replaced, _ := open().Replaced(site)
+	if !replaced || at != int64(len(header)) {
+		t.Errorf("the agent's output in place of the site's copy: replaced %v at %d, want at %d", replaced, at, len(header))
 	}
 }
