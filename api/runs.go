@@ -300,12 +300,20 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		held = 0
+		once := cur.AgentOutputAt(marks, at)
 		marks = next
 		if !replaced || at >= off {
 			return nil
 		}
 		rc.Close()
-		if restarts++; restarts > maxFollowRestarts {
+		if !once {
+			// What a workload can do again and again (write its
+			// output anew) is followed again so many times at most;
+			// an attempt's output from its agent in place of the
+			// site's copy comes once an attempt.
+			restarts++
+		}
+		if restarts > maxFollowRestarts {
 			fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced again: %d times while followed, the most one follow sends again; follow again to read it <==\n", at, maxFollowRestarts)
 			return errFollowRestarts
 		}

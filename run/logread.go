@@ -236,6 +236,20 @@ func (m LogMarks) Replaced(prev LogMarks) (at int64, ok bool, next LogMarks) {
 	return at, ok, next
 }
 
+// AgentOutputAt says whether the output at at, in m, is an attempt's
+// output as its agent sent it, in place of the site's copy prev read: a
+// change each attempt's output makes once, not one its workload can make
+// again and again, as it can write its output anew.
+func (m LogMarks) AgentOutputAt(prev LogMarks, at int64) bool {
+	for _, cur := range m {
+		if cur.At == at && cur.From == LogFromServer {
+			p := prev.find(cur.Attempt)
+			return p != nil && p.From == LogFromSite && p.At == at
+		}
+	}
+	return false
+}
+
 // Unread compares m, a later opening's marks, with prev, an earlier's:
 // at is where the output of the first attempt that this opening could
 // not read starts, of those prev read or had no mark of (ok says there is
