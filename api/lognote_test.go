@@ -216,10 +216,12 @@ func (s *agentTakesOverLogs) OpenLogs(ctx context.Context, tenant, id string, of
 		fmt.Fprintf(&whole, "=== attempt %d at alpha ===\n", i)
 		m := run.LogMark{Attempt: int(i), At: int64(whole.Len())}
 		out := fmt.Sprintf("the site's copy of attempt %d's output\n", i)
+		m.Info = backend.LogInfo{Size: int64(len(out)), ID: fmt.Sprintf("file %d;", i), Head: []byte(out)}
 		if i < k {
+			// Not as the site's copy started: the site's has the
+			// agent's own lines.
 			out, m.From = fmt.Sprintf("attempt %d's output\n", i), run.LogFromServer
-		} else {
-			m.Info = backend.LogInfo{Size: int64(len(out)), ID: fmt.Sprintf("file %d;", i), Head: []byte(out)}
+			m.Info = backend.LogInfo{Size: int64(len(out)), Head: []byte(out)}
 		}
 		m.Len = int64(len(out))
 		whole.WriteString(out)

@@ -57,7 +57,8 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		path := c.logPath(r.ID, a.N)
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 			lr.parts = append(lr.parts, logPart{at: at, n: fi.Size(), path: path})
-			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Len: fi.Size(), From: LogFromServer})
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Len: fi.Size(), From: LogFromServer,
+				Info: backend.LogInfo{Size: fi.Size(), Head: fileHead(path)}})
 			at += fi.Size()
 			continue
 		}
@@ -210,6 +211,17 @@ func (m LogMarks) Replaced(prev LogMarks) (at int64, ok bool, next LogMarks) {
 			found(moved)
 		}
 		switch {
+		case p.From != cur.From && copies(p.From) && copies(cur.From):
+			// The site's copy of the attempt's output and the
+			// output its agent sent are alike where the workload's
+			// output is all there is: the one that starts as the
+			// other did is that output grown (the site's copy tells
+			// the agent's own lines from it).
+			n := min(len(p.Info.Head), len(cur.Info.Head))
+			if p.Len > 0 && string(p.Info.Head[:n]) != string(cur.Info.Head[:n]) {
+				found(cur.At)
+			}
+			continue
 		case p.From != cur.From:
 			// Of an output prev had none of, nothing was read; one
 			// now gone is only shorter.
@@ -234,6 +246,23 @@ func (m LogMarks) Replaced(prev LogMarks) (at int64, ok bool, next LogMarks) {
 		}
 	}
 	return at, ok, next
+}
+
+// copies: the output the attempt's workload wrote, read from the site's
+// copy or from what its agent sent.
+func copies(s LogSource) bool { return s == LogFromSite || s == LogFromServer }
+
+// fileHead is the first bytes of the file at path, up to
+// backend.LogHeadSize (none when it cannot be read).
+func fileHead(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, backend.LogHeadSize)
+	n, _ := f.ReadAt(b, 0)
+	return b[:n]
 }
 
 // AgentOutputAt says whether the output at at, in m, is an attempt's

@@ -10,12 +10,15 @@ import (
 // output is not what an earlier's was: where an attempt's output changed
 // source, or where the output of an attempt before another grew or shrank
 // (moving the later one's), from the end of what the earlier had in both.
-// Output that only appeared or grew at the end is not replaced.
+// Output that only appeared or grew at the end is not replaced, nor the
+// output an attempt's agent sent in place of the site's copy that starts
+// as it did.
 func TestLogMarksMoved(t *testing.T) {
 	site := func(n int, at, l int64) LogMark {
 		return LogMark{Attempt: n, At: at, Len: l, Info: backend.LogInfo{Size: l, ID: "file 1:2;"}}
 	}
 	from := func(m LogMark, s LogSource) LogMark { m.From, m.Info = s, backend.LogInfo{}; return m }
+	head := func(m LogMark, h string) LogMark { m.Info.Head = []byte(h); return m }
 	for _, tc := range []struct {
 		name      string
 		prev, cur LogMarks
@@ -26,7 +29,8 @@ func TestLogMarksMoved(t *testing.T) {
 		{"a new attempt", LogMarks{site(1, 10, 5)}, LogMarks{site(1, 10, 5), site(2, 30, 5)}, 0, false},
 		{"the earlier grew", LogMarks{site(1, 10, 5), site(2, 30, 5)}, LogMarks{site(1, 10, 8), site(2, 33, 5)}, 15, true},
 		{"the earlier shrank", LogMarks{site(1, 10, 5), site(2, 30, 5)}, LogMarks{site(1, 10, 2), site(2, 27, 5)}, 12, true},
-		{"the agent's output in place of the site's", LogMarks{site(1, 10, 5)}, LogMarks{from(site(1, 10, 7), LogFromServer)}, 10, true},
+		{"the agent's output in place of the site's", LogMarks{head(site(1, 10, 5), "agent")}, LogMarks{head(from(site(1, 10, 7), LogFromServer), "step=1\n")}, 10, true},
+		{"the agent's output, as the site's started", LogMarks{head(site(1, 10, 5), "step=")}, LogMarks{head(from(site(1, 10, 7), LogFromServer), "step=1\n")}, 0, false},
 		{"the agent's output where there was none", LogMarks{from(site(1, 10, 0), LogNone)}, LogMarks{from(site(1, 10, 7), LogFromServer)}, 0, false},
 		{"the same note", LogMarks{from(site(1, 10, 40), LogUnread)}, LogMarks{from(site(1, 10, 40), LogUnread)}, 0, false},
 		{"another note", LogMarks{from(site(1, 10, 40), LogUnread)}, LogMarks{from(site(1, 10, 44), LogUnread)}, 10, true},
