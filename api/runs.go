@@ -268,38 +268,61 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	// output of an attempt that was replaced since the last round (a file
 	// written anew, a pod's container started again), not grown, is
 	// followed again from its start, after a line that says so: its new
-	// bytes are not spliced on at the old one's length. Each write moves
-	// the write deadline on (a followed log outlives the server's write
+	// bytes are not spliced on at the old one's length. So is output that
+	// moved (LogMarks.Replaced). An attempt's output that could not be
+	// read this round (a note of another length would stand in its place,
+	// and move what follows it) is not gone past: the round sends what
+	// comes before it, and the next reads it again, a few rounds at most
+	// before the note is taken as the output. A round whose read fails
+	// sends what was read and goes on at the next. Each write moves the
+	// write deadline on (a followed log outlives the server's write
 	// timeout) and is flushed.
 	sw := s.streamWriter(w)
 	var marks run.LogMarks
-	restarts := 0
+	restarts, held, failed := 0, 0, 0
 	var rc io.ReadCloser
-	var size int64
+	var size, stop int64 // stop: where a round's sending stops, size or before
 	var err error
 	open := func() error {
 		if rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64); err != nil {
 			return err
 		}
+		stop = size
 		m, ok := rc.(interface{ Marks() run.LogMarks })
 		if !ok {
 			return nil
 		}
-		at, replaced, next := m.Marks().Replaced(marks)
+		cur := m.Marks()
+		at, replaced, next := cur.Replaced(marks)
+		if u, unread := cur.Unread(marks); unread && (!replaced || u <= at) && held < maxFollowHeld {
+			held++
+			stop = min(stop, u)
+			return nil
+		}
+		held = 0
+		once := cur.AgentOutputAt(marks, at)
 		marks = next
 		if !replaced || at >= off {
 			return nil
 		}
 		rc.Close()
-		if restarts++; restarts > maxFollowRestarts {
+		if !once {
+			// What a workload can do again and again (write its
+			// output anew) is followed again so many times at most;
+			// an attempt's output from its agent in place of the
+			// site's copy comes once an attempt.
+			restarts++
+		}
+		if restarts > maxFollowRestarts {
 			fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced again: %d times while followed, the most one follow sends again; follow again to read it <==\n", at, maxFollowRestarts)
 			return errFollowRestarts
 		}
-		if _, err = fmt.Fprintf(sw, "\n==> the site's output of the run from byte %d was replaced (written anew, or its container started again): following the new output from its start <==\n", at); err != nil {
+		if _, err = fmt.Fprintf(sw, "\n==> the run's output from byte %d was replaced (a site's output written anew or its container started again, the output the attempt's agent sent read in place of the site's copy, or a note that it could not be read): following it again from there <==\n", at); err != nil {
 			return err
 		}
 		off = at
 		rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
+		stop = size
 		return err
 	}
 	rc, size, err = s.c.OpenLogs(r.Context(), tenant, id, off, math.MaxInt64)
@@ -307,6 +330,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	stop = size
 	if m, ok := rc.(interface{ Marks() run.LogMarks }); ok {
 		marks = m.Marks()
 	}
@@ -318,30 +342,41 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		rc.Close()
 		return
 	}
+	final := false
 	for {
-		n, ok := copyLog(sw, rc, size-off)
+		n, err := copyLog(sw, rc, stop-off)
 		rc.Close()
-		if off += n; !ok {
+		off += n
+		if errors.Is(err, errLogWrite) {
 			return
 		}
-		got, err := s.c.Brief(r.Context(), tenant, id)
-		if err != nil || got.State.Final() {
-			// The output that arrived with the end, to its last byte.
-			for {
-				if open() != nil {
-					return
-				}
-				n, ok := copyLog(sw, rc, size-off)
-				rc.Close()
-				if off += n; !ok || n == 0 {
-					return
-				}
+		if err != nil {
+			// Output that ended short of its size (it shrank), or was
+			// found replaced while read, or a read that failed: what was
+			// read was sent, and the next round reads on from there.
+			if failed++; failed > maxFollowHeld {
+				fmt.Fprintf(sw, "\n==> the run's output from byte %d could not be read %d times in a row; follow again to read it <==\n", off, failed)
+				return
 			}
+		} else {
+			failed = 0
 		}
-		select {
-		case <-r.Context().Done():
+		short := err != nil || stop < size
+		if final && !short && n == 0 {
 			return
-		case <-time.After(followPoll):
+		}
+		if !final {
+			// Once final, the output that arrived with the end, to its
+			// last byte, with no wait between rounds that read some.
+			got, err := s.c.Brief(r.Context(), tenant, id)
+			final = err != nil || got.State.Final()
+		}
+		if !final || short {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(followPoll):
+			}
 		}
 		if open() != nil {
 			return
@@ -353,15 +388,25 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 // maxFollowRestarts times.
 var errFollowRestarts = errors.New("the followed output was replaced too many times")
 
+// maxFollowHeld is how many rounds in a row a followed log may stop short
+// of an attempt's output that could not be read, or have its read fail,
+// before it takes the note that stands in for the output as the output,
+// or ends, saying so.
+const maxFollowHeld = 10
+
+// errLogWrite is what copyLog returns when a write failed.
+var errLogWrite = errors.New("the answer could not be written")
+
 // copyLog writes at most n bytes of rc to w, followChunk bytes at a time,
-// each write with its own deadline; it returns what it wrote, and false
-// when a write or a read failed (or the output ended short of n). An n of
-// 0 or less writes nothing: a followed log's output can get shorter than
-// what was sent (a scheduler's copy of a cancelled run's output, a rotated
-// pod log), and what was sent stays sent.
-func copyLog(w io.Writer, rc io.Reader, n int64) (int64, bool) {
+// each write with its own deadline; it returns what it wrote, and the
+// error that stopped it short of n: errLogWrite when a write failed, else
+// the read's (io.ErrUnexpectedEOF or io.EOF when the output ended first).
+// An n of 0 or less writes nothing: a followed log's output can get
+// shorter than what was sent (a scheduler's copy of a cancelled run's
+// output, a rotated pod log), and what was sent stays sent.
+func copyLog(w io.Writer, rc io.Reader, n int64) (int64, error) {
 	if n <= 0 {
-		return 0, true
+		return 0, nil
 	}
 	buf := make([]byte, min(n, followChunk))
 	var done int64
@@ -369,15 +414,15 @@ func copyLog(w io.Writer, rc io.Reader, n int64) (int64, bool) {
 		k, err := io.ReadFull(rc, buf[:min(n-done, int64(len(buf)))])
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
-				return done, false
+				return done, errLogWrite
 			}
 			done += int64(k)
 		}
 		if err != nil {
-			return done, false
+			return done, err
 		}
 	}
-	return done, true
+	return done, nil
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {

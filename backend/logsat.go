@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -117,8 +119,48 @@ func FileLogsAt(f *os.File, off int64) (io.ReadCloser, LogInfo, error) {
 	}
 	info.Head = head[:n]
 	off = min(off, info.Size)
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.NewSectionReader(f, off, info.Size-off), f}, info, nil
+	return &fileLog{f: f, r: io.NewSectionReader(f, off, info.Size-off), at: off, head: info.Head, again: make([]byte, len(info.Head))}, info, nil
 }
+
+// ErrLogReplaced is what a reader of a job's output returns when it finds
+// the output it read replaced while it read it (a file truncated and
+// written anew in place): the bytes it read may be the new output's, at
+// the old one's offsets, and are not given.
+var ErrLogReplaced = errors.New("the job's output was replaced while it was read")
+
+// fileLog reads an output file FileLogsAt opened. A file truncated in
+// place (the same file, so its identity does not tell) between the
+// opening and a read, then written again, gives that read the new file's
+// bytes at the old one's offsets: after each read the file must still
+// reach past what was read and start as it did, or the read is refused.
+type fileLog struct {
+	f     *os.File
+	r     io.Reader
+	at    int64  // the file's offset the next read starts at
+	head  []byte // the file's first bytes when opened
+	again []byte // room for them, read again
+}
+
+func (l *fileLog) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	if n > 0 {
+		fi, serr := l.f.Stat()
+		if serr != nil {
+			return 0, serr
+		}
+		if fi.Size() < l.at+int64(n) {
+			return 0, ErrLogReplaced
+		}
+		k, rerr := l.f.ReadAt(l.again, 0)
+		if rerr != nil && rerr != io.EOF {
+			return 0, rerr
+		}
+		if !bytes.Equal(l.again[:k], l.head) {
+			return 0, ErrLogReplaced
+		}
+		l.at += int64(n)
+	}
+	return n, err
+}
+
+func (l *fileLog) Close() error { return l.f.Close() }

@@ -46,23 +46,34 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 	}
 	for _, a := range r.Attempts {
 		note(fmt.Appendf(nil, "=== attempt %d at %s ===\n", a.N, a.Site))
+		// Every attempt's output is marked, read or not, so that a
+		// follower can tell where the parts of the run's output it went
+		// by moved (LogMarks.Replaced).
+		unread := func(err error) {
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, From: LogUnread})
+			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			lr.marks[len(lr.marks)-1].Len = at - lr.marks[len(lr.marks)-1].At
+		}
 		path := c.logPath(r.ID, a.N)
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 			lr.parts = append(lr.parts, logPart{at: at, n: fi.Size(), path: path})
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Len: fi.Size(), From: LogFromServer,
+				Info: backend.LogInfo{Size: fi.Size(), Head: fileHead(path)}})
 			at += fi.Size()
 			continue
 		}
 		if a.Handle == "" {
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, From: LogNone})
 			continue
 		}
 		be, err := c.backendFor(r, a.Site)
 		if err != nil {
-			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			unread(err)
 			continue
 		}
 		rc, info, err := backend.LogsAt(ctx, be, a.Handle, 0)
 		if err != nil {
-			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			unread(err)
 			continue
 		}
 		if info.Size >= 0 {
@@ -72,8 +83,8 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			// poll reads what arrived, not the whole output again).
 			rc.Close()
 			n := min(info.Size, c.cfg.LogLimit)
-			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, limit: c.cfg.LogLimit, sized: true, id: info.ID})
-			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info})
+			lr.parts = append(lr.parts, logPart{at: at, n: n, be: be, handle: a.Handle, sized: true, info: info})
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: n})
 			at += n
 			continue
 		}
@@ -83,17 +94,17 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		_, err = io.Copy(win, io.LimitReader(rc, c.cfg.LogLimit))
 		rc.Close()
 		if err != nil {
-			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			unread(err)
 			continue
 		}
-		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, limit: c.cfg.LogLimit}
+		info.Size, info.Head = win.pos-at, win.head
+		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, info: info}
 		if !win.over {
 			p.b, p.bAt = win.kept, win.from
 			held += len(win.kept)
 		}
 		lr.parts = append(lr.parts, p)
-		info.Size, info.Head = p.n, win.head
-		lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info})
+		lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: p.n})
 		at = win.pos
 	}
 	lr.end = min(lr.end, at)
@@ -111,57 +122,180 @@ type logPart struct {
 	path   string
 	be     backend.Backend
 	handle string
-	limit  int64 // of the scheduler's output read
 	// sized: the backend told the output's size without reading it, and
-	// opens it at an offset (backend.LogsAt); id is the output it found.
+	// opens it at an offset (backend.LogsAt). info is the output the
+	// opening found: a read finds the same, or reads none of it.
 	sized bool
-	id    string
+	info  backend.LogInfo
 }
 
 // LogMark is what an opening of a run's output found of one attempt's
-// output at the site's scheduler: where it starts in the run's output
-// (At), and its size and identity.
+// output: where it starts in the run's output (At), how long it is there
+// (Len), where it was read from, and, of the output at the site's
+// scheduler, its size and identity.
 type LogMark struct {
 	Attempt int
 	At      int64
 	Info    backend.LogInfo
+	Len     int64
+	From    LogSource
 }
 
-// LogMarks is what an opening of a run's output found of the outputs the
-// sites' schedulers keep of its attempts (the output the server keeps
-// itself only grows), to tell a later opening's output grown from output
-// replaced. A reader OpenLogs returns has a Marks method that returns them.
+// LogSource is where an opening of a run's output read an attempt's
+// output from.
+type LogSource int
+
+const (
+	// LogFromSite: the output the site's scheduler keeps.
+	LogFromSite LogSource = iota
+	// LogFromServer: the output the attempt's agent sent, kept by the
+	// server (it only grows).
+	LogFromServer
+	// LogUnread: it could not be read; a note of Len bytes saying so
+	// stands in its place.
+	LogUnread
+	// LogNone: there is none yet.
+	LogNone
+)
+
+// LogMarks is what an opening of a run's output found of the outputs of
+// its attempts, to tell a later opening's output grown from output
+// replaced or moved. A reader OpenLogs returns has a Marks method that
+// returns them.
 type LogMarks []LogMark
 
+func (m LogMarks) find(attempt int) *LogMark {
+	for i := range m {
+		if m[i].Attempt == attempt {
+			return &m[i]
+		}
+	}
+	return nil
+}
+
 // Replaced compares m, a later opening's marks, with prev, an earlier's:
-// at is where in the run's output the first attempt's output that was
-// replaced since prev starts (a site's file written anew, a pod's
-// container started again), and ok says there was one. next is what a
-// follower compares its next opening with: m, keeping of each attempt's
-// output whose head only got shorter (emptied, not replaced) the head
-// prev saw, so that output written anew after it was emptied still shows
-// as replaced.
+// at is the first byte of the run's output from which what prev's
+// opening read is not what m's reads (ok says there is one): an
+// attempt's output at the site replaced (a site's file written anew, a
+// pod's container started again), read from another source (the note
+// that it could not be read, or the site's copy, giving way to the
+// output itself), or moved, because an earlier attempt's output before
+// it got longer or shorter. next is what a follower compares its next
+// opening with: m, keeping of each attempt's output whose head only got
+// shorter (emptied, not replaced) the head prev saw, so that output
+// written anew after it was emptied still shows as replaced.
 func (m LogMarks) Replaced(prev LogMarks) (at int64, ok bool, next LogMarks) {
 	next = append(LogMarks(nil), m...)
+	found := func(a int64) {
+		if !ok || a < at {
+			at, ok = a, true
+		}
+	}
 	for i := range next {
 		cur := &next[i]
-		for _, p := range prev {
-			if p.Attempt != cur.Attempt {
-				continue
-			}
-			if p.Info.Replaced(cur.Info) {
-				if !ok {
-					at, ok = cur.At, true
+		p := prev.find(cur.Attempt)
+		if p == nil {
+			continue
+		}
+		if p.At != cur.At {
+			// What comes before the attempt's header got longer or
+			// shorter: the outputs agree up to the end of what the
+			// attempt before it had in both, or, not knowing it, from
+			// the start.
+			moved := int64(0)
+			if i > 0 {
+				if q := prev.find(next[i-1].Attempt); q != nil && q.At == next[i-1].At {
+					moved = q.At + min(q.Len, next[i-1].Len)
 				}
-				break
 			}
-			if len(p.Info.Head) > len(cur.Info.Head) && (p.Info.ID == "" || p.Info.ID == cur.Info.ID) {
-				cur.Info.Head = p.Info.Head
+			found(moved)
+		}
+		switch {
+		case p.From != cur.From && copies(p.From) && copies(cur.From):
+			// The site's copy of the attempt's output and the
+			// output its agent sent are alike where the workload's
+			// output is all there is: the one that starts as the
+			// other did is that output grown (the site's copy tells
+			// the agent's own lines from it).
+			n := min(len(p.Info.Head), len(cur.Info.Head))
+			if p.Len > 0 && string(p.Info.Head[:n]) != string(cur.Info.Head[:n]) {
+				found(cur.At)
 			}
-			break
+			continue
+		case p.From != cur.From:
+			// Of an output prev had none of, nothing was read; one
+			// now gone is only shorter.
+			if p.Len > 0 && cur.From != LogNone {
+				found(cur.At)
+			}
+			continue
+		case cur.From == LogUnread:
+			if p.Len != cur.Len {
+				found(cur.At)
+			}
+			continue
+		case cur.From != LogFromSite:
+			continue
+		}
+		if p.Info.Replaced(cur.Info) {
+			found(cur.At)
+			continue
+		}
+		if len(p.Info.Head) > len(cur.Info.Head) && (p.Info.ID == "" || p.Info.ID == cur.Info.ID) {
+			cur.Info.Head = p.Info.Head
 		}
 	}
 	return at, ok, next
+}
+
+// copies: the output the attempt's workload wrote, read from the site's
+// copy or from what its agent sent.
+func copies(s LogSource) bool { return s == LogFromSite || s == LogFromServer }
+
+// fileHead is the first bytes of the file at path, up to
+// backend.LogHeadSize (none when it cannot be read).
+func fileHead(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, backend.LogHeadSize)
+	n, _ := f.ReadAt(b, 0)
+	return b[:n]
+}
+
+// AgentOutputAt says whether the output at at, in m, is an attempt's
+// output as its agent sent it, in place of the site's copy prev read: a
+// change each attempt's output makes once, not one its workload can make
+// again and again, as it can write its output anew.
+func (m LogMarks) AgentOutputAt(prev LogMarks, at int64) bool {
+	for _, cur := range m {
+		if cur.At == at && cur.From == LogFromServer {
+			p := prev.find(cur.Attempt)
+			return p != nil && p.From == LogFromSite && p.At == at
+		}
+	}
+	return false
+}
+
+// Unread compares m, a later opening's marks, with prev, an earlier's:
+// at is where the output of the first attempt that this opening could
+// not read starts, of those prev read or had no mark of (ok says there is
+// one). The run's output from there on is not where it was (a note of
+// another length stands in for the attempt's output): a follower that
+// waits a poll or two for the output to be read again goes on from where
+// it was, rather than from a note it would have to take back.
+func (m LogMarks) Unread(prev LogMarks) (at int64, ok bool) {
+	for _, cur := range m {
+		if cur.From != LogUnread {
+			continue
+		}
+		if p := prev.find(cur.Attempt); p == nil || p.From != LogUnread {
+			return cur.At, true
+		}
+	}
+	return 0, false
 }
 
 // logWindow counts the bytes written to it from pos on and keeps those
@@ -234,26 +368,33 @@ func (lr *logReader) Read(b []byte) (int, error) {
 				if err != nil {
 					return 0, err
 				}
-				if p.id != "" && info.ID != p.id {
+				// Another output than the opening found (another
+				// file, or the file truncated in place and written
+				// again: its head differs, or it is shorter and has
+				// bytes where the read starts, perhaps new ones) is
+				// not read at the old one's offsets.
+				if p.info.Replaced(info) || (info.Size >= 0 && info.Size < p.n && info.Size > rel) {
 					rc.Close()
-					return 0, errors.New("the site's output of the run was replaced while it was read")
+					return 0, fmt.Errorf("the site's output of the run: %w", backend.ErrLogReplaced)
 				}
 				lr.rc = rc
 			}
 			n, err = lr.rc.Read(b[:want])
 		default:
 			if lr.rc == nil {
-				rc, err := p.be.Logs(lr.ctx, p.handle)
+				// Read again from its start, as the opening read it:
+				// another output than the opening found (a pod's
+				// container started again) is not read at the old
+				// one's offsets. Read no further than the part.
+				rc, info, err := backend.LogsAt(lr.ctx, p.be, p.handle, rel)
 				if err != nil {
 					return 0, err
 				}
-				lr.rc = struct {
-					io.Reader
-					io.Closer
-				}{io.LimitReader(rc, p.limit), rc}
-				if _, err := io.CopyN(io.Discard, lr.rc, rel); err != nil {
-					return 0, fmt.Errorf("the site's output of the run is shorter than it was: %w", err)
+				if p.info.Replaced(info) {
+					rc.Close()
+					return 0, fmt.Errorf("the site's output of the run: %w", backend.ErrLogReplaced)
 				}
+				lr.rc = rc
 			}
 			n, err = lr.rc.Read(b[:want])
 		}
