@@ -135,7 +135,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			// refuses the write, and the move is planned again).
 			why = fmt.Sprintf("%s; %s pool %d, judged again for the work left after step %d (%s), gives the run %d %s rather than %d",
 				why, target.Site, target.Pool, src.Step, left, fit.Count, fit.Accelerator, target.Count)
-			fitted = &target
+			planned := target
+			fitted = &planned
 			target = *fit
 		}
 	}

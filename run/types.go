@@ -146,7 +146,7 @@ type Sweep struct {
 	// Next is when the site is next tried after its store failed
 	// (sweepWaitAfter Fails): on the record, so that a server that
 	// restarts does not try it, and count a failure, at each start.
-	Next time.Time `json:"next,omitempty"`
+	Next time.Time `json:"next,omitzero"`
 	// Pending says why the last sweep could not judge the site (the run's
 	// documents or the site unreadable, a fact the law needs missing):
 	// its checkpoints there are not taken as lawful, and the site stays
