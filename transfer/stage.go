@@ -83,11 +83,13 @@ func Today(now time.Time) catalog.Date {
 	return d
 }
 
-func (s *Stager) today() catalog.Date {
+func (s *Stager) today() catalog.Date { return Today(s.now()) }
+
+func (s *Stager) now() time.Time {
 	if s.Now != nil {
-		return Today(s.Now())
+		return s.Now()
 	}
-	return Today(time.Now())
+	return time.Now()
 }
 
 // listBound is how many objects a listing at a destination of a dataset
@@ -156,10 +158,23 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	dst := base.Sub(req.SitePrefix)
 	defer dst.Close()
-	entry := Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-		Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
-		Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
-	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entry})
+	entryOf := func(dec policy.Decision, asOf catalog.Date) Entry {
+		return Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
+			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, asOf), AsOf: asOf.String(), RunID: req.RunID,
+			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
+	}
+	// A staging that runs past midnight moves the rest on another day,
+	// which the law may judge otherwise (a rule in force from that day):
+	// it is asked again, and what moves then is recorded as of that day.
+	judge := func(day catalog.Date) (Entry, error) {
+		q.AsOf = day
+		dec = s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		if !dec.Allowed {
+			return Entry{}, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: dec.Denials}
+		}
+		return entryOf(dec, day), nil
+	}
+	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(dec, q.AsOf), Judge: judge})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
@@ -182,7 +197,20 @@ type CopyRequest struct {
 	// the same name, which authenticates as well, is refused before
 	// anything is sent.
 	Pin string
+	// Judge, when set, asks the law again when the copy reaches a day
+	// other than the one Entry.AsOf names, before anything more moves: it
+	// returns the Entry to record from then on, or the refusal
+	// (*DeniedError) that stops the copy. Without it, a copy that reaches
+	// another day than the one it began on stops there (ErrDayChanged, a
+	// passing failure), so that its caller asks the law about the new day
+	// before the rest is sent.
+	Judge func(day catalog.Date) (Entry, error)
 }
+
+// ErrDayChanged stops a copy that reached a day the law was not asked
+// about. The objects sent before stay recorded; the caller asks the law
+// again, for the new day, and copies the rest.
+var ErrDayChanged = errors.New("the day changed during the copy and the law was not asked about the new day")
 
 // Copy sends what Dst lacks of the sealed dataset in Src, batch by batch,
 // each batch an intent in the ledger before it is sent and a confirmation
@@ -210,7 +238,12 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	e.Staging = staging
 	chunks := m.UniqueChunks()
 	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
-	c := &copier{s: s, cr: cr, e: e}
+	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now())}
+	if cr.Judge != nil {
+		// The day the law was asked about: a copy begun after midnight
+		// asks again before its first object.
+		c.day = e.AsOf
+	}
 	reconciled, err := c.reconcile(ctx)
 	if err != nil {
 		return nil, err
@@ -260,7 +293,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	}, rawManifest); err != nil {
 		return nil, err
 	}
-	out := e
+	out := c.e
 	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
 	out.Complete, out.Totals, out.ManifestSHA256 = true, totals, pin
 	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
@@ -280,7 +313,34 @@ type copier struct {
 	s  *Stager
 	cr CopyRequest
 	e  Entry
+	// day is the UTC date (catalog.DateLayout) the law judged the copy
+	// for: nothing is sent on another.
+	day string
 }
+
+// lawful makes sure the law was asked about today before more is sent:
+// on another day than c.day it asks cr.Judge again and records what moves
+// from then on as of today, or stops the copy.
+func (c *copier) lawful() error {
+	now := c.s.now()
+	today := dayOf(now)
+	if today == c.day {
+		return nil
+	}
+	if c.cr.Judge == nil {
+		return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+	}
+	e, err := c.cr.Judge(Today(now))
+	if err != nil {
+		return err
+	}
+	e.Staging, e.Chunks, e.Bytes = c.e.Staging, c.e.Chunks, c.e.Bytes
+	c.e, c.day = e, today
+	return nil
+}
+
+// dayOf is the UTC date of t, as an Entry's AsOf writes it.
+func dayOf(t time.Time) string { return t.UTC().Format(catalog.DateLayout) }
 
 func newID() string {
 	b := make([]byte, 8)
@@ -417,6 +477,10 @@ func (c *copier) batches(objs []Object) [][]Object {
 // (the one object that is not a chunk). It returns the bytes confirmed.
 func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), manifest []byte) (int64, error) {
 	led := c.s.Ledger
+	// Each batch is judged for the day it moves on.
+	if err := c.lawful(); err != nil {
+		return 0, err
+	}
 	in := Intent{ID: newID(), Entry: c.e, Objects: batch}
 	if len(batch) > 0 {
 		// Nothing is sent before its intent is on the ledger: a ledger
@@ -443,6 +507,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 				return fmt.Errorf("%w: chunk %s: %w", errSource, o.Chunk.ID, err)
 			}
 			data = sealed
+		}
+		// A batch that runs past midnight sends nothing more: the rest
+		// waits for the law's word on the new day (its intent stays open,
+		// and the next copy confirms what arrived).
+		if today := dayOf(c.s.now()); today != c.day {
+			return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
 		}
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
