@@ -136,7 +136,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		q.Datasets = []*catalog.Dataset{ds}
 	}
 	dec := s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
-	if !dec.Allowed {
+	if !lawAllows(dec) {
 		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
 	}
 	key, err := s.Keys.Get(req.Tenant, name)
@@ -169,7 +169,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	judge := func(day catalog.Date) (Entry, error) {
 		q.AsOf = day
 		dec = s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
-		if !dec.Allowed {
+		if !lawAllows(dec) {
 			return Entry{}, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: dec.Denials}
 		}
 		return entryOf(dec, day), nil
@@ -181,6 +181,11 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	res.Decision = dec
 	return res, nil
 }
+
+// lawAllows is whether dec lets the data move: allowed, with no denial.
+// A decision that says both is not one the law could give, and a
+// transfer fails closed on it.
+func lawAllows(dec policy.Decision) bool { return dec.Allowed && len(dec.Denials) == 0 }
 
 // CopyRequest copies one sealed dataset (a staged dataset or a sealed
 // checkpoint) from one store to another, through the ledger. The caller has
