@@ -196,7 +196,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	n := 0
 	for _, in := range open {
 		var found []Object
-		var missing []string
+		var missing, gone []string
 		var buf []byte
 		damaged := 0
 		for _, o := range in.Objects {
@@ -213,6 +213,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				found = append(found, o)
 			default:
 				missing = append(missing, o.Key)
+				if o.Chunk != nil {
+					gone = append(gone, o.Key)
+				}
 			}
 		}
 		if len(found) > 0 {
@@ -239,6 +242,14 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				Reason: "interrupted before these objects reached the destination"}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
+			}
+			// The copy confirms any of these chunks it then finds there
+			// after all (confirmReappeared).
+			for _, key := range gone {
+				if c.abandoned == nil {
+					c.abandoned = map[string]Intent{}
+				}
+				c.abandoned[key] = in
 			}
 		}
 	}

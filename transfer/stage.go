@@ -261,6 +261,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	reconciled += c.reappeared
 	var total int64
 	for _, o := range missing {
 		total += o.Bytes
@@ -321,6 +322,11 @@ type copier struct {
 	// day is the UTC date (catalog.DateLayout) the law judged the copy
 	// for: nothing is sent on another.
 	day string
+	// abandoned holds the chunks this copy's reconcile recorded as never
+	// having arrived, by key, with their intent; reappeared counts those
+	// found at the destination after all, and confirmed.
+	abandoned  map[string]Intent
+	reappeared int
 }
 
 // lawful makes sure the law was asked about today before more is sent:
@@ -386,6 +392,9 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := c.confirmReappeared(ctx, present, bad); err != nil {
+		return nil, 0, err
+	}
 	// An object of the wrong length under a chunk's name is damaged too,
 	// and goes before the intent that replaces it, as the others do: left
 	// there, a copy cut before replacing it was reconciled as having sent
@@ -399,6 +408,48 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, len(bad), nil
+}
+
+// confirmReappeared confirms, as crossed, the chunks this copy's
+// reconcile recorded as abandoned (not at the destination) that are there
+// and intact after all (present, less bad): a site that hid them from the
+// reconcile and lists them now would otherwise have them skipped as
+// already there, bytes at the site that no confirmation counts.
+func (c *copier) confirmReappeared(ctx context.Context, present, bad []Object) error {
+	if len(c.abandoned) == 0 {
+		return nil
+	}
+	isBad := make(map[string]bool, len(bad))
+	for _, o := range bad {
+		isBad[o.Key] = true
+	}
+	confs := map[string]*Entry{}
+	var order []Intent
+	for _, o := range present {
+		in, ok := c.abandoned[o.Key]
+		if !ok || isBad[o.Key] {
+			continue
+		}
+		conf := confs[in.ID]
+		if conf == nil {
+			e := in.Entry
+			e.Intent, e.Reconciled = in.ID, true
+			e.ChunksSent, e.BytesSent, e.Damaged = 0, 0, 0
+			e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
+			conf = &e
+			confs[in.ID] = conf
+			order = append(order, in)
+		}
+		conf.ChunksSent++
+		conf.BytesSent += o.Bytes
+		c.reappeared++
+	}
+	for _, in := range order {
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, *confs[in.ID]); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+	}
+	return nil
 }
 
 // each runs fn over objs with the stager's workers. With collect, it
