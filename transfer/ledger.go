@@ -103,7 +103,10 @@ type Entry struct {
 	// Complete marks the last record of a copy, with its Totals and the
 	// hex SHA-256 of the manifest it put at the site (stored form): the
 	// version that crossed, which the run's agent and a pinned
-	// `dataset unseal` read and no other.
+	// `dataset unseal` read and no other. A reconciled record that found
+	// its intent's manifest there, with the digest the intent recorded,
+	// gives that digest too: a manifest's intent is written only once
+	// every chunk of its copy is confirmed.
 	Complete       bool    `json:"complete,omitempty"`
 	Totals         *Totals `json:"totals,omitempty"`
 	ManifestSHA256 string  `json:"manifestSha256,omitempty"`
@@ -198,6 +201,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var found []Object
 		var missing, gone []string
 		var buf []byte
+		var pin string
 		damaged := 0
 		for _, o := range in.Objects {
 			st, err := c.arrived(ctx, o, &buf)
@@ -208,6 +212,11 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			case objIntact:
 				n++
 				found = append(found, o)
+				if o.Chunk == nil && o.SHA256 != "" {
+					// The manifest with the digest its intent recorded:
+					// the version now at the destination.
+					pin = o.SHA256
+				}
 			case objDamaged:
 				damaged++
 				found = append(found, o)
@@ -223,6 +232,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0
 			conf.Complete, conf.Totals = false, nil
+			conf.ManifestSHA256 = pin
 			conf.Damaged = damaged
 			for _, o := range found {
 				if o.Chunk != nil {
@@ -329,7 +339,8 @@ type Summary struct {
 	OpenIntents    int    `json:"openIntents"`
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
 	// ManifestSHA256 is the manifest the last complete copy put at the
-	// site (its Entry's), when the ledger records one: the version that
+	// site (its Entry's, or a reconciled one's that found it there), when
+	// the ledger records one: the version that
 	// should be there, which `dataset verify` holds the site to.
 	ManifestSHA256 string `json:"manifestSha256,omitempty"`
 }
