@@ -60,7 +60,7 @@ func (v *view) apply(r Record) error {
 		s := v.sum(sumKey{orDataset(e.Kind), e.Dataset, e.Site})
 		s.ChunksSent += e.ChunksSent
 		s.BytesConfirmed += e.BytesSent
-		if e.Complete && e.ManifestSHA256 != "" {
+		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}
 		delete(v.open, e.Intent)

@@ -52,15 +52,16 @@ const (
 var ErrLedger = errors.New("the transfer ledger could not be written or read")
 
 // Transient reports whether a copy's error is a passing one, which the
-// same copy may well get past a while later: a store's (dataset.Transient)
-// or the ledger's own (ErrLedger). The law's refusal never is.
+// same copy may well get past a while later: a store's (dataset.Transient),
+// the ledger's own (ErrLedger), or a copy that ran into a day the law was
+// not asked about (ErrDayChanged). The law's refusal never is.
 func Transient(err error) bool {
 	// A refusal that would be met again counts first, even joined with a
 	// failure of the ledger's.
 	if err == nil || errors.As(err, new(*DeniedError)) || dataset.Refused(err) {
 		return false
 	}
-	return errors.Is(err, ErrLedger) || dataset.Transient(err)
+	return errors.Is(err, ErrLedger) || errors.Is(err, ErrDayChanged) || dataset.Transient(err)
 }
 
 // What a ledger entry moved.
@@ -102,7 +103,10 @@ type Entry struct {
 	// Complete marks the last record of a copy, with its Totals and the
 	// hex SHA-256 of the manifest it put at the site (stored form): the
 	// version that crossed, which the run's agent and a pinned
-	// `dataset unseal` read and no other.
+	// `dataset unseal` read and no other. A reconciled record that found
+	// its intent's manifest there, with the digest the intent recorded,
+	// gives that digest too: a manifest's intent is written only once
+	// every chunk of its copy is confirmed.
 	Complete       bool    `json:"complete,omitempty"`
 	Totals         *Totals `json:"totals,omitempty"`
 	ManifestSHA256 string  `json:"manifestSha256,omitempty"`
@@ -195,8 +199,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	n := 0
 	for _, in := range open {
 		var found []Object
-		var missing []string
+		var missing, gone []string
 		var buf []byte
+		var pin string
 		damaged := 0
 		for _, o := range in.Objects {
 			st, err := c.arrived(ctx, o, &buf)
@@ -207,11 +212,19 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			case objIntact:
 				n++
 				found = append(found, o)
+				if o.Chunk == nil && o.SHA256 != "" {
+					// The manifest with the digest its intent recorded:
+					// the version now at the destination.
+					pin = o.SHA256
+				}
 			case objDamaged:
 				damaged++
 				found = append(found, o)
 			default:
 				missing = append(missing, o.Key)
+				if o.Chunk != nil {
+					gone = append(gone, o.Key)
+				}
 			}
 		}
 		if len(found) > 0 {
@@ -219,6 +232,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0
 			conf.Complete, conf.Totals = false, nil
+			conf.ManifestSHA256 = pin
 			conf.Damaged = damaged
 			for _, o := range found {
 				if o.Chunk != nil {
@@ -238,6 +252,14 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				Reason: "interrupted before these objects reached the destination"}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
+			}
+			// The copy confirms any of these chunks it then finds there
+			// after all (confirmReappeared).
+			for _, key := range gone {
+				if c.abandoned == nil {
+					c.abandoned = map[string]Intent{}
+				}
+				c.abandoned[key] = in
 			}
 		}
 	}
@@ -317,7 +339,8 @@ type Summary struct {
 	OpenIntents    int    `json:"openIntents"`
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
 	// ManifestSHA256 is the manifest the last complete copy put at the
-	// site (its Entry's), when the ledger records one: the version that
+	// site (its Entry's, or a reconciled one's that found it there), when
+	// the ledger records one: the version that
 	// should be there, which `dataset verify` holds the site to.
 	ManifestSHA256 string `json:"manifestSha256,omitempty"`
 }

@@ -83,11 +83,13 @@ func Today(now time.Time) catalog.Date {
 	return d
 }
 
-func (s *Stager) today() catalog.Date {
+func (s *Stager) today() catalog.Date { return Today(s.now()) }
+
+func (s *Stager) now() time.Time {
 	if s.Now != nil {
-		return Today(s.Now())
+		return s.Now()
 	}
-	return Today(time.Now())
+	return time.Now()
 }
 
 // listBound is how many objects a listing at a destination of a dataset
@@ -134,7 +136,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		q.Datasets = []*catalog.Dataset{ds}
 	}
 	dec := s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
-	if !dec.Allowed {
+	if !lawAllows(dec) {
 		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
 	}
 	key, err := s.Keys.Get(req.Tenant, name)
@@ -156,16 +158,34 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	dst := base.Sub(req.SitePrefix)
 	defer dst.Close()
-	entry := Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-		Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, q.AsOf), AsOf: q.AsOf.String(), RunID: req.RunID,
-		Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
-	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entry})
+	entryOf := func(dec policy.Decision, asOf catalog.Date) Entry {
+		return Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
+			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, asOf), AsOf: asOf.String(), RunID: req.RunID,
+			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
+	}
+	// A staging that runs past midnight moves the rest on another day,
+	// which the law may judge otherwise (a rule in force from that day):
+	// it is asked again, and what moves then is recorded as of that day.
+	judge := func(day catalog.Date) (Entry, error) {
+		q.AsOf = day
+		dec = s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		if !lawAllows(dec) {
+			return Entry{}, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: dec.Denials}
+		}
+		return entryOf(dec, day), nil
+	}
+	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(dec, q.AsOf), Judge: judge})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
 	res.Decision = dec
 	return res, nil
 }
+
+// lawAllows is whether dec lets the data move: allowed, with no denial.
+// A decision that says both is not one the law could give, and a
+// transfer fails closed on it.
+func lawAllows(dec policy.Decision) bool { return dec.Allowed && len(dec.Denials) == 0 }
 
 // CopyRequest copies one sealed dataset (a staged dataset or a sealed
 // checkpoint) from one store to another, through the ledger. The caller has
@@ -182,7 +202,20 @@ type CopyRequest struct {
 	// the same name, which authenticates as well, is refused before
 	// anything is sent.
 	Pin string
+	// Judge, when set, asks the law again when the copy reaches a day
+	// other than the one Entry.AsOf names, before anything more moves: it
+	// returns the Entry to record from then on, or the refusal
+	// (*DeniedError) that stops the copy. Without it, a copy that reaches
+	// another day than the one it began on stops there (ErrDayChanged, a
+	// passing failure), so that its caller asks the law about the new day
+	// before the rest is sent.
+	Judge func(day catalog.Date) (Entry, error)
 }
+
+// ErrDayChanged stops a copy that reached a day the law was not asked
+// about. The objects sent before stay recorded; the caller asks the law
+// again, for the new day, and copies the rest.
+var ErrDayChanged = errors.New("the day changed during the copy and the law was not asked about the new day")
 
 // Copy sends what Dst lacks of the sealed dataset in Src, batch by batch,
 // each batch an intent in the ledger before it is sent and a confirmation
@@ -210,7 +243,12 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	e.Staging = staging
 	chunks := m.UniqueChunks()
 	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
-	c := &copier{s: s, cr: cr, e: e}
+	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now())}
+	if cr.Judge != nil {
+		// The day the law was asked about: a copy begun after midnight
+		// asks again before its first object.
+		c.day = e.AsOf
+	}
 	reconciled, err := c.reconcile(ctx)
 	if err != nil {
 		return nil, err
@@ -223,6 +261,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	reconciled += c.reappeared
 	var total int64
 	for _, o := range missing {
 		total += o.Bytes
@@ -260,7 +299,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	}, rawManifest); err != nil {
 		return nil, err
 	}
-	out := e
+	out := c.e
 	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
 	out.Complete, out.Totals, out.ManifestSHA256 = true, totals, pin
 	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
@@ -280,7 +319,39 @@ type copier struct {
 	s  *Stager
 	cr CopyRequest
 	e  Entry
+	// day is the UTC date (catalog.DateLayout) the law judged the copy
+	// for: nothing is sent on another.
+	day string
+	// abandoned holds the chunks this copy's reconcile recorded as never
+	// having arrived, by key, with their intent; reappeared counts those
+	// found at the destination after all, and confirmed.
+	abandoned  map[string]Intent
+	reappeared int
 }
+
+// lawful makes sure the law was asked about today before more is sent:
+// on another day than c.day it asks cr.Judge again and records what moves
+// from then on as of today, or stops the copy.
+func (c *copier) lawful() error {
+	now := c.s.now()
+	today := dayOf(now)
+	if today == c.day {
+		return nil
+	}
+	if c.cr.Judge == nil {
+		return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+	}
+	e, err := c.cr.Judge(Today(now))
+	if err != nil {
+		return err
+	}
+	e.Staging, e.Chunks, e.Bytes = c.e.Staging, c.e.Chunks, c.e.Bytes
+	c.e, c.day = e, today
+	return nil
+}
+
+// dayOf is the UTC date of t, as an Entry's AsOf writes it.
+func dayOf(t time.Time) string { return t.UTC().Format(catalog.DateLayout) }
 
 func newID() string {
 	b := make([]byte, 8)
@@ -321,6 +392,9 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := c.confirmReappeared(ctx, present, bad); err != nil {
+		return nil, 0, err
+	}
 	// An object of the wrong length under a chunk's name is damaged too,
 	// and goes before the intent that replaces it, as the others do: left
 	// there, a copy cut before replacing it was reconciled as having sent
@@ -334,6 +408,48 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, len(bad), nil
+}
+
+// confirmReappeared confirms, as crossed, the chunks this copy's
+// reconcile recorded as abandoned (not at the destination) that are there
+// and intact after all (present, less bad): a site that hid them from the
+// reconcile and lists them now would otherwise have them skipped as
+// already there, bytes at the site that no confirmation counts.
+func (c *copier) confirmReappeared(ctx context.Context, present, bad []Object) error {
+	if len(c.abandoned) == 0 {
+		return nil
+	}
+	isBad := make(map[string]bool, len(bad))
+	for _, o := range bad {
+		isBad[o.Key] = true
+	}
+	confs := map[string]*Entry{}
+	var order []Intent
+	for _, o := range present {
+		in, ok := c.abandoned[o.Key]
+		if !ok || isBad[o.Key] {
+			continue
+		}
+		conf := confs[in.ID]
+		if conf == nil {
+			e := in.Entry
+			e.Intent, e.Reconciled = in.ID, true
+			e.ChunksSent, e.BytesSent, e.Damaged = 0, 0, 0
+			e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
+			conf = &e
+			confs[in.ID] = conf
+			order = append(order, in)
+		}
+		conf.ChunksSent++
+		conf.BytesSent += o.Bytes
+		c.reappeared++
+	}
+	for _, in := range order {
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, *confs[in.ID]); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+	}
+	return nil
 }
 
 // each runs fn over objs with the stager's workers. With collect, it
@@ -417,6 +533,10 @@ func (c *copier) batches(objs []Object) [][]Object {
 // (the one object that is not a chunk). It returns the bytes confirmed.
 func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), manifest []byte) (int64, error) {
 	led := c.s.Ledger
+	// Each batch is judged for the day it moves on.
+	if err := c.lawful(); err != nil {
+		return 0, err
+	}
 	in := Intent{ID: newID(), Entry: c.e, Objects: batch}
 	if len(batch) > 0 {
 		// Nothing is sent before its intent is on the ledger: a ledger
@@ -443,6 +563,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 				return fmt.Errorf("%w: chunk %s: %w", errSource, o.Chunk.ID, err)
 			}
 			data = sealed
+		}
+		// A batch that runs past midnight sends nothing more: the rest
+		// waits for the law's word on the new day (its intent stays open,
+		// and the next copy confirms what arrived).
+		if today := dayOf(c.s.now()); today != c.day {
+			return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
 		}
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
