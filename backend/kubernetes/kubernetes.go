@@ -111,6 +111,10 @@ type Backend struct {
 	recMu  sync.Mutex           // serialises record files
 	finals map[string]record    // records with an end, by Job name
 	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
+
+	// beforePodLog, when set (by tests), is called before each pod's log
+	// is asked for.
+	beforePodLog func(namespace, pod string)
 }
 
 var (

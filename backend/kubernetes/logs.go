@@ -2,12 +2,16 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 )
@@ -20,7 +24,10 @@ import (
 // more fails the read with an error naming the Pod. The logs must come
 // within podLogWait of the call: what has not come by then is cut, with a
 // line that says so in the output and an error naming the Pod. A Pod not
-// started yet, or deleted (a cancelled Job), contributes nothing.
+// started yet, or deleted (a cancelled Job), contributes nothing. A Pod
+// deleted, or made again under its name, while its log was read fails the
+// read at the end of that log (errPodReplaced): what came of it may be
+// another pod's, not the attempt's.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	rc, _, err := b.openLogs(ctx, handle)
 	return rc, err
@@ -124,8 +131,8 @@ type podLogs struct {
 	// grows: what was read of it stays at the same offsets.
 	opened bool
 	cur    io.ReadCloser
-	pod    string // whose log cur is
-	last   byte   // the last byte passed on
+	pod    *apiPod // whose log cur is
+	last   byte    // the last byte passed on
 	// cut is the line that ends the output where podLogWait ran out, not
 	// yet passed on; err follows it.
 	cut []byte
@@ -148,7 +155,10 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 			pod := l.pods[0]
 			l.pods = l.pods[1:]
-			l.pod = pod.Name
+			l.pod = pod
+			if l.b.beforePodLog != nil {
+				l.b.beforePodLog(pod.Namespace, pod.Name)
+			}
 			// The API server is asked for maxPodLogBytes at most, and
 			// what it sends past that (and a little slack) is refused.
 			ctx := withResponseLimit(l.ctx, maxPodLogBytes+podLogSlack, "log of pod "+pod.Name,
@@ -189,6 +199,17 @@ func (l *podLogs) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			l.cur.Close()
 			l.cur = nil
+			// The log was asked for by the pod's name, which another
+			// pod may have taken since the cache saw the attempt's
+			// (deleted and made again under it): what came is the
+			// pod's only if the name still holds the pod's UID now.
+			if err := l.b.samePod(l.ctx, l.pod); err != nil {
+				if l.timedOut() {
+					continue
+				}
+				l.err = err
+				return 0, l.err
+			}
 			if n > 0 {
 				return n, nil
 			}
@@ -196,6 +217,36 @@ func (l *podLogs) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// errPodReplaced marks a pod log read that is not the pod's: the pod was
+// deleted, or another made under its name, while it was read.
+var errPodReplaced = errors.New("pod deleted or made again under its name while its log was read")
+
+// samePod checks that the pod named as p is p still (its UID), asking the
+// API server (a list by name, which the backend may do where it may not
+// get pods, read from etcd, not a cache). A pod's UID is never reused, so
+// a pod that holds the name with p's UID now held it the whole time since
+// the cache saw p: a log asked for by the name in that time is p's.
+func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
+	found := types.UID("")
+	err := listPages(ctx, b.cs.core, resourcePods, p.Namespace,
+		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", p.Name).String()},
+		func(pods *apiPodList) error {
+			for i := range pods.Items {
+				if pods.Items[i].Name == p.Name {
+					found = pods.Items[i].UID
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", p.Name, b.explain(err))
+	}
+	if found != p.UID {
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", p.Name, errPodReplaced, found, p.UID)
+	}
+	return nil
 }
 
 // timedOut reports whether podLogWait has run out (and the caller still
@@ -212,9 +263,9 @@ func (l *podLogs) timedOut() bool {
 	if l.last != '\n' {
 		l.cut = append(l.cut, '\n')
 	}
-	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod, podLogWait)
+	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod.Name, podLogWait)
 	l.err = fmt.Errorf("kubernetes API server: log of pod %s: not sent whole within %s, the most the backend waits for an attempt's logs; cut there",
-		l.pod, podLogWait)
+		l.pod.Name, podLogWait)
 	return true
 }
 
