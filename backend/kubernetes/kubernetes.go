@@ -112,6 +112,9 @@ type Backend struct {
 	finals map[string]record    // records with an end, by Job name
 	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
 
+	// fixedLogs keeps the sizes of pods' logs that no longer change.
+	fixedLogs fixedLogs
+
 	// beforePodLog, when set (by tests), is called before each pod's log
 	// is asked for.
 	beforePodLog func(namespace, pod string)

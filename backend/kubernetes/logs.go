@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,10 +36,20 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 
 // LogsAt is Logs from byte off on. Pods' logs cannot be read from an
 // offset, so the output is read from its start and the first off bytes
-// dropped, as for any backend (backend.LogsAt); what LogsAt adds is the
-// output's identity, the pods read and their containers (ID and restart
-// count), so that a follower of the output sees a pod's container started
-// again, or a pod replaced, as output replaced, not grown.
+// dropped, as for any backend (backend.LogsAt), but for the logs of pods
+// that are over (fixedLogs): a pod's whose size is known and which ends
+// before off is not read at all. When every pod read is such a pod, the
+// output's size is known without reading it, and told (info.Size).
+// What LogsAt adds besides is the output's identity, the pods read and
+// their containers (ID and restart count), so that a follower of the
+// output sees a pod's container started again, or a pod replaced, as
+// output replaced, not grown.
+//
+// A running container's log is read whole each time: the API server can
+// start one at a time (sinceTime, sinceSeconds) but not at a byte, and no
+// time maps to a byte exactly (sinceTime is whole seconds, lines of one
+// time are many, the kubelet splits long lines, limitBytes counts from
+// the time, not from the log's start, and a rotated log starts anew).
 func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCloser, backend.LogInfo, error) {
 	if off < 0 {
 		return nil, backend.LogInfo{}, fmt.Errorf("log offset %d: want 0 or more", off)
@@ -48,11 +59,88 @@ func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.Read
 		return nil, backend.LogInfo{}, err
 	}
 	info := backend.LogInfo{Size: -1, ID: podLogsID(pods)}
+	if l, ok := rc.(*podLogs); ok {
+		if size, known := l.fixedSize(); known {
+			info.Size = size
+		}
+		off -= l.skipFixed(off)
+	}
 	if _, err := io.CopyN(io.Discard, rc, off); err != nil && err != io.EOF {
 		rc.Close()
 		return nil, backend.LogInfo{}, err
 	}
 	return rc, info, nil
+}
+
+// maxFixedLogs is how many pod logs' sizes the backend keeps (fixedLogs):
+// a little memory each, the oldest let go first.
+const maxFixedLogs = 4096
+
+// fixedLogs keeps the size of pod logs that no longer change, read whole
+// once: a log is the same bytes each time it is read once its pod is over
+// (phase Succeeded or Failed: its containers ran their last, the pod's
+// restartPolicy notwithstanding) and its container terminated, so that a
+// read of an attempt's output from an offset past such a log need not
+// read it again (LogsAt), nor the output's size be read from its start.
+// Entries are by the pod's UID, its container's ID and restart count
+// (fixedLogKey); a size is kept only from a read that reached the log's
+// end and was the pod's (samePod).
+type fixedLogs struct {
+	mu    sync.Mutex
+	sizes map[string]fixedLog
+	order []string // the keys, oldest first
+}
+
+type fixedLog struct {
+	n    int64 // bytes
+	last byte  // the last of them, when n > 0
+}
+
+// fixedLogKey names the log of pod p when it no longer changes, and false
+// while it may.
+func fixedLogKey(p *apiPod) (string, bool) {
+	if p.UID == "" || (p.Status.Phase != podSucceeded && p.Status.Phase != podFailed) {
+		return "", false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == ContainerName && cs.ContainerID != "" && cs.State.Terminated != nil {
+			return fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount), true
+		}
+	}
+	return "", false
+}
+
+func (f *fixedLogs) get(p *apiPod) (fixedLog, bool) {
+	key, ok := fixedLogKey(p)
+	if !ok {
+		return fixedLog{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sizes[key]
+	return s, ok
+}
+
+func (f *fixedLogs) put(p *apiPod, s fixedLog) {
+	key, ok := fixedLogKey(p)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sizes == nil {
+		f.sizes = map[string]fixedLog{}
+	}
+	if _, seen := f.sizes[key]; seen {
+		f.sizes[key] = s
+		return
+	}
+	if len(f.order) >= maxFixedLogs {
+		delete(f.sizes, f.order[0])
+		f.order = f.order[1:]
+	}
+	f.sizes[key] = s
+	f.order = append(f.order, key)
 }
 
 // podLogsID names the logs of pods (backend.LogInfo.ID): of each pod whose
@@ -131,8 +219,9 @@ type podLogs struct {
 	// grows: what was read of it stays at the same offsets.
 	opened bool
 	cur    io.ReadCloser
-	pod    *apiPod // whose log cur is
-	last   byte    // the last byte passed on
+	pod    *apiPod      // whose log cur is
+	log    *countReader // cur's log, without its head line
+	last   byte         // the last byte passed on
 	// cut is the line that ends the output where podLogWait ran out, not
 	// yet passed on; err follows it.
 	cut []byte
@@ -176,13 +265,10 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
 				return 0, l.err
 			}
-			l.cur = rc
-			if l.opened {
-				head := "==> pod " + pod.Name + " <==\n"
-				if l.last != '\n' {
-					head = "\n" + head
-				}
-				l.cur = readCloser{io.MultiReader(strings.NewReader(head), rc), rc}
+			l.log = &countReader{r: rc}
+			l.cur = readCloser{l.log, rc}
+			if head := l.head(pod); head != "" {
+				l.cur = readCloser{io.MultiReader(strings.NewReader(head), l.log), rc}
 			}
 			l.opened = true
 		}
@@ -210,6 +296,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				l.err = err
 				return 0, l.err
 			}
+			l.b.fixedLogs.put(l.pod, fixedLog{n: l.log.n, last: l.log.last})
 			if n > 0 {
 				return n, nil
 			}
@@ -247,6 +334,83 @@ func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
 		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", p.Name, errPodReplaced, found, p.UID)
 	}
 	return nil
+}
+
+// head is the line that heads the log of pod p in the output: none for
+// the first log, or, for a later one, one naming the pod (after a line's
+// end, if the output so far does not end with one).
+func (l *podLogs) head(p *apiPod) string {
+	if !l.opened {
+		return ""
+	}
+	if l.last != '\n' {
+		return "\n==> pod " + p.Name + " <==\n"
+	}
+	return "==> pod " + p.Name + " <==\n"
+}
+
+// skipFixed passes over the logs at the start of the output whose size
+// is known (fixedLogs) and which end at or before off, without reading
+// them, and returns how many bytes of the output they are.
+func (l *podLogs) skipFixed(off int64) int64 {
+	var pos int64
+	for len(l.pods) > 0 && l.cur == nil {
+		s, ok := l.b.fixedLogs.get(l.pods[0])
+		if !ok || pos+int64(len(l.head(l.pods[0])))+s.n > off {
+			break
+		}
+		pos += l.pass(l.pods[0], s)
+		l.pods = l.pods[1:]
+	}
+	return pos
+}
+
+// pass moves the output past the log of pod p, of s, unread, and returns
+// how many bytes of the output that is, its head line with it.
+func (l *podLogs) pass(p *apiPod, s fixedLog) int64 {
+	head := l.head(p)
+	l.opened = true
+	switch {
+	case s.n > 0:
+		l.last = s.last
+	case head != "":
+		l.last = '\n'
+	}
+	return int64(len(head)) + s.n
+}
+
+// fixedSize is the size of the output when every pod's log in it is of a
+// known size (fixedLogs), and false when one is not (or there is none).
+func (l *podLogs) fixedSize() (int64, bool) {
+	if l.cur != nil || l.opened || len(l.pods) == 0 {
+		return 0, false
+	}
+	sim := podLogs{b: l.b, last: l.last}
+	var size int64
+	for _, p := range l.pods {
+		s, ok := l.b.fixedLogs.get(p)
+		if !ok {
+			return 0, false
+		}
+		size += sim.pass(p, s)
+	}
+	return size, true
+}
+
+// countReader counts what it reads, and keeps its last byte.
+type countReader struct {
+	r    io.Reader
+	n    int64
+	last byte
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+		c.last = p[n-1]
+	}
+	return n, err
 }
 
 // timedOut reports whether podLogWait has run out (and the caller still
