@@ -26,7 +26,7 @@ func TestJobGivenMoreGPUsWhileSuspendedOnTheCluster(t *testing.T) {
 	s.QueueName = "lab-queue"
 	b := newBackend(t, s, t.TempDir())
 	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("raised"), Attempt: 1, WorkDir: t.TempDir(), Accelerators: 1,
-		Command: []string{"/bin/sh", "-c", "exec sleep 60"}})
+		Command: []string{"/bin/sh", "-c", "exec sleep 5"}})
 	if err != nil {
 		t.Fatal(err)
 	}

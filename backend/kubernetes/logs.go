@@ -37,9 +37,10 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 // LogsAt is Logs from byte off on. Pods' logs cannot be read from an
 // offset, so the output is read from its start and the first off bytes
 // dropped, as for any backend (backend.LogsAt), but for the logs of pods
-// that are over (fixedLogs): a pod's whose size is known and which ends
-// before off is not read at all. When every pod read is such a pod, the
-// output's size is known without reading it, and told (info.Size).
+// that are over (fixedLogs): such a log whose size is known, and which
+// ends at or before off, is not asked for at all. When every log of the
+// output is such a log, the output's size is known without reading it,
+// and told (info.Size).
 // What LogsAt adds besides is the output's identity, the pods read and
 // their containers (ID and restart count), so that a follower of the
 // output sees a pod's container started again, or a pod replaced, as

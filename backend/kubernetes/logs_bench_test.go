@@ -66,7 +66,7 @@ func containerEnded(id string) map[string]any {
 func secondPod(status map[string]any) map[string]any {
 	second := hostileJob + "-y"
 	return map[string]any{"apiVersion": "v1", "kind": "Pod",
-		"metadata": map[string]any{"name": second, "namespace": "ns", "uid": "pod-uid-y", "creationTimestamp": "2030-01-01T00:00:00Z",
+		"metadata": map[string]any{"name": second, "namespace": "ns", "creationTimestamp": "2030-01-01T00:00:00Z",
 			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "job-uid", jobNameLabel: hostileJob},
 			"ownerReferences": []any{map[string]any{"apiVersion": "batch/v1", "kind": "Job", "name": hostileJob, "uid": "job-uid", "controller": true}}},
 		"spec":   map[string]any{"nodeName": "n1", "containers": []any{map[string]any{"name": ContainerName}}},

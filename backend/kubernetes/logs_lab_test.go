@@ -60,7 +60,8 @@ func TestLogOfAPodMadeAgainUnderItsNameOnTheCluster(t *testing.T) {
 	}
 }
 
-// replacePod deletes the pod and makes another under its name on node c,
+// replacePod deletes the pod and makes another under its name on node c
+// (through the scheduler, which waits for the node to take pods),
 // not the Job's, that writes "planted output" and ends; it returns once
 // that pod has ended. The other pod is deleted when the test ends.
 func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
@@ -85,7 +86,7 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PodSpec{
-			NodeName:                     nodeC,
+			NodeSelector:                 map[string]string{"meridian.dev/site": "conformance"},
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: new(false),
 			Containers: []corev1.Container{{Name: kubernetes.ContainerName, Image: labImage,
@@ -99,13 +100,14 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	t.Cleanup(func() {
 		cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	})
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		got, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err == nil && got.Status.Phase == corev1.PodSucceeded {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("the pod made again as %s has not ended: %v", name, err)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Errorf("the pod made again as %s has not ended: %v (%+v)", name, err, got.Status)
 			return
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
