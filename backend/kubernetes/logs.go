@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -308,8 +307,9 @@ func (l *podLogs) Read(p []byte) (int, error) {
 }
 
 // errPodReplaced marks a pod log read that is not the pod's: the pod was
-// deleted, or another made under its name, while it was read.
-var errPodReplaced = errors.New("pod deleted or made again under its name while its log was read")
+// deleted, or another made under its name, while it was read. It is the
+// job's output replaced while read (backend.ErrLogReplaced).
+var errPodReplaced = fmt.Errorf("pod deleted or made again under its name while its log was read: %w", backend.ErrLogReplaced)
 
 // samePod checks that the pod named as p is p still (its UID), asking the
 // API server (a list by name, which the backend may do where it may not

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"meridian.dev/meridian/backend"
 )
 
 // TestLogsAtSecondPodIsGrowth: a Job's pod failed and the Job controller
@@ -124,8 +126,8 @@ func TestLogOfAPodMadeAgainUnderItsName(t *testing.T) {
 	}
 	out, err := io.ReadAll(rc)
 	rc.Close()
-	if !errors.Is(err, errPodReplaced) {
-		t.Fatalf("the pod replaced while its log was read: read %q, %v; want an error saying so", out, err)
+	if !errors.Is(err, errPodReplaced) || !errors.Is(err, backend.ErrLogReplaced) {
+		t.Fatalf("the pod replaced while its log was read: read %q, %v; want an error saying so (backend.ErrLogReplaced)", out, err)
 	}
 	rc, _, err = b.LogsAt(testContext(t), hostileJob, 5)
 	if err != nil {
