@@ -153,3 +153,75 @@ func TestSiteDefaultsThatDoNotActAreNoChange(t *testing.T) {
 		t.Fatalf("Status of a running Job with the site's defaults = %+v, %v; want Running", st, err)
 	}
 }
+
+// An attempt's pod that requests more of the site's GPU resource than
+// Submit asked of each (its Job's container resources raised while it was
+// suspended, as the API server lets them be, and the Job resumed) holds
+// GPUs the attempt was not placed with: Status says the attempt's Job was
+// changed at the site, as for a changed parallelism. A pod given more of
+// other resources, or another container that asks for no GPU (what a
+// site's admission policy may add to every pod), runs the attempt as
+// placed; so does one that asks what Submit asked.
+func TestStatusOfAPodGivenMoreGPUs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		request map[string]any // of Meridian's container
+		extra   []any          // containers added
+		want    string         // in the reason; "" for still Running
+	}{
+		{"as submitted", map[string]any{DefaultGPUResource: "2"}, nil, ""},
+		{"more of other resources", map[string]any{DefaultGPUResource: "2", "cpu": "64", "memory": "512Gi", "example.com/rdma": "4"},
+			[]any{map[string]any{"name": "istio-proxy", "image": "proxy", "resources": map[string]any{"requests": map[string]any{"cpu": "1"}}}}, ""},
+		{"more GPUs", map[string]any{DefaultGPUResource: "8"}, nil, "requests 8 nvidia.com/gpu, submitted with 2 each"},
+		{"a GPU container added", map[string]any{DefaultGPUResource: "2"},
+			[]any{map[string]any{"name": "added", "image": "x", "resources": map[string]any{"limits": map[string]any{DefaultGPUResource: "1"}}}},
+			"requests 3 nvidia.com/gpu"},
+		{"more GPUs than any node has", map[string]any{DefaultGPUResource: "9Ei"}, nil, "requests more than 65536"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := submitOnGPUNode(t, "8", gpuSpec(2), nil)
+			f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
+			p := gpuPod(name+"-p", name, uid, "2")
+			spec := p["spec"].(map[string]any)
+			spec["containers"].([]any)[0].(map[string]any)["resources"] = map[string]any{"requests": tc.request, "limits": tc.request}
+			spec["containers"] = append(spec["containers"].([]any), tc.extra...)
+			f.put("pods", p)
+			waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
+			st, err := b.Status(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if st.State != backend.Running {
+					t.Fatalf("Status = %+v; want Running", st)
+				}
+				return
+			}
+			if st.State != backend.Lost || !strings.Contains(st.Reason, "changed at the site") || !strings.Contains(st.Reason, tc.want) {
+				t.Fatalf("Status = %+v; want Lost, the Job changed at the site (%q)", st, tc.want)
+			}
+		})
+	}
+}
+
+// The attempt's Job's template raised to more GPUs a pod than Submit
+// asked (while suspended) is the attempt changed at the site before any
+// pod is made of it.
+func TestStatusOfAJobTemplateGivenMoreGPUs(t *testing.T) {
+	s := submitOnGPUNode(t, "8", gpuSpec(2), nil)
+	f, b, ctx, name := s.f, s.b, s.ctx, s.name
+	job, _ := f.get("jobs", name)
+	tmpl := clone(job["spec"].(map[string]any)["template"].(map[string]any))
+	c := tmpl["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+	c["resources"] = map[string]any{"limits": map[string]any{DefaultGPUResource: "4"}, "requests": map[string]any{DefaultGPUResource: "4"}}
+	f.changeJob(name, map[string]any{"spec": map[string]any{"template": tmpl}})
+	eventually(t, "the changed Job is not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		n, err := specRequest(&j.Spec.Template.Spec, DefaultGPUResource)
+		return ok && err == nil && n == 4
+	})
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "its pods request 4 nvidia.com/gpu each, submitted with 2") {
+		t.Fatalf("Status = %+v, %v; want Lost, the Job changed at the site", st, err)
+	}
+}

@@ -40,3 +40,10 @@ func (b *Backend) OwnSecretForTest(ctx context.Context, name string, jobUID, sec
 func (b *Backend) DeleteSecretForTest(ctx context.Context, name string, uid types.UID) {
 	b.deleteSecret(ctx, name, uid)
 }
+
+// BeforePodLogForTest has f called before each pod's log is asked for.
+func (b *Backend) BeforePodLogForTest(f func(namespace, pod string)) { b.beforePodLog = f }
+
+// ErrPodReplaced is what a log read fails with when the pod was deleted,
+// or another made under its name, while it was read.
+var ErrPodReplaced = errPodReplaced

@@ -111,6 +111,13 @@ type Backend struct {
 	recMu  sync.Mutex           // serialises record files
 	finals map[string]record    // records with an end, by Job name
 	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
+
+	// fixedLogs keeps the sizes of pods' logs that no longer change.
+	fixedLogs fixedLogs
+
+	// beforePodLog, when set (by tests), is called before each pod's log
+	// is asked for.
+	beforePodLog func(namespace, pod string)
 }
 
 var (
@@ -1037,6 +1044,46 @@ func changedAtSite(job *apiJob) string {
 	return ""
 }
 
+// raisedRequest says, or "", whether the attempt's Job or its pods
+// request more of the site's GPU resource (gpu) for a pod than Submit
+// asked of each (submittedEach, which the template's environment keeps
+// whatever is written to the Job since). Anyone who may update Jobs in the
+// namespace can raise a suspended Job's container resources (which the
+// API server lets change then), and the Job's pods made after it is
+// resumed hold the more: the attempt was not placed with them, and what
+// its workload ran on is not what it was given (its environment still
+// says the fewer).
+//
+// Only more of the GPU resource is a change: a site's admission policy
+// may well give every pod more of other resources (CPU, memory, another
+// device's), or a container of its own that asks for none of it, and such
+// a pod runs the attempt as placed. A Job whose template does not say what
+// it asked (made by an older version) is not judged.
+func raisedRequest(job *apiJob, pods []*apiPod, gpu string) string {
+	asked, ok := submittedEach(&job.Spec.Template.Spec)
+	if !ok {
+		return ""
+	}
+	const changed = "the attempt's Job was changed at the site: "
+	if n, err := specRequest(&job.Spec.Template.Spec, gpu); err != nil || int64(n) > asked {
+		return changed + fmt.Sprintf("its pods request %s %s each, submitted with %d", requestString(n, err), gpu, asked)
+	}
+	for _, p := range pods {
+		if n, err := podRequest(p, gpu); err != nil || int64(n) > asked {
+			return changed + fmt.Sprintf("its pod %s requests %s %s, submitted with %d each", p.Name, requestString(n, err), gpu, asked)
+		}
+	}
+	return ""
+}
+
+// requestString is a request of specRequest in words.
+func requestString(n int, err error) string {
+	if err != nil {
+		return fmt.Sprintf("more than %d", maxGPUsPerNode)
+	}
+	return strconv.Itoa(n)
+}
+
 // retriedOrTimedOut says, or "", whether the site's retries or deadline
 // (set by whoever: Submit sets neither) acted on the attempt's Job: a pod
 // of it failed and the Job, not failed, goes on to run it again, or the
@@ -1263,6 +1310,10 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	if why := changedAtSite(job); why != "" {
 		// Whatever its conditions and pods say: a Job that completed
 		// with fewer pods than the attempt's did not run the attempt.
+		return b.markLost(ctx, job, why)
+	}
+	if why := raisedRequest(job, pods, b.gpu); why != "" {
+		// What it ran on is not what the attempt was placed with.
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {

@@ -67,14 +67,14 @@ var hostileJob = JobName(hostileRun, 1)
 // newHostile starts the fake holding one Job of Meridian's with one
 // running Pod, answering through answer (may be nil) from the start, and a
 // backend on it that has listed them.
-func newHostile(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool) (*hostileAPI, *Backend) {
+func newHostile(t testing.TB, answer func(w http.ResponseWriter, r *http.Request) bool) (*hostileAPI, *Backend) {
 	return newHostileTimeout(t, answer, 30*time.Second)
 }
 
 // newHostileTimeout is newHostile with the client's request timeout
 // (rest.Config.Timeout) set to timeout; 0, as a kubeconfig leaves it, is
 // none.
-func newHostileTimeout(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool, timeout time.Duration) (*hostileAPI, *Backend) {
+func newHostileTimeout(t testing.TB, answer func(w http.ResponseWriter, r *http.Request) bool, timeout time.Duration) (*hostileAPI, *Backend) {
 	f := newFakeAPI(t)
 	f.objs["jobs"][hostileJob] = map[string]any{"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": hostileJob, "namespace": "ns", "uid": "job-uid", "resourceVersion": "1",

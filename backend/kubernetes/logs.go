@@ -6,8 +6,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 )
@@ -20,7 +24,10 @@ import (
 // more fails the read with an error naming the Pod. The logs must come
 // within podLogWait of the call: what has not come by then is cut, with a
 // line that says so in the output and an error naming the Pod. A Pod not
-// started yet, or deleted (a cancelled Job), contributes nothing.
+// started yet, or deleted (a cancelled Job), contributes nothing. A Pod
+// deleted, or made again under its name, while its log was read fails the
+// read at the end of that log (errPodReplaced): what came of it may be
+// another pod's, not the attempt's.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	rc, _, err := b.openLogs(ctx, handle)
 	return rc, err
@@ -28,10 +35,21 @@ func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error
 
 // LogsAt is Logs from byte off on. Pods' logs cannot be read from an
 // offset, so the output is read from its start and the first off bytes
-// dropped, as for any backend (backend.LogsAt); what LogsAt adds is the
-// output's identity, the pods read and their containers (ID and restart
-// count), so that a follower of the output sees a pod's container started
-// again, or a pod replaced, as output replaced, not grown.
+// dropped, as for any backend (backend.LogsAt), but for the logs of pods
+// that are over (fixedLogs): such a log whose size is known, and which
+// ends at or before off, is not asked for at all. When every log of the
+// output is such a log, the output's size is known without reading it,
+// and told (info.Size).
+// What LogsAt adds besides is the output's identity, the pods read and
+// their containers (ID and restart count), so that a follower of the
+// output sees a pod's container started again, or a pod replaced, as
+// output replaced, not grown.
+//
+// A running container's log is read whole each time: the API server can
+// start one at a time (sinceTime, sinceSeconds) but not at a byte, and no
+// time maps to a byte exactly (sinceTime is whole seconds, lines of one
+// time are many, the kubelet splits long lines, limitBytes counts from
+// the time, not from the log's start, and a rotated log starts anew).
 func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCloser, backend.LogInfo, error) {
 	if off < 0 {
 		return nil, backend.LogInfo{}, fmt.Errorf("log offset %d: want 0 or more", off)
@@ -41,11 +59,88 @@ func (b *Backend) LogsAt(ctx context.Context, handle string, off int64) (io.Read
 		return nil, backend.LogInfo{}, err
 	}
 	info := backend.LogInfo{Size: -1, ID: podLogsID(pods)}
+	if l, ok := rc.(*podLogs); ok {
+		if size, known := l.fixedSize(); known {
+			info.Size = size
+		}
+		off -= l.skipFixed(off)
+	}
 	if _, err := io.CopyN(io.Discard, rc, off); err != nil && err != io.EOF {
 		rc.Close()
 		return nil, backend.LogInfo{}, err
 	}
 	return rc, info, nil
+}
+
+// maxFixedLogs is how many pod logs' sizes the backend keeps (fixedLogs):
+// a little memory each, the oldest let go first.
+const maxFixedLogs = 4096
+
+// fixedLogs keeps the size of pod logs that no longer change, read whole
+// once: a log is the same bytes each time it is read once its pod is over
+// (phase Succeeded or Failed: its containers ran their last, the pod's
+// restartPolicy notwithstanding) and its container terminated, so that a
+// read of an attempt's output from an offset past such a log need not
+// read it again (LogsAt), nor the output's size be read from its start.
+// Entries are by the pod's UID, its container's ID and restart count
+// (fixedLogKey); a size is kept only from a read that reached the log's
+// end and was the pod's (samePod).
+type fixedLogs struct {
+	mu    sync.Mutex
+	sizes map[string]fixedLog
+	order []string // the keys, oldest first
+}
+
+type fixedLog struct {
+	n    int64 // bytes
+	last byte  // the last of them, when n > 0
+}
+
+// fixedLogKey names the log of pod p when it no longer changes, and false
+// while it may.
+func fixedLogKey(p *apiPod) (string, bool) {
+	if p.UID == "" || (p.Status.Phase != podSucceeded && p.Status.Phase != podFailed) {
+		return "", false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == ContainerName && cs.ContainerID != "" && cs.State.Terminated != nil {
+			return fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount), true
+		}
+	}
+	return "", false
+}
+
+func (f *fixedLogs) get(p *apiPod) (fixedLog, bool) {
+	key, ok := fixedLogKey(p)
+	if !ok {
+		return fixedLog{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sizes[key]
+	return s, ok
+}
+
+func (f *fixedLogs) put(p *apiPod, s fixedLog) {
+	key, ok := fixedLogKey(p)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sizes == nil {
+		f.sizes = map[string]fixedLog{}
+	}
+	if _, seen := f.sizes[key]; seen {
+		f.sizes[key] = s
+		return
+	}
+	if len(f.order) >= maxFixedLogs {
+		delete(f.sizes, f.order[0])
+		f.order = f.order[1:]
+	}
+	f.sizes[key] = s
+	f.order = append(f.order, key)
 }
 
 // podLogsID names the logs of pods (backend.LogInfo.ID): of each pod whose
@@ -124,8 +219,9 @@ type podLogs struct {
 	// grows: what was read of it stays at the same offsets.
 	opened bool
 	cur    io.ReadCloser
-	pod    string // whose log cur is
-	last   byte   // the last byte passed on
+	pod    *apiPod      // whose log cur is
+	log    *countReader // cur's log, without its head line
+	last   byte         // the last byte passed on
 	// cut is the line that ends the output where podLogWait ran out, not
 	// yet passed on; err follows it.
 	cut []byte
@@ -148,7 +244,10 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			}
 			pod := l.pods[0]
 			l.pods = l.pods[1:]
-			l.pod = pod.Name
+			l.pod = pod
+			if l.b.beforePodLog != nil {
+				l.b.beforePodLog(pod.Namespace, pod.Name)
+			}
 			// The API server is asked for maxPodLogBytes at most, and
 			// what it sends past that (and a little slack) is refused.
 			ctx := withResponseLimit(l.ctx, maxPodLogBytes+podLogSlack, "log of pod "+pod.Name,
@@ -166,13 +265,10 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
 				return 0, l.err
 			}
-			l.cur = rc
-			if l.opened {
-				head := "==> pod " + pod.Name + " <==\n"
-				if l.last != '\n' {
-					head = "\n" + head
-				}
-				l.cur = readCloser{io.MultiReader(strings.NewReader(head), rc), rc}
+			l.log = &countReader{r: rc}
+			l.cur = readCloser{l.log, rc}
+			if head := l.head(pod); head != "" {
+				l.cur = readCloser{io.MultiReader(strings.NewReader(head), l.log), rc}
 			}
 			l.opened = true
 		}
@@ -189,6 +285,18 @@ func (l *podLogs) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			l.cur.Close()
 			l.cur = nil
+			// The log was asked for by the pod's name, which another
+			// pod may have taken since the cache saw the attempt's
+			// (deleted and made again under it): what came is the
+			// pod's only if the name still holds the pod's UID now.
+			if err := l.b.samePod(l.ctx, l.pod); err != nil {
+				if l.timedOut() {
+					continue
+				}
+				l.err = err
+				return 0, l.err
+			}
+			l.b.fixedLogs.put(l.pod, fixedLog{n: l.log.n, last: l.log.last})
 			if n > 0 {
 				return n, nil
 			}
@@ -196,6 +304,114 @@ func (l *podLogs) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// errPodReplaced marks a pod log read that is not the pod's: the pod was
+// deleted, or another made under its name, while it was read. It is the
+// job's output replaced while read (backend.ErrLogReplaced).
+var errPodReplaced = fmt.Errorf("pod deleted or made again under its name while its log was read: %w", backend.ErrLogReplaced)
+
+// samePod checks that the pod named as p is p still (its UID), asking the
+// API server (a list by name, which the backend may do where it may not
+// get pods, read from etcd, not a cache). A pod's UID is never reused, so
+// a pod that holds the name with p's UID now held it the whole time since
+// the cache saw p: a log asked for by the name in that time is p's.
+func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
+	found := types.UID("")
+	err := listPages(ctx, b.cs.core, resourcePods, p.Namespace,
+		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", p.Name).String()},
+		func(pods *apiPodList) error {
+			for i := range pods.Items {
+				if pods.Items[i].Name == p.Name {
+					found = pods.Items[i].UID
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", p.Name, b.explain(err))
+	}
+	if found != p.UID {
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", p.Name, errPodReplaced, found, p.UID)
+	}
+	return nil
+}
+
+// head is the line that heads the log of pod p in the output: none for
+// the first log, or, for a later one, one naming the pod (after a line's
+// end, if the output so far does not end with one).
+func (l *podLogs) head(p *apiPod) string {
+	if !l.opened {
+		return ""
+	}
+	if l.last != '\n' {
+		return "\n==> pod " + p.Name + " <==\n"
+	}
+	return "==> pod " + p.Name + " <==\n"
+}
+
+// skipFixed passes over the logs at the start of the output whose size
+// is known (fixedLogs) and which end at or before off, without reading
+// them, and returns how many bytes of the output they are.
+func (l *podLogs) skipFixed(off int64) int64 {
+	var pos int64
+	for len(l.pods) > 0 && l.cur == nil {
+		s, ok := l.b.fixedLogs.get(l.pods[0])
+		if !ok || pos+int64(len(l.head(l.pods[0])))+s.n > off {
+			break
+		}
+		pos += l.pass(l.pods[0], s)
+		l.pods = l.pods[1:]
+	}
+	return pos
+}
+
+// pass moves the output past the log of pod p, of s, unread, and returns
+// how many bytes of the output that is, its head line with it.
+func (l *podLogs) pass(p *apiPod, s fixedLog) int64 {
+	head := l.head(p)
+	l.opened = true
+	switch {
+	case s.n > 0:
+		l.last = s.last
+	case head != "":
+		l.last = '\n'
+	}
+	return int64(len(head)) + s.n
+}
+
+// fixedSize is the size of the output when every pod's log in it is of a
+// known size (fixedLogs), and false when one is not (or there is none).
+func (l *podLogs) fixedSize() (int64, bool) {
+	if l.cur != nil || l.opened || len(l.pods) == 0 {
+		return 0, false
+	}
+	sim := podLogs{b: l.b, last: l.last}
+	var size int64
+	for _, p := range l.pods {
+		s, ok := l.b.fixedLogs.get(p)
+		if !ok {
+			return 0, false
+		}
+		size += sim.pass(p, s)
+	}
+	return size, true
+}
+
+// countReader counts what it reads, and keeps its last byte.
+type countReader struct {
+	r    io.Reader
+	n    int64
+	last byte
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+		c.last = p[n-1]
+	}
+	return n, err
 }
 
 // timedOut reports whether podLogWait has run out (and the caller still
@@ -212,9 +428,9 @@ func (l *podLogs) timedOut() bool {
 	if l.last != '\n' {
 		l.cut = append(l.cut, '\n')
 	}
-	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod, podLogWait)
+	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod.Name, podLogWait)
 	l.err = fmt.Errorf("kubernetes API server: log of pod %s: not sent whole within %s, the most the backend waits for an attempt's logs; cut there",
-		l.pod, podLogWait)
+		l.pod.Name, podLogWait)
 	return true
 }
 

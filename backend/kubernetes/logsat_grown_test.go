@@ -1,11 +1,14 @@
 package kubernetes
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"meridian.dev/meridian/backend"
 )
 
 // TestLogsAtSecondPodIsGrowth: a Job's pod failed and the Job controller
@@ -87,5 +90,52 @@ func TestLogsAtSecondPodIsGrowth(t *testing.T) {
 	}
 	if before.Replaced(after) {
 		t.Errorf("the Job's second pod started: replaced (heads %q, was %q); want the same output grown", after.Head, before.Head)
+	}
+}
+
+// TestLogOfAPodMadeAgainUnderItsName: the attempt's pod is deleted and
+// another made under its name between the backend's cache read and its
+// log request (the API server finds a pod's log by its name alone). What
+// comes is the other pod's log, not the attempt's output: the read fails
+// naming the pod, rather than ending as the attempt's output does.
+func TestLogOfAPodMadeAgainUnderItsName(t *testing.T) {
+	pod := hostileJob + "-x"
+	var h *hostileAPI
+	h, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/log") {
+			return false
+		}
+		// The pod's name is taken by another before the log is sent.
+		h.f.mu.Lock()
+		o := clone(h.f.objs["pods"][pod])
+		meta(o)["uid"] = "another-pod-uid"
+		h.f.objs["pods"][pod] = o
+		h.f.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "another's output\n")
+		return true
+	})
+	h.f.changePod(pod, containerStarted("containerd://one", 0))
+	eventually(t, "the pod's container start is not in the cache", func() bool {
+		j, ok := b.watch.job(hostileJob)
+		return ok && podLogsID(b.watch.podsOf(j)) != ""
+	})
+	rc, err := b.Logs(testContext(t), hostileJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	rc.Close()
+	if !errors.Is(err, errPodReplaced) || !errors.Is(err, backend.ErrLogReplaced) {
+		t.Fatalf("the pod replaced while its log was read: read %q, %v; want an error saying so (backend.ErrLogReplaced)", out, err)
+	}
+	rc, _, err = b.LogsAt(testContext(t), hostileJob, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = io.ReadAll(rc)
+	rc.Close()
+	if !errors.Is(err, errPodReplaced) {
+		t.Errorf("LogsAt(5): read %q, %v; want an error saying the pod was replaced", out, err)
 	}
 }

@@ -135,11 +135,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		// read from the API server. A template whose request is none
 		// (negative, too large) keeps no container.
 		var tmpl podTemplateSpec
-		var kept container
-		if n, err := specRequest(&o.Spec.Template.Spec, gpu); err == nil && n > 0 {
-			kept.Resources = resourceRequirements{
-				Requests: resourceList{gpu: *resource.NewQuantity(int64(n), resource.DecimalSI)}}
-		}
+		kept := keptRequest(&o.Spec.Template.Spec, gpu)
 		// What the Job was submitted with, to tell one changed since
 		// (changedAtSite): a number, or nothing.
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok {
@@ -151,7 +147,6 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 			kept.Env = append(kept.Env, envVar{Name: envAccelerators, Value: strconv.FormatInt(n, 10)})
 		}
 		if kept.Resources.Requests != nil || kept.Env != nil {
-			kept.Name = ContainerName
 			tmpl.Spec.Containers = []container{kept}
 		}
 		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
@@ -160,7 +155,13 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
+		// And what the pod requests of the GPU resource, to tell one
+		// that holds more than Submit asked (raisedRequest).
+		kept := keptRequest(&o.Spec, gpu)
 		o.Spec = podSpec{NodeName: cut(o.Spec.NodeName)}
+		if kept.Resources.Requests != nil {
+			o.Spec.Containers = []container{kept}
+		}
 		st := podStatus{
 			Phase:      cut(o.Status.Phase),
 			Conditions: trimConditions(o.Status.Conditions, podScheduled, disruptionTarget),
@@ -197,6 +198,22 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 	return obj
 }
 
+// keptRequest is a container (Meridian's) that stands for what a pod of
+// spec requests of resource gpu (specRequest): its request as one
+// container's, none when it is none, and more than maxGPUsPerNode, which
+// specRequest refuses again, when it was refused (too large).
+func keptRequest(spec *podSpec, gpu string) container {
+	kept := container{Name: ContainerName}
+	n, err := specRequest(spec, gpu)
+	if err != nil {
+		n = maxGPUsPerNode + 1
+	}
+	if n > 0 {
+		kept.Resources = resourceRequirements{Requests: resourceList{gpu: *resource.NewQuantity(int64(n), resource.DecimalSI)}}
+	}
+	return kept
+}
+
 // keptBytes estimates what a cut object (trimCached) holds: its strings
 // and objectOverhead.
 func keptBytes(obj any) int64 {
@@ -231,6 +248,7 @@ func keptBytes(obj any) int64 {
 	case *apiPod:
 		meta(&o.ObjectMeta)
 		n += int64(len(o.Spec.NodeName) + len(o.Status.Phase) + len(o.Status.Message) + len(o.Status.Reason))
+		n += int64(len(o.Spec.Containers)) * 128
 		conds(o.Status.Conditions)
 		for _, cs := range o.Status.ContainerStatuses {
 			n += int64(len(cs.Name)) + 128

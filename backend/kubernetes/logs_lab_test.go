@@ -1,0 +1,115 @@
+package kubernetes_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+	"meridian.dev/meridian/backend/kubernetes"
+)
+
+// On the test cluster: the attempt's pod is deleted and another pod made
+// under its name, one that is not the Job's and writes other output,
+// after the backend's cache read the attempt's pods and before it asks
+// for the pod's log (which the API server finds by the pod's name). The
+// other pod's log is not handed over as the attempt's output: the read
+// fails, naming the pod replaced.
+func TestLogOfAPodMadeAgainUnderItsNameOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("podswap"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "echo output of the attempt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v, want succeeded", st)
+	}
+	read := func() (string, error) {
+		rc, err := b.Logs(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		out, err := io.ReadAll(rc)
+		return string(out), err
+	}
+	if out, err := read(); err != nil || !strings.Contains(out, "output of the attempt") {
+		t.Fatalf("the attempt's own pod: read %q, %v", out, err)
+	}
+
+	var once sync.Once
+	b.BeforePodLogForTest(func(ns, name string) {
+		once.Do(func() { replacePod(t, cs, ns, name) })
+	})
+	out, err := read()
+	if !errors.Is(err, kubernetes.ErrPodReplaced) {
+		t.Fatalf("the pod made again under its name before its log was asked for: read %q, %v; want an error saying so", out, err)
+	}
+}
+
+// replacePod deletes the pod and makes another under its name on node c
+// (through the scheduler, which waits for the node to take pods),
+// not the Job's, that writes "planted output" and ends; it returns once
+// that pod has ended. The other pod is deleted when the test ends.
+func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
+	ctx := testCtx(t)
+	zero := int64(0)
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Errorf("delete pod %s: %v", name, err)
+		return
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("pod %s not gone 60 s after its deletion (%v)", name, err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{
+			NodeSelector:                 map[string]string{"meridian.dev/site": "conformance"},
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: new(false),
+			Containers: []corev1.Container{{Name: kubernetes.ContainerName, Image: labImage,
+				Command: []string{"/bin/sh", "-c", "echo planted output"}}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Errorf("make pod %s again: %v", name, err)
+		return
+	}
+	t.Cleanup(func() {
+		cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		got, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && got.Status.Phase == corev1.PodSucceeded {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Errorf("the pod made again as %s has not ended: %v (%+v)", name, err, got.Status)
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
