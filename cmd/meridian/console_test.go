@@ -28,9 +28,11 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/bench/synth"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
@@ -783,6 +785,91 @@ func TestConsole(t *testing.T) {
 		}
 		// Off the page before the server stops, which it would poll.
 		b.run("leave the list", chromedp.Navigate("about:blank"))
+	})
+
+	t.Run("rules-revisions-pages", func(t *testing.T) {
+		// More rules revisions than one answer holds, as a server whose law
+		// changed often has: the rules page lists them a page at a time,
+		// the next one each time "more" is pressed, and says so when a page
+		// cannot be read, keeping those it shows. The page asked for them
+		// all at once, which such a server refuses (400 naming limit).
+		b.t = t
+		p := newServeProc(t)
+		base, token := consoleServer(t, p)
+		p.stop()
+		const n = 2*api.MaxRevisionPage + 5
+		db := openStateDB(t, state{Dir: statedir.Dir{Path: p.state}})
+		for i := 1; i <= n; i++ {
+			files := map[string]string{"small.yaml": strings.Replace(smallPack, "test-small", fmt.Sprintf("test-small-%d", i), 1)}
+			rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": i})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.PutRuleRevision(ctx, &store.RuleRevision{Hash: rules.Hash(files), Files: files, Who: "ops", Reason: fmt.Sprintf("r%d", i)}, int64(i-1), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		p.start()
+
+		b.login(base, token, "rules")
+		b.waitJS("the first page of revisions", `!!document.querySelector("#rules-revisions table, #rules-revisions .error")`)
+		errShown := `(document.querySelector("#rules-revisions .error") || {}).textContent || ""`
+		if msg := evalJS[string](b, "an error", errShown); msg != "" {
+			t.Fatalf("the rules page of a server with %d revisions shows the error %q", n, msg)
+		}
+		rows := `document.querySelectorAll("#rules-revisions tbody tr").length`
+		shown := func(want int) {
+			t.Helper()
+			var got []int
+			b.eval("the revisions listed", `[...document.querySelectorAll("#rules-revisions tbody tr td:first-child")].map(td => Number(td.textContent))`, &got)
+			ok := len(got) == want
+			for i := 0; ok && i < want; i++ {
+				ok = got[i] == i+1
+			}
+			if !ok {
+				t.Fatalf("the page lists %d revisions, want revisions 1 to %d in order", len(got), want)
+			}
+		}
+		more := `(() => { const m = document.querySelector("#rules-revisions-more"); return !!m && !m.hidden && !m.disabled; })()`
+		caption := func() string {
+			return evalJS[string](b, "the caption", `document.querySelector("#rules-revisions caption").textContent`)
+		}
+		shown(api.MaxRevisionPage)
+		if !evalJS[bool](b, "more offered", more) || !strings.Contains(caption(), "more follow") {
+			t.Errorf("the first page of %d revisions offers no more (caption %q)", n, caption())
+		}
+
+		// The server goes away: the next page fails, the page says so, keeps
+		// the revisions it shows and offers to try again.
+		p.stop()
+		b.run("more, with the server down", chromedp.Click(chromedp.ID("rules-revisions-more")))
+		b.waitJS("the error shown", `!!document.querySelector("#rules-revisions-status .error") && `+more)
+		shown(api.MaxRevisionPage)
+		p.start()
+		b.run("more", chromedp.Click(chromedp.ID("rules-revisions-more")))
+		b.waitJS("the second page", fmt.Sprintf("%s === %d && %s", rows, 2*api.MaxRevisionPage, more))
+		if msg := evalJS[string](b, "an error", errShown); msg != "" {
+			t.Errorf("after the second page the page still shows the error %q", msg)
+		}
+		b.run("more", chromedp.Click(chromedp.ID("rules-revisions-more")))
+		b.waitJS("the last page", fmt.Sprintf("%s === %d", rows, n))
+		shown(n)
+		if evalJS[bool](b, "more offered", more) || caption() != fmt.Sprintf("%d revisions", n) {
+			t.Errorf("after the last page: more offered %v, caption %q", evalJS[bool](b, "more offered", more), caption())
+		}
+		// Every read was a page; none asked for them all.
+		var asked []string
+		b.eval("the revisions read", `performance.getEntriesByType("resource").filter(e => new URL(e.name).pathname === "/v1/rules/revisions" && e.responseStatus === 200).map(e => new URL(e.name).search)`, &asked)
+		if len(asked) != 3 || slices.ContainsFunc(asked, func(q string) bool { return !strings.Contains(q, fmt.Sprintf("limit=%d", api.MaxRevisionPage)) }) {
+			t.Errorf("the page read the revisions with %q, want 3 pages of %d", asked, api.MaxRevisionPage)
+		}
+		// A revision of a later page has its diff.
+		b.run("the last revision's diff", chromedp.Click(chromedp.CSS("#rules-revisions tbody tr:last-child button")))
+		b.waitJS("the diff", fmt.Sprintf(`document.querySelector("#rules-diff").textContent.includes(%q)`, fmt.Sprintf("test-small-%d", n)))
+		b.shot("rules-revisions")
+		b.forget(func(e string) bool { return strings.Contains(e, "ERR_CONNECTION_REFUSED") })
+		b.run("leave the rules", chromedp.Navigate("about:blank"))
 	})
 
 	if errs := b.errors(); len(errs) > 0 {

@@ -3,7 +3,7 @@
 // revisions with their diff; and (admin tokens) what a proposed change
 // would do to the live runs.
 
-import { call, RuleEntry, RuleRevision } from "./api";
+import { call, ApiError, RuleEntry, RuleRevision } from "./api";
 import { h, s, clear, errorBox, table } from "./dom";
 
 interface Span {
@@ -13,6 +13,10 @@ interface Span {
 }
 
 const MIN = "2018-01-01";
+
+// REVISION_PAGE is how many rules revisions a page reads: the most one
+// answer holds, so a server with no more than that shows them all at once.
+const REVISION_PAGE = 1000;
 
 // spans turns a rule's dates and enforcement steps into periods.
 function spans(r: RuleEntry, end: string): Span[] {
@@ -131,36 +135,94 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
     }
   }
 
+  // The revisions come a page at a time, oldest first (GET
+  // /v1/rules/revisions with limit and cursor; the answer's cursor names
+  // the next page and is absent on the last). A server with more than a
+  // page answers a request without limit with a 400. The page reads one
+  // page when it opens and one more each time "more" is pressed, never
+  // the rest by itself; what it has shown stays when a page fails.
+  let revCount = 0;
+  let lastRev = 0;
+  let revCursor = "";
+  let revLoading = false;
+  let revBody: HTMLTableSectionElement | null = null;
+  let revCaption: HTMLTableCaptionElement | null = null;
+  const revMore = h("button", { type: "button", id: "rules-revisions-more", hidden: true }) as HTMLButtonElement;
+  const revStatus = h("div", { id: "rules-revisions-status", "aria-live": "polite" });
+  revMore.addEventListener("click", () => void loadRevisions());
+  revs.append(revStatus);
+
+  function revisionRow(v: RuleRevision): HTMLTableRowElement {
+    const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
+    b.addEventListener("click", async () => {
+      try {
+        diffOut.textContent = JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2);
+      } catch (err) {
+        diffOut.textContent = (err as Error).message;
+      }
+    });
+    return h("tr", {}, ...[String(v.revision), v.time, v.by, v.reason, v.files.join(", "), b].map((c) => h("td", {}, c)));
+  }
+
   async function loadRevisions(): Promise<void> {
+    if (revLoading) return;
+    revLoading = true;
+    revMore.disabled = true;
+    clear(revStatus);
+    revStatus.append(revCount ? `Loading the revisions after revision ${lastRev}…` : "Loading the revisions…");
     try {
-      const r = await call<{ revisions: RuleRevision[] }>("GET", "/v1/rules/revisions");
+      const r = await call<{ revisions: RuleRevision[] | null; cursor?: string }>(
+        "GET",
+        `/v1/rules/revisions?limit=${REVISION_PAGE}` + (revCursor ? "&cursor=" + encodeURIComponent(revCursor) : ""),
+      );
       if (!alive) return;
-      clear(revs);
-      if (!r.revisions.length) {
+      const page = r.revisions || [];
+      // Each page follows the one before, oldest first: a server that
+      // answered a revision again, or a next page with none, would have
+      // the page list revisions twice or offer "more" for ever.
+      let prev = lastRev;
+      for (const v of page) {
+        if (!(v.revision > prev)) throw new ApiError(0, `the server listed revision ${v.revision} after revision ${prev}`);
+        prev = v.revision;
+      }
+      if (r.cursor && !page.length) throw new ApiError(0, "the server answered a page of no revisions that says more follow");
+      clear(revStatus);
+      if (!revCount && !page.length) {
+        clear(revs);
         revs.append(h("p", { text: "No revision: the server runs its built-in rules." }));
         return;
       }
-      revs.append(
-        table(
-          `${r.revisions.length} revisions`,
-          ["Revision", "Time", "By", "Reason", "Files", ""],
-          r.revisions.map((v) => {
-            const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
-            b.addEventListener("click", async () => {
-              try {
-                diffOut.textContent = JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2);
-              } catch (err) {
-                diffOut.textContent = (err as Error).message;
-              }
-            });
-            return [String(v.revision), v.time, v.by, v.reason, v.files.join(", "), b];
-          }),
-          { class: "data" },
-        ),
-      );
+      if (!revBody) {
+        const t = table("", ["Revision", "Time", "By", "Reason", "Files", ""], [], { class: "data", id: "rules-revisions-table" });
+        revCaption = t.caption;
+        revBody = t.tBodies[0];
+        clear(revs);
+        revs.append(t, revMore, revStatus);
+      }
+      revBody.append(...page.map(revisionRow));
+      revCount += page.length;
+      lastRev = prev;
+      revCursor = r.cursor || "";
+      revMore.hidden = !revCursor;
+      revMore.textContent = `More revisions: up to ${REVISION_PAGE} after revision ${lastRev}`;
+      revCaption!.textContent = revCursor ? `The first ${revCount} revisions, oldest first; more follow` : `${revCount} revisions`;
     } catch (err) {
-      clear(revs);
-      revs.append(errorBox(err));
+      if (!alive) return;
+      clear(revStatus);
+      revStatus.append(errorBox(revCount ? new Error(`The revisions after revision ${lastRev} could not be read: ${(err as Error).message}`) : err));
+      if (!revBody) {
+        // Nothing shown yet: the error, and a way to ask again.
+        clear(revs);
+        revMore.hidden = false;
+        revMore.textContent = "Read the revisions again";
+        revs.append(revStatus, revMore);
+      } else {
+        revMore.hidden = false;
+        revMore.textContent = `Try again: the revisions after revision ${lastRev}`;
+      }
+    } finally {
+      revLoading = false;
+      revMore.disabled = false;
     }
   }
 
