@@ -168,6 +168,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		payload = b
 	}
 	var resp *http.Response
+	var data []byte
 	for try := 1; ; try++ {
 		var rd io.Reader
 		if body != nil {
@@ -185,33 +186,39 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		if err != nil {
 			return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
 		}
-		wait, again := retryAfter(resp, try)
+		// One byte more than the limit tells a longer answer from one
+		// that is exactly as long.
+		data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+		resp.Body.Close()
+		if err != nil {
+			return resp, nil, err
+		}
+		wait, again := retryAfter(resp, data, try)
 		if !again {
 			break
 		}
 		// The server turned the request away before doing anything with
 		// it (its rate or its plans under way): asked again when it said.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
-		resp.Body.Close()
 		select {
 		case <-ctx.Done():
 			return nil, nil, context.Cause(ctx)
 		case <-time.After(wait):
 		}
 	}
-	defer resp.Body.Close()
-	// One byte more than the limit tells a longer answer from one that is
-	// exactly as long.
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return resp, nil, err
-	}
 	if len(data) > maxAnswer {
 		return resp, nil, fmt.Errorf("%s %s: %w: the server's answer (HTTP %d) is over %d bytes (%d MiB), the most the client reads",
 			method, path, ErrAnswerTooLarge, resp.StatusCode, maxAnswer, maxAnswer>>20)
 	}
 	if resp.StatusCode >= 400 {
-		return resp, data, statusError(resp.StatusCode, data)
+		se := statusError(resp.StatusCode, data)
+		if wait, ok := restLeft(resp, se); ok {
+			// The tenant's rest after its last verification is
+			// longer than is worth waiting out here (up to minutes):
+			// said at once, with when to ask again, where the
+			// client used to wait out tries of 30 s and still fail.
+			return resp, data, &TooSoonError{StatusError: se, Wait: wait, At: time.Now().Add(wait)}
+		}
+		return resp, data, se
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -811,21 +818,64 @@ func (c *Client) WhatIf(ctx context.Context, req WhatIfRequest) (*run.WhatIfRepo
 
 // Answers 429 (too many requests) are asked again, up to tooManyTries in
 // all, after the wait the server names in Retry-After (at most
-// tooManyWaitMax; a second when it names none).
+// tooManyWaitMax; a second when it names none). A 429 verify_too_soon
+// (a tenant's rest after verifying the whole chain, up to minutes) is
+// asked again only when its wait is at most restWaitMax: a longer one is
+// answered at once with a TooSoonError.
 const (
 	tooManyTries   = 4
 	tooManyWaitMax = 30 * time.Second
+	restWaitMax    = 5 * time.Second
 )
 
-// retryAfter says whether resp, the answer to try, is to be asked again,
-// and after how long.
-func retryAfter(resp *http.Response, try int) (time.Duration, bool) {
+// codeVerifyTooSoon is the code of the server's 429 to a verification
+// asked for within the tenant's rest after its last one.
+const codeVerifyTooSoon = "verify_too_soon"
+
+// TooSoonError is the error of a request the server refused until a rest
+// is over (a verification of the whole chain asked for again too soon):
+// Wait is what the server said was left of it, At when that is.
+type TooSoonError struct {
+	*StatusError
+	Wait time.Duration
+	At   time.Time
+}
+
+func (e *TooSoonError) Error() string {
+	return fmt.Sprintf("%s: try again in %s (after %s)", e.StatusError.Error(), e.Wait, e.At.UTC().Format("15:04:05 MST"))
+}
+
+func (e *TooSoonError) Unwrap() error { return e.StatusError }
+
+// retryWait is the wait resp's Retry-After names in seconds (a second
+// when it names none, or none the client reads), and whether it named one.
+func retryWait(resp *http.Response) (time.Duration, bool) {
+	s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || s < 0 {
+		return time.Second, false
+	}
+	return time.Duration(s) * time.Second, true
+}
+
+// restLeft says whether resp, whose error is se, refuses a verification
+// for a rest longer than restWaitMax, and how long is left of it.
+func restLeft(resp *http.Response, se *StatusError) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests || se.Err.Code != codeVerifyTooSoon {
+		return 0, false
+	}
+	wait, _ := retryWait(resp)
+	return wait, wait > restWaitMax
+}
+
+// retryAfter says whether resp, the answer to try with body data, is to
+// be asked again, and after how long.
+func retryAfter(resp *http.Response, data []byte, try int) (time.Duration, bool) {
 	if resp.StatusCode != http.StatusTooManyRequests || try >= tooManyTries {
 		return 0, false
 	}
-	wait := time.Second
-	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
-		wait = time.Duration(s) * time.Second
+	wait, _ := retryWait(resp)
+	if _, long := restLeft(resp, statusError(resp.StatusCode, data)); long {
+		return 0, false
 	}
 	return min(wait, tooManyWaitMax), true
 }

@@ -570,11 +570,21 @@ func unproven(r Result) Result {
 // log. An append whose anchor has not
 // been written yet when the process dies is covered by the next start,
 // which verifies the chain and anchors its head.
+//
+// A head it could not anchor for a passing reason (anchor.lock held by
+// another process past its wait, a full disk, the log unreadable for a
+// moment) stays pending and is tried again after a wait that doubles from
+// retryMin up to retryMax, without waiting for another append; appends
+// meanwhile only move the head the next try anchors. A log that no longer
+// extends its anchor, or an anchor that is gone, is not tried again until
+// the next append: trying cannot mend it.
 type Follower struct {
 	a     *Anchors
 	at    HashAt
 	onErr func(error)
 	now   func() time.Time
+
+	retryMin, retryMax time.Duration
 
 	mu      sync.Mutex
 	seq     int64
@@ -586,11 +596,19 @@ type Follower struct {
 	once    sync.Once
 }
 
+// The waits between tries of a head the follower could not anchor.
+const (
+	followerRetryMin = time.Second
+	followerRetryMax = time.Minute
+)
+
 // NewFollower returns a follower of a's chain; at reads the log. onErr is
 // told when an anchor cannot be written (a log that no longer extends its
-// anchor, a full disk).
+// anchor, a full disk), at every try.
 func NewFollower(a *Anchors, at HashAt, onErr func(error)) *Follower {
-	return &Follower{a: a, at: at, onErr: onErr, now: time.Now, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &Follower{a: a, at: at, onErr: onErr, now: time.Now,
+		retryMin: followerRetryMin, retryMax: followerRetryMax,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Notify records a new head; it never blocks.
@@ -609,28 +627,73 @@ func (f *Follower) Notify(seq int64, head string) {
 // Run writes anchors until Close.
 func (f *Follower) Run() {
 	defer close(f.done)
+	var (
+		wait  time.Duration
+		timer *time.Timer
+		retry <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-f.stop:
 			f.flush()
 			return
 		case <-f.wake:
-			f.flush()
+			if retry != nil {
+				// A try is due after its wait: the new head is
+				// the one it anchors.
+				continue
+			}
+		case <-retry:
+			retry = nil
 		}
+		if !f.flush() {
+			wait = 0
+			continue
+		}
+		wait = min(max(2*wait, f.retryMin), f.retryMax)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		retry = timer.C
 	}
 }
 
-func (f *Follower) flush() {
+// flush anchors the pending head, if any. It says whether the head is
+// still pending after a failure worth trying again.
+func (f *Follower) flush() bool {
 	f.mu.Lock()
 	seq, head, pending := f.seq, f.head, f.pending
-	f.pending = false
 	f.mu.Unlock()
 	if !pending {
-		return
+		return false
 	}
-	if err := f.a.Extend(context.Background(), seq, head, f.at, f.now()); err != nil && f.onErr != nil {
+	err := f.a.Extend(context.Background(), seq, head, f.at, f.now())
+	if err != nil && f.onErr != nil {
 		f.onErr(err)
 	}
+	again := err != nil && retryable(err)
+	f.mu.Lock()
+	// A head that came meanwhile stays pending (its Notify woke Run).
+	if f.seq == seq && !again {
+		f.pending = false
+	}
+	f.mu.Unlock()
+	return again
+}
+
+// retryable says whether an anchor that could not be extended (err) may
+// be extended by trying again later: not when the log no longer extends
+// it, when it is gone, or when it was opened read-only.
+func retryable(err error) bool {
+	var p *Problem
+	return !errors.As(err, &p) && !errors.Is(err, ErrNoAnchor) && !errors.Is(err, errReadOnlyAnchors)
 }
 
 // Close writes the last head and stops Run (if it was started).

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,52 @@ func TestOldHashDismissalCarriedOver(t *testing.T) {
 	imp(capitals...)
 	if r := screen(lab); r.Status != catalog.RestrictedUndetermined || len(r.Matches) == 0 || r.Matches[0].Lapsed == nil {
 		t.Errorf("after the entry gained the organisation's name: %s (%s)", r.Status, r.Source)
+	}
+}
+
+// TestCarriedOverRecordedFirst: the dismissals an import carries over are
+// handed to ImportOptions.Record before anything is written; an error of
+// it imports nothing (the decisions and the list as they were), and the
+// next import hands the same dismissals over again.
+func TestCarriedOverRecordedFirst(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return now }}
+	lab := org("example-lab", "DE", "Example Lab")
+	recs := []map[string]any{cslRecord("e1", elSource, "Exampel Lab Co., Ltd.", nil, "CN")}
+	l, err := s.Import("consolidated.json", cslJSON(t, recs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Decision{Org: lab.Metadata.Name, Tenant: catalog.DefaultTenant, Fingerprint: Fingerprint(lab), EntryID: "e1", Entry: "EL " + l.Entries[0].Name,
+		Action: Dismiss, By: "a.person", Reason: "other company", Time: now, ListSHA256: l.SHA256, EntrySHA256: l.Entries[0].contentHashV1()}
+	if err := s.writeDecisions([]Decision{d}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	refused := errors.New("the audit log cannot be written")
+	var handed []Decision
+	_, _, err = s.ImportWith("consolidated.json", cslJSON(t, recs...), ImportOptions{Record: func(ds []Decision) error {
+		handed = ds
+		return refused
+	}})
+	if !errors.Is(err, refused) || len(handed) != 1 || handed[0].Rekeyed == nil {
+		t.Fatalf("an import whose record fails: %v, handed %+v", err, handed)
+	}
+	if ds, err := s.Decisions(); err != nil || len(ds) != 1 {
+		t.Errorf("decisions after the import whose record failed: %+v %v, want the one recorded", ds, err)
+	}
+	if got, err := s.List(); err != nil || !got.ImportedAt.Equal(l.ImportedAt) {
+		t.Errorf("the list was replaced by the import whose record failed: %v", err)
+	}
+	handed = nil
+	_, carried, err := s.ImportWith("consolidated.json", cslJSON(t, recs...), ImportOptions{Record: func(ds []Decision) error {
+		handed = ds
+		return nil
+	}})
+	if err != nil || len(handed) != 1 || len(carried) != 1 || handed[0].Rekeyed == nil || handed[0].EntrySHA256 != l.Entries[0].ContentHash() {
+		t.Fatalf("the next import: %v, handed %+v, carried %+v", err, handed, carried)
+	}
+	if ds, err := s.Decisions(); err != nil || len(ds) != 2 {
+		t.Errorf("decisions after the next import: %+v %v, want the dismissal and its copy", ds, err)
 	}
 }

@@ -115,6 +115,11 @@ type ImportOptions struct {
 	// holds far fewer entries (under minImportedShare of them): an
 	// extract of some of the lists, which replaces them all.
 	Partial bool
+	// Record, when set, records the dismissals the import carries over
+	// (an audit log) before they are written: an error of it imports
+	// nothing, so that no copy takes effect unrecorded, and the next
+	// import carries them over (and records them) again.
+	Record func(carried []Decision) error
 }
 
 // minImportedShare is the share of the stored list's entries a file
@@ -157,7 +162,8 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 // atomically, under the directory's lock: a crash between the two leaves
 // the decisions carried over against the list they were checked against,
 // where their new hash holds as the old one did. The carried-over
-// decisions are returned, for an audit log.
+// decisions are handed to opt.Record (an audit log) before any of this is
+// written, and returned.
 func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, []Decision, error) {
 	es, err := Parse(name, data)
 	if err != nil {
@@ -197,6 +203,11 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			return nil, nil, fmt.Errorf("%w; nothing imported: the dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err)
 		}
 		if rekeyed = rekey(ds, prev, l); len(rekeyed) > 0 {
+			if opt.Record != nil {
+				if err := opt.Record(rekeyed); err != nil {
+					return nil, nil, fmt.Errorf("%w; nothing imported: the %d dismissals recorded with an earlier hash of their entry are carried over to its hash now, and recorded, before the list is replaced", err, len(rekeyed))
+				}
+			}
 			if err := s.writeDecisions(append(ds, rekeyed...)); err != nil {
 				return nil, nil, fmt.Errorf("%w; nothing imported", err)
 			}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/screen"
 )
@@ -30,10 +32,11 @@ out would screen clear. --allow-partial imports it all the same.
 
 A dismissal recorded by an earlier version, with an earlier hash of its entry
 that reads the text as written, is carried over to the entry's hash now when
-the stored list still holds the entry as dismissed: a copy is appended to
-$MERIDIAN_HOME/screening/decisions.json, saying from which hash, and written to
-the audit log, so that the dismissal holds through a republication of the
-entry in capitals or other punctuation.`,
+the stored list still holds the entry as dismissed: a copy is written to the
+audit log, then appended to $MERIDIAN_HOME/screening/decisions.json, saying
+from which hash, so that the dismissal holds through a republication of the
+entry in capitals or other punctuation. When the audit log cannot be written,
+nothing is imported.`,
 		Example: `  meridian screen import consolidated.csv
   meridian screen import consolidated.json -o json
   meridian screen import entity-list-only.csv --allow-partial`,
@@ -48,15 +51,27 @@ entry in capitals or other punctuation.`,
 			if err != nil {
 				return err
 			}
-			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial})
-			if err != nil {
+			// The dismissals carried over are written to the audit log
+			// before decisions.json: written after, an audit log that
+			// could not be written left them in force unaudited, and
+			// the next import, finding them carried over, never
+			// audited them.
+			var auditErr error
+			carried, audited := 0, false
+			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Record: func(ds []screen.Decision) error {
+				carried = len(ds)
+				auditErr = auditDecisions(cmd.Context(), ds)
+				audited = auditErr == nil
+				return auditErr
+			}})
+			switch {
+			case err != nil && auditErr != nil:
+				return fmt.Errorf("nothing imported: %d dismissals recorded with an earlier hash of their entry are carried over to its hash now, and written to the audit log first, which failed (the next import tries again): %w",
+					carried, auditErr)
+			case err != nil && audited:
+				return fmt.Errorf("%w (the %d dismissals this import carried over are written to the audit log)", err, carried)
+			case err != nil:
 				return badInput(err)
-			}
-			for _, d := range rekeyed {
-				if err := auditDecision(cmd.Context(), d); err != nil {
-					return fmt.Errorf("the list is imported, and %d dismissals recorded with an earlier hash of their entry carried over to its hash now in %s, but not in the audit log: %w",
-						len(rekeyed), st.DecisionsPath(), err)
-				}
 			}
 			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts,
 				"dismissalsCarriedOver": len(rekeyed)}
@@ -81,4 +96,27 @@ entry in capitals or other punctuation.`,
 	cmd.Flags().BoolVar(&partial, "allow-partial", false, "import a file that lacks lists the stored list holds, or holds far fewer entries; it replaces the whole list")
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// auditDecisions writes the dismissals an import carries over to the state
+// directory's audit log, all of them or none (one transaction).
+func auditDecisions(ctx context.Context, ds []screen.Decision) error {
+	recs := make([]audit.Record, 0, len(ds))
+	for _, d := range ds {
+		rec, err := audit.NewRecord(KindScreeningDecision, "", d)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+	}
+	st, err := openState()
+	if err != nil {
+		return err
+	}
+	db, err := st.auditStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.AppendAudit(ctx, recs...)
 }
