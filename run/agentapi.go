@@ -567,7 +567,9 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 		c.mu.Unlock()
 		if due {
 			_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
-				if r.Attempt != a.N || r.State.Final() {
+				// As the credential was checked: the run may have
+				// moved on since.
+				if !attemptLive(r, a.N) {
 					return store.ErrNoChange
 				}
 				r.Progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerS}

@@ -146,3 +146,26 @@ func TestExitOfAttemptPassedMeanwhileNotRecorded(t *testing.T) {
 		t.Errorf("the report: %s, want 410", msg)
 	}
 }
+
+// TestProgressOfAttemptHeldMeanwhileNotRecorded: a heartbeat's progress
+// whose run was held after its credential was checked, and before its
+// write, is not recorded in the run.
+func TestProgressOfAttemptHeldMeanwhileNotRecorded(t *testing.T) {
+	e, cs, r, a, base := racedAgentEnv(t)
+	raceChange(t, e, cs, r.ID, func(r *Run) { r.State = Held })
+	const step = 1 << 40
+	code, msg := postAs(t, e, base, r, a, agent.RouteHeartbeat, agent.Heartbeat{Phase: "finishing", Progress: &agent.Progress{Step: step, Steps: step}})
+	if cs.change.Load() != nil {
+		t.Fatalf("the heartbeat wrote nothing (%s): the change it was to meet was not made", msg)
+	}
+	if code != http.StatusOK {
+		t.Errorf("the heartbeat: %s", msg)
+	}
+	got, err := e.c.Get(context.Background(), "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.Progress; p != nil && p.Step == step {
+		t.Errorf("a held run recorded the progress its ended attempt reported: %+v", p)
+	}
+}
