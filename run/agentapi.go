@@ -179,9 +179,8 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 			refuse()
 			return
 		}
-		draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
-		live := r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
-		recent := r.Attempt == n && c.cfg.Now().Sub(r.UpdatedAt) < logGrace
+		live := attemptLive(r, n)
+		recent := c.lastWords(r, n)
 		if live {
 			c.agentRemember(key, tok, a.Nonce)
 		} else {
@@ -218,6 +217,20 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 		c.heard(req.Context(), r.ID, r.Tenant, n)
 		h(w, req, r, a)
 	}
+}
+
+// attemptLive says whether attempt n is run r's current one and still
+// under way: its agent's credential works, and its reports are taken.
+func attemptLive(r *Run, n int) bool {
+	draining := r.State == Migrating && r.Migration != nil && r.Migration.Drain
+	return r.Attempt == n && (r.State == Staging && r.Staged == n || r.State == Queued || r.State == Running || r.State == Checkpointed || draining)
+}
+
+// lastWords says whether attempt n of run r, ended, may still send its
+// last output and exit code: it is the run's last attempt, and the run
+// changed within logGrace.
+func (c *Controller) lastWords(r *Run, n int) bool {
+	return r.Attempt == n && c.cfg.Now().Sub(r.UpdatedAt) < logGrace
 }
 
 // badRow is a run the store gave that could not be decoded: the server's
@@ -554,7 +567,9 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 		c.mu.Unlock()
 		if due {
 			_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
-				if r.Attempt != a.N || r.State.Final() {
+				// As the credential was checked: the run may have
+				// moved on since.
+				if !attemptLive(r, a.N) {
 					return store.ErrNoChange
 				}
 				r.Progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerS}
@@ -639,9 +654,14 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	now, key := c.cfg.Now(), attemptKey(r.ID, a.N)
 	listedAt, unlisted := c.lastListed(key)
 	var changed, listed bool
+	var ended string
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
-		changed, listed = false, false
-		if r.Attempt != a.N || r.State.Final() || r.State == Migrating && (r.Migration == nil || !r.Migration.Drain) {
+		changed, listed, ended = false, false, ""
+		// Checked again on the run as it is written: it may have moved
+		// on (held, cancelled, moved) since its credential was checked,
+		// and an attempt no longer live records nothing in it.
+		if !attemptLive(r, a.N) {
+			ended = string(r.State)
 			return store.ErrNoChange
 		}
 		if r.Checkpoint != nil && r.Checkpoint.Site == a.Site && ref.Step <= r.Checkpoint.Step {
@@ -667,6 +687,10 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	})
 	if err != nil {
 		c.agentFault(w, req, http.StatusServiceUnavailable, "recording the checkpoint", err)
+		return
+	}
+	if ended != "" {
+		agentErr(w, http.StatusGone, endedMessage(a.N, r.ID, ended))
 		return
 	}
 	if changed {
@@ -773,9 +797,16 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 	if !decodeReport(w, req, &ex) {
 		return
 	}
-	recorded := false
+	recorded, ended := false, ""
 	_, err := c.update(req.Context(), r.ID, func(r *Run, ch *store.Change) error {
-		recorded = false
+		recorded, ended = false, ""
+		// Checked again on the run as it is written, as its credential
+		// was: an attempt the run has moved past since (or one ended for
+		// longer than logGrace) records nothing in it.
+		if !attemptLive(r, a.N) && !c.lastWords(r, a.N) {
+			ended = string(r.State)
+			return store.ErrNoChange
+		}
 		for i := range r.Attempts {
 			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
 				code := ex.Code
@@ -802,6 +833,10 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.agentFault(w, req, http.StatusServiceUnavailable, "recording the exit", err)
+		return
+	}
+	if ended != "" {
+		agentErr(w, http.StatusGone, endedMessage(a.N, r.ID, ended))
 		return
 	}
 	// Only an exit recorded wakes the loop, which then steps every active

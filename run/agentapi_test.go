@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -743,16 +744,31 @@ func TestAgentFaultNamesNoServerDetail(t *testing.T) {
 // no MAC (each cost two: one before the read of the run, one after).
 // Credentials that are not the attempt's are still refused, however the
 // remembered one is.
+//
+// The attempt's own agent talks to the server through a gate that the test
+// shuts before it counts: the MACs its requests cost (one whenever the
+// test's credential in the first form was remembered last) would otherwise
+// be counted with the test's own.
 func TestAgentCredentialMACOnce(t *testing.T) {
-	e := newEnv(t, nil)
+	gate := &agentGate{}
+	e := newEnv(t, func(c *Config) {
+		srv := httptest.NewServer(gate)
+		t.Cleanup(srv.Close)
+		c.ServerURL = srv.URL
+	})
+	gate.c.Store(e.c)
 	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	gate.shut()
+	defer gate.open()
+	own := httptest.NewServer(e.c.AgentHandler())
+	defer own.Close()
 	key := attemptKey(r.ID, a.N)
 	e.c.mu.Lock()
 	e.c.dropMemo(key) // as on a server that has not seen the agent yet
 	e.c.mu.Unlock()
 	get := func(tok string) int {
 		t.Helper()
-		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+		url := own.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
 		req, _ := http.NewRequest("GET", url, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
@@ -805,6 +821,38 @@ func TestAgentCredentialMACOnce(t *testing.T) {
 	if n := e.c.credentialMACs.Load() - before; n != 0 {
 		t.Errorf("the credential in its first form, seen before, computed %d MACs, want none", n)
 	}
+}
+
+// agentGate serves the agent API of c to the attempts' agents until shut:
+// shut waits for the requests it let through to be answered, and answers
+// those after it 503 (which an agent waits out) without reaching c.
+type agentGate struct {
+	c      atomic.Pointer[Controller]
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *agentGate) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if c := g.c.Load(); c != nil && !g.closed {
+		c.AgentHandler().ServeHTTP(w, req)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	agentErr(w, http.StatusServiceUnavailable, "shut for the test")
+}
+
+func (g *agentGate) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+func (g *agentGate) open() {
+	g.mu.Lock()
+	g.closed = false
+	g.mu.Unlock()
 }
 
 // BenchmarkAgentGet is an agent's whole call, GET of its manifest over a

@@ -658,20 +658,30 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 // from is where the data comes from; asOf is the day the law was judged
 // as of (zero: today).
 func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date) (int, error) {
+	n, found, err := c.removeWithdrawn(ctx, cp, site)
+	if err != nil {
+		return 0, err
+	}
+	return c.recordWithdrawn(ctx, cp, from, site, dec, rev, asOf, n, found)
+}
+
+// removeWithdrawn deletes what there is of a copy at a site for withdraw,
+// and says how many objects it deleted and whether any was there.
+func (c *Controller) removeWithdrawn(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, bool, error) {
 	// Not while a staging writes there (its objects would outlive the
 	// withdrawal, or its reconciliation would find them gone).
 	// The law check does not wait for a staging (it could take hours):
 	// a busy store is errStagingBusy, and the copy is tried again later.
 	ctx, unlock, err := c.tryLockStaging(ctx, c.SiteStore(site)+"|"+cp.tenant)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer unlock()
 	// Checked under the lock, as a staging checks: a controller whose
 	// term has passed deletes nothing; the leader now judges the copy,
 	// under the law and the stagings since.
 	if err := c.stillLeading(ctx); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if cp.checkpoint() && cp.run != "" {
 		// Judged again under the lock: a move copies a checkpoint under
@@ -679,10 +689,10 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 		// or written that it resumes from it here, since it was judged.
 		inUse, err := c.checkpointStillInUse(ctx, cp)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if inUse {
-			return 0, errResuming
+			return 0, false, errResuming
 		}
 	}
 	// The work at the site's store has a deadline: the law check runs
@@ -698,7 +708,7 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 	at, marked := c.slowStores[storeURL]
 	c.mu.Unlock()
 	if marked && time.Since(at) < slowFor() {
-		return 0, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
+		return 0, false, fmt.Errorf("%w: not tried, as a withdrawal at the same store ran out of time just before", errWithdrawSlow)
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
 	defer cancel()
@@ -711,10 +721,17 @@ func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, s
 			}
 			c.slowStores[storeURL] = time.Now()
 			c.mu.Unlock()
-			return 0, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
+			return 0, false, fmt.Errorf("%w (%s): %w", errWithdrawSlow, withdrawTimeout, err)
 		}
-		return 0, &removeError{err}
+		return 0, false, &removeError{err}
 	}
+	return n, found, nil
+}
+
+// recordWithdrawn records the withdrawal of a copy whose n objects
+// removeWithdrawn deleted (found: any was there), and says how many it
+// recorded: none for a checkpoint found gone and off the ledger.
+func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, n int, found bool) (int, error) {
 	if !found && cp.checkpoint() && cp.run != "" {
 		// Nothing of it was there: removed already by the law check or
 		// by the sweep of a site its run left, which can both come to

@@ -2,8 +2,11 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"slices"
 	"strings"
@@ -30,7 +33,8 @@ import (
 // the run's datasets' transfer law to its country). Where the law no
 // longer lets the data be there, every checkpoint of the run in that store
 // is removed, each recorded as a transfer-withdrawn audit entry of kind
-// checkpoint (as of the day the site was judged as of); where it does,
+// checkpoint (as of the day the site was judged as of), up to sweepNamed
+// a pass, and those past them in one entry for the pass; where it does,
 // they are kept, as checkpoints are kept after their run ends
 // (docs/rules.md).
 
@@ -342,7 +346,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	// The listing is bounded: past the bound, what was found is removed
 	// and the next try lists what is left.
-	names, lerr := dataset.NamesWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	names, sizes, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
 	cancel()
 	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
 		if ctx.Err() != nil {
@@ -350,22 +354,154 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 		return &sweepStoreError{lerr}
 	}
-	for _, name := range names {
+	names = slices.DeleteFunc(names, func(name string) bool {
 		if ck := r.Checkpoint; ck != nil && ck.Name == name {
 			if at := w.Site(ck.Site); at == nil || c.SiteStore(at) == url {
-				continue // the checkpoint the run resumes from, here
+				return true // the checkpoint the run resumes from, here
 			}
 		}
-		k := cp
-		k.dataset = name
-		if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
-			if ctx.Err() == nil && (errors.Is(err, errWithdrawSlow) || errors.As(err, new(*removeError))) {
-				return &sweepStoreError{err}
-			}
+		return false
+	})
+	// Each checkpoint removed is recorded on its own up to sweepNamed a
+	// pass; those past them (a workload can write any number under the
+	// run's names in its site's store) in one entry for the pass. A
+	// checkpoint on the ledger (a move copied it here: it crossed a
+	// border) is recorded on its own whatever the count, as only its own
+	// withdrawal takes it off the ledger.
+	var onLedger func(string) bool
+	if len(names) > sweepNamed {
+		listed, err := c.ledgerCopies(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true})
+		if err != nil {
 			return err
 		}
+		onLedger = func(name string) bool {
+			return slices.ContainsFunc(listed, func(l stagedCopy) bool {
+				return l.checkpoint() && l.run == r.ID && l.site == sw.Site && l.tenant == cp.tenant && l.dataset == name
+			})
+		}
+	}
+	rest := sweptRest{prefix: "ckpt-" + r.ID + "-", digest: sha256.New()}
+	named := 0
+	err = func() error {
+		for _, name := range names {
+			k := cp
+			k.dataset = name
+			if named < sweepNamed || onLedger(name) {
+				if onLedger == nil || !onLedger(name) {
+					named++
+				}
+				if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
+					return err
+				}
+				continue
+			}
+			n, found, err := c.removeWithdrawn(ctx, k, site)
+			if err != nil {
+				return err
+			}
+			if found {
+				rest.add(name, n, sizes[name])
+			}
+		}
+		return nil
+	}()
+	// What was removed is recorded even when the pass stopped on a
+	// failure (the next pass finds it gone, and would record nothing).
+	if rest.count > 0 {
+		if rerr := c.recordSweptRest(ctx, cp, from, site, dec, ln.Rev, asOf, &rest); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil && (errors.Is(err, errWithdrawSlow) || errors.As(err, new(*removeError))) {
+			return &sweepStoreError{err}
+		}
+		return err
 	}
 	return lerr
+}
+
+// sweepNamed is how many checkpoints one pass of a left site's sweep
+// records one entry each (an attempt's agent keeps its last two at its
+// site); those past it are recorded in one entry for the pass, which names
+// the first sweepNamed of them.
+const sweepNamed = 16
+
+// sweptRest is what one pass of a sweep removed past its first sweepNamed
+// checkpoints.
+type sweptRest struct {
+	prefix  string
+	count   int
+	objects int
+	bytes   int64
+	names   []string
+	digest  hash.Hash
+}
+
+func (s *sweptRest) add(name string, objects int, bytes int64) {
+	s.count++
+	s.objects += objects
+	s.bytes += bytes
+	if len(s.names) < sweepNamed {
+		s.names = append(s.names, name)
+	}
+	s.digest.Write([]byte(name + "\n"))
+}
+
+// recordSweptRest writes the one withdrawal entry for rest, within its own
+// bound even if ctx ends now: the objects are gone.
+func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, rest *sweptRest) error {
+	rules, reason := withdrawalWhy(dec)
+	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: rest.prefix + "*", Site: cp.site, From: from,
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: rest.objects,
+		Checkpoints: rest.count, Names: rest.names, NamesSHA256: hex.EncodeToString(rest.digest.Sum(nil)), Bytes: rest.bytes})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = cp.tenant
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	defer cancel()
+	return c.cfg.Store.AppendAudit(actx, rec)
+}
+
+// checkpointsListed lists the names under prefix in a store (as
+// dataset.NamesWithPrefix, reading at most limit objects), with what the
+// objects of each hold.
+func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, error) {
+	// A dataset's objects are under its manifest's folder.
+	root := strings.TrimSuffix(dataset.ManifestKey(prefix), "/manifest")
+	sizes := map[string]int64{}
+	listed := 0
+	var err error
+	for obj, lerr := range b.List(ctx, root) {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		if listed++; listed > limit {
+			err = fmt.Errorf("list %s: over %d objects: %w", prefix, limit, dataset.ErrListTooLong)
+			break
+		}
+		rest, ok := strings.CutPrefix(obj.Key, root)
+		if !ok {
+			continue // a store may answer with keys it was not asked about
+		}
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			continue
+		}
+		name := prefix + rest[:i]
+		if dataset.CheckName(name) != nil {
+			continue
+		}
+		sizes[name] += max(obj.Size, 0)
+	}
+	names := make([]string, 0, len(sizes))
+	for name := range sizes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, sizes, err
 }
 
 // sweepScanPage is how many ended runs one tick reads in its scan for

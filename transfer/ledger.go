@@ -629,4 +629,15 @@ type Withdrawn struct {
 	Revision int64    `json:"revision"`
 	AsOf     string   `json:"asOf"`
 	Objects  int      `json:"objects"`
+	// The sweep of a site a run left records the checkpoints its agents
+	// sealed there (on no ledger) one entry each up to a bound a pass, and
+	// those past it in one entry: Checkpoints is how many that entry
+	// covers (Dataset is then their names' prefix and "*"), Names the
+	// first of them, NamesSHA256 the SHA-256 of all their names in order,
+	// each followed by a newline, and Bytes what their objects held as
+	// the store listed them (Objects is their number).
+	Checkpoints int      `json:"checkpoints,omitempty"`
+	Names       []string `json:"names,omitempty"`
+	NamesSHA256 string   `json:"namesSHA256,omitempty"`
+	Bytes       int64    `json:"bytes,omitempty"`
 }
