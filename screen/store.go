@@ -436,6 +436,16 @@ const MinEntryHashPrefix = 12
 // entry is at the moment of the command, which a person who reviewed an
 // earlier version (an import ran in between) may never have seen.
 func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen, action, by, reason string) (Decision, error) {
+	return s.DecideRecorded(tenant, o, entryID, seen, action, by, reason, nil)
+}
+
+// DecideRecorded is DecideSeen with record, when set, handed the decision
+// (an audit log) under the lock before it is written: an error of it
+// writes nothing, so that no decision takes effect unrecorded. Written
+// after, a record that failed left the decision in force with no trace
+// of it where decisions are audited. When the decisions file cannot be
+// written after record, the decision is recorded but not in force.
+func (s *Store) DecideRecorded(tenant string, o *catalog.Organization, entryID, seen, action, by, reason string, record func(Decision) error) (Decision, error) {
 	var d Decision
 	seen = strings.ToLower(strings.TrimSpace(seen))
 	if seen != "" && (len(seen) < MinEntryHashPrefix || len(seen) > sha256.Size*2 || strings.Trim(seen, "0123456789abcdef") != "") {
@@ -483,6 +493,11 @@ func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen
 	ds, err := s.Decisions()
 	if err != nil {
 		return d, err
+	}
+	if record != nil {
+		if err := record(d); err != nil {
+			return d, fmt.Errorf("%w; nothing decided: a decision is recorded before it is written", err)
+		}
 	}
 	if err := s.writeDecisions(append(ds, d)); err != nil {
 		return d, err

@@ -27,10 +27,10 @@ func newScreenDecideCmd(action string) *cobra.Command {
 		Long: fmt.Sprintf(`%s records a person's decision that organisation ORG %s the party of
 list entry ENTRY-ID (as 'meridian screen ORG-FILE' shows it), with who decided
 and why. Decisions are kept, oldest first, in $MERIDIAN_HOME/screening/
-decisions.json, rewritten atomically under a lock, and each is written to the
-state directory's audit log (kind screening-decision), the hash-chained log
-'meridian audit verify' checks. The latest decision on an organisation and
-entry counts.
+decisions.json, rewritten atomically under a lock, and each is written first
+to the state directory's audit log (kind screening-decision), the hash-chained
+log 'meridian audit verify' checks: when the audit log cannot be written,
+nothing is decided. The latest decision on an organisation and entry counts.
 
 A decision is about one tenant's organisation as it is now: the organisation
 registered to --tenant (default: the default tenant) in the state directory's
@@ -61,12 +61,23 @@ output says which version of the entry (its hash) the decision is about.`, actio
 			if err != nil {
 				return err
 			}
-			d, err := st.DecideSeen(tenant, org, args[1], seen, action, by, reason)
-			if err != nil {
+			// The decision is written to the audit log before
+			// decisions.json: written after, an audit log that could not
+			// be written left the decision in force unaudited.
+			var auditErr error
+			audited := false
+			d, err := st.DecideRecorded(tenant, org, args[1], seen, action, by, reason, func(d screen.Decision) error {
+				auditErr = auditDecision(cmd.Context(), d)
+				audited = auditErr == nil
+				return auditErr
+			})
+			switch {
+			case err != nil && auditErr != nil:
+				return fmt.Errorf("nothing decided: the decision is written to the audit log first, which failed: %w", auditErr)
+			case err != nil && audited:
+				return fmt.Errorf("the decision is in the audit log but not in force, as %s could not be written (decide again): %w", st.DecisionsPath(), err)
+			case err != nil:
 				return badInput(err)
-			}
-			if err := auditDecision(cmd.Context(), d); err != nil {
-				return fmt.Errorf("the decision is recorded in %s but not in the audit log: %w", st.DecisionsPath(), err)
 			}
 			return render(cmd.OutOrStdout(), out, d, func(w io.Writer) error {
 				version := fmt.Sprintf("entry %s as it is now (entry sha256 %s; not checked against the screening reviewed: give --entry-sha256 to have a changed entry refused)", d.EntryID, d.EntrySHA256)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/store"
+)
+
+// TestScreenDecisionAuditedFirst: confirm and dismiss wrote the decision
+// into decisions.json, then to the audit log; when the audit log could not
+// be written the command failed, yet the decision was in force (the match
+// dismissed) with no trace in the log. The audit log is now written first:
+// failing, it decides nothing.
+func TestScreenDecisionAuditedFirst(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	list := filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")
+	if _, err := runCLI(t, "screen", "import", list); err != nil {
+		t.Fatal(err)
+	}
+	orgs := filepath.Join(t.TempDir(), "orgs.yaml")
+	if err := os.WriteFile(orgs, []byte(`apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: exemplar}
+spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sst := &screen.Store{Dir: filepath.Join(home, "screening")}
+
+	// The audit log cannot be written: its key is readable by others,
+	// which is refused.
+	keyPath := filepath.Join(home, "audit.key")
+	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{screen.Dismiss, screen.Confirm} {
+		_, err := runCLI(t, "screen", action, "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs")
+		if err == nil || isCode(err, exitBadInput) || !strings.Contains(err.Error(), "audit key") || !strings.Contains(err.Error(), "nothing decided") {
+			t.Fatalf("%s when the audit log cannot be written: %v, want it refused, saying why and that nothing is decided", action, err)
+		}
+		if _, err := os.Stat(sst.DecisionsPath()); !errors.Is(err, fs.ErrNotExist) {
+			got, _ := os.ReadFile(sst.DecisionsPath())
+			t.Fatalf("decisions.json after a %s the audit log refused: %v\n%s\nwant none written", action, err, got)
+		}
+	}
+	// The match stands undecided.
+	out, err := runCLI(t, "screen", orgs, "-o", "json")
+	if !isCode(err, exitNoPlacement) || strings.Contains(out, "a.person") {
+		t.Fatalf("screening after the refused decisions: %v\n%s\nwant exemplar's match undecided", err, out)
+	}
+
+	// The audit log mended, the decision is audited and recorded.
+	if err := os.Chmod(keyPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "screen", screen.Dismiss, "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs"); err != nil {
+		t.Fatalf("dismiss after the audit log was mended: %v", err)
+	}
+	ds, err := sst.Decisions()
+	if err != nil || len(ds) != 1 || ds[0].Action != screen.Dismiss {
+		t.Fatalf("decisions after the dismissal: %+v %v, want the one dismissal", ds, err)
+	}
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningDecision}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 {
+		t.Fatalf("%d screening decisions in the audit log, want the one dismissal", len(es))
+	}
+	var got screen.Decision
+	if err := json.Unmarshal(es[0].Payload, &got); err != nil || got.Action != screen.Dismiss || got.EntryID != "e1003" || got.Time != ds[0].Time {
+		t.Errorf("the audit log's entry: %s %v, want the dismissal recorded in decisions.json", es[0].Payload, err)
+	}
+}
