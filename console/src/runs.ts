@@ -288,6 +288,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     try {
       const r = await call<Run>("GET", runPath);
       for (;;) {
+        const before = lastSeq;
         const ev = await call<{ events: RunEvent[]; next?: number }>("GET", runPath + "/events?after=" + lastSeq);
         if (!alive) return;
         for (const e of ev.events) {
@@ -296,7 +297,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
             lastSeq = e.seq;
           }
         }
-        if (!ev.next || ev.next < lastSeq) break;
+        // Another page only when this one moved on: a next with no
+        // new events asked for the same page again, without end.
+        if (!ev.next || ev.next < lastSeq || lastSeq === before) break;
       }
       showTimeline();
       showRun(r);
