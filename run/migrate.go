@@ -751,7 +751,9 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 		}
 		all.Obligations = append(all.Obligations, dec.Obligations...)
 		all.Advisories = append(all.Advisories, dec.Advisories...)
-		if !dec.Allowed {
+		// A decision that allows the move while it lists a denial is not
+		// one the law could give: refused, as a staging refuses it.
+		if !dec.Allowed || len(dec.Denials) > 0 {
 			all.Allowed, all.Denials = false, dec.Denials
 			msg := fmt.Sprintf("the law does not let dataset %s's derived weights go from %s to %s", name, from.Spec.Country, to.Spec.Country)
 			for _, f := range dec.Denials {
