@@ -577,7 +577,10 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	if err := c.lawBehind(); err != nil {
 		return nil, "", err
 	}
-	dec, err := c.checkpointLaw(w, job, from, to)
+	// The day the law is asked about is the one the ledger records: read
+	// once, so that a midnight between the two cannot record another.
+	day := c.today()
+	dec, err := c.checkpointLaw(w, job, from, to, day)
 	if notJudged(err) {
 		return nil, "", err
 	}
@@ -631,8 +634,41 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 		return nil, "", err
 	}
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
-		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: c.today().String(), RunID: r.ID}
-	res, err := c.cfg.Stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256})
+		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: day.String(), RunID: r.ID}
+	// A copy that runs past midnight sends the rest on another day, which
+	// the law may judge otherwise (a rule in force from that day): it is
+	// asked again, as the first check asked it, before more is sent, and
+	// what crosses then is recorded as of that day with that day's rules;
+	// its refusal stops the copy and gives this checkpoint up, as the
+	// first check's would. Without this the copy stopped at midnight as a
+	// store's passing failure, and the run waited out a retry only to be
+	// judged by the next try.
+	judge := func(day catalog.Date) (transfer.Entry, error) {
+		if err := c.lawBehind(); err != nil {
+			return transfer.Entry{}, err
+		}
+		dec, err := c.checkpointLaw(w, job, from, to, day)
+		if notJudged(err) {
+			return transfer.Entry{}, err
+		}
+		if err != nil {
+			return transfer.Entry{}, &transfer.DeniedError{Dataset: ck.Name, From: from.Spec.Country, To: to.Spec.Country, AsOf: day, Denials: dec.Denials}
+		}
+		next := e
+		next.Rules, next.AsOf = decisionRules(dec), day.String()
+		return next, nil
+	}
+	// The copy keeps this controller's clock, the one its law is asked by:
+	// on another, it would judge a day this check never saw.
+	stager := *c.cfg.Stager
+	stager.Now = c.cfg.Now
+	res, err := stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256, Judge: judge})
+	if notJudged(err) {
+		// The law could not be asked about the new day (the ledger of
+		// exports unread, or a rules revision this server cannot load):
+		// the move is tried again at the next step, the checkpoint kept.
+		return nil, "", err
+	}
 	if err != nil {
 		// A refusal (the law's, a digest that does not match, the
 		// checkpoint gone from its store) gives this checkpoint up; a
@@ -681,11 +717,12 @@ func movingTo(r *Run, target planner.Placement) bool {
 }
 
 // checkpointLaw asks whether each of the job's datasets may go from the
-// checkpoint's site to the target site today: weights trained on data move
-// under that data's transfer rules.
-func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site) (policy.Decision, error) {
+// checkpoint's site to the target site on day: weights trained on data
+// move under that data's transfer rules. A refusal's error comes with the
+// refusing dataset's denials in the decision.
+func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site, day catalog.Date) (policy.Decision, error) {
 	law := c.cfg.Stager.Law
-	q := transfer.JobQuery(w, job, c.today())
+	q := transfer.JobQuery(w, job, day)
 	probe := c.exportsProbe()
 	q.Exports = probe.exports()
 	all := policy.Decision{Allowed: true}
@@ -714,7 +751,10 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 		}
 		all.Obligations = append(all.Obligations, dec.Obligations...)
 		all.Advisories = append(all.Advisories, dec.Advisories...)
-		if !dec.Allowed {
+		// A decision that allows the move while it lists a denial is not
+		// one the law could give: refused, as a staging refuses it.
+		if !dec.Allowed || len(dec.Denials) > 0 {
+			all.Allowed, all.Denials = false, dec.Denials
 			msg := fmt.Sprintf("the law does not let dataset %s's derived weights go from %s to %s", name, from.Spec.Country, to.Spec.Country)
 			for _, f := range dec.Denials {
 				msg += fmt.Sprintf("; rule %s: %s", f.Rule, f.Message)
