@@ -343,6 +343,9 @@ func (v *validator) dataset(d *Dataset) {
 			v.add(d.Pos, res, "spec.location", fmt.Sprintf("%q is neither a known site nor a country code", d.Spec.Location))
 		}
 	}
+	if _, err := DatasetLocation(d, v.w.Sites); err != nil {
+		v.add(d.Pos, res, "spec.location", err.Error())
+	}
 	v.number(d.Pos, res, "spec.sizeBytes", d.Spec.SizeBytes, 0, maxSizeBytes, "bytes")
 	if d.Spec.Classification == "" {
 		v.add(d.Pos, res, "spec.classification", "required", Classifications...)
@@ -750,6 +753,16 @@ func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, err
 	}
 	if err := errs.errOrNil(); err != nil {
 		return nil, err
+	}
+	// Every reader of a dataset's location (the law, the planner's price
+	// of moving it) sees where its store says it is: a copy whose location
+	// is the site whose store holds it, the tenant's declaration otherwise.
+	for name, d := range w.Datasets {
+		located, err := Located(d, w.Sites)
+		if err != nil {
+			return nil, err
+		}
+		w.Datasets[name] = located
 	}
 	return w, nil
 }

@@ -132,9 +132,25 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	q := req.Query
 	q.AsOf = s.today()
-	if len(q.Datasets) == 0 {
-		q.Datasets = []*catalog.Dataset{ds}
+	// The law judges where the data leaves from by the dataset's location;
+	// the bytes leave from its store. A store in a site's store is at that
+	// site, whatever the document declares: a contradicting location is
+	// refused before anything is read, and the law is asked about the site.
+	located, err := catalog.Located(ds, storeSites(q, site))
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
+	if len(q.Datasets) == 0 {
+		q.Datasets = []*catalog.Dataset{located}
+	} else if located != ds {
+		q.Datasets = append([]*catalog.Dataset(nil), q.Datasets...)
+		for i, d := range q.Datasets {
+			if d == ds {
+				q.Datasets[i] = located
+			}
+		}
+	}
+	ds = located
 	dec := s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
 	if !lawAllows(dec) {
 		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
@@ -180,6 +196,16 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	res.Decision = dec
 	return res, nil
+}
+
+// storeSites is the sites whose stores say where a dataset is: the query's
+// (the catalog's) and the destination as this staging reaches it.
+func storeSites(q policy.Query, dst *catalog.Site) []*catalog.Site {
+	out := make([]*catalog.Site, 0, len(q.Sites)+1)
+	for _, s := range q.Sites {
+		out = append(out, s)
+	}
+	return append(out, dst)
 }
 
 // lawAllows is whether dec lets the data move: allowed, with no denial.

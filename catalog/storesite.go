@@ -1,0 +1,160 @@
+package catalog
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Where a dataset's data is, as the law judges it, is its spec.location; the
+// bytes are read from its spec.store. When the store lies in a catalog
+// site's store, the site (registered state) says where the data is, not the
+// tenant's document: a location naming another site, or a country other
+// than the site's, would let data leave one country while the law judged it
+// leaving another. When the store is no site's (the tenant's own storage),
+// the declared location stands.
+
+// storePlace is a store URL reduced to what names a place: the scheme, the
+// bucket (s3) and the key prefix or directory, cleaned and lower-cased, so
+// that spellings of one place compare equal. Lower-casing and cleaning can
+// only make two places compare equal that are not, which errs towards
+// finding a site's store (and refusing a contradicting location).
+type storePlace struct {
+	scheme, bucket, path string
+}
+
+// parseStorePlace reads a store URL as dataset.OpenStore opens it: file
+// URLs by their directory (the host ignored but for "."), s3 URLs by bucket
+// and prefix parameter (other parameters do not change the place).
+func parseStorePlace(raw string) (storePlace, bool) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return storePlace{}, false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "file":
+		dir := u.Path
+		if u.Host == "." {
+			dir = "." + u.Path
+		}
+		if dir == "" {
+			return storePlace{}, false
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return storePlace{}, false
+		}
+		return storePlace{scheme: "file", path: strings.ToLower(filepath.ToSlash(filepath.Clean(abs)))}, true
+	case "s3":
+		if u.Host == "" {
+			return storePlace{}, false
+		}
+		p := "/" + strings.Trim(u.Path, "/")
+		for _, v := range u.Query()["prefix"] {
+			p = path.Join(p, v)
+		}
+		return storePlace{scheme: "s3", bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p))}, true
+	}
+	return storePlace{}, false
+}
+
+// within reports whether p is q or lies beneath it at a "/" boundary.
+func (p storePlace) within(q storePlace) bool {
+	if p.scheme != q.scheme || p.bucket != q.bucket {
+		return false
+	}
+	return p.path == q.path || q.path == "/" || strings.HasPrefix(p.path, q.path+"/")
+}
+
+// StoreWithin reports whether the store at storeURL is the store at
+// siteStore or lies under it (a subdirectory, a longer prefix in the same
+// bucket). URLs that do not parse as a file or s3 store are within nothing.
+func StoreWithin(storeURL, siteStore string) bool {
+	p, ok := parseStorePlace(storeURL)
+	if !ok {
+		return false
+	}
+	q, ok := parseStorePlace(siteStore)
+	return ok && p.within(q)
+}
+
+// StoreSites returns the sites among sites whose spec.store holds storeURL,
+// sorted by name.
+func StoreSites(storeURL string, sites []*Site) []*Site {
+	p, ok := parseStorePlace(storeURL)
+	if !ok {
+		return nil
+	}
+	var out []*Site
+	for _, s := range sites {
+		if s == nil || s.Spec.Store == "" {
+			continue
+		}
+		if q, ok := parseStorePlace(s.Spec.Store); ok && p.within(q) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Metadata.Name < out[j].Metadata.Name })
+	return out
+}
+
+// DatasetLocation is where d's data is, as the law must judge it: the
+// site whose store holds d's spec.store when there is one, else d's
+// declared spec.location ("" for its origin country). A declared location
+// that contradicts the site (another site's name, or a country other than
+// the site's) is an error naming spec.location and spec.store, as is a
+// store that lies in the stores of sites in different countries.
+func DatasetLocation(d *Dataset, sites []*Site) (string, error) {
+	if d.Spec.Store == "" {
+		return d.Spec.Location, nil
+	}
+	in := StoreSites(d.Spec.Store, sites)
+	if len(in) == 0 {
+		return d.Spec.Location, nil
+	}
+	country := in[0].Spec.Country
+	names := make([]string, len(in))
+	for i, s := range in {
+		names[i] = s.Metadata.Name
+		if s.Spec.Country != country {
+			return "", fmt.Errorf("dataset %s: spec.store %q lies in the stores of sites in different countries (%s), so where the data is cannot be determined",
+				d.Metadata.Name, d.Spec.Store, strings.Join(names[:i+1], ", "))
+		}
+	}
+	loc := d.Spec.Location
+	for _, s := range in {
+		if loc == s.Metadata.Name {
+			return loc, nil
+		}
+	}
+	// The innermost site's store is the most specific answer.
+	best := in[0]
+	for _, s := range in[1:] {
+		if len(s.Spec.Store) > len(best.Spec.Store) {
+			best = s
+		}
+	}
+	if loc == "" || loc == country {
+		return best.Metadata.Name, nil
+	}
+	return "", fmt.Errorf("dataset %s: spec.location %q contradicts spec.store %q, which is in the store of site %s (%s): the data is there; name %s as spec.location, or omit it",
+		d.Metadata.Name, loc, d.Spec.Store, best.Metadata.Name, country, best.Metadata.Name)
+}
+
+// Located returns d with spec.location set to DatasetLocation's answer: d
+// itself when that is its declared location, else a copy.
+func Located(d *Dataset, sites []*Site) (*Dataset, error) {
+	loc, err := DatasetLocation(d, sites)
+	if err != nil {
+		return nil, err
+	}
+	if loc == d.Spec.Location {
+		return d, nil
+	}
+	c := *d
+	c.Spec.Location = loc
+	return &c, nil
+}

@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoadRefusesALocationTheStoreContradicts: a dataset whose store lies
+// in a site's store (however spelled: another case, a trailing slash, other
+// parameters, a path that climbs back in) declared another place as its
+// location, and the law judged where the data leaves from by that
+// declaration. Such a dataset is refused, naming spec.location and
+// spec.store; a location that agrees, or none, loads, and the world's copy
+// is at the site; a store that only looks like the site's keeps the
+// declared location.
+func TestLoadRefusesALocationTheStoreContradicts(t *testing.T) {
+	const site = "  network: {egressPerGB: 0.1, gbps: 10}\n  store: s3://lab-data?prefix=sites/s1/&region=ap-southeast-1\n"
+	load := func(store, location string) (*World, error) {
+		base := mustRead(t)
+		doc := strings.Replace(base, "  network: {egressPerGB: 0.1, gbps: 10}\n", site, 1)
+		ds := "  classification: public\n  store: " + store + "\n"
+		if location != "" {
+			ds += "  location: " + location + "\n"
+		}
+		doc = strings.Replace(doc, "  classification: public\n", ds, 1)
+		if doc == base {
+			t.Fatal("valid.yaml changed")
+		}
+		return loadDoc(t, doc)
+	}
+	for _, store := range []string{
+		"s3://lab-data?prefix=sites/s1",
+		"s3://LAB-DATA?prefix=Sites/S1/data/",
+		"'s3://lab-data?prefix=sites/s1x/../s1/data'",
+		"'s3://lab-data?region=eu-west-1&prefix=/sites//s1/d'",
+	} {
+		for _, loc := range []string{"CN", "SG", "aws-us-east-1"} {
+			_, err := load(store, loc)
+			if err == nil || !strings.Contains(err.Error(), "spec.location") || !strings.Contains(err.Error(), "spec.store") {
+				t.Errorf("store %s, location %s: %v, want a refusal naming spec.location and spec.store", store, loc, err)
+			}
+		}
+		for _, loc := range []string{"", "s-1", "MY"} {
+			w, err := load(store, loc)
+			if err != nil {
+				t.Errorf("store %s, location %q: %v", store, loc, err)
+				continue
+			}
+			if got := w.Datasets["data"].Spec.Location; got != "s-1" {
+				t.Errorf("store %s, location %q: the world has location %q, want s-1", store, loc, got)
+			}
+		}
+	}
+	for _, store := range []string{"s3://lab-data?prefix=sites/s10", "s3://lab-data2?prefix=sites/s1", "file:///sites/s1"} {
+		w, err := load(store, "CN")
+		if err != nil {
+			t.Errorf("own store %s: %v", store, err)
+			continue
+		}
+		if got := w.Datasets["data"].Spec.Location; got != "CN" {
+			t.Errorf("own store %s: location %q, want the declared CN", store, got)
+		}
+	}
+}
+
+func mustRead(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "valid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
