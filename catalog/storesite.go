@@ -23,12 +23,39 @@ import (
 // only make two places compare equal that are not, which errs towards
 // finding a site's store (and refusing a contradicting location).
 type storePlace struct {
-	scheme, bucket, path string
+	scheme, endpoint, bucket, path string
+}
+
+// s3Endpoint is an s3 URL's endpoint parameter reduced to the server it
+// names, host:port lower-cased with the scheme's port filled in ("" for
+// AWS, the default): buckets of one name on two servers are two places,
+// and a tenant's own server must not pass for a site's because its bucket
+// and prefix are spelled alike.
+func s3Endpoint(raw string) (string, bool) {
+	if raw == "" {
+		return "", true
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	port := u.Port()
+	switch {
+	case port != "":
+	case strings.EqualFold(u.Scheme, "https"):
+		port = "443"
+	case strings.EqualFold(u.Scheme, "http"):
+		port = "80"
+	default:
+		return "", false
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port, true
 }
 
 // parseStorePlace reads a store URL as dataset.OpenStore opens it: file
 // URLs by their directory (the host ignored but for "."), s3 URLs by bucket
-// and prefix parameter (other parameters do not change the place).
+// and prefix parameter on the server of its endpoint parameter (other
+// parameters do not change the place).
 func parseStorePlace(raw string) (storePlace, bool) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -56,14 +83,18 @@ func parseStorePlace(raw string) (storePlace, bool) {
 		for _, v := range u.Query()["prefix"] {
 			p = path.Join(p, v)
 		}
-		return storePlace{scheme: "s3", bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p))}, true
+		ep, ok := s3Endpoint(u.Query().Get("endpoint"))
+		if !ok {
+			return storePlace{}, false
+		}
+		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p))}, true
 	}
 	return storePlace{}, false
 }
 
 // within reports whether p is q or lies beneath it at a "/" boundary.
 func (p storePlace) within(q storePlace) bool {
-	if p.scheme != q.scheme || p.bucket != q.bucket {
+	if p.scheme != q.scheme || p.endpoint != q.endpoint || p.bucket != q.bucket {
 		return false
 	}
 	return p.path == q.path || q.path == "/" || strings.HasPrefix(p.path, q.path+"/")

@@ -73,3 +73,38 @@ func mustRead(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// TestStoreOnAnotherServerIsNotTheSites: a bucket and prefix spelled as a
+// site's, on another S3 server (endpoint), is another place. Taken for the
+// site's, a dataset there that omits its location was placed at the site,
+// and the law judged its bytes, read from that other server, as leaving
+// from the site's country. The same server spelled another way (case, the
+// scheme's own port) is still the site's.
+func TestStoreOnAnotherServerIsNotTheSites(t *testing.T) {
+	const site = "  network: {egressPerGB: 0.1, gbps: 10}\n  store: s3://lab-data?prefix=sites/s1&endpoint=https://s3.site.example\n"
+	load := func(store string) (*World, error) {
+		base := mustRead(t)
+		doc := strings.Replace(base, "  network: {egressPerGB: 0.1, gbps: 10}\n", site, 1)
+		doc = strings.Replace(doc, "  classification: public\n", "  classification: public\n  store: "+store+"\n", 1)
+		if doc == base {
+			t.Fatal("valid.yaml changed")
+		}
+		return loadDoc(t, doc)
+	}
+	for store, want := range map[string]string{
+		"'s3://lab-data?prefix=sites/s1/d&endpoint=https://S3.Site.Example:443'": "s-1",
+		"'s3://lab-data?prefix=sites/s1/d&endpoint=https://s3.site.example/'":    "s-1",
+		"'s3://lab-data?prefix=sites/s1/d&endpoint=https://s3.own.example'":      "",
+		"'s3://lab-data?prefix=sites/s1/d&endpoint=http://s3.site.example'":      "",
+		"'s3://lab-data?prefix=sites/s1/d'":                                      "",
+	} {
+		w, err := load(store)
+		if err != nil {
+			t.Errorf("store %s: %v", store, err)
+			continue
+		}
+		if got := w.Datasets["data"].Spec.Location; got != want {
+			t.Errorf("store %s: location %q, want %q", store, got, want)
+		}
+	}
+}
