@@ -189,19 +189,18 @@ func TestFollowedLogReadFailsAlways(t *testing.T) {
 }
 
 // agentTakesOverLogs is a run of attempts, one more at each opening up to
-// n: the newest is read from the site's copy, and from the next opening
-// on from the output its agent sent, which takes the site copy's place.
+// until: the newest is read from the site's copy, and from the next
+// opening on from the output its agent sent, which takes the site copy's
+// place.
 type agentTakesOverLogs struct {
-	Controller
-	n      int64
-	opened atomic.Int64
+	openedLogs
 }
 
 func (s *agentTakesOverLogs) OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error) {
 	k := s.opened.Add(1)
 	var whole strings.Builder
 	var marks run.LogMarks
-	for i := int64(1); i <= min(k, s.n); i++ {
+	for i := int64(1); i <= min(k, s.until); i++ {
 		fmt.Fprintf(&whole, "=== attempt %d at alpha ===\n", i)
 		m := run.LogMark{Attempt: int(i), At: int64(whole.Len())}
 		out := fmt.Sprintf("the site's copy of attempt %d's output\n", i)
@@ -221,14 +220,6 @@ func (s *agentTakesOverLogs) OpenLogs(ctx context.Context, tenant, id string, of
 	return markedLog{strings.NewReader(w[from : from+min(limit, int64(len(w))-from)]), marks}, int64(len(w)), nil
 }
 
-func (s *agentTakesOverLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
-	st := run.Running
-	if s.opened.Load() > s.n {
-		st = run.Succeeded
-	}
-	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
-}
-
 // TestFollowedLogOfManyAttempts: each attempt's output as its agent sent
 // it taking the place of the site's copy a follower had read some of is
 // followed again from the attempt's start, and that comes once an
@@ -237,23 +228,10 @@ func (s *agentTakesOverLogs) Brief(ctx context.Context, tenant, id string) (*run
 func TestFollowedLogOfManyAttempts(t *testing.T) {
 	// An opening that follows again opens the output once more, and
 	// finds another attempt: about every other attempt is followed again.
-	s := &agentTakesOverLogs{n: 2*maxFollowRestarts + 3}
-	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { s.Controller = c; return s }})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.n+20)*followPoll)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/run-many/logs?follow=1", nil)
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%d, %v", resp.StatusCode, err)
-	}
-	last := fmt.Sprintf("\nattempt %d's output\n", s.n)
-	if n := strings.Count(string(got), "<==\n"); n <= maxFollowRestarts || !strings.HasSuffix(string(got), last) || strings.Contains(string(got), "replaced again") {
+	s := &agentTakesOverLogs{openedLogs{until: 2*maxFollowRestarts + 3}}
+	got := followLogs(t, s, &s.openedLogs, "run-many")
+	last := fmt.Sprintf("\nattempt %d's output\n", s.until)
+	if n := strings.Count(got, "<==\n"); n <= maxFollowRestarts || !strings.HasSuffix(got, last) || strings.Contains(got, "replaced again") {
 		t.Errorf("followed log %q: want the attempts' output followed again %d times or more, to the last's end", got, maxFollowRestarts+1)
 	}
 }
