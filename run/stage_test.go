@@ -14,11 +14,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
-	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -387,14 +385,9 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	tk := dataset.TenantKeyrings{Root: dir}
 	keys, _ := tk.For("t1")
 	// A controller without its loop, stepped by hand.
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		},
-		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
+	cfg := sitesConfig(st, dir)
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}
+	c := handStepped(t, cfg)
 	e := &env{t: t, st: st, c: c, dir: dir}
 	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
 	ctx := context.Background()
