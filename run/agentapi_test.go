@@ -111,7 +111,13 @@ func agentPost(t *testing.T, e *env, r *Run, a Attempt, route string, body []byt
 // agentCall is agentPost with any method.
 func agentCall(t *testing.T, e *env, r *Run, a Attempt, method, route string, body []byte) (int, string, http.Header) {
 	t.Helper()
-	url := agentURL(e.c.cfg.ServerURL, r, a, route)
+	return agentCallAt(t, e, e.c.cfg.ServerURL, r, a, method, route, body)
+}
+
+// agentCallAt is agentCall to the server at base.
+func agentCallAt(t *testing.T, e *env, base string, r *Run, a Attempt, method, route string, body []byte) (int, string, http.Header) {
+	t.Helper()
+	url := agentURL(base, r, a, route)
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
 	resp, err := http.DefaultClient.Do(req)

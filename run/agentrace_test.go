@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,16 +94,8 @@ func raceChange(t *testing.T, e *env, cs *changeBeforeWrite, id string, fn func(
 func postAs(t *testing.T, e *env, base string, r *Run, a Attempt, route string, v any) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(v)
-	url := agentURL(base, r, a, route)
-	req, _ := http.NewRequest("POST", url, strings.NewReader(string(body)))
-	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Status + " " + string(msg)
+	code, msg, _ := agentCallAt(t, e, base, r, a, "POST", route, body)
+	return code, fmt.Sprintf("%d %s %s", code, http.StatusText(code), msg)
 }
 
 // TestCheckpointOfAttemptHeldMeanwhileNotRecorded: a checkpoint report
