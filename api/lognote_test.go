@@ -22,10 +22,45 @@ import (
 // its place, and the second attempt's output moves. Brief says the run
 // runs on until the opening after the last of them and more.
 type notedLogs struct {
-	Controller
+	openedLogs
 	unread func(n int64) bool
+}
+
+// openedLogs counts a run's openings of its output: the run is running
+// until the opening after until, then succeeded.
+type openedLogs struct {
+	Controller
 	until  int64 // the openings after which the run ended
 	opened atomic.Int64
+}
+
+func (s *openedLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
+	st := run.Running
+	if s.opened.Load() > s.until {
+		st = run.Succeeded
+	}
+	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
+}
+
+// followLogs follows runID's log through c (whose openings are s) and
+// gives all it read.
+func followLogs(t *testing.T, c Controller, s *openedLogs, runID string) string {
+	t.Helper()
+	f := newFixtureWith(t, fixtureOptions{Hide: func(inner Controller) Controller { s.Controller = inner; return c }})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.until+maxFollowHeld+20)*followPoll)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/"+runID+"/logs?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d, %v (%d openings)", resp.StatusCode, err, s.opened.Load())
+	}
+	return string(got)
 }
 
 const (
@@ -61,31 +96,9 @@ func (s *notedLogs) OpenLogs(ctx context.Context, tenant, id string, off, limit 
 		int64(len(whole)), nil
 }
 
-func (s *notedLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
-	st := run.Running
-	if s.opened.Load() > s.until {
-		st = run.Succeeded
-	}
-	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
-}
-
 func followNoted(t *testing.T, s *notedLogs) string {
 	t.Helper()
-	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { s.Controller = c; return s }})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.until+maxFollowHeld+20)*followPoll)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/run-noted/logs?follow=1", nil)
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%d, %v (%d openings)", resp.StatusCode, err, s.opened.Load())
-	}
-	return string(got)
+	return followLogs(t, s, &s.openedLogs, "run-noted")
 }
 
 // TestFollowedLogPastAnAttemptUnreadOnce: an earlier attempt's output
@@ -96,7 +109,7 @@ func followNoted(t *testing.T, s *notedLogs) string {
 // the next goes on where the follower was: the client gets the run's
 // output once, byte for byte.
 func TestFollowedLogPastAnAttemptUnreadOnce(t *testing.T) {
-	s := &notedLogs{unread: func(n int64) bool { return n == 2 }, until: 4}
+	s := &notedLogs{unread: func(n int64) bool { return n == 2 }, openedLogs: openedLogs{until: 4}}
 	got := followNoted(t, s)
 	if want := notedHead1 + notedOut1 + notedHead2 + notedOut2(s.until); got != want {
 		t.Errorf("followed log:\n%q\nwant the run's output once:\n%q", got, want)
@@ -108,7 +121,7 @@ func TestFollowedLogPastAnAttemptUnreadOnce(t *testing.T) {
 // good: then the note is followed from where it stands, after a line
 // that says so, and the later attempt's output after it, to its end.
 func TestFollowedLogPastAnAttemptNeverReadAgain(t *testing.T) {
-	s := &notedLogs{unread: func(n int64) bool { return true }, until: maxFollowHeld + 4}
+	s := &notedLogs{unread: func(n int64) bool { return true }, openedLogs: openedLogs{until: maxFollowHeld + 4}}
 	got := followNoted(t, s)
 	before, after, ok := strings.Cut(got, "<==\n")
 	if !ok || !strings.HasPrefix(before, notedHead1+notedOut1+notedHead2+notedOut2(1)) || !strings.Contains(before, "replaced") {
@@ -126,10 +139,8 @@ func TestFollowedLogPastAnAttemptNeverReadAgain(t *testing.T) {
 // reader of the opening fails says fails before it gives a byte (the
 // output found replaced while read, a scheduler that broke off).
 type failingLogs struct {
-	Controller
-	fails  func(n int64) bool
-	until  int64
-	opened atomic.Int64
+	openedLogs
+	fails func(n int64) bool
 }
 
 type failedRead struct{}
@@ -148,31 +159,9 @@ func (s *failingLogs) OpenLogs(ctx context.Context, tenant, id string, off, limi
 	return markedLog{strings.NewReader(whole[from : from+min(limit, int64(len(whole))-from)]), nil}, int64(len(whole)), nil
 }
 
-func (s *failingLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
-	st := run.Running
-	if s.opened.Load() > s.until {
-		st = run.Succeeded
-	}
-	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
-}
-
 func followFailing(t *testing.T, s *failingLogs) string {
 	t.Helper()
-	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { s.Controller = c; return s }})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.until+maxFollowHeld+20)*followPoll)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/run-failing/logs?follow=1", nil)
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%d, %v (%d openings)", resp.StatusCode, err, s.opened.Load())
-	}
-	return string(got)
+	return followLogs(t, s, &s.openedLogs, "run-failing")
 }
 
 // TestFollowedLogReadFailsOnce: a poll whose read of the output failed
@@ -180,7 +169,7 @@ func followFailing(t *testing.T, s *failingLogs) string {
 // the client missed the rest. The next poll now reads on from where the
 // follower was.
 func TestFollowedLogReadFailsOnce(t *testing.T) {
-	s := &failingLogs{fails: func(n int64) bool { return n == 2 }, until: 4}
+	s := &failingLogs{fails: func(n int64) bool { return n == 2 }, openedLogs: openedLogs{until: 4}}
 	if got, want := followFailing(t, s), notedOut2(s.until); got != want {
 		t.Errorf("followed log %q, want the run's output whole: %q", got, want)
 	}
@@ -189,7 +178,7 @@ func TestFollowedLogReadFailsOnce(t *testing.T) {
 // TestFollowedLogReadFailsAlways: a followed log whose reads fail at
 // every poll ends after maxFollowHeld of them in a row, saying so.
 func TestFollowedLogReadFailsAlways(t *testing.T) {
-	s := &failingLogs{fails: func(n int64) bool { return n > 1 }, until: 1 << 20}
+	s := &failingLogs{fails: func(n int64) bool { return n > 1 }, openedLogs: openedLogs{until: 1 << 20}}
 	got := followFailing(t, s)
 	if want := notedOut2(1) + "\n==> the run's output from byte"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "follow again to read it <==\n") {
 		t.Errorf("followed log %q, want the output read, then a line saying it could not be read", got)
@@ -200,19 +189,18 @@ func TestFollowedLogReadFailsAlways(t *testing.T) {
 }
 
 // agentTakesOverLogs is a run of attempts, one more at each opening up to
-// n: the newest is read from the site's copy, and from the next opening
-// on from the output its agent sent, which takes the site copy's place.
+// until: the newest is read from the site's copy, and from the next
+// opening on from the output its agent sent, which takes the site copy's
+// place.
 type agentTakesOverLogs struct {
-	Controller
-	n      int64
-	opened atomic.Int64
+	openedLogs
 }
 
 func (s *agentTakesOverLogs) OpenLogs(ctx context.Context, tenant, id string, off, limit int64) (io.ReadCloser, int64, error) {
 	k := s.opened.Add(1)
 	var whole strings.Builder
 	var marks run.LogMarks
-	for i := int64(1); i <= min(k, s.n); i++ {
+	for i := int64(1); i <= min(k, s.until); i++ {
 		fmt.Fprintf(&whole, "=== attempt %d at alpha ===\n", i)
 		m := run.LogMark{Attempt: int(i), At: int64(whole.Len())}
 		out := fmt.Sprintf("the site's copy of attempt %d's output\n", i)
@@ -232,14 +220,6 @@ func (s *agentTakesOverLogs) OpenLogs(ctx context.Context, tenant, id string, of
 	return markedLog{strings.NewReader(w[from : from+min(limit, int64(len(w))-from)]), marks}, int64(len(w)), nil
 }
 
-func (s *agentTakesOverLogs) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
-	st := run.Running
-	if s.opened.Load() > s.n {
-		st = run.Succeeded
-	}
-	return &run.Run{ID: id, Tenant: tenant, State: st}, nil
-}
-
 // TestFollowedLogOfManyAttempts: each attempt's output as its agent sent
 // it taking the place of the site's copy a follower had read some of is
 // followed again from the attempt's start, and that comes once an
@@ -248,23 +228,10 @@ func (s *agentTakesOverLogs) Brief(ctx context.Context, tenant, id string) (*run
 func TestFollowedLogOfManyAttempts(t *testing.T) {
 	// An opening that follows again opens the output once more, and
 	// finds another attempt: about every other attempt is followed again.
-	s := &agentTakesOverLogs{n: 2*maxFollowRestarts + 3}
-	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { s.Controller = c; return s }})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.n+20)*followPoll)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs/run-many/logs?follow=1", nil)
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%d, %v", resp.StatusCode, err)
-	}
-	last := fmt.Sprintf("\nattempt %d's output\n", s.n)
-	if n := strings.Count(string(got), "<==\n"); n <= maxFollowRestarts || !strings.HasSuffix(string(got), last) || strings.Contains(string(got), "replaced again") {
+	s := &agentTakesOverLogs{openedLogs{until: 2*maxFollowRestarts + 3}}
+	got := followLogs(t, s, &s.openedLogs, "run-many")
+	last := fmt.Sprintf("\nattempt %d's output\n", s.until)
+	if n := strings.Count(got, "<==\n"); n <= maxFollowRestarts || !strings.HasSuffix(got, last) || strings.Contains(got, "replaced again") {
 		t.Errorf("followed log %q: want the attempts' output followed again %d times or more, to the last's end", got, maxFollowRestarts+1)
 	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -44,16 +43,9 @@ func TestAuditVerifyHidesOthersContentHash(t *testing.T) {
 	}
 	verify := func(tok string) *audit.Problem {
 		t.Helper()
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/audit/verify", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var res audit.Result
-		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("verify: %d %v", resp.StatusCode, err)
+		code, _, res, err := verifyAs(t, f, tok)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("verify: %d %v", code, err)
 		}
 		if res.OK || res.Problem == nil || res.Problem.Seq != seq || res.Problem.Found == nil || res.Problem.Found.Hash == "" {
 			t.Fatalf("verify of the broken log: %+v", res)

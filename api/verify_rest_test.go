@@ -23,21 +23,11 @@ func TestAuditVerifyRestsPerTenant(t *testing.T) {
 	f.h.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 	verify := func(tok string) (int, int, audit.Result) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/audit/verify", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		code, ra, res, err := verifyAs(t, f, tok)
+		if code == http.StatusOK && err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var res audit.Result
-		if resp.StatusCode == http.StatusOK {
-			if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return resp.StatusCode, ra, res
+		return code, ra, res
 	}
 
 	if code, _, res := verify(tokA); code != http.StatusOK || !res.OK || res.Entries == 0 {
@@ -78,4 +68,24 @@ func TestAuditVerifyRestGrowsWithItsCost(t *testing.T) {
 	if _, ok := s.verifyNext["short"]; ok {
 		t.Errorf("a tenant whose rest is over is still kept: %v", s.verifyNext)
 	}
+}
+
+// verifyAs asks f's server to verify the audit log with token tok, and
+// gives the status, the Retry-After seconds (0 if none), and on 200 the
+// result and the error decoding it.
+func verifyAs(t *testing.T, f *fixture, tok string) (int, int, audit.Result, error) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/audit/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res audit.Result
+	if resp.StatusCode == http.StatusOK {
+		err = json.NewDecoder(resp.Body).Decode(&res)
+	}
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, ra, res, err
 }

@@ -16,16 +16,26 @@ import (
 // returns and the test process can end) and fails the test.
 func withinGuard(t *testing.T, fifo, what string, fn func() error) error {
 	t.Helper()
+	return guarded(t, 20*time.Second, fn, func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		t.Fatalf("%s hangs on a FIFO", what)
+	})
+}
+
+// guarded runs fn and returns its error; if fn has not returned after
+// guard, it calls stuck, which fails the test. The guard only keeps a hang
+// from stalling the run.
+func guarded(t *testing.T, guard time.Duration, fn func() error, stuck func()) error {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- fn() }()
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(20 * time.Second):
-		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-		t.Fatalf("%s hangs on a FIFO", what)
+	case <-time.After(guard):
+		stuck()
 		return nil
 	}
 }

@@ -43,15 +43,7 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 	// guard runs out: the guard only keeps a hang from stalling the run.
 	finish := func(f func() error) error {
 		t.Helper()
-		done := make(chan error, 1)
-		go func() { done <- f() }()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			t.Fatal("the anchor update still waits on the held lock")
-			return nil
-		}
+		return guarded(t, 30*time.Second, f, func() { t.Fatal("the anchor update still waits on the held lock") })
 	}
 	wantHolder := func(err error) {
 		t.Helper()

@@ -26,6 +26,17 @@ func putChunks(t *testing.T, st *Store, name string, n int) {
 	}
 }
 
+// openFileStore opens the file store in dir, closed when t ends.
+func openFileStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	st, err := OpenStore(context.Background(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // dirsUnder counts the directories below dir.
 func dirsUnder(t *testing.T, dir string) int {
 	t.Helper()
@@ -57,11 +68,7 @@ func TestFileStoreRemoveLeavesNoEmptyDirs(t *testing.T) {
 	listDirBudget = 300
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := OpenStore(ctx, "file://"+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFileStore(t, dir)
 	putChunks(t, st, "keep", 3)
 	for i := range 4 {
 		name := fmt.Sprintf("ckpt-%d", i)
@@ -98,11 +105,7 @@ func TestFileStoreListRemovesEmptiedDirs(t *testing.T) {
 	for i := range 2 * 256 {
 		mkdir(t, filepath.Join(dir, "meridian", fmt.Sprintf("old-%d", i/256), "chunks", fmt.Sprintf("%02x", i%256)))
 	}
-	st, err := OpenStore(ctx, "file://"+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFileStore(t, dir)
 	putChunks(t, st, "live", 2)
 	names, err := NamesWithPrefix(ctx, st, "", ListBound(0))
 	if err != nil || len(names) != 1 || names[0] != "live" {
@@ -128,11 +131,7 @@ func TestFileStoreListRemovesEmptiedDirs(t *testing.T) {
 func TestFileStorePutAfterItsDirRemoved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := OpenStore(ctx, "file://"+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFileStore(t, dir)
 	var id seal.ID
 	id[0] = 0xcd
 	key := ChunkKey("d", id)
@@ -167,11 +166,7 @@ func TestFileStorePutAfterItsDirRemoved(t *testing.T) {
 // an empty one rather than failing.
 func TestFileStoreConcurrentPutDeleteList(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenStore(ctx, "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFileStore(t, t.TempDir())
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -210,11 +205,7 @@ func TestFileStoreConcurrentPutDeleteList(t *testing.T) {
 func TestFileStoreRemoveKeepsStoreDirs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	base, err := OpenStore(ctx, "file://"+dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
+	base := openFileStore(t, dir)
 	st := base.Sub("t/acme/data/")
 	putChunks(t, st, "d", 2)
 	if _, err := Remove(ctx, st, "d", ListBound(0)); err != nil {

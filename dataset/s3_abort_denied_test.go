@@ -42,11 +42,7 @@ func TestS3AbortDeniedLeavesUploads(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFakeS3(t, ctx, srv.URL)
 	if n, err := RemoveStaleTemps(ctx, st, "d", time.Hour, 50); err != nil || n != 0 {
 		t.Fatalf("sweep: %d removed, %v; want 0 and no error", n, err)
 	}

@@ -40,11 +40,7 @@ func TestAttackEndlessS3Page(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFakeS3(t, ctx, srv.URL)
 	start := time.Now()
 	var listErr error
 	n := 0
@@ -100,11 +96,7 @@ func TestAttackEndlessListingRemove(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFakeS3(t, ctx, srv.URL)
 	n, err := Remove(ctx, st, "d", 5000)
 	if !errors.Is(err, ErrListTooLong) || !strings.Contains(err.Error(), "over 5000 objects") {
 		t.Fatalf("remove from a listing without end: %v (after %d pages, %d deletes), want ErrListTooLong naming the bound", err, pages.Load(), deletes.Load())

@@ -50,12 +50,8 @@ func TestAttackEmptyPagesWithoutEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv, pages := pagedListing(t, 0, 10_000, cancel)
-	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, err = ChunksPresent(ctx, st, "d", nil, ListBound(0))
+	st := openFakeS3(t, ctx, srv.URL)
+	_, err := ChunksPresent(ctx, st, "d", nil, ListBound(0))
 	if !errors.Is(err, ErrListTooLong) {
 		t.Fatalf("a listing of empty pages without end: %v after %d pages; want ErrListTooLong", err, pages.Load())
 	}
@@ -73,11 +69,7 @@ func TestS3ListingCutShortIsAnError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv, pages := pagedListing(t, 1000, 100, cancel)
-	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openFakeS3(t, ctx, srv.URL)
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	n := 0
@@ -97,4 +89,16 @@ func TestS3ListingCutShortIsAnError(t *testing.T) {
 	if !errors.Is(listErr, context.Canceled) {
 		t.Fatalf("a cut listing: %v, want the context's error", listErr)
 	}
+}
+
+// openFakeS3 opens the store of bucket bkt at the S3 server at url, path
+// style and without credentials, closed when t ends.
+func openFakeS3(t *testing.T, ctx context.Context, url string) *Store {
+	t.Helper()
+	st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -79,16 +79,12 @@ func TestAttackS3UploadListing(t *testing.T) {
 			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			st, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := openFakeS3(t, ctx, srv.URL)
 			bound := limit
 			if strings.HasSuffix(tc.name, "a large bound") {
 				bound = ListBound(1 << 20) // a large dataset's bound on its objects
 			}
-			_, err = RemoveStaleTemps(ctx, st, "d", 0, bound)
+			_, err := RemoveStaleTemps(ctx, st, "d", 0, bound)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("sweep: %v, want %v", err, tc.want)
 			}

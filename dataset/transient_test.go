@@ -29,11 +29,7 @@ func TestTransient(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	s3, err := OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3.Close()
+	s3 := openFakeS3(t, ctx, srv.URL)
 	for _, c := range []struct {
 		status int
 		want   bool

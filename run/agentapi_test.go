@@ -111,7 +111,13 @@ func agentPost(t *testing.T, e *env, r *Run, a Attempt, route string, body []byt
 // agentCall is agentPost with any method.
 func agentCall(t *testing.T, e *env, r *Run, a Attempt, method, route string, body []byte) (int, string, http.Header) {
 	t.Helper()
-	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
+	return agentCallAt(t, e, e.c.cfg.ServerURL, r, a, method, route, body)
+}
+
+// agentCallAt is agentCall to the server at base.
+func agentCallAt(t *testing.T, e *env, base string, r *Run, a Attempt, method, route string, body []byte) (int, string, http.Header) {
+	t.Helper()
+	url := agentURL(base, r, a, route)
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
 	resp, err := http.DefaultClient.Do(req)
@@ -388,7 +394,7 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	post := func(token string) int {
 		t.Helper()
-		url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+		url := agentURL(e.c.cfg.ServerURL, r, a, agent.RouteHeartbeat)
 		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
@@ -525,7 +531,7 @@ func TestEndedOldCredentialBounded(t *testing.T) {
 	var whole atomic.Int64
 	e := newEnv(t, func(c *Config) { c.Store = wholeReads{Store: c.Store, n: &whole} })
 	r, a := cancelledAttempt(t, e)
-	url := e.c.cfg.ServerURL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+	url := agentURL(e.c.cfg.ServerURL, r, a, agent.RouteHeartbeat)
 	before, start := whole.Load(), time.Now()
 	const sent = 3 * agentFailBurst
 	gone, limited := 0, 0
@@ -750,16 +756,7 @@ func TestAgentFaultNamesNoServerDetail(t *testing.T) {
 // test's credential in the first form was remembered last) would otherwise
 // be counted with the test's own.
 func TestAgentCredentialMACOnce(t *testing.T) {
-	gate := &agentGate{}
-	e := newEnv(t, func(c *Config) {
-		srv := httptest.NewServer(gate)
-		t.Cleanup(srv.Close)
-		c.ServerURL = srv.URL
-	})
-	gate.c.Store(e.c)
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	gate.shut()
-	defer gate.open()
+	e, r, a := gatedAgentEnv(t, nil)
 	own := httptest.NewServer(e.c.AgentHandler())
 	defer own.Close()
 	key := attemptKey(r.ID, a.N)
@@ -768,7 +765,7 @@ func TestAgentCredentialMACOnce(t *testing.T) {
 	e.c.mu.Unlock()
 	get := func(tok string) int {
 		t.Helper()
-		url := own.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+		url := agentURL(own.URL, r, a, agent.RouteManifest)
 		req, _ := http.NewRequest("GET", url, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
@@ -873,7 +870,7 @@ func BenchmarkAgentGet(b *testing.B) {
 	a := r.Attempts[len(r.Attempts)-1]
 	srv := httptest.NewServer(e.c.AgentHandler())
 	defer srv.Close()
-	url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteManifest)
+	url := agentURL(srv.URL, r, a, agent.RouteManifest)
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
 	do := func() {
@@ -937,7 +934,7 @@ func TestAgentCallsReadRunByVersion(t *testing.T) {
 	defer srv.Close()
 	post := func(route string, body []byte) (int, string) {
 		t.Helper()
-		url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
+		url := agentURL(srv.URL, r, a, route)
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
 		resp, err := http.DefaultClient.Do(req)
@@ -1006,7 +1003,7 @@ func BenchmarkAgentHeartbeat(b *testing.B) {
 			}
 			srv := httptest.NewServer(e.c.AgentHandler())
 			defer srv.Close()
-			url := srv.URL + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(agent.RouteHeartbeat)
+			url := agentURL(srv.URL, r, a, agent.RouteHeartbeat)
 			body, _ := json.Marshal(agent.Heartbeat{})
 			tok := e.c.credential(r.ID, a)
 			do := func() {

@@ -8,9 +8,6 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/store"
 )
 
@@ -72,13 +69,7 @@ func TestCheckpointMoveAuditsTheBytesItMoved(t *testing.T) {
 func agentOnlyController(t *testing.T) (*Controller, *Run, Attempt) {
 	t.Helper()
 	st, dir := testStore(t)
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
+	c := handStepped(t, sitesConfig(st, dir))
 	ctx := context.Background()
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,11 +40,30 @@ func (s *changeBeforeWrite) UpdateRun(ctx context.Context, id string, fn func(*s
 // whose write of the run meets the change set in its store.
 func racedAgentEnv(t *testing.T) (*env, *changeBeforeWrite, *Run, Attempt, string) {
 	t.Helper()
-	gate := &agentGate{}
 	var cs *changeBeforeWrite
-	e := newEnv(t, func(c *Config) {
+	e, r, a := gatedAgentEnv(t, func(c *Config) {
 		cs = &changeBeforeWrite{Store: c.Store}
 		c.Store = cs
+	})
+	h := e.c.AgentHandler()
+	own := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), racedKey{}, true)))
+	}))
+	t.Cleanup(own.Close)
+	return e, cs, r, a, own.URL
+}
+
+// gatedAgentEnv is an env (with more, if not nil, to its config) whose
+// attempt is running and whose agent talks to the server through a gate,
+// shut once the attempt runs until t ends: its own requests are not
+// counted with the test's.
+func gatedAgentEnv(t *testing.T, more func(c *Config)) (*env, *Run, Attempt) {
+	t.Helper()
+	gate := &agentGate{}
+	e := newEnv(t, func(c *Config) {
+		if more != nil {
+			more(c)
+		}
 		srv := httptest.NewServer(gate)
 		t.Cleanup(srv.Close)
 		c.ServerURL = srv.URL
@@ -54,12 +72,12 @@ func racedAgentEnv(t *testing.T) (*env, *changeBeforeWrite, *Run, Attempt, strin
 	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
 	gate.shut()
 	t.Cleanup(gate.open)
-	h := e.c.AgentHandler()
-	own := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), racedKey{}, true)))
-	}))
-	t.Cleanup(own.Close)
-	return e, cs, r, a, own.URL
+	return e, r, a
+}
+
+// agentURL is route of r's attempt a at the server at base.
+func agentURL(base string, r *Run, a Attempt, route string) string {
+	return base + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
 }
 
 // raceChange sets the change the next marked write meets: fn applied to
@@ -76,16 +94,8 @@ func raceChange(t *testing.T, e *env, cs *changeBeforeWrite, id string, fn func(
 func postAs(t *testing.T, e *env, base string, r *Run, a Attempt, route string, v any) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(v)
-	url := base + strings.NewReplacer("{run}", r.ID, "{attempt}", fmt.Sprint(a.N)).Replace(route)
-	req, _ := http.NewRequest("POST", url, strings.NewReader(string(body)))
-	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Status + " " + string(msg)
+	code, msg, _ := agentCallAt(t, e, base, r, a, "POST", route, body)
+	return code, fmt.Sprintf("%d %s %s", code, http.StatusText(code), msg)
 }
 
 // TestCheckpointOfAttemptHeldMeanwhileNotRecorded: a checkpoint report

@@ -18,23 +18,7 @@ import (
 // ruleFrom is a transfer rule pack of one rule, of effect effect, in force
 // from the date from.
 func ruleFrom(id, effect, from, condition string) policy.File {
-	return policy.File{Name: id + ".yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
-kind: RulePack
-metadata: {name: ` + id + `}
-rules:
-  - id: ` + id + `
-    title: "test rule from ` + from + `"
-    jurisdiction: ORG
-    kind: data-transfer
-    scope: transfer
-    effect: ` + effect + `
-    effectiveFrom: ` + from + `
-    enforcement: in-force
-    confidence: confirmed
-    sources: ["test pack of run's tests"]
-    message: dataset {dataset.name} would move to {transfer.to}
-    condition: "` + condition + `"
-`)}
+	return transferRule(id, "test rule from "+from, effect, from, condition, "")
 }
 
 // midnightFixture is a run moving its checkpoint from alpha (SG) to bravo

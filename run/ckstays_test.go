@@ -21,13 +21,7 @@ import (
 func TestCheckpointAtTargetIsNoMove(t *testing.T) {
 	st, dir := testStore(t)
 	// A controller without its loop, stepped by hand.
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
+	c := handStepped(t, sitesConfig(st, dir))
 	ctx := context.Background()
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
 	if err != nil {
@@ -82,4 +76,23 @@ func TestCheckpointAtTargetIsNoMove(t *testing.T) {
 	if !found {
 		t.Errorf("timeline %v says nothing of the checkpoint", kinds(evs))
 	}
+}
+
+// sitesConfig is the config of a controller on st and dir over the test
+// catalog's sites, each run by its own backend.
+func sitesConfig(st *store.SQLite, dir string) Config {
+	return Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}}
+}
+
+// handStepped is a controller of cfg, with its agent API, without its
+// loop: the test steps it by hand.
+func handStepped(t *testing.T, cfg Config) *Controller {
+	t.Helper()
+	var c *Controller
+	agentConfig(t, &cfg, func() *Controller { return c })
+	c = New(cfg)
+	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,23 +96,10 @@ func sweepMany(t *testing.T, crossed bool) {
 	r = f.step(t)
 	checkAlphaSwept(t, f, r, other, "")
 
-	es, err := f.st.AuditEntries(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var own []string
 	var rest []transfer.Withdrawn
-	for _, a := range es {
-		if a.Kind != transfer.KindWithdrawn {
-			continue
-		}
-		var w transfer.Withdrawn
-		if err := json.Unmarshal(a.Payload, &w); err != nil {
-			t.Fatal(err)
-		}
-		if w.Kind != transfer.KindCheckpoint || w.Run != r.ID || w.Site != "alpha" || w.To != "SG" || len(w.Rules) != 1 || w.Rules[0] != "test-no-sg" || w.Objects == 0 {
-			t.Errorf("withdrawal %+v; want a checkpoint of the run at alpha under test-no-sg", w)
-		}
+	for _, w := range withdrawalsOf(t, f, r.ID) {
+		checkNoSGWithdrawal(t, w, r.ID)
 		if w.Checkpoints == 0 {
 			own = append(own, w.Dataset)
 		} else {

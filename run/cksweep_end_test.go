@@ -83,11 +83,23 @@ func newCutSweepFixture(t *testing.T) (*ckMoveFixture, *cutStore, *Config, []str
 // at site, by checkpoint name.
 func checkpointWithdrawals(t *testing.T, f *ckMoveFixture, site string) map[string]transfer.Withdrawn {
 	t.Helper()
-	es, err := f.st.AuditEntries(context.Background(), f.r.ID)
+	out := map[string]transfer.Withdrawn{}
+	for _, w := range withdrawalsOf(t, f, f.r.ID) {
+		if w.Kind == transfer.KindCheckpoint && w.Site == site {
+			out[w.Dataset] = w
+		}
+	}
+	return out
+}
+
+// withdrawalsOf are the withdrawals on run id's audit record, in order.
+func withdrawalsOf(t *testing.T, f *ckMoveFixture, id string) []transfer.Withdrawn {
+	t.Helper()
+	es, err := f.st.AuditEntries(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]transfer.Withdrawn{}
+	var out []transfer.Withdrawn
 	for _, a := range es {
 		if a.Kind != transfer.KindWithdrawn {
 			continue
@@ -96,11 +108,18 @@ func checkpointWithdrawals(t *testing.T, f *ckMoveFixture, site string) map[stri
 		if err := json.Unmarshal(a.Payload, &w); err != nil {
 			t.Fatal(err)
 		}
-		if w.Kind == transfer.KindCheckpoint && w.Site == site {
-			out[w.Dataset] = w
-		}
+		out = append(out, w)
 	}
 	return out
+}
+
+// checkNoSGWithdrawal checks that w is the withdrawal of a checkpoint of
+// run id at alpha, of some objects, under the rule test-no-sg.
+func checkNoSGWithdrawal(t *testing.T, w transfer.Withdrawn, id string) {
+	t.Helper()
+	if w.Kind != transfer.KindCheckpoint || w.Run != id || w.Site != "alpha" || w.To != "SG" || len(w.Rules) != 1 || w.Rules[0] != "test-no-sg" || w.Objects == 0 {
+		t.Errorf("withdrawal %+v; want a checkpoint of the run at alpha under test-no-sg", w)
+	}
 }
 
 // checkAlphaSwept checks that the sweep of alpha the run r left is done:

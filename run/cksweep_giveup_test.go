@@ -23,18 +23,8 @@ import (
 func TestSweepOfAGoneStoreIsGivenUpOnRecord(t *testing.T) {
 	f, rs, names := newSweepFixture(t)
 	ctx := context.Background()
-	noDataToSG(t, rs)
 	// The run has left alpha for bravo, its checkpoints left at alpha.
-	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
-		r.Site = "bravo"
-		r.Older = []Checkpoint{{Step: 30, Name: names[0], Site: "alpha"}}
-		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
-		r.Swept = []Sweep{{Site: "alpha"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	alphaStoreGone(t, f)
+	leftAlphaGone(t, f, rs, Checkpoint{Step: 30, Name: names[0], Site: "alpha"})
 	get := func() *Run {
 		r, err := f.c.Get(ctx, "t1", f.r.ID)
 		if err != nil {
@@ -49,9 +39,7 @@ func TestSweepOfAGoneStoreIsGivenUpOnRecord(t *testing.T) {
 		if len(r.Swept) != 1 || r.Swept[0].Fails != i {
 			t.Fatalf("after %d failed sweeps: swept %+v; want alpha still on the list with %d failures", i, r.Swept, i)
 		}
-		f.c.mu.Lock()
-		next := f.c.sweepWait[f.r.ID].next
-		f.c.mu.Unlock()
+		next := nextSweep(f)
 		waits = append(waits, next.Sub(f.clk.Now()))
 		f.clk.set(next)
 	}
@@ -158,9 +146,7 @@ func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
 		if i == maxSweepFails && len(r.Swept) != 0 {
 			t.Fatalf("after %d sweeps: swept %+v; want it given up", i, r.Swept)
 		}
-		f.c.mu.Lock()
-		next := f.c.sweepWait[f.r.ID].next
-		f.c.mu.Unlock()
+		next := nextSweep(f)
 		f.clk.set(next)
 	}
 	if got := eventsOf(t, f.c, f.r.ID, "checkpoints-left"); len(got) != 1 || !strings.Contains(got[0], "gone") || !strings.Contains(got[0], "catalog") {
@@ -178,22 +164,11 @@ func TestSweepOfASiteGoneFromTheCatalogIsGivenUpOnRecord(t *testing.T) {
 func TestSweepFailuresCountedAcrossARestart(t *testing.T) {
 	f, rs, _ := newSweepFixture(t)
 	ctx := context.Background()
-	noDataToSG(t, rs)
-	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
-		r.Site = "bravo"
-		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
-		r.Swept = []Sweep{{Site: "alpha"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	alphaStoreGone(t, f)
+	leftAlphaGone(t, f, rs)
 	// Half the failures, each at its time.
 	for i := 0; i < maxSweepFails/2; i++ {
 		f.c.sweepCheckpoints(ctx, f.r.ID)
-		f.c.mu.Lock()
-		next := f.c.sweepWait[f.r.ID].next
-		f.c.mu.Unlock()
+		next := nextSweep(f)
 		f.clk.set(next)
 	}
 	// The server restarts: a controller on the same store, and two hours
@@ -218,6 +193,33 @@ func noDataToSG(t *testing.T, rs *rules.State) {
 	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// leftAlphaGone makes f's run one that left alpha for bravo, alpha
+// still to sweep (older, if any, its older checkpoints), with the law
+// denying data to alpha's country and alpha's store gone.
+func leftAlphaGone(t *testing.T, f *ckMoveFixture, rs *rules.State, older ...Checkpoint) {
+	t.Helper()
+	noDataToSG(t, rs)
+	if _, err := f.c.update(context.Background(), f.r.ID, func(r *Run, ch *store.Change) error {
+		r.Site = "bravo"
+		if len(older) > 0 {
+			r.Older = older
+		}
+		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
+		r.Swept = []Sweep{{Site: "alpha"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alphaStoreGone(t, f)
+}
+
+// nextSweep is when f's controller next sweeps f's run.
+func nextSweep(f *ckMoveFixture) time.Time {
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	return f.c.sweepWait[f.r.ID].next
 }
 
 // alphaStoreGone puts a plain file where alpha's store was: every open,
@@ -246,16 +248,7 @@ func alphaStoreGone(t *testing.T, f *ckMoveFixture) {
 func TestSweepWaitSurvivesRestarts(t *testing.T) {
 	f, rs, _ := newSweepFixture(t)
 	ctx := context.Background()
-	noDataToSG(t, rs)
-	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
-		r.Site = "bravo"
-		r.Checkpoint = &Checkpoint{Step: 40, Name: f.ck.Name, Site: "bravo", SHA256: f.ck.SHA256}
-		r.Swept = []Sweep{{Site: "alpha"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	alphaStoreGone(t, f)
+	leftAlphaGone(t, f, rs)
 	start := f.clk.Now()
 	for range 60 {
 		New(f.c.cfg).sweepCheckpoints(ctx, f.r.ID)

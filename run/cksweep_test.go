@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/seal"
-	"meridian.dev/meridian/transfer"
 )
 
 // newSweepFixture is the checkpoint-move fixture for a job trained on
@@ -133,22 +131,9 @@ func TestCheckpointsRemovedFromTheSiteTheLawLeft(t *testing.T) {
 	if len(r.Swept) != 0 {
 		t.Errorf("swept list %+v after the removal; want it empty", r.Swept)
 	}
-	es, err := f.st.AuditEntries(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	withdrawn := map[string]bool{}
-	for _, a := range es {
-		if a.Kind != transfer.KindWithdrawn {
-			continue
-		}
-		var w transfer.Withdrawn
-		if err := json.Unmarshal(a.Payload, &w); err != nil {
-			t.Fatal(err)
-		}
-		if w.Kind != transfer.KindCheckpoint || w.Run != r.ID || w.Site != "alpha" || w.To != "SG" || len(w.Rules) != 1 || w.Rules[0] != "test-no-sg" || w.Objects == 0 {
-			t.Errorf("withdrawal %+v; want a checkpoint of the run at alpha under test-no-sg", w)
-		}
+	for _, w := range withdrawalsOf(t, f, r.ID) {
+		checkNoSGWithdrawal(t, w, r.ID)
 		withdrawn[w.Dataset] = true
 	}
 	if len(withdrawn) != 2 || !withdrawn[older] || !withdrawn[resume] {

@@ -31,6 +31,13 @@ func licencedTransferPack(id, country string) policy.File {
 // transferPack is a pack of one transfer-scope deny rule, in force since
 // 2020, with condition and more of the rule's YAML lines.
 func transferPack(id, title, condition, more string) policy.File {
+	return transferRule(id, title, "deny", "2020-01-01", condition, more)
+}
+
+// transferRule is a pack of one transfer-scope rule, of effect effect,
+// in force from the date from, with condition and more of the rule's YAML
+// lines.
+func transferRule(id, title, effect, from, condition, more string) policy.File {
 	return policy.File{Name: id + ".yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
 kind: RulePack
 metadata: {name: ` + id + `}
@@ -40,8 +47,8 @@ rules:
     jurisdiction: ORG
     kind: data-transfer
     scope: transfer
-    effect: deny
-    effectiveFrom: 2020-01-01
+    effect: ` + effect + `
+    effectiveFrom: ` + from + `
     enforcement: in-force
     confidence: confirmed
     sources: ["test pack of run's tests"]

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/store"
@@ -67,16 +66,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := datasetResource(d.Datasets[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Tenant = "t1"
-	rec, _ := audit.NewRecord(KindRegister, "", map[string]any{"kind": res.Kind, "name": res.Name})
-	if _, err := e.st.PutResource(ctx, &res, 0, rec); err != nil {
-		t.Fatal(err)
-	}
-	e.c.forgetWorlds(ctx, "t1")
+	registerPastApply(t, e, d.Datasets[0])
 	if _, err := e.c.StageDataset(ctx, "t1", "corpus", StageRequest{Site: "bravo"}); !named(err) {
 		t.Errorf("staging the registered dataset: %v, want a refusal naming spec.location and spec.store", err)
 	}

@@ -584,14 +584,9 @@ func steppedLocal(t *testing.T) (*Controller, string) {
 	t.Helper()
 	st, dir := testStore(t)
 	traversable(t, dir)
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		},
-		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
+	cfg := sitesConfig(st, dir)
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}
+	c := handStepped(t, cfg)
 	t.Cleanup(func() { killLocalJobs(dir) })
 	return c, dir
 }

@@ -14,11 +14,9 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/examples/trainer/charlm"
-	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -387,14 +385,9 @@ func TestStageReenteredAfterCrash(t *testing.T) {
 	tk := dataset.TenantKeyrings{Root: dir}
 	keys, _ := tk.For("t1")
 	// A controller without its loop, stepped by hand.
-	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		},
-		Stager: &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}}
-	var c *Controller
-	agentConfig(t, &cfg, func() *Controller { return c })
-	c = New(cfg)
+	cfg := sitesConfig(st, dir)
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}
+	c := handStepped(t, cfg)
 	e := &env{t: t, st: st, c: c, dir: dir}
 	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
 	ctx := context.Background()
@@ -499,16 +492,7 @@ func TestDatasetStoreScope(t *testing.T) {
 	// Registered before the scope narrowed (written past Apply).
 	d := &catalog.Dataset{APIVersion: catalog.APIVersion, Kind: catalog.KindDataset, Metadata: catalog.Metadata{Name: "legacy"},
 		Spec: catalog.DatasetSpec{Origin: "SG", Classification: catalog.ClassPublic, SizeBytes: 1e5, Store: "file://" + foreign}}
-	res, err := datasetResource(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Tenant = "t1"
-	rec, _ := audit.NewRecord(KindRegister, "", map[string]any{"kind": res.Kind, "name": res.Name})
-	if _, err := e.st.PutResource(ctx, &res, 0, rec); err != nil {
-		t.Fatal(err)
-	}
-	e.c.forgetWorlds(ctx, "t1")
+	registerPastApply(t, e, d)
 	if _, err := e.c.StageDataset(ctx, "t1", "legacy", StageRequest{Site: "alpha"}); !isScopeErr(err) {
 		t.Errorf("staging a legacy dataset: %v, want a spec.store refusal", err)
 	}
@@ -544,4 +528,21 @@ func TestStageErrorFailsRun(t *testing.T) {
 	if r.State != Failed || !strings.Contains(r.Reason, "staging attempt 1 to alpha") {
 		t.Fatalf("ended %s: %s, want failed by the staging error", r.State, r.Reason)
 	}
+}
+
+// registerPastApply registers d for tenant t1 straight in e's store, as
+// one registered before a check Apply now makes was: past Apply.
+func registerPastApply(t *testing.T, e *env, d *catalog.Dataset) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := datasetResource(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Tenant = "t1"
+	rec, _ := audit.NewRecord(KindRegister, "", map[string]any{"kind": res.Kind, "name": res.Name})
+	if _, err := e.st.PutResource(ctx, &res, 0, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.c.forgetWorlds(ctx, "t1")
 }

@@ -120,21 +120,7 @@ func TestAuditCLIOnlyStateRecordsAnchorKey(t *testing.T) {
 // command, after its log verified against that anchor.
 func TestAuditCLIRecordsKeyOfOlderCLIAnchor(t *testing.T) {
 	ctx := context.Background()
-	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-	db := openStateDB(t, st)
-	appendUnanchored(t, db, 3)
-	anchors, err := audit.OpenAnchors(st.Anchor())
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq, head, err := db.AuditHead(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC()); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	st, _ := olderCLIAnchored(t)
 	d, err := st.auditStore(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +245,29 @@ func openStateDB(t testing.TB, st state) *store.SQLite {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// olderCLIAnchored is a state directory with three entries, anchored as
+// an older CLI did, without an entry naming the key, and its anchors.
+func olderCLIAnchored(t *testing.T) (state, *audit.Anchors) {
+	t.Helper()
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	db := openStateDB(t, st)
+	appendUnanchored(t, db, 3)
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, head, err := db.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return st, anchors
 }
 
 // appendUnanchored appends n entries to db's log as a version from before

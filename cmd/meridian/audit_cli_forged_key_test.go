@@ -54,21 +54,7 @@ func TestCLIAnchorIgnoresUnsealedKeyEntries(t *testing.T) {
 	t.Run("names the anchor's key", func(t *testing.T) {
 		// A log an older CLI anchored without naming the key; a forged
 		// row names the key in use.
-		st := state{Dir: statedir.Dir{Path: t.TempDir()}}
-		db := openStateDB(t, st)
-		appendUnanchored(t, db, 3)
-		anchors, err := audit.OpenAnchors(st.Anchor())
-		if err != nil {
-			t.Fatal(err)
-		}
-		seq, head, err := db.AuditHead(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC()); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
+		st, anchors := olderCLIAnchored(t)
 		forge(t, st, 4, anchors.Key())
 		follow, warned := cli(t, st)
 		if follow || !strings.Contains(warned, "audit log does not verify") || !strings.Contains(warned, "entry 4") {

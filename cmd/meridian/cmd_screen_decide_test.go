@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/store"
 )
@@ -20,12 +21,7 @@ import (
 // dismissed) with no trace in the log. The audit log is now written first:
 // failing, it decides nothing.
 func TestScreenDecisionAuditedFirst(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("MERIDIAN_HOME", home)
-	list := filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")
-	if _, err := runCLI(t, "screen", "import", list); err != nil {
-		t.Fatal(err)
-	}
+	home, _, sst := screenImported(t)
 	orgs := filepath.Join(t.TempDir(), "orgs.yaml")
 	if err := os.WriteFile(orgs, []byte(`apiVersion: meridian.dev/v1alpha1
 kind: Organization
@@ -34,17 +30,10 @@ spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sst := &screen.Store{Dir: filepath.Join(home, "screening")}
 
 	// The audit log cannot be written: its key is readable by others,
 	// which is refused.
-	keyPath := filepath.Join(home, "audit.key")
-	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(keyPath, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	keyPath := auditKeyReadableByOthers(t, home)
 	for _, action := range []string{screen.Dismiss, screen.Confirm} {
 		_, err := runCLI(t, "screen", action, "exemplar", "e1003", "-f", orgs, "--by", "a.person", "--reason", "register number differs")
 		if err == nil || isCode(err, exitBadInput) || !strings.Contains(err.Error(), "audit key") || !strings.Contains(err.Error(), "nothing decided") {
@@ -72,6 +61,47 @@ spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}
 	if err != nil || len(ds) != 1 || ds[0].Action != screen.Dismiss {
 		t.Fatalf("decisions after the dismissal: %+v %v, want the one dismissal", ds, err)
 	}
+	es := screeningDecisionsAudited(t)
+	if len(es) != 1 {
+		t.Fatalf("%d screening decisions in the audit log, want the one dismissal", len(es))
+	}
+	var got screen.Decision
+	if err := json.Unmarshal(es[0].Payload, &got); err != nil || got.Action != screen.Dismiss || got.EntryID != "e1003" || got.Time != ds[0].Time {
+		t.Errorf("the audit log's entry: %s %v, want the dismissal recorded in decisions.json", es[0].Payload, err)
+	}
+}
+
+// screenImported makes a Meridian home for t with the sample list
+// imported, and gives the home, the list's file and the screening store.
+func screenImported(t *testing.T) (home, list string, sst *screen.Store) {
+	t.Helper()
+	home = t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	list = filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")
+	if _, err := runCLI(t, "screen", "import", list); err != nil {
+		t.Fatal(err)
+	}
+	return home, list, &screen.Store{Dir: filepath.Join(home, "screening")}
+}
+
+// auditKeyReadableByOthers writes home's audit key readable by others, so
+// that the audit log cannot be written, and gives its path.
+func auditKeyReadableByOthers(t *testing.T, home string) string {
+	t.Helper()
+	keyPath := filepath.Join(home, "audit.key")
+	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return keyPath
+}
+
+// screeningDecisionsAudited gives the screening decisions in the audit
+// log of the state in MERIDIAN_HOME, of every tenant.
+func screeningDecisionsAudited(t *testing.T) []audit.Entry {
+	t.Helper()
 	st, err := openState()
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +112,5 @@ spec: {headquarters: DE, legalName: "Exemplar Lab GmbH"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 1 {
-		t.Fatalf("%d screening decisions in the audit log, want the one dismissal", len(es))
-	}
-	var got screen.Decision
-	if err := json.Unmarshal(es[0].Payload, &got); err != nil || got.Action != screen.Dismiss || got.EntryID != "e1003" || got.Time != ds[0].Time {
-		t.Errorf("the audit log's entry: %s %v, want the dismissal recorded in decisions.json", es[0].Payload, err)
-	}
+	return es
 }

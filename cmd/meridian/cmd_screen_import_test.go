@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	binenc "encoding/binary"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/screen"
-	"meridian.dev/meridian/store"
 )
 
 // TestScreenImportAuditsCarriedOverFirst: an import wrote the dismissals
@@ -25,13 +23,7 @@ import (
 // first: failing, it imports nothing, and the next import carries the
 // dismissals over, and audits them, again.
 func TestScreenImportAuditsCarriedOverFirst(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("MERIDIAN_HOME", home)
-	list := filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv")
-	if _, err := runCLI(t, "screen", "import", list); err != nil {
-		t.Fatal(err)
-	}
-	sst := &screen.Store{Dir: filepath.Join(home, "screening")}
+	home, list, sst := screenImported(t)
 	l, err := sst.List()
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +54,7 @@ func TestScreenImportAuditsCarriedOverFirst(t *testing.T) {
 
 	// The audit log cannot be written: its key is readable by others,
 	// which is refused.
-	keyPath := filepath.Join(home, "audit.key")
-	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(keyPath, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	keyPath := auditKeyReadableByOthers(t, home)
 	_, err = runCLI(t, "screen", "import", list)
 	if err == nil || isCode(err, exitBadInput) || !strings.Contains(err.Error(), "audit key") || !strings.Contains(err.Error(), "nothing imported") {
 		t.Fatalf("an import whose carried-over dismissal cannot be audited: %v, want it refused, saying why and that nothing is imported", err)
@@ -99,16 +85,7 @@ func TestScreenImportAuditsCarriedOverFirst(t *testing.T) {
 	if err != nil || len(ds) != 2 || ds[1].Rekeyed == nil || ds[1].EntrySHA256 != e.ContentHash() {
 		t.Fatalf("decisions after the import: %+v %v, want the dismissal and its copy", ds, err)
 	}
-	st, err := openState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := openStateDB(t, st)
-	defer db.Close()
-	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningDecision}, AllTenants: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := screeningDecisionsAudited(t)
 	if len(es) != 1 {
 		t.Fatalf("%d screening decisions in the audit log, want the one carried over", len(es))
 	}
