@@ -223,9 +223,21 @@ func TestIndexedAcrossNodes(t *testing.T) {
 	s := site(kc)
 	s.NodeSelector = map[string]string{"meridian.dev/pool": "conformance"}
 	b := newBackend(t, s, t.TempDir())
+	// Each pod waits for the other to start, as a distributed workload's
+	// pods meet before they work, so that the two run at once and their
+	// 6+6 accelerators need two nodes of 8. (Pods that merely slept a while
+	// need not overlap: on a loaded machine the second may be placed after
+	// the first has ended, on the node it freed. The lab's containers are
+	// processes of one machine, so a directory outside the pods' scratch is
+	// where they meet.)
+	meet := t.TempDir()
 	spec := backend.Spec{RunID: uniqueRunID("indexed"), Attempt: 1, WorkDir: t.TempDir(), Accelerators: 12,
-		// The pods overlap (sleep), so 6+6 accelerators need two nodes of 8.
-		Command: []string{"/bin/sh", "-c", `echo "index=$JOB_COMPLETION_INDEX nodes=$MERIDIAN_NODES gpus=$MERIDIAN_ACCELERATORS"; sleep 3`}}
+		Command: []string{"/bin/sh", "-c", `touch "$1/$JOB_COMPLETION_INDEX"; i=0
+while [ ! -e "$1/0" ] || [ ! -e "$1/1" ]; do
+	i=$((i+1)); if [ $i -gt 1200 ]; then echo "index=$JOB_COMPLETION_INDEX: no other pod within 120 s"; exit 1; fi
+	sleep 0.1
+done
+echo "index=$JOB_COMPLETION_INDEX nodes=$MERIDIAN_NODES gpus=$MERIDIAN_ACCELERATORS"`, "sh", meet}}
 	h, err := b.Submit(testCtx(t), spec)
 	if err != nil {
 		t.Fatal(err)

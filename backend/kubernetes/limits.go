@@ -338,7 +338,7 @@ func listWhole[L any, PL interface {
 		}
 		for _, o := range objs {
 			if held += keep(o); held > maxCachedBytes {
-				return errCacheFull("list of " + resource)
+				return errCacheFull("list of "+resource, maxCachedBytes)
 			}
 		}
 		items = append(items, objs...)

@@ -270,10 +270,10 @@ func keptBytes(obj any) int64 {
 }
 
 // errCacheFull is the error of a watch or list (what) whose objects would
-// have its cache hold more than maxCachedBytes.
-func errCacheFull(what string) error {
+// have its cache hold more than limit bytes (maxCachedBytes).
+func errCacheFull(what string, limit int64) error {
 	return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: objects of more than %s in all, the most the backend keeps; refused",
-		what, sizeString(maxCachedBytes))}
+		what, sizeString(limit))}
 }
 
 // keepBool copies an optional bool, letting go of what it points into.

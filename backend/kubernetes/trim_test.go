@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 // hugePod is a Pod of hostileJob's, pod i, with about size bytes in each of
@@ -179,11 +182,90 @@ func TestWatchCacheBytesComeBackAfterDeletes(t *testing.T) {
 	h.f.put("pods", fakePod(hostileJob+"-marker", hostileJob, "job-uid", "n1", podRunning))
 	eventually(t, fmt.Sprintf("the cache counts %d pods; want %d", count.Load(), beforeCount+1),
 		func() bool { return count.Load() == beforeCount+1 })
-	obj, ok, err := w.pods.GetStore().GetByKey("ns/" + hostileJob + "-marker")
-	if err != nil || !ok {
-		t.Fatalf("the marker pod is not in the cache: %v", err)
-	}
+	// Counted as the watch passes it on: the cache may take it a moment later.
+	var obj any
+	eventually(t, "the marker pod is not in the cache", func() bool {
+		o, ok, err := w.pods.GetStore().GetByKey("ns/" + hostileJob + "-marker")
+		obj = o
+		return err == nil && ok
+	})
 	if n, want := bytes.Load(), beforeBytes+keptBytes(obj); n != want {
 		t.Errorf("after a deletion of a pod never sent and one pod made, the cache counts %d bytes of pods; want %d", n, want)
 	}
+}
+
+func TestWatchPassesOnNoMoreThanTheCacheKeeps(t *testing.T) {
+	// What a watch passes on to its cache is weighed against what it has
+	// passed on before, event by event, not against what the cache's event
+	// handlers have counted so far, which trails the watch by however many
+	// events the informer has queued (here, all of them: nothing takes
+	// them). Pods sent in a burst are refused once they would hold more
+	// than the cache keeps.
+	old := maxCachedBytes
+	maxCachedBytes = 256 << 10
+	t.Cleanup(func() { maxCachedBytes = old })
+	b := newFakeAPI(t).start(t)
+	w := newWatcher(b)
+	t.Cleanup(w.stop)
+	in := watch.NewFakeWithChanSize(64, false)
+	for i := range 64 {
+		data, err := json.Marshal(hugePod(i, 64<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &apiPod{}
+		if err := json.Unmarshal(data, p); err != nil {
+			t.Fatal(err)
+		}
+		in.Add(p)
+	}
+	bw := w.boundWatch(resourcePods, in)
+	defer bw.Stop()
+	var passed int64
+	refused := false
+	for n := 0; n < 64 && !refused; n++ {
+		ev, ok := <-bw.ResultChan()
+		if !ok {
+			break
+		}
+		if ev.Type == watch.Error {
+			refused = true
+			continue
+		}
+		passed += keptBytes(ev.Object)
+	}
+	if !refused {
+		t.Errorf("the watch passed on all 64 pods (%d bytes) unrefused", passed)
+	}
+	if passed > maxCachedBytes {
+		t.Errorf("the watch passed on %d bytes of pods; want at most %d", passed, maxCachedBytes)
+	}
+}
+
+func TestWatchChangesOfUnheldObjectsCountAsNew(t *testing.T) {
+	// A watch that sends changes of Nodes the cache never held (which the
+	// cache takes as new ones): past maxCachedObjects of them, the watch is
+	// refused as one of as many additions would be.
+	b := newFakeAPI(t).start(t)
+	w := newWatcher(b)
+	t.Cleanup(w.stop)
+	in := watch.NewFakeWithChanSize(maxCachedObjects+1, false)
+	for i := range maxCachedObjects + 1 {
+		in.Modify(&apiNode{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("changed-%d", i), ResourceVersion: "1"}})
+	}
+	bw := w.boundWatch(resourceNodes, in)
+	defer bw.Stop()
+	for n := 0; n <= maxCachedObjects; n++ {
+		ev, ok := <-bw.ResultChan()
+		if !ok {
+			t.Fatalf("the watch ended after %d events, unrefused", n)
+		}
+		if ev.Type == watch.Error {
+			if n != maxCachedObjects {
+				t.Errorf("the watch was refused after %d changed nodes; want %d", n, maxCachedObjects)
+			}
+			return
+		}
+	}
+	t.Errorf("the watch passed on %d changes of nodes the cache did not hold; want at most %d", maxCachedObjects+1, maxCachedObjects)
 }

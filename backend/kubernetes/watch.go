@@ -13,6 +13,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,10 +44,12 @@ type watcher struct {
 
 	mu       sync.Mutex
 	failures map[string]failure // by resource ("jobs", "pods", "nodes")
-	// counts holds, by resource, about how many objects its cache holds,
-	// and bytes what they hold (keptBytes).
-	counts map[string]*atomic.Int64
-	bytes  map[string]*atomic.Int64
+	// ledgers holds, by resource, what its list and watches have passed
+	// on to its cache; counts and bytes are their counters: how many
+	// objects, and what they hold (keptBytes).
+	ledgers map[string]*ledger
+	counts  map[string]*atomic.Int64
+	bytes   map[string]*atomic.Int64
 	// broken holds, by resource, a watch event or list the backend refused
 	// (too large, too many objects) and has not seen a good one since.
 	broken map[string]failure
@@ -81,8 +84,11 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
-		counts: map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}},
-		bytes:  map[string]*atomic.Int64{resourceJobs: {}, resourcePods: {}, resourceNodes: {}}}
+		ledgers: map[string]*ledger{}, counts: map[string]*atomic.Int64{}, bytes: map[string]*atomic.Int64{}}
+	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
+		l := &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
+		w.ledgers[r], w.counts[r], w.bytes[r] = l, &l.count, &l.bytes
+	}
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	nodeSel := labels.SelectorFromSet(b.selector).String()
 
@@ -133,6 +139,9 @@ func listWatch[L any, PL interface {
 			})
 			w.observe(resource, err)
 			if err == nil {
+				if err = w.ledgers[resource].reset(obj); err != nil {
+					return nil, err
+				}
 				w.observeStream(resource, nil)
 			}
 			return obj, err
@@ -168,11 +177,15 @@ func (pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 // boundWatch passes on the events of a watch of resource, each object cut
 // to what the cache keeps (trimCached), ending it with an error event
 // where one more object would have the cache hold more than
-// maxCachedObjects, or an object added or changed more than maxCachedBytes.
-// An event that arrives whole clears a refusal of an earlier one
-// (observeStream).
+// maxCachedObjects, or an object added or changed more than maxCachedBytes
+// (ledger.admit). An event that arrives whole clears a refusal of an
+// earlier one (observeStream). Once the reflector has opened another watch
+// of resource or listed it again, this one passes on nothing more
+// (ledger.begin).
 func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch {
 	bw := &boundedWatch{in: in, out: make(chan watch.Event), done: make(chan struct{})}
+	l := w.ledgers[resource]
+	gen := l.begin()
 	go func() {
 		defer close(bw.out)
 		for {
@@ -186,14 +199,15 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 			if !ok {
 				return
 			}
-			var refuse error
 			switch ev.Type {
-			case watch.Added, watch.Modified:
+			case watch.Added, watch.Modified, watch.Deleted:
+				// A deleted object is cut too, so that what the handlers
+				// are given of it is what the cache held of it.
 				ev.Object = trimCached(ev.Object, w.b.gpu)
-				if ev.Type == watch.Added && w.cached(resource) >= maxCachedObjects {
-					refuse = fmt.Errorf("kubernetes API server: watch of %s: more than %d objects, the most the backend keeps; refused", resource, maxCachedObjects)
-				} else if w.bytes[resource].Load()-w.keptNow(resource, ev.Object)+keptBytes(ev.Object) > maxCachedBytes {
-					refuse = errCacheFull("watch of " + resource)
+				refuse, current := l.admit(gen, resource, ev)
+				if !current {
+					bw.Stop()
+					return
 				}
 				if refuse != nil {
 					w.observeStream(resource, refuse)
@@ -206,11 +220,6 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 					return
 				}
 				w.observeStream(resource, nil)
-			case watch.Deleted:
-				// Cut too, so that what the handlers are given of a
-				// deleted object is what the cache held of it.
-				ev.Object = trimCached(ev.Object, w.b.gpu)
-				w.observeStream(resource, nil)
 			}
 			select {
 			case bw.out <- ev:
@@ -220,6 +229,106 @@ func (w *watcher) boundWatch(resource string, in watch.Interface) *boundedWatch 
 		}
 	}()
 	return bw
+}
+
+// ledger is what the watch cache of one resource has been given: what
+// its list and watch events have passed on to it (keptBytes), by cache
+// key. An event is counted as it is passed on, before the next one is
+// weighed: the cache takes the events in order, so what it holds is at
+// every moment what the ledger held at some earlier one, never more than
+// the bounds. (Counted by the cache's event handlers instead, the count
+// would trail the watch by however many events the informer has queued,
+// and every event in that queue would be weighed against too little.)
+//
+// A deletion takes off what was counted of its object: the object a
+// Deleted event carries is not necessarily what the cache took (it may be
+// bigger), and one may name an object the cache never held; counting it
+// instead would let such events wear the counters down and the bounds
+// away.
+type ledger struct {
+	mu   sync.Mutex
+	gen  uint64
+	kept map[string]int64
+	// maxBytes is maxCachedBytes when the backend started.
+	maxBytes int64
+	// count and bytes are len(kept) and its sum, read without mu.
+	count, bytes atomic.Int64
+}
+
+// reset makes the ledger what list (the reflector's list, which replaces
+// what the cache holds) holds, and ends the watches opened before.
+func (l *ledger) reset(list runtime.Object) error {
+	objs, err := apimeta.ExtractList(list)
+	if err != nil {
+		return err
+	}
+	kept := make(map[string]int64, len(objs))
+	var sum int64
+	for _, o := range objs {
+		key, err := cache.MetaNamespaceKeyFunc(o)
+		if err != nil {
+			continue // the cache cannot take it either
+		}
+		n := keptBytes(o)
+		sum += n - kept[key]
+		kept[key] = n
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	l.kept = kept
+	l.count.Store(int64(len(kept)))
+	l.bytes.Store(sum)
+	return nil
+}
+
+// begin opens a watch: the one of the generation it returns is the only
+// one whose events admit takes from now on.
+func (l *ledger) begin() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	return l.gen
+}
+
+// admit counts ev, an event of the watch of generation gen, as passed on
+// to the cache of resource, or says why it may not be (and counts
+// nothing). current is false when the reflector has moved on from the
+// watch (listed again or opened another): it is given nothing more.
+func (l *ledger) admit(gen uint64, resource string, ev watch.Event) (refuse error, current bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen != l.gen {
+		return nil, false
+	}
+	key, err := cache.MetaNamespaceKeyFunc(ev.Object)
+	if err != nil {
+		return nil, true // the cache cannot take it either
+	}
+	old, had := l.kept[key]
+	if ev.Type == watch.Deleted {
+		if had {
+			delete(l.kept, key)
+			l.count.Add(-1)
+			l.bytes.Add(-old)
+		}
+		return nil, true
+	}
+	n := keptBytes(ev.Object)
+	switch {
+	case !had && int64(len(l.kept)) >= maxCachedObjects:
+		// Modified as well as Added: the cache takes a change of an object
+		// it does not hold as a new one.
+		return fmt.Errorf("kubernetes API server: watch of %s: more than %d objects, the most the backend keeps; refused", resource, maxCachedObjects), true
+	case l.bytes.Load()-old+n > l.maxBytes:
+		return errCacheFull("watch of "+resource, l.maxBytes), true
+	}
+	if !had {
+		l.count.Add(1)
+	}
+	l.kept[key] = n
+	l.bytes.Add(n - old)
+	return nil, true
 }
 
 type boundedWatch struct {
@@ -246,23 +355,8 @@ func (bw *boundedWatch) ResultChan() <-chan watch.Event { return bw.out }
 // the transport refuses one of its events (boundResponses).
 type watchRefusedKey struct{}
 
-// keptNow is what the cache of resource holds (keptBytes) of the object
-// obj is a version of, or 0.
-func (w *watcher) keptNow(resource string, obj runtime.Object) int64 {
-	inf := map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI}[resource]
-	if inf == nil {
-		return 0
-	}
-	old, ok, err := inf.GetStore().Get(obj)
-	if err != nil || !ok {
-		return 0
-	}
-	return keptBytes(old)
-}
-
-// cached is about how many objects the watch cache of resource holds:
-// its event handlers count what was added and deleted (counting the store
-// itself at each event would cost in proportion to its size).
+// cached is how many objects the watch cache of resource has been given
+// (ledger).
 func (w *watcher) cached(resource string) int64 {
 	if c, ok := w.counts[resource]; ok {
 		return c.Load()
@@ -415,46 +509,6 @@ func (w *watcher) start() {
 			podNotify(obj)
 		},
 	})
-	for resource, inf := range map[string]cache.SharedIndexInformer{resourceJobs: w.jobs, resourcePods: w.pods, resourceNodes: w.nodesI} {
-		c, size := w.counts[resource], w.bytes[resource]
-		// kept holds, by cache key, what was counted of each object the
-		// cache holds, and a deletion takes off what was counted of its
-		// object: the object a Deleted event carries is not necessarily
-		// what the cache took (it may be bigger), and one that names an
-		// object the cache never held still reaches the handlers, so
-		// counting it instead would let such events wear the counters
-		// down and the bounds away. A handler's calls come one at a
-		// time, from one goroutine, so kept needs no lock.
-		kept := map[string]int64{}
-		set := func(obj any) {
-			key, err := cache.MetaNamespaceKeyFunc(obj)
-			if err != nil {
-				return
-			}
-			n := keptBytes(obj)
-			old, had := kept[key]
-			if !had {
-				c.Add(1)
-			}
-			kept[key] = n
-			size.Add(n - old)
-		}
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    set,
-			UpdateFunc: func(_, obj any) { set(obj) },
-			DeleteFunc: func(obj any) {
-				key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-				if err != nil {
-					return
-				}
-				if n, had := kept[key]; had {
-					delete(kept, key)
-					c.Add(-1)
-					size.Add(-n)
-				}
-			},
-		})
-	}
 	go w.jobs.RunWithContext(w.ctx)
 	go w.pods.RunWithContext(w.ctx)
 	go w.nodesI.RunWithContext(w.ctx)
