@@ -163,14 +163,27 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 // started under dir's sites (each job's pid file names its group).
 func killLocalJobs(dir string) {
 	pids, _ := filepath.Glob(filepath.Join(dir, "sites", "*", "jobs", "*", "pid"))
+	var killed []int
 	for _, p := range pids {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			syscall.Kill(-pid, syscall.SIGKILL)
+			if syscall.Kill(-pid, syscall.SIGKILL) == nil {
+				killed = append(killed, pid)
+			}
 		}
+	}
+	// A killed job may still be writing its directory for a moment, and
+	// the test's directory removal after this would then fail ("directory
+	// not empty"): wait, a little, for its process group to be gone.
+	for deadline := time.Now().Add(3 * time.Second); len(killed) > 0 && time.Now().Before(deadline); {
+		if syscall.Kill(-killed[0], 0) == syscall.ESRCH {
+			killed = killed[1:]
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
