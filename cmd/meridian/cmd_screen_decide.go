@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/screen"
 	"meridian.dev/meridian/store"
@@ -147,14 +146,5 @@ const KindScreeningDecision = "screening-decision"
 // auditDecision writes a screening decision to the state directory's audit
 // log (SQLite serialises it beside a running server's own entries).
 func auditDecision(ctx context.Context, d screen.Decision) error {
-	st, err := openState()
-	if err != nil {
-		return err
-	}
-	db, err := st.auditStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return audit.NewLog(db).Append(ctx, KindScreeningDecision, "", d)
+	return auditDecisions(ctx, []screen.Decision{d})
 }
