@@ -97,11 +97,11 @@ func TestWatchCacheBytesBounded(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no error within 30 s; the cache holds %d bytes of pods", b.watch.bytes[resourcePods].Load())
+			t.Fatalf("no error within 30 s; the cache holds %d bytes of pods", b.watch.ledgers[resourcePods].bytes.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := b.watch.bytes[resourcePods].Load(); n > maxCachedBytes {
+	if n := b.watch.ledgers[resourcePods].bytes.Load(); n > maxCachedBytes {
 		t.Errorf("the cache holds %d bytes of pods; want at most %d", n, maxCachedBytes)
 	}
 }
@@ -157,7 +157,7 @@ func TestWatchCacheBytesComeBackAfterDeletes(t *testing.T) {
 	const pods, size = 8, 256 << 10
 	h, b := newHostile(t, nil)
 	w := b.watch
-	count, bytes := w.counts[resourcePods], w.bytes[resourcePods]
+	count, bytes := &w.ledgers[resourcePods].count, &w.ledgers[resourcePods].bytes
 	beforeCount, beforeBytes := count.Load(), bytes.Load()
 	for i := range pods {
 		h.f.put("pods", hugePod(i, size))

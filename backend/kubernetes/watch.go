@@ -45,11 +45,9 @@ type watcher struct {
 	mu       sync.Mutex
 	failures map[string]failure // by resource ("jobs", "pods", "nodes")
 	// ledgers holds, by resource, what its list and watches have passed
-	// on to its cache; counts and bytes are their counters: how many
-	// objects, and what they hold (keptBytes).
+	// on to its cache, with its counters: how many objects, and what they
+	// hold (keptBytes).
 	ledgers map[string]*ledger
-	counts  map[string]*atomic.Int64
-	bytes   map[string]*atomic.Int64
 	// broken holds, by resource, a watch event or list the backend refused
 	// (too large, too many objects) and has not seen a good one since.
 	broken map[string]failure
@@ -84,10 +82,9 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
-		ledgers: map[string]*ledger{}, counts: map[string]*atomic.Int64{}, bytes: map[string]*atomic.Int64{}}
+		ledgers: map[string]*ledger{}}
 	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
-		l := &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
-		w.ledgers[r], w.counts[r], w.bytes[r] = l, &l.count, &l.bytes
+		w.ledgers[r] = &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
 	}
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy}).String()
 	nodeSel := labels.SelectorFromSet(b.selector).String()
@@ -358,8 +355,8 @@ type watchRefusedKey struct{}
 // cached is how many objects the watch cache of resource has been given
 // (ledger).
 func (w *watcher) cached(resource string) int64 {
-	if c, ok := w.counts[resource]; ok {
-		return c.Load()
+	if l, ok := w.ledgers[resource]; ok {
+		return l.count.Load()
 	}
 	return 0
 }
