@@ -100,18 +100,6 @@ func (p storePlace) within(q storePlace) bool {
 	return p.path == q.path || q.path == "/" || strings.HasPrefix(p.path, q.path+"/")
 }
 
-// StoreWithin reports whether the store at storeURL is the store at
-// siteStore or lies under it (a subdirectory, a longer prefix in the same
-// bucket). URLs that do not parse as a file or s3 store are within nothing.
-func StoreWithin(storeURL, siteStore string) bool {
-	p, ok := parseStorePlace(storeURL)
-	if !ok {
-		return false
-	}
-	q, ok := parseStorePlace(siteStore)
-	return ok && p.within(q)
-}
-
 // StoreSites returns the sites among sites whose spec.store holds storeURL,
 // sorted by name.
 func StoreSites(storeURL string, sites []*Site) []*Site {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -87,14 +88,14 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 	// goes: a crash before then leaves the marker, and an unseal after it
 	// checks every file again.
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := atomicfile.SyncDir(d); err != nil {
 			return nil, err
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, marker)); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -129,10 +130,10 @@ func writeMarker(dir, marker string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // resumable checks that dir holds only what an unseal of m cut short
@@ -237,19 +238,6 @@ func sameFile(s *seal.Sealer, p string, f *File, buf *[]byte) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// syncDir makes dir's entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {
