@@ -166,10 +166,10 @@ func (s *rulesService) History(ctx context.Context, after int64, limit int) ([]a
 	out := make([]api.RuleRevision, 0, len(h))
 	for _, r := range h {
 		files := make([]string, 0, len(r.Files))
+		// The store's listing is in name order already.
 		for _, f := range r.Files {
 			files = append(files, f.Name)
 		}
-		sort.Strings(files)
 		out = append(out, api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: files})
 	}
 	return out, nil
