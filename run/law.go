@@ -1086,12 +1086,13 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 // ahead of (m.Until, m.Rule) and the step of the older checkpoint it fell
 // back to (m.ResumeStep).
 func (h *Hold) keepMove(m *Migration) {
-	if m != nil && m.Until != "" {
+	if m == nil {
+		return
+	}
+	if m.Until != "" {
 		h.Until, h.UntilRule = m.Until, m.Rule
 	}
-	if m != nil {
-		h.ResumeStep = m.ResumeStep
-	}
+	h.ResumeStep = m.ResumeStep
 }
 
 // lawfulOnRuleDay keeps, of held run r's plan, the placements that are

@@ -50,9 +50,9 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		// follower can tell where the parts of the run's output it went
 		// by moved (LogMarks.Replaced).
 		unread := func(err error) {
-			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, From: LogUnread})
+			from := at
 			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
-			lr.marks[len(lr.marks)-1].Len = at - lr.marks[len(lr.marks)-1].At
+			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: from, Len: at - from, From: LogUnread})
 		}
 		path := c.logPath(r.ID, a.N)
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {

@@ -199,11 +199,17 @@ func stepShare(r *Run, step int64) float64 {
 	if p == nil || p.Steps <= 0 || step <= 0 {
 		return 0
 	}
-	if at := resumeStep(r); at > 0 {
-		step = min(step, at)
-	}
-	step = min(step, p.Steps-1)
+	step = min(resumedAt(r, step), p.Steps-1)
 	return float64(step) / float64(p.Steps)
+}
+
+// resumedAt is step, or the older step a failed move's fallback left run
+// r at (resumeStep) when that is earlier.
+func resumedAt(r *Run, step int64) int64 {
+	if at := resumeStep(r); at > 0 {
+		return min(step, at)
+	}
+	return step
 }
 
 // resumeStep is the step of the older checkpoint a failed move's
@@ -241,11 +247,7 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		// step less) would leave no work, which no estimate expects.
 		left.Spec.Tokens = max(job.Spec.Tokens*(1-done), 1)
 		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
-		at := r.Checkpoint.Step
-		if rs := resumeStep(r); rs > 0 {
-			at = min(at, rs)
-		}
-		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), at, r.Progress.Steps))
+		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), resumedAt(r, r.Checkpoint.Step), r.Progress.Steps))
 	}
 	if b := job.Spec.BudgetUSD; b > 0 && s.USD > 0 {
 		if s.USD >= b {

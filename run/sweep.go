@@ -233,10 +233,7 @@ func (e *sweepPendingError) Error() string { return "not judged: " + e.why }
 const maxPendingWhy = 1000
 
 func pendingErr(why string) *sweepPendingError {
-	if len(why) > maxPendingWhy {
-		why = strings.ToValidUTF8(why[:maxPendingWhy], "") + "…"
-	}
-	return &sweepPendingError{why}
+	return &sweepPendingError{truncate(why, maxPendingWhy)}
 }
 
 // sweepKey names what a sweep judges by: the rules revision, the law
@@ -261,7 +258,7 @@ func (e *sweepStoreError) Unwrap() error { return e.err }
 // which all of them are), for an operator to clear by hand.
 func sweepAbandoned(ch *store.Change, r *Run, sw Sweep, why string) error {
 	var known []string
-	for _, ck := range append([]Checkpoint{}, r.Older...) {
+	for _, ck := range r.Older {
 		if ck.Site == sw.Site {
 			known = append(known, ck.Name)
 		}
