@@ -149,11 +149,12 @@ func DatasetLocation(d *Dataset, sites []*Site) (string, error) {
 			return loc, nil
 		}
 	}
-	// The innermost site's store is the most specific answer.
-	best := in[0]
+	// The innermost site's store is the most specific answer: the
+	// longest place, not the longest URL (query parameters are no place).
+	best, bestLen := in[0], placeLen(in[0].Spec.Store)
 	for _, s := range in[1:] {
-		if len(s.Spec.Store) > len(best.Spec.Store) {
-			best = s
+		if n := placeLen(s.Spec.Store); n > bestLen {
+			best, bestLen = s, n
 		}
 	}
 	if loc == "" || loc == country {
@@ -176,4 +177,11 @@ func Located(d *Dataset, sites []*Site) (*Dataset, error) {
 	c := *d
 	c.Spec.Location = loc
 	return &c, nil
+}
+
+// placeLen is the length of the directory or prefix a store URL names
+// (its stores all parse: StoreSites kept only those).
+func placeLen(raw string) int {
+	p, _ := parseStorePlace(raw)
+	return len(p.path)
 }

@@ -108,3 +108,18 @@ func TestStoreOnAnotherServerIsNotTheSites(t *testing.T) {
 		}
 	}
 }
+
+// TestInnermostSiteByItsPlace: of two sites whose stores both hold a
+// dataset's, the one whose prefix is deeper is where it is, however long
+// the other's URL is with its parameters.
+func TestInnermostSiteByItsPlace(t *testing.T) {
+	outer := &Site{Metadata: Metadata{Name: "outer"}, Spec: SiteSpec{Country: "SG",
+		Store: "s3://lab-data?prefix=sites&region=ap-southeast-1&use_path_style=true&anonymous=true"}}
+	inner := &Site{Metadata: Metadata{Name: "inner"}, Spec: SiteSpec{Country: "SG", Store: "s3://lab-data?prefix=sites/s1"}}
+	d := &Dataset{Metadata: Metadata{Name: "d"}, Spec: DatasetSpec{Origin: "SG", Store: "s3://lab-data?prefix=sites/s1/d"}}
+	for _, sites := range [][]*Site{{outer, inner}, {inner, outer}} {
+		if got, err := DatasetLocation(d, sites); err != nil || got != "inner" {
+			t.Errorf("location %q (%v), want inner", got, err)
+		}
+	}
+}
