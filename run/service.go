@@ -2,8 +2,6 @@ package run
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -856,8 +854,7 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(key.String()))
-	rec, err := audit.NewRecord(KindKey, "", map[string]string{"dataset": name, "fingerprint": hex.EncodeToString(sum[:8]), "by": "tenant " + tenant})
+	rec, err := audit.NewRecord(KindKey, "", map[string]string{"dataset": name, "fingerprint": key.Fingerprint(), "by": "tenant " + tenant})
 	if err != nil {
 		return err
 	}

@@ -47,8 +47,14 @@ func (k Key) String() string {
 // bytes of the SHA-256 of the text form, as the audit log records a key.
 // The text form is had only by calling String.
 func (k Key) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "seal.Key(fingerprint %s)", k.Fingerprint())
+}
+
+// Fingerprint names the key without revealing it: the first 8 bytes of
+// the SHA-256 of its text form, in hex, as the audit log records a key.
+func (k Key) Fingerprint() string {
 	sum := sha256.Sum256([]byte(k.String()))
-	fmt.Fprintf(f, "seal.Key(fingerprint %x)", sum[:8])
+	return hex.EncodeToString(sum[:8])
 }
 
 // ParseKey reads the text form written by String; surrounding space is ignored.
