@@ -57,7 +57,7 @@ func TestAcceptedBreakKeepsGuarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	if err := an.Reset(7, es[6].Hash, now); err != nil {
+	if err := an.Reset(context.Background(), 7, es[6].Hash, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := an.Advance(ctx, 27, es[26].Hash, memHashes(&es), now); err != nil {
@@ -136,7 +136,7 @@ func acceptAndGuard(t *testing.T, c *Chain, es []Entry, p *Problem) ([]Entry, *A
 		t.Fatal(err)
 	}
 	last := es[len(es)-1]
-	if err := an.Reset(last.Seq, last.Hash, time.Now()); err != nil {
+	if err := an.Reset(context.Background(), last.Seq, last.Hash, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || len(r.Accepted) != 1 {

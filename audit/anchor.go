@@ -102,7 +102,35 @@ type Anchors struct {
 	priv ed25519.PrivateKey
 	pub  ed25519.PublicKey
 
-	mu sync.Mutex
+	// mu serialises this process's updates (a channel of one, so that a
+	// wait for it ends with the caller's context, as the wait for the
+	// file lock does); nil until an update first needs it.
+	muOnce sync.Once
+	mu     chan struct{}
+}
+
+// lock takes a's in-process lock and then the directory's file lock,
+// giving up when ctx ends (the file lock in any case after
+// anchorLockWait).
+func (a *Anchors) lock(ctx context.Context) (func(), error) {
+	a.muOnce.Do(func() { a.mu = make(chan struct{}, 1) })
+	// Free, it is taken whatever ctx says, as the file lock is: the
+	// wait, not the update, ends with ctx.
+	select {
+	case a.mu <- struct{}{}:
+	default:
+		select {
+		case a.mu <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("audit anchor: waiting for another update of this process: %w", ctx.Err())
+		}
+	}
+	unlock, err := lockFile(ctx, filepath.Join(a.dir, anchorLock))
+	if err != nil {
+		<-a.mu
+		return nil, err
+	}
+	return func() { unlock(); <-a.mu }, nil
 }
 
 // OpenAnchors opens (creating on first use) the anchor directory dir.
@@ -264,9 +292,7 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 	if a.priv == nil {
 		return errReadOnlyAnchors
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	unlock, err := lockFile(ctx, filepath.Join(a.dir, anchorLock))
+	unlock, err := a.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -306,16 +332,14 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 
 // Reset anchors the chain at its current head without the consistency
 // check. Only an operator's explicit acceptance of a broken log uses it, and
-// that acceptance is itself written to the log first.
-func (a *Anchors) Reset(seq int64, head string, now time.Time) error {
+// that acceptance is itself written to the log first. It waits for the
+// anchor's locks no longer than ctx allows (and anchorLockWait in any
+// case): a start that is stopped meanwhile stops waiting.
+func (a *Anchors) Reset(ctx context.Context, seq int64, head string, now time.Time) error {
 	if a.priv == nil {
 		return errReadOnlyAnchors
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	// Its caller, a start the operator told to accept a broken log, has
-	// no deadline of its own: the lock's bound applies.
-	unlock, err := lockFile(context.Background(), filepath.Join(a.dir, anchorLock))
+	unlock, err := a.lock(ctx)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func TestAnchorRemovedIsNoticed(t *testing.T) {
 		t.Fatalf("cut log, anchor directory removed: %+v %v", r, err)
 	}
 	// ... and anchored afresh at the cut head with that new key.
-	if err := an2.Reset(15, cut[14].Hash, time.Now()); err != nil {
+	if err := an2.Reset(context.Background(), 15, cut[14].Hash, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r, err = c.VerifyAnchored(entriesOf(cut), an2)

@@ -69,7 +69,7 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 	// lock's own bound ends the wait.
 	defer func(w time.Duration) { anchorLockWait = w }(anchorLockWait)
 	anchorLockWait = time.Millisecond
-	err = finish(func() error { return an.Reset(3, es[2].Hash, now) })
+	err = finish(func() error { return an.Reset(context.Background(), 3, es[2].Hash, now) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Reset while the lock is held = %v", err)
 	}
@@ -82,5 +82,57 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 	}
 	if got, ok, err := an.Read(); err != nil || !ok || got.Seq != 3 {
 		t.Fatalf("anchor after the lock's release: %+v %v %v", got, ok, err)
+	}
+}
+
+// TestResetHonoursContext: Reset took no context, so a start told to
+// accept a broken log waited out the whole of anchorLockWait on a lock
+// held by another process (or by another update of its own), whatever
+// its own context said. It now gives up when the caller's context ends,
+// for either lock.
+func TestResetHonoursContext(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	es := chainOf(t, c, 3)
+	dir := t.TempDir()
+	an, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	finish := func(f func() error) error {
+		t.Helper()
+		return guarded(t, 20*time.Second, f, func() { t.Fatal("Reset still waits after its context ended") })
+	}
+
+	// Another process holds anchor.lock.
+	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, anchorLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := finish(func() error { return an.Reset(ctx, 3, es[2].Hash, now) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reset under a cancelled context while another process holds the lock = %v", err)
+	}
+	unlock()
+
+	// Another update of this process holds the anchor.
+	release, err := an.lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(func() error { return an.Reset(ctx, 3, es[2].Hash, now) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reset under a cancelled context while this process updates the anchor = %v", err)
+	}
+	if _, ok, err := an.Read(); err != nil || ok {
+		t.Fatalf("an anchor was written by a Reset that gave up: %v %v", ok, err)
+	}
+	release()
+
+	if err := an.Reset(context.Background(), 3, es[2].Hash, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := an.Read(); err != nil || !ok || got.Seq != 3 || got.Head != es[2].Hash {
+		t.Fatalf("anchor after Reset: %+v %v %v", got, ok, err)
 	}
 }

@@ -69,7 +69,7 @@ func TestReadAnchorsCreatesNothing(t *testing.T) {
 	if err := ro.Extend(ctx, 3, es[2].Hash, memHashes(&es), time.Now()); err == nil {
 		t.Fatal("a read-only anchor directory wrote an anchor")
 	}
-	if err := ro.Reset(3, es[2].Hash, time.Now()); err == nil {
+	if err := ro.Reset(context.Background(), 3, es[2].Hash, time.Now()); err == nil {
 		t.Fatal("a read-only anchor directory reset its anchor")
 	}
 	if _, err := ro.KeyRecord(); err == nil {

@@ -74,7 +74,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		if err != nil {
 			return err
 		}
-		return anchors.Reset(seq, head, nowUTC())
+		return anchors.Reset(ctx, seq, head, nowUTC())
 	}
 	for _, a := range res.Accepted {
 		fmt.Fprintf(w, "note: audit log broken at entry %d (%s), accepted at entry %d; every entry since verifies\n", a.Problem.Seq, a.Problem.Kind, a.At)
