@@ -180,29 +180,23 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 // verified, or leave one unanchored) and what it warns about. A log whose
 // key entries are all unsealed is verified as one that names none is,
 // which reports the forgery. w takes the warnings.
-func cliAnchor(ctx context.Context, db *store.SQLite, chain *audit.Chain, anchors *audit.Anchors, w io.Writer) (bool, error) {
+func cliAnchor(ctx context.Context, db cliAnchorStore, chain *audit.Chain, anchors *audit.Anchors, w io.Writer) (bool, error) {
 	_, ok, err := anchors.Read()
 	if err != nil {
 		return false, err
 	}
-	all, err := db.AuditSelect(ctx, store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true})
+	last, keyed, err := lastSealedKeyEntry(ctx, db, chain)
 	if err != nil {
 		return false, err
 	}
-	var keyed []audit.Entry
-	for _, e := range all {
-		if chain.Sealed(e) {
-			keyed = append(keyed, e)
-		}
-	}
-	if n := len(keyed); n > 0 {
+	if keyed {
 		if ok {
 			return true, nil
 		}
 		var p audit.AnchoredPayload
-		json.Unmarshal(keyed[n-1].Payload, &p)
+		json.Unmarshal(last.Payload, &p)
 		if p.Key == anchors.Key() {
-			fmt.Fprintf(w, "warning: audit entry %d records that this log is anchored with the key in %s, which holds no %s: it was removed; the server will refuse to start until the log is accepted (meridian audit verify --state)\n", keyed[n-1].Seq, anchors.Dir(), audit.AnchorFile)
+			fmt.Fprintf(w, "warning: audit entry %d records that this log is anchored with the key in %s, which holds no %s: it was removed; the server will refuse to start until the log is accepted (meridian audit verify --state)\n", last.Seq, anchors.Dir(), audit.AnchorFile)
 		}
 		// Otherwise the log is anchored elsewhere (serve --audit-anchor),
 		// or the directory was replaced; the server's start tells which.
@@ -225,6 +219,44 @@ func cliAnchor(ctx context.Context, db *store.SQLite, chain *audit.Chain, anchor
 		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
 	}
 	return true, recordAnchorKey(ctx, db, anchors, res)
+}
+
+// cliAnchorStore is what cliAnchor reads and writes of a log.
+type cliAnchorStore interface {
+	anchoredStore
+	AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error)
+}
+
+// The pages in which lastSealedKeyEntry reads the key entries.
+const (
+	keyEntryPage      = 256
+	keyEntryPageBytes = 1 << 20
+)
+
+// lastSealedKeyEntry returns the last KindAnchored entry of db's log that
+// is sealed under chain's key, reading the key entries a page at a time
+// and holding one page. Whoever writes the database may store any number
+// of rows of that kind, and every one was read into memory at once, on
+// every CLI command that writes the log.
+func lastSealedKeyEntry(ctx context.Context, db cliAnchorStore, chain *audit.Chain) (audit.Entry, bool, error) {
+	var last audit.Entry
+	found := false
+	q := store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true, Limit: keyEntryPage, MaxBytes: keyEntryPageBytes}
+	for {
+		page, next, err := db.AuditSelectPage(ctx, q)
+		if err != nil {
+			return audit.Entry{}, false, err
+		}
+		for _, e := range page {
+			if chain.Sealed(e) {
+				last, found = e, true
+			}
+		}
+		if next == 0 {
+			return last, found, nil
+		}
+		q.After = next
+	}
 }
 
 // sharedStore says whether the directory's servers keep their state, the
