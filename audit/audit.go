@@ -288,8 +288,11 @@ type Result struct {
 	// its anchor, were checked, not their contents.
 	Unkeyed bool `json:"unkeyed,omitempty"`
 	// Accepted lists the breaks the operator accepted, which the check
-	// went past (see Verify).
+	// went past (see Verify): the first maxAcceptedListed of them.
 	Accepted []Accepted `json:"accepted,omitempty"`
+	// AcceptedCount is how many breaks were accepted, all of them,
+	// listed in Accepted or not.
+	AcceptedCount int64 `json:"acceptedCount,omitempty"`
 }
 
 // KindBrokenAccepted is the kind of the entry a server writes when its
@@ -381,10 +384,11 @@ var errStop = errors.New("audit: verification stopped at a break")
 
 // VerifySource checks the log src reads and reports the first entry that
 // was modified, deleted or reordered. It holds one page of src at a time,
-// the acceptances of breaks (KindBrokenAccepted entries, read first) and
-// nothing else of the log: what it needs of other entries at a break (the
-// entry a broken one names as its predecessor, the log's length) it asks
-// src for.
+// at most maxAcceptances acceptances of breaks (KindBrokenAccepted
+// entries, read at the first break, and again as later breaks need, see
+// acceptIndex) and nothing else of the log: what it needs of other
+// entries at a break (the entry a broken one names as its predecessor,
+// the log's length) it asks src for.
 //
 // A break that a later entry accepted (KindBrokenAccepted, sound under the
 // chain's key and naming the break exactly as found, see Found) is listed
@@ -407,13 +411,9 @@ func (c *Chain) VerifySource(src Source) (Result, error) {
 // verifySource is VerifySource that also shows see every entry read, in
 // order, before it is checked.
 func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
-	accepts, unread, err := c.acceptances(src)
-	if err != nil {
-		return Result{}, err
-	}
-	v := &verifier{c: c, src: src, accepts: accepts, unread: unread, prev: Genesis, want: 1, total: -1,
+	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src}, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
-	err = src.Read("", func(page []Entry) error {
+	err := src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
 		for i, e := range page {
 			v.r.Entries++
@@ -450,13 +450,11 @@ func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
 type verifier struct {
 	c       *Chain
 	src     Source
-	accepts map[acceptKey][]acceptance
-	// unread is how many acceptances were past acceptances's bounds.
-	unread int
-	prev   string
-	want   int64
-	total  int64
-	r      Result
+	accepts *acceptIndex
+	prev    string
+	want    int64
+	total   int64
+	r       Result
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -496,26 +494,33 @@ func (v *verifier) count() (int64, error) {
 }
 
 // broke reports a break found at entry e: accepted, the check goes on
-// from e (as it is) and broke returns true.
-func (v *verifier) broke(e Entry, p Problem) bool {
+// from e (as it is) and broke returns true. Of the breaks accepted, the
+// result lists the first maxAcceptedListed and counts all.
+func (v *verifier) broke(e Entry, p Problem) (bool, error) {
 	p.Found = &Found{Before: v.prev, Entry: e.Seq, Hash: e.Hash}
 	p.Tenant = e.Tenant
 	if p.Kind == Deleted && e.Seq > v.want {
 		p.Found.Last = e.Seq - 1
 	}
 	p.Found.Content = contentHash(e)
-	at, why := accepted(v.accepts[acceptKey{p.Seq, p.Kind}], p, e.Seq)
+	at, why, err := v.accepts.accepted(p, e.Seq)
+	if err != nil {
+		return false, err
+	}
 	if at == 0 {
 		p.Detail += why
-		if v.unread > 0 {
-			p.Detail += fmt.Sprintf("; %d %s entries were not read (past the first %d, or over %d bytes)", v.unread, KindBrokenAccepted, maxAcceptances, maxAcceptancePayload)
+		if n := v.accepts.oversized; n > 0 {
+			p.Detail += fmt.Sprintf("; %d %s entries were not read (over %d bytes)", n, KindBrokenAccepted, maxAcceptancePayload)
 		}
 		v.r = failWith(v.r, p)
-		return false
+		return false, nil
 	}
-	v.r.Accepted = append(v.r.Accepted, Accepted{Problem: p, At: at})
+	v.r.AcceptedCount++
+	if len(v.r.Accepted) < maxAcceptedListed {
+		v.r.Accepted = append(v.r.Accepted, Accepted{Problem: p, At: at})
+	}
 	v.prev, v.want = e.Hash, e.Seq+1
-	return true
+	return true, nil
 }
 
 // soundPage reports, for each entry of page, whether it hashes as sealed
@@ -557,8 +562,8 @@ const maxVerifyWorkers = 8
 func (v *verifier) check(e Entry, sound bool) (bool, error) {
 	for {
 		if e.Seq > v.want {
-			if !v.broke(e, Problem{Seq: v.want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, v.want, e.Seq-1)}) {
-				return false, nil
+			if ok, err := v.broke(e, Problem{Seq: v.want, Kind: Deleted, Detail: fmt.Sprintf(gapDetail, v.want, e.Seq-1)}); !ok || err != nil {
+				return false, err
 			}
 			// The entry after the gap is itself checked, from the link
 			// the gap left it.
@@ -566,12 +571,12 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 			continue
 		}
 		if e.Seq < v.want {
-			return v.broke(e, Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("seq %d appears at position %d", e.Seq, v.want)}), nil
+			return v.broke(e, Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("seq %d appears at position %d", e.Seq, v.want)})
 		}
 		if why := formatProblem(e); why != "" {
 			// Neither the format nor, in format 1, the tenant is inside
 			// the hash: checked here, or either could be changed freely.
-			return v.broke(e, Problem{Seq: e.Seq, Kind: Modified, Detail: why}), nil
+			return v.broke(e, Problem{Seq: e.Seq, Kind: Modified, Detail: why})
 		}
 		if !v.c.unkeyed && !sound {
 			// An intact entry moved from elsewhere hashes correctly at the
@@ -600,7 +605,7 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 					}
 				}
 			}
-			return v.broke(e, p), nil
+			return v.broke(e, p)
 		}
 		if e.PrevHash != v.prev {
 			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
@@ -611,7 +616,7 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 			if ok {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1)}
 			}
-			return v.broke(e, p), nil
+			return v.broke(e, p)
 		}
 		v.prev, v.want = e.Hash, e.Seq+1
 		return true, nil
@@ -656,60 +661,6 @@ func contentHash(e Entry) string {
 type acceptance struct {
 	at int64
 	p  Problem
-}
-
-// maxAcceptances and maxAcceptancePayload bound the acceptances a
-// verification holds: the first maxAcceptances in log order, each of at
-// most maxAcceptancePayload bytes. An operator's acceptance is a few
-// hundred bytes, written once per start told to accept a broken log.
-// Without the key every acceptance in the log counts, forged ones too,
-// and all were held, as many and as large as whoever writes the database
-// cared to store. Past the bounds an acceptance accepts nothing: the
-// break it would have accepted fails the verification, saying so.
-const (
-	maxAcceptances       = 1024
-	maxAcceptancePayload = 16 << 10
-)
-
-// acceptances are the breaks the chain's KindBrokenAccepted entries
-// accept, by entry and kind, in log order, read from src before the
-// check (an acceptance follows the break it accepts), within
-// maxAcceptances and maxAcceptancePayload; unread counts those past them.
-// An acceptance counts only when its own entry is sound under the chain's
-// key (one forged without the key accepts nothing); without the key
-// (NewUnkeyedChain) none can be told sound, and all count, as the result
-// then proves nothing of any entry's contents.
-func (c *Chain) acceptances(src Source) (out map[acceptKey][]acceptance, unread int, err error) {
-	out = map[acceptKey][]acceptance{}
-	n := 0
-	err = src.Read(KindBrokenAccepted, func(page []Entry) error {
-		for _, e := range page {
-			if e.Kind != KindBrokenAccepted || !c.unkeyed && c.sum(e, e.Seq) != e.Hash {
-				continue
-			}
-			if n >= maxAcceptances || len(e.Payload) > maxAcceptancePayload {
-				unread++
-				continue
-			}
-			var p BrokenAccepted
-			if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
-				continue
-			}
-			n++
-			a := acceptance{at: e.Seq, p: *p.Problem}
-			// Of the detail only an older acceptance's gap is ever read
-			// (matchAcceptance).
-			if a.p.Found != nil {
-				a.p.Detail = ""
-			} else if _, _, ok := parseGap(a.p.Detail); !ok {
-				a.p.Detail = ""
-			}
-			k := acceptKey{a.p.Seq, a.p.Kind}
-			out[k] = append(out[k], a)
-		}
-		return nil
-	})
-	return out, unread, err
 }
 
 // accepted returns the first entry after the broken one (seq) that accepts

@@ -182,6 +182,11 @@ func printVerify(w io.Writer, res audit.Result) error {
 			return err
 		}
 	}
+	if more := res.AcceptedCount - int64(len(res.Accepted)); more > 0 {
+		if _, err := fmt.Fprintf(w, "audit log broken at %d more entries, each accepted by a later entry; checked on past them\n", more); err != nil {
+			return err
+		}
+	}
 	if res.OK {
 		anchored := ""
 		if res.Anchored != nil {

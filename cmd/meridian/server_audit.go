@@ -79,6 +79,9 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	for _, a := range res.Accepted {
 		fmt.Fprintf(w, "note: audit log broken at entry %d (%s), accepted at entry %d; every entry since verifies\n", a.Problem.Seq, a.Problem.Kind, a.At)
 	}
+	if more := res.AcceptedCount - int64(len(res.Accepted)); more > 0 {
+		fmt.Fprintf(w, "note: audit log broken at %d more entries, each accepted by a later entry\n", more)
+	}
 	if res.Unproven != "" && res.Entries > 0 {
 		// An upgrade's first start, or a log cut back to before it was
 		// first anchored with the anchor removed: only the operator can

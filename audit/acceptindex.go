@@ -1,0 +1,211 @@
+package audit
+
+import (
+	"container/heap"
+	"encoding/json"
+	"slices"
+	"sort"
+)
+
+// maxAcceptances bounds the acceptances (KindBrokenAccepted entries) a
+// verification holds at once, maxAcceptancePayload the size of one it
+// reads, and maxAcceptedListed the accepted breaks a result lists
+// (Result.Accepted; Result.AcceptedCount counts them all). An operator's
+// acceptance is a few hundred bytes, written once per start told to
+// accept a broken log; without the key every acceptance in the log
+// counts, forged ones too, as many and as large as whoever writes the
+// database cared to store.
+const (
+	maxAcceptances       = 1024
+	maxAcceptancePayload = 16 << 10
+	maxAcceptedListed    = 1024
+)
+
+// acceptIndex finds the acceptances of a break, holding at most
+// maxAcceptances of them: those of the breaks (by entry, then kind) from
+// a lower bound on, read from the source (Source.Read of the kind alone)
+// when a break falls past the ones held. Verify finds breaks in log
+// order, so each read holds acceptances of later breaks than the last
+// one held; a log whose acceptances fit in maxAcceptances is read once.
+// Every acceptance counts however many the log holds: holding only the
+// first maxAcceptances of them made every break that a later one
+// accepted fail, and a verification without the key, which counts forged
+// acceptances too, could be made to fail so by writing them.
+//
+// An acceptance counts only when its own entry is sound under the
+// chain's key (one forged without the key accepts nothing); without the
+// key (NewUnkeyedChain) none can be told sound, and all count, as the
+// result then proves nothing of any entry's contents. One over
+// maxAcceptancePayload bytes accepts nothing, and a break it would have
+// accepted says it was not read.
+type acceptIndex struct {
+	c   *Chain
+	src Source
+
+	loaded bool
+	// lo is the least break held; win the acceptances held, by break and
+	// then in log order.
+	lo  acceptKey
+	win []acceptance
+	// complete says win holds every acceptance of a break from lo on;
+	// otherwise those of breaks from dropped on may be missing.
+	complete bool
+	dropped  acceptKey
+	// oversized counts the acceptances over maxAcceptancePayload.
+	oversized int
+}
+
+func (a acceptance) key() acceptKey { return acceptKey{a.p.Seq, a.p.Kind} }
+
+func keyLess(a, b acceptKey) bool {
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	return a.kind < b.kind
+}
+
+// acceptLess orders acceptances by the break they accept, then in log order.
+func acceptLess(a, b acceptance) bool {
+	if a.key() != b.key() {
+		return keyLess(a.key(), b.key())
+	}
+	return a.at < b.at
+}
+
+// acceptHeap keeps the least acceptances seen (acceptLess): the greatest
+// held is on top, to make room.
+type acceptHeap []acceptance
+
+func (h acceptHeap) Len() int           { return len(h) }
+func (h acceptHeap) Less(i, j int) bool { return acceptLess(h[j], h[i]) }
+func (h acceptHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *acceptHeap) Push(x any)        { *h = append(*h, x.(acceptance)) }
+func (h *acceptHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// each calls fn with every acceptance that counts, in log order, keeping
+// of each only the fields a match compares.
+func (x *acceptIndex) each(fn func(acceptance)) error {
+	oversized := 0
+	err := x.src.Read(KindBrokenAccepted, func(page []Entry) error {
+		for _, e := range page {
+			if e.Kind != KindBrokenAccepted || !x.c.unkeyed && x.c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			if len(e.Payload) > maxAcceptancePayload {
+				oversized++
+				continue
+			}
+			var p BrokenAccepted
+			if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
+				continue
+			}
+			a := acceptance{at: e.Seq, p: *p.Problem}
+			// Of the detail only an older acceptance's gap is ever read
+			// (matchAcceptance).
+			if a.p.Found != nil {
+				a.p.Detail = ""
+			} else if _, _, ok := parseGap(a.p.Detail); !ok {
+				a.p.Detail = ""
+			}
+			fn(a)
+		}
+		return nil
+	})
+	x.oversized = oversized
+	return err
+}
+
+// load holds the least maxAcceptances acceptances of breaks from lo on.
+func (x *acceptIndex) load(lo acceptKey) error {
+	var h acceptHeap
+	complete := true
+	var dropped acceptKey
+	drop := func(k acceptKey) {
+		if complete || keyLess(k, dropped) {
+			dropped = k
+		}
+		complete = false
+	}
+	err := x.each(func(a acceptance) {
+		if keyLess(a.key(), lo) {
+			return
+		}
+		if len(h) < maxAcceptances {
+			heap.Push(&h, a)
+			return
+		}
+		if top := h[0]; acceptLess(a, top) {
+			h[0] = a
+			heap.Fix(&h, 0)
+			drop(top.key())
+			return
+		}
+		drop(a.key())
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(h, func(a, b acceptance) int {
+		switch {
+		case acceptLess(a, b):
+			return -1
+		case acceptLess(b, a):
+			return 1
+		}
+		return 0
+	})
+	x.loaded, x.lo, x.win, x.complete, x.dropped = true, lo, h, complete, dropped
+	return nil
+}
+
+// covered says whether the acceptances held are all those of break k.
+func (x *acceptIndex) covered(k acceptKey) bool {
+	return x.loaded && !keyLess(k, x.lo) && (x.complete || keyLess(k, x.dropped))
+}
+
+// accepted returns the first entry after the broken one (seq) that accepts
+// p exactly, or 0 and why none does (see the function accepted).
+func (x *acceptIndex) accepted(p Problem, seq int64) (int64, string, error) {
+	k := acceptKey{p.Seq, p.Kind}
+	if !x.covered(k) {
+		if err := x.load(k); err != nil {
+			return 0, "", err
+		}
+	}
+	if x.covered(k) {
+		i := sort.Search(len(x.win), func(i int) bool { return !keyLess(x.win[i].key(), k) })
+		j := i
+		for j < len(x.win) && x.win[j].key() == k {
+			j++
+		}
+		at, why := accepted(x.win[i:j], p, seq)
+		return at, why, nil
+	}
+	// More acceptances name this break's entry and kind than are held at
+	// once: they are matched as they are read, in log order, as accepted
+	// does.
+	var at int64
+	why := ""
+	err := x.each(func(a acceptance) {
+		if at != 0 || a.key() != k || a.at <= seq {
+			return
+		}
+		if ok, w := matchAcceptance(a, p); ok {
+			at = a.at
+		} else {
+			why = w
+		}
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	if at != 0 {
+		why = ""
+	}
+	return at, why, nil
+}
