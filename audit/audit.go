@@ -868,7 +868,14 @@ func createKey(dir, path string) ([]byte, error) {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	if !created {
-		return LoadKey(dir)
+		// Another process's key, read once: a name that exists yet reads
+		// as missing (a link to nothing) would otherwise have each try
+		// create and sync a file again, for ever.
+		key, err := ReadKey(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("audit key %s: the name exists but reads as missing (a link to nothing?); remove it or restore the key: %w", path, err)
+		}
+		return key, err
 	}
 	return key, nil
 }
