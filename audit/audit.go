@@ -635,7 +635,9 @@ func formatProblem(e Entry) string {
 	case e.Version < 0 || e.Version > CurrentVersion:
 		return fmt.Sprintf("hash format %d is not one Meridian writes (0 to %d)", e.Version, CurrentVersion)
 	case e.Version < 2 && e.Tenant != "":
-		return fmt.Sprintf("a format %d entry names tenant %q, which its hash does not cover (entries named their tenant from format 2 on)", e.Version, e.Tenant)
+		// Not which tenant: the detail is shown to every tenant (see
+		// Result.ForTenant), and would name one to the others.
+		return fmt.Sprintf("a format %d entry names a tenant, which its hash does not cover (entries named their tenant from format 2 on)", e.Version)
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,21 @@ func TestForTenantHidesOthersContentHash(t *testing.T) {
 	}
 	if strings.Contains(r.Problem.Detail, short(content)) {
 		t.Errorf("the detail shows the accepted contents hash: %s", r.Problem.Detail)
+	}
+}
+
+// TestForTenantNamesNoTenant: a format 1 entry with a tenant written onto
+// it broke the log with a detail naming that tenant, and every tenant's
+// verification shows the detail: it named one tenant to the others.
+func TestForTenantNamesNoTenant(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	es := v1ChainOf(c, 3)
+	es[1].Tenant = "acme-secret-project"
+	r := c.Verify(es).ForTenant("other")
+	if r.OK || r.Problem.Kind != Modified {
+		t.Fatalf("a tenant written onto a format 1 entry: %+v", r)
+	}
+	if b, err := json.Marshal(r); err != nil || strings.Contains(string(b), "acme-secret-project") {
+		t.Fatalf("another tenant's verification names the tenant: %s %v", b, err)
 	}
 }
