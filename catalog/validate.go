@@ -338,13 +338,16 @@ func (v *validator) dataset(d *Dataset) {
 	res := "Dataset/" + d.Metadata.Name
 	v.name(d.Pos, res, d.Metadata.Name)
 	v.origin(d.Pos, res, d.Spec.Origin)
-	if d.Spec.Location != "" && v.w.Site(d.Spec.Location) == nil {
-		if _, isCountry := v.w.Countries[d.Spec.Location]; !isCountry {
-			v.add(d.Pos, res, "spec.location", fmt.Sprintf("%q is neither a known site nor a country code", d.Spec.Location))
-		}
-	}
-	if _, err := DatasetLocation(d, v.w.Sites); err != nil {
+	// spec.location names the site where the data is stored now; the law
+	// judges where the data leaves from by that site's country, and refuses
+	// any other word. A country code (even the origin's) is refused here,
+	// where the user can fix it, rather than by every plan and transfer
+	// later. It stands only where the dataset's store lies in a site of
+	// that country: DatasetLocation then puts the data at that site.
+	if loc, err := DatasetLocation(d, v.w.Sites); err != nil {
 		v.add(d.Pos, res, "spec.location", err.Error())
+	} else if loc != "" && v.w.Site(loc) == nil {
+		v.add(d.Pos, res, "spec.location", v.notASite(d, loc))
 	}
 	v.number(d.Pos, res, "spec.sizeBytes", d.Spec.SizeBytes, 0, maxSizeBytes, "bytes")
 	if d.Spec.Classification == "" {
@@ -365,6 +368,19 @@ func (v *validator) dataset(d *Dataset) {
 		}
 		v.oneOf(d.Pos, res, f, b, TransferBases)
 	}
+}
+
+// notASite says why loc, a dataset's spec.location, is refused: it names
+// no site of the catalog.
+func (v *validator) notASite(d *Dataset, loc string) string {
+	const what = "spec.location names the catalog site where the data is stored now (meridian catalog sites lists them)"
+	if _, isCountry := v.w.Countries[loc]; isCountry {
+		if loc == d.Spec.Origin {
+			return fmt.Sprintf("%q is a country, not a site: %s; data still in its origin country needs no location, so omit it", loc, what)
+		}
+		return fmt.Sprintf("%q is a country, not a site: %s; for data held outside the catalog's sites, add the place it is held as a Site and name that", loc, what)
+	}
+	return fmt.Sprintf("no site named %q: %s; omit it when the data is still in its origin country", loc, what)
 }
 
 func (v *validator) site(s *Site) {

@@ -20,7 +20,7 @@ spec: {headquarters: SG}
 apiVersion: meridian.dev/v1alpha1
 kind: Dataset
 metadata: {name: d}
-spec: {origin: SG, classification: public, sizeBytes: 1000, location: SG}
+spec: {origin: SG, classification: public, sizeBytes: 1000}
 ---
 apiVersion: meridian.dev/v1alpha1
 kind: TrainingJob

@@ -132,3 +132,32 @@ func BenchmarkParsePackLarge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParsePackWorstShape reads the costliest shape of rule file
+// found within the bounds: one rule whose message is a plain scalar
+// folded over short lines up to MaxPackBytes. The YAML library's cost
+// goes with lines more than bytes: this takes about twice as long as
+// paddedRules' file of quoted messages, and cannot stop part-way (its
+// scanner reads the whole document in one call).
+func BenchmarkParsePackWorstShape(b *testing.B) {
+	one := string(paddedRules(1, 0))
+	at := strings.Index(one, "    message:")
+	end := at + strings.Index(one[at:], "\n") + 1
+	var s strings.Builder
+	s.WriteString(one[:at] + "    message: site {site.name}\n")
+	line := "      w\n"
+	for s.Len()+len(line)+len(one)-end <= MaxPackBytes {
+		s.WriteString(line)
+	}
+	s.WriteString(one[end:])
+	data := []byte(s.String())
+	if _, err := ParsePack("worst.yaml", data); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParsePack("worst.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

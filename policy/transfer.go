@@ -105,7 +105,8 @@ func (t subjectTotals) add(d *catalog.Dataset) subjectTotals {
 const maxQueryDatasets = catalog.MaxFactItems
 
 // datasetsProblem says why the query's datasets cannot be judged, or "":
-// more than limit (maxQueryDatasets), or one named twice. The catalog refuses
+// more than limit (maxQueryDatasets), one named twice, or one of fewer
+// than no subjects. The catalog refuses
 // such a job, but the engine does not rely on its caller having loaded the
 // job through it: the access and transfer rules run per dataset and
 // destination country, so the datasets bound a plan's work, and a dataset
@@ -123,6 +124,11 @@ func datasetsProblem(dss []*catalog.Dataset, limit int) string {
 			return fmt.Sprintf("dataset %s is named twice in the query: name each dataset once", d.Metadata.Name)
 		}
 		seen[d.Metadata.Name] = true
+		if d.Spec.Subjects < 0 {
+			// Subjects add up per origin across the query: one below zero
+			// would take people off every other dataset's totals.
+			return fmt.Sprintf("dataset %s: subjects is %d, below zero, so how many people's data moves cannot be determined", d.Metadata.Name, d.Spec.Subjects)
+		}
 	}
 	return ""
 }

@@ -407,6 +407,10 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}
 		for _, x := range xs {
+			if x.Subjects < 0 {
+				// A record below zero would take people off the total.
+				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has %d subjects, below zero", x.Org, x.Dataset, x.Subjects)
+			}
 			if x.Within && !given {
 				continue // given to the organisation, not exported
 			}

@@ -263,3 +263,42 @@ rules:
 		t.Fatalf("want a fail-closed denial naming monthsBefore: %+v", d)
 	}
 }
+
+// TestNegativeSubjectsFailClosed: a total adds the subjects of the
+// query's datasets and of the ledger's records from one origin. A dataset
+// (from a caller that did not load it through the catalog, which refuses
+// it) or a ledger record with subjects below zero took people off the
+// total, and 1.2 million people left China in the contract band. Either
+// now denies, naming it.
+func TestNegativeSubjectsFailClosed(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	a, b := w.datasets["cn-users-600k-a"], w.datasets["cn-users-600k-b"]
+	offset := *a
+	offset.Metadata.Name, offset.Spec.Subjects = "offset", -600000
+
+	q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+	q.Datasets = []*catalog.Dataset{a, b, &offset}
+	if d := e.EvaluateTransfer(q, b, "SG"); d.Allowed || !hasDenial(d, "dataset offset: subjects is -600000, below zero") {
+		t.Errorf("staging beside a dataset of negative subjects: %+v, want a denial naming it", d)
+	}
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Evaluate(w.candidate(t, "sg-1", 0)); d.Allowed || !hasDenial(d, "dataset offset: subjects is -600000") {
+		t.Errorf("a candidate for a job with a dataset of negative subjects: %+v, want a denial naming it", d)
+	}
+
+	q = w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+	q.Exports = ledgerRows{
+		{Org: "cn-lab", Dataset: "cn-users-600k-a", Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01"},
+		{Org: "cn-lab", Dataset: "offset", Origin: "CN", Class: "personal", Subjects: -600000, Date: "2025-03-01"},
+	}
+	if d := e.EvaluateTransfer(q, b, "SG"); d.Allowed || !hasDenial(d, "record of dataset offset has -600000 subjects") {
+		t.Errorf("a ledger record of negative subjects: %+v, want a denial naming it", d)
+	}
+}

@@ -64,6 +64,34 @@ type State struct {
 	// applying serialises Apply in this process; the store's revision
 	// check serialises it between processes sharing the store.
 	applying sync.Mutex
+	// failed is the latest revision that did not load here, and until
+	// when Refresh answers its error without reading it again.
+	failed failedLoad
+	// now is the clock of failed's retries (time.Now when nil).
+	now func() time.Time
+}
+
+// failedLoad is a revision that did not load here: its files cost up to
+// seconds of parsing and compiling, and a server refreshes every second,
+// so a revision that does not load is tried again only after a rest.
+type failedLoad struct {
+	rev   int64
+	until time.Time
+	err   error
+}
+
+// Retrying a revision that did not load waits at least minRetry, and at
+// least retryFactor times as long as the failed load took.
+const (
+	minRetry    = time.Minute
+	retryFactor = 4
+)
+
+func (s *State) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // Open loads the built-in packs, dirs and the latest revision's files.
@@ -89,6 +117,16 @@ func (s *State) Refresh(ctx context.Context) error {
 		s.setBehind(nil)
 		return nil
 	}
+	s.mu.RLock()
+	failed := s.failed
+	s.mu.RUnlock()
+	if failed.err != nil && failed.rev == last && s.clock().Before(failed.until) {
+		// It did not load a moment ago; reading and parsing its megabytes
+		// again every refresh would keep a core busy while behind. The
+		// law in force still fails closed (behind is set).
+		return failed.err
+	}
+	start := s.clock()
 	cur := &Current{Files: map[string]string{}}
 	if last > 0 {
 		r, err := s.st.GetRuleRevision(ctx, last)
@@ -108,6 +146,11 @@ func (s *State) Refresh(ctx context.Context) error {
 			return err
 		}
 		err = fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		// A rule directory fixed meanwhile lets it load: it is tried
+		// again after a rest that grows with what a try costs.
+		s.mu.Lock()
+		s.failed = failedLoad{rev: last, until: s.clock().Add(max(minRetry, retryFactor*s.clock().Sub(start))), err: err}
+		s.mu.Unlock()
 		if s.Current() != nil {
 			// Another server applied it: it is the law in force, and
 			// planning on under the older revision here would ignore it.
@@ -117,6 +160,9 @@ func (s *State) Refresh(ctx context.Context) error {
 	}
 	cur.Engine, cur.Dates = eng, eng.Dates()
 	s.advance(cur)
+	s.mu.Lock()
+	s.failed = failedLoad{}
+	s.mu.Unlock()
 	s.setBehind(nil)
 	return nil
 }
