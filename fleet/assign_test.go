@@ -148,3 +148,27 @@ func BenchmarkAssign(b *testing.B) {
 		}
 	}
 }
+
+// TestAssignSearchBounded: a batch one run over its tenant's quota, each
+// run lawful at 2,000 pools, cannot be proven to place every run, so the
+// branch and bound runs to its limit. Each node looks at every option of
+// its job, so that a node limit alone let it look at 400 million options
+// (seconds a call, and the admission loop calls it for every waiting run
+// that does not fit at once); the options it looks at in all are bounded,
+// whatever the number of pools.
+func TestAssignSearchBounded(t *testing.T) {
+	for _, pools := range []int{10, 2000} {
+		p := quotaBoundProblem(ExactJobs, pools)
+		sol, err := Assign(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, p, sol)
+		if sol.Waiting != 1 {
+			t.Errorf("%d pools: %d runs wait, want the 1 the quota has no room for", pools, sol.Waiting)
+		}
+		if sol.examined == 0 || sol.examined > ExactWork {
+			t.Errorf("%d pools: the search looked at %d options, want 1 to %d", pools, sol.examined, ExactWork)
+		}
+	}
+}
