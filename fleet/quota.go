@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -86,6 +87,9 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// The same documents as written, read alongside: the decoder puts a
+	// number with a fraction into an int without a word (1.5 as 1).
+	raw := yaml.NewDecoder(bytes.NewReader(data))
 	var errs []string
 	for i := 1; ; i++ {
 		var doc Quota
@@ -94,6 +98,10 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			break
 		}
 		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		var node yaml.Node
+		if err := raw.Decode(&node); err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
@@ -136,6 +144,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%s is in family %s already: an accelerator counts against one family", a, other)
 				}
 				seenAcc[a] = f.Name
+			}
+			for _, field := range []string{"nominal", "borrowingLimit"} {
+				if v := fractional(&node, j, field); v != "" {
+					bad(fp+"."+field, "%s: want a whole number of accelerators", v)
+				}
 			}
 			if f.Nominal < 0 || f.Nominal > maxQuota {
 				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
@@ -199,6 +212,52 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		return nil, errors.New(strings.Join(errs, "\n"))
 	}
 	return q, nil
+}
+
+// fractional returns the value of field of family j in a Quota document
+// as written, when it is a number with a fraction ("" otherwise).
+func fractional(doc *yaml.Node, j int, field string) string {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, key := range []string{"spec", "families"} {
+		if n = valueOf(n, key); n == nil {
+			return ""
+		}
+	}
+	if n.Kind != yaml.SequenceNode || j >= len(n.Content) {
+		return ""
+	}
+	v := valueOf(n.Content[j], field)
+	if v == nil || v.ShortTag() != "!!float" {
+		return ""
+	}
+	var x float64
+	if err := v.Decode(&x); err != nil || x != math.Trunc(x) {
+		return v.Value
+	}
+	return ""
+}
+
+// valueOf is the value of key in mapping n, or nil.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			v := n.Content[i+1]
+			for v != nil && v.Kind == yaml.AliasNode {
+				v = v.Alias
+			}
+			return v
+		}
+	}
+	return nil
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

@@ -157,3 +157,29 @@ func TestExampleQuotas(t *testing.T) {
 		t.Errorf("vision: %+v", l)
 	}
 }
+
+// TestQuotaFractionRefused: the YAML decoder puts a number with a fraction
+// into an int without a word, so that an operator's nominal: 16.9 was in
+// force as 16 and borrowingLimit: 0.5 as 0, and nothing said so. Such a
+// number is refused with its field named; a whole number written as a
+// float (64.0, 1e3) means what it says.
+func TestQuotaFractionRefused(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: vision}\nspec:\n  cohort: lab\n  families:\n"
+	for _, c := range []struct{ family, want string }{
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16.9}", "spec.families[0].nominal: 16.9: want a whole number"},
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8, borrowingLimit: 0.5}", "spec.families[0].borrowingLimit: 0.5: want a whole number"},
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}\n    - {name: mi300, accelerators: [amd-mi300x], nominal: -0.5}", "spec.families[1].nominal: -0.5: want a whole number"},
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(head+"    - "+c.family+"\n"), accelerators(t))
+		if err == nil || !strings.Contains(err.Error(), "q.yaml: document 1 (Quota/vision) "+c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.family, err, c.want)
+		}
+	}
+	q, err := ParseQuotas("q.yaml", []byte(head+"    - {name: h100, accelerators: [nvidia-h100-sxm], nominal: 64.0, borrowingLimit: 1e3}\n"), accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := q.Nominal("vision", "nvidia-h100-sxm"); n != 64 {
+		t.Errorf("nominal: 64.0 read as %d", n)
+	}
+}
