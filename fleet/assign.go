@@ -100,9 +100,14 @@ func (p *Problem) Validate() error {
 			if len(o.Uses) == 0 {
 				return fmt.Errorf("job %s option %d: uses no resource", job.Name, k)
 			}
-			for _, r := range o.Uses {
+			for u, r := range o.Uses {
 				if r < 0 || r >= len(p.Capacity) {
 					return fmt.Errorf("job %d (%s) option %d: resource %d of %d", j, job.Name, k, r, len(p.Capacity))
+				}
+				// A resource used twice would be checked for the count
+				// once and charged it twice: it fits where it does not.
+				if slices.Contains(o.Uses[:u], r) {
+					return fmt.Errorf("job %d (%s) option %d: resource %d is used twice", j, job.Name, k, r)
 				}
 			}
 		}

@@ -120,6 +120,9 @@ func TestAssignValidates(t *testing.T) {
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{1}, Count: 8}}}}},
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0}, Count: 0}}}}},
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0}, Count: 8, Cost: math.NaN()}}}}},
+		// A resource used twice was checked for 8 once, then charged 16
+		// of its 8: the job was placed, the resource over-given.
+		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0, 0}, Count: 8}}}}},
 	} {
 		if _, err := Assign(p); err == nil {
 			t.Errorf("%+v accepted", p)
