@@ -240,24 +240,45 @@ func fractional(doc *yaml.Node, j int, field string) string {
 	return ""
 }
 
-// valueOf is the value of key in mapping n, or nil.
+// valueOf is the value of key in mapping n, or nil: given in n, or else
+// merged into it ("<<: *anchor", or a list of them, the first that has
+// it), as the decoder reads it.
 func valueOf(n *yaml.Node, key string) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n == nil || n.Kind != yaml.MappingNode {
+	return valueIn(n, key, 0)
+}
+
+func valueIn(n *yaml.Node, key string, depth int) *yaml.Node {
+	n = unalias(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > 8 {
 		return nil
 	}
+	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			v := n.Content[i+1]
-			for v != nil && v.Kind == yaml.AliasNode {
-				v = v.Alias
+		switch k := n.Content[i]; {
+		case k.ShortTag() == "!!merge":
+			m := unalias(n.Content[i+1])
+			if m != nil && m.Kind == yaml.SequenceNode {
+				merged = append(merged, m.Content...)
+			} else {
+				merged = append(merged, m)
 			}
+		case k.Value == key:
+			return unalias(n.Content[i+1])
+		}
+	}
+	for _, m := range merged {
+		if v := valueIn(m, key, depth+1); v != nil {
 			return v
 		}
 	}
 	return nil
+}
+
+func unalias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

@@ -169,6 +169,7 @@ func TestQuotaFractionRefused(t *testing.T) {
 		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16.9}", "spec.families[0].nominal: 16.9: want a whole number"},
 		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8, borrowingLimit: 0.5}", "spec.families[0].borrowingLimit: 0.5: want a whole number"},
 		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}\n    - {name: mi300, accelerators: [amd-mi300x], nominal: -0.5}", "spec.families[1].nominal: -0.5: want a whole number"},
+		{"&h {name: h100, accelerators: [nvidia-h100-sxm], nominal: 2.5}\n    - {<<: *h, name: mi300, accelerators: [amd-mi300x]}", "spec.families[1].nominal: 2.5: want a whole number"},
 	} {
 		_, err := ParseQuotas("q.yaml", []byte(head+"    - "+c.family+"\n"), accelerators(t))
 		if err == nil || !strings.Contains(err.Error(), "q.yaml: document 1 (Quota/vision) "+c.want) {
