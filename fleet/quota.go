@@ -73,6 +73,11 @@ type Quotas struct {
 	// a quota for one of them may not use it (closed), while accelerators
 	// no quota names are bounded by capacity alone.
 	covered map[string]bool
+	// limits holds Limits' answer, by tenant and accelerator, for every
+	// accelerator of a tenant's families: worked out once, as the
+	// admission loop asks for every option of every waiting run, and a
+	// cohort's total adds up every member.
+	limits map[string]map[string][]store.Limit
 }
 
 // maxQuota bounds a nominal or borrowing limit.
@@ -84,7 +89,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 // name in errors, and checks them against the catalog's accelerators: every
 // error names the file, the document and the field.
 func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Accelerator) (*Quotas, error) {
-	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}}
+	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}, limits: map[string]map[string][]store.Limit{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// The same documents as written, read alongside: the decoder puts a
@@ -211,6 +216,25 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))
 	}
+	sums := map[[2]string]int{} // cohort, family → the members' nominals
+	for _, doc := range q.byTenant {
+		if c := doc.Spec.Cohort; c != "" {
+			for _, f := range doc.Spec.Families {
+				sums[[2]string{c, f.Name}] += f.Nominal
+			}
+		}
+	}
+	for t, doc := range q.byTenant {
+		byAcc := map[string][]store.Limit{}
+		for i := range doc.Spec.Families {
+			f := &doc.Spec.Families[i]
+			ls := familyLimits(t, doc.Spec.Cohort, f, sums[[2]string{doc.Spec.Cohort, f.Name}], q.cohorts)
+			for _, a := range f.Accelerators {
+				byAcc[a] = ls
+			}
+		}
+		q.limits[t] = byAcc
+	}
 	return q, nil
 }
 
@@ -305,37 +329,28 @@ func (q *Quotas) family(tenant, acc string) *Family {
 	return nil
 }
 
-// cohortNominal adds up the nominal quota of family fam over cohort's
-// members.
-func (q *Quotas) cohortNominal(cohort, fam string) int {
-	n := 0
-	for _, t := range q.cohorts[cohort] {
-		for _, f := range q.byTenant[t].Spec.Families {
-			if f.Name == fam {
-				n += f.Nominal
-			}
-		}
-	}
-	return n
-}
-
 // Limits returns the limits a hold of accelerator acc by tenant must stay
 // within: the tenant's nominal plus what it may borrow, and its cohort's
 // total. A tenant without a quota for an accelerator that some quota names
-// gets a limit of 0 (quotas fail closed). Nil Quotas limit nothing.
+// gets a limit of 0 (quotas fail closed). Nil Quotas limit nothing. The
+// limits are shared: the caller must not change them.
 func (q *Quotas) Limits(tenant, acc string) []store.Limit {
 	if q == nil || !q.covered[acc] {
 		return nil
 	}
-	f := q.family(tenant, acc)
-	if f == nil {
-		return []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for %s (none given)", tenant, acc),
-			Tenants: []string{tenant}, Accelerators: []string{acc}, Max: 0}}
+	if ls, ok := q.limits[tenant][acc]; ok {
+		return ls
 	}
-	cohort := q.byTenant[tenant].Spec.Cohort
+	return []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for %s (none given)", tenant, acc),
+		Tenants: []string{tenant}, Accelerators: []string{acc}, Max: 0}}
+}
+
+// familyLimits works out Limits for tenant's family f, in cohort ("" for
+// none) whose members' nominal quotas for the family add up to cohortSum.
+func familyLimits(tenant, cohort string, f *Family, cohortSum int, cohorts map[string][]string) []store.Limit {
 	max := f.Nominal
 	if cohort != "" {
-		lend := q.cohortNominal(cohort, f.Name) - f.Nominal
+		lend := cohortSum - f.Nominal
 		if f.BorrowingLimit != nil {
 			lend = min(lend, *f.BorrowingLimit)
 		}
@@ -345,9 +360,9 @@ func (q *Quotas) Limits(tenant, acc string) []store.Limit {
 		Tenants: []string{tenant}, Accelerators: f.Accelerators, Max: max}}
 	if cohort != "" {
 		out = append(out, store.Limit{Name: fmt.Sprintf("cohort %s's quota for family %s", cohort, f.Name),
-			Tenants: q.cohorts[cohort], Accelerators: f.Accelerators, Max: q.cohortNominal(cohort, f.Name)})
+			Tenants: cohorts[cohort], Accelerators: f.Accelerators, Max: cohortSum})
 	}
-	return out
+	return slices.Clip(out)
 }
 
 // Nominal returns tenant's nominal quota for acc's family and whether a

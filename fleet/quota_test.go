@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -182,5 +184,53 @@ func TestQuotaFractionRefused(t *testing.T) {
 	}
 	if n, _ := q.Nominal("vision", "nvidia-h100-sxm"); n != 64 {
 		t.Errorf("nominal: 64.0 read as %d", n)
+	}
+}
+
+// cohortQuotas is n tenants of one cohort, each with a nominal of 8 H100s.
+func cohortQuotas(t testing.TB, n int) *Quotas {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: t%d}\nspec:\n  cohort: lab\n  families:\n    - {name: h100, accelerators: [nvidia-h100-sxm, nvidia-h100-pcie], nominal: 8}\n", i)
+	}
+	q, err := ParseQuotas("quotas.yaml", []byte(b.String()), accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestQuotaLimitsWorkedOutOnce: the admission loop asks for a tenant's
+// limits for every option of every waiting run, and each answer added up
+// the nominal quota of every member of the tenant's cohort and formatted
+// the limits' names again (0.1 ms a call in a cohort of 1,000). The limits
+// are worked out when the quotas are read: asking costs no allocation,
+// and gives what the quotas say.
+func TestQuotaLimitsWorkedOutOnce(t *testing.T) {
+	q := cohortQuotas(t, 1000)
+	ls := q.Limits("t5", "nvidia-h100-pcie")
+	if len(ls) != 2 || ls[0].Max != 8000 || ls[1].Max != 8000 || len(ls[1].Tenants) != 1000 ||
+		!slices.Equal(ls[0].Tenants, []string{"t5"}) || !strings.HasPrefix(ls[1].Name, "cohort lab's quota for family h100") {
+		t.Fatalf("limits of t5 in a cohort of 1,000 with 8 each: %+v", ls)
+	}
+	if n := testing.AllocsPerRun(100, func() { q.Limits("t5", "nvidia-h100-pcie") }); n != 0 {
+		t.Errorf("Limits allocates %v times a call, want 0: it works out again what the quotas fixed", n)
+	}
+	if ls := q.Limits("nobody", "nvidia-h100-sxm"); len(ls) != 1 || ls[0].Max != 0 {
+		t.Errorf("a tenant without a quota: %+v, want one limit of 0", ls)
+	}
+}
+
+// BenchmarkQuotaLimits is one tenant's limits in a cohort of 10 and of
+// 1,000 tenants.
+func BenchmarkQuotaLimits(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		q := cohortQuotas(b, n)
+		b.Run(fmt.Sprintf("cohort=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				q.Limits("t5", "nvidia-h100-sxm")
+			}
+		})
 	}
 }
