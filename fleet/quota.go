@@ -109,6 +109,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		if err := raw.Decode(&node); err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
+		if empty(&node) {
+			// Nothing but comments, or null (a "---" that ends the file):
+			// no document, as the catalog reads one.
+			continue
+		}
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
 		bad := func(field, format string, a ...any) {
 			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
@@ -236,6 +241,18 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		q.limits[t] = byAcc
 	}
 	return q, nil
+}
+
+// empty reports whether a document as written holds nothing or null.
+func empty(doc *yaml.Node) bool {
+	n := doc
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return true
+		}
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
 // fractional returns the value of field of family j in a Quota document

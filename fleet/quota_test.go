@@ -234,3 +234,29 @@ func BenchmarkQuotaLimits(b *testing.B) {
 		})
 	}
 }
+
+// TestQuotaEmptyDocuments: a document with nothing in it (a "---" that
+// ends the file, or one holding only comments) was decoded as a Quota with
+// every field missing, and the whole file refused, where the catalog's
+// files read the same document as none. It is skipped; a file of nothing
+// but such documents is still refused.
+func TestQuotaEmptyDocuments(t *testing.T) {
+	one := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: vision}\nspec:\n  families:\n    - {name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}\n"
+	for _, data := range []string{
+		"---\n" + one + "---\n",
+		one + "---\n# retired: speech\n---\n" + strings.Replace(one, "vision", "solo", 1),
+		one + "--- ~\n",
+	} {
+		q, err := ParseQuotas("q.yaml", []byte(data), accelerators(t))
+		if err != nil {
+			t.Errorf("%q: %v", data, err)
+			continue
+		}
+		if n, ok := q.Nominal("vision", "nvidia-h100-sxm"); !ok || n != 8 {
+			t.Errorf("%q: vision's nominal %d, %v; want 8", data, n, ok)
+		}
+	}
+	if _, err := ParseQuotas("q.yaml", []byte("---\n# nothing yet\n---\n"), accelerators(t)); err == nil || !strings.Contains(err.Error(), "q.yaml: no Quota documents") {
+		t.Errorf("a file of empty documents: %v, want it refused as holding no Quota", err)
+	}
+}
