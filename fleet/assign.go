@@ -1,9 +1,10 @@
 package fleet
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -61,6 +62,9 @@ type Solution struct {
 	LowerBound float64
 	Gap        float64
 	Elapsed    time.Duration
+
+	// examined counts the options the branch and bound looked at.
+	examined int
 }
 
 // penalty is what leaving a job waiting costs in the objective: more than
@@ -96,9 +100,14 @@ func (p *Problem) Validate() error {
 			if len(o.Uses) == 0 {
 				return fmt.Errorf("job %s option %d: uses no resource", job.Name, k)
 			}
-			for _, r := range o.Uses {
+			for u, r := range o.Uses {
 				if r < 0 || r >= len(p.Capacity) {
 					return fmt.Errorf("job %d (%s) option %d: resource %d of %d", j, job.Name, k, r, len(p.Capacity))
+				}
+				// A resource used twice would be checked for the count
+				// once and charged it twice: it fits where it does not.
+				if slices.Contains(o.Uses[:u], r) {
+					return fmt.Errorf("job %d (%s) option %d: resource %d is used twice", j, job.Name, k, r)
 				}
 			}
 		}
@@ -131,6 +140,12 @@ func (s *state) take(o *Option, sign int) {
 // within it, small batches are solved to optimality (Gap 0).
 const ExactNodes = 200000
 
+// ExactWork bounds the options the branch and bound looks at in all (at
+// each node, every option of the node's job): a node costs as many as its
+// job has options, and a job may have one for every pool of the catalog,
+// so that ExactNodes alone would let one call take seconds.
+const ExactWork = 4000000
+
 // ExactJobs is the largest batch Assign tries to solve exactly.
 const ExactJobs = 40
 
@@ -148,7 +163,7 @@ func Assign(p *Problem) (*Solution, error) {
 		sol.Elapsed = time.Since(start)
 		return sol, nil
 	}
-	pick, obj, complete := branchAndBound(p, pen, sol.Choice, sol.Objective, ExactNodes)
+	pick, obj, complete, examined := branchAndBound(p, pen, sol.Choice, sol.Objective, ExactNodes, ExactWork)
 	if obj < sol.Objective || complete {
 		s := &state{p: p, pick: pick}
 		lb := sol.LowerBound
@@ -159,6 +174,7 @@ func Assign(p *Problem) (*Solution, error) {
 		}
 		sol.Gap = gap(sol.Objective, sol.LowerBound)
 	}
+	sol.examined = examined
 	sol.Elapsed = time.Since(start)
 	return sol, nil
 }
@@ -527,7 +543,7 @@ func Exact(p *Problem) (*Solution, error) {
 		return nil, err
 	}
 	pen := penalty(p)
-	pick, _, _ := branchAndBound(p, pen, nil, math.Inf(1), -1)
+	pick, _, _, _ := branchAndBound(p, pen, nil, math.Inf(1), -1, -1)
 	s := &state{p: p, pick: pick}
 	sol := s.solution(pen)
 	sol.LowerBound, sol.Gap = sol.Objective, 0
@@ -536,9 +552,11 @@ func Exact(p *Problem) (*Solution, error) {
 
 // branchAndBound searches every assignment, pruning by the cheapest option
 // of each job left, from an incumbent (pick, obj; nil and +Inf for none).
-// It stops after limit nodes (negative: no limit); complete says whether
-// it searched everything, so that the pick it returns is optimal.
-func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit int) (best []int, bestObj float64, complete bool) {
+// It stops after limit nodes, or once it has looked at work options in all
+// (negative: no limit); complete says whether it searched everything, so
+// that the pick it returns is optimal, and examined counts the options it
+// looked at.
+func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit, work int) (best []int, bestObj float64, complete bool, examined int) {
 	s := &state{p: p, rem: append([]int(nil), p.Capacity...), pick: make([]int, len(p.Jobs))}
 	best = make([]int, len(p.Jobs))
 	for j := range best {
@@ -575,6 +593,13 @@ func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit
 			copy(best, s.pick)
 			return
 		}
+		// The node looks at each of job j's options: the budget is
+		// charged before, so that no node starts what it cannot pay for.
+		if examined += len(order[j]); work >= 0 && examined > work {
+			examined -= len(order[j])
+			complete = false
+			return
+		}
 		for _, k := range order[j] {
 			o := &p.Jobs[j].Options[k]
 			if s.fits(o) {
@@ -588,7 +613,7 @@ func branchAndBound(p *Problem, pen float64, incumbent []int, obj float64, limit
 		dfs(j+1, cost+pen)
 	}
 	dfs(0, 0)
-	return best, bestObj, complete
+	return best, bestObj, complete, examined
 }
 
 // optionsByCost lists, for each job, the indexes of its options from the
@@ -600,7 +625,7 @@ func optionsByCost(p *Problem) [][]int {
 		for k := range ix {
 			ix[k] = k
 		}
-		sort.SliceStable(ix, func(a, b int) bool { return job.Options[ix[a]].Cost < job.Options[ix[b]].Cost })
+		slices.SortStableFunc(ix, func(a, b int) int { return cmp.Compare(job.Options[a].Cost, job.Options[b].Cost) })
 		order[j] = ix
 	}
 	return order

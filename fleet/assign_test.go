@@ -120,6 +120,9 @@ func TestAssignValidates(t *testing.T) {
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{1}, Count: 8}}}}},
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0}, Count: 0}}}}},
 		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0}, Count: 8, Cost: math.NaN()}}}}},
+		// A resource used twice was checked for 8 once, then charged 16
+		// of its 8: the job was placed, the resource over-given.
+		{Capacity: []int{8}, Jobs: []Job{{Name: "a", Options: []Option{{Uses: []int{0, 0}, Count: 8}}}}},
 	} {
 		if _, err := Assign(p); err == nil {
 			t.Errorf("%+v accepted", p)
@@ -145,6 +148,30 @@ func BenchmarkAssign(b *testing.B) {
 				b.ReportMetric(100*sol.Gap, "gap%")
 				b.ReportMetric(float64(sol.Waiting), "waiting")
 			})
+		}
+	}
+}
+
+// TestAssignSearchBounded: a batch one run over its tenant's quota, each
+// run lawful at 2,000 pools, cannot be proven to place every run, so the
+// branch and bound runs to its limit. Each node looks at every option of
+// its job, so that a node limit alone let it look at 400 million options
+// (seconds a call, and the admission loop calls it for every waiting run
+// that does not fit at once); the options it looks at in all are bounded,
+// whatever the number of pools.
+func TestAssignSearchBounded(t *testing.T) {
+	for _, pools := range []int{10, 2000} {
+		p := quotaBoundProblem(ExactJobs, pools)
+		sol, err := Assign(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, p, sol)
+		if sol.Waiting != 1 {
+			t.Errorf("%d pools: %d runs wait, want the 1 the quota has no room for", pools, sol.Waiting)
+		}
+		if sol.examined == 0 || sol.examined > ExactWork {
+			t.Errorf("%d pools: the search looked at %d options, want 1 to %d", pools, sol.examined, ExactWork)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -72,6 +73,11 @@ type Quotas struct {
 	// a quota for one of them may not use it (closed), while accelerators
 	// no quota names are bounded by capacity alone.
 	covered map[string]bool
+	// limits holds Limits' answer, by tenant and accelerator, for every
+	// accelerator of a tenant's families: worked out once, as the
+	// admission loop asks for every option of every waiting run, and a
+	// cohort's total adds up every member.
+	limits map[string]map[string][]store.Limit
 }
 
 // maxQuota bounds a nominal or borrowing limit.
@@ -83,9 +89,12 @@ var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 // name in errors, and checks them against the catalog's accelerators: every
 // error names the file, the document and the field.
 func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Accelerator) (*Quotas, error) {
-	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}}
+	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}, limits: map[string]map[string][]store.Limit{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// The same documents as written, read alongside: the decoder puts a
+	// number with a fraction into an int without a word (1.5 as 1).
+	raw := yaml.NewDecoder(bytes.NewReader(data))
 	var errs []string
 	for i := 1; ; i++ {
 		var doc Quota
@@ -95,6 +104,15 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		var node yaml.Node
+		if err := raw.Decode(&node); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		if empty(&node) {
+			// Nothing but comments, or null (a "---" that ends the file):
+			// no document, as the catalog reads one.
+			continue
 		}
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
 		bad := func(field, format string, a ...any) {
@@ -136,6 +154,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%s is in family %s already: an accelerator counts against one family", a, other)
 				}
 				seenAcc[a] = f.Name
+			}
+			for _, field := range []string{"nominal", "borrowingLimit"} {
+				if v := fractional(&node, j, field); v != "" {
+					bad(fp+"."+field, "%s: want a whole number of accelerators", v)
+				}
 			}
 			if f.Nominal < 0 || f.Nominal > maxQuota {
 				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
@@ -198,7 +221,105 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))
 	}
+	sums := map[[2]string]int{} // cohort, family → the members' nominals
+	for _, doc := range q.byTenant {
+		if c := doc.Spec.Cohort; c != "" {
+			for _, f := range doc.Spec.Families {
+				sums[[2]string{c, f.Name}] += f.Nominal
+			}
+		}
+	}
+	for t, doc := range q.byTenant {
+		byAcc := map[string][]store.Limit{}
+		for i := range doc.Spec.Families {
+			f := &doc.Spec.Families[i]
+			ls := familyLimits(t, doc.Spec.Cohort, f, sums[[2]string{doc.Spec.Cohort, f.Name}], q.cohorts)
+			for _, a := range f.Accelerators {
+				byAcc[a] = ls
+			}
+		}
+		q.limits[t] = byAcc
+	}
 	return q, nil
+}
+
+// empty reports whether a document as written holds nothing or null.
+func empty(doc *yaml.Node) bool {
+	n := doc
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return true
+		}
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// fractional returns the value of field of family j in a Quota document
+// as written, when it is a number with a fraction ("" otherwise).
+func fractional(doc *yaml.Node, j int, field string) string {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, key := range []string{"spec", "families"} {
+		if n = valueOf(n, key); n == nil {
+			return ""
+		}
+	}
+	if n.Kind != yaml.SequenceNode || j >= len(n.Content) {
+		return ""
+	}
+	v := valueOf(n.Content[j], field)
+	if v == nil || v.ShortTag() != "!!float" {
+		return ""
+	}
+	var x float64
+	if err := v.Decode(&x); err != nil || x != math.Trunc(x) {
+		return v.Value
+	}
+	return ""
+}
+
+// valueOf is the value of key in mapping n, or nil: given in n, or else
+// merged into it ("<<: *anchor", or a list of them, the first that has
+// it), as the decoder reads it.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	return valueIn(n, key, 0)
+}
+
+func valueIn(n *yaml.Node, key string, depth int) *yaml.Node {
+	n = unalias(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > 8 {
+		return nil
+	}
+	var merged []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i]; {
+		case k.ShortTag() == "!!merge":
+			m := unalias(n.Content[i+1])
+			if m != nil && m.Kind == yaml.SequenceNode {
+				merged = append(merged, m.Content...)
+			} else {
+				merged = append(merged, m)
+			}
+		case k.Value == key:
+			return unalias(n.Content[i+1])
+		}
+	}
+	for _, m := range merged {
+		if v := valueIn(m, key, depth+1); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func unalias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -225,37 +346,28 @@ func (q *Quotas) family(tenant, acc string) *Family {
 	return nil
 }
 
-// cohortNominal adds up the nominal quota of family fam over cohort's
-// members.
-func (q *Quotas) cohortNominal(cohort, fam string) int {
-	n := 0
-	for _, t := range q.cohorts[cohort] {
-		for _, f := range q.byTenant[t].Spec.Families {
-			if f.Name == fam {
-				n += f.Nominal
-			}
-		}
-	}
-	return n
-}
-
 // Limits returns the limits a hold of accelerator acc by tenant must stay
 // within: the tenant's nominal plus what it may borrow, and its cohort's
 // total. A tenant without a quota for an accelerator that some quota names
-// gets a limit of 0 (quotas fail closed). Nil Quotas limit nothing.
+// gets a limit of 0 (quotas fail closed). Nil Quotas limit nothing. The
+// limits are shared: the caller must not change them.
 func (q *Quotas) Limits(tenant, acc string) []store.Limit {
 	if q == nil || !q.covered[acc] {
 		return nil
 	}
-	f := q.family(tenant, acc)
-	if f == nil {
-		return []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for %s (none given)", tenant, acc),
-			Tenants: []string{tenant}, Accelerators: []string{acc}, Max: 0}}
+	if ls, ok := q.limits[tenant][acc]; ok {
+		return ls
 	}
-	cohort := q.byTenant[tenant].Spec.Cohort
+	return []store.Limit{{Name: fmt.Sprintf("quota of tenant %s for %s (none given)", tenant, acc),
+		Tenants: []string{tenant}, Accelerators: []string{acc}, Max: 0}}
+}
+
+// familyLimits works out Limits for tenant's family f, in cohort ("" for
+// none) whose members' nominal quotas for the family add up to cohortSum.
+func familyLimits(tenant, cohort string, f *Family, cohortSum int, cohorts map[string][]string) []store.Limit {
 	max := f.Nominal
 	if cohort != "" {
-		lend := q.cohortNominal(cohort, f.Name) - f.Nominal
+		lend := cohortSum - f.Nominal
 		if f.BorrowingLimit != nil {
 			lend = min(lend, *f.BorrowingLimit)
 		}
@@ -265,9 +377,9 @@ func (q *Quotas) Limits(tenant, acc string) []store.Limit {
 		Tenants: []string{tenant}, Accelerators: f.Accelerators, Max: max}}
 	if cohort != "" {
 		out = append(out, store.Limit{Name: fmt.Sprintf("cohort %s's quota for family %s", cohort, f.Name),
-			Tenants: q.cohorts[cohort], Accelerators: f.Accelerators, Max: q.cohortNominal(cohort, f.Name)})
+			Tenants: cohorts[cohort], Accelerators: f.Accelerators, Max: cohortSum})
 	}
-	return out
+	return slices.Clip(out)
 }
 
 // Nominal returns tenant's nominal quota for acc's family and whether a

@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,5 +157,106 @@ func TestExampleQuotas(t *testing.T) {
 	}
 	if l := q.Limits("vision", "nvidia-h200"); len(l) != 2 || l[0].Max != 96 || l[1].Max != 96 {
 		t.Errorf("vision: %+v", l)
+	}
+}
+
+// TestQuotaFractionRefused: the YAML decoder puts a number with a fraction
+// into an int without a word, so that an operator's nominal: 16.9 was in
+// force as 16 and borrowingLimit: 0.5 as 0, and nothing said so. Such a
+// number is refused with its field named; a whole number written as a
+// float (64.0, 1e3) means what it says.
+func TestQuotaFractionRefused(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: vision}\nspec:\n  cohort: lab\n  families:\n"
+	for _, c := range []struct{ family, want string }{
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 16.9}", "spec.families[0].nominal: 16.9: want a whole number"},
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8, borrowingLimit: 0.5}", "spec.families[0].borrowingLimit: 0.5: want a whole number"},
+		{"{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}\n    - {name: mi300, accelerators: [amd-mi300x], nominal: -0.5}", "spec.families[1].nominal: -0.5: want a whole number"},
+		{"&h {name: h100, accelerators: [nvidia-h100-sxm], nominal: 2.5}\n    - {<<: *h, name: mi300, accelerators: [amd-mi300x]}", "spec.families[1].nominal: 2.5: want a whole number"},
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(head+"    - "+c.family+"\n"), accelerators(t))
+		if err == nil || !strings.Contains(err.Error(), "q.yaml: document 1 (Quota/vision) "+c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.family, err, c.want)
+		}
+	}
+	q, err := ParseQuotas("q.yaml", []byte(head+"    - {name: h100, accelerators: [nvidia-h100-sxm], nominal: 64.0, borrowingLimit: 1e3}\n"), accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := q.Nominal("vision", "nvidia-h100-sxm"); n != 64 {
+		t.Errorf("nominal: 64.0 read as %d", n)
+	}
+}
+
+// cohortQuotas is n tenants of one cohort, each with a nominal of 8 H100s.
+func cohortQuotas(t testing.TB, n int) *Quotas {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: t%d}\nspec:\n  cohort: lab\n  families:\n    - {name: h100, accelerators: [nvidia-h100-sxm, nvidia-h100-pcie], nominal: 8}\n", i)
+	}
+	q, err := ParseQuotas("quotas.yaml", []byte(b.String()), accelerators(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestQuotaLimitsWorkedOutOnce: the admission loop asks for a tenant's
+// limits for every option of every waiting run, and each answer added up
+// the nominal quota of every member of the tenant's cohort and formatted
+// the limits' names again (0.1 ms a call in a cohort of 1,000). The limits
+// are worked out when the quotas are read: asking costs no allocation,
+// and gives what the quotas say.
+func TestQuotaLimitsWorkedOutOnce(t *testing.T) {
+	q := cohortQuotas(t, 1000)
+	ls := q.Limits("t5", "nvidia-h100-pcie")
+	if len(ls) != 2 || ls[0].Max != 8000 || ls[1].Max != 8000 || len(ls[1].Tenants) != 1000 ||
+		!slices.Equal(ls[0].Tenants, []string{"t5"}) || !strings.HasPrefix(ls[1].Name, "cohort lab's quota for family h100") {
+		t.Fatalf("limits of t5 in a cohort of 1,000 with 8 each: %+v", ls)
+	}
+	if n := testing.AllocsPerRun(100, func() { q.Limits("t5", "nvidia-h100-pcie") }); n != 0 {
+		t.Errorf("Limits allocates %v times a call, want 0: it works out again what the quotas fixed", n)
+	}
+	if ls := q.Limits("nobody", "nvidia-h100-sxm"); len(ls) != 1 || ls[0].Max != 0 {
+		t.Errorf("a tenant without a quota: %+v, want one limit of 0", ls)
+	}
+}
+
+// BenchmarkQuotaLimits is one tenant's limits in a cohort of 10 and of
+// 1,000 tenants.
+func BenchmarkQuotaLimits(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		q := cohortQuotas(b, n)
+		b.Run(fmt.Sprintf("cohort=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				q.Limits("t5", "nvidia-h100-sxm")
+			}
+		})
+	}
+}
+
+// TestQuotaEmptyDocuments: a document with nothing in it (a "---" that
+// ends the file, or one holding only comments) was decoded as a Quota with
+// every field missing, and the whole file refused, where the catalog's
+// files read the same document as none. It is skipped; a file of nothing
+// but such documents is still refused.
+func TestQuotaEmptyDocuments(t *testing.T) {
+	one := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: vision}\nspec:\n  families:\n    - {name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}\n"
+	for _, data := range []string{
+		"---\n" + one + "---\n",
+		one + "---\n# retired: speech\n---\n" + strings.Replace(one, "vision", "solo", 1),
+		one + "--- ~\n",
+	} {
+		q, err := ParseQuotas("q.yaml", []byte(data), accelerators(t))
+		if err != nil {
+			t.Errorf("%q: %v", data, err)
+			continue
+		}
+		if n, ok := q.Nominal("vision", "nvidia-h100-sxm"); !ok || n != 8 {
+			t.Errorf("%q: vision's nominal %d, %v; want 8", data, n, ok)
+		}
+	}
+	if _, err := ParseQuotas("q.yaml", []byte("---\n# nothing yet\n---\n"), accelerators(t)); err == nil || !strings.Contains(err.Error(), "q.yaml: no Quota documents") {
+		t.Errorf("a file of empty documents: %v, want it refused as holding no Quota", err)
 	}
 }

@@ -30,7 +30,15 @@ type Sources struct {
 	// Leading says whether this server leads the controller loop, and its
 	// lease epoch.
 	Leading func() (int64, bool)
+	// Now is the clock that spaces the store's reads (nil: time.Now).
+	Now func() time.Time
 }
+
+// storeEvery is how often a scrape may read the store: /metrics answers
+// anyone who reaches --metrics-listen, as often as they ask, and the store
+// is every replica's; a scrape in between reads the last figures (or the
+// last error).
+const storeEvery = time.Second
 
 // Metrics holds a server's collectors in their own registry.
 type Metrics struct {
@@ -50,6 +58,10 @@ type Metrics struct {
 // New registers the collectors, the Go runtime's and the process's.
 func New(src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
+	now := src.Now
+	if now == nil {
+		now = time.Now
+	}
 	m.planSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "meridian_plan_seconds", Help: "Time to plan one job, by what asked (api, submit, replan).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
@@ -83,7 +95,7 @@ func New(src Sources) *Metrics {
 		m.httpRequests, m.httpSeconds, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.RunCounts != nil {
-		m.reg.MustRegister(&runCollector{count: src.RunCounts,
+		m.reg.MustRegister(&runCollector{count: src.RunCounts, now: now,
 			desc: prometheus.NewDesc("meridian_runs", "Runs by state and site, read from the store.", []string{"state", "site"}, nil)})
 	}
 	if src.AuditHead != nil {
@@ -93,16 +105,20 @@ func New(src Sources) *Metrics {
 		// read stands in for one that cannot be read.
 		var mu sync.Mutex
 		var last int64
+		var tried time.Time
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meridian_audit_appends_total", Help: "Entries appended to the audit chain, by every server (its length).",
 		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			seq, _, err := src.AuditHead(ctx)
 			mu.Lock()
 			defer mu.Unlock()
-			if err == nil && seq > last {
-				last = seq
+			if t := now(); tried.IsZero() || t.Sub(tried) >= storeEvery || t.Before(tried) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				seq, _, err := src.AuditHead(ctx)
+				cancel()
+				if err == nil && seq > last {
+					last = seq
+				}
+				tried = now()
 			}
 			return float64(last)
 		}))
@@ -189,14 +205,17 @@ func (m *Metrics) RateLimited(route string) {
 	}
 }
 
-// runCollector reads run counts from the store at most once a second.
+// runCollector reads run counts from the store at most once a second,
+// whether the last read answered or failed.
 type runCollector struct {
 	count func(ctx context.Context) ([]store.RunCount, error)
 	desc  *prometheus.Desc
+	now   func() time.Time
 
-	mu   sync.Mutex
-	at   time.Time
-	last []store.RunCount
+	mu    sync.Mutex
+	tried time.Time // the last read's end
+	last  []store.RunCount
+	err   error // the last read's error
 }
 
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -204,15 +223,18 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.at) > time.Second {
+	if t := c.now(); c.tried.IsZero() || t.Sub(c.tried) >= storeEvery || t.Before(c.tried) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		counts, err := c.count(ctx)
 		cancel()
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.desc, err)
-			return
+		c.err, c.tried = err, c.now()
+		if err == nil {
+			c.last = counts
 		}
-		c.last, c.at = counts, time.Now()
+	}
+	if c.err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, c.err)
+		return
 	}
 	for _, rc := range c.last {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(rc.N), rc.State, rc.Site)

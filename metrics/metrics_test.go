@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"meridian.dev/meridian/store"
 )
 
 // counter scrapes m as Prometheus would and returns the value of name.
@@ -39,19 +42,60 @@ func TestAuditAppendsNeverGoesDown(t *testing.T) {
 		err error
 	}{{10, nil}, {0, errors.New("database is locked")}, {12, nil}, {0, context.DeadlineExceeded}}
 	i := 0
+	clock := time.Unix(1e9, 0)
 	m := New(Sources{AuditHead: func(context.Context) (int64, string, error) {
 		h := heads[i]
 		i++
 		return h.seq, "", h.err
-	}})
+	}, Now: func() time.Time { return clock }})
 	var got []float64
 	for range heads {
 		got = append(got, counter(t, m, "meridian_audit_appends_total"))
+		clock = clock.Add(storeEvery)
 	}
 	want := []float64{10, 10, 12, 12}
 	for k := range want {
 		if got[k] != want[k] {
 			t.Fatalf("scrapes read %v, want %v", got, want)
 		}
+	}
+}
+
+// TestScrapesReadStoreAtMostOncePerSecond: /metrics answers whoever
+// reaches --metrics-listen, without a token, as often as they ask; each
+// scrape read the audit chain's head from the store (and, while the store
+// failed, the run counts too), so that anyone on that network set the
+// pace of queries on every replica's store. Within a second of the last
+// read, scrapes answer the last figures (or the last error), and read
+// again once the second has passed.
+func TestScrapesReadStoreAtMostOncePerSecond(t *testing.T) {
+	clock := time.Unix(1e9, 0)
+	heads, counts := 0, 0
+	countErr := errors.New("database is locked")
+	m := New(Sources{
+		AuditHead: func(context.Context) (int64, string, error) { heads++; return int64(heads), "", nil },
+		RunCounts: func(context.Context) ([]store.RunCount, error) { counts++; return nil, countErr },
+		Now:       func() time.Time { return clock },
+	})
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body, _ := io.ReadAll(rec.Result().Body)
+		return string(body)
+	}
+	for range 50 {
+		scrape()
+		clock = clock.Add(storeEvery / 100)
+	}
+	if heads != 1 || counts != 1 {
+		t.Fatalf("50 scrapes within a second read the audit head %d times and the run counts %d times, want once each", heads, counts)
+	}
+	if body := scrape(); !strings.Contains(body, "meridian_audit_appends_total 1\n") || strings.Contains(body, "meridian_runs{") {
+		t.Fatalf("a scrape within the second: want the last audit length and no run counts (the last read failed):\n%s", body)
+	}
+	clock = clock.Add(storeEvery)
+	scrape()
+	if heads != 2 || counts != 2 {
+		t.Fatalf("a scrape a second later read the audit head %d times and the run counts %d times in all, want twice each", heads, counts)
 	}
 }
