@@ -69,6 +69,9 @@ type State struct {
 	failed failedLoad
 	// now is the clock of failed's retries (time.Now when nil).
 	now func() time.Time
+	// witness, when set (OpenWitnessed), confirms each revision loaded
+	// from the store against the audit log.
+	witness *witness
 }
 
 // failedLoad is a revision that did not load here: its files cost up to
@@ -128,6 +131,7 @@ func (s *State) Refresh(ctx context.Context) error {
 	}
 	start := s.clock()
 	cur := &Current{Files: map[string]string{}}
+	var checked error
 	if last > 0 {
 		r, err := s.st.GetRuleRevision(ctx, last)
 		if err != nil {
@@ -137,8 +141,16 @@ func (s *State) Refresh(ctx context.Context) error {
 		if r.Files != nil {
 			cur.Files = r.Files
 		}
+		checked = s.checkRevision(ctx, r)
+		if errors.As(checked, new(readError)) {
+			return checked
+		}
 	}
-	eng, err := s.load(ctx, cur.Files)
+	var eng *policy.Engine
+	err = checked
+	if err == nil {
+		eng, err = s.load(ctx, cur.Files)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// The caller's end, not the revision's fault: whether it
@@ -439,6 +451,9 @@ func (s *State) filesAt(ctx context.Context, rev int64) (map[string]string, erro
 		return nil, fmt.Errorf("no rules revision %d", rev)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRevision(ctx, r); err != nil {
 		return nil, err
 	}
 	if r.Files == nil {

@@ -490,7 +490,9 @@ func startServer(opts serverOptions) (*server, error) {
 	var ctl *run.Controller
 	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
 		Leading: func() (int64, bool) { return ctl.Leading() }})
-	rs, err := rules.Open(ctx, st, opts.RuleDirs)
+	// Each revision loaded from the store must be on the sealed record:
+	// a row written into the database by hand is not the law.
+	rs, err := rules.OpenWitnessed(ctx, st, opts.RuleDirs, audit.NewChain(key), st)
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
 	}

@@ -1,0 +1,124 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// AuditReader reads the audit log a page at a time (the stores'
+// AuditSelectPage).
+type AuditReader interface {
+	AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error)
+}
+
+// witness confirms a stored revision against the audit log. A revision's
+// row and its audit record are written in one transaction (Apply), and
+// only the record is sealed: whoever could write the database without the
+// audit key could otherwise change the law in force (edit a revision's
+// files, or add a revision) with nothing to show for it, since the log
+// still verifies. A revision is loaded only when its files hash to the
+// hash on its row and a sealed rules-revision record names that revision
+// with that hash.
+type witness struct {
+	chain *audit.Chain
+	log   AuditReader
+
+	mu sync.Mutex
+	// sealed are the revisions' hashes the sealed records read so far
+	// name; after is the seq of the last record read.
+	sealed map[int64]string
+	after  int64
+}
+
+// The pages in which the witness reads rules-revision records: a record
+// lists its files' hashes, at most MaxFiles of them.
+const (
+	witnessPage      = 64
+	witnessPageBytes = 1 << 20
+)
+
+// confirm says whether revision rev with hash is on the record, reading
+// the records written since the last call.
+func (w *witness) confirm(ctx context.Context, rev int64, hash string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if got, ok := w.sealed[rev]; ok {
+		return w.match(rev, hash, got)
+	}
+	q := store.AuditQuery{Kinds: []string{KindRevision}, AllTenants: true, After: w.after, Limit: witnessPage, MaxBytes: witnessPageBytes}
+	for {
+		page, next, err := w.log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return readError{fmt.Errorf("rules revision %d: reading its audit record: %w", rev, err)}
+		}
+		for _, e := range page {
+			w.after = max(w.after, e.Seq)
+			if !w.chain.Sealed(e) {
+				continue
+			}
+			var p struct {
+				Revision int64  `json:"revision"`
+				SHA256   string `json:"sha256"`
+			}
+			if json.Unmarshal(e.Payload, &p) != nil || p.Revision <= 0 {
+				continue
+			}
+			if _, seen := w.sealed[p.Revision]; !seen {
+				// The first sealed record of a revision is the one its
+				// transaction wrote.
+				w.sealed[p.Revision] = p.SHA256
+			}
+		}
+		if next == 0 {
+			break
+		}
+		q.After = next
+	}
+	got, ok := w.sealed[rev]
+	if !ok {
+		return fmt.Errorf("rules revision %d is in the store but the audit log has no sealed record of it: it was written outside Meridian; it is not loaded", rev)
+	}
+	return w.match(rev, hash, got)
+}
+
+func (w *witness) match(rev int64, hash, recorded string) error {
+	if hash != recorded {
+		return fmt.Errorf("rules revision %d in the store has hash %s, but its audit record says %s: it was changed outside Meridian; it is not loaded", rev, hash, recorded)
+	}
+	return nil
+}
+
+// checkRevision checks that a stored revision's files are the ones its row
+// and its audit record name (witness nil: its row only).
+func (s *State) checkRevision(ctx context.Context, r *store.RuleRevision) error {
+	if got := Hash(r.Files); got != r.Hash {
+		return fmt.Errorf("rules revision %d in the store: its files hash to %s, not to the %s it records: they were changed outside Meridian; it is not loaded", r.Rev, got, r.Hash)
+	}
+	if s.witness == nil {
+		return nil
+	}
+	return s.witness.confirm(ctx, r.Rev, r.Hash)
+}
+
+// OpenWitnessed is Open for a server: every revision it loads from the
+// store (the law in force, and the older ones a diff or a what-if reads)
+// must have a sealed audit record under chain naming it and its hash,
+// read from log.
+func OpenWitnessed(ctx context.Context, st Store, dirs []string, chain *audit.Chain, log AuditReader) (*State, error) {
+	s := &State{st: st, dirs: dirs, witness: &witness{chain: chain, log: log, sealed: map[int64]string{}}}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readError is a witness that could not read the log: the store's
+// failure, not the revision's, so the next refresh tries again.
+type readError struct{ error }
+
+func (e readError) Unwrap() error { return e.error }
