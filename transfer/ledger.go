@@ -19,6 +19,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -433,7 +434,9 @@ func (l AuditLedger) records(ctx context.Context, q store.AuditQuery) ([]Record,
 // FileLedger is a Ledger kept as JSON lines in one file, each line fsynced
 // before Append returns, for tests and embedders without the audit store.
 // It is append-only by convention, not tamper-evident; the command line
-// uses the audit log.
+// uses the audit log. Processes sharing one file take turns: each Append
+// and Records holds an advisory lock on the file's name plus ".lock",
+// which the kernel drops when its holder dies.
 type FileLedger struct {
 	Path string
 	Now  func() time.Time // defaults to time.Now
@@ -460,6 +463,14 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Another process appending to the same file cuts a torn tail too:
+	// one that measured the file before this one's record was written
+	// would cut it away with the fragment, an acknowledged record lost.
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, statErr := os.Lstat(l.Path)
 	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -494,6 +505,14 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.lock(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no directory: no ledger yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	all, err := readFileLedger(l.Path)
 	if err != nil {
 		return nil, err
@@ -510,6 +529,20 @@ func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string
 	}
 	return out, nil
 }
+
+// lock takes the lock that processes sharing the ledger file take turns
+// on, waiting until ctx is done.
+func (l *FileLedger) lock(ctx context.Context) (func(), error) {
+	unlock, err := flock.Lock(ctx, l.Path+".lock")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lock %s: %w", filepath.Base(l.Path), err)
+	}
+	return unlock, nil
+}
+
+// beforeTornCut, when set (by tests), runs after dropTornLine has found
+// where the torn tail begins and before it cuts there.
+var beforeTornCut func()
 
 // dropTornLine cuts what follows the last newline of f: part of a line
 // that an Append killed midway wrote. That record was never acknowledged,
@@ -544,6 +577,9 @@ func dropTornLine(f *os.File) error {
 	}
 	if end == fi.Size() {
 		return nil
+	}
+	if beforeTornCut != nil {
+		beforeTornCut()
 	}
 	return f.Truncate(end)
 }
