@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +103,11 @@ type Entry struct {
 	// again).
 	Reconciled bool `json:"reconciled,omitempty"`
 	Damaged    int  `json:"damaged,omitempty"`
+	// Partial names the objects of a reconciled record that reached the
+	// destination only in part (a write cut mid-upload), with the bytes
+	// of them found there: those bytes crossed, and BytesSent counts
+	// them; ChunksSent does not count their chunks.
+	Partial []Partial `json:"partial,omitempty"`
 	// Complete marks the last record of a copy, with its Totals and the
 	// hex SHA-256 of the manifest it put at the site (stored form): the
 	// version that crossed, which the run's agent and a pinned
@@ -189,21 +196,30 @@ func orDataset(k string) string {
 // its confirmation (a copy deletes and sends it again). Without a Sealer
 // (a copy being withdrawn, which needs no key to be deleted) an object
 // found there is confirmed unauthenticated, a manifest only if its bytes
-// have the digest its intent recorded. After it, the bytes the ledger confirms
-// are the bytes that reached the destination. It returns how many objects
-// it found intact (or, without a Sealer, found).
+// have the digest its intent recorded. An object not there whole whose
+// write left part of it at the destination (a writer killed mid-upload:
+// unfinishedWrites) crossed in part: its confirmation counts the bytes
+// found and names it (Partial), and the part is then deleted. After it,
+// the bytes the ledger confirms are the bytes that reached the
+// destination. It returns how many objects it found intact (or, without
+// a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
 	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
 	if err != nil {
 		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
 	}
+	type finding struct {
+		found   []Object
+		missing []Object
+		pin     string
+		damaged int
+	}
 	n := 0
-	for _, in := range open {
-		var found []Object
-		var missing, gone []string
-		var buf []byte
-		var pin string
-		damaged := 0
+	var buf []byte
+	finds := make([]finding, len(open))
+	lacking := map[string]int64{} // objects not there whole → the most bytes an intent was to send there
+	for i, in := range open {
+		fd := &finds[i]
 		for _, o := range in.Objects {
 			st, err := c.arrived(ctx, o, &buf)
 			if err != nil {
@@ -212,34 +228,59 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			switch st {
 			case objIntact:
 				n++
-				found = append(found, o)
+				fd.found = append(fd.found, o)
 				if o.Chunk == nil && o.SHA256 != "" {
 					// The manifest with the digest its intent recorded:
 					// the version now at the destination.
-					pin = o.SHA256
+					fd.pin = o.SHA256
 				}
 			case objDamaged:
-				damaged++
-				found = append(found, o)
+				fd.damaged++
+				fd.found = append(fd.found, o)
 			default:
-				missing = append(missing, o.Key)
-				if o.Chunk != nil {
-					gone = append(gone, o.Key)
-				}
+				fd.missing = append(fd.missing, o)
+				lacking[o.Key] = max(lacking[o.Key], o.Bytes)
 			}
 		}
-		if len(found) > 0 {
+	}
+	parts, err := c.unfinishedWrites(ctx, lacking, len(lacking))
+	if err != nil {
+		return n, err
+	}
+	for i, in := range open {
+		fd := finds[i]
+		var partial []Partial
+		var missing, gone []string
+		for _, o := range fd.missing {
+			missing = append(missing, o.Key)
+			if o.Chunk != nil {
+				gone = append(gone, o.Key)
+			}
+			// Each part is counted once, by the first intent that could
+			// have written it (the parts go with the first record that
+			// names them).
+			if w, ok := parts[o.Key]; ok && !w.counted && w.bytes > 0 && w.bytes <= o.Bytes {
+				partial = append(partial, Partial{Key: o.Key, Bytes: w.bytes})
+				w.counted = true
+				parts[o.Key] = w
+			}
+		}
+		if len(fd.found) > 0 || len(partial) > 0 {
 			conf := in.Entry
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0
 			conf.Complete, conf.Totals = false, nil
-			conf.ManifestSHA256 = pin
-			conf.Damaged = damaged
-			for _, o := range found {
+			conf.ManifestSHA256 = fd.pin
+			conf.Damaged = fd.damaged
+			conf.Partial = partial
+			for _, o := range fd.found {
 				if o.Chunk != nil {
 					conf.ChunksSent++
 				}
 				conf.BytesSent += o.Bytes
+			}
+			for _, p := range partial {
+				conf.BytesSent += p.Bytes
 			}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
@@ -249,8 +290,11 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// a kill between the two must not leave bytes at the destination
 		// unconfirmed.
 		if len(missing) > 0 {
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
-				Reason: "interrupted before these objects reached the destination"}
+			reason := "interrupted: not at the destination when reconciled, whole or in part"
+			if len(partial) > 0 {
+				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
+			}
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
@@ -264,7 +308,83 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	// What the ledger now counts is removed from the destination: a part
+	// left there would be counted again by the next intent for the same
+	// object. A kill before this leaves them to RemoveStaleTemps.
+	for _, w := range parts {
+		for _, key := range w.keys {
+			if err := c.cr.Dst.Delete(ctx, key); err != nil {
+				return n, fmt.Errorf("remove the unfinished write %s at the destination: %w", key, err)
+			}
+		}
+	}
 	return n, nil
+}
+
+// Partial is an object of an intent that reached the destination only in
+// part: the bytes of an unfinished write of it found there.
+type Partial struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// unfinished is what unfinishedWrites found of one object's writes.
+type unfinished struct {
+	bytes   int64    // the most any one of them held
+	keys    []string // the temporary objects holding them
+	counted bool
+}
+
+// unfinishedWrites finds the writes to the objects lacking (key → the
+// most bytes an intent was to send there) that a writer left unfinished
+// at the destination: a file store's temporary objects, named after the
+// object with a random part and ".tmp" (dataset's put). A write that holds
+// more than the intent was to send is not one of its writes, and is not
+// counted. The listing is bounded as a copy's is.
+func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64, objects int) (map[string]unfinished, error) {
+	if len(lacking) == 0 {
+		return nil, nil
+	}
+	out := map[string]unfinished{}
+	limit, listed := c.s.listBound(objects), 0
+	prefix := path.Dir(dataset.ManifestKey(c.cr.Name)) + "/"
+	for obj, err := range c.cr.Dst.List(ctx, prefix) {
+		if err != nil {
+			return nil, fmt.Errorf("list unfinished writes of %s at the destination: %w", c.cr.Name, err)
+		}
+		if listed++; listed > limit {
+			return nil, fmt.Errorf("list unfinished writes of %s at the destination: over %d objects: %w", c.cr.Name, limit, dataset.ErrListTooLong)
+		}
+		key, ok := tempOf(obj.Key)
+		if !ok {
+			continue
+		}
+		want, ok := lacking[key]
+		if !ok {
+			continue
+		}
+		w := out[key]
+		w.keys = append(w.keys, obj.Key)
+		if obj.Size >= 0 && obj.Size <= want {
+			w.bytes = max(w.bytes, obj.Size)
+		}
+		out[key] = w
+	}
+	return out, nil
+}
+
+// tempOf is the object a temporary object's name says it was to become:
+// the name less "." + 16 hex digits + ".tmp".
+func tempOf(name string) (string, bool) {
+	const rnd = 16
+	stem, ok := strings.CutSuffix(name, ".tmp")
+	if !ok || len(stem) < rnd+2 || stem[len(stem)-rnd-1] != '.' {
+		return "", false
+	}
+	if _, err := hex.DecodeString(stem[len(stem)-rnd:]); err != nil {
+		return "", false
+	}
+	return stem[:len(stem)-rnd-1], true
 }
 
 // What reconcile finds of an object at the destination.
