@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -310,11 +308,13 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	}
 	// What the ledger now counts is removed from the destination: a part
 	// left there would be counted again by the next intent for the same
-	// object. A kill before this leaves them to RemoveStaleTemps.
-	for _, w := range parts {
-		for _, key := range w.keys {
-			if err := c.cr.Dst.Delete(ctx, key); err != nil {
-				return n, fmt.Errorf("remove the unfinished write %s at the destination: %w", key, err)
+	// object. A kill before this leaves them to RemoveStaleTemps. (A
+	// staging holds its site store's lease, so no live writer's part is
+	// taken.)
+	for key, u := range parts {
+		for _, w := range u.writes {
+			if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
+				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
 			}
 		}
 	}
@@ -330,61 +330,39 @@ type Partial struct {
 
 // unfinished is what unfinishedWrites found of one object's writes.
 type unfinished struct {
-	bytes   int64    // the most any one of them held
-	keys    []string // the temporary objects holding them
+	bytes   int64                // the most any one of them held
+	writes  []dataset.Unfinished // what they left at the destination
 	counted bool
 }
 
 // unfinishedWrites finds the writes to the objects lacking (key → the
 // most bytes an intent was to send there) that a writer left unfinished
-// at the destination: a file store's temporary objects, named after the
-// object with a random part and ".tmp" (dataset's put). A write that holds
-// more than the intent was to send is not one of its writes, and is not
-// counted. The listing is bounded as a copy's is.
+// at the destination (dataset.UnfinishedWrites: a file store's temporary
+// objects, S3's multipart uploads). One that holds more than the intent
+// was to send is not one of its writes, and is not counted. The listing
+// is bounded as a copy's is.
 func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64, objects int) (map[string]unfinished, error) {
 	if len(lacking) == 0 {
 		return nil, nil
 	}
+	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, c.s.listBound(objects))
+	if err != nil {
+		return nil, fmt.Errorf("the unfinished writes of %s at the destination: %w", c.cr.Name, err)
+	}
 	out := map[string]unfinished{}
-	limit, listed := c.s.listBound(objects), 0
-	prefix := path.Dir(dataset.ManifestKey(c.cr.Name)) + "/"
-	for obj, err := range c.cr.Dst.List(ctx, prefix) {
-		if err != nil {
-			return nil, fmt.Errorf("list unfinished writes of %s at the destination: %w", c.cr.Name, err)
-		}
-		if listed++; listed > limit {
-			return nil, fmt.Errorf("list unfinished writes of %s at the destination: over %d objects: %w", c.cr.Name, limit, dataset.ErrListTooLong)
-		}
-		key, ok := tempOf(obj.Key)
+	for _, w := range ws {
+		want, ok := lacking[w.Key]
 		if !ok {
 			continue
 		}
-		want, ok := lacking[key]
-		if !ok {
-			continue
+		u := out[w.Key]
+		u.writes = append(u.writes, w)
+		if w.Bytes <= want {
+			u.bytes = max(u.bytes, w.Bytes)
 		}
-		w := out[key]
-		w.keys = append(w.keys, obj.Key)
-		if obj.Size >= 0 && obj.Size <= want {
-			w.bytes = max(w.bytes, obj.Size)
-		}
-		out[key] = w
+		out[w.Key] = u
 	}
 	return out, nil
-}
-
-// tempOf is the object a temporary object's name says it was to become:
-// the name less "." + 16 hex digits + ".tmp".
-func tempOf(name string) (string, bool) {
-	const rnd = 16
-	stem, ok := strings.CutSuffix(name, ".tmp")
-	if !ok || len(stem) < rnd+2 || stem[len(stem)-rnd-1] != '.' {
-		return "", false
-	}
-	if _, err := hex.DecodeString(stem[len(stem)-rnd:]); err != nil {
-		return "", false
-	}
-	return stem[:len(stem)-rnd-1], true
 }
 
 // What reconcile finds of an object at the destination.

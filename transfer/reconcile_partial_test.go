@@ -152,19 +152,3 @@ func TestReconcilePartialIgnoresOversizedTemps(t *testing.T) {
 		}
 	}
 }
-
-func TestTempOf(t *testing.T) {
-	for name, want := range map[string]string{
-		"meridian/d/chunks/ab/abcd.0123456789abcdef.tmp": "meridian/d/chunks/ab/abcd",
-		"meridian/d/manifest.fedcba9876543210.tmp":       "meridian/d/manifest",
-		"meridian/d/manifest.tmp":                        "",
-		"meridian/d/manifest.0123456789abcdeg.tmp":       "",
-		".0123456789abcdef.tmp":                          "",
-		"x.0123456789abcdef":                             "",
-	} {
-		got, ok := tempOf(name)
-		if ok != (want != "") || got != want {
-			t.Errorf("tempOf(%q) = %q, %v; want %q", name, got, ok, want)
-		}
-	}
-}
