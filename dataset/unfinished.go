@@ -20,13 +20,17 @@ type Unfinished struct {
 }
 
 // UnfinishedWrites lists the unfinished writes of dataset name's objects
-// at a store: a file store's temporary objects (named after the object,
-// a random part and ".tmp"), and S3's multipart uploads, with the sizes of
-// the parts uploaded. It reads at most limit listed objects, and as many
-// uploads (MaxUploads at most) and parts (MaxUploadParts at most), past
-// which it stops with ErrListTooLong. A server that does not let the
-// store list uploads or their parts leaves them out.
-func UnfinishedWrites(ctx context.Context, b *Store, name string, limit int) ([]Unfinished, error) {
+// for which want (nil: every object) is true, at a store: a file store's
+// temporary objects (named after the object, a random part and ".tmp"),
+// and S3's multipart uploads, with the sizes of the parts uploaded. It
+// reads at most limit listed objects, and as many uploads (MaxUploads at
+// most) and parts (MaxUploadParts at most, a page without any counting
+// as one), past which it stops with ErrListTooLong. A server that does
+// not let the store list uploads or their parts leaves them out.
+func UnfinishedWrites(ctx context.Context, b *Store, name string, want func(key string) bool, limit int) ([]Unfinished, error) {
+	if want == nil {
+		want = func(string) bool { return true }
+	}
 	prefix := rootPrefix + name + "/"
 	var out []Unfinished
 	listed := 0
@@ -37,11 +41,14 @@ func UnfinishedWrites(ctx context.Context, b *Store, name string, limit int) ([]
 		if listed++; listed > limit {
 			return nil, fmt.Errorf("list %s: over %d objects: %w", name, limit, ErrListTooLong)
 		}
-		if key, ok := TempTarget(obj.Key); ok && obj.Size >= 0 {
+		if key, ok := TempTarget(obj.Key); ok && obj.Size >= 0 && want(key) {
 			out = append(out, Unfinished{Key: key, Bytes: obj.Size, temp: obj.Key})
 		}
 	}
-	ups, err := b.b.uploads(ctx, b.prefix+prefix, limit)
+	ups, err := b.b.uploads(ctx, b.prefix+prefix, func(key string) bool {
+		rel, ok := strings.CutPrefix(key, b.prefix)
+		return ok && want(rel)
+	}, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unfinished uploads of %s: %w", name, err)
 	}
@@ -83,7 +90,7 @@ func TempTarget(name string) (string, bool) {
 
 // uploads does nothing: a file store's writes are single files, listed
 // as temporary objects.
-func (b *dirBucket) uploads(ctx context.Context, prefix string, limit int) ([]Unfinished, error) {
+func (b *dirBucket) uploads(ctx context.Context, prefix string, want func(string) bool, limit int) ([]Unfinished, error) {
 	return nil, nil
 }
 
@@ -95,8 +102,9 @@ func (b *dirBucket) abortUpload(ctx context.Context, key, id string) error { ret
 const MaxUploadParts = 10000
 
 // uploads lists the multipart uploads under prefix, reading at most limit
-// (and MaxUploads) of them, each with the sizes of its parts added up.
-func (b *s3Bucket) uploads(ctx context.Context, prefix string, limit int) ([]Unfinished, error) {
+// (and MaxUploads) of them, those to a key want takes each with the sizes
+// of its parts added up. Keys are the bucket's (with no store prefix).
+func (b *s3Bucket) uploads(ctx context.Context, prefix string, want func(string) bool, limit int) ([]Unfinished, error) {
 	limit = min(limit, MaxUploads)
 	core := minio.Core{Client: b.c}
 	full := b.prefix + prefix
@@ -118,12 +126,16 @@ func (b *s3Bucket) uploads(ctx context.Context, prefix string, limit int) ([]Unf
 			if !strings.HasPrefix(u.Key, full) {
 				return nil, fmt.Errorf("the server listed an upload to %q, which is not under the prefix %q asked: %w", clipKey(u.Key), full, ErrForeignKey)
 			}
+			rel := strings.TrimPrefix(u.Key, b.prefix)
+			if !want(rel) {
+				continue
+			}
 			n, err := b.uploadBytes(ctx, core, u.Key, u.UploadID, &parts)
 			if err != nil {
 				return nil, err
 			}
 			if n >= 0 {
-				out = append(out, Unfinished{Key: strings.TrimPrefix(u.Key, b.prefix), Bytes: n, upload: u.UploadID})
+				out = append(out, Unfinished{Key: rel, Bytes: n, upload: u.UploadID})
 			}
 		}
 		if !res.IsTruncated {
@@ -156,10 +168,11 @@ func (b *s3Bucket) uploadBytes(ctx context.Context, core minio.Core, key, id str
 			}
 			return 0, fmt.Errorf("list the parts of the upload to %s: %w", clipKey(key), err)
 		}
+		// A page without parts costs a request as one with them does.
+		if *parts += max(1, len(res.ObjectParts)); *parts > MaxUploadParts {
+			return 0, fmt.Errorf("list the parts of the uploads to %s: over %d: %w", clipKey(key), MaxUploadParts, ErrListTooLong)
+		}
 		for _, p := range res.ObjectParts {
-			if *parts++; *parts > MaxUploadParts {
-				return 0, fmt.Errorf("list the parts of the uploads to %s: over %d: %w", clipKey(key), MaxUploadParts, ErrListTooLong)
-			}
 			if p.Size < 0 || p.Size > maxPartSize {
 				return 0, fmt.Errorf("the server lists a part of %d bytes for the upload to %s: %w", p.Size, clipKey(key), ErrTooLarge)
 			}

@@ -43,7 +43,7 @@ func TestUnfinishedWritesFileStore(t *testing.T) {
 	if err := st.b.put(ctx, temp, make([]byte, 7)); err != nil {
 		t.Fatal(err)
 	}
-	ws, err := UnfinishedWrites(ctx, st, "d", 100)
+	ws, err := UnfinishedWrites(ctx, st, "d", nil, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestUnfinishedWritesFileStore(t *testing.T) {
 	if err := Discard(ctx, st, ws[0]); err != nil {
 		t.Fatal(err)
 	}
-	if ws, err := UnfinishedWrites(ctx, st, "d", 100); err != nil || len(ws) != 0 {
+	if ws, err := UnfinishedWrites(ctx, st, "d", nil, 100); err != nil || len(ws) != 0 {
 		t.Fatalf("after Discard: %+v, %v", ws, err)
 	}
 }
@@ -62,26 +62,35 @@ func TestUnfinishedWritesFileStore(t *testing.T) {
 // within bounds: pages that do not advance, or more parts than
 // MaxUploadParts, are refused (ErrListTooLong) after a bounded number of
 // requests; a part of a negative or impossible size is refused
-// (ErrTooLarge).
+// (ErrTooLarge). Pages without parts count against the bound too: a site
+// listing many uploads, each with pages of nothing before its end, would
+// otherwise have each cost many requests.
 func TestAttackS3UploadParts(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		page func(n int64) string
-		want error
-		max  int64
+		name    string
+		page    func(n int64) string
+		want    error
+		max     int64
+		uploads int
 	}{
+		{"many uploads of empty pages", func(n int64) string {
+			if n%20 == 0 {
+				return `<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>`
+			}
+			return fmt.Sprintf(`<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>%d</NextPartNumberMarker></ListPartsResult>`, n%20)
+		}, ErrListTooLong, MaxUploadParts + 1, 1000},
 		{"same page again", func(n int64) string {
 			return `<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>0</NextPartNumberMarker><Part><PartNumber>1</PartNumber><Size>5</Size></Part></ListPartsResult>`
-		}, ErrListTooLong, 2},
+		}, ErrListTooLong, 2, 1},
 		{"endless parts", func(n int64) string {
 			return fmt.Sprintf(`<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>%d</NextPartNumberMarker><Part><PartNumber>%d</PartNumber><Size>5</Size></Part></ListPartsResult>`, n, n)
-		}, ErrListTooLong, MaxUploadParts + 1},
+		}, ErrListTooLong, MaxUploadParts + 1, 1},
 		{"negative part", func(n int64) string {
 			return `<ListPartsResult><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><Size>-5</Size></Part></ListPartsResult>`
-		}, ErrTooLarge, 1},
+		}, ErrTooLarge, 1, 1},
 		{"huge part", func(n int64) string {
 			return `<ListPartsResult><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><Size>9000000000000000000</Size></Part></ListPartsResult>`
-		}, ErrTooLarge, 1},
+		}, ErrTooLarge, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var pages atomic.Int64
@@ -89,9 +98,12 @@ func TestAttackS3UploadParts(t *testing.T) {
 				q := r.URL.Query()
 				switch {
 				case r.Method == http.MethodGet && q.Has("uploads"):
-					fmt.Fprint(w, `<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>`+
-						`<Upload><Key>meridian/d/manifest</Key><UploadId>u</UploadId><Initiated>2026-01-01T00:00:00Z</Initiated></Upload></ListMultipartUploadsResult>`)
-				case r.Method == http.MethodGet && q.Get("uploadId") == "u":
+					fmt.Fprint(w, `<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>`)
+					for i := range tc.uploads {
+						fmt.Fprintf(w, `<Upload><Key>meridian/d/manifest</Key><UploadId>u%d</UploadId><Initiated>2026-01-01T00:00:00Z</Initiated></Upload>`, i)
+					}
+					fmt.Fprint(w, `</ListMultipartUploadsResult>`)
+				case r.Method == http.MethodGet && q.Has("uploadId"):
 					fmt.Fprint(w, tc.page(pages.Add(1)))
 				case r.Method == http.MethodGet && q.Get("list-type") == "2":
 					fmt.Fprint(w, `<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>`)
@@ -103,7 +115,10 @@ func TestAttackS3UploadParts(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			st := openFakeS3(t, ctx, srv.URL)
-			_, err := UnfinishedWrites(ctx, st, "d", 1000)
+			if ws, err := UnfinishedWrites(ctx, st, "d", func(k string) bool { return k != ManifestKey("d") }, 1000); err != nil || len(ws) != 0 || pages.Load() != 0 {
+				t.Fatalf("only other objects wanted: %+v, %v, %d pages of parts asked for", ws, err, pages.Load())
+			}
+			_, err := UnfinishedWrites(ctx, st, "d", nil, 10000)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("unfinished writes: %v, want %v", err, tc.want)
 			}

@@ -345,7 +345,7 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64,
 	if len(lacking) == 0 {
 		return nil, nil
 	}
-	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, c.s.listBound(objects))
+	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, func(key string) bool { _, ok := lacking[key]; return ok }, c.s.listBound(objects))
 	if err != nil {
 		return nil, fmt.Errorf("the unfinished writes of %s at the destination: %w", c.cr.Name, err)
 	}
