@@ -437,6 +437,11 @@ type Summary struct {
 	BytesConfirmed int64  `json:"bytesConfirmed"`
 	OpenIntents    int    `json:"openIntents"`
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
+	// BytesPartial is the part of BytesConfirmed that objects cut
+	// mid-write left at the site (Entry.Partial): bytes that crossed,
+	// which a reconcile then removed. The rest is what the objects at the
+	// site hold.
+	BytesPartial int64 `json:"bytesPartial,omitempty"`
 	// ManifestSHA256 is the manifest the last complete copy put at the
 	// site (its Entry's, or a reconciled one's that found it there), when
 	// the ledger records one: the version that

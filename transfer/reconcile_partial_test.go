@@ -119,6 +119,9 @@ func TestReconcileCountsPartOfAChunkKilledMidWrite(t *testing.T) {
 	if want := whole + int64(half); after[0].BytesConfirmed != want {
 		t.Fatalf("ledger confirms %d bytes at the site; %d are there and %d more reached it in part (reconciled %d)", after[0].BytesConfirmed, whole, half, res.Reconciled)
 	}
+	if after[0].BytesPartial != int64(half) {
+		t.Fatalf("the summary counts %d bytes of parts; want %d", after[0].BytesPartial, half)
+	}
 	if after[0].OpenIntents != 0 {
 		t.Fatalf("%d intents left open", after[0].OpenIntents)
 	}
