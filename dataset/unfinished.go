@@ -194,7 +194,7 @@ func (b *s3Bucket) uploadBytes(ctx context.Context, core minio.Core, key, id str
 }
 
 func (b *s3Bucket) abortUpload(ctx context.Context, key, id string) error {
-	err := minio.Core{Client: b.c}.AbortMultipartUpload(ctx, b.bucket, key, id)
+	err := minio.Core{Client: b.c}.AbortMultipartUpload(ctx, b.bucket, b.prefix+key, id)
 	if err != nil && (minio.ToErrorResponse(err).Code == "NoSuchUpload" || cannotAbortUploads(err)) {
 		// Gone already, or left to the bucket's lifecycle rule (as
 		// abortUploads leaves it).

@@ -21,7 +21,9 @@ import (
 // the upload.
 func TestReconcileCountsPartsOfAnUnfinishedUpload(t *testing.T) {
 	const name = "big"
-	key := dataset.ManifestKey(name)
+	// The bucket's key of the manifest, under the site URL's prefix and
+	// the tenant's.
+	key := "site-a/t/acme/data/" + dataset.ManifestKey(name)
 	const part = 5 << 20
 	var aborted atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +39,7 @@ func TestReconcileCountsPartsOfAnUnfinishedUpload(t *testing.T) {
 				`</ListPartsResult>`)
 		case r.Method == http.MethodGet && q.Get("list-type") == "2":
 			fmt.Fprint(w, `<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>`)
-		case r.Method == http.MethodDelete && q.Get("uploadId") == "u1":
+		case r.Method == http.MethodDelete && q.Get("uploadId") == "u1" && strings.HasSuffix(r.URL.Path, "/bkt/"+key):
 			aborted.Add(1)
 			w.WriteHeader(http.StatusNoContent)
 		case r.Method == http.MethodGet || r.Method == http.MethodHead:
@@ -54,16 +56,17 @@ func TestReconcileCountsPartsOfAnUnfinishedUpload(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dst, err := dataset.OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	site, err := dataset.OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&prefix=site-a/&endpoint="+srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dst.Close()
+	defer site.Close()
+	dst := site.Sub("t/acme/data/")
 
 	led := &FileLedger{Path: t.TempDir() + "/ledger.jsonl"}
 	e := Entry{Kind: KindDataset, Dataset: name, Site: "s3-site", From: "CN", To: "MY", AsOf: "2026-01-15"}
 	size := int64(3 * part)
-	if err := led.Append(ctx, "", KindIntent, "", Intent{ID: "i1", Entry: e, Objects: []Object{{Key: key, Bytes: size, SHA256: strings.Repeat("ab", 32)}}}); err != nil {
+	if err := led.Append(ctx, "", KindIntent, "", Intent{ID: "i1", Entry: e, Objects: []Object{{Key: dataset.ManifestKey(name), Bytes: size, SHA256: strings.Repeat("ab", 32)}}}); err != nil {
 		t.Fatal(err)
 	}
 	s := &Stager{Law: BasisLaw{}, Ledger: led, Keys: oneKeyring{}}
