@@ -128,3 +128,27 @@ func TestAttackS3UploadParts(t *testing.T) {
 		})
 	}
 }
+
+// TestS3UnfinishedUploads: on a real S3 server, the upload a writer killed
+// mid-way left under a dataset is found with the bytes of its part, under
+// a tenant's prefix; Discard aborts it, and another dataset's, whose name
+// the first's is a prefix of, is neither listed nor touched.
+func TestS3UnfinishedUploads(t *testing.T) {
+	st := s3Store(t).Sub(fmt.Sprintf("unfinished-%d/", time.Now().UnixNano()))
+	ctx := context.Background()
+	startUpload(t, st, ManifestKey("up"))
+	startUpload(t, st, ManifestKey("up2"))
+	ws, err := UnfinishedWrites(ctx, st, "up", nil, ListBound(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Key != ManifestKey("up") || ws[0].Bytes != 5<<20 {
+		t.Fatalf("unfinished writes of up: %+v; want its manifest's upload of %d bytes", ws, 5<<20)
+	}
+	if err := Discard(ctx, st, ws[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ups := uploadsUnder(t, st, rootPrefix); len(ups) != 1 || ups[0] != ManifestKey("up2") {
+		t.Fatalf("uploads left after discarding up's: %q, want only up2's", ups)
+	}
+}
