@@ -255,12 +255,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				gone = append(gone, o.Key)
 			}
 			// Each part is counted once, by the first intent that could
-			// have written it (the parts go with the first record that
-			// names them).
-			if w, ok := parts[o.Key]; ok && !w.counted && w.bytes > 0 && w.bytes <= o.Bytes {
+			// have written it: it is then discarded, and forgotten.
+			if w, ok := parts[o.Key]; ok && w.bytes > 0 && w.bytes <= o.Bytes {
 				partial = append(partial, Partial{Key: o.Key, Bytes: w.bytes})
-				w.counted = true
-				parts[o.Key] = w
 			}
 		}
 		if len(fd.found) > 0 || len(partial) > 0 {
@@ -305,20 +302,36 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				c.abandoned[key] = in
 			}
 		}
-	}
-	// What the ledger now counts is removed from the destination: a part
-	// left there would be counted again by the next intent for the same
-	// object. A kill before this leaves them to RemoveStaleTemps. (A
-	// staging holds its site store's lease, so no live writer's part is
-	// taken.)
-	for key, u := range parts {
-		for _, w := range u.writes {
-			if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
-				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
+		// What the ledger now counts is removed from the destination, as
+		// soon as it is recorded: a part left there would be counted again
+		// by the next intent for the same object. A kill before this
+		// leaves it to RemoveStaleTemps. (Stagings to one site store take
+		// turns, under its lease: no live writer's part is taken.)
+		for _, p := range partial {
+			if err := c.discard(ctx, parts, p.Key); err != nil {
+				return n, err
 			}
 		}
 	}
+	// And the writes no intent counted (larger than any was to send).
+	for key := range parts {
+		if err := c.discard(ctx, parts, key); err != nil {
+			return n, err
+		}
+	}
 	return n, nil
+}
+
+// discard removes the unfinished writes of key that parts holds, and
+// forgets them.
+func (c *copier) discard(ctx context.Context, parts map[string]unfinished, key string) error {
+	for _, w := range parts[key].writes {
+		if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
+			return fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
+		}
+	}
+	delete(parts, key)
+	return nil
 }
 
 // Partial is an object of an intent that reached the destination only in
@@ -330,9 +343,8 @@ type Partial struct {
 
 // unfinished is what unfinishedWrites found of one object's writes.
 type unfinished struct {
-	bytes   int64                // the most any one of them held
-	writes  []dataset.Unfinished // what they left at the destination
-	counted bool
+	bytes  int64                // the most any one of them held
+	writes []dataset.Unfinished // what they left at the destination
 }
 
 // unfinishedWrites finds the writes to the objects lacking (key → the
