@@ -41,7 +41,11 @@ func (claimBucket) list(context.Context, string) iter.Seq2[Object, error] {
 func (claimBucket) abortUploads(context.Context, string, time.Time, int) (int, error) {
 	return 0, nil
 }
-func (claimBucket) close() error { return nil }
+func (claimBucket) uploads(context.Context, string, func(string) bool, int) ([]Unfinished, error) {
+	return nil, nil
+}
+func (claimBucket) abortUpload(context.Context, string, string) error { return nil }
+func (claimBucket) close() error                                      { return nil }
 
 // pieces reads at most n bytes a call.
 type pieces struct {

@@ -28,7 +28,11 @@ func (lyingBucket) list(context.Context, string) iter.Seq2[Object, error] {
 func (lyingBucket) abortUploads(context.Context, string, time.Time, int) (int, error) {
 	return 0, nil
 }
-func (lyingBucket) close() error { return nil }
+func (lyingBucket) uploads(context.Context, string, func(string) bool, int) ([]Unfinished, error) {
+	return nil, nil
+}
+func (lyingBucket) abortUpload(context.Context, string, string) error { return nil }
+func (lyingBucket) close() error                                      { return nil }
 
 // A store's declared size is a claim: reading a manifest (whose limit is
 // 1 GiB) from a store that declares 1 GiB and sends 10 bytes must cost

@@ -49,6 +49,11 @@ type bucket interface {
 	// begun before before (what a writer killed mid-upload left), reading
 	// at most limit, and returns how many it aborted.
 	abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error)
+	// uploads lists the unfinished multipart uploads under prefix to the
+	// keys want takes, each with the bytes of its parts, reading at most
+	// limit; abortUpload aborts one (UnfinishedWrites, Discard).
+	uploads(ctx context.Context, prefix string, want func(key string) bool, limit int) ([]Unfinished, error)
+	abortUpload(ctx context.Context, key, id string) error
 	close() error
 }
 

@@ -60,6 +60,9 @@ func (v *view) apply(r Record) error {
 		s := v.sum(sumKey{orDataset(e.Kind), e.Dataset, e.Site})
 		s.ChunksSent += e.ChunksSent
 		s.BytesConfirmed += e.BytesSent
+		for _, p := range e.Partial {
+			s.BytesPartial += p.Bytes
+		}
 		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}

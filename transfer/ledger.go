@@ -19,6 +19,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
@@ -100,6 +101,11 @@ type Entry struct {
 	// again).
 	Reconciled bool `json:"reconciled,omitempty"`
 	Damaged    int  `json:"damaged,omitempty"`
+	// Partial names the objects of a reconciled record that reached the
+	// destination only in part (a write cut mid-upload), with the bytes
+	// of them found there: those bytes crossed, and BytesSent counts
+	// them; ChunksSent does not count their chunks.
+	Partial []Partial `json:"partial,omitempty"`
 	// Complete marks the last record of a copy, with its Totals and the
 	// hex SHA-256 of the manifest it put at the site (stored form): the
 	// version that crossed, which the run's agent and a pinned
@@ -188,21 +194,30 @@ func orDataset(k string) string {
 // its confirmation (a copy deletes and sends it again). Without a Sealer
 // (a copy being withdrawn, which needs no key to be deleted) an object
 // found there is confirmed unauthenticated, a manifest only if its bytes
-// have the digest its intent recorded. After it, the bytes the ledger confirms
-// are the bytes that reached the destination. It returns how many objects
-// it found intact (or, without a Sealer, found).
+// have the digest its intent recorded. An object not there whole whose
+// write left part of it at the destination (a writer killed mid-upload:
+// unfinishedWrites) crossed in part: its confirmation counts the bytes
+// found and names it (Partial), and the part is then deleted. After it,
+// the bytes the ledger confirms are the bytes that reached the
+// destination. It returns how many objects it found intact (or, without
+// a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
 	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
 	if err != nil {
 		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
 	}
+	type finding struct {
+		found   []Object
+		missing []Object
+		pin     string
+		damaged int
+	}
 	n := 0
-	for _, in := range open {
-		var found []Object
-		var missing, gone []string
-		var buf []byte
-		var pin string
-		damaged := 0
+	var buf []byte
+	finds := make([]finding, len(open))
+	lacking := map[string]int64{} // objects not there whole → the most bytes an intent was to send there
+	for i, in := range open {
+		fd := &finds[i]
 		for _, o := range in.Objects {
 			st, err := c.arrived(ctx, o, &buf)
 			if err != nil {
@@ -211,34 +226,56 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			switch st {
 			case objIntact:
 				n++
-				found = append(found, o)
+				fd.found = append(fd.found, o)
 				if o.Chunk == nil && o.SHA256 != "" {
 					// The manifest with the digest its intent recorded:
 					// the version now at the destination.
-					pin = o.SHA256
+					fd.pin = o.SHA256
 				}
 			case objDamaged:
-				damaged++
-				found = append(found, o)
+				fd.damaged++
+				fd.found = append(fd.found, o)
 			default:
-				missing = append(missing, o.Key)
-				if o.Chunk != nil {
-					gone = append(gone, o.Key)
-				}
+				fd.missing = append(fd.missing, o)
+				lacking[o.Key] = max(lacking[o.Key], o.Bytes)
 			}
 		}
-		if len(found) > 0 {
+	}
+	parts, err := c.unfinishedWrites(ctx, lacking, len(lacking))
+	if err != nil {
+		return n, err
+	}
+	for i, in := range open {
+		fd := finds[i]
+		var partial []Partial
+		var missing, gone []string
+		for _, o := range fd.missing {
+			missing = append(missing, o.Key)
+			if o.Chunk != nil {
+				gone = append(gone, o.Key)
+			}
+			// Each part is counted once, by the first intent that could
+			// have written it: it is then discarded, and forgotten.
+			if w, ok := parts[o.Key]; ok && w.bytes > 0 && w.bytes <= o.Bytes {
+				partial = append(partial, Partial{Key: o.Key, Bytes: w.bytes})
+			}
+		}
+		if len(fd.found) > 0 || len(partial) > 0 {
 			conf := in.Entry
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0
 			conf.Complete, conf.Totals = false, nil
-			conf.ManifestSHA256 = pin
-			conf.Damaged = damaged
-			for _, o := range found {
+			conf.ManifestSHA256 = fd.pin
+			conf.Damaged = fd.damaged
+			conf.Partial = partial
+			for _, o := range fd.found {
 				if o.Chunk != nil {
 					conf.ChunksSent++
 				}
 				conf.BytesSent += o.Bytes
+			}
+			for _, p := range partial {
+				conf.BytesSent += p.Bytes
 			}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
@@ -248,8 +285,11 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// a kill between the two must not leave bytes at the destination
 		// unconfirmed.
 		if len(missing) > 0 {
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing,
-				Reason: "interrupted before these objects reached the destination"}
+			reason := "interrupted: not at the destination when reconciled, whole or in part"
+			if len(partial) > 0 {
+				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
+			}
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
@@ -262,8 +302,79 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				c.abandoned[key] = in
 			}
 		}
+		// What the ledger now counts is removed from the destination, as
+		// soon as it is recorded: a part left there would be counted again
+		// by the next intent for the same object. A kill before this
+		// leaves it to RemoveStaleTemps. (Stagings to one site store take
+		// turns, under its lease: no live writer's part is taken.)
+		for _, p := range partial {
+			if err := c.discard(ctx, parts, p.Key); err != nil {
+				return n, err
+			}
+		}
+	}
+	// And the writes no intent counted (larger than any was to send).
+	for key := range parts {
+		if err := c.discard(ctx, parts, key); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
+}
+
+// discard removes the unfinished writes of key that parts holds, and
+// forgets them.
+func (c *copier) discard(ctx context.Context, parts map[string]unfinished, key string) error {
+	for _, w := range parts[key].writes {
+		if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
+			return fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
+		}
+	}
+	delete(parts, key)
+	return nil
+}
+
+// Partial is an object of an intent that reached the destination only in
+// part: the bytes of an unfinished write of it found there.
+type Partial struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// unfinished is what unfinishedWrites found of one object's writes.
+type unfinished struct {
+	bytes  int64                // the most any one of them held
+	writes []dataset.Unfinished // what they left at the destination
+}
+
+// unfinishedWrites finds the writes to the objects lacking (key → the
+// most bytes an intent was to send there) that a writer left unfinished
+// at the destination (dataset.UnfinishedWrites: a file store's temporary
+// objects, S3's multipart uploads). One that holds more than the intent
+// was to send is not one of its writes, and is not counted. The listing
+// is bounded as a copy's is.
+func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64, objects int) (map[string]unfinished, error) {
+	if len(lacking) == 0 {
+		return nil, nil
+	}
+	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, func(key string) bool { _, ok := lacking[key]; return ok }, c.s.listBound(objects))
+	if err != nil {
+		return nil, fmt.Errorf("the unfinished writes of %s at the destination: %w", c.cr.Name, err)
+	}
+	out := map[string]unfinished{}
+	for _, w := range ws {
+		want, ok := lacking[w.Key]
+		if !ok {
+			continue
+		}
+		u := out[w.Key]
+		u.writes = append(u.writes, w)
+		if w.Bytes <= want {
+			u.bytes = max(u.bytes, w.Bytes)
+		}
+		out[w.Key] = u
+	}
+	return out, nil
 }
 
 // What reconcile finds of an object at the destination.
@@ -338,6 +449,11 @@ type Summary struct {
 	BytesConfirmed int64  `json:"bytesConfirmed"`
 	OpenIntents    int    `json:"openIntents"`
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
+	// BytesPartial is the part of BytesConfirmed that objects cut
+	// mid-write left at the site (Entry.Partial): bytes that crossed,
+	// which a reconcile then removed. The rest is what the objects at the
+	// site hold.
+	BytesPartial int64 `json:"bytesPartial,omitempty"`
 	// ManifestSHA256 is the manifest the last complete copy put at the
 	// site (its Entry's, or a reconciled one's that found it there), when
 	// the ledger records one: the version that
@@ -433,7 +549,9 @@ func (l AuditLedger) records(ctx context.Context, q store.AuditQuery) ([]Record,
 // FileLedger is a Ledger kept as JSON lines in one file, each line fsynced
 // before Append returns, for tests and embedders without the audit store.
 // It is append-only by convention, not tamper-evident; the command line
-// uses the audit log.
+// uses the audit log. Processes sharing one file take turns: each Append
+// and Records holds an advisory lock on the file's name plus ".lock",
+// which the kernel drops when its holder dies.
 type FileLedger struct {
 	Path string
 	Now  func() time.Time // defaults to time.Now
@@ -460,6 +578,14 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Another process appending to the same file cuts a torn tail too:
+	// one that measured the file before this one's record was written
+	// would cut it away with the fragment, an acknowledged record lost.
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, statErr := os.Lstat(l.Path)
 	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -494,6 +620,14 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	unlock, err := l.lock(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no directory: no ledger yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	all, err := readFileLedger(l.Path)
 	if err != nil {
 		return nil, err
@@ -510,6 +644,20 @@ func (l *FileLedger) Records(ctx context.Context, tenant string, kinds ...string
 	}
 	return out, nil
 }
+
+// lock takes the lock that processes sharing the ledger file take turns
+// on, waiting until ctx is done.
+func (l *FileLedger) lock(ctx context.Context) (func(), error) {
+	unlock, err := flock.Lock(ctx, l.Path+".lock")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lock %s: %w", filepath.Base(l.Path), err)
+	}
+	return unlock, nil
+}
+
+// beforeTornCut, when set (by tests), runs after dropTornLine has found
+// where the torn tail begins and before it cuts there.
+var beforeTornCut func()
 
 // dropTornLine cuts what follows the last newline of f: part of a line
 // that an Append killed midway wrote. That record was never acknowledged,
@@ -544,6 +692,9 @@ func dropTornLine(f *os.File) error {
 	}
 	if end == fi.Size() {
 		return nil
+	}
+	if beforeTornCut != nil {
+		beforeTornCut()
 	}
 	return f.Truncate(end)
 }

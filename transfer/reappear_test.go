@@ -21,6 +21,10 @@ func (l *showOnAbandon) Append(ctx context.Context, tenant, kind, runID string, 
 	err := l.FileLedger.Append(ctx, tenant, kind, runID, payload)
 	if err == nil && kind == KindAbandoned {
 		for aside, p := range l.hidden {
+			// A listing since may have removed the emptied directory.
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
 			if err := os.Rename(aside, p); err != nil {
 				return err
 			}
