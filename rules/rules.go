@@ -306,6 +306,24 @@ func (s *State) proposed(ctx context.Context, cur *Current, ch Change) (map[stri
 	for n, c := range cur.Files {
 		files[n] = c
 	}
+	// A name given twice in one change would have its last file win
+	// unseen, or a file removed and added: the sender's review of the
+	// change is of what it lists, so each name comes once.
+	named := map[string]string{}
+	for i, n := range ch.Remove {
+		field := fmt.Sprintf("remove[%d]", i)
+		if prev, dup := named[n]; dup {
+			return nil, nil, &FieldError{field, fmt.Errorf("%q is named by %s too: name each file once in a change", n, prev)}
+		}
+		named[n] = field
+	}
+	for i, f := range ch.Files {
+		field := fmt.Sprintf("files[%d].name", i)
+		if prev, dup := named[f.Name]; dup {
+			return nil, nil, &FieldError{field, fmt.Errorf("%q is named by %s too: name each file once in a change", f.Name, prev)}
+		}
+		named[f.Name] = field
+	}
 	for i, n := range ch.Remove {
 		if _, ok := files[n]; !ok {
 			return nil, nil, &FieldError{fmt.Sprintf("remove[%d]", i), fmt.Errorf("%q: no applied rule file has that name", n)}
