@@ -562,7 +562,12 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		// A server starting beside this read writes the anchor before the
 		// entry naming its key: an anchor that appeared since the read of
 		// the anchor is read again, before the entries (a new snapshot).
-		if _, now, err := anchors.Read(); err == nil && now && retry {
+		_, now, err := anchors.Read()
+		if err != nil {
+			// Unreadable is not removed: say why, as the first read does.
+			return Result{}, err
+		}
+		if now && retry {
 			return c.verifyAnchored(snap, anchors, false)
 		}
 		return fail(r, keyedSeq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyedSeq, short(key), AnchorFile)), nil
