@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"meridian.dev/meridian/audit"
 )
@@ -326,9 +327,24 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return sqliteErr(err)
 	}
 	return tx.Commit()
+}
+
+// sqliteErr maps SQLite's errors to the store's, as pgErr does
+// PostgreSQL's: a row whose key is taken (a run's id, a token's hash) is a
+// lost race, ErrConflict, with SQLite's message kept. Callers tell a
+// conflict by ErrConflict whichever store they run on.
+func sqliteErr(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && !errors.Is(err, ErrConflict) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", err, ErrConflict)
+		}
+	}
+	return err
 }
 
 // CreateRun implements Store. Concurrent calls are committed together.
@@ -342,7 +358,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 		return nil, false, ctx.Err()
 	}
 	res := <-req.done
-	return res.run, res.created, res.err
+	return res.run, res.created, sqliteErr(res.err)
 }
 
 func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, *audit.Entry, error) {

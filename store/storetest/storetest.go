@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
+	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1000,5 +1001,34 @@ func nulInRunData(t *testing.T, s store.Store) {
 		if want := strings.NewReplacer("\x00", "", "\uFFFD", "").Replace(data.Reason); want != `lost: \` || data.Text != `\u0000` {
 			t.Errorf("list %+v: reason %q, text %q; want the reason's NULs kept or replaced and the text as written", o, data.Reason, data.Text)
 		}
+	}
+}
+
+// duplicateKeys: a row whose key is taken (a run id, a token's hash) is a
+// lost race on every store, ErrConflict, and writes nothing: the API
+// answers it as a conflict, not as the server's failure.
+func duplicateKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r1", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "b"), "k", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r1", 2)}}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second run r1: %v, want ErrConflict", err)
+	}
+	if _, err := s.RunByKey(ctx, "b", "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused run's idempotency key was kept: %v", err)
+	}
+	h := store.HashToken("secret")
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "a", Hash: h}, rec(t, "tenant", "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "b", Hash: h}, rec(t, "tenant", "", 2)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second token of one hash: %v, want ErrConflict", err)
+	}
+	if got, err := s.GetRun(ctx, "r1"); err != nil || got.Tenant != "a" {
+		t.Errorf("r1: %+v %v, want tenant a's", got, err)
+	}
+	if n := auditCount(t, s); n != 2 {
+		t.Errorf("%d audit entries, want the 2 of the writes that were made", n)
 	}
 }
