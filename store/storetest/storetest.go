@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
 	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
+	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1030,5 +1031,77 @@ func duplicateKeys(t *testing.T, s store.Store) {
 	}
 	if n := auditCount(t, s); n != 2 {
 		t.Errorf("%d audit entries, want the 2 of the writes that were made", n)
+	}
+}
+
+// lookupsOfUnstorableText: a read keyed by what a request carries (a run
+// id in a path, an idempotency key, a list's cursor, a dataset's name) that
+// holds a NUL or bytes that are not UTF-8 finds nothing, on every store:
+// no row can hold it on PostgreSQL, whose text refuses it, and none is
+// one that SQLite holds. It is not the server's failure.
+func lookupsOfUnstorableText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "k", store.Change{
+		Events:   []store.Event{{Kind: "created"}},
+		Audit:    []audit.Record{rec(t, audit.KindPlan, "r1", 1)},
+		Register: []store.Resource{res("a", "Dataset", "d", `{"n":1}`, "")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"r1\x00", "r1\xff", "\x00"} {
+		if _, err := s.GetRun(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("get %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, _, err := s.RunVersionOf(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("version of %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.UpdateRun(ctx, bad, func(*store.Run) (store.Change, error) { return store.Change{}, nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("update %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.RunByKey(ctx, "a", bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("run by key %q: %v, want ErrNotFound", bad, err)
+		}
+		if evs, err := s.EventsAfter(ctx, bad, 0, 10); err != nil || len(evs) != 0 {
+			t.Errorf("events of %q: %v %v, want none", bad, evs, err)
+		}
+		if vs, err := s.RunVersions(ctx, bad); err != nil || len(vs) != 0 {
+			t.Errorf("run versions of tenant %q: %v %v, want none", bad, vs, err)
+		}
+		for _, o := range []store.ListOptions{{Tenant: bad}, {Tenant: "a", After: bad}, {AllTenants: true, After: bad}, {Tenant: "a", States: []string{bad}}} {
+			if rs, err := s.ListRuns(ctx, o); err != nil || len(rs) != 0 {
+				t.Errorf("list %+v: %d runs, %v; want none", o, len(rs), err)
+			}
+		}
+		for _, o := range []store.ListOptions{{Tenant: "a", States: []string{bad, "planned"}}, {Tenant: "a", Active: true, Final: []string{bad}}} {
+			if rs, err := s.ListRuns(ctx, o); err != nil || len(rs) != 1 {
+				t.Errorf("list %+v: %d runs, %v; want r1", o, len(rs), err)
+			}
+		}
+		if _, err := s.GetResource(ctx, "a", "Dataset", bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("resource %q: %v, want ErrNotFound", bad, err)
+		}
+		if rs, err := s.ListResources(ctx, "a", bad); err != nil || len(rs) != 0 {
+			t.Errorf("resources of kind %q: %v %v, want none", bad, rs, err)
+		}
+		for _, q := range []store.AuditQuery{{Tenant: "a", RunID: bad}, {AllTenants: true, Kinds: []string{bad}}, {Tenant: bad, Untenanted: store.UntenantedOfRuns}} {
+			if es, err := s.AuditSelect(ctx, q); err != nil || len(es) != 0 {
+				t.Errorf("audit %+v: %d entries, %v; want none", q, len(es), err)
+			}
+			if es, _, err := s.AuditSelectPage(ctx, q); err != nil || len(es) != 0 {
+				t.Errorf("audit page %+v: %d entries, %v; want none", q, len(es), err)
+			}
+		}
+		if es, err := s.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{bad, audit.KindPlan}}); err != nil || len(es) != 1 {
+			t.Errorf("audit of kinds %q and plan: %d entries, %v; want 1", bad, len(es), err)
+		}
+		if _, err := s.TokenByHash(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.RevokeTokens(ctx, "a", bad, rec(t, "tenant", "", 1)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("revoke token %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, ok, err := s.SilentFor(ctx, bad, 1); err != nil || ok {
+			t.Errorf("silence of %q: %v %v, want never heard", bad, ok, err)
+		}
 	}
 }
