@@ -190,7 +190,8 @@ func (s *Postgres) applyChange(ctx context.Context, tx pgx.Tx, runID, tenant str
 			}
 		}
 	}
-	for _, r := range ch.Register {
+	for _, i := range writeOrder(len(ch.Register), func(i int) *Resource { return &ch.Register[i] }) {
+		r := ch.Register[i]
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, &r); err != nil {
 			return nil, err

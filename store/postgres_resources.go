@@ -150,7 +150,8 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = make([]*Resource, len(puts))
 		recs := make([]audit.Record, len(puts))
-		for i, p := range puts {
+		for _, i := range writeOrder(len(puts), func(i int) *Resource { return puts[i].Resource }) {
+			p := puts[i]
 			got, rec, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
 			if err != nil {
 				return err

@@ -406,7 +406,8 @@ func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant stri
 			return nil, &CapacityError{Limit: l, Used: used}
 		}
 	}
-	for _, r := range ch.Register {
+	for _, i := range writeOrder(len(ch.Register), func(i int) *Resource { return &ch.Register[i] }) {
+		r := ch.Register[i]
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, now, &r); err != nil {
 			return nil, err

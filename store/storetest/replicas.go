@@ -29,6 +29,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("LimitsFromTwoHandles", func(t *testing.T) { a, b := open(t); racingLimits(t, a, b) })
 	t.Run("LastAdminFromTwoHandles", func(t *testing.T) { a, b := open(t); racingAdmins(t, a, b) })
 	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
+	t.Run("ResourcesInEitherOrder", func(t *testing.T) { a, b := open(t); resourcesInEitherOrder(t, a, b) })
 }
 
 // either is a for even i and b for odd: contenders spread over two
@@ -682,6 +683,63 @@ func racingStoreKey(t *testing.T, a, b store.Store) {
 		}
 		if won != 1 {
 			t.Errorf("round %d: %d tenants registered one store and name", round, won)
+		}
+	}
+}
+
+// resourcesInEitherOrder: two requests that register, or replace, the
+// same resources, listed in opposite orders, take turns on every store.
+// Locked in the order each request lists them, each could hold one
+// resource and wait for the other's (a deadlock, which PostgreSQL ends by
+// failing one of them with an error that is neither a conflict nor the
+// request's fault).
+func resourcesInEitherOrder(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		org := res("", "Organization", fmt.Sprintf("org-%d", round), `{"o":1}`, "")
+		ds := res("", "Dataset", fmt.Sprintf("ds-%d", round), `{"d":1}`, "")
+		orders := [][]store.Resource{{org, ds}, {ds, org}}
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func(i int, s store.Store) {
+				defer wg.Done()
+				_, _, errs[i] = s.CreateRun(ctx, newRun(fmt.Sprintf("r%d-%d", round, i), "t"), "", store.Change{Register: orders[i%2]})
+			}(i, either(a, b, i))
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d: registering the same resources in request %d: %v", round, i, err)
+			}
+		}
+		// Replacing both at once: one replaces them, the other finds
+		// them changed (ErrConflict).
+		for i := range 2 {
+			wg.Add(1)
+			go func(i int, s store.Store) {
+				defer wg.Done()
+				var puts []store.ResourcePut
+				for _, r := range orders[i] {
+					r.Tenant, r.Doc, r.Hash = "t", []byte(`{"v":2}`), "h-v2"
+					puts = append(puts, store.ResourcePut{Resource: &r, IfVersion: 1, Audit: rec(t, "resource", "", i)})
+				}
+				_, errs[i] = s.PutResources(ctx, puts)
+			}(i, either(a, b, i))
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs[:2] {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("round %d: replacing the same resources in request %d: %v, want ErrConflict or none", round, i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("round %d: %d of two replacements at version 1 were written", round, won)
 		}
 	}
 }
