@@ -134,6 +134,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	// One writer at a time is SQLite's model; a single connection also keeps
 	// the audit chain's read-then-append inside one serial transaction.
 	db.SetMaxOpenConns(1)
+	if err := connect(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -185,13 +189,58 @@ func privateFile(path string) error {
 	return nil
 }
 
+// busyWait is how long a connection waits for another's lock: the
+// busy_timeout of OpenSQLite's connections.
+const busyWait = 10 * time.Second
+
+// connect makes db's first connection, which turns a new database to WAL.
+// SQLite answers SQLITE_BUSY at once, without waiting out the busy
+// timeout, to a connection that does that while another process turns the
+// same new database to WAL: processes started together on a new state
+// directory would fail at random. It is tried again as the busy timeout
+// would have waited.
+func connect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyWait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
 func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
 	if err != nil {
 		return err
 	}
-	if _, err = p.Up(ctx); err != nil {
-		return err
+	// goose reads which migrations a database has, then applies the rest,
+	// each in a transaction of its own, without a lock around the two
+	// (SQLite has no session lock): processes that open one database at
+	// once (a server and a command that opens its state directory) may
+	// each read version n, and all but the first then fail to apply n+1
+	// ("table already exists"), which the first applied. The failed one
+	// is rolled back whole; one that failed while the database moved on
+	// tries again from where the database now is. One that failed with
+	// the database where it was failed on its own.
+	for tries := 0; ; tries++ {
+		from, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = p.Up(ctx)
+		if err == nil {
+			break
+		}
+		if now, verr := p.GetDBVersion(ctx); verr != nil || now <= from || tries >= len(p.ListSources()) {
+			return err
+		}
 	}
 	return schemaKnown(ctx, p)
 }
