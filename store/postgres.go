@@ -121,6 +121,9 @@ func (s *Postgres) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // CreateRun implements Store.
 func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	if !pgText(idemKey) {
+		return nil, false, ErrKeyNotText
+	}
 	var out *Run
 	created := false
 	var head *audit.Entry
@@ -671,7 +674,8 @@ func pgErr(err error) error {
 // path, an idempotency key, a list's cursor, a dataset's name), and the
 // database refuses a statement that carries one it cannot hold: a lookup
 // of such a key finds nothing instead, as on SQLite, since no row holds
-// it, and is not the server's failure.
+// it, and is not the server's failure. Both stores refuse to write an
+// idempotency key it refuses (ErrKeyNotText).
 func pgText(vs ...string) bool {
 	for _, v := range vs {
 		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {

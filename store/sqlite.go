@@ -398,6 +398,9 @@ func sqliteErr(err error) error {
 
 // CreateRun implements Store. Concurrent calls are committed together.
 func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	if !pgText(idemKey) {
+		return nil, false, ErrKeyNotText
+	}
 	req := &createReq{ctx: ctx, r: r, key: idemKey, ch: ch, done: make(chan createRes, 1)}
 	select {
 	case s.creates <- req:

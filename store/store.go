@@ -147,6 +147,10 @@ var (
 	// ErrNoTenant refuses a read that names no tenant and does not ask
 	// for every tenant's rows, or that does both.
 	ErrNoTenant = errors.New("a read names no tenant and does not ask for every tenant's")
+	// ErrKeyNotText refuses an idempotency key that holds a NUL or bytes
+	// that are not UTF-8, which PostgreSQL's text cannot hold: every store
+	// refuses it, writing nothing.
+	ErrKeyNotText = errors.New("an idempotency key must be UTF-8 text without NUL")
 )
 
 // tenantScope checks a read's tenant fields: one tenant, or every tenant

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
 	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
 	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
+	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1103,5 +1104,34 @@ func lookupsOfUnstorableText(t *testing.T, s store.Store) {
 		if _, ok, err := s.SilentFor(ctx, bad, 1); err != nil || ok {
 			t.Errorf("silence of %q: %v %v, want never heard", bad, ok, err)
 		}
+	}
+}
+
+// idempotencyKeyNotText: an idempotency key (a request's header) holding
+// a NUL or bytes that are not UTF-8 is refused alike on every store, by
+// ErrKeyNotText, writing nothing: PostgreSQL's text cannot hold it, and a
+// key that one store keeps and another fails on would make a submission's
+// answer depend on the store.
+func idempotencyKeyNotText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, key := range []string{"k\x00", "k\xff", "\xc3"} {
+		id := fmt.Sprintf("r%d", i)
+		_, _, err := s.CreateRun(ctx, newRun(id, "a"), key, store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, id, 1)}})
+		if !errors.Is(err, store.ErrKeyNotText) {
+			t.Errorf("create with key %q: %v, want ErrKeyNotText", key, err)
+		}
+		if _, err := s.GetRun(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the run of the refused key %q was written: %v", key, err)
+		}
+	}
+	if n := auditCount(t, s); n != 0 {
+		t.Errorf("%d audit entries of refused creations", n)
+	}
+	// A key of any other text is kept.
+	if _, created, err := s.CreateRun(ctx, newRun("r9", "a"), "ключ\t⌘", store.Change{}); err != nil || !created {
+		t.Fatalf("create with a key of text: %v %v", created, err)
+	}
+	if got, err := s.RunByKey(ctx, "a", "ключ\t⌘"); err != nil || got.ID != "r9" {
+		t.Errorf("run by key: %+v %v", got, err)
 	}
 }
