@@ -323,6 +323,14 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		head, out = last, r
 		return nil
 	})
+	if f, ok := FenceOf(ctx); ok && err != nil && !errors.Is(err, ErrFenced) {
+		// SQLite checks the fence first: a writer whose lease moved on is
+		// told so whatever its change came to (none, a refusal, a run
+		// that is not there), not answered as if it still held it.
+		if ferr := pgCheckFence(ctx, s.pool, f, false); errors.Is(ferr, ErrFenced) {
+			return nil, ferr
+		}
+	}
 	if errors.Is(err, ErrNoChange) {
 		return s.GetRun(ctx, id)
 	}

@@ -743,3 +743,36 @@ func resourcesInEitherOrder(t *testing.T, a, b store.Store) {
 		}
 	}
 }
+
+// fencedWhateverTheChange: a fenced update whose lease moved on is
+// ErrFenced on every store, whatever its change came to: none
+// (ErrNoChange), a refusal, or a run that is not there. A writer that lost
+// its lease is told so, not answered as if it still held it.
+func fencedWhateverTheChange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.TryLease(ctx, "ctl", "me", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch - 1})
+	refused := errors.New("refused")
+	for _, c := range []struct {
+		name, id string
+		err      error
+	}{{"no change", "r1", store.ErrNoChange}, {"a refusal", "r1", refused}, {"a run that is not there", "nope", nil}} {
+		_, err := s.UpdateRun(stale, c.id, func(r *store.Run) (store.Change, error) { return store.Change{}, c.err })
+		if !errors.Is(err, store.ErrFenced) {
+			t.Errorf("stale update that came to %s: %v, want ErrFenced", c.name, err)
+		}
+	}
+	cur := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch})
+	if got, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, store.ErrNoChange }); err != nil || got.Version != 1 {
+		t.Errorf("current update with no change: %+v %v", got, err)
+	}
+	if _, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, refused }); !errors.Is(err, refused) {
+		t.Errorf("current update refused: %v", err)
+	}
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
 	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })
 	t.Run("Fence", func(t *testing.T) { fence(t, open(t)) })
+	t.Run("FencedWhateverTheChange", func(t *testing.T) { fencedWhateverTheChange(t, open(t)) })
 	t.Run("Heartbeats", func(t *testing.T) { heartbeats(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { tokens(t, open(t)) })
 	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
