@@ -227,8 +227,10 @@ func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, 
 // PutResources implements Store.
 func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
 	var head *audit.Entry
+	var out []*Resource
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
+		out = make([]*Resource, len(puts))
 		recs := make([]audit.Record, len(puts))
 		for _, i := range writeOrder(len(puts), func(i int) *Resource { return puts[i].Resource }) {
 			p := puts[i]
@@ -237,6 +239,15 @@ func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resou
 				return err
 			}
 			recs[i] = rec
+		}
+		// Each is read back as this transaction wrote it: read after the
+		// commit, it may be another's write that came in between.
+		for i, p := range puts {
+			got, err := getResource(ctx, tx, p.Resource.Tenant, p.Resource.Kind, p.Resource.Name)
+			if err != nil {
+				return err
+			}
+			out[i] = got
 		}
 		// The entries are appended together, after one read of the
 		// chain's head, in the order of the resources.
@@ -248,12 +259,6 @@ func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resou
 		return nil, err
 	}
 	s.notify(head)
-	out := make([]*Resource, len(puts))
-	for i, p := range puts {
-		if out[i], err = s.GetResource(ctx, p.Resource.Tenant, p.Resource.Kind, p.Resource.Name); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
 }
 

@@ -30,6 +30,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("LastAdminFromTwoHandles", func(t *testing.T) { a, b := open(t); racingAdmins(t, a, b) })
 	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
 	t.Run("ResourcesInEitherOrder", func(t *testing.T) { a, b := open(t); resourcesInEitherOrder(t, a, b) })
+	t.Run("PutResourceReturnsItsWrite", func(t *testing.T) { a, b := open(t); putReturnsItsWrite(t, a, b) })
 }
 
 // either is a for even i and b for odd: contenders spread over two
@@ -775,4 +776,53 @@ func fencedWhateverTheChange(t *testing.T, s store.Store) {
 	if _, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, refused }); !errors.Is(err, refused) {
 		t.Errorf("current update refused: %v", err)
 	}
+}
+
+// putReturnsItsWrite: PutResource returns the resource as that call wrote
+// it, its contents and version, on every store, however many others
+// replace it at once: a caller that reports the version it wrote, or
+// replaces it again at that version, must not be handed another's.
+func putReturnsItsWrite(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	first := res("t", "Dataset", "d", `{"w":-1}`, "")
+	if _, err := a.PutResource(ctx, &first, 0, rec(t, "resource", "", 0)); err != nil {
+		t.Fatal(err)
+	}
+	const writers, writes = 4, 25
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	for w := range writers {
+		wg.Add(1)
+		go func(w int, s store.Store) {
+			defer wg.Done()
+			for i := 0; i < writes; {
+				got, err := s.GetResource(ctx, "t", "Dataset", "d")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r := res("t", "Dataset", "d", fmt.Sprintf(`{"w":%d,"i":%d}`, w, i), "")
+				out, err := s.PutResource(ctx, &r, got.Version, rec(t, "resource", "", i))
+				if errors.Is(err, store.ErrConflict) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				i++
+				if string(out.Doc) != string(r.Doc) || out.Version != got.Version+1 {
+					t.Errorf("put %s at version %d returned %s at version %d", r.Doc, got.Version, out.Doc, out.Version)
+				}
+				mu.Lock()
+				if d, ok := seen[out.Version]; ok {
+					t.Errorf("version %d returned to two writes: %s and %s", out.Version, d, out.Doc)
+				}
+				seen[out.Version] = string(out.Doc)
+				mu.Unlock()
+			}
+		}(w, either(a, b, w))
+	}
+	wg.Wait()
 }
