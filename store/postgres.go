@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -120,6 +121,9 @@ func (s *Postgres) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // CreateRun implements Store.
 func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	if !pgText(idemKey) {
+		return nil, false, ErrKeyNotText
+	}
 	var out *Run
 	created := false
 	var head *audit.Entry
@@ -189,7 +193,8 @@ func (s *Postgres) applyChange(ctx context.Context, tx pgx.Tx, runID, tenant str
 			}
 		}
 	}
-	for _, r := range ch.Register {
+	for _, i := range writeOrder(len(ch.Register), func(i int) *Resource { return &ch.Register[i] }) {
+		r := ch.Register[i]
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, &r); err != nil {
 			return nil, err
@@ -275,6 +280,9 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 // concurrent updates of one run (the controller and an agent's report,
 // on any replicas) take turns instead of failing.
 func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
+	if !pgText(id) {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
 	var out *Run
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -315,6 +323,14 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		head, out = last, r
 		return nil
 	})
+	if f, ok := FenceOf(ctx); ok && err != nil && !errors.Is(err, ErrFenced) {
+		// SQLite checks the fence first: a writer whose lease moved on is
+		// told so whatever its change came to (none, a refusal, a run
+		// that is not there), not answered as if it still held it.
+		if ferr := pgCheckFence(ctx, s.pool, f, false); errors.Is(ferr, ErrFenced) {
+			return nil, ferr
+		}
+	}
 	if errors.Is(err, ErrNoChange) {
 		return s.GetRun(ctx, id)
 	}
@@ -343,6 +359,9 @@ type pgQuerier interface {
 }
 
 func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
+	if !pgText(id) {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
 	r, err := scanPgRun(q.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
@@ -352,6 +371,9 @@ func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *Postgres) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
+	if !pgText(tenant, key) {
+		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
+	}
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -370,6 +392,9 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // RunVersionOf implements Store.
 func (s *Postgres) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	if !pgText(id) {
+		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
 	var tenant string
 	var version int64
 	err := s.pool.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
@@ -384,6 +409,9 @@ func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
+	if !pgText(tenant) {
+		return nil, nil
+	}
 	rows, err := s.pool.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
 	if err != nil {
 		return nil, err
@@ -397,6 +425,16 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
+	if !pgText(opts.Tenant, opts.After) {
+		return nil, nil
+	}
+	if states := pgTexts(opts.States); len(states) < len(opts.States) {
+		if len(states) == 0 {
+			return nil, nil
+		}
+		opts.States = states
+	}
+	opts.Final = pgTexts(opts.Final)
 	q := `SELECT ` + listCols(opts, `(data::jsonb - 'documents')::text`) + ` FROM runs`
 	var where []string
 	var args []any
@@ -456,6 +494,9 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
 	}
+	if !pgText(runID) {
+		return nil, nil
+	}
 	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, []any{runID, after}
 	if limit > 0 {
 		q, args = q+` LIMIT $3`, append(args, limit)
@@ -502,6 +543,18 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	query, args, err := auditSelect(q, func(n int) string { return "$" + strconv.Itoa(n) })
 	if err != nil {
 		return nil, err
+	}
+	if !pgText(q.RunID, q.Tenant) {
+		return nil, nil
+	}
+	if kinds := pgTexts(q.Kinds); len(kinds) < len(q.Kinds) {
+		if len(kinds) == 0 {
+			return nil, nil
+		}
+		q.Kinds = kinds
+		if query, args, err = auditSelect(q, func(n int) string { return "$" + strconv.Itoa(n) }); err != nil {
+			return nil, err
+		}
 	}
 	if q.MaxBytes > 0 {
 		query = byteBounded(query, auditCols, q.MaxBytes)
@@ -622,6 +675,37 @@ func pgErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, ErrConflict)
 	}
 	return err
+}
+
+// pgText reports whether PostgreSQL's text can hold each of vs: no NUL,
+// and UTF-8. The keys of lookups come from requests (a run's id in a
+// path, an idempotency key, a list's cursor, a dataset's name), and the
+// database refuses a statement that carries one it cannot hold: a lookup
+// of such a key finds nothing instead, as on SQLite, since no row holds
+// it, and is not the server's failure. Both stores refuse to write an
+// idempotency key it refuses (ErrKeyNotText).
+func pgText(vs ...string) bool {
+	for _, v := range vs {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pgTexts is vs without the values that pgText refuses, which match no
+// row.
+func pgTexts(vs []string) []string {
+	if pgText(vs...) {
+		return vs
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if pgText(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // jsonbSafe is a run's JSON data as the runs table keeps it: each escaped

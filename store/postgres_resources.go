@@ -25,6 +25,9 @@ func scanPgResource(row pgx.Row) (*Resource, error) {
 }
 
 func pgGetResource(ctx context.Context, q pgQuerier, tenant, kind, name string, lock bool) (*Resource, error) {
+	if !pgText(tenant, kind, name) {
+		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
+	}
 	sql := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1 AND kind = $2 AND name = $3`
 	if lock {
 		sql += ` FOR UPDATE`
@@ -106,6 +109,9 @@ func (s *Postgres) GetResource(ctx context.Context, tenant, kind, name string) (
 
 // ListResources implements Store.
 func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	if !pgText(tenant, kind) {
+		return nil, nil
+	}
 	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1`
 	args := []any{tenant}
 	if kind != "" {
@@ -144,7 +150,8 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = make([]*Resource, len(puts))
 		recs := make([]audit.Record, len(puts))
-		for i, p := range puts {
+		for _, i := range writeOrder(len(puts), func(i int) *Resource { return puts[i].Resource }) {
+			p := puts[i]
 			got, rec, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
 			if err != nil {
 				return err

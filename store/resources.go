@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +15,26 @@ import (
 )
 
 const resourceCols = `tenant, kind, name, doc, hash, store_key, version, created_at, updated_at`
+
+// writeOrder is the order in which a transaction writes n resources (at
+// gives the ith): by tenant, kind and name, whatever order a request lists
+// them in. Two transactions that write the same resources then take their
+// rows in one order and wait for each other; each in its own request's
+// order, each could take one and wait for the other's (a deadlock, which
+// PostgreSQL ends by failing one of them). Both stores write in it, so
+// that a change that refuses several resources refuses the same one
+// first on either.
+func writeOrder(n int, at func(i int) *Resource) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := at(i), at(j)
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	return order
+}
 
 func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	var r Resource
@@ -205,15 +227,27 @@ func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, 
 // PutResources implements Store.
 func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
 	var head *audit.Entry
+	var out []*Resource
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
+		out = make([]*Resource, len(puts))
 		recs := make([]audit.Record, len(puts))
-		for i, p := range puts {
+		for _, i := range writeOrder(len(puts), func(i int) *Resource { return puts[i].Resource }) {
+			p := puts[i]
 			rec, err := s.putResource(ctx, tx, now, p.Resource, p.IfVersion, p.Audit)
 			if err != nil {
 				return err
 			}
 			recs[i] = rec
+		}
+		// Each is read back as this transaction wrote it: read after the
+		// commit, it may be another's write that came in between.
+		for i, p := range puts {
+			got, err := getResource(ctx, tx, p.Resource.Tenant, p.Resource.Kind, p.Resource.Name)
+			if err != nil {
+				return err
+			}
+			out[i] = got
 		}
 		// The entries are appended together, after one read of the
 		// chain's head, in the order of the resources.
@@ -225,12 +259,6 @@ func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resou
 		return nil, err
 	}
 	s.notify(head)
-	out := make([]*Resource, len(puts))
-	for i, p := range puts {
-		if out[i], err = s.GetResource(ctx, p.Resource.Tenant, p.Resource.Kind, p.Resource.Name); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
 }
 

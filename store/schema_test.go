@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -66,4 +68,48 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 		t.Fatalf("got %v, want ErrSchemaNewer", err)
 	}
 	t.Log(err)
+}
+
+// openTogether opens the database that open opens n times at once, as
+// processes started together do (a server and a command that opens its
+// state directory, or replicas), and fails the test for each open that
+// failed.
+func openTogether(t *testing.T, n int, open func() (store.Store, error)) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s, err := open()
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d of %d at once: %v", i+1, n, err)
+		}
+	}
+}
+
+// TestSQLiteOpenedTogether: processes that open one new (or older)
+// database at once each migrate it, or find it migrated: none fails on
+// a migration that another applied after it read the schema's version.
+func TestSQLiteOpenedTogether(t *testing.T) {
+	for round := range 10 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("m%d.db", round))
+		openTogether(t, 4, func() (store.Store, error) { return store.OpenSQLite(context.Background(), path, testKey) })
+	}
+}
+
+// TestPostgresOpenedTogether: replicas that start together on one new
+// database migrate it once, each in turn.
+func TestPostgresOpenedTogether(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	openTogether(t, 4, func() (store.Store, error) { return store.OpenPostgres(context.Background(), url, testKey) })
 }

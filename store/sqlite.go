@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"meridian.dev/meridian/audit"
 )
@@ -133,6 +134,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	// One writer at a time is SQLite's model; a single connection also keeps
 	// the audit chain's read-then-append inside one serial transaction.
 	db.SetMaxOpenConns(1)
+	if err := connect(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -184,13 +189,58 @@ func privateFile(path string) error {
 	return nil
 }
 
+// busyWait is how long a connection waits for another's lock: the
+// busy_timeout of OpenSQLite's connections.
+const busyWait = 10 * time.Second
+
+// connect makes db's first connection, which turns a new database to WAL.
+// SQLite answers SQLITE_BUSY at once, without waiting out the busy
+// timeout, to a connection that does that while another process turns the
+// same new database to WAL: processes started together on a new state
+// directory would fail at random. It is tried again as the busy timeout
+// would have waited.
+func connect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyWait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
 func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
 	if err != nil {
 		return err
 	}
-	if _, err = p.Up(ctx); err != nil {
-		return err
+	// goose reads which migrations a database has, then applies the rest,
+	// each in a transaction of its own, without a lock around the two
+	// (SQLite has no session lock): processes that open one database at
+	// once (a server and a command that opens its state directory) may
+	// each read version n, and all but the first then fail to apply n+1
+	// ("table already exists"), which the first applied. The failed one
+	// is rolled back whole; one that failed while the database moved on
+	// tries again from where the database now is. One that failed with
+	// the database where it was failed on its own.
+	for tries := 0; ; tries++ {
+		from, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = p.Up(ctx)
+		if err == nil {
+			break
+		}
+		if now, verr := p.GetDBVersion(ctx); verr != nil || now <= from || tries >= len(p.ListSources()) {
+			return err
+		}
 	}
 	return schemaKnown(ctx, p)
 }
@@ -326,13 +376,31 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return sqliteErr(err)
 	}
 	return tx.Commit()
 }
 
+// sqliteErr maps SQLite's errors to the store's, as pgErr does
+// PostgreSQL's: a row whose key is taken (a run's id, a token's hash) is a
+// lost race, ErrConflict, with SQLite's message kept. Callers tell a
+// conflict by ErrConflict whichever store they run on.
+func sqliteErr(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && !errors.Is(err, ErrConflict) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", err, ErrConflict)
+		}
+	}
+	return err
+}
+
 // CreateRun implements Store. Concurrent calls are committed together.
 func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Change) (*Run, bool, error) {
+	if !pgText(idemKey) {
+		return nil, false, ErrKeyNotText
+	}
 	req := &createReq{ctx: ctx, r: r, key: idemKey, ch: ch, done: make(chan createRes, 1)}
 	select {
 	case s.creates <- req:
@@ -342,7 +410,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 		return nil, false, ctx.Err()
 	}
 	res := <-req.done
-	return res.run, res.created, res.err
+	return res.run, res.created, sqliteErr(res.err)
 }
 
 func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, *audit.Entry, error) {
@@ -390,7 +458,8 @@ func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant stri
 			return nil, &CapacityError{Limit: l, Used: used}
 		}
 	}
-	for _, r := range ch.Register {
+	for _, i := range writeOrder(len(ch.Register), func(i int) *Resource { return &ch.Register[i] }) {
+		r := ch.Register[i]
 		r.Tenant = tenant
 		if err := s.register(ctx, tx, now, &r); err != nil {
 			return nil, err

@@ -46,7 +46,8 @@ type Change struct {
 	// Register registers resources for the run's tenant in the same
 	// transaction: a resource not yet registered is inserted; one already
 	// registered must have the same Hash, or the whole change fails with a
-	// *ResourceConflict.
+	// *ResourceConflict (the first, in kind and name order: the order the
+	// stores write them in).
 	Register []Resource
 	// Limits are checked once the row is written: a change that takes a
 	// limit past its Max fails with a *CapacityError, writing nothing.
@@ -146,6 +147,10 @@ var (
 	// ErrNoTenant refuses a read that names no tenant and does not ask
 	// for every tenant's rows, or that does both.
 	ErrNoTenant = errors.New("a read names no tenant and does not ask for every tenant's")
+	// ErrKeyNotText refuses an idempotency key that holds a NUL or bytes
+	// that are not UTF-8, which PostgreSQL's text cannot hold: every store
+	// refuses it, writing nothing.
+	ErrKeyNotText = errors.New("an idempotency key must be UTF-8 text without NUL")
 )
 
 // tenantScope checks a read's tenant fields: one tenant, or every tenant
@@ -225,8 +230,9 @@ type Store interface {
 	PutResource(ctx context.Context, r *Resource, ifVersion int64, rec audit.Record) (*Resource, error)
 	// PutResources is PutResource for several resources in one
 	// transaction: every one is written, with its audit record, or none
-	// is (the first refusal's error). It returns them as written, in
-	// order.
+	// is (the error of the first refused, in kind and name order: the
+	// order the stores write them in). It returns them as written, in the
+	// order of puts, and appends their audit records in that order.
 	PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error)
 	// TenantUID returns the user id a tenant's workloads run as, allocating
 	// the next free one at or above base the first time.

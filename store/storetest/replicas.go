@@ -29,6 +29,8 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("LimitsFromTwoHandles", func(t *testing.T) { a, b := open(t); racingLimits(t, a, b) })
 	t.Run("LastAdminFromTwoHandles", func(t *testing.T) { a, b := open(t); racingAdmins(t, a, b) })
 	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
+	t.Run("ResourcesInEitherOrder", func(t *testing.T) { a, b := open(t); resourcesInEitherOrder(t, a, b) })
+	t.Run("PutResourceReturnsItsWrite", func(t *testing.T) { a, b := open(t); putReturnsItsWrite(t, a, b) })
 }
 
 // either is a for even i and b for odd: contenders spread over two
@@ -684,4 +686,143 @@ func racingStoreKey(t *testing.T, a, b store.Store) {
 			t.Errorf("round %d: %d tenants registered one store and name", round, won)
 		}
 	}
+}
+
+// resourcesInEitherOrder: two requests that register, or replace, the
+// same resources, listed in opposite orders, take turns on every store.
+// Locked in the order each request lists them, each could hold one
+// resource and wait for the other's (a deadlock, which PostgreSQL ends by
+// failing one of them with an error that is neither a conflict nor the
+// request's fault).
+func resourcesInEitherOrder(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		org := res("", "Organization", fmt.Sprintf("org-%d", round), `{"o":1}`, "")
+		ds := res("", "Dataset", fmt.Sprintf("ds-%d", round), `{"d":1}`, "")
+		orders := [][]store.Resource{{org, ds}, {ds, org}}
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func(i int, s store.Store) {
+				defer wg.Done()
+				_, _, errs[i] = s.CreateRun(ctx, newRun(fmt.Sprintf("r%d-%d", round, i), "t"), "", store.Change{Register: orders[i%2]})
+			}(i, either(a, b, i))
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d: registering the same resources in request %d: %v", round, i, err)
+			}
+		}
+		// Replacing both at once: one replaces them, the other finds
+		// them changed (ErrConflict).
+		for i := range 2 {
+			wg.Add(1)
+			go func(i int, s store.Store) {
+				defer wg.Done()
+				var puts []store.ResourcePut
+				for _, r := range orders[i] {
+					r.Tenant, r.Doc, r.Hash = "t", []byte(`{"v":2}`), "h-v2"
+					puts = append(puts, store.ResourcePut{Resource: &r, IfVersion: 1, Audit: rec(t, "resource", "", i)})
+				}
+				_, errs[i] = s.PutResources(ctx, puts)
+			}(i, either(a, b, i))
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs[:2] {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("round %d: replacing the same resources in request %d: %v, want ErrConflict or none", round, i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("round %d: %d of two replacements at version 1 were written", round, won)
+		}
+	}
+}
+
+// fencedWhateverTheChange: a fenced update whose lease moved on is
+// ErrFenced on every store, whatever its change came to: none
+// (ErrNoChange), a refusal, or a run that is not there. A writer that lost
+// its lease is told so, not answered as if it still held it.
+func fencedWhateverTheChange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.TryLease(ctx, "ctl", "me", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch - 1})
+	refused := errors.New("refused")
+	for _, c := range []struct {
+		name, id string
+		err      error
+	}{{"no change", "r1", store.ErrNoChange}, {"a refusal", "r1", refused}, {"a run that is not there", "nope", nil}} {
+		_, err := s.UpdateRun(stale, c.id, func(r *store.Run) (store.Change, error) { return store.Change{}, c.err })
+		if !errors.Is(err, store.ErrFenced) {
+			t.Errorf("stale update that came to %s: %v, want ErrFenced", c.name, err)
+		}
+	}
+	cur := store.WithFence(ctx, store.Fence{Lease: "ctl", Epoch: l.Epoch})
+	if got, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, store.ErrNoChange }); err != nil || got.Version != 1 {
+		t.Errorf("current update with no change: %+v %v", got, err)
+	}
+	if _, err := s.UpdateRun(cur, "r1", func(r *store.Run) (store.Change, error) { return store.Change{}, refused }); !errors.Is(err, refused) {
+		t.Errorf("current update refused: %v", err)
+	}
+}
+
+// putReturnsItsWrite: PutResource returns the resource as that call wrote
+// it, its contents and version, on every store, however many others
+// replace it at once: a caller that reports the version it wrote, or
+// replaces it again at that version, must not be handed another's.
+func putReturnsItsWrite(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	first := res("t", "Dataset", "d", `{"w":-1}`, "")
+	if _, err := a.PutResource(ctx, &first, 0, rec(t, "resource", "", 0)); err != nil {
+		t.Fatal(err)
+	}
+	const writers, writes = 4, 25
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	for w := range writers {
+		wg.Add(1)
+		go func(w int, s store.Store) {
+			defer wg.Done()
+			for i := 0; i < writes; {
+				got, err := s.GetResource(ctx, "t", "Dataset", "d")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r := res("t", "Dataset", "d", fmt.Sprintf(`{"w":%d,"i":%d}`, w, i), "")
+				out, err := s.PutResource(ctx, &r, got.Version, rec(t, "resource", "", i))
+				if errors.Is(err, store.ErrConflict) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				i++
+				if string(out.Doc) != string(r.Doc) || out.Version != got.Version+1 {
+					t.Errorf("put %s at version %d returned %s at version %d", r.Doc, got.Version, out.Doc, out.Version)
+				}
+				mu.Lock()
+				if d, ok := seen[out.Version]; ok {
+					t.Errorf("version %d returned to two writes: %s and %s", out.Version, d, out.Doc)
+				}
+				seen[out.Version] = string(out.Doc)
+				mu.Unlock()
+			}
+		}(w, either(a, b, w))
+	}
+	wg.Wait()
 }

@@ -29,6 +29,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
+	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
+	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
+	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -40,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
 	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })
 	t.Run("Fence", func(t *testing.T) { fence(t, open(t)) })
+	t.Run("FencedWhateverTheChange", func(t *testing.T) { fencedWhateverTheChange(t, open(t)) })
 	t.Run("Heartbeats", func(t *testing.T) { heartbeats(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { tokens(t, open(t)) })
 	t.Run("CountRuns", func(t *testing.T) { countRuns(t, open(t)) })
@@ -1000,5 +1004,135 @@ func nulInRunData(t *testing.T, s store.Store) {
 		if want := strings.NewReplacer("\x00", "", "\uFFFD", "").Replace(data.Reason); want != `lost: \` || data.Text != `\u0000` {
 			t.Errorf("list %+v: reason %q, text %q; want the reason's NULs kept or replaced and the text as written", o, data.Reason, data.Text)
 		}
+	}
+}
+
+// duplicateKeys: a row whose key is taken (a run id, a token's hash) is a
+// lost race on every store, ErrConflict, and writes nothing: the API
+// answers it as a conflict, not as the server's failure.
+func duplicateKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r1", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "b"), "k", store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, "r1", 2)}}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second run r1: %v, want ErrConflict", err)
+	}
+	if _, err := s.RunByKey(ctx, "b", "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused run's idempotency key was kept: %v", err)
+	}
+	h := store.HashToken("secret")
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "a", Hash: h}, rec(t, "tenant", "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutToken(ctx, &store.Token{Tenant: "b", Hash: h}, rec(t, "tenant", "", 2)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second token of one hash: %v, want ErrConflict", err)
+	}
+	if got, err := s.GetRun(ctx, "r1"); err != nil || got.Tenant != "a" {
+		t.Errorf("r1: %+v %v, want tenant a's", got, err)
+	}
+	if n := auditCount(t, s); n != 2 {
+		t.Errorf("%d audit entries, want the 2 of the writes that were made", n)
+	}
+}
+
+// lookupsOfUnstorableText: a read keyed by what a request carries (a run
+// id in a path, an idempotency key, a list's cursor, a dataset's name) that
+// holds a NUL or bytes that are not UTF-8 finds nothing, on every store:
+// no row can hold it on PostgreSQL, whose text refuses it, and none is
+// one that SQLite holds. It is not the server's failure.
+func lookupsOfUnstorableText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "k", store.Change{
+		Events:   []store.Event{{Kind: "created"}},
+		Audit:    []audit.Record{rec(t, audit.KindPlan, "r1", 1)},
+		Register: []store.Resource{res("a", "Dataset", "d", `{"n":1}`, "")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"r1\x00", "r1\xff", "\x00"} {
+		if _, err := s.GetRun(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("get %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, _, err := s.RunVersionOf(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("version of %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.UpdateRun(ctx, bad, func(*store.Run) (store.Change, error) { return store.Change{}, nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("update %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.RunByKey(ctx, "a", bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("run by key %q: %v, want ErrNotFound", bad, err)
+		}
+		if evs, err := s.EventsAfter(ctx, bad, 0, 10); err != nil || len(evs) != 0 {
+			t.Errorf("events of %q: %v %v, want none", bad, evs, err)
+		}
+		if vs, err := s.RunVersions(ctx, bad); err != nil || len(vs) != 0 {
+			t.Errorf("run versions of tenant %q: %v %v, want none", bad, vs, err)
+		}
+		for _, o := range []store.ListOptions{{Tenant: bad}, {Tenant: "a", After: bad}, {AllTenants: true, After: bad}, {Tenant: "a", States: []string{bad}}} {
+			if rs, err := s.ListRuns(ctx, o); err != nil || len(rs) != 0 {
+				t.Errorf("list %+v: %d runs, %v; want none", o, len(rs), err)
+			}
+		}
+		for _, o := range []store.ListOptions{{Tenant: "a", States: []string{bad, "planned"}}, {Tenant: "a", Active: true, Final: []string{bad}}} {
+			if rs, err := s.ListRuns(ctx, o); err != nil || len(rs) != 1 {
+				t.Errorf("list %+v: %d runs, %v; want r1", o, len(rs), err)
+			}
+		}
+		if _, err := s.GetResource(ctx, "a", "Dataset", bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("resource %q: %v, want ErrNotFound", bad, err)
+		}
+		if rs, err := s.ListResources(ctx, "a", bad); err != nil || len(rs) != 0 {
+			t.Errorf("resources of kind %q: %v %v, want none", bad, rs, err)
+		}
+		for _, q := range []store.AuditQuery{{Tenant: "a", RunID: bad}, {AllTenants: true, Kinds: []string{bad}}, {Tenant: bad, Untenanted: store.UntenantedOfRuns}} {
+			if es, err := s.AuditSelect(ctx, q); err != nil || len(es) != 0 {
+				t.Errorf("audit %+v: %d entries, %v; want none", q, len(es), err)
+			}
+			if es, _, err := s.AuditSelectPage(ctx, q); err != nil || len(es) != 0 {
+				t.Errorf("audit page %+v: %d entries, %v; want none", q, len(es), err)
+			}
+		}
+		if es, err := s.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{bad, audit.KindPlan}}); err != nil || len(es) != 1 {
+			t.Errorf("audit of kinds %q and plan: %d entries, %v; want 1", bad, len(es), err)
+		}
+		if _, err := s.TokenByHash(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.RevokeTokens(ctx, "a", bad, rec(t, "tenant", "", 1)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("revoke token %q: %v, want ErrNotFound", bad, err)
+		}
+		if _, ok, err := s.SilentFor(ctx, bad, 1); err != nil || ok {
+			t.Errorf("silence of %q: %v %v, want never heard", bad, ok, err)
+		}
+	}
+}
+
+// idempotencyKeyNotText: an idempotency key (a request's header) holding
+// a NUL or bytes that are not UTF-8 is refused alike on every store, by
+// ErrKeyNotText, writing nothing: PostgreSQL's text cannot hold it, and a
+// key that one store keeps and another fails on would make a submission's
+// answer depend on the store.
+func idempotencyKeyNotText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, key := range []string{"k\x00", "k\xff", "\xc3"} {
+		id := fmt.Sprintf("r%d", i)
+		_, _, err := s.CreateRun(ctx, newRun(id, "a"), key, store.Change{Audit: []audit.Record{rec(t, audit.KindPlan, id, 1)}})
+		if !errors.Is(err, store.ErrKeyNotText) {
+			t.Errorf("create with key %q: %v, want ErrKeyNotText", key, err)
+		}
+		if _, err := s.GetRun(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the run of the refused key %q was written: %v", key, err)
+		}
+	}
+	if n := auditCount(t, s); n != 0 {
+		t.Errorf("%d audit entries of refused creations", n)
+	}
+	// A key of any other text is kept.
+	if _, created, err := s.CreateRun(ctx, newRun("r9", "a"), "ключ\t⌘", store.Change{}); err != nil || !created {
+		t.Fatalf("create with a key of text: %v %v", created, err)
+	}
+	if got, err := s.RunByKey(ctx, "a", "ключ\t⌘"); err != nil || got.ID != "r9" {
+		t.Errorf("run by key: %+v %v", got, err)
 	}
 }
