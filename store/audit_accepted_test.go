@@ -32,7 +32,7 @@ func acceptAuditBreak(t *testing.T, s *SQLite, an *audit.Anchors) *audit.Problem
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Reset(seq, head, time.Now()); err != nil {
+	if err := an.Reset(context.Background(), seq, head, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return res.Problem
