@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -142,6 +143,11 @@ func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name str
 	if out.over {
 		return "", fmt.Errorf("%s: more than %d bytes of output", name, limit)
 	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited, but something it started still held its output
+		// open: what it printed may not be whole.
+		return "", fmt.Errorf("%s %s: exited, but a process it started kept its output open for more than %s after", name, strings.Join(args, " "), clientPipeGrace)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return out.b.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
@@ -151,10 +157,23 @@ func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name str
 	return out.b.String(), nil
 }
 
+// clientPipeGrace is how long a call waits, once its client has exited
+// or been killed, for the client's output to close. A client may start
+// processes of its own that inherit its output (a site's wrapper around
+// the real command, an ssh connection kept open for the next call): the
+// call would otherwise wait as long as they live, whatever its timeout.
+const clientPipeGrace = 2 * time.Second
+
 // command is one Slurm client in the environment env (nil: this
-// process's), with the site's slurm.conf.
+// process's), with the site's slurm.conf. It runs in a process group of
+// its own, which its context's end kills whole: killing the client alone
+// would leave what it started running, holding its output open, once per
+// call to a site that hangs.
 func (s *Slurm) command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = clientPipeGrace
 	if env == nil {
 		env = os.Environ()
 	}
