@@ -82,15 +82,15 @@ func withTimes(st backend.Status, state string, start, end time.Time) backend.St
 	return st
 }
 
-// scontrolTime is how scontrol and squeue write a time unless
-// SLURM_TIME_FORMAT says otherwise: in the local time zone of the process that runs it
-// (this one, which passes on its TZ), without a zone.
+// scontrolTime is how scontrol and squeue write a time with
+// SLURM_TIME_FORMAT=standard: in the time zone of the process that runs
+// it (TZ; clientEnv sets UTC), without a zone.
 const scontrolTime = "2006-01-02T15:04:05"
 
-// parseTime reads a time that scontrol or squeue printed: zero for "Unknown",
-// "None", "N/A", an empty value or one in any other format.
+// parseTime reads a time that squeue printed in UTC (clientEnv): zero
+// for "Unknown", "None", "N/A", an empty value or one in any other format.
 func parseTime(v string) time.Time {
-	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.Local)
+	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.UTC)
 	if err != nil || t.Year() < 1971 {
 		return time.Time{}
 	}
