@@ -119,9 +119,14 @@ func TestHungClientIsKilledWithItsChildren(t *testing.T) {
 	if pid <= 0 {
 		t.Fatal("the client did not start its child")
 	}
-	// Killed by the time the call returned: it was killed before the
-	// call stopped waiting for its output.
-	if alive(pid) {
-		t.Fatalf("the timed-out client's child %d still runs after the call returned", pid)
+	// Killed before the call stopped waiting for its output, which
+	// closed as it exited: it is dead at once, or within the moment its
+	// exit takes after its files are closed. Left alive, it would sleep
+	// for minutes.
+	for deadline := time.Now().Add(10 * time.Second); alive(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timed-out client's child %d still runs 10 s after the call returned", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
