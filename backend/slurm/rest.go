@@ -187,6 +187,7 @@ func (r *REST) Check(ctx context.Context) error {
 	}
 	name, typ, _ := strings.Cut(r.gres, ":")
 	var seen []string
+	seenN := 0
 	found := false
 	err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
 		var n apiNode
@@ -196,7 +197,11 @@ func (r *REST) Check(ctx context.Context) error {
 		if !contains(n.Partitions, r.partition) {
 			return nil
 		}
-		seen = append(seen, n.Name+"="+n.Gres)
+		// The error names a few of them: a partition may have
+		// thousands.
+		if seenN++; len(seen) < maxNamedNodes {
+			seen = append(seen, printable([]byte(n.Name), maxNodeText)+"="+printable([]byte(n.Gres), maxNodeText))
+		}
 		for _, g := range strings.Split(n.Gres, ",") {
 			f := strings.Split(strings.TrimSpace(g), ":")
 			if f[0] == name && (typ == "" || len(f) > 2 && f[1] == typ) {
@@ -209,10 +214,25 @@ func (r *REST) Check(ctx context.Context) error {
 		return fmt.Errorf("slurm check: %w", err)
 	}
 	if !found {
+		if seenN > len(seen) {
+			seen = append(seen, fmt.Sprintf("and %d more", seenN-len(seen)))
+		}
 		return fmt.Errorf("backend.gres: no node of partition %s has GRES %s (its nodes have: %s)", r.partition, r.gres, strings.Join(seen, ", "))
 	}
 	return nil
 }
+
+// What this backend keeps or repeats of the site's words about its nodes:
+// at most maxNodeText bytes of each (a node's name, state, reason, GRES),
+// and of at most maxNamedNodes nodes in an error, or maxDownNodes down
+// nodes between two fetches of the node list. The list may be a gigabyte
+// (maxListBody) and is read one node at a time; what is kept of it must
+// not be.
+const (
+	maxNodeText   = 256
+	maxNamedNodes = 16
+	maxDownNodes  = 1 << 16
+)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -660,9 +680,16 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 			if err := json.Unmarshal(raw, &n); err != nil {
 				return err
 			}
-			if strings.EqualFold(n.State, "down") || contains(n.Flags, "FAIL") {
-				down[n.Name] = strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))
+			if !strings.EqualFold(n.State, "down") && !contains(n.Flags, "FAIL") {
+				return nil
 			}
+			if len(n.Name) > maxNodeText {
+				return nil // longer than any host name: no node a job is on
+			}
+			if len(down) >= maxDownNodes {
+				return fmt.Errorf("more than %d nodes down", maxDownNodes)
+			}
+			down[n.Name] = printable([]byte(strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))), maxNodeText)
 			return nil
 		})
 		if err != nil {
