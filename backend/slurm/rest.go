@@ -367,10 +367,12 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			Environment: env,
 		},
 	}
-	if err := r.rec.markIntent(key); err != nil {
+	// The sweep's record first: a submit that fails before it asks
+	// slurmrestd must not leave the record that it may have asked.
+	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Name: path.Base(wd), Partition: partition}); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Name: path.Base(wd), Partition: partition}); err != nil {
+	if err := r.rec.markIntent(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	var out struct {
@@ -816,8 +818,11 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
 }
 
-// refusedOutright says whether err is slurmrestd's answer that the
-// scheduler refused a submit, so that no job was made: slurmctld's own
+// refusedOutright says whether err says that a submit made no job: it
+// never left this process (notSent: the token file could not be read,
+// slurmrestd could not be connected to), slurmrestd refused its
+// credentials (HTTP 401 or 403, before it reads the request), or
+// slurmrestd answered that the scheduler refused it: slurmctld's own
 // refusals (ESLURM_*, 2000 to 2999) or slurmrestd's of the request itself
 // (ESLURM_DATA_* and ESLURM_REST_*, 9000 to 9999), and nothing else in the
 // answer. A communication error (1000 to 1999, 5000 to 5999: a timeout
@@ -825,7 +830,13 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 // connection, a proxy's 502, or an answer that is not Slurm's, leaves open
 // whether a job was made.
 func refusedOutright(err error) bool {
+	if notSent(err) {
+		return true
+	}
 	re, ok := asRESTError(err)
+	if ok && (re.status == http.StatusUnauthorized || re.status == http.StatusForbidden) {
+		return true
+	}
 	if !ok || len(re.errs) == 0 {
 		return false
 	}
