@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"meridian.dev/meridian/backend"
@@ -62,5 +65,52 @@ func TestRESTNodeTextBounded(t *testing.T) {
 	}
 	if n := len(err.Error()); n > 8<<10 {
 		t.Errorf("Check's error is %d bytes, want at most 8 KiB", n)
+	}
+}
+
+// TestRESTFinalStatusKeptWhateverTheReason: the final status of a job is
+// kept for when slurmctld forgets it, but a reason of megabytes from the
+// site made a record the backend then refused to read back (it reads its
+// records within a bound), and the job, once forgotten, read as lost
+// rather than failed. A status's reason from the site is now bounded.
+func TestRESTFinalStatusKeptWhateverTheReason(t *testing.T) {
+	var forgotten atomic.Bool
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/slurm/v0.0.38/job/8" {
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+			return
+		}
+		if forgotten.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"errors":[{"error":"Invalid job id specified","error_number":2017}]}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 8, "job_state": "FAILED", "state_reason": strings.Repeat("why ", 512<<10), "exit_code": 9 << 8,
+			"start_time": 1796234415, "end_time": 1796234480}}})
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "final.token")}
+	state := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(state, "jobs", "r1-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(state, "handles"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "handles", "8"), []byte("r1-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newREST(t, site, state, trust)
+	if st, err := b.Status(testCtx(t), "8"); err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of the failed job = %s %d, %v; want failed with exit code 9", st.State, st.ExitCode, err)
+	}
+	forgotten.Store(true)
+	st, err := b.Status(testCtx(t), "8")
+	if err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of the failed job once forgotten = %s %d, %v; want failed with exit code 9, as kept", st.State, st.ExitCode, err)
+	}
+	if n := len(st.Reason); n > 1<<10 {
+		t.Errorf("the failed job's reason is %d bytes, want at most 1 KiB", n)
 	}
 }

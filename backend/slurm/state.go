@@ -16,6 +16,10 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	if reason == "None" {
 		reason = ""
 	}
+	// The site's words, kept with a final status (records.saveFinal),
+	// which is read back within a bound: a reason of megabytes made the
+	// record unreadable, and a forgotten job read as lost.
+	reason = printable([]byte(reason), maxReasonText)
 	with := func(s backend.State, r string) backend.Status {
 		return backend.Status{State: s, ExitCode: code, Reason: strings.TrimSpace(strings.ToLower(state) + " " + r)}
 	}
@@ -49,6 +53,10 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	}
 	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
 }
+
+// maxReasonText bounds what a Status says of the reason the site gives
+// for a job's state (slurmctld's are a word or two).
+const maxReasonText = 512
 
 // status maps what squeue says of the job to a Status.
 func (j slurmJob) status() backend.Status {
