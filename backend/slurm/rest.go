@@ -174,7 +174,15 @@ func (r *REST) Check(ctx context.Context) error {
 		up = up || p.Ping == "UP" && p.Status == 0
 	}
 	if !up {
-		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %+v)", r.c.restURL, ping.Pings)
+		var said []string
+		for i, p := range ping.Pings {
+			if i == maxNamedNodes {
+				said = append(said, fmt.Sprintf("and %d more", len(ping.Pings)-i))
+				break
+			}
+			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		}
+		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %s)", r.c.restURL, strings.Join(said, ", "))
 	}
 	if r.partition == "" {
 		return nil
@@ -222,9 +230,10 @@ func (r *REST) Check(ctx context.Context) error {
 	return nil
 }
 
-// What this backend keeps or repeats of the site's words about its nodes:
-// at most maxNodeText bytes of each (a node's name, state, reason, GRES),
-// and of at most maxNamedNodes nodes in an error, or maxDownNodes down
+// What this backend keeps or repeats of the site's words about its nodes
+// (and its controllers' pings): at most maxNodeText bytes of each (a
+// node's name, state, reason, GRES), and of at most maxNamedNodes nodes
+// in an error, or maxDownNodes down
 // nodes between two fetches of the node list. The list may be a gigabyte
 // (maxListBody) and is read one node at a time; what is kept of it must
 // not be.

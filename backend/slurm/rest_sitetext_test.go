@@ -114,3 +114,28 @@ func TestRESTFinalStatusKeptWhateverTheReason(t *testing.T) {
 		t.Errorf("the failed job's reason is %d bytes, want at most 1 KiB", n)
 	}
 }
+
+// TestRESTCheckPingBounded: Check's error for a slurmrestd that answers
+// but reaches no slurmctld quoted every entry of the ping answer, of any
+// number and length; it now quotes a few, each within a bound.
+func TestRESTCheckPingBounded(t *testing.T) {
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"errors":[],"pings":[`)
+		for i := range 20000 {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			fmt.Fprintf(w, `{"hostname":"ctld-%d","ping":"DOWN %s","status":-1}`, i, strings.Repeat("d", 200))
+		}
+		io.WriteString(w, `]}`)
+	}))
+	b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "ping.token")}, t.TempDir(), trust)
+	err := b.Check(testCtx(t))
+	if err == nil || !strings.Contains(err.Error(), "no slurmctld") {
+		t.Fatalf("Check with every slurmctld down = %v, want an error saying so", err)
+	}
+	if n := len(err.Error()); n > 8<<10 {
+		t.Errorf("Check's error is %d bytes, want at most 8 KiB", n)
+	}
+}
