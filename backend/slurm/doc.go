@@ -32,9 +32,11 @@
 // job but the attempt's directory shows that one ran (slurmctld forgets a
 // finished job after MinJobAge). The REST path cannot see that directory:
 // it refuses to submit again whenever an earlier submit's answer was lost
-// and slurmrestd lists no job of the attempt, unless the scheduler had
-// refused that submit outright (slurmctld's or slurmrestd's own refusal in
-// the answer, not a timeout between them); both paths then answer
+// and slurmrestd lists no job of the attempt, unless that submit made no
+// job for certain: the scheduler refused it outright (slurmctld's or
+// slurmrestd's own refusal in the answer, not a timeout between them),
+// slurmrestd refused its credentials, or nothing of it was sent (no
+// connection, a token file that could not be read); both paths then answer
 // backend.ErrAttemptUnknown, and the controller gives the attempt up as
 // lost at once and makes a new one. The
 // command path does not trust the name for that: the job's owner, as whom
@@ -65,4 +67,8 @@
 // one accelerator (gres, e.g. gpu:h100, or the older gresType h100), the
 // work directory root, and for the command path in Endpoint the path of
 // slurm.conf (exported to the clients as SLURM_CONF) when not the default.
+// The command path runs Slurm's clients without the variables of its own
+// environment through which they take options (SQUEUE_*, SCANCEL_*,
+// SLURM_* but SLURM_CONF, ...), each in a process group of its own that
+// its timeout kills whole.
 package slurm

@@ -174,7 +174,15 @@ func (r *REST) Check(ctx context.Context) error {
 		up = up || p.Ping == "UP" && p.Status == 0
 	}
 	if !up {
-		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %+v)", r.c.restURL, ping.Pings)
+		var said []string
+		for i, p := range ping.Pings {
+			if i == maxNamedNodes {
+				said = append(said, fmt.Sprintf("and %d more", len(ping.Pings)-i))
+				break
+			}
+			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		}
+		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %s)", r.c.restURL, strings.Join(said, ", "))
 	}
 	if r.partition == "" {
 		return nil
@@ -187,6 +195,7 @@ func (r *REST) Check(ctx context.Context) error {
 	}
 	name, typ, _ := strings.Cut(r.gres, ":")
 	var seen []string
+	seenN := 0
 	found := false
 	err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
 		var n apiNode
@@ -196,7 +205,11 @@ func (r *REST) Check(ctx context.Context) error {
 		if !contains(n.Partitions, r.partition) {
 			return nil
 		}
-		seen = append(seen, n.Name+"="+n.Gres)
+		// The error names a few of them: a partition may have
+		// thousands.
+		if seenN++; len(seen) < maxNamedNodes {
+			seen = append(seen, printable([]byte(n.Name), maxNodeText)+"="+printable([]byte(n.Gres), maxNodeText))
+		}
 		for _, g := range strings.Split(n.Gres, ",") {
 			f := strings.Split(strings.TrimSpace(g), ":")
 			if f[0] == name && (typ == "" || len(f) > 2 && f[1] == typ) {
@@ -209,10 +222,26 @@ func (r *REST) Check(ctx context.Context) error {
 		return fmt.Errorf("slurm check: %w", err)
 	}
 	if !found {
+		if seenN > len(seen) {
+			seen = append(seen, fmt.Sprintf("and %d more", seenN-len(seen)))
+		}
 		return fmt.Errorf("backend.gres: no node of partition %s has GRES %s (its nodes have: %s)", r.partition, r.gres, strings.Join(seen, ", "))
 	}
 	return nil
 }
+
+// What this backend keeps or repeats of the site's words about its nodes
+// (and its controllers' pings): at most maxNodeText bytes of each (a
+// node's name, state, reason, GRES), and of at most maxNamedNodes nodes
+// in an error, or maxDownNodes down
+// nodes between two fetches of the node list. The list may be a gigabyte
+// (maxListBody) and is read one node at a time; what is kept of it must
+// not be.
+const (
+	maxNodeText   = 256
+	maxNamedNodes = 16
+	maxDownNodes  = 1 << 16
+)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -347,10 +376,12 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			Environment: env,
 		},
 	}
-	if err := r.rec.markIntent(key); err != nil {
+	// The sweep's record first: a submit that fails before it asks
+	// slurmrestd must not leave the record that it may have asked.
+	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Name: path.Base(wd), Partition: partition}); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	if err := r.rec.saveSweep(key, sweepInfo{Command: spec.Command, Root: path.Dir(wd), Name: path.Base(wd), Partition: partition}); err != nil {
+	if err := r.rec.markIntent(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	var out struct {
@@ -660,9 +691,16 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 			if err := json.Unmarshal(raw, &n); err != nil {
 				return err
 			}
-			if strings.EqualFold(n.State, "down") || contains(n.Flags, "FAIL") {
-				down[n.Name] = strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))
+			if !strings.EqualFold(n.State, "down") && !contains(n.Flags, "FAIL") {
+				return nil
 			}
+			if len(n.Name) > maxNodeText {
+				return nil // longer than any host name: no node a job is on
+			}
+			if len(down) >= maxDownNodes {
+				return fmt.Errorf("more than %d nodes down", maxDownNodes)
+			}
+			down[n.Name] = printable([]byte(strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))), maxNodeText)
 			return nil
 		})
 		if err != nil {
@@ -789,8 +827,11 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
 }
 
-// refusedOutright says whether err is slurmrestd's answer that the
-// scheduler refused a submit, so that no job was made: slurmctld's own
+// refusedOutright says whether err says that a submit made no job: it
+// never left this process (notSent: the token file could not be read,
+// slurmrestd could not be connected to), slurmrestd refused its
+// credentials (HTTP 401 or 403, before it reads the request), or
+// slurmrestd answered that the scheduler refused it: slurmctld's own
 // refusals (ESLURM_*, 2000 to 2999) or slurmrestd's of the request itself
 // (ESLURM_DATA_* and ESLURM_REST_*, 9000 to 9999), and nothing else in the
 // answer. A communication error (1000 to 1999, 5000 to 5999: a timeout
@@ -798,7 +839,13 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 // connection, a proxy's 502, or an answer that is not Slurm's, leaves open
 // whether a job was made.
 func refusedOutright(err error) bool {
+	if notSent(err) {
+		return true
+	}
 	re, ok := asRESTError(err)
+	if ok && (re.status == http.StatusUnauthorized || re.status == http.StatusForbidden) {
+		return true
+	}
 	if !ok || len(re.errs) == 0 {
 		return false
 	}

@@ -436,7 +436,7 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return false, fmt.Errorf("%s %s: %w", method, path, err)
+		return false, notSentError{fmt.Errorf("%s %s: %w", method, path, err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -445,7 +445,7 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	if c.token != nil {
 		tok, err := c.token.get()
 		if err != nil {
-			return false, err
+			return false, notSentError{err}
 		}
 		req.Header.Set("X-SLURM-USER-TOKEN", tok)
 		if c.user != "" {
@@ -455,7 +455,13 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		// url.Error names the URL, never the headers, so no token leaks.
-		return true, fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, unwrapURLError(err))
+		err = fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, unwrapURLError(err))
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			// No connection was made: nothing of the request left.
+			err = notSentError{err}
+		}
+		return true, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -493,6 +499,20 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		return false, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return false, nil
+}
+
+// notSentError is an error that stopped a request before any of it left
+// this process (a token that could not be read, a connection that could
+// not be made): the request cannot have had an effect.
+type notSentError struct{ err error }
+
+func (e notSentError) Error() string { return e.err.Error() }
+func (e notSentError) Unwrap() error { return e.err }
+
+// notSent says whether err stopped its request before any of it left.
+func notSent(err error) bool {
+	var ns notSentError
+	return errors.As(err, &ns)
 }
 
 func unwrapURLError(err error) error {
@@ -548,7 +568,7 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return err
+			return notSentError{err}
 		}
 	}
 	return c.request(ctx, method, path, body, maxBody, func(r io.Reader) error {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -142,6 +143,11 @@ func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name str
 	if out.over {
 		return "", fmt.Errorf("%s: more than %d bytes of output", name, limit)
 	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited, but something it started still held its output
+		// open: what it printed may not be whole.
+		return "", fmt.Errorf("%s %s: exited, but a process it started kept its output open for more than %s after", name, strings.Join(args, " "), clientPipeGrace)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return out.b.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
@@ -151,12 +157,61 @@ func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name str
 	return out.b.String(), nil
 }
 
-// command is one Slurm client in the environment env (nil: this
-// process's), with the site's slurm.conf.
+// clientPipeGrace is how long a call waits, once its client has exited
+// or been killed, for the client's output to close. A client may start
+// processes of its own that inherit its output (a site's wrapper around
+// the real command, an ssh connection kept open for the next call): the
+// call would otherwise wait as long as they live, whatever its timeout.
+const clientPipeGrace = 2 * time.Second
+
+// clientEnv is the environment of a Slurm client other than sbatch (which
+// gets jobEnv): this process's, less the variables through which Slurm's
+// clients take options (SQUEUE_PARTITION, SCANCEL_INTERACTIVE,
+// SLURM_CLUSTERS, SLURM_TIME_FORMAT, ...; all of SLURM_* but SLURM_CONF),
+// which a site's login profile may set for its users. Each call means
+// what its arguments say: with SQUEUE_PARTITION set, squeue hid the
+// backend's own jobs of another partition, so a job read as unknown and an
+// attempt whose id was not recorded was submitted again; with
+// SCANCEL_INTERACTIVE, scancel asked for a yes on a closed input without
+// end and cancelled nothing. Times are asked for in the standard form
+// (parseTime reads no other: "relative" or a strftime format read as no
+// time) in UTC (a local time without its zone is ambiguous for an hour a
+// year where clocks go back).
+func clientEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "SLURM_CONF" && slurmOptionVar(k) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "SLURM_TIME_FORMAT=standard", "TZ=UTC0")
+}
+
+// slurmOptionVar says whether the variable k may set an option of a Slurm
+// client that this backend runs.
+func slurmOptionVar(k string) bool {
+	for _, p := range []string{"SLURM_", "SQUEUE_", "SINFO_", "SCANCEL_", "SCONTROL_", "SBATCH_"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// command is one Slurm client in the environment env (nil: clientEnv),
+// with the site's slurm.conf. It runs in a process group of
+// its own, which its context's end kills whole: killing the client alone
+// would leave what it started running, holding its output open, once per
+// call to a site that hangs.
 func (s *Slurm) command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = clientPipeGrace
 	if env == nil {
-		env = os.Environ()
+		env = clientEnv()
 	}
 	if s.conf != "" {
 		env = append(env, "SLURM_CONF="+s.conf)

@@ -372,3 +372,89 @@ func runCmd(name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, name, args...).Output()
 	return string(out), err
 }
+
+// TestStatusTimesWhateverTheServersTimeFormat: a server started with
+// SLURM_TIME_FORMAT set (a site's login profile sets it for its users:
+// "relative", or a strftime format) passed it on to squeue, whose times
+// then read as none: a job that ran read as one without a start or an
+// end, and its attempt counted no time on the site. squeue is now asked
+// for times in one form, whatever the server's environment says.
+func TestStatusTimesWhateverTheServersTimeFormat(t *testing.T) {
+	site := cluster(t)
+	t.Setenv("SLURM_TIME_FORMAT", "relative")
+	b := newSlurm(t, site, t.TempDir())
+	before := time.Now()
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID(t, "timefmt"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "sleep 1"}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := backendtest.WaitFinal(t, b, h)
+	after := time.Now()
+	if st.State != backend.Succeeded {
+		t.Fatalf("Status = %+v, want succeeded", st)
+	}
+	// slurmctld counts whole seconds.
+	in := func(v time.Time) bool {
+		return !v.Before(before.Truncate(time.Second)) && !v.After(after.Add(time.Second))
+	}
+	if !in(st.Started) || !in(st.Ended) || st.Ended.Before(st.Started) {
+		t.Fatalf("Status = %+v: want it started and ended between %s and %s", st, before.UTC(), after.UTC())
+	}
+}
+
+// TestClientsIgnoreTheServersSlurmSettings: Slurm's clients take options
+// from the environment, which a site's login profile may set for its
+// users, and the server passed its own on. With SQUEUE_PARTITION naming
+// another partition, squeue hid the backend's own job: its status failed
+// ("no line for job"), and a submit interrupted before the job id was
+// recorded found no job of the attempt and submitted it again (or gave
+// the attempt up as unknown once its job had started). With
+// SCANCEL_INTERACTIVE, scancel prompted for a yes on a closed input
+// without end, and the job was never cancelled.
+func TestClientsIgnoreTheServersSlurmSettings(t *testing.T) {
+	site := cluster(t)
+	// The jobs are cancelled once the variables are unset again.
+	var jobs []string
+	t.Cleanup(func() {
+		for _, h := range jobs {
+			runCmd("scancel", h)
+		}
+	})
+	t.Setenv("SQUEUE_PARTITION", "conformance-b")
+	t.Setenv("SCANCEL_INTERACTIVE", "true")
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	spec := backend.Spec{RunID: uniqueRunID(t, "clientenv"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, h)
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State.Final() {
+		t.Errorf("Status of the job just submitted = %+v, %v; want pending or running", st, err)
+	}
+	// The server stopped between sbatch and recording the job id: the
+	// attempt's script is there, its id is not.
+	for _, p := range []string{filepath.Join(dir, "jobs", spec.Key(), "jobid"), filepath.Join(dir, "handles", h)} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := newSlurm(t, site, dir).Submit(testCtx(t), spec)
+	if again != "" && again != h {
+		jobs = append(jobs, again)
+	}
+	if err != nil || again != h {
+		t.Errorf("Submit again after an interrupted submit = %q, %v; want the attempt's job %s", again, err, h)
+	}
+	// scancel's setting on its own (Cancel asks for the job's state first).
+	os.Unsetenv("SQUEUE_PARTITION")
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
+		t.Fatalf("Status after Cancel = %+v, want cancelled", st)
+	}
+}

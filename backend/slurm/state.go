@@ -16,6 +16,10 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	if reason == "None" {
 		reason = ""
 	}
+	// The site's words, kept with a final status (records.saveFinal),
+	// which is read back within a bound: a reason of megabytes made the
+	// record unreadable, and a forgotten job read as lost.
+	reason = printable([]byte(reason), maxReasonText)
 	with := func(s backend.State, r string) backend.Status {
 		return backend.Status{State: s, ExitCode: code, Reason: strings.TrimSpace(strings.ToLower(state) + " " + r)}
 	}
@@ -50,6 +54,10 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
 }
 
+// maxReasonText bounds what a Status says of the reason the site gives
+// for a job's state (slurmctld's are a word or two).
+const maxReasonText = 512
+
 // status maps what squeue says of the job to a Status.
 func (j slurmJob) status() backend.Status {
 	code, sig := waitStatus(j.ExitStatus)
@@ -82,15 +90,15 @@ func withTimes(st backend.Status, state string, start, end time.Time) backend.St
 	return st
 }
 
-// scontrolTime is how scontrol and squeue write a time unless
-// SLURM_TIME_FORMAT says otherwise: in the local time zone of the process that runs it
-// (this one, which passes on its TZ), without a zone.
+// scontrolTime is how scontrol and squeue write a time with
+// SLURM_TIME_FORMAT=standard: in the time zone of the process that runs
+// it (TZ; clientEnv sets UTC), without a zone.
 const scontrolTime = "2006-01-02T15:04:05"
 
-// parseTime reads a time that scontrol or squeue printed: zero for "Unknown",
-// "None", "N/A", an empty value or one in any other format.
+// parseTime reads a time that squeue printed in UTC (clientEnv): zero
+// for "Unknown", "None", "N/A", an empty value or one in any other format.
 func parseTime(v string) time.Time {
-	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.Local)
+	t, err := time.ParseInLocation(scontrolTime, strings.TrimSpace(v), time.UTC)
 	if err != nil || t.Year() < 1971 {
 		return time.Time{}
 	}

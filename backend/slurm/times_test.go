@@ -8,12 +8,12 @@ import (
 )
 
 // TestStatusTimesSqueue: the start and end squeue gives a job are read in
-// the local zone squeue writes them in; a pending job's StartTime
+// UTC, the zone squeue is asked to write them in; a pending job's StartTime
 // (slurmctld's guess at its start) and a running job's EndTime (where its
 // time limit would end it) are not taken for times it ran, and "Unknown",
 // "None" or another format read as no time.
 func TestStatusTimesSqueue(t *testing.T) {
-	loc := time.Local
+	loc := time.UTC
 	at := func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02T15:04:05", s, loc)
 		if err != nil {

@@ -1,0 +1,141 @@
+package slurm_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+)
+
+// TestRESTNodeTextBounded: what slurmrestd says of the nodes (a down
+// node's reason, the GRES of a partition's nodes) is kept and repeated
+// within a bound, however much of it the site sends. Before, Status kept
+// every down node's state and reason whole for as long as it trusted the
+// node list, and said a 4 MiB reason whole; Check's error listed every node
+// of the partition with its GRES, megabytes of them from a site of many
+// nodes.
+func TestRESTNodeTextBounded(t *testing.T) {
+	tok := writeToken(t, "nodetext.token")
+	longReason := strings.Repeat("r", 4<<20)
+	const manyNodes = 50000
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/slurm/v0.0.38/job/7":
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+				"job_id": 7, "job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
+				"job_resources": map[string]any{"allocated_nodes": []any{map[string]any{"nodename": "n1"}}}}}})
+		case "/slurm/v0.0.38/ping":
+			io.WriteString(w, `{"errors":[],"pings":[{"ping":"UP","status":0}]}`)
+		case "/slurm/v0.0.38/partition/p":
+			io.WriteString(w, `{"errors":[],"partitions":[{"name":"p","state":"UP"}]}`)
+		case "/slurm/v0.0.38/nodes":
+			io.WriteString(w, `{"errors":[],"nodes":[`)
+			fmt.Fprintf(w, `{"name":"n1","state":"down","state_flags":[],"partitions":["p"],"gres":"gpu:a100:8","reason":%q}`, longReason)
+			for i := range manyNodes {
+				fmt.Fprintf(w, `,{"name":"node-with-a-long-name-%08d","state":"idle","partitions":["p"],"gres":"gpu:a100:8(S:0-1),mic:phi:2"}`, i)
+			}
+			io.WriteString(w, `]}`)
+		default:
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+		}
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, Partition: "p", Gres: "gpu:h100"}
+	b := newREST(t, site, t.TempDir(), trust)
+
+	st, err := b.Status(testCtx(t), "7")
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "n1") {
+		t.Fatalf("Status of a job on a down node = %s, %v; want lost naming the node", st.State, err)
+	}
+	if n := len(st.Reason); n > 1<<10 {
+		t.Errorf("the lost job's reason is %d bytes, want at most 1 KiB", n)
+	}
+
+	err = b.Check(testCtx(t))
+	if err == nil || !strings.Contains(err.Error(), "backend.gres") {
+		t.Fatalf("Check of a partition without the GRES = %v, want a backend.gres error", err)
+	}
+	if n := len(err.Error()); n > 8<<10 {
+		t.Errorf("Check's error is %d bytes, want at most 8 KiB", n)
+	}
+}
+
+// TestRESTFinalStatusKeptWhateverTheReason: the final status of a job is
+// kept for when slurmctld forgets it, but a reason of megabytes from the
+// site made a record the backend then refused to read back (it reads its
+// records within a bound), and the job, once forgotten, read as lost
+// rather than failed. A status's reason from the site is now bounded.
+func TestRESTFinalStatusKeptWhateverTheReason(t *testing.T) {
+	var forgotten atomic.Bool
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/slurm/v0.0.38/job/8" {
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+			return
+		}
+		if forgotten.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"errors":[{"error":"Invalid job id specified","error_number":2017}]}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 8, "job_state": "FAILED", "state_reason": strings.Repeat("why ", 512<<10), "exit_code": 9 << 8,
+			"start_time": 1796234415, "end_time": 1796234480}}})
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "final.token")}
+	state := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(state, "jobs", "r1-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(state, "handles"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "handles", "8"), []byte("r1-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newREST(t, site, state, trust)
+	if st, err := b.Status(testCtx(t), "8"); err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of the failed job = %s %d, %v; want failed with exit code 9", st.State, st.ExitCode, err)
+	}
+	forgotten.Store(true)
+	st, err := b.Status(testCtx(t), "8")
+	if err != nil || st.State != backend.Failed || st.ExitCode != 9 {
+		t.Fatalf("Status of the failed job once forgotten = %s %d, %v; want failed with exit code 9, as kept", st.State, st.ExitCode, err)
+	}
+	if n := len(st.Reason); n > 1<<10 {
+		t.Errorf("the failed job's reason is %d bytes, want at most 1 KiB", n)
+	}
+}
+
+// TestRESTCheckPingBounded: Check's error for a slurmrestd that answers
+// but reaches no slurmctld quoted every entry of the ping answer, of any
+// number and length; it now quotes a few, each within a bound.
+func TestRESTCheckPingBounded(t *testing.T) {
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"errors":[],"pings":[`)
+		for i := range 20000 {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			fmt.Fprintf(w, `{"hostname":"ctld-%d","ping":"DOWN %s","status":-1}`, i, strings.Repeat("d", 200))
+		}
+		io.WriteString(w, `]}`)
+	}))
+	b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "ping.token")}, t.TempDir(), trust)
+	err := b.Check(testCtx(t))
+	if err == nil || !strings.Contains(err.Error(), "no slurmctld") {
+		t.Fatalf("Check with every slurmctld down = %v, want an error saying so", err)
+	}
+	if n := len(err.Error()); n > 8<<10 {
+		t.Errorf("Check's error is %d bytes, want at most 8 KiB", n)
+	}
+}
