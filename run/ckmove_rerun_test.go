@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/dataset"
@@ -35,8 +36,10 @@ func (s *lostMoveStore) UpdateRun(ctx context.Context, id string, fn func(r *sto
 // gone, so the older one (step 40) is copied to bravo; the server dies
 // before the move is written. The next step goes on with the copy that
 // arrived: nothing of it is read back from bravo or recorded on the
-// ledger again, and the move is recorded once. The step copied it again: every chunk read back from bravo
-// to be checked, and a second confirmation of the copy on the ledger.
+// ledger again, and the one audit record of the move names the day it
+// crossed on, not the next, on which the move was written. The step
+// copied it again: every chunk read back from bravo to be checked, and a
+// second confirmation of the copy on the ledger.
 func TestFallbackCopyReusedAfterALostWrite(t *testing.T) {
 	ls := &lostMoveStore{}
 	f := newCkMoveFixtureWith(t, func(cfg *Config) {
@@ -68,6 +71,8 @@ func TestFallbackCopyReusedAfterALostWrite(t *testing.T) {
 		}
 	}
 	f.s3.onReq.Store(&hook)
+	// The server is back the next day.
+	f.clk.set(time.Date(2026, 6, 2, 9, 0, 0, 0, time.UTC))
 	r = f.step(t)
 	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Step != 40 || r.Checkpoint.Site != "bravo" || r.Checkpoint.SHA256 != f.ck.SHA256 || r.Checkpoint.Bytes != f.ck.Bytes {
 		t.Fatalf("after the restart: %s, checkpoint %+v (%s); want staging from step 40 at bravo", r.State, r.Checkpoint, r.Reason)
@@ -86,6 +91,9 @@ func TestFallbackCopyReusedAfterALostWrite(t *testing.T) {
 	for _, a := range es {
 		if a.Kind == audit.KindCheckpoint {
 			moves++
+			if !strings.Contains(string(a.Payload), `"days":["2026-06-01"]`) {
+				t.Errorf("checkpoint move's audit record: %s; want the day it crossed on", a.Payload)
+			}
 		}
 	}
 	if moves != 1 {

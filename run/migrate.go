@@ -141,6 +141,20 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			target = *fit
 		}
 	}
+	// The days the checkpoint crossed on, as the ledger records them: a
+	// copy that ran past midnight, or was finished by a later try, sent
+	// its objects on more than one, each judged for its own.
+	var days []string
+	if moved != nil && src.Site != target.Site {
+		led, err := c.checkpointLedger(ctx, r, moved.Name, target.Site, false)
+		if err != nil {
+			return false, err // not read: the step is tried again, the copy kept
+		}
+		days = led.days
+		if len(days) == 0 {
+			days = []string{c.today().String()}
+		}
+	}
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
 		ln := c.lawNow()
@@ -186,7 +200,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			rec, err := audit.NewRecord(audit.KindCheckpoint, r.ID, map[string]any{
 				"step": moved.Step, "bytes": moved.Bytes, "sha256": moved.SHA256, "name": moved.Name,
 				"fromSite": src.Site, "toSite": target.Site, "toCountry": target.Country,
-				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", src.Site, target.Country, c.today(), r.Migration.AsOf),
+				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", src.Site, target.Country, strings.Join(days, " and "), r.Migration.AsOf),
+				"days":      days,
 				"dataMoves": target.DataMoves,
 			})
 			if err != nil {
