@@ -343,7 +343,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	// The listing is bounded: past the bound, what was found is removed
 	// and the next try lists what is left.
-	names, sizes, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	names, sizes, objects, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
 	cancel()
 	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
 		if ctx.Err() != nil {
@@ -378,6 +378,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 	}
 	rest := sweptRest{prefix: "ckpt-" + r.ID + "-", digest: sha256.New()}
+	var restNames []string
 	named := 0
 	err = func() error {
 		for _, name := range names {
@@ -392,23 +393,31 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 				}
 				continue
 			}
-			n, found, err := c.removeWithdrawn(ctx, k, site)
-			if err != nil {
+			restNames = append(restNames, name)
+			rest.add(name, objects[name], sizes[name])
+		}
+		if rest.count == 0 {
+			return nil
+		}
+		// The one entry for the rest is written before any of them is
+		// removed, as the listing found them: written after, a server
+		// that died between (or a ledger that failed the write) left
+		// them removed with no record, and the next pass, finding
+		// them gone, recorded nothing. A pass cut short after the
+		// entry leaves the rest of them listed for the next pass,
+		// which removes and records them again.
+		if err := c.recordSweptRest(ctx, cp, from, site, dec, ln.Rev, asOf, &rest); err != nil {
+			return err
+		}
+		for _, name := range restNames {
+			k := cp
+			k.dataset = name
+			if _, _, err := c.removeWithdrawn(ctx, k, site); err != nil {
 				return err
-			}
-			if found {
-				rest.add(name, n, sizes[name])
 			}
 		}
 		return nil
 	}()
-	// What was removed is recorded even when the pass stopped on a
-	// failure (the next pass finds it gone, and would record nothing).
-	if rest.count > 0 {
-		if rerr := c.recordSweptRest(ctx, cp, from, site, dec, ln.Rev, asOf, &rest); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
 	if err != nil {
 		if ctx.Err() == nil && (errors.Is(err, errWithdrawSlow) || errors.As(err, new(*removeError))) {
 			return &sweepStoreError{err}
@@ -424,8 +433,8 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 // the first sweepNamed of them.
 const sweepNamed = 16
 
-// sweptRest is what one pass of a sweep removed past its first sweepNamed
-// checkpoints.
+// sweptRest is what one pass of a sweep removes past its first sweepNamed
+// checkpoints, as the store listed them.
 type sweptRest struct {
 	prefix  string
 	count   int
@@ -445,8 +454,8 @@ func (s *sweptRest) add(name string, objects int, bytes int64) {
 	s.digest.Write([]byte(name + "\n"))
 }
 
-// recordSweptRest writes the one withdrawal entry for rest, within its own
-// bound even if ctx ends now: the objects are gone.
+// recordSweptRest writes the one withdrawal entry for rest, before any of
+// its checkpoints is removed: a step that ends first removes none.
 func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, rest *sweptRest) error {
 	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: rest.prefix + "*", Site: cp.site, From: from,
@@ -456,18 +465,19 @@ func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from st
 		return err
 	}
 	rec.Tenant = cp.tenant
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	actx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	defer cancel()
 	return c.cfg.Store.AppendAudit(actx, rec)
 }
 
 // checkpointsListed lists the names under prefix in a store (as
 // dataset.NamesWithPrefix, reading at most limit objects), with what the
-// objects of each hold.
-func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, error) {
+// objects of each hold, and how many objects each has.
+func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, map[string]int, error) {
 	// A dataset's objects are under its manifest's folder.
 	root := strings.TrimSuffix(dataset.ManifestKey(prefix), "/manifest")
 	sizes := map[string]int64{}
+	objects := map[string]int{}
 	listed := 0
 	var err error
 	for obj, lerr := range b.List(ctx, root) {
@@ -492,13 +502,14 @@ func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, lim
 			continue
 		}
 		sizes[name] += max(obj.Size, 0)
+		objects[name]++
 	}
 	names := make([]string, 0, len(sizes))
 	for name := range sizes {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return names, sizes, err
+	return names, sizes, objects, err
 }
 
 // sweepScanPage is how many ended runs one tick reads in its scan for
