@@ -365,8 +365,8 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	// checkpoint on the ledger (a move copied it here: it crossed a
 	// border) is recorded on its own whatever the count, as only its own
 	// withdrawal takes it off the ledger.
-	var onLedger func(string) bool
-	if len(names) > sweepNamed {
+	onLedger := func(string) bool { return false }
+	if len(names) > 0 {
 		listed, err := c.ledgerCopies(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true})
 		if err != nil {
 			return err
@@ -378,41 +378,84 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 	}
 	rest := sweptRest{prefix: "ckpt-" + r.ID + "-", digest: sha256.New()}
-	var restNames []string
-	named := 0
 	err = func() error {
+		var own, restNames []string
 		for _, name := range names {
 			k := cp
 			k.dataset = name
-			if named < sweepNamed || onLedger(name) {
-				if onLedger == nil || !onLedger(name) {
-					named++
-				}
+			switch {
+			case onLedger(name):
+				// Its withdrawal takes it off the ledger, which lists
+				// it until then: a removal whose record was lost is
+				// recorded by the next pass (recordWithdrawn).
 				if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
 					return err
 				}
-				continue
+			case len(own) < sweepNamed:
+				own = append(own, name)
+			default:
+				restNames = append(restNames, name)
+				rest.add(name, objects[name], sizes[name])
 			}
-			restNames = append(restNames, name)
-			rest.add(name, objects[name], sizes[name])
+		}
+		if len(own) == 0 {
+			return nil
+		}
+		// The others are on no ledger: each entry is written before
+		// the checkpoints it covers are removed. Written after, a
+		// server that died between (or a ledger write that failed)
+		// left them gone with no record, and the next pass, finding
+		// them gone, recorded nothing. The store's staging lock is held
+		// from the first entry to the last removal, so that no entry is
+		// written for a removal a staging would then hold off; a pass
+		// cut short after an entry all the same leaves what it did not
+		// remove listed for the next pass, which removes and records it
+		// again.
+		lctx, unlock, err := c.tryLockStaging(ctx, url+"|"+cp.tenant)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if err := c.stillLeading(lctx); err != nil {
+			return err
+		}
+		// Read again under the lock, once: the checkpoint the run
+		// resumes from, if it has come to be one of these since, is not
+		// recorded as removed (nor removed: removeHeld checks each).
+		now, err := c.checkpointRun(lctx, cp)
+		if err != nil {
+			return err
+		}
+		for _, name := range append(slices.Clip(own), restNames...) {
+			k := cp
+			k.dataset = name
+			if now != nil && checkpointInUse(now, k) {
+				return errResuming
+			}
+		}
+		for _, name := range own {
+			k := cp
+			k.dataset = name
+			if err := lctx.Err(); err != nil {
+				return err
+			}
+			if _, err := c.recordWithdrawn(lctx, k, from, site, dec, ln.Rev, asOf, objects[name], true); err != nil {
+				return err
+			}
+			if _, _, err := c.removeHeld(lctx, k, site); err != nil {
+				return err
+			}
 		}
 		if rest.count == 0 {
 			return nil
 		}
-		// The one entry for the rest is written before any of them is
-		// removed, as the listing found them: written after, a server
-		// that died between (or a ledger that failed the write) left
-		// them removed with no record, and the next pass, finding
-		// them gone, recorded nothing. A pass cut short after the
-		// entry leaves the rest of them listed for the next pass,
-		// which removes and records them again.
-		if err := c.recordSweptRest(ctx, cp, from, site, dec, ln.Rev, asOf, &rest); err != nil {
+		if err := c.recordSweptRest(lctx, cp, from, site, dec, ln.Rev, asOf, &rest); err != nil {
 			return err
 		}
 		for _, name := range restNames {
 			k := cp
 			k.dataset = name
-			if _, _, err := c.removeWithdrawn(ctx, k, site); err != nil {
+			if _, _, err := c.removeHeld(lctx, k, site); err != nil {
 				return err
 			}
 		}
