@@ -725,17 +725,21 @@ func (c *Controller) arrivedCopy(ctx context.Context, r *Run, ck *Checkpoint, ta
 	if ck.SHA256 == "" {
 		return nil, nil // no digest to tell this version from another
 	}
+	// The manifest first: in the store of a target the checkpoint never
+	// reached it is not there, and the ledger (the run's every intent,
+	// each listing its objects) is not read for each checkpoint the move
+	// tries.
+	raw, err := dataset.ReadObject(ctx, dst, dataset.ManifestKey(ck.Name), dataset.MaxManifestBytes)
+	if err != nil || dataset.CheckPin(ck.Name, raw, ck.SHA256) != nil {
+		// Gone, another version, or not read: the copy checks and
+		// sends what the target lacks, as it would have.
+		return nil, nil
+	}
 	led, err := c.checkpointLedger(ctx, r, ck.Name, target.Site, true)
 	if err != nil {
 		return nil, err
 	}
 	if led.complete == nil || led.complete.ManifestSHA256 != ck.SHA256 {
-		return nil, nil
-	}
-	raw, err := dataset.ReadObject(ctx, dst, dataset.ManifestKey(ck.Name), dataset.MaxManifestBytes)
-	if err != nil || dataset.CheckPin(ck.Name, raw, ck.SHA256) != nil {
-		// Gone, another version, or not read: the copy checks and
-		// sends what the target lacks, as it would have.
 		return nil, nil
 	}
 	moved := *ck
