@@ -744,6 +744,23 @@ func (c *Controller) removeHeld(ctx context.Context, cp stagedCopy, site *catalo
 	return n, found, nil
 }
 
+// withdrawnRecord is the audit record of the withdrawal of copy cp's n
+// objects at site, judged under dec (rules revision rev) as of asOf
+// (zero: today).
+func (c *Controller) withdrawnRecord(cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, n int) (audit.Record, error) {
+	if asOf.IsZero() {
+		asOf = c.today()
+	}
+	rules, reason := withdrawalWhy(dec)
+	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
+	if err != nil {
+		return audit.Record{}, err
+	}
+	rec.Tenant = cp.tenant
+	return rec, nil
+}
+
 // recordWithdrawn records the withdrawal of a copy whose n objects
 // removeWithdrawn deleted (found: any was there), and says how many it
 // recorded: none for a checkpoint found gone and off the ledger.
@@ -764,16 +781,10 @@ func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from st
 			return 0, nil
 		}
 	}
-	if asOf.IsZero() {
-		asOf = c.today()
-	}
-	rules, reason := withdrawalWhy(dec)
-	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
+	rec, err := c.withdrawnRecord(cp, from, site, dec, rev, asOf, n)
 	if err != nil {
 		return 0, err
 	}
-	rec.Tenant = cp.tenant
 	// The objects are gone: the record of it is written even if the
 	// caller's context ends now (a long step the loop stops), within its
 	// own bound. Lost, it would never be written: the next try finds

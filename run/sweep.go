@@ -436,10 +436,11 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		for _, name := range own {
 			k := cp
 			k.dataset = name
-			if err := lctx.Err(); err != nil {
+			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, asOf, objects[name])
+			if err != nil {
 				return err
 			}
-			if _, err := c.recordWithdrawn(lctx, k, from, site, dec, ln.Rev, asOf, objects[name], true); err != nil {
+			if err := c.appendBefore(lctx, rec); err != nil {
 				return err
 			}
 			if _, _, err := c.removeHeld(lctx, k, site); err != nil {
@@ -508,6 +509,16 @@ func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from st
 		return err
 	}
 	rec.Tenant = cp.tenant
+	return c.appendBefore(ctx, rec)
+}
+
+// appendBefore writes rec, the record of a removal not yet done, within
+// withdrawTimeout and under ctx: a step that ends first (or while it is
+// written) writes nothing and removes nothing.
+func (c *Controller) appendBefore(ctx context.Context, rec audit.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	actx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	defer cancel()
 	return c.cfg.Store.AppendAudit(actx, rec)
