@@ -193,3 +193,41 @@ func TestCheckpointCopyIntoALawfulDayGoesOn(t *testing.T) {
 		t.Errorf("%d checkpoint-move audit records, want 1", moves)
 	}
 }
+
+// TestCheckpointMoveRecordNamesEachDay: the audit record of a move whose
+// copy crossed on 2026-06-01 and 2026-06-02 names both days, as the
+// ledger's entries do; it named only the day the move was written on.
+func TestCheckpointMoveRecordNamesEachDay(t *testing.T) {
+	f := midnightFixture(t, ruleFrom("test-note-my-from-0602", "advisory", "2026-06-02", "transfer.to == 'MY' && dataset.name == 'people'"))
+	r := f.step(t)
+	if r.State != Staging {
+		t.Fatalf("after a copy across midnight into a lawful day: %s (%s); want staging", r.State, r.Reason)
+	}
+	es, err := f.st.AuditEntries(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moves := 0
+	for _, a := range es {
+		if a.Kind != audit.KindCheckpoint {
+			continue
+		}
+		moves++
+		var rec struct {
+			LawfulBy string   `json:"lawfulBy"`
+			Days     []string `json:"days"`
+		}
+		if err := json.Unmarshal(a.Payload, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(rec.Days, ",") != "2026-06-01,2026-06-02" {
+			t.Errorf("checkpoint move's days %q; want 2026-06-01 and 2026-06-02: %s", rec.Days, a.Payload)
+		}
+		if !strings.Contains(rec.LawfulBy, "2026-06-01") || !strings.Contains(rec.LawfulBy, "2026-06-02") {
+			t.Errorf("checkpoint move's lawfulBy %q names not both days the copy crossed on", rec.LawfulBy)
+		}
+	}
+	if moves != 1 {
+		t.Errorf("%d checkpoint-move audit records, want 1", moves)
+	}
+}

@@ -164,9 +164,11 @@ func TestLeftSiteSweptAfterTheMoveStepIsCut(t *testing.T) {
 }
 
 // TestCheckpointWithdrawalRecordedWhenItsStepIsCut: a sweep whose step's
-// context ends just after a checkpoint's objects were deleted still
-// records the withdrawal. Lost, it would never be written: the next try
-// finds nothing left of that checkpoint to remove.
+// context ends as a checkpoint's withdrawal is recorded records each
+// withdrawal once, and every checkpoint's. Lost, a record would never be
+// written: the next try finds nothing left of that checkpoint to remove;
+// written for a removal the cut then stopped, it was written again by
+// the pass that removed it.
 func TestCheckpointWithdrawalRecordedWhenItsStepIsCut(t *testing.T) {
 	f, cs, _, names := newCutSweepFixture(t)
 	older, resume, other := names[0], names[1], names[2]
@@ -200,6 +202,11 @@ func TestCheckpointWithdrawalRecordedWhenItsStepIsCut(t *testing.T) {
 	}
 	if w := checkpointWithdrawals(t, f, "alpha"); len(w) != 2 || w[older].Objects == 0 || w[resume].Objects == 0 {
 		t.Errorf("withdrawals recorded at alpha: %+v; want %s and %s, each with the objects it removed", w, older, resume)
+	}
+	// Each once: a record written for a removal the cut then stopped
+	// is written again by the pass that removes it.
+	if w := withdrawalsOf(t, f, r.ID); len(w) != 2 {
+		t.Errorf("%d withdrawal entries: %+v; want one for each of %s and %s", len(w), w, older, resume)
 	}
 	checkAlphaSwept(t, f, r, other, "")
 }

@@ -407,18 +407,28 @@ func checkpointInUse(r *Run, cp stagedCopy) bool {
 // checkpointStillInUse reads cp's run again and says whether it resumes
 // from cp (checkpointInUse); a run that is gone does not.
 func (c *Controller) checkpointStillInUse(ctx context.Context, cp stagedCopy) (bool, error) {
+	r, err := c.checkpointRun(ctx, cp)
+	if err != nil || r == nil {
+		return false, err
+	}
+	return checkpointInUse(r, cp), nil
+}
+
+// checkpointRun reads cp's run again: nil when it is gone, or is not of
+// cp's tenant.
+func (c *Controller) checkpointRun(ctx context.Context, cp stagedCopy) (*Run, error) {
 	row, err := c.cfg.Store.GetRun(ctx, cp.run)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
+		return nil, &storeReadError{fmt.Errorf("run %s of checkpoint %s: %w", cp.run, cp.dataset, err)}
 	}
 	r, err := fromRow(row)
 	if err != nil || catalog.TenantOr(r.Tenant) != cp.tenant {
-		return false, nil
+		return nil, nil
 	}
-	return checkpointInUse(r, cp), nil
+	return r, nil
 }
 
 // withdrawRetry is how often deferred withdrawals are tried again while a
@@ -683,6 +693,12 @@ func (c *Controller) removeWithdrawn(ctx context.Context, cp stagedCopy, site *c
 	if err := c.stillLeading(ctx); err != nil {
 		return 0, false, err
 	}
+	return c.removeHeld(ctx, cp, site)
+}
+
+// removeHeld is removeWithdrawn for a caller that holds the site store's
+// staging lock and has checked, under it, that this server leads.
+func (c *Controller) removeHeld(ctx context.Context, cp stagedCopy, site *catalog.Site) (int, bool, error) {
 	if cp.checkpoint() && cp.run != "" {
 		// Judged again under the lock: a move copies a checkpoint under
 		// the same lock, and the run may have set out to copy it here,
@@ -728,6 +744,23 @@ func (c *Controller) removeWithdrawn(ctx context.Context, cp stagedCopy, site *c
 	return n, found, nil
 }
 
+// withdrawnRecord is the audit record of the withdrawal of copy cp's n
+// objects at site, judged under dec (rules revision rev) as of asOf
+// (zero: today).
+func (c *Controller) withdrawnRecord(cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, n int) (audit.Record, error) {
+	if asOf.IsZero() {
+		asOf = c.today()
+	}
+	rules, reason := withdrawalWhy(dec)
+	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
+	if err != nil {
+		return audit.Record{}, err
+	}
+	rec.Tenant = cp.tenant
+	return rec, nil
+}
+
 // recordWithdrawn records the withdrawal of a copy whose n objects
 // removeWithdrawn deleted (found: any was there), and says how many it
 // recorded: none for a checkpoint found gone and off the ledger.
@@ -748,16 +781,10 @@ func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from st
 			return 0, nil
 		}
 	}
-	if asOf.IsZero() {
-		asOf = c.today()
-	}
-	rules, reason := withdrawalWhy(dec)
-	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
+	rec, err := c.withdrawnRecord(cp, from, site, dec, rev, asOf, n)
 	if err != nil {
 		return 0, err
 	}
-	rec.Tenant = cp.tenant
 	// The objects are gone: the record of it is written even if the
 	// caller's context ends now (a long step the loop stops), within its
 	// own bound. Lost, it would never be written: the next try finds

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -140,6 +141,20 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			target = *fit
 		}
 	}
+	// The days the checkpoint crossed on, as the ledger records them: a
+	// copy that ran past midnight, or was finished by a later try, sent
+	// its objects on more than one, each judged for its own.
+	var days []string
+	if moved != nil && src.Site != target.Site {
+		led, err := c.checkpointLedger(ctx, r, moved.Name, target.Site, false)
+		if err != nil {
+			return false, err // not read: the step is tried again, the copy kept
+		}
+		days = led.days
+		if len(days) == 0 {
+			days = []string{c.today().String()}
+		}
+	}
 	var next *LawStatus
 	if w, job, err := c.worldJob(r); err == nil {
 		ln := c.lawNow()
@@ -185,7 +200,8 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 			rec, err := audit.NewRecord(audit.KindCheckpoint, r.ID, map[string]any{
 				"step": moved.Step, "bytes": moved.Bytes, "sha256": moved.SHA256, "name": moved.Name,
 				"fromSite": src.Site, "toSite": target.Site, "toCountry": target.Country,
-				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", src.Site, target.Country, c.today(), r.Migration.AsOf),
+				"lawfulBy":  fmt.Sprintf("the transfer law allows the run's datasets from %s to %s as of %s; destination is rank 1 of the plan as of %s", src.Site, target.Country, strings.Join(days, " and "), r.Migration.AsOf),
+				"days":      days,
 				"dataMoves": target.DataMoves,
 			})
 			if err != nil {
@@ -633,6 +649,15 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	if err := c.stillMovingTo(lctx, r.ID, target); err != nil {
 		return nil, "", err
 	}
+	// A copy of this checkpoint that already arrived there whole (a
+	// step that copied it and then stopped before the move was written:
+	// a crash, a failed write, a re-judged target) is the one the move
+	// goes on with: copied again, every object was read back from the
+	// target to be checked and one more confirmation recorded, for bytes
+	// that crossed once.
+	if moved, err := c.arrivedCopy(lctx, r, ck, target, dst); err != nil || moved != nil {
+		return moved, "", err
+	}
 	e := transfer.Entry{Kind: transfer.KindCheckpoint, Dataset: ck.Name, Site: to.Metadata.Name, FromSite: from.Metadata.Name,
 		From: from.Spec.Country, To: to.Spec.Country, Rules: decisionRules(dec), AsOf: day.String(), RunID: r.ID}
 	// A copy that runs past midnight sends the rest on another day, which
@@ -687,6 +712,100 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	// the move's audit record is written from this.
 	moved.Bytes = res.Bytes
 	return &moved, "", nil
+}
+
+// arrivedCopy is checkpoint ck of run r as a copy already at target,
+// when the ledger's last record of ck's copy there (since its last
+// withdrawal there) completed it with ck's manifest digest, nothing was
+// begun there after it, and dst (target's store) holds that manifest
+// still; nil otherwise, and the copy is made (or finished) as usual. The
+// law was asked about today before this (moveOne): what crossed is
+// recorded as of the days it crossed.
+func (c *Controller) arrivedCopy(ctx context.Context, r *Run, ck *Checkpoint, target planner.Placement, dst *dataset.Store) (*Checkpoint, error) {
+	if ck.SHA256 == "" {
+		return nil, nil // no digest to tell this version from another
+	}
+	// The manifest first: in the store of a target the checkpoint never
+	// reached it is not there, and the ledger (the run's every intent,
+	// each listing its objects) is not read for each checkpoint the move
+	// tries.
+	raw, err := dataset.ReadObject(ctx, dst, dataset.ManifestKey(ck.Name), dataset.MaxManifestBytes)
+	if err != nil || dataset.CheckPin(ck.Name, raw, ck.SHA256) != nil {
+		// Gone, another version, or not read: the copy checks and
+		// sends what the target lacks, as it would have.
+		return nil, nil
+	}
+	led, err := c.checkpointLedger(ctx, r, ck.Name, target.Site, true)
+	if err != nil {
+		return nil, err
+	}
+	if led.complete == nil || led.complete.ManifestSHA256 != ck.SHA256 {
+		return nil, nil
+	}
+	moved := *ck
+	moved.Site = target.Site
+	moved.Bytes = led.complete.Bytes
+	return &moved, nil
+}
+
+// ckCopyLedger is what the ledger says of one checkpoint's copy at one
+// site since it was last withdrawn there: the days on which anything of
+// it crossed, in order, and the confirmation that completed it, when
+// nothing was begun there after that.
+type ckCopyLedger struct {
+	days     []string
+	complete *transfer.Entry
+}
+
+// checkpointLedger reads the ledger's record of run r's checkpoint name
+// copied to site. Without intents, it reads no intent (which lists its
+// objects), and complete may be of a copy begun again since.
+func (c *Controller) checkpointLedger(ctx context.Context, r *Run, name, site string, intents bool) (ckCopyLedger, error) {
+	var out ckCopyLedger
+	kinds := []string{transfer.KindTransfer, transfer.KindWithdrawn}
+	if intents {
+		kinds = append(kinds, transfer.KindIntent)
+	}
+	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true, Kinds: kinds})
+	if err != nil {
+		return out, &storeReadError{fmt.Errorf("the ledger of run %s's checkpoint copies: %w", r.ID, err)}
+	}
+	tenant := catalog.TenantOr(r.Tenant)
+	want := copyKey(tenant, transfer.KindCheckpoint, name, site, r.ID)
+	for _, e := range es {
+		if catalog.TenantOr(e.Tenant) != tenant {
+			continue
+		}
+		switch e.Kind {
+		case transfer.KindIntent:
+			var in transfer.Entry
+			if json.Unmarshal(e.Payload, &in) != nil || copyKey(e.Tenant, in.Kind, in.Dataset, in.Site, in.RunID) != want {
+				continue
+			}
+			// Another copy began there after the last completed:
+			// what it found, deleted or left is not known here.
+			out.complete = nil
+		case transfer.KindTransfer:
+			var t transfer.Entry
+			if json.Unmarshal(e.Payload, &t) != nil || copyKey(e.Tenant, t.Kind, t.Dataset, t.Site, t.RunID) != want {
+				continue
+			}
+			if t.BytesSent > 0 || t.Complete {
+				if !slices.Contains(out.days, t.AsOf) {
+					out.days = append(out.days, t.AsOf)
+				}
+			}
+			if t.Complete {
+				out.complete = &t
+			}
+		case transfer.KindWithdrawn:
+			var w transfer.Withdrawn
+			if json.Unmarshal(e.Payload, &w) == nil && copyKey(e.Tenant, w.Kind, w.Dataset, w.Site, w.Run) == want {
+				out = ckCopyLedger{}
+			}
+		}
+	}
+	return out, nil
 }
 
 // errTargetChanged is why a checkpoint's copy was not made: the run's

@@ -343,7 +343,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	// The listing is bounded: past the bound, what was found is removed
 	// and the next try lists what is left.
-	names, sizes, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	names, sizes, objects, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
 	cancel()
 	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
 		if ctx.Err() != nil {
@@ -365,8 +365,8 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	// checkpoint on the ledger (a move copied it here: it crossed a
 	// border) is recorded on its own whatever the count, as only its own
 	// withdrawal takes it off the ledger.
-	var onLedger func(string) bool
-	if len(names) > sweepNamed {
+	onLedger := func(string) bool { return false }
+	if len(names) > 0 {
 		listed, err := c.ledgerCopies(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true})
 		if err != nil {
 			return err
@@ -378,37 +378,90 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 	}
 	rest := sweptRest{prefix: "ckpt-" + r.ID + "-", digest: sha256.New()}
-	named := 0
 	err = func() error {
+		var own, restNames []string
 		for _, name := range names {
 			k := cp
 			k.dataset = name
-			if named < sweepNamed || onLedger(name) {
-				if onLedger == nil || !onLedger(name) {
-					named++
-				}
+			switch {
+			case onLedger(name):
+				// Its withdrawal takes it off the ledger, which lists
+				// it until then: a removal whose record was lost is
+				// recorded by the next pass (recordWithdrawn).
 				if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
 					return err
 				}
-				continue
+			case len(own) < sweepNamed:
+				own = append(own, name)
+			default:
+				restNames = append(restNames, name)
+				rest.add(name, objects[name], sizes[name])
 			}
-			n, found, err := c.removeWithdrawn(ctx, k, site)
+		}
+		if len(own) == 0 {
+			return nil
+		}
+		// The others are on no ledger: each entry is written before
+		// the checkpoints it covers are removed. Written after, a
+		// server that died between (or a ledger write that failed)
+		// left them gone with no record, and the next pass, finding
+		// them gone, recorded nothing. The store's staging lock is held
+		// from the first entry to the last removal, so that no entry is
+		// written for a removal a staging would then hold off; a pass
+		// cut short after an entry all the same leaves what it did not
+		// remove listed for the next pass, which removes and records it
+		// again.
+		lctx, unlock, err := c.tryLockStaging(ctx, url+"|"+cp.tenant)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if err := c.stillLeading(lctx); err != nil {
+			return err
+		}
+		// Read again under the lock, once: the checkpoint the run
+		// resumes from, if it has come to be one of these since, is not
+		// recorded as removed (nor removed: removeHeld checks each).
+		now, err := c.checkpointRun(lctx, cp)
+		if err != nil {
+			return err
+		}
+		for _, name := range append(slices.Clip(own), restNames...) {
+			k := cp
+			k.dataset = name
+			if now != nil && checkpointInUse(now, k) {
+				return errResuming
+			}
+		}
+		for _, name := range own {
+			k := cp
+			k.dataset = name
+			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, asOf, objects[name])
 			if err != nil {
 				return err
 			}
-			if found {
-				rest.add(name, n, sizes[name])
+			if err := c.appendBefore(lctx, rec); err != nil {
+				return err
+			}
+			if _, _, err := c.removeHeld(lctx, k, site); err != nil {
+				return err
+			}
+		}
+		if rest.count == 0 {
+			return nil
+		}
+		if err := c.recordSweptRest(lctx, cp, from, site, dec, ln.Rev, asOf, &rest); err != nil {
+			return err
+		}
+		for _, name := range restNames {
+			k := cp
+			k.dataset = name
+			if _, _, err := c.removeHeld(lctx, k, site); err != nil {
+				return err
 			}
 		}
 		return nil
 	}()
-	// What was removed is recorded even when the pass stopped on a
-	// failure (the next pass finds it gone, and would record nothing).
-	if rest.count > 0 {
-		if rerr := c.recordSweptRest(ctx, cp, from, site, dec, ln.Rev, asOf, &rest); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
 	if err != nil {
 		if ctx.Err() == nil && (errors.Is(err, errWithdrawSlow) || errors.As(err, new(*removeError))) {
 			return &sweepStoreError{err}
@@ -424,8 +477,8 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 // the first sweepNamed of them.
 const sweepNamed = 16
 
-// sweptRest is what one pass of a sweep removed past its first sweepNamed
-// checkpoints.
+// sweptRest is what one pass of a sweep removes past its first sweepNamed
+// checkpoints, as the store listed them.
 type sweptRest struct {
 	prefix  string
 	count   int
@@ -445,8 +498,8 @@ func (s *sweptRest) add(name string, objects int, bytes int64) {
 	s.digest.Write([]byte(name + "\n"))
 }
 
-// recordSweptRest writes the one withdrawal entry for rest, within its own
-// bound even if ctx ends now: the objects are gone.
+// recordSweptRest writes the one withdrawal entry for rest, before any of
+// its checkpoints is removed: a step that ends first removes none.
 func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, rest *sweptRest) error {
 	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: rest.prefix + "*", Site: cp.site, From: from,
@@ -456,18 +509,29 @@ func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from st
 		return err
 	}
 	rec.Tenant = cp.tenant
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	return c.appendBefore(ctx, rec)
+}
+
+// appendBefore writes rec, the record of a removal not yet done, within
+// withdrawTimeout and under ctx: a step that ends first (or while it is
+// written) writes nothing and removes nothing.
+func (c *Controller) appendBefore(ctx context.Context, rec audit.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	defer cancel()
 	return c.cfg.Store.AppendAudit(actx, rec)
 }
 
 // checkpointsListed lists the names under prefix in a store (as
 // dataset.NamesWithPrefix, reading at most limit objects), with what the
-// objects of each hold.
-func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, error) {
+// objects of each hold, and how many objects each has.
+func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, map[string]int, error) {
 	// A dataset's objects are under its manifest's folder.
 	root := strings.TrimSuffix(dataset.ManifestKey(prefix), "/manifest")
 	sizes := map[string]int64{}
+	objects := map[string]int{}
 	listed := 0
 	var err error
 	for obj, lerr := range b.List(ctx, root) {
@@ -492,13 +556,14 @@ func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, lim
 			continue
 		}
 		sizes[name] += max(obj.Size, 0)
+		objects[name]++
 	}
 	names := make([]string, 0, len(sizes))
 	for name := range sizes {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return names, sizes, err
+	return names, sizes, objects, err
 }
 
 // sweepScanPage is how many ended runs one tick reads in its scan for
