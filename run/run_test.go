@@ -526,6 +526,10 @@ func TestSubmitBadInput(t *testing.T) {
 		{"job sets MERIDIAN_ env", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.Replace(good.Content, "env: {", "env: {MERIDIAN_ATTEMPT_TOKEN: x, ", 1)}}}, "spec.workload.env.MERIDIAN_ATTEMPT_TOKEN"},
 		{"rank too high", SubmitRequest{Documents: []Document{good}, Placement: 9}, "placement"},
 		{"negative rank", SubmitRequest{Documents: []Document{good}, Placement: -1}, "placement"},
+		{"idempotency key too long", SubmitRequest{Documents: []Document{good}, IdempotencyKey: strings.Repeat("k", 201)}, "idempotencyKey"},
+		// A header may carry any bytes; PostgreSQL's text holds neither.
+		{"idempotency key not UTF-8", SubmitRequest{Documents: []Document{good}, IdempotencyKey: "k\xff"}, "idempotencyKey"},
+		{"idempotency key with NUL", SubmitRequest{Documents: []Document{good}, IdempotencyKey: "k\x00"}, "idempotencyKey"},
 		{"no command", SubmitRequest{Documents: []Document{{Name: "x.yaml", Content: strings.SplitN(good.Content, "  workload:", 2)[0]}}}, "spec.workload.command"},
 	}
 	for _, tc := range tests {

@@ -53,6 +53,11 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if len(req.IdempotencyKey) > 200 {
 		return nil, false, &InputError{"idempotencyKey", errors.New("longer than 200 characters")}
 	}
+	if !utf8.ValidString(req.IdempotencyKey) || strings.ContainsRune(req.IdempotencyKey, 0) {
+		// The store refuses it (store.ErrKeyNotText), which would be the
+		// server's fault (500) rather than the request's.
+		return nil, false, &InputError{"idempotencyKey", errors.New("not UTF-8 text, or holds a NUL")}
+	}
 	if req.AsOf != "" {
 		return nil, false, &InputError{"asOf", fmt.Errorf("%q: a run happens today, on the server's clock; plan what-if questions with `meridian plan --as-of`", req.AsOf)}
 	}
