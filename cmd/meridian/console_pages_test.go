@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"meridian.dev/meridian/console"
+)
+
+// stubConsole is a server of the console and a stub of the API: healthz
+// for any token, and the routes the test adds.
+func stubConsole(t *testing.T, routes map[string]http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, console.Handler())
+	mux.HandleFunc("GET /v1/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"tenant":"default"}`))
+	})
+	for p, h := range routes {
+		mux.HandleFunc(p, h)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestConsoleAuditPages: the audit page read every page of the tenant's
+// log before it showed one entry, and filtered them in the browser: a
+// tenant whose log had grown to millions of entries had its browser ask
+// for all of them each time the page opened. The page now reads one page
+// of the server's, and the next each time "more" is pressed; its filters
+// apply to the entries read.
+func TestConsoleAuditPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	b := newBrowser(t)
+	// The log never ends within the test: every page names a next.
+	const perPage, endless = 3, 200
+	var asked atomic.Int64
+	var limits atomic.Int64 // requests without a limit
+	srv := stubConsole(t, map[string]http.HandlerFunc{
+		"GET /v1/audit": func(w http.ResponseWriter, r *http.Request) {
+			n := asked.Add(1)
+			if r.URL.Query().Get("limit") == "" {
+				limits.Add(1)
+			}
+			after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+			w.Header().Set("Content-Type", "application/json")
+			var es []string
+			for s := after + 1; s <= after+perPage; s++ {
+				kind := "run-state"
+				if s%3 == 0 {
+					kind = "transfer"
+				}
+				es = append(es, fmt.Sprintf(`{"seq":%d,"time":"2026-01-01T00:00:00Z","kind":%q,"hash":"%064x"}`, s, kind, s))
+			}
+			next := ""
+			if n < endless {
+				next = fmt.Sprintf(`,"next":%d`, after+perPage)
+			}
+			fmt.Fprintf(w, `{"entries":[%s,%s,%s]%s}`, es[0], es[1], es[2], next)
+		},
+	})
+	b.login(srv.URL, "stub-token", "audit")
+	rows := `document.querySelectorAll("#audit-table tbody tr").length`
+	b.waitJS("the first page", rows+` > 0`)
+	if got := evalJS[int](b, "rows", rows); got != perPage {
+		t.Errorf("the page shows %d entries when it opens, want the first page's %d", got, perPage)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the page read %d pages of the log when it opened, want 1", n)
+	}
+	b.run("more", chromedp.Click(chromedp.ID("audit-more")))
+	b.waitJS("the second page", rows+fmt.Sprintf(` === %d`, 2*perPage))
+	if n := asked.Load(); n != 2 {
+		t.Errorf("after more the page had read %d pages, want 2", n)
+	}
+	if n := limits.Load(); n != 0 {
+		t.Errorf("%d reads of the log named no limit", n)
+	}
+	// The filters apply to the entries read.
+	b.run("filter by kind", chromedp.SetValue(chromedp.ID("audit-kind"), "transfer"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#audit-kind").dispatchEvent(new Event("change"))`))
+	var seqs []string
+	b.eval("seqs shown", `[...document.querySelectorAll("#audit-table tbody tr td:first-child")].map(td => td.textContent)`, &seqs)
+	if fmt.Sprint(seqs) != "[3 6]" {
+		t.Errorf("filtered by kind transfer, the table shows entries %v, want [3 6]", seqs)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+}
