@@ -98,3 +98,63 @@ func TestConsoleAuditPages(t *testing.T) {
 		t.Errorf("the page logged errors: %v", errs)
 	}
 }
+
+// TestConsolePlanRunPicker: the plan page read every one of the tenant's
+// runs, a thousand at a time, for its picker before it planned anything.
+// It now reads one page for the picker, and the next when "more runs" is
+// chosen; a run named in the page's address is offered though it is not
+// on the page.
+func TestConsolePlanRunPicker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	b := newBrowser(t)
+	const endless = 100
+	var asked atomic.Int64
+	runJSON := func(id string) string {
+		return fmt.Sprintf(`{"id":%q,"tenant":"default","job":"j","state":"succeeded","site":"","attempt":1,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`, id)
+	}
+	srv := stubConsole(t, map[string]http.HandlerFunc{
+		"GET /v1/catalog/sites": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"sites":[]}`))
+		},
+		"GET /v1/rules": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"rules":[]}`))
+		},
+		"GET /v1/runs": func(w http.ResponseWriter, r *http.Request) {
+			n := asked.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			id := fmt.Sprintf("r%d", n)
+			next := ""
+			if n < endless {
+				next = fmt.Sprintf(`,"next":%q`, id)
+			}
+			fmt.Fprintf(w, `{"runs":[%s]%s}`, runJSON(id), next)
+		},
+		"GET /v1/runs/{id}": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(runJSON(r.PathValue("id"))))
+		},
+	})
+	b.login(srv.URL, "stub-token", "plan?run=old-run")
+	options := `[...document.querySelectorAll("#job-run option")].map(o => o.value)`
+	b.waitJS("the picker", `document.querySelectorAll("#job-run option").length > 1`)
+	var got []string
+	b.eval("the picker's runs", options, &got)
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the plan page read %d pages of runs for its picker, want 1 (options %v)", n, got)
+	}
+	if fmt.Sprint(got) != "[ r1 old-run +more]" {
+		t.Errorf("the picker offers %q, want the first page's run, the run the address names and more", got)
+	}
+	b.run("more runs", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#job-run"); s.value = "+more"; s.dispatchEvent(new Event("change")); })()`))
+	b.waitJS("the second page", `[...document.querySelectorAll("#job-run option")].some(o => o.value === "r2")`)
+	if n := asked.Load(); n != 2 {
+		t.Errorf("after more runs the picker had read %d pages, want 2", n)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+}
