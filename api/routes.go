@@ -213,7 +213,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs, oldest first, a page at a time; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
 				{"after", "runs after this run (the next of the page before)", "string"},
-				{"limit", fmt.Sprintf("runs per page (at most %d); without it, all the runs, refused when there are more than that", MaxRunPage), "integer"},
+				{"limit", fmt.Sprintf("runs per page (at most %d; a page ends early, naming next, before its runs pass %d bytes); without it, all the runs, refused when there are more than one page holds", MaxRunPage, MaxRunPageBytes), "integer"},
 				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs", RunPage, MaxRunPage), "string"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
