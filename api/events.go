@@ -377,20 +377,21 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	if paged {
 		size = RunPage
 	}
-	// One more than the page tells whether another follows.
-	runs, err := s.c.ListPage(ctx, tenant, "", size+1)
+	// The list is a page as GET /v1/runs answers it: at most size runs
+	// and MaxRunPageBytes of them.
+	runs, more, err := s.runPage(ctx, tenant, "", size)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	next := ""
-	if len(runs) > size {
+	if more {
 		if !paged {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
-				"the tenant has more than %d runs, more than the stream's list holds: follow with pages=1 and read the rest of the list with GET /v1/runs?after=", MaxRunPage))
+				"the tenant has more runs than the stream's list holds (%d, or %d bytes of them): follow with pages=1 and read the rest of the list with GET /v1/runs?after=", MaxRunPage, MaxRunPageBytes))
 			return
 		}
-		runs, next = runs[:size], runs[size-1].ID
+		next = runs[len(runs)-1].ID
 	}
 	vl, _ := s.c.(VersionLister)
 	// The versions of the runs after the page, as of now: the client reads

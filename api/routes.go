@@ -214,7 +214,7 @@ func (s *Server) table() []Route {
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
 				{"after", "runs after this run (the next of the page before)", "string"},
 				{"limit", fmt.Sprintf("runs per page (at most %d; a page ends early, naming next, before its runs pass %d bytes); without it, all the runs, refused when there are more than one page holds", MaxRunPage, MaxRunPageBytes), "integer"},
-				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs", RunPage, MaxRunPage), "string"}},
+				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs, ending early before %d bytes of them) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs or %d bytes of them", RunPage, MaxRunPageBytes, MaxRunPage, MaxRunPageBytes), "string"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,5 +122,64 @@ func TestRunPageBytes(t *testing.T) {
 	all, err := NewClient(f.srv.URL, tokA).List(context.Background())
 	if err != nil || len(all) != n {
 		t.Errorf("client: %d runs (%v), want %d", len(all), err, n)
+	}
+}
+
+// TestFollowedRunsListBytes: the list a runs stream opens with was
+// bounded by count only: without pages=1 every run up to MaxRunPage of
+// them, which runs with long reasons made tens of megabytes in one event.
+// The list is now a page as GET /v1/runs answers it: without pages=1 a
+// list that passes MaxRunPageBytes is refused naming limit, and with it
+// the first page ends before the bound, naming next.
+func TestFollowedRunsListBytes(t *testing.T) {
+	const n = 2000
+	l := &loudRuns{n: n}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { l.Controller = c; return l }})
+	open := func(q string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := open("follow=1")
+	if resp.StatusCode != http.StatusBadRequest {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		t.Fatalf("a stream of %d runs of 8 KiB each without pages=1: status %d (%s…), want 400 naming limit", n, resp.StatusCode, b)
+	}
+	var e struct{ Error Error }
+	json.NewDecoder(resp.Body).Decode(&e)
+	if e.Error.Field != "limit" {
+		t.Errorf("refused naming %q, want limit", e.Error.Field)
+	}
+	resp = open("follow=1&pages=1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pages=1: status %d", resp.StatusCode)
+	}
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		if len(data) > MaxRunPageBytes+4096 {
+			t.Fatalf("the stream's first list is %d bytes, over the bound of %d", len(data), MaxRunPageBytes)
+		}
+		var list RunList
+		if err := json.Unmarshal([]byte(data), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Runs) == 0 || list.Next != list.Runs[len(list.Runs)-1].ID {
+			t.Errorf("the stream's first list holds %d runs and next %q, want a page naming its last run", len(list.Runs), list.Next)
+		}
+		break
 	}
 }
