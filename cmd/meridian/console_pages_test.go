@@ -158,3 +158,58 @@ func TestConsolePlanRunPicker(t *testing.T) {
 		t.Errorf("the page logged errors: %v", errs)
 	}
 }
+
+// TestConsoleLedgerPages: the data page read every page of the tenant's
+// transfer ledger before it showed one record: a tenant that had staged
+// data for years had each visit ask the server for all of it. The page
+// now reads one page, and the next each time "more" is pressed; the
+// staged copies it offers to verify come from the totals of the whole
+// ledger, which each page carries.
+func TestConsoleLedgerPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	b := newBrowser(t)
+	const endless = 200
+	var asked atomic.Int64
+	json := func(body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(body))
+		}
+	}
+	srv := stubConsole(t, map[string]http.HandlerFunc{
+		"GET /v1/catalog/sites":     json(`{"sites":[]}`),
+		"GET /v1/catalog/countries": json(`{"countries":[]}`),
+		"GET /v1/datasets":          json(`{"datasets":[]}`),
+		"GET /v1/ledger": func(w http.ResponseWriter, r *http.Request) {
+			n := asked.Add(1)
+			after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+			w.Header().Set("Content-Type", "application/json")
+			next := ""
+			if n < endless {
+				next = fmt.Sprintf(`,"next":%d`, after+1)
+			}
+			fmt.Fprintf(w, `{"entries":[{"seq":%d,"time":"2026-01-01T00:00:00Z","dataset":"d%d","site":"s1","from":"DE","to":"FR","rules":[],"asOf":"2026-01-01"}],"totals":[{"dataset":"d0","site":"far","kind":"dataset"}]%s}`, after+1, after+1, next)
+		},
+	})
+	b.login(srv.URL, "stub-token", "data")
+	rows := `document.querySelectorAll("#ledger-table tbody tr").length`
+	b.waitJS("the first page", rows+` > 0`)
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the data page read %d pages of the ledger when it opened, want 1", n)
+	}
+	var copies []string
+	b.eval("the staged copies", `[...document.querySelectorAll("#copies-table .verify")].map(s => s.dataset.dataset + "@" + s.dataset.site)`, &copies)
+	if fmt.Sprint(copies) != "[d0@far]" {
+		t.Errorf("the staged copies offered are %v, want the totals' [d0@far]", copies)
+	}
+	b.run("more", chromedp.Click(chromedp.ID("ledger-more")))
+	b.waitJS("the second page", rows+` === 2`)
+	if n := asked.Load(); n != 2 {
+		t.Errorf("after more the data page had read %d pages, want 2", n)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+}
