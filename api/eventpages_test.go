@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,5 +86,89 @@ func TestFollowedEventsWritePageByPage(t *testing.T) {
 	}
 	if l.heldBack.Load() {
 		t.Errorf("the second page of the timeline was read before the first was sent")
+	}
+}
+
+// loudTimeline is a run whose timeline has n events, each with as long a
+// reason as a site may give (8 KiB). asked is the most events a read
+// asked the controller for.
+type loudTimeline struct {
+	Controller
+	n     int64
+	asked atomic.Int64
+}
+
+func (l *loudTimeline) EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error) {
+	if int64(limit) > l.asked.Load() {
+		l.asked.Store(int64(limit))
+	}
+	var evs []store.Event
+	for seq := after + 1; seq <= l.n && len(evs) < limit; seq++ {
+		evs = append(evs, store.Event{RunID: id, Seq: seq, Kind: "staging-failed", Reason: strings.Repeat("x", 8<<10)})
+	}
+	return evs, nil
+}
+
+// TestEventPageBytes: a page of a run's timeline was bounded by count
+// only, and MaxEventPage events whose reasons a site made as long as it
+// may (8 KiB) made one answer of 40 MiB (six times that for a reason of
+// characters JSON escapes), read whole into the server's memory first. A
+// page now ends before its events pass MaxEventPageBytes, naming next,
+// and the controller is read EventPage events at a time; the pages hold
+// every event once, in order.
+func TestEventPageBytes(t *testing.T) {
+	const n = 5100
+	l := &loudTimeline{n: n}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { l.Controller = c; return l }})
+	after, seen := int64(0), int64(0)
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatalf("pages never end: %d events read", seen)
+		}
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/run-loud/events?limit="+strconv.Itoa(MaxEventPage)+"&after="+strconv.FormatInt(after, 10), nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("page %d: status %d: %.200s", pages, resp.StatusCode, body)
+		}
+		if len(body) > MaxEventPageBytes+4096 {
+			t.Fatalf("page %d: %d bytes, over the bound of %d", pages, len(body), MaxEventPageBytes)
+		}
+		var page EventList
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			if e.Seq != seen+1 {
+				t.Fatalf("page %d holds event %d after %d", pages, e.Seq, seen)
+			}
+			seen = e.Seq
+		}
+		if page.Next == 0 {
+			break
+		}
+		if page.Next <= after {
+			t.Fatalf("page %d names next %d, not after %d", pages, page.Next, after)
+		}
+		after = page.Next
+	}
+	if seen != n {
+		t.Errorf("the pages held %d events, want %d", seen, n)
+	}
+	if a := l.asked.Load(); a > EventPage {
+		t.Errorf("a page asked the controller for %d events at once, want at most %d", a, EventPage)
+	}
+	// The client reads every page.
+	evs, err := NewClient(f.srv.URL, tokA).Events(context.Background(), "run-loud")
+	if err != nil || len(evs) != n {
+		t.Errorf("client: %d events (%v), want %d", len(evs), err, n)
 	}
 }

@@ -61,19 +61,47 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	evs, err := s.c.EventsAfter(r.Context(), tenantOf(r), r.PathValue("id"), after, int(limit))
+	evs, next, err := s.eventPage(r.Context(), tenantOf(r), r.PathValue("id"), after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	out := EventList{Events: evs}
-	if evs == nil {
-		out.Events = []store.Event{}
+	writeJSON(w, http.StatusOK, EventList{Events: evs, Next: next})
+}
+
+// eventPage reads the events of run id after after, up to limit of them
+// and MaxEventPageBytes of their JSON (at least one), from the controller
+// EventPage at a time. next is the after= of the next page: the last
+// event's seq when the page is full or was cut at the bound, else 0.
+// Events carry what sites say (a reason of up to 8 KiB each): a page of
+// MaxEventPage of them read at once ran to tens of megabytes, held in the
+// server's memory and sent in one answer.
+func (s *Server) eventPage(ctx context.Context, tenant, id string, after int64, limit int) (page []store.Event, next int64, err error) {
+	page = []store.Event{}
+	size := 0
+	for len(page) < limit {
+		ask := min(limit-len(page), EventPage)
+		evs, err := s.c.EventsAfter(ctx, tenant, id, after, ask)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, e := range evs {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return nil, 0, err
+			}
+			if len(page) > 0 && size+len(b)+1 > MaxEventPageBytes {
+				return page, page[len(page)-1].Seq, nil
+			}
+			size += len(b) + 1
+			page = append(page, e)
+			after = e.Seq
+		}
+		if len(evs) < ask {
+			return page, 0, nil
+		}
 	}
-	if len(evs) == int(limit) {
-		out.Next = evs[len(evs)-1].Seq
-	}
-	writeJSON(w, http.StatusOK, out)
+	return page, page[len(page)-1].Seq, nil
 }
 
 // EventPage is how many events GET /v1/runs/{id}/events answers unless
@@ -81,6 +109,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 const (
 	EventPage    = 1000
 	MaxEventPage = 5000
+	// MaxEventPageBytes bounds the events' JSON in one answer: a page
+	// that would pass it ends before, naming next (it holds at least one
+	// event).
+	MaxEventPageBytes = 4 << 20
 )
 
 // lastEventID reads where a client resumes: the Last-Event-ID header, else
@@ -345,20 +377,21 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	if paged {
 		size = RunPage
 	}
-	// One more than the page tells whether another follows.
-	runs, err := s.c.ListPage(ctx, tenant, "", size+1)
+	// The list is a page as GET /v1/runs answers it: at most size runs
+	// and MaxRunPageBytes of them.
+	runs, more, err := s.runPage(ctx, tenant, "", size)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	next := ""
-	if len(runs) > size {
+	if more {
 		if !paged {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
-				"the tenant has more than %d runs, more than the stream's list holds: follow with pages=1 and read the rest of the list with GET /v1/runs?after=", MaxRunPage))
+				"the tenant has more runs than the stream's list holds (%d, or %d bytes of them): follow with pages=1 and read the rest of the list with GET /v1/runs?after=", MaxRunPage, MaxRunPageBytes))
 			return
 		}
-		runs, next = runs[:size], runs[size-1].ID
+		next = runs[len(runs)-1].ID
 	}
 	vl, _ := s.c.(VersionLister)
 	// The versions of the runs after the page, as of now: the client reads

@@ -76,7 +76,7 @@ func (s *Server) SetRules(rs RulesService) {
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
 			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
 		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions, oldest first; a page at a time",
-			Query: []Param{{"limit", fmt.Sprintf("revisions per page, 1 to %d (%d when only cursor is given); without it and cursor, every revision when they fit in %d and a 400 when they do not", MaxRevisionPage, RevisionPage, MaxRevisionPage), "integer"},
+			Query: []Param{{"limit", fmt.Sprintf("revisions per page, 1 to %d (%d when only cursor is given); a page ends early, with a cursor, before its revisions pass %d bytes; without limit and cursor, every revision when they fit in one page and a 400 when they do not", MaxRevisionPage, RevisionPage, MaxRevisionPageBytes), "integer"},
 				{"cursor", "the page starts after the revision this names (the cursor of the page before)", "string"}},
 			Response: RuleHistory{}, Errors: []int{400}, Handler: s.rulesHistory},
 		// A diff of revisions the server has not compiled lately compiles
@@ -104,6 +104,10 @@ type RuleHistory struct {
 const (
 	RevisionPage    = 100
 	MaxRevisionPage = 1000
+	// MaxRevisionPageBytes bounds the revisions' JSON in one answer: a
+	// page that would pass it ends before, with a cursor to go on (it
+	// holds at least one revision).
+	MaxRevisionPageBytes = 1 << 20
 )
 
 // revisionKey is what a cursor of GET /v1/rules/revisions names: the
@@ -270,28 +274,20 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 		limit = RevisionPage
 	}
 	// The page is the revisions after the cursor's, oldest first, up to
-	// limit; the store is asked for one more, to know whether another
-	// page follows, and for no more: the history grows with every change.
-	h, err := s.rules.History(r.Context(), after, int(limit)+1)
+	// limit and up to MaxRevisionPageBytes of them as JSON (a revision
+	// names up to rules.MaxFiles files and gives a reason of up to
+	// rules.MaxReason bytes: a thousand of them ran to tens of megabytes).
+	// The service is asked RevisionPage at a time, and for one more than
+	// the page can hold, to know whether another page follows; never for
+	// more: the history grows with every change.
+	page, more, err := s.revisionPage(r.Context(), after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	page := make([]RuleRevision, 0, min(len(h), int(limit)))
-	more := false
-	for _, rev := range h {
-		if rev.Revision <= after {
-			continue
-		}
-		if len(page) == int(limit) {
-			more = true
-			break
-		}
-		page = append(page, rev)
-	}
 	if more && !paged {
 		writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
-			"there are more than %d rules revisions, more than an answer without limit holds: read them in pages with limit (at most %d) and cursor", MaxRevisionPage, MaxRevisionPage))
+			"there are more rules revisions than an answer without limit holds (%d, or %d bytes): read them in pages with limit (at most %d) and cursor", MaxRevisionPage, MaxRevisionPageBytes, MaxRevisionPage))
 		return
 	}
 	out := RuleHistory{Revisions: page}
@@ -304,6 +300,44 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 		out.Cursor = base64.RawURLEncoding.EncodeToString(b)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// revisionPage reads the revisions after after, up to limit of them and
+// MaxRevisionPageBytes of their JSON (at least one), from the service
+// RevisionPage at a time; more says whether any follow the page.
+func (s *Server) revisionPage(ctx context.Context, after int64, limit int) (page []RuleRevision, more bool, err error) {
+	page = []RuleRevision{}
+	size := 0
+	for {
+		ask := min(limit+1-len(page), RevisionPage)
+		h, err := s.rules.History(ctx, after, ask)
+		if err != nil {
+			return nil, false, err
+		}
+		moved := false
+		for _, rev := range h {
+			if rev.Revision <= after {
+				continue
+			}
+			after, moved = rev.Revision, true
+			if len(page) == limit {
+				return page, true, nil
+			}
+			b, err := json.Marshal(rev)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(page) > 0 && size+len(b)+1 > MaxRevisionPageBytes {
+				return page, true, nil
+			}
+			size += len(b) + 1
+			page = append(page, rev)
+		}
+		// Fewer than asked: the history ends here.
+		if len(h) < ask || !moved {
+			return page, false, nil
+		}
+	}
 }
 
 func (s *Server) rulesDiff(w http.ResponseWriter, r *http.Request) {

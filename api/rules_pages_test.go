@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"meridian.dev/meridian/rules"
 )
 
 // manyRevisions is a RulesService whose history holds n revisions. asked
@@ -113,12 +117,105 @@ func TestRulesRevisionsPaged(t *testing.T) {
 	if code, _, e := getRevisions(t, f, nil); code != http.StatusBadRequest || e.Field != "limit" {
 		t.Errorf("unpaged, %d revisions: status %d, %+v; want 400 naming limit", MaxRevisionPage+2, code, e)
 	}
-	if revs.asked != MaxRevisionPage+1 {
-		t.Errorf("an unpaged request asked the service for up to %d revisions, want %d", revs.asked, MaxRevisionPage+1)
+	if revs.asked > RevisionPage {
+		t.Errorf("an unpaged request asked the service for up to %d revisions at once, want at most %d", revs.asked, RevisionPage)
 	}
 	// The client reads every page.
 	all, err := NewClient(f.srv.URL, tokA).RulesHistory(context.Background())
 	if err != nil || len(all) != MaxRevisionPage+2 || all[0].Revision != 1 || all[len(all)-1].Revision != MaxRevisionPage+2 {
 		t.Errorf("client: %d revisions (%v), want all %d", len(all), err, MaxRevisionPage+2)
+	}
+}
+
+// bigRevisions is a RulesService whose n revisions each name as many
+// files, and give as long a reason, as the rules allow.
+type bigRevisions struct {
+	RulesService
+	n     int
+	asked int
+}
+
+func (m *bigRevisions) History(ctx context.Context, after int64, limit int) ([]RuleRevision, error) {
+	m.asked = max(m.asked, limit)
+	var out []RuleRevision
+	files := make([]string, rules.MaxFiles)
+	for i := range files {
+		files[i] = fmt.Sprintf("%0100d.yaml", i)
+	}
+	reason := strings.Repeat("r", rules.MaxReason)
+	for i := after; i < int64(m.n) && len(out) < limit; i++ {
+		out = append(out, RuleRevision{Revision: i + 1, SHA256: fmt.Sprintf("%064x", i+1), By: "ops", Reason: reason, Files: files})
+	}
+	return out, nil
+}
+
+// TestRulesRevisionsPageBytes: a page of the rules revisions was bounded
+// by count only, and a thousand revisions that each name the most files
+// the rules allow ran to tens of megabytes in one answer, read whole from
+// the service first. A page now ends before its revisions pass
+// MaxRevisionPageBytes, with a cursor to go on, and the service is asked
+// for a batch at a time; the pages still hold every revision once, in
+// order, and an unpaged request that would pass the bound is refused.
+func TestRulesRevisionsPageBytes(t *testing.T) {
+	f := newFixture(t)
+	const n = 300
+	revs := &bigRevisions{n: n}
+	f.h.SetRules(revs)
+
+	var got []int64
+	q := url.Values{"limit": {fmt.Sprint(MaxRevisionPage)}}
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatalf("pages never end: %d revisions read", len(got))
+		}
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/rules/revisions?"+q.Encode(), nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("page %d: status %d: %s", pages, resp.StatusCode, body)
+		}
+		if len(body) > MaxRevisionPageBytes+4096 {
+			t.Fatalf("page %d: %d bytes, over the bound of %d", pages, len(body), MaxRevisionPageBytes)
+		}
+		var page revisionsPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Revisions) == 0 {
+			t.Fatalf("page %d holds no revision", pages)
+		}
+		for _, r := range page.Revisions {
+			got = append(got, r.Revision)
+		}
+		if page.Cursor == "" {
+			break
+		}
+		q.Set("cursor", page.Cursor)
+	}
+	if len(got) != n {
+		t.Fatalf("the pages held %d revisions, want %d", len(got), n)
+	}
+	for i, r := range got {
+		if r != int64(i+1) {
+			t.Fatalf("revision %d of the pages is %d, want %d", i, r, i+1)
+		}
+	}
+	if revs.asked > RevisionPage {
+		t.Errorf("a page asked the service for %d revisions at once, want at most %d", revs.asked, RevisionPage)
+	}
+	if code, _, e := getRevisions(t, f, nil); code != http.StatusBadRequest || e.Field != "limit" {
+		t.Errorf("unpaged, %d revisions of %d bytes and more: status %d, %+v; want 400 naming limit", n, MaxRevisionPageBytes, code, e)
+	}
+	all, err := NewClient(f.srv.URL, tokA).RulesHistory(context.Background())
+	if err != nil || len(all) != n {
+		t.Errorf("client: %d revisions (%v), want all %d", len(all), err, n)
 	}
 }

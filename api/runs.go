@@ -69,26 +69,58 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// One more than the page tells whether another page follows.
-	runs, err := s.c.ListPage(r.Context(), tenant, after, int(limit)+1)
+	runs, more, err := s.runPage(r.Context(), tenant, after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	out := RunList{Runs: runs}
-	if len(runs) > int(limit) {
+	if more {
 		if !paged {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
-				"the tenant has more than %d runs, more than an answer without limit holds: read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPage))
+				"the tenant has more runs than an answer without limit holds (%d, or %d bytes of them): read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPageBytes, MaxRunPage))
 			return
 		}
-		out.Runs = runs[:limit]
-		out.Next = out.Runs[limit-1].ID
-	}
-	for _, x := range out.Runs {
-		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
+		out.Next = runs[len(runs)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// runPage reads tenant's runs after run after, up to limit of them and
+// MaxRunPageBytes of their JSON (at least one), from the controller
+// RunPage at a time and one more than the page can hold, to know whether
+// more follow. A run carries what sites said of it (a reason of up to
+// 8 KiB, each attempt's, the sites it lost and why): a page of MaxRunPage
+// of them read at once could run to a hundred megabytes.
+func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (page []*run.Run, more bool, err error) {
+	page = []*run.Run{}
+	size := 0
+	for {
+		ask := min(limit+1-len(page), RunPage)
+		rs, err := s.c.ListPage(ctx, tenant, after, ask)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, x := range rs {
+			if len(page) == limit {
+				return page, true, nil
+			}
+			x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
+			b, err := json.Marshal(x)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(page) > 0 && size+len(b)+1 > MaxRunPageBytes {
+				return page, true, nil
+			}
+			size += len(b) + 1
+			page = append(page, x)
+			after = x.ID
+		}
+		if len(rs) < ask || len(rs) == 0 {
+			return page, false, nil
+		}
+	}
 }
 
 // RunPage is how many runs the client asks GET /v1/runs for at a time, and
@@ -97,6 +129,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 const (
 	RunPage    = 1000
 	MaxRunPage = 5000
+	// MaxRunPageBytes bounds the runs' JSON in one answer of GET
+	// /v1/runs: a page that would pass it ends before, naming next (it
+	// holds at least one run).
+	MaxRunPageBytes = 8 << 20
 )
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {

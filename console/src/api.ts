@@ -347,20 +347,6 @@ export interface Ledger {
   next?: number;
 }
 
-// readLedger reads every page of the tenant's transfer ledger (GET
-// /v1/ledger answers a page of records and the whole ledger's totals; next
-// is the after= of the page that follows).
-export async function readLedger(): Promise<Ledger> {
-  const entries: LedgerRow[] = [];
-  let after = 0;
-  for (;;) {
-    const r = await call<Ledger>("GET", "/v1/ledger?after=" + after);
-    entries.push(...(r.entries || []));
-    if (!r.next || r.next <= after) return { entries, totals: r.totals };
-    after = r.next;
-  }
-}
-
 export interface DatasetInfo {
   name: string;
   [k: string]: unknown;

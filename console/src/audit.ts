@@ -1,8 +1,13 @@
-// Audit: the tenant's entries of the hash-chained log with filters, and
-// the result of verifying the whole chain against its anchor.
+// Audit: the tenant's entries of the hash-chained log, a page at a time,
+// with filters, and the result of verifying the whole chain against its
+// anchor.
 
-import { call, AuditEntry, AuditResult } from "./api";
+import { call, ApiError, AuditEntry, AuditResult } from "./api";
 import { h, clear, errorBox, table } from "./dom";
+
+// AUDIT_PAGE is how many entries a page reads (the server's default page
+// is larger; its byte bound may end a page sooner).
+const AUDIT_PAGE = 500;
 
 export function auditPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
@@ -48,6 +53,20 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     }
   });
 
+  // The entries come a page at a time, oldest first (GET /v1/audit with
+  // limit and after; next names the following page and is absent on the
+  // last). The page reads one page when it opens, or when the run asked
+  // for changes, and one more each time "more" is pressed, never the rest
+  // by itself: a tenant's log grows with every run. The kind, date and
+  // text filters apply to the entries read so far, and say so.
+  let next = 0;
+  let loading = false;
+  let gen = 0;
+  const more = h("button", { type: "button", id: "audit-more", hidden: true }) as HTMLButtonElement;
+  const status = h("div", { id: "audit-status", "aria-live": "polite" });
+  main.append(more, status);
+  more.addEventListener("click", () => void load(false));
+
   function render(): void {
     const kind = kindSel.value,
       from = fromIn.value,
@@ -64,7 +83,7 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     clear(list);
     list.append(
       table(
-        `${shown.length} of ${entries.length} entries`,
+        next ? `${shown.length} of the first ${entries.length} entries, oldest first; more follow` : `${shown.length} of ${entries.length} entries`,
         ["#", "Time", "Kind", "Run", "Details", "Hash"],
         shown.map((e) => [
           String(e.seq),
@@ -79,25 +98,41 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     );
   }
 
-  async function load(): Promise<void> {
-    clear(list);
-    list.append("Loading…");
+  // load reads the first page (fresh: the run filter changed, or the page
+  // opened) or the one after those shown.
+  async function load(fresh: boolean): Promise<void> {
+    if (loading && !fresh) return;
+    const mine = ++gen;
+    loading = true;
+    more.disabled = true;
+    const after = fresh ? 0 : next;
+    clear(status);
+    if (fresh) {
+      entries = [];
+      next = 0;
+      more.hidden = true;
+      clear(list);
+      list.append("Loading…");
+    } else status.append(`Loading the entries after #${after}…`);
     try {
-      // The server answers a page at a time; next is the after= of the
-      // following page, absent on the last.
       const run = runIn.value.trim() ? "&run=" + encodeURIComponent(runIn.value.trim()) : "";
-      const got: AuditEntry[] = [];
-      let after = 0;
-      for (;;) {
-        const r = await call<{ entries: AuditEntry[]; next?: number }>("GET", "/v1/audit?after=" + after + run);
-        if (!alive) return;
-        got.push(...(r.entries || []));
-        if (!r.next || r.next <= after) break;
-        after = r.next;
-        clear(list);
-        list.append("Loading… " + got.length + " entries so far");
+      const r = await call<{ entries: AuditEntry[] | null; next?: number }>("GET", `/v1/audit?limit=${AUDIT_PAGE}&after=${after}` + run);
+      if (!alive || mine !== gen) return;
+      const page = r.entries || [];
+      // Each page follows the one before: a server that answered an
+      // entry again, or a next that does not move on, would have the page
+      // list entries twice or offer "more" for ever.
+      let prev = after;
+      for (const e of page) {
+        if (!(e.seq > prev)) throw new ApiError(0, `the server listed entry #${e.seq} after #${prev}`);
+        prev = e.seq;
       }
-      entries = got;
+      if (r.next && !(r.next > after)) throw new ApiError(0, `the server named a next page after #${r.next}, which does not follow #${after}`);
+      clear(status);
+      entries = entries.concat(page);
+      next = r.next || 0;
+      more.hidden = !next;
+      more.textContent = `More entries: up to ${AUDIT_PAGE} after #${next}`;
       const kinds = [...new Set(entries.map((e) => e.kind).filter(Boolean))].sort();
       const keep = kindSel.value;
       clear(kindSel);
@@ -105,8 +140,18 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
       kindSel.value = kinds.includes(keep) ? keep : "";
       render();
     } catch (err) {
-      clear(list);
-      list.append(errorBox(err));
+      if (!alive || mine !== gen) return;
+      clear(status);
+      if (!entries.length) clear(list);
+      status.append(errorBox(entries.length ? new Error(`The entries after #${after} could not be read: ${(err as Error).message}`) : err));
+      more.hidden = false;
+      more.textContent = entries.length ? `Try again: the entries after #${after}` : "Read the entries again";
+      if (!entries.length) next = 0;
+    } finally {
+      if (mine === gen) {
+        loading = false;
+        more.disabled = false;
+      }
     }
   }
   let lastRun = runIn.value;
@@ -114,11 +159,11 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     ev.preventDefault();
     if (runIn.value !== lastRun) {
       lastRun = runIn.value;
-      load();
+      load(true);
     } else render();
   });
   for (const el of [kindSel, fromIn, toIn]) el.addEventListener("change", render);
-  load();
+  load(true);
   return () => {
     alive = false;
   };

@@ -1,8 +1,8 @@
-// Data: the transfer ledger as arcs from each dataset's origin country to
-// the site it was staged at, with basis, bytes and date; the datasets and
-// a verification of any staged copy.
+// Data: the transfer ledger, a page at a time, as arcs from each dataset's
+// origin country to the site it was staged at, with basis, bytes and date;
+// the datasets and a verification of any staged copy.
 
-import { call, readLedger, LedgerRow, Site, Country, DatasetInfo } from "./api";
+import { call, ApiError, Ledger, LedgerRow, Site, Country, DatasetInfo } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap, countryCentroid } from "./map";
 
@@ -15,39 +15,120 @@ export function dataPage(main: HTMLElement): () => void {
   const verifyBox = h("div", { id: "verify-results", "aria-live": "polite" });
   main.append(h("h2", { text: "Data" }), status, wm.svg, h("h3", { text: "Datasets" }), dsBox, h("h3", { text: "Transfer ledger" }), ledgerBox, verifyBox);
 
+  // The ledger comes a page at a time, oldest first (GET /v1/ledger with
+  // limit and after; next names the following page, and every page
+  // carries the totals of the whole ledger). The page reads one page when
+  // it opens and one more each time "more" is pressed, never the rest by
+  // itself: a tenant's ledger grows with every staging. The staged copies
+  // come from the totals, which cover the whole ledger.
+  const LEDGER_PAGE = 500;
+  let next = 0;
+  let count = 0;
+  let loading = false;
+  let ledgerBody: HTMLTableSectionElement | null = null;
+  let ledgerCaption: HTMLTableCaptionElement | null = null;
+  const more = h("button", { type: "button", id: "ledger-more", hidden: true }) as HTMLButtonElement;
+  const moreStatus = h("div", { id: "ledger-status", "aria-live": "polite" });
+  const drawn = new Set<string>();
+  let sites = new Map<string, Site>();
+  let countryPoint: (iso: string) => [number, number] | null = () => null;
+
+  async function ledgerPage(after: number): Promise<{ entries: LedgerRow[]; totals: Record<string, unknown>[]; next: number }> {
+    const r = await call<Ledger>("GET", `/v1/ledger?limit=${LEDGER_PAGE}&after=${after}`);
+    const page = r.entries || [];
+    // Each page follows the one before: a server that answered a record
+    // again, or a next that does not move on, would have the page list
+    // records twice or offer "more" for ever.
+    let prev = after;
+    for (const e of page) {
+      if (!(e.seq > prev)) throw new ApiError(0, `the server listed ledger record #${e.seq} after #${prev}`);
+      prev = e.seq;
+    }
+    if (r.next && !(r.next > after)) throw new ApiError(0, `the server named a next page of the ledger after #${r.next}, which does not follow #${after}`);
+    return { entries: page, totals: r.totals || [], next: r.next || 0 };
+  }
+
+  function row(e: LedgerRow): HTMLTableRowElement {
+    return h(
+      "tr",
+      {},
+      ...[
+        String(e.seq),
+        e.time.slice(0, 10),
+        e.kind || "dataset",
+        e.dataset,
+        e.fromSite ? `${e.from} (${e.fromSite})` : e.from,
+        e.to,
+        e.site,
+        e.basis || "–",
+        `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
+        (e.rules || []).join(", ") || "–",
+        e.runId || "",
+        e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
+      ].map((c) => h("td", {}, c)),
+    );
+  }
+
+  // show adds a page of records to the map and the table.
+  function show(entries: LedgerRow[]): void {
+    for (const e of entries) {
+      const to = sites.get(e.site);
+      const fromSite = e.fromSite ? sites.get(e.fromSite) : undefined;
+      const a: [number, number] | null = fromSite ? [fromSite.spec.location.lon, fromSite.spec.location.lat] : countryPoint(e.from);
+      const b: [number, number] | null = to ? [to.spec.location.lon, to.spec.location.lat] : countryPoint(e.to);
+      const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
+      if (!a || !b || drawn.has(k)) continue;
+      drawn.add(k);
+      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: e.dataset, from: e.from, to: e.to });
+    }
+    count += entries.length;
+    ledgerBody!.append(...entries.map(row));
+    ledgerCaption!.textContent = next ? `The first ${count} transfer records, oldest first; more follow` : `Every transfer record, oldest first (${count})`;
+    more.hidden = !next;
+    more.textContent = `More records: up to ${LEDGER_PAGE} after #${next}`;
+    clear(status);
+    status.append(`${count} ledger records${next ? " read so far" : ""}; ${drawn.size} distinct transfers drawn.`);
+  }
+
+  more.addEventListener("click", async () => {
+    if (loading) return;
+    loading = true;
+    more.disabled = true;
+    clear(moreStatus);
+    try {
+      const p = await ledgerPage(next);
+      if (!alive) return;
+      next = p.next;
+      show(p.entries);
+    } catch (err) {
+      if (!alive) return;
+      moreStatus.append(errorBox(new Error(`The records after #${next} could not be read: ${(err as Error).message}`)));
+      more.textContent = `Try again: the records after #${next}`;
+    } finally {
+      loading = false;
+      more.disabled = false;
+    }
+  });
+
   (async () => {
     try {
       const [ledger, sl, cl, dl] = await Promise.all([
-        readLedger(),
+        ledgerPage(0),
         call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
         call<{ countries: Country[] }>("GET", "/v1/catalog/countries"),
         call<{ datasets: DatasetInfo[] }>("GET", "/v1/datasets"),
       ]);
       if (!alive) return;
-      const sites = new Map(sl.sites.map((x) => [x.metadata.name, x]));
+      sites = new Map(sl.sites.map((x) => [x.metadata.name, x]));
       const names = new Map(cl.countries.map((c) => [c.iso, c.name]));
       // A country's point: the mean of its catalog sites, else the centroid
       // of its shape in the bundled topology.
-      const countryPoint = (iso: string): [number, number] | null => {
+      countryPoint = (iso: string): [number, number] | null => {
         const in_ = sl.sites.filter((x) => x.spec.country === iso);
         if (in_.length) return [in_.reduce((a, x) => a + x.spec.location.lon, 0) / in_.length, in_.reduce((a, x) => a + x.spec.location.lat, 0) / in_.length];
         const n = names.get(iso);
         return n ? countryCentroid(n) : null;
       };
-      const entries: LedgerRow[] = ledger.entries || [];
-      const drawn = new Set<string>();
-      for (const e of entries) {
-        const to = sites.get(e.site);
-        const fromSite = e.fromSite ? sites.get(e.fromSite) : undefined;
-        const a: [number, number] | null = fromSite ? [fromSite.spec.location.lon, fromSite.spec.location.lat] : countryPoint(e.from);
-        const b: [number, number] | null = to ? [to.spec.location.lon, to.spec.location.lat] : countryPoint(e.to);
-        const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
-        if (!a || !b || drawn.has(k)) continue;
-        drawn.add(k);
-        wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: e.dataset, from: e.from, to: e.to });
-      }
-      clear(status);
-      status.append(`${entries.length} ledger records; ${drawn.size} distinct transfers drawn.`);
 
       clear(dsBox);
       dsBox.append(
@@ -59,29 +140,22 @@ export function dataPage(main: HTMLElement): () => void {
         ),
       );
 
-      const copies = new Map<string, LedgerRow>();
-      for (const e of entries) if ((e.kind || "dataset") === "dataset" && e.site) copies.set(e.dataset + "|" + e.site, e);
+      // The staged copies: each dataset and site the whole ledger's totals
+      // name for a dataset's copy.
+      const copies = new Map<string, { dataset: string; site: string }>();
+      for (const t of ledger.totals) {
+        const dataset = String(t.dataset ?? ""),
+          site = String(t.site ?? "");
+        if (((t.kind as string) || "dataset") === "dataset" && dataset && site) copies.set(dataset + "|" + site, { dataset, site });
+      }
+      const lt = table("", ["#", "Date", "Kind", "Dataset", "From", "To country", "Site", "Basis", "Bytes (sent)", "Rules", "Run", "Record"], [], { class: "data", id: "ledger-table" });
+      ledgerBody = lt.tBodies[0];
+      ledgerCaption = lt.caption;
       clear(ledgerBox);
       ledgerBox.append(
-        table(
-          "Every transfer record, oldest first",
-          ["#", "Date", "Kind", "Dataset", "From", "To country", "Site", "Basis", "Bytes (sent)", "Rules", "Run", "Record"],
-          entries.map((e) => [
-            String(e.seq),
-            e.time.slice(0, 10),
-            e.kind || "dataset",
-            e.dataset,
-            e.fromSite ? `${e.from} (${e.fromSite})` : e.from,
-            e.to,
-            e.site,
-            e.basis || "–",
-            `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
-            (e.rules || []).join(", ") || "–",
-            e.runId || "",
-            e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
-          ]),
-          { class: "data", id: "ledger-table" },
-        ),
+        lt,
+        more,
+        moreStatus,
         h("h3", { text: "Staged copies" }),
         table(
           "Verify a staged copy: every chunk is authenticated at the site",
@@ -106,6 +180,8 @@ export function dataPage(main: HTMLElement): () => void {
           { class: "data", id: "copies-table" },
         ),
       );
+      next = ledger.next;
+      show(ledger.entries);
     } catch (err) {
       clear(status);
       status.append(errorBox(err));

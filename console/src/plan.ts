@@ -2,7 +2,7 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, listRuns, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
 
@@ -12,6 +12,8 @@ const LAST = "2027-12-31";
 const DAY = 86400000;
 // TABLE_OPEN is the most rows the table shows unfolded.
 const TABLE_OPEN = 400;
+// RUN_PICK_PAGE is how many runs a page of the run picker reads.
+const RUN_PICK_PAGE = 100;
 
 function dayIndex(d: string): number {
   return Math.round((Date.parse(d + "T00:00:00Z") - Date.parse(FIRST + "T00:00:00Z")) / DAY);
@@ -304,7 +306,47 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     for (const f of Array.from(file.files || [])) texts.push((await f.text()).trim());
     docs.value = texts.join("\n---\n");
   });
+  // The picker lists the tenant's runs a page at a time, oldest first
+  // (GET /v1/runs with limit and after; next names the following page):
+  // one page when the page opens, and the next when "more runs" is
+  // chosen, never every run the tenant has made.
+  const moreRuns = h("option", { value: "+more", text: "More runs…" }) as HTMLOptionElement;
+  let runsNext = "";
+  let runsLoading = false;
+  const picked = new Set<string>();
+  function runOption(r: Pick<Run, "id"> & Partial<Run>): void {
+    if (picked.has(r.id)) return;
+    picked.add(r.id);
+    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${r.job} · ${r.state}` : r.id }), moreRuns.parentNode ? moreRuns : null);
+  }
+  async function pickerPage(): Promise<void> {
+    if (runsLoading) return;
+    runsLoading = true;
+    try {
+      const after = runsNext;
+      const r = await call<{ runs: Run[] | null; next?: string }>("GET", `/v1/runs?limit=${RUN_PICK_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : ""));
+      if (!alive) return;
+      // A next that names the page it follows would offer "more" for ever.
+      if (r.next && r.next === after) throw new ApiError(0, "the server named the same page of runs again");
+      for (const x of r.runs || []) runOption(x);
+      runsNext = r.next || "";
+      if (runsNext && !moreRuns.parentNode) runSel.append(moreRuns);
+      if (!runsNext) moreRuns.remove();
+    } finally {
+      runsLoading = false;
+    }
+  }
   runSel.addEventListener("change", async () => {
+    if (runSel.selectedOptions[0] === moreRuns) {
+      runSel.value = "";
+      try {
+        await pickerPage();
+      } catch (err) {
+        clear(status);
+        status.append(errorBox(err));
+      }
+      return;
+    }
     if (!runSel.value) return;
     try {
       const r = await call<Run>("GET", "/v1/runs/" + encodeURIComponent(runSel.value));
@@ -504,13 +546,13 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   // Catalog, rule dates and runs load once; then the first plan.
   (async () => {
     try {
-      const [list, rl, runs] = await Promise.all([
+      const [list, rl] = await Promise.all([
         call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
         call<{ rules: RuleEntry[] }>("GET", "/v1/rules").catch((err: ApiError) => {
           status.append(errorBox(err));
           return { rules: [] as RuleEntry[] };
         }),
-        listRuns(),
+        pickerPage(),
       ]);
       if (!alive) return;
       sites = new Map(list.sites.map((x) => [x.metadata.name, x]));
@@ -525,9 +567,9 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       }
       ruleDates = [...ds].filter((d) => d >= FIRST && d <= LAST).sort();
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
-      for (const r of runs) runSel.append(h("option", { value: r.id, text: `${r.id} · ${r.job} · ${r.state}` }));
       const fromRun = params.get("run");
       if (fromRun) {
+        runOption({ id: fromRun });
         runSel.value = fromRun;
         runSel.dispatchEvent(new Event("change"));
         return;
