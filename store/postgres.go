@@ -160,6 +160,19 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		if err != nil {
 			return err
 		}
+		// The run's place in the list is taken last, when nothing is
+		// left to wait for (the capacity lock, the audit head): now()
+		// is when the transaction began, and a creation that waited
+		// would commit after runs that readers had listed, with an
+		// earlier time, where a reader paging on from them never looks.
+		// The run_order row stays locked until the commit, so the times
+		// are in commit order, each after the last.
+		if err := tx.QueryRow(ctx, `WITH o AS (UPDATE run_order SET last = GREATEST(clock_timestamp(), last + interval '1 microsecond') WHERE id = 1 RETURNING last)
+			UPDATE runs SET created_at = o.last, updated_at = o.last FROM o WHERE runs.id = $1 RETURNING runs.created_at`, nr.ID).Scan(&nr.CreatedAt); err != nil {
+			return fmt.Errorf("order run %s: %w", nr.ID, err)
+		}
+		nr.CreatedAt = nr.CreatedAt.UTC()
+		nr.UpdatedAt = nr.CreatedAt
 		out, created, head = &nr, true, last
 		return nil
 	})
