@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/store"
 )
 
@@ -20,6 +21,21 @@ func BenchmarkListDocuments(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	benchListDocuments(b, s)
+}
+
+// BenchmarkListDocumentsPostgres is BenchmarkListDocuments on PostgreSQL.
+func BenchmarkListDocumentsPostgres(b *testing.B) {
+	s, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(b), store.Options{AuditKey: []byte("bench key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	benchListDocuments(b, s)
+}
+
+func benchListDocuments(b *testing.B, s store.Store) {
+	ctx := context.Background()
 	doc := strings.Repeat("x", 256<<10)
 	for i := range 200 {
 		r := &store.Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", Job: "j", State: "planned",

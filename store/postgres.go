@@ -357,12 +357,18 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 
 func scanPgRun(row pgx.Row) (*Run, error) {
 	var r Run
-	var data string
+	var data *string
 	if err := row.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &r.CreatedAt, &r.UpdatedAt,
 		&r.Hold.Site, &r.Hold.Pool, &r.Hold.Accelerator, &r.Hold.Count); err != nil {
 		return nil, err
 	}
-	r.Data = []byte(data)
+	if data != nil {
+		r.Data = []byte(*data)
+	} else {
+		// Only a list without documents reads NULL: data it could
+		// not drop them from.
+		r.DataInvalid = true
+	}
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return &r, nil
 }
@@ -448,7 +454,7 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		opts.States = states
 	}
 	opts.Final = pgTexts(opts.Final)
-	q := `SELECT ` + listCols(opts, `(data::jsonb - 'documents')::text`) + ` FROM runs`
+	q := ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
@@ -481,6 +487,22 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
+	out, err := s.listRuns(ctx, `SELECT `+listCols(opts, `(data::jsonb - 'documents')::text`)+q, args, opts.NoDocuments)
+	var pe *pgconn.PgError
+	if opts.NoDocuments && errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54")) {
+		// A row's data is not JSON, or is a bare value the documents
+		// cannot be dropped from (a row written by other means): read
+		// the list again, each row's data through a function that
+		// answers NULL for such data (migration 00009), so that the
+		// run alone is marked rather than every list it is in failing.
+		// The function catches the error of each row, which costs
+		// several times the plain read: only a list that needs it pays.
+		out, err = s.listRuns(ctx, `SELECT `+listCols(opts, `meridian_list_data(data)`)+q, args, true)
+	}
+	return out, err
+}
+
+func (s *Postgres) listRuns(ctx context.Context, q string, args []any, noDocuments bool) ([]*Run, error) {
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -491,6 +513,11 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		r, err := scanPgRun(rows)
 		if err != nil {
 			return nil, err
+		}
+		if noDocuments && r.Data != nil && !bytes.HasPrefix(r.Data, []byte("{")) {
+			// An array (jsonb's text of an object starts with its
+			// brace): not a run's data, marked as SQLite's list marks it.
+			r.Data, r.DataInvalid = nil, true
 		}
 		out = append(out, r)
 	}

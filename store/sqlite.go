@@ -585,12 +585,19 @@ func listCols(o ListOptions, expr string) string {
 
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
-	var data, ca, ua string
+	var data sql.NullString
+	var ca, ua string
 	if err := sc.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &ca, &ua,
 		&r.Hold.Site, &r.Hold.Pool, &r.Hold.Accelerator, &r.Hold.Count); err != nil {
 		return nil, err
 	}
-	r.Data = []byte(data)
+	if data.Valid {
+		r.Data = []byte(data.String)
+	} else {
+		// Only a list without documents reads NULL: data it could
+		// not drop them from.
+		r.DataInvalid = true
+	}
 	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
 	return &r, nil
 }
@@ -648,7 +655,10 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	q := `SELECT ` + listCols(opts, `json_remove(data, '$.documents')`) + ` FROM runs`
+	// Data that is not a JSON object (a row written by other means)
+	// is NULL, which marks that run alone, rather than an error that
+	// fails the whole list.
+	q := `SELECT ` + listCols(opts, `CASE WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {

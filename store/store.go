@@ -25,6 +25,13 @@ type Run struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// DataInvalid marks a run listed without documents whose row's data
+	// is not a JSON object (a row written by other means than the
+	// store), from which the documents cannot be dropped: it is listed
+	// with Data nil and this set, so that one such row fails only
+	// itself, not every list it is in. GetRun and lists with documents
+	// return the row's data as it is.
+	DataInvalid bool
 }
 
 // Event is one entry in a run's timeline.
@@ -114,7 +121,8 @@ type ListOptions struct {
 	// NoDocuments leaves the request's documents out of each run's Data
 	// (the database drops them): the lists a tenant reads show none, and a
 	// run's documents may be megabytes, so a page of runs read with them
-	// could cost the server gigabytes.
+	// could cost the server gigabytes. A run whose data is not a JSON
+	// object is listed with Run.DataInvalid set.
 	NoDocuments bool
 }
 
