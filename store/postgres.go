@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,6 +38,29 @@ type Postgres struct {
 // migrate once) and returns the store. Options.Now is not used: the
 // database's clock is.
 func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, error) {
+	cfg, err := postgresConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
+	}
+	if err := migratePostgres(ctx, migrationDB(cfg)); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate postgres %s: %w", redactURL(url), err)
+	}
+	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}
+	s.startAnnouncer()
+	return s, nil
+}
+
+// postgresConfig is the store's pool configuration for url.
+func postgresConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres url: %w", err)
@@ -54,21 +78,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 			cfg.ConnConfig.RuntimeParams[k] = v
 		}
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres %s: %w", redactURL(url), err)
-	}
-	if err := migratePostgres(ctx, pool); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("migrate postgres %s: %w", redactURL(url), err)
-	}
-	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}
-	s.startAnnouncer()
-	return s, nil
+	return cfg, nil
 }
 
 // redactURL drops a password from a connection URL for messages.
@@ -80,8 +90,30 @@ func redactURL(url string) string {
 	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }
 
-func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
-	db := stdlib.OpenDBFromPool(pool)
+// migrateLockTimeout bounds how long a migration's statement waits for a
+// table's lock. A migration that changes a table waits behind every
+// transaction using it, and every statement on the table that comes later
+// waits behind the migration: other replicas' reads and writes would stall
+// as long as it waited. It fails instead, and the start with it, to be
+// tried again.
+const migrateLockTimeout = "10s"
+
+// migrationDB is the connections migrations run on: the pool's settings
+// but no statement timeout (a migration of a large database, such as an
+// index built over every audit entry, may take far longer than any of the
+// store's own statements may) and a bounded lock wait. The idle timeout is
+// kept: a migrating server paused inside a transaction would hold its
+// tables' locks from every replica.
+func migrationDB(cfg *pgxpool.Config) *sql.DB {
+	mc := cfg.ConnConfig.Copy()
+	mc.RuntimeParams["statement_timeout"] = "0"
+	mc.RuntimeParams["lock_timeout"] = migrateLockTimeout
+	mc.RuntimeParams["application_name"] = "meridian migrate"
+	return stdlib.OpenDB(*mc)
+}
+
+// migratePostgres applies pending migrations on db, which it closes.
+func migratePostgres(ctx context.Context, db *sql.DB) error {
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
