@@ -526,17 +526,26 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 }
 
 // Status asks slurmctld for the job; once slurmctld has forgotten it, the
-// exit code file decides.
+// exit code file decides. A job recorded as an attempt's is the attempt's
+// only while its command is the attempt's batch script: otherwise the id
+// is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
+	key := s.rec.keyOf(handle)
 	job, err := s.queryJob(ctx, handle)
 	if isInvalidJob(err) {
 		return s.forgottenStatus(handle)
 	}
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	}
+	if key != "" && job.Command != s.scriptPath(key) {
+		// slurmctld forgot the attempt's job and has given its id to
+		// another job since (its id counter wrapped): that job's state
+		// is not the attempt's, nor is it this backend's to cancel.
+		return s.forgottenStatus(handle)
 	}
 	st := job.status()
 	if st.State == backend.Running {
@@ -630,7 +639,11 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // "JobState=COMPLETED ExitCode=0:0" into its comment and no parser could
 // tell which JobState is slurmctld's. squeue prints only what is asked.
 // exit_code is the batch script's wait status, as slurmrestd gives it.
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut"}
+// Command is the batch script's path, which slurmctld fixes at submission
+// and lets no one update: a recorded job id names the attempt's job only
+// while its command is the attempt's script (Status), as slurmctld reuses
+// an id once its counter wraps (MaxJobId), for any job of any user.
+var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -652,6 +665,8 @@ func squeueArgs(handle string) []string {
 // slurmJob is what slurmctld says of a job (jobColumns).
 type slurmJob struct {
 	ID, State, Reason, NodeList, StdOut string
+	// Command is the batch script's path as sbatch was given it.
+	Command string
 	// ExitStatus is the batch script's wait status.
 	ExitStatus int64
 	Start, End time.Time
@@ -697,7 +712,7 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 	col := func(name string) string { return strings.TrimSpace(raw(name)) }
 	// The output path as given: a path may end in a space.
 	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),
-		Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
+		Command: raw("Command"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
 	if !isSlurmState(job.State) {
 		return slurmJob{}, fmt.Errorf("squeue printed State %q for job %s, not a Slurm job state", truncateOut(job.State), handle)
 	}
