@@ -549,6 +549,10 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	}
 	st := job.status()
 	if st.State == backend.Running {
+		if key != "" && validNodeList(job.NodeList) {
+			// Where the job runs, for Clean once slurmctld forgets it.
+			s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
+		}
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 		} else if down != "" {
@@ -988,17 +992,121 @@ func (s *Slurm) nodes(ctx context.Context) (string, error) {
 	return strings.Fields(nodes)[0], nil
 }
 
-// Clean removes the working directory of an ended job (what the agent
-// would have wiped had it not been killed). A job still pending or running
-// is left alone.
+// Clean removes the working directory of an attempt's job once no process
+// of the job can still use it (what the agent would have wiped had it not
+// been killed); until then it leaves the directory and says nothing, and
+// is asked again when the run next ends. Status's word is not enough:
+// it reads a running job as lost as soon as its node is down, and a node
+// that stopped responding may still run the job. The directory goes only
+// when slurmctld itself has ended the job (not pending, running or
+// completing) and every node it ran on responds and is neither down nor
+// failing (slurmd, back, has ended what slurmctld no longer runs there),
+// or when the batch script wrote its exit code, or when the job never
+// started. Once slurmctld has forgotten the job, the nodes it ran on are
+// those Status or Clean saw it on; where that is not known, the directory
+// stays.
 func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	key := s.rec.keyOf(handle)
 	if key == "" {
 		return nil
 	}
-	st, err := s.Status(ctx, handle)
-	if err != nil || !st.State.Final() {
-		return err
+	done, err := s.jobDone(ctx, handle, key)
+	if err != nil {
+		return fmt.Errorf("slurm clean %s: %w", handle, err)
+	}
+	if !done {
+		return nil
 	}
 	return os.RemoveAll(filepath.Join(s.workRoot, key))
+}
+
+// jobDone says whether no process of the job of key (handle) can still
+// run (Clean).
+func (s *Slurm) jobDone(ctx context.Context, handle, key string) (bool, error) {
+	job, err := s.queryJob(ctx, handle)
+	forgotten := isInvalidJob(err)
+	if err != nil && !forgotten {
+		return false, err
+	}
+	if !forgotten && job.Command != s.scriptPath(key) {
+		forgotten = true // the id is another job's now (Status)
+	}
+	if forgotten {
+		if s.rec.exited(key) || s.rec.ranMark(key) == "" {
+			return true, nil // its command returned, or it never started
+		}
+		nodes := s.rec.nodes(key)
+		if nodes == "" {
+			return false, nil // it may still run where it ran
+		}
+		return s.nodesSettled(ctx, nodes)
+	}
+	if !slurmEnded(job.State) {
+		return false, nil
+	}
+	if !validNodeList(job.NodeList) {
+		// Never placed on a node ("" or "(null)"), or a list no node
+		// is named by.
+		return job.NodeList == "" || job.NodeList == "(null)", nil
+	}
+	s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort, for once slurmctld forgets the job
+	return s.nodesSettled(ctx, job.NodeList)
+}
+
+// slurmEnded says whether slurmctld has ended a job in state: one of the
+// final states, its epilog done (COMPLETING is not).
+func slurmEnded(state string) bool {
+	switch state {
+	case "COMPLETED", "FAILED", "OUT_OF_MEMORY", "DEADLINE", "TIMEOUT", "CANCELLED", "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
+		return true
+	}
+	return false
+}
+
+// validNodeList says whether list is a Slurm host list (node names,
+// brackets, ranges, commas) that can be passed to scontrol as one
+// argument: the record of one is in a directory the job's user can write.
+func validNodeList(list string) bool {
+	if list == "" || len(list) > maxNodeListLen || list[0] == '-' {
+		return false
+	}
+	for _, r := range list {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,[]", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+const maxNodeListLen = 4096
+
+// nodesSettled says whether every node of the host list responds and is
+// neither down nor failing: a job slurmctld ended there is then ended on
+// the node too, as slurmd, responding, is told to end it.
+func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error) {
+	if !validNodeList(nodelist) {
+		return false, nil
+	}
+	out, err := s.run(ctx, "scontrol", "show", "node", "-o", nodelist)
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		n++
+		state := ParseKeyValues(line)["State"]
+		if state == "" || strings.Contains(state, "*") {
+			return false, nil // not responding, or not said
+		}
+		for _, flag := range strings.Split(state, "+") {
+			switch flag {
+			case "DOWN", "FAIL", "FAILING", "NOT_RESPONDING", "UNKNOWN", "FUTURE":
+				return false, nil
+			}
+		}
+	}
+	return n > 0, nil
 }
