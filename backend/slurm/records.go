@@ -278,3 +278,9 @@ func (r records) nodes(key string) string {
 	}
 	return strings.TrimSpace(string(data))
 }
+
+// saveDuplicates keeps the ids of the jobs of key that find cancelled as
+// duplicates of the attempt's job, for the site's admins.
+func (r records) saveDuplicates(key string, ids []string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "duplicates"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
+}

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 )
 
 // writeRecord records job id as the job of attempt key in the state
@@ -87,5 +89,67 @@ func TestRESTStatusOfAReusedJobID(t *testing.T) {
 	}
 	if st, err := owner.Status(testCtx(t), other); err != nil || st.State.Final() {
 		t.Fatalf("the other job after Cancel of the attempt: %+v, %v; want it still pending or running", st, err)
+	}
+}
+
+// TestFindCancelsDuplicateJobs: a controller without a record of an
+// attempt's job finds two jobs of the attempt's batch script (its submit
+// was repeated after a crash that lost the first answer). The oldest was
+// taken and the other ran on, unwatched, a second run of the same
+// attempt in the same directory. Now the other is cancelled (and its id
+// kept beside the attempt's records), and the oldest, recorded, runs on.
+func TestFindCancelsDuplicateJobs(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID(t, "dup"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	b := newSlurm(t, site, dir)
+	first, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", first) })
+	key := spec.Key()
+	jobDir := filepath.Join(dir, "jobs", key)
+	// The same submission again, as Submit makes it.
+	out, err := runCmd("sbatch", "--parsable", "--no-requeue", "--partition="+site.Partition,
+		"--job-name="+slurm.JobName(spec.RunID, spec.Attempt), "--output="+filepath.Join(jobDir, "output.log"),
+		"--chdir="+spec.WorkDir, filepath.Join(jobDir, "job.sh"))
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	second := strings.TrimSpace(out)
+	t.Cleanup(func() { runCmd("scancel", second) })
+	for _, p := range []string{filepath.Join(jobDir, "jobid"), filepath.Join(dir, "handles", first)} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, ok, err := newSlurm(t, site, dir).Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != first {
+		t.Fatalf("Find = %q, %v, %v; want the oldest job %s", got, ok, err, first)
+	}
+	// A cancelled job is COMPLETING until its node has ended it.
+	state := func(id string) string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, err := runCmd("squeue", "-h", "-t", "all", "-j", id, "-o", "%T")
+			if err != nil {
+				t.Fatalf("squeue -j %s: %v", id, err)
+			}
+			if st := strings.TrimSpace(out); st != "COMPLETING" || time.Now().After(deadline) {
+				return st
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if st := state(second); st != "CANCELLED" {
+		t.Errorf("the duplicate job %s is %s after Find, want cancelled", second, st)
+	}
+	if st := state(first); st != "RUNNING" && st != "PENDING" {
+		t.Errorf("the attempt's job %s is %s after Find, want it still pending or running", first, st)
+	}
+	if data, err := os.ReadFile(filepath.Join(jobDir, "duplicates")); err != nil || strings.TrimSpace(string(data)) != second {
+		t.Errorf("duplicates record = %q, %v; want %s", data, err, second)
 	}
 }

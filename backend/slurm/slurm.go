@@ -418,6 +418,18 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
 	}
+	// Under the attempt's lock, as Submit: a lookup may cancel the
+	// attempt's duplicate jobs (find), which must not race a submit of
+	// the attempt that is about to record one of them.
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	if err := s.rec.ensureJobDir(key); err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(s.jobDir(key), "lock"))
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	defer unlock()
 	return s.find(ctx, runID, attempt)
 }
 
@@ -425,14 +437,36 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 // given and slurmctld keeps as the job's command.
 func (s *Slurm) scriptPath(key string) string { return filepath.Join(s.jobDir(key), "job.sh") }
 
+// find is Find with the attempt's lock held. When slurmctld knows several
+// jobs of the attempt's batch script (a submit repeated after a crash that
+// lost its answer, by this server or another of the same state
+// directory), the oldest is the attempt's and the others are duplicates:
+// they run the same attempt, with its credential, in its work directory,
+// and no one would watch or cancel them. They are cancelled before the
+// oldest is recorded (a failure leaves nothing recorded, and the next
+// lookup tries again), and their ids kept in the attempt's directory
+// (duplicates). Only jobs whose command is this state directory's script
+// of the attempt are cancelled: nothing else bears that mark. A recorded
+// id is never looked past, so the recorded job is never one of them.
 func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	if id, ok := s.rec.recorded(key); ok {
 		return id, true, nil
 	}
-	id, ok, err := s.findByScript(ctx, runID, attempt)
-	if err != nil || !ok {
+	ids, err := s.findByScript(ctx, runID, attempt)
+	if err != nil || len(ids) == 0 {
 		return "", false, err
+	}
+	id := ids[0]
+	if dups := ids[1:]; len(dups) > 0 {
+		if err := s.rec.saveDuplicates(key, dups); err != nil {
+			return "", false, fmt.Errorf("find %s: %w", key, err)
+		}
+		for _, d := range dups {
+			if _, err := s.run(ctx, "scancel", d); err != nil && !isInvalidJob(err) {
+				return "", false, fmt.Errorf("find %s: cancelling job %s, a duplicate of the attempt's job %s: %w", key, d, id, err)
+			}
+		}
 	}
 	if err := s.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
@@ -456,28 +490,29 @@ func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bo
 // command may hold a newline and the column separator, so a line of the
 // listing could be forged by another job's command: each job whose line
 // names the script is asked for again on its own, and counts only if that
-// answer is exactly its id and the script. Of several such jobs the oldest
-// counts. When no job has the script but one of this user's jobs bears the
-// attempt's name, the lookup fails rather than answering "not found": the
-// job may be the attempt's, submitted from another state directory (its
-// path changed), and a caller told "not found" would submit it again.
+// answer is exactly its id and the script. They are returned oldest first
+// (find takes the oldest). When no job has the script but one of this
+// user's jobs bears the attempt's name, the lookup fails rather than
+// answering "not found": the job may be the attempt's, submitted from
+// another state directory (its path changed), and a caller told "not
+// found" would submit it again.
 // maxFindCandidates bounds the jobs findByScript asks slurmctld about one
 // by one: the attempt's own job is one, a resubmission after a crash
 // another.
 const maxFindCandidates = 8
 
-func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (string, bool, error) {
+func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]string, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	script := s.scriptPath(key)
 	if strings.ContainsAny(script, "\n"+columnSep) {
-		return "", false, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
+		return nil, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
 	}
 	format := "--Format=JobID:" + columnSep + ",Command:" + columnSep
 	// Every job of this user that slurmctld knows: bounded as a capacity
 	// poll's answer is, as the user's other jobs may be many.
 	out, err := s.runLimited(ctx, "squeue", "--me", "--states=all", "--noheader", format)
 	if err != nil {
-		return "", false, fmt.Errorf("find %s: %w", key, err)
+		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
 	var ids []uint64
 	asked := 0
@@ -489,7 +524,7 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 		// Each candidate costs a command; a job's command that forges
 		// many such lines must not make the lookup run for ever.
 		if asked++; asked > maxFindCandidates {
-			return "", false, fmt.Errorf("find %s: more than %d jobs' listings end in the attempt's batch script %s; not trusting any", key, maxFindCandidates, script)
+			return nil, fmt.Errorf("find %s: more than %d jobs' listings end in the attempt's batch script %s; not trusting any", key, maxFindCandidates, script)
 		}
 		// The line may be the tail of another job's command: ask for the
 		// job by its id, and take it only if its command is the script.
@@ -498,31 +533,37 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 			continue // no such job, or it is no longer known
 		}
 		if err != nil {
-			return "", false, fmt.Errorf("find %s: %w", key, err)
+			return nil, fmt.Errorf("find %s: %w", key, err)
 		}
 		if one != id+columnSep+script+columnSep+"\n" {
 			continue
 		}
 		n, err := strconv.ParseUint(id, 10, 64)
 		if err != nil {
-			return "", false, fmt.Errorf("find %s: squeue printed job id %q, not a number", key, id)
+			return nil, fmt.Errorf("find %s: squeue printed job id %q, not a number", key, id)
 		}
 		ids = append(ids, n)
 	}
 	if len(ids) > 0 {
-		return strconv.FormatUint(slices.Min(ids), 10), true, nil
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		found := make([]string, len(ids))
+		for i, n := range ids {
+			found[i] = strconv.FormatUint(n, 10)
+		}
+		return found, nil
 	}
 	// Job ids only: a name, which the owner sets, is never parsed.
 	named, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", "--name="+JobName(runID, attempt), "--format=%i")
 	if err != nil {
-		return "", false, fmt.Errorf("find %s: %w", key, err)
+		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
 	if others := strings.Fields(named); len(others) > 0 {
-		return "", false, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
+		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
 			key, truncateOut(strings.Join(others, ",")), JobName(runID, attempt), script)
 	}
-	return "", false, nil
+	return nil, nil
 }
 
 // Status asks slurmctld for the job; once slurmctld has forgotten it, the
