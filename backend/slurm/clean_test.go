@@ -3,9 +3,13 @@ package slurm_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -79,5 +83,119 @@ func TestCleanKeepsWhatAJobMayStillUse(t *testing.T) {
 		if gone := os.IsNotExist(err); gone != c.removed {
 			t.Errorf("%s: work directory removed %v, want %v", c.what, gone, c.removed)
 		}
+	}
+}
+
+// TestCleanWaitsForANodeNotRespondingOnRealSlurm: on the real cluster, the
+// slurmd of a running job's node stops answering (it is stopped; the job's
+// processes run on). slurmctld ends the job NODE_FAIL once the node
+// reads down, and Status reads it lost, but the job still runs in its work
+// directory: Clean removed it then. It now keeps the directory while the
+// node does not respond, and removes it once the node is back.
+func TestCleanWaitsForANodeNotRespondingOnRealSlurm(t *testing.T) {
+	site := cluster(t)
+	b := newSlurm(t, site, t.TempDir())
+	pidFile := filepath.Join(t.TempDir(), "job.pid")
+	spec := backend.Spec{RunID: uniqueRunID(t, "cleannr"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "echo $$ >" + pidFile + "; exec sleep 300"}}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", h) })
+	waitRunning(t, b, h)
+	// slurmctld reads the job running once it has placed it; slurmd
+	// starts it a moment later.
+	var data []byte
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if data, err = os.ReadFile(pidFile); err == nil && len(data) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job's command has not started 30 s after the job read running: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	jobPid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := runCmd("squeue", "-h", "-j", h, "-o", "%N")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node = strings.TrimSpace(node)
+	data, err = os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(os.Getenv("SLURM_CONF"))), "run", "slurmd-"+node+".pid"))
+	if err != nil {
+		t.Fatalf("the slurmd of node %s: %v", node, err)
+	}
+	slurmd, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// slurmd is continued whatever happens to this test, even if it is
+	// killed: by a process of its own after a while, and at the end.
+	guard := exec.Command("/bin/sh", "-c", "sleep 180; kill -CONT "+strconv.Itoa(slurmd))
+	guard.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := guard.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(slurmd, syscall.SIGCONT)
+		guard.Process.Kill()
+		guard.Wait()
+		b.RestoreSite(context.Background())
+	})
+	if err := syscall.Kill(slurmd, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	work := b.WorkDir(spec)
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := strings.TrimSpace(out); st != "RUNNING" {
+			if st != "NODE_FAIL" {
+				t.Fatalf("job %s is %s once its node stopped answering, want node_fail", h, st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still running 120 s after its node stopped answering", h)
+		}
+		time.Sleep(time.Second) // polling interval
+	}
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status once the node is down = %+v, %v; want lost", st, err)
+	}
+	if err := syscall.Kill(jobPid, 0); err != nil {
+		t.Fatalf("the job's process %d no longer runs once its node reads down (%v): the test shows nothing", jobPid, err)
+	}
+	if err := b.Clean(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(work); err != nil {
+		t.Fatalf("Clean while the job still ran on a node not responding removed its work directory: %v", err)
+	}
+	if err := syscall.Kill(slurmd, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RestoreSite(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if err := b.Clean(testCtx(t), h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(work); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Clean kept the work directory 60 s after the node came back")
+		}
+		time.Sleep(time.Second) // polling interval
 	}
 }
