@@ -199,3 +199,80 @@ func TestCleanWaitsForANodeNotRespondingOnRealSlurm(t *testing.T) {
 		time.Sleep(time.Second) // polling interval
 	}
 }
+
+// TestCancelEndsAJobStatusReadsLost: Status reads a job lost while it waits
+// on a partition that is down, and Cancel, going by Status, took it for
+// ended and did not cancel it: the job stayed queued and ran once the
+// partition was back, beside the attempt that replaced it. Cancel now asks
+// slurmctld whether the job has ended.
+func TestCancelEndsAJobStatusReadsLost(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	script := filepath.Join(state, "jobs", "r1-1", "job.sh")
+	calls := filepath.Join(dir, "scancel.calls")
+	b := fakeSlurm(t, state, map[string]string{
+		"squeue":  "#!/bin/sh\nprintf '777\\037PENDING\\0370\\037N/A\\037N/A\\037\\037PartitionDown\\037/x\\037" + script + "\\037\\n'\n",
+		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+	})
+	if err := os.MkdirAll(filepath.Dir(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "handles", "777"), []byte("r1-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.Status(context.Background(), "777"); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a job pending on a partition that is down = %+v, %v; want lost", st, err)
+	}
+	if err := b.Cancel(context.Background(), "777"); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(calls); err != nil || strings.TrimSpace(string(data)) != "777" {
+		t.Fatalf("scancel calls %q (%v); want one for job 777", data, err)
+	}
+}
+
+// TestCancelEndsAJobPendingOnALostSiteOnRealSlurm: on the real cluster, a
+// job waits for the node another job holds, and the site is lost (its
+// partition and node set down): the job reads lost, but stays queued.
+// Cancel left it so; it now cancels it.
+func TestCancelEndsAJobPendingOnALostSiteOnRealSlurm(t *testing.T) {
+	site := cluster(t)
+	b := newSlurm(t, site, t.TempDir())
+	out, err := runCmd("sbatch", "--parsable", "--partition="+site.Partition, "--gres=gpu:"+site.GresType+":8",
+		"--output=/dev/null", "--chdir="+t.TempDir(), "--wrap=sleep 300")
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	blocker := strings.TrimSpace(out)
+	t.Cleanup(func() { runCmd("scancel", blocker) })
+	spec := backend.Spec{RunID: uniqueRunID(t, "pendlost"), Attempt: 1, Accelerators: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", h) })
+	t.Cleanup(func() { b.RestoreSite(context.Background()) })
+	if err := b.FailSite(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		st, err := b.Status(testCtx(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == backend.Lost {
+			break
+		}
+		if st.State != backend.Pending || time.Now().After(deadline) {
+			t.Fatalf("Status of the job waiting on the lost site = %+v; want pending, then lost", st)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T"); err != nil || strings.TrimSpace(out) != "CANCELLED" {
+		t.Fatalf("the job after Cancel: %q, %v; want cancelled", out, err)
+	}
+}

@@ -813,18 +813,34 @@ func ParseKeyValues(line string) map[string]string {
 }
 
 // Cancel scancels the job; cancelling a finished job is not an error.
+// Whether the job has ended is slurmctld's word, not Status's: Status
+// reads a job lost while it waits on a partition that is down (it then
+// starts when the partition is back) or runs on a node that is down (it
+// may run on there), and such a job was left to run, unwatched, beside
+// the attempt that replaced it. A recorded id that slurmctld now knows as
+// another job (Status) is not cancelled.
 func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if !isJobID(handle) {
 		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	st, err := s.Status(ctx, handle)
-	if err != nil {
-		return err
+	key := s.rec.keyOf(handle)
+	job, err := s.queryJob(ctx, handle)
+	if isInvalidJob(err) {
+		if key == "" {
+			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		return nil // forgotten: it ended long ago
 	}
-	if st.State.Final() {
+	if err != nil {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	if key != "" && job.Command != s.scriptPath(key) {
+		return nil // the id is another job's now
+	}
+	if slurmEnded(job.State) {
 		return nil
 	}
-	if key := s.rec.keyOf(handle); key != "" {
+	if key != "" {
 		// Remembered for when slurmctld has forgotten the job.
 		if err := s.rec.markCancelled(key); err != nil {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)
