@@ -750,16 +750,33 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 }
 
 // Cancel asks slurmrestd to end the job; cancelling a finished job is not
-// an error.
+// an error. Whether the job has ended is slurmctld's word, not Status's
+// (which reads a job lost while it waits on a partition that is down, or
+// runs on a node that is down, and keeps that): such a job was left to
+// run, unwatched, beside the attempt that replaced it. A recorded id that
+// slurmctld now knows as another job (Status) is not cancelled.
 func (r *REST) Cancel(ctx context.Context, handle string) error {
-	st, err := r.Status(ctx, handle)
-	if err != nil {
-		return err
+	if !isJobID(handle) {
+		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	if st.State.Final() {
+	key := r.rec.keyOf(handle)
+	job, err := r.getJob(ctx, handle)
+	if hasSlurmError(err, errInvalidJobID) {
+		if key == "" {
+			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		return nil // forgotten: it ended long ago
+	}
+	if err != nil {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	if key != "" && !job.isAttempts(key) {
+		return nil // the id is another job's now
+	}
+	if slurmEnded(string(job.State)) {
 		return nil
 	}
-	if key := r.rec.keyOf(handle); key != "" {
+	if key != "" {
 		// Remembered for when slurmctld has forgotten the job.
 		if err := r.rec.markCancelled(key); err != nil {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)
