@@ -24,6 +24,13 @@
 //     their work directories must be writable by that user. It speaks
 //     openapi/v0.0.38, which Slurm 22.05 serves.
 //
+// A recorded job id names the attempt's job only while slurmctld's job of
+// that id is the one submitted (slurmctld gives an id out again once its
+// counter wraps): on the command path its command is the attempt's batch
+// script, on the REST path it bears the attempt's name and comment.
+// Otherwise the attempt's job reads as forgotten, and Cancel leaves the
+// other job alone.
+//
 // Each job is named meridian-<run>-<attempt>. Each path records the job id
 // in its state directory (on the controller's machine) and, when a submit
 // was interrupted before the id was recorded (or Find is asked for an

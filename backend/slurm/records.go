@@ -252,3 +252,35 @@ func (r records) swept(key string) bool {
 	_, err := os.Stat(filepath.Join(r.jobDir(key), "swept"))
 	return err == nil
 }
+
+// exited says whether the batch script of key wrote its exit code: its
+// command returned.
+func (r records) exited(key string) bool {
+	_, err := os.Lstat(filepath.Join(r.jobDir(key), "exitcode"))
+	return err == nil
+}
+
+// saveNodes records the host list the job of key runs on, once (a job is
+// not requeued, so it runs on one list).
+func (r records) saveNodes(key, nodelist string) error {
+	p := filepath.Join(r.jobDir(key), "nodes")
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	return atomicfile.WriteFile(p, []byte(nodelist+"\n"), 0o644)
+}
+
+// nodes is the host list saved for key, or "".
+func (r records) nodes(key string) string {
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "nodes"), maxNodeListLen+1)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// saveDuplicates keeps the ids of the jobs of key that find cancelled as
+// duplicates of the attempt's job, for the site's admins.
+func (r records) saveDuplicates(key string, ids []string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "duplicates"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
+}

@@ -544,6 +544,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 type apiJob struct {
 	JobID       int64           `json:"job_id"`
 	Name        string          `json:"name"`
+	Comment     string          `json:"comment"`
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
 	ExitCode    json.RawMessage `json:"exit_code"`
@@ -616,6 +617,28 @@ type apiNode struct {
 	Reason     string   `json:"reason"`
 }
 
+// errReusedID says that slurmctld knows a recorded job id as another job
+// than the one recorded (Status).
+var errReusedID = errors.New("the job id names another job now")
+
+// isAttempts says whether the job bears the name and comment that Submit
+// gives the job of the attempt key. slurmctld reuses a job id once its
+// counter wraps (MaxJobId), for any job of any user. The job's owner may
+// change both (a workload runs as that owner): a job renamed so reads as
+// the attempt's job forgotten, which only the attempt's own workload can
+// bring about.
+func (j *apiJob) isAttempts(key string) bool {
+	i := strings.LastIndexByte(key, '-')
+	if i < 0 {
+		return false
+	}
+	n, err := strconv.Atoi(key[i+1:])
+	if err != nil {
+		return false
+	}
+	return j.Name == JobName(key[:i], n) && j.Comment == restComment(key[:i], n)
+}
+
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 	var out struct {
 		Jobs []apiJob `json:"jobs"`
@@ -633,7 +656,10 @@ func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 
 // Status asks slurmrestd for the job. A final state is kept in the state
 // directory, since slurmctld forgets finished jobs (MinJobAge) and a
-// cluster need not keep accounting.
+// cluster need not keep accounting. A job recorded as an attempt's is the
+// attempt's only while it bears the name and comment it was submitted
+// with (apiJob.isAttempts); otherwise the id is another job's now, and the
+// attempt's job reads as forgotten.
 func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -646,7 +672,14 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		}
 	}
 	job, err := r.getJob(ctx, handle)
-	if hasSlurmError(err, errInvalidJobID) {
+	if err == nil && key != "" && !job.isAttempts(key) {
+		// slurmctld forgot the attempt's job and gave its id to another
+		// job since (its id counter wrapped): the attempt's job is
+		// forgotten, and the other job's state is not the attempt's, nor
+		// is that job this backend's to cancel.
+		err = errReusedID
+	}
+	if hasSlurmError(err, errInvalidJobID) || errors.Is(err, errReusedID) {
 		switch {
 		case key == "":
 			return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -717,16 +750,33 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 }
 
 // Cancel asks slurmrestd to end the job; cancelling a finished job is not
-// an error.
+// an error. Whether the job has ended is slurmctld's word, not Status's
+// (which reads a job lost while it waits on a partition that is down, or
+// runs on a node that is down, and keeps that): such a job was left to
+// run, unwatched, beside the attempt that replaced it. A recorded id that
+// slurmctld now knows as another job (Status) is not cancelled.
 func (r *REST) Cancel(ctx context.Context, handle string) error {
-	st, err := r.Status(ctx, handle)
-	if err != nil {
-		return err
+	if !isJobID(handle) {
+		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	if st.State.Final() {
+	key := r.rec.keyOf(handle)
+	job, err := r.getJob(ctx, handle)
+	if hasSlurmError(err, errInvalidJobID) {
+		if key == "" {
+			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		return nil // forgotten: it ended long ago
+	}
+	if err != nil {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	if key != "" && !job.isAttempts(key) {
+		return nil // the id is another job's now
+	}
+	if slurmEnded(string(job.State)) {
 		return nil
 	}
-	if key := r.rec.keyOf(handle); key != "" {
+	if key != "" {
 		// Remembered for when slurmctld has forgotten the job.
 		if err := r.rec.markCancelled(key); err != nil {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)

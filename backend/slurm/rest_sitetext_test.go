@@ -87,7 +87,7 @@ func TestRESTFinalStatusKeptWhateverTheReason(t *testing.T) {
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-			"job_id": 8, "job_state": "FAILED", "state_reason": strings.Repeat("why ", 512<<10), "exit_code": 9 << 8,
+			"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1", "job_state": "FAILED", "state_reason": strings.Repeat("why ", 512<<10), "exit_code": 9 << 8,
 			"start_time": 1796234415, "end_time": 1796234480}}})
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "final.token")}

@@ -418,6 +418,18 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	if err := backend.ValidRunID(runID); err != nil {
 		return "", false, err
 	}
+	// Under the attempt's lock, as Submit: a lookup may cancel the
+	// attempt's duplicate jobs (find), which must not race a submit of
+	// the attempt that is about to record one of them.
+	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
+	if err := s.rec.ensureJobDir(key); err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	unlock, err := flock.Lock(ctx, filepath.Join(s.jobDir(key), "lock"))
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	defer unlock()
 	return s.find(ctx, runID, attempt)
 }
 
@@ -425,14 +437,36 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 // given and slurmctld keeps as the job's command.
 func (s *Slurm) scriptPath(key string) string { return filepath.Join(s.jobDir(key), "job.sh") }
 
+// find is Find with the attempt's lock held. When slurmctld knows several
+// jobs of the attempt's batch script (a submit repeated after a crash that
+// lost its answer, by this server or another of the same state
+// directory), the oldest is the attempt's and the others are duplicates:
+// they run the same attempt, with its credential, in its work directory,
+// and no one would watch or cancel them. They are cancelled before the
+// oldest is recorded (a failure leaves nothing recorded, and the next
+// lookup tries again), and their ids kept in the attempt's directory
+// (duplicates). Only jobs whose command is this state directory's script
+// of the attempt are cancelled: nothing else bears that mark. A recorded
+// id is never looked past, so the recorded job is never one of them.
 func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bool, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	if id, ok := s.rec.recorded(key); ok {
 		return id, true, nil
 	}
-	id, ok, err := s.findByScript(ctx, runID, attempt)
-	if err != nil || !ok {
+	ids, err := s.findByScript(ctx, runID, attempt)
+	if err != nil || len(ids) == 0 {
 		return "", false, err
+	}
+	id := ids[0]
+	if dups := ids[1:]; len(dups) > 0 {
+		if err := s.rec.saveDuplicates(key, dups); err != nil {
+			return "", false, fmt.Errorf("find %s: %w", key, err)
+		}
+		for _, d := range dups {
+			if _, err := s.run(ctx, "scancel", d); err != nil && !isInvalidJob(err) {
+				return "", false, fmt.Errorf("find %s: cancelling job %s, a duplicate of the attempt's job %s: %w", key, d, id, err)
+			}
+		}
 	}
 	if err := s.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
@@ -456,28 +490,29 @@ func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bo
 // command may hold a newline and the column separator, so a line of the
 // listing could be forged by another job's command: each job whose line
 // names the script is asked for again on its own, and counts only if that
-// answer is exactly its id and the script. Of several such jobs the oldest
-// counts. When no job has the script but one of this user's jobs bears the
-// attempt's name, the lookup fails rather than answering "not found": the
-// job may be the attempt's, submitted from another state directory (its
-// path changed), and a caller told "not found" would submit it again.
+// answer is exactly its id and the script. They are returned oldest first
+// (find takes the oldest). When no job has the script but one of this
+// user's jobs bears the attempt's name, the lookup fails rather than
+// answering "not found": the job may be the attempt's, submitted from
+// another state directory (its path changed), and a caller told "not
+// found" would submit it again.
 // maxFindCandidates bounds the jobs findByScript asks slurmctld about one
 // by one: the attempt's own job is one, a resubmission after a crash
 // another.
 const maxFindCandidates = 8
 
-func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (string, bool, error) {
+func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]string, error) {
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	script := s.scriptPath(key)
 	if strings.ContainsAny(script, "\n"+columnSep) {
-		return "", false, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
+		return nil, fmt.Errorf("find %s: the batch script's path %q holds a newline or the column separator, which squeue's listing cannot show unambiguously", key, script)
 	}
 	format := "--Format=JobID:" + columnSep + ",Command:" + columnSep
 	// Every job of this user that slurmctld knows: bounded as a capacity
 	// poll's answer is, as the user's other jobs may be many.
 	out, err := s.runLimited(ctx, "squeue", "--me", "--states=all", "--noheader", format)
 	if err != nil {
-		return "", false, fmt.Errorf("find %s: %w", key, err)
+		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
 	var ids []uint64
 	asked := 0
@@ -489,7 +524,7 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 		// Each candidate costs a command; a job's command that forges
 		// many such lines must not make the lookup run for ever.
 		if asked++; asked > maxFindCandidates {
-			return "", false, fmt.Errorf("find %s: more than %d jobs' listings end in the attempt's batch script %s; not trusting any", key, maxFindCandidates, script)
+			return nil, fmt.Errorf("find %s: more than %d jobs' listings end in the attempt's batch script %s; not trusting any", key, maxFindCandidates, script)
 		}
 		// The line may be the tail of another job's command: ask for the
 		// job by its id, and take it only if its command is the script.
@@ -498,39 +533,48 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) (st
 			continue // no such job, or it is no longer known
 		}
 		if err != nil {
-			return "", false, fmt.Errorf("find %s: %w", key, err)
+			return nil, fmt.Errorf("find %s: %w", key, err)
 		}
 		if one != id+columnSep+script+columnSep+"\n" {
 			continue
 		}
 		n, err := strconv.ParseUint(id, 10, 64)
 		if err != nil {
-			return "", false, fmt.Errorf("find %s: squeue printed job id %q, not a number", key, id)
+			return nil, fmt.Errorf("find %s: squeue printed job id %q, not a number", key, id)
 		}
 		ids = append(ids, n)
 	}
 	if len(ids) > 0 {
-		return strconv.FormatUint(slices.Min(ids), 10), true, nil
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		found := make([]string, len(ids))
+		for i, n := range ids {
+			found[i] = strconv.FormatUint(n, 10)
+		}
+		return found, nil
 	}
 	// Job ids only: a name, which the owner sets, is never parsed.
 	named, err := s.run(ctx, "squeue", "--me", "--states=all", "--noheader", "--name="+JobName(runID, attempt), "--format=%i")
 	if err != nil {
-		return "", false, fmt.Errorf("find %s: %w", key, err)
+		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
 	if others := strings.Fields(named); len(others) > 0 {
-		return "", false, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
+		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
 			key, truncateOut(strings.Join(others, ",")), JobName(runID, attempt), script)
 	}
-	return "", false, nil
+	return nil, nil
 }
 
 // Status asks slurmctld for the job; once slurmctld has forgotten it, the
-// exit code file decides.
+// exit code file decides. A job recorded as an attempt's is the attempt's
+// only while its command is the attempt's batch script: otherwise the id
+// is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
+	key := s.rec.keyOf(handle)
 	job, err := s.queryJob(ctx, handle)
 	if isInvalidJob(err) {
 		return s.forgottenStatus(handle)
@@ -538,8 +582,18 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
+	if key != "" && job.Command != s.scriptPath(key) {
+		// slurmctld forgot the attempt's job and has given its id to
+		// another job since (its id counter wrapped): that job's state
+		// is not the attempt's, nor is it this backend's to cancel.
+		return s.forgottenStatus(handle)
+	}
 	st := job.status()
 	if st.State == backend.Running {
+		if key != "" && validNodeList(job.NodeList) {
+			// Where the job runs, for Clean once slurmctld forgets it.
+			s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
+		}
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 		} else if down != "" {
@@ -630,7 +684,11 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // "JobState=COMPLETED ExitCode=0:0" into its comment and no parser could
 // tell which JobState is slurmctld's. squeue prints only what is asked.
 // exit_code is the batch script's wait status, as slurmrestd gives it.
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut"}
+// Command is the batch script's path, which slurmctld fixes at submission
+// and lets no one update: a recorded job id names the attempt's job only
+// while its command is the attempt's script (Status), as slurmctld reuses
+// an id once its counter wraps (MaxJobId), for any job of any user.
+var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -652,6 +710,8 @@ func squeueArgs(handle string) []string {
 // slurmJob is what slurmctld says of a job (jobColumns).
 type slurmJob struct {
 	ID, State, Reason, NodeList, StdOut string
+	// Command is the batch script's path as sbatch was given it.
+	Command string
 	// ExitStatus is the batch script's wait status.
 	ExitStatus int64
 	Start, End time.Time
@@ -697,7 +757,7 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 	col := func(name string) string { return strings.TrimSpace(raw(name)) }
 	// The output path as given: a path may end in a space.
 	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),
-		Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
+		Command: raw("Command"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
 	if !isSlurmState(job.State) {
 		return slurmJob{}, fmt.Errorf("squeue printed State %q for job %s, not a Slurm job state", truncateOut(job.State), handle)
 	}
@@ -753,18 +813,34 @@ func ParseKeyValues(line string) map[string]string {
 }
 
 // Cancel scancels the job; cancelling a finished job is not an error.
+// Whether the job has ended is slurmctld's word, not Status's: Status
+// reads a job lost while it waits on a partition that is down (it then
+// starts when the partition is back) or runs on a node that is down (it
+// may run on there), and such a job was left to run, unwatched, beside
+// the attempt that replaced it. A recorded id that slurmctld now knows as
+// another job (Status) is not cancelled.
 func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if !isJobID(handle) {
 		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	st, err := s.Status(ctx, handle)
-	if err != nil {
-		return err
+	key := s.rec.keyOf(handle)
+	job, err := s.queryJob(ctx, handle)
+	if isInvalidJob(err) {
+		if key == "" {
+			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+		}
+		return nil // forgotten: it ended long ago
 	}
-	if st.State.Final() {
+	if err != nil {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
+	}
+	if key != "" && job.Command != s.scriptPath(key) {
+		return nil // the id is another job's now
+	}
+	if slurmEnded(job.State) {
 		return nil
 	}
-	if key := s.rec.keyOf(handle); key != "" {
+	if key != "" {
 		// Remembered for when slurmctld has forgotten the job.
 		if err := s.rec.markCancelled(key); err != nil {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)
@@ -973,17 +1049,121 @@ func (s *Slurm) nodes(ctx context.Context) (string, error) {
 	return strings.Fields(nodes)[0], nil
 }
 
-// Clean removes the working directory of an ended job (what the agent
-// would have wiped had it not been killed). A job still pending or running
-// is left alone.
+// Clean removes the working directory of an attempt's job once no process
+// of the job can still use it (what the agent would have wiped had it not
+// been killed); until then it leaves the directory and says nothing, and
+// is asked again when the run next ends. Status's word is not enough:
+// it reads a running job as lost as soon as its node is down, and a node
+// that stopped responding may still run the job. The directory goes only
+// when slurmctld itself has ended the job (not pending, running or
+// completing) and every node it ran on responds and is neither down nor
+// failing (slurmd, back, has ended what slurmctld no longer runs there),
+// or when the batch script wrote its exit code, or when the job never
+// started. Once slurmctld has forgotten the job, the nodes it ran on are
+// those Status or Clean saw it on; where that is not known, the directory
+// stays.
 func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	key := s.rec.keyOf(handle)
 	if key == "" {
 		return nil
 	}
-	st, err := s.Status(ctx, handle)
-	if err != nil || !st.State.Final() {
-		return err
+	done, err := s.jobDone(ctx, handle, key)
+	if err != nil {
+		return fmt.Errorf("slurm clean %s: %w", handle, err)
+	}
+	if !done {
+		return nil
 	}
 	return os.RemoveAll(filepath.Join(s.workRoot, key))
+}
+
+// jobDone says whether no process of the job of key (handle) can still
+// run (Clean).
+func (s *Slurm) jobDone(ctx context.Context, handle, key string) (bool, error) {
+	job, err := s.queryJob(ctx, handle)
+	forgotten := isInvalidJob(err)
+	if err != nil && !forgotten {
+		return false, err
+	}
+	if !forgotten && job.Command != s.scriptPath(key) {
+		forgotten = true // the id is another job's now (Status)
+	}
+	if forgotten {
+		if s.rec.exited(key) || s.rec.ranMark(key) == "" {
+			return true, nil // its command returned, or it never started
+		}
+		nodes := s.rec.nodes(key)
+		if nodes == "" {
+			return false, nil // it may still run where it ran
+		}
+		return s.nodesSettled(ctx, nodes)
+	}
+	if !slurmEnded(job.State) {
+		return false, nil
+	}
+	if !validNodeList(job.NodeList) {
+		// Never placed on a node ("" or "(null)"), or a list no node
+		// is named by.
+		return job.NodeList == "" || job.NodeList == "(null)", nil
+	}
+	s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort, for once slurmctld forgets the job
+	return s.nodesSettled(ctx, job.NodeList)
+}
+
+// slurmEnded says whether slurmctld has ended a job in state: one of the
+// final states, its epilog done (COMPLETING is not).
+func slurmEnded(state string) bool {
+	switch state {
+	case "COMPLETED", "FAILED", "OUT_OF_MEMORY", "DEADLINE", "TIMEOUT", "CANCELLED", "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
+		return true
+	}
+	return false
+}
+
+// validNodeList says whether list is a Slurm host list (node names,
+// brackets, ranges, commas) that can be passed to scontrol as one
+// argument: the record of one is in a directory the job's user can write.
+func validNodeList(list string) bool {
+	if list == "" || len(list) > maxNodeListLen || list[0] == '-' {
+		return false
+	}
+	for _, r := range list {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,[]", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+const maxNodeListLen = 4096
+
+// nodesSettled says whether every node of the host list responds and is
+// neither down nor failing: a job slurmctld ended there is then ended on
+// the node too, as slurmd, responding, is told to end it.
+func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error) {
+	if !validNodeList(nodelist) {
+		return false, nil
+	}
+	out, err := s.run(ctx, "scontrol", "show", "node", "-o", nodelist)
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		n++
+		state := ParseKeyValues(line)["State"]
+		if state == "" || strings.Contains(state, "*") {
+			return false, nil // not responding, or not said
+		}
+		for _, flag := range strings.Split(state, "+") {
+			switch flag {
+			case "DOWN", "FAIL", "FAILING", "NOT_RESPONDING", "UNKNOWN", "FUTURE":
+				return false, nil
+			}
+		}
+	}
+	return n > 0, nil
 }

@@ -1,0 +1,155 @@
+package slurm_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
+)
+
+// writeRecord records job id as the job of attempt key in the state
+// directory dir, as Submit does.
+func writeRecord(t *testing.T, dir, key, id string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "jobs", key), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]string{
+		filepath.Join(dir, "jobs", key, "jobid"): id + "\n",
+		filepath.Join(dir, "handles", id):        key + "\n",
+	} {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStatusOfAReusedJobID: once slurmctld has forgotten an attempt's job
+// and its id counter has wrapped, the recorded id names another job, here
+// one of the same user. Status reported that job's state as the attempt's
+// (running, so the attempt never ended) and Cancel cancelled it. Now the
+// job counts as the attempt's only while its command is the attempt's
+// batch script: the attempt reads as a forgotten job (lost, no exit code),
+// and Cancel leaves the other job alone.
+func TestStatusOfAReusedJobID(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	out, err := runCmd("sbatch", "--parsable", "--partition="+site.Partition, "--output=/dev/null", "--chdir="+t.TempDir(), "--wrap=sleep 300")
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	other := strings.TrimSpace(out)
+	t.Cleanup(func() { runCmd("scancel", other) })
+	writeRecord(t, dir, "reused-1", other)
+
+	st, err := b.Status(testCtx(t), other)
+	if err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of the attempt whose id is now another job's = %+v, %v; want lost (its own job forgotten, no exit code)", st, err)
+	}
+	if err := b.Cancel(testCtx(t), other); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", other, "-o", "%T"); err != nil || (strings.TrimSpace(out) != "RUNNING" && strings.TrimSpace(out) != "PENDING") {
+		t.Fatalf("the other job after Cancel of the attempt: %q, %v; want it still pending or running", out, err)
+	}
+}
+
+// TestRESTStatusOfAReusedJobID: as TestStatusOfAReusedJobID, through
+// slurmrestd: the recorded id names a live job of the same user that is
+// not the attempt's (here another attempt's). Status reported that job's
+// state and Cancel cancelled it; now the job counts as the attempt's only
+// while it bears the attempt's name and comment.
+func TestRESTStatusOfAReusedJobID(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "reused"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: restWorkDir(t)}
+	owner := newREST(t, site, t.TempDir())
+	other, err := owner.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Cancel(testCtx(t), other) })
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "handles"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeRecord(t, dir, "reused-1", other)
+	b := newREST(t, site, dir)
+	st, err := b.Status(testCtx(t), other)
+	if err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of the attempt whose id is now another job's = %+v, %v; want lost (its own job forgotten)", st, err)
+	}
+	if err := b.Cancel(testCtx(t), other); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := owner.Status(testCtx(t), other); err != nil || st.State.Final() {
+		t.Fatalf("the other job after Cancel of the attempt: %+v, %v; want it still pending or running", st, err)
+	}
+}
+
+// TestFindCancelsDuplicateJobs: a controller without a record of an
+// attempt's job finds two jobs of the attempt's batch script (its submit
+// was repeated after a crash that lost the first answer). The oldest was
+// taken and the other ran on, unwatched, a second run of the same
+// attempt in the same directory. Now the other is cancelled (and its id
+// kept beside the attempt's records), and the oldest, recorded, runs on.
+func TestFindCancelsDuplicateJobs(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	spec := backend.Spec{RunID: uniqueRunID(t, "dup"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	b := newSlurm(t, site, dir)
+	first, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", first) })
+	key := spec.Key()
+	jobDir := filepath.Join(dir, "jobs", key)
+	// The same submission again, as Submit makes it.
+	out, err := runCmd("sbatch", "--parsable", "--no-requeue", "--partition="+site.Partition,
+		"--job-name="+slurm.JobName(spec.RunID, spec.Attempt), "--output="+filepath.Join(jobDir, "output.log"),
+		"--chdir="+spec.WorkDir, filepath.Join(jobDir, "job.sh"))
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	second := strings.TrimSpace(out)
+	t.Cleanup(func() { runCmd("scancel", second) })
+	for _, p := range []string{filepath.Join(jobDir, "jobid"), filepath.Join(dir, "handles", first)} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, ok, err := newSlurm(t, site, dir).Find(testCtx(t), spec.RunID, spec.Attempt)
+	if err != nil || !ok || got != first {
+		t.Fatalf("Find = %q, %v, %v; want the oldest job %s", got, ok, err, first)
+	}
+	// A cancelled job is COMPLETING until its node has ended it.
+	state := func(id string) string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, err := runCmd("squeue", "-h", "-t", "all", "-j", id, "-o", "%T")
+			if err != nil {
+				t.Fatalf("squeue -j %s: %v", id, err)
+			}
+			if st := strings.TrimSpace(out); st != "COMPLETING" || time.Now().After(deadline) {
+				return st
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if st := state(second); st != "CANCELLED" {
+		t.Errorf("the duplicate job %s is %s after Find, want cancelled", second, st)
+	}
+	if st := state(first); st != "RUNNING" && st != "PENDING" {
+		t.Errorf("the attempt's job %s is %s after Find, want it still pending or running", first, st)
+	}
+	if data, err := os.ReadFile(filepath.Join(jobDir, "duplicates")); err != nil || strings.TrimSpace(string(data)) != second {
+		t.Errorf("duplicates record = %q, %v; want %s", data, err, second)
+	}
+}
