@@ -801,7 +801,7 @@ func TestConsole(t *testing.T) {
 		db := openStateDB(t, state{Dir: statedir.Dir{Path: p.state}})
 		for i := 1; i <= n; i++ {
 			files := map[string]string{"small.yaml": strings.Replace(smallPack, "test-small", fmt.Sprintf("test-small-%d", i), 1)}
-			rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": i})
+			rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": i, "sha256": rules.Hash(files)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,7 +36,7 @@ func largeHistory(tb testing.TB, st store.Store, n, size int) *rules.State {
 		if i == n {
 			files = map[string]string{"small.yaml": smallPack}
 		}
-		rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": i})
+		rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": i, "sha256": rules.Hash(files)})
 		if err != nil {
 			tb.Fatal(err)
 		}
