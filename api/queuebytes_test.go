@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,5 +104,31 @@ func TestQueuePageBytes(t *testing.T) {
 	}
 	if q, err := a.Queue(ctx); err != nil || len(q) != held {
 		t.Errorf("client: %d entries (%v), want %d", len(q), err, held)
+	}
+}
+
+// TestQueueEntryBytes: the size a queue page counts for an entry, without
+// encoding it, is never less than its JSON, whatever its strings hold
+// (characters JSON escapes, bytes that are not UTF-8, line separators,
+// characters of several bytes) and however long its numbers and time.
+func TestQueueEntryBytes(t *testing.T) {
+	// A field added to an entry or a want must be counted too.
+	if n, m := reflect.TypeFor[run.QueueEntry]().NumField(), reflect.TypeFor[run.Want]().NumField(); n != 9 || m != 4 {
+		t.Fatalf("QueueEntry has %d fields and Want %d: count the new ones in queueEntryBytes", n, m)
+	}
+	texts := []string{"", "plain", `"\<>&`, "\x00\x01\x1f\x7f", "\xff\xfe", "\u2028\u2029", "日本語", "é", strings.Repeat("<", 100)}
+	zone := time.FixedZone("", -(12*3600 + 59*60))
+	for i, s := range texts {
+		for _, num := range []int{0, math.MinInt, math.MaxInt} {
+			e := run.QueueEntry{Run: s, Tenant: s, Job: s, Priority: num, Wait: s, Reason: s + s, Since: time.Date(9999, 12, 31, 23, 59, 59, 123456789, zone), Position: num,
+				Wants: []run.Want{{Site: s, Pool: num, Accelerator: s, Free: num}, {}}}
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := queueEntryBytes(&e); got < len(b) {
+				t.Errorf("text %d, number %d: counted %d bytes, the JSON is %d", i, num, got, len(b))
+			}
+		}
 	}
 }

@@ -205,10 +205,7 @@ func (s *Server) queuePage(ctx context.Context, tenant string, key *run.QueueKey
 		if err != nil {
 			return nil, run.QueueKey{}, false, err
 		}
-		n, err := queueFits(q)
-		if err != nil {
-			return nil, run.QueueKey{}, false, err
-		}
+		n := queueFits(q)
 		if n == len(q) {
 			return q, last, more, nil
 		}
@@ -224,20 +221,51 @@ func (s *Server) queuePage(ctx context.Context, tenant string, key *run.QueueKey
 }
 
 // queueFits is how many of q's first entries fit in MaxQueuePageBytes of
-// JSON (at least one, when q has any).
-func queueFits(q []run.QueueEntry) (int, error) {
+// JSON (at least one, when q has any), each counted at queueEntryBytes,
+// which is never less than its JSON.
+func queueFits(q []run.QueueEntry) int {
 	size := 0
-	for i, e := range q {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return 0, err
+	for i := range q {
+		n := queueEntryBytes(&q[i]) + 1
+		if i > 0 && size+n > MaxQueuePageBytes {
+			return i
 		}
-		if i > 0 && size+len(b)+1 > MaxQueuePageBytes {
-			return i, nil
-		}
-		size += len(b) + 1
+		size += n
 	}
-	return len(q), nil
+	return len(q)
+}
+
+// queueEntryBytes is at least the length of e's JSON, without encoding
+// it (that doubled the cost of a page): the names, punctuation, numbers
+// and times of its fields at their longest, and its strings at jsonBytes.
+func queueEntryBytes(e *run.QueueEntry) int {
+	const (
+		entry = 192 // {"run":"","tenant":"","job":"","priority":,"wait":"","reason":"","since":"","position":,"wants":[]}, with the numbers and the time at their longest
+		want  = 96  // {"site":"","pool":,"accelerator":"","free":}, with the numbers at their longest
+	)
+	n := entry + jsonBytes(e.Run) + jsonBytes(e.Tenant) + jsonBytes(e.Job) + jsonBytes(e.Wait) + jsonBytes(e.Reason)
+	for _, w := range e.Wants {
+		n += want + jsonBytes(w.Site) + jsonBytes(w.Accelerator)
+	}
+	return n
+}
+
+// jsonBytes is at least the length of s as a JSON string's contents: a
+// byte of printable ASCII that needs no escape is one, any other byte six
+// (the most an escape takes: \u003c for <, \ufffd for a byte that is not
+// UTF-8; a character of several bytes, or a line separator, takes no more
+// than six a byte).
+func jsonBytes(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&':
+			n++
+		default:
+			n += 6
+		}
+	}
+	return n
 }
 
 // MaxQueuePageBytes bounds the held runs' JSON in one answer of GET
