@@ -115,6 +115,11 @@ const (
 	MaxEventPageBytes = 4 << 20
 )
 
+// streamWriteBytes is about the most a followed timeline writes at once:
+// a write ends with the event that brings it to this size (an event
+// longer than it goes alone).
+const streamWriteBytes = 256 << 10
+
 // lastEventID reads where a client resumes: the Last-Event-ID header, else
 // ?after=; 0 (the whole timeline) when neither is set.
 func lastEventID(r *http.Request) (int64, string, error) {
@@ -198,7 +203,11 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			// timeline on every change. Each full page is written before
 			// the next is read: a client that starts from the beginning
 			// of a long timeline held it all in the server's memory
-			// before the first byte of it was sent.
+			// before the first byte of it was sent. Within a page, the
+			// events go out in writes of about streamWriteBytes: a page of
+			// events whose reasons a site made long is megabytes, which one
+			// write held in memory and had to get through to a slow client
+			// within one write wait.
 			for {
 				evs, err := s.c.EventsAfter(ctx, tenant, id, last, EventPage)
 				if err != nil {
@@ -207,15 +216,24 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 				for _, e := range evs {
 					frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
 					last, lastAt = e.Seq, e.Time
+					if buf.Len() >= streamWriteBytes {
+						if _, err := sw.Write(buf.Bytes()); err != nil {
+							return
+						}
+						buf.Reset()
+						beat.Reset(lim.Heartbeat)
+					}
 				}
 				if len(evs) < EventPage {
 					break
 				}
-				if _, err := sw.Write(buf.Bytes()); err != nil {
-					return
+				if buf.Len() > 0 {
+					if _, err := sw.Write(buf.Bytes()); err != nil {
+						return
+					}
+					buf.Reset()
+					beat.Reset(lim.Heartbeat)
 				}
-				buf.Reset()
-				beat.Reset(lim.Heartbeat)
 			}
 			if moved {
 				frameRaw(&buf, sseRun, "", b)

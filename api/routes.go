@@ -218,7 +218,7 @@ func (s *Server) table() []Route {
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
 			Response: RunList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",
-			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d; without it, the whole queue when it fits in %d runs and a 400 when it does not", MaxRunPage, MaxRunPage), "integer"},
+			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d (a page ends early, naming next and cursor, before its entries pass %d bytes); without it, the whole queue when it fits in %d runs and %d bytes and a 400 when it does not", MaxRunPage, MaxQueuePageBytes, MaxRunPage, MaxQueuePageBytes), "integer"},
 				{"after", "the position after which the page starts: the next of the page before", "integer"},
 				{"cursor", "the page starts after the place this names in the order (the cursor of the page before): a run held or leaving the queue meanwhile shifts no other across it, as it does a position", "string"}},
 			Response: QueueList{}, Errors: []int{400}, Handler: s.queue},

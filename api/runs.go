@@ -151,12 +151,6 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	if !paged {
 		limit = MaxRunPage
 	}
-	var (
-		q    []run.QueueEntry
-		last run.QueueKey
-		more bool
-		err  error
-	)
 	key, ok := queueCursor(w, r)
 	switch {
 	case !ok:
@@ -164,19 +158,15 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	case key != nil && after > 0:
 		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "give cursor or after, not both")
 		return
-	case after > 0:
-		// A client from before cursors: pages by position.
-		q, more, err = s.c.QueuePage(r.Context(), tenantOf(r), int(after), int(limit))
-	default:
-		q, last, more, err = s.c.QueueAfter(r.Context(), tenantOf(r), key, int(limit))
 	}
+	q, last, more, err := s.queuePage(r.Context(), tenantOf(r), key, int(after), int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	if more && !paged {
 		writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
-			"more than %d runs of yours are held, more than an answer without limit holds: read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPage))
+			"more runs of yours are held than an answer without limit holds (%d, or %d bytes of them): read them in pages with limit (at most %d) and after", MaxRunPage, MaxQueuePageBytes, MaxRunPage))
 		return
 	}
 	out := QueueList{Queue: q}
@@ -196,6 +186,92 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// queuePage reads the tenant's held runs after position after (a client
+// from before cursors) or else after key, up to limit of them and
+// MaxQueuePageBytes of their JSON (at least one); last is the key of the
+// page's last entry when the page was read by key. An entry carries the
+// hold's reason and the pools it waits for, one per lawful pool of the
+// catalog, and a reason that names each of them: with a large catalog an
+// entry runs to tens of kilobytes, and a page of MaxRunPage of them to
+// hundreds of megabytes.
+func (s *Server) queuePage(ctx context.Context, tenant string, key *run.QueueKey, after, limit int) (q []run.QueueEntry, last run.QueueKey, more bool, err error) {
+	for {
+		if key == nil && after > 0 {
+			q, more, err = s.c.QueuePage(ctx, tenant, after, limit)
+		} else {
+			q, last, more, err = s.c.QueueAfter(ctx, tenant, key, limit)
+		}
+		if err != nil {
+			return nil, run.QueueKey{}, false, err
+		}
+		n := queueFits(q)
+		if n == len(q) {
+			return q, last, more, nil
+		}
+		if key == nil && after > 0 {
+			// Positions: the next page starts after the last one kept.
+			return q[:n], run.QueueKey{}, true, nil
+		}
+		// The cursor must name the place of the page's own last entry,
+		// which only the controller knows: read the shorter page again.
+		// Each time round the page is shorter, and one entry always fits.
+		limit = n
+	}
+}
+
+// queueFits is how many of q's first entries fit in MaxQueuePageBytes of
+// JSON (at least one, when q has any), each counted at queueEntryBytes,
+// which is never less than its JSON.
+func queueFits(q []run.QueueEntry) int {
+	size := 0
+	for i := range q {
+		n := queueEntryBytes(&q[i]) + 1
+		if i > 0 && size+n > MaxQueuePageBytes {
+			return i
+		}
+		size += n
+	}
+	return len(q)
+}
+
+// queueEntryBytes is at least the length of e's JSON, without encoding
+// it (that doubled the cost of a page): the names, punctuation, numbers
+// and times of its fields at their longest, and its strings at jsonBytes.
+func queueEntryBytes(e *run.QueueEntry) int {
+	const (
+		entry = 192 // {"run":"","tenant":"","job":"","priority":,"wait":"","reason":"","since":"","position":,"wants":[]}, with the numbers and the time at their longest
+		want  = 96  // {"site":"","pool":,"accelerator":"","free":}, with the numbers at their longest
+	)
+	n := entry + jsonBytes(e.Run) + jsonBytes(e.Tenant) + jsonBytes(e.Job) + jsonBytes(e.Wait) + jsonBytes(e.Reason)
+	for _, w := range e.Wants {
+		n += want + jsonBytes(w.Site) + jsonBytes(w.Accelerator)
+	}
+	return n
+}
+
+// jsonBytes is at least the length of s as a JSON string's contents: a
+// byte of printable ASCII that needs no escape is one, any other byte six
+// (the most an escape takes: \u003c for <, \ufffd for a byte that is not
+// UTF-8; a character of several bytes, or a line separator, takes no more
+// than six a byte).
+func jsonBytes(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&':
+			n++
+		default:
+			n += 6
+		}
+	}
+	return n
+}
+
+// MaxQueuePageBytes bounds the held runs' JSON in one answer of GET
+// /v1/queue: a page that would pass it ends before, naming next and
+// cursor (it holds at least one entry).
+const MaxQueuePageBytes = 8 << 20
 
 // maxQueueCursor bounds the cursor= of GET /v1/queue.
 const maxQueueCursor = 1024

@@ -737,8 +737,11 @@ func TestConsole(t *testing.T) {
 	})
 
 	t.Run("runs-list-pages", func(t *testing.T) {
-		// More runs than the stream's first page: the list shows them all,
-		// the first page from the stream and the rest read with GET.
+		// More runs than the stream's first page: the list shows that page,
+		// and the next only once "more" is pressed. It read every page of
+		// the tenant's runs by itself, and while it polled read them all
+		// every 5 seconds: a tenant with a long history had each visit,
+		// and each poll, ask the server for all of it.
 		b.t = t
 		p := newServeProc(t)
 		base, token := consoleServer(t, p)
@@ -769,22 +772,100 @@ func TestConsole(t *testing.T) {
 		want := copyRuns(t, p.state, r.ID, copies)
 		p.start()
 
-		b.login(base, token, "runs")
-		b.waitJS("every run listed", fmt.Sprintf(`document.querySelectorAll("#runs-table a").length === %d`, copies+1))
-		var shown []string
-		b.eval("the listed runs", `[...document.querySelectorAll("#runs-table a")].map(a => a.textContent)`, &shown)
-		slices.Sort(shown)
 		want = append(want, r.ID)
 		slices.Sort(want)
-		if !slices.Equal(shown, want) {
-			t.Errorf("the list shows %d runs, not the tenant's %d", len(shown), len(want))
+		// laterReads counts the reads of the list's pages after its first,
+		// firstReads those of its first page.
+		const laterReads = `performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.searchParams.get("limit") === "1000" && u.searchParams.has("after"); }).length`
+		const firstReads = `performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.search === "?limit=1000"; }).length`
+		// listed checks the list shows every run when all says so, else
+		// the first page of them and "more".
+		listed := func(all bool) {
+			t.Helper()
+			var shown []string
+			b.eval("the listed runs", `[...document.querySelectorAll("#runs-table a")].map(a => a.textContent)`, &shown)
+			slices.Sort(shown)
+			if all && !slices.Equal(shown, want) {
+				t.Errorf("the list shows %d runs, not the tenant's %d", len(shown), len(want))
+			}
+			if !all && (len(shown) != 1000 || !evalJS[bool](b, "more offered", `!document.querySelector("#runs-more").hidden`)) {
+				t.Errorf("the list shows %d runs, want the first page of 1000 and more offered", len(shown))
+			}
 		}
-		pages := evalJS[int](b, "later pages read", `performance.getEntriesByType("resource").filter(e => { const u = new URL(e.name); return u.pathname === "/v1/runs" && u.searchParams.get("limit") === "1000" && u.searchParams.has("after"); }).length`)
-		if pages == 0 {
-			t.Errorf("%d runs listed without reading a page after the stream's first", copies+1)
+
+		// Streaming: the first page of the stream, and no other read until
+		// "more" is pressed; then the next page, once.
+		b.login(base, token, "runs")
+		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
+		b.waitJS("the first page listed", `document.querySelectorAll("#runs-table a").length === 1000 && !document.querySelector("#runs-more").hidden`)
+		listed(false)
+		// A run that changes meanwhile comes over the stream: its event
+		// arrives after the list's, and no page is read for it.
+		r2, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(t, bin, p.state, 100000, 10, "20ms")}}})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if _, err := c.Cancel(ctx, r2.ID); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r2.ID)
+		slices.Sort(want)
+		b.waitJS("the new run listed", fmt.Sprintf(`[...document.querySelectorAll("#runs-table a")].some(a => a.textContent === %q)`, r2.ID))
+		if n := evalJS[int](b, "later pages read", laterReads); n != 0 {
+			t.Errorf("the list read %d pages after the stream's first before more was pressed", n)
+		}
+		b.run("more", chromedp.Click(chromedp.ID("runs-more")))
+		b.waitJS("every run listed", fmt.Sprintf(`document.querySelectorAll("#runs-table a").length === %d && document.querySelector("#runs-more").hidden`, len(want)))
+		listed(true)
+		if n := evalJS[int](b, "later pages read", laterReads); n != 1 {
+			t.Errorf("more read %d pages, want 1", n)
+		}
+
+		// Polling (every stream the tenant may have is taken): the first
+		// page, polled, and no other until "more" is pressed; then both.
+		b.run("leave the list", chromedp.Navigate("about:blank"))
+		sctx, release := context.WithCancel(ctx)
+		defer release()
+		for i := range api.DefaultStreams.PerTenant {
+			// The page's own stream is let go once the server sees its
+			// connection closed.
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+				req, _ := http.NewRequestWithContext(sctx, "GET", base+"/v1/runs?follow=1&pages=1", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil && resp.StatusCode == http.StatusOK {
+					defer resp.Body.Close()
+					break
+				}
+				if err == nil {
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+					t.Fatalf("stream %d: %v %v", i, err, resp)
+				}
+			}
+		}
+		b.run("open the list again", chromedp.Navigate(base+"/console/#/runs"))
+		b.run("keep every request's timing", chromedp.Evaluate[chromedp.Void](`performance.setResourceTimingBufferSize(100000)`))
+		b.waitJS("the first page polled", firstReads+` >= 3 && document.querySelectorAll("#runs-table a").length === 1000 && !document.querySelector("#runs-more").hidden`)
+		listed(false)
+		if n := evalJS[int](b, "later pages read", laterReads); n != 0 {
+			t.Errorf("the polled list read %d pages after its first before more was pressed", n)
+		}
+		b.run("more", chromedp.Click(chromedp.ID("runs-more")))
+		b.waitJS("every run listed", fmt.Sprintf(`document.querySelectorAll("#runs-table a").length === %d && document.querySelector("#runs-more").hidden`, len(want)))
+		listed(true)
+		from := evalJS[int](b, "first page reads", firstReads)
+		b.waitJS("the pages shown polled", firstReads+fmt.Sprintf(" >= %d", from+2))
+		first, later := evalJS[int](b, "first page reads", firstReads), evalJS[int](b, "later pages read", laterReads)
+		if later < 2 || later > first-from+1 {
+			t.Errorf("%d polls since more read the second page %d times, want it once a poll", first-from, later)
+		}
+		release()
 		// Off the page before the server stops, which it would poll.
 		b.run("leave the list", chromedp.Navigate("about:blank"))
+		// The refused streams were the browser's "failed to load" errors.
+		b.forget(func(e string) bool { return strings.Contains(e, "status of 429") })
 	})
 
 	t.Run("rules-revisions-pages", func(t *testing.T) {

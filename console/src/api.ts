@@ -65,23 +65,18 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   return (await r.json()) as T;
 }
 
-// listRuns reads the tenant's runs after run from (all of them from "") a
-// page at a time, none of them one already in seen (GET /v1/runs answers
-// a page; next is the after= of the page that follows).
-export async function listRuns(from = "", seen = new Set<string>()): Promise<Run[]> {
-  const all: Run[] = [];
-  let after = from;
-  for (;;) {
-    const r = await call<{ runs: Run[]; next?: string }>("GET", "/v1/runs?limit=1000" + (after ? "&after=" + encodeURIComponent(after) : ""));
-    for (const x of r.runs) {
-      // A server that lists a run twice would page for ever.
-      if (seen.has(x.id)) throw new ApiError(0, "the server listed run " + x.id + " twice", "");
-      seen.add(x.id);
-    }
-    all.push(...r.runs);
-    if (!r.next) return all;
-    after = r.next;
-  }
+// RUN_PAGE is how many runs a page of the runs list holds: as many as the
+// first page of the list's stream (the server may end a page sooner).
+export const RUN_PAGE = 1000;
+
+// readRunPage reads one page of the tenant's runs: those after run after
+// (from the newest with ""), and next, the after= of the page that follows
+// ("" when none does).
+export async function readRunPage(after: string): Promise<{ runs: Run[]; next: string }> {
+  const r = await call<{ runs: Run[]; next?: string }>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : ""));
+  // A next that names the page itself would offer the same page for ever.
+  if (r.next && r.next === after) throw new ApiError(0, "the server named the page after run " + after + " as its own next", "");
+  return { runs: r.runs || [], next: r.next || "" };
 }
 
 // logSize is the size in bytes of a run's output so far (the X-Log-Size

@@ -1,12 +1,12 @@
 // Runs: the tenant's list, and a run's page: its state and progress, its
 // sites on the map with each migration as an arc, its timeline, its logs
-// streamed as they are written, and cancel. The list follows the tenant's
-// runs stream (GET /v1/runs?follow=1) and the run's page the run's event
-// stream (GET …/events?follow=1), both server-sent events; while a stream
-// cannot be had the page polls (the list every 5 seconds, the run every 2)
-// and tries the stream again.
+// streamed as they are written, and cancel. The list, a page at a time,
+// follows the tenant's runs stream (GET /v1/runs?follow=1) and the run's
+// page the run's event stream (GET …/events?follow=1), both server-sent
+// events; while a stream cannot be had the page polls (the list every 5
+// seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, listRuns, logSize, stream, Run, RunEvent, Site } from "./api";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap } from "./map";
 
@@ -21,38 +21,62 @@ export function runsPage(main: HTMLElement): () => void {
   let alive = true;
   const box = h("div", { id: "runs" });
   const help = h("p", { class: "help", text: "This tenant's runs, newest first; the list follows each change as the server records it." });
-  main.append(h("h2", { text: "Runs" }), help, box);
+  // The list shows its first page, and one more each time "more" is
+  // pressed: never the rest by itself, since a tenant's runs only grow.
+  const more = h("button", { type: "button", id: "runs-more", hidden: true }) as HTMLButtonElement;
+  const moreStatus = h("div", { id: "runs-more-status", "aria-live": "polite" });
+  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus);
   // The runs shown, by id: the stream's "runs" event replaces them all,
-  // each "run" event one of them (or adds it).
+  // each "run" event one of them (or adds it). pages is how many pages of
+  // the list are shown, next the after= of the page that follows them.
   let byId = new Map<string, Run>();
+  let pages = 1;
+  let next = "";
   function show(): void {
     clear(box);
     const sorted = [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
     box.append(
       table(
-        `${sorted.length} runs`,
+        next ? `The newest ${sorted.length} runs; more follow` : `${sorted.length} runs`,
         ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
         sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + r.state, text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
         { class: "data", id: "runs-table" },
       ),
     );
+    more.hidden = !next;
+    more.textContent = `More runs: the next ${RUN_PAGE}`;
   }
+  // The poll, while the list has no stream: the pages shown, and no more
+  // (each poll as many reads as "more" was pressed, plus one). A poll
+  // that ends after a later one began is not shown.
+  let polls = 0;
   async function load(): Promise<void> {
+    const n = ++polls;
     try {
-      const runs = await listRuns();
-      if (!alive) return;
-      byId = new Map(runs.map((r) => [r.id, r]));
+      const runs = new Map<string, Run>();
+      let after = "";
+      for (let i = 0; i < pages; i++) {
+        const p = await readRunPage(after);
+        for (const r of p.runs) runs.set(r.id, r);
+        after = p.next;
+        if (!after) break;
+      }
+      if (!alive || n !== polls) return;
+      byId = runs;
+      next = after;
+      clear(moreStatus);
       show();
     } catch (err) {
+      if (!alive || n !== polls) return;
       clear(box);
       box.append(errorBox(err));
     }
   }
-  // The stream: the list's first page (the rest, when next says there is
-  // more, read with GET), then each run as it changes. A run an event
-  // brought is newer than the same run in a later page, which was read
-  // as of the stream's start or after: the page does not replace it.
-  // Redrawn at most once for the events that arrive together.
+  // The stream: the list's first page, then each run as it changes. A
+  // run an event brought is newer than the same run in a page read with
+  // "more", which was read as of the stream's start or after: the page
+  // does not replace it. Redrawn at most once for the events that arrive
+  // together.
   let redraw = false;
   let list = 0; // which "runs" event the pages being read belong to
   let fromEvents = new Set<string>();
@@ -65,16 +89,36 @@ export function runsPage(main: HTMLElement): () => void {
       });
     }
   }
-  async function rest(n: number, next: string, seen: Set<string>): Promise<void> {
+  let loading = false;
+  more.addEventListener("click", async () => {
+    if (loading || !next) return;
+    clear(moreStatus);
+    loading = true;
+    more.disabled = true;
+    if (f.polling()) {
+      // The poll reads one page more from now on, starting at once.
+      pages++;
+      await load();
+      loading = false;
+      more.disabled = false;
+      return;
+    }
+    const n = list,
+      from = next;
     try {
-      const runs = await listRuns(next, seen);
-      if (!alive || n !== list) return;
-      for (const r of runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+      const p = await readRunPage(from);
+      if (!alive || n !== list || from !== next) return;
+      for (const r of p.runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+      pages++;
+      next = p.next;
       later();
     } catch (err) {
-      if (alive && n === list) box.append(errorBox(err));
+      if (alive && n === list) moreStatus.append(errorBox(new Error(`The runs after ${from} could not be read: ${(err as Error).message}`)));
+    } finally {
+      loading = false;
+      more.disabled = false;
     }
-  }
+  });
   const f = followOrPoll({
     path: "/v1/runs?follow=1&pages=1",
     lastId: () => "",
@@ -84,7 +128,8 @@ export function runsPage(main: HTMLElement): () => void {
         byId = new Map(l.runs.map((r) => [r.id, r]));
         fromEvents = new Set<string>();
         list++;
-        if (l.next) void rest(list, l.next, new Set(byId.keys()));
+        pages = 1;
+        next = l.next || "";
       } else if (m.event === "run") {
         const r = JSON.parse(m.data) as Run;
         byId.set(r.id, r);
