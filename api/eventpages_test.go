@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -125,19 +124,9 @@ func TestEventPageBytes(t *testing.T) {
 		if pages > n {
 			t.Fatalf("pages never end: %d events read", seen)
 		}
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs/run-loud/events?limit="+strconv.Itoa(MaxEventPage)+"&after="+strconv.FormatInt(after, 10), nil)
-		req.Header.Set("Authorization", "Bearer "+tokA)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("page %d: status %d: %.200s", pages, resp.StatusCode, body)
+		code, body := getBody(t, f.srv.URL+"/v1/runs/run-loud/events?limit="+strconv.Itoa(MaxEventPage)+"&after="+strconv.FormatInt(after, 10), tokA)
+		if code != http.StatusOK {
+			t.Fatalf("page %d: status %d: %.200s", pages, code, body)
 		}
 		if len(body) > MaxEventPageBytes+4096 {
 			t.Fatalf("page %d: %d bytes, over the bound of %d", pages, len(body), MaxEventPageBytes)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -168,19 +167,9 @@ func TestRulesRevisionsPageBytes(t *testing.T) {
 		if pages > n {
 			t.Fatalf("pages never end: %d revisions read", len(got))
 		}
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/rules/revisions?"+q.Encode(), nil)
-		req.Header.Set("Authorization", "Bearer "+tokA)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("page %d: status %d: %s", pages, resp.StatusCode, body)
+		code, body := getBody(t, f.srv.URL+"/v1/rules/revisions?"+q.Encode(), tokA)
+		if code != http.StatusOK {
+			t.Fatalf("page %d: status %d: %s", pages, code, body)
 		}
 		if len(body) > MaxRevisionPageBytes+4096 {
 			t.Fatalf("page %d: %d bytes, over the bound of %d", pages, len(body), MaxRevisionPageBytes)

@@ -62,18 +62,7 @@ func TestRunPageBytes(t *testing.T) {
 	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { l.Controller = c; return l }})
 	get := func(q url.Values) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/runs?"+q.Encode(), nil)
-		req.Header.Set("Authorization", "Bearer "+tokA)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, body
+		return getBody(t, f.srv.URL+"/v1/runs?"+q.Encode(), tokA)
 	}
 	seen := 0
 	q := url.Values{"limit": {strconv.Itoa(MaxRunPage)}}
