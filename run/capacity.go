@@ -668,8 +668,16 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	}
 	c.admissionOrder(u, waiting)
 	now := c.cfg.Now()
+	// searches is what is left of the pass's fleet searches (maxSearches),
+	// over all its batches.
+	searches := maxSearches
 	b := c.newBatch(base, u)
+	b.searches = &searches
 	var left []*Run // tried and not admitted: they may preempt
+	// spent says the pass made its fleet searches: it ends, and the run
+	// that found them spent, and those after it, wait for the next pass
+	// untouched (nothing recorded of them), in their order.
+	spent := false
 	flush := func() bool {
 		if len(b.in) == 0 && len(b.out) == 0 {
 			return true
@@ -686,6 +694,7 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 			return false
 		}
 		b = c.newBatch(base, u)
+		b.searches = &searches
 		return true
 	}
 	// try plans r again and lets it into the batch if it can be placed; it
@@ -706,6 +715,10 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	}
 	place := func(e *entrant) bool {
 		in, err := b.add(e)
+		if errors.Is(err, errSearchesSpent) {
+			spent = true
+			return false
+		}
 		if err != nil {
 			c.cfg.Logger.Warn("admission: fleet assignment", "run", e.r.ID, "tenant", e.r.Tenant, "err", err)
 		}
@@ -750,11 +763,20 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 				return st
 			}
 			if he != nil && !place(he) {
+				if spent {
+					break
+				}
 				return st
 			}
 		}
+		if spent {
+			break
+		}
 		passed[r.Tenant] = keep
 		if !place(e) {
+			if spent {
+				break
+			}
 			return st
 		}
 	}
