@@ -194,8 +194,8 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 			// attempt are still read until logGrace has passed.
 			if r.Attempt > n || r.State.Final() {
 				var grace time.Time
-				if r.Attempt == n {
-					grace = r.UpdatedAt.Add(logGrace)
+				if over, ok := overAt(r, n); ok && r.Attempt == n {
+					grace = over.Add(logGrace)
 				}
 				c.agentEnd(key, string(r.State), grace)
 			}
@@ -227,10 +227,43 @@ func attemptLive(r *Run, n int) bool {
 }
 
 // lastWords says whether attempt n of run r, ended, may still send its
-// last output and exit code: it is the run's last attempt, and the run
-// changed within logGrace.
+// last output and exit code: it is the run's last attempt, and it ended
+// within logGrace. The window runs from the attempt's end (overAt), not
+// from the run's last write: a later write to the ended run (a sweep's,
+// say) would otherwise open it again, and the attempt's credential could
+// go on posting for as long as the run is written to.
 func (c *Controller) lastWords(r *Run, n int) bool {
-	return r.Attempt == n && c.cfg.Now().Sub(r.UpdatedAt) < logGrace
+	over, ok := overAt(r, n)
+	return ok && r.Attempt == n && c.cfg.Now().Sub(over) < logGrace
+}
+
+// overAt is when attempt n of run r ended: when the controller saw it stop
+// being live (Attempt.Over), or, for an attempt that ended before that was
+// recorded, when it stopped holding its pool (Attempt.Ended). ok is false
+// when neither is known: such an attempt has no last words.
+func overAt(r *Run, n int) (time.Time, bool) {
+	for _, a := range r.Attempts {
+		if a.N != n {
+			continue
+		}
+		if !a.Over.IsZero() {
+			return a.Over, true
+		}
+		if !a.Ended.IsZero() {
+			return a.Ended, true
+		}
+		return time.Time{}, false
+	}
+	return time.Time{}, false
+}
+
+// markOver stamps attempt n of r as over at now, once.
+func markOver(r *Run, n int, now time.Time) {
+	for i := range r.Attempts {
+		if a := &r.Attempts[i]; a.N == n && a.Over.IsZero() {
+			a.Over = now
+		}
+	}
 }
 
 // badRow is a run the store gave that could not be decoded: the server's

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -68,7 +69,25 @@ type batch struct {
 	usesOf map[*entrant][][]int
 	// hasSlack caches slack() while the batch is unchanged (nil: unknown).
 	hasSlack *bool
+	// searches, when set, is how many more fleet searches add may make
+	// (shared by the batches of one admission pass): past them add
+	// returns errSearchesSpent.
+	searches *int
 }
+
+// assignFleet is fleet.Assign (a variable for the tests to count).
+var assignFleet = fleet.Assign
+
+// maxSearches bounds the fleet searches (fleet.Assign, exhaustive over a
+// batch of up to maxBatch runs) that one admission pass makes for runs that
+// do not fit at once beside the batch: one for each such run, unbounded, a
+// long queue that a freed pool makes worth trying held the loop for
+// thousands of searches. The runs a pass does not reach are tried by the
+// next, from where the admission order puts them.
+const maxSearches = 32
+
+// errSearchesSpent is add's answer once the pass has made maxSearches.
+var errSearchesSpent = errors.New("the admission pass has made its fleet searches")
 
 func (c *Controller) newBatch(base *catalog.World, u *usage) *batch {
 	return &batch{c: c, base: base, u: u, res: map[string]int{}, usesOf: map[*entrant][][]int{}}
@@ -206,7 +225,13 @@ func (b *batch) add(e *entrant) (bool, error) {
 	if len(b.in) == 0 {
 		return false, nil
 	}
-	sol, err := fleet.Assign(b.problem(e))
+	if b.searches != nil {
+		if *b.searches <= 0 {
+			return false, errSearchesSpent
+		}
+		*b.searches--
+	}
+	sol, err := assignFleet(b.problem(e))
 	if err != nil {
 		return false, err
 	}
@@ -279,7 +304,7 @@ func (b *batch) settle() (note string, err error) {
 		return "", nil
 	}
 	best, bestCost := b.pick, b.cost(b.pick)
-	sol, err := fleet.Assign(b.problem(nil))
+	sol, err := assignFleet(b.problem(nil))
 	if err != nil {
 		return "", err
 	}

@@ -18,14 +18,14 @@ import (
 // room for one run of 8 each) whose loop does not run: the test calls the
 // admission loop itself, so that every run waiting is in one pass.
 type batchEnv struct {
-	t  *testing.T
+	t  testing.TB
 	c  *Controller
 	st store.Store
 }
 
 func newBatchEnv(t *testing.T) *batchEnv { return newBatchEnvAt(t, "testdata/batch-sites") }
 
-func newBatchEnvAt(t *testing.T, catalogDir string) *batchEnv {
+func newBatchEnvAt(t testing.TB, catalogDir string) *batchEnv {
 	t.Helper()
 	st, dir := testStore(t)
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: catalogDir, Workers: 2,
@@ -153,7 +153,7 @@ func (e *batchEnv) costAt(doc Document, site string) float64 {
 	return 0
 }
 
-func (c *Controller) mustCatalog(t *testing.T) *catalog.Set {
+func (c *Controller) mustCatalog(t testing.TB) *catalog.Set {
 	t.Helper()
 	cs, err := c.catalog()
 	if err != nil {

@@ -635,25 +635,43 @@ type admitStats struct {
 // placed together are admitted as a batch (batch.go), at least total cost.
 // A run that stays waiting may preempt a lower-priority run of its tenant.
 func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
-	var st admitStats
-	var waiting, active []*Run
-	preemptable := false
+	var adm admission
 	for _, row := range rows {
-		if row.State != string(Held) {
-			if row.State == string(Checkpointed) || row.State == string(Running) || row.State == string(Migrating) {
-				if r, err := c.decodeRow(row); err == nil {
-					active = append(active, r)
-					preemptable = preemptable || r.Checkpoint != nil
-				}
-			}
-			continue
-		}
-		r, err := c.decodeRow(row)
-		if err != nil || r.Hold == nil || r.Hold.Wait == "" || r.CancelRequested {
-			continue // a cancelled run is not admitted: its step ends it
-		}
-		waiting = append(waiting, r)
+		adm.add(c, row)
 	}
+	return c.admitRuns(ctx, &adm)
+}
+
+// admission is what an admission pass works on, gathered from the active
+// runs: those waiting for room, and those that hold it (which a waiting run
+// may preempt).
+type admission struct {
+	waiting, active []*Run
+	preemptable     bool
+}
+
+// add takes row into a, when the admission pass has a use for it.
+func (a *admission) add(c *Controller, row *store.Run) {
+	if row.State != string(Held) {
+		if row.State == string(Checkpointed) || row.State == string(Running) || row.State == string(Migrating) {
+			if r, err := c.decodeRow(row); err == nil {
+				a.active = append(a.active, r)
+				a.preemptable = a.preemptable || r.Checkpoint != nil
+			}
+		}
+		return
+	}
+	r, err := c.decodeRow(row)
+	if err != nil || r.Hold == nil || r.Hold.Wait == "" || r.CancelRequested {
+		return // a cancelled run is not admitted: its step ends it
+	}
+	a.waiting = append(a.waiting, r)
+}
+
+// admitRuns is admit over the runs adm gathered.
+func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
+	var st admitStats
+	waiting, active, preemptable := adm.waiting, adm.active, adm.preemptable
 	if len(waiting) == 0 {
 		return st
 	}
@@ -668,8 +686,16 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	}
 	c.admissionOrder(u, waiting)
 	now := c.cfg.Now()
+	// searches is what is left of the pass's fleet searches (maxSearches),
+	// over all its batches.
+	searches := maxSearches
 	b := c.newBatch(base, u)
+	b.searches = &searches
 	var left []*Run // tried and not admitted: they may preempt
+	// spent says the pass made its fleet searches: it ends, and the run
+	// that found them spent, and those after it, wait for the next pass
+	// untouched (nothing recorded of them), in their order.
+	spent := false
 	flush := func() bool {
 		if len(b.in) == 0 && len(b.out) == 0 {
 			return true
@@ -686,6 +712,7 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 			return false
 		}
 		b = c.newBatch(base, u)
+		b.searches = &searches
 		return true
 	}
 	// try plans r again and lets it into the batch if it can be placed; it
@@ -706,6 +733,10 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 	}
 	place := func(e *entrant) bool {
 		in, err := b.add(e)
+		if errors.Is(err, errSearchesSpent) {
+			spent = true
+			return false
+		}
 		if err != nil {
 			c.cfg.Logger.Warn("admission: fleet assignment", "run", e.r.ID, "tenant", e.r.Tenant, "err", err)
 		}
@@ -750,11 +781,20 @@ func (c *Controller) admit(ctx context.Context, rows []*store.Run) admitStats {
 				return st
 			}
 			if he != nil && !place(he) {
+				if spent {
+					break
+				}
 				return st
 			}
 		}
+		if spent {
+			break
+		}
 		passed[r.Tenant] = keep
 		if !place(e) {
+			if spent {
+				break
+			}
 			return st
 		}
 	}

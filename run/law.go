@@ -727,56 +727,63 @@ func sortedUnion(a, b []string) []string {
 // checked them all.
 func (c *Controller) recheckAll(ctx context.Context, ln LawNow) (*CheckResult, error) {
 	res := &CheckResult{Moving: []string{}, Scheduled: []string{}, Held: []string{}, Removed: []string{}, Undetermined: []string{}, CopiesUndetermined: []string{}}
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
 	var mu sync.Mutex
 	failed := 0
 	sem := make(chan struct{}, c.cfg.Workers)
-	var wg sync.WaitGroup
-	c.prune(rows)
-	for _, row := range rows {
-		r, err := c.decodeRow(row)
-		if err != nil {
-			// A run whose stored document does not read cannot be judged:
-			// the check names it as undetermined, where it left it out and
-			// recorded a check that had judged every run.
-			c.cfg.Logger.Error("law check: a run's stored document does not read", "run", row.ID, "tenant", row.Tenant, "err", err)
-			mu.Lock()
-			res.Runs++
-			res.Undetermined = append(res.Undetermined, row.ID)
-			mu.Unlock()
-			continue
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(r *Run) {
-			defer func() { <-sem; wg.Done() }()
-			out, err := c.recheckRun(ctx, r, ln)
-			mu.Lock()
-			defer mu.Unlock()
+	// The runs are read a page at a time (eachActive), each page checked
+	// before the next is read.
+	active := map[string]bool{}
+	err := c.eachActive(ctx, func(rows []*store.Run) error {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for _, row := range rows {
+			active[row.ID] = true
+			r, err := c.decodeRow(row)
 			if err != nil {
-				c.cfg.Logger.Warn("law check", "run", r.ID, "err", err)
-				failed++
+				// A run whose stored document does not read cannot be judged:
+				// the check names it as undetermined, where it left it out and
+				// recorded a check that had judged every run.
+				c.cfg.Logger.Error("law check: a run's stored document does not read", "run", row.ID, "tenant", row.Tenant, "err", err)
+				mu.Lock()
+				res.Runs++
+				res.Undetermined = append(res.Undetermined, row.ID)
+				mu.Unlock()
+				continue
 			}
-			res.Runs++
-			switch out {
-			case "lawful":
-				res.Lawful++
-			case "moving":
-				res.Moving = append(res.Moving, r.ID)
-			case "scheduled":
-				res.Lawful++
-				res.Scheduled = append(res.Scheduled, r.ID)
-			case "held":
-				res.Held = append(res.Held, r.ID)
-			case "undetermined":
-				res.Undetermined = append(res.Undetermined, r.ID)
-			}
-		}(r)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(r *Run) {
+				defer func() { <-sem; wg.Done() }()
+				out, err := c.recheckRun(ctx, r, ln)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					c.cfg.Logger.Warn("law check", "run", r.ID, "err", err)
+					failed++
+				}
+				res.Runs++
+				switch out {
+				case "lawful":
+					res.Lawful++
+				case "moving":
+					res.Moving = append(res.Moving, r.ID)
+				case "scheduled":
+					res.Lawful++
+					res.Scheduled = append(res.Scheduled, r.ID)
+				case "held":
+					res.Held = append(res.Held, r.ID)
+				case "undetermined":
+					res.Undetermined = append(res.Undetermined, r.ID)
+				}
+			}(r)
+		}
+		return nil
+	})
+	if err != nil {
+		// What the pages before did stays done, and is named.
+		return res, fmt.Errorf("list runs: %w", err)
 	}
-	wg.Wait()
+	c.prune(active)
 	removed, unjudged, err := c.recheckCopies(ctx, ln)
 	c.Nudge()
 	res.Removed = append(res.Removed, removed...)

@@ -72,60 +72,94 @@ func (c *Controller) newTerm() {
 }
 
 // Tick steps every active run until it stops changing, several runs at a
-// time (Config.Workers), each run by one goroutine.
+// time (Config.Workers), each run by one goroutine. The active runs are read
+// a page at a time (eachActive), each page stepped before the next is read;
+// the runs waiting for room are then admitted (admit).
 func (c *Controller) Tick(ctx context.Context) {
 	c.lawTick(ctx)
 	c.recheckSites(ctx)
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
+	active := map[string]bool{}
+	var adm admission
+	sem := make(chan struct{}, c.cfg.Workers)
+	err := c.eachActive(ctx, func(rows []*store.Run) error {
+		var wg sync.WaitGroup
+		for _, row := range rows {
+			active[row.ID] = true
+			adm.add(c, row)
+			if row.State == string(Held) {
+				// A run waiting for room is the admission loop's (admit).
+				// A cancelled one is stepped: it ends here.
+				if r, err := c.decodeRow(row); err == nil && r.Hold != nil && r.Hold.Wait != "" && !r.CancelRequested {
+					continue
+				}
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(id, tenant string) {
+				defer func() { <-sem; wg.Done() }()
+				for i := 0; i < 8 && ctx.Err() == nil; i++ {
+					changed, err := c.Step(ctx, id)
+					if err != nil {
+						if !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
+							c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
+						}
+						return
+					}
+					if !changed {
+						return
+					}
+				}
+			}(row.ID, row.Tenant)
+		}
+		wg.Wait()
+		return nil
+	})
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)
 		return
 	}
-	c.prune(rows)
-	c.admit(ctx, rows)
-	sem := make(chan struct{}, c.cfg.Workers)
-	var wg sync.WaitGroup
-	for _, row := range rows {
-		if row.State == string(Held) {
-			// A run waiting for room is the admission loop's (admit).
-			// A cancelled one is stepped: it ends here.
-			if r, err := c.decodeRow(row); err == nil && r.Hold != nil && r.Hold.Wait != "" && !r.CancelRequested {
-				continue
-			}
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(id, tenant string) {
-			defer func() { <-sem; wg.Done() }()
-			for i := 0; i < 8 && ctx.Err() == nil; i++ {
-				changed, err := c.Step(ctx, id)
-				if err != nil {
-					if !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
-						c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
-					}
-					return
-				}
-				if !changed {
-					return
-				}
-			}
-		}(row.ID, row.Tenant)
-	}
-	wg.Wait()
+	c.prune(active)
+	c.admitRuns(ctx, &adm)
 	c.sweepEnded(ctx)
 }
 
-// prune drops what is cached of runs that are no longer active: their
-// parsed worlds and decoded rows, and when their agents last reported.
-func (c *Controller) prune(active []*store.Run) {
+// activePage is how many active runs a pass over them (eachActive) reads
+// at once: a run's documents may be megabytes, and every tenant's runs,
+// read in one list, made each pass's memory grow with all of them.
+var activePage = 256
+
+// eachActive calls fn with every active run, a page of at most activePage
+// at a time, in the list's order (by creation, then id), until fn fails.
+// A run created meanwhile comes in a later page; none is skipped: the next
+// page starts after the last run of the one before, whatever its state now.
+func (c *Controller) eachActive(ctx context.Context, fn func(rows []*store.Run) error) error {
+	after := ""
+	for {
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true, After: after, Limit: activePage})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := fn(rows); err != nil {
+			return err
+		}
+		if len(rows) < activePage {
+			return nil
+		}
+		after = rows[len(rows)-1].ID
+	}
+}
+
+// prune drops what is cached of runs that are no longer active (keep
+// holds the active ones' ids): their parsed worlds and decoded rows, and
+// when their agents last reported.
+func (c *Controller) prune(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.worlds) <= len(active) && len(c.decoded) <= len(active) && len(c.heartbeats) <= len(active) {
+	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {
 		return
-	}
-	keep := make(map[string]bool, len(active))
-	for _, r := range active {
-		keep[r.ID] = true
 	}
 	for id := range c.worlds {
 		if !keep[id] {

@@ -703,6 +703,14 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 		if retry := copyFailed(lctx, err); retry != nil && !errors.As(err, new(*transfer.DeniedError)) {
 			return nil, "", retry
 		}
+		// What the copy sent before it stopped is of a checkpoint the
+		// move passes over: nothing resumes from it, and the sweep of the
+		// run's sites removes what its agents sealed, not a move's
+		// copies. Withdrawn now, or it stayed at the target, on the
+		// ledger, for good. Not withdrawn, the move is tried again.
+		if derr := c.dropAbandoned(lctx, r, ck, from, to, day, err); derr != nil {
+			return nil, "", fmt.Errorf("remove what the given-up copy of checkpoint %s left at %s: %w", ck.Name, to.Metadata.Name, derr)
+		}
 		return nil, fmt.Sprintf("checkpoint at step %d at %s could not be moved (%v)", ck.Step, ck.Site, err), nil
 	}
 	moved := *ck
@@ -712,6 +720,32 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	// the move's audit record is written from this.
 	moved.Bytes = res.Bytes
 	return &moved, "", nil
+}
+
+// dropAbandoned withdraws, and records the withdrawal of, what a copy of
+// run r's checkpoint ck from site from to site to, given up on why, left at
+// to, as of day. The caller holds to's staging lock (ctx is its lease). A
+// checkpoint of the same name that the run itself holds at to (one its
+// agent sealed there, or an earlier move's) is left alone: the run may
+// resume from it.
+func (c *Controller) dropAbandoned(ctx context.Context, r *Run, ck *Checkpoint, from, to *catalog.Site, day catalog.Date, why error) error {
+	if slices.ContainsFunc(checkpointCandidates(r), func(o *Checkpoint) bool { return o.Site == to.Metadata.Name && o.Name == ck.Name }) {
+		return nil
+	}
+	if err := c.stillLeading(ctx); err != nil {
+		return err
+	}
+	cp := copyKey(r.Tenant, transfer.KindCheckpoint, ck.Name, to.Metadata.Name, r.ID)
+	sctx, cancel := context.WithTimeoutCause(ctx, withdrawTimeout, errWithdrawSlow)
+	defer cancel()
+	n, found, err := c.removeCopy(sctx, cp, to)
+	if err != nil {
+		return err
+	}
+	dec := policy.Decision{Denials: []policy.Finding{{Code: policy.CodeDenied,
+		Message: fmt.Sprintf("the copy of checkpoint %s of run %s to %s was given up part-way (%s): nothing resumes from what it sent", ck.Name, r.ID, to.Metadata.Name, truncate(why.Error(), 300))}}}
+	_, err = c.recordWithdrawn(ctx, cp, from.Spec.Country, to, dec, c.lawNow().Rev, day, n, found)
+	return err
 }
 
 // arrivedCopy is checkpoint ck of run r as a copy already at target,

@@ -431,11 +431,15 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			return store.Change{}, err
 		}
 		from = r.State
+		wasN, wasLive := r.Attempt, attemptLive(r, r.Attempt)
 		var ch store.Change
 		if err := fn(r, &ch); err != nil {
 			return store.Change{}, err
 		}
 		clockAttempt(r, from, c.cfg.Now())
+		if wasLive && !attemptLive(r, wasN) {
+			markOver(r, wasN, c.cfg.Now())
+		}
 		for i := range ch.Events {
 			ch.Events[i].Reason, ch.Events[i].Data = truncate(storable(ch.Events[i].Reason), maxReason), storable(ch.Events[i].Data)
 		}

@@ -78,7 +78,7 @@ func TestHeartbeatsKeptOnlyWhileNeeded(t *testing.T) {
 	c.heard(ctx, "r1", "t1", 1)
 	c.heard(ctx, "r2", "t1", 1)
 	c.heard(ctx, "r2", "t1", 2)
-	c.prune([]*store.Run{{ID: "r2"}})
+	c.prune(map[string]bool{"r2": true})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.heartbeats[attemptKey("r1", 1)]; ok || len(c.heartbeats) != 2 {

@@ -254,6 +254,12 @@ type Attempt struct {
 	// clock, just before it asked the site: the job cannot have started
 	// before it, so no start the site reports counts from earlier.
 	Submitted time.Time `json:"submitted,omitzero"`
+	// Over is when, by the controller's clock, the attempt stopped being
+	// the run's live one (attemptLive): the run moved past it or ended.
+	// An ended attempt's agent may send its last output and exit code
+	// until logGrace after it (lastWords), whatever is written to the run
+	// later.
+	Over time.Time `json:"over,omitzero"`
 }
 
 // Data is the run's durable document (store.Run.Data).

@@ -67,24 +67,27 @@ type WhatIfReport struct {
 func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, asOf catalog.Date) (*WhatIfReport, error) {
 	cur := c.lawNow()
 	proposed.Exports = c.exports()
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Active: true, Final: FinalStates, AllTenants: true})
-	if err != nil {
-		return nil, err
-	}
 	rep := &WhatIfReport{AsOf: asOf.String(), Runs: []WhatIfRun{}, Copies: []WhatIfCopy{}}
-	for _, row := range rows {
-		r, err := fromRow(row)
-		if err != nil {
-			return nil, err
+	// The runs are read a page at a time (eachActive): the report keeps
+	// what it says of each, not its documents.
+	if err := c.eachActive(ctx, func(rows []*store.Run) error {
+		for _, row := range rows {
+			r, err := fromRow(row)
+			if err != nil {
+				return err
+			}
+			wr, err := c.whatIfRun(ctx, r, cur, proposed, plan, asOf)
+			if err != nil {
+				wr = WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Outcome: "undetermined", Reason: err.Error(), Affected: true}
+			}
+			if wr.Affected {
+				rep.Affected++
+			}
+			rep.Runs = append(rep.Runs, wr)
 		}
-		wr, err := c.whatIfRun(ctx, r, cur, proposed, plan, asOf)
-		if err != nil {
-			wr = WhatIfRun{Run: r.ID, Tenant: r.Tenant, Job: r.Job, State: r.State, Outcome: "undetermined", Reason: err.Error(), Affected: true}
-		}
-		if wr.Affected {
-			rep.Affected++
-		}
-		rep.Runs = append(rep.Runs, wr)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	copies, err := c.stagedCopies(ctx)
 	if err != nil {
