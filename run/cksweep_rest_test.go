@@ -60,20 +60,7 @@ func TestSweptRestRecordedBeforeItGoes(t *testing.T) {
 		sealAt(t, f, "alpha", name)
 		removed[name] = true
 	}
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	r := f.step(t)
-	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
-		t.Fatalf("after the move: %s (%s), checkpoint %+v; want staging from bravo", r.State, r.Reason, r.Checkpoint)
-	}
-	ls.armed.Store(true)
-	if _, _, err := f.c.sweep(ctx, r.ID); err == nil {
-		t.Fatal("the pass whose entry was lost reports no failure")
-	}
-	if ls.armed.Load() {
-		t.Fatal("the pass wrote no entry for the rest")
-	}
+	r := sweepLosingAnEntry(t, f, rs, ls, "the rest")
 	gone := 0
 	at := map[string]bool{}
 	for _, name := range checkpointsAt(t, f, "alpha") {
@@ -122,20 +109,7 @@ func TestSweptCheckpointRecordedBeforeItGoes(t *testing.T) {
 	older, resume, other := names[0], names[1], names[2]
 	ls.lose = func(w transfer.Withdrawn) bool { return w.Dataset == older }
 	ctx := context.Background()
-	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	r := f.step(t)
-	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
-		t.Fatalf("after the move: %s (%s), checkpoint %+v; want staging from bravo", r.State, r.Reason, r.Checkpoint)
-	}
-	ls.armed.Store(true)
-	if _, _, err := f.c.sweep(ctx, r.ID); err == nil {
-		t.Fatal("the pass whose entry was lost reports no failure")
-	}
-	if ls.armed.Load() {
-		t.Fatalf("the pass wrote no entry for %s", older)
-	}
+	r := sweepLosingAnEntry(t, f, rs, ls, older)
 	if _, _, err := f.c.sweep(ctx, r.ID); err != nil {
 		t.Fatalf("the next pass: %v", err)
 	}
@@ -199,4 +173,27 @@ func TestSweepRecordsNothingWhileAStagingHoldsTheStore(t *testing.T) {
 	if len(recorded) != 2 || recorded[older] != 1 || recorded[resume] != 1 {
 		t.Errorf("withdrawal entries %v; want one for each of %s and %s", recorded, older, resume)
 	}
+}
+
+// sweepLosingAnEntry closes SG, so that the run moves off alpha, and runs
+// one sweep of alpha whose entry for what (one that ls.lose picks) is
+// lost; it returns the run as the move left it.
+func sweepLosingAnEntry(t *testing.T, f *ckMoveFixture, rs *rules.State, ls *restLostStore, what string) *Run {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{transferPack("test-no-sg", "No data to SG", "transfer.to == 'SG'", "")}}, "admin", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := f.step(t)
+	if r.State != Staging || r.Checkpoint == nil || r.Checkpoint.Site != "bravo" {
+		t.Fatalf("after the move: %s (%s), checkpoint %+v; want staging from bravo", r.State, r.Reason, r.Checkpoint)
+	}
+	ls.armed.Store(true)
+	if _, _, err := f.c.sweep(ctx, r.ID); err == nil {
+		t.Fatal("the pass whose entry was lost reports no failure")
+	}
+	if ls.armed.Load() {
+		t.Fatalf("the pass wrote no entry for %s", what)
+	}
+	return r
 }
