@@ -514,7 +514,10 @@ func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err 
 		}
 		r, err := fromRow(row)
 		if err != nil {
-			return nil, nil, err
+			// Not admitted: what it waits for is in the record that does
+			// not read. The others still are.
+			c.cfg.Logger.Error("admission: a held run's stored record does not read", "run", row.ID, "tenant", row.Tenant, "err", err)
+			continue
 		}
 		held = append(held, r)
 	}

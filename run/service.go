@@ -631,11 +631,23 @@ func (c *Controller) list(ctx context.Context, o store.ListOptions) ([]*Run, err
 	for _, row := range rows {
 		r, err := fromRow(row)
 		if err != nil {
-			return nil, err
+			// One run whose stored record does not read (written to the
+			// database by other means) failed the tenant's whole list: it
+			// is listed by its columns, saying so.
+			c.cfg.Logger.Error("list runs: a run's stored record does not read", "run", row.ID, "tenant", row.Tenant, "err", err)
+			r = unreadable(row)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// unreadable is a run whose stored record does not decode, as its
+// columns give it, its reason saying so.
+func unreadable(row *store.Run) *Run {
+	return &Run{ID: row.ID, Tenant: row.Tenant, Job: row.Job, State: State(row.State), Site: row.Site, Attempt: row.Attempt,
+		Handle: row.Handle, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, version: row.Version,
+		Data: Data{Reason: "the run's stored record does not read; the operator must restore it"}}
 }
 
 // Events returns the timeline of tenant's run id.

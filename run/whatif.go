@@ -74,7 +74,11 @@ func (c *Controller) WhatIf(ctx context.Context, proposed LawNow, plan Planner, 
 		for _, row := range rows {
 			r, err := fromRow(row)
 			if err != nil {
-				return err
+				// Not judged, and named as such, as the law check does.
+				rep.Runs = append(rep.Runs, WhatIfRun{Run: row.ID, Tenant: row.Tenant, Job: row.Job, State: State(row.State), Outcome: "undetermined",
+					Reason: "the run's stored record does not read", Affected: true})
+				rep.Affected++
+				continue
 			}
 			wr, err := c.whatIfRun(ctx, r, cur, proposed, plan, asOf)
 			if err != nil {
