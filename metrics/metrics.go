@@ -34,6 +34,15 @@ type Sources struct {
 	Now func() time.Time
 }
 
+// maxMigrationRoutes bounds the series of meridian_migrations_total: a
+// label pair per old and new site would grow with the square of the sites.
+// The first pairs seen keep their own series; later ones are counted under
+// from="other", to="other".
+const maxMigrationRoutes = 256
+
+// otherRoute labels the migrations beyond maxMigrationRoutes.
+const otherRoute = "other"
+
 // storeEvery is how often a scrape may read the store: /metrics answers
 // anyone who reaches --metrics-listen, as often as they ask, and the store
 // is every replica's; a scrape in between reads the last figures (or the
@@ -50,9 +59,13 @@ type Metrics struct {
 	stagedBytes    *prometheus.CounterVec
 	siteLosses     *prometheus.CounterVec
 	migrations     *prometheus.CounterVec
-	httpRequests   *prometheus.CounterVec
-	httpSeconds    *prometheus.HistogramVec
-	rateLimited    *prometheus.CounterVec
+	// routesMu guards routes, the (from, to) pairs of migrations that
+	// have a series of their own.
+	routesMu     sync.Mutex
+	routes       map[[2]string]bool
+	httpRequests *prometheus.CounterVec
+	httpSeconds  *prometheus.HistogramVec
+	rateLimited  *prometheus.CounterVec
 }
 
 // New registers the collectors, the Go runtime's and the process's.
@@ -79,7 +92,7 @@ func New(src Sources) *Metrics {
 		Name: "meridian_site_losses_total", Help: "Runs that lost their site, by site.",
 	}, []string{"site"})
 	m.migrations = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_migrations_total", Help: "Runs moved to another site, by old and new site.",
+		Name: "meridian_migrations_total", Help: "Runs moved to another site, by old and new site (beyond the first 256 pairs, from and to \"other\").",
 	}, []string{"from", "to"})
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_http_requests_total", Help: "API requests answered, by route and status code.",
@@ -177,8 +190,28 @@ func (m *Metrics) SiteLost(site string) {
 // Migrated counts a run moved from one site to another.
 func (m *Metrics) Migrated(from, to string) {
 	if m != nil {
-		m.migrations.WithLabelValues(from, to).Inc()
+		m.migrations.WithLabelValues(m.migrationRoute(from, to)).Inc()
 	}
+}
+
+// migrationRoute returns the labels to count a migration under: its own
+// sites while fewer than maxMigrationRoutes pairs have a series, "other"
+// for both once that many do.
+func (m *Metrics) migrationRoute(from, to string) (string, string) {
+	k := [2]string{from, to}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	if m.routes[k] {
+		return from, to
+	}
+	if len(m.routes) >= maxMigrationRoutes {
+		return otherRoute, otherRoute
+	}
+	if m.routes == nil {
+		m.routes = map[[2]string]bool{}
+	}
+	m.routes[k] = true
+	return from, to
 }
 
 // Staged counts sealed bytes sent from a dataset's origin country to a

@@ -99,3 +99,60 @@ func TestScrapesReadStoreAtMostOncePerSecond(t *testing.T) {
 		t.Fatalf("a scrape a second later read the audit head %d times and the run counts %d times in all, want twice each", heads, counts)
 	}
 }
+
+// TestMigrationSeriesBounded: runs moving among many sites add at most
+// maxMigrationRoutes+1 series to meridian_migrations_total (a pair per old
+// and new site would grow with the sites squared); the first pairs keep
+// their own series, and no migration goes uncounted.
+func TestMigrationSeriesBounded(t *testing.T) {
+	m := New(Sources{})
+	const sites = 40 // 1,560 pairs
+	total := 0
+	for range 2 {
+		for i := range sites {
+			for j := range sites {
+				if i != j {
+					m.Migrated("site-"+strconv.Itoa(i), "site-"+strconv.Itoa(j))
+					total++
+				}
+			}
+		}
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, sum := 0, 0.0
+	var other, first float64
+	for _, mf := range mfs {
+		if mf.GetName() != "meridian_migrations_total" {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			series++
+			sum += c.GetCounter().GetValue()
+			l := map[string]string{}
+			for _, p := range c.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			switch {
+			case l["from"] == otherRoute && l["to"] == otherRoute:
+				other = c.GetCounter().GetValue()
+			case l["from"] == "site-0" && l["to"] == "site-1":
+				first = c.GetCounter().GetValue()
+			}
+		}
+	}
+	if series > maxMigrationRoutes+1 {
+		t.Errorf("%d series for %d site pairs, want at most %d", series, sites*(sites-1), maxMigrationRoutes+1)
+	}
+	if int(sum) != total {
+		t.Errorf("counted %v migrations, want %d", sum, total)
+	}
+	if first != 2 {
+		t.Errorf("site-0 → site-1, seen first: %v, want its own series at 2", first)
+	}
+	if want := float64(total - 2*maxMigrationRoutes); other != want {
+		t.Errorf("other: %v, want %v", other, want)
+	}
+}
