@@ -73,6 +73,9 @@ type Quotas struct {
 	// a quota for one of them may not use it (closed), while accelerators
 	// no quota names are bounded by capacity alone.
 	covered map[string]bool
+	// unnamed lists, sorted, the catalog's accelerators that no quota
+	// names: every tenant may use them up to capacity.
+	unnamed []string
 	// limits holds Limits' answer, by tenant and accelerator, for every
 	// accelerator of a tenant's families: worked out once, as the
 	// admission loop asks for every option of every waiting run, and a
@@ -240,7 +243,35 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		}
 		q.limits[t] = byAcc
 	}
+	for a := range accelerators {
+		if !q.covered[a] {
+			q.unnamed = append(q.unnamed, a)
+		}
+	}
+	sort.Strings(q.unnamed)
 	return q, nil
+}
+
+// Unnamed returns, sorted, the accelerators of the catalog the quotas were
+// read against that no quota names: no quota limits them, only capacity,
+// for every tenant. A variant added to the catalog is among them until a
+// quota names it.
+func (q *Quotas) Unnamed() []string {
+	if q == nil {
+		return nil
+	}
+	return slices.Clone(q.unnamed)
+}
+
+// UnnamedWarning says which of the catalog's accelerators no quota names,
+// each by name, and what that means; "" when the quotas name every one.
+func (q *Quotas) UnnamedWarning() string {
+	u := q.Unnamed()
+	if len(u) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("warning: no quota names %d of the catalog's accelerators, so every tenant may use them up to capacity: %s (name each in a family of the tenants' quotas to limit it)",
+		len(u), strings.Join(u, ", "))
 }
 
 // empty reports whether a document as written holds nothing or null.

@@ -260,3 +260,56 @@ func TestQuotaEmptyDocuments(t *testing.T) {
 		t.Errorf("a file of empty documents: %v, want it refused as holding no Quota", err)
 	}
 }
+
+// An accelerator no quota names is bounded by capacity alone, for every
+// tenant: a variant added to the catalog is quota-free until a quota names
+// it. Reading quotas says so, naming each; it says nothing when the quotas
+// name every accelerator.
+func TestQuotaUnnamedAcceleratorsWarned(t *testing.T) {
+	accs := accelerators(t)
+	added := *accs["nvidia-h100-sxm"]
+	accs["nvidia-h100-nvl"] = &added
+	q, err := ParseQuotas("quotas.yaml", []byte(labQuotas), accs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{"nvidia-h100-sxm": true, "nvidia-h100-pcie": true, "amd-mi300x": true}
+	var want []string
+	for a := range accs {
+		if !named[a] {
+			want = append(want, a)
+		}
+	}
+	slices.Sort(want)
+	if got := q.Unnamed(); !slices.Equal(got, want) {
+		t.Errorf("unnamed: %v, want %v", got, want)
+	}
+	w := q.UnnamedWarning()
+	for _, a := range want {
+		if !strings.Contains(w, a) {
+			t.Errorf("warning %q does not name %s", w, a)
+		}
+	}
+	for a := range named {
+		if strings.Contains(w, a+",") || strings.HasSuffix(w, a) || strings.Contains(w, a+" ") {
+			t.Errorf("warning %q names %s, which a quota names", w, a)
+		}
+	}
+	if !strings.Contains(w, "nvidia-h100-nvl") || !strings.Contains(w, "capacity") {
+		t.Errorf("warning %q: want the added variant named and what bounds it", w)
+	}
+
+	all := slices.Sorted(mapsKeys(accs))
+	doc := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: vision}\nspec:\n  families:\n    - {name: all, accelerators: [" + strings.Join(all, ", ") + "], nominal: 8}\n"
+	q, err = ParseQuotas("quotas.yaml", []byte(doc), accs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, w := q.Unnamed(), q.UnnamedWarning(); len(u) != 0 || w != "" {
+		t.Errorf("every accelerator named: unnamed %v, warning %q", u, w)
+	}
+	var none *Quotas
+	if none.UnnamedWarning() != "" {
+		t.Error("nil quotas warn")
+	}
+}

@@ -38,6 +38,9 @@ type QuotaReload struct {
 	Tenants  []string  `json:"tenants"`
 	Changed  bool      `json:"changed"`
 	Time     time.Time `json:"time"`
+	// Unnamed lists the catalog's accelerators that no quota names: every
+	// tenant may use them up to capacity.
+	Unnamed []string `json:"unnamed,omitempty"`
 }
 
 // ReloadQuotas reads the quota file (Config.QuotaFile) again and, once it
@@ -85,6 +88,10 @@ func (c *Controller) ReloadQuotas(ctx context.Context, by string) (*QuotaReload,
 	sum := sha256.Sum256(data)
 	out := &QuotaReload{File: path, SHA256: hex.EncodeToString(sum[:]), Previous: c.quotaSum, Tenants: q.Tenants(), Time: c.cfg.Now().UTC()}
 	out.Changed = out.SHA256 != out.Previous
+	out.Unnamed = q.Unnamed()
+	if w := q.UnnamedWarning(); w != "" {
+		c.cfg.Logger.Warn("quota reload: "+w, "file", path, "unnamed", out.Unnamed)
+	}
 	rec, err := audit.NewRecord(KindQuota, "", map[string]any{"action": "reloaded", "file": path, "sha256": out.SHA256, "previous": out.Previous,
 		"tenants": out.Tenants, "changed": out.Changed, "by": by})
 	if err != nil {

@@ -70,7 +70,7 @@ histogram says why), 2 on bad input.`,
 			f.files = append(f.files, args...)
 			f.topSet = cmd.Flags().Changed("top")
 			if f.fleet {
-				return runFleetPlan(cmd.OutOrStdout(), f)
+				return runFleetPlan(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 			}
 			if f.quotas != "" || cmd.Flags().Changed("tenant") {
 				return badInput(errors.New("--quotas and --tenant are for plan --fleet"))

@@ -19,7 +19,7 @@ import (
 // pools at least total cost (fleet.Assign), no pool given more than its
 // available count. With --quotas, each job takes from its tenant's quota
 // (its meridian.dev/tenant label, else --tenant), and jobs beyond it wait.
-func runFleetPlan(w io.Writer, f planFlags) error {
+func runFleetPlan(w, errw io.Writer, f planFlags) error {
 	if len(f.files) == 0 {
 		return badInput(errors.New("-f: give the files or directories with the jobs, their organizations and datasets"))
 	}
@@ -56,6 +56,9 @@ func runFleetPlan(w io.Writer, f planFlags) error {
 		}
 		if opts.Quotas, err = fleet.ParseQuotas(f.quotas, data, world.Accelerators); err != nil {
 			return badInput(fmt.Errorf("--quotas: %w", err))
+		}
+		if msg := opts.Quotas.UnnamedWarning(); msg != "" {
+			fmt.Fprintf(errw, "--quotas %s: %s\n", f.quotas, msg)
 		}
 	}
 	seen := map[string]bool{}

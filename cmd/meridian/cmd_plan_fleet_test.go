@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -107,14 +108,20 @@ func TestPlanFleetQuotas(t *testing.T) {
 		Assignments []struct{ Job, Tenant string }
 		Waiting     []struct{ Job, Reason, Tenant string }
 	}
+	var stderr string
 	plan := func(args ...string) result {
 		t.Helper()
-		out, code, err := runPlanCLI(t, append([]string{"plan", "--fleet", "-f", file, "--catalog", sites, "--as-of", "2025-06-01", "-o", "json"}, args...)...)
-		if code != exitOK {
-			t.Fatalf("exit %d: %v\n%s", code, err, out)
+		root := newRootCmd()
+		var out, errOut bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		root.SetArgs(append([]string{"plan", "--fleet", "-f", file, "--catalog", sites, "--as-of", "2025-06-01", "-o", "json"}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v\n%s%s", err, out.String(), errOut.String())
 		}
+		stderr = errOut.String()
 		var res result
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatal(err)
 		}
 		return res
@@ -122,7 +129,16 @@ func TestPlanFleetQuotas(t *testing.T) {
 	if res := plan(); len(res.Assignments) != 5 || len(res.Waiting) != 0 {
 		t.Fatalf("without quotas: %+v", res)
 	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("without quotas, a warning: %s", stderr)
+	}
 	res := plan("--quotas", quotas, "--tenant", "platform")
+	// The quotas name only the SXM H100: every other accelerator of the
+	// catalog is bounded by capacity alone, and plan says so on stderr
+	// (stdout stays JSON), naming each.
+	if !strings.Contains(stderr, "warning: no quota names") || !strings.Contains(stderr, "nvidia-h100-pcie") || strings.Contains(stderr, "nvidia-h100-sxm") {
+		t.Errorf("quotas naming one accelerator: stderr %q, want a warning naming the others", stderr)
+	}
 	placed := map[string]int{}
 	for _, a := range res.Assignments {
 		placed[a.Tenant]++

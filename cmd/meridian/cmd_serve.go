@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -220,4 +221,7 @@ func reloadOnSignal(w io.Writer, c *run.Controller) {
 		return
 	}
 	fmt.Fprintf(w, "SIGHUP: quotas reloaded from %s (sha256:%s, %d tenants, changed: %v)\n", res.File, res.SHA256, len(res.Tenants), res.Changed)
+	if len(res.Unnamed) > 0 {
+		fmt.Fprintf(w, "SIGHUP: warning: no quota names %s, so every tenant may use them up to capacity\n", strings.Join(res.Unnamed, ", "))
+	}
 }

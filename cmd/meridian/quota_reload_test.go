@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,6 +39,12 @@ func TestQuotaReloadSignal(t *testing.T) {
 	p.start()
 	defer p.stop()
 	ctx := context.Background()
+	// The file names the SXM H100 alone: the catalog's other accelerators
+	// are bounded by capacity alone, for every tenant, and serve says so
+	// at start, naming each.
+	if log := p.errb.String(); !strings.Contains(log, "no quota names") || !strings.Contains(log, "nvidia-h100-pcie") || strings.Contains(log, "nvidia-h100-sxm") {
+		t.Errorf("serve's start-up output: want a warning naming the accelerators no quota names:\n%s", log)
+	}
 	digest := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	// waitAudit waits for the n-th quota record and returns its payload.
 	waitAudit := func(n int) map[string]any {
@@ -110,6 +117,9 @@ func TestQuotaReloadSignal(t *testing.T) {
 	}
 	if res.Changed || res.SHA256 != digest(good) || res.Previous != digest(good) || len(res.Tenants) != 1 {
 		t.Fatalf("reload of the file in force: %+v", res)
+	}
+	if !slices.Contains(res.Unnamed, "nvidia-h100-pcie") || slices.Contains(res.Unnamed, "nvidia-h100-sxm") {
+		t.Errorf("reload: unnamed %v, want the accelerators no quota names", res.Unnamed)
 	}
 	// A file others may now write is refused on reload, as at start.
 	if err := os.Chmod(file, 0o606); err != nil {

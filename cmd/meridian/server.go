@@ -512,6 +512,9 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if msg := quotas.UnnamedWarning(); msg != "" {
+		fmt.Fprintf(logw, "meridian serve: --quotas %s: %s\n", opts.Quotas, msg)
+	}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
 		CheckQuotaFile: func(p string) error { return ownerWritesOnly("--quotas", p) },
 		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
