@@ -37,6 +37,13 @@ type AuditQuery struct {
 	// entries (a transfer intent lists every chunk) is cut short, and
 	// holds at least one entry.
 	MaxBytes int64
+	// MaxEntryBytes, when above 0, leaves out the entries whose payload
+	// alone is longer than this many bytes, as Kinds leaves out other
+	// kinds: a caller that knows how large the entries it wants can be
+	// never reads a larger one (a row written to the database by hand,
+	// megabytes long, that a page of at least one entry would read whole).
+	// The stores tell a payload's length without reading it.
+	MaxEntryBytes int64
 }
 
 // Next is the After of the page that follows page, the entries q
@@ -140,8 +147,8 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	if len(q.Kinds) > MaxAuditKinds {
 		return "", nil, fmt.Errorf("audit query: %d kinds, at most %d", len(q.Kinds), MaxAuditKinds)
 	}
-	if q.Limit < 0 || q.After < 0 || q.Through < 0 {
-		return "", nil, fmt.Errorf("audit query: after %d, limit %d, through %d: want 0 or more", q.After, q.Limit, q.Through)
+	if q.Limit < 0 || q.After < 0 || q.Through < 0 || q.MaxEntryBytes < 0 {
+		return "", nil, fmt.Errorf("audit query: after %d, limit %d, through %d, entry bytes %d: want 0 or more", q.After, q.Limit, q.Through, q.MaxEntryBytes)
 	}
 	if err := tenantScope(q.Tenant, q.AllTenants); err != nil {
 		return "", nil, fmt.Errorf("audit query: %w", err)
@@ -170,6 +177,12 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 				ks[i] = arg(k)
 			}
 			w = append(w, "kind IN ("+strings.Join(ks, ", ")+")")
+		}
+		if q.MaxEntryBytes > 0 {
+			// octet_length reads the length SQLite keeps in the row's
+			// header and PostgreSQL in a large value's TOAST pointer,
+			// not the value.
+			w = append(w, "octet_length(payload) <= "+arg(q.MaxEntryBytes))
 		}
 		if own != nil {
 			w = append(w, own())

@@ -32,9 +32,11 @@ const (
 	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qAuditHead = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
 	qAuditPut  = `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qOrderGet  = `SELECT last FROM run_order WHERE id = 1`
+	qOrderPut  = `UPDATE run_order SET last = ? WHERE id = 1`
 )
 
-var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut}
+var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut}
 
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -430,6 +432,12 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 			return nil, false, nil, err
 		}
 	}
+	// The run's place in the list: the clock, but never before the last
+	// creation's, which a reader may have listed already.
+	now, err := s.orderTime(ctx, tx, now)
+	if err != nil {
+		return nil, false, nil, err
+	}
 	nr := *r
 	nr.Version = 1
 	nr.CreatedAt, nr.UpdatedAt = now, now
@@ -443,6 +451,31 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 		return nil, false, nil, err
 	}
 	return &nr, true, last, nil
+}
+
+// orderTime takes a new run's created_at: now, or one microsecond after
+// the last creation's where the clock has stepped back to or before it, so
+// that runs list in the order they were committed. Write transactions are
+// serialised (_txlock=immediate), so the row read here is the one updated.
+func (s *SQLite) orderTime(ctx context.Context, tx *sql.Tx, now time.Time) (time.Time, error) {
+	var last string
+	if err := s.queryRow(ctx, tx, qOrderGet).Scan(&last); err != nil {
+		return time.Time{}, fmt.Errorf("run order: %w", err)
+	}
+	t := now.UTC()
+	if last != "" {
+		prev, err := time.Parse(timeLayout, last)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("run order: last creation time %q: %w", last, err)
+		}
+		if floor := prev.Add(time.Microsecond); t.Before(floor) {
+			t = floor
+		}
+	}
+	if _, err := s.exec(ctx, tx, qOrderPut, fmtTime(t)); err != nil {
+		return time.Time{}, fmt.Errorf("run order: %w", err)
+	}
+	return t, nil
 }
 
 func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
