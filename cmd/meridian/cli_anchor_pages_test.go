@@ -103,6 +103,54 @@ func TestCLIAnchorReadsKeyEntriesInPages(t *testing.T) {
 	}
 }
 
+// largestReadStore records the largest entry one read of the log returned.
+type largestReadStore struct {
+	*store.SQLite
+	largest int
+}
+
+func (s *largestReadStore) AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error) {
+	es, next, err := s.SQLite.AuditSelectPage(ctx, q)
+	for _, e := range es {
+		s.largest = max(s.largest, len(e.Payload))
+	}
+	return es, next, err
+}
+
+// TestCLIAnchorSkipsHugeKeyRows: a page of key entries holds at least one
+// entry, so a single forged key row of any size was read whole by every
+// CLI command that writes the log. Rows larger than a key entry can be are
+// left out by the store; the last sealed entry still decides.
+func TestCLIAnchorSkipsHugeKeyRows(t *testing.T) {
+	ctx := context.Background()
+	st, anchors, db := keyEntriesState(t, 3, "")
+	defer db.Close()
+	_, head, err := db.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := `{"key":"` + strings.Repeat("ef", 32) + `","pad":"` + strings.Repeat("x", 8<<20) + `"}`
+	if _, err := db.DB().Exec(`INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version) VALUES (4, '2026-01-01T00:00:00.000000000Z', ?, '', ?, ?, ?, '', 2)`,
+		audit.KindAnchored, huge, head, strings.Repeat("ab", 32)); err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.LoadKey(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &largestReadStore{SQLite: db}
+	var w strings.Builder
+	if _, err := cliAnchor(ctx, reads, audit.NewChain(key), anchors, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.String(), "audit entry 3 records that this log is anchored") {
+		t.Errorf("the last sealed key entry (3) no longer decides: %q", w.String())
+	}
+	if reads.largest > keyEntryMaxBytes {
+		t.Errorf("the CLI read a key row of %d bytes; want none over %d", reads.largest, keyEntryMaxBytes)
+	}
+}
+
 // BenchmarkCLIAnchorKeyEntries: cliAnchor over a log of 100,000 key
 // entries. peak-heap-MB is the most heap in use seen while it ran
 // (sampled), above what was in use before.

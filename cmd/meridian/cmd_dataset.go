@@ -231,6 +231,12 @@ type cliAnchorStore interface {
 const (
 	keyEntryPage      = 256
 	keyEntryPageBytes = 1 << 20
+	// keyEntryMaxBytes is the largest key entry read: a real one is
+	// {"key":"<64 hex>"}, about 75 bytes. A larger row was written by
+	// other means, is not sealed and would be ignored; reading it whole
+	// (a page holds at least one entry) let one forged row of gigabytes
+	// take the CLI's memory.
+	keyEntryMaxBytes = 4 << 10
 )
 
 // lastSealedKeyEntry returns the last KindAnchored entry of db's log that
@@ -241,7 +247,7 @@ const (
 func lastSealedKeyEntry(ctx context.Context, db cliAnchorStore, chain *audit.Chain) (audit.Entry, bool, error) {
 	var last audit.Entry
 	found := false
-	q := store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true, Limit: keyEntryPage, MaxBytes: keyEntryPageBytes}
+	q := store.AuditQuery{Kinds: []string{audit.KindAnchored}, AllTenants: true, Limit: keyEntryPage, MaxBytes: keyEntryPageBytes, MaxEntryBytes: keyEntryMaxBytes}
 	for {
 		page, next, err := db.AuditSelectPage(ctx, q)
 		if err != nil {
