@@ -15,12 +15,13 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// longTimeline is a running run whose timeline has three full pages of
-// events. Reading the second page waits until the client has received
-// the first page's last event, or until a guard passes (then it notes
-// that the first page was held back).
+// longTimeline is a running run whose timeline has 3*EventPage events.
+// The read after the first waits until the client has received the
+// first read's last event, or until a guard passes (then it notes that
+// the first read was held back).
 type longTimeline struct {
 	Controller
+	firstEnd  atomic.Int64 // the seq of the first read's last event
 	firstSeen chan struct{}
 	heldBack  atomic.Bool
 }
@@ -30,7 +31,7 @@ func (l *longTimeline) Brief(ctx context.Context, tenant, id string) (*run.Run, 
 }
 
 func (l *longTimeline) EventsAfter(ctx context.Context, tenant, id string, after int64, limit int) ([]store.Event, error) {
-	if after == EventPage {
+	if end := l.firstEnd.Load(); end > 0 && after == end {
 		select {
 		case <-l.firstSeen:
 		case <-time.After(5 * time.Second):
@@ -42,6 +43,9 @@ func (l *longTimeline) EventsAfter(ctx context.Context, tenant, id string, after
 	var evs []store.Event
 	for seq := after + 1; seq <= 3*EventPage && len(evs) < limit; seq++ {
 		evs = append(evs, store.Event{RunID: id, Seq: seq, Kind: "progress", Reason: strings.Repeat("x", 100)})
+	}
+	if after == 0 && len(evs) > 0 {
+		l.firstEnd.Store(evs[len(evs)-1].Seq)
 	}
 	return evs, nil
 }
@@ -75,7 +79,7 @@ func TestFollowedEventsWritePageByPage(t *testing.T) {
 		if id != strconv.FormatInt(next, 10) {
 			t.Fatalf("event %s, want %d", id, next)
 		}
-		if next == EventPage {
+		if next == l.firstEnd.Load() {
 			close(l.firstSeen)
 		}
 		next++
@@ -84,7 +88,7 @@ func TestFollowedEventsWritePageByPage(t *testing.T) {
 		t.Fatalf("the stream ended at event %d: %v", next, sc.Err())
 	}
 	if l.heldBack.Load() {
-		t.Errorf("the second page of the timeline was read before the first was sent")
+		t.Errorf("the second read of the timeline was made before the first was sent")
 	}
 }
 

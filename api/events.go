@@ -71,20 +71,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 // eventPage reads the events of run id after after, up to limit of them
 // and MaxEventPageBytes of their JSON (at least one), from the controller
-// EventPage at a time. next is the after= of the next page: the last
-// event's seq when the page is full or was cut at the bound, else 0.
+// a read at a time (eventReads sizes them). next is the after= of the
+// next page: the last event's seq when the page is full or was cut at the bound, else 0.
 // Events carry what sites say (a reason of up to 8 KiB each): a page of
 // MaxEventPage of them read at once ran to tens of megabytes, held in the
 // server's memory and sent in one answer.
 func (s *Server) eventPage(ctx context.Context, tenant, id string, after int64, limit int) (page []store.Event, next int64, err error) {
 	page = []store.Event{}
 	size := 0
+	var rd eventReads
 	for len(page) < limit {
-		ask := min(limit-len(page), EventPage)
+		ask := rd.ask(limit - len(page))
 		evs, err := s.c.EventsAfter(ctx, tenant, id, after, ask)
 		if err != nil {
 			return nil, 0, err
 		}
+		rd.saw(evs)
 		for _, e := range evs {
 			b, err := json.Marshal(e)
 			if err != nil {
@@ -114,6 +116,42 @@ const (
 	// event).
 	MaxEventPageBytes = 4 << 20
 )
+
+// eventReadBytes is about the most one read of a timeline from the
+// controller holds: a read asks for as many events as fit it when each
+// is as long as eventBytes, or as the longest event this request has
+// read, if longer. Events whose reasons a site made as long as it may
+// (8 KiB) made a read of EventPage of them some 8 MiB, held whole
+// however little of it one page or one write of a stream then took.
+const eventReadBytes = 1 << 20
+
+// eventBytes is about the most an event's fields hold: a reason of up to
+// 8 KiB (the controller cuts longer ones), a short kind, states and data.
+const eventBytes = 9 << 10
+
+// eventReads sizes a request's reads of a timeline by bytes.
+type eventReads struct {
+	longest int // the most bytes one event read so far held
+}
+
+// ask is how many events the next read asks for: at most want,
+// EventPage and what fits eventReadBytes; at least one.
+func (r *eventReads) ask(want int) int {
+	n := eventReadBytes / max(eventBytes, r.longest)
+	return max(1, min(want, EventPage, n))
+}
+
+// saw notes the events a read returned.
+func (r *eventReads) saw(evs []store.Event) {
+	for _, e := range evs {
+		r.longest = max(r.longest, eventSize(e))
+	}
+}
+
+// eventSize is about how many bytes e holds in memory.
+func eventSize(e store.Event) int {
+	return len(e.RunID) + len(e.Kind) + len(e.From) + len(e.To) + len(e.Reason) + len(e.Data) + 64
+}
 
 // streamWriteBytes is about the most a followed timeline writes at once:
 // a write ends with the event that brings it to this size (an event
@@ -182,6 +220,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 	}()
 	var buf bytes.Buffer
 	var lastAt time.Time // when the last event sent was recorded
+	var rd eventReads    // reads of the timeline, sized by bytes
 	for wakes := 0; ; wakes++ {
 		// The run first, then its events: they are written in one
 		// transaction with the run's row, so the events read hold every
@@ -207,12 +246,15 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 			// events go out in writes of about streamWriteBytes: a page of
 			// events whose reasons a site made long is megabytes, which one
 			// write held in memory and had to get through to a slow client
-			// within one write wait.
+			// within one write wait. A page is one read, sized by
+			// eventReads: what a read holds is bounded by bytes too.
 			for {
-				evs, err := s.c.EventsAfter(ctx, tenant, id, last, EventPage)
+				ask := rd.ask(EventPage)
+				evs, err := s.c.EventsAfter(ctx, tenant, id, last, ask)
 				if err != nil {
 					return
 				}
+				rd.saw(evs)
 				for _, e := range evs {
 					frame(&buf, sseEvent, strconv.FormatInt(e.Seq, 10), e)
 					last, lastAt = e.Seq, e.Time
@@ -224,7 +266,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 						beat.Reset(lim.Heartbeat)
 					}
 				}
-				if len(evs) < EventPage {
+				if len(evs) < ask {
 					break
 				}
 				if buf.Len() > 0 {

@@ -821,6 +821,30 @@ func TestConsole(t *testing.T) {
 			t.Errorf("more read %d pages, want 1", n)
 		}
 
+		// The stream is cut (the server restarts) and comes back with the
+		// list's first page: the page opened with "more" is read again.
+		// The list went back to its first page, and the user had to press
+		// "more" again for what was shown before.
+		const streaming = `document.querySelector("#runs").previousElementSibling.textContent.includes("follows each change")`
+		p.stop()
+		b.waitJS("the list polled", "!"+streaming)
+		p.start()
+		b.waitJS("the stream back", streaming)
+		// A run that changes now comes over that stream, after its list.
+		r3, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: demoJob(t, bin, p.state, 100000, 10, "20ms")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Cancel(ctx, r3.ID); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r3.ID)
+		slices.Sort(want)
+		b.waitJS("the run listed after the reconnect", fmt.Sprintf(`[...document.querySelectorAll("#runs-table a")].some(a => a.textContent === %q)`, r3.ID))
+		b.waitJS("every run listed again", fmt.Sprintf(`document.querySelectorAll("#runs-table a").length === %d && document.querySelector("#runs-more").hidden`, len(want)))
+		listed(true)
+		b.forget(func(e string) bool { return strings.Contains(e, "ERR_CONNECTION_REFUSED") })
+
 		// Polling (every stream the tenant may have is taken): the first
 		// page, polled, and no other until "more" is pressed; then both.
 		b.run("leave the list", chromedp.Navigate("about:blank"))

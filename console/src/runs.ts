@@ -31,6 +31,9 @@ export function runsPage(main: HTMLElement): () => void {
   // the list are shown, next the after= of the page that follows them.
   let byId = new Map<string, Run>();
   let pages = 1;
+  // opened is how many pages the user opened: a reconnect's list, its
+  // first page, is followed by the others again.
+  let opened = 1;
   let next = "";
   function show(): void {
     clear(box);
@@ -90,6 +93,31 @@ export function runsPage(main: HTMLElement): () => void {
     }
   }
   let loading = false;
+  // reopen reads again, after the stream's list n, the pages that were
+  // shown before it came (a reconnect brings the first page only): up to
+  // want pages in all, one at a time, as "more" reads them.
+  async function reopen(n: number, want: number): Promise<void> {
+    loading = true;
+    more.disabled = true;
+    try {
+      while (alive && n === list && pages < want && next) {
+        const from = next;
+        const p = await readRunPage(from);
+        if (!alive || n !== list || from !== next) return;
+        for (const r of p.runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+        pages++;
+        next = p.next;
+        later();
+      }
+    } catch (err) {
+      if (alive && n === list) moreStatus.append(errorBox(new Error(`The runs shown before the list was read again could not be read: ${(err as Error).message}`)));
+    } finally {
+      if (n === list) {
+        loading = false;
+        more.disabled = false;
+      }
+    }
+  }
   more.addEventListener("click", async () => {
     if (loading || !next) return;
     clear(moreStatus);
@@ -98,6 +126,7 @@ export function runsPage(main: HTMLElement): () => void {
     if (f.polling()) {
       // The poll reads one page more from now on, starting at once.
       pages++;
+      opened = pages;
       await load();
       loading = false;
       more.disabled = false;
@@ -110,6 +139,7 @@ export function runsPage(main: HTMLElement): () => void {
       if (!alive || n !== list || from !== next) return;
       for (const r of p.runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
       pages++;
+      opened = pages;
       next = p.next;
       later();
     } catch (err) {
@@ -128,8 +158,13 @@ export function runsPage(main: HTMLElement): () => void {
         byId = new Map(l.runs.map((r) => [r.id, r]));
         fromEvents = new Set<string>();
         list++;
+        // A reconnect's list is the first page again: the pages opened
+        // with "more" before it are read again, not dropped.
         pages = 1;
         next = l.next || "";
+        loading = false;
+        more.disabled = false;
+        if (opened > 1 && next) reopen(list, opened);
       } else if (m.event === "run") {
         const r = JSON.parse(m.data) as Run;
         byId.set(r.id, r);
