@@ -1038,7 +1038,11 @@ func (c *Controller) hold(ctx context.Context, r *Run, reason, code, rule string
 
 // holdWait is hold, for a run that waits for room when wait is set.
 func (c *Controller) holdWait(ctx context.Context, r *Run, reason, code, rule string, rev int64, wait string, wants []Want) (bool, error) {
-	reason = holdText(reason)
+	// Bounded as a state's reason is: one that waits for room names every
+	// lawful pool, and a site's error may be part of it, so it grew with
+	// the catalog and with what a site wrote, in every held run and every
+	// page of the queue.
+	reason = reasonText(reason)
 	now := c.cfg.Now()
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || r.State == Held {
@@ -1219,7 +1223,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 // stillHeld records another failed try of a held run: the next try, and
 // the reason when it changed.
 func (c *Controller) stillHeld(ctx context.Context, id, reason, code, rule string, rev int64, wait string, wants []Want) error {
-	reason = holdText(reason)
+	reason = reasonText(reason) // as holdWait keeps it, so that a retry compares like with like
 	_, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
 		if r.State != Held || r.Hold == nil {
 			return store.ErrNoChange
@@ -1236,12 +1240,6 @@ func (c *Controller) stillHeld(ctx context.Context, id, reason, code, rule strin
 	})
 	return err
 }
-
-// holdText is a hold's reason as it is kept, bounded as a state's reason
-// is (maxReason): a reason that waits for room names every lawful pool,
-// and a site's error may be part of it, so it grew with the catalog and
-// with what a site wrote, in every held run and every page of the queue.
-func holdText(reason string) string { return truncate(storable(reason), maxReason) }
 
 // holdReason says why a plan has no placement: the first not-now reason
 // when capacity is what is missing, else the first undetermined fact, else

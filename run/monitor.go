@@ -25,7 +25,7 @@ func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site b
 	// The reason is often the site's own words (a scheduler's answer, a
 	// pod's message): bounded as a state's reason is, for it is kept in
 	// the run's migration and written to the audit log with its plan.
-	reason = truncate(storable(reason), maxReason)
+	reason = reasonText(reason)
 	now := c.cfg.Now()
 	attempt := r.Attempt
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {

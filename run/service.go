@@ -369,7 +369,7 @@ func stateRecord(ch *store.Change, runID string, from, to State, reason string) 
 
 // transition moves r to state to, recording the event and the audit entry.
 func transition(ch *store.Change, r *Run, to State, reason string) error {
-	reason = truncate(storable(reason), maxReason)
+	reason = reasonText(reason)
 	from := r.State
 	r.State = to
 	r.Reason = reason
@@ -391,6 +391,10 @@ func toRow(r *Run) (*store.Run, error) {
 // to make as long as they like, and each is kept in the run's document and
 // its timeline and written to the audit log.
 const maxReason = 8 << 10
+
+// reasonText is a reason as a run keeps it: storable and at most
+// maxReason bytes (and the mark of the cut).
+func reasonText(reason string) string { return truncate(storable(reason), maxReason) }
 
 // storable is s as a timeline keeps it. Reasons carry what sites and
 // agents said (a pod's termination message, a scheduler's reason, an
@@ -441,7 +445,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			markOver(r, wasN, c.cfg.Now())
 		}
 		for i := range ch.Events {
-			ch.Events[i].Reason, ch.Events[i].Data = truncate(storable(ch.Events[i].Reason), maxReason), storable(ch.Events[i].Data)
+			ch.Events[i].Reason, ch.Events[i].Data = reasonText(ch.Events[i].Reason), storable(ch.Events[i].Data)
 		}
 		nr, err := toRow(r)
 		if err != nil {
@@ -645,9 +649,9 @@ func (c *Controller) list(ctx context.Context, o store.ListOptions) ([]*Run, err
 // unreadable is a run whose stored record does not decode, as its
 // columns give it, its reason saying so.
 func unreadable(row *store.Run) *Run {
-	return &Run{ID: row.ID, Tenant: row.Tenant, Job: row.Job, State: State(row.State), Site: row.Site, Attempt: row.Attempt,
-		Handle: row.Handle, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt, version: row.Version,
-		Data: Data{Reason: "the run's stored record does not read; the operator must restore it"}}
+	r := columnsOf(row)
+	r.Reason = "the run's stored record does not read; the operator must restore it"
+	return r
 }
 
 // Events returns the timeline of tenant's run id.

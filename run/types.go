@@ -334,14 +334,19 @@ type Run struct {
 	version int64
 }
 
+// columnsOf is the run as row's columns give it, without its document.
+func columnsOf(r *store.Run) *Run {
+	return &Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: State(r.State), Site: r.Site, Attempt: r.Attempt,
+		Handle: r.Handle, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, version: r.Version}
+}
+
 // RowVersion is the version of the stored run this was read from (0 for
 // a run not read from the store): a later read with the same version is
 // the same run (Controller.ListVersions).
 func (r *Run) RowVersion() int64 { return r.version }
 
 func fromRow(r *store.Run) (*Run, error) {
-	out := &Run{ID: r.ID, Tenant: r.Tenant, Job: r.Job, State: State(r.State), Site: r.Site, Attempt: r.Attempt,
-		Handle: r.Handle, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, version: r.Version}
+	out := columnsOf(r)
 	if err := json.Unmarshal(r.Data, &out.Data); err != nil {
 		return nil, err
 	}
