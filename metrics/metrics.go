@@ -49,6 +49,13 @@ const otherRoute = "other"
 // last error).
 const storeEvery = time.Second
 
+// storeDue says whether a scrape at t may read the store again, its last
+// read having ended at tried (zero: none yet); a clock set back counts as
+// due, so that a step back does not freeze the figures.
+func storeDue(t, tried time.Time) bool {
+	return tried.IsZero() || t.Sub(tried) >= storeEvery || t.Before(tried)
+}
+
 // Metrics holds a server's collectors in their own registry.
 type Metrics struct {
 	reg *prometheus.Registry
@@ -124,7 +131,7 @@ func New(src Sources) *Metrics {
 		}, func() float64 {
 			mu.Lock()
 			defer mu.Unlock()
-			if t := now(); tried.IsZero() || t.Sub(tried) >= storeEvery || t.Before(tried) {
+			if storeDue(now(), tried) {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				seq, _, err := src.AuditHead(ctx)
 				cancel()
@@ -256,7 +263,7 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t := c.now(); c.tried.IsZero() || t.Sub(c.tried) >= storeEvery || t.Before(c.tried) {
+	if storeDue(c.now(), c.tried) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		counts, err := c.count(ctx)
 		cancel()
