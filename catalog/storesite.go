@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -27,13 +28,23 @@ type storePlace struct {
 }
 
 // s3Endpoint is an s3 URL's endpoint parameter reduced to the server it
-// names, host:port lower-cased with the scheme's port filled in ("" for
-// AWS, the default): buckets of one name on two servers are two places,
-// and a tenant's own server must not pass for a site's because its bucket
-// and prefix are spelled alike.
-func s3Endpoint(raw string) (string, bool) {
+// names, host:port lower-cased with the scheme's port filled in, read as
+// dataset.OpenStore reads it: an endpoint without a scheme speaks https
+// (http with disable_https=true), and none at all is AWS's own
+// (s3.amazonaws.com, by the same rule). Buckets of one name on two
+// servers are two places, and a tenant's own server must not pass for a
+// site's because its bucket and prefix are spelled alike; nor may a site's
+// server pass for another because its endpoint is spelled otherwise.
+func s3Endpoint(raw string, noHTTPS bool) (string, bool) {
 	if raw == "" {
-		return "", true
+		raw = "s3.amazonaws.com"
+	}
+	if !strings.Contains(raw, "://") {
+		if noHTTPS {
+			raw = "http://" + raw
+		} else {
+			raw = "https://" + raw
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -83,7 +94,9 @@ func parseStorePlace(raw string) (storePlace, bool) {
 		for _, v := range u.Query()["prefix"] {
 			p = path.Join(p, v)
 		}
-		ep, ok := s3Endpoint(u.Query().Get("endpoint"))
+		// OpenStore refuses a disable_https it cannot read as a boolean.
+		noHTTPS, _ := strconv.ParseBool(u.Query().Get("disable_https"))
+		ep, ok := s3Endpoint(u.Query().Get("endpoint"), noHTTPS)
 		if !ok {
 			return storePlace{}, false
 		}
