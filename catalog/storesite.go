@@ -25,6 +25,11 @@ import (
 // finding a site's store (and refusing a contradicting location).
 type storePlace struct {
 	scheme, endpoint, bucket, path string
+	// keys is, for s3, the prefix as the keys read are spelled: S3 keeps
+	// "." and ".." in a key as they are, so "sites/s1/../x" names keys
+	// beneath sites/s1 (path holds it cleaned, sites/x). Either places a
+	// store in a site's.
+	keys string
 }
 
 // s3Endpoint is an s3 URL's endpoint parameter reduced to the server it
@@ -100,7 +105,16 @@ func parseStorePlace(raw string) (storePlace, bool) {
 		if !ok {
 			return storePlace{}, false
 		}
-		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p))}, true
+		var segs []string
+		for _, v := range append([]string{u.Path}, u.Query()["prefix"]...) {
+			for _, seg := range strings.Split(v, "/") {
+				if seg != "" {
+					segs = append(segs, seg)
+				}
+			}
+		}
+		keys := strings.ToLower("/" + strings.Join(segs, "/"))
+		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p)), keys: keys}, true
 	}
 	return storePlace{}, false
 }
@@ -110,7 +124,19 @@ func (p storePlace) within(q storePlace) bool {
 	if p.scheme != q.scheme || p.endpoint != q.endpoint || p.bucket != q.bucket {
 		return false
 	}
-	return p.path == q.path || q.path == "/" || strings.HasPrefix(p.path, q.path+"/")
+	for _, a := range []string{p.path, p.keys} {
+		for _, b := range []string{q.path, q.keys} {
+			if a != "" && b != "" && beneath(a, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// beneath reports whether the "/"-separated path a is b or lies beneath it.
+func beneath(a, b string) bool {
+	return a == b || b == "/" || strings.HasPrefix(a, b+"/")
 }
 
 // StoreSites returns the sites among sites whose spec.store holds storeURL,

@@ -149,3 +149,22 @@ func TestSiteServerSpelledAsOpenStoreReadsIt(t *testing.T) {
 		}
 	}
 }
+
+// TestS3PrefixDotsAreKeys: S3 keeps "." and ".." in a key as they are, so
+// a prefix that climbs out of a site's by its dots still names keys
+// beneath the site's prefix. Cleaned as a path only, such a dataset
+// escaped the site and kept the location its tenant declared.
+func TestS3PrefixDotsAreKeys(t *testing.T) {
+	site := &Site{Metadata: Metadata{Name: "s-1"}, Spec: SiteSpec{Country: "SG", Store: "s3://lab-data?prefix=sites/s1"}}
+	for store, want := range map[string]string{
+		"s3://lab-data?prefix=sites/s1/../elsewhere":  "s-1",
+		"s3://lab-data?prefix=sites/s1/./../../other": "s-1",
+		"s3://lab-data?prefix=sites/s1x/../s1/data":   "s-1",
+		"s3://lab-data?prefix=sites/s2/../s3":         "",
+	} {
+		d := &Dataset{Metadata: Metadata{Name: "d"}, Spec: DatasetSpec{Origin: "SG", Store: store}}
+		if got, err := DatasetLocation(d, []*Site{site}); err != nil || got != want {
+			t.Errorf("store %s: location %q (%v), want %q", store, got, err, want)
+		}
+	}
+}
