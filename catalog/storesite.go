@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -24,16 +25,31 @@ import (
 // finding a site's store (and refusing a contradicting location).
 type storePlace struct {
 	scheme, endpoint, bucket, path string
+	// keys is, for s3, the prefix as the keys read are spelled: S3 keeps
+	// "." and ".." in a key as they are, so "sites/s1/../x" names keys
+	// beneath sites/s1 (path holds it cleaned, sites/x). Either places a
+	// store in a site's.
+	keys string
 }
 
 // s3Endpoint is an s3 URL's endpoint parameter reduced to the server it
-// names, host:port lower-cased with the scheme's port filled in ("" for
-// AWS, the default): buckets of one name on two servers are two places,
-// and a tenant's own server must not pass for a site's because its bucket
-// and prefix are spelled alike.
-func s3Endpoint(raw string) (string, bool) {
+// names, host:port lower-cased with the scheme's port filled in, read as
+// dataset.OpenStore reads it: an endpoint without a scheme speaks https
+// (http with disable_https=true), and none at all is AWS's own
+// (s3.amazonaws.com, by the same rule). Buckets of one name on two
+// servers are two places, and a tenant's own server must not pass for a
+// site's because its bucket and prefix are spelled alike; nor may a site's
+// server pass for another because its endpoint is spelled otherwise.
+func s3Endpoint(raw string, noHTTPS bool) (string, bool) {
 	if raw == "" {
-		return "", true
+		raw = "s3.amazonaws.com"
+	}
+	if !strings.Contains(raw, "://") {
+		if noHTTPS {
+			raw = "http://" + raw
+		} else {
+			raw = "https://" + raw
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -83,11 +99,22 @@ func parseStorePlace(raw string) (storePlace, bool) {
 		for _, v := range u.Query()["prefix"] {
 			p = path.Join(p, v)
 		}
-		ep, ok := s3Endpoint(u.Query().Get("endpoint"))
+		// OpenStore refuses a disable_https it cannot read as a boolean.
+		noHTTPS, _ := strconv.ParseBool(u.Query().Get("disable_https"))
+		ep, ok := s3Endpoint(u.Query().Get("endpoint"), noHTTPS)
 		if !ok {
 			return storePlace{}, false
 		}
-		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p))}, true
+		var segs []string
+		for _, v := range append([]string{u.Path}, u.Query()["prefix"]...) {
+			for _, seg := range strings.Split(v, "/") {
+				if seg != "" {
+					segs = append(segs, seg)
+				}
+			}
+		}
+		keys := strings.ToLower("/" + strings.Join(segs, "/"))
+		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p)), keys: keys}, true
 	}
 	return storePlace{}, false
 }
@@ -97,7 +124,19 @@ func (p storePlace) within(q storePlace) bool {
 	if p.scheme != q.scheme || p.endpoint != q.endpoint || p.bucket != q.bucket {
 		return false
 	}
-	return p.path == q.path || q.path == "/" || strings.HasPrefix(p.path, q.path+"/")
+	for _, a := range []string{p.path, p.keys} {
+		for _, b := range []string{q.path, q.keys} {
+			if a != "" && b != "" && beneath(a, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// beneath reports whether the "/"-separated path a is b or lies beneath it.
+func beneath(a, b string) bool {
+	return a == b || b == "/" || strings.HasPrefix(a, b+"/")
 }
 
 // StoreSites returns the sites among sites whose spec.store holds storeURL,

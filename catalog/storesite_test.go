@@ -124,3 +124,47 @@ func TestInnermostSiteByItsPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteServerSpelledAsOpenStoreReadsIt: an endpoint OpenStore reads as
+// the site's server (given without a scheme, or AWS's own named outright)
+// is the site's. Read otherwise, a dataset in the site's bucket kept the
+// location its tenant declared, and the law judged its bytes as leaving
+// from a country they were not in.
+func TestSiteServerSpelledAsOpenStoreReadsIt(t *testing.T) {
+	custom := &Site{Metadata: Metadata{Name: "custom"}, Spec: SiteSpec{Country: "SG", Store: "s3://lab-data?prefix=sites/s1&endpoint=https://s3.site.example"}}
+	aws := &Site{Metadata: Metadata{Name: "aws"}, Spec: SiteSpec{Country: "SG", Store: "s3://aws-data?prefix=sites/s2"}}
+	sites := []*Site{custom, aws}
+	for store, want := range map[string]string{
+		"s3://lab-data?prefix=sites/s1/d&endpoint=s3.site.example":                     "custom",
+		"s3://lab-data?prefix=sites/s1/d&endpoint=S3.Site.Example:443":                 "custom",
+		"s3://lab-data?prefix=sites/s1/d&endpoint=s3.site.example&disable_https=true":  "",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.amazonaws.com":            "aws",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=s3.amazonaws.com":                    "aws",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=s3.amazonaws.com&disable_https=true": "",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.own.example":              "",
+	} {
+		d := &Dataset{Metadata: Metadata{Name: "d"}, Spec: DatasetSpec{Origin: "SG", Store: store}}
+		if got, err := DatasetLocation(d, sites); err != nil || got != want {
+			t.Errorf("store %s: location %q (%v), want %q", store, got, err, want)
+		}
+	}
+}
+
+// TestS3PrefixDotsAreKeys: S3 keeps "." and ".." in a key as they are, so
+// a prefix that climbs out of a site's by its dots still names keys
+// beneath the site's prefix. Cleaned as a path only, such a dataset
+// escaped the site and kept the location its tenant declared.
+func TestS3PrefixDotsAreKeys(t *testing.T) {
+	site := &Site{Metadata: Metadata{Name: "s-1"}, Spec: SiteSpec{Country: "SG", Store: "s3://lab-data?prefix=sites/s1"}}
+	for store, want := range map[string]string{
+		"s3://lab-data?prefix=sites/s1/../elsewhere":  "s-1",
+		"s3://lab-data?prefix=sites/s1/./../../other": "s-1",
+		"s3://lab-data?prefix=sites/s1x/../s1/data":   "s-1",
+		"s3://lab-data?prefix=sites/s2/../s3":         "",
+	} {
+		d := &Dataset{Metadata: Metadata{Name: "d"}, Spec: DatasetSpec{Origin: "SG", Store: store}}
+		if got, err := DatasetLocation(d, []*Site{site}); err != nil || got != want {
+			t.Errorf("store %s: location %q (%v), want %q", store, got, err, want)
+		}
+	}
+}
