@@ -399,8 +399,20 @@ func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) 
 // ErrListTooLong, so that a caller that removes them and lists again goes
 // on where it stopped. Keys that do not name a valid dataset are skipped.
 func NamesWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
+	names, _, err := ListedWithPrefix(ctx, b, prefix, limit)
+	return names, err
+}
+
+// Listed is what a store holds under one dataset's name, as listed.
+type Listed struct {
+	Objects int   // how many objects
+	Bytes   int64 // what they hold
+}
+
+// ListedWithPrefix is NamesWithPrefix, with what the store holds under
+// each name it returns.
+func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([]string, map[string]Listed, error) {
+	held := map[string]Listed{}
 	listed := 0
 	var err error
 	for obj, lerr := range b.List(ctx, rootPrefix+prefix) {
@@ -422,12 +434,18 @@ func NamesWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([
 			continue
 		}
 		name := prefix + rest[:i]
-		if seen[name] || CheckName(name) != nil {
+		h, seen := held[name]
+		if !seen && CheckName(name) != nil {
 			continue
 		}
-		seen[name] = true
+		h.Objects++
+		h.Bytes += max(obj.Size, 0)
+		held[name] = h
+	}
+	out := make([]string, 0, len(held))
+	for name := range held {
 		out = append(out, name)
 	}
 	sort.Strings(out)
-	return out, err
+	return out, held, err
 }

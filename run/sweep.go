@@ -343,7 +343,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	// The listing is bounded: past the bound, what was found is removed
 	// and the next try lists what is left.
-	names, sizes, objects, lerr := checkpointsListed(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	names, held, lerr := dataset.ListedWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
 	cancel()
 	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
 		if ctx.Err() != nil {
@@ -395,7 +395,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 				own = append(own, name)
 			default:
 				restNames = append(restNames, name)
-				rest.add(name, objects[name], sizes[name])
+				rest.add(name, held[name].Objects, held[name].Bytes)
 			}
 		}
 		if len(own) == 0 {
@@ -436,7 +436,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		for _, name := range own {
 			k := cp
 			k.dataset = name
-			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, asOf, objects[name])
+			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, asOf, held[name].Objects)
 			if err != nil {
 				return err
 			}
@@ -522,48 +522,6 @@ func (c *Controller) appendBefore(ctx context.Context, rec audit.Record) error {
 	actx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	defer cancel()
 	return c.cfg.Store.AppendAudit(actx, rec)
-}
-
-// checkpointsListed lists the names under prefix in a store (as
-// dataset.NamesWithPrefix, reading at most limit objects), with what the
-// objects of each hold, and how many objects each has.
-func checkpointsListed(ctx context.Context, b *dataset.Store, prefix string, limit int) ([]string, map[string]int64, map[string]int, error) {
-	// A dataset's objects are under its manifest's folder.
-	root := strings.TrimSuffix(dataset.ManifestKey(prefix), "/manifest")
-	sizes := map[string]int64{}
-	objects := map[string]int{}
-	listed := 0
-	var err error
-	for obj, lerr := range b.List(ctx, root) {
-		if lerr != nil {
-			err = lerr
-			break
-		}
-		if listed++; listed > limit {
-			err = fmt.Errorf("list %s: over %d objects: %w", prefix, limit, dataset.ErrListTooLong)
-			break
-		}
-		rest, ok := strings.CutPrefix(obj.Key, root)
-		if !ok {
-			continue // a store may answer with keys it was not asked about
-		}
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			continue
-		}
-		name := prefix + rest[:i]
-		if dataset.CheckName(name) != nil {
-			continue
-		}
-		sizes[name] += max(obj.Size, 0)
-		objects[name]++
-	}
-	names := make([]string, 0, len(sizes))
-	for name := range sizes {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names, sizes, objects, err
 }
 
 // sweepScanPage is how many ended runs one tick reads in its scan for
