@@ -332,45 +332,59 @@ const MaxUploads = 10000
 // leaves them to the bucket's lifecycle rule: that is not an error, for a staging or a removal there
 // worked before uploads went in parts.
 func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.Time, limit int) (int, error) {
-	limit = min(limit, MaxUploads)
 	core := minio.Core{Client: b.c}
-	full := b.prefix + prefix
+	n := 0
+	err := b.eachUpload(ctx, core, b.prefix+prefix, limit, func(u minio.ObjectMultipartInfo) (bool, error) {
+		if !u.Initiated.Before(before) {
+			return true, nil
+		}
+		if err := core.AbortMultipartUpload(ctx, b.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+			if cannotAbortUploads(err) {
+				// Credentials that may list uploads but not abort
+				// them: the rest are left to the lifecycle rule too,
+				// rather than failing every staging and removal for
+				// as long as one is there.
+				return false, nil
+			}
+			return false, fmt.Errorf("abort the upload to %s: %w", clipKey(u.Key), err)
+		}
+		n++
+		return true, nil
+	})
+	return n, err
+}
+
+// eachUpload calls fn with each multipart upload under full (a key of the
+// bucket's), reading at most limit of them (and MaxUploads), until fn
+// returns false or an error. A server that does not let the store's
+// credentials list uploads (cannotListUploads) lists none. An upload to a
+// key outside full fails it with ErrForeignKey: it is not the caller's.
+func (b *s3Bucket) eachUpload(ctx context.Context, core minio.Core, full string, limit int, fn func(minio.ObjectMultipartInfo) (bool, error)) error {
+	limit = min(limit, MaxUploads)
 	keyMarker, idMarker := "", ""
-	n, listed, empty := 0, 0, 0
+	listed, empty := 0, 0
 	for {
 		res, err := core.ListMultipartUploads(ctx, b.bucket, full, keyMarker, idMarker, "", 1000)
 		if err != nil {
 			if keyMarker == "" && idMarker == "" && cannotListUploads(err) {
-				return 0, nil
+				return nil
 			}
-			return n, fmt.Errorf("list uploads under %s: %w", clipKey(full), err)
+			return fmt.Errorf("list uploads under %s: %w", clipKey(full), err)
 		}
 		for _, u := range res.Uploads {
 			if listed++; listed > limit {
-				return n, fmt.Errorf("list uploads under %s: over %d: %w", clipKey(full), limit, ErrListTooLong)
+				return fmt.Errorf("list uploads under %s: over %d: %w", clipKey(full), limit, ErrListTooLong)
 			}
-			// As with objects: a key outside the prefix asked is not ours
-			// to abort.
+			// As with objects: a key outside the prefix asked is not ours.
 			if !strings.HasPrefix(u.Key, full) {
-				return n, fmt.Errorf("the server listed an upload to %q, which is not under the prefix %q asked: %w", clipKey(u.Key), full, ErrForeignKey)
+				return fmt.Errorf("the server listed an upload to %q, which is not under the prefix %q asked: %w", clipKey(u.Key), full, ErrForeignKey)
 			}
-			if !u.Initiated.Before(before) {
-				continue
+			if more, err := fn(u); err != nil || !more {
+				return err
 			}
-			if err := core.AbortMultipartUpload(ctx, b.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
-				if cannotAbortUploads(err) {
-					// Credentials that may list uploads but not abort
-					// them: the rest are left to the lifecycle rule too,
-					// rather than failing every staging and removal for
-					// as long as one is there.
-					return n, nil
-				}
-				return n, fmt.Errorf("abort the upload to %s: %w", clipKey(u.Key), err)
-			}
-			n++
 		}
 		if !res.IsTruncated {
-			return n, nil
+			return nil
 		}
 		// A page that names no upload, or a next page that is this one
 		// again, is a server listing for ever.
@@ -380,7 +394,7 @@ func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.
 			empty = 0
 		}
 		if empty > MaxEmptyPages || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
-			return n, fmt.Errorf("list uploads under %s: the listing does not advance: %w", clipKey(full), ErrListTooLong)
+			return fmt.Errorf("list uploads under %s: the listing does not advance: %w", clipKey(full), ErrListTooLong)
 		}
 		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
 	}

@@ -105,52 +105,27 @@ const MaxUploadParts = 10000
 // (and MaxUploads) of them, those to a key want takes each with the sizes
 // of its parts added up. Keys are the bucket's (with no store prefix).
 func (b *s3Bucket) uploads(ctx context.Context, prefix string, want func(string) bool, limit int) ([]Unfinished, error) {
-	limit = min(limit, MaxUploads)
 	core := minio.Core{Client: b.c}
-	full := b.prefix + prefix
 	var out []Unfinished
-	keyMarker, idMarker := "", ""
-	listed, empty, parts := 0, 0, 0
-	for {
-		res, err := core.ListMultipartUploads(ctx, b.bucket, full, keyMarker, idMarker, "", 1000)
+	parts := 0
+	err := b.eachUpload(ctx, core, b.prefix+prefix, limit, func(u minio.ObjectMultipartInfo) (bool, error) {
+		rel := strings.TrimPrefix(u.Key, b.prefix)
+		if !want(rel) {
+			return true, nil
+		}
+		n, err := b.uploadBytes(ctx, core, u.Key, u.UploadID, &parts)
 		if err != nil {
-			if keyMarker == "" && idMarker == "" && cannotListUploads(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("list uploads under %s: %w", clipKey(full), err)
+			return false, err
 		}
-		for _, u := range res.Uploads {
-			if listed++; listed > limit {
-				return nil, fmt.Errorf("list uploads under %s: over %d: %w", clipKey(full), limit, ErrListTooLong)
-			}
-			if !strings.HasPrefix(u.Key, full) {
-				return nil, fmt.Errorf("the server listed an upload to %q, which is not under the prefix %q asked: %w", clipKey(u.Key), full, ErrForeignKey)
-			}
-			rel := strings.TrimPrefix(u.Key, b.prefix)
-			if !want(rel) {
-				continue
-			}
-			n, err := b.uploadBytes(ctx, core, u.Key, u.UploadID, &parts)
-			if err != nil {
-				return nil, err
-			}
-			if n >= 0 {
-				out = append(out, Unfinished{Key: rel, Bytes: n, upload: u.UploadID})
-			}
+		if n >= 0 {
+			out = append(out, Unfinished{Key: rel, Bytes: n, upload: u.UploadID})
 		}
-		if !res.IsTruncated {
-			return out, nil
-		}
-		if len(res.Uploads) == 0 {
-			empty++
-		} else {
-			empty = 0
-		}
-		if empty > MaxEmptyPages || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
-			return nil, fmt.Errorf("list uploads under %s: the listing does not advance: %w", clipKey(full), ErrListTooLong)
-		}
-		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // uploadBytes adds up the sizes of an upload's parts, counting the parts

@@ -360,19 +360,24 @@ type copier struct {
 // from then on as of today, or stops the copy.
 func (c *copier) lawful() error {
 	now := c.s.now()
-	today := dayOf(now)
-	if today == c.day {
-		return nil
-	}
-	if c.cr.Judge == nil {
-		return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+	if err := c.sameDay(now); err == nil || c.cr.Judge == nil {
+		return err
 	}
 	e, err := c.cr.Judge(Today(now))
 	if err != nil {
 		return err
 	}
 	e.Staging, e.Chunks, e.Bytes = c.e.Staging, c.e.Chunks, c.e.Bytes
-	c.e, c.day = e, today
+	c.e, c.day = e, dayOf(now)
+	return nil
+}
+
+// sameDay is nil while now is on the day the law judged the copy for
+// (c.day), and ErrDayChanged after.
+func (c *copier) sameDay(now time.Time) error {
+	if today := dayOf(now); today != c.day {
+		return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+	}
 	return nil
 }
 
@@ -593,8 +598,8 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		// A batch that runs past midnight sends nothing more: the rest
 		// waits for the law's word on the new day (its intent stays open,
 		// and the next copy confirms what arrived).
-		if today := dayOf(c.s.now()); today != c.day {
-			return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+		if err := c.sameDay(c.s.now()); err != nil {
+			return err
 		}
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
