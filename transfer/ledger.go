@@ -241,7 +241,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	parts, err := c.unfinishedWrites(ctx, lacking, len(lacking))
+	parts, err := c.unfinishedWrites(ctx, lacking)
 	if err != nil {
 		return n, err
 	}
@@ -352,12 +352,14 @@ type unfinished struct {
 // at the destination (dataset.UnfinishedWrites: a file store's temporary
 // objects, S3's multipart uploads). One that holds more than the intent
 // was to send is not one of its writes, and is not counted. The listing
-// is bounded as a copy's is.
-func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64, objects int) (map[string]unfinished, error) {
+// walks the dataset's whole folder at the destination, so it is bounded
+// as a copy's listing of it is, by the dataset's chunks, not by the
+// objects lacking.
+func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64) (map[string]unfinished, error) {
 	if len(lacking) == 0 {
 		return nil, nil
 	}
-	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, func(key string) bool { _, ok := lacking[key]; return ok }, c.s.listBound(objects))
+	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, func(key string) bool { _, ok := lacking[key]; return ok }, c.s.listBound(c.e.Chunks))
 	if err != nil {
 		return nil, fmt.Errorf("the unfinished writes of %s at the destination: %w", c.cr.Name, err)
 	}
