@@ -371,11 +371,15 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		if err != nil {
 			return err
 		}
-		onLedger = func(name string) bool {
-			return slices.ContainsFunc(listed, func(l stagedCopy) bool {
-				return l.checkpoint() && l.run == r.ID && l.site == sw.Site && l.tenant == cp.tenant && l.dataset == name
-			})
+		// A set, once: the workload writes the names, as many as the
+		// listing bound lets it, and each was a scan of the ledger.
+		at := map[string]bool{}
+		for _, l := range listed {
+			if l.checkpoint() && l.run == r.ID && l.site == sw.Site && l.tenant == cp.tenant {
+				at[l.dataset] = true
+			}
 		}
+		onLedger = func(name string) bool { return at[name] }
 	}
 	rest := sweptRest{prefix: "ckpt-" + r.ID + "-", digest: sha256.New()}
 	err = func() error {
