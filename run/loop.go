@@ -124,8 +124,10 @@ func (c *Controller) Tick(ctx context.Context) {
 }
 
 // activePage is how many active runs a pass over them (eachActive) reads
-// at once: a run's documents may be megabytes, and every tenant's runs,
-// read in one list, made each pass's memory grow with all of them.
+// at once: a run's documents may be megabytes, and every tenant's rows,
+// read in one list, were held at once beside their decoded copies. The
+// decoded runs themselves (decodeRow's cache, and the admission pass's
+// runs) are still kept for every active run.
 var activePage = 256
 
 // eachActive calls fn with every active run, a page of at most activePage
