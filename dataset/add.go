@@ -399,7 +399,7 @@ func Remove(ctx context.Context, b *Store, name string, limit int) (int, error) 
 // ErrListTooLong, so that a caller that removes them and lists again goes
 // on where it stopped. Keys that do not name a valid dataset are skipped.
 func NamesWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([]string, error) {
-	names, _, err := ListedWithPrefix(ctx, b, prefix, limit)
+	names, _, err := ListedWithPrefix(ctx, b, prefix, limit, 0)
 	return names, err
 }
 
@@ -410,8 +410,11 @@ type Listed struct {
 }
 
 // ListedWithPrefix is NamesWithPrefix, with what the store holds under
-// each name it returns.
-func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit int) ([]string, map[string]Listed, error) {
+// each name it returns. With most > 0 it stops, with ErrListTooLong, at
+// the first object of a name past the first most: a store lists a name's
+// objects together (one key prefix, or one directory), so each name it
+// returns is whole.
+func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit, most int) ([]string, map[string]Listed, error) {
 	held := map[string]Listed{}
 	listed := 0
 	var err error
@@ -437,6 +440,10 @@ func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit int) (
 		h, seen := held[name]
 		if !seen && CheckName(name) != nil {
 			continue
+		}
+		if !seen && most > 0 && len(held) == most {
+			err = fmt.Errorf("list %s: over %d names: %w", prefix, most, ErrListTooLong)
+			break
 		}
 		h.Objects++
 		h.Bytes += max(obj.Size, 0)

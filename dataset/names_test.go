@@ -38,3 +38,35 @@ func TestNamesWithPrefix(t *testing.T) {
 		t.Fatalf("past the bound: %v, %v; want one name and ErrListTooLong", names, err)
 	}
 }
+
+// TestListedWithPrefixMostNames: asked for at most n names, a listing
+// stops at the first object of the next name, with ErrListTooLong; each
+// name it returns is whole, its objects and bytes all counted.
+func TestListedWithPrefixMostNames(t *testing.T) {
+	ctx := context.Background()
+	b, err := OpenStore(ctx, "file://"+filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, name := range []string{"ckpt-r-a1-1", "ckpt-r-a1-10", "ckpt-r-a1-2", "ckpt-r-a1-3"} {
+		for _, k := range []string{ManifestKey(name), ChunkPrefix(name) + "00/x", ChunkPrefix(name) + "01/y"} {
+			if err := Put(ctx, b, k, []byte("xy")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	names, held, err := ListedWithPrefix(ctx, b, "ckpt-r-", ListBound(0), 2)
+	if !errors.Is(err, ErrListTooLong) || len(names) != 2 {
+		t.Fatalf("at most 2 names: %v, %v; want two and ErrListTooLong", names, err)
+	}
+	for _, name := range names {
+		if h := held[name]; h.Objects != 3 || h.Bytes != 6 {
+			t.Errorf("%s: %+v; want its 3 objects, 6 bytes", name, h)
+		}
+	}
+	names, _, err = ListedWithPrefix(ctx, b, "ckpt-r-", ListBound(0), 4)
+	if err != nil || len(names) != 4 {
+		t.Fatalf("at most 4 names of 4: %v, %v; want all four", names, err)
+	}
+}

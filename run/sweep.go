@@ -34,7 +34,8 @@ import (
 // longer lets the data be there, every checkpoint of the run in that store
 // is removed, each recorded as a transfer-withdrawn audit entry of kind
 // checkpoint (as of the day the site was judged as of), up to sweepNamed
-// a pass, and those past them in one entry for the pass; where it does,
+// a pass, and those past them in one entry for the pass, at most
+// sweepPassMax a pass, the next pass at the run's next step; where it does,
 // they are kept, as checkpoints are kept after their run ends
 // (docs/rules.md).
 
@@ -132,6 +133,10 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time
 		var se *sweepStoreError
 		var pe *sweepPendingError
 		switch {
+		case errors.Is(err, errSweepMore):
+			// Tried again at the next step, as it failed nothing.
+			waitFor(now)
+			continue
 		case errors.As(err, &pe):
 			if _, uerr := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 				i := slices.IndexFunc(r.Swept, func(s Sweep) bool { return s.Site == sw.Site })
@@ -343,9 +348,17 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	lctx, cancel := context.WithTimeout(ctx, withdrawTimeout)
 	// The listing is bounded: past the bound, what was found is removed
 	// and the next try lists what is left.
-	names, held, lerr := dataset.ListedWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0))
+	// A pass removes at most sweepPassMax checkpoints: each is read
+	// again and removed under the store's staging lock, and a workload
+	// can write as many names as the listing bound lets it. Those past
+	// them are left to the next pass, which follows at the run's next
+	// step without a wait (errSweepMore). The run's checkpoint, if it is
+	// here, is listed beside them, and kept.
+	names, held, lerr := dataset.ListedWithPrefix(lctx, sub, "ckpt-"+r.ID+"-", dataset.ListBound(0), sweepPassMax+1)
 	cancel()
-	if lerr != nil && !errors.Is(lerr, dataset.ErrListTooLong) {
+	if errors.Is(lerr, dataset.ErrListTooLong) {
+		lerr = fmt.Errorf("%w: %w", errSweepMore, lerr)
+	} else if lerr != nil {
 		if ctx.Err() != nil {
 			return lerr // this step ended, not the store
 		}
@@ -359,6 +372,12 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		}
 		return false
 	})
+	if len(names) > sweepPassMax {
+		names = names[:sweepPassMax]
+		if lerr == nil {
+			lerr = errSweepMore
+		}
+	}
 	// Each checkpoint removed is recorded on its own up to sweepNamed a
 	// pass; those past them (a workload can write any number under the
 	// run's names in its site's store) in one entry for the pass. A
@@ -480,6 +499,15 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 // site); those past it are recorded in one entry for the pass, which names
 // the first sweepNamed of them.
 const sweepNamed = 16
+
+// sweepPassMax is how many checkpoints one pass of a left site's sweep
+// removes at most.
+var sweepPassMax = 1024
+
+// errSweepMore says that a pass of a left site's sweep removed what it
+// could and left the rest, as many as it removes at most or past the
+// listing's bound, to the next pass: not a failure of the store.
+var errSweepMore = errors.New("more checkpoints left than one pass removes")
 
 // sweptRest is what one pass of a sweep removes past its first sweepNamed
 // checkpoints, as the store listed them.
