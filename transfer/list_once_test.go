@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"meridian.dev/meridian/dataset"
 )
 
 // memS3 is one bucket ("bkt") of an S3 server held in memory, as much of
@@ -135,5 +140,28 @@ func TestCopyListsTheSiteFolderOnce(t *testing.T) {
 	}
 	if n := m.listings.Load(); n != 1 {
 		t.Fatalf("the copy listed the dataset's folder at the site %d times; want once", n)
+	}
+}
+
+// The copy's one listing still removes what a writer killed over an hour
+// ago left at the site, and leaves a younger temporary object (a live
+// writer's, as far as the copy can tell).
+func TestCopyRemovesStaleTemporaryObjects(t *testing.T) {
+	f := newFixture(t, 2, 64<<10, "")
+	key := dataset.ChunkKey("chat-logs", f.manifest.UniqueChunks()[0].ID)
+	stale := plantTemp(t, f, key, "0123456789abcdef", 10)
+	young := plantTemp(t, f, key, "fedcba9876543210", 10)
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.stager().Stage(context.Background(), f.request()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stale temporary object still at the site: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("young temporary object removed: %v", err)
 	}
 }
