@@ -10,7 +10,8 @@ import (
 // scope names, so that a server may read it on a tenant's behalf:
 //
 //   - file:///dir: u is that directory or one beneath it, after both
-//     paths are cleaned and made absolute;
+//     paths are cleaned and made absolute, and again after their symbolic
+//     links are resolved (the store is opened through them);
 //   - s3://bucket?…: u names the same bucket with exactly the same
 //     parameters (endpoint, region, profile, anonymous and the rest), and
 //     its prefix parameter is the entry's or lies beneath it ("a/b" is
@@ -43,8 +44,9 @@ func within(raw, scope string) bool {
 		if !ok || !ok2 || u.RawQuery != "" {
 			return false
 		}
-		rel, err := filepath.Rel(sp, up)
-		return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+		// The store is opened through any symbolic link on its path: it is
+		// inside only if it is both as spelled and as the links lead.
+		return beneathDir(up, sp) && beneathDir(resolveLinks(up), resolveLinks(sp))
 	case "s3":
 		if u.Host == "" || u.Host != s.Host || (u.Path != "" && u.Path != "/") {
 			return false
@@ -69,6 +71,33 @@ func within(raw, scope string) bool {
 		return beneathPrefix(uq.Get("prefix"), sq.Get("prefix"))
 	}
 	return false
+}
+
+// beneathDir reports whether the clean absolute directory d is dir or lies
+// beneath it.
+func beneathDir(d, dir string) bool {
+	rel, err := filepath.Rel(dir, d)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// resolveLinks is the clean absolute dir with its symbolic links resolved,
+// as far as its path exists: the part not yet there is kept as spelled.
+func resolveLinks(dir string) string {
+	var rest []string
+	for d := dir; ; {
+		if real, err := filepath.EvalSymlinks(d); err == nil {
+			for i := len(rest) - 1; i >= 0; i-- {
+				real = filepath.Join(real, rest[i])
+			}
+			return real
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir
+		}
+		rest = append(rest, filepath.Base(d))
+		d = parent
+	}
 }
 
 // fileDir is a file URL's directory, cleaned and absolute, as OpenStore
