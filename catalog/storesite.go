@@ -189,26 +189,43 @@ func s3Place(ep, bucket string, prefixes []string, raw string) storePlace {
 	return storePlace{scheme: "s3", endpoint: ep, bucket: bucket, path: strings.ToLower(path.Clean("/" + p)), keys: keys, raw: raw}
 }
 
-// resolveLinks is dir with its symbolic links resolved, as far as they
-// exist: the part of dir not yet there is kept as spelled, after the
-// resolved part that is.
+// resolveLinks is the clean absolute dir with its symbolic links resolved,
+// as far as its path exists: the part not yet there is kept as spelled.
+// The part that exists is found by halving (a path exists only if its
+// parent does), so that a path of n names costs log n resolutions, not n:
+// a document naming a path thousands of names deep must not cost millions
+// of system calls.
 func resolveLinks(dir string) string {
-	var rest []string
-	for d := dir; ; {
-		if real, err := filepath.EvalSymlinks(d); err == nil {
-			for i := len(rest) - 1; i >= 0; i-- {
-				real = filepath.Join(real, rest[i])
-			}
-			return real
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return dir
-		}
-		rest = append(rest, filepath.Base(d))
-		d = parent
+	if real, err := evalSymlinks(dir); err == nil {
+		return real
 	}
+	sep := string(filepath.Separator)
+	parts := strings.Split(dir, sep)
+	prefix := func(k int) string {
+		if p := strings.Join(parts[:k], sep); p != "" {
+			return p
+		}
+		return sep
+	}
+	// prefix(lo) exists, resolved as real; prefix(len(parts)) does not.
+	lo, hi := 1, len(parts)-1
+	real, err := evalSymlinks(prefix(lo))
+	if err != nil {
+		return dir
+	}
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if r, err := evalSymlinks(prefix(mid)); err == nil {
+			lo, real = mid, r
+		} else {
+			hi = mid - 1
+		}
+	}
+	return filepath.Join(append([]string{real}, parts[lo:]...)...)
 }
+
+// evalSymlinks is filepath.EvalSymlinks; a variable for tests.
+var evalSymlinks = filepath.EvalSymlinks
 
 // within reports whether p is q or lies beneath it at a "/" boundary, or,
 // for s3, whether every key p reads begins with q's prefix.
