@@ -55,9 +55,12 @@ func awsS3(host string) (partition, hostBucket string, ok bool) {
 	default:
 		return "", "", false
 	}
+	// The service label is the last "s3" or "s3-…" one: a bucket before it
+	// may be named so too (s3-data.s3.eu-west-1.amazonaws.com), a region
+	// after it never is.
 	labels := strings.Split(rest, ".")
-	for i, l := range labels {
-		if l != "s3" && !strings.HasPrefix(l, "s3-") {
+	for i := len(labels) - 1; i >= 0; i-- {
+		if l := labels[i]; l != "s3" && !strings.HasPrefix(l, "s3-") {
 			continue
 		}
 		before := labels[:i]

@@ -112,4 +112,15 @@ func TestAWSEndpointsAreOneServer(t *testing.T) {
 	if got := locationOf(t, "s3://eu?prefix=p/d&endpoint=https://data.s3.amazonaws.com", dotted); got != "aws" {
 		t.Errorf("a store in the bucket eu.data addressed as eu at data.s3.amazonaws.com: location %q, want aws", got)
 	}
+	// A bucket named like the service ("s3-…", "s3") is still the bucket.
+	named := &Site{Metadata: Metadata{Name: "aws"}, Spec: SiteSpec{Country: "SG", Store: "s3://s3-data?prefix=p/"}}
+	for _, store := range []string{
+		"s3://p?prefix=d&use_path_style=true&endpoint=https://s3-data.s3.eu-west-1.amazonaws.com",
+		"s3://p?prefix=d&use_path_style=true&endpoint=https://s3-data.s3-eu-west-1.amazonaws.com",
+		"s3://p?prefix=d&use_path_style=true&endpoint=https://s3-data.s3.amazonaws.com",
+	} {
+		if got := locationOf(t, store, named); got != "aws" {
+			t.Errorf("store %s in the bucket s3-data: location %q, want aws", store, got)
+		}
+	}
 }
