@@ -30,6 +30,47 @@ type storePlace struct {
 	// beneath sites/s1 (path holds it cleaned, sites/x). Either places a
 	// store in a site's.
 	keys string
+	// raw is, for s3, the prefix exactly as the store puts it before
+	// every key (lower-cased): a store's keys are raw plus the key, with
+	// no "/" between, so a site whose prefix is "s1" holds the keys of a
+	// store whose prefix is "s10/x" too.
+	raw string
+}
+
+// awsS3 reads host (lower-case, no port) as one of AWS S3's endpoints:
+// the global one, a regional one (s3.<region>.amazonaws.com,
+// s3-<region>.amazonaws.com, dualstack, FIPS, accelerate, PrivateLink),
+// each perhaps with a bucket before it (virtual-hosted:
+// bucket.s3.<region>.amazonaws.com). It returns the partition, whose
+// buckets share one namespace whatever region an endpoint names (a bucket
+// is the same bucket at every regional endpoint and over either scheme),
+// and the bucket the host names ("" for none).
+func awsS3(host string) (partition, hostBucket string, ok bool) {
+	var rest string
+	switch {
+	case strings.HasSuffix(host, ".amazonaws.com.cn"):
+		partition, rest = "aws-cn", strings.TrimSuffix(host, ".amazonaws.com.cn")
+	case strings.HasSuffix(host, ".amazonaws.com"):
+		partition, rest = "aws", strings.TrimSuffix(host, ".amazonaws.com")
+	default:
+		return "", "", false
+	}
+	// The service label is the last "s3" or "s3-…" one: a bucket before it
+	// may be named so too (s3-data.s3.eu-west-1.amazonaws.com), a region
+	// after it never is.
+	labels := strings.Split(rest, ".")
+	for i := len(labels) - 1; i >= 0; i-- {
+		if l := labels[i]; l != "s3" && !strings.HasPrefix(l, "s3-") {
+			continue
+		}
+		before := labels[:i]
+		// PrivateLink: bucket.vpce-….s3.<region>.vpce.amazonaws.com.
+		if n := len(before); n > 0 && strings.HasPrefix(before[n-1], "vpce-") {
+			before = before[:n-1]
+		}
+		return partition, strings.Join(before, "."), true
+	}
+	return "", "", false
 }
 
 // s3Endpoint is an s3 URL's endpoint parameter reduced to the server it
@@ -39,8 +80,11 @@ type storePlace struct {
 // (s3.amazonaws.com, by the same rule). Buckets of one name on two
 // servers are two places, and a tenant's own server must not pass for a
 // site's because its bucket and prefix are spelled alike; nor may a site's
-// server pass for another because its endpoint is spelled otherwise.
-func s3Endpoint(raw string, noHTTPS bool) (string, bool) {
+// server pass for another because its endpoint is spelled otherwise. Every
+// endpoint of AWS S3 is the one server of its partition ("aws", "aws-cn"),
+// whatever region, scheme or port it names; hostBucket is the bucket a
+// virtual-hosted AWS endpoint names.
+func s3Endpoint(raw string, noHTTPS bool) (ep, hostBucket string, ok bool) {
 	if raw == "" {
 		raw = "s3.amazonaws.com"
 	}
@@ -53,7 +97,11 @@ func s3Endpoint(raw string, noHTTPS bool) (string, bool) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "", false
+		return "", "", false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if part, hb, ok := awsS3(host); ok {
+		return part, hb, true
 	}
 	port := u.Port()
 	switch {
@@ -63,19 +111,24 @@ func s3Endpoint(raw string, noHTTPS bool) (string, bool) {
 	case strings.EqualFold(u.Scheme, "http"):
 		port = "80"
 	default:
-		return "", false
+		return "", "", false
 	}
-	return strings.ToLower(u.Hostname()) + ":" + port, true
+	return host + ":" + port, "", true
 }
 
 // parseStorePlace reads a store URL as dataset.OpenStore opens it: file
 // URLs by their directory (the host ignored but for "."), s3 URLs by bucket
 // and prefix parameter on the server of its endpoint parameter (other
-// parameters do not change the place).
-func parseStorePlace(raw string) (storePlace, bool) {
+// parameters do not change the place). It returns every place the store
+// may be, the first as spelled: a file store's directory also with its
+// symbolic links resolved (the store is opened through them); an s3 store
+// on a virtual-hosted AWS endpoint also as the bucket the host names, read
+// path-style (the URL's bucket then begins the keys) or virtual-hosted
+// (the URL's bucket before the host's).
+func parseStorePlace(raw string) ([]storePlace, bool) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		return storePlace{}, false
+		return nil, false
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "file":
@@ -84,49 +137,123 @@ func parseStorePlace(raw string) (storePlace, bool) {
 			dir = "." + u.Path
 		}
 		if dir == "" {
-			return storePlace{}, false
+			return nil, false
 		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
-			return storePlace{}, false
+			return nil, false
 		}
-		return storePlace{scheme: "file", path: strings.ToLower(filepath.ToSlash(filepath.Clean(abs)))}, true
+		abs = filepath.Clean(abs)
+		out := []storePlace{{scheme: "file", path: strings.ToLower(filepath.ToSlash(abs))}}
+		if real := resolveLinks(abs); real != abs {
+			out = append(out, storePlace{scheme: "file", path: strings.ToLower(filepath.ToSlash(real))})
+		}
+		return out, true
 	case "s3":
 		if u.Host == "" {
-			return storePlace{}, false
+			return nil, false
 		}
-		p := "/" + strings.Trim(u.Path, "/")
-		for _, v := range u.Query()["prefix"] {
-			p = path.Join(p, v)
-		}
+		bucket := strings.ToLower(u.Host)
 		// OpenStore refuses a disable_https it cannot read as a boolean.
 		noHTTPS, _ := strconv.ParseBool(u.Query().Get("disable_https"))
-		ep, ok := s3Endpoint(u.Query().Get("endpoint"), noHTTPS)
+		ep, hostBucket, ok := s3Endpoint(u.Query().Get("endpoint"), noHTTPS)
 		if !ok {
-			return storePlace{}, false
+			return nil, false
 		}
-		var segs []string
-		for _, v := range append([]string{u.Path}, u.Query()["prefix"]...) {
-			for _, seg := range strings.Split(v, "/") {
-				if seg != "" {
-					segs = append(segs, seg)
-				}
-			}
+		// OpenStore refuses a path and a prefix given twice; read as it
+		// would be, either still names the keys beneath it.
+		prefixes := append([]string{u.Path}, u.Query()["prefix"]...)
+		rawPrefix := strings.ToLower(strings.TrimPrefix(u.Path, "/") + u.Query().Get("prefix"))
+		out := []storePlace{s3Place(ep, bucket, prefixes, rawPrefix)}
+		if hostBucket != "" {
+			out = append(out,
+				s3Place(ep, hostBucket, append([]string{bucket}, prefixes...), bucket+"/"+rawPrefix),
+				s3Place(ep, bucket+"."+hostBucket, prefixes, rawPrefix))
 		}
-		keys := strings.ToLower("/" + strings.Join(segs, "/"))
-		return storePlace{scheme: "s3", endpoint: ep, bucket: strings.ToLower(u.Host), path: strings.ToLower(path.Clean("/" + p)), keys: keys}, true
+		return out, true
 	}
-	return storePlace{}, false
+	return nil, false
 }
 
-// within reports whether p is q or lies beneath it at a "/" boundary.
+// s3Place is the place of the keys beneath prefixes (joined) in bucket on
+// the server ep; raw is the prefix as the keys begin.
+func s3Place(ep, bucket string, prefixes []string, raw string) storePlace {
+	p := "/"
+	var segs []string
+	for _, v := range prefixes {
+		p = path.Join(p, v)
+		for _, seg := range strings.Split(v, "/") {
+			if seg != "" {
+				segs = append(segs, seg)
+			}
+		}
+	}
+	keys := strings.ToLower("/" + strings.Join(segs, "/"))
+	return storePlace{scheme: "s3", endpoint: ep, bucket: bucket, path: strings.ToLower(path.Clean("/" + p)), keys: keys, raw: raw}
+}
+
+// resolveLinks is the clean absolute dir with its symbolic links resolved,
+// as far as its path exists: the part not yet there is kept as spelled.
+// The part that exists is found by halving (a path exists only if its
+// parent does), so that a path of n names costs log n resolutions, not n:
+// a document naming a path thousands of names deep must not cost millions
+// of system calls.
+func resolveLinks(dir string) string {
+	if real, err := evalSymlinks(dir); err == nil {
+		return real
+	}
+	sep := string(filepath.Separator)
+	parts := strings.Split(dir, sep)
+	prefix := func(k int) string {
+		if p := strings.Join(parts[:k], sep); p != "" {
+			return p
+		}
+		return sep
+	}
+	// prefix(lo) exists, resolved as real; prefix(len(parts)) does not.
+	lo, hi := 1, len(parts)-1
+	real, err := evalSymlinks(prefix(lo))
+	if err != nil {
+		return dir
+	}
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if r, err := evalSymlinks(prefix(mid)); err == nil {
+			lo, real = mid, r
+		} else {
+			hi = mid - 1
+		}
+	}
+	return filepath.Join(append([]string{real}, parts[lo:]...)...)
+}
+
+// evalSymlinks is filepath.EvalSymlinks; a variable for tests.
+var evalSymlinks = filepath.EvalSymlinks
+
+// within reports whether p is q or lies beneath it at a "/" boundary, or,
+// for s3, whether every key p reads begins with q's prefix.
 func (p storePlace) within(q storePlace) bool {
 	if p.scheme != q.scheme || p.endpoint != q.endpoint || p.bucket != q.bucket {
 		return false
 	}
+	if p.scheme == "s3" && strings.HasPrefix(p.raw, q.raw) {
+		return true
+	}
 	for _, a := range []string{p.path, p.keys} {
 		for _, b := range []string{q.path, q.keys} {
 			if a != "" && b != "" && beneath(a, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anyWithin reports whether one of the places ps may be lies in one of qs.
+func anyWithin(ps, qs []storePlace) bool {
+	for _, p := range ps {
+		for _, q := range qs {
+			if p.within(q) {
 				return true
 			}
 		}
@@ -151,7 +278,7 @@ func StoreSites(storeURL string, sites []*Site) []*Site {
 		if s == nil || s.Spec.Store == "" {
 			continue
 		}
-		if q, ok := parseStorePlace(s.Spec.Store); ok && p.within(q) {
+		if q, ok := parseStorePlace(s.Spec.Store); ok && anyWithin(p, q) {
 			out = append(out, s)
 		}
 	}
@@ -222,5 +349,5 @@ func Located(d *Dataset, sites []*Site) (*Dataset, error) {
 // (its stores all parse: StoreSites kept only those).
 func placeLen(raw string) int {
 	p, _ := parseStorePlace(raw)
-	return len(p.path)
+	return len(p[0].path)
 }

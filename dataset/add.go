@@ -241,11 +241,25 @@ func (n noShortEnd) Read(p []byte) (int, error) {
 	return k, err
 }
 
+// addTarListBound is how many objects AddTar reads of a listing of the
+// chunks already stored under its name: addTarListBase besides one for
+// each chunk a stream of maxFiles files and maxBytes bytes can make.
+func addTarListBound(maxFiles int, maxBytes int64) int {
+	chunks := int64(max(maxFiles, 0)) + max(maxBytes, 0)/MinChunk
+	return int(min(chunks, 1<<40)) + addTarListBase
+}
+
+// addTarListBase is the part of addTarListBound that is not the stream's
+// own chunks (older versions', as ListBound allows); a variable for tests.
+var addTarListBase = 1 << 20
+
 // AddTar is Add over a tar stream instead of a directory: regular files and
 // directories only (a link, device or other entry is an error), paths
 // relative and clean, at most maxFiles files and maxBytes bytes of file
 // content. It is how a process seals what a less trusted one hands it,
-// without opening any path that process chose.
+// without opening any path that process chose. It reads at most
+// 1<<20 objects of the store's listing of chunks already there, besides
+// one for each chunk the stream can make (ErrListTooLong past that).
 func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
@@ -254,7 +268,10 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 	if err != nil {
 		return nil, fmt.Errorf("chunker polynomial: %w", err)
 	}
-	have, err := ListChunks(ctx, store, name)
+	// The store is where the less trusted process's output goes (a
+	// site's): its listing is read within a bound, each chunk the stream
+	// may make and a million besides, as ListBound has it.
+	have, err := listChunks(ctx, store, name, addTarListBound(maxFiles, maxBytes))
 	if err != nil {
 		return nil, err
 	}

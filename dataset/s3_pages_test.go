@@ -1,6 +1,8 @@
 package dataset
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -101,4 +103,29 @@ func openFakeS3(t *testing.T, ctx context.Context, url string) *Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// TestAttackAddTarEndlessListing: AddTar seals a less trusted process's
+// output into a site's store, and first lists the chunks already there.
+// That listing was read without a bound: a store whose listing never ends
+// held the sealing until its caller gave up, every chunk-like key kept in
+// memory. Now it is read within a bound (1<<20 objects, 20,000 here)
+// besides the chunks the stream can make.
+func TestAttackAddTarEndlessListing(t *testing.T) {
+	old := addTarListBase
+	addTarListBase = 20000
+	t.Cleanup(func() { addTarListBase = old })
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bound := addTarListBound(10, 1<<20)
+	guard := int64(bound/1000) + 200
+	srv, pages := pagedListing(t, 1000, guard, cancel)
+	st := openFakeS3(t, ctx, srv.URL)
+	_, err := AddTar(ctx, "d", tar.NewReader(bytes.NewReader(nil)), st, newSealer(t, "d"), 10, 1<<20)
+	if !errors.Is(err, ErrListTooLong) {
+		t.Fatalf("AddTar into a store listing without end: %v after %d pages; want ErrListTooLong", err, pages.Load())
+	}
+	if p := pages.Load(); p > int64(bound/1000)+2 {
+		t.Fatalf("%d pages read of a listing bounded at %d objects", p, bound)
+	}
 }

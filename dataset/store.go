@@ -203,10 +203,20 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 // with their stored sizes. Keys that are not chunk names (temporary files)
 // are ignored.
 func ListChunks(ctx context.Context, b *Store, name string) (map[seal.ID]int64, error) {
+	return listChunks(ctx, b, name, -1)
+}
+
+// listChunks is ListChunks reading at most limit listed objects (none
+// when negative), past which it stops with ErrListTooLong.
+func listChunks(ctx context.Context, b *Store, name string, limit int) (map[seal.ID]int64, error) {
 	out := map[seal.ID]int64{}
+	n := 0
 	for obj, err := range b.List(ctx, ChunkPrefix(name)) {
 		if err != nil {
 			return nil, fmt.Errorf("list chunks of %s: %w", name, err)
+		}
+		if n++; limit >= 0 && n > limit {
+			return nil, fmt.Errorf("list chunks of %s: over %d objects: %w", name, limit, ErrListTooLong)
 		}
 		if id, ok := chunkIDFromKey(name, obj.Key); ok {
 			out[id] = obj.Size

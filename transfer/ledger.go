@@ -305,7 +305,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// What the ledger now counts is removed from the destination, as
 		// soon as it is recorded: a part left there would be counted again
 		// by the next intent for the same object. A kill before this
-		// leaves it to RemoveStaleTemps. (Stagings to one site store take
+		// leaves it to the next copy's removal of stale temporary objects. (Stagings to one site store take
 		// turns, under its lease: no live writer's part is taken.)
 		for _, p := range partial {
 			if err := c.discard(ctx, parts, p.Key); err != nil {
@@ -349,8 +349,8 @@ type unfinished struct {
 
 // unfinishedWrites finds the writes to the objects lacking (key → the
 // most bytes an intent was to send there) that a writer left unfinished
-// at the destination (dataset.UnfinishedWrites: a file store's temporary
-// objects, S3's multipart uploads). One that holds more than the intent
+// at the destination (the copy's one listing of the dataset's folder
+// there, scan: a file store's temporary objects, S3's multipart uploads). One that holds more than the intent
 // was to send is not one of its writes, and is not counted. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
 // as a copy's listing of it is, by the dataset's chunks, not by the
@@ -359,12 +359,12 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 	if len(lacking) == 0 {
 		return nil, nil
 	}
-	ws, err := dataset.UnfinishedWrites(ctx, c.cr.Dst, c.cr.Name, func(key string) bool { _, ok := lacking[key]; return ok }, c.s.listBound(c.e.Chunks))
+	f, err := c.scan(ctx, func(key string) bool { _, ok := lacking[key]; return ok })
 	if err != nil {
 		return nil, fmt.Errorf("the unfinished writes of %s at the destination: %w", c.cr.Name, err)
 	}
 	out := map[string]unfinished{}
-	for _, w := range ws {
+	for _, w := range f.Unfinished {
 		want, ok := lacking[w.Key]
 		if !ok {
 			continue

@@ -269,7 +269,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	e.Staging = staging
 	chunks := m.UniqueChunks()
 	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
-	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now())}
+	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now()), chunks: chunks, staleAge: time.Hour}
 	if cr.Judge != nil {
 		// The day the law was asked about: a copy begun after midnight
 		// asks again before its first object.
@@ -279,8 +279,14 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Temporary files of a copy killed more than an hour ago are garbage.
-	if _, err := dataset.RemoveStaleTemps(ctx, cr.Dst, name, time.Hour, s.listBound(len(chunks))); err != nil {
+	// Temporary objects of a copy killed more than an hour ago are
+	// garbage: the listing removes them (unless the reconcile took its
+	// listing before, and removed them then), and its uploads go after
+	// the reconcile has counted their parts.
+	if _, err := c.scan(ctx, nil); err != nil {
+		return nil, err
+	}
+	if _, err := dataset.AbortStaleUploads(ctx, cr.Dst, name, c.staleAge, s.listBound(len(chunks))); err != nil {
 		return nil, err
 	}
 	missing, damaged, err := c.missing(ctx, chunks)
@@ -353,6 +359,35 @@ type copier struct {
 	// found at the destination after all, and confirmed.
 	abandoned  map[string]Intent
 	reappeared int
+	// chunks are the manifest's chunks, whose presence at the destination
+	// the copy's listing reports; staleAge, when positive, is how old a
+	// temporary object there must be for the listing to remove it.
+	chunks   []dataset.ChunkRef
+	staleAge time.Duration
+	// folder is what the one listing of the dataset's folder at the
+	// destination found (scan), once it is taken.
+	folder *dataset.Folder
+}
+
+// scan lists the dataset's folder at the destination, once for the whole
+// copy: the reconcile takes it with the objects whose unfinished writes it
+// counts (want), or the copy after it without. Every later call returns
+// the first's findings. Nothing the copy does between the two changes them:
+// the reconcile removes only the unfinished writes it was given, and no
+// other staging writes there meanwhile (stagings to one site store take
+// turns under its lease).
+func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset.Folder, error) {
+	if c.folder != nil {
+		return c.folder, nil
+	}
+	f, err := dataset.ScanFolder(ctx, c.cr.Dst, c.cr.Name, dataset.FolderScan{
+		Chunks: c.chunks, Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.folder = f
+	return f, nil
 }
 
 // lawful makes sure the law was asked about today before more is sent:
@@ -395,11 +430,13 @@ func newID() string {
 func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Object, int, error) {
 	name := c.cr.Name
 	// The destination is the site's: its listing is read within a bound,
-	// and only the manifest's chunks are kept of it.
-	have, err := dataset.ChunksPresent(ctx, c.cr.Dst, name, chunks, c.s.listBound(len(chunks)))
+	// and only the manifest's chunks are kept of it. It is the one listing
+	// this copy takes of the dataset's folder there (scan).
+	folder, err := c.scan(ctx, nil)
 	if err != nil {
 		return nil, 0, err
 	}
+	have := folder.Chunks
 	var out, present, wrongSize []Object
 	for _, ch := range chunks {
 		ch := ch
