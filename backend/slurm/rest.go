@@ -458,13 +458,14 @@ func restComment(runID string, attempt int) string {
 
 // restListedJob is what find reads of a job in slurmrestd's list.
 type restListedJob struct {
-	JobID    int64  `json:"job_id"`
-	Name     string `json:"name"`
-	UserID   *int64 `json:"user_id"`
-	UserName string `json:"user_name"`
-	Comment  string `json:"comment"`
-	Cwd      string `json:"current_working_directory"`
-	Stdout   string `json:"standard_output"`
+	JobID    int64           `json:"job_id"`
+	Name     string          `json:"name"`
+	UserID   *int64          `json:"user_id"`
+	UserName string          `json:"user_name"`
+	Comment  string          `json:"comment"`
+	Cwd      string          `json:"current_working_directory"`
+	Stdout   string          `json:"standard_output"`
+	Submit   json.RawMessage `json:"submit_time"`
 }
 
 // find looks for the attempt's job among the jobs slurmrestd lists. A job
@@ -487,6 +488,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 	name, comment := JobName(runID, attempt), restComment(runID, attempt)
 	var (
 		oldest   int64
+		oldestID apiJob // its user and submit time
 		odd      []string
 		owner    *jobOwner
 		ownerErr error
@@ -515,6 +517,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		}
 		if oldest == 0 || j.JobID < oldest {
 			oldest = j.JobID
+			oldestID = apiJob{UserID: j.UserID, SubmitTime: j.Submit}
 		}
 		return nil
 	})
@@ -534,6 +537,14 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		return "", false, nil
 	}
 	id := strconv.FormatInt(oldest, 10)
+	if ident, ok := oldestID.identity(); ok {
+		// Before the id: a record with an id has the identity it
+		// was found with, or none (taken at the next look).
+		if err := r.rec.ensureJobDir(key); err != nil {
+			return "", false, fmt.Errorf("find %s: %w", key, err)
+		}
+		r.rec.saveIdentity(key, ident) //nolint:errcheck
+	}
 	if err := r.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
@@ -545,6 +556,8 @@ type apiJob struct {
 	JobID       int64           `json:"job_id"`
 	Name        string          `json:"name"`
 	Comment     string          `json:"comment"`
+	UserID      *int64          `json:"user_id"`
+	SubmitTime  json.RawMessage `json:"submit_time"`
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
 	ExitCode    json.RawMessage `json:"exit_code"`
@@ -624,9 +637,8 @@ var errReusedID = errors.New("the job id names another job now")
 // isAttempts says whether the job bears the name and comment that Submit
 // gives the job of the attempt key. slurmctld reuses a job id once its
 // counter wraps (MaxJobId), for any job of any user. The job's owner may
-// change both (a workload runs as that owner): a job renamed so reads as
-// the attempt's job forgotten, which only the attempt's own workload can
-// bring about.
+// change both (a workload runs as that owner), so once the job's identity
+// is known, that tells (REST.ownsID).
 func (j *apiJob) isAttempts(key string) bool {
 	i := strings.LastIndexByte(key, '-')
 	if i < 0 {
@@ -637,6 +649,50 @@ func (j *apiJob) isAttempts(key string) bool {
 		return false
 	}
 	return j.Name == JobName(key[:i], n) && j.Comment == restComment(key[:i], n)
+}
+
+// identity is what slurmctld says of the job that its owner cannot change
+// (records.jobIdentity); false when slurmrestd gives no submit time.
+func (j *apiJob) identity() (jobIdentity, bool) {
+	sub := epochTime(j.SubmitTime)
+	if sub.IsZero() {
+		return jobIdentity{}, false
+	}
+	return jobIdentity{UserID: j.UserID, SubmitTime: sub.Unix()}, true
+}
+
+// ownsID says whether job, which slurmctld knows by the id recorded for
+// the attempt key, is the attempt's job. With the identity the job had
+// when first seen as the attempt's (records.jobIdentity), it is while it
+// runs as the same user and keeps its submit time, whatever its name and
+// comment now: its workload, running as its owner, may change those, and
+// a job so renamed was read as another job's and left to run, uncancelled,
+// beside the attempt that replaced it. A job of another submit time is
+// either another job that got the id once slurmctld's counter wrapped, or
+// the attempt's job requeued; it counts as the attempt's only while it
+// bears the attempt's name and comment. Without an identity (a record
+// from before they were kept, or one the site never gave) the name and
+// comment tell, and the identity of a job that bears them is kept for
+// the next time.
+func (r *REST) ownsID(job *apiJob, key string) bool {
+	now, haveNow := job.identity()
+	if was, ok := r.rec.identity(key); ok {
+		if was.UserID != nil && job.UserID != nil && *job.UserID != *was.UserID {
+			return false
+		}
+		if haveNow && now.SubmitTime == was.SubmitTime {
+			return true
+		}
+		return job.isAttempts(key)
+	}
+	if !job.isAttempts(key) {
+		return false
+	}
+	if haveNow {
+		// Best effort: without it the next look goes by the name again.
+		r.rec.saveIdentity(key, now) //nolint:errcheck
+	}
+	return true
 }
 
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
@@ -657,9 +713,10 @@ func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 // Status asks slurmrestd for the job. A final state is kept in the state
 // directory, since slurmctld forgets finished jobs (MinJobAge) and a
 // cluster need not keep accounting. A job recorded as an attempt's is the
-// attempt's only while it bears the name and comment it was submitted
-// with (apiJob.isAttempts); otherwise the id is another job's now, and the
-// attempt's job reads as forgotten.
+// attempt's only while it is the job first seen under the id (its user and
+// submit time; before those are known, its name and comment: REST.ownsID);
+// otherwise the id is another job's now, and the attempt's job reads as
+// forgotten.
 func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -672,7 +729,7 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		}
 	}
 	job, err := r.getJob(ctx, handle)
-	if err == nil && key != "" && !job.isAttempts(key) {
+	if err == nil && key != "" && !r.ownsID(job, key) {
 		// slurmctld forgot the attempt's job and gave its id to another
 		// job since (its id counter wrapped): the attempt's job is
 		// forgotten, and the other job's state is not the attempt's, nor
@@ -770,7 +827,7 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	if key != "" && !job.isAttempts(key) {
+	if key != "" && !r.ownsID(job, key) {
 		return nil // the id is another job's now
 	}
 	if slurmEnded(string(job.State)) {

@@ -153,3 +153,36 @@ func TestFindCancelsDuplicateJobs(t *testing.T) {
 		t.Errorf("duplicates record = %q, %v; want %s", data, err, second)
 	}
 }
+
+// TestRESTStatusOfARenamedJob: the workload of an attempt submitted
+// through slurmrestd renames its job and changes its comment (here done
+// by scontrol, as the workload may as the job's owner). Status read the
+// job as another that had taken over the attempt's id, lost, and Cancel
+// left it running. Now it stays the attempt's job, known by its user and
+// submit time, and Cancel ends it.
+func TestRESTStatusOfARenamedJob(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "renamed"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: restWorkDir(t)}
+	b := newREST(t, site, t.TempDir())
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", h) })
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State.Final() {
+		t.Fatalf("Status of the attempt's job = %+v, %v; want pending or running", st, err)
+	}
+	if out, err := runCmd("scontrol", "update", "JobId="+h, "Name=renamed", "Comment=mine"); err != nil {
+		t.Fatalf("scontrol update: %v: %s", err, out)
+	}
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State.Final() {
+		t.Fatalf("Status of the attempt's job renamed = %+v, %v; want pending or running", st, err)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T"); err != nil || (strings.TrimSpace(out) != "CANCELLED" && strings.TrimSpace(out) != "COMPLETING") {
+		t.Fatalf("the attempt's renamed job after Cancel: %q, %v; want cancelled", out, err)
+	}
+}
