@@ -320,3 +320,29 @@ func (r records) identity(key string) (jobIdentity, bool) {
 	}
 	return id, true
 }
+
+// saveSubmitted keeps when, by this machine's clock, the submit of key was
+// sent (from) and answered (to), for telling the job by its submit time
+// before its identity is kept (REST.ownsID).
+func (r records) saveSubmitted(key string, from, to time.Time) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitted"), []byte(fmt.Sprintf("%d %d\n", from.Unix(), to.Unix())), 0o644)
+}
+
+// submitted is what saveSubmitted kept for key; false when nothing
+// readable is.
+func (r records) submitted(key string) (from, to int64, ok bool) {
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "submitted"), 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	from, err1 := strconv.ParseInt(f[0], 10, 64)
+	to, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || from <= 0 || to < from {
+		return 0, 0, false
+	}
+	return from, to, true
+}

@@ -387,6 +387,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	var out struct {
 		JobID int64 `json:"job_id"`
 	}
+	sent := time.Now()
 	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
 		if refusedOutright(err) {
 			// The scheduler said why it made no job: a later submit of
@@ -410,6 +411,9 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if out.JobID <= 0 || !isJobID(id) {
 		return "", fmt.Errorf("slurm submit %s: slurmrestd answered job id %d", key, out.JobID)
 	}
+	// Best effort, before the id: without it the job is told by its
+	// name until its identity is kept.
+	r.rec.saveSubmitted(key, sent, time.Now()) //nolint:errcheck
 	if err := r.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
@@ -557,6 +561,7 @@ type apiJob struct {
 	Name        string          `json:"name"`
 	Comment     string          `json:"comment"`
 	UserID      *int64          `json:"user_id"`
+	UserName    string          `json:"user_name"`
 	SubmitTime  json.RawMessage `json:"submit_time"`
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
@@ -670,10 +675,14 @@ func (j *apiJob) identity() (jobIdentity, bool) {
 // beside the attempt that replaced it. A job of another submit time is
 // either another job that got the id once slurmctld's counter wrapped, or
 // the attempt's job requeued; it counts as the attempt's only while it
-// bears the attempt's name and comment. Without an identity (a record
-// from before they were kept, or one the site never gave) the name and
-// comment tell, and the identity of a job that bears them is kept for
-// the next time.
+// bears the attempt's name and comment. Before the identity is kept (at
+// the first look, which the workload may beat), the job is the attempt's
+// when it is this backend's user's and was submitted while Submit waited
+// for slurmrestd (give or take submitSkew): slurmctld cannot have
+// forgotten the attempt's job and given its id to another job so soon.
+// Without those (a record from before they were kept, or a site that
+// gives no submit time) the name and comment tell. The identity of a job
+// taken for the attempt's is kept for the next look.
 func (r *REST) ownsID(job *apiJob, key string) bool {
 	now, haveNow := job.identity()
 	if was, ok := r.rec.identity(key); ok {
@@ -685,7 +694,7 @@ func (r *REST) ownsID(job *apiJob, key string) bool {
 		}
 		return job.isAttempts(key)
 	}
-	if !job.isAttempts(key) {
+	if !job.isAttempts(key) && !(haveNow && r.submittedThen(job, now, key)) {
 		return false
 	}
 	if haveNow {
@@ -693,6 +702,25 @@ func (r *REST) ownsID(job *apiJob, key string) bool {
 		r.rec.saveIdentity(key, now) //nolint:errcheck
 	}
 	return true
+}
+
+// submitSkew is how far apart this machine's clock and slurmctld's may be
+// for a job's submit time to tell it (REST.ownsID).
+const submitSkew = 2 * time.Minute
+
+// submittedThen says whether job, of identity now, is this backend's
+// user's and was submitted while the submit of key waited for slurmrestd.
+func (r *REST) submittedThen(job *apiJob, now jobIdentity, key string) bool {
+	from, to, ok := r.rec.submitted(key)
+	if !ok {
+		return false
+	}
+	skew := int64(submitSkew / time.Second)
+	if now.SubmitTime < from-skew || now.SubmitTime > to+skew {
+		return false
+	}
+	owner, err := r.c.jobUser()
+	return err == nil && owner.owns(job.UserID, job.UserName)
 }
 
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {

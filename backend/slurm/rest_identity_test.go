@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/slurm"
@@ -26,9 +27,20 @@ type fakeJob struct {
 // as the job of attempt r1-1, with no identity yet (as Submit leaves it).
 func identityServer(t *testing.T, job *fakeJob, mu *sync.Mutex, deletes *atomic.Int32) (*slurm.REST, string) {
 	t.Helper()
+	b, state := identityServerUnrecorded(t, job, mu, deletes)
+	writeRecord(t, state, "r1-1", "8")
+	return b, state
+}
+
+// identityServerUnrecorded is identityServer with nothing recorded; its
+// slurmrestd also takes a submit, making job 8.
+func identityServerUnrecorded(t *testing.T, job *fakeJob, mu *sync.Mutex, deletes *atomic.Int32) (*slurm.REST, string) {
+	t.Helper()
 	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case r.URL.Path == "/slurm/v0.0.38/job/submit" && r.Method == http.MethodPost:
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "job_id": 8})
 		case r.URL.Path != "/slurm/v0.0.38/job/8":
 			http.Error(w, "not served by this fake", http.StatusNotFound)
 		case r.Method == http.MethodDelete:
@@ -39,18 +51,17 @@ func identityServer(t *testing.T, job *fakeJob, mu *sync.Mutex, deletes *atomic.
 			j := *job
 			mu.Unlock()
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 8, "name": j.name, "comment": j.comment, "user_id": j.user, "submit_time": j.submit,
+				"job_id": 8, "name": j.name, "comment": j.comment, "user_id": j.user, "user_name": "slurm", "submit_time": j.submit,
 				"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
 		}
 	}))
-	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "identity.token")}
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "identity.token"), User: "slurm"}
 	state := t.TempDir()
 	for _, d := range []string{filepath.Join(state, "jobs", "r1-1"), filepath.Join(state, "handles")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeRecord(t, state, "r1-1", "8")
 	return newREST(t, site, state, trust), state
 }
 
@@ -151,4 +162,52 @@ func TestRESTReusedIDWithIdentity(t *testing.T) {
 			t.Fatalf("identity kept from a job not taken for the attempt's (%v)", err)
 		}
 	})
+}
+
+// TestRESTJobRenamedBeforeFirstLook: the workload renamed its job before
+// Status had first seen it (and kept its identity). Status read it lost
+// and Cancel left it running. Now a job of this backend's user submitted
+// while Submit waited for slurmrestd is the attempt's whatever its name:
+// slurmctld cannot have given the attempt's id to another job so soon.
+// One submitted long before or after is not.
+func TestRESTJobRenamedBeforeFirstLook(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		offset time.Duration
+		ours   bool
+	}{
+		{"then", 0, true},
+		{"an hour later", time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu      sync.Mutex
+				deletes atomic.Int32
+			)
+			job := &fakeJob{}
+			b, _ := identityServerUnrecorded(t, job, &mu, &deletes)
+			spec := backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: "/cluster/r1"}
+			h, err := b.Submit(testCtx(t), spec)
+			if err != nil || h != "8" {
+				t.Fatalf("Submit = %q, %v; want job 8", h, err)
+			}
+			mu.Lock()
+			*job = fakeJob{name: "renamed", comment: "", user: 64030, submit: time.Now().Add(tc.offset).Unix()}
+			mu.Unlock()
+			st, err := b.Status(testCtx(t), h)
+			want, wantDeletes := backend.Lost, int32(0)
+			if tc.ours {
+				want, wantDeletes = backend.Running, 1
+			}
+			if err != nil || st.State != want {
+				t.Fatalf("Status = %+v, %v; want %s", st, err, want)
+			}
+			if err := b.Cancel(testCtx(t), h); err != nil {
+				t.Fatal(err)
+			}
+			if n := deletes.Load(); n != wantDeletes {
+				t.Fatalf("Cancel sent %d DELETEs, want %d", n, wantDeletes)
+			}
+		})
+	}
 }
