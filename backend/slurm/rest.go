@@ -563,6 +563,7 @@ type apiJob struct {
 	UserID      *int64          `json:"user_id"`
 	UserName    string          `json:"user_name"`
 	SubmitTime  json.RawMessage `json:"submit_time"`
+	RestartCnt  int64           `json:"restart_cnt"`
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
 	ExitCode    json.RawMessage `json:"exit_code"`
@@ -674,8 +675,9 @@ func (j *apiJob) identity() (jobIdentity, bool) {
 // a job so renamed was read as another job's and left to run, uncancelled,
 // beside the attempt that replaced it. A job of another submit time is
 // either another job that got the id once slurmctld's counter wrapped, or
-// the attempt's job requeued; it counts as the attempt's only while it
-// bears the attempt's name and comment. Before the identity is kept (at
+// the attempt's job requeued; it counts as the attempt's when it was
+// submitted later and counts a requeue (restart_cnt), or while it bears
+// the attempt's name and comment. Before the identity is kept (at
 // the first look, which the workload may beat), the job is the attempt's
 // when it is this backend's user's and was submitted while Submit waited
 // for slurmrestd (give or take submitSkew): slurmctld cannot have
@@ -690,6 +692,14 @@ func (r *REST) ownsID(job *apiJob, key string) bool {
 			return false
 		}
 		if haveNow && now.SubmitTime == was.SubmitTime {
+			return true
+		}
+		if haveNow && now.SubmitTime > was.SubmitTime && job.RestartCnt > 0 && job.UserID != nil && was.UserID != nil {
+			// Requeued since (a requeue sets a new submit time and
+			// counts itself): the owner may requeue its own job, and
+			// rename it too. A job that took over a forgotten id was
+			// submitted new, and counts no requeue unless it too was
+			// requeued.
 			return true
 		}
 		return job.isAttempts(key)

@@ -20,6 +20,7 @@ type fakeJob struct {
 	name, comment string
 	user          int64
 	submit        int64
+	restarts      int64
 }
 
 // identityServer serves job 8, as *job says of it at each request, and
@@ -51,7 +52,7 @@ func identityServerUnrecorded(t *testing.T, job *fakeJob, mu *sync.Mutex, delete
 			j := *job
 			mu.Unlock()
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 8, "name": j.name, "comment": j.comment, "user_id": j.user, "user_name": "slurm", "submit_time": j.submit,
+				"job_id": 8, "name": j.name, "comment": j.comment, "user_id": j.user, "user_name": "slurm", "submit_time": j.submit, "restart_cnt": j.restarts,
 				"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
 		}
 	}))
@@ -105,9 +106,10 @@ func TestRESTRenamedJobStaysTheAttempts(t *testing.T) {
 // TestRESTReusedIDWithIdentity: with the identity of the attempt's job
 // kept, a job that slurmctld knows by the same id but that was submitted
 // later, or runs as another user, is not the attempt's (whatever it is
-// named, unless, submitted later, it bears the attempt's name and comment:
-// the attempt's job requeued); and with no identity kept (records from
-// before), the name and comment tell, as they did.
+// named), unless, submitted later by the same user, it counts a requeue or
+// bears the attempt's name and comment: the attempt's job requeued, which
+// its workload may ask for, and rename it too. With no identity kept
+// (records from before), the name and comment tell, as they did.
 func TestRESTReusedIDWithIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -116,7 +118,9 @@ func TestRESTReusedIDWithIdentity(t *testing.T) {
 	}{
 		{"later and renamed", fakeJob{name: "other", comment: "x", user: 64030, submit: 1796477999}, false},
 		{"another user", fakeJob{name: attemptName, comment: attemptComment, user: 1000, submit: 1796477643}, false},
-		{"requeued", fakeJob{name: attemptName, comment: attemptComment, user: 64030, submit: 1796477999}, true},
+		{"requeued", fakeJob{name: attemptName, comment: attemptComment, user: 64030, submit: 1796477999, restarts: 1}, true},
+		{"requeued and renamed", fakeJob{name: "other", comment: "x", user: 64030, submit: 1796477999, restarts: 1}, true},
+		{"another user's, requeued", fakeJob{name: "other", comment: "x", user: 1000, submit: 1796477999, restarts: 1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
