@@ -276,3 +276,47 @@ func TestCancelEndsAJobPendingOnALostSiteOnRealSlurm(t *testing.T) {
 		t.Fatalf("the job after Cancel: %q, %v; want cancelled", out, err)
 	}
 }
+
+// TestCancelNotSwayedByARewrittenHandleRecord: the record naming a job
+// id's attempt (handles/ID) lies in the state directory, which the
+// cluster's nodes write and a workload, running as the backend's user,
+// may rewrite. A workload that pointed its job's record at another
+// attempt (here one that succeeded) made Status read its running job as
+// one that had taken over a forgotten id, with the other attempt's
+// result, and Cancel leave it running. The job is now told by its
+// command, which slurmctld fixes at submission: Status reads it running
+// and Cancel ends it.
+func TestCancelNotSwayedByARewrittenHandleRecord(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	script := filepath.Join(state, "jobs", "r1-1", "job.sh")
+	calls := filepath.Join(dir, "scancel.calls")
+	b := fakeSlurm(t, state, map[string]string{
+		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/x\\037" + script + "\\037\\n'\n",
+		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+	})
+	for _, d := range []string{filepath.Dir(script), filepath.Join(state, "jobs", "r2-1")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, data := range map[string]string{
+		filepath.Join(state, "jobs", "r1-1", "jobid"):    "777\n",
+		filepath.Join(state, "jobs", "r2-1", "exitcode"): "0\n",
+		// As the workload of r1-1 rewrote it.
+		filepath.Join(state, "handles", "777"): "r2-1\n",
+	} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := b.Status(context.Background(), "777"); err != nil || st.State != backend.Running {
+		t.Fatalf("Status of the running job whose id record was rewritten = %+v, %v; want running", st, err)
+	}
+	if err := b.Cancel(context.Background(), "777"); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(calls); err != nil || strings.TrimSpace(string(data)) != "777" {
+		t.Fatalf("scancel calls %q (%v); want one for job 777", data, err)
+	}
+}

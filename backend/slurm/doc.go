@@ -26,10 +26,14 @@
 //
 // A recorded job id names the attempt's job only while slurmctld's job of
 // that id is the one submitted (slurmctld gives an id out again once its
-// counter wraps): on the command path its command is the attempt's batch
-// script, on the REST path it bears the attempt's name and comment.
-// Otherwise the attempt's job reads as forgotten, and Cancel leaves the
-// other job alone.
+// counter wraps), told by what the job's owner, as whom its workload runs,
+// cannot change: on the command path its command is the attempt's batch
+// script (whatever the id's record in the state directory, which the
+// cluster's nodes write, says); on the REST path its user and submit time
+// are those kept when it was first seen (a later submit time counts if the
+// job was requeued), and until they are kept, it was submitted while
+// Submit waited or bears the attempt's name and comment. Otherwise the
+// attempt's job reads as forgotten, and Cancel leaves the other job alone.
 //
 // Each job is named meridian-<run>-<attempt>. Each path records the job id
 // in its state directory (on the controller's machine) and, when a submit

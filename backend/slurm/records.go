@@ -284,3 +284,65 @@ func (r records) nodes(key string) string {
 func (r records) saveDuplicates(key string, ids []string) error {
 	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "duplicates"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
 }
+
+// jobIdentity is what slurmctld says of a job that its owner cannot
+// change: the user it runs as and when it was submitted (a requeue, which
+// the owner may ask for, sets a new submit time). A workload runs as the
+// job's owner and may change the job's name and comment; a job id that
+// slurmctld gave to another job after its counter wrapped names a job
+// submitted later.
+type jobIdentity struct {
+	UserID     *int64 `json:"user_id,omitempty"`
+	SubmitTime int64  `json:"submit_time"` // seconds since 1970
+}
+
+// saveIdentity keeps the identity of the job of key, once: the first seen
+// is the job's as submitted.
+func (r records) saveIdentity(key string, id jobIdentity) error {
+	p := filepath.Join(r.jobDir(key), "identity.json")
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	data, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(p, data, 0o644)
+}
+
+// identity is the identity saved for the job of key; false when none is
+// (a record from before identities were kept, or one not readable).
+func (r records) identity(key string) (jobIdentity, bool) {
+	var id jobIdentity
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "identity.json"), 256)
+	if err != nil || json.Unmarshal(data, &id) != nil || id.SubmitTime <= 0 {
+		return jobIdentity{}, false
+	}
+	return id, true
+}
+
+// saveSubmitted keeps when, by this machine's clock, the submit of key was
+// sent (from) and answered (to), for telling the job by its submit time
+// before its identity is kept (REST.ownsID).
+func (r records) saveSubmitted(key string, from, to time.Time) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitted"), []byte(fmt.Sprintf("%d %d\n", from.Unix(), to.Unix())), 0o644)
+}
+
+// submitted is what saveSubmitted kept for key; false when nothing
+// readable is.
+func (r records) submitted(key string) (from, to int64, ok bool) {
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "submitted"), 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	from, err1 := strconv.ParseInt(f[0], 10, 64)
+	to, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || from <= 0 || to < from {
+		return 0, 0, false
+	}
+	return from, to, true
+}

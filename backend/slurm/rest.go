@@ -387,6 +387,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	var out struct {
 		JobID int64 `json:"job_id"`
 	}
+	sent := time.Now()
 	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
 		if refusedOutright(err) {
 			// The scheduler said why it made no job: a later submit of
@@ -410,6 +411,9 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if out.JobID <= 0 || !isJobID(id) {
 		return "", fmt.Errorf("slurm submit %s: slurmrestd answered job id %d", key, out.JobID)
 	}
+	// Best effort, before the id: without it the job is told by its
+	// name until its identity is kept.
+	r.rec.saveSubmitted(key, sent, time.Now()) //nolint:errcheck
 	if err := r.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
@@ -458,13 +462,14 @@ func restComment(runID string, attempt int) string {
 
 // restListedJob is what find reads of a job in slurmrestd's list.
 type restListedJob struct {
-	JobID    int64  `json:"job_id"`
-	Name     string `json:"name"`
-	UserID   *int64 `json:"user_id"`
-	UserName string `json:"user_name"`
-	Comment  string `json:"comment"`
-	Cwd      string `json:"current_working_directory"`
-	Stdout   string `json:"standard_output"`
+	JobID    int64           `json:"job_id"`
+	Name     string          `json:"name"`
+	UserID   *int64          `json:"user_id"`
+	UserName string          `json:"user_name"`
+	Comment  string          `json:"comment"`
+	Cwd      string          `json:"current_working_directory"`
+	Stdout   string          `json:"standard_output"`
+	Submit   json.RawMessage `json:"submit_time"`
 }
 
 // find looks for the attempt's job among the jobs slurmrestd lists. A job
@@ -487,6 +492,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 	name, comment := JobName(runID, attempt), restComment(runID, attempt)
 	var (
 		oldest   int64
+		oldestID apiJob // its user and submit time
 		odd      []string
 		owner    *jobOwner
 		ownerErr error
@@ -515,6 +521,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		}
 		if oldest == 0 || j.JobID < oldest {
 			oldest = j.JobID
+			oldestID = apiJob{UserID: j.UserID, SubmitTime: j.Submit}
 		}
 		return nil
 	})
@@ -534,6 +541,14 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		return "", false, nil
 	}
 	id := strconv.FormatInt(oldest, 10)
+	if ident, ok := oldestID.identity(); ok {
+		// Before the id: a record with an id has the identity it
+		// was found with, or none (taken at the next look).
+		if err := r.rec.ensureJobDir(key); err != nil {
+			return "", false, fmt.Errorf("find %s: %w", key, err)
+		}
+		r.rec.saveIdentity(key, ident) //nolint:errcheck
+	}
 	if err := r.rec.record(key, id); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
@@ -545,6 +560,10 @@ type apiJob struct {
 	JobID       int64           `json:"job_id"`
 	Name        string          `json:"name"`
 	Comment     string          `json:"comment"`
+	UserID      *int64          `json:"user_id"`
+	UserName    string          `json:"user_name"`
+	SubmitTime  json.RawMessage `json:"submit_time"`
+	RestartCnt  int64           `json:"restart_cnt"`
 	State       jobState        `json:"job_state"`
 	StateReason string          `json:"state_reason"`
 	ExitCode    json.RawMessage `json:"exit_code"`
@@ -624,9 +643,8 @@ var errReusedID = errors.New("the job id names another job now")
 // isAttempts says whether the job bears the name and comment that Submit
 // gives the job of the attempt key. slurmctld reuses a job id once its
 // counter wraps (MaxJobId), for any job of any user. The job's owner may
-// change both (a workload runs as that owner): a job renamed so reads as
-// the attempt's job forgotten, which only the attempt's own workload can
-// bring about.
+// change both (a workload runs as that owner), so once the job's identity
+// is known, that tells (REST.ownsID).
 func (j *apiJob) isAttempts(key string) bool {
 	i := strings.LastIndexByte(key, '-')
 	if i < 0 {
@@ -637,6 +655,82 @@ func (j *apiJob) isAttempts(key string) bool {
 		return false
 	}
 	return j.Name == JobName(key[:i], n) && j.Comment == restComment(key[:i], n)
+}
+
+// identity is what slurmctld says of the job that its owner cannot change
+// (records.jobIdentity); false when slurmrestd gives no submit time.
+func (j *apiJob) identity() (jobIdentity, bool) {
+	sub := epochTime(j.SubmitTime)
+	if sub.IsZero() {
+		return jobIdentity{}, false
+	}
+	return jobIdentity{UserID: j.UserID, SubmitTime: sub.Unix()}, true
+}
+
+// ownsID says whether job, which slurmctld knows by the id recorded for
+// the attempt key, is the attempt's job. With the identity the job had
+// when first seen as the attempt's (records.jobIdentity), it is while it
+// runs as the same user and keeps its submit time, whatever its name and
+// comment now: its workload, running as its owner, may change those, and
+// a job so renamed was read as another job's and left to run, uncancelled,
+// beside the attempt that replaced it. A job of another submit time is
+// either another job that got the id once slurmctld's counter wrapped, or
+// the attempt's job requeued; it counts as the attempt's when it was
+// submitted later and counts a requeue (restart_cnt), or while it bears
+// the attempt's name and comment. Before the identity is kept (at
+// the first look, which the workload may beat), the job is the attempt's
+// when it is this backend's user's and was submitted while Submit waited
+// for slurmrestd (give or take submitSkew): slurmctld cannot have
+// forgotten the attempt's job and given its id to another job so soon.
+// Without those (a record from before they were kept, or a site that
+// gives no submit time) the name and comment tell. The identity of a job
+// taken for the attempt's is kept for the next look.
+func (r *REST) ownsID(job *apiJob, key string) bool {
+	now, haveNow := job.identity()
+	if was, ok := r.rec.identity(key); ok {
+		if was.UserID != nil && job.UserID != nil && *job.UserID != *was.UserID {
+			return false
+		}
+		if haveNow && now.SubmitTime == was.SubmitTime {
+			return true
+		}
+		if haveNow && now.SubmitTime > was.SubmitTime && job.RestartCnt > 0 && job.UserID != nil && was.UserID != nil {
+			// Requeued since (a requeue sets a new submit time and
+			// counts itself): the owner may requeue its own job, and
+			// rename it too. A job that took over a forgotten id was
+			// submitted new, and counts no requeue unless it too was
+			// requeued.
+			return true
+		}
+		return job.isAttempts(key)
+	}
+	if !job.isAttempts(key) && !(haveNow && r.submittedThen(job, now, key)) {
+		return false
+	}
+	if haveNow {
+		// Best effort: without it the next look goes by the name again.
+		r.rec.saveIdentity(key, now) //nolint:errcheck
+	}
+	return true
+}
+
+// submitSkew is how far apart this machine's clock and slurmctld's may be
+// for a job's submit time to tell it (REST.ownsID).
+const submitSkew = 2 * time.Minute
+
+// submittedThen says whether job, of identity now, is this backend's
+// user's and was submitted while the submit of key waited for slurmrestd.
+func (r *REST) submittedThen(job *apiJob, now jobIdentity, key string) bool {
+	from, to, ok := r.rec.submitted(key)
+	if !ok {
+		return false
+	}
+	skew := int64(submitSkew / time.Second)
+	if now.SubmitTime < from-skew || now.SubmitTime > to+skew {
+		return false
+	}
+	owner, err := r.c.jobUser()
+	return err == nil && owner.owns(job.UserID, job.UserName)
 }
 
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
@@ -657,9 +751,10 @@ func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 // Status asks slurmrestd for the job. A final state is kept in the state
 // directory, since slurmctld forgets finished jobs (MinJobAge) and a
 // cluster need not keep accounting. A job recorded as an attempt's is the
-// attempt's only while it bears the name and comment it was submitted
-// with (apiJob.isAttempts); otherwise the id is another job's now, and the
-// attempt's job reads as forgotten.
+// attempt's only while it is the job first seen under the id (its user and
+// submit time; before those are known, its name and comment: REST.ownsID);
+// otherwise the id is another job's now, and the attempt's job reads as
+// forgotten.
 func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -672,7 +767,7 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		}
 	}
 	job, err := r.getJob(ctx, handle)
-	if err == nil && key != "" && !job.isAttempts(key) {
+	if err == nil && key != "" && !r.ownsID(job, key) {
 		// slurmctld forgot the attempt's job and gave its id to another
 		// job since (its id counter wrapped): the attempt's job is
 		// forgotten, and the other job's state is not the attempt's, nor
@@ -770,7 +865,7 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	if key != "" && !job.isAttempts(key) {
+	if key != "" && !r.ownsID(job, key) {
 		return nil // the id is another job's now
 	}
 	if slurmEnded(string(job.State)) {

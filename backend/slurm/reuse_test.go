@@ -153,3 +153,82 @@ func TestFindCancelsDuplicateJobs(t *testing.T) {
 		t.Errorf("duplicates record = %q, %v; want %s", data, err, second)
 	}
 }
+
+// TestRESTStatusOfARenamedJob: the workload of an attempt submitted
+// through slurmrestd renames its job and changes its comment (here done
+// by scontrol, as the workload may as the job's owner), before Status
+// first looks at it. Status read the
+// job as another that had taken over the attempt's id, lost, and Cancel
+// left it running. Now it stays the attempt's job, known by its user and
+// submit time, and Cancel ends it.
+func TestRESTStatusOfARenamedJob(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "renamed"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: restWorkDir(t)}
+	b := newREST(t, site, t.TempDir())
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", h) })
+	if out, err := runCmd("scontrol", "update", "JobId="+h, "Name=renamed", "Comment=mine"); err != nil {
+		t.Fatalf("scontrol update: %v: %s", err, out)
+	}
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State.Final() {
+		t.Fatalf("Status of the attempt's job renamed = %+v, %v; want pending or running", st, err)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T"); err != nil || (strings.TrimSpace(out) != "CANCELLED" && strings.TrimSpace(out) != "COMPLETING") {
+		t.Fatalf("the attempt's renamed job after Cancel: %q, %v; want cancelled", out, err)
+	}
+}
+
+// TestRESTStatusOfARequeuedRenamedJob: the workload makes its job
+// requeueable, renames it and requeues it (as its owner may), which gives
+// the job a new submit time. Status read it as another job that had taken
+// over the attempt's id, lost, and Cancel left it to run again beside the
+// attempt's replacement. A job of the same user submitted later that
+// counts a requeue stays the attempt's.
+func TestRESTStatusOfARequeuedRenamedJob(t *testing.T) {
+	site, _ := restCluster(t)
+	spec := backend.Spec{RunID: uniqueRunID(t, "requeued"), Attempt: 1,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: restWorkDir(t)}
+	b := newREST(t, site, t.TempDir())
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCmd("scancel", h) })
+	waitUntil(t, b, h, 50*time.Millisecond, func(s backend.Status) bool { return s.State == backend.Running })
+	if out, err := runCmd("scontrol", "update", "JobId="+h, "Requeue=1", "Name=renamed", "Comment=mine"); err != nil {
+		t.Fatalf("scontrol update: %v: %s", err, out)
+	}
+	if out, err := runCmd("scontrol", "requeue", h); err != nil {
+		t.Fatalf("scontrol requeue: %v: %s", err, out)
+	}
+	// The new submit time is set once the job is back in the queue.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := strings.TrimSpace(out); st == "PENDING" || st == "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the requeued job is still %q after 30 s", out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State.Final() {
+		t.Fatalf("Status of the attempt's job requeued and renamed = %+v, %v; want pending or running", st, err)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T"); err != nil || (strings.TrimSpace(out) != "CANCELLED" && strings.TrimSpace(out) != "COMPLETING") {
+		t.Fatalf("the attempt's requeued job after Cancel: %q, %v; want cancelled", out, err)
+	}
+}

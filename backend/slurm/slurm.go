@@ -574,7 +574,6 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	key := s.rec.keyOf(handle)
 	job, err := s.queryJob(ctx, handle)
 	if isInvalidJob(err) {
 		return s.forgottenStatus(handle)
@@ -582,7 +581,8 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
-	if key != "" && job.Command != s.scriptPath(key) {
+	key, reused := s.jobsKey(handle, job)
+	if reused {
 		// slurmctld forgot the attempt's job and has given its id to
 		// another job since (its id counter wrapped): that job's state
 		// is not the attempt's, nor is it this backend's to cancel.
@@ -601,6 +601,37 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		}
 	}
 	return st, nil
+}
+
+// jobsKey is the attempt whose job slurmctld knows by handle, told by
+// the job's command, which slurmctld fixes at submission and lets no one
+// update: the attempt whose batch script in this state directory it is.
+// The record naming the id's attempt (handles/ID) is no proof: it lies in
+// a directory the cluster's nodes write, and a workload runs as this
+// backend's user; pointed at another attempt, it made Status read the
+// job as one that had taken over a forgotten job's id, and Cancel leave it
+// running. reused says that the id is recorded as an attempt's but the job
+// is no attempt's of this state directory: slurmctld gave the id to
+// another job once the attempt's was forgotten. A job neither recorded
+// nor an attempt's has key "".
+func (s *Slurm) jobsKey(handle string, job slurmJob) (key string, reused bool) {
+	if k, ok := s.scriptKey(job.Command); ok {
+		return k, false
+	}
+	return "", s.rec.keyOf(handle) != ""
+}
+
+// scriptKey is the attempt whose batch script in this state directory
+// (STATE/jobs/KEY/job.sh) command is.
+func (s *Slurm) scriptKey(command string) (string, bool) {
+	key, ok := strings.CutPrefix(command, filepath.Join(s.rec.dir, "jobs")+string(filepath.Separator))
+	if ok {
+		key, ok = strings.CutSuffix(key, string(filepath.Separator)+"job.sh")
+	}
+	if !ok || !validKey(key) || s.scriptPath(key) != command {
+		return "", false
+	}
+	return key, true
 }
 
 // forgottenStatus is the state of a job that slurmctld no longer knows,
@@ -823,10 +854,9 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if !isJobID(handle) {
 		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	key := s.rec.keyOf(handle)
 	job, err := s.queryJob(ctx, handle)
 	if isInvalidJob(err) {
-		if key == "" {
+		if s.rec.keyOf(handle) == "" {
 			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 		}
 		return nil // forgotten: it ended long ago
@@ -834,7 +864,8 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	if key != "" && job.Command != s.scriptPath(key) {
+	key, reused := s.jobsKey(handle, job)
+	if reused {
 		return nil // the id is another job's now
 	}
 	if slurmEnded(job.State) {
@@ -946,13 +977,9 @@ func (s *Slurm) jobKey(ctx context.Context, handle string) (string, error) {
 	if !ok || strings.ContainsAny(cmd, "\n"+columnSep) {
 		return "", fmt.Errorf("slurm logs %s: squeue printed %q for the job's command, not one line with its id and command", handle, truncateOut(out))
 	}
-	jobs := filepath.Join(s.rec.dir, "jobs")
-	key, ok := strings.CutPrefix(cmd, jobs+string(filepath.Separator))
-	if ok {
-		key, ok = strings.CutSuffix(key, string(filepath.Separator)+"job.sh")
-	}
-	if !ok || !validKey(key) {
-		return "", fmt.Errorf("slurm logs %s: the job's batch script %q is not an attempt's in this backend's state directory (%s/KEY/job.sh): not read", handle, truncateOut(cmd), jobs)
+	key, ok := s.scriptKey(cmd)
+	if !ok {
+		return "", fmt.Errorf("slurm logs %s: the job's batch script %q is not an attempt's in this backend's state directory (%s/KEY/job.sh): not read", handle, truncateOut(cmd), filepath.Join(s.rec.dir, "jobs"))
 	}
 	if want := filepath.Join(s.jobDir(key), "output.log"); job.StdOut != want {
 		return "", fmt.Errorf("slurm logs %s: the job's output path is %q, not %s, where attempt %s was submitted to write it: not read", handle, truncateOut(job.StdOut), want, key)
@@ -1086,6 +1113,11 @@ func (s *Slurm) jobDone(ctx context.Context, handle, key string) (bool, error) {
 		return false, err
 	}
 	if !forgotten && job.Command != s.scriptPath(key) {
+		if _, ours := s.scriptKey(job.Command); ours {
+			// Another attempt's job: the id's record is not to be
+			// believed (jobsKey), and neither attempt's directory goes.
+			return false, nil
+		}
 		forgotten = true // the id is another job's now (Status)
 	}
 	if forgotten {
