@@ -260,10 +260,12 @@ func accFacts(a *catalog.Accelerator) facts {
 }
 
 // adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date.
+// A decision of no status, or one outside the vocabulary, is none: read
+// as adopted, it moved personal data with no basis.
 func adequacyAt(c *catalog.Country, asOf catalog.Date) []string {
 	out := []string{}
 	for _, a := range c.Adequacy {
-		if a.Status != "" && a.Status != "adopted" {
+		if a.Status != catalog.AdequacyAdopted {
 			continue
 		}
 		if !a.From.IsZero() && asOf.Before(a.From) {
