@@ -306,6 +306,12 @@ func (s *Session) orgFindings() findings {
 	if _, ok := q.Countries[q.Org.ParentHQ()]; !ok && q.Org.ParentHQ() != q.Org.Spec.Headquarters {
 		f.deny = append(f.deny, engineFinding(fmt.Sprintf("organisation %s: ultimate parent's headquarters %q is not in the country table", q.Org.Metadata.Name, q.Org.ParentHQ())))
 	}
+	if st := q.Org.Restricted(); !contains(catalog.RestrictedPartyValues, st) {
+		// The rules compare org.restricted with the vocabulary's words:
+		// one outside it ("Entity-List") matched none of them, and a
+		// listed party was judged as none.
+		f.deny = append(f.deny, engineFinding(fmt.Sprintf("organisation %s: declared restricted-party status %q is not one of %s", q.Org.Metadata.Name, st, strings.Join(catalog.RestrictedPartyValues, ", "))))
+	}
 	if sc := q.Screening; sc != nil {
 		switch sc.Status {
 		case catalog.RestrictedUndetermined:
