@@ -69,3 +69,46 @@ func TestUnknownDeclaredStatusFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownVocabularyWordsFailClosed: the rules compare an
+// organisation's attributes, a job's method and its base model's licence
+// with the vocabulary's words. A word outside it, from a caller that did
+// not load the document through the catalog (which refuses it), matched
+// none: a critical-information-infrastructure operator writing "CN-CIIO"
+// exported Chinese personal data without the CAC assessment the CIIO rule
+// asks. Each now denies every candidate and transfer, naming the fact.
+func TestUnknownVocabularyWordsFailClosed(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	for _, c := range []struct {
+		name, want string
+		edit       func(q *Query)
+	}{
+		{"attribute", `org.attributes holds "CN-CIIO"`, func(q *Query) {
+			o := *q.Org
+			o.Spec.Attributes = []string{"CN-CIIO"}
+			q.Org = &o
+		}},
+		{"method", `job.method holds "LoRA"`, func(q *Query) { q.Job.Spec.Method = "LoRA" }},
+		{"base licence", `job.baseLicense holds "Apache-2.0"`, func(q *Query) {
+			q.Job.Spec.Model.Base = &catalog.BaseModel{Name: "qwen", License: "Apache-2.0"}
+		}},
+	} {
+		q := w.query(t, "2025-07-20", "cn-lab-ciio", jobSpec{}, 1e21, "cn-users-600k-a")
+		c.edit(&q)
+		if d := e.EvaluateTransfer(q, w.datasets["cn-users-600k-a"], "SG"); d.Allowed || !hasDenial(d, c.want) {
+			t.Errorf("%s: a transfer %+v, want a denial naming %s", c.name, d, c.want)
+		}
+		s, err := e.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := s.Evaluate(site, pool, acc); d.Allowed || !hasDenial(d, c.want) {
+			t.Errorf("%s: a candidate %+v, want a denial naming %s", c.name, d, c.want)
+		}
+	}
+}

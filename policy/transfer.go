@@ -342,7 +342,7 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	// The transfer and access rules read the organisation and the job as
 	// the candidate rules do: a fact over the bound denies here too, and
 	// no rule runs on it (Session.oversized).
-	if big := s.oversized(); len(big) > 0 {
+	if big := s.factProblems(); len(big) > 0 {
 		for _, msg := range big {
 			f.deny = append(f.deny, engineFinding(msg))
 		}
