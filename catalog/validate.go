@@ -73,12 +73,18 @@ func ValidOrgRef(s string) bool {
 	return ValidName(s)
 }
 
+// MaxSubjects bounds a dataset's spec.subjects: more people than exist.
+// The policy engine holds a dataset or a ledger record over it to be
+// wrong, as the loader does: subjects add up per origin as int64, and
+// totals near its largest value wrapped below zero.
+const MaxSubjects = 1e10
+
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
 	maxParameters = 1e15 // a quadrillion parameters
 	maxTokens     = 1e16
 	maxSizeBytes  = 1e19 // 10 EB
-	maxSubjects   = 1e10 // more people than exist
+	maxSubjects   = MaxSubjects
 	maxPrice      = 1000 // USD per accelerator-hour
 	maxCount      = 10_000_000
 	maxEgress     = 10 // USD per GB

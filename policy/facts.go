@@ -230,6 +230,19 @@ func ownerOf(s *catalog.Site, p *catalog.Pool, q *Query) (owner facts) {
 	}
 	owner = orgFacts(o, nil, q.Countries, q.AsOf)
 	owner["kind"] = kind
+	// The rules compare these with the vocabulary's words: one outside
+	// it ("Entity-List", from a document that did not come through the
+	// catalog) matched none, and a listed owner read as not listed.
+	// Unknown, a rule that needs them fails closed.
+	if !contains(catalog.RestrictedPartyValues, o.Restricted()) {
+		delete(owner, "restricted")
+	}
+	for _, a := range o.Spec.Attributes {
+		if !contains(catalog.OrgAttributeIDs, a) {
+			delete(owner, "attributes")
+			break
+		}
+	}
 	return owner
 }
 
@@ -260,10 +273,12 @@ func accFacts(a *catalog.Accelerator) facts {
 }
 
 // adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date.
+// A decision of no status, or one outside the vocabulary, is none: read
+// as adopted, it moved personal data with no basis.
 func adequacyAt(c *catalog.Country, asOf catalog.Date) []string {
 	out := []string{}
 	for _, a := range c.Adequacy {
-		if a.Status != "" && a.Status != "adopted" {
+		if a.Status != catalog.AdequacyAdopted {
 			continue
 		}
 		if !a.From.IsZero() && asOf.Before(a.From) {

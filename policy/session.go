@@ -117,7 +117,7 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 		}
 	}
 	s.jobF.merge(s.orgFindings())
-	big := s.oversized()
+	big := s.factProblems()
 	if msg := datasetsProblem(q.Datasets, maxQueryDatasets); msg != "" {
 		big = append(big, msg)
 	}
@@ -162,6 +162,43 @@ func (e *Engine) SessionContext(ctx context.Context, q Query) (*Session, error) 
 // closed, and no rule reads it.
 func (s *Session) oversized() []string {
 	return append(oversizedFacts("org", s.org), oversizedFacts("job", s.job)...)
+}
+
+// factProblems are oversized and unknownWords together: facts no rule
+// can be trusted to judge, which deny every candidate and transfer.
+func (s *Session) factProblems() []string {
+	return append(s.oversized(), s.unknownWords()...)
+}
+
+// unknownWords names the vocabulary facts of the organisation and the job
+// (vocabularyOf) that hold a word outside their vocabulary. The rules
+// compare them with the vocabulary's words: "CN-CIIO" or "LoRA" matched
+// none, and a rule on a critical-infrastructure operator or a method
+// read as not applying. The catalog refuses such documents; one that
+// comes another way is denied, failing closed. (org.restricted is
+// orgFindings's.)
+func (s *Session) unknownWords() []string {
+	var out []string
+	check := func(fact string, words ...string) {
+		for _, w := range words {
+			if !contains(vocabularyOf(fact), w) {
+				out = append(out, fmt.Sprintf("%s holds %q, not one of %s, so the rules that read it cannot be determined", fact, w, strings.Join(vocabularyOf(fact), ", ")))
+				return
+			}
+		}
+	}
+	if o := s.q.Org; o != nil {
+		check("org.attributes", o.Spec.Attributes...)
+	}
+	if j := s.q.Job; j != nil {
+		if j.Spec.Method != "" {
+			check("job.method", j.Spec.Method)
+		}
+		if b := j.Spec.Model.Base; b != nil && b.License != "" {
+			check("job.baseLicense", b.License)
+		}
+	}
+	return out
 }
 
 // oversizedFacts names the facts of m, the variable name, over
@@ -305,6 +342,12 @@ func (s *Session) orgFindings() findings {
 	}
 	if _, ok := q.Countries[q.Org.ParentHQ()]; !ok && q.Org.ParentHQ() != q.Org.Spec.Headquarters {
 		f.deny = append(f.deny, engineFinding(fmt.Sprintf("organisation %s: ultimate parent's headquarters %q is not in the country table", q.Org.Metadata.Name, q.Org.ParentHQ())))
+	}
+	if st := q.Org.Restricted(); !contains(catalog.RestrictedPartyValues, st) {
+		// The rules compare org.restricted with the vocabulary's words:
+		// one outside it ("Entity-List") matched none of them, and a
+		// listed party was judged as none.
+		f.deny = append(f.deny, engineFinding(fmt.Sprintf("organisation %s: declared restricted-party status %q is not one of %s", q.Org.Metadata.Name, st, strings.Join(catalog.RestrictedPartyValues, ", "))))
 	}
 	if sc := q.Screening; sc != nil {
 		switch sc.Status {

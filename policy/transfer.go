@@ -106,7 +106,7 @@ const maxQueryDatasets = catalog.MaxFactItems
 
 // datasetsProblem says why the query's datasets cannot be judged, or "":
 // more than limit (maxQueryDatasets), one named twice, or one of fewer
-// than no subjects. The catalog refuses
+// than no subjects or more than catalog.MaxSubjects. The catalog refuses
 // such a job, but the engine does not rely on its caller having loaded the
 // job through it: the access and transfer rules run per dataset and
 // destination country, so the datasets bound a plan's work, and a dataset
@@ -128,6 +128,10 @@ func datasetsProblem(dss []*catalog.Dataset, limit int) string {
 			// Subjects add up per origin across the query: one below zero
 			// would take people off every other dataset's totals.
 			return fmt.Sprintf("dataset %s: subjects is %d, below zero, so how many people's data moves cannot be determined", d.Metadata.Name, d.Spec.Subjects)
+		}
+		if d.Spec.Subjects > catalog.MaxSubjects {
+			// Past it, the totals of an origin wrap below zero.
+			return fmt.Sprintf("dataset %s: subjects is %d, more than the %d people who exist, so how many people's data moves cannot be determined", d.Metadata.Name, d.Spec.Subjects, int64(catalog.MaxSubjects))
 		}
 	}
 	return ""
@@ -338,7 +342,7 @@ func (e *Engine) EvaluateTransferContext(ctx context.Context, q Query, ds *catal
 	// The transfer and access rules read the organisation and the job as
 	// the candidate rules do: a fact over the bound denies here too, and
 	// no rule runs on it (Session.oversized).
-	if big := s.oversized(); len(big) > 0 {
+	if big := s.factProblems(); len(big) > 0 {
 		for _, msg := range big {
 			f.deny = append(f.deny, engineFinding(msg))
 		}

@@ -193,3 +193,36 @@ func TestOversizedDatasetBasesDeny(t *testing.T) {
 		t.Errorf("allowed %v, denials %+v; want the engine's denial naming dataset.bases", d.Allowed, d.Denials)
 	}
 }
+
+// TestAdequacyNeedsAdoptedStatus: only an adopted adequacy decision
+// makes a country adequate. A decision of no status (a country table that
+// did not come through the catalog, which refuses it) was read as
+// adopted, and personal data left the EEA for the country with no basis;
+// one of a status outside the vocabulary was not. Both now read as no
+// decision, and the transfer is denied.
+func TestAdequacyNeedsAdoptedStatus(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	for _, status := range []string{"", "Adopted", catalog.AdequacyDraft, catalog.AdequacyInvalidated} {
+		q := w.query(t, "2025-07-20", "eu-lab", jobSpec{}, 0)
+		countries := make(map[string]*catalog.Country, len(q.Countries))
+		for k, v := range q.Countries {
+			countries[k] = v
+		}
+		sg := *countries["SG"]
+		sg.Adequacy = []catalog.AdequacyDecision{{Scope: catalog.ScopeFull, From: catalog.MustDate("2020-01-01"), Status: status, Source: "s"}}
+		countries["SG"] = &sg
+		q.Countries = countries
+		if d := e.EvaluateTransfer(q, w.datasets["eu-customers"], "SG"); d.Allowed || findRule(d.Denials, "eu-gdpr-ch5") == nil {
+			t.Errorf("personal data to a country whose adequacy decision has status %q: %+v, want denied by eu-gdpr-ch5", status, d)
+		}
+	}
+	// Adopted, it is adequate.
+	q := w.query(t, "2025-07-20", "eu-lab", jobSpec{}, 0)
+	if d := e.EvaluateTransfer(q, w.datasets["eu-customers"], "JP"); !d.Allowed {
+		t.Errorf("personal data to Japan, adequate: %+v", d)
+	}
+}

@@ -411,6 +411,10 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 				// A record below zero would take people off the total.
 				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has %d subjects, below zero", x.Org, x.Dataset, x.Subjects)
 			}
+			if x.Subjects > catalog.MaxSubjects {
+				// Past it, the total wraps below zero.
+				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has %d subjects, more than the %d people who exist", x.Org, x.Dataset, x.Subjects, int64(catalog.MaxSubjects))
+			}
 			if x.Within && !given {
 				continue // given to the organisation, not exported
 			}

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -300,5 +301,44 @@ func TestNegativeSubjectsFailClosed(t *testing.T) {
 	}
 	if d := e.EvaluateTransfer(q, b, "SG"); d.Allowed || !hasDenial(d, "record of dataset offset has -600000 subjects") {
 		t.Errorf("a ledger record of negative subjects: %+v, want a denial naming it", d)
+	}
+}
+
+// TestOverflowingSubjectsFailClosed: subjects add up per origin, in the
+// query's datasets and in the ledger's records, as int64. A dataset (from
+// a caller that did not load it through the catalog, which refuses more
+// people than exist) or a ledger record near the largest int64 made the
+// total wrap below zero, and 1.2 million people left China as if none
+// had. Either now denies, naming it.
+func TestOverflowingSubjectsFailClosed(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	a, b := w.datasets["cn-users-600k-a"], w.datasets["cn-users-600k-b"]
+	huge := *a
+	huge.Metadata.Name, huge.Spec.Subjects = "huge", math.MaxInt64-1_000_000
+
+	q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+	q.Datasets = []*catalog.Dataset{a, b, &huge}
+	if d := e.EvaluateTransfer(q, b, "SG"); d.Allowed || !hasDenial(d, "dataset huge: subjects is 9223372036853775807, more than") {
+		t.Errorf("staging beside a dataset of more subjects than people exist: %+v, want a denial naming it", d)
+	}
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Evaluate(w.candidate(t, "sg-1", 0)); d.Allowed || !hasDenial(d, "dataset huge: subjects is 9223372036853775807") {
+		t.Errorf("a candidate for a job with a dataset of more subjects than people exist: %+v, want a denial naming it", d)
+	}
+
+	q = w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+	q.Exports = ledgerRows{
+		{Org: "cn-lab", Dataset: "cn-users-600k-a", Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01"},
+		{Org: "cn-lab", Dataset: "huge", Origin: "CN", Class: "personal", Subjects: math.MaxInt64 - 1_000_000, Date: "2025-03-01"},
+	}
+	if d := e.EvaluateTransfer(q, b, "SG"); d.Allowed || !hasDenial(d, "record of dataset huge has 9223372036853775807 subjects") {
+		t.Errorf("a ledger record of more subjects than people exist: %+v, want a denial naming it", d)
 	}
 }
