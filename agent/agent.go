@@ -346,11 +346,7 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 // data, checkpoints, whatever the workload wrote. Links are removed, never
 // followed.
 func (a *attempt) wipe() {
-	if ents, err := os.ReadDir(a.wd); err == nil {
-		for _, e := range ents {
-			removeTree(filepath.Join(a.wd, e.Name()))
-		}
-	}
+	emptyScratch(a.wd)
 	if a.store != nil {
 		a.store.Close()
 	}

@@ -132,6 +132,56 @@ func removeTree(p string) error {
 	return os.RemoveAll(p)
 }
 
+// emptyScratch removes everything in the scratch directory wd, links
+// removed and never followed, and keeps wd. A workload run as the agent's
+// own user may have taken the bits off wd itself (chmod 000): its owner
+// gives them back first, or nothing in it could be listed or removed, and
+// the agent would go on to remove the lock beside it, after which no sweep
+// touches the scratch again. The entries are read a batch at a time: a
+// workload that made millions of them costs the agent time, not memory in
+// proportion (a sorted list of every name).
+func emptyScratch(wd string) {
+	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
+		return
+	} else if fi.Mode().Perm()&0o700 != 0o700 {
+		os.Chmod(wd, 0o700) // a directory, as Lstat said: no link is followed
+	}
+	// Removing what was read may hide from the same listing an entry it
+	// had not reached yet: a listing that removed something is read again.
+	for range 4 {
+		found, removed := emptyPass(wd)
+		if found == 0 || removed == 0 {
+			return
+		}
+	}
+}
+
+// wipeBatch is how many entries of a scratch directory emptyScratch reads
+// at a time.
+const wipeBatch = 256
+
+// emptyPass reads wd once, removing each entry, and says how many it found
+// and how many it removed.
+func emptyPass(wd string) (found, removed int) {
+	f, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(wipeBatch)
+		for _, name := range names {
+			found++
+			if removeTree(filepath.Join(wd, name)) == nil {
+				removed++
+			}
+		}
+		if err != nil {
+			return found, removed
+		}
+	}
+}
+
 // scratchShaped reports whether what is at wd could be an agent's scratch:
 // a directory, a link (a volume's stand-in) or nothing. A sweep removes
 // nothing else, whatever lock file lies beside it.
