@@ -61,6 +61,10 @@ func lockScratch(wd string) (release func(), err error) {
 	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", path)
 }
 
+// lockStillAt is same for SweepWait's lock (a variable, so that a test
+// can stand in for a lock replaced every time it is taken).
+var lockStillAt = same
+
 // same reports whether the open file f is still the file at path.
 func same(f *os.File, path string) bool {
 	a, err := f.Stat()
@@ -206,24 +210,29 @@ func SweepWait(wd string, timeout time.Duration) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// A lock replaced between the open and the lock is looked at
+		// again after the pause, within the timeout.
+		replaced := false
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			if !same(f, path) {
+			replaced = !lockStillAt(f, path)
+			if !replaced {
+				if !scratchShaped(wd) {
+					f.Close()
+					return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
+				}
+				err := removeTree(wd)
+				if err == nil {
+					err = os.Remove(path)
+				}
 				f.Close()
-				continue // replaced: look again
+				return err == nil, err
 			}
-			if !scratchShaped(wd) {
-				f.Close()
-				return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
-			}
-			err := removeTree(wd)
-			if err == nil {
-				err = os.Remove(path)
-			}
-			f.Close()
-			return err == nil, err
 		}
 		f.Close()
 		if time.Now().After(deadline) {
+			if replaced {
+				return false, fmt.Errorf("%s: its lock was replaced as it was taken, until %s had passed", wd, timeout)
+			}
 			return false, fmt.Errorf("%s: its agent still holds the lock after %s", wd, timeout)
 		}
 		time.Sleep(500 * time.Millisecond) // polling interval
