@@ -346,11 +346,7 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 // data, checkpoints, whatever the workload wrote. Links are removed, never
 // followed.
 func (a *attempt) wipe() {
-	if ents, err := os.ReadDir(a.wd); err == nil {
-		for _, e := range ents {
-			removeTree(filepath.Join(a.wd, e.Name()))
-		}
-	}
+	emptyScratch(a.wd)
 	if a.store != nil {
 		a.store.Close()
 	}
@@ -881,9 +877,15 @@ func fenceGrace(lease time.Duration) time.Duration {
 	return min(max(lease/2, time.Second), 30*time.Second)
 }
 
+// minHeartbeat bounds how often the agent beats, whatever the manifest
+// says: the interval is integer nanoseconds in JSON (a 2 meant as seconds
+// is 2 ns), and beats faster than the agent API's per-attempt rate would
+// have the server refuse the attempt's other reports beside them.
+const minHeartbeat = 50 * time.Millisecond
+
 func (a *attempt) heartbeat() time.Duration {
 	if a.m.Heartbeat > 0 {
-		return a.m.Heartbeat
+		return max(a.m.Heartbeat, minHeartbeat)
 	}
 	return 2 * time.Second
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // client talks to the server's agent routes with the attempt credential.
@@ -81,24 +82,46 @@ func (c *client) do(ctx context.Context, method, route string, body io.Reader, c
 		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
 	if err != nil {
 		return err
 	}
 	switch {
 	case resp.StatusCode == http.StatusGone:
 		c.ended.CompareAndSwap(0, time.Now().UnixNano())
-		return fmt.Errorf("%s %s: %w: %w (%s)", method, route, errAuth, errEnded, strings.TrimSpace(string(b)))
+		return fmt.Errorf("%s %s: %w: %w (%s)", method, route, errAuth, errEnded, replyText(b))
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%s %s: %w (%s)", method, route, errAuth, strings.TrimSpace(string(b)))
+		return fmt.Errorf("%s %s: %w (%s)", method, route, errAuth, replyText(b))
 	case resp.StatusCode >= 300:
-		return &statusError{code: resp.StatusCode, msg: strings.TrimSpace(string(b))}
+		return &statusError{code: resp.StatusCode, msg: replyText(b)}
+	case len(b) > maxReply:
+		return fmt.Errorf("%s %s: the server's answer is over %d bytes", method, route, maxReply)
 	}
 	c.heard.Store(time.Now().UnixNano())
 	if out != nil && len(b) > 0 {
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// maxReplyText bounds how much of a failed request's answer the agent
+// keeps in its error: the error is logged on every retry, to the site's
+// log and the output shipped to the server, and whatever answers in the
+// server's place (a proxy's error page) may send a megabyte.
+const maxReplyText = 512
+
+// replyText is the text of a failed request's answer, cut to maxReplyText
+// bytes (at a character's start).
+func replyText(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) <= maxReplyText {
+		return string(b)
+	}
+	cut := maxReplyText
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes or more in all)", b[:cut], len(b))
 }
 
 type statusError struct {

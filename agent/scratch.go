@@ -61,6 +61,10 @@ func lockScratch(wd string) (release func(), err error) {
 	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", path)
 }
 
+// lockStillAt is same for SweepWait's lock (a variable, so that a test
+// can stand in for a lock replaced every time it is taken).
+var lockStillAt = same
+
 // same reports whether the open file f is still the file at path.
 func same(f *os.File, path string) bool {
 	a, err := f.Stat()
@@ -132,6 +136,56 @@ func removeTree(p string) error {
 	return os.RemoveAll(p)
 }
 
+// emptyScratch removes everything in the scratch directory wd, links
+// removed and never followed, and keeps wd. A workload run as the agent's
+// own user may have taken the bits off wd itself (chmod 000): its owner
+// gives them back first, or nothing in it could be listed or removed, and
+// the agent would go on to remove the lock beside it, after which no sweep
+// touches the scratch again. The entries are read a batch at a time: a
+// workload that made millions of them costs the agent time, not memory in
+// proportion (a sorted list of every name).
+func emptyScratch(wd string) {
+	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
+		return
+	} else if fi.Mode().Perm()&0o700 != 0o700 {
+		os.Chmod(wd, 0o700) // a directory, as Lstat said: no link is followed
+	}
+	// Removing what was read may hide from the same listing an entry it
+	// had not reached yet: a listing that removed something is read again.
+	for range 4 {
+		found, removed := emptyPass(wd)
+		if found == 0 || removed == 0 {
+			return
+		}
+	}
+}
+
+// wipeBatch is how many entries of a scratch directory emptyScratch reads
+// at a time.
+const wipeBatch = 256
+
+// emptyPass reads wd once, removing each entry, and says how many it found
+// and how many it removed.
+func emptyPass(wd string) (found, removed int) {
+	f, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(wipeBatch)
+		for _, name := range names {
+			found++
+			if removeTree(filepath.Join(wd, name)) == nil {
+				removed++
+			}
+		}
+		if err != nil {
+			return found, removed
+		}
+	}
+}
+
 // scratchShaped reports whether what is at wd could be an agent's scratch:
 // a directory, a link (a volume's stand-in) or nothing. A sweep removes
 // nothing else, whatever lock file lies beside it.
@@ -156,24 +210,29 @@ func SweepWait(wd string, timeout time.Duration) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// A lock replaced between the open and the lock is looked at
+		// again after the pause, within the timeout.
+		replaced := false
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			if !same(f, path) {
+			replaced = !lockStillAt(f, path)
+			if !replaced {
+				if !scratchShaped(wd) {
+					f.Close()
+					return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
+				}
+				err := removeTree(wd)
+				if err == nil {
+					err = os.Remove(path)
+				}
 				f.Close()
-				continue // replaced: look again
+				return err == nil, err
 			}
-			if !scratchShaped(wd) {
-				f.Close()
-				return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
-			}
-			err := removeTree(wd)
-			if err == nil {
-				err = os.Remove(path)
-			}
-			f.Close()
-			return err == nil, err
 		}
 		f.Close()
 		if time.Now().After(deadline) {
+			if replaced {
+				return false, fmt.Errorf("%s: its lock was replaced as it was taken, until %s had passed", wd, timeout)
+			}
 			return false, fmt.Errorf("%s: its agent still holds the lock after %s", wd, timeout)
 		}
 		time.Sleep(500 * time.Millisecond) // polling interval

@@ -110,3 +110,42 @@ func TestSweepWaitOutlivesTheAgent(t *testing.T) {
 		t.Errorf("nothing to wait for: %v %v", removed, err)
 	}
 }
+
+// TestSweepWaitGivesUpOnALockReplacedAgainAndAgain: a lock found replaced
+// between its open and its lock was looked at again at once, without the
+// timeout's check and without a pause: a lock that kept being replaced (a
+// new agent starting in the same scratch again and again) held the sweep
+// spinning on a core for ever. It is looked at again within the timeout,
+// after the pause, and then given up.
+func TestSweepWaitGivesUpOnALockReplacedAgainAndAgain(t *testing.T) {
+	wd := filepath.Join(t.TempDir(), "run-1-1")
+	os.MkdirAll(filepath.Join(wd, "data"), 0o700)
+	os.WriteFile(filepath.Join(wd, "data", "plain"), []byte("secret"), 0o600)
+	os.WriteFile(wd+LockSuffix, nil, 0o600)
+	was := lockStillAt
+	lockStillAt = func(*os.File, string) bool { return false } // replaced every time it is looked at
+	defer func() { lockStillAt = was }()
+	done := make(chan error, 1)
+	go func() {
+		removed, err := SweepWait(wd, 0)
+		if removed {
+			err = errors.New("removed the scratch of a lock it never held")
+		} else if err == nil {
+			err = errors.New("no error")
+		} else {
+			err = nil
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("SweepWait with a timeout of 0 has not returned in 20 s")
+	}
+	if _, err := os.Stat(filepath.Join(wd, "data", "plain")); err != nil {
+		t.Fatalf("the scratch was touched: %v", err)
+	}
+}

@@ -72,3 +72,34 @@ func names(ents []os.DirEntry) []string {
 	}
 	return out
 }
+
+// TestWipeRemovesWhatIsInAScratchTheWorkloadLocked: a workload run as the
+// agent's own user may take the bits off its scratch directory itself
+// (chmod 500, or 000). The wipe at the end must still empty it: the agent
+// then removes the lock beside it, and a sweep never touches a scratch
+// without one, so the unsealed data would stay at the site for good.
+func TestWipeRemovesWhatIsInAScratchTheWorkloadLocked(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root removes entries of read-only directories anyway")
+	}
+	for _, mode := range []os.FileMode{0o500, 0o300, 0} {
+		wd := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(wd, "data", "ds"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wd, "data", "ds", "plain"), []byte("secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wd, "out.txt"), []byte("secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(wd, mode); err != nil {
+			t.Fatal(err)
+		}
+		(&attempt{wd: wd, m: &Manifest{}}).wipe()
+		os.Chmod(wd, 0o700) // to look, and for TempDir's cleanup
+		if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
+			t.Errorf("scratch of mode %o: after the wipe it holds %v (%v); want nothing", mode, names(ents), err)
+		}
+	}
+}

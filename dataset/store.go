@@ -283,6 +283,14 @@ func ReadManifest(ctx context.Context, b *Store, s *seal.Sealer, name string) (*
 // the same name.
 var ErrManifestPin = errors.New("manifest is not the version recorded")
 
+// ErrWrongKey means a manifest of the version recorded (its digest is
+// the pin) did not authenticate under the key given: the manifest is the
+// one sealed, so the key is not the one it was sealed with. A key file
+// replaced at the site does this: age does not say who wrapped a key, so
+// anyone can wrap another for the job's public recipient. It is also an
+// ErrManifestAuth.
+var ErrWrongKey = fmt.Errorf("%w: the manifest is the version recorded, so the key is not the one it was sealed with (a key file replaced at the site, or another dataset's key)", ErrManifestAuth)
+
 // CheckPin refuses (ErrManifestPin) the stored form of dataset name's
 // manifest unless its hex SHA-256 is pin; an empty pin checks nothing.
 func CheckPin(name string, stored []byte, pin string) error {
@@ -317,6 +325,10 @@ func readManifestStored(ctx context.Context, b *Store, s *seal.Sealer, name, pin
 	}
 	m, err := ParseManifest(data, s)
 	if err != nil {
+		if pin != "" && errors.Is(err, ErrManifestAuth) {
+			// The pin vouches for the bytes: only the key can be wrong.
+			err = ErrWrongKey
+		}
 		return nil, "", fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if m.Dataset != name {
