@@ -22,13 +22,13 @@ func TestResolveLinksCostsLogarithmically(t *testing.T) {
 	old := evalSymlinks
 	evalSymlinks = func(p string) (string, error) { calls++; return old(p) }
 	t.Cleanup(func() { evalSymlinks = old })
-	got := resolveLinks(deep)
+	got := ResolveLinks(deep)
 	realDir, err := old(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := filepath.Join(realDir, strings.Repeat("x/", 2000)+"end"); got != want {
-		t.Fatalf("resolveLinks(%d names) = …%s, want …%s", strings.Count(deep, "/"), got[len(got)-40:], want[len(want)-40:])
+		t.Fatalf("ResolveLinks(%d names) = …%s, want …%s", strings.Count(deep, "/"), got[len(got)-40:], want[len(want)-40:])
 	}
 	if calls > 20 {
 		t.Fatalf("%d resolutions for a path of %d names; want about log2 of it", calls, strings.Count(deep, "/"))

@@ -145,7 +145,7 @@ func parseStorePlace(raw string) ([]storePlace, bool) {
 		}
 		abs = filepath.Clean(abs)
 		out := []storePlace{{scheme: "file", path: strings.ToLower(filepath.ToSlash(abs))}}
-		if real := resolveLinks(abs); real != abs {
+		if real := ResolveLinks(abs); real != abs {
 			out = append(out, storePlace{scheme: "file", path: strings.ToLower(filepath.ToSlash(real))})
 		}
 		return out, true
@@ -192,13 +192,13 @@ func s3Place(ep, bucket string, prefixes []string, raw string) storePlace {
 	return storePlace{scheme: "s3", endpoint: ep, bucket: bucket, path: strings.ToLower(path.Clean("/" + p)), keys: keys, raw: raw}
 }
 
-// resolveLinks is the clean absolute dir with its symbolic links resolved,
+// ResolveLinks is the clean absolute dir with its symbolic links resolved,
 // as far as its path exists: the part not yet there is kept as spelled.
 // The part that exists is found by halving (a path exists only if its
 // parent does), so that a path of n names costs log n resolutions, not n:
 // a document naming a path thousands of names deep must not cost millions
 // of system calls.
-func resolveLinks(dir string) string {
+func ResolveLinks(dir string) string {
 	if real, err := evalSymlinks(dir); err == nil {
 		return real
 	}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // Within reports whether the store URL u lies inside one of the stores
@@ -46,7 +48,7 @@ func within(raw, scope string) bool {
 		}
 		// The store is opened through any symbolic link on its path: it is
 		// inside only if it is both as spelled and as the links lead.
-		return beneathDir(up, sp) && beneathDir(resolveLinks(up), resolveLinks(sp))
+		return beneathDir(up, sp) && beneathDir(catalog.ResolveLinks(up), catalog.ResolveLinks(sp))
 	case "s3":
 		if u.Host == "" || u.Host != s.Host || (u.Path != "" && u.Path != "/") {
 			return false
@@ -79,44 +81,6 @@ func beneathDir(d, dir string) bool {
 	rel, err := filepath.Rel(dir, d)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
-
-// resolveLinks is the clean absolute dir with its symbolic links resolved,
-// as far as its path exists: the part not yet there is kept as spelled.
-// The part that exists is found by halving (a path exists only if its
-// parent does), so that a path of n names costs log n resolutions, not n:
-// a document naming a path thousands of names deep must not cost millions
-// of system calls.
-func resolveLinks(dir string) string {
-	if real, err := evalSymlinks(dir); err == nil {
-		return real
-	}
-	sep := string(filepath.Separator)
-	parts := strings.Split(dir, sep)
-	prefix := func(k int) string {
-		if p := strings.Join(parts[:k], sep); p != "" {
-			return p
-		}
-		return sep
-	}
-	// prefix(lo) exists, resolved as real; prefix(len(parts)) does not.
-	lo, hi := 1, len(parts)-1
-	real, err := evalSymlinks(prefix(lo))
-	if err != nil {
-		return dir
-	}
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if r, err := evalSymlinks(prefix(mid)); err == nil {
-			lo, real = mid, r
-		} else {
-			hi = mid - 1
-		}
-	}
-	return filepath.Join(append([]string{real}, parts[lo:]...)...)
-}
-
-// evalSymlinks is filepath.EvalSymlinks; a variable for tests.
-var evalSymlinks = filepath.EvalSymlinks
 
 // fileDir is a file URL's directory, cleaned and absolute, as OpenStore
 // would open it.
