@@ -69,21 +69,22 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	runs, more, err := s.runPage(r.Context(), tenant, after, int(limit))
+	runs, raw, more, err := s.runPage(r.Context(), tenant, after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	out := RunList{Runs: runs}
+	next := ""
 	if more {
 		if !paged {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
 				"the tenant has more runs than an answer without limit holds (%d, or %d bytes of them): read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPageBytes, MaxRunPage))
 			return
 		}
-		out.Next = runs[len(runs)-1].ID
+		next = runs[len(runs)-1].ID
 	}
-	writeJSON(w, http.StatusOK, out)
+	// RunList, from the runs' JSON as runPage measured it.
+	writePage(w, "runs", raw.items, pageField{"next", next})
 }
 
 // runPage reads tenant's runs after run after, up to limit of them and
@@ -91,34 +92,32 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 // RunPage at a time and one more than the page can hold, to know whether
 // more follow. A run carries what sites said of it (a reason of up to
 // 8 KiB, each attempt's, the sites it lost and why): a page of MaxRunPage
-// of them read at once could run to a hundred megabytes.
-func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (page []*run.Run, more bool, err error) {
+// of them read at once could run to a hundred megabytes. raw holds each
+// run's JSON, without its documents, as measured: the page is written
+// from it, not encoded again.
+func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (page []*run.Run, raw rawPage, more bool, err error) {
 	page = []*run.Run{}
-	size := 0
 	for {
 		ask := min(limit+1-len(page), RunPage)
 		rs, err := s.c.ListPage(ctx, tenant, after, ask)
 		if err != nil {
-			return nil, false, err
+			return nil, rawPage{}, false, err
 		}
 		for _, x := range rs {
 			if len(page) == limit {
-				return page, true, nil
+				return page, raw, true, nil
 			}
 			x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-			b, err := json.Marshal(x)
-			if err != nil {
-				return nil, false, err
+			if ok, err := raw.add(x, MaxRunPageBytes); err != nil {
+				return nil, rawPage{}, false, err
+			} else if !ok {
+				return page, raw, true, nil
 			}
-			if len(page) > 0 && size+len(b)+1 > MaxRunPageBytes {
-				return page, true, nil
-			}
-			size += len(b) + 1
 			page = append(page, x)
 			after = x.ID
 		}
 		if len(rs) < ask || len(rs) == 0 {
-			return page, false, nil
+			return page, raw, false, nil
 		}
 	}
 }
