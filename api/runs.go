@@ -195,28 +195,28 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 // entry runs to tens of kilobytes, and a page of MaxRunPage of them to
 // hundreds of megabytes.
 func (s *Server) queuePage(ctx context.Context, tenant string, key *run.QueueKey, after, limit int) (q []run.QueueEntry, last run.QueueKey, more bool, err error) {
-	for {
-		if key == nil && after > 0 {
-			q, more, err = s.c.QueuePage(ctx, tenant, after, limit)
-		} else {
-			q, last, more, err = s.c.QueueAfter(ctx, tenant, key, limit)
-		}
-		if err != nil {
-			return nil, run.QueueKey{}, false, err
-		}
-		n := queueFits(q)
-		if n == len(q) {
-			return q, last, more, nil
-		}
-		if key == nil && after > 0 {
-			// Positions: the next page starts after the last one kept.
-			return q[:n], run.QueueKey{}, true, nil
-		}
-		// The cursor must name the place of the page's own last entry,
-		// which only the controller knows: read the shorter page again.
-		// Each time round the page is shorter, and one entry always fits.
-		limit = n
+	byPosition := key == nil && after > 0
+	if byPosition {
+		q, more, err = s.c.QueuePage(ctx, tenant, after, limit)
+	} else {
+		q, last, more, err = s.c.QueueAfter(ctx, tenant, key, limit)
 	}
+	if err != nil {
+		return nil, run.QueueKey{}, false, err
+	}
+	n := queueFits(q)
+	if n == len(q) {
+		return q, last, more, nil
+	}
+	if byPosition {
+		// Positions: the next page starts after the last one kept.
+		return q[:n], run.QueueKey{}, true, nil
+	}
+	// The cursor names the place of the page's own last entry, which
+	// the entry carries: the page is not read again, shorter, to learn
+	// it. An entry without one (a controller that does not give it)
+	// leaves the page without a cursor, and next goes on by position.
+	return q[:n], q[n-1].Key, true, nil
 }
 
 // queueFits is how many of q's first entries fit in MaxQueuePageBytes of
