@@ -48,6 +48,9 @@ const (
 const retryMillis = 2000
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	if followed(r) {
 		s.followEvents(w, r)
 		return

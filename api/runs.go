@@ -43,6 +43,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	if followed(r) {
 		s.followRuns(w, r)
 		return
@@ -331,6 +334,9 @@ const followChunk = 1 << 20
 // server shuts down or MaxStream passes; each write has Streams.WriteWait,
 // not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	off, ok := queryInt(w, r, "offset", 0, 0, math.MaxInt64, "a byte offset of 0 or more")
 	if !ok {
 		return
@@ -613,14 +619,21 @@ const (
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
-	all := r.URL.Query().Get("all") == "1" && id == ""
+	all, ok := queryFlag(w, r, "all")
+	if !ok {
+		return
+	}
+	all = all && id == ""
 	after, limit, ok := seqPage(w, r)
 	if !ok {
 		return
 	}
 	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, AllTenants: all}
 	if id != "" {
-		if _, err := s.c.Brief(r.Context(), tenant, id); err != nil {
+		if _, err := s.c.Brief(r.Context(), tenant, id); errors.Is(err, run.ErrNotFound) {
+			writeErr(w, http.StatusNotFound, "not_found", "run", fmt.Sprintf("%q: no run of yours has that id", id))
+			return
+		} else if err != nil {
 			fail(w, err)
 			return
 		}
@@ -710,6 +723,22 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 		return 0, false
 	}
 	return n, true
+}
+
+// queryFlag reads switch name of the query: on for 1, off for 0 or when
+// absent. Any other value is answered 400 naming the parameter, and ok is
+// false: a switch mistyped (follow=true, all=yes) was taken as off without
+// a word, and its client took what it got for what it asked.
+func queryFlag(w http.ResponseWriter, r *http.Request, name string) (on, ok bool) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "0":
+		return false, true
+	case "1":
+		return true, true
+	default:
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
+		return false, false
+	}
 }
 
 // verifyCall is a verification of the whole audit chain under way; done
