@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +37,26 @@ func TestQueryFlagsNamed(t *testing.T) {
 	}
 	if code, e := f.raw(t, "GET", "/v1/audit?run=run-nobody", tokA, ""); code != http.StatusNotFound || e.Field != "run" {
 		t.Errorf("GET /v1/audit?run= of no run of the tenant's: %d %+v; want 404 naming run", code, e)
+	}
+}
+
+// TestRevokeTokenIDNamed: DELETE /v1/tenants/{tenant}?token= passed any
+// text to the store as a token id: bytes that are not UTF-8, which
+// PostgreSQL refuses as text, were answered as the server's fault (500),
+// and on SQLite as a token that is not there. A token= that is no token
+// id is now answered 400 naming token, and revokes nothing.
+func TestRevokeTokenIDNamed(t *testing.T) {
+	f := newFixture(t)
+	const tokOps = "ops-admin-token-0000000000000000000000000"
+	if _, err := AddToken(context.Background(), f.st, "ops", tokOps, true, "test admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"%ff", "abc%00", "ABC", strings.Repeat("a", 65), "a+b"} {
+		if code, e := f.raw(t, "DELETE", "/v1/tenants/b?token="+id, tokOps, ""); code != http.StatusBadRequest || e.Field != "token" {
+			t.Errorf("token=%.20s: %d %+v; want 400 naming token", id, code, e)
+		}
+	}
+	if code, _ := f.raw(t, "GET", "/v1/runs", tokB, ""); code != http.StatusOK {
+		t.Errorf("tenant b's token after refused revocations: %d, want 200", code)
 	}
 }
