@@ -27,10 +27,26 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, "submission") {
 		return
 	}
-	if k := r.Header.Get("Idempotency-Key"); k != "" && req.IdempotencyKey == "" {
-		req.IdempotencyKey = k
+	// The Idempotency-Key header stands for the body's idempotencyKey; a
+	// header that differs from the body's is refused, not dropped (the
+	// client's retries keyed by it would each make a run), and what is
+	// wrong with a key taken from it is answered naming the header.
+	header := r.Header.Get("Idempotency-Key")
+	switch {
+	case header == "":
+	case req.IdempotencyKey == "":
+		req.IdempotencyKey = header
+	case req.IdempotencyKey != header:
+		writeErr(w, http.StatusBadRequest, "invalid", "Idempotency-Key", "differs from the body's idempotencyKey: give the key once, or the same in both")
+		return
 	}
 	got, created, err := s.c.Submit(r.Context(), tenantOf(r), req)
+	var ie *run.InputError
+	if header != "" && errors.As(err, &ie) && ie.Field == "idempotencyKey" {
+		named := *ie
+		named.Field = "Idempotency-Key"
+		err = &named
+	}
 	if err != nil {
 		fail(w, err)
 		return

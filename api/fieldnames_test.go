@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	"meridian.dev/meridian/store"
 )
 
 // TestQueryFlagsNamed: a switch of the query (follow, brief, all) that is
@@ -58,5 +61,46 @@ func TestRevokeTokenIDNamed(t *testing.T) {
 	}
 	if code, _ := f.raw(t, "GET", "/v1/runs", tokB, ""); code != http.StatusOK {
 		t.Errorf("tenant b's token after refused revocations: %d, want 200", code)
+	}
+}
+
+// TestIdempotencyKeyHeaderNamed: a submission's Idempotency-Key header
+// the server refuses (too long, not text) was answered naming
+// idempotencyKey, a field the request's body does not have; and a header
+// that differs from the body's idempotencyKey was dropped without a word,
+// so that the client's retries keyed by it each made a run. Both are now
+// answered 400 naming the header, and make no run.
+func TestIdempotencyKeyHeaderNamed(t *testing.T) {
+	f := newFixture(t)
+	submit := func(header, body string) (int, Error) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/runs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		req.Header.Set("Idempotency-Key", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e ErrorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error
+	}
+	docs := `"documents":[{"name":"job.yaml","content":"x"}]`
+	for _, c := range []struct{ header, body string }{
+		{strings.Repeat("k", 201), "{" + docs + "}"},
+		{"\xff", "{" + docs + "}"},
+		{"one", "{" + docs + `,"idempotencyKey":"other"}`},
+	} {
+		if code, e := submit(c.header, c.body); code != http.StatusBadRequest || e.Field != "Idempotency-Key" {
+			t.Errorf("header %.20q, body %s: %d %+v; want 400 naming Idempotency-Key", c.header, c.body, code, e)
+		}
+	}
+	if code, e := submit("same", "{"+docs+`,"idempotencyKey":"same"}`); e.Field == "Idempotency-Key" {
+		t.Errorf("a header the same as the body's key: %d %+v", code, e)
+	}
+	runs, err := f.st.ListRuns(context.Background(), store.ListOptions{Tenant: "a"})
+	if err != nil || len(runs) != 0 {
+		t.Errorf("refused submissions made %d runs (%v)", len(runs), err)
 	}
 }
