@@ -310,7 +310,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"empty logs page", "GET", "/v1/runs/nope/logs?limit=0", "", 400, "invalid", "limit"},
 		{"logs page too large", "GET", fmt.Sprintf("/v1/runs/nope/logs?limit=%d", MaxLogPage+1), "", 400, "invalid", "limit"},
 		{"negative top", "POST", "/v1/plans?top=-1", "", 400, "invalid", "top"},
-		{"unknown audit run", "GET", "/v1/audit?run=nope", "", 404, "not_found", ""},
+		{"unknown audit run", "GET", "/v1/audit?run=nope", "", 404, "not_found", "run"},
 		{"negative audit after", "GET", "/v1/audit?after=-1", "", 400, "invalid", "after"},
 		{"audit page too large", "GET", fmt.Sprintf("/v1/audit?limit=%d", MaxAuditPage+1), "", 400, "invalid", "limit"},
 		{"empty audit page", "GET", "/v1/audit?limit=0", "", 400, "invalid", "limit"},

@@ -48,6 +48,9 @@ const (
 const retryMillis = 2000
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	if followed(r) {
 		s.followEvents(w, r)
 		return
@@ -61,12 +64,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	evs, next, err := s.eventPage(r.Context(), tenantOf(r), r.PathValue("id"), after, int(limit))
+	page, next, err := s.eventPage(r.Context(), tenantOf(r), r.PathValue("id"), after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, EventList{Events: evs, Next: next})
+	// EventList, from the events' JSON as eventPage measured it.
+	writePage(w, "events", page.items, pageField{"next", next})
 }
 
 // eventPage reads the events of run id after after, up to limit of them
@@ -75,35 +79,30 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // next page: the last event's seq when the page is full or was cut at the bound, else 0.
 // Events carry what sites say (a reason of up to 8 KiB each): a page of
 // MaxEventPage of them read at once ran to tens of megabytes, held in the
-// server's memory and sent in one answer.
-func (s *Server) eventPage(ctx context.Context, tenant, id string, after int64, limit int) (page []store.Event, next int64, err error) {
-	page = []store.Event{}
-	size := 0
+// server's memory and sent in one answer. The page is its events' JSON
+// as measured: it is written from that, not encoded again.
+func (s *Server) eventPage(ctx context.Context, tenant, id string, after int64, limit int) (page rawPage, next int64, err error) {
 	var rd eventReads
-	for len(page) < limit {
-		ask := rd.ask(limit - len(page))
+	for len(page.items) < limit {
+		ask := rd.ask(limit - len(page.items))
 		evs, err := s.c.EventsAfter(ctx, tenant, id, after, ask)
 		if err != nil {
-			return nil, 0, err
+			return rawPage{}, 0, err
 		}
 		rd.saw(evs)
 		for _, e := range evs {
-			b, err := json.Marshal(e)
-			if err != nil {
-				return nil, 0, err
+			if ok, err := page.add(e, MaxEventPageBytes); err != nil {
+				return rawPage{}, 0, err
+			} else if !ok {
+				return page, after, nil
 			}
-			if len(page) > 0 && size+len(b)+1 > MaxEventPageBytes {
-				return page, page[len(page)-1].Seq, nil
-			}
-			size += len(b) + 1
-			page = append(page, e)
 			after = e.Seq
 		}
 		if len(evs) < ask {
 			return page, 0, nil
 		}
 	}
-	return page, page[len(page)-1].Seq, nil
+	return page, after, nil
 }
 
 // EventPage is how many events GET /v1/runs/{id}/events answers unless
@@ -439,7 +438,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	// The list is a page as GET /v1/runs answers it: at most size runs
 	// and MaxRunPageBytes of them.
-	runs, more, err := s.runPage(ctx, tenant, "", size)
+	runs, raw, more, err := s.runPage(ctx, tenant, "", size)
 	if err != nil {
 		fail(w, err)
 		return
@@ -487,11 +486,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	var list, buf bytes.Buffer
 	list.WriteString(`{"runs":[`)
 	for i, x := range runs {
-		x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-		b, err := json.Marshal(x)
-		if err != nil {
-			return
-		}
+		b := raw.items[i] // the run's JSON, without its documents, as runPage measured it
 		if i > 0 {
 			list.WriteByte(',')
 		}

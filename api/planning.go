@@ -19,6 +19,10 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	brief, ok := queryFlag(w, r, "brief")
+	if !ok {
+		return
+	}
 	var req run.PlanRequest
 	if !decodeBody(w, r, &req, "plan request") {
 		return
@@ -35,7 +39,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if top > 0 && int64(len(p.Placements)) > top {
 		p.Placements = p.Placements[:top]
 	}
-	if r.URL.Query().Get("brief") == "1" {
+	if brief {
 		briefPlan(p)
 	}
 	writePlan(w, http.StatusOK, p)

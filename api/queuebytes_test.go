@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,9 +113,18 @@ func TestQueuePageBytes(t *testing.T) {
 // (characters JSON escapes, bytes that are not UTF-8, line separators,
 // characters of several bytes) and however long its numbers and time.
 func TestQueueEntryBytes(t *testing.T) {
-	// A field added to an entry or a want must be counted too.
-	if n, m := reflect.TypeFor[run.QueueEntry]().NumField(), reflect.TypeFor[run.Want]().NumField(); n != 9 || m != 4 {
-		t.Fatalf("QueueEntry has %d fields and Want %d: count the new ones in queueEntryBytes", n, m)
+	// A field added to an entry's or a want's JSON must be counted too.
+	jsonFields := func(t reflect.Type) int {
+		n := 0
+		for i := range t.NumField() {
+			if t.Field(i).Tag.Get("json") != "-" {
+				n++
+			}
+		}
+		return n
+	}
+	if n, m := jsonFields(reflect.TypeFor[run.QueueEntry]()), jsonFields(reflect.TypeFor[run.Want]()); n != 9 || m != 4 {
+		t.Fatalf("QueueEntry's JSON has %d fields and Want's %d: count the new ones in queueEntryBytes", n, m)
 	}
 	texts := []string{"", "plain", `"\<>&`, "\x00\x01\x1f\x7f", "\xff\xfe", "\u2028\u2029", "日本語", "é", strings.Repeat("<", 100)}
 	zone := time.FixedZone("", -(12*3600 + 59*60))
@@ -129,6 +139,90 @@ func TestQueueEntryBytes(t *testing.T) {
 			if got := queueEntryBytes(&e); got < len(b) {
 				t.Errorf("text %d, number %d: counted %d bytes, the JSON is %d", i, num, got, len(b))
 			}
+		}
+	}
+}
+
+// countedQueue counts the reads of the queue by key.
+type countedQueue struct {
+	Controller
+	reads atomic.Int64
+}
+
+func (c *countedQueue) QueueAfter(ctx context.Context, tenant string, after *run.QueueKey, limit int) ([]run.QueueEntry, run.QueueKey, bool, error) {
+	c.reads.Add(1)
+	return c.Controller.QueueAfter(ctx, tenant, after, limit)
+}
+
+// TestQueuePageReadOnce: a page of GET /v1/queue by cursor that its
+// bytes cut short read the queue from the controller twice, the second
+// time for the shorter page, to learn the cursor of its last entry: the
+// admission order walked again and the page's entries made again for
+// every such page. The entries carry their own place in the order now,
+// and each page is read once; the pages still hold every held run once,
+// in order.
+func TestQueuePageReadOnce(t *testing.T) {
+	cq := &countedQueue{}
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { cq.Controller = c; return cq }})
+	ctx := context.Background()
+	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	const pools, held = 400, 150
+	wants := make([]run.Want, pools)
+	for i := range wants {
+		wants[i] = run.Want{Site: fmt.Sprintf("site-%03d-%s", i/4, strings.Repeat("r", 40)), Pool: i % 4, Accelerator: "nvidia-h100-sxm"}
+	}
+	reason := "waiting for capacity: " + strings.Repeat("every lawful pool is full; ", 1500)
+	for i := range held {
+		data, _ := json.Marshal(run.Data{AsOf: "2026-12-01", Priority: i % 3, Hold: &run.Hold{Reason: reason, Wait: run.WaitCapacity, Wants: wants, Since: since, NextTry: since.Add(time.Hour)}})
+		r := &store.Run{ID: fmt.Sprintf("run-%06d", i), Tenant: "a", Job: "j", State: string(run.Held), Data: data}
+		if _, _, err := f.st.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, _, _, err := f.c.QueueAfter(ctx, "a", nil, -1)
+	if err != nil || len(whole) != held {
+		t.Fatalf("the queue: %d entries (%v), want %d", len(whole), err, held)
+	}
+	a := NewClient(f.srv.URL, tokA)
+	var got []string
+	cursor, cut := "", 0
+	for pages := 0; ; pages++ {
+		if pages > held {
+			t.Fatal("the pages never end")
+		}
+		q := url.Values{"limit": {strconv.Itoa(MaxRunPage)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		before := cq.reads.Load()
+		var page QueueList
+		if _, _, err := a.do(ctx, http.MethodGet, "/v1/queue?"+q.Encode(), nil, &page); err != nil {
+			t.Fatal(err)
+		}
+		if n := cq.reads.Load() - before; n != 1 {
+			t.Errorf("page %d (%d entries) read the queue %d times, want once", pages, len(page.Queue), n)
+		}
+		for _, e := range page.Queue {
+			got = append(got, e.Run)
+		}
+		if page.Next == "" {
+			break
+		}
+		if page.Cursor == "" {
+			t.Fatalf("page %d names next %q but no cursor", pages, page.Next)
+		}
+		cut++
+		cursor = page.Cursor
+	}
+	if cut == 0 {
+		t.Fatal("no page was cut short by its bytes: the queue is too small to test")
+	}
+	if len(got) != held {
+		t.Fatalf("the pages held %d entries, want %d", len(got), held)
+	}
+	for i, e := range whole {
+		if got[i] != e.Run {
+			t.Fatalf("entry %d is %s, want %s (the admission order)", i, got[i], e.Run)
 		}
 	}
 }

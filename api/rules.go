@@ -280,7 +280,7 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 	// The service is asked RevisionPage at a time, and for one more than
 	// the page can hold, to know whether another page follows; never for
 	// more: the history grows with every change.
-	page, more, err := s.revisionPage(r.Context(), after, int(limit))
+	page, last, more, err := s.revisionPage(r.Context(), after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
@@ -290,29 +290,30 @@ func (s *Server) rulesHistory(w http.ResponseWriter, r *http.Request) {
 			"there are more rules revisions than an answer without limit holds (%d, or %d bytes): read them in pages with limit (at most %d) and cursor", MaxRevisionPage, MaxRevisionPageBytes, MaxRevisionPage))
 		return
 	}
-	out := RuleHistory{Revisions: page}
+	nextCursor := ""
 	if more {
-		b, err := json.Marshal(revisionKey{Revision: page[len(page)-1].Revision})
+		b, err := json.Marshal(revisionKey{Revision: last})
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		out.Cursor = base64.RawURLEncoding.EncodeToString(b)
+		nextCursor = base64.RawURLEncoding.EncodeToString(b)
 	}
-	writeJSON(w, http.StatusOK, out)
+	// RuleHistory, from the revisions' JSON as revisionPage measured it.
+	writePage(w, "revisions", page.items, pageField{"cursor", nextCursor})
 }
 
 // revisionPage reads the revisions after after, up to limit of them and
 // MaxRevisionPageBytes of their JSON (at least one), from the service
-// RevisionPage at a time; more says whether any follow the page.
-func (s *Server) revisionPage(ctx context.Context, after int64, limit int) (page []RuleRevision, more bool, err error) {
-	page = []RuleRevision{}
-	size := 0
+// RevisionPage at a time; more says whether any follow the page, and last
+// is the page's last revision. The page is its revisions' JSON as
+// measured: it is written from that, not encoded again.
+func (s *Server) revisionPage(ctx context.Context, after int64, limit int) (page rawPage, last int64, more bool, err error) {
 	for {
-		ask := min(limit+1-len(page), RevisionPage)
+		ask := min(limit+1-len(page.items), RevisionPage)
 		h, err := s.rules.History(ctx, after, ask)
 		if err != nil {
-			return nil, false, err
+			return rawPage{}, 0, false, err
 		}
 		moved := false
 		for _, rev := range h {
@@ -320,22 +321,19 @@ func (s *Server) revisionPage(ctx context.Context, after int64, limit int) (page
 				continue
 			}
 			after, moved = rev.Revision, true
-			if len(page) == limit {
-				return page, true, nil
+			if len(page.items) == limit {
+				return page, last, true, nil
 			}
-			b, err := json.Marshal(rev)
-			if err != nil {
-				return nil, false, err
+			if ok, err := page.add(rev, MaxRevisionPageBytes); err != nil {
+				return rawPage{}, 0, false, err
+			} else if !ok {
+				return page, last, true, nil
 			}
-			if len(page) > 0 && size+len(b)+1 > MaxRevisionPageBytes {
-				return page, true, nil
-			}
-			size += len(b) + 1
-			page = append(page, rev)
+			last = rev.Revision
 		}
 		// Fewer than asked: the history ends here.
 		if len(h) < ask || !moved {
-			return page, false, nil
+			return page, last, false, nil
 		}
 	}
 }

@@ -27,10 +27,26 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, "submission") {
 		return
 	}
-	if k := r.Header.Get("Idempotency-Key"); k != "" && req.IdempotencyKey == "" {
-		req.IdempotencyKey = k
+	// The Idempotency-Key header stands for the body's idempotencyKey; a
+	// header that differs from the body's is refused, not dropped (the
+	// client's retries keyed by it would each make a run), and what is
+	// wrong with a key taken from it is answered naming the header.
+	header := r.Header.Get("Idempotency-Key")
+	switch {
+	case header == "":
+	case req.IdempotencyKey == "":
+		req.IdempotencyKey = header
+	case req.IdempotencyKey != header:
+		writeErr(w, http.StatusBadRequest, "invalid", "Idempotency-Key", "differs from the body's idempotencyKey: give the key once, or the same in both")
+		return
 	}
 	got, created, err := s.c.Submit(r.Context(), tenantOf(r), req)
+	var ie *run.InputError
+	if header != "" && errors.As(err, &ie) && ie.Field == "idempotencyKey" {
+		named := *ie
+		named.Field = "Idempotency-Key"
+		err = &named
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -43,6 +59,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	if followed(r) {
 		s.followRuns(w, r)
 		return
@@ -69,21 +88,22 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	runs, more, err := s.runPage(r.Context(), tenant, after, int(limit))
+	runs, raw, more, err := s.runPage(r.Context(), tenant, after, int(limit))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	out := RunList{Runs: runs}
+	next := ""
 	if more {
 		if !paged {
 			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
 				"the tenant has more runs than an answer without limit holds (%d, or %d bytes of them): read them in pages with limit (at most %d) and after", MaxRunPage, MaxRunPageBytes, MaxRunPage))
 			return
 		}
-		out.Next = runs[len(runs)-1].ID
+		next = runs[len(runs)-1].ID
 	}
-	writeJSON(w, http.StatusOK, out)
+	// RunList, from the runs' JSON as runPage measured it.
+	writePage(w, "runs", raw.items, pageField{"next", next})
 }
 
 // runPage reads tenant's runs after run after, up to limit of them and
@@ -91,34 +111,32 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 // RunPage at a time and one more than the page can hold, to know whether
 // more follow. A run carries what sites said of it (a reason of up to
 // 8 KiB, each attempt's, the sites it lost and why): a page of MaxRunPage
-// of them read at once could run to a hundred megabytes.
-func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (page []*run.Run, more bool, err error) {
+// of them read at once could run to a hundred megabytes. raw holds each
+// run's JSON, without its documents, as measured: the page is written
+// from it, not encoded again.
+func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (page []*run.Run, raw rawPage, more bool, err error) {
 	page = []*run.Run{}
-	size := 0
 	for {
 		ask := min(limit+1-len(page), RunPage)
 		rs, err := s.c.ListPage(ctx, tenant, after, ask)
 		if err != nil {
-			return nil, false, err
+			return nil, rawPage{}, false, err
 		}
 		for _, x := range rs {
 			if len(page) == limit {
-				return page, true, nil
+				return page, raw, true, nil
 			}
 			x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-			b, err := json.Marshal(x)
-			if err != nil {
-				return nil, false, err
+			if ok, err := raw.add(x, MaxRunPageBytes); err != nil {
+				return nil, rawPage{}, false, err
+			} else if !ok {
+				return page, raw, true, nil
 			}
-			if len(page) > 0 && size+len(b)+1 > MaxRunPageBytes {
-				return page, true, nil
-			}
-			size += len(b) + 1
 			page = append(page, x)
 			after = x.ID
 		}
 		if len(rs) < ask || len(rs) == 0 {
-			return page, false, nil
+			return page, raw, false, nil
 		}
 	}
 }
@@ -196,28 +214,28 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 // entry runs to tens of kilobytes, and a page of MaxRunPage of them to
 // hundreds of megabytes.
 func (s *Server) queuePage(ctx context.Context, tenant string, key *run.QueueKey, after, limit int) (q []run.QueueEntry, last run.QueueKey, more bool, err error) {
-	for {
-		if key == nil && after > 0 {
-			q, more, err = s.c.QueuePage(ctx, tenant, after, limit)
-		} else {
-			q, last, more, err = s.c.QueueAfter(ctx, tenant, key, limit)
-		}
-		if err != nil {
-			return nil, run.QueueKey{}, false, err
-		}
-		n := queueFits(q)
-		if n == len(q) {
-			return q, last, more, nil
-		}
-		if key == nil && after > 0 {
-			// Positions: the next page starts after the last one kept.
-			return q[:n], run.QueueKey{}, true, nil
-		}
-		// The cursor must name the place of the page's own last entry,
-		// which only the controller knows: read the shorter page again.
-		// Each time round the page is shorter, and one entry always fits.
-		limit = n
+	byPosition := key == nil && after > 0
+	if byPosition {
+		q, more, err = s.c.QueuePage(ctx, tenant, after, limit)
+	} else {
+		q, last, more, err = s.c.QueueAfter(ctx, tenant, key, limit)
 	}
+	if err != nil {
+		return nil, run.QueueKey{}, false, err
+	}
+	n := queueFits(q)
+	if n == len(q) {
+		return q, last, more, nil
+	}
+	if byPosition {
+		// Positions: the next page starts after the last one kept.
+		return q[:n], run.QueueKey{}, true, nil
+	}
+	// The cursor names the place of the page's own last entry, which
+	// the entry carries: the page is not read again, shorter, to learn
+	// it. An entry without one (a controller that does not give it)
+	// leaves the page without a cursor, and next goes on by position.
+	return q[:n], q[n-1].Key, true, nil
 }
 
 // queueFits is how many of q's first entries fit in MaxQueuePageBytes of
@@ -332,6 +350,9 @@ const followChunk = 1 << 20
 // server shuts down or MaxStream passes; each write has Streams.WriteWait,
 // not the server's write timeout.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queryFlag(w, r, "follow"); !ok {
+		return
+	}
 	off, ok := queryInt(w, r, "offset", 0, 0, math.MaxInt64, "a byte offset of 0 or more")
 	if !ok {
 		return
@@ -614,14 +635,21 @@ const (
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
 	id := r.URL.Query().Get("run")
-	all := r.URL.Query().Get("all") == "1" && id == ""
+	all, ok := queryFlag(w, r, "all")
+	if !ok {
+		return
+	}
+	all = all && id == ""
 	after, limit, ok := seqPage(w, r)
 	if !ok {
 		return
 	}
 	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, AllTenants: all}
 	if id != "" {
-		if _, err := s.c.Brief(r.Context(), tenant, id); err != nil {
+		if _, err := s.c.Brief(r.Context(), tenant, id); errors.Is(err, run.ErrNotFound) {
+			writeErr(w, http.StatusNotFound, "not_found", "run", fmt.Sprintf("%q: no run of yours has that id", id))
+			return
+		} else if err != nil {
 			fail(w, err)
 			return
 		}
@@ -711,6 +739,22 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 		return 0, false
 	}
 	return n, true
+}
+
+// queryFlag reads switch name of the query: on for 1, off for 0 or when
+// absent. Any other value is answered 400 naming the parameter, and ok is
+// false: a switch mistyped (follow=true, all=yes) was taken as off without
+// a word, and its client took what it got for what it asked.
+func queryFlag(w http.ResponseWriter, r *http.Request, name string) (on, ok bool) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "0":
+		return false, true
+	case "1":
+		return true, true
+	default:
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
+		return false, false
+	}
 }
 
 // verifyCall is a verification of the whole audit chain under way; done

@@ -116,6 +116,10 @@ func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "invalid", "tenant", fmt.Sprintf("%q: not a tenant name", tenant))
 		return
 	}
+	if id != "" && !validTokenID(id) {
+		writeErr(w, http.StatusBadRequest, "invalid", "token", fmt.Sprintf("%.80q: not a token id (the hex id meridian tenant list shows)", id))
+		return
+	}
 	p := PrincipalOf(r)
 	rec, err := audit.NewRecord(KindTenant, "", map[string]any{"action": "tokens-revoked", "tenant": tenant, "token": id, "by": "admin " + p.Tenant + " (token " + p.TokenID + ")"})
 	if err != nil {
@@ -141,6 +145,22 @@ func (s *Server) revokeTenant(w http.ResponseWriter, r *http.Request) {
 	// as they do when another server's revocation is found (Principal).
 	s.auth.forgetTenant(tenant)
 	writeJSON(w, http.StatusOK, Revoked{Tenant: tenant, Revoked: n})
+}
+
+// validTokenID reports whether id could be a token's id (store.TokenID):
+// lowercase hex, no longer than a whole hash. Anything else (bytes that
+// are not UTF-8, which a database refuses as text) names no token, and is
+// answered naming the parameter rather than as the store's fault.
+func validTokenID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // reloadQuotas re-reads the quota file for an admin.

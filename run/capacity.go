@@ -421,6 +421,10 @@ type QueueEntry struct {
 	// that a tenant learns nothing of theirs.
 	Position int    `json:"position"`
 	Wants    []Want `json:"wants,omitempty"`
+	// Key is the entry's place in the admission order, the cursor of a
+	// page that ends with it (QueueAfter); the server's, not the entry's
+	// JSON.
+	Key QueueKey `json:"-"`
 }
 
 // Queue lists tenant's held runs in admission order: those waiting for

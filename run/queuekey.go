@@ -42,7 +42,8 @@ func queueKeyOf(r *Run) QueueKey {
 
 // QueueAfter is the part of the tenant's queue after key after (nil: from
 // the first), at most limit entries (a negative limit: all of them); last
-// is the key of the page's last entry, and more says entries follow it.
+// is the key of the page's last entry (each entry's is its Key), and more
+// says entries follow it.
 // Positions are the entries' places as of this call.
 func (c *Controller) QueueAfter(ctx context.Context, tenant string, after *QueueKey, limit int) (page []QueueEntry, last QueueKey, more bool, err error) {
 	held, u, err := c.heldOrder(ctx)
@@ -100,7 +101,7 @@ func (c *Controller) QueueAfter(ctx context.Context, tenant string, after *Queue
 
 // queueEntry is held run r's entry at position pos of its tenant's queue.
 func queueEntry(r *Run, pos int) QueueEntry {
-	e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: pos, Wait: "law"}
+	e := QueueEntry{Run: r.ID, Tenant: r.Tenant, Job: r.Job, Priority: r.Priority, Reason: r.Reason, Position: pos, Wait: "law", Key: queueKeyOf(r)}
 	if r.Hold != nil {
 		e.Since, e.Wants = r.Hold.Since, r.Hold.Wants
 		if r.Hold.Wait != "" {
