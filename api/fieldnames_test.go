@@ -11,11 +11,12 @@ import (
 )
 
 // TestQueryFlagsNamed: a switch of the query (follow, brief, all) that is
-// neither 1 nor 0 was taken as 0 without a word: follow=true answered a
+// neither 1 nor 0 was taken as 0 without a word: follow=yes answered a
 // page instead of a stream, brief=yes a whole plan, and all=true the
 // tenant's own entries of the audit log where the whole chain was asked,
-// which a client checking the chain took as the whole. Such a value is
-// now answered 400 naming the parameter; 1, 0 and none keep their meaning.
+// which a client checking the chain took as the whole. true and false
+// now mean 1 and 0; any other value is answered 400 naming the parameter;
+// 1, 0 and none keep their meaning.
 // A run= of the audit log that names no run of the tenant's is answered
 // naming run.
 func TestQueryFlagsNamed(t *testing.T) {
@@ -23,17 +24,17 @@ func TestQueryFlagsNamed(t *testing.T) {
 	for _, c := range []struct {
 		method, path, body, field string
 	}{
-		{"GET", "/v1/runs?follow=true", "", "follow"},
+		{"GET", "/v1/runs?follow=yes", "", "follow"},
 		{"GET", "/v1/runs/run-x/events?follow=yes", "", "follow"},
 		{"GET", "/v1/runs/run-x/logs?follow=on", "", "follow"},
 		{"POST", "/v1/plans?brief=yes", "{}", "brief"},
-		{"GET", "/v1/audit?all=true", "", "all"},
+		{"GET", "/v1/audit?all=2", "", "all"},
 	} {
 		if code, e := f.raw(t, c.method, c.path, tokA, c.body); code != http.StatusBadRequest || e.Field != c.field {
 			t.Errorf("%s %s: %d %+v; want 400 naming %s", c.method, c.path, code, e, c.field)
 		}
 	}
-	for _, path := range []string{"/v1/runs?follow=0", "/v1/audit?all=0", "/v1/audit?all=1", "/v1/audit"} {
+	for _, path := range []string{"/v1/runs?follow=0", "/v1/runs?follow=false", "/v1/audit?all=0", "/v1/audit?all=1", "/v1/audit?all=true", "/v1/audit"} {
 		if code, e := f.raw(t, "GET", path, tokA, ""); code != http.StatusOK {
 			t.Errorf("GET %s: %d %+v; want 200", path, code, e)
 		}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -746,10 +747,10 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 // false: a switch mistyped (follow=true, all=yes) was taken as off without
 // a word, and its client took what it got for what it asked.
 func queryFlag(w http.ResponseWriter, r *http.Request, name string) (on, ok bool) {
-	switch v := r.URL.Query().Get(name); v {
-	case "", "0":
+	switch v := r.URL.Query().Get(name); strings.ToLower(v) {
+	case "", "0", "false":
 		return false, true
-	case "1":
+	case "1", "true":
 		return true, true
 	default:
 		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
