@@ -25,9 +25,10 @@ import (
 // within podLogWait of the call: what has not come by then is cut, with a
 // line that says so in the output and an error naming the Pod. A Pod not
 // started yet, or deleted (a cancelled Job), contributes nothing. A Pod
-// deleted, or made again under its name, while its log was read fails the
-// read at the end of that log (errPodReplaced): what came of it may be
-// another pod's, not the attempt's.
+// made again under its name before its log was looked up fails the read
+// before any byte of that log is passed on, and one deleted while its log
+// was read fails it at the end of that log (errPodReplaced): what came of
+// it may be another pod's, not the attempt's.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	rc, _, err := b.openLogs(ctx, handle)
 	return rc, err
@@ -221,7 +222,10 @@ type podLogs struct {
 	cur    io.ReadCloser
 	pod    *apiPod      // whose log cur is
 	log    *countReader // cur's log, without its head line
-	last   byte         // the last byte passed on
+	// checked: the pod was found to hold its name after cur's first
+	// bytes came (samePod), before they were passed on.
+	checked bool
+	last    byte // the last byte passed on
 	// cut is the line that ends the output where podLogWait ran out, not
 	// yet passed on; err follows it.
 	cut []byte
@@ -266,6 +270,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				return 0, l.err
 			}
 			l.log = &countReader{r: rc}
+			l.checked = false
 			l.cur = readCloser{l.log, rc}
 			if head := l.head(pod); head != "" {
 				l.cur = readCloser{io.MultiReader(strings.NewReader(head), l.log), rc}
@@ -273,6 +278,23 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			l.opened = true
 		}
 		n, err := l.cur.Read(p)
+		if n > 0 && !l.checked && l.log.n > 0 {
+			// The first of the log's own bytes are held back until the
+			// name is found to hold the pod's UID still: then it held
+			// it when the log was looked up, and the whole stream is
+			// the pod's. Bytes of another pod made under the name are
+			// never handed on ahead of the error that says so.
+			l.checked = true
+			if cerr := l.b.samePod(l.ctx, l.pod); cerr != nil {
+				if l.timedOut() {
+					continue
+				}
+				l.cur.Close()
+				l.cur = nil
+				l.err = cerr
+				return 0, l.err
+			}
+		}
 		if n > 0 {
 			l.last = p[n-1]
 		}
