@@ -1209,6 +1209,14 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		job = got
 	}
+	if fin, ok := b.knownFinal(handle); ok && (fin.State != backend.Cancelled || jobFinished(job)) {
+		// The attempt's end on record is its end: it is not worked out
+		// again from the Job, its pods and their nodes at every call, nor
+		// changed by what the cluster says of the Job since. A recorded
+		// cancellation whose Job still runs (Cancel's mark or delete did
+		// not get through) is not taken for the end until the Job stops.
+		return fin, nil
+	}
 	if b.replacedJob(handle, job) {
 		rec, _ := b.record(handle)
 		if rec.Final != nil {
