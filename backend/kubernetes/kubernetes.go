@@ -960,12 +960,28 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	}
 	if pods > 1 {
 		j.Spec.CompletionMode = ptr.To(indexedCompletion)
+		// One pod per node, as MERIDIAN_NODES tells the workload: the
+		// scheduler would otherwise put two pods that each ask half a
+		// node's GPUs or fewer (9 on nodes of 8: three pods of 3) on one
+		// node, and a workload that takes its pods for nodes would be
+		// wrong about where they run.
+		j.Spec.Template.Spec.Affinity = &affinity{PodAntiAffinity: &podAntiAffinity{Required: []podAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+				LabelRun:     lbl[LabelRun],
+				LabelAttempt: lbl[LabelAttempt],
+			}},
+			TopologyKey: hostnameLabel,
+		}}}}
 	}
 	if nonce != "" {
 		j.Annotations[AnnotationSubmission] = nonce
 	}
 	return j
 }
+
+// hostnameLabel is the node label that names each node apart: one pod
+// per node is one pod per value of it.
+const hostnameLabel = "kubernetes.io/hostname"
 
 // envNodes is the variable that tells the attempt's workload how many pods
 // it has: what the Job was submitted with (changedAtSite).
