@@ -814,11 +814,30 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	if n == 0 {
 		return 1, 0, nil
 	}
-	var most int64
+	// Pods are as large as the largest node that takes them: a node that
+	// is not Ready, is cordoned or has a taint the site does not tolerate
+	// would leave a pod shaped for it pending while other nodes could run
+	// the attempt split over more pods. Only when no such node offers the
+	// resource are the others' sizes taken (the attempt waits for them).
+	// A node's count is one capacity would read (gpuCount): a node that
+	// claims more than maxGPUsPerNode is no node to shape pods for.
+	var most, mostTaking int64
 	for _, nd := range nodes {
-		if q, ok := nd.Status.Allocatable[b.gpu]; ok && q.Value() > most {
-			most = q.Value()
+		q, ok := nd.Status.Allocatable[b.gpu]
+		if !ok {
+			continue
 		}
+		v, err := gpuCount(q)
+		if err != nil {
+			continue
+		}
+		most = max(most, int64(v))
+		if nodeReady(nd) && b.takesPods(nd) {
+			mostTaking = max(mostTaking, int64(v))
+		}
+	}
+	if mostTaking > 0 {
+		most = mostTaking
 	}
 	if most == 0 {
 		return 0, 0, fmt.Errorf("backend.gpuResource: no node matching backend.nodeSelector (%s) offers %s", nodeNames(nodes), b.gpu)
