@@ -26,9 +26,11 @@ import (
 // line that says so in the output and an error naming the Pod. A Pod not
 // started yet, or deleted (a cancelled Job), contributes nothing. A Pod
 // made again under its name before its log was looked up fails the read
-// before any byte of that log is passed on, and one deleted while its log
-// was read fails it at the end of that log (errPodReplaced): what came of
-// it may be another pod's, not the attempt's.
+// before any byte of that log is passed on (errPodReplaced): what came of
+// it may be another pod's, not the attempt's. The check is one list of
+// pods by name per log, after its first bytes came (or, for an empty log,
+// at its end): the name held the pod's UID then, so it held it when the
+// log was looked up, and the whole stream is the pod's.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	rc, _, err := b.openLogs(ctx, handle)
 	return rc, err
@@ -310,13 +312,17 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			// The log was asked for by the pod's name, which another
 			// pod may have taken since the cache saw the attempt's
 			// (deleted and made again under it): what came is the
-			// pod's only if the name still holds the pod's UID now.
-			if err := l.b.samePod(l.ctx, l.pod); err != nil {
-				if l.timedOut() {
-					continue
+			// pod's only if the name held the pod's UID after the log
+			// was looked up, which for a log with bytes was checked
+			// before the first of them was passed on.
+			if !l.checked {
+				if err := l.b.samePod(l.ctx, l.pod); err != nil {
+					if l.timedOut() {
+						continue
+					}
+					l.err = err
+					return 0, l.err
 				}
-				l.err = err
-				return 0, l.err
 			}
 			l.b.fixedLogs.put(l.pod, fixedLog{n: l.log.n, last: l.log.last})
 			if n > 0 {
