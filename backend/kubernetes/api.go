@@ -95,6 +95,22 @@ type podSpec struct {
 	Tolerations                  []toleration      `json:"tolerations,omitempty"`
 	EnableServiceLinks           *bool             `json:"enableServiceLinks,omitempty"`
 	Volumes                      []volume          `json:"volumes,omitempty"`
+	Affinity                     *affinity         `json:"affinity,omitempty"`
+}
+
+// affinity is a pod's affinity; Meridian sets only its pods' required
+// anti-affinity to one another (jobFor).
+type affinity struct {
+	PodAntiAffinity *podAntiAffinity `json:"podAntiAffinity,omitempty"`
+}
+
+type podAntiAffinity struct {
+	Required []podAffinityTerm `json:"requiredDuringSchedulingIgnoredDuringExecution,omitempty"`
+}
+
+type podAffinityTerm struct {
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	TopologyKey   string                `json:"topologyKey"`
 }
 
 // volume is a pod volume; Meridian uses emptyDir only.
@@ -390,6 +406,21 @@ func (s podSpec) deepCopy() podSpec {
 			}
 			out.Volumes[i] = v
 		}
+	}
+	if s.Affinity != nil {
+		a := *s.Affinity
+		if a.PodAntiAffinity != nil {
+			pa := *a.PodAntiAffinity
+			if pa.Required != nil {
+				pa.Required = make([]podAffinityTerm, len(a.PodAntiAffinity.Required))
+				for i, t := range a.PodAntiAffinity.Required {
+					t.LabelSelector = t.LabelSelector.DeepCopy()
+					pa.Required[i] = t
+				}
+			}
+			a.PodAntiAffinity = &pa
+		}
+		out.Affinity = &a
 	}
 	return out
 }

@@ -814,11 +814,30 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	if n == 0 {
 		return 1, 0, nil
 	}
-	var most int64
+	// Pods are as large as the largest node that takes them: a node that
+	// is not Ready, is cordoned or has a taint the site does not tolerate
+	// would leave a pod shaped for it pending while other nodes could run
+	// the attempt split over more pods. Only when no such node offers the
+	// resource are the others' sizes taken (the attempt waits for them).
+	// A node's count is one capacity would read (gpuCount): a node that
+	// claims more than maxGPUsPerNode is no node to shape pods for.
+	var most, mostTaking int64
 	for _, nd := range nodes {
-		if q, ok := nd.Status.Allocatable[b.gpu]; ok && q.Value() > most {
-			most = q.Value()
+		q, ok := nd.Status.Allocatable[b.gpu]
+		if !ok {
+			continue
 		}
+		v, err := gpuCount(q)
+		if err != nil {
+			continue
+		}
+		most = max(most, int64(v))
+		if nodeReady(nd) && b.takesPods(nd) {
+			mostTaking = max(mostTaking, int64(v))
+		}
+	}
+	if mostTaking > 0 {
+		most = mostTaking
 	}
 	if most == 0 {
 		return 0, 0, fmt.Errorf("backend.gpuResource: no node matching backend.nodeSelector (%s) offers %s", nodeNames(nodes), b.gpu)
@@ -960,12 +979,28 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 	}
 	if pods > 1 {
 		j.Spec.CompletionMode = ptr.To(indexedCompletion)
+		// One pod per node, as MERIDIAN_NODES tells the workload: the
+		// scheduler would otherwise put two pods that each ask half a
+		// node's GPUs or fewer (9 on nodes of 8: three pods of 3) on one
+		// node, and a workload that takes its pods for nodes would be
+		// wrong about where they run.
+		j.Spec.Template.Spec.Affinity = &affinity{PodAntiAffinity: &podAntiAffinity{Required: []podAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+				LabelRun:     lbl[LabelRun],
+				LabelAttempt: lbl[LabelAttempt],
+			}},
+			TopologyKey: hostnameLabel,
+		}}}}
 	}
 	if nonce != "" {
 		j.Annotations[AnnotationSubmission] = nonce
 	}
 	return j
 }
+
+// hostnameLabel is the node label that names each node apart: one pod
+// per node is one pod per value of it.
+const hostnameLabel = "kubernetes.io/hostname"
 
 // envNodes is the variable that tells the attempt's workload how many pods
 // it has: what the Job was submitted with (changedAtSite).
@@ -1208,6 +1243,14 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 			return backend.Status{}, b.explain(err)
 		}
 		job = got
+	}
+	if fin, ok := b.knownFinal(handle); ok && (fin.State != backend.Cancelled || jobFinished(job)) {
+		// The attempt's end on record is its end: it is not worked out
+		// again from the Job, its pods and their nodes at every call, nor
+		// changed by what the cluster says of the Job since. A recorded
+		// cancellation whose Job still runs (Cancel's mark or delete did
+		// not get through) is not taken for the end until the Job stops.
+		return fin, nil
 	}
 	if b.replacedJob(handle, job) {
 		rec, _ := b.record(handle)

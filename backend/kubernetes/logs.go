@@ -25,9 +25,12 @@ import (
 // within podLogWait of the call: what has not come by then is cut, with a
 // line that says so in the output and an error naming the Pod. A Pod not
 // started yet, or deleted (a cancelled Job), contributes nothing. A Pod
-// deleted, or made again under its name, while its log was read fails the
-// read at the end of that log (errPodReplaced): what came of it may be
-// another pod's, not the attempt's.
+// made again under its name before its log was looked up fails the read
+// before any byte of that log is passed on (errPodReplaced): what came of
+// it may be another pod's, not the attempt's. The check is one list of
+// pods by name per log, after its first bytes came (or, for an empty log,
+// at its end): the name held the pod's UID then, so it held it when the
+// log was looked up, and the whole stream is the pod's.
 func (b *Backend) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	rc, _, err := b.openLogs(ctx, handle)
 	return rc, err
@@ -221,7 +224,10 @@ type podLogs struct {
 	cur    io.ReadCloser
 	pod    *apiPod      // whose log cur is
 	log    *countReader // cur's log, without its head line
-	last   byte         // the last byte passed on
+	// checked: the pod was found to hold its name after cur's first
+	// bytes came (samePod), before they were passed on.
+	checked bool
+	last    byte // the last byte passed on
 	// cut is the line that ends the output where podLogWait ran out, not
 	// yet passed on; err follows it.
 	cut []byte
@@ -266,6 +272,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				return 0, l.err
 			}
 			l.log = &countReader{r: rc}
+			l.checked = false
 			l.cur = readCloser{l.log, rc}
 			if head := l.head(pod); head != "" {
 				l.cur = readCloser{io.MultiReader(strings.NewReader(head), l.log), rc}
@@ -273,6 +280,23 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			l.opened = true
 		}
 		n, err := l.cur.Read(p)
+		if n > 0 && !l.checked && l.log.n > 0 {
+			// The first of the log's own bytes are held back until the
+			// name is found to hold the pod's UID still: then it held
+			// it when the log was looked up, and the whole stream is
+			// the pod's. Bytes of another pod made under the name are
+			// never handed on ahead of the error that says so.
+			l.checked = true
+			if cerr := l.b.samePod(l.ctx, l.pod); cerr != nil {
+				if l.timedOut() {
+					continue
+				}
+				l.cur.Close()
+				l.cur = nil
+				l.err = cerr
+				return 0, l.err
+			}
+		}
 		if n > 0 {
 			l.last = p[n-1]
 		}
@@ -288,13 +312,17 @@ func (l *podLogs) Read(p []byte) (int, error) {
 			// The log was asked for by the pod's name, which another
 			// pod may have taken since the cache saw the attempt's
 			// (deleted and made again under it): what came is the
-			// pod's only if the name still holds the pod's UID now.
-			if err := l.b.samePod(l.ctx, l.pod); err != nil {
-				if l.timedOut() {
-					continue
+			// pod's only if the name held the pod's UID after the log
+			// was looked up, which for a log with bytes was checked
+			// before the first of them was passed on.
+			if !l.checked {
+				if err := l.b.samePod(l.ctx, l.pod); err != nil {
+					if l.timedOut() {
+						continue
+					}
+					l.err = err
+					return 0, l.err
 				}
-				l.err = err
-				return 0, l.err
 			}
 			l.b.fixedLogs.put(l.pod, fixedLog{n: l.log.n, last: l.log.last})
 			if n > 0 {

@@ -66,12 +66,7 @@ func (b *Backend) record(name string) (record, bool) {
 	}
 	if r.Final != nil {
 		b.recMu.Lock()
-		if len(b.finals) >= maxFinals {
-			// A server's life sees more finished Jobs than it needs to
-			// hold: the ones asked about again are read from disk again.
-			clear(b.finals)
-		}
-		b.finals[name] = r
+		b.rememberFinalLocked(name, r)
 		b.recMu.Unlock()
 	}
 	if r.UID != "" {
@@ -125,7 +120,34 @@ func (b *Backend) writeRecord(name string, r record) error {
 	if r.UID != "" {
 		b.rememberUIDLocked(name, r.UID)
 	}
+	if r.Final != nil {
+		b.rememberFinalLocked(name, r)
+	}
 	return nil
+}
+
+// knownFinal is the end on record of the attempt's Job, from memory (a
+// record read or written with its end; record, writeRecord), and false
+// when memory has none: then it is not known to have ended, or was
+// forgotten (maxFinals), and is read from the record again by record.
+func (b *Backend) knownFinal(name string) (backend.Status, bool) {
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	if r, ok := b.finals[name]; ok && r.Final != nil {
+		return *r.Final, true
+	}
+	return backend.Status{}, false
+}
+
+// rememberFinalLocked keeps the record r, which has an end, in memory;
+// recMu is held.
+func (b *Backend) rememberFinalLocked(name string, r record) {
+	if _, ok := b.finals[name]; !ok && len(b.finals) >= maxFinals {
+		// A server's life sees more finished Jobs than it needs to
+		// hold: the ones asked about again are read from disk again.
+		clear(b.finals)
+	}
+	b.finals[name] = r
 }
 
 // createRecord writes the Job's record unless it has one; created is false

@@ -187,7 +187,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		o.Status = st
 	case *apiNode:
 		trimMeta(&o.ObjectMeta)
-		o.Spec = nodeSpec{}
+		o.Spec = trimNodeSpec(o.Spec)
 		alloc := o.Status.Allocatable
 		o.Status = nodeStatus{Conditions: trimConditions(o.Status.Conditions, nodeReadyCondition)}
 		// placement reads the site's GPU resource, and nothing else.
@@ -196,6 +196,25 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		}
 	}
 	return obj
+}
+
+// trimNodeSpec keeps of a Node's spec what placement reads to tell a node
+// that takes the site's pods (takesPods): whether it is cordoned, and its
+// first maxKeptItems taints that keep pods off (NoSchedule, NoExecute). A
+// node with more such taints is kept as cordoned: one of those let go
+// could be one the site does not tolerate.
+func trimNodeSpec(in nodeSpec) nodeSpec {
+	out := nodeSpec{Unschedulable: in.Unschedulable}
+	for _, t := range in.Taints {
+		if t.Effect != "NoSchedule" && t.Effect != "NoExecute" {
+			continue
+		}
+		if len(out.Taints) == maxKeptItems {
+			return nodeSpec{Unschedulable: true}
+		}
+		out.Taints = append(out.Taints, taint{Key: cut(t.Key), Value: cut(t.Value), Effect: cut(t.Effect)})
+	}
+	return out
 }
 
 // keptRequest is a container (Meridian's) that stands for what a pod of
@@ -262,6 +281,9 @@ func keptBytes(obj any) int64 {
 	case *apiNode:
 		meta(&o.ObjectMeta)
 		conds(o.Status.Conditions)
+		for _, t := range o.Spec.Taints {
+			n += int64(len(t.Key)+len(t.Value)+len(t.Effect)) + 64
+		}
 		for k := range o.Status.Allocatable {
 			n += int64(len(k)) + 64
 		}

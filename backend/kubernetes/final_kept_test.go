@@ -1,0 +1,71 @@
+package kubernetes
+
+import (
+	"fmt"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// setJobConditions has the fake API server say the Job name's conditions
+// are conds, as a watch event, the Job's UID unchanged.
+func setJobConditions(f *fakeAPI, name string, conds ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objs["jobs"][name]["status"] = map[string]any{"conditions": conds}
+	f.rv++
+	meta(f.objs["jobs"][name])["resourceVersion"] = fmt.Sprint(f.rv)
+	f.notify("jobs", "MODIFIED", f.objs["jobs"][name])
+}
+
+// Once the attempt's end is on record, Status answers it, whatever the
+// cluster says of the same Job since (a Failed Job that a writer of Jobs'
+// status later marks Complete), and after the controller starts again.
+func TestFinalStateOnRecordIsKept(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setJobConditions(f, name, map[string]any{"type": jobFailed, "status": "True", "reason": "BackoffLimitExceeded"})
+	var st backend.Status
+	eventually(t, "the attempt's Job did not fail", func() bool {
+		st, err = b.Status(testContext(t), name)
+		return err == nil && st.State == backend.Failed
+	})
+	setJobConditions(f, name, map[string]any{"type": jobComplete, "status": "True"})
+	eventually(t, "the Job's change is not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && jobFinished(j) && j.Status.Conditions[0].Type == jobComplete
+	})
+	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Failed {
+		t.Errorf("the same Job said Complete after its failure was recorded: Status = %+v, %v; want Failed, as on record", got, err)
+	}
+	b = restarted(t, f, b)
+	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Failed {
+		t.Errorf("after a restart: Status = %+v, %v; want Failed, as on record", got, err)
+	}
+}
+
+// A cancellation on record whose Job was neither marked nor deleted (the
+// API server refused both) is not the attempt's end while the Job runs.
+func TestRecordedCancelOfARunningJobIsNotItsEnd(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := b.record(name)
+	if err := b.saveFinal(name, rec, backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Status(testContext(t), name); err != nil || got.State == backend.Cancelled {
+		t.Errorf("Status = %+v, %v; want the running Job's state, not the cancellation on record", got, err)
+	}
+}
