@@ -52,7 +52,14 @@ const (
 // An acceptance counts only when its own entry is sound under the
 // chain's key (one forged without the key accepts nothing); without the
 // key (NewUnkeyedChain) none can be told sound, and all count, as the
-// result then proves nothing of any entry's contents. One over
+// result then proves nothing of any entry's contents.
+//
+// Checked against an anchor, an acceptance counts only when the anchor
+// covers it (its entry at or before the anchored one, see bounded): the
+// start that writes an operator's acceptance moves the anchor onto it
+// before it serves. One appended past the anchor, sealed by whoever holds
+// the audit key but not the anchor's, accepted the break left by any
+// anchored entry they rewrote and resealed, and the log verified. One over
 // maxAcceptancePayload bytes accepts nothing, and a break it would have
 // accepted says it was not read.
 type acceptIndex struct {
@@ -72,6 +79,11 @@ type acceptIndex struct {
 	oversized int
 	// passes counts the reads of the acceptances (each).
 	passes int
+	// bounded: only acceptances at or before maxAt count (the anchored
+	// entry); unanchored counts those after it.
+	bounded    bool
+	maxAt      int64
+	unanchored int
 }
 
 // unreadWhy is added to the detail of a break whose acceptances were not
@@ -118,10 +130,14 @@ func (h *acceptHeap) Pop() any {
 // of each only the fields a match compares.
 func (x *acceptIndex) each(fn func(acceptance)) error {
 	x.passes++
-	oversized := 0
+	oversized, unanchored := 0, 0
 	err := x.src.Read(KindBrokenAccepted, func(page []Entry) error {
 		for _, e := range page {
 			if e.Kind != KindBrokenAccepted || !x.c.unkeyed && x.c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			if x.bounded && e.Seq > x.maxAt {
+				unanchored++
 				continue
 			}
 			if len(e.Payload) > maxAcceptancePayload {
@@ -144,7 +160,7 @@ func (x *acceptIndex) each(fn func(acceptance)) error {
 		}
 		return nil
 	})
-	x.oversized = oversized
+	x.oversized, x.unanchored = oversized, unanchored
 	return err
 }
 

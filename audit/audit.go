@@ -405,15 +405,19 @@ var errStop = errors.New("audit: verification stopped at a break")
 // gap starting at the same entry (everything up to the acceptance could
 // be deleted) and any later rewrite of an accepted entry.
 func (c *Chain) VerifySource(src Source) (Result, error) {
-	return c.verifySource(src, nil)
+	r, _, err := c.verifySource(src, nil, -1)
+	return r, err
 }
 
 // verifySource is VerifySource that also shows see every entry read, in
-// order, before it is checked.
-func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
-	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src}, prev: Genesis, want: 1, total: -1,
+// order, before it is checked, and counts only the acceptances at or
+// before entry anchored (the anchor's seq; -1 for no anchor). pastAnchor
+// says the log failed at a break while acceptances after that entry were
+// not counted, which an anchor moved since may cover.
+func (c *Chain) verifySource(src Source, see func(Entry), anchored int64) (r Result, pastAnchor bool, err error) {
+	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src, bounded: anchored >= 0, maxAt: anchored}, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
-	err := src.Read("", func(page []Entry) error {
+	err = src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
 		for i, e := range page {
 			v.r.Entries++
@@ -435,14 +439,14 @@ func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
 		// A broken log's result gives its length, as a whole one's does,
 		// not how far the check read.
 		if v.r.Entries, err = v.count(); err != nil {
-			return Result{}, err
+			return Result{}, false, err
 		}
-		return v.r, nil
+		return v.r, v.pastAnchor, nil
 	case err != nil:
-		return Result{}, err
+		return Result{}, false, err
 	}
 	v.r.Head = v.prev
-	return v.r, nil
+	return v.r, false, nil
 }
 
 // verifier is the state of one verification: the hash the next entry
@@ -457,6 +461,8 @@ type verifier struct {
 	r       Result
 	// lookups counts the calls of src.SeqOf (see seqOf).
 	lookups int
+	// pastAnchor: see verifySource.
+	pastAnchor bool
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -536,6 +542,10 @@ func (v *verifier) broke(e Entry, p Problem) (bool, error) {
 		p.Detail += why
 		if n := v.accepts.oversized; n > 0 {
 			p.Detail += fmt.Sprintf("; %d %s entries were not read (over %d bytes)", n, KindBrokenAccepted, maxAcceptancePayload)
+		}
+		if n := v.accepts.unanchored; n > 0 {
+			p.Detail += fmt.Sprintf("; %d %s entries after the anchored entry %d were not counted (an acceptance counts once the anchor covers it, as the start that writes it makes it)", n, KindBrokenAccepted, v.accepts.maxAt)
+			v.pastAnchor = true
 		}
 		v.r = failWith(v.r, p)
 		return false, nil
