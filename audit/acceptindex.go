@@ -3,6 +3,7 @@ package audit
 import (
 	"container/heap"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 )
@@ -15,10 +16,24 @@ import (
 // accept a broken log; without the key every acceptance in the log
 // counts, forged ones too, as many and as large as whoever writes the
 // database cared to store.
+//
+// maxAcceptancePasses bounds how many times one verification reads the
+// log's acceptances (each read is a read of the whole table: acceptances
+// have no index of their own). Held maxAcceptances at a time, they were
+// read again whenever a break fell past those held, and once more for
+// every break that more than maxAcceptances of them named: without the
+// key, whoever writes the database could write n breaks, each accepted,
+// and make one verification (a server's start, a tenant's request, the
+// CLI's) read n*n/1024 entries. A verification that would read them
+// again past the bound fails at that break, saying its acceptances were
+// not read. An operator accepts a break per start told to; a log of more
+// than maxAcceptancePasses*maxAcceptances accepted breaks is not one an
+// operator wrote.
 const (
 	maxAcceptances       = 1024
 	maxAcceptancePayload = 16 << 10
 	maxAcceptedListed    = 1024
+	maxAcceptancePasses  = 8
 )
 
 // acceptIndex finds the acceptances of a break, holding at most
@@ -31,11 +46,20 @@ const (
 // first maxAcceptances of them made every break that a later one
 // accepted fail, and a verification without the key, which counts forged
 // acceptances too, could be made to fail so by writing them.
+// They are read at most maxAcceptancePasses times in one verification;
+// a break that would need them read again fails (see unreadWhy).
 //
 // An acceptance counts only when its own entry is sound under the
 // chain's key (one forged without the key accepts nothing); without the
 // key (NewUnkeyedChain) none can be told sound, and all count, as the
-// result then proves nothing of any entry's contents. One over
+// result then proves nothing of any entry's contents.
+//
+// Checked against an anchor, an acceptance counts only when the anchor
+// covers it (its entry at or before the anchored one, see bounded): the
+// start that writes an operator's acceptance moves the anchor onto it
+// before it serves. One appended past the anchor, sealed by whoever holds
+// the audit key but not the anchor's, accepted the break left by any
+// anchored entry they rewrote and resealed, and the log verified. One over
 // maxAcceptancePayload bytes accepts nothing, and a break it would have
 // accepted says it was not read.
 type acceptIndex struct {
@@ -53,7 +77,22 @@ type acceptIndex struct {
 	dropped  acceptKey
 	// oversized counts the acceptances over maxAcceptancePayload.
 	oversized int
+	// passes counts the reads of the acceptances (each).
+	passes int
+	// bounded: only acceptances at or before maxAt count (the anchored
+	// entry); unanchored counts those after it.
+	bounded    bool
+	maxAt      int64
+	unanchored int
 }
+
+// unreadWhy is added to the detail of a break whose acceptances were not
+// read because the verification had read them maxAcceptancePasses times.
+var unreadWhy = fmt.Sprintf("; not accepted: its acceptances were not read (a verification reads the log's %s entries at most %d times, holding %d at a time, and the breaks before this one took every read: the log holds more accepted breaks, or more acceptances of one break, than an operator writes)", KindBrokenAccepted, maxAcceptancePasses, maxAcceptances)
+
+// spent says whether the verification has read the acceptances as many
+// times as it may.
+func (x *acceptIndex) spent() bool { return x.passes >= maxAcceptancePasses }
 
 func (a acceptance) key() acceptKey { return acceptKey{a.p.Seq, a.p.Kind} }
 
@@ -90,10 +129,15 @@ func (h *acceptHeap) Pop() any {
 // each calls fn with every acceptance that counts, in log order, keeping
 // of each only the fields a match compares.
 func (x *acceptIndex) each(fn func(acceptance)) error {
-	oversized := 0
+	x.passes++
+	oversized, unanchored := 0, 0
 	err := x.src.Read(KindBrokenAccepted, func(page []Entry) error {
 		for _, e := range page {
 			if e.Kind != KindBrokenAccepted || !x.c.unkeyed && x.c.sum(e, e.Seq) != e.Hash {
+				continue
+			}
+			if x.bounded && e.Seq > x.maxAt {
+				unanchored++
 				continue
 			}
 			if len(e.Payload) > maxAcceptancePayload {
@@ -116,7 +160,7 @@ func (x *acceptIndex) each(fn func(acceptance)) error {
 		}
 		return nil
 	})
-	x.oversized = oversized
+	x.oversized, x.unanchored = oversized, unanchored
 	return err
 }
 
@@ -173,6 +217,9 @@ func (x *acceptIndex) covered(k acceptKey) bool {
 func (x *acceptIndex) accepted(p Problem, seq int64) (int64, string, error) {
 	k := acceptKey{p.Seq, p.Kind}
 	if !x.covered(k) {
+		if x.spent() {
+			return 0, unreadWhy, nil
+		}
 		if err := x.load(k); err != nil {
 			return 0, "", err
 		}
@@ -189,6 +236,9 @@ func (x *acceptIndex) accepted(p Problem, seq int64) (int64, string, error) {
 	// More acceptances name this break's entry and kind than are held at
 	// once: they are matched as they are read, in log order, as accepted
 	// does.
+	if x.spent() {
+		return 0, unreadWhy, nil
+	}
 	var at int64
 	why := ""
 	err := x.each(func(a acceptance) {

@@ -525,6 +525,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		}
 	}
 	var r Result
+	var pastAnchor bool
 	var tail anchorTail
 	// The last KindAnchored entry: its seq and payload (the key it names).
 	var keyed bool
@@ -532,16 +533,33 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	var keyedPayload []byte
 	err := snap(func(src Source) error {
 		var err error
-		r, err = c.verifySource(src, func(e Entry) {
+		anchored := int64(-1)
+		if ok {
+			anchored = an.Seq
+		}
+		r, pastAnchor, err = c.verifySource(src, func(e Entry) {
 			tail.see(e, an)
 			if e.Kind == KindAnchored {
 				keyed, keyedSeq, keyedPayload = true, e.Seq, append(keyedPayload[:0], e.Payload...)
 			}
-		})
+		}, anchored)
 		return err
 	})
 	if err != nil {
 		return Result{}, err
+	}
+	if !r.OK && pastAnchor && retry && anchors != nil {
+		// A start accepting the break writes the acceptance, then moves
+		// the anchor onto it: read between the two, the acceptance was
+		// past the anchor read first. An anchor moved since is read
+		// again, before the entries (a new snapshot).
+		now, nowOK, err := anchors.Read()
+		if err != nil {
+			return Result{}, err
+		}
+		if nowOK && (!ok || now.Seq > an.Seq) {
+			return c.verifyAnchored(snap, anchors, false)
+		}
 	}
 	if !r.OK || anchors == nil {
 		return r, nil

@@ -385,8 +385,8 @@ var errStop = errors.New("audit: verification stopped at a break")
 // VerifySource checks the log src reads and reports the first entry that
 // was modified, deleted or reordered. It holds one page of src at a time,
 // at most maxAcceptances acceptances of breaks (KindBrokenAccepted
-// entries, read at the first break, and again as later breaks need, see
-// acceptIndex) and nothing else of the log: what it needs of other
+// entries, read at the first break, and again as later breaks need, at
+// most maxAcceptancePasses times, see acceptIndex) and nothing else of the log: what it needs of other
 // entries at a break (the entry a broken one names as its predecessor,
 // the log's length) it asks src for.
 //
@@ -405,15 +405,19 @@ var errStop = errors.New("audit: verification stopped at a break")
 // gap starting at the same entry (everything up to the acceptance could
 // be deleted) and any later rewrite of an accepted entry.
 func (c *Chain) VerifySource(src Source) (Result, error) {
-	return c.verifySource(src, nil)
+	r, _, err := c.verifySource(src, nil, -1)
+	return r, err
 }
 
 // verifySource is VerifySource that also shows see every entry read, in
-// order, before it is checked.
-func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
-	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src}, prev: Genesis, want: 1, total: -1,
+// order, before it is checked, and counts only the acceptances at or
+// before entry anchored (the anchor's seq; -1 for no anchor). pastAnchor
+// says the log failed at a break while acceptances after that entry were
+// not counted, which an anchor moved since may cover.
+func (c *Chain) verifySource(src Source, see func(Entry), anchored int64) (r Result, pastAnchor bool, err error) {
+	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src, bounded: anchored >= 0, maxAt: anchored}, prev: Genesis, want: 1, total: -1,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
-	err := src.Read("", func(page []Entry) error {
+	err = src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
 		for i, e := range page {
 			v.r.Entries++
@@ -435,14 +439,14 @@ func (c *Chain) verifySource(src Source, see func(Entry)) (Result, error) {
 		// A broken log's result gives its length, as a whole one's does,
 		// not how far the check read.
 		if v.r.Entries, err = v.count(); err != nil {
-			return Result{}, err
+			return Result{}, false, err
 		}
-		return v.r, nil
+		return v.r, v.pastAnchor, nil
 	case err != nil:
-		return Result{}, err
+		return Result{}, false, err
 	}
 	v.r.Head = v.prev
-	return v.r, nil
+	return v.r, false, nil
 }
 
 // verifier is the state of one verification: the hash the next entry
@@ -455,6 +459,10 @@ type verifier struct {
 	want    int64
 	total   int64
 	r       Result
+	// lookups counts the calls of src.SeqOf (see seqOf).
+	lookups int
+	// pastAnchor: see verifySource.
+	pastAnchor bool
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -469,10 +477,20 @@ type verifier struct {
 // deletion, and a store answers each by reading its whole log (the table
 // has no index on hash: SeqOf is asked only at a break, and an index would
 // cost every append).
+//
+// A verification asks src at most maxLookups times; past that seqOf
+// returns errNotLooked and the break is told without it. Every break an
+// acceptance passes may ask, and without the key forged acceptances pass
+// every break: whoever writes the database could write n breaks, each
+// accepted, and have one verification read the whole log n times.
 func (v *verifier) seqOf(hash string) (int64, bool, error) {
 	if v.found.hash != "" && v.found.hash == hash {
 		return v.found.seq, v.found.ok, nil
 	}
+	if v.lookups >= maxLookups {
+		return 0, false, errNotLooked
+	}
+	v.lookups++
 	seq, ok, err := v.src.SeqOf(hash)
 	if err != nil {
 		return 0, false, err
@@ -480,6 +498,19 @@ func (v *verifier) seqOf(hash string) (int64, bool, error) {
 	v.found.hash, v.found.seq, v.found.ok = hash, seq, ok
 	return seq, ok, nil
 }
+
+// maxLookups bounds the lookups by hash (Source.SeqOf, a whole read of a
+// store's log) of one verification. An operator accepts a break per
+// start told to; a log needing more lookups than this is not one an
+// operator accepted break by break.
+const maxLookups = 16
+
+// errNotLooked is seqOf's answer once the verification has made
+// maxLookups lookups.
+var errNotLooked = errors.New("audit: lookup by hash not made: the verification made as many as it may")
+
+// notLookedWhy is added to the detail of a break told without a lookup.
+var notLookedWhy = fmt.Sprintf("; where the entry it names as its predecessor is was not looked up (a verification looks entries up by hash at most %d times, and the breaks before this one took every lookup)", maxLookups)
 
 // count is the log's length, asked of the source once.
 func (v *verifier) count() (int64, error) {
@@ -511,6 +542,10 @@ func (v *verifier) broke(e Entry, p Problem) (bool, error) {
 		p.Detail += why
 		if n := v.accepts.oversized; n > 0 {
 			p.Detail += fmt.Sprintf("; %d %s entries were not read (over %d bytes)", n, KindBrokenAccepted, maxAcceptancePayload)
+		}
+		if n := v.accepts.unanchored; n > 0 {
+			p.Detail += fmt.Sprintf("; %d %s entries after the anchored entry %d were not counted (an acceptance counts once the anchor covers it, as the start that writes it makes it)", n, KindBrokenAccepted, v.accepts.maxAt)
+			v.pastAnchor = true
 		}
 		v.r = failWith(v.r, p)
 		return false, nil
@@ -589,31 +624,45 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			at, ok, err := v.c.origin(e, 2*n+1, originBudget, v.seqOf)
+			looked := true
+			seqOf := func(hash string) (int64, bool, error) {
+				seq, ok, err := v.seqOf(hash)
+				if errors.Is(err, errNotLooked) {
+					looked = false
+					return 0, false, nil
+				}
+				return seq, ok, err
+			}
+			at, ok, err := v.c.origin(e, 2*n+1, originBudget, seqOf)
 			if err != nil {
 				return false, err
 			}
 			if ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
 				if e.PrevHash != v.prev {
-					_, known, err := v.seqOf(e.PrevHash)
+					_, known, err := seqOf(e.PrevHash)
 					if err != nil {
 						return false, err
 					}
-					if !known {
+					if !known && looked {
 						p = Problem{Seq: e.Seq, Kind: Deleted, Detail: fmt.Sprintf("holds the entry written as %d; the one before it is gone and later entries were renumbered", at)}
 					}
 				}
+			}
+			if !looked {
+				p.Detail += notLookedWhy
 			}
 			return v.broke(e, p)
 		}
 		if e.PrevHash != v.prev {
 			p := Problem{Seq: e.Seq, Kind: Deleted, Detail: "the entry it followed is gone or was replaced"}
 			at, ok, err := v.seqOf(e.PrevHash)
-			if err != nil {
+			switch {
+			case errors.Is(err, errNotLooked):
+				p.Detail += notLookedWhy
+			case err != nil:
 				return false, err
-			}
-			if ok {
+			case ok:
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("follows entry %d, not %d", at, e.Seq-1)}
 			}
 			return v.broke(e, p)

@@ -42,4 +42,10 @@
 // anchor update and before a crash are covered only by the next anchoring.
 // Without the audit key (NewUnkeyedChain) only order, links and the anchor
 // are checked.
+//
+// A break accepted by the operator (KindBrokenAccepted) is verified past
+// only when the acceptance is sealed and, checked against an anchor, the
+// anchor covers it: whoever holds the audit key but not the anchor's
+// cannot accept the break a rewrite of anchored entries leaves by
+// appending an acceptance, unless a server anchors it while running.
 package audit
