@@ -139,8 +139,12 @@ type AdequacyDecision struct {
 	Note   string `yaml:"note,omitempty" json:"note,omitempty"`
 }
 
-// InForce reports whether the decision is adopted and covers day. A decision
-// without a From date is taken as in force since before any date Meridian plans for.
+// InForce reports whether the decision is adopted and covers day: from
+// its From day, and before its Until day, the day it lapses, as the
+// policy engine reads it (an adequacy fact of a transfer). It counted the
+// Until day as covered, a day the engine held the transfer to have no
+// basis. A decision without a From date is taken as in force since before
+// any date Meridian plans for.
 func (d AdequacyDecision) InForce(day Date) bool {
 	if d.Status != AdequacyAdopted {
 		return false
@@ -148,7 +152,7 @@ func (d AdequacyDecision) InForce(day Date) bool {
 	if !d.From.IsZero() && day.Before(d.From) {
 		return false
 	}
-	if !d.Until.IsZero() && day.After(d.Until) {
+	if !d.Until.IsZero() && !day.Before(d.Until) {
 		return false
 	}
 	return true

@@ -45,7 +45,9 @@ func TestBuiltinCountriesCoverRulesTable(t *testing.T) {
 }
 
 // TestAdequacyOn checks the dated adequacy decisions that data-transfer
-// rules depend on, on days either side of each boundary.
+// rules depend on, on days either side of each boundary. A decision's
+// until is the day it lapses, as the policy engine reads it: the
+// catalog held it in force that day too.
 func TestAdequacyOn(t *testing.T) {
 	cs, err := BuiltinCountries()
 	if err != nil {
@@ -61,7 +63,8 @@ func TestAdequacyOn(t *testing.T) {
 		{"GB", "2021-06-27", ""},
 		{"GB", "2021-06-28", ScopeFull},
 		{"GB", "2030-01-01", ScopeFull},
-		{"GB", "2031-12-27", ScopeFull},
+		{"GB", "2031-12-26", ScopeFull},
+		{"GB", "2031-12-27", ""}, // until: the day it lapses
 		{"GB", "2031-12-28", ""},
 		{"JP", "2019-01-22", ""},
 		{"JP", "2019-01-23", ScopeFull},
@@ -120,5 +123,32 @@ func TestCheckCountryRejects(t *testing.T) {
 				t.Error("accepted")
 			}
 		})
+	}
+}
+
+// TestAdequacyInForceBounds: a decision is in force from its from day
+// and lapses on its until day, as the policy engine reads it; a draft or
+// invalidated one is never in force, and one without dates always is
+// when adopted.
+func TestAdequacyInForceBounds(t *testing.T) {
+	d := AdequacyDecision{Scope: ScopeFull, Status: AdequacyAdopted, From: MustDate("2020-01-01"), Until: MustDate("2021-01-01")}
+	for day, want := range map[string]bool{
+		"2019-12-31": false, "2020-01-01": true, "2020-12-31": true, "2021-01-01": false, "2021-01-02": false,
+	} {
+		if got := d.InForce(MustDate(day)); got != want {
+			t.Errorf("from 2020-01-01 until 2021-01-01, on %s: in force %v, want %v", day, got, want)
+		}
+		c := Country{ISO: "XX", Adequacy: []AdequacyDecision{d}}
+		if got := c.AdequateOn(MustDate(day)) != nil; got != want {
+			t.Errorf("AdequateOn %s: %v, want %v", day, got, want)
+		}
+	}
+	for _, st := range []string{AdequacyDraft, AdequacyInvalidated, ""} {
+		if (AdequacyDecision{Scope: ScopeFull, Status: st}).InForce(MustDate("2020-06-01")) {
+			t.Errorf("a decision of status %q is in force", st)
+		}
+	}
+	if !(AdequacyDecision{Scope: ScopeFull, Status: AdequacyAdopted}).InForce(MustDate("2020-06-01")) {
+		t.Error("an adopted decision without dates is not in force")
 	}
 }

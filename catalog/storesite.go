@@ -337,13 +337,23 @@ func Located(d *Dataset, sites []*Site) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	return locatedAt(d, loc), nil
+}
+
+// locatedAt is d with spec.location loc: d itself when that is its
+// declared location, else a copy.
+func locatedAt(d *Dataset, loc string) *Dataset {
 	if loc == d.Spec.Location {
-		return d, nil
+		return d
 	}
 	c := *d
 	c.Spec.Location = loc
-	return &c, nil
+	return &c
 }
+
+// datasetLocation is DatasetLocation, as the catalog's assembly calls it
+// (a test counts the calls).
+var datasetLocation = DatasetLocation
 
 // placeLen is the length of the directory or prefix a store URL names
 // (its stores all parse: StoreSites kept only those).

@@ -134,6 +134,8 @@ type validator struct {
 	root *node
 	// The accepted values errors list, computed once.
 	countryCodes, accIDs, sites []string
+	// located is where each dataset validated is (DatasetLocation).
+	located map[*Dataset]string
 }
 
 // dropped is where a resource is and how many of its problems were left out.
@@ -262,7 +264,15 @@ func (v *validator) accelerator(pos Position, res, field, id string) {
 // between resources, and that each job's spec.assumptions keys are among keys
 // with values in their ranges. It returns all problems at once as Errors.
 func (w *World) Validate(keys AssumptionKeys) error {
-	v := &validator{w: w, keys: keys}
+	_, err := w.validate(keys)
+	return err
+}
+
+// validate is Validate, returning also where each dataset it found
+// located is (DatasetLocation), for Assemble: working it out matches the
+// dataset's store with every site's.
+func (w *World) validate(keys AssumptionKeys) (map[*Dataset]string, error) {
+	v := &validator{w: w, keys: keys, located: map[*Dataset]string{}}
 	for _, name := range sortedKeys(w.Organizations) {
 		v.organization(w.Organizations[name])
 	}
@@ -277,7 +287,7 @@ func (w *World) Validate(keys AssumptionKeys) error {
 	for _, j := range w.Jobs {
 		v.job(j)
 	}
-	return v.finish()
+	return v.located, v.finish()
 }
 
 func (v *validator) organization(o *Organization) {
@@ -350,10 +360,13 @@ func (v *validator) dataset(d *Dataset) {
 	// where the user can fix it, rather than by every plan and transfer
 	// later. It stands only where the dataset's store lies in a site of
 	// that country: DatasetLocation then puts the data at that site.
-	if loc, err := DatasetLocation(d, v.w.Sites); err != nil {
+	if loc, err := datasetLocation(d, v.w.Sites); err != nil {
 		v.add(d.Pos, res, "spec.location", err.Error())
-	} else if loc != "" && v.w.Site(loc) == nil {
-		v.add(d.Pos, res, "spec.location", v.notASite(d, loc))
+	} else {
+		v.located[d] = loc
+		if loc != "" && v.w.Site(loc) == nil {
+			v.add(d.Pos, res, "spec.location", v.notASite(d, loc))
+		}
 	}
 	v.number(d.Pos, res, "spec.sizeBytes", d.Spec.SizeBytes, 0, maxSizeBytes, "bytes")
 	if d.Spec.Classification == "" {
@@ -766,7 +779,8 @@ func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, err
 			return nil, err
 		}
 	}
-	if err := w.Validate(keys); err != nil {
+	located, err := w.validate(keys)
+	if err != nil {
 		var es Errors
 		if !errors.As(err, &es) {
 			return nil, err
@@ -778,13 +792,17 @@ func Assemble(keys AssumptionKeys, catalogSites *Set, sets ...*Set) (*World, err
 	}
 	// Every reader of a dataset's location (the law, the planner's price
 	// of moving it) sees where its store says it is: a copy whose location
-	// is the site whose store holds it, the tenant's declaration otherwise.
+	// is the site whose store holds it, the tenant's declaration otherwise,
+	// as the validation found it.
 	for name, d := range w.Datasets {
-		located, err := Located(d, w.Sites)
-		if err != nil {
-			return nil, err
+		loc, ok := located[d]
+		if !ok {
+			var err error
+			if loc, err = datasetLocation(d, w.Sites); err != nil {
+				return nil, err
+			}
 		}
-		w.Datasets[name] = located
+		w.Datasets[name] = locatedAt(d, loc)
 	}
 	return w, nil
 }

@@ -95,28 +95,24 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}, limits: map[string]map[string][]store.Limit{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	// The same documents as written, read alongside: the decoder puts a
-	// number with a fraction into an int without a word (1.5 as 1).
-	raw := yaml.NewDecoder(bytes.NewReader(data))
 	var errs []string
 	for i := 1; ; i++ {
-		var doc Quota
-		err := dec.Decode(&doc)
+		// Each document is decoded once, into quotaDoc: its counts as
+		// written, so that a number with a fraction is seen, and nil
+		// for a document of nothing but comments, or null (a "---" that
+		// ends the file): no document, as the catalog reads one.
+		var in *quotaDoc
+		err := dec.Decode(&in)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
-		var node yaml.Node
-		if err := raw.Decode(&node); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		if empty(&node) {
-			// Nothing but comments, or null (a "---" that ends the file):
-			// no document, as the catalog reads one.
+		if in == nil {
 			continue
 		}
+		doc := in.quota()
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
 		bad := func(field, format string, a ...any) {
 			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
@@ -158,10 +154,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 				}
 				seenAcc[a] = f.Name
 			}
-			for _, field := range []string{"nominal", "borrowingLimit"} {
-				if v := fractional(&node, j, field); v != "" {
-					bad(fp+"."+field, "%s: want a whole number of accelerators", v)
-				}
+			if v := in.Spec.Families[j].Nominal.fraction; v != "" {
+				bad(fp+".nominal", "%s: want a whole number of accelerators", v)
+			}
+			if b := in.Spec.Families[j].BorrowingLimit; b != nil && b.fraction != "" {
+				bad(fp+".borrowingLimit", "%s: want a whole number of accelerators", b.fraction)
 			}
 			if f.Nominal < 0 || f.Nominal > maxQuota {
 				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
@@ -173,8 +170,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 				bad(fp+".borrowingLimit", "%d: a tenant borrows only from its cohort, and spec.cohort is not set", *b)
 			}
 		}
-		d := doc
-		q.byTenant[doc.Metadata.Name] = &d
+		q.byTenant[doc.Metadata.Name] = doc
 	}
 	if len(errs) == 0 && len(q.byTenant) == 0 {
 		errs = append(errs, name+": no Quota documents")
@@ -274,83 +270,60 @@ func (q *Quotas) UnnamedWarning() string {
 		len(u), strings.Join(u, ", "))
 }
 
-// empty reports whether a document as written holds nothing or null.
-func empty(doc *yaml.Node) bool {
-	n := doc
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return true
-		}
-		n = n.Content[0]
-	}
-	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+// quotaDoc is a Quota document as decoded: Quota, with each count read
+// as written (count), the decoder's KnownFields holding it to the same
+// fields (TestQuotaDocIsQuota).
+type quotaDoc struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Metadata   Metadata `yaml:"metadata"`
+	Spec       struct {
+		Cohort   string      `yaml:"cohort"`
+		Families []familyDoc `yaml:"families"`
+	} `yaml:"spec"`
 }
 
-// fractional returns the value of field of family j in a Quota document
-// as written, when it is a number with a fraction ("" otherwise).
-func fractional(doc *yaml.Node, j int, field string) string {
-	n := doc
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		n = n.Content[0]
-	}
-	for _, key := range []string{"spec", "families"} {
-		if n = valueOf(n, key); n == nil {
-			return ""
-		}
-	}
-	if n.Kind != yaml.SequenceNode || j >= len(n.Content) {
-		return ""
-	}
-	v := valueOf(n.Content[j], field)
-	if v == nil || v.ShortTag() != "!!float" {
-		return ""
-	}
-	var x float64
-	if err := v.Decode(&x); err != nil || x != math.Trunc(x) {
-		return v.Value
-	}
-	return ""
+// familyDoc is a Family as decoded.
+type familyDoc struct {
+	Name           string   `yaml:"name"`
+	Accelerators   []string `yaml:"accelerators"`
+	Nominal        count    `yaml:"nominal"`
+	BorrowingLimit *count   `yaml:"borrowingLimit"`
 }
 
-// valueOf is the value of key in mapping n, or nil: given in n, or else
-// merged into it ("<<: *anchor", or a list of them, the first that has
-// it), as the decoder reads it.
-func valueOf(n *yaml.Node, key string) *yaml.Node {
-	return valueIn(n, key, 0)
+// count is a number of accelerators as the decoder reads it into an int,
+// and, when it is written with a fraction, the number as written: the
+// decoder puts one into an int without a word (1.5 as 1). A whole number
+// written as a float (64.0, 1e3) is that number.
+type count struct {
+	n        int
+	fraction string
 }
 
-func valueIn(n *yaml.Node, key string, depth int) *yaml.Node {
-	n = unalias(n)
-	if n == nil || n.Kind != yaml.MappingNode || depth > 8 {
-		return nil
+func (c *count) UnmarshalYAML(n *yaml.Node) error {
+	if err := n.Decode(&c.n); err != nil {
+		return err
 	}
-	var merged []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i]; {
-		case k.ShortTag() == "!!merge":
-			m := unalias(n.Content[i+1])
-			if m != nil && m.Kind == yaml.SequenceNode {
-				merged = append(merged, m.Content...)
-			} else {
-				merged = append(merged, m)
-			}
-		case k.Value == key:
-			return unalias(n.Content[i+1])
-		}
-	}
-	for _, m := range merged {
-		if v := valueIn(m, key, depth+1); v != nil {
-			return v
+	if n.ShortTag() == "!!float" {
+		var x float64
+		if err := n.Decode(&x); err != nil || x != math.Trunc(x) {
+			c.fraction = n.Value
 		}
 	}
 	return nil
 }
 
-func unalias(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
-		n = n.Alias
+// quota is the Quota the document gives.
+func (d *quotaDoc) quota() *Quota {
+	q := &Quota{APIVersion: d.APIVersion, Kind: d.Kind, Metadata: d.Metadata, Spec: QuotaSpec{Cohort: d.Spec.Cohort}}
+	for _, f := range d.Spec.Families {
+		g := Family{Name: f.Name, Accelerators: f.Accelerators, Nominal: f.Nominal.n}
+		if f.BorrowingLimit != nil {
+			g.BorrowingLimit = &f.BorrowingLimit.n
+		}
+		q.Spec.Families = append(q.Spec.Families, g)
 	}
-	return n
+	return q
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

@@ -187,14 +187,20 @@ func TestQuotaFractionRefused(t *testing.T) {
 	}
 }
 
-// cohortQuotas is n tenants of one cohort, each with a nominal of 8 H100s.
-func cohortQuotas(t testing.TB, n int) *Quotas {
-	t.Helper()
+// cohortQuotasYAML is n tenants of one cohort, each with a nominal of 8
+// H100s, as a file.
+func cohortQuotasYAML(n int) []byte {
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, "---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: t%d}\nspec:\n  cohort: lab\n  families:\n    - {name: h100, accelerators: [nvidia-h100-sxm, nvidia-h100-pcie], nominal: 8}\n", i)
 	}
-	q, err := ParseQuotas("quotas.yaml", []byte(b.String()), accelerators(t))
+	return []byte(b.String())
+}
+
+// cohortQuotas is n tenants of one cohort, each with a nominal of 8 H100s.
+func cohortQuotas(t testing.TB, n int) *Quotas {
+	t.Helper()
+	q, err := ParseQuotas("quotas.yaml", cohortQuotasYAML(n), accelerators(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +238,17 @@ func BenchmarkQuotaLimits(b *testing.B) {
 				q.Limits("t5", "nvidia-h100-sxm")
 			}
 		})
+	}
+}
+
+// BenchmarkParseQuotas reads a file of the quotas of 1,000 tenants.
+func BenchmarkParseQuotas(b *testing.B) {
+	data, accs := cohortQuotasYAML(1000), accelerators(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseQuotas("quotas.yaml", data, accs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
@@ -293,6 +294,69 @@ func (e *Entry) check() error {
 		return fmt.Errorf("more than %d alternate names or addresses", maxItems)
 	}
 	return nil
+}
+
+// checkImported is check with the bounds an import holds each field of
+// an entry to: no id, alternate name, part of an address or other field
+// over maxField bytes. Screening compares each name of an organisation
+// with each of an entry's names and reads its addresses, at a cost that
+// grows with their length: a list of alternate names of hundreds of KB
+// made every screening slow. The error names the entry and the field as
+// the file names it. A stored list is held to check only, so that one
+// imported before these bounds still loads.
+func (e *Entry) checkImported() error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	over := func(field string, v string) error {
+		if len(v) <= maxField {
+			return nil
+		}
+		return fmt.Errorf("entry %s: %s: %d bytes, over the %d-byte limit of a field", clip(e.ID), field, len(v), maxField)
+	}
+	if len(e.ID) > maxField {
+		return fmt.Errorf("id: %d bytes, over the %d-byte limit of a field", len(e.ID), maxField)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"source", e.Source}, {"entity_number", e.EntityNumber}, {"type", e.Type}, {"start_date", e.StartDate},
+		{"license_requirement", e.LicenseRequirement}, {"license_policy", e.LicensePolicy},
+		{"federal_register_notice", e.FRNotice}, {"source_list_url", e.SourceListURL},
+	} {
+		if err := over(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	for i, n := range e.AltNames {
+		if err := over(fmt.Sprintf("alt_names[%d]", i), n); err != nil {
+			return err
+		}
+	}
+	if len(e.Programs) > maxItems {
+		return fmt.Errorf("entry %s: more than %d programs", clip(e.ID), maxItems)
+	}
+	for i, p := range e.Programs {
+		if err := over(fmt.Sprintf("programs[%d]", i), p); err != nil {
+			return err
+		}
+	}
+	for i, a := range e.Addresses {
+		for _, f := range []struct{ name, v string }{
+			{"address", a.Address}, {"city", a.City}, {"state", a.State}, {"postal_code", a.PostalCode}, {"country", a.Country},
+		} {
+			if err := over(fmt.Sprintf("addresses[%d].%s", i, f.name), f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// clip quotes s for an error, cut to its first 64 bytes.
+func clip(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(strings.ToValidUTF8(s[:64], "")) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func contains(list []string, v string) bool {

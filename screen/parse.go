@@ -113,7 +113,7 @@ func parseCSV(data []byte) ([]Entry, error) {
 		if e.ID == "" {
 			e.ID = syntheticID(e)
 		}
-		if err := e.check(); err != nil {
+		if err := e.checkImported(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, e)
@@ -244,7 +244,7 @@ func parseJSON(data []byte) ([]Entry, error) {
 		if e.ID == "" {
 			e.ID = syntheticID(e)
 		}
-		if err := e.check(); err != nil {
+		if err := e.checkImported(); err != nil {
 			return nil, fmt.Errorf("results[%d]: %w", i, err)
 		}
 		out = append(out, e)

@@ -399,7 +399,8 @@ func (l *List) whole() error {
 	return nil
 }
 
-// Decisions reads the recorded decisions, oldest first.
+// Decisions reads the recorded decisions, oldest first. A decision whose
+// action is neither Confirm nor Dismiss is an error.
 func (s *Store) Decisions() ([]Decision, error) {
 	data, err := os.ReadFile(s.decisionsPath())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -413,6 +414,17 @@ func (s *Store) Decisions() ([]Decision, error) {
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.decisionsPath(), err)
+	}
+	// Decide records only these actions. Another (a hand edit) was read
+	// as the latest decision on its entry, replacing a confirmation it
+	// does not undo: the file is refused, as one that cannot be read,
+	// and screening fails closed until it is corrected.
+	for i := range doc.Decisions {
+		d := &doc.Decisions[i]
+		if d.Action != Confirm && d.Action != Dismiss {
+			return nil, fmt.Errorf("%s: decisions[%d] (organisation %s, entry %s): action %s is neither %s nor %s; correct or remove it",
+				s.decisionsPath(), i, clip(d.Org), clip(d.EntryID), clip(d.Action), Confirm, Dismiss)
+		}
 	}
 	return doc.Decisions, nil
 }
