@@ -272,22 +272,15 @@ func accFacts(a *catalog.Accelerator) facts {
 	return m
 }
 
-// adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date.
-// A decision of no status, or one outside the vocabulary, is none: read
-// as adopted, it moved personal data with no basis.
+// adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date
+// (AdequacyDecision.InForce). A decision of no status, or one outside the
+// vocabulary, is none: read as adopted, it moved personal data with no basis.
 func adequacyAt(c *catalog.Country, asOf catalog.Date) []string {
 	out := []string{}
 	for _, a := range c.Adequacy {
-		if a.Status != catalog.AdequacyAdopted {
-			continue
+		if a.InForce(asOf) {
+			out = append(out, a.Scope)
 		}
-		if !a.From.IsZero() && asOf.Before(a.From) {
-			continue
-		}
-		if !a.Until.IsZero() && !asOf.Before(a.Until) {
-			continue
-		}
-		out = append(out, a.Scope)
 	}
 	sort.Strings(out)
 	return out
