@@ -519,20 +519,26 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	out, err := s.listRuns(ctx, `SELECT `+listCols(opts, `(data::jsonb - 'documents')::text`)+q, args, opts.NoDocuments)
+	// Each row's data is read as jsonb only when it was marked a JSON
+	// object as it was written (migration 00010): one marked otherwise
+	// is NULL, which marks that run alone rather than failing every list
+	// it is in, and one not marked yet goes through a function that
+	// catches its error (migration 00009, several times the cost of the
+	// plain read). A row that meets the list's query once costs it once.
+	out, err := s.listRuns(ctx, `SELECT `+listCols(opts, pgListData)+q, args, opts.NoDocuments)
 	var pe *pgconn.PgError
 	if opts.NoDocuments && errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54")) {
-		// A row's data is not JSON, or is a bare value the documents
-		// cannot be dropped from (a row written by other means): read
-		// the list again, each row's data through a function that
-		// answers NULL for such data (migration 00009), so that the
-		// run alone is marked rather than every list it is in failing.
-		// The function catches the error of each row, which costs
-		// several times the plain read: only a list that needs it pays.
+		// A row marked a JSON object that is not one: its data was
+		// written with the mark's trigger disabled. Read again, every
+		// row through the function.
 		out, err = s.listRuns(ctx, `SELECT `+listCols(opts, `meridian_list_data(data)`)+q, args, true)
 	}
 	return out, err
 }
+
+// pgListData is a run's data without its documents, NULL when the data is
+// not a JSON object (see ListRuns).
+const pgListData = `CASE WHEN data_object THEN (data::jsonb - 'documents')::text WHEN data_object IS NULL THEN meridian_list_data(data) END`
 
 func (s *Postgres) listRuns(ctx context.Context, q string, args []any, noDocuments bool) ([]*Run, error) {
 	rows, err := s.pool.Query(ctx, q, args...)
