@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -325,13 +324,10 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 // concurrent updates of one run (the controller and an agent's report,
 // on any replicas) take turns instead of failing.
 func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
-	if !pgText(id) {
-		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
 	var out *Run
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		r, err := scanPgRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
+		r, err := scanPgRun(pgLookup{tx}.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("run %q: %w", id, ErrNotFound)
 		}
@@ -409,11 +405,8 @@ type pgQuerier interface {
 	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
 }
 
-func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
-	if !pgText(id) {
-		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
-	r, err := scanPgRun(q.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+func pgGetRun(ctx context.Context, q pgReader, id string) (*Run, error) {
+	r, err := scanPgRun(pgLookup{q}.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
@@ -422,11 +415,8 @@ func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *Postgres) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	if !pgText(tenant, key) {
-		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
-	}
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
+	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
 	}
@@ -443,12 +433,9 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // RunVersionOf implements Store.
 func (s *Postgres) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
-	if !pgText(id) {
-		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
 	var tenant string
 	var version int64
-	err := s.pool.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
+	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
@@ -460,10 +447,7 @@ func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
-	if !pgText(tenant) {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
+	rows, err := pgLookup{s.pool}.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -476,16 +460,6 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	if !pgText(opts.Tenant, opts.After) {
-		return nil, nil
-	}
-	if states := pgTexts(opts.States); len(states) < len(opts.States) {
-		if len(states) == 0 {
-			return nil, nil
-		}
-		opts.States = states
-	}
-	opts.Final = pgTexts(opts.Final)
 	q := ` FROM runs`
 	var where []string
 	var args []any
@@ -541,7 +515,7 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 const pgListData = `CASE WHEN data_object THEN (data::jsonb - 'documents')::text WHEN data_object IS NULL THEN meridian_list_data(data) END`
 
 func (s *Postgres) listRuns(ctx context.Context, q string, args []any, noDocuments bool) ([]*Run, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -572,14 +546,11 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
 	}
-	if !pgText(runID) {
-		return nil, nil
-	}
 	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, []any{runID, after}
 	if limit > 0 {
 		q, args = q+` LIMIT $3`, append(args, limit)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -622,9 +593,9 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if err != nil {
 		return nil, err
 	}
-	if !pgText(q.RunID, q.Tenant) {
-		return nil, nil
-	}
+	// The kinds are each an argument of their own (kind IN (...)): one
+	// that PostgreSQL's text cannot hold matches no entry, and is left
+	// out before pgLookup would find none for all of them.
 	if kinds := pgTexts(q.Kinds); len(kinds) < len(q.Kinds) {
 		if len(kinds) == 0 {
 			return nil, nil
@@ -637,7 +608,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if q.MaxBytes > 0 {
 		query = byteBounded(query, auditCols, q.MaxBytes)
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -650,7 +621,7 @@ func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.E
 	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
 		func(query string, args ...any) (int64, bool, error) {
 			var v int64
-			err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
+			err := pgLookup{s.pool}.QueryRow(ctx, query, args...).Scan(&v)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return 0, false, nil
 			}
@@ -753,37 +724,6 @@ func pgErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, ErrConflict)
 	}
 	return err
-}
-
-// pgText reports whether PostgreSQL's text can hold each of vs: no NUL,
-// and UTF-8. The keys of lookups come from requests (a run's id in a
-// path, an idempotency key, a list's cursor, a dataset's name), and the
-// database refuses a statement that carries one it cannot hold: a lookup
-// of such a key finds nothing instead, as on SQLite, since no row holds
-// it, and is not the server's failure. Both stores refuse to write an
-// idempotency key it refuses (ErrKeyNotText).
-func pgText(vs ...string) bool {
-	for _, v := range vs {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// pgTexts is vs without the values that pgText refuses, which match no
-// row.
-func pgTexts(vs []string) []string {
-	if pgText(vs...) {
-		return vs
-	}
-	out := make([]string, 0, len(vs))
-	for _, v := range vs {
-		if pgText(v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // jsonbSafe is a run's JSON data as the runs table keeps it: each escaped
