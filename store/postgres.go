@@ -155,6 +155,9 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 	if !pgText(idemKey) {
 		return nil, false, ErrKeyNotText
 	}
+	if err := runText(r, ch); err != nil {
+		return nil, false, err
+	}
 	var out *Run
 	created := false
 	var head *audit.Entry
@@ -337,6 +340,9 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		old := r.Version
 		ch, err := fn(r)
 		if err != nil {
+			return err
+		}
+		if err := runText(r, ch); err != nil {
 			return err
 		}
 		r.Version = old + 1
@@ -569,6 +575,9 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 
 // AppendAudit implements Store and audit.Appender.
 func (s *Postgres) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	if err := auditText(recs...); err != nil {
+		return err
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error

@@ -139,6 +139,9 @@ func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64
 
 // PutResources implements Store.
 func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
+	if err := putsText(puts); err != nil {
+		return nil, err
+	}
 	var head *audit.Entry
 	var out []*Resource
 	err := s.tx(ctx, func(tx pgx.Tx) error {
