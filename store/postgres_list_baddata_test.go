@@ -104,4 +104,23 @@ func TestPostgresListBadDataOneQuery(t *testing.T) {
 		}
 	}
 	list("not marked")
+
+	// Data the store itself writes is marked by the store: an array is
+	// not an object, read without a parse.
+	for i, d := range []string{`{"asOf":"2026-12-01"}`, `[{"documents":1}]`, ` {"documents":[], "asOf":"2026-12-02"}`} {
+		if _, _, err := s0.CreateRun(ctx, &Run{ID: fmt.Sprintf("b%d", i), Tenant: "b", State: "held", Data: []byte(d)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := count.n.Load()
+	rs, err := s.ListRuns(ctx, ListOptions{Tenant: "b", NoDocuments: true})
+	if n := count.n.Load() - before; err != nil || n != 1 || len(rs) != 3 {
+		t.Fatalf("tenant b: %d runs, %d queries, %v", len(rs), n, err)
+	}
+	if rs[0].DataInvalid || string(rs[0].Data) != `{"asOf": "2026-12-01"}` || !rs[1].DataInvalid || rs[1].Data != nil ||
+		rs[2].DataInvalid || string(rs[2].Data) != `{"asOf": "2026-12-02"}` {
+		for _, r := range rs {
+			t.Errorf("tenant b: run %s: %q, invalid %v", r.ID, r.Data, r.DataInvalid)
+		}
+	}
 }
