@@ -10,11 +10,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/internal/pgtest"
 )
 
 // TestAuditTamperAcrossPages edits a log of several verification pages
 // directly, as an attacker with database access would, and checks that
-// the store's verification, a page at a time, reports exactly what a
+// each store's verification, a page at a time, reports exactly what a
 // verification of the whole log held in memory reports: the same entry,
 // kind, detail and finding, whichever page the break and the entries it
 // refers to are on.
@@ -49,59 +50,78 @@ func TestAuditTamperAcrossPages(t *testing.T) {
 		{"last moved to a negative seq", []string{fmt.Sprintf(`UPDATE audit SET seq = -7 WHERE seq = %d`, n)}, -7, audit.Reordered},
 		{"last moved to the lowest seq there is", []string{fmt.Sprintf(`UPDATE audit SET seq = %d WHERE seq = %d`, math.MinInt64, n)}, math.MinInt64, audit.Reordered},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
+	for _, open := range []struct {
+		name string
+		open func(t *testing.T) (Store, func(q string) error)
+	}{
+		{"SQLite", func(t *testing.T) (Store, func(q string) error) {
 			s := openTest(t)
-			for i := 0; i < n; i += 250 {
-				var recs []audit.Record
-				for j := i + 1; j <= i+250; j++ {
-					recs = append(recs, rec(t, audit.KindState, fmt.Sprintf("r%d", j%7), map[string]int{"n": j}))
+			return s, func(q string) error { _, err := s.DB().Exec(q); return err }
+		}},
+		{"Postgres", func(t *testing.T) (Store, func(q string) error) {
+			ctx := context.Background()
+			s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("test key 0123456")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, func(q string) error { _, err := s.pool.Exec(ctx, q); return err }
+		}},
+	} {
+		for _, tc := range tests {
+			t.Run(open.name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				s, exec := open.open(t)
+				for i := 0; i < n; i += 250 {
+					var recs []audit.Record
+					for j := i + 1; j <= i+250; j++ {
+						recs = append(recs, rec(t, audit.KindState, fmt.Sprintf("r%d", j%7), map[string]int{"n": j}))
+					}
+					if err := s.AppendAudit(ctx, recs...); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if err := s.AppendAudit(ctx, recs...); err != nil {
+				anchors, err := audit.OpenAnchors(t.TempDir())
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			anchors, err := audit.OpenAnchors(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			seq, head, err := s.AuditHead(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := anchors.Advance(ctx, seq, head, s.AuditHashAt, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			if res, err := s.VerifyAuditAnchored(ctx, anchors); err != nil || !res.OK || res.Entries != n {
-				t.Fatalf("before tampering: %+v %v", res, err)
-			}
-			for _, q := range tc.sql {
-				if _, err := s.DB().Exec(q); err != nil {
+				seq, head, err := s.AuditHead(ctx)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			res, err := s.VerifyAuditAnchored(ctx, anchors)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.OK || res.Problem == nil {
-				t.Fatalf("tampering not detected: %+v", res)
-			}
-			if res.Problem.Seq != tc.seq || res.Problem.Kind != tc.problem {
-				t.Errorf("got %+v, want seq %d %s", res.Problem, tc.seq, tc.problem)
-			}
-			entries, err := s.AuditEntries(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			whole, err := audit.NewChain([]byte("test key 0123456")).VerifyAnchored(func() ([]audit.Entry, error) { return entries, nil }, anchors)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(whole, res); d != "" {
-				t.Errorf("a page at a time differs from the whole log in memory (-whole +pages):\n%s", d)
-			}
-		})
+				if err := anchors.Advance(ctx, seq, head, s.AuditHashAt, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if res, err := s.VerifyAuditAnchored(ctx, anchors); err != nil || !res.OK || res.Entries != n {
+					t.Fatalf("before tampering: %+v %v", res, err)
+				}
+				for _, q := range tc.sql {
+					if err := exec(q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				res, err := s.VerifyAuditAnchored(ctx, anchors)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.OK || res.Problem == nil {
+					t.Fatalf("tampering not detected: %+v", res)
+				}
+				if res.Problem.Seq != tc.seq || res.Problem.Kind != tc.problem {
+					t.Errorf("got %+v, want seq %d %s", res.Problem, tc.seq, tc.problem)
+				}
+				entries, err := s.AuditEntries(ctx, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				whole, err := audit.NewChain([]byte("test key 0123456")).VerifyAnchored(func() ([]audit.Entry, error) { return entries, nil }, anchors)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(whole, res); d != "" {
+					t.Errorf("a page at a time differs from the whole log in memory (-whole +pages):\n%s", d)
+				}
+			})
+		}
 	}
 }

@@ -90,3 +90,31 @@ func BenchmarkRunVersionOf(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkUpdateRunDocumentsPostgres updates a run whose request carried
+// 1 MiB of documents: what each of a running run's saved reports costs.
+func BenchmarkUpdateRunDocumentsPostgres(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, pgtest.NewDatabase(b), store.Options{AuditKey: []byte("bench key 0123456")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	doc := strings.Repeat("x", 1<<20)
+	data := func(i int) []byte {
+		return []byte(`{"documents":[{"name":"job.yaml","content":"` + doc + `"}],"step":` + fmt.Sprint(i) + `}`)
+	}
+	if _, _, err := s.CreateRun(ctx, &store.Run{ID: "r1", Tenant: "a", Job: "j", State: "running", Data: data(0)}, "", store.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+			r.Data = data(i)
+			return store.Change{}, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

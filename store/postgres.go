@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -156,6 +155,9 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 	if !pgText(idemKey) {
 		return nil, false, ErrKeyNotText
 	}
+	if err := runText(r, ch); err != nil {
+		return nil, false, err
+	}
 	var out *Run
 	created := false
 	var head *audit.Entry
@@ -180,11 +182,14 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		}
 		nr := *r
 		nr.Version = 1
+		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at,
-			hold_site, hold_pool, hold_accelerator, hold_count)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13) RETURNING created_at`,
+			hold_site, hold_pool, hold_accelerator, hold_count, data_object)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13, $14) RETURNING created_at`,
 			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, jsonbSafe(nr.Data), nr.Version,
-			nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count).Scan(&nr.CreatedAt); err != nil {
+			nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count, pgDataObject(nr.Data)).Scan(&nr.CreatedAt); err != nil {
 			return fmt.Errorf("insert run %s: %w", nr.ID, err)
 		}
 		nr.UpdatedAt = nr.CreatedAt
@@ -325,13 +330,10 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 // concurrent updates of one run (the controller and an agent's report,
 // on any replicas) take turns instead of failing.
 func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Change, error)) (*Run, error) {
-	if !pgText(id) {
-		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
 	var out *Run
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		r, err := scanPgRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
+		r, err := scanPgRun(pgLookup{tx}.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("run %q: %w", id, ErrNotFound)
 		}
@@ -343,11 +345,17 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 		if err != nil {
 			return err
 		}
+		if err := runText(r, ch); err != nil {
+			return err
+		}
 		r.Version = old + 1
+		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now(),
-			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12
+			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12, data_object = $13
 			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, jsonbSafe(r.Data), r.Version, id, old,
-			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count).Scan(&r.UpdatedAt); err != nil {
+			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count, pgDataObject(r.Data)).Scan(&r.UpdatedAt); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrConflict
 			}
@@ -409,11 +417,8 @@ type pgQuerier interface {
 	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
 }
 
-func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
-	if !pgText(id) {
-		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
-	r, err := scanPgRun(q.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+func pgGetRun(ctx context.Context, q pgReader, id string) (*Run, error) {
+	r, err := scanPgRun(pgLookup{q}.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
@@ -422,11 +427,8 @@ func pgGetRun(ctx context.Context, q pgQuerier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *Postgres) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	if !pgText(tenant, key) {
-		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
-	}
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
+	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
 	}
@@ -443,12 +445,9 @@ func (s *Postgres) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // RunVersionOf implements Store.
 func (s *Postgres) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
-	if !pgText(id) {
-		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
-	}
 	var tenant string
 	var version int64
-	err := s.pool.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
+	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT tenant, version FROM runs WHERE id = $1`, id).Scan(&tenant, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
@@ -460,10 +459,7 @@ func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
-	if !pgText(tenant) {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
+	rows, err := pgLookup{s.pool}.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -476,16 +472,6 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 	if err := tenantScope(opts.Tenant, opts.AllTenants); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	if !pgText(opts.Tenant, opts.After) {
-		return nil, nil
-	}
-	if states := pgTexts(opts.States); len(states) < len(opts.States) {
-		if len(states) == 0 {
-			return nil, nil
-		}
-		opts.States = states
-	}
-	opts.Final = pgTexts(opts.Final)
 	q := ` FROM runs`
 	var where []string
 	var args []any
@@ -519,23 +505,44 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	out, err := s.listRuns(ctx, `SELECT `+listCols(opts, `(data::jsonb - 'documents')::text`)+q, args, opts.NoDocuments)
+	// Each row's data is read as jsonb only when it was marked a JSON
+	// object as it was written (migration 00010): one marked otherwise
+	// is NULL, which marks that run alone rather than failing every list
+	// it is in, and one not marked yet goes through a function that
+	// catches its error (migration 00009, several times the cost of the
+	// plain read). A row that meets the list's query once costs it once.
+	out, err := s.listRuns(ctx, `SELECT `+listCols(opts, pgListData)+q, args, opts.NoDocuments)
 	var pe *pgconn.PgError
 	if opts.NoDocuments && errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54")) {
-		// A row's data is not JSON, or is a bare value the documents
-		// cannot be dropped from (a row written by other means): read
-		// the list again, each row's data through a function that
-		// answers NULL for such data (migration 00009), so that the
-		// run alone is marked rather than every list it is in failing.
-		// The function catches the error of each row, which costs
-		// several times the plain read: only a list that needs it pays.
+		// A row marked a JSON object that is not one (data the store
+		// was given that starts as an object, see pgDataObject, or a
+		// hand edit with the mark's trigger disabled). Read again,
+		// every row through the function.
 		out, err = s.listRuns(ctx, `SELECT `+listCols(opts, `meridian_list_data(data)`)+q, args, true)
 	}
 	return out, err
 }
 
+// pgGivenDataObject tells the runs table's trigger (migration 00010) that
+// the transaction's writes of runs give their data's mark themselves.
+const pgGivenDataObject = `SELECT set_config('meridian.data_object', 'given', true)`
+
+// pgDataObject is the mark the store writes beside a run's data: whether it
+// is a JSON object, told from its first byte without parsing it (the data
+// is JSON the run package made). Data that starts as an object and is not
+// valid JSON fails the list's plain read, which then reads again through
+// the function that catches the error (ListRuns): correct, at twice the
+// cost.
+func pgDataObject(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{"))
+}
+
+// pgListData is a run's data without its documents, NULL when the data is
+// not a JSON object (see ListRuns).
+const pgListData = `CASE WHEN data_object THEN (data::jsonb - 'documents')::text WHEN data_object IS NULL THEN meridian_list_data(data) END`
+
 func (s *Postgres) listRuns(ctx context.Context, q string, args []any, noDocuments bool) ([]*Run, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -566,14 +573,11 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
 	}
-	if !pgText(runID) {
-		return nil, nil
-	}
 	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, []any{runID, after}
 	if limit > 0 {
 		q, args = q+` LIMIT $3`, append(args, limit)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -592,6 +596,9 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 
 // AppendAudit implements Store and audit.Appender.
 func (s *Postgres) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	if err := auditText(recs...); err != nil {
+		return err
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -616,9 +623,9 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if err != nil {
 		return nil, err
 	}
-	if !pgText(q.RunID, q.Tenant) {
-		return nil, nil
-	}
+	// The kinds are each an argument of their own (kind IN (...)): one
+	// that PostgreSQL's text cannot hold matches no entry, and is left
+	// out before pgLookup would find none for all of them.
 	if kinds := pgTexts(q.Kinds); len(kinds) < len(q.Kinds) {
 		if len(kinds) == 0 {
 			return nil, nil
@@ -631,7 +638,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 	if q.MaxBytes > 0 {
 		query = byteBounded(query, auditCols, q.MaxBytes)
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -644,7 +651,7 @@ func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.E
 	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
 		func(query string, args ...any) (int64, bool, error) {
 			var v int64
-			err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
+			err := pgLookup{s.pool}.QueryRow(ctx, query, args...).Scan(&v)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return 0, false, nil
 			}
@@ -747,37 +754,6 @@ func pgErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, ErrConflict)
 	}
 	return err
-}
-
-// pgText reports whether PostgreSQL's text can hold each of vs: no NUL,
-// and UTF-8. The keys of lookups come from requests (a run's id in a
-// path, an idempotency key, a list's cursor, a dataset's name), and the
-// database refuses a statement that carries one it cannot hold: a lookup
-// of such a key finds nothing instead, as on SQLite, since no row holds
-// it, and is not the server's failure. Both stores refuse to write an
-// idempotency key it refuses (ErrKeyNotText).
-func pgText(vs ...string) bool {
-	for _, v := range vs {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// pgTexts is vs without the values that pgText refuses, which match no
-// row.
-func pgTexts(vs []string) []string {
-	if pgText(vs...) {
-		return vs
-	}
-	out := make([]string, 0, len(vs))
-	for _, v := range vs {
-		if pgText(v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // jsonbSafe is a run's JSON data as the runs table keeps it: each escaped

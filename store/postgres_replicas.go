@@ -82,11 +82,8 @@ func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
 
 // SilentFor implements Heartbeats.
 func (s *Postgres) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
-	if !pgText(runID) {
-		return 0, false, nil
-	}
 	var us int64
-	err := s.pool.QueryRow(ctx, `SELECT (EXTRACT(EPOCH FROM clock_timestamp() - at) * 1000000)::bigint FROM heartbeats WHERE run_id = $1 AND attempt = $2`, runID, attempt).Scan(&us)
+	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT (EXTRACT(EPOCH FROM clock_timestamp() - at) * 1000000)::bigint FROM heartbeats WHERE run_id = $1 AND attempt = $2`, runID, attempt).Scan(&us)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -154,10 +151,7 @@ func (s *Postgres) PutTokens(ctx context.Context, ts []*Token, recs []audit.Reco
 
 // TokenByHash implements Tokens.
 func (s *Postgres) TokenByHash(ctx context.Context, h string) (*Token, error) {
-	if !pgText(h) {
-		return nil, ErrNotFound
-	}
-	t, err := scanPgToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, h))
+	t, err := scanPgToken(pgLookup{s.pool}.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, h))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -184,9 +178,6 @@ func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
 
 // RevokeTokens implements Tokens.
 func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error) {
-	if !pgText(tenant, id) {
-		return 0, ErrNotFound
-	}
 	var n int64
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -212,7 +203,7 @@ func (s *Postgres) RevokeTokens(ctx context.Context, tenant, id string, rec audi
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, q, args...)
+		tag, err := pgLookup{tx}.Exec(ctx, q, args...)
 		if err != nil {
 			return err
 		}

@@ -24,15 +24,12 @@ func scanPgResource(row pgx.Row) (*Resource, error) {
 	return &r, nil
 }
 
-func pgGetResource(ctx context.Context, q pgQuerier, tenant, kind, name string, lock bool) (*Resource, error) {
-	if !pgText(tenant, kind, name) {
-		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
-	}
+func pgGetResource(ctx context.Context, q pgReader, tenant, kind, name string, lock bool) (*Resource, error) {
 	sql := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1 AND kind = $2 AND name = $3`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	r, err := scanPgResource(q.QueryRow(ctx, sql, tenant, kind, name))
+	r, err := scanPgResource(pgLookup{q}.QueryRow(ctx, sql, tenant, kind, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
 	}
@@ -109,16 +106,13 @@ func (s *Postgres) GetResource(ctx context.Context, tenant, kind, name string) (
 
 // ListResources implements Store.
 func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
-	if !pgText(tenant, kind) {
-		return nil, nil
-	}
 	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = $1`
 	args := []any{tenant}
 	if kind != "" {
 		q += ` AND kind = $2`
 		args = append(args, kind)
 	}
-	rows, err := s.pool.Query(ctx, q+` ORDER BY kind, name`, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q+` ORDER BY kind, name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +139,9 @@ func (s *Postgres) PutResource(ctx context.Context, r *Resource, ifVersion int64
 
 // PutResources implements Store.
 func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
+	if err := putsText(puts); err != nil {
+		return nil, err
+	}
 	var head *audit.Entry
 	var out []*Resource
 	err := s.tx(ctx, func(tx pgx.Tx) error {

@@ -226,6 +226,9 @@ func (s *SQLite) PutResource(ctx context.Context, r *Resource, ifVersion int64, 
 
 // PutResources implements Store.
 func (s *SQLite) PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error) {
+	if err := putsText(puts); err != nil {
+		return nil, err
+	}
 	var head *audit.Entry
 	var out []*Resource
 	err := s.tx(ctx, func(tx *sql.Tx) error {

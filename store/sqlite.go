@@ -403,6 +403,9 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 	if !pgText(idemKey) {
 		return nil, false, ErrKeyNotText
 	}
+	if err := runText(r, ch); err != nil {
+		return nil, false, err
+	}
 	req := &createReq{ctx: ctx, r: r, key: idemKey, ch: ch, done: make(chan createRes, 1)}
 	select {
 	case s.creates <- req:
@@ -571,6 +574,9 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 		old := r.Version
 		ch, err := fn(r)
 		if err != nil {
+			return err
+		}
+		if err := runText(r, ch); err != nil {
 			return err
 		}
 		now := s.now()
@@ -780,6 +786,9 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 
 // AppendAudit implements Store and audit.Appender.
 func (s *SQLite) AppendAudit(ctx context.Context, recs ...audit.Record) error {
+	if err := auditText(recs...); err != nil {
+		return err
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
 	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
 	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
+	t.Run("WritesOfUnstorableText", func(t *testing.T) { writesOfUnstorableText(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1134,5 +1135,72 @@ func idempotencyKeyNotText(t *testing.T, s store.Store) {
 	}
 	if got, err := s.RunByKey(ctx, "a", "ключ\t⌘"); err != nil || got.ID != "r9" {
 		t.Errorf("run by key: %+v %v", got, err)
+	}
+}
+
+// writesOfUnstorableText: a write whose text holds a NUL or bytes that are
+// not UTF-8 (an event's reason from a site, a run's field, a resource's
+// name, an audit record's) is refused alike on every store, by
+// ErrNotText with the field named, writing nothing: PostgreSQL's text
+// cannot hold it, and SQLite would keep what PostgreSQL fails on.
+func writesOfUnstorableText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what, field string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrNotText) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want ErrNotText naming %q", what, err, field)
+		}
+	}
+	for _, bad := range []string{"x\x00y", "x\xffy"} {
+		bad := bad
+		good := func(i int) store.Change {
+			return store.Change{Events: []store.Event{{Kind: "k"}}, Audit: []audit.Record{rec(t, audit.KindPlan, "r2", i)},
+				Register: []store.Resource{res("a", "Dataset", "d", `{"n":1}`, "")}}
+		}
+		for _, tc := range []struct {
+			field  string
+			change func(r *store.Run, ch *store.Change)
+		}{
+			{"event reason", func(_ *store.Run, ch *store.Change) { ch.Events[0].Reason = bad }},
+			{"event kind", func(_ *store.Run, ch *store.Change) { ch.Events[0].Kind = bad }},
+			{"run site", func(r *store.Run, _ *store.Change) { r.Site = bad }},
+			{"run handle", func(r *store.Run, _ *store.Change) { r.Handle = bad }},
+			{"resource name", func(_ *store.Run, ch *store.Change) { ch.Register[0].Name = bad }},
+			{"audit run id", func(_ *store.Run, ch *store.Change) { ch.Audit[0].RunID = bad }},
+		} {
+			r, ch := newRun("r2", "a"), good(1)
+			tc.change(r, &ch)
+			_, _, err := s.CreateRun(ctx, r, "", ch)
+			refused(fmt.Sprintf("create with %s %q", tc.field, bad), tc.field, err)
+			_, err = s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+				ch := good(2)
+				tc.change(r, &ch)
+				return ch, nil
+			})
+			refused(fmt.Sprintf("update with %s %q", tc.field, bad), tc.field, err)
+		}
+		d := res("a", "Dataset", bad, `{"n":1}`, "")
+		_, err := s.PutResource(ctx, &d, 0, rec(t, "resource", "", 1))
+		refused(fmt.Sprintf("put resource %q", bad), "resource name", err)
+		r, _ := audit.NewRecord(audit.KindPlan, bad, 1)
+		refused(fmt.Sprintf("audit of run %q", bad), "audit run id", s.AppendAudit(ctx, r))
+	}
+	if _, err := s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused creation wrote its run: %v", err)
+	}
+	if got, err := s.GetRun(ctx, "r1"); err != nil || got.Version != 1 {
+		t.Errorf("a refused update wrote its run: %+v %v", got, err)
+	}
+	if evs, err := s.Events(ctx, "r1"); err != nil || len(evs) != 0 {
+		t.Errorf("refused updates wrote events: %v %v", evs, err)
+	}
+	if rs, err := s.ListResources(ctx, "a", ""); err != nil || len(rs) != 0 {
+		t.Errorf("refused writes registered resources: %d %v", len(rs), err)
+	}
+	if n := auditCount(t, s); n != 0 {
+		t.Errorf("%d audit entries of refused writes", n)
 	}
 }

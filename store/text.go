@@ -1,0 +1,91 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"meridian.dev/meridian/audit"
+)
+
+// ErrNotText refuses a write of a field that holds a NUL or bytes that
+// are not UTF-8, which PostgreSQL's text cannot hold: every store refuses
+// it, naming the field, and writes nothing. A write that one store kept
+// and the other failed on, with the database's message naming neither the
+// field nor the value, would make a change's answer depend on the store.
+var ErrNotText = errors.New("holds a NUL or bytes that are not UTF-8")
+
+// fieldText checks fields, name and value in turn.
+func fieldText(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if !pgText(fields[i+1]) {
+			return fmt.Errorf("%s %q: %w", fields[i], fields[i+1], ErrNotText)
+		}
+	}
+	return nil
+}
+
+// bytesText is fieldText for a document.
+func bytesText(name string, b []byte) error {
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		return fmt.Errorf("%s: %w", name, ErrNotText)
+	}
+	return nil
+}
+
+// runText checks the text a run's row and change write.
+func runText(r *Run, ch Change) error {
+	if err := fieldText("run id", r.ID, "run tenant", r.Tenant, "run job", r.Job, "run state", r.State, "run site", r.Site, "run handle", r.Handle,
+		"run hold site", r.Hold.Site, "run hold accelerator", r.Hold.Accelerator); err != nil {
+		return err
+	}
+	if err := bytesText("run data", r.Data); err != nil {
+		return err
+	}
+	for _, e := range ch.Events {
+		if err := fieldText("event kind", e.Kind, "event from", e.From, "event to", e.To, "event reason", e.Reason, "event data", e.Data); err != nil {
+			return err
+		}
+	}
+	for i := range ch.Register {
+		if err := resourceText(&ch.Register[i]); err != nil {
+			return err
+		}
+	}
+	return auditText(ch.Audit...)
+}
+
+// resourceText checks the text a resource's row writes.
+func resourceText(r *Resource) error {
+	if err := fieldText("resource tenant", r.Tenant, "resource kind", r.Kind, "resource name", r.Name, "resource hash", r.Hash, "resource store key", r.StoreKey); err != nil {
+		return err
+	}
+	return bytesText("resource document", r.Doc)
+}
+
+// auditText checks the text audit entries write.
+func auditText(recs ...audit.Record) error {
+	for _, rec := range recs {
+		if err := fieldText("audit kind", rec.Kind, "audit run id", rec.RunID, "audit tenant", rec.Tenant); err != nil {
+			return err
+		}
+		if err := bytesText("audit payload", rec.Payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putsText checks the text PutResources writes.
+func putsText(puts []ResourcePut) error {
+	for _, p := range puts {
+		if err := resourceText(p.Resource); err != nil {
+			return err
+		}
+		if err := auditText(p.Audit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
