@@ -64,7 +64,7 @@ func (ps *pass) jobSource(field string) string {
 
 // jobFields are the fields of the job that rejections cite.
 var jobFields = []string{"spec.constraints.sites", "spec.constraints.countries", "spec.constraints.accelerators",
-	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline"}
+	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions"}
 
 // siteField is a key of the site sources cache.
 type siteField struct {
@@ -360,6 +360,19 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	tracing := ps.tracing(c)
 	conf := ps.spec.ConfidenceOrDefault()
 	zConf := estimate.NormalQuantile(conf)
+	if !finite(c.moveHours) || !finite(c.moveCost) {
+		// A link efficiency or cross-border rate a hair above 0 makes
+		// moving the data take forever: +Inf hours passed every check
+		// without a deadline, ranked and could not be written as JSON.
+		f := ps.finding(KindCapacity, CodeNoEstimate, ps.jobSource("spec.assumptions"),
+			"moving the job's data to %s takes %s h and costs $%g, not numbers a plan can hold: check spec.assumptions.%s and %s and the datasets' spec.sizeBytes",
+			c.site.Metadata.Name, strconv.FormatFloat(c.moveHours, 'g', 4, 64), c.moveCost, assumeEfficiencyKey, assumeCrossBorderKey)
+		if tracing {
+			out.step(c, 0, "estimate", false, f.Message)
+		}
+		out.reject(c, KindCapacity, f)
+		return
+	}
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n, out)
 		if err != nil {
@@ -378,7 +391,9 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+thousands(int(chi+0.5))))
 		}
 		hoursAt, costAt := pl.at(zConf)
-		if dl := ps.spec.Deadline; dl > 0 && hoursAt > dl.Hours() {
+		// Written so that a time or cost that is not a number fails the
+		// deadline and budget rather than passing them (NaN > limit is false).
+		if dl := ps.spec.Deadline; dl > 0 && !(hoursAt <= dl.Hours()) {
 			if fastest.c == nil || hoursAt < fastestHours {
 				fastest, fastestHours = pl, hoursAt
 			}
@@ -390,7 +405,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			continue
 		}
 		met = true
-		if b := ps.spec.BudgetUSD; b > 0 && costAt > b {
+		if b := ps.spec.BudgetUSD; b > 0 && !(costAt <= b) {
 			keep(&out.overBudget, choiceAt(c, n, hoursAt, costAt), cheaper)
 			over, budget := dollarPair(costAt, b)
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),

@@ -1,0 +1,47 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// A link efficiency a hair above 0 (the loader accepts any value in (0, 1])
+// makes moving a dataset take +Inf hours. The plan must refuse those
+// candidates, naming the job's assumptions, and still be written as JSON.
+func TestEndlessDataMoveRejected(t *testing.T) {
+	for _, a := range []string{"{linkEfficiency: 5e-324}", "{crossBorderGbps: 5e-324}"} {
+		t.Run(a, func(t *testing.T) {
+			w := testWorld(t, testOrg,
+				site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+				site("b", "CN", 100, 0.05, pool("test-slow", 64, 64, 1)),
+				dataset("d", "b", 1e12), job("  datasets: [d]", "  assumptions: "+a))
+			p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+			for _, pl := range p.Placements {
+				if pl.Site == "a" {
+					t.Errorf("placed at a, where the data never arrives: %g h", pl.Hours)
+				}
+				for _, x := range []float64{pl.Hours, pl.HoursLow, pl.HoursHigh, pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD} {
+					if math.IsInf(x, 0) || math.IsNaN(x) {
+						t.Errorf("placement at %s has %g", pl.Site, x)
+					}
+				}
+			}
+			found := false
+			for _, r := range p.Rejected {
+				if r.Site == "a" && r.Kind == KindCapacity && strings.Contains(r.Reasons[0].Source, "spec.assumptions") &&
+					strings.Contains(r.Reasons[0].Message, "spec.assumptions.linkEfficiency") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("site a not rejected naming spec.assumptions: %+v", p.Rejected)
+			}
+			if err := json.NewEncoder(&bytes.Buffer{}).Encode(p); err != nil {
+				t.Errorf("plan cannot be written as JSON: %v", err)
+			}
+		})
+	}
+}
