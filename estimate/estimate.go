@@ -56,6 +56,9 @@ type Result struct {
 	Spread Spread `json:"-"`
 }
 
+// MaxCount is the most accelerators one estimate accepts (Input.Count).
+const MaxCount = maxCountSearch
+
 // ErrNotImplemented is kept for callers written against the first contract;
 // Estimate no longer returns it.
 var ErrNotImplemented = errors.New("estimate: not implemented yet")

@@ -264,6 +264,13 @@ func (ps *worker) checkCapacity(c *candidate) outcome {
 	if m := ps.cons.MaxAccelerators; m > 0 && m < c.max {
 		c.max = m
 	}
+	// A catalog may list more free accelerators than the estimator
+	// accepts: the counts beyond it are not tried. Tried, their error
+	// rejected the pool after its smaller counts were placed, so a pool
+	// was both placed and rejected.
+	if c.max > estimate.MaxCount && c.need <= estimate.MaxCount {
+		c.max = estimate.MaxCount
+	}
 	if c.need > c.max {
 		return fail(ps.finding(KindCapacity, CodeFree, ps.siteSource(c, "available"),
 			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))

@@ -45,3 +45,20 @@ func TestEndlessDataMoveRejected(t *testing.T) {
 		})
 	}
 }
+
+// A pool with more free accelerators than the estimator accepts (a catalog
+// may list up to ten million) is placed at the counts it can estimate, not
+// also rejected because the largest counts of its ladder cannot be.
+func TestPoolLargerThanEstimatorLimit(t *testing.T) {
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 4_000_000, 3_000_000, 2)), job())
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) != 1 {
+		t.Fatalf("placements %+v", p.Placements)
+	}
+	if len(p.Rejected) != 0 {
+		t.Errorf("pool both placed and rejected: %+v", p.Rejected)
+	}
+	if p.Placements[0].Count > 1<<20 {
+		t.Errorf("count %d beyond what the estimator covers", p.Placements[0].Count)
+	}
+}
