@@ -395,7 +395,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			hi, chi := pl.at(intervalHigh)
 			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s); 80 %% interval %s, %s",
 				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost),
-				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+thousands(int(chi+0.5))))
+				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+wholeDollars(chi)))
 		}
 		hoursAt, costAt := pl.at(zConf)
 		// Written so that a time or cost that is not a number fails the

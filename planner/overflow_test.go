@@ -62,3 +62,22 @@ func TestPoolLargerThanEstimatorLimit(t *testing.T) {
 		t.Errorf("count %d beyond what the estimator covers", p.Placements[0].Count)
 	}
 }
+
+// Costs beyond what an int holds (a job may set mfu to 1e-20, and a plan
+// without a budget shows what that costs) print as numbers, not as the
+// wrapped-around -9,223,372,036,854,775,808.
+func TestDollarsBeyondInt(t *testing.T) {
+	for _, x := range []float64{5e22, 9.3e18, math.MaxFloat64} {
+		for _, s := range []string{dollars(x), dollarsRange(x, x/2, x*2)} {
+			if strings.Contains(s, "-") && !strings.Contains(s, "–") || strings.Contains(s, "-9,223") {
+				t.Errorf("%g printed as %q", x, s)
+			}
+		}
+	}
+	if got := dollars(5e22); got != "$5e+22" {
+		t.Errorf("dollars(5e22) = %q", got)
+	}
+	if got := dollarsRange(1879, 1506, 2654); got != "$1,879 (1,506–2,654)" {
+		t.Errorf("dollarsRange = %q", got)
+	}
+}

@@ -317,7 +317,7 @@ func dollarsRange(x, lo, hi float64) string {
 	if lo == hi {
 		return dollars(x)
 	}
-	return dollars(x) + " (" + thousands(int(lo+0.5)) + "–" + thousands(int(hi+0.5)) + ")"
+	return dollars(x) + " (" + wholeDollars(lo) + "–" + wholeDollars(hi) + ")"
 }
 
 func hours(h float64) string { return hoursPrec(h, 1) }
@@ -364,7 +364,17 @@ func signedHours(h float64) string {
 	return "+" + hours(h)
 }
 
-func dollars(x float64) string { return "$" + thousands(int(x+0.5)) }
+func dollars(x float64) string { return "$" + wholeDollars(x) }
+
+// wholeDollars is x rounded to whole dollars with comma separators, or in
+// e-notation where that would not fit an int (converting such a float to
+// int gives a wrapped, negative number on common platforms).
+func wholeDollars(x float64) string {
+	if math.Abs(x) < 1e15 {
+		return thousands(int(x + 0.5))
+	}
+	return strconv.FormatFloat(x, 'g', 4, 64)
+}
 
 func signedDollars(x float64) string {
 	if x < 0 {
