@@ -281,8 +281,16 @@ var (
 
 // Printed numbers are rounded so that plans read well and stay byte-identical
 // across machines whose floating point differs in the last bits.
-func cents(x float64) float64      { return math.Round(x*100) / 100 }
-func hundredths(x float64) float64 { return math.Round(x*100) / 100 }
+// From 1e15 on a float64 has no hundredths to round away, and x*100 could
+// overflow to +Inf (a finite cost near the largest float would then be
+// written as +Inf, which JSON cannot hold): such values are kept as they are.
+func cents(x float64) float64 { return hundredths(x) }
+func hundredths(x float64) float64 {
+	if math.Abs(x) >= 1e15 {
+		return x
+	}
+	return math.Round(x*100) / 100
+}
 
 // placement is the public form of an option, rounded to cents and
 // hundredths of an hour.

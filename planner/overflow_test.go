@@ -81,3 +81,33 @@ func TestDollarsBeyondInt(t *testing.T) {
 		t.Errorf("dollarsRange = %q", got)
 	}
 }
+
+// A cost or time near the largest float (a job may set mfu as small as it
+// likes) is a finite number the checks let through; rounding it to cents
+// multiplied it by 100 first, made it +Inf, and the plan could not be
+// written as JSON.
+func TestRoundingHugeNumbersStaysFinite(t *testing.T) {
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 1000)), job())
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 1e-301}, Options{})
+	if len(p.Placements) == 0 {
+		t.Fatalf("no placement: %+v", p.Rejected)
+	}
+	for _, pl := range p.Placements {
+		for _, x := range []float64{pl.Hours, pl.AcceleratorHours, pl.CostUSD, pl.ComputeCostUSD, pl.CostHighUSD} {
+			if math.IsInf(x, 0) || math.IsNaN(x) {
+				t.Errorf("placement has %g", x)
+			}
+		}
+	}
+	if err := json.NewEncoder(&bytes.Buffer{}).Encode(p); err != nil {
+		t.Errorf("plan cannot be written as JSON: %v", err)
+	}
+	for _, x := range []float64{1e307, math.MaxFloat64, -1e307} {
+		if c, h := cents(x), hundredths(x); c != x || h != x {
+			t.Errorf("cents(%g) = %g, hundredths = %g", x, c, h)
+		}
+	}
+	if cents(1234.5678) != 1234.57 || hundredths(0.125) != 0.13 {
+		t.Errorf("rounding changed: %g %g", cents(1234.5678), hundredths(0.125))
+	}
+}
