@@ -64,7 +64,7 @@ func (ps *pass) jobSource(field string) string {
 
 // jobFields are the fields of the job that rejections cite.
 var jobFields = []string{"spec.constraints.sites", "spec.constraints.countries", "spec.constraints.accelerators",
-	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions"}
+	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions", "spec.confidence"}
 
 // siteField is a key of the site sources cache.
 type siteField struct {
@@ -398,6 +398,19 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+wholeDollars(chi)))
 		}
 		hoursAt, costAt := pl.at(zConf)
+		if !finite(hoursAt) || !finite(costAt) {
+			// A wide spread at a high confidence can take a finite
+			// estimate past the largest float: no deadline or budget can
+			// be judged against it, nor can it be shown.
+			f := ps.finding(KindCapacity, CodeNoEstimate, ps.jobSource("spec.confidence"),
+				"cannot estimate %d %s at the %s (spec.confidence %g): %s h and $%s are not numbers a plan can hold; check spec.assumptions and the model's size and tokens",
+				n, c.acc.ID, percentile(conf), conf, strconv.FormatFloat(hoursAt, 'g', 4, 64), strconv.FormatFloat(costAt, 'g', 4, 64))
+			if tracing {
+				out.step(c, n, "estimate", false, f.Message)
+			}
+			out.reject(c, KindCapacity, f)
+			continue
+		}
 		// Written so that a time or cost that is not a number fails the
 		// deadline and budget rather than passing them (NaN > limit is false).
 		if dl := ps.spec.Deadline; dl > 0 && !(hoursAt <= dl.Hours()) {

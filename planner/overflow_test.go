@@ -6,6 +6,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/estimate"
 )
 
 // A link efficiency a hair above 0 (the loader accepts any value in (0, 1])
@@ -109,5 +112,84 @@ func TestRoundingHugeNumbersStaysFinite(t *testing.T) {
 	}
 	if cents(1234.5678) != 1234.57 || hundredths(0.125) != 0.13 {
 		t.Errorf("rounding changed: %g %g", cents(1234.5678), hundredths(0.125))
+	}
+}
+
+// FuzzMakeAssumptions plans a job with arbitrary values of the assumptions
+// the planner reads and of those that scale time and cost (any the loader
+// accepts), with the real estimator: the plan must be written as JSON,
+// every placement's numbers must be finite, and the deadline and budget
+// must hold.
+func FuzzMakeAssumptions(f *testing.F) {
+	f.Add(0.8, 5.0, 0.09, 0.0, 0.0, 0.8, 0.0, 0.0)
+	f.Add(5e-324, 5e-324, 10.0, 1e-301, 5.0, 0.999, 1.0, 1.0)
+	f.Add(1.0, 1e5, 0.0, 1.0, 0.0, 0.5, 1e12, 1e6)
+	f.Add(math.NaN(), math.Inf(1), -1.0, math.NaN(), math.Inf(1), math.NaN(), math.NaN(), math.Inf(1))
+	law := &tableLaw{}
+	f.Fuzz(func(t *testing.T, eff, gbps, egress, mfu, sigma, conf, budget, deadlineH float64) {
+		a := map[string]float64{"linkEfficiency": eff, "crossBorderGbps": gbps, "dataEgressPerGB": egress, "mfu": mfu, "spreadSigma": sigma}
+		keys := AssumptionKeys()
+		for k, v := range a {
+			if key, ok := keys.Lookup(k); !ok || !key.Accepts(v) {
+				delete(a, k) // the loader would refuse it
+			}
+		}
+		w := testWorld(t, testOrg,
+			site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
+			site("b", "CN", 0.001, 10, pool("test-slow", 64, 64, 1000)),
+			dataset("d", "", 1e15), job("  datasets: [d]"))
+		j := w.Jobs[0]
+		j.Spec.Assumptions = a
+		if conf >= 0.5 && conf <= 0.999 {
+			j.Spec.Confidence = conf
+		}
+		if budget > 0 && budget <= 1e12 {
+			j.Spec.BudgetUSD = budget
+		}
+		if deadlineH > 0 && deadlineH < 1e6 {
+			j.Spec.Deadline = catalog.Duration(deadlineH * 3600e9)
+		}
+		p, err := Make(w, j, Options{AsOf: catalog.MustDate("2026-01-01"), Rules: law})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.NewEncoder(&bytes.Buffer{}).Encode(p); err != nil {
+			t.Fatalf("plan cannot be written as JSON: %v", err)
+		}
+		for _, pl := range p.Placements {
+			for _, x := range []float64{pl.Hours, pl.HoursLow, pl.HoursHigh, pl.CostUSD, pl.CostLowUSD, pl.CostHighUSD, pl.AcceleratorHours} {
+				if !(x >= 0) || math.IsInf(x, 0) {
+					t.Fatalf("placement %s × %d has %g", pl.Site, pl.Count, x)
+				}
+			}
+			if j.Spec.Deadline > 0 && pl.Hours > j.Spec.Deadline.Hours() {
+				t.Errorf("%g h past the deadline", pl.Hours)
+			}
+			if j.Spec.BudgetUSD > 0 && pl.CostUSD > j.Spec.BudgetUSD {
+				t.Errorf("$%g over budget", pl.CostUSD)
+			}
+		}
+		var out bytes.Buffer
+		if err := WriteTable(&out, p, 0); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.String(), "$-") {
+			t.Errorf("negative cost printed:\n%s", out.String())
+		}
+	})
+}
+
+// A finite estimate times a wide spread at a high confidence can pass the
+// largest float: the candidate is refused naming spec.confidence, and the
+// summary's cheapest-over-budget (which held +Inf) can still be written.
+func TestConfidenceQuantileOverflowRejected(t *testing.T) {
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 1)),
+		job("  confidence: 0.999", "  budgetUSD: 1"))
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 1e-300, spread: estimate.Spread{Low: 5, High: 5}}, Options{})
+	if err := json.NewEncoder(&bytes.Buffer{}).Encode(p); err != nil {
+		t.Fatalf("plan cannot be written as JSON: %v", err)
+	}
+	if len(p.Rejected) == 0 || !strings.Contains(p.Rejected[0].Reasons[0].Source, "spec.confidence") {
+		t.Errorf("not rejected naming spec.confidence: %+v", p.Rejected)
 	}
 }
