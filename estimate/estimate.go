@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -215,10 +217,32 @@ func run(in *Input, w *work, r *Result) error {
 	r.CostLowUSD, r.CostHighUSD = r.CostUSD*lo, r.CostUSD*hi
 	for _, x := range [...]float64{r.FLOPs, r.Hours, r.MFU, r.MemoryPerAcceleratorGB, r.CostUSD, r.HoursHigh, r.CostHighUSD} {
 		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
-			return errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+			return overflow(job, r.FLOPs)
 		}
 	}
 	return nil
+}
+
+// overflow is the error of an estimate whose numbers are not finite,
+// naming what the job set that can make them so: the model's size and
+// tokens when its FLOPs overflow, else the spec.assumptions it sets (any
+// of them a hair above 0 can, mfu = 1e-300 say), else again the size.
+func overflow(job *catalog.TrainingJobSpec, flops float64) error {
+	const msg = "estimate: the numbers overflow"
+	if math.IsInf(flops, 0) || math.IsNaN(flops) || len(job.Assumptions) == 0 {
+		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
+	}
+	set := make([]string, 0, len(job.Assumptions))
+	for k, v := range job.Assumptions {
+		if _, ok := keys.Lookup(k); ok {
+			set = append(set, "spec.assumptions."+k+" = "+g(v))
+		}
+	}
+	if len(set) == 0 {
+		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
+	}
+	sort.Strings(set)
+	return fmt.Errorf("%s: check %s, and spec.model.parameters and spec.tokens", msg, strings.Join(set, ", "))
 }
 
 func g(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
