@@ -316,18 +316,38 @@ func keep(best **Choice, ch *Choice, better func(a, b *Choice) bool) {
 	}
 }
 
+// cheaper and faster order choices by cost or time, the other measure,
+// then site, accelerator and count: workers' findings are merged in an
+// order that depends on how many CPUs the plan ran on, so a tie kept
+// whichever came first and two machines reported different choices.
 func cheaper(a, b *Choice) bool {
 	if a.CostUSD != b.CostUSD {
 		return a.CostUSD < b.CostUSD
 	}
-	return a.Hours < b.Hours
+	if a.Hours != b.Hours {
+		return a.Hours < b.Hours
+	}
+	return choiceKeyLess(a, b)
 }
 
 func faster(a, b *Choice) bool {
 	if a.Hours != b.Hours {
 		return a.Hours < b.Hours
 	}
-	return a.CostUSD < b.CostUSD
+	if a.CostUSD != b.CostUSD {
+		return a.CostUSD < b.CostUSD
+	}
+	return choiceKeyLess(a, b)
+}
+
+func choiceKeyLess(a, b *Choice) bool {
+	if a.Site != b.Site {
+		return a.Site < b.Site
+	}
+	if a.Accelerator != b.Accelerator {
+		return a.Accelerator < b.Accelerator
+	}
+	return a.Count < b.Count
 }
 
 // choiceAt is a candidate at hours and cost, for the summary.

@@ -193,3 +193,23 @@ func TestConfidenceQuantileOverflowRejected(t *testing.T) {
 		t.Errorf("not rejected naming spec.confidence: %+v", p.Rejected)
 	}
 }
+
+// The summary's cheapest over budget and fastest past the deadline do not
+// depend on the order workers' findings are merged in (which follows the
+// number of CPUs): ties go to the first site, accelerator and count.
+func TestSummaryChoiceTiesAreStable(t *testing.T) {
+	a := &Choice{Site: "a", Accelerator: "x", Count: 8, Hours: 10, CostUSD: 100}
+	b := &Choice{Site: "b", Accelerator: "x", Count: 8, Hours: 10, CostUSD: 100}
+	c := &Choice{Site: "a", Accelerator: "x", Count: 4, Hours: 10, CostUSD: 100}
+	for _, better := range []func(x, y *Choice) bool{cheaper, faster} {
+		for _, order := range [][]*Choice{{a, b, c}, {b, c, a}, {c, a, b}, {b, a, c}} {
+			var best *Choice
+			for _, ch := range order {
+				keep(&best, ch, better)
+			}
+			if best != c {
+				t.Errorf("kept %+v from %v, want %+v", best, order, c)
+			}
+		}
+	}
+}
