@@ -213,3 +213,21 @@ func TestSummaryChoiceTiesAreStable(t *testing.T) {
 		}
 	}
 }
+
+// Times near the largest float print in a few characters, not every digit.
+func TestHugeHoursPrintShort(t *testing.T) {
+	for _, s := range []string{hours(1e306), hoursRange(1e306, 1e305, 1e307), hoursInterval(1e306, 1e305, 1e307)} {
+		if len(s) > 40 {
+			t.Errorf("%d characters: %.60s…", len(s), s)
+		}
+	}
+	if got := hoursRange(41.24, 35.01, 52.3); got != "41.2 h (35.0–52.3)" {
+		t.Errorf("hoursRange = %q", got)
+	}
+	if got := hoursRange(65, 50, 96); got != "2.7 d (2.1–4.0)" {
+		t.Errorf("hoursRange = %q", got)
+	}
+	if got := hours(3e13 * 24); got != "3e+13 d" {
+		t.Errorf("hours = %q", got)
+	}
+}
