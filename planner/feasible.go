@@ -125,6 +125,9 @@ func (ps *worker) checkConstraints(c *candidate) outcome {
 	if m := ps.cons.MinAccelerators; m > c.pool.Count {
 		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
 			"the job wants at least %d accelerators; the pool has %d installed", m, c.pool.Count))
+	} else if m > estimate.MaxCount {
+		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
+			"the job wants at least %s accelerators; estimates cover at most %s", thousands(m), thousands(estimate.MaxCount)))
 	}
 	if f != nil {
 		return fail(f...)

@@ -231,3 +231,17 @@ func TestHugeHoursPrintShort(t *testing.T) {
 		t.Errorf("hours = %q", got)
 	}
 }
+
+// A minimum beyond what the estimator covers is refused naming the job's
+// spec.constraints.minAccelerators, not the site's accelerator.
+func TestMinAcceleratorsBeyondEstimatorNamed(t *testing.T) {
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 4_000_000, 3_000_000, 2)),
+		job("  constraints: {minAccelerators: 2000000}"))
+	p := mustMake(t, w, &tableLaw{}, nil, Options{})
+	if len(p.Placements) != 0 || len(p.Rejected) != 1 {
+		t.Fatalf("placements %+v, rejected %+v", p.Placements, p.Rejected)
+	}
+	if f := p.Rejected[0].Reasons[0]; !strings.Contains(f.Source, "spec.constraints.minAccelerators") || !strings.Contains(f.Message, "2,000,000") {
+		t.Errorf("reason %+v does not name spec.constraints.minAccelerators", f)
+	}
+}
