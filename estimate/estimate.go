@@ -130,6 +130,11 @@ func run(in *Input, w *work, r *Result) error {
 	w.p = defaultParams()
 	p := &w.p
 	p.applyOverrides(job.Assumptions)
+	if e := job.Model.Experts; e > 0 && p.moeTopK > float64(e) {
+		// The loader checks expertsPerToken against experts, but not this
+		// key, which the time model reads in its place.
+		return fmt.Errorf("spec.assumptions.moeTopK %s is more than spec.model.experts (%d): a token is routed to at most every expert", g(p.moeTopK), e)
+	}
 	var err error
 	w.peakTF, w.basis, err = peak(acc, job.PrecisionOrDefault())
 	if err != nil {

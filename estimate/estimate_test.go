@@ -560,3 +560,18 @@ func TestOverflowNamesTheField(t *testing.T) {
 		t.Errorf("err = %v, want it to name the size", err)
 	}
 }
+
+// A top-k above the number of experts is refused, naming the key, as the
+// loader refuses spec.model.expertsPerToken above spec.model.experts.
+func TestMoETopKAboveExpertsRefused(t *testing.T) {
+	job := &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 47e9, ActiveParameters: 13e9, Experts: 8, ExpertsPerToken: 2},
+		Method: "pretrain", Tokens: 1e12, Assumptions: map[string]float64{"moeTopK": 1e6}}
+	_, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 64})
+	if err == nil || !strings.Contains(err.Error(), "spec.assumptions.moeTopK") {
+		t.Errorf("err = %v, want moeTopK refused", err)
+	}
+	job.Assumptions["moeTopK"] = 8
+	if _, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 64}); err != nil {
+		t.Errorf("top-k of every expert refused: %v", err)
+	}
+}
