@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -55,6 +57,9 @@ type Result struct {
 	// Hours × Spread.Factor(q).
 	Spread Spread `json:"-"`
 }
+
+// MaxCount is the most accelerators one estimate accepts (Input.Count).
+const MaxCount = maxCountSearch
 
 // ErrNotImplemented is kept for callers written against the first contract;
 // Estimate no longer returns it.
@@ -125,6 +130,11 @@ func run(in *Input, w *work, r *Result) error {
 	w.p = defaultParams()
 	p := &w.p
 	p.applyOverrides(job.Assumptions)
+	if e := job.Model.Experts; e > 0 && p.moeTopK > float64(e) {
+		// The loader checks expertsPerToken against experts, but not this
+		// key, which the time model reads in its place.
+		return fmt.Errorf("spec.assumptions.moeTopK %s is more than spec.model.experts (%d): a token is routed to at most every expert", g(p.moeTopK), e)
+	}
 	var err error
 	w.peakTF, w.basis, err = peak(acc, job.PrecisionOrDefault())
 	if err != nil {
@@ -212,10 +222,32 @@ func run(in *Input, w *work, r *Result) error {
 	r.CostLowUSD, r.CostHighUSD = r.CostUSD*lo, r.CostUSD*hi
 	for _, x := range [...]float64{r.FLOPs, r.Hours, r.MFU, r.MemoryPerAcceleratorGB, r.CostUSD, r.HoursHigh, r.CostHighUSD} {
 		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
-			return errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+			return overflow(job, r.FLOPs)
 		}
 	}
 	return nil
+}
+
+// overflow is the error of an estimate whose numbers are not finite,
+// naming what the job set that can make them so: the model's size and
+// tokens when its FLOPs overflow, else the spec.assumptions it sets (any
+// of them a hair above 0 can, mfu = 1e-300 say), else again the size.
+func overflow(job *catalog.TrainingJobSpec, flops float64) error {
+	const msg = "estimate: the numbers overflow"
+	if math.IsInf(flops, 0) || math.IsNaN(flops) || len(job.Assumptions) == 0 {
+		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
+	}
+	set := make([]string, 0, len(job.Assumptions))
+	for k, v := range job.Assumptions {
+		if _, ok := keys.Lookup(k); ok {
+			set = append(set, "spec.assumptions."+k+" = "+g(v))
+		}
+	}
+	if len(set) == 0 {
+		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
+	}
+	sort.Strings(set)
+	return fmt.Errorf("%s: check %s, and spec.model.parameters and spec.tokens", msg, strings.Join(set, ", "))
 }
 
 func g(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }

@@ -543,3 +543,35 @@ func TestEveryBuiltinAccelerator(t *testing.T) {
 		})
 	}
 }
+
+// An estimate whose numbers overflow names what the job set that made them
+// so: an assumption a hair above 0 (which the loader accepts) or the size.
+func TestOverflowNamesTheField(t *testing.T) {
+	job := &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7e9}, Method: "pretrain", Tokens: 1e12,
+		Assumptions: map[string]float64{"mfu": 1e-308, "dataEgressPerGB": 0.01}}
+	_, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 8})
+	if err == nil || !strings.Contains(err.Error(), "spec.assumptions.mfu = 1e-308") || strings.Contains(err.Error(), "dataEgressPerGB") {
+		t.Errorf("err = %v, want it to name spec.assumptions.mfu", err)
+	}
+	job = &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e300}, Method: "pretrain", Tokens: 1e300,
+		Assumptions: map[string]float64{"mfu": 0.5}}
+	_, err = Estimate(Input{Job: job, Accelerator: testChip(), Count: 1})
+	if err == nil || !strings.Contains(err.Error(), "spec.model.parameters and spec.tokens (1e+300 × 1e+300)") {
+		t.Errorf("err = %v, want it to name the size", err)
+	}
+}
+
+// A top-k above the number of experts is refused, naming the key, as the
+// loader refuses spec.model.expertsPerToken above spec.model.experts.
+func TestMoETopKAboveExpertsRefused(t *testing.T) {
+	job := &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 47e9, ActiveParameters: 13e9, Experts: 8, ExpertsPerToken: 2},
+		Method: "pretrain", Tokens: 1e12, Assumptions: map[string]float64{"moeTopK": 1e6}}
+	_, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 64})
+	if err == nil || !strings.Contains(err.Error(), "spec.assumptions.moeTopK") {
+		t.Errorf("err = %v, want moeTopK refused", err)
+	}
+	job.Assumptions["moeTopK"] = 8
+	if _, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 64}); err != nil {
+		t.Errorf("top-k of every expert refused: %v", err)
+	}
+}

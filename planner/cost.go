@@ -253,9 +253,23 @@ func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
 			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
 		}
 	}
-	return option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
-		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}, nil
+	o := option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
+		accHours: r.AcceleratorHours, cost: compute + c.moveCost, computeCost: compute, spread: r.Spread}
+	// Data moves add to both; the central 80 % interval is printed for
+	// every placement, so it must be a number too.
+	hoursLow, costLow := o.at(intervalLow)
+	hoursHigh, costHigh := o.at(intervalHigh)
+	for _, x := range [...]float64{o.hours, o.cost, hoursLow, costLow, hoursHigh, costHigh} {
+		if !finite(x) {
+			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+		}
+	}
+	return o, nil
 }
+
+// finite reports whether x is a number, neither NaN nor an infinity, and
+// not negative: a time or a cost.
+func finite(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }
 
 // The reported interval is the central 80 %: the 10th to the 90th
 // percentile of the estimate (SCHEMA.md hoursLow, hoursHigh), here as
@@ -267,8 +281,16 @@ var (
 
 // Printed numbers are rounded so that plans read well and stay byte-identical
 // across machines whose floating point differs in the last bits.
-func cents(x float64) float64      { return math.Round(x*100) / 100 }
-func hundredths(x float64) float64 { return math.Round(x*100) / 100 }
+// From 1e15 on a float64 has no hundredths to round away, and x*100 could
+// overflow to +Inf (a finite cost near the largest float would then be
+// written as +Inf, which JSON cannot hold): such values are kept as they are.
+func cents(x float64) float64 { return hundredths(x) }
+func hundredths(x float64) float64 {
+	if math.Abs(x) >= 1e15 {
+		return x
+	}
+	return math.Round(x*100) / 100
+}
 
 // placement is the public form of an option, rounded to cents and
 // hundredths of an hour.

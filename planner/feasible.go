@@ -64,7 +64,7 @@ func (ps *pass) jobSource(field string) string {
 
 // jobFields are the fields of the job that rejections cite.
 var jobFields = []string{"spec.constraints.sites", "spec.constraints.countries", "spec.constraints.accelerators",
-	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline"}
+	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions", "spec.confidence"}
 
 // siteField is a key of the site sources cache.
 type siteField struct {
@@ -125,6 +125,9 @@ func (ps *worker) checkConstraints(c *candidate) outcome {
 	if m := ps.cons.MinAccelerators; m > c.pool.Count {
 		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
 			"the job wants at least %d accelerators; the pool has %d installed", m, c.pool.Count))
+	} else if m > estimate.MaxCount {
+		f = append(f, ps.finding(KindConstraint, CodeMinCount, ps.jobSource("spec.constraints.minAccelerators"),
+			"the job wants at least %s accelerators; estimates cover at most %s", thousands(m), thousands(estimate.MaxCount)))
 	}
 	if f != nil {
 		return fail(f...)
@@ -264,6 +267,13 @@ func (ps *worker) checkCapacity(c *candidate) outcome {
 	if m := ps.cons.MaxAccelerators; m > 0 && m < c.max {
 		c.max = m
 	}
+	// A catalog may list more free accelerators than the estimator
+	// accepts: the counts beyond it are not tried. Tried, their error
+	// rejected the pool after its smaller counts were placed, so a pool
+	// was both placed and rejected.
+	if c.max > estimate.MaxCount && c.need <= estimate.MaxCount {
+		c.max = estimate.MaxCount
+	}
 	if c.need > c.max {
 		return fail(ps.finding(KindCapacity, CodeFree, ps.siteSource(c, "available"),
 			"needs %d %s, %d free of %d installed", c.need, c.acc.ID, c.pool.Available, c.pool.Count))
@@ -309,18 +319,38 @@ func keep(best **Choice, ch *Choice, better func(a, b *Choice) bool) {
 	}
 }
 
+// cheaper and faster order choices by cost or time, the other measure,
+// then site, accelerator and count: workers' findings are merged in an
+// order that depends on how many CPUs the plan ran on, so a tie kept
+// whichever came first and two machines reported different choices.
 func cheaper(a, b *Choice) bool {
 	if a.CostUSD != b.CostUSD {
 		return a.CostUSD < b.CostUSD
 	}
-	return a.Hours < b.Hours
+	if a.Hours != b.Hours {
+		return a.Hours < b.Hours
+	}
+	return choiceKeyLess(a, b)
 }
 
 func faster(a, b *Choice) bool {
 	if a.Hours != b.Hours {
 		return a.Hours < b.Hours
 	}
-	return a.CostUSD < b.CostUSD
+	if a.CostUSD != b.CostUSD {
+		return a.CostUSD < b.CostUSD
+	}
+	return choiceKeyLess(a, b)
+}
+
+func choiceKeyLess(a, b *Choice) bool {
+	if a.Site != b.Site {
+		return a.Site < b.Site
+	}
+	if a.Accelerator != b.Accelerator {
+		return a.Accelerator < b.Accelerator
+	}
+	return a.Count < b.Count
 }
 
 // choiceAt is a candidate at hours and cost, for the summary.
@@ -360,6 +390,19 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	tracing := ps.tracing(c)
 	conf := ps.spec.ConfidenceOrDefault()
 	zConf := estimate.NormalQuantile(conf)
+	if !finite(c.moveHours) || !finite(c.moveCost) {
+		// A link efficiency or cross-border rate a hair above 0 makes
+		// moving the data take forever: +Inf hours passed every check
+		// without a deadline, ranked and could not be written as JSON.
+		f := ps.finding(KindCapacity, CodeNoEstimate, ps.jobSource("spec.assumptions"),
+			"moving the job's data to %s takes %s h and costs $%g, not numbers a plan can hold: check spec.assumptions.%s and %s and the datasets' spec.sizeBytes",
+			c.site.Metadata.Name, strconv.FormatFloat(c.moveHours, 'g', 4, 64), c.moveCost, assumeEfficiencyKey, assumeCrossBorderKey)
+		if tracing {
+			out.step(c, 0, "estimate", false, f.Message)
+		}
+		out.reject(c, KindCapacity, f)
+		return
+	}
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n, out)
 		if err != nil {
@@ -375,10 +418,25 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			hi, chi := pl.at(intervalHigh)
 			out.step(c, n, "estimate", true, fmt.Sprintf("%s (compute %s + transfer %s), %s (compute %s + data %s); 80 %% interval %s, %s",
 				hours(pl.hours), hours(pl.computeHours), hours(c.moveHours), dollars(pl.cost), dollars(pl.computeCost), dollars(c.moveCost),
-				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+thousands(int(chi+0.5))))
+				hoursInterval(pl.hours, lo, hi), dollars(clo)+"–"+wholeDollars(chi)))
 		}
 		hoursAt, costAt := pl.at(zConf)
-		if dl := ps.spec.Deadline; dl > 0 && hoursAt > dl.Hours() {
+		if !finite(hoursAt) || !finite(costAt) {
+			// A wide spread at a high confidence can take a finite
+			// estimate past the largest float: no deadline or budget can
+			// be judged against it, nor can it be shown.
+			f := ps.finding(KindCapacity, CodeNoEstimate, ps.jobSource("spec.confidence"),
+				"cannot estimate %d %s at the %s (spec.confidence %g): %s h and $%s are not numbers a plan can hold; check spec.assumptions and the model's size and tokens",
+				n, c.acc.ID, percentile(conf), conf, strconv.FormatFloat(hoursAt, 'g', 4, 64), strconv.FormatFloat(costAt, 'g', 4, 64))
+			if tracing {
+				out.step(c, n, "estimate", false, f.Message)
+			}
+			out.reject(c, KindCapacity, f)
+			continue
+		}
+		// Written so that a time or cost that is not a number fails the
+		// deadline and budget rather than passing them (NaN > limit is false).
+		if dl := ps.spec.Deadline; dl > 0 && !(hoursAt <= dl.Hours()) {
 			if fastest.c == nil || hoursAt < fastestHours {
 				fastest, fastestHours = pl, hoursAt
 			}
@@ -390,7 +448,7 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			continue
 		}
 		met = true
-		if b := ps.spec.BudgetUSD; b > 0 && costAt > b {
+		if b := ps.spec.BudgetUSD; b > 0 && !(costAt <= b) {
 			keep(&out.overBudget, choiceAt(c, n, hoursAt, costAt), cheaper)
 			over, budget := dollarPair(costAt, b)
 			f := ps.finding(KindBudget, CodeBudget, ps.jobSource("spec.budgetUSD"),

@@ -299,17 +299,27 @@ func hoursRange(h, lo, hi float64) string {
 		return hours(h)
 	}
 	if h >= 48 {
-		return fmt.Sprintf("%.1f d (%.1f–%.1f)", h/24, lo/24, hi/24)
+		return fixed(h/24, 1) + " d (" + fixed(lo/24, 1) + "–" + fixed(hi/24, 1) + ")"
 	}
-	return fmt.Sprintf("%.1f h (%.1f–%.1f)", h, lo, hi)
+	return fixed(h, 1) + " h (" + fixed(lo, 1) + "–" + fixed(hi, 1) + ")"
 }
 
 // hoursInterval prints just an interval in the unit of h: "3.4–6.5 d".
 func hoursInterval(h, lo, hi float64) string {
 	if h >= 48 {
-		return fmt.Sprintf("%.1f–%.1f d", lo/24, hi/24)
+		return fixed(lo/24, 1) + "–" + fixed(hi/24, 1) + " d"
 	}
-	return fmt.Sprintf("%.1f–%.1f h", lo, hi)
+	return fixed(lo, 1) + "–" + fixed(hi, 1) + " h"
+}
+
+// fixed is x with prec decimals, or in e-notation from 1e12 on: a time
+// near the largest float (a job's assumptions allow one) printed with
+// every digit took over 300 characters a cell.
+func fixed(x float64, prec int) string {
+	if math.Abs(x) < 1e12 {
+		return strconv.FormatFloat(x, 'f', prec, 64)
+	}
+	return strconv.FormatFloat(x, 'g', 4, 64)
 }
 
 // dollarsRange prints a cost with its interval: "$1,879 (1,506–2,654)".
@@ -317,7 +327,7 @@ func dollarsRange(x, lo, hi float64) string {
 	if lo == hi {
 		return dollars(x)
 	}
-	return dollars(x) + " (" + thousands(int(lo+0.5)) + "–" + thousands(int(hi+0.5)) + ")"
+	return dollars(x) + " (" + wholeDollars(lo) + "–" + wholeDollars(hi) + ")"
 }
 
 func hours(h float64) string { return hoursPrec(h, 1) }
@@ -327,13 +337,13 @@ func hours(h float64) string { return hoursPrec(h, 1) }
 func hoursPrec(h float64, prec int) string {
 	switch {
 	case h >= 48:
-		return fmt.Sprintf("%.*f d", prec, h/24)
+		return fixed(h/24, prec) + " d"
 	case h > 0 && h*60 < 0.5 && prec <= 1:
 		return "<1 min"
 	case h > 0 && h < 0.1:
 		return fmt.Sprintf("%.*f min", max(prec-1, 0), h*60)
 	}
-	return fmt.Sprintf("%.*f h", prec, h)
+	return fixed(h, prec) + " h"
 }
 
 // hoursPair prints two durations that are compared (an estimate and a
@@ -364,7 +374,17 @@ func signedHours(h float64) string {
 	return "+" + hours(h)
 }
 
-func dollars(x float64) string { return "$" + thousands(int(x+0.5)) }
+func dollars(x float64) string { return "$" + wholeDollars(x) }
+
+// wholeDollars is x rounded to whole dollars with comma separators, or in
+// e-notation where that would not fit an int (converting such a float to
+// int gives a wrapped, negative number on common platforms).
+func wholeDollars(x float64) string {
+	if math.Abs(x) < 1e15 {
+		return thousands(int(x + 0.5))
+	}
+	return strconv.FormatFloat(x, 'g', 4, 64)
+}
 
 func signedDollars(x float64) string {
 	if x < 0 {
