@@ -33,7 +33,7 @@ var keys = catalog.AssumptionKeys{
 	{Name: "lostHoursPerInterruption", Doc: "wall hours lost per interruption", Min: 0, Max: 1e6},
 	{Name: "checkpointWriteGBs", Doc: "checkpoint write bandwidth per accelerator, GB/s", Min: 0, Max: 1e6, MinOpen: true},
 	{Name: "warmupHours", Doc: "wall hours a fresh allocation spends before its first useful step", Min: 0, Max: 1e4},
-	{Name: "moeTopK", Doc: "routed experts per token (MoE) when spec.model.expertsPerToken is not given", Min: 1, Max: 1e6},
+	{Name: "moeTopK", Doc: "routed experts per token (MoE); set, it wins over spec.model.expertsPerToken, which is used when it is not (8 when neither is)", Min: 1, Max: 1e6},
 	{Name: "moeImbalance", Doc: "extra expert compute from uneven routing, share of the expert compute", Min: 0, Max: 10},
 	{Name: "modelAspectRatio", Doc: "hidden size ÷ layers used to derive a shape the job does not give", Min: 1, Max: 1e5},
 	{Name: "loraTrainableFraction", Doc: "trainable share of parameters for lora/qlora when spec.lora does not say, 0–1", Min: 0, Max: 1, MinOpen: true},
