@@ -75,7 +75,8 @@ Out of the box (without --catalog) the server offers one runnable site,
 where this machine is. A --catalog gives the sites that run jobs, each with
 its backend (local, slurm, kubernetes). The catalog, --rules packs and the
 --quotas file decide where runs go and under what law: one that other users
-may write (o+w, or in a directory they may write) is refused.`,
+may write (o+w, or in a directory they may write, here or above, or where a
+link in it leads) is refused.`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \

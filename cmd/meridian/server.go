@@ -261,15 +261,37 @@ func redactedURL(u string) string {
 }
 
 // othersMayWrite names the first file or directory at or under path that
-// any local user may write (mode o+w), or path's directory when others may
-// replace what is in it (o+w without the sticky bit); "" when there is none.
+// any local user may write (mode o+w), or a directory above it in which
+// others may replace what is there (o+w without the sticky bit); "" when
+// there is none. A link counts as what it names, and the directories
+// above the link and above what it names are both looked at: a link to a
+// file in a directory anyone may write let anyone put another file there.
 func othersMayWrite(path string) (string, error) {
-	parent := filepath.Dir(filepath.Clean(path))
-	if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		return parent, nil
+	return othersMayWriteSeen(path, map[string]bool{})
+}
+
+// othersMayWriteSeen is othersMayWrite; seen holds the resolved paths of
+// links already followed, so that a loop of links ends.
+func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	if seen[real] {
+		return "", nil
+	}
+	seen[real] = true
+	for _, p := range []string{abs, real} {
+		if d, err := replaceableAbove(p); d != "" || err != nil {
+			return d, err
+		}
 	}
 	found := ""
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -281,9 +303,37 @@ func othersMayWrite(path string) (string, error) {
 			found = p
 			return filepath.SkipAll
 		}
+		if p != real && d.Type()&fs.ModeSymlink != 0 {
+			f, err := othersMayWriteSeen(p, seen)
+			if err != nil {
+				return err
+			}
+			if f != "" {
+				found = f
+				return filepath.SkipAll
+			}
+		}
 		return nil
 	})
 	return found, err
+}
+
+// replaceableAbove names the nearest directory above the absolute path p
+// in which local users other than its owner may rename or remove entries
+// (o+w without the sticky bit), or "" when there is none up to the root.
+func replaceableAbove(p string) (string, error) {
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
+			return d, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", nil
+		}
+	}
 }
 
 // checkServeFiles refuses serve's catalog, rule packs and quota file when a
