@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/console"
 	"meridian.dev/meridian/run"
@@ -83,6 +84,9 @@ link in it leads) is refused.`,
       --listen 0.0.0.0:7420 --advertise https://meridian.internal:7420 --log-format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkServeDurations(opts); err != nil {
+				return badInput(err)
+			}
+			if err := checkWorkloadSandbox(opts.Sandbox); err != nil {
 				return badInput(err)
 			}
 			if opts.AgentLease <= 0 {
@@ -241,6 +245,29 @@ func checkServeDurations(o serverOptions) error {
 		return fmt.Errorf("--move-margin %s: want more than 0 (a run leaves a site that long before a rule makes it unlawful)", o.MoveMargin)
 	}
 	return nil
+}
+
+// geteuid is os.Geteuid; tests stand in another user.
+var geteuid = os.Geteuid
+
+// checkWorkloadSandbox refuses a --workload-sandbox that the agents at
+// this machine's sites would refuse, or that drops the confinement. serve
+// took any word: each attempt then failed at its start ("sandbox mode …
+// is not known", or uid without root), and "none" ran every tenant's
+// workload as the server's own user, unconfined, beside its keys.
+func checkWorkloadSandbox(mode string) error {
+	switch mode {
+	case "", agent.SandboxLandlock:
+		return nil
+	case agent.SandboxUID:
+		if geteuid() != 0 {
+			return fmt.Errorf("--workload-sandbox uid: workloads run as each tenant's own user, which needs serve to run as root; run it as root, or give landlock")
+		}
+		return nil
+	case agent.SandboxNone:
+		return fmt.Errorf("--workload-sandbox none: would run every workload at this machine's sites as the server's own user, unconfined; give uid or landlock (a site whose scheduler isolates each job says so itself, with backend.sandbox: none)")
+	}
+	return fmt.Errorf("--workload-sandbox %q: want uid or landlock", mode)
 }
 
 // reloadOnSignal re-reads the quota file on SIGHUP and says what came of

@@ -45,3 +45,35 @@ func TestServeRefusesDurationsOutOfRange(t *testing.T) {
 		t.Errorf("serve with durations in range: %v, want the --listen refusal", err)
 	}
 }
+
+// TestServeRefusesUnknownSandbox: serve took any --workload-sandbox: a
+// misspelt mode, or uid without root, failed every attempt at its start
+// long after serve said it was serving, and none ran every tenant's
+// workload as the server's own user, unconfined, beside its keys. Each is
+// refused as bad input naming the flag, before anything starts.
+func TestServeRefusesUnknownSandbox(t *testing.T) {
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	state := filepath.Join(t.TempDir(), "state")
+	defer func(f func() int) { geteuid = f }(geteuid)
+	for _, tc := range []struct {
+		mode string
+		euid int
+	}{{"landlok", 0}, {"none", 0}, {"uid", 1000}} {
+		geteuid = func() int { return tc.euid }
+		_, err := runCLI(t, "serve", "--state", state, "--listen", "no-port", "--workload-sandbox", tc.mode)
+		var ce *codeError
+		if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.HasPrefix(err.Error(), "--workload-sandbox ") {
+			t.Errorf("--workload-sandbox %q as uid %d: %v, want bad input naming the flag", tc.mode, tc.euid, err)
+		}
+	}
+	for _, tc := range []struct {
+		mode string
+		euid int
+	}{{"landlock", 1000}, {"uid", 0}} {
+		geteuid = func() int { return tc.euid }
+		_, err := runCLI(t, "serve", "--state", state, "--listen", "no-port", "--workload-sandbox", tc.mode)
+		if err == nil || !strings.HasPrefix(err.Error(), "--listen") {
+			t.Errorf("--workload-sandbox %s as uid %d: %v, want the --listen refusal", tc.mode, tc.euid, err)
+		}
+	}
+}
