@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeRefusesDurationsOutOfRange: serve took --move-margin 0 as 24
@@ -76,4 +79,37 @@ func TestServeRefusesUnknownSandbox(t *testing.T) {
 			t.Errorf("--workload-sandbox %s as uid %d: %v, want the --listen refusal", tc.mode, tc.euid, err)
 		}
 	}
+}
+
+// TestServeRefusesUnusableAdvertise: serve took any --advertise, wrote it
+// to client.json and into every attempt's environment, and each agent
+// failed at its first call (a host:port without a scheme, a query the API's
+// paths were appended to); a password in it went to every site. Each is
+// refused as bad input naming the flag, before the state directory is
+// touched.
+func TestServeRefusesUnusableAdvertise(t *testing.T) {
+	for _, adv := range []string{"meridian.internal:7420", "ftp://meridian.internal", "http://", "https://:7420", "https://ops:hunter2@lb.example", "https://lb.example/?x=1", "https://lb.example#top"} {
+		state := filepath.Join(t.TempDir(), "state")
+		opts := serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, Advertise: adv, Sandbox: "landlock"}
+		s, err := startServer(opts)
+		if err == nil {
+			s.Close()
+		}
+		var ce *codeError
+		if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.HasPrefix(err.Error(), "--advertise") {
+			t.Errorf("--advertise %q: %v, want bad input naming the flag", adv, err)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--advertise: the refusal shows the password: %v", err)
+		}
+		if _, err := os.Stat(state); err == nil {
+			t.Errorf("--advertise %q: the state directory was made", adv)
+		}
+	}
+	// A usable one is taken.
+	opts := serverOptions{StateDir: filepath.Join(t.TempDir(), "state"), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, Advertise: "http://127.0.0.1:7420/", Sandbox: "landlock"}
+	s, err := startServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

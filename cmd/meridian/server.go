@@ -375,6 +375,9 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := checkServeFiles(opts); err != nil {
 		return nil, badInput(err)
 	}
+	if err := checkAdvertise(opts.Advertise); err != nil {
+		return nil, badInput(err)
+	}
 	var extra []*catalog.Site
 	if opts.LocalSite != nil {
 		extra = append(extra, opts.LocalSite)
@@ -663,6 +666,31 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// checkAdvertise refuses an --advertise that agents and the CLI cannot
+// use as the base of the API's addresses. Taken as given, a host:port
+// without a scheme, or one with a query, started the server and wrote it
+// to client.json and into every attempt's environment, and each attempt's
+// agent failed at its first call; credentials in it went along too.
+func checkAdvertise(adv string) error {
+	if adv == "" {
+		return nil
+	}
+	u, err := neturl.Parse(adv)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--advertise: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("--advertise %q: want an http:// or https:// URL, such as https://meridian.example:7420", adv)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("--advertise %q: names no host", adv)
+	case u.User != nil:
+		return fmt.Errorf("--advertise %s: carries a user or password, which would go to every attempt's environment; give the address alone", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(adv, "?") || strings.HasSuffix(adv, "#"):
+		return fmt.Errorf("--advertise %q: want no query or fragment: the API's paths are added to it", adv)
+	}
+	return nil
 }
 
 // loadQuotas reads serve --quotas (nil for none), checked against the
