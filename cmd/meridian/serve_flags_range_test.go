@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,4 +113,23 @@ func TestServeRefusesUnusableAdvertise(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// TestServeListenErrorNamesFlag: a --listen address already taken
+// stopped serve with "listen tcp …: bind: address already in use", which
+// names neither --listen nor --metrics-listen; now it names the flag.
+func TestServeListenErrorNamesFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	opts := serverOptions{StateDir: filepath.Join(t.TempDir(), "state"), Listen: taken.Addr().String(), Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, Sandbox: "landlock"}
+	s, err := startServer(opts)
+	if err == nil {
+		s.Close()
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "--listen: ") || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Errorf("--listen %s already taken: %v, want an error naming the flag and the address", taken.Addr(), err)
+	}
 }

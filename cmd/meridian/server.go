@@ -520,7 +520,8 @@ func startServer(opts serverOptions) (*server, error) {
 
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		return nil, err
+		// The error names the address, not the flag that gave it.
+		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	closers = append(closers, func() { ln.Close() })
 	tlsCfg, fingerprint, err := serverTLS(opts, dir, ln.Addr())
