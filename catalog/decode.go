@@ -464,7 +464,14 @@ func expand(p string) ([]string, error) {
 		return []string{p}, nil
 	}
 	var out []string
-	err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+	// A directory named through a link (releases/current → releases/42)
+	// is walked where it leads: WalkDir does not follow a link at its
+	// root, and found no files there.
+	root := p
+	if !strings.HasSuffix(root, string(os.PathSeparator)) {
+		root += string(os.PathSeparator)
+	}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

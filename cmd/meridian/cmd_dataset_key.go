@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +23,10 @@ type keyFlags struct {
 	keepKeyFile bool
 	keyStdin    bool
 	ageIdentity string
+	// fingerprint, when set, is the fingerprint the key must have
+	// (--key-fingerprint): its full hex SHA-256, or the audit log's 16
+	// digits.
+	fingerprint string
 }
 
 func (k *keyFlags) add(cmd *cobra.Command) {
@@ -26,6 +34,75 @@ func (k *keyFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
 	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
 	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity `FILE` that unwraps an age-wrapped key (made by: dataset key --age-recipient)")
+	cmd.Flags().StringVar(&k.fingerprint, "key-fingerprint", "", "`HEX` fingerprint the dataset key must have, as dataset key NAME --fingerprint prints it (64 hex digits; the 16 the audit log records are taken too): another key is refused before the store is read")
+}
+
+// external names where a key from outside the owner's keyring comes
+// from (the flag or variable), or "" for the keyring.
+func (k *keyFlags) external() string {
+	switch {
+	case k.keyFile != "":
+		return "--key-file"
+	case k.keyStdin:
+		return "--key-stdin"
+	case os.Getenv("MERIDIAN_DATASET_KEY") != "":
+		return "$MERIDIAN_DATASET_KEY"
+	}
+	return ""
+}
+
+// warnUnvouched says on w that nothing ties a key delivered from outside
+// the keyring to the dataset when neither a manifest pin nor a key
+// fingerprint is given: age proves nothing about who wrapped a key, so
+// whoever could write the key and the store could make the job read data
+// of their choosing, and every check would pass.
+func (k *keyFlags) warnUnvouched(w io.Writer, name, pin string) {
+	src := k.external()
+	if src == "" || pin != "" || k.fingerprint != "" {
+		return
+	}
+	fmt.Fprintf(w, "warning: dataset %s: the key comes from %s and neither --key-fingerprint nor --manifest-sha256 is given, so nothing shows it is the dataset's own: whoever could write both the key and the store could have this read data of their choosing as genuine; pass --key-fingerprint (dataset key %s --fingerprint prints it) or --manifest-sha256 (dataset stage prints it)\n", name, src, name)
+}
+
+// keyDigest is the full fingerprint of a key: the hex SHA-256 of its text
+// form, of which seal.Key.Fingerprint (as the audit log records a key) is
+// the first 16 digits.
+func keyDigest(k seal.Key) string {
+	sum := sha256.Sum256([]byte(k.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// validFingerprint reports whether s is a key fingerprint --key-fingerprint
+// takes: 64 lowercase hex digits, or the audit log's first 16.
+func validFingerprint(s string) bool {
+	if len(s) != 64 && len(s) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
+
+// errKeyFingerprint means the key delivered is not the one
+// --key-fingerprint names.
+var errKeyFingerprint = errors.New("the key given is not the dataset's (a key file or variable replaced at the site, or another dataset's key)")
+
+// checkFingerprint refuses key unless --key-fingerprint is empty or names it.
+func (k *keyFlags) checkFingerprint(key seal.Key) error {
+	if k.fingerprint == "" {
+		return nil
+	}
+	got := keyDigest(key)[:len(k.fingerprint)]
+	if subtle.ConstantTimeCompare([]byte(got), []byte(k.fingerprint)) != 1 {
+		return fmt.Errorf("--key-fingerprint %s: the key from %s has fingerprint %s: %w", k.fingerprint, orKeyring(k.external()), got, errKeyFingerprint)
+	}
+	return nil
+}
+
+func orKeyring(src string) string {
+	if src == "" {
+		return "the keyring"
+	}
+	return src
 }
 
 // maxKeyBytes bounds a file that holds one secret (a dataset key, a
@@ -56,8 +133,25 @@ func (k *keyFlags) parse(data []byte) (seal.Key, error) {
 }
 
 // get returns the key from --key-file, --key-stdin, $MERIDIAN_DATASET_KEY or
-// the owner's keyring, in that order.
+// the owner's keyring, in that order, refusing it when --key-fingerprint
+// names another: checked as soon as the key is read (and unwrapped), before
+// any store is opened.
 func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, error) {
+	if k.fingerprint != "" && !validFingerprint(k.fingerprint) {
+		return seal.Key{}, badInput(fmt.Errorf("--key-fingerprint %q: want 64 lowercase hex digits (or the 16 the audit log records)", k.fingerprint))
+	}
+	key, err := k.read(cmd, st, name)
+	if err != nil {
+		return seal.Key{}, err
+	}
+	if err := k.checkFingerprint(key); err != nil {
+		return seal.Key{}, err
+	}
+	return key, nil
+}
+
+// read is get without the fingerprint check.
+func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, error) {
 	switch {
 	case k.keyFile != "":
 		fi, err := os.Stat(k.keyFile)
@@ -100,22 +194,28 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 
 func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
-	var plain bool
+	var plain, fingerprint bool
 	var outFile string
 	cmd := &cobra.Command{
-		Use: "key NAME (--age-recipient age1… | --plain)",
+		Use: "key NAME (--age-recipient age1… | --plain | --fingerprint)",
 		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" --out key.age
-  meridian dataset key chat-logs --plain --out key   # mode 0600`,
+  meridian dataset key chat-logs --plain --out key   # mode 0600
+  meridian dataset key chat-logs --fingerprint       # for dataset unseal --key-fingerprint`,
 		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
 		Long: `Key prints the dataset key from the owner's keyring so that the backend can
 deliver it to a job at start. With --age-recipient it is wrapped for the
 holder of that age identity (the job's, generated for the run); --plain prints
 it in clear for delivery over a channel that is already private. Whoever holds
-the key can read the dataset: see docs/threat-model.md.`,
+the key can read the dataset: see docs/threat-model.md.
+
+With --fingerprint it prints the key's fingerprint instead (the SHA-256 of
+its text form, which reveals nothing of it), to give dataset unseal as
+--key-fingerprint alongside the key: a key replaced on its way to the job
+(age does not say who wrapped a key) is then refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(recipients) == 0 && !plain {
-				return badInput(errors.New("--age-recipient or --plain: one is required"))
+			if len(recipients) == 0 && !plain && !fingerprint {
+				return badInput(errors.New("--age-recipient, --plain or --fingerprint: one is required"))
 			}
 			st, err := openState()
 			if err != nil {
@@ -126,7 +226,9 @@ the key can read the dataset: see docs/threat-model.md.`,
 				return err
 			}
 			var data []byte
-			if plain {
+			if fingerprint {
+				data = []byte(keyDigest(key) + "\n")
+			} else if plain {
 				data = []byte(key.String() + "\n")
 			} else if data, err = seal.WrapKey(key, recipients...); err != nil {
 				return badInput(err)
@@ -145,6 +247,9 @@ the key can read the dataset: see docs/threat-model.md.`,
 	cmd.Flags().StringVar(&outFile, "out", "", "write the key to `FILE` (mode 0600) instead of standard output")
 	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
 	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
+	cmd.Flags().BoolVar(&fingerprint, "fingerprint", false, "print the key's fingerprint, not the key, for dataset unseal --key-fingerprint")
+	cmd.MarkFlagsMutuallyExclusive("fingerprint", "plain")
+	cmd.MarkFlagsMutuallyExclusive("fingerprint", "age-recipient")
 	return cmd
 }
 

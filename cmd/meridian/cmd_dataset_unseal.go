@@ -24,7 +24,14 @@ files into DIR, each renamed into place only when complete. With --to - it
 streams a tar archive to standard output instead. With --manifest-sha256 (the
 digest dataset stage printed, and the ledger records) it reads that version
 only: a site that serves another genuine version of the dataset in its place,
-an older staging's say, is refused before anything is written.`,
+an older staging's say, is refused before anything is written.
+
+A key given from outside the keyring proves nothing by itself: whoever can
+write both the key file and the store can seal data of their own under a
+key of their own. Give --key-fingerprint (what dataset key NAME
+--fingerprint prints) to refuse any other key, or --manifest-sha256, which
+only the dataset's own key opens; with neither, unseal says so on standard
+error.`,
 		Example: `  MERIDIAN_DATASET_KEY=... meridian dataset unseal chat-logs --store "$SITE_STORE" --to "$SCRATCH/data"
   meridian dataset unseal chat-logs --at my-johor-1 --key-file key --to - | tar -x -C "$SCRATCH"`,
 		Args: cobra.ExactArgs(1),
@@ -36,6 +43,7 @@ an older staging's say, is refused before anything is written.`,
 			if pin != "" && !validPin(pin) {
 				return badInput(fmt.Errorf("--manifest-sha256 %q: want 64 lowercase hex digits", pin))
 			}
+			kf.warnUnvouched(cmd.ErrOrStderr(), name, pin)
 			// A job's prologue names the store and the key file: it needs
 			// no Meridian state directory at the site, and makes none.
 			var st state

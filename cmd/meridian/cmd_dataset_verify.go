@@ -63,6 +63,7 @@ theirs.`,
 					return err
 				}
 			}
+			kf.warnUnvouched(cmd.ErrOrStderr(), name, pin)
 			rep, err := dataset.Verify(cmd.Context(), b, sealer, name, pin, 4)
 			if err != nil {
 				return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/console"
 	"meridian.dev/meridian/run"
@@ -75,12 +76,19 @@ Out of the box (without --catalog) the server offers one runnable site,
 where this machine is. A --catalog gives the sites that run jobs, each with
 its backend (local, slurm, kubernetes). The catalog, --rules packs and the
 --quotas file decide where runs go and under what law: one that other users
-may write (o+w, or in a directory they may write) is refused.`,
+may write (o+w, or in a directory they may write, here or above, or where a
+link in it leads) is refused.`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \
       --listen 0.0.0.0:7420 --advertise https://meridian.internal:7420 --log-format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkServeDurations(opts); err != nil {
+				return badInput(err)
+			}
+			if err := checkWorkloadSandbox(opts.Sandbox); err != nil {
+				return badInput(err)
+			}
 			if opts.AgentLease <= 0 {
 				opts.AgentLease = -1 // --agent-lease 0: agents never stop on their own
 			}
@@ -208,6 +216,58 @@ may write (o+w, or in a directory they may write) is refused.`,
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
+}
+
+// minPoll is the shortest --poll: each check of active runs reads the
+// store and asks their sites, so a shorter one only spins.
+const minPoll = 10 * time.Millisecond
+
+// minLeaseTTL is the shortest --lease-ttl: the holder renews it every
+// third of that against the store.
+const minLeaseTTL = 300 * time.Millisecond
+
+// checkServeDurations refuses serve's durations out of their range, naming
+// the flag. The controller takes 0 or less as "the default" for most of
+// them, so that --move-margin 0 meant 24 hours and --poll -1s half a
+// second, without a word; and a --site-timeout shorter than --poll
+// counted every site lost between two checks, moving all its runs.
+func checkServeDurations(o serverOptions) error {
+	switch {
+	case o.Poll < minPoll:
+		return fmt.Errorf("--poll %s: want at least %s", o.Poll, minPoll)
+	case o.SiteTimeout < 2*o.Poll:
+		return fmt.Errorf("--site-timeout %s: want at least twice --poll (%s), so that a site is lost only after it missed two checks", o.SiteTimeout, o.Poll)
+	case o.AgentLease < 0:
+		return fmt.Errorf("--agent-lease %s: want 0 (agents never stop on their own) or more", o.AgentLease)
+	case o.LeaseTTL < 0 || (o.LeaseTTL > 0 && o.LeaseTTL < minLeaseTTL):
+		return fmt.Errorf("--lease-ttl %s: want 0 (the default, %s) or at least %s", o.LeaseTTL, run.DefaultLeaseTTL, minLeaseTTL)
+	case o.MoveMargin <= 0:
+		return fmt.Errorf("--move-margin %s: want more than 0 (a run leaves a site that long before a rule makes it unlawful)", o.MoveMargin)
+	}
+	return nil
+}
+
+// geteuid is os.Geteuid; tests stand in another user.
+var geteuid = os.Geteuid
+
+// checkWorkloadSandbox refuses a --workload-sandbox that the agents at
+// this machine's sites would refuse, or that drops the confinement. serve
+// took any word: each attempt then failed at its start ("sandbox mode …
+// is not known", or uid without root), and "none" ran every tenant's
+// workload as the server's own user, unconfined, beside its keys.
+func checkWorkloadSandbox(mode string) error {
+	switch mode {
+	case "", agent.SandboxLandlock:
+		return nil
+	case agent.SandboxUID:
+		if geteuid() != 0 {
+			return fmt.Errorf("--workload-sandbox uid: workloads run as each tenant's own user, which needs serve to run as root; run it as root, or give landlock")
+		}
+		return nil
+	case agent.SandboxNone:
+		return fmt.Errorf("--workload-sandbox none: would run every workload at this machine's sites as the server's own user, unconfined; give uid or landlock (a site whose scheduler isolates each job says so itself, with backend.sandbox: none)")
+	}
+	return fmt.Errorf("--workload-sandbox %q: want uid or landlock", mode)
 }
 
 // reloadOnSignal re-reads the quota file on SIGHUP and says what came of

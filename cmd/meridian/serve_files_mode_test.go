@@ -83,3 +83,63 @@ func TestServeRefusesFilesOthersMayWrite(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestServeFilesLinkedFromOthersDirectory: the check looked at the file
+// or directory named and the directory holding the name, not where a link
+// led nor the directories further up. A --quotas or catalog file that is
+// a link to a file in a directory anyone may write, or a file below such
+// a directory, let anyone put other quotas or sites in its place, and
+// serve started on them. Each is refused naming the flag and the
+// directory.
+func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o755)
+	os.Chmod(open, 0o777) // as umask leaves it: o+w, no sticky bit
+	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(open, "quotas.yaml"), b, 0o644)
+	conf := filepath.Join(base, "conf")
+	os.Mkdir(conf, 0o755)
+	linked := filepath.Join(conf, "quotas.yaml")
+	os.Symlink(filepath.Join(open, "quotas.yaml"), linked)
+
+	cat := filepath.Join(base, "sites")
+	copyTree(t, "../../examples/demo/sites", cat)
+	os.Symlink(filepath.Join(open, "quotas.yaml"), filepath.Join(cat, "zz-extra.yaml"))
+
+	deep := filepath.Join(open, "etc", "meridian")
+	os.MkdirAll(deep, 0o755)
+	os.WriteFile(filepath.Join(deep, "quotas.yaml"), b, 0o644)
+
+	for _, tc := range []struct {
+		name string
+		opts serverOptions
+		flag string
+	}{
+		{"a linked --quotas", serverOptions{Quotas: linked}, "--quotas"},
+		{"a link in --catalog", serverOptions{CatalogDir: cat}, "--catalog"},
+		{"--quotas below an open directory", serverOptions{Quotas: filepath.Join(deep, "quotas.yaml")}, "--quotas"},
+	} {
+		err := checkServeFiles(tc.opts)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" ") || !strings.Contains(err.Error(), open+" lets others write") {
+			t.Errorf("%s: %v, want a refusal naming %s and %s", tc.name, err, tc.flag, open)
+		}
+	}
+	// The same files where only their owner may change them pass.
+	os.Chmod(open, 0o755)
+	for _, o := range []serverOptions{{Quotas: linked}, {CatalogDir: cat}, {Quotas: filepath.Join(deep, "quotas.yaml")}} {
+		if err := checkServeFiles(o); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	// A loop of links ends.
+	loop := filepath.Join(base, "loop")
+	os.Mkdir(loop, 0o755)
+	os.Symlink(loop, filepath.Join(loop, "again"))
+	if err := checkServeFiles(serverOptions{CatalogDir: loop}); err != nil {
+		t.Errorf("a link back to its directory: %v", err)
+	}
+}

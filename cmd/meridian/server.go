@@ -261,15 +261,37 @@ func redactedURL(u string) string {
 }
 
 // othersMayWrite names the first file or directory at or under path that
-// any local user may write (mode o+w), or path's directory when others may
-// replace what is in it (o+w without the sticky bit); "" when there is none.
+// any local user may write (mode o+w), or a directory above it in which
+// others may replace what is there (o+w without the sticky bit); "" when
+// there is none. A link counts as what it names, and the directories
+// above the link and above what it names are both looked at: a link to a
+// file in a directory anyone may write let anyone put another file there.
 func othersMayWrite(path string) (string, error) {
-	parent := filepath.Dir(filepath.Clean(path))
-	if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		return parent, nil
+	return othersMayWriteSeen(path, map[string]bool{})
+}
+
+// othersMayWriteSeen is othersMayWrite; seen holds the resolved paths of
+// links already followed, so that a loop of links ends.
+func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	if seen[real] {
+		return "", nil
+	}
+	seen[real] = true
+	for _, p := range []string{abs, real} {
+		if d, err := replaceableAbove(p); d != "" || err != nil {
+			return d, err
+		}
 	}
 	found := ""
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -281,9 +303,37 @@ func othersMayWrite(path string) (string, error) {
 			found = p
 			return filepath.SkipAll
 		}
+		if p != real && d.Type()&fs.ModeSymlink != 0 {
+			f, err := othersMayWriteSeen(p, seen)
+			if err != nil {
+				return err
+			}
+			if f != "" {
+				found = f
+				return filepath.SkipAll
+			}
+		}
 		return nil
 	})
 	return found, err
+}
+
+// replaceableAbove names the nearest directory above the absolute path p
+// in which local users other than its owner may rename or remove entries
+// (o+w without the sticky bit), or "" when there is none up to the root.
+func replaceableAbove(p string) (string, error) {
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
+			return d, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", nil
+		}
+	}
 }
 
 // checkServeFiles refuses serve's catalog, rule packs and quota file when a
@@ -323,6 +373,9 @@ func ownerWritesOnly(flag, path string) error {
 
 func startServer(opts serverOptions) (*server, error) {
 	if err := checkServeFiles(opts); err != nil {
+		return nil, badInput(err)
+	}
+	if err := checkAdvertise(opts.Advertise); err != nil {
 		return nil, badInput(err)
 	}
 	var extra []*catalog.Site
@@ -467,7 +520,8 @@ func startServer(opts serverOptions) (*server, error) {
 
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		return nil, err
+		// The error names the address, not the flag that gave it.
+		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	closers = append(closers, func() { ln.Close() })
 	tlsCfg, fingerprint, err := serverTLS(opts, dir, ln.Addr())
@@ -613,6 +667,31 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// checkAdvertise refuses an --advertise that agents and the CLI cannot
+// use as the base of the API's addresses. Taken as given, a host:port
+// without a scheme, or one with a query, started the server and wrote it
+// to client.json and into every attempt's environment, and each attempt's
+// agent failed at its first call; credentials in it went along too.
+func checkAdvertise(adv string) error {
+	if adv == "" {
+		return nil
+	}
+	u, err := neturl.Parse(adv)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--advertise: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("--advertise %q: want an http:// or https:// URL, such as https://meridian.example:7420", adv)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("--advertise %q: names no host", adv)
+	case u.User != nil:
+		return fmt.Errorf("--advertise %s: carries a user or password, which would go to every attempt's environment; give the address alone", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(adv, "?") || strings.HasSuffix(adv, "#"):
+		return fmt.Errorf("--advertise %q: want no query or fragment: the API's paths are added to it", adv)
+	}
+	return nil
 }
 
 // loadQuotas reads serve --quotas (nil for none), checked against the

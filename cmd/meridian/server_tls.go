@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/internal/tlspin"
 	"meridian.dev/meridian/statedir"
 )
@@ -27,6 +28,10 @@ func loopbackAddr(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// maxTLSFileBytes bounds --tls-cert and --tls-key: a chain of a few
+// certificates and its key take some kilobytes.
+const maxTLSFileBytes = 1 << 20
+
 // serverTLS decides how the listener speaks: the operator's certificate
 // (--tls-cert/--tls-key), plain HTTP on loopback (or anywhere with
 // --insecure-http), else a self-signed certificate made on first start in
@@ -38,14 +43,22 @@ func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config
 		return nil, "", badInput(errors.New("--tls-cert and --tls-key: give both or neither"))
 	}
 	certFile, keyFile, fp := opts.TLSCert, opts.TLSKey, ""
+	var certPEM, keyPEM []byte
 	switch {
 	case certFile != "":
-		var err error
-		if fp, err = tlspin.FileFingerprint(certFile); err != nil {
-			return nil, "", badInput(fmt.Errorf("--tls-cert: %w", err))
-		}
 		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			return nil, "", badInput(fmt.Errorf("--tls-key %s: mode %v lets others read it; want 0600", keyFile, fi.Mode().Perm()))
+		}
+		// Each is read once, within a bound, opened without blocking: a
+		// FIFO with no writer put in their place no longer held the
+		// start, nor /dev/zero or a file of gigabytes filled memory. A
+		// pipe (--tls-key <(…)) is read to its end, read once.
+		var err error
+		if certPEM, err = plainfile.ReadNamed(certFile, maxTLSFileBytes); err != nil {
+			return nil, "", badInput(fmt.Errorf("--tls-cert: %w", err))
+		}
+		if keyPEM, err = plainfile.ReadNamed(keyFile, maxTLSFileBytes); err != nil {
+			return nil, "", badInput(fmt.Errorf("--tls-key: %w", err))
 		}
 	case opts.InsecureHTTP && opts.SelfSigned:
 		return nil, "", badInput(errors.New("--insecure-http and --tls-self-signed: give one"))
@@ -75,9 +88,23 @@ func serverTLS(opts serverOptions, dir statedir.Dir, addr net.Addr) (*tls.Config
 	if u, err := url.Parse(opts.Advertise); opts.Advertise != "" && (err != nil || !strings.EqualFold(u.Scheme, "https")) {
 		return nil, "", badInput(fmt.Errorf("--advertise %q: this server speaks TLS and its clients pin its certificate; give an https:// address", opts.Advertise))
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if certPEM == nil {
+		// The state directory's own, made above: regular files only.
+		var err error
+		if certPEM, err = plainfile.Read(certFile, maxTLSFileBytes); err != nil {
+			return nil, "", fmt.Errorf("TLS certificate: %w", err)
+		}
+		if keyPEM, err = plainfile.Read(keyFile, maxTLSFileBytes); err != nil {
+			return nil, "", fmt.Errorf("TLS key: %w", err)
+		}
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, "", badInput(fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err))
+	}
+	if fp == "" {
+		// Clients pin the first certificate of the chain, the server's.
+		fp = tlspin.Fingerprint(pair.Certificate[0])
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}, fp, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,5 +149,56 @@ func TestServeTLS(t *testing.T) {
 			t.Fatalf("run still %s", got.State)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestServerTLSFilesBounded: --tls-cert and --tls-key were read whole
+// with no bound, and opened blocking: a certificate file grown to
+// gigabytes (or /dev/zero) filled the server's memory at start, and a FIFO
+// with no writer in the key's place held the start for good. Each is read
+// within a bound, opened without blocking, and refused naming its flag.
+func TestServerTLSFilesBounded(t *testing.T) {
+	dir := statedir.Dir{Path: t.TempDir()}
+	any := &net.TCPAddr{IP: net.IPv4zero, Port: 7420}
+	cert, key, _, _, err := tlspin.SelfSigned(t.TempDir(), []string{"meridian.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A good certificate or key followed by 64 MiB (sparse) that PEM
+	// parsing skips: read whole, it served.
+	grown := func(src string) string {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), filepath.Base(src))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, 64<<20); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := filepath.Join(t.TempDir(), "key.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, cert, key, want string
+	}{
+		{"grown certificate", grown(cert), key, "--tls-cert: "},
+		{"grown key", cert, grown(key), "--tls-key: "},
+		{"FIFO key", cert, fifo, "key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := serverTLS(serverOptions{Listen: "0.0.0.0:7420", TLSCert: tc.cert, TLSKey: tc.key}, dir, any)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want a refusal naming %s", err, tc.want)
+			}
+			if strings.HasPrefix(tc.name, "grown") && !strings.Contains(err.Error(), "limit") {
+				t.Fatalf("err %v, want the size limit named", err)
+			}
+		})
 	}
 }
