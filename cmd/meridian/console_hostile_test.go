@@ -263,3 +263,28 @@ func TestConsoleTerminalOutput(t *testing.T) {
 		t.Errorf("the run's heading is %q, want the override shown", head)
 	}
 }
+
+// TestConsoleMarkupSinks: on the console's origin, where the tenant's
+// token is, the browser refuses to parse a string as markup. The console builds its
+// elements from text; before, a later change that handed an API answer
+// to innerHTML would have made elements (an <img> whose handler the CSP
+// blocks, but a link, a form or a style it does not).
+func TestConsoleMarkupSinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	base, token := consoleServer(t, newServeProc(t))
+	b.login(base, token, "runs")
+	for _, sink := range []string{
+		`document.querySelector("#main").innerHTML = '<a id=sink href="javascript:alert(1)">x</a>'`,
+		`document.querySelector("#main").insertAdjacentHTML("beforeend", '<a id=sink href="javascript:alert(1)">x</a>')`,
+		`document.querySelector("#main").append(document.createRange().createContextualFragment('<a id=sink>x</a>'))`,
+	} {
+		got := evalJS[string](b, "a markup sink", `(() => { try { `+sink+`; return "parsed"; } catch (e) { return e.name; } })()`)
+		if got != "TypeError" || evalJS[int](b, "the sink's element", `document.querySelectorAll("#sink").length`) != 0 {
+			t.Errorf("%s: %s, want the browser to refuse it (TypeError)", sink, got)
+			b.run("drop the element", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#sink").forEach(e => e.remove())`))
+		}
+	}
+}
