@@ -26,9 +26,12 @@ const Prefix = "/console/"
 
 // Policy is the Content-Security-Policy of every console answer: scripts,
 // styles and data from this origin only, no inline script, no frames, no
-// forms posting elsewhere.
+// forms posting elsewhere; and Trusted Types with no policy, so the
+// browser refuses every string-to-markup sink (innerHTML and its kin):
+// the console builds its elements from text, and a later change that
+// handed an API answer to such a sink throws instead of parsing it.
 const Policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 
 // Files are the built console (index.html, main.js, style.css and the
 // bundled packages' LICENSES.txt).
@@ -50,6 +53,9 @@ func Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
+		// A page of another site that opened the console, or that the
+		// console opened, gets no handle on its window.
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cache-Control", "no-cache")
 		name := strings.TrimPrefix(r.URL.Path, Prefix)
 		if name == "" {

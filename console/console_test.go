@@ -39,7 +39,8 @@ func TestHandler(t *testing.T) {
 		if got := resp.Header.Get("Content-Security-Policy"); got != Policy {
 			t.Errorf("GET %s: Content-Security-Policy %q", path, got)
 		}
-		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" ||
+			resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
 			t.Errorf("GET %s: headers %v", path, resp.Header)
 		}
 	}

@@ -202,3 +202,89 @@ func TestConsoleSignOutForgets(t *testing.T) {
 	b.waitJS("the sign-in form", `!!document.querySelector("#token")`)
 	kept("after a 401,")
 }
+
+// ttyJob's workload writes what a terminal would act on: colours, text
+// hidden by SGR 8, an OSC 8 hyperlink, a line drawn over after a CR, a
+// control character and a right-to-left override that makes the rest of
+// its line read backwards.
+const ttyJob = `apiVersion: meridian.dev/v1alpha1
+kind: Organization
+metadata: {name: tty-lab}
+spec: {headquarters: SG}
+---
+apiVersion: meridian.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: tty}
+spec:
+  organization: tty-lab
+  model: {parameters: 1.0e6}
+  method: pretrain
+  tokens: 1.0e6
+  workload:
+    command: [/bin/sh, -c, "printf '\\033[31mRED\\033[0m \\033[8mCONCEALED\\033[0m\\n\\033]8;;https://evil.example/\\007click-here\\033]8;;\\007\\nDRAWN-OVER\\r\\033[2KBELL\\001\\nreport-\\342\\200\\256fdp.exe\\nLAST-LINE-OF-OUTPUT\\n'"]
+`
+
+// TestConsoleTerminalOutput: the page shows a run's output as text, not as
+// a terminal's screen, and nothing in it is invisible. Before, the escape
+// sequences' bytes were in the page as they came (ESC invisible, the rest
+// as "[31m" litter) and a right-to-left override in the output, or in a
+// run name from a link, reordered what the page showed ("report-exe.pdf"
+// for a file named report-\u202efdp.exe).
+func TestConsoleTerminalOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	ctx := context.Background()
+	p := newServeProc(t)
+	base, token := consoleServer(t, p)
+	c := api.NewClient(base, token)
+	r, err := c.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: ttyJob}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.login(base, token, "runs/"+r.ID)
+	b.waitJS("the output's last line", `document.querySelector("#run-logs").textContent.includes("LAST-LINE-OF-OUTPUT")`)
+	text := evalJS[string](b, "the output", `document.querySelector("#run-logs").textContent`)
+	want := "RED CONCEALED\nclick-here\nDRAWN-OVER\nBELL\u2401\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
+	if !strings.HasSuffix(text, "===\n"+want) {
+		t.Errorf("the page shows the output as\n%q\nwant it to end\n%q", text, want)
+	}
+	if n := evalJS[int](b, "links", `document.querySelectorAll("#run-logs *").length`); n != 0 {
+		t.Errorf("the output made %d elements in the log box", n)
+	}
+
+	// A link to a run whose name holds an override: the page names the
+	// run with the override shown.
+	b.run("a run named by a link", chromedp.Navigate(base+"/console/#/runs/report-%E2%80%AEfdp.exe"))
+	b.waitJS("the run's heading", `[...document.querySelectorAll("h2")].some(e => e.textContent.startsWith("Run report-"))`)
+	head := evalJS[string](b, "the heading", `[...document.querySelectorAll("h2")].find(e => e.textContent.startsWith("Run report-")).textContent`)
+	if head != "Run report-[U+202E]fdp.exe" {
+		t.Errorf("the run's heading is %q, want the override shown", head)
+	}
+}
+
+// TestConsoleMarkupSinks: on the console's origin, where the tenant's
+// token is, the browser refuses to parse a string as markup. The console builds its
+// elements from text; before, a later change that handed an API answer
+// to innerHTML would have made elements (an <img> whose handler the CSP
+// blocks, but a link, a form or a style it does not).
+func TestConsoleMarkupSinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	base, token := consoleServer(t, newServeProc(t))
+	b.login(base, token, "runs")
+	for _, sink := range []string{
+		`document.querySelector("#main").innerHTML = '<a id=sink href="javascript:alert(1)">x</a>'`,
+		`document.querySelector("#main").insertAdjacentHTML("beforeend", '<a id=sink href="javascript:alert(1)">x</a>')`,
+		`document.querySelector("#main").append(document.createRange().createContextualFragment('<a id=sink>x</a>'))`,
+	} {
+		got := evalJS[string](b, "a markup sink", `(() => { try { `+sink+`; return "parsed"; } catch (e) { return e.name; } })()`)
+		if got != "TypeError" || evalJS[int](b, "the sink's element", `document.querySelectorAll("#sink").length`) != 0 {
+			t.Errorf("%s: %s, want the browser to refuse it (TypeError)", sink, got)
+			b.run("drop the element", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#sink").forEach(e => e.remove())`))
+		}
+	}
+}

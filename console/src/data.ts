@@ -5,6 +5,7 @@
 import { call, ApiError, Ledger, LedgerRow, Site, Country, DatasetInfo } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap, countryCentroid } from "./map";
+import { shown } from "./terminal";
 
 export function dataPage(main: HTMLElement): () => void {
   let alive = true;
@@ -171,7 +172,7 @@ export function dataPage(main: HTMLElement): () => void {
                 out.textContent = bad ? `FAILED: ${(r.missing || []).length} missing, ${(r.altered || []).length} altered of ${r.chunks} chunks` : `verified: ${r.ok} of ${r.chunks} chunks`;
                 out.className = "verify " + (bad ? "bad" : "good");
               } catch (err) {
-                out.textContent = (err as Error).message;
+                out.textContent = shown((err as Error).message);
                 out.className = "verify bad";
               }
             });

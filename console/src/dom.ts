@@ -1,5 +1,9 @@
 // Small DOM helpers: elements are built with properties and text, never
-// from HTML strings, so no API answer can inject markup.
+// from HTML strings, so no API answer can inject markup. Text, and the
+// title and aria-label attributes, go through shown(): a bidirectional
+// control or control character in an answer is shown, not obeyed.
+
+import { shown } from "./terminal";
 
 type Attrs = Record<string, string | number | boolean | undefined | null | EventListener>;
 type Child = Node | string | number | null | undefined | false;
@@ -26,7 +30,9 @@ function setAttrs(el: Element, attrs: Attrs): void {
     if (k.startsWith("on") && typeof v === "function") {
       el.addEventListener(k.slice(2), v as EventListener);
     } else if (k === "text") {
-      el.textContent = String(v);
+      el.textContent = shown(String(v));
+    } else if (k === "title" || k === "aria-label") {
+      el.setAttribute(k, shown(String(v)));
     } else {
       el.setAttribute(k, v === true ? "" : String(v));
     }
@@ -36,7 +42,7 @@ function setAttrs(el: Element, attrs: Attrs): void {
 function append(el: Element, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "object" ? c : String(c));
+    el.append(typeof c === "object" ? c : shown(String(c)));
   }
 }
 

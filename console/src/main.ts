@@ -3,6 +3,7 @@
 
 import { token, setToken, clearToken, call } from "./api";
 import { h, clear, errorBox } from "./dom";
+import { shown } from "./terminal";
 import { planPage } from "./plan";
 import { runsPage, runPage } from "./runs";
 import { dataPage } from "./data";
@@ -38,7 +39,7 @@ function route(): void {
     return;
   }
   if (name === "runs" && parts[1]) {
-    document.title = "Run " + parts[1] + " · Meridian console";
+    document.title = shown("Run " + parts[1] + " · Meridian console");
     stop = runPage(main, params, decodeURIComponent(parts[1]));
     return;
   }

@@ -5,6 +5,7 @@
 import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
+import { shown } from "./terminal";
 
 const JOB_KEY = "meridian.job";
 const FIRST = "2024-01-01";
@@ -539,7 +540,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     mapBox.setAttribute("data-as-of", plan.asOf);
     mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     clear(status);
-    status.append(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`);
+    status.append(shown(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`));
     if (unplaced.length) status.append(h("br"), `Not on the map (the catalog gives no place): ${unplaced.join(", ")}; the table lists them.`);
   }
 

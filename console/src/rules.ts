@@ -5,6 +5,7 @@
 
 import { call, ApiError, RuleEntry, RuleRevision } from "./api";
 import { h, s, clear, errorBox, table } from "./dom";
+import { shown } from "./terminal";
 
 interface Span {
   from: string;
@@ -156,9 +157,9 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
     const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
     b.addEventListener("click", async () => {
       try {
-        diffOut.textContent = JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2);
+        diffOut.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2));
       } catch (err) {
-        diffOut.textContent = (err as Error).message;
+        diffOut.textContent = shown((err as Error).message);
       }
     });
     return h("tr", {}, ...[String(v.revision), v.time, v.by, v.reason, v.files.join(", "), b].map((c) => h("td", {}, c)));

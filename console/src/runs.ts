@@ -9,6 +9,7 @@
 import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap } from "./map";
+import { LogText, shown } from "./terminal";
 
 function fmtTime(t: string): string {
   return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
@@ -218,7 +219,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   cancelBtn.addEventListener("click", async () => {
     if (!confirming) {
       confirming = true;
-      cancelBtn.textContent = "Confirm: cancel run " + id;
+      cancelBtn.textContent = shown("Confirm: cancel run " + id);
       return;
     }
     cancelBtn.disabled = true;
@@ -255,20 +256,23 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     // at most twice that, cutting it back to LOG_KEEP.
     const shorten = () => {
       logNote.hidden = false;
-      logNote.textContent = `Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${id} prints all of it.`;
+      logNote.textContent = shown(`Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${id} prints all of it.`);
     };
     try {
       const size = await logSize(runPath, logs.signal);
       const from = Math.max(0, size - LOG_KEEP);
       if (from > 0) shorten();
+      // The output as text: escape sequences dropped, controls shown.
+      const term = new LogText();
       await stream(runPath + "/logs?follow=1&offset=" + from, (s) => {
-        logText.appendData(s);
+        logText.appendData(term.push(s));
         if (logText.length > 2 * LOG_KEEP) {
           logText.deleteData(0, logText.length - LOG_KEEP);
           shorten();
         }
         logBox.scrollTop = logBox.scrollHeight;
       }, logs.signal);
+      logText.appendData(term.end());
     } catch (err) {
       if ((err as Error).name !== "AbortError" && alive) logBox.append(errorBox(err));
     }
@@ -303,7 +307,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       const c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
       c.setAttribute("r", cur ? "6" : "4");
       const t = document.createElementNS("http://www.w3.org/2000/svg", "title");
-      t.textContent = name + (cur ? " (now)" : "");
+      t.textContent = shown(name + (cur ? " (now)" : ""));
       g.append(t, c);
       wm.sites.append(g);
     });
