@@ -120,6 +120,9 @@ func (s *Postgres) PutTokens(ctx context.Context, ts []*Token, recs []audit.Reco
 	if len(ts) != len(recs) {
 		return nil, fmt.Errorf("add tokens: %d tokens but %d audit records", len(ts), len(recs))
 	}
+	if err := tokensText(ts, recs); err != nil {
+		return nil, err
+	}
 	out := make([]*Token, len(ts))
 	for i, t := range ts {
 		nt := *t

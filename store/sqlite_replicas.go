@@ -145,6 +145,9 @@ func (s *SQLite) PutTokens(ctx context.Context, ts []*Token, recs []audit.Record
 	if len(ts) != len(recs) {
 		return nil, fmt.Errorf("add tokens: %d tokens but %d audit records", len(ts), len(recs))
 	}
+	if err := tokensText(ts, recs); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	out := make([]*Token, len(ts))
 	for i, t := range ts {

@@ -89,3 +89,14 @@ func putsText(puts []ResourcePut) error {
 	}
 	return nil
 }
+
+// tokensText checks the text PutTokens writes: a token's tenant and note
+// (an administrator's request), its hash, and each audit record.
+func tokensText(ts []*Token, recs []audit.Record) error {
+	for _, t := range ts {
+		if err := fieldText("token tenant", t.Tenant, "token hash", t.Hash, "token note", t.Note); err != nil {
+			return err
+		}
+	}
+	return auditText(recs...)
+}

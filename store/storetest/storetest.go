@@ -1187,6 +1187,16 @@ func writesOfUnstorableText(t *testing.T, s store.Store) {
 		refused(fmt.Sprintf("put resource %q", bad), "resource name", err)
 		r, _ := audit.NewRecord(audit.KindPlan, bad, 1)
 		refused(fmt.Sprintf("audit of run %q", bad), "audit run id", s.AppendAudit(ctx, r))
+		// A token's note is an administrator's words, kept as given.
+		tok := &store.Token{Tenant: "a", Hash: store.HashToken("secret-" + bad), Note: bad}
+		_, err = s.PutToken(ctx, tok, rec(t, "tenant", "", 1))
+		refused(fmt.Sprintf("token with note %q", bad), "token note", err)
+		tok.Note = "ok"
+		_, err = s.PutTokens(ctx, []*store.Token{tok}, []audit.Record{{Kind: "tenant", Tenant: bad, Payload: []byte(`{}`)}})
+		refused(fmt.Sprintf("token audited for tenant %q", bad), "audit tenant", err)
+	}
+	if ts, err := s.ListTokens(ctx); err != nil || len(ts) != 0 {
+		t.Errorf("refused writes stored tokens: %d %v", len(ts), err)
 	}
 	if _, err := s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused creation wrote its run: %v", err)
