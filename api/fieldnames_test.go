@@ -105,3 +105,27 @@ func TestIdempotencyKeyHeaderNamed(t *testing.T) {
 		t.Errorf("refused submissions made %d runs (%v)", len(runs), err)
 	}
 }
+
+// TestTenantNoteWithNULNamed: a new tenant's note holding a NUL, which no
+// store keeps (store.ErrNotText), was answered as the server's failure
+// (500). It is now a 400 naming note, and no token is made.
+func TestTenantNoteWithNULNamed(t *testing.T) {
+	f := newFixture(t)
+	const tokOps = "ops-admin-token-0000000000000000000000000"
+	if _, err := AddToken(context.Background(), f.st, "ops", tokOps, true, "test admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	code, e := f.raw(t, "POST", "/v1/tenants", tokOps, `{"tenant":"nulnote","note":"a\u0000b"}`)
+	if code != http.StatusBadRequest || e.Field != "note" {
+		t.Fatalf("note with a NUL: %d %+v; want 400 naming note", code, e)
+	}
+	toks, err := f.st.ListTokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		if tk.Tenant == "nulnote" {
+			t.Fatalf("a token was made for the refused tenant: %+v", tk)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -96,6 +97,11 @@ func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(req.Note) > maxNote {
 		writeErr(w, http.StatusBadRequest, "invalid", "note", fmt.Sprintf("longer than %d characters", maxNote))
+		return
+	}
+	if strings.ContainsRune(req.Note, 0) {
+		// No store keeps it (store.ErrNotText): the client's to mend.
+		writeErr(w, http.StatusBadRequest, "invalid", "note", "holds a NUL character")
 		return
 	}
 	p := PrincipalOf(r)
