@@ -102,6 +102,26 @@ func (p *serveProc) start() {
 	}
 }
 
+// output waits, within a bound, for serve's error output to hold each of
+// want, and returns it. What serve wrote before its API answered may still
+// be in the pipe this process copies it from: a loaded machine may not
+// have run the copy yet when the API first answers.
+func (p *serveProc) output(want ...string) string {
+	log := p.errb.String()
+	holds := func() bool {
+		for _, w := range want {
+			if !strings.Contains(log, w) {
+				return false
+			}
+		}
+		return true
+	}
+	for wait := time.Now().Add(20 * time.Second); !holds() && time.Now().Before(wait); log = p.errb.String() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return log
+}
+
 // tryStart starts serve and waits for its API; it returns serve's error
 // output when serve exits or does not come up.
 func (p *serveProc) tryStart() error {
