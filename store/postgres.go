@@ -30,6 +30,7 @@ type Postgres struct {
 	chain   *audit.Chain
 	onAudit func(seq int64, head string)
 	ann     *announcer
+	mark    *marker
 }
 
 // OpenPostgres connects to the database at url (postgres://…), applies
@@ -55,6 +56,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 	}
 	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}
 	s.startAnnouncer()
+	s.startMarker()
 	return s, nil
 }
 
@@ -133,6 +135,7 @@ func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes the pool.
 func (s *Postgres) Close() error {
+	s.stopMarker()
 	s.stopAnnouncer()
 	s.pool.Close()
 	return nil

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// markBatch is how many runs one transaction of the data mark's backfill
+// marks: each batch locks its rows only until it commits, so a write of
+// one of them waits at most one batch.
+const markBatch = 1000
+
+// marker is the background backfill of migration 00010's mark.
+type marker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	// marked and err are what the backfill did, read after done closes.
+	marked int64
+	err    error
+}
+
+// startMarker marks, in the background, the runs written before migration
+// 00010 gave runs.data_object: until a run is marked every list without
+// documents reads its data through meridian_list_data, several times the
+// cost of the plain read, and a finished run is never written again to be
+// marked. The open does not wait for it (a large table takes a while);
+// Close stops it.
+func (s *Postgres) startMarker() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &marker{cancel: cancel, done: make(chan struct{})}
+	s.mark = m
+	go func() {
+		defer close(m.done)
+		m.marked, m.err = s.markDataObjects(ctx, markBatch)
+	}()
+}
+
+func (s *Postgres) stopMarker() {
+	if s.mark != nil {
+		s.mark.cancel()
+		<-s.mark.done
+	}
+}
+
+// markDataObjects marks every run whose data is not marked yet, batch
+// rows to a transaction, in the order of their ids, until none is left or
+// ctx ends, and returns how many it marked. Replicas started together
+// each do it: a batch skips the rows another transaction holds (another
+// replica's batch, a write of the run, which marks it itself) instead of
+// waiting for them, so neither waits on the other nor on a run's writer.
+// A row skipped that stays unmarked is read correctly, through the slower
+// function, and is marked at the next start.
+func (s *Postgres) markDataObjects(ctx context.Context, batch int) (int64, error) {
+	var total int64
+	after := ""
+	for {
+		n, last, err := s.markDataObjectBatch(ctx, after, batch)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+		after = last
+	}
+}
+
+// markDataObjectBatch marks up to batch unmarked runs whose id is after
+// after, in one transaction, and returns how many it marked and the last
+// id it marked. The mark is what the runs table's trigger writes; the
+// trigger is told not to parse the data a second time.
+func (s *Postgres) markDataObjectBatch(ctx context.Context, after string, batch int) (n int64, last string, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `WITH batch AS (
+				SELECT id FROM runs WHERE data_object IS NULL AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+			), marked AS (
+				UPDATE runs SET data_object = meridian_list_data(runs.data) IS NOT NULL
+				FROM batch WHERE runs.id = batch.id AND runs.data_object IS NULL
+				RETURNING runs.id
+			)
+			SELECT count(*), coalesce(max(id), '') FROM marked`, after, batch).Scan(&n, &last)
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	return n, last, nil
+}
