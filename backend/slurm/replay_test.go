@@ -109,6 +109,17 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// last is the request the recorder passed on last.
+func (r *recorder) last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) == 0 {
+		return ""
+	}
+	ex := r.got[len(r.got)-1]
+	return ex.Method + " " + ex.Path
+}
+
 func (r *recorder) redact(data []byte) json.RawMessage {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
@@ -164,9 +175,18 @@ func scenarioIDs(prefix string) (failing, sleeping string) {
 // unknown job and an unknown partition. The recording runs it against
 // slurmrestd, the replay against the recorded answers; both check the same
 // outcomes. newBackend makes a backend with other settings on the same
-// server (a fresh state directory each).
-func restScenario(t *testing.T, newBackend func(partition string) *slurm.REST, prefix, workRoot, partition string, poll time.Duration) {
+// server (a fresh state directory each); lastRequest says which request
+// (method and path under the site's URL) the server got last.
+func restScenario(t *testing.T, newBackend func(partition string) *slurm.REST, lastRequest func() string, prefix, workRoot, partition string, poll time.Duration) {
 	t.Helper()
+	// Submit asks for the job it made as it answers, to keep the job's
+	// identity before its workload can rename or requeue it.
+	tookIdentity := func(h string) {
+		t.Helper()
+		if got, want := lastRequest(), "GET /slurm/v0.0.38/job/"+h; got != want {
+			t.Fatalf("last request of Submit = %q, want %q", got, want)
+		}
+	}
 	ctx := testCtx(t)
 	b := newBackend(partition)
 	if err := b.Check(ctx); err != nil {
@@ -180,6 +200,7 @@ func restScenario(t *testing.T, newBackend func(partition string) *slurm.REST, p
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
+	tookIdentity(hf)
 	st := waitUntil(t, b, hf, poll, func(s backend.Status) bool { return s.State.Final() })
 	if st.State != backend.Failed || st.ExitCode != 3 {
 		t.Fatalf("status of the failing job = %+v, want failed with exit code 3", st)
@@ -191,6 +212,7 @@ func restScenario(t *testing.T, newBackend func(partition string) *slurm.REST, p
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
+	tookIdentity(hs)
 	waitUntil(t, b, hs, poll, func(s backend.Status) bool { return s.State == backend.Running })
 	if err := b.Cancel(ctx, hs); err != nil {
 		t.Fatalf("Cancel: %v", err)
@@ -251,7 +273,7 @@ func TestRESTRecordExchanges(t *testing.T) {
 		b := newREST(t, s, t.TempDir(), wrap)
 		b.NodeTTL = 0 // every Status of a running job asks for the nodes: the same requests in the replay
 		return b
-	}, prefix, workRoot, site.Partition, 50*time.Millisecond)
+	}, rec.last, prefix, workRoot, site.Partition, 50*time.Millisecond)
 	meta := recording{
 		Note:      "Recorded by TestRESTRecordExchanges from slurmrestd 22.05.8 (Debian 12) over its unix socket with rest_auth/local; the job directory is shown as " + recordedWorkRoot + ", job lists keep only the scenario's jobs, and the host name and kernel are left out.",
 		Slurm:     "22.05.8",
@@ -410,6 +432,17 @@ func (p *replayer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	serve(w, ex)
 }
 
+// last is the request the replayer got last, its path under the site's URL.
+func (p *replayer) last() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.seen) == 0 {
+		return ""
+	}
+	method, path, _ := strings.Cut(p.seen[len(p.seen)-1], " ")
+	return method + " " + strings.TrimPrefix(path, p.prefix)
+}
+
 func (p *replayer) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -465,7 +498,7 @@ func TestRESTReplayJWT(t *testing.T) {
 		b := newREST(t, catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, User: "slurm", Partition: partition, Gres: rec.Gres}, t.TempDir(), trust)
 		b.NodeTTL = 0
 		return b
-	}, rec.RunPrefix, recordedWorkRoot, rec.Partition, 0)
+	}, p.last, rec.RunPrefix, recordedWorkRoot, rec.Partition, 0)
 	p.done()
 }
 

@@ -417,7 +417,23 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := r.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
+	r.takeIdentity(ctx, id, key)
 	return id, nil
+}
+
+// takeIdentity keeps the identity of the job just submitted for key (its
+// user and submit time), so that later looks know the job by what its
+// workload cannot change: a workload that renamed its job and had Slurm
+// requeue it (a new submit time) before the first look read as a job that
+// had taken over a forgotten id, and Cancel left it running. Best effort,
+// with one request's time at most (retries included): without it, the
+// first look takes the identity (REST.ownsID).
+func (r *REST) takeIdentity(ctx context.Context, id, key string) {
+	ctx, cancel := context.WithTimeout(ctx, r.c.timeout)
+	defer cancel()
+	if job, err := r.getJob(ctx, id); err == nil {
+		r.ownsID(job, key)
+	}
 }
 
 // restScript is the batch script of a job submitted through slurmrestd:

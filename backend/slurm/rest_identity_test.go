@@ -215,3 +215,37 @@ func TestRESTJobRenamedBeforeFirstLook(t *testing.T) {
 		})
 	}
 }
+
+// TestRESTJobRequeuedAndRenamedBeforeFirstLook: the workload renamed its
+// job and had Slurm requeue it (a new submit time, a restart counted) more
+// than submitSkew after the submit, all before the backend's first look.
+// With no identity kept, the job matched neither its name nor the submit's
+// time: Status read it lost and Cancel left it running. Now Submit keeps
+// the job's identity as it answers, and the requeued job of the same user
+// stays the attempt's.
+func TestRESTJobRequeuedAndRenamedBeforeFirstLook(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		deletes atomic.Int32
+	)
+	submitted := time.Now().Unix()
+	job := &fakeJob{name: attemptName, comment: attemptComment, user: 64030, submit: submitted}
+	b, _ := identityServerUnrecorded(t, job, &mu, &deletes)
+	spec := backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: "/cluster/r1"}
+	h, err := b.Submit(testCtx(t), spec)
+	if err != nil || h != "8" {
+		t.Fatalf("Submit = %q, %v; want job 8", h, err)
+	}
+	mu.Lock()
+	*job = fakeJob{name: "renamed", comment: "", user: 64030, submit: submitted + int64(time.Hour/time.Second), restarts: 1}
+	mu.Unlock()
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State != backend.Running {
+		t.Fatalf("Status of the attempt's job, requeued and renamed = %+v, %v; want running", st, err)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes.Load(); n != 1 {
+		t.Fatalf("Cancel sent %d DELETEs for the attempt's requeued job, want 1", n)
+	}
+}

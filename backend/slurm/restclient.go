@@ -145,7 +145,20 @@ func (f *tokenFile) get() (string, error) {
 	fail := func(format string, args ...any) (string, error) {
 		return "", fmt.Errorf("backend.tokenFile %s: %s", f.configured, fmt.Sprintf(format, args...))
 	}
-	fi, err := os.Stat(f.path)
+	// One open, and every check and the read on what it opened: checked
+	// with one call and read with another, the file could be replaced
+	// between the two (by a file others may read, or one with no end).
+	// Not through a link at the path's end; and a FIFO does not block the
+	// open, as it is refused once open.
+	file, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return fail("a symbolic link; name the file itself")
+	}
+	if err != nil {
+		return fail("%v", errors.Unwrap(err))
+	}
+	defer file.Close()
+	fi, err := file.Stat()
 	if err != nil {
 		return fail("%v", errors.Unwrap(err))
 	}
@@ -167,9 +180,13 @@ func (f *tokenFile) get() (string, error) {
 	if stamp == f.stamp && f.token != "" {
 		return f.token, nil
 	}
-	data, err := os.ReadFile(f.path)
+	// Bounded: the file may grow after its size was read.
+	data, err := io.ReadAll(io.LimitReader(file, maxTokenFile+1))
 	if err != nil {
 		return fail("%v", errors.Unwrap(err))
+	}
+	if len(data) > maxTokenFile {
+		return fail("more than %d bytes; a token is a few KiB at most", maxTokenFile)
 	}
 	tok := strings.TrimSpace(string(data))
 	// `scontrol token` prints SLURM_JWT=<token>; accept its output as is.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -42,13 +43,31 @@ func TestRESTTokenFile(t *testing.T) {
 		}
 		return p
 	}
+	link := func(name, target string) string {
+		p := filepath.Join(dir, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
 		name, path, want string
 	}{
+		// Read from one open, never through a link: a link's target is
+		// wherever whoever placed it chose.
+		{"a link to a private file", link("link.jwt", write("target.jwt", secret, 0o600)), "symbolic link"},
 		{"readable by others", write("open.jwt", secret, 0o644), "chmod 600"},
 		{"readable by the group", write("group.jwt", secret, 0o640), "mode 0640"},
 		{"missing", filepath.Join(dir, "missing.jwt"), "no such file"},
 		{"a directory", dir, "not a regular file"},
+		{"a FIFO", fifo("pipe.jwt"), "not a regular file"}, // and no open that waits for a writer
 		{"empty", write("empty.jwt", "\n", 0o600), "empty"},
 		{"two words", write("words.jwt", secret+" "+secret, 0o600), "cannot be in a token"},
 		{"control character", write("ctl.jwt", secret+"\x1b", 0o600), "cannot be in a token"},
