@@ -148,12 +148,10 @@ func (f *tokenFile) get() (string, error) {
 	// One open, and every check and the read on what it opened: checked
 	// with one call and read with another, the file could be replaced
 	// between the two (by a file others may read, or one with no end).
-	// Not through a link at the path's end; and a FIFO does not block the
-	// open, as it is refused once open.
-	file, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return fail("a symbolic link; name the file itself")
-	}
+	// A link is followed (a Kubernetes secret's files are links), the
+	// checks then holding for the file it leads to; a FIFO does not block
+	// the open, as it is refused once open.
+	file, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fail("%v", errors.Unwrap(err))
 	}

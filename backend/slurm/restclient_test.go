@@ -60,9 +60,9 @@ func TestRESTTokenFile(t *testing.T) {
 	tests := []struct {
 		name, path, want string
 	}{
-		// Read from one open, never through a link: a link's target is
-		// wherever whoever placed it chose.
-		{"a link to a private file", link("link.jwt", write("target.jwt", secret, 0o600)), "symbolic link"},
+		// Checked on the file a link leads to, in the one open it is read
+		// from.
+		{"a link to a file others may read", link("link.jwt", write("target.jwt", secret, 0o644)), "chmod 600"},
 		{"readable by others", write("open.jwt", secret, 0o644), "chmod 600"},
 		{"readable by the group", write("group.jwt", secret, 0o640), "mode 0640"},
 		{"missing", filepath.Join(dir, "missing.jwt"), "no such file"},
@@ -82,6 +82,11 @@ func TestRESTTokenFile(t *testing.T) {
 				t.Fatalf("the error shows the token: %v", err)
 			}
 		})
+	}
+	// A link to a private file is fine: a Kubernetes secret's files are
+	// links.
+	if _, err := slurm.NewREST(site(link("secret.jwt", write("secret-target.jwt", secret, 0o600))), t.TempDir()); err != nil {
+		t.Fatalf("NewREST with a link to a private file: %v", err)
 	}
 	// A file that is 0400 is fine, and ~/ is the user's home.
 	home := t.TempDir()
