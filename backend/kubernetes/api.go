@@ -41,6 +41,10 @@ type apiJob struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              jobSpec   `json:"spec,omitempty"`
 	Status            jobStatus `json:"status,omitempty"`
+	// spreadCut is, for a Job cut for a watch cache (trimCached), what
+	// spreadChanged said of the pod template it no longer has: "" for
+	// kept. Nil for a Job read whole.
+	spreadCut *string
 }
 
 type jobSpec struct {
@@ -111,6 +115,13 @@ type podAntiAffinity struct {
 type podAffinityTerm struct {
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 	TopologyKey   string                `json:"topologyKey"`
+	// Namespaces, NamespaceSelector, MatchLabelKeys and MismatchLabelKeys
+	// are never set by Meridian; read because each narrows which pods a
+	// term keeps apart (changedAtSite).
+	Namespaces        []string              `json:"namespaces,omitempty"`
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+	MatchLabelKeys    []string              `json:"matchLabelKeys,omitempty"`
+	MismatchLabelKeys []string              `json:"mismatchLabelKeys,omitempty"`
 }
 
 // volume is a pod volume; Meridian uses emptyDir only.
@@ -377,6 +388,7 @@ func (j *apiJob) deepCopy() *apiJob {
 	j.Spec.Template.ObjectMeta.DeepCopyInto(&out.Spec.Template.ObjectMeta)
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
+	out.spreadCut = clonePtr(j.spreadCut)
 	return out
 }
 
@@ -415,6 +427,10 @@ func (s podSpec) deepCopy() podSpec {
 				pa.Required = make([]podAffinityTerm, len(a.PodAntiAffinity.Required))
 				for i, t := range a.PodAntiAffinity.Required {
 					t.LabelSelector = t.LabelSelector.DeepCopy()
+					t.NamespaceSelector = t.NamespaceSelector.DeepCopy()
+					t.Namespaces = slices.Clone(t.Namespaces)
+					t.MatchLabelKeys = slices.Clone(t.MatchLabelKeys)
+					t.MismatchLabelKeys = slices.Clone(t.MismatchLabelKeys)
 					pa.Required[i] = t
 				}
 			}

@@ -159,7 +159,7 @@ func TestAPIValuesSurviveKubernetesTypes(t *testing.T) {
 			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data2, back.Interface()); err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(orig.Interface(), back.Interface(), quantityEqual); d != "" {
+			if d := cmp.Diff(orig.Interface(), back.Interface(), quantityEqual, cmp.AllowUnexported(apiJob{})); d != "" {
 				t.Errorf("through k8s.io/api and back (-sent +back):\n%s", d)
 			}
 		})
@@ -173,7 +173,7 @@ func TestAPIDeepCopyShares(t *testing.T) {
 			fill(orig.Elem(), p.name)
 			obj := orig.Interface().(runtime.Object)
 			cp := obj.DeepCopyObject()
-			if d := cmp.Diff(obj, cp, quantityEqual); d != "" {
+			if d := cmp.Diff(obj, cp, quantityEqual, cmp.AllowUnexported(apiJob{})); d != "" {
 				t.Fatalf("copy differs (-orig +copy):\n%s", d)
 			}
 			for _, s := range shared(reflect.ValueOf(obj).Elem(), reflect.ValueOf(cp).Elem(), p.name) {

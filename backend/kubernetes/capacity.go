@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -45,7 +46,9 @@ import (
 // list of its pods (field selector spec.nodeName, which the API server's
 // watch cache indexes), a few nodes at a time, each list read in pages
 // (listPages): fresh answers, not the backend's watch cache, so a cordon
-// or a new pod counts at the next poll. Listing pods of every namespace needs the
+// or a new pod counts at the next poll. A poll reads at most
+// maxCapacityPods pods over all nodes; a site that holds more fails the
+// poll, saying so. Listing pods of every namespace needs the
 // kubeconfig's user to be allowed to list pods cluster-wide; without that
 // Capacity fails, saying so, and the catalog's figure stands.
 
@@ -63,6 +66,13 @@ const (
 	// capacityLists is how many node's pod lists run at once.
 	capacityLists = 8
 )
+
+// maxCapacityPods bounds the pods one poll reads over all its nodes
+// (maxCapacityNodes of maxPodsPerNode each would be 164 million): well
+// above the 150,000 pods Kubernetes supports in a cluster. A site over it
+// is reported as over it, an error, never as what the pods read so far
+// leave free. A variable, so that tests can lower it.
+var maxCapacityPods int64 = 1 << 20
 
 // Capacity reports how many of the site's GPU resource its jobs can have
 // now (see above), keyed backend.SiteAccelerator.
@@ -91,16 +101,21 @@ func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 		wg    sync.WaitGroup
 		sem   = make(chan struct{}, capacityLists)
 		own   = &ownBudget{b: b, left: map[types.UID]int{}}
+		pods  atomic.Int64 // left to read
 	)
+	pods.Store(maxCapacityPods)
 	for _, n := range nodes {
 		if !nodeReady(n) {
 			continue
+		}
+		if pods.Load() < 0 {
+			break // over the bound: the poll fails, the rest is not read
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			got, err := b.nodeCapacity(ctx, n, own)
+			got, err := b.nodeCapacity(ctx, n, own, &pods)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -118,8 +133,9 @@ func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 
 // nodeCapacity is what one Ready node gives: its free accelerators when
 // it takes new pods, plus what Meridian's own pods hold there, within what
-// their Jobs ask (budget, shared by the nodes of one poll).
-func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudget) (int, error) {
+// their Jobs ask (budget, shared by the nodes of one poll). left is how
+// many pods the poll may still read (maxCapacityPods), shared too.
+func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudget, left *atomic.Int64) (int, error) {
 	alloc := 0
 	if q, ok := n.Status.Allocatable[b.gpu]; ok {
 		v, err := gpuCount(q)
@@ -135,6 +151,9 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 	err := listPages(ctx, b.cs.core, resourcePods, "", metav1.ListOptions{FieldSelector: sel}, func(pods *apiPodList) error {
 		if listed += len(pods.Items); listed > maxPodsPerNode {
 			return fmt.Errorf("more than %d pods listed", maxPodsPerNode)
+		}
+		if left.Add(-int64(len(pods.Items))) < 0 {
+			return fmt.Errorf("the selected nodes hold more than %d pods, more than one capacity poll reads", maxCapacityPods)
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]

@@ -1076,7 +1076,83 @@ func changedAtSite(job *apiJob) string {
 	case s.Completions == nil || *s.Completions != n:
 		return changed + fmt.Sprintf("completions %s, submitted with %d", intString(s.Completions), n)
 	}
+	if n > 1 {
+		why := ""
+		if job.spreadCut != nil {
+			why = *job.spreadCut
+		} else {
+			why = spreadChanged(&job.Spec.Template)
+		}
+		if why != "" {
+			return changed + why
+		}
+	}
 	return ""
+}
+
+// spreadChanged says, or "", how the pod template of an attempt split over
+// pods no longer keeps them one to a node, as Submit made it (jobFor) and
+// as envNodes tells the workload. Anyone who may update a suspended Job
+// can change its template's labels and node scheduling directives (the
+// API server lets them change for a queue's admission): relabelled, its
+// pods are matched by none of the anti-affinity's terms, and could share a
+// node. The API server refuses a change to the pod anti-affinity itself,
+// but what it lets change of a suspended Job has grown from one version
+// to the next: the term is judged too, dropped or narrowed.
+//
+// A queue's admission (Kueue) adds to the same fields: a node selector,
+// tolerations, labels and annotations of the flavor it assigns, node
+// affinity. So only the attempt's own term is judged: it must still be
+// there as submitted (by node, matching exactly the pods labelled with the
+// attempt's run and attempt in the Job's namespace), and the template's
+// pods must still carry those labels. What it is compared with is the
+// container's environment, which cannot be changed.
+func spreadChanged(tmpl *podTemplateSpec) string {
+	runID, okRun := submittedString(&tmpl.Spec, "MERIDIAN_RUN_ID")
+	attempt, okAttempt := submittedString(&tmpl.Spec, "MERIDIAN_ATTEMPT")
+	if !okRun || !okAttempt {
+		return "its pod template does not say which attempt it runs"
+	}
+	want := map[string]string{LabelRun: runLabel(runID), LabelAttempt: attempt}
+	for k, v := range want {
+		if tmpl.Labels[k] != v {
+			return fmt.Sprintf("its pods are labelled %s=%q, submitted with %q", k, tmpl.Labels[k], v)
+		}
+	}
+	if a := tmpl.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+		for _, t := range a.PodAntiAffinity.Required {
+			if spreadsPods(t, want) {
+				return ""
+			}
+		}
+	}
+	return "its pods no longer have a node each (the required pod anti-affinity by " + hostnameLabel + " was removed or narrowed)"
+}
+
+// spreadsPods reports whether term keeps each pod labelled want off the
+// nodes of every other one: by node, selecting exactly those labels, in
+// the pod's own namespace, narrowed by nothing.
+func spreadsPods(t podAffinityTerm, want map[string]string) bool {
+	sel := t.LabelSelector
+	return t.TopologyKey == hostnameLabel && sel != nil && len(sel.MatchExpressions) == 0 &&
+		maps.Equal(sel.MatchLabels, want) && len(t.Namespaces) == 0 && t.NamespaceSelector == nil &&
+		len(t.MatchLabelKeys) == 0 && len(t.MismatchLabelKeys) == 0
+}
+
+// submittedString is the value that Meridian's container in spec is given
+// as variable name, and whether it is given one.
+func submittedString(spec *podSpec, name string) (string, bool) {
+	for _, c := range spec.Containers {
+		if c.Name != ContainerName {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == name && e.ValueFrom == nil {
+				return e.Value, true
+			}
+		}
+	}
+	return "", false
 }
 
 // raisedRequest says, or "", whether the attempt's Job or its pods

@@ -149,6 +149,11 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		if kept.Resources.Requests != nil || kept.Env != nil {
 			tmpl.Spec.Containers = []container{kept}
 		}
+		// And whether its pods are still kept one to a node, which the
+		// cut template cannot say (spreadChanged).
+		if n, ok := submittedPods(&o.Spec.Template.Spec); ok && n > 1 {
+			o.spreadCut = ptr.To(cut(spreadChanged(&o.Spec.Template)))
+		}
 		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
 			BackoffLimit: o.Spec.BackoffLimit, ActiveDeadlineSeconds: o.Spec.ActiveDeadlineSeconds,
 			Suspend: o.Spec.Suspend, Template: tmpl}
@@ -258,6 +263,9 @@ func keptBytes(obj any) int64 {
 	case *apiJob:
 		meta(&o.ObjectMeta)
 		conds(o.Status.Conditions)
+		if o.spreadCut != nil {
+			n += int64(len(*o.spreadCut))
+		}
 		for _, c := range o.Spec.Template.Spec.Containers {
 			n += int64(len(c.Name)) + 128
 			for _, e := range c.Env {
