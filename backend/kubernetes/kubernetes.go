@@ -1119,11 +1119,18 @@ func spreadChanged(tmpl *podTemplateSpec) string {
 			return fmt.Sprintf("its pods are labelled %s=%q, submitted with %q", k, tmpl.Labels[k], v)
 		}
 	}
-	if a := tmpl.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
-		for _, t := range a.PodAntiAffinity.Required {
-			if spreadsPods(t, want) {
-				return ""
-			}
+	a := tmpl.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.Required) == 0 {
+		// No required term at all: a Job submitted before attempts were
+		// given one (an API server refuses a change to a Job's pod
+		// anti-affinity, suspended or not), not one changed at the site.
+		// Read as changed, every such attempt running at an upgrade was
+		// lost.
+		return ""
+	}
+	for _, t := range a.PodAntiAffinity.Required {
+		if spreadsPods(t, want) {
+			return ""
 		}
 	}
 	return "its pods no longer have a node each (the required pod anti-affinity by " + hostnameLabel + " was removed or narrowed)"

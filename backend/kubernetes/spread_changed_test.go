@@ -11,7 +11,7 @@ import (
 // one to a node by a required pod anti-affinity (jobFor). Someone who may
 // update a suspended Job can change its template's labels (and, should an
 // API server let them, its pod affinities): relabelling the pods so the
-// term matches none of them, or dropping or narrowing the term, lets the
+// term matches none of them, or replacing or narrowing the term, lets the
 // pods share a node while the workload is told it has three, so Status
 // says the Job was changed at the site. What a
 // queue's admission (Kueue) adds to the same fields (a node selector,
@@ -42,16 +42,19 @@ func TestStatusOfAJobWhosePodsMayShareANode(t *testing.T) {
 			req := pa["requiredDuringSchedulingIgnoredDuringExecution"].([]any)
 			pa["requiredDuringSchedulingIgnoredDuringExecution"] = append([]any{zone}, req...)
 		}, ""},
-		{"anti-affinity dropped", func(tmpl map[string]any) {
+		// No term at all is a Job from before attempts had one, which an
+		// upgrade must not read as lost; an API server refuses the change
+		// that would drop it.
+		{"from before the term", func(tmpl map[string]any) {
 			tmpl["spec"].(map[string]any)["affinity"] = nil // a merge patch's removal
-		}, "no longer have a node each"},
+		}, ""},
 		{"replaced by another term", func(tmpl map[string]any) {
 			tmpl["spec"].(map[string]any)["affinity"].(map[string]any)["podAntiAffinity"].(map[string]any)["requiredDuringSchedulingIgnoredDuringExecution"] = []any{zone}
 		}, "no longer have a node each"},
-		{"made preferred", func(tmpl map[string]any) {
+		{"made preferred beside another term", func(tmpl map[string]any) {
 			pa := tmpl["spec"].(map[string]any)["affinity"].(map[string]any)["podAntiAffinity"].(map[string]any)
 			pa["preferredDuringSchedulingIgnoredDuringExecution"] = []any{map[string]any{"weight": 100, "podAffinityTerm": own(tmpl)}}
-			pa["requiredDuringSchedulingIgnoredDuringExecution"] = nil
+			pa["requiredDuringSchedulingIgnoredDuringExecution"] = []any{zone}
 		}, "no longer have a node each"},
 		{"by zone", func(tmpl map[string]any) { own(tmpl)["topologyKey"] = "topology.kubernetes.io/zone" }, "no longer have a node each"},
 		{"in another namespace", func(tmpl map[string]any) { own(tmpl)["namespaces"] = []any{"elsewhere"} }, "no longer have a node each"},
