@@ -31,32 +31,11 @@ func UnfinishedWrites(ctx context.Context, b *Store, name string, want func(key 
 	if want == nil {
 		want = func(string) bool { return true }
 	}
-	prefix := rootPrefix + name + "/"
-	var out []Unfinished
-	listed := 0
-	for obj, err := range b.List(ctx, prefix) {
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", name, err)
-		}
-		if listed++; listed > limit {
-			return nil, fmt.Errorf("list %s: over %d objects: %w", name, limit, ErrListTooLong)
-		}
-		if key, ok := TempTarget(obj.Key); ok && obj.Size >= 0 && want(key) {
-			out = append(out, Unfinished{Key: key, Bytes: obj.Size, temp: obj.Key})
-		}
-	}
-	ups, err := b.b.uploads(ctx, b.prefix+prefix, func(key string) bool {
-		rel, ok := strings.CutPrefix(key, b.prefix)
-		return ok && want(rel)
-	}, limit)
+	f, err := ScanFolder(ctx, b, name, FolderScan{Want: want, Limit: limit})
 	if err != nil {
-		return nil, fmt.Errorf("list unfinished uploads of %s: %w", name, err)
+		return nil, err
 	}
-	for _, u := range ups {
-		u.Key = strings.TrimPrefix(u.Key, b.prefix)
-		out = append(out, u)
-	}
-	return out, nil
+	return f.Unfinished, nil
 }
 
 // Discard removes what an unfinished write left: its temporary object,
