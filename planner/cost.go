@@ -249,8 +249,8 @@ func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
 	// deadline and budget checks (NaN compares false with every limit) and
 	// tie with every option in the ranking: the candidate is refused.
 	for _, x := range [...]float64{compute, r.Hours, r.AcceleratorHours, r.Spread.Low, r.Spread.High} {
-		if math.IsInf(x, 0) || math.IsNaN(x) || x < 0 {
-			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+		if !finite(x) {
+			return option{}, errOverflow
 		}
 	}
 	o := option{c: c, count: n, hours: r.Hours + c.moveHours, computeHours: r.Hours,
@@ -261,11 +261,15 @@ func (ps *pass) estimateOne(c *candidate, n int, out *sink) (option, error) {
 	hoursHigh, costHigh := o.at(intervalHigh)
 	for _, x := range [...]float64{o.hours, o.cost, hoursLow, costLow, hoursHigh, costHigh} {
 		if !finite(x) {
-			return option{}, errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
+			return option{}, errOverflow
 		}
 	}
 	return o, nil
 }
+
+// errOverflow refuses an option whose time, cost or interval is not a
+// finite number (estimateOne).
+var errOverflow = errors.New("estimate: the numbers overflow; check the model size, tokens and spec.assumptions")
 
 // finite reports whether x is a number, neither NaN nor an infinity, and
 // not negative: a time or a cost.
