@@ -234,13 +234,12 @@ func run(in *Input, w *work, r *Result) error {
 // of them a hair above 0 can, mfu = 1e-300 say), else again the size.
 func overflow(job *catalog.TrainingJobSpec, flops float64) error {
 	const msg = "estimate: the numbers overflow"
-	if math.IsInf(flops, 0) || math.IsNaN(flops) || len(job.Assumptions) == 0 {
-		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
-	}
-	set := make([]string, 0, len(job.Assumptions))
-	for k, v := range job.Assumptions {
-		if _, ok := keys.Lookup(k); ok {
-			set = append(set, "spec.assumptions."+k+" = "+g(v))
+	var set []string
+	if !math.IsInf(flops, 0) && !math.IsNaN(flops) {
+		for k, v := range job.Assumptions {
+			if _, ok := keys.Lookup(k); ok {
+				set = append(set, "spec.assumptions."+k+" = "+g(v))
+			}
 		}
 	}
 	if len(set) == 0 {
