@@ -34,7 +34,6 @@ type FolderScan struct {
 type Folder struct {
 	Chunks     map[seal.ID]int64 // the wanted chunks present, by stored size
 	Unfinished []Unfinished      // the unfinished writes of the wanted objects
-	Removed    int               // stale temporary objects removed
 }
 
 // ScanFolder lists dataset name's folder at a store once and takes from
@@ -79,7 +78,6 @@ func ScanFolder(ctx context.Context, b *Store, name string, o FolderScan) (*Fold
 		if err := b.Delete(ctx, obj.Key); err != nil {
 			return nil, fmt.Errorf("remove stale %s: %w", obj.Key, err)
 		}
-		out.Removed++
 	}
 	if o.Want == nil {
 		return out, nil

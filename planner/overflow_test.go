@@ -61,7 +61,7 @@ func TestPoolLargerThanEstimatorLimit(t *testing.T) {
 	if len(p.Rejected) != 0 {
 		t.Errorf("pool both placed and rejected: %+v", p.Rejected)
 	}
-	if p.Placements[0].Count > 1<<20 {
+	if p.Placements[0].Count > estimate.MaxCount {
 		t.Errorf("count %d beyond what the estimator covers", p.Placements[0].Count)
 	}
 }
