@@ -1342,7 +1342,13 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	}
 	st := b.jobStatus(ctx, job)
 	if st.State.Final() {
-		if rec, hasRec := b.record(handle); hasRec && rec.Final == nil {
+		rec, hasRec := b.record(handle)
+		if hasRec && rec.Final != nil {
+			// Forgotten from memory (maxFinals) but on record: the end
+			// on record stands, as above.
+			return *rec.Final, nil
+		}
+		if hasRec {
 			if err := b.saveFinal(handle, rec, st); err != nil {
 				return backend.Status{}, err
 			}
