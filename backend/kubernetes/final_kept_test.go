@@ -18,10 +18,11 @@ func setJobConditions(f *fakeAPI, name string, conds ...any) {
 	f.notify("jobs", "MODIFIED", f.objs["jobs"][name])
 }
 
-// Once the attempt's end is on record, Status answers it, whatever the
-// cluster says of the same Job since (a Failed Job that a writer of Jobs'
-// status later marks Complete), and after the controller starts again.
-func TestFinalStateOnRecordIsKept(t *testing.T) {
+// failedThenComplete submits an attempt whose Job fails, waits for Status
+// to record the failure, then has the cluster say the same Job Complete
+// and waits for the watch cache to hold that.
+func failedThenComplete(t *testing.T) (*fakeAPI, *Backend, string) {
+	t.Helper()
 	f := newFakeAPI(t)
 	b := f.start(t)
 	spec := secretSpec()
@@ -31,9 +32,8 @@ func TestFinalStateOnRecordIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	setJobConditions(f, name, map[string]any{"type": jobFailed, "status": "True", "reason": "BackoffLimitExceeded"})
-	var st backend.Status
 	eventually(t, "the attempt's Job did not fail", func() bool {
-		st, err = b.Status(testContext(t), name)
+		st, err := b.Status(testContext(t), name)
 		return err == nil && st.State == backend.Failed
 	})
 	setJobConditions(f, name, map[string]any{"type": jobComplete, "status": "True"})
@@ -41,6 +41,14 @@ func TestFinalStateOnRecordIsKept(t *testing.T) {
 		j, ok := b.watch.job(name)
 		return ok && jobFinished(j) && j.Status.Conditions[0].Type == jobComplete
 	})
+	return f, b, name
+}
+
+// Once the attempt's end is on record, Status answers it, whatever the
+// cluster says of the same Job since (a Failed Job that a writer of Jobs'
+// status later marks Complete), and after the controller starts again.
+func TestFinalStateOnRecordIsKept(t *testing.T) {
+	f, b, name := failedThenComplete(t)
 	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Failed {
 		t.Errorf("the same Job said Complete after its failure was recorded: Status = %+v, %v; want Failed, as on record", got, err)
 	}
@@ -67,5 +75,18 @@ func TestRecordedCancelOfARunningJobIsNotItsEnd(t *testing.T) {
 	}
 	if got, err := b.Status(testContext(t), name); err != nil || got.State == backend.Cancelled {
 		t.Errorf("Status = %+v, %v; want the running Job's state, not the cancellation on record", got, err)
+	}
+}
+
+// An end on record that memory has let go of (maxFinals) is still the
+// attempt's end: the same Job said Complete after its failure was recorded
+// reads Failed, as on record, not what the cluster says now.
+func TestFinalStateOnRecordIsKeptOnceForgottenFromMemory(t *testing.T) {
+	_, b, name := failedThenComplete(t)
+	b.recMu.Lock()
+	clear(b.finals) // as when more than maxFinals ends are held
+	b.recMu.Unlock()
+	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Failed {
+		t.Errorf("the same Job said Complete after its failure was recorded and forgotten from memory: Status = %+v, %v; want Failed, as on record", got, err)
 	}
 }

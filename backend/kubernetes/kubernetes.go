@@ -1035,18 +1035,12 @@ func submittedEach(spec *podSpec) (int64, bool) {
 // submittedValue is the number that Meridian's container in spec is given
 // as variable name.
 func submittedValue(spec *podSpec, name string) (int64, bool) {
-	for _, c := range spec.Containers {
-		if c.Name != ContainerName {
-			continue
-		}
-		for _, e := range c.Env {
-			if e.Name == name && e.ValueFrom == nil {
-				n, err := strconv.ParseInt(e.Value, 10, 32)
-				return n, err == nil
-			}
-		}
+	v, ok := submittedString(spec, name)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	n, err := strconv.ParseInt(v, 10, 32)
+	return n, err == nil
 }
 
 // changedAtSite says how the attempt's Job was changed since Submit made
@@ -1348,7 +1342,13 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	}
 	st := b.jobStatus(ctx, job)
 	if st.State.Final() {
-		if rec, hasRec := b.record(handle); hasRec && rec.Final == nil {
+		rec, hasRec := b.record(handle)
+		if hasRec && rec.Final != nil {
+			// Forgotten from memory (maxFinals) but on record: the end
+			// on record stands, as above.
+			return *rec.Final, nil
+		}
+		if hasRec {
 			if err := b.saveFinal(handle, rec, st); err != nil {
 				return backend.Status{}, err
 			}

@@ -71,6 +71,22 @@ const (
 	attemptComment = "meridian run r1 attempt 1"
 )
 
+// statusThenCancel checks that Status of job h reads want, and that Cancel
+// then sends wantDeletes DELETEs (counted in deletes): one when the job is
+// the attempt's, none when it is taken for another job.
+func statusThenCancel(t *testing.T, b *slurm.REST, h string, want backend.State, wantDeletes int32, deletes *atomic.Int32) {
+	t.Helper()
+	if st, err := b.Status(testCtx(t), h); err != nil || st.State != want {
+		t.Fatalf("Status = %+v, %v; want %s", st, err, want)
+	}
+	if err := b.Cancel(testCtx(t), h); err != nil {
+		t.Fatal(err)
+	}
+	if n := deletes.Load(); n != wantDeletes {
+		t.Fatalf("Cancel sent %d DELETEs, want %d", n, wantDeletes)
+	}
+}
+
 // TestRESTRenamedJobStaysTheAttempts: the workload of an attempt, running
 // as its job's owner, renamed its job (scontrol update, name and comment).
 // Status then read the job as one that had taken over a forgotten job's
@@ -135,20 +151,11 @@ func TestRESTReusedIDWithIdentity(t *testing.T) {
 			mu.Lock()
 			*job = tc.now
 			mu.Unlock()
-			st, err := b.Status(testCtx(t), "8")
 			want, wantDeletes := backend.Lost, int32(0)
 			if tc.ours {
 				want, wantDeletes = backend.Running, 1
 			}
-			if err != nil || st.State != want {
-				t.Fatalf("Status = %+v, %v; want %s", st, err, want)
-			}
-			if err := b.Cancel(testCtx(t), "8"); err != nil {
-				t.Fatal(err)
-			}
-			if n := deletes.Load(); n != wantDeletes {
-				t.Fatalf("Cancel sent %d DELETEs, want %d", n, wantDeletes)
-			}
+			statusThenCancel(t, b, "8", want, wantDeletes, &deletes)
 		})
 	}
 	t.Run("old record", func(t *testing.T) {
@@ -198,20 +205,11 @@ func TestRESTJobRenamedBeforeFirstLook(t *testing.T) {
 			mu.Lock()
 			*job = fakeJob{name: "renamed", comment: "", user: 64030, submit: time.Now().Add(tc.offset).Unix()}
 			mu.Unlock()
-			st, err := b.Status(testCtx(t), h)
 			want, wantDeletes := backend.Lost, int32(0)
 			if tc.ours {
 				want, wantDeletes = backend.Running, 1
 			}
-			if err != nil || st.State != want {
-				t.Fatalf("Status = %+v, %v; want %s", st, err, want)
-			}
-			if err := b.Cancel(testCtx(t), h); err != nil {
-				t.Fatal(err)
-			}
-			if n := deletes.Load(); n != wantDeletes {
-				t.Fatalf("Cancel sent %d DELETEs, want %d", n, wantDeletes)
-			}
+			statusThenCancel(t, b, h, want, wantDeletes, &deletes)
 		})
 	}
 }
@@ -239,13 +237,5 @@ func TestRESTJobRequeuedAndRenamedBeforeFirstLook(t *testing.T) {
 	mu.Lock()
 	*job = fakeJob{name: "renamed", comment: "", user: 64030, submit: submitted + int64(time.Hour/time.Second), restarts: 1}
 	mu.Unlock()
-	if st, err := b.Status(testCtx(t), h); err != nil || st.State != backend.Running {
-		t.Fatalf("Status of the attempt's job, requeued and renamed = %+v, %v; want running", st, err)
-	}
-	if err := b.Cancel(testCtx(t), h); err != nil {
-		t.Fatal(err)
-	}
-	if n := deletes.Load(); n != 1 {
-		t.Fatalf("Cancel sent %d DELETEs for the attempt's requeued job, want 1", n)
-	}
+	statusThenCancel(t, b, h, backend.Running, 1, &deletes)
 }
