@@ -148,7 +148,7 @@ func emptyScratch(wd string) {
 	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
 		return
 	} else if fi.Mode().Perm()&0o700 != 0o700 {
-		os.Chmod(wd, 0o700) // a directory, as Lstat said: no link is followed
+		os.Chmod(wd, 0o700) // a directory as Lstat said; made a link since, it leads only to what the agent's user owns anyway
 	}
 	// Removing what was read may hide from the same listing an entry it
 	// had not reached yet: a listing that removed something is read again.
