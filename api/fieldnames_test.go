@@ -129,3 +129,27 @@ func TestTenantNoteWithNULNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowTrueStreams: follow=true, which queryFlag takes as on, was
+// read as off where the route decides whether to stream (followed looked
+// for 1 alone): GET /v1/runs?follow=true answered a page where a stream
+// was asked, as follow=yes had before it was refused. Both spellings of
+// on now stream.
+func TestFollowTrueStreams(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"1", "true", "TRUE"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs?follow="+v, nil)
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/event-stream") {
+			t.Errorf("GET /v1/runs?follow=%s: %d %s; want 200 text/event-stream", v, resp.StatusCode, ct)
+		}
+		resp.Body.Close()
+		cancel()
+	}
+}

@@ -45,10 +45,7 @@ const pageWriteBuffer = 32 << 10
 // field is the list items under key, and whose other fields, each omitempty,
 // are tail: the same bytes, from the items' JSON as encoded (rawPage).
 func writePage(w http.ResponseWriter, key string, items []json.RawMessage, tail ...pageField) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	bw := bufio.NewWriterSize(w, pageWriteBuffer)
 	bw.WriteString(`{"`)
 	bw.WriteString(key)

@@ -747,15 +747,23 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 // false: a switch mistyped (follow=true, all=yes) was taken as off without
 // a word, and its client took what it got for what it asked.
 func queryFlag(w http.ResponseWriter, r *http.Request, name string) (on, ok bool) {
-	switch v := r.URL.Query().Get(name); strings.ToLower(v) {
+	v := r.URL.Query().Get(name)
+	if on, ok = flagValue(v); !ok {
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
+	}
+	return on, ok
+}
+
+// flagValue is what queryFlag makes of a switch's value v; ok is false
+// for a value it refuses.
+func flagValue(v string) (on, ok bool) {
+	switch strings.ToLower(v) {
 	case "", "0", "false":
 		return false, true
 	case "1", "true":
 		return true, true
-	default:
-		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
-		return false, false
 	}
+	return false, false
 }
 
 // verifyCall is a verification of the whole audit chain under way; done

@@ -154,9 +154,10 @@ func (sw *streamWriter) Write(b []byte) (int, error) {
 }
 
 // followed says whether a request to a Follow route asks for the stream:
-// follow=1, or an Accept header that names text/event-stream.
+// follow=1 (or true, see queryFlag), or an Accept header that names
+// text/event-stream.
 func followed(r *http.Request) bool {
-	if r.URL.Query().Get("follow") == "1" {
+	if on, _ := flagValue(r.URL.Query().Get("follow")); on {
 		return true
 	}
 	for _, v := range r.Header.Values("Accept") {

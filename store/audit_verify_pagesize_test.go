@@ -18,18 +18,12 @@ import (
 // entries, and one of entries of a megabyte.
 func TestAuditVerifyPageSizes(t *testing.T) {
 	ctx := context.Background()
-	stores := map[string]func(t *testing.T) (interface {
-		AppendAudit(context.Context, ...audit.Record) error
-	}, audit.Snapshot){
-		"SQLite": func(t *testing.T) (interface {
-			AppendAudit(context.Context, ...audit.Record) error
-		}, audit.Snapshot) {
+	stores := map[string]func(t *testing.T) (audit.Appender, audit.Snapshot){
+		"SQLite": func(t *testing.T) (audit.Appender, audit.Snapshot) {
 			s := openTest(t)
 			return s, sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })
 		},
-		"Postgres": func(t *testing.T) (interface {
-			AppendAudit(context.Context, ...audit.Record) error
-		}, audit.Snapshot) {
+		"Postgres": func(t *testing.T) (audit.Appender, audit.Snapshot) {
 			s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("test key 0123456")})
 			if err != nil {
 				t.Fatal(err)
