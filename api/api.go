@@ -553,6 +553,10 @@ func fail(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: Error{Code: "denied", Message: denied.Error()}, Result: denied.Result})
 	case errors.Is(err, run.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "not_found", "", err.Error())
+	case errors.Is(err, store.ErrNotText):
+		// Text from the request that no store keeps (a NUL): the client's
+		// to mend, as the store's error names the field it was for.
+		writeErr(w, http.StatusBadRequest, "invalid", "", err.Error())
 	case errors.Is(err, store.ErrNoTenant):
 		// A read for a principal that names no tenant: the store refuses
 		// it rather than answer with every tenant's rows.

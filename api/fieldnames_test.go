@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -151,5 +153,16 @@ func TestFollowTrueStreams(t *testing.T) {
 		}
 		resp.Body.Close()
 		cancel()
+	}
+}
+
+// TestNotTextIsTheClients: text that no store keeps (store.ErrNotText)
+// came from the request, and is answered 400 with the store's words, which
+// name the field, rather than as the server's fault.
+func TestNotTextIsTheClients(t *testing.T) {
+	w := httptest.NewRecorder()
+	fail(w, fmt.Errorf("put tokens: token note %q: %w", "a\x00b", store.ErrNotText))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "token note") {
+		t.Fatalf("%d %s; want 400 naming the field", w.Code, w.Body.String())
 	}
 }

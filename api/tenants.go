@@ -100,7 +100,8 @@ func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.ContainsRune(req.Note, 0) {
-		// No store keeps it (store.ErrNotText): the client's to mend.
+		// No store keeps it (store.ErrNotText, which fail answers 400
+		// without a field): refused here, naming the field.
 		writeErr(w, http.StatusBadRequest, "invalid", "note", "holds a NUL character")
 		return
 	}
