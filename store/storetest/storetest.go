@@ -1155,7 +1155,6 @@ func writesOfUnstorableText(t *testing.T, s store.Store) {
 		}
 	}
 	for _, bad := range []string{"x\x00y", "x\xffy"} {
-		bad := bad
 		good := func(i int) store.Change {
 			return store.Change{Events: []store.Event{{Kind: "k"}}, Audit: []audit.Record{rec(t, audit.KindPlan, "r2", i)},
 				Register: []store.Resource{res("a", "Dataset", "d", `{"n":1}`, "")}}
