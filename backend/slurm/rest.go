@@ -426,15 +426,28 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 // workload cannot change: a workload that renamed its job and had Slurm
 // requeue it (a new submit time) before the first look read as a job that
 // had taken over a forgotten id, and Cancel left it running. Best effort,
-// with one request's time at most (retries included): without it, the
-// first look takes the identity (REST.ownsID).
+// and the submit's caller waits for it: it gets identityWait at most
+// (retries included; never more than one request's timeout), and without
+// an answer by then the first look takes the identity (REST.ownsID).
 func (r *REST) takeIdentity(ctx context.Context, id, key string) {
-	ctx, cancel := context.WithTimeout(ctx, r.c.timeout)
+	wait := identityWait
+	if r.c.timeout < wait {
+		wait = r.c.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if job, err := r.getJob(ctx, id); err == nil {
 		r.ownsID(job, key)
 	}
 }
+
+// identityWait bounds how long Submit waits, after slurmrestd has
+// answered the submit, for the job's identity (takeIdentity). A healthy
+// slurmrestd answers GET job/{id} in milliseconds; against a slow one the
+// whole request timeout (30 s unless set) was added to every submit, while
+// the job was already made and recorded. What is not known by then is
+// taken at the first Status or Cancel (REST.ownsID).
+const identityWait = 2 * time.Second
 
 // restScript is the batch script of a job submitted through slurmrestd:
 // make and enter the working directory, send the output to OutputPath
