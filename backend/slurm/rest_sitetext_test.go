@@ -139,3 +139,30 @@ func TestRESTCheckPingBounded(t *testing.T) {
 		t.Errorf("Check's error is %d bytes, want at most 8 KiB", n)
 	}
 }
+
+// TestRESTUnknownJobStateBounded: a job state this backend does not know
+// is reported as pending with the state quoted in the reason, and the
+// quote was the whole of what slurmrestd sent, megabytes included, at
+// every poll of the job. It is now bounded as the other words of the site
+// are.
+func TestRESTUnknownJobStateBounded(t *testing.T) {
+	state := strings.Repeat("WEIRD", 1<<20)
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/slurm/v0.0.38/job/7" {
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 7, "job_state": []string{state}, "state_reason": "None", "exit_code": 0}}})
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "state.token")}
+	b := newREST(t, site, t.TempDir(), trust)
+	st, err := b.Status(testCtx(t), "7")
+	if err != nil || st.State != backend.Pending || !strings.Contains(st.Reason, "unknown Slurm state \"WEIRDWEIRD") {
+		t.Fatalf("Status of a job in a state not known = %s %.80q, %v; want pending, quoting the state", st.State, st.Reason, err)
+	}
+	if n := len(st.Reason); n > 1<<10 {
+		t.Errorf("the reason is %d bytes, want at most 1 KiB", n)
+	}
+}

@@ -51,8 +51,17 @@ func mapJobState(state, reason string, code, sig int) backend.Status {
 	case "NODE_FAIL", "BOOT_FAIL", "PREEMPTED":
 		return with(backend.Lost, reason)
 	}
+	// The site's word again: slurmrestd's job_state is any string, and
+	// this reason is reported at every poll.
+	if len(state) > maxStateText {
+		state = strings.ToValidUTF8(state[:maxStateText], "") + "…"
+	}
 	return backend.Status{State: backend.Pending, Reason: "unknown Slurm state " + strconv.Quote(state)}
 }
+
+// maxStateText bounds what a Status repeats of a job state this backend
+// does not know (Slurm's are a word of a few letters).
+const maxStateText = 64
 
 // maxReasonText bounds what a Status says of the reason the site gives
 // for a job's state (slurmctld's are a word or two).
