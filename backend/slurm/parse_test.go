@@ -25,6 +25,9 @@ func TestParseKeyValues(t *testing.T) {
 		{"Reason=(ReqNodeNotAvail, UnavailableNodes:meridian-a) X=1",
 			map[string]string{"Reason": "(ReqNodeNotAvail, UnavailableNodes:meridian-a)", "X": "1"}},
 		{"", map[string]string{}},
+		// A key again is a word of the value before it (free text).
+		{"NodeName=n1 State=DOWN+DRAIN Reason=saw State=IDLE x",
+			map[string]string{"NodeName": "n1", "State": "DOWN+DRAIN", "Reason": "saw State=IDLE x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

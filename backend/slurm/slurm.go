@@ -825,13 +825,18 @@ func truncateOut(s string) string {
 
 // ParseKeyValues splits one line of `scontrol show -o` output into its
 // Key=Value fields. A space-separated word without '=' continues the previous
-// value (values such as Command or Reason may contain spaces).
+// value (values such as Command or Reason may contain spaces), and so does
+// a word naming a key already on the line: a value of free text (a node's
+// Reason, which health checks write and may fill with what a job runs)
+// may hold "State=IDLE", and must not overwrite the State that scontrol
+// printed before it.
 func ParseKeyValues(line string) map[string]string {
 	out := map[string]string{}
 	last := ""
 	for _, word := range strings.Fields(line) {
 		k, v, ok := strings.Cut(word, "=")
-		if !ok || k == "" || strings.ContainsAny(k, "()") {
+		_, seen := out[k]
+		if !ok || k == "" || strings.ContainsAny(k, "()") || seen {
 			if last != "" {
 				out[last] += " " + word
 			}
