@@ -166,3 +166,35 @@ func TestRESTUnknownJobStateBounded(t *testing.T) {
 		t.Errorf("the reason is %d bytes, want at most 1 KiB", n)
 	}
 }
+
+// TestRESTTokenNotRepeatedFromAnAnswerOf200: an error answer of slurmrestd
+// that echoed the token had it taken out of the error, but only when the
+// answer's status was not 200; slurmrestd lists errors in answers of
+// status 200 too, and those were repeated whole, the token in the
+// error that is logged and may become a run's reason. Both are redacted
+// now, of one thing (Status) and of a list (Find).
+func TestRESTTokenNotRepeatedFromAnAnswerOf200(t *testing.T) {
+	const token = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJzbHVybSJ9.c2VjcmV0LXNpZ25hdHVyZQ"
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		echo := "no such session " + r.Header.Get("X-SLURM-USER-TOKEN")
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+			"error": echo, "description": echo, "error_number": 1}}})
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, token)}
+	b := newREST(t, site, t.TempDir(), trust)
+	_, err := b.Status(testCtx(t), "7")
+	if err == nil || !strings.Contains(err.Error(), "no such session") {
+		t.Fatalf("Status = %v; want the answer's error", err)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("Status's error repeats the token: %v", err)
+	}
+	_, _, err = b.Find(testCtx(t), "r1", 1)
+	if err == nil || !strings.Contains(err.Error(), "no such session") {
+		t.Fatalf("Find = %v; want the answer's error", err)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("Find's error repeats the token: %v", err)
+	}
+}

@@ -490,21 +490,15 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		} else {
 			re.text = printable(data, 200)
 		}
-		if c.token != nil {
-			// Never repeat the token, even where a server echoes it.
-			if tok := c.token.current(); tok != "" {
-				re.text = strings.ReplaceAll(re.text, tok, "[token]")
-				for i := range re.errs {
-					re.errs[i].Error = strings.ReplaceAll(re.errs[i].Error, tok, "[token]")
-					re.errs[i].Description = strings.ReplaceAll(re.errs[i].Description, tok, "[token]")
-				}
-			}
-		}
+		c.redact(re)
 		retry := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
 		return retry, re
 	}
 	lr := &limitedReader{r: resp.Body, left: limit}
 	if err := read(lr); err != nil {
+		if re, ok := asRESTError(err); ok {
+			c.redact(re) // errors listed in an answer of status 200
+		}
 		if lr.over {
 			return false, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, limit)
 		}
@@ -514,6 +508,25 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		return false, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return false, nil
+}
+
+// redact removes the token from what re repeats of slurmrestd's answer:
+// never repeat the token, even where a server echoes it, in an answer of
+// any status.
+func (c *restClient) redact(re *restError) {
+	if c.token == nil {
+		return
+	}
+	tok := c.token.current()
+	if tok == "" {
+		return
+	}
+	re.text = strings.ReplaceAll(re.text, tok, "[token]")
+	for i := range re.errs {
+		re.errs[i].Error = strings.ReplaceAll(re.errs[i].Error, tok, "[token]")
+		re.errs[i].Description = strings.ReplaceAll(re.errs[i].Description, tok, "[token]")
+		re.errs[i].Source = strings.ReplaceAll(re.errs[i].Source, tok, "[token]")
+	}
 }
 
 // notSentError is an error that stopped a request before any of it left
