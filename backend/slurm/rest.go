@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"meridian.dev/meridian/backend"
@@ -32,7 +31,12 @@ type REST struct {
 	partition string
 	gres      string
 
-	nodeMu    sync.Mutex
+	// nodeSem (one slot) guards nodesAt and nodesDown. A caller waits for
+	// it no longer than its context lets it: a slurmrestd slow to list
+	// its nodes held every Status of a running job behind the one
+	// fetching them, and behind each other while the fetches failed,
+	// past the callers' own deadlines.
+	nodeSem   chan struct{}
 	nodesAt   time.Time
 	nodesDown map[string]string
 	// NodeTTL is how long Status trusts the node states it fetched to tell
@@ -100,7 +104,7 @@ func NewREST(site catalog.BackendSpec, stateDir string, opts ...RESTOption) (*RE
 		}
 	}
 	return &REST{c: c, rec: rec, workRoot: site.WorkDir, partition: site.Partition,
-		gres: siteGres(site.Gres, site.GresType), NodeTTL: 2 * time.Second}, nil
+		gres: siteGres(site.Gres, site.GresType), NodeTTL: 2 * time.Second, nodeSem: make(chan struct{}, 1)}, nil
 }
 
 // SetLimits sets how long one request to slurmrestd may take (30 s unless
@@ -839,8 +843,12 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 	if len(nodes) == 0 {
 		return "", nil
 	}
-	r.nodeMu.Lock()
-	defer r.nodeMu.Unlock()
+	select {
+	case r.nodeSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("node states: %w", ctx.Err())
+	}
+	defer func() { <-r.nodeSem }()
 	if r.nodesDown == nil || time.Since(r.nodesAt) > r.NodeTTL {
 		down := map[string]string{}
 		err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {

@@ -1,0 +1,85 @@
+package slurm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+)
+
+// TestRESTStatusWaitsForNodesNoLongerThanItsContext: Status of a running
+// job reads the node states, fetched by one caller at a time. A caller
+// waited for the one fetching them without regard to its own context, so
+// against a slurmrestd slow to list its nodes every Status of a running
+// job waited out the fetch before it (a whole request timeout, and one
+// each while they failed) past its own deadline. It now gives up when its
+// context ends.
+func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	release := make(chan struct{})
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/slurm/v0.0.38/job/7":
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+				"job_id": 7, "job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
+				"job_resources": map[string]any{"allocated_nodes": []any{map[string]any{"nodename": "n1"}}}}}})
+		case "/slurm/v0.0.38/nodes":
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, `{"errors":[],"nodes":[{"name":"n1","state":"idle"}]}`)
+		default:
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+		}
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "nodes.token")}
+	b := newREST(t, site, t.TempDir(), trust)
+	b.SetLimits(time.Hour, 0) // the first fetch ends only when released
+
+	first := make(chan error, 1)
+	go func() {
+		st, err := b.Status(testCtx(t), "7")
+		if err == nil && st.State != backend.Running {
+			err = errors.New("state " + string(st.State) + ", want running")
+		}
+		first <- err
+	}()
+	<-asked // the first caller is fetching the node states
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := b.Status(ctx, "7")
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Status while another fetches the node states = %v; want its context's end", err)
+		}
+	case <-time.After(hangGuard):
+		t.Errorf("Status waited for another caller's fetch of the node states long past its own deadline")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the first Status: %v", err)
+	}
+}
+
+// hangGuard is how long a test waits for a call that should have
+// ended at its own deadline before it reports the call as hanging.
+const hangGuard = 20 * time.Second
