@@ -226,7 +226,15 @@ type cmdError struct {
 	stderr string
 }
 
-func (e *cmdError) Error() string { return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, e.stderr) }
+func (e *cmdError) Error() string {
+	return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, clipText(e.stderr, maxClientErrorText))
+}
+
+// maxClientErrorText bounds what an error repeats of a client's stderr:
+// the error is logged at every poll and may become a run's reason, and a
+// site's wrapper around a client may print anything there.
+const maxClientErrorText = 2 << 10
+
 func (e *cmdError) Unwrap() error { return e.err }
 
 func isInvalidJob(err error) bool {
@@ -312,7 +320,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	id, _, _ := strings.Cut(strings.TrimSpace(out), ";")
 	if !isJobID(id) {
-		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, out)
+		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, truncateOut(out))
 	}
 	if err := s.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
@@ -815,10 +823,13 @@ func isSlurmState(s string) bool {
 }
 
 // truncateOut bounds what an error quotes of a command's output.
-func truncateOut(s string) string {
-	const limit = 200
+func truncateOut(s string) string { return clipText(s, 200) }
+
+// clipText is at most the first limit bytes of s, cut where a character
+// ends, marked when cut.
+func clipText(s string, limit int) string {
 	if len(s) > limit {
-		return s[:limit] + "..."
+		return strings.ToValidUTF8(s[:limit], "") + "..."
 	}
 	return s
 }
