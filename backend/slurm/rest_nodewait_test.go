@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,11 +23,13 @@ import (
 // context ends.
 func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 	asked := make(chan struct{}, 1)
+	var jobAnswers atomic.Int32
 	release := make(chan struct{})
 	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/slurm/v0.0.38/job/7":
+			jobAnswers.Add(1)
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
 				"job_id": 7, "job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
 				"job_resources": map[string]any{"allocated_nodes": []any{map[string]any{"nodename": "n1"}}}}}})
@@ -59,7 +62,7 @@ func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 	}()
 	<-asked // the first caller is fetching the node states
 
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	second := make(chan error, 1)
 	go func() {
@@ -70,6 +73,9 @@ func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 	case err := <-second:
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Status while another fetches the node states = %v; want its context's end", err)
+		}
+		if n := jobAnswers.Load(); n != 2 {
+			t.Errorf("slurmrestd answered GET job/7 %d times, want 2 (the second Status gave up before it had its job)", n)
 		}
 	case <-time.After(hangGuard):
 		t.Errorf("Status waited for another caller's fetch of the node states long past its own deadline")
