@@ -45,6 +45,10 @@ type apiJob struct {
 	// spreadChanged said of the pod template it no longer has: "" for
 	// kept. Nil for a Job read whole.
 	spreadCut *string
+	// spreadKept is, for a Job cut for a watch cache, whether the pod
+	// template it no longer has kept the attempt's own anti-affinity term
+	// (hasOwnSpread). Nil for a Job read whole.
+	spreadKept *bool
 }
 
 type jobSpec struct {
@@ -389,6 +393,7 @@ func (j *apiJob) deepCopy() *apiJob {
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
 	out.spreadCut = clonePtr(j.spreadCut)
+	out.spreadKept = clonePtr(j.spreadKept)
 	return out
 }
 

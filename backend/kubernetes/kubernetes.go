@@ -1130,6 +1130,60 @@ func spreadChanged(tmpl *podTemplateSpec) string {
 	return "its pods no longer have a node each (the required pod anti-affinity by " + hostnameLabel + " was removed or narrowed)"
 }
 
+// sharedNode says, or "", which two live pods of an attempt that was
+// submitted with a node for each pod (its template's own anti-affinity
+// term, spreadChanged) were put on the same node. The template can still
+// say so while its pods do not: anyone who may update Pods in the
+// namespace (a right apart from updating Jobs) can relabel a pod of the
+// attempt so that the term no longer matches it, and a sibling scheduled
+// after that may land on its node; the workload is told it has a node
+// each (envNodes) and runs on fewer. So what the pods were given is
+// judged, not only what the template asks: pods are the Job's by its
+// controller reference and UID (podsOf), not by the labels that were
+// changed, and a pod that has ended (Succeeded or Failed) holds no node.
+//
+// A Job submitted before attempts had the term (none at all) is not
+// judged: its pods could share a node as it was placed.
+func sharedNode(job *apiJob, pods []*apiPod) string {
+	tmpl := &job.Spec.Template
+	if n, ok := submittedPods(&tmpl.Spec); !ok || n < 2 {
+		return ""
+	}
+	if kept := job.spreadKept; kept != nil && !*kept || kept == nil && !hasOwnSpread(tmpl) {
+		return ""
+	}
+	on := make(map[string]string, len(pods))
+	for _, p := range pods {
+		node := p.Spec.NodeName
+		if node == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+			continue
+		}
+		if other, ok := on[node]; ok {
+			return fmt.Sprintf("the attempt's pods were changed at the site: its pods %s and %s share node %s, submitted with a node each", other, p.Name, node)
+		}
+		on[node] = p.Name
+	}
+	return ""
+}
+
+// hasOwnSpread reports whether tmpl still has the attempt's own required
+// anti-affinity term (spreadsPods), as Submit made it (jobFor).
+func hasOwnSpread(tmpl *podTemplateSpec) bool {
+	runID, okRun := submittedString(&tmpl.Spec, "MERIDIAN_RUN_ID")
+	attempt, okAttempt := submittedString(&tmpl.Spec, "MERIDIAN_ATTEMPT")
+	a := tmpl.Spec.Affinity
+	if !okRun || !okAttempt || a == nil || a.PodAntiAffinity == nil {
+		return false
+	}
+	want := map[string]string{LabelRun: runLabel(runID), LabelAttempt: attempt}
+	for _, t := range a.PodAntiAffinity.Required {
+		if spreadsPods(t, want) {
+			return true
+		}
+	}
+	return false
+}
+
 // spreadsPods reports whether term keeps each pod labelled want off the
 // nodes of every other one: by node, selecting exactly those labels, in
 // the pod's own namespace, narrowed by nothing.
@@ -1440,6 +1494,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	}
 	if why := raisedRequest(job, pods, b.gpu); why != "" {
 		// What it ran on is not what the attempt was placed with.
+		return b.markLost(ctx, job, why)
+	}
+	if why := sharedNode(job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {
