@@ -1485,7 +1485,10 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 		return backend.Status{State: backend.Lost, Reason: r}
 	}
 	if job.Annotations[AnnotationCancelled] != "" {
-		return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+		if b.cancelledOnRecord(job.Name) {
+			return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+		}
+		return b.markLost(ctx, job, cancelledAtSite)
 	}
 	if why := changedAtSite(job); why != "" {
 		// Whatever its conditions and pods say: a Job that completed
@@ -1673,6 +1676,21 @@ func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// cancelledAtSite is the reason an attempt is lost whose Job is marked
+// cancelled (AnnotationCancelled) with no cancellation on record.
+const cancelledAtSite = "the attempt's Job was marked cancelled at the site; the attempt was not cancelled"
+
+// cancelledOnRecord reports whether the attempt's record ends Cancelled.
+// Cancel records the cancellation before it marks the Job so (and always
+// has): a mark without it was put there by someone else who may update
+// Jobs in the namespace, and is not the attempt's user cancelling it. Read
+// as Cancelled, it ended the run as though its user had, where the site
+// only stopped (or not even stopped) the attempt.
+func (b *Backend) cancelledOnRecord(name string) bool {
+	rec, ok := b.record(name)
+	return ok && rec.Final != nil && rec.Final.State == backend.Cancelled
 }
 
 // markLost records on the Job that the attempt is lost, so that the verdict
