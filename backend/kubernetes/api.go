@@ -74,6 +74,10 @@ const (
 
 type jobStatus struct {
 	Conditions []condition `json:"conditions,omitempty"`
+	// Active is how many pending or running pods the Job controller
+	// counts as the Job's (by its selector), to tell one of them hidden
+	// from the watch cache (hiddenPod).
+	Active int32 `json:"active,omitempty"`
 }
 
 // condition is the part that Job, Pod and Node conditions share.
@@ -392,6 +396,7 @@ func (j *apiJob) deepCopy() *apiJob {
 	j.Spec.Template.ObjectMeta.DeepCopyInto(&out.Spec.Template.ObjectMeta)
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
+	out.Status.Active = j.Status.Active
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
 	return out

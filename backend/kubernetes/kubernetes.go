@@ -1166,6 +1166,58 @@ func sharedNode(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// errFound ends a list early: what was looked for was found.
+var errFound = errors.New("found")
+
+// hiddenPod says, or "", which live pod of the attempt's Job no longer
+// carries the labels the backend follows the Job's pods by: the watch
+// cache holds only pods labelled managed by Meridian (LabelManagedBy) and
+// finds a Job's by jobNameLabel, and anyone who may update Pods in the
+// namespace can change either on a running pod. The pod, still the Job's
+// (its controller reference and the controller-uid label, which the Job
+// controller selects by, are unchanged), then ran out of sight: it shared
+// a node with a sibling unseen (sharedNode), and the attempt read Pending
+// while it ran, or Succeeded when it was done.
+//
+// It is looked for only when the Job controller counts more live pods
+// (status.active) than the cache shows, with one list of the Job's pods
+// by its selector; a pod is hidden by its labels, not by a cache that
+// has not caught up, so a list made while the cache trails finds none.
+func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	live := 0
+	for _, p := range pods {
+		if p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
+			live++
+		}
+	}
+	if job.UID == "" || int64(job.Status.Active) <= int64(live) {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	why := ""
+	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if !controlledBy(p, job.UID) || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+				continue
+			}
+			if p.Labels[LabelManagedBy] != managedBy || p.Labels[jobNameLabel] != job.Name {
+				why = fmt.Sprintf("the attempt's pods were changed at the site: its pod %s is labelled %s=%s, %s=%s, which its Job's pods are followed by",
+					shown(p.Name), LabelManagedBy, shown(p.Labels[LabelManagedBy]), jobNameLabel, shown(p.Labels[jobNameLabel]))
+				return errFound
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		// Not known: the next poll asks again.
+		return ""
+	}
+	return why
+}
+
 // hasOwnSpread reports whether tmpl still has the attempt's own required
 // anti-affinity term (spreadsPods), as Submit made it (jobFor).
 func hasOwnSpread(tmpl *podTemplateSpec) bool {
@@ -1500,6 +1552,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 		return b.markLost(ctx, job, why)
 	}
 	if why := sharedNode(job, pods); why != "" {
+		return b.markLost(ctx, job, why)
+	}
+	if why := b.hiddenPod(ctx, job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {

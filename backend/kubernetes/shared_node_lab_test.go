@@ -73,3 +73,32 @@ func TestPodsRelabelledOntoOneNodeOnTheCluster(t *testing.T) {
 		t.Fatalf("Status = %+v; want Lost, two pods on node %s", st, placed.Spec.NodeName)
 	}
 }
+
+// On the test cluster: someone who may update Pods takes the label by
+// which the backend watches an attempt's pods off its running pod, which
+// the Job controller still counts as the Job's. Status says the attempt's
+// pods were changed at the site, not that it waits for its pod.
+func TestPodHiddenByItsLabelsOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("hidden"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 120"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("pods of %s: %v, %v; want one", h, l, err)
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + kubernetes.LabelManagedBy + `":null}}}`)
+	if _, err := cs.CoreV1().Pods(labNamespace).Patch(testCtx(t), l.Items[0].Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("relabelling pod %s: %v", l.Items[0].Name, err)
+	}
+	st := backendtest.Wait(t, b, h, "lost", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Lost || !strings.Contains(st.Reason, "changed at the site") || !strings.Contains(st.Reason, l.Items[0].Name) {
+		t.Fatalf("Status = %+v; want Lost, its pod %s relabelled", st, l.Items[0].Name)
+	}
+}

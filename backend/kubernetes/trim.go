@@ -158,7 +158,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
 			BackoffLimit: o.Spec.BackoffLimit, ActiveDeadlineSeconds: o.Spec.ActiveDeadlineSeconds,
 			Suspend: o.Spec.Suspend, Template: tmpl}
-		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
+		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one
