@@ -45,6 +45,10 @@ type apiJob struct {
 	// spreadChanged said of the pod template it no longer has: "" for
 	// kept. Nil for a Job read whole.
 	spreadCut *string
+	// spreadKept is, for a Job cut for a watch cache, whether the pod
+	// template it no longer has kept the attempt's own anti-affinity term
+	// (hasOwnSpread). Nil for a Job read whole.
+	spreadKept *bool
 }
 
 type jobSpec struct {
@@ -70,6 +74,10 @@ const (
 
 type jobStatus struct {
 	Conditions []condition `json:"conditions,omitempty"`
+	// Active is how many pending or running pods the Job controller
+	// counts as the Job's (by its selector), to tell one of them hidden
+	// from the watch cache (hiddenPod).
+	Active int32 `json:"active,omitempty"`
 }
 
 // condition is the part that Job, Pod and Node conditions share.
@@ -388,7 +396,9 @@ func (j *apiJob) deepCopy() *apiJob {
 	j.Spec.Template.ObjectMeta.DeepCopyInto(&out.Spec.Template.ObjectMeta)
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
+	out.Status.Active = j.Status.Active
 	out.spreadCut = clonePtr(j.spreadCut)
+	out.spreadKept = clonePtr(j.spreadKept)
 	return out
 }
 

@@ -58,5 +58,10 @@
 // resources can change too: its pods add back no more than the template's
 // environment says Submit asked of each (jobAsks). A pod is a Job's when
 // the Job controller would count it (ownedBy); anyone who may create pods
-// in the namespace can make one that it counts.
+// in the namespace can make one that it counts. Who may update Pods can
+// relabel a running one: two live pods of an attempt placed a node each
+// that share a node (sharedNode), or a live pod relabelled out of the
+// watch cache's sight (hiddenPod), make the attempt lost; so does a Job
+// marked cancelled without the cancellation on record
+// (cancelledOnRecord).
 package kubernetes

@@ -1130,6 +1130,112 @@ func spreadChanged(tmpl *podTemplateSpec) string {
 	return "its pods no longer have a node each (the required pod anti-affinity by " + hostnameLabel + " was removed or narrowed)"
 }
 
+// sharedNode says, or "", which two live pods of an attempt that was
+// submitted with a node for each pod (its template's own anti-affinity
+// term, spreadChanged) were put on the same node. The template can still
+// say so while its pods do not: anyone who may update Pods in the
+// namespace (a right apart from updating Jobs) can relabel a pod of the
+// attempt so that the term no longer matches it, and a sibling scheduled
+// after that may land on its node; the workload is told it has a node
+// each (envNodes) and runs on fewer. So what the pods were given is
+// judged, not only what the template asks: pods are the Job's by its
+// controller reference and UID (podsOf), not by the labels that were
+// changed, and a pod that has ended (Succeeded or Failed) holds no node.
+//
+// A Job submitted before attempts had the term (none at all) is not
+// judged: its pods could share a node as it was placed.
+func sharedNode(job *apiJob, pods []*apiPod) string {
+	tmpl := &job.Spec.Template
+	if n, ok := submittedPods(&tmpl.Spec); !ok || n < 2 {
+		return ""
+	}
+	if kept := job.spreadKept; kept != nil && !*kept || kept == nil && !hasOwnSpread(tmpl) {
+		return ""
+	}
+	on := make(map[string]string, len(pods))
+	for _, p := range pods {
+		node := p.Spec.NodeName
+		if node == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+			continue
+		}
+		if other, ok := on[node]; ok {
+			return fmt.Sprintf("the attempt's pods were changed at the site: its pods %s and %s share node %s, submitted with a node each", other, p.Name, node)
+		}
+		on[node] = p.Name
+	}
+	return ""
+}
+
+// errFound ends a list early: what was looked for was found.
+var errFound = errors.New("found")
+
+// hiddenPod says, or "", which live pod of the attempt's Job no longer
+// carries the labels the backend follows the Job's pods by: the watch
+// cache holds only pods labelled managed by Meridian (LabelManagedBy) and
+// finds a Job's by jobNameLabel, and anyone who may update Pods in the
+// namespace can change either on a running pod. The pod, still the Job's
+// (its controller reference and the controller-uid label, which the Job
+// controller selects by, are unchanged), then ran out of sight: it shared
+// a node with a sibling unseen (sharedNode), and the attempt read Pending
+// while it ran, or Succeeded when it was done.
+//
+// It is looked for only when the Job controller counts more live pods
+// (status.active) than the cache shows, with one list of the Job's pods
+// by its selector; a pod is hidden by its labels, not by a cache that
+// has not caught up, so a list made while the cache trails finds none.
+func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	live := 0
+	for _, p := range pods {
+		if p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
+			live++
+		}
+	}
+	if job.UID == "" || int64(job.Status.Active) <= int64(live) {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	why := ""
+	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if !controlledBy(p, job.UID) || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+				continue
+			}
+			if p.Labels[LabelManagedBy] != managedBy || p.Labels[jobNameLabel] != job.Name {
+				why = fmt.Sprintf("the attempt's pods were changed at the site: its pod %s is labelled %s=%s, %s=%s, which its Job's pods are followed by",
+					shown(p.Name), LabelManagedBy, shown(p.Labels[LabelManagedBy]), jobNameLabel, shown(p.Labels[jobNameLabel]))
+				return errFound
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		// Not known: the next poll asks again.
+		return ""
+	}
+	return why
+}
+
+// hasOwnSpread reports whether tmpl still has the attempt's own required
+// anti-affinity term (spreadsPods), as Submit made it (jobFor).
+func hasOwnSpread(tmpl *podTemplateSpec) bool {
+	runID, okRun := submittedString(&tmpl.Spec, "MERIDIAN_RUN_ID")
+	attempt, okAttempt := submittedString(&tmpl.Spec, "MERIDIAN_ATTEMPT")
+	a := tmpl.Spec.Affinity
+	if !okRun || !okAttempt || a == nil || a.PodAntiAffinity == nil {
+		return false
+	}
+	want := map[string]string{LabelRun: runLabel(runID), LabelAttempt: attempt}
+	for _, t := range a.PodAntiAffinity.Required {
+		if spreadsPods(t, want) {
+			return true
+		}
+	}
+	return false
+}
+
 // spreadsPods reports whether term keeps each pod labelled want off the
 // nodes of every other one: by node, selecting exactly those labels, in
 // the pod's own namespace, narrowed by nothing.
@@ -1431,7 +1537,10 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 		return backend.Status{State: backend.Lost, Reason: r}
 	}
 	if job.Annotations[AnnotationCancelled] != "" {
-		return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+		if b.cancelledOnRecord(job.Name) {
+			return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
+		}
+		return b.markLost(ctx, job, cancelledAtSite)
 	}
 	if why := changedAtSite(job); why != "" {
 		// Whatever its conditions and pods say: a Job that completed
@@ -1440,6 +1549,12 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	}
 	if why := raisedRequest(job, pods, b.gpu); why != "" {
 		// What it ran on is not what the attempt was placed with.
+		return b.markLost(ctx, job, why)
+	}
+	if why := sharedNode(job, pods); why != "" {
+		return b.markLost(ctx, job, why)
+	}
+	if why := b.hiddenPod(ctx, job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {
@@ -1616,6 +1731,21 @@ func (b *Backend) lostPods(pods []*apiPod) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// cancelledAtSite is the reason an attempt is lost whose Job is marked
+// cancelled (AnnotationCancelled) with no cancellation on record.
+const cancelledAtSite = "the attempt's Job was marked cancelled at the site; the attempt was not cancelled"
+
+// cancelledOnRecord reports whether the attempt's record ends Cancelled.
+// Cancel records the cancellation before it marks the Job so (and always
+// has): a mark without it was put there by someone else who may update
+// Jobs in the namespace, and is not the attempt's user cancelling it. Read
+// as Cancelled, it ended the run as though its user had, where the site
+// only stopped (or not even stopped) the attempt.
+func (b *Backend) cancelledOnRecord(name string) bool {
+	rec, ok := b.record(name)
+	return ok && rec.Final != nil && rec.Final.State == backend.Cancelled
 }
 
 // markLost records on the Job that the attempt is lost, so that the verdict

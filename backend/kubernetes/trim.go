@@ -153,11 +153,12 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		// cut template cannot say (spreadChanged).
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok && n > 1 {
 			o.spreadCut = ptr.To(cut(spreadChanged(&o.Spec.Template)))
+			o.spreadKept = ptr.To(hasOwnSpread(&o.Spec.Template))
 		}
 		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
 			BackoffLimit: o.Spec.BackoffLimit, ActiveDeadlineSeconds: o.Spec.ActiveDeadlineSeconds,
 			Suspend: o.Spec.Suspend, Template: tmpl}
-		o.Status.Conditions = trimConditions(o.Status.Conditions, jobComplete, jobFailed)
+		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one

@@ -516,9 +516,10 @@ func (w *watcher) start() {
 	}()
 }
 
-// jobDeleted keeps the end of a Job that was deleted after Meridian
-// cancelled it (possibly through another controller sharing the state
-// directory).
+// jobDeleted keeps the end of a Job that was deleted after it was marked
+// lost, or marked cancelled with no cancellation on record (Cancel, here
+// or in another controller sharing the state directory, records it before
+// the mark and the delete).
 func (w *watcher) jobDeleted(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -534,7 +535,9 @@ func (w *watcher) jobDeleted(obj any) {
 		case job.Annotations[AnnotationLost] != "":
 			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})
 		case job.Annotations[AnnotationCancelled] != "":
-			b.saveFinal(job.Name, rec, backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"})
+			// Cancel records the cancellation before it marks the Job:
+			// this mark was not the attempt's user's (cancelledOnRecord).
+			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: cancelledAtSite + ", and deleted"})
 		}
 	}
 	if f := w.onChange.Load(); f != nil {

@@ -1,0 +1,71 @@
+package kubernetes
+
+import (
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Cancel records the attempt's cancellation before it marks the Job
+// cancelled. Anyone who may update Jobs in the namespace can put the same
+// mark on a running attempt's Job: that is no cancellation by the
+// attempt's user, and the attempt is lost to the site, not cancelled (a
+// cancelled run is not run again), whether the Job stays or is deleted
+// after the mark. Cancel itself still ends the attempt Cancelled.
+func TestJobMarkedCancelledAtTheSite(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		deleted bool
+	}{{"kept", false}, {"deleted", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			b := f.start(t)
+			spec := secretSpec()
+			spec.Secret = nil
+			name, err := b.Submit(testContext(t), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.changeJob(name, map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationCancelled: "2026-01-01T00:00:00Z"}}})
+			eventually(t, "the mark is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && j.Annotations[AnnotationCancelled] != ""
+			})
+			if tc.deleted {
+				f.drop("jobs", name)
+				eventually(t, "the Job's deletion is not on record", func() bool {
+					rec, _ := b.record(name)
+					return rec.Final != nil
+				})
+			}
+			st, err := b.Status(testContext(t), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.State != backend.Lost || !strings.Contains(st.Reason, "marked cancelled at the site") {
+				t.Fatalf("Status = %+v; want Lost, marked cancelled at the site", st)
+			}
+		})
+	}
+	t.Run("by Cancel", func(t *testing.T) {
+		f := newFakeAPI(t)
+		b := f.start(t)
+		spec := secretSpec()
+		spec.Secret = nil
+		name, err := b.Submit(testContext(t), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Cancel(testContext(t), name); err != nil {
+			t.Fatal(err)
+		}
+		b.recMu.Lock()
+		clear(b.finals) // as when more than maxFinals ends are held
+		b.recMu.Unlock()
+		st, err := b.Status(testContext(t), name)
+		if err != nil || st.State != backend.Cancelled {
+			t.Fatalf("Status after Cancel = %+v, %v; want Cancelled", st, err)
+		}
+	})
+}
