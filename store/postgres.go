@@ -31,6 +31,9 @@ type Postgres struct {
 	onAudit func(seq int64, head string)
 	ann     *announcer
 	mark    *marker
+	// markWait, when set, is how the backfill waits before trying a
+	// failed batch again (tests); nil waits on a timer.
+	markWait func(ctx context.Context, d time.Duration) error
 }
 
 // OpenPostgres connects to the database at url (postgres://…), applies

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -10,6 +11,17 @@ import (
 // marks: each batch locks its rows only until it commits, so a write of
 // one of them waits at most one batch.
 const markBatch = 1000
+
+// A batch of the backfill that fails (a serialization failure, a
+// statement timeout, the database restarting) is tried again after
+// markRetryMin, each further failure in a row waiting twice as long, up to
+// markRetryMax, until the store closes. A backfill that gave up at its
+// first error left every run after it unmarked, and every list reading
+// them through the slower function, until the server next started.
+const (
+	markRetryMin = time.Second
+	markRetryMax = 5 * time.Minute
+)
 
 // marker is the background backfill of migration 00010's mark.
 type marker struct {
@@ -50,17 +62,46 @@ func (s *Postgres) stopMarker() {
 // replica's batch, a write of the run, which marks it itself) instead of
 // waiting for them, so neither waits on the other nor on a run's writer.
 // A row skipped that stays unmarked is read correctly, through the slower
-// function, and is marked at the next start.
+// function, and is marked at the next start. A batch that fails is tried
+// again (see markRetryMin); the error returned is only ever ctx's.
 func (s *Postgres) markDataObjects(ctx context.Context, batch int) (int64, error) {
 	var total int64
 	after := ""
+	wait := markRetryMin
 	for {
 		n, last, err := s.markDataObjectBatch(ctx, after, batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			if err := s.markPause(ctx, wait); err != nil {
+				return total, err
+			}
+			wait = min(2*wait, markRetryMax)
+			continue
+		}
+		wait = markRetryMin
 		total += n
-		if err != nil || n == 0 {
-			return total, err
+		if n == 0 {
+			return total, nil
 		}
 		after = last
+	}
+}
+
+// markPause waits d before a failed batch is tried again, or until ctx
+// ends (its error).
+func (s *Postgres) markPause(ctx context.Context, d time.Duration) error {
+	if s.markWait != nil {
+		return s.markWait(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
