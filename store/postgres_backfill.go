@@ -111,13 +111,10 @@ func (s *Postgres) markPause(ctx context.Context, d time.Duration) error {
 // trigger is told not to parse the data a second time.
 func (s *Postgres) markDataObjectBatch(ctx context.Context, after string, batch int) (n int64, last string, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
-			return err
-		}
 		return tx.QueryRow(ctx, `WITH batch AS (
 				SELECT id FROM runs WHERE data_object IS NULL AND id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
 			), marked AS (
-				UPDATE runs SET data_object = meridian_list_data(runs.data) IS NOT NULL
+				UPDATE runs SET data_object = `+pgGivenMark(`meridian_list_data(runs.data) IS NOT NULL`)+`
 				FROM batch WHERE runs.id = batch.id AND runs.data_object IS NULL
 				RETURNING runs.id
 			)
