@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -88,5 +89,30 @@ func TestPostgresRunWriteStatements(t *testing.T) {
 	}
 	if mark == nil || *mark {
 		t.Errorf("the run's data, an array, is marked %v", mark)
+	}
+}
+
+// BenchmarkPostgresUpdateRunSmall updates a run of a few hundred bytes of
+// data, no change beside it: what the statements of a write cost, apart
+// from its data.
+func BenchmarkPostgresUpdateRunSmall(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pgtest.NewDatabase(b), Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.CreateRun(ctx, &Run{ID: "r1", Tenant: "a", Job: "j", State: "running", Data: []byte(`{"step":0}`)}, "", Change{}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.UpdateRun(ctx, "r1", func(r *Run) (Change, error) {
+			r.Data = []byte(`{"state":"running","step":` + strconv.Itoa(i) + `}`)
+			return Change{}, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
