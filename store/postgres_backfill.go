@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,14 +63,23 @@ func (s *Postgres) stopMarker() {
 // replica's batch, a write of the run, which marks it itself) instead of
 // waiting for them, so neither waits on the other nor on a run's writer.
 // A row skipped that stays unmarked is read correctly, through the slower
-// function, and is marked at the next start. A batch that fails is tried
-// again (see markRetryMin); the error returned is only ever ctx's.
+// function, and is marked at the next start.
+//
+// A batch that fails is tried again (see markRetryMin), half as large: a
+// batch of runs whose data is large enough to outlast the statement
+// timeout would fail the same way each time it was tried whole. The
+// batches stay that size: growing them again would fail again, at the
+// cost of a timeout's work each time. A batch of one run that fails
+// passes that run by (it is read through the slower function until the
+// next start marks it) rather than leave every run after it unmarked.
+// The error returned is only ever ctx's.
 func (s *Postgres) markDataObjects(ctx context.Context, batch int) (int64, error) {
 	var total int64
 	after := ""
 	wait := markRetryMin
+	size := batch
 	for {
-		n, last, err := s.markDataObjectBatch(ctx, after, batch)
+		n, last, err := s.markDataObjectBatch(ctx, after, size)
 		if err != nil {
 			if ctx.Err() != nil {
 				return total, ctx.Err()
@@ -78,6 +88,17 @@ func (s *Postgres) markDataObjects(ctx context.Context, batch int) (int64, error
 				return total, err
 			}
 			wait = min(2*wait, markRetryMax)
+			if size > 1 {
+				size /= 2
+				continue
+			}
+			next, ok, err := s.nextUnmarked(ctx, after)
+			if err != nil || !ok {
+				// Tried again after the next wait, or none is left
+				// (another replica marked it).
+				continue
+			}
+			after = next
 			continue
 		}
 		wait = markRetryMin
@@ -87,6 +108,16 @@ func (s *Postgres) markDataObjects(ctx context.Context, batch int) (int64, error
 		}
 		after = last
 	}
+}
+
+// nextUnmarked is the id of the first unmarked run after after.
+func (s *Postgres) nextUnmarked(ctx context.Context, after string) (string, bool, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id FROM runs WHERE data_object IS NULL AND id > $1 ORDER BY id LIMIT 1`, after).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return id, err == nil, err
 }
 
 // markPause waits d before a failed batch is tried again, or until ctx
