@@ -315,8 +315,7 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 	}
 }
 
-// SeqOf implements audit.Source. The table has no index on hash: this
-// reads it whole, which Verify does only at a break.
+// SeqOf implements audit.Source, from the audit_hash index.
 func (s auditSource) SeqOf(hash string) (int64, bool, error) {
 	var seq int64
 	ok, err := s.one(&seq, "SELECT seq FROM audit WHERE hash = "+s.ph(1)+" ORDER BY seq DESC LIMIT 1", hash)

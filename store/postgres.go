@@ -31,6 +31,9 @@ type Postgres struct {
 	onAudit func(seq int64, head string)
 	ann     *announcer
 	mark    *marker
+	// markWait, when set, is how the backfill waits before trying a
+	// failed batch again (tests); nil waits on a timer.
+	markWait func(ctx context.Context, d time.Duration) error
 }
 
 // OpenPostgres connects to the database at url (postgres://…), applies
@@ -185,12 +188,9 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 		}
 		nr := *r
 		nr.Version = 1
-		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
-			return err
-		}
 		if err := tx.QueryRow(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at,
 			hold_site, hold_pool, hold_accelerator, hold_count, data_object)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13, $14) RETURNING created_at`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), $10, $11, $12, $13, `+pgGivenMark(`$14::boolean`)+`) RETURNING created_at`,
 			nr.ID, nr.Tenant, nr.Job, nr.State, nr.Site, nr.Attempt, nr.Handle, jsonbSafe(nr.Data), nr.Version,
 			nr.Hold.Site, nr.Hold.Pool, nr.Hold.Accelerator, nr.Hold.Count, pgDataObject(nr.Data)).Scan(&nr.CreatedAt); err != nil {
 			return fmt.Errorf("insert run %s: %w", nr.ID, err)
@@ -352,11 +352,8 @@ func (s *Postgres) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Ch
 			return err
 		}
 		r.Version = old + 1
-		if _, err := tx.Exec(ctx, pgGivenDataObject); err != nil {
-			return err
-		}
 		if err := tx.QueryRow(ctx, `UPDATE runs SET state = $1, site = $2, attempt = $3, handle = $4, data = $5, version = $6, updated_at = now(),
-			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12, data_object = $13
+			hold_site = $9, hold_pool = $10, hold_accelerator = $11, hold_count = $12, data_object = `+pgGivenMark(`$13::boolean`)+`
 			WHERE id = $7 AND version = $8 RETURNING updated_at`, r.State, r.Site, r.Attempt, r.Handle, jsonbSafe(r.Data), r.Version, id, old,
 			r.Hold.Site, r.Hold.Pool, r.Hold.Accelerator, r.Hold.Count, pgDataObject(r.Data)).Scan(&r.UpdatedAt); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -526,9 +523,17 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 	return out, err
 }
 
-// pgGivenDataObject tells the runs table's trigger (migration 00010) that
-// the transaction's writes of runs give their data's mark themselves.
-const pgGivenDataObject = `SELECT set_config('meridian.data_object', 'given', true)`
+// pgGivenMark is the value a write of runs gives the data_object column:
+// the mark expr, after telling the table's trigger (migration 00010) that
+// the transaction's writes of runs give their data's mark themselves. A
+// row's values are computed before the trigger's condition reads the
+// setting, so the write makes the setting itself, not a statement of its
+// own sent before it (a round trip of every write). The mark is the
+// setting's result's CASE: the database cannot leave the call out, as it
+// may fold "call AND false" to false without making it.
+func pgGivenMark(expr string) string {
+	return `CASE WHEN set_config('meridian.data_object', 'given', true) = 'given' THEN ` + expr + ` END`
+}
 
 // pgDataObject is the mark the store writes beside a run's data: whether it
 // is a JSON object, told from its first byte without parsing it (the data

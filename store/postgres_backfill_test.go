@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -208,4 +210,209 @@ func BenchmarkPostgresMarkDataObjects(b *testing.B) {
 		total += n
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// TestPostgresMarkDataObjectsRetries: a batch of the backfill that fails
+// (here a serialization failure, raised once by a trigger) is tried
+// again, after a wait, and the backfill goes on to mark every run; one
+// that fails every time waits longer each time, up to markRetryMax, and
+// ends when the store's context does.
+func TestPostgresMarkDataObjectsRetries(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitMarker(t, s)
+	const runs = 20
+	for i := range runs {
+		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
+		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmarkRuns(t, s.pool)
+	// The sequence is not rolled back with the batch that fails: the
+	// trigger fails the update of the first row it sees (in the second
+	// batch), and no other.
+	for _, q := range []string{
+		`CREATE SEQUENCE test_mark_updates`,
+		`CREATE FUNCTION test_mark_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('test_mark_updates') = 4 THEN
+				RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER test_mark_fail BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_fail_once()`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var waits []time.Duration
+	s.markWait = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return ctx.Err()
+	}
+	n, err := s.markDataObjects(ctx, 3)
+	if err != nil || n != runs {
+		t.Fatalf("backfill with one failed batch: marked %d of %d, %v", n, runs, err)
+	}
+	if u := unmarkedRuns(t, s.pool); u != 0 {
+		t.Fatalf("after the backfill: %d runs unmarked", u)
+	}
+	if len(waits) != 1 || waits[0] != markRetryMin {
+		t.Errorf("waits before trying again: %v, want one of %v", waits, markRetryMin)
+	}
+
+	// A batch that always fails: the waits grow to the cap, and closing
+	// the store (its context ending) ends the backfill.
+	unmarkRuns(t, s.pool)
+	if _, err := s.pool.Exec(ctx, `CREATE OR REPLACE FUNCTION test_mark_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waits = nil
+	s.markWait = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		if len(waits) == 12 {
+			cancel()
+		}
+		return ctx.Err()
+	}
+	n, err = s.markDataObjects(cctx, 3)
+	if !errors.Is(err, context.Canceled) || n != 0 {
+		t.Fatalf("backfill failing until cancelled: marked %d, %v", n, err)
+	}
+	want := markRetryMin
+	for i, d := range waits {
+		if d != want {
+			t.Fatalf("wait %d: %v, want %v (all: %v)", i, d, want, waits)
+		}
+		want = min(2*want, markRetryMax)
+	}
+	if len(waits) != 12 || waits[11] != markRetryMax {
+		t.Fatalf("waits %v: want 12, the last at the cap %v", waits, markRetryMax)
+	}
+}
+
+// TestPostgresMarkDataObjectsShrinksFailingBatch: a batch that fails
+// whole every time (here a trigger refuses a transaction that marks more
+// than two runs, as a statement timeout refuses a batch of runs whose
+// data is large) is tried again smaller, and the backfill finishes.
+func TestPostgresMarkDataObjectsShrinksFailingBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitMarker(t, s)
+	const runs = 11
+	for i := range runs {
+		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
+		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmarkRuns(t, s.pool)
+	for _, q := range []string{
+		`CREATE FUNCTION test_mark_at_most_two() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE n INT := coalesce(nullif(current_setting('test.marked', true), ''), '0')::int + 1;
+		BEGIN
+			PERFORM set_config('test.marked', n::text, true);
+			IF n > 2 THEN
+				RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = '57014';
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER test_mark_two BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_at_most_two()`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waits := 0
+	s.markWait = func(ctx context.Context, d time.Duration) error {
+		if waits++; waits == 20 {
+			cancel()
+		}
+		return ctx.Err()
+	}
+	n, err := s.markDataObjects(cctx, 8)
+	if err != nil || n != runs {
+		t.Fatalf("backfill whose batches of more than two fail: marked %d of %d after %d waits, %v", n, runs, waits, err)
+	}
+	if u := unmarkedRuns(t, s.pool); u != 0 {
+		t.Fatalf("after the backfill: %d runs unmarked", u)
+	}
+}
+
+// TestPostgresMarkDataObjectsPassesFailingRun: a run whose mark fails
+// every time, in a batch of its own too, is passed by, and every run
+// after it is marked.
+func TestPostgresMarkDataObjectsPassesFailingRun(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitMarker(t, s)
+	const runs = 11
+	for i := range runs {
+		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
+		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmarkRuns(t, s.pool)
+	for _, q := range []string{
+		`CREATE FUNCTION test_mark_fail_r005() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.id = 'r005' THEN
+				RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = '57014';
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER test_mark_r005 BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_fail_r005()`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waits := 0
+	s.markWait = func(ctx context.Context, d time.Duration) error {
+		if waits++; waits == 30 {
+			cancel()
+		}
+		return ctx.Err()
+	}
+	n, err := s.markDataObjects(cctx, 8)
+	if err != nil || n != runs-1 {
+		t.Fatalf("backfill with a run that always fails: marked %d of %d after %d waits, %v", n, runs-1, waits, err)
+	}
+	var unmarked []string
+	rows, err := s.pool.Query(ctx, `SELECT id FROM runs WHERE data_object IS NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		unmarked = append(unmarked, id)
+	}
+	if rows.Close(); rows.Err() != nil || len(unmarked) != 1 || unmarked[0] != "r005" {
+		t.Fatalf("unmarked after the backfill: %v %v, want r005 alone", unmarked, rows.Err())
+	}
 }

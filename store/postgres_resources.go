@@ -69,7 +69,9 @@ func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) err
 		return nil
 	}
 	var owner, name string
-	err := tx.QueryRow(ctx, `SELECT tenant, name FROM resources WHERE store_key = $1`, r.StoreKey).Scan(&owner, &name)
+	// By the digest the unique index holds (migration 00012), then the key.
+	err := tx.QueryRow(ctx, `SELECT tenant, name FROM resources WHERE meridian_store_key_digest(store_key) = meridian_store_key_digest($1)
+		AND store_key = $1 AND store_key <> ''`, r.StoreKey).Scan(&owner, &name)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil

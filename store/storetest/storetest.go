@@ -5,6 +5,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuditSelectPageUntenanted", func(t *testing.T) { auditSelectPageUntenanted(t, open(t)) })
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
+	t.Run("LongStoreKey", func(t *testing.T) { longStoreKey(t, open(t)) })
 	t.Run("PutResources", func(t *testing.T) { putResources(t, open(t)) })
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
 	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })
@@ -718,6 +721,44 @@ func putResource(t *testing.T, s store.Store) {
 	es, _ := s.AuditEntries(ctx, "")
 	if len(es) != 2 || es[1].Tenant != "a" {
 		t.Errorf("audit of puts: %+v", es)
+	}
+}
+
+// longStoreKey: a dataset's store key is its store's address as the tenant
+// wrote it, and may be long. A key of kilobytes registers, on a run and
+// by a put, is found by the next registration of it (another tenant's is
+// refused), and one that differs from it only at its end is other data.
+func longStoreKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Hex of a hash chain: text a database cannot compress below its
+	// index's limit on an entry (PostgreSQL's is 2,704 bytes).
+	var b strings.Builder
+	sum := sha256.Sum256([]byte("store"))
+	for b.Len() < 8000 {
+		b.WriteString(hex.EncodeToString(sum[:]))
+		sum = sha256.Sum256(sum[:])
+	}
+	long := "s3://bucket/" + b.String()
+	ds := res("", "Dataset", "chat", `{"x":1}`, long+"|chat")
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{Register: []store.Resource{ds}}); err != nil {
+		t.Fatalf("register a long store key: %v", err)
+	}
+	var rc *store.ResourceConflict
+	_, _, err := s.CreateRun(ctx, newRun("r2", "b"), "", store.Change{Register: []store.Resource{res("", "Dataset", "chat", `{"x":2}`, long+"|chat")}})
+	if !errors.As(err, &rc) {
+		t.Fatalf("another tenant's registration of the same long key: %v", err)
+	}
+	other := res("b", "Dataset", "chat", `{"x":3}`, long+"x|chat")
+	if _, err := s.PutResource(ctx, &other, 0, rec(t, "register", "", 1)); err != nil {
+		t.Fatalf("put of a long key that differs at its end: %v", err)
+	}
+	stolen := res("c", "Dataset", "chat", `{"x":4}`, long+"x|chat")
+	if _, err := s.PutResource(ctx, &stolen, 0, rec(t, "register", "", 2)); !errors.As(err, &rc) {
+		t.Fatalf("a put of another tenant's long key: %v", err)
+	}
+	moved := res("a", "Dataset", "chat", `{"x":5}`, long+"y|chat")
+	if got, err := s.PutResource(ctx, &moved, 1, rec(t, "update", "", 3)); err != nil || got.StoreKey != long+"y|chat" {
+		t.Fatalf("update to another long key: %+v %v", got, err)
 	}
 }
 
