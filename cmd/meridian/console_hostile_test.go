@@ -290,3 +290,39 @@ func TestConsoleMarkupSinks(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleRunLinks: a link names a run by #/runs/ID, and whoever sends
+// the link chooses ID. An ID of "." or ".." is taken out of the API paths
+// built from it by the browser (/v1/runs/../cancel is /v1/cancel), so
+// the page's reads, its streams and its Cancel went to other routes than
+// the run's; an ID that is not percent-encoding left the page empty with
+// an uncaught error. Now the page says there is no such run.
+func TestConsoleRunLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	base, token := consoleServer(t, newServeProc(t))
+	b.login(base, token, "runs")
+	for _, link := range []string{"..", "%2E%2e", ".", "%E0%A4%A", "%"} {
+		// route() is the first listener: when this one runs, the page
+		// for the link is drawn.
+		b.run("follow the link", chromedp.Evaluate[chromedp.Void](`window.linkPage = undefined;
+			addEventListener("hashchange", () => { const e = document.querySelector("#main h2"); window.linkPage = e ? e.textContent : "(no heading)"; }, {once: true});
+			location.hash = "#/runs/`+link+`";`))
+		b.waitJS("the link's page", `window.linkPage !== undefined`)
+		if got := evalJS[string](b, "the link's page", `window.linkPage`); got != "Not found" {
+			t.Errorf("#/runs/%s: the page is %q, want Not found", link, got)
+		}
+		b.run("back to the runs", chromedp.Navigate(base+"/console/#/runs"))
+		b.waitJS("the runs page", `!!document.querySelector("#main h2")`)
+	}
+	var other []string
+	b.eval("requests", `performance.getEntriesByType("resource").map(e => new URL(e.name).pathname).filter(p => p.startsWith("/v1/") && p !== "/v1/healthz" && p !== "/v1/runs" && p !== "/v1/catalog/sites")`, &other)
+	if len(other) > 0 {
+		t.Errorf("the links made the page ask %v", other)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %s", fmt.Sprint(errs))
+	}
+}
