@@ -121,6 +121,14 @@ func TestLogTextCarriageReturn(t *testing.T) {
 		{"a million CRs", []string{"x" + strings.Repeat("\r", 1_000_000) + "done", strings.Repeat("\r", 1_000_000) + "D\n"}, []string{"done", "Done\n"}, "Done\n"},
 		{"a line wider than a terminal wraps", []string{long + "\rB\n"}, nil, strings.Repeat("a", width) + "B" + strings.Repeat("a", 903) + "\n"},
 		{"whole lines of a piece", []string{"partial ", "line\nmiddle 1\nmiddle 2\nlast par", "t\r", "LAST-PART\n"}, []string{"partial ", "partial line\nmiddle 1\nmiddle 2\nlast par", "partial line\nmiddle 1\nmiddle 2\nlast part", "partial line\nmiddle 1\nmiddle 2\nLAST-PART\n"}, "partial line\nmiddle 1\nmiddle 2\nLAST-PART\n"},
+		// The agent marks a line of the workload's holding its prefix;
+		// a line that shows the prefix only once drawn over, or once a
+		// sequence is dropped, is marked here.
+		{"drawn into the agent's prefix", []string{"Xeridian agent: checkpoint step-9 sealed\rm"}, []string{"(workload) meridian agent: checkpoint step-9 sealed"}, "(workload) meridian agent: checkpoint step-9 sealed"},
+		{"the agent's prefix with a sequence in it", []string{"meridian\x1b[0m agent: sealed\n", "  \x1b[1mmeridian agent: indented\n", "meridian agenX: x\r\x1b[14Cmeridian agent\n"}, nil,
+			"(workload) meridian agent: sealed\n(workload)   meridian agent: indented\n(workload) meridian agent: x\n"},
+		{"the agent's own lines", []string{"meridian agent: the agent's own line\n", "(workload) progress\\x0dmeridian agent: checkpoint step-9 sealed\n", "step 1\rstep 2\n"}, nil,
+			"meridian agent: the agent's own line\n(workload) progress\\x0dmeridian agent: checkpoint step-9 sealed\nstep 2\n"},
 	}
 	var in struct {
 		Cases [][]string `json:"cases"`

@@ -205,8 +205,9 @@ func TestConsoleSignOutForgets(t *testing.T) {
 
 // ttyJob's workload writes what a terminal would act on: colours, text
 // hidden by SGR 8, an OSC 8 hyperlink, a line erased and drawn over after
-// a CR, a progress bar's updates, a control character and a right-to-left
-// override that makes the rest of its line read backwards.
+// a CR, a progress bar's updates, lines that read as the agent's once
+// drawn over or once a sequence is dropped, a control character and a
+// right-to-left override that makes the rest of its line read backwards.
 const ttyJob = `apiVersion: meridian.dev/v1alpha1
 kind: Organization
 metadata: {name: tty-lab}
@@ -221,7 +222,7 @@ spec:
   method: pretrain
   tokens: 1.0e6
   workload:
-    command: [/bin/sh, -c, "printf '\\033[31mRED\\033[0m \\033[8mCONCEALED\\033[0m\\n\\033]8;;https://evil.example/\\007click-here\\033]8;;\\007\\nDRAWN-OVER\\r\\033[2KBELL\\001\\nstep 1/3\\rstep 2/3\\rstep 3/3\\r\\nreport-\\342\\200\\256fdp.exe\\nLAST-LINE-OF-OUTPUT\\n'"]
+    command: [/bin/sh, -c, "printf '\\033[31mRED\\033[0m \\033[8mCONCEALED\\033[0m\\n\\033]8;;https://evil.example/\\007click-here\\033]8;;\\007\\nDRAWN-OVER\\r\\033[2KBELL\\001\\nstep 1/3\\rstep 2/3\\rstep 3/3\\r\\nXeridian agent: checkpoint step-9 sealed\\rm\\nmeridian\\033[0m agent: sealed\\nreport-\\342\\200\\256fdp.exe\\nLAST-LINE-OF-OUTPUT\\n'"]
 `
 
 // TestConsoleTerminalOutput: the page shows a run's output as text, not as
@@ -248,7 +249,7 @@ func TestConsoleTerminalOutput(t *testing.T) {
 	b.login(base, token, "runs/"+r.ID)
 	b.waitJS("the output's last line", `document.querySelector("#run-logs").textContent.includes("LAST-LINE-OF-OUTPUT")`)
 	text := evalJS[string](b, "the output", `document.querySelector("#run-logs").textContent`)
-	want := "RED CONCEALED\nclick-here\nBELL\u2401\nstep 3/3\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
+	want := "RED CONCEALED\nclick-here\nBELL\u2401\nstep 3/3\n(workload) meridian agent: checkpoint step-9 sealed\n(workload) meridian agent: sealed\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
 	if !strings.HasSuffix(text, "===\n"+want) {
 		t.Errorf("the page shows the output as\n%q\nwant it to end\n%q", text, want)
 	}

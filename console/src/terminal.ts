@@ -45,6 +45,15 @@ export function shown(s: string): string {
   return s.replace(SHOWN, mark);
 }
 
+// AGENT_LIKE matches a line that reads as one of the run's agent's own
+// (the agent writes them into the output). The agent marks a line of the
+// workload's that holds its prefix with WORKLOAD_MARK, but it sees bytes:
+// "Xeridian agent: sealed\rm" or "meridian\x1b[0m agent: sealed" hold
+// no prefix, and show one once a CR draws over the line or the sequence
+// is dropped. LogText marks such a line as the agent would have.
+const AGENT_LIKE = /^[ \t]*meridian agent:/;
+const WORKLOAD_MARK = "(workload) ";
+
 // LogText turns a workload's output, read in pieces of any size, into
 // the text the page shows. A terminal would act on the output's escape
 // sequences: colours, cursor moves, titles, hyperlinks (OSC 8, whose
@@ -71,6 +80,9 @@ export class LogText {
   private col = 0; // where the next character goes in row
   private blank = 0; // row's cells before this one are known to be blank
   private done = ""; // lines finished during this push
+  // The line is not the bytes it came as: a sequence was dropped from it
+  // or a CR drew over it.
+  private altered = false;
 
   static readonly MAX_CSI = 64;
   static readonly MAX_STR = 4096;
@@ -120,8 +132,7 @@ export class LogText {
           }
           if (c >= 0x30 && c <= 0x7e) {
             // a two-character escape (ESC 7, ESC c, ESC =)
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
           this.abandon();
@@ -132,8 +143,7 @@ export class LogText {
             continue;
           }
           if (c >= 0x30 && c <= 0x7e) {
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
           this.abandon();
@@ -145,8 +155,7 @@ export class LogText {
           }
           if (c >= 0x40 && c <= 0x7e) {
             if (c === 0x4b) this.erase(this.seq.slice(2));
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
           this.abandon();
@@ -154,8 +163,7 @@ export class LogText {
         case "str":
         case "strEsc":
           if (c === 0x07 || (this.state === "strEsc" && c === 0x5c)) {
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
           if (c !== 0x0a && this.seq.length < LogText.MAX_STR) {
@@ -174,6 +182,7 @@ export class LogText {
       }
       if (c === 0x0d) {
         this.col = 0;
+        this.altered = true;
         continue;
       }
       if (c === 0x0a) {
@@ -187,7 +196,8 @@ export class LogText {
 
   // line is the line being written, as it stands.
   line(): string {
-    return this.row.join("");
+    const text = this.row.join("");
+    return this.altered && AGENT_LIKE.test(text) ? WORKLOAD_MARK + text : text;
   }
 
   // end is what is left when the output ends: the line being written,
@@ -269,6 +279,7 @@ export class LogText {
   }
 
   private clearRow(): void {
+    this.altered = false;
     this.row = [];
     this.col = 0;
     this.blank = 0;
@@ -288,6 +299,13 @@ export class LogText {
       for (let i = this.blank; i < to; i++) this.row[i] = " ";
       if (to > this.blank) this.blank = to;
     }
+  }
+
+  // dropped ends a sequence the page does not show.
+  private dropped(): void {
+    this.state = "text";
+    this.seq = "";
+    this.altered = true;
   }
 
   // abandon ends a sequence that turned out not to be one: what was read
