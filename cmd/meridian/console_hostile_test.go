@@ -204,9 +204,10 @@ func TestConsoleSignOutForgets(t *testing.T) {
 }
 
 // ttyJob's workload writes what a terminal would act on: colours, text
-// hidden by SGR 8, an OSC 8 hyperlink, a line drawn over after a CR, a
-// control character and a right-to-left override that makes the rest of
-// its line read backwards.
+// hidden by SGR 8, an OSC 8 hyperlink, a line erased and drawn over after
+// a CR, a progress bar's updates, lines that read as the agent's once
+// drawn over or once a sequence is dropped, a control character and a
+// right-to-left override that makes the rest of its line read backwards.
 const ttyJob = `apiVersion: meridian.dev/v1alpha1
 kind: Organization
 metadata: {name: tty-lab}
@@ -221,11 +222,13 @@ spec:
   method: pretrain
   tokens: 1.0e6
   workload:
-    command: [/bin/sh, -c, "printf '\\033[31mRED\\033[0m \\033[8mCONCEALED\\033[0m\\n\\033]8;;https://evil.example/\\007click-here\\033]8;;\\007\\nDRAWN-OVER\\r\\033[2KBELL\\001\\nreport-\\342\\200\\256fdp.exe\\nLAST-LINE-OF-OUTPUT\\n'"]
+    command: [/bin/sh, -c, "printf '\\033[31mRED\\033[0m \\033[8mCONCEALED\\033[0m\\n\\033]8;;https://evil.example/\\007click-here\\033]8;;\\007\\nDRAWN-OVER\\r\\033[2KBELL\\001\\nstep 1/3\\rstep 2/3\\rstep 3/3\\r\\nXeridian agent: checkpoint step-9 sealed\\rm\\nmeridian\\033[0m agent: sealed\\nreport-\\342\\200\\256fdp.exe\\nLAST-LINE-OF-OUTPUT\\n'"]
 `
 
 // TestConsoleTerminalOutput: the page shows a run's output as text, not as
-// a terminal's screen, and nothing in it is invisible. Before, the escape
+// a terminal's screen, and nothing in it is invisible, but for a line a CR
+// drew over, as on a terminal: a progress bar is one line, its last state
+// (before, each update was a line of its own). Before, the escape
 // sequences' bytes were in the page as they came (ESC invisible, the rest
 // as "[31m" litter) and a right-to-left override in the output, or in a
 // run name from a link, reordered what the page showed ("report-exe.pdf"
@@ -246,7 +249,7 @@ func TestConsoleTerminalOutput(t *testing.T) {
 	b.login(base, token, "runs/"+r.ID)
 	b.waitJS("the output's last line", `document.querySelector("#run-logs").textContent.includes("LAST-LINE-OF-OUTPUT")`)
 	text := evalJS[string](b, "the output", `document.querySelector("#run-logs").textContent`)
-	want := "RED CONCEALED\nclick-here\nDRAWN-OVER\nBELL\u2401\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
+	want := "RED CONCEALED\nclick-here\nBELL\u2401\nstep 3/3\n(workload) meridian agent: checkpoint step-9 sealed\n(workload) meridian agent: sealed\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
 	if !strings.HasSuffix(text, "===\n"+want) {
 		t.Errorf("the page shows the output as\n%q\nwant it to end\n%q", text, want)
 	}
@@ -286,5 +289,41 @@ func TestConsoleMarkupSinks(t *testing.T) {
 			t.Errorf("%s: %s, want the browser to refuse it (TypeError)", sink, got)
 			b.run("drop the element", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#sink").forEach(e => e.remove())`))
 		}
+	}
+}
+
+// TestConsoleRunLinks: a link names a run by #/runs/ID, and whoever sends
+// the link chooses ID. An ID of "." or ".." is taken out of the API paths
+// built from it by the browser (/v1/runs/../cancel is /v1/cancel), so
+// the page's reads, its streams and its Cancel went to other routes than
+// the run's; an ID that is not percent-encoding left the page empty with
+// an uncaught error. Now the page says there is no such run.
+func TestConsoleRunLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	b := newBrowser(t)
+	base, token := consoleServer(t, newServeProc(t))
+	b.login(base, token, "runs")
+	for _, link := range []string{"..", "%2E%2e", ".", "%E0%A4%A", "%"} {
+		// route() is the first listener: when this one runs, the page
+		// for the link is drawn.
+		b.run("follow the link", chromedp.Evaluate[chromedp.Void](`window.linkPage = undefined;
+			addEventListener("hashchange", () => { const e = document.querySelector("#main h2"); window.linkPage = e ? e.textContent : "(no heading)"; }, {once: true});
+			location.hash = "#/runs/`+link+`";`))
+		b.waitJS("the link's page", `window.linkPage !== undefined`)
+		if got := evalJS[string](b, "the link's page", `window.linkPage`); got != "Not found" {
+			t.Errorf("#/runs/%s: the page is %q, want Not found", link, got)
+		}
+		b.run("back to the runs", chromedp.Navigate(base+"/console/#/runs"))
+		b.waitJS("the runs page", `!!document.querySelector("#main h2")`)
+	}
+	var other []string
+	b.eval("requests", `performance.getEntriesByType("resource").map(e => new URL(e.name).pathname).filter(p => p.startsWith("/v1/") && p !== "/v1/healthz" && p !== "/v1/runs" && p !== "/v1/catalog/sites")`, &other)
+	if len(other) > 0 {
+		t.Errorf("the links made the page ask %v", other)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %s", fmt.Sprint(errs))
 	}
 }

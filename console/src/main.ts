@@ -39,17 +39,42 @@ function route(): void {
     return;
   }
   if (name === "runs" && parts[1]) {
-    document.title = shown("Run " + parts[1] + " · Meridian console");
-    stop = runPage(main, params, decodeURIComponent(parts[1]));
+    const id = runId(parts[1]);
+    if (id === null) {
+      notFound("run", parts[1]);
+      return;
+    }
+    document.title = shown("Run " + id + " · Meridian console");
+    stop = runPage(main, params, id);
     return;
   }
   const p = pages.find((x) => x.path === name);
   if (!p) {
-    main.append(h("h2", { text: "Not found" }), h("p", {}, "No page ", h("code", { text: name }), "."));
+    notFound("page", name);
     return;
   }
   document.title = p.title + " · Meridian console";
   stop = p.page(main, params, "");
+}
+
+// runId is the run a link's #/runs/ID names, or null when it names none:
+// ID is not percent-encoded text, or it is "." or "..", which the browser
+// would take out of the API path built from it (/v1/runs/../cancel is
+// /v1/cancel), so that the page's requests went to other routes than the
+// run's.
+function runId(raw: string): string | null {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  return id === "." || id === ".." ? null : id;
+}
+
+function notFound(what: string, name: string): void {
+  document.title = "Not found · Meridian console";
+  document.getElementById("main")!.append(h("h2", { text: "Not found" }), h("p", {}, `No ${what} `, h("code", { text: name }), "."));
 }
 
 function nav(current: string): void {

@@ -210,8 +210,11 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const moves = h("div", { id: "run-moves" });
   const timeline = h("ol", { id: "run-timeline", class: "timeline" });
   const logBox = h("pre", { id: "run-logs", class: "logs", tabindex: 0, "aria-label": "Run output" });
+  // The output's finished lines, and the line being written (a progress
+  // bar's, say), which changes in place.
   const logText = document.createTextNode("");
-  logBox.append(logText);
+  const logLine = document.createTextNode("");
+  logBox.append(logText, logLine);
   const logNote = h("p", { id: "run-logs-note", class: "help", hidden: true });
   const cancelBtn = h("button", { type: "button", id: "cancel", text: "Cancel run…" }) as HTMLButtonElement;
   const cancelMsg = h("span", { "aria-live": "polite" });
@@ -262,10 +265,12 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       const size = await logSize(runPath, logs.signal);
       const from = Math.max(0, size - LOG_KEEP);
       if (from > 0) shorten();
-      // The output as text: escape sequences dropped, controls shown.
+      // The output as text: escape sequences dropped, controls shown,
+      // carriage returns drawn over the line.
       const term = new LogText();
       await stream(runPath + "/logs?follow=1&offset=" + from, (s) => {
         logText.appendData(term.push(s));
+        logLine.data = term.line();
         if (logText.length > 2 * LOG_KEEP) {
           logText.deleteData(0, logText.length - LOG_KEEP);
           shorten();
@@ -273,6 +278,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         logBox.scrollTop = logBox.scrollHeight;
       }, logs.signal);
       logText.appendData(term.end());
+      logLine.data = "";
     } catch (err) {
       if ((err as Error).name !== "AbortError" && alive) logBox.append(errorBox(err));
     }

@@ -32,38 +32,81 @@ function mark(ch: string): string {
 // SHOWN matches the characters shown() replaces.
 const SHOWN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
+// SPECIAL matches what LogText acts on or marks, as SHOWN does (LF and
+// tab are plain text to it); it keeps its own lastIndex.
+const SPECIAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+// SURROGATE matches half of a character outside the BMP (one cell).
+const SURROGATE = /[\ud800-\udfff]/;
+
 // shown is s with every bidirectional control and control character
 // (but tab and newline) replaced by a visible marker.
 export function shown(s: string): string {
   return s.replace(SHOWN, mark);
 }
 
+// AGENT_LIKE matches a line that reads as one of the run's agent's own
+// (the agent writes them into the output). The agent marks a line of the
+// workload's that holds its prefix with WORKLOAD_MARK, but it sees bytes:
+// "Xeridian agent: sealed\rm" or "meridian\x1b[0m agent: sealed" hold
+// no prefix, and show one once a CR draws over the line or the sequence
+// is dropped. LogText marks such a line as the agent would have.
+const AGENT_LIKE = /^[ \t]*meridian agent:/;
+const WORKLOAD_MARK = "(workload) ";
+
 // LogText turns a workload's output, read in pieces of any size, into
 // the text the page shows. A terminal would act on the output's escape
-// sequences: colours, cursor moves, erasing lines, titles, hyperlinks
-// (OSC 8, whose target the text does not show). The page draws none of
-// them, so each whole sequence is dropped, and nothing the output wrote
-// is hidden by one (a terminal shows a line erased or drawn over; the
-// page shows all of it). A lone ESC, any other control character and
-// the bidirectional controls are shown as markers (shown()). A carriage
-// return starts a new line (a progress bar's updates are lines), CRLF
-// is one newline. A sequence longer than its bound is not one: the page
-// shows it as text, so output cannot hide itself inside an endless one.
+// sequences: colours, cursor moves, titles, hyperlinks (OSC 8, whose
+// target the text does not show). The page draws none of them, so each
+// whole sequence is dropped. A lone ESC, any other control character and
+// the bidirectional controls are shown as markers (shown()). A sequence
+// longer than its bound is not one: the page shows it as text, so output
+// cannot hide itself inside an endless one.
+//
+// Carriage returns are drawn as a terminal draws them, so that a progress
+// bar (tqdm and the like) is one line that changes, not a line per update:
+// a CR moves back to the start of the line and what follows writes over
+// it, cell by cell; CRLF is a plain line end. Erasing in the line (CSI K,
+// which bars write after a CR) erases, as it would on a terminal. The line
+// being written is not final until its LF: push returns the lines that
+// are, and line() is the one being written. A line is WIDTH cells wide at
+// most and wraps there as on a terminal that wide, so a CR never reaches
+// back further than that and each update costs at most a line's width,
+// however long the output's line and however many CRs it holds.
 export class LogText {
   private state: "text" | "esc" | "nf" | "csi" | "str" | "strEsc" = "text";
   private seq = ""; // the sequence so far, shown as text if it is not one
-  private cr = false; // the last character was a CR
+  private row: string[] = []; // the line being written, a cell a character
+  private col = 0; // where the next character goes in row
+  private blank = 0; // row's cells before this one are known to be blank
+  private done = ""; // lines finished during this push
+  // The line is not the bytes it came as: a sequence was dropped from it
+  // or a CR drew over it.
+  private altered = false;
 
   static readonly MAX_CSI = 64;
   static readonly MAX_STR = 4096;
+  static readonly WIDTH = 4096;
 
+  // push takes the next piece of the output and returns the lines it
+  // finished (each with its LF, or cut at WIDTH).
   push(text: string): string {
-    // Most output has nothing to act on: it is shown as it came.
-    SHOWN.lastIndex = 0;
-    if (this.state === "text" && !this.cr && !SHOWN.test(text)) return text;
-    let out = "";
-    for (const ch of text) {
-      const c = ch.codePointAt(0)!;
+    this.done = "";
+    let i = 0;
+    while (i < text.length) {
+      if (this.state === "text") {
+        // Most output has nothing to act on: it goes to the line as a
+        // run of text, up to the next character that is not plain.
+        SPECIAL.lastIndex = i;
+        const m = SPECIAL.exec(text);
+        const j = m ? m.index : text.length;
+        if (j > i) this.plain(text.slice(i, j));
+        if (!m) break;
+        i = j;
+      }
+      const c = text.codePointAt(i)!;
+      const ch = String.fromCodePoint(c);
+      i += ch.length;
       switch (this.state) {
         case "text":
           break;
@@ -89,11 +132,10 @@ export class LogText {
           }
           if (c >= 0x30 && c <= 0x7e) {
             // a two-character escape (ESC 7, ESC c, ESC =)
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
-          out += this.abandon();
+          this.abandon();
           break;
         case "nf":
           if (c >= 0x20 && c <= 0x2f && this.seq.length < LogText.MAX_CSI) {
@@ -101,11 +143,10 @@ export class LogText {
             continue;
           }
           if (c >= 0x30 && c <= 0x7e) {
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
-          out += this.abandon();
+          this.abandon();
           break;
         case "csi":
           if (c >= 0x20 && c <= 0x3f && this.seq.length < LogText.MAX_CSI) {
@@ -113,17 +154,16 @@ export class LogText {
             continue;
           }
           if (c >= 0x40 && c <= 0x7e) {
-            this.state = "text";
-            this.seq = "";
+            if (c === 0x4b) this.erase(this.seq.slice(2));
+            this.dropped();
             continue;
           }
-          out += this.abandon();
+          this.abandon();
           break;
         case "str":
         case "strEsc":
           if (c === 0x07 || (this.state === "strEsc" && c === 0x5c)) {
-            this.state = "text";
-            this.seq = "";
+            this.dropped();
             continue;
           }
           if (c !== 0x0a && this.seq.length < LogText.MAX_STR) {
@@ -131,7 +171,7 @@ export class LogText {
             this.seq += ch;
             continue;
           }
-          out += this.abandon();
+          this.abandon();
           break;
       }
       // Plain text.
@@ -141,32 +181,139 @@ export class LogText {
         continue;
       }
       if (c === 0x0d) {
-        out += "\n";
-        this.cr = true;
+        this.col = 0;
+        this.altered = true;
         continue;
       }
-      if (c === 0x0a && this.cr) {
-        this.cr = false;
+      if (c === 0x0a) {
+        this.newline();
         continue;
       }
-      this.cr = false;
-      out += c <= 0xffff ? mark(ch) : ch;
+      this.put(c <= 0xffff ? mark(ch) : ch);
     }
-    return out;
+    return this.done;
   }
 
-  // end is what is left when the output ends: a sequence it cut off is
-  // shown as text.
+  // line is the line being written, as it stands.
+  line(): string {
+    const text = this.row.join("");
+    return this.altered && AGENT_LIKE.test(text) ? WORKLOAD_MARK + text : text;
+  }
+
+  // end is what is left when the output ends: the line being written,
+  // and a sequence it cut off, shown as text.
   end(): string {
-    return this.abandon();
+    this.done = "";
+    this.abandon();
+    this.done += this.line();
+    this.clearRow();
+    return this.done;
+  }
+
+  // plain takes text with nothing in it to act on or mark but LFs: its
+  // whole lines are finished as they came, and only its first and last,
+  // which may share a line with what came before or comes next, go
+  // through the cells.
+  private plain(text: string): void {
+    const first = text.indexOf("\n");
+    if (first < 0) {
+      this.write(text);
+      return;
+    }
+    const last = text.lastIndexOf("\n");
+    this.write(text.slice(0, first));
+    this.newline();
+    this.done += text.slice(first + 1, last + 1);
+    this.write(text.slice(last + 1));
+  }
+
+  // write puts text with no control characters in it at the cursor, over
+  // what is there, wrapping at the line's width.
+  private write(text: string): void {
+    if (SURROGATE.test(text)) {
+      // a cell a code point
+      for (const ch of text) this.put(ch);
+      return;
+    }
+    // a cell a code unit: a width's worth at a time
+    const w = LogText.WIDTH;
+    for (let i = 0; i < text.length; ) {
+      if (this.col >= w) {
+        this.done += this.line();
+        this.clearRow();
+      }
+      const n = Math.min(text.length - i, w - this.col);
+      const part = text.slice(i, i + n);
+      i += n;
+      if (this.row.length === 0 && n === w && i < text.length) {
+        // a whole line's width, and more after it: it is finished
+        this.done += part;
+        continue;
+      }
+      if (this.col < this.blank) this.blank = this.col;
+      if (this.col === this.row.length) {
+        for (const cell of part.split("")) this.row.push(cell);
+      } else {
+        for (let k = 0; k < n; k++) this.row[this.col + k] = part[k];
+      }
+      this.col += n;
+    }
+  }
+
+  // put writes one cell at the cursor, over what is there; at the line's
+  // width, the line wraps first.
+  private put(cell: string): void {
+    if (this.col >= LogText.WIDTH) {
+      this.done += this.line();
+      this.clearRow();
+    }
+    if (this.col < this.blank) this.blank = this.col;
+    if (this.col < this.row.length) this.row[this.col] = cell;
+    else this.row.push(cell);
+    this.col++;
+  }
+
+  private newline(): void {
+    this.done += this.line() + "\n";
+    this.clearRow();
+  }
+
+  private clearRow(): void {
+    this.altered = false;
+    this.row = [];
+    this.col = 0;
+    this.blank = 0;
+  }
+
+  // erase is CSI K, erasing in the line: from the cursor to its end (no
+  // parameter or 0), from its start to the cursor (1), or all of it (2).
+  // The cells before the cursor turn blank; blank marks how many already
+  // are, so erasing again costs nothing: each cell is blanked once per
+  // time it was written.
+  private erase(param: string): void {
+    if (param === "" || param === "0" || param === "2") {
+      if (this.row.length > this.col) this.row.length = this.col;
+    }
+    if (param === "1" || param === "2") {
+      const to = Math.min(param === "1" ? this.col + 1 : this.col, this.row.length);
+      for (let i = this.blank; i < to; i++) this.row[i] = " ";
+      if (to > this.blank) this.blank = to;
+    }
+  }
+
+  // dropped ends a sequence the page does not show.
+  private dropped(): void {
+    this.state = "text";
+    this.seq = "";
+    this.altered = true;
   }
 
   // abandon ends a sequence that turned out not to be one: what was read
   // of it is shown as text.
-  private abandon(): string {
-    const s = shown(this.seq);
+  private abandon(): void {
+    const seq = this.seq;
     this.state = "text";
     this.seq = "";
-    return s;
+    for (const ch of seq) this.put(mark(ch));
   }
 }

@@ -1,0 +1,198 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// terminalHarness is a program for node that runs src/terminal.ts's
+// LogText the way the run page does: each piece of output pushed, the
+// page's text after each (the finished lines, then the line being
+// written), and the text once the output ends.
+const terminalHarness = `
+import { LogText } from "./terminal";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+function page(chunks: string[]) {
+  const t = new LogText() as any;
+  let text = "";
+  const screens: string[] = [];
+  for (const c of chunks) {
+    text += t.push(c);
+    screens.push(text + (typeof t.line === "function" ? t.line() : ""));
+  }
+  return { screens, final: text + t.end() };
+}
+if (input.bench) {
+  page(input.bench); // warm the JIT, as a page reading a stream is
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  for (let i = 0; i < input.reps; i++) n += page(input.bench).final.length;
+  process.stdout.write(JSON.stringify({ ns: Number(process.hrtime.bigint() - t0), n }));
+} else {
+  process.stdout.write(JSON.stringify(input.cases.map(page)));
+}
+`
+
+type pageText struct {
+	Screens []string
+	Final   string
+}
+
+// runTerminal runs the harness on input (JSON) and decodes its answer
+// into out.
+func runTerminal(tb testing.TB, input any, out any) {
+	tb.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		// npm, which scripts/test.sh needs for the bundle's check, brings
+		// node: where the browser tests are asked for, so is this one.
+		if os.Getenv("MERIDIAN_TEST_BROWSER") == "1" {
+			tb.Fatal("node is missing")
+		}
+		tb.Skip("node is missing")
+	}
+	res := api.Build(api.BuildOptions{
+		Stdin:    &api.StdinOptions{Contents: terminalHarness, ResolveDir: "src", Sourcefile: "harness.ts", Loader: api.LoaderTS},
+		Bundle:   true,
+		Format:   api.FormatIIFE,
+		Platform: api.PlatformNode,
+		Target:   api.ES2020,
+		Write:    false,
+		LogLevel: api.LogLevelSilent,
+	})
+	if len(res.Errors) > 0 || len(res.OutputFiles) != 1 {
+		tb.Fatalf("building the harness: %v", res.Errors)
+	}
+	script := filepath.Join(tb.TempDir(), "harness.js")
+	if err := os.WriteFile(script, res.OutputFiles[0].Contents, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	in, err := json.Marshal(input)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(node, script)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	got, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	if err := json.Unmarshal(got, out); err != nil {
+		tb.Fatalf("the harness answered %q: %v", got, err)
+	}
+}
+
+// TestLogTextCarriageReturn: a carriage return draws over the line as a
+// terminal would, so a progress bar is the one line it is on a terminal.
+// Before, each CR started a new line: a 10,000-step bar was 10,000 lines
+// of the page, and the line being written showed only once it ended.
+func TestLogTextCarriageReturn(t *testing.T) {
+	const width = 4096 // LogText.WIDTH
+	long := strings.Repeat("a", width+904)
+	cases := []struct {
+		name    string
+		chunks  []string
+		screens []string // the page after each chunk; nil: not checked
+		final   string
+	}{
+		{"a bar's updates, one a piece", []string{" 0%|     | 0/4\r", " 50%|##   | 2/4\r", "100%|#####| 4/4\n", "done\n"},
+			[]string{" 0%|     | 0/4", " 50%|##   | 2/4", "100%|#####| 4/4\n", "100%|#####| 4/4\ndone\n"}, "100%|#####| 4/4\ndone\n"},
+		{"the line as it stands, before its end", []string{"epoch 1 ", "12%", "\r", "epoch 1 ", "50%"},
+			[]string{"epoch 1 ", "epoch 1 12%", "epoch 1 12%", "epoch 1 12%", "epoch 1 50%"}, "epoch 1 50%"},
+		{"updates cut anywhere", []string{"step 1/3\rst", "ep 2/3\rstep", " 3/3", "\nnext\n"}, nil, "step 3/3\nnext\n"},
+		{"CRLF is a line end", []string{"one\r\ntwo\r", "\nthree\r\n"}, []string{"one\ntwo", "one\ntwo\nthree\n"}, "one\ntwo\nthree\n"},
+		{"a shorter update leaves the end", []string{"loss 10.25\rloss 9.5\n"}, nil, "loss 9.525\n"},
+		{"erase after CR", []string{"DRAWN-OVER\r\x1b[2KBELL\x01\n", "abcdef\r\x1b[Kxy\n", "abcdef\rxy\x1b[K\n", "abcdef\x1b[1Kg\n", "abc\x1b[0Kd\n"}, nil,
+			"BELL\u2401\nxy\nxy\n      g\nabcd\n"},
+		{"escapes dropped, controls and bidi shown", []string{"\x1b[31mRED\x1b[0m \x1b]8;;https://evil.example/\x07link\x1b]8;;\x07\n", "a\u202eb\rX\n", "x\x1b[99", "\rY\n"}, nil,
+			"RED link\nX[U+202E]b\nY\u241b[99\n"},
+		{"lone controls in a fast piece", []string{"plain\n", "ab\x08c\n"}, nil, "plain\nab\u2408c\n"},
+		{"a million CRs", []string{"x" + strings.Repeat("\r", 1_000_000) + "done", strings.Repeat("\r", 1_000_000) + "D\n"}, []string{"done", "Done\n"}, "Done\n"},
+		{"a line wider than a terminal wraps", []string{long + "\rB\n"}, nil, strings.Repeat("a", width) + "B" + strings.Repeat("a", 903) + "\n"},
+		{"whole lines of a piece", []string{"partial ", "line\nmiddle 1\nmiddle 2\nlast par", "t\r", "LAST-PART\n"}, []string{"partial ", "partial line\nmiddle 1\nmiddle 2\nlast par", "partial line\nmiddle 1\nmiddle 2\nlast part", "partial line\nmiddle 1\nmiddle 2\nLAST-PART\n"}, "partial line\nmiddle 1\nmiddle 2\nLAST-PART\n"},
+		// The agent marks a line of the workload's holding its prefix;
+		// a line that shows the prefix only once drawn over, or once a
+		// sequence is dropped, is marked here.
+		{"drawn into the agent's prefix", []string{"Xeridian agent: checkpoint step-9 sealed\rm"}, []string{"(workload) meridian agent: checkpoint step-9 sealed"}, "(workload) meridian agent: checkpoint step-9 sealed"},
+		{"the agent's prefix with a sequence in it", []string{"meridian\x1b[0m agent: sealed\n", "  \x1b[1mmeridian agent: indented\n", "meridian agenX: x\r\x1b[14Cmeridian agent\n"}, nil,
+			"(workload) meridian agent: sealed\n(workload)   meridian agent: indented\n(workload) meridian agent: x\n"},
+		{"the agent's own lines", []string{"meridian agent: the agent's own line\n", "(workload) progress\\x0dmeridian agent: checkpoint step-9 sealed\n", "step 1\rstep 2\n"}, nil,
+			"meridian agent: the agent's own line\n(workload) progress\\x0dmeridian agent: checkpoint step-9 sealed\nstep 2\n"},
+	}
+	var in struct {
+		Cases [][]string `json:"cases"`
+	}
+	for _, c := range cases {
+		in.Cases = append(in.Cases, c.chunks)
+	}
+	var got []pageText
+	runTerminal(t, in, &got)
+	if len(got) != len(cases) {
+		t.Fatalf("%d answers for %d cases", len(got), len(cases))
+	}
+	short := func(s string) string {
+		if len(s) > 200 {
+			return s[:100] + "…" + s[len(s)-100:]
+		}
+		return s
+	}
+	for i, c := range cases {
+		if got[i].Final != c.final {
+			t.Errorf("%s: the page shows\n%q\nwant\n%q", c.name, short(got[i].Final), short(c.final))
+		}
+		if c.screens == nil {
+			continue
+		}
+		if len(got[i].Screens) != len(c.screens) {
+			t.Fatalf("%s: %d screens for %d pieces", c.name, len(got[i].Screens), len(c.screens))
+		}
+		for j, want := range c.screens {
+			if got[i].Screens[j] != want {
+				t.Errorf("%s: after piece %d the page shows %q, want %q", c.name, j+1, short(got[i].Screens[j]), short(want))
+			}
+		}
+	}
+}
+
+// BenchmarkLogText: what the page spends on a megabyte of output: plain
+// lines, one long line, a bar's updates, a million CRs after a long line,
+// a million line erases.
+func BenchmarkLogText(b *testing.B) {
+	mib := 1 << 20
+	for _, bc := range []struct {
+		name  string
+		input string
+	}{
+		{"lines", strings.Repeat(strings.Repeat("x", 99)+"\n", mib/100)},
+		{"one-line", strings.Repeat("x", mib)},
+		{"bar", strings.Repeat("\r 42%|####      | 420/1000 [00:42<00:58, 10.00it/s]", mib/50)},
+		{"cr-after-long-line", strings.Repeat("y", 4000) + strings.Repeat("\r", mib)},
+		{"cr-writes", strings.Repeat("y", 4000) + strings.Repeat("\rz", mib/2)},
+		{"erase", strings.Repeat("y", 4000) + strings.Repeat("\x1b[2K", mib/4)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			// pieces as a stream brings them
+			var chunks []string
+			for s := bc.input; len(s) > 0; {
+				n := min(len(s), 64<<10)
+				chunks = append(chunks, s[:n])
+				s = s[n:]
+			}
+			var out struct{ Ns float64 }
+			runTerminal(b, map[string]any{"bench": chunks, "reps": b.N}, &out)
+			b.ReportMetric(out.Ns/float64(b.N), "js-ns/op")
+			b.ReportMetric(float64(len(bc.input))/(out.Ns/float64(b.N))*1e3, "js-MB/s")
+		})
+	}
+}
