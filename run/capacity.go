@@ -771,8 +771,10 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		st.Considered++
 		// Tried when its pools have more room than at its last try: left
 		// by the batch so far, or before it where the batch could make
-		// room by moving its runs to pools with room left.
-		if now.Before(r.Hold.NextTry) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
+		// room by moving its runs to pools with room left. A run searched
+		// for in this round of the searches tried then: its retry waits
+		// for the round's end.
+		if (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
 			passed[r.Tenant] = append(passed[r.Tenant], r)
 			continue
 		}
