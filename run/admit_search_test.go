@@ -99,3 +99,57 @@ func BenchmarkAdmissionSearches(b *testing.B) {
 	}
 	b.ReportMetric(float64(*calls)/float64(b.N), "searches/op")
 }
+
+// TestAdmissionSearchesGoRound: every pass lets in two runs that fit at
+// once (a at ca; b at cc, the cheaper of its two sites), and behind them
+// wait 40 runs lawful only at ca, which never fit beside a, then z, lawful
+// only at cc, which fits once the search moves b to cb. Each pass spent
+// its searches on the first maxSearches of the 40, as the admission order
+// puts them first at every pass, and z was never searched for: it waited
+// for good beside a free arrangement. The passes' searches now go on from
+// where the last stopped, so z is admitted within the passes it takes to
+// search every waiting run once.
+func TestAdmissionSearchesGoRound(t *testing.T) {
+	const n = maxSearches + 8
+	e := newBatchEnvAt(t, "testdata/batch-sites-3")
+	for _, s := range []string{"ca", "cb", "cc"} {
+		e.submit("t0", batchJob("hold-"+s, 1e9, s), 0, Planned)
+	}
+	for i := range n {
+		e.submit("t1", batchJob(fmt.Sprintf("never-%d", i), 1e9, "ca"), 0, Held)
+	}
+	z := e.submit("t1", batchJob("z", 1e9, "cc"), 0, Held)
+	at := time.Now()
+	e.c.cfg.Now = func() time.Time { return at }
+	ctx := context.Background()
+	const passes = (n+1+maxSearches-1)/maxSearches + 1
+	for pass := range passes {
+		// Two runs of z's tenant, of higher priority, wait for the room
+		// the runs holding it free; every waiting run's retry is due.
+		if pass > 0 {
+			e.submit("t0", batchJob(fmt.Sprintf("hold-cb-%d", pass), 1e9, "cb"), 0, Planned)
+		}
+		a := e.submit("t1", batchJob(fmt.Sprintf("a-%d", pass), 1e9, "ca"), 2, Held)
+		b := e.submit("t1", batchJob(fmt.Sprintf("b-%d", pass), 1e9, "cb", "cc"), 1, Held)
+		rows, err := e.st.ListRuns(ctx, store.ListOptions{AllTenants: true, States: []string{string(Planned), string(Migrating)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			e.end(r.ID)
+		}
+		at = at.Add(time.Hour)
+		e.admit()
+		if e.get(a.ID).State != Migrating || e.get(b.ID).State != Migrating {
+			t.Fatalf("pass %d: the runs that fit at once were not admitted: %s, %s", pass, e.get(a.ID).State, e.get(b.ID).State)
+		}
+		if got := e.get(z.ID); got.State == Migrating {
+			if got.Migration.Target.Site != "cc" || e.target(b.ID).Site != "cb" {
+				t.Fatalf("z went to %s, b to %s: want cc and cb", got.Migration.Target.Site, e.target(b.ID).Site)
+			}
+			return
+		}
+	}
+	got := e.get(z.ID)
+	t.Fatalf("after %d passes z is %s (%s); want it admitted at cc beside b moved to cb", passes, got.State, got.Reason)
+}

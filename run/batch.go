@@ -73,6 +73,10 @@ type batch struct {
 	// (shared by the batches of one admission pass): past them add
 	// returns errSearchesSpent.
 	searches *int
+	// searched, when set, holds the runs searched for since the searches
+	// last went round the whole queue (Controller.searched): add makes no
+	// search for them, and answers errSearchSkipped.
+	searched map[string]bool
 }
 
 // assignFleet is fleet.Assign (a variable for the tests to count).
@@ -82,12 +86,21 @@ var assignFleet = fleet.Assign
 // batch of up to maxBatch runs) that one admission pass makes for runs that
 // do not fit at once beside the batch: one for each such run, unbounded, a
 // long queue that a freed pool makes worth trying held the loop for
-// thousands of searches. The runs a pass does not reach are tried by the
-// next, from where the admission order puts them.
+// thousands of searches. The runs a pass does not reach are searched for
+// by the next: a run searched for once is not searched for again until the
+// searches have gone round every waiting run that needed one
+// (Controller.searched), so that runs that never fit at the head of a long
+// queue cannot take every pass's searches from a run behind them.
 const maxSearches = 32
 
 // errSearchesSpent is add's answer once the pass has made maxSearches.
 var errSearchesSpent = errors.New("the admission pass has made its fleet searches")
+
+// errSearchSkipped is add's answer for a run that does not fit at once and
+// was searched for already in this round of the queue: a pass that spent
+// its searches on the runs ahead went on from where it stopped, and this
+// run waits for the round to end to be searched for again.
+var errSearchSkipped = errors.New("searched for already in this round of the queue")
 
 func (c *Controller) newBatch(base *catalog.World, u *usage) *batch {
 	return &batch{c: c, base: base, u: u, res: map[string]int{}, usesOf: map[*entrant][][]int{}}
@@ -225,11 +238,17 @@ func (b *batch) add(e *entrant) (bool, error) {
 	if len(b.in) == 0 {
 		return false, nil
 	}
+	if b.searched[e.r.ID] {
+		return false, errSearchSkipped
+	}
 	if b.searches != nil {
 		if *b.searches <= 0 {
 			return false, errSearchesSpent
 		}
 		*b.searches--
+	}
+	if b.searched != nil {
+		b.searched[e.r.ID] = true
 	}
 	sol, err := assignFleet(b.problem(e))
 	if err != nil {

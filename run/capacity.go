@@ -696,8 +696,12 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	// searches is what is left of the pass's fleet searches (maxSearches),
 	// over all its batches.
 	searches := maxSearches
+	if c.searched == nil {
+		c.searched = map[string]bool{}
+	}
 	b := c.newBatch(base, u)
 	b.searches = &searches
+	b.searched = c.searched
 	var left []*Run // tried and not admitted: they may preempt
 	// spent says the pass made its fleet searches: it ends, and the run
 	// that found them spent, and those after it, wait for the next pass
@@ -720,6 +724,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		}
 		b = c.newBatch(base, u)
 		b.searches = &searches
+		b.searched = c.searched
 		return true
 	}
 	// try plans r again and lets it into the batch if it can be placed; it
@@ -744,6 +749,11 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			spent = true
 			return false
 		}
+		if errors.Is(err, errSearchSkipped) {
+			// Untouched, as a run past a spent pass: it is searched for
+			// once the round ends, with nothing recorded of it meanwhile.
+			return true
+		}
 		if err != nil {
 			c.cfg.Logger.Warn("admission: fleet assignment", "run", e.r.ID, "tenant", e.r.Tenant, "err", err)
 		}
@@ -761,8 +771,10 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		st.Considered++
 		// Tried when its pools have more room than at its last try: left
 		// by the batch so far, or before it where the batch could make
-		// room by moving its runs to pools with room left.
-		if now.Before(r.Hold.NextTry) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
+		// room by moving its runs to pools with room left. A run searched
+		// for in this round of the searches tried then: its retry waits
+		// for the round's end.
+		if (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
 			passed[r.Tenant] = append(passed[r.Tenant], r)
 			continue
 		}
@@ -805,7 +817,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			return st
 		}
 	}
-	if !flush() || !preemptable {
+	ok := flush()
+	c.endSearchRound(waiting, spent)
+	if !ok || !preemptable {
 		return st
 	}
 	for _, r := range left {
@@ -830,6 +844,26 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		}
 	}
 	return st
+}
+
+// endSearchRound ends the round of the queue's fleet searches when the
+// pass did not spend them (every run that needed one had one), so that the
+// next pass searches from the head of the admission order again; a pass
+// that spent them keeps the round, less the runs no longer waiting.
+func (c *Controller) endSearchRound(waiting []*Run, spent bool) {
+	if !spent {
+		clear(c.searched)
+		return
+	}
+	still := make(map[string]bool, len(waiting))
+	for _, r := range waiting {
+		still[r.ID] = true
+	}
+	for id := range c.searched {
+		if !still[id] {
+			delete(c.searched, id)
+		}
+	}
 }
 
 func wantsText(ws []Want) string {

@@ -274,6 +274,11 @@ type Controller struct {
 	// goroutine's alone.
 	sweepScanAfter string
 	sweepScanned   bool
+	// searched holds the waiting runs the admission passes made a fleet
+	// search for since the searches last went round the queue (admitRuns):
+	// a pass that spends its searches (maxSearches) goes on from them at
+	// the next. The loop's goroutine's alone.
+	searched map[string]bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

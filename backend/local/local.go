@@ -665,10 +665,15 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 	deadline := time.Now().Add(grace)
 	sent := false
 	var wrapperLine string
-	// The wrapper's children: false once signalled in their command, or
-	// seen running it when the group was signalled; true while they may
-	// yet take a signal in the wrapper's trap.
-	pending := map[int]bool{}
+	// The wrapper's children, by pid, with their start times: wait is
+	// false once signalled in their command, or seen running it when the
+	// group was signalled; true while they may yet take a signal in the
+	// wrapper's trap.
+	type child struct {
+		start uint64
+		wait  bool
+	}
+	pending := map[int]child{}
 	for {
 		now := bootTicksAt(time.Now())
 		held, err := runLockHeld(dir)
@@ -684,7 +689,9 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			if !sent {
 				wrapperLine = cmdline(pid)
 				for _, c := range children(pid) {
-					pending[c] = wrapperLine == "" || cmdline(c) == wrapperLine
+					if st, ok := readStat(c); ok {
+						pending[c] = child{st.start, wrapperLine == "" || cmdline(c) == wrapperLine}
+					}
 				}
 			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -693,18 +700,27 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			sent = true
 		} else if pid > 0 && sent && sig == syscall.SIGTERM {
 			for _, c := range children(pid) {
+				// Its start time before its command line: the child may
+				// end and its pid go to another process at any time, and
+				// signalStarted then tells that process from it.
+				st, ok := readStat(c)
+				if !ok || st.ppid != pid {
+					continue
+				}
 				line := cmdline(c)
-				wait, seen := pending[c]
+				k, seen := pending[c]
+				seen = seen && k.start == st.start
 				switch {
 				case line == "": // ended
 				case line == wrapperLine:
-					pending[c] = true // not exec'd yet
-				case !seen || wait:
+					pending[c] = child{st.start, true} // not exec'd yet
+				case !seen || k.wait:
 					// Begun since the signal, or exec'd since: it runs
 					// the command (or, once the command has ended, the
 					// wrapper's own commands, which ignore SIGTERM).
-					pending[c] = false
-					syscall.Kill(c, sig)
+					pending[c] = child{st.start, false}
+					beforeChildSignal(c)
+					signalStarted(c, st.start, sig)
 				}
 			}
 		}
@@ -715,6 +731,10 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		}
 	}
 }
+
+// beforeChildSignal is called by stopGroup between reading a child of the
+// wrapper and signalling it (a seam for the tests).
+var beforeChildSignal = func(pid int) {}
 
 // cmdline is process pid's command line, "" when it cannot be read (it
 // has ended) or is empty (a zombie).
