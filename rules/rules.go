@@ -132,7 +132,14 @@ func (s *State) Refresh(ctx context.Context) error {
 	start := s.clock()
 	cur := &Current{Files: map[string]string{}}
 	var checked error
-	if last > 0 {
+	if s.witness != nil {
+		last, checked = s.checkLatest(ctx, last)
+		if errors.As(checked, new(readError)) {
+			return checked
+		}
+		cur.Rev = last
+	}
+	if last > 0 && checked == nil {
 		r, err := s.st.GetRuleRevision(ctx, last)
 		if err != nil {
 			return err
