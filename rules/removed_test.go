@@ -106,3 +106,40 @@ func TestRevisionAppliedDuringRefreshNotTakenForRemoved(t *testing.T) {
 		t.Errorf("law in force: revision %d, want 1", s.Current().Rev)
 	}
 }
+
+// TestUnreadableRevisionLeavesServerBehind: a revision row that does not
+// decode (written outside Meridian), newer than the law in force, left
+// the server planning under the older revision, the refresh's error only
+// logged, where a row that decodes but is not on the record left it
+// behind. Either way the law in force is one this server cannot read:
+// plans and transfers are refused until it can.
+func TestUnreadableRevisionLeavesServerBehind(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	key := []byte("test key 0123456")
+	here, err := OpenWitnessed(ctx, st, nil, audit.NewChain(key), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := here.Apply(ctx, Change{Files: []policy.File{pack("org.yaml", "org-deny-xa", "XA", "2024-01-01")}}, "admin", "deny XA", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, who, reason, created_at, listing, files) VALUES (2, 'x', 'admin', 'by hand', '2026-12-05T00:00:00Z', '[]', 'not json')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err == nil {
+		t.Fatalf("Refresh onto a revision that does not decode: no error")
+	}
+	if here.Behind() == nil {
+		t.Errorf("after a revision that does not decode: not behind")
+	}
+	if _, err := here.Law().Session(policy.Query{}); err == nil {
+		t.Errorf("planning while revision 2 cannot be read: allowed")
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM rule_revisions WHERE rev = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if err := here.Refresh(ctx); err != nil || here.Behind() != nil {
+		t.Errorf("with the row gone again: refresh %v, behind %v", err, here.Behind())
+	}
+}
