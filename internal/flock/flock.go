@@ -47,6 +47,9 @@ func Lock(ctx context.Context, path string) (unlock func(), err error) {
 			return func() { f.Close() }, nil
 		}
 		f.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 }
 
