@@ -40,3 +40,29 @@ func TestLockFollowsReplacedFile(t *testing.T) {
 		t.Errorf("another locker of the file at the path while Lock holds it: %v, want EWOULDBLOCK", err)
 	}
 }
+
+// TestLockReplacedEndsWithContext: a lock file replaced each time it is
+// opened keeps Lock opening it again; its context bounds those tries.
+func TestLockReplacedEndsWithContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	opened := 0
+	testHookOpened = func() {
+		opened++
+		if opened <= 100 {
+			if err := os.Remove(path); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { testHookOpened = nil }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	unlock, err := Lock(ctx, path)
+	if err == nil {
+		unlock()
+		t.Fatalf("a lock file replaced at each of %d opens, with the context ended: locked", opened-1)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Lock: %v, want the context's error", err)
+	}
+}
