@@ -54,3 +54,21 @@ func TestFileFingerprintBounded(t *testing.T) {
 		t.Errorf("a directory: %v, want ErrNotRegular", err)
 	}
 }
+
+// TestSelfSignedKeepsCertificateItCannotRead: a certificate that is there
+// but cannot be looked at (here a link to itself; on shared storage, a
+// read error) is not replaced by a new pair, which would break every
+// client that pinned the old one: the start fails instead.
+func TestSelfSignedKeepsCertificateItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, CertFile)
+	if err := os.Symlink(CertFile, cert); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, created, err := SelfSigned(dir, []string{"127.0.0.1"}); err == nil {
+		t.Errorf("a certificate that cannot be looked at: no error (created %v)", created)
+	}
+	if fi, err := os.Lstat(cert); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the certificate's name afterwards: %v, %v; want it as it was", fi, err)
+	}
+}

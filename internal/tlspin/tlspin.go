@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -143,7 +144,12 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 		return "", "", "", false, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	defer unlock()
-	if _, err := os.Stat(certFile); err == nil {
+	// Only a certificate that is not there is made: one that could not be
+	// looked at (a read error of shared storage) replaced by a new pair
+	// broke every client and agent that pinned the old one.
+	if _, err := os.Stat(certFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", "", "", false, err
+	} else if err == nil {
 		// Whoever can read the key can be this server to every client
 		// that pinned its certificate.
 		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
