@@ -132,10 +132,17 @@ func (s *State) Refresh(ctx context.Context) error {
 	start := s.clock()
 	cur := &Current{Files: map[string]string{}}
 	var checked error
-	if last > 0 {
+	if s.witness != nil {
+		last, checked = s.checkLatest(ctx, last)
+		if errors.As(checked, new(readError)) {
+			return s.unread(ctx, last, checked)
+		}
+		cur.Rev = last
+	}
+	if last > 0 && checked == nil {
 		r, err := s.st.GetRuleRevision(ctx, last)
 		if err != nil {
-			return err
+			return s.unread(ctx, last, err)
 		}
 		cur.Rev, cur.Hash = r.Rev, r.Hash
 		if r.Files != nil {
@@ -143,7 +150,7 @@ func (s *State) Refresh(ctx context.Context) error {
 		}
 		checked = s.checkRevision(ctx, r)
 		if errors.As(checked, new(readError)) {
-			return checked
+			return s.unread(ctx, last, checked)
 		}
 	}
 	var eng *policy.Engine
@@ -177,6 +184,23 @@ func (s *State) Refresh(ctx context.Context) error {
 	s.mu.Unlock()
 	s.setBehind(nil)
 	return nil
+}
+
+// unread ends a refresh that could not read revision last, newer than the
+// law in force, or its audit record: the store failed, or the revision's
+// row does not decode (written outside Meridian). last is the law in force
+// all the same, so planning on under the older revision here would ignore
+// it: the server is behind until a refresh reads it. The store's failure
+// may pass, so the next refresh reads it again, without the rest a
+// revision that did not load waits.
+func (s *State) unread(ctx context.Context, last int64, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	if cur := s.Current(); cur != nil && last > cur.Rev {
+		s.setBehind(&BehindError{Rev: last, Applies: cur.Rev, Err: err})
+	}
+	return err
 }
 
 // BehindError says that this server cannot load the rules revision in

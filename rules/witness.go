@@ -50,11 +50,39 @@ func (w *witness) confirm(ctx context.Context, rev int64, hash string) error {
 	if got, ok := w.sealed[rev]; ok {
 		return w.match(rev, hash, got)
 	}
+	if err := w.catchUp(ctx); err != nil {
+		return readError{fmt.Errorf("rules revision %d: reading its audit record: %w", rev, err)}
+	}
+	got, ok := w.sealed[rev]
+	if !ok {
+		return fmt.Errorf("rules revision %d is in the store but the audit log has no sealed record of it: it was written outside Meridian; it is not loaded", rev)
+	}
+	return w.match(rev, hash, got)
+}
+
+// latest is the highest revision a sealed record names (0: none), reading
+// the records written since the last call.
+func (w *witness) latest(ctx context.Context) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.catchUp(ctx); err != nil {
+		return 0, readError{fmt.Errorf("rules revisions: reading their audit records: %w", err)}
+	}
+	var hi int64
+	for rev := range w.sealed {
+		hi = max(hi, rev)
+	}
+	return hi, nil
+}
+
+// catchUp reads the rules-revision records written since the last call
+// into sealed. w.mu is held.
+func (w *witness) catchUp(ctx context.Context) error {
 	q := store.AuditQuery{Kinds: []string{KindRevision}, AllTenants: true, After: w.after, Limit: witnessPage, MaxBytes: witnessPageBytes}
 	for {
 		page, next, err := w.log.AuditSelectPage(ctx, q)
 		if err != nil {
-			return readError{fmt.Errorf("rules revision %d: reading its audit record: %w", rev, err)}
+			return err
 		}
 		for _, e := range page {
 			w.after = max(w.after, e.Seq)
@@ -75,15 +103,10 @@ func (w *witness) confirm(ctx context.Context, rev int64, hash string) error {
 			}
 		}
 		if next == 0 {
-			break
+			return nil
 		}
 		q.After = next
 	}
-	got, ok := w.sealed[rev]
-	if !ok {
-		return fmt.Errorf("rules revision %d is in the store but the audit log has no sealed record of it: it was written outside Meridian; it is not loaded", rev)
-	}
-	return w.match(rev, hash, got)
 }
 
 func (w *witness) match(rev int64, hash, recorded string) error {
@@ -103,6 +126,30 @@ func (s *State) checkRevision(ctx context.Context, r *store.RuleRevision) error 
 		return nil
 	}
 	return s.witness.confirm(ctx, r.Rev, r.Hash)
+}
+
+// checkLatest says whether last, the store's latest revision, is the latest
+// the audit log records, and returns the store's latest. The store is not
+// trusted with which revision is the latest any more than with a
+// revision's files: the latest revision's row deleted (or all of them)
+// put the one before it (or no applied files at all) in force on every
+// server that started next, each revision it loaded confirmed by its
+// record, while the servers running went on under the deleted one.
+func (s *State) checkLatest(ctx context.Context, last int64) (int64, error) {
+	hi, err := s.witness.latest(ctx)
+	if err != nil || hi <= last {
+		return last, err
+	}
+	// A revision's row and its record are written in one transaction:
+	// another server's may have been written after last was read.
+	now, err := s.st.LastRuleRevision(ctx)
+	if err != nil {
+		return last, readError{err}
+	}
+	if now >= hi {
+		return now, nil
+	}
+	return now, fmt.Errorf("the audit log records rules revision %d, but the store's latest is %d: revisions were removed outside Meridian; the law in force is not loaded from it", hi, now)
 }
 
 // OpenWitnessed is Open for a server: every revision it loads from the

@@ -125,7 +125,7 @@ const maxSmallFile = 1 << 20
 // the first to create the file wins and the others read it.
 func (d Dir) Secret(name string) ([]byte, error) {
 	path := d.Join(name)
-	b, err := plainfile.Read(path, maxSmallFile)
+	b, fi, err := plainfile.ReadStat(path, maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -141,12 +141,18 @@ func (d Dir) Secret(name string) ([]byte, error) {
 		if created {
 			return key, nil
 		}
-		b, err = plainfile.Read(path, maxSmallFile)
+		b, fi, err = plainfile.ReadStat(path, maxSmallFile)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	if testHookSecretRead != nil {
+		testHookSecretRead()
+	}
+	// The mode checked is the file read's: a check on the name again saw
+	// whatever was put there after the read (a 0600 file renamed over a
+	// key others had read), and let that key in.
+	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
 	}
 	key, err := hex.DecodeString(string(bytes.TrimSpace(b)))
@@ -155,6 +161,9 @@ func (d Dir) Secret(name string) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// testHookSecretRead, when set, runs after Secret has read its file.
+var testHookSecretRead func()
 
 // Client is what client.json holds: where the CLI on this machine finds
 // the server, its token and, for a self-signed certificate, its

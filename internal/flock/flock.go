@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -20,6 +21,42 @@ import (
 // the opener create, or lock, a file wherever the link pointed; a FIFO or a
 // device is no lock file, and opening one must not wait on a writer.
 func Lock(ctx context.Context, path string) (unlock func(), err error) {
+	for {
+		f, err := open(path)
+		if err != nil {
+			return nil, err
+		}
+		if testHookOpened != nil {
+			testHookOpened()
+		}
+		if err := wait(ctx, f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		// The lock is on the file opened, which may no longer be the one
+		// at path: removed (with the directory it was in) while this
+		// waited, a new one made there and locked by another. Holding the
+		// old one would exclude no one, so it is let go and path opened
+		// again.
+		same, err := still(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if same {
+			return func() { f.Close() }, nil
+		}
+		f.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// testHookOpened, when set, runs between a lock file's open and its lock.
+var testHookOpened func()
+
+func open(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
@@ -34,20 +71,39 @@ func Lock(ctx context.Context, path string) (unlock func(), err error) {
 		}
 		return nil, fmt.Errorf("lock file %s is not a regular file (%v)", path, fi.Mode().Type())
 	}
+	return f, nil
+}
+
+// wait takes the lock on f, waiting until ctx is done.
+func wait(ctx context.Context, f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// still says whether path names the file f has open.
+func still(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
 }

@@ -37,6 +37,14 @@ func Read(path string, max int64) ([]byte, error) {
 	return read(path, max, false)
 }
 
+// ReadStat is Read that also returns what the file read is (its mode,
+// owner and size as it was opened): a check of the file (that only its
+// owner may read it) made on the name afterwards may see another file,
+// put there in between by whoever can write its directory.
+func ReadStat(path string, max int64) ([]byte, os.FileInfo, error) {
+	return readStat(path, max, false)
+}
+
 // ReadNamed is Read for a file the person running the command named
 // (on its command line, or in their own environment): a pipe, a FIFO or
 // a character device is read too, up to max bytes, as a regular file is,
@@ -50,22 +58,27 @@ func ReadNamed(path string, max int64) ([]byte, error) {
 }
 
 func read(path string, max int64, streams bool) ([]byte, error) {
+	data, _, err := readStat(path, max, streams)
+	return data, err
+}
+
+func readStat(path string, max int64, streams bool) ([]byte, os.FileInfo, error) {
 	// O_NONBLOCK makes the open of a FIFO return at once rather than
 	// wait for a writer; a regular file ignores it.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := fi.Mode()
 	switch {
 	case m.IsRegular():
 		if fi.Size() > max {
-			return nil, fmt.Errorf("%s: %w: %d bytes, over the %d-byte limit", path, ErrTooLarge, fi.Size(), max)
+			return nil, nil, fmt.Errorf("%s: %w: %d bytes, over the %d-byte limit", path, ErrTooLarge, fi.Size(), max)
 		}
 	case streams && (m&os.ModeNamedPipe != 0 || m&os.ModeCharDevice != 0):
 		// Reads in non-blocking mode would fail at once on a pipe whose
@@ -75,21 +88,21 @@ func read(path string, max int64, streams bool) ([]byte, error) {
 		// as empty. (Fd puts the file in blocking mode too; the call
 		// below says so where it matters.)
 		if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	default:
-		return nil, fmt.Errorf("%s: %w (%s); refused", path, ErrNotRegular, Kind(m))
+		return nil, nil, fmt.Errorf("%s: %w (%s); refused", path, ErrNotRegular, Kind(m))
 	}
 	// A regular file may grow after Stat, and a pipe or a device says
 	// nothing of its size: read one byte past the bound to tell.
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)
+		return nil, nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)
 	}
-	return data, nil
+	return data, fi, nil
 }
 
 // Kind says what a file of mode m is, for errors.

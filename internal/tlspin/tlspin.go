@@ -1,10 +1,11 @@
 // Package tlspin makes a server's self-signed certificate and lets clients
 // trust it by its fingerprint (the SHA-256 of the certificate), as
 // `meridian serve` prints it on first start. It is a leaf: only the
-// standard library.
+// standard library and Meridian's internal file helpers.
 package tlspin
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,16 +17,18 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Fingerprint is the lowercase hex SHA-256 of a DER certificate.
@@ -133,16 +136,20 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", "", false, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// The lock file must be a regular file (flock.Lock): a link put in
+	// its place had the server create, and lock, a file wherever the
+	// link pointed.
+	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, "lock"))
 	if err != nil {
-		return "", "", "", false, err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", "", "", false, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(certFile); err == nil {
+	defer unlock()
+	// Only a certificate that is not there is made: one that could not be
+	// looked at (a read error of shared storage) replaced by a new pair
+	// broke every client and agent that pinned the old one.
+	if _, err := os.Stat(certFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", "", "", false, err
+	} else if err == nil {
 		// Whoever can read the key can be this server to every client
 		// that pinned its certificate.
 		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
@@ -193,9 +200,15 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	return certFile, keyFile, Fingerprint(der), true, nil
 }
 
-// FileFingerprint is the fingerprint of the first certificate in a PEM file.
+// MaxCertFile bounds a certificate file FileFingerprint reads.
+const MaxCertFile = 1 << 20
+
+// FileFingerprint is the fingerprint of the first certificate in a PEM
+// file. The file must be a regular file of at most MaxCertFile bytes
+// (plainfile.Read): a FIFO in its place hung the server's start, and a
+// link to /dev/zero read until memory ran out.
 func FileFingerprint(certFile string) (string, error) {
-	b, err := os.ReadFile(certFile)
+	b, err := plainfile.Read(certFile, MaxCertFile)
 	if err != nil {
 		return "", err
 	}
