@@ -372,6 +372,9 @@ func ownerWritesOnly(flag, path string) error {
 }
 
 func startServer(opts serverOptions) (*server, error) {
+	// One walk for the start: what it has looked at once it need not
+	// look at again.
+	walk := newPermWalk()
 	if err := checkServeFiles(opts); err != nil {
 		return nil, badInput(err)
 	}
@@ -459,6 +462,14 @@ func startServer(opts serverOptions) (*server, error) {
 			return nil, badInput(err)
 		}
 	}
+	anchorDir := opts.AnchorDir
+	if anchorDir == "" {
+		anchorDir = dir.Anchor()
+	}
+	walk.forget(opts.StateDir)
+	if err := walk.checkSecrets(serveSecrets(opts, dir, anchorDir)); err != nil {
+		return nil, badInput(err)
+	}
 	key, err := audit.LoadKey(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -466,10 +477,6 @@ func startServer(opts serverOptions) (*server, error) {
 	agentKey, err := dir.Secret(statedir.AgentKey)
 	if err != nil {
 		return nil, err
-	}
-	anchorDir := opts.AnchorDir
-	if anchorDir == "" {
-		anchorDir = dir.Anchor()
 	}
 	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
