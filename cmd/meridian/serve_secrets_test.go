@@ -10,6 +10,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/internal/tlspin"
+	"meridian.dev/meridian/statedir"
 )
 
 // secretsOpts are a server's options on state, confined by Landlock so
@@ -159,5 +160,60 @@ func TestServeRefusesSecretsOthersOwn(t *testing.T) {
 			continue
 		}
 		s.Close()
+	}
+}
+
+// TestServeStartLooksAtEachPathOnce: the checks of serve's files looked at
+// every directory above each file again for each file (and for each link
+// into a directory, once more through the link): a catalog of many sites
+// linked from one directory, several rule packs side by side, the state
+// directory's secrets, each stat'ed the same directories up to the root.
+// Within one start each path is now stat'ed (and lstat'ed) at most once.
+func TestServeStartLooksAtEachPathOnce(t *testing.T) {
+	base := t.TempDir()
+	shared := filepath.Join(base, "shared")
+	cat := filepath.Join(base, "conf", "sites")
+	copyTree(t, "../../examples/demo/sites", shared)
+	os.MkdirAll(cat, 0o755)
+	sites, _ := filepath.Glob(filepath.Join(shared, "*"))
+	for _, f := range sites {
+		if err := os.Symlink(f, filepath.Join(cat, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ruleDirs []string
+	for _, n := range []string{"a", "b", "c"} {
+		d := filepath.Join(base, "conf", "rules", n)
+		copyTree(t, "../../examples/demo/rules", d)
+		ruleDirs = append(ruleDirs, d)
+	}
+	state := filepath.Join(base, "state")
+	writeKeyFile(t, filepath.Join(state, audit.KeyFile))
+	writeKeyFile(t, filepath.Join(state, "agent.key"))
+	writeKeyFile(t, filepath.Join(state, "anchor", audit.AnchorKeyFile))
+
+	stats, lstats := map[string]int{}, map[string]int{}
+	defer func(s, l func(string) (os.FileInfo, error)) { statPath, lstatPath = s, l }(statPath, lstatPath)
+	statPath = func(p string) (os.FileInfo, error) { stats[p]++; return os.Stat(p) }
+	lstatPath = func(p string) (os.FileInfo, error) { lstats[p]++; return os.Lstat(p) }
+
+	opts := secretsOpts(state)
+	opts.CatalogDir, opts.RuleDirs = cat, ruleDirs
+	w := newPermWalk()
+	if err := checkServeFiles(w, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.checkSecrets(serveSecrets(opts, statedir.Dir{Path: state}, filepath.Join(state, "anchor"))); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) == 0 || len(lstats) == 0 {
+		t.Fatalf("stat'ed %d paths and lstat'ed %d: the checks no longer go through statPath and lstatPath", len(stats), len(lstats))
+	}
+	for kind, m := range map[string]map[string]int{"stat": stats, "lstat": lstats} {
+		for p, n := range m {
+			if n > 1 {
+				t.Errorf("%s %s %d times in one start", kind, p, n)
+			}
+		}
 	}
 }
