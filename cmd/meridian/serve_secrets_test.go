@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +217,32 @@ func TestServeStartLooksAtEachPathOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServeLockFilesNotFollowed: serve opened serve.lock and client.lock
+// following links, creating what they named: a link planted in the state
+// directory as either made the server (root, often) create an empty file
+// wherever it pointed, and it started. A FIFO as serve.lock was taken as
+// a lock too. Each is refused, naming the lock file, and nothing is made
+// where the link points.
+func TestServeLockFilesNotFollowed(t *testing.T) {
+	base := t.TempDir()
+	for _, name := range []string{"serve.lock", "client.lock"} {
+		state := filepath.Join(base, "state-"+name)
+		os.Mkdir(state, 0o700)
+		victim := filepath.Join(base, "made-by-"+name)
+		if err := os.Symlink(victim, filepath.Join(state, name)); err != nil {
+			t.Fatal(err)
+		}
+		wantRefused(t, name+" a link", secretsOpts(state), filepath.Join(state, name), "symbolic link")
+		if _, err := os.Lstat(victim); !os.IsNotExist(err) {
+			t.Errorf("%s a link to %s: the server made it (%v)", name, victim, err)
+		}
+	}
+	state := filepath.Join(base, "state-fifo")
+	os.Mkdir(state, 0o700)
+	if err := syscall.Mkfifo(filepath.Join(state, "serve.lock"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, "serve.lock a FIFO", secretsOpts(state), filepath.Join(state, "serve.lock"), "a FIFO")
 }

@@ -430,7 +430,7 @@ func startServer(opts serverOptions) (*server, error) {
 		// SIGKILL. Servers on PostgreSQL share the directory and take
 		// turns at the controller through the store's lease instead.
 		var err error
-		lock, err = os.OpenFile(dir.Join(statedir.ServeLock), os.O_CREATE|os.O_RDWR, 0o600)
+		lock, err = openLockFile(dir.Join(statedir.ServeLock))
 		if err != nil {
 			return nil, err
 		}
@@ -793,6 +793,32 @@ func passableAbove(stateDir string) error {
 			return nil
 		}
 	}
+}
+
+// openLockFile opens the lock file at path in the state directory,
+// creating it: a regular file there, never what a link in its place
+// names. Opened as it was, following links, a link planted as serve.lock
+// or client.lock made the server (root, often) create an empty file
+// wherever the link pointed, or lock a file someone else locks; a FIFO or
+// a device is no lock file either.
+func openLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("lock file %s is a symbolic link; want a regular file (remove the link and start again)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s is %s; want a regular file (remove it and start again)", path, plainfile.Kind(fi.Mode()))
+	}
+	return f, nil
 }
 
 // markSharedStore marks dir as one whose servers keep their state in
