@@ -246,3 +246,38 @@ func TestServeLockFilesNotFollowed(t *testing.T) {
 	}
 	wantRefused(t, "serve.lock a FIFO", secretsOpts(state), filepath.Join(state, "serve.lock"), "a FIFO")
 }
+
+// TestServeSelfSignedFilesPlanted: the self-signed certificate's lock was
+// opened following links, so a link as STATE/tls/lock made the server
+// create what it named; and its certificate was read for its fingerprint
+// unbounded and blocking, so a FIFO in its place held the start for good.
+// Each is refused, naming the file.
+func TestServeSelfSignedFilesPlanted(t *testing.T) {
+	base := t.TempDir()
+	state := filepath.Join(base, "state-lock")
+	os.MkdirAll(filepath.Join(state, "tls"), 0o700)
+	victim := filepath.Join(base, "made-by-lock")
+	if err := os.Symlink(victim, filepath.Join(state, "tls", "lock")); err != nil {
+		t.Fatal(err)
+	}
+	o := secretsOpts(state)
+	o.SelfSigned = true
+	wantRefused(t, "tls/lock a link", o, filepath.Join(state, "tls", "lock"), "symbolic link")
+	if _, err := os.Lstat(victim); !os.IsNotExist(err) {
+		t.Errorf("tls/lock a link to %s: the server made it (%v)", victim, err)
+	}
+
+	state = filepath.Join(base, "state-fifo")
+	tlsDir := filepath.Join(state, "tls")
+	if _, _, _, _, err := tlspin.SelfSigned(tlsDir, []string{"localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(tlsDir, tlspin.CertFile)
+	os.Remove(cert)
+	if err := syscall.Mkfifo(cert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o = secretsOpts(state)
+	o.SelfSigned = true
+	wantRefused(t, "tls/cert.pem a FIFO", o, cert, "a FIFO")
+}

@@ -5,6 +5,7 @@
 package tlspin
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,10 +23,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // Fingerprint is the lowercase hex SHA-256 of a DER certificate.
@@ -133,15 +135,12 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", "", false, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// Not what a link in the lock's place names: it would be created.
+	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, "lock"))
 	if err != nil {
 		return "", "", "", false, err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", "", "", false, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	if _, err := os.Stat(certFile); err == nil {
 		// Whoever can read the key can be this server to every client
 		// that pinned its certificate.
@@ -193,9 +192,14 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 	return certFile, keyFile, Fingerprint(der), true, nil
 }
 
+// maxCertFileBytes bounds a certificate file: a chain takes some kilobytes.
+const maxCertFileBytes = 1 << 20
+
 // FileFingerprint is the fingerprint of the first certificate in a PEM file.
+// It is read as a regular file within a bound: a FIFO in a state
+// directory's certificate's place held a server's start for good.
 func FileFingerprint(certFile string) (string, error) {
-	b, err := os.ReadFile(certFile)
+	b, err := plainfile.Read(certFile, maxCertFileBytes)
 	if err != nil {
 		return "", err
 	}
