@@ -281,3 +281,24 @@ func TestServeSelfSignedFilesPlanted(t *testing.T) {
 	o.SelfSigned = true
 	wantRefused(t, "tls/cert.pem a FIFO", o, cert, "a FIFO")
 }
+
+// TestServeStateDatabaseNotFollowed: SQLite opens the state database and
+// its journals creating what is missing and following links, so a link
+// planted as meridian.db or meridian.db-wal made the server create its
+// database (or journal) wherever the link pointed, and it started. Each
+// is refused, naming the file, and nothing is made where it points.
+func TestServeStateDatabaseNotFollowed(t *testing.T) {
+	base := t.TempDir()
+	for _, name := range []string{"meridian.db", "meridian.db-wal"} {
+		state := filepath.Join(base, "state-"+name)
+		os.Mkdir(state, 0o700)
+		victim := filepath.Join(base, "made-by-"+name)
+		if err := os.Symlink(victim, filepath.Join(state, name)); err != nil {
+			t.Fatal(err)
+		}
+		wantRefused(t, name+" a link", secretsOpts(state), filepath.Join(state, name), "a link")
+		if _, err := os.Lstat(victim); !os.IsNotExist(err) {
+			t.Errorf("%s a link to %s: the server made it (%v)", name, victim, err)
+		}
+	}
+}

@@ -510,6 +510,11 @@ func startServer(opts serverOptions) (*server, error) {
 	kubernetes.RouteClientLogs(logger)
 	anchorer := newAnchorer(anchors, logger)
 	ctx := context.Background()
+	if !shared {
+		if err := checkStateDatabase(dir.Database()); err != nil {
+			return nil, badInput(err)
+		}
+	}
 	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
 		return nil, err
@@ -793,6 +798,27 @@ func passableAbove(stateDir string) error {
 			return nil
 		}
 	}
+}
+
+// checkStateDatabase refuses a SQLite database in the state directory, or
+// a journal of it, that is not a regular file. SQLite opens them creating
+// what is missing and following links: a link planted as meridian.db (or
+// its -wal or -shm) made the server create the database, or its journal,
+// wherever the link pointed, and serve from it.
+func checkStateDatabase(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("state database %s is %s; want a regular file in the state directory (remove it, or put the database itself there)", p, plainfile.Kind(fi.Mode()))
+		}
+	}
+	return nil
 }
 
 // openLockFile opens the lock file at path in the state directory,
