@@ -77,7 +77,11 @@ where this machine is. A --catalog gives the sites that run jobs, each with
 its backend (local, slurm, kubernetes). The catalog, --rules packs and the
 --quotas file decide where runs go and under what law: one that other users
 may write (o+w, or in a directory they may write, here or above, or where a
-link in it leads) is refused.`,
+link in it leads) is refused. So is a secret (audit.key, agent.key, the
+anchor key, the TLS key, client.json, tokens.json, the keyrings) that a
+user other than the server's own or root owns, or that its group or others
+may write or replace: the file, a link to it, or a directory on its path
+(one with the sticky bit, like /tmp, excepted).`,
 		Example: `  meridian serve
   MERIDIAN_HOME=/srv/meridian meridian serve --listen 127.0.0.1:7420 --catalog sites/
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \

@@ -123,7 +123,7 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 		{"a link in --catalog", serverOptions{CatalogDir: cat}, "--catalog"},
 		{"--quotas below an open directory", serverOptions{Quotas: filepath.Join(deep, "quotas.yaml")}, "--quotas"},
 	} {
-		err := checkServeFiles(tc.opts)
+		err := checkServeFiles(newPermWalk(), tc.opts)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" ") || !strings.Contains(err.Error(), open+" lets others write") {
 			t.Errorf("%s: %v, want a refusal naming %s and %s", tc.name, err, tc.flag, open)
 		}
@@ -131,7 +131,7 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 	// The same files where only their owner may change them pass.
 	os.Chmod(open, 0o755)
 	for _, o := range []serverOptions{{Quotas: linked}, {CatalogDir: cat}, {Quotas: filepath.Join(deep, "quotas.yaml")}} {
-		if err := checkServeFiles(o); err != nil {
+		if err := checkServeFiles(newPermWalk(), o); err != nil {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
@@ -139,7 +139,7 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 	loop := filepath.Join(base, "loop")
 	os.Mkdir(loop, 0o755)
 	os.Symlink(loop, filepath.Join(loop, "again"))
-	if err := checkServeFiles(serverOptions{CatalogDir: loop}); err != nil {
+	if err := checkServeFiles(newPermWalk(), serverOptions{CatalogDir: loop}); err != nil {
 		t.Errorf("a link back to its directory: %v", err)
 	}
 }

@@ -266,13 +266,14 @@ func redactedURL(u string) string {
 // there is none. A link counts as what it names, and the directories
 // above the link and above what it names are both looked at: a link to a
 // file in a directory anyone may write let anyone put another file there.
-func othersMayWrite(path string) (string, error) {
-	return othersMayWriteSeen(path, map[string]bool{})
+// What w has looked at before it does not look at again.
+func othersMayWrite(w *permWalk, path string) (string, error) {
+	return othersMayWriteSeen(w, path, map[string]bool{})
 }
 
 // othersMayWriteSeen is othersMayWrite; seen holds the resolved paths of
 // links already followed, so that a loop of links ends.
-func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
+func othersMayWriteSeen(w *permWalk, path string, seen map[string]bool) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
@@ -286,7 +287,7 @@ func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
 	}
 	seen[real] = true
 	for _, p := range []string{abs, real} {
-		if d, err := replaceableAbove(p); d != "" || err != nil {
+		if d, err := w.replaceableAbove(p); d != "" || err != nil {
 			return d, err
 		}
 	}
@@ -295,7 +296,7 @@ func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
 		if err != nil {
 			return err
 		}
-		fi, err := os.Stat(p) // a link counts as what it names
+		fi, err := w.statOf(p) // a link counts as what it names
 		if err != nil {
 			return err
 		}
@@ -304,7 +305,7 @@ func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
 			return filepath.SkipAll
 		}
 		if p != real && d.Type()&fs.ModeSymlink != 0 {
-			f, err := othersMayWriteSeen(p, seen)
+			f, err := othersMayWriteSeen(w, p, seen)
 			if err != nil {
 				return err
 			}
@@ -321,25 +322,39 @@ func othersMayWriteSeen(path string, seen map[string]bool) (string, error) {
 // replaceableAbove names the nearest directory above the absolute path p
 // in which local users other than its owner may rename or remove entries
 // (o+w without the sticky bit), or "" when there is none up to the root.
-func replaceableAbove(p string) (string, error) {
+// The answer for each directory on the way is remembered: files side by
+// side, or links into one directory, share every directory above them.
+func (w *permWalk) replaceableAbove(p string) (string, error) {
+	var visited []string
+	found := ""
 	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
+		if v, ok := w.above[d]; ok {
+			found = v
+			break
+		}
+		fi, err := w.statOf(d)
 		if err != nil {
 			return "", err
 		}
+		visited = append(visited, d)
 		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
-			return d, nil
+			found = d
+			break
 		}
 		if d == filepath.Dir(d) {
-			return "", nil
+			break
 		}
 	}
+	for _, d := range visited {
+		w.above[d] = found
+	}
+	return found, nil
 }
 
 // checkServeFiles refuses serve's catalog, rule packs and quota file when a
 // local user other than their owner may change them: they decide where
 // runs go, under what law and with what share.
-func checkServeFiles(opts serverOptions) error {
+func checkServeFiles(w *permWalk, opts serverOptions) error {
 	var paths [][2]string
 	if opts.CatalogDir != "" {
 		paths = append(paths, [2]string{"--catalog", opts.CatalogDir})
@@ -351,7 +366,7 @@ func checkServeFiles(opts serverOptions) error {
 		paths = append(paths, [2]string{"--quotas", opts.Quotas})
 	}
 	for _, fp := range paths {
-		if err := ownerWritesOnly(fp[0], fp[1]); err != nil {
+		if err := ownerWritesOnly(w, fp[0], fp[1]); err != nil {
 			return err
 		}
 	}
@@ -360,8 +375,8 @@ func checkServeFiles(opts serverOptions) error {
 
 // ownerWritesOnly refuses path, given with flag, when othersMayWrite
 // finds anything of it a local user other than its owner may change.
-func ownerWritesOnly(flag, path string) error {
-	bad, err := othersMayWrite(path)
+func ownerWritesOnly(w *permWalk, flag, path string) error {
+	bad, err := othersMayWrite(w, path)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
@@ -372,7 +387,10 @@ func ownerWritesOnly(flag, path string) error {
 }
 
 func startServer(opts serverOptions) (*server, error) {
-	if err := checkServeFiles(opts); err != nil {
+	// One walk for the start: what it has looked at once it need not
+	// look at again.
+	walk := newPermWalk()
+	if err := checkServeFiles(walk, opts); err != nil {
 		return nil, badInput(err)
 	}
 	if err := checkAdvertise(opts.Advertise); err != nil {
@@ -412,7 +430,7 @@ func startServer(opts serverOptions) (*server, error) {
 		// SIGKILL. Servers on PostgreSQL share the directory and take
 		// turns at the controller through the store's lease instead.
 		var err error
-		lock, err = os.OpenFile(dir.Join(statedir.ServeLock), os.O_CREATE|os.O_RDWR, 0o600)
+		lock, err = openLockFile(dir.Join(statedir.ServeLock))
 		if err != nil {
 			return nil, err
 		}
@@ -459,6 +477,14 @@ func startServer(opts serverOptions) (*server, error) {
 			return nil, badInput(err)
 		}
 	}
+	anchorDir := opts.AnchorDir
+	if anchorDir == "" {
+		anchorDir = dir.Anchor()
+	}
+	walk.forget(opts.StateDir)
+	if err := walk.checkSecrets(serveSecrets(opts, dir, anchorDir)); err != nil {
+		return nil, badInput(err)
+	}
 	key, err := audit.LoadKey(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -466,10 +492,6 @@ func startServer(opts serverOptions) (*server, error) {
 	agentKey, err := dir.Secret(statedir.AgentKey)
 	if err != nil {
 		return nil, err
-	}
-	anchorDir := opts.AnchorDir
-	if anchorDir == "" {
-		anchorDir = dir.Anchor()
 	}
 	anchors, err := audit.OpenAnchors(anchorDir)
 	if err != nil {
@@ -488,6 +510,11 @@ func startServer(opts serverOptions) (*server, error) {
 	kubernetes.RouteClientLogs(logger)
 	anchorer := newAnchorer(anchors, logger)
 	ctx := context.Background()
+	if !shared {
+		if err := checkStateDatabase(dir.Database()); err != nil {
+			return nil, badInput(err)
+		}
+	}
 	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
 		return nil, err
@@ -570,7 +597,8 @@ func startServer(opts serverOptions) (*server, error) {
 		fmt.Fprintf(logw, "meridian serve: --quotas %s: %s\n", opts.Quotas, msg)
 	}
 	cfg := run.Config{Store: st, StateDir: opts.StateDir, CatalogDir: opts.CatalogDir, ExtraSites: extra, Quotas: quotas, QuotaFile: opts.Quotas, QuotaSHA256: quotaSum,
-		CheckQuotaFile: func(p string) error { return ownerWritesOnly("--quotas", p) },
+		// Each reload looks afresh: the file may have moved since.
+		CheckQuotaFile: func(p string) error { return ownerWritesOnly(newPermWalk(), "--quotas", p) },
 		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
@@ -770,6 +798,53 @@ func passableAbove(stateDir string) error {
 			return nil
 		}
 	}
+}
+
+// checkStateDatabase refuses a SQLite database in the state directory, or
+// a journal of it, that is not a regular file. SQLite opens them creating
+// what is missing and following links: a link planted as meridian.db (or
+// its -wal or -shm) made the server create the database, or its journal,
+// wherever the link pointed, and serve from it.
+func checkStateDatabase(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("state database %s is %s; want a regular file in the state directory (remove it, or put the database itself there)", p, plainfile.Kind(fi.Mode()))
+		}
+	}
+	return nil
+}
+
+// openLockFile opens the lock file at path in the state directory,
+// creating it: a regular file there, never what a link in its place
+// names. Opened as it was, following links, a link planted as serve.lock
+// or client.lock made the server (root, often) create an empty file
+// wherever the link pointed, or lock a file someone else locks; a FIFO or
+// a device is no lock file either.
+func openLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("lock file %s is a symbolic link; want a regular file (remove the link and start again)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s is %s; want a regular file (remove it and start again)", path, plainfile.Kind(fi.Mode()))
+	}
+	return f, nil
 }
 
 // markSharedStore marks dir as one whose servers keep their state in

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"syscall"
 
 	"meridian.dev/meridian/api"
@@ -22,7 +21,7 @@ import (
 // sharing the state directory take turns here (a file lock), so that they
 // agree on one client.json.
 func bootstrapTokens(ctx context.Context, st store.Store, dir statedir.Dir, url, fingerprint string, log *slog.Logger) (string, error) {
-	lock, err := os.OpenFile(dir.Join("client.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := openLockFile(dir.Join("client.lock"))
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/internal/tlspin"
+	"meridian.dev/meridian/statedir"
+)
+
+// statPath and lstatPath are os.Stat and os.Lstat for serve's checks of
+// the files it trusts; tests count what those checks look at.
+var (
+	statPath  = os.Stat
+	lstatPath = os.Lstat
+)
+
+// maxLinkHops bounds the links followed while resolving one path, as the
+// kernel does (ELOOP).
+const maxLinkHops = 40
+
+// permWalk looks at files and the directories on their paths for one
+// start of the server, remembering what it has looked at: the secrets sit
+// side by side in the state directory, and the catalog's files in a few
+// directories, so each directory above them is looked at once, not once
+// per file under it.
+type permWalk struct {
+	uid   int
+	stat  map[string]walkStat
+	lstat map[string]walkStat
+	links map[string]walkLink
+	// above remembers replaceableAbove's verdict for a directory and
+	// everything above it.
+	above map[string]string
+}
+
+type walkStat struct {
+	fi  fs.FileInfo
+	err error
+}
+
+type walkLink struct {
+	target string
+	err    error
+}
+
+func newPermWalk() *permWalk {
+	return &permWalk{uid: geteuid(), stat: map[string]walkStat{}, lstat: map[string]walkStat{},
+		links: map[string]walkLink{}, above: map[string]string{}}
+}
+
+// statOf is os.Stat of p, once per walk.
+func (w *permWalk) statOf(p string) (fs.FileInfo, error) {
+	s, ok := w.stat[p]
+	if !ok {
+		s.fi, s.err = statPath(p)
+		w.stat[p] = s
+	}
+	return s.fi, s.err
+}
+
+// lstatOf is os.Lstat of p, once per walk.
+func (w *permWalk) lstatOf(p string) (fs.FileInfo, error) {
+	s, ok := w.lstat[p]
+	if !ok {
+		s.fi, s.err = lstatPath(p)
+		w.lstat[p] = s
+	}
+	return s.fi, s.err
+}
+
+func (w *permWalk) readlink(p string) (string, error) {
+	l, ok := w.links[p]
+	if !ok {
+		l.target, l.err = os.Readlink(p)
+		w.links[p] = l
+	}
+	return l.target, l.err
+}
+
+// ownerOf is the user id owning the file fi describes (-1 where the
+// system does not say).
+func ownerOf(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// secretFile is a file serve trusts with a secret, as its errors name it.
+type secretFile struct {
+	what, path string
+}
+
+// serveSecrets are the secret files serve reads from the state directory,
+// the anchor directory and its flags, and the directories holding the
+// tenants' keys: whoever may replace one of them may replace the key (sign
+// the audit log, be the server to its pinned clients, hold a tenant's data
+// key), so each must be replaceable by the server's user (or root) alone.
+// The state directory comes first: a fresh one holds no secret yet, and
+// its secrets will be made in it.
+func serveSecrets(opts serverOptions, dir statedir.Dir, anchorDir string) []secretFile {
+	fs := []secretFile{
+		{"state directory", dir.Path},
+		{"audit key", dir.Join(audit.KeyFile)},
+		{"agent key", dir.Join(statedir.AgentKey)},
+		{"audit anchor key", filepath.Join(anchorDir, audit.AnchorKeyFile)},
+		{"audit anchor", filepath.Join(anchorDir, audit.AnchorFile)},
+		{"TLS key", filepath.Join(dir.TLS(), tlspin.KeyFile)},
+		{"TLS certificate", filepath.Join(dir.TLS(), tlspin.CertFile)},
+		{"client file", dir.Join(statedir.ClientFile)},
+		{"tokens file", dir.Join(api.TokensFile)},
+		{"dataset keyring", dir.Keyring()},
+		{"tenants' dataset keyrings", dir.Join("tenants")},
+	}
+	if opts.TLSKey != "" {
+		// A pipe (--tls-key <(…)) comes from the operator's own shell;
+		// only a file on disk can be replaced.
+		if fi, err := os.Stat(opts.TLSKey); err == nil && fi.Mode().IsRegular() {
+			fs = append(fs, secretFile{"--tls-key", opts.TLSKey})
+		}
+	}
+	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
+		fs = append(fs, secretFile{"MERIDIAN_AGE_IDENTITY", p})
+	}
+	return fs
+}
+
+// checkSecrets refuses each of files that a user other than the server's
+// own (or root) could replace: the file or a directory on its path,
+// following its links and theirs, is writable by its group or by others
+// (a directory with the sticky bit excepted: there only an entry's owner
+// may replace it), or is owned by another user. As ssh refuses keys under
+// its StrictModes. A file not there yet is checked as far as its path
+// goes; the server makes it.
+func (w *permWalk) checkSecrets(files []secretFile) error {
+	for _, f := range files {
+		if err := w.checkSecret(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *permWalk) checkSecret(f secretFile) error {
+	abs, err := filepath.Abs(f.path)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", f.what, f.path, err)
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("%s %s: %s", f.what, f.path, fmt.Sprintf(format, a...))
+	}
+	// Resolve the path one name at a time from the root, as the kernel
+	// does: cur is always a directory reached without links, each link
+	// met puts its target's names in front of those left, and every
+	// entry met (the links among them) is judged.
+	todo := splitPath(abs)
+	cur := "/"
+	fi, err := w.lstatOf(cur)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if bad := w.judge(cur, fi); bad != "" {
+		return fail("%s", bad)
+	}
+	for hops := 0; len(todo) > 0; {
+		name := todo[0]
+		todo = todo[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		fi, err := w.lstatOf(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fail("%v", err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// Whoever owns a link may point it elsewhere (its mode
+			// means nothing); who may replace it is its directory's
+			// matter, judged already.
+			if bad := w.judgeOwner(next, fi); bad != "" {
+				return fail("%s", bad)
+			}
+			if hops++; hops > maxLinkHops {
+				return fail("more than %d links on its path", maxLinkHops)
+			}
+			target, err := w.readlink(next)
+			if err != nil {
+				return fail("%v", err)
+			}
+			if filepath.IsAbs(target) {
+				cur = "/"
+			}
+			todo = append(splitPath(target), todo...)
+			continue
+		}
+		if len(todo) > 0 && !fi.IsDir() {
+			return fail("%s is not a directory", next)
+		}
+		if bad := w.judge(next, fi); bad != "" {
+			return fail("%s", bad)
+		}
+		cur = next
+	}
+	return nil
+}
+
+// forget drops what the walk remembers of p, after the server changed it.
+func (w *permWalk) forget(p string) {
+	delete(w.stat, p)
+	delete(w.lstat, p)
+}
+
+func splitPath(p string) []string {
+	return strings.Split(strings.TrimPrefix(p, "/"), "/")
+}
+
+// judge says what is wrong with the entry p that fi describes (its owner,
+// and who may write it), "" when nothing is.
+func (w *permWalk) judge(p string, fi fs.FileInfo) string {
+	if bad := w.judgeOwner(p, fi); bad != "" {
+		return bad
+	}
+	perm := fi.Mode().Perm()
+	who := ""
+	switch {
+	case perm&0o022 == 0o022:
+		who = "its group and others"
+	case perm&0o020 != 0:
+		who = "its group"
+	case perm&0o002 != 0:
+		who = "others"
+	default:
+		return ""
+	}
+	if fi.IsDir() {
+		if fi.Mode()&fs.ModeSticky != 0 {
+			// Like /tmp: only an entry's owner may rename or remove it,
+			// and the owner of each entry below is judged in turn.
+			return ""
+		}
+		return fmt.Sprintf("%s (mode %04o) lets %s replace what is in it; run chmod go-w %s, or keep the file where only its owner may write", p, perm, who, p)
+	}
+	return fmt.Sprintf("%s (mode %04o) lets %s write it; run chmod go-w %s", p, perm, who, p)
+}
+
+// judgeOwner says what is wrong with p's owner: a user other than the
+// server's and root may chmod or replace it at will.
+func (w *permWalk) judgeOwner(p string, fi fs.FileInfo) string {
+	uid := ownerOf(fi)
+	if uid == w.uid || uid == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s is owned by uid %d, not by this server's user (uid %d) or root, and its owner could replace it; chown %d %s (as root), or keep the file where only this server's user and root own the path", p, uid, w.uid, w.uid, p)
+}
