@@ -69,6 +69,10 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		if err != nil {
 			return err
 		}
+		before, _, err := st.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
 		// One append: the acceptance and the key now in use (perhaps a new
 		// anchor directory's). Dying before the reset below leaves the log
 		// broken as it was, for the operator to accept again.
@@ -78,6 +82,15 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		seq, head, err := st.AuditHead(ctx)
 		if err != nil {
 			return err
+		}
+		// The reset anchors every entry up to the head, and an acceptance
+		// counts once anchored: one appended beside this one by other means
+		// (whoever holds audit.key and writes the database) would count
+		// with it, accepting whatever it names.
+		if n, err := acceptancesIn(ctx, st, before, seq, 2); err != nil {
+			return err
+		} else if n > 1 {
+			return fmt.Errorf("audit log: another %s entry was appended beside this start's acceptance (entries %d to %d); not anchoring it: check the log and start again", audit.KindBrokenAccepted, before+1, seq)
 		}
 		return anchors.Reset(ctx, seq, head, nowUTC())
 	}
@@ -138,12 +151,23 @@ func anchorLog(st anchorLogStore) audit.LogReader {
 // broken log after entry after and up to entry through, found by the
 // index on kind. One too large to count is left out, not read.
 func acceptanceIn(ctx context.Context, st anchorLogStore, after, through int64) (int64, bool, error) {
-	es, err := st.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted},
-		After: after, Through: through, Limit: 1, MaxEntryBytes: audit.MaxAcceptancePayload})
+	es, err := selectAcceptances(ctx, st, after, through, 1)
 	if err != nil || len(es) == 0 {
 		return 0, false, err
 	}
 	return es[0].Seq, true, nil
+}
+
+// acceptancesIn counts the acceptances acceptanceIn would find, up to
+// limit of them.
+func acceptancesIn(ctx context.Context, st anchorLogStore, after, through int64, limit int) (int, error) {
+	es, err := selectAcceptances(ctx, st, after, through, limit)
+	return len(es), err
+}
+
+func selectAcceptances(ctx context.Context, st anchorLogStore, after, through int64, limit int) ([]audit.Entry, error) {
+	return st.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted},
+		After: after, Through: through, Limit: limit, MaxEntryBytes: audit.MaxAcceptancePayload})
 }
 
 // recordAnchorKey anchors the head of a log res verified and, when the log
