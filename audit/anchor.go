@@ -515,9 +515,18 @@ func (t *anchorTail) check(an Anchor) *Problem {
 	return nil
 }
 
+// short is the start of hash h, for an operator. What is not a hash (an
+// acceptance's record of its break, a key entry's key: text of whoever
+// wrote the database when the log is read without its key) is quoted,
+// control characters escaped: it is printed to the operator's terminal.
 func short(h string) string {
 	if len(h) > 16 {
-		return h[:16]
+		h = h[:16]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return strconv.QuoteToASCII(h)
+		}
 	}
 	return h
 }

@@ -683,17 +683,37 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 // a format 1 entry, written before entries named their tenant, names none.
 // Otherwise a tenant written onto an old entry would hand it to that
 // tenant's view and ledger, and any format above 2 would read as 2, all
-// verifying.
+// verifying. Its hash must read as one (isHash).
 func formatProblem(e Entry) string {
 	switch {
 	case e.Version < 0 || e.Version > CurrentVersion:
 		return fmt.Sprintf("hash format %d is not one Meridian writes (0 to %d)", e.Version, CurrentVersion)
+	case !isHash(e.Hash):
+		// Not checked otherwise without the key, which checks only that
+		// each entry names the hash of the one before: hashes replaced by
+		// any text, linked alike, verified, and the head, printed to the
+		// operator's terminal, was that text.
+		return "its hash is not 64 lowercase hex digits"
 	case e.Version < 2 && e.Tenant != "":
 		// Not which tenant: the detail is shown to every tenant (see
 		// Result.ForTenant), and would name one to the others.
 		return fmt.Sprintf("a format %d entry names a tenant, which its hash does not cover (entries named their tenant from format 2 on)", e.Version)
 	}
 	return ""
+}
+
+// isHash says whether h reads as a hash Meridian writes: 64 lowercase
+// hex digits.
+func isHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type acceptKey struct {
