@@ -602,7 +602,8 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	var keyedSeq int64
 	var keyedPayload []byte
 	// The first acceptance past the anchor sealed under the key (any,
-	// without the key): see UnanchoredAcceptance.
+	// without the key): see UnanchoredAcceptance. One too large to count
+	// is not, as anchor updates leave it out (AcceptanceIn).
 	var unanchored int64
 	err := snap(func(src Source) error {
 		var err error
@@ -616,7 +617,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 			if e.Kind == KindAnchored {
 				keyed, keyedSeq, keyedPayload = true, e.Seq, append(keyedPayload[:0], e.Payload...)
 			}
-			if ok && unanchored == 0 && e.Kind == KindBrokenAccepted && e.Seq > an.Seq && (c.unkeyed || c.Sealed(e)) {
+			if ok && unanchored == 0 && e.Kind == KindBrokenAccepted && e.Seq > an.Seq && len(e.Payload) <= maxAcceptancePayload && (c.unkeyed || c.Sealed(e)) {
 				unanchored = e.Seq
 			}
 		}, anchored)

@@ -131,3 +131,27 @@ func TestAcceptancePastAnchorFails(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOversizedAcceptancePastAnchorIgnored: an acceptance over
+// MaxAcceptancePayload accepts nothing, and anchor updates may move over
+// it (a store leaves it out rather than read it); verification does not
+// fail at it either, or the log would fail until the next append moved the
+// anchor, and pass after.
+func TestOversizedAcceptancePastAnchorIgnored(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	es := chainOf(t, c, 4)
+	an, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAnchored(t, c, &es, an)
+	big, err := NewRecord(KindBrokenAccepted, "", BrokenAccepted{Problem: &Problem{Seq: 2, Kind: Modified}, By: strings.Repeat("x", MaxAcceptancePayload)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRec(t, c, &es, big)
+	r, err := c.VerifyAnchored(entriesOf(es), an)
+	if err != nil || !r.OK {
+		t.Fatalf("an oversized acceptance past the anchor: %+v %v", r.Problem, err)
+	}
+}
