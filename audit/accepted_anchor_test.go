@@ -23,7 +23,7 @@ func TestForgedAcceptanceOfAnchoredRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	if err := an.Advance(context.Background(), 10, es[9].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(context.Background(), 10, es[9].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	// Entry 4 rewritten and resealed under the key.
@@ -77,7 +77,7 @@ func TestAcceptanceWrittenWhileVerifying(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	if err := an.Advance(context.Background(), 6, es[5].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(context.Background(), 6, es[5].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	es[2].Payload = []byte(`{"i":99}`) // entry 3 changed

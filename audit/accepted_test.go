@@ -60,7 +60,7 @@ func TestAcceptedBreakKeepsGuarding(t *testing.T) {
 	if err := an.Reset(context.Background(), 7, es[6].Hash, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Advance(ctx, 27, es[26].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(ctx, 27, es[26].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	r, err = c.VerifyAnchored(entriesOf(es), an)

@@ -264,10 +264,37 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	return an, true, nil
 }
 
+// UnanchoredAcceptance is the Problem kind for an acceptance of a broken
+// log (KindBrokenAccepted) past the anchor. The start that writes one
+// anchors it before it serves (Reset), and nothing else writes one: an
+// acceptance past the anchor was written by other means, or by a start
+// that died before anchoring it. Moving the anchor over it would make it
+// count (an acceptance counts once the anchor covers it), so no anchor
+// update does (Advance, Extend), and a verification against the anchor
+// fails at it.
+const UnanchoredAcceptance = "unanchored-acceptance"
+
+// MaxAcceptancePayload is the largest acceptance's payload that counts:
+// one over it accepts nothing (see acceptIndex).
+const MaxAcceptancePayload = maxAcceptancePayload
+
 // HashAt returns the hash of the entry at seq, or ok=false when the log has
 // no such entry. Stores provide it so an anchor update can check that the
 // log still extends the anchored head.
 type HashAt func(ctx context.Context, seq int64) (hash string, ok bool, err error)
+
+// AcceptanceIn returns the seq of the first KindBrokenAccepted entry after
+// seq after and at or before seq through; ok is false when there is none.
+// It may leave out entries whose payload is over MaxAcceptancePayload
+// bytes, which accept nothing. A store answers from its index on kind, so
+// the answer costs the same however far the head moved.
+type AcceptanceIn func(ctx context.Context, after, through int64) (seq int64, ok bool, err error)
+
+// LogReader is what an anchor update reads of the log: both are needed.
+type LogReader struct {
+	HashAt     HashAt
+	Acceptance AcceptanceIn
+}
 
 // Advance records that the chain now has seq entries ending in head. It
 // refuses to move the anchor backwards or onto a history that does not hold
@@ -277,18 +304,27 @@ type HashAt func(ctx context.Context, seq int64) (hash string, ok bool, err erro
 // which is only right for a log just verified to record no anchor key
 // (VerifyAnchored found no anchor and succeeded); everything else uses
 // Extend.
-func (a *Anchors) Advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time) error {
-	return a.advance(ctx, seq, head, at, now, true)
+//
+// It never moves an anchor over an acceptance of a broken log
+// (KindBrokenAccepted): it returns an UnanchoredAcceptance Problem
+// instead. Only the start that writes an acceptance anchors it (Reset),
+// before it serves; an acceptance appended later, while a server runs,
+// was written by other means, by whoever holds the audit key and can
+// write the database, and anchored by the server's next append it counted:
+// it accepted the break left by any anchored entry they had rewritten and
+// resealed.
+func (a *Anchors) Advance(ctx context.Context, seq int64, head string, log LogReader, now time.Time) error {
+	return a.advance(ctx, seq, head, log, now, true)
 }
 
 // Extend is Advance that never writes a first anchor: with anchor.json
 // gone it returns ErrNoAnchor rather than anchoring whatever the log holds
 // now (which would bless a tail cut while the anchor was missing).
-func (a *Anchors) Extend(ctx context.Context, seq int64, head string, at HashAt, now time.Time) error {
-	return a.advance(ctx, seq, head, at, now, false)
+func (a *Anchors) Extend(ctx context.Context, seq int64, head string, log LogReader, now time.Time) error {
+	return a.advance(ctx, seq, head, log, now, false)
 }
 
-func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt, now time.Time, create bool) error {
+func (a *Anchors) advance(ctx context.Context, seq int64, head string, log LogReader, now time.Time, create bool) error {
 	if a.priv == nil {
 		return errReadOnlyAnchors
 	}
@@ -310,7 +346,10 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 	// An anchor at seq 0 (an empty log's) holds the genesis head, which
 	// every history extends.
 	if ok && old.Seq > 0 {
-		h, found, err := at(ctx, old.Seq)
+		if log.HashAt == nil {
+			return errors.New("audit anchor: no reader of the log's hashes to check it against the anchor")
+		}
+		h, found, err := log.HashAt(ctx, old.Seq)
 		if err != nil {
 			return fmt.Errorf("audit anchor: %w", err)
 		}
@@ -321,6 +360,18 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 			return &Problem{Seq: old.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d is not the one anchored at %s", old.Seq, old.Time)}
 		}
 	}
+	if ok {
+		if log.Acceptance == nil {
+			return errors.New("audit anchor: no reader of the log's acceptances to check what the anchor would move over")
+		}
+		s, found, err := log.Acceptance(ctx, old.Seq, seq)
+		if err != nil {
+			return fmt.Errorf("audit anchor: %w", err)
+		}
+		if found {
+			return &Problem{Seq: s, Kind: UnanchoredAcceptance, Detail: unanchoredWhy(s, old)}
+		}
+	}
 	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
 	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
 	b, err := json.MarshalIndent(an, "", "  ")
@@ -328,6 +379,12 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, at HashAt
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
+}
+
+// unanchoredWhy is the detail of an UnanchoredAcceptance at entry seq,
+// past the anchor an.
+func unanchoredWhy(seq int64, an Anchor) string {
+	return fmt.Sprintf("entry %d accepts a break of the log and lies past the anchor of %s (entry %d): a start told to accept a broken log (serve --accept-broken-audit) anchors its acceptance before it serves, and nothing else writes one, so this one was written by other means, or by a start that died before anchoring it; the anchor is not moved over it, as that would make it count. Check the log; accepting it (--accept-broken-audit) makes it count", seq, an.Time, an.Seq)
 }
 
 // Reset anchors the chain at its current head without the consistency
@@ -458,9 +515,18 @@ func (t *anchorTail) check(an Anchor) *Problem {
 	return nil
 }
 
+// short is the start of hash h, for an operator. What is not a hash (an
+// acceptance's record of its break, a key entry's key: text of whoever
+// wrote the database when the log is read without its key) is quoted,
+// control characters escaped: it is printed to the operator's terminal.
 func short(h string) string {
 	if len(h) > 16 {
-		return h[:16]
+		h = h[:16]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return strconv.QuoteToASCII(h)
+		}
 	}
 	return h
 }
@@ -493,6 +559,10 @@ func (c *Chain) VerifyAnchored(read func() ([]Entry, error), anchors *Anchors) (
 // key's anchor: with no anchor in the directory it fails as AnchorMissing,
 // with another key as AnchorReplaced. Without that entry a deleted
 // anchor.json would make a cut log read as one never anchored.
+//
+// An acceptance of a broken log (KindBrokenAccepted) past the anchor,
+// sealed under the key, fails as UnanchoredAcceptance: no anchor update
+// moves over it, and once anchored it would count.
 //
 // A log that names no key verifies (a log from before anchoring, or one
 // whose first anchoring is under way) but Result.Unproven says why its
@@ -531,16 +601,24 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	var keyed bool
 	var keyedSeq int64
 	var keyedPayload []byte
+	// The first acceptance past the anchor sealed under the key (any,
+	// without the key): see UnanchoredAcceptance. One too large to count
+	// is not, as anchor updates leave it out (AcceptanceIn).
+	var unanchored int64
 	err := snap(func(src Source) error {
 		var err error
 		anchored := int64(-1)
 		if ok {
 			anchored = an.Seq
 		}
+		unanchored = 0
 		r, pastAnchor, err = c.verifySource(src, func(e Entry) {
 			tail.see(e, an)
 			if e.Kind == KindAnchored {
 				keyed, keyedSeq, keyedPayload = true, e.Seq, append(keyedPayload[:0], e.Payload...)
+			}
+			if ok && unanchored == 0 && e.Kind == KindBrokenAccepted && e.Seq > an.Seq && len(e.Payload) <= maxAcceptancePayload && (c.unkeyed || c.Sealed(e)) {
+				unanchored = e.Seq
 			}
 		}, anchored)
 		return err
@@ -548,7 +626,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	if !r.OK && pastAnchor && retry && anchors != nil {
+	if (!r.OK && pastAnchor || r.OK && unanchored > 0) && retry && anchors != nil {
 		// A start accepting the break writes the acceptance, then moves
 		// the anchor onto it: read between the two, the acceptance was
 		// past the anchor read first. An anchor moved since is read
@@ -597,6 +675,12 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	if keyed && key != an.Key {
 		return fail(r, keyedSeq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyedSeq, short(key), short(an.Key))), nil
 	}
+	if unanchored > 0 {
+		// An acceptance the anchor does not cover, which no anchor update
+		// moves over: until the operator accepts it (or a start that
+		// wrote it anchors it), the log is not one to serve.
+		return fail(r, unanchored, UnanchoredAcceptance, unanchoredWhy(unanchored, an)), nil
+	}
 	if !keyed {
 		return unproven(r), nil
 	}
@@ -624,10 +708,11 @@ func unproven(r Result) Result {
 // retryMin up to retryMax, without waiting for another append; appends
 // meanwhile only move the head the next try anchors. A log that no longer
 // extends its anchor, or an anchor that is gone, is not tried again until
-// the next append: trying cannot mend it.
+// the next append: trying cannot mend it. Nor is one with an acceptance of
+// a broken log since the anchor (see Advance).
 type Follower struct {
 	a     *Anchors
-	at    HashAt
+	log   LogReader
 	onErr func(error)
 	now   func() time.Time
 
@@ -649,11 +734,12 @@ const (
 	followerRetryMax = time.Minute
 )
 
-// NewFollower returns a follower of a's chain; at reads the log. onErr is
+// NewFollower returns a follower of a's chain; log reads the log. onErr is
 // told when an anchor cannot be written (a log that no longer extends its
-// anchor, a full disk), at every try.
-func NewFollower(a *Anchors, at HashAt, onErr func(error)) *Follower {
-	return &Follower{a: a, at: at, onErr: onErr, now: time.Now,
+// anchor, an acceptance of a broken log appended since the anchor, a full
+// disk), at every try.
+func NewFollower(a *Anchors, log LogReader, onErr func(error)) *Follower {
+	return &Follower{a: a, log: log, onErr: onErr, now: time.Now,
 		retryMin: followerRetryMin, retryMax: followerRetryMax,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
@@ -721,7 +807,7 @@ func (f *Follower) flush() bool {
 	if !pending {
 		return false
 	}
-	err := f.a.Extend(context.Background(), seq, head, f.at, f.now())
+	err := f.a.Extend(context.Background(), seq, head, f.log, f.now())
 	if err != nil && f.onErr != nil {
 		f.onErr(err)
 	}

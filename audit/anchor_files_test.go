@@ -61,7 +61,7 @@ func TestAnchorFilesNotRegularRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := an.Advance(ctx, 3, es[2].Hash, memHashes(&es), time.Now()); err != nil {
+		if err := an.Advance(ctx, 3, es[2].Hash, memLog(&es), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		fifo := filepath.Join(dir, AnchorFile)
@@ -82,7 +82,7 @@ func TestAnchorFilesNotRegularRefused(t *testing.T) {
 			t.Fatalf("verification over a FIFO for %s: %v, want an error", AnchorFile, err)
 		}
 		err = withinGuard(t, fifo, "Extend", func() error {
-			return an.Extend(ctx, 3, es[2].Hash, memHashes(&es), time.Now())
+			return an.Extend(ctx, 3, es[2].Hash, memLog(&es), time.Now())
 		})
 		if err == nil {
 			t.Fatalf("anchor update over a FIFO for %s succeeded", AnchorFile)
@@ -131,7 +131,7 @@ func TestAnchorFileBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Advance(context.Background(), 3, es[2].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Advance(context.Background(), 3, es[2].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, AnchorFile)

@@ -40,7 +40,7 @@ func startAnchored(t *testing.T, c *Chain, es *[]Entry, an *Anchors) {
 	if len(*es) > 0 {
 		head = (*es)[len(*es)-1].Hash
 	}
-	if err := an.Advance(ctx, int64(len(*es)), head, memHashes(es), time.Now()); err != nil {
+	if err := an.Advance(ctx, int64(len(*es)), head, memLog(es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := an.KeyRecord()
@@ -48,7 +48,7 @@ func startAnchored(t *testing.T, c *Chain, es *[]Entry, an *Anchors) {
 		t.Fatal(err)
 	}
 	appendRec(t, c, es, rec)
-	if err := an.Extend(ctx, int64(len(*es)), (*es)[len(*es)-1].Hash, memHashes(es), time.Now()); err != nil {
+	if err := an.Extend(ctx, int64(len(*es)), (*es)[len(*es)-1].Hash, memLog(es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -67,7 +67,7 @@ func TestAnchorRemovedIsNoticed(t *testing.T) {
 	appendState(t, c, &es, 10)
 	startAnchored(t, c, &es, an) // the key entry is 11
 	appendState(t, c, &es, 9)
-	if err := an.Extend(context.Background(), 20, es[19].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Extend(context.Background(), 20, es[19].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r, err := c.VerifyAnchored(entriesOf(es), an)
@@ -84,10 +84,10 @@ func TestAnchorRemovedIsNoticed(t *testing.T) {
 		t.Fatalf("cut log, anchor.json removed: %+v %v", r, err)
 	}
 	// Nothing that follows the log writes a new first anchor over the cut.
-	if err := an.Extend(context.Background(), 15, cut[14].Hash, memHashes(&cut), time.Now()); !errors.Is(err, ErrNoAnchor) {
+	if err := an.Extend(context.Background(), 15, cut[14].Hash, memLog(&cut), time.Now()); !errors.Is(err, ErrNoAnchor) {
 		t.Fatalf("extend with no anchor: %v", err)
 	}
-	f := NewFollower(an, memHashes(&cut), func(error) {})
+	f := NewFollower(an, memLog(&cut), func(error) {})
 	go f.Run()
 	f.Notify(15, cut[14].Hash)
 	f.Close()
@@ -118,7 +118,7 @@ func TestAnchorRemovedIsNoticed(t *testing.T) {
 	// Recording the new key (what an accepted broken log does) verifies.
 	rec, _ := an2.KeyRecord()
 	appendRec(t, c, &cut, rec)
-	if err := an2.Extend(context.Background(), 16, cut[15].Hash, memHashes(&cut), time.Now()); err != nil {
+	if err := an2.Extend(context.Background(), 16, cut[15].Hash, memLog(&cut), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := c.VerifyAnchored(entriesOf(cut), an2); err != nil || !r.OK || r.AnchorKeySeq != 16 {
@@ -146,7 +146,7 @@ func TestAnchorKeyCrashWindows(t *testing.T) {
 		if n > 0 {
 			head = es[n-1].Hash
 		}
-		if err := an.Advance(ctx, int64(n), head, memHashes(&es), time.Now()); err != nil {
+		if err := an.Advance(ctx, int64(n), head, memLog(&es), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || r.Anchored == nil || r.Anchored.Seq != int64(n) {
@@ -159,7 +159,7 @@ func TestAnchorKeyCrashWindows(t *testing.T) {
 			t.Fatalf("%d entries, died after recording the key: %+v %v", n, r, err)
 		}
 		// Step 3: the anchor moves over it, from an anchor at seq 0 too.
-		if err := an.Extend(ctx, int64(n+1), es[n].Hash, memHashes(&es), time.Now()); err != nil {
+		if err := an.Extend(ctx, int64(n+1), es[n].Hash, memLog(&es), time.Now()); err != nil {
 			t.Fatalf("%d entries: extend over the key entry: %v", n, err)
 		}
 		if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || r.Anchored.Seq != int64(n+1) {
@@ -208,13 +208,13 @@ func TestAnchorUnprovenWithoutKey(t *testing.T) {
 	}
 	var es []Entry
 	appendState(t, c, &es, 5) // written before anchoring
-	if err := an.Advance(ctx, 5, es[4].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Advance(ctx, 5, es[4].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := an.KeyRecord()
 	appendRec(t, c, &es, rec)
 	appendState(t, c, &es, 4)
-	if err := an.Extend(ctx, 10, es[9].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Extend(ctx, 10, es[9].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := c.VerifyAnchored(entriesOf(es), an); err != nil || !r.OK || r.AnchorKeySeq != 6 || r.Unproven != "" {
@@ -234,7 +234,7 @@ func TestAnchorUnprovenWithoutKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := own.Advance(ctx, 5, cut[4].Hash, memHashes(&cut), time.Now()); err != nil {
+	if err := own.Advance(ctx, 5, cut[4].Hash, memLog(&cut), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := c.VerifyAnchored(entriesOf(cut), own); err != nil || !r.OK || r.Anchored == nil || r.Unproven == "" {

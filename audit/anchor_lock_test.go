@@ -28,7 +28,7 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	if err := an.Advance(context.Background(), 1, es[0].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(context.Background(), 1, es[0].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	lock := filepath.Join(dir, anchorLock)
@@ -59,7 +59,7 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = finish(func() error { return an.Extend(ctx, 3, es[2].Hash, memHashes(&es), now) })
+	err = finish(func() error { return an.Extend(ctx, 3, es[2].Hash, memLog(&es), now) })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Extend under a cancelled context while the lock is held = %v", err)
 	}
@@ -77,7 +77,7 @@ func TestAnchorLockWaitIsBounded(t *testing.T) {
 
 	// Released, the lock is taken again and the anchor moves.
 	unlock()
-	if err := an.Extend(context.Background(), 3, es[2].Hash, memHashes(&es), now); err != nil {
+	if err := an.Extend(context.Background(), 3, es[2].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok, err := an.Read(); err != nil || !ok || got.Seq != 3 {

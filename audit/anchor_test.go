@@ -9,13 +9,23 @@ import (
 	"time"
 )
 
-// memHashes serves HashAt from a slice of entries.
-func memHashes(es *[]Entry) HashAt {
-	return func(_ context.Context, seq int64) (string, bool, error) {
-		if seq < 1 || seq > int64(len(*es)) {
-			return "", false, nil
-		}
-		return (*es)[seq-1].Hash, true, nil
+// memLog serves an anchor update's reads from a slice of entries.
+func memLog(es *[]Entry) LogReader {
+	return LogReader{
+		HashAt: func(_ context.Context, seq int64) (string, bool, error) {
+			if seq < 1 || seq > int64(len(*es)) {
+				return "", false, nil
+			}
+			return (*es)[seq-1].Hash, true, nil
+		},
+		Acceptance: func(_ context.Context, after, through int64) (int64, bool, error) {
+			for _, e := range *es {
+				if e.Kind == KindBrokenAccepted && e.Seq > after && e.Seq <= through {
+					return e.Seq, true, nil
+				}
+			}
+			return 0, false, nil
+		},
 	}
 }
 
@@ -27,7 +37,7 @@ func TestAnchorDetectsTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	if err := an.Advance(context.Background(), 20, es[19].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(context.Background(), 20, es[19].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	// The attack of the report: delete from audit where seq > 16.
@@ -58,11 +68,11 @@ func TestAnchorRefusesToMoveBackOrOntoOtherHistory(t *testing.T) {
 	}
 	ctx := context.Background()
 	now := time.Now()
-	if err := an.Advance(ctx, 10, es[9].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(ctx, 10, es[9].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	// A lower head never moves the anchor.
-	if err := an.Advance(ctx, 5, es[4].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(ctx, 5, es[4].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := an.Read(); got.Seq != 10 {
@@ -71,13 +81,13 @@ func TestAnchorRefusesToMoveBackOrOntoOtherHistory(t *testing.T) {
 	// Cut the tail, then append new entries past the old length: the anchored
 	// entry is gone, so advancing must fail rather than bless the new history.
 	other := chainOf(t, NewChain([]byte("another key 1234")), 12)
-	err = an.Advance(ctx, 12, other[11].Hash, memHashes(&other), now)
+	err = an.Advance(ctx, 12, other[11].Hash, memLog(&other), now)
 	var p *Problem
 	if !errors.As(err, &p) || p.Kind != Diverged {
 		t.Fatalf("advance onto a rewritten history: %v", err)
 	}
 	short := es[:8]
-	err = an.Advance(ctx, 11, "x", memHashes(&short), now)
+	err = an.Advance(ctx, 11, "x", memLog(&short), now)
 	if !errors.As(err, &p) || p.Kind != Truncated {
 		t.Fatalf("advance over a cut log: %v", err)
 	}
@@ -91,7 +101,7 @@ func TestAnchorForgedOrMisplacedIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Advance(context.Background(), 3, es[2].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Advance(context.Background(), 3, es[2].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	// Editing the anchor file to a shorter log breaks its signature.
@@ -165,13 +175,13 @@ func TestVerifyWhileOthersAppend(t *testing.T) {
 	}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
-	if err := an.Advance(ctx, 16, es[15].Hash, memHashes(&es), now); err != nil {
+	if err := an.Advance(ctx, 16, es[15].Hash, memLog(&es), now); err != nil {
 		t.Fatal(err)
 	}
 	read := func() ([]Entry, error) {
 		snapshot := es[:16]
 		// The other server commits 17..20 and anchors them.
-		if err := an.Advance(ctx, 20, es[19].Hash, memHashes(&es), now.Add(time.Second)); err != nil {
+		if err := an.Advance(ctx, 20, es[19].Hash, memLog(&es), now.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		return snapshot, nil

@@ -415,7 +415,7 @@ func (c *Chain) VerifySource(src Source) (Result, error) {
 // says the log failed at a break while acceptances after that entry were
 // not counted, which an anchor moved since may cover.
 func (c *Chain) verifySource(src Source, see func(Entry), anchored int64) (r Result, pastAnchor bool, err error) {
-	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src, bounded: anchored >= 0, maxAt: anchored}, prev: Genesis, want: 1, total: -1,
+	v := &verifier{c: c, src: src, accepts: &acceptIndex{c: c, src: src, bounded: anchored >= 0, maxAt: anchored}, prev: Genesis, want: 1, total: -1, originLeft: originBudget,
 		r: Result{Head: Genesis, OK: true, Unkeyed: c.unkeyed}}
 	err = src.Read("", func(page []Entry) error {
 		sound := c.soundPage(page)
@@ -463,6 +463,8 @@ type verifier struct {
 	lookups int
 	// pastAnchor: see verifySource.
 	pastAnchor bool
+	// originLeft is what is left of the verification's originBudget.
+	originLeft int64
 	// found is the last answer of src.SeqOf (see seqOf).
 	found struct {
 		hash string
@@ -633,9 +635,12 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 				}
 				return seq, ok, err
 			}
-			at, ok, err := v.c.origin(e, 2*n+1, originBudget, seqOf)
+			at, ok, searched, err := v.c.origin(e, 2*n+1, &v.originLeft, seqOf)
 			if err != nil {
 				return false, err
+			}
+			if !searched {
+				p.Detail += originSpentWhy
 			}
 			if ok && at != e.Seq {
 				p = Problem{Seq: e.Seq, Kind: Reordered, Detail: fmt.Sprintf("holds the entry written as %d", at)}
@@ -678,17 +683,37 @@ func (v *verifier) check(e Entry, sound bool) (bool, error) {
 // a format 1 entry, written before entries named their tenant, names none.
 // Otherwise a tenant written onto an old entry would hand it to that
 // tenant's view and ledger, and any format above 2 would read as 2, all
-// verifying.
+// verifying. Its hash must read as one (isHash).
 func formatProblem(e Entry) string {
 	switch {
 	case e.Version < 0 || e.Version > CurrentVersion:
 		return fmt.Sprintf("hash format %d is not one Meridian writes (0 to %d)", e.Version, CurrentVersion)
+	case !isHash(e.Hash):
+		// Not checked otherwise without the key, which checks only that
+		// each entry names the hash of the one before: hashes replaced by
+		// any text, linked alike, verified, and the head, printed to the
+		// operator's terminal, was that text.
+		return "its hash is not 64 lowercase hex digits"
 	case e.Version < 2 && e.Tenant != "":
 		// Not which tenant: the detail is shown to every tenant (see
 		// Result.ForTenant), and would name one to the others.
 		return fmt.Sprintf("a format %d entry names a tenant, which its hash does not cover (entries named their tenant from format 2 on)", e.Version)
 	}
 	return ""
+}
+
+// isHash says whether h reads as a hash Meridian writes: 64 lowercase
+// hex digits.
+func isHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type acceptKey struct {
@@ -788,48 +813,77 @@ func describeFound(p Problem) string {
 	return s
 }
 
-// originBudget bounds the bytes origin hashes: each position tried hashes
-// the whole entry, and an entry may be megabytes (a transfer intent lists
-// every chunk of its dataset).
+// originBudget bounds the bytes origin hashes in one verification, over
+// all of its breaks: each position tried hashes the whole entry, and an
+// entry may be megabytes (a transfer intent lists every chunk of its
+// dataset). It was a budget per break, and breaks come cheap to whoever
+// writes the database (with the key, each sealed and accepted): a log of n
+// breaks cost n times the budget of hashing at every verification, each
+// server start and each tenant's request alike.
 const originBudget = 256 << 20
+
+// originSpentWhy is added to the detail of a break whose entry origin did
+// not search for, or not fully, because the budget was spent: the break
+// is reported as modified, which it is too, and may differ from the one
+// an unbounded search would name (an acceptance of that one does not
+// match).
+var originSpentWhy = fmt.Sprintf("; where it was written was not searched for in full (a verification hashes at most %d MiB looking for where broken entries were written, and this entry, with the breaks before it, took all of it)", originBudget>>20)
+
+// originHashed, when set, is told the bytes origin hashes at each try.
+var originHashed func(n int64)
 
 // origin returns the position at which e hashes correctly, if any: an
 // intact entry that was moved still carries the seq it was written at
-// inside its hash. It tries first the position after the entry e names as
-// the one before it (seqOf finds an entry by hash), then positions
-// outward from e.Seq up to limit, within budget bytes hashed (originBudget):
-// a moved entry is most often near where it was written, and trying every
-// position up to limit cost the log's length times the entry's size (a
-// large entry in a long log kept the server's start hashing for hours).
+// inside its hash. It tries first position 1 (for an entry naming the
+// genesis) and the position after the entry e names as the one before it
+// (seqOf finds an entry by hash), then positions outward from e.Seq up to
+// limit: a moved entry is most often near where it was written, and
+// trying every position up to limit cost the log's length times the
+// entry's size (a large entry in a long log kept the server's start
+// hashing for hours).
+//
+// Every try, the first two included, is paid from *budget (what is left
+// of the verification's originBudget) by the entry's size; a try it
+// cannot pay is not made, and searched is then false unless e was found.
 // Past the budget e is reported as modified, which it is too. The budget
-// holds for an entry of any size: a floor of 16 positions let one entry of
+// holds for an entry of any size (a floor of 16 positions let one entry of
 // a gigabyte, edited in the database, cost 16 GB of hashing at every
-// verification, each server start and each tenant's request alike.
-func (c *Chain) origin(e Entry, limit, budget int64, seqOf func(hash string) (int64, bool, error)) (int64, bool, error) {
-	if e.PrevHash == Genesis && c.sum(e, 1) == e.Hash {
-		return 1, true, nil
-	}
-	s, ok, err := seqOf(e.PrevHash)
-	if err != nil {
-		return 0, false, err
-	}
-	if ok && s+1 >= 1 && s+1 <= limit && c.sum(e, s+1) == e.Hash {
-		return s + 1, true, nil
-	}
+// verification) and for any number of breaks.
+func (c *Chain) origin(e Entry, limit int64, budget *int64, seqOf func(hash string) (int64, bool, error)) (at int64, ok, searched bool, err error) {
 	size := int64(len(e.Time)+len(e.Kind)+len(e.RunID)+len(e.Tenant)+len(e.Payload)+len(e.PrevHash)) + 128
-	tries := budget / size
-	for d := int64(1); tries > 0 && (e.Seq-d >= 1 || e.Seq+d <= limit); d++ {
+	spent := false
+	try := func(at int64) bool {
+		if *budget < size {
+			spent = true
+			return false
+		}
+		*budget -= size
+		if originHashed != nil {
+			originHashed(size)
+		}
+		return c.sum(e, at) == e.Hash
+	}
+	if e.PrevHash == Genesis && try(1) {
+		return 1, true, true, nil
+	}
+	s, found, err := seqOf(e.PrevHash)
+	if err != nil {
+		return 0, false, false, err
+	}
+	if found && s+1 >= 1 && s+1 <= limit && try(s+1) {
+		return s + 1, true, true, nil
+	}
+	for d := int64(1); !spent && (e.Seq-d >= 1 || e.Seq+d <= limit); d++ {
 		for _, at := range [2]int64{e.Seq - d, e.Seq + d} {
 			if at < 1 || at > limit {
 				continue
 			}
-			tries--
-			if c.sum(e, at) == e.Hash {
-				return at, true, nil
+			if try(at) {
+				return at, true, true, nil
 			}
 		}
 	}
-	return 0, false, nil
+	return 0, false, !spent, nil
 }
 
 func fail(r Result, seq int64, kind, detail string) Result {

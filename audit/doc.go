@@ -47,5 +47,7 @@
 // only when the acceptance is sealed and, checked against an anchor, the
 // anchor covers it: whoever holds the audit key but not the anchor's
 // cannot accept the break a rewrite of anchored entries leaves by
-// appending an acceptance, unless a server anchors it while running.
+// appending an acceptance: no anchor update moves over one (only the start
+// that writes it anchors it, Reset), and one past the anchor fails
+// verification (UnanchoredAcceptance) until the operator accepts it.
 package audit

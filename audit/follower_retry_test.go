@@ -24,7 +24,7 @@ func TestFollowerTriesAgainWithoutAnAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Advance(context.Background(), 1, es[0].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Advance(context.Background(), 1, es[0].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	defer func(w time.Duration) { anchorLockWait = w }(anchorLockWait)
@@ -36,7 +36,7 @@ func TestFollowerTriesAgainWithoutAnAppend(t *testing.T) {
 	defer unlock()
 
 	errs := make(chan error, 1000)
-	f := NewFollower(an, memHashes(&es), func(err error) {
+	f := NewFollower(an, memLog(&es), func(err error) {
 		select {
 		case errs <- err:
 		default:
@@ -84,7 +84,7 @@ func TestFollowerTriesAgainWithoutAnAppend(t *testing.T) {
 	forged := append([]Entry(nil), es...)
 	forged[2].Hash = es[1].Hash
 	errs = make(chan error, 1000)
-	f2 := NewFollower(an, memHashes(&forged), func(err error) { errs <- err })
+	f2 := NewFollower(an, memLog(&forged), func(err error) { errs <- err })
 	f2.retryMin, f2.retryMax = time.Millisecond, time.Millisecond
 	go f2.Run()
 	f2.Notify(5, es[4].Hash)

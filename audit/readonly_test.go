@@ -66,7 +66,7 @@ func TestReadAnchorsCreatesNothing(t *testing.T) {
 	if r, err := c.VerifyAnchored(entriesOf(es), ro); err != nil || !r.OK || r.Unproven != "" || r.AnchorKeySeq != 3 {
 		t.Fatalf("verify against the read-only anchors: %+v %v", r, err)
 	}
-	if err := ro.Extend(ctx, 3, es[2].Hash, memHashes(&es), time.Now()); err == nil {
+	if err := ro.Extend(ctx, 3, es[2].Hash, memLog(&es), time.Now()); err == nil {
 		t.Fatal("a read-only anchor directory wrote an anchor")
 	}
 	if err := ro.Reset(context.Background(), 3, es[2].Hash, time.Now()); err == nil {
@@ -102,7 +102,7 @@ func TestUnkeyedChain(t *testing.T) {
 	}
 	startAnchored(t, c, &es, an)
 	appendState(t, c, &es, 2)
-	if err := an.Extend(context.Background(), 6, es[5].Hash, memHashes(&es), time.Now()); err != nil {
+	if err := an.Extend(context.Background(), 6, es[5].Hash, memLog(&es), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	u := NewUnkeyedChain()

@@ -153,11 +153,13 @@ func TestOriginKeepsToItsBudget(t *testing.T) {
 	moved := es[19] // written as entry 20
 	moved.Seq = 23
 	unknown := func(string) (int64, bool, error) { return 0, false, nil }
-	at, ok, err := c.origin(moved, 81, originBudget, unknown)
+	budget := int64(originBudget)
+	at, ok, _, err := c.origin(moved, 81, &budget, unknown)
 	if err != nil || !ok || at != 20 {
 		t.Fatalf("within the budget: found at %d, %v, %v; want 20", at, ok, err)
 	}
-	if at, ok, err := c.origin(moved, 81, 1, unknown); err != nil || ok {
-		t.Fatalf("with a budget of 1 byte the entry was hashed at other positions (found at %d, %v, %v)", at, ok, err)
+	budget = 1
+	if at, ok, searched, err := c.origin(moved, 81, &budget, unknown); err != nil || ok || searched {
+		t.Fatalf("with a budget of 1 byte the entry was hashed at other positions (found at %d, %v, searched %v, %v)", at, ok, searched, err)
 	}
 }

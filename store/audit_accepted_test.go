@@ -52,7 +52,13 @@ func appendAnchored(t *testing.T, s *SQLite, an *audit.Anchors, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := an.Extend(ctx, seq, head, s.AuditHashAt, time.Now()); err != nil {
+	if err := an.Extend(ctx, seq, head, audit.LogReader{HashAt: s.AuditHashAt, Acceptance: func(ctx context.Context, after, through int64) (int64, bool, error) {
+		es, err := s.AuditSelect(ctx, AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted}, After: after, Through: through, Limit: 1})
+		if err != nil || len(es) == 0 {
+			return 0, false, err
+		}
+		return es[0].Seq, true, nil
+	}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -89,7 +89,7 @@ func TestAuditTamperAcrossPages(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := anchors.Advance(ctx, seq, head, s.AuditHashAt, time.Now()); err != nil {
+				if err := anchors.Advance(ctx, seq, head, audit.LogReader{HashAt: s.AuditHashAt}, time.Now()); err != nil {
 					t.Fatal(err)
 				}
 				if res, err := s.VerifyAuditAnchored(ctx, anchors); err != nil || !res.OK || res.Entries != n {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/audit"
@@ -111,13 +112,14 @@ func TestAuditReaderVerify(t *testing.T) {
 	}
 
 	// The first schema's audit table: no tenant, no version column.
+	h1, h2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
 	old := filepath.Join(dir, "old.db")
 	db, err := sql.Open("sqlite", "file:"+old)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.Exec(`CREATE TABLE audit (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-		INSERT INTO audit VALUES (1, 't', 'state', '', '{}', '` + audit.Genesis + `', 'h1'), (2, 't', 'state', '', '{}', 'h1', 'h2')`)
+		INSERT INTO audit VALUES (1, 't', 'state', '', '{}', '` + audit.Genesis + `', '` + h1 + `'), (2, 't', 'state', '', '{}', '` + h1 + `', '` + h2 + `')`)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +129,7 @@ func TestAuditReaderVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if got, err := ro.VerifyAudit(ctx, audit.NewUnkeyedChain(), nil); err != nil || !got.OK || got.Entries != 2 || got.Head != "h2" {
+	if got, err := ro.VerifyAudit(ctx, audit.NewUnkeyedChain(), nil); err != nil || !got.OK || got.Entries != 2 || got.Head != h2 {
 		t.Fatalf("reader verify of the first schema: %+v %v", got, err)
 	}
 	// A database file with no tables: no log.

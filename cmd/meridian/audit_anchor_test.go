@@ -263,7 +263,7 @@ func olderCLIAnchored(t *testing.T) (state, *audit.Anchors) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := anchors.Advance(ctx, seq, head, db.AuditHashAt, nowUTC()); err != nil {
+	if err := anchors.Advance(ctx, seq, head, anchorLog(db), nowUTC()); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

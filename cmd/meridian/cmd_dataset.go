@@ -128,8 +128,13 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		return nil, err
 	}
 	d := &auditDB{anchors: anchors}
-	follow := audit.NewFollower(anchors, func(ctx context.Context, seq int64) (string, bool, error) {
-		return d.SQLite.AuditHashAt(ctx, seq)
+	follow := audit.NewFollower(anchors, audit.LogReader{
+		HashAt: func(ctx context.Context, seq int64) (string, bool, error) {
+			return d.SQLite.AuditHashAt(ctx, seq)
+		},
+		Acceptance: func(ctx context.Context, after, through int64) (int64, bool, error) {
+			return acceptanceIn(ctx, d.SQLite, after, through)
+		},
 	}, func(err error) { fmt.Fprintln(os.Stderr, "warning: audit anchor not advanced:", err) })
 	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, OnAudit: func(seq int64, head string) {
 		if d.follow != nil {

@@ -26,8 +26,13 @@ type anchorer struct {
 
 func newAnchorer(a *audit.Anchors, log *slog.Logger) *anchorer {
 	an := &anchorer{}
-	an.Follower = audit.NewFollower(a, func(ctx context.Context, seq int64) (string, bool, error) {
-		return an.st.AuditHashAt(ctx, seq)
+	an.Follower = audit.NewFollower(a, audit.LogReader{
+		HashAt: func(ctx context.Context, seq int64) (string, bool, error) {
+			return an.st.AuditHashAt(ctx, seq)
+		},
+		Acceptance: func(ctx context.Context, after, through int64) (int64, bool, error) {
+			return acceptanceIn(ctx, an.st, after, through)
+		},
 	}, func(err error) {
 		log.Error("audit anchor not advanced: the log no longer extends its anchor, or the anchor cannot be written", "err", err)
 	})
@@ -64,6 +69,10 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		if err != nil {
 			return err
 		}
+		before, _, err := st.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
 		// One append: the acceptance and the key now in use (perhaps a new
 		// anchor directory's). Dying before the reset below leaves the log
 		// broken as it was, for the operator to accept again.
@@ -73,6 +82,15 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		seq, head, err := st.AuditHead(ctx)
 		if err != nil {
 			return err
+		}
+		// The reset anchors every entry up to the head, and an acceptance
+		// counts once anchored: one appended beside this one by other means
+		// (whoever holds audit.key and writes the database) would count
+		// with it, accepting whatever it names.
+		if n, err := acceptancesIn(ctx, st, before, seq, 2); err != nil {
+			return err
+		} else if n > 1 {
+			return fmt.Errorf("audit log: another %s entry was appended beside this start's acceptance (entries %d to %d); not anchoring it: check the log and start again", audit.KindBrokenAccepted, before+1, seq)
 		}
 		return anchors.Reset(ctx, seq, head, nowUTC())
 	}
@@ -113,7 +131,43 @@ type anchoredStore interface {
 	audit.Appender
 	VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error)
 	AuditHead(ctx context.Context) (int64, string, error)
+	anchorLogStore
+}
+
+// anchorLogStore is what an anchor update reads of a store's log.
+type anchorLogStore interface {
 	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+	AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error)
+}
+
+// anchorLog is what an anchor update reads of st's log.
+func anchorLog(st anchorLogStore) audit.LogReader {
+	return audit.LogReader{HashAt: st.AuditHashAt, Acceptance: func(ctx context.Context, after, through int64) (int64, bool, error) {
+		return acceptanceIn(ctx, st, after, through)
+	}}
+}
+
+// acceptanceIn is audit.AcceptanceIn over st: the first acceptance of a
+// broken log after entry after and up to entry through, found by the
+// index on kind. One too large to count is left out, not read.
+func acceptanceIn(ctx context.Context, st anchorLogStore, after, through int64) (int64, bool, error) {
+	es, err := selectAcceptances(ctx, st, after, through, 1)
+	if err != nil || len(es) == 0 {
+		return 0, false, err
+	}
+	return es[0].Seq, true, nil
+}
+
+// acceptancesIn counts the acceptances acceptanceIn would find, up to
+// limit of them.
+func acceptancesIn(ctx context.Context, st anchorLogStore, after, through int64, limit int) (int, error) {
+	es, err := selectAcceptances(ctx, st, after, through, limit)
+	return len(es), err
+}
+
+func selectAcceptances(ctx context.Context, st anchorLogStore, after, through int64, limit int) ([]audit.Entry, error) {
+	return st.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted},
+		After: after, Through: through, Limit: limit, MaxEntryBytes: audit.MaxAcceptancePayload})
 }
 
 // recordAnchorKey anchors the head of a log res verified and, when the log
@@ -132,7 +186,7 @@ func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Ancho
 	if err != nil {
 		return err
 	}
-	if err := advance(ctx, seq, head, st.AuditHashAt, nowUTC()); err != nil {
+	if err := advance(ctx, seq, head, anchorLog(st), nowUTC()); err != nil {
 		return err
 	}
 	if res.AnchorKeySeq > 0 {
@@ -150,7 +204,7 @@ func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Ancho
 	if seq, head, err = st.AuditHead(ctx); err != nil {
 		return err
 	}
-	return anchors.Extend(ctx, seq, head, st.AuditHashAt, nowUTC())
+	return anchors.Extend(ctx, seq, head, anchorLog(st), nowUTC())
 }
 
 // auditReader serves the API's audit routes, verifying against the anchor.
