@@ -189,8 +189,9 @@ func TestStageRecordsTheDayItMoves(t *testing.T) {
 }
 
 // TestStageStopsAtMidnightInsideABatch: a batch that is still sending at
-// midnight sends no more of its objects; the next staging, judged on the
-// new day, is refused, and confirms the one object that did arrive.
+// midnight sends no more of its objects, and confirms the one object that
+// did arrive, as of the day it was sent; the next staging, judged on the
+// new day, is refused.
 func TestStageStopsAtMidnightInsideABatch(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 4, 200<<10, "")
@@ -207,21 +208,24 @@ func TestStageStopsAtMidnightInsideABatch(t *testing.T) {
 	if n := chunksAtSite(t, f); n != 1 {
 		t.Fatalf("%d of %d chunks at the site; want the one sent on the 15th", n, total)
 	}
+	if _, confs := ledgerDays(t, f); len(confs) != 1 || confs[0] != "2026-01-15" {
+		t.Fatalf("confirmations as of %v; want one, of the 15th", confs)
+	}
 	s.Progress = nil
 	_, err = s.Stage(ctx, f.request())
 	var de *DeniedError
 	if !errors.As(err, &de) {
 		t.Fatalf("Stage on the 16th: %v, want the refusal", err)
 	}
-	// Once the law allows it again, a staging confirms the chunk that
-	// arrived and sends the rest.
+	// Once the law allows it again, a staging finds the chunk that
+	// arrived already there and sends the rest.
 	law.deny = nil
 	res, err := s.Stage(ctx, f.request())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Reconciled != 1 || res.ChunksSent != total-1 {
-		t.Fatalf("reconciled %d, sent %d; want 1 and %d", res.Reconciled, res.ChunksSent, total-1)
+	if res.Reconciled != 0 || res.Skipped != 1 || res.ChunksSent != total-1 {
+		t.Fatalf("reconciled %d, skipped %d, sent %d; want 0, 1 and %d", res.Reconciled, res.Skipped, res.ChunksSent, total-1)
 	}
 	sums, err := Summarize(ctx, f.ledger, "")
 	if err != nil {

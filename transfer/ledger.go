@@ -216,12 +216,23 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	var buf []byte
 	finds := make([]finding, len(open))
 	lacking := map[string]int64{} // objects not there whole → the most bytes an intent was to send there
+	// Objects found there, each counted by the first open intent naming
+	// it: a batch that failed records the objects the site did not take in
+	// a new intent before it confirms its own, and a kill between the two
+	// leaves both open, naming them twice.
+	found := map[string]bool{}
 	for i, in := range open {
 		fd := &finds[i]
 		for _, o := range in.Objects {
+			if found[o.Key] {
+				continue
+			}
 			st, err := c.arrived(ctx, o, &buf)
 			if err != nil {
 				return n, err
+			}
+			if st != objAbsent {
+				found[o.Key] = true
 			}
 			switch st {
 			case objIntact:
@@ -260,7 +271,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				partial = append(partial, Partial{Key: o.Key, Bytes: w.bytes})
 			}
 		}
-		if len(fd.found) > 0 || len(partial) > 0 {
+		// An intent all of whose objects an earlier one counted is closed
+		// by a confirmation of nothing.
+		if len(fd.found) > 0 || len(partial) > 0 || len(fd.missing) == 0 {
 			conf := in.Entry
 			conf.Intent, conf.Reconciled = in.ID, true
 			conf.ChunksSent, conf.BytesSent = 0, 0

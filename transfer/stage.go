@@ -615,6 +615,10 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		}
 	}
 	var sent atomic.Int64
+	// delivered holds the objects the destination took (their put
+	// returned), by key: true when they read back as sent.
+	var mu sync.Mutex
+	delivered := map[string]bool{}
 	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
 		var data []byte
 		if o.Chunk == nil {
@@ -641,6 +645,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
 		}
+		mu.Lock()
+		delivered[o.Key] = false
+		mu.Unlock()
 		same, err := dataset.SameObject(ctx, c.cr.Dst, o.Key, data)
 		if err != nil {
 			return fmt.Errorf("%w: read back %s: %w", errArrival, o.Key, err)
@@ -648,6 +655,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if !same {
 			return fmt.Errorf("%s reads back different from what was sent: %w", o.Key, errArrival)
 		}
+		mu.Lock()
+		delivered[o.Key] = true
+		mu.Unlock()
 		sent.Add(int64(len(data)))
 		if c.s.Progress != nil {
 			c.s.Progress.Add(int64(len(data)))
@@ -655,7 +665,7 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, c.settle(ctx, in, delivered, err)
 	}
 	if err := c.cr.Dst.Flush(); err != nil {
 		return 0, err
@@ -683,6 +693,55 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return 0, fmt.Errorf("%w: data is at %s but its confirmation was not recorded: %w", ErrLedger, c.e.Site, err)
 	}
 	return conf.BytesSent, nil
+}
+
+// settle records what a batch that failed (cause) delivered: the objects
+// the destination took crossed, whether or not they read back as sent (a
+// site that takes an object and then hides it or shows other bytes would
+// otherwise have its reconcile find nothing, or count nothing, and every
+// try send it again unrecorded). The objects it did not take go in a new
+// intent first, which the next copy reconciles as it did the batch's (a
+// write that failed may still have landed, whole or in part); then the
+// batch's intent is confirmed with the objects taken, those that did not
+// read back as sent counted as damaged. It returns cause, with the
+// ledger's failure if it could not record them (the batch's intent then
+// stays open, and is reconciled as before).
+func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]bool, cause error) error {
+	if len(delivered) == 0 || ctx.Err() != nil {
+		// A cancelled copy writes nothing more: its intent stays open,
+		// and the next copy's reconcile confirms what arrived.
+		return cause
+	}
+	led := c.s.Ledger
+	conf := in.Entry
+	conf.Intent = in.ID
+	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
+	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
+	var rest []Object
+	for _, o := range in.Objects {
+		intact, ok := delivered[o.Key]
+		if !ok {
+			rest = append(rest, o)
+			continue
+		}
+		if o.Chunk != nil {
+			conf.ChunksSent++
+		}
+		if !intact {
+			conf.Damaged++
+		}
+		conf.BytesSent += o.Bytes
+	}
+	if len(rest) > 0 {
+		next := Intent{ID: newID(), Entry: in.Entry, Objects: rest}
+		if err := led.Append(ctx, c.cr.Tenant, KindIntent, in.RunID, next); err != nil {
+			return fmt.Errorf("%w; %w: the intent of %d objects not sent to %s: %w", cause, ErrLedger, len(rest), in.Site, err)
+		}
+	}
+	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
+		return fmt.Errorf("%w; %w: %d objects reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), in.Site, err)
+	}
+	return cause
 }
 
 var (
