@@ -25,6 +25,7 @@ import (
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
+	"meridian.dev/meridian/transfer"
 )
 
 // Store is what the state needs of the server's store.
@@ -571,13 +572,35 @@ func (l failedLaw) SessionContext(context.Context, policy.Query) (planner.Sessio
 
 // EvaluateTransfer implements transfer.Law with the law in force.
 func (s *State) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string) policy.Decision {
-	if err := s.Behind(); err != nil {
-		return policy.Decision{Denials: []policy.Finding{policy.EngineFinding(err.Error())}}
-	}
-	return s.Current().Engine.EvaluateTransfer(q, ds, to)
+	return s.Pin().EvaluateTransfer(q, ds, to)
 }
 
 // Rules lists the rules in force on asOf (transfer.RuleLister).
 func (s *State) Rules(asOf catalog.Date) []policy.RuleStatus {
 	return s.Current().Engine.Rules(asOf)
 }
+
+// Pin returns the law in force now, which a revision applied later does
+// not change (transfer.Pinner): a staging's decision and the rules its
+// ledger entry lists as evaluated then come from one revision. A server
+// behind the store's latest revision pins a law that denies every
+// transfer, as EvaluateTransfer does.
+func (s *State) Pin() transfer.Law {
+	if err := s.Behind(); err != nil {
+		return behindLaw{err}
+	}
+	return s.Current().Engine
+}
+
+// behindLaw denies every transfer with why the law in force cannot be
+// applied here.
+type behindLaw struct{ err error }
+
+func (l behindLaw) EvaluateTransfer(policy.Query, *catalog.Dataset, string) policy.Decision {
+	return policy.Decision{Denials: []policy.Finding{policy.EngineFinding(l.err.Error())}}
+}
+
+// Rules lists none: no rule of a law that cannot be loaded was evaluated.
+func (behindLaw) Rules(catalog.Date) []policy.RuleStatus { return nil }
+
+var _ transfer.Pinner = (*State)(nil)

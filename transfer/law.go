@@ -29,6 +29,27 @@ type RuleLister interface {
 
 var _ RuleLister = (*policy.Engine)(nil)
 
+// Pinner is an optional capability of a Law whose rules can change while
+// it is used, as a server's law in force does when an admin applies a
+// revision: Pin returns the law in force now, which does not change. A
+// ledger entry records the decision and the rules it was evaluated
+// against (RuleLister); asked of the changing law one after the other,
+// the two could come from different revisions, and the entry then listed
+// rules the decision was never evaluated against.
+type Pinner interface {
+	Pin() Law
+}
+
+// pin is l as it stands now (Pinner), or l itself.
+func pin(l Law) Law {
+	if p, ok := l.(Pinner); ok {
+		if pl := p.Pin(); pl != nil {
+			return pl
+		}
+	}
+	return l
+}
+
 // evaluatedRules lists the transfer and access rules in force on asOf,
 // sorted, or nil when the law cannot say.
 func evaluatedRules(l Law, asOf catalog.Date) []string {

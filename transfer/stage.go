@@ -151,7 +151,8 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 	ds = located
-	dec := s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+	law := pin(s.Law)
+	dec := law.EvaluateTransfer(q, ds, site.Spec.Country)
 	if !lawAllows(dec) {
 		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
 	}
@@ -174,9 +175,11 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	dst := base.Sub(req.SitePrefix)
 	defer dst.Close()
-	entryOf := func(dec policy.Decision, asOf catalog.Date) Entry {
+	// entryOf is the ledger's entry for a decision of law on asOf: the
+	// rules it lists as evaluated are law's, the decision's own.
+	entryOf := func(law Law, dec policy.Decision, asOf catalog.Date) Entry {
 		return Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
-			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(s.Law, asOf), AsOf: asOf.String(), RunID: req.RunID,
+			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(law, asOf), AsOf: asOf.String(), RunID: req.RunID,
 			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects}
 	}
 	// A staging that runs past midnight moves the rest on another day,
@@ -184,13 +187,14 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	// it is asked again, and what moves then is recorded as of that day.
 	judge := func(day catalog.Date) (Entry, error) {
 		q.AsOf = day
-		dec = s.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		law := pin(s.Law) // the law in force now, which may be a newer revision
+		dec = law.EvaluateTransfer(q, ds, site.Spec.Country)
 		if !lawAllows(dec) {
 			return Entry{}, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: dec.Denials}
 		}
-		return entryOf(dec, day), nil
+		return entryOf(law, dec, day), nil
 	}
-	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(dec, q.AsOf), Judge: judge})
+	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(law, dec, q.AsOf), Judge: judge})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}

@@ -185,3 +185,20 @@ func (l screenTransferLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset,
 }
 
 func (l screenTransferLaw) Rules(asOf catalog.Date) []policy.RuleStatus { return l.law.Rules(asOf) }
+
+// Pin screens the law in force now (transfer.Pinner), so that a staging's
+// decision and the rules its ledger entry lists come from one revision.
+func (l screenTransferLaw) Pin() transfer.Law {
+	p, ok := l.law.(transfer.Pinner)
+	if !ok {
+		return l
+	}
+	pinned, ok := p.Pin().(interface {
+		transfer.Law
+		transfer.RuleLister
+	})
+	if !ok {
+		return l
+	}
+	return screenTransferLaw{pinned, l.scr}
+}
