@@ -34,7 +34,7 @@ func newAnchorer(a *audit.Anchors, log *slog.Logger) *anchorer {
 			return acceptanceIn(ctx, an.st, after, through)
 		},
 	}, func(err error) {
-		log.Error("audit anchor not advanced: the log no longer extends its anchor, or the anchor cannot be written", "err", err)
+		log.Error("audit anchor not advanced: the log no longer extends its anchor, holds an acceptance of a broken log this server did not write, or the anchor cannot be written", "err", err)
 	})
 	return an
 }
