@@ -116,9 +116,14 @@ export interface SSEMessage {
 
 // SSEParser splits an event stream (the WHATWG format: lines end in LF,
 // CRLF or CR; data, event, id and retry fields; ":" starts a comment) into
-// events. push takes the text as it arrives, in pieces of any size.
+// events. push takes the text as it arrives, in pieces of any size; each
+// piece is looked at once, so an event that comes in many pieces costs as
+// much as its size, not its size times the number of pieces.
 export class SSEParser {
-  private buf = "";
+  // the line not yet ended, as its pieces came
+  private partial: string[] = [];
+  // the last piece ended in a CR: a LF starting the next one is its CRLF
+  private afterCR = false;
   private data: string[] = [];
   private event = "";
   private id = "";
@@ -126,23 +131,42 @@ export class SSEParser {
   // as the format says); retry is the reconnection delay asked for, in ms.
   lastId = "";
   retry = 0;
+  // scanned counts the characters looked at for line ends: what push has
+  // cost, which stays the length of the text pushed.
+  scanned = 0;
 
   constructor(private onEvent: (m: SSEMessage) => void) {}
 
   push(text: string): void {
-    this.buf += text;
-    let start = 0;
-    for (let i = 0; i < this.buf.length; i++) {
-      const c = this.buf[i];
-      if (c !== "\n" && c !== "\r") continue;
-      // A CR at the end of what came so far may be the first half of a
-      // CRLF: wait for the next piece.
-      if (c === "\r" && i === this.buf.length - 1) break;
-      this.line(this.buf.slice(start, i));
-      if (c === "\r" && this.buf[i + 1] === "\n") i++;
-      start = i + 1;
+    if (text === "") return;
+    let from = 0;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (text[0] === "\n") from = 1;
     }
-    this.buf = this.buf.slice(start);
+    const eol = /[\r\n]/g;
+    for (;;) {
+      eol.lastIndex = from;
+      const m = eol.exec(text);
+      const end = m ? m.index : text.length;
+      this.scanned += end - from + (m ? 1 : 0);
+      if (!m) break;
+      let l = text.slice(from, end);
+      if (this.partial.length > 0) {
+        this.partial.push(l);
+        l = this.partial.join("");
+        this.partial = [];
+      }
+      from = end + 1;
+      if (text[end] === "\r") {
+        // A CR ends the line now; a LF after it, here or first in the
+        // next piece, is the same line end.
+        if (from === text.length) this.afterCR = true;
+        else if (text[from] === "\n") from++;
+      }
+      this.line(l);
+    }
+    if (from < text.length) this.partial.push(text.slice(from));
   }
 
   private line(l: string): void {
