@@ -136,6 +136,98 @@ func TestSSEParserLinearWork(t *testing.T) {
 	}
 }
 
+// TestSSEParserRetryBounded: the retry field is held to 1 s .. 5 min.
+// Before, it was taken as sent: a server (or anything in between) asking
+// for 1 ms had every open page reconnect in a storm, and a delay past
+// 2^31 ms made the browser's timer fire at once.
+func TestSSEParserRetryBounded(t *testing.T) {
+	cases := []struct {
+		field string
+		want  int
+	}{
+		{"retry: 1\n", 1000},
+		{"retry: 0\n", 1000},
+		{"retry: 2500\n", 2500},
+		{"retry: 300000\n", 300000},
+		{"retry: 300001\n", 300000},
+		{"retry: 2147483648\n", 300000},
+		{"retry: 99999999999999999999999\n", 300000},
+		{"retry: 5s\n", 0},
+		{"retry: -5\n", 0},
+	}
+	var in [][]string
+	for _, c := range cases {
+		in = append(in, []string{c.field})
+	}
+	out := parseSSE(t, in)
+	for i, c := range cases {
+		if out[i].Retry != float64(c.want) {
+			t.Errorf("%q: retry %v, want %d", c.field, out[i].Retry, c.want)
+		}
+	}
+}
+
+// fetchHarness runs src/api.ts's stream and followOrPoll in node against
+// a stand-in fetch (and window's timers): stream's text for the bytes
+// given, and the delay followOrPoll waits before trying the stream again
+// after each event stream given.
+const fetchHarness = `
+import { stream, followOrPoll } from "./api";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const g = globalThis as any;
+g.sessionStorage = { getItem: () => null, clear() {} };
+function answer(chunks: number[][], type: string): Response {
+  const body = new ReadableStream({
+    start(c) {
+      for (const x of chunks) c.enqueue(new Uint8Array(x));
+      c.close();
+    },
+  });
+  return new Response(body, { headers: { "Content-Type": type } });
+}
+async function main() {
+  const texts: string[][] = [];
+  for (const chunks of input.streams) {
+    g.fetch = async () => answer(chunks, "text/plain");
+    const got: string[] = [];
+    await stream("/v1/runs/r/logs?follow=1", (s) => got.push(s), new AbortController().signal);
+    texts.push(got);
+  }
+  const delays: number[] = [];
+  for (const text of input.eventStreams) {
+    g.fetch = async () => answer([Array.from(new TextEncoder().encode(text))], "text/event-stream");
+    let f: any;
+    const delay = await new Promise<number>((resolve) => {
+      g.window = { setTimeout: (_f: unknown, ms: number) => (resolve(ms), 1), setInterval: () => 2, clearInterval() {}, dispatchEvent() {} };
+      f = followOrPoll({ path: "/v1/runs/r/events?follow=1", lastId: () => "", onEvent() {}, poll() {}, every: 2000 });
+    });
+    f.stop();
+    delays.push(delay);
+  }
+  process.stdout.write(JSON.stringify({ texts, delays }));
+}
+main();
+`
+
+type fetchResult struct {
+	Texts  [][]string
+	Delays []int
+}
+
+// TestFollowRetryBounded: the page waits 1 s .. 5 min before opening an
+// event stream again, whatever retry the stream asked for.
+func TestFollowRetryBounded(t *testing.T) {
+	streams := []string{"retry: 1\ndata: x\n\n", "retry: 4294967296\n\n", "retry: 7000\n\n", "data: x\n\n"}
+	want := []int{1000, 300000, 7000, 2000}
+	var out fetchResult
+	runHarness(t, fetchHarness, map[string]any{"streams": [][][]int{}, "eventStreams": streams}, &out)
+	if !slices.Equal(out.Delays, want) {
+		t.Errorf("waited %v ms, want %v", out.Delays, want)
+	}
+}
+
 // BenchmarkSSEParser measures the event stream's parser on events of
 // 1 and 4 MiB and on a MiB of small events, in 64 KiB pieces as a stream
 // brings them.

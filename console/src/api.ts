@@ -107,6 +107,11 @@ export async function stream(path: string, onText: (s: string) => void, signal: 
   }
 }
 
+// RETRY_MIN and RETRY_MAX bound the reconnection delay an event stream's
+// retry field may ask for, in ms.
+export const RETRY_MIN = 1000;
+export const RETRY_MAX = 5 * 60 * 1000;
+
 // SSEMessage is one server-sent event.
 export interface SSEMessage {
   id: string;
@@ -128,7 +133,8 @@ export class SSEParser {
   private event = "";
   private id = "";
   // lastId is the last id field seen (it carries over events without one,
-  // as the format says); retry is the reconnection delay asked for, in ms.
+  // as the format says); retry is the reconnection delay asked for, in ms,
+  // held to RETRY_MIN .. RETRY_MAX (0 until a retry field comes).
   lastId = "";
   retry = 0;
   // scanned counts the characters looked at for line ends: what push has
@@ -192,7 +198,9 @@ export class SSEParser {
         if (!value.includes("\0")) this.lastId = value;
         break;
       case "retry":
-        if (/^\d+$/.test(value)) this.retry = Number(value);
+        // A server asking for 1 ms would have every page reconnect in a
+        // storm, and a delay past 2^31 ms fires at once in a browser.
+        if (/^\d+$/.test(value)) this.retry = Math.min(Math.max(Number(value), RETRY_MIN), RETRY_MAX);
         break;
     }
   }
