@@ -228,6 +228,39 @@ func TestFollowRetryBounded(t *testing.T) {
 	}
 }
 
+// TestStreamFlushesDecoder: the bytes of a character the output ends in
+// the middle of are shown (as U+FFFD) when the stream ends. Before, the
+// decoder kept them and they were dropped: the page showed less than
+// the run wrote, with nothing saying so.
+func TestStreamFlushesDecoder(t *testing.T) {
+	ints := func(s string) []int {
+		var v []int
+		for _, b := range []byte(s) {
+			v = append(v, int(b))
+		}
+		return v
+	}
+	cases := []struct {
+		chunks [][]int
+		want   string
+	}{
+		{[][]int{ints("caf\xc3"), ints("\xa9 ok \xe2\x82")}, "café ok \ufffd"},
+		{[][]int{ints("loss 0.5\n"), ints("\xf0\x9f")}, "loss 0.5\n\ufffd"},
+		{[][]int{ints("whole \xe2\x82\xac")}, "whole €"},
+	}
+	var streams [][][]int
+	for _, c := range cases {
+		streams = append(streams, c.chunks)
+	}
+	var out fetchResult
+	runHarness(t, fetchHarness, map[string]any{"streams": streams, "eventStreams": []string{}}, &out)
+	for i, c := range cases {
+		if got := strings.Join(out.Texts[i], ""); got != c.want {
+			t.Errorf("case %d: the page got %q, want %q", i, got, c.want)
+		}
+	}
+}
+
 // BenchmarkSSEParser measures the event stream's parser on events of
 // 1 and 4 MiB and on a MiB of small events, in 64 KiB pieces as a stream
 // brings them.

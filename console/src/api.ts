@@ -105,6 +105,10 @@ export async function stream(path: string, onText: (s: string) => void, signal: 
     if (done) break;
     onText(dec.decode(value, { stream: true }));
   }
+  // The decoder holds the bytes of a character not yet whole: at the end
+  // they are all there will be, shown as U+FFFD rather than dropped.
+  const tail = dec.decode();
+  if (tail) onText(tail);
 }
 
 // RETRY_MIN and RETRY_MAX bound the reconnection delay an event stream's
