@@ -261,6 +261,71 @@ func TestStreamFlushesDecoder(t *testing.T) {
 	}
 }
 
+// planHarness draws src/plan.ts's Pareto chart and src/dom.ts's table
+// for n placements on a stand-in document: the chart's texts and how
+// many points and rows were drawn.
+const planHarness = `
+import { paretoChart } from "./plan";
+import { table } from "./dom";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+class El {
+  attrs: Record<string, string> = {};
+  children: any[] = [];
+  textContent = "";
+  constructor(public tag: string) {}
+  setAttribute(k: string, v: string) { this.attrs[k] = v; }
+  addEventListener() {}
+  append(...cs: any[]) { for (const c of cs) this.children.push(c); }
+}
+(globalThis as any).document = { createElement: (t: string) => new El(t), createElementNS: (_ns: string, t: string) => new El(t) };
+const n: number = input.n;
+const placements: any[] = [];
+const rows: string[][] = [];
+for (let i = 0; i < n; i++) {
+  const k = (i * 7919) % n; // the extremes neither first nor last
+  placements.push({ rank: i + 1, site: "s" + k, country: "SG", accelerator: "H100", count: 8, hours: 1 + k, costUSD: 1000 + k, pareto: k === 0, lawfulUntil: null, obligations: null, advisories: null, runnable: true });
+  rows.push(["s" + k]);
+}
+const t0 = process.hrtime.bigint();
+for (let i = 1; i < (input.reps || 1); i++) paretoChart(placements);
+const svg = paretoChart(placements) as any as El;
+const ns = Number(process.hrtime.bigint() - t0);
+const t = table("every placement", ["Site"], rows) as any as El;
+const body = t.children.find((c: El) => c.tag === "tbody");
+process.stdout.write(JSON.stringify({
+  texts: svg.children.filter((c: El) => c.tag === "text").map((c: El) => c.textContent),
+  points: svg.children.filter((c: El) => c.tag === "path").length,
+  rows: body ? body.children.length : -1,
+  ns,
+}));
+`
+
+// TestPlanManyPlacements: a plan of 200,000 placements (top=0 asks for
+// all of them) draws its chart and its table. Before, Math.min(...) and
+// Math.max(...) over every placement, and the table's rows passed as the
+// arguments of one call, threw RangeError (the stack is too small for
+// that many arguments) and the plan page showed nothing.
+func TestPlanManyPlacements(t *testing.T) {
+	const n = 200000
+	var out struct {
+		Texts  []string
+		Points int
+		Rows   int
+	}
+	runHarness(t, planHarness, map[string]any{"n": n}, &out)
+	if out.Points != n || out.Rows != n {
+		t.Errorf("%d points and %d rows, want %d of each", out.Points, out.Rows, n)
+	}
+	all := strings.Join(out.Texts, "\n")
+	for _, want := range []string{"time (log): 1.0 h – 8333.3 d", "cost (log): $1,000 – $200,999"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the chart's axes read %q, want %q", all, want)
+		}
+	}
+}
+
 // BenchmarkSSEParser measures the event stream's parser on events of
 // 1 and 4 MiB and on a MiB of small events, in 64 KiB pieces as a stream
 // brings them.

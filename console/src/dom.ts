@@ -78,12 +78,10 @@ export function errorBox(err: unknown): HTMLElement {
 }
 
 // table builds an accessible table: a caption, column headers and rows.
+// The rows are appended one by one: as arguments of one call, a plan's
+// hundred thousand rows would overflow the stack.
 export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
-  return h(
-    "table",
-    attrs,
-    h("caption", { text: caption }),
-    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))),
-    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
-  );
+  const body = h("tbody");
+  for (const r of rows) body.append(h("tr", {}, ...r.map((c) => h("td", {}, c))));
+  return h("table", attrs, h("caption", { text: caption }), h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))), body);
 }
