@@ -326,6 +326,15 @@ func TestPlanManyPlacements(t *testing.T) {
 	}
 }
 
+// BenchmarkPlanChart measures drawing the Pareto chart of a plan of
+// 20,000 placements (on the stand-in document: the cost of the console's
+// own code, not of a browser's layout).
+func BenchmarkPlanChart(b *testing.B) {
+	var out struct{ Ns float64 }
+	runHarness(b, planHarness, map[string]any{"n": 20000, "reps": b.N}, &out)
+	b.ReportMetric(out.Ns/float64(b.N), "js-ns/op")
+}
+
 // BenchmarkSSEParser measures the event stream's parser on events of
 // 1 and 4 MiB and on a MiB of small events, in 64 KiB pieces as a stream
 // brings them.

@@ -50,9 +50,14 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
+// The formats are made once: toLocaleString with options makes one for
+// every number, which for a plan's every placement took seconds.
+const USD_CENTS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const USD_WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
 export function fmtUSD(v: number): string {
   if (!isFinite(v)) return "–";
-  return "$" + v.toLocaleString("en-US", { maximumFractionDigits: v < 100 ? 2 : 0 });
+  return "$" + (v < 100 ? USD_CENTS : USD_WHOLE).format(v);
 }
 
 export function fmtHours(v: number): string {
