@@ -51,6 +51,14 @@ type pageText struct {
 // into out.
 func runTerminal(tb testing.TB, input any, out any) {
 	tb.Helper()
+	runHarness(tb, terminalHarness, input, out)
+}
+
+// runHarness bundles harness (TypeScript importing console/src's modules)
+// for node, runs it with input (JSON) on its stdin and decodes what it
+// writes into out.
+func runHarness(tb testing.TB, harness string, input any, out any) {
+	tb.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		// npm, which scripts/test.sh needs for the bundle's check, brings
@@ -61,7 +69,7 @@ func runTerminal(tb testing.TB, input any, out any) {
 		tb.Skip("node is missing")
 	}
 	res := api.Build(api.BuildOptions{
-		Stdin:    &api.StdinOptions{Contents: terminalHarness, ResolveDir: "src", Sourcefile: "harness.ts", Loader: api.LoaderTS},
+		Stdin:    &api.StdinOptions{Contents: harness, ResolveDir: "src", Sourcefile: "harness.ts", Loader: api.LoaderTS},
 		Bundle:   true,
 		Format:   api.FormatIIFE,
 		Platform: api.PlatformNode,

@@ -105,7 +105,16 @@ export async function stream(path: string, onText: (s: string) => void, signal: 
     if (done) break;
     onText(dec.decode(value, { stream: true }));
   }
+  // The decoder holds the bytes of a character not yet whole: at the end
+  // they are all there will be, shown as U+FFFD rather than dropped.
+  const tail = dec.decode();
+  if (tail) onText(tail);
 }
+
+// RETRY_MIN and RETRY_MAX bound the reconnection delay an event stream's
+// retry field may ask for, in ms.
+export const RETRY_MIN = 1000;
+export const RETRY_MAX = 5 * 60 * 1000;
 
 // SSEMessage is one server-sent event.
 export interface SSEMessage {
@@ -116,33 +125,58 @@ export interface SSEMessage {
 
 // SSEParser splits an event stream (the WHATWG format: lines end in LF,
 // CRLF or CR; data, event, id and retry fields; ":" starts a comment) into
-// events. push takes the text as it arrives, in pieces of any size.
+// events. push takes the text as it arrives, in pieces of any size; each
+// piece is looked at once, so an event that comes in many pieces costs as
+// much as its size, not its size times the number of pieces.
 export class SSEParser {
-  private buf = "";
+  // the line not yet ended, as its pieces came
+  private partial: string[] = [];
+  // the last piece ended in a CR: a LF starting the next one is its CRLF
+  private afterCR = false;
   private data: string[] = [];
   private event = "";
   private id = "";
   // lastId is the last id field seen (it carries over events without one,
-  // as the format says); retry is the reconnection delay asked for, in ms.
+  // as the format says); retry is the reconnection delay asked for, in ms,
+  // held to RETRY_MIN .. RETRY_MAX (0 until a retry field comes).
   lastId = "";
   retry = 0;
+  // scanned counts the characters looked at for line ends: what push has
+  // cost, which stays the length of the text pushed.
+  scanned = 0;
 
   constructor(private onEvent: (m: SSEMessage) => void) {}
 
   push(text: string): void {
-    this.buf += text;
-    let start = 0;
-    for (let i = 0; i < this.buf.length; i++) {
-      const c = this.buf[i];
-      if (c !== "\n" && c !== "\r") continue;
-      // A CR at the end of what came so far may be the first half of a
-      // CRLF: wait for the next piece.
-      if (c === "\r" && i === this.buf.length - 1) break;
-      this.line(this.buf.slice(start, i));
-      if (c === "\r" && this.buf[i + 1] === "\n") i++;
-      start = i + 1;
+    if (text === "") return;
+    let from = 0;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (text[0] === "\n") from = 1;
     }
-    this.buf = this.buf.slice(start);
+    const eol = /[\r\n]/g;
+    for (;;) {
+      eol.lastIndex = from;
+      const m = eol.exec(text);
+      const end = m ? m.index : text.length;
+      this.scanned += end - from + (m ? 1 : 0);
+      if (!m) break;
+      let l = text.slice(from, end);
+      if (this.partial.length > 0) {
+        this.partial.push(l);
+        l = this.partial.join("");
+        this.partial = [];
+      }
+      from = end + 1;
+      if (text[end] === "\r") {
+        // A CR ends the line now; a LF after it, here or first in the
+        // next piece, is the same line end.
+        if (from === text.length) this.afterCR = true;
+        else if (text[from] === "\n") from++;
+      }
+      this.line(l);
+    }
+    if (from < text.length) this.partial.push(text.slice(from));
   }
 
   private line(l: string): void {
@@ -168,7 +202,9 @@ export class SSEParser {
         if (!value.includes("\0")) this.lastId = value;
         break;
       case "retry":
-        if (/^\d+$/.test(value)) this.retry = Number(value);
+        // A server asking for 1 ms would have every page reconnect in a
+        // storm, and a delay past 2^31 ms fires at once in a browser.
+        if (/^\d+$/.test(value)) this.retry = Math.min(Math.max(Number(value), RETRY_MIN), RETRY_MAX);
         break;
     }
   }

@@ -50,9 +50,14 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
+// The formats are made once: toLocaleString with options makes one for
+// every number, which for a plan's every placement took seconds.
+const USD_CENTS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const USD_WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
 export function fmtUSD(v: number): string {
   if (!isFinite(v)) return "–";
-  return "$" + v.toLocaleString("en-US", { maximumFractionDigits: v < 100 ? 2 : 0 });
+  return "$" + (v < 100 ? USD_CENTS : USD_WHOLE).format(v);
 }
 
 export function fmtHours(v: number): string {
@@ -78,12 +83,10 @@ export function errorBox(err: unknown): HTMLElement {
 }
 
 // table builds an accessible table: a caption, column headers and rows.
+// The rows are appended one by one: as arguments of one call, a plan's
+// hundred thousand rows would overflow the stack.
 export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
-  return h(
-    "table",
-    attrs,
-    h("caption", { text: caption }),
-    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))),
-    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
-  );
+  const body = h("tbody");
+  for (const r of rows) body.append(h("tr", {}, ...r.map((c) => h("td", {}, c))));
+  return h("table", attrs, h("caption", { text: caption }), h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))), body);
 }

@@ -136,7 +136,9 @@ function siteDetail(v: SiteView, site: Site | undefined): HTMLElement {
   return box;
 }
 
-function paretoChart(placements: Placement[]): SVGElement {
+// paretoChart draws each placement's cost against its time (exported for
+// its test).
+export function paretoChart(placements: Placement[]): SVGElement {
   const w = 420,
     hgt = 300,
     m = { l: 70, r: 12, t: 12, b: 40 };
@@ -148,8 +150,14 @@ function paretoChart(placements: Placement[]): SVGElement {
   const xs = placements.map((p) => Math.max(p.hours, 1e-3));
   const ys = placements.map((p) => Math.max(p.costUSD, 1e-3));
   const scale = (vals: number[], a: number, b: number) => {
-    const lo = Math.min(...vals),
-      hi = Math.max(...vals);
+    // A loop, not Math.min(...vals): a plan's every placement as
+    // arguments overflows the stack past a hundred thousand or so.
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const v of vals) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
     const log = hi / lo > 20;
     const f = (v: number) => (log ? Math.log(v) : v);
     const l = f(lo),
