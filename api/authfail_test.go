@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/store"
 )
 
@@ -265,6 +267,10 @@ func TestPrincipalCacheFullKeepsTheRest(t *testing.T) {
 func TestTokenHashedOncePerRequest(t *testing.T) {
 	f := newFixture(t)
 	s := New(f.c, Options{Tokens: f.st, Audit: f.st})
+	// Failures refill an hour apart, not 50 ms: on a loaded machine the
+	// requests after the address is blocked came more than one refill
+	// later, and an unknown token was answered 401, not 429.
+	s.fails = faillimit.New(rate.Every(time.Hour), failBurst)
 	var hashes atomic.Int64
 	s.auth.hash = func(secret string) string { hashes.Add(1); return store.HashToken(secret) }
 	var ahead atomic.Int64 // how far the tokens' clock runs ahead
