@@ -19,6 +19,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // List is an imported screening list.
@@ -95,6 +96,24 @@ type Store struct {
 
 // ErrNoList is returned when no list has been imported.
 var ErrNoList = errors.New("no screening list imported (meridian screen import FILE)")
+
+// Bounds on the files the store reads back. Screening reads them on
+// every change, a server within a second of it: whatever is at their
+// names (a FIFO, a link to /dev/zero, a file grown without bound) must
+// neither hang it nor exhaust its memory, and is refused as a file that
+// cannot be read (screening undetermined, failing closed). The store
+// writes neither file over its bound, so that it never writes what it
+// cannot read back.
+//
+// The list is bounded as a file imported is (MaxFileBytes); the
+// decisions at 128 MiB: one decision takes about 600 bytes as written
+// (three hashes, a fingerprint, who, why, when), so the bound holds some
+// 200,000 decisions, decades of a compliance team's reviews, while the
+// history is read whole, and rewritten whole on each decision.
+var (
+	maxListBytes      int64 = MaxFileBytes
+	maxDecisionsBytes int64 = 128 << 20
+)
 
 func (s *Store) listPath() string      { return filepath.Join(s.Dir, "list.json") }
 func (s *Store) decisionsPath() string { return filepath.Join(s.Dir, "decisions.json") }
@@ -185,6 +204,9 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if int64(len(out)) > maxListBytes {
+		return nil, nil, fmt.Errorf("%s: %d entries take %d bytes as stored, over the %d-byte bound the stored list is read back with; nothing imported", name, len(es), len(out), maxListBytes)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, nil, err
@@ -222,7 +244,7 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 // storedList is the stored list as far as it decodes, or nil when there
 // is none or it cannot be read.
 func (s *Store) storedList() *List {
-	data, err := os.ReadFile(s.listPath())
+	data, err := s.readList()
 	if err != nil {
 		return nil
 	}
@@ -337,6 +359,9 @@ func (s *Store) writeDecisions(ds []Decision) error {
 	if err != nil {
 		return err
 	}
+	if int64(len(out))+1 > maxDecisionsBytes {
+		return fmt.Errorf("screening decisions %s: %d decisions take %d bytes, over the %d-byte bound they are read back with; nothing written", s.decisionsPath(), len(ds), len(out)+1, maxDecisionsBytes)
+	}
 	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
 		return fmt.Errorf("screening decisions: %w", err)
 	}
@@ -345,7 +370,7 @@ func (s *Store) writeDecisions(ds []Decision) error {
 
 // List reads the imported list (ErrNoList when there is none).
 func (s *Store) List() (*List, error) {
-	data, err := os.ReadFile(s.listPath())
+	data, err := s.readList()
 	if errors.Is(err, fs.ErrNotExist) {
 		// Decisions are recorded only against an imported list: with
 		// them and no list, the list was lost, not never imported, and
@@ -371,6 +396,13 @@ func (s *Store) List() (*List, error) {
 		return nil, fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
 	}
 	return &l, nil
+}
+
+// readList reads the stored list's file: a regular file (a link to one
+// followed, as the store's other files are) within maxListBytes; its
+// errors name the file.
+func (s *Store) readList() ([]byte, error) {
+	return plainfile.Read(s.listPath(), maxListBytes)
 }
 
 // whole checks that a stored list is one Import wrote: entries, each
@@ -402,7 +434,7 @@ func (l *List) whole() error {
 // Decisions reads the recorded decisions, oldest first. A decision whose
 // action is neither Confirm nor Dismiss is an error.
 func (s *Store) Decisions() ([]Decision, error) {
-	data, err := os.ReadFile(s.decisionsPath())
+	data, err := plainfile.Read(s.decisionsPath(), maxDecisionsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
