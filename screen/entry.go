@@ -74,7 +74,7 @@ func codeOf(source string) (string, error) {
 	}
 	m := listCode.FindStringSubmatch(s)
 	if m == nil {
-		return "", fmt.Errorf("source %q names no list of the CSL (%s)", source, strings.Join(Lists, ", "))
+		return "", fmt.Errorf("source %s names no list of the CSL (%s)", clip(source), strings.Join(Lists, ", "))
 	}
 	code := strings.TrimPrefix(m[1], "NS-")
 	for _, c := range Lists {
@@ -82,7 +82,7 @@ func codeOf(source string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("source %q: list %q is not one of the CSL's (%s)", source, m[1], strings.Join(Lists, ", "))
+	return "", fmt.Errorf("source %s: list %s is not one of the CSL's (%s)", clip(source), clip(m[1]), strings.Join(Lists, ", "))
 }
 
 // Status is the restricted-party status an exact or confirmed match on
