@@ -370,6 +370,12 @@ func (s *Store) writeDecisions(ds []Decision) error {
 
 // List reads the imported list (ErrNoList when there is none).
 func (s *Store) List() (*List, error) {
+	l, _, err := s.listRead()
+	return l, err
+}
+
+// listRead is List, with the hex SHA-256 of the file as read.
+func (s *Store) listRead() (*List, string, error) {
 	data, err := s.readList()
 	if errors.Is(err, fs.ErrNotExist) {
 		// Decisions are recorded only against an imported list: with
@@ -378,24 +384,25 @@ func (s *Store) List() (*List, error) {
 		// declared statuses stood).
 		switch _, derr := os.Stat(s.decisionsPath()); {
 		case derr == nil:
-			return nil, fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
+			return nil, "", fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
 				s.listPath(), s.decisionsPath())
 		case !errors.Is(derr, fs.ErrNotExist):
-			return nil, fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
+			return nil, "", fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
 		}
-		return nil, ErrNoList
+		return nil, "", ErrNoList
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var l List
 	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.listPath(), err)
+		return nil, "", fmt.Errorf("%s: %w", s.listPath(), err)
 	}
 	if err := l.whole(); err != nil {
-		return nil, fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
+		return nil, "", fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
 	}
-	return &l, nil
+	sum := sha256.Sum256(data)
+	return &l, hex.EncodeToString(sum[:]), nil
 }
 
 // readList reads the stored list's file: a regular file (a link to one
