@@ -314,9 +314,17 @@ func rekey(ds []Decision, prev, next *List) []Decision {
 	for i := range prev.Entries {
 		entries[prev.Entries[i].ID] = &prev.Entries[i]
 	}
+	// The decisions are walked from the latest, each judged by what the
+	// ones after it, kept in later, say (supersedes): judged against each
+	// of them, an import cost the square of a history that only grows
+	// (minutes, for one of the decisions file's bound).
+	later := laterDecisions{}
+	hashes := map[string][3]string{}
 	var out []Decision
-	for j := range ds {
+	for j := len(ds) - 1; j >= 0; j-- {
 		d := ds[j]
+		superseded := later.supersede(&d)
+		later.add(&d)
 		if d.Action != Dismiss || d.EntrySHA256 == "" {
 			continue
 		}
@@ -324,18 +332,75 @@ func rekey(ds []Decision, prev, next *List) []Decision {
 		if e == nil {
 			continue
 		}
-		h := e.ContentHash()
-		if d.EntrySHA256 == h || d.EntrySHA256 != e.contentHashV2() && d.EntrySHA256 != e.contentHashV1() {
+		hs, ok := hashes[d.EntryID]
+		if !ok {
+			// Hashed once an entry: a history holds many decisions of
+			// an entry of a common name.
+			hs = [3]string{e.ContentHash(), e.contentHashV2(), e.contentHashV1()}
+			hashes[d.EntryID] = hs
+		}
+		h := hs[0]
+		if d.EntrySHA256 == h || d.EntrySHA256 != hs[1] && d.EntrySHA256 != hs[2] {
 			continue
 		}
-		if slices.ContainsFunc(ds[j+1:], func(k Decision) bool { return supersedes(&k, &d) }) {
+		if superseded {
 			continue
 		}
 		d.Rekeyed = &Rekeyed{From: d.EntrySHA256, ListSHA256: prev.SHA256, File: next.File, At: next.ImportedAt}
 		d.EntrySHA256 = h
 		out = append(out, d)
 	}
+	slices.Reverse(out)
 	return out
+}
+
+// laterDecisions holds what supersedes reads of the decisions after
+// one, by tenant and entry.
+type laterDecisions map[laterKey]*laterOnEntry
+
+type laterKey struct{ tenant, entry string }
+
+type laterOnEntry struct {
+	confirmed bool               // a confirmation, of any organisation
+	orgs      map[string]bool    // an organisation decided on
+	confirms  map[string]bool    // an organisation confirmed
+	unprinted map[string]bool    // an organisation decided on without a fingerprint
+	printed   map[[2]string]bool // an organisation decided on with a fingerprint
+}
+
+func (l laterDecisions) add(k *Decision) {
+	key := laterKey{catalog.TenantOr(k.Tenant), k.EntryID}
+	on := l[key]
+	if on == nil {
+		on = &laterOnEntry{orgs: map[string]bool{}, confirms: map[string]bool{}, unprinted: map[string]bool{}, printed: map[[2]string]bool{}}
+		l[key] = on
+	}
+	on.orgs[k.Org] = true
+	if k.Action == Confirm {
+		on.confirmed = true
+		on.confirms[k.Org] = true
+	}
+	if k.Fingerprint == "" {
+		on.unprinted[k.Org] = true
+	} else {
+		on.printed[[2]string{k.Org, k.Fingerprint}] = true
+	}
+}
+
+// supersede is whether one of the decisions added supersedes d.
+func (l laterDecisions) supersede(d *Decision) bool {
+	tenant := catalog.TenantOr(d.Tenant)
+	on := l[laterKey{tenant, d.EntryID}]
+	if on == nil {
+		return false
+	}
+	if on.confirms[d.Org] || on.confirmed && tenant != catalog.DefaultTenant {
+		return true
+	}
+	if d.Fingerprint == "" {
+		return on.orgs[d.Org]
+	}
+	return on.unprinted[d.Org] || on.printed[[2]string{d.Org, d.Fingerprint}]
 }
 
 // supersedes: k, recorded after d, is a decision on d's entry that
