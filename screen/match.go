@@ -766,7 +766,7 @@ func (ix *index) status(res Result) (string, string) {
 	}
 	for _, m := range res.Matches {
 		if m.Decision != nil && m.Decision.Action == Dismiss {
-			dismissed = append(dismissed, fmt.Sprintf("%s (%s) dismissed by %s on %s: %s", m.Entry.ID, m.Entry.Name,
+			dismissed = append(dismissed, fmt.Sprintf("%s (%s) dismissed by %s on %s: %s", shown(m.Entry.ID), shown(m.Entry.Name),
 				noted(m.Decision.By), m.Decision.Time.UTC().Format("2006-01-02"), noted(m.Decision.Reason)))
 			continue
 		}
@@ -790,7 +790,7 @@ func (ix *index) status(res Result) (string, string) {
 		return catalog.RestrictedUndetermined, strings.Join(undecided, "; ") + "; awaiting a person's decision"
 	}
 	src := fmt.Sprintf("screened against the Consolidated Screening List imported %s (%s, sha256 %s, %d entries): no match",
-		ix.list.ImportedAt.UTC().Format("2006-01-02"), ix.list.File, short(ix.list.SHA256), len(ix.list.Entries))
+		ix.list.ImportedAt.UTC().Format("2006-01-02"), shown(ix.list.File), shown(short(ix.list.SHA256)), len(ix.list.Entries))
 	if len(dismissed) > 0 {
 		if len(dismissed) > maxListed {
 			dismissed = append(dismissed[:maxListed], fmt.Sprintf("and %d more", len(dismissed)-maxListed))
@@ -811,12 +811,13 @@ const maxListed = 3
 // reason of megabytes in a decisions file, made each of them as large.
 const maxNote = 1024
 
-// noted is s for a result's source, cut to maxNote bytes.
+// noted is s for a result's source, cut to maxNote bytes, as shown
+// quotes it.
 func noted(s string) string {
 	if len(s) <= maxNote {
-		return s
+		return shown(s)
 	}
-	return strings.ToValidUTF8(s[:maxNote], "") + fmt.Sprintf("... (%d bytes more)", len(s)-maxNote)
+	return shown(strings.ToValidUTF8(s[:maxNote], "")) + fmt.Sprintf("... (%d bytes more)", len(s)-maxNote)
 }
 
 // lookAlikeNote tells the person reading a finding that the names are
