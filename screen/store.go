@@ -487,18 +487,27 @@ func (l *List) whole() error {
 		return errors.New("holds no entries")
 	}
 	got := map[string]int{}
+	// Decisions name an entry by its id, and apply to every match of an
+	// entry of that id (a dismissal recorded before entries were hashed
+	// cleared both): an import refuses a file that repeats one, and a
+	// stored list that does was not written by one.
+	seen := make(map[string]int, len(l.Entries))
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if strings.TrimSpace(e.ID) == "" {
 			return fmt.Errorf("entries[%d]: id: empty", i)
 		}
+		if j, ok := seen[e.ID]; ok {
+			return fmt.Errorf("entries[%d] and entries[%d]: id %s twice; ids must name one entry", j, i, clip(e.ID))
+		}
+		seen[e.ID] = i
 		if err := e.check(); err != nil {
-			return fmt.Errorf("entries[%d] (%s): %w", i, e.ID, err)
+			return fmt.Errorf("entries[%d] (%s): %w", i, clip(e.ID), err)
 		}
 		got[e.List]++
 	}
 	if !maps.Equal(got, l.Counts) {
-		return fmt.Errorf("holds %d entries by list %v, but the import counted %v", len(l.Entries), got, l.Counts)
+		return fmt.Errorf("holds %d entries by list %s, but the import counted %s", len(l.Entries), clip(fmt.Sprint(got)), clip(fmt.Sprint(l.Counts)))
 	}
 	return nil
 }
