@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -74,7 +76,7 @@ func codeOf(source string) (string, error) {
 	}
 	m := listCode.FindStringSubmatch(s)
 	if m == nil {
-		return "", fmt.Errorf("source %q names no list of the CSL (%s)", source, strings.Join(Lists, ", "))
+		return "", fmt.Errorf("source %s names no list of the CSL (%s)", clip(source), strings.Join(Lists, ", "))
 	}
 	code := strings.TrimPrefix(m[1], "NS-")
 	for _, c := range Lists {
@@ -82,7 +84,7 @@ func codeOf(source string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("source %q: list %q is not one of the CSL's (%s)", source, m[1], strings.Join(Lists, ", "))
+	return "", fmt.Errorf("source %s: list %s is not one of the CSL's (%s)", clip(source), clip(m[1]), strings.Join(Lists, ", "))
 }
 
 // Status is the restricted-party status an exact or confirmed match on
@@ -108,17 +110,30 @@ func (e *Entry) Countries() []string {
 // Describe names the entry for a source line: list, id, name, countries,
 // start date.
 func (e *Entry) Describe() string {
-	s := fmt.Sprintf("Consolidated Screening List, %s entry %s %q", e.Source, e.ID, e.Name)
+	s := fmt.Sprintf("Consolidated Screening List, %s entry %s %q", shown(e.Source), shown(e.ID), e.Name)
 	if cs := e.Countries(); len(cs) > 0 {
-		s += " (" + strings.Join(cs, ", ") + ")"
+		s += " (" + shown(strings.Join(cs, ", ")) + ")"
 	}
 	if e.StartDate != "" {
-		s += ", listed " + e.StartDate
+		s += ", listed " + shown(e.StartDate)
 	}
 	if e.FRNotice != "" {
-		s += ", " + e.FRNotice
+		s += ", " + shown(e.FRNotice)
 	}
 	return s
+}
+
+// shown is text of a list or of the decisions as a result's source
+// quotes it: as it is, or in Go's quoted form when it holds a control or
+// bidirectional formatting character or is not UTF-8. The source is
+// printed to terminals (meridian screen, a law check's reasons) and kept
+// in logs: an escape sequence in an entry's id or a decision's reason
+// was sent to them as it was, to rewrite what the person reading saw.
+func shown(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || catalog.BidiControl(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // ContentHash is the hex SHA-256 of what of the entry a match reads or

@@ -753,12 +753,12 @@ func (ix *index) status(res Result) (string, string) {
 				changed := ""
 				switch {
 				case d.Org != res.Org:
-					changed = fmt.Sprintf(" (confirmed for the tenant's organisation %s; a confirmation stands for each of the tenant's organisations until a person dismisses it for this one)", d.Org)
+					changed = fmt.Sprintf(" (confirmed for the tenant's organisation %s; a confirmation stands for each of the tenant's organisations until a person dismisses it for this one)", noted(d.Org))
 				case m.Changed:
 					changed = " (the organisation's names, country or addresses have changed since; a confirmation stands until a person dismisses it)"
 				}
 				return m.Entry.Status(), fmt.Sprintf("%s; match of %q confirmed by %s on %s: %s%s",
-					m.Entry.Describe(), m.OrgName, d.By, d.Time.UTC().Format("2006-01-02"), d.Reason, changed)
+					m.Entry.Describe(), m.OrgName, noted(d.By), d.Time.UTC().Format("2006-01-02"), noted(d.Reason), changed)
 			case m.Kind == Exact:
 				return m.Entry.Status(), fmt.Sprintf("%s; exact match of %q and country%s%s", m.Entry.Describe(), m.OrgName, lookAlikeNote(m), lapsedNote(m))
 			}
@@ -766,8 +766,8 @@ func (ix *index) status(res Result) (string, string) {
 	}
 	for _, m := range res.Matches {
 		if m.Decision != nil && m.Decision.Action == Dismiss {
-			dismissed = append(dismissed, fmt.Sprintf("%s (%s) dismissed by %s on %s: %s", m.Entry.ID, m.Entry.Name,
-				m.Decision.By, m.Decision.Time.UTC().Format("2006-01-02"), m.Decision.Reason))
+			dismissed = append(dismissed, fmt.Sprintf("%s (%s) dismissed by %s on %s: %s", shown(m.Entry.ID), shown(m.Entry.Name),
+				noted(m.Decision.By), m.Decision.Time.UTC().Format("2006-01-02"), noted(m.Decision.Reason)))
 			continue
 		}
 		why := fmt.Sprintf("score %.2f", m.Score)
@@ -784,17 +784,40 @@ func (ix *index) status(res Result) (string, string) {
 		undecided = append(undecided, fmt.Sprintf("possible match (%s) of %q with %s%s", why, m.OrgName, m.Entry.Describe(), lapsedNote(m)))
 	}
 	if len(undecided) > 0 {
-		if len(undecided) > 3 {
-			undecided = append(undecided[:3], fmt.Sprintf("and %d more", len(undecided)-3))
+		if len(undecided) > maxListed {
+			undecided = append(undecided[:maxListed], fmt.Sprintf("and %d more", len(undecided)-maxListed))
 		}
 		return catalog.RestrictedUndetermined, strings.Join(undecided, "; ") + "; awaiting a person's decision"
 	}
 	src := fmt.Sprintf("screened against the Consolidated Screening List imported %s (%s, sha256 %s, %d entries): no match",
-		ix.list.ImportedAt.UTC().Format("2006-01-02"), ix.list.File, short(ix.list.SHA256), len(ix.list.Entries))
+		ix.list.ImportedAt.UTC().Format("2006-01-02"), shown(ix.list.File), shown(short(ix.list.SHA256)), len(ix.list.Entries))
 	if len(dismissed) > 0 {
+		if len(dismissed) > maxListed {
+			dismissed = append(dismissed[:maxListed], fmt.Sprintf("and %d more", len(dismissed)-maxListed))
+		}
 		src += " after possible matches were dismissed: " + strings.Join(dismissed, "; ")
 	}
 	return catalog.RestrictedNone, src
+}
+
+// maxListed is how many undecided or dismissed matches a result's source
+// names, the others counted; the result's matches hold them all.
+const maxListed = 3
+
+// maxNote bounds what of a decision's text (who, why, about which
+// organisation) a result's source quotes. The source is kept with every
+// screening result a server remembers and recorded with each law check:
+// copied whole, a common name's dozens of dismissals, or one decision's
+// reason of megabytes in a decisions file, made each of them as large.
+const maxNote = 1024
+
+// noted is s for a result's source, cut to maxNote bytes, as shown
+// quotes it.
+func noted(s string) string {
+	if len(s) <= maxNote {
+		return shown(s)
+	}
+	return shown(strings.ToValidUTF8(s[:maxNote], "")) + fmt.Sprintf("... (%d bytes more)", len(s)-maxNote)
 }
 
 // lookAlikeNote tells the person reading a finding that the names are
@@ -821,7 +844,7 @@ func lookAlikeNote(m Match) string {
 func lapsedNote(m Match) string {
 	if d := m.Lapsed; d != nil {
 		return fmt.Sprintf("; dismissed by %s on %s, but the entry has changed since the dismissal, which no longer applies",
-			d.By, d.Time.UTC().Format("2006-01-02"))
+			noted(d.By), d.Time.UTC().Format("2006-01-02"))
 	}
 	return ""
 }

@@ -66,7 +66,7 @@ func parseCSV(data []byte) ([]Entry, error) {
 	}
 	for _, req := range csvRequired {
 		if _, ok := col[req]; !ok {
-			return nil, fmt.Errorf("line 1: header has no %q column: not a Consolidated Screening List CSV (columns: %s)", req, strings.Join(header, ", "))
+			return nil, fmt.Errorf("line 1: header has no %q column: not a Consolidated Screening List CSV (columns: %s)", req, clip(strings.Join(header, ", ")))
 		}
 	}
 	get := func(rec []string, name string) string {
@@ -203,7 +203,7 @@ func (s *jsonString) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("want a string or a number, got %s", b)
+		return fmt.Errorf("want a string or a number, got %s", clip(string(b)))
 	}
 	*s = jsonString(n.String())
 	return nil
@@ -239,7 +239,7 @@ func parseJSON(data []byte) ([]Entry, error) {
 		}
 		var err error
 		if e.List, err = codeOf(e.Source); err != nil {
-			return nil, fmt.Errorf("results[%d] (%s): source: %w", i, e.Name, err)
+			return nil, fmt.Errorf("results[%d] (%s): source: %w", i, clip(e.Name), err)
 		}
 		if e.ID == "" {
 			e.ID = syntheticID(e)

@@ -127,7 +127,7 @@ func (s *Screener) refresh() {
 		return
 	}
 	s.stamp, s.memo, s.ix, s.ds, s.err, s.digest = stamp, map[string]*policy.Screening{}, nil, nil, nil, ""
-	l, err := s.Store.List()
+	l, sum, err := s.Store.listRead()
 	if errors.Is(err, ErrNoList) {
 		return
 	}
@@ -144,8 +144,13 @@ func (s *Screener) refresh() {
 	}
 	s.ix = newIndex(l)
 	// Of what was read, not of the files again: they may change between.
+	// Of the stored list's file as read, not of the hash it records of
+	// the file imported: entries that changed under it (the same file
+	// imported again by a parser that reads it otherwise, a list file
+	// edited) changed the answers but not the digest, and no law check
+	// was made again.
 	h := sha256.New()
-	h.Write([]byte(l.SHA256 + "\n"))
+	h.Write([]byte(sum + "\n"))
 	json.NewEncoder(h).Encode(s.ds)
 	s.digest = hex.EncodeToString(h.Sum(nil))
 }

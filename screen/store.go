@@ -19,6 +19,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // List is an imported screening list.
@@ -95,6 +96,24 @@ type Store struct {
 
 // ErrNoList is returned when no list has been imported.
 var ErrNoList = errors.New("no screening list imported (meridian screen import FILE)")
+
+// Bounds on the files the store reads back. Screening reads them on
+// every change, a server within a second of it: whatever is at their
+// names (a FIFO, a link to /dev/zero, a file grown without bound) must
+// neither hang it nor exhaust its memory, and is refused as a file that
+// cannot be read (screening undetermined, failing closed). The store
+// writes neither file over its bound, so that it never writes what it
+// cannot read back.
+//
+// The list is bounded as a file imported is (MaxFileBytes); the
+// decisions at 128 MiB: one decision takes about 600 bytes as written
+// (three hashes, a fingerprint, who, why, when), so the bound holds some
+// 200,000 decisions, decades of a compliance team's reviews, while the
+// history is read whole, and rewritten whole on each decision.
+var (
+	maxListBytes      int64 = MaxFileBytes
+	maxDecisionsBytes int64 = 128 << 20
+)
 
 func (s *Store) listPath() string      { return filepath.Join(s.Dir, "list.json") }
 func (s *Store) decisionsPath() string { return filepath.Join(s.Dir, "decisions.json") }
@@ -185,6 +204,9 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if int64(len(out)) > maxListBytes {
+		return nil, nil, fmt.Errorf("%s: %d entries take %d bytes as stored, over the %d-byte bound the stored list is read back with; nothing imported", name, len(es), len(out), maxListBytes)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, nil, err
@@ -222,7 +244,7 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 // storedList is the stored list as far as it decodes, or nil when there
 // is none or it cannot be read.
 func (s *Store) storedList() *List {
-	data, err := os.ReadFile(s.listPath())
+	data, err := s.readList()
 	if err != nil {
 		return nil
 	}
@@ -292,9 +314,17 @@ func rekey(ds []Decision, prev, next *List) []Decision {
 	for i := range prev.Entries {
 		entries[prev.Entries[i].ID] = &prev.Entries[i]
 	}
+	// The decisions are walked from the latest, each judged by what the
+	// ones after it, kept in later, say (supersedes): judged against each
+	// of them, an import cost the square of a history that only grows
+	// (minutes, for one of the decisions file's bound).
+	later := laterDecisions{}
+	hashes := map[string][3]string{}
 	var out []Decision
-	for j := range ds {
+	for j := len(ds) - 1; j >= 0; j-- {
 		d := ds[j]
+		superseded := later.supersede(&d)
+		later.add(&d)
 		if d.Action != Dismiss || d.EntrySHA256 == "" {
 			continue
 		}
@@ -302,18 +332,75 @@ func rekey(ds []Decision, prev, next *List) []Decision {
 		if e == nil {
 			continue
 		}
-		h := e.ContentHash()
-		if d.EntrySHA256 == h || d.EntrySHA256 != e.contentHashV2() && d.EntrySHA256 != e.contentHashV1() {
+		hs, ok := hashes[d.EntryID]
+		if !ok {
+			// Hashed once an entry: a history holds many decisions of
+			// an entry of a common name.
+			hs = [3]string{e.ContentHash(), e.contentHashV2(), e.contentHashV1()}
+			hashes[d.EntryID] = hs
+		}
+		h := hs[0]
+		if d.EntrySHA256 == h || d.EntrySHA256 != hs[1] && d.EntrySHA256 != hs[2] {
 			continue
 		}
-		if slices.ContainsFunc(ds[j+1:], func(k Decision) bool { return supersedes(&k, &d) }) {
+		if superseded {
 			continue
 		}
 		d.Rekeyed = &Rekeyed{From: d.EntrySHA256, ListSHA256: prev.SHA256, File: next.File, At: next.ImportedAt}
 		d.EntrySHA256 = h
 		out = append(out, d)
 	}
+	slices.Reverse(out)
 	return out
+}
+
+// laterDecisions holds what supersedes reads of the decisions after
+// one, by tenant and entry.
+type laterDecisions map[laterKey]*laterOnEntry
+
+type laterKey struct{ tenant, entry string }
+
+type laterOnEntry struct {
+	confirmed bool               // a confirmation, of any organisation
+	orgs      map[string]bool    // an organisation decided on
+	confirms  map[string]bool    // an organisation confirmed
+	unprinted map[string]bool    // an organisation decided on without a fingerprint
+	printed   map[[2]string]bool // an organisation decided on with a fingerprint
+}
+
+func (l laterDecisions) add(k *Decision) {
+	key := laterKey{catalog.TenantOr(k.Tenant), k.EntryID}
+	on := l[key]
+	if on == nil {
+		on = &laterOnEntry{orgs: map[string]bool{}, confirms: map[string]bool{}, unprinted: map[string]bool{}, printed: map[[2]string]bool{}}
+		l[key] = on
+	}
+	on.orgs[k.Org] = true
+	if k.Action == Confirm {
+		on.confirmed = true
+		on.confirms[k.Org] = true
+	}
+	if k.Fingerprint == "" {
+		on.unprinted[k.Org] = true
+	} else {
+		on.printed[[2]string{k.Org, k.Fingerprint}] = true
+	}
+}
+
+// supersede is whether one of the decisions added supersedes d.
+func (l laterDecisions) supersede(d *Decision) bool {
+	tenant := catalog.TenantOr(d.Tenant)
+	on := l[laterKey{tenant, d.EntryID}]
+	if on == nil {
+		return false
+	}
+	if on.confirms[d.Org] || on.confirmed && tenant != catalog.DefaultTenant {
+		return true
+	}
+	if d.Fingerprint == "" {
+		return on.orgs[d.Org]
+	}
+	return on.unprinted[d.Org] || on.printed[[2]string{d.Org, d.Fingerprint}]
 }
 
 // supersedes: k, recorded after d, is a decision on d's entry that
@@ -337,6 +424,9 @@ func (s *Store) writeDecisions(ds []Decision) error {
 	if err != nil {
 		return err
 	}
+	if int64(len(out))+1 > maxDecisionsBytes {
+		return fmt.Errorf("screening decisions %s: %d decisions take %d bytes, over the %d-byte bound they are read back with; nothing written", s.decisionsPath(), len(ds), len(out)+1, maxDecisionsBytes)
+	}
 	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
 		return fmt.Errorf("screening decisions: %w", err)
 	}
@@ -345,7 +435,13 @@ func (s *Store) writeDecisions(ds []Decision) error {
 
 // List reads the imported list (ErrNoList when there is none).
 func (s *Store) List() (*List, error) {
-	data, err := os.ReadFile(s.listPath())
+	l, _, err := s.listRead()
+	return l, err
+}
+
+// listRead is List, with the hex SHA-256 of the file as read.
+func (s *Store) listRead() (*List, string, error) {
+	data, err := s.readList()
 	if errors.Is(err, fs.ErrNotExist) {
 		// Decisions are recorded only against an imported list: with
 		// them and no list, the list was lost, not never imported, and
@@ -353,24 +449,32 @@ func (s *Store) List() (*List, error) {
 		// declared statuses stood).
 		switch _, derr := os.Stat(s.decisionsPath()); {
 		case derr == nil:
-			return nil, fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
+			return nil, "", fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
 				s.listPath(), s.decisionsPath())
 		case !errors.Is(derr, fs.ErrNotExist):
-			return nil, fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
+			return nil, "", fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)
 		}
-		return nil, ErrNoList
+		return nil, "", ErrNoList
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var l List
 	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.listPath(), err)
+		return nil, "", fmt.Errorf("%s: %w", s.listPath(), err)
 	}
 	if err := l.whole(); err != nil {
-		return nil, fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
+		return nil, "", fmt.Errorf("%s: %w; import the list again (meridian screen import FILE)", s.listPath(), err)
 	}
-	return &l, nil
+	sum := sha256.Sum256(data)
+	return &l, hex.EncodeToString(sum[:]), nil
+}
+
+// readList reads the stored list's file: a regular file (a link to one
+// followed, as the store's other files are) within maxListBytes; its
+// errors name the file.
+func (s *Store) readList() ([]byte, error) {
+	return plainfile.Read(s.listPath(), maxListBytes)
 }
 
 // whole checks that a stored list is one Import wrote: entries, each
@@ -383,18 +487,27 @@ func (l *List) whole() error {
 		return errors.New("holds no entries")
 	}
 	got := map[string]int{}
+	// Decisions name an entry by its id, and apply to every match of an
+	// entry of that id (a dismissal recorded before entries were hashed
+	// cleared both): an import refuses a file that repeats one, and a
+	// stored list that does was not written by one.
+	seen := make(map[string]int, len(l.Entries))
 	for i := range l.Entries {
 		e := &l.Entries[i]
 		if strings.TrimSpace(e.ID) == "" {
 			return fmt.Errorf("entries[%d]: id: empty", i)
 		}
+		if j, ok := seen[e.ID]; ok {
+			return fmt.Errorf("entries[%d] and entries[%d]: id %s twice; ids must name one entry", j, i, clip(e.ID))
+		}
+		seen[e.ID] = i
 		if err := e.check(); err != nil {
-			return fmt.Errorf("entries[%d] (%s): %w", i, e.ID, err)
+			return fmt.Errorf("entries[%d] (%s): %w", i, clip(e.ID), err)
 		}
 		got[e.List]++
 	}
 	if !maps.Equal(got, l.Counts) {
-		return fmt.Errorf("holds %d entries by list %v, but the import counted %v", len(l.Entries), got, l.Counts)
+		return fmt.Errorf("holds %d entries by list %s, but the import counted %s", len(l.Entries), clip(fmt.Sprint(got)), clip(fmt.Sprint(l.Counts)))
 	}
 	return nil
 }
@@ -402,7 +515,7 @@ func (l *List) whole() error {
 // Decisions reads the recorded decisions, oldest first. A decision whose
 // action is neither Confirm nor Dismiss is an error.
 func (s *Store) Decisions() ([]Decision, error) {
-	data, err := os.ReadFile(s.decisionsPath())
+	data, err := plainfile.Read(s.decisionsPath(), maxDecisionsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

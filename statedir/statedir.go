@@ -174,13 +174,28 @@ type Client struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
-// ReadClient reads client.json.
+// ErrExposed is the error of a client.json that users other than its
+// owner may read or write.
+var ErrExposed = errors.New("others may read or write it")
+
+// ReadClient reads client.json. One that others may read or write (a
+// mode with group or other bits) is refused (ErrExposed), naming the file
+// and the chmod that fixes it, as ssh refuses a private key others can
+// read: it holds an admin token, which whoever read it holds too, and
+// whoever may write it names the server the CLI sends its token to and
+// the certificate it trusts there. Read anyway, the token went on being
+// used and the exposure unnoticed. The mode checked is the file read's,
+// not the name's again.
 func (d Dir) ReadClient() (Client, error) {
 	var c Client
 	path := d.Join(ClientFile)
-	b, err := plainfile.Read(path, maxSmallFile)
+	b, fi, err := plainfile.ReadStat(path, maxSmallFile)
 	if err != nil {
 		return c, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return c, fmt.Errorf("%s: %w (mode %04o), and it holds an API token; refused: run `chmod 600 %s`, and if others may have read the token, revoke it (meridian tenant revoke)",
+			path, ErrExposed, perm, path)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)

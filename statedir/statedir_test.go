@@ -2,7 +2,9 @@ package statedir
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -77,5 +79,35 @@ func TestCanonicalOneNameForEverySpelling(t *testing.T) {
 	}
 	if _, err := Canonical(base + "/missing"); err == nil {
 		t.Error("Canonical of a missing directory: no error")
+	}
+}
+
+// TestClientExposedRefused: a client.json its group or others may read or
+// write is refused, naming the file and the chmod that fixes it, and
+// read again once that is done.
+func TestClientExposedRefused(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	want := Client{Server: "https://127.0.0.1:7420", Token: "t", Fingerprint: "ab"}
+	if err := d.WriteClient(want); err != nil {
+		t.Fatal(err)
+	}
+	path := d.Join(ClientFile)
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o620, 0o602} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		c, err := d.ReadClient()
+		if !errors.Is(err, ErrExposed) || !strings.Contains(err.Error(), path+": ") || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("mode %v: %v, want a refusal naming %s and the chmod that fixes it", mode, err, path)
+		}
+		if c.Token != "" {
+			t.Errorf("mode %v: the token was handed out: %+v", mode, c)
+		}
+	}
+	if err := os.Chmod(path, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.ReadClient(); err != nil || got != want {
+		t.Errorf("mode 0400: %+v %v", got, err)
 	}
 }

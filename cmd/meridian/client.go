@@ -88,6 +88,11 @@ func (f *clientFlags) client() (*api.Client, error) {
 			}
 		case server == "" || token == "":
 			return nil, err
+		case errors.Is(err, statedir.ErrExposed):
+			// Consulted for its fingerprint alone, and passed over: say
+			// so, rather than leave a pin that failed unexplained and the
+			// exposed token unnoticed.
+			fmt.Fprintf(os.Stderr, "warning: %v; its certificate fingerprint is not used\n", err)
 		}
 	}
 	c, err := api.NewPinnedClient(server, token, fp)
