@@ -187,13 +187,24 @@ var ErrExposed = errors.New("others may read or write it")
 // used and the exposure unnoticed. The mode checked is the file read's,
 // not the name's again.
 func (d Dir) ReadClient() (Client, error) {
+	return d.readClient(true)
+}
+
+// ReadExposedClient reads client.json whatever its mode, for the server's
+// start only: the token of a file that others may read is revoked, not
+// used (ReadClient refuses it).
+func (d Dir) ReadExposedClient() (Client, error) {
+	return d.readClient(false)
+}
+
+func (d Dir) readClient(strict bool) (Client, error) {
 	var c Client
 	path := d.Join(ClientFile)
 	b, fi, err := plainfile.ReadStat(path, maxSmallFile)
 	if err != nil {
 		return c, err
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); strict && perm&0o077 != 0 {
 		return c, fmt.Errorf("%s: %w (mode %04o), and it holds an API token; refused: run `chmod 600 %s`, and if others may have read the token, revoke it (meridian tenant revoke)",
 			path, ErrExposed, perm, path)
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"meridian.dev/meridian/api"
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/statedir"
 	"meridian.dev/meridian/store"
 )
@@ -36,8 +37,24 @@ func bootstrapTokens(ctx context.Context, st store.Store, dir statedir.Dir, url,
 	if n > 0 {
 		log.Warn("imported tokens.json into the token table, stored hashed, and removed it; manage tokens with `meridian tenant`", "tokens", n)
 	}
+	// exposed is the live token of a client.json that others may read:
+	// whoever read it holds an admin token, so it is replaced and revoked.
+	var exposed *store.Token
 	if token == "" {
-		if cur, err := dir.ReadClient(); err == nil && cur.Token != "" {
+		cur, err := dir.ReadClient()
+		if errors.Is(err, statedir.ErrExposed) {
+			log.Warn("client.json may be read by other users; its token is revoked and a new one written (mode 0600)", "clientFile", dir.Join(statedir.ClientFile), "err", err)
+			cur, err = dir.ReadExposedClient()
+			if err == nil && cur.Token != "" {
+				t, err := st.TokenByHash(ctx, store.HashToken(cur.Token))
+				switch {
+				case err == nil && t.RevokedAt == nil:
+					exposed = t
+				case err != nil && !errors.Is(err, store.ErrNotFound):
+					return "", err
+				}
+			}
+		} else if err == nil && cur.Token != "" {
 			t, err := st.TokenByHash(ctx, store.HashToken(cur.Token))
 			switch {
 			case err == nil && t.RevokedAt == nil:
@@ -53,7 +70,10 @@ func bootstrapTokens(ctx context.Context, st store.Store, dir statedir.Dir, url,
 			return "", err
 		}
 		note := "first start"
-		if len(list) > 0 {
+		switch {
+		case exposed != nil:
+			note = "client.json could be read by other users"
+		case len(list) > 0:
 			note = "client.json missing or its token not live"
 		}
 		secret, t, err := api.IssueToken(ctx, st, "default", true, note, "server start")
@@ -62,6 +82,21 @@ func bootstrapTokens(ctx context.Context, st store.Store, dir statedir.Dir, url,
 		}
 		log.Info("made an admin token for tenant default", "token", t.ID, "note", note, "clientFile", dir.Join(statedir.ClientFile))
 		token = secret
+	}
+	if exposed != nil {
+		// After the new admin token is made (revoking first could revoke
+		// the last admin) and before the file is replaced: a start that
+		// dies in between leaves the exposed file, its token revoked, and
+		// the next start writes it anew.
+		id := exposed.ID
+		rec, err := audit.NewRecord(api.KindTenant, "", map[string]any{"action": "tokens-revoked", "tenant": exposed.Tenant, "token": id, "by": "server start (client.json could be read by other users)"})
+		if err != nil {
+			return "", err
+		}
+		if _, err := st.RevokeTokens(ctx, exposed.Tenant, id, rec); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("revoke the token of an exposed client.json: %w", err)
+		}
+		log.Warn("revoked the admin token client.json held while other users could read it", "token", id, "tenant", exposed.Tenant)
 	}
 	if err := dir.WriteClient(statedir.Client{Server: url, Token: token, Fingerprint: fingerprint}); err != nil {
 		return "", err
