@@ -164,18 +164,16 @@ func (x *cliContext) token() (string, error) {
 		return x.Token, nil
 	}
 	p := expandHome(x.TokenFile)
-	fi, err := os.Stat(p)
+	// A regular file only, named in the configuration file, not by the
+	// person at the command line; its mode is the file read's, not the
+	// name's looked at again, which another file could be renamed onto
+	// in between.
+	b, fi, err := plainfile.ReadStat(p, maxKeyBytes)
 	if err != nil {
 		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
-	}
-	// A regular file only: its mode is checked above, and it is named
-	// in the configuration file, not by the person at the command line.
-	b, err := plainfile.Read(p, maxKeyBytes)
-	if err != nil {
-		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
