@@ -111,24 +111,27 @@ func screenTable(w io.Writer, res []screen.Result) error {
 	fmt.Fprintln(tw, "ORG\tSTATUS\tMATCH\tKIND\tSCORE\tENTRY\tLIST\tCOUNTRIES\tDECISION\tENTRY-SHA256")
 	for _, r := range res {
 		if len(r.Matches) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\t\n", r.Org, r.Status)
+			fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t\t\t\t\n", shown(r.Org), r.Status)
 		}
 		for _, m := range r.Matches {
 			dec := ""
 			if d := m.Decision; d != nil {
-				dec = fmt.Sprintf("%sed by %s %s", d.Action, d.By, d.Time.Format("2006-01-02"))
+				dec = fmt.Sprintf("%sed by %s %s", shown(d.Action), shown(d.By), d.Time.Format("2006-01-02"))
 			}
 			// The hash's first digits, as many as a decision may name
 			// it by (--entry-sha256): -o json shows it whole.
-			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%v\t%s\t%s\n", r.Org, r.Status, m.OrgName, m.Matched, m.Kind, m.Score,
-				m.Entry.ID, m.Entry.List, m.Entry.Countries(), dec, m.EntrySHA256[:min(len(m.EntrySHA256), screen.MinEntryHashPrefix)])
+			// What a list import or a decisions file holds is written
+			// out (shown): it comes from outside, and a terminal would
+			// act on an escape sequence in it.
+			fmt.Fprintf(tw, "%s\t%s\t%q ~ %q\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\n", shown(r.Org), r.Status, m.OrgName, m.Matched, shown(string(m.Kind)), m.Score,
+				shown(m.Entry.ID), shown(m.Entry.List), shown(fmt.Sprint(m.Entry.Countries())), dec, shown(m.EntrySHA256[:min(len(m.EntrySHA256), screen.MinEntryHashPrefix)]))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range res {
-		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n", r.Org, r.Status, r.Source); err != nil {
+		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n", shown(r.Org), r.Status, shown(r.Source)); err != nil {
 			return err
 		}
 	}
