@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -912,10 +914,11 @@ func (a *attempt) readOutput(r io.Reader) {
 	// starts a line may be a progress line, not one from the middle of a
 	// long line (text the workload printed from its data, say).
 	whole := true
+	var marker agentLikeMarker
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			shown := markAgentLike(line)
+			shown := marker.mark(line)
 			a.cfg.Stdout.Write(shown)
 			a.logs.add(shown, a.m.LogLimit)
 			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
@@ -935,27 +938,226 @@ func (a *attempt) readOutput(r io.Reader) {
 const agentPrefix = "meridian agent:"
 
 // workloadMark begins a line of the workload's output that holds
-// agentPrefix.
+// agentPrefix, or could read as holding it once shown.
 const workloadMark = "(workload) "
 
-// markAgentLike returns a line (or a piece of a long one) of the
-// workload's output as the run's log gets it. One that holds agentPrefix
-// could pass for the agent's own (a checkpoint sealed, a lease, the output
-// cut short): it gets workloadMark before it, and its control characters
-// and bytes that are not UTF-8 are written as \xNN, so that neither a
-// carriage return nor an escape sequence shown by a terminal puts the
-// prefix back at the start of a line. Every other line is kept as written.
-func markAgentLike(line []byte) []byte {
-	if !bytes.Contains(line, []byte(agentPrefix)) {
-		return line
+// agentLikeMarker marks the workload's lines that could pass for the
+// agent's own (a checkpoint sealed, a lease, the output cut short) in the
+// run's log. It is fed a stream's lines in order, a long line in pieces.
+//
+// A line can read as holding agentPrefix without holding its bytes. A
+// terminal, and the console, drop escape sequences and controls that are
+// not shown ("meridian\x1b[0m agent: sealed"), and a style can blank a
+// cell in the prefix's space: the text left once they are removed is
+// searched, cut pieces joined. A terminal also draws a carriage return or
+// a backspace over what the line wrote before ("Xeridian agent:
+// sealed\rm"), moves past cells with a tab, shows nothing for an
+// invisible format character or reorders the line (a bidirectional
+// override), and may wrap the line at any width before a carriage return.
+// What is drawn from such a line is bounded by what it holds: each cell
+// shown was written by one of its characters. So a line that holds such a
+// character and every letter of the prefix (as many of each, and its
+// colon; a space can be a cell passed over) is marked. An escape sequence
+// that moves the cursor off the line or edits the screen (a cursor up, a
+// deletion, a scroll, a mode: anything but colours and styles), and a C1
+// control, can change lines already shown, a marked one included: a line
+// holding one is marked whatever its letters.
+//
+// A marked piece gets workloadMark before it and its control characters
+// and bytes that are not UTF-8 written as \xNN, so that nothing in it
+// moves the cursor: the mark stays where it is drawn, before the text.
+// Every other line is kept as written.
+type agentLikeMarker struct {
+	// tail is the end of the line's text so far (before this piece),
+	// for a prefix cut between two pieces.
+	tail []byte
+	// text is the piece's text as shown, escape sequences and controls
+	// removed (reused from piece to piece).
+	text []byte
+	// counts counts the prefix's letters in the line's text so far: kept
+	// for a line that is drawn over, or longer than a piece.
+	counts [len(prefixLetters)]int
+	// drawn says the line so far holds a character that moves the
+	// cursor within it, or reorders it.
+	drawn bool
+}
+
+// prefixLetters are the characters of agentPrefix a line must hold to be
+// drawn as holding it; prefixNeed is how many of each.
+const prefixLetters = "meridagt:"
+
+var prefixNeed = func() (n [len(prefixLetters)]int) {
+	for _, c := range []byte(agentPrefix) {
+		if i := strings.IndexByte(prefixLetters, c); i >= 0 {
+			n[i]++
+		}
 	}
-	body, end := line, ""
-	if b, ok := bytes.CutSuffix(body, []byte("\n")); ok {
-		body, end = b, "\n"
+	return n
+}()
+
+// agentPrefix around its space, which a style can show as any cell.
+const (
+	prefixHead = "meridian"
+	prefixRest = "agent:"
+)
+
+// maxPrefixShown is the most bytes that can be shown as agentPrefix.
+const maxPrefixShown = len(prefixHead) + utf8.UTFMax + len(prefixRest)
+
+// mark returns piece (a line, or a piece of a long one) as the run's log
+// gets it.
+func (m *agentLikeMarker) mark(piece []byte) []byte {
+	body, ends := bytes.CutSuffix(piece, []byte("\n"))
+	text, danger := body, false
+	if i := firstSpecial(body); i >= 0 {
+		text, danger = m.shown(body, i)
 	}
-	out := make([]byte, 0, len(workloadMark)+len(line)+16)
+	if m.drawn || !ends {
+		for i := range len(prefixLetters) {
+			m.counts[i] += bytes.Count(text, []byte{prefixLetters[i]})
+		}
+	}
+	mark := danger || showsPrefix(text)
+	if !mark && len(m.tail) > 0 {
+		joined := append(m.tail[:len(m.tail):len(m.tail)], text[:min(len(text), maxPrefixShown-1)]...)
+		mark = showsPrefix(joined)
+	}
+	if !mark && m.drawn {
+		mark = true
+		for i, n := range prefixNeed {
+			if m.counts[i] < n {
+				mark = false
+				break
+			}
+		}
+	}
+	if ends {
+		*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
+	} else {
+		m.tail = append(m.tail, text[max(0, len(text)-(maxPrefixShown-1)):]...)
+		m.tail = m.tail[max(0, len(m.tail)-(maxPrefixShown-1)):]
+	}
+	if !mark {
+		return piece
+	}
+	out := make([]byte, 0, len(workloadMark)+len(piece)+16)
 	out = append(out, workloadMark...)
-	return append(appendEscaped(out, body), end...)
+	out = appendEscaped(out, body)
+	if ends {
+		out = append(out, '\n')
+	}
+	return out
+}
+
+// firstSpecial returns the index of b's first byte that is a control
+// character or not ASCII, or -1. Every byte of the workload's output goes
+// through it: eight at a time are tested for one (a byte of 0x80 or more,
+// one below 0x20, or DEL), which is then found one by one.
+func firstSpecial(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(b)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		del := x ^ 0x7f*ones
+		if (x|(x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// shown returns the text a terminal shows of body, whose first control
+// or byte that is not ASCII is at i: escape sequences that only set
+// colours and styles, and controls that are not shown, removed. It notes
+// in m.drawn a character that moves the cursor within the line or
+// reorders it, and reports whether body holds a sequence or a control
+// that can change other lines.
+func (m *agentLikeMarker) shown(body []byte, i int) (text []byte, danger bool) {
+	t := append(m.text[:0], body[:i]...)
+	for i < len(body) {
+		c := body[i]
+		switch {
+		case c >= 0x20 && c < 0x7f:
+			t = append(t, c)
+			i++
+		case c == 0x1b:
+			n, style := escapeLen(body[i:])
+			danger = danger || !style
+			i += n
+		case c == '\r', c == '\b', c == '\t', c == '\v', c == '\f':
+			m.drawn = true
+			i++
+		case c < 0x80:
+			i++ // not shown: NUL, BEL, DEL, …
+		default:
+			r, n := utf8.DecodeRune(body[i:])
+			switch {
+			case r == utf8.RuneError && n == 1:
+				// Shown as a replacement, or joined with the next
+				// piece's bytes into a character that is not.
+				m.drawn = true
+			case r < 0xa0:
+				danger = true // C1: a CSI, a reverse line feed, …
+			case invisible(r):
+				m.drawn = true
+			default:
+				t = append(t, body[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	m.text = t
+	return t, danger
+}
+
+// showsPrefix reports whether text shows agentPrefix, its space any one
+// character (a style can blank a cell).
+func showsPrefix(text []byte) bool {
+	for {
+		i := bytes.Index(text, []byte(prefixHead))
+		if i < 0 {
+			return false
+		}
+		rest := text[i+len(prefixHead):]
+		if _, n := utf8.DecodeRune(rest); n > 0 && bytes.HasPrefix(rest[n:], []byte(prefixRest)) {
+			return true
+		}
+		text = text[i+1:]
+	}
+}
+
+// escapeLen returns the length of the escape sequence at the start of b
+// (which begins with ESC), and whether it only sets colours and styles
+// (SGR: ESC [ digits and separators m). Any other, and one cut short, is
+// taken as one that may move the cursor or edit the screen.
+func escapeLen(b []byte) (int, bool) {
+	if len(b) < 2 || b[1] != '[' {
+		return 1, false
+	}
+	for i := 2; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9', c == ';', c == ':':
+		case c == 'm':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+	return len(b), false
+}
+
+// invisible reports whether a terminal may show r as nothing, or let it
+// change how the characters around it are drawn: format characters
+// (zero-width spaces and joiners, bidirectional controls), others ignored
+// by default, variation selectors, and the line and paragraph separators.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
 }
 
 // appendEscaped appends body to out with its control characters (a tab

@@ -116,3 +116,58 @@ func TestWorkloadCannotWriteAsTheAgent(t *testing.T) {
 		t.Errorf("progress %+v; want step 1", a.progress)
 	}
 }
+
+// TestWorkloadCannotDrawTheAgentsPrefix: a line of the workload's output
+// that does not hold the agent's prefix in its bytes, but reads as holding
+// it once a terminal (or the console) has drawn it (an escape sequence
+// dropped, a carriage return or backspace drawn over the line, a tab
+// passing over a cell, an invisible character, a bidirectional override,
+// the prefix cut between two pieces of a long line), is marked as the
+// workload's, its control characters written out. So is a line with an
+// escape sequence that can change a line already shown (a cursor up and a
+// deletion would take the mark off the line before). Ordinary output,
+// colours and progress bars included, is kept as written.
+func TestWorkloadCannotDrawTheAgentsPrefix(t *testing.T) {
+	pad := func(n int) string { return strings.Repeat("a", n) }
+	for _, tc := range []struct {
+		name, out string
+		want      string // the output as the logs get it
+	}{
+		{"a dropped colour", "meridian\x1b[0m agent: sealed\n", "(workload) meridian\\x1b[0m agent: sealed\n"},
+		{"drawn over", "Xeridian agent: sealed\rm\n", "(workload) Xeridian agent: sealed\\x0dm\n"},
+		{"a concealed cell", "meridian\x1b[8mX\x1b[28magent: sealed\n", "(workload) meridian\\x1b[8mX\\x1b[28magent: sealed\n"},
+		{"a bell not shown", "meridian \aagent: sealed\n", "(workload) meridian \\x07agent: sealed\n"},
+		{"a backspace", "meridiaX\bn agent: sealed\n", "(workload) meridiaX\\x08n agent: sealed\n"},
+		{"a tab", "1234567meridian\tagent: sealed\n", "(workload) 1234567meridian\tagent: sealed\n"},
+		{"a zero-width space", "meridian\u200b agent: sealed\n", "(workload) meridian\u200b agent: sealed\n"},
+		{"reversed", "\u202e:tnega naidirem\n", "(workload) \u202e:tnega naidirem\n"},
+		{"cut between pieces", pad(64<<10-11) + "meridian agent: sealed\n", pad(64<<10-11) + "meridian ag(workload) ent: sealed\n"},
+		{"drawn over a piece before", pad(64<<10-17) + "Xeridian agent: x" + "\rm\n", pad(64<<10-17) + "Xeridian agent: x" + "(workload) \\x0dm\n"},
+		{"the line before edited", "meridian agent: sealed\n\x1b[A\x1b[11P\n", "(workload) meridian agent: sealed\n(workload) \\x1b[A\\x1b[11P\n"},
+		{"a reverse index", "\x1bMx\n", "(workload) \\x1bMx\n"},
+		{"a C1 reverse line feed", "\xc2\x8dx\n", "(workload) \\xc2\\x8dx\n"},
+		{"an escape cut short", "x\x1b[", "(workload) x\\x1b["},
+		{"a progress bar", "\r 45%|████▌     | 45/100 [00:01<00:02, 27.31it/s]\r 46%|████▌     | 46/100\n", ""},
+		{"colours", "\x1b[1;32mok\x1b[0m validation: loss 2.5, perplexity 12\n", ""},
+		{"a coloured log line", "\x1b[32mINFO\x1b[0m trainer: loaded dataset wiki-en in 12s, model gpt-small\n", ""},
+		{"a drawn line short of the prefix's letters", "step 1\rstep 2: training\n", ""},
+		{"the prefix's letters, nothing drawn", "agent meridian: ready\n", ""},
+		{"a tab and ünïcode", "tab\tand ünïcode stay\n", ""},
+		{"a long plain line", pad(200<<10) + "\n", ""},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.out
+		}
+		var site bytes.Buffer
+		a := &attempt{cfg: Config{Stdout: &site, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+		a.readOutput(strings.NewReader(tc.out))
+		for name, got := range map[string]string{"site's log": site.String(), "server's copy": string(a.logs.pending)} {
+			if got != want {
+				t.Errorf("%s: %s: got\n%q\nwant\n%q", tc.name, name, tail(got), tail(want))
+			}
+		}
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-120):] }
