@@ -1010,7 +1010,7 @@ func (m *agentLikeMarker) mark(piece []byte) []byte {
 	body, ends := bytes.CutSuffix(piece, []byte("\n"))
 	text, danger := body, false
 	if i := firstSpecial(body); i >= 0 {
-		text, danger = m.shown(body, i)
+		text, danger = m.shown(body, i, ends)
 	}
 	if m.drawn || !ends {
 		for i := range len(prefixLetters) {
@@ -1071,13 +1071,13 @@ func firstSpecial(b []byte) int {
 	return -1
 }
 
-// shown returns the text a terminal shows of body, whose first control
-// or byte that is not ASCII is at i: escape sequences that only set
+// shown returns the text a terminal shows of body (ending its line when
+// ends), whose first control or byte that is not ASCII is at i: escape sequences that only set
 // colours and styles, and controls that are not shown, removed. It notes
 // in m.drawn a character that moves the cursor within the line or
 // reorders it, and reports whether body holds a sequence or a control
 // that can change other lines.
-func (m *agentLikeMarker) shown(body []byte, i int) (text []byte, danger bool) {
+func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, danger bool) {
 	t := append(m.text[:0], body[:i]...)
 	for i < len(body) {
 		c := body[i]
@@ -1097,6 +1097,9 @@ func (m *agentLikeMarker) shown(body []byte, i int) (text []byte, danger bool) {
 		default:
 			r, n := utf8.DecodeRune(body[i:])
 			switch {
+			case r == utf8.RuneError && n == 1 && c == 0xc2 && i == len(body)-1 && !ends:
+				// The next piece may end it as a C1 control.
+				danger = true
 			case r == utf8.RuneError && n == 1:
 				// Shown as a replacement, or joined with the next
 				// piece's bytes into a character that is not.

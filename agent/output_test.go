@@ -146,6 +146,7 @@ func TestWorkloadCannotDrawTheAgentsPrefix(t *testing.T) {
 		{"the line before edited", "meridian agent: sealed\n\x1b[A\x1b[11P\n", "(workload) meridian agent: sealed\n(workload) \\x1b[A\\x1b[11P\n"},
 		{"a reverse index", "\x1bMx\n", "(workload) \\x1bMx\n"},
 		{"a C1 reverse line feed", "\xc2\x8dx\n", "(workload) \\xc2\\x8dx\n"},
+		{"a C1 control cut between pieces", pad(64<<10-1) + "\xc2" + "\x9bA\n", "(workload) " + pad(64<<10-1) + "\\xc2" + "\x9bA\n"},
 		{"an escape cut short", "x\x1b[", "(workload) x\\x1b["},
 		{"a progress bar", "\r 45%|████▌     | 45/100 [00:01<00:02, 27.31it/s]\r 46%|████▌     | 46/100\n", ""},
 		{"colours", "\x1b[1;32mok\x1b[0m validation: loss 2.5, perplexity 12\n", ""},
