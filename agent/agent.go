@@ -374,7 +374,7 @@ func (a *attempt) logf(format string, args ...any) {
 	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
 	a.cfg.Stderr.Write(line)
-	a.logs.add(line, a.m.LogLimit)
+	a.logs.addOwn(line, a.m.LogLimit)
 }
 
 // prepare empties the scratch directory, unseals the datasets and the
@@ -1232,6 +1232,8 @@ type logShipper struct {
 	// skipped counts the bytes left out since the last kept, while
 	// pending was full.
 	skipped int64
+	// open says the last byte kept did not end a line.
+	open bool
 }
 
 // maxPending bounds the output held while the server does not answer.
@@ -1241,7 +1243,16 @@ const maxPending = 8 << 20
 // manifest's LogLimit.
 const overLimitNote = "meridian agent: output over the server's limit; the rest is in the site's own log\n"
 
-func (l *logShipper) add(b []byte, limit int64) {
+// add keeps b, the workload's output, for the server.
+func (l *logShipper) add(b []byte, limit int64) { l.put(b, limit, false) }
+
+// addOwn keeps line, one of the agent's own, for the server. It begins a
+// line: after output the workload left without its end ("(workload) ",
+// say), it would read as the workload's, or as whatever the workload put
+// before it.
+func (l *logShipper) addOwn(line []byte, limit int64) { l.put(line, limit, true) }
+
+func (l *logShipper) put(b []byte, limit int64, own bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.dropped {
@@ -1253,22 +1264,34 @@ func (l *logShipper) add(b []byte, limit int64) {
 	if l.skipped > 0 {
 		note = fmt.Appendf(nil, "meridian agent: %d bytes of output left out here (the server did not take them in time); the site's own log has them\n", l.skipped)
 	}
+	// The agent's notes and lines begin a line of their own.
+	var nl []byte
+	if l.open && (own || len(note) > 0) {
+		nl = []byte("\n")
+	}
 	// The note that output went over the server's limit fits within it:
 	// the server keeps no byte past the limit, and cut there the note
 	// read as a broken line rather than saying why the log ends.
-	if limit > 0 && l.total+int64(len(note)+len(b)) > limit-int64(len(overLimitNote)) {
+	if limit > 0 && l.total+int64(len(nl)+len(note)+len(b)) > limit-int64(len(overLimitNote)+1) {
+		if l.open {
+			l.pending = append(l.pending, '\n')
+			l.total++
+		}
 		l.pending = append(l.pending, overLimitNote...)
 		l.total += int64(len(overLimitNote))
 		l.dropped = true
 		return
 	}
-	if len(l.pending)+len(note)+len(b) > maxPending {
+	if len(l.pending)+len(nl)+len(note)+len(b) > maxPending {
 		l.skipped += int64(len(b))
 		return
 	}
-	l.pending = append(append(l.pending, note...), b...)
-	l.total += int64(len(note) + len(b))
+	l.pending = append(append(append(l.pending, nl...), note...), b...)
+	l.total += int64(len(nl) + len(note) + len(b))
 	l.skipped = 0
+	if n := len(l.pending); n > 0 {
+		l.open = l.pending[n-1] != '\n'
+	}
 }
 
 func (a *attempt) shipLogs(ctx context.Context, final bool) {

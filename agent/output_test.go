@@ -172,3 +172,36 @@ func TestWorkloadCannotDrawTheAgentsPrefix(t *testing.T) {
 }
 
 func tail(s string) string { return s[max(0, len(s)-120):] }
+
+// TestAgentLinesBeginALine: output the workload left without its line's
+// end ("(workload) ", or any words) does not run into the agent's next
+// line in the server's copy of the log: the agent's line would read as the
+// workload's, or as whatever the workload put before it. So do the notes
+// that output was left out, or went over the limit.
+func TestAgentLinesBeginALine(t *testing.T) {
+	a := &attempt{cfg: Config{Stdout: io.Discard, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader("(workload) "))
+	a.logf("no answer from the server: stopping the workload")
+	a.readOutput(strings.NewReader("done\n"))
+	a.logf("ended")
+	want := "(workload) \nmeridian agent: no answer from the server: stopping the workload\ndone\nmeridian agent: ended\n"
+	if got := string(a.logs.pending); got != want {
+		t.Errorf("the server's copy:\n%q\nwant\n%q", got, want)
+	}
+
+	var l logShipper
+	l.add([]byte("partial"), 100)
+	l.add([]byte(strings.Repeat("z", 100)), 100)
+	if got := string(l.pending); got != "partial\n"+overLimitNote || l.total > 100 {
+		t.Errorf("over the limit the server's copy is %q (%d bytes); want the note on a line of its own, within the limit", got, l.total)
+	}
+
+	var m logShipper
+	m.add([]byte("partial"), 1<<30)
+	m.add(make([]byte, maxPending), 1<<30)
+	m.pending = m.pending[:0]
+	m.add([]byte("after\n"), 1<<30)
+	if got := string(m.pending); !strings.HasPrefix(got, "\nmeridian agent: ") {
+		t.Errorf("after a gap the server's copy is %q; want the note on a line of its own", got)
+	}
+}
