@@ -921,10 +921,14 @@ func (a *attempt) readOutput(r io.Reader) {
 			shown := marker.mark(line)
 			a.cfg.Stdout.Write(shown)
 			a.logs.add(shown, a.m.LogLimit)
-			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
-				a.mu.Lock()
-				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
-				a.mu.Unlock()
+			// Only a line that starts "step=" can be one: every other
+			// line is not copied to be parsed.
+			if whole && bytes.HasPrefix(line, []byte("step=")) {
+				if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok {
+					a.mu.Lock()
+					a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
+					a.mu.Unlock()
+				}
 			}
 			whole = line[len(line)-1] == '\n'
 		}
@@ -1159,6 +1163,15 @@ func escapeLen(b []byte) (int, bool) {
 // (zero-width spaces and joiners, bidirectional controls), others ignored
 // by default, variation selectors, and the line and paragraph separators.
 func invisible(r rune) bool {
+	if r < 0xad || r >= 0x2070 && r < 0x3164 {
+		// None in these ranges (Latin, most symbols, box drawing): the
+		// tables are not searched for a progress bar's blocks.
+		return false
+	}
+	return invisibleInTables(r)
+}
+
+func invisibleInTables(r rune) bool {
 	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
 		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
 }

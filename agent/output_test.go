@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestProgressOnlyFromWholeLines: a progress line counts only from the
@@ -203,5 +204,15 @@ func TestAgentLinesBeginALine(t *testing.T) {
 	m.add([]byte("after\n"), 1<<30)
 	if got := string(m.pending); !strings.HasPrefix(got, "\nmeridian agent: ") {
 		t.Errorf("after a gap the server's copy is %q; want the note on a line of its own", got)
+	}
+}
+
+// TestInvisibleRangesSkipped: the ranges invisible answers without the
+// Unicode tables hold none of the characters the tables name.
+func TestInvisibleRangesSkipped(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if invisible(r) != invisibleInTables(r) {
+			t.Errorf("invisible(%U) = %v; the tables say %v", r, invisible(r), invisibleInTables(r))
+		}
 	}
 }
