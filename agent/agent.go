@@ -1014,6 +1014,13 @@ func (m *agentLikeMarker) mark(piece []byte) []byte {
 	body, ends := bytes.CutSuffix(piece, []byte("\n"))
 	text, danger := body, false
 	if i := firstSpecial(body); i >= 0 {
+		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 'm') < 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 {
+			// No escape sequence, no C1 control (0xc2 0x80 to 0x9f),
+			// and no "m" in the line (so no prefix, drawn or not):
+			// a progress bar, most often.
+			*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
+			return piece
+		}
 		text, danger = m.shown(body, i, ends)
 	}
 	if m.drawn || !ends {
