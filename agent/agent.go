@@ -962,8 +962,9 @@ const workloadMark = "(workload) "
 // shown was written by one of its characters. So a line that holds such a
 // character and every letter of the prefix (as many of each, and its
 // colon; a space can be a cell passed over) is marked. An escape sequence
-// that moves the cursor off the line or edits the screen (a cursor up, a
-// deletion, a scroll, a mode: anything but colours and styles), and a C1
+// that moves the cursor within its row, or erases or deletes cells in it,
+// counts as a carriage return does. Any other (a cursor up, a scroll, a
+// clear screen, a mode: anything but those, colours and styles), and a C1
 // control, can change lines already shown, a marked one included: a line
 // holding one is marked whatever its letters.
 //
@@ -1097,8 +1098,13 @@ func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, dan
 			t = append(t, c)
 			i++
 		case c == 0x1b:
-			n, style := escapeLen(body[i:])
-			danger = danger || !style
+			n, kind := escapeLen(body[i:])
+			switch kind {
+			case escInRow:
+				m.drawn = true
+			case escOther:
+				danger = true
+			}
 			i += n
 		case c == '\r', c == '\b', c == '\t', c == '\v', c == '\f':
 			m.drawn = true
@@ -1145,24 +1151,41 @@ func showsPrefix(text []byte) bool {
 	}
 }
 
+// Kinds of escape sequence, as escapeLen tells them.
+const (
+	// escStyle sets colours and styles (SGR: ESC [ … m), or shows or
+	// hides the cursor (ESC [ ? 25 h, l).
+	escStyle = iota
+	// escInRow moves the cursor within its row, or erases, inserts or
+	// deletes cells in it: ESC [ … then @ C D G I K P X Z ` a (a
+	// progress bar's "\r\x1b[2K", say). Like a carriage return.
+	escInRow
+	// escOther is any other sequence, or one cut short: it may move the
+	// cursor to another row, scroll, clear the screen, change a mode.
+	escOther
+)
+
 // escapeLen returns the length of the escape sequence at the start of b
-// (which begins with ESC), and whether it only sets colours and styles
-// (SGR: ESC [ digits and separators m). Any other, and one cut short, is
-// taken as one that may move the cursor or edit the screen.
-func escapeLen(b []byte) (int, bool) {
+// (which begins with ESC), and its kind.
+func escapeLen(b []byte) (int, int) {
 	if len(b) < 2 || b[1] != '[' {
-		return 1, false
+		return 1, escOther
+	}
+	if bytes.HasPrefix(b, []byte("\x1b[?25h")) || bytes.HasPrefix(b, []byte("\x1b[?25l")) {
+		return 6, escStyle
 	}
 	for i := 2; i < len(b); i++ {
 		switch c := b[i]; {
 		case c >= '0' && c <= '9', c == ';', c == ':':
 		case c == 'm':
-			return i + 1, true
+			return i + 1, escStyle
+		case strings.IndexByte("@CDGIKPXZ`a", c) >= 0:
+			return i + 1, escInRow
 		default:
-			return i, false
+			return i, escOther
 		}
 	}
-	return len(b), false
+	return len(b), escOther
 }
 
 // invisible reports whether a terminal may show r as nothing, or let it
