@@ -1153,8 +1153,9 @@ func showsPrefix(text []byte) bool {
 
 // Kinds of escape sequence, as escapeLen tells them.
 const (
-	// escStyle sets colours and styles (SGR: ESC [ … m), or shows or
-	// hides the cursor (ESC [ ? 25 h, l).
+	// escStyle sets colours and styles (SGR: ESC [ … m), shows or
+	// hides the cursor (ESC [ ? 25 h, l), names the window or makes a
+	// link (oscLen).
 	escStyle = iota
 	// escInRow moves the cursor within its row, or erases, inserts or
 	// deletes cells in it: ESC [ … then @ C D G I K P X Z ` a (a
@@ -1168,6 +1169,9 @@ const (
 // escapeLen returns the length of the escape sequence at the start of b
 // (which begins with ESC), and its kind.
 func escapeLen(b []byte) (int, int) {
+	if len(b) >= 2 && b[1] == ']' {
+		return oscLen(b)
+	}
 	if len(b) < 2 || b[1] != '[' {
 		return 1, escOther
 	}
@@ -1186,6 +1190,37 @@ func escapeLen(b []byte) (int, int) {
 		}
 	}
 	return len(b), escOther
+}
+
+// oscLen is escapeLen for an operating system command (ESC ] …, ended by
+// BEL or ESC \\). One that names a window's title or makes a link (OSC 0,
+// 1, 2, 8) shows nothing in the line and moves nothing: it counts as a
+// style. Any other, and one not ended within the piece (a terminal would
+// swallow what follows, the agent's next line included), does not.
+func oscLen(b []byte) (int, int) {
+	end := -1
+	for i := 2; i < len(b); i++ {
+		if b[i] == 0x07 {
+			end = i + 1
+			break
+		}
+		if b[i] == 0x1b && i+1 < len(b) && b[i+1] == '\\' {
+			end = i + 2
+			break
+		}
+		if b[i] < 0x20 || b[i] == 0x7f {
+			break
+		}
+	}
+	if end < 0 {
+		return 1, escOther
+	}
+	code, _, _ := bytes.Cut(b[2:end], []byte(";"))
+	switch string(code) {
+	case "0", "1", "2", "8":
+		return end, escStyle
+	}
+	return end, escOther
 }
 
 // invisible reports whether a terminal may show r as nothing, or let it
