@@ -1193,7 +1193,7 @@ func escapeLen(b []byte) (int, int) {
 }
 
 // oscLen is escapeLen for an operating system command (ESC ] …, ended by
-// BEL or ESC \\). One that names a window's title or makes a link (OSC 0,
+// BEL or ESC \). One that names a window's title or makes a link (OSC 0,
 // 1, 2, 8) shows nothing in the line and moves nothing: it counts as a
 // style. Any other, and one not ended within the piece (a terminal would
 // swallow what follows, the agent's next line included), does not.
