@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
@@ -232,6 +233,7 @@ type attempt struct {
 	ck       ckState
 	names    []string
 	logs     logShipper
+	site     siteLog
 	// control carries the server's requests (stop, checkpoint now) from
 	// the heartbeat to the loop that follows the workload.
 	control chan Reply
@@ -373,8 +375,52 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 func (a *attempt) logf(format string, args ...any) {
 	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
-	a.cfg.Stderr.Write(line)
+	if a.siteMerged() {
+		// After output the workload left without its line's end, the
+		// agent's line begins a line of its own, as in the server's copy.
+		a.site.mu.Lock()
+		if a.site.open {
+			a.cfg.Stderr.Write(append([]byte("\n"), line...))
+			a.site.open = false
+		} else {
+			a.cfg.Stderr.Write(line)
+		}
+		a.site.mu.Unlock()
+	} else {
+		a.cfg.Stderr.Write(line)
+	}
 	a.logs.addOwn(line, a.m.LogLimit)
+}
+
+// siteLog follows the site's log where it takes the workload's output and
+// the agent's lines in one file (the scheduler's log of the job, most
+// often).
+type siteLog struct {
+	once   sync.Once
+	merged bool
+	mu     sync.Mutex
+	// open says the workload's output written last left its line open.
+	open bool
+}
+
+// siteMerged reports whether the agent's lines (Stderr) and the
+// workload's output (Stdout) go to the same file.
+func (a *attempt) siteMerged() bool {
+	a.site.once.Do(func() { a.site.merged = sameSink(a.cfg.Stdout, a.cfg.Stderr) })
+	return a.site.merged
+}
+
+// sameSink reports whether x and y write to the same place: the same
+// writer, or files that are one.
+func sameSink(x, y io.Writer) bool {
+	fx, ok1 := x.(*os.File)
+	fy, ok2 := y.(*os.File)
+	if ok1 && ok2 {
+		sx, err1 := fx.Stat()
+		sy, err2 := fy.Stat()
+		return err1 == nil && err2 == nil && os.SameFile(sx, sy)
+	}
+	return x != nil && reflect.TypeOf(x).Comparable() && x == y
 }
 
 // prepare empties the scratch directory, unseals the datasets and the
@@ -919,7 +965,14 @@ func (a *attempt) readOutput(r io.Reader) {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			shown := marker.mark(line)
-			a.cfg.Stdout.Write(shown)
+			if a.siteMerged() {
+				a.site.mu.Lock()
+				a.cfg.Stdout.Write(shown)
+				a.site.open = shown[len(shown)-1] != '\n'
+				a.site.mu.Unlock()
+			} else {
+				a.cfg.Stdout.Write(shown)
+			}
 			a.logs.add(shown, a.m.LogLimit)
 			// Only a line that starts "step=" can be one: every other
 			// line is not copied to be parsed.

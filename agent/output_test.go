@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"unicode"
@@ -220,5 +221,51 @@ func TestInvisibleRangesSkipped(t *testing.T) {
 		if invisible(r) != invisibleInTables(r) {
 			t.Errorf("invisible(%U) = %v; the tables say %v", r, invisible(r), invisibleInTables(r))
 		}
+	}
+}
+
+// TestAgentLinesBeginALineInTheSiteLog: where the site's log takes the
+// workload's output and the agent's lines in one file (the scheduler's
+// log of the job), output the workload left without its line's end does
+// not run into the agent's next line there either. Where they go to two
+// files, the agent's lines are written as they are.
+func TestAgentLinesBeginALineInTheSiteLog(t *testing.T) {
+	const want = "(workload) \nmeridian agent: stopping the workload\ndone\nmeridian agent: ended\n"
+	var buf bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: &buf, Stderr: &buf}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader("(workload) "))
+	a.logf("stopping the workload")
+	a.readOutput(strings.NewReader("done\n"))
+	a.logf("ended")
+	if got := buf.String(); got != want {
+		t.Errorf("one writer: the site's log is\n%q\nwant\n%q", got, want)
+	}
+
+	// The job's log opened twice, as a scheduler gives it to both.
+	path := t.TempDir() + "/job.log"
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	b := &attempt{cfg: Config{Stdout: files[0], Stderr: files[1]}, m: &Manifest{LogLimit: 1 << 30}}
+	b.readOutput(strings.NewReader("(workload) "))
+	b.logf("stopping the workload")
+	b.readOutput(strings.NewReader("done\n"))
+	b.logf("ended")
+	if got, err := os.ReadFile(path); err != nil || string(got) != want {
+		t.Errorf("one file: the site's log is\n%q (%v)\nwant\n%q", got, err, want)
+	}
+
+	var out, errs bytes.Buffer
+	c := &attempt{cfg: Config{Stdout: &out, Stderr: &errs}, m: &Manifest{LogLimit: 1 << 30}}
+	c.readOutput(strings.NewReader("(workload) "))
+	c.logf("ended")
+	if errs.String() != "meridian agent: ended\n" {
+		t.Errorf("two writers: the agent's lines are %q", errs.String())
 	}
 }
