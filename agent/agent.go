@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -230,6 +233,7 @@ type attempt struct {
 	ck       ckState
 	names    []string
 	logs     logShipper
+	site     siteLog
 	// control carries the server's requests (stop, checkpoint now) from
 	// the heartbeat to the loop that follows the workload.
 	control chan Reply
@@ -371,8 +375,52 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 func (a *attempt) logf(format string, args ...any) {
 	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
-	a.cfg.Stderr.Write(line)
-	a.logs.add(line, a.m.LogLimit)
+	if a.siteMerged() {
+		// After output the workload left without its line's end, the
+		// agent's line begins a line of its own, as in the server's copy.
+		a.site.mu.Lock()
+		if a.site.open {
+			a.cfg.Stderr.Write(append([]byte("\n"), line...))
+			a.site.open = false
+		} else {
+			a.cfg.Stderr.Write(line)
+		}
+		a.site.mu.Unlock()
+	} else {
+		a.cfg.Stderr.Write(line)
+	}
+	a.logs.addOwn(line, a.m.LogLimit)
+}
+
+// siteLog follows the site's log where it takes the workload's output and
+// the agent's lines in one file (the scheduler's log of the job, most
+// often).
+type siteLog struct {
+	once   sync.Once
+	merged bool
+	mu     sync.Mutex
+	// open says the workload's output written last left its line open.
+	open bool
+}
+
+// siteMerged reports whether the agent's lines (Stderr) and the
+// workload's output (Stdout) go to the same file.
+func (a *attempt) siteMerged() bool {
+	a.site.once.Do(func() { a.site.merged = sameSink(a.cfg.Stdout, a.cfg.Stderr) })
+	return a.site.merged
+}
+
+// sameSink reports whether x and y write to the same place: the same
+// writer, or files that are one.
+func sameSink(x, y io.Writer) bool {
+	fx, ok1 := x.(*os.File)
+	fy, ok2 := y.(*os.File)
+	if ok1 && ok2 {
+		sx, err1 := fx.Stat()
+		sy, err2 := fy.Stat()
+		return err1 == nil && err2 == nil && os.SameFile(sx, sy)
+	}
+	return x != nil && reflect.TypeOf(x).Comparable() && x == y
 }
 
 // prepare empties the scratch directory, unseals the datasets and the
@@ -912,16 +960,28 @@ func (a *attempt) readOutput(r io.Reader) {
 	// starts a line may be a progress line, not one from the middle of a
 	// long line (text the workload printed from its data, say).
 	whole := true
+	var marker agentLikeMarker
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			shown := markAgentLike(line)
-			a.cfg.Stdout.Write(shown)
+			shown := marker.mark(line)
+			if a.siteMerged() {
+				a.site.mu.Lock()
+				a.cfg.Stdout.Write(shown)
+				a.site.open = shown[len(shown)-1] != '\n'
+				a.site.mu.Unlock()
+			} else {
+				a.cfg.Stdout.Write(shown)
+			}
 			a.logs.add(shown, a.m.LogLimit)
-			if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok && whole {
-				a.mu.Lock()
-				a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
-				a.mu.Unlock()
+			// Only a line that starts "step=" can be one: every other
+			// line is not copied to be parsed.
+			if whole && bytes.HasPrefix(line, []byte("step=")) {
+				if p, ok := backend.ParseProgress(strings.TrimRight(string(line), "\r\n")); ok {
+					a.mu.Lock()
+					a.progress = &Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, TokensPerS: p.TokensPerSec}
+					a.mu.Unlock()
+				}
 			}
 			whole = line[len(line)-1] == '\n'
 		}
@@ -935,27 +995,303 @@ func (a *attempt) readOutput(r io.Reader) {
 const agentPrefix = "meridian agent:"
 
 // workloadMark begins a line of the workload's output that holds
-// agentPrefix.
+// agentPrefix, or could read as holding it once shown.
 const workloadMark = "(workload) "
 
-// markAgentLike returns a line (or a piece of a long one) of the
-// workload's output as the run's log gets it. One that holds agentPrefix
-// could pass for the agent's own (a checkpoint sealed, a lease, the output
-// cut short): it gets workloadMark before it, and its control characters
-// and bytes that are not UTF-8 are written as \xNN, so that neither a
-// carriage return nor an escape sequence shown by a terminal puts the
-// prefix back at the start of a line. Every other line is kept as written.
-func markAgentLike(line []byte) []byte {
-	if !bytes.Contains(line, []byte(agentPrefix)) {
-		return line
+// agentLikeMarker marks the workload's lines that could pass for the
+// agent's own (a checkpoint sealed, a lease, the output cut short) in the
+// run's log. It is fed a stream's lines in order, a long line in pieces.
+//
+// A line can read as holding agentPrefix without holding its bytes. A
+// terminal, and the console, drop escape sequences and controls that are
+// not shown ("meridian\x1b[0m agent: sealed"), and a style can blank a
+// cell in the prefix's space: the text left once they are removed is
+// searched, cut pieces joined. A terminal also draws a carriage return or
+// a backspace over what the line wrote before ("Xeridian agent:
+// sealed\rm"), moves past cells with a tab, shows nothing for an
+// invisible format character or reorders the line (a bidirectional
+// override), and may wrap the line at any width before a carriage return.
+// What is drawn from such a line is bounded by what it holds: each cell
+// shown was written by one of its characters. So a line that holds such a
+// character and every letter of the prefix (as many of each, and its
+// colon; a space can be a cell passed over) is marked. An escape sequence
+// that moves the cursor within its row, or erases or deletes cells in it,
+// counts as a carriage return does. Any other (a cursor up, a scroll, a
+// clear screen, a mode: anything but those, colours and styles), and a C1
+// control, can change lines already shown, a marked one included: a line
+// holding one is marked whatever its letters.
+//
+// A marked piece gets workloadMark before it and its control characters
+// and bytes that are not UTF-8 written as \xNN, so that nothing in it
+// moves the cursor: the mark stays where it is drawn, before the text.
+// Every other line is kept as written.
+type agentLikeMarker struct {
+	// tail is the end of the line's text so far (before this piece),
+	// for a prefix cut between two pieces.
+	tail []byte
+	// text is the piece's text as shown, escape sequences and controls
+	// removed (reused from piece to piece).
+	text []byte
+	// counts counts the prefix's letters in the line's text so far: kept
+	// for a line that is drawn over, or longer than a piece.
+	counts [len(prefixLetters)]int
+	// drawn says the line so far holds a character that moves the
+	// cursor within it, or reorders it.
+	drawn bool
+}
+
+// prefixLetters are the characters of agentPrefix a line must hold to be
+// drawn as holding it; prefixNeed is how many of each.
+const prefixLetters = "meridagt:"
+
+var prefixNeed = func() (n [len(prefixLetters)]int) {
+	for _, c := range []byte(agentPrefix) {
+		if i := strings.IndexByte(prefixLetters, c); i >= 0 {
+			n[i]++
+		}
 	}
-	body, end := line, ""
-	if b, ok := bytes.CutSuffix(body, []byte("\n")); ok {
-		body, end = b, "\n"
+	return n
+}()
+
+// agentPrefix around its space, which a style can show as any cell.
+const (
+	prefixHead = "meridian"
+	prefixRest = "agent:"
+)
+
+// maxPrefixShown is the most bytes that can be shown as agentPrefix.
+const maxPrefixShown = len(prefixHead) + utf8.UTFMax + len(prefixRest)
+
+// mark returns piece (a line, or a piece of a long one) as the run's log
+// gets it.
+func (m *agentLikeMarker) mark(piece []byte) []byte {
+	body, ends := bytes.CutSuffix(piece, []byte("\n"))
+	text, danger := body, false
+	if i := firstSpecial(body); i >= 0 {
+		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 'm') < 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 {
+			// No escape sequence, no C1 control (0xc2 0x80 to 0x9f),
+			// and no "m" in the line (so no prefix, drawn or not):
+			// a progress bar, most often.
+			*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
+			return piece
+		}
+		text, danger = m.shown(body, i, ends)
 	}
-	out := make([]byte, 0, len(workloadMark)+len(line)+16)
+	if m.drawn || !ends {
+		for i := range len(prefixLetters) {
+			m.counts[i] += bytes.Count(text, []byte{prefixLetters[i]})
+		}
+	}
+	mark := danger || showsPrefix(text)
+	if !mark && len(m.tail) > 0 {
+		joined := append(m.tail[:len(m.tail):len(m.tail)], text[:min(len(text), maxPrefixShown-1)]...)
+		mark = showsPrefix(joined)
+	}
+	if !mark && m.drawn {
+		mark = true
+		for i, n := range prefixNeed {
+			if m.counts[i] < n {
+				mark = false
+				break
+			}
+		}
+	}
+	if ends {
+		*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
+	} else {
+		m.tail = append(m.tail, text[max(0, len(text)-(maxPrefixShown-1)):]...)
+		m.tail = m.tail[max(0, len(m.tail)-(maxPrefixShown-1)):]
+	}
+	if !mark {
+		return piece
+	}
+	out := make([]byte, 0, len(workloadMark)+len(piece)+16)
 	out = append(out, workloadMark...)
-	return append(appendEscaped(out, body), end...)
+	out = appendEscaped(out, body)
+	if ends {
+		out = append(out, '\n')
+	}
+	return out
+}
+
+// firstSpecial returns the index of b's first byte that is a control
+// character or not ASCII, or -1. Every byte of the workload's output goes
+// through it: eight at a time are tested for one (a byte of 0x80 or more,
+// one below 0x20, or DEL), which is then found one by one.
+func firstSpecial(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; len(b)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		del := x ^ 0x7f*ones
+		if (x|(x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// shown returns the text a terminal shows of body (ending its line when
+// ends), whose first control or byte that is not ASCII is at i: escape sequences that only set
+// colours and styles, and controls that are not shown, removed. It notes
+// in m.drawn a character that moves the cursor within the line or
+// reorders it, and reports whether body holds a sequence or a control
+// that can change other lines.
+func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, danger bool) {
+	t := append(m.text[:0], body[:i]...)
+	for i < len(body) {
+		c := body[i]
+		switch {
+		case c >= 0x20 && c < 0x7f:
+			t = append(t, c)
+			i++
+		case c == 0x1b:
+			n, kind := escapeLen(body[i:])
+			switch kind {
+			case escInRow:
+				m.drawn = true
+			case escOther:
+				danger = true
+			}
+			i += n
+		case c == '\r', c == '\b', c == '\t', c == '\v', c == '\f':
+			m.drawn = true
+			i++
+		case c < 0x80:
+			i++ // not shown: NUL, BEL, DEL, …
+		default:
+			r, n := utf8.DecodeRune(body[i:])
+			switch {
+			case r == utf8.RuneError && n == 1 && c == 0xc2 && i == len(body)-1 && !ends:
+				// The next piece may end it as a C1 control.
+				danger = true
+			case r == utf8.RuneError && n == 1:
+				// Shown as a replacement, or joined with the next
+				// piece's bytes into a character that is not.
+				m.drawn = true
+			case r < 0xa0:
+				danger = true // C1: a CSI, a reverse line feed, …
+			case invisible(r):
+				m.drawn = true
+			default:
+				t = append(t, body[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	m.text = t
+	return t, danger
+}
+
+// showsPrefix reports whether text shows agentPrefix, its space any one
+// character (a style can blank a cell).
+func showsPrefix(text []byte) bool {
+	for {
+		i := bytes.Index(text, []byte(prefixHead))
+		if i < 0 {
+			return false
+		}
+		rest := text[i+len(prefixHead):]
+		if _, n := utf8.DecodeRune(rest); n > 0 && bytes.HasPrefix(rest[n:], []byte(prefixRest)) {
+			return true
+		}
+		text = text[i+1:]
+	}
+}
+
+// Kinds of escape sequence, as escapeLen tells them.
+const (
+	// escStyle sets colours and styles (SGR: ESC [ … m), shows or
+	// hides the cursor (ESC [ ? 25 h, l), names the window or makes a
+	// link (oscLen).
+	escStyle = iota
+	// escInRow moves the cursor within its row, or erases, inserts or
+	// deletes cells in it: ESC [ … then @ C D G I K P X Z ` a (a
+	// progress bar's "\r\x1b[2K", say). Like a carriage return.
+	escInRow
+	// escOther is any other sequence, or one cut short: it may move the
+	// cursor to another row, scroll, clear the screen, change a mode.
+	escOther
+)
+
+// escapeLen returns the length of the escape sequence at the start of b
+// (which begins with ESC), and its kind.
+func escapeLen(b []byte) (int, int) {
+	if len(b) >= 2 && b[1] == ']' {
+		return oscLen(b)
+	}
+	if len(b) < 2 || b[1] != '[' {
+		return 1, escOther
+	}
+	if bytes.HasPrefix(b, []byte("\x1b[?25h")) || bytes.HasPrefix(b, []byte("\x1b[?25l")) {
+		return 6, escStyle
+	}
+	for i := 2; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9', c == ';', c == ':':
+		case c == 'm':
+			return i + 1, escStyle
+		case strings.IndexByte("@CDGIKPXZ`a", c) >= 0:
+			return i + 1, escInRow
+		default:
+			return i, escOther
+		}
+	}
+	return len(b), escOther
+}
+
+// oscLen is escapeLen for an operating system command (ESC ] …, ended by
+// BEL or ESC \). One that names a window's title or makes a link (OSC 0,
+// 1, 2, 8) shows nothing in the line and moves nothing: it counts as a
+// style. Any other, and one not ended within the piece (a terminal would
+// swallow what follows, the agent's next line included), does not.
+func oscLen(b []byte) (int, int) {
+	end := -1
+	for i := 2; i < len(b); i++ {
+		if b[i] == 0x07 {
+			end = i + 1
+			break
+		}
+		if b[i] == 0x1b && i+1 < len(b) && b[i+1] == '\\' {
+			end = i + 2
+			break
+		}
+		if b[i] < 0x20 || b[i] == 0x7f {
+			break
+		}
+	}
+	if end < 0 {
+		return 1, escOther
+	}
+	code, _, _ := bytes.Cut(b[2:end], []byte(";"))
+	switch string(code) {
+	case "0", "1", "2", "8":
+		return end, escStyle
+	}
+	return end, escOther
+}
+
+// invisible reports whether a terminal may show r as nothing, or let it
+// change how the characters around it are drawn: format characters
+// (zero-width spaces and joiners, bidirectional controls), others ignored
+// by default, variation selectors, and the line and paragraph separators.
+func invisible(r rune) bool {
+	if r < 0xad || r >= 0x2070 && r < 0x3164 {
+		// None in these ranges (Latin, most symbols, box drawing): the
+		// tables are not searched for a progress bar's blocks.
+		return false
+	}
+	return invisibleInTables(r)
+}
+
+func invisibleInTables(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
 }
 
 // appendEscaped appends body to out with its control characters (a tab
@@ -1027,6 +1363,8 @@ type logShipper struct {
 	// skipped counts the bytes left out since the last kept, while
 	// pending was full.
 	skipped int64
+	// open says the last byte kept did not end a line.
+	open bool
 }
 
 // maxPending bounds the output held while the server does not answer.
@@ -1036,7 +1374,16 @@ const maxPending = 8 << 20
 // manifest's LogLimit.
 const overLimitNote = "meridian agent: output over the server's limit; the rest is in the site's own log\n"
 
-func (l *logShipper) add(b []byte, limit int64) {
+// add keeps b, the workload's output, for the server.
+func (l *logShipper) add(b []byte, limit int64) { l.put(b, limit, false) }
+
+// addOwn keeps line, one of the agent's own, for the server. It begins a
+// line: after output the workload left without its end ("(workload) ",
+// say), it would read as the workload's, or as whatever the workload put
+// before it.
+func (l *logShipper) addOwn(line []byte, limit int64) { l.put(line, limit, true) }
+
+func (l *logShipper) put(b []byte, limit int64, own bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.dropped {
@@ -1048,22 +1395,34 @@ func (l *logShipper) add(b []byte, limit int64) {
 	if l.skipped > 0 {
 		note = fmt.Appendf(nil, "meridian agent: %d bytes of output left out here (the server did not take them in time); the site's own log has them\n", l.skipped)
 	}
+	// The agent's notes and lines begin a line of their own.
+	var nl []byte
+	if l.open && (own || len(note) > 0) {
+		nl = []byte("\n")
+	}
 	// The note that output went over the server's limit fits within it:
 	// the server keeps no byte past the limit, and cut there the note
 	// read as a broken line rather than saying why the log ends.
-	if limit > 0 && l.total+int64(len(note)+len(b)) > limit-int64(len(overLimitNote)) {
+	if limit > 0 && l.total+int64(len(nl)+len(note)+len(b)) > limit-int64(len(overLimitNote)+1) {
+		if l.open {
+			l.pending = append(l.pending, '\n')
+			l.total++
+		}
 		l.pending = append(l.pending, overLimitNote...)
 		l.total += int64(len(overLimitNote))
 		l.dropped = true
 		return
 	}
-	if len(l.pending)+len(note)+len(b) > maxPending {
+	if len(l.pending)+len(nl)+len(note)+len(b) > maxPending {
 		l.skipped += int64(len(b))
 		return
 	}
-	l.pending = append(append(l.pending, note...), b...)
-	l.total += int64(len(note) + len(b))
+	l.pending = append(append(append(l.pending, nl...), note...), b...)
+	l.total += int64(len(nl) + len(note) + len(b))
 	l.skipped = 0
+	if n := len(l.pending); n > 0 {
+		l.open = l.pending[n-1] != '\n'
+	}
 }
 
 func (a *attempt) shipLogs(ctx context.Context, final bool) {

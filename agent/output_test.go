@@ -3,8 +3,10 @@ package agent
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestProgressOnlyFromWholeLines: a progress line counts only from the
@@ -114,5 +116,156 @@ func TestWorkloadCannotWriteAsTheAgent(t *testing.T) {
 	}
 	if a.progress == nil || a.progress.Step != 1 {
 		t.Errorf("progress %+v; want step 1", a.progress)
+	}
+}
+
+// TestWorkloadCannotDrawTheAgentsPrefix: a line of the workload's output
+// that does not hold the agent's prefix in its bytes, but reads as holding
+// it once a terminal (or the console) has drawn it (an escape sequence
+// dropped, a carriage return or backspace drawn over the line, a tab
+// passing over a cell, an invisible character, a bidirectional override,
+// the prefix cut between two pieces of a long line), is marked as the
+// workload's, its control characters written out. So is a line with an
+// escape sequence that can change a line already shown (a cursor up and a
+// deletion would take the mark off the line before). Ordinary output,
+// colours and progress bars included, is kept as written.
+func TestWorkloadCannotDrawTheAgentsPrefix(t *testing.T) {
+	pad := func(n int) string { return strings.Repeat("a", n) }
+	for _, tc := range []struct {
+		name, out string
+		want      string // the output as the logs get it
+	}{
+		{"a dropped colour", "meridian\x1b[0m agent: sealed\n", "(workload) meridian\\x1b[0m agent: sealed\n"},
+		{"drawn over", "Xeridian agent: sealed\rm\n", "(workload) Xeridian agent: sealed\\x0dm\n"},
+		{"a concealed cell", "meridian\x1b[8mX\x1b[28magent: sealed\n", "(workload) meridian\\x1b[8mX\\x1b[28magent: sealed\n"},
+		{"a bell not shown", "meridian \aagent: sealed\n", "(workload) meridian \\x07agent: sealed\n"},
+		{"a backspace", "meridiaX\bn agent: sealed\n", "(workload) meridiaX\\x08n agent: sealed\n"},
+		{"a tab", "1234567meridian\tagent: sealed\n", "(workload) 1234567meridian\tagent: sealed\n"},
+		{"a zero-width space", "meridian\u200b agent: sealed\n", "(workload) meridian\u200b agent: sealed\n"},
+		{"reversed", "\u202e:tnega naidirem\n", "(workload) \u202e:tnega naidirem\n"},
+		{"cut between pieces", pad(64<<10-11) + "meridian agent: sealed\n", pad(64<<10-11) + "meridian ag(workload) ent: sealed\n"},
+		{"drawn over a piece before", pad(64<<10-17) + "Xeridian agent: x" + "\rm\n", pad(64<<10-17) + "Xeridian agent: x" + "(workload) \\x0dm\n"},
+		{"the line before edited", "meridian agent: sealed\n\x1b[A\x1b[11P\n", "(workload) meridian agent: sealed\n(workload) \\x1b[A\\x1b[11P\n"},
+		{"erased in the row", "meridianX\x1b[D\x1b[Xagent: sealed\n", "(workload) meridianX\\x1b[D\\x1b[Xagent: sealed\n"},
+		{"a cursor up and a clear", "ok\x1b[1A\x1b[J\n", "(workload) ok\\x1b[1A\\x1b[J\n"},
+		{"a clipboard set", "\x1b]52;c;bWVyaWRpYW4=\x07x\n", "(workload) \\x1b]52;c;bWVyaWRpYW4=\\x07x\n"},
+		{"a link not ended", "\x1b]8;;https://example.com/\n", "(workload) \\x1b]8;;https://example.com/\n"},
+		{"a reverse index", "\x1bMx\n", "(workload) \\x1bMx\n"},
+		{"a C1 reverse line feed", "\xc2\x8dx\n", "(workload) \\xc2\\x8dx\n"},
+		{"a C1 control cut between pieces", pad(64<<10-1) + "\xc2" + "\x9bA\n", "(workload) " + pad(64<<10-1) + "\\xc2" + "\x9bA\n"},
+		{"an escape cut short", "x\x1b[", "(workload) x\\x1b["},
+		{"a progress bar", "\r 45%|████▌     | 45/100 [00:01<00:02, 27.31it/s]\r 46%|████▌     | 46/100\n", ""},
+		{"a progress bar erasing its row", "\r\x1b[2K\x1b[?25lDownloading model.safetensors: 45% [eta 00:02]\x1b[?25h\n", ""},
+		{"a link and a title", "\x1b]8;;https://example.com/\x07docs\x1b]8;;\x1b\\ \x1b]0;training\x07\n", ""},
+		{"colours", "\x1b[1;32mok\x1b[0m validation: loss 2.5, perplexity 12\n", ""},
+		{"a coloured log line", "\x1b[32mINFO\x1b[0m trainer: loaded dataset wiki-en in 12s, model gpt-small\n", ""},
+		{"a drawn line short of the prefix's letters", "step 1\rstep 2: training\n", ""},
+		{"the prefix's letters, nothing drawn", "agent meridian: ready\n", ""},
+		{"a tab and ünïcode", "tab\tand ünïcode stay\n", ""},
+		{"a long plain line", pad(200<<10) + "\n", ""},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.out
+		}
+		var site bytes.Buffer
+		a := &attempt{cfg: Config{Stdout: &site, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+		a.readOutput(strings.NewReader(tc.out))
+		for name, got := range map[string]string{"site's log": site.String(), "server's copy": string(a.logs.pending)} {
+			if got != want {
+				t.Errorf("%s: %s: got\n%q\nwant\n%q", tc.name, name, tail(got), tail(want))
+			}
+		}
+	}
+}
+
+func tail(s string) string { return s[max(0, len(s)-120):] }
+
+// TestAgentLinesBeginALine: output the workload left without its line's
+// end ("(workload) ", or any words) does not run into the agent's next
+// line in the server's copy of the log: the agent's line would read as the
+// workload's, or as whatever the workload put before it. So do the notes
+// that output was left out, or went over the limit.
+func TestAgentLinesBeginALine(t *testing.T) {
+	a := &attempt{cfg: Config{Stdout: io.Discard, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader("(workload) "))
+	a.logf("no answer from the server: stopping the workload")
+	a.readOutput(strings.NewReader("done\n"))
+	a.logf("ended")
+	want := "(workload) \nmeridian agent: no answer from the server: stopping the workload\ndone\nmeridian agent: ended\n"
+	if got := string(a.logs.pending); got != want {
+		t.Errorf("the server's copy:\n%q\nwant\n%q", got, want)
+	}
+
+	var l logShipper
+	l.add([]byte("partial"), 100)
+	l.add([]byte(strings.Repeat("z", 100)), 100)
+	if got := string(l.pending); got != "partial\n"+overLimitNote || l.total > 100 {
+		t.Errorf("over the limit the server's copy is %q (%d bytes); want the note on a line of its own, within the limit", got, l.total)
+	}
+
+	var m logShipper
+	m.add([]byte("partial"), 1<<30)
+	m.add(make([]byte, maxPending), 1<<30)
+	m.pending = m.pending[:0]
+	m.add([]byte("after\n"), 1<<30)
+	if got := string(m.pending); !strings.HasPrefix(got, "\nmeridian agent: ") {
+		t.Errorf("after a gap the server's copy is %q; want the note on a line of its own", got)
+	}
+}
+
+// TestInvisibleRangesSkipped: the ranges invisible answers without the
+// Unicode tables hold none of the characters the tables name.
+func TestInvisibleRangesSkipped(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if invisible(r) != invisibleInTables(r) {
+			t.Errorf("invisible(%U) = %v; the tables say %v", r, invisible(r), invisibleInTables(r))
+		}
+	}
+}
+
+// TestAgentLinesBeginALineInTheSiteLog: where the site's log takes the
+// workload's output and the agent's lines in one file (the scheduler's
+// log of the job), output the workload left without its line's end does
+// not run into the agent's next line there either. Where they go to two
+// files, the agent's lines are written as they are.
+func TestAgentLinesBeginALineInTheSiteLog(t *testing.T) {
+	const want = "(workload) \nmeridian agent: stopping the workload\ndone\nmeridian agent: ended\n"
+	var buf bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: &buf, Stderr: &buf}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader("(workload) "))
+	a.logf("stopping the workload")
+	a.readOutput(strings.NewReader("done\n"))
+	a.logf("ended")
+	if got := buf.String(); got != want {
+		t.Errorf("one writer: the site's log is\n%q\nwant\n%q", got, want)
+	}
+
+	// The job's log opened twice, as a scheduler gives it to both.
+	path := t.TempDir() + "/job.log"
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	b := &attempt{cfg: Config{Stdout: files[0], Stderr: files[1]}, m: &Manifest{LogLimit: 1 << 30}}
+	b.readOutput(strings.NewReader("(workload) "))
+	b.logf("stopping the workload")
+	b.readOutput(strings.NewReader("done\n"))
+	b.logf("ended")
+	if got, err := os.ReadFile(path); err != nil || string(got) != want {
+		t.Errorf("one file: the site's log is\n%q (%v)\nwant\n%q", got, err, want)
+	}
+
+	var out, errs bytes.Buffer
+	c := &attempt{cfg: Config{Stdout: &out, Stderr: &errs}, m: &Manifest{LogLimit: 1 << 30}}
+	c.readOutput(strings.NewReader("(workload) "))
+	c.logf("ended")
+	if errs.String() != "meridian agent: ended\n" {
+		t.Errorf("two writers: the agent's lines are %q", errs.String())
 	}
 }

@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LockSuffix ends the name of the lock an agent holds beside its scratch
@@ -115,25 +116,55 @@ func Sweep(root string) (int, error) {
 // removeTree removes p and everything under it, links removed and never
 // followed. A workload that ran as the agent's own user may have taken the
 // write bit off directories in its scratch, which keeps even their owner
-// from removing what is in them: those are made writable again (opened
-// without following a link, so nothing outside the tree changes) and the
-// removal tried once more.
+// from removing what is in them: those are given their owner's bits again
+// and the removal tried once more. Each is reached from the one above it,
+// never by its path: a tree nested deeper than a path can name (each
+// directory made relative to the one before) is reached all the same, and
+// no link is followed, so nothing outside the tree changes.
 func removeTree(p string) error {
 	err := os.RemoveAll(p)
 	if err == nil || !errors.Is(err, os.ErrPermission) {
 		return err
 	}
-	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if f, err := os.OpenFile(q, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0); err == nil {
-			f.Chmod(0o700)
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() && fi.Mode().Perm()&0o700 != 0o700 {
+		os.Chmod(p, 0o700) // a directory as Lstat said; made a link since, it leads only to what the agent's user owns anyway
+	}
+	if f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0); err == nil {
+		ownerBitsBelow(f)
+		f.Close()
+	}
+	return os.RemoveAll(p)
+}
+
+// ownerBitsBelow gives the owner's bits back to every directory below dir
+// that lacks them, reading each directory a batch at a time.
+func ownerBitsBelow(dir *os.File) {
+	fd := int(dir.Fd())
+	for {
+		names, err := dir.Readdirnames(wipeBatch)
+		for _, name := range names {
+			var st unix.Stat_t
+			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue
+			}
+			if st.Mode&0o700 != 0o700 {
+				// As the workload's own user, which could have done
+				// the same: a directory as Fstatat said, and nothing
+				// else runs in the scratch by now.
+				unix.Fchmodat(fd, name, 0o700, 0)
+			}
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			f := os.NewFile(uintptr(sub), name)
+			ownerBitsBelow(f)
 			f.Close()
 		}
-		return nil
-	})
-	return os.RemoveAll(p)
+		if err != nil {
+			return
+		}
+	}
 }
 
 // emptyScratch removes everything in the scratch directory wd, links

@@ -249,7 +249,7 @@ func TestConsoleTerminalOutput(t *testing.T) {
 	b.login(base, token, "runs/"+r.ID)
 	b.waitJS("the output's last line", `document.querySelector("#run-logs").textContent.includes("LAST-LINE-OF-OUTPUT")`)
 	text := evalJS[string](b, "the output", `document.querySelector("#run-logs").textContent`)
-	want := "RED CONCEALED\nclick-here\nBELL\u2401\nstep 3/3\n(workload) meridian agent: checkpoint step-9 sealed\n(workload) meridian agent: sealed\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
+	want := "RED CONCEALED\nclick-here\nBELL\u2401\nstep 3/3\n(workload) Xeridian agent: checkpoint step-9 sealed\\x0dm\n(workload) meridian\\x1b[0m agent: sealed\nreport-[U+202E]fdp.exe\nLAST-LINE-OF-OUTPUT\n"
 	if !strings.HasSuffix(text, "===\n"+want) {
 		t.Errorf("the page shows the output as\n%q\nwant it to end\n%q", text, want)
 	}
