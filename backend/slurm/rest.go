@@ -535,7 +535,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return err
 		}
-		if j.Name != name || j.JobID <= 0 {
+		if j.Name != name {
 			return nil
 		}
 		if owner == nil && ownerErr == nil {
@@ -545,6 +545,13 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		}
 		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
 			return nil
+		}
+		if id := strconv.FormatInt(j.JobID, 10); j.JobID <= 0 || !isJobID(id) {
+			// Not an id slurmctld gives: recorded, Status would refuse
+			// it ever after, and the attempt would read as lost. A job
+			// of this user's that bears the name may be the attempt's,
+			// so it is not passed over as none either.
+			return fmt.Errorf("slurmrestd lists job id %s of the attempt's name %s, which is no Slurm job id", id, name)
 		}
 		if j.Comment != comment || j.Cwd != restCwd || j.Stdout != restStdout {
 			if len(odd) < maxFindCandidates {
