@@ -496,7 +496,8 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	}
 	lr := &limitedReader{r: resp.Body, left: limit}
 	if err := read(lr); err != nil {
-		if re, ok := asRESTError(err); ok {
+		re, listed := asRESTError(err)
+		if listed {
 			c.redact(re) // errors listed in an answer of status 200
 		}
 		if lr.over {
@@ -504,6 +505,9 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		}
 		if ctx.Err() != nil {
 			return true, fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, ctx.Err())
+		}
+		if listed {
+			return false, err // it names the method and path itself
 		}
 		return false, fmt.Errorf("%s %s: %w", method, path, err)
 	}
