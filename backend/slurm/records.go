@@ -248,6 +248,28 @@ func (r records) markSwept(key, what string) error {
 	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "swept"), []byte(what+"\n"), 0o644)
 }
 
+// markSweepIntent records that a sweep job of key is about to be
+// submitted, so that a later Clean, should the submit's answer be lost,
+// looks for that job before submitting another.
+func (r records) markSweepIntent(key string) error {
+	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweeping"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+}
+
+// clearSweepIntent removes key's sweep intent once the scheduler has
+// refused the sweep's submit outright.
+func (r records) clearSweepIntent(key string) error {
+	err := os.Remove(filepath.Join(r.jobDir(key), "sweeping"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (r records) sweepIntent(key string) bool {
+	_, err := os.Stat(filepath.Join(r.jobDir(key), "sweeping"))
+	return err == nil
+}
+
 func (r records) swept(key string) bool {
 	_, err := os.Stat(filepath.Join(r.jobDir(key), "swept"))
 	return err == nil

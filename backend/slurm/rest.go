@@ -535,7 +535,7 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return err
 		}
-		if j.Name != name || j.JobID <= 0 {
+		if j.Name != name {
 			return nil
 		}
 		if owner == nil && ownerErr == nil {
@@ -545,6 +545,13 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		}
 		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
 			return nil
+		}
+		if id := strconv.FormatInt(j.JobID, 10); j.JobID <= 0 || !isJobID(id) {
+			// Not an id slurmctld gives: recorded, Status would refuse
+			// it ever after, and the attempt would read as lost. A job
+			// of this user's that bears the name may be the attempt's,
+			// so it is not passed over as none either.
+			return fmt.Errorf("slurmrestd lists job id %s of the attempt's name %s, which is no Slurm job id", id, name)
 		}
 		if j.Comment != comment || j.Cwd != restCwd || j.Stdout != restStdout {
 			if len(odd) < maxFindCandidates {
@@ -1000,13 +1007,75 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 			Dependency:  after,
 		},
 	}
+	if r.rec.sweepIntent(key) {
+		// An earlier sweep submit's answer was lost (a timeout between
+		// slurmrestd and slurmctld, a dropped connection): slurmctld
+		// may have made its job, and each later Clean submitted another.
+		id, ok, err := r.findSweep(ctx, req.Job.Name)
+		if err != nil {
+			return fmt.Errorf("slurm sweep after %s: %w", key, err)
+		}
+		if ok {
+			return r.rec.markSwept(key, id)
+		}
+		// None listed: it made no job, or its job has run and been
+		// forgotten; sweeping again does no harm.
+	}
+	if err := r.rec.markSweepIntent(key); err != nil {
+		return fmt.Errorf("slurm sweep after %s: %w", key, err)
+	}
 	var out struct {
 		JobID int64 `json:"job_id"`
 	}
 	if err := r.c.call(ctx, http.MethodPost, apiPath("job", "submit"), req, &out); err != nil {
+		if refusedOutright(err) {
+			if cerr := r.rec.clearSweepIntent(key); cerr != nil {
+				err = fmt.Errorf("%w (and the sweep's record stays: %v)", err, cerr)
+			}
+		}
 		return fmt.Errorf("slurm sweep after %s: %w", key, err)
 	}
 	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
+}
+
+// findSweep looks for this backend's user's job of the given name (a
+// sweep's, which no other submit of this backend's bears) among the jobs
+// slurmrestd lists.
+func (r *REST) findSweep(ctx context.Context, name string) (string, bool, error) {
+	var (
+		found    string
+		owner    *jobOwner
+		ownerErr error
+	)
+	err := r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
+		var j restListedJob
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return err
+		}
+		if j.Name != name || found != "" {
+			return nil
+		}
+		if owner == nil && ownerErr == nil {
+			// Known once the list's request has reached slurmrestd.
+			o, err := r.c.jobUser()
+			owner, ownerErr = &o, err
+		}
+		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
+			return nil
+		}
+		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) {
+			found = id
+		}
+		return nil
+	})
+	if err == nil && found == "" {
+		// Whose the jobs of the name are cannot be told.
+		err = ownerErr
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", name, err)
+	}
+	return found, found != "", nil
 }
 
 // refusedOutright says whether err says that a submit made no job: it

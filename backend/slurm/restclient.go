@@ -337,24 +337,40 @@ type restError struct {
 }
 
 func (e *restError) Error() string {
-	var parts []string
-	for _, a := range e.errs {
-		parts = append(parts, a.String())
+	// The site's words, which may run to megabytes in an answer of status
+	// 200 (maxBody): this error is logged at every poll and may become a
+	// run's reason, so no more of them is built than is said.
+	var b strings.Builder
+	for i, a := range e.errs {
+		if b.Len() > maxErrorText {
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		a = apiError{Error: cut(a.Error), Description: cut(a.Description), Number: a.Number, Code: a.Code, Errno: a.Errno}
+		b.WriteString(a.String())
 	}
-	if len(parts) == 0 && e.text != "" {
-		parts = append(parts, e.text)
+	if len(e.errs) == 0 {
+		b.WriteString(e.text)
 	}
-	msg := strings.Join(parts, "; ")
+	msg := b.String()
 	if msg == "" {
 		msg = http.StatusText(e.status)
 	}
 	if len(msg) > maxErrorText {
-		// The site's words, which may run to megabytes in an answer of
-		// status 200: this error is logged at every poll and may become
-		// a run's reason.
 		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
 	}
 	return fmt.Sprintf("%s %s: HTTP %d: %s", e.method, e.path, e.status, msg)
+}
+
+// cut returns s, or its first maxErrorText+1 bytes, enough for
+// restError.Error to see that it says more than it repeats.
+func cut(s string) string {
+	if len(s) > maxErrorText {
+		return s[:maxErrorText+1]
+	}
+	return s
 }
 
 // maxErrorText bounds what a restError says of slurmrestd's answer.
@@ -496,7 +512,8 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	}
 	lr := &limitedReader{r: resp.Body, left: limit}
 	if err := read(lr); err != nil {
-		if re, ok := asRESTError(err); ok {
+		re, listed := asRESTError(err)
+		if listed {
 			c.redact(re) // errors listed in an answer of status 200
 		}
 		if lr.over {
@@ -504,6 +521,9 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		}
 		if ctx.Err() != nil {
 			return true, fmt.Errorf("backend.restURL %s: %s %s: %w", c.restURL, method, path, ctx.Err())
+		}
+		if listed {
+			return false, err // it names the method and path itself
 		}
 		return false, fmt.Errorf("%s %s: %w", method, path, err)
 	}
