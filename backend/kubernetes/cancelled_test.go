@@ -60,6 +60,13 @@ func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 		if err := b.Cancel(testContext(t), name); err != nil {
 			t.Fatal(err)
 		}
+		// Until the watch cache has the Job's mark (or its deletion), a
+		// cancellation on record is not taken for the end (Status): on a
+		// loaded machine the first Status came before it.
+		eventually(t, "Cancel's mark is not in the cache", func() bool {
+			j, ok := b.watch.job(name)
+			return !ok || j.Annotations[AnnotationCancelled] != ""
+		})
 		b.recMu.Lock()
 		clear(b.finals) // as when more than maxFinals ends are held
 		b.recMu.Unlock()
