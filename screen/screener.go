@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -155,17 +156,23 @@ func (s *Screener) refresh() {
 	s.digest = hex.EncodeToString(h.Sum(nil))
 }
 
-// fileStamp identifies a file's version by size and modification time
-// ("-" when it does not exist).
+// fileStamp identifies a file's version by its device and inode, size,
+// and modification and change times ("-" when it does not exist). Size
+// and modification time alone missed a file replaced by one of the same
+// size and time (rsync -a, a restore from a backup): its new contents
+// were never read.
 func fileStamp(path string) string {
-	fi, err := os.Stat(path)
+	var st unix.Stat_t
+	err := unix.Stat(path, &st)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "-"
 	}
 	if err != nil {
 		return "?" + err.Error()
 	}
-	return fi.ModTime().UTC().Format(time.RFC3339Nano) + "/" + strconv.FormatInt(fi.Size(), 10)
+	msec, mnsec := st.Mtim.Unix()
+	csec, cnsec := st.Ctim.Unix()
+	return fmt.Sprintf("%d:%d/%d/%d.%09d/%d.%09d", uint64(st.Dev), uint64(st.Ino), st.Size, msec, mnsec, csec, cnsec)
 }
 
 // screenKey is everything screening reads of an organisation.
