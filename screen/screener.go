@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/policy"
@@ -34,6 +35,28 @@ type Screener struct {
 	ds      []Decision
 	err     error
 	memo    map[string]*policy.Screening
+	// retry is when files that did not read are read again while their
+	// stamps stay as they were.
+	retry time.Time
+	// reads counts the reads of the files.
+	reads int
+	// now is the clock (time.Now when nil).
+	now func() time.Time
+}
+
+// A list or decisions file that did not read is read again, while its
+// stamp stays as it was, after at least minRetry and at least retryFactor
+// times as long as the failed read took.
+const (
+	minRetry    = time.Minute
+	retryFactor = 4
+)
+
+func (s *Screener) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // Screening is ScreeningFor the default tenant's organisation.
@@ -112,21 +135,24 @@ func (s *Screener) Query(q policy.Query) policy.Query {
 // with more simply screens again).
 const maxMemo = 4096
 
-// refresh reloads the list and decisions when their files changed.
+// refresh reloads the list and decisions when their files changed, and
+// files that did not read after a rest.
 func (s *Screener) refresh() {
 	every := s.Recheck
 	if every <= 0 {
 		every = time.Second
 	}
-	if !s.checked.IsZero() && time.Since(s.checked) < every {
+	now := s.clock()
+	if !s.checked.IsZero() && now.Sub(s.checked) < every {
 		return
 	}
-	s.checked = time.Now()
+	s.checked = now
 	stamp := fileStamp(s.Store.listPath()) + "|" + fileStamp(s.Store.decisionsPath())
-	if stamp == s.stamp && s.memo != nil {
+	if stamp == s.stamp && s.memo != nil && (s.err == nil || now.Before(s.retry)) {
 		return
 	}
 	s.stamp, s.memo, s.ix, s.ds, s.err, s.digest = stamp, map[string]*policy.Screening{}, nil, nil, nil, ""
+	s.reads++
 	l, sum, err := s.Store.listRead()
 	if errors.Is(err, ErrNoList) {
 		return
@@ -135,11 +161,14 @@ func (s *Screener) refresh() {
 		s.ds, err = s.Store.Decisions()
 	}
 	if err != nil {
-		// Read again at the next look, whatever the files' stamps say: a
-		// passing error (an I/O error, a file being replaced on a network
-		// file system) left every organisation undetermined, every run
-		// held, until someone touched the files.
-		s.err, s.stamp = err, ""
+		// Read again when the files change, or after a rest: a passing
+		// error (an I/O error, a file being replaced on a network file
+		// system) must not leave every organisation undetermined until
+		// someone touches the files, but a large list that is corrupt
+		// for good was decoded at every look, under the lock every
+		// screening waits on. Organisations are undetermined meanwhile.
+		took := s.clock().Sub(now)
+		s.err, s.retry = err, now.Add(max(minRetry, retryFactor*took))
 		return
 	}
 	s.ix = newIndex(l)
@@ -155,17 +184,23 @@ func (s *Screener) refresh() {
 	s.digest = hex.EncodeToString(h.Sum(nil))
 }
 
-// fileStamp identifies a file's version by size and modification time
-// ("-" when it does not exist).
+// fileStamp identifies a file's version by its device and inode, size,
+// and modification and change times ("-" when it does not exist). Size
+// and modification time alone missed a file replaced by one of the same
+// size and time (rsync -a, a restore from a backup): its new contents
+// were never read.
 func fileStamp(path string) string {
-	fi, err := os.Stat(path)
+	var st unix.Stat_t
+	err := unix.Stat(path, &st)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "-"
 	}
 	if err != nil {
 		return "?" + err.Error()
 	}
-	return fi.ModTime().UTC().Format(time.RFC3339Nano) + "/" + strconv.FormatInt(fi.Size(), 10)
+	msec, mnsec := st.Mtim.Unix()
+	csec, cnsec := st.Ctim.Unix()
+	return fmt.Sprintf("%d:%d/%d/%d.%09d/%d.%09d", uint64(st.Dev), uint64(st.Ino), st.Size, msec, mnsec, csec, cnsec)
 }
 
 // screenKey is everything screening reads of an organisation.

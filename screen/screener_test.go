@@ -120,9 +120,9 @@ func TestScreenerSlowScreeningBlocksNoOne(t *testing.T) {
 }
 
 // TestScreenerReadErrorPasses: a list or decisions file that could not be
-// read is read again at the next look, even when its size and time are as
+// read is read again after a rest, even when its size and time are as
 // before (the read failed, not the file changed): the organisations are
-// undetermined only while the error lasts.
+// undetermined only while the error lasts, and a rest.
 func TestScreenerReadErrorPasses(t *testing.T) {
 	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }}
 	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
@@ -147,7 +147,8 @@ func TestScreenerReadErrorPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(path, fi.ModTime(), fi.ModTime())
-	scr := &Screener{Store: s, Recheck: time.Nanosecond}
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	scr := &Screener{Store: s, Recheck: time.Nanosecond, now: func() time.Time { return now }}
 	if sc := scr.Screening(clean); sc == nil || sc.Status != catalog.RestrictedUndetermined {
 		t.Fatalf("while the file cannot be read: %+v", sc)
 	}
@@ -155,7 +156,7 @@ func TestScreenerReadErrorPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(path, fi.ModTime(), fi.ModTime())
-	time.Sleep(time.Millisecond)
+	now = now.Add(minRetry)
 	if sc := scr.Screening(clean); sc == nil || sc.Status != catalog.RestrictedNone {
 		t.Errorf("once the file reads again: %+v", sc)
 	}

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,10 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/internal/plainfile"
 )
 
@@ -650,21 +650,12 @@ func (s *Store) Screen(tenant string, orgs ...*catalog.Organization) ([]Result, 
 	return out, nil
 }
 
-// lock takes the directory's lock file, creating the directory.
+// lock takes the directory's lock file, creating the directory. The lock
+// file must be a regular file (flock.Lock): a link planted in its place
+// made the lock create the file it named, wherever the server may write.
 func (s *Store) lock() (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
+	return flock.Lock(context.Background(), filepath.Join(s.Dir, ".lock"))
 }
