@@ -1,6 +1,7 @@
 package run
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -616,17 +617,96 @@ func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
 	return false
 }
 
-// sharesAccelerator reports whether held run h waits for a pool of an
-// accelerator among e's runnable options.
-func sharesAccelerator(h *Run, e *entrant) bool {
-	for _, wt := range h.Hold.Wants {
-		for _, pl := range e.opts {
-			if wt.Accelerator == pl.Accelerator {
-				return true
+// passedOver is the runs an admission pass did not try, each to be tried
+// once a run of its tenant of lower priority that may take an accelerator
+// it waits for is placed. Each run is filed under its tenant and each
+// accelerator it waits for, highest priority first, so that a run placed
+// looks only at the runs it must try first: a tenant's thousands of
+// waiting runs of one priority cost the pass nothing for each run placed.
+type passedOver struct {
+	by   map[passedKey]*passedHeap
+	done map[*Run]bool
+	seq  int
+}
+
+type passedKey struct{ tenant, accelerator string }
+
+// passedRun is a run passed over, with its place in the pass's order.
+type passedRun struct {
+	r   *Run
+	seq int
+}
+
+// passedHeap orders a tenant's passed-over runs highest priority first.
+type passedHeap []passedRun
+
+func (h passedHeap) Len() int { return len(h) }
+func (h passedHeap) Less(i, j int) bool {
+	if h[i].r.Priority != h[j].r.Priority {
+		return h[i].r.Priority > h[j].r.Priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h passedHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *passedHeap) Push(x any)   { *h = append(*h, x.(passedRun)) }
+func (h *passedHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func newPassedOver() *passedOver {
+	return &passedOver{by: map[passedKey]*passedHeap{}, done: map[*Run]bool{}}
+}
+
+// add files r, passed over, under each accelerator it waits for.
+func (p *passedOver) add(r *Run) {
+	p.seq++
+	seen := map[string]bool{}
+	for _, wt := range r.Hold.Wants {
+		if seen[wt.Accelerator] {
+			continue
+		}
+		seen[wt.Accelerator] = true
+		k := passedKey{r.Tenant, wt.Accelerator}
+		h := p.by[k]
+		if h == nil {
+			h = &passedHeap{}
+			p.by[k] = h
+		}
+		heap.Push(h, passedRun{r, p.seq})
+	}
+}
+
+// take removes and returns, in the pass's order, the runs passed over of
+// r's tenant of higher priority than r that wait for an accelerator among
+// e's options: those to try before r is placed. looked counts the runs it
+// looks at.
+func (p *passedOver) take(r *Run, e *entrant, looked *int) []*Run {
+	var out []passedRun
+	seen := map[string]bool{}
+	for _, pl := range e.opts {
+		if seen[pl.Accelerator] {
+			continue
+		}
+		seen[pl.Accelerator] = true
+		h := p.by[passedKey{r.Tenant, pl.Accelerator}]
+		for h != nil && h.Len() > 0 && (*h)[0].r.Priority > r.Priority {
+			x := heap.Pop(h).(passedRun)
+			*looked++
+			if !p.done[x.r] {
+				p.done[x.r] = true
+				out = append(out, x)
 			}
 		}
 	}
-	return false
+	slices.SortFunc(out, func(a, b passedRun) int { return a.seq - b.seq })
+	runs := make([]*Run, len(out))
+	for i, x := range out {
+		runs[i] = x.r
+	}
+	return runs
 }
 
 // admitStats counts the admission loop's decisions (for benchmarks).
@@ -634,6 +714,9 @@ type admitStats struct {
 	Considered, Tried, Admitted, Preempted int
 	// Batches counts the batches of two or more runs assigned together.
 	Batches int
+	// Rechecked counts the passed-over runs looked at, when a run of their
+	// tenant was placed, for one of higher priority to try first.
+	Rechecked int
 }
 
 // admit goes through the runs waiting for room in admission order and
@@ -762,8 +845,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		}
 		return len(b.in) < maxBatch || flush()
 	}
-	// passed holds, per tenant, the runs this pass did not try, in order.
-	passed := map[string][]*Run{}
+	// passed holds the runs this pass did not try, by tenant and by the
+	// accelerators they wait for.
+	passed := newPassedOver()
 	for _, r := range waiting {
 		if ctx.Err() != nil {
 			break
@@ -775,7 +859,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		// for in this round of the searches tried then: its retry waits
 		// for the round's end.
 		if (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
-			passed[r.Tenant] = append(passed[r.Tenant], r)
+			passed.add(r)
 			continue
 		}
 		e, ok := try(r)
@@ -788,13 +872,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		// A run is not placed while a run of its tenant ahead of it, of
 		// higher priority, that waits for the accelerator it would take
 		// goes untried: that run's last record of its pools may be
-		// narrower than what it can use now. Those runs are tried first.
-		var keep []*Run
-		for _, h := range passed[r.Tenant] {
-			if h.Priority <= r.Priority || !sharesAccelerator(h, e) {
-				keep = append(keep, h)
-				continue
-			}
+		// narrower than what it can use now. Those runs are tried first,
+		// in their order.
+		for _, h := range passed.take(r, e, &st.Rechecked) {
 			he, ok := try(h)
 			if !ok {
 				return st
@@ -809,7 +889,6 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		if spent {
 			break
 		}
-		passed[r.Tenant] = keep
 		if !place(e) {
 			if spent {
 				break
