@@ -913,10 +913,13 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		if err != nil {
 			continue
 		}
-		if ok, err := c.tryPreempt(ctx, u, w, active); err != nil {
+		if v, err := c.tryPreempt(ctx, u, w, active); err != nil {
 			c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
-		} else if ok {
+		} else if v != nil {
 			st.Preempted++
+			// It moves now: no victim for the runs left after w (what
+			// the pass read of it says it still runs).
+			active = slices.DeleteFunc(active, func(a *Run) bool { return a.ID == v.ID })
 			if u, err = c.usage(ctx); err != nil {
 				break
 			}
