@@ -16,23 +16,16 @@ import (
 // and makes the waiting runs of tenant t1 for one admission pass, oldest
 // first: x, lawful at both sites, which takes ca; n runs lawful only at ca,
 // passed over (not due, and ca has no more room than they last saw); and
-// n runs lawful only at ca that are tried (cb's room could let the batch
+// m runs lawful only at ca that are tried (cb's room could let the batch
 // move x), which find no room beside x and were searched for already in
 // this round of the queue, so that they wait, untouched, for the next. All
 // are of one priority. Each call of the function it returns ends the last
 // pass's x and makes a pass's admission with a new x.
-func passedQueue(tb testing.TB, n int) (*batchEnv, func() *admission) {
+func passedQueue(tb testing.TB, n, m int) (*batchEnv, func() *admission) {
 	tb.Helper()
 	ctx := context.Background()
 	e := newBatchEnvAt(tb, "testdata/batch-sites")
-	// The built-in law compiled once, as a server plans with it.
-	law, err := policy.Builtin()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.c.cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: planner.PolicyLaw(law)})
-	}
+	lawOnce(e)
 	ca, cb := e.fillBoth()
 	x := e.submit("t1", batchJob("x", 1e9), 0, Held)
 	pin := e.submit("t1", batchJob("pinned", 1e9, "ca"), 0, Held)
@@ -41,7 +34,7 @@ func passedQueue(tb testing.TB, n int) (*batchEnv, func() *admission) {
 	now := e.c.cfg.Now()
 	var runs []*Run
 	at := x.CreatedAt
-	for i := range 2 * n {
+	for i := range n + m {
 		r := *pin
 		h := *pin.Hold
 		r.Hold = &h
@@ -84,6 +77,19 @@ func passedQueue(tb testing.TB, n int) (*batchEnv, func() *admission) {
 	}
 }
 
+// lawOnce makes e's controller plan under the built-in law compiled once,
+// as a server plans, rather than once a plan.
+func lawOnce(e *batchEnv) {
+	e.t.Helper()
+	law, err := policy.Builtin()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude, Rules: planner.PolicyLaw(law)})
+	}
+}
+
 // TestAdmissionPassedLinear: for each run of a tenant it placed, the
 // admission pass walked all of that tenant's runs it had passed over, to
 // try first those of higher priority, and built their list again: a tenant
@@ -91,11 +97,11 @@ func passedQueue(tb testing.TB, n int) (*batchEnv, func() *admission) {
 // steps. A passed-over run is now looked at only when it may be tried
 // first, and at most once.
 func TestAdmissionPassedLinear(t *testing.T) {
-	const n = 300
-	e, next := passedQueue(t, n)
+	const n, m = 1000, maxTries - 1
+	e, next := passedQueue(t, n, m)
 	st := e.c.admitRuns(context.Background(), next())
-	if st.Tried != n+1 || st.Admitted != 1 {
-		t.Fatalf("admission pass: %+v; want %d tried, 1 admitted", st, n+1)
+	if st.Tried != m+1 || st.Admitted != 1 {
+		t.Fatalf("admission pass: %+v; want %d tried, 1 admitted", st, m+1)
 	}
 	if st.Rechecked > n {
 		t.Errorf("the pass looked at passed-over runs %d times for %d of them", st.Rechecked, n)
@@ -103,19 +109,20 @@ func TestAdmissionPassedLinear(t *testing.T) {
 }
 
 // BenchmarkAdmissionPassed is one admission pass over a tenant's 5,000
-// passed-over runs and 5,000 tried runs of one priority (passedQueue).
+// passed-over runs and as many tried runs of one priority as a pass plans
+// (passedQueue).
 func BenchmarkAdmissionPassed(b *testing.B) {
-	n := 5000
+	n, m := 5000, maxTries-1
 	if testing.Short() {
 		n = 300
 	}
-	e, next := passedQueue(b, n)
+	e, next := passedQueue(b, n, m)
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
 		adm := next()
 		b.StartTimer()
-		if st := e.c.admitRuns(ctx, adm); st.Tried != n+1 || st.Admitted != 1 {
+		if st := e.c.admitRuns(ctx, adm); st.Tried != m+1 || st.Admitted != 1 {
 			b.Fatalf("admission pass: %+v", st)
 		}
 	}

@@ -786,10 +786,12 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	b.searches = &searches
 	b.searched = c.searched
 	var left []*Run // tried and not admitted: they may preempt
-	// spent says the pass made its fleet searches: it ends, and the run
-	// that found them spent, and those after it, wait for the next pass
-	// untouched (nothing recorded of them), in their order.
+	// spent says the pass made its fleet searches, or its plans
+	// (maxTries): it ends, and the run that found them spent, and those
+	// after it, wait for the next pass untouched (nothing recorded of
+	// them), in their order.
 	spent := false
+	tries := maxTries
 	flush := func() bool {
 		if len(b.in) == 0 && len(b.out) == 0 {
 			return true
@@ -812,8 +814,13 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	}
 	// try plans r again and lets it into the batch if it can be placed; it
 	// reports whether r can be placed, and false in ok when the pass must
-	// end.
+	// end (spent: it made its plans).
 	try := func(r *Run) (e *entrant, ok bool) {
+		if tries <= 0 {
+			spent = true
+			return nil, false
+		}
+		tries--
 		st.Tried++
 		e, err := c.enter(ctx, b, r)
 		if err != nil {
@@ -864,7 +871,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		}
 		e, ok := try(r)
 		if !ok {
-			return st
+			break
 		}
 		if e == nil {
 			continue
@@ -877,7 +884,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		for _, h := range passed.take(r, e, &st.Rechecked) {
 			he, ok := try(h)
 			if !ok {
-				return st
+				break
 			}
 			if he != nil && !place(he) {
 				if spent {
