@@ -782,6 +782,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	if c.searched == nil {
 		c.searched = map[string]bool{}
 	}
+	if c.tried == nil {
+		c.tried = map[string]bool{}
+	}
 	b := c.newBatch(base, u)
 	b.searches = &searches
 	b.searched = c.searched
@@ -821,6 +824,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			return nil, false
 		}
 		tries--
+		c.tried[r.ID] = true
 		st.Tried++
 		e, err := c.enter(ctx, b, r)
 		if err != nil {
@@ -837,6 +841,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		in, err := b.add(e)
 		if errors.Is(err, errSearchesSpent) {
 			spent = true
+			delete(c.tried, e.r.ID) // untouched: tried first next pass
 			return false
 		}
 		if errors.Is(err, errSearchSkipped) {
@@ -864,8 +869,11 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		// by the batch so far, or before it where the batch could make
 		// room by moving its runs to pools with room left. A run searched
 		// for in this round of the searches tried then: its retry waits
-		// for the round's end.
-		if (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
+		// for the round's end. A run planned again in this round of the
+		// passes' plans (maxTries) waits for its end, whatever changed:
+		// runs whose tries record nothing (a plan that fails) cannot take
+		// every pass's plans from the runs behind them.
+		if c.tried[r.ID] || (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
 			passed.add(r)
 			continue
 		}
@@ -894,6 +902,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			}
 		}
 		if spent {
+			delete(c.tried, r.ID) // untouched: tried first next pass
 			break
 		}
 		if !place(e) {
@@ -935,22 +944,26 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	return st
 }
 
-// endSearchRound ends the round of the queue's fleet searches when the
-// pass did not spend them (every run that needed one had one), so that the
-// next pass searches from the head of the admission order again; a pass
-// that spent them keeps the round, less the runs no longer waiting.
+// endSearchRound ends the round of the queue's fleet searches, and that of
+// its plans (Controller.tried), when the pass spent neither (every run that
+// needed one had one), so that the next pass goes from the head of the
+// admission order again; a pass that spent them keeps the rounds, less the
+// runs no longer waiting.
 func (c *Controller) endSearchRound(waiting []*Run, spent bool) {
 	if !spent {
 		clear(c.searched)
+		clear(c.tried)
 		return
 	}
 	still := make(map[string]bool, len(waiting))
 	for _, r := range waiting {
 		still[r.ID] = true
 	}
-	for id := range c.searched {
-		if !still[id] {
-			delete(c.searched, id)
+	for _, m := range []map[string]bool{c.searched, c.tried} {
+		for id := range m {
+			if !still[id] {
+				delete(m, id)
+			}
 		}
 	}
 }
