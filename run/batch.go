@@ -93,6 +93,15 @@ var assignFleet = fleet.Assign
 // queue cannot take every pass's searches from a run behind them.
 const maxSearches = 32
 
+// maxTries bounds the waiting runs one admission pass plans again (each
+// plan judged under the law): every run whose retry fell due was planned
+// in the pass, however many, and a tenant's thousands of runs submitted
+// together, so due together, held the loop for thousands of plans. A
+// pass that reaches it ends, as one that spent its searches; the runs it
+// did not reach are tried by the next passes, in the admission order (a
+// run tried waits its retry's backoff before it is due again).
+const maxTries = 256
+
 // errSearchesSpent is add's answer once the pass has made maxSearches.
 var errSearchesSpent = errors.New("the admission pass has made its fleet searches")
 

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -616,17 +617,96 @@ func (c *Controller) wantsGrew(u *usage, w *catalog.World, r *Run) bool {
 	return false
 }
 
-// sharesAccelerator reports whether held run h waits for a pool of an
-// accelerator among e's runnable options.
-func sharesAccelerator(h *Run, e *entrant) bool {
-	for _, wt := range h.Hold.Wants {
-		for _, pl := range e.opts {
-			if wt.Accelerator == pl.Accelerator {
-				return true
+// passedOver is the runs an admission pass did not try, each to be tried
+// once a run of its tenant of lower priority that may take an accelerator
+// it waits for is placed. Each run is filed under its tenant and each
+// accelerator it waits for, highest priority first, so that a run placed
+// looks only at the runs it must try first: a tenant's thousands of
+// waiting runs of one priority cost the pass nothing for each run placed.
+type passedOver struct {
+	by   map[passedKey]*passedHeap
+	done map[*Run]bool
+	seq  int
+}
+
+type passedKey struct{ tenant, accelerator string }
+
+// passedRun is a run passed over, with its place in the pass's order.
+type passedRun struct {
+	r   *Run
+	seq int
+}
+
+// passedHeap orders a tenant's passed-over runs highest priority first.
+type passedHeap []passedRun
+
+func (h passedHeap) Len() int { return len(h) }
+func (h passedHeap) Less(i, j int) bool {
+	if h[i].r.Priority != h[j].r.Priority {
+		return h[i].r.Priority > h[j].r.Priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h passedHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *passedHeap) Push(x any)   { *h = append(*h, x.(passedRun)) }
+func (h *passedHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func newPassedOver() *passedOver {
+	return &passedOver{by: map[passedKey]*passedHeap{}, done: map[*Run]bool{}}
+}
+
+// add files r, passed over, under each accelerator it waits for.
+func (p *passedOver) add(r *Run) {
+	p.seq++
+	seen := map[string]bool{}
+	for _, wt := range r.Hold.Wants {
+		if seen[wt.Accelerator] {
+			continue
+		}
+		seen[wt.Accelerator] = true
+		k := passedKey{r.Tenant, wt.Accelerator}
+		h := p.by[k]
+		if h == nil {
+			h = &passedHeap{}
+			p.by[k] = h
+		}
+		heap.Push(h, passedRun{r, p.seq})
+	}
+}
+
+// take removes and returns, in the pass's order, the runs passed over of
+// r's tenant of higher priority than r that wait for an accelerator among
+// e's options: those to try before r is placed. looked counts the runs it
+// looks at.
+func (p *passedOver) take(r *Run, e *entrant, looked *int) []*Run {
+	var out []passedRun
+	seen := map[string]bool{}
+	for _, pl := range e.opts {
+		if seen[pl.Accelerator] {
+			continue
+		}
+		seen[pl.Accelerator] = true
+		h := p.by[passedKey{r.Tenant, pl.Accelerator}]
+		for h != nil && h.Len() > 0 && (*h)[0].r.Priority > r.Priority {
+			x := heap.Pop(h).(passedRun)
+			*looked++
+			if !p.done[x.r] {
+				p.done[x.r] = true
+				out = append(out, x)
 			}
 		}
 	}
-	return false
+	slices.SortFunc(out, func(a, b passedRun) int { return a.seq - b.seq })
+	runs := make([]*Run, len(out))
+	for i, x := range out {
+		runs[i] = x.r
+	}
+	return runs
 }
 
 // admitStats counts the admission loop's decisions (for benchmarks).
@@ -634,6 +714,9 @@ type admitStats struct {
 	Considered, Tried, Admitted, Preempted int
 	// Batches counts the batches of two or more runs assigned together.
 	Batches int
+	// Rechecked counts the passed-over runs looked at, when a run of their
+	// tenant was placed, for one of higher priority to try first.
+	Rechecked int
 }
 
 // admit goes through the runs waiting for room in admission order and
@@ -699,14 +782,19 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	if c.searched == nil {
 		c.searched = map[string]bool{}
 	}
+	if c.tried == nil {
+		c.tried = map[string]bool{}
+	}
 	b := c.newBatch(base, u)
 	b.searches = &searches
 	b.searched = c.searched
 	var left []*Run // tried and not admitted: they may preempt
-	// spent says the pass made its fleet searches: it ends, and the run
-	// that found them spent, and those after it, wait for the next pass
-	// untouched (nothing recorded of them), in their order.
+	// spent says the pass made its fleet searches, or its plans
+	// (maxTries): it ends, and the run that found them spent, and those
+	// after it, wait for the next pass untouched (nothing recorded of
+	// them), in their order.
 	spent := false
+	tries := maxTries
 	flush := func() bool {
 		if len(b.in) == 0 && len(b.out) == 0 {
 			return true
@@ -729,8 +817,14 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	}
 	// try plans r again and lets it into the batch if it can be placed; it
 	// reports whether r can be placed, and false in ok when the pass must
-	// end.
+	// end (spent: it made its plans).
 	try := func(r *Run) (e *entrant, ok bool) {
+		if tries <= 0 {
+			spent = true
+			return nil, false
+		}
+		tries--
+		c.tried[r.ID] = true
 		st.Tried++
 		e, err := c.enter(ctx, b, r)
 		if err != nil {
@@ -747,6 +841,7 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		in, err := b.add(e)
 		if errors.Is(err, errSearchesSpent) {
 			spent = true
+			delete(c.tried, e.r.ID) // untouched: tried first next pass
 			return false
 		}
 		if errors.Is(err, errSearchSkipped) {
@@ -762,8 +857,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		}
 		return len(b.in) < maxBatch || flush()
 	}
-	// passed holds, per tenant, the runs this pass did not try, in order.
-	passed := map[string][]*Run{}
+	// passed holds the runs this pass did not try, by tenant and by the
+	// accelerators they wait for.
+	passed := newPassedOver()
 	for _, r := range waiting {
 		if ctx.Err() != nil {
 			break
@@ -773,14 +869,17 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		// by the batch so far, or before it where the batch could make
 		// room by moving its runs to pools with room left. A run searched
 		// for in this round of the searches tried then: its retry waits
-		// for the round's end.
-		if (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
-			passed[r.Tenant] = append(passed[r.Tenant], r)
+		// for the round's end. A run planned again in this round of the
+		// passes' plans (maxTries) waits for its end, whatever changed:
+		// runs whose tries record nothing (a plan that fails) cannot take
+		// every pass's plans from the runs behind them.
+		if c.tried[r.ID] || (now.Before(r.Hold.NextTry) || c.searched[r.ID]) && !c.wantsGrew(b.usage(), base, r) && !(b.slack() && c.wantsGrew(b.u, base, r)) {
+			passed.add(r)
 			continue
 		}
 		e, ok := try(r)
 		if !ok {
-			return st
+			break
 		}
 		if e == nil {
 			continue
@@ -788,16 +887,12 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		// A run is not placed while a run of its tenant ahead of it, of
 		// higher priority, that waits for the accelerator it would take
 		// goes untried: that run's last record of its pools may be
-		// narrower than what it can use now. Those runs are tried first.
-		var keep []*Run
-		for _, h := range passed[r.Tenant] {
-			if h.Priority <= r.Priority || !sharesAccelerator(h, e) {
-				keep = append(keep, h)
-				continue
-			}
+		// narrower than what it can use now. Those runs are tried first,
+		// in their order.
+		for _, h := range passed.take(r, e, &st.Rechecked) {
 			he, ok := try(h)
 			if !ok {
-				return st
+				break
 			}
 			if he != nil && !place(he) {
 				if spent {
@@ -807,9 +902,9 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			}
 		}
 		if spent {
+			delete(c.tried, r.ID) // untouched: tried first next pass
 			break
 		}
-		passed[r.Tenant] = keep
 		if !place(e) {
 			if spent {
 				break
@@ -834,10 +929,13 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		if err != nil {
 			continue
 		}
-		if ok, err := c.tryPreempt(ctx, u, w, active); err != nil {
+		if v, err := c.tryPreempt(ctx, u, w, active); err != nil {
 			c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
-		} else if ok {
+		} else if v != nil {
 			st.Preempted++
+			// It moves now: no victim for the runs left after w (what
+			// the pass read of it says it still runs).
+			active = slices.DeleteFunc(active, func(a *Run) bool { return a.ID == v.ID })
 			if u, err = c.usage(ctx); err != nil {
 				break
 			}
@@ -846,22 +944,26 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	return st
 }
 
-// endSearchRound ends the round of the queue's fleet searches when the
-// pass did not spend them (every run that needed one had one), so that the
-// next pass searches from the head of the admission order again; a pass
-// that spent them keeps the round, less the runs no longer waiting.
+// endSearchRound ends the round of the queue's fleet searches, and that of
+// its plans (Controller.tried), when the pass spent neither (every run that
+// needed one had one), so that the next pass goes from the head of the
+// admission order again; a pass that spent them keeps the rounds, less the
+// runs no longer waiting.
 func (c *Controller) endSearchRound(waiting []*Run, spent bool) {
 	if !spent {
 		clear(c.searched)
+		clear(c.tried)
 		return
 	}
 	still := make(map[string]bool, len(waiting))
 	for _, r := range waiting {
 		still[r.ID] = true
 	}
-	for id := range c.searched {
-		if !still[id] {
-			delete(c.searched, id)
+	for _, m := range []map[string]bool{c.searched, c.tried} {
+		for id := range m {
+			if !still[id] {
+				delete(m, id)
+			}
 		}
 	}
 }

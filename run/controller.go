@@ -279,6 +279,11 @@ type Controller struct {
 	// a pass that spends its searches (maxSearches) goes on from them at
 	// the next. The loop's goroutine's alone.
 	searched map[string]bool
+	// tried holds the waiting runs the admission passes planned again
+	// since the passes last went through the whole queue: a pass that
+	// reaches maxTries goes on, at the next, past them (admitRuns). The
+	// loop's goroutine's alone.
+	tried map[string]bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

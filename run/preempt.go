@@ -41,16 +41,17 @@ import (
 // preemptedReason marks a move that is a preemption (Migration.Reason).
 const preemptedReason = "preempted"
 
-// tryPreempt looks for a run to preempt for waiting run w; it reports
-// whether it started one. active are the controller's decoded active runs.
-func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run) (bool, error) {
+// tryPreempt looks for a run to preempt for waiting run w; it returns the
+// run it started preempting (nil: none). active are the controller's
+// decoded active runs.
+func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run) (*Run, error) {
 	if w.Hold == nil || (w.Hold.Wait != WaitCapacity && w.Hold.Wait != WaitQuota) || w.CancelRequested {
-		return false, nil
+		return nil, nil
 	}
 	var victim, lender *Run
 	for _, r := range active {
 		if r.State == Migrating && r.Migration != nil && r.Migration.PreemptedBy == preemptRef(w, r) {
-			return false, nil // one at a time: its drain is under way
+			return nil, nil // one at a time: its drain is under way
 		}
 		if (r.State != Running && r.State != Checkpointed) || r.Checkpoint == nil || r.Checkpoint.Name == "" ||
 			r.CancelRequested || r.Migration != nil {
@@ -75,22 +76,22 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		victim, reclaim = lender, true
 	}
 	if victim == nil {
-		return false, nil
+		return nil, nil
 	}
 	// Would w fit in the victim's place?
 	ww, wjob, _, err := c.jobLeft(w)
 	if err != nil {
-		return false, nil
+		return nil, nil
 	}
 	freed := u.without(holdOf(victim), victim.Tenant)
 	asOf := c.today()
 	plan, err := c.plan(ctx, c.freeWorld(freed, ww, w.Tenant), wjob, asOf, c.excludedNow(w))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	best, _, _, ok := bestRunnable(plan.Placements)
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	// What each tenant holds of the lent family against its nominal, read
 	// once from one set of quotas (a reload may swap them meanwhile).
@@ -101,7 +102,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if reclaim && (wHeld+best.Count > wNominal || q.FamilyOf(w.Tenant, best.Accelerator) != q.FamilyOf(w.Tenant, acc)) {
 		// Reclaimed quota is lent quota: the run must fit in its tenant's
 		// own nominal, or two borrowers would take turns preempting.
-		return false, nil
+		return nil, nil
 	}
 	// Has the victim a lawful place to resume or wait?
 	vw, vjob, _, err := c.jobLeft(victim)
@@ -114,14 +115,14 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		vw, vjob, err = c.worldJob(victim)
 	}
 	if err != nil {
-		return false, nil
+		return nil, nil
 	}
 	vplan, err := c.plan(ctx, vw, vjob, asOf, c.excludedNow(victim))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if _, _, _, ok := bestRunnable(vplan.Placements); !ok {
-		return false, nil
+		return nil, nil
 	}
 	ln := c.lawNow()
 	why := fmt.Sprintf("run %s (priority %d) waits for capacity and fits in the place of run %s (priority %d, checkpoint at step %d); %s keeps %d lawful placements as of %s (rules revision %d) to resume or wait for",
@@ -140,7 +141,9 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	}
 	ref := preemptRef(w, victim)
 	now := c.cfg.Now()
+	took := false
 	_, err = c.update(ctx, victim.ID, func(r *Run, ch *store.Change) error {
+		took = false
 		if (r.State != Running && r.State != Checkpointed) || r.Migration != nil || r.CancelRequested || r.Checkpoint == nil {
 			return store.ErrNoChange
 		}
@@ -161,10 +164,13 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		ch.Audit = append(ch.Audit, rec)
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: true, DrainBy: time.Now().Add(c.cfg.DrainGrace), PreemptedBy: ref, Reclaimed: reclaim}
 		ch.Events = append(ch.Events, store.Event{Kind: "preempted", Reason: victimWhy})
+		took = true
 		return transition(ch, r, Migrating, reason)
 	})
-	if err != nil {
-		return false, err
+	if err != nil || !took {
+		// Not preempted (it moved, ended or was preempted since it was
+		// read): w is told nothing.
+		return nil, err
 	}
 	_, err = c.update(ctx, w.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Held {
@@ -183,7 +189,10 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		return nil
 	})
 	c.Nudge()
-	return err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return victim, nil
 }
 
 // waitAfterPreemption holds a preempted run, drained, for room: it does
