@@ -27,8 +27,9 @@ import (
 // (with its pods' logs) until someone deletes it: its Secret, with the
 // attempt's credential, would stay as long. The credential is refused once
 // the attempt has ended, but nothing needs it then either, so the sweep
-// also deletes the Secret of a Job that has finished (complete, failed,
-// cancelled or lost): its pods have read it when they started.
+// also deletes the Secret of a Job that has finished (complete or failed,
+// or ended on the attempt's record): its pods have read it when they
+// started (attemptOver).
 
 const (
 	// DefaultOrphanGrace is how long a Secret with no Job must stay
@@ -133,10 +134,11 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 }
 
 // sweepFinished deletes sec, a Secret with owners, when it is the Secret of
-// a Job of the attempt that has finished, at the version listed.
+// a Job of the attempt that has finished (attemptOver), at the version
+// listed.
 func (b *Backend) sweepFinished(ctx context.Context, sec *apiSecret, res *SweepResult) error {
 	job, ok := b.watch.job(sec.Name)
-	if !ok || !jobFinished(job) {
+	if !ok || !b.attemptOver(job) {
 		return nil
 	}
 	attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
@@ -168,6 +170,25 @@ func (b *Backend) sweepFinished(ctx context.Context, sec *apiSecret, res *SweepR
 		return fmt.Errorf("delete Secret %s/%s of a finished Job: %w", b.ns, sec.Name, b.explain(err))
 	}
 	return nil
+}
+
+// attemptOver reports whether the attempt of job has ended as far as its
+// Secret goes: the Job controller marked the Job complete or failed (it
+// starts no more pods), or the attempt's record holds its end, which only
+// the backend writes. The marks on the Job itself (AnnotationLost,
+// AnnotationCancelled) and its deletion do not count: anyone who may
+// update or delete Jobs in the namespace can set them on a running Job,
+// whose pods not yet started (or started again) would then find no Secret
+// to read their variables from. The backend's own verdict on such a Job
+// reaches the record at the next Status.
+func (b *Backend) attemptOver(job *apiJob) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Status == conditionTrue && (c.Type == jobComplete || c.Type == jobFailed) {
+			return true
+		}
+	}
+	rec, ok := b.record(job.Name)
+	return ok && rec.Final != nil && !replaced(job, rec)
 }
 
 func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Duration, now time.Time,

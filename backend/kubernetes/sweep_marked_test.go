@@ -1,0 +1,58 @@
+package kubernetes
+
+import (
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// Anyone who may update Jobs in the namespace can mark a running attempt's
+// Job lost or cancelled, or (who may delete them) have it deleted while a
+// finalizer holds it. None of that ends the attempt: its pods not started
+// yet, or started again, still read their variables from its Secret, so
+// the sweep leaves the Secret. Once the backend's own verdict (Status,
+// which reads such a Job lost) is on record, the attempt is over and the
+// sweep deletes it.
+func TestSweepKeepsTheSecretOfAJobMarkedAtTheSite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		meta map[string]any
+	}{
+		{"marked lost", map[string]any{"annotations": map[string]any{AnnotationLost: "says someone"}}},
+		{"marked cancelled", map[string]any{"annotations": map[string]any{AnnotationCancelled: "2026-01-01T00:00:00Z"}}},
+		{"being deleted", map[string]any{"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": []any{"example.com/hold"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			b := f.start(t)
+			ctx := testContext(t)
+			name, err := b.Submit(ctx, secretSpec())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.changeJob(name, map[string]any{"metadata": tc.meta})
+			eventually(t, "the change to the Job is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && (j.Annotations[AnnotationLost] != "" || j.Annotations[AnnotationCancelled] != "" || j.DeletionTimestamp != nil)
+			})
+			res, err := b.SweepSecrets(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.get("secrets", name); !ok || res.Finished != 0 {
+				t.Fatalf("sweep %+v, Secret kept %v: a Job %s at the site lost the attempt's Secret", res, ok, tc.name)
+			}
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != backend.Lost {
+				t.Fatalf("Status = %+v, %v; want Lost", st, err)
+			}
+			res, err = b.SweepSecrets(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.get("secrets", name); ok || res.Finished != 1 {
+				t.Fatalf("sweep %+v, Secret kept %v: the attempt lost on record kept its Secret", res, ok)
+			}
+		})
+	}
+}
