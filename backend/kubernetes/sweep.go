@@ -87,8 +87,9 @@ type SweepResult struct {
 }
 
 // SweepSecrets runs one sweep of the namespace's Secrets that the backend
-// made (labelled as managed by Meridian) and that no object owns. Those
-// whose attempt's Job exists are given to it; the others are deleted once
+// made (labelled as managed by Meridian, and named as Submit names them:
+// submitsSecret) and that no object owns. Those whose attempt's Job
+// exists are given to it; the others are deleted once
 // they have been seen unchanged for grace, and only at the version seen
 // (the API server refuses the delete of one rewritten since). A Secret
 // whose Submit is under way in this process is left alone.
@@ -105,6 +106,9 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 		for i := range list.Items {
 			sec := &list.Items[i]
 			res.Listed++
+			if !submitsSecret(sec) {
+				continue
+			}
 			if len(sec.OwnerReferences) > 0 {
 				if sweepErr = b.sweepFinished(ctx, sec, &res); sweepErr != nil {
 					return sweepErr
@@ -131,6 +135,19 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 	}
 	b.sweep.mu.Unlock()
 	return res, nil
+}
+
+// submitsSecret reports whether sec is named as Submit names the Secret of
+// the attempt it says it is of (its run annotation and attempt label), as
+// every one Submit writes is. The label that has the sweep list a Secret
+// can be put on any Secret of the namespace by whoever may update it,
+// without leave to delete it: another application's Secret so labelled
+// would have been deleted by the sweep, with the backend's rights. Nor is
+// a name the API server gives (which the backend does not trust) that no
+// Submit makes looked up in the state directory.
+func submitsSecret(sec *apiSecret) bool {
+	attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
+	return err == nil && sec.Name == JobName(sec.Annotations[AnnotationRunID], attempt)
 }
 
 // sweepFinished deletes sec, a Secret with owners, when it is the Secret of

@@ -56,3 +56,35 @@ func TestSweepKeepsTheSecretOfAJobMarkedAtTheSite(t *testing.T) {
 		})
 	}
 }
+
+// Whoever may update a Secret in the namespace, without leave to delete it,
+// can label another application's Secret as Meridian's (with an attempt
+// label and a run annotation copied from one of Meridian's). The sweep
+// takes only Secrets named as Submit names the attempt they say they are
+// of: such a Secret stays, ownerless and unchanged past the grace, while
+// an attempt's orphaned one goes.
+func TestSweepLeavesAnotherApplicationsSecretLabelledAsMeridians(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	cutOff := secretSpec()
+	if err := b.WriteSecretForTest(ctx, cutOff); err != nil {
+		t.Fatal(err)
+	}
+	f.put("secrets", map[string]any{"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": "db-password", "namespace": "ns",
+			"labels":      map[string]any{LabelManagedBy: managedBy, LabelAttempt: "2"},
+			"annotations": map[string]any{AnnotationRunID: cutOff.RunID}},
+		"data": map[string]any{"PASSWORD": "c2VjcmV0"}})
+	for range 2 {
+		if _, err := b.SweepSecrets(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := f.get("secrets", "db-password"); !ok {
+		t.Error("the sweep deleted another application's Secret that was labelled as Meridian's")
+	}
+	if _, ok := f.get("secrets", JobName(cutOff.RunID, cutOff.Attempt)); ok {
+		t.Error("the sweep left the Secret of a Submit cut off before its Job")
+	}
+}
