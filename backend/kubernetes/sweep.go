@@ -40,7 +40,9 @@ const (
 	DefaultSweepEvery = 5 * time.Minute
 	// maxOrphansSeen bounds what the sweep remembers: anyone who may create
 	// Secrets in the namespace can label them as Meridian's. Those past it
-	// are remembered by a later sweep, once earlier ones are gone.
+	// are remembered by a later sweep, once earlier ones are gone, except
+	// an attempt's with a record in the state directory, which is
+	// remembered at once.
 	maxOrphansSeen = 10000
 )
 
@@ -240,12 +242,21 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 		return nil
 	}
 	present[name] = true
-	s, ok := b.sweep.seen[name]
-	if !ok && len(b.sweep.seen) >= maxOrphansSeen {
-		b.sweep.mu.Unlock()
-		res.Waiting++
-		return nil
+	_, ok := b.sweep.seen[name]
+	full := !ok && len(b.sweep.seen) >= maxOrphansSeen
+	b.sweep.mu.Unlock()
+	if full {
+		// Past the bound, which others' Secrets can fill (and keep full
+		// by rewriting them), an attempt's Secret with a record here is
+		// remembered still: records are only Submit's, so they bound
+		// what is remembered past it.
+		if _, hasRec := b.record(name); !hasRec {
+			res.Waiting++
+			return nil
+		}
 	}
+	b.sweep.mu.Lock()
+	s, ok := b.sweep.seen[name]
 	if !ok || s.version != sec.ResourceVersion {
 		if b.sweep.seen == nil {
 			b.sweep.seen = map[string]orphanSeen{}

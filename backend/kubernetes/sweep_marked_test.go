@@ -1,7 +1,9 @@
 package kubernetes
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 )
@@ -86,5 +88,58 @@ func TestSweepLeavesAnotherApplicationsSecretLabelledAsMeridians(t *testing.T) {
 	}
 	if _, ok := f.get("secrets", JobName(cutOff.RunID, cutOff.Attempt)); ok {
 		t.Error("the sweep left the Secret of a Submit cut off before its Job")
+	}
+}
+
+// Whoever may create Secrets in the namespace can make more labelled as
+// Meridian's than the sweep remembers (maxOrphansSeen) and rewrite them
+// before each grace ends, so that they are never deleted and the bound
+// stays full. An attempt's Secret left without its Job, with the
+// attempt's record here, is still remembered and deleted once unchanged
+// for the grace; it no longer waits, with the attempt's credential, for
+// room that never comes.
+func TestSweepDeletesAnAttemptsOrphanPastAFullBound(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	junk := func() {
+		for i := range maxOrphansSeen {
+			runID := fmt.Sprintf("junk-%d", i)
+			f.put("secrets", map[string]any{"apiVersion": "v1", "kind": "Secret",
+				"metadata": map[string]any{"name": JobName(runID, 1), "namespace": "ns",
+					"labels":      map[string]any{LabelManagedBy: managedBy, LabelAttempt: "1"},
+					"annotations": map[string]any{AnnotationRunID: runID}}})
+		}
+	}
+	sweep := func(grace time.Duration) {
+		t.Helper()
+		if _, err := b.SweepSecrets(ctx, grace); err != nil {
+			t.Fatal(err)
+		}
+	}
+	junk()
+	sweep(time.Hour)
+	// The attempt's Submit was cut off after its Job was created, before
+	// the Job got its Secret; the Job was then deleted.
+	name, err := b.Submit(ctx, secretSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drop("jobs", name)
+	eventually(t, "the Job's deletion is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return !ok
+	})
+	sec, _ := f.get("secrets", name)
+	delete(meta(sec), "ownerReferences")
+	f.put("secrets", sec)
+	sweep(time.Hour)
+	junk() // rewritten: their grace starts again
+	sweep(0)
+	if _, ok := f.get("secrets", name); ok {
+		t.Error("the attempt's orphaned Secret stayed while others' Secrets filled what the sweep remembers")
+	}
+	if _, ok := f.get("secrets", JobName("junk-0", 1)); !ok {
+		t.Error("a Secret rewritten since the last sweep was deleted")
 	}
 }
