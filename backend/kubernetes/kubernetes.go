@@ -1183,6 +1183,11 @@ var errFound = errors.New("found")
 // (status.active) than the cache shows, with one list of the Job's pods
 // by its selector; a pod is hidden by its labels, not by a cache that
 // has not caught up, so a list made while the cache trails finds none.
+// The selector's label is controllerUIDLabel on a Job made by Kubernetes
+// 1.27 or later and legacyControllerUIDLabel on one made before (whose
+// pods carry only that one, on a cluster upgraded since too): where the
+// first list finds fewer live pods of the Job than it counts, the Job's
+// pods are listed again by the older label.
 func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) string {
 	live := 0
 	for _, p := range pods {
@@ -1195,14 +1200,27 @@ func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) st
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	why := ""
-	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	why, listed, known := b.hiddenPodBy(lctx, controllerUIDLabel, job)
+	if !known || why != "" || int64(listed) >= int64(job.Status.Active) {
+		return why
+	}
+	why, _, _ = b.hiddenPodBy(lctx, legacyControllerUIDLabel, job)
+	return why
+}
+
+// hiddenPodBy is hiddenPod's list of the Job's pods by one selector label
+// (key): why a live pod of the Job is hidden, or "", and how many live
+// pods of the Job it listed; known is false where the list failed (the
+// next poll asks again).
+func (b *Backend) hiddenPodBy(ctx context.Context, key string, job *apiJob) (why string, listed int, known bool) {
+	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
+	err := listPages(ctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			if !controlledBy(p, job.UID) || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
 				continue
 			}
+			listed++
 			if p.Labels[LabelManagedBy] != managedBy || p.Labels[jobNameLabel] != job.Name {
 				why = fmt.Sprintf("the attempt's pods were changed at the site: its pod %s is labelled %s=%s, %s=%s, which its Job's pods are followed by",
 					shown(p.Name), LabelManagedBy, shown(p.Labels[LabelManagedBy]), jobNameLabel, shown(p.Labels[jobNameLabel]))
@@ -1212,10 +1230,9 @@ func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) st
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFound) {
-		// Not known: the next poll asks again.
-		return ""
+		return "", listed, false
 	}
-	return why
+	return why, listed, true
 }
 
 // hasOwnSpread reports whether tmpl still has the attempt's own required

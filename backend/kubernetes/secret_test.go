@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,16 +199,27 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case r.Method == http.MethodGet && name == "":
-		items := []any{}
-		for _, o := range store {
-			if matches(o, q.Get("labelSelector")) {
-				items = append(items, o)
+		// In pages of limit (when asked), by name; the continue token is
+		// the last name of the page before.
+		names := make([]string, 0, len(store))
+		for n, o := range store {
+			if matches(o, q.Get("labelSelector")) && n > q.Get("continue") {
+				names = append(names, n)
 			}
 		}
-		rv := strconv.Itoa(f.rv)
+		sort.Strings(names)
+		listMeta := map[string]any{"resourceVersion": strconv.Itoa(f.rv)}
+		if limit, _ := strconv.Atoi(q.Get("limit")); limit > 0 && len(names) > limit {
+			names = names[:limit]
+			listMeta["continue"] = names[limit-1]
+		}
+		items := make([]any, 0, len(names))
+		for _, n := range names {
+			items = append(items, store[n])
+		}
 		f.mu.Unlock()
 		f.reply(w, 200, map[string]any{"apiVersion": kind[0], "kind": kind[1] + "List",
-			"metadata": map[string]any{"resourceVersion": rv}, "items": items})
+			"metadata": listMeta, "items": items})
 		return
 	}
 	defer f.mu.Unlock()

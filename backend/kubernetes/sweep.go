@@ -27,8 +27,9 @@ import (
 // (with its pods' logs) until someone deletes it: its Secret, with the
 // attempt's credential, would stay as long. The credential is refused once
 // the attempt has ended, but nothing needs it then either, so the sweep
-// also deletes the Secret of a Job that has finished (complete, failed,
-// cancelled or lost): its pods have read it when they started.
+// also deletes the Secret of a Job that has finished (complete or failed,
+// or ended on the attempt's record): its pods have read it when they
+// started (attemptOver).
 
 const (
 	// DefaultOrphanGrace is how long a Secret with no Job must stay
@@ -39,7 +40,9 @@ const (
 	DefaultSweepEvery = 5 * time.Minute
 	// maxOrphansSeen bounds what the sweep remembers: anyone who may create
 	// Secrets in the namespace can label them as Meridian's. Those past it
-	// are remembered by a later sweep, once earlier ones are gone.
+	// are remembered by a later sweep, once earlier ones are gone, except
+	// an attempt's with a record in the state directory, which is
+	// remembered at once.
 	maxOrphansSeen = 10000
 )
 
@@ -86,8 +89,9 @@ type SweepResult struct {
 }
 
 // SweepSecrets runs one sweep of the namespace's Secrets that the backend
-// made (labelled as managed by Meridian) and that no object owns. Those
-// whose attempt's Job exists are given to it; the others are deleted once
+// made (labelled as managed by Meridian, and named as Submit names them:
+// submitsSecret) and that no object owns. Those whose attempt's Job
+// exists are given to it; the others are deleted once
 // they have been seen unchanged for grace, and only at the version seen
 // (the API server refuses the delete of one rewritten since). A Secret
 // whose Submit is under way in this process is left alone.
@@ -104,6 +108,9 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 		for i := range list.Items {
 			sec := &list.Items[i]
 			res.Listed++
+			if !submitsSecret(sec) {
+				continue
+			}
 			if len(sec.OwnerReferences) > 0 {
 				if sweepErr = b.sweepFinished(ctx, sec, &res); sweepErr != nil {
 					return sweepErr
@@ -132,11 +139,25 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 	return res, nil
 }
 
+// submitsSecret reports whether sec is named as Submit names the Secret of
+// the attempt it says it is of (its run annotation and attempt label), as
+// every one Submit writes is. The label that has the sweep list a Secret
+// can be put on any Secret of the namespace by whoever may update it,
+// without leave to delete it: another application's Secret so labelled
+// would have been deleted by the sweep, with the backend's rights. Nor is
+// a name the API server gives (which the backend does not trust) that no
+// Submit makes looked up in the state directory.
+func submitsSecret(sec *apiSecret) bool {
+	attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
+	return err == nil && sec.Name == JobName(sec.Annotations[AnnotationRunID], attempt)
+}
+
 // sweepFinished deletes sec, a Secret with owners, when it is the Secret of
-// a Job of the attempt that has finished, at the version listed.
+// a Job of the attempt that has finished (attemptOver), at the version
+// listed.
 func (b *Backend) sweepFinished(ctx context.Context, sec *apiSecret, res *SweepResult) error {
 	job, ok := b.watch.job(sec.Name)
-	if !ok || !jobFinished(job) {
+	if !ok || !b.attemptOver(job) {
 		return nil
 	}
 	attempt, err := strconv.Atoi(sec.Labels[LabelAttempt])
@@ -168,6 +189,25 @@ func (b *Backend) sweepFinished(ctx context.Context, sec *apiSecret, res *SweepR
 		return fmt.Errorf("delete Secret %s/%s of a finished Job: %w", b.ns, sec.Name, b.explain(err))
 	}
 	return nil
+}
+
+// attemptOver reports whether the attempt of job has ended as far as its
+// Secret goes: the Job controller marked the Job complete or failed (it
+// starts no more pods), or the attempt's record holds its end, which only
+// the backend writes. The marks on the Job itself (AnnotationLost,
+// AnnotationCancelled) and its deletion do not count: anyone who may
+// update or delete Jobs in the namespace can set them on a running Job,
+// whose pods not yet started (or started again) would then find no Secret
+// to read their variables from. The backend's own verdict on such a Job
+// reaches the record at the next Status.
+func (b *Backend) attemptOver(job *apiJob) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Status == conditionTrue && (c.Type == jobComplete || c.Type == jobFailed) {
+			return true
+		}
+	}
+	rec, ok := b.record(job.Name)
+	return ok && rec.Final != nil && !replaced(job, rec)
 }
 
 func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Duration, now time.Time,
@@ -202,12 +242,21 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 		return nil
 	}
 	present[name] = true
-	s, ok := b.sweep.seen[name]
-	if !ok && len(b.sweep.seen) >= maxOrphansSeen {
-		b.sweep.mu.Unlock()
-		res.Waiting++
-		return nil
+	_, ok := b.sweep.seen[name]
+	full := !ok && len(b.sweep.seen) >= maxOrphansSeen
+	b.sweep.mu.Unlock()
+	if full {
+		// Past the bound, which others' Secrets can fill (and keep full
+		// by rewriting them), an attempt's Secret with a record here is
+		// remembered still: records are only Submit's, so they bound
+		// what is remembered past it.
+		if _, hasRec := b.record(name); !hasRec {
+			res.Waiting++
+			return nil
+		}
 	}
+	b.sweep.mu.Lock()
+	s, ok := b.sweep.seen[name]
 	if !ok || s.version != sec.ResourceVersion {
 		if b.sweep.seen == nil {
 			b.sweep.seen = map[string]orphanSeen{}
