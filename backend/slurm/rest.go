@@ -527,25 +527,8 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		oldest   int64
 		oldestID apiJob // its user and submit time
 		odd      []string
-		owner    *jobOwner
-		ownerErr error
 	)
-	err := r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j restListedJob
-		if err := json.Unmarshal(raw, &j); err != nil {
-			return err
-		}
-		if j.Name != name {
-			return nil
-		}
-		if owner == nil && ownerErr == nil {
-			// Known once the list's request has reached slurmrestd.
-			o, err := r.c.jobUser()
-			owner, ownerErr = &o, err
-		}
-		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
-			return nil
-		}
+	err, ownerErr := r.listOwnJobsNamed(ctx, name, func(j restListedJob) error {
 		if id := strconv.FormatInt(j.JobID, 10); j.JobID <= 0 || !isJobID(id) {
 			// Not an id slurmctld gives: recorded, Status would refuse
 			// it ever after, and the attempt would read as lost. A job
@@ -1038,29 +1021,40 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	return r.rec.markSwept(key, strconv.FormatInt(out.JobID, 10))
 }
 
-// findSweep looks for this backend's user's job of the given name (a
-// sweep's, which no other submit of this backend's bears) among the jobs
-// slurmrestd lists.
-func (r *REST) findSweep(ctx context.Context, name string) (string, bool, error) {
-	var (
-		found    string
-		owner    *jobOwner
-		ownerErr error
-	)
-	err := r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
+// listOwnJobsNamed calls fn with each job slurmrestd lists that bears
+// name and is this backend's user's. It returns the list's error and,
+// apart, the error of telling whose the named jobs are (the user is
+// known once the list's request has reached slurmrestd): a named job
+// whose owner cannot be told is passed to no fn.
+func (r *REST) listOwnJobsNamed(ctx context.Context, name string, fn func(restListedJob) error) (err, ownerErr error) {
+	var owner *jobOwner
+	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
 		var j restListedJob
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return err
 		}
-		if j.Name != name || found != "" {
+		if j.Name != name {
 			return nil
 		}
 		if owner == nil && ownerErr == nil {
-			// Known once the list's request has reached slurmrestd.
 			o, err := r.c.jobUser()
 			owner, ownerErr = &o, err
 		}
 		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
+			return nil
+		}
+		return fn(j)
+	})
+	return err, ownerErr
+}
+
+// findSweep looks for this backend's user's job of the given name (a
+// sweep's, which no other submit of this backend's bears) among the jobs
+// slurmrestd lists.
+func (r *REST) findSweep(ctx context.Context, name string) (string, bool, error) {
+	var found string
+	err, ownerErr := r.listOwnJobsNamed(ctx, name, func(j restListedJob) error {
+		if found != "" {
 			return nil
 		}
 		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) {
