@@ -16,7 +16,7 @@ func TestScreenTableWritesOutListText(t *testing.T) {
 	esc := "\x1b]0;owned\x07"
 	res := []screen.Result{{Org: "acme", Status: "undetermined", Source: "list " + esc,
 		Matches: []screen.Match{{OrgName: "Acme", Matched: "ACME", Kind: screen.Possible, Score: 0.9,
-			Entry: screen.Entry{ID: "id" + esc, List: "list" + esc, Name: "ACME"},
+			Entry:    screen.Entry{ID: "id" + esc, List: "list" + esc, Name: "ACME"},
 			Decision: &screen.Decision{Action: screen.Dismiss, By: "op" + esc}}}}}
 	var b bytes.Buffer
 	if err := screenTable(&b, res); err != nil {
