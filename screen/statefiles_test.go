@@ -143,7 +143,10 @@ func TestStoreWritesNothingItCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func(m int64) { maxListBytes = m }(maxListBytes)
-	maxListBytes = int64(len(before)) - 1
+	// Half the list's size: the list records its import's time, whose
+	// text is a few bytes shorter when its nanoseconds end in zeros, so
+	// the same import again may be shorter than before by a byte or two.
+	maxListBytes = int64(len(before)) / 2
 	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err == nil || !strings.Contains(err.Error(), "bound") {
 		t.Errorf("an import over the bound: %v", err)
 	}
