@@ -48,6 +48,33 @@ func unmarkedRuns(t testing.TB, pool *pgxpool.Pool) int {
 	return n
 }
 
+// unmarkedStore opens a PostgreSQL store whose own backfill has run, holding
+// runs runs whose data is not marked (as a database migrated from before
+// the mark), with the SQL of sql run on it (a trigger that fails marks).
+func unmarkedStore(t *testing.T, runs int, sql ...string) *Postgres {
+	t.Helper()
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitMarker(t, s)
+	for i := range runs {
+		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
+		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmarkRuns(t, s.pool)
+	for _, q := range sql {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
 // TestPostgresMarkDataObjectsBackfill: runs written before migration 00010
 // (their data not marked) are marked by the store after it opens, in
 // batches of a bounded size, by two replicas at once without either
@@ -219,24 +246,11 @@ func BenchmarkPostgresMarkDataObjects(b *testing.B) {
 // ends when the store's context does.
 func TestPostgresMarkDataObjectsRetries(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMarker(t, s)
 	const runs = 20
-	for i := range runs {
-		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
-		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	unmarkRuns(t, s.pool)
 	// The sequence is not rolled back with the batch that fails: the
 	// trigger fails the update of the first row it sees (in the second
 	// batch), and no other.
-	for _, q := range []string{
+	s := unmarkedStore(t, runs,
 		`CREATE SEQUENCE test_mark_updates`,
 		`CREATE FUNCTION test_mark_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
@@ -246,11 +260,7 @@ func TestPostgresMarkDataObjectsRetries(t *testing.T) {
 			RETURN NEW;
 		END $$`,
 		`CREATE TRIGGER test_mark_fail BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_fail_once()`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	var waits []time.Duration
 	s.markWait = func(ctx context.Context, d time.Duration) error {
 		waits = append(waits, d)
@@ -306,21 +316,8 @@ func TestPostgresMarkDataObjectsRetries(t *testing.T) {
 // data is large) is tried again smaller, and the backfill finishes.
 func TestPostgresMarkDataObjectsShrinksFailingBatch(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMarker(t, s)
 	const runs = 11
-	for i := range runs {
-		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
-		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	unmarkRuns(t, s.pool)
-	for _, q := range []string{
+	s := unmarkedStore(t, runs,
 		`CREATE FUNCTION test_mark_at_most_two() RETURNS trigger LANGUAGE plpgsql AS $$
 		DECLARE n INT := coalesce(nullif(current_setting('test.marked', true), ''), '0')::int + 1;
 		BEGIN
@@ -331,11 +328,7 @@ func TestPostgresMarkDataObjectsShrinksFailingBatch(t *testing.T) {
 			RETURN NEW;
 		END $$`,
 		`CREATE TRIGGER test_mark_two BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_at_most_two()`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waits := 0
@@ -359,21 +352,8 @@ func TestPostgresMarkDataObjectsShrinksFailingBatch(t *testing.T) {
 // after it is marked.
 func TestPostgresMarkDataObjectsPassesFailingRun(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenPostgres(ctx, pgtest.NewDatabase(t), Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMarker(t, s)
 	const runs = 11
-	for i := range runs {
-		r := &Run{ID: fmt.Sprintf("r%03d", i), Tenant: "a", State: "held", Data: []byte(`{"asOf":"2026-12-01"}`)}
-		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	unmarkRuns(t, s.pool)
-	for _, q := range []string{
+	s := unmarkedStore(t, runs,
 		`CREATE FUNCTION test_mark_fail_r005() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
 			IF NEW.id = 'r005' THEN
@@ -382,11 +362,7 @@ func TestPostgresMarkDataObjectsPassesFailingRun(t *testing.T) {
 			RETURN NEW;
 		END $$`,
 		`CREATE TRIGGER test_mark_r005 BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION test_mark_fail_r005()`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waits := 0
