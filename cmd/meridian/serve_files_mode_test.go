@@ -124,7 +124,7 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 		{"--quotas below an open directory", serverOptions{Quotas: filepath.Join(deep, "quotas.yaml")}, "--quotas"},
 	} {
 		err := checkServeFiles(newPermWalk(), tc.opts)
-		if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" ") || !strings.Contains(err.Error(), open+" lets others write") {
+		if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" ") || !strings.Contains(err.Error(), open+" (mode 0777) lets its group and others replace") {
 			t.Errorf("%s: %v, want a refusal naming %s and %s", tc.name, err, tc.flag, open)
 		}
 	}
@@ -141,5 +141,65 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 	os.Symlink(loop, filepath.Join(loop, "again"))
 	if err := checkServeFiles(newPermWalk(), serverOptions{CatalogDir: loop}); err != nil {
 		t.Errorf("a link back to its directory: %v", err)
+	}
+}
+
+// TestServeFilesOthersMayChange: the catalog, rule packs and quota file
+// were refused only when anyone could write them. A site file its group
+// may write, a rule pack's directory its group may write, or a quota file
+// another user owns (who may chmod it or write it at will) let that group
+// or user change where runs go, under what law and with what share, and
+// serve started. Each is refused now, as the secrets are, naming the flag,
+// the path and the way out; the same files owned and written by the
+// server's user alone serve.
+func TestServeFilesOthersMayChange(t *testing.T) {
+	base := t.TempDir()
+	cat := filepath.Join(base, "sites")
+	copyTree(t, "../../examples/demo/sites", cat)
+	rules := filepath.Join(base, "rules")
+	copyTree(t, "../../examples/demo/rules", rules)
+	quotas := filepath.Join(base, "quotas.yaml")
+	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(quotas, b, 0o644)
+	catFiles, _ := filepath.Glob(filepath.Join(cat, "*"))
+	opts := serverOptions{CatalogDir: cat, RuleDirs: []string{rules}, Quotas: quotas}
+	if err := checkServeFiles(newPermWalk(), opts); err != nil {
+		t.Fatalf("files only their owner may write: %v", err)
+	}
+	for _, tc := range []struct {
+		flag, path string
+		mode       os.FileMode
+		want       string
+	}{
+		{"--catalog", catFiles[0], 0o664, catFiles[0] + " (mode 0664) lets its group write it; run chmod go-w"},
+		{"--rules", rules, 0o775, rules + " (mode 0775) lets its group replace what is in it"},
+		{"--quotas", quotas, 0o620, quotas + " (mode 0620) lets its group write it"},
+	} {
+		old, _ := os.Stat(tc.path)
+		os.Chmod(tc.path, tc.mode)
+		err := checkServeFiles(newPermWalk(), opts)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s of mode %04o: %v, want a refusal saying %q", tc.flag, tc.path, tc.mode, err, tc.want)
+		}
+		os.Chmod(tc.path, old.Mode().Perm())
+	}
+	if os.Geteuid() != 0 {
+		return // files owned by another user need root to make
+	}
+	const other = 65534
+	ruleFiles, _ := filepath.Glob(filepath.Join(rules, "*"))
+	for _, p := range []string{ruleFiles[0], quotas} {
+		os.Chown(p, other, other)
+		err := checkServeFiles(newPermWalk(), opts)
+		if err == nil || !strings.Contains(err.Error(), p+" is owned by uid 65534") {
+			t.Errorf("%s owned by another user: %v, want a refusal naming its owner", p, err)
+		}
+		os.Chown(p, 0, 0)
+	}
+	if err := checkServeFiles(newPermWalk(), opts); err != nil {
+		t.Fatalf("back to their owner: %v", err)
 	}
 }

@@ -15,12 +15,9 @@ import (
 	"meridian.dev/meridian/statedir"
 )
 
-// statPath and lstatPath are os.Stat and os.Lstat for serve's checks of
-// the files it trusts; tests count what those checks look at.
-var (
-	statPath  = os.Stat
-	lstatPath = os.Lstat
-)
+// lstatPath is os.Lstat for serve's checks of the files it trusts; tests
+// count what those checks look at.
+var lstatPath = os.Lstat
 
 // maxLinkHops bounds the links followed while resolving one path, as the
 // kernel does (ELOOP).
@@ -33,12 +30,12 @@ const maxLinkHops = 40
 // per file under it.
 type permWalk struct {
 	uid   int
-	stat  map[string]walkStat
 	lstat map[string]walkStat
 	links map[string]walkLink
-	// above remembers replaceableAbove's verdict for a directory and
-	// everything above it.
-	above map[string]string
+	// trees are the real paths of the trees checkTree has walked, and
+	// entries the count of what it looked at below them.
+	trees   map[string]bool
+	entries int
 }
 
 type walkStat struct {
@@ -52,18 +49,8 @@ type walkLink struct {
 }
 
 func newPermWalk() *permWalk {
-	return &permWalk{uid: geteuid(), stat: map[string]walkStat{}, lstat: map[string]walkStat{},
-		links: map[string]walkLink{}, above: map[string]string{}}
-}
-
-// statOf is os.Stat of p, once per walk.
-func (w *permWalk) statOf(p string) (fs.FileInfo, error) {
-	s, ok := w.stat[p]
-	if !ok {
-		s.fi, s.err = statPath(p)
-		w.stat[p] = s
-	}
-	return s.fi, s.err
+	return &permWalk{uid: geteuid(), lstat: map[string]walkStat{},
+		links: map[string]walkLink{}, trees: map[string]bool{}}
 }
 
 // lstatOf is os.Lstat of p, once per walk.
@@ -95,8 +82,10 @@ func ownerOf(fi fs.FileInfo) int {
 }
 
 // secretFile is a file serve trusts with a secret, as its errors name it.
+// A tree is a directory whose every entry is such a file too.
 type secretFile struct {
 	what, path string
+	tree       bool
 }
 
 // serveSecrets are the secret files serve reads from the state directory,
@@ -108,27 +97,27 @@ type secretFile struct {
 // its secrets will be made in it.
 func serveSecrets(opts serverOptions, dir statedir.Dir, anchorDir string) []secretFile {
 	fs := []secretFile{
-		{"state directory", dir.Path},
-		{"audit key", dir.Join(audit.KeyFile)},
-		{"agent key", dir.Join(statedir.AgentKey)},
-		{"audit anchor key", filepath.Join(anchorDir, audit.AnchorKeyFile)},
-		{"audit anchor", filepath.Join(anchorDir, audit.AnchorFile)},
-		{"TLS key", filepath.Join(dir.TLS(), tlspin.KeyFile)},
-		{"TLS certificate", filepath.Join(dir.TLS(), tlspin.CertFile)},
-		{"client file", dir.Join(statedir.ClientFile)},
-		{"tokens file", dir.Join(api.TokensFile)},
-		{"dataset keyring", dir.Keyring()},
-		{"tenants' dataset keyrings", dir.Join("tenants")},
+		{"state directory", dir.Path, false},
+		{"audit key", dir.Join(audit.KeyFile), false},
+		{"agent key", dir.Join(statedir.AgentKey), false},
+		{"audit anchor key", filepath.Join(anchorDir, audit.AnchorKeyFile), false},
+		{"audit anchor", filepath.Join(anchorDir, audit.AnchorFile), false},
+		{"TLS key", filepath.Join(dir.TLS(), tlspin.KeyFile), false},
+		{"TLS certificate", filepath.Join(dir.TLS(), tlspin.CertFile), false},
+		{"client file", dir.Join(statedir.ClientFile), false},
+		{"tokens file", dir.Join(api.TokensFile), false},
+		{"dataset keyring", dir.Keyring(), true},
+		{"tenants' dataset keyrings", dir.Join("tenants"), true},
 	}
 	if opts.TLSKey != "" {
 		// A pipe (--tls-key <(…)) comes from the operator's own shell;
 		// only a file on disk can be replaced.
 		if fi, err := os.Stat(opts.TLSKey); err == nil && fi.Mode().IsRegular() {
-			fs = append(fs, secretFile{"--tls-key", opts.TLSKey})
+			fs = append(fs, secretFile{"--tls-key", opts.TLSKey, false})
 		}
 	}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
-		fs = append(fs, secretFile{"MERIDIAN_AGE_IDENTITY", p})
+		fs = append(fs, secretFile{"MERIDIAN_AGE_IDENTITY", p, false})
 	}
 	return fs
 }
@@ -142,7 +131,11 @@ func serveSecrets(opts serverOptions, dir statedir.Dir, anchorDir string) []secr
 // goes; the server makes it.
 func (w *permWalk) checkSecrets(files []secretFile) error {
 	for _, f := range files {
-		if err := w.checkSecret(f); err != nil {
+		check := w.checkSecret
+		if f.tree {
+			check = w.checkTree
+		}
+		if err := check(f); err != nil {
 			return err
 		}
 	}
@@ -219,9 +212,73 @@ func (w *permWalk) checkSecret(f secretFile) error {
 	return nil
 }
 
+// maxTreeEntries bounds the entries checkTree looks at below one start's
+// trees: a keyring holds a file per dataset and the tenants' directory a
+// directory per tenant, far fewer than this.
+const maxTreeEntries = 1 << 20
+
+// checkTree is checkSecret of f and of every entry below it when it is a
+// directory (a catalog, a rule pack, a keyring), following links as
+// checkSecret does: each entry, and each directory on a link's way, must
+// be changeable by the server's user and root alone. A tree not there yet
+// is no error.
+func (w *permWalk) checkTree(f secretFile) error {
+	if err := w.checkSecret(f); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(f.path)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", f.what, f.path, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", f.what, f.path, err)
+	}
+	if w.trees[real] {
+		return nil
+	}
+	w.trees[real] = true
+	var links []string
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == real {
+			return nil
+		}
+		if w.entries++; w.entries > maxTreeEntries {
+			return fmt.Errorf("more than %d entries to look at", maxTreeEntries)
+		}
+		fi, err := w.lstatOf(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// Judged with what it names, from the root, below.
+			links = append(links, p)
+			return nil
+		}
+		if bad := w.judge(p, fi); bad != "" {
+			return errors.New(bad)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", f.what, f.path, err)
+	}
+	for _, l := range links {
+		if err := w.checkTree(secretFile{f.what, l, true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // forget drops what the walk remembers of p, after the server changed it.
 func (w *permWalk) forget(p string) {
-	delete(w.stat, p)
 	delete(w.lstat, p)
 }
 

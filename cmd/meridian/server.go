@@ -260,100 +260,9 @@ func redactedURL(u string) string {
 	return p.Redacted()
 }
 
-// othersMayWrite names the first file or directory at or under path that
-// any local user may write (mode o+w), or a directory above it in which
-// others may replace what is there (o+w without the sticky bit); "" when
-// there is none. A link counts as what it names, and the directories
-// above the link and above what it names are both looked at: a link to a
-// file in a directory anyone may write let anyone put another file there.
-// What w has looked at before it does not look at again.
-func othersMayWrite(w *permWalk, path string) (string, error) {
-	return othersMayWriteSeen(w, path, map[string]bool{})
-}
-
-// othersMayWriteSeen is othersMayWrite; seen holds the resolved paths of
-// links already followed, so that a loop of links ends.
-func othersMayWriteSeen(w *permWalk, path string, seen map[string]bool) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", err
-	}
-	if seen[real] {
-		return "", nil
-	}
-	seen[real] = true
-	for _, p := range []string{abs, real} {
-		if d, err := w.replaceableAbove(p); d != "" || err != nil {
-			return d, err
-		}
-	}
-	found := ""
-	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := w.statOf(p) // a link counts as what it names
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&0o002 != 0 {
-			found = p
-			return filepath.SkipAll
-		}
-		if p != real && d.Type()&fs.ModeSymlink != 0 {
-			f, err := othersMayWriteSeen(w, p, seen)
-			if err != nil {
-				return err
-			}
-			if f != "" {
-				found = f
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	return found, err
-}
-
-// replaceableAbove names the nearest directory above the absolute path p
-// in which local users other than its owner may rename or remove entries
-// (o+w without the sticky bit), or "" when there is none up to the root.
-// The answer for each directory on the way is remembered: files side by
-// side, or links into one directory, share every directory above them.
-func (w *permWalk) replaceableAbove(p string) (string, error) {
-	var visited []string
-	found := ""
-	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
-		if v, ok := w.above[d]; ok {
-			found = v
-			break
-		}
-		fi, err := w.statOf(d)
-		if err != nil {
-			return "", err
-		}
-		visited = append(visited, d)
-		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
-			found = d
-			break
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	for _, d := range visited {
-		w.above[d] = found
-	}
-	return found, nil
-}
-
 // checkServeFiles refuses serve's catalog, rule packs and quota file when a
-// local user other than their owner may change them: they decide where
-// runs go, under what law and with what share.
+// local user other than the server's own (or root) may change them: they
+// decide where runs go, under what law and with what share.
 func checkServeFiles(w *permWalk, opts serverOptions) error {
 	var paths [][2]string
 	if opts.CatalogDir != "" {
@@ -373,17 +282,11 @@ func checkServeFiles(w *permWalk, opts serverOptions) error {
 	return nil
 }
 
-// ownerWritesOnly refuses path, given with flag, when othersMayWrite
-// finds anything of it a local user other than its owner may change.
+// ownerWritesOnly refuses path, given with flag, when a local user other
+// than the server's own (or root) may change it or anything under it: the
+// checks of checkTree.
 func ownerWritesOnly(w *permWalk, flag, path string) error {
-	bad, err := othersMayWrite(w, path)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", flag, path, err)
-	}
-	if bad != "" {
-		return fmt.Errorf("%s %s: %s lets others write it; want it writable by its owner only (chmod o-w %s)", flag, path, bad, bad)
-	}
-	return nil
+	return w.checkTree(secretFile{flag, path, true})
 }
 
 func startServer(opts serverOptions) (*server, error) {
