@@ -66,7 +66,7 @@ type siteLab struct {
 
 // localLab is the demo's three local sites.
 func localLab(p *serveProc) *siteLab {
-	l := &siteLab{name: "local", catalog: "../../examples/demo/sites", first: "sg-jurong-1", second: "my-johor-2"}
+	l := &siteLab{name: "local", catalog: repoCatalog(p.t, "../../examples/demo/sites"), first: "sg-jurong-1", second: "my-johor-2"}
 	l.stateSites(p, catalog.BackendSpec{Type: "local"})
 	return l
 }
@@ -75,7 +75,7 @@ func localLab(p *serveProc) *siteLab {
 func slurmLab(t testing.TB, p *serveProc) *siteLab {
 	t.Helper()
 	backendtest.Exclusive(t, "slurm-site-ab")
-	l := &siteLab{name: "slurm", catalog: "testdata/slurm-sites", first: "slurm-a", second: "slurm-b"}
+	l := &siteLab{name: "slurm", catalog: repoCatalog(t, "testdata/slurm-sites"), first: "slurm-a", second: "slurm-b"}
 	l.stateSites(p, catalog.BackendSpec{Type: "slurm", Partition: "site-a", GresType: "h100"})
 	return l
 }

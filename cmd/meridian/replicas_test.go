@@ -139,7 +139,7 @@ func newCluster(t testing.TB, n int, cat string) *cluster {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
 	p := newServeProc(t) // a state directory others may pass through
-	cl := &cluster{t: t, bin: p.bin, state: p.state, cat: cat, db: db, leaseTTL: 3 * time.Second}
+	cl := &cluster{t: t, bin: p.bin, state: p.state, cat: repoCatalog(t, cat), db: db, leaseTTL: 3 * time.Second}
 	var addrs []string
 	for i := 0; i < n; i++ {
 		r := &replica{name: fmt.Sprintf("r%d", i), addr: freeAddr(t)}

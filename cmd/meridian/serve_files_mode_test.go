@@ -9,8 +9,18 @@ import (
 	"time"
 )
 
+// repoCatalog is a copy of the repository's catalog directory src in a
+// directory of the test's: serve refuses files others may change, and a
+// checkout's owner and modes are the checker's, not the test's.
+func repoCatalog(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	copyTree(t, src, dst)
+	return dst
+}
+
 // copyTree copies the files of src (one level deep) into a new dir.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)

@@ -224,7 +224,7 @@ func newServeProc(t testing.TB) *serveProc {
 			t.Fatal(err)
 		}
 	}
-	p := &serveProc{t: t, bin: binary(t), state: filepath.Join(dir, "state"), cat: "../../examples/demo/sites"}
+	p := &serveProc{t: t, bin: binary(t), state: filepath.Join(dir, "state"), cat: repoCatalog(t, "../../examples/demo/sites")}
 	return p
 }
 
