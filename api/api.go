@@ -561,6 +561,10 @@ func fail(w http.ResponseWriter, err error) {
 		// A read for a principal that names no tenant: the store refuses
 		// it rather than answer with every tenant's rows.
 		writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
+	case errors.Is(err, run.ErrTooManyRuns):
+		// Not a passing rate: the tenant's own runs must end first, so
+		// the client is not asked to come back at once (a 429 is).
+		writeErr(w, http.StatusConflict, "too_many_runs", "", err.Error())
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
 	case errors.Is(err, store.ErrConflict):

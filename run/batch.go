@@ -102,6 +102,15 @@ const maxSearches = 32
 // run tried waits its retry's backoff before it is due again).
 const maxTries = 256
 
+// maxPreemptPlans bounds the plans one admission pass makes to look for
+// runs to preempt (two for each waiting run that has a victim to weigh:
+// itself in the victim's place, and the victim's own places). They were
+// not counted: up to maxTries runs left waiting each planned twice more,
+// about three times the pass's bound on plans. A pass that spends them
+// ends its preemptions there, and the next pass goes on past the runs it
+// weighed, as the searches and tries do (Controller.preemptTried).
+const maxPreemptPlans = 32
+
 // errSearchesSpent is add's answer once the pass has made maxSearches.
 var errSearchesSpent = errors.New("the admission pass has made its fleet searches")
 

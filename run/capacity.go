@@ -917,9 +917,17 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 	if !ok || !preemptable {
 		return st
 	}
+	if c.preemptTried == nil {
+		c.preemptTried = map[string]bool{}
+	}
+	plans, spentPlans := maxPreemptPlans, false
 	for _, r := range left {
 		if ctx.Err() != nil {
+			spentPlans = true // the round goes on at the next pass
 			break
+		}
+		if c.preemptTried[r.ID] {
+			continue
 		}
 		cur, err := c.cfg.Store.GetRun(ctx, r.ID)
 		if err != nil || cur.State != string(Held) {
@@ -929,7 +937,13 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 		if err != nil {
 			continue
 		}
-		if v, err := c.tryPreempt(ctx, u, w, active); err != nil {
+		v, err := c.tryPreempt(ctx, u, w, active, &plans)
+		if errors.Is(err, errPreemptPlansSpent) {
+			spentPlans = true
+			break
+		}
+		c.preemptTried[r.ID] = true
+		if err != nil {
 			c.cfg.Logger.Warn("preemption", "run", r.ID, "tenant", r.Tenant, "err", err)
 		} else if v != nil {
 			st.Preempted++
@@ -937,9 +951,15 @@ func (c *Controller) admitRuns(ctx context.Context, adm *admission) admitStats {
 			// the pass read of it says it still runs).
 			active = slices.DeleteFunc(active, func(a *Run) bool { return a.ID == v.ID })
 			if u, err = c.usage(ctx); err != nil {
+				spentPlans = true
 				break
 			}
 		}
+	}
+	if !spentPlans {
+		// Every run left waiting was weighed: the next pass weighs
+		// them again from the head of the order.
+		clear(c.preemptTried)
 	}
 	return st
 }

@@ -93,6 +93,11 @@ type Config struct {
 	// (see silenceLimit); 0 means DefaultAgentLease; below 0, agents never
 	// stop on their own.
 	AgentLease time.Duration
+	// MaxRuns is the most runs a tenant may have that have not ended (held
+	// and waiting ones among them): a submission past it is refused with
+	// ErrTooManyRuns. 0 sets no bound (serve sets DefaultMaxRuns unless
+	// told otherwise).
+	MaxRuns int
 	// Sandbox says how workloads are confined at sites on this machine; a
 	// site's backend.sandbox overrides it, and remote sites default to
 	// landlock.
@@ -284,6 +289,12 @@ type Controller struct {
 	// reaches maxTries goes on, at the next, past them (admitRuns). The
 	// loop's goroutine's alone.
 	tried map[string]bool
+	// preemptTried holds the waiting runs for which the admission passes
+	// planned a preemption since they last went through every run left
+	// waiting: a pass that spends its preemption plans
+	// (maxPreemptPlans) goes on, at the next, past them. The loop's
+	// goroutine's alone.
+	preemptTried map[string]bool
 
 	// watch signals the API's event streams when a run changes.
 	watch watchers

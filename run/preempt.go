@@ -38,13 +38,19 @@ import (
 // (decision: preempt) names both runs, both priorities and why; each run's
 // timeline says it too.
 
+// errPreemptPlansSpent is tryPreempt's answer once the admission pass has
+// made its preemption plans (maxPreemptPlans).
+var errPreemptPlansSpent = errors.New("the admission pass has made its preemption plans")
+
 // preemptedReason marks a move that is a preemption (Migration.Reason).
 const preemptedReason = "preempted"
 
 // tryPreempt looks for a run to preempt for waiting run w; it returns the
 // run it started preempting (nil: none). active are the controller's
-// decoded active runs.
-func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run) (*Run, error) {
+// decoded active runs. It plans twice at most, each plan taken from
+// *plans; with fewer than two left it plans nothing and answers
+// errPreemptPlansSpent.
+func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []*Run, plans *int) (*Run, error) {
 	if w.Hold == nil || (w.Hold.Wait != WaitCapacity && w.Hold.Wait != WaitQuota) || w.CancelRequested {
 		return nil, nil
 	}
@@ -78,6 +84,10 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if victim == nil {
 		return nil, nil
 	}
+	if *plans < 2 {
+		return nil, errPreemptPlansSpent
+	}
+	*plans -= 2
 	// Would w fit in the victim's place?
 	ww, wjob, _, err := c.jobLeft(w)
 	if err != nil {

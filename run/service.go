@@ -185,9 +185,12 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if err != nil {
 		return nil, false, err
 	}
-	ch.Limits = c.limits(w, tenant, row.Hold)
+	ch.Limits = append(c.limits(w, tenant, row.Hold), c.liveLimit(tenant)...)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
 	c.runWrites.Add(1)
+	if err := tooManyRuns(err); err != nil {
+		return nil, false, err
+	}
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room first (or a quota binds): wait.
 		return c.submitHeld(ctx, tenant, req, job, plan, fresh, asOf, ln.Rev, u, w, ce)
@@ -273,9 +276,43 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	if err != nil {
 		return nil, false, err
 	}
+	ch.Limits = c.liveLimit(tenant)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
 	c.runWrites.Add(1)
+	if err := tooManyRuns(err); err != nil {
+		return nil, false, err
+	}
 	return c.createdRun(tenant, got, created, err)
+}
+
+// DefaultMaxRuns is serve's bound on the runs a tenant may have that have
+// not ended (Config.MaxRuns). It is an operator's choice, not a fact:
+// each such run is read and weighed by every admission pass, and a
+// tenant's own runs are the only ones it may add without bound.
+const DefaultMaxRuns = 10000
+
+// ErrTooManyRuns refuses a submission of a tenant that has Config.MaxRuns
+// runs not yet ended: nothing was written.
+var ErrTooManyRuns = errors.New("too many runs that have not ended")
+
+// liveLimit is the store limit on tenant's runs that have not ended, none
+// when Config.MaxRuns sets no bound. The store counts them in the write's
+// transaction, serialised with every other limited change, so that two
+// submissions at once cannot both take the last one.
+func (c *Controller) liveLimit(tenant string) []store.Limit {
+	if c.cfg.MaxRuns <= 0 {
+		return nil
+	}
+	return []store.Limit{{Name: "runs of tenant " + tenant, Tenants: []string{tenant}, Live: true, Max: c.cfg.MaxRuns}}
+}
+
+// tooManyRuns is err as ErrTooManyRuns when the store refused a new run
+// for its tenant's live-run limit, nil otherwise.
+func tooManyRuns(err error) error {
+	if ce, ok := capacityErr(err); ok && ce.Limit.Live {
+		return fmt.Errorf("%w: %s has %d, the most it may (serve --max-runs); cancel one, or wait for one to end", ErrTooManyRuns, strings.TrimPrefix(ce.Limit.Name, "runs of "), ce.Limit.Max)
+	}
+	return nil
 }
 
 // createdRun finishes a Store.CreateRun of tenant's: a resource conflict

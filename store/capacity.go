@@ -32,7 +32,16 @@ type Limit struct {
 	Accelerators []string
 	// Max is the most the matched holds may add up to.
 	Max int
+	// Live, when set, makes Max bound the number of matched runs that have
+	// not ended (state not one of FinalStates), the change's own row
+	// among them, rather than their holds; Site, Pool and Accelerators
+	// are not looked at.
+	Live bool
 }
+
+// FinalStates are the states of a run that has ended, which it never
+// leaves.
+var FinalStates = []string{"succeeded", "failed", "cancelled"}
 
 // CapacityError is a change refused because it would take a Limit past its
 // Max; nothing of the change is written.
@@ -43,6 +52,9 @@ type CapacityError struct {
 }
 
 func (e *CapacityError) Error() string {
+	if e.Limit.Live {
+		return fmt.Sprintf("%s: %d runs would not have ended, over the %d allowed", e.Limit.Name, e.Used, e.Limit.Max)
+	}
 	return fmt.Sprintf("%s: %d would be held, over the %d there are", e.Limit.Name, e.Used, e.Limit.Max)
 }
 
@@ -58,6 +70,15 @@ func limitQuery(l Limit, ph func(int) string) (string, []any) {
 			ps[i] = ph(len(args))
 		}
 		where = append(where, fmt.Sprintf(cond, ps...))
+	}
+	if l.Live {
+		// The predicate of the partial index runs_tenant_live, word for
+		// word, so that the count reads the index.
+		q := "SELECT COUNT(*) FROM runs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')"
+		if len(l.Tenants) > 0 {
+			q += " AND tenant IN (" + placeholders(&args, l.Tenants, ph) + ")"
+		}
+		return q, args
 	}
 	where = append(where, "hold_count > 0")
 	if l.Site != "" {

@@ -28,7 +28,7 @@ func newServeCmd() *cobra.Command {
 	local := localSiteOptions{Name: defaultLocalSite, Accelerator: defaultLocalAccelerator, Count: defaultLocalCount}
 	noLocal := false
 	var rate float64
-	var burst, maxStreams int
+	var burst, maxStreams, maxRuns int
 	cmd := &cobra.Command{
 		Use:         "serve",
 		Annotations: map[string]string{ownsSignals: "yes"},
@@ -146,6 +146,10 @@ may write or replace: the file, a link to it, or a directory on its path
 				return badInput(fmt.Errorf("--max-streams %d: want 1 or more", maxStreams))
 			}
 			opts.Streams = api.Streams{PerTenant: maxStreams}
+			if maxRuns < 1 {
+				return badInput(fmt.Errorf("--max-runs %d: want 1 or more", maxRuns))
+			}
+			opts.MaxRuns = maxRuns
 			opts.Log = cmd.ErrOrStderr()
 			// SIGHUP is caught before the server answers: a quota reload
 			// sent as soon as it does would otherwise find the default
@@ -217,6 +221,7 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().Float64Var(&rate, "rate-limit", api.DefaultRateLimit.Rate, "requests a second each tenant may make on average (0: no limit)")
 	cmd.Flags().IntVar(&burst, "rate-burst", api.DefaultRateLimit.Burst, "requests each tenant may make at once")
+	cmd.Flags().IntVar(&maxRuns, "max-runs", run.DefaultMaxRuns, "runs each tenant may have that have not ended (waiting ones among them); one more submission is refused with 409 too_many_runs")
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd

@@ -77,6 +77,8 @@ type serverOptions struct {
 	RateLimit     api.RateLimit
 	// Streams bound the API's streams (api.DefaultStreams for zero fields).
 	Streams api.Streams
+	// MaxRuns is run.Config.MaxRuns (serve --max-runs); 0: no bound.
+	MaxRuns int
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
 	AnchorDir string
@@ -504,7 +506,7 @@ func startServer(opts serverOptions) (*server, error) {
 		CheckQuotaFile: func(p string) error { return ownerWritesOnly(newPermWalk(), "--quotas", p) },
 		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {

@@ -152,3 +152,51 @@ func racingLimits(t *testing.T, a, b store.Store) {
 		t.Errorf("pool holds %d, want 64", n)
 	}
 }
+
+// liveLimit: a Live limit counts the tenant's runs that have not ended,
+// the new one among them, whatever they hold: a tenant at the limit gets
+// no new run (nothing of it written), another tenant does, and a run that
+// ends makes room for one more.
+func liveLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	live := func(tenant string) store.Change {
+		return store.Change{Limits: []store.Limit{{Name: "runs of tenant " + tenant, Tenants: []string{tenant}, Live: true, Max: 2}}}
+	}
+	for _, id := range []string{"a", "b"} {
+		r := newRun(id, "t1")
+		r.State = "held"
+		if _, _, err := s.CreateRun(ctx, r, "", live("t1")); err != nil {
+			t.Fatalf("run %s of 2: %v", id, err)
+		}
+	}
+	var ce *store.CapacityError
+	if _, _, err := s.CreateRun(ctx, newRun("c", "t1"), "", live("t1")); !errors.As(err, &ce) || !ce.Limit.Live || ce.Used != 3 {
+		t.Fatalf("a third run of t1: %v, want a refusal counting 3", err)
+	}
+	if _, err := s.GetRun(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused run was written: %v", err)
+	}
+	if _, _, err := s.CreateRun(ctx, newRun("d", "t2"), "", live("t2")); err != nil {
+		t.Fatalf("another tenant's run: %v", err)
+	}
+	for _, final := range store.FinalStates {
+		if _, err := s.UpdateRun(ctx, "a", func(r *store.Run) (store.Change, error) {
+			r.State = final
+			return store.Change{}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		id := "c-" + final
+		if _, _, err := s.CreateRun(ctx, newRun(id, "t1"), "", live("t1")); err != nil {
+			t.Fatalf("with run a %s: %v", final, err)
+		}
+		// Back to two not ended: a ends for good in the next state, and
+		// this one ends here.
+		if _, err := s.UpdateRun(ctx, id, func(r *store.Run) (store.Change, error) {
+			r.State = "cancelled"
+			return store.Change{}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LawCheck", func(t *testing.T) { lawCheck(t, open(t)) })
 	t.Run("Limits", func(t *testing.T) { limits(t, open(t)) })
 	t.Run("RacingLimits", func(t *testing.T) { s := open(t); racingLimits(t, s, s) })
+	t.Run("LiveLimit", func(t *testing.T) { liveLimit(t, open(t)) })
 }
 
 func rec(t *testing.T, kind, run string, v any) audit.Record {
