@@ -237,7 +237,7 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 	if !seen {
 		left = 0
 		if j, ok := o.b.watch.job(job); ok && j.UID == uid {
-			left = jobAsks(j, o.b.gpu)
+			left = o.b.jobAsks(j)
 		}
 	}
 	n := min(req, left)
@@ -250,8 +250,9 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 // cache keeps that much of the template, trimCached), at most what Submit
 // asked of each pod (submittedEach); nothing once it is
 // suspended (its pods are deleted) or finished.
-func jobAsks(j *apiJob, gpu string) int {
-	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) || changedAtSite(j) != "" {
+func (b *Backend) jobAsks(j *apiJob) int {
+	gpu := b.gpu
+	if ptr.Deref(j.Spec.Suspend, false) || b.jobFinished(j) || changedAtSite(j) != "" {
 		// A Job changed at the site (its parallelism raised) is not what
 		// Submit placed: none of what its pods hold is added back.
 		return 0
