@@ -236,13 +236,23 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 	left, seen := o.left[uid]
 	if !seen {
 		left = 0
-		if j, ok := o.b.watch.job(job); ok && j.UID == uid {
+		if j, ok := o.b.watch.job(job); ok && j.UID == uid && !o.b.endedOnRecord(job) {
 			left = o.b.jobAsks(j)
 		}
 	}
 	n := min(req, left)
 	o.left[uid] = left - n
 	return n
+}
+
+// endedOnRecord reports whether the attempt's record has its end. Its Job
+// may still look live: Status's mark of the end is best effort (markLost),
+// and anyone who may update Jobs can take a mark off; the pods of an
+// attempt that Meridian found lost, still holding their GPUs, are no
+// longer its to place again, and add nothing back.
+func (b *Backend) endedOnRecord(name string) bool {
+	rec, ok := b.record(name)
+	return ok && rec.Final != nil
 }
 
 // jobAsks is how many of resource gpu a Job asks for at once: its

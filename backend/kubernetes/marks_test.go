@@ -176,3 +176,31 @@ func TestSubmitRewritesTheSecretOfAJobWithAForgedMark(t *testing.T) {
 		t.Fatal("the attempt's Secret was not written again: its pods cannot start")
 	}
 }
+
+// An attempt whose end is on record (Status found it lost) adds nothing
+// back to Capacity, whatever its Job looks like now: the mark Status puts
+// on the Job is best effort, and anyone who may update Jobs can take it
+// off. The attempt's pods still hold their GPUs; counted as Meridian's to
+// place again, they were reported free while the run was placed anew.
+func TestCapacityAddsNothingBackForAnAttemptEndedOnRecord(t *testing.T) {
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
+	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
+	eventually(t, "the watch cache did not take the attempt's Job", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && string(j.UID) == uid
+	})
+	// As when Status found the attempt lost and its mark did not get
+	// through, or was taken off since.
+	rec, _ := b.record(name)
+	if err := b.saveFinal(name, rec, backend.Status{State: backend.Lost, Reason: "node gone"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[backend.SiteAccelerator] != 4 {
+		t.Fatalf("Capacity = %v; want 4: the lost attempt's pod holds 4 that are not Meridian's to place again", got)
+	}
+}
