@@ -8,11 +8,13 @@ import (
 )
 
 // Cancel records the attempt's cancellation before it marks the Job
-// cancelled. Anyone who may update Jobs in the namespace can put the same
-// mark on a running attempt's Job: that is no cancellation by the
-// attempt's user, and the attempt is lost to the site, not cancelled (a
-// cancelled run is not run again), whether the Job stays or is deleted
-// after the mark. Cancel itself still ends the attempt Cancelled.
+// cancelled, and signs its mark (marks.go). Anyone who may update Jobs in
+// the namespace can put the same mark on a running attempt's Job: that is
+// no cancellation by the attempt's user (a cancelled run is not run
+// again), nor a verdict of the backend's (a lost attempt is run again at
+// once): the attempt keeps the state its Job gives, and Status reports the
+// mark as another's. Deleted after the mark, the Job is one deleted at the
+// site. Cancel itself still ends the attempt Cancelled.
 func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -34,17 +36,20 @@ func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 			})
 			if tc.deleted {
 				f.drop("jobs", name)
-				eventually(t, "the Job's deletion is not on record", func() bool {
-					rec, _ := b.record(name)
-					return rec.Final != nil
+				eventually(t, "the Job's deletion is not in the cache", func() bool {
+					_, ok := b.watch.job(name)
+					return !ok
 				})
 			}
 			st, err := b.Status(testContext(t), name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.State != backend.Lost || !strings.Contains(st.Reason, "marked cancelled at the site") {
-				t.Fatalf("Status = %+v; want Lost, marked cancelled at the site", st)
+			switch {
+			case tc.deleted && (st.State != backend.Lost || !strings.Contains(st.Reason, "deleted at the site")):
+				t.Fatalf("Status = %+v; want Lost, deleted at the site", st)
+			case !tc.deleted && (st.State.Final() || !strings.Contains(st.Reason, "that Meridian did not put there")):
+				t.Fatalf("Status = %+v; want the Job's own state, the mark reported as another's", st)
 			}
 		})
 	}

@@ -236,8 +236,8 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 	left, seen := o.left[uid]
 	if !seen {
 		left = 0
-		if j, ok := o.b.watch.job(job); ok && j.UID == uid {
-			left = jobAsks(j, o.b.gpu)
+		if j, ok := o.b.watch.job(job); ok && j.UID == uid && !o.b.endedOnRecord(job) {
+			left = o.b.jobAsks(j)
 		}
 	}
 	n := min(req, left)
@@ -245,13 +245,24 @@ func (o *ownBudget) take(job string, uid types.UID, req int) int {
 	return n
 }
 
+// endedOnRecord reports whether the attempt's record has its end. Its Job
+// may still look live: Status's mark of the end is best effort (markLost),
+// and anyone who may update Jobs can take a mark off; the pods of an
+// attempt that Meridian found lost, still holding their GPUs, are no
+// longer its to place again, and add nothing back.
+func (b *Backend) endedOnRecord(name string) bool {
+	rec, ok := b.record(name)
+	return ok && rec.Final != nil
+}
+
 // jobAsks is how many of resource gpu a Job asks for at once: its
 // parallelism times what its pod template requests (podRequest; the watch
 // cache keeps that much of the template, trimCached), at most what Submit
 // asked of each pod (submittedEach); nothing once it is
 // suspended (its pods are deleted) or finished.
-func jobAsks(j *apiJob, gpu string) int {
-	if ptr.Deref(j.Spec.Suspend, false) || jobFinished(j) || changedAtSite(j) != "" {
+func (b *Backend) jobAsks(j *apiJob) int {
+	gpu := b.gpu
+	if ptr.Deref(j.Spec.Suspend, false) || b.jobFinished(j) || changedAtSite(j) != "" {
 		// A Job changed at the site (its parallelism raised) is not what
 		// Submit placed: none of what its pods hold is added back.
 		return 0

@@ -61,7 +61,9 @@
 // in the namespace can make one that it counts. Who may update Pods can
 // relabel a running one: two live pods of an attempt placed a node each
 // that share a node (sharedNode), or a live pod relabelled out of the
-// watch cache's sight (hiddenPod), make the attempt lost; so does a Job
-// marked cancelled without the cancellation on record
-// (cancelledOnRecord).
+// watch cache's sight (hiddenPod), make the attempt lost. The marks the
+// backend puts on a Job it finds lost or cancels are signed with a key
+// kept in the state directory (marks.go): a mark without a valid
+// signature is another's, which Status reports beside the attempt's state
+// and which neither ends the attempt nor takes its pods out of Capacity.
 package kubernetes

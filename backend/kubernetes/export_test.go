@@ -26,7 +26,7 @@ func (b *Backend) SubmitUnderWayForTest(spec backend.Spec) (done func()) {
 // PatchJobForTest sets one annotation of the Job name whose UID is uid, as
 // markLost and Cancel do.
 func (b *Backend) PatchJobForTest(ctx context.Context, name string, uid types.UID, key, value string) error {
-	return b.patchJob(ctx, name, uid, key, value)
+	return b.patchJob(ctx, name, uid, map[string]string{key: value})
 }
 
 // OwnSecretForTest gives the Secret name whose UID is secretUID to the Job

@@ -39,7 +39,7 @@ func failedThenComplete(t *testing.T) (*fakeAPI, *Backend, string) {
 	setJobConditions(f, name, map[string]any{"type": jobComplete, "status": "True"})
 	eventually(t, "the Job's change is not in the cache", func() bool {
 		j, ok := b.watch.job(name)
-		return ok && jobFinished(j) && j.Status.Conditions[0].Type == jobComplete
+		return ok && b.jobFinished(j) && j.Status.Conditions[0].Type == jobComplete
 	})
 	return f, b, name
 }

@@ -104,9 +104,11 @@ type Backend struct {
 	// nil: no bound.
 	scratchSize *resource.Quantity
 	stateDir    string
-	watch       *watcher
-	sweep       sweeper
-	closeOnce   sync.Once
+	// markKey signs the marks the backend puts on Jobs (marks.go).
+	markKey   []byte
+	watch     *watcher
+	sweep     sweeper
+	closeOnce sync.Once
 
 	recMu  sync.Mutex           // serialises record files
 	finals map[string]record    // records with an end, by Job name
@@ -199,6 +201,10 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 			return nil, fmt.Errorf("kubernetes backend: the records' directory %s is open to other users (%v) and could not be narrowed to 0700: %w", jobs, st.Mode().Perm(), err)
 		}
 	}
+	markKey, err := loadMarkKey(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes backend: %w", err)
+	}
 	b := &Backend{
 		NodeLostAfter: 30 * time.Second,
 		ns:            site.Namespace,
@@ -209,6 +215,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		workRoot:      site.WorkDir,
 		scratchIn:     site.ScratchMedium,
 		stateDir:      abs,
+		markKey:       markKey,
 		finals:        map[string]record{},
 		uids:          map[string]types.UID{},
 	}
@@ -494,7 +501,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			// Best effort, as in replacedJob.
 			_ = b.keepUID(name, job.UID)
 		}
-		if len(spec.Secret) > 0 && !jobFinished(job) {
+		if len(spec.Secret) > 0 && !b.jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
 			// without an owner; one whose Job create failed on an answer
 			// the API server had carried out (a timeout) deleted it, and
@@ -1444,7 +1451,7 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		job = got
 	}
-	if fin, ok := b.knownFinal(handle); ok && (fin.State != backend.Cancelled || jobFinished(job)) {
+	if fin, ok := b.knownFinal(handle); ok && (fin.State != backend.Cancelled || b.jobFinished(job)) {
 		// The attempt's end on record is its end: it is not worked out
 		// again from the Job, its pods and their nodes at every call, nor
 		// changed by what the cluster says of the Job since. A recorded
@@ -1484,7 +1491,17 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 // when its workload ran.
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 	pods := b.watch.podsOf(job)
-	return podTimes(b.jobState(ctx, job, pods), pods)
+	st := podTimes(b.jobState(ctx, job, pods), pods)
+	if why := b.forgedMarks(job); why != "" {
+		// Reported beside the state the Job's own conditions and pods
+		// give, as the attempt's record does not change by them.
+		if st.Reason == "" {
+			st.Reason = why
+		} else {
+			st.Reason += "; " + why
+		}
+	}
+	return st
 }
 
 // podTimes adds to st when the Job's workload ran: from the first start of
@@ -1550,10 +1567,12 @@ func siteTime(t time.Time) time.Time {
 
 // jobState maps a Job, its Pods (pods) and their Nodes to a backend state.
 func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) backend.Status {
-	if r := job.Annotations[AnnotationLost]; r != "" {
+	// Marks the backend did not put there (marks.go) are no verdict: the
+	// attempt is judged by the Job's conditions and pods, as without them.
+	if r, own := b.markOf(job, AnnotationLost); own {
 		return backend.Status{State: backend.Lost, Reason: r}
 	}
-	if job.Annotations[AnnotationCancelled] != "" {
+	if b.ownMark(job, AnnotationCancelled) {
 		if b.cancelledOnRecord(job.Name) {
 			return backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}
 		}
@@ -1774,7 +1793,7 @@ func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) back
 	st := backend.Status{State: backend.Lost, Reason: reason}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_ = b.patchJob(pctx, job.Name, job.UID, AnnotationLost, reason)
+	_ = b.patchJob(pctx, job.Name, job.UID, b.markPatch(AnnotationLost, job.Name, job.UID, reason))
 	return st
 }
 
@@ -1833,7 +1852,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		if err := b.saveFinal(handle, rec, cancelled); err != nil {
 			return fmt.Errorf("kubernetes cancel %s: %w", handle, err)
 		}
-		err := b.patchJob(ctx, handle, job.UID, AnnotationCancelled, time.Now().UTC().Format(time.RFC3339))
+		err := b.patchJob(ctx, handle, job.UID, b.markPatch(AnnotationCancelled, handle, job.UID, time.Now().UTC().Format(time.RFC3339)))
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil // gone: no Job of the attempt is left to stop
@@ -1861,9 +1880,10 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 }
 
 // jobFinished reports a Job whose pods will start no more: complete or
-// failed, or cancelled, lost or being deleted by Meridian's verdict.
-func jobFinished(job *apiJob) bool {
-	if job.DeletionTimestamp != nil || job.Annotations[AnnotationLost] != "" || job.Annotations[AnnotationCancelled] != "" {
+// failed, being deleted, or marked cancelled or lost by Meridian's verdict
+// (its own marks only: another's mark stops no pod).
+func (b *Backend) jobFinished(job *apiJob) bool {
+	if job.DeletionTimestamp != nil || b.ownMark(job, AnnotationLost) || b.ownMark(job, AnnotationCancelled) {
 		return true
 	}
 	for _, c := range job.Status.Conditions {
@@ -1892,7 +1912,7 @@ func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 	return &j, nil
 }
 
-// annotationPatch is the JSON merge patch that sets one annotation of the
+// annotationPatch is the JSON merge patch that sets annotations of the
 // object whose UID is uid. The value may quote the cluster (a pod's
 // condition message), so it is encoded as JSON, not quoted as Go does
 // ("\x01" is no JSON).
@@ -1902,15 +1922,15 @@ func (b *Backend) getJob(ctx context.Context, name string) (*apiJob, error) {
 // patch meant for an object deleted since and made again under its name.
 // (A merge patch has no preconditions of its own, as a delete has; the
 // Kubernetes controllers guard theirs the same way.)
-func annotationPatch(uid types.UID, key, value string) []byte {
-	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": map[string]string{key: value}}})
+func annotationPatch(uid types.UID, ann map[string]string) []byte {
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": ann}})
 	return b
 }
 
-// patchJob sets one annotation of the Job name whose UID is uid
+// patchJob sets annotations of the Job name whose UID is uid
 // (annotationPatch); a Job of that name with another UID is left as it is,
 // with an Invalid error.
-func (b *Backend) patchJob(ctx context.Context, name string, uid types.UID, key, value string) error {
+func (b *Backend) patchJob(ctx context.Context, name string, uid types.UID, ann map[string]string) error {
 	return b.cs.batch.Patch(types.PatchType(mergePatch)).Namespace(b.ns).Resource(resourceJobs).Name(name).
-		Body(annotationPatch(uid, key, value)).Do(ctx).Error()
+		Body(annotationPatch(uid, ann)).Do(ctx).Error()
 }

@@ -12,17 +12,19 @@ import (
 // Job lost or cancelled, or (who may delete them) have it deleted while a
 // finalizer holds it. None of that ends the attempt: its pods not started
 // yet, or started again, still read their variables from its Secret, so
-// the sweep leaves the Secret. Once the backend's own verdict (Status,
-// which reads such a Job lost) is on record, the attempt is over and the
-// sweep deletes it.
+// the sweep leaves the Secret. A mark that is not the backend's is no
+// verdict of its own either (Status reads the attempt as its Job runs);
+// once the backend's own verdict (Status, which reads a Job being deleted
+// lost) is on record, the attempt is over and the sweep deletes it.
 func TestSweepKeepsTheSecretOfAJobMarkedAtTheSite(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		meta map[string]any
+		lost bool // what Status reads
 	}{
-		{"marked lost", map[string]any{"annotations": map[string]any{AnnotationLost: "says someone"}}},
-		{"marked cancelled", map[string]any{"annotations": map[string]any{AnnotationCancelled: "2026-01-01T00:00:00Z"}}},
-		{"being deleted", map[string]any{"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": []any{"example.com/hold"}}},
+		{"marked lost", map[string]any{"annotations": map[string]any{AnnotationLost: "says someone"}}, false},
+		{"marked cancelled", map[string]any{"annotations": map[string]any{AnnotationCancelled: "2026-01-01T00:00:00Z"}}, false},
+		{"being deleted", map[string]any{"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": []any{"example.com/hold"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t)
@@ -45,12 +47,18 @@ func TestSweepKeepsTheSecretOfAJobMarkedAtTheSite(t *testing.T) {
 				t.Fatalf("sweep %+v, Secret kept %v: a Job %s at the site lost the attempt's Secret", res, ok, tc.name)
 			}
 			st, err := b.Status(ctx, name)
-			if err != nil || st.State != backend.Lost {
-				t.Fatalf("Status = %+v, %v; want Lost", st, err)
+			if err != nil || (st.State == backend.Lost) != tc.lost || st.State.Final() != tc.lost {
+				t.Fatalf("Status = %+v, %v; want lost %v", st, err, tc.lost)
 			}
 			res, err = b.SweepSecrets(ctx, 0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !tc.lost {
+				if _, ok := f.get("secrets", name); !ok || res.Finished != 0 {
+					t.Fatalf("sweep %+v, Secret kept %v: the sweep took the Secret of an attempt that runs on", res, ok)
+				}
+				return
 			}
 			if _, ok := f.get("secrets", name); ok || res.Finished != 1 {
 				t.Fatalf("sweep %+v, Secret kept %v: the attempt lost on record kept its Secret", res, ok)

@@ -531,10 +531,12 @@ func (w *watcher) jobDeleted(obj any) {
 	b := w.b
 	rec, hasRec := b.record(job.Name)
 	if hasRec && rec.Final == nil && !replaced(job, rec) {
+		// Only the backend's own marks (marks.go): a Job deleted with
+		// another's is one deleted at the site, as Status finds it.
 		switch {
-		case job.Annotations[AnnotationLost] != "":
+		case b.ownMark(job, AnnotationLost):
 			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})
-		case job.Annotations[AnnotationCancelled] != "":
+		case b.ownMark(job, AnnotationCancelled):
 			// Cancel records the cancellation before it marks the Job:
 			// this mark was not the attempt's user's (cancelledOnRecord).
 			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: cancelledAtSite + ", and deleted"})

@@ -1,0 +1,129 @@
+package kubernetes
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// The marks the backend puts on an attempt's Job (AnnotationLost,
+// AnnotationCancelled) are each signed: anyone who may update Jobs in the
+// namespace can put the same annotation on a Job, and a mark read as the
+// backend's made the attempt lost at once (run again at the forger's will)
+// and its pods count for nothing in Capacity, and had Submit take the Job
+// for finished. Each mark carries, in an annotation of its own, an HMAC
+// over its kind, the Job's name and the Job's UID (which the API server
+// chooses), keyed by a secret only the backend's state directory holds: a
+// mark without a valid one was not the backend's, and is reported and
+// otherwise ignored. The mark's value (a lost attempt's reason) is not
+// signed: the watch cache cuts long values, and a value changed on a Job
+// the backend did mark changes no verdict.
+const (
+	// AnnotationLostSig signs AnnotationLost.
+	AnnotationLostSig = "meridian.dev/lost-sig"
+	// AnnotationCancelledSig signs AnnotationCancelled.
+	AnnotationCancelledSig = "meridian.dev/cancelled-sig"
+)
+
+// markKeyFile is the key's file in the records' directory (0700), shared
+// by every backend that shares the state directory.
+const markKeyFile = "mark-key"
+
+// markKeyBytes is the key's length.
+const markKeyBytes = 32
+
+// loadMarkKey reads the state directory's key for marks, made on first
+// use. Of backends starting at once on one state directory, one writes it
+// (whole, atomically) and the others read what it wrote. A key file that
+// is not a key is an error: a backend that cannot tell its marks from
+// others' must not start.
+func loadMarkKey(jobsDir string) ([]byte, error) {
+	path := filepath.Join(jobsDir, markKeyFile)
+	fresh := make([]byte, markKeyBytes)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	if _, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(fresh)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("key for the marks on Jobs: %w", err)
+	}
+	data, err := backend.ReadSmallFile(path, 2*markKeyBytes+2)
+	if err != nil {
+		return nil, fmt.Errorf("key for the marks on Jobs: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != markKeyBytes {
+		return nil, fmt.Errorf("key for the marks on Jobs: %s holds no key of %d bytes", path, markKeyBytes)
+	}
+	return key, nil
+}
+
+// markSigKey is the annotation that signs the mark kind.
+func markSigKey(kind string) string {
+	switch kind {
+	case AnnotationLost:
+		return AnnotationLostSig
+	case AnnotationCancelled:
+		return AnnotationCancelledSig
+	}
+	panic("kubernetes: no signature for mark " + kind)
+}
+
+// markSig is the signature of mark kind on the Job name whose UID is uid.
+func (b *Backend) markSig(kind, name string, uid types.UID) string {
+	m := hmac.New(sha256.New, b.markKey)
+	for _, s := range []string{"meridian job mark 1", kind, name, string(uid)} {
+		m.Write([]byte(s))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// markOf reports the mark kind on job: its value, and whether the backend
+// put it there (signed by this state directory's key for this Job's name
+// and UID). A mark present but not the backend's is someone else's.
+func (b *Backend) markOf(job *apiJob, kind string) (value string, own bool) {
+	value = job.Annotations[kind]
+	if value == "" {
+		return "", false
+	}
+	sig := job.Annotations[markSigKey(kind)]
+	want := b.markSig(kind, job.Name, job.UID)
+	return value, sig != "" && hmac.Equal([]byte(sig), []byte(want))
+}
+
+// ownMark reports whether job carries the backend's own mark kind.
+func (b *Backend) ownMark(job *apiJob, kind string) bool {
+	_, own := b.markOf(job, kind)
+	return own
+}
+
+// forgedMarks says, or "", which marks on job the backend did not put
+// there: the way Status reports them, beside the attempt's state.
+func (b *Backend) forgedMarks(job *apiJob) string {
+	var forged []string
+	for _, kind := range []string{AnnotationLost, AnnotationCancelled} {
+		if v, own := b.markOf(job, kind); v != "" && !own {
+			forged = append(forged, kind)
+		}
+	}
+	if len(forged) == 0 {
+		return ""
+	}
+	return "the Job carries a " + strings.Join(forged, " mark and a ") + " mark that Meridian did not put there (ignored)"
+}
+
+// markPatch is the annotations that put the backend's mark kind, of
+// value, on the Job name whose UID is uid.
+func (b *Backend) markPatch(kind, name string, uid types.UID, value string) map[string]string {
+	return map[string]string{kind: value, markSigKey(kind): b.markSig(kind, name, uid)}
+}
