@@ -1091,14 +1091,5 @@ func refusedOutright(err error) bool {
 	if ok && (re.status == http.StatusUnauthorized || re.status == http.StatusForbidden) {
 		return true
 	}
-	if !ok || len(re.errs) == 0 {
-		return false
-	}
-	for _, e := range re.errs {
-		n := e.num()
-		if !(n >= 2000 && n < 3000 || n >= 9000 && n < 10000) {
-			return false
-		}
-	}
-	return true
+	return ok && re.refusalsOnly([2]int{2000, 3000}, [2]int{9000, 10000})
 }
