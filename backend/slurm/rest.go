@@ -981,7 +981,6 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		Script: b.String(),
 		Job: submitJob{
 			Name:        "meridian-sweep-" + key,
-			Comment:     "meridian sweep after " + key,
 			Partition:   info.Partition,
 			Cwd:         "/",
 			Stdout:      path.Join(info.Root, "meridian-sweep-"+key+".out"),
@@ -990,11 +989,13 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 			Dependency:  after,
 		},
 	}
-	if r.rec.sweepIntent(key) {
+	if tok, ok := r.rec.sweepIntent(key); ok && tok != "" {
 		// An earlier sweep submit's answer was lost (a timeout between
 		// slurmrestd and slurmctld, a dropped connection): slurmctld
 		// may have made its job, and each later Clean submitted another.
-		id, ok, err := r.findSweep(ctx, req.Job.Name)
+		// Its job bears the token of the intent; a record without one
+		// (written before sweeps had one) tells no job for the sweep's.
+		id, ok, err := r.findSweep(ctx, req.Job.Name, sweepComment(key, tok))
 		if err != nil {
 			return fmt.Errorf("slurm sweep after %s: %w", key, err)
 		}
@@ -1004,9 +1005,11 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		// None listed: it made no job, or its job has run and been
 		// forgotten; sweeping again does no harm.
 	}
-	if err := r.rec.markSweepIntent(key); err != nil {
+	tok, err := r.rec.markSweepIntent(key)
+	if err != nil {
 		return fmt.Errorf("slurm sweep after %s: %w", key, err)
 	}
+	req.Job.Comment = sweepComment(key, tok)
 	var out struct {
 		JobID int64 `json:"job_id"`
 	}
@@ -1048,28 +1051,40 @@ func (r *REST) listOwnJobsNamed(ctx context.Context, name string, fn func(restLi
 	return err, ownerErr
 }
 
-// findSweep looks for this backend's user's job of the given name (a
-// sweep's, which no other submit of this backend's bears) among the jobs
-// slurmrestd lists.
-func (r *REST) findSweep(ctx context.Context, name string) (string, bool, error) {
-	var found string
+// sweepComment is the comment of the sweep job of key, tok the token of
+// its intent record.
+func sweepComment(key, tok string) string {
+	return "meridian sweep after " + key + " " + tok
+}
+
+// findSweep looks for this backend's user's job of the given name and
+// comment (a sweep's, whose comment carries the token of its intent
+// record, which no other job of the user's can bear before the sweep's
+// job shows it) among the jobs slurmrestd lists, the oldest if several.
+// A job of the name without the comment is not the sweep's, whoever made
+// it: it is passed over, and neither taken nor cancelled.
+func (r *REST) findSweep(ctx context.Context, name, comment string) (string, bool, error) {
+	var oldest int64
 	err, ownerErr := r.listOwnJobsNamed(ctx, name, func(j restListedJob) error {
-		if found != "" {
+		if j.Comment != comment {
 			return nil
 		}
-		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) {
-			found = id
+		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) && (oldest == 0 || j.JobID < oldest) {
+			oldest = j.JobID
 		}
 		return nil
 	})
-	if err == nil && found == "" {
+	if err == nil && oldest == 0 {
 		// Whose the jobs of the name are cannot be told.
 		err = ownerErr
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", name, err)
 	}
-	return found, found != "", nil
+	if oldest == 0 {
+		return "", false, nil
+	}
+	return strconv.FormatInt(oldest, 10), true, nil
 }
 
 // refusedOutright says whether err says that a submit made no job: it
