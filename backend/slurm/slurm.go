@@ -841,20 +841,30 @@ func clipText(s string, limit int) string {
 // Reason, which health checks write and may fill with what a job runs)
 // may hold "State=IDLE", and must not overwrite the State that scontrol
 // printed before it.
+//
+// Its cost is linear in the line, however many words a value has: a
+// node's reason is free text and may run to a client's whole output
+// (maxCommandOutput).
 func ParseKeyValues(line string) map[string]string {
-	out := map[string]string{}
-	last := ""
-	for _, word := range strings.Fields(line) {
+	vals := map[string]*strings.Builder{}
+	var last *strings.Builder
+	for word := range strings.FieldsSeq(line) {
 		k, v, ok := strings.Cut(word, "=")
-		_, seen := out[k]
+		_, seen := vals[k]
 		if !ok || k == "" || strings.ContainsAny(k, "()") || seen {
-			if last != "" {
-				out[last] += " " + word
+			if last != nil {
+				last.WriteByte(' ')
+				last.WriteString(word)
 			}
 			continue
 		}
-		out[k] = v
-		last = k
+		last = &strings.Builder{}
+		last.WriteString(v)
+		vals[k] = last
+	}
+	out := make(map[string]string, len(vals))
+	for k, b := range vals {
+		out[k] = b.String()
 	}
 	return out
 }
