@@ -354,7 +354,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			return "", fmt.Errorf("slurm submit %s: %w", key, err)
 		}
 		if state != "UP" {
-			return "", fmt.Errorf("slurm submit %s: partition %s is %s: %w", key, partition, state, backend.ErrSiteDown)
+			return "", fmt.Errorf("slurm submit %s: partition %s is %s: %w", key, partition, printable([]byte(state), maxNodeText), backend.ErrSiteDown)
 		}
 	}
 	env := map[string]string{"PATH": defaultPath}

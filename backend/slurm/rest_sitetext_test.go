@@ -2,6 +2,7 @@ package slurm_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -196,5 +197,26 @@ func TestRESTTokenNotRepeatedFromAnAnswerOf200(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), token) {
 		t.Errorf("Find's error repeats the token: %v", err)
+	}
+}
+
+// TestRESTPartitionStateBounded: Submit to a partition that is not up
+// said the state slurmrestd gave whole, up to an answer's bound (8 MiB),
+// in its error, which becomes the run's reason. It now says a bounded
+// part of it.
+func TestRESTPartitionStateBounded(t *testing.T) {
+	state := strings.Repeat("D", 1<<20)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slurm/v0.0.38/partition/p", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"errors":[],"partitions":[{"name":"p","state":%q}]}`, state)
+	})
+	site := catalog.BackendSpec{Type: "slurm", RestURL: serveREST(t, mux), Partition: "p"}
+	b := newREST(t, site, t.TempDir())
+	_, err := b.Submit(testCtx(t), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: "/scratch/r1"})
+	if !errors.Is(err, backend.ErrSiteDown) || !strings.Contains(err.Error(), "DDDD") {
+		t.Fatalf("Submit to a partition not up = %.200v; want ErrSiteDown naming the state", err)
+	}
+	if n := len(err.Error()); n > 1<<10 {
+		t.Errorf("Submit's error is %d bytes, want at most 1 KiB", n)
 	}
 }

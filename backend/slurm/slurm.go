@@ -375,7 +375,7 @@ func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
 	}
 	for _, a := range avail {
 		if a != "up" {
-			return fmt.Errorf("partition %s is %s: %w", partition, a, backend.ErrSiteDown)
+			return fmt.Errorf("partition %s is %s: %w", partition, printable([]byte(a), maxNodeText), backend.ErrSiteDown)
 		}
 	}
 	return nil
@@ -705,7 +705,8 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 		node := ParseKeyValues(line)
 		for _, flag := range strings.Split(node["State"], "+") {
 			if flag == "DOWN" || flag == "FAIL" || flag == "DOWN*" {
-				return fmt.Sprintf("node %s is %s", node["NodeName"], node["State"]), nil
+				// The site's words become the run's reason: bounded.
+				return fmt.Sprintf("node %s is %s", printable([]byte(node["NodeName"]), maxNodeText), printable([]byte(node["State"]), maxNodeText)), nil
 			}
 		}
 	}
