@@ -481,3 +481,26 @@ func fakeSlurmPartition(t *testing.T, stateDir, partition string) *slurm.Slurm {
 	}
 	return b
 }
+
+// TestStatusPassesNoNodeListAsOptions: the node list squeue printed for a
+// running job was passed to scontrol as it was, so one starting with "-"
+// was read as scontrol's options. A node list that is no host list is now
+// not asked about.
+func TestStatusPassesNoNodeListAsOptions(t *testing.T) {
+	stateDir := t.TempDir()
+	args := filepath.Join(t.TempDir(), "args")
+	squeue := `#!/bin/sh
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037--clusters=other\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+`
+	b := fakeSlurm(t, stateDir, map[string]string{
+		"scontrol": "#!/bin/sh\necho \"$@\" >>" + args + "\necho 'NodeName=n1 State=IDLE'\n",
+		"squeue":   squeue,
+	})
+	st, err := b.Status(context.Background(), "4242")
+	if err != nil || st.State != backend.Running {
+		t.Fatalf("Status = %+v, %v; want running", st, err)
+	}
+	if data, err := os.ReadFile(args); err == nil {
+		t.Errorf("scontrol was run with %q; want no run for a node list that is no host list", data)
+	}
+}

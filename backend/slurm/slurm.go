@@ -694,7 +694,9 @@ func exitFileStatus(dir, key string, cancelled bool) (backend.Status, error) {
 
 // downNode names the first node of nodelist that is down or failed, or "".
 func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
-	if nodelist == "" || nodelist == "(null)" {
+	if !hostList(nodelist) {
+		// None ("" or "(null)"), or no host list: passed to scontrol as
+		// it is, one starting with "-" would be read as its options.
 		return "", nil
 	}
 	out, err := s.run(ctx, "scontrol", "show", "node", "-o", nodelist)
@@ -1183,7 +1185,13 @@ func slurmEnded(state string) bool {
 // brackets, ranges, commas) that can be passed to scontrol as one
 // argument: the record of one is in a directory the job's user can write.
 func validNodeList(list string) bool {
-	if list == "" || len(list) > maxNodeListLen || list[0] == '-' {
+	return len(list) <= maxNodeListLen && hostList(list)
+}
+
+// hostList says whether list has the form of a Slurm host list, and is
+// no option of a Slurm client.
+func hostList(list string) bool {
+	if list == "" || list[0] == '-' {
 		return false
 	}
 	for _, r := range list {
