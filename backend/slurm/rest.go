@@ -214,9 +214,13 @@ func (r *REST) Check(ctx context.Context) error {
 		if seenN++; len(seen) < maxNamedNodes {
 			seen = append(seen, printable([]byte(n.Name), maxNodeText)+"="+printable([]byte(n.Gres), maxNodeText))
 		}
-		for _, g := range strings.Split(n.Gres, ",") {
-			f := strings.Split(strings.TrimSpace(g), ":")
-			if f[0] == name && (typ == "" || len(f) > 2 && f[1] == typ) {
+		// Entry by entry, nothing kept: a node's GRES is the site's
+		// text, up to an element's bound (maxBody), and a slice of its
+		// entries would cost many times that.
+		for g := range strings.SplitSeq(n.Gres, ",") {
+			gname, rest, _ := strings.Cut(strings.TrimSpace(g), ":")
+			gtyp, _, counted := strings.Cut(rest, ":")
+			if gname == name && (typ == "" || counted && gtyp == typ) {
 				found = true
 			}
 		}
