@@ -958,6 +958,17 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	if !ok || len(info.Command) == 0 || !path.IsAbs(info.Root) {
 		return nil // submitted before sweeps were recorded
 	}
+	// Under the attempt's lock, as Submit: two Cleans of the attempt at
+	// once (its run ended and its earlier attempts asked again) each
+	// found no sweep yet and each submitted one.
+	unlock, err := flock.Lock(ctx, filepath.Join(r.rec.jobDir(key), "lock"))
+	if err != nil {
+		return fmt.Errorf("slurm sweep after %s: %w", key, err)
+	}
+	defer unlock()
+	if r.rec.swept(key) {
+		return nil
+	}
 	st, err := r.Status(ctx, handle)
 	if err != nil {
 		return err

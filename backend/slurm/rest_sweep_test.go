@@ -3,6 +3,7 @@ package slurm_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -243,5 +244,79 @@ func TestRESTCleanTakesNoLookalikeForTheSweep(t *testing.T) {
 	}
 	if len(deletes) != 0 {
 		t.Errorf("cancelled %q; want no job cancelled", deletes)
+	}
+}
+
+// TestRESTConcurrentCleansSubmitOneSweep: two Cleans of one attempt at
+// once each found no sweep of it yet, and each submitted one. Clean now
+// holds the attempt's lock: while the first submits, the second waits
+// (here until its deadline, the first being held), and once the first has
+// swept, a Clean submits nothing more.
+func TestRESTConcurrentCleansSubmitOneSweep(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		posts   int
+		entered = make(chan struct{})
+		release = make(chan struct{})
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /slurm/v0.0.38/job/submit", func(w http.ResponseWriter, req *http.Request) {
+		var in struct {
+			Job struct {
+				Name string `json:"name"`
+			} `json:"job"`
+		}
+		json.NewDecoder(req.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.HasPrefix(in.Job.Name, "meridian-sweep-") {
+			json.NewEncoder(w).Encode(map[string]any{"job_id": 77, "errors": []any{}})
+			return
+		}
+		mu.Lock()
+		posts++
+		first := posts == 1
+		mu.Unlock()
+		if first {
+			close(entered)
+			<-release
+		}
+		json.NewEncoder(w).Encode(map[string]any{"job_id": 100 + posts, "errors": []any{}})
+	})
+	mux.HandleFunc("GET /slurm/v0.0.38/job/{id}", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 77, "name": slurm.JobName("r1", 1), "comment": "meridian run r1 attempt 1",
+			"user_id": os.Getuid(), "submit_time": time.Now().Unix(), "job_state": "RUNNING", "exit_code": 0}}})
+	})
+	mux.HandleFunc("GET /slurm/v0.0.38/jobs", func(w http.ResponseWriter, req *http.Request) {
+		// The first sweep's job is not made yet: its submit is held.
+		io.WriteString(w, `{"jobs":[],"errors":[]}`)
+	})
+	site := catalog.BackendSpec{Type: "slurm", RestURL: serveREST(t, mux)}
+	state := t.TempDir()
+	b := newREST(t, site, state)
+	b2 := newREST(t, site, state) // another value of the same state directory
+	ctx := context.Background()
+	h, err := b.Submit(ctx, backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"/bin/agent", "agent"}, WorkDir: "/scratch/r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- b.Clean(ctx, h) }()
+	<-entered
+	ctx2, cancel := context.WithTimeout(ctx, time.Second)
+	err2 := b2.Clean(ctx2, h)
+	cancel()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the first Clean: %v", err)
+	}
+	if err := b2.Clean(ctx, h); err != nil {
+		t.Fatalf("a Clean after the sweep: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if posts != 1 {
+		t.Errorf("%d sweep submits (the second Clean, while the first submitted: %v); want one", posts, err2)
 	}
 }
