@@ -2,6 +2,7 @@ package slurm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -434,5 +435,72 @@ func TestSubmitRepairsAHalfWrittenRecord(t *testing.T) {
 	st, err := b.Status(context.Background(), id)
 	if err != nil || st.State != backend.Succeeded {
 		t.Fatalf("Status of the recorded job once slurmctld forgot it = %+v, %v; want succeeded, from its exit code", st, err)
+	}
+}
+
+// TestSiteWordsBounded: what Slurm's clients print of a partition's or a
+// node's state, a word of any length, was said whole: in Submit's error
+// for a partition not up, and in the reason of a job whose node is down,
+// which the run keeps. Each now says a bounded part of it.
+func TestSiteWordsBounded(t *testing.T) {
+	const junk = "head -c 1048576 /dev/zero | tr '\\0' X"
+	stateDir := t.TempDir()
+	squeue := `#!/bin/sh
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+`
+	b := fakeSlurm(t, stateDir, map[string]string{
+		"sinfo":    "#!/bin/sh\nprintf 'down'; " + junk + "\n",
+		"scontrol": "#!/bin/sh\nprintf 'NodeName=n1 Arch=x86_64 State=DOWN+'; " + junk + "; echo ' Partitions=p'\n",
+		"squeue":   squeue,
+	})
+	st, err := b.Status(context.Background(), "4242")
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "node n1 is DOWN+XXX") {
+		t.Fatalf("Status of a job on a down node = %s %.200q, %v; want lost naming the node", st.State, st.Reason, err)
+	}
+	if n := len(st.Reason); n > 1<<10 {
+		t.Errorf("the lost job's reason is %d bytes, want at most 1 KiB", n)
+	}
+
+	b = fakeSlurmPartition(t, t.TempDir(), "p")
+	_, err = b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+	if !errors.Is(err, backend.ErrSiteDown) || !strings.Contains(err.Error(), "is downXXX") {
+		t.Fatalf("Submit to a partition not up = %.200v; want ErrSiteDown naming the state", err)
+	}
+	if n := len(err.Error()); n > 1<<10 {
+		t.Errorf("Submit's error is %d bytes, want at most 1 KiB", n)
+	}
+}
+
+// fakeSlurmPartition is a backend of the fake clients on PATH (fakeSlurm)
+// that submits to partition.
+func fakeSlurmPartition(t *testing.T, stateDir, partition string) *slurm.Slurm {
+	t.Helper()
+	b, err := slurm.New(catalog.BackendSpec{Type: "slurm", Partition: partition}, stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestStatusPassesNoNodeListAsOptions: the node list squeue printed for a
+// running job was passed to scontrol as it was, so one starting with "-"
+// was read as scontrol's options. A node list that is no host list is now
+// not asked about.
+func TestStatusPassesNoNodeListAsOptions(t *testing.T) {
+	stateDir := t.TempDir()
+	args := filepath.Join(t.TempDir(), "args")
+	squeue := `#!/bin/sh
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037--clusters=other\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+`
+	b := fakeSlurm(t, stateDir, map[string]string{
+		"scontrol": "#!/bin/sh\necho \"$@\" >>" + args + "\necho 'NodeName=n1 State=IDLE'\n",
+		"squeue":   squeue,
+	})
+	st, err := b.Status(context.Background(), "4242")
+	if err != nil || st.State != backend.Running {
+		t.Fatalf("Status = %+v, %v; want running", st, err)
+	}
+	if data, err := os.ReadFile(args); err == nil {
+		t.Errorf("scontrol was run with %q; want no run for a node list that is no host list", data)
 	}
 }

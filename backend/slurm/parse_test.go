@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,40 @@ func TestParseKeyValues(t *testing.T) {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// manyWords is a line of `scontrol show node -o` whose node's reason, free
+// text that a health check may fill with what a job printed, has n words.
+func manyWords(n int) string {
+	return "NodeName=n1 State=IDLE Reason=" + strings.Repeat("a ", n) + "State=DOWN"
+}
+
+// TestParseKeyValuesCostsTheLine: each word of a value was appended to the
+// value so far, copying it, so a reason of n words cost n²/2 bytes: a
+// gigabyte for a 64 KiB reason, and terabytes for one of a client's whole
+// output (maxCommandOutput), at every poll of the node. It now costs a
+// bound of the line's size.
+func TestParseKeyValuesCostsTheLine(t *testing.T) {
+	line := manyWords(32 << 10)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kv := ParseKeyValues(line)
+	runtime.ReadMemStats(&after)
+	if built := after.TotalAlloc - before.TotalAlloc; built > 16*uint64(len(line)) {
+		t.Errorf("ParseKeyValues allocated %d bytes for a line of %d", built, len(line))
+	}
+	if kv["State"] != "IDLE" || kv["NodeName"] != "n1" || kv["Reason"] != strings.Repeat("a ", 32<<10)+"State=DOWN" {
+		t.Errorf("State %q, NodeName %q, Reason of %d bytes", kv["State"], kv["NodeName"], len(kv["Reason"]))
+	}
+}
+
+func BenchmarkParseKeyValuesLongReason(b *testing.B) {
+	line := manyWords(32 << 10)
+	b.ReportAllocs()
+	for range b.N {
+		ParseKeyValues(line)
 	}
 }
 

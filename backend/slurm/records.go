@@ -1,6 +1,8 @@
 package slurm
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -250,9 +252,22 @@ func (r records) markSwept(key, what string) error {
 
 // markSweepIntent records that a sweep job of key is about to be
 // submitted, so that a later Clean, should the submit's answer be lost,
-// looks for that job before submitting another.
-func (r records) markSweepIntent(key string) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweeping"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+// looks for that job before submitting another. The record holds a token
+// that the sweep's comment carries: a job of the sweep's name and comment
+// can be made by any job of the cluster user (a workload runs as that
+// user), never one with the token before the sweep's job shows it. An
+// intent already recorded keeps its token, so that a job of any earlier
+// try is found.
+func (r records) markSweepIntent(key string) (string, error) {
+	if tok, _ := r.sweepIntent(key); tok != "" {
+		return tok, nil
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b[:])
+	return tok, atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweeping"), []byte(time.Now().UTC().Format(time.RFC3339)+" "+tok+"\n"), 0o644)
 }
 
 // clearSweepIntent removes key's sweep intent once the scheduler has
@@ -265,8 +280,25 @@ func (r records) clearSweepIntent(key string) error {
 	return err
 }
 
-func (r records) sweepIntent(key string) bool {
-	_, err := os.Stat(filepath.Join(r.jobDir(key), "sweeping"))
+// sweepIntent says whether a sweep of key may have been submitted, and
+// with which token (see markSweepIntent); "" for a record that holds
+// none, which no job found can be told to be the sweep's by.
+func (r records) sweepIntent(key string) (token string, ok bool) {
+	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "sweeping"), 256)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false
+	}
+	if f := strings.Fields(string(data)); err == nil && len(f) == 2 && validSweepToken(f[1]) {
+		return f[1], true
+	}
+	return "", true
+}
+
+func validSweepToken(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
 	return err == nil
 }
 

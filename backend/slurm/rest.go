@@ -214,9 +214,13 @@ func (r *REST) Check(ctx context.Context) error {
 		if seenN++; len(seen) < maxNamedNodes {
 			seen = append(seen, printable([]byte(n.Name), maxNodeText)+"="+printable([]byte(n.Gres), maxNodeText))
 		}
-		for _, g := range strings.Split(n.Gres, ",") {
-			f := strings.Split(strings.TrimSpace(g), ":")
-			if f[0] == name && (typ == "" || len(f) > 2 && f[1] == typ) {
+		// Entry by entry, nothing kept: a node's GRES is the site's
+		// text, up to an element's bound (maxBody), and a slice of its
+		// entries would cost many times that.
+		for g := range strings.SplitSeq(n.Gres, ",") {
+			gname, rest, _ := strings.Cut(strings.TrimSpace(g), ":")
+			gtyp, _, counted := strings.Cut(rest, ":")
+			if gname == name && (typ == "" || counted && gtyp == typ) {
 				found = true
 			}
 		}
@@ -354,7 +358,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			return "", fmt.Errorf("slurm submit %s: %w", key, err)
 		}
 		if state != "UP" {
-			return "", fmt.Errorf("slurm submit %s: partition %s is %s: %w", key, partition, state, backend.ErrSiteDown)
+			return "", fmt.Errorf("slurm submit %s: partition %s is %s: %w", key, partition, printable([]byte(state), maxNodeText), backend.ErrSiteDown)
 		}
 	}
 	env := map[string]string{"PATH": defaultPath}
@@ -954,6 +958,17 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	if !ok || len(info.Command) == 0 || !path.IsAbs(info.Root) {
 		return nil // submitted before sweeps were recorded
 	}
+	// Under the attempt's lock, as Submit: two Cleans of the attempt at
+	// once (its run ended and its earlier attempts asked again) each
+	// found no sweep yet and each submitted one.
+	unlock, err := flock.Lock(ctx, filepath.Join(r.rec.jobDir(key), "lock"))
+	if err != nil {
+		return fmt.Errorf("slurm sweep after %s: %w", key, err)
+	}
+	defer unlock()
+	if r.rec.swept(key) {
+		return nil
+	}
 	st, err := r.Status(ctx, handle)
 	if err != nil {
 		return err
@@ -981,7 +996,6 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		Script: b.String(),
 		Job: submitJob{
 			Name:        "meridian-sweep-" + key,
-			Comment:     "meridian sweep after " + key,
 			Partition:   info.Partition,
 			Cwd:         "/",
 			Stdout:      path.Join(info.Root, "meridian-sweep-"+key+".out"),
@@ -990,11 +1004,13 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 			Dependency:  after,
 		},
 	}
-	if r.rec.sweepIntent(key) {
+	if tok, ok := r.rec.sweepIntent(key); ok && tok != "" {
 		// An earlier sweep submit's answer was lost (a timeout between
 		// slurmrestd and slurmctld, a dropped connection): slurmctld
 		// may have made its job, and each later Clean submitted another.
-		id, ok, err := r.findSweep(ctx, req.Job.Name)
+		// Its job bears the token of the intent; a record without one
+		// (written before sweeps had one) tells no job for the sweep's.
+		id, ok, err := r.findSweep(ctx, req.Job.Name, sweepComment(key, tok))
 		if err != nil {
 			return fmt.Errorf("slurm sweep after %s: %w", key, err)
 		}
@@ -1004,9 +1020,11 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		// None listed: it made no job, or its job has run and been
 		// forgotten; sweeping again does no harm.
 	}
-	if err := r.rec.markSweepIntent(key); err != nil {
+	tok, err := r.rec.markSweepIntent(key)
+	if err != nil {
 		return fmt.Errorf("slurm sweep after %s: %w", key, err)
 	}
+	req.Job.Comment = sweepComment(key, tok)
 	var out struct {
 		JobID int64 `json:"job_id"`
 	}
@@ -1048,28 +1066,40 @@ func (r *REST) listOwnJobsNamed(ctx context.Context, name string, fn func(restLi
 	return err, ownerErr
 }
 
-// findSweep looks for this backend's user's job of the given name (a
-// sweep's, which no other submit of this backend's bears) among the jobs
-// slurmrestd lists.
-func (r *REST) findSweep(ctx context.Context, name string) (string, bool, error) {
-	var found string
+// sweepComment is the comment of the sweep job of key, tok the token of
+// its intent record.
+func sweepComment(key, tok string) string {
+	return "meridian sweep after " + key + " " + tok
+}
+
+// findSweep looks for this backend's user's job of the given name and
+// comment (a sweep's, whose comment carries the token of its intent
+// record, which no other job of the user's can bear before the sweep's
+// job shows it) among the jobs slurmrestd lists, the oldest if several.
+// A job of the name without the comment is not the sweep's, whoever made
+// it: it is passed over, and neither taken nor cancelled.
+func (r *REST) findSweep(ctx context.Context, name, comment string) (string, bool, error) {
+	var oldest int64
 	err, ownerErr := r.listOwnJobsNamed(ctx, name, func(j restListedJob) error {
-		if found != "" {
+		if j.Comment != comment {
 			return nil
 		}
-		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) {
-			found = id
+		if id := strconv.FormatInt(j.JobID, 10); j.JobID > 0 && isJobID(id) && (oldest == 0 || j.JobID < oldest) {
+			oldest = j.JobID
 		}
 		return nil
 	})
-	if err == nil && found == "" {
+	if err == nil && oldest == 0 {
 		// Whose the jobs of the name are cannot be told.
 		err = ownerErr
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", name, err)
 	}
-	return found, found != "", nil
+	if oldest == 0 {
+		return "", false, nil
+	}
+	return strconv.FormatInt(oldest, 10), true, nil
 }
 
 // refusedOutright says whether err says that a submit made no job: it
@@ -1091,14 +1121,5 @@ func refusedOutright(err error) bool {
 	if ok && (re.status == http.StatusUnauthorized || re.status == http.StatusForbidden) {
 		return true
 	}
-	if !ok || len(re.errs) == 0 {
-		return false
-	}
-	for _, e := range re.errs {
-		n := e.num()
-		if !(n >= 2000 && n < 3000 || n >= 9000 && n < 10000) {
-			return false
-		}
-	}
-	return true
+	return ok && re.refusalsOnly([2]int{2000, 3000}, [2]int{9000, 10000})
 }

@@ -2,11 +2,13 @@ package slurm_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,5 +198,67 @@ func TestRESTTokenNotRepeatedFromAnAnswerOf200(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), token) {
 		t.Errorf("Find's error repeats the token: %v", err)
+	}
+}
+
+// TestRESTPartitionStateBounded: Submit to a partition that is not up
+// said the state slurmrestd gave whole, up to an answer's bound (8 MiB),
+// in its error, which becomes the run's reason. It now says a bounded
+// part of it.
+func TestRESTPartitionStateBounded(t *testing.T) {
+	state := strings.Repeat("D", 1<<20)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slurm/v0.0.38/partition/p", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"errors":[],"partitions":[{"name":"p","state":%q}]}`, state)
+	})
+	site := catalog.BackendSpec{Type: "slurm", RestURL: serveREST(t, mux), Partition: "p"}
+	b := newREST(t, site, t.TempDir())
+	_, err := b.Submit(testCtx(t), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: "/scratch/r1"})
+	if !errors.Is(err, backend.ErrSiteDown) || !strings.Contains(err.Error(), "DDDD") {
+		t.Fatalf("Submit to a partition not up = %.200v; want ErrSiteDown naming the state", err)
+	}
+	if n := len(err.Error()); n > 1<<10 {
+		t.Errorf("Submit's error is %d bytes, want at most 1 KiB", n)
+	}
+}
+
+// TestRESTCheckGresCostsTheAnswer: Check split each node's GRES into a
+// slice of its entries, and each entry into a slice of its fields: a node
+// whose GRES is 4 MiB of commas cost 160 MB. It now reads the
+// entries one at a time, for a bound of the answer's size; what it finds
+// is unchanged.
+func TestRESTCheckGresCostsTheAnswer(t *testing.T) {
+	commas := strings.Repeat(",", 4<<20)
+	for _, tc := range []struct {
+		gres, want string // want: "" for no error
+	}{
+		{"gpu:h100:8" + commas, ""},
+		{commas + "gpu:h100:8(S:0-1),mic:phi:2", ""},
+		{"gpu:h100" + commas, "backend.gres"}, // no count: not of the type
+		{"gpu:a100:8" + commas, "backend.gres"},
+	} {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /slurm/v0.0.38/ping", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"errors":[],"pings":[{"ping":"UP","status":0}]}`)
+		})
+		mux.HandleFunc("GET /slurm/v0.0.38/partition/p", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"errors":[],"partitions":[{"name":"p","state":"UP"}]}`)
+		})
+		mux.HandleFunc("GET /slurm/v0.0.38/nodes", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"errors":[],"nodes":[{"name":"n1","state":"idle","partitions":["p"],"gres":%q}]}`, tc.gres)
+		})
+		site := catalog.BackendSpec{Type: "slurm", RestURL: serveREST(t, mux), Partition: "p", Gres: "gpu:h100"}
+		b := newREST(t, site, t.TempDir())
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		err := b.Check(testCtx(t))
+		runtime.ReadMemStats(&after)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Check of a node with GRES %.40q… = %.200v; want %q", strings.Trim(tc.gres, ","), err, tc.want)
+		}
+		if built := after.TotalAlloc - before.TotalAlloc; built > 64<<20 {
+			t.Errorf("Check allocated %d MB for an answer of %d MB", built>>20, len(tc.gres)>>20)
+		}
 	}
 }

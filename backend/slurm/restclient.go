@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,8 +333,55 @@ const (
 type restError struct {
 	method, path string
 	status       int
-	errs         []apiError
-	text         string // the start of a body that is not Slurm's JSON
+	// errs is the start of the answer's errors list, at most
+	// maxListedErrors entries, their words cut to what Error can say; more
+	// is how many entries followed. An answer may list a hundred thousand
+	// errors in its maxBody, and this error is kept as long as a run's
+	// reason or a poll's failure is: it keeps no more than it says.
+	errs []apiError
+	more int
+	// nums are the distinct error numbers of the whole list, in the order
+	// met, at most maxErrorNums; numsOver says there were more.
+	nums     []int
+	numsOver bool
+	text     string // the start of a body that is not Slurm's JSON
+}
+
+// Bounds on what a restError keeps of an answer's errors list.
+const (
+	maxListedErrors = 16
+	maxErrorNums    = 64
+)
+
+// newRESTError is the error of an answer that lists errs. redact, if not
+// nil, is applied to the words kept, before they are cut, so that no part
+// of what it removes survives the cut.
+func newRESTError(method, path string, status int, errs []apiError, redact func(string) string) *restError {
+	re := &restError{method: method, path: path, status: status}
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
+	keep := func(s string) string { return strings.Clone(cut(redact(s))) }
+	re.errs = make([]apiError, 0, min(len(errs), maxListedErrors))
+	for i, a := range errs {
+		if i < maxListedErrors {
+			re.errs = append(re.errs, apiError{Error: keep(a.Error), Description: keep(a.Description), Source: keep(a.Source), Number: a.Number, Code: a.Code, Errno: a.Errno})
+		}
+		re.note(a.num())
+	}
+	re.more = len(errs) - len(re.errs)
+	return re
+}
+
+func (e *restError) note(n int) {
+	if slices.Contains(e.nums, n) {
+		return
+	}
+	if len(e.nums) >= maxErrorNums {
+		e.numsOver = true
+		return
+	}
+	e.nums = append(e.nums, n)
 }
 
 func (e *restError) Error() string {
@@ -361,6 +409,9 @@ func (e *restError) Error() string {
 	if len(msg) > maxErrorText {
 		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
 	}
+	if e.more > 0 {
+		msg += fmt.Sprintf(" (and %d more errors)", e.more)
+	}
 	return fmt.Sprintf("%s %s: HTTP %d: %s", e.method, e.path, e.status, msg)
 }
 
@@ -378,22 +429,37 @@ const maxErrorText = 2 << 10
 
 // has reports whether slurmrestd answered with one of the Slurm errors nums.
 func (e *restError) has(nums ...int) bool {
-	for _, a := range e.errs {
-		for _, n := range nums {
-			if a.num() == n {
-				return true
-			}
+	for _, n := range nums {
+		if slices.Contains(e.nums, n) {
+			return true
 		}
 	}
 	return false
+}
+
+// refusalsOnly reports whether every error listed is one of the given
+// ranges [lo, hi) of numbers; false if the list was too varied to tell.
+func (e *restError) refusalsOnly(ranges ...[2]int) bool {
+	if len(e.nums) == 0 || e.numsOver {
+		return false
+	}
+	for _, n := range e.nums {
+		in := false
+		for _, r := range ranges {
+			in = in || n >= r[0] && n < r[1]
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *restError) auth() bool {
 	if e.status == http.StatusUnauthorized || e.status == http.StatusForbidden {
 		return true
 	}
-	for _, a := range e.errs {
-		n := a.num()
+	for _, n := range e.nums {
 		if n == errProtocolAuth || n == errAccessDenied || n == errUserIDMissing || n >= errAuthFirst && n <= errAuthLast {
 			return true
 		}
@@ -496,26 +562,22 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		re := &restError{method: method, path: path, status: resp.StatusCode}
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		var env struct {
 			Errors []apiError `json:"errors"`
 		}
+		var re *restError
 		if json.Unmarshal(data, &env) == nil && len(env.Errors) > 0 {
-			re.errs = env.Errors
+			re = c.restError(method, path, resp.StatusCode, env.Errors)
 		} else {
-			re.text = printable(data, 200)
+			re = &restError{method: method, path: path, status: resp.StatusCode, text: c.redact(printable(data, 200))}
 		}
-		c.redact(re)
 		retry := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
 		return retry, re
 	}
 	lr := &limitedReader{r: resp.Body, left: limit}
 	if err := read(lr); err != nil {
-		re, listed := asRESTError(err)
-		if listed {
-			c.redact(re) // errors listed in an answer of status 200
-		}
+		_, listed := asRESTError(err)
 		if lr.over {
 			return false, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, limit)
 		}
@@ -530,23 +592,24 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	return false, nil
 }
 
-// redact removes the token from what re repeats of slurmrestd's answer:
-// never repeat the token, even where a server echoes it, in an answer of
-// any status.
-func (c *restClient) redact(re *restError) {
+// redact removes the token from what an error repeats of slurmrestd's
+// answer: never repeat the token, even where a server echoes it, in an
+// answer of any status.
+func (c *restClient) redact(s string) string {
 	if c.token == nil {
-		return
+		return s
 	}
 	tok := c.token.current()
 	if tok == "" {
-		return
+		return s
 	}
-	re.text = strings.ReplaceAll(re.text, tok, "[token]")
-	for i := range re.errs {
-		re.errs[i].Error = strings.ReplaceAll(re.errs[i].Error, tok, "[token]")
-		re.errs[i].Description = strings.ReplaceAll(re.errs[i].Description, tok, "[token]")
-		re.errs[i].Source = strings.ReplaceAll(re.errs[i].Source, tok, "[token]")
-	}
+	return strings.ReplaceAll(s, tok, "[token]")
+}
+
+// restError is the error of an answer that lists errs, the token removed
+// from what it keeps.
+func (c *restClient) restError(method, path string, status int, errs []apiError) *restError {
+	return newRESTError(method, path, status, errs, c.redact)
 }
 
 // notSentError is an error that stopped a request before any of it left
@@ -629,7 +692,7 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 			return fmt.Errorf("answer is not Slurm's JSON: %v", err)
 		}
 		if len(env.Errors) > 0 {
-			return &restError{method: method, path: path, status: http.StatusOK, errs: env.Errors}
+			return c.restError(method, path, http.StatusOK, env.Errors)
 		}
 		if out == nil {
 			return nil
@@ -685,7 +748,7 @@ func (c *restClient) list(ctx context.Context, path, key string, each func(json.
 						return err
 					}
 					if len(errs) > 0 {
-						return &restError{method: http.MethodGet, path: path, status: http.StatusOK, errs: errs}
+						return c.restError(http.MethodGet, path, http.StatusOK, errs)
 					}
 				default:
 					var skip json.RawMessage

@@ -375,7 +375,7 @@ func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
 	}
 	for _, a := range avail {
 		if a != "up" {
-			return fmt.Errorf("partition %s is %s: %w", partition, a, backend.ErrSiteDown)
+			return fmt.Errorf("partition %s is %s: %w", partition, printable([]byte(a), maxNodeText), backend.ErrSiteDown)
 		}
 	}
 	return nil
@@ -694,7 +694,9 @@ func exitFileStatus(dir, key string, cancelled bool) (backend.Status, error) {
 
 // downNode names the first node of nodelist that is down or failed, or "".
 func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
-	if nodelist == "" || nodelist == "(null)" {
+	if !hostList(nodelist) {
+		// None ("" or "(null)"), or no host list: passed to scontrol as
+		// it is, one starting with "-" would be read as its options.
 		return "", nil
 	}
 	out, err := s.run(ctx, "scontrol", "show", "node", "-o", nodelist)
@@ -705,7 +707,8 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 		node := ParseKeyValues(line)
 		for _, flag := range strings.Split(node["State"], "+") {
 			if flag == "DOWN" || flag == "FAIL" || flag == "DOWN*" {
-				return fmt.Sprintf("node %s is %s", node["NodeName"], node["State"]), nil
+				// The site's words become the run's reason: bounded.
+				return fmt.Sprintf("node %s is %s", printable([]byte(node["NodeName"]), maxNodeText), printable([]byte(node["State"]), maxNodeText)), nil
 			}
 		}
 	}
@@ -841,20 +844,30 @@ func clipText(s string, limit int) string {
 // Reason, which health checks write and may fill with what a job runs)
 // may hold "State=IDLE", and must not overwrite the State that scontrol
 // printed before it.
+//
+// Its cost is linear in the line, however many words a value has: a
+// node's reason is free text and may run to a client's whole output
+// (maxCommandOutput).
 func ParseKeyValues(line string) map[string]string {
-	out := map[string]string{}
-	last := ""
-	for _, word := range strings.Fields(line) {
+	vals := map[string]*strings.Builder{}
+	var last *strings.Builder
+	for word := range strings.FieldsSeq(line) {
 		k, v, ok := strings.Cut(word, "=")
-		_, seen := out[k]
+		_, seen := vals[k]
 		if !ok || k == "" || strings.ContainsAny(k, "()") || seen {
-			if last != "" {
-				out[last] += " " + word
+			if last != nil {
+				last.WriteByte(' ')
+				last.WriteString(word)
 			}
 			continue
 		}
-		out[k] = v
-		last = k
+		last = &strings.Builder{}
+		last.WriteString(v)
+		vals[k] = last
+	}
+	out := make(map[string]string, len(vals))
+	for k, b := range vals {
+		out[k] = b.String()
 	}
 	return out
 }
@@ -1172,7 +1185,13 @@ func slurmEnded(state string) bool {
 // brackets, ranges, commas) that can be passed to scontrol as one
 // argument: the record of one is in a directory the job's user can write.
 func validNodeList(list string) bool {
-	if list == "" || len(list) > maxNodeListLen || list[0] == '-' {
+	return len(list) <= maxNodeListLen && hostList(list)
+}
+
+// hostList says whether list has the form of a Slurm host list, and is
+// no option of a Slurm client.
+func hostList(list string) bool {
+	if list == "" || list[0] == '-' {
 		return false
 	}
 	for _, r := range list {
