@@ -253,10 +253,20 @@ func addTarListBound(maxFiles int, maxBytes int64) int {
 // own chunks (older versions', as ListBound allows); a variable for tests.
 var addTarListBase = 1 << 20
 
+// MaxTarEntries bounds the entries of every kind (files, directories, and
+// any other the stream names before it is refused) that AddTar reads of
+// one stream. Files are bounded by maxFiles and their content by
+// maxBytes, but a directory entry adds nothing to the manifest and costs
+// only its header: without this bound a stream of directory entries that
+// never ends would keep AddTar reading and parsing until its caller gave
+// up. A checkpoint holds a directory entry for each of its directories,
+// so the bound is well above any maxFiles a caller passes.
+const MaxTarEntries = 1 << 18
+
 // AddTar is Add over a tar stream instead of a directory: regular files and
 // directories only (a link, device or other entry is an error), paths
 // relative and clean, at most maxFiles files and maxBytes bytes of file
-// content. It is how a process seals what a less trusted one hands it,
+// content, and at most MaxTarEntries entries of any kind. It is how a process seals what a less trusted one hands it,
 // without opening any path that process chose. It reads at most
 // 1<<20 objects of the store's listing of chunks already there, besides
 // one for each chunk the stream can make (ErrListTooLong past that).
@@ -281,13 +291,16 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 	m := &Manifest{Version: ManifestVersion, Dataset: name}
 	var newChunks, newBytes atomic.Int64
 	var total int64
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("tar: %w", err)
+		}
+		if entries >= MaxTarEntries {
+			return nil, fmt.Errorf("tar entry %q: more than %d entries", hdr.Name, MaxTarEntries)
 		}
 		rel := strings.TrimSuffix(path.Clean(hdr.Name), "/")
 		if err := CheckPath(rel); err != nil {

@@ -888,3 +888,66 @@ func TestVerifyPinned(t *testing.T) {
 		t.Fatalf("unpinned: %+v %v", rep, err)
 	}
 }
+
+// endlessDirs is a tar stream of directory entries, one header block
+// each, that goes on to most entries and then ends; read counts the
+// blocks read.
+type endlessDirs struct {
+	block []byte
+	most  int
+	read  int
+	off   int
+}
+
+func newEndlessDirs(t *testing.T, most int) *endlessDirs {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "ck/", Mode: 0o700, Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	if buf.Len() != 512 {
+		t.Fatalf("a directory entry is %d bytes, not one block", buf.Len())
+	}
+	return &endlessDirs{block: buf.Bytes(), most: most}
+}
+
+func (e *endlessDirs) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if e.off == 0 {
+			if e.read == e.most {
+				break
+			}
+			e.read++
+		}
+		k := copy(p[n:], e.block[e.off:])
+		n += k
+		e.off = (e.off + k) % len(e.block)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// TestAddTarBoundsEntries: a stream of directory entries without end (a
+// checkpoint's pack helper the workload took over) is refused once it
+// passes MaxTarEntries entries, naming the bound and the entry, and
+// stores no manifest: directories count though they add no file. The
+// stream here ends at twice the bound, so that AddTar without the bound
+// returns, having read it all.
+func TestAddTarBoundsEntries(t *testing.T) {
+	src := newEndlessDirs(t, 2*MaxTarEntries)
+	store, _ := newStore(t)
+	_, err := AddTar(context.Background(), "ck", tar.NewReader(src), store, newSealer(t, "ck"), 10, 1<<30)
+	if want := fmt.Sprintf(`tar entry "ck/": more than %d entries`, MaxTarEntries); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%d directory entries: %v, want %q", src.read, err, want)
+	}
+	if src.read > MaxTarEntries+1 {
+		t.Fatalf("read %d entries; the bound is %d", src.read, MaxTarEntries)
+	}
+	if _, err := ReadObject(context.Background(), store, ManifestKey("ck"), 1<<20); err == nil {
+		t.Fatal("a manifest was stored for a refused stream")
+	}
+}
