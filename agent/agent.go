@@ -378,10 +378,19 @@ func (a *attempt) logf(format string, args ...any) {
 	if a.siteMerged() {
 		// After output the workload left without its line's end, the
 		// agent's line begins a line of its own, as in the server's copy.
+		// It begins in the terminal's plain style too: a colour, a style
+		// (concealed, say) or a link the workload's output left in force
+		// would carry over into it.
 		a.site.mu.Lock()
+		var before []byte
 		if a.site.open {
-			a.cfg.Stderr.Write(append([]byte("\n"), line...))
+			before = []byte("\n")
 			a.site.open = false
+		}
+		before = a.site.style.ends(before)
+		a.site.style = openStyle{}
+		if len(before) > 0 {
+			a.cfg.Stderr.Write(append(before, line...))
 		} else {
 			a.cfg.Stderr.Write(line)
 		}
@@ -401,6 +410,49 @@ type siteLog struct {
 	mu     sync.Mutex
 	// open says the workload's output written last left its line open.
 	open bool
+	// style is what the workload's output may have left in force.
+	style openStyle
+}
+
+// openStyle notes what the workload's output, passed through as written,
+// may have left in force on a terminal that shows it: a colour or style
+// (SGR), a link (OSC 8). Left so, it carries over into the agent's next
+// line, which a workload could thus hide (concealed, black on black) or
+// dress as its own, or make into its link. Only escape sequences that
+// do no more than that pass through (agentLikeMarker marks and writes
+// out any other), so a line without ESC leaves nothing new in force.
+type openStyle struct {
+	styled, linked bool
+}
+
+// note notes b, output as written.
+func (o *openStyle) note(b []byte) {
+	i := bytes.IndexByte(b, 0x1b)
+	if i < 0 {
+		return
+	}
+	o.styled = true
+	if bytes.Contains(b[i:], []byte("\x1b]8;")) {
+		o.linked = true
+	}
+}
+
+// styleReset ends every colour and style; linkEnd ends a link.
+const (
+	styleReset = "\x1b[0m"
+	linkEnd    = "\x1b]8;;\x1b\\"
+)
+
+// ends appends to b what ends what the output left in force: nothing
+// when it left nothing.
+func (o *openStyle) ends(b []byte) []byte {
+	if o.styled {
+		b = append(b, styleReset...)
+	}
+	if o.linked {
+		b = append(b, linkEnd...)
+	}
+	return b
 }
 
 // siteMerged reports whether the agent's lines (Stderr) and the
@@ -969,6 +1021,7 @@ func (a *attempt) readOutput(r io.Reader) {
 				a.site.mu.Lock()
 				a.cfg.Stdout.Write(shown)
 				a.site.open = shown[len(shown)-1] != '\n'
+				a.site.style.note(shown)
 				a.site.mu.Unlock()
 			} else {
 				a.cfg.Stdout.Write(shown)

@@ -269,3 +269,39 @@ func TestAgentLinesBeginALineInTheSiteLog(t *testing.T) {
 		t.Errorf("two writers: the agent's lines are %q", errs.String())
 	}
 }
+
+// TestAgentLinesBeginPlain: a colour, a style or a link the workload's
+// output leaves in force (concealed text, say, which a terminal draws as
+// blanks, or a link that would take in the agent's line) does not carry
+// over into the agent's next line in the site's log, which a terminal
+// shows: the agent's line begins by ending them. A line after output that
+// left nothing in force is written as it is. The server's copy is shown
+// by the console, which draws no style and would read a line beginning
+// with a sequence as the workload's: its lines are kept as they were.
+func TestAgentLinesBeginPlain(t *testing.T) {
+	const (
+		out  = "\x1b[8mconcealed from here on\n\x1b]8;;https://example.com/\x07and a link\n"
+		want = out + "\x1b[0m\x1b]8;;\x1b\\meridian agent: stopping the workload\nplain\nmeridian agent: ended\n"
+	)
+	var site bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: &site, Stderr: &site}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader(out))
+	a.logf("stopping the workload")
+	a.readOutput(strings.NewReader("plain\n"))
+	a.logf("ended")
+	if got := site.String(); got != want {
+		t.Errorf("the site's log:\n%q\nwant\n%q", got, want)
+	}
+	if got, want := string(a.logs.pending), out+"meridian agent: stopping the workload\nplain\nmeridian agent: ended\n"; got != want {
+		t.Errorf("the server's copy:\n%q\nwant\n%q", got, want)
+	}
+
+	// Colours alone, after a line left open.
+	site.Reset()
+	b := &attempt{cfg: Config{Stdout: &site, Stderr: &site}, m: &Manifest{LogLimit: 1 << 30}}
+	b.readOutput(strings.NewReader("\x1b[30;40mblack on black"))
+	b.logf("ended")
+	if got, want := site.String(), "\x1b[30;40mblack on black\n\x1b[0mmeridian agent: ended\n"; got != want {
+		t.Errorf("the site's log:\n%q\nwant\n%q", got, want)
+	}
+}
