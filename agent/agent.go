@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/text/unicode/norm"
 
 	"meridian.dev/meridian/internal/tlspin"
 
@@ -1121,10 +1122,10 @@ func (m *agentLikeMarker) mark(piece []byte) []byte {
 	body, ends := bytes.CutSuffix(piece, []byte("\n"))
 	text, danger := body, false
 	if i := firstSpecial(body); i >= 0 {
-		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 'm') < 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 {
+		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 && !showsM(body) {
 			// No escape sequence, no C1 control (0xc2 0x80 to 0x9f),
-			// and no "m" in the line (so no prefix, drawn or not):
-			// a progress bar, most often.
+			// and no "m" in the line, nor a letter drawn like one
+			// (so no prefix, drawn or not): a progress bar, most often.
 			*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
 			return piece
 		}
@@ -1232,13 +1233,79 @@ func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, dan
 			case invisible(r):
 				m.drawn = true
 			default:
-				t = append(t, body[i:i+n]...)
+				if like := lookAlike(r); like != 0 {
+					t = append(t, like)
+				} else if !(r >= 0x300 && unicode.Is(unicode.Mn, r)) {
+					t = append(t, body[i:i+n]...)
+				}
 			}
 			i += n
 		}
 	}
 	m.text = t
 	return t, danger
+}
+
+// lookAlike returns the letter of agentPrefix (or its colon) that r is
+// drawn like, or 0. A line that writes the prefix with look-alike letters
+// ("mеridian agent:" with a Cyrillic е, or in fullwidth forms) reads as
+// the agent's though its bytes differ: shown folds each such letter to the
+// prefix's own before the prefix is searched for. The fold is this
+// prefix's only, and small: a letter whose compatibility form (NFKC) is
+// one of the prefix's (fullwidth ｍ, mathematical 𝐦, small ⅿ, ：), and
+// the letters of other scripts and the symbols that Unicode's confusables
+// (UTS #39) gives as the prefix's own letters: Cyrillic е ҽ г і ӏ ԁ а,
+// Greek ι α, Armenian ո ռ ց, IPA ɑ ɡ ɩ ı, and colons in other scripts.
+// shown drops combining marks (an accent drawn over a letter) beside it:
+// "me\u0301ridian" is drawn as the prefix with an accent.
+func lookAlike(r rune) byte {
+	switch r {
+	case 'е', 'ҽ':
+		return 'e'
+	case 'г', 'ⲅ':
+		return 'r'
+	case 'і', 'ı', 'ι', 'ɩ', 'ӏ', 'ꙇ':
+		return 'i'
+	case 'ԁ', 'ᑯ':
+		return 'd'
+	case 'а', 'ɑ', 'α', '⍺':
+		return 'a'
+	case 'ո', 'ռ':
+		return 'n'
+	case 'ɡ', 'ց', 'ᶃ':
+		return 'g'
+	case 'ː', '˸', '։', '׃', '܃', '܄', '᛬', '∶', '꞉', 'ꓽ', '⁚':
+		return ':'
+	}
+	if r < 0xa0 {
+		return 0
+	}
+	var b [utf8.UTFMax]byte
+	d := norm.NFKC.Properties(b[:utf8.EncodeRune(b[:], r)]).Decomposition()
+	if len(d) == 1 && strings.IndexByte(prefixHead+prefixRest, d[0]) >= 0 {
+		return d[0]
+	}
+	return 0
+}
+
+// showsM reports whether body holds an "m", or a letter lookAlike draws
+// as one.
+func showsM(body []byte) bool {
+	if bytes.IndexByte(body, 'm') >= 0 {
+		return true
+	}
+	for i := firstSpecial(body); i >= 0 && i < len(body); {
+		if body[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(body[i:])
+		if lookAlike(r) == 'm' {
+			return true
+		}
+		i += n
+	}
+	return false
 }
 
 // showsPrefix reports whether text shows agentPrefix, its space any one
