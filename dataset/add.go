@@ -263,14 +263,45 @@ var addTarListBase = 1 << 20
 // so the bound is well above any maxFiles a caller passes.
 const MaxTarEntries = 1 << 18
 
+// maxTarHeaderBytes bounds what one entry's headers take of a tar stream:
+// its header block, the extended headers before it (PAX records, GNU long
+// names) and the padding of the file before. The tar reader reads any
+// number of extended headers for the one entry they precede, so a stream
+// of them without end would be read whole, none of it an entry that
+// MaxTarEntries counts. An entry Pack writes takes a few KiB at most.
+const maxTarHeaderBytes = 64 << 10
+
+// headerBound is the reader AddTar reads a tar stream through: while
+// left >= 0 (the tar reader looking for the next entry) it reads at most
+// left more bytes, then fails.
+type headerBound struct {
+	r    io.Reader
+	left int64
+}
+
+func (h *headerBound) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errHeaderTooLong
+	}
+	n, err := h.r.Read(p[:min(int64(len(p)), h.left)])
+	h.left -= int64(n)
+	return n, err
+}
+
+var errHeaderTooLong = fmt.Errorf("an entry's headers take more than %d bytes", maxTarHeaderBytes)
+
 // AddTar is Add over a tar stream instead of a directory: regular files and
 // directories only (a link, device or other entry is an error), paths
 // relative and clean, at most maxFiles files and maxBytes bytes of file
-// content, and at most MaxTarEntries entries of any kind. It is how a process seals what a less trusted one hands it,
+// content, at most MaxTarEntries entries of any kind, each in at most
+// maxTarHeaderBytes of headers. It is how a process seals what a less trusted one hands it,
 // without opening any path that process chose. It reads at most
 // 1<<20 objects of the store's listing of chunks already there, besides
 // one for each chunk the stream can make (ErrListTooLong past that).
-func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
+func AddTar(ctx context.Context, name string, r io.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -291,8 +322,12 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 	m := &Manifest{Version: ManifestVersion, Dataset: name}
 	var newChunks, newBytes atomic.Int64
 	var total int64
+	bound := &headerBound{r: r}
+	tr := tar.NewReader(bound)
 	for entries := 0; ; entries++ {
+		bound.left = maxTarHeaderBytes
 		hdr, err := tr.Next()
+		bound.left = -1
 		if err == io.EOF {
 			break
 		}
