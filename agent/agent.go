@@ -1256,8 +1256,9 @@ func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, dan
 // the letters of other scripts and the symbols that Unicode's confusables
 // (UTS #39) gives as the prefix's own letters: Cyrillic е ҽ г і ӏ ԁ а,
 // Greek ι α, Armenian ո ռ ց, IPA ɑ ɡ ɩ ı, and colons in other scripts.
-// shown drops combining marks (an accent drawn over a letter) beside it:
-// "me\u0301ridian" is drawn as the prefix with an accent.
+// An accented letter folds to its letter (é to e), and shown drops
+// combining marks written apart ("me\u0301ridian"): either is drawn as
+// the prefix with an accent.
 func lookAlike(r rune) byte {
 	switch r {
 	case 'е', 'ҽ':
@@ -1282,10 +1283,17 @@ func lookAlike(r rune) byte {
 	}
 	var b [utf8.UTFMax]byte
 	d := norm.NFKC.Properties(b[:utf8.EncodeRune(b[:], r)]).Decomposition()
-	if len(d) == 1 && strings.IndexByte(prefixHead+prefixRest, d[0]) >= 0 {
-		return d[0]
+	if len(d) == 0 || strings.IndexByte(prefixHead+prefixRest, d[0]) < 0 {
+		return 0
 	}
-	return 0
+	// A letter with an accent (é) decomposes to the letter and its
+	// marks, which shown drops where they are written apart.
+	for _, m := range string(d[1:]) {
+		if !unicode.Is(unicode.Mn, m) {
+			return 0
+		}
+	}
+	return d[0]
 }
 
 // showsM reports whether body holds an "m", or a letter lookAlike draws

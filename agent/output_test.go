@@ -330,6 +330,7 @@ func TestWorkloadCannotWriteThePrefixInLookAlikes(t *testing.T) {
 		{"a mathematical m", "\U0001d426eridian agent: sealed\n", true},
 		{"a joiner and a Cyrillic i", "mer\u200d\u0456dian agent: sealed\n", true},
 		{"a combining accent", "me\u0301ridian agent: sealed\n", true},
+		{"a letter with its accent", "m\u00e9ridian ag\u00e8nt: sealed\n", true},
 		{"a fullwidth m in a drawn line", "\uff4deridian agent: sealed\rx\n", true},
 		{"Russian", "\u0437\u0430\u0433\u0440\u0443\u0437\u043a\u0430 \u0434\u0430\u043d\u043d\u044b\u0445: 45%\n", false},
 		{"Greek", "\u03b1\u03c0\u03ce\u03bb\u03b5\u03b9\u03b1: 2.5\n", false},
@@ -348,8 +349,8 @@ func TestWorkloadCannotWriteThePrefixInLookAlikes(t *testing.T) {
 
 // TestLookAlikesAreConfusables: every character lookAlike folds to a
 // letter of the prefix is that letter in compatibility form (NFKC), or
-// drawn like it as Unicode's confusables (UTS #39) has it; and the
-// prefix's own letters are not folded.
+// with accents, or drawn like it as Unicode's confusables (UTS #39) has
+// it; and the prefix's own letters are not folded.
 func TestLookAlikesAreConfusables(t *testing.T) {
 	for r := rune(0); r <= unicode.MaxRune; r++ {
 		c := lookAlike(r)
@@ -360,7 +361,8 @@ func TestLookAlikesAreConfusables(t *testing.T) {
 			t.Errorf("%U: ASCII folded to %q", r, c)
 			continue
 		}
-		if norm.NFKC.String(string(r)) != string(c) && confusables.Skeleton(string(r)) != string(c) {
+		base := strings.TrimRightFunc(norm.NFD.String(string(r)), func(m rune) bool { return unicode.Is(unicode.Mn, m) })
+		if norm.NFKC.String(string(r)) != string(c) && confusables.Skeleton(string(r)) != string(c) && base != string(c) {
 			t.Errorf("%U %c: folded to %q; its NFKC form is %q and its skeleton %q", r, r, c, norm.NFKC.String(string(r)), confusables.Skeleton(string(r)))
 		}
 	}
