@@ -374,7 +374,7 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 // characters are written as \xNN, so that it stays one line and a name
 // holding a newline cannot add a line that reads as the agent's.
 func (a *attempt) logf(format string, args ...any) {
-	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
+	line := appendOwn([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
 	if a.siteMerged() {
 		// After output the workload left without its line's end, the
@@ -1420,6 +1420,37 @@ func invisible(r rune) bool {
 func invisibleInTables(r rune) bool {
 	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
 		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
+}
+
+// appendOwn is appendEscaped for a line of the agent's own, which may
+// hold what the workload named (a checkpoint's name, what the pack helper
+// said): it also writes as \uXXXX each character that a terminal may
+// draw as nothing or that reorders the line (invisible: a bidirectional
+// override, a zero-width space), which would hide or reorder the rest of
+// the agent's line as the workload chose.
+func appendOwn(out, body []byte) []byte {
+	for len(body) > 0 {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r >= utf8.RuneSelf && r != utf8.RuneError && invisible(r) {
+				break
+			}
+			i += n
+		}
+		out = appendEscaped(out, body[:i])
+		if i == len(body) {
+			break
+		}
+		r, n := utf8.DecodeRune(body[i:])
+		if r > 0xffff {
+			out = fmt.Appendf(out, "\\U%08x", r)
+		} else {
+			out = fmt.Appendf(out, "\\u%04x", r)
+		}
+		body = body[i+n:]
+	}
+	return out
 }
 
 // appendEscaped appends body to out with its control characters (a tab

@@ -367,3 +367,19 @@ func TestLookAlikesAreConfusables(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentLinesShowWhatTheWorkloadNamed: a name the workload chose (a
+// checkpoint's) written in the agent's own line cannot hide or reorder
+// the rest of that line: a bidirectional override or an invisible
+// character in it is written out, as a control character is.
+func TestAgentLinesShowWhatTheWorkloadNamed(t *testing.T) {
+	var errs bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: io.Discard, Stderr: &errs}, m: &Manifest{LogLimit: 1 << 30}}
+	a.logf("checkpoint %s: %v", "ck-5\u202e\u200b\U000e0041\n", "refused")
+	const want = "meridian agent: checkpoint ck-5\\u202e\\u200b\\U000e0041\\x0a: refused\n"
+	for name, got := range map[string]string{"site's log": errs.String(), "server's copy": string(a.logs.pending)} {
+		if got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
