@@ -1278,9 +1278,18 @@ func lookAlike(r rune) byte {
 	case 'ː', '˸', '։', '׃', '܃', '܄', '᛬', '∶', '꞉', 'ꓽ', '⁚':
 		return ':'
 	}
-	if r < 0xa0 {
+	if r < 0xa0 || r >= 0x2500 && r < 0x2c00 || r >= 0x3040 && r < 0xa000 {
+		// None in these ranges (box drawing, blocks and other symbols,
+		// kana and CJK ideographs) folds: a progress bar's blocks and
+		// text in those scripts are not looked up.
 		return 0
 	}
+	return lookAlikeNFKC(r)
+}
+
+// lookAlikeNFKC is lookAlike for a letter whose compatibility form, its
+// accents aside, is one of the prefix's.
+func lookAlikeNFKC(r rune) byte {
 	var b [utf8.UTFMax]byte
 	d := norm.NFKC.Properties(b[:utf8.EncodeRune(b[:], r)]).Decomposition()
 	if len(d) == 0 || strings.IndexByte(prefixHead+prefixRest, d[0]) < 0 {

@@ -350,11 +350,15 @@ func TestWorkloadCannotWriteThePrefixInLookAlikes(t *testing.T) {
 // TestLookAlikesAreConfusables: every character lookAlike folds to a
 // letter of the prefix is that letter in compatibility form (NFKC), or
 // with accents, or drawn like it as Unicode's confusables (UTS #39) has
-// it; and the prefix's own letters are not folded.
+// it; that none it skips without a look-up would fold; and that the
+// prefix's own letters are not folded.
 func TestLookAlikesAreConfusables(t *testing.T) {
 	for r := rune(0); r <= unicode.MaxRune; r++ {
 		c := lookAlike(r)
 		if c == 0 {
+			if c := lookAlikeNFKC(r); c != 0 && r >= utf8.RuneSelf {
+				t.Errorf("%U %c: folds to %q, but lookAlike skips it", r, r, c)
+			}
 			continue
 		}
 		if r < utf8.RuneSelf {
