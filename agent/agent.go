@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/text/unicode/norm"
 
 	"meridian.dev/meridian/internal/tlspin"
 
@@ -373,15 +374,24 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 // characters are written as \xNN, so that it stays one line and a name
 // holding a newline cannot add a line that reads as the agent's.
 func (a *attempt) logf(format string, args ...any) {
-	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
+	line := appendOwn([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
 	if a.siteMerged() {
 		// After output the workload left without its line's end, the
 		// agent's line begins a line of its own, as in the server's copy.
+		// It begins in the terminal's plain style too: a colour, a style
+		// (concealed, say) or a link the workload's output left in force
+		// would carry over into it.
 		a.site.mu.Lock()
+		var before []byte
 		if a.site.open {
-			a.cfg.Stderr.Write(append([]byte("\n"), line...))
+			before = []byte("\n")
 			a.site.open = false
+		}
+		before = a.site.style.ends(before)
+		a.site.style = openStyle{}
+		if len(before) > 0 {
+			a.cfg.Stderr.Write(append(before, line...))
 		} else {
 			a.cfg.Stderr.Write(line)
 		}
@@ -401,6 +411,49 @@ type siteLog struct {
 	mu     sync.Mutex
 	// open says the workload's output written last left its line open.
 	open bool
+	// style is what the workload's output may have left in force.
+	style openStyle
+}
+
+// openStyle notes what the workload's output, passed through as written,
+// may have left in force on a terminal that shows it: a colour or style
+// (SGR), a link (OSC 8). Left so, it carries over into the agent's next
+// line, which a workload could thus hide (concealed, black on black) or
+// dress as its own, or make into its link. Only escape sequences that
+// do no more than that pass through (agentLikeMarker marks and writes
+// out any other), so a line without ESC leaves nothing new in force.
+type openStyle struct {
+	styled, linked bool
+}
+
+// note notes b, output as written.
+func (o *openStyle) note(b []byte) {
+	i := bytes.IndexByte(b, 0x1b)
+	if i < 0 {
+		return
+	}
+	o.styled = true
+	if bytes.Contains(b[i:], []byte("\x1b]8;")) {
+		o.linked = true
+	}
+}
+
+// styleReset ends every colour and style; linkEnd ends a link.
+const (
+	styleReset = "\x1b[0m"
+	linkEnd    = "\x1b]8;;\x1b\\"
+)
+
+// ends appends to b what ends what the output left in force: nothing
+// when it left nothing.
+func (o *openStyle) ends(b []byte) []byte {
+	if o.styled {
+		b = append(b, styleReset...)
+	}
+	if o.linked {
+		b = append(b, linkEnd...)
+	}
+	return b
 }
 
 // siteMerged reports whether the agent's lines (Stderr) and the
@@ -969,6 +1022,7 @@ func (a *attempt) readOutput(r io.Reader) {
 				a.site.mu.Lock()
 				a.cfg.Stdout.Write(shown)
 				a.site.open = shown[len(shown)-1] != '\n'
+				a.site.style.note(shown)
 				a.site.mu.Unlock()
 			} else {
 				a.cfg.Stdout.Write(shown)
@@ -1068,10 +1122,10 @@ func (m *agentLikeMarker) mark(piece []byte) []byte {
 	body, ends := bytes.CutSuffix(piece, []byte("\n"))
 	text, danger := body, false
 	if i := firstSpecial(body); i >= 0 {
-		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 'm') < 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 {
+		if ends && m.counts[0] == 0 && bytes.IndexByte(body, 0x1b) < 0 && bytes.IndexByte(body, 0xc2) < 0 && !showsM(body) {
 			// No escape sequence, no C1 control (0xc2 0x80 to 0x9f),
-			// and no "m" in the line (so no prefix, drawn or not):
-			// a progress bar, most often.
+			// and no "m" in the line, nor a letter drawn like one
+			// (so no prefix, drawn or not): a progress bar, most often.
 			*m = agentLikeMarker{tail: m.tail[:0], text: m.text}
 			return piece
 		}
@@ -1179,13 +1233,96 @@ func (m *agentLikeMarker) shown(body []byte, i int, ends bool) (text []byte, dan
 			case invisible(r):
 				m.drawn = true
 			default:
-				t = append(t, body[i:i+n]...)
+				if like := lookAlike(r); like != 0 {
+					t = append(t, like)
+				} else if !(r >= 0x300 && unicode.Is(unicode.Mn, r)) {
+					t = append(t, body[i:i+n]...)
+				}
 			}
 			i += n
 		}
 	}
 	m.text = t
 	return t, danger
+}
+
+// lookAlike returns the letter of agentPrefix (or its colon) that r is
+// drawn like, or 0. A line that writes the prefix with look-alike letters
+// ("mеridian agent:" with a Cyrillic е, or in fullwidth forms) reads as
+// the agent's though its bytes differ: shown folds each such letter to the
+// prefix's own before the prefix is searched for. The fold is this
+// prefix's only, and small: a letter whose compatibility form (NFKC) is
+// one of the prefix's (fullwidth ｍ, mathematical 𝐦, small ⅿ, ：), and
+// the letters of other scripts and the symbols that Unicode's confusables
+// (UTS #39) gives as the prefix's own letters: Cyrillic е ҽ г і ӏ ԁ а,
+// Greek ι α, Armenian ո ռ ց, IPA ɑ ɡ ɩ ı, and colons in other scripts.
+// An accented letter folds to its letter (é to e), and shown drops
+// combining marks written apart ("me\u0301ridian"): either is drawn as
+// the prefix with an accent.
+func lookAlike(r rune) byte {
+	switch r {
+	case 'е', 'ҽ':
+		return 'e'
+	case 'г', 'ⲅ':
+		return 'r'
+	case 'і', 'ı', 'ι', 'ɩ', 'ӏ', 'ꙇ':
+		return 'i'
+	case 'ԁ', 'ᑯ':
+		return 'd'
+	case 'а', 'ɑ', 'α', '⍺':
+		return 'a'
+	case 'ո', 'ռ':
+		return 'n'
+	case 'ɡ', 'ց', 'ᶃ':
+		return 'g'
+	case 'ː', '˸', '։', '׃', '܃', '܄', '᛬', '∶', '꞉', 'ꓽ', '⁚':
+		return ':'
+	}
+	if r < 0xa0 || r >= 0x2500 && r < 0x2c00 || r >= 0x3040 && r < 0xa000 {
+		// None in these ranges (box drawing, blocks and other symbols,
+		// kana and CJK ideographs) folds: a progress bar's blocks and
+		// text in those scripts are not looked up.
+		return 0
+	}
+	return lookAlikeNFKC(r)
+}
+
+// lookAlikeNFKC is lookAlike for a letter whose compatibility form, its
+// accents aside, is one of the prefix's.
+func lookAlikeNFKC(r rune) byte {
+	var b [utf8.UTFMax]byte
+	d := norm.NFKC.Properties(b[:utf8.EncodeRune(b[:], r)]).Decomposition()
+	if len(d) == 0 || strings.IndexByte(prefixHead+prefixRest, d[0]) < 0 {
+		return 0
+	}
+	// A letter with an accent (é) decomposes to the letter and its
+	// marks, which shown drops where they are written apart.
+	for _, m := range string(d[1:]) {
+		if !unicode.Is(unicode.Mn, m) {
+			return 0
+		}
+	}
+	return d[0]
+}
+
+// showsM reports whether body holds an "m", or a letter lookAlike draws
+// as one.
+func showsM(body []byte) bool {
+	if bytes.IndexByte(body, 'm') >= 0 {
+		return true
+	}
+	for i := firstSpecial(body); i >= 0 && i < len(body); {
+		if body[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(body[i:])
+		if lookAlike(r) == 'm' {
+			return true
+		}
+		i += n
+	}
+	return false
 }
 
 // showsPrefix reports whether text shows agentPrefix, its space any one
@@ -1292,6 +1429,37 @@ func invisible(r rune) bool {
 func invisibleInTables(r rune) bool {
 	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
 		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
+}
+
+// appendOwn is appendEscaped for a line of the agent's own, which may
+// hold what the workload named (a checkpoint's name, what the pack helper
+// said): it also writes as \uXXXX each character that a terminal may
+// draw as nothing or that reorders the line (invisible: a bidirectional
+// override, a zero-width space), which would hide or reorder the rest of
+// the agent's line as the workload chose.
+func appendOwn(out, body []byte) []byte {
+	for len(body) > 0 {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r >= utf8.RuneSelf && r != utf8.RuneError && invisible(r) {
+				break
+			}
+			i += n
+		}
+		out = appendEscaped(out, body[:i])
+		if i == len(body) {
+			break
+		}
+		r, n := utf8.DecodeRune(body[i:])
+		if r > 0xffff {
+			out = fmt.Appendf(out, "\\U%08x", r)
+		} else {
+			out = fmt.Appendf(out, "\\u%04x", r)
+		}
+		body = body[i+n:]
+	}
+	return out
 }
 
 // appendEscaped appends body to out with its control characters (a tab

@@ -352,7 +352,7 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 		}
 	}()
 	in := w.reader(out)
-	res, addErr := dataset.AddTar(ctx, objName, tar.NewReader(in), a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
+	res, addErr := dataset.AddTar(ctx, objName, in, a.store, s, maxCheckpointFiles, MaxCheckpointBytes)
 	// The helper runs where the workload can reach it: what it writes
 	// after the archive's end, or after a refusal, is not read to its end.
 	if addErr != nil {

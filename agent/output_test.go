@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/unicode/norm"
 )
 
 // TestProgressOnlyFromWholeLines: a progress line counts only from the
@@ -267,5 +271,119 @@ func TestAgentLinesBeginALineInTheSiteLog(t *testing.T) {
 	c.logf("ended")
 	if errs.String() != "meridian agent: ended\n" {
 		t.Errorf("two writers: the agent's lines are %q", errs.String())
+	}
+}
+
+// TestAgentLinesBeginPlain: a colour, a style or a link the workload's
+// output leaves in force (concealed text, say, which a terminal draws as
+// blanks, or a link that would take in the agent's line) does not carry
+// over into the agent's next line in the site's log, which a terminal
+// shows: the agent's line begins by ending them. A line after output that
+// left nothing in force is written as it is. The server's copy is shown
+// by the console, which draws no style and would read a line beginning
+// with a sequence as the workload's: its lines are kept as they were.
+func TestAgentLinesBeginPlain(t *testing.T) {
+	const (
+		out  = "\x1b[8mconcealed from here on\n\x1b]8;;https://example.com/\x07and a link\n"
+		want = out + "\x1b[0m\x1b]8;;\x1b\\meridian agent: stopping the workload\nplain\nmeridian agent: ended\n"
+	)
+	var site bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: &site, Stderr: &site}, m: &Manifest{LogLimit: 1 << 30}}
+	a.readOutput(strings.NewReader(out))
+	a.logf("stopping the workload")
+	a.readOutput(strings.NewReader("plain\n"))
+	a.logf("ended")
+	if got := site.String(); got != want {
+		t.Errorf("the site's log:\n%q\nwant\n%q", got, want)
+	}
+	if got, want := string(a.logs.pending), out+"meridian agent: stopping the workload\nplain\nmeridian agent: ended\n"; got != want {
+		t.Errorf("the server's copy:\n%q\nwant\n%q", got, want)
+	}
+
+	// Colours alone, after a line left open.
+	site.Reset()
+	b := &attempt{cfg: Config{Stdout: &site, Stderr: &site}, m: &Manifest{LogLimit: 1 << 30}}
+	b.readOutput(strings.NewReader("\x1b[30;40mblack on black"))
+	b.logf("ended")
+	if got, want := site.String(), "\x1b[30;40mblack on black\n\x1b[0mmeridian agent: ended\n"; got != want {
+		t.Errorf("the site's log:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestWorkloadCannotWriteThePrefixInLookAlikes: a line that writes the
+// agent's prefix with letters drawn like its own (Cyrillic, Greek or
+// Armenian look-alikes, fullwidth or mathematical forms, a colon of
+// another script, an accent or an invisible joiner among them) is marked
+// as the workload's. Text in those scripts that does not spell the
+// prefix is kept as written.
+func TestWorkloadCannotWriteThePrefixInLookAlikes(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		mark      bool
+	}{
+		{"a Cyrillic e", "m\u0435ridian agent: checkpoint step-9 sealed\n", true},
+		{"Cyrillic a, i, d and e", "m\u0435r\u0456\u0501i\u0430n \u0430g\u0435nt: sealed\n", true},
+		{"Greek iota and alpha", "mer\u03b9di\u03b1n agent: sealed\n", true},
+		{"Armenian n and colon", "meridia\u0578 agent\u0589 sealed\n", true},
+		{"IPA g and a", "meridian \u0251\u0261ent: sealed\n", true},
+		{"fullwidth", "\uff4d\uff45\uff52\uff49\uff44\uff49\uff41\uff4e \uff41\uff47\uff45\uff4e\uff54\uff1a sealed\n", true},
+		{"a mathematical m", "\U0001d426eridian agent: sealed\n", true},
+		{"a joiner and a Cyrillic i", "mer\u200d\u0456dian agent: sealed\n", true},
+		{"a combining accent", "me\u0301ridian agent: sealed\n", true},
+		{"a letter with its accent", "m\u00e9ridian ag\u00e8nt: sealed\n", true},
+		{"a fullwidth m in a drawn line", "\uff4deridian agent: sealed\rx\n", true},
+		{"Russian", "\u0437\u0430\u0433\u0440\u0443\u0437\u043a\u0430 \u0434\u0430\u043d\u043d\u044b\u0445: 45%\n", false},
+		{"Greek", "\u03b1\u03c0\u03ce\u03bb\u03b5\u03b9\u03b1: 2.5\n", false},
+		{"fullwidth digits", "\uff14\uff15\uff05 done\n", false},
+		{"a progress bar in Russian", "\r\u043f\u0440\u043e\u0433\u0440\u0435\u0441\u0441 45%|\u2588\u2588\u2588\u2588\u258c     |\n", false},
+	} {
+		var site bytes.Buffer
+		a := &attempt{cfg: Config{Stdout: &site, Stderr: io.Discard}, m: &Manifest{LogLimit: 1 << 30}}
+		a.readOutput(strings.NewReader(tc.out))
+		got := site.String()
+		if marked := strings.HasPrefix(got, workloadMark); marked != tc.mark {
+			t.Errorf("%s: %q written as %q; marked %v, want %v", tc.name, tc.out, got, marked, tc.mark)
+		}
+	}
+}
+
+// TestLookAlikesAreConfusables: every character lookAlike folds to a
+// letter of the prefix is that letter in compatibility form (NFKC), or
+// with accents, or drawn like it as Unicode's confusables (UTS #39) has
+// it; that none it skips without a look-up would fold; and that the
+// prefix's own letters are not folded.
+func TestLookAlikesAreConfusables(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		c := lookAlike(r)
+		if c == 0 {
+			if c := lookAlikeNFKC(r); c != 0 && r >= utf8.RuneSelf {
+				t.Errorf("%U %c: folds to %q, but lookAlike skips it", r, r, c)
+			}
+			continue
+		}
+		if r < utf8.RuneSelf {
+			t.Errorf("%U: ASCII folded to %q", r, c)
+			continue
+		}
+		base := strings.TrimRightFunc(norm.NFD.String(string(r)), func(m rune) bool { return unicode.Is(unicode.Mn, m) })
+		if norm.NFKC.String(string(r)) != string(c) && confusables.Skeleton(string(r)) != string(c) && base != string(c) {
+			t.Errorf("%U %c: folded to %q; its NFKC form is %q and its skeleton %q", r, r, c, norm.NFKC.String(string(r)), confusables.Skeleton(string(r)))
+		}
+	}
+}
+
+// TestAgentLinesShowWhatTheWorkloadNamed: a name the workload chose (a
+// checkpoint's) written in the agent's own line cannot hide or reorder
+// the rest of that line: a bidirectional override or an invisible
+// character in it is written out, as a control character is.
+func TestAgentLinesShowWhatTheWorkloadNamed(t *testing.T) {
+	var errs bytes.Buffer
+	a := &attempt{cfg: Config{Stdout: io.Discard, Stderr: &errs}, m: &Manifest{LogLimit: 1 << 30}}
+	a.logf("checkpoint %s: %v", "ck-5\u202e\u200b\U000e0041\n", "refused")
+	const want = "meridian agent: checkpoint ck-5\\u202e\\u200b\\U000e0041\\x0a: refused\n"
+	for name, got := range map[string]string{"site's log": errs.String(), "server's copy": string(a.logs.pending)} {
+		if got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
 	}
 }

@@ -253,14 +253,55 @@ func addTarListBound(maxFiles int, maxBytes int64) int {
 // own chunks (older versions', as ListBound allows); a variable for tests.
 var addTarListBase = 1 << 20
 
+// MaxTarEntries bounds the entries of every kind (files, directories, and
+// any other the stream names before it is refused) that AddTar reads of
+// one stream. Files are bounded by maxFiles and their content by
+// maxBytes, but a directory entry adds nothing to the manifest and costs
+// only its header: without this bound a stream of directory entries that
+// never ends would keep AddTar reading and parsing until its caller gave
+// up. A checkpoint holds a directory entry for each of its directories,
+// so the bound is well above any maxFiles a caller passes.
+const MaxTarEntries = 1 << 18
+
+// maxTarHeaderBytes bounds what one entry's headers take of a tar stream:
+// its header block, the extended headers before it (PAX records, GNU long
+// names) and the padding of the file before. The tar reader reads any
+// number of extended headers for the one entry they precede, so a stream
+// of them without end would be read whole, none of it an entry that
+// MaxTarEntries counts. An entry Pack writes takes a few KiB at most.
+const maxTarHeaderBytes = 64 << 10
+
+// headerBound is the reader AddTar reads a tar stream through: while
+// left >= 0 (the tar reader looking for the next entry) it reads at most
+// left more bytes, then fails.
+type headerBound struct {
+	r    io.Reader
+	left int64
+}
+
+func (h *headerBound) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errHeaderTooLong
+	}
+	n, err := h.r.Read(p[:min(int64(len(p)), h.left)])
+	h.left -= int64(n)
+	return n, err
+}
+
+var errHeaderTooLong = fmt.Errorf("an entry's headers take more than %d bytes", maxTarHeaderBytes)
+
 // AddTar is Add over a tar stream instead of a directory: regular files and
 // directories only (a link, device or other entry is an error), paths
 // relative and clean, at most maxFiles files and maxBytes bytes of file
-// content. It is how a process seals what a less trusted one hands it,
+// content, at most MaxTarEntries entries of any kind, each in at most
+// maxTarHeaderBytes of headers. It is how a process seals what a less trusted one hands it,
 // without opening any path that process chose. It reads at most
 // 1<<20 objects of the store's listing of chunks already there, besides
 // one for each chunk the stream can make (ErrListTooLong past that).
-func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
+func AddTar(ctx context.Context, name string, r io.Reader, store *Store, sealer *seal.Sealer, maxFiles int, maxBytes int64) (*AddResult, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -281,13 +322,20 @@ func AddTar(ctx context.Context, name string, tr *tar.Reader, store *Store, seal
 	m := &Manifest{Version: ManifestVersion, Dataset: name}
 	var newChunks, newBytes atomic.Int64
 	var total int64
-	for {
+	bound := &headerBound{r: r}
+	tr := tar.NewReader(bound)
+	for entries := 0; ; entries++ {
+		bound.left = maxTarHeaderBytes
 		hdr, err := tr.Next()
+		bound.left = -1
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("tar: %w", err)
+		}
+		if entries >= MaxTarEntries {
+			return nil, fmt.Errorf("tar entry %q: more than %d entries", hdr.Name, MaxTarEntries)
 		}
 		rel := strings.TrimSuffix(path.Clean(hdr.Name), "/")
 		if err := CheckPath(rel); err != nil {

@@ -38,7 +38,7 @@ func FuzzAddTar(f *testing.F) {
 		ctx := context.Background()
 		store, _ := newStore(t)
 		s := fuzzSealer(t)
-		res, err := AddTar(ctx, "fuzz", tar.NewReader(bytes.NewReader(data)), store, s, maxFiles, maxBytes)
+		res, err := AddTar(ctx, "fuzz", bytes.NewReader(data), store, s, maxFiles, maxBytes)
 		if err != nil {
 			return
 		}

@@ -637,7 +637,7 @@ func TestAddTarRefusesSparse(t *testing.T) {
 		t.Fatalf("the stream of %d bytes does not read as a 1 GiB regular file: %+v %v", len(raw), h, err)
 	}
 	store, _ := newStore(t)
-	_, err := AddTar(context.Background(), "ck", tar.NewReader(bytes.NewReader(raw)), store, newSealer(t, "ck"), 10, 2<<30)
+	_, err := AddTar(context.Background(), "ck", bytes.NewReader(raw), store, newSealer(t, "ck"), 10, 2<<30)
 	if err == nil || !strings.Contains(err.Error(), "tar entry zeros: a sparse file") {
 		t.Fatalf("sparse entry: %v", err)
 	}
@@ -645,7 +645,7 @@ func TestAddTarRefusesSparse(t *testing.T) {
 
 func TestAddTarLimits(t *testing.T) {
 	ctx := context.Background()
-	stream := func() *tar.Reader {
+	stream := func() io.Reader {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		for _, name := range []string{"a", "b"} {
@@ -654,7 +654,7 @@ func TestAddTarLimits(t *testing.T) {
 			tw.Write(body)
 		}
 		tw.Close()
-		return tar.NewReader(&buf)
+		return &buf
 	}
 	for _, c := range []struct {
 		files int
@@ -699,7 +699,7 @@ func TestAddTarCutShort(t *testing.T) {
 		store, _ := newStore(t)
 		done := make(chan error, 1)
 		go func() {
-			_, err := AddTar(context.Background(), "ck", tar.NewReader(bytes.NewReader(raw)), store, newSealer(t, "ck"), 10, 1<<30)
+			_, err := AddTar(context.Background(), "ck", bytes.NewReader(raw), store, newSealer(t, "ck"), 10, 1<<30)
 			done <- err
 		}()
 		select {
@@ -887,4 +887,120 @@ func TestVerifyPinned(t *testing.T) {
 	if rep, err := Verify(ctx, store, s, "v", "", 2); err != nil || !rep.Good() {
 		t.Fatalf("unpinned: %+v %v", rep, err)
 	}
+}
+
+// endlessDirs is a tar stream of directory entries, one header block
+// each, that goes on to most entries and then ends; read counts the
+// blocks read.
+type endlessDirs struct {
+	block []byte
+	most  int
+	read  int
+	off   int
+}
+
+func newEndlessDirs(t *testing.T, most int) *endlessDirs {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "ck/", Mode: 0o700, Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	if buf.Len() != 512 {
+		t.Fatalf("a directory entry is %d bytes, not one block", buf.Len())
+	}
+	return &endlessDirs{block: buf.Bytes(), most: most}
+}
+
+func (e *endlessDirs) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if e.off == 0 {
+			if e.read == e.most {
+				break
+			}
+			e.read++
+		}
+		k := copy(p[n:], e.block[e.off:])
+		n += k
+		e.off = (e.off + k) % len(e.block)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// TestAddTarBoundsEntries: a stream of directory entries without end (a
+// checkpoint's pack helper the workload took over) is refused once it
+// passes MaxTarEntries entries, naming the bound and the entry, and
+// stores no manifest: directories count though they add no file. The
+// stream here ends at twice the bound, so that AddTar without the bound
+// returns, having read it all.
+func TestAddTarBoundsEntries(t *testing.T) {
+	src := newEndlessDirs(t, 2*MaxTarEntries)
+	store, _ := newStore(t)
+	_, err := AddTar(context.Background(), "ck", src, store, newSealer(t, "ck"), 10, 1<<30)
+	if want := fmt.Sprintf(`tar entry "ck/": more than %d entries`, MaxTarEntries); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%d directory entries: %v, want %q", src.read, err, want)
+	}
+	if src.read > MaxTarEntries+1 {
+		t.Fatalf("read %d entries; the bound is %d", src.read, MaxTarEntries)
+	}
+	if _, err := ReadObject(context.Background(), store, ManifestKey("ck"), 1<<20); err == nil {
+		t.Fatal("a manifest was stored for a refused stream")
+	}
+}
+
+// countingReader counts what is read of r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestAddTarBoundsExtendedHeaders: a stream of PAX extended headers
+// without end, none followed by its entry, is refused once one entry's
+// headers pass maxTarHeaderBytes, having read no more than that. The
+// tar reader reads any number of them within one call, where no count
+// of entries sees them. The stream here ends after 8 MiB.
+func TestAddTarBoundsExtendedHeaders(t *testing.T) {
+	const record = "15 comment=xyz\n"
+	pair := append(rawTarHeader("pax", tar.TypeXHeader, len(record)), []byte(record)...)
+	pair = append(pair, make([]byte, 512-len(record))...)
+	src := &countingReader{r: bytes.NewReader(bytes.Repeat(pair, 8<<20/len(pair)))}
+	store, _ := newStore(t)
+	_, err := AddTar(context.Background(), "ck", src, store, newSealer(t, "ck"), 10, 1<<30)
+	if err == nil || !strings.Contains(err.Error(), "an entry's headers take more than 65536 bytes") {
+		t.Fatalf("endless extended headers (%d bytes read): %v", src.n, err)
+	}
+	if src.n > maxTarHeaderBytes {
+		t.Fatalf("read %d bytes of extended headers; the bound is %d", src.n, maxTarHeaderBytes)
+	}
+}
+
+// rawTarHeader is a USTAR header block of any type, as a tar writer
+// would not write it.
+func rawTarHeader(name string, typ byte, size int) []byte {
+	h := make([]byte, 512)
+	copy(h, name)
+	copy(h[100:], "0000600\x00")
+	copy(h[108:], "0000000\x00")
+	copy(h[116:], "0000000\x00")
+	copy(h[124:], fmt.Sprintf("%011o\x00", size))
+	copy(h[136:], "00000000000\x00")
+	h[156] = typ
+	copy(h[257:], "ustar\x0000")
+	copy(h[148:], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return h
 }
