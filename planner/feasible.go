@@ -173,7 +173,10 @@ func (ps *worker) checkLaw(c *candidate) outcome {
 	if ps.tracing(c) {
 		notes = append(append(notes, d.Obligations...), d.Advisories...)
 	}
-	if !d.Allowed {
+	// A decision that allows but names a denial is denied (failing
+	// closed): an embedder's law, or a pack's bug, must not let a
+	// candidate through with a rule against it.
+	if !allowed(d) {
 		if len(d.Denials) == 0 {
 			return outcome{reject: []policy.Finding{ps.finding(KindLaw, CodeLawUndecided, unnamedLawSource,
 				"the law engine denied class %s without a reason", c.class())}, notes: notes}
@@ -189,6 +192,10 @@ func (ps *worker) checkLaw(c *candidate) outcome {
 	}
 	return ok(fmt.Sprintf("allowed for class %s: %d obligation(s), %d advisory(ies)", c.class(), len(d.Obligations), len(d.Advisories)), notes...)
 }
+
+// allowed reports whether d lets a candidate through: it says so and
+// names no denial.
+func allowed(d policy.Decision) bool { return d.Allowed && len(d.Denials) == 0 }
 
 // unnamedLawSource is the source of a law denial that came without one.
 const unnamedLawSource = "Meridian planner: the law denied this without naming a rule or a source"
