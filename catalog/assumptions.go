@@ -17,14 +17,27 @@ type AssumptionKey struct {
 	// Doc says what the number means, with its unit.
 	Doc string
 	// Min and Max bound accepted values; MinOpen and MaxOpen exclude the
-	// bound itself. Every value must also be a finite number.
+	// bound itself. Every value must also be a finite number, and zero or
+	// a normal one (Subnormal).
 	Min, Max         float64
 	MinOpen, MaxOpen bool
 }
 
-// Accepts reports whether x is within the key's range.
+// smallestNormal is the least positive float64 with full precision.
+const smallestNormal = 0x1p-1022
+
+// Subnormal reports whether x is a denormal number: not zero, but smaller
+// in magnitude than the least normal float64 (about 2.2e-308). A range
+// open at 0 would accept one, and dividing by it gives +Inf: a job that
+// sets linkEfficiency to 5e-324 made every data move take forever.
+func Subnormal(x float64) bool {
+	return x != 0 && math.Abs(x) < smallestNormal
+}
+
+// Accepts reports whether x is within the key's range and is neither NaN,
+// infinite nor subnormal.
 func (k AssumptionKey) Accepts(x float64) bool {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
+	if math.IsNaN(x) || math.IsInf(x, 0) || Subnormal(x) {
 		return false
 	}
 	if x < k.Min || (k.MinOpen && x == k.Min) {

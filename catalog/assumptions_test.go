@@ -130,3 +130,35 @@ func TestExpertsAndConfidence(t *testing.T) {
 		})
 	}
 }
+
+// A denormal value (nonzero, below about 2.2e-308) is refused when the job
+// is loaded, naming the field, whether the key's range is open at 0 or
+// closed there. Accepted, a linkEfficiency of 5e-324 loaded and made every
+// data move take +Inf hours, refused only when a plan judged it.
+func TestDenormalAssumptionRefused(t *testing.T) {
+	for _, c := range []struct{ key, val string }{
+		{"testKnobA", "5e-324"},
+		{"testKnobA", "2.2e-308"},
+		{"testKnobB", "1e-310"},
+	} {
+		t.Run(c.key+"="+c.val, func(t *testing.T) {
+			_, err := loadEdited(t, "  tokens: 1e9\n", "  tokens: 1e9\n  assumptions: {"+c.key+": "+c.val+"}\n")
+			fe := fieldError(t, err, "spec.assumptions."+c.key)
+			if !strings.Contains(fe.Msg, "denormal") {
+				t.Errorf("message %q does not say the number is denormal", fe.Msg)
+			}
+		})
+	}
+	// The least normal number, and 0 where the range is closed, still load.
+	for _, a := range []string{"{testKnobA: 2.2250738585072014e-308}", "{testKnobB: 0}", "{testKnobB: 2.3e-308}"} {
+		if _, err := loadEdited(t, "  tokens: 1e9\n", "  tokens: 1e9\n  assumptions: "+a+"\n"); err != nil {
+			t.Errorf("%s refused: %v", a, err)
+		}
+	}
+	k := testKeys[1]
+	for _, x := range []float64{5e-324, -5e-324, 1e-310} {
+		if k.Accepts(x) {
+			t.Errorf("Accepts(%g) on %s", x, k.Range())
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -45,6 +46,27 @@ func BenchmarkLoadUserFile(b *testing.B) {
 	path := filepath.Join("testdata", "valid.yaml")
 	for b.Loop() {
 		if _, err := Load(testKeys, "", path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAddManyJobs adds 20,000 jobs to a world in one set, as a file
+// of that many small TrainingJob documents would: each duplicate check
+// must be a lookup, not a scan of the jobs added before it.
+func BenchmarkAddManyJobs(b *testing.B) {
+	set := &Set{}
+	for i := range 20_000 {
+		j := &TrainingJob{}
+		j.Metadata.Name = fmt.Sprintf("job-%06d", i)
+		set.Jobs = append(set.Jobs, j)
+	}
+	for b.Loop() {
+		w, err := Builtin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Add(set); err != nil {
 			b.Fatal(err)
 		}
 	}

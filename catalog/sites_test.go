@@ -106,3 +106,36 @@ func TestBuiltinSites(t *testing.T) {
 		t.Errorf("mainland China sites: ascend=%v cambricon=%v pre-ban Nvidia=%v, want all", ascend, cambricon, preBan)
 	}
 }
+
+// Jobs added in several sets keep file order, and a name already in the
+// world, or twice in one set, is refused naming both places, the first
+// job staying the one Job finds.
+func TestAddJobsDuplicates(t *testing.T) {
+	w, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(name string, line int) *TrainingJob {
+		j := &TrainingJob{Pos: Position{File: "jobs.yaml", Line: line}}
+		j.Metadata.Name = name
+		return j
+	}
+	a, b := job("a", 1), job("b", 2)
+	if err := w.Add(&Set{Jobs: []*TrainingJob{a, b}}); err != nil {
+		t.Fatal(err)
+	}
+	err = w.Add(&Set{Jobs: []*TrainingJob{job("c", 3), job("a", 4), job("c", 5)}})
+	if err == nil || !strings.Contains(err.Error(), "jobs.yaml:4") || !strings.Contains(err.Error(), "jobs.yaml:5") {
+		t.Fatalf("duplicates not refused at both lines: %v", err)
+	}
+	var names []string
+	for _, j := range w.Jobs {
+		names = append(names, j.Metadata.Name)
+	}
+	if got := strings.Join(names, ","); got != "a,b,c" {
+		t.Errorf("jobs %s, want a,b,c", got)
+	}
+	if w.Job("a") != a || w.Job("c").Pos.Line != 3 {
+		t.Errorf("Job(a) = %+v, Job(c) = %+v", w.Job("a"), w.Job("c"))
+	}
+}

@@ -594,7 +594,10 @@ func (v *validator) job(j *TrainingJob) {
 			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%q is not a known assumption key", k), v.keys.Names()...)
 			continue
 		}
-		if !key.Accepts(x) {
+		switch {
+		case Subnormal(x):
+			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%v is a denormal number, too small to compute with (a value other than 0 must be at least 2.2e-308); accepted: %s (%s)", x, key.Range(), key.Doc))
+		case !key.Accepts(x):
 			v.add(j.Pos, res, "spec.assumptions."+k, fmt.Sprintf("%v is outside %s (%s)", x, key.Range(), key.Doc))
 		}
 	}

@@ -382,11 +382,24 @@ func (w *World) Add(s *Set) error {
 		}
 		w.Datasets[d.Metadata.Name] = d
 	}
+	// Jobs are a list (in file order); a set of their names makes each
+	// duplicate check a lookup. Looking each new job up in the list cost
+	// n² comparisons: a file of 100,000 small jobs took minutes to add.
+	var jobs map[string]*TrainingJob
+	if len(s.Jobs) > 0 {
+		jobs = make(map[string]*TrainingJob, len(w.Jobs)+len(s.Jobs))
+		for _, j := range w.Jobs {
+			if _, dup := jobs[j.Metadata.Name]; !dup {
+				jobs[j.Metadata.Name] = j // the first, as Job finds it
+			}
+		}
+	}
 	for _, j := range s.Jobs {
-		if prev := w.Job(j.Metadata.Name); prev != nil {
+		if prev, dup := jobs[j.Metadata.Name]; dup {
 			errs = append(errs, dupError(j.Pos, KindTrainingJob, j.Metadata.Name, prev.Pos))
 			continue
 		}
+		jobs[j.Metadata.Name] = j
 		w.Jobs = append(w.Jobs, j)
 	}
 	return errs.errOrNil()

@@ -37,6 +37,9 @@ var plannerKeys = catalog.AssumptionKeys{
 	{Name: assumeCrossBorderKey, Doc: "Gbit/s one bulk transfer gets across a border (default: the built-in link table, 5 in general, 0.5 into mainland China)", Min: 0, Max: 100_000, MinOpen: true},
 }
 
+// crossBorderKey is plannerKeys' entry for assumeCrossBorderKey.
+var crossBorderKey, _ = plannerKeys.Lookup(assumeCrossBorderKey)
+
 // AssumptionKeys returns every spec.assumptions key a plan reads: the
 // planner's and the estimator's, with their meanings and ranges. Pass it to
 // catalog.Load for jobs that will be planned or estimated.
@@ -162,7 +165,9 @@ func (p *planner) crossBorder(from, to string) (float64, bool) {
 	if from == to || p.links == nil {
 		return 0, false
 	}
-	if v, set := p.spec.Assumptions[assumeCrossBorderKey]; set && v > 0 {
+	// A value outside the key's range (the loader refuses one: NaN, +Inf,
+	// a denormal) is not the job's: the link table's applies, as in assume.
+	if v, set := p.spec.Assumptions[assumeCrossBorderKey]; set && crossBorderKey.Accepts(v) {
 		p.assumptions[fmt.Sprintf("%s = %g (set by the job)", assumeCrossBorderKey, v)] = true
 		return v, true
 	}

@@ -86,7 +86,7 @@ func (p *planner) horizons(pl *Plan, ends []float64) error {
 				sessions[j] = s
 			}
 			dec := sessions[j].Evaluate(site, pool, acc)
-			if !dec.Allowed {
+			if !allowed(dec) {
 				d := d
 				pc.LawfulUntil = &d
 				pc.LawfulUntilRule = policy.EngineRule

@@ -11,11 +11,11 @@ import (
 	"meridian.dev/meridian/estimate"
 )
 
-// A link efficiency a hair above 0 (the loader accepts any value in (0, 1])
-// makes moving a dataset take +Inf hours. The plan must refuse those
+// A link efficiency a hair above 0 (the loader accepts any normal value in
+// (0, 1]) makes moving a dataset take +Inf hours. The plan must refuse those
 // candidates, naming the job's assumptions, and still be written as JSON.
 func TestEndlessDataMoveRejected(t *testing.T) {
-	for _, a := range []string{"{linkEfficiency: 5e-324}", "{crossBorderGbps: 5e-324}"} {
+	for _, a := range []string{"{linkEfficiency: 2.3e-308}", "{crossBorderGbps: 2.3e-308}"} {
 		t.Run(a, func(t *testing.T) {
 			w := testWorld(t, testOrg,
 				site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)),
@@ -243,5 +243,42 @@ func TestMinAcceleratorsBeyondEstimatorNamed(t *testing.T) {
 	}
 	if f := p.Rejected[0].Reasons[0]; !strings.Contains(f.Source, "spec.constraints.minAccelerators") || !strings.Contains(f.Message, "2,000,000") {
 		t.Errorf("reason %+v does not name spec.constraints.minAccelerators", f)
+	}
+}
+
+// A crossBorderGbps the loader refuses (a denormal, +Inf, NaN) that reaches
+// the planner anyway is ignored, as every other assumption out of its range
+// is: the link table's throughput applies. The planner used any positive
+// value, so 5e-324 made the move endless and +Inf made it instant.
+func TestCrossBorderOutOfRangeIgnored(t *testing.T) {
+	plan := func(a string) *Plan {
+		extra := []string{"  datasets: [d]"}
+		if a != "" {
+			extra = append(extra, "  assumptions: "+a)
+		}
+		w := testWorld(t, testOrg,
+			site("a", "MY", 0, 0.05, pool("test-fast", 64, 64, 2)),
+			site("b", "CN", 0, 0.05, pool("test-slow", 64, 64, 1)),
+			dataset("d", "b", 1e12), job(extra...))
+		return mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	}
+	movesTo := func(p *Plan, s string) []DataMove {
+		for _, pl := range p.Placements {
+			if pl.Site == s {
+				return pl.DataMoves
+			}
+		}
+		t.Fatalf("no placement at %s: %+v", s, p.Rejected)
+		return nil
+	}
+	want := movesTo(plan(""), "a")
+	if len(want) != 1 || want[0].Gbps <= 0 || math.IsInf(want[0].Hours, 0) {
+		t.Fatalf("moves without assumptions %+v", want)
+	}
+	for _, a := range []string{"{crossBorderGbps: 5e-324}", "{crossBorderGbps: .inf}"} {
+		got := movesTo(plan(a), "a")
+		if len(got) != 1 || got[0].Gbps != want[0].Gbps || got[0].Hours != want[0].Hours {
+			t.Errorf("%s: moves %+v, want those of the link table %+v", a, got, want)
+		}
 	}
 }

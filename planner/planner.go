@@ -423,6 +423,7 @@ func (p *planner) assumptionList() []string {
 type pass struct {
 	*planner
 	cons       catalog.Constraints
+	lists      constraintLists // cons' lists as sets
 	explain    string
 	wantPoints bool
 	timings    *Timings
@@ -438,7 +439,7 @@ type pass struct {
 }
 
 func (p *planner) pass(cons catalog.Constraints, explain string) *pass {
-	ps := &pass{planner: p, cons: cons, explain: explain, rejected: newRejections()}
+	ps := &pass{planner: p, cons: cons, lists: newConstraintLists(cons), explain: explain, rejected: newRejections()}
 	if explain != "" {
 		s := p.w.Site(explain)
 		ps.trace = &Explanation{Site: s.Metadata.Name, Country: s.Spec.Country,

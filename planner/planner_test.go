@@ -846,3 +846,20 @@ func TestDenialsNameRuleAndSource(t *testing.T) {
 		}
 	}
 }
+
+// The planner's lists as sets answer as catalog.AllowDeny.Permits does,
+// repeated names and empty lists included.
+func TestListSetMatchesPermits(t *testing.T) {
+	lists := []catalog.AllowDeny{
+		{}, {Allow: []string{"a"}}, {Deny: []string{"a"}}, {Allow: []string{"a", "b", "a"}, Deny: []string{"b", "b"}},
+		{Allow: []string{""}}, {Deny: []string{""}}, {Allow: []string{}, Deny: []string{}},
+	}
+	for _, ad := range lists {
+		l := newListSet(ad)
+		for _, v := range []string{"a", "b", "c", ""} {
+			if got, want := l.permits(v), ad.Permits(v); got != want {
+				t.Errorf("%+v permits %q: %v, AllowDeny says %v", ad, v, got, want)
+			}
+		}
+	}
+}

@@ -206,3 +206,40 @@ func TestEngineFindingsNameTheirSourceOnce(t *testing.T) {
 		}
 	}
 }
+
+// A definition that cannot be computed is left out of def; a rule whose
+// condition tests for it (has(def.x), 'x' in def), directly or through a
+// definition that does, read its absence as false and the candidate was
+// allowed. Every rule that reads a failed definition now denies, naming it.
+func TestFailedDefinitionDenies(t *testing.T) {
+	defs := "definitions:\n" +
+		"  - name: boom\n    expr: site.country == 'SG' && int(site.country) > 0\n    source: test\n" +
+		"  - name: relay\n    expr: has(def.boom) && def.boom\n    source: test\n" +
+		"rules:\n"
+	w := loadTestWorld(t)
+	for _, c := range []struct{ cond, failed string }{
+		{"has(def.boom) && def.boom", "boom"}, {"'boom' in def && def.boom", "boom"}, {"def.boom", "boom"},
+		{"def.relay", "relay"}, {"has(def.relay) && def.relay", "relay"},
+	} {
+		cond := c.cond
+		t.Run(cond, func(t *testing.T) {
+			pack := strings.Replace(goodRule, "rules:\n", defs, 1)
+			pack = strings.Replace(pack, "condition: site.country == 'SG'", "condition: \""+cond+"\"", 1)
+			e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "s.yaml", Data: []byte(pack)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := e.Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			site, pool, acc := w.candidate(t, "sg-1", 0)
+			for _, d := range []Decision{s.Evaluate(site, pool, acc), s.evaluate(site, pool, acc)} {
+				f := findRule(d.Denials, "r1")
+				if d.Allowed || f == nil || !strings.Contains(f.Message, "definition "+c.failed+" could not be computed") {
+					t.Errorf("a rule reading a definition that failed: %+v", d)
+				}
+			}
+		})
+	}
+}

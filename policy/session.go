@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
 	"meridian.dev/meridian/catalog"
@@ -772,12 +773,20 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 				errs = map[string]error{}
 			}
 			errs[d.Name] = dv.err
+			act.def[d.Name] = failedDef(d.Name)
 			continue
 		}
 		act.def[d.Name] = dv.val
 	}
 	return errs
 }
+
+// failedDef is the value of a definition that could not be computed: an
+// error, which a condition that reads it gets as it got a missing key.
+// Left out of def, the definition read as absent to has(def.x) and
+// 'x' in def, and a rule guarded by them let the candidate through; a
+// failed one is present, and reading it fails the rule closed.
+func failedDef(name string) ref.Val { return types.NewErr("no such key: %s", name) }
 
 // evalDefs computes the definitions in order into def; a definition that
 // errors is left out, and its error is returned for the rules that read it.
@@ -790,6 +799,7 @@ func (s *Session) evalDefs(def facts, act *candAct) map[string]error {
 				errs = map[string]error{}
 			}
 			errs[d.Name] = fmt.Errorf("%s", explain(err, d.reads))
+			def[d.Name] = failedDef(d.Name)
 			continue
 		}
 		def[d.Name] = out.Value()

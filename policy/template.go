@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -58,7 +59,7 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 	}
 	mp, _ := v.(facts)
 	x, ok := mp[p.field]
-	if !ok {
+	if rv, isVal := x.(ref.Val); !ok || isVal && types.IsError(rv) { // failedDef
 		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
 	}
 	return formatValue(x)
