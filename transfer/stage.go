@@ -711,11 +711,15 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
 func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]bool, cause error) error {
-	if len(delivered) == 0 || ctx.Err() != nil {
-		// A cancelled copy writes nothing more: its intent stays open,
-		// and the next copy's reconcile confirms what arrived.
+	if len(delivered) == 0 {
 		return cause
 	}
+	// A copy cancelled midway (a shutdown) still records what the
+	// destination took, within a short grace: left to the next copy's
+	// reconcile, those objects are recorded as abandoned if the site
+	// hides them from it, and bytes that crossed are on no confirmation.
+	ctx, cancel := recordingContext(ctx)
+	defer cancel()
 	led := c.s.Ledger
 	conf := in.Entry
 	conf.Intent = in.ID
@@ -746,6 +750,20 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 		return fmt.Errorf("%w; %w: %d objects reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), in.Site, err)
 	}
 	return cause
+}
+
+// recordGrace bounds how long a cancelled copy goes on recording what the
+// destination is known to have taken before it returns.
+const recordGrace = 10 * time.Second
+
+// recordingContext is ctx while it is live; once it is cancelled, a context
+// that keeps its values, is not cancelled with it, and ends after
+// recordGrace, for the ledger's records of what already crossed.
+func recordingContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), recordGrace)
 }
 
 var (

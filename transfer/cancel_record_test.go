@@ -1,0 +1,95 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/seal"
+)
+
+// TestAttackCancelledCopyRecordsWhatTheSiteTook: a staging cancelled at
+// shutdown after the site took a chunk left that chunk's intent open for
+// the next staging's reconcile. A site that then hides the chunk had it
+// recorded as abandoned, and the bytes that crossed were on no
+// confirmation. The cancelled copy now confirms what the site took before
+// it returns, and the ledger counts them whatever the site shows later.
+func TestAttackCancelledCopyRecordsWhatTheSiteTook(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := f.stager()
+	s.Workers = 1
+	s.Progress = &cancelAfter{n: 1, cancel: cancel}
+	if _, err := s.Stage(ctx, f.request()); err == nil {
+		t.Fatal("the cancelled staging returned no error")
+	}
+	st, err := dataset.OpenStore(context.Background(), f.site.Spec.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := dataset.ListChunks(context.Background(), st, "chat-logs")
+	st.Close()
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("chunks at the site after the cut: %v, %v", ids, err)
+	}
+	// The site hides every chunk it took.
+	var taken int64
+	for id, n := range ids {
+		taken += n
+		p := filepath.Join(f.siteDir, filepath.FromSlash(dataset.ChunkKey("chat-logs", id)))
+		if err := os.Rename(p, filepath.Join(t.TempDir(), "hidden")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.stager().Stage(context.Background(), f.request()); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summary: %+v, %v", sums, err)
+	}
+	// Everything at the site now crossed in the second staging, and the
+	// hidden chunks crossed in the first.
+	var whole int64
+	for _, c := range f.manifest.UniqueChunks() {
+		whole += int64(seal.SealedSize(int(c.Size)))
+	}
+	raw, err := os.ReadFile(filepath.Join(f.siteDir, filepath.FromSlash(dataset.ManifestKey("chat-logs"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole += int64(len(raw))
+	if want := whole + taken; sums[0].BytesConfirmed != want {
+		t.Fatalf("the ledger confirms %d bytes; %d are at the site and %d more crossed before the cancel", sums[0].BytesConfirmed, whole, taken)
+	}
+	if sums[0].OpenIntents != 0 {
+		t.Fatalf("%d intents left open", sums[0].OpenIntents)
+	}
+}
+
+// killedLedger is the ledger of a process killed mid-copy: once dead,
+// nothing more reaches it, and the intents it left are open.
+type killedLedger struct {
+	Ledger
+	dead atomic.Bool
+}
+
+func (l *killedLedger) Append(ctx context.Context, tenant, kind, runID string, payload any) error {
+	if l.dead.Load() {
+		return errors.New("the process was killed")
+	}
+	return l.Ledger.Append(ctx, tenant, kind, runID, payload)
+}
+
+// killAfter has s killed once n chunks have reached the destination: its
+// ledger takes nothing more, and its context is cancelled.
+func killAfter(s *Stager, n int64, cancel context.CancelFunc) {
+	l := &killedLedger{Ledger: s.Ledger}
+	s.Ledger = l
+	s.Progress = &cancelAfter{n: n, cancel: func() { l.dead.Store(true); cancel() }}
+}
