@@ -620,9 +620,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	}
 	var sent atomic.Int64
 	// delivered holds the objects the destination took (their put
-	// returned), by key: true when they read back as sent.
+	// returned), by key, with what reading them back found.
 	var mu sync.Mutex
-	delivered := map[string]bool{}
+	delivered := map[string]arrival{}
 	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
 		var data []byte
 		if o.Chunk == nil {
@@ -649,19 +649,26 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
 		}
-		mu.Lock()
-		delivered[o.Key] = false
-		mu.Unlock()
+		mark := func(a arrival) {
+			mu.Lock()
+			delivered[o.Key] = a
+			mu.Unlock()
+		}
+		mark(arrivalUnread)
 		same, err := dataset.SameObject(ctx, c.cr.Dst, o.Key, data)
 		if err != nil {
+			// A read cut short because the copy is stopping (cancelled,
+			// or another object failed) says nothing of the object.
+			if ctx.Err() == nil {
+				mark(arrivalBad)
+			}
 			return fmt.Errorf("%w: read back %s: %w", errArrival, o.Key, err)
 		}
 		if !same {
+			mark(arrivalBad)
 			return fmt.Errorf("%s reads back different from what was sent: %w", o.Key, errArrival)
 		}
-		mu.Lock()
-		delivered[o.Key] = true
-		mu.Unlock()
+		mark(arrivalIntact)
 		sent.Add(int64(len(data)))
 		if c.s.Progress != nil {
 			c.s.Progress.Add(int64(len(data)))
@@ -706,11 +713,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // try send it again unrecorded). The objects it did not take go in a new
 // intent first, which the next copy reconciles as it did the batch's (a
 // write that failed may still have landed, whole or in part); then the
-// batch's intent is confirmed with the objects taken, those that did not
-// read back as sent counted as damaged. It returns cause, with the
+// batch's intent is confirmed with the objects taken, those that read
+// back other than sent (or failed to read back, the copy not stopping)
+// counted as damaged. It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
-func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]bool, cause error) error {
+func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, cause error) error {
 	if len(delivered) == 0 {
 		return cause
 	}
@@ -727,7 +735,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
 	var rest []Object
 	for _, o := range in.Objects {
-		intact, ok := delivered[o.Key]
+		a, ok := delivered[o.Key]
 		if !ok {
 			rest = append(rest, o)
 			continue
@@ -735,7 +743,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 		if o.Chunk != nil {
 			conf.ChunksSent++
 		}
-		if !intact {
+		if a == arrivalBad {
 			conf.Damaged++
 		}
 		conf.BytesSent += o.Bytes
@@ -765,6 +773,16 @@ func recordingContext(ctx context.Context) (context.Context, context.CancelFunc)
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), recordGrace)
 }
+
+// arrival is what a copy found reading back an object the destination
+// took.
+type arrival int8
+
+const (
+	arrivalUnread arrival = iota // not read back: the copy stopped first
+	arrivalIntact                // read back as sent
+	arrivalBad                   // read back other than sent, or not at all
+)
 
 var (
 	errSource  = errors.New("the source copy")
