@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -55,15 +56,7 @@ func TestAttackCancelledCopyRecordsWhatTheSiteTook(t *testing.T) {
 	}
 	// Everything at the site now crossed in the second staging, and the
 	// hidden chunks crossed in the first.
-	var whole int64
-	for _, c := range f.manifest.UniqueChunks() {
-		whole += int64(seal.SealedSize(int(c.Size)))
-	}
-	raw, err := os.ReadFile(filepath.Join(f.siteDir, filepath.FromSlash(dataset.ManifestKey("chat-logs"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole += int64(len(raw))
+	whole := wholeAtSite(t, f)
 	if want := whole + taken; sums[0].BytesConfirmed != want {
 		t.Fatalf("the ledger confirms %d bytes; %d are at the site and %d more crossed before the cancel", sums[0].BytesConfirmed, whole, taken)
 	}
@@ -92,4 +85,73 @@ func killAfter(s *Stager, n int64, cancel context.CancelFunc) {
 	l := &killedLedger{Ledger: s.Ledger}
 	s.Ledger = l
 	s.Progress = &cancelAfter{n: n, cancel: func() { l.dead.Store(true); cancel() }}
+}
+
+// TestAttackCancelledBeforeConfirmation: a copy cancelled after a whole
+// batch reached the site (and read back intact) but before its
+// confirmation was recorded left the batch's intent open; a site that
+// hid the batch from the next reconcile had it recorded as abandoned. The
+// batch is confirmed before the cancelled copy returns.
+func TestAttackCancelledBeforeConfirmation(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := f.stager()
+	s.Batch = 2
+	var once sync.Once
+	beforeConfirm = func() { once.Do(cancel) }
+	t.Cleanup(func() { beforeConfirm = nil })
+	if _, err := s.Stage(ctx, f.request()); err == nil {
+		t.Fatal("the cancelled staging returned no error")
+	}
+	beforeConfirm = nil
+	st, err := dataset.OpenStore(context.Background(), f.site.Spec.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := dataset.ListChunks(context.Background(), st, "chat-logs")
+	st.Close()
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("chunks at the site after the cut: %v, %v; want the first batch's 2", ids, err)
+	}
+	var taken int64
+	for id, n := range ids {
+		taken += n
+		p := filepath.Join(f.siteDir, filepath.FromSlash(dataset.ChunkKey("chat-logs", id)))
+		if err := os.Rename(p, filepath.Join(t.TempDir(), "hidden")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summary: %+v, %v", sums, err)
+	}
+	if sums[0].BytesConfirmed != taken || sums[0].OpenIntents != 0 {
+		t.Fatalf("the ledger confirms %d bytes with %d intents open; the site took %d", sums[0].BytesConfirmed, sums[0].OpenIntents, taken)
+	}
+	if _, err := f.stager().Stage(context.Background(), f.request()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil || len(after) != 1 {
+		t.Fatalf("summary after the restaging: %+v, %v", after, err)
+	}
+	if want := wholeAtSite(t, f) + taken; after[0].BytesConfirmed != want || after[0].OpenIntents != 0 {
+		t.Fatalf("after the restaging the ledger confirms %d bytes with %d intents open; want %d", after[0].BytesConfirmed, after[0].OpenIntents, want)
+	}
+}
+
+// wholeAtSite is the sealed bytes of f's dataset, chunks and manifest, as
+// a complete copy leaves them at the site.
+func wholeAtSite(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	var whole int64
+	for _, c := range f.manifest.UniqueChunks() {
+		whole += int64(seal.SealedSize(int(c.Size)))
+	}
+	raw, err := os.ReadFile(filepath.Join(f.siteDir, filepath.FromSlash(dataset.ManifestKey("chat-logs"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return whole + int64(len(raw))
 }

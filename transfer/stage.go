@@ -698,7 +698,15 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	if len(batch) == 0 {
 		conf.Intent = ""
 	}
-	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
+	if beforeConfirm != nil {
+		beforeConfirm()
+	}
+	// A copy cancelled once the whole batch reached the destination (while
+	// the store flushed it) confirms it all the same, within the grace a
+	// failed batch has to record what the destination took.
+	rctx, cancel := recordingContext(ctx)
+	defer cancel()
+	if err := led.Append(rctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
 		// The intent stays open: the next copy to the site reconciles it
 		// against what is there and confirms what arrived.
 		return 0, fmt.Errorf("%w: data is at %s but its confirmation was not recorded: %w", ErrLedger, c.e.Site, err)
@@ -759,6 +767,10 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	}
 	return cause
 }
+
+// beforeConfirm, when set (by tests), runs after a batch reached the
+// destination whole and before its confirmation is recorded.
+var beforeConfirm func()
 
 // recordGrace bounds how long a cancelled copy goes on recording what the
 // destination is known to have taken before it returns.
