@@ -155,3 +155,62 @@ func wholeAtSite(t *testing.T, f *fixture) int64 {
 	}
 	return whole + int64(len(raw))
 }
+
+// onAdd runs fn after the nth chunk has reached the destination.
+type onAdd struct {
+	n    int64
+	seen atomic.Int64
+	fn   func()
+}
+
+func (o *onAdd) Start(string, int64) {}
+func (o *onAdd) Done()               {}
+func (o *onAdd) Add(int64) {
+	if o.seen.Add(1) == o.n {
+		o.fn()
+	}
+}
+
+// TestAttackSiteLosesBatchBeforeFlush: a batch that reached the site and
+// read back intact, whose flush then failed (the site's folder gone
+// from under the store), stopped the copy with its intent open; the next
+// reconcile found nothing there and recorded the batch abandoned, and the
+// bytes that crossed were on no confirmation. They are confirmed when the
+// flush fails.
+func TestAttackSiteLosesBatchBeforeFlush(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	s := f.stager()
+	s.Workers, s.Batch = 1, 2
+	aside := filepath.Join(t.TempDir(), "gone")
+	s.Progress = &onAdd{n: 2, fn: func() {
+		if err := os.Rename(f.siteDir, aside); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := s.Stage(context.Background(), f.request()); err == nil {
+		t.Fatal("a staging whose site lost its folder succeeded")
+	}
+	// What the site took is what its lost folder holds.
+	var taken int64
+	err := filepath.WalkDir(aside, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		taken += fi.Size()
+		return nil
+	})
+	if err != nil || taken == 0 {
+		t.Fatalf("the site took %d bytes (%v)", taken, err)
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summary: %+v, %v", sums, err)
+	}
+	if sums[0].BytesConfirmed != taken || sums[0].OpenIntents != 0 {
+		t.Fatalf("the ledger confirms %d bytes with %d intents open; the site took %d", sums[0].BytesConfirmed, sums[0].OpenIntents, taken)
+	}
+}

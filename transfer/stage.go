@@ -679,7 +679,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return 0, c.settle(ctx, in, delivered, err)
 	}
 	if err := c.cr.Dst.Flush(); err != nil {
-		return 0, err
+		// The batch reached the destination and read back as sent: its
+		// bytes crossed, whatever becomes of them there.
+		return 0, c.settle(ctx, in, delivered, err)
 	}
 	conf := c.e
 	conf.Intent = in.ID
