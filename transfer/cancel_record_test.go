@@ -214,3 +214,32 @@ func TestAttackSiteLosesBatchBeforeFlush(t *testing.T) {
 		t.Fatalf("the ledger confirms %d bytes with %d intents open; the site took %d", sums[0].BytesConfirmed, sums[0].OpenIntents, taken)
 	}
 }
+
+// TestCancelAfterManifestRecordsItsVersion: a copy cancelled once its
+// manifest had reached the site and read back as sent confirmed the
+// manifest without its digest. A reconcile that finds it there records
+// the version; this confirmation did not, and the ledger named no version
+// at the site (or an older one) until another copy ran. It names the
+// version that crossed.
+func TestCancelAfterManifestRecordsItsVersion(t *testing.T) {
+	f := newFixture(t, 3, 50<<10, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := f.stager()
+	s.Workers = 1
+	s.Progress = &cancelAfter{n: int64(len(f.manifest.UniqueChunks())) + 1, cancel: cancel}
+	if _, err := s.Stage(ctx, f.request()); err == nil {
+		t.Fatal("the cancelled staging returned no error")
+	}
+	raw, err := os.ReadFile(filepath.Join(f.siteDir, filepath.FromSlash(dataset.ManifestKey("chat-logs"))))
+	if err != nil {
+		t.Fatalf("the manifest did not reach the site: %v", err)
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summary: %+v, %v", sums, err)
+	}
+	if want := hexSHA256(raw); sums[0].ManifestSHA256 != want || sums[0].OpenIntents != 0 {
+		t.Fatalf("the ledger names manifest %q with %d intents open; the site holds %s", sums[0].ManifestSHA256, sums[0].OpenIntents, want)
+	}
+}

@@ -756,6 +756,12 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		if a == arrivalBad {
 			conf.Damaged++
 		}
+		if o.Chunk == nil && a == arrivalIntact && o.SHA256 != "" {
+			// The manifest read back as sent: the version now at the
+			// destination, as a reconcile that found it would record (its
+			// intent follows every chunk's confirmation).
+			conf.ManifestSHA256 = o.SHA256
+		}
 		conf.BytesSent += o.Bytes
 	}
 	if len(rest) > 0 {
