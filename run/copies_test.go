@@ -583,7 +583,8 @@ func (c *cutStaging) Add(int64) {
 }
 
 // TestCutCopyWithdrawn: a staging cut after its first chunk reached the
-// site leaves ciphertext there under an open intent, and no confirmation.
+// site leaves ciphertext there, and the objects it had not sent under an
+// open intent (a write cut midway may still have landed).
 // When the law then denies the site, the law check withdraws that partial
 // copy as it does a whole one: its objects are deleted, the withdrawal is
 // recorded, and the open intent is closed (the chunk that crossed
@@ -644,9 +645,6 @@ func TestCutCopyWithdrawn(t *testing.T) {
 			n += s.BytesConfirmed
 		}
 		return n
-	}
-	if n := confirmedBytes(); n != 0 {
-		t.Fatalf("the cut staging confirmed %d bytes, want none (the case is an intent left open)", n)
 	}
 	if _, _, err := rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-no-sg-data", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)

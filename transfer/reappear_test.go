@@ -34,7 +34,7 @@ func (l *showOnAbandon) Append(ctx context.Context, tenant, kind, runID string, 
 	return err
 }
 
-// TestAttackSiteHidesChunksFromReconcile: a staging cut after its first
+// TestAttackSiteHidesChunksFromReconcile: a staging killed after its first
 // chunk reached the site leaves that chunk's intent open. A site that
 // answers "not there" while the next staging reconciles it, and shows it
 // intact when the staging then looks for what it lacks, had the chunk
@@ -47,7 +47,7 @@ func TestAttackSiteHidesChunksFromReconcile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := f.stager()
 	s.Workers = 1
-	s.Progress = &cancelAfter{n: 1, cancel: cancel}
+	killAfter(s, 1, cancel)
 	if _, err := s.Stage(ctx, f.request()); err == nil {
 		t.Fatal("interrupted Stage returned no error")
 	}

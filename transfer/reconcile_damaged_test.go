@@ -12,7 +12,7 @@ import (
 	"meridian.dev/meridian/seal"
 )
 
-// TestReconcileDamagedObjectCrossed: a staging cut after two chunks reached
+// TestReconcileDamagedObjectCrossed: a staging killed after two chunks reached
 // the site leaves its intent open; the host then flips a byte of one of
 // them. Reconciling must not record that chunk as one that never reached
 // the destination: its ciphertext crossed. It is confirmed, counted as
@@ -24,7 +24,7 @@ func TestReconcileDamagedObjectCrossed(t *testing.T) {
 	defer cancel()
 	st := f.stager()
 	st.Workers = 1
-	st.Progress = &cancelAfter{n: 2, cancel: cancel}
+	killAfter(st, 2, cancel)
 	if _, err := st.Stage(cctx, f.request()); err == nil {
 		t.Fatal("the cut staging succeeded")
 	}

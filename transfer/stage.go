@@ -620,9 +620,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	}
 	var sent atomic.Int64
 	// delivered holds the objects the destination took (their put
-	// returned), by key: true when they read back as sent.
+	// returned), by key, with what reading them back found.
 	var mu sync.Mutex
-	delivered := map[string]bool{}
+	delivered := map[string]arrival{}
 	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
 		var data []byte
 		if o.Chunk == nil {
@@ -649,19 +649,26 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
 			return err
 		}
-		mu.Lock()
-		delivered[o.Key] = false
-		mu.Unlock()
+		mark := func(a arrival) {
+			mu.Lock()
+			delivered[o.Key] = a
+			mu.Unlock()
+		}
+		mark(arrivalUnread)
 		same, err := dataset.SameObject(ctx, c.cr.Dst, o.Key, data)
 		if err != nil {
+			// A read cut short because the copy is stopping (cancelled,
+			// or another object failed) says nothing of the object.
+			if ctx.Err() == nil {
+				mark(arrivalBad)
+			}
 			return fmt.Errorf("%w: read back %s: %w", errArrival, o.Key, err)
 		}
 		if !same {
+			mark(arrivalBad)
 			return fmt.Errorf("%s reads back different from what was sent: %w", o.Key, errArrival)
 		}
-		mu.Lock()
-		delivered[o.Key] = true
-		mu.Unlock()
+		mark(arrivalIntact)
 		sent.Add(int64(len(data)))
 		if c.s.Progress != nil {
 			c.s.Progress.Add(int64(len(data)))
@@ -672,7 +679,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return 0, c.settle(ctx, in, delivered, err)
 	}
 	if err := c.cr.Dst.Flush(); err != nil {
-		return 0, err
+		// The batch reached the destination and read back as sent: its
+		// bytes crossed, whatever becomes of them there.
+		return 0, c.settle(ctx, in, delivered, err)
 	}
 	conf := c.e
 	conf.Intent = in.ID
@@ -691,7 +700,15 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	if len(batch) == 0 {
 		conf.Intent = ""
 	}
-	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
+	if beforeConfirm != nil {
+		beforeConfirm()
+	}
+	// A copy cancelled once the whole batch reached the destination (while
+	// the store flushed it) confirms it all the same, within the grace a
+	// failed batch has to record what the destination took.
+	rctx, cancel := recordingContext(ctx)
+	defer cancel()
+	if err := led.Append(rctx, c.cr.Tenant, KindTransfer, c.e.RunID, conf); err != nil {
 		// The intent stays open: the next copy to the site reconciles it
 		// against what is there and confirms what arrived.
 		return 0, fmt.Errorf("%w: data is at %s but its confirmation was not recorded: %w", ErrLedger, c.e.Site, err)
@@ -706,16 +723,21 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // try send it again unrecorded). The objects it did not take go in a new
 // intent first, which the next copy reconciles as it did the batch's (a
 // write that failed may still have landed, whole or in part); then the
-// batch's intent is confirmed with the objects taken, those that did not
-// read back as sent counted as damaged. It returns cause, with the
+// batch's intent is confirmed with the objects taken, those that read
+// back other than sent (or failed to read back, the copy not stopping)
+// counted as damaged. It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
-func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]bool, cause error) error {
-	if len(delivered) == 0 || ctx.Err() != nil {
-		// A cancelled copy writes nothing more: its intent stays open,
-		// and the next copy's reconcile confirms what arrived.
+func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, cause error) error {
+	if len(delivered) == 0 {
 		return cause
 	}
+	// A copy cancelled midway (a shutdown) still records what the
+	// destination took, within a short grace: left to the next copy's
+	// reconcile, those objects are recorded as abandoned if the site
+	// hides them from it, and bytes that crossed are on no confirmation.
+	ctx, cancel := recordingContext(ctx)
+	defer cancel()
 	led := c.s.Ledger
 	conf := in.Entry
 	conf.Intent = in.ID
@@ -723,7 +745,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
 	var rest []Object
 	for _, o := range in.Objects {
-		intact, ok := delivered[o.Key]
+		a, ok := delivered[o.Key]
 		if !ok {
 			rest = append(rest, o)
 			continue
@@ -731,8 +753,14 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 		if o.Chunk != nil {
 			conf.ChunksSent++
 		}
-		if !intact {
+		if a == arrivalBad {
 			conf.Damaged++
+		}
+		if o.Chunk == nil && a == arrivalIntact && o.SHA256 != "" {
+			// The manifest read back as sent: the version now at the
+			// destination, as a reconcile that found it would record (its
+			// intent follows every chunk's confirmation).
+			conf.ManifestSHA256 = o.SHA256
 		}
 		conf.BytesSent += o.Bytes
 	}
@@ -747,6 +775,34 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]boo
 	}
 	return cause
 }
+
+// beforeConfirm, when set (by tests), runs after a batch reached the
+// destination whole and before its confirmation is recorded.
+var beforeConfirm func()
+
+// recordGrace bounds how long a cancelled copy goes on recording what the
+// destination is known to have taken before it returns.
+const recordGrace = 10 * time.Second
+
+// recordingContext is ctx while it is live; once it is cancelled, a context
+// that keeps its values, is not cancelled with it, and ends after
+// recordGrace, for the ledger's records of what already crossed.
+func recordingContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), recordGrace)
+}
+
+// arrival is what a copy found reading back an object the destination
+// took.
+type arrival int8
+
+const (
+	arrivalUnread arrival = iota // not read back: the copy stopped first
+	arrivalIntact                // read back as sent
+	arrivalBad                   // read back other than sent, or not at all
+)
 
 var (
 	errSource  = errors.New("the source copy")
