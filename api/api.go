@@ -273,6 +273,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.Logger.Info("request", attrs...)
 		}
 	}()
+	// A header that holds one value, given twice, is refused before it
+	// is read: the server would act on the first and a proxy in front
+	// of it, that checked or logged the request, may have on the last.
+	for _, name := range singletonHeaders {
+		if n := len(r.Header.Values(name)); n > 1 {
+			writeErr(rw, http.StatusBadRequest, "invalid", name, fmt.Sprintf("the %s header given %d times: give it once", name, n))
+			return
+		}
+	}
 	// The token is hashed once, here: the cache, the address's failures
 	// and the store are each asked about its hash.
 	tok, h := bearer(r), ""
@@ -432,6 +441,10 @@ func queryValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 // MaxQueryParams is the most parameters a request's query may have: the
 // routes take a few each.
 const MaxQueryParams = 64
+
+// singletonHeaders are the request headers the API reads that hold one
+// value each.
+var singletonHeaders = []string{"Authorization", "Idempotency-Key", "Last-Event-ID"}
 
 // bearer is the request's bearer token, or "".
 func bearer(r *http.Request) string {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,6 +33,40 @@ func TestQueryMisreadRefused(t *testing.T) {
 		code, e := f.raw(t, "GET", c.path, tokA, "")
 		if code != c.code || e.Field != c.field {
 			t.Errorf("GET %.60s: %d %q (%s), want %d naming %q", c.path, code, e.Field, e.Message, c.code, c.field)
+		}
+	}
+}
+
+// TestRepeatedHeaderRefused: a header that holds one value, given more
+// than once, is answered 400 naming it. Before, the server acted on the
+// first: two Authorization headers were the first's tenant, where a proxy
+// in front that checked the last saw another; a second Idempotency-Key or
+// Last-Event-ID was dropped without a word.
+func TestRepeatedHeaderRefused(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		method, path, body string
+		header             http.Header
+		code               int
+		field              string
+	}{
+		{"GET", "/v1/healthz", "", http.Header{"Authorization": {"Bearer " + tokA}}, http.StatusOK, ""},
+		{"GET", "/v1/healthz", "", http.Header{"Authorization": {"Bearer " + tokA, "Bearer " + tokB}}, http.StatusBadRequest, "Authorization"},
+		{"POST", "/v1/runs", "{}", http.Header{"Authorization": {"Bearer " + tokA}, "Idempotency-Key": {"k1", "k2"}}, http.StatusBadRequest, "Idempotency-Key"},
+		{"GET", "/v1/runs/x/events", "", http.Header{"Authorization": {"Bearer " + tokA}, "Last-Event-Id": {"1", "2"}}, http.StatusBadRequest, "Last-Event-ID"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, f.srv.URL+c.path, strings.NewReader(c.body))
+		req.Header = c.header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error Error }
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || e.Error.Field != c.field {
+			t.Errorf("%s %s with %v: %d %q (%s), want %d naming %q", c.method, c.path, c.header, resp.StatusCode, e.Error.Field, e.Error.Message, c.code, c.field)
 		}
 	}
 }
