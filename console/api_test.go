@@ -453,3 +453,58 @@ func BenchmarkSSEParser(b *testing.B) {
 		})
 	}
 }
+
+// dropHarness follows, with src/api.ts's followOrPoll, a stand-in event
+// stream holding an event of input.n characters of data, then one of
+// "ok", and tells in order what the page was told: each drop, each poll
+// and each event.
+const dropHarness = `
+import { followOrPoll } from "./api";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const g = globalThis as any;
+g.sessionStorage = { getItem: () => null, clear() {} };
+async function main() {
+  const bytes = new TextEncoder().encode("data: " + "x".repeat(input.n) + "\n\ndata: ok\n\n");
+  g.fetch = async () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          for (let i = 0; i < bytes.length; i += 65536) c.enqueue(bytes.slice(i, i + 65536));
+          c.close();
+        },
+      }),
+      { headers: { "Content-Type": "text/event-stream" } },
+    );
+  const told: string[] = [];
+  let f: any;
+  await new Promise<void>((resolve) => {
+    g.window = { setTimeout: () => (resolve(), 1), setInterval: () => 2, clearInterval() {}, dispatchEvent() {} };
+    f = followOrPoll({
+      path: "/v1/runs/r/events?follow=1",
+      lastId: () => "",
+      onEvent: (m) => told.push("event " + m.data.slice(0, 8)),
+      poll: () => told.push("poll"),
+      onDropped: () => told.push("dropped"),
+      every: 2000,
+    });
+  });
+  f.stop();
+  process.stdout.write(JSON.stringify(told));
+}
+main();
+`
+
+// TestFollowDroppedEventShown: an event past SSE_MAX_EVENT is told to the
+// page (which shows a note) and the page polls once, reading what the
+// event would have brought; the events after it still come. Before, the
+// page held the whole event, however long, and had nothing to tell.
+func TestFollowDroppedEventShown(t *testing.T) {
+	var told []string
+	runHarness(t, dropHarness, map[string]any{"n": sseMaxEvent + 1}, &told)
+	want := []string{"dropped", "poll", "event ok"}
+	if len(told) < len(want) || !slices.Equal(told[:len(want)], want) {
+		t.Errorf("the page was told %.200v, want first %v", told, want)
+	}
+}
