@@ -398,6 +398,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(s.now().Add(s.opts.Streams.WriteWait))
 		ctx, cancel := s.streamContext(ctx)
 		defer cancel()
+		if rt.Access != Public {
+			go s.keepAuthorized(ctx, cancel, h, p.Tenant)
+		}
 		r = r.WithContext(ctx)
 	} else {
 		d := rt.timeout()

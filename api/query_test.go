@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"meridian.dev/meridian/audit"
 )
 
 // TestQueryMisreadRefused: a query the routes would read otherwise than
@@ -68,5 +72,47 @@ func TestRepeatedHeaderRefused(t *testing.T) {
 		if resp.StatusCode != c.code || e.Error.Field != c.field {
 			t.Errorf("%s %s with %v: %d %q (%s), want %d naming %q", c.method, c.path, c.header, resp.StatusCode, e.Error.Field, e.Error.Message, c.code, c.field)
 		}
+	}
+}
+
+// TestStreamEndsWhenTokenRevoked: a stream ends once its token is
+// revoked, on this server or another (here: in the store, as another
+// server does, so that this one learns it by reading the token again).
+// Before, the stream went on sending the tenant's runs for as long as
+// MaxStream (6 hours) to a token revoked for having leaked.
+func TestStreamEndsWhenTokenRevoked(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Streams: Streams{Recheck: 20 * time.Millisecond}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/runs?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := NewSSEReader(resp.Body)
+	for ev := (SSE{}); ev.Event != "runs"; {
+		if ev, err = rd.Next(); err != nil {
+			t.Fatalf("before the list: %v", err)
+		}
+	}
+	rec, err := audit.NewRecord(KindTenant, "", map[string]any{"action": "tokens-revoked", "tenant": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.RevokeTokens(context.Background(), "a", "", rec); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := rd.Next(); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the stream of a revoked token stayed open")
+			}
+			break
+		}
+	}
+	if n := f.h.OpenStreams("a"); n != 0 {
+		t.Errorf("tenant a holds %d streams after its tokens were revoked", n)
 	}
 }
